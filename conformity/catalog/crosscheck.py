@@ -1,0 +1,137 @@
+"""Cross-file rules of the catalog: what a JSON Schema alone cannot say."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from conformity.errors import Problem
+
+if TYPE_CHECKING:
+    from conformity.catalog.catalog import Catalog
+    from conformity.catalog.models import Referential, Wave
+
+
+def _referential_problems(ref: Referential, catalog: Catalog) -> list[Problem]:
+    f = str(ref.path)
+    out: list[Problem] = []
+    pack = catalog.packs.get(ref.pack)
+    counts = Counter(r.id for r in ref.requirements)
+    for i, req in enumerate(ref.requirements):
+        where = f"requirements[{i}]"
+        if counts[req.id] > 1:
+            out.append(Problem(f, f"{where}.id", f"duplicate requirement id {req.id} ({counts[req.id]} times in this file)"))
+        if not req.id.startswith(ref.id + "-"):
+            out.append(Problem(f, f"{where}.id", f"requirement id {req.id} must start with the referential id {ref.id}-"))
+        if pack is not None:
+            for j, cat in enumerate(req.categories):
+                if cat not in pack.categories:
+                    out.append(Problem(f, f"{where}.categories[{j}]", f"unknown category {cat!r} "
+                                                                      f"(pack {pack.id}: {', '.join(pack.categories)})"))
+    actions = Counter(a.name for a in ref.actions)
+    for i, a in enumerate(ref.actions):
+        if actions[a.name] > 1:
+            out.append(Problem(f, f"actions[{i}].name", f"duplicate action name {a.name}"))
+    if ref.supersedes and (ref.id, ref.supersedes) not in catalog.referentials:
+        out.append(Problem(f, "supersedes", f"supersedes {ref.id}@{ref.supersedes}, which does not exist"))
+    if pack is None:
+        out.append(Problem(f, "", f"referential is in pack folder {ref.pack!r}, which has no valid pack.toml"))
+    return out
+
+
+def _wave_problems(wave: Wave, catalog: Catalog) -> list[Problem]:
+    f = str(wave.path)
+    out: list[Problem] = []
+    pack = catalog.packs.get(wave.pack)
+    if pack is None:
+        return [Problem(f, "pack", f"unknown pack {wave.pack!r} (known: {', '.join(catalog.packs) or 'none'})")]
+    if wave.previous and wave.previous not in catalog.waves:
+        out.append(Problem(f, "previous", f"previous wave {wave.previous!r} does not exist"))
+    if not (wave.open <= wave.submission_deadline <= wave.label_valid_until):
+        out.append(Problem(f, "dates", "dates must satisfy open <= submission_deadline <= label_valid_until"))
+    fu = wave.funding
+    if fu.window_start > fu.window_end:
+        out.append(Problem(f, "funding.window", "funding window starts after it ends"))
+    for code, wc in wave.categories.items():
+        base = f"categories.{code}"
+        if code not in pack.categories:
+            out.append(Problem(f, base, f"unknown category {code!r} (pack {pack.id}: {', '.join(pack.categories)})"))
+            continue
+        pinned = {}
+        for rid, version in wc.referentials.items():
+            ref = catalog.referentials.get((rid, version))
+            if ref is None:
+                have = ", ".join(catalog.versions(rid)) or "none"
+                out.append(Problem(f, f"{base}.referentials.{rid}",
+                                   f"pins {rid}@{version}, which does not exist (versions of {rid}: {have})"))
+                continue
+            if ref.pack != wave.pack:
+                out.append(Problem(f, f"{base}.referentials.{rid}", f"{rid} belongs to pack {ref.pack}, not {wave.pack}"))
+            pinned.update({r.id: r for r in ref.requirements})
+        if len(pinned) == 0:
+            continue
+
+        def known(req_id: str, where: str) -> bool:
+            if req_id not in pinned:
+                out.append(Problem(f, where, f"requirement {req_id} is not in the pinned versions "
+                                             f"({', '.join(f'{k}@{v}' for k, v in wc.referentials.items())})"))
+                return False
+            if code not in pinned[req_id].categories:
+                out.append(Problem(f, where, f"requirement {req_id} does not apply to category {code} "
+                                             f"(it applies to {', '.join(pinned[req_id].categories)})"))
+                return False
+            return True
+
+        if wc.selection != "applicable":
+            for i, rid in enumerate(wc.selection):
+                known(rid, f"{base}.requirements[{i}]")
+        for i, rid in enumerate(wc.exclude):
+            known(rid, f"{base}.exclude[{i}].id")
+        for i, rid in enumerate(sorted(wc.promote)):
+            if known(rid, f"{base}.promote[{i}]") and pinned[rid].level != "SHOULD":
+                out.append(Problem(f, f"{base}.promote[{i}]", f"requirement {rid} is already MUST; only SHOULD can be promoted"))
+            if rid in wc.exclude:
+                out.append(Problem(f, f"{base}.promote[{i}]", f"requirement {rid} is both promoted and excluded"))
+        prices = fu.prices.get(code)
+        if prices is None:
+            out.append(Problem(f, f"funding.prices.{code}", f"no prices for category {code}"))
+        else:
+            for size in pack.site_sizes:
+                if size not in prices:
+                    out.append(Problem(f, f"funding.prices.{code}.{size}", f"no price for site size {size}"))
+    for code, prices in fu.prices.items():
+        if code not in wave.categories:
+            out.append(Problem(f, f"funding.prices.{code}", f"prices for {code!r}, which is not a category of this wave"))
+            continue
+        for size in prices:
+            if size not in pack.site_sizes:
+                out.append(Problem(f, f"funding.prices.{code}.{size}", f"unknown site size {size!r} "
+                                                                       f"(pack {pack.id}: {', '.join(pack.site_sizes)})"))
+    rules = [("funding.proof_of_use.default", fu.proof_of_use_default)]
+    for code, rule in fu.proof_of_use_by_category.items():
+        if code not in wave.categories:
+            out.append(Problem(f, f"funding.proof_of_use.by_category.{code}", f"{code!r} is not a category of this wave"))
+        rules.append((f"funding.proof_of_use.by_category.{code}", rule))
+    for where, rule in rules:
+        for i, kind in enumerate(rule.kinds):
+            if kind not in pack.data_kinds:
+                out.append(Problem(f, f"{where}.kinds[{i}]", f"unknown data kind {kind!r} "
+                                                             f"(pack {pack.id}: {', '.join(pack.data_kinds)})"))
+    return out
+
+
+def cross_check(catalog: Catalog, registered_checks: set[str] | None = None) -> list[Problem]:
+    """Every cross-file problem of a catalog whose files each passed their schema."""
+    out: list[Problem] = []
+    for ref in catalog.referentials.values():
+        out.extend(_referential_problems(ref, catalog))
+    for wave in catalog.waves.values():
+        out.extend(_wave_problems(wave, catalog))
+    if registered_checks:
+        for ref in catalog.referentials.values():
+            for i, req in enumerate(ref.requirements):
+                for j, check in enumerate(req.proof.checks):
+                    if check not in registered_checks:
+                        out.append(Problem(str(ref.path), f"requirements[{i}].proof.checks[{j}]",
+                                           f"check {check!r} named by {req.id} is not registered"))
+    return out

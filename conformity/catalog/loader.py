@@ -1,0 +1,183 @@
+"""Load the catalog (packs, referentials, waves) all-or-nothing, with every problem found."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from conformity.catalog.catalog import Catalog
+from conformity.catalog.crosscheck import cross_check
+from conformity.catalog.models import (
+    Action, Funding, Pack, Proof, ProofOfUse, Referential, Requirement, Wave, WaveCategory,
+)
+from conformity.catalog.schema import plain, schema_problems
+from conformity.errors import CatalogError, Problem
+from conformity.paths import default_catalog_root
+
+
+def read_toml(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
+    """Parse one TOML file; a syntax error becomes a Problem naming line and column."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        where = ""
+        if "(at line" in msg:
+            msg, _, loc = msg.rpartition(" (at ")
+            where = loc.rstrip(")")
+        problems.append(Problem(str(path), where, f"malformed TOML: {msg}"))
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(str(path), "", f"not UTF-8 text: {exc.reason}"))
+    except OSError as exc:
+        problems.append(Problem(str(path), "", f"cannot read: {exc.strerror}"))
+    return None
+
+
+def _date(s: str) -> dt.date:
+    return dt.date.fromisoformat(s)
+
+
+def _pack(path: Path, data: dict[str, Any]) -> Pack:
+    return Pack(
+        id=data["id"], title=data["title"], description=data.get("description", ""),
+        categories={k: v["title"] for k, v in data["categories"].items()},
+        site_sizes={k: v["title"] for k, v in data["site_sizes"].items()},
+        data_kinds={k: v["title"] for k, v in data["data_kinds"].items()},
+        path=path,
+    )
+
+
+def _referential(path: Path, pack: str, data: dict[str, Any]) -> Referential:
+    rid, version = data["id"], data["version"]
+    reqs = []
+    for r in data["requirements"]:
+        p = r["proof"]
+        proof = Proof(method=p["method"], checks=tuple(p.get("checks", ())), evidence=p.get("evidence", ""))
+        reqs.append(Requirement(
+            id=r["id"], title=r["title"], statement=" ".join(r["statement"].split()), level=r["level"],
+            kind=r["kind"], categories=tuple(r["categories"]), proof=proof, referential=rid, version=version,
+            rationale=r.get("rationale", ""), references=tuple(r.get("references", ())),
+        ))
+    actions = tuple(
+        Action(name=a["name"], description=a["description"], input=a["input"], output=a["output"],
+               referential=rid, version=version)
+        for a in data.get("actions", ())
+    )
+    return Referential(
+        id=rid, version=version, pack=pack, title=data["title"], owner=data["owner"], status=data["status"],
+        published=_date(data["published"]), summary=" ".join(data.get("summary", "").split()),
+        supersedes=data.get("supersedes"), changes=" ".join(data.get("changes", "").split()),
+        requirements=tuple(reqs), actions=actions, path=path,
+    )
+
+
+def _proof_of_use(d: dict[str, Any]) -> ProofOfUse:
+    return ProofOfUse(kinds=tuple(d["kinds"]), min_events=d["min_events"], within_days=d["within_days"],
+                      document_types=tuple(d.get("document_types", ())))
+
+
+def _wave(path: Path, data: dict[str, Any]) -> Wave:
+    cats = {}
+    for code, c in data["categories"].items():
+        sel = c["requirements"]
+        cats[code] = WaveCategory(
+            code=code, referentials=dict(c["referentials"]),
+            selection="applicable" if sel == "applicable" else tuple(sel),
+            exclude={e["id"]: e["reason"] for e in c.get("exclude", ())},
+            promote=frozenset(c.get("promote", ())),
+        )
+    f = data["funding"]
+    pou = f["proof_of_use"]
+    funding = Funding(
+        currency=f["currency"], window_start=_date(f["window"]["start"]), window_end=_date(f["window"]["end"]),
+        cap_per_software=f["cap_per_software"], prices={k: dict(v) for k, v in f["prices"].items()},
+        proof_of_use_default=_proof_of_use(pou["default"]),
+        proof_of_use_by_category={k: _proof_of_use(v) for k, v in pou.get("by_category", {}).items()},
+    )
+    d = data["dates"]
+    return Wave(
+        id=data["id"], title=data["title"], pack=data["pack"], description=" ".join(data.get("description", "").split()),
+        previous=data.get("previous"), open=_date(d["open"]), submission_deadline=_date(d["submission_deadline"]),
+        label_valid_until=_date(d["label_valid_until"]), categories=cats, funding=funding, path=path,
+    )
+
+
+def _load_file(path: Path, schema: str, problems: list[Problem]) -> dict[str, Any] | None:
+    raw = read_toml(path, problems)
+    if raw is None:
+        return None
+    data = plain(raw)
+    found = schema_problems(schema, data, str(path))
+    if found:
+        problems.extend(found)
+        return None
+    return data
+
+
+def load_catalog(root: str | Path | None = None, *, registered_checks: set[str] | None = None) -> Catalog:
+    """Load and cross-check every pack, referential and wave under ``root``.
+
+    All-or-nothing: raises CatalogError listing every problem found, or returns the Catalog.
+    ``registered_checks``: the check ids that exist; when given (and not empty), every check id
+    named by a requirement must be one of them.
+    """
+    root = Path(root) if root is not None else default_catalog_root()
+    problems: list[Problem] = []
+    ref_dir, wave_dir = root / "referentials", root / "waves"
+    for d in (ref_dir, wave_dir):
+        if not d.is_dir():
+            problems.append(Problem(str(d), "", "catalog folder is missing"))
+    if problems:
+        raise CatalogError(problems)
+
+    packs: dict[str, Pack] = {}
+    referentials: dict[tuple[str, str], Referential] = {}
+    for pack_dir in sorted(p for p in ref_dir.iterdir() if p.is_dir()):
+        pack_file = pack_dir / "pack.toml"
+        if not pack_file.is_file():
+            problems.append(Problem(str(pack_dir), "", "pack folder has no pack.toml"))
+            continue
+        data = _load_file(pack_file, "pack", problems)
+        if data is not None:
+            if data["id"] != pack_dir.name:
+                problems.append(Problem(str(pack_file), "id", f"pack id {data['id']!r} does not match its folder {pack_dir.name!r}"))
+            else:
+                packs[data["id"]] = _pack(pack_file, data)
+        for path in sorted(pack_dir.rglob("*.toml")):
+            if path == pack_file:
+                continue
+            rel = path.relative_to(pack_dir).parts
+            if len(rel) != 2:
+                problems.append(Problem(str(path), "", f"unexpected file: referentials go in {pack_dir}/<ID>/<version>.toml"))
+                continue
+            data = _load_file(path, "referential", problems)
+            if data is None:
+                continue
+            folder_id, file_version = rel[0], path.stem
+            if data["id"] != folder_id or data["version"] != file_version:
+                problems.append(Problem(str(path), "id", f"file declares {data['id']}@{data['version']} but its path says "
+                                                          f"{folder_id}@{file_version}"))
+                continue
+            ref = _referential(path, pack_dir.name, data)
+            referentials[ref.key] = ref
+
+    waves: dict[str, Wave] = {}
+    for path in sorted(wave_dir.glob("*.toml")):
+        data = _load_file(path, "wave", problems)
+        if data is None:
+            continue
+        if data["id"] != path.stem:
+            problems.append(Problem(str(path), "id", f"wave id {data['id']!r} does not match its file name {path.stem!r}"))
+            continue
+        waves[data["id"]] = _wave(path, data)
+
+    if not packs and not problems:
+        problems.append(Problem(str(ref_dir), "", "no domain pack found (expected referentials/<pack>/pack.toml)"))
+    catalog = Catalog(root=root, packs=packs, referentials=referentials, waves=waves)
+    problems.extend(cross_check(catalog, registered_checks))
+    if problems:
+        raise CatalogError(problems)
+    return catalog

@@ -1,0 +1,83 @@
+"""The check registry: check id → the requirement ids it verifies → its evaluation.
+
+Checks are plain functions registered with a decorator, schemathesis-style::
+
+    @check("oidc.nonce_verified", verifies=["PRACAUTH-007"])
+    def nonce_verified(trace, ctx) -> Verdict: ...
+
+Like Inferno's ``verifies_requirements``, each check declares the requirement ids it verifies;
+the catalog cross-checks that every check id named by a requirement is registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A name → item registry that refuses duplicates."""
+
+    def __init__(self, what: str):
+        self._what = what
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str, item: T) -> T:
+        if name in self._items:
+            raise ValueError(f"{self._what} {name!r} is registered twice")
+        self._items[name] = item
+        return item
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise KeyError(f"unknown {self._what} {name!r}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def items(self) -> list[tuple[str, T]]:
+        return sorted(self._items.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A registered check: what it verifies and how it evaluates a recorded trace."""
+
+    id: str
+    verifies: tuple[str, ...]
+    evaluate: Callable[..., Any]
+    scenario: str | None = None
+    description: str = ""
+    tags: tuple[str, ...] = field(default=())
+
+
+CHECKS: Registry[Check] = Registry("check")
+
+
+def check(check_id: str, *, verifies: list[str] | tuple[str, ...], scenario: str | None = None,
+          tags: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``func`` as the evaluation of check ``check_id``, verifying ``verifies``."""
+    if not verifies:
+        raise ValueError(f"check {check_id!r} must declare the requirement ids it verifies")
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        doc = (func.__doc__ or "").strip().splitlines()
+        CHECKS.register(check_id, Check(check_id, tuple(verifies), func, scenario, doc[0] if doc else "", tags))
+        return func
+
+    return decorate
+
+
+def registered_check_ids() -> set[str]:
+    return set(CHECKS)

@@ -1,0 +1,34 @@
+"""Where things are: the embedded catalog, schemas, and default output and state folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SCHEMAS_DIR = PACKAGE_DIR / "schemas"
+SOURCE_ROOT = PACKAGE_DIR.parent
+
+
+def default_catalog_root() -> Path:
+    """The catalog root: $USINE_CATALOG, else the source tree holding referentials/ and waves/."""
+    env = os.environ.get("USINE_CATALOG")
+    if env:
+        return Path(env)
+    return SOURCE_ROOT
+
+
+def schema_path(name: str) -> Path:
+    """Path of one of usine's own JSON Schemas, e.g. ``schema_path("wave")``."""
+    return SCHEMAS_DIR / f"{name}.schema.json"
+
+
+def shared_schemas_dir() -> Path | None:
+    """The official third-party schemas folder (../shared/schemas), if present."""
+    env = os.environ.get("USINE_SHARED_SCHEMAS")
+    candidates = [Path(env)] if env else []
+    candidates += [SOURCE_ROOT.parent / "shared" / "schemas"]
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return None
