@@ -1,0 +1,60 @@
+"""``usine sandbox``: serve the sandbox, write its OpenAPI description."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+from pathlib import Path
+
+import click
+
+from conformity.cli.common import emit
+
+
+@click.group()
+def sandbox() -> None:
+    """The sandbox: the national infrastructure imitated."""
+
+
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8700, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="PEM certificate (HTTPS).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="PEM private key (HTTPS).")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="State folder (database, keys, events). Default: a new temporary folder.")
+@click.option("--admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", help="Admin API token (default: generated).")
+@click.option("--cda-xsd", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also validate CDA documents strictly against this XSD (e.g. HL7 CDA.xsd).")
+def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, data_dir: Path | None,
+          admin_token: str | None, cda_xsd: Path | None) -> None:
+    """Serve the sandbox until interrupted."""
+    import uvicorn
+
+    from sandbox.config import SandboxConfig
+    from sandbox.server import uvicorn_config
+
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="usine-sandbox-"))
+    config = SandboxConfig(data_dir=data_dir, admin_token=admin_token or secrets.token_urlsafe(24), cda_xsd=cda_xsd)
+    scheme = "https" if tls_cert else "http"
+    click.echo(f"usine sandbox on {scheme}://{host}:{port}  (state: {data_dir})", err=True)
+    if not admin_token:
+        click.echo(f"admin token: {config.admin_token}", err=True)
+    uvicorn.Server(uvicorn_config(config, host, port, tls_cert, tls_key)).run()
+
+
+@sandbox.command("openapi")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
+def openapi(output: Path | None) -> None:
+    """Print the sandbox's OpenAPI description (kept in the repo as sandbox/openapi.json)."""
+    from sandbox.app import create_app
+    from sandbox.config import SandboxConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app(SandboxConfig(data_dir=Path(tmp), admin_token="x"))
+        doc = app.openapi()
+        app.state.store.close()
+    emit(json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n", output)

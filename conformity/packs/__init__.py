@@ -1,0 +1,1 @@
+"""Domain-pack helpers: the sector-specific rules that checks and the sandbox share."""

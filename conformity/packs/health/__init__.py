@@ -1,0 +1,1 @@
+"""Health pack helpers (INS identity rules, LOINC document types)."""

@@ -1,0 +1,14 @@
+"""The sandbox: the national infrastructure imitated, as a real ASGI application.
+
+Services (identity provider, patient identity, document sharing, secure messaging, directory)
+are small routers mounted per test session under ``/s/{session_id}/<service>`` and, for the
+production role played for installed software, under ``/prod/<service>``. A recording middleware
+is the only source of trace evidence.
+"""
+
+from __future__ import annotations
+
+from sandbox.app import create_app
+from sandbox.config import SandboxConfig
+
+__all__ = ["SandboxConfig", "create_app"]

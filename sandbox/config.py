@@ -1,0 +1,38 @@
+"""Sandbox settings."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxConfig:
+    """How one sandbox instance runs: where it keeps state, its admin token, its limits."""
+
+    data_dir: Path
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_xml_bytes: int = 1024 * 1024
+    max_xml_depth: int = 64
+    cda_xsd: Path | None = None
+    slow_seconds: float = 1.5
+    access_token_ttl: int = 600
+    installation_event_source: str = "urn:usine:sandbox"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "sandbox.sqlite3"
+
+    @property
+    def events_path(self) -> Path:
+        return self.data_dir / "events" / "data-received.jsonl"
+
+    @property
+    def trace_key_path(self) -> Path:
+        return self.data_dir / "keys" / "trace-signing.pem"
+
+    @property
+    def idp_key_path(self) -> Path:
+        return self.data_dir / "keys" / "idp-signing.json"

@@ -1,0 +1,55 @@
+"""The faults a test session can inject into the sandbox's services, for security scenarios.
+
+Set with ``PUT /admin/sessions/{id}/faults`` as ``{"<service>": {<fault>: <value>}}``; a service
+set to ``null`` or ``{}`` is cleared. Each service reads its own with ``deps.fault``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ID_TOKEN_FAULTS = ("bad_signature", "wrong_issuer", "wrong_audience", "expired", "wrong_nonce", "alg_none",
+                   "unknown_kid")
+
+CATALOGUE: dict[str, dict[str, str]] = {
+    "idp": {
+        "id_token": "one of " + ", ".join(ID_TOKEN_FAULTS) + ": the next ID tokens are forged that way",
+        "state_not_echoed": "true: the authorization redirect carries a state other than the one sent",
+    },
+    "insi": {"unavailable": "n: the next n look-ups answer 503 with Retry-After"},
+    "dmp": {
+        "unavailable": "n: the next n submissions answer 503 (after storing nothing)",
+        "retry_after": "seconds announced in Retry-After (default 1)",
+        "slow": "seconds: every answer is delayed this long",
+    },
+    "mss": {"unavailable": "n: the next n sends answer 503 with Retry-After"},
+    "directory": {"unavailable": "n: the next n searches answer 503 with Retry-After"},
+}
+
+
+def validate_faults(faults: Any) -> list[str]:
+    """Every problem with a faults document (empty list: valid)."""
+    if not isinstance(faults, dict):
+        return ["faults must be an object keyed by service"]
+    errors = []
+    for service, spec in faults.items():
+        if service not in CATALOGUE:
+            errors.append(f"unknown service {service!r} (services: {', '.join(CATALOGUE)})")
+            continue
+        if spec is None:
+            continue
+        if not isinstance(spec, dict):
+            errors.append(f"{service}: faults must be an object")
+            continue
+        for name, value in spec.items():
+            if name not in CATALOGUE[service]:
+                errors.append(f"{service}: unknown fault {name!r} (known: {', '.join(CATALOGUE[service])})")
+            elif name == "id_token" and value not in ID_TOKEN_FAULTS and value is not None:
+                errors.append(f"idp.id_token: {value!r} is not one of {', '.join(ID_TOKEN_FAULTS)}")
+            elif name in ("unavailable", "retry_after") and not (isinstance(value, int) and 0 <= value <= 100):
+                errors.append(f"{service}.{name}: expected an integer 0..100")
+            elif name == "slow" and not (isinstance(value, (int, float)) and 0 <= value <= 30):
+                errors.append(f"{service}.slow: expected seconds 0..30")
+            elif name == "state_not_echoed" and not isinstance(value, bool):
+                errors.append("idp.state_not_echoed: expected true or false")
+    return errors

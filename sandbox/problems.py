@@ -1,0 +1,76 @@
+"""RFC 9457 problem documents with stable codes: every error the sandbox answers.
+
+A service raises ``Problem(status, code, detail)``; the handler answers
+``application/problem+json`` with ``type`` = ``urn:usine:problem:<code>`` and records the code
+as the validation outcome of the exchange in the session trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_TYPE = "urn:usine:problem:"
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error answer: HTTP status, stable code, human detail, optional extra members."""
+
+    def __init__(self, status: int, code: str, detail: str, *, title: str | None = None,
+                 headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(f"{status} {code}: {detail}")
+        self.status, self.code, self.detail = status, code, detail
+        self.title = title or code.replace("-", " ").capitalize()
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self, instance: str = "") -> dict[str, Any]:
+        doc = {"type": PROBLEM_TYPE + self.code, "title": self.title, "status": self.status,
+               "detail": self.detail, "code": self.code}
+        if instance:
+            doc["instance"] = instance
+        doc.update(self.extra)
+        return doc
+
+
+def set_outcome(request: Request, outcome: str, **details: Any) -> None:
+    """Record the validation outcome of this exchange (read by the recording middleware)."""
+    request.state.outcome = outcome
+    if details:
+        request.state.outcome_details = details
+
+
+def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    set_outcome(request, problem.code, **({"detail": problem.detail} | problem.extra))
+    return JSONResponse(problem.body(request.url.path), status_code=problem.status,
+                        headers=problem.headers, media_type=MEDIA_TYPE)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Every error the app can raise becomes a problem document."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+                  for e in exc.errors()]
+        return problem_response(request, Problem(422, "invalid-request", "the request does not match the API",
+                                                 errors=errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized", 403: "forbidden"}
+        return problem_response(request, Problem(exc.status_code, codes.get(exc.status_code, f"http-{exc.status_code}"),
+                                                 str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - safety net
+        return problem_response(request, Problem(500, "internal-error", f"unexpected {type(exc).__name__}"))

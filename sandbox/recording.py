@@ -1,0 +1,178 @@
+"""The recording middleware: the only source of trace evidence.
+
+A pure ASGI middleware. It bounds every request body, and for every request under
+``/s/{session_id}/`` records the exchange (request, response, validation outcome, timing) in
+that session's trace. Secrets never enter a trace: bearer tokens are recorded as their kind,
+the session they belong to and a hash prefix; Basic credentials as the client id only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sandbox.deps import token_hash
+from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
+from sandbox.store import Store
+
+SESSION_PATH = re.compile(r"^/s/(?P<sid>[A-Za-z0-9_\-]+)/(?P<service>[a-z]+)")
+REDACTED_HEADERS = {"authorization", "cookie", "proxy-authorization", "set-cookie"}
+KEPT_RESPONSE_HEADERS = {"content-type", "location", "retry-after", "www-authenticate", "cache-control"}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode_body(raw: bytes, content_type: str) -> dict[str, Any]:
+    """A body as trace JSON: parsed JSON, form fields, text, or base64 for binary."""
+    if not raw:
+        return {}
+    ct = content_type.split(";")[0].strip().lower()
+    if ct == "application/json" or ct.endswith("+json"):
+        try:
+            return {"json": json.loads(raw)}
+        except (ValueError, UnicodeDecodeError):
+            pass
+    if ct == "application/x-www-form-urlencoded":
+        try:
+            return {"form": parse_qs(raw.decode("utf-8"), keep_blank_values=True)}
+        except UnicodeDecodeError:
+            pass
+    if ct.startswith("text/") or ct.endswith("xml") or ct in ("application/json", "application/jwt"):
+        try:
+            return {"text": raw.decode("utf-8")}
+        except UnicodeDecodeError:
+            pass
+    return {"base64": base64.b64encode(raw).decode("ascii")}
+
+
+def describe_auth(header: str, store: Store, session_id: str) -> dict[str, Any] | None:
+    """What credential a request carried, without the secret itself."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        record = store.get_token(value) if value else None
+        out: dict[str, Any] = {"scheme": "Bearer", "token_sha256": token_hash(value)[:16]}
+        if record is None:
+            out["kind"] = "unknown"
+        else:
+            out["kind"] = record["kind"]
+            out["session"] = "same" if record["scope"] == session_id else "other"
+            out["expired"] = record["expired"]
+        return out
+    if scheme.lower() == "basic":
+        try:
+            client_id = base64.b64decode(value, validate=True).decode("utf-8").partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            client_id = None
+        return {"scheme": "Basic", "client_id": client_id}
+    return {"scheme": scheme or "unknown"}
+
+
+class RecordingMiddleware:
+    """Bounds request bodies and records session exchanges in the trace store."""
+
+    def __init__(self, app: ASGIApp, *, store: Store, max_body_bytes: int):
+        self.app, self.store, self.max_body = app, store, max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        match = SESSION_PATH.match(scope["path"])
+        session_id = match["sid"] if match and self.store.get_session(match["sid"]) else None
+
+        body, too_large = await self._read_body(receive, headers)
+        response: dict[str, Any] = {"status": 0, "headers": {}, "body": b""}
+
+        async def replay() -> Message:
+            nonlocal body
+            chunk, body = body, b""
+            return {"type": "http.request", "body": chunk, "more_body": False}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                response["headers"] = {k.decode("latin-1").lower(): v.decode("latin-1")
+                                       for k, v in message.get("headers", [])}
+            elif message["type"] == "http.response.body" and session_id:
+                response["body"] += message.get("body", b"")
+            await send(message)
+
+        request_body = body
+        scope.setdefault("state", {})
+        if too_large:
+            await self._refuse_too_large(scope, capture)
+        else:
+            await self.app(scope, replay, capture)
+        if session_id:
+            self._record(scope, headers, request_body, response, session_id, match["service"], started, too_large)
+
+    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> tuple[bytes, bool]:
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            return b"", True
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return b"", True
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks), False
+
+    async def _refuse_too_large(self, scope: Scope, send: Send) -> None:
+        doc = {"type": PROBLEM_TYPE + "body-too-large", "title": "Body too large", "status": 413, "code": "body-too-large",
+               "detail": f"request bodies are limited to {self.max_body} bytes", "instance": scope["path"]}
+        payload = json.dumps(doc).encode()
+        scope["state"]["outcome"] = "body-too-large"
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
+    def _record(self, scope: Scope, headers: dict[str, str], body: bytes, response: dict[str, Any], session_id: str,
+                service: str, started: float, too_large: bool) -> None:
+        state = scope.get("state", {})
+        status = response["status"]
+        outcome = state.get("outcome") or ("accepted" if 200 <= status < 400 else f"http-{status}")
+        exchange: dict[str, Any] = {
+            "kind": "http",
+            "time": _now(),
+            "service": service,
+            "request": {
+                "method": scope["method"],
+                "path": scope["path"],
+                "query": parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True),
+                "headers": {k: v for k, v in headers.items() if k not in REDACTED_HEADERS},
+                "auth": describe_auth(headers.get("authorization", ""), self.store, session_id),
+                "body": {"omitted": "body-too-large"} if too_large else encode_body(body, headers.get("content-type", "")),
+            },
+            "response": {
+                "status": status,
+                "headers": {k: v for k, v in response["headers"].items() if k in KEPT_RESPONSE_HEADERS},
+                "body": encode_body(response["body"], response["headers"].get("content-type", "")),
+            },
+            "outcome": outcome,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        if state.get("outcome_details"):
+            exchange["outcome_details"] = state["outcome_details"]
+        self.store.append_exchange(session_id, exchange)

@@ -1,0 +1,5 @@
+"""directory service (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""dmp service (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""idp service (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

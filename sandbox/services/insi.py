@@ -1,0 +1,5 @@
+"""insi service (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

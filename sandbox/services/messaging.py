@@ -1,0 +1,5 @@
+"""messaging service (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,53 @@
+"""Test sessions: created by the admin API with a seed and fixtures; isolated from each other."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from typing import Any
+
+from sandbox.fixtures import generate
+from sandbox.store import Store
+
+SERVICES = ("idp", "insi", "dmp", "mss", "directory")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(12).replace('-', 'x').replace('_', 'y')}"
+
+
+def endpoints(base_url: str, session_id: str) -> dict[str, str]:
+    base = base_url.rstrip("/") + f"/s/{session_id}"
+    return {name: f"{base}/{name}" for name in SERVICES} | {"trace": f"{base}/trace"}
+
+
+def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
+                   fixtures: dict[str, Any] | None = None, redirect_uris: list[str] | None = None) -> dict[str, Any]:
+    """Create and store a session; return it (with its credentials)."""
+    sid = new_id("ses")
+    session = {
+        "id": sid, "label": label, "seed": seed, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created_ts": time.time(), "state": "open", "base_url": base_url.rstrip("/"),
+        "client_id": new_id("cli"), "client_secret": secrets.token_urlsafe(24),
+        "session_token": secrets.token_urlsafe(32),
+        "redirect_uris": redirect_uris or [],
+        "fixtures": fixtures if fixtures is not None else generate(seed),
+        "faults": {},
+    }
+    store.put_session(session)
+    store.put_token(session["session_token"], "session", sid, {"session_id": sid}, ttl=7 * 24 * 3600)
+    return session
+
+
+def public_view(session: dict[str, Any]) -> dict[str, Any]:
+    """What the admin API returns about a session: endpoints, credentials, fixtures."""
+    return {
+        "session_id": session["id"], "label": session["label"], "seed": session["seed"], "state": session["state"],
+        "created": session["created"], "endpoints": endpoints(session["base_url"], session["id"]),
+        "credentials": {"client_id": session["client_id"], "client_secret": session["client_secret"],
+                        "session_token": session["session_token"]},
+        "trust_anchors": {"trace_keys": session["base_url"] + "/.well-known/usine-trace-keys",
+                          "idp_jwks": endpoints(session["base_url"], session["id"])["idp"] + "/jwks"},
+        "fixtures": session["fixtures"], "faults": session["faults"],
+    }

@@ -1,0 +1,44 @@
+"""Trace export: a session's exchanges as canonical JSON signed with the sandbox's Ed25519 key."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from conformity import __version__
+from conformity.signing import SigningKey
+from sandbox.deps import require_session_token, store_of
+from sandbox.store import Store
+
+TRACE_FORMAT = "usine.trace/1"
+
+router = APIRouter(tags=["traces"])
+
+
+def build_trace(store: Store, session: dict[str, Any], key: SigningKey) -> dict[str, Any]:
+    """The signed trace of one session: its identity, seed, fixtures and every exchange."""
+    doc = {
+        "format": TRACE_FORMAT,
+        "sandbox": {"version": __version__, "key_id": key.kid},
+        "session": {"id": session["id"], "label": session["label"], "seed": session["seed"],
+                    "created": session["created"], "base_url": session["base_url"],
+                    "client_id": session["client_id"]},
+        "fixtures": session["fixtures"],
+        "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "exchanges": store.exchanges(session["id"]),
+    }
+    return key.sign_document(doc)
+
+
+@router.get("/s/{session_id}/trace", summary="The session's own signed trace (session token)")
+def session_trace(request: Request, session_id: str) -> dict[str, Any]:
+    session = require_session_token(request, session_id)
+    return build_trace(store_of(request), session, request.app.state.trace_key)
+
+
+@router.get("/.well-known/usine-trace-keys", summary="Public keys that sign traces")
+def trace_keys(request: Request) -> dict[str, Any]:
+    key: SigningKey = request.app.state.trace_key
+    return {"keys": [key.verify_key.to_jwk() | {"pem": key.verify_key.pem()}]}

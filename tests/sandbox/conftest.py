@@ -1,0 +1,53 @@
+"""A real sandbox served by uvicorn in a thread, and helpers to open test sessions on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sandbox.config import SandboxConfig
+from sandbox.server import RunningSandbox, start_in_thread
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    data = tmp_path_factory.mktemp("sandbox")
+    with start_in_thread(SandboxConfig(data_dir=data, admin_token=ADMIN_TOKEN)) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def admin(sandbox_server: RunningSandbox) -> Iterator[httpx.Client]:
+    """An httpx client on the admin API."""
+    with httpx.Client(base_url=sandbox_server.base_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                      timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def new_session(admin: httpx.Client) -> Callable[..., dict[str, Any]]:
+    """Create a test session: ``new_session(seed=1)`` → the admin API's session view."""
+
+    def make(seed: int = 1, **extra: Any) -> dict[str, Any]:
+        r = admin.post("/admin/sessions", json={"seed": seed, **extra})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    return make
+
+
+@pytest.fixture
+def client(sandbox_server: RunningSandbox) -> Iterator[httpx.Client]:
+    """An httpx client with no credentials, on the sandbox's base URL."""
+    with httpx.Client(base_url=sandbox_server.base_url, timeout=30) as c:
+        yield c
+
+
+def data_dir(server: RunningSandbox) -> Path:
+    return server.config.data_dir
