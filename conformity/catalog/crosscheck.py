@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+import jsonschema
+
 from conformity.errors import Problem
 
 if TYPE_CHECKING:
@@ -32,6 +34,13 @@ def _referential_problems(ref: Referential, catalog: Catalog) -> list[Problem]:
     for i, a in enumerate(ref.actions):
         if actions[a.name] > 1:
             out.append(Problem(f, f"actions[{i}].name", f"duplicate action name {a.name}"))
+        for part in ("input", "output"):
+            try:
+                jsonschema.Draft202012Validator.check_schema(getattr(a, part))
+            except jsonschema.SchemaError as exc:
+                where = ".".join(str(x) for x in exc.absolute_path)
+                out.append(Problem(f, f"actions[{i}].{part}" + (f".{where}" if where else ""),
+                                   f"not a valid JSON Schema: {exc.message}"))
     if ref.supersedes and (ref.id, ref.supersedes) not in catalog.referentials:
         out.append(Problem(f, "supersedes", f"supersedes {ref.id}@{ref.supersedes}, which does not exist"))
     if pack is None:
@@ -39,7 +48,7 @@ def _referential_problems(ref: Referential, catalog: Catalog) -> list[Problem]:
     return out
 
 
-def _wave_problems(wave: Wave, catalog: Catalog) -> list[Problem]:
+def _wave_problems(wave: Wave, catalog: Catalog, broken: set[tuple[str, str]]) -> list[Problem]:
     f = str(wave.path)
     out: list[Problem] = []
     pack = catalog.packs.get(wave.pack)
@@ -47,6 +56,8 @@ def _wave_problems(wave: Wave, catalog: Catalog) -> list[Problem]:
         return [Problem(f, "pack", f"unknown pack {wave.pack!r} (known: {', '.join(catalog.packs) or 'none'})")]
     if wave.previous and wave.previous not in catalog.waves:
         out.append(Problem(f, "previous", f"previous wave {wave.previous!r} does not exist"))
+    elif wave.previous and catalog.waves[wave.previous].open >= wave.open:
+        out.append(Problem(f, "previous", f"previous wave {wave.previous} does not open before this one"))
     if not (wave.open <= wave.submission_deadline <= wave.label_valid_until):
         out.append(Problem(f, "dates", "dates must satisfy open <= submission_deadline <= label_valid_until"))
     fu = wave.funding
@@ -58,6 +69,8 @@ def _wave_problems(wave: Wave, catalog: Catalog) -> list[Problem]:
             out.append(Problem(f, base, f"unknown category {code!r} (pack {pack.id}: {', '.join(pack.categories)})"))
             continue
         pinned = {}
+        if any(key in broken for key in wc.referentials.items()):
+            continue  # a pinned file failed to load and was reported; do not cascade
         for rid, version in wc.referentials.items():
             ref = catalog.referentials.get((rid, version))
             if ref is None:
@@ -65,6 +78,11 @@ def _wave_problems(wave: Wave, catalog: Catalog) -> list[Problem]:
                 out.append(Problem(f, f"{base}.referentials.{rid}",
                                    f"pins {rid}@{version}, which does not exist (versions of {rid}: {have})"))
                 continue
+            if ref.published > wave.open:
+                out.append(Problem(f, f"{base}.referentials.{rid}",
+                                   f"{rid}@{version} is published {ref.published}, after the wave opens ({wave.open})"))
+            if ref.status == "draft":
+                out.append(Problem(f, f"{base}.referentials.{rid}", f"{rid}@{version} is a draft; a wave pins published versions"))
             if ref.pack != wave.pack:
                 out.append(Problem(f, f"{base}.referentials.{rid}", f"{rid} belongs to pack {ref.pack}, not {wave.pack}"))
             pinned.update({r.id: r for r in ref.requirements})
@@ -113,6 +131,9 @@ def _wave_problems(wave: Wave, catalog: Catalog) -> list[Problem]:
             out.append(Problem(f, f"funding.proof_of_use.by_category.{code}", f"{code!r} is not a category of this wave"))
         rules.append((f"funding.proof_of_use.by_category.{code}", rule))
     for where, rule in rules:
+        if rule.document_types and "document" not in rule.kinds:
+            out.append(Problem(f, f"{where}.document_types", "document types are set but documents do not count "
+                                                             "(kinds lacks 'document')"))
         for i, kind in enumerate(rule.kinds):
             if kind not in pack.data_kinds:
                 out.append(Problem(f, f"{where}.kinds[{i}]", f"unknown data kind {kind!r} "
@@ -120,13 +141,14 @@ def _wave_problems(wave: Wave, catalog: Catalog) -> list[Problem]:
     return out
 
 
-def cross_check(catalog: Catalog, registered_checks: set[str] | None = None) -> list[Problem]:
-    """Every cross-file problem of a catalog whose files each passed their schema."""
+def cross_check(catalog: Catalog, registered_checks: set[str] | None = None, *,
+                broken: set[tuple[str, str]] = frozenset()) -> list[Problem]:  # type: ignore[assignment]
+    """Every cross-file problem of a catalog; ``broken`` = (id, version) of files already reported."""
     out: list[Problem] = []
     for ref in catalog.referentials.values():
         out.extend(_referential_problems(ref, catalog))
     for wave in catalog.waves.values():
-        out.extend(_wave_problems(wave, catalog))
+        out.extend(_wave_problems(wave, catalog, broken))
     if registered_checks:
         for ref in catalog.referentials.values():
             for i, req in enumerate(ref.requirements):

@@ -134,6 +134,7 @@ def load_catalog(root: str | Path | None = None, *, registered_checks: set[str] 
         raise CatalogError(problems)
 
     packs: dict[str, Pack] = {}
+    broken: set[tuple[str, str]] = set()  # referential files that failed: their own error is enough
     referentials: dict[tuple[str, str], Referential] = {}
     for pack_dir in sorted(p for p in ref_dir.iterdir() if p.is_dir()):
         pack_file = pack_dir / "pack.toml"
@@ -155,6 +156,7 @@ def load_catalog(root: str | Path | None = None, *, registered_checks: set[str] 
                 continue
             data = _load_file(path, "referential", problems)
             if data is None:
+                broken.add((rel[0], path.stem))
                 continue
             folder_id, file_version = rel[0], path.stem
             if data["id"] != folder_id or data["version"] != file_version:
@@ -177,7 +179,7 @@ def load_catalog(root: str | Path | None = None, *, registered_checks: set[str] 
     if not packs and not problems:
         problems.append(Problem(str(ref_dir), "", "no domain pack found (expected referentials/<pack>/pack.toml)"))
     catalog = Catalog(root=root, packs=packs, referentials=referentials, waves=waves)
-    problems.extend(cross_check(catalog, registered_checks))
+    problems.extend(cross_check(catalog, registered_checks, broken=broken))
     if problems:
         raise CatalogError(problems)
     return catalog

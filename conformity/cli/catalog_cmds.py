@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -135,7 +136,7 @@ def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, 
     """Requirements → checks: which are covered, which are proven by document or manual review."""
     rows = coverage(get_catalog(ctx), wave_id, category)
     if fmt == "json":
-        click.echo(json.dumps([r.__dict__ | {"checks": list(r.checks)} for r in rows], indent=2, ensure_ascii=False))
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2, ensure_ascii=False))
     else:
         for r in rows:
             checks = ", ".join(r.checks) if r.checks else "-"

@@ -1,0 +1,5 @@
+"""``python -m conformity`` = the ``usine`` command."""
+
+from conformity.cli import main
+
+main()

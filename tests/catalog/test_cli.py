@@ -1,0 +1,120 @@
+"""The catalog commands as a user runs them: exit codes, formats, and what each output contains."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+from conformity.catalog import load_catalog
+
+
+def test_validate_shipped_catalog(usine) -> None:
+    result = usine("validate")
+    assert result.exit_code == 0, result.output
+    assert "catalog OK" in result.output and "2 waves" in result.output
+
+
+def test_validate_broken_catalog_exits_2_with_the_file(catalog_copy: Path, edit, usine) -> None:
+    path = edit("referentials/health/MESSAGING/1.0.toml", 'level = "MUST"', 'level = "MAYBE"')
+    result = usine("--catalog", catalog_copy, "validate")
+    assert result.exit_code == 2
+    assert str(path) in result.stderr and "requirements[0].level" in result.stderr and "'MAYBE'" in result.stderr
+
+
+def test_referentials_list_and_show(usine) -> None:
+    listing = usine("referentials", "list").output
+    for rid in ("PATIENTID", "PRACAUTH", "DOCSHARE", "MESSAGING", "DIRECTORY", "SECURITY", "ETHICS"):
+        assert rid in listing
+    latest = usine("referentials", "show", "DOCSHARE")
+    assert latest.exit_code == 0 and latest.output.startswith("DOCSHARE 2.0")
+    pinned = usine("referentials", "show", "DOCSHARE@1.0")
+    assert pinned.output.startswith("DOCSHARE 1.0") and "DOCSHARE-001" in pinned.output
+    as_json = json.loads(usine("referentials", "show", "PRACAUTH@1.1", "--format", "json").output)
+    assert as_json["version"] == "1.1" and as_json["supersedes"] == "1.0"
+
+
+def test_unknown_referential_or_version_exits_2(usine) -> None:
+    r = usine("referentials", "show", "NOPE")
+    assert r.exit_code == 2 and "unknown referential 'NOPE'" in r.stderr
+    r = usine("referentials", "show", "DOCSHARE@7.0")
+    assert r.exit_code == 2 and "no version '7.0'" in r.stderr and "1.0, 2.0" in r.stderr
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.ids.update(v for k, v in attrs if k == "id" and v)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_wave_show_html_has_every_requirement_with_its_proof(usine, repo_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "spec.html"
+    r = usine("wave", "show", "2027-W2", "--category", "HOSPITAL", "--format", "html", "-o", out)
+    assert r.exit_code == 0, r.output
+    page = _Collector()
+    page.feed(out.read_text())
+    spec = load_catalog(repo_root).specification("2027-W2", "HOSPITAL")
+    text = " ".join(page.text)
+    for a in spec.requirements:
+        assert a.id in page.ids, a.id
+        assert a.requirement.statement[:60] in text
+    for ref in spec.referentials:
+        assert ref.id in page.ids
+    assert "Funding" in text and "Proof of use" in text
+    assert "promoted from SHOULD" in text
+
+
+def test_wave_show_text_and_markdown(usine) -> None:
+    text = usine("wave", "show", "2026-W1", "--category", "LAB").output
+    assert "Not required in this wave" in text and "DOCSHARE-025" in text
+    md = usine("wave", "show", "2026-W1", "-c", "GP", "--format", "markdown").output
+    assert md.startswith("# ") and "### PATIENTID-001" in md
+
+
+def test_wave_show_unknown_category_exits_2(usine) -> None:
+    r = usine("wave", "show", "2026-W1", "--category", "RADIOLOGY")
+    assert r.exit_code == 2 and "has no category 'RADIOLOGY'" in r.stderr
+    r = usine("wave", "show", "1999-W9", "--category", "GP")
+    assert r.exit_code == 2 and "unknown wave" in r.stderr
+
+
+def test_wave_diff_lists_real_differences(usine) -> None:
+    r = usine("wave", "diff", "2026-W1", "2027-W2", "--category", "HOSPITAL", "--format", "json")
+    d = json.loads(r.output)
+    (cat,) = d["categories"]
+    assert cat["added"] and cat["changed"]
+    assert {"referential": "DOCSHARE", "from": "1.0", "to": "2.0"} in cat["pinned"]
+    changed_fields = {f["field"] for c in cat["changed"] for f in c["fields"]}
+    assert {"level", "statement"} <= changed_fields
+    full = usine("wave", "diff", "2026-W1", "2027-W2").output
+    assert "RADIOLOGY: category added" in full
+
+
+def test_wave_diff_with_itself_is_empty(usine) -> None:
+    d = json.loads(usine("wave", "diff", "2027-W2", "2027-W2", "--format", "json").output)
+    for c in d["categories"]:
+        assert not (c["added"] or c["removed"] or c["changed"] or c["pinned"] or c["funding"])
+
+
+def test_wave_diff_reversed_swaps_added_and_removed(usine) -> None:
+    fwd = json.loads(usine("wave", "diff", "2026-W1", "2027-W2", "-c", "GP", "--format", "json").output)
+    rev = json.loads(usine("wave", "diff", "2027-W2", "2026-W1", "-c", "GP", "--format", "json").output)
+    ids = lambda items: sorted(x["id"] for x in items)  # noqa: E731
+    assert ids(fwd["categories"][0]["added"]) == ids(rev["categories"][0]["removed"])
+    assert ids(fwd["categories"][0]["changed"]) == ids(rev["categories"][0]["changed"])
+
+
+def test_coverage_lists_every_requirement_with_its_proof_method(usine, repo_root: Path) -> None:
+    rows = json.loads(usine("coverage", "--wave", "2026-W1", "--format", "json").output)
+    cat = load_catalog(repo_root)
+    expected = {a.requirement.ref for c in cat.waves["2026-W1"].categories for a in cat.specification("2026-W1", c).requirements}
+    assert {r["requirement"] for r in rows} == expected
+    manual = [r for r in rows if r["method"] != "automated"]
+    assert manual and all(r["note"] for r in manual), "a requirement with no automated check says why"

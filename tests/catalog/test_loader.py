@@ -1,0 +1,181 @@
+"""Loading the catalog: the shipped one is valid; each bad input is one clear error, exit 2, nothing loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformity.catalog import load_catalog
+from conformity.errors import CatalogError
+
+MESSAGING = "referentials/health/MESSAGING/1.0.toml"
+WAVE1 = "waves/2026-W1.toml"
+
+
+def test_shipped_catalog_is_valid(repo_root: Path) -> None:
+    cat = load_catalog(repo_root)
+    assert set(cat.waves) == {"2026-W1", "2027-W2"}
+    w1 = {ref for wc in cat.waves["2026-W1"].categories.values() for ref in wc.referentials.items()}
+    assert sum(len(cat.referentials[k].requirements) for k in w1) >= 60
+    for rid in ("PATIENTID", "PRACAUTH", "DOCSHARE", "MESSAGING", "DIRECTORY", "SECURITY"):
+        assert cat.versions(rid), rid
+    assert sum(1 for rid in {i for i, _ in cat.referentials} if len(cat.versions(rid)) >= 2) >= 2
+    for wave in cat.waves.values():
+        assert {"HOSPITAL", "GP", "LAB", "PHARMACY"} <= set(wave.categories)
+
+
+def test_w2_raises_the_bar(repo_root: Path) -> None:
+    cat = load_catalog(repo_root)
+    w1, w2 = cat.waves["2026-W1"], cat.waves["2027-W2"]
+    pinned1 = {r for c in w1.categories.values() for r in c.referentials}
+    pinned2 = {r for c in w2.categories.values() for r in c.referentials}
+    assert pinned2 - pinned1, "2027-W2 adds at least one referential"
+    newer = [rid for rid in pinned1 & pinned2
+             if w2.categories["HOSPITAL"].referentials.get(rid) != w1.categories["HOSPITAL"].referentials.get(rid)]
+    assert newer, "2027-W2 pins newer versions"
+    assert any(c.promote for c in w2.categories.values()), "2027-W2 promotes SHOULD to MUST"
+    must1 = sum(a.level == "MUST" for a in cat.specification("2026-W1", "HOSPITAL").requirements)
+    must2 = sum(a.level == "MUST" for a in cat.specification("2027-W2", "HOSPITAL").requirements)
+    assert must2 > must1
+
+
+def _problems(root: Path) -> list[str]:
+    with pytest.raises(CatalogError) as info:
+        load_catalog(root)
+    assert info.value.exit_code == 2
+    return [str(p) for p in info.value.problems]
+
+
+def test_malformed_toml_names_file_and_line(catalog_copy: Path, edit) -> None:
+    path = edit(MESSAGING, 'level = "MUST"', 'level = "MUST')
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path)) and "line" in problem and "malformed TOML" in problem
+
+
+def test_wrong_type_names_key_path(catalog_copy: Path, edit) -> None:
+    path = edit(MESSAGING, 'level = "MUST"', "level = 1")
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path))
+    assert "requirements[0].level" in problem
+
+
+def test_wrong_type_of_list(catalog_copy: Path, edit) -> None:
+    path = edit(MESSAGING, 'categories = ["HOSPITAL", "GP", "LAB", "PHARMACY", "RADIOLOGY"]', 'categories = "HOSPITAL"')
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path)) and "requirements[0].categories" in problem and "wrong type" in problem
+
+
+def test_unknown_key_is_named(catalog_copy: Path, edit) -> None:
+    path = edit(MESSAGING, 'level = "MUST"', 'level = "MUST"\nseverity = "high"')
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path))
+    assert "requirements[0].severity" in problem and "unknown key 'severity'" in problem
+
+
+def test_duplicate_requirement_id(catalog_copy: Path, edit) -> None:
+    text = (catalog_copy / MESSAGING).read_text()
+    second = text.split("[[requirements]]")[2].split('id = "')[1].split('"')[0]
+    first = text.split("[[requirements]]")[1].split('id = "')[1].split('"')[0]
+    path = edit(MESSAGING, f'id = "{second}"', f'id = "{first}"')
+    problems = _problems(catalog_copy)
+    assert all(p.startswith(str(path)) for p in problems)
+    assert any(f"duplicate requirement id {first}" in p and "requirements[1].id" in p for p in problems)
+
+
+def test_wave_pinning_missing_version(catalog_copy: Path, edit) -> None:
+    path = edit(WAVE1, 'MESSAGING = "1.0"', 'MESSAGING = "9.9"')
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path))
+    assert "categories.HOSPITAL.referentials.MESSAGING" in problem and "MESSAGING@9.9" in problem
+
+
+def test_requirement_naming_unknown_category(catalog_copy: Path, edit) -> None:
+    path = edit(MESSAGING, 'categories = ["HOSPITAL", "GP",', 'categories = ["HOSPITAL", "VET",')
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path))
+    assert "requirements[0].categories[1]" in problem and "unknown category 'VET'" in problem
+
+
+def test_wave_requirement_not_in_pinned_version(catalog_copy: Path, edit) -> None:
+    path = edit(WAVE1, '{ id = "DOCSHARE-025"', '{ id = "DOCSHARE-099"')
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path)) and "categories.LAB.exclude[0].id" in problem and "DOCSHARE-099" in problem
+
+
+def test_unknown_check_id_once_checks_exist(repo_root: Path) -> None:
+    with pytest.raises(CatalogError) as info:
+        load_catalog(repo_root, registered_checks={"some.other_check"})
+    assert all("is not registered" in str(p) for p in info.value.problems)
+    assert any("proof.checks[0]" in str(p) for p in info.value.problems)
+
+
+def test_every_problem_is_reported_not_only_the_first(catalog_copy: Path, edit) -> None:
+    edit(MESSAGING, 'level = "MUST"', "level = 1")
+    edit(WAVE1, 'MESSAGING = "1.0"', 'MESSAGING = "9.9"')
+    problems = _problems(catalog_copy)
+    assert any("MESSAGING/1.0.toml" in p for p in problems)
+    assert any("2026-W1.toml" in p for p in problems)
+
+
+def test_file_path_must_match_declared_id(catalog_copy: Path) -> None:
+    src = catalog_copy / MESSAGING
+    dst = catalog_copy / "referentials/health/MESSAGING/3.0.toml"
+    dst.write_text(src.read_text())
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(dst)) and "MESSAGING@1.0" in problem
+
+
+def test_missing_catalog_folder(tmp_path: Path) -> None:
+    problems = _problems(tmp_path)
+    assert any("referentials" in p and "missing" in p for p in problems)
+
+
+def test_promoting_a_must_is_refused(catalog_copy: Path, edit) -> None:
+    path = edit(WAVE1, 'requirements = "applicable"\n\n[categories.GP]',
+                'requirements = "applicable"\npromote = ["MESSAGING-001"]\n\n[categories.GP]')
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path)) and "already MUST" in problem
+
+
+def test_price_missing_for_a_site_size(catalog_copy: Path) -> None:
+    path = catalog_copy / WAVE1
+    text = path.read_text()
+    start = text.index("[funding.prices.GP]")
+    block_end = text.index("\n\n", start)
+    block = text[start:block_end]
+    lines = [ln for ln in block.splitlines() if not ln.startswith("S ") and not ln.startswith("S=")]
+    path.write_text(text[:start] + "\n".join(lines) + text[block_end:])
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path)) and "funding.prices.GP.S" in problem
+
+
+def test_action_schema_must_be_a_valid_json_schema(catalog_copy: Path, edit) -> None:
+    text = (catalog_copy / MESSAGING).read_text()
+    assert "[actions.input]" in text
+    path = edit(MESSAGING, "[actions.input]", '[actions.input]\nminProperties = "two"')
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path)) and "actions[0].input" in problem and "not a valid JSON Schema" in problem
+
+
+def test_previous_wave_must_open_before(catalog_copy: Path, edit) -> None:
+    path = edit("waves/2027-W2.toml", "open = 2027", "open = 2025")
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(path)) and "previous" in p and "does not open before" in p for p in problems)
+
+
+def test_pinned_version_published_after_the_wave_opens(catalog_copy: Path, edit) -> None:
+    path = edit(MESSAGING, "published = 20", "published = 2030-01-01\n# was 20")
+    problems = _problems(catalog_copy)
+    assert problems and all("published 2030-01-01, after the wave opens" in p for p in problems)
+    assert all("2026-W1.toml" in p or "2027-W2.toml" in p for p in problems), path
+
+
+def test_document_types_need_document_kind(catalog_copy: Path, edit) -> None:
+    text = (catalog_copy / WAVE1).read_text()
+    start = text.index("[funding.proof_of_use.by_category.LAB]")
+    kinds_line = next(ln for ln in text[start:].splitlines() if ln.startswith("kinds"))
+    path = edit(WAVE1, text[start:].split(kinds_line)[0] + kinds_line,
+                text[start:].split(kinds_line)[0] + 'kinds = ["message"]')
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path)) and "by_category.LAB.document_types" in problem
