@@ -1,0 +1,5 @@
+"""Evidence bundles: the zip a vendor submits (manifest, signed traces, report, JUnit, HTML)."""
+
+from conformity.bundle.build import BUNDLE_FORMAT, write_bundle
+
+__all__ = ["BUNDLE_FORMAT", "write_bundle"]

@@ -1,0 +1,67 @@
+"""Write an evidence bundle: deterministic zip with a manifest of every file's SHA-256."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from conformity import __version__
+from conformity.signing import canonical_json, sha256_hex
+
+BUNDLE_FORMAT = "usine.bundle/1"
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def bundle_files(report: dict[str, Any], traces: dict[str, dict[str, Any]], junit: bytes, html: str) -> dict[str, bytes]:
+    """The bundle's members (manifest excluded): report, JUnit, HTML, one canonical JSON trace per scenario."""
+    files = {
+        "report.json": json.dumps(report, indent=2, ensure_ascii=False, sort_keys=True).encode(),
+        "junit.xml": junit,
+        "report.html": html.encode(),
+    }
+    for scenario, trace in sorted(traces.items()):
+        files[f"traces/{scenario}.json"] = canonical_json(trace)
+    return files
+
+
+def manifest_for(report: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+    v = report["vendor"]
+    return {
+        "format": BUNDLE_FORMAT,
+        "vendor": {"id": v["vendor_id"], "name": v["vendor_name"]},
+        "software": {"id": v["software_id"], "name": v["software"], "version": v["version"],
+                     "registration_id": v["registration_id"]},
+        "wave": report["wave"],
+        "category": report["category"],
+        "harness": {"name": "usine", "version": __version__},
+        "referentials": report["referentials"],
+        "seed": report["seed"],
+        "created": report["finished"],
+        "files": {name: {"sha256": sha256_hex(data), "bytes": len(data)} for name, data in sorted(files.items())},
+    }
+
+
+def write_bundle(path: Path, report: dict[str, Any], traces: dict[str, dict[str, Any]], junit: bytes, html: str) -> dict[str, Any]:
+    """Write ``bundle.zip`` atomically; return its manifest."""
+    files = bundle_files(report, traces, junit, html)
+    manifest = manifest_for(report, files)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".bundle.", suffix=".zip", dir=path.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, data in [("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True).encode()),
+                               *sorted(files.items())]:
+                info = zipfile.ZipInfo(name, date_time=_EPOCH)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return manifest

@@ -1,0 +1,156 @@
+"""A read-only view of a recorded, signed session trace, for checks to query."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One recorded HTTP exchange between the software and a sandbox service."""
+
+    raw: dict[str, Any]
+
+    @property
+    def seq(self) -> int:
+        return self.raw["seq"]
+
+    @property
+    def service(self) -> str:
+        return self.raw.get("service", "")
+
+    @property
+    def method(self) -> str:
+        return self.raw["request"]["method"]
+
+    @property
+    def path(self) -> str:
+        return self.raw["request"]["path"]
+
+    @property
+    def local_path(self) -> str:
+        """The path inside the service: ``/s/<sid>/dmp/documents`` → ``/documents``."""
+        parts = self.path.split("/", 4)
+        return "/" + parts[4] if len(parts) > 4 else "/"
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return self.raw["request"].get("query", {})
+
+    def param(self, name: str) -> str | None:
+        """A query or form parameter (first value)."""
+        values = self.query.get(name) or self.raw["request"].get("body", {}).get("form", {}).get(name)
+        return values[0] if values else None
+
+    @property
+    def status(self) -> int:
+        return self.raw["response"]["status"]
+
+    @property
+    def outcome(self) -> str:
+        return self.raw.get("outcome", "")
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return self.raw.get("outcome_details", {})
+
+    @property
+    def auth(self) -> dict[str, Any] | None:
+        return self.raw["request"].get("auth")
+
+    @property
+    def request_json(self) -> Any:
+        return self.raw["request"].get("body", {}).get("json")
+
+    @property
+    def response_json(self) -> Any:
+        return self.raw["response"].get("body", {}).get("json")
+
+    @property
+    def response_headers(self) -> dict[str, str]:
+        return self.raw["response"].get("headers", {})
+
+    def request_headers(self) -> dict[str, str]:
+        return self.raw["request"].get("headers", {})
+
+    def request_body_bytes(self) -> bytes:
+        body = self.raw["request"].get("body", {})
+        if "base64" in body:
+            return base64.b64decode(body["base64"])
+        if "text" in body:
+            return body["text"].encode()
+        if "json" in body:
+            return json.dumps(body["json"]).encode()
+        return b""
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A harness note in the trace (e.g. a driver action and its output)."""
+
+    raw: dict[str, Any]
+
+    @property
+    def seq(self) -> int:
+        return self.raw["seq"]
+
+    @property
+    def kind(self) -> str:
+        return self.raw["note"]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.raw.get("data", {})
+
+
+class TraceView:
+    """Queries over one session trace: exchanges by service/method/path, harness notes."""
+
+    def __init__(self, doc: dict[str, Any]):
+        self.doc = doc
+        self._exchanges = [Exchange(e) for e in doc.get("exchanges", ()) if e.get("kind") == "http"]
+        self._notes = [Note(e) for e in doc.get("exchanges", ()) if e.get("kind") == "note"]
+
+    @property
+    def fixtures(self) -> dict[str, Any]:
+        return self.doc.get("fixtures", {})
+
+    @property
+    def session(self) -> dict[str, Any]:
+        return self.doc.get("session", {})
+
+    def exchanges(self, service: str | None = None, *, method: str | None = None, path: str | None = None,
+                  after: int = 0, before: int | None = None) -> list[Exchange]:
+        """Exchanges matching a service, HTTP method, and service-local path prefix, in order."""
+        out = []
+        for e in self._exchanges:
+            if service and e.service != service:
+                continue
+            if method and e.method != method:
+                continue
+            if path and not e.local_path.startswith(path):
+                continue
+            if e.seq <= after or (before is not None and e.seq >= before):
+                continue
+            out.append(e)
+        return out
+
+    def notes(self, kind: str | None = None) -> list[Note]:
+        return [n for n in self._notes if kind is None or n.kind == kind]
+
+    def performed(self, action: str | None = None) -> list[Note]:
+        """The driver actions the harness asked for (notes ``driver.perform``), in order."""
+        return [n for n in self.notes("driver.perform") if action is None or n.data.get("action") == action]
+
+    def __iter__(self) -> Iterator[Exchange]:
+        return iter(self._exchanges)
+
+    def excerpt(self, seq: int) -> dict[str, Any] | None:
+        for e in self.doc.get("exchanges", ()):
+            if e.get("seq") == seq:
+                return e
+        return None

@@ -1,0 +1,71 @@
+"""``usine run``: run a wave's tests for a vendor's software against the sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from conformity.cli.common import get_catalog, write_atomic
+
+
+@click.command("run")
+@click.option("--wave", "wave_id", required=True, help="Wave id, e.g. 2027-W2.")
+@click.option("--vendor", "vendor_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The vendor manifest (vendor.toml).")
+@click.option("--category", "-c", help="Category (default: the manifest's).")
+@click.option("--only", multiple=True, metavar="REQ-ID", help="Only these requirements (repeatable).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**62), help="Seed of fixtures and generated data.")
+@click.option("--out", "out_dir", default="usine-out", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--sandbox", "sandbox_url", help="Use a running sandbox at this URL instead of starting one.")
+@click.option("--sandbox-admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", help="Admin token of --sandbox.")
+@click.option("--sandbox-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CA certificate of --sandbox when it serves HTTPS with a private CA.")
+@click.pass_context
+def run(ctx: click.Context, wave_id: str, vendor_path: Path, category: str | None, only: tuple[str, ...], seed: int,
+        out_dir: Path, sandbox_url: str | None, sandbox_admin_token: str | None, sandbox_ca: Path | None) -> None:
+    """Plan wave × category → requirements → checks, run every scenario, write reports and bundle.zip.
+
+    Exit 0 only if every applicable automated MUST requirement passed; 1 otherwise; 2 on bad input.
+    """
+    import conformity.checks.health  # noqa: F401  (registers the health pack's checks and scenarios)
+    from conformity.bundle import write_bundle
+    from conformity.harness.plan import make_plan
+    from conformity.harness.runner import Runner
+    from conformity.harness.sandbox_access import connect, start_local
+    from conformity.harness.vendor import load_vendor
+    from conformity.reporting.html import report_html
+    from conformity.reporting.junit import junit_xml
+    from conformity.reporting.terminal import TerminalReporter
+
+    catalog = get_catalog(ctx)
+    vendor = load_vendor(vendor_path)
+    plan = make_plan(catalog, wave_id, category or vendor.category, only)
+    if sandbox_url and not sandbox_admin_token:
+        raise click.UsageError("--sandbox needs --sandbox-admin-token (or USINE_SANDBOX_ADMIN_TOKEN)")
+    access = connect(sandbox_url, sandbox_admin_token or "", sandbox_ca) if sandbox_url else start_local()
+    reporter = TerminalReporter(plan)
+    report: dict = {}
+    traces: dict[str, dict] = {}
+    try:
+        from conformity.harness.events import RunFinished, ScenarioFinished
+
+        for event in Runner(plan, vendor, seed, access).run():
+            reporter.handle(event)
+            if isinstance(event, ScenarioFinished) and event.trace is not None:
+                traces[event.scenario] = event.trace
+            if isinstance(event, RunFinished):
+                report = event.report
+    finally:
+        access.close()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    junit = junit_xml(report)
+    html = report_html(report, traces)
+    write_atomic(out_dir / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    (out_dir / "junit.xml").write_bytes(junit)
+    write_atomic(out_dir / "report.html", html)
+    write_bundle(out_dir / "bundle.zip", report, traces, junit, html)
+    click.echo(f"reports: {out_dir / 'report.html'}, {out_dir / 'report.json'}, {out_dir / 'junit.xml'}", err=True)
+    click.echo(f"evidence bundle: {out_dir / 'bundle.zip'}", err=True)
+    ctx.exit(0 if report["summary"]["passed"] else 1)

@@ -1,0 +1,183 @@
+"""JSON-RPC 2.0 clients for the vendor's driver: a process on stdin/stdout, or an HTTP endpoint.
+
+A driver that crashes, hangs or answers garbage raises DriverFailure carrying the evidence
+(what happened, the raw line, the tail of stderr, the exit code); the harness records it as the
+failure of that scenario and goes on.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import queue
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from conformity.harness.vendor import DriverSpec
+
+PROTOCOL = "usine.driver/1"
+STDERR_TAIL = 40
+
+
+@dataclass
+class DriverFailure(Exception):
+    """The driver did not answer properly: kind is crash, timeout, garbage, rpc-error or start-failed."""
+
+    kind: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"driver {self.kind}: {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, **self.evidence}
+
+
+class Driver(Protocol):
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any: ...
+    def close(self) -> None: ...
+
+
+def _check_response(raw: str, msg: Any, expected_id: int) -> Any:
+    if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0" or msg.get("id") != expected_id:
+        raise DriverFailure("garbage", f"not a JSON-RPC 2.0 response to request {expected_id}", {"raw": raw[:2000]})
+    if "error" in msg:
+        err = msg["error"]
+        if not isinstance(err, dict) or not isinstance(err.get("code"), int):
+            raise DriverFailure("garbage", "malformed JSON-RPC error object", {"raw": raw[:2000]})
+        raise DriverFailure("rpc-error", f"{err.get('code')}: {err.get('message', '')}",
+                            {"raw": raw[:2000], "error": err})
+    if "result" not in msg:
+        raise DriverFailure("garbage", "JSON-RPC response has neither result nor error", {"raw": raw[:2000]})
+    return msg["result"]
+
+
+class StdioDriver:
+    """A driver process: one JSON-RPC object per line on stdin (requests) and stdout (responses)."""
+
+    def __init__(self, spec: DriverSpec):
+        self.spec = spec
+        self._next_id = 0
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
+        try:
+            self.proc = subprocess.Popen(
+                list(spec.command), cwd=spec.cwd, env={**os.environ, **spec.env}, text=True, encoding="utf-8",
+                errors="replace", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1,
+            )
+        except OSError as exc:
+            raise DriverFailure("start-failed", f"cannot start {spec.command[0]!r}: {exc.strerror}",
+                                {"command": list(spec.command)}) from exc
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        threading.Thread(target=self._pump_stderr, daemon=True).start()
+
+    def _pump_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _pump_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._stderr.append(line.rstrip("\n"))
+
+    def evidence(self) -> dict[str, Any]:
+        return {"stderr_tail": list(self._stderr), "exit_code": self.proc.poll()}
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        self._next_id += 1
+        rid = self._next_id
+        request = json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(request + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            self.proc.wait(timeout=5)
+            raise DriverFailure("crash", f"driver exited before {method} could be sent", self.evidence()) from exc
+        try:
+            raw = self._lines.get(timeout=self.spec.timeout)
+        except queue.Empty:
+            self.kill()
+            raise DriverFailure("timeout", f"no answer to {method} within {self.spec.timeout:g} s",
+                                self.evidence()) from None
+        if raw is None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            raise DriverFailure("crash", f"driver closed its output during {method}", self.evidence())
+        try:
+            msg = json.loads(raw)
+        except json.JSONDecodeError:
+            raise DriverFailure("garbage", f"answer to {method} is not JSON", {"raw": raw[:2000], **self.evidence()}) from None
+        return _check_response(raw, msg, rid)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                old, self.spec = self.spec, DriverSpec(command=self.spec.command, timeout=min(self.spec.timeout, 5.0))
+                self.call("shutdown")
+                self.spec = old
+            except DriverFailure:
+                pass
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (subprocess.TimeoutExpired, OSError):
+                self.kill()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class HttpDriver:
+    """A driver reached by JSON-RPC 2.0 over HTTP POST."""
+
+    def __init__(self, spec: DriverSpec):
+        assert spec.url
+        self.spec = spec
+        self._next_id = 0
+        self._client = httpx.Client(timeout=spec.timeout)
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        self._next_id += 1
+        rid = self._next_id
+        try:
+            r = self._client.post(self.spec.url, json={"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
+        except httpx.TimeoutException:
+            raise DriverFailure("timeout", f"no answer to {method} within {self.spec.timeout:g} s",
+                                {"url": self.spec.url}) from None
+        except httpx.HTTPError as exc:
+            raise DriverFailure("crash", f"cannot reach the driver: {exc}", {"url": self.spec.url}) from exc
+        raw = r.text
+        try:
+            msg = r.json()
+        except ValueError:
+            raise DriverFailure("garbage", f"answer to {method} is not JSON (HTTP {r.status_code})",
+                                {"raw": raw[:2000]}) from None
+        return _check_response(raw, msg, rid)
+
+    def close(self) -> None:
+        try:
+            self.call("shutdown")
+        except DriverFailure:
+            pass
+        self._client.close()
+
+
+def open_driver(spec: DriverSpec) -> Driver:
+    return StdioDriver(spec) if spec.command else HttpDriver(spec)

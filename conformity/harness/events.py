@@ -1,0 +1,51 @@
+"""The typed events a run yields; every output (terminal, JSON, JUnit, HTML) is a handler of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformity.checks.model import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    wave: str
+    category: str
+    seed: int
+    scenarios: tuple[str, ...]
+    requirements: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioStarted:
+    scenario: str
+    title: str
+    index: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioFinished:
+    scenario: str
+    session_id: str | None
+    trace: dict[str, Any] | None
+    duration_s: float
+    driver_failures: tuple[dict[str, Any], ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckEvaluated:
+    check: str
+    scenario: str | None
+    verdict: Verdict
+    duration_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+Event = RunStarted | ScenarioStarted | ScenarioFinished | CheckEvaluated | RunFinished

@@ -1,0 +1,185 @@
+"""Run a plan: each scenario in its own sandbox session with a fresh driver; then evaluate every check.
+
+The runner only orchestrates and records: every driver request and answer is posted to the
+session as a harness note, so the signed trace holds all the evidence a verdict rests on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jsonschema
+
+from conformity import __version__
+from conformity.catalog import Action
+from conformity.checks.evaluate import EvalContext, evaluate_check
+from conformity.checks.registry import CHECKS
+from conformity.harness.driver import PROTOCOL, DriverFailure, open_driver
+from conformity.harness.events import (
+    CheckEvaluated, Event, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted,
+)
+from conformity.harness.plan import Plan
+from conformity.harness.report import build_report
+from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable
+from conformity.harness.scenario import SCENARIOS, Perform, Scenario, ScenarioContext, SetFaults
+from conformity.harness.vendor import Vendor
+
+
+def scenario_seed(run_seed: int, scenario_id: str) -> int:
+    """Each scenario's seed: a pure function of the run seed and the scenario id."""
+    return int(hashlib.sha256(f"{run_seed}:{scenario_id}".encode()).hexdigest()[:12], 16)
+
+
+def driver_fixtures(fixtures: dict[str, Any]) -> dict[str, Any]:
+    """What the software under test knows locally: patients by traits only (never their INS)."""
+    return {
+        "patients": [{"ref": p["ref"], "traits": p["traits"]} for p in fixtures.get("patients", ())],
+        "practitioners": fixtures.get("practitioners", []),
+        "organisations": fixtures.get("organisations", []),
+        "site": (fixtures.get("sites") or [{}])[0],
+    }
+
+
+@dataclass
+class Runner:
+    plan: Plan
+    vendor: Vendor
+    seed: int
+    access: SandboxAccess
+
+    def __post_init__(self) -> None:
+        self.actions: dict[str, Action] = {a.name: a for a in self.plan.spec.actions}
+        for sid in self.plan.scenarios:
+            for name in SCENARIOS.get(sid).actions:
+                if name not in self.actions:
+                    raise SandboxUnavailable(f"scenario {sid} uses action {name!r}, which no pinned referential declares")
+
+    def context(self) -> EvalContext:
+        params: dict[str, Any] = {}
+        reqs = tuple(p.id for p in self.plan.requirements)
+        return EvalContext(wave=self.plan.wave, category=self.plan.category, software=self.vendor.identity(),
+                           requirements=reqs, parameters=params)
+
+    def run(self) -> Iterator[Event]:
+        started = time.time()
+        yield RunStarted(self.plan.wave, self.plan.category, self.seed, self.plan.scenarios, len(self.plan.requirements))
+        traces: dict[str, dict[str, Any]] = {}
+        finished: list[ScenarioFinished] = []
+        total = len(self.plan.scenarios)
+        for i, sid in enumerate(self.plan.scenarios, start=1):
+            sc = SCENARIOS.get(sid)
+            yield ScenarioStarted(sid, sc.title, i, total)
+            result = self.run_scenario(sc)
+            if result.trace is not None:
+                traces[sid] = result.trace
+            finished.append(result)
+            yield result
+        ctx = self.context()
+        evaluated: list[CheckEvaluated] = []
+        for cid in self.plan.checks:
+            t0 = time.perf_counter()
+            scenario = CHECKS.get(cid).scenario
+            verdict = evaluate_check(cid, traces.get(scenario) if scenario else None, ctx)
+            ev = CheckEvaluated(cid, scenario, verdict, round((time.perf_counter() - t0) * 1000, 3))
+            evaluated.append(ev)
+            yield ev
+        report = build_report(self.plan, self.vendor, self.seed, finished, evaluated, started=started,
+                              sandbox_url=self.access.base_url)
+        yield RunFinished(report)
+
+    def run_scenario(self, sc: Scenario) -> ScenarioFinished:
+        t0 = time.perf_counter()
+        seed = scenario_seed(self.seed, sc.id)
+        failures: list[dict[str, Any]] = []
+        try:
+            with self.access.admin() as admin:
+                r = admin.post("/admin/sessions", json={"seed": seed, "label": f"{self.vendor.software_id} {sc.id}"})
+                r.raise_for_status()
+                session = r.json()
+                sid = session["session_id"]
+
+                def note(kind: str, data: dict[str, Any]) -> None:
+                    admin.post(f"/admin/sessions/{sid}/notes", json={"kind": kind, "data": data}).raise_for_status()
+
+                note("scenario.start", {"scenario": sc.id, "title": sc.title, "seed": seed, "harness": __version__,
+                                        "vendor": self.vendor.identity(), "wave": self.plan.wave,
+                                        "category": self.plan.category})
+                failures = self._drive(sc, session, seed, admin, note)
+                note("scenario.end", {"scenario": sc.id, "driver_failures": len(failures)})
+                trace = admin.get(f"/admin/sessions/{sid}/trace")
+                trace.raise_for_status()
+                admin.post(f"/admin/sessions/{sid}/close")
+                return ScenarioFinished(sc.id, sid, trace.json(), round(time.perf_counter() - t0, 3), tuple(failures))
+        except httpx.HTTPError as exc:
+            return ScenarioFinished(sc.id, None, None, round(time.perf_counter() - t0, 3), tuple(failures),
+                                    error=f"sandbox error: {exc}")
+
+    def _endpoints(self, sc: Scenario, session: dict[str, Any]) -> dict[str, str]:
+        endpoints = dict(session["endpoints"])
+        if sc.uses_untrusted_tls and self.access.untrusted_base_url:
+            endpoints = {k: v.replace(self.access.base_url, self.access.untrusted_base_url, 1) for k, v in endpoints.items()}
+        endpoints.pop("trace", None)
+        return endpoints
+
+    def _drive(self, sc: Scenario, session: dict[str, Any], seed: int, admin: httpx.Client, note: Any) -> list[dict[str, Any]]:
+        failures: list[dict[str, Any]] = []
+        params = {
+            "protocol": PROTOCOL,
+            "session": {"id": session["session_id"], "seed": seed, "scenario": sc.id},
+            "endpoints": self._endpoints(sc, session),
+            "credentials": {"client_id": session["credentials"]["client_id"],
+                            "client_secret": session["credentials"]["client_secret"]},
+            "trust_anchors": {"ca_certificates": self.access.ca_certificates},
+            "software": {"name": self.vendor.software, "version": self.vendor.version,
+                         "registration_id": self.vendor.registration_id},
+            "fixtures": driver_fixtures(session["fixtures"]),
+        }
+        try:
+            driver = open_driver(self.vendor.driver)
+        except DriverFailure as f:
+            note("driver.failure", {"method": "start", **f.to_json()})
+            return [f.to_json()]
+        try:
+            try:
+                init = driver.call("initialize", params)
+            except DriverFailure as f:
+                note("driver.failure", {"method": "initialize", **f.to_json()})
+                return [f.to_json()]
+            supported = init.get("actions", []) if isinstance(init, dict) else []
+            note("driver.initialize", {"result": init if isinstance(init, dict) else {"invalid": repr(init)[:500]}})
+            ctx = ScenarioContext(fixtures=session["fixtures"], seed=seed, endpoints=params["endpoints"])
+            for step in sc.steps:
+                if isinstance(step, SetFaults):
+                    r = admin.put(f"/admin/sessions/{session['session_id']}/faults", json=step.faults)
+                    r.raise_for_status()
+                    note("fault.set", {"faults": step.faults})
+                    continue
+                assert isinstance(step, Perform)
+                payload = step.resolve(ctx)
+                jsonschema.validate(payload, self.actions[step.action].input)  # a harness bug if this fails
+                record: dict[str, Any] = {"action": step.action, "name": step.name, "input": payload}
+                if step.action not in supported:
+                    note("driver.perform", record | {"unsupported": True})
+                    continue
+                try:
+                    out = driver.call("perform", {"action": step.action, "input": payload})
+                except DriverFailure as f:
+                    failures.append(f.to_json())
+                    note("driver.perform", record | {"failure": f.to_json()})
+                    if f.kind in ("crash", "timeout"):
+                        break
+                    continue
+                errors = sorted(e.message for e in jsonschema.Draft202012Validator(self.actions[step.action].output).iter_errors(out))
+                if errors:
+                    record["output_invalid"] = errors[:10]
+                note("driver.perform", record | {"output": out})
+                if step.name:
+                    ctx.outputs[step.name] = out
+        finally:
+            driver.close()
+        return failures

@@ -1,0 +1,71 @@
+"""The vendor manifest (``vendor.toml``): who is tested, and how to reach the driver."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformity.catalog.loader import read_toml
+from conformity.catalog.schema import plain, schema_problems
+from conformity.errors import InputError, Problem
+
+
+@dataclass(frozen=True, slots=True)
+class DriverSpec:
+    """How to reach the vendor's driver: a command (stdio) or a URL (HTTP), with a timeout."""
+
+    command: tuple[str, ...] = ()
+    url: str | None = None
+    timeout: float = 30.0
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    vendor_id: str
+    vendor_name: str
+    software: str
+    software_id: str
+    version: str
+    registration_id: str
+    category: str
+    driver: DriverSpec
+    path: Path
+
+    def identity(self) -> dict[str, str]:
+        return {"vendor_id": self.vendor_id, "vendor_name": self.vendor_name, "software": self.software,
+                "software_id": self.software_id, "version": self.version, "registration_id": self.registration_id,
+                "category": self.category}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:63] or "software"
+
+
+def load_vendor(path: str | Path) -> Vendor:
+    """Load and validate a vendor manifest; InputError names the file and key path."""
+    p = Path(path)
+    problems: list[Problem] = []
+    if not p.is_file():
+        raise InputError("vendor manifest not found", file=p)
+    raw = read_toml(p, problems)
+    if raw is None:
+        raise InputError(problems)
+    data = plain(raw)
+    problems = schema_problems("vendor", data, str(p))
+    if problems:
+        raise InputError(problems)
+    d = data["driver"]
+    base = p.resolve().parent
+    cwd = (base / d["cwd"]) if "cwd" in d else base
+    command = tuple(d.get("command", ()))
+    driver = DriverSpec(command=command, url=d.get("url"), timeout=float(d.get("timeout", 30)),
+                        env=dict(d.get("env", {})), cwd=cwd)
+    return Vendor(
+        vendor_id=data["vendor_id"], vendor_name=data.get("vendor_name", data["vendor_id"]), software=data["software"],
+        software_id=data.get("software_id") or f"{data['vendor_id']}.{_slug(data['software'])}",
+        version=data["version"], registration_id=data["registration_id"], category=data["category"],
+        driver=driver, path=p,
+    )

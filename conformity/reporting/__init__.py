@@ -1,0 +1,1 @@
+"""Report writers: each turns a run report (and its traces) into one output format."""

@@ -1,0 +1,57 @@
+"""JUnit XML: one testsuite per referential, one testcase per requirement, ids in <properties>."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from lxml import etree
+
+
+def _findings_text(findings: list[dict[str, Any]]) -> str:
+    lines = []
+    for f in findings:
+        where = f" [exchange {f['exchange']}]" if "exchange" in f else ""
+        lines.append(f"- {f['message']}{where}")
+        if "expected" in f or "got" in f:
+            lines.append(f"  expected: {f.get('expected')!r}; got: {f.get('got')!r}")
+    return "\n".join(lines)
+
+
+def junit_xml(report: dict[str, Any]) -> bytes:
+    rows = report["requirements"]
+    by_ref: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_ref[r["ref"].split("#")[0]].append(r)
+    check_ms = {c["id"]: c["duration_ms"] for c in report["checks"]}
+    status = lambda r: r["verdict"]  # noqa: E731
+    root = etree.Element("testsuites", name=f"usine {report['wave']} {report['category']}",
+                         tests=str(len(rows)), failures=str(sum(status(r) == "fail" for r in rows)),
+                         errors=str(sum(status(r) == "error" for r in rows)),
+                         skipped=str(sum(status(r) in ("evidence-required", "not-applicable") for r in rows)),
+                         time=f"{report['duration_s']:.3f}")
+    for ref, reqs in by_ref.items():
+        suite = etree.SubElement(root, "testsuite", name=ref, tests=str(len(reqs)),
+                                 failures=str(sum(status(r) == "fail" for r in reqs)),
+                                 errors=str(sum(status(r) == "error" for r in reqs)),
+                                 skipped=str(sum(status(r) in ("evidence-required", "not-applicable") for r in reqs)))
+        for r in reqs:
+            seconds = sum(check_ms.get(c, 0) for c in r["checks"]) / 1000
+            case = etree.SubElement(suite, "testcase", classname=f"usine.{report['wave']}.{report['category']}.{ref.split('@')[0]}",
+                                    name=f"{r['id']} {r['title']}", time=f"{seconds:.3f}")
+            props = etree.SubElement(case, "properties")
+            for name, value in (("requirement", r["id"]), ("ref", r["ref"]), ("level", r["level"]),
+                                ("kind", r["kind"]), ("proof", r["method"]), ("checks", ",".join(r["checks"]))):
+                etree.SubElement(props, "property", name=name, value=value)
+            if r["verdict"] == "fail":
+                el = etree.SubElement(case, "failure", message=(r["findings"][0]["message"] if r["findings"] else "failed"),
+                                      type=r["level"])
+                el.text = _findings_text(r["findings"])
+            elif r["verdict"] == "error":
+                el = etree.SubElement(case, "error", message=(r["findings"][0]["message"] if r["findings"] else "error"))
+                el.text = _findings_text(r["findings"])
+            elif r["verdict"] == "evidence-required":
+                etree.SubElement(case, "skipped", message=f"{r['method']} proof: {r.get('evidence', '')}")
+            elif r["verdict"] == "not-applicable":
+                etree.SubElement(case, "skipped", message="not applicable: " + _findings_text(r["findings"]))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -1,0 +1,74 @@
+"""Terminal output of a run: a progress bar per referential, then a summary table."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from conformity.checks.registry import CHECKS
+from conformity.harness.events import Event, RunFinished, RunStarted, ScenarioFinished
+from conformity.harness.plan import Plan
+from conformity.harness.scenario import SCENARIOS
+
+STYLE = {"pass": "green", "fail": "bold red", "error": "yellow", "evidence-required": "cyan", "not-applicable": "dim"}
+
+
+def scenario_referential(plan: Plan, scenario: str) -> str:
+    """The referential a scenario mostly serves (for grouping progress)."""
+    refs: Counter[str] = Counter()
+    for cid in plan.checks:
+        check = CHECKS.get(cid)
+        if check.scenario == scenario:
+            refs.update(r.split("-")[0] for r in check.verifies)
+    return refs.most_common(1)[0][0] if refs else "OTHER"
+
+
+class TerminalReporter:
+    """Handles run events on a rich console."""
+
+    def __init__(self, plan: Plan, console: Console | None = None):
+        self.plan = plan
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[current]}"), TimeElapsedColumn(), console=self.console,
+                                 transient=False, disable=not self.console.is_terminal)
+        self.tasks: dict[str, Any] = {}
+        self.group = {s: scenario_referential(plan, s) for s in plan.scenarios}
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.console.print(f"usine run — wave {event.wave}, category {event.category}, seed {event.seed}: "
+                               f"{event.requirements} requirements, {len(event.scenarios)} scenarios")
+            totals = Counter(self.group.values())
+            for ref, n in sorted(totals.items()):
+                self.tasks[ref] = self.progress.add_task(ref, total=n, current="")
+            self.progress.start()
+        elif isinstance(event, ScenarioFinished):
+            ref = self.group.get(event.scenario, "OTHER")
+            problem = f" [red]({event.error or 'driver ' + event.driver_failures[0].get('kind', '')})[/]" \
+                if (event.error or event.driver_failures) else ""
+            self.progress.update(self.tasks[ref], advance=1, current=SCENARIOS.get(event.scenario).id + problem)
+            if not self.console.is_terminal:
+                self.console.print(f"  {ref:<10} {event.scenario} {event.duration_s:.2f}s{problem}")
+        elif isinstance(event, RunFinished):
+            self.progress.stop()
+            self.summary(event.report)
+
+    def summary(self, report: dict[str, Any]) -> None:
+        table = Table(title=f"{report['vendor']['software']} {report['vendor']['version']} — {report['wave']} {report['category']}")
+        for col in ("requirement", "level", "proof", "verdict", "first finding"):
+            table.add_column(col, overflow="fold")
+        rows = sorted(report["requirements"], key=lambda r: ({"fail": 0, "error": 1}.get(r["verdict"], 2), r["id"]))
+        for r in rows:
+            first = r["findings"][0]["message"] if r["findings"] and r["verdict"] in ("fail", "error") else ""
+            table.add_row(r["id"], r["level"], r["method"], f"[{STYLE.get(r['verdict'], '')}]{r['verdict']}[/]", first[:120])
+        self.console.print(table)
+        s = report["summary"]
+        verdict = "[green]every automated MUST passed[/]" if s["passed"] else \
+            f"[bold red]{len(s['failed_must'])} MUST failed, {len(s['errored_must'])} in error[/]"
+        self.console.print(f"{s['must_passed']}/{s['must_automated']} automated MUST passed — {verdict}; "
+                           f"{len(s['evidence_required'])} requirement(s) need document or manual evidence")

@@ -1,0 +1,115 @@
+"""The driver clients against real processes and a real HTTP endpoint that misbehave in every way."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from conformity.harness.driver import DriverFailure, HttpDriver, StdioDriver
+from conformity.harness.vendor import DriverSpec
+
+ECHO = r'''
+import json, sys
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg["method"] == "shutdown":
+        print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": None}), flush=True); break
+    if msg["method"] == "fail":
+        print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32000, "message": "nope"}}), flush=True); continue
+    print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {"echo": msg["params"]}}), flush=True)
+'''
+CRASH = "import sys\nsys.stdin.readline()\nprint('about to crash', file=sys.stderr)\nsys.exit(3)\n"
+HANG = "import sys, time\nsys.stdin.readline()\ntime.sleep(60)\n"
+GARBAGE = "import sys\nsys.stdin.readline()\nprint('hello, I am not JSON', flush=True)\nsys.stdin.readline()\n"
+WRONG_ID = "import sys, json\nsys.stdin.readline()\nprint(json.dumps({'jsonrpc': '2.0', 'id': 99, 'result': 1}), flush=True)\nsys.stdin.readline()\n"
+
+
+def driver(tmp_path: Path, source: str, timeout: float = 5.0) -> StdioDriver:
+    script = tmp_path / "driver.py"
+    script.write_text(source)
+    return StdioDriver(DriverSpec(command=(sys.executable, str(script)), timeout=timeout, cwd=tmp_path))
+
+
+def test_round_trip_and_rpc_error(tmp_path: Path) -> None:
+    d = driver(tmp_path, ECHO)
+    assert d.call("perform", {"action": "x", "input": {"a": 1}}) == {"echo": {"action": "x", "input": {"a": 1}}}
+    with pytest.raises(DriverFailure) as info:
+        d.call("fail")
+    assert info.value.kind == "rpc-error" and "nope" in info.value.message
+    assert d.call("perform", {"n": 2}) == {"echo": {"n": 2}}  # still usable after an error answer
+    d.close()
+    assert d.proc.poll() == 0
+
+
+def test_crash_keeps_stderr_tail_and_exit_code(tmp_path: Path) -> None:
+    d = driver(tmp_path, CRASH)
+    with pytest.raises(DriverFailure) as info:
+        d.call("initialize", {})
+    assert info.value.kind == "crash"
+    assert info.value.evidence["exit_code"] == 3
+    assert "about to crash" in info.value.evidence["stderr_tail"]
+    d.close()
+
+
+def test_hang_times_out_and_is_killed(tmp_path: Path) -> None:
+    d = driver(tmp_path, HANG, timeout=0.5)
+    with pytest.raises(DriverFailure) as info:
+        d.call("initialize", {})
+    assert info.value.kind == "timeout"
+    assert d.proc.poll() is not None
+    d.close()
+
+
+@pytest.mark.parametrize("source,needle", [(GARBAGE, "hello, I am not JSON"), (WRONG_ID, '"id": 99')])
+def test_garbage_is_reported_with_the_raw_line(tmp_path: Path, source: str, needle: str) -> None:
+    d = driver(tmp_path, source)
+    with pytest.raises(DriverFailure) as info:
+        d.call("initialize", {})
+    assert info.value.kind == "garbage" and needle in info.value.evidence["raw"]
+    d.close()
+
+
+def test_missing_program_fails_to_start(tmp_path: Path) -> None:
+    with pytest.raises(DriverFailure) as info:
+        StdioDriver(DriverSpec(command=("/nonexistent/driver",), cwd=tmp_path))
+    assert info.value.kind == "start-failed"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802
+        msg = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        body = b"<html>oops</html>" if msg["method"] == "garbage" else json.dumps(
+            {"jsonrpc": "2.0", "id": msg["id"], "result": {"method": msg["method"]}}).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_http_driver() -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        d = HttpDriver(DriverSpec(url=f"http://127.0.0.1:{server.server_port}/rpc", timeout=5))
+        assert d.call("initialize", {}) == {"method": "initialize"}
+        with pytest.raises(DriverFailure) as info:
+            d.call("garbage")
+        assert info.value.kind == "garbage" and "oops" in info.value.evidence["raw"]
+        d.close()
+    finally:
+        server.shutdown()
+
+
+def test_unreachable_http_driver() -> None:
+    d = HttpDriver(DriverSpec(url="http://127.0.0.1:9/rpc", timeout=2))
+    with pytest.raises(DriverFailure) as info:
+        d.call("initialize", {})
+    assert info.value.kind == "crash"
