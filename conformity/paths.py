@@ -32,3 +32,9 @@ def shared_schemas_dir() -> Path | None:
         if c.is_dir():
             return c
     return None
+
+
+def state_dir() -> Path:
+    """Where usine keeps local state by default (keys, registry, ledger): $USINE_HOME or ~/.local/share/usine."""
+    env = os.environ.get("USINE_HOME")
+    return Path(env) if env else Path.home() / ".local" / "share" / "usine"

@@ -9,9 +9,25 @@ from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource
 
 from conformity.errors import Problem
-from conformity.paths import schema_path
+from conformity.paths import SCHEMAS_DIR, schema_path
+
+
+def _no_network(uri: str) -> Resource:
+    raise NoSuchResource(ref=uri)
+
+
+@cache
+def registry() -> Registry:
+    """Every usine schema by its $id; references never reach the network."""
+    resources = []
+    for path in sorted(SCHEMAS_DIR.glob("*.schema.json")):
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        resources.append((schema["$id"], Resource.from_contents(schema)))
+    return Registry(retrieve=_no_network).with_resources(resources)  # type: ignore[call-arg]
 
 
 @cache
@@ -19,7 +35,7 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
     """A format-checking validator for one of usine's schemas (e.g. ``"wave"``)."""
     schema = json.loads(schema_path(name).read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker(), registry=registry())
 
 
 def plain(value: Any) -> Any:
