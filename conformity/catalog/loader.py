@@ -60,6 +60,7 @@ def _referential(path: Path, pack: str, data: dict[str, Any]) -> Referential:
             id=r["id"], title=r["title"], statement=" ".join(r["statement"].split()), level=r["level"],
             kind=r["kind"], categories=tuple(r["categories"]), proof=proof, referential=rid, version=version,
             rationale=r.get("rationale", ""), references=tuple(r.get("references", ())),
+            parameters=dict(r.get("parameters", {})),
         ))
     actions = tuple(
         Action(name=a["name"], description=a["description"], input=a["input"], output=a["output"],

@@ -53,6 +53,7 @@ class Requirement:
     version: str
     rationale: str = ""
     references: tuple[str, ...] = ()
+    parameters: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def ref(self) -> str:

@@ -22,8 +22,17 @@ class EvalContext:
     wave: str
     category: str
     software: Mapping[str, str]
+    referentials: Mapping[str, str] = field(default_factory=dict)
     requirements: tuple[str, ...] = ()
-    parameters: Mapping[str, Any] = field(default_factory=dict)
+    parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def version(self, referential: str) -> str | None:
+        """The pinned version of a referential in this run (None if not pinned)."""
+        return self.referentials.get(referential)
+
+    def param(self, requirement: str, name: str, default: Any = None) -> Any:
+        """A parameter of a requirement (``parameters`` table in the referential), or ``default``."""
+        return self.parameters.get(requirement, {}).get(name, default)
 
 
 class MissingEvidence(Exception):

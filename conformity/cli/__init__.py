@@ -9,6 +9,7 @@ import click
 
 from conformity import __version__
 from conformity.cli.catalog_cmds import coverage_cmd, referentials, validate, wave
+from conformity.cli.run_cmd import run
 from conformity.cli.sandbox_cmds import sandbox
 from conformity.errors import UsineError
 
@@ -35,7 +36,7 @@ def cli(ctx: click.Context, catalog_root: Path | None) -> None:
     ctx.obj["catalog_root"] = catalog_root
 
 
-for command in (validate, referentials, wave, coverage_cmd, sandbox):
+for command in (validate, referentials, wave, coverage_cmd, sandbox, run):
     cli.add_command(command)
 
 

@@ -35,6 +35,13 @@ def scenario_seed(run_seed: int, scenario_id: str) -> int:
     return int(hashlib.sha256(f"{run_seed}:{scenario_id}".encode()).hexdigest()[:12], 16)
 
 
+def eval_context(plan: Plan, software: dict[str, str]) -> EvalContext:
+    """What checks may know besides the trace; rebuilt identically by the agency from a bundle."""
+    return EvalContext(wave=plan.wave, category=plan.category, software=software,
+                       referentials=plan.referential_versions(), requirements=tuple(p.id for p in plan.requirements),
+                       parameters={p.id: p.applied.requirement.parameters for p in plan.requirements})
+
+
 def driver_fixtures(fixtures: dict[str, Any]) -> dict[str, Any]:
     """What the software under test knows locally: patients by traits only (never their INS)."""
     return {
@@ -60,10 +67,7 @@ class Runner:
                     raise SandboxUnavailable(f"scenario {sid} uses action {name!r}, which no pinned referential declares")
 
     def context(self) -> EvalContext:
-        params: dict[str, Any] = {}
-        reqs = tuple(p.id for p in self.plan.requirements)
-        return EvalContext(wave=self.plan.wave, category=self.plan.category, software=self.vendor.identity(),
-                           requirements=reqs, parameters=params)
+        return eval_context(self.plan, self.vendor.identity())
 
     def run(self) -> Iterator[Event]:
         started = time.time()

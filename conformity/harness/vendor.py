@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def load_vendor(path: str | Path) -> Vendor:
     d = data["driver"]
     base = p.resolve().parent
     cwd = (base / d["cwd"]) if "cwd" in d else base
-    command = tuple(d.get("command", ()))
+    command = tuple(sys.executable if part == "{python}" else part for part in d.get("command", ()))
     driver = DriverSpec(command=command, url=d.get("url"), timeout=float(d.get("timeout", 30)),
                         env=dict(d.get("env", {})), cwd=cwd)
     return Vendor(

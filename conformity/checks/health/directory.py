@@ -1,0 +1,1 @@
+"""Checks: directory (being written)."""

@@ -1,0 +1,1 @@
+"""Checks: docshare (being written)."""

@@ -1,0 +1,1 @@
+"""Checks: messaging (being written)."""

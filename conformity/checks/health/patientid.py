@@ -1,0 +1,1 @@
+"""Checks: patientid (being written)."""

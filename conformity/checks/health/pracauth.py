@@ -1,0 +1,1 @@
+"""Checks: pracauth (being written)."""

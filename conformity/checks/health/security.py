@@ -1,0 +1,1 @@
+"""Checks: security (being written)."""

@@ -1,0 +1,58 @@
+"""Small helpers that checks share to read a trace: driver outputs, findings quoting exchanges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformity.checks.evaluate import MissingEvidence
+from conformity.checks.model import Finding
+from conformity.checks.trace import Exchange, Note, TraceView
+
+
+def performed(trace: TraceView, action: str, name: str | None = None) -> list[Note]:
+    """The driver.perform notes of an action (optionally of one named step), in order."""
+    notes = trace.performed(action)
+    return [n for n in notes if name is None or n.data.get("name") == name]
+
+
+def output_of(trace: TraceView, action: str, name: str | None = None) -> dict[str, Any]:
+    """The driver's output of the (last) step performing ``action``; MissingEvidence explains why not.
+
+    A missing output fails the check with a finding quoting the driver's failure, an unsupported
+    action, or an output that did not match the action's schema.
+    """
+    notes = performed(trace, action, name)
+    if not notes:
+        failure = trace.notes("driver.failure")
+        if failure:
+            raise MissingEvidence(Finding(f"the driver failed before {action}: {failure[-1].data.get('message', '')}",
+                                          exchange=failure[-1].seq, got=failure[-1].data))
+        raise MissingEvidence(Finding(f"the scenario never performed {action}"))
+    note = notes[-1]
+    data = note.data
+    if data.get("unsupported"):
+        raise MissingEvidence(Finding(f"the software does not support action {action}", exchange=note.seq))
+    if "failure" in data:
+        raise MissingEvidence(Finding(f"the driver failed on {action}: {data['failure'].get('message', '')}",
+                                      exchange=note.seq, got=data["failure"]))
+    if data.get("output_invalid"):
+        raise MissingEvidence(Finding(f"the output of {action} does not match its schema", exchange=note.seq,
+                                      got=data["output_invalid"]))
+    return data["output"]
+
+
+def quote(exchange: Exchange, message: str, *, where: str = "", expected: Any = None, got: Any = None) -> Finding:
+    """A finding about one recorded exchange."""
+    return Finding(message, exchange=exchange.seq, where=where, expected=expected, got=got)
+
+
+def between(trace: TraceView, start: Note, end: Note | None = None, service: str | None = None) -> list[Exchange]:
+    """Exchanges recorded after note ``start`` (and before ``end``): what one driver step caused."""
+    return trace.exchanges(service, after=start.seq, before=end.seq if end else None)
+
+
+def step_exchanges(trace: TraceView, note: Note, service: str | None = None) -> list[Exchange]:
+    """The exchanges a ``driver.perform`` step caused: those before its note, after the previous note."""
+    previous = [n for n in trace.notes() if n.seq < note.seq]
+    after = previous[-1].seq if previous else 0
+    return trace.exchanges(service, after=after, before=note.seq)

@@ -1,0 +1,1 @@
+"""The health pack's scenarios, one module per area."""

@@ -1,0 +1,1 @@
+"""Scenarios: auth (being written)."""

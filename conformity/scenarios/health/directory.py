@@ -1,0 +1,1 @@
+"""Scenarios: directory (being written)."""

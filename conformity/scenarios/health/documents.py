@@ -1,0 +1,1 @@
+"""Scenarios: documents (being written)."""

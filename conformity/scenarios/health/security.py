@@ -1,0 +1,1 @@
+"""Scenarios: security (being written)."""
