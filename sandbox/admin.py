@@ -21,7 +21,8 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
 
 class SessionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    seed: int = Field(0, ge=0, le=2**63 - 1, description="Seed of the fixtures (and recorded in the trace).")
+    seed: int = Field(0, ge=0, le=2**53 - 1, description="Seed of the fixtures (and recorded in the trace, whose "
+                      "canonical JSON holds integers up to 2**53 - 1).")
     label: str = Field("", max_length=200)
     patients: int = Field(6, ge=1, le=200, description="How many matchable patients to generate.")
     redirect_uris: list[str] = Field(default_factory=list, max_length=20)

@@ -101,7 +101,11 @@ def require_installation(request: Request) -> dict[str, Any]:
                       headers={"WWW-Authenticate": "Bearer"})
     inst = store_of(request).installation_by_token_hash(token_hash(token))
     if inst is None:
-        raise Problem(401, "installation-token-invalid", "unknown installation token")
+        raise Problem(401, "installation-token-invalid", "unknown installation token",
+                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    if inst.get("state") == "revoked":
+        raise Problem(401, "installation-token-revoked", f"the token of installation {inst['id']} was revoked",
+                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if inst.get("state", "active") != "active":
         raise Problem(403, "installation-inactive", f"installation {inst['id']} is {inst.get('state')}")
     return inst

@@ -69,7 +69,10 @@ class EventLog:
             return events, after
         with open(self.path, encoding="utf-8") as fh:
             n = 0
-            for n, line in enumerate(fh, start=1):
+            for line in fh:
+                if not line.endswith("\n"):
+                    break  # a line still being written: read it next time
+                n += 1
                 if n <= after:
                     continue
                 if len(events) >= limit:

@@ -9,14 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 ID_TOKEN_FAULTS = ("bad_signature", "wrong_issuer", "wrong_audience", "expired", "wrong_nonce", "alg_none",
-                   "unknown_kid")
+                   "unknown_kid", "wrong_acr", "stale_auth_time")
+INS_FAULTS = ("short_ins", "wrong_oid")
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "idp": {
         "id_token": "one of " + ", ".join(ID_TOKEN_FAULTS) + ": the next ID tokens are forged that way",
         "state_not_echoed": "true: the authorization redirect carries a state other than the one sent",
+        "userinfo_other_sub": "true: userinfo answers with another practitioner's claims (sub differs from the ID token's)",
     },
-    "insi": {"unavailable": "n: the next n look-ups answer 503 with Retry-After"},
+    "insi": {"unavailable": "n: the next n look-ups answer 503 with Retry-After",
+             "ins": "one of " + ", ".join(INS_FAULTS) + ": single matches carry a 13-character INS or a non-INS OID"},
     "dmp": {
         "unavailable": "n: the next n submissions answer 503 (after storing nothing)",
         "retry_after": "seconds announced in Retry-After (default 1)",
@@ -50,6 +53,8 @@ def validate_faults(faults: Any) -> list[str]:
                 errors.append(f"{service}.{name}: expected an integer 0..100")
             elif name == "slow" and not (isinstance(value, (int, float)) and 0 <= value <= 30):
                 errors.append(f"{service}.slow: expected seconds 0..30")
-            elif name == "state_not_echoed" and not isinstance(value, bool):
-                errors.append("idp.state_not_echoed: expected true or false")
+            elif name in ("state_not_echoed", "userinfo_other_sub") and not isinstance(value, bool):
+                errors.append(f"idp.{name}: expected true or false")
+            elif service == "insi" and name == "ins" and value not in INS_FAULTS and value is not None:
+                errors.append(f"insi.ins: {value!r} is not one of {', '.join(INS_FAULTS)}")
     return errors

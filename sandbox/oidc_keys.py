@@ -1,4 +1,4 @@
-"""The identity provider's JOSE keys: created on first start, kept in one private file, reused after.
+"""The identity provider's JOSE side: its keys (persisted, reused) and the ID tokens it signs or forges.
 
 The file (``SandboxConfig.idp_key_path``, mode 0600) holds two private EC P-256 JWKs::
 
@@ -13,15 +13,20 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from joserfc import jwt
+from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, KeySet
+from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
 from conformity.errors import UsineError
 
 ALG = "ES256"
+STALE_AUTH_SECONDS = 13 * 3600  # older than the 12-hour maximum authentication age (PRACAUTH-017)
 FORMAT = "usine.idp-keys/1"
 
 
@@ -83,3 +88,49 @@ def load_or_create(path: Path) -> IdpKeys:
     finally:
         os.unlink(tmp)
     return keys
+
+
+def sign_id_token(keys: IdpKeys, claims: dict[str, Any], forgery: str | None = None) -> str:
+    """A compact JWS of ``claims`` signed with the signing key, or forged as ``forgery`` says.
+
+    Claim forgeries (wrong_issuer, wrong_audience, expired, wrong_nonce, wrong_acr, stale_auth_time)
+    change the claims and sign honestly; alg_none is unsigned; unknown_kid is signed by the unpublished key;
+    bad_signature is signed honestly and then has its signature bytes corrupted.
+    """
+    claims = forge_claims(claims, forgery)
+    if forgery == "alg_none":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SecurityWarning)
+            return jwt.encode({"alg": "none"}, claims, None, algorithms=["none"])
+    key = keys.unpublished if forgery == "unknown_kid" else keys.signing
+    token = jwt.encode({"alg": ALG, "kid": key.kid}, claims, key, algorithms=[ALG])
+    if forgery == "bad_signature":
+        head, payload, signature = token.split(".")
+        raw = bytearray(urlsafe_b64decode(signature.encode("ascii")))
+        raw[0] ^= 0xFF
+        raw[-1] ^= 0xFF
+        token = f"{head}.{payload}.{urlsafe_b64encode(bytes(raw)).decode('ascii')}"
+    return token
+
+
+def forge_claims(claims: dict[str, Any], forgery: str | None) -> dict[str, Any]:
+    """The claims as a forgery changes them (a copy; unchanged for signature forgeries).
+
+    Wrong values keep the right one as a prefix, so a client that compares by prefix or
+    substring instead of equality is caught too.
+    """
+    out = dict(claims)
+    if forgery == "wrong_issuer":
+        out["iss"] = f"{claims['iss']}-other"
+    elif forgery == "wrong_audience":
+        out["aud"] = f"{claims['aud']}-other"
+    elif forgery == "wrong_nonce":
+        out["nonce"] = f"{claims.get('nonce', '')}-other"
+    elif forgery == "wrong_acr":
+        out["acr"] = f"{claims.get('acr', '')}-other"
+    elif forgery == "stale_auth_time":
+        out["auth_time"] = int(out["iat"]) - STALE_AUTH_SECONDS
+    elif forgery == "expired":
+        shift = int(out["exp"]) - int(out["iat"]) + 3600
+        out.update(iat=out["iat"] - shift, exp=out["exp"] - shift, auth_time=out.get("auth_time", out["iat"]) - shift)
+    return out

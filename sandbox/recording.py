@@ -3,7 +3,8 @@
 A pure ASGI middleware. It bounds every request body, and for every request under
 ``/s/{session_id}/`` records the exchange (request, response, validation outcome, timing) in
 that session's trace. Secrets never enter a trace: bearer tokens are recorded as their kind,
-the session they belong to and a hash prefix; Basic credentials as the client id only.
+the session they belong to and a hash prefix; Basic credentials as the client id only; secret
+form fields and JSON members (client_secret, code_verifier, issued tokens) as a hash prefix.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conformity.errors import SignatureError
+from conformity.signing import canonical_json
 from sandbox.deps import token_hash
 from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
 from sandbox.store import Store
@@ -26,6 +29,9 @@ from sandbox.store import Store
 SESSION_PATH = re.compile(r"^/s/(?P<sid>[A-Za-z0-9_\-]+)/(?P<service>[a-z]+)")
 REDACTED_HEADERS = {"authorization", "cookie", "proxy-authorization", "set-cookie"}
 KEPT_RESPONSE_HEADERS = {"content-type", "location", "retry-after", "www-authenticate", "cache-control"}
+#: members (JSON, form fields, query parameters) whose values are secrets wherever they appear
+SECRET_FIELDS = {"client_secret", "access_token", "refresh_token", "session_token", "admin_token", "token",
+                 "password", "code_verifier", "id_token"}
 
 
 def _now() -> str:
@@ -39,8 +45,10 @@ def encode_body(raw: bytes, content_type: str) -> dict[str, Any]:
     ct = content_type.split(";")[0].strip().lower()
     if ct == "application/json" or ct.endswith("+json"):
         try:
-            return {"json": json.loads(raw)}
-        except (ValueError, UnicodeDecodeError):
+            value = json.loads(raw)
+            canonical_json(value)  # a trace must stay signable: no NaN, no integer beyond 2**53, no lone surrogate
+            return {"json": value}
+        except (ValueError, UnicodeDecodeError, RecursionError, SignatureError):
             pass
     if ct == "application/x-www-form-urlencoded":
         try:
@@ -53,6 +61,32 @@ def encode_body(raw: bytes, content_type: str) -> dict[str, Any]:
         except UnicodeDecodeError:
             pass
     return {"base64": base64.b64encode(raw).decode("ascii")}
+
+
+def redacted(secret: str) -> str:
+    return f"[redacted sha256:{token_hash(secret)[:16]}]"
+
+
+def redact(value: Any, secrets: list[str]) -> Any:
+    """``value`` with every secret field masked and every known secret string replaced by its hash prefix."""
+    if isinstance(value, dict):
+        return {k: _mask(v) if isinstance(k, str) and k.lower() in SECRET_FIELDS else redact(v, secrets)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, secrets) for v in value]
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, redacted(secret))
+    return value
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        return redacted(value)
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value if value is None else "[redacted]"
 
 
 def describe_auth(header: str, store: Store, session_id: str) -> dict[str, Any] | None:
@@ -93,7 +127,8 @@ class RecordingMiddleware:
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         match = SESSION_PATH.match(scope["path"])
-        session_id = match["sid"] if match and self.store.get_session(match["sid"]) else None
+        session = self.store.get_session(match["sid"]) if match else None
+        session_id = session["id"] if session else None
 
         body, too_large = await self._read_body(receive, headers)
         response: dict[str, Any] = {"status": 0, "headers": {}, "body": b""}
@@ -118,8 +153,8 @@ class RecordingMiddleware:
             await self._refuse_too_large(scope, capture)
         else:
             await self.app(scope, replay, capture)
-        if session_id:
-            self._record(scope, headers, request_body, response, session_id, match["service"], started, too_large)
+        if session and match:
+            self._record(scope, headers, request_body, response, session, match["service"], started, too_large)
 
     async def _read_body(self, receive: Receive, headers: dict[str, str]) -> tuple[bytes, bool]:
         declared = headers.get("content-length")
@@ -148,8 +183,9 @@ class RecordingMiddleware:
                     "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
 
-    def _record(self, scope: Scope, headers: dict[str, str], body: bytes, response: dict[str, Any], session_id: str,
-                service: str, started: float, too_large: bool) -> None:
+    def _record(self, scope: Scope, headers: dict[str, str], body: bytes, response: dict[str, Any],
+                session: dict[str, Any], service: str, started: float, too_large: bool) -> None:
+        session_id = session["id"]
         state = scope.get("state", {})
         status = response["status"]
         outcome = state.get("outcome") or ("accepted" if 200 <= status < 400 else f"http-{status}")
@@ -168,11 +204,21 @@ class RecordingMiddleware:
             "response": {
                 "status": status,
                 "headers": {k: v for k, v in response["headers"].items() if k in KEPT_RESPONSE_HEADERS},
-                "body": encode_body(response["body"], response["headers"].get("content-type", "")),
+                "body": {"omitted": "trace-export"} if service == "trace" and 200 <= status < 300
+                else encode_body(response["body"], response["headers"].get("content-type", "")),
             },
             "outcome": outcome,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
         if state.get("outcome_details"):
             exchange["outcome_details"] = state["outcome_details"]
-        self.store.append_exchange(session_id, exchange)
+        self.store.append_exchange(session_id, redact(exchange, self._secrets(scope, headers, session)))
+
+    @staticmethod
+    def _secrets(scope: Scope, headers: dict[str, str], session: dict[str, Any]) -> list[str]:
+        """The secret strings that may appear in this exchange and must never enter its trace."""
+        config = getattr(getattr(scope.get("app"), "state", None), "config", None)
+        bearer = headers.get("authorization", "").partition(" ")[2].strip()
+        found = [session.get("client_secret"), session.get("session_token"), getattr(config, "admin_token", None),
+                 bearer]
+        return sorted({s for s in found if isinstance(s, str) and len(s) >= 8}, key=len, reverse=True)

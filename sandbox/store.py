@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS exchanges (session_id TEXT NOT NULL, seq INTEGER NOT 
     PRIMARY KEY (session_id, seq));
 CREATE TABLE IF NOT EXISTS records (collection TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL,
     seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (collection, scope, key));
+CREATE INDEX IF NOT EXISTS records_by_seq ON records (collection, scope, seq);
 CREATE TABLE IF NOT EXISTS installations (id TEXT PRIMARY KEY, token_hash TEXT UNIQUE NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """

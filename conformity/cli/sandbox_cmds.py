@@ -58,3 +58,17 @@ def openapi(output: Path | None) -> None:
         doc = app.openapi()
         app.state.store.close()
     emit(json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n", output)
+
+
+@sandbox.command("pki")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the PEM files (created if needed).")
+@click.option("--force", is_flag=True, help="Regenerate even if the folder already holds a usable test PKI.")
+def pki(out_dir: Path, force: bool) -> None:
+    """Write a test CA, a server certificate it signs and an untrusted self-signed one (test material only)."""
+    from sandbox.tls import make_test_pki
+
+    made = make_test_pki(out_dir, force=force)
+    for role, path in made.files().items():
+        click.echo(f"{role:15} {path}")
+    click.echo(f"serve with: usine sandbox serve --tls-cert {made.server_cert} --tls-key {made.server_key}", err=True)

@@ -1,5 +1,443 @@
-"""idp service (being written)."""
+"""The practitioner identity provider: a compact OpenID Connect provider (code flow, PKCE S256), per session.
 
-from fastapi import APIRouter
+Issuer: ``{base_url}/s/{session_id}/idp``. The login is automated: ``login_hint`` names a practitioner
+of the session fixtures by national id ("8" + RPPS). Authorization codes are one-time, short-lived and
+bound to the client, redirect URI, nonce and code challenge; a code presented twice revokes the access
+token it gave. Access tokens are opaque records in the store (kind ``access``, scope = session id), the
+ones every session service accepts through ``deps.require_access_token``; their data is::
 
-router = APIRouter()
+    {"sub": "8…", "client_id": "cli_…", "scopes": ["openid", …], "auth_time": 1700000000,
+     "practitioner": {national_id, rpps, family_name, given_name, profession…, organisation},
+     "userinfo": {<the claims /userinfo answers>}}
+
+Faults (``faults["idp"]``): ``id_token`` forges the next ID tokens (see ``sandbox.oidc_keys``);
+``state_not_echoed`` makes the authorization redirect carry another state; ``userinfo_other_sub``
+makes userinfo answer another practitioner's claims. The outcome details of the exchange say which
+fault was injected.
+
+The automated login authenticates at the substantial level: every ID token carries ``acr``
+``eidas1`` (the only value of ``acr_values_supported``), and ``auth_time`` is the time of the
+authorization request.
+
+Errors: before the redirect URI is known good, problems (RFC 9457); after it, OAuth errors in the
+redirect; at the token endpoint, OAuth error JSON (RFC 6749 §5.2). Every one has a stable ``code``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import time
+from base64 import b64decode
+from binascii import Error as Base64Error
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
+
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from authlib.oidc.core.util import create_half_hash
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from sandbox.deps import fault, get_session, require_access_token, store_of
+from sandbox.oidc_keys import ALG, IdpKeys, load_or_create, sign_id_token
+from sandbox.problems import Problem, set_outcome
+
+router = APIRouter(tags=["idp"])
+
+CODE_TTL = 60
+USED_CODE_TTL = 3600
+ID_TOKEN_TTL = 300
+MAX_PARAM_CHARS = 1024
+SCOPES = ("openid", "profile", "scope_all")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+PKCE_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
+NOT_IN_DESCRIPTIONS = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+ACR = "eidas1"
+CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "at_hash", "given_name", "family_name",
+          "preferred_username", "SubjectNameID", "SubjectRefPro", "profession", "specialty")
+
+
+def setup(app: FastAPI) -> None:
+    """Load (or create on first start) the provider's signing keys."""
+    app.state.idp_keys = load_or_create(app.state.config.idp_key_path)
+
+
+class OAuthError(Exception):
+    """An OAuth error: the ``error`` value, our stable code, a description, and the HTTP status (token endpoint)."""
+
+    def __init__(self, error: str, code: str, description: str, status: int = 400):
+        description = NOT_IN_DESCRIPTIONS.sub("?", description)  # RFC 6749: %x20-21 / %x23-5B / %x5D-7E only
+        super().__init__(f"{error} ({code}): {description}")
+        self.error, self.code, self.description, self.status = error, code, description, status
+
+
+def issuer(session: dict[str, Any]) -> str:
+    return f"{session['base_url']}/s/{session['id']}/idp"
+
+
+def _keys(request: Request) -> IdpKeys:
+    return request.app.state.idp_keys
+
+
+# discovery ------------------------------------------------------------------------------------------
+
+@router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery document")
+def discovery(request: Request, session_id: str) -> dict[str, Any]:
+    base = issuer(get_session(request, session_id))
+    set_outcome(request, "discovery-served")
+    return {
+        "issuer": base, "authorization_endpoint": f"{base}/authorize", "token_endpoint": f"{base}/token",
+        "userinfo_endpoint": f"{base}/userinfo", "jwks_uri": f"{base}/jwks",
+        "response_types_supported": ["code"], "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"], "code_challenge_methods_supported": ["S256"],
+        "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": [ALG],
+        "acr_values_supported": [ACR],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": list(SCOPES), "claims_supported": list(CLAIMS),
+        "claims_parameter_supported": False, "request_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+@router.get("/jwks", summary="The provider's public signing keys (JWKS)")
+def jwks(request: Request, session_id: str) -> dict[str, Any]:
+    get_session(request, session_id)
+    set_outcome(request, "jwks-served")
+    return _keys(request).public_jwks()
+
+
+# authorization endpoint -----------------------------------------------------------------------------
+
+def redirect_uri_allowed(session: dict[str, Any], uri: str) -> bool:
+    """Registered exactly, or (none registered) a loopback http URL on any port (RFC 8252 §7.3)."""
+    if session.get("redirect_uris"):
+        return uri in session["redirect_uris"]
+    try:
+        parts = urlsplit(uri)
+        host, _ = parts.hostname, parts.port
+    except ValueError:
+        return False
+    return (parts.scheme == "http" and host in LOOPBACK_HOSTS and not parts.username and not parts.password
+            and not parts.fragment)
+
+
+def _redirect(uri: str, params: dict[str, str]) -> RedirectResponse:
+    """302 to ``uri`` with ``params`` added to its query (its own query is kept as is)."""
+    query = urlsplit(uri).query
+    target = uri + ("&" if query else "?") + urlencode(params)
+    return RedirectResponse(target, status_code=302, headers=NO_STORE)
+
+
+def _one(params: Any, name: str) -> str | None:
+    values = params.getlist(name)
+    if len(values) > 1:
+        raise OAuthError("invalid_request", "request-param-repeated", f"parameter {name!r} is repeated")
+    return values[0] if values else None
+
+
+def _practitioner(session: dict[str, Any], national_id: str) -> dict[str, Any] | None:
+    return next((p for p in session["fixtures"].get("practitioners", []) if p["national_id"] == national_id), None)
+
+
+AUTHORIZE_PARAMS = {"parameters": [
+    {"name": name, "in": "query", "required": required, "schema": {"type": "string"}, "description": text}
+    for name, required, text in (
+        ("response_type", True, "code"), ("client_id", True, "the session's client_id"),
+        ("redirect_uri", True, "registered, or an http loopback URL when none is registered"),
+        ("scope", True, "must contain openid"), ("state", True, "echoed in the redirect"),
+        ("nonce", True, "copied into the ID token"), ("code_challenge", False, "PKCE: BASE64URL(SHA256(verifier))"),
+        ("code_challenge_method", False, "S256"), ("login_hint", True, "a practitioner's national id (8 + RPPS)"))]}
+
+
+@router.get("/authorize", summary="Authorization endpoint (code flow; automated login by login_hint)",
+            response_class=RedirectResponse, status_code=302, openapi_extra=AUTHORIZE_PARAMS)
+def authorize(request: Request, session_id: str) -> RedirectResponse:
+    return _authorization(request, get_session(request, session_id), request.query_params)
+
+
+@router.post("/authorize", summary="Authorization endpoint, parameters as a form (OIDC Core §3.1.2.1)",
+             response_class=RedirectResponse, status_code=302)
+async def authorize_form(request: Request, session_id: str) -> RedirectResponse:
+    session = get_session(request, session_id)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise Problem(415, "authorize-request-not-form", "POST the authorization request as a urlencoded form")
+    return _authorization(request, session, await request.form())
+
+
+def _authorization(request: Request, session: dict[str, Any], params: Any) -> RedirectResponse:
+    """Answer an authorization request: problems until the redirect URI is trusted, then redirects."""
+    try:
+        client_id, redirect_uri = _one(params, "client_id"), _one(params, "redirect_uri")
+    except OAuthError as exc:
+        raise Problem(400, exc.code, exc.description) from exc
+    if not client_id:
+        raise Problem(400, "client-id-missing", "the authorization request needs client_id")
+    if client_id != session["client_id"]:
+        raise Problem(400, "client-unknown", f"client {client_id!r} is not this session's client")
+    if not redirect_uri:
+        raise Problem(400, "redirect-uri-missing", "the authorization request needs redirect_uri")
+    if not redirect_uri_allowed(session, redirect_uri):
+        allowed = ("registered: " + ", ".join(session["redirect_uris"]) if session.get("redirect_uris")
+                   else "none registered, so an http loopback URL (127.0.0.1, localhost, [::1]) on any port")
+        raise Problem(400, "redirect-uri-unregistered", f"redirect_uri {redirect_uri!r} is not allowed ({allowed})")
+
+    state = params.get("state")
+    try:
+        issued = _authorize(request, session, params, client_id, redirect_uri)
+    except OAuthError as exc:
+        set_outcome(request, exc.code, error=exc.error, detail=exc.description)
+        answer = {"error": exc.error, "error_description": exc.description}
+        if state is not None and len(params.getlist("state")) == 1:
+            answer["state"] = state
+        return _redirect(redirect_uri, answer | {"iss": issuer(session)})
+    return _redirect(redirect_uri, issued)
+
+
+def _authorize(request: Request, session: dict[str, Any], params: Any, client_id: str,
+               redirect_uri: str) -> dict[str, str]:
+    """Check the rest of an authorization request, store the code; the redirect's parameters."""
+    for name, value in params.multi_items():
+        _one(params, name)
+        if len(value) > MAX_PARAM_CHARS:
+            raise OAuthError("invalid_request", "param-too-long", f"{name} is longer than {MAX_PARAM_CHARS} characters")
+    response_type = params.get("response_type")
+    if not response_type:
+        raise OAuthError("invalid_request", "response-type-missing", "response_type is required (code)")
+    if response_type != "code":
+        raise OAuthError("unsupported_response_type", "response-type-unsupported",
+                         f"response_type {response_type!r} is not supported (only code)")
+    scopes = (params.get("scope") or "").split()
+    if "openid" not in scopes:
+        raise OAuthError("invalid_scope", "scope-openid-missing", "scope must contain openid")
+    state, nonce = params.get("state"), params.get("nonce")
+    if not state:
+        raise OAuthError("invalid_request", "state-missing", "state is required")
+    if not nonce:
+        raise OAuthError("invalid_request", "nonce-missing", "nonce is required")
+    challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
+    if challenge is None and method is not None:
+        raise OAuthError("invalid_request", "pkce-challenge-missing", "code_challenge_method without code_challenge")
+    if challenge is not None:
+        if method != "S256":
+            raise OAuthError("invalid_request", "pkce-method-unsupported",
+                             f"code_challenge_method {method or 'plain (absent)'!r} is not supported (only S256)")
+        if not PKCE_CHALLENGE.match(challenge):
+            raise OAuthError("invalid_request", "pkce-challenge-invalid",
+                             "an S256 code_challenge is 43 base64url characters")
+    login_hint = params.get("login_hint")
+    if not login_hint:
+        raise OAuthError("invalid_request", "login-hint-missing",
+                         "the sandbox logs in the practitioner named by login_hint (national id, 8 + RPPS)")
+    practitioner = _practitioner(session, login_hint)
+    if practitioner is None:
+        raise OAuthError("access_denied", "login-hint-unknown",
+                         f"no practitioner {login_hint!r} in this session's fixtures")
+
+    code = secrets.token_urlsafe(32)
+    granted = [s for s in SCOPES if s in scopes]
+    store_of(request).put_token(code, "code", session["id"], {
+        "client_id": client_id, "redirect_uri": redirect_uri, "nonce": nonce, "code_challenge": challenge,
+        "scopes": granted, "sub": practitioner["national_id"], "auth_time": int(time.time()),
+    }, ttl=CODE_TTL)
+    details: dict[str, Any] = {"sub": practitioner["national_id"], "pkce": challenge is not None}
+    echoed = state
+    if fault(session, "idp").get("state_not_echoed"):
+        echoed = secrets.token_urlsafe(16)
+        details["fault"] = "state_not_echoed"
+    set_outcome(request, "authorization-code-issued", **details)
+    return {"code": code, "state": echoed, "iss": issuer(session)}
+
+
+# token endpoint -------------------------------------------------------------------------------------
+
+TOKEN_FORM = {"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+    "type": "object", "required": ["grant_type", "code", "redirect_uri"],
+    "properties": {name: {"type": "string"} for name in
+                   ("grant_type", "code", "redirect_uri", "code_verifier", "client_id", "client_secret")}}}}}}
+
+
+@router.post("/token", summary="Token endpoint (authorization_code; client_secret_basic or client_secret_post)",
+             openapi_extra=TOKEN_FORM)
+async def token(request: Request, session_id: str) -> JSONResponse:
+    session = get_session(request, session_id)
+    try:
+        form = await _form(request)
+        client_auth = _authenticate(request, session, form)
+        return _redeem(request, session, form, client_auth)
+    except OAuthError as exc:
+        set_outcome(request, exc.code, error=exc.error, detail=exc.description)
+        headers = dict(NO_STORE)
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="idp"'
+        return JSONResponse({"error": exc.error, "error_description": exc.description, "code": exc.code},
+                            status_code=exc.status, headers=headers)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The urlencoded form of a token request; a parameter given twice is refused (RFC 6749 §3.2)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise OAuthError("invalid_request", "token-request-not-form",
+                         "the token request must be application/x-www-form-urlencoded")
+    try:
+        pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError as exc:
+        raise OAuthError("invalid_request", "token-request-not-form", "the form is not UTF-8") from exc
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise OAuthError("invalid_request", "request-param-repeated", f"parameter {name!r} is repeated")
+        form[name] = value
+    return form
+
+
+def _authenticate(request: Request, session: dict[str, Any], form: dict[str, str]) -> str:
+    """Check the client's credentials; the method it used."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if header and scheme.lower() != "basic":
+        raise OAuthError("invalid_client", "client-auth-unsupported",
+                         f"{scheme} is not a client authentication method here", 401)
+    if header:
+        if "client_secret" in form:
+            raise OAuthError("invalid_request", "client-auth-multiple", "use one client authentication method, not two")
+        try:
+            user, sep, password = b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        except (Base64Error, UnicodeDecodeError):
+            sep = ""
+        if not sep:
+            raise OAuthError("invalid_client", "client-auth-malformed", "malformed Basic credentials", 401)
+        client_id, secret, method = unquote_plus(user), unquote_plus(password), "client_secret_basic"
+        if form.get("client_id", client_id) != client_id:
+            raise OAuthError("invalid_client", "client-unknown", "client_id differs from the authenticated client", 401)
+    elif "client_secret" in form:
+        client_id, secret, method = form.get("client_id", ""), form["client_secret"], "client_secret_post"
+    else:
+        raise OAuthError("invalid_client", "client-auth-missing",
+                         "authenticate with client_secret_basic or client_secret_post", 401)
+    if not hmac.compare_digest(client_id.encode(), session["client_id"].encode()):
+        raise OAuthError("invalid_client", "client-unknown", f"client {client_id!r} is not this session's client", 401)
+    if not hmac.compare_digest(secret.encode(), session["client_secret"].encode()):
+        raise OAuthError("invalid_client", "client-secret-invalid", "wrong client secret", 401)
+    return method
+
+
+def _take_code(request: Request, session: dict[str, Any], code: str, access_token: str) -> dict[str, Any]:
+    """Consume a code (any redemption attempt uses it up); a reused code revokes what it gave."""
+    store = store_of(request)
+    record = store.get_token(code)
+    if record is None or record["kind"] not in ("code", "code-used"):
+        raise OAuthError("invalid_grant", "code-unknown", "unknown authorization code")
+    if record["scope"] != session["id"]:
+        raise OAuthError("invalid_grant", "code-other-session", "this code was issued in another test session")
+    if record["kind"] == "code-used":
+        revoked = store.take_token(record.get("access_token", "")) is not None
+        raise OAuthError("invalid_grant", "code-reused", "this code was already presented"
+                         + ("; the access token it gave is now revoked" if revoked else ""))
+    taken = store.take_token(code)
+    if taken is None or taken["kind"] != "code":
+        raise OAuthError("invalid_grant", "code-reused", "this code is being redeemed by another request")
+    store.put_token(code, "code-used", session["id"], {"access_token": access_token}, ttl=USED_CODE_TTL)
+    if taken["expired"]:
+        raise OAuthError("invalid_grant", "code-expired", f"authorization codes live {CODE_TTL} seconds")
+    return taken
+
+
+def _check_pkce(record: dict[str, Any], verifier: str | None) -> None:
+    challenge = record.get("code_challenge")
+    if challenge is None:
+        if verifier is not None:
+            raise OAuthError("invalid_grant", "pkce-verifier-unexpected",
+                             "code_verifier sent but the authorization request had no code_challenge")
+        return
+    if verifier is None:
+        raise OAuthError("invalid_grant", "pkce-verifier-missing", "the authorization request used PKCE: send code_verifier")
+    if not PKCE_VERIFIER.match(verifier):
+        raise OAuthError("invalid_request", "pkce-verifier-malformed", "a code_verifier is 43-128 unreserved characters")
+    if not hmac.compare_digest(create_s256_code_challenge(verifier), challenge):
+        raise OAuthError("invalid_grant", "pkce-verifier-mismatch", "code_verifier does not match the code_challenge")
+
+
+def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], client_auth: str) -> JSONResponse:
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise OAuthError("invalid_request", "grant-type-missing", "grant_type is required")
+    if grant_type != "authorization_code":
+        raise OAuthError("unsupported_grant_type", "grant-type-unsupported", f"grant_type {grant_type!r} is not supported")
+    code = form.get("code")
+    if not code:
+        raise OAuthError("invalid_request", "code-missing", "code is required")
+    access_token = secrets.token_urlsafe(32)
+    record = _take_code(request, session, code, access_token)
+    if record["client_id"] != session["client_id"]:
+        raise OAuthError("invalid_grant", "code-client-mismatch", "this code was issued to another client")
+    if form.get("redirect_uri") != record["redirect_uri"]:
+        raise OAuthError("invalid_grant", "redirect-uri-mismatch",
+                         "redirect_uri must be the one of the authorization request")
+    _check_pkce(record, form.get("code_verifier"))
+    practitioner = _practitioner(session, record["sub"])
+    if practitioner is None:  # pragma: no cover - fixtures do not change within a session
+        raise OAuthError("invalid_grant", "login-hint-unknown", "the practitioner is no longer in the fixtures")
+
+    ttl = request.app.state.config.access_token_ttl
+    userinfo = practitioner_claims(practitioner)
+    store_of(request).put_token(access_token, "access", session["id"], {
+        "sub": record["sub"], "client_id": record["client_id"], "scopes": record["scopes"],
+        "auth_time": record["auth_time"], "practitioner": practitioner, "userinfo": userinfo,
+    }, ttl=ttl)
+    now = int(time.time())
+    claims = {"iss": issuer(session), "sub": record["sub"], "aud": record["client_id"], "exp": now + ID_TOKEN_TTL,
+              "iat": now, "auth_time": record["auth_time"], "acr": ACR, "nonce": record["nonce"],
+              "at_hash": create_half_hash(access_token, ALG).decode("ascii")}
+    claims |= {k: userinfo[k] for k in ("given_name", "family_name", "SubjectNameID", "profession", "specialty")
+               if k in userinfo}
+    forgery = fault(session, "idp").get("id_token")
+    details: dict[str, Any] = {"sub": record["sub"], "client_auth": client_auth,
+                               "pkce": record.get("code_challenge") is not None}
+    if forgery:
+        details["fault"] = forgery
+    set_outcome(request, "token-issued", **details)
+    return JSONResponse({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl,
+                         "id_token": sign_id_token(_keys(request), claims, forgery),
+                         "scope": " ".join(record["scopes"])}, headers=NO_STORE)
+
+
+# userinfo -------------------------------------------------------------------------------------------
+
+def practitioner_claims(p: dict[str, Any]) -> dict[str, Any]:
+    """Userinfo claims of a practitioner: OIDC standard ones plus Pro Santé Connect-like ones (simplified)."""
+    exercise = {"codeProfession": p["profession_code"], "libelleProfession": p["profession"],
+                "codeSavoirFaire": p["specialty_code"], "libelleSavoirFaire": p["specialty"],
+                "nomDExercice": p["family_name"], "prenomDExercice": p["given_name"],
+                "structures": [{"identifiant": p["organisation"]}]}
+    claims: dict[str, Any] = {
+        "sub": p["national_id"], "given_name": p["given_name"], "family_name": p["family_name"],
+        "preferred_username": p["national_id"], "SubjectNameID": p["national_id"],
+        "SubjectRefPro": {"exercices": [exercise]},
+        "profession": {"code": p["profession_code"], "label": p["profession"]},
+    }
+    if p.get("specialty_code"):
+        claims["specialty"] = {"code": p["specialty_code"], "label": p["specialty"]}
+    return claims
+
+
+@router.get("/userinfo", summary="Claims about the logged-in practitioner (Bearer)", operation_id="idp_userinfo_get")
+@router.post("/userinfo", summary="Claims about the logged-in practitioner (Bearer)", operation_id="idp_userinfo_post")
+def userinfo(request: Request, session_id: str) -> JSONResponse:
+    caller = require_access_token(request, session_id)
+    if "openid" not in caller.token.get("scopes", []) or "userinfo" not in caller.token:
+        raise Problem(403, "token-scope-insufficient", "this access token was not issued for openid",
+                      headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'})
+    claims = caller.token["userinfo"]
+    details: dict[str, Any] = {"sub": caller.token["sub"]}
+    if fault(caller.session, "idp").get("userinfo_other_sub"):
+        others = [p for p in caller.session["fixtures"].get("practitioners", []) if p["national_id"] != caller.token["sub"]]
+        if others:
+            claims = practitioner_claims(others[0])
+            details |= {"fault": "userinfo_other_sub", "served_sub": claims["sub"]}
+    set_outcome(request, "userinfo-served", **details)
+    return JSONResponse(claims, headers=NO_STORE)

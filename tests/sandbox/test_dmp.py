@@ -1,0 +1,474 @@
+"""The shared record over real HTTP: validation, idempotence, lifecycle, faults, production events."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import jsonschema
+import pytest
+from lxml import etree
+
+from conformity.xmlsafe import parse_xml
+from sandbox import cda, samples
+from sandbox.config import SandboxConfig
+from sandbox.server import RunningSandbox, start_in_thread
+from tests.sandbox.test_cda import HEADER_CASES, METADATA_CASES, V3, Mutation
+
+Submit = Callable[..., httpx.Response]
+
+
+def token_for(server: RunningSandbox, session: dict[str, Any], practitioner: int = 0, **kw: Any) -> str:
+    store = server.server.config.app.state.store
+    return samples.issue_access_token(store, session["session_id"],
+                                      session["fixtures"]["practitioners"][practitioner]["national_id"], **kw)
+
+
+class Dmp:
+    """A practitioner's client on one session's shared record."""
+
+    def __init__(self, http: httpx.Client, session: dict[str, Any], token: str):
+        self.http, self.session, self.sid = http, session, session["session_id"]
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    @property
+    def base(self) -> str:
+        return f"/s/{self.sid}/dmp"
+
+    def submit(self, body: dict[str, Any], *, path: str = "/documents") -> httpx.Response:
+        return self.http.post(self.base + path, json=body, headers=self.headers)
+
+    def replace(self, unique_id: str, body: dict[str, Any]) -> httpx.Response:
+        return self.submit(body, path=f"/documents/{quote(unique_id, safe='')}/replace")
+
+    def get(self, unique_id: str) -> httpx.Response:
+        return self.http.get(f"{self.base}/documents/{quote(unique_id, safe='')}", headers=self.headers)
+
+    def delete(self, unique_id: str) -> httpx.Response:
+        return self.http.delete(f"{self.base}/documents/{quote(unique_id, safe='')}", headers=self.headers)
+
+    def hide(self, unique_id: str) -> httpx.Response:
+        return self.http.post(f"{self.base}/documents/{quote(unique_id, safe='')}/hide", headers=self.headers)
+
+    def listing(self, patient_id: str, **params: Any) -> list[dict[str, Any]]:
+        r = self.http.get(f"{self.base}/patients/{quote(patient_id, safe='')}/documents", params=params,
+                          headers=self.headers)
+        assert r.status_code == 200, r.text
+        return r.json()["documents"]
+
+    def as_(self, token: str) -> Dmp:
+        return Dmp(self.http, self.session, token)
+
+    def sample(self, **kw: Any) -> dict[str, Any]:
+        return samples.session_submission(self.session["fixtures"], **kw)
+
+
+@pytest.fixture(scope="module")
+def http(sandbox_server: RunningSandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sandbox_server.base_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def session(admin: httpx.Client) -> dict[str, Any]:
+    r = admin.post("/admin/sessions", json={"seed": 5150, "label": "dmp"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@pytest.fixture(scope="module")
+def dmp(sandbox_server: RunningSandbox, http: httpx.Client, session: dict[str, Any]) -> Dmp:
+    return Dmp(http, session, token_for(sandbox_server, session))
+
+
+@pytest.fixture
+def fresh(sandbox_server: RunningSandbox, http: httpx.Client, new_session: Callable[..., Any]) -> Dmp:
+    """A practitioner on a new session (for faults and traces that must start empty)."""
+    session = new_session(seed=31)
+    return Dmp(http, session, token_for(sandbox_server, session))
+
+
+def outcomes(admin: httpx.Client, sid: str) -> list[str]:
+    trace = admin.get(f"/admin/sessions/{sid}/trace").json()
+    return [e["outcome"] for e in trace["exchanges"] if e["kind"] == "http"]
+
+
+def resign(body: dict[str, Any], document: bytes, **metadata: Any) -> dict[str, Any]:
+    """A submission carrying other document bytes, with hash and size following them."""
+    out = copy.deepcopy(body)
+    out["document"] = base64.b64encode(document).decode()
+    out["metadata"] |= {"hash": hashlib.sha1(document).hexdigest(), "size": len(document)} | metadata
+    return out
+
+
+def mutate(body: dict[str, Any], change: Mutation) -> dict[str, Any]:
+    root = parse_xml(base64.b64decode(body["document"]))
+    change(root)
+    return resign(body, etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["code"] == code, body
+    return body
+
+
+# ------------------------------------------------------------------------------------------ acceptance
+
+@pytest.mark.parametrize(("type_code", "level"), [("34106-7", 1), ("11502-2", 3), ("60591-5", 1), ("18748-4", 1),
+                                                  ("60593-1", 3)])
+def test_accepted_documents(dmp: Dmp, type_code: str, level: int) -> None:
+    body = dmp.sample(type_code=type_code, level=level)
+    r = dmp.submit(body)
+    assert r.status_code == 201, r.text
+    entry = r.json()
+    uid = body["metadata"]["unique_id"]
+    assert entry["unique_id"] == uid and entry["status"] == "approved" and entry["level"] == level
+    assert entry["metadata"] == body["metadata"] and entry["hidden"] is False
+    assert r.headers["location"].endswith(f"/dmp/documents/{quote(uid, safe='')}")
+    got = dmp.get(uid)
+    assert got.status_code == 200 and got.json()["document"] == body["document"]
+    assert uid in [e["unique_id"] for e in dmp.listing(body["metadata"]["patient_id"])]
+
+
+@pytest.mark.parametrize(("type_code", "level"), [("34106-7", 1), ("11502-2", 3)])
+def test_accepted_documents_are_valid_against_the_official_xsd(dmp: Dmp, official_schemas: Path, type_code: str,
+                                                                level: int) -> None:
+    body = dmp.sample(type_code=type_code, level=level)
+    assert dmp.submit(body).status_code == 201
+    stored = base64.b64decode(dmp.get(body["metadata"]["unique_id"]).json()["document"])
+    schema = cda.load_schema(official_schemas / "hl7-cda-r2" / "infrastructure" / "cda" / "CDA.xsd")
+    assert schema.validate(parse_xml(stored)), schema.error_log
+
+
+@pytest.fixture(scope="module")
+def xsd_dmp(tmp_path_factory: pytest.TempPathFactory, official_schemas: Path) -> Iterator[Dmp]:
+    """A second sandbox started with ``cda_xsd=`` the official CDA R2 schema."""
+    xsd = official_schemas / "hl7-cda-r2" / "infrastructure" / "cda" / "CDA.xsd"
+    config = SandboxConfig(data_dir=tmp_path_factory.mktemp("sandbox-xsd"), admin_token="xsd-admin", cda_xsd=xsd)
+    with start_in_thread(config) as server, httpx.Client(base_url=server.base_url, timeout=30) as client:
+        r = client.post("/admin/sessions", json={"seed": 8}, headers={"Authorization": "Bearer xsd-admin"})
+        session = r.json()
+        yield Dmp(client, session, token_for(server, session))
+
+
+def test_strict_xsd_refuses_schema_invalid_documents(xsd_dmp: Dmp) -> None:
+    assert xsd_dmp.submit(xsd_dmp.sample(type_code="11502-2")).status_code == 201
+
+    def unknown_element(root: etree._Element) -> None:
+        root.find(V3 + "title").addnext(etree.Element(V3 + "colour"))
+
+    body = mutate(xsd_dmp.sample(), unknown_element)
+    found = problem(xsd_dmp.submit(body), 422, "document-invalid")["findings"]
+    assert [f["code"] for f in found] == ["cda-xsd-invalid"]
+    assert "colour" in found[0]["message"]
+
+
+def test_without_xsd_the_same_document_passes_the_rules(dmp: Dmp) -> None:
+    body = mutate(dmp.sample(), lambda root: root.find(V3 + "title").addnext(etree.Element(V3 + "colour")))
+    assert dmp.submit(body).status_code == 201
+
+
+# ------------------------------------------------------------------------------------------ refusals
+
+@pytest.mark.parametrize(("name", "change", "code"), HEADER_CASES, ids=[c[0] for c in HEADER_CASES])
+def test_each_header_rule_broken_is_refused_with_its_code(dmp: Dmp, name: str, change: Mutation, code: str) -> None:
+    found = problem(dmp.submit(mutate(dmp.sample(), change)), 422, "document-invalid")["findings"]
+    assert code in [f["code"] for f in found]
+    assert all(set(f) == {"code", "location", "message"} for f in found)
+
+
+@pytest.mark.parametrize(("name", "overrides", "code"), METADATA_CASES, ids=[c[0] for c in METADATA_CASES])
+def test_each_metadata_rule_broken_is_refused_with_its_code(dmp: Dmp, name: str, overrides: dict[str, Any],
+                                                            code: str) -> None:
+    body = dmp.sample()
+    body["metadata"] |= overrides
+    found = problem(dmp.submit(body), 422, "document-invalid")["findings"]
+    assert [f["code"] for f in found if f["code"] != "author-not-authenticated"] == [code]
+
+
+def test_hash_and_size_mismatch_reported_together(dmp: Dmp) -> None:
+    body = dmp.sample()
+    body["metadata"] |= {"hash": hashlib.sha1(b"other").hexdigest(), "size": body["metadata"]["size"] + 1}
+    found = problem(dmp.submit(body), 422, "document-invalid")["findings"]
+    assert {f["code"]: f["location"] for f in found} == {"metadata-hash-mismatch": "metadata.hash",
+                                                         "metadata-size-mismatch": "metadata.size"}
+
+
+def test_refused_documents_are_not_stored(dmp: Dmp) -> None:
+    body = dmp.sample()
+    body["metadata"]["size"] = 0
+    dmp.submit(body)
+    assert problem(dmp.get(body["metadata"]["unique_id"]), 404, "document-unknown")
+
+
+def test_patient_must_be_in_the_session_registry(dmp: Dmp) -> None:
+    absent = next(i for i, p in enumerate(dmp.session["fixtures"]["patients"]) if p["scenario"] == "absent")
+    problem(dmp.submit(dmp.sample(patient=absent)), 422, "patient-unknown")
+
+
+def test_site_must_be_the_session_site(dmp: Dmp) -> None:
+    body = dmp.sample()
+    body["site"]["id"] = "999999999"
+    problem(dmp.submit(body), 422, "site-mismatch")
+
+
+def test_author_must_be_the_authenticated_practitioner(dmp: Dmp, sandbox_server: RunningSandbox) -> None:
+    other = dmp.as_(token_for(sandbox_server, dmp.session, practitioner=1))
+    found = problem(other.submit(dmp.sample(author=0)), 422, "document-invalid")["findings"]
+    assert [f["code"] for f in found] == ["author-not-authenticated"]
+
+
+def test_invalid_request_bodies(dmp: Dmp) -> None:
+    body = dmp.sample()
+    del body["site"]
+    problem(dmp.submit(body), 422, "invalid-request")
+    problem(dmp.submit(dmp.sample() | {"extra": 1}), 422, "invalid-request")
+    problem(dmp.submit(dmp.sample() | {"document": "not base64 at all!"}), 400, "document-not-base64")
+
+
+# ------------------------------------------------------------------------------------------ idempotence
+
+def test_identical_resubmission_answers_the_same_entry(dmp: Dmp, admin: httpx.Client) -> None:
+    body = dmp.sample()
+    first = dmp.submit(body)
+    again = dmp.submit(body)
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json() == first.json()
+    uid = body["metadata"]["unique_id"]
+    assert [e["unique_id"] for e in dmp.listing(body["metadata"]["patient_id"])].count(uid) == 1
+    assert outcomes(admin, dmp.sid)[-3:] == ["document-accepted", "document-resubmitted", "documents-listed"]
+
+
+def test_same_unique_id_other_content_conflicts(dmp: Dmp) -> None:
+    body = dmp.sample()
+    assert dmp.submit(body).status_code == 201
+    other = dmp.sample(document_id=body["metadata"]["unique_id"], body="Autre contenu.")
+    problem(dmp.submit(other), 409, "unique-id-conflict")
+    assert dmp.get(body["metadata"]["unique_id"]).json()["document"] == body["document"]
+
+
+# ------------------------------------------------------------------------------------------ lifecycle
+
+def test_replace_links_new_to_old(dmp: Dmp) -> None:
+    old = dmp.sample()
+    old_uid = old["metadata"]["unique_id"]
+    assert dmp.submit(old).status_code == 201
+    new = dmp.sample(replaces=old_uid, set_id=old_uid, version=2, body="Version corrigée.")
+    r = dmp.replace(old_uid, new)
+    assert r.status_code == 201, r.text
+    assert r.json()["replaces"] == old_uid and r.json()["status"] == "approved"
+    previous = dmp.get(old_uid).json()
+    assert previous["status"] == "deprecated" and previous["replaced_by"] == new["metadata"]["unique_id"]
+    assert dmp.replace(old_uid, new).status_code == 200  # a retried replacement is not a second one
+    problem(dmp.replace(old_uid, dmp.sample()), 409, "document-not-current")
+    listed = {e["unique_id"]: e["status"] for e in dmp.listing(old["metadata"]["patient_id"])}
+    assert listed[old_uid] == "deprecated" and listed[new["metadata"]["unique_id"]] == "approved"
+
+
+def test_replace_refusals(dmp: Dmp) -> None:
+    problem(dmp.replace("1.2.3^nothing", dmp.sample()), 404, "document-unknown")
+    old = dmp.sample()
+    assert dmp.submit(old).status_code == 201
+    problem(dmp.replace(old["metadata"]["unique_id"], dmp.sample(patient=1)), 422, "replace-patient-mismatch")
+    problem(dmp.replace(old["metadata"]["unique_id"], old), 409, "unique-id-conflict")
+    bad = dmp.sample()
+    bad["metadata"]["size"] = 1
+    problem(dmp.replace(old["metadata"]["unique_id"], bad), 422, "document-invalid")
+    assert dmp.get(old["metadata"]["unique_id"]).json()["status"] == "approved"
+
+
+def test_delete_keeps_the_entry_for_audit(dmp: Dmp, sandbox_server: RunningSandbox) -> None:
+    body = dmp.sample()
+    uid, patient_id = body["metadata"]["unique_id"], body["metadata"]["patient_id"]
+    assert dmp.submit(body).status_code == 201
+    problem(dmp.as_(token_for(sandbox_server, dmp.session, practitioner=2)).delete(uid), 403, "not-author")
+    r = dmp.delete(uid)
+    assert r.status_code == 200 and r.json()["status"] == "deleted" and r.json()["deleted"]
+    assert dmp.delete(uid).status_code == 200
+    problem(dmp.get(uid), 410, "document-deleted")
+    assert uid not in [e["unique_id"] for e in dmp.listing(patient_id)]
+    kept = {e["unique_id"]: e["status"] for e in dmp.listing(patient_id, include_deleted="true")}
+    assert kept[uid] == "deleted"
+    problem(dmp.delete("1.2.3^nothing"), 404, "document-unknown")
+
+
+def test_hidden_documents_are_withheld_from_other_professionals(dmp: Dmp, sandbox_server: RunningSandbox) -> None:
+    body = dmp.sample()
+    uid, patient_id = body["metadata"]["unique_id"], body["metadata"]["patient_id"]
+    assert dmp.submit(body).status_code == 201
+    patient = dmp.as_(dmp.session["credentials"]["session_token"])  # the harness plays the patient
+    r = patient.hide(uid)
+    assert r.status_code == 200 and r.json()["hidden"] is True
+    other = dmp.as_(token_for(sandbox_server, dmp.session, practitioner=3))
+    problem(other.get(uid), 403, "document-hidden")
+    assert uid not in [e["unique_id"] for e in other.listing(patient_id)]
+    assert dmp.get(uid).json()["hidden"] is True  # its author still sees it, flagged
+    assert {e["unique_id"]: e["hidden"] for e in dmp.listing(patient_id)}[uid] is True
+    assert {e["unique_id"]: e["hidden"] for e in patient.listing(patient_id)}[uid] is True
+    problem(patient.hide("1.2.3^nothing"), 404, "document-unknown")
+
+
+def test_listing_by_bare_ins_and_unknown_patient(dmp: Dmp) -> None:
+    body = dmp.sample(patient=2)
+    assert dmp.submit(body).status_code == 201
+    ins = body["metadata"]["patient_id"].split("^")[0]
+    assert body["metadata"]["unique_id"] in [e["unique_id"] for e in dmp.listing(ins)]
+    r = dmp.http.get(f"{dmp.base}/patients/123456789012345/documents", headers=dmp.headers)
+    problem(r, 404, "patient-unknown")
+
+
+# ------------------------------------------------------------------------------------------ faults
+
+def test_unavailable_then_retry_stores_one_copy(fresh: Dmp, admin: httpx.Client) -> None:
+    assert admin.put(f"/admin/sessions/{fresh.sid}/faults",
+                     json={"dmp": {"unavailable": 2, "retry_after": 3}}).status_code == 200
+    body = fresh.sample()
+    for _ in range(2):
+        r = fresh.submit(body)
+        problem(r, 503, "service-unavailable")
+        assert r.headers["retry-after"] == "3"
+    problem(fresh.get(body["metadata"]["unique_id"]), 404, "document-unknown")
+    assert fresh.submit(body).status_code == 201
+    assert fresh.submit(body).status_code == 200
+    assert [e["unique_id"] for e in fresh.listing(body["metadata"]["patient_id"])] == [body["metadata"]["unique_id"]]
+    assert outcomes(admin, fresh.sid) == ["service-unavailable", "service-unavailable", "document-unknown",
+                                          "document-accepted", "document-resubmitted", "documents-listed"]
+
+
+def test_slow_fault_delays_answers(fresh: Dmp, admin: httpx.Client) -> None:
+    admin.put(f"/admin/sessions/{fresh.sid}/faults", json={"dmp": {"slow": 0.8}})
+    body = fresh.sample()
+    started = time.perf_counter()
+    assert fresh.submit(body).status_code == 201
+    assert time.perf_counter() - started >= 0.8
+    started = time.perf_counter()
+    problem(fresh.get("1.2.3^nothing"), 404, "document-unknown")  # errors are delayed too
+    assert time.perf_counter() - started >= 0.8
+    admin.put(f"/admin/sessions/{fresh.sid}/faults", json={"dmp": None})
+    started = time.perf_counter()
+    assert fresh.get(body["metadata"]["unique_id"]).status_code == 200
+    assert time.perf_counter() - started < 0.8
+
+
+def test_trace_records_findings(fresh: Dmp, admin: httpx.Client) -> None:
+    body = fresh.sample()
+    body["metadata"]["type_code"] = "60591-5"
+    fresh.submit(body)
+    exchange = admin.get(f"/admin/sessions/{fresh.sid}/trace").json()["exchanges"][-1]
+    assert exchange["outcome"] == "document-invalid"
+    assert [f["code"] for f in exchange["outcome_details"]["findings"]] == ["metadata-type-code-mismatch"]
+
+
+# ------------------------------------------------------------------------------------------ production
+
+INSTALLATION = {"vendor_id": "vendor-test", "software": {"id": "sw-1", "name": "usine-sample", "version": "1.0.0",
+                                                         "registration_id": "REG-SAMPLE-0001"},
+                "site": {"id": "", "size": "M", "name": "Centre hospitalier test"},
+                "wave": "2026-W1", "category": "HOSPITAL"}
+
+
+def events_for(admin: httpx.Client, reference: str) -> list[dict[str, Any]]:
+    found, cursor = [], 0
+    while True:
+        page = admin.get("/admin/events", params={"after": cursor}).json()
+        found += [e for e in page["events"] if e["data"]["reference"] == reference]
+        if page["next"] == cursor or not page["events"]:
+            return found
+        cursor = page["next"]
+
+
+def test_production_acceptance_emits_one_event(admin: httpx.Client, http: httpx.Client, dmp: Dmp,
+                                               sandbox_server: RunningSandbox) -> None:
+    site = dmp.session["fixtures"]["sites"][0]["site_id"]
+    r = admin.post("/admin/installations", json=INSTALLATION | {"site": INSTALLATION["site"] | {"id": site}})
+    assert r.status_code == 201, r.text
+    inst, headers = r.json(), {"Authorization": f"Bearer {r.json()['token']}"}
+    body = dmp.sample(type_code="11502-2")
+    uid = body["metadata"]["unique_id"]
+
+    first = http.post("/prod/dmp/documents", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert http.post("/prod/dmp/documents", json=body, headers=headers).status_code == 200
+    events = events_for(admin, uid)
+    assert len(events) == 1
+    event = events[0]
+    assert event["source"] == "urn:usine:sandbox:dmp" and event["subject"] == inst["id"]
+    document = base64.b64decode(body["document"])
+    expected = {"kind": "document", "document_type": "11502-2", "bytes": len(document),
+                "sha256": hashlib.sha256(document).hexdigest(), "reference": uid, "installation_id": inst["id"]}
+    assert {k: event["data"][k] for k in expected} == expected
+    lines = sandbox_server.config.events_path.read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines if uid in line] == [event["id"]]
+
+    other = dmp.sample()  # the same traffic in a test session emits nothing
+    assert dmp.submit(other).status_code == 201
+    assert events_for(admin, other["metadata"]["unique_id"]) == []
+
+
+def test_production_event_is_a_valid_cloudevent(admin: httpx.Client, http: httpx.Client, dmp: Dmp,
+                                                official_schemas: Path) -> None:
+    site = dmp.session["fixtures"]["sites"][0]["site_id"]
+    inst = admin.post("/admin/installations", json=INSTALLATION | {"site": INSTALLATION["site"] | {"id": site}}).json()
+    body = dmp.sample()
+    r = http.post("/prod/dmp/documents", json=body, headers={"Authorization": f"Bearer {inst['token']}"})
+    assert r.status_code == 201, r.text
+    [event] = events_for(admin, body["metadata"]["unique_id"])
+    jsonschema.validate(event, json.loads((official_schemas / "cloudevents" / "cloudevents.json").read_text()))
+    assert event["specversion"] == "1.0" and "data_base64" not in event
+
+
+def test_concurrent_identical_submissions_store_and_emit_once(admin: httpx.Client, dmp: Dmp,
+                                                              sandbox_server: RunningSandbox) -> None:
+    site = dmp.session["fixtures"]["sites"][0]["site_id"]
+    inst = admin.post("/admin/installations", json=INSTALLATION | {"site": INSTALLATION["site"] | {"id": site}}).json()
+    body = dmp.sample()
+
+    def send(_: int) -> int:
+        with httpx.Client(base_url=sandbox_server.base_url, timeout=30) as client:
+            return client.post("/prod/dmp/documents", json=body,
+                               headers={"Authorization": f"Bearer {inst['token']}"}).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(pool.map(send, range(6)))
+    assert statuses == [200] * 5 + [201]
+    assert len(events_for(admin, body["metadata"]["unique_id"])) == 1
+
+
+def test_production_refusals(admin: httpx.Client, http: httpx.Client, dmp: Dmp) -> None:
+    r = admin.post("/admin/installations", json=INSTALLATION | {"site": INSTALLATION["site"] | {"id": "750000001"}})
+    headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    body = dmp.sample()
+    problem(http.post("/prod/dmp/documents", json=body), 401, "installation-token-missing")
+    problem(http.post("/prod/dmp/documents", json=body, headers={"Authorization": "Bearer nope"}), 401,
+            "installation-token-invalid")
+    problem(http.post("/prod/dmp/documents", json=body, headers=headers), 422, "site-mismatch")
+    body["site"]["id"] = "750000001"
+    bad = copy.deepcopy(body)
+    bad["metadata"]["hash"] = "0" * 40
+    problem(http.post("/prod/dmp/documents", json=bad, headers=headers), 422, "document-invalid")
+    absent = next(i for i, p in enumerate(dmp.session["fixtures"]["patients"]) if p["scenario"] == "absent")
+    unknown_patient = dmp.sample(patient=absent)  # production has no session registry: any valid INS will do
+    unknown_patient["site"]["id"] = "750000001"
+    assert http.post("/prod/dmp/documents", json=unknown_patient, headers=headers).status_code == 201
+    assert events_for(admin, body["metadata"]["unique_id"]) == []
+
+
+def test_openapi_documents_the_services(http: httpx.Client) -> None:
+    doc = http.get("/openapi.json").json()
+    post = doc["paths"]["/s/{session_id}/dmp/documents"]["post"]
+    schema = post["requestBody"]["content"]["application/json"]["schema"]
+    assert {"unique_id", "patient_id", "hash", "size"} <= set(schema["properties"]["metadata"]["properties"])
+    assert "/prod/dmp/documents" in doc["paths"] and "/s/{session_id}/insi/lookup" in doc["paths"]
+    assert "/s/{session_id}/dmp/documents/{unique_id}/hide" in doc["paths"]

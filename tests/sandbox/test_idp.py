@@ -1,0 +1,526 @@
+"""The practitioner identity provider, driven over real HTTP by a real OIDC client (Authlib) and checked with joserfc."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from authlib.common.security import generate_token
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.httpx_client import OAuth2Client
+from authlib.oauth2.rfc6749.errors import MismatchingStateException
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from joserfc import jwt
+from joserfc.errors import (
+    BadSignatureError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    InvalidKeyIdError,
+    UnsupportedAlgorithmError,
+)
+from joserfc.jwk import KeySet
+from joserfc.jwt import JWTClaimsRegistry
+
+from sandbox.config import SandboxConfig
+from sandbox.oidc_keys import load_or_create
+from sandbox.server import RunningSandbox, start_in_thread
+from tests.sandbox.conftest import ADMIN_TOKEN
+
+REDIRECT = "http://127.0.0.1:8765/callback"
+
+
+# helpers ----------------------------------------------------------------------------------------------
+
+def idp_url(session: dict[str, Any]) -> str:
+    return session["endpoints"]["idp"]
+
+
+def oidc_client(session: dict[str, Any], *, auth_method: str = "client_secret_basic",
+                redirect_uri: str = REDIRECT, client_id: str | None = None,
+                client_secret: str | None = None) -> OAuth2Client:
+    creds = session["credentials"]
+    return OAuth2Client(client_id=client_id or creds["client_id"], client_secret=client_secret or creds["client_secret"],
+                        scope="openid profile", redirect_uri=redirect_uri, code_challenge_method="S256",
+                        token_endpoint_auth_method=auth_method, timeout=30)
+
+
+def practitioner(session: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    return session["fixtures"]["practitioners"][index]
+
+
+@dataclass
+class Authorized:
+    """What came back from the authorization endpoint."""
+
+    client: OAuth2Client
+    location: str
+    params: dict[str, str]
+    sent_state: str
+    nonce: str
+    verifier: str
+
+    @property
+    def code(self) -> str:
+        return self.params["code"]
+
+
+def authorize(session: dict[str, Any], *, client: OAuth2Client | None = None, state: str | None = None,
+              nonce: str | None = None, login_hint: str | None = None, pkce: bool = True,
+              **extra: str) -> Authorized:
+    """Run the authorization request like a browser would, without following the redirect."""
+    client = client or oidc_client(session)
+    verifier = generate_token(48)
+    nonce = nonce if nonce is not None else generate_token(20)
+    url, sent_state = client.create_authorization_url(
+        f"{idp_url(session)}/authorize", state=state, code_verifier=verifier if pkce else None, nonce=nonce,
+        login_hint=login_hint or practitioner(session)["national_id"], **extra)
+    r = client.request("GET", url, withhold_token=True, follow_redirects=False)
+    assert r.status_code == 302, r.text
+    location = r.headers["location"]
+    params = {k: v[0] for k, v in parse_qs(urlsplit(location).query, keep_blank_values=True).items()}
+    return Authorized(client, location, params, sent_state, nonce, verifier)
+
+
+def login(session: dict[str, Any], **kw: Any) -> tuple[Authorized, dict[str, Any]]:
+    """Authorize, then redeem the code with the real client (state checked by Authlib)."""
+    auth = authorize(session, **kw)
+    token = auth.client.fetch_token(f"{idp_url(session)}/token", authorization_response=auth.location,
+                                    state=auth.sent_state, code_verifier=auth.verifier)
+    return auth, dict(token)
+
+
+def jwks_of(session: dict[str, Any], http: httpx.Client) -> KeySet:
+    return KeySet.import_key_set(http.get(f"{idp_url(session)}/jwks").json())
+
+
+def validate_id_token(id_token: str, *, keys: KeySet, issuer: str, client_id: str, nonce: str) -> dict[str, Any]:
+    """What a relying party must do: signature (ES256 only) against the JWKS, then iss, aud, exp, nonce."""
+    token = jwt.decode(id_token, keys, algorithms=["ES256"])
+    JWTClaimsRegistry(iss={"essential": True, "value": issuer}, aud={"essential": True, "value": client_id},
+                      exp={"essential": True}, iat={"essential": True}, sub={"essential": True},
+                      nonce={"essential": True, "value": nonce}).validate(token.claims)
+    return token.claims
+
+
+def exchanges(admin: httpx.Client, session: dict[str, Any]) -> list[dict[str, Any]]:
+    r = admin.get(f"/admin/sessions/{session['session_id']}/trace")
+    assert r.status_code == 200, r.text
+    return r.json()["exchanges"]
+
+
+def last(admin: httpx.Client, session: dict[str, Any], endpoint: str) -> dict[str, Any]:
+    """The last recorded exchange with the idp endpoint named (authorize, token, userinfo, …)."""
+    found = [e for e in exchanges(admin, session)
+             if e.get("kind") == "http" and e["request"]["path"].endswith(f"/idp/{endpoint}")]
+    assert found, f"no {endpoint} exchange recorded"
+    return found[-1]
+
+
+def set_faults(admin: httpx.Client, session: dict[str, Any], faults: dict[str, Any]) -> None:
+    r = admin.put(f"/admin/sessions/{session['session_id']}/faults", json={"idp": faults})
+    assert r.status_code == 200, r.text
+
+
+@pytest.fixture(scope="module")
+def shared_session(admin: httpx.Client) -> dict[str, Any]:
+    """One session reused by the property-based test (function fixtures do not mix with @given)."""
+    r = admin.post("/admin/sessions", json={"seed": 7, "label": "idp-property"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+# discovery and keys -----------------------------------------------------------------------------------
+
+def test_discovery_and_jwks(new_session: Callable[..., dict[str, Any]], client: httpx.Client) -> None:
+    session = new_session(seed=3)
+    base = idp_url(session)
+    doc = client.get(f"{base}/.well-known/openid-configuration").json()
+    assert doc["issuer"] == base
+    assert doc["authorization_endpoint"] == f"{base}/authorize" and doc["token_endpoint"] == f"{base}/token"
+    assert doc["userinfo_endpoint"] == f"{base}/userinfo" and doc["jwks_uri"] == session["trust_anchors"]["idp_jwks"]
+    assert doc["response_types_supported"] == ["code"] and doc["code_challenge_methods_supported"] == ["S256"]
+    assert doc["id_token_signing_alg_values_supported"] == ["ES256"] and "openid" in doc["scopes_supported"]
+    assert set(doc["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post"}
+    assert "authorization_code" in doc["grant_types_supported"] and "nonce" in doc["claims_supported"]
+    keys = client.get(doc["jwks_uri"]).json()["keys"]
+    assert len(keys) == 1 and keys[0]["kid"] and keys[0]["alg"] == "ES256" and keys[0]["use"] == "sig"
+    assert "d" not in keys[0], "the JWKS must not publish the private part"
+
+
+def test_keys_persist_across_restarts(tmp_path: Path) -> None:
+    config = SandboxConfig(data_dir=tmp_path, admin_token=ADMIN_TOKEN)
+    first = load_or_create(config.idp_key_path)
+    assert (config.idp_key_path.stat().st_mode & 0o777) == 0o600
+    with start_in_thread(config) as running:
+        r = httpx.post(f"{running.base_url}/admin/sessions", json={"seed": 1},
+                       headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        published = httpx.get(r.json()["trust_anchors"]["idp_jwks"]).json()["keys"]
+    assert [k["kid"] for k in published] == [first.kid]
+    assert load_or_create(config.idp_key_path).kid == first.kid
+    assert first.unpublished.kid != first.kid
+
+
+# the login flow ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("auth_method", ["client_secret_basic", "client_secret_post"])
+def test_login_flow_with_a_real_client(auth_method: str, new_session: Callable[..., dict[str, Any]],
+                                       client: httpx.Client, admin: httpx.Client,
+                                       sandbox_server: RunningSandbox) -> None:
+    session = new_session(seed=11)
+    who = practitioner(session, 1)
+    auth, token = login(session, client=oidc_client(session, auth_method=auth_method), login_hint=who["national_id"])
+    assert auth.params["state"] == auth.sent_state and auth.params["iss"] == idp_url(session)
+    assert token["token_type"] == "Bearer" and token["expires_in"] == sandbox_server.config.access_token_ttl
+    assert token["scope"] == "openid profile"
+
+    claims = validate_id_token(token["id_token"], keys=jwks_of(session, client), issuer=idp_url(session),
+                               client_id=session["credentials"]["client_id"], nonce=auth.nonce)
+    assert claims["sub"] == who["national_id"] and claims["auth_time"] <= claims["iat"] < claims["exp"]
+    assert claims["given_name"] == who["given_name"] and claims["family_name"] == who["family_name"]
+    assert claims["profession"] == {"code": who["profession_code"], "label": who["profession"]}
+    left_half = hashlib.sha256(token["access_token"].encode()).digest()[:16]
+    assert claims["at_hash"] == base64.urlsafe_b64encode(left_half).decode().rstrip("=")
+
+    r = auth.client.get(f"{idp_url(session)}/userinfo")  # Authlib sends the Bearer token
+    assert r.status_code == 200, r.text
+    info = r.json()
+    assert info["sub"] == info["SubjectNameID"] == who["national_id"]
+    assert info["SubjectRefPro"]["exercices"][0]["codeProfession"] == who["profession_code"]
+    assert info["SubjectRefPro"]["exercices"][0]["codeSavoirFaire"] == who["specialty_code"]
+    assert auth.client.post(f"{idp_url(session)}/userinfo").json() == info
+
+    # the access token is the store record every session service accepts through require_access_token
+    record = sandbox_server.server.config.app.state.store.get_token(token["access_token"])
+    assert record["kind"] == "access" and record["scope"] == session["session_id"] and not record["expired"]
+    assert record["sub"] == who["national_id"] and record["client_id"] == session["credentials"]["client_id"]
+    assert record["practitioner"]["rpps"] == who["rpps"] and "openid" in record["scopes"]
+
+    assert last(admin, session, "authorize")["outcome"] == "authorization-code-issued"
+    assert last(admin, session, "authorize")["outcome_details"] == {"sub": who["national_id"], "pkce": True}
+    issued = last(admin, session, "token")
+    assert issued["outcome"] == "token-issued" and issued["outcome_details"]["client_auth"] == auth_method
+    assert "fault" not in issued["outcome_details"]
+    seen = last(admin, session, "userinfo")
+    assert seen["outcome"] == "userinfo-served"
+    assert seen["request"]["auth"] == {"scheme": "Bearer", "token_sha256": seen["request"]["auth"]["token_sha256"],
+                                       "kind": "access", "session": "same", "expired": False}
+
+
+def test_loopback_redirects_on_any_port_keep_their_query(new_session: Callable[..., dict[str, Any]]) -> None:
+    session = new_session()
+    for uri in ("http://localhost:51000/cb?tab=1", "http://[::1]:1234/", "http://127.0.0.1/x"):
+        auth = authorize(session, client=oidc_client(session, redirect_uri=uri))
+        assert auth.location.startswith(uri) and auth.params["code"]
+        if "tab=1" in uri:
+            assert auth.params["tab"] == "1"
+
+
+def test_registered_redirect_uri_is_matched_exactly(new_session: Callable[..., dict[str, Any]],
+                                                    client: httpx.Client, admin: httpx.Client) -> None:
+    session = new_session(redirect_uris=["https://app.example/cb"])
+    assert authorize(session, client=oidc_client(session, redirect_uri="https://app.example/cb")).params["code"]
+    for uri in ("https://app.example/cb/", REDIRECT):
+        url, _ = oidc_client(session, redirect_uri=uri).create_authorization_url(
+            f"{idp_url(session)}/authorize", nonce="n", login_hint=practitioner(session)["national_id"])
+        r = client.get(url)
+        assert r.status_code == 400 and r.json()["code"] == "redirect-uri-unregistered"
+        assert last(admin, session, "authorize")["outcome"] == "redirect-uri-unregistered"
+
+
+def test_pkce_is_optional_but_noted(new_session: Callable[..., dict[str, Any]], admin: httpx.Client) -> None:
+    session = new_session()
+    auth = authorize(session, pkce=False)
+    assert last(admin, session, "authorize")["outcome_details"]["pkce"] is False
+    token = auth.client.fetch_token(f"{idp_url(session)}/token", code=auth.code)
+    assert token["access_token"]
+    assert last(admin, session, "token")["outcome_details"]["pkce"] is False
+
+
+# injected faults ----------------------------------------------------------------------------------------
+
+FAULTS = {
+    "bad_signature": BadSignatureError,
+    "alg_none": UnsupportedAlgorithmError,
+    "unknown_kid": InvalidKeyIdError,
+    "wrong_issuer": InvalidClaimError,
+    "wrong_audience": InvalidClaimError,
+    "wrong_nonce": InvalidClaimError,
+    "expired": ExpiredTokenError,
+}
+CLAIM_OF_FAULT = {"wrong_issuer": "iss", "wrong_audience": "aud", "wrong_nonce": "nonce"}
+
+
+@pytest.mark.parametrize("forgery", sorted(FAULTS))
+def test_forged_id_tokens_fail_validation(forgery: str, new_session: Callable[..., dict[str, Any]],
+                                          client: httpx.Client, admin: httpx.Client) -> None:
+    session = new_session(seed=5)
+    set_faults(admin, session, {"id_token": forgery})
+    auth, token = login(session)
+    with pytest.raises(FAULTS[forgery]) as caught:
+        validate_id_token(token["id_token"], keys=jwks_of(session, client), issuer=idp_url(session),
+                          client_id=session["credentials"]["client_id"], nonce=auth.nonce)
+    if forgery in CLAIM_OF_FAULT:
+        assert caught.value.claim == CLAIM_OF_FAULT[forgery]
+    header = json.loads(base64.urlsafe_b64decode(token["id_token"].split(".")[0] + "=="))
+    if forgery == "alg_none":
+        assert header["alg"] == "none" and token["id_token"].endswith(".")
+    elif forgery == "unknown_kid":
+        assert header["kid"] not in {k.kid for k in jwks_of(session, client)}
+    issued = last(admin, session, "token")
+    assert issued["outcome"] == "token-issued" and issued["outcome_details"]["fault"] == forgery
+
+    set_faults(admin, session, {})  # cleared: honest again
+    auth, token = login(session)
+    validate_id_token(token["id_token"], keys=jwks_of(session, client), issuer=idp_url(session),
+                      client_id=session["credentials"]["client_id"], nonce=auth.nonce)
+
+
+def test_state_not_echoed(new_session: Callable[..., dict[str, Any]], admin: httpx.Client) -> None:
+    session = new_session()
+    set_faults(admin, session, {"state_not_echoed": True})
+    auth = authorize(session, state="the-state-i-sent")
+    assert auth.params["state"] != "the-state-i-sent" and auth.params["code"]
+    with pytest.raises(MismatchingStateException):
+        auth.client.fetch_token(f"{idp_url(session)}/token", authorization_response=auth.location,
+                                state=auth.sent_state, code_verifier=auth.verifier)
+    recorded = last(admin, session, "authorize")
+    assert recorded["outcome"] == "authorization-code-issued"
+    assert recorded["outcome_details"]["fault"] == "state_not_echoed"
+
+
+@settings(derandomize=True, max_examples=25, deadline=None)
+@given(state=st.text(st.characters(codec="utf-8"), min_size=1, max_size=40),
+       nonce=st.text(st.characters(codec="utf-8"), min_size=1, max_size=40))
+def test_state_and_nonce_come_back_exactly(shared_session: dict[str, Any], state: str, nonce: str) -> None:
+    session = shared_session
+    auth = authorize(session, state=state, nonce=nonce)
+    assert auth.params["state"] == state
+    token = auth.client.fetch_token(f"{idp_url(session)}/token", code=auth.code, code_verifier=auth.verifier)
+    header, payload, _ = token["id_token"].split(".")
+    assert json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["nonce"] == nonce
+
+
+# refusals ---------------------------------------------------------------------------------------------
+
+def authorize_raw(http: httpx.Client, session: dict[str, Any], **changes: str | None) -> httpx.Response:
+    """GET /authorize with a valid request changed as told (None removes a parameter)."""
+    params: dict[str, str | None] = {
+        "response_type": "code", "client_id": session["credentials"]["client_id"], "redirect_uri": REDIRECT,
+        "scope": "openid", "state": "s1", "nonce": "n1", "login_hint": practitioner(session)["national_id"],
+        "code_challenge": create_s256_code_challenge("v" * 43), "code_challenge_method": "S256",
+    } | changes
+    return http.get(f"{idp_url(session)}/authorize", params={k: v for k, v in params.items() if v is not None})
+
+
+@pytest.mark.parametrize(("changes", "code"), [
+    ({"client_id": "cli_not-mine"}, "client-unknown"),
+    ({"client_id": None}, "client-id-missing"),
+    ({"redirect_uri": None}, "redirect-uri-missing"),
+    ({"redirect_uri": "https://evil.example/cb"}, "redirect-uri-unregistered"),
+    ({"redirect_uri": "http://192.168.1.10:8080/cb"}, "redirect-uri-unregistered"),
+])
+def test_authorize_problems_before_a_trusted_redirect(changes: dict[str, str | None], code: str,
+                                                      new_session: Callable[..., dict[str, Any]],
+                                                      client: httpx.Client, admin: httpx.Client) -> None:
+    session = new_session()
+    r = authorize_raw(client, session, **changes)
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == code and "location" not in r.headers
+    assert last(admin, session, "authorize")["outcome"] == code
+
+
+@pytest.mark.parametrize(("changes", "error", "code"), [
+    ({"scope": "profile"}, "invalid_scope", "scope-openid-missing"),
+    ({"response_type": "token"}, "unsupported_response_type", "response-type-unsupported"),
+    ({"nonce": None}, "invalid_request", "nonce-missing"),
+    ({"code_challenge_method": "plain"}, "invalid_request", "pkce-method-unsupported"),
+    ({"code_challenge": "short"}, "invalid_request", "pkce-challenge-invalid"),
+    ({"login_hint": "899999999999"}, "access_denied", "login-hint-unknown"),
+    ({"login_hint": None}, "invalid_request", "login-hint-missing"),
+])
+def test_authorize_errors_go_back_to_the_client(changes: dict[str, str | None], error: str, code: str,
+                                                new_session: Callable[..., dict[str, Any]],
+                                                client: httpx.Client, admin: httpx.Client) -> None:
+    session = new_session()
+    r = authorize_raw(client, session, **changes)
+    assert r.status_code == 302 and r.headers["location"].startswith(REDIRECT + "?")
+    params = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["location"]).query).items()}
+    assert params["error"] == error and params["state"] == "s1" and "code" not in params
+    recorded = last(admin, session, "authorize")
+    assert recorded["outcome"] == code and recorded["outcome_details"]["error"] == error
+
+
+def test_authorization_request_as_a_form_post(new_session: Callable[..., dict[str, Any]],
+                                              client: httpx.Client) -> None:
+    session = new_session()
+    params = {"response_type": "code", "client_id": session["credentials"]["client_id"], "redirect_uri": REDIRECT,
+              "scope": "openid", "state": "s1", "nonce": "n1", "login_hint": practitioner(session)["national_id"]}
+    r = client.post(f"{idp_url(session)}/authorize", data=params)
+    assert r.status_code == 302 and "code=" in r.headers["location"] and "state=s1" in r.headers["location"]
+
+
+def test_repeated_parameters_are_refused(new_session: Callable[..., dict[str, Any]], client: httpx.Client,
+                                         admin: httpx.Client) -> None:
+    session = new_session()
+    url = f"{idp_url(session)}/authorize"
+    cid = session["credentials"]["client_id"]
+    r = client.get(url, params=[("client_id", cid), ("client_id", cid), ("redirect_uri", REDIRECT)])
+    assert r.status_code == 400 and r.json()["code"] == "request-param-repeated"
+    r = client.get(url, params=[("client_id", cid), ("redirect_uri", REDIRECT), ("response_type", "code"),
+                                ("scope", "openid"), ("scope", "openid profile"), ("state", "s"), ("nonce", "é")])
+    assert r.status_code == 302
+    params = parse_qs(urlsplit(r.headers["location"]).query)
+    assert params["error"] == ["invalid_request"] and params["state"] == ["s"]
+    assert last(admin, session, "authorize")["outcome"] == "request-param-repeated"
+
+
+def token_error(exc: pytest.ExceptionInfo[OAuthError]) -> str:
+    return str(exc.value.error)
+
+
+def test_wrong_pkce_verifier_is_refused_and_uses_up_the_code(new_session: Callable[..., dict[str, Any]],
+                                                              client: httpx.Client, admin: httpx.Client) -> None:
+    session = new_session()
+    auth = authorize(session)
+    creds = (session["credentials"]["client_id"], session["credentials"]["client_secret"])
+    body = {"grant_type": "authorization_code", "code": auth.code, "redirect_uri": REDIRECT}
+    r = client.post(f"{idp_url(session)}/token", auth=creds, data=body | {"code_verifier": generate_token(48)})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    assert r.headers["cache-control"] == "no-store"
+    assert last(admin, session, "token")["outcome"] == "pkce-verifier-mismatch"
+    r = client.post(f"{idp_url(session)}/token", auth=creds, data=body | {"code_verifier": auth.verifier})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    assert last(admin, session, "token")["outcome"] == "code-reused"
+
+
+def test_missing_pkce_verifier_is_refused(new_session: Callable[..., dict[str, Any]], admin: httpx.Client) -> None:
+    session = new_session()
+    auth = authorize(session)
+    with pytest.raises(OAuthError) as caught:
+        auth.client.fetch_token(f"{idp_url(session)}/token", code=auth.code)
+    assert token_error(caught) == "invalid_grant"
+    assert last(admin, session, "token")["outcome"] == "pkce-verifier-missing"
+
+
+def test_code_reuse_is_refused_and_revokes_the_token(new_session: Callable[..., dict[str, Any]],
+                                                     client: httpx.Client, admin: httpx.Client) -> None:
+    session = new_session()
+    auth, token = login(session)
+    assert client.get(f"{idp_url(session)}/userinfo",
+                      headers={"Authorization": f"Bearer {token['access_token']}"}).status_code == 200
+    with pytest.raises(OAuthError) as caught:
+        auth.client.fetch_token(f"{idp_url(session)}/token", code=auth.code, code_verifier=auth.verifier)
+    assert token_error(caught) == "invalid_grant"
+    assert last(admin, session, "token")["outcome"] == "code-reused"
+    r = client.get(f"{idp_url(session)}/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert r.status_code == 401 and r.json()["code"] == "token-invalid"
+
+
+@pytest.mark.parametrize(("auth_method", "code"), [("client_secret_basic", "client-secret-invalid"),
+                                                   ("client_secret_post", "client-secret-invalid")])
+def test_wrong_client_secret_is_refused(auth_method: str, code: str, new_session: Callable[..., dict[str, Any]],
+                                        admin: httpx.Client) -> None:
+    session = new_session()
+    auth = authorize(session)
+    wrong = oidc_client(session, auth_method=auth_method, client_secret="not-the-secret")
+    with pytest.raises(OAuthError) as caught:
+        wrong.fetch_token(f"{idp_url(session)}/token", code=auth.code, code_verifier=auth.verifier)
+    assert token_error(caught) == "invalid_client"
+    recorded = last(admin, session, "token")
+    assert recorded["outcome"] == code and recorded["response"]["status"] == 401
+    assert recorded["response"]["headers"]["www-authenticate"].startswith("Basic")
+    # the code was not used up by an unauthenticated attempt
+    assert auth.client.fetch_token(f"{idp_url(session)}/token", code=auth.code, code_verifier=auth.verifier)
+
+
+def test_client_of_another_session_is_refused(new_session: Callable[..., dict[str, Any]], admin: httpx.Client) -> None:
+    mine, other = new_session(), new_session()
+    auth = authorize(mine)
+    stranger = oidc_client(mine, client_id=other["credentials"]["client_id"],
+                           client_secret=other["credentials"]["client_secret"])
+    with pytest.raises(OAuthError) as caught:
+        stranger.fetch_token(f"{idp_url(mine)}/token", code=auth.code, code_verifier=auth.verifier)
+    assert token_error(caught) == "invalid_client"
+    assert last(admin, mine, "token")["outcome"] == "client-unknown"
+    # and a code of one session cannot be redeemed at another session's endpoint, even by its own client
+    with pytest.raises(OAuthError) as caught:
+        oidc_client(other).fetch_token(f"{idp_url(other)}/token", code=auth.code, code_verifier=auth.verifier)
+    assert token_error(caught) == "invalid_grant"
+    assert last(admin, other, "token")["outcome"] == "code-other-session"
+
+
+@pytest.mark.parametrize(("form", "status", "error", "code"), [
+    ({"grant_type": "password"}, 400, "unsupported_grant_type", "grant-type-unsupported"),
+    ({"code": "forged-code"}, 400, "invalid_grant", "code-unknown"),
+    ({"redirect_uri": "http://127.0.0.1:9/other"}, 400, "invalid_grant", "redirect-uri-mismatch"),
+])
+def test_token_request_refusals(form: dict[str, str], status: int, error: str, code: str,
+                                new_session: Callable[..., dict[str, Any]], client: httpx.Client,
+                                admin: httpx.Client) -> None:
+    session = new_session()
+    auth = authorize(session)
+    body = {"grant_type": "authorization_code", "code": auth.code, "redirect_uri": REDIRECT,
+            "code_verifier": auth.verifier} | form
+    creds = session["credentials"]
+    r = client.post(f"{idp_url(session)}/token", data=body, auth=(creds["client_id"], creds["client_secret"]))
+    assert r.status_code == status and r.json()["error"] == error and r.json()["code"] == code
+    assert last(admin, session, "token")["outcome"] == code
+
+
+def test_token_request_without_client_authentication(new_session: Callable[..., dict[str, Any]],
+                                                     client: httpx.Client, admin: httpx.Client) -> None:
+    session = new_session()
+    r = client.post(f"{idp_url(session)}/token", data={"grant_type": "authorization_code", "code": "x",
+                                                       "client_id": session["credentials"]["client_id"]})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    assert last(admin, session, "token")["outcome"] == "client-auth-missing"
+    r = client.post(f"{idp_url(session)}/token", json={"grant_type": "authorization_code"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+    assert last(admin, session, "token")["outcome"] == "token-request-not-form"
+
+
+# userinfo refusals --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def expiring_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """A second sandbox whose access tokens expire as soon as issued."""
+    config = SandboxConfig(data_dir=tmp_path_factory.mktemp("expiring"), admin_token=ADMIN_TOKEN, access_token_ttl=0)
+    with start_in_thread(config) as running:
+        yield running
+
+
+def test_userinfo_refusals(new_session: Callable[..., dict[str, Any]], client: httpx.Client,
+                           admin: httpx.Client, expiring_sandbox: RunningSandbox) -> None:
+    session, other = new_session(), new_session()
+    _, other_token = login(other)
+    url = f"{idp_url(session)}/userinfo"
+    cases = [
+        ({}, 401, "token-missing"),
+        ({"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}, 401, "token-invalid"),
+        ({"Authorization": f"Bearer {other_token['access_token']}"}, 403, "token-other-session"),
+        ({"Authorization": f"Bearer {session['credentials']['session_token']}"}, 401, "token-wrong-kind"),
+    ]
+    for headers, status, code in cases:
+        r = client.get(url, headers=headers)
+        assert (r.status_code, r.json()["code"]) == (status, code)
+        assert "Bearer" in r.headers.get("www-authenticate", "") or status == 403
+        assert last(admin, session, "userinfo")["outcome"] == code
+
+    with httpx.Client(base_url=expiring_sandbox.base_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as adm:
+        expiring = adm.post("/admin/sessions", json={"seed": 2}).json()
+        _, token = login(expiring)
+        assert token["expires_in"] == 0
+        r = httpx.get(f"{idp_url(expiring)}/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+        assert r.status_code == 401 and r.json()["code"] == "token-expired"
+        assert last(adm, expiring, "userinfo")["outcome"] == "token-expired"
