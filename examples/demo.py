@@ -6,10 +6,17 @@ Each step runs the real ``usine`` command a user would type and says where its o
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 USINE = [sys.executable, "-m", "conformity"]
@@ -30,6 +37,40 @@ def usine(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     if check and proc.returncode != 0:
         raise SystemExit(f"demo: 'usine {' '.join(args)}' failed with exit code {proc.returncode}")
     return proc
+
+
+class serve_sandbox:
+    """``usine sandbox serve`` over HTTPS in the background, until the block ends."""
+
+    def __init__(self, data: Path, pki: Path):
+        self.data, self.pki = data, pki
+        self.token = secrets.token_urlsafe(16)
+
+    def __enter__(self) -> tuple[str, str]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        args = ["sandbox", "serve", "--port", str(port), "--data", str(self.data),
+                "--tls-cert", str(self.pki / "server.pem"), "--tls-key", str(self.pki / "server.key")]
+        print("$ usine " + " ".join(args) + " &", flush=True)
+        env = {**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": self.token}
+        self.proc = subprocess.Popen([*USINE, *args], cwd=ROOT, env=env)
+        base = f"https://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base + "/health", verify=str(self.pki / "ca.pem")).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("demo: the sandbox did not start")
+                time.sleep(0.2)
+        print(f"sandbox serving on {base}")
+        return base, self.token
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=15)
 
 
 def main() -> int:
@@ -68,6 +109,38 @@ def main() -> int:
     cov = out / "coverage-2027-W2.txt"
     cov.write_text(proc.stdout)
     outputs.append(("coverage of 2027-W2", cov))
+
+    step("5. Sandbox: the national services imitated, over real TLS")
+    pki = out / "pki"
+    usine("sandbox", "pki", "--out", str(pki))
+    with serve_sandbox(out / "sandbox", pki) as (base_url, token):
+        ca = str(pki / "ca.pem")
+        with httpx.Client(base_url=base_url, verify=ca, headers={"Authorization": f"Bearer {token}"}) as admin:
+            session = admin.post("/admin/sessions", json={"seed": 42, "label": "demo"}).json()
+            sid = session["session_id"]
+            print(f"test session {sid}: services {', '.join(session['endpoints'])}")
+            lookup = httpx.post(session["endpoints"]["insi"] + "/lookup", verify=ca, json={})
+            print(f"an unauthenticated look-up is refused: {lookup.status_code} {lookup.json()['code']}")
+            trace_path = out / "sandbox-trace.json"
+            trace_path.write_text(json.dumps(admin.get(f"/admin/sessions/{sid}/trace").json(), indent=2))
+            keys = admin.get("/.well-known/usine-trace-keys").json()["keys"]
+            outputs.append(("signed trace of a test session", trace_path))
+            print(f"trace signed by key {keys[0]['kid'][:16]}…")
+
+        step("6. Installed software at care sites sends data: data-received events")
+        sys.path.insert(0, str(ROOT / "examples" / "sites"))
+        from simulate import Site, simulate_sites
+
+        sites = [Site("750100011", "L", "CHU Demo"), Site("690200022", "M", "CH Demo Lyon"),
+                 Site("130300033", "S", "Clinique Demo")]
+        installs = simulate_sites(base_url, token, verify=ca, vendor_id="usine-reference",
+                                  software={"id": "usine-reference.refapp", "name": "RefApp", "version": "1.0.0",
+                                            "registration_id": "REG-REF-0001"},
+                                  wave="2026-W1", category="HOSPITAL", sites=sites, documents=5)
+        events = out / "sandbox" / "events" / "data-received.jsonl"
+        n = sum(1 for _ in events.open())
+        print(f"{len(installs)} installations sent documents; {n} data-received events emitted")
+        outputs.append(("data-received events (CloudEvents JSON lines)", events))
 
     step("Outputs")
     for label, path in outputs:
