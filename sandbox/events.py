@@ -48,29 +48,59 @@ def data_received(installation: dict[str, Any], *, source: str, kind: str, docum
 
 
 class EventLog:
-    """An append-only JSON-lines file; each append is flushed and fsync'd before returning."""
+    """An append-only JSON-lines file; each append is flushed and fsync'd before returning.
+
+    Reading pages by line number seeks through a sparse index (a byte offset every
+    ``CHECKPOINT`` lines), so a page costs the same at the start or the end of a large file.
+    """
+
+    CHECKPOINT = 1024
 
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._checkpoints: list[int] = [0]  # byte offset of line k * CHECKPOINT
+        self._lines = 0
+        self._size = 0
+        self._index_existing()
+
+    def _index_existing(self) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
+            offset = 0
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break
+                offset += len(line)
+                self._advance(offset)
+
+    def _advance(self, end_offset: int) -> None:
+        self._lines += 1
+        self._size = end_offset
+        if self._lines % self.CHECKPOINT == 0:
+            self._checkpoints.append(end_offset)
 
     def append(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
-        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
+        data = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        with self._lock, open(self.path, "ab") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+            self._advance(fh.tell())
 
     def read(self, after: int = 0, limit: int = 1000) -> tuple[list[dict[str, Any]], int]:
         """Events after the first ``after`` lines (at most ``limit``), and the next cursor."""
         events: list[dict[str, Any]] = []
-        if not self.path.exists():
+        if not self.path.exists() or after >= self._lines:
             return events, after
-        with open(self.path, encoding="utf-8") as fh:
-            n = 0
+        checkpoint = min(after // self.CHECKPOINT, len(self._checkpoints) - 1)
+        n = checkpoint * self.CHECKPOINT
+        with open(self.path, "rb") as fh:
+            fh.seek(self._checkpoints[checkpoint])
             for line in fh:
-                if not line.endswith("\n"):
+                if not line.endswith(b"\n"):
                     break  # a line still being written: read it next time
                 n += 1
                 if n <= after:
@@ -78,4 +108,4 @@ class EventLog:
                 if len(events) >= limit:
                     return events, n - 1
                 events.append(json.loads(line))
-            return events, max(after, n)
+        return events, max(after, n)
