@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
+from pydantic import BaseModel, ValidationError
 
 from sandbox.problems import Problem
 from sandbox.store import Store
@@ -114,3 +116,65 @@ def require_installation(request: Request) -> dict[str, Any]:
 def fault(session: dict[str, Any], service: str) -> dict[str, Any]:
     """The faults currently injected into one service of a session (empty dict: none)."""
     return dict(session.get("faults", {}).get(service) or {})
+
+
+def take_fault(store: Store, session: dict[str, Any], service: str, name: str) -> bool:
+    """Consume one count of the counted fault ``<service>.<name>`` atomically; True when one was left.
+
+    ``session`` is the session as read for this request: when it shows none left, nothing is written.
+    """
+    if not fault(session, service).get(name):
+        return False
+    hit = False
+
+    def change(current: dict[str, Any]) -> None:
+        nonlocal hit
+        spec = current.get("faults", {}).get(service)
+        if not spec or not isinstance(spec.get(name), int) or spec[name] <= 0:
+            return
+        hit = True
+        spec[name] -= 1
+
+    store.update_session(session["id"], change)
+    return hit
+
+
+def take_unavailable(store: Store, session: dict[str, Any], service: str) -> bool:
+    """Consume one injected ``<service>.unavailable`` failure; True when this call must answer 503."""
+    return take_fault(store, session, service, "unavailable")
+
+
+def raise_if_unavailable(request: Request, session: dict[str, Any], service: str, what: str) -> None:
+    """Answer 503 with Retry-After (fault ``retry_after``, default 1 s) while an injected failure is left."""
+    retry = int(fault(session, service).get("retry_after") or 1)
+    if take_unavailable(store_of(request), session, service):
+        raise Problem(503, "service-unavailable", f"{what} is temporarily unavailable (injected fault)",
+                      headers={"Retry-After": str(retry)}, retry_after=retry)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def require_json(request: Request) -> None:
+    """415 ``unsupported-media-type`` unless the body is declared as JSON."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise Problem(415, "unsupported-media-type", f"the body must be application/json, not {media or 'untyped'}")
+
+
+async def read_json(request: Request, model: type[M]) -> M:
+    """The body as ``model``: 415 ``unsupported-media-type``, 400 ``json-malformed``, 422 ``invalid-request``."""
+    require_json(request)
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, "json-malformed", f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise Problem(400, "json-malformed", "the body is JSON nested too deeply") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+                  for e in exc.errors()]
+        raise Problem(422, "invalid-request", "the body does not match the API", errors=errors) from None

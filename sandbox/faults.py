@@ -24,9 +24,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "unavailable": "n: the next n submissions answer 503 (after storing nothing)",
         "retry_after": "seconds announced in Retry-After (default 1)",
         "slow": "seconds: every answer is delayed this long",
+        "lost_replies": "n: the next n submissions are stored, then answered 503 with Retry-After (a reply lost "
+                        "after the record committed)",
+        "patient_hides": "n: the patient hides the next n newly stored documents from professionals at once",
     },
     "mss": {"unavailable": "n: the next n sends answer 503 with Retry-After"},
-    "directory": {"unavailable": "n: the next n searches answer 503 with Retry-After"},
+    "directory": {"unavailable": "n: the next n searches answer 503 with Retry-After",
+                  "max_age": "seconds announced in Cache-Control max-age (default 300)"},
 }
 
 
@@ -49,7 +53,10 @@ def validate_faults(faults: Any) -> list[str]:
                 errors.append(f"{service}: unknown fault {name!r} (known: {', '.join(CATALOGUE[service])})")
             elif name == "id_token" and value not in ID_TOKEN_FAULTS and value is not None:
                 errors.append(f"idp.id_token: {value!r} is not one of {', '.join(ID_TOKEN_FAULTS)}")
-            elif name in ("unavailable", "retry_after") and not (isinstance(value, int) and 0 <= value <= 100):
+            elif name == "max_age" and not (isinstance(value, int) and 0 <= value <= 86400):
+                errors.append(f"{service}.max_age: expected seconds 0..86400")
+            elif name in ("unavailable", "retry_after", "lost_replies", "patient_hides") \
+                    and not (isinstance(value, int) and 0 <= value <= 100):
                 errors.append(f"{service}.{name}: expected an integer 0..100")
             elif name == "slow" and not (isinstance(value, (int, float)) and 0 <= value <= 30):
                 errors.append(f"{service}.slow: expected seconds 0..30")

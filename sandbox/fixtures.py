@@ -1,7 +1,8 @@
 """Test-session fixtures generated from a seed: patients, practitioners, organisations, sites.
 
-The same seed always gives the same fixtures. Patients come with the scenario they serve for
-the patient identity service: ``match`` (registered once), ``multiple`` (two registry entries
+The same seed always gives the same fixtures. The last practitioner is inactive (retired), with
+the family name of another one, and so is its messaging address. Patients come with the scenario they
+serve for the patient identity service: ``match`` (registered once), ``multiple`` (two registry entries
 share the same strict traits), ``absent`` (known locally, not in the registry).
 """
 
@@ -65,9 +66,27 @@ def generate(seed: int, *, patients: int = 6) -> dict[str, Any]:
                       "profession_code": prof_code, "profession": prof, "specialty_code": spec_code, "specialty": spec,
                       "organisation": orgs[i % len(orgs)]["finess"],
                       "mss_address": f"{given.lower()}.{rpps[-4:]}@{orgs[i % len(orgs)]['type_code']}.mssante.test"})
+    for p in pracs:
+        p["active"] = True
+    for o in orgs:
+        o["active"] = True
+    pracs.append(_retired_homonym(rng, pracs[1], orgs[1]))
     sites = [{"site_id": orgs[0]["finess"], "size": "M", "name": orgs[0]["name"]}]
     return {"seed": seed, "patients": pts + [twin, absent], "practitioners": pracs, "organisations": orgs,
             "sites": sites}
+
+
+def _retired_homonym(rng: random.Random, twin: dict[str, Any], org: dict[str, Any]) -> dict[str, Any]:
+    """An inactive practitioner (retired) with the family name of an active one, and an inactive address.
+
+    Drawn last so that adding it changed no other fixture of a seed (DIRECTORY-005 needs inactive entries).
+    """
+    rpps = f"10{rng.randint(0, 999999999):09d}"
+    given = rng.choice([g for g in _GIVEN_M + _GIVEN_F if g.split()[0] != twin["given_name"]]).split()[0]
+    return {"national_id": "8" + rpps, "rpps": rpps, "family_name": twin["family_name"], "given_name": given,
+            "profession_code": twin["profession_code"], "profession": twin["profession"],
+            "specialty_code": twin["specialty_code"], "specialty": twin["specialty"], "organisation": org["finess"],
+            "mss_address": f"{given.lower()}.{rpps[-4:]}@{org['type_code']}.mssante.test", "active": False}
 
 
 def registry_entries(fixtures: dict[str, Any]) -> list[dict[str, Any]]:

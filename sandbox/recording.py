@@ -28,7 +28,7 @@ from sandbox.store import Store
 
 SESSION_PATH = re.compile(r"^/s/(?P<sid>[A-Za-z0-9_\-]+)/(?P<service>[a-z]+)")
 REDACTED_HEADERS = {"authorization", "cookie", "proxy-authorization", "set-cookie"}
-KEPT_RESPONSE_HEADERS = {"content-type", "location", "retry-after", "www-authenticate", "cache-control"}
+KEPT_RESPONSE_HEADERS = {"content-type", "location", "retry-after", "www-authenticate", "cache-control", "etag"}
 #: members (JSON, form fields, query parameters) whose values are secrets wherever they appear
 SECRET_FIELDS = {"client_secret", "access_token", "refresh_token", "session_token", "admin_token", "token",
                  "password", "code_verifier", "id_token"}

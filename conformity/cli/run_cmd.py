@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from conformity.cli.common import get_catalog, write_atomic
+from conformity.cli.common import get_catalog
 
 
 @click.command("run")
@@ -30,13 +29,11 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path, category: str | Non
     Exit 0 only if every applicable automated MUST requirement passed; 1 otherwise; 2 on bad input.
     """
     import conformity.checks.health  # noqa: F401  (registers the health pack's checks and scenarios)
-    from conformity.bundle import write_bundle
+    from conformity.harness.outputs import run_to_end, write_outputs
     from conformity.harness.plan import make_plan
     from conformity.harness.runner import Runner
     from conformity.harness.sandbox_access import connect, start_local
     from conformity.harness.vendor import load_vendor
-    from conformity.reporting.html import report_html
-    from conformity.reporting.junit import junit_xml
     from conformity.reporting.terminal import TerminalReporter
 
     catalog = get_catalog(ctx)
@@ -46,26 +43,11 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path, category: str | Non
         raise click.UsageError("--sandbox needs --sandbox-admin-token (or USINE_SANDBOX_ADMIN_TOKEN)")
     access = connect(sandbox_url, sandbox_admin_token or "", sandbox_ca) if sandbox_url else start_local()
     reporter = TerminalReporter(plan)
-    report: dict = {}
-    traces: dict[str, dict] = {}
     try:
-        from conformity.harness.events import RunFinished, ScenarioFinished
-
-        for event in Runner(plan, vendor, seed, access).run():
-            reporter.handle(event)
-            if isinstance(event, ScenarioFinished) and event.trace is not None:
-                traces[event.scenario] = event.trace
-            if isinstance(event, RunFinished):
-                report = event.report
+        result = run_to_end(Runner(plan, vendor, seed, access), reporter.handle)
     finally:
         access.close()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    junit = junit_xml(report)
-    html = report_html(report, traces)
-    write_atomic(out_dir / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    (out_dir / "junit.xml").write_bytes(junit)
-    write_atomic(out_dir / "report.html", html)
-    write_bundle(out_dir / "bundle.zip", report, traces, junit, html)
-    click.echo(f"reports: {out_dir / 'report.html'}, {out_dir / 'report.json'}, {out_dir / 'junit.xml'}", err=True)
-    click.echo(f"evidence bundle: {out_dir / 'bundle.zip'}", err=True)
-    ctx.exit(0 if report["summary"]["passed"] else 1)
+    paths = write_outputs(out_dir, result)
+    click.echo(f"reports: {paths['report.html']}, {paths['report.json']}, {paths['junit.xml']}", err=True)
+    click.echo(f"evidence bundle: {paths['bundle.zip']}", err=True)
+    ctx.exit(0 if result.report["summary"]["passed"] else 1)

@@ -11,23 +11,27 @@ Read-only searches over the session's fixtures, with an access token of that ses
 
 Each answers a JSON list (empty when nothing matches). An unknown filter is refused
 (``filter-unknown``) rather than ignored, so a misspelt filter never returns the whole directory.
-Fault ``directory.unavailable = n``: the next n searches answer 503 with ``Retry-After``.
+Every entry says whether it is ``active`` (a retired practitioner and its address are not).
+Answers carry ``Cache-Control: max-age=N`` (300 s, or the fault ``directory.max_age``) and a strong
+``ETag``; a search with ``If-None-Match`` naming the current ETag answers 304 without a body
+(DIRECTORY-006). Fault ``directory.unavailable = n``: the next n searches answer 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from conformity.packs.health.ins import normalise_name
-from sandbox.deps import Caller, require_access_token, store_of
+from conformity.signing import canonical_json, sha256_hex
+from sandbox.deps import Caller, fault, raise_if_unavailable, require_access_token
 from sandbox.problems import Problem, set_outcome
-from sandbox.store import Store
 
 SERVICE = "directory"
-RETRY_AFTER_SECONDS = 1
 MAX_FILTER = 200
+MAX_AGE_SECONDS = 300
 
 router = APIRouter(tags=["directory"])
 
@@ -36,31 +40,6 @@ SessionCaller = Annotated[Caller, Depends(require_access_token)]
 
 
 # --- shared helpers (the messaging service uses these too) -------------------------------------
-
-def take_unavailable(store: Store, session_id: str, service: str) -> bool:
-    """Consume one ``unavailable`` fault of ``service`` atomically; True if this call must answer 503."""
-    hit = False
-
-    def change(session: dict[str, Any]) -> None:
-        nonlocal hit
-        spec = session.get("faults", {}).get(service)
-        if not spec or not isinstance(spec.get("unavailable"), int) or spec["unavailable"] <= 0:
-            return
-        hit = True
-        spec["unavailable"] -= 1
-        if spec["unavailable"] == 0:
-            del spec["unavailable"]
-            if not spec:
-                del session["faults"][service]
-
-    store.update_session(session_id, change)
-    return hit
-
-
-def unavailable_problem(service: str) -> Problem:
-    return Problem(503, "service-unavailable", f"the {service} service is temporarily unavailable (injected fault)",
-                   headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, retry_after=RETRY_AFTER_SECONDS)
-
 
 def address_key(address: str) -> str:
     """How addresses compare: case-insensitive, surrounding blanks ignored."""
@@ -72,11 +51,11 @@ def address_book(fixtures: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for org in fixtures.get("organisations", []):
         out.append({"address": org["mss_address"], "type": "organisation", "display_name": org["name"],
-                    "national_id": None, "finess": org["finess"]})
+                    "national_id": None, "finess": org["finess"], "active": org.get("active", True)})
     for p in fixtures.get("practitioners", []):
         out.append({"address": p["mss_address"], "type": "practitioner",
                     "display_name": f"{p['given_name']} {p['family_name']}", "national_id": p["national_id"],
-                    "finess": p["organisation"]})
+                    "finess": p["organisation"], "active": p.get("active", True)})
     return out
 
 
@@ -104,15 +83,22 @@ def _name_query(name: str | None) -> str | None:
 
 
 def _open(request: Request, caller: Caller) -> dict[str, Any]:
-    if take_unavailable(store_of(request), caller.session["id"], SERVICE):
-        raise unavailable_problem(SERVICE)
+    raise_if_unavailable(request, caller.session, SERVICE, "the directory")
     fixtures: dict[str, Any] = caller.session["fixtures"]
     return fixtures
 
 
-def _answer(request: Request, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _answer(request: Request, caller: Caller, found: list[dict[str, Any]]) -> Response:
+    """The list, with its ETag and max-age; 304 when the caller's If-None-Match names that ETag."""
+    etag = '"' + sha256_hex(canonical_json(found))[:32] + '"'
+    max_age = fault(caller.session, SERVICE).get("max_age")
+    headers = {"ETag": etag, "Cache-Control": f"max-age={MAX_AGE_SECONDS if max_age is None else int(max_age)}"}
+    wanted = [t.strip() for t in request.headers.get("if-none-match", "").split(",") if t.strip()]
+    if etag in wanted or "*" in wanted:
+        set_outcome(request, "search-not-modified", count=len(found))
+        return Response(status_code=304, headers=headers)
     set_outcome(request, "search-answered", count=len(found))
-    return found
+    return JSONResponse(found, headers=headers)
 
 
 def _filter(max_length: int = MAX_FILTER) -> Any:
@@ -122,7 +108,7 @@ def _filter(max_length: int = MAX_FILTER) -> Any:
 @router.get("/practitioners", summary="Search practitioners")
 def practitioners(request: Request, caller: SessionCaller,
                   national_id: str | None = _filter(), name: str | None = _filter(),
-                  profession_code: str | None = _filter(), finess: str | None = _filter()) -> list[dict[str, Any]]:
+                  profession_code: str | None = _filter(), finess: str | None = _filter()) -> Response:
     _only(request, ("national_id", "name", "profession_code", "finess"))
     wanted_name = _name_query(name)
     fixtures = _open(request, caller)
@@ -139,30 +125,30 @@ def practitioners(request: Request, caller: SessionCaller,
                      normalise_name(f"{p['given_name']} {p['family_name']}"))
             if not any(wanted_name in n for n in names):
                 continue
-        found.append(dict(p))
-    return _answer(request, found)
+        found.append(dict(p) | {"active": p.get("active", True)})
+    return _answer(request, caller, found)
 
 
 @router.get("/organisations", summary="Search organisations")
 def organisations(request: Request, caller: SessionCaller,
-                  finess: str | None = _filter(), name: str | None = _filter()) -> list[dict[str, Any]]:
+                  finess: str | None = _filter(), name: str | None = _filter()) -> Response:
     _only(request, ("finess", "name"))
     wanted_name = _name_query(name)
     fixtures = _open(request, caller)
-    found = [dict(o) for o in fixtures.get("organisations", [])
+    found = [dict(o) | {"active": o.get("active", True)} for o in fixtures.get("organisations", [])
              if (finess is None or finess.strip() == o["finess"])
              and (wanted_name is None or wanted_name in normalise_name(o["name"]))]
-    return _answer(request, found)
+    return _answer(request, caller, found)
 
 
 @router.get("/addresses", summary="Search secure-messaging addresses")
 def addresses(request: Request, caller: SessionCaller,
               address: str | None = _filter(320), national_id: str | None = _filter(),
-              finess: str | None = _filter()) -> list[dict[str, Any]]:
+              finess: str | None = _filter()) -> Response:
     _only(request, ("address", "national_id", "finess"))
     fixtures = _open(request, caller)
     found = [a for a in address_book(fixtures)
              if (address is None or address_key(address) == address_key(a["address"]))
              and (national_id is None or national_id.strip() == a["national_id"])
              and (finess is None or finess.strip() == a["finess"])]
-    return _answer(request, found)
+    return _answer(request, caller, found)

@@ -13,6 +13,12 @@ token, with which the harness plays the patient):
 * ``DELETE /documents/{unique_id}`` — status ``deleted``, kept for audit, no longer served.
 * ``POST /documents/{unique_id}/hide`` — the patient hides it from professionals: other professionals
   than its author no longer see it (lists skip it, reads answer 403 ``document-hidden``).
+* ``GET /value-sets`` — the value sets of the coded metadata (:mod:`sandbox.valuesets`);
+  ``GET /schematron`` — the model CI-SIS Schematron rules (:mod:`conformity.packs.health.cda_rules`).
+
+Faults (``PUT /admin/sessions/{sid}/faults``): ``unavailable`` n (503 storing nothing), ``lost_replies``
+n (stored, then 503: a reply lost after the commit), ``patient_hides`` n (the patient hides the next
+n newly stored documents at once), ``retry_after`` seconds, ``slow`` seconds.
 
 Production, under ``/prod/dmp`` (installation token): ``POST /documents`` with the same validation
 (any valid INS with an INS OID) and, on first acceptance, one data-received event.
@@ -42,19 +48,23 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field
 
 from conformity.errors import XMLSecurityError
+from conformity.packs.health import cda_rules
 from conformity.packs.health.ins import ins_reference
 from conformity.xmlsafe import parse_xml
 from sandbox import cda
-from sandbox.deps import Caller, bearer, fault, get_session, require_access_token, require_installation, store_of
+from sandbox.deps import (
+    Caller, bearer, fault, get_session, raise_if_unavailable, read_json, require_access_token, require_installation,
+    store_of, take_fault,
+)
 from sandbox.events import data_received
 from sandbox.fixtures import registry_entries
 from sandbox.problems import Problem, set_outcome
-from sandbox.services.insi import read_json, take_unavailable
+from sandbox.valuesets import published
 
 router = APIRouter(tags=["dmp"])
 prod_router = APIRouter(tags=["dmp (production)"])
@@ -179,10 +189,27 @@ async def _slow(caller: Caller) -> None:
 
 
 def _unavailable(request: Request, caller: Caller) -> None:
-    if take_unavailable(request, caller.session, "dmp"):
+    raise_if_unavailable(request, caller.session, "dmp", "the shared record (nothing was stored)")
+
+
+def _take(request: Request, session: dict[str, Any], name: str) -> bool:
+    """Consume one count of the dmp fault ``name`` atomically; True when one was left."""
+    return take_fault(store_of(request), session, "dmp", name)
+
+
+def _after_store(request: Request, caller: Caller, status: int, entry: dict[str, Any]) -> dict[str, Any]:
+    """Injected after-commit events: the patient hides a new document; the reply is lost (503)."""
+    sid = caller.session["id"]
+    if status == 201 and _take(request, caller.session, "patient_hides"):
+        with request.app.state.dmp.lock:
+            entry = (store_of(request).get_record(DOCUMENTS, sid, entry["unique_id"]) or entry) | {
+                "hidden": True, "hidden_at": _now()}
+            store_of(request).put_record(DOCUMENTS, sid, entry["unique_id"], entry)
+    if _take(request, caller.session, "lost_replies"):
         retry = int(fault(caller.session, "dmp").get("retry_after") or 1)
-        raise Problem(503, "service-unavailable", "the shared record is temporarily unavailable; nothing was stored",
+        raise Problem(503, "service-unavailable", "the shared record is temporarily unavailable",
                       headers={"Retry-After": str(retry)}, retry_after=retry)
+    return entry
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,6 +372,7 @@ async def post_document(request: Request, session_id: str,
         _unavailable(request, caller)
         sub = await read_submission(request)
         status, entry = await run_in_threadpool(_session_submit, request, caller, sub, None)
+        entry = _after_store(request, caller, status, entry)
         return _created(status, entry, _base(request, session_id))
     finally:
         await _slow(caller)
@@ -358,6 +386,7 @@ async def replace_document(request: Request, session_id: str, unique_id: str,
         _unavailable(request, caller)
         sub = await read_submission(request)
         status, entry = await run_in_threadpool(_session_submit, request, caller, sub, unique_id)
+        entry = _after_store(request, caller, status, entry)
         return _created(status, entry, _base(request, session_id))
     finally:
         await _slow(caller)
@@ -368,6 +397,18 @@ def _visible(caller: Caller, entry: dict[str, Any]) -> bool:
     if not entry.get("hidden") or caller.token["kind"] == "session":
         return True
     return national_id(caller) == entry["metadata"]["author_id"]
+
+
+@router.get("/value-sets", summary="The value sets of the coded submission metadata")
+async def value_sets(request: Request, session_id: str, caller: Caller = Depends(require_reader)) -> dict[str, Any]:
+    set_outcome(request, "value-sets-served")
+    return published()
+
+
+@router.get("/schematron", summary="The Schematron rules every submitted document must pass (DOCSHARE 2.0)")
+async def schematron(request: Request, session_id: str, caller: Caller = Depends(require_reader)) -> Response:
+    set_outcome(request, "schematron-served")
+    return Response(cda_rules.SCHEMATRON, media_type="application/xml")
 
 
 @router.get("/documents/{unique_id}", summary="One document: its entry and content")

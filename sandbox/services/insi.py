@@ -18,20 +18,18 @@ single matches carry an INS out of format, for software that must reject it (PAT
 from __future__ import annotations
 
 import datetime as dt
-import json
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from conformity.packs.health.ins import normalise_name, normalise_traits
-from sandbox.deps import Caller, fault, require_access_token, store_of
+from sandbox.deps import Caller, fault, raise_if_unavailable, read_json, require_access_token
 from sandbox.fixtures import registry_entries
 from sandbox.problems import Problem, set_outcome
 
 router = APIRouter(tags=["insi"])
 
-RETRY_AFTER_SECONDS = 1
 NAME_TRAITS = ("birth_name", "first_names")
 
 
@@ -52,50 +50,6 @@ class LookupRequest(BaseModel):
     def _real_date(cls, value: str) -> str:
         dt.date.fromisoformat(value)  # raises ValueError for 2023-02-29 and the like
         return value
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-async def read_json(request: Request, model: type[M]) -> M:
-    """The body as ``model``: 415 ``unsupported-media-type``, 400 ``json-malformed``, 422 ``invalid-request``."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json":
-        raise Problem(415, "unsupported-media-type", f"the body must be application/json, not {media or 'untyped'}")
-    raw = await request.body()
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(400, "json-malformed", f"the body is not JSON: {exc}") from None
-    except RecursionError:
-        raise Problem(400, "json-malformed", "the body is JSON nested too deeply") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
-                  for e in exc.errors()]
-        raise Problem(422, "invalid-request", "the body does not match the API", errors=errors) from None
-
-
-def take_unavailable(request: Request, session: dict[str, Any], service: str) -> bool:
-    """Consume one injected ``<service>.unavailable`` failure atomically; True when one was left.
-
-    ``session`` is the session as read for this request: when it shows no failure left, nothing is written.
-    """
-    if not fault(session, service).get("unavailable"):
-        return False
-    fired = False
-
-    def change(session: dict[str, Any]) -> None:
-        nonlocal fired
-        spec = session.get("faults", {}).get(service) or {}
-        left = spec.get("unavailable") or 0
-        if isinstance(left, int) and left > 0:
-            spec["unavailable"] = left - 1
-            fired = True
-
-    store_of(request).update_session(session["id"], change)
-    return fired
 
 
 def not_normalised(traits: dict[str, str]) -> list[str]:
@@ -121,9 +75,7 @@ def lookup(fixtures: dict[str, Any], traits: dict[str, str]) -> dict[str, Any]:
                  "application/json": {"schema": LookupRequest.model_json_schema()}}}})
 async def post_lookup(request: Request, session_id: str,
                       caller: Caller = Depends(require_access_token)) -> dict[str, Any]:
-    if take_unavailable(request, caller.session, "insi"):
-        raise Problem(503, "service-unavailable", "the patient identity service is temporarily unavailable",
-                      headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, retry_after=RETRY_AFTER_SECONDS)
+    raise_if_unavailable(request, caller.session, "insi", "the patient identity service")
     traits = (await read_json(request, LookupRequest)).model_dump()
     wrong = not_normalised(traits)
     if wrong:

@@ -6,7 +6,7 @@ Session role (``/s/{sid}/mss``, access token of the session):
   "message_id"?}``; the sender and every recipient must be addresses of the session's directory;
   each attachment (``filename``, ``content_type``, base64 ``content``, optional LOINC
   ``document_type`` for a CDA) must carry the patient's INS and its OID. Nothing is delivered unless
-  the whole message is valid. 201 ``{"message_id"}``; resubmitting the same ``message_id`` with the
+  the whole message is valid (every recipient active in the directory). 201 ``{"message_id"}``; resubmitting the same ``message_id`` with the
   same content answers 200 ``{"message_id", "duplicate": true}`` and delivers nothing twice.
 * ``GET /mailboxes/{address}/messages`` — the messages delivered to a directory address (to or cc)
   in this session, oldest first. (The sandbox does not restrict which mailbox a token may read: the
@@ -17,7 +17,7 @@ directory membership (no fixtures in production: addresses must be well formed a
 ``.mssante.fr`` or ``.mssante.test``); an accepted message emits one data-received event, and a
 resubmission of the same ``message_id`` by the same installation emits none.
 
-Problem codes: sender-invalid, sender-unknown, recipient-invalid, recipient-unknown,
+Problem codes: sender-invalid, sender-unknown, recipient-invalid, recipient-unknown, recipient-inactive,
 attachment-patient-missing, attachment-patient-invalid, attachment-content-invalid, attachment-empty,
 attachment-filename-invalid, attachment-document-type-invalid, attachment-too-large (413),
 message-too-large (413), message-id-conflict (409), mailbox-unknown (404),
@@ -39,15 +39,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from conformity.packs.health.ins import INS_OIDS, is_valid_ins
 from conformity.signing import canonical_json, sha256_hex
-from sandbox.deps import require_installation, store_of
+from sandbox.deps import raise_if_unavailable, require_installation, require_json, store_of
 from sandbox.events import data_received
 from sandbox.problems import Problem, set_outcome
 from sandbox.services.directory import (
     SessionCaller,
     address_key,
     known_addresses,
-    take_unavailable,
-    unavailable_problem,
 )
 from sandbox.sessions import new_id
 
@@ -111,12 +109,6 @@ class Checked:
     document_type: str | None
 
 
-def require_json(request: Request) -> None:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise Problem(415, "content-type-unsupported", f"messages are JSON (application/json), not {media or 'untyped'}")
-
-
 # --- validation (shared by both roles) ---------------------------------------------------------
 
 def _check_addresses(body: MessageRequest, directory: dict[str, dict[str, Any]] | None) -> None:
@@ -134,6 +126,10 @@ def _check_addresses(body: MessageRequest, directory: dict[str, dict[str, Any]] 
     if address_key(body.sender) not in directory:
         raise Problem(422, "sender-unknown", f"sender {body.sender} is not in the directory", sender=body.sender)
     unknown = [a for a in recipients if address_key(a) not in directory]
+    inactive = [a for a in recipients if address_key(a) in directory and not directory[address_key(a)].get("active", True)]
+    if inactive and not unknown:
+        raise Problem(422, "recipient-inactive", "recipients marked inactive in the directory: " + ", ".join(inactive),
+                      recipients=inactive)
     if unknown:
         raise Problem(422, "recipient-unknown", "recipients not in the directory: " + ", ".join(unknown),
                       recipients=unknown)
@@ -219,8 +215,7 @@ def _duplicate(request: Request, response: Response, existing: dict[str, Any], c
 def send(request: Request, response: Response, body: MessageRequest,
          caller: SessionCaller) -> dict[str, Any]:
     store, sid = store_of(request), caller.session["id"]
-    if take_unavailable(store, sid, SERVICE):
-        raise unavailable_problem(SERVICE)
+    raise_if_unavailable(request, caller.session, SERVICE, "secure messaging")
     directory = known_addresses(caller.session["fixtures"])
     checked = check_message(body, directory)
     message_id = body.message_id or new_id("msg")

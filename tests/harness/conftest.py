@@ -10,7 +10,7 @@ import pytest
 
 import conformity.checks.health  # noqa: F401  (registers checks and scenarios)
 from conformity.catalog import load_catalog
-from conformity.harness.events import RunFinished, ScenarioFinished
+from conformity.harness.outputs import run_to_end
 from conformity.harness.plan import make_plan
 from conformity.harness.runner import Runner
 from conformity.harness.sandbox_access import SandboxAccess, start_local
@@ -38,14 +38,8 @@ def run_harness(harness_sandbox: SandboxAccess) -> Callable[..., tuple[dict[str,
             seed: int = 0) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         v = load_vendor(vendor_manifest(vendor))
         plan = make_plan(load_catalog(), wave, category or v.category, only)
-        report: dict[str, Any] = {}
-        traces: dict[str, dict[str, Any]] = {}
-        for event in Runner(plan, v, seed, harness_sandbox).run():
-            if isinstance(event, ScenarioFinished) and event.trace is not None:
-                traces[event.scenario] = event.trace
-            if isinstance(event, RunFinished):
-                report = event.report
-        return report, traces
+        result = run_to_end(Runner(plan, v, seed, harness_sandbox))
+        return result.report, result.traces
 
     return run
 

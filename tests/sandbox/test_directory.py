@@ -112,7 +112,7 @@ def test_addresses(directory: httpx.Client, session: dict[str, Any]) -> None:
     by_address = search(directory, "addresses", address=p["mss_address"].upper())
     assert by_address == [{"address": p["mss_address"], "type": "practitioner",
                            "display_name": f"{p['given_name']} {p['family_name']}", "national_id": p["national_id"],
-                           "finess": p["organisation"]}]
+                           "finess": p["organisation"], "active": True}]
     assert search(directory, "addresses", national_id=p["national_id"]) == by_address
     at_org = search(directory, "addresses", finess=p["organisation"])
     assert {a["address"] for a in at_org} >= {p["mss_address"],
@@ -167,7 +167,7 @@ def test_unavailable_fault_answers_503_n_times(admin: httpx.Client, new_session:
         assert r.headers["retry-after"] == "1"
         assert r.headers["content-type"] == PROBLEM and r.json()["code"] == "service-unavailable"
     assert client.get(base + "/organisations", headers=auth).status_code == 200
-    assert admin.get(f"/admin/sessions/{s['session_id']}").json()["faults"] == {}
+    assert admin.get(f"/admin/sessions/{s['session_id']}").json()["faults"] == {"directory": {"unavailable": 0}}
     trace = admin.get(f"/admin/sessions/{s['session_id']}/trace").json()
     assert [x["outcome"] for x in trace["exchanges"]] == ["service-unavailable", "service-unavailable",
                                                            "search-answered"]

@@ -209,7 +209,7 @@ def test_request_shape_errors(mss: httpx.Client, session: dict[str, Any]) -> Non
     problem(mss.post("/messages", content=b'{"from": ', headers={"content-type": "application/json"}), 422,
             "invalid-request")
     problem(mss.post("/messages", content=b"hello", headers={"content-type": "text/plain"}), 415,
-            "content-type-unsupported")
+            "unsupported-media-type")
     problem(mss.get("/messages"), 405, "method-not-allowed")
 
 

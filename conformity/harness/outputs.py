@@ -1,0 +1,48 @@
+"""Drive a run to its end, and write its outputs (report.json, junit.xml, report.html, bundle.zip)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformity.bundle import write_bundle
+from conformity.cli.common import write_atomic
+from conformity.harness.events import Event, RunFinished, ScenarioFinished
+from conformity.harness.runner import Runner
+from conformity.reporting.html import report_html
+from conformity.reporting.junit import junit_xml
+
+
+@dataclass
+class RunResult:
+    report: dict[str, Any] = field(default_factory=dict)
+    traces: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def run_to_end(runner: Runner, on_event: Callable[[Event], None] | None = None) -> RunResult:
+    """Consume a run's events (passing each to ``on_event``); keep the report and every trace."""
+    result = RunResult()
+    for event in runner.run():
+        if on_event is not None:
+            on_event(event)
+        if isinstance(event, ScenarioFinished) and event.trace is not None:
+            result.traces[event.scenario] = event.trace
+        elif isinstance(event, RunFinished):
+            result.report = event.report
+    return result
+
+
+def write_outputs(out: Path, result: RunResult) -> dict[str, Path]:
+    """Write the four outputs of a run into ``out``; their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    junit, html = junit_xml(result.report), report_html(result.report, result.traces)
+    paths = {"report.json": out / "report.json", "junit.xml": out / "junit.xml", "report.html": out / "report.html",
+             "bundle.zip": out / "bundle.zip"}
+    write_atomic(paths["report.json"], json.dumps(result.report, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(paths["junit.xml"], junit.decode("utf-8"))
+    write_atomic(paths["report.html"], html)
+    write_bundle(paths["bundle.zip"], result.report, result.traces, junit, html)
+    return paths

@@ -1,0 +1,149 @@
+"""pytest plugin: ``pytest --usine-vendor vendor.toml --usine-wave W`` runs a wave's checks as test items.
+
+One item per applicable requirement (node id ``usine[WAVE/CATEGORY]::REQ-ID``), so vendors keep
+``-k``, ``-x``, ``--junitxml`` (requirement ids go into <properties>) and xdist. Only the scenarios
+the selected items need are run, once, when the first item runs; each item then reports its
+requirement's verdict derived from the traces.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STASH_RESULT = pytest.StashKey[dict[str, Any]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("usine", "usine conformity run")
+    group.addoption("--usine-vendor", metavar="TOML", help="Vendor manifest: run the wave's checks as test items.")
+    group.addoption("--usine-wave", metavar="WAVE", help="Wave id (required with --usine-vendor).")
+    group.addoption("--usine-category", metavar="C", help="Category (default: the manifest's).")
+    group.addoption("--usine-seed", type=int, default=0, help="Seed of fixtures and generated data (default 0).")
+    group.addoption("--usine-sandbox", metavar="URL", help="A running sandbox instead of an in-process one.")
+    group.addoption("--usine-sandbox-admin-token", metavar="TOKEN", help="Admin token of --usine-sandbox.")
+    group.addoption("--usine-out", metavar="DIR", help="Also write report.json, junit-like report.html and bundle.zip here.")
+
+
+class UsineFailure(Exception):
+    """A requirement's verdict is fail or error; carries the findings."""
+
+
+class RequirementItem(pytest.Item):
+    def __init__(self, *, row: dict[str, Any], **kw: Any):
+        super().__init__(**kw)
+        self.row = row
+        self.user_properties.extend([("requirement", row["id"]), ("level", row["level"]),
+                                     ("proof", row["method"]), ("checks", ",".join(row["checks"]))])
+        self.add_marker(pytest.mark.usine)
+        self.keywords[row["id"]] = True
+        self.keywords[row["level"]] = True
+
+    def runtest(self) -> None:
+        result = _run_once(self.session)
+        row = result["rows"].get(self.row["id"])
+        if row is None:
+            raise UsineFailure(f"{self.row['id']}: no verdict (the run did not cover it)")
+        if row["verdict"] == "evidence-required":
+            pytest.skip(f"{row['method']} proof: {row.get('evidence', '')}")
+        if row["verdict"] == "not-applicable":
+            pytest.skip("not applicable: " + "; ".join(f["message"] for f in row["findings"]))
+        if row["verdict"] in ("fail", "error"):
+            raise UsineFailure(_describe(row))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, UsineFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)  # type: ignore[arg-type]
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.row['ref']} [{self.row['level']}] {self.row['title']}"
+
+
+def _describe(row: dict[str, Any]) -> str:
+    lines = [f"{row['id']} [{row['level']}] {row['title']}: {row['verdict']} (checks: {', '.join(row['checks'])})"]
+    for f in row["findings"]:
+        where = f" [exchange {f['exchange']}]" if "exchange" in f else ""
+        lines.append(f"  - {f['message']}{where}")
+        if "expected" in f or "got" in f:
+            lines.append(f"    expected: {json.dumps(f.get('expected'), ensure_ascii=False)}")
+            lines.append(f"    got:      {json.dumps(f.get('got'), ensure_ascii=False)}")
+    return "\n".join(lines)
+
+
+class WaveCollector(pytest.Collector):
+    def __init__(self, *, plan: Any, **kw: Any):
+        super().__init__(**kw)
+        self.plan = plan
+
+    def collect(self) -> list[pytest.Item]:
+        from conformity.harness.report import requirement_rows
+
+        rows = requirement_rows(self.plan, _pending_verdicts(self.plan))
+        return [RequirementItem.from_parent(self, name=r["id"], row=r) for r in rows]
+
+
+def _pending_verdicts(plan: Any) -> dict[str, Any]:
+    from conformity.checks.model import Verdict
+
+    return {c: Verdict("error") for c in plan.checks}
+
+
+def _plan(config: pytest.Config) -> Any:
+    import conformity.checks.health  # noqa: F401
+    from conformity.catalog import load_catalog
+    from conformity.checks.registry import registered_check_ids
+    from conformity.harness.plan import make_plan
+    from conformity.harness.vendor import load_vendor
+
+    vendor = load_vendor(config.getoption("usine_vendor"))
+    catalog = load_catalog(registered_checks=registered_check_ids())
+    plan = make_plan(catalog, config.getoption("usine_wave"), config.getoption("usine_category") or vendor.category)
+    return vendor, catalog, plan
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Add the requirement items before -k / -m deselection sees the list."""
+    if not config.getoption("usine_vendor"):
+        return
+    if not config.getoption("usine_wave"):
+        raise pytest.UsageError("--usine-vendor needs --usine-wave")
+    vendor, catalog, plan = _plan(config)
+    config.stash[STASH_RESULT] = {"vendor": vendor, "catalog": catalog, "plan": plan}
+    collector = WaveCollector.from_parent(session, name=f"usine[{plan.wave}/{plan.category}]", plan=plan)
+    items.extend(collector.collect())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "usine: a requirement of a usine wave, run by the usine plugin")
+
+
+def _run_once(session: pytest.Session) -> dict[str, Any]:
+    """Run the scenarios of the selected requirements (once per process) and keep their verdicts."""
+    state = session.config.stash[STASH_RESULT]
+    if "rows" in state:
+        return state
+    from conformity.harness.outputs import run_to_end, write_outputs
+    from conformity.harness.plan import make_plan
+    from conformity.harness.runner import Runner
+    from conformity.harness.sandbox_access import connect, start_local
+
+    selected = tuple(i.row["id"] for i in session.items if isinstance(i, RequirementItem))
+    base = state["plan"]
+    plan = make_plan(state["catalog"], base.wave, base.category, selected)
+    url = session.config.getoption("usine_sandbox")
+    access = connect(url, session.config.getoption("usine_sandbox_admin_token") or "") if url else start_local()
+    try:
+        result = run_to_end(Runner(plan, state["vendor"], session.config.getoption("usine_seed"), access))
+    finally:
+        access.close()
+    report = result.report
+    state["rows"] = {r["id"]: r for r in report["requirements"]}
+    out = session.config.getoption("usine_out")
+    if out:
+        write_outputs(Path(out), result)
+    return state
