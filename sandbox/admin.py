@@ -77,6 +77,11 @@ def get_one(request: Request, session_id: str) -> dict[str, Any]:
     return public_view(get_session(request, session_id))
 
 
+@router.get("/listeners", summary="The URLs this sandbox serves on (trusted, untrusted certificate, TLS 1.1 only)")
+def listeners(request: Request) -> dict[str, Any]:
+    return {"listeners": getattr(request.app.state, "listeners", {})}
+
+
 @router.get("/faults", summary="The faults a session can inject")
 def fault_catalogue() -> dict[str, Any]:
     return {"faults": CATALOGUE}

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from sandbox.app import create_app
 from sandbox.config import SandboxConfig
+from sandbox.tls import TestPKI, legacy_tls_context, negotiates_tls11
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -20,13 +24,84 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def uvicorn_config(config: SandboxConfig, host: str, port: int, tls_cert: Path | None = None,
-                   tls_key: Path | None = None) -> uvicorn.Config:
+def uvicorn_config(app: FastAPI, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None,
+                   *, context: ssl.SSLContext | None = None, lifespan: str = "on") -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(config), host=host, port=port, log_level="warning", access_log=False,
+        app, host=host, port=port, log_level="warning", access_log=False,
         ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
-        limit_concurrency=1000, timeout_keep_alive=5, lifespan="on",
+        ssl_context_factory=(lambda _config, _default: context) if context else None,
+        limit_concurrency=1000, timeout_keep_alive=5, lifespan=lifespan,
     )
+
+
+def _run_in_thread(server: uvicorn.Server, timeout: float) -> threading.Thread:
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, name="usine-sandbox", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"sandbox listener did not start on port {server.config.port}")
+        time.sleep(0.02)
+    return thread
+
+
+@dataclass
+class Listeners:
+    """The URLs one app is served on (``trusted``, ``untrusted``, ``legacy_tls``) and how to stop them."""
+
+    urls: dict[str, str]
+    stoppers: list[Callable[[], None]]
+
+
+def start_listener(app: FastAPI, host: str, port: int = 0, *, cert: Path | None = None, key: Path | None = None,
+                   context: ssl.SSLContext | None = None, lifespan: str = "off") -> tuple[str, Callable[[], None]]:
+    """Serve ``app`` on one more port in a background thread; its URL and a stop function."""
+    port = port or free_port(host)
+    server = uvicorn.Server(uvicorn_config(app, host, port, cert, key, context=context, lifespan=lifespan))
+    thread = _run_in_thread(server, 15.0)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    return f"{'https' if cert else 'http'}://{host}:{port}", stop
+
+
+def start_listeners(app: FastAPI, host: str, *, pki: TestPKI | None, port: int = 0) -> Listeners:
+    """The trusted listener, and with a test PKI the untrusted-certificate and TLS 1.1-only ones.
+
+    The URLs are published to the app (``GET /admin/listeners``) so a harness reaching the
+    sandbox by URL finds them.
+    """
+    found = Listeners({}, [])
+    try:
+        url, stop = start_listener(app, host, port, cert=pki.server_cert if pki else None,
+                                   key=pki.server_key if pki else None)
+        found.urls["trusted"], found.stoppers = url, [stop]
+        if pki is not None:
+            add_test_listeners(app, host, pki, found)
+    except BaseException:
+        for stop in found.stoppers:
+            stop()
+        raise
+    app.state.listeners = dict(found.urls)
+    return found
+
+
+def add_test_listeners(app: FastAPI, host: str, pki: TestPKI, found: Listeners) -> None:
+    """Listeners the software must refuse: an untrusted certificate, and TLS 1.1 only (if OpenSSL can)."""
+    url, stop = start_listener(app, host, cert=pki.untrusted_cert, key=pki.untrusted_key)
+    found.urls["untrusted"] = url
+    found.stoppers.append(stop)
+    legacy = legacy_tls_context(pki.server_cert, pki.server_key)
+    if legacy is not None:
+        url, stop = start_listener(app, host, cert=pki.server_cert, key=pki.server_key, context=legacy)
+        found.stoppers.append(stop)
+        if negotiates_tls11(url, pki.ca_cert):
+            found.urls["legacy_tls"] = url
+    app.state.listeners = dict(found.urls)
 
 
 @dataclass
@@ -57,15 +132,9 @@ def start_in_thread(config: SandboxConfig, *, host: str = "127.0.0.1", port: int
                     tls_cert: Path | None = None, tls_key: Path | None = None, timeout: float = 15.0) -> RunningSandbox:
     """Start a real uvicorn server on ``host:port`` (0: a free port) and wait until it serves."""
     port = port or free_port(host)
-    server = uvicorn.Server(uvicorn_config(config, host, port, tls_cert, tls_key))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    thread = threading.Thread(target=server.run, name=f"usine-sandbox-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"sandbox did not start on {host}:{port}")
-        time.sleep(0.02)
+    app = create_app(config)
+    server = uvicorn.Server(uvicorn_config(app, host, port, tls_cert, tls_key))
+    thread = _run_in_thread(server, timeout)
     scheme = "https" if tls_cert else "http"
+    app.state.listeners = {"trusted": f"{scheme}://{host}:{port}"}
     return RunningSandbox(config, f"{scheme}://{host}:{port}", server, thread)

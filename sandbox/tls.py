@@ -12,6 +12,9 @@ Test material only: never a production trust anchor.
 
 from __future__ import annotations
 
+import ssl
+import warnings
+
 import datetime as dt
 import ipaddress
 import os
@@ -161,3 +164,37 @@ def _write(path: Path, data: bytes, *, private: bool = False) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def legacy_tls_context(cert: Path, key: Path) -> ssl.SSLContext | None:
+    """A server context offering only TLS 1.1 (None when this platform's OpenSSL no longer can)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_1
+            context.maximum_version = ssl.TLSVersion.TLSv1_1
+            context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        context.load_cert_chain(str(cert), str(key))
+    except (ssl.SSLError, ValueError, AttributeError):
+        return None
+    return context
+
+
+def negotiates_tls11(url: str, ca_cert: Path) -> bool:
+    """Whether the listener at ``url`` really completes a TLS 1.1 handshake (no check may pass on a dead one)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            client = ssl.create_default_context(cafile=str(ca_cert))
+            client.minimum_version = ssl.TLSVersion.TLSv1
+            client.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with socket.create_connection((parts.hostname, parts.port), timeout=5) as raw, \
+                client.wrap_socket(raw, server_hostname=parts.hostname) as tls:
+            return tls.version() == "TLSv1.1"
+    except (OSError, ssl.SSLError, ValueError):
+        return False

@@ -22,28 +22,53 @@ def sandbox() -> None:
 @click.option("--port", default=8700, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="PEM certificate (HTTPS).")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="PEM private key (HTTPS).")
+@click.option("--test-pki", "test_pki", type=click.Path(file_okay=False, path_type=Path),
+              help="Serve HTTPS with this test PKI (created if missing), plus the listeners software must refuse "
+                   "(untrusted certificate, TLS 1.1 only); give its ca.pem to the harness (--sandbox-ca).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
               help="State folder (database, keys, events). Default: a new temporary folder.")
 @click.option("--admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", help="Admin API token (default: generated).")
 @click.option("--cda-xsd", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Also validate CDA documents strictly against this XSD (e.g. HL7 CDA.xsd).")
-def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, data_dir: Path | None,
-          admin_token: str | None, cda_xsd: Path | None) -> None:
+def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, test_pki: Path | None,
+          data_dir: Path | None, admin_token: str | None, cda_xsd: Path | None) -> None:
     """Serve the sandbox until interrupted."""
     import uvicorn
 
+    from sandbox.app import create_app
     from sandbox.config import SandboxConfig
-    from sandbox.server import uvicorn_config
+    from sandbox.server import Listeners, add_test_listeners, uvicorn_config
+    from sandbox.tls import make_test_pki
 
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    if test_pki and tls_cert:
+        raise click.UsageError("--test-pki brings its own certificate: do not also give --tls-cert")
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="usine-sandbox-"))
     config = SandboxConfig(data_dir=data_dir, admin_token=admin_token or secrets.token_urlsafe(24), cda_xsd=cda_xsd)
+    app = create_app(config)
+    pki = make_test_pki(test_pki) if test_pki else None
+    if pki is not None:
+        tls_cert, tls_key = pki.server_cert, pki.server_key
     scheme = "https" if tls_cert else "http"
-    click.echo(f"usine sandbox on {scheme}://{host}:{port}  (state: {data_dir})", err=True)
+    listeners = Listeners({"trusted": f"{scheme}://{host}:{port}"}, [])
+    if pki is not None:
+        add_test_listeners(app, host, pki, listeners)
+    app.state.listeners = dict(listeners.urls)
+    click.echo(f"usine sandbox on {listeners.urls['trusted']}  (state: {data_dir})", err=True)
+    for name, url in listeners.urls.items():
+        if name != "trusted":
+            click.echo(f"  {name} listener: {url}", err=True)
+    if pki is not None:
+        click.echo(f"  trust anchor for the harness: --sandbox-ca {pki.ca_cert}", err=True)
+    click.echo(f"  trace signing key: {config.trace_key_path.with_name('trace-signing.pub.pem')}", err=True)
     if not admin_token:
         click.echo(f"admin token: {config.admin_token}", err=True)
-    uvicorn.Server(uvicorn_config(config, host, port, tls_cert, tls_key)).run()
+    try:
+        uvicorn.Server(uvicorn_config(app, host, port, tls_cert, tls_key)).run()
+    finally:
+        for stop in listeners.stoppers:
+            stop()
 
 
 @sandbox.command("openapi")

@@ -25,12 +25,19 @@ class SandboxAccess:
     admin_token: str
     ca_certificates: list[str] = field(default_factory=list)
     untrusted_base_url: str | None = None
+    legacy_tls_base_url: str | None = None
     verify: str | bool = True
     _stoppers: list[Any] = field(default_factory=list)
 
     def admin(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.admin_token}"},
                             timeout=60, verify=self.verify)
+
+    def listeners(self) -> dict[str, str]:
+        """Base URLs scenarios may hand to the software: trusted, untrusted certificate, TLS 1.1 only."""
+        found = {"trusted": self.base_url, "untrusted": self.untrusted_base_url,
+                 "legacy_tls": self.legacy_tls_base_url}
+        return {name: url for name, url in found.items() if url}
 
     def close(self) -> None:
         for stop in reversed(self._stoppers):
@@ -48,14 +55,14 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
     """Start the sandbox in this process on real uvicorn servers.
 
     With ``tls``: the main server on HTTPS with a certificate of a local test CA (given to the
-    software as its trust anchor), and a second HTTPS listener on an untrusted certificate for the
-    scenarios that check the software refuses it. Both serve the same app and state.
+    software as its trust anchor), a second HTTPS listener on an untrusted certificate for the
+    scenarios that check the software refuses it, and (when this platform's OpenSSL still can) a
+    third one with the trusted certificate that offers only TLS 1.1, for the scenarios that check the
+    software refuses old protocol versions. All serve the same app and state.
     """
-    import uvicorn
-
     from sandbox.app import create_app
     from sandbox.config import SandboxConfig
-    from sandbox.server import RunningSandbox, free_port
+    from sandbox.server import start_listeners
     from sandbox.tls import make_test_pki
 
     tmp = None
@@ -65,34 +72,18 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
     config = SandboxConfig(data_dir=data_dir, admin_token=secrets.token_urlsafe(24))
     app = create_app(config)
     access = SandboxAccess(base_url="", admin_token=config.admin_token)
-
-    def serve(cert: Path | None, key: Path | None) -> str:
-        import threading
-        import time
-
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               access_log=False, ssl_certfile=str(cert) if cert else None,
-                                               ssl_keyfile=str(key) if key else None, lifespan="off"))
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise SandboxUnavailable("the in-process sandbox did not start")
-            time.sleep(0.02)
-        access._stoppers.append(RunningSandbox(config, "", server, thread).stop)
-        return f"{'https' if cert else 'http'}://127.0.0.1:{port}"
-
-    if tls:
-        pki = make_test_pki(data_dir / "pki")
-        access.base_url = serve(pki.server_cert, pki.server_key)
-        access.untrusted_base_url = serve(pki.untrusted_cert, pki.untrusted_key)
+    pki = make_test_pki(data_dir / "pki") if tls else None
+    try:
+        listeners = start_listeners(app, "127.0.0.1", pki=pki)
+    except RuntimeError as exc:
+        raise SandboxUnavailable(str(exc)) from exc
+    access._stoppers.extend(listeners.stoppers)
+    access.base_url = listeners.urls["trusted"]
+    access.untrusted_base_url = listeners.urls.get("untrusted")
+    access.legacy_tls_base_url = listeners.urls.get("legacy_tls")
+    if pki is not None:
         access.ca_certificates = [Path(pki.ca_cert).read_text()]
         access.verify = str(pki.ca_cert)
-    else:
-        access.base_url = serve(None, None)
     access._stoppers.append(app.state.store.close)
     if tmp is not None:
         access._stoppers.insert(0, tmp.cleanup)
@@ -107,6 +98,11 @@ def connect(url: str, admin_token: str, ca_file: Path | None = None) -> SandboxA
     try:
         with access.admin() as c:
             c.get("/health").raise_for_status()
+            found = c.get("/admin/listeners")
+            found.raise_for_status()
+            urls = found.json()["listeners"]
+            access.untrusted_base_url = urls.get("untrusted")
+            access.legacy_tls_base_url = urls.get("legacy_tls")
     except httpx.HTTPError as exc:
         raise SandboxUnavailable(f"cannot reach the sandbox at {url}: {exc}") from exc
     return access
