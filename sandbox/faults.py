@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 ID_TOKEN_FAULTS = ("bad_signature", "wrong_issuer", "wrong_audience", "expired", "wrong_nonce", "alg_none",
-                   "unknown_kid", "wrong_acr", "stale_auth_time")
+                   "unknown_kid", "wrong_acr", "stale_auth_time", "issued_in_future", "foreign_azp")
 INS_FAULTS = ("short_ins", "wrong_oid")
 
 CATALOGUE: dict[str, dict[str, str]] = {

@@ -27,6 +27,7 @@ from conformity.errors import UsineError
 
 ALG = "ES256"
 STALE_AUTH_SECONDS = 13 * 3600  # older than the 12-hour maximum authentication age (PRACAUTH-017)
+FUTURE_SECONDS = 3600  # far beyond any allowed clock skew (PRACAUTH-011)
 FORMAT = "usine.idp-keys/1"
 
 
@@ -93,8 +94,8 @@ def load_or_create(path: Path) -> IdpKeys:
 def sign_id_token(keys: IdpKeys, claims: dict[str, Any], forgery: str | None = None) -> str:
     """A compact JWS of ``claims`` signed with the signing key, or forged as ``forgery`` says.
 
-    Claim forgeries (wrong_issuer, wrong_audience, expired, wrong_nonce, wrong_acr, stale_auth_time)
-    change the claims and sign honestly; alg_none is unsigned; unknown_kid is signed by the unpublished key;
+    Claim forgeries (wrong_issuer, wrong_audience, expired, wrong_nonce, wrong_acr, stale_auth_time,
+    issued_in_future, foreign_azp: several audiences and another azp) change the claims and sign honestly; alg_none is unsigned; unknown_kid is signed by the unpublished key;
     bad_signature is signed honestly and then has its signature bytes corrupted.
     """
     claims = forge_claims(claims, forgery)
@@ -130,6 +131,10 @@ def forge_claims(claims: dict[str, Any], forgery: str | None) -> dict[str, Any]:
         out["acr"] = f"{claims.get('acr', '')}-other"
     elif forgery == "stale_auth_time":
         out["auth_time"] = int(out["iat"]) - STALE_AUTH_SECONDS
+    elif forgery == "issued_in_future":
+        out.update(iat=out["iat"] + FUTURE_SECONDS, exp=out["exp"] + FUTURE_SECONDS)
+    elif forgery == "foreign_azp":
+        out.update(aud=[claims["aud"], f"{claims['aud']}-other"], azp=f"{claims['aud']}-other")
     elif forgery == "expired":
         shift = int(out["exp"]) - int(out["iat"]) + 3600
         out.update(iat=out["iat"] - shift, exp=out["exp"] - shift, auth_time=out.get("auth_time", out["iat"]) - shift)

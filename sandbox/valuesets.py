@@ -2,7 +2,7 @@
 
 Served at ``GET /s/{sid}/dmp/value-sets`` for the software to pick its codes from (DOCSHARE-016).
 The referential keeps the same codes as the ``parameters`` of DOCSHARE-016 (the checks read them
-there, pinned with the referential version); ``tests/harness/test_docshare_units.py`` keeps both equal.
+there, pinned with the referential version); ``tests/sandbox/test_documents_sandbox.py`` keeps both equal.
 Model values in the style of the CI-SIS value sets, not the official ones.
 """
 

@@ -134,7 +134,10 @@ def wave_diff(ctx: click.Context, wave_a: str, wave_b: str, category: str | None
 @click.pass_context
 def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, fmt: str, strict: bool) -> None:
     """Requirements → checks: which are covered, which are proven by document or manual review."""
-    rows = coverage(get_catalog(ctx), wave_id, category)
+    catalog = get_catalog(ctx)
+    import conformity.checks.health  # noqa: F401  (registers the health pack's checks, after the catalog loaded)
+
+    rows = coverage(catalog, wave_id, category)
     if fmt == "json":
         click.echo(json.dumps([asdict(r) for r in rows], indent=2, ensure_ascii=False))
     else:

@@ -156,7 +156,8 @@ class Runner:
                 return [f.to_json()]
             supported = init.get("actions", []) if isinstance(init, dict) else []
             note("driver.initialize", {"result": init if isinstance(init, dict) else {"invalid": repr(init)[:500]}})
-            ctx = ScenarioContext(fixtures=session["fixtures"], seed=seed, endpoints=params["endpoints"])
+            ctx = ScenarioContext(fixtures=session["fixtures"], seed=seed, endpoints=params["endpoints"],
+                                  listeners=self.access.listeners())
             for step in sc.steps:
                 if isinstance(step, SetFaults):
                     r = admin.put(f"/admin/sessions/{session['session_id']}/faults", json=step.faults)

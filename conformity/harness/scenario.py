@@ -15,12 +15,18 @@ from conformity.checks.registry import Registry
 
 @dataclass
 class ScenarioContext:
-    """What a step's input factory may use: the session's fixtures, a seeded RNG, earlier outputs."""
+    """What a step's input factory may use: the session's fixtures, a seeded RNG, earlier outputs.
+
+    ``listeners`` are the sandbox's base URLs by role (``trusted``, ``untrusted``: a certificate the
+    software must refuse, ``legacy_tls``: TLS 1.1 only), for scenarios that hand the software a
+    deliberately misconfigured endpoint (``at``).
+    """
 
     fixtures: dict[str, Any]
     seed: int
     outputs: dict[str, Any] = field(default_factory=dict)
     endpoints: dict[str, str] = field(default_factory=dict)
+    listeners: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -28,6 +34,14 @@ class ScenarioContext:
     def patient(self, scenario: str = "match", index: int = 0) -> dict[str, Any]:
         found = [p for p in self.fixtures.get("patients", ()) if p["scenario"] == scenario]
         return found[index % len(found)]
+
+    def at(self, listener: str, service: str, path: str = "") -> str | None:
+        """The URL of a session ``service`` (plus ``path``) on another listener; None if there is none."""
+        trusted, other = self.listeners.get("trusted"), self.listeners.get(listener)
+        url = self.endpoints.get(service)
+        if not (trusted and other and url and url.startswith(trusted)):
+            return None
+        return other + url[len(trusted):].rstrip("/") + path
 
     def practitioner(self, index: int = 0) -> dict[str, Any]:
         pracs = self.fixtures["practitioners"]

@@ -58,8 +58,16 @@ from conformity.packs.health.ins import ins_reference
 from conformity.xmlsafe import parse_xml
 from sandbox import cda
 from sandbox.deps import (
-    Caller, bearer, fault, get_session, raise_if_unavailable, read_json, require_access_token, require_installation,
-    store_of, take_fault,
+    Caller,
+    bearer,
+    fault,
+    get_session,
+    raise_if_unavailable,
+    read_json,
+    require_access_token,
+    require_installation,
+    store_of,
+    take_fault,
 )
 from sandbox.events import data_received
 from sandbox.fixtures import registry_entries

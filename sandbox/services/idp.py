@@ -3,8 +3,10 @@
 Issuer: ``{base_url}/s/{session_id}/idp``. The login is automated: ``login_hint`` names a practitioner
 of the session fixtures by national id ("8" + RPPS). Authorization codes are one-time, short-lived and
 bound to the client, redirect URI, nonce and code challenge; a code presented twice revokes the access
-token it gave. Access tokens are opaque records in the store (kind ``access``, scope = session id), the
-ones every session service accepts through ``deps.require_access_token``; their data is::
+token it gave. Each token response also carries a refresh token (kind ``refresh``), redeemable at the
+token endpoint (``grant_type=refresh_token``, outcome ``token-refreshed``) and nowhere else. Access
+tokens are opaque records in the store (kind ``access``, scope = session id), the ones every session
+service accepts through ``deps.require_access_token``; their data is::
 
     {"sub": "8…", "client_id": "cli_…", "scopes": ["openid", …], "auth_time": 1700000000,
      "practitioner": {national_id, rpps, family_name, given_name, profession…, organisation},
@@ -48,6 +50,7 @@ router = APIRouter(tags=["idp"])
 CODE_TTL = 60
 USED_CODE_TTL = 3600
 ID_TOKEN_TTL = 300
+REFRESH_TOKEN_TTL = 8 * 3600
 MAX_PARAM_CHARS = 1024
 SCOPES = ("openid", "profile", "scope_all")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -92,7 +95,7 @@ def discovery(request: Request, session_id: str) -> dict[str, Any]:
         "issuer": base, "authorization_endpoint": f"{base}/authorize", "token_endpoint": f"{base}/token",
         "userinfo_endpoint": f"{base}/userinfo", "jwks_uri": f"{base}/jwks",
         "response_types_supported": ["code"], "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"], "code_challenge_methods_supported": ["S256"],
+        "grant_types_supported": ["authorization_code", "refresh_token"], "code_challenge_methods_supported": ["S256"],
         "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": [ALG],
         "acr_values_supported": [ACR],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -366,6 +369,8 @@ def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], cli
     grant_type = form.get("grant_type")
     if not grant_type:
         raise OAuthError("invalid_request", "grant-type-missing", "grant_type is required")
+    if grant_type == "refresh_token":
+        return _refresh(request, session, form, client_auth)
     if grant_type != "authorization_code":
         raise OAuthError("unsupported_grant_type", "grant-type-unsupported", f"grant_type {grant_type!r} is not supported")
     code = form.get("code")
@@ -385,10 +390,11 @@ def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], cli
 
     ttl = request.app.state.config.access_token_ttl
     userinfo = practitioner_claims(practitioner)
-    store_of(request).put_token(access_token, "access", session["id"], {
-        "sub": record["sub"], "client_id": record["client_id"], "scopes": record["scopes"],
-        "auth_time": record["auth_time"], "practitioner": practitioner, "userinfo": userinfo,
-    }, ttl=ttl)
+    grant = {"sub": record["sub"], "client_id": record["client_id"], "scopes": record["scopes"],
+             "auth_time": record["auth_time"], "practitioner": practitioner, "userinfo": userinfo}
+    store_of(request).put_token(access_token, "access", session["id"], grant, ttl=ttl)
+    refresh_token = secrets.token_urlsafe(32)
+    store_of(request).put_token(refresh_token, "refresh", session["id"], grant, ttl=REFRESH_TOKEN_TTL)
     now = int(time.time())
     claims = {"iss": issuer(session), "sub": record["sub"], "aud": record["client_id"], "exp": now + ID_TOKEN_TTL,
               "iat": now, "auth_time": record["auth_time"], "acr": ACR, "nonce": record["nonce"],
@@ -403,6 +409,25 @@ def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], cli
     set_outcome(request, "token-issued", **details)
     return JSONResponse({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl,
                          "id_token": sign_id_token(_keys(request), claims, forgery),
+                         "refresh_token": refresh_token, "scope": " ".join(record["scopes"])}, headers=NO_STORE)
+
+
+def _refresh(request: Request, session: dict[str, Any], form: dict[str, str], client_auth: str) -> JSONResponse:
+    """A new access token for a refresh token of this session and client (RFC 6749 §6; no rotation)."""
+    token = form.get("refresh_token")
+    if not token:
+        raise OAuthError("invalid_request", "refresh-token-missing", "refresh_token is required")
+    record = store_of(request).get_token(token)
+    if record is None or record["kind"] != "refresh" or record["scope"] != session["id"] or record["expired"]:
+        raise OAuthError("invalid_grant", "refresh-token-invalid", "unknown, expired or foreign refresh token")
+    if record["client_id"] != session["client_id"]:
+        raise OAuthError("invalid_grant", "refresh-token-client-mismatch", "this refresh token was issued to another client")
+    ttl = request.app.state.config.access_token_ttl
+    access_token = secrets.token_urlsafe(32)
+    grant = {k: record[k] for k in ("sub", "client_id", "scopes", "auth_time", "practitioner", "userinfo")}
+    store_of(request).put_token(access_token, "access", session["id"], grant, ttl=ttl)
+    set_outcome(request, "token-refreshed", sub=record["sub"], client_auth=client_auth)
+    return JSONResponse({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl,
                          "scope": " ".join(record["scopes"])}, headers=NO_STORE)
 
 

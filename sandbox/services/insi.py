@@ -8,6 +8,9 @@ traits are compared by equality with the registry of the session (``fixtures.reg
 * none → ``{"outcome": "no_match"}``; several → ``{"outcome": "multiple", "count": n}`` — never an
   identity for these two (PATIENTID-006/007).
 
+Callers identify their software in the ``User-Agent`` header: ``<name>/<version> (<registration id>)``
+(PATIENTID-012; the check ``client.software_identified`` looks for the three declared values).
+
 Problem codes: ``traits-not-normalised`` (422, ``traits`` names them), ``invalid-request`` (422),
 ``unsupported-media-type`` (415), ``json-malformed`` (400),
 ``service-unavailable`` (503 + Retry-After, fault ``insi.unavailable``), and the token codes of

@@ -13,11 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
+from conformity.catalog import load_catalog
 from conformity.packs.health import cda_rules
 from conformity.xmlsafe import parse_xml
 from sandbox import samples
 from sandbox.fixtures import generate
 from sandbox.server import RunningSandbox
+from sandbox.valuesets import PRACTICE_SETTING_BY_PROFESSION, PRACTICE_SETTING_BY_SPECIALTY, VALUE_SETS
 from tests.sandbox.test_dmp import Dmp, token_for
 
 
@@ -107,3 +109,18 @@ def test_messages_to_inactive_addresses_are_refused(practitioner: Dmp) -> None:
                                json={"from": fx["practitioners"][0]["mss_address"], "to": [retired["mss_address"]],
                                      "subject": "s", "body": "b"})
     assert r.status_code == 422 and r.json()["code"] == "recipient-inactive"
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+def test_the_referential_keeps_the_value_sets_the_sandbox_publishes(version: str) -> None:
+    """DOCSHARE-016's parameters (what the checks read) are the sandbox's value sets (what software reads)."""
+    req = next(r for r in load_catalog().referentials[("DOCSHARE", version)].requirements if r.id == "DOCSHARE-016")
+    names = {"class_codes": "class_code", "format_codes": "format_code", "facility_types": "healthcare_facility_type",
+             "practice_settings": "practice_setting", "language_codes": "language_code",
+             "author_roles": "author_role", "author_specialties": "author_specialty"}
+    for param, value_set in names.items():
+        if param in req.parameters or version == "2.0":
+            assert sorted(req.parameters[param]) == sorted(VALUE_SETS[value_set]), param
+    if version == "2.0":
+        assert req.parameters["practice_setting_by_specialty"] == PRACTICE_SETTING_BY_SPECIALTY
+        assert req.parameters["practice_setting_by_profession"] == PRACTICE_SETTING_BY_PROFESSION

@@ -1,1 +1,483 @@
-"""Checks: pracauth (being written)."""
+"""Checks: practitioner authentication (PRACAUTH, SECURITY-004).
+
+Refusals are judged on what the identity provider saw, not on what the driver says: a login is
+refused when the software never used the access token delivered with the faulty answer (not at
+userinfo, not at any service) and its driver does not claim a session either. Each refusal check
+also needs the control logins of the scenario to succeed: software that refuses everything proves
+nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import string
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from conformity.checks.evaluate import EvalContext
+from conformity.checks.helpers import performed, quote, step_exchanges
+from conformity.checks.model import Finding, Verdict, failed, passed
+from conformity.checks.registry import check
+from conformity.checks.trace import Exchange, Note, TraceView
+
+NOMINAL = "pracauth.login_nominal"
+FAULTS = "pracauth.login_faults"
+CONTROLS = ("control", "control_after")
+#: token request grant types allowed → the provider's outcome when it grants them
+GRANTS = {"authorization_code": "token-issued", "refresh_token": "token-refreshed"}
+MIN_ENTROPY_BITS = 128
+REDACTED = re.compile(r"\[redacted sha256:([0-9a-f]{16})\]")
+NATIONAL_ID = re.compile(r"^8[0-9]{11}$")
+ALPHABETS = ((string.digits, 10), (string.hexdigits.lower(), 16), (string.hexdigits.upper(), 16),
+             (string.ascii_letters + string.digits, 62), (string.ascii_letters + string.digits + "-_", 64),
+             (string.ascii_letters + string.digits + "+/=", 64))
+
+
+# trace reading -------------------------------------------------------------------------------------
+
+def authorizations(trace: TraceView) -> list[Exchange]:
+    """The authorization requests the software sent (GET or POST /authorize)."""
+    return trace.exchanges("idp", path="/authorize")
+
+
+def token_requests(trace: TraceView) -> list[Exchange]:
+    return trace.exchanges("idp", method="POST", path="/token")
+
+
+def redacted_hash(value: Any) -> str | None:
+    """The hash prefix of a secret the sandbox redacted in the trace (``[redacted sha256:…]``)."""
+    match = REDACTED.fullmatch(value) if isinstance(value, str) else None
+    return match.group(1) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """Tokens the provider issued in one token response (hash prefixes, as the trace holds them)."""
+
+    exchange: Exchange
+    access: str | None
+    id_token: str | None
+    refresh: str | None
+
+    @property
+    def fault(self) -> str | None:
+        return self.exchange.details.get("fault")
+
+
+def issued(trace: TraceView) -> list[Issued]:
+    """Every successful token response (code or refresh grant), with the hashes of the tokens it carried."""
+    out = []
+    for e in token_requests(trace):
+        body = e.response_json if isinstance(e.response_json, dict) else {}
+        if e.outcome in ("token-issued", "token-refreshed"):
+            out.append(Issued(e, redacted_hash(body.get("access_token")), redacted_hash(body.get("id_token")),
+                              redacted_hash(body.get("refresh_token"))))
+    return out
+
+
+def bearer_uses(trace: TraceView, token_hash: str | None, after: int = 0) -> list[Exchange]:
+    """Requests after seq ``after`` that presented the token with this hash prefix as a Bearer credential."""
+    if not token_hash:
+        return []
+    return [e for e in trace.exchanges(after=after)
+            if (e.auth or {}).get("scheme") == "Bearer" and (e.auth or {}).get("token_sha256") == token_hash]
+
+
+def refresh_uses(trace: TraceView, token_hash: str | None, after: int = 0) -> list[Exchange]:
+    """Token requests after seq ``after`` that redeemed the refresh token with this hash prefix."""
+    if not token_hash:
+        return []
+    return [e for e in token_requests(trace) if e.seq > after and redacted_hash(e.param("refresh_token")) == token_hash]
+
+
+def entropy_bits(value: str) -> float:
+    """A generous estimate of a random string's entropy: its length times log2 of its smallest alphabet."""
+    for alphabet, size in ALPHABETS:
+        if all(c in alphabet for c in value):
+            return len(value) * math.log2(size)
+    return len(value) * math.log2(95)
+
+
+def login_step(trace: TraceView, name: str) -> Note | None:
+    notes = performed(trace, "practitioner.login", name)
+    return notes[-1] if notes else None
+
+
+def claims_session(note: Note) -> bool:
+    out = note.data.get("output")
+    return isinstance(out, dict) and out.get("authenticated") is True
+
+
+# controls and refusals -----------------------------------------------------------------------------
+
+def control_findings(trace: TraceView) -> list[Finding]:
+    """The scenario's valid logins must succeed: a token issued, used at userinfo, a session opened."""
+    found = []
+    for name in CONTROLS:
+        note = login_step(trace, name)
+        if note is None:
+            found.append(Finding(f"the control login {name!r} was not performed"))
+            continue
+        used = [e for i in _issued_in(trace, note) for e in bearer_uses(trace, i.access, i.exchange.seq)
+                if e.local_path == "/userinfo" and e.outcome == "userinfo-served"]
+        if not used or not claims_session(note):
+            found.append(Finding(f"the control login {name!r} with valid answers did not succeed, so refusing the "
+                                 "faulty ones proves nothing", exchange=note.seq,
+                                 expected="token issued, userinfo called, authenticated", got=note.data.get("output")))
+    return found
+
+
+def _issued_in(trace: TraceView, note: Note) -> list[Issued]:
+    seqs = {e.seq for e in step_exchanges(trace, note, "idp")}
+    return [i for i in issued(trace) if i.exchange.seq in seqs]
+
+
+def refusal_findings(trace: TraceView, step: str, fault: str, what: str) -> list[Finding]:
+    """The software must refuse the login of ``step``, whose ID token the sandbox forged as ``fault``."""
+    note = login_step(trace, step)
+    if note is None:
+        return [Finding(f"the login with {what} (step {step!r}) was not performed")]
+    forged = [i for i in _issued_in(trace, note) if i.fault == fault]
+    if not forged:
+        return [Finding(f"step {step!r}: the software never redeemed its code, so it never received the ID token "
+                        f"with {what}: its refusal is not shown", exchange=note.seq, got=note.data.get("output"))]
+    found = []
+    for i in forged:
+        for e in bearer_uses(trace, i.access, i.exchange.seq):
+            found.append(quote(e, f"step {step!r}: the software accepted the ID token with {what} (exchange "
+                                  f"{i.exchange.seq}) and used the access token it came with at "
+                                  f"{e.service} {e.method} {e.local_path}", where="request.auth",
+                               expected="token discarded", got=e.auth))
+        for e in refresh_uses(trace, i.refresh, i.exchange.seq):
+            found.append(quote(e, f"step {step!r}: the software kept the refresh token that came with the ID token "
+                                  f"with {what} (exchange {i.exchange.seq}) and redeemed it", where="request.body.form",
+                               expected="token discarded", got=e.outcome))
+    if claims_session(note):
+        found.append(Finding(f"step {step!r}: the software opened a session with an ID token with {what}",
+                             exchange=note.seq, where="output.authenticated", expected=False, got=True))
+    return found
+
+
+def refusal_verdict(trace: TraceView, steps: tuple[tuple[str, str], ...], what: str) -> Verdict:
+    """Pass when every (step, fault) login was refused and the control logins succeeded."""
+    findings = control_findings(trace)
+    for step, fault in steps:
+        findings += refusal_findings(trace, step, fault, what)
+    if findings:
+        return failed(*findings)
+    return passed(f"the software refused the ID token with {what} and accepted the valid ones")
+
+
+def random_value_findings(trace: TraceView, name: str, ctx: EvalContext, requirement: str) -> list[Finding]:
+    """Each authorization request carries parameter ``name`` with enough entropy, never reused."""
+    minimum = ctx.param(requirement, "min_entropy_bits", MIN_ENTROPY_BITS)
+    found, seen = [], {}
+    requests = authorizations(trace)
+    if not requests:
+        return [Finding("the software sent no authorization request")]
+    for e in requests:
+        value = e.param(name)
+        if not value:
+            found.append(quote(e, f"the authorization request carries no {name}", where=f"request.query.{name}",
+                               expected=f"a random value of at least {minimum} bits", got=value))
+            continue
+        bits = entropy_bits(value)
+        if bits < minimum:
+            found.append(quote(e, f"the {name} is too short to carry {minimum} bits of entropy",
+                               where=f"request.query.{name}", expected=f">= {minimum} bits",
+                               got=f"{value!r} (~{bits:.0f} bits)"))
+        if value in seen:
+            found.append(quote(e, f"the {name} of exchange {seen[value]} is reused", where=f"request.query.{name}",
+                               expected="a fresh value", got=value))
+        seen.setdefault(value, e.seq)
+    return found
+
+
+# checks on the nominal login -----------------------------------------------------------------------
+
+@check("oidc.authorization_code_flow", verifies=["PRACAUTH-001", "PRACAUTH-015"], scenario=NOMINAL)
+def authorization_code_flow(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Code flow with openid scope, the code redeemed with client_secret_basic or private_key_jwt."""
+    requests, tokens = authorizations(trace), token_requests(trace)
+    if not requests or not tokens:
+        return failed(Finding("the software did not log in with an authorization request and a token request",
+                              got={"authorization_requests": len(requests), "token_requests": len(tokens)}))
+    findings = []
+    for e in requests:
+        if e.param("response_type") != "code":
+            findings.append(quote(e, "the authorization request does not use the code flow",
+                                  where="request.query.response_type", expected="code", got=e.param("response_type")))
+        if "openid" not in (e.param("scope") or "").split():
+            findings.append(quote(e, "the authorization request scope lacks openid", where="request.query.scope",
+                                  expected="openid …", got=e.param("scope")))
+    for e in tokens:
+        if e.param("grant_type") not in GRANTS:
+            findings.append(quote(e, "the token request is not an authorization_code (or refresh_token) grant",
+                                  where="request.body.form.grant_type", expected="authorization_code",
+                                  got=e.param("grant_type")))
+        method = e.details.get("client_auth")
+        if e.outcome in GRANTS.values() and method not in ("client_secret_basic", "private_key_jwt"):
+            findings.append(quote(e, "the client authenticated to the token endpoint with a method not allowed",
+                                  where="outcome_details.client_auth",
+                                  expected="client_secret_basic or private_key_jwt", got=method))
+        elif e.outcome not in GRANTS.values():
+            findings.append(quote(e, "the token request was refused by the provider", where="outcome",
+                                  expected="token-issued", got=e.outcome))
+    if findings:
+        return failed(*findings)
+    return passed(f"{len(requests)} code-flow authorization(s), codes redeemed with client_secret_basic")
+
+
+@check("oidc.discovery_used", verifies=["PRACAUTH-002"], scenario=NOMINAL)
+def discovery_used(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """The discovery document is read before the first authorization request."""
+    requests = authorizations(trace)
+    if not requests:
+        return failed(Finding("the software sent no authorization request"))
+    discovery = trace.exchanges("idp", path="/.well-known/openid-configuration", before=requests[0].seq)
+    served = [e for e in discovery if e.outcome == "discovery-served"]
+    if not served:
+        return failed(quote(requests[0], "the first authorization request was sent without reading the discovery "
+                                         "document first (endpoints from fixed configuration)",
+                            expected="GET /.well-known/openid-configuration before", got="none"))
+    return passed(quote(served[0], "the discovery document was read before the first authorization request"))
+
+
+@check("oidc.pkce_s256_used", verifies=["PRACAUTH-005"], scenario=NOMINAL)
+def pkce_s256_used(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Each authorization request has an S256 code_challenge and each code is redeemed with its verifier."""
+    requests, tokens = authorizations(trace), token_requests(trace)
+    if not requests or not tokens:
+        return failed(Finding("the software did not log in with an authorization request and a token request"))
+    findings = []
+    for e in requests:
+        if e.param("code_challenge_method") != "S256" or not e.param("code_challenge"):
+            findings.append(quote(e, "the authorization request has no S256 PKCE challenge",
+                                  where="request.query.code_challenge_method", expected="S256",
+                                  got=e.param("code_challenge_method") or "absent"))
+    for e in (t for t in tokens if t.param("grant_type") != "refresh_token"):
+        if not e.param("code_verifier"):
+            findings.append(quote(e, "the token request has no code_verifier", where="request.body.form.code_verifier",
+                                  expected="the PKCE verifier", got=None))
+        elif e.outcome == "token-issued" and e.details.get("pkce") is not True:
+            findings.append(quote(e, "the provider issued the token without PKCE", where="outcome_details.pkce",
+                                  expected=True, got=e.details.get("pkce")))
+        elif e.outcome.startswith("pkce-"):
+            findings.append(quote(e, "the provider refused the code_verifier", where="outcome", got=e.outcome))
+    if findings:
+        return failed(*findings)
+    return passed(f"{len(requests)} authorization(s) with S256 challenges, verified at the token endpoint")
+
+
+# checks on the faulty logins -----------------------------------------------------------------------
+
+@check("oidc.state_verified", verifies=["PRACAUTH-003"], scenario=FAULTS)
+def state_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Fresh 128-bit states, and a callback with another state is refused (its code never redeemed)."""
+    findings = random_value_findings(trace, "state", ctx, "PRACAUTH-003") + control_findings(trace)
+    note = login_step(trace, "state_not_echoed")
+    step = step_exchanges(trace, note, "idp") if note else []
+    faulty = [e for e in step if e.details.get("fault") == "state_not_echoed"]
+    if not faulty:
+        findings.append(Finding("the login whose callback carries another state did not reach the provider"))
+    for e in faulty:
+        code = _param_of_location(e, "code")
+        for t in token_requests(trace):
+            if t.seq > e.seq and code and t.param("code") == code:
+                findings.append(quote(t, f"the software redeemed the code of a callback whose state was not the one "
+                                         f"it sent (exchange {e.seq})", where="request.body.form.code",
+                                      expected="code discarded", got="code redeemed"))
+    if note is not None and claims_session(note):
+        findings.append(Finding("the software opened a session from a callback with another state",
+                                exchange=note.seq, where="output.authenticated", expected=False, got=True))
+    if findings:
+        return failed(*findings)
+    return passed("states are fresh and long enough; the callback with another state was refused")
+
+
+def _param_of_location(e: Exchange, name: str) -> str | None:
+    location = e.response_headers.get("location", "")
+    values = parse_qs(urlsplit(location).query).get(name)
+    return values[0] if values else None
+
+
+@check("oidc.nonce_verified", verifies=["PRACAUTH-004"], scenario=FAULTS)
+def nonce_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Fresh 128-bit nonces, and an ID token with another nonce is refused."""
+    findings = random_value_findings(trace, "nonce", ctx, "PRACAUTH-004")
+    verdict = refusal_verdict(trace, (("wrong_nonce", "wrong_nonce"),), "another nonce than the one sent")
+    findings += [f for f in verdict.findings] if verdict.status == "fail" else []
+    return failed(*findings) if findings else verdict
+
+
+@check("oidc.id_token_signature_verified", verifies=["PRACAUTH-006"], scenario=FAULTS)
+def id_token_signature_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An ID token whose signature does not verify is refused."""
+    return refusal_verdict(trace, (("bad_signature", "bad_signature"),), "a corrupted signature")
+
+
+@check("oidc.alg_none_refused", verifies=["PRACAUTH-007"], scenario=FAULTS)
+def alg_none_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An unsigned ID token (alg none) is refused."""
+    return refusal_verdict(trace, (("alg_none", "alg_none"),), "alg none (unsigned)")
+
+
+def jwks_fetches(trace: TraceView, after: int, before: int | None) -> list[Exchange]:
+    return [e for e in trace.exchanges("idp", method="GET", path="/jwks", after=after, before=before)
+            if e.outcome == "jwks-served"]
+
+
+def refetch_findings(trace: TraceView, ctx: EvalContext) -> list[Finding]:
+    """JWKS refetches for an unknown kid: 1.0 once per token; 1.1 at most once in 5 minutes."""
+    notes = [n for n in (login_step(trace, s) for s in ("unknown_kid", "unknown_kid_again")) if n is not None]
+    forged = [i for n in notes for i in _issued_in(trace, n) if i.fault == "unknown_kid"]
+    if not forged:
+        return []
+    found = []
+    first = forged[0].exchange.seq
+    for n in notes:
+        tokens = [i for i in _issued_in(trace, n) if i.fault == "unknown_kid"]
+        if not tokens:
+            continue
+        fetches = jwks_fetches(trace, tokens[0].exchange.seq, n.seq)
+        if len(fetches) > 2:
+            found.append(quote(fetches[-1], f"step {n.data.get('name')!r}: the JWKS was fetched {len(fetches)} times "
+                                            "for one token with an unknown kid", expected="at most one refetch",
+                               got=len(fetches)))
+    if ctx.version("PRACAUTH") == "1.0":
+        step = notes[0]
+        if not jwks_fetches(trace, first, step.seq):
+            found.append(Finding("the JWKS was not fetched again for the token with an unknown kid",
+                                 exchange=forged[0].exchange.seq, expected="one refetch", got=0))
+    else:
+        window = ctx.param("PRACAUTH-008", "refetch_interval_seconds", 300)
+        fetches = jwks_fetches(trace, first, notes[-1].seq)
+        for a, b in zip(fetches, fetches[1:], strict=False):
+            gap = _seconds_between(a, b)
+            if gap is not None and gap < window:
+                found.append(quote(b, f"the JWKS was fetched again {gap:.1f} s after exchange {a.seq} for an unknown "
+                                      f"kid (at most once every {window} s)", expected=f">= {window} s",
+                                   got=f"{gap:.1f} s"))
+    return found
+
+
+def _seconds_between(a: Exchange, b: Exchange) -> float | None:
+    try:
+        start = dt.datetime.fromisoformat(a.raw["time"].replace("Z", "+00:00"))
+        end = dt.datetime.fromisoformat(b.raw["time"].replace("Z", "+00:00"))
+    except (KeyError, ValueError, AttributeError):
+        return None
+    return (end - start).total_seconds()
+
+
+@check("oidc.unknown_kid_refused", verifies=["PRACAUTH-008"], scenario=FAULTS)
+def unknown_kid_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An ID token signed under a kid absent from the JWKS is refused, with bounded JWKS refetches."""
+    verdict = refusal_verdict(trace, (("unknown_kid", "unknown_kid"), ("unknown_kid_again", "unknown_kid")),
+                              "a key id absent from the JWKS")
+    findings = list(verdict.findings) if verdict.status == "fail" else []
+    findings += refetch_findings(trace, ctx)
+    return failed(*findings) if findings else verdict
+
+
+@check("oidc.issuer_verified", verifies=["PRACAUTH-009"], scenario=FAULTS)
+def issuer_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An ID token from another issuer is refused."""
+    return refusal_verdict(trace, (("wrong_issuer", "wrong_issuer"),), "another issuer")
+
+
+@check("oidc.audience_verified", verifies=["PRACAUTH-010"], scenario=FAULTS)
+def audience_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An ID token for another audience, or for several with another azp, is refused."""
+    return refusal_verdict(trace, (("wrong_audience", "wrong_audience"), ("foreign_azp", "foreign_azp")),
+                           "another audience (or several audiences and another azp)")
+
+
+@check("oidc.expiry_verified", verifies=["PRACAUTH-011"], scenario=FAULTS)
+def expiry_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An expired ID token, or one issued in the future, is refused."""
+    return refusal_verdict(trace, (("expired", "expired"), ("issued_in_future", "issued_in_future")),
+                           "an expiry in the past (or an iat in the future)")
+
+
+def request_param_findings(trace: TraceView, name: str, accept: Any, expected: str) -> list[Finding]:
+    """Each authorization request carries parameter ``name`` with a value ``accept`` approves."""
+    requests = authorizations(trace)
+    if not requests:
+        return [Finding("the software sent no authorization request")]
+    return [quote(e, f"the authorization request does not ask for {expected}", where=f"request.query.{name}",
+                  expected=expected, got=e.param(name)) for e in requests if not accept(e.param(name))]
+
+
+@check("oidc.acr_verified", verifies=["SECURITY-004"], scenario=FAULTS)
+def acr_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Each authorization asks acr_values=eidas1, and an ID token with another acr is refused."""
+    acr = ctx.param("SECURITY-004", "acr", "eidas1")
+    findings = request_param_findings(trace, "acr_values", lambda v: acr in (v or "").split(), f"acr_values={acr}")
+    verdict = refusal_verdict(trace, (("wrong_acr", "wrong_acr"),), f"an acr other than {acr}")
+    findings += list(verdict.findings) if verdict.status == "fail" else []
+    return failed(*findings) if findings else verdict
+
+
+@check("oidc.max_auth_age_enforced", verifies=["PRACAUTH-017"], scenario=FAULTS)
+def max_auth_age_enforced(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Each authorization sends max_age=43200, and an ID token with an older auth_time is refused."""
+    max_age = str(ctx.param("PRACAUTH-017", "max_age", 43200))
+    findings = request_param_findings(trace, "max_age", lambda v: v == max_age, f"max_age={max_age}")
+    verdict = refusal_verdict(trace, (("stale_auth_time", "stale_auth_time"),), "an auth_time over 12 hours old")
+    findings += list(verdict.findings) if verdict.status == "fail" else []
+    return failed(*findings) if findings else verdict
+
+
+@check("oidc.userinfo_national_id", verifies=["PRACAUTH-012", "PRACAUTH-013"], scenario=FAULTS)
+def userinfo_national_id(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Userinfo is called with the access token, its national id recorded unchanged, another sub refused."""
+    findings = control_findings(trace)
+    note = login_step(trace, "control")
+    if note is not None and claims_session(note):
+        findings += national_id_findings(trace, note)
+    findings += userinfo_refusal_findings(trace)
+    if findings:
+        return failed(*findings)
+    return passed("userinfo called with the access token, national id recorded as returned, another sub refused")
+
+
+def national_id_findings(trace: TraceView, note: Note) -> list[Finding]:
+    """The session's national id is the one userinfo returned, character for character."""
+    served = [e for e in step_exchanges(trace, note, "idp") if e.outcome == "userinfo-served"]
+    if not served:
+        return [Finding("the control login never called userinfo", exchange=note.seq)]
+    e = served[-1]
+    if (e.auth or {}).get("kind") != "access":
+        return [quote(e, "userinfo was not called with the access token as a Bearer credential", where="request.auth",
+                      expected="Bearer access token", got=e.auth)]
+    claims = e.response_json if isinstance(e.response_json, dict) else {}
+    returned = claims.get("SubjectNameID") or claims.get("sub")
+    recorded = note.data["output"].get("national_id")
+    if recorded != returned or not NATIONAL_ID.match(str(recorded)):
+        return [Finding(f"the national id recorded for the session is not the one userinfo returned (exchange {e.seq})",
+                        exchange=note.seq, where="output.national_id", expected=returned, got=recorded)]
+    return []
+
+
+def userinfo_refusal_findings(trace: TraceView) -> list[Finding]:
+    """The login whose userinfo answers another practitioner is refused."""
+    note = login_step(trace, "userinfo_other_sub")
+    if note is None:
+        return [Finding("the login whose userinfo answers another practitioner was not performed")]
+    faulty = [e for e in step_exchanges(trace, note, "idp") if e.details.get("fault") == "userinfo_other_sub"]
+    if not faulty:
+        return [Finding("step 'userinfo_other_sub': the software never called userinfo, so the mismatch was never "
+                        "shown to it", exchange=note.seq, got=note.data.get("output"))]
+    e = faulty[-1]
+    found = [quote(u, f"the software kept using the access token after userinfo answered sub "
+                      f"{e.details.get('served_sub')!r} for a login of {e.details.get('sub')!r} (exchange {e.seq})",
+                   where="request.auth", expected="session refused", got=u.auth)
+             for u in bearer_uses(trace, (e.auth or {}).get("token_sha256"), e.seq)]
+    if claims_session(note):
+        found.append(Finding("the software opened a session although userinfo's sub differs from the ID token's",
+                             exchange=note.seq, where="output.authenticated", expected=False, got=True))
+    return found

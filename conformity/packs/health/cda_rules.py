@@ -9,12 +9,14 @@ This is a model of the agency's Schematron, not the official CI-SIS rules.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 from lxml import etree, isoschematron
 
 SVRL = "http://purl.oclc.org/dsdl/svrl"
+_LOCAL_NAME = re.compile(r"\*\[local-name\(\)='([^']+)'(?: and namespace-uri\(\)='[^']*')?\]")
 
 SCHEMATRON = """<?xml version="1.0" encoding="UTF-8"?>
 <sch:schema xmlns:sch="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt">
@@ -84,5 +86,6 @@ def run(root: etree._Element) -> list[Failure]:
     out = []
     for failed in report.iter(f"{{{SVRL}}}failed-assert"):
         text = " ".join("".join(failed.itertext()).split())
-        out.append(Failure(failed.get("id", ""), failed.get("role", ""), failed.get("location", ""), text))
+        location = _LOCAL_NAME.sub(r"\1", failed.get("location", ""))
+        out.append(Failure(failed.get("id", ""), failed.get("role", ""), location, text))
     return out

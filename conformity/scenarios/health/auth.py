@@ -1,1 +1,63 @@
-"""Scenarios: auth (being written)."""
+"""Scenarios: practitioner authentication (PRACAUTH, SECURITY-004/005/006).
+
+* ``pracauth.login_nominal`` — a practitioner logs in, then the software uses its access token for a
+  patient look-up: the flow, PKCE, discovery, where tokens go and what URLs carry.
+* ``pracauth.login_faults`` — a valid login (the control), then one login per fault of the identity
+  provider (every forged ID token, a state not echoed, userinfo of another practitioner), then a
+  valid login again: the software must refuse each faulty one and still accept valid ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, Step, scenario
+
+#: the ID-token forgeries of the sandbox, in the order the scenario tries them (unknown_kid twice:
+#: the second, within 5 minutes of the first, must not make the software fetch the JWKS again)
+ID_TOKEN_FAULT_STEPS = (
+    ("bad_signature", "bad_signature"), ("alg_none", "alg_none"), ("unknown_kid", "unknown_kid"),
+    ("unknown_kid", "unknown_kid_again"), ("wrong_issuer", "wrong_issuer"), ("wrong_audience", "wrong_audience"),
+    ("foreign_azp", "foreign_azp"), ("expired", "expired"), ("issued_in_future", "issued_in_future"),
+    ("wrong_nonce", "wrong_nonce"), ("wrong_acr", "wrong_acr"), ("stale_auth_time", "stale_auth_time"),
+)
+
+
+def login(ctx: ScenarioContext) -> dict[str, Any]:
+    """The first test practitioner's login (national id as login_hint)."""
+    return {"login_hint": ctx.practitioner(0)["national_id"]}
+
+
+def lookup(ctx: ScenarioContext) -> dict[str, Any]:
+    """A look-up of a registered patient, as registered: a call to a service with the access token."""
+    traits = ctx.patient("match", 0)["registered_traits"]
+    return {k: traits[k] for k in ("birth_name", "first_names", "birth_date", "sex", "birth_place_code")} | {
+        "identity_document_checked": True}
+
+
+def faulty_logins() -> list[Step]:
+    steps: list[Step] = []
+    for fault, name in ID_TOKEN_FAULT_STEPS:
+        steps += [SetFaults({"idp": {"id_token": fault}}), Perform("practitioner.login", login, name=name)]
+    steps += [SetFaults({"idp": {"state_not_echoed": True}}),
+              Perform("practitioner.login", login, name="state_not_echoed")]
+    steps += [SetFaults({"idp": {"userinfo_other_sub": True}}),
+              Perform("practitioner.login", login, name="userinfo_other_sub")]
+    return steps
+
+
+NOMINAL = scenario(
+    "pracauth.login_nominal",
+    "A practitioner logs in; the access token is used at a national service",
+    Perform("practitioner.login", login, name="login"),
+    Perform("patient.lookup", lookup, name="lookup"),
+)
+
+FAULTS = scenario(
+    "pracauth.login_faults",
+    "Every identity-provider fault: forged ID tokens, state not echoed, userinfo of another practitioner",
+    Perform("practitioner.login", login, name="control"),
+    *faulty_logins(),
+    SetFaults({"idp": None}),
+    Perform("practitioner.login", login, name="control_after"),
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 from refapp import defects
 
 SKIP_TLS_VERIFY = defects.register("skip-tls-verify", "accepts any server certificate (verify=False)")
+LEGACY_TLS = defects.register("allow-legacy-tls", "accepts TLS 1.0 and 1.1 servers, for 'compatibility with old sites'")
 
 
 def ssl_context(ca_certificates: list[str]) -> ssl.SSLContext | bool:
@@ -21,6 +23,11 @@ def ssl_context(ca_certificates: list[str]) -> ssl.SSLContext | bool:
         return True
     ctx = ssl.create_default_context(cadata="\n".join(ca_certificates))
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if defects.active(LEGACY_TLS):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     return ctx
 
 

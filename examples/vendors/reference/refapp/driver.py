@@ -14,7 +14,8 @@ from refapp.app import Application
 from refapp.context import Context
 
 #: modules that register actions
-MODULES = ("refapp.login",)
+MODULES = ("refapp.login", "refapp.identity", "refapp.security", "refapp.documents", "refapp.messaging",
+           "refapp.directory")
 
 
 def answer(rid: Any, result: Any = None, error: dict[str, Any] | None = None) -> None:

@@ -1,4 +1,11 @@
-"""Practitioner login with OpenID Connect: code flow, PKCE S256, state, nonce, full ID token validation."""
+"""Practitioner login with OpenID Connect: code flow, PKCE S256, state, nonce, full ID token validation.
+
+What RefApp checks before it opens a session (PRACAUTH, SECURITY-004): the authorization response
+carries the state it sent and comes from its issuer; the ID token is signed with an algorithm the
+provider lists (never ``none``) by a key of the provider's JWKS (refetched at most once every 5
+minutes for an unknown kid), and has the right iss, aud (azp when several), exp/iat (60 s skew),
+nonce, acr ``eidas1`` and an auth_time at most 12 hours old; userinfo has the same sub.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +26,15 @@ from refapp import defects
 from refapp.context import Context
 
 REDIRECT_URI = "http://127.0.0.1:8765/oidc/callback"
-ALGORITHMS = ["ES256", "RS256"]
+ACR = "eidas1"
+MAX_AUTH_AGE = 43200  # seconds (PRACAUTH-017)
+SKEW = 60  # seconds of clock skew allowed (PRACAUTH-011)
+JWKS_REFRESH_INTERVAL = 300  # seconds between two refetches for an unknown kid (PRACAUTH-008)
 SKIP_NONCE = defects.register("skip-nonce-check", "does not compare the ID token nonce with the one it sent")
 ACCEPT_ALG_NONE = defects.register("accept-alg-none", "accepts unsigned ID tokens (alg none)")
+SKIP_STATE = defects.register("skip-state-check", "redeems the code without comparing the callback's state")
+NO_REFETCH_LIMIT = defects.register("no-jwks-rate-limit",
+                                    "fetches the JWKS again for every unknown kid (no 5-minute limit)")
 
 
 class LoginRefused(Exception):
@@ -45,8 +58,10 @@ class OIDCClient:
         self.issuer = ctx.endpoints["idp"].rstrip("/")
         self._metadata: dict[str, Any] | None = None
         self._jwks: KeySet | None = None
+        self._jwks_refetched_at: float | None = None
 
     def metadata(self) -> dict[str, Any]:
+        """The provider's discovery document (fetched once), whose issuer must be the configured one."""
         if self._metadata is None:
             with self.ctx.http() as http:
                 r = http.get(f"{self.issuer}/.well-known/openid-configuration")
@@ -57,13 +72,31 @@ class OIDCClient:
             self._metadata = meta
         return self._metadata
 
-    def jwks(self, refresh: bool = False) -> KeySet:
-        if self._jwks is None or refresh:
-            with self.ctx.http() as http:
-                r = http.get(self.metadata()["jwks_uri"])
-                r.raise_for_status()
-                self._jwks = KeySet.import_key_set(r.json())
+    def algorithms(self) -> list[str]:
+        """The signing algorithms the provider lists, never ``none`` (unless the defect is on)."""
+        listed = [a for a in self.metadata().get("id_token_signing_alg_values_supported", []) if a != "none"]
+        return listed + (["none"] if defects.active(ACCEPT_ALG_NONE) else [])
+
+    def jwks(self) -> KeySet:
+        if self._jwks is None:
+            self._jwks = self._fetch_jwks()
         return self._jwks
+
+    def refetch_jwks(self) -> bool:
+        """Fetch the JWKS again for an unknown kid, at most once every 5 minutes; whether it did."""
+        now = time.monotonic()
+        recent = self._jwks_refetched_at is not None and now - self._jwks_refetched_at < JWKS_REFRESH_INTERVAL
+        if recent and not defects.active(NO_REFETCH_LIMIT):
+            return False
+        self._jwks_refetched_at = now
+        self._jwks = self._fetch_jwks()
+        return True
+
+    def _fetch_jwks(self) -> KeySet:
+        with self.ctx.http() as http:
+            r = http.get(self.metadata()["jwks_uri"])
+            r.raise_for_status()
+            return KeySet.import_key_set(r.json())
 
     def login(self, login_hint: str) -> PractitionerSession:
         meta = self.metadata()
@@ -73,7 +106,8 @@ class OIDCClient:
         with client:
             nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
             url, state = client.create_authorization_url(meta["authorization_endpoint"], nonce=nonce,
-                                                         login_hint=login_hint, code_verifier=verifier)
+                                                         login_hint=login_hint, code_verifier=verifier,
+                                                         acr_values=ACR, max_age=str(MAX_AUTH_AGE))
             r = client.request("GET", url, withhold_token=True, follow_redirects=False)
             if r.status_code not in (302, 303) or "location" not in r.headers:
                 raise LoginRefused(f"authorization endpoint answered {r.status_code}, not a redirect")
@@ -84,8 +118,9 @@ class OIDCClient:
             if query.get("iss", [self.issuer])[0] != self.issuer:
                 raise LoginRefused("authorization response from another issuer")
             try:
-                token = client.fetch_token(meta["token_endpoint"], authorization_response=location, state=state,
-                                           code_verifier=verifier)
+                expected_state = None if defects.active(SKIP_STATE) else state
+                token = client.fetch_token(meta["token_endpoint"], authorization_response=location,
+                                           state=expected_state, code_verifier=verifier)
             except MismatchingStateException as exc:
                 raise LoginRefused("state in the authorization response is not the one sent") from exc
             except OAuth2Error as exc:
@@ -98,26 +133,43 @@ class OIDCClient:
             userinfo = r.json()
         if userinfo.get("sub") != claims["sub"]:
             raise LoginRefused("userinfo subject differs from the ID token subject")
-        return PractitionerSession(claims["sub"], token["access_token"], claims, userinfo, time.time())
+        national_id = userinfo.get("SubjectNameID") or userinfo["sub"]
+        return PractitionerSession(national_id, token["access_token"], claims, userinfo, time.time())
+
+    def decode(self, id_token: str) -> jwt.Token:
+        """The ID token with its signature verified by a key of the JWKS (one refetch for an unknown kid)."""
+        try:
+            return jwt.decode(id_token, self.jwks(), algorithms=self.algorithms())
+        except (ValueError, JoseError) as exc:
+            if "kid" not in str(exc).lower() and "key" not in str(exc).lower():
+                raise
+            if not self.refetch_jwks():
+                raise
+            return jwt.decode(id_token, self.jwks(), algorithms=self.algorithms())
 
     def validate_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
-        """Signature (allowed algorithms, known key), issuer, audience, expiry and nonce."""
+        """Signature (listed algorithms, known key), iss, aud/azp, exp/iat, nonce, acr and auth_time."""
         if not id_token:
             raise LoginRefused("no ID token in the token response")
-        algorithms = ALGORITHMS + (["none"] if defects.active(ACCEPT_ALG_NONE) else [])
         try:
-            try:
-                token = jwt.decode(id_token, self.jwks(), algorithms=algorithms)
-            except (ValueError, JoseError) as exc:
-                if "kid" not in str(exc).lower() and "key" not in str(exc).lower():
-                    raise
-                token = jwt.decode(id_token, self.jwks(refresh=True), algorithms=algorithms)
+            token = self.decode(id_token)
             rules: dict[str, Any] = {"iss": {"essential": True, "value": self.issuer},
                                      "aud": {"essential": True, "value": self.ctx.client_id},
-                                     "exp": {"essential": True}, "sub": {"essential": True}}
+                                     "exp": {"essential": True}, "sub": {"essential": True},
+                                     "acr": {"essential": True, "value": ACR},
+                                     "auth_time": {"essential": True}}
             if not defects.active(SKIP_NONCE):
                 rules["nonce"] = {"essential": True, "value": nonce}
-            JWTClaimsRegistry(leeway=30, **rules).validate(token.claims)
+            JWTClaimsRegistry(leeway=SKEW, **rules).validate(token.claims)
         except (ValueError, JoseError) as exc:
             raise LoginRefused(f"ID token refused: {type(exc).__name__}: {exc}") from exc
-        return dict(token.claims)
+        claims = dict(token.claims)
+        now = time.time()
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if len(audiences) > 1 and claims.get("azp") != self.ctx.client_id:
+            raise LoginRefused("ID token refused: several audiences and azp is not this client")
+        if not isinstance(claims.get("iat"), (int, float)) or claims["iat"] > now + SKEW:
+            raise LoginRefused("ID token refused: iat missing or in the future")
+        if not isinstance(claims["auth_time"], (int, float)) or now - claims["auth_time"] > MAX_AUTH_AGE + SKEW:
+            raise LoginRefused("ID token refused: the authentication is more than 12 hours old")
+        return claims

@@ -1,0 +1,81 @@
+"""Benchmark: a full wave run of the reference vendor (wall time, per-scenario and per-check time).
+
+Prints figures, not a test. The baseline is the same run's pure evaluation: re-deriving every
+verdict from the recorded traces in this process (what the agency does), so the ratio shows how
+much of a run is driving the software versus judging it.
+
+    .venv/bin/python benchmarks/harness_run.py [--wave 2027-W2] [--category HOSPITAL] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wave", default="2027-W2")
+    parser.add_argument("--category", default="HOSPITAL")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vendor", type=Path, default=ROOT / "examples" / "vendors" / "reference" / "vendor.toml")
+    args = parser.parse_args()
+
+    import conformity.checks.health  # noqa: F401
+    from conformity.catalog import load_catalog
+    from conformity.checks.evaluate import evaluate_check
+    from conformity.checks.registry import CHECKS, registered_check_ids
+    from conformity.harness.outputs import run_to_end
+    from conformity.harness.plan import make_plan
+    from conformity.harness.runner import Runner, eval_context
+    from conformity.harness.sandbox_access import start_local
+    from conformity.harness.vendor import load_vendor
+
+    catalog = load_catalog(registered_checks=registered_check_ids())
+    vendor = load_vendor(args.vendor)
+    plan = make_plan(catalog, args.wave, args.category)
+    scenario_times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with start_local() as access:
+        started = time.perf_counter()
+
+        def on_event(event: object) -> None:
+            from conformity.harness.events import ScenarioFinished
+
+            if isinstance(event, ScenarioFinished):
+                scenario_times[event.scenario] = event.duration_s
+
+        result = run_to_end(Runner(plan, vendor, args.seed, access), on_event)
+        run_s = time.perf_counter() - started
+    total_s = time.perf_counter() - t0
+
+    ctx = eval_context(plan, vendor.identity())
+    e0 = time.perf_counter()
+    for cid in plan.checks:
+        evaluate_check(cid, result.traces.get(CHECKS.get(cid).scenario), ctx)
+    eval_s = time.perf_counter() - e0
+
+    report = result.report
+    checks_ms = sorted(((c["duration_ms"], c["id"]) for c in report["checks"]), reverse=True)
+    exchanges = sum(len(t.get("exchanges", ())) for t in result.traces.values())
+    s = report["summary"]
+    print(f"wave {args.wave} {args.category}, vendor {vendor.software} {vendor.version}, seed {args.seed}")
+    print(f"requirements {s['requirements']}, checks {len(plan.checks)}, scenarios {len(plan.scenarios)}, "
+          f"recorded exchanges {exchanges}; MUST passed {s['must_passed']}/{s['must_automated']}")
+    print(f"wall time: {total_s:.2f} s (sandbox start + run), run {run_s:.2f} s")
+    print("scenarios (s): " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(scenario_times.items(), key=lambda x: -x[1])))
+    print(f"per scenario: mean {statistics.mean(scenario_times.values()):.2f} s, max {max(scenario_times.values()):.2f} s")
+    print(f"per check evaluation: mean {statistics.mean(m for m, _ in checks_ms):.2f} ms, "
+          f"slowest {', '.join(f'{c} {m:.1f} ms' for m, c in checks_ms[:3])}")
+    print(f"baseline (re-deriving every verdict from the traces, in process): {eval_s * 1000:.1f} ms")
+    print(f"ratio run / re-derivation: {run_s / max(eval_s, 1e-9):.0f}x")
+    return 0 if s["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
