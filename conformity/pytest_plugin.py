@@ -1,6 +1,6 @@
 """pytest plugin: ``pytest --usine-vendor vendor.toml --usine-wave W`` runs a wave's checks as test items.
 
-One item per applicable requirement (node id ``usine[WAVE/CATEGORY]::REQ-ID``), so vendors keep
+One item per applicable requirement (node id ``usine-WAVE-CATEGORY::REQ-ID``), so vendors keep
 ``-k``, ``-x``, ``--junitxml`` (requirement ids go into <properties>) and xdist. Only the scenarios
 the selected items need are run, once, when the first item runs; each item then reports its
 requirement's verdict derived from the traces.
@@ -114,7 +114,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise pytest.UsageError("--usine-vendor needs --usine-wave")
     vendor, catalog, plan = _plan(config)
     config.stash[STASH_RESULT] = {"vendor": vendor, "catalog": catalog, "plan": plan}
-    collector = WaveCollector.from_parent(session, name=f"usine[{plan.wave}/{plan.category}]", plan=plan)
+    collector = WaveCollector.from_parent(session, name=f"usine-{plan.wave}-{plan.category}", plan=plan)
     items.extend(collector.collect())
 
 

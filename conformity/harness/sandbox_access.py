@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import ssl
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ class SandboxAccess:
     ca_certificates: list[str] = field(default_factory=list)
     untrusted_base_url: str | None = None
     legacy_tls_base_url: str | None = None
-    verify: str | bool = True
+    verify: ssl.SSLContext | bool = True
     _stoppers: list[Any] = field(default_factory=list)
 
     def admin(self) -> httpx.Client:
@@ -83,7 +84,7 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
     access.legacy_tls_base_url = listeners.urls.get("legacy_tls")
     if pki is not None:
         access.ca_certificates = [Path(pki.ca_cert).read_text()]
-        access.verify = str(pki.ca_cert)
+        access.verify = ssl.create_default_context(cafile=str(pki.ca_cert))
     access._stoppers.append(app.state.store.close)
     if tmp is not None:
         access._stoppers.insert(0, tmp.cleanup)
@@ -92,7 +93,7 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
 
 def connect(url: str, admin_token: str, ca_file: Path | None = None) -> SandboxAccess:
     """Use a sandbox already running at ``url``."""
-    verify: str | bool = str(ca_file) if ca_file else True
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
     access = SandboxAccess(base_url=url.rstrip("/"), admin_token=admin_token,
                            ca_certificates=[ca_file.read_text()] if ca_file else [], verify=verify)
     try:

@@ -1,0 +1,35 @@
+"""The pytest plugin: requirement items, -k selection, verdicts as outcomes, ids in JUnit properties."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from tests.harness.conftest import vendor_manifest
+
+pytest_plugins = ["pytester"]
+
+
+def test_plugin_runs_selected_requirements(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    result = pytester.runpytest_subprocess(
+        "--usine-vendor", str(vendor_manifest("skip-nonce-check")),
+        "--usine-wave", "2026-W1", "--usine-category", "GP", "-k", "PRACAUTH-004 or PRACAUTH-003",
+        f"--junitxml={junit}", "-q")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*PRACAUTH-004*MUST*fail*"])
+    cases = etree.parse(str(junit)).findall(".//testcase")
+    assert {c.get("name") for c in cases} == {"PRACAUTH-003", "PRACAUTH-004"}
+    failed = next(c for c in cases if c.find("failure") is not None)
+    props = {p.get("name"): p.get("value") for p in failed.findall("properties/property")}
+    assert props["requirement"] == "PRACAUTH-004" and props["checks"] == "oidc.nonce_verified"
+
+
+def test_document_proofs_are_skipped_with_what_to_provide(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "--usine-vendor", str(vendor_manifest("reference")),
+        "--usine-wave", "2026-W1", "--usine-category", "GP", "-k", "SECURITY-003", "-rs", "-q")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*document proof*"])

@@ -1,0 +1,100 @@
+"""``usine run`` as a vendor runs it: outputs, exit codes, JUnit properties; and bad vendor manifests."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from lxml import etree
+
+from conformity.cli import cli
+from conformity.errors import InputError
+from conformity.harness.vendor import load_vendor
+from tests.harness.conftest import vendor_manifest
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["run", *args], catch_exceptions=False)
+    return result.exit_code, result.output + result.stderr
+
+
+def test_reference_subset_exits_0_and_writes_every_output(tmp_path: Path) -> None:
+    code, out = run("--wave", "2026-W1", "--vendor", str(vendor_manifest("reference")), "--category", "GP",
+                    "--only", "PRACAUTH-004", "--only", "PATIENTID-007", "--out", str(tmp_path))
+    assert code == 0, out
+    for name in ("report.json", "junit.xml", "report.html", "bundle.zip"):
+        assert (tmp_path / name).is_file(), name
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert {r["id"] for r in report["requirements"]} == {"PRACAUTH-004", "PATIENTID-007"}
+    junit = etree.fromstring((tmp_path / "junit.xml").read_bytes())
+    cases = junit.findall(".//testcase")
+    assert len(cases) == 2
+    props = {p.get("name"): p.get("value") for p in cases[0].findall("properties/property")}
+    assert props["requirement"] in {"PRACAUTH-004", "PATIENTID-007"} and props["level"] == "MUST"
+    with zipfile.ZipFile(tmp_path / "bundle.zip") as zf:
+        names = set(zf.namelist())
+        manifest = json.loads(zf.read("manifest.json"))
+    assert {"manifest.json", "report.json", "junit.xml", "report.html"} <= names
+    assert set(manifest["files"]) == names - {"manifest.json"}
+    assert manifest["wave"] == "2026-W1" and manifest["software"]["version"] == "1.0.0"
+
+
+def test_defective_vendor_exits_1_with_the_failing_requirement(tmp_path: Path) -> None:
+    code, out = run("--wave", "2026-W1", "--vendor", str(vendor_manifest("skip-nonce-check")), "--category", "GP",
+                    "--only", "PRACAUTH-004", "--out", str(tmp_path))
+    assert code == 1, out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["summary"]["failed_must"] == ["PRACAUTH-004"]
+    junit = etree.fromstring((tmp_path / "junit.xml").read_bytes())
+    assert junit.find(".//testcase/failure") is not None
+    html = (tmp_path / "report.html").read_text()
+    assert html.index("PRACAUTH-004") < html.index("Scenarios") and "Trace excerpt" in html
+
+
+def test_only_a_requirement_that_does_not_apply_exits_2(tmp_path: Path) -> None:
+    code, out = run("--wave", "2026-W1", "--vendor", str(vendor_manifest("reference")), "--category", "PHARMACY",
+                    "--only", "DOCSHARE-001", "--out", str(tmp_path))
+    assert code == 2 and "do not apply" in out
+
+
+def _manifest(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "vendor.toml"
+    p.write_text(text)
+    return p
+
+
+GOOD = '''format = "usine.vendor/1"
+vendor_id = "acme"
+software = "Acme"
+version = "1.0"
+registration_id = "R1"
+category = "GP"
+[driver]
+command = ["{python}", "driver.py"]
+'''
+
+
+@pytest.mark.parametrize("text,where", [
+    (GOOD.replace('version = "1.0"', 'version = "1.0'), "line"),
+    (GOOD.replace('category = "GP"', "category = 3"), "category"),
+    (GOOD.replace('[driver]\ncommand = ["{python}", "driver.py"]', "[driver]\ntimeout = 5"), "driver"),
+    (GOOD + 'url = "http://127.0.0.1:9/rpc"\n', "driver"),
+    (GOOD.replace('vendor_id = "acme"', 'vendor_id = "acme"\ncolour = "blue"'), "colour"),
+    (GOOD.replace('vendor_id = "acme"\n', ""), "vendor_id"),
+])
+def test_bad_vendor_manifest_names_file_and_key(tmp_path: Path, text: str, where: str) -> None:
+    path = _manifest(tmp_path, text)
+    with pytest.raises(InputError) as info:
+        load_vendor(path)
+    assert str(path) in str(info.value) and where in str(info.value)
+
+
+def test_python_placeholder_and_paths(tmp_path: Path) -> None:
+    v = load_vendor(_manifest(tmp_path, GOOD))
+    import sys
+
+    assert v.driver.command[0] == sys.executable and v.driver.cwd == tmp_path
+    assert v.software_id == "acme.acme"
