@@ -1,0 +1,117 @@
+"""Public export of the registry: open data (CSV + JSON) of labelled software, label files, revocation list.
+
+Layout of ``--out``::
+
+    labelled.csv, labelled.json   every label issued, by wave and category, with its status today
+    labels/label-<id>.json        copies of the signed labels (revoked and expired ones too)
+    labels/revocations.json       the signed revocation list (usine.revocations/1)
+    agency-key.pub.pem            the key that verifies both
+
+``labels/`` is what the payment agency reads (``usine pay run --labels OUT/labels``): nothing else in it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformity.agency.registry import Registry, iso
+from conformity.catalog.schema import schema_problems
+from conformity.cli.common import write_atomic
+from conformity.errors import InputError
+from conformity.labels import ISSUER_NAME, Label, parse_time, sign_revocations
+from conformity.signing import SigningKey
+
+EXPORT_FORMAT = "usine.registry-export/1"
+CSV_COLUMNS = ("wave", "category", "label_id", "status", "vendor_id", "vendor_name", "software_id", "software_name",
+               "registration_id", "versions", "issued", "expires", "revoked", "revoked_reason", "bundle_sha256")
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    """What an export wrote."""
+
+    labels: int
+    revoked: int
+    out: Path
+
+
+def label_status(doc: dict[str, Any], revoked: str | None, now: dt.datetime) -> str:
+    """``valid``, ``revoked``, ``expired`` or ``not-yet-valid`` at ``now``."""
+    return Label(doc).valid_at(now, parse_time(revoked) if revoked else None) or "valid"
+
+
+def entry(doc: dict[str, Any], revoked: str | None, reason: str | None, now: dt.datetime) -> dict[str, Any]:
+    """One label as an open-data record."""
+    out = {"label_id": doc["label_id"], "status": label_status(doc, revoked, now), "vendor": doc["vendor"],
+           "software": doc["software"], "versions": doc["versions"], "issued": doc["issued"],
+           "expires": doc["expires"], "referentials": doc["referentials"],
+           "requirements_passed": len(doc["requirements_passed"]), "bundle_sha256": doc["bundle_sha256"],
+           "file": f"labels/label-{doc['label_id']}.json"}
+    if revoked:
+        out["revoked"], out["revoked_reason"] = revoked, reason
+    return out
+
+
+def _order(e: dict[str, Any]) -> tuple[Any, ...]:
+    return (e["vendor"]["id"], e["software"]["id"], e["versions"], e["label_id"])
+
+
+def open_data(labels: list[tuple[dict[str, Any], str | None, str | None]], key: SigningKey,
+              now: dt.datetime) -> dict[str, Any]:
+    """The JSON open data: waves → categories → labels, sorted."""
+    tree: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for doc, revoked, reason in labels:
+        tree.setdefault(doc["wave"], {}).setdefault(doc["category"], []).append(entry(doc, revoked, reason, now))
+    return {"format": EXPORT_FORMAT, "generated": iso(now), "issuer": {"name": ISSUER_NAME, "key_id": key.kid},
+            "waves": [{"wave": w, "categories": [{"category": c, "labels": sorted(es, key=_order)}
+                                                 for c, es in sorted(cats.items())]}
+                      for w, cats in sorted(tree.items())]}
+
+
+def csv_text(data: dict[str, Any]) -> str:
+    """The open data as CSV, one row per label (the csv module does the quoting)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for w in data["waves"]:
+        for c in w["categories"]:
+            for e in c["labels"]:
+                writer.writerow({"wave": w["wave"], "category": c["category"], "label_id": e["label_id"],
+                                 "status": e["status"], "vendor_id": e["vendor"]["id"], "vendor_name": e["vendor"]["name"],
+                                 "software_id": e["software"]["id"], "software_name": e["software"]["name"],
+                                 "registration_id": e["software"]["registration_id"], "versions": " ".join(e["versions"]),
+                                 "issued": e["issued"], "expires": e["expires"], "revoked": e.get("revoked", ""),
+                                 "revoked_reason": e.get("revoked_reason", ""), "bundle_sha256": e["bundle_sha256"]})
+    return buf.getvalue()
+
+
+def _dump(doc: Any) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def export_registry(registry: Registry, key: SigningKey, out: Path, now: dt.datetime | None = None) -> Exported:
+    """Write the public export of every label in the registry into ``out``."""
+    now = now or dt.datetime.now(dt.UTC)
+    labels = registry.labels()
+    foreign = sorted({d["issuer"]["key_id"] for d, _, _ in labels} - {key.kid})
+    if foreign:
+        raise InputError(f"the registry holds labels signed by key(s) {', '.join(k[:16] + '…' for k in foreign)}, "
+                         f"not by the given agency key {key.kid[:16]}…", where="--key")
+    data = open_data(labels, key, now)
+    problems = schema_problems("registry-export", data, "labelled.json")
+    if problems:
+        raise InputError(problems)
+    revocations = [{"label_id": d["label_id"], "revoked": r, "reason": why} for d, r, why in labels if r]
+    for doc, _, _ in labels:
+        write_atomic(out / "labels" / f"label-{doc['label_id']}.json", _dump(doc))
+    write_atomic(out / "labels" / "revocations.json", _dump(sign_revocations(revocations, key)))
+    write_atomic(out / "labelled.json", _dump(data))
+    write_atomic(out / "labelled.csv", csv_text(data))
+    write_atomic(out / "agency-key.pub.pem", key.verify_key.pem())
+    return Exported(len(labels), len(revocations), out)

@@ -1,0 +1,115 @@
+"""Re-derive every verdict of a bundle from its traces and compare with what the bundle's report claims.
+
+The agency runs the very functions the harness ran (``evaluate_check``, ``requirement_rows``,
+``summarise``) on the signed traces, with the context the harness built (``eval_context``); any
+difference in a status, a finding, a requirement row or the summary is a reason to refuse.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from conformity.checks.evaluate import EvalContext, evaluate_check
+from conformity.checks.model import Verdict
+from conformity.checks.registry import CHECKS
+from conformity.errors import Problem
+from conformity.harness.plan import Plan
+from conformity.harness.report import requirement_rows, summarise
+
+REPORT = "report.json"
+ROW_KEYS = ("verdict", "level", "method", "checks", "findings", "title", "ref", "kind", "evidence")
+
+
+def as_json(value: Any) -> Any:
+    """A value as it reads back from JSON (tuples become lists, keys strings)."""
+    return json.loads(json.dumps(value, ensure_ascii=False, sort_keys=True))
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def rederive(plan: Plan, ctx: EvalContext, traces: Mapping[str, dict[str, Any]]) -> dict[str, Verdict]:
+    """Every planned check's verdict, evaluated again on the bundle's trusted traces."""
+    out = {}
+    for cid in plan.checks:
+        scenario = CHECKS.get(cid).scenario
+        out[cid] = evaluate_check(cid, traces.get(scenario) if scenario else None, ctx)
+    return out
+
+
+def rows_for(plan: Plan, verdicts: Mapping[str, Verdict]) -> list[dict[str, Any]]:
+    """The requirement rows the harness would have written for these verdicts, as JSON values."""
+    rows: list[dict[str, Any]] = as_json(requirement_rows(plan, dict(verdicts)))
+    return rows
+
+
+def compare_checks(claimed: list[dict[str, Any]], verdicts: Mapping[str, Verdict], expected: set[str],
+                   skip: set[str]) -> list[Problem]:
+    """The report's check entries against the re-derived verdicts (``skip``: checks on rejected traces)."""
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(claimed):
+        cid = entry["id"]
+        where = f"checks[{i}]"
+        if cid in seen:
+            problems.append(Problem(REPORT, where, f"check {cid} is listed twice"))
+            continue
+        seen.add(cid)
+        if cid not in verdicts:
+            problems.append(Problem(REPORT, where, f"check {cid} is not part of the plan of this wave and category"))
+            continue
+        if cid in skip:
+            continue
+        mine = verdicts[cid].to_json()
+        scenario = CHECKS.get(cid).scenario
+        if entry.get("scenario") != scenario:
+            problems.append(Problem(REPORT, f"{where}.scenario", f"check {cid} runs on scenario {scenario!r}, "
+                                                                 f"the report says {entry.get('scenario')!r}"))
+        if entry["status"] != mine["status"]:
+            first = mine["findings"][0]["message"] if mine["findings"] else ""
+            problems.append(Problem(REPORT, f"{where}.status",
+                                    f"check {cid}: the report says {entry['status']!r}, re-derived from the trace: "
+                                    f"{mine['status']!r}" + (f" ({first})" if first else "")))
+        elif as_json(entry["findings"]) != as_json(mine["findings"]):
+            problems.append(Problem(REPORT, f"{where}.findings",
+                                    f"check {cid}: findings differ from those re-derived from the trace"))
+    for cid in sorted(expected - seen - skip):
+        problems.append(Problem(REPORT, "checks", f"check {cid} is missing from the report"))
+    return problems
+
+
+def compare_rows(claimed: list[dict[str, Any]], rows: list[dict[str, Any]], skip: set[str]) -> list[Problem]:
+    """The report's requirement rows against the re-derived ones (``skip``: rows resting on rejected traces)."""
+    problems: list[Problem] = []
+    mine = {r["id"]: r for r in rows}
+    seen: set[str] = set()
+    for i, row in enumerate(claimed):
+        rid = row["id"]
+        if rid in seen:
+            problems.append(Problem(REPORT, f"requirements[{i}]", f"requirement {rid} is listed twice"))
+            continue
+        seen.add(rid)
+        if rid not in mine or rid in skip:
+            continue  # coverage is judged apart
+        for key in ROW_KEYS:
+            if as_json(row.get(key)) == mine[rid].get(key):
+                continue
+            if key == "findings":
+                text = f"requirement {rid}: findings differ from those re-derived from the traces"
+            else:
+                text = (f"requirement {rid}: the report says {key} = {_short(row.get(key))}, re-derived: "
+                        f"{_short(mine[rid].get(key))}")
+            problems.append(Problem(REPORT, f"requirements[{i}].{key}", text))
+    return problems
+
+
+def compare_summary(claimed: dict[str, Any], rows: list[dict[str, Any]]) -> list[Problem]:
+    """The report's summary against the summary of the re-derived rows."""
+    mine = as_json(summarise(rows))
+    return [Problem(REPORT, f"summary.{key}", f"the report says {_short(claimed.get(key))}, re-derived: "
+                                              f"{_short(value)}")
+            for key, value in mine.items() if as_json(claimed.get(key)) != value]

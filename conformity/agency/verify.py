@@ -1,0 +1,276 @@
+"""Verify an evidence bundle and re-derive its verdicts; every reason to refuse it, not only the first.
+
+In order: the zip is read safely; the manifest matches its schema; every member matches the manifest's
+hash and size, none is missing or extra; the wave and category exist and the manifest pins the wave's
+referential versions; each trace is signed by a trusted sandbox key and belongs to this run (its
+``scenario.start`` note names the manifest's vendor, software, version, wave, category and seed); the
+report is consistent with the manifest and covers every applicable requirement; and every check is
+evaluated again on the traces and compared with the report's check and requirement verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import conformity.checks.health  # noqa: F401  (registers the checks the agency re-runs)
+from conformity.agency import rederive
+from conformity.agency.bundlezip import DEFAULT_LIMITS, BundleArchive, ZipLimits, open_bundle
+from conformity.catalog import Catalog
+from conformity.catalog.schema import schema_problems
+from conformity.checks.model import Verdict
+from conformity.checks.registry import CHECKS
+from conformity.errors import InputError, Problem, SignatureError
+from conformity.harness.plan import Plan, make_plan
+from conformity.harness.runner import eval_context, scenario_seed
+from conformity.labels import utc_now
+from conformity.signing import KeyRing, sha256_hex, verify_document
+
+MANIFEST, REPORT = "manifest.json", "report.json"
+TRACE_FORMAT = "usine.trace/1"
+#: manifest field → key of the harness's vendor identity (``Vendor.identity()``)
+IDENTITY = (("vendor", "id", "vendor_id"), ("vendor", "name", "vendor_name"), ("software", "id", "software_id"),
+            ("software", "name", "software"), ("software", "version", "version"),
+            ("software", "registration_id", "registration_id"))
+
+
+@dataclass(slots=True)
+class Verification:
+    """The outcome of verifying one bundle: reasons to refuse it (none when verified) and what was re-derived."""
+
+    bundle: Path
+    bundle_sha256: str
+    verified_at: str
+    reasons: list[Problem] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None
+    report: dict[str, Any] | None = None
+    plan: Plan | None = None
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    run_started: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.reasons and self.plan is not None and bool(self.rows)
+
+
+def parse_json(data: bytes, name: str, reasons: list[Problem]) -> Any:
+    """A member as JSON (strict: UTF-8, no NaN/Infinity), or None with a reason."""
+    def no_constant(token: str) -> Any:
+        raise ValueError(f"{token} is not JSON")
+
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=no_constant)
+    except UnicodeDecodeError as exc:
+        reasons.append(Problem(name, "", f"not UTF-8 text: {exc.reason}"))
+    except json.JSONDecodeError as exc:
+        reasons.append(Problem(name, f"line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}"))
+    except (ValueError, RecursionError) as exc:
+        reasons.append(Problem(name, "", f"not acceptable JSON: {exc}"))
+    return None
+
+
+def check_files(archive: BundleArchive, manifest: dict[str, Any], reasons: list[Problem]) -> None:
+    """Every listed file present with its hash and size; no file the manifest does not list."""
+    listed = manifest["files"]
+    refused = {p.where for p in archive.problems}
+    for name, entry in sorted(listed.items()):
+        data = archive.members.get(name)
+        if data is None:
+            if repr(name) not in refused:
+                reasons.append(Problem(MANIFEST, f"files.{name}", "listed file is missing from the bundle"))
+            continue
+        if len(data) != entry["bytes"]:
+            reasons.append(Problem(name, "", f"is {len(data)} bytes, the manifest says {entry['bytes']}"))
+        if sha256_hex(data) != entry["sha256"]:
+            reasons.append(Problem(name, "", "SHA-256 differs from the manifest's (edited after the run?)"))
+    for name in archive.names:
+        if name != MANIFEST and name not in listed and repr(name) not in refused:
+            reasons.append(Problem(name, "", "extra file: the manifest does not list it"))
+
+
+def manifest_identity(manifest: dict[str, Any]) -> dict[str, str]:
+    return {key: manifest[part][sub] for part, sub, key in IDENTITY}
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any], keys: KeyRing) -> list[Problem]:
+    """Why a trace cannot be trusted as evidence of this run: signature, format, or another run's note."""
+    try:
+        verify_document(doc, keys, source=name)
+    except SignatureError as exc:
+        return exc.problems
+    if doc.get("format") != TRACE_FORMAT:
+        return [Problem(name, "format", f"not a trace (format {doc.get('format')!r}, expected {TRACE_FORMAT})")]
+    starts = [e for e in doc.get("exchanges") or () if isinstance(e, dict) and e.get("kind") == "note"
+              and e.get("note") == "scenario.start"]
+    if len(starts) != 1:
+        return [Problem(name, "exchanges", f"{len(starts)} scenario.start notes (expected exactly one)")]
+    note = _object(starts[0].get("data"))
+    vendor = _object(note.get("vendor"))
+    session = _object(doc.get("session"))
+    seed = scenario_seed(manifest["seed"], scenario)
+    expected = {"scenario": scenario, "wave": manifest["wave"], "category": manifest["category"], "seed": seed,
+                **{f"vendor.{k}": v for k, v in manifest_identity(manifest).items()}}
+    got = {"scenario": note.get("scenario"), "wave": note.get("wave"), "category": note.get("category"),
+           "seed": note.get("seed"), **{f"vendor.{k}": vendor.get(k) for k, _ in manifest_identity(manifest).items()}}
+    wrong = [f"{k} {got[k]!r} (expected {v!r})" for k, v in expected.items() if got[k] != v]
+    if session.get("seed") != seed:
+        wrong.append(f"session seed {session.get('seed')!r} (expected {seed})")
+    if wrong:
+        return [Problem(name, "scenario.start", "trace of another run (validly signed, but its note names "
+                                                + "; ".join(wrong) + ")")]
+    return []
+
+
+def _referential_problems(manifest: dict[str, Any], plan: Plan) -> list[Problem]:
+    pinned, claimed = plan.referential_versions(), manifest["referentials"]
+    out = []
+    for rid in sorted(set(pinned) | set(claimed)):
+        if claimed.get(rid) != pinned.get(rid):
+            out.append(Problem(MANIFEST, f"referentials.{rid}",
+                               f"{plan.wave} {plan.category} pins {rid} {pinned.get(rid, '(not pinned)')}, "
+                               f"the bundle was run against {claimed.get(rid, '(absent)')}"))
+    return out
+
+
+def _report_problems(report: dict[str, Any], manifest: dict[str, Any], identity: dict[str, str]) -> list[Problem]:
+    """The report's run identity against the manifest's and the traces' (``identity``)."""
+    out = []
+    for key in ("wave", "category", "seed", "referentials", "harness"):
+        if report.get(key) != manifest[key]:
+            out.append(Problem(REPORT, key, f"{_json(report.get(key))} differs from the manifest's {_json(manifest[key])}"))
+    if report["vendor"] != identity:
+        diff = sorted(k for k in set(identity) | set(report["vendor"]) if report["vendor"].get(k) != identity.get(k))
+        out.append(Problem(REPORT, "vendor", f"vendor identity differs from the traces' on {', '.join(diff)}"))
+    return out
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def verify_bundle(path: Path, catalog: Catalog, keys: KeyRing, limits: ZipLimits = DEFAULT_LIMITS) -> Verification:
+    """Verify a bundle; InputError only when it is not a readable zip (every other problem is a reason)."""
+    archive = open_bundle(path, limits)
+    v = Verification(path, archive.sha256, utc_now(), list(archive.problems))
+    reasons = v.reasons
+    raw = archive.members.get(MANIFEST)
+    if raw is None:
+        if repr(MANIFEST) not in {p.where for p in archive.problems}:
+            reasons.append(Problem(MANIFEST, "", "the bundle has no manifest.json"))
+        return v
+    manifest = parse_json(raw, MANIFEST, reasons)
+    if manifest is None:
+        return v
+    found = schema_problems("bundle-manifest", manifest, MANIFEST)
+    if found:
+        reasons.extend(found)
+        return v
+    v.manifest = manifest
+    check_files(archive, manifest, reasons)
+    try:
+        plan = make_plan(catalog, manifest["wave"], manifest["category"])
+    except InputError as exc:
+        reasons.extend(Problem(MANIFEST, p.where, p.message) for p in exc.problems)
+        return v
+    v.plan = plan
+    reasons.extend(_referential_problems(manifest, plan))
+    _verify_run(v, archive, manifest, plan, keys)
+    return v
+
+
+def _verify_run(v: Verification, archive: BundleArchive, manifest: dict[str, Any], plan: Plan, keys: KeyRing) -> None:
+    """Traces, report, coverage and re-derivation (the manifest and plan are known)."""
+    reasons = v.reasons
+    traces: dict[str, dict[str, Any]] = {}
+    rejected: set[str] = set()
+    for name in sorted(n for n in manifest["files"] if n.startswith("traces/")):
+        scenario = name[len("traces/"):-len(".json")]
+        if scenario not in plan.scenarios:
+            reasons.append(Problem(name, "", f"trace of scenario {scenario!r}, which {plan.wave} {plan.category} "
+                                             "does not run"))
+            continue
+        data = archive.members.get(name)  # a missing or unsafe member is already a reason
+        doc = parse_json(data, name, reasons) if data is not None else None
+        found = trace_problems(name, scenario, doc, manifest, keys) if doc is not None else []
+        reasons.extend(found)
+        if doc is None or found:
+            rejected.add(scenario)
+        else:
+            traces[scenario] = doc
+    created = sorted(str(t["session"].get("created")) for t in traces.values() if t.get("session", {}).get("created"))
+    v.run_started = created[0] if created else None
+    identity = next((_start_vendor(t) for t in traces.values()), None) or {
+        **manifest_identity(manifest), "category": manifest["category"]}
+    v.verdicts = rederive.rederive(plan, eval_context(plan, identity), traces)
+    v.rows = rederive.rows_for(plan, v.verdicts)
+    report = _load_report(archive, reasons)
+    if report is None:
+        return
+    v.report = report
+    reasons.extend(_report_problems(report, manifest, identity))
+    reasons.extend(_scenario_problems(report, manifest, traces, plan))
+    covered = {r["id"] for r in report["requirements"]}
+    planned = [p.id for p in plan.requirements]
+    missing = [r for r in planned if r not in covered]
+    if missing:
+        reasons.append(Problem(REPORT, "requirements", f"the run does not cover {len(missing)} applicable "
+                                                       f"requirement(s) of {plan.wave} {plan.category}: {', '.join(missing)}"))
+    extra = sorted(covered - set(planned))
+    if extra:
+        reasons.append(Problem(REPORT, "requirements", f"requirement(s) {', '.join(extra)} do not apply to "
+                                                       f"{plan.wave} {plan.category}"))
+    skip_checks = {c for c in plan.checks if CHECKS.get(c).scenario in rejected}
+    skip_rows = {p.id for p in plan.requirements if set(p.checks) & skip_checks}
+    expected = {c for p in plan.requirements if p.id in covered for c in p.checks}
+    reasons.extend(rederive.compare_checks(report["checks"], v.verdicts, expected, skip_checks))
+    reasons.extend(rederive.compare_rows(report["requirements"], v.rows, skip_rows))
+    if not skip_checks and not missing:
+        reasons.extend(rederive.compare_summary(report["summary"], v.rows))
+
+
+def _start_vendor(trace: dict[str, Any]) -> dict[str, str] | None:
+    for e in trace.get("exchanges", ()):
+        if e.get("kind") == "note" and e.get("note") == "scenario.start":
+            return dict(e["data"]["vendor"])
+    return None
+
+
+def _load_report(archive: BundleArchive, reasons: list[Problem]) -> dict[str, Any] | None:
+    data = archive.members.get(REPORT)
+    if data is None:
+        return None
+    report = parse_json(data, REPORT, reasons)
+    if report is None:
+        return None
+    found = schema_problems("report", report, REPORT)
+    reasons.extend(found)
+    return None if found else report
+
+
+def _scenario_problems(report: dict[str, Any], manifest: dict[str, Any], traces: dict[str, dict[str, Any]],
+                       plan: Plan) -> list[Problem]:
+    """The report's scenarios name exactly the bundle's traces, with the sessions the traces record."""
+    out = []
+    listed = {n for n in manifest["files"] if n.startswith("traces/")}
+    named = set()
+    for i, s in enumerate(report["scenarios"]):
+        if s["trace"] is None:
+            continue
+        named.add(s["trace"])
+        if s["trace"] != f"traces/{s['id']}.json" or s["trace"] not in listed:
+            out.append(Problem(REPORT, f"scenarios[{i}].trace", f"names {s['trace']!r}, not a trace of the bundle"))
+        elif s["id"] in traces and traces[s["id"]]["session"].get("id") != s["session_id"]:
+            out.append(Problem(REPORT, f"scenarios[{i}].session_id",
+                               f"session {s['session_id']!r} is not the session of the trace "
+                               f"({traces[s['id']]['session'].get('id')!r})"))
+    for name in sorted(listed - named):
+        out.append(Problem(name, "", "trace that the report's scenarios do not name"))
+    return out
+

@@ -1,0 +1,18 @@
+"""Options shared by the ``usine agency`` commands, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+trust_option = click.option(
+    "--trust", "trust", multiple=True, envvar="USINE_TRUSTED_SANDBOX_KEYS", type=click.Path(path_type=Path),
+    help="Trusted sandbox public key (PEM) or folder of them; repeatable "
+         "(default: $USINE_HOME/agency/trusted-sandbox-keys/).")
+registry_option = click.option(
+    "--registry", "registry_path", envvar="USINE_REGISTRY", type=click.Path(dir_okay=False, path_type=Path),
+    help="Registry database (SQLite; default: $USINE_HOME/agency/registry.sqlite3).")
+key_option = click.option(
+    "--key", "key_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="The agency's Ed25519 private key (PEM; default $USINE_HOME/agency/agency-key.pem, created on first use).")

@@ -1,0 +1,89 @@
+"""``usine label verify``: offline verification of a label for third parties.
+
+Exit 0 valid; 1 invalid (edited, untrusted key, malformed, expired, not yet valid, revoked: it says which);
+2 unreadable (no such file, not JSON, not a label, no key to verify with).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from conformity.errors import InputError, SignatureError
+from conformity.labels import LABEL_FORMAT, Label, parse_time, verify_label, verify_revocations
+from conformity.signing import KeyRing, load_json_file
+
+
+def _keys(paths: tuple[Path, ...]) -> KeyRing:
+    from conformity.agency.submit import default_agency_key, public_key_path
+
+    given = list(paths) or [p for p in [public_key_path(default_agency_key())] if p.is_file()]
+    if not given:
+        raise InputError("no agency public key: give --key PEM (or set USINE_AGENCY_PUBKEY)", where="--key")
+    ring = KeyRing.from_paths(given)
+    if not len(ring):
+        raise InputError(f"no public key found in {', '.join(map(str, given))}", where="--key")
+    return ring
+
+
+def _when(text: str | None) -> dt.datetime:
+    if text is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise InputError(f"--at must be an RFC 3339 time with a zone ({exc})", where="--at") from exc
+
+
+def judge(path: Path, keys: KeyRing, at: dt.datetime, revocations: Path | None) -> tuple[int, str]:
+    """(exit code, verdict line) for one label file."""
+    doc = load_json_file(path)  # InputError (exit 2) when unreadable
+    if not isinstance(doc, dict) or doc.get("format") != LABEL_FORMAT:
+        raise InputError(f"not a label (expected format {LABEL_FORMAT})", file=path, where="format")
+    try:
+        label: Label = verify_label(doc, keys, source=str(path))
+    except SignatureError as exc:
+        p = exc.problems[0]
+        kind = "signed by an untrusted key" if p.where == "signature.kid" else (
+            "edited after signing" if p.where == "signature.value" else "bad signature")
+        return 1, f"INVALID ({kind}): {exc}"
+    except InputError as exc:
+        return 1, f"INVALID (malformed or edited: does not match the label schema): {exc}"
+    revoked_at = None
+    if revocations is not None:
+        revoked_at = verify_revocations(load_json_file(revocations), keys, source=str(revocations)).get(label.id)
+    why = label.valid_at(at, revoked_at)
+    d = label.doc
+    scope = (f"label {label.id}: {d['software']['name']} {', '.join(d['versions'])} ({d['vendor']['name']}), "
+             f"wave {d['wave']} {d['category']}")
+    if why == "expired":
+        return 1, f"INVALID (expired): {scope} expired at the end of {d['expires']}"
+    if why == "not-yet-valid":
+        return 1, f"INVALID (not yet valid): {scope} is issued {d['issued']}"
+    if why == "revoked":
+        return 1, f"INVALID (revoked): {scope} was revoked on {revoked_at.isoformat() if revoked_at else '?'}"
+    return 0, (f"VALID: {scope}; issued {d['issued']}, valid through {d['expires']}; "
+               f"{len(d['requirements_passed'])} requirements passed; signed by key {d['signature']['kid'][:16]}…")
+
+
+@click.group("label")
+def label() -> None:
+    """Labels issued by the agency: verify them offline."""
+
+
+@label.command("verify")
+@click.argument("label_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--key", "keys", multiple=True, envvar="USINE_AGENCY_PUBKEY", type=click.Path(path_type=Path),
+              help="The agency's public key (PEM) or a folder of them; repeatable (default: the local agency's).")
+@click.option("--revocations", type=click.Path(dir_okay=False, path_type=Path),
+              help="A signed revocations.json to check the label against.")
+@click.option("--at", "at", help="Judge validity at this RFC 3339 time (default: now).")
+@click.pass_context
+def label_verify(ctx: click.Context, label_file: Path, keys: tuple[Path, ...], revocations: Path | None,
+                 at: str | None) -> None:
+    """Verify LABEL_FILE: signature by the agency, content unchanged, and valid now (or --at)."""
+    code, line = judge(label_file, _keys(keys), _when(at), revocations)
+    click.echo(line)
+    ctx.exit(code)

@@ -1,0 +1,454 @@
+"""The payment ledger in SQLite: runs, events seen, per-installation state, payments with their proof, batches.
+
+Nothing paid twice is enforced by the schema, not only by code: one payment per installation
+(``UNIQUE (installation)`` and ``UNIQUE (wave, software_id, site_id)``), an event proves at most one
+payment (``payment_events UNIQUE (source, id)``), an event is recorded once (``PRIMARY KEY (source,
+id)``), and triggers refuse to delete or change a payment or to order it twice. Nothing is lost: every
+write is inside a transaction (``BEGIN IMMEDIATE`` … ``COMMIT``, ``synchronous=FULL``), and a run holds an
+exclusive lock on the ledger so that two runs never interleave.
+
+Tables: ``events`` (every event of the wave seen: identity, content digest, outcome, where it was read),
+``installations`` (per-installation state: fixed attributes, status, counted events, best window, the
+key of the event completing its proof), ``candidates`` (counted events that may still be part of an
+unpaid installation's proof, kept whole; emptied when it is paid), ``payments`` and ``payment_events``
+(each payment and the events that proved it, as received), ``batches`` (pain.001 messages), ``runs``,
+``files``, ``labels`` (the verified labels that covered counted events).
+
+Per-installation state lives in the ledger; the run keeps a bounded write-back cache of it that is
+flushed before every commit. The schema is versioned (``meta.schema_version``) and migrated forward.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+from conformity.errors import InputError, UsineError
+from conformity.payments.ledger_schema import MIGRATIONS, SCHEMA_VERSION
+from conformity.payments.proof import EventKey
+
+PENDING, QUALIFIED, CAP_REACHED, PAID = "pending", "qualified", "cap-reached", "paid"
+CACHE_SIZE = 50_000  # installations kept in the run's write-back cache
+CACHE_KIB = 64 * 1024  # SQLite page cache
+MMAP_BYTES = 1 << 30  # pages read through a memory map (file-backed, reclaimable)
+CHECKPOINT_PAGES = 16_384  # WAL pages between checkpoints: random-key inserts touch many pages
+
+
+class LedgerBusy(UsineError):
+    """Another run holds the ledger."""
+
+    exit_code = 3
+
+
+@dataclass(slots=True)
+class Installation:
+    """Per-installation state: fixed attributes, status, counted events, best window, completion key."""
+
+    rowid: int
+    wave: str
+    software_id: str
+    site_id: str
+    vendor_id: str
+    category: str
+    site_size: str
+    status: str
+    counted: int
+    best: int
+    completion: EventKey | None
+    dirty: bool = False
+
+    def mismatch(self, data: dict[str, Any]) -> str | None:
+        """How an event's vendor, category or site size differs from this installation's, or None."""
+        for name, mine, theirs in (("vendor", self.vendor_id, data["vendor_id"]),
+                                   ("category", self.category, data["category"]),
+                                   ("site size", self.site_size, data["site"]["size"])):
+            if mine != theirs:
+                return f"{name} {theirs!r} differs from the installation's {mine!r}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What the ledger holds about an event already seen."""
+
+    digest: bytes
+    outcome: str
+    run: int
+    file: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """An installation whose proof of use is met and that is not paid yet."""
+
+    rowid: int
+    software_id: str
+    site_id: str
+    vendor_id: str
+    category: str
+    site_size: str
+    software_name: str
+    site_name: str
+    status: str
+    completion: EventKey
+
+
+def _installation(row: tuple[Any, ...]) -> Installation:
+    rowid, wave, sw, site, vendor, category, size, status, counted, best, q_time, q_source, q_id = row
+    return Installation(rowid, wave, sw, site, vendor, category, size, status, counted, best,
+                        None if q_time is None else (q_time, q_source, q_id))
+
+
+_INSTALLATION_COLUMNS = ("id, wave, software_id, site_id, vendor_id, category, site_size, status, counted, best, "
+                         "q_time, q_source, q_id")
+
+
+class Ledger:
+    """One SQLite ledger, opened and locked for one run (use as a context manager)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(self._lock_fd)
+            raise LedgerBusy(f"ledger {path} is in use by another payment run") from exc
+        self.db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            self.db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+            self.db.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
+            self._migrate()
+        except BaseException as exc:
+            self.db.close()
+            os.close(self._lock_fd)
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise InputError(f"not a usable SQLite ledger: {exc}", file=path) from exc
+            raise
+        self._cache: OrderedDict[tuple[str, str, str], Installation] = OrderedDict()
+        self._files: dict[int, str] = {}
+        self._in_tx = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._in_tx:
+            self.db.execute("ROLLBACK")
+            self._in_tx = False
+        self.db.close()
+        os.close(self._lock_fd)
+
+    def _migrate(self) -> None:
+        has_meta = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        version = 0
+        if has_meta:
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+        elif self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise InputError("this SQLite file is not a usine payment ledger", file=self.path)
+        if version > SCHEMA_VERSION:
+            raise InputError(f"ledger schema version {version} is newer than this usine knows ({SCHEMA_VERSION})",
+                             file=self.path)
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[target].split(";\n"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                if target == 1:
+                    self.db.execute("INSERT INTO meta VALUES ('ledger_id', ?)", (secrets.token_hex(8),))
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(target),))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def meta(self, key: str) -> str:
+        return self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()[0]
+
+    def begin(self) -> None:
+        if not self._in_tx:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
+
+    def commit(self) -> None:
+        """Flush the installation cache and commit what was written since the last commit."""
+        if self._in_tx:
+            self.flush()
+            self.db.execute("COMMIT")
+            self._in_tx = False
+
+    # ------------------------------------------------------------------ runs, files, labels
+    def begin_run(self, wave: str, as_of: str, started: str, inputs: str) -> int:
+        self.begin()
+        run = self.db.execute("INSERT INTO runs (wave, as_of, started, inputs) VALUES (?, ?, ?, ?)",
+                              (wave, as_of, started, inputs)).lastrowid
+        self.commit()
+        return int(run or 0)
+
+    def finish_run(self, run: int, finished: str, summary: str) -> None:
+        self.begin()
+        self.db.execute("UPDATE runs SET finished=?, summary=? WHERE id=?", (finished, summary, run))
+        self.commit()
+
+    def unfinished_runs(self, before: int) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM runs WHERE finished IS NULL AND id < ? ORDER BY id",
+                                              (before,))]
+
+    def add_file(self, run: int, path: str) -> int:
+        self.begin()
+        self.db.execute("INSERT OR IGNORE INTO files (run, path) VALUES (?, ?)", (run, path))
+        fid = int(self.db.execute("SELECT id FROM files WHERE run=? AND path=?", (run, path)).fetchone()[0])
+        self._files[fid] = path
+        return fid
+
+    def file_path(self, fid: int) -> str:
+        if fid not in self._files:
+            row = self.db.execute("SELECT path FROM files WHERE id=?", (fid,)).fetchone()
+            self._files[fid] = row[0] if row else "?"
+        return self._files[fid]
+
+    def add_label(self, label_id: str, vendor_id: str, vendor_name: str, software_id: str, software_name: str,
+                  doc: str) -> int:
+        """The ledger's row id of a verified label (recorded once, as first seen)."""
+        self.begin()
+        self.db.execute("INSERT INTO labels (label_id, vendor_id, vendor_name, software_id, software_name, doc) "
+                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (label_id) DO NOTHING",
+                        (label_id, vendor_id, vendor_name, software_id, software_name, doc))
+        return int(self.db.execute("SELECT id FROM labels WHERE label_id=?", (label_id,)).fetchone()[0])
+
+    # ------------------------------------------------------------------ events
+    def insert_event(self, source: str, ident: str, digest: bytes, time_us: int, outcome: str,
+                     installation: int | None, label: int | None, run: int, file: int, line: int) -> bool:
+        """Record an event; False (and nothing written) if its (source, id) is already recorded."""
+        cur = self.db.execute(
+            "INSERT INTO events (source, id, digest, time_us, outcome, installation, label, run, file, line) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, id) DO NOTHING",
+            (source, ident, digest, time_us, outcome, installation, label, run, file, line))
+        return cur.rowcount == 1
+
+    def recorded(self, source: str, ident: str) -> Recorded | None:
+        row = self.db.execute("SELECT digest, outcome, run, file, line FROM events WHERE source=? AND id=?",
+                              (source, ident)).fetchone()
+        if row is None:
+            return None
+        return Recorded(row[0], row[1], row[2], self.file_path(row[3]), row[4])
+
+    def update_event(self, source: str, ident: str, outcome: str, installation: int | None, label: int | None,
+                     run: int, file: int, line: int) -> None:
+        """A re-presented event evaluated again: its new outcome and where it was decided."""
+        self.db.execute("UPDATE events SET outcome=?, installation=?, label=?, run=?, file=?, line=? "
+                        "WHERE source=? AND id=?", (outcome, installation, label, run, file, line, source, ident))
+
+    def add_candidate(self, installation: int, key: EventKey, label: int, body: str) -> None:
+        """A counted event that may still be part of its installation's proof (kept whole until it is paid)."""
+        self.db.execute("INSERT OR IGNORE INTO candidates VALUES (?, ?, ?, ?, ?, ?)",
+                        (installation, key[0], key[1], key[2], label, body))
+
+    def window(self, installation: int, low_us: int, high_us: int, upto: EventKey | None) -> list[EventKey]:
+        """Candidate events of an installation with time in [low, high] (and key ≤ ``upto``), in key order."""
+        if upto is None:
+            rows = self.db.execute(
+                "SELECT time_us, source, id FROM candidates WHERE installation=? AND time_us BETWEEN ? AND ? "
+                "ORDER BY time_us, source, id", (installation, low_us, high_us))
+        else:
+            rows = self.db.execute(
+                "SELECT time_us, source, id FROM candidates WHERE installation=? AND time_us BETWEEN ? AND ? "
+                "AND (time_us, source, id) <= (?, ?, ?) ORDER BY time_us, source, id",
+                (installation, low_us, min(high_us, upto[0]), *upto))
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    # ------------------------------------------------------------------ installations
+    def installation(self, wave: str, software_id: str, site_id: str) -> Installation | None:
+        key = (wave, software_id, site_id)
+        inst = self._cache.get(key)
+        if inst is not None:
+            self._cache.move_to_end(key)
+            return inst
+        row = self.db.execute(f"SELECT {_INSTALLATION_COLUMNS} FROM installations "
+                              "WHERE wave=? AND software_id=? AND site_id=?", key).fetchone()
+        if row is None:
+            return None
+        inst = _installation(row)
+        self._remember(key, inst)
+        return inst
+
+    def create_installation(self, wave: str, data: dict[str, Any], run: int) -> Installation:
+        sw, site = data["software"], data["site"]
+        rowid = self.db.execute(
+            "INSERT INTO installations (wave, software_id, site_id, installation_ref, vendor_id, category, site_size, "
+            "software_name, site_name, status, first_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+            (wave, sw["id"], site["id"], data["installation_id"], data["vendor_id"], data["category"], site["size"],
+             sw["name"], site["name"], run)).lastrowid
+        inst = Installation(int(rowid or 0), wave, sw["id"], site["id"], data["vendor_id"], data["category"],
+                            site["size"], PENDING, 0, 0, None)
+        self._remember((wave, sw["id"], site["id"]), inst)
+        return inst
+
+    def _remember(self, key: tuple[str, str, str], inst: Installation) -> None:
+        self._cache[key] = inst
+        while len(self._cache) > CACHE_SIZE:
+            _, old = self._cache.popitem(last=False)
+            if old.dirty:
+                self._write([old])
+
+    def _write(self, insts: list[Installation]) -> None:
+        self.db.executemany(
+            "UPDATE installations SET status=?, counted=?, best=?, q_time=?, q_source=?, q_id=? WHERE id=?",
+            [(i.status, i.counted, i.best, *(i.completion or (None, None, None)), i.rowid) for i in insts])
+        for i in insts:
+            i.dirty = False
+
+    def flush(self) -> None:
+        """Write every changed installation of the cache (inside the current transaction)."""
+        dirty = [i for i in self._cache.values() if i.dirty]
+        if dirty:
+            self._write(dirty)
+
+    def forget_installations(self) -> None:
+        """Flush and empty the cache (before settlement, which works on the tables directly)."""
+        self.flush()
+        self._cache.clear()
+
+    # ------------------------------------------------------------------ settlement
+    def due(self, wave: str, after: tuple[int, str, str, int], limit: int) -> list[Due]:
+        """Installations qualified or refused for the cap, by completion key, after ``after``."""
+        rows = self.db.execute(
+            "SELECT id, software_id, site_id, vendor_id, category, site_size, software_name, site_name, status, "
+            "q_time, q_source, q_id FROM installations WHERE wave=? AND status IN ('qualified', 'cap-reached') "
+            "AND (q_time, q_source, q_id, id) > (?, ?, ?, ?) ORDER BY q_time, q_source, q_id, id LIMIT ?",
+            (wave, *after, limit)).fetchall()
+        return [Due(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], (r[9], r[10], r[11])) for r in rows]
+
+    def software_paid_cents(self, wave: str, software_id: str) -> int:
+        row = self.db.execute("SELECT COALESCE(SUM(amount_cents), 0) FROM payments WHERE wave=? AND software_id=?",
+                              (wave, software_id)).fetchone()
+        return int(row[0])
+
+    def set_status(self, installation: int, status: str) -> None:
+        self.db.execute("UPDATE installations SET status=? WHERE id=?", (status, installation))
+
+    def pay(self, wave: str, due: Due, amount_cents: int, currency: str, n: int, span_us: int, run: int,
+            created: str) -> int:
+        """Record one payment with the ``n`` events ending at the completion that prove it."""
+        proof = self.db.execute(
+            "SELECT c.time_us, c.source, c.id, l.label_id, l.vendor_name, c.body FROM candidates c "
+            "JOIN labels l ON l.id = c.label WHERE c.installation=? AND (c.time_us, c.source, c.id) <= (?, ?, ?) "
+            "ORDER BY c.time_us DESC, c.source DESC, c.id DESC LIMIT ?", (due.rowid, *due.completion, n)).fetchall()
+        proof.reverse()
+        if len(proof) != n or proof[-1][0] - proof[0][0] > span_us or (proof[-1][0], proof[-1][1], proof[-1][2]) != due.completion:
+            raise UsineError(f"ledger {self.path}: the proof of installation {due.rowid} cannot be rebuilt "
+                             "(ledger edited by hand?)")
+        label_id, vendor_name = proof[-1][3], proof[-1][4]
+        payment = int(self.db.execute(
+            "INSERT INTO payments (installation, wave, software_id, site_id, vendor_id, vendor_name, software_name, "
+            "site_name, category, site_size, amount_cents, currency, label_id, qualified_time, run, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (due.rowid, wave, due.software_id, due.site_id, due.vendor_id, vendor_name, due.software_name,
+             due.site_name, due.category, due.site_size, amount_cents, currency, label_id, due.completion[0], run,
+             created)).lastrowid or 0)
+        self.db.executemany("INSERT INTO payment_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [(payment, i, p[1], p[2], p[0], p[3], p[5]) for i, p in enumerate(proof)])
+        self.db.execute("DELETE FROM candidates WHERE installation=?", (due.rowid,))
+        self.set_status(due.rowid, PAID)
+        return payment
+
+    # ------------------------------------------------------------------ orders
+    def unbatched_vendors(self, wave: str) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT DISTINCT vendor_id FROM payments WHERE wave=? AND batch IS NULL ORDER BY vendor_id", (wave,))]
+
+    def open_batch(self, wave: str, run: int, created: str, execution_date: str, payer: str,
+                   creditors: dict[str, tuple[str, str, str]]) -> int | None:
+        """Put every unordered payment of a vendor with bank details into a new batch; None if there is none."""
+        self.begin()
+        ids = [r[0] for r in self.db.execute(
+            "SELECT id, vendor_id FROM payments WHERE wave=? AND batch IS NULL ORDER BY id", (wave,))
+            if r[1] in creditors]
+        if not ids:
+            self.commit()
+            return None
+        total = 0
+        ledger_id = self.meta("ledger_id")
+        batch = int(self.db.execute(
+            "INSERT INTO batches (wave, msg_id, run, created, execution_date, payer, transactions, total_cents) "
+            "VALUES (?, ?, ?, ?, ?, ?, 1, 1)",
+            (wave, f"pending-{secrets.token_hex(8)}", run, created, execution_date, payer)).lastrowid or 0)
+        for pid in ids:
+            vendor, amount = self.db.execute("SELECT vendor_id, amount_cents FROM payments WHERE id=?",
+                                             (pid,)).fetchone()
+            name, iban, bic = creditors[vendor]
+            self.db.execute("UPDATE payments SET batch=?, creditor_name=?, iban=?, bic=? WHERE id=?",
+                            (batch, name, iban, bic, pid))
+            total += amount
+        self.db.execute("UPDATE batches SET msg_id=?, transactions=?, total_cents=? WHERE id=?",
+                        (f"USINE-{ledger_id}-{batch:06d}", len(ids), total, batch))
+        self.commit()
+        return batch
+
+    def unwritten_batches(self, wave: str) -> list[dict[str, Any]]:
+        cols = ("id", "wave", "msg_id", "run", "created", "execution_date", "payer", "transactions", "total_cents")
+        rows = self.db.execute(f"SELECT {', '.join(cols)} FROM batches WHERE wave=? AND written IS NULL ORDER BY id",
+                               (wave,)).fetchall()
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    def mark_written(self, batch: int, when: str) -> None:
+        self.begin()
+        self.db.execute("UPDATE batches SET written=? WHERE id=?", (when, batch))
+        self.commit()
+
+    PAYMENT_COLUMNS = ("id", "wave", "software_id", "software_name", "site_id", "site_name", "vendor_id",
+                       "vendor_name", "category", "site_size", "amount_cents", "currency", "label_id",
+                       "qualified_time", "run", "created", "batch", "creditor_name", "iban", "bic")
+
+    def payments(self, where: str, params: tuple[Any, ...]) -> Iterator[dict[str, Any]]:
+        """Payments matching a fixed WHERE clause of this module's callers, by id."""
+        cols = ", ".join(f"p.{c}" for c in self.PAYMENT_COLUMNS)
+        cur = self.db.execute(f"SELECT {cols}, b.msg_id FROM payments p LEFT JOIN batches b ON b.id = p.batch "
+                              f"WHERE {where} ORDER BY p.id", params)
+        for row in cur:
+            yield dict(zip(self.PAYMENT_COLUMNS + ("msg_id",), row, strict=True))
+
+    def proof_events(self, payment: int) -> list[dict[str, Any]]:
+        return [{"source": r[0], "id": r[1], "time_us": r[2], "label_id": r[3], "body": r[4]} for r in self.db.execute(
+            "SELECT source, id, time_us, label_id, body FROM payment_events WHERE payment=? ORDER BY position",
+            (payment,))]
+
+    def vendor_totals(self, wave: str, run: int) -> list[tuple[Any, ...]]:
+        """Per vendor: name, currency, paid this run (count, cents), paid in all (count, cents), held (count, cents)."""
+        return self.db.execute(
+            "SELECT vendor_id, MIN(vendor_name), currency, "
+            "SUM(run = ?), SUM(CASE WHEN run = ? THEN amount_cents ELSE 0 END), COUNT(*), SUM(amount_cents), "
+            "SUM(batch IS NULL), SUM(CASE WHEN batch IS NULL THEN amount_cents ELSE 0 END) "
+            "FROM payments WHERE wave=? GROUP BY vendor_id, currency ORDER BY vendor_id, currency",
+            (run, run, wave)).fetchall()
+
+    def unpaid(self, wave: str) -> Iterator[tuple[Any, ...]]:
+        """Installations of a wave not paid: id, software, site, vendor, category, size, status, counted, best."""
+        return self.db.execute(
+            "SELECT id, software_id, site_id, vendor_id, category, site_size, status, counted, best "
+            "FROM installations WHERE wave=? AND status != 'paid' ORDER BY software_id, site_id", (wave,))
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the main tables (for summaries and tests)."""
+        return {t: int(self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
+                for t in ("events", "installations", "payments", "payment_events", "batches")}
+

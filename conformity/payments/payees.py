@@ -1,0 +1,129 @@
+"""Bank details: the payer (the payment agency's account) and the payees (vendors' accounts), from TOML.
+
+``payer.toml``::
+
+    format = "usine.payer/1"
+    name = "Agence de paiement"
+    iban = "FR76…"
+    bic = "BDFEFRPPCCT"
+
+``payees.toml``::
+
+    format = "usine.payees/1"
+    [vendors.<vendor id>]
+    name = "Account holder"
+    iban = "FR76…"
+    bic = "…"
+
+IBANs are checked (ISO 13616 mod-97), BICs against the ISO 9362 form the pain.001 schema uses.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformity.errors import InputError, Problem
+
+PAYER_FORMAT = "usine.payer/1"
+PAYEES_FORMAT = "usine.payees/1"
+_IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}\Z")
+_BIC = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account holder's name, IBAN and BIC."""
+
+    name: str
+    iban: str
+    bic: str
+
+
+def iban_problem(iban: str) -> str | None:
+    """Why ``iban`` (without spaces) is not a valid IBAN, or None."""
+    if not _IBAN.match(iban):
+        return "not an IBAN (2 letters, 2 check digits, 11 to 30 letters or digits)"
+    digits = "".join(str(int(c, 36)) for c in iban[4:] + iban[:4])
+    if int(digits) % 97 != 1:
+        return "IBAN check digits are wrong"
+    return None
+
+
+def iban_check_digits(country: str, bban: str) -> str:
+    """The two check digits of an IBAN for a country code and BBAN (to make model IBANs)."""
+    digits = "".join(str(int(c, 36)) for c in bban + country + "00")
+    return f"{98 - int(digits) % 97:02d}"
+
+
+def _account(value: Any, file: str, where: str, problems: list[Problem]) -> Account | None:
+    if not isinstance(value, dict):
+        problems.append(Problem(file, where, "expected a table with name, iban and bic"))
+        return None
+    extra = sorted(set(value) - {"name", "iban", "bic"})
+    if extra:
+        problems.append(Problem(file, f"{where}.{extra[0]}", "unknown key (allowed: name, iban, bic)"))
+    ok = True
+    for key in ("name", "iban", "bic"):
+        if not isinstance(value.get(key), str) or not value[key].strip():
+            problems.append(Problem(file, f"{where}.{key}", "required non-empty string"))
+            ok = False
+    if not ok:
+        return None
+    iban = value["iban"].replace(" ", "").upper()
+    bic = value["bic"].replace(" ", "").upper()
+    if problem := iban_problem(iban):
+        problems.append(Problem(file, f"{where}.iban", f"{value['iban']!r}: {problem}"))
+        ok = False
+    if not _BIC.match(bic):
+        problems.append(Problem(file, f"{where}.bic", f"{value['bic']!r} is not a BIC (8 or 11 letters or digits)"))
+        ok = False
+    return Account(value["name"].strip(), iban, bic) if ok else None
+
+
+def _load_toml(path: Path, fmt: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=path) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", file=path) from exc
+    if doc.get("format") != fmt:
+        raise InputError(f"format must be {fmt!r}, got {doc.get('format')!r}", file=path, where="format")
+    return doc
+
+
+def load_payer(path: Path) -> Account:
+    """The payment agency's own account (the debtor of every transfer)."""
+    doc = _load_toml(path, PAYER_FORMAT)
+    problems: list[Problem] = []
+    account = _account({k: v for k, v in doc.items() if k != "format"}, str(path), "(top level)", problems)
+    if problems or account is None:
+        raise InputError(problems)
+    return account
+
+
+def load_payees(path: Path | None) -> dict[str, Account]:
+    """Vendor id → account; every problem of the file at once."""
+    if path is None:
+        return {}
+    doc = _load_toml(path, PAYEES_FORMAT)
+    problems: list[Problem] = []
+    extra = sorted(set(doc) - {"format", "vendors"})
+    if extra:
+        problems.append(Problem(str(path), extra[0], "unknown key (allowed: format, vendors)"))
+    vendors = doc.get("vendors", {})
+    if not isinstance(vendors, dict):
+        raise InputError("'vendors' must be a table of vendor id → account", file=path, where="vendors")
+    accounts: dict[str, Account] = {}
+    for vendor_id, value in vendors.items():
+        account = _account(value, str(path), f"vendors.{vendor_id}", problems)
+        if account is not None:
+            accounts[vendor_id] = account
+    if problems:
+        raise InputError(problems)
+    return accounts

@@ -1,0 +1,139 @@
+"""Real bundles for the agency's tests: one in-process HTTPS sandbox, real harness runs, real drivers.
+
+Three runs per test session (about 30 s on two cores): the reference vendor over the whole of
+2026-W1 HOSPITAL (labelled), a defective vendor over the same (refused for PRACAUTH-004), and the
+reference over a few requirements with another seed (a source of validly signed traces of another run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import conformity.checks.health  # noqa: F401  (registers checks and scenarios)
+from conformity.catalog import Catalog, load_catalog
+from conformity.checks import registered_check_ids
+from conformity.cli import cli
+from conformity.harness.outputs import run_to_end, write_outputs
+from conformity.harness.plan import make_plan
+from conformity.harness.runner import Runner
+from conformity.harness.sandbox_access import SandboxAccess, start_local
+from conformity.harness.vendor import load_vendor
+from conformity.signing import KeyRing, SigningKey, sha256_hex
+
+VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors"
+WAVE, CATEGORY = "2026-W1", "HOSPITAL"
+DEFECT, DEFECT_FAILS = "skip-nonce-check", "PRACAUTH-004"
+SUBSET = ("PRACAUTH-001", "PRACAUTH-004")
+#: a fixed decision time inside the wave (labels issued then), so dates in tests do not depend on today
+DECIDED = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+AGENCY = SigningKey.from_seed(b"usine tests: the labelling agency (agency tests)")
+
+
+@dataclass(frozen=True)
+class Runs:
+    """The bundles of the session and the sandbox key that signed their traces."""
+
+    reference: Path
+    defective: Path
+    other_seed: Path
+    trust: Path          # the sandbox's public key (what the agency trusts)
+    sandbox_key: Path    # its private key (only to build hostile inputs)
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog(registered_checks=registered_check_ids())
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Iterator[Runs]:
+    root = tmp_path_factory.mktemp("agency-runs")
+    with start_local(root / "sandbox") as access:
+        out = {name: _run(access, catalog, root / name, vendor, only, seed)
+               for name, vendor, only, seed in (("reference", "reference", (), 0), ("defective", DEFECT, (), 0),
+                                                 ("other_seed", "reference", SUBSET, 1))}
+    keys = root / "sandbox" / "keys"
+    yield Runs(out["reference"], out["defective"], out["other_seed"], keys / "trace-signing.pub.pem",
+               keys / "trace-signing.pem")
+
+
+def _run(access: SandboxAccess, catalog: Catalog, out: Path, vendor: str, only: tuple[str, ...], seed: int) -> Path:
+    manifest = VENDORS / "reference" / "vendor.toml" if vendor == "reference" else VENDORS / "defective" / vendor / "vendor.toml"
+    v = load_vendor(manifest)
+    result = run_to_end(Runner(make_plan(catalog, WAVE, CATEGORY, only), v, seed, access))
+    return write_outputs(out, result)["bundle.zip"]
+
+
+@pytest.fixture(scope="session")
+def trust(runs: Runs) -> KeyRing:
+    return KeyRing.from_paths([runs.trust])
+
+
+# ---------------------------------------------------------------------------------------------- bundles
+def members(bundle: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(bundle) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def write_zip(path: Path, files: dict[str, bytes], *, fix_manifest: bool = True) -> Path:
+    """A bundle from members; with ``fix_manifest``, the manifest lists every other member's hash and size."""
+    files = dict(files)
+    if fix_manifest:
+        manifest = json.loads(files["manifest.json"])
+        manifest["files"] = {n: {"sha256": sha256_hex(d), "bytes": len(d)} for n, d in sorted(files.items())
+                             if n != "manifest.json"}
+        files["manifest.json"] = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
+
+
+def edit_json(files: dict[str, bytes], name: str, edit: Callable[[Any], None]) -> dict[str, bytes]:
+    doc = json.loads(files[name])
+    edit(doc)
+    return {**files, name: json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode()}
+
+
+def raw_zip(path: Path, entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in entries:
+            zf.writestr(info, data)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- CLI and registry
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private USINE_HOME, with the agency's key in place."""
+    h = tmp_path / "home"
+    monkeypatch.setenv("USINE_HOME", str(h))
+    for var in ("USINE_REGISTRY", "USINE_TRUSTED_SANDBOX_KEYS", "USINE_AGENCY_PUBKEY"):
+        monkeypatch.delenv(var, raising=False)
+    AGENCY.save(h / "agency" / "agency-key.pem")
+    return h
+
+
+def usine(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def snapshot(db_path: Path) -> list[str]:
+    """Every row of every table, as SQL: equal snapshots mean an unchanged registry."""
+    if not db_path.exists():
+        return []
+    db = sqlite3.connect(db_path)
+    try:
+        return list(db.iterdump())
+    finally:
+        db.close()

@@ -1,0 +1,145 @@
+"""Deciding: the reference vendor is labelled (the label verifies offline), a defective one refused for its
+failed MUST requirement; the same bundle decided twice gives one label; labels that were tampered with
+say why they are invalid."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conformity.agency.registry import Registry
+from conformity.agency.submit import decide_bundle
+from conformity.catalog import Catalog
+from conformity.catalog.schema import schema_problems
+from conformity.errors import InputError
+from conformity.labels import sign_label, sign_revocations
+from conformity.paths import schema_path
+from conformity.signing import KeyRing, SigningKey
+from tests.agency.conftest import AGENCY, CATEGORY, DEFECT_FAILS, WAVE, Runs, usine
+
+
+def _decide(runs: Runs, bundle: Path, out: Path) -> tuple[int, str]:
+    r = usine("agency", "decide", bundle, "--trust", runs.trust, "--out", out)
+    return r.exit_code, r.output
+
+
+def test_reference_is_labelled_and_the_label_verifies_offline(runs: Runs, home: Path, tmp_path: Path) -> None:
+    code, output = _decide(runs, runs.reference, tmp_path / "out")
+    assert code == 0, output
+    assert output.startswith("LABELLED: RefApp 1.0.0") and "pending document/manual review" in output
+    [label_file] = (tmp_path / "out").glob("label-lbl_*.json")
+    label = json.loads(label_file.read_text())
+    assert not schema_problems("label", label, "label")
+    assert label["versions"] == ["1.0.0"] and label["wave"] == WAVE and label["category"] == CATEGORY
+    assert label["expires"] == "2028-12-31" and label["referentials"]["DOCSHARE"] == "1.0"
+    assert label["bundle_sha256"] == hashlib.sha256(runs.reference.read_bytes()).hexdigest()
+    assert DEFECT_FAILS in label["requirements_passed"] and "SECURITY-013" not in label["requirements_passed"]
+    assert label["issuer"]["key_id"] == AGENCY.kid
+    verified = usine("label", "verify", label_file, "--key", home / "agency" / "agency-key.pub.pem")
+    assert verified.exit_code == 0 and verified.output.startswith("VALID: label " + label["label_id"])
+    assert usine("label", "verify", label_file).exit_code == 0  # the local agency's public key by default
+
+    with Registry(home / "agency" / "registry.sqlite3") as reg:
+        sub = reg.get(label["label_id"])
+        assert sub.state == "labelled" and sub.version == "1.0.0"
+        assert [h[2] for h in reg.history(sub.id, label["label_id"])] == ["submitted", "verified", "labelled", "issued"]
+        reviews = reg.reviews(label["label_id"])
+        assert {r[0] for r in reviews} >= {"SECURITY-013", "PATIENTID-013"} and {r[3] for r in reviews} == {"pending"}
+
+
+def test_the_same_bundle_decided_twice_gives_one_label(runs: Runs, home: Path, tmp_path: Path) -> None:
+    first = _decide(runs, runs.reference, tmp_path / "a")
+    again = _decide(runs, runs.reference, tmp_path / "b")
+    assert first[0] == again[0] == 0 and "already decided" in again[1]
+    [a] = (tmp_path / "a").glob("label-*.json")
+    [b] = (tmp_path / "b").glob("label-*.json")
+    assert a.name == b.name and a.read_bytes() == b.read_bytes()
+    with Registry(home / "agency" / "registry.sqlite3") as reg:
+        assert len(reg.labels()) == 1 and len(reg.submissions()) == 1
+        assert len(reg.history(reg.submissions()[0].id)) == 3
+
+
+def test_defective_vendor_is_refused_with_its_failed_requirement(runs: Runs, home: Path, tmp_path: Path) -> None:
+    code, output = _decide(runs, runs.defective, tmp_path / "out")
+    assert code == 1, output
+    [refusal] = (tmp_path / "out").glob("refusal-sub_*.json")
+    doc = json.loads(refusal.read_text())
+    jsonschema.validate(doc, json.loads(schema_path("decision").read_text()))
+    assert doc["outcome"] == "refused" and doc["verified"] and doc["recorded"] and not doc["reasons"]
+    assert [f["id"] for f in doc["failed_requirements"]] == [DEFECT_FAILS]
+    assert any("nonce" in f["message"] for f in doc["failed_requirements"][0]["findings"])
+    text = refusal.with_suffix(".txt").read_text()
+    assert text.startswith("REFUSED: RefApp (skips the nonce check)") and f"- {DEFECT_FAILS} [MUST]" in text
+    assert "nonce" in output and not list((tmp_path / "out").glob("label-*"))
+    with Registry(home / "agency" / "registry.sqlite3") as reg:
+        [sub] = reg.submissions()
+        assert sub.state == "refused" and sub.label_id is None
+        assert ("fail" in {v for *_, v in reg.results(WAVE)})
+
+
+def _label(tmp_path: Path, runs: Runs) -> tuple[Path, dict]:  # type: ignore[type-arg]
+    assert _decide(runs, runs.reference, tmp_path / "out")[0] == 0
+    [path] = (tmp_path / "out").glob("label-*.json")
+    return path, json.loads(path.read_text())
+
+
+def test_label_verify_says_why_a_label_is_invalid(runs: Runs, home: Path, tmp_path: Path) -> None:
+    path, label = _label(tmp_path, runs)
+    pub = home / "agency" / "agency-key.pub.pem"
+
+    def check(doc: object, *extra: str | Path) -> tuple[int, str]:
+        p = tmp_path / "check.json"
+        p.write_text(json.dumps(doc) if not isinstance(doc, str) else doc)
+        r = usine("label", "verify", p, "--key", pub, *extra)
+        return r.exit_code, r.output
+
+    code, out = check({**label, "versions": ["1.0.0", "2.0.0"]})
+    assert code == 1 and "INVALID (edited after signing)" in out
+    code, out = check({**label, "expires": "forever"})
+    assert code == 1 and "INVALID (malformed" in out and "expires" in out
+    forged = sign_label({k: v for k, v in label.items() if k not in ("signature", "issuer", "format")},
+                        SigningKey.from_seed(b"a forger"))
+    code, out = check(forged)
+    assert code == 1 and "INVALID (signed by an untrusted key)" in out
+    other = tmp_path / "other.pub.pem"
+    other.write_text(SigningKey.from_seed(b"another agency").verify_key.pem())
+    r = usine("label", "verify", path, "--key", other)
+    assert r.exit_code == 1 and "untrusted key" in r.output
+    code, out = check(label, "--at", "2029-01-01T00:00:00Z")
+    assert code == 1 and "INVALID (expired)" in out
+    code, out = check(label, "--at", "2020-01-01T00:00:00Z")
+    assert code == 1 and "not yet valid" in out
+    revocations = tmp_path / "revocations.json"
+    revocations.write_text(json.dumps(sign_revocations(
+        [{"label_id": label["label_id"], "revoked": label["issued"], "reason": "fraud"}], AGENCY)))
+    code, out = check(label, "--revocations", revocations)
+    assert code == 1 and "INVALID (revoked)" in out
+    assert check("{not json")[0] == 2
+    assert check({"format": "usine.bundle/1"})[0] == 2
+    assert usine("label", "verify", tmp_path / "absent.json", "--key", pub).exit_code == 2
+    assert check(label)[0] == 0
+
+
+def test_no_label_once_the_wave_labels_have_expired(runs: Runs, catalog: Catalog, trust: KeyRing,
+                                                     tmp_path: Path) -> None:
+    registry, key = tmp_path / "r.sqlite3", tmp_path / "agency.pem"
+    outcome = decide_bundle(runs.reference, catalog, trust, registry, key, tmp_path / "out",
+                            now=dt.datetime(2029, 1, 1, tzinfo=dt.UTC))
+    assert not outcome.labelled and outcome.recorded and not key.exists()
+    assert "expired on 2028-12-31" in outcome.doc["reasons"][0]["message"]
+
+
+def test_an_unreadable_or_unverified_bundle_creates_no_registry(runs: Runs, catalog: Catalog, trust: KeyRing,
+                                                                tmp_path: Path) -> None:
+    registry = tmp_path / "r.sqlite3"
+    outcome = decide_bundle(runs.other_seed, catalog, trust, registry, tmp_path / "k.pem", tmp_path / "out")
+    assert not outcome.recorded and not registry.exists()
+    (tmp_path / "x.zip").write_text("not a zip")
+    with pytest.raises(InputError):
+        decide_bundle(tmp_path / "x.zip", catalog, trust, registry, tmp_path / "k.pem", tmp_path / "out")
+    assert not registry.exists()

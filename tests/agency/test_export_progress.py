@@ -1,0 +1,104 @@
+"""Public export (open data, label copies, signed revocations) read back by the payment agency's own code;
+wave progress from the registry and from a real payment ledger."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from conformity.agency.progress import wave_progress
+from conformity.agency.progress_view import progress_html
+from conformity.agency.registry import Registry
+from conformity.agency.submit import decide_bundle
+from conformity.catalog import Catalog
+from conformity.catalog.schema import schema_problems
+from conformity.labels import verify_revocations
+from conformity.payments import RunOptions, run_payments
+from conformity.payments.labelbook import load_labelbook
+from conformity.payments.payees import load_payer
+from conformity.signing import KeyRing
+from tests.agency.conftest import AGENCY, CATEGORY, DECIDED, DEFECT_FAILS, WAVE, Runs, usine
+from tests.payments.builders import events_for, installation, write_jsonl
+
+PAYER = Path(__file__).resolve().parents[2] / "examples" / "payments" / "payer.toml"
+AGENCY_KEYS = KeyRing([AGENCY.verify_key])
+
+
+@pytest.fixture
+def decided(runs: Runs, catalog: Catalog, trust: KeyRing, tmp_path: Path, home: Path) -> Path:
+    """The default registry of ``home``: the reference labelled, the defective vendor refused."""
+    registry = home / "agency" / "registry.sqlite3"
+    for bundle in (runs.reference, runs.defective):
+        decide_bundle(bundle, catalog, trust, registry, home / "agency" / "agency-key.pem", tmp_path / "out", now=DECIDED)
+    return registry
+
+
+def test_export_is_open_data_and_what_the_payment_agency_reads(decided: Path, tmp_path: Path) -> None:
+    with Registry(decided) as reg:
+        label_id = reg.labels()[0][0]["label_id"]
+    assert usine("agency", "registry", "revoke", label_id, "--reason", "certificate checks disabled in 1.0.0").exit_code == 0
+    out = tmp_path / "export"
+    r = usine("agency", "registry", "export", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (out / "labels").iterdir()) == [f"label-{label_id}.json", "revocations.json"]
+    data = json.loads((out / "labelled.json").read_text())
+    assert not schema_problems("registry-export", data, "labelled.json")
+    [entry] = data["waves"][0]["categories"][0]["labels"]
+    assert (data["waves"][0]["wave"], data["waves"][0]["categories"][0]["category"]) == (WAVE, CATEGORY)
+    assert entry["status"] == "revoked" and entry["revoked_reason"].startswith("certificate checks")
+    with (out / "labelled.csv").open(newline="") as fh:
+        [row] = list(csv.DictReader(fh))
+    assert row["label_id"] == label_id and row["status"] == "revoked" and row["vendor_name"] == entry["vendor"]["name"]
+    keys = KeyRing.from_paths([out / "agency-key.pub.pem"])
+    assert label_id in verify_revocations(json.loads((out / "labels" / "revocations.json").read_text()), keys)
+    book = load_labelbook(out / "labels", keys)  # the payment agency's reader
+    assert not book.refused and [lab.id for lab in book.labels()] == [label_id] and label_id in book.revocations
+    label_file = out / "labels" / f"label-{label_id}.json"
+    assert usine("label", "verify", label_file, "--key", out / "agency-key.pub.pem").exit_code == 0
+    revoked = usine("label", "verify", label_file, "--key", out / "agency-key.pub.pem",
+                    "--revocations", out / "labels" / "revocations.json")
+    assert revoked.exit_code == 1 and "revoked" in revoked.output
+
+
+def test_progress_with_the_payment_funnel(decided: Path, catalog: Catalog, tmp_path: Path) -> None:
+    assert usine("agency", "registry", "export", "--out", tmp_path / "export").exit_code == 0
+    common = {"vendor": "usine-reference", "software": "usine-reference.refapp", "version": "1.0.0",
+              "category": CATEGORY}
+    busy, quiet = installation(site="750100011", size="M", **common), installation(site="750100029", size="S", **common)
+    start = DECIDED + dt.timedelta(days=1)
+    events = write_jsonl(tmp_path / "events.jsonl", events_for(busy, 6, start) + events_for(quiet, 1, start))
+    ledger = tmp_path / "ledger.sqlite3"
+    stats = run_payments(catalog, RunOptions(
+        wave=WAVE, labels=tmp_path / "export" / "labels", events=(events,), ledger=ledger, out=tmp_path / "pay",
+        keys=AGENCY_KEYS, payer=load_payer(PAYER), payees={}, as_of=DECIDED + dt.timedelta(days=60)))
+    assert stats.paid == 1, stats
+
+    with Registry(decided) as reg:
+        p = wave_progress(catalog, reg, WAVE, ledger, now=DECIDED + dt.timedelta(days=61))
+    hospital = next(c for c in p.categories if c.category == CATEGORY)
+    assert hospital.submissions == 2 and hospital.submitted == 1 and hospital.vendors["labelled"] == 1
+    assert p.requirements[0].requirement == DEFECT_FAILS and p.requirements[0].failed == 1
+    assert p.requirements[0].pass_rate == 0.5
+    [funnel] = [f for f in p.funnel or [] if f.category == CATEGORY]
+    assert (funnel.labelled, funnel.installed, funnel.flowing, funnel.paid) == (1, (1, 2), (1, 1), (1, 1))
+    assert funnel.amount_cents == 62_000 * 100 and funnel.currency == "EUR"
+
+    html = tmp_path / "progress.html"
+    r = usine("agency", "progress", "--wave", WAVE, "--ledger", ledger, "--html", html)
+    assert r.exit_code == 0, r.output
+    assert "Funnel" in r.output and DEFECT_FAILS in r.output
+    page = html.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "Funnel: labelled → installed → data flowing → paid" in page
+    assert "<script" not in page and "http://" not in page and "https://" not in page  # self-contained
+
+
+def test_progress_of_a_wave_without_submissions(catalog: Catalog, tmp_path: Path) -> None:
+    with Registry(tmp_path / "r.sqlite3") as reg:
+        p = wave_progress(catalog, reg, "2027-W2")
+    assert {c.category for c in p.categories} >= {"HOSPITAL", "RADIOLOGY"} and not p.requirements
+    assert "No decided submission yet" in progress_html(p)
+    assert usine("agency", "progress", "--wave", "2099-W1", "--registry", tmp_path / "r.sqlite3").exit_code == 2

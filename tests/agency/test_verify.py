@@ -1,0 +1,196 @@
+"""Bundle verification: the genuine bundles verify; each tampering is refused for its own reason, and deciding
+on it leaves the registry unchanged."""
+
+from __future__ import annotations
+
+import json
+import stat
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformity.agency.submit import decide_bundle
+from conformity.agency.verify import verify_bundle
+from conformity.catalog import Catalog
+from conformity.reporting.html import report_html
+from conformity.reporting.junit import junit_xml
+from conformity.signing import KeyRing, SigningKey, canonical_json
+from tests.agency.conftest import (
+    AGENCY,
+    DECIDED,
+    DEFECT_FAILS,
+    Runs,
+    edit_json,
+    members,
+    raw_zip,
+    snapshot,
+    usine,
+    write_zip,
+)
+
+NOMINAL = "traces/pracauth.login_nominal.json"
+
+
+def test_genuine_bundles_verify_and_rederive(runs: Runs, catalog: Catalog, trust: KeyRing) -> None:
+    for bundle in (runs.reference, runs.defective):
+        v = verify_bundle(bundle, catalog, trust)
+        assert v.ok, [str(p) for p in v.reasons]
+        assert len(v.rows) == len(v.plan.requirements) > 60  # type: ignore[union-attr]
+    defective = verify_bundle(runs.defective, catalog, trust)
+    assert {r["id"]: r["verdict"] for r in defective.rows}[DEFECT_FAILS] == "fail"
+
+
+def _flip_to_pass(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The defective bundle's failing verdict turned into a pass everywhere a reader would look."""
+    def edit(report: dict[str, Any]) -> None:
+        row = next(r for r in report["requirements"] if r["id"] == DEFECT_FAILS)
+        row["verdict"], row["findings"] = "pass", [{"message": "nonce checked"}]
+        for c in report["checks"]:
+            if c["id"] in row["checks"]:
+                c["status"], c["findings"] = "pass", [{"message": "nonce checked"}]
+        report["summary"].update(passed=True, failed_must=[], must_passed=report["summary"]["must_automated"])
+    files = edit_json(files, "report.json", edit)
+    report = json.loads(files["report.json"])
+    traces = {n[len("traces/"):-5]: json.loads(d) for n, d in files.items() if n.startswith("traces/")}
+    return {**files, "junit.xml": junit_xml(report), "report.html": report_html(report, traces).encode()}
+
+
+def _resign(files: dict[str, bytes], name: str, key: SigningKey, edit: Callable[[Any], None] | None = None) -> dict[str, bytes]:
+    doc = json.loads(files[name])
+    if edit:
+        edit(doc)
+    return {**files, name: canonical_json(key.sign_document(doc))}
+
+
+def _edit_trace(doc: dict[str, Any]) -> None:
+    ex = next(e for e in doc["exchanges"] if e.get("kind") == "http")
+    ex["response"]["status"] = 299
+
+
+def _symlink() -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo("traces/link.json")
+    info.create_system = 3
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info
+
+
+def _manifest(**changes: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(m: dict[str, Any]) -> None:
+        for key, value in changes.items():
+            if key == "referential":
+                m["referentials"].update(value)
+            else:
+                m[key] = value
+    return edit
+
+
+#: name → (make the bad bundle from (runs, tmp dir), words one of the reasons must contain)
+BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
+    "edited-verdict": (lambda r, d: write_zip(d / "b.zip", _flip_to_pass(members(r.defective))),
+                       ("re-derived from the trace", "'fail'")),
+    "edited-trace": (lambda r, d: write_zip(d / "b.zip", edit_json(members(r.reference), NOMINAL, _edit_trace)),
+                     ("signature does not match the content",)),
+    "edited-trace-manifest-kept": (lambda r, d: write_zip(d / "b.zip", edit_json(members(r.reference), NOMINAL, _edit_trace),
+                                                          fix_manifest=False), ("SHA-256 differs",)),
+    "swapped-trace-other-vendor": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference),
+                                                                         NOMINAL: members(r.defective)[NOMINAL]}),
+                                   ("trace of another run", "vendor.software_id")),
+    "swapped-trace-other-seed": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference),
+                                                                       NOMINAL: members(r.other_seed)[NOMINAL]}),
+                                 ("trace of another run", "seed")),
+    "missing-file": (lambda r, d: write_zip(d / "b.zip", {n: b for n, b in members(r.reference).items() if n != NOMINAL},
+                                            fix_manifest=False), ("listed file is missing",)),
+    "extra-file": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference), "notes.txt": b"hello"},
+                                          fix_manifest=False), ("extra file",)),
+    "zip-slip": (lambda r, d: raw_zip(d / "b.zip", [*members(r.reference).items(), ("../../evil.json", b"{}")]),
+                 ("path escapes the bundle",)),
+    "absolute-path": (lambda r, d: raw_zip(d / "b.zip", [*members(r.reference).items(), ("/etc/evil.json", b"{}")]),
+                      ("absolute path",)),
+    "symlink": (lambda r, d: raw_zip(d / "b.zip", [*members(r.reference).items(), (_symlink(), b"/etc/passwd")]),
+                ("symbolic link",)),
+    "oversized-member": (lambda r, d: raw_zip(d / "b.zip", [*members(r.reference).items(),
+                                                            ("traces/huge.json", bytes(65 * 1024 * 1024))]),
+                         ("exceeds the 67108864-byte limit; not read",)),
+    "unknown-wave": (lambda r, d: write_zip(d / "b.zip", edit_json(members(r.reference), "manifest.json",
+                                                                    _manifest(wave="2099-W9"))), ("unknown wave",)),
+    "category-the-wave-lacks": (lambda r, d: write_zip(d / "b.zip", edit_json(members(r.reference), "manifest.json",
+                                                                               _manifest(category="RADIOLOGY"))),
+                                ("has no category 'RADIOLOGY'",)),
+    "other-referential-version": (lambda r, d: write_zip(d / "b.zip", edit_json(members(r.reference), "manifest.json",
+                                                                                 _manifest(referential={"DOCSHARE": "2.0"}))),
+                                  ("pins DOCSHARE 1.0",)),
+    "untrusted-key": (lambda r, d: write_zip(d / "b.zip", _resign(members(r.reference), NOMINAL,
+                                                                  SigningKey.from_seed(b"not the sandbox"))),
+                      ("untrusted key",)),
+    "partial-run": (lambda r, d: r.other_seed, ("does not cover",)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_bundle_is_refused_and_the_registry_unchanged(case: str, runs: Runs, catalog: Catalog, trust: KeyRing,
+                                                          tmp_path: Path) -> None:
+    make, words = BAD[case]
+    bad = make(runs, tmp_path)
+    v = verify_bundle(bad, catalog, trust)
+    reasons = [str(p) for p in v.reasons]
+    assert not v.ok
+    assert any(all(w in r for w in words) for r in reasons), reasons
+    registry, key = tmp_path / "registry.sqlite3", tmp_path / "agency.pem"
+    AGENCY.save(key)
+    good = decide_bundle(runs.reference, catalog, trust, registry, key, tmp_path / "out", now=DECIDED)
+    assert good.labelled
+    before = snapshot(registry)
+    outcome = decide_bundle(bad, catalog, trust, registry, key, tmp_path / "out-bad", now=DECIDED)
+    assert not outcome.labelled and not outcome.recorded
+    assert snapshot(registry) == before
+    assert sorted(p.name for p in (tmp_path / "out-bad").iterdir()) == [
+        f"refusal-{outcome.doc['submission']}.json", f"refusal-{outcome.doc['submission']}.txt"]
+    assert words[0] in (tmp_path / "out-bad" / f"refusal-{outcome.doc['submission']}.txt").read_text()
+
+
+def test_edited_verdict_is_caught_only_by_rederivation(runs: Runs, catalog: Catalog, trust: KeyRing,
+                                                       tmp_path: Path) -> None:
+    bad = BAD["edited-verdict"][0](runs, tmp_path)
+    reasons = verify_bundle(bad, catalog, trust).reasons
+    assert reasons and all(p.file == "report.json" for p in reasons), [str(p) for p in reasons]
+    assert any(p.where.startswith("requirements[") and DEFECT_FAILS in p.message for p in reasons)
+
+
+def test_every_reason_is_listed_not_only_the_first(runs: Runs, catalog: Catalog, trust: KeyRing, tmp_path: Path) -> None:
+    files = edit_json(members(runs.reference), NOMINAL, _edit_trace)
+    files = {**files, "notes.txt": b"x", "../up.json": b"{}"}
+    del files["traces/directory.searches.json"]
+    bad = raw_zip(tmp_path / "b.zip", list(files.items()))
+    text = "\n".join(str(p) for p in verify_bundle(bad, catalog, trust).reasons)
+    for words in ("SHA-256 differs", "signature does not match", "extra file", "path escapes", "listed file is missing"):
+        assert words in text, text
+
+
+def test_verify_cli_exit_codes(runs: Runs, home: Path, tmp_path: Path) -> None:
+    ok = usine("agency", "verify", runs.reference, "--trust", runs.trust)
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith("VERIFIED:") and "64/64 automated MUST passed" in ok.output
+    refused = usine("agency", "verify", BAD["missing-file"][0](runs, tmp_path), "--trust", runs.trust)
+    assert refused.exit_code == 1 and "REFUSED" in refused.output and "listed file is missing" in refused.output
+    (tmp_path / "not.zip").write_bytes(b"PK\x03\x04 not really")
+    unreadable = usine("agency", "verify", tmp_path / "not.zip", "--trust", runs.trust)
+    assert unreadable.exit_code == 2 and "not a zip archive" in unreadable.output
+    assert usine("agency", "verify", tmp_path / "absent.zip", "--trust", runs.trust).exit_code == 2
+
+
+def test_trusted_keys_from_the_environment_and_the_default_folder(runs: Runs, home: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert usine("agency", "verify", runs.reference).exit_code == 2  # no trusted key anywhere
+    monkeypatch.setenv("USINE_TRUSTED_SANDBOX_KEYS", str(runs.trust))
+    assert usine("agency", "verify", runs.reference).exit_code == 0
+    monkeypatch.delenv("USINE_TRUSTED_SANDBOX_KEYS")
+    folder = home / "agency" / "trusted-sandbox-keys"
+    folder.mkdir(parents=True)
+    (folder / "sandbox.pem").write_bytes(runs.trust.read_bytes())
+    assert usine("agency", "verify", runs.reference).exit_code == 0
+    (folder / "sandbox.pem").write_bytes(SigningKey.from_seed(b"another sandbox").verify_key.pem().encode())
+    untrusted = usine("agency", "verify", runs.reference)
+    assert untrusted.exit_code == 1 and "untrusted key" in untrusted.output

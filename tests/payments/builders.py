@@ -1,0 +1,80 @@
+"""Inputs built with the real code: labels signed with ``sign_label``, events from ``data_received``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from conformity.labels import sign_label
+from conformity.signing import SigningKey
+from sandbox.events import data_received
+
+AGENCY = SigningKey.from_seed(b"usine tests: the labelling agency")
+FORGER = SigningKey.from_seed(b"usine tests: somebody else")
+WAVE = "2026-W1"
+AS_OF = "2027-06-30T23:59:59Z"
+T0 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
+
+
+def label_fields(vendor: str = "acme", software: str = "acme-ehr", versions: Iterable[str] = ("3.2",),
+                 category: str = "HOSPITAL", wave: str = WAVE, issued: str = "2026-02-01T00:00:00Z",
+                 expires: str = "2028-12-31", label_id: str | None = None, vendor_name: str | None = None,
+                 software_name: str | None = None) -> dict[str, Any]:
+    """The fields of a label (before signing); the id is derived from the scope unless given."""
+    scope = f"{vendor}|{software}|{','.join(versions)}|{category}|{wave}|{issued}|{expires}"
+    return {
+        "label_id": label_id or "lbl_" + hashlib.sha256(scope.encode()).hexdigest()[:24],
+        "vendor": {"id": vendor, "name": vendor_name or vendor.title()},
+        "software": {"id": software, "name": software_name or software.upper(), "registration_id": f"REG-{software}"},
+        "versions": list(versions), "category": category, "wave": wave,
+        "referentials": {"DOCSHARE": "1.0"}, "requirements_passed": ["DOCSHARE-001"],
+        "issued": issued, "expires": expires, "bundle_sha256": "0" * 64,
+    }
+
+
+def signed_label(key: SigningKey = AGENCY, **fields: Any) -> dict[str, Any]:
+    return sign_label(label_fields(**fields), key)
+
+
+def write_label(folder: Path, doc: dict[str, Any], name: str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name or f"{doc.get('label_id', 'label')}.json")
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def installation(site: str = "750100011", size: str = "M", vendor: str = "acme", software: str = "acme-ehr",
+                 version: str = "3.2", category: str = "HOSPITAL", wave: str = WAVE, site_name: str | None = None,
+                 software_name: str | None = None) -> dict[str, Any]:
+    """An installation as the sandbox's admin API registers it."""
+    return {"id": f"ins_{software}_{site}", "vendor_id": vendor, "wave": wave, "category": category,
+            "software": {"id": software, "name": software_name or software.upper(), "version": version,
+                         "registration_id": f"REG-{software}"},
+            "site": {"id": site, "size": size, "name": site_name or f"Site {site}"}}
+
+
+def event(inst: dict[str, Any], when: dt.datetime, n: int, kind: str = "document",
+          document_type: str | None = "34106-7", source: str = "urn:usine:sandbox:dmp") -> dict[str, Any]:
+    """A data-received event from ``data_received``, with a deterministic id ``evt-<site>-<n>``."""
+    ref = f"doc-{inst['site']['id']}-{n}"
+    ev = data_received(inst, source=source, kind=kind, document_type=document_type, size=1000 + n,
+                       sha256=hashlib.sha256(ref.encode()).hexdigest(), reference=ref, when=when)
+    ev["id"] = f"evt-{inst['software']['id']}-{inst['site']['id']}-{n}"
+    return ev
+
+
+def events_for(inst: dict[str, Any], count: int, start: dt.datetime = T0, every: dt.timedelta = dt.timedelta(days=1),
+               first: int = 0, **kw: Any) -> list[dict[str, Any]]:
+    return [event(inst, start + i * every, first + i, **kw) for i in range(count)]
+
+
+def write_jsonl(path: Path, events: Iterable[dict[str, Any] | str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for ev in events:
+            fh.write((ev if isinstance(ev, str) else json.dumps(ev, ensure_ascii=False, separators=(",", ":"))) + "\n")
+    return path

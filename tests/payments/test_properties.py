@@ -1,0 +1,91 @@
+"""Properties: any permutation, duplication or split of the same events yields the same payments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.payments.builders import T0, event, installation
+from tests.payments.conftest import REPO, Workspace, ledger_state
+
+SITES = [installation("750100011", "M"), installation("690200022", "L"), installation("130300033", "S"),
+         installation("130300044", "S")]
+
+
+@contextmanager
+def workspace(cap: int | None = None) -> Iterator[Workspace]:
+    root = Path(tempfile.mkdtemp(prefix="usine-prop-"))
+    try:
+        ws = Workspace(root)
+        if cap is not None:
+            shutil.copytree(REPO / "referentials", root / "catalog" / "referentials")
+            shutil.copytree(REPO / "waves", root / "catalog" / "waves")
+            wave = root / "catalog" / "waves" / "2026-W1.toml"
+            wave.write_text(wave.read_text().replace("cap_per_software = 8_000_000", f"cap_per_software = {cap}"))
+            ws.catalog = root / "catalog"
+        ws.label()
+        yield ws
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@st.composite
+def workloads(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    """Events of a few installations (some enough to pay, some not), then the same events shuffled,
+    some repeated, and split over one to three files."""
+    events = []
+    for inst in SITES:
+        hours = draw(st.lists(st.integers(min_value=0, max_value=24 * 50), max_size=8, unique=True))
+        events += [event(inst, T0 + dt.timedelta(hours=h), i) for i, h in enumerate(hours)]
+    repeats = draw(st.lists(st.sampled_from(events), max_size=5)) if events else []
+    shuffled = draw(st.permutations(events + repeats))
+    n_files = draw(st.integers(min_value=1, max_value=3))
+    cuts = sorted(draw(st.lists(st.integers(min_value=0, max_value=len(shuffled)), min_size=n_files - 1,
+                                max_size=n_files - 1)))
+    bounds = [0, *cuts, len(shuffled)]
+    return events, [shuffled[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def run_files(ws: Workspace, groups: list[list[dict[str, Any]]], ledger: Path, *, one_run: bool) -> dict[str, Any]:
+    files = tuple(ws.events(f"{ledger.stem}-{i}.jsonl", g) for i, g in enumerate(groups))
+    if one_run:
+        ws.run_inproc(*files, ledger=ledger)
+    else:
+        for f in files:
+            ws.run_inproc(f, ledger=ledger)
+    return ledger_state(ledger)
+
+
+@settings(derandomize=True, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workloads())
+def test_any_permutation_duplication_or_split_in_one_run_pays_the_same(work: Any) -> None:
+    events, groups = work
+    with workspace(cap=130_000) as ws:  # the cap binds: 62,000 + 115,000 > 130,000
+        reference = run_files(ws, [sorted(events, key=lambda e: e["time"])], ws.root / "reference.sqlite3",
+                              one_run=True)
+        shuffled = run_files(ws, groups, ws.root / "shuffled.sqlite3", one_run=True)
+    assert shuffled["payments"] == reference["payments"]  # same installations, amounts, labels and proofs
+    no_best = [i[:8] + i[9:] for i in reference["installations"]]  # the best window seen depends on order
+    assert [i[:8] + i[9:] for i in shuffled["installations"]] == no_best
+
+
+@settings(derandomize=True, max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workloads())
+def test_any_split_over_successive_runs_pays_the_same_installations(work: Any) -> None:
+    events, groups = work
+    with workspace() as ws:
+        reference = run_files(ws, [events], ws.root / "reference.sqlite3", one_run=True)
+        split = run_files(ws, groups, ws.root / "split.sqlite3", one_run=False)
+        again = run_files(ws, groups, ws.root / "split.sqlite3", one_run=True)  # everything once more
+    paid = sorted((p[1], p[2], p[4]) for p in reference["payments"])
+    assert sorted((p[1], p[2], p[4]) for p in split["payments"]) == paid
+    assert again["payments"] == split["payments"]

@@ -1,0 +1,395 @@
+"""Every refusal reason, each from a bad input of its own, as `usine pay run` reports it (CSV and JSON)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformity.labels import sign_revocations
+from tests.payments.builders import AGENCY, FORGER, T0, event, events_for, installation, label_fields
+from tests.payments.conftest import REPO, Workspace
+
+DAY = dt.timedelta(days=1)
+HOSPITAL_M = installation("750100011", "M")
+
+
+def only(r: Any, reason: str, kind: str = "event") -> list[dict[str, Any]]:
+    return [x for x in r.refusals if x["kind"] == kind and x["reason"] == reason]
+
+
+def test_refusal_csv_and_json_say_the_same(ws: Workspace) -> None:
+    ws.label()
+    f = ws.events("e.jsonl", ["nope", *events_for(HOSPITAL_M, 2)])
+    r = ws.run(f)
+    rows = r.csv("refusals.csv")
+    assert [(x["kind"], x["reason"], x["line"]) for x in rows] == \
+        [(x["kind"], x["reason"], str(x["line"] or "")) for x in r.refusals]
+    doc = json.loads((r.out / "refusals.json").read_text())
+    assert doc["format"] == "usine.refusals/1" and doc["counts"]["event"] == {"malformed": 1}
+    assert doc["counts"]["installation"] == {"threshold-not-met": 1}
+
+
+# ---------------------------------------------------------------------------------------------- malformed
+def test_malformed_lines_are_reported_with_file_and_line_number(ws: Workspace) -> None:
+    ws.label()
+    good = events_for(HOSPITAL_M, 5)
+    path = ws.root / "events" / "mixed.jsonl"
+    path.parent.mkdir(parents=True)
+    lines = [json.dumps(good[0]).encode(), b"{not json", b"", b"[1, 2, 3]", json.dumps(good[1]).encode(),
+             b'{"specversion": "1.0", "x": NaN}', b"\xff\xfe not utf-8", json.dumps(good[2]).encode(),
+             b'"just a string"', b"{" + b" " * (1 << 20) + b"}", json.dumps(good[3]).encode(),
+             json.dumps(good[4]).encode()[:-7]]  # a truncated last line, no newline
+    path.write_bytes(b"\n".join(lines))
+    r = ws.run(path)
+    assert r.returncode == 0, r.stderr
+    bad = only(r, "malformed")
+    assert [(x["file"], x["line"]) for x in bad] == [(str(path), n) for n in (2, 4, 6, 7, 9, 10, 12)]
+    details = [x["detail"] for x in bad]
+    assert "not valid JSON" in details[0] and "not a JSON object" in details[1] and "NaN" in details[2]
+    assert "not UTF-8" in details[3] and "longer than" in details[5]
+    assert r.summary["events_counted"] == 4 and r.summary["installations_paid"] == 0
+
+
+# ---------------------------------------------------------------------------------------------- envelope
+def _mutate(ev: dict[str, Any], change: str) -> dict[str, Any]:
+    ev = copy.deepcopy(ev)
+    if change == "specversion-0.3":
+        ev["specversion"] = "0.3"
+    elif change == "no-id":
+        del ev["id"]
+    elif change == "empty-source":
+        ev["source"] = ""
+    elif change == "other-type":
+        ev["type"] = "com.example.something"
+    elif change == "data-base64":
+        ev["data_base64"] = "e30="
+        del ev["data"]
+    elif change == "data-and-data-base64":
+        ev["data_base64"] = "e30="
+    elif change == "bad-extension-name":
+        ev["traceParent"] = "00-abc"
+    elif change == "extension-object":
+        ev["partner"] = {"nested": True}
+    elif change == "time-not-rfc3339":
+        ev["time"] = "01/06/2026 09:00"
+    elif change == "no-time":
+        del ev["time"]
+    elif change == "subject-differs":
+        ev["subject"] = "ins_other"
+    elif change == "xml-content":
+        ev["datacontenttype"] = "text/xml"
+    elif change == "dataschema-relative":
+        ev["dataschema"] = "schemas/data.json"
+    return ev
+
+
+@pytest.mark.parametrize("change", ["specversion-0.3", "no-id", "empty-source", "other-type", "data-base64",
+                                    "data-and-data-base64", "bad-extension-name", "extension-object",
+                                    "time-not-rfc3339", "no-time", "subject-differs", "xml-content",
+                                    "dataschema-relative"])
+def test_wrong_envelope(ws: Workspace, change: str) -> None:
+    ws.label()
+    events = events_for(HOSPITAL_M, 5)
+    events[2] = _mutate(events[2], change)
+    r = ws.run(ws.events("e.jsonl", events))
+    bad = only(r, "wrong-envelope")
+    assert [(x["line"], x["file"]) for x in bad] == [(3, str(ws.root / "events" / "e.jsonl"))], r.refusals
+    assert r.summary["installations_paid"] == 0  # 4 good events of 5 needed
+
+
+def test_an_accepted_extension_attribute_is_fine(ws: Workspace) -> None:
+    ws.label()
+    events = events_for(HOSPITAL_M, 5)
+    for ev in events:
+        ev["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    r = ws.run(ws.events("e.jsonl", events))
+    assert r.summary["installations_paid"] == 1 and r.refusals == []
+
+
+@pytest.mark.parametrize("change", ["missing-reference", "bad-size", "bad-kind", "extra-key", "negative-bytes"])
+def test_invalid_data(ws: Workspace, change: str) -> None:
+    ws.label()
+    events = events_for(HOSPITAL_M, 5)
+    data = events[0]["data"]
+    if change == "missing-reference":
+        del data["reference"]
+    elif change == "bad-size":
+        data["site"]["size"] = "medium"
+    elif change == "bad-kind":
+        data["kind"] = "fax"
+    elif change == "extra-key":
+        data["price"] = 1_000_000
+    elif change == "negative-bytes":
+        data["bytes"] = -1
+    r = ws.run(ws.events("e.jsonl", events))
+    bad = only(r, "invalid-data")
+    assert len(bad) == 1 and bad[0]["line"] == 1 and bad[0]["event_id"] == events[0]["id"]
+    assert r.summary["installations_paid"] == 0
+
+
+# ---------------------------------------------------------------------------------------------- labels
+@pytest.mark.parametrize("how", ["forged", "unsigned", "edited-after-signing", "not-a-label"])
+def test_label_invalid(ws: Workspace, how: str) -> None:
+    if how == "forged":
+        doc = ws.label(key=FORGER)
+    else:
+        doc = ws.label()
+        if how == "unsigned":
+            del doc["signature"]
+        elif how == "edited-after-signing":
+            doc["versions"] = ["3.2", "9.9"]
+        else:
+            doc["format"] = "usine.bundle/1"
+        (ws.labels / f"{doc['label_id']}.json").write_text(json.dumps(doc))
+    r = ws.run(ws.events("e.jsonl", events_for(HOSPITAL_M, 5)))
+    assert r.returncode == 0, r.stderr
+    files = only(r, "label-invalid", kind="label")
+    assert [x["file"] for x in files] == [str(ws.labels / f"{doc['label_id']}.json")]
+    assert r.reasons() == {"label-invalid": 5}
+    assert r.summary["installations_paid"] == 0
+
+
+def test_no_label(ws: Workspace) -> None:
+    ws.label()  # for acme-ehr, not for the other software
+    other = installation("750100011", software="other-ehr", vendor="other")
+    r = ws.run(ws.events("e.jsonl", events_for(other, 5) + events_for(HOSPITAL_M, 5)))
+    assert r.reasons() == {"no-label": 5} and r.summary["installations_paid"] == 1
+    assert "no valid label for vendor other, software other-ehr" in only(r, "no-label")[0]["detail"]
+
+
+def test_label_of_another_vendor_does_not_cover(ws: Workspace) -> None:
+    ws.label(vendor="impostor")
+    r = ws.run(ws.events("e.jsonl", events_for(HOSPITAL_M, 5)))
+    assert r.reasons() == {"no-label": 5}
+
+
+def test_version_not_covered(ws: Workspace) -> None:
+    ws.label(versions=("3.1", "3.2"))
+    r = ws.run(ws.events("e.jsonl", events_for(installation("750100011", version="3.3"), 5)))
+    assert r.reasons() == {"version-not-covered": 5}
+
+
+def test_label_revoked_after_some_events(ws: Workspace) -> None:
+    doc = ws.label()
+    revoked_at = T0 + DAY * 2 + dt.timedelta(hours=1)  # after the 3rd daily event
+    rev = sign_revocations([{"label_id": doc["label_id"], "revoked": revoked_at.isoformat().replace("+00:00", "Z"),
+                             "reason": "security flaw"}], AGENCY)
+    (ws.labels / "revocations.json").write_text(json.dumps(rev))
+    r = ws.run(ws.events("e.jsonl", events_for(HOSPITAL_M, 6)))
+    assert r.reasons() == {"label-revoked": 3} and r.summary["events_counted"] == 3
+    assert r.reasons("installation") == {"threshold-not-met": 1}
+
+
+def test_revocation_list_that_does_not_verify_stops_the_run(ws: Workspace) -> None:
+    doc = ws.label()
+    rev = sign_revocations([{"label_id": doc["label_id"], "revoked": "2026-06-01T00:00:00Z", "reason": "x"}],
+                           FORGER)
+    (ws.labels / "revocations.json").write_text(json.dumps(rev))
+    r = ws.run(ws.events("e.jsonl", events_for(HOSPITAL_M, 5)))
+    assert r.returncode == 2 and "revocations.json" in r.stderr and "untrusted key" in r.stderr
+    assert not ws.ledger.exists()  # stopped before touching the ledger
+
+
+def test_label_expired(ws: Workspace) -> None:
+    ws.label(expires="2026-06-03")  # valid through June 3rd: events of June 1-3 count
+    r = ws.run(ws.events("e.jsonl", events_for(HOSPITAL_M, 6)))
+    assert r.reasons() == {"label-expired": 3} and r.summary["events_counted"] == 3
+
+
+def test_label_not_yet_valid(ws: Workspace) -> None:
+    ws.label(issued="2026-06-03T00:00:00Z")
+    r = ws.run(ws.events("e.jsonl", events_for(HOSPITAL_M, 7)))
+    assert r.reasons() == {"label-not-yet-valid": 2} and r.summary["installations_paid"] == 1
+
+
+def test_a_later_run_with_the_missing_label_counts_refused_events(ws: Workspace) -> None:
+    f = ws.events("e.jsonl", events_for(HOSPITAL_M, 5))
+    r1 = ws.run(f)
+    assert r1.reasons() == {"no-label": 5}
+    ws.label()
+    r2 = ws.run(f)
+    assert r2.summary["installations_paid"] == 1 and r2.reasons() == {}
+
+
+# ---------------------------------------------------------------------------------------------- the event itself
+def test_unknown_wave(ws: Workspace) -> None:
+    ws.label()
+    r = ws.run(ws.events("e.jsonl", events_for(installation("750100011", wave="2031-W9"), 2)))
+    assert r.reasons() == {"unknown-wave": 2}
+    assert "'2031-W9' is not in the catalog" in r.refusals[0]["detail"]
+
+
+def test_future_dated_events_are_counted_by_a_later_run(ws: Workspace) -> None:
+    ws.label()
+    f = ws.events("e.jsonl", events_for(HOSPITAL_M, 5))
+    r1 = ws.run(f, as_of="2026-06-03T12:00:00Z")
+    assert r1.reasons() == {"future-dated": 2} and r1.summary["events_counted"] == 3
+    r2 = ws.run(f, as_of="2026-06-30T00:00:00Z")
+    assert r2.reasons() == {"duplicate-event": 3} and r2.summary["installations_paid"] == 1
+
+
+def test_duplicate_event_in_one_file(ws: Workspace) -> None:
+    ws.label()
+    events = events_for(HOSPITAL_M, 4)
+    r = ws.run(ws.events("e.jsonl", [*events, events[1], events[1]]))
+    dup = only(r, "duplicate-event")
+    assert [x["line"] for x in dup] == [5, 6] and "line 2" in dup[0]["detail"]
+    assert r.summary["installations_paid"] == 0  # 4 distinct events, 5 needed
+
+
+def test_conflicting_duplicate_same_id_different_content(ws: Workspace) -> None:
+    ws.label()
+    events = events_for(HOSPITAL_M, 5)
+    twin = copy.deepcopy(events[4])
+    twin["data"]["bytes"] += 1
+    r = ws.run(ws.events("e.jsonl", [*events[:4], twin, events[4]]))
+    conflict = only(r, "conflicting-duplicate")
+    assert [x["line"] for x in conflict] == [6] and "line 5" in conflict[0]["detail"]
+    assert r.summary["installations_paid"] == 1
+
+
+def test_same_content_reserialized_is_a_duplicate_not_a_conflict(ws: Workspace) -> None:
+    ws.label()
+    events = events_for(HOSPITAL_M, 5)
+    reordered = json.dumps(dict(reversed(list(events[0].items()))), indent=None)
+    r = ws.run(ws.events("e.jsonl", [*events, reordered]))
+    assert r.reasons() == {"duplicate-event": 1}
+
+
+def test_outside_the_funding_window(ws: Workspace) -> None:
+    ws.label(issued="2026-01-01T00:00:00Z")  # 2026-W1 funding window: 2026-03-01 to 2027-12-31
+    early = events_for(HOSPITAL_M, 5, start=dt.datetime(2026, 2, 20, tzinfo=dt.UTC))
+    r = ws.run(ws.events("e.jsonl", early), as_of="2028-06-01T00:00:00Z")
+    assert r.reasons() == {"outside-window": 5}
+    late = events_for(HOSPITAL_M, 5, start=dt.datetime(2028, 1, 1, tzinfo=dt.UTC), first=10)
+    r2 = ws.run(ws.events("late.jsonl", late), as_of="2028-06-01T00:00:00Z")
+    assert r2.reasons() == {"outside-window": 5}
+    assert "outside the funding window 2026-03-01 to 2027-12-31" in r2.refusals[0]["detail"]
+
+
+def test_no_price_for_the_site_size(ws: Workspace) -> None:
+    ws.label()
+    r = ws.run(ws.events("e.jsonl", events_for(installation("750100011", "XL"), 5)))
+    assert r.reasons() == {"no-price": 5}
+
+
+def test_kind_or_document_type_not_counted_by_the_rule(ws: Workspace) -> None:
+    ws.label(vendor="medilab", software="medilab-lab", category="LAB", versions=("1.0",))
+    lab = installation("111000001", "S", vendor="medilab", software="medilab-lab", category="LAB", version="1.0")
+    messages = events_for(lab, 3, kind="message", document_type=None)  # LAB counts documents of type 11502-2 only
+    other_type = events_for(lab, 3, first=10, document_type="34106-7")
+    r = ws.run(ws.events("e.jsonl", messages + other_type))
+    assert r.reasons() == {"not-proof-of-use": 6}
+
+
+def test_inconsistent_installation(ws: Workspace) -> None:
+    ws.label()
+    first = events_for(installation("750100011", "S"), 3)
+    bigger = events_for(installation("750100011", "L"), 3, start=T0 + DAY * 3, first=3)
+    r = ws.run(ws.events("e.jsonl", first + bigger))
+    assert r.reasons() == {"inconsistent-installation": 3}
+    assert "site size 'L' differs from the installation's 'S'" in r.refusals[0]["detail"]
+
+
+# ---------------------------------------------------------------------------------------------- installations, orders
+@pytest.fixture
+def small_cap(tmp_path: Path) -> Path:
+    """A catalog whose 2026-W1 cap per software is 160,000 euros."""
+    root = tmp_path / "catalog"
+    shutil.copytree(REPO / "referentials", root / "referentials")
+    shutil.copytree(REPO / "waves", root / "waves")
+    wave = root / "waves" / "2026-W1.toml"
+    text = wave.read_text(encoding="utf-8")
+    assert "cap_per_software = 8_000_000" in text
+    wave.write_text(text.replace("cap_per_software = 8_000_000", "cap_per_software = 160_000"), encoding="utf-8")
+    return root
+
+
+def test_cap_reached_leaves_the_installation_unpaid(ws: Workspace, small_cap: Path) -> None:
+    ws.catalog = small_cap
+    ws.label()
+    sites = [installation(f"75010001{i}", "M") for i in range(3)]  # 3 x 62,000 > 160,000
+    events = [ev for i, s in enumerate(sites) for ev in events_for(s, 5, start=T0 + DAY * 10 * i)]
+    r = ws.run(ws.events("e.jsonl", events))
+    assert [o["site_id"] for o in r.orders] == ["750100010", "750100011"]  # first proven, first paid
+    capped = only(r, "cap-reached", kind="installation")
+    assert [x["site_id"] for x in capped] == ["750100012"]
+    assert "124000.00 EUR paid of its cap 160000.00" in capped[0]["detail"]
+    small = events_for(installation("750100019", "S"), 5, start=T0 + DAY * 40)  # 28,000 still fits the cap
+    r2 = ws.run(ws.events("more.jsonl", small))
+    assert [o["site_id"] for o in r2.orders] == ["750100019"]
+    assert [x["site_id"] for x in only(r2, "cap-reached", kind="installation")] == ["750100012"]
+
+
+def test_orders_without_bank_details_are_held_and_reported_then_ordered(ws: Workspace, tmp_path: Path) -> None:
+    ws.label(vendor="newcomer", software="new-ehr")
+    inst = installation("750100011", "M", vendor="newcomer", software="new-ehr")
+    f = ws.events("e.jsonl", events_for(inst, 5))
+    r1 = ws.run(f)
+    assert [(o["status"], o["msg_id"], o["iban"]) for o in r1.orders] == [("held", "", "")]
+    held = only(r1, "no-bank-details", kind="order")
+    assert len(held) == 1 and held[0]["vendor_id"] == "newcomer" and r1.pain_files() == []
+    payees = tmp_path / "payees.toml"
+    payees.write_text('format = "usine.payees/1"\n[vendors.newcomer]\nname = "Newcomer SAS"\n'
+                      'iban = "FR76 3000 4000 0312 3456 7890 143"\nbic = "BNPAFRPPXXX"\n', encoding="utf-8")
+    ws.payees = payees
+    r2 = ws.run(f)
+    assert [(o["status"], o["iban"], o["amount"]) for o in r2.orders] == \
+        [("ordered", "FR7630004000031234567890143", "62000.00")]
+    assert len(r2.pain_files()) == 1 and r2.summary["installations_paid"] == 0  # paid once, in run 1
+
+
+# ---------------------------------------------------------------------------------------------- bad command inputs
+def test_no_agency_key_exits_2(ws: Workspace) -> None:
+    args = ws.args((ws.events("e.jsonl", []),), ws.root / "o", "2027-01-01T00:00:00Z", "2026-W1")
+    i = args.index("--agency-key")
+    del args[i:i + 2]
+    env = {k: v for k, v in os.environ.items() if k != "USINE_AGENCY_PUBKEY"}
+    proc = subprocess.run([sys.executable, "-m", "conformity", *args], capture_output=True, text=True, check=False,
+                          env=env)
+    assert proc.returncode == 2 and "no agency key" in proc.stderr
+
+
+def test_a_second_run_on_a_busy_ledger_exits_3(ws: Workspace) -> None:
+    from conformity.payments.ledger import Ledger
+
+    with Ledger(ws.ledger):
+        r = ws.run(ws.events("e.jsonl", []))
+    assert r.returncode == 3 and "in use by another payment run" in r.stderr
+
+
+def test_bad_payees_file_exits_2_with_every_problem(ws: Workspace, tmp_path: Path) -> None:
+    bad = tmp_path / "payees.toml"
+    bad.write_text('format = "usine.payees/1"\n[vendors.a]\nname = "A"\niban = "FR7630004000031234567890144"\n'
+                   'bic = "BNPAFRPP"\n[vendors.b]\nname = "B"\niban = "FR76"\nbic = "nope"\n', encoding="utf-8")
+    ws.payees = bad
+    r = ws.run(ws.events("e.jsonl", []))
+    assert r.returncode == 2
+    assert "vendors.a.iban" in r.stderr and "check digits" in r.stderr
+    assert "vendors.b.iban" in r.stderr and "vendors.b.bic" in r.stderr
+
+
+def test_unknown_wave_option_exits_2(ws: Workspace) -> None:
+    r = ws.run(ws.events("e.jsonl", []), wave="2099-W1")
+    assert r.returncode == 2 and "unknown wave '2099-W1'" in r.stderr
+
+
+def test_not_a_ledger_exits_2(ws: Workspace) -> None:
+    ws.ledger.write_bytes(b"this is not SQLite at all, just some bytes" * 100)
+    r = ws.run(ws.events("e.jsonl", []))
+    assert r.returncode == 2 and str(ws.ledger) in r.stderr
+
+
+def test_one_event_builder_sanity() -> None:
+    ev = event(HOSPITAL_M, T0, 1)
+    assert ev["id"] == "evt-acme-ehr-750100011-1" and ev["data"]["site"]["size"] == "M"
+    assert label_fields()["wave"] == "2026-W1"
