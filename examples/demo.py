@@ -1,4 +1,8 @@
-"""The end-to-end demo behind ./demo: every stage of the pipeline that exists, on the embedded defaults.
+"""The end-to-end demo behind ./demo: the whole pipeline on the embedded defaults.
+
+catalog → specifications → the agency's sandbox (TLS) → vendors run the harness against it →
+the labelling agency verifies, re-derives and decides (a label, and a refusal) → registry export →
+labelled software installed at care sites sends data → the payment agency pays once per installation.
 
 Each step runs the real ``usine`` command a user would type and says where its output went.
 """
@@ -20,53 +24,65 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 USINE = [sys.executable, "-m", "conformity"]
+VENDORS = ROOT / "examples" / "vendors"
+WAVE, CATEGORY = "2026-W1", "HOSPITAL"
 
 
 def step(title: str) -> None:
     print(f"\n=== {title}", flush=True)
 
 
-def usine(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run one usine command as a user would, echoing it."""
+def usine(*args: str, expect: tuple[int, ...] = (0,), env: dict[str, str] | None = None,
+          quiet: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run one usine command as a user would, echoing it; fail the demo on an unexpected exit code."""
     print("$ usine " + " ".join(args), flush=True)
-    proc = subprocess.run([*USINE, *args], cwd=ROOT, text=True, capture_output=True)
-    if proc.stdout:
+    proc = subprocess.run([*USINE, *args], cwd=ROOT, text=True, capture_output=True,
+                          env={**os.environ, **(env or {})})
+    if proc.stdout and not quiet:
         print(proc.stdout.rstrip())
-    if proc.stderr:
+    if proc.stderr and (not quiet or proc.returncode not in expect):
         print(proc.stderr.rstrip(), file=sys.stderr)
-    if check and proc.returncode != 0:
-        raise SystemExit(f"demo: 'usine {' '.join(args)}' failed with exit code {proc.returncode}")
+    if proc.returncode not in expect:
+        raise SystemExit(f"demo: 'usine {' '.join(args)}' exited {proc.returncode}, expected {expect}")
     return proc
 
 
-class serve_sandbox:
-    """``usine sandbox serve`` over HTTPS in the background, until the block ends."""
+class ServedSandbox:
+    """``usine sandbox serve --test-pki`` in the background (the agency's sandbox), until the block ends."""
 
     def __init__(self, data: Path, pki: Path):
         self.data, self.pki = data, pki
         self.token = secrets.token_urlsafe(16)
 
-    def __enter__(self) -> tuple[str, str]:
+    def __enter__(self) -> ServedSandbox:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        args = ["sandbox", "serve", "--port", str(port), "--data", str(self.data),
-                "--tls-cert", str(self.pki / "server.pem"), "--tls-key", str(self.pki / "server.key")]
+        args = ["sandbox", "serve", "--port", str(port), "--data", str(self.data), "--test-pki", str(self.pki)]
         print("$ usine " + " ".join(args) + " &", flush=True)
-        env = {**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": self.token}
-        self.proc = subprocess.Popen([*USINE, *args], cwd=ROOT, env=env)
-        base = f"https://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([*USINE, *args], cwd=ROOT, env={**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": self.token})
+        self.url = f"https://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
             try:
-                httpx.get(base + "/health", verify=str(self.pki / "ca.pem")).raise_for_status()
+                httpx.get(self.url + "/health", verify=str(self.ca)).raise_for_status()
                 break
-            except httpx.HTTPError:
+            except (httpx.HTTPError, FileNotFoundError):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("demo: the sandbox did not start")
+                    raise SystemExit("demo: the sandbox did not start") from None
                 time.sleep(0.2)
-        print(f"sandbox serving on {base}")
-        return base, self.token
+        return self
+
+    @property
+    def ca(self) -> Path:
+        return self.pki / "ca.pem"
+
+    @property
+    def trace_key(self) -> Path:
+        return self.data / "keys" / "trace-signing.pub.pem"
+
+    def harness_args(self) -> list[str]:
+        return ["--sandbox", self.url, "--sandbox-admin-token", self.token, "--sandbox-ca", str(self.ca)]
 
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()
@@ -74,13 +90,13 @@ class serve_sandbox:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "demo-out", help="Output folder (default: demo-out/).")
-    args = parser.parse_args()
-    out: Path = args.out
+    out: Path = parser.parse_args().out.resolve()
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    home = {"USINE_HOME": str(out / "usine-home")}  # agency key, registry, ledger: nothing outside demo-out
     outputs: list[tuple[str, Path]] = []
 
     step("1. Catalog: load and cross-check every referential and wave")
@@ -88,63 +104,96 @@ def main() -> int:
     usine("referentials", "list")
 
     step("2. Specifications: one consolidated document per wave and category")
-    specs = out / "specifications"
     for wave in ("2026-W1", "2027-W2"):
         for category in ("HOSPITAL", "GP"):
-            html = specs / f"{wave}-{category}.html"
+            html = out / "specifications" / f"{wave}-{category}.html"
             usine("wave", "show", wave, "--category", category, "--format", "html", "-o", str(html))
-            outputs.append((f"specification {wave} {category} (HTML)", html))
-    md = specs / "2027-W2-HOSPITAL.md"
-    usine("wave", "show", "2027-W2", "--category", "HOSPITAL", "--format", "markdown", "-o", str(md))
-    outputs.append(("specification 2027-W2 HOSPITAL (Markdown)", md))
+            outputs.append((f"specification {wave} {category}", html))
 
     step("3. What changes between waves: the vendor's to-do list")
+    usine("wave", "diff", "2026-W1", "2027-W2", "--category", "GP")
     diff = out / "diff-2026-W1-2027-W2.txt"
-    usine("wave", "diff", "2026-W1", "2027-W2", "--category", "HOSPITAL")
     usine("wave", "diff", "2026-W1", "2027-W2", "-o", str(diff))
-    outputs.append(("wave diff 2026-W1 → 2027-W2, all categories", diff))
+    outputs.append(("wave diff 2026-W1 → 2027-W2", diff))
+    coverage = out / "coverage-2026-W1.txt"
+    coverage.write_text(usine("coverage", "--wave", WAVE, "--strict", quiet=True).stdout)
+    print(coverage.read_text().strip().splitlines()[-1])
+    outputs.append(("coverage requirements → checks", coverage))
 
-    step("4. Coverage: requirements → checks")
-    proc = usine("coverage", "--wave", "2027-W2")
-    cov = out / "coverage-2027-W2.txt"
-    cov.write_text(proc.stdout)
-    outputs.append(("coverage of 2027-W2", cov))
+    step("4. The agency's sandbox: national services imitated, over real TLS")
+    with ServedSandbox(out / "sandbox", out / "pki") as sandbox:
+        print(f"sandbox on {sandbox.url}; traces signed by {sandbox.trace_key.relative_to(out)}")
 
-    step("5. Sandbox: the national services imitated, over real TLS")
-    pki = out / "pki"
-    usine("sandbox", "pki", "--out", str(pki))
-    with serve_sandbox(out / "sandbox", pki) as (base_url, token):
-        ca = str(pki / "ca.pem")
-        with httpx.Client(base_url=base_url, verify=ca, headers={"Authorization": f"Bearer {token}"}) as admin:
-            session = admin.post("/admin/sessions", json={"seed": 42, "label": "demo"}).json()
-            sid = session["session_id"]
-            print(f"test session {sid}: services {', '.join(session['endpoints'])}")
-            lookup = httpx.post(session["endpoints"]["insi"] + "/lookup", verify=ca, json={})
-            print(f"an unauthenticated look-up is refused: {lookup.status_code} {lookup.json()['code']}")
-            trace_path = out / "sandbox-trace.json"
-            trace_path.write_text(json.dumps(admin.get(f"/admin/sessions/{sid}/trace").json(), indent=2))
-            keys = admin.get("/.well-known/usine-trace-keys").json()["keys"]
-            outputs.append(("signed trace of a test session", trace_path))
-            print(f"trace signed by key {keys[0]['kid'][:16]}…")
+        step("5. Vendors run the wave's tests against it (harness → reports → evidence bundle)")
+        ref_out, bad_out = out / "runs" / "reference", out / "runs" / "skip-nonce-check"
+        usine("run", "--wave", WAVE, "--category", CATEGORY, "--vendor", str(VENDORS / "reference" / "vendor.toml"),
+              "--out", str(ref_out), *sandbox.harness_args(), quiet=True)
+        print(json.loads((ref_out / "report.json").read_text())["summary"])
+        usine("run", "--wave", WAVE, "--category", CATEGORY,
+              "--vendor", str(VENDORS / "defective" / "skip-nonce-check" / "vendor.toml"),
+              "--out", str(bad_out), *sandbox.harness_args(), expect=(1,), quiet=True)
+        print("defective vendor:", json.loads((bad_out / "report.json").read_text())["summary"]["failed_must"])
+        outputs += [("reference vendor: run report (HTML)", ref_out / "report.html"),
+                    ("reference vendor: evidence bundle", ref_out / "bundle.zip"),
+                    ("defective vendor: run report (HTML)", bad_out / "report.html")]
 
-        step("6. Installed software at care sites sends data: data-received events")
+        step("6. The labelling agency verifies, re-derives every verdict, decides")
+        trust = ["--trust", str(sandbox.trace_key)]
+        usine("agency", "verify", str(ref_out / "bundle.zip"), *trust, env=home)
+        decisions = out / "agency" / "decisions"
+        usine("agency", "decide", str(ref_out / "bundle.zip"), *trust, "--out", str(decisions), env=home)
+        usine("agency", "decide", str(bad_out / "bundle.zip"), *trust, "--out", str(decisions), expect=(1,), env=home)
+        label = next(decisions.glob("label-*.json"))
+        agency_pub = out / "usine-home" / "agency" / "agency-key.pub.pem"
+        usine("label", "verify", str(label), "--key", str(agency_pub))
+        usine("agency", "registry", "list", env=home)
+        export = out / "agency" / "export"
+        usine("agency", "registry", "export", "--out", str(export), env=home)
+        outputs += [("label (signed JSON)", label), ("public registry export (CSV + JSON + labels)", export)]
+
+        step("7. Labelled software installed at care sites sends data: data-received events")
         sys.path.insert(0, str(ROOT / "examples" / "sites"))
         from simulate import Site, simulate_sites
 
-        sites = [Site("750100011", "L", "CHU Demo"), Site("690200022", "M", "CH Demo Lyon"),
-                 Site("130300033", "S", "Clinique Demo")]
-        installs = simulate_sites(base_url, token, verify=ca, vendor_id="usine-reference",
-                                  software={"id": "usine-reference.refapp", "name": "RefApp", "version": "1.0.0",
-                                            "registration_id": "REG-REF-0001"},
-                                  wave="2026-W1", category="HOSPITAL", sites=sites, documents=5)
+        refapp = {"id": "usine-reference.refapp", "name": "RefApp", "version": "1.0.0", "registration_id": "REG-REF-0001"}
+        sites = [Site("750100011", "L", "CHU Demo Paris"), Site("690200022", "M", "CH Demo Lyon"),
+                 Site("130300033", "S", "Clinique Demo Marseille")]
+        simulate_sites(sandbox.url, sandbox.token, verify=str(sandbox.ca), vendor_id="usine-reference", software=refapp,
+                       wave=WAVE, category=CATEGORY, sites=sites, documents=5)
+        simulate_sites(sandbox.url, sandbox.token, verify=str(sandbox.ca), vendor_id="usine-reference", software=refapp,
+                       wave=WAVE, category=CATEGORY, sites=[Site("330400044", "M", "CH Demo Bordeaux")], documents=2,
+                       seed=8)
+        unlabelled = json.loads((bad_out / "report.json").read_text())["vendor"]
+        simulate_sites(sandbox.url, sandbox.token, verify=str(sandbox.ca), vendor_id=unlabelled["vendor_id"],
+                       software={"id": unlabelled["software_id"], "name": unlabelled["software"],
+                                 "version": unlabelled["version"], "registration_id": unlabelled["registration_id"]},
+                       wave=WAVE, category=CATEGORY, sites=[Site("310500055", "M", "CH Demo Toulouse")], documents=5,
+                       seed=9)
         events = out / "sandbox" / "events" / "data-received.jsonl"
-        n = sum(1 for _ in events.open())
-        print(f"{len(installs)} installations sent documents; {n} data-received events emitted")
+        print(f"{sum(1 for _ in events.open())} data-received events from 5 installations "
+              "(3 fully in use, 1 not yet, 1 running unlabelled software)")
         outputs.append(("data-received events (CloudEvents JSON lines)", events))
 
+    step("8. The payment agency pays each installation once")
+    pay_out, ledger = out / "payments", out / "payments" / "ledger.sqlite3"
+    pay = ["pay", "run", "--wave", WAVE, "--labels", str(export / "labels"), "--events", str(events),
+           "--agency-key", str(agency_pub), "--payer", str(ROOT / "examples" / "payments" / "payer.toml"),
+           "--payees", str(ROOT / "examples" / "payments" / "payees.toml"), "--ledger", str(ledger)]
+    usine(*pay, "--out", str(pay_out))
+    print("re-running on the same events pays nothing twice:")
+    usine(*pay, "--out", str(out / "payments-rerun"))
+    outputs += [("payment orders (CSV)", pay_out / "payment-orders.csv"),
+                ("payment orders (ISO 20022 pain.001)", next(pay_out.glob("pain001-*.xml"))),
+                ("refusal report", pay_out / "refusals.csv"), ("totals per vendor", pay_out / "totals.csv")]
+
+    step("9. Wave progress: the agency's transparency page, with the payment funnel")
+    progress = out / "agency" / f"progress-{WAVE}.html"
+    usine("agency", "progress", "--wave", WAVE, "--ledger", str(ledger), "--html", str(progress), env=home)
+    outputs.append(("wave progress page", progress))
+
     step("Outputs")
-    for label, path in outputs:
-        print(f"  {label:<48} {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    for label_text, path in outputs:
+        print(f"  {label_text:<48} {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return 0
 
 
