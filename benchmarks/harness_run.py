@@ -26,8 +26,8 @@ def main() -> int:
     parser.add_argument("--vendor", type=Path, default=ROOT / "examples" / "vendors" / "reference" / "vendor.toml")
     args = parser.parse_args()
 
-    import conformity.checks.health  # noqa: F401
     from conformity.catalog import load_catalog
+    from conformity.checks.packs import load_pack_checks
     from conformity.checks.evaluate import evaluate_check
     from conformity.checks.registry import CHECKS, registered_check_ids
     from conformity.harness.outputs import run_to_end
@@ -36,6 +36,7 @@ def main() -> int:
     from conformity.harness.sandbox_access import start_local
     from conformity.harness.vendor import load_vendor
 
+    load_pack_checks()
     catalog = load_catalog(registered_checks=registered_check_ids())
     vendor = load_vendor(args.vendor)
     plan = make_plan(catalog, args.wave, args.category)

@@ -93,13 +93,14 @@ def _pending_verdicts(plan: Any) -> dict[str, Any]:
 
 
 def _plan(config: pytest.Config) -> Any:
-    import conformity.checks.health  # noqa: F401
     from conformity.catalog import load_catalog
+    from conformity.checks.packs import load_pack_checks
     from conformity.checks.registry import registered_check_ids
     from conformity.harness.plan import make_plan
     from conformity.harness.vendor import load_vendor
 
     vendor = load_vendor(config.getoption("usine_vendor"))
+    load_pack_checks()
     catalog = load_catalog(registered_checks=registered_check_ids())
     plan = make_plan(catalog, config.getoption("usine_wave"), config.getoption("usine_category") or vendor.category)
     return vendor, catalog, plan

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import conformity.checks.health  # noqa: F401  (registers the checks the agency re-runs)
+from conformity.checks.packs import load_pack_checks
 from conformity.agency import rederive
 from conformity.agency.bundlezip import DEFAULT_LIMITS, BundleArchive, ZipLimits, open_bundle
 from conformity.catalog import Catalog
@@ -157,6 +157,7 @@ def _json(value: Any) -> str:
 
 def verify_bundle(path: Path, catalog: Catalog, keys: KeyRing, limits: ZipLimits = DEFAULT_LIMITS) -> Verification:
     """Verify a bundle; InputError only when it is not a readable zip (every other problem is a reason)."""
+    load_pack_checks(catalog.root)  # the checks the agency re-runs must be registered
     archive = open_bundle(path, limits)
     v = Verification(path, archive.sha256, utc_now(), list(archive.problems))
     reasons = v.reasons

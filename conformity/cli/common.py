@@ -10,13 +10,22 @@ import click
 
 from conformity.catalog import Catalog, load_catalog
 from conformity.checks import registered_check_ids
+from conformity.checks.packs import load_pack_checks
 
 
-def get_catalog(ctx: click.Context) -> Catalog:
-    """The catalog named by ``--catalog`` (or the embedded one), loaded once per command."""
+def get_catalog(ctx: click.Context, *, with_checks: bool = True) -> Catalog:
+    """The catalog named by ``--catalog`` (or the embedded one), loaded once per command.
+
+    ``with_checks``: first register every pack's checks, so that the load also proves each check id
+    a requirement names is registered.
+    """
     obj = ctx.find_root().obj
     if "catalog" not in obj:
-        obj["catalog"] = load_catalog(obj.get("catalog_root"), registered_checks=registered_check_ids())
+        registered: set[str] | None = None
+        if with_checks:
+            load_pack_checks(obj.get("catalog_root"))
+            registered = registered_check_ids()
+        obj["catalog"] = load_catalog(obj.get("catalog_root"), registered_checks=registered)
     return obj["catalog"]
 
 

@@ -28,7 +28,6 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path, category: str | Non
 
     Exit 0 only if every applicable automated MUST requirement passed; 1 otherwise; 2 on bad input.
     """
-    import conformity.checks.health  # noqa: F401  (registers the health pack's checks and scenarios)
     from conformity.harness.outputs import run_to_end, write_outputs
     from conformity.harness.plan import make_plan
     from conformity.harness.runner import Runner

@@ -118,3 +118,17 @@ def test_coverage_lists_every_requirement_with_its_proof_method(usine, repo_root
     assert {r["requirement"] for r in rows} == expected
     manual = [r for r in rows if r["method"] != "automated"]
     assert manual and all(r["note"] for r in manual), "a requirement with no automated check says why"
+
+
+def test_validate_refuses_a_check_id_no_pack_registers(catalog_copy: Path, edit, usine) -> None:
+    path = edit("referentials/health/PRACAUTH/1.0.toml", '"oidc.nonce_verified"', '"oidc.nonce_forgotten"')
+    result = usine("--catalog", catalog_copy, "validate")
+    assert result.exit_code == 2
+    assert str(path) in result.stderr and "oidc.nonce_forgotten" in result.stderr and "not registered" in result.stderr
+
+
+def test_coverage_reports_a_missing_check_instead_of_failing(catalog_copy: Path, edit, usine) -> None:
+    edit("referentials/health/PRACAUTH/1.0.toml", '"oidc.nonce_verified"', '"oidc.nonce_forgotten"')
+    result = usine("--catalog", catalog_copy, "coverage", "--wave", "2026-W1", "--strict")
+    assert result.exit_code == 1
+    assert "missing-check" in result.output and "oidc.nonce_forgotten" in result.output
