@@ -57,6 +57,22 @@ def parse_xml(
     return root
 
 
+def element_path(el: etree._Element) -> str:
+    """An XPath-like location of an element: ``/ClinicalDocument/author[2]/assignedAuthor/id``."""
+    parts = []
+    node: etree._Element | None = el
+    while node is not None:
+        name = etree.QName(node).localname if isinstance(node.tag, str) else "node()"
+        parent = node.getparent()
+        if parent is not None:
+            same = [c for c in parent if c.tag == node.tag]
+            if len(same) > 1:
+                name += f"[{same.index(node) + 1}]"
+        parts.append(name)
+        node = parent
+    return "/" + "/".join(reversed(parts))
+
+
 def _check_tree(root: etree._Element, max_depth: int, source: str) -> None:
     stack: list[tuple[etree._Element, int]] = [(root, 1)]
     while stack:

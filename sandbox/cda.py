@@ -29,6 +29,8 @@ from typing import Any
 
 from lxml import etree
 
+from conformity.xmlsafe import element_path
+
 from conformity.packs.health.ins import INS_OIDS, ins_reference, is_valid_ins
 
 NS = "urn:hl7-org:v3"
@@ -160,20 +162,6 @@ def _findall(el: etree._Element, path: str) -> list[etree._Element]:
     return el.findall(path.replace("v3:", _V3))
 
 
-def location(el: etree._Element) -> str:
-    """An XPath-like location with local names, e.g. ``/ClinicalDocument/author[2]/assignedAuthor/id``."""
-    parts = []
-    node: etree._Element | None = el
-    while node is not None:
-        name = etree.QName(node).localname if isinstance(node.tag, str) else "node()"
-        parent = node.getparent()
-        if parent is not None:
-            same = [c for c in parent if c.tag == node.tag]
-            if len(same) > 1:
-                name += f"[{same.index(node) + 1}]"
-        parts.append(name)
-        node = parent
-    return "/" + "/".join(reversed(parts))
 
 
 def parse_ts(value: str) -> dt.datetime | None:
@@ -232,7 +220,7 @@ def parse_patient_id(value: str) -> tuple[str, str] | None:
 def check_document(root: etree._Element, *, now: dt.datetime | None = None) -> tuple[list[Finding], Facts]:
     """Every header and body rule the document breaks, and the facts read from its header."""
     if root.tag != f"{_V3}ClinicalDocument":
-        return [Finding("cda-not-clinical-document", location(root),
+        return [Finding("cda-not-clinical-document", element_path(root),
                         f"root element is {root.tag!r}, expected {{{NS}}}ClinicalDocument")], Facts()
     out: list[Finding] = []
     encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper()
@@ -267,10 +255,10 @@ def _check_code(root: etree._Element, out: list[Finding]) -> str | None:
         return None
     code = el.get("code", "")
     if el.get("codeSystem") != LOINC:
-        out.append(Finding("cda-code-system-invalid", location(el),
+        out.append(Finding("cda-code-system-invalid", element_path(el),
                            f"codeSystem is {el.get('codeSystem')!r}, expected LOINC {LOINC}"))
     if code not in DOCUMENT_TYPES:
-        out.append(Finding("cda-type-code-not-allowed", location(el),
+        out.append(Finding("cda-type-code-not-allowed", element_path(el),
                            f"type code {code!r} is not allowed (allowed: {', '.join(DOCUMENT_TYPES)})"))
     return code
 
@@ -345,13 +333,13 @@ def _check_patient(root: etree._Element, out: list[Finding]) -> tuple[str | None
             return None, None
     ids = [el for el in _findall(roles[0], "v3:id") if el.get("root") in INS_OIDS]
     if not ids:
-        out.append(Finding("cda-patient-ins-missing", location(roles[0]) + "/id",
+        out.append(Finding("cda-patient-ins-missing", element_path(roles[0]) + "/id",
                            f"no id with an INS OID root ({', '.join(INS_OIDS)})"))
         return None, None
     el = ids[0]
     ins = el.get("extension", "")
     if not is_valid_ins(ins):
-        out.append(Finding("cda-patient-ins-invalid", location(el),
+        out.append(Finding("cda-patient-ins-invalid", element_path(el),
                            "the INS must be 15 characters whose last two digits are the NIR control key"))
     return ins, el.get("root")
 
@@ -365,12 +353,12 @@ def _check_authors(root: etree._Element, out: list[Finding]) -> list[str]:
     for a in assigned:
         ids = [el for el in _findall(a, "v3:id") if el.get("root") == RPPS_ROOT]
         if not ids:
-            out.append(Finding("cda-author-id-missing", location(a) + "/id",
+            out.append(Finding("cda-author-id-missing", element_path(a) + "/id",
                                f"assignedAuthor needs an id with root {RPPS_ROOT} and the national id as extension"))
             continue
         national = ids[0].get("extension", "")
         if not NATIONAL_ID.match(national):
-            out.append(Finding("cda-author-id-invalid", location(ids[0]),
+            out.append(Finding("cda-author-id-invalid", element_path(ids[0]),
                                f"national id {national!r} is not 8 followed by the 11-digit RPPS"))
             continue
         found.append(national)
@@ -393,7 +381,7 @@ def _check_body(root: etree._Element, out: list[Finding]) -> int | None:
 
 def _check_level1(body: etree._Element, out: list[Finding]) -> None:
     text = _find(body, "v3:text")
-    where = location(body) + "/text"
+    where = element_path(body) + "/text"
     if text is None or text.get("mediaType") != "application/pdf" or text.get("representation") != "B64":
         out.append(Finding("cda-body-media-type-invalid", where,
                            "nonXMLBody/text must have mediaType application/pdf and representation B64"))
@@ -411,11 +399,11 @@ def _check_level1(body: etree._Element, out: list[Finding]) -> None:
 def _check_level3(body: etree._Element, out: list[Finding]) -> None:
     sections = _findall(body, ".//v3:section")
     if not sections:
-        out.append(Finding("cda-section-invalid", location(body), "a structuredBody needs at least one section"))
+        out.append(Finding("cda-section-invalid", element_path(body), "a structuredBody needs at least one section"))
     for section in sections:
         missing = [name for name in ("code", "title", "text") if _find(section, f"v3:{name}") is None]
         if missing:
-            out.append(Finding("cda-section-invalid", location(section), f"section lacks {', '.join(missing)}"))
+            out.append(Finding("cda-section-invalid", element_path(section), f"section lacks {', '.join(missing)}"))
     for obs in _findall(body, ".//v3:entry//v3:observation"):
         _check_observation(obs, out)
 
@@ -435,7 +423,7 @@ def _check_observation(obs: etree._Element, out: list[Finding]) -> None:
         if interp.get("codeSystem") != INTERPRETATION_SYSTEM:
             problems.append(f"an interpretationCode from {INTERPRETATION_SYSTEM}")
     if problems:
-        out.append(Finding("cda-entry-invalid", location(obs), "observation needs " + "; ".join(problems)))
+        out.append(Finding("cda-entry-invalid", element_path(obs), "observation needs " + "; ".join(problems)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -543,7 +531,7 @@ def _error_location(tree: etree._ElementTree, err: etree._LogEntry) -> str:
     except etree.XPathError:
         found = []
     if found and isinstance(found[0], etree._Element):
-        return location(found[0])
+        return element_path(found[0])
     return f"line {err.line}"
 
 

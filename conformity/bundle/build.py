@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from conformity import __version__
+from conformity.files import atomic_output
 from conformity.signing import canonical_json, sha256_hex
 
 BUNDLE_FORMAT = "usine.bundle/1"
@@ -49,19 +48,11 @@ def write_bundle(path: Path, report: dict[str, Any], traces: dict[str, dict[str,
     """Write ``bundle.zip`` atomically; return its manifest."""
     files = bundle_files(report, traces, junit, html)
     manifest = manifest_for(report, files)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".bundle.", suffix=".zip", dir=path.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for name, data in [("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True).encode()),
-                               *sorted(files.items())]:
-                info = zipfile.ZipInfo(name, date_time=_EPOCH)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, "wb") as fh, zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in [("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True).encode()),
+                           *sorted(files.items())]:
+            info = zipfile.ZipInfo(name, date_time=_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
     return manifest

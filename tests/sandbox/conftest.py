@@ -42,6 +42,18 @@ def new_session(admin: httpx.Client) -> Callable[..., dict[str, Any]]:
     return make
 
 
+@pytest.fixture(scope="session")
+def mint(sandbox_server: RunningSandbox) -> Callable[..., str]:
+    """Put an access token for a session straight into the sandbox's store (no identity provider needed)."""
+    from sandbox.samples import issue_access_token
+
+    def make(session: dict[str, Any], national_id: str | None = None) -> str:
+        sub = national_id or session["fixtures"]["practitioners"][0]["national_id"]
+        return issue_access_token(sandbox_server.server.config.app.state.store, session["session_id"], sub)
+
+    return make
+
+
 @pytest.fixture
 def client(sandbox_server: RunningSandbox) -> Iterator[httpx.Client]:
     """An httpx client with no credentials, on the sandbox's base URL."""

@@ -26,20 +26,6 @@ def admin_token(sandbox_server: RunningSandbox) -> str:
     return sandbox_server.admin_token
 
 
-@pytest.fixture(scope="module")
-def mint(sandbox_server: RunningSandbox) -> Callable[..., str]:
-    """Put an access token for a session straight into the sandbox's store (no identity provider needed)."""
-
-    def make(session: dict[str, Any], national_id: str | None = None) -> str:
-        token = secrets.token_urlsafe()
-        sub = national_id or session["fixtures"]["practitioners"][0]["national_id"]
-        sandbox_server.server.config.app.state.store.put_token(token, "access", session["session_id"], {"sub": sub},
-                                                               ttl=600)
-        return token
-
-    return make
-
-
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

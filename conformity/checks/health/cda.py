@@ -18,6 +18,8 @@ from typing import Any
 
 from lxml import etree
 
+from conformity.xmlsafe import element_path
+
 from conformity.checks.evaluate import EvalContext
 from conformity.checks.health.evidence import (
     NS,
@@ -55,20 +57,6 @@ CLOCK_SKEW = dt.timedelta(minutes=2)
 TYPE_REQUIREMENTS = ("DOCSHARE-011", "DOCSHARE-012", "DOCSHARE-013", "DOCSHARE-014", "DOCSHARE-030")
 
 
-def where_of(el: etree._Element) -> str:
-    """An XPath with local names, e.g. ``/ClinicalDocument/author[2]/assignedAuthor/id``."""
-    parts = []
-    node: etree._Element | None = el
-    while node is not None:
-        name = etree.QName(node).localname
-        parent = node.getparent()
-        if parent is not None:
-            same = [c for c in parent if c.tag == node.tag]
-            if len(same) > 1:
-                name += f"[{same.index(node) + 1}]"
-        parts.append(name)
-        node = parent
-    return "/" + "/".join(reversed(parts))
 
 
 def verdict(findings: list[Finding], count: int, what: str) -> Verdict:
@@ -266,10 +254,10 @@ def patient_id_findings(exchange: Any, label: str, root: etree._Element, identit
     el = ids[0]
     if el.get("extension") != identity.get("ins"):
         out.append(quote(exchange, f"{label}: the INS is not the one the identity service returned",
-                         where=where_of(el) + "/@extension", expected=identity.get("ins"), got=el.get("extension")))
+                         where=element_path(el) + "/@extension", expected=identity.get("ins"), got=el.get("extension")))
     if el.get("root") != identity.get("oid"):
         out.append(quote(exchange, f"{label}: the INS OID is not the one the identity service returned",
-                         where=where_of(el) + "/@root", expected=identity.get("oid"), got=el.get("root")))
+                         where=element_path(el) + "/@root", expected=identity.get("oid"), got=el.get("root")))
     return out
 
 
@@ -292,7 +280,7 @@ def author_id_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
             findings.append(quote(s.exchange, f"{s.label()}: no author/assignedAuthor", where="/ClinicalDocument/author"))
         for a in authors:
             ids = [el for el in a.xpath("v3:id", namespaces=NS) if el.get("root") == root_oid]
-            where = where_of(a) + "/id"
+            where = element_path(a) + "/id"
             if not ids:
                 findings.append(quote(s.exchange, f"{s.label()}: the author has no national id", where=where,
                                       expected=f"id root={root_oid} extension={logged_in or '8 + RPPS'}",
@@ -488,7 +476,7 @@ def _result_findings(s: Submitted, body: etree._Element, narrative: str, r: dict
         return [quote(s.exchange, f"{label} has no observation entry", where="//entry/observation/code/@code",
                       expected=r["code"])]
     o = obs[0]
-    where = where_of(o)
+    where = element_path(o)
     out = []
     code = first(o, "v3:code")
     if code is not None and code.get("codeSystem") != LOINC:
