@@ -11,7 +11,7 @@ from conformity.errors import Problem
 
 if TYPE_CHECKING:
     from conformity.catalog.catalog import Catalog
-    from conformity.catalog.models import Referential, Wave
+    from conformity.catalog.models import Referential, Requirement, Wave, WaveCategory
 
 
 def _referential_problems(ref: Referential, catalog: Catalog) -> list[Problem]:
@@ -46,6 +46,17 @@ def _referential_problems(ref: Referential, catalog: Catalog) -> list[Problem]:
     if pack is None:
         out.append(Problem(f, "", f"referential is in pack folder {ref.pack!r}, which has no valid pack.toml"))
     return out
+
+
+def _selection_problem(req_id: str, code: str, pinned: dict[str, Requirement], wc: WaveCategory) -> str | None:
+    """Why a wave cannot name this requirement for this category (None: it can)."""
+    if req_id not in pinned:
+        versions = ", ".join(f"{k}@{v}" for k, v in wc.referentials.items())
+        return f"requirement {req_id} is not in the pinned versions ({versions})"
+    if code not in pinned[req_id].categories:
+        return (f"requirement {req_id} does not apply to category {code} "
+                f"(it applies to {', '.join(pinned[req_id].categories)})")
+    return None
 
 
 def _wave_problems(wave: Wave, catalog: Catalog, broken: set[tuple[str, str]]) -> list[Problem]:
@@ -89,27 +100,22 @@ def _wave_problems(wave: Wave, catalog: Catalog, broken: set[tuple[str, str]]) -
         if len(pinned) == 0:
             continue
 
-        def known(req_id: str, where: str) -> bool:
-            if req_id not in pinned:
-                out.append(Problem(f, where, f"requirement {req_id} is not in the pinned versions "
-                                             f"({', '.join(f'{k}@{v}' for k, v in wc.referentials.items())})"))
-                return False
-            if code not in pinned[req_id].categories:
-                out.append(Problem(f, where, f"requirement {req_id} does not apply to category {code} "
-                                             f"(it applies to {', '.join(pinned[req_id].categories)})"))
-                return False
-            return True
-
-        if wc.selection != "applicable":
-            for i, rid in enumerate(wc.selection):
-                known(rid, f"{base}.requirements[{i}]")
-        for i, rid in enumerate(wc.exclude):
-            known(rid, f"{base}.exclude[{i}].id")
-        for i, rid in enumerate(sorted(wc.promote)):
-            if known(rid, f"{base}.promote[{i}]") and pinned[rid].level != "SHOULD":
-                out.append(Problem(f, f"{base}.promote[{i}]", f"requirement {rid} is already MUST; only SHOULD can be promoted"))
+        named = [(rid, f"{base}.requirements[{i}]") for i, rid in enumerate(wc.selection)] \
+            if wc.selection != "applicable" else []
+        named += [(rid, f"{base}.exclude[{i}].id") for i, rid in enumerate(wc.exclude)]
+        promoted = [(rid, f"{base}.promote[{i}]") for i, rid in enumerate(sorted(wc.promote))]
+        resolved = set()
+        for rid, where in named + promoted:
+            problem = _selection_problem(rid, code, pinned, wc)
+            if problem:
+                out.append(Problem(f, where, problem))
+            else:
+                resolved.add(where)
+        for rid, where in promoted:
+            if where in resolved and pinned[rid].level != "SHOULD":
+                out.append(Problem(f, where, f"requirement {rid} is already MUST; only SHOULD can be promoted"))
             if rid in wc.exclude:
-                out.append(Problem(f, f"{base}.promote[{i}]", f"requirement {rid} is both promoted and excluded"))
+                out.append(Problem(f, where, f"requirement {rid} is both promoted and excluded"))
         prices = fu.prices.get(code)
         if prices is None:
             out.append(Problem(f, f"funding.prices.{code}", f"no prices for category {code}"))

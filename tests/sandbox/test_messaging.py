@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformity.packs.health.ins import OID_NIR, OID_TEST_NIA, OID_TEST_NIR
-from sandbox.server import RunningSandbox
 from sandbox.services.messaging import MAX_ATTACHMENT_BYTES, MAX_MESSAGE_BYTES
 
 PROBLEM = "application/problem+json"
