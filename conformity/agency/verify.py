@@ -116,9 +116,10 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
     session = _object(doc.get("session"))
     seed = scenario_seed(manifest["seed"], scenario)
     expected = {"scenario": scenario, "wave": manifest["wave"], "category": manifest["category"], "seed": seed,
+                "run_id": manifest["run_id"],
                 **{f"vendor.{k}": v for k, v in manifest_identity(manifest).items()}}
     got = {"scenario": note.get("scenario"), "wave": note.get("wave"), "category": note.get("category"),
-           "seed": note.get("seed"), **{f"vendor.{k}": vendor.get(k) for k, _ in manifest_identity(manifest).items()}}
+           "seed": note.get("seed"), "run_id": note.get("run_id"), **{f"vendor.{k}": vendor.get(k) for k, _ in manifest_identity(manifest).items()}}
     wrong = [f"{k} {got[k]!r} (expected {v!r})" for k, v in expected.items() if got[k] != v]
     if session.get("seed") != seed:
         wrong.append(f"session seed {session.get('seed')!r} (expected {seed})")
@@ -142,7 +143,7 @@ def _referential_problems(manifest: dict[str, Any], plan: Plan) -> list[Problem]
 def _report_problems(report: dict[str, Any], manifest: dict[str, Any], identity: dict[str, str]) -> list[Problem]:
     """The report's run identity against the manifest's and the traces' (``identity``)."""
     out = []
-    for key in ("wave", "category", "seed", "referentials", "harness"):
+    for key in ("wave", "category", "seed", "run_id", "referentials", "harness"):
         if report.get(key) != manifest[key]:
             out.append(Problem(REPORT, key, f"{_json(report.get(key))} differs from the manifest's {_json(manifest[key])}"))
     if report["vendor"] != identity:

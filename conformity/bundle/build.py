@@ -39,6 +39,7 @@ def manifest_for(report: dict[str, Any], files: dict[str, bytes]) -> dict[str, A
         "harness": {"name": "usine", "version": __version__},
         "referentials": report["referentials"],
         "seed": report["seed"],
+        "run_id": report["run_id"],
         "created": report["finished"],
         "files": {name: {"sha256": sha256_hex(data), "bytes": len(data)} for name, data in sorted(files.items())},
     }

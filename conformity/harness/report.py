@@ -55,7 +55,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def build_report(plan: Plan, vendor: Vendor, seed: int, scenarios: list[ScenarioFinished],
-                 checks: list[CheckEvaluated], *, started: float, sandbox_url: str) -> dict[str, Any]:
+                 checks: list[CheckEvaluated], *, started: float, sandbox_url: str, run_id: str) -> dict[str, Any]:
     verdicts = {c.check: c.verdict for c in checks}
     rows = requirement_rows(plan, verdicts)
     from conformity.checks.registry import CHECKS
@@ -67,6 +67,7 @@ def build_report(plan: Plan, vendor: Vendor, seed: int, scenarios: list[Scenario
         "wave": plan.wave,
         "category": plan.category,
         "seed": seed,
+        "run_id": run_id,
         "referentials": plan.referential_versions(),
         "started": _iso(started),
         "finished": _iso(time.time()),

@@ -7,6 +7,7 @@ session as a harness note, so the signed trace holds all the evidence a verdict 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ class Runner:
     access: SandboxAccess
 
     def __post_init__(self) -> None:
+        self.run_id = secrets.token_hex(8)  # binds every trace of this run together (the agency checks it)
         self.actions: dict[str, Action] = {a.name: a for a in self.plan.spec.actions}
         for sid in self.plan.scenarios:
             for name in SCENARIOS.get(sid).actions:
@@ -93,7 +95,7 @@ class Runner:
             evaluated.append(ev)
             yield ev
         report = build_report(self.plan, self.vendor, self.seed, finished, evaluated, started=started,
-                              sandbox_url=self.access.base_url)
+                              sandbox_url=self.access.base_url, run_id=self.run_id)
         yield RunFinished(report)
 
     def run_scenario(self, sc: Scenario) -> ScenarioFinished:
@@ -110,7 +112,8 @@ class Runner:
                 def note(kind: str, data: dict[str, Any]) -> None:
                     admin.post(f"/admin/sessions/{sid}/notes", json={"kind": kind, "data": data}).raise_for_status()
 
-                note("scenario.start", {"scenario": sc.id, "title": sc.title, "seed": seed, "harness": __version__,
+                note("scenario.start", {"scenario": sc.id, "title": sc.title, "seed": seed, "run_id": self.run_id,
+                                        "harness": __version__,
                                         "vendor": self.vendor.identity(), "wave": self.plan.wave,
                                         "category": self.plan.category})
                 failures = self._drive(sc, session, seed, admin, note)

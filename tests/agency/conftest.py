@@ -46,6 +46,7 @@ class Runs:
     reference: Path
     defective: Path
     other_seed: Path
+    rerun: Path          # the reference again, same seed, another run
     trust: Path          # the sandbox's public key (what the agency trusts)
     sandbox_key: Path    # its private key (only to build hostile inputs)
 
@@ -61,9 +62,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Iterator
     with start_local(root / "sandbox") as access:
         out = {name: _run(access, catalog, root / name, vendor, only, seed)
                for name, vendor, only, seed in (("reference", "reference", (), 0), ("defective", DEFECT, (), 0),
-                                                 ("other_seed", "reference", SUBSET, 1))}
+                                                 ("other_seed", "reference", SUBSET, 1),
+                                                 ("rerun", "reference", SUBSET, 0))}
     keys = root / "sandbox" / "keys"
-    yield Runs(out["reference"], out["defective"], out["other_seed"], keys / "trace-signing.pub.pem",
+    yield Runs(out["reference"], out["defective"], out["other_seed"], out["rerun"], keys / "trace-signing.pub.pem",
                keys / "trace-signing.pem")
 
 
