@@ -235,6 +235,21 @@ def _verify_run(v: Verification, archive: BundleArchive, manifest: dict[str, Any
     reasons.extend(rederive.compare_rows(report["requirements"], v.rows, skip_rows))
     if not skip_checks and not missing:
         reasons.extend(rederive.compare_summary(report["summary"], v.rows))
+    reasons.extend(rendered_problems(archive, report, traces))
+
+
+def rendered_problems(archive: BundleArchive, report: dict[str, Any], traces: dict[str, dict[str, Any]]) -> list[Problem]:
+    """junit.xml and report.html must be exactly what report.json and the traces render to (no fake green page)."""
+    from conformity.reporting.html import report_html
+    from conformity.reporting.junit import junit_xml
+
+    out = []
+    for name, render in (("junit.xml", lambda: junit_xml(report)),
+                         ("report.html", lambda: report_html(report, traces).encode())):
+        data = archive.members.get(name)
+        if data is not None and data != render():
+            out.append(Problem(name, "", "differs from what report.json and the traces render to (edited after the run?)"))
+    return out
 
 
 def _start_vendor(trace: dict[str, Any]) -> dict[str, str] | None:

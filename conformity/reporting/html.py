@@ -23,7 +23,7 @@ def _excerpt(traces: dict[str, dict[str, Any]], scenario: str | None, seq: int |
         return ""
     for e in traces[scenario].get("exchanges", ()):
         if e.get("seq") == seq:
-            text = json.dumps(e, indent=2, ensure_ascii=False)
+            text = json.dumps(e, indent=2, ensure_ascii=False, sort_keys=True)
             if len(text) > 6000:
                 text = text[:6000] + "\n… (truncated; full exchange in the bundle's trace)"
             return f"<details open><summary>Trace excerpt: scenario {escape(scenario)}, exchange {seq}</summary><pre>{escape(text)}</pre></details>"
@@ -39,7 +39,7 @@ def report_html(report: dict[str, Any], traces: dict[str, dict[str, Any]]) -> st
     v = report["vendor"]
     head = (f"<header class={'ok' if s['passed'] else 'ko'}><h1>{e(v['software'])} {e(v['version'])} — "
             f"{e(report['wave'])} {e(report['category'])}: {'every automated MUST passed' if s['passed'] else 'MUST requirements failed'}</h1>"
-            f"<p>{s['must_passed']}/{s['must_automated']} automated MUST passed · verdicts {e(json.dumps(s['verdicts']))} · "
+            f"<p>{s['must_passed']}/{s['must_automated']} automated MUST passed · verdicts {e(json.dumps(s['verdicts'], sort_keys=True))} · "
             f"seed {report['seed']} · usine {e(report['harness']['version'])}</p></header>")
     body = []
     for r in rows:
@@ -55,8 +55,8 @@ def report_html(report: dict[str, Any], traces: dict[str, dict[str, Any]]) -> st
                     continue
                 parts.append(f"<p><b>{e(cid)}</b> ({e(c['status'])})</p><ul>")
                 for f in c["findings"]:
-                    exp = (f"<br>expected <code>{e(json.dumps(f.get('expected'), ensure_ascii=False))}</code>, got "
-                           f"<code>{e(json.dumps(f.get('got'), ensure_ascii=False))}</code>") if ("expected" in f or "got" in f) else ""
+                    exp = (f"<br>expected <code>{e(json.dumps(f.get('expected'), ensure_ascii=False, sort_keys=True))}</code>, got "
+                           f"<code>{e(json.dumps(f.get('got'), ensure_ascii=False, sort_keys=True))}</code>") if ("expected" in f or "got" in f) else ""
                     where = f" at <code>{e(f['where'])}</code>" if f.get("where") else ""
                     parts.append(f"<li>{e(f['message'])}{where}{exp}{_excerpt(traces, check_scenario[cid], f.get('exchange'))}</li>")
                 parts.append("</ul>")

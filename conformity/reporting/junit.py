@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
 from lxml import etree
+
+
+def _j(value: Any) -> str:
+    """Values as sorted JSON, so the same report always renders to the same bytes."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def _findings_text(findings: list[dict[str, Any]]) -> str:
@@ -14,7 +20,7 @@ def _findings_text(findings: list[dict[str, Any]]) -> str:
         where = f" [exchange {f['exchange']}]" if "exchange" in f else ""
         lines.append(f"- {f['message']}{where}")
         if "expected" in f or "got" in f:
-            lines.append(f"  expected: {f.get('expected')!r}; got: {f.get('got')!r}")
+            lines.append(f"  expected: {_j(f.get('expected'))}; got: {_j(f.get('got'))}")
     return "\n".join(lines)
 
 

@@ -104,6 +104,9 @@ BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
     "swapped-trace-same-seed-other-run": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference),
                                                                                 NOMINAL: members(r.rerun)[NOMINAL]}),
                                           ("trace of another run", "run_id")),
+    "edited-html-report": (lambda r, d: write_zip(d / "b.zip", {**members(r.defective), "report.html": members(
+        r.defective)["report.html"].replace(b"MUST requirements failed", b"every automated MUST passed")}),
+                           ("differs from what report.json and the traces render to",)),
     "missing-file": (lambda r, d: write_zip(d / "b.zip", {n: b for n, b in members(r.reference).items() if n != NOMINAL},
                                             fix_manifest=False), ("listed file is missing",)),
     "extra-file": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference), "notes.txt": b"hello"},
