@@ -20,6 +20,7 @@ from conformity import __version__
 from conformity.catalog import Action
 from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.registry import CHECKS
+from conformity.checks.trace import TraceView
 from conformity.harness.driver import PROTOCOL, DriverFailure, open_driver
 from conformity.harness.events import (
     CheckEvaluated, Event, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted,
@@ -27,7 +28,8 @@ from conformity.harness.events import (
 from conformity.harness.plan import Plan
 from conformity.harness.report import build_report
 from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable
-from conformity.harness.scenario import SCENARIOS, Perform, Scenario, ScenarioContext, SetFaults
+from conformity.harness.scenario import SCENARIOS, Perform, Scenario, ScenarioContext, SetFaults, Shrink
+from conformity.harness.shrink import shrink
 from conformity.harness.vendor import Vendor
 
 
@@ -126,6 +128,35 @@ class Runner:
             return ScenarioFinished(sc.id, None, None, round(time.perf_counter() - t0, 3), tuple(failures),
                                     error=f"sandbox error: {exc}")
 
+    def _shrink(self, step: Shrink, sid: str, driver: Any, admin: httpx.Client, note: Any) -> None:
+        """Run a Shrink step: candidates performed by the driver, each a ``shrink.attempt`` note; then the result."""
+
+        def trace() -> TraceView:
+            r = admin.get(f"/admin/sessions/{sid}/trace")
+            r.raise_for_status()
+            return TraceView(r.json())
+
+        def perform(candidate: dict[str, Any]) -> dict[str, Any]:
+            data: dict[str, Any] = {"action": step.action, "input": candidate}
+            try:
+                data["output"] = driver.call("perform", {"action": step.action, "input": candidate})
+            except DriverFailure as f:
+                data["failure"] = f.to_json()
+            note("shrink.attempt", data)
+            return data
+
+        def refused_now() -> int | None:
+            t = trace()
+            last = t.notes("shrink.attempt")[-1]
+            earlier = [n.seq for n in t.notes() if n.seq < last.seq]
+            for e in t.exchanges(step.service, after=earlier[-1] if earlier else 0, before=last.seq):
+                if e.outcome == step.outcome:
+                    return e.seq
+            return None
+
+        result = shrink(step, trace(), perform, refused_now)
+        note("shrink.result", result or {"action": step.action, "skipped": "no refused input to shrink"})
+
     def _endpoints(self, sc: Scenario, session: dict[str, Any]) -> dict[str, str]:
         endpoints = dict(session["endpoints"])
         if sc.uses_untrusted_tls and self.access.untrusted_base_url:
@@ -162,6 +193,9 @@ class Runner:
             ctx = ScenarioContext(fixtures=session["fixtures"], seed=seed, endpoints=params["endpoints"],
                                   listeners=self.access.listeners())
             for step in sc.steps:
+                if isinstance(step, Shrink):
+                    self._shrink(step, session["session_id"], driver, admin, note)
+                    continue
                 if isinstance(step, SetFaults):
                     r = admin.put(f"/admin/sessions/{session['session_id']}/faults", json=step.faults)
                     r.raise_for_status()

@@ -70,7 +70,22 @@ class SetFaults:
     faults: dict[str, Any]
 
 
-Step = Perform | SetFaults
+@dataclass(frozen=True, slots=True)
+class Shrink:
+    """If a step named ``after…`` was refused by ``service`` with ``outcome``, shrink its input with the driver.
+
+    See :mod:`conformity.harness.shrink`; attempts and result are recorded as harness notes.
+    """
+
+    action: str
+    after: str
+    service: str
+    outcome: str
+    fields: tuple[str, ...]
+    max_attempts: int = 60
+
+
+Step = Perform | SetFaults | Shrink
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +97,7 @@ class Scenario:
 
     @property
     def actions(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(s.action for s in self.steps if isinstance(s, Perform)))
+        return tuple(dict.fromkeys(s.action for s in self.steps if isinstance(s, (Perform, Shrink))))
 
 
 SCENARIOS: Registry[Scenario] = Registry("scenario")

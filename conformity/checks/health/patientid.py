@@ -149,6 +149,19 @@ def _separators(text: Any) -> bool:
     return isinstance(text, str) and any(c in text for c in "-'’")
 
 
+def shrunk_findings(trace: TraceView) -> list[Finding]:
+    """The smallest generated input still refused, if the harness shrank one (note ``shrink.result``)."""
+    out = []
+    for note in trace.notes("shrink.result"):
+        data = note.data
+        if data.get("reproduced"):
+            out.append(Finding(f"smallest failing example found by shrinking ({data['attempts']} attempts): "
+                               f"{ {k: data['smallest'][k] for k in ('birth_name', 'first_names')} }",
+                               exchange=data.get("exchange"), where="request.body.json",
+                               expected=normalise_traits(data["smallest"]), got=data["smallest"]))
+    return out
+
+
 @check("ins.traits_normalised", verifies=["PATIENTID-002", "PATIENTID-003"], scenario=SCENARIO)
 def traits_normalised(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Every look-up sends the typed traits normalised (case, diacritics, ligatures, hyphens, apostrophes)."""
@@ -163,7 +176,7 @@ def traits_normalised(trace: TraceView, ctx: EvalContext) -> Verdict:
     if not steps:
         return not_shown("patient.lookup step")
     if findings:
-        return failed(*findings)
+        return failed(*findings, *shrunk_findings(trace))
     changed = sum(normalise_traits(s.input) != {k: s.input.get(k) for k in TRAITS} for s in steps)
     return passed(f"{len(steps)} look-ups sent normalised traits ({changed} typed with characters to normalise)")
 

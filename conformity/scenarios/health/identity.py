@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, scenario
+from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, Shrink, scenario
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -151,6 +151,8 @@ LOOKUPS = scenario(
     Perform("patient.lookup", registered("absent", 0, False), name="no_match"),
     Perform("patient.lookup", registered("multiple", 0, True), name="several_document"),
     *(Perform("patient.lookup", generated(i), name=f"generated_{i + 1}") for i in range(GENERATED)),
+    Shrink("patient.lookup", after="generated_", service="insi", outcome="traits-not-normalised",
+           fields=("birth_name", "first_names")),
     SetFaults({"insi": {"unavailable": 5}}),
     Perform("patient.lookup", registered("match", 2, True), name="service_unavailable"),
     SetFaults({"insi": {"ins": "short_ins"}}),
