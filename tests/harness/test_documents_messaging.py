@@ -92,7 +92,8 @@ def test_reference_passes_every_requirement_of_the_area(harness_sandbox: Sandbox
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("defect", sorted(DEFECTS))
+@pytest.mark.parametrize("defect", sorted(DEFECTS),
+                         ids=[f"{d}->{'+'.join(sorted(DEFECTS[d][0]))}" for d in sorted(DEFECTS)])
 def test_defective_vendor_fails_its_requirements_only(harness_sandbox: SandboxAccess, defect: str) -> None:
     expected, main, finding = DEFECTS[defect]
     report, _, _ = run_area(harness_sandbox, defect, "2027-W2", "HOSPITAL")

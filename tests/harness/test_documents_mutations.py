@@ -278,7 +278,7 @@ CASES: list[tuple[str, str, Callable[[Trace], None], str]] = [
 
 
 @pytest.mark.parametrize(("check_id", "scenario", "change", "where"), CASES,
-                         ids=[f"{c[0]}-{c[2].__name__.strip('_')}" for c in CASES])
+                         ids=[f"{'+'.join(CHECKS.get(c[0]).verifies)}:{c[0]}-{c[2].__name__.strip('_')}" for c in CASES])
 def test_check_fails_on_a_realistic_mistake(reference: tuple[dict[str, Trace], EvalContext], check_id: str,
                                             scenario: str, change: Callable[[Trace], None], where: str) -> None:
     traces, ctx = reference

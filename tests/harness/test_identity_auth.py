@@ -72,7 +72,7 @@ def test_reference_passes_every_requirement_of_the_area(run_harness: Run, wave: 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("defect", sorted(DEFECTS))
+@pytest.mark.parametrize("defect", sorted(DEFECTS), ids=[f"{d}->{'+'.join(sorted(DEFECTS[d]))}" for d in sorted(DEFECTS)])
 def test_each_defect_fails_its_requirement_and_no_other(run_harness: Run, defect: str) -> None:
     only = area_requirements("2027-W2", "HOSPITAL")
     report, _ = run_harness(defect, wave="2027-W2", only=only)
