@@ -30,6 +30,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if not self.file:
+            return f"{self.where}: {self.message}" if self.where else self.message
         where = f" at {self.where}" if self.where else ""
         return f"{self.file}{where}: {self.message}"
 
