@@ -24,7 +24,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--usine-category", metavar="C", help="Category (default: the manifest's).")
     group.addoption("--usine-seed", type=int, default=0, help="Seed of fixtures and generated data (default 0).")
     group.addoption("--usine-sandbox", metavar="URL", help="A running sandbox instead of an in-process one.")
-    group.addoption("--usine-sandbox-admin-token", metavar="TOKEN", help="Admin token of --usine-sandbox.")
+    group.addoption("--usine-sandbox-token", metavar="TOKEN", help="Your harness token for --usine-sandbox.")
     group.addoption("--usine-out", metavar="DIR", help="Also write report.json, junit-like report.html and bundle.zip here.")
 
 
@@ -137,7 +137,7 @@ def _run_once(session: pytest.Session) -> dict[str, Any]:
     base = state["plan"]
     plan = make_plan(state["catalog"], base.wave, base.category, selected)
     url = session.config.getoption("usine_sandbox")
-    access = connect(url, session.config.getoption("usine_sandbox_admin_token") or "") if url else start_local()
+    access = connect(url, session.config.getoption("usine_sandbox_token") or "") if url else start_local()
     try:
         result = run_to_end(Runner(plan, state["vendor"], session.config.getoption("usine_seed"), access))
     finally:

@@ -81,8 +81,15 @@ class ServedSandbox:
     def trace_key(self) -> Path:
         return self.data / "keys" / "trace-signing.pub.pem"
 
-    def harness_args(self) -> list[str]:
-        return ["--sandbox", self.url, "--sandbox-admin-token", self.token, "--sandbox-ca", str(self.ca)]
+    def harness_token(self, vendor_toml: Path) -> str:
+        """The agency issues a harness token bound to this software (what the vendor receives)."""
+        proc = usine("sandbox", "harness-token", "--sandbox", self.url, "--sandbox-ca", str(self.ca),
+                     "--vendor", str(vendor_toml), env={"USINE_SANDBOX_ADMIN_TOKEN": self.token}, quiet=True)
+        print(proc.stderr.strip())
+        return proc.stdout.strip()
+
+    def harness_args(self, token: str) -> list[str]:
+        return ["--sandbox", self.url, "--sandbox-token", token, "--sandbox-ca", str(self.ca)]
 
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()
@@ -124,14 +131,16 @@ def main() -> int:
     with ServedSandbox(out / "sandbox", out / "pki") as sandbox:
         print(f"sandbox on {sandbox.url}; traces signed by {sandbox.trace_key.relative_to(out)}")
 
-        step("5. Vendors run the wave's tests against it (harness → reports → evidence bundle)")
+        step("5. Vendors run the wave's tests against it with their harness tokens (→ reports, evidence bundle)")
+        ref_toml = VENDORS / "reference" / "vendor.toml"
+        bad_toml = VENDORS / "defective" / "skip-nonce-check" / "vendor.toml"
+        ref_token, bad_token = sandbox.harness_token(ref_toml), sandbox.harness_token(bad_toml)
         ref_out, bad_out = out / "runs" / "reference", out / "runs" / "skip-nonce-check"
-        usine("run", "--wave", WAVE, "--category", CATEGORY, "--vendor", str(VENDORS / "reference" / "vendor.toml"),
-              "--out", str(ref_out), *sandbox.harness_args(), quiet=True)
+        usine("run", "--wave", WAVE, "--category", CATEGORY, "--vendor", str(ref_toml),
+              "--out", str(ref_out), *sandbox.harness_args(ref_token), quiet=True)
         print(json.loads((ref_out / "report.json").read_text())["summary"])
-        usine("run", "--wave", WAVE, "--category", CATEGORY,
-              "--vendor", str(VENDORS / "defective" / "skip-nonce-check" / "vendor.toml"),
-              "--out", str(bad_out), *sandbox.harness_args(), expect=(1,), quiet=True)
+        usine("run", "--wave", WAVE, "--category", CATEGORY, "--vendor", str(bad_toml),
+              "--out", str(bad_out), *sandbox.harness_args(bad_token), expect=(1,), quiet=True)
         print("defective vendor:", json.loads((bad_out / "report.json").read_text())["summary"]["failed_must"])
         outputs += [("reference vendor: run report (HTML)", ref_out / "report.html"),
                     ("reference vendor: evidence bundle", ref_out / "bundle.zip"),

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from sandbox.deps import get_session, require_admin, store_of, token_hash
+from sandbox.deps import Principal, owned_session, require_admin, require_principal, store_of, token_hash
 from sandbox.faults import CATALOGUE, validate_faults
 from sandbox.fixtures import generate
 from sandbox.problems import Problem
 from sandbox.sessions import create_session, new_id, public_view
 from sandbox.traces import build_trace
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/admin", tags=["admin"])
+Admin = Annotated[Principal, Depends(require_admin)]
+Caller = Annotated[Principal, Depends(require_principal)]
 
 
 class SessionRequest(BaseModel):
@@ -58,38 +60,54 @@ class InstallationRequest(BaseModel):
     category: str = Field(..., pattern=r"^[A-Z][A-Z0-9_]*$")
 
 
-@router.post("/sessions", status_code=201, summary="Create a test session")
-def post_session(request: Request, body: SessionRequest) -> dict[str, Any]:
+class HarnessTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    vendor_id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
+    software_id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
+    days: int = Field(90, ge=1, le=400, description="Validity in days.")
+
+
+@router.post("/harness-tokens", status_code=201, summary="Issue a harness token bound to one vendor's software")
+def post_harness_token(request: Request, body: HarnessTokenRequest, _: Admin) -> dict[str, Any]:
+    token = secrets.token_urlsafe(32)
+    vendor = {"vendor_id": body.vendor_id, "software_id": body.software_id}
+    store_of(request).put_token(token, "harness", "harness", {"vendor": vendor}, ttl=body.days * 86400)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=body.days)
+    return {"token": token, "vendor": vendor, "expires": expires.isoformat(timespec="seconds").replace("+00:00", "Z")}
+
+
+@router.post("/sessions", status_code=201, summary="Create a test session (bound to the harness token's vendor)")
+def post_session(request: Request, body: SessionRequest, caller: Caller) -> dict[str, Any]:
     fixtures = generate(body.seed, patients=body.patients)
     session = create_session(store_of(request), str(request.base_url), seed=body.seed, label=body.label,
-                             fixtures=fixtures, redirect_uris=body.redirect_uris)
+                             fixtures=fixtures, redirect_uris=body.redirect_uris, bound_to=caller.vendor)
     return public_view(session)
 
 
 @router.get("/sessions", summary="List test sessions")
-def list_sessions(request: Request) -> dict[str, Any]:
+def list_sessions(request: Request, _: Admin) -> dict[str, Any]:
     return {"sessions": [{"session_id": s["id"], "label": s["label"], "seed": s["seed"], "state": s["state"],
                           "created": s["created"]} for s in store_of(request).list_sessions()]}
 
 
 @router.get("/sessions/{session_id}", summary="One test session")
-def get_one(request: Request, session_id: str) -> dict[str, Any]:
-    return public_view(get_session(request, session_id))
+def get_one(request: Request, session_id: str, caller: Caller) -> dict[str, Any]:
+    return public_view(owned_session(request, session_id, caller))
 
 
 @router.get("/listeners", summary="The URLs this sandbox serves on (trusted, untrusted certificate, TLS 1.1 only)")
-def listeners(request: Request) -> dict[str, Any]:
+def listeners(request: Request, _: Caller) -> dict[str, Any]:
     return {"listeners": getattr(request.app.state, "listeners", {})}
 
 
 @router.get("/faults", summary="The faults a session can inject")
-def fault_catalogue() -> dict[str, Any]:
+def fault_catalogue(_: Caller) -> dict[str, Any]:
     return {"faults": CATALOGUE}
 
 
 @router.put("/sessions/{session_id}/faults", summary="Set or clear injected faults")
-def put_faults(request: Request, session_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    get_session(request, session_id)
+def put_faults(request: Request, session_id: str, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    owned_session(request, session_id, caller)
     errors = validate_faults(body)
     if errors:
         raise Problem(422, "faults-invalid", "; ".join(errors))
@@ -106,8 +124,8 @@ def put_faults(request: Request, session_id: str, body: dict[str, Any]) -> dict[
 
 
 @router.post("/sessions/{session_id}/notes", status_code=201, summary="Add a harness note to the trace")
-def post_note(request: Request, session_id: str, body: NoteRequest) -> dict[str, Any]:
-    get_session(request, session_id)
+def post_note(request: Request, session_id: str, body: NoteRequest, caller: Caller) -> dict[str, Any]:
+    owned_session(request, session_id, caller)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     seq = store_of(request).append_exchange(session_id, {"kind": "note", "time": now, "note": body.kind,
                                                          "data": body.data})
@@ -115,22 +133,20 @@ def post_note(request: Request, session_id: str, body: NoteRequest) -> dict[str,
 
 
 @router.get("/sessions/{session_id}/trace", summary="Export the signed trace of a session")
-def get_trace(request: Request, session_id: str) -> dict[str, Any]:
-    session = store_of(request).get_session(session_id)
-    if session is None:
-        raise Problem(404, "session-unknown", f"no test session {session_id!r}")
+def get_trace(request: Request, session_id: str, caller: Caller) -> dict[str, Any]:
+    session = owned_session(request, session_id, caller, open_only=False)
     return build_trace(store_of(request), session, request.app.state.trace_key)
 
 
 @router.post("/sessions/{session_id}/close", summary="Close a test session")
-def close_session(request: Request, session_id: str) -> dict[str, Any]:
-    get_session(request, session_id)
+def close_session(request: Request, session_id: str, caller: Caller) -> dict[str, Any]:
+    owned_session(request, session_id, caller)
     session = store_of(request).update_session(session_id, lambda s: s.update(state="closed"))
     return {"session_id": session_id, "state": session["state"] if session else "closed"}
 
 
 @router.post("/installations", status_code=201, summary="Register an installed software at a care site")
-def post_installation(request: Request, body: InstallationRequest) -> dict[str, Any]:
+def post_installation(request: Request, body: InstallationRequest, _: Admin) -> dict[str, Any]:
     token = secrets.token_urlsafe(32)
     inst = {"id": new_id("ins"), "vendor_id": body.vendor_id, "software": body.software.model_dump(),
             "site": body.site.model_dump(), "wave": body.wave, "category": body.category, "state": "active",
@@ -141,11 +157,12 @@ def post_installation(request: Request, body: InstallationRequest) -> dict[str, 
 
 
 @router.get("/installations", summary="List installations")
-def list_installations(request: Request) -> dict[str, Any]:
+def list_installations(request: Request, _: Admin) -> dict[str, Any]:
     return {"installations": store_of(request).list_installations()}
 
 
 @router.get("/events", summary="Read data-received events")
-def get_events(request: Request, after: int = Query(0, ge=0), limit: int = Query(1000, ge=1, le=10000)) -> dict[str, Any]:
+def get_events(request: Request, _: Admin, after: int = Query(0, ge=0),
+               limit: int = Query(1000, ge=1, le=10000)) -> dict[str, Any]:
     events, cursor = request.app.state.event_log.read(after, limit)
     return {"events": events, "next": cursor}

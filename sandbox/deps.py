@@ -31,13 +31,50 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def require_admin(request: Request) -> None:
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who calls the admin API: the sandbox's operator (admin token) or a vendor's harness (harness token)."""
+
+    kind: str  # "admin" | "harness"
+    vendor: dict[str, str] | None = None
+
+
+def require_principal(request: Request) -> Principal:
+    """The admin token, or a harness token the admin issued to one vendor's software (sessions bound to it)."""
     token = bearer(request)
     if token is None:
-        raise Problem(401, "admin-token-missing", "the admin API needs 'Authorization: Bearer <admin token>'",
+        raise Problem(401, "admin-token-missing", "the admin API needs 'Authorization: Bearer <admin or harness token>'",
                       headers={"WWW-Authenticate": "Bearer"})
-    if not hmac.compare_digest(token, request.app.state.config.admin_token):
-        raise Problem(403, "admin-token-invalid", "this is not the sandbox's admin token")
+    if hmac.compare_digest(token, request.app.state.config.admin_token):
+        return Principal("admin")
+    record = store_of(request).get_token(token)
+    if record is not None and record["kind"] == "harness":
+        if record["expired"]:
+            raise Problem(401, "harness-token-expired", "this harness token has expired; ask the agency for a new one",
+                          headers={"WWW-Authenticate": "Bearer"})
+        return Principal("harness", dict(record["vendor"]))
+    raise Problem(403, "admin-token-invalid", "neither the sandbox's admin token nor a harness token it issued")
+
+
+def require_admin(request: Request) -> Principal:
+    """The sandbox operator only (installations, events, harness tokens, every session)."""
+    principal = require_principal(request)
+    if principal.kind != "admin":
+        raise Problem(403, "admin-only", "a harness token manages its own test sessions only")
+    return principal
+
+
+def owned_session(request: Request, session_id: str, principal: Principal, *, open_only: bool = True) -> dict[str, Any]:
+    """A session the caller may manage: any for the admin; for a harness, only those bound to its vendor."""
+    if open_only:
+        session = get_session(request, session_id)
+    else:
+        session = store_of(request).get_session(session_id)
+        if session is None:
+            raise Problem(404, "session-unknown", f"no test session {session_id!r}")
+    if principal.kind == "harness" and session.get("bound_to") != principal.vendor:
+        raise Problem(403, "session-other-vendor", "this test session is not bound to your harness token's vendor")
+    return session
 
 
 def get_session(request: Request, session_id: str) -> dict[str, Any]:

@@ -23,8 +23,13 @@ def endpoints(base_url: str, session_id: str) -> dict[str, str]:
 
 
 def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
-                   fixtures: dict[str, Any] | None = None, redirect_uris: list[str] | None = None) -> dict[str, Any]:
-    """Create and store a session; return it (with its credentials)."""
+                   fixtures: dict[str, Any] | None = None, redirect_uris: list[str] | None = None,
+                   bound_to: dict[str, str] | None = None) -> dict[str, Any]:
+    """Create and store a session; return it (with its credentials).
+
+    ``bound_to``: the vendor and software of the harness token that created it (None: the admin did);
+    it is part of the signed trace, so the agency knows whose run a trace records.
+    """
     sid = new_id("ses")
     session = {
         "id": sid, "label": label, "seed": seed, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -34,6 +39,7 @@ def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
         "redirect_uris": redirect_uris or [],
         "fixtures": fixtures if fixtures is not None else generate(seed),
         "faults": {},
+        "bound_to": bound_to,
     }
     store.put_session(session)
     store.put_token(session["session_token"], "session", sid, {"session_id": sid}, ttl=7 * 24 * 3600)
@@ -49,5 +55,5 @@ def public_view(session: dict[str, Any]) -> dict[str, Any]:
                         "session_token": session["session_token"]},
         "trust_anchors": {"trace_keys": session["base_url"] + "/.well-known/usine-trace-keys",
                           "idp_jwks": endpoints(session["base_url"], session["id"])["idp"] + "/jwks"},
-        "fixtures": session["fixtures"], "faults": session["faults"],
+        "fixtures": session["fixtures"], "faults": session["faults"], "bound_to": session.get("bound_to"),
     }

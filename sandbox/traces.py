@@ -24,7 +24,7 @@ def build_trace(store: Store, session: dict[str, Any], key: SigningKey) -> dict[
         "sandbox": {"version": __version__, "key_id": key.kid},
         "session": {"id": session["id"], "label": session["label"], "seed": session["seed"],
                     "created": session["created"], "base_url": session["base_url"],
-                    "client_id": session["client_id"]},
+                    "client_id": session["client_id"], "bound_to": session.get("bound_to")},
         "fixtures": session["fixtures"],
         "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "exchanges": store.exchanges(session["id"]),

@@ -114,6 +114,13 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
     note = _object(starts[0].get("data"))
     vendor = _object(note.get("vendor"))
     session = _object(doc.get("session"))
+    bound = session.get("bound_to")
+    want = {"vendor_id": manifest["vendor"]["id"], "software_id": manifest["software"]["id"]}
+    if bound is None:
+        return [Problem(name, "session.bound_to", "the session was created with the sandbox's admin token, not this "
+                                                  "software's harness token: its notes cannot be attributed to it")]
+    if bound != want:
+        return [Problem(name, "session.bound_to", f"the session is bound to {_json(bound)}, not {_json(want)}")]
     seed = scenario_seed(manifest["seed"], scenario)
     expected = {"scenario": scenario, "wave": manifest["wave"], "category": manifest["category"], "seed": seed,
                 "run_id": manifest["run_id"],

@@ -18,12 +18,13 @@ from conformity.cli.common import get_catalog
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**62), help="Seed of fixtures and generated data.")
 @click.option("--out", "out_dir", default="usine-out", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--sandbox", "sandbox_url", help="Use a running sandbox at this URL instead of starting one.")
-@click.option("--sandbox-admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", help="Admin token of --sandbox.")
+@click.option("--sandbox-token", envvar="USINE_SANDBOX_TOKEN",
+              help="Your harness token for --sandbox (issued by the agency for this software).")
 @click.option("--sandbox-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CA certificate of --sandbox when it serves HTTPS with a private CA.")
 @click.pass_context
 def run(ctx: click.Context, wave_id: str, vendor_path: Path, category: str | None, only: tuple[str, ...], seed: int,
-        out_dir: Path, sandbox_url: str | None, sandbox_admin_token: str | None, sandbox_ca: Path | None) -> None:
+        out_dir: Path, sandbox_url: str | None, sandbox_token: str | None, sandbox_ca: Path | None) -> None:
     """Plan wave × category → requirements → checks, run every scenario, write reports and bundle.zip.
 
     Exit 0 only if every applicable automated MUST requirement passed; 1 otherwise; 2 on bad input.
@@ -38,9 +39,9 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path, category: str | Non
     catalog = get_catalog(ctx)
     vendor = load_vendor(vendor_path)
     plan = make_plan(catalog, wave_id, category or vendor.category, only)
-    if sandbox_url and not sandbox_admin_token:
-        raise click.UsageError("--sandbox needs --sandbox-admin-token (or USINE_SANDBOX_ADMIN_TOKEN)")
-    access = connect(sandbox_url, sandbox_admin_token or "", sandbox_ca) if sandbox_url else start_local()
+    if sandbox_url and not sandbox_token:
+        raise click.UsageError("--sandbox needs --sandbox-token (or USINE_SANDBOX_TOKEN)")
+    access = connect(sandbox_url, sandbox_token or "", sandbox_ca) if sandbox_url else start_local()
     reporter = TerminalReporter(plan)
     try:
         result = run_to_end(Runner(plan, vendor, seed, access), reporter.handle)

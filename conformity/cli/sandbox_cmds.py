@@ -71,6 +71,42 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
             stop()
 
 
+@sandbox.command("harness-token")
+@click.option("--sandbox", "sandbox_url", required=True, help="The sandbox's URL.")
+@click.option("--admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", required=True, help="The sandbox's admin token.")
+@click.option("--sandbox-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CA certificate of the sandbox when it serves HTTPS with a private CA.")
+@click.option("--vendor", "vendor_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The vendor manifest (vendor.toml) of the software the token is for.")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, 400))
+def harness_token(sandbox_url: str, admin_token: str, sandbox_ca: Path | None, vendor_path: Path, days: int) -> None:
+    """Issue a harness token bound to one vendor's software (printed on stdout).
+
+    Sessions created with it are stamped with that vendor and software inside the signed traces;
+    the token cannot see other vendors' sessions, installations or events.
+    """
+    import ssl
+
+    import httpx
+
+    from conformity.errors import UsineError
+    from conformity.harness.vendor import load_vendor
+
+    vendor = load_vendor(vendor_path)
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(sandbox_ca)) if sandbox_ca else True
+    try:
+        r = httpx.post(sandbox_url.rstrip("/") + "/admin/harness-tokens", verify=verify, timeout=30,
+                       headers={"Authorization": f"Bearer {admin_token}"},
+                       json={"vendor_id": vendor.vendor_id, "software_id": vendor.software_id, "days": days})
+    except httpx.HTTPError as exc:
+        raise UsineError(f"cannot reach the sandbox at {sandbox_url}: {exc}") from exc
+    if r.status_code != 201:
+        raise UsineError(f"the sandbox refused: {r.status_code} {r.text[:300]}")
+    body = r.json()
+    click.echo(f"harness token for {vendor.vendor_id} / {vendor.software_id}, valid until {body['expires']}", err=True)
+    click.echo(body["token"])
+
+
 @sandbox.command("openapi")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
 def openapi(output: Path | None) -> None:

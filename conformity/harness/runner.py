@@ -64,6 +64,7 @@ class Runner:
 
     def __post_init__(self) -> None:
         self.run_id = secrets.token_hex(8)  # binds every trace of this run together (the agency checks it)
+        self.access = self.access.bind(self.vendor.vendor_id, self.vendor.software_id)
         self.actions: dict[str, Action] = {a.name: a for a in self.plan.spec.actions}
         for sid in self.plan.scenarios:
             for name in SCENARIOS.get(sid).actions:
@@ -110,6 +111,10 @@ class Runner:
                 r.raise_for_status()
                 session = r.json()
                 sid = session["session_id"]
+                bound = {"vendor_id": self.vendor.vendor_id, "software_id": self.vendor.software_id}
+                if session.get("bound_to") != bound:
+                    raise SandboxUnavailable(f"the sandbox token is bound to {session.get('bound_to')}, "
+                                             f"not to {bound}: ask the agency for this software's harness token")
 
                 def note(kind: str, data: dict[str, Any]) -> None:
                     admin.post(f"/admin/sessions/{sid}/notes", json={"kind": kind, "data": data}).raise_for_status()

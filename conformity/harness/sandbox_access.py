@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import ssl
 import tempfile
@@ -23,7 +24,7 @@ class SandboxAccess:
     """A sandbox's base URL, admin token, and the TLS trust anchors the software needs."""
 
     base_url: str
-    admin_token: str
+    token: str  # the sandbox's admin token, or a harness token bound to one vendor's software
     ca_certificates: list[str] = field(default_factory=list)
     untrusted_base_url: str | None = None
     legacy_tls_base_url: str | None = None
@@ -31,8 +32,22 @@ class SandboxAccess:
     _stoppers: list[Any] = field(default_factory=list)
 
     def admin(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.admin_token}"},
+        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.token}"},
                             timeout=60, verify=self.verify)
+
+    def bind(self, vendor_id: str, software_id: str) -> SandboxAccess:
+        """This access with a harness token bound to one vendor's software (sessions stamped with it).
+
+        With the admin token, mint such a token; with a harness token already, keep it (the sandbox
+        stamps the vendor it was issued to, and the runner checks it is the one being tested).
+        """
+        with self.admin() as c:
+            r = c.post("/admin/harness-tokens", json={"vendor_id": vendor_id, "software_id": software_id, "days": 1})
+        if r.status_code == 403:
+            return self
+        if r.status_code != 201:
+            raise SandboxUnavailable(f"the sandbox refused a harness token: {r.status_code} {r.text[:200]}")
+        return dataclasses.replace(self, token=r.json()["token"])  # shares the stoppers of this access
 
     def listeners(self) -> dict[str, str]:
         """Base URLs scenarios may hand to the software: trusted, untrusted certificate, TLS 1.1 only."""
@@ -72,7 +87,7 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
         data_dir = Path(tmp.name)
     config = SandboxConfig(data_dir=data_dir, admin_token=secrets.token_urlsafe(24))
     app = create_app(config)
-    access = SandboxAccess(base_url="", admin_token=config.admin_token)
+    access = SandboxAccess(base_url="", token=config.admin_token)
     pki = make_test_pki(data_dir / "pki") if tls else None
     try:
         listeners = start_listeners(app, "127.0.0.1", pki=pki)
@@ -91,10 +106,10 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
     return access
 
 
-def connect(url: str, admin_token: str, ca_file: Path | None = None) -> SandboxAccess:
-    """Use a sandbox already running at ``url``."""
+def connect(url: str, token: str, ca_file: Path | None = None) -> SandboxAccess:
+    """Use a sandbox already running at ``url`` with a harness token (or the admin token)."""
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
-    access = SandboxAccess(base_url=url.rstrip("/"), admin_token=admin_token,
+    access = SandboxAccess(base_url=url.rstrip("/"), token=token,
                            ca_certificates=[ca_file.read_text()] if ca_file else [], verify=verify)
     try:
         with access.admin() as c:

@@ -65,6 +65,15 @@ def _resign(files: dict[str, bytes], name: str, key: SigningKey, edit: Callable[
     return {**files, name: canonical_json(key.sign_document(doc))}
 
 
+def _bind(bound: dict[str, str] | None) -> Callable[[Any], None]:
+    """A trace edit: the session's binding (what only the sandbox could sign, here with its own key)."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["session"]["bound_to"] = bound
+
+    return edit
+
+
 def _edit_trace(doc: dict[str, Any]) -> None:
     ex = next(e for e in doc["exchanges"] if e.get("kind") == "http")
     ex["response"]["status"] = 299
@@ -97,7 +106,7 @@ BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
                                                           fix_manifest=False), ("SHA-256 differs",)),
     "swapped-trace-other-vendor": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference),
                                                                          NOMINAL: members(r.defective)[NOMINAL]}),
-                                   ("trace of another run", "vendor.software_id")),
+                                   ("the session is bound to",)),
     "swapped-trace-other-seed": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference),
                                                                        NOMINAL: members(r.other_seed)[NOMINAL]}),
                                  ("trace of another run", "seed")),
@@ -132,6 +141,12 @@ BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
                                                                   SigningKey.from_seed(b"not the sandbox"))),
                       ("untrusted key",)),
     "partial-run": (lambda r, d: r.other_seed, ("does not cover",)),
+    "session-not-bound (admin token)": (lambda r, d: write_zip(d / "b.zip", _resign(
+        members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key), _bind(None))),
+        ("created with the sandbox's admin token",)),
+    "session-bound-to-another-vendor": (lambda r, d: write_zip(d / "b.zip", _resign(
+        members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key),
+        _bind({"vendor_id": "acme", "software_id": "acme.ehr"}))), ("the session is bound to",)),
 }
 
 

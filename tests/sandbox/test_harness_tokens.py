@@ -1,0 +1,59 @@
+"""Harness tokens: sessions bound to one vendor's software, stamped in the signed trace, nothing else reachable."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from sandbox.server import RunningSandbox
+
+
+def issue(admin: httpx.Client, vendor_id: str, software_id: str) -> dict[str, str]:
+    r = admin.post("/admin/harness-tokens", json={"vendor_id": vendor_id, "software_id": software_id})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def test_sessions_of_a_harness_token_are_bound_and_stamped_in_the_trace(
+        admin: httpx.Client, client: httpx.Client) -> None:
+    acme = issue(admin, "acme", "acme.ehr")
+    r = client.post("/admin/sessions", json={"seed": 3}, headers=acme)
+    assert r.status_code == 201 and r.json()["bound_to"] == {"vendor_id": "acme", "software_id": "acme.ehr"}
+    sid = r.json()["session_id"]
+    assert client.post(f"/admin/sessions/{sid}/notes", json={"kind": "scenario.start"}, headers=acme).status_code == 201
+    assert client.put(f"/admin/sessions/{sid}/faults", json={"insi": {"unavailable": 1}}, headers=acme).status_code == 200
+    trace = client.get(f"/admin/sessions/{sid}/trace", headers=acme).json()
+    assert trace["session"]["bound_to"] == {"vendor_id": "acme", "software_id": "acme.ehr"}
+    unbound = admin.post("/admin/sessions", json={"seed": 3}).json()
+    assert unbound["bound_to"] is None
+
+
+def test_another_vendors_sessions_are_out_of_reach(admin: httpx.Client, client: httpx.Client) -> None:
+    acme, other = issue(admin, "acme", "acme.ehr"), issue(admin, "medilab", "medilab.lis")
+    sid = client.post("/admin/sessions", json={"seed": 4}, headers=acme).json()["session_id"]
+    for method, path, body in (("GET", f"/admin/sessions/{sid}", None), ("GET", f"/admin/sessions/{sid}/trace", None),
+                               ("POST", f"/admin/sessions/{sid}/notes", {"kind": "forged"}),
+                               ("PUT", f"/admin/sessions/{sid}/faults", {}), ("POST", f"/admin/sessions/{sid}/close", None)):
+        r = client.request(method, path, json=body, headers=other)
+        assert r.status_code == 403 and r.json()["code"] == "session-other-vendor", (method, path)
+    admin_sessions = admin.post("/admin/sessions", json={"seed": 5}).json()["session_id"]
+    r = client.post(f"/admin/sessions/{admin_sessions}/notes", json={"kind": "forged"}, headers=acme)
+    assert r.status_code == 403
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/admin/sessions"), ("GET", "/admin/events"),
+                                         ("GET", "/admin/installations"), ("POST", "/admin/installations"),
+                                         ("POST", "/admin/harness-tokens")])
+def test_harness_token_is_not_an_admin_token(admin: httpx.Client, client: httpx.Client, method: str, path: str) -> None:
+    acme = issue(admin, "acme", "acme.ehr")
+    r = client.request(method, path, json={}, headers=acme)
+    assert r.status_code == 403 and r.json()["code"] == "admin-only"
+
+
+def test_harness_token_never_enters_a_trace(admin: httpx.Client, client: httpx.Client,
+                                            sandbox_server: RunningSandbox) -> None:
+    r = admin.post("/admin/harness-tokens", json={"vendor_id": "acme", "software_id": "acme.ehr"})
+    token = r.json()["token"]
+    sid = client.post("/admin/sessions", json={"seed": 6}, headers={"Authorization": f"Bearer {token}"}).json()["session_id"]
+    client.get(f"/s/{sid}/insi/lookup", headers={"Authorization": f"Bearer {token}"})
+    assert token not in admin.get(f"/admin/sessions/{sid}/trace").text
