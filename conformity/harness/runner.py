@@ -64,7 +64,6 @@ class Runner:
 
     def __post_init__(self) -> None:
         self.run_id = secrets.token_hex(8)  # binds every trace of this run together (the agency checks it)
-        self.access = self.access.bind(self.vendor.vendor_id, self.vendor.software_id)
         self.actions: dict[str, Action] = {a.name: a for a in self.plan.spec.actions}
         for sid in self.plan.scenarios:
             for name in SCENARIOS.get(sid).actions:
@@ -76,6 +75,7 @@ class Runner:
 
     def run(self) -> Iterator[Event]:
         started = time.time()
+        self.access = self.access.bind(self.vendor.vendor_id, self.vendor.software_id)  # sessions stamped with it
         yield RunStarted(self.plan.wave, self.plan.category, self.seed, self.plan.scenarios, len(self.plan.requirements))
         traces: dict[str, dict[str, Any]] = {}
         finished: list[ScenarioFinished] = []
