@@ -151,6 +151,15 @@ def _not_cda(t: Trace) -> None:
     edit_document(first_submission(t), change)
 
 
+def _summary_of_episode_code(t: Trace) -> None:
+    edit_document(first_submission(t, "medical_summary"), set_attr("v3:code", "code", "34133-9"))
+
+
+def _dispensation_template(t: Trace) -> None:
+    edit_document(first_submission(t, "dispensation"),  # the medical summary's templateId, copied
+                  set_attr("v3:templateId[@root='1.2.250.1.213.1.1.1.40']", "root", "1.2.250.1.213.1.1.1.13"))
+
+
 def _listed_title(t: Trace) -> None:
     step(t, "list")["data"]["output"]["documents"][0]["title"] += " (copie)"
 
@@ -255,6 +264,8 @@ CASES: list[tuple[str, str, Callable[[Trace], None], str]] = [
     ("cda.schematron_valid", "docshare.documents", _language, "/ClinicalDocument"),
     ("cda.template_ids_valid", "docshare.documents", _header_template, "templateId"),
     ("cda.schema_valid", "docshare.documents", _not_cda, "line"),
+    ("docshare.medical_summary_accepted", "docshare.documents", _summary_of_episode_code, "code/@code"),
+    ("docshare.dispensation_record_accepted", "docshare.v2_content", _dispensation_template, "templateId/@root"),
     ("docshare.list_matches_service", "docshare.documents", _listed_title, "output.documents"),
     ("docshare.replace_links_previous", "docshare.lifecycle", _no_rplc, "relatedDocument"),
     ("docshare.refusal_reported", "docshare.lifecycle", _refusal_hidden, "output.status"),
@@ -302,9 +313,7 @@ def test_every_check_of_the_area_is_exercised() -> None:
     area = {c for c in CHECKS if c.startswith(("cda.", "docshare.", "messaging.", "directory.", "service."))
             or c in ("ins.only_qualified_carried", "client.software_identified")}
     shown = {c[0] for c in CASES} | by_defect
-    # same code path as the other accepted-type checks, on types the defects do not produce
-    untested = {"docshare.medical_summary_accepted", "docshare.dispensation_record_accepted"}
-    assert area - shown == untested
+    assert area - shown == set()
 
 
 def test_a_trace_is_rederived_identically(reference: tuple[dict[str, Trace], EvalContext], tmp_path: Path) -> None:

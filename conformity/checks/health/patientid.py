@@ -189,11 +189,16 @@ def expected_status(outcome: str, document_checked: bool) -> str:
 
 
 def status_findings(trace: TraceView, single: bool) -> tuple[list[Finding], int]:
-    """Findings on the look-ups answered with a single match (or without one), and how many there were."""
+    """Findings on the look-ups answered with a single match (or without one), and how many there were.
+
+    A step whose look-up never reached the service ("none") is one where no look-up returned a single
+    match: an identity the software recorded for it is judged by PATIENTID-005 (a step without any output
+    either is left to the checks that need its request).
+    """
     findings, seen = [], 0
-    wanted = ("match",) if single else ("no_match", "multiple")
+    wanted = ("match",) if single else ("no_match", "multiple", "none")
     for step in lookups(trace):
-        if step.outcome not in wanted:
+        if step.outcome not in wanted or (step.outcome == "none" and step.output is None):
             continue
         seen += 1
         if step.output is None:
@@ -201,10 +206,11 @@ def status_findings(trace: TraceView, single: bool) -> tuple[list[Finding], int]
             continue
         checked = bool(step.input.get("identity_document_checked", False))
         want = expected_status(step.outcome, checked)
+        answered = ("no look-up request reached the identity service" if step.answer is None
+                    else f"the service answered {step.outcome} (exchange {step.answer.seq})")
         if step.output.get("status") != want:
             findings.append(Finding(
-                f"{step.label()}: the service answered {step.outcome} "
-                f"(exchange {step.answer.seq if step.answer else '?'})"
+                f"{step.label()}: {answered}"
                 f" and the identity document was {'' if checked else 'not '}checked, so the status must be {want}",
                 exchange=step.note.seq, where="output.status", expected=want, got=step.output.get("status")))
     return findings, seen
@@ -222,7 +228,7 @@ def status_after_single_match(trace: TraceView, ctx: EvalContext) -> Verdict:
 
 @check("ins.status_without_single_match", verifies=["PATIENTID-005"], scenario=SCENARIO)
 def status_without_single_match(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """Without a single match (none or several): validated with a checked identity document, provisional without."""
+    """No single match (none, several, no look-up): validated with a checked document, else provisional."""
     findings, seen = status_findings(trace, single=False)
     if findings:
         return failed(*findings)

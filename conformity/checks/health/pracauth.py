@@ -436,9 +436,10 @@ def max_auth_age_enforced(trace: TraceView, ctx: EvalContext) -> Verdict:
 def userinfo_national_id(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Userinfo is called with the access token, its national id recorded unchanged, another sub refused."""
     findings = control_findings(trace)
-    note = login_step(trace, "control")
-    if note is not None and claims_session(note):
-        findings += national_id_findings(trace, note)
+    for name in CONTROLS:  # control_after follows the refused userinfo of another practitioner
+        note = login_step(trace, name)
+        if note is not None and claims_session(note):
+            findings += national_id_findings(trace, note)
     findings += userinfo_refusal_findings(trace)
     if findings:
         return failed(*findings)
