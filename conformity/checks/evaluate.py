@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformity.checks.model import Finding, Verdict, combine, errored
+from conformity.checks.model import Finding, Verdict, errored
 from conformity.checks.registry import CHECKS
 from conformity.checks.trace import TraceView
 
@@ -57,17 +57,3 @@ def evaluate_check(check_id: str, trace_doc: dict[str, Any] | None, ctx: EvalCon
     if not isinstance(verdict, Verdict):
         return errored(f"check {check_id} returned {type(verdict).__name__}, not a Verdict")
     return verdict
-
-
-def evaluate_all(check_ids: tuple[str, ...] | list[str], traces: Mapping[str, dict[str, Any]],
-                 ctx: EvalContext) -> dict[str, Verdict]:
-    """Every check's verdict, each on the trace of its own scenario."""
-    out = {}
-    for cid in check_ids:
-        scenario = CHECKS.get(cid).scenario
-        out[cid] = evaluate_check(cid, traces.get(scenario) if scenario else None, ctx)
-    return out
-
-
-def requirement_verdict(check_ids: tuple[str, ...], verdicts: Mapping[str, Verdict]) -> Verdict:
-    return combine([verdicts[c] for c in check_ids])

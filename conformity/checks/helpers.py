@@ -46,11 +46,6 @@ def quote(exchange: Exchange, message: str, *, where: str = "", expected: Any = 
     return Finding(message, exchange=exchange.seq, where=where, expected=expected, got=got)
 
 
-def between(trace: TraceView, start: Note, end: Note | None = None, service: str | None = None) -> list[Exchange]:
-    """Exchanges recorded after note ``start`` (and before ``end``): what one driver step caused."""
-    return trace.exchanges(service, after=start.seq, before=end.seq if end else None)
-
-
 def step_exchanges(trace: TraceView, note: Note, service: str | None = None) -> list[Exchange]:
     """The exchanges a ``driver.perform`` step caused: those before its note, after the previous note."""
     previous = [n for n in trace.notes() if n.seq < note.seq]
