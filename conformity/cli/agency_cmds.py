@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def _catalog(ctx: click.Context) -> Catalog:
-    return get_catalog(ctx)  # registers every pack's checks: the agency re-runs them
+    return get_catalog(ctx, with_checks=True)  # the agency re-runs every check
 
 
 @click.group("agency")

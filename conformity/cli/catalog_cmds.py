@@ -24,7 +24,7 @@ output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, p
 @click.pass_context
 def validate(ctx: click.Context) -> None:
     """Load and cross-check the whole catalog (exit 2 with every problem found)."""
-    cat = get_catalog(ctx)
+    cat = get_catalog(ctx, with_checks=True)
     n_req = sum(len(r.requirements) for r in cat.referentials.values())
     click.echo(f"catalog OK: {len(cat.packs)} pack(s), {len(cat.referentials)} referential versions, "
                f"{n_req} requirements, {len(cat.waves)} waves ({cat.root})")
@@ -135,7 +135,7 @@ def wave_diff(ctx: click.Context, wave_a: str, wave_b: str, category: str | None
 @click.pass_context
 def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, fmt: str, strict: bool) -> None:
     """Requirements → checks: which are covered, which are proven by document or manual review."""
-    catalog = get_catalog(ctx, with_checks=False)  # missing checks are this command's output, not an error
+    catalog = get_catalog(ctx)  # missing checks are this command's output, not an error
     load_pack_checks(catalog.root)
 
     rows = coverage(catalog, wave_id, category)

@@ -12,11 +12,12 @@ from conformity.files import write_atomic
 from conformity.checks.packs import load_pack_checks
 
 
-def get_catalog(ctx: click.Context, *, with_checks: bool = True) -> Catalog:
+def get_catalog(ctx: click.Context, *, with_checks: bool = False) -> Catalog:
     """The catalog named by ``--catalog`` (or the embedded one), loaded once per command.
 
-    ``with_checks``: first register every pack's checks, so that the load also proves each check id
-    a requirement names is registered.
+    ``with_checks`` (commands that judge: validate, run, agency): first register every pack's checks,
+    so that the load also proves each check id a requirement names is registered. Commands that only
+    read the data (specifications, diffs, payments) skip that import.
     """
     obj = ctx.find_root().obj
     if "catalog" not in obj:

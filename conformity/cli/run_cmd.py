@@ -36,7 +36,7 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path, category: str | Non
     from conformity.harness.vendor import load_vendor
     from conformity.reporting.terminal import TerminalReporter
 
-    catalog = get_catalog(ctx)
+    catalog = get_catalog(ctx, with_checks=True)
     vendor = load_vendor(vendor_path)
     plan = make_plan(catalog, wave_id, category or vendor.category, only)
     if sandbox_url and not sandbox_token:
