@@ -10,10 +10,12 @@ from typing import Any
 
 from conformity.catalog.schema import schema_problems
 from conformity.errors import InputError, SignatureError
-from conformity.signing import KeyRing, SigningKey, load_json_file, verify_document
+from conformity.signing import KeyRing, SigningKey, load_json_file, verify_envelope
 
 LABEL_FORMAT = "usine.label/1"
-REVOCATIONS_FORMAT = "usine.revocations/1"
+REVOCATIONS_FORMAT = "usine.revocations/2"
+#: how long a revocation list may be relied on after it is issued (the agency publishes a new one before)
+REVOCATIONS_VALIDITY = dt.timedelta(days=1)
 ISSUER_NAME = "Agence de labellisation (modèle usine)"
 
 
@@ -21,8 +23,13 @@ def new_label_id() -> str:
     return "lbl_" + secrets.token_hex(12)
 
 
+def iso(when: dt.datetime) -> str:
+    """An aware datetime as RFC 3339 UTC with seconds (``2027-01-31T12:00:00Z``)."""
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso(dt.datetime.now(dt.UTC))
 
 
 def parse_time(text: str) -> dt.datetime:
@@ -33,14 +40,21 @@ def parse_time(text: str) -> dt.datetime:
     return value
 
 
-def sign_label(fields: dict[str, Any], key: SigningKey, issuer: str = ISSUER_NAME) -> dict[str, Any]:
-    """Complete and sign a label; raises InputError if the result does not match the label schema."""
+@dataclass(frozen=True, slots=True)
+class SignedLabel:
+    """A label just issued: what it says (``doc``) and the JWS that carries it (``signed``, the label file)."""
+
+    doc: dict[str, Any]
+    signed: dict[str, Any]
+
+
+def sign_label(fields: dict[str, Any], key: SigningKey, issuer: str = ISSUER_NAME) -> SignedLabel:
+    """Complete and sign a label (a JWS, see ``conformity.signing``); InputError if it breaks the label schema."""
     doc = {"format": LABEL_FORMAT, **fields, "issuer": {"name": issuer, "key_id": key.kid}}
-    signed = key.sign_document(doc)
-    problems = schema_problems("label", signed, "label")
+    problems = schema_problems("label", doc, "label")
     if problems:
         raise InputError(problems)
-    return signed
+    return SignedLabel(doc, key.sign_document(doc))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,17 +99,16 @@ class Label:
         return None
 
 
-def verify_label(doc: Any, keys: KeyRing, *, source: str = "label") -> Label:
-    """Schema and signature of a label; raises SignatureError / InputError naming what is wrong."""
-    if not isinstance(doc, dict):
-        raise InputError("a label is a JSON object", file=source)
+def verify_label(signed: Any, keys: KeyRing, *, source: str = "label") -> Label:
+    """Signature, then format and schema of a signed label; SignatureError / InputError naming what is wrong."""
+    verified = verify_envelope(signed, keys, source=source)
+    doc = verified.payload
     if doc.get("format") != LABEL_FORMAT:
         raise InputError(f"not a label (format {doc.get('format')!r}, expected {LABEL_FORMAT})", file=source, where="format")
     problems = schema_problems("label", doc, source)
     if problems:
         raise InputError(problems)
-    verify_document(doc, keys, source=source)
-    if doc["issuer"]["key_id"] != doc["signature"]["kid"]:
+    if doc["issuer"]["key_id"] != verified.kid:
         raise SignatureError("issuer.key_id does not match the signing key", file=source, where="issuer.key_id")
     return Label(doc)
 
@@ -104,18 +117,69 @@ def load_label(path: str | Path, keys: KeyRing) -> Label:
     return verify_label(load_json_file(path), keys, source=str(path))
 
 
-def sign_revocations(revocations: list[dict[str, Any]], key: SigningKey, issuer: str = ISSUER_NAME) -> dict[str, Any]:
-    doc = {"format": REVOCATIONS_FORMAT, "issued": utc_now(), "issuer": {"name": issuer, "key_id": key.kid},
-           "revocations": sorted(revocations, key=lambda r: r["label_id"])}
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """One revoked label and what it revokes: a software version in a wave."""
+
+    label_id: str
+    software_id: str
+    version: str
+    wave: str
+    revoked: dt.datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationList:
+    """A verified revocation list: when it was issued, until when it may be relied on, what it revokes."""
+
+    issued: dt.datetime
+    next_update: dt.datetime
+    revocations: tuple[Revocation, ...]
+
+    def revoked_at(self, label_id: str) -> dt.datetime | None:
+        return next((r.revoked for r in self.revocations if r.label_id == label_id), None)
+
+    def by_label(self) -> dict[str, dt.datetime]:
+        return {r.label_id: r.revoked for r in self.revocations}
+
+    def stale_at(self, when: dt.datetime) -> bool:
+        """True once ``next_update`` has passed: a newer list must exist, this one is not to be relied on."""
+        return when >= self.next_update
+
+
+def sign_revocations(revocations: list[dict[str, Any]], key: SigningKey, *, now: dt.datetime | None = None,
+                     validity: dt.timedelta = REVOCATIONS_VALIDITY, issuer: str = ISSUER_NAME) -> dict[str, Any]:
+    """The signed revocation list, issued ``now`` and to be replaced by ``now + validity`` (``next_update``)."""
+    now = now or dt.datetime.now(dt.UTC)
+    doc = {"format": REVOCATIONS_FORMAT, "issued": iso(now), "next_update": iso(now + validity),
+           "issuer": {"name": issuer, "key_id": key.kid},
+           "revocations": sorted(revocations, key=lambda r: (r["label_id"], r["version"]))}
+    problems = schema_problems("revocations", doc, "revocations")
+    if problems:
+        raise InputError(problems)
     return key.sign_document(doc)
 
 
-def verify_revocations(doc: Any, keys: KeyRing, *, source: str = "revocations") -> dict[str, dt.datetime]:
-    """label_id → revocation time, from a signed revocation list."""
-    if not isinstance(doc, dict) or doc.get("format") != REVOCATIONS_FORMAT:
-        raise InputError(f"not a revocation list (expected format {REVOCATIONS_FORMAT})", file=source, where="format")
+def verify_revocations(signed: Any, keys: KeyRing, *, source: str = "revocations") -> RevocationList:
+    """A signed revocation list, verified (signature, format, schema, issuer key)."""
+    verified = verify_envelope(signed, keys, source=source)
+    doc = verified.payload
+    if doc.get("format") != REVOCATIONS_FORMAT:
+        raise InputError(f"not a revocation list (format {doc.get('format')!r}, expected {REVOCATIONS_FORMAT})",
+                         file=source, where="format")
     problems = schema_problems("revocations", doc, source)
     if problems:
         raise InputError(problems)
-    verify_document(doc, keys, source=source)
-    return {r["label_id"]: parse_time(r["revoked"]) for r in doc["revocations"]}
+    if doc["issuer"]["key_id"] != verified.kid:
+        raise SignatureError("issuer.key_id does not match the signing key", file=source, where="issuer.key_id")
+    issued, next_update = parse_time(doc["issued"]), parse_time(doc["next_update"])
+    if next_update <= issued:
+        raise InputError("next_update is not after issued", file=source, where="next_update")
+    return RevocationList(issued, next_update, tuple(
+        Revocation(r["label_id"], r["software_id"], r["version"], r["wave"], parse_time(r["revoked"]), r["reason"])
+        for r in doc["revocations"]))
+
+
+def load_revocations(path: str | Path, keys: KeyRing) -> RevocationList:
+    return verify_revocations(load_json_file(path), keys, source=str(path))

@@ -1,31 +1,49 @@
-"""Canonical JSON and Ed25519 signatures: the one place where usine signs and verifies.
+"""Signatures: the one place where usine signs and verifies, as JWS (RFC 7515) with Ed25519.
 
-A signed document is a JSON object with a ``signature`` member::
+Every signed artefact (trace, label, revocation list, registry export, event segment manifest) is a
+JWS in the flattened JSON serialization (RFC 7515 §7.2.2)::
 
-    {..., "signature": {"alg": "Ed25519", "kid": "<sha256 of raw public key, hex>", "value": "<base64url>"}}
+    {"protected": BASE64URL({"alg": "EdDSA", "kid": KID, "typ": "JOSE+JSON"}),
+     "payload":   BASE64URL(the document: RFC 8785 canonical JSON, UTF-8),
+     "signature": BASE64URL(Ed25519 over ASCII(protected "." payload))}
 
-The signature covers the RFC 8785 canonical JSON of the object without its ``signature``
-member, so any change to any other field breaks it. Keys are identified by fingerprint.
+``alg`` is ``EdDSA`` with an Ed25519 key (RFC 8037; ``Ed25519`` from RFC 9864 is accepted too) and
+``kid`` is the RFC 7638 thumbprint of the public key as an OKP JWK. What a reader relies on is the
+verified payload, never a copy beside it: a third party verifies a file with any JOSE library (the
+README shows it in a few lines of joserfc) and reads the JSON document it returns. Documents in
+the pre-JWS usine envelope (a ``signature`` member holding ``{"alg": "Ed25519", ...}``) are refused
+with a message that says so.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
-from collections.abc import Iterable, Mapping
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from joserfc import jws
+from joserfc.errors import BadSignatureError, JoseError, SecurityWarning
+from joserfc.jwk import OKPKey
+from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
-from conformity.errors import SignatureError
+from conformity import jsonio
+from conformity.errors import InputError, SignatureError
 
-ALG = "Ed25519"
+#: the largest payload usine signs or verifies (traces of long scenarios are megabytes; joserfc stops at 128 kB)
+MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+
+ALG = "EdDSA"
+ACCEPTED_ALGS = ("EdDSA", "Ed25519")
+TYP = "JOSE+JSON"
+MEMBERS = frozenset({"protected", "payload", "signature"})
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -40,42 +58,60 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _raw(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
 def _b64u(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return urlsafe_b64encode(data).decode("ascii")
 
 
-def _unb64u(text: str) -> bytes:
-    pad = "=" * (-len(text) % 4)
-    return base64.urlsafe_b64decode(text + pad)
+def _jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
+    return {"kty": "OKP", "crv": "Ed25519", "x": _b64u(_raw(public_key))}
 
 
-def fingerprint(public_key: Ed25519PublicKey) -> str:
-    """Key id: SHA-256 of the raw 32-byte public key, hex."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return sha256_hex(raw)
+def thumbprint(public_key: Ed25519PublicKey) -> str:
+    """Key id: the RFC 7638 JWK thumbprint (SHA-256, base64url) of the key as an OKP JWK."""
+    return OKPKey.import_key(_jwk(public_key)).thumbprint()
+
+
+class _Registry(jws.JWSRegistry):
+    max_payload_length = MAX_PAYLOAD_BYTES
+
+
+def _registry(alg: str) -> jws.JWSRegistry:
+    return _Registry(algorithms=[alg])
+
+
+@contextmanager
+def _eddsa_allowed() -> Iterator[None]:
+    """joserfc warns that RFC 9864 deprecates ``EdDSA``; usine signs with it on purpose (widest support)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=SecurityWarning, message=".*RFC 9864.*")
+        yield
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyKey:
-    """A trusted Ed25519 public key and its fingerprint."""
+    """A trusted Ed25519 public key and its RFC 7638 thumbprint."""
 
     public_key: Ed25519PublicKey
 
     @property
     def kid(self) -> str:
-        return fingerprint(self.public_key)
+        return thumbprint(self.public_key)
 
     def pem(self) -> str:
         return self.public_key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode("ascii")
 
-    def raw_b64u(self) -> str:
-        return _b64u(self.public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+    def okp(self) -> OKPKey:
+        return OKPKey.import_key(_jwk(self.public_key))
 
     def to_jwk(self) -> dict[str, str]:
-        """The key as an OKP JWK (RFC 8037), with ``kid`` = fingerprint."""
-        return {"kty": "OKP", "crv": "Ed25519", "x": self.raw_b64u(), "kid": self.kid, "alg": "EdDSA", "use": "sig"}
+        """The key as an OKP JWK (RFC 8037), with ``kid`` = its RFC 7638 thumbprint."""
+        return {**_jwk(self.public_key), "kid": self.kid, "alg": ALG, "use": "sig"}
 
     @classmethod
     def from_pem(cls, data: bytes | str, *, source: str = "key") -> VerifyKey:
@@ -103,10 +139,26 @@ class VerifyKey:
         if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
             raise SignatureError("JWK is not an Ed25519 OKP key", file=source)
         try:
-            key = Ed25519PublicKey.from_public_bytes(_unb64u(jwk["x"]))
-        except ValueError as exc:
+            key = Ed25519PublicKey.from_public_bytes(urlsafe_b64decode(jwk["x"].encode("ascii")))
+        except (ValueError, UnicodeEncodeError) as exc:
             raise SignatureError(f"bad Ed25519 JWK: {exc}", file=source) from exc
         return cls(key)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write secret bytes to ``path`` with mode 0600 from the moment the file exists (atomic replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,14 +189,13 @@ class SigningKey:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
 
+    def _okp(self) -> OKPKey:
+        return OKPKey.import_key(self.pem())
+
     def save(self, path: str | Path) -> None:
-        """Write the private key (mode 0600) and its public key beside it (``.pub.pem``)."""
+        """Write the private key (created 0600, never readable by others) and its public key (``.pub.pem``)."""
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_bytes(self.pem())
-        tmp.chmod(0o600)
-        tmp.replace(p)
+        write_private(p, self.pem())
         p.with_name(p.stem + ".pub.pem").write_text(self.verify_key.pem())
 
     @classmethod
@@ -167,18 +218,18 @@ class SigningKey:
         key.save(p)
         return key
 
-    def sign_bytes(self, data: bytes) -> str:
-        return _b64u(self.private_key.sign(data))
-
-    def sign_document(self, doc: Mapping[str, Any]) -> dict[str, Any]:
-        """Return a copy of ``doc`` with a ``signature`` over its canonical JSON."""
-        body = {k: v for k, v in doc.items() if k != "signature"}
-        sig = {"alg": ALG, "kid": self.kid, "value": self.sign_bytes(canonical_json(body))}
-        return {**body, "signature": sig}
+    def sign_document(self, doc: Mapping[str, Any]) -> dict[str, str]:
+        """``doc`` signed as a flattened JWS JSON object whose payload is its RFC 8785 canonical JSON."""
+        header = {"alg": ALG, "kid": self.kid, "typ": TYP}
+        with _eddsa_allowed():
+            signed = jws.serialize_json({"protected": header}, canonical_json(dict(doc)), self._okp(),
+                                        registry=_registry(ALG))
+        return {"protected": str(signed["protected"]), "payload": str(signed["payload"]),
+                "signature": str(signed["signature"])}
 
 
 class KeyRing:
-    """Trusted public keys by fingerprint."""
+    """Trusted public keys by key id (RFC 7638 thumbprint)."""
 
     def __init__(self, keys: Iterable[VerifyKey] = ()):
         self._keys: dict[str, VerifyKey] = {k.kid: k for k in keys}
@@ -210,49 +261,110 @@ class KeyRing:
         return ring
 
 
-def verify_document(doc: Any, keys: KeyRing, *, source: str = "document") -> dict[str, Any]:
-    """Check a signed document against trusted keys; return it without its signature.
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A verified signed document: its payload and the id of the key that signed it."""
 
-    Raises SignatureError naming what is wrong: not an object, no signature, unknown
-    algorithm, untrusted key id, or a signature that does not match the content.
-    """
+    payload: dict[str, Any]
+    kid: str
+
+
+def _header(envelope: Mapping[str, Any], source: str) -> dict[str, Any]:
+    try:
+        raw = urlsafe_b64decode(str(envelope["protected"]).encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise SignatureError(f"protected header is not base64url: {exc}", file=source, where="protected") from exc
+    header = jsonio.loads(raw, source=f"{source} (protected header)", max_depth=4)
+    if not isinstance(header, dict):
+        raise SignatureError("protected header is not a JSON object", file=source, where="protected")
+    return header
+
+
+def _envelope_problem(doc: Any) -> str | None:
     if not isinstance(doc, dict):
-        raise SignatureError("signed document is not a JSON object", file=source)
+        return "a signed document is a JWS JSON object"
     sig = doc.get("signature")
-    if not isinstance(sig, dict):
-        raise SignatureError("document is not signed (no 'signature' object)", file=source, where="signature")
-    if sig.get("alg") != ALG:
-        raise SignatureError(f"unsupported signature algorithm {sig.get('alg')!r} (expected {ALG})",
-                             file=source, where="signature.alg")
-    kid, value = sig.get("kid"), sig.get("value")
-    if not isinstance(kid, str) or not isinstance(value, str):
-        raise SignatureError("signature needs string 'kid' and 'value'", file=source, where="signature")
+    if isinstance(sig, dict) and "payload" not in doc:
+        return ("signed in the old usine envelope (a 'signature' object over the document); usine now reads "
+                "JWS (RFC 7515) only: have it signed again by a current usine")
+    if "signatures" in doc:
+        return "general JWS serialization with several signatures; usine reads the flattened serialization"
+    if set(doc) != MEMBERS:
+        missing, extra = sorted(MEMBERS - set(doc)), sorted(set(doc) - MEMBERS)
+        return ("not a flattened JWS JSON object"
+                + (f" (missing {', '.join(missing)})" if missing else "")
+                + (f" (unexpected {', '.join(extra)})" if extra else ""))
+    if not all(isinstance(doc[m], str) for m in MEMBERS):
+        return "JWS members protected, payload and signature must be strings"
+    return None
+
+
+def verify_envelope(doc: Any, keys: KeyRing, *, source: str = "document") -> Verified:
+    """Verify a signed document against trusted keys; its payload (a JSON object) and signing key id.
+
+    Raises SignatureError naming what is wrong: not a JWS, old envelope, unsupported algorithm,
+    untrusted key id, or a signature that does not match the content.
+    """
+    problem = _envelope_problem(doc)
+    if problem:
+        raise SignatureError(problem, file=source)
+    header = _header(doc, source)
+    alg, kid = header.get("alg"), header.get("kid")
+    if alg not in ACCEPTED_ALGS:
+        raise SignatureError(f"unsupported signature algorithm {alg!r} (expected {ALG})", file=source,
+                             where="protected.alg")
+    if not isinstance(kid, str):
+        raise SignatureError("protected header has no key id ('kid')", file=source, where="protected.kid")
     key = keys.get(kid)
     if key is None:
         raise SignatureError(f"signed by an untrusted key {kid[:16]}… (trusted: "
                              f"{', '.join(k[:16] + '…' for k in keys.kids()) or 'none'})",
-                             file=source, where="signature.kid")
-    body = {k: v for k, v in doc.items() if k != "signature"}
+                             file=source, where="protected.kid")
     try:
-        key.public_key.verify(_unb64u(value), canonical_json(body))
-    except (InvalidSignature, ValueError) as exc:
+        with _eddsa_allowed():
+            signed = jws.deserialize_json(doc, key.okp(), registry=_registry(str(alg)))  # type: ignore[arg-type]
+    except BadSignatureError as exc:
         raise SignatureError("signature does not match the content (edited after signing?)",
-                             file=source, where="signature.value") from exc
-    return body
+                             file=source, where="signature") from exc
+    except (JoseError, ValueError) as exc:
+        raise SignatureError(f"not a valid JWS: {exc}", file=source) from exc
+    payload = jsonio.loads(signed.payload, source=f"{source} (payload)")
+    if not isinstance(payload, dict):
+        raise SignatureError("the signed payload is not a JSON object", file=source, where="payload")
+    return Verified(payload, kid)
+
+
+def verify_document(doc: Any, keys: KeyRing, *, source: str = "document") -> dict[str, Any]:
+    """The verified payload of a signed document (see :func:`verify_envelope`)."""
+    return verify_envelope(doc, keys, source=source).payload
+
+
+def unverified_payload(doc: Any, *, source: str = "document") -> dict[str, Any]:
+    """The payload of a signed document WITHOUT checking its signature (display, or one's own sandbox)."""
+    problem = _envelope_problem(doc)
+    if problem:
+        raise SignatureError(problem, file=source)
+    try:
+        raw = urlsafe_b64decode(str(doc["payload"]).encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise SignatureError(f"payload is not base64url: {exc}", file=source, where="payload") from exc
+    payload = jsonio.loads(raw, source=f"{source} (payload)")
+    if not isinstance(payload, dict):
+        raise SignatureError("the signed payload is not a JSON object", file=source, where="payload")
+    return payload
+
+
+def signer_kid(doc: Any, *, source: str = "document") -> str | None:
+    """The ``kid`` a signed document's protected header names (not verified), or None."""
+    if _envelope_problem(doc):
+        return None
+    try:
+        kid = _header(doc, source).get("kid")
+    except InputError:
+        return None
+    return kid if isinstance(kid, str) else None
 
 
 def load_json_file(path: str | Path) -> Any:
-    """Read a JSON file, with errors naming the file, line and column."""
-    from conformity.errors import InputError
-
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", file=p) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text: {exc.reason}", file=p) from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc.msg}", file=p, where=f"line {exc.lineno}, column {exc.colno}") from exc
+    """Read a JSON file (strict, bounded), with errors naming the file, line and column."""
+    return jsonio.load_file(path)

@@ -2,10 +2,11 @@
 
 Layout of ``--out``::
 
-    labelled.csv, labelled.json   every label issued, by wave and category, with its status today
-    labels/label-<id>.json        copies of the signed labels (revoked and expired ones too)
-    labels/revocations.json       the signed revocation list (usine.revocations/1)
-    agency-key.pub.pem            the key that verifies both
+    labelled.csv                  every label issued, by wave and category, with its status today
+    labelled.json                 the same as signed open data (a JWS whose payload is usine.registry-export/2)
+    labels/label-<id>.json        the signed labels (revoked and expired ones too)
+    labels/revocations.json       the signed revocation list (usine.revocations/2, with issued and next_update)
+    agency-key.pub.pem            the key that verifies all of them
 
 ``labels/`` is what the payment agency reads (``usine pay run --labels OUT/labels``): nothing else in it.
 """
@@ -22,12 +23,12 @@ from typing import Any
 
 from conformity.agency.registry import Registry, iso
 from conformity.catalog.schema import schema_problems
-from conformity.cli.common import write_atomic
 from conformity.errors import InputError
+from conformity.files import write_atomic
 from conformity.labels import ISSUER_NAME, Label, parse_time, sign_revocations
 from conformity.signing import SigningKey
 
-EXPORT_FORMAT = "usine.registry-export/1"
+EXPORT_FORMAT = "usine.registry-export/2"
 CSV_COLUMNS = ("wave", "category", "label_id", "status", "vendor_id", "vendor_name", "software_id", "software_name",
                "registration_id", "versions", "issued", "expires", "revoked", "revoked_reason", "bundle_sha256")
 
@@ -107,11 +108,12 @@ def export_registry(registry: Registry, key: SigningKey, out: Path, now: dt.date
     problems = schema_problems("registry-export", data, "labelled.json")
     if problems:
         raise InputError(problems)
-    revocations = [{"label_id": d["label_id"], "revoked": r, "reason": why} for d, r, why in labels if r]
+    revocations = [{"label_id": d["label_id"], "software_id": d["software"]["id"], "version": v, "wave": d["wave"],
+                    "revoked": r, "reason": why} for d, r, why in labels if r for v in d["versions"]]
     for doc, _, _ in labels:
-        write_atomic(out / "labels" / f"label-{doc['label_id']}.json", _dump(doc))
-    write_atomic(out / "labels" / "revocations.json", _dump(sign_revocations(revocations, key)))
-    write_atomic(out / "labelled.json", _dump(data))
+        write_atomic(out / "labels" / f"label-{doc['label_id']}.json", _dump(registry.label_signed(doc["label_id"])))
+    write_atomic(out / "labels" / "revocations.json", _dump(sign_revocations(revocations, key, now=now)))
+    write_atomic(out / "labelled.json", _dump(key.sign_document(data)))
     write_atomic(out / "labelled.csv", csv_text(data))
     write_atomic(out / "agency-key.pub.pem", key.verify_key.pem())
     return Exported(len(labels), len(revocations), out)

@@ -66,6 +66,12 @@ INSERT INTO reviews (label_id, requirement, level, method, evidence)
          json_extract(r.value, '$.method'), coalesce(json_extract(r.value, '$.evidence'), '')
   FROM labels l JOIN submissions s ON s.id = l.submission, json_each(s.decision, '$.pending_reviews') r;
 """,
+    # 3: labels kept as signed (JWS) beside their payload; labels signed before (old envelope) have none
+    """
+ALTER TABLE labels ADD COLUMN signed TEXT;
+CREATE TRIGGER labels_signed_never_changed BEFORE UPDATE OF signed ON labels
+  BEGIN SELECT RAISE(ABORT, 'a signed label is never changed'); END;
+""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -21,6 +21,7 @@ from typing import Any, Self
 from conformity.agency.decision import Decision
 from conformity.agency.migrations import migrate
 from conformity.errors import InputError
+from conformity.labels import SignedLabel
 
 STATES = ("submitted", "verified", "labelled", "refused", "revoked", "expired")
 _SUBMISSION_COLUMNS = ("s.id, s.bundle_sha256, s.bundle_name, s.vendor_id, s.vendor_name, s.software_id, s.software_name, "
@@ -143,14 +144,26 @@ class Registry:
         return [s for s in subs if state is None or s.effective_state(now) == state]
 
     def label_doc(self, label_id: str) -> dict[str, Any]:
+        """What a label says (its signed payload)."""
         row = self.db.execute("SELECT doc FROM labels WHERE label_id = ?", (label_id,)).fetchone()
         if row is None:
             raise InputError(f"no label {label_id!r} in the registry", file=self.path)
         doc: dict[str, Any] = json.loads(row[0])
         return doc
 
+    def label_signed(self, label_id: str) -> dict[str, Any]:
+        """The label as issued: the JWS the agency signed."""
+        row = self.db.execute("SELECT signed FROM labels WHERE label_id = ?", (label_id,)).fetchone()
+        if row is None:
+            raise InputError(f"no label {label_id!r} in the registry", file=self.path)
+        if row[0] is None:
+            raise InputError(f"label {label_id} was signed in the old (pre-JWS) envelope; issue it again",
+                             file=self.path)
+        signed: dict[str, Any] = json.loads(row[0])
+        return signed
+
     def labels(self, wave: str | None = None) -> list[tuple[dict[str, Any], str | None, str | None]]:
-        """Every label issued (of a wave): its document, revocation time and reason, by label id."""
+        """Every label issued (of a wave): what it says, its revocation time and reason, by label id."""
         sql = "SELECT doc, revoked, revoked_reason FROM labels" + (" WHERE wave = ?" if wave else "") + " ORDER BY label_id"
         return [(json.loads(d), r, why) for d, r, why in self.db.execute(sql, (wave,) if wave else ())]
 
@@ -171,7 +184,7 @@ class Registry:
                                "ORDER BY s.category, r.requirement", (wave,)).fetchall()
 
     # ------------------------------------------------------------------ writes
-    def record(self, d: Decision, received: str, issue: Callable[[], dict[str, Any]]) -> Recorded:
+    def record(self, d: Decision, received: str, issue: Callable[[], SignedLabel]) -> Recorded:
         """Record a decision on a verified bundle once; ``issue`` signs the label (called only when labelling)."""
         v, m = d.verification, d.verification.manifest
         assert v.ok and m is not None
@@ -180,7 +193,8 @@ class Registry:
             if existing is not None:
                 label = self.label_doc(existing.label_id) if existing.label_id else None
                 return Recorded(existing, label, False)
-            label = issue() if d.outcome == "labelled" else None
+            issued = issue() if d.outcome == "labelled" else None
+            label = issued.doc if issued else None
             decision = {"outcome": d.outcome, "reasons": [[p.file, p.where, p.message] for p in d.reasons],
                         "failed": list(d.failed), "warnings": list(d.warnings),
                         "requirements": [{"id": r["id"], "level": r["level"], "method": r["method"],
@@ -201,11 +215,12 @@ class Registry:
                 why = [f["id"] for f in d.failed] or [p.message for p in d.reasons]
                 self._history(d.submission, "refused", d.decided, "; ".join(why))
             else:
+                assert issued is not None
                 db.execute("INSERT INTO labels (label_id, submission, wave, category, vendor_id, software_id, version, "
-                           "issued, expires, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "issued, expires, doc, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (label["label_id"], d.submission, m["wave"], m["category"], m["vendor"]["id"], sw["id"],
                             sw["version"], label["issued"], label["expires"],
-                            json.dumps(label, ensure_ascii=False, sort_keys=True)))
+                            json.dumps(label, ensure_ascii=False, sort_keys=True), json.dumps(issued.signed)))
                 db.executemany("INSERT INTO reviews (label_id, requirement, level, method, evidence) VALUES (?, ?, ?, ?, ?)",
                                [(label["label_id"], p["id"], p["level"], p["method"], p["evidence"]) for p in d.pending])
                 self._history(d.submission, "labelled", d.decided, f"label {label['label_id']}")

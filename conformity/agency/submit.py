@@ -21,9 +21,9 @@ from conformity.agency.decision import decide, decision_doc, refusal_text
 from conformity.agency.registry import Registry, iso
 from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog
-from conformity.cli.common import write_atomic
+from conformity.files import write_atomic
 from conformity.errors import InputError
-from conformity.labels import new_label_id, sign_label
+from conformity.labels import SignedLabel, new_label_id, sign_label
 from conformity.paths import state_dir
 from conformity.signing import KeyRing, SigningKey
 
@@ -88,7 +88,7 @@ class Outcome:
     """What ``decide_bundle`` did: the decision document, the label (if any), the files written."""
 
     doc: dict[str, Any]
-    label: dict[str, Any] | None
+    label: dict[str, Any] | None  # what the label says (the signed payload)
     recorded: bool
     created: bool
     files: list[Path] = field(default_factory=list)
@@ -103,10 +103,10 @@ def _write_json(path: Path, doc: Any) -> Path:
     return path
 
 
-def write_outcome(out: Path, doc: dict[str, Any], label: dict[str, Any] | None) -> list[Path]:
-    """``label-<id>.json``, or ``refusal-<submission>.json`` and ``.txt``."""
-    if label is not None:
-        return [_write_json(out / f"label-{label['label_id']}.json", label)]
+def write_outcome(out: Path, doc: dict[str, Any], signed_label: dict[str, Any] | None) -> list[Path]:
+    """``label-<id>.json`` (the signed label, a JWS), or ``refusal-<submission>.json`` and ``.txt``."""
+    if signed_label is not None:
+        return [_write_json(out / f"label-{doc['label_id']}.json", signed_label)]
     stem = out / f"refusal-{doc['submission']}"
     paths = [_write_json(stem.with_suffix(".json"), doc)]
     write_atomic(stem.with_suffix(".txt"), refusal_text(doc))
@@ -122,8 +122,7 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
         with Registry(registry_path) as registry:
             known = registry.by_bundle(sha)
             if known is not None:  # decided before: the same decision, never a second label
-                label = registry.label_doc(known.label_id) if known.label_id else None
-                return _already(out, known.id, known.decision, label, registry)
+                return _already(out, known.id, known.decision, registry)
     v = verify_bundle(bundle, catalog, keys, limits)
     wave = catalog.waves.get(v.manifest["wave"]) if v.manifest else None
     d = decide(v, wave, now or dt.datetime.now(dt.UTC))
@@ -132,21 +131,23 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
         return Outcome(doc, None, False, False, write_outcome(out, doc, None))
     assert wave is not None
 
-    def issue() -> dict[str, Any]:
+    def issue() -> SignedLabel:
         return sign_label(d.label_fields(wave, new_label_id()), agency_signing_key(key_path))
 
     with Registry(registry_path) as registry:
         rec = registry.record(d, received, issue)
         if not rec.created:
-            return _already(out, rec.submission.id, rec.submission.decision, rec.label, registry)
+            return _already(out, rec.submission.id, rec.submission.decision, registry)
+        signed = registry.label_signed(rec.label["label_id"]) if rec.label else None
     doc = decision_doc(d, recorded=True, label_id=rec.label["label_id"] if rec.label else None)
-    return Outcome(doc, rec.label, True, True, write_outcome(out, doc, rec.label))
+    return Outcome(doc, rec.label, True, True, write_outcome(out, doc, signed))
 
 
-def _already(out: Path, sub_id: str, stored: dict[str, Any], label: dict[str, Any] | None,
-             registry: Registry) -> Outcome:
+def _already(out: Path, sub_id: str, stored: dict[str, Any], registry: Registry) -> Outcome:
     """The outcome of a bundle decided before (its label file written again, nothing recorded)."""
     s = registry.get(sub_id)
+    label = registry.label_doc(s.label_id) if s.label_id else None
+    signed = registry.label_signed(s.label_id) if s.label_id else None
     doc = {"format": "usine.decision/1", "outcome": s.state, "submission": s.id, "recorded": True,
            "already_decided": s.decided, "bundle": {"name": s.bundle_name, "sha256": s.bundle_sha256},
            "verified": True, "decided": s.decided,
@@ -158,5 +159,5 @@ def _already(out: Path, sub_id: str, stored: dict[str, Any], label: dict[str, An
            "warnings": stored.get("warnings", [])}
     if label:
         doc["label_id"] = label["label_id"]
-    return Outcome(doc, label, True, False, write_outcome(out, doc, label))
+    return Outcome(doc, label, True, False, write_outcome(out, doc, signed))
 

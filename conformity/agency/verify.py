@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conformity.checks.packs import load_pack_checks
+from conformity import jsonio
 from conformity.agency import rederive
 from conformity.agency.bundlezip import DEFAULT_LIMITS, BundleArchive, ZipLimits, open_bundle
 from conformity.catalog import Catalog
@@ -57,18 +58,11 @@ class Verification:
 
 
 def parse_json(data: bytes, name: str, reasons: list[Problem]) -> Any:
-    """A member as JSON (strict: UTF-8, no NaN/Infinity), or None with a reason."""
-    def no_constant(token: str) -> Any:
-        raise ValueError(f"{token} is not JSON")
-
+    """A member as strict, bounded JSON (see ``conformity.jsonio``), or None with a reason."""
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=no_constant)
-    except UnicodeDecodeError as exc:
-        reasons.append(Problem(name, "", f"not UTF-8 text: {exc.reason}"))
-    except json.JSONDecodeError as exc:
-        reasons.append(Problem(name, f"line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}"))
-    except (ValueError, RecursionError) as exc:
-        reasons.append(Problem(name, "", f"not acceptable JSON: {exc}"))
+        return jsonio.loads(data, source=name)
+    except InputError as exc:
+        reasons.extend(exc.problems)
     return None
 
 
@@ -100,11 +94,7 @@ def _object(value: Any) -> dict[str, Any]:
 
 
 def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any], keys: KeyRing) -> list[Problem]:
-    """Why a trace cannot be trusted as evidence of this run: signature, format, or another run's note."""
-    try:
-        verify_document(doc, keys, source=name)
-    except SignatureError as exc:
-        return exc.problems
+    """Why a trace (its verified payload) cannot be trusted as evidence of this run: format, or another run's note."""
     if doc.get("format") != TRACE_FORMAT:
         return [Problem(name, "format", f"not a trace (format {doc.get('format')!r}, expected {TRACE_FORMAT})")]
     starts = [e for e in doc.get("exchanges") or () if isinstance(e, dict) and e.get("kind") == "note"
@@ -206,8 +196,15 @@ def _verify_run(v: Verification, archive: BundleArchive, manifest: dict[str, Any
                                              "does not run"))
             continue
         data = archive.members.get(name)  # a missing or unsafe member is already a reason
-        doc = parse_json(data, name, reasons) if data is not None else None
-        found = trace_problems(name, scenario, doc, manifest, keys) if doc is not None else []
+        signed = parse_json(data, name, reasons) if data is not None else None
+        doc, found = None, []
+        if signed is not None:
+            try:
+                doc = verify_document(signed, keys, source=name)
+            except SignatureError as exc:
+                found = exc.problems
+        if doc is not None:
+            found = trace_problems(name, scenario, doc, manifest, keys)
         reasons.extend(found)
         if doc is None or found:
             rejected.add(scenario)

@@ -16,7 +16,7 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def bundle_files(report: dict[str, Any], traces: dict[str, dict[str, Any]], junit: bytes, html: str) -> dict[str, bytes]:
-    """The bundle's members (manifest excluded): report, JUnit, HTML, one canonical JSON trace per scenario."""
+    """The bundle's members (manifest excluded): report, JUnit, HTML, one signed trace (JWS) per scenario."""
     files = {
         "report.json": json.dumps(report, indent=2, ensure_ascii=False, sort_keys=True).encode(),
         "junit.xml": junit,

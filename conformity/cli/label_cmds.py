@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from conformity.errors import InputError, SignatureError
-from conformity.labels import LABEL_FORMAT, Label, parse_time, verify_label, verify_revocations
-from conformity.signing import KeyRing, load_json_file
+from conformity.labels import LABEL_FORMAT, Label, load_revocations, parse_time, verify_label
+from conformity.signing import KeyRing, load_json_file, unverified_payload
 
 
 def _keys(paths: tuple[Path, ...]) -> KeyRing:
@@ -39,21 +39,22 @@ def _when(text: str | None) -> dt.datetime:
 
 def judge(path: Path, keys: KeyRing, at: dt.datetime, revocations: Path | None) -> tuple[int, str]:
     """(exit code, verdict line) for one label file."""
-    doc = load_json_file(path)  # InputError (exit 2) when unreadable
-    if not isinstance(doc, dict) or doc.get("format") != LABEL_FORMAT:
+    signed = load_json_file(path)  # InputError (exit 2) when unreadable
+    claimed = unverified_payload(signed, source=str(path))  # InputError (exit 2) when not a signed document
+    if claimed.get("format") != LABEL_FORMAT:
         raise InputError(f"not a label (expected format {LABEL_FORMAT})", file=path, where="format")
     try:
-        label: Label = verify_label(doc, keys, source=str(path))
+        label: Label = verify_label(signed, keys, source=str(path))
     except SignatureError as exc:
         p = exc.problems[0]
-        kind = "signed by an untrusted key" if p.where == "signature.kid" else (
-            "edited after signing" if p.where == "signature.value" else "bad signature")
+        kind = "signed by an untrusted key" if p.where == "protected.kid" else (
+            "edited after signing" if p.where == "signature" else "bad signature")
         return 1, f"INVALID ({kind}): {exc}"
     except InputError as exc:
         return 1, f"INVALID (malformed or edited: does not match the label schema): {exc}"
     revoked_at = None
     if revocations is not None:
-        revoked_at = verify_revocations(load_json_file(revocations), keys, source=str(revocations)).get(label.id)
+        revoked_at = load_revocations(revocations, keys).revoked_at(label.id)
     why = label.valid_at(at, revoked_at)
     d = label.doc
     scope = (f"label {label.id}: {d['software']['name']} {', '.join(d['versions'])} ({d['vendor']['name']}), "
@@ -65,7 +66,7 @@ def judge(path: Path, keys: KeyRing, at: dt.datetime, revocations: Path | None) 
     if why == "revoked":
         return 1, f"INVALID (revoked): {scope} was revoked on {revoked_at.isoformat() if revoked_at else '?'}"
     return 0, (f"VALID: {scope}; issued {d['issued']}, valid through {d['expires']}; "
-               f"{len(d['requirements_passed'])} requirements passed; signed by key {d['signature']['kid'][:16]}…")
+               f"{len(d['requirements_passed'])} requirements passed; signed by key {d['issuer']['key_id'][:16]}…")
 
 
 @click.group("label")

@@ -29,10 +29,11 @@ class ScenarioStarted:
 class ScenarioFinished:
     scenario: str
     session_id: str | None
-    trace: dict[str, Any] | None
+    trace: dict[str, Any] | None  # what the sandbox recorded (the signed trace's payload)
     duration_s: float
     driver_failures: tuple[dict[str, Any], ...] = ()
     error: str | None = None
+    signed_trace: dict[str, Any] | None = None  # the trace as the sandbox signed it (a JWS), for the bundle
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from conformity.bundle import write_bundle
-from conformity.cli.common import write_atomic
+from conformity.files import write_atomic
 from conformity.harness.events import Event, RunFinished, ScenarioFinished
 from conformity.harness.runner import Runner
 from conformity.reporting.html import report_html
@@ -18,8 +18,11 @@ from conformity.reporting.junit import junit_xml
 
 @dataclass
 class RunResult:
+    """A finished run: its report, each scenario's trace (payload) and the signed traces that prove them."""
+
     report: dict[str, Any] = field(default_factory=dict)
     traces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    signed_traces: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def run_to_end(runner: Runner, on_event: Callable[[Event], None] | None = None) -> RunResult:
@@ -30,6 +33,8 @@ def run_to_end(runner: Runner, on_event: Callable[[Event], None] | None = None) 
             on_event(event)
         if isinstance(event, ScenarioFinished) and event.trace is not None:
             result.traces[event.scenario] = event.trace
+            if event.signed_trace is not None:
+                result.signed_traces[event.scenario] = event.signed_trace
         elif isinstance(event, RunFinished):
             result.report = event.report
     return result
@@ -44,5 +49,5 @@ def write_outputs(out: Path, result: RunResult) -> dict[str, Path]:
     write_atomic(paths["report.json"], json.dumps(result.report, indent=2, ensure_ascii=False) + "\n")
     write_atomic(paths["junit.xml"], junit.decode("utf-8"))
     write_atomic(paths["report.html"], html)
-    write_bundle(paths["bundle.zip"], result.report, result.traces, junit, html)
+    write_bundle(paths["bundle.zip"], result.report, result.signed_traces, junit, html)
     return paths

@@ -31,6 +31,7 @@ from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable
 from conformity.harness.scenario import SCENARIOS, Perform, Scenario, ScenarioContext, SetFaults, Shrink
 from conformity.harness.shrink import shrink
 from conformity.harness.vendor import Vendor
+from conformity.signing import unverified_payload
 
 
 def scenario_seed(run_seed: int, scenario_id: str) -> int:
@@ -128,7 +129,9 @@ class Runner:
                 trace = admin.get(f"/admin/sessions/{sid}/trace")
                 trace.raise_for_status()
                 admin.post(f"/admin/sessions/{sid}/close")
-                return ScenarioFinished(sc.id, sid, trace.json(), round(time.perf_counter() - t0, 3), tuple(failures))
+                signed = trace.json()
+                return ScenarioFinished(sc.id, sid, unverified_payload(signed, source=f"trace of {sc.id}"),
+                                        round(time.perf_counter() - t0, 3), tuple(failures), signed_trace=signed)
         except httpx.HTTPError as exc:
             return ScenarioFinished(sc.id, None, None, round(time.perf_counter() - t0, 3), tuple(failures),
                                     error=f"sandbox error: {exc}")
@@ -139,7 +142,7 @@ class Runner:
         def trace() -> TraceView:
             r = admin.get(f"/admin/sessions/{sid}/trace")
             r.raise_for_status()
-            return TraceView(r.json())
+            return TraceView(unverified_payload(r.json()))
 
         def perform(candidate: dict[str, Any]) -> dict[str, Any]:
             data: dict[str, Any] = {"action": step.action, "input": candidate}

@@ -18,7 +18,7 @@ from conformity.errors import InputError, Problem
 from conformity.labels import Label, verify_label, verify_revocations
 from conformity.payments import reasons
 from conformity.payments.envelope import to_us
-from conformity.signing import KeyRing, load_json_file
+from conformity.signing import KeyRing, load_json_file, unverified_payload
 
 REVOCATIONS_FILE = "revocations.json"
 LabelKey = tuple[str, str, str]  # (software id, wave, category)
@@ -76,8 +76,12 @@ class LabelBook:
         return next(r for r in _PRIORITY if r in found), None
 
 
-def _claim(doc: Any) -> LabelKey | None:
-    """What an unverified label claims to cover, if it says so."""
+def _claim(signed: Any) -> LabelKey | None:
+    """What an unverified label (a JWS that does not verify, or a bare unsigned document) claims to cover."""
+    try:
+        doc = unverified_payload(signed)
+    except InputError:
+        doc = signed
     if not isinstance(doc, dict):
         return None
     software, wave, category = doc.get("software"), doc.get("wave"), doc.get("category")
@@ -94,7 +98,8 @@ def load_labelbook(folder: Path, keys: KeyRing) -> LabelBook:
     book = LabelBook()
     revocations_path = folder / REVOCATIONS_FILE
     if revocations_path.exists():
-        book.revocations = verify_revocations(load_json_file(revocations_path), keys, source=str(revocations_path))
+        book.revocations = verify_revocations(load_json_file(revocations_path), keys,
+                                              source=str(revocations_path)).by_label()
     for path in sorted(folder.rglob("*.json")):
         if path == revocations_path or not path.is_file():
             continue

@@ -28,7 +28,9 @@ from conformity.harness.plan import make_plan
 from conformity.harness.runner import Runner
 from conformity.harness.sandbox_access import SandboxAccess, start_local
 from conformity.harness.vendor import load_vendor
-from conformity.signing import KeyRing, SigningKey, sha256_hex
+from joserfc.util import urlsafe_b64encode
+
+from conformity.signing import KeyRing, SigningKey, canonical_json, sha256_hex, unverified_payload
 
 VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors"
 WAVE, CATEGORY = "2026-W1", "HOSPITAL"
@@ -105,6 +107,20 @@ def edit_json(files: dict[str, bytes], name: str, edit: Callable[[Any], None]) -
     doc = json.loads(files[name])
     edit(doc)
     return {**files, name: json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode()}
+
+
+def edit_signed(files: dict[str, bytes], name: str, edit: Callable[[Any], None]) -> dict[str, bytes]:
+    """Edit the payload of a signed member (a JWS) and keep its signature: what a forger would try."""
+    signed = json.loads(files[name])
+    doc = unverified_payload(signed)
+    edit(doc)
+    forged = {**signed, "payload": urlsafe_b64encode(canonical_json(doc)).decode()}
+    return {**files, name: json.dumps(forged).encode()}
+
+
+def trace_payloads(files: dict[str, bytes]) -> dict[str, dict[str, Any]]:
+    """Scenario → trace (the payload of each signed trace of a bundle)."""
+    return {n[len("traces/"):-5]: unverified_payload(json.loads(d)) for n, d in files.items() if n.startswith("traces/")}
 
 
 def raw_zip(path: Path, entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> Path:

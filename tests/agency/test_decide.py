@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from typing import Any
 from pathlib import Path
 
 import jsonschema
@@ -19,7 +20,8 @@ from conformity.catalog.schema import schema_problems
 from conformity.errors import InputError
 from conformity.labels import sign_label, sign_revocations
 from conformity.paths import schema_path
-from conformity.signing import KeyRing, SigningKey
+from conformity.signing import KeyRing, SigningKey, unverified_payload, verify_document
+from tests.payments.builders import tampered
 from tests.agency.conftest import AGENCY, CATEGORY, DEFECT_FAILS, WAVE, Runs, usine
 
 
@@ -33,7 +35,7 @@ def test_reference_is_labelled_and_the_label_verifies_offline(runs: Runs, home: 
     assert code == 0, output
     assert output.startswith("LABELLED: RefApp 1.0.0") and "pending document/manual review" in output
     [label_file] = (tmp_path / "out").glob("label-lbl_*.json")
-    label = json.loads(label_file.read_text())
+    label = verify_document(json.loads(label_file.read_text()), KeyRing([AGENCY.verify_key]))
     assert not schema_problems("label", label, "label")
     assert label["versions"] == ["1.0.0"] and label["wave"] == WAVE and label["category"] == CATEGORY
     assert label["expires"] == "2028-12-31" and label["referentials"]["DOCSHARE"] == "1.0"
@@ -82,14 +84,16 @@ def test_defective_vendor_is_refused_with_its_failed_requirement(runs: Runs, hom
         assert ("fail" in {v for *_, v in reg.results(WAVE)})
 
 
-def _label(tmp_path: Path, runs: Runs) -> tuple[Path, dict]:  # type: ignore[type-arg]
+def _label(tmp_path: Path, runs: Runs) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """The label file, what it says, and the JWS itself."""
     assert _decide(runs, runs.reference, tmp_path / "out")[0] == 0
     [path] = (tmp_path / "out").glob("label-*.json")
-    return path, json.loads(path.read_text())
+    signed = json.loads(path.read_text())
+    return path, unverified_payload(signed), signed
 
 
 def test_label_verify_says_why_a_label_is_invalid(runs: Runs, home: Path, tmp_path: Path) -> None:
-    path, label = _label(tmp_path, runs)
+    path, label, signed = _label(tmp_path, runs)
     pub = home / "agency" / "agency-key.pub.pem"
 
     def check(doc: object, *extra: str | Path) -> tuple[int, str]:
@@ -98,31 +102,33 @@ def test_label_verify_says_why_a_label_is_invalid(runs: Runs, home: Path, tmp_pa
         r = usine("label", "verify", p, "--key", pub, *extra)
         return r.exit_code, r.output
 
-    code, out = check({**label, "versions": ["1.0.0", "2.0.0"]})
+    code, out = check(tampered(signed, versions=["1.0.0", "2.0.0"]))
     assert code == 1 and "INVALID (edited after signing)" in out
-    code, out = check({**label, "expires": "forever"})
+    code, out = check(AGENCY.sign_document({**label, "expires": "forever"}))
     assert code == 1 and "INVALID (malformed" in out and "expires" in out
-    forged = sign_label({k: v for k, v in label.items() if k not in ("signature", "issuer", "format")},
-                        SigningKey.from_seed(b"a forger"))
+    forged = sign_label({k: v for k, v in label.items() if k not in ("issuer", "format")},
+                        SigningKey.from_seed(b"a forger")).signed
     code, out = check(forged)
     assert code == 1 and "INVALID (signed by an untrusted key)" in out
     other = tmp_path / "other.pub.pem"
     other.write_text(SigningKey.from_seed(b"another agency").verify_key.pem())
     r = usine("label", "verify", path, "--key", other)
     assert r.exit_code == 1 and "untrusted key" in r.output
-    code, out = check(label, "--at", "2029-01-01T00:00:00Z")
+    code, out = check(signed, "--at", "2029-01-01T00:00:00Z")
     assert code == 1 and "INVALID (expired)" in out
-    code, out = check(label, "--at", "2020-01-01T00:00:00Z")
+    code, out = check(signed, "--at", "2020-01-01T00:00:00Z")
     assert code == 1 and "not yet valid" in out
     revocations = tmp_path / "revocations.json"
     revocations.write_text(json.dumps(sign_revocations(
-        [{"label_id": label["label_id"], "revoked": label["issued"], "reason": "fraud"}], AGENCY)))
-    code, out = check(label, "--revocations", revocations)
+        [{"label_id": label["label_id"], "software_id": label["software"]["id"], "version": "1.0.0", "wave": WAVE,
+          "revoked": label["issued"], "reason": "fraud"}], AGENCY)))
+    code, out = check(signed, "--revocations", revocations)
     assert code == 1 and "INVALID (revoked)" in out
     assert check("{not json")[0] == 2
     assert check({"format": "usine.bundle/1"})[0] == 2
+    assert check(label)[0] == 2  # what the label says, without its signature, is not a label
     assert usine("label", "verify", tmp_path / "absent.json", "--key", pub).exit_code == 2
-    assert check(label)[0] == 0
+    assert check(signed)[0] == 0
 
 
 def test_no_label_once_the_wave_labels_have_expired(runs: Runs, catalog: Catalog, trust: KeyRing,

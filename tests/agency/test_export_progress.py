@@ -20,7 +20,7 @@ from conformity.labels import verify_revocations
 from conformity.payments import RunOptions, run_payments
 from conformity.payments.labelbook import load_labelbook
 from conformity.payments.payees import load_payer
-from conformity.signing import KeyRing
+from conformity.signing import KeyRing, verify_document
 from tests.agency.conftest import AGENCY, CATEGORY, DECIDED, DEFECT_FAILS, WAVE, Runs, usine
 from tests.payments.builders import events_for, installation, write_jsonl
 
@@ -45,7 +45,8 @@ def test_export_is_open_data_and_what_the_payment_agency_reads(decided: Path, tm
     r = usine("agency", "registry", "export", "--out", out)
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in (out / "labels").iterdir()) == [f"label-{label_id}.json", "revocations.json"]
-    data = json.loads((out / "labelled.json").read_text())
+    data = verify_document(json.loads((out / "labelled.json").read_text()),
+                           KeyRing.from_paths([out / "agency-key.pub.pem"]))
     assert not schema_problems("registry-export", data, "labelled.json")
     [entry] = data["waves"][0]["categories"][0]["labels"]
     assert (data["waves"][0]["wave"], data["waves"][0]["categories"][0]["category"]) == (WAVE, CATEGORY)
@@ -54,7 +55,7 @@ def test_export_is_open_data_and_what_the_payment_agency_reads(decided: Path, tm
         [row] = list(csv.DictReader(fh))
     assert row["label_id"] == label_id and row["status"] == "revoked" and row["vendor_name"] == entry["vendor"]["name"]
     keys = KeyRing.from_paths([out / "agency-key.pub.pem"])
-    assert label_id in verify_revocations(json.loads((out / "labels" / "revocations.json").read_text()), keys)
+    assert verify_revocations(json.loads((out / "labels" / "revocations.json").read_text()), keys).revoked_at(label_id)
     book = load_labelbook(out / "labels", keys)  # the payment agency's reader
     assert not book.refused and [lab.id for lab in book.labels()] == [label_id] and label_id in book.revocations
     label_file = out / "labels" / f"label-{label_id}.json"

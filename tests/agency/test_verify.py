@@ -17,16 +17,18 @@ from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog
 from conformity.reporting.html import report_html
 from conformity.reporting.junit import junit_xml
-from conformity.signing import KeyRing, SigningKey, canonical_json
+from conformity.signing import KeyRing, SigningKey, canonical_json, unverified_payload
 from tests.agency.conftest import (
     AGENCY,
     DECIDED,
     DEFECT_FAILS,
     Runs,
     edit_json,
+    edit_signed,
     members,
     raw_zip,
     snapshot,
+    trace_payloads,
     usine,
     write_zip,
 )
@@ -54,12 +56,12 @@ def _flip_to_pass(files: dict[str, bytes]) -> dict[str, bytes]:
         report["summary"].update(passed=True, failed_must=[], must_passed=report["summary"]["must_automated"])
     files = edit_json(files, "report.json", edit)
     report = json.loads(files["report.json"])
-    traces = {n[len("traces/"):-5]: json.loads(d) for n, d in files.items() if n.startswith("traces/")}
+    traces = trace_payloads(files)
     return {**files, "junit.xml": junit_xml(report), "report.html": report_html(report, traces).encode()}
 
 
 def _resign(files: dict[str, bytes], name: str, key: SigningKey, edit: Callable[[Any], None] | None = None) -> dict[str, bytes]:
-    doc = json.loads(files[name])
+    doc = unverified_payload(json.loads(files[name]))
     if edit:
         edit(doc)
     return {**files, name: canonical_json(key.sign_document(doc))}
@@ -100,9 +102,9 @@ def _manifest(**changes: Any) -> Callable[[dict[str, Any]], None]:
 BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
     "edited-verdict": (lambda r, d: write_zip(d / "b.zip", _flip_to_pass(members(r.defective))),
                        ("re-derived from the trace", "'fail'")),
-    "edited-trace": (lambda r, d: write_zip(d / "b.zip", edit_json(members(r.reference), NOMINAL, _edit_trace)),
+    "edited-trace": (lambda r, d: write_zip(d / "b.zip", edit_signed(members(r.reference), NOMINAL, _edit_trace)),
                      ("signature does not match the content",)),
-    "edited-trace-manifest-kept": (lambda r, d: write_zip(d / "b.zip", edit_json(members(r.reference), NOMINAL, _edit_trace),
+    "edited-trace-manifest-kept": (lambda r, d: write_zip(d / "b.zip", edit_signed(members(r.reference), NOMINAL, _edit_trace),
                                                           fix_manifest=False), ("SHA-256 differs",)),
     "swapped-trace-other-vendor": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference),
                                                                          NOMINAL: members(r.defective)[NOMINAL]}),
@@ -181,7 +183,7 @@ def test_edited_verdict_is_caught_only_by_rederivation(runs: Runs, catalog: Cata
 
 
 def test_every_reason_is_listed_not_only_the_first(runs: Runs, catalog: Catalog, trust: KeyRing, tmp_path: Path) -> None:
-    files = edit_json(members(runs.reference), NOMINAL, _edit_trace)
+    files = edit_signed(members(runs.reference), NOMINAL, _edit_trace)
     files = {**files, "notes.txt": b"x", "../up.json": b"{}"}
     del files["traces/directory.searches.json"]
     bad = raw_zip(tmp_path / "b.zip", list(files.items()))

@@ -9,7 +9,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from conformity.labels import sign_label
+from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
+
+from conformity.labels import SignedLabel, sign_label
 from conformity.signing import SigningKey
 from sandbox.events import data_received
 
@@ -36,15 +38,22 @@ def label_fields(vendor: str = "acme", software: str = "acme-ehr", versions: Ite
     }
 
 
-def signed_label(key: SigningKey = AGENCY, **fields: Any) -> dict[str, Any]:
+def signed_label(key: SigningKey = AGENCY, **fields: Any) -> SignedLabel:
     return sign_label(label_fields(**fields), key)
 
 
-def write_label(folder: Path, doc: dict[str, Any], name: str | None = None) -> Path:
+def write_label(folder: Path, label: SignedLabel, name: str | None = None) -> Path:
+    """Write the label file (the JWS), named after the label id unless ``name`` is given."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (name or f"{doc.get('label_id', 'label')}.json")
-    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    path = folder / (name or f"{label.doc['label_id']}.json")
+    path.write_text(json.dumps(label.signed, indent=1, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def tampered(signed: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """The JWS with its payload changed after signing (the signature kept): what a forger would try."""
+    payload = {**json.loads(urlsafe_b64decode(signed["payload"].encode())), **changes}
+    return {**signed, "payload": urlsafe_b64encode(json.dumps(payload).encode()).decode()}
 
 
 def installation(site: str = "750100011", size: str = "M", vendor: str = "acme", software: str = "acme-ehr",

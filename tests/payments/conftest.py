@@ -84,9 +84,10 @@ class Workspace:
         self.key = keydir / "agency.pub.pem"
 
     def label(self, key: Any = AGENCY, name: str | None = None, **fields: Any) -> dict[str, Any]:
-        doc = signed_label(key, **fields)
-        write_label(self.labels, doc, name)
-        return doc
+        """Write a signed label file; what it says (the payload)."""
+        label = signed_label(key, **fields)
+        write_label(self.labels, label, name)
+        return label.doc
 
     def events(self, name: str, events: list[Any]) -> Path:
         return write_jsonl(self.root / "events" / name, events)

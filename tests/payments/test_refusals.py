@@ -15,7 +15,18 @@ from typing import Any
 import pytest
 
 from conformity.labels import sign_revocations
-from tests.payments.builders import AGENCY, FORGER, T0, event, events_for, installation, label_fields
+from tests.payments.builders import (
+    AGENCY,
+    FORGER,
+    T0,
+    WAVE,
+    event,
+    events_for,
+    installation,
+    label_fields,
+    signed_label,
+    tampered,
+)
 from tests.payments.conftest import REPO, Workspace
 
 DAY = dt.timedelta(days=1)
@@ -142,14 +153,15 @@ def test_label_invalid(ws: Workspace, how: str) -> None:
     if how == "forged":
         doc = ws.label(key=FORGER)
     else:
-        doc = ws.label()
+        label = signed_label()
+        doc = label.doc
         if how == "unsigned":
-            del doc["signature"]
+            content: Any = doc
         elif how == "edited-after-signing":
-            doc["versions"] = ["3.2", "9.9"]
+            content = tampered(label.signed, versions=["3.2", "9.9"])
         else:
-            doc["format"] = "usine.bundle/1"
-        (ws.labels / f"{doc['label_id']}.json").write_text(json.dumps(doc))
+            content = AGENCY.sign_document({**doc, "format": "usine.bundle/1"})
+        (ws.labels / f"{doc['label_id']}.json").write_text(json.dumps(content))
     r = ws.run(ws.events("e.jsonl", events_for(HOSPITAL_M, 5)))
     assert r.returncode == 0, r.stderr
     files = only(r, "label-invalid", kind="label")
@@ -181,8 +193,9 @@ def test_version_not_covered(ws: Workspace) -> None:
 def test_label_revoked_after_some_events(ws: Workspace) -> None:
     doc = ws.label()
     revoked_at = T0 + DAY * 2 + dt.timedelta(hours=1)  # after the 3rd daily event
-    rev = sign_revocations([{"label_id": doc["label_id"], "revoked": revoked_at.isoformat().replace("+00:00", "Z"),
-                             "reason": "security flaw"}], AGENCY)
+    rev = sign_revocations([{"label_id": doc["label_id"], "software_id": "acme-ehr", "version": "3.2", "wave": WAVE,
+                             "revoked": revoked_at.isoformat().replace("+00:00", "Z"), "reason": "security flaw"}],
+                           AGENCY)
     (ws.labels / "revocations.json").write_text(json.dumps(rev))
     r = ws.run(ws.events("e.jsonl", events_for(HOSPITAL_M, 6)))
     assert r.reasons() == {"label-revoked": 3} and r.summary["events_counted"] == 3
@@ -191,8 +204,8 @@ def test_label_revoked_after_some_events(ws: Workspace) -> None:
 
 def test_revocation_list_that_does_not_verify_stops_the_run(ws: Workspace) -> None:
     doc = ws.label()
-    rev = sign_revocations([{"label_id": doc["label_id"], "revoked": "2026-06-01T00:00:00Z", "reason": "x"}],
-                           FORGER)
+    rev = sign_revocations([{"label_id": doc["label_id"], "software_id": "acme-ehr", "version": "3.2", "wave": WAVE,
+                             "revoked": "2026-06-01T00:00:00Z", "reason": "x"}], FORGER)
     (ws.labels / "revocations.json").write_text(json.dumps(rev))
     r = ws.run(ws.events("e.jsonl", events_for(HOSPITAL_M, 5)))
     assert r.returncode == 2 and "revocations.json" in r.stderr and "untrusted key" in r.stderr

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from conformity.packs.health.ins import normalise_name
 from sandbox.server import RunningSandbox
+from tests.sandbox.conftest import trace_payload
 
 PROBLEM = "application/problem+json"
 
@@ -154,7 +155,7 @@ def test_unavailable_fault_answers_503_n_times(admin: httpx.Client, new_session:
         assert r.headers["content-type"] == PROBLEM and r.json()["code"] == "service-unavailable"
     assert client.get(base + "/organisations", headers=auth).status_code == 200
     assert admin.get(f"/admin/sessions/{s['session_id']}").json()["faults"] == {"directory": {"unavailable": 0}}
-    trace = admin.get(f"/admin/sessions/{s['session_id']}/trace").json()
+    trace = trace_payload(admin.get(f"/admin/sessions/{s['session_id']}/trace"))
     assert [x["outcome"] for x in trace["exchanges"]] == ["service-unavailable", "service-unavailable",
                                                            "search-answered"]
 

@@ -23,6 +23,7 @@ from sandbox import cda, samples
 from sandbox.config import SandboxConfig
 from sandbox.server import RunningSandbox, start_in_thread
 from tests.sandbox.test_cda import HEADER_CASES, METADATA_CASES, V3, Mutation
+from tests.sandbox.conftest import trace_payload
 
 Submit = Callable[..., httpx.Response]
 
@@ -98,7 +99,7 @@ def fresh(sandbox_server: RunningSandbox, http: httpx.Client, new_session: Calla
 
 
 def outcomes(admin: httpx.Client, sid: str) -> list[str]:
-    trace = admin.get(f"/admin/sessions/{sid}/trace").json()
+    trace = trace_payload(admin.get(f"/admin/sessions/{sid}/trace"))
     return [e["outcome"] for e in trace["exchanges"] if e["kind"] == "http"]
 
 
@@ -366,7 +367,7 @@ def test_trace_records_findings(fresh: Dmp, admin: httpx.Client) -> None:
     body = fresh.sample()
     body["metadata"]["type_code"] = "60591-5"
     fresh.submit(body)
-    exchange = admin.get(f"/admin/sessions/{fresh.sid}/trace").json()["exchanges"][-1]
+    exchange = trace_payload(admin.get(f"/admin/sessions/{fresh.sid}/trace"))["exchanges"][-1]
     assert exchange["outcome"] == "document-invalid"
     assert [f["code"] for f in exchange["outcome_details"]["findings"]] == ["metadata-type-code-mismatch"]
 

@@ -21,6 +21,7 @@ from sandbox.fixtures import generate
 from sandbox.server import RunningSandbox
 from sandbox.valuesets import PRACTICE_SETTING_BY_PROFESSION, PRACTICE_SETTING_BY_SPECIALTY, VALUE_SETS
 from tests.sandbox.test_dmp import Dmp, token_for
+from tests.sandbox.conftest import trace_payload
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,7 @@ def test_directory_answers_carry_etag_and_max_age_and_revalidate(admin: httpx.Cl
     assert same.status_code == 304 and same.content == b""
     set_faults(admin, practitioner, {"directory": {"max_age": 0}})
     assert practitioner.http.get(url, headers=practitioner.headers).headers["cache-control"] == "max-age=0"
-    trace = admin.get(f"/admin/sessions/{practitioner.sid}/trace").json()
+    trace = trace_payload(admin.get(f"/admin/sessions/{practitioner.sid}/trace"))
     recorded = [e for e in trace["exchanges"] if e.get("service") == "directory"]
     assert recorded[0]["response"]["headers"]["etag"] == first.headers["etag"]
     assert recorded[1]["outcome"] == "search-not-modified"

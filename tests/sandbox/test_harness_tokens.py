@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
 from sandbox.server import RunningSandbox
+from tests.sandbox.conftest import trace_payload
 
 
 def issue(admin: httpx.Client, vendor_id: str, software_id: str) -> dict[str, str]:
@@ -22,7 +25,7 @@ def test_sessions_of_a_harness_token_are_bound_and_stamped_in_the_trace(
     sid = r.json()["session_id"]
     assert client.post(f"/admin/sessions/{sid}/notes", json={"kind": "scenario.start"}, headers=acme).status_code == 201
     assert client.put(f"/admin/sessions/{sid}/faults", json={"insi": {"unavailable": 1}}, headers=acme).status_code == 200
-    trace = client.get(f"/admin/sessions/{sid}/trace", headers=acme).json()
+    trace = trace_payload(client.get(f"/admin/sessions/{sid}/trace", headers=acme))
     assert trace["session"]["bound_to"] == {"vendor_id": "acme", "software_id": "acme.ehr"}
     unbound = admin.post("/admin/sessions", json={"seed": 3}).json()
     assert unbound["bound_to"] is None
@@ -56,4 +59,4 @@ def test_harness_token_never_enters_a_trace(admin: httpx.Client, client: httpx.C
     token = r.json()["token"]
     sid = client.post("/admin/sessions", json={"seed": 6}, headers={"Authorization": f"Bearer {token}"}).json()["session_id"]
     client.get(f"/s/{sid}/insi/lookup", headers={"Authorization": f"Bearer {token}"})
-    assert token not in admin.get(f"/admin/sessions/{sid}/trace").text
+    assert token not in json.dumps(trace_payload(admin.get(f"/admin/sessions/{sid}/trace")))

@@ -17,6 +17,7 @@ import pytest
 
 from sandbox import samples
 from sandbox.server import RunningSandbox
+from tests.sandbox.conftest import trace_payload
 
 XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE ClinicalDocument [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
@@ -84,7 +85,7 @@ class Target:
         return body
 
     def last_outcome(self) -> str:
-        trace = self.admin.get(f"/admin/sessions/{self.sid}/trace").json()
+        trace = trace_payload(self.admin.get(f"/admin/sessions/{self.sid}/trace"))
         return trace["exchanges"][-1]["outcome"]
 
     def refused(self, r: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -231,6 +232,6 @@ def test_server_keeps_serving_afterwards(target: Target) -> None:
     traits = target.session["fixtures"]["patients"][0]["registered_traits"]
     r = target.http.post(f"/s/{target.sid}/insi/lookup", json=traits, headers=target.auth())
     assert r.status_code == 200 and r.json()["outcome"] == "match"
-    outcomes = [e["outcome"] for e in target.admin.get(f"/admin/sessions/{target.sid}/trace").json()["exchanges"]]
+    outcomes = [e["outcome"] for e in trace_payload(target.admin.get(f"/admin/sessions/{target.sid}/trace"))["exchanges"]]
     assert {"xml-forbidden", "xml-too-deep", "body-too-large", "unsupported-media-type",
             "json-malformed", "token-expired", "token-other-session", "token-invalid"} <= set(outcomes)

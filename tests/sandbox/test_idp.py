@@ -36,6 +36,7 @@ from sandbox.config import SandboxConfig
 from sandbox.oidc_keys import load_or_create
 from sandbox.server import RunningSandbox, start_in_thread
 from tests.sandbox.conftest import ADMIN_TOKEN
+from tests.sandbox.conftest import trace_payload
 
 REDIRECT = "http://127.0.0.1:8765/callback"
 
@@ -116,7 +117,7 @@ def validate_id_token(id_token: str, *, keys: KeySet, issuer: str, client_id: st
 def exchanges(admin: httpx.Client, session: dict[str, Any]) -> list[dict[str, Any]]:
     r = admin.get(f"/admin/sessions/{session['session_id']}/trace")
     assert r.status_code == 200, r.text
-    return r.json()["exchanges"]
+    return trace_payload(r)["exchanges"]
 
 
 def last(admin: httpx.Client, session: dict[str, Any], endpoint: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from conformity.packs.health.ins import normalise_name
 from sandbox import samples
 from sandbox.fixtures import registry_entries
 from sandbox.server import RunningSandbox
+from tests.sandbox.conftest import trace_payload
 
 HTTP_SETTINGS = settings(derandomize=True, deadline=None, max_examples=40)
 
@@ -48,7 +49,7 @@ def patients(session: dict[str, Any], scenario: str) -> list[dict[str, Any]]:
 
 
 def outcomes(admin: httpx.Client, sid: str) -> list[str]:
-    trace = admin.get(f"/admin/sessions/{sid}/trace").json()
+    trace = trace_payload(admin.get(f"/admin/sessions/{sid}/trace"))
     return [e["outcome"] for e in trace["exchanges"] if e["kind"] == "http"]
 
 

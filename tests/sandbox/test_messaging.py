@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from conformity.packs.health.ins import OID_NIR, OID_TEST_NIA, OID_TEST_NIR
 from sandbox.services.messaging import MAX_ATTACHMENT_BYTES, MAX_MESSAGE_BYTES
+from tests.sandbox.conftest import trace_payload
 
 PROBLEM = "application/problem+json"
 
@@ -233,7 +234,7 @@ def test_outcomes_are_recorded_in_the_trace(admin: httpx.Client, new_session: Ca
     client.post(url, json=message(s), headers=auth)
     client.post(url, json=message(s, to=["x.1@355.mssante.test"]), headers=auth)
     client.post(url, json=message(s, **{"from": addr(s, 1)}), headers=auth)
-    exchanges = admin.get(f"/admin/sessions/{s['session_id']}/trace").json()["exchanges"]
+    exchanges = trace_payload(admin.get(f"/admin/sessions/{s['session_id']}/trace"))["exchanges"]
     assert [x["outcome"] for x in exchanges] == ["message-accepted", "recipient-unknown", "message-accepted"]
     assert exchanges[0]["outcome_details"]["sender_matches_token"] is True
     assert exchanges[1]["outcome_details"]["recipients"] == ["x.1@355.mssante.test"]

@@ -15,7 +15,9 @@ import httpx
 import pytest
 
 from conformity.errors import SignatureError
-from conformity.signing import KeyRing, VerifyKey, verify_document
+from conformity.signing import KeyRing, VerifyKey, signer_kid, unverified_payload, verify_document
+from tests.payments.builders import tampered
+from tests.sandbox.conftest import trace_payload
 from sandbox.server import RunningSandbox
 
 PROBLEM = "application/problem+json"
@@ -48,10 +50,16 @@ def send(client: httpx.Client, s: dict[str, Any], token: str, subject: str) -> h
     return client.post(s["endpoints"]["mss"] + "/messages", json=body, headers=bearer(token))
 
 
-def trace_of(admin: httpx.Client, s: dict[str, Any]) -> dict[str, Any]:
+def signed_trace_of(admin: httpx.Client, s: dict[str, Any]) -> dict[str, Any]:
+    """The session's trace as the sandbox signs it (a JWS)."""
     r = admin.get(f"/admin/sessions/{s['session_id']}/trace")
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def trace_of(admin: httpx.Client, s: dict[str, Any]) -> dict[str, Any]:
+    """The session's trace (the signed trace's payload)."""
+    return trace_payload(admin.get(f"/admin/sessions/{s['session_id']}/trace"))
 
 
 def trusted_keys(client: httpx.Client, *, use: str) -> KeyRing:
@@ -123,7 +131,7 @@ def test_a_session_token_cannot_read_another_trace(new_session: Callable[..., di
     problem(client.get(b["endpoints"]["trace"]), 401, "token-missing")
     problem(client.get(b["endpoints"]["trace"], headers=bearer(admin_token)), 401, "token-invalid")
     r = client.get(b["endpoints"]["trace"], headers=bearer(b["credentials"]["session_token"]))
-    assert r.status_code == 200 and r.json()["session"]["id"] == b["session_id"]
+    assert trace_payload(r)["session"]["id"] == b["session_id"]
     assert [x["outcome"] for x in trace_of(admin, b)["exchanges"]] == ["token-other-session", "token-missing",
                                                                         "token-invalid", "accepted"]
     assert trace_of(admin, a)["exchanges"] == []
@@ -203,12 +211,12 @@ def busy_session(new_session: Callable[..., dict[str, Any]], mint: Callable[...,
 def test_trace_signature_verifies_with_the_published_keys(busy_session: tuple[dict[str, Any], str],
                                                           client: httpx.Client, admin: httpx.Client) -> None:
     s, _ = busy_session
-    trace = trace_of(admin, s)
+    trace = signed_trace_of(admin, s)
     for use in ("jwk", "pem"):
         keys = trusted_keys(client, use=use)
         body = verify_document(trace, keys)
         assert body["format"] == "usine.trace/1" and body["session"]["id"] == s["session_id"]
-        assert trace["signature"]["kid"] in keys
+        assert signer_kid(trace) in keys and body["sandbox"]["key_id"] == signer_kid(trace)
     own = client.get(s["endpoints"]["trace"], headers=bearer(s["credentials"]["session_token"])).json()
     verify_document(own, trusted_keys(client, use="jwk"))
 
@@ -216,7 +224,8 @@ def test_trace_signature_verifies_with_the_published_keys(busy_session: tuple[di
 def test_an_edited_trace_no_longer_verifies(busy_session: tuple[dict[str, Any], str], client: httpx.Client,
                                             admin: httpx.Client) -> None:
     s, _ = busy_session
-    trace = trace_of(admin, s)
+    signed = signed_trace_of(admin, s)
+    trace = unverified_payload(signed)
     keys = trusted_keys(client, use="jwk")
     edits: list[Callable[[dict[str, Any]], None]] = [
         lambda t: t["exchanges"][1].update(outcome="message-accepted"),
@@ -228,9 +237,9 @@ def test_an_edited_trace_no_longer_verifies(busy_session: tuple[dict[str, Any], 
         edited = copy.deepcopy(trace)
         edit(edited)
         with pytest.raises(SignatureError):
-            verify_document(edited, keys)
+            verify_document(tampered(signed, **edited), keys)
     with pytest.raises(SignatureError):
-        verify_document(trace, KeyRing())
+        verify_document(signed, KeyRing())
 
 
 def test_every_exchange_is_complete_and_notes_are_in_order(busy_session: tuple[dict[str, Any], str],
@@ -260,7 +269,7 @@ def test_no_secret_ever_appears_in_a_trace(busy_session: tuple[dict[str, Any], s
     s, token = busy_session
     creds = s["credentials"]
     for trace in (trace_of(admin, s),
-                  client.get(s["endpoints"]["trace"], headers=bearer(creds["session_token"])).json()):
+                  trace_payload(client.get(s["endpoints"]["trace"], headers=bearer(creds["session_token"])))):
         text = json.dumps(trace, ensure_ascii=False)
         for name, secret in (("client_secret", creds["client_secret"]), ("session token", creds["session_token"]),
                              ("access token", token), ("admin token", admin_token)):

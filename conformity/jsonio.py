@@ -1,0 +1,73 @@
+"""Reading JSON that someone else wrote: strict, bounded in size and depth, errors that say where.
+
+The one place usine parses untrusted JSON (files, bundle members, signed payloads). Strict means
+UTF-8 text, no ``NaN``/``Infinity`` and objects nested at most :data:`MAX_DEPTH` deep: a document
+nested 100,000 deep is refused with a clear error, never a ``RecursionError`` traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conformity.errors import InputError
+
+MAX_DEPTH = 128
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+def _no_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def depth(value: Any) -> int:
+    """How deep arrays and objects nest in ``value`` (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def loads(data: bytes | str, *, source: str = "JSON", max_depth: int = MAX_DEPTH) -> Any:
+    """Parse strict JSON; InputError naming ``source``, the line and column, and what is wrong."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", file=source) from exc
+    try:
+        value = _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", file=source,
+                         where=f"line {exc.lineno}, column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise InputError(f"JSON nested deeper than {max_depth} levels; refused", file=source) from exc
+    except ValueError as exc:
+        raise InputError(f"not acceptable JSON: {exc}", file=source) from exc
+    if depth(value) > max_depth:
+        raise InputError(f"JSON nested deeper than {max_depth} levels; refused", file=source)
+    return value
+
+
+def load_file(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, max_depth: int = MAX_DEPTH) -> Any:
+    """Read and parse a JSON file (bounded size and depth), errors naming the file."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=p) from exc
+    if len(data) > max_bytes:
+        raise InputError(f"larger than {max_bytes} bytes; not read", file=p)
+    return loads(data, source=str(p), max_depth=max_depth)

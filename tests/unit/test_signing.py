@@ -1,0 +1,114 @@
+"""conformity.signing: JWS (RFC 7515) with Ed25519, verified by usine and by an off-the-shelf JOSE library."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
+
+from conformity.errors import InputError, SignatureError
+from conformity.labels import sign_label
+from conformity.signing import KeyRing, SigningKey, signer_kid, unverified_payload, verify_envelope
+from tests.payments.builders import label_fields, tampered
+
+REPO = Path(__file__).resolve().parents[2]
+AGENCY = SigningKey.from_seed(b"usine tests: signing")
+RING = KeyRing([AGENCY.verify_key])
+
+
+def test_a_signed_document_is_a_flattened_jws_with_a_thumbprint_kid() -> None:
+    signed = AGENCY.sign_document({"format": "x/1", "n": 1, "é": "ü"})
+    assert set(signed) == {"protected", "payload", "signature"}
+    header = json.loads(urlsafe_b64decode(signed["protected"].encode()))
+    assert header == {"alg": "EdDSA", "kid": AGENCY.kid, "typ": "JOSE+JSON"}
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", AGENCY.kid)  # RFC 7638: base64url SHA-256
+    assert urlsafe_b64decode(signed["payload"].encode()) == '{"format":"x/1","n":1,"é":"ü"}'.encode()
+    verified = verify_envelope(signed, RING)
+    assert verified.payload == {"format": "x/1", "n": 1, "é": "ü"} and verified.kid == AGENCY.kid
+    assert signer_kid(signed) == AGENCY.kid and unverified_payload(signed)["n"] == 1
+
+
+@pytest.mark.parametrize("case", ["payload-edited", "header-swapped-kid", "signature-of-another-document",
+                                  "alg-none", "alg-hs256", "old-envelope", "extra-member", "general-serialization",
+                                  "not-an-object", "payload-not-json", "payload-deep-json"])
+def test_every_forgery_is_refused_with_a_clear_reason(case: str) -> None:
+    signed = AGENCY.sign_document({"format": "x/1", "n": 1})
+    other = SigningKey.from_seed(b"another key")
+
+    def header(h: dict[str, object]) -> str:
+        return urlsafe_b64encode(json.dumps(h).encode()).decode()
+
+    bad: object
+    words = {"payload-edited": "does not match", "header-swapped-kid": "untrusted key",
+             "signature-of-another-document": "does not match", "alg-none": "unsupported signature algorithm",
+             "alg-hs256": "unsupported signature algorithm", "old-envelope": "old usine envelope",
+             "extra-member": "unexpected header", "general-serialization": "flattened serialization",
+             "not-an-object": "JWS JSON object", "payload-not-json": "not valid JSON",
+             "payload-deep-json": "nested deeper"}[case]
+    if case == "payload-edited":
+        bad = tampered(signed, n=2)
+    elif case == "header-swapped-kid":
+        bad = {**signed, "protected": header({"alg": "EdDSA", "kid": other.kid})}
+    elif case == "signature-of-another-document":
+        bad = {**signed, "signature": AGENCY.sign_document({"format": "x/1", "n": 2})["signature"]}
+    elif case == "alg-none":
+        bad = {**signed, "protected": header({"alg": "none", "kid": AGENCY.kid}), "signature": ""}
+    elif case == "alg-hs256":
+        bad = {**signed, "protected": header({"alg": "HS256", "kid": AGENCY.kid})}
+    elif case == "old-envelope":
+        bad = {"format": "x/1", "n": 1, "signature": {"alg": "Ed25519", "kid": "0" * 64, "value": "AA"}}
+    elif case == "extra-member":
+        bad = {**signed, "header": {"kid": other.kid}}
+    elif case == "general-serialization":
+        bad = {"payload": signed["payload"], "signatures": [{"protected": signed["protected"],
+                                                             "signature": signed["signature"]}]}
+    elif case == "not-an-object":
+        bad = [signed]
+    else:
+        raw = b"[" * 100_000 + b"]" * 100_000 if case == "payload-deep-json" else b"{not json"
+        forged = {"protected": signed["protected"], "payload": urlsafe_b64encode(raw).decode()}
+        bad = raw_sign(forged)
+    with pytest.raises(SignatureError if case not in ("payload-not-json", "payload-deep-json") else InputError) as exc:
+        verify_envelope(bad, RING, source="x.json")
+    assert words in str(exc.value) and "x.json" in str(exc.value), str(exc.value)
+
+
+def raw_sign(members: dict[str, str]) -> dict[str, str]:
+    """Sign arbitrary payload bytes with the agency key (a validly signed, badly formed payload)."""
+    signing_input = f"{members['protected']}.{members['payload']}".encode()
+    return {**members, "signature": urlsafe_b64encode(AGENCY.private_key.sign(signing_input)).decode()}
+
+
+def test_a_private_key_is_never_readable_by_others(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        AGENCY.save(tmp_path / "keys" / "agency.pem")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "keys" / "agency.pem").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
+    assert SigningKey.load(tmp_path / "keys" / "agency.pem").kid == AGENCY.kid
+    assert not list((tmp_path / "keys").glob(".*tmp"))
+
+
+def test_the_readme_third_party_verification_runs_as_written(tmp_path: Path) -> None:
+    """The README's verification lines, run verbatim with joserfc on a real label and a forged one."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("<!-- third-party-verification -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(snippet.strip().splitlines()) <= 10
+    label = sign_label(label_fields(), AGENCY)
+    (tmp_path / "agency-key.pub.pem").write_text(AGENCY.verify_key.pem())
+    (tmp_path / "label.json").write_text(json.dumps(label.signed))
+    run = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[0] == label.doc["label_id"] and "acme-ehr" in run.stdout
+    (tmp_path / "label.json").write_text(json.dumps(tampered(label.signed, versions=["9.9"])))
+    forged = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True)
+    assert forged.returncode != 0 and "BadSignatureError" in forged.stderr
