@@ -30,3 +30,39 @@ def write_atomic(path: Path, text: str) -> None:
     """Write text so that readers see the old file or the new one, never half of it."""
     with atomic_output(path, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def private_dir(path: Path) -> Path:
+    """Create a folder only its owner may enter (0700, missing parents too); an existing folder is left as it is."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    return path
+
+
+def create_private(path: Path) -> Path:
+    """Create ``path`` empty with mode 0600 if it does not exist (before a database opens it: no window)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    os.close(fd)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write secret bytes to ``path``, mode 0600 from the moment the file exists (atomic replace)."""
+    private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp creates 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

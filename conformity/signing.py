@@ -18,7 +18,6 @@ with a message that says so.
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +35,7 @@ from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
 from conformity import jsonio
 from conformity.errors import InputError, SignatureError
+from conformity.files import write_private
 
 #: the largest payload usine signs or verifies (traces of long scenarios are megabytes; joserfc stops at 128 kB)
 MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
@@ -143,22 +143,6 @@ class VerifyKey:
         except (ValueError, UnicodeEncodeError) as exc:
             raise SignatureError(f"bad Ed25519 JWK: {exc}", file=source) from exc
         return cls(key)
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write secret bytes to ``path`` with mode 0600 from the moment the file exists (atomic replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,8 +88,9 @@ class ServedSandbox:
         print(proc.stderr.strip())
         return proc.stdout.strip()
 
-    def harness_args(self, token: str) -> list[str]:
-        return ["--sandbox", self.url, "--sandbox-token", token, "--sandbox-ca", str(self.ca)]
+    def harness_args(self) -> list[str]:
+        """Where the agency's sandbox is; the harness token travels in $USINE_SANDBOX_TOKEN, never on a command line."""
+        return ["--sandbox", self.url, "--sandbox-ca", str(self.ca)]
 
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()
@@ -137,10 +138,11 @@ def main() -> int:
         ref_token, bad_token = sandbox.harness_token(ref_toml), sandbox.harness_token(bad_toml)
         ref_out, bad_out = out / "runs" / "reference", out / "runs" / "skip-nonce-check"
         usine("run", "--wave", WAVE, "--category", CATEGORY, "--vendor", str(ref_toml),
-              "--out", str(ref_out), *sandbox.harness_args(ref_token), quiet=True)
+              "--out", str(ref_out), *sandbox.harness_args(), env={"USINE_SANDBOX_TOKEN": ref_token}, quiet=True)
         print(json.loads((ref_out / "report.json").read_text())["summary"])
         usine("run", "--wave", WAVE, "--category", CATEGORY, "--vendor", str(bad_toml),
-              "--out", str(bad_out), *sandbox.harness_args(bad_token), expect=(1,), quiet=True)
+              "--out", str(bad_out), *sandbox.harness_args(), env={"USINE_SANDBOX_TOKEN": bad_token}, expect=(1,),
+              quiet=True)
         print("defective vendor:", json.loads((bad_out / "report.json").read_text())["summary"]["failed_must"])
         outputs += [("reference vendor: run report (HTML)", ref_out / "report.html"),
                     ("reference vendor: evidence bundle", ref_out / "bundle.zip"),

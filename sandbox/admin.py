@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from sandbox.deps import Principal, owned_session, require_admin, require_principal, store_of, token_hash
+from sandbox.credentials import secret_hash
+from sandbox.deps import Principal, owned_session, require_admin, require_principal, store_of
 from sandbox.faults import CATALOGUE, validate_faults
 from sandbox.fixtures import generate
 from sandbox.problems import Problem
@@ -151,7 +152,7 @@ def post_installation(request: Request, body: InstallationRequest, _: Admin) -> 
     inst = {"id": new_id("ins"), "vendor_id": body.vendor_id, "software": body.software.model_dump(),
             "site": body.site.model_dump(), "wave": body.wave, "category": body.category, "state": "active",
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    store_of(request).put_installation(inst, token_hash(token))
+    store_of(request).put_installation(inst, secret_hash(token))
     base = str(request.base_url).rstrip("/")
     return inst | {"token": token, "endpoints": {"dmp": f"{base}/prod/dmp", "mss": f"{base}/prod/mss"}}
 

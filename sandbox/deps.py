@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
+from sandbox.credentials import secret_hash
 from sandbox.problems import Problem
 from sandbox.store import Store
 
@@ -26,9 +26,6 @@ def bearer(request: Request) -> str | None:
         return None
     return value.strip()
 
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +135,7 @@ def require_installation(request: Request) -> dict[str, Any]:
     if token is None:
         raise Problem(401, "installation-token-missing", "production services need the installation's token",
                       headers={"WWW-Authenticate": "Bearer"})
-    inst = store_of(request).installation_by_token_hash(token_hash(token))
+    inst = store_of(request).installation_by_token_hash(secret_hash(token))
     if inst is None:
         raise Problem(401, "installation-token-invalid", "unknown installation token",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})

@@ -24,6 +24,7 @@ from joserfc.jwk import ECKey, KeySet
 from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
 from conformity.errors import UsineError
+from conformity.files import private_dir
 
 ALG = "ES256"
 STALE_AUTH_SECONDS = 13 * 3600  # older than the 12-hour maximum authentication age (PRACAUTH-017)
@@ -72,7 +73,7 @@ def load_or_create(path: Path) -> IdpKeys:
     """The keys stored at ``path``, created there first if absent (safe when processes race)."""
     if path.exists():
         return _load(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     keys = IdpKeys(_new_key(), _new_key())
     doc = {"format": FORMAT, "signing": keys.signing.as_dict(private=True),
            "unpublished": keys.unpublished.as_dict(private=True)}

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conformity.errors import SignatureError
 from conformity.signing import canonical_json
-from sandbox.deps import token_hash
+from sandbox.credentials import candidates, secret_hash
 from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
 from sandbox.store import Store
 
@@ -64,7 +65,7 @@ def encode_body(raw: bytes, content_type: str) -> dict[str, Any]:
 
 
 def redacted(secret: str) -> str:
-    return f"[redacted sha256:{token_hash(secret)[:16]}]"
+    return f"[redacted sha256:{secret_hash(secret)[:16]}]"
 
 
 def redact(value: Any, secrets: list[str]) -> Any:
@@ -97,7 +98,7 @@ def describe_auth(header: str, store: Store, session_id: str) -> dict[str, Any] 
     value = value.strip()
     if scheme.lower() == "bearer":
         record = store.get_token(value) if value else None
-        out: dict[str, Any] = {"scheme": "Bearer", "token_sha256": token_hash(value)[:16]}
+        out: dict[str, Any] = {"scheme": "Bearer", "token_sha256": secret_hash(value)[:16]}
         if record is None:
             out["kind"] = "unknown"
         else:
@@ -212,13 +213,36 @@ class RecordingMiddleware:
         }
         if state.get("outcome_details"):
             exchange["outcome_details"] = state["outcome_details"]
-        self.store.append_exchange(session_id, redact(exchange, self._secrets(scope, headers, session)))
+        self.store.append_exchange(session_id, redact(exchange, self._secrets(scope, headers, session, exchange)))
 
-    @staticmethod
-    def _secrets(scope: Scope, headers: dict[str, str], session: dict[str, Any]) -> list[str]:
-        """The secret strings that may appear in this exchange and must never enter its trace."""
+    def _secrets(self, scope: Scope, headers: dict[str, str], session: dict[str, Any],
+                 exchange: dict[str, Any]) -> list[str]:
+        """The secret strings in this exchange that must never enter its trace.
+
+        The admin token and the request's bearer credential are known in clear; every other secret the
+        sandbox issued (client secrets, session, access, refresh and harness tokens, codes) is stored only
+        as a hash, so each secret-shaped string of the exchange is hashed and looked up.
+        """
         config = getattr(getattr(scope.get("app"), "state", None), "config", None)
         bearer = headers.get("authorization", "").partition(" ")[2].strip()
-        found = [session.get("client_secret"), session.get("session_token"), getattr(config, "admin_token", None),
-                 bearer]
+        found = [getattr(config, "admin_token", None), bearer]
+        by_hash = {secret_hash(c): c for c in candidates(_strings(exchange))}
+        if by_hash:
+            own = {session.get("client_secret_sha256"), session.get("session_token_sha256")}
+            found += [by_hash[h] for h in (own & by_hash.keys()) | self.store.known_hashes(by_hash)]
         return sorted({s for s in found if isinstance(s, str) and len(s) >= 8}, key=len, reverse=True)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value, keys included."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                yield str(k)
+                stack.append(v)
+        elif isinstance(node, list):
+            stack.extend(node)

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from sandbox.fixtures import generate
-from sandbox.store import Store
+from sandbox.store import Store, hash_session_secrets
 
 SERVICES = ("idp", "insi", "dmp", "mss", "directory")
 
@@ -25,8 +25,9 @@ def endpoints(base_url: str, session_id: str) -> dict[str, str]:
 def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
                    fixtures: dict[str, Any] | None = None, redirect_uris: list[str] | None = None,
                    bound_to: dict[str, str] | None = None) -> dict[str, Any]:
-    """Create and store a session; return it (with its credentials).
+    """Create and store a session; return it with its credentials in clear (the only time they are).
 
+    The store keeps the client secret and session token as hashes (``hash_session_secrets``).
     ``bound_to``: the vendor and software of the harness token that created it (None: the admin did);
     it is part of the signed trace, so the agency knows whose run a trace records.
     """
@@ -41,9 +42,19 @@ def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
         "faults": {},
         "bound_to": bound_to,
     }
-    store.put_session(session)
+    store.put_session(hash_session_secrets(session))
     store.put_token(session["session_token"], "session", sid, {"session_id": sid}, ttl=7 * 24 * 3600)
     return session
+
+
+def _credentials(session: dict[str, Any]) -> dict[str, Any]:
+    """In clear when the session was just created; afterwards only what may be shown (prefixes)."""
+    if "client_secret" in session:
+        return {"client_id": session["client_id"], "client_secret": session["client_secret"],
+                "session_token": session["session_token"]}
+    return {"client_id": session["client_id"], "client_secret_prefix": session.get("client_secret_prefix"),
+            "session_token_prefix": session.get("session_token_prefix"),
+            "note": "secrets are shown once, when the session is created; the sandbox keeps only their hashes"}
 
 
 def public_view(session: dict[str, Any]) -> dict[str, Any]:
@@ -51,8 +62,7 @@ def public_view(session: dict[str, Any]) -> dict[str, Any]:
     return {
         "session_id": session["id"], "label": session["label"], "seed": session["seed"], "state": session["state"],
         "created": session["created"], "endpoints": endpoints(session["base_url"], session["id"]),
-        "credentials": {"client_id": session["client_id"], "client_secret": session["client_secret"],
-                        "session_token": session["session_token"]},
+        "credentials": _credentials(session),
         "trust_anchors": {"trace_keys": session["base_url"] + "/.well-known/usine-trace-keys",
                           "idp_jwks": endpoints(session["base_url"], session["id"])["idp"] + "/jwks"},
         "fixtures": session["fixtures"], "faults": session["faults"], "bound_to": session.get("bound_to"),

@@ -2,6 +2,9 @@
 
 One connection guarded by a lock (SQLite serialises writers anyway); WAL journal so readers
 never block. Every service record is scoped: a test session id, or ``prod`` for installations.
+No secret is stored in clear: tokens are kept as their SHA-256 (``sandbox.credentials``) with a
+display prefix, and the database is created 0600 in a 0700 folder (SQLite gives its WAL and
+shared-memory files the database's mode).
 """
 
 from __future__ import annotations
@@ -10,14 +13,18 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
+from conformity.files import create_private, private_dir
+from sandbox.credentials import display_prefix, secret_hash
+
+TOKENS_TABLE = """CREATE TABLE IF NOT EXISTS tokens (token_sha256 TEXT PRIMARY KEY, prefix TEXT NOT NULL,
+    kind TEXT NOT NULL, scope TEXT NOT NULL, expires REAL NOT NULL, data TEXT NOT NULL)"""
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, created REAL NOT NULL, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, kind TEXT NOT NULL, scope TEXT NOT NULL,
-    expires REAL NOT NULL, data TEXT NOT NULL);
+{TOKENS_TABLE};
 CREATE TABLE IF NOT EXISTS exchanges (session_id TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (session_id, seq));
 CREATE TABLE IF NOT EXISTS records (collection TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL,
@@ -26,20 +33,49 @@ CREATE INDEX IF NOT EXISTS records_by_seq ON records (collection, scope, seq);
 CREATE TABLE IF NOT EXISTS installations (id TEXT PRIMARY KEY, token_hash TEXT UNIQUE NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 
 class Store:
     """Thread-safe access to the sandbox database."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        create_private(path)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
         self._db.executescript(SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+
+    def _migrate(self) -> None:
+        """Version 1 kept tokens and session secrets in clear: hash them in place (once, in one transaction)."""
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables:
+            return
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or row[0] != "1":
+            return
+        self._db.execute("PRAGMA secure_delete=ON")  # the clear values are overwritten, not just unlinked
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            old = self._db.execute("SELECT token, kind, scope, expires, data FROM tokens").fetchall()
+            self._db.execute("DROP TABLE tokens")
+            self._db.execute(TOKENS_TABLE)
+            for token, kind, scope, expires, data in old:
+                self._db.execute("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?)",
+                                 (secret_hash(token), display_prefix(token), kind, scope, expires,
+                                  json.dumps(_hashed_grant(json.loads(data)))))
+            for sid, data in self._db.execute("SELECT id, data FROM sessions").fetchall():
+                self._db.execute("UPDATE sessions SET data = ? WHERE id = ?",
+                                 (json.dumps(hash_session_secrets(json.loads(data))), sid))
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -80,24 +116,43 @@ class Store:
     def list_sessions(self) -> list[dict[str, Any]]:
         return self._all("SELECT data FROM sessions ORDER BY created", ())
 
-    # tokens (access tokens, authorization codes, session tokens)
+    # tokens (access, refresh and session tokens, authorization codes, harness tokens): by hash only
     def put_token(self, token: str, kind: str, scope: str, data: dict[str, Any], ttl: float) -> None:
-        self._run("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?)",
-                  (token, kind, scope, time.time() + ttl, json.dumps(data)))
+        self._run("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?)",
+                  (secret_hash(token), display_prefix(token), kind, scope, time.time() + ttl, json.dumps(data)))
 
     def get_token(self, token: str) -> dict[str, Any] | None:
         """The token's record with ``kind``, ``scope``, ``expired`` added, or None if unknown."""
+        return self.get_token_by_hash(secret_hash(token))
+
+    def get_token_by_hash(self, digest: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._db.execute("SELECT kind, scope, expires, data FROM tokens WHERE token = ?", (token,)).fetchone()
+            row = self._db.execute("SELECT kind, scope, expires, data FROM tokens WHERE token_sha256 = ?",
+                                   (digest,)).fetchone()
         if not row:
             return None
         return json.loads(row[3]) | {"kind": row[0], "scope": row[1], "expired": row[2] < time.time()}
 
     def take_token(self, token: str) -> dict[str, Any] | None:
         """Read and delete a one-time token (an authorization code)."""
+        return self.take_token_by_hash(secret_hash(token))
+
+    def take_token_by_hash(self, digest: str) -> dict[str, Any] | None:
         with self._lock:
-            found = self.get_token(token)
-            self._db.execute("DELETE FROM tokens WHERE token = ?", (token,))
+            found = self.get_token_by_hash(digest)
+            self._db.execute("DELETE FROM tokens WHERE token_sha256 = ?", (digest,))
+        return found
+
+    def known_hashes(self, digests: Iterable[str]) -> set[str]:
+        """Which of these SHA-256 digests are tokens the sandbox issued (any kind, any session)."""
+        wanted = sorted(set(digests))
+        found: set[str] = set()
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(r[0] for r in self._db.execute(
+                    f"SELECT token_sha256 FROM tokens WHERE token_sha256 IN ({marks})", chunk))
         return found
 
     # traces
@@ -141,3 +196,22 @@ class Store:
 
     def list_installations(self) -> list[dict[str, Any]]:
         return self._all("SELECT data FROM installations ORDER BY id", ())
+
+
+def hash_session_secrets(session: dict[str, Any]) -> dict[str, Any]:
+    """A session record with its client secret and session token replaced by hash and prefix."""
+    out = dict(session)
+    for name in ("client_secret", "session_token"):
+        value = out.pop(name, None)
+        if isinstance(value, str):
+            out[f"{name}_sha256"], out[f"{name}_prefix"] = secret_hash(value), display_prefix(value)
+    return out
+
+
+def _hashed_grant(data: dict[str, Any]) -> dict[str, Any]:
+    """A token record's data with any token it names (a used code's access token) kept as a hash."""
+    out = dict(data)
+    value = out.pop("access_token", None)
+    if isinstance(value, str):
+        out["access_token_sha256"] = secret_hash(value)
+    return out

@@ -21,6 +21,7 @@ from typing import Any, Self
 from conformity.agency.decision import Decision
 from conformity.agency.migrations import migrate
 from conformity.errors import InputError
+from conformity.files import create_private, private_dir
 from conformity.labels import SignedLabel
 
 STATES = ("submitted", "verified", "labelled", "refused", "revoked", "expired")
@@ -81,7 +82,8 @@ class Registry:
 
     def __init__(self, path: Path, *, timeout: float = 60.0):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        create_private(path)
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
         except sqlite3.Error as exc:

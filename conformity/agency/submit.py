@@ -21,7 +21,7 @@ from conformity.agency.decision import decide, decision_doc, refusal_text
 from conformity.agency.registry import Registry, iso
 from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog
-from conformity.files import write_atomic
+from conformity.files import private_dir, write_atomic
 from conformity.errors import InputError
 from conformity.labels import SignedLabel, new_label_id, sign_label
 from conformity.paths import state_dir
@@ -67,7 +67,7 @@ def trusted_sandbox_keys(paths: Iterable[Path]) -> KeyRing:
 
 def agency_signing_key(path: Path) -> SigningKey:
     """The agency's key, created on first use (under a lock, so concurrent deciders share one key)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

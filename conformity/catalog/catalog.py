@@ -9,7 +9,7 @@ from conformity.catalog.models import AppliedRequirement, Pack, Referential, Spe
 from conformity.errors import InputError
 
 
-def _version_key(v: str) -> tuple[int, ...]:
+def version_key(v: str) -> tuple[int, ...]:
     return tuple(int(x) for x in v.split("."))
 
 
@@ -29,7 +29,7 @@ class Catalog:
     waves: dict[str, Wave]
 
     def versions(self, rid: str) -> list[str]:
-        return sorted((v for (i, v) in self.referentials if i == rid), key=_version_key)
+        return sorted((v for (i, v) in self.referentials if i == rid), key=version_key)
 
     def referential(self, rid: str, version: str | None = None) -> Referential:
         """A referential version (the latest when ``version`` is None)."""

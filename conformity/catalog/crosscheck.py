@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import jsonschema
 
+from conformity.catalog.catalog import version_key
 from conformity.errors import Problem
 
 if TYPE_CHECKING:
@@ -41,11 +42,25 @@ def _referential_problems(ref: Referential, catalog: Catalog) -> list[Problem]:
                 where = ".".join(str(x) for x in exc.absolute_path)
                 out.append(Problem(f, f"actions[{i}].{part}" + (f".{where}" if where else ""),
                                    f"not a valid JSON Schema: {exc.message}"))
-    if ref.supersedes and (ref.id, ref.supersedes) not in catalog.referentials:
-        out.append(Problem(f, "supersedes", f"supersedes {ref.id}@{ref.supersedes}, which does not exist"))
+    out.extend(_supersedes_problems(catalog, ref))
     if pack is None:
         out.append(Problem(f, "", f"referential is in pack folder {ref.pack!r}, which has no valid pack.toml"))
     return out
+
+
+def _supersedes_problems(catalog: Catalog, ref: Referential) -> list[Problem]:
+    """A version supersedes an older, existing version of the same referential (so a chain can never loop)."""
+    f, older = str(ref.path), ref.supersedes
+    if not older:
+        return []
+    if older == ref.version:
+        return [Problem(f, "supersedes", f"{ref.id}@{ref.version} supersedes itself")]
+    if (ref.id, older) not in catalog.referentials:
+        return [Problem(f, "supersedes", f"supersedes {ref.id}@{older}, which does not exist")]
+    if version_key(older) >= version_key(ref.version):
+        return [Problem(f, "supersedes", f"{ref.id}@{ref.version} supersedes {older}, which is not an older version "
+                                          "(a supersedes chain must go back in versions, never loop)")]
+    return []
 
 
 def _selection_problem(req_id: str, code: str, pinned: dict[str, Requirement], wc: WaveCategory) -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -13,26 +12,17 @@ from conformity.catalog.models import (
     Action, Funding, Pack, Proof, ProofOfUse, Referential, Requirement, Wave, WaveCategory,
 )
 from conformity.catalog.schema import plain, schema_problems
-from conformity.errors import CatalogError, Problem
+from conformity import tomlio
+from conformity.errors import CatalogError, InputError, Problem
 from conformity.paths import default_catalog_root
 
 
 def read_toml(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
-    """Parse one TOML file; a syntax error becomes a Problem naming line and column."""
+    """Parse one TOML file (``conformity.tomlio``); what is wrong with it becomes Problems."""
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        msg = str(exc)
-        where = ""
-        if "(at line" in msg:
-            msg, _, loc = msg.rpartition(" (at ")
-            where = loc.rstrip(")")
-        problems.append(Problem(str(path), where, f"malformed TOML: {msg}"))
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(str(path), "", f"not UTF-8 text: {exc.reason}"))
-    except OSError as exc:
-        problems.append(Problem(str(path), "", f"cannot read: {exc.strerror}"))
+        return tomlio.load(path)
+    except InputError as exc:
+        problems.extend(exc.problems)
     return None
 
 

@@ -41,6 +41,7 @@ from authlib.oidc.core.util import create_half_hash
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from sandbox.credentials import secret_hash
 from sandbox.deps import fault, get_session, require_access_token, store_of
 from sandbox.oidc_keys import ALG, IdpKeys, load_or_create, sign_id_token
 from sandbox.problems import Problem, set_outcome
@@ -324,7 +325,7 @@ def _authenticate(request: Request, session: dict[str, Any], form: dict[str, str
                          "authenticate with client_secret_basic or client_secret_post", 401)
     if not hmac.compare_digest(client_id.encode(), session["client_id"].encode()):
         raise OAuthError("invalid_client", "client-unknown", f"client {client_id!r} is not this session's client", 401)
-    if not hmac.compare_digest(secret.encode(), session["client_secret"].encode()):
+    if not hmac.compare_digest(secret_hash(secret), str(session.get("client_secret_sha256", ""))):
         raise OAuthError("invalid_client", "client-secret-invalid", "wrong client secret", 401)
     return method
 
@@ -338,13 +339,14 @@ def _take_code(request: Request, session: dict[str, Any], code: str, access_toke
     if record["scope"] != session["id"]:
         raise OAuthError("invalid_grant", "code-other-session", "this code was issued in another test session")
     if record["kind"] == "code-used":
-        revoked = store.take_token(record.get("access_token", "")) is not None
+        revoked = store.take_token_by_hash(record.get("access_token_sha256", "")) is not None
         raise OAuthError("invalid_grant", "code-reused", "this code was already presented"
                          + ("; the access token it gave is now revoked" if revoked else ""))
     taken = store.take_token(code)
     if taken is None or taken["kind"] != "code":
         raise OAuthError("invalid_grant", "code-reused", "this code is being redeemed by another request")
-    store.put_token(code, "code-used", session["id"], {"access_token": access_token}, ttl=USED_CODE_TTL)
+    store.put_token(code, "code-used", session["id"], {"access_token_sha256": secret_hash(access_token)},
+                    ttl=USED_CODE_TTL)
     if taken["expired"]:
         raise OAuthError("invalid_grant", "code-expired", f"authorization codes live {CODE_TTL} seconds")
     return taken

@@ -179,3 +179,33 @@ def test_document_types_need_document_kind(catalog_copy: Path, edit) -> None:
                 text[start:].split(kinds_line)[0] + 'kinds = ["message"]')
     (problem,) = _problems(catalog_copy)
     assert problem.startswith(str(path)) and "by_category.LAB.document_types" in problem
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile input seen while probing (issue 9): each refused as one clear problem, never a traceback
+
+
+def test_toml_nested_5000_deep_is_refused(catalog_copy: Path) -> None:
+    path = catalog_copy / MESSAGING
+    path.write_text(path.read_text() + "\nx = " + "[" * 5000 + "]" * 5000 + "\n")
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path)) and "nested too deeply" in problem
+
+
+def test_a_version_superseding_itself_is_refused(catalog_copy: Path, edit) -> None:
+    path = edit("referentials/health/PRACAUTH/1.1.toml", 'supersedes = "1.0"', 'supersedes = "1.1"')
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path)) and "PRACAUTH@1.1 supersedes itself" in problem
+
+
+def test_a_supersedes_cycle_is_refused(catalog_copy: Path, edit) -> None:
+    path = edit("referentials/health/PRACAUTH/1.0.toml", 'version = "1.0"', 'version = "1.0"\nsupersedes = "1.1"')
+    problems = _problems(catalog_copy)
+    assert [p for p in problems if p.startswith(str(path)) and "not an older version" in p and "never loop" in p]
+
+
+@pytest.mark.parametrize("value", ["2026-13-01", "yesterday", "2026-02-30"])
+def test_a_published_date_that_is_not_a_date_is_refused(catalog_copy: Path, edit, value: str) -> None:
+    path = edit("referentials/health/PRACAUTH/1.1.toml", "published = 2026-10-15", f'published = "{value}"')
+    problems = _problems(catalog_copy)
+    assert problems and all(p.startswith(f"{path} at published") for p in problems), problems

@@ -17,7 +17,7 @@ import pytest
 
 from conformity.paths import schema_path
 from conformity.signing import canonical_json, sha256_hex
-from sandbox.deps import token_hash
+from sandbox.credentials import secret_hash
 from sandbox.events import DATA_SCHEMA, EVENT_TYPE
 from sandbox.server import RunningSandbox
 
@@ -246,7 +246,7 @@ def test_unknown_or_revoked_installation_token_emits_nothing(admin: httpx.Client
     inst = install()
     store = sandbox_server.server.config.app.state.store
     record = {k: v for k, v in inst.items() if k not in ("token", "endpoints")}
-    store.put_installation(record | {"state": "revoked"}, token_hash(inst["token"]))
+    store.put_installation(record | {"state": "revoked"}, secret_hash(inst["token"]))
     r = post(client, inst["token"], message())
     assert (r.status_code, r.json()["code"]) == (401, "installation-token-revoked")
     r = client.post("/prod/mss/messages", json=message())

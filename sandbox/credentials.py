@@ -1,0 +1,36 @@
+"""Secrets the sandbox issues: kept only as SHA-256 hashes (plus a short prefix for display), found by hash.
+
+Tokens and client secrets are 192- or 256-bit random strings, so an unkeyed SHA-256 is enough to make a
+stolen database useless. A secret is shown in clear once, in the answer that issues it. The sandbox still
+recognises its secrets wherever they turn up later (a trace to redact, a leak to report): every run of
+token characters of an issued secret's length is hashed and looked up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+
+PREFIX_CHARS = 6
+#: lengths of what the sandbox issues (``secrets.token_urlsafe(24)`` → 32, ``(32)`` → 43 characters)
+ISSUED_LENGTHS = (32, 43)
+_CANDIDATE = re.compile(r"(?<![A-Za-z0-9_-])(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{32})(?![A-Za-z0-9_-])")
+
+
+def secret_hash(secret: str) -> str:
+    """The hex SHA-256 a secret is stored and looked up as."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def display_prefix(secret: str) -> str:
+    """What may be shown of a secret: its first characters and an ellipsis."""
+    return secret[:PREFIX_CHARS] + "…"
+
+
+def candidates(texts: Iterable[str]) -> set[str]:
+    """Substrings of ``texts`` shaped like a secret the sandbox issues (exact length, token alphabet)."""
+    found: set[str] = set()
+    for text in texts:
+        found.update(_CANDIDATE.findall(text))
+    return found
