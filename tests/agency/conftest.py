@@ -59,7 +59,8 @@ def catalog() -> Catalog:
 
 
 @pytest.fixture(scope="session")
-def runs(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Iterator[Runs]:
+def runs(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog, cda_schema: Path) -> Iterator[Runs]:
+    """The bundles the agency tests judge (the reference passes DOCSHARE-001 only with the official CDA schema)."""
     root = tmp_path_factory.mktemp("agency-runs")
     with start_local(root / "sandbox") as access:
         out = {name: _run(access, catalog, root / name, vendor, only, seed)

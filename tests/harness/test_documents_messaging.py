@@ -7,6 +7,7 @@ every document, the requirements that need an accepted document) with findings t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,7 +82,7 @@ def findings_of(report: dict[str, Any], requirement: str) -> list[dict[str, Any]
 @pytest.mark.parametrize(("wave", "category"), [("2026-W1", "HOSPITAL"), ("2026-W1", "GP"), ("2027-W2", "HOSPITAL"),
                                                 ("2027-W2", "GP")])
 def test_reference_passes_every_requirement_of_the_area(harness_sandbox: SandboxAccess, wave: str,
-                                                        category: str) -> None:
+                                                        category: str, cda_schema: Path) -> None:
     ids = area_requirements(wave, category)
     report, traces, _ = run_area(harness_sandbox, "reference", wave, category)
     got = verdicts(report)
@@ -94,7 +95,8 @@ def test_reference_passes_every_requirement_of_the_area(harness_sandbox: Sandbox
 @pytest.mark.slow
 @pytest.mark.parametrize("defect", sorted(DEFECTS),
                          ids=[f"{d}->{'+'.join(sorted(DEFECTS[d][0]))}" for d in sorted(DEFECTS)])
-def test_defective_vendor_fails_its_requirements_only(harness_sandbox: SandboxAccess, defect: str) -> None:
+def test_defective_vendor_fails_its_requirements_only(harness_sandbox: SandboxAccess, defect: str,
+                                                     cda_schema: Path) -> None:
     expected, main, finding = DEFECTS[defect]
     report, _, _ = run_area(harness_sandbox, defect, "2027-W2", "HOSPITAL")
     failing = {r: v for r, v in verdicts(report).items() if v != "pass"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.harness.conftest import verdicts
@@ -11,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("wave", ["2026-W1", "2027-W2"])
 @pytest.mark.parametrize("category", ["HOSPITAL", "GP"])
-def test_reference_passes_every_automated_must(run_harness, wave: str, category: str) -> None:
+def test_reference_passes_every_automated_must(run_harness, wave: str, category: str, cda_schema: Path) -> None:
     report, traces = run_harness("reference", wave=wave, category=category)
     failed = {r["id"]: r["findings"][:1] for r in report["requirements"]
               if r["level"] == "MUST" and r["method"] == "automated" and r["verdict"] != "pass"}
