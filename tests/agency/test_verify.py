@@ -25,6 +25,7 @@ from tests.agency.conftest import (
     Runs,
     edit_json,
     edit_signed,
+    label_bundle,
     members,
     raw_zip,
     snapshot,
@@ -163,8 +164,7 @@ def test_bad_bundle_is_refused_and_the_registry_unchanged(case: str, runs: Runs,
     assert any(all(w in r for w in words) for r in reasons), reasons
     registry, key = tmp_path / "registry.sqlite3", tmp_path / "agency.pem"
     AGENCY.save(key)
-    good = decide_bundle(runs.reference, catalog, trust, registry, key, tmp_path / "out", now=DECIDED)
-    assert good.labelled
+    assert label_bundle(runs.reference, catalog, trust, registry, key, tmp_path / "out").labelled
     before = snapshot(registry)
     outcome = decide_bundle(bad, catalog, trust, registry, key, tmp_path / "out-bad", now=DECIDED)
     assert not outcome.labelled and not outcome.recorded
