@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -15,14 +16,14 @@ from conformity.errors import InputError
 @click.command("review")
 @click.argument("submission")
 @click.argument("requirements", nargs=-1, required=True, metavar="REQ-ID...")
-@click.option("--accept", "verdict", flag_value="accepted", help="The evidence proves the requirement.")
-@click.option("--reject", "verdict", flag_value="rejected", help="It does not (a rejected MUST refuses the label).")
+@click.option("--accept", is_flag=True, help="The evidence proves the requirement.")
+@click.option("--reject", is_flag=True, help="It does not (a rejected MUST refuses the label).")
 @click.option("--reason", required=True, help="Why: what was checked in the evidence, or what is missing.")
 @click.option("--reviewer", required=True, envvar="USINE_REVIEWER", help="Who reviews (recorded with the review).")
 @registry_option
 @click.pass_context
-def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...], verdict: str | None, reason: str,
-               reviewer: str, registry_path: Path | None) -> None:
+def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...], accept: bool, reject: bool,
+               reason: str, reviewer: str, registry_path: Path | None) -> None:
     """Record a review of the evidence for document/manual requirements of SUBMISSION (id or label id).
 
     Only while the submission awaits reviews (pending). Reviews are appended: a later review of a
@@ -34,14 +35,15 @@ def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...
     from conformity.agency.registry import Registry
     from conformity.agency.submit import default_registry
 
-    if verdict is None:
-        raise click.UsageError("say --accept or --reject")
+    if accept == reject:
+        raise click.UsageError("say either --accept or --reject")
+    verdict: Literal["accepted", "rejected"] = "accepted" if accept else "rejected"
     path = registry_path or default_registry()
     if not path.is_file():
         raise InputError("no registry here (decide a bundle first, or give --registry)", file=path)
     now = dt.datetime.now(dt.UTC)
     with Registry(path) as registry:
-        recorded = registry.review(submission, requirements, verdict, reason, reviewer, now)  # type: ignore[arg-type]
+        recorded = registry.review(submission, requirements, verdict, reason, reviewer, now)
         s = registry.get(submission)
         preview = decide(registry.facts(s), registry.current_reviews(s.id), get_catalog(ctx).wave(s.wave), now)
     for r in recorded:
