@@ -170,9 +170,9 @@ def _day_end(day: dt.date) -> dt.datetime:
 
 
 def unverified(v: Verification, now: dt.datetime) -> Decision:
-    """The refusal of a bundle whose evidence does not verify (never recorded)."""
-    sub = v.identity.submission_id if v.manifest is not None else "sub_" + v.bundle_sha256[:20]
-    return Decision("refused", sub, iso(now), reasons=tuple(v.reasons) or (
+    """The refusal of a bundle whose evidence does not verify (never recorded; named after the zip's hash, since
+    the run it claims is unproven)."""
+    return Decision("refused", "sub_" + v.bundle_sha256[:20], iso(now), reasons=tuple(v.reasons) or (
         Problem("", "bundle", "the evidence does not verify"),))
 
 

@@ -111,14 +111,17 @@ def decision_text(doc: dict[str, Any]) -> str:
         lines.append(f"{len(doc['missing_evidence'])} document MUST requirement(s) without evidence in this run (never "
                      "reviewable: attach it with usine run --evidence REQ-ID=FILE and submit a new run):")
         for m in doc["missing_evidence"]:
-            lines.append(f"  - {m['id']} {m['title']}: {m['evidence']}")
-    if doc["awaiting_review"]:
+            lines.append(f"  - {m['id']} {m['title']} (usine wave show says what to provide)")
+    if doc["awaiting_review"] and doc["outcome"] == "pending":
         lines.append(f"{len(doc['awaiting_review'])} MUST requirement(s) await the agency's review "
                      f"(usine agency review {doc['submission']} REQ-ID --accept|--reject ...):")
         for a in doc["awaiting_review"]:
             attached = ", ".join(a["attached"]) or "no file (a witnessed manual check)"
             lines.append(f"  - {a['id']} [{a['method']}] {a['title']}: {attached}")
-    if doc["reviews"]:
+    elif doc["awaiting_review"]:
+        lines.append(f"{len(doc['awaiting_review'])} other MUST requirement(s) not reviewed: "
+                     + ", ".join(a["id"] for a in doc["awaiting_review"]))
+    if doc["reviews"] and doc["outcome"] != "refused":
         lines.append(f"{len(doc['reviews'])} requirement(s) reviewed:")
         for r in doc["reviews"]:
             lines.append(f"  - {r['id']} [{r['level']}] {r['verdict']} by {r['reviewer']} on {r['reviewed']}")

@@ -27,10 +27,10 @@ from conformity.agency.decision import EXIT, Decision, Facts, decide, revoked, u
 from conformity.agency.decision_doc import decision_doc, decision_text, who_of_facts, who_of_manifest
 from conformity.agency.registry import Registry, Submission, iso
 from conformity.agency.verify import verify_bundle
-from conformity.catalog import Catalog
+from conformity.catalog import Catalog, Wave
 from conformity.files import write_atomic
 from conformity.errors import InputError, Problem
-from conformity.labels import new_label_id, sign_label
+from conformity.labels import SignedLabel, new_label_id, sign_label
 from conformity.paths import state_dir
 from conformity.signing import KeyRing, SigningKey
 
@@ -119,13 +119,22 @@ PREFIX = {"refused": "refusal", "pending": "pending", "revoked": "revoked"}
 
 
 def write_outcome(out: Path, doc: dict[str, Any], signed_label: dict[str, Any] | None) -> list[Path]:
-    """``label-<id>.json`` (the signed label, a JWS), or ``refusal-|pending-|revoked-<submission>.json`` and ``.txt``."""
+    """``label-<id>.json`` (the signed label, a JWS); ``already-labelled-<submission>.json`` (a run of a version
+    that holds a label); or ``refusal-|pending-|revoked-<submission>.json`` and ``.txt``."""
     if signed_label is not None:
         return [_write_json(out / f"label-{doc['label_id']}.json", signed_label)]
+    if doc.get("labelled_by"):
+        return [_write_json(out / f"already-labelled-{doc['submission']}.json", doc)]
     stem = out / f"{PREFIX[doc['outcome']]}-{doc['submission']}"
     paths = [_write_json(stem.with_suffix(".json"), doc)]
     write_atomic(stem.with_suffix(".txt"), decision_text(doc))
     return paths + [stem.with_suffix(".txt")]
+
+
+def _written(out: Path, outcome: Outcome) -> Outcome:
+    """The outcome with its files written (called once the registry's transaction is committed)."""
+    outcome.files = write_outcome(out, outcome.doc, outcome.signed)
+    return outcome
 
 
 def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: Path, key_path: Path, out: Path,
@@ -142,24 +151,19 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
     if not v.ok:
         d = unverified(v, now)
         doc = decision_doc(d, who_of_manifest(v.manifest), recorded=False, bundle=(bundle.name, sha))
-        return Outcome(doc, None, False, False, write_outcome(out, doc, None))
+        return _written(out, Outcome(doc, None, False, False))
     facts = Facts.of(v)
     wave = catalog.wave(facts.identity.wave)
     with Registry(registry_path) as registry, registry.write():
         known = registry.find(facts.identity)
         if known is not None:  # the same run, in other bytes: its decision, nothing new
-            return _decide_known(registry, known, catalog, key_path, out, now, (bundle.name, sha))
-        block = registry.blocking_revocation(facts.identity.software_id, facts.identity.version, facts.identity.wave)
-        if block is not None:
-            return _unrecorded(out, revoked(facts, block.to_json(), now), (bundle.name, sha))
-        d = decide(facts, {}, wave, now)
-        in_force = registry.label_in_force(facts.identity, now) if d.outcome != "refused" else None
-        if in_force is not None:
-            return _unrecorded(out, d, (bundle.name, sha), labelled_by=in_force)
-        label = sign_label(d.label_fields(wave, new_label_id()), agency_signing_key(key_path)) \
-            if d.outcome == "labelled" else None
-        s = registry.record(d, iso(now), v.evidence_data, label)
-    return _outcome(out, d, s, label.doc if label else None, label.signed if label else None, (bundle.name, sha))
+            outcome = _decide_known(registry, known, catalog, key_path, now, (bundle.name, sha))
+        elif (block := registry.blocking_revocation(facts.identity.software_id, facts.identity.version,
+                                                    facts.identity.wave)) is not None:
+            outcome = _unrecorded(revoked(facts, block.to_json(), now), (bundle.name, sha))
+        else:
+            outcome = _first(registry, facts, v.evidence_data, wave, key_path, now, (bundle.name, sha))
+    return _written(out, outcome)
 
 
 def decide_submission(ident: str, catalog: Catalog, registry_path: Path, key_path: Path, out: Path, *,
@@ -170,10 +174,24 @@ def decide_submission(ident: str, catalog: Catalog, registry_path: Path, key_pat
         raise InputError("no registry here (decide a bundle first, or give --registry)", file=registry_path)
     with Registry(registry_path) as registry, registry.write():
         s = registry.get(ident)
-        return _decide_known(registry, s, catalog, key_path, out, now, bundle or (s.bundle_name, s.bundle_sha256))
+        outcome = _decide_known(registry, s, catalog, key_path, now, bundle or (s.bundle_name, s.bundle_sha256))
+    return _written(out, outcome)
 
 
-def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path: Path, out: Path, now: dt.datetime,
+def _first(registry: Registry, facts: Facts, evidence: dict[str, bytes], wave: Wave, key_path: Path,
+           now: dt.datetime, bundle: tuple[str, str]) -> Outcome:
+    """A run decided for the first time (inside the write transaction): recorded, unless its version holds a label."""
+    d = decide(facts, {}, wave, now)
+    in_force = registry.label_in_force(facts.identity, now) if d.outcome != "refused" else None
+    if in_force is not None:
+        return _unrecorded(d, bundle, labelled_by=in_force)
+    label = sign_label(d.label_fields(wave, new_label_id()), agency_signing_key(key_path)) \
+        if d.outcome == "labelled" else None
+    registry.record(d, iso(now), evidence, label)
+    return _recorded(d, label, bundle)
+
+
+def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path: Path, now: dt.datetime,
                   bundle: tuple[str, str]) -> Outcome:
     """A recorded run (inside the registry's write transaction): its decision, or a new one when it may change.
 
@@ -181,23 +199,23 @@ def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path:
     run, or a run whose revoked version was reinstated, is judged again with the reviews recorded since.
     """
     if s.state == "refused" or (s.state == "labelled" and s.label_id is not None and s.revoked is None):
-        return _stored(registry, s, out, bundle)
+        return _stored(registry, s, bundle)
     block = registry.blocking_revocation(s.software_id, s.version, s.wave)
     if block is not None:
         d = Decision("revoked", s.id, iso(now), registry.facts(s) if s.identity else None, revoked=block.to_json())
-        return _unrecorded(out, d, bundle, recorded=True, who=_who_of_submission(s))
+        return _unrecorded(d, bundle, recorded=True, who=_who_of_submission(s))
     facts = registry.facts(s)
     wave = catalog.wave(s.wave)
     d = decide(facts, registry.current_reviews(s.id), wave, now)
     if d.outcome == "pending" or (s.state == "labelled" and d.outcome != "labelled"):
-        return _unrecorded(out, d, bundle, recorded=True)  # nothing changed (or nothing can be issued now)
+        return _unrecorded(d, bundle, recorded=True)  # nothing changed (or nothing can be issued now)
     in_force = registry.label_in_force(facts.identity, now) if d.outcome == "labelled" else None
     if in_force is not None:
-        return _unrecorded(out, d, bundle, recorded=True, labelled_by=in_force)
+        return _unrecorded(d, bundle, recorded=True, labelled_by=in_force)
     label = sign_label(d.label_fields(wave, new_label_id()), agency_signing_key(key_path)) \
         if d.outcome == "labelled" else None
-    s = registry.redecide(d, label)
-    return _outcome(out, d, s, label.doc if label else None, label.signed if label else None, bundle)
+    registry.redecide(d, label)
+    return _recorded(d, label, bundle)
 
 
 def _who_of_submission(s: Submission) -> dict[str, Any]:
@@ -207,15 +225,15 @@ def _who_of_submission(s: Submission) -> dict[str, Any]:
             "wave": s.wave, "category": s.category, "run": run}
 
 
-def _outcome(out: Path, d: Decision, s: Submission, label: dict[str, Any] | None, signed: dict[str, Any] | None,
-             bundle: tuple[str, str]) -> Outcome:
+def _recorded(d: Decision, label: SignedLabel | None, bundle: tuple[str, str]) -> Outcome:
+    """A decision this step recorded (and the label it issued)."""
     assert d.facts is not None
     doc = decision_doc(d, who_of_facts(d.facts), recorded=True, bundle=bundle,
-                       label_id=label["label_id"] if label else None)
-    return Outcome(doc, label, True, True, write_outcome(out, doc, signed), signed)
+                       label_id=label.doc["label_id"] if label else None)
+    return Outcome(doc, label.doc if label else None, True, True, signed=label.signed if label else None)
 
 
-def _unrecorded(out: Path, d: Decision, bundle: tuple[str, str], *, recorded: bool = False,
+def _unrecorded(d: Decision, bundle: tuple[str, str], *, recorded: bool = False,
                 labelled_by: tuple[str, str] | None = None, who: dict[str, Any] | None = None) -> Outcome:
     """A decision that changes nothing in the registry (revoked, already labelled, still pending)."""
     if who is None:
@@ -226,12 +244,11 @@ def _unrecorded(out: Path, d: Decision, bundle: tuple[str, str], *, recorded: bo
                      warnings=d.warnings)
     doc = decision_doc(d, who, recorded=recorded, bundle=bundle, labelled_by=labelled_by,
                        label_id=labelled_by[0] if labelled_by else None, verified=True)
-    return Outcome(doc, None, recorded, False, write_outcome(out, doc, None) if labelled_by is None else
-                   [_write_json(out / f"already-labelled-{doc['submission']}.json", doc)])
+    return Outcome(doc, None, recorded, False)
 
 
-def _stored(registry: Registry, s: Submission, out: Path, bundle: tuple[str, str]) -> Outcome:
-    """The decision recorded for a run (refused, or labelled with a label in force): written again, nothing recorded."""
+def _stored(registry: Registry, s: Submission, bundle: tuple[str, str]) -> Outcome:
+    """The decision recorded for a run (refused, or labelled with a label in force): given again, nothing recorded."""
     rec = s.decision
     d = Decision(
         "labelled" if s.state == "labelled" else "refused", s.id, s.decided or s.received,
@@ -243,4 +260,4 @@ def _stored(registry: Registry, s: Submission, out: Path, bundle: tuple[str, str
     label = registry.label_doc(s.label_id) if s.label_id else None
     signed = registry.label_signed(s.label_id) if s.label_id else None
     doc = decision_doc(d, who, recorded=True, bundle=bundle, label_id=s.label_id, already=s.decided, verified=True)
-    return Outcome(doc, label, True, False, write_outcome(out, doc, signed), signed)
+    return Outcome(doc, label, True, False, signed=signed)
