@@ -45,7 +45,7 @@ _CURRENT_LABEL = "l.label_id = (SELECT label_id FROM labels WHERE submission = s
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 MAX_REASON = 4000
 
-__all__ = ["Recorded", "Registry", "Submission", "iso"]
+__all__ = ["Registry", "Revocation", "Submission", "iso"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +91,6 @@ class Submission:
     def rows(self) -> list[dict[str, Any]]:
         """Its requirement rows as recorded (id, title, level, method, verdict, evidence wanted)."""
         return list(self.decision.get("requirements", []))
-
-
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """What a decision did to the registry: the submission as it now is, its label, whether anything was written."""
-
-    submission: Submission
-    label: dict[str, Any] | None
-    created: bool
 
 
 @dataclass(frozen=True, slots=True)
