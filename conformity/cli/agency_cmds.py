@@ -18,7 +18,7 @@ from conformity.errors import InputError
 if TYPE_CHECKING:
     from conformity.catalog import Catalog
 
-SUBMISSION_ID = re.compile(r"^sub_[0-9a-f]{20}$")
+SUBMISSION_ID = re.compile(r"^(sub_[0-9a-f]{20}|lbl_[A-Za-z0-9]{8,64})$")  # a submission, or a label issued for it
 
 
 def _catalog(ctx: click.Context) -> Catalog:
@@ -51,9 +51,11 @@ def verify_cmd(ctx: click.Context, bundle: Path, trust: tuple[Path, ...]) -> Non
         must = [r for r in v.rows if r["level"] == "MUST" and r["method"] == "automated"]
         failed = [r["id"] for r in must if r["verdict"] not in ("pass", "not-applicable")]
         click.echo(f"VERIFIED: {bundle.name} sha256 {v.bundle_sha256}: {who}")
-        click.echo(f"  {len(v.rows)} requirement verdicts re-derived from {len(v.verdicts)} checks; "
-                   f"{len(must) - len(failed)}/{len(must)} automated MUST passed"
-                   + (f"; not passed: {', '.join(failed)}" if failed else ""))
+        click.echo(f"  run {v.identity.run_id} (submission {v.identity.submission_id}); {len(v.rows)} requirement "
+                   f"verdicts re-derived from {len(v.verdicts)} checks; {len(must) - len(failed)}/{len(must)} "
+                   "automated MUST passed" + (f"; not passed: {', '.join(failed)}" if failed else ""))
+        click.echo(f"  {len(v.evidence)} evidence file(s) bound to the run for "
+                   f"{len({e.requirement for e in v.evidence})} document/manual requirement(s), for review")
         ctx.exit(0)
     click.echo(f"REFUSED: {bundle.name} sha256 {v.bundle_sha256}: {who}: {len(v.reasons)} reason(s)")
     for p in v.reasons:
@@ -73,8 +75,8 @@ def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_pat
                registry_path: Path | None, out_dir: Path) -> None:
     """Decide on a run: a signed label only when every applicable MUST is passed or accepted on review.
 
-    TARGET is a bundle (verified first) or the id of a recorded submission (decided again from the
-    registry, e.g. once its reviews are recorded). A run is known by what was tested, never by the zip's
+    TARGET is a bundle (verified first) or the id of a recorded submission or of a label issued for it
+    (decided again from the registry, e.g. once its reviews are recorded). A run is known by what was tested, never by the zip's
     bytes: the same run in any packaging gets its recorded decision back and nothing is issued.
 
     Exit 0 labelled (now or before), 1 refused, 2 unreadable input, 3 revoked (the version's label in

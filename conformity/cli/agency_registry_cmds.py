@@ -48,7 +48,8 @@ def list_cmd(wave_id: str | None, state: str | None, as_json: bool, registry_pat
         for s in subs:
             click.echo(json.dumps({"submission": s.id, "state": s.effective_state(now), "wave": s.wave,
                                    "category": s.category, "vendor": s.vendor_id, "software": s.software_id,
-                                   "version": s.version, "label_id": s.label_id, "received": s.received}))
+                                   "version": s.version, "run_id": s.run_id, "label_id": s.label_id,
+                                   "received": s.received}))
         return
     t = Table(title=f"{len(subs)} submission(s)", title_justify="left")
     for col in ("submission", "state", "wave", "category", "vendor", "software", "version", "label", "received"):

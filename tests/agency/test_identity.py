@@ -180,6 +180,8 @@ def test_a_reinstated_run_is_labelled_again_from_the_registry(runs: Runs, labell
         assert reg.get(label_id).id == sub
     before = snapshot(registry)
     assert _decide(runs, sub, tmp_path / "again")[0] == 0 and snapshot(registry) == before
+    code, output = _decide(runs, label_id, tmp_path / "by-label")  # a label's id names its submission too
+    assert code == 0 and "already decided" in output and snapshot(registry) == before
 
 
 def test_a_new_run_of_a_labelled_version_gets_no_second_label(runs: Runs, reference_again: Path,
