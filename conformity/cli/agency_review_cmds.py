@@ -42,10 +42,11 @@ def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...
     if not path.is_file():
         raise InputError("no registry here (decide a bundle first, or give --registry)", file=path)
     now = dt.datetime.now(dt.UTC)
+    catalog = get_catalog(ctx)  # before anything is recorded: a catalog that does not load changes nothing
     with Registry(path) as registry:
         recorded = registry.review(submission, requirements, verdict, reason, reviewer, now)
         s = registry.get(submission)
-        preview = decide(registry.facts(s), registry.current_reviews(s.id), get_catalog(ctx).wave(s.wave), now)
+        preview = decide(registry.facts(s), registry.current_reviews(s.id), catalog.wave(s.wave), now)
     for r in recorded:
         files = ", ".join(f"{e['file']} (sha256 {e['sha256'][:16]}…)" for e in r.evidence) or "no file"
         click.echo(f"recorded: {r.requirement} [{r.level}, {r.method}] {r.verdict} by {r.reviewer} at {r.at}; "
