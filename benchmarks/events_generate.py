@@ -82,9 +82,12 @@ def generate(out: Path, n_events: int, n_installations: int | None = None, seed:
                   "software": {"id": sw["id"], "name": sw["name"], "registration_id": sw["registration_id"]},
                   "versions": ["2.0", "2.1"], "category": category, "wave": wave_id,
                   "referentials": {"DOCSHARE": "1.0"}, "requirements_passed": ["DOCSHARE-001"],
+                  "run": {"id": f"{seed:08x}{i:08x}", "seed": seed, "harness": "bench",
+                          "submission": "sub_" + hashlib.sha256(sw["id"].encode()).hexdigest()[:20]},
+                  "requirements_reviewed": [],
                   "issued": f"{f.window_start.isoformat()}T00:00:00Z", "expires": wave.label_valid_until.isoformat(),
                   "bundle_sha256": hashlib.sha256(sw["id"].encode()).hexdigest()}
-        (labels / f"{fields['label_id']}.json").write_text(json.dumps(sign_label(fields, key)), encoding="utf-8")
+        (labels / f"{fields['label_id']}.json").write_text(json.dumps(sign_label(fields, key).signed), encoding="utf-8")
 
     installations = []
     weights = []

@@ -12,7 +12,9 @@ from conformity.catalog.schema import schema_problems
 from conformity.errors import InputError, SignatureError
 from conformity.signing import KeyRing, SigningKey, load_json_file, verify_envelope
 
-LABEL_FORMAT = "usine.label/1"
+LABEL_FORMAT = "usine.label/2"
+#: earlier label formats, refused by name (usine.label/1: issued before runs were identities and evidence reviewed)
+RETIRED_LABEL_FORMATS = ("usine.label/1",)
 REVOCATIONS_FORMAT = "usine.revocations/2"
 #: how long a revocation list may be relied on after it is issued (the agency publishes a new one before)
 REVOCATIONS_VALIDITY = dt.timedelta(days=1)
@@ -103,6 +105,10 @@ def verify_label(signed: Any, keys: KeyRing, *, source: str = "label") -> Label:
     """Signature, then format and schema of a signed label; SignatureError / InputError naming what is wrong."""
     verified = verify_envelope(signed, keys, source=source)
     doc = verified.payload
+    if doc.get("format") in RETIRED_LABEL_FORMATS:
+        raise InputError(f"label format {doc['format']} is no longer accepted: it was issued before a label named the "
+                         f"run it rests on and its reviewed evidence; ask the agency for a {LABEL_FORMAT} label",
+                         file=source, where="format")
     if doc.get("format") != LABEL_FORMAT:
         raise InputError(f"not a label (format {doc.get('format')!r}, expected {LABEL_FORMAT})", file=source, where="format")
     problems = schema_problems("label", doc, source)

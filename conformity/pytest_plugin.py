@@ -128,6 +128,7 @@ def _run_once(session: pytest.Session) -> dict[str, Any]:
     state = session.config.stash[STASH_RESULT]
     if "rows" in state:
         return state
+    from conformity.harness.evidence import collect, vendor_sources
     from conformity.harness.outputs import run_to_end, write_outputs
     from conformity.harness.plan import make_plan
     from conformity.harness.runner import Runner
@@ -136,10 +137,11 @@ def _run_once(session: pytest.Session) -> dict[str, Any]:
     selected = tuple(i.row["id"] for i in session.items if isinstance(i, RequirementItem))
     base = state["plan"]
     plan = make_plan(state["catalog"], base.wave, base.category, selected)
+    attached, _notes = collect(state["catalog"], plan, vendor_sources(state["vendor"].evidence))
     url = session.config.getoption("usine_sandbox")
     access = connect(url, session.config.getoption("usine_sandbox_token") or "") if url else start_local()
     try:
-        result = run_to_end(Runner(plan, state["vendor"], session.config.getoption("usine_seed"), access))
+        result = run_to_end(Runner(plan, state["vendor"], session.config.getoption("usine_seed"), access, attached))
     finally:
         access.close()
     report = result.report

@@ -1,8 +1,10 @@
 """The end-to-end demo behind ./demo: the whole pipeline on the embedded defaults.
 
-catalog → specifications → the agency's sandbox (TLS) → vendors run the harness against it →
-the labelling agency verifies, re-derives and decides (a label, and a refusal) → registry export →
-labelled software installed at care sites sends data → the payment agency pays once per installation.
+catalog → specifications → the agency's sandbox (TLS) → vendors run the harness against it, their
+evidence for document/manual requirements bound to the run → the labelling agency verifies,
+re-derives, reviews the evidence and decides (a label, a rejected document, a failed test) → registry
+export → labelled software installed at care sites sends data → the payment agency pays once per
+installation → a revocation blocks the version until the agency reinstates it.
 
 Each step runs the real ``usine`` command a user would type and says where its output went.
 """
@@ -18,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -26,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 USINE = [sys.executable, "-m", "conformity"]
 VENDORS = ROOT / "examples" / "vendors"
 WAVE, CATEGORY = "2026-W1", "HOSPITAL"
+REVIEWER = "Camille Durand (agency reviewer)"
 
 
 def step(title: str) -> None:
@@ -33,18 +37,38 @@ def step(title: str) -> None:
 
 
 def usine(*args: str, expect: tuple[int, ...] = (0,), env: dict[str, str] | None = None,
-          quiet: bool = False) -> subprocess.CompletedProcess[str]:
+          quiet: bool = False, last_line: bool = False) -> subprocess.CompletedProcess[str]:
     """Run one usine command as a user would, echoing it; fail the demo on an unexpected exit code."""
     print("$ usine " + " ".join(args), flush=True)
     proc = subprocess.run([*USINE, *args], cwd=ROOT, text=True, capture_output=True,
                           env={**os.environ, **(env or {})})
     if proc.stdout and not quiet:
         print(proc.stdout.rstrip())
+    elif proc.stdout and last_line:
+        print(("… " if proc.stdout.strip().count("\n") else "") + proc.stdout.strip().splitlines()[-1])
     if proc.stderr and (not quiet or proc.returncode not in expect):
         print(proc.stderr.rstrip(), file=sys.stderr)
     if proc.returncode not in expect:
         raise SystemExit(f"demo: 'usine {' '.join(args)}' exited {proc.returncode}, expected {expect}")
     return proc
+
+
+def pending(decisions: Path, run_out: Path | None = None) -> tuple[str, list[str]]:
+    """The submission a pending decision names (of this run's bundle, or the only one) and what awaits review."""
+    for path in sorted(decisions.glob("pending-sub_*.json")):
+        doc = json.loads(path.read_text())
+        if run_out is None or doc["run"]["id"] == json.loads((run_out / "report.json").read_text())["run_id"]:
+            return doc["submission"], [a["id"] for a in doc["awaiting_review"]]
+    raise SystemExit(f"demo: no pending decision in {decisions}")
+
+
+def repackage(bundle: Path, to: Path) -> Path:
+    """The same members in other bytes: stored instead of deflated, with a zip comment."""
+    with zipfile.ZipFile(bundle) as zf, zipfile.ZipFile(to, "w", zipfile.ZIP_STORED) as out:
+        for name in zf.namelist():
+            out.writestr(name, zf.read(name))
+        out.comment = b"repackaged by a reseller"
+    return to
 
 
 class ServedSandbox:
@@ -133,33 +157,52 @@ def main() -> int:
         print(f"sandbox on {sandbox.url}; traces signed by {sandbox.trace_key.relative_to(out)}")
 
         step("5. Vendors run the wave's tests against it with their harness tokens (→ reports, evidence bundle)")
-        ref_toml = VENDORS / "reference" / "vendor.toml"
+        ref_toml = VENDORS / "reference" / "vendor.toml"  # its [evidence] table: 17 files for review
+        second_toml = VENDORS / "second-vendor" / "vendor.toml"  # passes every test; one document will not do
         bad_toml = VENDORS / "defective" / "skip-nonce-check" / "vendor.toml"
-        ref_token, bad_token = sandbox.harness_token(ref_toml), sandbox.harness_token(bad_toml)
-        ref_out, bad_out = out / "runs" / "reference", out / "runs" / "skip-nonce-check"
-        usine("run", "--wave", WAVE, "--category", CATEGORY, "--vendor", str(ref_toml),
-              "--out", str(ref_out), *sandbox.harness_args(), env={"USINE_SANDBOX_TOKEN": ref_token}, quiet=True)
-        print(json.loads((ref_out / "report.json").read_text())["summary"])
-        usine("run", "--wave", WAVE, "--category", CATEGORY, "--vendor", str(bad_toml),
-              "--out", str(bad_out), *sandbox.harness_args(), env={"USINE_SANDBOX_TOKEN": bad_token}, expect=(1,),
-              quiet=True)
-        print("defective vendor:", json.loads((bad_out / "report.json").read_text())["summary"]["failed_must"])
+        ref_out, second_out, bad_out = (out / "runs" / n for n in ("reference", "second-vendor", "skip-nonce-check"))
+        for toml, run_out, code in ((ref_toml, ref_out, 0), (second_toml, second_out, 0), (bad_toml, bad_out, 1)):
+            usine("run", "--wave", WAVE, "--category", CATEGORY, "--vendor", str(toml), "--out", str(run_out),
+                  *sandbox.harness_args(), env={"USINE_SANDBOX_TOKEN": sandbox.harness_token(toml)}, expect=(code,),
+                  quiet=True)
+            summary = json.loads((run_out / "report.json").read_text())["summary"]
+            print(f"  {run_out.name}: {summary['must_passed']}/{summary['must_automated']} automated MUST passed, "
+                  f"failed {summary['failed_must']}; evidence attached for "
+                  f"{len(json.loads((run_out / 'report.json').read_text())['evidence'])} requirement(s)")
         outputs += [("reference vendor: run report (HTML)", ref_out / "report.html"),
                     ("reference vendor: evidence bundle", ref_out / "bundle.zip"),
                     ("defective vendor: run report (HTML)", bad_out / "report.html")]
 
-        step("6. The labelling agency verifies, re-derives every verdict, decides")
+        step("6. The labelling agency verifies, re-derives every verdict, reviews the evidence, decides")
         trust = ["--trust", str(sandbox.trace_key)]
         usine("agency", "verify", str(ref_out / "bundle.zip"), *trust, env=home)
         decisions = out / "agency" / "decisions"
-        usine("agency", "decide", str(ref_out / "bundle.zip"), *trust, "--out", str(decisions), env=home)
-        usine("agency", "decide", str(bad_out / "bundle.zip"), *trust, "--out", str(decisions), expect=(1,), env=home)
+        print("no label before a reviewer has read the evidence of the document and manual requirements:")
+        usine("agency", "decide", str(ref_out / "bundle.zip"), *trust, "--out", str(decisions), expect=(4,), env=home)
+        ref_sub, awaiting = pending(decisions)
+        evidence = out / "agency" / "evidence" / "reference"
+        usine("agency", "evidence", ref_sub, "--out", str(evidence), env=home, quiet=True)
+        print(f"the reviewer reads the {sum(1 for p in evidence.rglob('*') if p.is_file())} files the run bound, in {evidence}")
+        usine("agency", "review", ref_sub, *awaiting, "--accept", "--reviewer", REVIEWER,
+              "--reason", "read: each document shows what the requirement asks", env=home, quiet=True, last_line=True)
+        usine("agency", "decide", ref_sub, "--out", str(decisions), env=home)
         label = next(decisions.glob("label-*.json"))
-        agency_pub = out / "usine-home" / "agency" / "agency-key.pub.pem"
-        usine("label", "verify", str(label), "--key", str(agency_pub))
+        usine("agency", "decide", str(second_out / "bundle.zip"), *trust, "--out", str(decisions), expect=(4,),
+              env=home, quiet=True)
+        second_sub, _ = pending(decisions, second_out)
+        usine("agency", "review", second_sub, "SECURITY-013", "--reject", "--reviewer", REVIEWER, "--reason",
+              "an ISO 27001 certificate of the data centre, not a health data hosting (HDS) certificate", env=home)
+        usine("agency", "decide", second_sub, "--out", str(decisions), expect=(1,), env=home)
+        usine("agency", "decide", str(bad_out / "bundle.zip"), *trust, "--out", str(decisions), expect=(1,), env=home)
+        print("the same run repackaged (stored, not deflated, with a zip comment) is the same submission:")
+        repackaged = repackage(ref_out / "bundle.zip", out / "runs" / "reference-repackaged.zip")
+        usine("agency", "decide", str(repackaged), *trust, "--out", str(out / "agency" / "repackaged"), env=home)
         usine("agency", "registry", "list", env=home)
         export = out / "agency" / "export"
         usine("agency", "registry", "export", "--out", str(export), env=home)
+        agency_pub = out / "usine-home" / "agency" / "agency-key.pub.pem"
+        usine("label", "verify", str(label), "--key", str(agency_pub), "--revocations",
+              str(export / "labels" / "revocations.json"))
         outputs += [("label (signed JSON)", label), ("public registry export (CSV + JSON + labels)", export)]
 
         step("7. Labelled software installed at care sites sends data: data-received events")
@@ -201,6 +244,15 @@ def main() -> int:
     progress = out / "agency" / f"progress-{WAVE}.html"
     usine("agency", "progress", "--wave", WAVE, "--ledger", str(ledger), "--html", str(progress), env=home)
     outputs.append(("wave progress page", progress))
+
+    step("10. A revocation blocks the version in the wave until the agency reinstates it")
+    label_id = label.stem.removeprefix("label-")
+    usine("agency", "registry", "revoke", label_id, "--reason", "field report: TLS checks disabled", env=home)
+    usine("agency", "decide", str(ref_out / "bundle.zip"), "--trust", str(sandbox.trace_key), "--out",
+          str(out / "agency" / "revoked"), expect=(3,), env=home)
+    usine("agency", "registry", "reinstate", label_id, "--reason", "the report concerned a modified build", env=home)
+    usine("agency", "decide", ref_sub, "--out", str(out / "agency" / "reinstated"), env=home)
+    outputs.append(("the run labelled again after reinstatement", next((out / "agency" / "reinstated").glob("label-*"))))
 
     step("Outputs")
     for label_text, path in outputs:

@@ -1,139 +1,224 @@
-"""Decide on a verified bundle: a label when every applicable automated MUST passed, else a refusal.
+"""Decide on a verified run: a label only when every applicable MUST is passed (automated) or accepted (review).
 
-The decision rests only on the verdicts the agency re-derived, never on the bundle's own report.
-A refusal is written as JSON (format ``usine.decision/1``) and as readable text.
+A decision is a pure function of what the agency established about the run (:class:`Facts`: the
+verdicts it re-derived from the signed traces and the evidence the traces bind), the reviews recorded
+for it, the wave and the time; never of the bundle's own report, nor of the zip's bytes. Outcomes:
+
+``labelled``  every applicable automated MUST passed and every applicable document/manual MUST was
+              accepted by a reviewer (SHOULD requirements, reviewed or not, never block);
+``pending``   nothing failed, but some document/manual MUST still waits for a review (listed);
+``refused``   an automated MUST did not pass, a reviewer rejected a MUST, a document MUST has no
+              evidence in the run (so it can never be reviewed), or the wave's labels have expired;
+``revoked``   the version holds a revoked label in this wave and was not reinstated: nothing is issued.
+
+A refusal or a pending decision is written as JSON (format ``usine.decision/2``) and as readable text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from conformity.agency.verify import Verification
+from conformity.agency.verify import RunIdentity, Verification
+from conformity.bundle.evidence import EvidenceFile
 from conformity.catalog import Wave
 from conformity.errors import Problem
 
-DECISION_FORMAT = "usine.decision/1"
-Outcome = Literal["labelled", "refused"]
+DECISION_FORMAT = "usine.decision/2"
+Outcome = Literal["labelled", "pending", "refused", "revoked"]
+REVIEWABLE = ("document", "manual")
+#: exit codes of ``usine agency decide`` (documented in the README)
+EXIT = {"labelled": 0, "refused": 1, "revoked": 3, "pending": 4}
 
 
-def submission_id(bundle_sha256: str) -> str:
-    """A submission's id: derived from the bundle's hash, so the same bundle is the same submission."""
-    return "sub_" + bundle_sha256[:20]
+def iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """One reviewer's verdict on one document/manual requirement of a submission (the latest one counts)."""
+
+    submission: str
+    requirement: str
+    level: str
+    method: str
+    verdict: Literal["accepted", "rejected"]
+    reason: str
+    reviewer: str
+    at: str
+    evidence: tuple[dict[str, Any], ...] = ()  # the files reviewed: {file, sha256}
+    id: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.requirement, "level": self.level, "method": self.method, "verdict": self.verdict,
+                "reviewer": self.reviewer, "reviewed": self.at, "reason": self.reason,
+                "evidence": [dict(e) for e in self.evidence]}
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the agency established about one run: identity, re-derived verdicts, bound evidence."""
+
+    identity: RunIdentity
+    vendor_name: str
+    software_name: str
+    registration_id: str
+    referentials: dict[str, str]
+    seed: int
+    harness: str
+    run_started: str | None
+    bundle_name: str
+    bundle_sha256: str
+    rows: tuple[dict[str, Any], ...]
+    evidence: tuple[EvidenceFile, ...]
+    failed: tuple[dict[str, Any], ...] = ()  # applicable automated MUST not passed, with their findings
+
+    @property
+    def submission(self) -> str:
+        return self.identity.submission_id
+
+    @classmethod
+    def of(cls, v: Verification) -> Facts:
+        m = v.manifest
+        assert v.ok and m is not None
+        failed = tuple(
+            {"id": r["id"], "title": r["title"], "level": r["level"], "verdict": r["verdict"], "checks": r["checks"],
+             "findings": r["findings"]}
+            for r in v.rows if r["level"] == "MUST" and r["method"] == "automated"
+            and r["verdict"] not in ("pass", "not-applicable"))
+        return cls(v.identity, m["vendor"]["name"], m["software"]["name"], m["software"]["registration_id"],
+                   dict(m["referentials"]), m["seed"], m["harness"]["version"], v.run_started, v.bundle.name,
+                   v.bundle_sha256, tuple(_light(r) for r in v.rows), v.evidence, failed)
+
+    def to_json(self) -> dict[str, Any]:
+        """What the registry keeps to decide again without the bundle (evidence is kept in its own table)."""
+        return {"run": {"id": self.identity.run_id, "seed": self.seed, "harness": self.harness,
+                        "started": self.run_started},
+                "vendor_name": self.vendor_name, "software_name": self.software_name,
+                "registration_id": self.registration_id, "referentials": self.referentials,
+                "bundle": {"name": self.bundle_name, "sha256": self.bundle_sha256}}
+
+    @classmethod
+    def from_json(cls, identity: RunIdentity, facts: Mapping[str, Any], rows: Iterable[dict[str, Any]],
+                  failed: Iterable[dict[str, Any]], evidence: Iterable[EvidenceFile]) -> Facts:
+        run = facts["run"]
+        return cls(identity, facts["vendor_name"], facts["software_name"], facts["registration_id"],
+                   dict(facts["referentials"]), run["seed"], run["harness"], run["started"], facts["bundle"]["name"],
+                   facts["bundle"]["sha256"], tuple(rows), tuple(evidence), tuple(failed))
+
+
+def _light(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A requirement row as the registry keeps it (findings of failures are kept apart)."""
+    out = {k: row[k] for k in ("id", "title", "level", "method", "verdict")}
+    if "evidence" in row:
+        out["evidence"] = row["evidence"]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What the agency decided about one bundle, and on which grounds."""
+    """What the agency decided about one run, and on which grounds."""
 
     outcome: Outcome
-    verification: Verification
+    submission: str
     decided: str
+    facts: Facts | None = None  # None when the evidence did not verify
     reasons: tuple[Problem, ...] = ()
     failed: tuple[dict[str, Any], ...] = ()
+    rejected: tuple[dict[str, Any], ...] = ()          # MUST requirements a reviewer rejected
+    missing_evidence: tuple[dict[str, Any], ...] = ()  # document MUST requirements with no evidence in the run
+    awaiting: tuple[dict[str, Any], ...] = ()          # MUST requirements still waiting for a review
     passed: tuple[str, ...] = ()
-    pending: tuple[dict[str, Any], ...] = ()
+    reviewed: tuple[Review, ...] = ()                  # the latest review of each reviewed requirement
+    not_reviewed: tuple[str, ...] = ()                 # SHOULD requirements nobody reviewed (they do not block)
     warnings: tuple[str, ...] = field(default=())
-
-    @property
-    def verified(self) -> bool:
-        return self.verification.ok
-
-    @property
-    def submission(self) -> str:
-        return submission_id(self.verification.bundle_sha256)
+    revoked: dict[str, Any] | None = None              # the revocation that blocks the version (outcome revoked)
 
     def label_fields(self, wave: Wave, label_id: str) -> dict[str, Any]:
-        """The fields of the label to sign (only for a ``labelled`` decision)."""
-        m = self.verification.manifest
-        plan = self.verification.plan
-        assert self.outcome == "labelled" and m is not None and plan is not None
+        """The fields of the label to sign (only for a ``labelled`` decision): what was tested and how."""
+        f = self.facts
+        assert self.outcome == "labelled" and f is not None
+        i = f.identity
         return {
             "label_id": label_id,
-            "vendor": dict(m["vendor"]),
-            "software": {"id": m["software"]["id"], "name": m["software"]["name"],
-                         "registration_id": m["software"]["registration_id"]},
-            "versions": [m["software"]["version"]],
-            "category": m["category"], "wave": m["wave"], "referentials": plan.referential_versions(),
-            "requirements_passed": list(self.passed), "issued": self.decided,
-            "expires": wave.label_valid_until.isoformat(), "bundle_sha256": self.verification.bundle_sha256,
+            "vendor": {"id": i.vendor_id, "name": f.vendor_name},
+            "software": {"id": i.software_id, "name": f.software_name, "registration_id": f.registration_id},
+            "versions": [i.version], "category": i.category, "wave": i.wave, "referentials": f.referentials,
+            "run": {"id": i.run_id, "seed": f.seed, "harness": f.harness, "submission": self.submission,
+                    **({"started": f.run_started} if f.run_started else {})},
+            "requirements_passed": list(self.passed),
+            "requirements_reviewed": [r.to_json() for r in self.reviewed],
+            "issued": self.decided, "expires": wave.label_valid_until.isoformat(), "bundle_sha256": f.bundle_sha256,
         }
+
+    def record_json(self, label_id: str | None) -> dict[str, Any]:
+        """The decision as the registry keeps it (``submissions.decision``)."""
+        f = self.facts
+        assert f is not None
+        return {"outcome": self.outcome, "reasons": [[p.file, p.where, p.message] for p in self.reasons],
+                "failed": list(self.failed), "rejected": list(self.rejected),
+                "missing_evidence": list(self.missing_evidence), "awaiting_review": list(self.awaiting),
+                "warnings": list(self.warnings), "requirements": list(f.rows), "label_id": label_id,
+                "run_started": f.run_started, "facts": f.to_json()}
 
 
 def _day_end(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
-def decide(v: Verification, wave: Wave | None, now: dt.datetime) -> Decision:
-    """Label or refuse a bundle from its verification (``wave``: the bundle's wave, None if unknown)."""
-    decided = now.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    if not v.ok or wave is None:
-        return Decision("refused", v, decided, reasons=tuple(v.reasons))
-    failed = tuple(
-        {"id": r["id"], "title": r["title"], "level": r["level"], "verdict": r["verdict"], "checks": r["checks"],
-         "findings": r["findings"]}
-        for r in v.rows if r["level"] == "MUST" and r["method"] == "automated"
-        and r["verdict"] not in ("pass", "not-applicable"))
-    passed = tuple(r["id"] for r in v.rows if r["method"] == "automated" and r["verdict"] == "pass")
-    pending = tuple({"id": r["id"], "level": r["level"], "method": r["method"], "evidence": r.get("evidence", "")}
-                    for r in v.rows if r["method"] in ("document", "manual"))
+def unverified(v: Verification, now: dt.datetime) -> Decision:
+    """The refusal of a bundle whose evidence does not verify (never recorded; named after the zip's hash, since
+    the run it claims is unproven)."""
+    return Decision("refused", "sub_" + v.bundle_sha256[:20], iso(now), reasons=tuple(v.reasons) or (
+        Problem("", "bundle", "the evidence does not verify"),))
+
+
+def revoked(facts: Facts, revocation: dict[str, Any], now: dt.datetime) -> Decision:
+    """No label: the version's label in this wave was revoked and the version not reinstated."""
+    return Decision("revoked", facts.submission, iso(now), facts, revoked=dict(revocation))
+
+
+def decide(facts: Facts, reviews: Mapping[str, Review], wave: Wave, now: dt.datetime) -> Decision:
+    """Judge a verified run with the latest review of each requirement (``reviews``: requirement → review)."""
+    decided = iso(now)
+    rows = facts.rows
+    passed = tuple(r["id"] for r in rows if r["method"] == "automated" and r["verdict"] == "pass")
+    evidenced = {f.requirement for f in facts.evidence}
+    reviewable = [r for r in rows if r["method"] in REVIEWABLE]
+    rejected, missing_evidence, awaiting = [], [], []
+    for r in reviewable:
+        if r["level"] != "MUST":
+            continue
+        review = reviews.get(r["id"])
+        item = {"id": r["id"], "title": r["title"], "level": r["level"], "method": r["method"]}
+        if review is not None and review.verdict == "rejected":
+            rejected.append({**item, "reviewer": review.reviewer, "reviewed": review.at, "reason": review.reason})
+        elif review is not None:
+            continue
+        elif r["method"] == "document" and r["id"] not in evidenced:
+            missing_evidence.append({**item, "evidence": r.get("evidence", "")})
+        else:
+            awaiting.append({**item, "evidence": r.get("evidence", ""),
+                             "attached": [f.file for f in facts.evidence if f.requirement == r["id"]]})
+    reviewed = tuple(reviews[r["id"]] for r in reviewable if r["id"] in reviews)
+    not_reviewed = tuple(r["id"] for r in reviewable if r["level"] != "MUST" and r["id"] not in reviews)
     warnings = []
-    if v.run_started and v.run_started[:10] > wave.submission_deadline.isoformat():
-        warnings.append(f"the run ({v.run_started}) is after the wave's submission deadline "
+    if facts.run_started and facts.run_started[:10] > wave.submission_deadline.isoformat():
+        warnings.append(f"the run ({facts.run_started}) is after the wave's submission deadline "
                         f"{wave.submission_deadline.isoformat()}")
     reasons: tuple[Problem, ...] = ()
     if now >= _day_end(wave.label_valid_until):
         reasons = (Problem("", "wave", f"labels of {wave.id} expired on {wave.label_valid_until.isoformat()}; "
                                        "none can be issued"),)
-    outcome: Outcome = "refused" if failed or reasons else "labelled"
-    return Decision(outcome, v, decided, reasons, failed, passed, pending, tuple(warnings))
-
-
-def decision_doc(d: Decision, *, recorded: bool, label_id: str | None = None) -> dict[str, Any]:
-    """The decision as JSON: outcome, run identity, reasons, failed MUST requirements with their findings."""
-    v, m = d.verification, d.verification.manifest or {}
-    doc: dict[str, Any] = {
-        "format": DECISION_FORMAT, "outcome": d.outcome, "submission": d.submission, "recorded": recorded,
-        "bundle": {"name": v.bundle.name, "sha256": v.bundle_sha256}, "verified": d.verified,
-        "decided": d.decided,
-        "vendor": m.get("vendor"), "software": m.get("software"), "wave": m.get("wave"), "category": m.get("category"),
-        "reasons": [{"file": p.file, "where": p.where, "message": p.message} for p in d.reasons],
-        "failed_requirements": list(d.failed),
-        "pending_reviews": list(d.pending) if d.outcome == "labelled" else [],
-        "warnings": list(d.warnings),
-    }
-    if label_id:
-        doc["label_id"] = label_id
-    return doc
-
-
-def refusal_text(doc: dict[str, Any]) -> str:
-    """A refusal as a vendor reads it: why, and for each failed MUST requirement, its findings."""
-    sw = doc.get("software") or {}
-    who = f"{sw.get('name', '?')} {sw.get('version', '?')} ({(doc.get('vendor') or {}).get('id', '?')})"
-    lines = [f"REFUSED: {who}, wave {doc.get('wave') or '?'}, category {doc.get('category') or '?'}",
-             f"bundle {doc['bundle']['name']} sha256 {doc['bundle']['sha256']}",
-             f"submission {doc['submission']} ({'recorded in the registry' if doc['recorded'] else 'not recorded: the evidence did not verify'})",
-             ""]
-    if doc["reasons"]:
-        lines.append(f"The evidence does not verify ({len(doc['reasons'])} reason(s)):")
-        for r in doc["reasons"]:
-            where = f" at {r['where']}" if r["where"] else ""
-            lines.append(f"  - {r['file'] or 'bundle'}{where}: {r['message']}")
-    if doc["failed_requirements"]:
-        lines.append(f"{len(doc['failed_requirements'])} applicable automated MUST requirement(s) not passed:")
-        for f in doc["failed_requirements"]:
-            lines.append(f"  - {f['id']} [{f['level']}] {f['title']}: {f['verdict']} (checks: {', '.join(f['checks'])})")
-            for finding in f["findings"]:
-                detail = ""
-                if "exchange" in finding:
-                    detail += f" (exchange {finding['exchange']})"
-                if finding.get("where"):
-                    detail += f" at {finding['where']}"
-                if "expected" in finding or "got" in finding:
-                    detail += f"; expected {finding.get('expected')!r}, got {finding.get('got')!r}"
-                lines.append(f"      · {finding['message']}{detail}")
-    for w in doc.get("warnings", ()):
-        lines.append(f"note: {w}")
-    return "\n".join(lines) + "\n"
+    outcome: Outcome
+    if facts.failed or rejected or missing_evidence or reasons:
+        outcome = "refused"
+    elif awaiting:
+        outcome = "pending"
+    else:
+        outcome = "labelled"
+    return Decision(outcome, facts.submission, decided, facts, reasons, facts.failed, tuple(rejected),
+                    tuple(missing_evidence), tuple(awaiting), passed, reviewed, not_reviewed, tuple(warnings))

@@ -30,7 +30,7 @@ from conformity.signing import SigningKey
 
 EXPORT_FORMAT = "usine.registry-export/2"
 CSV_COLUMNS = ("wave", "category", "label_id", "status", "vendor_id", "vendor_name", "software_id", "software_name",
-               "registration_id", "versions", "issued", "expires", "revoked", "revoked_reason", "bundle_sha256")
+               "registration_id", "versions", "issued", "expires", "revoked", "revoked_reason", "bundle_sha256", "run_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,9 @@ def entry(doc: dict[str, Any], revoked: str | None, reason: str | None, now: dt.
            "expires": doc["expires"], "referentials": doc["referentials"],
            "requirements_passed": len(doc["requirements_passed"]), "bundle_sha256": doc["bundle_sha256"],
            "file": f"labels/label-{doc['label_id']}.json"}
+    if "run" in doc:  # labels issued before runs were identities (usine.label/1) name none
+        out["run_id"] = doc["run"]["id"]
+        out["requirements_reviewed"] = sum(r["verdict"] == "accepted" for r in doc["requirements_reviewed"])
     if revoked:
         out["revoked"], out["revoked_reason"] = revoked, reason
     return out
@@ -88,7 +91,8 @@ def csv_text(data: dict[str, Any]) -> str:
                                  "software_id": e["software"]["id"], "software_name": e["software"]["name"],
                                  "registration_id": e["software"]["registration_id"], "versions": " ".join(e["versions"]),
                                  "issued": e["issued"], "expires": e["expires"], "revoked": e.get("revoked", ""),
-                                 "revoked_reason": e.get("revoked_reason", ""), "bundle_sha256": e["bundle_sha256"]})
+                                 "revoked_reason": e.get("revoked_reason", ""), "bundle_sha256": e["bundle_sha256"],
+                                 "run_id": e.get("run_id", "")})
     return buf.getvalue()
 
 

@@ -2,8 +2,8 @@
 and, from a payment ledger, the funnel labelled → installed → data flowing → paid.
 
 A vendor counts once per category, at its best status there: labelled (holds a valid label) > revoked
-(its labels were revoked) > expired > refused (only refusals so far). Pass rates count every decided
-submission's re-derived verdict of each automated requirement. In the funnel, "installed" is an
+(its labels were revoked) > expired > pending (a run awaits reviews) > refused (only refusals so far).
+Pass rates count every recorded submission's re-derived verdict of each automated requirement. In the funnel, "installed" is an
 installation the ledger knows (data received at least once under a valid label), "data flowing" one
 whose proof of regular use is met, "paid" one paid; each is counted in software and installations.
 """
@@ -20,7 +20,7 @@ from conformity.agency.registry import Registry, iso
 from conformity.catalog import Catalog
 from conformity.errors import InputError
 
-RANK = {"labelled": 0, "revoked": 1, "expired": 2, "refused": 3, "verified": 4, "submitted": 5}
+RANK = {"labelled": 0, "revoked": 1, "expired": 2, "pending": 3, "refused": 4, "verified": 5, "submitted": 6}
 
 
 @dataclass(slots=True)

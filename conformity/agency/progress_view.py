@@ -9,7 +9,8 @@ from rich.table import Table
 
 from conformity.agency.progress import RequirementRate, WaveProgress
 
-STATUS_COLUMNS = (("labelled", "#18753c"), ("refused", "#b3261e"), ("revoked", "#7a5300"), ("expired", "#6b7280"))
+STATUS_COLUMNS = (("labelled", "#18753c"), ("pending", "#4f8fd6"), ("refused", "#b3261e"), ("revoked", "#7a5300"),
+                  ("expired", "#6b7280"))
 TOP = 12
 
 
@@ -24,8 +25,7 @@ def _pair(counts: tuple[int, int]) -> str:
 def print_progress(p: WaveProgress, console: Console) -> None:
     """The three tables in the terminal: categories, requirements that hurt most, funnel."""
     t = Table(title=f"{p.wave} — vendors by category ({p.generated})", title_justify="left")
-    for col in ("category", "submissions", "software (labelled)", "vendors submitted", "labelled", "refused",
-                "revoked", "expired"):
+    for col in ("category", "submissions", "software (labelled)", "vendors submitted", *(s for s, _ in STATUS_COLUMNS)):
         t.add_column(col, justify="left" if col == "category" else "right")
     for c in p.categories:
         t.add_row(f"{c.category} ({c.title})", str(c.submissions), f"{len(c.software)} ({len(c.software_labelled)})",
@@ -109,7 +109,8 @@ def progress_html(p: WaveProgress) -> str:
             f"<section><h2>Vendors by category</h2><table><tr><th>Category</th><th>Submissions</th><th>Software (labelled)</th><th>Vendors</th>"
             + "".join(f"<th>{s.capitalize()}</th>" for s, _ in STATUS_COLUMNS)
             + f"<th></th></tr>{cat_rows}</table><p class='note legend'>{legend}. Each vendor counts once per category, "
-            f"at its best status: labelled (a valid label) &gt; revoked &gt; expired &gt; refused.</p></section>"
+            f"at its best status: labelled (a valid label) &gt; revoked &gt; expired &gt; pending (awaiting reviews) &gt; "
+            f"refused.</p></section>"
             f"<section><h2>Automated requirements: pass rates across all submissions</h2><table><tr><th>Requirement</th>"
             f"<th>Level</th><th>Evaluated</th><th>Passed</th><th>Failed</th><th>Errors</th><th>Pass rate</th><th></th></tr>"
             f"{req_rows}</table><p class=note>Sorted by failures: the requirements that hurt most come first.</p></section>"

@@ -1,42 +1,57 @@
-"""The agency's registry (SQLite): submissions, labels, reviews, per-requirement results, and their history.
+"""The agency's registry (SQLite): submissions, labels, evidence, reviews, per-requirement results, history.
 
-Every write is one ``BEGIN IMMEDIATE`` transaction (WAL, ``synchronous=FULL``, busy timeout), so several
-deciders may write at once; the same bundle is one submission (``UNIQUE bundle_sha256``), so deciding it
-twice never issues two labels. States: submitted → verified → labelled / refused, appended to ``history``
-(never updated or deleted); a label may then be revoked (reason, date); "expired" is computed from the
-label's dates at read time, not stored.
+A submission is a run: its id is derived from (vendor, software, version, wave, category, run id), which
+the sandbox-signed traces bind, so the same run in any packaging is the same submission (``UNIQUE``
+on the identity; the bundle's SHA-256 is kept, only as information). Every write is one
+``BEGIN IMMEDIATE`` transaction (WAL, ``synchronous=FULL``, busy timeout), so several deciders and
+reviewers may work at once: what a decision reads and what it writes are one transaction.
+
+States of a submission: pending (waits for reviews) → labelled / refused, each change appended to
+``history`` (never updated or deleted; a refusal is final). Reviews are appended (the latest review of
+a requirement counts, earlier ones stay). A label may be revoked (reason, date): revocation applies to
+the software version in the wave, so every label in force for it is revoked and none is issued again
+until the agency reinstates the version (``reinstatements``, appended); the revoked label stays
+revoked. "expired" is computed from the label's dates at read time, not stored.
+
+The operations here are the agency's vocabulary (record a decision, review, revoke, reinstate), used
+by the CLI today and meant for any other front end.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
-from conformity.agency.decision import Decision
+from conformity.agency.decision import Decision, Facts, Review, iso
 from conformity.agency.migrations import migrate
-from conformity.errors import InputError
+from conformity.agency.verify import RunIdentity
+from conformity.bundle.evidence import EvidenceFile
+from conformity.errors import InputError, Problem
 from conformity.files import create_private, private_dir
 from conformity.labels import SignedLabel
 
-STATES = ("submitted", "verified", "labelled", "refused", "revoked", "expired")
+STATES = ("submitted", "verified", "pending", "labelled", "refused", "revoked", "expired")
 _SUBMISSION_COLUMNS = ("s.id, s.bundle_sha256, s.bundle_name, s.vendor_id, s.vendor_name, s.software_id, s.software_name, "
                        "s.version, s.wave, s.category, s.state, s.received, s.decided, s.decision, l.label_id, "
-                       "l.expires, l.revoked, l.revoked_reason")
+                       "l.expires, l.revoked, l.revoked_reason, s.run_id")
+#: a submission's current label: the last one issued for it (a reinstated run may hold a second one)
+_CURRENT_LABEL = "l.label_id = (SELECT label_id FROM labels WHERE submission = s.id ORDER BY rowid DESC LIMIT 1)"
+_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+MAX_REASON = 4000
 
-
-def iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+__all__ = ["Registry", "Revocation", "Submission", "iso"]
 
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """One submitted bundle, its decision and (if labelled) its label's validity."""
+    """One verified run, its decision and (if labelled) its current label's validity."""
 
     id: str
     bundle_sha256: str
@@ -56,6 +71,13 @@ class Submission:
     expires: str | None
     revoked: str | None
     revoked_reason: str | None
+    run_id: str | None = None  # None for submissions recorded before runs were identities (registry schema 4)
+
+    @property
+    def identity(self) -> RunIdentity | None:
+        if self.run_id is None:
+            return None
+        return RunIdentity(self.vendor_id, self.software_id, self.version, self.wave, self.category, self.run_id)
 
     def effective_state(self, now: dt.datetime) -> str:
         """The stored state, or ``revoked`` / ``expired`` for a label no longer valid at ``now``."""
@@ -67,14 +89,32 @@ class Submission:
             return "expired"
         return self.state
 
+    def rows(self) -> list[dict[str, Any]]:
+        """Its requirement rows as recorded (id, title, level, method, verdict, evidence wanted)."""
+        return list(self.decision.get("requirements", []))
+
 
 @dataclass(frozen=True, slots=True)
-class Recorded:
-    """The submission a decision is recorded as; ``created`` False when the bundle was already decided."""
+class Revocation:
+    """A revoked label that still blocks its software version in its wave (not reinstated)."""
 
-    submission: Submission
-    label: dict[str, Any] | None
-    created: bool
+    label_id: str
+    revoked: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"label_id": self.label_id, "revoked": self.revoked, "reason": self.reason}
+
+
+def _text(value: str, what: str, option: str, limit: int = MAX_REASON) -> str:
+    value = value.strip()
+    if not value:
+        raise InputError(f"{what} cannot be empty", where=option)
+    if len(value) > limit:
+        raise InputError(f"{what} is longer than {limit} characters", where=option)
+    if any(ord(c) < 32 and c not in "\t\n" or ord(c) == 127 for c in value):
+        raise InputError(f"{what} contains a control character", where=option)
+    return value
 
 
 class Registry:
@@ -123,18 +163,25 @@ class Registry:
 
     # ------------------------------------------------------------------ reads
     def _submissions(self, where: str = "", args: tuple[Any, ...] = ()) -> list[Submission]:
-        rows = self.db.execute(f"SELECT {_SUBMISSION_COLUMNS} FROM submissions s LEFT JOIN labels l ON l.submission = s.id "
+        rows = self.db.execute(f"SELECT {_SUBMISSION_COLUMNS} FROM submissions s LEFT JOIN labels l ON {_CURRENT_LABEL} "
                                f"{where} ORDER BY s.received, s.id", args).fetchall()
         return [Submission(*r[:13], json.loads(r[13] or "{}"), *r[14:])  # type: ignore[call-arg]
                 for r in rows]
 
     def by_bundle(self, sha256: str) -> Submission | None:
+        """The submission first received in exactly these bytes (a shortcut: identity is the run, see ``find``)."""
         found = self._submissions("WHERE s.bundle_sha256 = ?", (sha256,))
         return found[0] if found else None
 
+    def find(self, identity: RunIdentity) -> Submission | None:
+        """The submission of this run, if it was recorded."""
+        found = self._submissions("WHERE s.id = ?", (identity.submission_id,))
+        return found[0] if found else None
+
     def get(self, ident: str) -> Submission:
-        """A submission by its id or by its label's id."""
-        found = self._submissions("WHERE s.id = ? OR l.label_id = ?", (ident, ident))
+        """A submission by its id or by the id of any label issued for it."""
+        found = self._submissions("WHERE s.id = ? OR s.id IN (SELECT submission FROM labels WHERE label_id = ?)",
+                                  (ident, ident))
         if not found:
             raise InputError(f"no submission or label {ident!r} in the registry", file=self.path)
         return found[0]
@@ -169,15 +216,40 @@ class Registry:
         sql = "SELECT doc, revoked, revoked_reason FROM labels" + (" WHERE wave = ?" if wave else "") + " ORDER BY label_id"
         return [(json.loads(d), r, why) for d, r, why in self.db.execute(sql, (wave,) if wave else ())]
 
+    def labels_of(self, submission: str) -> list[tuple[str, str, str | None, str | None]]:
+        """(label id, issued, revoked, reinstated) of every label issued for a submission, oldest first."""
+        return self.db.execute("SELECT l.label_id, l.issued, l.revoked, r.at FROM labels l LEFT JOIN reinstatements r "
+                               "ON r.label_id = l.label_id WHERE l.submission = ? ORDER BY l.rowid",
+                               (submission,)).fetchall()
+
     def history(self, *subjects: str) -> list[tuple[str, str, str, str]]:
         """(at, subject, state, detail) of the given subjects, in the order they were appended."""
         marks = ",".join("?" * len(subjects))
         return self.db.execute(f"SELECT at, subject, state, detail FROM history WHERE subject IN ({marks}) ORDER BY id",
                                subjects).fetchall()
 
-    def reviews(self, label_id: str) -> list[tuple[str, str, str, str, str]]:
-        return self.db.execute("SELECT requirement, level, method, state, evidence FROM reviews WHERE label_id = ? "
-                               "ORDER BY requirement", (label_id,)).fetchall()
+    def evidence(self, submission: str) -> list[EvidenceFile]:
+        """The evidence files the run bound, by requirement."""
+        return [EvidenceFile(*r) for r in self.db.execute(
+            "SELECT requirement, file, sha256, bytes, media_type FROM evidence WHERE submission = ? "
+            "ORDER BY requirement, file", (submission,))]
+
+    def evidence_data(self, sha256: str) -> bytes:
+        row = self.db.execute("SELECT data FROM evidence_blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        if row is None:
+            raise InputError(f"no evidence file with SHA-256 {sha256} in the registry", file=self.path)
+        return bytes(row[0])
+
+    def reviews(self, submission: str) -> list[Review]:
+        """Every review recorded for a submission, in the order recorded (later ones supersede earlier ones)."""
+        return [Review(sub, req, level, method, verdict, reason, reviewer, at, tuple(json.loads(evidence)), rid)
+                for rid, sub, req, level, method, verdict, reason, reviewer, at, evidence in self.db.execute(
+                    "SELECT id, submission, requirement, level, method, verdict, reason, reviewer, at, evidence "
+                    "FROM reviews WHERE submission = ? ORDER BY id", (submission,))]
+
+    def current_reviews(self, submission: str) -> dict[str, Review]:
+        """The review that counts for each reviewed requirement: the latest."""
+        return {r.requirement: r for r in self.reviews(submission)}
 
     def results(self, wave: str) -> list[tuple[str, str, str, str, str, str]]:
         """(category, submission, requirement, level, method, verdict) of every decided submission of a wave."""
@@ -185,66 +257,178 @@ class Registry:
                                "FROM results r JOIN submissions s ON s.id = r.submission WHERE s.wave = ? "
                                "ORDER BY s.category, r.requirement", (wave,)).fetchall()
 
-    # ------------------------------------------------------------------ writes
-    def record(self, d: Decision, received: str, issue: Callable[[], SignedLabel]) -> Recorded:
-        """Record a decision on a verified bundle once; ``issue`` signs the label (called only when labelling)."""
-        v, m = d.verification, d.verification.manifest
-        assert v.ok and m is not None
-        with self.write() as db:
-            existing = self.by_bundle(v.bundle_sha256)
-            if existing is not None:
-                label = self.label_doc(existing.label_id) if existing.label_id else None
-                return Recorded(existing, label, False)
-            issued = issue() if d.outcome == "labelled" else None
-            label = issued.doc if issued else None
-            decision = {"outcome": d.outcome, "reasons": [[p.file, p.where, p.message] for p in d.reasons],
-                        "failed": list(d.failed), "warnings": list(d.warnings),
-                        "requirements": [{"id": r["id"], "level": r["level"], "method": r["method"],
-                                          "verdict": r["verdict"], **({"evidence": r["evidence"]} if "evidence" in r else {})}
-                                         for r in v.rows],
-                        "pending_reviews": list(d.pending) if label else [],
-                        "label_id": label["label_id"] if label else None, "run_started": v.run_started}
-            sw = m["software"]
-            db.execute("INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (d.submission, v.bundle_sha256, v.bundle.name, m["vendor"]["id"], m["vendor"]["name"], sw["id"],
-                        sw["name"], sw["version"], m["wave"], m["category"], d.outcome, received, d.decided,
-                        json.dumps(decision, ensure_ascii=False, sort_keys=True)))
-            self._history(d.submission, "submitted", received, f"bundle {v.bundle.name} sha256 {v.bundle_sha256}")
-            self._history(d.submission, "verified", v.verified_at, f"{len(v.rows)} requirement verdicts re-derived")
-            db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?)",
-                           [(d.submission, r["id"], r["level"], r["method"], r["verdict"]) for r in v.rows])
-            if label is None:
-                why = [f["id"] for f in d.failed] or [p.message for p in d.reasons]
-                self._history(d.submission, "refused", d.decided, "; ".join(why))
-            else:
-                assert issued is not None
-                db.execute("INSERT INTO labels (label_id, submission, wave, category, vendor_id, software_id, version, "
-                           "issued, expires, doc, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           (label["label_id"], d.submission, m["wave"], m["category"], m["vendor"]["id"], sw["id"],
-                            sw["version"], label["issued"], label["expires"],
-                            json.dumps(label, ensure_ascii=False, sort_keys=True), json.dumps(issued.signed)))
-                db.executemany("INSERT INTO reviews (label_id, requirement, level, method, evidence) VALUES (?, ?, ?, ?, ?)",
-                               [(label["label_id"], p["id"], p["level"], p["method"], p["evidence"]) for p in d.pending])
-                self._history(d.submission, "labelled", d.decided, f"label {label['label_id']}")
-                self._history(label["label_id"], "issued", label["issued"], f"expires {label['expires']}")
-            created = self.by_bundle(v.bundle_sha256)
-            assert created is not None
-        return Recorded(created, label, True)
+    def blocking_revocation(self, software_id: str, version: str, wave: str) -> Revocation | None:
+        """The revoked label of this software version in this wave that was not reinstated, if any."""
+        row = self.db.execute(
+            "SELECT l.label_id, l.revoked, l.revoked_reason FROM labels l WHERE l.software_id = ? AND l.version = ? "
+            "AND l.wave = ? AND l.revoked IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM reinstatements r WHERE r.label_id = l.label_id) ORDER BY l.revoked DESC LIMIT 1",
+            (software_id, version, wave)).fetchone()
+        return Revocation(*row) if row else None
 
-    def revoke(self, label_id: str, reason: str, when: dt.datetime) -> Submission:
-        """Revoke a label (once): reason and time recorded, history appended."""
-        if not reason.strip():
-            raise InputError("a revocation needs a reason", where="--reason")
+    def label_in_force(self, identity: RunIdentity, now: dt.datetime) -> tuple[str, str] | None:
+        """(label id, submission) of a label not revoked nor expired for this software version, wave, category."""
+        for label_id, submission, expires in self.db.execute(
+                "SELECT label_id, submission, expires FROM labels WHERE software_id = ? AND version = ? AND wave = ? "
+                "AND category = ? AND revoked IS NULL ORDER BY rowid",
+                (identity.software_id, identity.version, identity.wave, identity.category)):
+            if now.date() <= dt.date.fromisoformat(expires):
+                return label_id, submission
+        return None
+
+    def facts(self, s: Submission) -> Facts:
+        """What was established about a recorded run, to decide again without its bundle."""
+        identity, facts = s.identity, s.decision.get("facts")
+        if identity is None or facts is None:
+            raise InputError(f"submission {s.id} was recorded before runs were identities (registry schema 4): it "
+                             "cannot be decided again; submit a new run", file=self.path)
+        return Facts.from_json(identity, facts, s.rows(), s.decision.get("failed", []), self.evidence(s.id))
+
+    # ------------------------------------------------------------------ writes (inside ``write()``)
+    def record(self, d: Decision, received: str, evidence: dict[str, bytes], label: SignedLabel | None) -> Submission:
+        """Record the first decision on a verified run: submission, evidence, results, history, label."""
+        assert self.db.in_transaction and d.facts is not None and d.outcome in ("pending", "labelled", "refused")
+        f, i = d.facts, d.facts.identity
+        self.db.execute("INSERT INTO submissions (id, bundle_sha256, bundle_name, vendor_id, vendor_name, software_id, "
+                        "software_name, version, wave, category, state, received, decided, decision, run_id) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (d.submission, f.bundle_sha256, f.bundle_name, i.vendor_id, f.vendor_name, i.software_id,
+                         f.software_name, i.version, i.wave, i.category, d.outcome, received, d.decided,
+                         _dumps(d.record_json(label.doc["label_id"] if label else None)), i.run_id))
+        self._history(d.submission, "submitted", received,
+                      f"run {i.run_id} in bundle {f.bundle_name} sha256 {f.bundle_sha256}")
+        self._history(d.submission, "verified", received, f"{len(f.rows)} requirement verdicts re-derived"
+                      + (f"; {len(f.evidence)} evidence file(s) bound to the run" if f.evidence else ""))
+        for e in f.evidence:
+            self.db.execute("INSERT OR IGNORE INTO evidence_blobs (sha256, data) VALUES (?, ?)", (e.sha256, evidence[e.file]))
+        self.db.executemany("INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?)",
+                            [(d.submission, e.requirement, e.file, e.sha256, e.bytes, e.media_type) for e in f.evidence])
+        self.db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?)",
+                            [(d.submission, r["id"], r["level"], r["method"], r["verdict"]) for r in f.rows])
+        self._decided(d, label)
+        return self.get(d.submission)
+
+    def redecide(self, d: Decision, label: SignedLabel | None) -> Submission:
+        """Record a new decision on a recorded run (pending → labelled / refused, or a new label after reinstatement)."""
+        assert self.db.in_transaction and d.outcome in ("labelled", "refused", "pending")
+        self.db.execute("UPDATE submissions SET state = ?, decided = ?, decision = ? WHERE id = ?",
+                        (d.outcome, d.decided, _dumps(d.record_json(label.doc["label_id"] if label else None)),
+                         d.submission))
+        self._decided(d, label)
+        return self.get(d.submission)
+
+    def _decided(self, d: Decision, label: SignedLabel | None) -> None:
+        if d.outcome == "pending":
+            self._history(d.submission, "pending", d.decided,
+                          f"{len(d.awaiting)} MUST requirement(s) await review: " + ", ".join(a["id"] for a in d.awaiting))
+        elif d.outcome == "refused":
+            why = ([f["id"] for f in d.failed] + [f"{r['id']} rejected by {r['reviewer']}" for r in d.rejected]
+                   + [f"{m['id']} has no evidence" for m in d.missing_evidence] + [p.message for p in d.reasons])
+            self._history(d.submission, "refused", d.decided, "; ".join(why))
+        else:
+            assert label is not None and d.facts is not None
+            doc, i = label.doc, d.facts.identity
+            self.db.execute("INSERT INTO labels (label_id, submission, wave, category, vendor_id, software_id, version, "
+                            "issued, expires, doc, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (doc["label_id"], d.submission, i.wave, i.category, i.vendor_id, i.software_id, i.version,
+                             doc["issued"], doc["expires"], _dumps(doc), json.dumps(label.signed)))
+            self._history(d.submission, "labelled", d.decided, f"label {doc['label_id']}")
+            self._history(doc["label_id"], "issued", doc["issued"], f"expires {doc['expires']}")
+
+    # ------------------------------------------------------------------ writes (each its own transaction)
+    def review(self, ident: str, requirements: Sequence[str], verdict: Literal["accepted", "rejected"], reason: str,
+               reviewer: str, when: dt.datetime) -> list[Review]:
+        """Record a reviewer's verdict on document/manual requirements of a submission awaiting reviews.
+
+        All or nothing, in one transaction. Refused (InputError, nothing written): a submission that is not
+        pending (a decided one is final), a requirement that does not apply or is proven by automated
+        checks, a document requirement without evidence in the run. A later review of the same
+        requirement supersedes this one; this one stays in the registry.
+        """
+        if verdict not in ("accepted", "rejected"):
+            raise InputError(f"a review accepts or rejects, not {verdict!r}", where="verdict")
+        if not requirements:
+            raise InputError("name the requirement(s) reviewed", where="REQ-ID")
+        reason = _text(reason, "the reason", "--reason")
+        reviewer = _text(reviewer, "the reviewer's name", "--reviewer", limit=200)
+        with self.write():
+            s = self.get(ident)
+            if s.state != "pending":
+                raise InputError(f"submission {s.id} is {s.effective_state(when)}: reviews are recorded while it awaits "
+                                 "them (pending); a decided submission is final", file=self.path)
+            rows = {r["id"]: r for r in s.rows()}
+            evidence = self.evidence(s.id)
+            problems, todo = [], []
+            for requirement in dict.fromkeys(requirements):
+                row = rows.get(requirement)
+                files = [{"file": e.file, "sha256": e.sha256} for e in evidence if e.requirement == requirement]
+                if row is None:
+                    problems.append(Problem("", requirement, f"does not apply to {s.wave} {s.category} (submission {s.id})"))
+                elif row["method"] not in ("document", "manual"):
+                    problems.append(Problem("", requirement, f"is proven by automated checks (verdict {row['verdict']}, "
+                                                             "re-derived from the signed traces): it is not reviewed"))
+                elif row["method"] == "document" and not files:
+                    problems.append(Problem("", requirement, "is proven by a document and the run carries no evidence "
+                                                             "for it: there is nothing to review"))
+                else:
+                    todo.append((row, files))
+            if problems:
+                raise InputError(problems)
+            out = []
+            for row, files in todo:
+                cur = self.db.execute("INSERT INTO reviews (submission, requirement, level, method, verdict, reason, "
+                                      "reviewer, at, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                      (s.id, row["id"], row["level"], row["method"], verdict, reason, reviewer, iso(when),
+                                       json.dumps(files)))
+                self._history(s.id, "reviewed", iso(when), f"{row['id']} {verdict} by {reviewer}: {reason}")
+                out.append(Review(s.id, row["id"], row["level"], row["method"], verdict, reason, reviewer, iso(when),
+                                  tuple(files), int(cur.lastrowid or 0)))
+            return out
+
+    def revoke(self, label_id: str, reason: str, when: dt.datetime) -> list[str]:
+        """Revoke a label's software version in its wave: this label and any other in force for it (once each).
+
+        The version then gets no new label in that wave until it is reinstated. Returns the labels revoked.
+        """
+        reason = _text(reason, "a revocation's reason", "--reason")
         with self.write() as db:
-            row = db.execute("SELECT revoked FROM labels WHERE label_id = ?", (label_id,)).fetchone()
+            row = db.execute("SELECT revoked, software_id, version, wave FROM labels WHERE label_id = ?",
+                             (label_id,)).fetchone()
             if row is None:
                 raise InputError(f"no label {label_id!r} in the registry", file=self.path)
             if row[0] is not None:
                 raise InputError(f"label {label_id} was already revoked on {row[0]}", file=self.path)
-            db.execute("UPDATE labels SET revoked = ?, revoked_reason = ? WHERE label_id = ?",
-                       (iso(when), reason.strip(), label_id))
-            self._history(label_id, "revoked", iso(when), reason.strip())
+            others = [r[0] for r in db.execute("SELECT label_id FROM labels WHERE software_id = ? AND version = ? AND "
+                                               "wave = ? AND revoked IS NULL AND label_id != ? ORDER BY rowid",
+                                               (*row[1:], label_id))]
+            for lid in [label_id, *others]:
+                db.execute("UPDATE labels SET revoked = ?, revoked_reason = ? WHERE label_id = ?", (iso(when), reason, lid))
+                self._history(lid, "revoked", iso(when), reason if lid == label_id else f"{reason} (with {label_id}: "
+                                                                                          "same software version and wave)")
+        return [label_id, *others]
+
+    def reinstate(self, label_id: str, reason: str, when: dt.datetime) -> Submission:
+        """Lift the block a revoked label puts on its software version in its wave (the label stays revoked).
+
+        A run of that version may then be labelled again: a new label, issued from then on.
+        """
+        reason = _text(reason, "a reinstatement's reason", "--reason")
+        with self.write() as db:
+            row = db.execute("SELECT revoked FROM labels WHERE label_id = ?", (label_id,)).fetchone()
+            if row is None:
+                raise InputError(f"no label {label_id!r} in the registry", file=self.path)
+            if row[0] is None:
+                raise InputError(f"label {label_id} is not revoked: there is nothing to reinstate", file=self.path)
+            done = db.execute("SELECT at FROM reinstatements WHERE label_id = ?", (label_id,)).fetchone()
+            if done is not None:
+                raise InputError(f"label {label_id}'s version was already reinstated on {done[0]}", file=self.path)
+            db.execute("INSERT INTO reinstatements (label_id, at, reason) VALUES (?, ?, ?)", (label_id, iso(when), reason))
+            self._history(label_id, "reinstated", iso(when), reason)
         return self.get(label_id)
 
     def _history(self, subject: str, state: str, at: str, detail: str) -> None:
         self.db.execute("INSERT INTO history (at, subject, state, detail) VALUES (?, ?, ?, ?)", (at, subject, state, detail))
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True)

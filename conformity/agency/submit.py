@@ -1,7 +1,13 @@
-"""The agency's decide step end to end: verify, decide, record once in the registry, write the label or refusal.
+"""The agency's decide step end to end: verify, decide, record once in the registry, write the outcome.
 
 A bundle whose evidence does not verify is refused without being recorded: its manifest's claims
 (vendor, software) are unproven, and the registry and the public progress only count verified evidence.
+A verified bundle is known by the run it carries (``RunIdentity``): the same run in any packaging is
+the same submission and gets its recorded decision back, nothing issued. A submission that waits for
+reviews (pending) is decided again from what the registry holds (``decide_submission``: by its id,
+no bundle needed; or any bundle of the run). Before anything is issued, in the same transaction: a
+version whose label in the wave was revoked (and not reinstated) gets nothing (``revoked``, not
+recorded), and a version already holding a label in force gets no second one (not recorded).
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from conformity.agency.bundlezip import DEFAULT_LIMITS, ZipLimits
-from conformity.agency.decision import decide, decision_doc, refusal_text
-from conformity.agency.registry import Registry, iso
+from conformity.agency.decision import EXIT, Decision, Facts, decide, revoked, unverified
+from conformity.agency.decision_doc import decision_doc, decision_text, who_of_facts, who_of_manifest
+from conformity.agency.registry import Registry, Submission, iso
 from conformity.agency.verify import verify_bundle
-from conformity.catalog import Catalog
+from conformity.catalog import Catalog, Wave
+from conformity.errors import InputError, Problem
 from conformity.files import private_dir, write_atomic
-from conformity.errors import InputError
 from conformity.labels import SignedLabel, new_label_id, sign_label
 from conformity.paths import state_dir
 from conformity.signing import KeyRing, SigningKey
@@ -85,17 +92,22 @@ def file_sha256(path: Path) -> str:
 
 @dataclass(slots=True)
 class Outcome:
-    """What ``decide_bundle`` did: the decision document, the label (if any), the files written."""
+    """What a decide step did: the decision document, the label (if any), what was recorded, the files written."""
 
     doc: dict[str, Any]
     label: dict[str, Any] | None  # what the label says (the signed payload)
-    recorded: bool
-    created: bool
+    recorded: bool                # the submission is in the registry
+    created: bool                 # this step wrote a decision (False: decided before, or nothing to record)
     files: list[Path] = field(default_factory=list)
+    signed: dict[str, Any] | None = None  # the label file (a JWS)
 
     @property
     def labelled(self) -> bool:
         return self.label is not None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT[self.doc["outcome"]]
 
 
 def _write_json(path: Path, doc: Any) -> Path:
@@ -103,61 +115,149 @@ def _write_json(path: Path, doc: Any) -> Path:
     return path
 
 
+PREFIX = {"refused": "refusal", "pending": "pending", "revoked": "revoked"}
+
+
 def write_outcome(out: Path, doc: dict[str, Any], signed_label: dict[str, Any] | None) -> list[Path]:
-    """``label-<id>.json`` (the signed label, a JWS), or ``refusal-<submission>.json`` and ``.txt``."""
+    """``label-<id>.json`` (the signed label, a JWS); ``already-labelled-<submission>.json`` (a run of a version
+    that holds a label); or ``refusal-|pending-|revoked-<submission>.json`` and ``.txt``."""
     if signed_label is not None:
         return [_write_json(out / f"label-{doc['label_id']}.json", signed_label)]
-    stem = out / f"refusal-{doc['submission']}"
+    if doc.get("labelled_by"):
+        return [_write_json(out / f"already-labelled-{doc['submission']}.json", doc)]
+    stem = out / f"{PREFIX[doc['outcome']]}-{doc['submission']}"
     paths = [_write_json(stem.with_suffix(".json"), doc)]
-    write_atomic(stem.with_suffix(".txt"), refusal_text(doc))
+    write_atomic(stem.with_suffix(".txt"), decision_text(doc))
     return paths + [stem.with_suffix(".txt")]
+
+
+def _written(out: Path, outcome: Outcome) -> Outcome:
+    """The outcome with its files written (called once the registry's transaction is committed)."""
+    outcome.files = write_outcome(out, outcome.doc, outcome.signed)
+    return outcome
 
 
 def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: Path, key_path: Path, out: Path,
                   *, now: dt.datetime | None = None, limits: ZipLimits = DEFAULT_LIMITS) -> Outcome:
-    """Verify and decide a bundle, record it once, write its label or refusal into ``out``."""
-    received = iso(now or dt.datetime.now(dt.UTC))
+    """Verify a bundle, then decide on the run it carries (once), write its label or decision into ``out``."""
+    now = now or dt.datetime.now(dt.UTC)
     sha = file_sha256(bundle)
     if registry_path.exists():
         with Registry(registry_path) as registry:
-            known = registry.by_bundle(sha)
-            if known is not None:  # decided before: the same decision, never a second label
-                return _already(out, known.id, known.decision, registry)
+            known = registry.by_bundle(sha)  # these very bytes were received before: the same run
+        if known is not None:
+            return decide_submission(known.id, catalog, registry_path, key_path, out, now=now, bundle=(bundle.name, sha))
     v = verify_bundle(bundle, catalog, keys, limits)
-    wave = catalog.waves.get(v.manifest["wave"]) if v.manifest else None
-    d = decide(v, wave, now or dt.datetime.now(dt.UTC))
     if not v.ok:
-        doc = decision_doc(d, recorded=False)
-        return Outcome(doc, None, False, False, write_outcome(out, doc, None))
-    assert wave is not None
+        d = unverified(v, now)
+        doc = decision_doc(d, who_of_manifest(v.manifest), recorded=False, bundle=(bundle.name, sha))
+        return _written(out, Outcome(doc, None, False, False))
+    facts = Facts.of(v)
+    wave = catalog.wave(facts.identity.wave)
+    with Registry(registry_path) as registry, registry.write():
+        known = registry.find(facts.identity)
+        if known is not None:  # the same run, in other bytes: its decision, nothing new
+            outcome = _decide_known(registry, known, catalog, key_path, now, (bundle.name, sha))
+        elif (block := registry.blocking_revocation(facts.identity.software_id, facts.identity.version,
+                                                    facts.identity.wave)) is not None:
+            outcome = _unrecorded(revoked(facts, block.to_json(), now), (bundle.name, sha))
+        else:
+            outcome = _first(registry, facts, v.evidence_data, wave, key_path, now, (bundle.name, sha))
+    return _written(out, outcome)
 
-    def issue() -> SignedLabel:
-        return sign_label(d.label_fields(wave, new_label_id()), agency_signing_key(key_path))
 
-    with Registry(registry_path) as registry:
-        rec = registry.record(d, received, issue)
-        if not rec.created:
-            return _already(out, rec.submission.id, rec.submission.decision, registry)
-        signed = registry.label_signed(rec.label["label_id"]) if rec.label else None
-    doc = decision_doc(d, recorded=True, label_id=rec.label["label_id"] if rec.label else None)
-    return Outcome(doc, rec.label, True, True, write_outcome(out, doc, signed))
+def decide_submission(ident: str, catalog: Catalog, registry_path: Path, key_path: Path, out: Path, *,
+                      now: dt.datetime | None = None, bundle: tuple[str, str] | None = None) -> Outcome:
+    """Decide again on a recorded submission (by its id or a label's id) from what the registry holds."""
+    now = now or dt.datetime.now(dt.UTC)
+    if not registry_path.is_file():
+        raise InputError("no registry here (decide a bundle first, or give --registry)", file=registry_path)
+    with Registry(registry_path) as registry, registry.write():
+        s = registry.get(ident)
+        outcome = _decide_known(registry, s, catalog, key_path, now, bundle or (s.bundle_name, s.bundle_sha256))
+    return _written(out, outcome)
 
 
-def _already(out: Path, sub_id: str, stored: dict[str, Any], registry: Registry) -> Outcome:
-    """The outcome of a bundle decided before (its label file written again, nothing recorded)."""
-    s = registry.get(sub_id)
+def _first(registry: Registry, facts: Facts, evidence: dict[str, bytes], wave: Wave, key_path: Path,
+           now: dt.datetime, bundle: tuple[str, str]) -> Outcome:
+    """A run decided for the first time (inside the write transaction): recorded, unless its version holds a label."""
+    d = decide(facts, {}, wave, now)
+    in_force = registry.label_in_force(facts.identity, now) if d.outcome != "refused" else None
+    if in_force is not None:
+        return _unrecorded(d, bundle, labelled_by=in_force)
+    label = sign_label(d.label_fields(wave, new_label_id()), agency_signing_key(key_path)) \
+        if d.outcome == "labelled" else None
+    registry.record(d, iso(now), evidence, label)
+    return _recorded(d, label, bundle)
+
+
+def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path: Path, now: dt.datetime,
+                  bundle: tuple[str, str]) -> Outcome:
+    """A recorded run (inside the registry's write transaction): its decision, or a new one when it may change.
+
+    A refusal is final; a label in force is returned as it is; a revoked version gets nothing; a pending
+    run, or a run whose revoked version was reinstated, is judged again with the reviews recorded since.
+    """
+    if s.state == "refused" or (s.state == "labelled" and s.label_id is not None and s.revoked is None):
+        return _stored(registry, s, bundle)
+    block = registry.blocking_revocation(s.software_id, s.version, s.wave)
+    if block is not None:
+        d = Decision("revoked", s.id, iso(now), registry.facts(s) if s.identity else None, revoked=block.to_json())
+        return _unrecorded(d, bundle, recorded=True, who=_who_of_submission(s))
+    facts = registry.facts(s)
+    wave = catalog.wave(s.wave)
+    d = decide(facts, registry.current_reviews(s.id), wave, now)
+    if d.outcome == "pending" or (s.state == "labelled" and d.outcome != "labelled"):
+        return _unrecorded(d, bundle, recorded=True)  # nothing changed (or nothing can be issued now)
+    in_force = registry.label_in_force(facts.identity, now) if d.outcome == "labelled" else None
+    if in_force is not None:
+        return _unrecorded(d, bundle, recorded=True, labelled_by=in_force)
+    label = sign_label(d.label_fields(wave, new_label_id()), agency_signing_key(key_path)) \
+        if d.outcome == "labelled" else None
+    registry.redecide(d, label)
+    return _recorded(d, label, bundle)
+
+
+def _who_of_submission(s: Submission) -> dict[str, Any]:
+    run = (s.decision.get("facts") or {}).get("run")
+    return {"vendor": {"id": s.vendor_id, "name": s.vendor_name},
+            "software": {"id": s.software_id, "name": s.software_name, "version": s.version},
+            "wave": s.wave, "category": s.category, "run": run}
+
+
+def _recorded(d: Decision, label: SignedLabel | None, bundle: tuple[str, str]) -> Outcome:
+    """A decision this step recorded (and the label it issued)."""
+    assert d.facts is not None
+    doc = decision_doc(d, who_of_facts(d.facts), recorded=True, bundle=bundle,
+                       label_id=label.doc["label_id"] if label else None)
+    return Outcome(doc, label.doc if label else None, True, True, signed=label.signed if label else None)
+
+
+def _unrecorded(d: Decision, bundle: tuple[str, str], *, recorded: bool = False,
+                labelled_by: tuple[str, str] | None = None, who: dict[str, Any] | None = None) -> Outcome:
+    """A decision that changes nothing in the registry (revoked, already labelled, still pending)."""
+    if who is None:
+        assert d.facts is not None
+        who = who_of_facts(d.facts)
+    if labelled_by is not None:  # the version holds a label: this run adds nothing
+        d = Decision("labelled", d.submission, d.decided, d.facts, passed=d.passed, reviewed=d.reviewed,
+                     warnings=d.warnings)
+    doc = decision_doc(d, who, recorded=recorded, bundle=bundle, labelled_by=labelled_by,
+                       label_id=labelled_by[0] if labelled_by else None, verified=True)
+    return Outcome(doc, None, recorded, False)
+
+
+def _stored(registry: Registry, s: Submission, bundle: tuple[str, str]) -> Outcome:
+    """The decision recorded for a run (refused, or labelled with a label in force): given again, nothing recorded."""
+    rec = s.decision
+    d = Decision(
+        "labelled" if s.state == "labelled" else "refused", s.id, s.decided or s.received,
+        registry.facts(s) if s.identity and rec.get("facts") else None,
+        reasons=tuple(Problem(*r) for r in rec.get("reasons", [])), failed=tuple(rec.get("failed", [])),
+        rejected=tuple(rec.get("rejected", [])), missing_evidence=tuple(rec.get("missing_evidence", [])),
+        reviewed=tuple(registry.current_reviews(s.id).values()), warnings=tuple(rec.get("warnings", [])))
+    who = who_of_facts(d.facts) if d.facts else _who_of_submission(s)
     label = registry.label_doc(s.label_id) if s.label_id else None
     signed = registry.label_signed(s.label_id) if s.label_id else None
-    doc = {"format": "usine.decision/1", "outcome": s.state, "submission": s.id, "recorded": True,
-           "already_decided": s.decided, "bundle": {"name": s.bundle_name, "sha256": s.bundle_sha256},
-           "verified": True, "decided": s.decided,
-           "vendor": {"id": s.vendor_id, "name": s.vendor_name},
-           "software": {"id": s.software_id, "name": s.software_name, "version": s.version},
-           "wave": s.wave, "category": s.category,
-           "reasons": [{"file": f, "where": w, "message": m} for f, w, m in stored.get("reasons", [])],
-           "failed_requirements": stored.get("failed", []), "pending_reviews": stored.get("pending_reviews", []),
-           "warnings": stored.get("warnings", [])}
-    if label:
-        doc["label_id"] = label["label_id"]
-    return Outcome(doc, label, True, False, write_outcome(out, doc, signed))
-
+    doc = decision_doc(d, who, recorded=True, bundle=bundle, label_id=s.label_id, already=s.decided, verified=True)
+    return Outcome(doc, label, True, False, signed=signed)

@@ -3,15 +3,20 @@
 In order: the zip is read safely; the manifest matches its schema; every member matches the manifest's
 hash and size, none is missing or extra; the wave and category exist and the manifest pins the wave's
 referential versions; each trace is signed by a trusted sandbox key and belongs to this run (its
-``scenario.start`` note names the manifest's vendor, software, version, wave, category and seed); the
-report is consistent with the manifest and covers every applicable requirement; and every check is
-evaluated again on the traces and compared with the report's check and requirement verdicts.
+``scenario.start`` note names the manifest's vendor, software, version, wave, category, seed and run id,
+and binds the same evidence files as the manifest); the evidence is for document and manual
+requirements of the plan, of an allowed type judged by content; the report is consistent with the
+manifest (closed schema) and covers every applicable requirement; and every check is evaluated again on
+the traces and compared with the report's check and requirement verdicts.
+
+What a verified bundle proves is a run: :attr:`Verification.identity` (vendor, software, version, wave,
+category, run id), never the bytes of the zip that carried it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,7 @@ from conformity.checks.packs import load_pack_checks
 from conformity import jsonio
 from conformity.agency import rederive
 from conformity.agency.bundlezip import DEFAULT_LIMITS, BundleArchive, ZipLimits, open_bundle
+from conformity.bundle import evidence as ev
 from conformity.catalog import Catalog
 from conformity.catalog.schema import schema_problems
 from conformity.checks.model import Verdict
@@ -27,7 +33,7 @@ from conformity.errors import InputError, Problem, SignatureError
 from conformity.harness.plan import Plan, make_plan
 from conformity.harness.runner import eval_context, scenario_seed
 from conformity.labels import utc_now
-from conformity.signing import KeyRing, sha256_hex, verify_document
+from conformity.signing import KeyRing, canonical_json, sha256_hex, verify_document
 
 MANIFEST, REPORT = "manifest.json", "report.json"
 TRACE_FORMAT = "usine.trace/1"
@@ -51,10 +57,43 @@ class Verification:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     run_started: str | None = None
+    evidence_data: dict[str, bytes] = field(default_factory=dict)  # member name → bytes of each evidence file
 
     @property
     def ok(self) -> bool:
         return not self.reasons and self.plan is not None and bool(self.rows)
+
+    @property
+    def identity(self) -> RunIdentity:
+        """What was tested (only meaningful once verified: every field is bound by the signed traces)."""
+        assert self.manifest is not None
+        return RunIdentity.of(self.manifest)
+
+    @property
+    def evidence(self) -> tuple[ev.EvidenceFile, ...]:
+        return ev.from_json(self.manifest["evidence"]) if self.manifest else ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunIdentity:
+    """A submission's identity: the run that was tested, as the signed traces bind it."""
+
+    vendor_id: str
+    software_id: str
+    version: str
+    wave: str
+    category: str
+    run_id: str
+
+    @classmethod
+    def of(cls, manifest: dict[str, Any]) -> RunIdentity:
+        return cls(manifest["vendor"]["id"], manifest["software"]["id"], manifest["software"]["version"],
+                   manifest["wave"], manifest["category"], manifest["run_id"])
+
+    @property
+    def submission_id(self) -> str:
+        """``sub_`` + 20 hex digits of the SHA-256 of the identity (RFC 8785 JSON): the same run, the same id."""
+        return "sub_" + sha256_hex(canonical_json(asdict(self)))[:20]
 
 
 def parse_json(data: bytes, name: str, reasons: list[Problem]) -> Any:
@@ -123,7 +162,57 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
     if wrong:
         return [Problem(name, "scenario.start", "trace of another run (validly signed, but its note names "
                                                 + "; ".join(wrong) + ")")]
+    bound = note.get("evidence", {})
+    if bound != manifest["evidence"]:
+        reqs = sorted(r for r in set(_object(bound)) | set(manifest["evidence"])
+                      if _object(bound).get(r) != manifest["evidence"].get(r))
+        return [Problem(name, "scenario.start.evidence", "the evidence this run bound in its signed note differs from "
+                                                         f"the manifest's for {', '.join(reqs) or 'its listing'} "
+                                                         "(files swapped, added or removed after the run)")]
     return []
+
+
+def evidence_problems(archive: BundleArchive, manifest: dict[str, Any], plan: Plan) -> list[Problem]:
+    """The manifest's evidence: for document/manual requirements of the plan, each file a listed member of
+    an allowed type (judged again from its bytes), within bounds; no evidence member left unlisted."""
+    out: list[Problem] = []
+    applicable = {p.id: p.applied for p in plan.requirements}
+    listed: set[str] = set()
+    total = count = 0
+    for req, files in sorted(manifest["evidence"].items()):
+        where = f"evidence.{req}"
+        applied = applicable.get(req)
+        if applied is None:
+            out.append(Problem(MANIFEST, where, f"evidence for {req}, which {plan.wave} {plan.category} does not apply"))
+        elif applied.requirement.proof.method == "automated":
+            out.append(Problem(MANIFEST, where, f"evidence for {req}, which is proven by automated checks: its verdict "
+                                                "is re-derived from the traces, never reviewed"))
+        for i, f in enumerate(files):
+            listed.add(f["file"])
+            total, count = total + f["bytes"], count + 1
+            if not f["file"].startswith(f"{ev.PREFIX}{req}/"):
+                out.append(Problem(MANIFEST, f"{where}[{i}].file", f"{f['file']!r} is not under {ev.PREFIX}{req}/"))
+            entry = manifest["files"].get(f["file"])
+            if entry is None or (entry["sha256"], entry["bytes"]) != (f["sha256"], f["bytes"]):
+                out.append(Problem(MANIFEST, f"{where}[{i}]", f"{f['file']} is not a member of the bundle with this "
+                                                              "hash and size"))
+                continue
+            data = archive.members.get(f["file"])
+            if data is None:
+                continue  # missing or unsafe: already a reason
+            try:
+                media_type = ev.sniff(data)
+            except InputError as exc:
+                out.append(Problem(f["file"], "", exc.problems[0].message))
+                continue
+            if media_type != f["media_type"]:
+                out.append(Problem(f["file"], "", f"is {media_type}, the manifest says {f['media_type']}"))
+    for name in sorted(n for n in manifest["files"] if n.startswith(ev.PREFIX) and n not in listed):
+        out.append(Problem(name, "", "evidence file that the manifest's evidence does not list for any requirement"))
+    if count > ev.MAX_FILES or total > ev.MAX_TOTAL_BYTES:
+        out.append(Problem(MANIFEST, "evidence", f"{count} evidence files, {total} bytes: more than the "
+                                                 f"{ev.MAX_FILES} files or {ev.MAX_TOTAL_BYTES} bytes allowed"))
+    return out
 
 
 def _referential_problems(manifest: dict[str, Any], plan: Plan) -> list[Problem]:
@@ -140,7 +229,7 @@ def _referential_problems(manifest: dict[str, Any], plan: Plan) -> list[Problem]
 def _report_problems(report: dict[str, Any], manifest: dict[str, Any], identity: dict[str, str]) -> list[Problem]:
     """The report's run identity against the manifest's and the traces' (``identity``)."""
     out = []
-    for key in ("wave", "category", "seed", "run_id", "referentials", "harness"):
+    for key in ("wave", "category", "seed", "run_id", "referentials", "harness", "evidence"):
         if report.get(key) != manifest[key]:
             out.append(Problem(REPORT, key, f"{_json(report.get(key))} differs from the manifest's {_json(manifest[key])}"))
     if report["vendor"] != identity:
@@ -180,6 +269,8 @@ def verify_bundle(path: Path, catalog: Catalog, keys: KeyRing, limits: ZipLimits
         return v
     v.plan = plan
     reasons.extend(_referential_problems(manifest, plan))
+    reasons.extend(evidence_problems(archive, manifest, plan))
+    v.evidence_data = {f.file: archive.members[f.file] for f in v.evidence if f.file in archive.members}
     _verify_run(v, archive, manifest, plan, keys)
     return v
 

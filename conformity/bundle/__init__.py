@@ -1,4 +1,4 @@
-"""Evidence bundles: the zip a vendor submits (manifest, signed traces, report, JUnit, HTML)."""
+"""Evidence bundles: the zip a vendor submits (manifest, signed traces, report, JUnit, HTML, evidence files)."""
 
 from conformity.bundle.build import BUNDLE_FORMAT, write_bundle
 

@@ -1,7 +1,8 @@
-"""``usine agency …``: verify evidence bundles, decide (label or refusal), wave progress, the registry."""
+"""``usine agency …``: verify evidence bundles, decide (label, pending, refusal), reviews, wave progress, the registry."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,12 +10,15 @@ import click
 
 from conformity.cli.agency_options import key_option, registry_option, trust_option
 from conformity.cli.agency_registry_cmds import registry
+from conformity.cli.agency_review_cmds import evidence_cmd, review_cmd
 from conformity.cli.common import get_catalog, write_atomic
 from conformity.cli.label_cmds import label
 from conformity.errors import InputError
 
 if TYPE_CHECKING:
     from conformity.catalog import Catalog
+
+SUBMISSION_ID = re.compile(r"^(sub_[0-9a-f]{20}|lbl_[A-Za-z0-9]{8,64})$")  # a submission, or a label issued for it
 
 
 def _catalog(ctx: click.Context) -> Catalog:
@@ -23,7 +27,7 @@ def _catalog(ctx: click.Context) -> Catalog:
 
 @click.group("agency")
 def agency() -> None:
-    """The labelling agency: verify bundles, re-derive verdicts, issue or refuse labels, keep the registry."""
+    """The labelling agency: verify bundles, re-derive verdicts, review evidence, issue or refuse labels, keep the registry."""
 
 
 @agency.command("verify")
@@ -47,9 +51,11 @@ def verify_cmd(ctx: click.Context, bundle: Path, trust: tuple[Path, ...]) -> Non
         must = [r for r in v.rows if r["level"] == "MUST" and r["method"] == "automated"]
         failed = [r["id"] for r in must if r["verdict"] not in ("pass", "not-applicable")]
         click.echo(f"VERIFIED: {bundle.name} sha256 {v.bundle_sha256}: {who}")
-        click.echo(f"  {len(v.rows)} requirement verdicts re-derived from {len(v.verdicts)} checks; "
-                   f"{len(must) - len(failed)}/{len(must)} automated MUST passed"
-                   + (f"; not passed: {', '.join(failed)}" if failed else ""))
+        click.echo(f"  run {v.identity.run_id} (submission {v.identity.submission_id}); {len(v.rows)} requirement "
+                   f"verdicts re-derived from {len(v.verdicts)} checks; {len(must) - len(failed)}/{len(must)} "
+                   "automated MUST passed" + (f"; not passed: {', '.join(failed)}" if failed else ""))
+        click.echo(f"  {len(v.evidence)} evidence file(s) bound to the run for "
+                   f"{len({e.requirement for e in v.evidence})} document/manual requirement(s), for review")
         ctx.exit(0)
     click.echo(f"REFUSED: {bundle.name} sha256 {v.bundle_sha256}: {who}: {len(v.reasons)} reason(s)")
     for p in v.reasons:
@@ -58,47 +64,59 @@ def verify_cmd(ctx: click.Context, bundle: Path, trust: tuple[Path, ...]) -> Non
 
 
 @agency.command("decide")
-@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("target", metavar="BUNDLE|SUBMISSION")
 @trust_option
 @key_option
 @registry_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/agency"),
-              show_default=True, help="Folder for label-<id>.json or refusal-<submission>.json/.txt.")
+              show_default=True, help="Folder for label-<id>.json, or refusal-|pending-|revoked-<submission>.json/.txt.")
 @click.pass_context
-def decide_cmd(ctx: click.Context, bundle: Path, trust: tuple[Path, ...], key_path: Path | None,
+def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_path: Path | None,
                registry_path: Path | None, out_dir: Path) -> None:
-    """Verify BUNDLE, then issue a signed label (every applicable automated MUST passed) or a refusal.
+    """Decide on a run: a signed label only when every applicable MUST is passed or accepted on review.
 
-    Recorded once in the registry (deciding the same bundle again gives the same answer). Exit 0 labelled,
-    1 refused, 2 unreadable input.
+    TARGET is a bundle (verified first) or the id of a recorded submission or of a label issued for it
+    (decided again from the registry, e.g. once its reviews are recorded). A run is known by what was tested, never by the zip's
+    bytes: the same run in any packaging gets its recorded decision back and nothing is issued.
+
+    Exit 0 labelled (now or before), 1 refused, 2 unreadable input, 3 revoked (the version's label in
+    this wave was revoked and not reinstated: nothing issued), 4 pending (reviews awaited).
     """
-    from conformity.agency.decision import refusal_text
+    from conformity.agency.decision_doc import decision_text
     from conformity.agency.submit import (
         decide_bundle,
+        decide_submission,
         default_agency_key,
         default_registry,
         trusted_sandbox_keys,
     )
 
     catalog = _catalog(ctx)
-    outcome = decide_bundle(bundle, catalog, trusted_sandbox_keys(trust), registry_path or default_registry(),
-                            key_path or default_agency_key(), out_dir)
-    again = "" if outcome.created or not outcome.recorded else f" (already decided on {outcome.doc.get('decided')})"
-    if outcome.label is not None:
-        lab = outcome.label
-        click.echo(f"LABELLED{again}: {lab['software']['name']} {', '.join(lab['versions'])} ({lab['vendor']['id']}), "
-                   f"{lab['wave']} {lab['category']}: label {lab['label_id']}, valid through {lab['expires']}")
-        pending = outcome.doc.get("pending_reviews", [])
-        if pending:
-            click.echo(f"  {len(pending)} requirement(s) pending document/manual review: "
-                       + ", ".join(p["id"] for p in pending))
-        for warning in outcome.doc.get("warnings", []):
+    registry_path, key_path = registry_path or default_registry(), key_path or default_agency_key()
+    bundle = Path(target)
+    if bundle.is_file() or not SUBMISSION_ID.match(target):
+        outcome = decide_bundle(bundle, catalog, trusted_sandbox_keys(trust), registry_path, key_path, out_dir)
+    else:
+        outcome = decide_submission(target, catalog, registry_path, key_path, out_dir)
+    doc = outcome.doc
+    if doc["outcome"] == "labelled":
+        again = (f" (already decided on {doc['already_decided']})" if doc.get("already_decided") else
+                 " (this version already holds a label: none issued for this run)" if doc.get("labelled_by") else "")
+        sw, run = doc["software"], doc.get("run") or {}
+        click.echo(f"LABELLED{again}: {sw['name']} {sw['version']} ({doc['vendor']['id']}), {doc['wave']} "
+                   f"{doc['category']}: label {doc['label_id']}"
+                   + (f", valid through {outcome.label['expires']}" if outcome.label else ""))
+        if run.get("id"):
+            click.echo(f"  run {run['id']} (submission {doc['submission']}); {len(doc['reviews'])} requirement(s) "
+                       "reviewed" + (f"; SHOULD not reviewed (not blocking): {', '.join(doc['not_reviewed_should'])}"
+                                     if doc["not_reviewed_should"] else ""))
+        for warning in doc.get("warnings", []):
             click.echo(f"  note: {warning}")
     else:
-        click.echo(refusal_text(outcome.doc).rstrip("\n") + again)
+        click.echo(decision_text(doc).rstrip("\n"))
     for f in outcome.files:
         click.echo(f"wrote {f}", err=True)
-    ctx.exit(0 if outcome.labelled else 1)
+    ctx.exit(outcome.exit_code)
 
 
 @agency.command("progress")
@@ -131,4 +149,6 @@ def progress_cmd(ctx: click.Context, wave_id: str, html_path: Path | None, ledge
 
 
 agency.add_command(registry)
+agency.add_command(review_cmd)
+agency.add_command(evidence_cmd)
 __all__ = ["agency", "label"]

@@ -1,4 +1,4 @@
-"""``usine agency registry …``: list, show, revoke, export (open data for the public and the payment agency)."""
+"""``usine agency registry …``: list, show, revoke, reinstate, export (open data for the public and the payment agency)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def registry() -> None:
 
 @registry.command("list")
 @click.option("--wave", "wave_id", help="Only this wave.")
-@click.option("--state", type=click.Choice(["submitted", "verified", "labelled", "refused", "revoked", "expired"]),
+@click.option("--state", type=click.Choice(["pending", "labelled", "refused", "revoked", "expired"]),
               help="Only submissions in this state today (revoked and expired are computed).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 @registry_option
@@ -48,7 +48,8 @@ def list_cmd(wave_id: str | None, state: str | None, as_json: bool, registry_pat
         for s in subs:
             click.echo(json.dumps({"submission": s.id, "state": s.effective_state(now), "wave": s.wave,
                                    "category": s.category, "vendor": s.vendor_id, "software": s.software_id,
-                                   "version": s.version, "label_id": s.label_id, "received": s.received}))
+                                   "version": s.version, "run_id": s.run_id, "label_id": s.label_id,
+                                   "received": s.received}))
         return
     t = Table(title=f"{len(subs)} submission(s)", title_justify="left")
     for col in ("submission", "state", "wave", "category", "vendor", "software", "version", "label", "received"):
@@ -63,28 +64,55 @@ def list_cmd(wave_id: str | None, state: str | None, as_json: bool, registry_pat
 @click.argument("ident")
 @registry_option
 def show_cmd(ident: str, registry_path: Path | None) -> None:
-    """One submission (by its id or its label's id): decision, label, pending reviews, history."""
+    """One submission (by its id or a label's id): the run, decision, evidence, reviews, labels, history."""
     now = dt.datetime.now(dt.UTC)
     with _open(registry_path) as reg:
         s = reg.get(ident)
-        history = reg.history(s.id, *([s.label_id] if s.label_id else []))
-        reviews = reg.reviews(s.label_id) if s.label_id else []
+        labels = reg.labels_of(s.id)
+        history = reg.history(s.id, *[lab[0] for lab in labels])
+        reviews = reg.reviews(s.id)
+        evidence = reg.evidence(s.id)
+        block = reg.blocking_revocation(s.software_id, s.version, s.wave)
     d = s.decision
     click.echo(f"submission {s.id}: {s.effective_state(now)}")
     click.echo(f"  {s.software_name} {s.version} ({s.software_id}) by {s.vendor_name} ({s.vendor_id})")
-    click.echo(f"  wave {s.wave}, category {s.category}; bundle {s.bundle_name} sha256 {s.bundle_sha256}")
-    click.echo(f"  received {s.received}, decided {s.decided}")
-    if s.label_id:
-        click.echo(f"  label {s.label_id}, valid through {s.expires}"
-                   + (f"; revoked {s.revoked}: {s.revoked_reason}" if s.revoked else ""))
+    click.echo(f"  wave {s.wave}, category {s.category}; run {s.run_id or '(recorded before runs were identities)'}")
+    click.echo(f"  first received {s.received} in bundle {s.bundle_name} sha256 {s.bundle_sha256}; decided {s.decided}")
+    for label_id, issued, revoked, reinstated in labels:
+        click.echo(f"  label {label_id} issued {issued}" + (f"; revoked {revoked}" if revoked else "")
+                   + (f"; version reinstated {reinstated}" if reinstated else ""))
+    if s.label_id and not s.revoked:
+        click.echo(f"  current label {s.label_id}, valid through {s.expires}")
+    if block is not None:
+        click.echo(f"  version {s.version} blocked in {s.wave}: label {block.label_id} revoked {block.revoked}: "
+                   f"{block.reason} (reinstate to lift)")
     for f in d.get("failed", []):
         click.echo(f"  failed {f['id']} [{f['level']}] {f['title']}: {f['verdict']}")
     for _file, _where, message in d.get("reasons", []):
         click.echo(f"  reason: {message}")
+    for m in d.get("missing_evidence", []):
+        click.echo(f"  no evidence for {m['id']} [{m['level']}, document]: refused")
+    reviewable = [r for r in s.rows() if r["method"] in ("document", "manual")]
+    if reviewable:
+        current = {r.requirement: r for r in reviews}
+        files = {}
+        for e in evidence:
+            files.setdefault(e.requirement, []).append(e)
+        click.echo(f"  document/manual requirements ({len(reviewable)}):")
+        for r in reviewable:
+            latest = current.get(r["id"])
+            status = (f"{latest.verdict} by {latest.reviewer} at {latest.at}: {latest.reason}" if latest else
+                      "not reviewed" + (" (SHOULD: does not block)" if r["level"] != "MUST" else
+                                        " (labelled before reviews were required)" if s.state == "labelled" else ""))
+            click.echo(f"    {r['id']} [{r['level']}, {r['method']}] {status}")
+            for e in files.get(r["id"], []):
+                click.echo(f"      evidence {e.file} ({e.media_type}, {e.bytes} bytes, sha256 {e.sha256})")
     if reviews:
-        click.echo(f"  reviews ({len(reviews)}):")
-        for req, level, method, state, evidence in reviews:
-            click.echo(f"    {req} [{level}, {method}] {state}: {evidence}")
+        click.echo(f"  reviews, in the order recorded ({len(reviews)}; the latest of each requirement counts):")
+        latest_ids = {r.id for r in {r.requirement: r for r in reviews}.values()}
+        for r in reviews:
+            click.echo(f"    #{r.id} {r.at} {r.requirement} {r.verdict} by {r.reviewer}: {r.reason}"
+                       + ("" if r.id in latest_ids else " (superseded)"))
     click.echo("  history:")
     for at, subject, state, detail in history:
         click.echo(f"    {at} {subject} {state}" + (f" — {detail}" if detail else ""))
@@ -95,11 +123,36 @@ def show_cmd(ident: str, registry_path: Path | None) -> None:
 @click.option("--reason", required=True, help="Why the label is revoked (published in revocations.json).")
 @registry_option
 def revoke_cmd(label_id: str, reason: str, registry_path: Path | None) -> None:
-    """Revoke a label now (once; the reason and date are kept and published)."""
+    """Revoke a label now: its software version gets no new label in its wave until reinstated.
+
+    Every label in force for the same software version and wave is revoked with it (reason and date
+    kept and published). Exit 0 revoked, 2 unknown label or already revoked.
+    """
     with _open(registry_path) as reg:
-        s = reg.revoke(label_id, reason, dt.datetime.now(dt.UTC))
-    click.echo(f"revoked {label_id} ({s.software_name} {s.version}, {s.wave} {s.category}) on {s.revoked}: {reason}")
+        done = reg.revoke(label_id, reason, dt.datetime.now(dt.UTC))
+        s = reg.get(label_id)
+    click.echo(f"revoked {', '.join(done)} ({s.software_name} {s.version}, {s.wave}) on {s.revoked}: {reason}")
+    click.echo(f"version {s.version} of {s.software_id} gets no label in {s.wave} until: "
+               f"usine agency registry reinstate {label_id} --reason TEXT", err=True)
     click.echo("publish it: usine agency registry export --out DIR", err=True)
+
+
+@registry.command("reinstate")
+@click.argument("label_id")
+@click.option("--reason", required=True, help="Why the version may be labelled again (recorded in the history).")
+@registry_option
+def reinstate_cmd(label_id: str, reason: str, registry_path: Path | None) -> None:
+    """Reinstate the software version of a revoked label in its wave: it may be labelled again.
+
+    The revoked label stays revoked (the published revocation list never shrinks); deciding a run of
+    the version then issues a new label, valid from its issue. Exit 0 reinstated, 2 unknown label, not
+    revoked, or already reinstated.
+    """
+    with _open(registry_path) as reg:
+        s = reg.reinstate(label_id, reason, dt.datetime.now(dt.UTC))
+    click.echo(f"reinstated {s.software_name} {s.version} ({s.software_id}) in {s.wave}: label {label_id} stays "
+               f"revoked; a decision may issue a new label: {reason}")
+    click.echo(f"issue it: usine agency decide {s.id}", err=True)
 
 
 @registry.command("export")

@@ -17,6 +17,9 @@ from conformity.cli.common import get_catalog
 @click.option("--only", multiple=True, metavar="REQ-ID", help="Only these requirements (repeatable).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**62), help="Seed of fixtures and generated data.")
 @click.option("--out", "out_dir", default="usine-out", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--evidence", "evidence", multiple=True, metavar="REQ-ID=FILE",
+              help="Evidence for a document or manual requirement (PDF, PNG, JSON or UTF-8 text; repeatable; "
+                   "adds to the [evidence] table of vendor.toml). Hashed into the signed traces, carried in bundle.zip.")
 @click.option("--sandbox", "sandbox_url", help="Use a running sandbox at this URL instead of starting one.")
 @click.option("--sandbox-token", envvar="USINE_SANDBOX_TOKEN",
               help="Your harness token for --sandbox (issued by the agency for this software).")
@@ -24,11 +27,14 @@ from conformity.cli.common import get_catalog
               help="CA certificate of --sandbox when it serves HTTPS with a private CA.")
 @click.pass_context
 def run(ctx: click.Context, wave_id: str, vendor_path: Path, category: str | None, only: tuple[str, ...], seed: int,
-        out_dir: Path, sandbox_url: str | None, sandbox_token: str | None, sandbox_ca: Path | None) -> None:
+        out_dir: Path, evidence: tuple[str, ...], sandbox_url: str | None, sandbox_token: str | None,
+        sandbox_ca: Path | None) -> None:
     """Plan wave × category → requirements → checks, run every scenario, write reports and bundle.zip.
 
-    Exit 0 only if every applicable automated MUST requirement passed; 1 otherwise; 2 on bad input.
+    Evidence files are checked before anything runs. Exit 0 only if every applicable automated MUST
+    requirement passed; 1 otherwise; 2 on bad input (vendor manifest, evidence, options).
     """
+    from conformity.harness.evidence import collect, parse_option, vendor_sources
     from conformity.harness.outputs import run_to_end, write_outputs
     from conformity.harness.plan import make_plan
     from conformity.harness.runner import Runner
@@ -39,15 +45,19 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path, category: str | Non
     catalog = get_catalog(ctx, with_checks=True)
     vendor = load_vendor(vendor_path)
     plan = make_plan(catalog, wave_id, category or vendor.category, only)
+    attached, notes = collect(catalog, plan, vendor_sources(vendor.evidence) + [parse_option(e) for e in evidence])
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     if sandbox_url and not sandbox_token:
         raise click.UsageError("--sandbox needs --sandbox-token (or USINE_SANDBOX_TOKEN)")
     access = connect(sandbox_url, sandbox_token or "", sandbox_ca) if sandbox_url else start_local()
     reporter = TerminalReporter(plan)
     try:
-        result = run_to_end(Runner(plan, vendor, seed, access), reporter.handle)
+        result = run_to_end(Runner(plan, vendor, seed, access, attached), reporter.handle)
     finally:
         access.close()
     paths = write_outputs(out_dir, result)
     click.echo(f"reports: {paths['report.html']}, {paths['report.json']}, {paths['junit.xml']}", err=True)
-    click.echo(f"evidence bundle: {paths['bundle.zip']}", err=True)
+    click.echo(f"evidence bundle: {paths['bundle.zip']}" + (f" (with {len(attached.files)} evidence file(s) for "
+               f"{len({f.requirement for f in attached.files})} requirement(s))" if attached.files else ""), err=True)
     ctx.exit(0 if result.report["summary"]["passed"] else 1)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from conformity.bundle import write_bundle
+from conformity.bundle.evidence import Attached
 from conformity.files import write_atomic
 from conformity.harness.events import Event, RunFinished, ScenarioFinished
 from conformity.harness.runner import Runner
@@ -23,11 +24,12 @@ class RunResult:
     report: dict[str, Any] = field(default_factory=dict)
     traces: dict[str, dict[str, Any]] = field(default_factory=dict)
     signed_traces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    evidence: Attached = field(default_factory=Attached)
 
 
 def run_to_end(runner: Runner, on_event: Callable[[Event], None] | None = None) -> RunResult:
     """Consume a run's events (passing each to ``on_event``); keep the report and every trace."""
-    result = RunResult()
+    result = RunResult(evidence=runner.evidence)
     for event in runner.run():
         if on_event is not None:
             on_event(event)
@@ -49,5 +51,5 @@ def write_outputs(out: Path, result: RunResult) -> dict[str, Path]:
     write_atomic(paths["report.json"], json.dumps(result.report, indent=2, ensure_ascii=False) + "\n")
     write_atomic(paths["junit.xml"], junit.decode("utf-8"))
     write_atomic(paths["report.html"], html)
-    write_bundle(paths["bundle.zip"], result.report, result.signed_traces, junit, html)
+    write_bundle(paths["bundle.zip"], result.report, result.signed_traces, junit, html, result.evidence.data)
     return paths

@@ -13,7 +13,7 @@ from conformity.harness.events import CheckEvaluated, ScenarioFinished
 from conformity.harness.plan import Plan
 from conformity.harness.vendor import Vendor
 
-REPORT_FORMAT = "usine.report/1"
+REPORT_FORMAT = "usine.report/2"
 
 
 def _iso(ts: float) -> str:
@@ -55,7 +55,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def build_report(plan: Plan, vendor: Vendor, seed: int, scenarios: list[ScenarioFinished],
-                 checks: list[CheckEvaluated], *, started: float, sandbox_url: str, run_id: str) -> dict[str, Any]:
+                 checks: list[CheckEvaluated], *, started: float, sandbox_url: str, run_id: str,
+                 evidence: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     verdicts = {c.check: c.verdict for c in checks}
     rows = requirement_rows(plan, verdicts)
     from conformity.checks.registry import CHECKS
@@ -79,5 +80,6 @@ def build_report(plan: Plan, vendor: Vendor, seed: int, scenarios: list[Scenario
         "checks": [{"id": c.check, "scenario": c.scenario, "verifies": list(CHECKS.get(c.check).verifies),
                     "duration_ms": c.duration_ms, **c.verdict.to_json()} for c in checks],
         "requirements": rows,
+        "evidence": evidence or {},
         "summary": summarise(rows),
     }

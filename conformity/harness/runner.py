@@ -10,13 +10,14 @@ import hashlib
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import jsonschema
 
 from conformity import __version__
+from conformity.bundle.evidence import Attached
 from conformity.catalog import Action
 from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.registry import CHECKS
@@ -62,6 +63,7 @@ class Runner:
     vendor: Vendor
     seed: int
     access: SandboxAccess
+    evidence: Attached = field(default_factory=Attached)  # bound into every trace's scenario.start note
 
     def __post_init__(self) -> None:
         self.run_id = secrets.token_hex(8)  # binds every trace of this run together (the agency checks it)
@@ -99,7 +101,8 @@ class Runner:
             evaluated.append(ev)
             yield ev
         report = build_report(self.plan, self.vendor, self.seed, finished, evaluated, started=started,
-                              sandbox_url=self.access.base_url, run_id=self.run_id)
+                              sandbox_url=self.access.base_url, run_id=self.run_id,
+                              evidence=self.evidence.to_json())
         yield RunFinished(report)
 
     def run_scenario(self, sc: Scenario) -> ScenarioFinished:
@@ -123,7 +126,7 @@ class Runner:
                 note("scenario.start", {"scenario": sc.id, "title": sc.title, "seed": seed, "run_id": self.run_id,
                                         "harness": __version__,
                                         "vendor": self.vendor.identity(), "wave": self.plan.wave,
-                                        "category": self.plan.category})
+                                        "category": self.plan.category, "evidence": self.evidence.to_json()})
                 failures = self._drive(sc, session, seed, admin, note)
                 note("scenario.end", {"scenario": sc.id, "driver_failures": len(failures)})
                 trace = admin.get(f"/admin/sessions/{sid}/trace")

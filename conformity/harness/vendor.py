@@ -34,6 +34,8 @@ class Vendor:
     category: str
     driver: DriverSpec
     path: Path
+    #: (requirement id, file) of the ``[evidence]`` table, paths resolved from the manifest's folder
+    evidence: tuple[tuple[str, Path], ...] = ()
 
     def identity(self) -> dict[str, str]:
         return {"vendor_id": self.vendor_id, "vendor_name": self.vendor_name, "software": self.software,
@@ -64,9 +66,11 @@ def load_vendor(path: str | Path) -> Vendor:
     command = tuple(sys.executable if part == "{python}" else part for part in d.get("command", ()))
     driver = DriverSpec(command=command, url=d.get("url"), timeout=float(d.get("timeout", 30)),
                         env=dict(d.get("env", {})), cwd=cwd)
+    evidence = tuple((req, base / f) for req, files in data.get("evidence", {}).items()
+                     for f in ([files] if isinstance(files, str) else files))
     return Vendor(
         vendor_id=data["vendor_id"], vendor_name=data.get("vendor_name", data["vendor_id"]), software=data["software"],
         software_id=data.get("software_id") or f"{data['vendor_id']}.{_slug(data['software'])}",
         version=data["version"], registration_id=data["registration_id"], category=data["category"],
-        driver=driver, path=p,
+        driver=driver, path=p, evidence=evidence,
     )

@@ -48,6 +48,10 @@ def report_html(report: dict[str, Any], traces: dict[str, dict[str, Any]]) -> st
                  + (f" · checks: {e(', '.join(r['checks']))}" if r["checks"] else "") + "</small>"]
         if r["verdict"] == "evidence-required":
             parts.append(f"<p>Evidence to provide: {e(r.get('evidence', ''))}</p>")
+            attached = report.get("evidence", {}).get(r["id"], [])
+            parts.append("<p>Attached for review: " + (", ".join(
+                f"<code>{e(f['file'])}</code> ({e(f['media_type'])}, {f['bytes']} bytes, sha256 {e(f['sha256'][:16])}…)"
+                for f in attached) if attached else "<b>nothing</b>") + "</p>")
         if r["verdict"] in ("fail", "error"):
             for cid in r["checks"]:
                 c = check_findings[cid]

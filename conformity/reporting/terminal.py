@@ -70,5 +70,9 @@ class TerminalReporter:
         s = report["summary"]
         verdict = "[green]every automated MUST passed[/]" if s["passed"] else \
             f"[bold red]{len(s['failed_must'])} MUST failed, {len(s['errored_must'])} in error[/]"
+        attached = report.get("evidence", {})
+        missing = [r for r in s["evidence_required"] if r not in attached]
         self.console.print(f"{s['must_passed']}/{s['must_automated']} automated MUST passed — {verdict}; "
-                           f"{len(s['evidence_required'])} requirement(s) need document or manual evidence")
+                           f"{len(s['evidence_required'])} requirement(s) need document or manual evidence: "
+                           f"{len(set(s['evidence_required']) & set(attached))} attached for the agency's review"
+                           + (f", none for {', '.join(missing)}" if missing else ""))

@@ -1,8 +1,11 @@
 """Real bundles for the agency's tests: one in-process HTTPS sandbox, real harness runs, real drivers.
 
-Three runs per test session (about 30 s on two cores): the reference vendor over the whole of
-2026-W1 HOSPITAL (labelled), a defective vendor over the same (refused for PRACAUTH-004), and the
-reference over a few requirements with another seed (a source of validly signed traces of another run).
+Four runs per test session (about 30 s on two cores): the reference vendor over the whole of
+2026-W1 HOSPITAL with the evidence of its vendor.toml (labelled once its evidence is accepted), a
+defective vendor over the same (refused for PRACAUTH-004), and the reference over a few requirements
+with another seed and with the same seed (sources of validly signed traces of other runs). Runs that
+only some tests need (the reference run again: another run of the same version) are made on demand,
+against a sandbox on the same data folder (the same trace-signing key).
 """
 
 from __future__ import annotations
@@ -20,9 +23,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 import conformity.checks.health  # noqa: F401  (registers checks and scenarios)
+from conformity.agency.registry import Registry
+from conformity.agency.submit import Outcome, decide_bundle, decide_submission
 from conformity.catalog import Catalog, load_catalog
 from conformity.checks import registered_check_ids
 from conformity.cli import cli
+from conformity.bundle.evidence import Attached
+from conformity.harness.evidence import collect, vendor_sources
 from conformity.harness.outputs import run_to_end, write_outputs
 from conformity.harness.plan import make_plan
 from conformity.harness.runner import Runner
@@ -51,6 +58,7 @@ class Runs:
     rerun: Path          # the reference again, same seed, another run
     trust: Path          # the sandbox's public key (what the agency trusts)
     sandbox_key: Path    # its private key (only to build hostile inputs)
+    root: Path           # the session's folder (the sandbox's data is in root / "sandbox")
 
 
 @pytest.fixture(scope="session")
@@ -69,14 +77,32 @@ def runs(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog, cda_schema:
                                                  ("rerun", "reference", SUBSET, 0))}
     keys = root / "sandbox" / "keys"
     yield Runs(out["reference"], out["defective"], out["other_seed"], out["rerun"], keys / "trace-signing.pub.pem",
-               keys / "trace-signing.pem")
+               keys / "trace-signing.pem", root)
 
 
-def _run(access: SandboxAccess, catalog: Catalog, out: Path, vendor: str, only: tuple[str, ...], seed: int) -> Path:
+def _run(access: SandboxAccess, catalog: Catalog, out: Path, vendor: str, only: tuple[str, ...], seed: int,
+         evidence: Attached | None = None) -> Path:
+    """A real run; its evidence is the vendor.toml's [evidence] table unless ``evidence`` is given."""
     manifest = VENDORS / "reference" / "vendor.toml" if vendor == "reference" else VENDORS / "defective" / vendor / "vendor.toml"
     v = load_vendor(manifest)
-    result = run_to_end(Runner(make_plan(catalog, WAVE, CATEGORY, only), v, seed, access))
+    plan = make_plan(catalog, WAVE, CATEGORY, only)
+    if evidence is None:
+        evidence, _ = collect(catalog, plan, vendor_sources(v.evidence))
+    result = run_to_end(Runner(plan, v, seed, access, evidence))
     return write_outputs(out, result)["bundle.zip"]
+
+
+def extra_run(runs: Runs, catalog: Catalog, name: str, vendor: str = "reference", only: tuple[str, ...] = (),
+              seed: int = 0, evidence: Attached | None = None) -> Path:
+    """Another run against the session's sandbox data (the same trusted key), made when a test needs it."""
+    with start_local(runs.root / "sandbox") as access:
+        return _run(access, catalog, runs.root / name, vendor, only, seed, evidence)
+
+
+@pytest.fixture(scope="session")
+def reference_again(runs: Runs, catalog: Catalog) -> Path:
+    """The reference vendor's full run made again: the same software version, another run."""
+    return extra_run(runs, catalog, "reference-again")
 
 
 @pytest.fixture(scope="session")
@@ -124,10 +150,13 @@ def trace_payloads(files: dict[str, bytes]) -> dict[str, dict[str, Any]]:
     return {n[len("traces/"):-5]: unverified_payload(json.loads(d)) for n, d in files.items() if n.startswith("traces/")}
 
 
-def raw_zip(path: Path, entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+def raw_zip(path: Path, entries: list[tuple[zipfile.ZipInfo | str, bytes]], *, stored: bool = False,
+            comment: bytes = b"") -> Path:
+    """A zip of exactly these members, in this order (deflated unless ``stored``), with an archive comment."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED) as zf:
         for info, data in entries:
             zf.writestr(info, data)
+        zf.comment = comment
     return path
 
 
@@ -145,6 +174,29 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def usine(*args: str | Path) -> Result:
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def accept_all(registry: Path, submission: str, *, when: dt.datetime = DECIDED, reviewer: str = "A. Reviewer",
+               except_: tuple[str, ...] = ()) -> list[str]:
+    """Accept every document/manual requirement of a pending submission that can be reviewed; their ids."""
+    with Registry(registry) as reg:
+        s = reg.get(submission)
+        evidenced = {e.requirement for e in reg.evidence(s.id)}
+        todo = [r["id"] for r in s.rows() if r["method"] in ("document", "manual") and r["id"] not in except_
+                and (r["id"] in evidenced or r["method"] == "manual")]
+        reg.review(s.id, todo, "accepted", "evidence read: it shows what the requirement asks", reviewer, when)
+    return todo
+
+
+def label_bundle(bundle: Path, catalog: Catalog, trust: KeyRing, registry: Path, key: Path, out: Path,
+                 now: dt.datetime = DECIDED) -> Outcome:
+    """Decide a bundle (pending: reviews awaited), accept its evidence, decide again: the label."""
+    first = decide_bundle(bundle, catalog, trust, registry, key, out, now=now)
+    assert first.doc["outcome"] == "pending", first.doc
+    accept_all(registry, first.doc["submission"], when=now)
+    done = decide_submission(first.doc["submission"], catalog, registry, key, out, now=now)
+    assert done.labelled, done.doc
+    return done
 
 
 def snapshot(db_path: Path) -> list[str]:

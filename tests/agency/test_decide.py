@@ -1,6 +1,7 @@
-"""Deciding: the reference vendor is labelled (the label verifies offline), a defective one refused for its
-failed MUST requirement; the same bundle decided twice gives one label; labels that were tampered with
-say why they are invalid."""
+"""Deciding: the reference vendor waits for reviews, then is labelled once its evidence is accepted (the label
+verifies offline and names the run and the reviews), a defective one is refused for its failed MUST
+requirement; the same bundle decided twice gives one decision; labels that were tampered with say why
+they are invalid."""
 
 from __future__ import annotations
 
@@ -22,48 +23,93 @@ from conformity.labels import sign_label, sign_revocations
 from conformity.paths import schema_path
 from conformity.signing import KeyRing, SigningKey, unverified_payload, verify_document
 from tests.payments.builders import tampered
-from tests.agency.conftest import AGENCY, CATEGORY, DEFECT_FAILS, WAVE, Runs, usine
+from tests.agency.conftest import (
+    AGENCY,
+    CATEGORY,
+    DEFECT_FAILS,
+    VENDORS,
+    WAVE,
+    Runs,
+    accept_all,
+    label_bundle,
+    usine,
+)
 
 
-def _decide(runs: Runs, bundle: Path, out: Path) -> tuple[int, str]:
+def _decide(runs: Runs, bundle: Path | str, out: Path) -> tuple[int, str]:
     r = usine("agency", "decide", bundle, "--trust", runs.trust, "--out", out)
     return r.exit_code, r.output
 
 
-def test_reference_is_labelled_and_the_label_verifies_offline(runs: Runs, home: Path, tmp_path: Path) -> None:
+def _review_all(submission: str, *requirements: str) -> None:
+    r = usine("agency", "review", submission, *requirements, "--accept", "--reason", "read: it shows what is asked",
+              "--reviewer", "C. Durand")
+    assert r.exit_code == 0, r.output
+
+
+def test_reference_is_labelled_once_its_evidence_is_accepted(runs: Runs, home: Path, tmp_path: Path) -> None:
     code, output = _decide(runs, runs.reference, tmp_path / "out")
+    assert code == 4, output  # pending: no label before the document/manual MUST requirements are reviewed
+    assert output.startswith("PENDING: RefApp 1.0.0") and not list((tmp_path / "out").glob("label-*"))
+    [pending] = (tmp_path / "out").glob("pending-sub_*.json")
+    doc = json.loads(pending.read_text())
+    jsonschema.validate(doc, json.loads(schema_path("decision").read_text()))
+    awaiting = [a["id"] for a in doc["awaiting_review"]]
+    assert {"SECURITY-013", "PATIENTID-013"} <= set(awaiting) and doc["recorded"] and doc["run"]["id"]
+    assert all(a["level"] == "MUST" for a in doc["awaiting_review"]) and "SECURITY-011" not in awaiting
+    sub = doc["submission"]
+    _review_all(sub, *awaiting, "DOCSHARE-026")
+    code, output = _decide(runs, sub, tmp_path / "out")  # by submission id: the bundle is not needed again
     assert code == 0, output
-    assert output.startswith("LABELLED: RefApp 1.0.0") and "pending document/manual review" in output
+    assert output.startswith("LABELLED: RefApp 1.0.0") and "SECURITY-011" in output  # SHOULD not reviewed: no block
     [label_file] = (tmp_path / "out").glob("label-lbl_*.json")
     label = verify_document(json.loads(label_file.read_text()), KeyRing([AGENCY.verify_key]))
-    assert not schema_problems("label", label, "label")
+    assert not schema_problems("label", label, "label") and label["format"] == "usine.label/2"
     assert label["versions"] == ["1.0.0"] and label["wave"] == WAVE and label["category"] == CATEGORY
     assert label["expires"] == "2028-12-31" and label["referentials"]["DOCSHARE"] == "1.0"
     assert label["bundle_sha256"] == hashlib.sha256(runs.reference.read_bytes()).hexdigest()
+    assert label["run"]["id"] == doc["run"]["id"] and label["run"]["submission"] == sub
     assert DEFECT_FAILS in label["requirements_passed"] and "SECURITY-013" not in label["requirements_passed"]
+    reviewed = {r["id"]: r for r in label["requirements_reviewed"]}
+    assert set(reviewed) == set(awaiting) | {"DOCSHARE-026"}
+    hds = reviewed["SECURITY-013"]
+    assert hds["verdict"] == "accepted" and hds["reviewer"] == "C. Durand" and hds["reviewed"].endswith("Z")
+    assert hds["evidence"] == [{"file": "evidence/SECURITY-013/hds-certificate.pdf", "sha256": hashlib.sha256(
+        (VENDORS / "reference" / "evidence" / "hds-certificate.pdf").read_bytes()).hexdigest()}]
     assert label["issuer"]["key_id"] == AGENCY.kid
-    verified = usine("label", "verify", label_file, "--key", home / "agency" / "agency-key.pub.pem")
+    pub = home / "agency" / "agency-key.pub.pem"
+    unknown = usine("label", "verify", label_file, "--key", pub)
+    assert unknown.exit_code == 3 and unknown.output.startswith("REVOCATION STATUS UNKNOWN: label " + label["label_id"])
+    fresh = tmp_path / "revocations.json"
+    fresh.write_text(json.dumps(sign_revocations([], AGENCY)))
+    verified = usine("label", "verify", label_file, "--key", pub, "--revocations", fresh)
     assert verified.exit_code == 0 and verified.output.startswith("VALID: label " + label["label_id"])
-    assert usine("label", "verify", label_file).exit_code == 0  # the local agency's public key by default
+    assert usine("label", "verify", label_file, "--revocations", fresh).exit_code == 0  # the local agency's key
 
     with Registry(home / "agency" / "registry.sqlite3") as reg:
-        sub = reg.get(label["label_id"])
-        assert sub.state == "labelled" and sub.version == "1.0.0"
-        assert [h[2] for h in reg.history(sub.id, label["label_id"])] == ["submitted", "verified", "labelled", "issued"]
-        reviews = reg.reviews(label["label_id"])
-        assert {r[0] for r in reviews} >= {"SECURITY-013", "PATIENTID-013"} and {r[3] for r in reviews} == {"pending"}
+        s = reg.get(label["label_id"])
+        assert s.state == "labelled" and s.version == "1.0.0" and s.run_id == label["run"]["id"]
+        states = [h[2] for h in reg.history(s.id, label["label_id"])]
+        assert states == ["submitted", "verified", "pending"] + ["reviewed"] * len(reviewed) + ["labelled", "issued"]
+        assert {r.requirement for r in reg.reviews(s.id)} == set(reviewed)
 
 
-def test_the_same_bundle_decided_twice_gives_one_label(runs: Runs, home: Path, tmp_path: Path) -> None:
+def test_the_same_bundle_decided_twice_gives_one_decision(runs: Runs, home: Path, tmp_path: Path) -> None:
     first = _decide(runs, runs.reference, tmp_path / "a")
     again = _decide(runs, runs.reference, tmp_path / "b")
-    assert first[0] == again[0] == 0 and "already decided" in again[1]
+    assert first[0] == again[0] == 4
+    with Registry(home / "agency" / "registry.sqlite3") as reg:
+        [s] = reg.submissions()
+        assert len(reg.history(s.id)) == 3 and not reg.labels()
+    accept_all(home / "agency" / "registry.sqlite3", s.id)
+    assert _decide(runs, runs.reference, tmp_path / "a")[0] == 0  # any bundle of the run decides it again
+    again = _decide(runs, runs.reference, tmp_path / "b")
+    assert again[0] == 0 and "already decided" in again[1]
     [a] = (tmp_path / "a").glob("label-*.json")
     [b] = (tmp_path / "b").glob("label-*.json")
     assert a.name == b.name and a.read_bytes() == b.read_bytes()
     with Registry(home / "agency" / "registry.sqlite3") as reg:
         assert len(reg.labels()) == 1 and len(reg.submissions()) == 1
-        assert len(reg.history(reg.submissions()[0].id)) == 3
 
 
 def test_defective_vendor_is_refused_with_its_failed_requirement(runs: Runs, home: Path, tmp_path: Path) -> None:
@@ -84,16 +130,19 @@ def test_defective_vendor_is_refused_with_its_failed_requirement(runs: Runs, hom
         assert ("fail" in {v for *_, v in reg.results(WAVE)})
 
 
-def _label(tmp_path: Path, runs: Runs) -> tuple[Path, dict[str, Any], dict[str, Any]]:
-    """The label file, what it says, and the JWS itself."""
-    assert _decide(runs, runs.reference, tmp_path / "out")[0] == 0
+def _label(tmp_path: Path, runs: Runs, catalog: Catalog, trust: KeyRing,
+           home: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """The reference's label file (its evidence accepted), what it says, and the JWS itself."""
+    label_bundle(runs.reference, catalog, trust, home / "agency" / "registry.sqlite3",
+                 home / "agency" / "agency-key.pem", tmp_path / "out", now=dt.datetime.now(dt.UTC))
     [path] = (tmp_path / "out").glob("label-*.json")
     signed = json.loads(path.read_text())
     return path, unverified_payload(signed), signed
 
 
-def test_label_verify_says_why_a_label_is_invalid(runs: Runs, home: Path, tmp_path: Path) -> None:
-    path, label, signed = _label(tmp_path, runs)
+def test_label_verify_says_why_a_label_is_invalid(runs: Runs, catalog: Catalog, trust: KeyRing, home: Path,
+                                                  tmp_path: Path) -> None:
+    path, label, signed = _label(tmp_path, runs, catalog, trust, home)
     pub = home / "agency" / "agency-key.pub.pem"
 
     def check(doc: object, *extra: str | Path) -> tuple[int, str]:
@@ -124,11 +173,15 @@ def test_label_verify_says_why_a_label_is_invalid(runs: Runs, home: Path, tmp_pa
           "revoked": label["issued"], "reason": "fraud"}], AGENCY)))
     code, out = check(signed, "--revocations", revocations)
     assert code == 1 and "INVALID (revoked)" in out
+    code, out = check(AGENCY.sign_document({**label, "format": "usine.label/1"}))
+    assert code == 1 and "INVALID (retired label format)" in out and "usine.label/1" in out
     assert check("{not json")[0] == 2
     assert check({"format": "usine.bundle/1"})[0] == 2
     assert check(label)[0] == 2  # what the label says, without its signature, is not a label
     assert usine("label", "verify", tmp_path / "absent.json", "--key", pub).exit_code == 2
-    assert check(signed)[0] == 0
+    fresh = tmp_path / "fresh.json"
+    fresh.write_text(json.dumps(sign_revocations([], AGENCY)))
+    assert check(signed, "--revocations", fresh)[0] == 0
 
 
 def test_no_label_once_the_wave_labels_have_expired(runs: Runs, catalog: Catalog, trust: KeyRing,
@@ -137,6 +190,7 @@ def test_no_label_once_the_wave_labels_have_expired(runs: Runs, catalog: Catalog
     outcome = decide_bundle(runs.reference, catalog, trust, registry, key, tmp_path / "out",
                             now=dt.datetime(2029, 1, 1, tzinfo=dt.UTC))
     assert not outcome.labelled and outcome.recorded and not key.exists()
+    assert outcome.doc["outcome"] == "refused" and outcome.exit_code == 1
     assert "expired on 2028-12-31" in outcome.doc["reasons"][0]["message"]
 
 

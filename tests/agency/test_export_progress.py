@@ -21,7 +21,7 @@ from conformity.payments import RunOptions, run_payments
 from conformity.payments.labelbook import load_labelbook
 from conformity.payments.payees import load_payer
 from conformity.signing import KeyRing, verify_document
-from tests.agency.conftest import AGENCY, CATEGORY, DECIDED, DEFECT_FAILS, WAVE, Runs, usine
+from tests.agency.conftest import AGENCY, CATEGORY, DECIDED, DEFECT_FAILS, WAVE, Runs, label_bundle, usine
 from tests.payments.builders import events_for, installation, write_jsonl
 
 PAYER = Path(__file__).resolve().parents[2] / "examples" / "payments" / "payer.toml"
@@ -32,8 +32,9 @@ AGENCY_KEYS = KeyRing([AGENCY.verify_key])
 def decided(runs: Runs, catalog: Catalog, trust: KeyRing, tmp_path: Path, home: Path) -> Path:
     """The default registry of ``home``: the reference labelled, the defective vendor refused."""
     registry = home / "agency" / "registry.sqlite3"
-    for bundle in (runs.reference, runs.defective):
-        decide_bundle(bundle, catalog, trust, registry, home / "agency" / "agency-key.pem", tmp_path / "out", now=DECIDED)
+    label_bundle(runs.reference, catalog, trust, registry, home / "agency" / "agency-key.pem", tmp_path / "out")
+    decide_bundle(runs.defective, catalog, trust, registry, home / "agency" / "agency-key.pem", tmp_path / "out",
+                  now=DECIDED)
     return registry
 
 
@@ -59,7 +60,10 @@ def test_export_is_open_data_and_what_the_payment_agency_reads(decided: Path, tm
     book = load_labelbook(out / "labels", keys)  # the payment agency's reader
     assert not book.refused and [lab.id for lab in book.labels()] == [label_id] and label_id in book.revocations
     label_file = out / "labels" / f"label-{label_id}.json"
-    assert usine("label", "verify", label_file, "--key", out / "agency-key.pub.pem").exit_code == 0
+    unknown = usine("label", "verify", label_file, "--key", out / "agency-key.pub.pem")  # no list: never VALID
+    assert unknown.exit_code == 3 and "REVOCATION STATUS UNKNOWN" in unknown.output
+    assert entry["run_id"] == verify_document(json.loads(label_file.read_text()), keys)["run"]["id"] == row["run_id"]
+    assert entry["requirements_reviewed"] == 17  # the reference's 14 MUST and 3 SHOULD document/manual accepted
     revoked = usine("label", "verify", label_file, "--key", out / "agency-key.pub.pem",
                     "--revocations", out / "labels" / "revocations.json")
     assert revoked.exit_code == 1 and "revoked" in revoked.output

@@ -17,7 +17,7 @@ from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog
 from conformity.reporting.html import report_html
 from conformity.reporting.junit import junit_xml
-from conformity.signing import KeyRing, SigningKey, canonical_json, unverified_payload
+from conformity.signing import KeyRing, SigningKey, canonical_json, sha256_hex, unverified_payload
 from tests.agency.conftest import (
     AGENCY,
     DECIDED,
@@ -25,6 +25,7 @@ from tests.agency.conftest import (
     Runs,
     edit_json,
     edit_signed,
+    label_bundle,
     members,
     raw_zip,
     snapshot,
@@ -98,6 +99,33 @@ def _manifest(**changes: Any) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
+DEEP = b"[" * 100_000 + b"]" * 100_000
+HDS = "evidence/SECURITY-013/hds-certificate.pdf"
+OTHER_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def _evidence(files: dict[str, bytes], req: str, name: str, data: bytes | None,
+              media_type: str = "application/pdf") -> dict[str, bytes]:
+    """The bundle with one evidence file set (or removed, ``data`` None) everywhere a careful forger would:
+    the member, the manifest's and the report's listings (the signed traces cannot be changed)."""
+    files = dict(files)
+    member = f"evidence/{req}/{name}"
+    if data is None:
+        files.pop(member, None)
+    else:
+        files[member] = data
+
+    def edit(doc: dict[str, Any]) -> None:
+        listing = [f for f in doc["evidence"].get(req, []) if f["file"] != member]
+        if data is not None:
+            listing.append({"file": member, "sha256": sha256_hex(data), "bytes": len(data), "media_type": media_type})
+        if listing:
+            doc["evidence"][req] = listing
+        else:
+            doc["evidence"].pop(req, None)
+    return edit_json(edit_json(files, "manifest.json", edit), "report.json", edit)
+
+
 #: name → (make the bad bundle from (runs, tmp dir), words one of the reasons must contain)
 BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
     "edited-verdict": (lambda r, d: write_zip(d / "b.zip", _flip_to_pass(members(r.defective))),
@@ -146,6 +174,30 @@ BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
     "session-not-bound (admin token)": (lambda r, d: write_zip(d / "b.zip", _resign(
         members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key), _bind(None))),
         ("created with the sandbox's admin token",)),
+    "report-unknown-top-level-member": (lambda r, d: write_zip(d / "b.zip", edit_json(
+        members(r.reference), "report.json", lambda rep: rep.update(labelled=True, label_id="lbl_selfissued00"))),
+        ("report.json", "unknown key")),
+    "deep-json-manifest": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference), "manifest.json": DEEP},
+                                                  fix_manifest=False), ("manifest.json", "nested deeper than 128")),
+    "deep-json-report": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference), "report.json": DEEP}),
+                         ("report.json", "nested deeper than 128")),
+    "deep-json-trace": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference), NOMINAL: DEEP}),
+                        (NOMINAL, "nested deeper than 128")),
+    "evidence-swapped": (lambda r, d: write_zip(d / "b.zip", _evidence(members(r.reference), "SECURITY-013",
+                                                                       "hds-certificate.pdf", OTHER_PDF)),
+                         ("bound in its signed note differs from the manifest's for SECURITY-013",)),
+    "evidence-swapped-manifest-kept": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference), HDS: OTHER_PDF},
+                                                              fix_manifest=False), (HDS, "SHA-256 differs")),
+    "evidence-added-after-the-run": (lambda r, d: write_zip(d / "b.zip", _evidence(
+        members(r.reference), "SECURITY-011", "security-txt.txt", b"https://refapp.example/.well-known/security.txt\n",
+        "text/plain")), ("differs from the manifest's for SECURITY-011",)),
+    "evidence-removed-after-the-run": (lambda r, d: write_zip(d / "b.zip", _evidence(
+        members(r.reference), "SECURITY-013", "hds-certificate.pdf", None)), ("differs from the manifest's for SECURITY-013",)),
+    "evidence-member-not-listed": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference),
+                                                                         "evidence/SECURITY-011/x.txt": b"hello\n"}),
+                                   ("does not list for any requirement",)),
+    "evidence-for-an-automated-requirement": (lambda r, d: write_zip(d / "b.zip", _evidence(
+        members(r.reference), "PRACAUTH-004", "proof.pdf", OTHER_PDF)), ("proven by automated checks",)),
     "session-bound-to-another-vendor": (lambda r, d: write_zip(d / "b.zip", _resign(
         members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key),
         _bind({"vendor_id": "acme", "software_id": "acme.ehr"}))), ("the session is bound to",)),
@@ -163,8 +215,7 @@ def test_bad_bundle_is_refused_and_the_registry_unchanged(case: str, runs: Runs,
     assert any(all(w in r for w in words) for r in reasons), reasons
     registry, key = tmp_path / "registry.sqlite3", tmp_path / "agency.pem"
     AGENCY.save(key)
-    good = decide_bundle(runs.reference, catalog, trust, registry, key, tmp_path / "out", now=DECIDED)
-    assert good.labelled
+    assert label_bundle(runs.reference, catalog, trust, registry, key, tmp_path / "out").labelled
     before = snapshot(registry)
     outcome = decide_bundle(bad, catalog, trust, registry, key, tmp_path / "out-bad", now=DECIDED)
     assert not outcome.labelled and not outcome.recorded

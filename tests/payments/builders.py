@@ -34,6 +34,9 @@ def label_fields(vendor: str = "acme", software: str = "acme-ehr", versions: Ite
         "software": {"id": software, "name": software_name or software.upper(), "registration_id": f"REG-{software}"},
         "versions": list(versions), "category": category, "wave": wave,
         "referentials": {"DOCSHARE": "1.0"}, "requirements_passed": ["DOCSHARE-001"],
+        "run": {"id": hashlib.sha256(scope.encode()).hexdigest()[:16], "seed": 0, "harness": "0.1.0",
+                "submission": "sub_" + hashlib.sha256(scope.encode()).hexdigest()[:20]},
+        "requirements_reviewed": [],
         "issued": issued, "expires": expires, "bundle_sha256": "0" * 64,
     }
 

@@ -1,0 +1,95 @@
+"""``usine agency review`` and ``usine agency evidence``: the reviewer's side of document and manual requirements."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+import click
+
+from conformity.cli.agency_options import registry_option
+from conformity.cli.common import get_catalog
+from conformity.errors import InputError
+
+
+@click.command("review")
+@click.argument("submission")
+@click.argument("requirements", nargs=-1, required=True, metavar="REQ-ID...")
+@click.option("--accept", is_flag=True, help="The evidence proves the requirement.")
+@click.option("--reject", is_flag=True, help="It does not (a rejected MUST refuses the label).")
+@click.option("--reason", required=True, help="Why: what was checked in the evidence, or what is missing.")
+@click.option("--reviewer", required=True, envvar="USINE_REVIEWER", help="Who reviews (recorded with the review).")
+@registry_option
+@click.pass_context
+def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...], accept: bool, reject: bool,
+               reason: str, reviewer: str, registry_path: Path | None) -> None:
+    """Record a review of the evidence for document/manual requirements of SUBMISSION (id or label id).
+
+    Only while the submission awaits reviews (pending). Reviews are appended: a later review of a
+    requirement supersedes an earlier one, which stays in the history. Exit 0 recorded, 2 refused
+    (nothing recorded): not pending, a requirement that does not apply or is automated, a document
+    requirement the run carries no evidence for. Then: usine agency decide SUBMISSION.
+    """
+    from conformity.agency.decision import decide
+    from conformity.agency.registry import Registry
+    from conformity.agency.submit import default_registry
+
+    if accept == reject:
+        raise click.UsageError("say either --accept or --reject")
+    verdict: Literal["accepted", "rejected"] = "accepted" if accept else "rejected"
+    path = registry_path or default_registry()
+    if not path.is_file():
+        raise InputError("no registry here (decide a bundle first, or give --registry)", file=path)
+    now = dt.datetime.now(dt.UTC)
+    catalog = get_catalog(ctx)  # before anything is recorded: a catalog that does not load changes nothing
+    with Registry(path) as registry:
+        recorded = registry.review(submission, requirements, verdict, reason, reviewer, now)
+        s = registry.get(submission)
+        preview = decide(registry.facts(s), registry.current_reviews(s.id), catalog.wave(s.wave), now)
+    for r in recorded:
+        files = ", ".join(f"{e['file']} (sha256 {e['sha256'][:16]}…)" for e in r.evidence) or "no file"
+        click.echo(f"recorded: {r.requirement} [{r.level}, {r.method}] {r.verdict} by {r.reviewer} at {r.at}; "
+                   f"reviewed {files}")
+    waiting = ", ".join(a["id"] for a in preview.awaiting)
+    click.echo(f"submission {s.id}: " + {
+        "pending": f"{len(preview.awaiting)} MUST requirement(s) still await review: {waiting}",
+        "labelled": "every applicable MUST is passed or accepted",
+        "refused": "a MUST is not passed or was rejected: deciding refuses it"}[preview.outcome]
+        + f"; decide: usine agency decide {s.id}")
+
+
+@click.command("evidence")
+@click.argument("submission")
+@click.argument("requirements", nargs=-1, metavar="[REQ-ID...]")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the files into (as evidence/<REQ-ID>/<name>).")
+@registry_option
+def evidence_cmd(submission: str, requirements: tuple[str, ...], out_dir: Path, registry_path: Path | None) -> None:
+    """Write the evidence a run bound (all, or for some requirements) for a reviewer to read.
+
+    Each file is the one whose SHA-256 the run's signed traces carry; it is checked again as written.
+    """
+    from conformity.agency.registry import Registry
+    from conformity.agency.submit import default_registry
+    from conformity.files import atomic_output
+    from conformity.signing import sha256_hex
+
+    path = registry_path or default_registry()
+    if not path.is_file():
+        raise InputError("no registry here (decide a bundle first, or give --registry)", file=path)
+    with Registry(path) as registry:
+        s = registry.get(submission)
+        files = [e for e in registry.evidence(s.id) if not requirements or e.requirement in requirements]
+        unknown = sorted(set(requirements) - {e.requirement for e in files})
+        if unknown:
+            raise InputError(f"submission {s.id} carries no evidence for {', '.join(unknown)}", where="REQ-ID")
+        for e in files:
+            data = registry.evidence_data(e.sha256)
+            if sha256_hex(data) != e.sha256:
+                raise InputError(f"{e.file}: stored bytes do not match their SHA-256 (registry damaged?)", file=path)
+            with atomic_output(out_dir / e.file, "wb") as fh:
+                fh.write(data)
+            click.echo(f"{e.requirement}: {out_dir / e.file} ({e.media_type}, {e.bytes} bytes, sha256 {e.sha256})")
+    if not files:
+        click.echo(f"submission {s.id} carries no evidence")

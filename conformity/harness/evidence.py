@@ -1,0 +1,120 @@
+"""Collect a run's evidence before anything runs: the vendor's files for the plan's document and manual
+requirements, every problem reported at once (unknown id, automated requirement, not applicable, file
+missing, too large, type not allowed). See ``conformity.bundle.evidence`` for the rules on files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformity.bundle.evidence import (
+    MAX_FILE_BYTES,
+    MAX_FILES,
+    MAX_TOTAL_BYTES,
+    REQUIREMENT_ID,
+    Attached,
+    EvidenceFile,
+    attach,
+)
+from conformity.catalog import Catalog
+from conformity.errors import InputError, Problem
+from conformity.harness.plan import Plan
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One file the vendor named for a requirement, and where it was named (for messages)."""
+
+    requirement: str
+    path: Path
+    where: str
+
+
+def parse_option(text: str) -> Source:
+    """``REQ-ID=FILE`` (the ``--evidence`` option) as a source."""
+    req, sep, file = text.partition("=")
+    req = req.strip()
+    if not sep or not file or not REQUIREMENT_ID.match(req):
+        raise InputError(f"expected REQ-ID=FILE (e.g. SECURITY-013=hds-certificate.pdf), got {text!r}",
+                         where="--evidence")
+    return Source(req, Path(file), f"--evidence {req}")
+
+
+def _read(path: Path) -> bytes | str:
+    """The file's bytes, or why not (never more than the limit is read)."""
+    try:
+        if not path.is_file():
+            return "not found (or not a file)"
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if len(data) > MAX_FILE_BYTES:
+        return f"larger than the {MAX_FILE_BYTES} bytes allowed per evidence file"
+    return data
+
+
+def collect(catalog: Catalog, plan: Plan, sources: Iterable[Source]) -> tuple[Attached, list[str]]:
+    """The run's evidence, and notes on evidence left out (requirements outside ``--only``).
+
+    InputError listing every problem when a source names an unknown requirement, one proven by
+    automated checks or not applicable to the wave and category, or a file that cannot be attached.
+    """
+    known = {r.id: r for ref in catalog.referentials.values() for r in ref.requirements}
+    applicable = {a.id: a for a in plan.spec.requirements}
+    planned = {p.id for p in plan.requirements}
+    problems: list[Problem] = []
+    notes: list[str] = []
+    files: list[EvidenceFile] = []
+    data: dict[str, bytes] = {}
+    taken: set[str] = set()
+    seen: set[tuple[str, Path]] = set()
+    total = 0
+    for src in sources:
+        key = (src.requirement, src.path.resolve())
+        if key in seen:
+            continue
+        seen.add(key)
+        req = applicable.get(src.requirement)
+        if src.requirement not in known:
+            problems.append(Problem(str(src.path), src.where, f"unknown requirement id {src.requirement}"))
+            continue
+        if req is None:
+            problems.append(Problem(str(src.path), src.where, f"{src.requirement} does not apply to {plan.wave} "
+                                                               f"{plan.category}"))
+            continue
+        method = req.requirement.proof.method
+        if method == "automated":
+            problems.append(Problem(str(src.path), src.where, f"{src.requirement} is proven by automated checks "
+                                                               f"({', '.join(req.requirement.proof.checks)}); "
+                                                               "evidence is for document and manual requirements"))
+            continue
+        if src.requirement not in planned:
+            notes.append(f"evidence for {src.requirement} ({src.path}) left out: the run covers only --only")
+            continue
+        content = _read(src.path)
+        if isinstance(content, str):
+            problems.append(Problem(str(src.path), src.where, content))
+            continue
+        try:
+            f = attach(src.requirement, src.path.name, content, taken)
+        except InputError as exc:
+            problems.append(Problem(str(src.path), src.where, exc.problems[0].message))
+            continue
+        total += f.bytes
+        files.append(f)
+        data[f.file] = content
+    if len(files) > MAX_FILES:
+        problems.append(Problem("", "evidence", f"{len(files)} evidence files, more than the {MAX_FILES} allowed"))
+    if total > MAX_TOTAL_BYTES:
+        problems.append(Problem("", "evidence", f"{total} bytes of evidence, more than the {MAX_TOTAL_BYTES} allowed"))
+    if problems:
+        raise InputError(problems)
+    return Attached(tuple(files), data), notes
+
+
+def vendor_sources(table: Iterable[tuple[str, Path]]) -> list[Source]:
+    """The ``[evidence]`` table of vendor.toml as sources."""
+    return [Source(req, path, f"vendor.toml [evidence] {req}") for req, path in table]

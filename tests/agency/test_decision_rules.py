@@ -1,0 +1,101 @@
+"""The decision rule on its own (a pure function): what a label waits for, what refuses it, what never blocks.
+
+Facts built from the real 2026-W1 HOSPITAL plan; reviews and evidence varied, by hand and by Hypothesis
+(seeded: the same examples every run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformity.agency.decision import Facts, Review, decide
+from conformity.agency.verify import RunIdentity
+from conformity.bundle.evidence import EvidenceFile
+from conformity.catalog import Catalog
+from conformity.harness.plan import make_plan
+from tests.agency.conftest import CATEGORY, WAVE
+
+NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+IDENTITY = RunIdentity("v", "v.app", "1.0", WAVE, CATEGORY, "0123456789abcdef")
+
+
+def _rows(catalog: Catalog) -> list[dict[str, Any]]:
+    plan = make_plan(catalog, WAVE, CATEGORY)
+    return [{"id": p.id, "title": p.applied.requirement.title, "level": p.applied.level,
+             "method": p.applied.requirement.proof.method,
+             "verdict": "pass" if p.checks else "evidence-required"} for p in plan.requirements]
+
+
+def _facts(catalog: Catalog, evidenced: set[str] | None = None, failed: tuple[dict[str, Any], ...] = ()) -> Facts:
+    rows = _rows(catalog)
+    reviewable = {r["id"] for r in rows if r["method"] != "automated"}
+    files = tuple(EvidenceFile(req, f"evidence/{req}/doc.pdf", "0" * 64, 10, "application/pdf")
+                  for req in sorted(reviewable if evidenced is None else evidenced))
+    return Facts(IDENTITY, "V", "App", "REG", {"DOCSHARE": "1.0"}, 0, "0.1.0", "2026-05-01T00:00:00Z", "b.zip",
+                 "f" * 64, tuple(rows), files, failed)
+
+
+def _review(req: str, verdict: str, rows: list[dict[str, Any]]) -> Review:
+    row = next(r for r in rows if r["id"] == req)
+    return Review("sub", req, row["level"], row["method"], verdict, "why", "R", "2026-06-01T00:00:00Z")  # type: ignore[arg-type]
+
+
+def _reviewable(catalog: Catalog, level: str | None = None) -> list[str]:
+    return [r["id"] for r in _rows(catalog) if r["method"] != "automated" and (level is None or r["level"] == level)]
+
+
+def test_every_must_accepted_labels_and_should_never_block(catalog: Catalog) -> None:
+    rows = _rows(catalog)
+    must = _reviewable(catalog, "MUST")
+    d = decide(_facts(catalog), {r: _review(r, "accepted", rows) for r in must}, catalog.wave(WAVE), NOW)
+    assert d.outcome == "labelled" and set(d.not_reviewed) == set(_reviewable(catalog, "SHOULD"))
+    fields = d.label_fields(catalog.wave(WAVE), "lbl_test0000")
+    assert fields["run"]["id"] == IDENTITY.run_id and len(fields["requirements_reviewed"]) == len(must)
+
+
+def test_nothing_reviewed_is_pending_with_every_must_listed(catalog: Catalog) -> None:
+    d = decide(_facts(catalog), {}, catalog.wave(WAVE), NOW)
+    assert d.outcome == "pending" and [a["id"] for a in d.awaiting] == _reviewable(catalog, "MUST")
+
+
+def test_a_document_must_without_evidence_refuses_a_manual_one_waits(catalog: Catalog) -> None:
+    rows = _rows(catalog)
+    document = next(r["id"] for r in rows if r["method"] == "document" and r["level"] == "MUST")
+    manual = next(r["id"] for r in rows if r["method"] == "manual" and r["level"] == "MUST")
+    others = {r: _review(r, "accepted", rows) for r in _reviewable(catalog, "MUST") if r not in (document, manual)}
+    evidenced = set(_reviewable(catalog)) - {document, manual}
+    d = decide(_facts(catalog, evidenced), others, catalog.wave(WAVE), NOW)
+    assert d.outcome == "refused" and [m["id"] for m in d.missing_evidence] == [document]
+    assert [a["id"] for a in d.awaiting] == [manual] and d.awaiting[0]["attached"] == []
+    d = decide(_facts(catalog, evidenced | {document}), others | {document: _review(document, "accepted", rows)},
+               catalog.wave(WAVE), NOW)
+    assert d.outcome == "pending" and [a["id"] for a in d.awaiting] == [manual]  # a witnessed manual check may pass
+
+
+def test_a_failed_automated_must_or_an_expired_wave_refuses_whatever_the_reviews(catalog: Catalog) -> None:
+    rows = _rows(catalog)
+    accepted = {r: _review(r, "accepted", rows) for r in _reviewable(catalog)}
+    failed = ({"id": "PRACAUTH-004", "title": "t", "level": "MUST", "verdict": "fail", "checks": [], "findings": []},)
+    assert decide(_facts(catalog, failed=failed), accepted, catalog.wave(WAVE), NOW).outcome == "refused"
+    late = decide(_facts(catalog), accepted, catalog.wave(WAVE), dt.datetime(2029, 1, 1, tzinfo=dt.UTC))
+    assert late.outcome == "refused" and "expired" in late.reasons[0].message
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(data=st.data())
+def test_shoulds_never_change_the_outcome_and_a_rejected_must_never_labels(catalog: Catalog, data: st.DataObject) -> None:
+    rows = _rows(catalog)
+    verdicts = st.sampled_from([None, "accepted", "rejected"])
+    musts = {r: data.draw(verdicts, label=r) for r in _reviewable(catalog, "MUST")}
+    shoulds = {r: data.draw(verdicts, label=r) for r in _reviewable(catalog, "SHOULD")}
+    reviews = {r: _review(r, v, rows) for r, v in musts.items() if v}
+    with_shoulds = reviews | {r: _review(r, v, rows) for r, v in shoulds.items() if v}
+    wave = catalog.wave(WAVE)
+    d = decide(_facts(catalog), reviews, wave, NOW)
+    assert decide(_facts(catalog), with_shoulds, wave, NOW).outcome == d.outcome
+    expected = ("refused" if "rejected" in musts.values() else "pending" if None in musts.values() else "labelled")
+    assert d.outcome == expected
