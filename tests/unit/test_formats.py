@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from conformity.catalog.schema import schema_problems
 from conformity.cli import cli
-from conformity.labels import sign_revocations
+from conformity.labels import LABEL_FORMAT, sign_revocations
 from conformity.signing import SigningKey
 from tests.payments.builders import label_fields
 
@@ -20,7 +20,7 @@ NOT_RFC3339 = ["2026-02-01 00:00:00Z", "2026-02-01T00:00:00", "2026-13-01T00:00:
 
 @pytest.mark.parametrize("value", NOT_RFC3339)
 def test_a_label_issued_at_a_time_that_is_not_rfc3339_is_refused(value: str, tmp_path: Path) -> None:
-    doc = {"format": "usine.label/1", **label_fields(issued=value), "issuer": {"name": "x", "key_id": AGENCY.kid}}
+    doc = {"format": LABEL_FORMAT, **label_fields(issued=value), "issuer": {"name": "x", "key_id": AGENCY.kid}}
     assert [p.where for p in schema_problems("label", doc, "label")] == ["issued"]
     (tmp_path / "label.json").write_text(json.dumps(AGENCY.sign_document(doc)))
     (tmp_path / "agency.pub.pem").write_text(AGENCY.verify_key.pem())
