@@ -4,8 +4,8 @@ A decision is a pure function of what the agency established about the run (:cla
 verdicts it re-derived from the signed traces and the evidence the traces bind), the reviews recorded
 for it, the wave and the time; never of the bundle's own report, nor of the zip's bytes. Outcomes:
 
-``labelled``  every applicable automated MUST passed and every applicable document/manual MUST was
-              accepted by a reviewer (SHOULD requirements, reviewed or not, never block);
+``labelled``  every applicable automated MUST passed (or was explicitly waived by the agency) and every
+              applicable document/manual MUST was accepted by a reviewer (SHOULD requirements never block);
 ``pending``   nothing failed, but some document/manual MUST still waits for a review (listed);
 ``refused``   an automated MUST did not pass, a reviewer rejected a MUST, a document MUST has no
               evidence in the run (so it can never be reviewed), or the wave's labels have expired;
@@ -56,6 +56,43 @@ class Review:
         return {"id": self.requirement, "level": self.level, "method": self.method, "verdict": self.verdict,
                 "reviewer": self.reviewer, "reviewed": self.at, "reason": self.reason,
                 "evidence": [dict(e) for e in self.evidence]}
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    """The agency's explicit decision not to hold a run to one automated MUST it did not pass (e.g. cannot judge)."""
+
+    requirement: str
+    verdict: str  # what the checks said: fail, error or not-exercised
+    reason: str
+    decider: str
+    at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.requirement, "verdict": self.verdict, "reason": self.reason, "decider": self.decider,
+                "waived": self.at}
+
+
+def waiver_problems(facts: Facts, wave: Wave, requirements: Mapping[str, Any], wanted: Iterable[str]) -> list[Problem]:
+    """Why each wanted waiver may not be given (``requirements``: id → catalog Requirement of the run's plan)."""
+    rows = {r["id"]: r for r in facts.rows}
+    out = []
+    for rid in wanted:
+        row, req = rows.get(rid), requirements.get(rid)
+        why = None
+        if row is None or req is None:
+            why = f"{rid} does not apply to {facts.identity.wave} {facts.identity.category}"
+        elif row["method"] != "automated":
+            why = f"{rid} is proven by {row['method']} review, not waived: record a review"
+        elif row["level"] != "MUST":
+            why = f"{rid} is a {row['level']}: it never blocks a label, there is nothing to waive"
+        elif row["verdict"] in ("pass", "not-applicable"):
+            why = f"{rid} is {row['verdict']}: there is nothing to waive"
+        else:
+            why = wave.waiver_refusal(req)
+        if why:
+            out.append(Problem("", "--waive", why))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +173,7 @@ class Decision:
     not_reviewed: tuple[str, ...] = ()                 # SHOULD requirements nobody reviewed (they do not block)
     warnings: tuple[str, ...] = field(default=())
     revoked: dict[str, Any] | None = None              # the revocation that blocks the version (outcome revoked)
+    waived: tuple[Waiver, ...] = ()                    # automated MUST requirements the agency waived
 
     def label_fields(self, wave: Wave, label_id: str) -> dict[str, Any]:
         """The fields of the label to sign (only for a ``labelled`` decision): what was tested and how."""
@@ -151,6 +189,7 @@ class Decision:
                     **({"started": f.run_started} if f.run_started else {})},
             "requirements_passed": list(self.passed),
             "requirements_reviewed": [r.to_json() for r in self.reviewed],
+            **({"requirements_waived": [w.to_json() for w in self.waived]} if self.waived else {}),
             "issued": self.decided, "expires": wave.label_valid_until.isoformat(), "bundle_sha256": f.bundle_sha256,
         }
 
@@ -162,6 +201,8 @@ class Decision:
                 "failed": list(self.failed), "rejected": list(self.rejected),
                 "missing_evidence": list(self.missing_evidence), "awaiting_review": list(self.awaiting),
                 "warnings": list(self.warnings), "requirements": list(f.rows), "label_id": label_id,
+                "waived": [w.to_json() for w in self.waived],
+                "waived_failures": [x for x in f.failed if x["id"] in {w.requirement for w in self.waived}],
                 "run_started": f.run_started, "facts": f.to_json()}
 
 
@@ -181,9 +222,14 @@ def revoked(facts: Facts, revocation: dict[str, Any], now: dt.datetime) -> Decis
     return Decision("revoked", facts.submission, iso(now), facts, revoked=dict(revocation))
 
 
-def decide(facts: Facts, reviews: Mapping[str, Review], wave: Wave, now: dt.datetime) -> Decision:
-    """Judge a verified run with the latest review of each requirement (``reviews``: requirement → review)."""
+def decide(facts: Facts, reviews: Mapping[str, Review], wave: Wave, now: dt.datetime,
+           waivers: Mapping[str, Waiver] | None = None) -> Decision:
+    """Judge a verified run with the latest review of each requirement (``reviews``: requirement → review) and the
+    agency's waivers (``waivers``: requirement → waiver; validated by :func:`waiver_problems` when given)."""
     decided = iso(now)
+    waivers = waivers or {}
+    failed = tuple(f for f in facts.failed if f["id"] not in waivers)
+    waived = tuple(waivers[f["id"]] for f in facts.failed if f["id"] in waivers)
     rows = facts.rows
     passed = tuple(r["id"] for r in rows if r["method"] == "automated" and r["verdict"] == "pass")
     evidenced = {f.requirement for f in facts.evidence}
@@ -214,11 +260,12 @@ def decide(facts: Facts, reviews: Mapping[str, Review], wave: Wave, now: dt.date
         reasons = (Problem("", "wave", f"labels of {wave.id} expired on {wave.label_valid_until.isoformat()}; "
                                        "none can be issued"),)
     outcome: Outcome
-    if facts.failed or rejected or missing_evidence or reasons:
+    if failed or rejected or missing_evidence or reasons:
         outcome = "refused"
     elif awaiting:
         outcome = "pending"
     else:
         outcome = "labelled"
-    return Decision(outcome, facts.submission, decided, facts, reasons, facts.failed, tuple(rejected),
-                    tuple(missing_evidence), tuple(awaiting), passed, reviewed, not_reviewed, tuple(warnings))
+    return Decision(outcome, facts.submission, decided, facts, reasons, failed, tuple(rejected),
+                    tuple(missing_evidence), tuple(awaiting), passed, reviewed, not_reviewed, tuple(warnings),
+                    waived=waived)

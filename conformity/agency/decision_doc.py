@@ -44,6 +44,7 @@ def decision_doc(d: Decision, who: dict[str, Any], *, recorded: bool, bundle: tu
         "awaiting_review": list(d.awaiting),
         "reviews": [r.to_json() for r in d.reviewed],
         "not_reviewed_should": list(d.not_reviewed),
+        "waived": [w.to_json() for w in d.waived],
         "warnings": list(d.warnings),
     }
     if label_id:
@@ -127,6 +128,8 @@ def decision_text(doc: dict[str, Any]) -> str:
             lines.append(f"  - {r['id']} [{r['level']}] {r['verdict']} by {r['reviewer']} on {r['reviewed']}")
     if doc["not_reviewed_should"]:
         lines.append(f"SHOULD requirement(s) not reviewed (they do not block a label): {', '.join(doc['not_reviewed_should'])}")
+    for w in doc.get("waived", ()):
+        lines.append(f"WAIVED by the agency: {w['id']} ({w['verdict']}) by {w['decider']} on {w['waived']}: {w['reason']}")
     for w in doc.get("warnings", ()):
         lines.append(f"note: {w}")
     return "\n".join(lines) + "\n"

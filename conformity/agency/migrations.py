@@ -158,6 +158,17 @@ CREATE TRIGGER reinstatements_never_changed BEFORE UPDATE ON reinstatements
 CREATE TRIGGER reinstatements_never_deleted BEFORE DELETE ON reinstatements
   BEGIN SELECT RAISE(ABORT, 'a reinstatement is never deleted'); END;
 """,
+    # 5: waivers: automated MUST requirements the agency explicitly waived for a run (never changed or deleted)
+    """
+CREATE TABLE waivers (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, submission TEXT NOT NULL REFERENCES submissions(id),
+  requirement TEXT NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+  decider TEXT NOT NULL CHECK (length(trim(decider)) > 0), at TEXT NOT NULL, UNIQUE (submission, requirement));
+CREATE TRIGGER waivers_never_changed BEFORE UPDATE ON waivers
+  BEGIN SELECT RAISE(ABORT, 'a waiver is never changed'); END;
+CREATE TRIGGER waivers_never_deleted BEFORE DELETE ON waivers
+  BEGIN SELECT RAISE(ABORT, 'a waiver is never deleted'); END;
+""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from conformity.agency.decision import Decision, Facts, Review, iso
+from conformity.agency.decision import Decision, Facts, Review, Waiver, iso
 from conformity.agency.migrations import migrate
 from conformity.agency.verify import RunIdentity
 from conformity.bundle.evidence import EvidenceFile
@@ -251,6 +251,12 @@ class Registry:
         """The review that counts for each reviewed requirement: the latest."""
         return {r.requirement: r for r in self.reviews(submission)}
 
+    def waivers(self, submission: str) -> dict[str, Waiver]:
+        """The waivers the agency recorded for a submission, by requirement."""
+        rows = self.db.execute("SELECT requirement, verdict, reason, decider, at FROM waivers WHERE submission = ? "
+                               "ORDER BY id", (submission,)).fetchall()
+        return {r[0]: Waiver(*r) for r in rows}
+
     def results(self, wave: str) -> list[tuple[str, str, str, str, str, str]]:
         """(category, submission, requirement, level, method, verdict) of every decided submission of a wave."""
         return self.db.execute("SELECT s.category, r.submission, r.requirement, r.level, r.method, r.verdict "
@@ -282,7 +288,8 @@ class Registry:
         if identity is None or facts is None:
             raise InputError(f"submission {s.id} was recorded before runs were identities (registry schema 4): it "
                              "cannot be decided again; submit a new run", file=self.path)
-        return Facts.from_json(identity, facts, s.rows(), s.decision.get("failed", []), self.evidence(s.id))
+        failed = [*s.decision.get("failed", []), *s.decision.get("waived_failures", [])]  # waived: still not passed
+        return Facts.from_json(identity, facts, s.rows(), failed, self.evidence(s.id))
 
     # ------------------------------------------------------------------ writes (inside ``write()``)
     def record(self, d: Decision, received: str, evidence: dict[str, bytes], label: SignedLabel | None) -> Submission:
@@ -307,6 +314,15 @@ class Registry:
                             [(d.submission, r["id"], r["level"], r["method"], r["verdict"]) for r in f.rows])
         self._decided(d, label)
         return self.get(d.submission)
+
+    def add_waivers(self, submission: str, waivers: Sequence[Waiver]) -> None:
+        """Record the agency's waivers for a recorded submission (inside the decision's transaction)."""
+        assert self.db.in_transaction
+        for w in waivers:
+            reason, decider = _text(w.reason, "a waiver's reason", "--reason"), _text(w.decider, "a decider", "--decider", 200)
+            self.db.execute("INSERT INTO waivers (submission, requirement, verdict, reason, decider, at) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", (submission, w.requirement, w.verdict, reason, decider, w.at))
+            self._history(submission, "waived", w.at, f"{w.requirement} ({w.verdict}) waived by {decider}: {reason}")
 
     def redecide(self, d: Decision, label: SignedLabel | None) -> Submission:
         """Record a new decision on a recorded run (pending → labelled / refused, or a new label after reinstatement)."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from conformity.agency.bundlezip import DEFAULT_LIMITS, ZipLimits
-from conformity.agency.decision import EXIT, Decision, Facts, decide, revoked, unverified
+from conformity.agency.decision import EXIT, Decision, Facts, Waiver, decide, revoked, unverified, waiver_problems
 from conformity.agency.decision_doc import decision_doc, decision_text, who_of_facts, who_of_manifest
 from conformity.agency.registry import Registry, Submission, iso
 from conformity.agency.verify import verify_bundle
@@ -137,8 +137,38 @@ def _written(out: Path, outcome: Outcome) -> Outcome:
     return outcome
 
 
+@dataclass(frozen=True, slots=True)
+class WaiverRequest:
+    """The agency's explicit decision to waive automated MUST requirements of the run being decided."""
+
+    requirements: tuple[str, ...] = ()
+    reason: str = ""
+    decider: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.requirements)
+
+    def waivers(self, catalog: Catalog, facts: Facts, now: dt.datetime) -> dict[str, Waiver]:
+        """The waivers to record; InputError (nothing recorded) listing every one the agency may not give."""
+        if not self:
+            return {}
+        if not self.reason.strip():
+            raise InputError("a waiver needs a reason (--reason TEXT): it is published in the signed label",
+                             where="--reason")
+        i = facts.identity
+        wave = catalog.wave(i.wave)
+        spec = {a.id: a.requirement for a in catalog.specification(i.wave, i.category).requirements}
+        problems = waiver_problems(facts, wave, spec, self.requirements)
+        if problems:
+            raise InputError(problems)
+        verdicts = {r["id"]: r["verdict"] for r in facts.rows}
+        return {rid: Waiver(rid, verdicts[rid], self.reason.strip(), self.decider.strip() or "the agency", iso(now))
+                for rid in self.requirements}
+
+
 def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: Path, key_path: Path, out: Path,
-                  *, now: dt.datetime | None = None, limits: ZipLimits = DEFAULT_LIMITS) -> Outcome:
+                  *, now: dt.datetime | None = None, limits: ZipLimits = DEFAULT_LIMITS,
+                  waive: WaiverRequest = WaiverRequest()) -> Outcome:
     """Verify a bundle, then decide on the run it carries (once), write its label or decision into ``out``."""
     now = now or dt.datetime.now(dt.UTC)
     sha = file_sha256(bundle)
@@ -146,7 +176,8 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
         with Registry(registry_path) as registry:
             known = registry.by_bundle(sha)  # these very bytes were received before: the same run
         if known is not None:
-            return decide_submission(known.id, catalog, registry_path, key_path, out, now=now, bundle=(bundle.name, sha))
+            return decide_submission(known.id, catalog, registry_path, key_path, out, now=now, bundle=(bundle.name, sha),
+                                     waive=waive)
     v = verify_bundle(bundle, catalog, keys, limits)
     if not v.ok:
         d = unverified(v, now)
@@ -154,51 +185,59 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
         return _written(out, Outcome(doc, None, False, False))
     facts = Facts.of(v)
     wave = catalog.wave(facts.identity.wave)
+    waivers = waive.waivers(catalog, facts, now)  # refused before the registry is even opened
     with Registry(registry_path) as registry, registry.write():
         known = registry.find(facts.identity)
         if known is not None:  # the same run, in other bytes: its decision, nothing new
-            outcome = _decide_known(registry, known, catalog, key_path, now, (bundle.name, sha))
+            outcome = _decide_known(registry, known, catalog, key_path, now, (bundle.name, sha), waive)
         elif (block := registry.blocking_revocation(facts.identity.software_id, facts.identity.version,
                                                     facts.identity.wave)) is not None:
             outcome = _unrecorded(revoked(facts, block.to_json(), now), (bundle.name, sha))
         else:
-            outcome = _first(registry, facts, v.evidence_data, wave, key_path, now, (bundle.name, sha))
+            outcome = _first(registry, facts, v.evidence_data, wave, key_path, now, (bundle.name, sha), waivers)
     return _written(out, outcome)
 
 
 def decide_submission(ident: str, catalog: Catalog, registry_path: Path, key_path: Path, out: Path, *,
-                      now: dt.datetime | None = None, bundle: tuple[str, str] | None = None) -> Outcome:
+                      now: dt.datetime | None = None, bundle: tuple[str, str] | None = None,
+                      waive: WaiverRequest = WaiverRequest()) -> Outcome:
     """Decide again on a recorded submission (by its id or a label's id) from what the registry holds."""
     now = now or dt.datetime.now(dt.UTC)
     if not registry_path.is_file():
         raise InputError("no registry here (decide a bundle first, or give --registry)", file=registry_path)
     with Registry(registry_path) as registry, registry.write():
         s = registry.get(ident)
-        outcome = _decide_known(registry, s, catalog, key_path, now, bundle or (s.bundle_name, s.bundle_sha256))
+        outcome = _decide_known(registry, s, catalog, key_path, now, bundle or (s.bundle_name, s.bundle_sha256), waive)
     return _written(out, outcome)
 
 
 def _first(registry: Registry, facts: Facts, evidence: dict[str, bytes], wave: Wave, key_path: Path,
-           now: dt.datetime, bundle: tuple[str, str]) -> Outcome:
+           now: dt.datetime, bundle: tuple[str, str], waivers: dict[str, Waiver]) -> Outcome:
     """A run decided for the first time (inside the write transaction): recorded, unless its version holds a label."""
-    d = decide(facts, {}, wave, now)
+    d = decide(facts, {}, wave, now, waivers)
     in_force = registry.label_in_force(facts.identity, now) if d.outcome != "refused" else None
     if in_force is not None:
         return _unrecorded(d, bundle, labelled_by=in_force)
     label = sign_label(d.label_fields(wave, new_label_id()), agency_signing_key(key_path)) \
         if d.outcome == "labelled" else None
     registry.record(d, iso(now), evidence, label)
+    registry.add_waivers(d.submission, list(waivers.values()))
     return _recorded(d, label, bundle)
 
 
 def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path: Path, now: dt.datetime,
-                  bundle: tuple[str, str]) -> Outcome:
+                  bundle: tuple[str, str], waive: WaiverRequest = WaiverRequest()) -> Outcome:
     """A recorded run (inside the registry's write transaction): its decision, or a new one when it may change.
 
     A refusal is final; a label in force is returned as it is; a revoked version gets nothing; a pending
-    run, or a run whose revoked version was reinstated, is judged again with the reviews recorded since.
+    run, or a run whose revoked version was reinstated, is judged again with the reviews and waivers recorded
+    since. Waivers are given when a run is first decided or while it is pending, never after a final decision.
     """
-    if s.state == "refused" or (s.state == "labelled" and s.label_id is not None and s.revoked is None):
+    final = s.state == "refused" or (s.state == "labelled" and s.label_id is not None and s.revoked is None)
+    if waive and s.state != "pending":
+        raise InputError(f"submission {s.id} is {s.state}: a waiver is given when a run is first decided or while it "
+                         "awaits reviews, never after a final decision", where="--waive")
+    if final:
         return _stored(registry, s, bundle)
     block = registry.blocking_revocation(s.software_id, s.version, s.wave)
     if block is not None:
@@ -206,7 +245,12 @@ def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path:
         return _unrecorded(d, bundle, recorded=True, who=_who_of_submission(s))
     facts = registry.facts(s)
     wave = catalog.wave(s.wave)
-    d = decide(facts, registry.current_reviews(s.id), wave, now)
+    new = waive.waivers(catalog, facts, now)
+    already = sorted(set(new) & set(registry.waivers(s.id)))
+    if already:
+        raise InputError(f"already waived for {s.id}: {', '.join(already)}", where="--waive")
+    registry.add_waivers(s.id, list(new.values()))
+    d = decide(facts, registry.current_reviews(s.id), wave, now, registry.waivers(s.id))
     if d.outcome == "pending" or (s.state == "labelled" and d.outcome != "labelled"):
         return _unrecorded(d, bundle, recorded=True)  # nothing changed (or nothing can be issued now)
     in_force = registry.label_in_force(facts.identity, now) if d.outcome == "labelled" else None
@@ -255,7 +299,8 @@ def _stored(registry: Registry, s: Submission, bundle: tuple[str, str]) -> Outco
         registry.facts(s) if s.identity and rec.get("facts") else None,
         reasons=tuple(Problem(*r) for r in rec.get("reasons", [])), failed=tuple(rec.get("failed", [])),
         rejected=tuple(rec.get("rejected", [])), missing_evidence=tuple(rec.get("missing_evidence", [])),
-        reviewed=tuple(registry.current_reviews(s.id).values()), warnings=tuple(rec.get("warnings", [])))
+        reviewed=tuple(registry.current_reviews(s.id).values()), warnings=tuple(rec.get("warnings", [])),
+        waived=tuple(registry.waivers(s.id).values()))
     who = who_of_facts(d.facts) if d.facts else _who_of_submission(s)
     label = registry.label_doc(s.label_id) if s.label_id else None
     signed = registry.label_signed(s.label_id) if s.label_id else None

@@ -89,6 +89,13 @@ def _wave_problems(wave: Wave, catalog: Catalog, broken: set[tuple[str, str]]) -
     fu = wave.funding
     if fu.window_start > fu.window_end:
         out.append(Problem(f, "funding.window", "funding window starts after it ends"))
+    pinned_ids = {r.id for wc in wave.categories.values() for rid, version in wc.referentials.items()
+                  if (ref := catalog.referentials.get((rid, version))) is not None for r in ref.requirements}
+    for i, rid in enumerate(sorted(wave.non_waivable)):
+        if rid not in pinned_ids and not any(key in broken for wc in wave.categories.values()
+                                             for key in wc.referentials.items()):
+            out.append(Problem(f, f"waivers.non_waivable[{i}]", f"requirement {rid} is in none of the versions the "
+                                                                "wave pins"))
     for code, wc in wave.categories.items():
         base = f"categories.{code}"
         if code not in pack.categories:

@@ -93,6 +93,8 @@ def _wave(path: Path, data: dict[str, Any]) -> Wave:
         id=data["id"], title=data["title"], pack=data["pack"], description=" ".join(data.get("description", "").split()),
         previous=data.get("previous"), open=_date(d["open"]), submission_deadline=_date(d["submission_deadline"]),
         label_valid_until=_date(d["label_valid_until"]), categories=cats, funding=funding, path=path,
+        non_waivable=frozenset(data.get("waivers", {}).get("non_waivable", ())),
+        non_waivable_kinds=frozenset(data.get("waivers", {}).get("non_waivable_kinds", ())),
     )
 
 

@@ -162,6 +162,16 @@ class Wave:
     categories: dict[str, WaveCategory]
     funding: Funding
     path: Path
+    non_waivable: frozenset[str] = frozenset()
+    non_waivable_kinds: frozenset[str] = frozenset()
+
+    def waiver_refusal(self, requirement: Requirement) -> str | None:
+        """Why the agency may not waive ``requirement`` in this wave, or None if it may."""
+        if requirement.id in self.non_waivable:
+            return f"{self.id} marks {requirement.id} non-waivable"
+        if requirement.kind in self.non_waivable_kinds:
+            return f"{self.id} marks every {requirement.kind} requirement non-waivable"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

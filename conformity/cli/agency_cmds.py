@@ -70,9 +70,16 @@ def verify_cmd(ctx: click.Context, bundle: Path, trust: tuple[Path, ...]) -> Non
 @registry_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/agency"),
               show_default=True, help="Folder for label-<id>.json, or refusal-|pending-|revoked-<submission>.json/.txt.")
+@click.option("--waive", "waive", multiple=True, metavar="REQ-ID",
+              help="Waive this applicable automated MUST the run did not pass (repeatable): an explicit decision, "
+                   "published in the signed label and the registry's history; refused for what the wave marks "
+                   "non-waivable, and after a final decision.")
+@click.option("--reason", "waive_reason", default="", help="Why the requirements given with --waive are waived.")
+@click.option("--decider", default="", help="Who decides the waiver (recorded with it).")
 @click.pass_context
 def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_path: Path | None,
-               registry_path: Path | None, out_dir: Path) -> None:
+               registry_path: Path | None, out_dir: Path, waive: tuple[str, ...], waive_reason: str,
+               decider: str) -> None:
     """Decide on a run: a signed label only when every applicable MUST is passed or accepted on review.
 
     TARGET is a bundle (verified first) or the id of a recorded submission or of a label issued for it
@@ -84,6 +91,7 @@ def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_pat
     """
     from conformity.agency.decision_doc import decision_text
     from conformity.agency.submit import (
+        WaiverRequest,
         decide_bundle,
         decide_submission,
         default_agency_key,
@@ -93,11 +101,15 @@ def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_pat
 
     catalog = _catalog(ctx)
     registry_path, key_path = registry_path or default_registry(), key_path or default_agency_key()
+    if waive_reason and not waive:
+        raise click.UsageError("--reason goes with --waive REQ-ID")
+    request = WaiverRequest(tuple(dict.fromkeys(waive)), waive_reason, decider)
     bundle = Path(target)
     if bundle.is_file() or not SUBMISSION_ID.match(target):
-        outcome = decide_bundle(bundle, catalog, trusted_sandbox_keys(trust), registry_path, key_path, out_dir)
+        outcome = decide_bundle(bundle, catalog, trusted_sandbox_keys(trust), registry_path, key_path, out_dir,
+                                waive=request)
     else:
-        outcome = decide_submission(target, catalog, registry_path, key_path, out_dir)
+        outcome = decide_submission(target, catalog, registry_path, key_path, out_dir, waive=request)
     doc = outcome.doc
     if doc["outcome"] == "labelled":
         again = (f" (already decided on {doc['already_decided']})" if doc.get("already_decided") else
@@ -110,6 +122,8 @@ def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_pat
             click.echo(f"  run {run['id']} (submission {doc['submission']}); {len(doc['reviews'])} requirement(s) "
                        "reviewed" + (f"; SHOULD not reviewed (not blocking): {', '.join(doc['not_reviewed_should'])}"
                                      if doc["not_reviewed_should"] else ""))
+        for w in doc.get("waived", []):
+            click.echo(f"  WAIVED by the agency: {w['id']} ({w['verdict']}) by {w['decider']}: {w['reason']}")
         for warning in doc.get("warnings", []):
             click.echo(f"  note: {warning}")
     else:

@@ -72,6 +72,7 @@ def show_cmd(ident: str, registry_path: Path | None) -> None:
         history = reg.history(s.id, *[lab[0] for lab in labels])
         reviews = reg.reviews(s.id)
         evidence = reg.evidence(s.id)
+        waivers = reg.waivers(s.id)
         block = reg.blocking_revocation(s.software_id, s.version, s.wave)
     d = s.decision
     click.echo(f"submission {s.id}: {s.effective_state(now)}")
@@ -113,6 +114,8 @@ def show_cmd(ident: str, registry_path: Path | None) -> None:
         for r in reviews:
             click.echo(f"    #{r.id} {r.at} {r.requirement} {r.verdict} by {r.reviewer}: {r.reason}"
                        + ("" if r.id in latest_ids else " (superseded)"))
+    for w in waivers.values():
+        click.echo(f"  WAIVED by the agency: {w.requirement} ({w.verdict}) by {w.decider} on {w.at}: {w.reason}")
     click.echo("  history:")
     for at, subject, state, detail in history:
         click.echo(f"    {at} {subject} {state}" + (f" — {detail}" if detail else ""))
