@@ -10,6 +10,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,8 @@ def eval_context(plan: Plan, software: dict[str, str]) -> EvalContext:
     """What checks may know besides the trace; rebuilt identically by the agency from a bundle."""
     return EvalContext(wave=plan.wave, category=plan.category, software=software,
                        referentials=plan.referential_versions(), requirements=tuple(p.id for p in plan.requirements),
-                       parameters={p.id: p.applied.requirement.parameters for p in plan.requirements})
+                       parameters={p.id: p.applied.requirement.parameters for p in plan.requirements},
+                       scenarios=plan.scenarios)
 
 
 def driver_fixtures(fixtures: dict[str, Any]) -> dict[str, Any]:
@@ -61,6 +63,8 @@ class Runner:
     vendor: Vendor
     seed: int
     access: SandboxAccess
+    #: scenarios driven at once, each in its own session with its own driver process (1: one after another)
+    parallel: int = 4
 
     def __post_init__(self) -> None:
         self.run_id = secrets.token_hex(8)  # binds every trace of this run together (the agency checks it)
@@ -80,21 +84,24 @@ class Runner:
         traces: dict[str, dict[str, Any]] = {}
         finished: list[ScenarioFinished] = []
         total = len(self.plan.scenarios)
-        for i, sid in enumerate(self.plan.scenarios, start=1):
-            sc = SCENARIOS.get(sid)
-            yield ScenarioStarted(sid, sc.title, i, total)
-            result = self.run_scenario(sc)
-            if result.trace is not None:
-                traces[sid] = result.trace
-            finished.append(result)
-            yield result
+        # the longest scenarios first, so that the run lasts about as long as its longest scenario
+        order = sorted(self.plan.scenarios, key=lambda s: -SCENARIOS.get(s).expected_seconds)
+        with ThreadPoolExecutor(max_workers=max(1, self.parallel), thread_name_prefix="usine-scenario") as pool:
+            futures = {sid: pool.submit(self.run_scenario, SCENARIOS.get(sid)) for sid in order}
+            for i, sid in enumerate(self.plan.scenarios, start=1):
+                sc = SCENARIOS.get(sid)
+                yield ScenarioStarted(sid, sc.title, i, total)
+                result = futures[sid].result()
+                if result.trace is not None:
+                    traces[sid] = result.trace
+                finished.append(result)
+                yield result
         ctx = self.context()
         evaluated: list[CheckEvaluated] = []
         for cid in self.plan.checks:
             t0 = time.perf_counter()
-            scenario = CHECKS.get(cid).scenario
-            verdict = evaluate_check(cid, traces.get(scenario) if scenario else None, ctx)
-            ev = CheckEvaluated(cid, scenario, verdict, round((time.perf_counter() - t0) * 1000, 3))
+            verdict = evaluate_check(cid, traces, ctx)
+            ev = CheckEvaluated(cid, CHECKS.get(cid).scenario, verdict, round((time.perf_counter() - t0) * 1000, 3))
             evaluated.append(ev)
             yield ev
         report = build_report(self.plan, self.vendor, self.seed, finished, evaluated, started=started,

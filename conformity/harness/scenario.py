@@ -94,6 +94,9 @@ class Scenario:
     title: str
     steps: tuple[Step, ...]
     uses_untrusted_tls: bool = False
+    #: about how long the scenario takes (waits it must make: Retry-After, timeouts); the runner starts
+    #: the longest first
+    expected_seconds: float = 1.0
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -103,6 +106,7 @@ class Scenario:
 SCENARIOS: Registry[Scenario] = Registry("scenario")
 
 
-def scenario(sid: str, title: str, *steps: Step, uses_untrusted_tls: bool = False) -> Scenario:
+def scenario(sid: str, title: str, *steps: Step, uses_untrusted_tls: bool = False,
+             expected_seconds: float = 1.0) -> Scenario:
     """Define and register a scenario."""
-    return SCENARIOS.register(sid, Scenario(sid, title, tuple(steps), uses_untrusted_tls))
+    return SCENARIOS.register(sid, Scenario(sid, title, tuple(steps), uses_untrusted_tls, expected_seconds))

@@ -294,10 +294,10 @@ def test_check_fails_on_a_realistic_mistake(reference: tuple[dict[str, Trace], E
                                             scenario: str, change: Callable[[Trace], None], where: str) -> None:
     traces, ctx = reference
     assert CHECKS.get(check_id).scenario == scenario
-    assert evaluate_check(check_id, traces[scenario], ctx).status == "pass"
+    assert evaluate_check(check_id, {scenario: traces[scenario]}, ctx).status == "pass"
     trace = copy.deepcopy(traces[scenario])
     change(trace)
-    verdict = evaluate_check(check_id, trace, ctx)
+    verdict = evaluate_check(check_id, {scenario: trace}, ctx)
     assert verdict.status == "fail", verdict
     assert any(where in (f.where or "") for f in verdict.findings), [f.to_json() for f in verdict.findings]
     assert all(f.message for f in verdict.findings)
@@ -322,7 +322,7 @@ def test_a_trace_is_rederived_identically(reference: tuple[dict[str, Trace], Eva
     for check_id in sorted(c for c in CHECKS if CHECKS.get(c).scenario in traces):
         scenario = CHECKS.get(check_id).scenario
         again = json.loads(json.dumps(traces[scenario]))
-        assert evaluate_check(check_id, again, ctx) == evaluate_check(check_id, traces[scenario], ctx), check_id
+        assert evaluate_check(check_id, {scenario: again}, ctx) == evaluate_check(check_id, {scenario: traces[scenario]}, ctx), check_id
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2**31 - 1])

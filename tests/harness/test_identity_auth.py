@@ -99,7 +99,7 @@ def test_verdicts_rederive_from_the_traces_alone(run_harness: Run) -> None:
     vendor = load_vendor(vendor_manifest("several-matches-qualified"))
     plan = make_plan(load_catalog(), "2027-W2", "HOSPITAL", only)
     ctx = eval_context(plan, vendor.identity())
-    again = {c["id"]: evaluate_check(c["id"], traces.get(CHECKS.get(c["id"]).scenario), ctx).to_json()
+    again = {c["id"]: evaluate_check(c["id"], traces, ctx).to_json()
              for c in report["checks"]}
     assert again == {c["id"]: {"status": c["status"], "findings": c["findings"]} for c in report["checks"]}
     assert verdicts(report) == {"PRACAUTH-007": "pass", "PATIENTID-007": "fail", "SECURITY-001": "pass"}

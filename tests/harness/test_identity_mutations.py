@@ -356,10 +356,10 @@ def test_check_fails_on_a_realistic_mistake(reference: tuple[dict[str, Trace], E
     traces, ctx = reference
     check = CHECKS.get(case.check)
     assert check.scenario == case.scenario and set(case.requirements) <= set(check.verifies)
-    assert evaluate_check(case.check, traces[case.scenario], ctx).status == "pass"
+    assert evaluate_check(case.check, {case.scenario: traces[case.scenario]}, ctx).status == "pass"
     trace = copy.deepcopy(traces[case.scenario])
     changed = case.change(trace)
-    verdict = evaluate_check(case.check, trace, ctx)
+    verdict = evaluate_check(case.check, {case.scenario: trace}, ctx)
     assert verdict.status == "fail", verdict
     assert any(f.exchange == changed and case.where in f.where for f in verdict.findings), \
         (changed, [f.to_json() for f in verdict.findings])

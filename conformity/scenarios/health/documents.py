@@ -211,6 +211,7 @@ RETRY = scenario(
     Perform("document.submit", submit(LIFECYCLE_TYPE, 1), name="give_up"),
     SetFaults({"dmp": None}),
     Perform("document.list", listing(), name="list"),
+    expected_seconds=5.0,
 )
 
 UNQUALIFIED = scenario(
