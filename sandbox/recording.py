@@ -81,6 +81,34 @@ def redact(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+#: strings shaped like the tokens the sandbox issues (``secrets.token_urlsafe(32)``) and like JWTs (ID tokens)
+TOKEN_LIKE = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{40,64}(?![A-Za-z0-9_\-])")
+JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*")
+
+
+def redact_issued(value: Any, session: dict[str, Any], store: Store) -> Any:
+    """``value`` (a harness note: what the software answered, wrote on its error output or in its logs) with every
+    secret the sandbox issued to this session replaced by its hash prefix: its client secret and session token,
+    the tokens and codes of its store, any JWT (the ID tokens it signed)."""
+    known = {s: redacted(s) for s in (session.get("client_secret"), session.get("session_token"))
+             if isinstance(s, str) and s}
+    if session.get("client_secret"):  # as it travels in an Authorization: Basic header
+        basic = base64.b64encode(f"{session['client_id']}:{session['client_secret']}".encode()).decode()
+        known[basic] = redacted(session["client_secret"])
+
+    def text(t: str) -> str:
+        t = JWT_LIKE.sub(lambda m: redacted(m.group(0)), t)
+        for secret, mask in known.items():
+            t = t.replace(secret, mask)
+        return TOKEN_LIKE.sub(lambda m: redacted(m.group(0)) if store.get_token(m.group(0)) else m.group(0), t)
+
+    if isinstance(value, dict):
+        return {k: redact_issued(v, session, store) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_issued(v, session, store) for v in value]
+    return text(value) if isinstance(value, str) else value
+
+
 def _mask(value: Any) -> Any:
     if isinstance(value, str):
         return redacted(value)

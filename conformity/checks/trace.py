@@ -179,3 +179,8 @@ class RunView:
         """Every recorded HTTP exchange of every scenario."""
         for trace in self:
             yield from trace
+
+
+def views(subject: TraceView | RunView) -> list[TraceView]:
+    """The traces a check reads: its scenario's, or every one of a :class:`RunView`."""
+    return [subject] if isinstance(subject, TraceView) else list(subject)

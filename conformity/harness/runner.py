@@ -23,6 +23,7 @@ from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.registry import CHECKS
 from conformity.checks.trace import TraceView
 from conformity.harness.driver import PROTOCOL, DriverFailure, open_driver
+from conformity.harness.logs import appended, offsets
 from conformity.harness.events import (
     CheckEvaluated, Event, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted,
 )
@@ -170,14 +171,17 @@ class Runner:
         note("shrink.result", result or {"action": step.action, "skipped": "no refused input to shrink"})
 
     def _endpoints(self, sc: Scenario, session: dict[str, Any]) -> dict[str, str]:
+        """The session's endpoints, those the scenario moves to a bad listener on it (an ``.invalid`` host when the
+        sandbox has no such listener: the software cannot reach it, and the checks say the situation is missing)."""
         endpoints = dict(session["endpoints"])
-        if sc.uses_untrusted_tls and self.access.untrusted_base_url:
-            endpoints = {k: v.replace(self.access.base_url, self.access.untrusted_base_url, 1) for k, v in endpoints.items()}
+        listeners = self.access.listeners()
+        for service, listener in sc.endpoints_on.items():
+            other = listeners.get(listener, f"https://{listener.replace('_', '-')}.listener-unavailable.invalid")
+            endpoints[service] = endpoints[service].replace(self.access.base_url, other, 1)
         endpoints.pop("trace", None)
         return endpoints
 
     def _drive(self, sc: Scenario, session: dict[str, Any], seed: int, admin: httpx.Client, note: Any) -> list[dict[str, Any]]:
-        failures: list[dict[str, Any]] = []
         params = {
             "protocol": PROTOCOL,
             "session": {"id": session["session_id"], "seed": seed, "scenario": sc.id},
@@ -189,51 +193,61 @@ class Runner:
                          "registration_id": self.vendor.registration_id},
             "fixtures": driver_fixtures(session["fixtures"]),
         }
+        logs = offsets(self.vendor.logs_of(session["session_id"]))
         try:
             driver = open_driver(self.vendor.driver)
         except DriverFailure as f:
             note("driver.failure", {"method": "start", **f.to_json()})
             return [f.to_json()]
         try:
-            try:
-                init = driver.call("initialize", params)
-            except DriverFailure as f:
-                note("driver.failure", {"method": "initialize", **f.to_json()})
-                return [f.to_json()]
-            supported = init.get("actions", []) if isinstance(init, dict) else []
-            note("driver.initialize", {"result": init if isinstance(init, dict) else {"invalid": repr(init)[:500]}})
-            ctx = ScenarioContext(fixtures=session["fixtures"], seed=seed, endpoints=params["endpoints"],
-                                  listeners=self.access.listeners())
-            for step in sc.steps:
-                if isinstance(step, Shrink):
-                    self._shrink(step, session["session_id"], driver, admin, note)
-                    continue
-                if isinstance(step, SetFaults):
-                    r = admin.put(f"/admin/sessions/{session['session_id']}/faults", json=step.faults)
-                    r.raise_for_status()
-                    note("fault.set", {"faults": step.faults})
-                    continue
-                assert isinstance(step, Perform)
-                payload = step.resolve(ctx)
-                jsonschema.validate(payload, self.actions[step.action].input)  # a harness bug if this fails
-                record: dict[str, Any] = {"action": step.action, "name": step.name, "input": payload}
-                if step.action not in supported:
-                    note("driver.perform", record | {"unsupported": True})
-                    continue
-                try:
-                    out = driver.call("perform", {"action": step.action, "input": payload})
-                except DriverFailure as f:
-                    failures.append(f.to_json())
-                    note("driver.perform", record | {"failure": f.to_json()})
-                    if f.kind in ("crash", "timeout"):
-                        break
-                    continue
-                errors = sorted(e.message for e in jsonschema.Draft202012Validator(self.actions[step.action].output).iter_errors(out))
-                if errors:
-                    record["output_invalid"] = errors[:10]
-                note("driver.perform", record | {"output": out})
-                if step.name:
-                    ctx.outputs[step.name] = out
+            return self._steps(sc, session, seed, admin, note, driver, params)
         finally:
             driver.close()
+            written = {"stderr": driver.error_output(), "logs": appended(logs)}
+            if written["stderr"] or written["logs"]:
+                note("software.output", {k: v for k, v in written.items() if v})
+
+    def _steps(self, sc: Scenario, session: dict[str, Any], seed: int, admin: httpx.Client, note: Any,
+               driver: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        failures: list[dict[str, Any]] = []
+        try:
+            init = driver.call("initialize", params)
+        except DriverFailure as f:
+            note("driver.failure", {"method": "initialize", **f.to_json()})
+            return [f.to_json()]
+        supported = init.get("actions", []) if isinstance(init, dict) else []
+        note("driver.initialize", {"result": init if isinstance(init, dict) else {"invalid": repr(init)[:500]},
+                                   "endpoints": params["endpoints"]})
+        ctx = ScenarioContext(fixtures=session["fixtures"], seed=seed, endpoints=params["endpoints"],
+                              listeners=self.access.listeners())
+        for step in sc.steps:
+            if isinstance(step, Shrink):
+                self._shrink(step, session["session_id"], driver, admin, note)
+                continue
+            if isinstance(step, SetFaults):
+                r = admin.put(f"/admin/sessions/{session['session_id']}/faults", json=step.faults)
+                r.raise_for_status()
+                note("fault.set", {"faults": step.faults})
+                continue
+            assert isinstance(step, Perform)
+            payload = step.resolve(ctx)
+            jsonschema.validate(payload, self.actions[step.action].input)  # a harness bug if this fails
+            record: dict[str, Any] = {"action": step.action, "name": step.name, "input": payload}
+            if step.action not in supported:
+                note("driver.perform", record | {"unsupported": True})
+                continue
+            try:
+                out = driver.call("perform", {"action": step.action, "input": payload})
+            except DriverFailure as f:
+                failures.append(f.to_json())
+                note("driver.perform", record | {"failure": f.to_json()})
+                if f.kind in ("crash", "timeout"):
+                    break
+                continue
+            errors = sorted(e.message for e in jsonschema.Draft202012Validator(self.actions[step.action].output).iter_errors(out))
+            if errors:
+                record["output_invalid"] = errors[:10]
+            note("driver.perform", record | {"output": out})
+            if step.name:
+                ctx.outputs[step.name] = out
         return failures

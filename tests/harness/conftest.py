@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,10 @@ import pytest
 import conformity.checks.health  # noqa: F401  (registers checks and scenarios)
 from conformity.catalog import load_catalog
 from conformity.harness.outputs import run_to_end
-from conformity.harness.plan import make_plan
-from conformity.harness.runner import Runner
+from conformity.checks.evaluate import EvalContext
+from conformity.checks.model import Verdict
+from conformity.harness.plan import Plan, make_plan
+from conformity.harness.runner import Runner, eval_context
 from conformity.harness.sandbox_access import SandboxAccess, start_local
 from conformity.harness.vendor import load_vendor
 
@@ -42,6 +45,35 @@ def run_harness(harness_sandbox: SandboxAccess) -> Callable[..., tuple[dict[str,
         return result.report, result.traces
 
     return run
+
+
+@dataclass
+class ReferenceRun:
+    """A full run of the reference vendor: its report, traces, plan, evaluation context and check verdicts."""
+
+    report: dict[str, Any]
+    traces: dict[str, dict[str, Any]]
+    plan: Plan
+    ctx: EvalContext
+    verdicts: dict[str, Verdict]
+
+
+@pytest.fixture(scope="session")
+def reference_run(harness_sandbox: SandboxAccess) -> Callable[[str, str], ReferenceRun]:
+    """``reference_run(wave, category)``: the reference vendor's full run, once per test process."""
+    runs: dict[tuple[str, str], ReferenceRun] = {}
+
+    def get(wave: str, category: str) -> ReferenceRun:
+        if (wave, category) not in runs:
+            vendor = load_vendor(vendor_manifest("reference"))
+            plan = make_plan(load_catalog(), wave, category)
+            result = run_to_end(Runner(plan, vendor, 0, harness_sandbox))
+            found = {c["id"]: Verdict.from_json(c) for c in result.report["checks"]}
+            runs[(wave, category)] = ReferenceRun(result.report, result.traces, plan,
+                                                  eval_context(plan, vendor.identity()), found)
+        return runs[(wave, category)]
+
+    return get
 
 
 def verdicts(report: dict[str, Any]) -> dict[str, str]:

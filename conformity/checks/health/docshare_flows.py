@@ -32,7 +32,7 @@ from conformity.checks.health.evidence import (
 from conformity.checks.helpers import quote, step_exchanges
 from conformity.checks.model import Finding, Verdict, failed, not_applicable
 from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, Note, TraceView
+from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 
 LIFECYCLE = "docshare.lifecycle"
 RETRY = "docshare.retry"
@@ -49,7 +49,7 @@ def not_accepted(trace: TraceView, step: str, then: str) -> Verdict | None:
     if note is not None and any(s.accepted for s in step_submissions(trace, note)):
         return None
     return failed(Finding(f"step {step!r}: the shared record accepted no document, so {then} could not be verified",
-                          exchange=note.seq if note else None, got=output(note) if note else None))
+                          exchange=note.seq if note else None, scenario=note.scenario if note else "", got=output(note) if note else None))
 
 
 @check("docshare.resubmit_no_duplicate", verifies=["DOCSHARE-020"], scenario=LIFECYCLE)
@@ -61,7 +61,7 @@ def resubmit_no_duplicate(trace: TraceView, ctx: EvalContext) -> Verdict:
     first_subs = [s for s in step_submissions(trace, original) if s.accepted]
     if not first_subs:
         return failed(Finding(f"{step_label(original)}: the shared record did not accept the original document, so "
-                              "its resubmission could not be verified", exchange=original.seq, got=output(original)))
+                              "its resubmission could not be verified", exchange=original.seq, scenario=original.scenario, got=output(original)))
     uid, title = first_subs[-1].unique_id, first_subs[-1].metadata.get("title")
     findings = []
     for s in step_submissions(trace, note):
@@ -75,7 +75,7 @@ def resubmit_no_duplicate(trace: TraceView, ctx: EvalContext) -> Verdict:
                                   expected=first_subs[-1].metadata.get("hash"), got=s.metadata.get("hash")))
     status = output(note).get("status")
     if status != "accepted":
-        findings.append(Finding(f"{step_label(note)}: the resubmission is not reported accepted", exchange=note.seq,
+        findings.append(Finding(f"{step_label(note)}: the resubmission is not reported accepted", exchange=note.seq, scenario=note.scenario,
                                 where="output.status", expected="accepted", got=status))
     copies = [d.get("unique_id") for d in served_documents(final_list(trace)) if d.get("metadata", {}).get("title") == title]
     if len(copies) > 1:
@@ -108,7 +108,7 @@ def replace_links_previous(trace: TraceView, ctx: EvalContext) -> Verdict:
     if not linked:
         sent = [f"{s.exchange.method} {s.exchange.local_path}" for s in subs]
         return failed(Finding(f"{step_label(note)}: no replacement of {old} was submitted to the shared record",
-                              exchange=note.seq, expected=f"POST /documents/{old}/replace", got=sent or output(note)))
+                              exchange=note.seq, scenario=note.scenario, expected=f"POST /documents/{old}/replace", got=sent or output(note)))
     s = linked[-1]
     findings = []
     if not s.accepted:
@@ -132,7 +132,7 @@ def replace_links_previous(trace: TraceView, ctx: EvalContext) -> Verdict:
                                 where="documents[].status", expected="deprecated", got=previous.get("status")))
     if output(note).get("status") != "accepted" and s.accepted:
         findings.append(Finding(f"{step_label(note)}: the accepted replacement is not reported accepted",
-                                exchange=note.seq, where="output.status", expected="accepted",
+                                exchange=note.seq, scenario=note.scenario, where="output.status", expected="accepted",
                                 got=output(note).get("status")))
     return verdict(findings, 1, "replacement")
 
@@ -151,7 +151,7 @@ def delete_effective(trace: TraceView, ctx: EvalContext) -> Verdict:
     named = [e for e in deletes if e.local_path == f"/documents/{target}"]
     if not named:
         return failed(Finding(f"{step_label(note)}: no delete request for {target} reached the shared record",
-                              exchange=note.seq, expected=f"DELETE /documents/{target}",
+                              exchange=note.seq, scenario=note.scenario, expected=f"DELETE /documents/{target}",
                               got=[e.local_path for e in deletes] or output(note)))
     e = named[-1]
     findings = []
@@ -159,7 +159,7 @@ def delete_effective(trace: TraceView, ctx: EvalContext) -> Verdict:
         findings.append(quote(e, f"{step_label(note)}: the shared record refused the deletion", where="response",
                               expected=200, got=problem_code(e)))
     if output(note).get("status") != ("deleted" if e.status == 200 else output(note).get("status")):
-        findings.append(Finding(f"{step_label(note)}: the deletion is not reported deleted", exchange=note.seq,
+        findings.append(Finding(f"{step_label(note)}: the deletion is not reported deleted", exchange=note.seq, scenario=note.scenario,
                                 where="output.status", expected="deleted", got=output(note).get("status")))
     still = [d.get("unique_id") for d in served_documents(final_list(trace)) if d.get("unique_id") == target]
     if still:
@@ -172,11 +172,12 @@ def delete_effective(trace: TraceView, ctx: EvalContext) -> Verdict:
 # DOCSHARE-024 (and MESSAGING-008): refusals reported
 
 
-def refusal_findings(trace: TraceView, service: str, actions: tuple[str, ...], success: tuple[str, ...],
+def refusal_findings(subject: TraceView | RunView, service: str, actions: tuple[str, ...], success: tuple[str, ...],
                      name_recipients: bool = False) -> tuple[list[Finding], int]:
-    """Steps whose last request to ``service`` was refused: never reported as success, the code given."""
+    """Steps (of every scenario of a RunView) whose last request to ``service`` was refused: never reported as
+    success, the code given."""
     findings, refused = [], 0
-    for note in trace.performed():
+    for trace, note in ((t, n) for t in views(subject) for n in t.performed()):
         if note.data.get("action") not in actions:
             continue
         sent = [e for e in step_exchanges(trace, note, service) if e.method in ("POST", "PUT", "DELETE")]
@@ -212,13 +213,13 @@ def concerned(exchange: Exchange) -> list[str]:
     return [str(a) for a in list(body.get("to") or []) + list(body.get("cc") or [])] if isinstance(body, dict) else []
 
 
-@check("docshare.refusal_reported", verifies=["DOCSHARE-024"], scenario=LIFECYCLE)
+@check("docshare.refusal_reported", verifies=["DOCSHARE-024"], scenario=LIFECYCLE, reads_all=True)
 def refusal_reported(trace: TraceView, ctx: EvalContext) -> Verdict:
     """A submission, replacement or deletion the shared record refused is reported refused or error, with its code."""
     findings, refused = refusal_findings(trace, "dmp", ("document.submit", "document.replace", "document.delete"),
                                          ("accepted", "deleted"))
     if not refused:
-        return not_applicable("the shared record refused no request of the software in this scenario")
+        return not_applicable("the shared record refused no request of the software in this run")
     return verdict(findings, refused, "refusal(s)")
 
 
@@ -269,7 +270,7 @@ def retry_no_duplicate(trace: TraceView, ctx: EvalContext) -> Verdict:
         attempts_seen += len(attempts)
         if not any(e.status == 503 for e in attempts):
             findings.append(Finding(f"{step_label(note)}: the software sent nothing the shared record could answer "
-                                    "503 to, the retry rule was not exercised", exchange=note.seq,
+                                    "503 to, the retry rule was not exercised", exchange=note.seq, scenario=note.scenario,
                                     got=output(note) or note.data.get("failure")))
             continue
         findings += retry_findings(note, attempts, max_retries, tolerance)
@@ -291,11 +292,12 @@ def _title(note: Note) -> Any:
 # DOCSHARE-005: nothing submitted for an identity that is not qualified
 
 
-@check("docshare.unqualified_not_submitted", verifies=["DOCSHARE-005"], scenario=UNQUALIFIED)
-def unqualified_not_submitted(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """For a patient whose identity is not qualified, document.submit answers refused and sends nothing."""
+@check("docshare.unqualified_not_submitted", verifies=["DOCSHARE-005"], scenario=UNQUALIFIED, reads_all=True)
+def unqualified_not_submitted(run: RunView, ctx: EvalContext) -> Verdict:
+    """For a patient whose identity is not qualified, document.submit answers refused and sends nothing (in every
+    scenario)."""
     findings, seen = [], 0
-    for note in trace.performed("document.submit"):
+    for trace, note in ((t, n) for t in run for n in t.performed("document.submit")):
         who = identity_for(trace, note.data.get("input", {}).get("patient"), note.seq)
         if who.qualified:
             continue
@@ -308,7 +310,7 @@ def unqualified_not_submitted(trace: TraceView, ctx: EvalContext) -> Verdict:
         status = output(note).get("status")
         if status != "refused":
             findings.append(Finding(f"{step_label(note)}: for {who.describe()} the software did not answer refused",
-                                    exchange=note.seq, where="output.status", expected="refused", got=status))
+                                    exchange=note.seq, scenario=note.scenario, where="output.status", expected="refused", got=status))
     if not seen:
         return failed(Finding("the scenario asked for no document about a patient whose identity is not qualified"))
     return verdict(findings, seen, "submission request(s) for unqualified identities")
@@ -340,11 +342,11 @@ def _listing_findings(trace: TraceView, hidden: dict[str, str]) -> list[Finding]
                 continue
             if viewer != hidden[uid]:
                 out.append(Finding(f"{step_label(note)}: the hidden document {uid} is shown to practitioner {viewer}, "
-                                   "who is not its author", exchange=note.seq, where="output.documents",
+                                   "who is not its author", exchange=note.seq, scenario=note.scenario, where="output.documents",
                                    expected="not listed", got=uid))
             elif d.get("hidden") is not True:
                 out.append(Finding(f"{step_label(note)}: the hidden document {uid} is not marked hidden for its author",
-                                   exchange=note.seq, where="output.documents[].hidden", expected=True,
+                                   exchange=note.seq, scenario=note.scenario, where="output.documents[].hidden", expected=True,
                                    got=d.get("hidden")))
     return out
 
@@ -361,7 +363,7 @@ def _forward_findings(trace: TraceView, hidden: dict[str, str]) -> list[Finding]
                                f"{uid}", where=e.local_path, expected="no request"))
         if output(note).get("status") not in ("refused", "error"):
             out.append(Finding(f"{step_label(note)}: forwarding the hidden document {uid} was not refused",
-                               exchange=note.seq, where="output.status", expected="refused",
+                               exchange=note.seq, scenario=note.scenario, where="output.status", expected="refused",
                                got=output(note).get("status")))
     return out
 

@@ -22,7 +22,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
-from refapp import defects
+from refapp import defects, logs
 from refapp.context import Context
 
 REDIRECT_URI = "http://127.0.0.1:8765/oidc/callback"
@@ -102,7 +102,8 @@ class OIDCClient:
         meta = self.metadata()
         client = OAuth2Client(client_id=self.ctx.client_id, client_secret=self.ctx.client_secret,
                               scope="openid profile", redirect_uri=REDIRECT_URI, code_challenge_method="S256",
-                              verify=self.ctx.verify, timeout=15)
+                              verify=self.ctx.verify, timeout=15,
+                              event_hooks={"request": [logs.log_request], "response": [logs.log_response]})
         with client:
             nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
             url, state = client.create_authorization_url(meta["authorization_endpoint"], nonce=nonce,
