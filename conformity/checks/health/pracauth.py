@@ -18,13 +18,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from conformity.checks.evaluate import EvalContext
-from conformity.checks.helpers import performed, quote, step_exchanges
+from conformity.checks.helpers import noted, performed, quote, step_exchanges
 from conformity.checks.model import Finding, Verdict, about, failed, passed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 
 NOMINAL = "pracauth.login_nominal"
 FAULTS = "pracauth.login_faults"
+ROTATION = "pracauth.key_rotation"
+DISCOVERY = "pracauth.discovery"
 CONTROLS = ("control", "control_after")
 #: token request grant types allowed → the provider's outcome when it grants them
 GRANTS = {"authorization_code": "token-issued", "refresh_token": "token-refreshed"}
@@ -327,7 +329,8 @@ def _param_of_location(e: Exchange, name: str) -> str | None:
 def nonce_verified(run: RunView, ctx: EvalContext) -> Verdict:
     """Fresh 128-bit nonces in every authorization request, and an ID token with another nonce is refused."""
     findings = random_value_findings(run, "nonce", ctx, "PRACAUTH-004")
-    verdict = refusal_verdict(faults_trace(run), (("wrong_nonce", "wrong_nonce"),), "another nonce than the one sent")
+    verdict = refusal_verdict(faults_trace(run), (("wrong_nonce", "wrong_nonce"), ("nonce_missing", "nonce_missing")),
+                              "another nonce than the one sent, or none")
     findings += [f for f in verdict.findings] if verdict.status == "fail" else []
     return failed(*findings) if findings else verdict
 
@@ -340,8 +343,10 @@ def id_token_signature_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
 
 @check("oidc.alg_none_refused", verifies=["PRACAUTH-007"], scenario=FAULTS)
 def alg_none_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """An unsigned ID token (alg none) is refused."""
-    return refusal_verdict(trace, (("alg_none", "alg_none"),), "alg none (unsigned)")
+    """An ID token signed with an algorithm the provider does not list is refused: alg none (unsigned), and HS256
+    keyed with the provider's public key."""
+    return refusal_verdict(trace, (("alg_none", "alg_none"), ("hs256_public_key", "hs256_public_key")),
+                           "an algorithm the provider does not list (none, or HS256 keyed with its public key)")
 
 
 def jwks_fetches(trace: TraceView, after: int, before: int | None) -> list[Exchange]:
@@ -410,16 +415,20 @@ def issuer_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
 
 @check("oidc.audience_verified", verifies=["PRACAUTH-010"], scenario=FAULTS)
 def audience_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """An ID token for another audience, or for several with another azp, is refused."""
-    return refusal_verdict(trace, (("wrong_audience", "wrong_audience"), ("foreign_azp", "foreign_azp")),
-                           "another audience (or several audiences and another azp)")
+    """An ID token for another audience, or for several with another azp (from PRACAUTH 1.2: or none), is refused."""
+    steps = (("wrong_audience", "wrong_audience"), ("foreign_azp", "foreign_azp"))
+    if at_least(ctx, "1.2"):
+        steps += (("several_audiences_no_azp", "several_audiences_no_azp"),)
+    return refusal_verdict(trace, steps, "another audience (or several audiences and no or another azp)")
 
 
 @check("oidc.expiry_verified", verifies=["PRACAUTH-011"], scenario=FAULTS)
 def expiry_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """An expired ID token, or one issued in the future, is refused."""
-    return refusal_verdict(trace, (("expired", "expired"), ("issued_in_future", "issued_in_future")),
-                           "an expiry in the past (or an iat in the future)")
+    """An expired ID token, one issued in the future, or (from PRACAUTH 1.2) not valid before a future time."""
+    steps = (("expired", "expired"), ("issued_in_future", "issued_in_future"))
+    if at_least(ctx, "1.2"):
+        steps += (("nbf_in_future", "nbf_in_future"),)
+    return refusal_verdict(trace, steps, "an expiry in the past (or an iat or nbf in the future)")
 
 
 def request_param_findings(trace: TraceView | RunView, name: str, accept: Any, expected: str) -> list[Finding]:
@@ -502,3 +511,106 @@ def userinfo_refusal_findings(trace: TraceView) -> list[Finding]:
         found.append(Finding("the software opened a session although userinfo's sub differs from the ID token's",
                              exchange=note.seq, scenario=note.scenario, where="output.authenticated", expected=False, got=True))
     return found
+
+
+# PRACAUTH 1.2: the rest of the OpenID Foundation's RP certification tests ------------------------
+
+def at_least(ctx: EvalContext, version: str) -> bool:
+    """Whether the pinned PRACAUTH version is ``version`` or later."""
+    pinned = ctx.version("PRACAUTH") or "0"
+    return tuple(int(p) for p in pinned.split(".")) >= tuple(int(p) for p in version.split("."))
+
+
+def acceptance_findings(trace: TraceView, step: str, what: str) -> list[Finding]:
+    """The login of ``step``, whose answers are valid though unusual (``what``), must succeed."""
+    note = login_step(trace, step)
+    if note is None:
+        return [Finding(f"the login with {what} (step {step!r}) was not performed")]
+    used = [e for i in _issued_in(trace, note) for e in bearer_uses(trace, i.access, i.exchange.seq)
+            if e.local_path == "/userinfo" and e.outcome == "userinfo-served"]
+    if not used or not claims_session(note):
+        return [noted(note, f"step {step!r}: the software refused a valid login with {what}",
+                      where="output.authenticated", expected="token used at userinfo, authenticated",
+                      got=note.data.get("output") or note.data.get("failure"))]
+    return []
+
+
+@check("oidc.required_claims_verified", verifies=["PRACAUTH-025"], scenario=FAULTS)
+def required_claims_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An ID token without iat, exp or sub is refused."""
+    return refusal_verdict(trace, (("iat_missing", "iat_missing"), ("exp_missing", "exp_missing"),
+                                   ("sub_missing", "sub_missing")), "a required claim missing (iat, exp or sub)")
+
+
+@check("oidc.token_hashes_verified", verifies=["PRACAUTH-022"], scenario=FAULTS)
+def token_hashes_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An ID token whose at_hash or c_hash does not match the access token or the code is refused."""
+    return refusal_verdict(trace, (("wrong_at_hash", "wrong_at_hash"), ("wrong_c_hash", "wrong_c_hash")),
+                           "an at_hash or c_hash that does not match")
+
+
+@check("oidc.signed_userinfo_verified", verifies=["PRACAUTH-023"], scenario=FAULTS)
+def signed_userinfo_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """A signed userinfo answer is accepted once verified; one whose signature does not verify ends the login."""
+    findings = control_findings(trace) + acceptance_findings(trace, "userinfo_signed", "a signed userinfo answer")
+    note = login_step(trace, "userinfo_bad_signature")
+    faulty = [e for e in step_exchanges(trace, note, "idp") if e.details.get("fault") == "userinfo_signed_bad_signature"] \
+        if note else []
+    if note is None or not faulty:
+        findings.append(Finding("the login whose signed userinfo answer has a corrupted signature did not reach "
+                                "userinfo", exchange=note.seq if note else None, scenario=note.scenario if note else ""))
+    for e in faulty:
+        findings += [quote(u, f"the software kept using the access token after a userinfo answer whose signature "
+                              f"does not verify (exchange {e.seq})", where="request.auth", expected="login refused",
+                           got=u.auth) for u in bearer_uses(trace, (e.auth or {}).get("token_sha256"), e.seq)]
+    if note is not None and claims_session(note):
+        findings.append(noted(note, "the software opened a session on a signed userinfo answer whose signature does not "
+                                    "verify", where="output.authenticated", expected=False, got=True))
+    if findings:
+        return failed(*findings)
+    return passed("a signed userinfo answer was verified and used; one with a bad signature ended the login")
+
+
+@check("oidc.provider_keys_followed", verifies=["PRACAUTH-021"], scenario=FAULTS, reads=(ROTATION,))
+def provider_keys_followed(run: RunView, ctx: EvalContext) -> Verdict:
+    """A token without kid is verified with the JWKS's only key; after a key rotation the JWKS is fetched again and
+    the token signed by the new key accepted."""
+    faults, rotation = faults_trace(run), run.get(ROTATION)
+    assert rotation is not None
+    findings = control_findings(faults) + acceptance_findings(faults, "kid_absent", "an ID token without kid "
+                                                                                    "(the JWKS holds one key)")
+    findings += acceptance_findings(rotation, "control", "the provider's current key")
+    findings += acceptance_findings(rotation, "rotated", "an ID token signed by the provider's new key")
+    note = login_step(rotation, "rotated")
+    if note is not None and not [e for e in step_exchanges(rotation, note, "idp")
+                                 if e.local_path == "/jwks" and e.details.get("fault") == "rotate_keys"]:
+        findings.append(noted(note, "after the key rotation the software did not fetch the provider's JWKS again",
+                              where="requests", expected="GET /jwks", got="none"))
+    if findings:
+        return failed(*findings)
+    return passed("the token without kid was verified with the only key; after the rotation the JWKS was fetched "
+                  "again and the new key's token accepted")
+
+
+@check("oidc.discovery_issuer_verified", verifies=["PRACAUTH-024"], scenario=DISCOVERY)
+def discovery_issuer_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """A discovery document naming another issuer is refused: no authorization request to the endpoints it names."""
+    findings = acceptance_findings(trace, "control", "the provider's own discovery document")
+    note = login_step(trace, "other_issuer")
+    step = step_exchanges(trace, note, "idp") if note else []
+    served = [e for e in step if e.details.get("fault") == "discovery_other_issuer"]
+    if note is None or not served:
+        findings.append(Finding("the software never read the discovery document naming another issuer",
+                                exchange=note.seq if note else None, scenario=note.scenario if note else ""))
+    for e in step:
+        if served and e.seq > served[0].seq and e.local_path == "/authorize":
+            findings.append(quote(e, f"the software sent an authorization request to an endpoint of a discovery "
+                                     f"document naming issuer {served[0].details.get('issuer')!r} (exchange "
+                                     f"{served[0].seq})", where="request.path", expected="no request",
+                                  got=e.local_path))
+    if note is not None and claims_session(note):
+        findings.append(noted(note, "the software opened a session from a discovery document naming another issuer",
+                              where="output.authenticated", expected=False, got=True))
+    if findings:
+        return failed(*findings)
+    return passed("the discovery document naming another issuer was refused; the right one was used")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 
 from conformity.checks.health.pracauth import REDACTED
 from conformity.checks.trace import Exchange
@@ -10,6 +11,7 @@ from conformity.defects import mutation
 from conformity.defects.edit import TraceEdit
 
 NOMINAL, FAULTS = "pracauth.login_nominal", "pracauth.login_faults"
+ROTATION, DISCOVERY = "pracauth.key_rotation", "pracauth.discovery"
 W2 = ("2027-W2",)
 
 
@@ -220,6 +222,54 @@ accepts("issued_in_future", ["PRACAUTH-011"])
 accepts("wrong_nonce", ["PRACAUTH-004"])
 accepts("wrong_acr", ["SECURITY-004"])
 accepts("stale_auth_time", ["PRACAUTH-017"], W2)
+accepts("hs256_public_key", ["PRACAUTH-007"])
+accepts("nonce_missing", ["PRACAUTH-004"])
+accepts("several_audiences_no_azp", ["PRACAUTH-010"], W2)
+accepts("nbf_in_future", ["PRACAUTH-011"], W2)
+accepts("iat_missing", ["PRACAUTH-025"], W2)
+accepts("exp_missing", ["PRACAUTH-025"], W2)
+accepts("sub_missing", ["PRACAUTH-025"], W2)
+accepts("wrong_at_hash", ["PRACAUTH-022"], W2)
+accepts("wrong_c_hash", ["PRACAUTH-022"], W2)
+
+
+def refuses(scenario: str, step: str, breaks: list[str], what: str) -> None:
+    """Register a mutation: the software refuses the valid login of step ``step`` (``what``): it never calls
+    userinfo with the token it received and opens no session."""
+
+    def change(t: TraceEdit) -> int:
+        note = t.step(step)
+        gone = {e.seq for e in t.in_step(step, "idp", path="/userinfo")}
+        t.drop(lambda e: e["seq"] not in gone)
+        note.raw["data"]["output"] = {"authenticated": False, "error": f"ID token refused ({what})"}
+        return note.seq
+
+    change.__doc__ = f"The software refuses a valid login: {what}."
+    mutation(f"refuses-{step.replace('_', '-')}", scenario=scenario, breaks=breaks, waves=W2,
+             where="output.authenticated")(change)
+
+
+refuses(FAULTS, "kid_absent", ["PRACAUTH-021"], "no kid in the header, though the JWKS holds one key")
+refuses(FAULTS, "userinfo_signed", ["PRACAUTH-023"], "userinfo answered as a signed JWT")
+refuses(ROTATION, "rotated", ["PRACAUTH-021"], "signed by the provider's new key, which its cached JWKS lacks")
+
+
+@mutation("accepts-userinfo-bad-signature", scenario=FAULTS, breaks=["PRACAUTH-023"], where="output.authenticated",
+          waves=W2)
+def accepts_userinfo_bad_signature(t: TraceEdit) -> int:
+    """The software takes the claims of a signed userinfo answer without verifying its signature."""
+    return t.set_output("userinfo_bad_signature", copy.deepcopy(t.output("control")))
+
+
+@mutation("authorizes-after-other-issuer", scenario=DISCOVERY, breaks=["PRACAUTH-024"], where="request.path",
+          waves=W2)
+def authorizes_after_other_issuer(t: TraceEdit) -> int:
+    """The software uses a discovery document that names another issuer: it sends its authorization request."""
+    note = t.step("other_issuer")
+    authorize = copy.deepcopy(t.in_step("control", "idp", path="/authorize")[-1].raw) | {"seq": note.seq - 0.5}
+    for name in ("state", "nonce"):  # fresh values, as the software draws for every request
+        authorize["request"]["query"][name] = [hashlib.sha256(f"{name}{note.seq}".encode()).hexdigest()[:43]]
+    return t.insert(authorize)
 
 
 @mutation("acr-not-requested", scenario=FAULTS, breaks=["SECURITY-004"], where="request.query.acr_values")
