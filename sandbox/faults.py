@@ -44,6 +44,20 @@ CATALOGUE: dict[str, dict[str, str]] = {
 }
 
 
+#: faults every service but the identity provider has: answers refused, and its connection failing (sandbox.network)
+NETWORK = {
+    "rate_limited": "n: the next n requests answer 429 with Retry-After",
+    "omit_retry_after": "true: 503 and 429 answers carry no Retry-After",
+    "reset": "n: the connection of the next n requests is reset before they are processed",
+    "dropped_replies": "n: the next n requests are processed, then their connection is closed without an answer",
+    "stall": "n: the next n requests are processed, then their answer is held until the software gives up (or 32 s)",
+}
+for _service in ("insi", "dmp", "mss", "directory"):
+    CATALOGUE[_service] = {**CATALOGUE[_service], **NETWORK}
+    CATALOGUE[_service].setdefault("unavailable", "n: the next n requests answer 503 with Retry-After")
+    CATALOGUE[_service].setdefault("retry_after", "seconds announced in Retry-After (default 1)")
+
+
 def validate_faults(faults: Any) -> list[str]:
     """Every problem with a faults document (empty list: valid)."""
     if not isinstance(faults, dict):
@@ -65,14 +79,15 @@ def validate_faults(faults: Any) -> list[str]:
                 errors.append(f"idp.id_token: {value!r} is not one of {', '.join(ID_TOKEN_FAULTS)}")
             elif name == "max_age" and not (isinstance(value, int) and 0 <= value <= 86400):
                 errors.append(f"{service}.max_age: expected seconds 0..86400")
-            elif name in ("unavailable", "retry_after", "lost_replies", "patient_hides") \
-                    and not (isinstance(value, int) and 0 <= value <= 100):
+            elif name in ("unavailable", "retry_after", "lost_replies", "patient_hides", "rate_limited", "reset",
+                          "dropped_replies", "stall") \
+                    and not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100):
                 errors.append(f"{service}.{name}: expected an integer 0..100")
             elif name == "slow" and not (isinstance(value, (int, float)) and 0 <= value <= 30):
                 errors.append(f"{service}.slow: expected seconds 0..30")
-            elif name in ("state_not_echoed", "userinfo_other_sub", "rotate_keys", "discovery_other_issuer") \
-                    and not isinstance(value, bool):
-                errors.append(f"idp.{name}: expected true or false")
+            elif name in ("state_not_echoed", "userinfo_other_sub", "rotate_keys", "discovery_other_issuer",
+                          "omit_retry_after") and not isinstance(value, bool):
+                errors.append(f"{service}.{name}: expected true or false")
             elif name == "userinfo_signed" and value not in USERINFO_SIGNED and value is not None:
                 errors.append(f"idp.userinfo_signed: {value!r} is not one of {', '.join(USERINFO_SIGNED)}")
             elif service == "insi" and name == "ins" and value not in INS_FAULTS and value is not None:

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from conformity.errors import SignatureError
 from conformity.signing import canonical_json
 from sandbox.deps import token_hash
+from sandbox.network import drop, reset, take_network_fault, until_given_up
 from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
 from sandbox.store import Store
 
@@ -160,6 +161,8 @@ class RecordingMiddleware:
 
         body, too_large = await self._read_body(receive, headers)
         response: dict[str, Any] = {"status": 0, "headers": {}, "body": b""}
+        network = take_network_fault(self.store, session, match["service"]) if session and match else None
+        held: list[Message] = []
 
         async def replay() -> Message:
             nonlocal body
@@ -173,16 +176,44 @@ class RecordingMiddleware:
                                        for k, v in message.get("headers", [])}
             elif message["type"] == "http.response.body" and session_id:
                 response["body"] += message.get("body", b"")
-            await send(message)
+            if network:
+                held.append(message)  # the answer the connection fault keeps from the software
+            else:
+                await send(message)
 
         request_body = body
         scope.setdefault("state", {})
         if too_large:
             await self._refuse_too_large(scope, capture)
+        elif network == "reset":
+            scope["state"]["outcome"] = "connection-reset"
+            scope["state"]["outcome_details"] = {"fault": "reset"}
+            reset(receive)
+            await until_given_up(receive, 1.0)  # the server sees the connection gone: it answers nothing
         else:
             await self.app(scope, replay, capture)
+            if network:
+                await self._withhold(scope, receive, send, network, held)
         if session and match:
             self._record(scope, headers, request_body, response, session, match["service"], started, too_large)
+
+    @staticmethod
+    async def _withhold(scope: Scope, receive: Receive, send: Send, network: str, held: list[Message]) -> None:
+        """A processed request's answer, dropped or held until the software gives up (:mod:`sandbox.network`)."""
+        state = scope["state"]
+        details = dict(state.get("outcome_details") or {}) | {"fault": network, "service_outcome": state.get("outcome")}
+        if network == "dropped_replies":
+            state["outcome"], state["outcome_details"] = "reply-dropped", details
+            drop(receive)
+            await until_given_up(receive, 1.0)
+            return
+        gave_up, waited = await until_given_up(receive)
+        if gave_up:
+            state["outcome"], state["outcome_details"] = "client-gave-up", details | {"waited_s": waited}
+            return
+        state["outcome_details"] = details | {"late_by_s": waited}  # the software waited: the answer goes, late
+        for message in held:
+            await send(message)
 
     async def _read_body(self, receive: Receive, headers: dict[str, str]) -> tuple[bytes, bool]:
         declared = headers.get("content-length")

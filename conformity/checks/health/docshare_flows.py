@@ -36,6 +36,7 @@ from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 
 LIFECYCLE = "docshare.lifecycle"
 RETRY = "docshare.retry"
+RETRY_NETWORK = "docshare.retry_network"
 UNQUALIFIED = "docshare.unqualified"
 
 
@@ -282,6 +283,65 @@ def retry_no_duplicate(trace: TraceView, ctx: EvalContext) -> Verdict:
         findings.append(quote(answer, f"the shared record holds {len(kept)} copies of the document submitted at "  # type: ignore[arg-type]
                               f"{step_label(steps[0])}", where="documents[].unique_id", expected="at most 1", got=kept))
     return verdict(findings, attempts_seen, "attempt(s)")
+
+
+#: the steps of docshare.retry_network and the failure each meets
+NETWORK_FAILURES = {"rate_limited": "a 429 with Retry-After", "no_retry_after": "a 503 without Retry-After",
+                    "reset": "a connection reset before the record read it",
+                    "dropped_reply": "a connection closed without an answer after the record stored the document"}
+UNANSWERED = ("connection-reset", "reply-dropped", "client-gave-up")
+
+
+def network_retry_findings(note: Note, attempts: list[Exchange], max_retries: int, tolerance: float) -> list[Finding]:
+    """After a 429/503 (with or without Retry-After) or no answer, a retry waits Retry-After, else at least 1 s, and
+    carries the same submission; at most ``max_retries`` retries."""
+    out = []
+    first_uid = _uid(attempts[0])
+    for prev, nxt in itertools.pairwise(attempts):
+        if prev.status not in (429, 503) and prev.outcome not in UNANSWERED:
+            continue
+        announced = float(prev.response_headers.get("retry-after", "1") or 1)
+        end, start = when(prev.raw), started(nxt)
+        if end is not None and start is not None and (start - end).total_seconds() < announced - tolerance:
+            out.append(quote(nxt, f"{step_label(note)}: retried {(start - end).total_seconds():.3f} s after "
+                             f"{prev.outcome} (exchange {prev.seq}), which asks for at least {announced:g} s",
+                             where="request time", expected=f">= {announced:g} s",
+                             got=f"{(start - end).total_seconds():.3f} s"))
+        if _uid(nxt) != first_uid:
+            out.append(quote(nxt, f"{step_label(note)}: the retry carries a new uniqueId (a new document): a copy the "
+                             "record stored before the failure is duplicated", where="metadata.unique_id",
+                             expected=first_uid, got=_uid(nxt)))
+    if len(attempts) - 1 > max_retries:
+        out.append(quote(attempts[-1], f"{step_label(note)}: {len(attempts) - 1} retries", where="requests",
+                         expected=f"at most {max_retries}", got=len(attempts) - 1))
+    return out
+
+
+@check("docshare.retry_network_no_duplicate", verifies=["DOCSHARE-021"], scenario=RETRY_NETWORK)
+def retry_network_no_duplicate(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """DOCSHARE 2.1: after a 429, a 503 without Retry-After, a reset or a reply never sent, any retry waits and carries
+    the same submission, at most 3 times, and the record keeps one copy."""
+    max_retries = int(ctx.param("DOCSHARE-021", "max_retries", 3))
+    tolerance = float(ctx.param("DOCSHARE-021", "tolerance_seconds", 0.2))
+    findings, met = [], 0
+    answer = final_list(trace)
+    for name, what in NETWORK_FAILURES.items():
+        note = step_named(trace, name)
+        attempts = [s.exchange for s in step_submissions(trace, note)] if note else []
+        if not [e for e in attempts if e.status in (429, 503) or e.outcome in UNANSWERED]:
+            findings.append(Finding(f"step {name!r}: the software sent nothing that met {what}, so the retry rule was "
+                                    "not exercised", exchange=note.seq if note else None,
+                                    scenario=note.scenario if note else "", got=output(note) if note else None))
+            continue
+        met += 1
+        findings += network_retry_findings(note, attempts, max_retries, tolerance)  # type: ignore[arg-type]
+        posted = {_uid(e) for e in attempts}
+        kept = [d.get("unique_id") for d in served_documents(answer)
+                if d.get("unique_id") in posted or d.get("metadata", {}).get("title") == _title(note)]  # type: ignore[arg-type]
+        if len(kept) > 1:
+            findings.append(quote(answer, f"the shared record holds {len(kept)} copies of the document of "  # type: ignore[arg-type]
+                                  f"{step_label(note)}", where="documents[].unique_id", expected="at most 1", got=kept))
+    return verdict(findings, met, "failure(s) met")
 
 
 def _title(note: Note) -> Any:

@@ -20,6 +20,7 @@ from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 from conformity.packs.health.ins import INS_OIDS, TRAITS, normalise_traits
 
 SCENARIO = "patientid.lookups"
+FAILURES = "patientid.service_failures"
 QUALIFYING = ("recovered", "qualified")
 OUTCOMES = {"lookup-match": "match", "lookup-no-match": "no_match", "lookup-multiple": "multiple"}
 
@@ -352,24 +353,46 @@ def ins_format_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     return passed(f"{len(good)} INS recorded as returned, {len(bad)} malformed answer(s) rejected")
 
 
-@check("ins.service_error_handled", verifies=["PATIENTID-011"], scenario=SCENARIO, reads_all=True)
+NETWORK_OUTCOMES = {"connection-reset": "the connection was reset before the look-up was processed",
+                    "reply-dropped": "the service processed the look-up and closed the connection without answering"}
+
+
+def failure_of(answer: Exchange) -> str:
+    """What went wrong with a look-up request, in words."""
+    if answer.outcome in NETWORK_OUTCOMES:
+        return NETWORK_OUTCOMES[answer.outcome]
+    if answer.outcome == "client-gave-up":
+        return f"the service held its answer and the software gave up after {answer.details.get('waited_s')} s"
+    return f"the service answered HTTP {answer.status} ({answer.outcome})"
+
+
+@check("ins.service_error_handled", verifies=["PATIENTID-011"], scenario=SCENARIO, reads_all=True,
+       reads=(FAILURES,))
 def service_error_handled(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """After an HTTP error from the service: no INS, no qualifying status, traits kept, failure reported."""
+    """After an HTTP error from the service, or no answer (connection reset or closed, answer held past the
+    software's timeout): no INS, no qualifying status, traits kept, failure reported; and no wait past 30 s."""
+    limit = float(ctx.param("PATIENTID-011", "timeout_seconds", 30))
     steps = [s for s in lookups(trace) if s.outcome == "error"]
     if not any(s.answer and s.answer.status >= 500 for s in steps):
         return not_shown("look-up answered with a server error")
     findings = []
+    for s in lookups(trace):  # an answer the software waited for past the limit
+        waited = [e for e in s.requests if float(e.details.get("late_by_s") or e.details.get("waited_s") or 0) > limit]
+        findings += [quote(e, f"{s.label()}: the software waited {e.details.get('late_by_s') or e.details.get('waited_s')}"
+                              f" s for the identity service's answer (at most {limit:g} s)", where="request time",
+                           expected=f"<= {limit:g} s", got=e.details.get("late_by_s") or e.details.get("waited_s"))
+                     for e in waited]
     for s in steps:
-        why = f"the service answered HTTP {s.answer.status} ({s.answer.outcome})"  # type: ignore[union-attr]
+        why = failure_of(s.answer)  # type: ignore[arg-type]
         findings += qualifying_findings(s, why)
         if s.output is None:
             continue
         if normalise_traits(s.output.get("traits", {})) != normalise_traits(s.input):
-            findings.append(Finding(f"{s.label()}: {why}, yet the recorded traits changed", exchange=s.note.seq, scenario=s.note.scenario,
-                                    where="output.traits", expected=s.input, got=s.output.get("traits")))
+            findings.append(noted(s.note, f"{s.label()}: {why}, yet the recorded traits changed", where="output.traits",
+                                  expected=s.input, got=s.output.get("traits")))
         if not str(s.output.get("error", "")).strip():
-            findings.append(Finding(f"{s.label()}: {why}, and the software reported no failure to the operator",
-                                    exchange=s.note.seq, scenario=s.note.scenario, where="output.error", expected="a message", got=None))
+            findings.append(noted(s.note, f"{s.label()}: {why}, and the software reported no failure to the operator",
+                                  where="output.error", expected="a message"))
     if findings:
         return failed(*findings)
     return passed(f"{len(steps)} look-up(s) answered with an error left the identity unchanged and were reported")

@@ -267,6 +267,25 @@ def retries_forever(t: TraceEdit) -> int:
     return last.seq + 0.2
 
 
+@mutation("retry-at-once-after-reset", scenario="docshare.retry_network", breaks=["DOCSHARE-021"], where="request time",
+          waves=W2)
+def retry_at_once_after_reset(t: TraceEdit) -> int:
+    """After a connection reset the software sends the submission again at once."""
+    attempts = t.in_step("reset", "dmp", method="POST")
+    attempts[1].raw["time"] = attempts[0].raw["time"]
+    attempts[1].raw["duration_ms"] = 0
+    return attempts[1].seq
+
+
+@mutation("new-id-after-dropped-reply", scenario="docshare.retry_network", breaks=["DOCSHARE-021"],
+          where="metadata.unique_id", waves=W2)
+def new_id_after_dropped_reply(t: TraceEdit) -> int:
+    """After a reply that never came, the software sends the document again under a new uniqueId."""
+    attempts = t.in_step("dropped_reply", "dmp", method="POST")
+    request_json(attempts[1])["metadata"]["unique_id"] = "1.2.250.1.999.77.1^retry-2"
+    return attempts[1].seq
+
+
 # ---------------------------------------------------------------------------------------------
 # DOCSHARE 2.0 content
 

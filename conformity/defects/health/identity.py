@@ -132,3 +132,34 @@ def several_matches_ins_kept(t: TraceEdit) -> int:
     patient = next(p for p in t.fixtures["patients"] if p["scenario"] == "multiple")
     out |= {"ins": patient["ins"], "oid": patient["oid"]}
     return t.step("several_document").seq
+
+
+# ---------------------------------------------------------------------------------------------
+# the identity service failing (patientid.service_failures)
+
+FAILURES = "patientid.service_failures"
+
+
+@mutation("qualified-after-reset", scenario=FAILURES, breaks=["PATIENTID-011"], where="output.status")
+def qualified_after_reset(t: TraceEdit) -> int:
+    """The connection was reset; the software records the identity qualified from its last cached answer."""
+    out = t.output("connection_reset")
+    out["status"] = "qualified"
+    out.pop("error", None)
+    return t.step("connection_reset").seq
+
+
+@mutation("dropped-reply-not-reported", scenario=FAILURES, breaks=["PATIENTID-011"],
+          where="output.error")
+def dropped_reply_not_reported(t: TraceEdit) -> int:
+    """The service never answered; the software tells the operator nothing."""
+    t.output("reply_dropped").pop("error", None)
+    return t.step("reply_dropped").seq
+
+
+@mutation("waits-past-the-limit", scenario=FAILURES, breaks=["PATIENTID-011"], where="request time")
+def waits_past_the_limit(t: TraceEdit) -> int:
+    """The software waits 31 s for an answer that does not come (more than the 30 s allowed)."""
+    e = t.in_step("no_answer", "insi", path="/lookup")[-1]
+    e.raw["outcome_details"]["waited_s"] = 31.0
+    return e.seq
