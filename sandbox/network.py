@@ -10,6 +10,9 @@ the next requests it applies to:
   connection) or :data:`STALL_SECONDS` pass — longer than any requirement lets software wait — after which
   it is sent, late.
 
+They hit the requests that do what the service is for: a look-up, a submission, a message (POST, PUT,
+DELETE), and the directory's searches (GET); not the reads software does on the side (value sets).
+
 The recording middleware applies them (it holds the connection) and records each exchange with the
 outcome ``connection-reset``, ``reply-dropped`` or ``client-gave-up`` (details: how long the software
 waited), or the service's own outcome with ``late_by`` seconds for an answer the software waited for.
@@ -35,9 +38,10 @@ SERVICES = ("insi", "dmp", "mss", "directory")
 STALL_SECONDS = 32.0
 
 
-def take_network_fault(store: Store, session: dict[str, Any], service: str) -> str | None:
-    """Consume one count of a network fault of ``service`` in ``session``; its name, or None."""
-    if service not in SERVICES:
+def take_network_fault(store: Store, session: dict[str, Any], service: str, method: str) -> str | None:
+    """Consume one count of a network fault of ``service`` in ``session`` for a request with ``method``; its name,
+    or None."""
+    if service not in SERVICES or (method == "GET") != (service == "directory"):
         return None
     for name in NETWORK_FAULTS:
         if take_fault(store, session, service, name):

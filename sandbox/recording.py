@@ -161,7 +161,7 @@ class RecordingMiddleware:
 
         body, too_large = await self._read_body(receive, headers)
         response: dict[str, Any] = {"status": 0, "headers": {}, "body": b""}
-        network = take_network_fault(self.store, session, match["service"]) if session and match else None
+        network = take_network_fault(self.store, session, match["service"], scope["method"]) if session and match else None
         held: list[Message] = []
 
         async def replay() -> Message:

@@ -65,7 +65,7 @@ class Runner:
     seed: int
     access: SandboxAccess
     #: scenarios driven at once, each in its own session with its own driver process (1: one after another)
-    parallel: int = 4
+    parallel: int = 6
 
     def __post_init__(self) -> None:
         self.run_id = secrets.token_hex(8)  # binds every trace of this run together (the agency checks it)

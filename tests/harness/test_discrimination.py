@@ -30,6 +30,8 @@ from conformity.harness.report import requirement_rows, summarise
 from tests.harness.conftest import ReferenceRun
 
 ROOT = Path(__file__).resolve().parents[2]
+#: with the golden runs, on one worker: the reference runs are made once (``./test`` uses --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("reference")
 CASES = [(m, wave) for _, m in MUTATIONS.items() for wave in m.waves]
 
 

@@ -29,14 +29,14 @@ from conformity.checks.health.evidence import (
     step_submissions,
     when,
 )
-from conformity.checks.helpers import quote, step_exchanges
+from conformity.checks.helpers import noted, quote, step_exchanges
 from conformity.checks.model import Finding, Verdict, failed, not_applicable
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 
 LIFECYCLE = "docshare.lifecycle"
-RETRY = "docshare.retry"
-RETRY_NETWORK = "docshare.retry_network"
+RETRY, RETRY_GIVE_UP = "docshare.retry", "docshare.retry_give_up"
+RETRY_REFUSED, RETRY_NETWORK = "docshare.retry_refused", "docshare.retry_network"
 UNQUALIFIED = "docshare.unqualified"
 
 
@@ -257,31 +257,42 @@ def _uid(exchange: Exchange) -> str | None:
     return meta.get("unique_id") if isinstance(meta, dict) else None
 
 
-@check("docshare.retry_no_duplicate", verifies=["DOCSHARE-021"], scenario=RETRY)
-def retry_no_duplicate(trace: TraceView, ctx: EvalContext) -> Verdict:
+def copies_findings(trace: TraceView, steps: list[Note]) -> list[Finding]:
+    """The record's final listing must hold at most one copy of each document these steps submitted."""
+    answer, findings = final_list(trace), []
+    for note in steps:
+        posted = {_uid(s.exchange) for s in step_submissions(trace, note)}
+        kept = [d.get("unique_id") for d in served_documents(answer)
+                if d.get("unique_id") in posted or d.get("metadata", {}).get("title") == _title(note)]
+        if len(kept) > 1:
+            findings.append(quote(answer, f"the shared record holds {len(kept)} copies of the document submitted at "  # type: ignore[arg-type]
+                                  f"{step_label(note)}", where="documents[].unique_id", expected="at most 1", got=kept))
+    return findings
+
+
+@check("docshare.retry_no_duplicate", verifies=["DOCSHARE-021"], scenario=RETRY, reads=(RETRY_GIVE_UP,))
+def retry_no_duplicate(run: RunView, ctx: EvalContext) -> Verdict:
     """After a 503 the software waits Retry-After, retries the same uniqueId at most 3 times; one copy is kept."""
-    steps = [n for n in trace.performed("document.submit") if n.data.get("name") in ("submit", "give_up")]
-    if not steps:
-        return failed(Finding("the scenario never asked to submit a document while the shared record failed"))
     max_retries = int(ctx.param("DOCSHARE-021", "max_retries", 3))
     tolerance = float(ctx.param("DOCSHARE-021", "tolerance_seconds", 0.2))
-    findings, attempts_seen = [], 0
-    for note in steps:
-        attempts = [s.exchange for s in step_submissions(trace, note)]
-        attempts_seen += len(attempts)
-        if not any(e.status == 503 for e in attempts):
-            findings.append(Finding(f"{step_label(note)}: the software sent nothing the shared record could answer "
-                                    "503 to, the retry rule was not exercised", exchange=note.seq, scenario=note.scenario,
-                                    got=output(note) or note.data.get("failure")))
-            continue
-        findings += retry_findings(note, attempts, max_retries, tolerance)
-    posted = {_uid(s.exchange) for n in steps for s in step_submissions(trace, n)}
-    answer = final_list(trace)
-    kept = [d.get("unique_id") for d in served_documents(answer)
-            if d.get("unique_id") in posted and d.get("metadata", {}).get("title") == _title(steps[0])]
-    if len(kept) > 1:
-        findings.append(quote(answer, f"the shared record holds {len(kept)} copies of the document submitted at "  # type: ignore[arg-type]
-                              f"{step_label(steps[0])}", where="documents[].unique_id", expected="at most 1", got=kept))
+    findings, attempts_seen, steps_seen = [], 0, 0
+    for scenario, name in ((RETRY, "submit"), (RETRY_GIVE_UP, "give_up")):
+        trace = run.get(scenario)
+        assert trace is not None
+        steps = [n for n in trace.performed("document.submit") if n.data.get("name") == name]
+        steps_seen += len(steps)
+        for note in steps:
+            attempts = [s.exchange for s in step_submissions(trace, note)]
+            attempts_seen += len(attempts)
+            if not any(e.status == 503 for e in attempts):
+                findings.append(noted(note, f"{step_label(note)}: the software sent nothing the shared record could "
+                                            "answer 503 to, the retry rule was not exercised",
+                                      got=output(note) or note.data.get("failure")))
+                continue
+            findings += retry_findings(note, attempts, max_retries, tolerance)
+        findings += copies_findings(trace, steps)
+    if not steps_seen:
+        return failed(Finding("the scenarios never asked to submit a document while the shared record failed"))
     return verdict(findings, attempts_seen, "attempt(s)")
 
 
@@ -317,30 +328,31 @@ def network_retry_findings(note: Note, attempts: list[Exchange], max_retries: in
     return out
 
 
-@check("docshare.retry_network_no_duplicate", verifies=["DOCSHARE-021"], scenario=RETRY_NETWORK)
-def retry_network_no_duplicate(trace: TraceView, ctx: EvalContext) -> Verdict:
+@check("docshare.retry_network_no_duplicate", verifies=["DOCSHARE-021"], scenario=RETRY_NETWORK,
+       reads=(RETRY_REFUSED,))
+def retry_network_no_duplicate(run: RunView, ctx: EvalContext) -> Verdict:
     """DOCSHARE 2.1: after a 429, a 503 without Retry-After, a reset or a reply never sent, any retry waits and carries
     the same submission, at most 3 times, and the record keeps one copy."""
     max_retries = int(ctx.param("DOCSHARE-021", "max_retries", 3))
     tolerance = float(ctx.param("DOCSHARE-021", "tolerance_seconds", 0.2))
     findings, met = [], 0
-    answer = final_list(trace)
-    for name, what in NETWORK_FAILURES.items():
-        note = step_named(trace, name)
-        attempts = [s.exchange for s in step_submissions(trace, note)] if note else []
-        if not [e for e in attempts if e.status in (429, 503) or e.outcome in UNANSWERED]:
-            findings.append(Finding(f"step {name!r}: the software sent nothing that met {what}, so the retry rule was "
-                                    "not exercised", exchange=note.seq if note else None,
-                                    scenario=note.scenario if note else "", got=output(note) if note else None))
-            continue
-        met += 1
-        findings += network_retry_findings(note, attempts, max_retries, tolerance)  # type: ignore[arg-type]
-        posted = {_uid(e) for e in attempts}
-        kept = [d.get("unique_id") for d in served_documents(answer)
-                if d.get("unique_id") in posted or d.get("metadata", {}).get("title") == _title(note)]  # type: ignore[arg-type]
-        if len(kept) > 1:
-            findings.append(quote(answer, f"the shared record holds {len(kept)} copies of the document of "  # type: ignore[arg-type]
-                                  f"{step_label(note)}", where="documents[].unique_id", expected="at most 1", got=kept))
+    for scenario, names in ((RETRY_REFUSED, ("rate_limited", "no_retry_after")),
+                            (RETRY_NETWORK, ("reset", "dropped_reply"))):
+        trace = run.get(scenario)
+        assert trace is not None
+        steps = []
+        for name in names:
+            note, what = step_named(trace, name), NETWORK_FAILURES[name]
+            attempts = [s.exchange for s in step_submissions(trace, note)] if note else []
+            if note is None or not [e for e in attempts if e.status in (429, 503) or e.outcome in UNANSWERED]:
+                findings.append(Finding(f"step {name!r}: the software sent nothing that met {what}, so the retry rule "
+                                        "was not exercised", exchange=note.seq if note else None, scenario=scenario,
+                                        got=output(note) if note else None))
+                continue
+            met += 1
+            steps.append(note)
+            findings += network_retry_findings(note, attempts, max_retries, tolerance)
+        findings += copies_findings(trace, steps)
     return verdict(findings, met, "failure(s) met")
 
 

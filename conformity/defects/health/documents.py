@@ -258,7 +258,7 @@ def retry_too_soon(t: TraceEdit) -> int:
     return attempts[1].seq
 
 
-@mutation("retries-forever", scenario=RETRY, breaks=["DOCSHARE-021"], where="requests")
+@mutation("retries-forever", scenario="docshare.retry_give_up", breaks=["DOCSHARE-021"], where="requests")
 def retries_forever(t: TraceEdit) -> int:
     """Two more attempts after the fourth 503."""
     last = t.in_step("give_up", "dmp", method="POST")[-1]
