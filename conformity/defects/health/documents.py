@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -26,11 +27,37 @@ def metadata(t: TraceEdit, step: str = "discharge_letter") -> dict:  # type: ign
 # submission metadata
 
 
-@mutation("hash-of-other-bytes", scenario=DOCUMENTS, breaks=["DOCSHARE-015"], where="metadata.hash")
-def hash_of_other_bytes(t: TraceEdit) -> int:
-    """The hash is computed before the document is serialised."""
-    metadata(t)["hash"] = "0" * 40
-    return submission(t).seq
+def field(mid: str, breaks: list[str], name: str, value: Callable[[TraceEdit, str], str], doc: str,
+          waves: tuple[str, ...] = ("2026-W1", "2027-W2")) -> None:
+    """Register a mutation: the discharge letter's submission metadata ``name`` is ``value(trace, current)``."""
+
+    def change(t: TraceEdit) -> int:
+        metadata(t)[name] = value(t, str(metadata(t).get(name, "")))
+        return submission(t).seq
+
+    change.__doc__ = doc
+    mutation(mid, scenario=DOCUMENTS, breaks=breaks, where=f"metadata.{name}", waves=waves)(change)
+
+
+def other_author(t: TraceEdit, current: str) -> str:
+    return next(p["national_id"] for p in t.fixtures["practitioners"] if p["national_id"] != current)
+
+
+field("hash-of-other-bytes", ["DOCSHARE-015"], "hash", lambda t, v: "0" * 40,
+      "The hash is computed before the document is serialised.")
+field("class-code-not-coded", ["DOCSHARE-016"], "class_code", lambda t, v: "99", "classCode is not taken from its value set.")
+field("practice-setting-fixed", ["DOCSHARE-016"], "practice_setting", lambda t, v: "RADIOLOGIE",
+      "practiceSettingCode is a fixed value, not the one mapped to the author.", W2)
+field("unique-id-too-long", ["DOCSHARE-019"], "unique_id", lambda t, v: v.split("^")[0] + "^" + "f" * 64,
+      "The uniqueId is a UUID appended to a long root: more than 64 characters.")
+field("creation-time-local", ["DOCSHARE-007"], "creation_time", lambda t, v: "2001-01-01T00:00:00Z",
+      "creationTime is not the document's effectiveTime in UTC (only DOCSHARE-007 speaks of creationTime).")
+field("patient-id-without-oid", ["DOCSHARE-004"], "patient_id", lambda t, v: v.split("^")[0],
+      "The submission's patientId carries the INS without its authority.")
+field("author-of-metadata-other", ["DOCSHARE-006"], "author_id", other_author,
+      "The submission names the site's default practitioner as author, not the document's.")
+field("type-code-of-metadata-other", ["DOCSHARE-009"], "type_code", lambda t, v: "60591-5",
+      "The submission's typeCode is another allowed type than the document's code.")
 
 
 @mutation("software-version-stale", scenario=DOCUMENTS, breaks=["DOCSHARE-017"], where="software")
@@ -44,58 +71,6 @@ def software_version_stale(t: TraceEdit) -> int:
 def site_of_another_installation(t: TraceEdit) -> int:
     """The care site id is a default left from the vendor's demo installation."""
     request_json(submission(t))["site"]["id"] = "999999999"
-    return submission(t).seq
-
-
-@mutation("class-code-not-coded", scenario=DOCUMENTS, breaks=["DOCSHARE-016"], where="metadata.class_code")
-def class_code_not_coded(t: TraceEdit) -> int:
-    """classCode is not taken from its value set."""
-    metadata(t)["class_code"] = "99"
-    return submission(t).seq
-
-
-@mutation("practice-setting-fixed", scenario=DOCUMENTS, breaks=["DOCSHARE-016"], where="metadata.practice_setting",
-          waves=W2)
-def practice_setting_fixed(t: TraceEdit) -> int:
-    """practiceSettingCode is a fixed value, not the one mapped to the author."""
-    metadata(t)["practice_setting"] = "RADIOLOGIE"
-    return submission(t).seq
-
-
-@mutation("unique-id-too-long", scenario=DOCUMENTS, breaks=["DOCSHARE-019"], where="metadata.unique_id")
-def unique_id_too_long(t: TraceEdit) -> int:
-    """The uniqueId is a UUID appended to a long root: more than 64 characters."""
-    uid = metadata(t)["unique_id"]
-    metadata(t)["unique_id"] = uid.split("^")[0] + "^" + "f" * 64
-    return submission(t).seq
-
-
-@mutation("creation-time-local", scenario=DOCUMENTS, breaks=["DOCSHARE-007"], where="metadata.creation_time")
-def creation_time_local(t: TraceEdit) -> int:
-    """creationTime is not the document's effectiveTime in UTC (only DOCSHARE-007 speaks of creationTime)."""
-    metadata(t)["creation_time"] = "2001-01-01T00:00:00Z"
-    return submission(t).seq
-
-
-@mutation("patient-id-without-oid", scenario=DOCUMENTS, breaks=["DOCSHARE-004"], where="metadata.patient_id")
-def patient_id_without_oid(t: TraceEdit) -> int:
-    """The submission's patientId carries the INS without its authority."""
-    metadata(t)["patient_id"] = metadata(t)["patient_id"].split("^")[0]
-    return submission(t).seq
-
-
-@mutation("author-of-metadata-other", scenario=DOCUMENTS, breaks=["DOCSHARE-006"], where="metadata.author_id")
-def author_of_metadata_other(t: TraceEdit) -> int:
-    """The submission names the site's default practitioner as author, not the document's."""
-    other = next(p["national_id"] for p in t.fixtures["practitioners"] if p["national_id"] != metadata(t)["author_id"])
-    metadata(t)["author_id"] = other
-    return submission(t).seq
-
-
-@mutation("type-code-of-metadata-other", scenario=DOCUMENTS, breaks=["DOCSHARE-009"], where="metadata.type_code")
-def type_code_of_metadata_other(t: TraceEdit) -> int:
-    """The submission's typeCode is another allowed type than the document's code."""
-    metadata(t)["type_code"] = "60591-5"
     return submission(t).seq
 
 
@@ -115,32 +90,26 @@ def author_id_without_prefix(t: TraceEdit) -> int:
     return submission(t).seq
 
 
-@mutation("ins-oid-of-production", scenario=DOCUMENTS, breaks=["DOCSHARE-004"], where="patientRole/id")
-def ins_oid_of_production(t: TraceEdit) -> int:
-    """The document names the INS under the production NIR authority instead of the one the service returned."""
-    edit_document(submission(t), set_attr("v3:recordTarget/v3:patientRole/v3:id", "root", "1.2.250.1.213.1.4.8"))
-    return submission(t).seq
+def attribute(mid: str, breaks: list[str], path: str, name: str, value: str, doc: str, where: str) -> None:
+    """Register a mutation: the discharge letter's element at ``path`` has attribute ``name`` set to ``value``."""
+
+    def change(t: TraceEdit) -> int:
+        edit_document(submission(t), set_attr(path, name, value))
+        return submission(t).seq
+
+    change.__doc__ = doc
+    mutation(mid, scenario=DOCUMENTS, breaks=breaks, where=where)(change)
 
 
-@mutation("pdf-media-type", scenario=DOCUMENTS, breaks=["DOCSHARE-003"], where="nonXMLBody/text")
-def pdf_media_type(t: TraceEdit) -> int:
-    """The level-1 body is declared text/plain."""
-    edit_document(submission(t), set_attr("v3:component/v3:nonXMLBody/v3:text", "mediaType", "text/plain"))
-    return submission(t).seq
-
-
-@mutation("confidentiality-restricted", scenario=DOCUMENTS, breaks=["DOCSHARE-008"], where="confidentialityCode")
-def confidentiality_restricted(t: TraceEdit) -> int:
-    """confidentialityCode R instead of N."""
-    edit_document(submission(t), set_attr("v3:confidentialityCode", "code", "R"))
-    return submission(t).seq
-
-
-@mutation("effective-time-date-only", scenario=DOCUMENTS, breaks=["DOCSHARE-007"], where="effectiveTime")
-def effective_time_date_only(t: TraceEdit) -> int:
-    """effectiveTime is a date without time or offset."""
-    edit_document(submission(t), set_attr("v3:effectiveTime", "value", "20240101"))
-    return submission(t).seq
+attribute("ins-oid-of-production", ["DOCSHARE-004"], "v3:recordTarget/v3:patientRole/v3:id", "root",
+          "1.2.250.1.213.1.4.8", "The document names the INS under the production NIR authority instead of the one "
+          "the service returned.", "patientRole/id")
+attribute("pdf-media-type", ["DOCSHARE-003"], "v3:component/v3:nonXMLBody/v3:text", "mediaType", "text/plain",
+          "The level-1 body is declared text/plain.", "nonXMLBody/text")
+attribute("confidentiality-restricted", ["DOCSHARE-008"], "v3:confidentialityCode", "code", "R",
+          "confidentialityCode R instead of N.", "confidentialityCode")
+attribute("effective-time-date-only", ["DOCSHARE-007"], "v3:effectiveTime", "value", "20240101",
+          "effectiveTime is a date without time or offset.", "effectiveTime")
 
 
 @mutation("language-missing", scenario=DOCUMENTS, breaks=["DOCSHARE-027"], where="/ClinicalDocument", waves=W2)
