@@ -1,9 +1,11 @@
-"""Checks: security baseline (SECURITY-001/002/005/006, PRACAUTH-014/015/020, MESSAGING-006).
+"""Checks: security baseline (SECURITY-001/002/005/006/014/015, PRACAUTH-014/015/020, MESSAGING-006).
 
 TLS: a request reaches the sandbox, and so its trace, only through a completed TLS handshake; each
-request records the Host the software addressed, so the trace shows which listeners (trusted,
-untrusted certificate, TLS 1.1 only) the software really talked to. Tokens: the trace holds the
-hash prefix of every token the provider issued and of every Bearer credential presented.
+request records the Host the software addressed, so the trace shows which listeners (trusted, and one
+per bad server of the negative catalogue) the software really talked to. MESSAGING-006 is judged on
+messages sent to a messaging service whose endpoint is on a bad listener. Tokens and URLs: every
+exchange of every scenario; the trace holds the hash prefix of every token the provider issued, of
+the client secret and of every Bearer credential presented.
 """
 
 from __future__ import annotations
