@@ -178,8 +178,10 @@ class RecordingMiddleware:
                 response["body"] += message.get("body", b"")
             if network:
                 held.append(message)  # the answer the connection fault keeps from the software
-            else:
-                await send(message)
+                return
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self._ended(scope, started)  # stamped as the answer leaves, not when the record is written
+            await send(message)
 
         request_body = body
         scope.setdefault("state", {})
@@ -188,22 +190,30 @@ class RecordingMiddleware:
         elif network == "reset":
             scope["state"]["outcome"] = "connection-reset"
             scope["state"]["outcome_details"] = {"fault": "reset"}
+            self._ended(scope, started)
             reset(receive)
             await until_given_up(receive, 1.0)  # the server sees the connection gone: it answers nothing
         else:
             await self.app(scope, replay, capture)
             if network:
-                await self._withhold(scope, receive, send, network, held)
+                await self._withhold(scope, receive, send, network, held, started)
         if session and match:
             self._record(scope, headers, request_body, response, session, match["service"], started, too_large)
 
     @staticmethod
-    async def _withhold(scope: Scope, receive: Receive, send: Send, network: str, held: list[Message]) -> None:
+    def _ended(scope: Scope, started: float) -> None:
+        """The exchange ends now (its time and duration), whatever the middleware still waits for."""
+        scope["state"]["ended"] = (_now(), round((time.perf_counter() - started) * 1000, 3))
+
+    @staticmethod
+    async def _withhold(scope: Scope, receive: Receive, send: Send, network: str, held: list[Message],
+                        started: float) -> None:
         """A processed request's answer, dropped or held until the software gives up (:mod:`sandbox.network`)."""
         state = scope["state"]
         details = dict(state.get("outcome_details") or {}) | {"fault": network, "service_outcome": state.get("outcome")}
         if network == "dropped_replies":
             state["outcome"], state["outcome_details"] = "reply-dropped", details
+            RecordingMiddleware._ended(scope, started)
             drop(receive)
             await until_given_up(receive, 1.0)
             return
@@ -212,6 +222,7 @@ class RecordingMiddleware:
             state["outcome"], state["outcome_details"] = "client-gave-up", details | {"waited_s": waited}
             return
         state["outcome_details"] = details | {"late_by_s": waited}  # the software waited: the answer goes, late
+        RecordingMiddleware._ended(scope, started)
         for message in held:
             await send(message)
 
@@ -248,9 +259,10 @@ class RecordingMiddleware:
         state = scope.get("state", {})
         status = response["status"]
         outcome = state.get("outcome") or ("accepted" if 200 <= status < 400 else f"http-{status}")
+        ended, duration = state.get("ended") or (_now(), round((time.perf_counter() - started) * 1000, 3))
         exchange: dict[str, Any] = {
             "kind": "http",
-            "time": _now(),
+            "time": ended,
             "service": service,
             "request": {
                 "method": scope["method"],
@@ -267,7 +279,7 @@ class RecordingMiddleware:
                 else encode_body(response["body"], response["headers"].get("content-type", "")),
             },
             "outcome": outcome,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "duration_ms": duration,
         }
         if state.get("outcome_details"):
             exchange["outcome_details"] = state["outcome_details"]
