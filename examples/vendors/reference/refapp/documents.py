@@ -211,6 +211,8 @@ def document_submit(app: Application, data: dict[str, Any]) -> dict[str, Any]:
                                      f"shared record (allowed: {', '.join(cda.TYPES)})")
         key = content_key(record, data)
         known = app.documents.get(data.get("unique_id", ""))
+        if data.get("unique_id") and known is None:  # DOCSHARE-019: uniqueIds come from this software's own root
+            raise Refused("refused", f"uniqueId {data['unique_id']} names no document this software produced")
         if known is not None and known["key"] != key:
             raise Refused("refused", f"uniqueId {data['unique_id']} already names another document")
         if known is not None:
