@@ -28,8 +28,8 @@ def main() -> int:
 
     from conformity.catalog import load_catalog
     from conformity.checks.packs import load_pack_checks
-    from conformity.checks.evaluate import evaluate_check
-    from conformity.checks.registry import CHECKS, registered_check_ids
+    from conformity.checks.evaluate import evaluate_checks
+    from conformity.checks.registry import registered_check_ids
     from conformity.harness.outputs import run_to_end
     from conformity.harness.plan import make_plan
     from conformity.harness.runner import Runner, eval_context
@@ -57,8 +57,7 @@ def main() -> int:
 
     ctx = eval_context(plan, vendor.identity())
     e0 = time.perf_counter()
-    for cid in plan.checks:
-        evaluate_check(cid, result.traces.get(CHECKS.get(cid).scenario), ctx)
+    evaluate_checks(plan.checks, result.traces, ctx)
     eval_s = time.perf_counter() - e0
 
     report = result.report

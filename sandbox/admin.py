@@ -14,7 +14,9 @@ from sandbox.deps import Principal, owned_session, require_admin, require_princi
 from sandbox.faults import CATALOGUE, validate_faults
 from sandbox.fixtures import generate
 from sandbox.problems import Problem
+from sandbox.recording import redact_issued
 from sandbox.sessions import create_session, new_id, public_view
+from sandbox.tls import LISTENER_CLASSES
 from sandbox.traces import build_trace
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -96,9 +98,11 @@ def get_one(request: Request, session_id: str, caller: Caller) -> dict[str, Any]
     return public_view(owned_session(request, session_id, caller))
 
 
-@router.get("/listeners", summary="The URLs this sandbox serves on (trusted, untrusted certificate, TLS 1.1 only)")
+@router.get("/listeners", summary="The URLs this sandbox serves on: trusted, and one per bad TLS class software "
+                                  "must refuse (each described)")
 def listeners(request: Request, _: Caller) -> dict[str, Any]:
-    return {"listeners": getattr(request.app.state, "listeners", {})}
+    urls = getattr(request.app.state, "listeners", {})
+    return {"listeners": urls, "classes": {c.name: c.what for c in LISTENER_CLASSES if c.name in urls}}
 
 
 @router.get("/faults", summary="The faults a session can inject")
@@ -126,10 +130,11 @@ def put_faults(request: Request, session_id: str, body: dict[str, Any], caller: 
 
 @router.post("/sessions/{session_id}/notes", status_code=201, summary="Add a harness note to the trace")
 def post_note(request: Request, session_id: str, body: NoteRequest, caller: Caller) -> dict[str, Any]:
-    owned_session(request, session_id, caller)
+    session = owned_session(request, session_id, caller)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    data = redact_issued(body.data, session, store_of(request))  # secrets the software handed back never enter a trace
     seq = store_of(request).append_exchange(session_id, {"kind": "note", "time": now, "note": body.kind,
-                                                         "data": body.data})
+                                                         "data": data})
     return {"seq": seq}
 
 

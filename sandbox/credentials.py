@@ -15,7 +15,7 @@ from collections.abc import Iterable
 PREFIX_CHARS = 6
 #: lengths of what the sandbox issues (``secrets.token_urlsafe(24)`` → 32, ``(32)`` → 43 characters)
 ISSUED_LENGTHS = (32, 43)
-_CANDIDATE = re.compile(r"(?<![A-Za-z0-9_-])(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{32})(?![A-Za-z0-9_-])")
+SECRET_SHAPED = re.compile(r"(?<![A-Za-z0-9_-])(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{32})(?![A-Za-z0-9_-])")
 
 
 def secret_hash(secret: str) -> str:
@@ -32,5 +32,5 @@ def candidates(texts: Iterable[str]) -> set[str]:
     """Substrings of ``texts`` shaped like a secret the sandbox issues (exact length, token alphabet)."""
     found: set[str] = set()
     for text in texts:
-        found.update(_CANDIDATE.findall(text))
+        found.update(SECRET_SHAPED.findall(text))
     return found

@@ -179,11 +179,18 @@ def take_unavailable(store: Store, session: dict[str, Any], service: str) -> boo
 
 
 def raise_if_unavailable(request: Request, session: dict[str, Any], service: str, what: str) -> None:
-    """Answer 503 with Retry-After (fault ``retry_after``, default 1 s) while an injected failure is left."""
-    retry = int(fault(session, service).get("retry_after") or 1)
+    """Answer 429 (fault ``rate_limited``) or 503 (fault ``unavailable``) while an injected failure is left, with
+    Retry-After (fault ``retry_after``, default 1 s) unless the fault ``omit_retry_after`` is on."""
+    spec = fault(session, service)
+    retry = int(spec.get("retry_after") or 1)
+    headers = {} if spec.get("omit_retry_after") else {"Retry-After": str(retry)}
+    extra = {} if spec.get("omit_retry_after") else {"retry_after": retry}
+    if take_fault(store_of(request), session, service, "rate_limited"):
+        raise Problem(429, "rate-limited", f"{what} limits this client's requests (injected fault)", headers=headers,
+                      **extra)
     if take_unavailable(store_of(request), session, service):
         raise Problem(503, "service-unavailable", f"{what} is temporarily unavailable (injected fault)",
-                      headers={"Retry-After": str(retry)}, retry_after=retry)
+                      headers=headers, **extra)
 
 
 M = TypeVar("M", bound=BaseModel)

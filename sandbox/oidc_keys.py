@@ -6,6 +6,9 @@ The file (``SandboxConfig.idp_key_path``, mode 0600) holds two private EC P-256 
 
 ``signing`` signs every ID token and is the only key in the published JWKS; ``unpublished``
 exists only to forge ID tokens under a kid the JWKS does not hold (the ``unknown_kid`` fault).
+``rotated`` (derived from ``signing`` with HKDF, so every process sharing the file has the same one)
+is the provider's next key: while a session's ``rotate_keys`` fault is on, the JWKS publishes it
+alone and it signs the ID tokens, as after a key rotation.
 """
 
 from __future__ import annotations
@@ -20,13 +23,20 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import SecurityWarning
-from joserfc.jwk import ECKey, KeySet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from joserfc.jwk import ECKey, KeySet, OctKey
 from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
 from conformity.errors import UsineError
 from conformity.files import private_dir
 
 ALG = "ES256"
+#: forgeries that leave out a claim the ID token must carry
+MISSING_CLAIM = {"nonce_missing": "nonce", "iat_missing": "iat", "exp_missing": "exp", "sub_missing": "sub"}
+#: the order of the P-256 group (keys derived from a hash are reduced into it)
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 STALE_AUTH_SECONDS = 13 * 3600  # older than the 12-hour maximum authentication age (PRACAUTH-017)
 FUTURE_SECONDS = 3600  # far beyond any allowed clock skew (PRACAUTH-011)
 FORMAT = "usine.idp-keys/1"
@@ -47,9 +57,25 @@ class IdpKeys:
     def kid(self) -> str:
         return str(self.signing.kid)
 
-    def public_jwks(self) -> dict[str, Any]:
-        """The JWKS document: public parts only, with kid, use and alg."""
-        return dict(KeySet([self.signing]).as_dict(private=False))
+    @property
+    def rotated(self) -> ECKey:
+        """The key the provider rotates to (fault ``rotate_keys``): derived from the signing key, stable."""
+        return _derived(self.signing)
+
+    def public_jwks(self, rotated: bool = False) -> dict[str, Any]:
+        """The JWKS document: public parts only, with kid, use and alg (after a rotation: the new key only)."""
+        return dict(KeySet([self.rotated if rotated else self.signing]).as_dict(private=False))
+
+
+def _derived(key: ECKey) -> ECKey:
+    """A P-256 key derived from ``key``'s private scalar with HKDF-SHA256 (the same in every process)."""
+    private = key.private_key
+    material = private.private_numbers().private_value.to_bytes(32, "big")
+    okm = HKDF(algorithm=hashes.SHA256(), length=40, salt=None, info=b"usine idp rotated key").derive(material)
+    scalar = int.from_bytes(okm, "big") % (int(P256_ORDER) - 1) + 1
+    derived = ec.derive_private_key(scalar, ec.SECP256R1())
+    key = ECKey.import_key(derived)
+    return ECKey.import_key(derived, {"use": "sig", "alg": ALG, "kid": key.thumbprint()})
 
 
 def _new_key() -> ECKey:
@@ -92,20 +118,35 @@ def load_or_create(path: Path) -> IdpKeys:
     return keys
 
 
-def sign_id_token(keys: IdpKeys, claims: dict[str, Any], forgery: str | None = None) -> str:
-    """A compact JWS of ``claims`` signed with the signing key, or forged as ``forgery`` says.
+def sign_id_token(keys: IdpKeys, claims: dict[str, Any], forgery: str | None = None, *, rotated: bool = False) -> str:
+    """A compact JWS of ``claims`` signed with the signing key (the rotated one after a rotation), or forged as
+    ``forgery`` says.
 
     Claim forgeries (wrong_issuer, wrong_audience, expired, wrong_nonce, wrong_acr, stale_auth_time,
-    issued_in_future, foreign_azp: several audiences and another azp) change the claims and sign honestly; alg_none is unsigned; unknown_kid is signed by the unpublished key;
-    bad_signature is signed honestly and then has its signature bytes corrupted.
+    issued_in_future, foreign_azp, several_audiences_no_azp, nbf_in_future, nonce_missing, iat_missing,
+    exp_missing, sub_missing, wrong_at_hash, wrong_c_hash) change the claims and sign honestly; alg_none is
+    unsigned; hs256_public_key is an HMAC keyed with the provider's public key (an algorithm the provider does
+    not list, RFC 8725 §2.1); unknown_kid is signed by the unpublished key; kid_absent is signed honestly
+    without a kid in its header (a valid token); bad_signature is signed honestly and then has its signature
+    bytes corrupted.
     """
     claims = forge_claims(claims, forgery)
     if forgery == "alg_none":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SecurityWarning)
             return jwt.encode({"alg": "none"}, claims, None, algorithms=["none"])
-    key = keys.unpublished if forgery == "unknown_kid" else keys.signing
-    token = jwt.encode({"alg": ALG, "kid": key.kid}, claims, key, algorithms=[ALG])
+    current = keys.rotated if rotated else keys.signing
+    if forgery == "hs256_public_key":
+        # the provider's public key, as its JWKS publishes it, for the HMAC secret (JOSE libraries refuse PEM or DER
+        # public keys as oct keys: the very protection a relying party should also have)
+        public = json.dumps(current.as_dict(private=False), sort_keys=True, separators=(",", ":")).encode()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SecurityWarning)
+            return jwt.encode({"alg": "HS256", "kid": current.kid}, claims, OctKey.import_key(public),
+                              algorithms=["HS256"])
+    key = keys.unpublished if forgery == "unknown_kid" else current
+    header = {"alg": ALG} if forgery == "kid_absent" else {"alg": ALG, "kid": key.kid}
+    token = jwt.encode(header, claims, key, algorithms=[ALG])
     if forgery == "bad_signature":
         head, payload, signature = token.split(".")
         raw = bytearray(urlsafe_b64decode(signature.encode("ascii")))
@@ -139,4 +180,14 @@ def forge_claims(claims: dict[str, Any], forgery: str | None) -> dict[str, Any]:
     elif forgery == "expired":
         shift = int(out["exp"]) - int(out["iat"]) + 3600
         out.update(iat=out["iat"] - shift, exp=out["exp"] - shift, auth_time=out.get("auth_time", out["iat"]) - shift)
+    elif forgery == "several_audiences_no_azp":
+        out["aud"] = [claims["aud"], f"{claims['aud']}-other"]
+        out.pop("azp", None)
+    elif forgery == "nbf_in_future":
+        out["nbf"] = int(out["iat"]) + FUTURE_SECONDS
+    elif forgery in MISSING_CLAIM:
+        out.pop(MISSING_CLAIM[forgery], None)
+    elif forgery in ("wrong_at_hash", "wrong_c_hash"):
+        name = forgery.split("_", 1)[1]
+        out[name] = urlsafe_b64encode(bytes(16)).decode("ascii").rstrip("=")  # a hash of nothing issued
     return out

@@ -23,7 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conformity.errors import SignatureError
 from conformity.signing import canonical_json
-from sandbox.credentials import candidates, secret_hash
+from sandbox.credentials import SECRET_SHAPED, candidates, secret_hash
+from sandbox.network import drop, reset, take_network_fault, until_given_up
 from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
 from sandbox.store import Store
 
@@ -82,6 +83,46 @@ def redact(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+#: JWTs (the ID tokens the sandbox signs) and base64 runs (an ``Authorization: Basic`` credential)
+JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*")
+BASE64_LIKE = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
+
+
+def redact_issued(value: Any, session: dict[str, Any], store: Store) -> Any:
+    """``value`` (a harness note: what the software answered, wrote on its error output or in its logs) with every
+    secret the sandbox issued replaced by its hash prefix: the session's client secret (also inside a Basic
+    credential) and session token, every token and code of its store, any JWT (the ID tokens it signed).
+
+    The sandbox keeps only hashes of what it issued, so a secret-shaped string is recognised by its hash.
+    """
+    own = {h for h in (session.get("client_secret_sha256"), session.get("session_token_sha256")) if h}
+    strings = list(_strings(value))
+    by_hash = {secret_hash(c): c for c in candidates(strings)}
+    issued = {by_hash[h] for h in (own & by_hash.keys()) | (store.known_hashes(by_hash) if by_hash else set())}
+
+    def basic(m: re.Match[str]) -> str:
+        try:
+            decoded = base64.b64decode(m.group(0), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return m.group(0)
+        _, colon, secret = decoded.partition(":")
+        return redacted(secret) if colon and secret_hash(secret) in own else m.group(0)
+
+    def text(t: str) -> str:
+        t = JWT_LIKE.sub(lambda m: redacted(m.group(0)), t)
+        t = BASE64_LIKE.sub(basic, t)
+        return SECRET_SHAPED.sub(lambda m: redacted(m.group(0)) if m.group(0) in issued else m.group(0), t)
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return text(v) if isinstance(v, str) else v
+
+    return walk(value)
+
+
 def _mask(value: Any) -> Any:
     if isinstance(value, str):
         return redacted(value)
@@ -133,6 +174,8 @@ class RecordingMiddleware:
 
         body, too_large = await self._read_body(receive, headers)
         response: dict[str, Any] = {"status": 0, "headers": {}, "body": b""}
+        network = take_network_fault(self.store, session, match["service"], scope["method"]) if session and match else None
+        held: list[Message] = []
 
         async def replay() -> Message:
             nonlocal body
@@ -146,16 +189,55 @@ class RecordingMiddleware:
                                        for k, v in message.get("headers", [])}
             elif message["type"] == "http.response.body" and session_id:
                 response["body"] += message.get("body", b"")
+            if network:
+                held.append(message)  # the answer the connection fault keeps from the software
+                return
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self._ended(scope, started)  # stamped as the answer leaves, not when the record is written
             await send(message)
 
         request_body = body
         scope.setdefault("state", {})
         if too_large:
             await self._refuse_too_large(scope, capture)
+        elif network == "reset":
+            scope["state"]["outcome"] = "connection-reset"
+            scope["state"]["outcome_details"] = {"fault": "reset"}
+            self._ended(scope, started)
+            reset(receive)
+            await until_given_up(receive, 1.0)  # the server sees the connection gone: it answers nothing
         else:
             await self.app(scope, replay, capture)
+            if network:
+                await self._withhold(scope, receive, send, network, held, started)
         if session and match:
             self._record(scope, headers, request_body, response, session, match["service"], started, too_large)
+
+    @staticmethod
+    def _ended(scope: Scope, started: float) -> None:
+        """The exchange ends now (its time and duration), whatever the middleware still waits for."""
+        scope["state"]["ended"] = (_now(), round((time.perf_counter() - started) * 1000, 3))
+
+    @staticmethod
+    async def _withhold(scope: Scope, receive: Receive, send: Send, network: str, held: list[Message],
+                        started: float) -> None:
+        """A processed request's answer, dropped or held until the software gives up (:mod:`sandbox.network`)."""
+        state = scope["state"]
+        details = dict(state.get("outcome_details") or {}) | {"fault": network, "service_outcome": state.get("outcome")}
+        if network == "dropped_replies":
+            state["outcome"], state["outcome_details"] = "reply-dropped", details
+            RecordingMiddleware._ended(scope, started)
+            drop(receive)
+            await until_given_up(receive, 1.0)
+            return
+        gave_up, waited = await until_given_up(receive)
+        if gave_up:
+            state["outcome"], state["outcome_details"] = "client-gave-up", details | {"waited_s": waited}
+            return
+        state["outcome_details"] = details | {"late_by_s": waited}  # the software waited: the answer goes, late
+        RecordingMiddleware._ended(scope, started)
+        for message in held:
+            await send(message)
 
     async def _read_body(self, receive: Receive, headers: dict[str, str]) -> tuple[bytes, bool]:
         declared = headers.get("content-length")
@@ -190,9 +272,10 @@ class RecordingMiddleware:
         state = scope.get("state", {})
         status = response["status"]
         outcome = state.get("outcome") or ("accepted" if 200 <= status < 400 else f"http-{status}")
+        ended, duration = state.get("ended") or (_now(), round((time.perf_counter() - started) * 1000, 3))
         exchange: dict[str, Any] = {
             "kind": "http",
-            "time": _now(),
+            "time": ended,
             "service": service,
             "request": {
                 "method": scope["method"],
@@ -209,7 +292,7 @@ class RecordingMiddleware:
                 else encode_body(response["body"], response["headers"].get("content-type", "")),
             },
             "outcome": outcome,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "duration_ms": duration,
         }
         if state.get("outcome_details"):
             exchange["outcome_details"] = state["outcome_details"]

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from sandbox.app import create_app
 from sandbox.config import SandboxConfig
-from sandbox.tls import TestPKI, legacy_tls_context, negotiates_tls11
+from sandbox.tls import LISTENER_CLASSES, TestPKI, serves_as_said, server_context
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -25,34 +25,60 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None,
-                   *, context: ssl.SSLContext | None = None, lifespan: str = "on") -> uvicorn.Config:
+                   *, context: ssl.SSLContext | None = None, lifespan: str = "on",
+                   configure_logging: bool = True) -> uvicorn.Config:
+    """A server config; ``configure_logging`` False for listeners added to a running one (uvicorn would set its
+    loggers up again while the first server logs)."""
+    extra: dict[str, object] = {} if configure_logging else {"log_config": None}
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False,
+        app, host=host, port=port, log_level="warning", access_log=False, **extra,  # type: ignore[arg-type]
         ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
         ssl_context_factory=(lambda _config, _default: context) if context else None,
         limit_concurrency=1000, timeout_keep_alive=5, lifespan=lifespan,
     )
 
 
-def _run_in_thread(server: uvicorn.Server, timeout: float) -> threading.Thread:
+def _start_thread(server: uvicorn.Server) -> threading.Thread:
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, name="usine-sandbox", daemon=True)
     thread.start()
+    return thread
+
+
+def _wait_started(server: uvicorn.Server, thread: threading.Thread, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
             raise RuntimeError(f"sandbox listener did not start on port {server.config.port}")
-        time.sleep(0.02)
+        time.sleep(0.01)
+
+
+def _run_in_thread(server: uvicorn.Server, timeout: float) -> threading.Thread:
+    thread = _start_thread(server)
+    _wait_started(server, thread, timeout)
     return thread
 
 
 @dataclass
 class Listeners:
-    """The URLs one app is served on (``trusted``, ``untrusted``, ``legacy_tls``) and how to stop them."""
+    """The URLs one app is served on (``trusted``, then one per listener class of :mod:`sandbox.tls`) and how to
+    stop them."""
 
     urls: dict[str, str]
     stoppers: list[Callable[[], None]]
+
+
+def _stopper(*running: tuple[uvicorn.Server, threading.Thread]) -> Callable[[], None]:
+    """Stop servers together: all are told to exit before any is waited for."""
+
+    def stop() -> None:
+        for server, _ in running:
+            server.should_exit = True
+        for _, thread in running:
+            thread.join(timeout=10)
+
+    return stop
 
 
 def start_listener(app: FastAPI, host: str, port: int = 0, *, cert: Path | None = None, key: Path | None = None,
@@ -61,16 +87,11 @@ def start_listener(app: FastAPI, host: str, port: int = 0, *, cert: Path | None 
     port = port or free_port(host)
     server = uvicorn.Server(uvicorn_config(app, host, port, cert, key, context=context, lifespan=lifespan))
     thread = _run_in_thread(server, 15.0)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-    return f"{'https' if cert else 'http'}://{host}:{port}", stop
+    return f"{'https' if cert else 'http'}://{host}:{port}", _stopper((server, thread))
 
 
 def start_listeners(app: FastAPI, host: str, *, pki: TestPKI | None, port: int = 0) -> Listeners:
-    """The trusted listener, and with a test PKI the untrusted-certificate and TLS 1.1-only ones.
+    """The trusted listener, and with a test PKI one listener per bad class (certificate, protocol, ciphers).
 
     The URLs are published to the app (``GET /admin/listeners``) so a harness reaching the
     sandbox by URL finds them.
@@ -91,16 +112,24 @@ def start_listeners(app: FastAPI, host: str, *, pki: TestPKI | None, port: int =
 
 
 def add_test_listeners(app: FastAPI, host: str, pki: TestPKI, found: Listeners) -> None:
-    """Listeners the software must refuse: an untrusted certificate, and TLS 1.1 only (if OpenSSL can)."""
-    url, stop = start_listener(app, host, cert=pki.untrusted_cert, key=pki.untrusted_key)
-    found.urls["untrusted"] = url
-    found.stoppers.append(stop)
-    legacy = legacy_tls_context(pki.server_cert, pki.server_key)
-    if legacy is not None:
-        url, stop = start_listener(app, host, cert=pki.server_cert, key=pki.server_key, context=legacy)
-        found.stoppers.append(stop)
-        if negotiates_tls11(url, pki.ca_cert):
-            found.urls["legacy_tls"] = url
+    """One listener per class software must refuse, started together; only those that really serve their class
+    (probed with a handshake) are published."""
+    starting = []
+    for cls in LISTENER_CLASSES:
+        context = server_context(pki, cls)
+        if context is None:
+            continue  # this platform's OpenSSL (or this PKI) cannot make it: not published
+        port = free_port(host)
+        files = pki.served(cls)
+        assert files is not None
+        server = uvicorn.Server(uvicorn_config(app, host, port, files[0], files[1], context=context, lifespan="off",
+                                               configure_logging=False))
+        starting.append((cls, f"https://{host}:{port}", server, _start_thread(server)))
+    found.stoppers.append(_stopper(*((server, thread) for _, _, server, thread in starting)))
+    for cls, url, server, thread in starting:
+        _wait_started(server, thread, 15.0)
+        if serves_as_said(url, cls):
+            found.urls[cls.name] = url
     app.state.listeners = dict(found.urls)
 
 

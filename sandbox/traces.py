@@ -24,7 +24,9 @@ def build_trace(store: Store, session: dict[str, Any], key: SigningKey) -> dict[
         "sandbox": {"version": __version__, "key_id": key.kid},
         "session": {"id": session["id"], "label": session["label"], "seed": session["seed"],
                     "created": session["created"], "base_url": session["base_url"],
-                    "client_id": session["client_id"], "bound_to": session.get("bound_to")},
+                    "client_id": session["client_id"], "bound_to": session.get("bound_to"),
+                    # how the client secret reads once redacted ([redacted sha256:…]): checks tell it from tokens
+                    "client_secret_sha256": str(session.get("client_secret_sha256", ""))[:16]},
         "fixtures": session["fixtures"],
         "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "exchanges": store.exchanges(session["id"]),

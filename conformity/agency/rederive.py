@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from conformity.checks.evaluate import EvalContext, evaluate_check
+from conformity.checks.evaluate import EvalContext, evaluate_checks
 from conformity.checks.model import Verdict
 from conformity.checks.registry import CHECKS
 from conformity.errors import Problem
@@ -34,11 +34,7 @@ def _short(value: Any, limit: int = 120) -> str:
 
 def rederive(plan: Plan, ctx: EvalContext, traces: Mapping[str, dict[str, Any]]) -> dict[str, Verdict]:
     """Every planned check's verdict, evaluated again on the bundle's trusted traces."""
-    out = {}
-    for cid in plan.checks:
-        scenario = CHECKS.get(cid).scenario
-        out[cid] = evaluate_check(cid, traces.get(scenario) if scenario else None, ctx)
-    return out
+    return evaluate_checks(plan.checks, traces, ctx)
 
 
 def rows_for(plan: Plan, verdicts: Mapping[str, Verdict]) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from conformity.catalog.catalog import Catalog
 from conformity.checks.registry import CHECKS
@@ -16,6 +16,11 @@ class CoverageRow:
     checks: tuple[str, ...]
     status: str  # "covered" | "missing-check" | "document" | "manual" | "check-disagrees"
     note: str
+    #: the declared defects that break this requirement alone (``mutation:<id>``, ``vendor:<name>``), in the waves
+    #: pinning this version (see :mod:`conformity.defects.coverage`)
+    defects: tuple[str, ...] = ()
+    #: whether a wave in scope pins this version (only those need defects)
+    pinned: bool = False
 
 
 def coverage(catalog: Catalog, wave_id: str | None = None, category: str | None = None) -> list[CoverageRow]:
@@ -47,3 +52,21 @@ def coverage(catalog: Catalog, wave_id: str | None = None, category: str | None 
         else:
             rows.append(CoverageRow(req.ref, level, p.method, p.checks, "covered", ""))
     return sorted(rows, key=lambda r: r.requirement)
+
+
+def with_defects(rows: list[CoverageRow], catalog: Catalog, alone: dict[tuple[str, str], list[str]],
+                 wave_id: str | None = None) -> list[CoverageRow]:
+    """``rows`` with the defects that break each requirement alone in the waves (in scope) pinning its version."""
+    pinning: dict[str, list[str]] = {}
+    for wid in ([wave_id] if wave_id else sorted(catalog.waves)):
+        for category in catalog.wave(wid).categories:
+            for a in catalog.specification(wid, category).requirements:
+                waves = pinning.setdefault(a.requirement.ref, [])
+                if wid not in waves:
+                    waves.append(wid)
+    out = []
+    for r in rows:
+        rid = r.requirement.split("#")[-1]
+        found = tuple(dict.fromkeys(d for w in pinning.get(r.requirement, []) for d in alone.get((w, rid), [])))
+        out.append(replace(r, defects=found, pinned=r.requirement in pinning))
+    return out

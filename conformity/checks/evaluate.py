@@ -6,13 +6,13 @@ traces of a bundle to re-derive every verdict without re-running the software.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from conformity.checks.model import Finding, Verdict, errored
 from conformity.checks.registry import CHECKS
-from conformity.checks.trace import TraceView
+from conformity.checks.trace import RunView, TraceView
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,8 @@ class EvalContext:
     referentials: Mapping[str, str] = field(default_factory=dict)
     requirements: tuple[str, ...] = ()
     parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the scenarios of the run's plan: a check reading every scenario needs every one's trace
+    scenarios: tuple[str, ...] = ()
 
     def version(self, referential: str) -> str | None:
         """The pinned version of a referential in this run (None if not pinned)."""
@@ -43,17 +45,47 @@ class MissingEvidence(Exception):
         self.finding = finding
 
 
-def evaluate_check(check_id: str, trace_doc: dict[str, Any] | None, ctx: EvalContext) -> Verdict:
-    """One check's verdict on its scenario's trace; never raises."""
+def _subject(check_id: str, traces: Mapping[str, dict[str, Any]], ctx: EvalContext) -> TraceView | RunView | Verdict:
+    """What the check reads: its scenario's trace, or several scenarios' (an error verdict when one is missing)."""
     check = CHECKS.get(check_id)
-    if trace_doc is None:
-        return errored(f"no trace for scenario {check.scenario!r}: the scenario did not run")
+    if not check.scenarios:
+        return errored(f"check {check_id} names no scenario")
+    missing = [s for s in check.scenarios if s not in traces]
+    if missing:
+        return errored(f"no trace for scenario {missing[0]!r}: the scenario did not run")
+    if not (check.reads_all or check.reads):
+        return TraceView(traces[check.scenarios[0]])
+    wanted = list(check.scenarios)
+    if check.reads_all:
+        wanted += [s for s in (ctx.scenarios or tuple(traces)) if s not in wanted]
+        missing = [s for s in wanted if s not in traces]
+        if missing:
+            return errored(f"check {check_id} reads every exchange of the run, but scenario(s) {', '.join(missing)} "
+                           "left no trace")
+    return RunView({s: traces[s] for s in wanted})
+
+
+def evaluate_check(check_id: str, traces: Mapping[str, dict[str, Any]], ctx: EvalContext) -> Verdict:
+    """One check's verdict on the traces of a run (by scenario id); never raises."""
+    check = CHECKS.get(check_id)
+    subject = _subject(check_id, traces, ctx)
+    if isinstance(subject, Verdict):
+        return subject
     try:
-        verdict = check.evaluate(TraceView(trace_doc), ctx)
+        verdict = check.evaluate(subject, ctx)
     except MissingEvidence as exc:
         return Verdict("fail", (exc.finding,))
     except Exception as exc:  # a check bug must not hide the others' verdicts
         return errored(f"check {check_id} raised {type(exc).__name__}: {exc}")
     if not isinstance(verdict, Verdict):
         return errored(f"check {check_id} returned {type(verdict).__name__}, not a Verdict")
+    strangers = sorted({r for f in verdict.findings for r in f.requirements} - set(check.verifies))
+    if strangers:
+        return errored(f"check {check_id} blames {', '.join(strangers)}, which it does not verify")
     return verdict
+
+
+def evaluate_checks(check_ids: Iterable[str], traces: Mapping[str, dict[str, Any]],
+                    ctx: EvalContext) -> dict[str, Verdict]:
+    """Every check's verdict on the traces of a run (what the harness and the agency both compute)."""
+    return {cid: evaluate_check(cid, traces, ctx) for cid in check_ids}

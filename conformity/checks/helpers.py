@@ -26,24 +26,30 @@ def output_of(trace: TraceView, action: str, name: str | None = None) -> dict[st
         failure = trace.notes("driver.failure")
         if failure:
             raise MissingEvidence(Finding(f"the driver failed before {action}: {failure[-1].data.get('message', '')}",
-                                          exchange=failure[-1].seq, got=failure[-1].data))
+                                          exchange=failure[-1].seq, got=failure[-1].data, scenario=trace.scenario))
         raise MissingEvidence(Finding(f"the scenario never performed {action}"))
     note = notes[-1]
     data = note.data
     if data.get("unsupported"):
-        raise MissingEvidence(Finding(f"the software does not support action {action}", exchange=note.seq))
+        raise MissingEvidence(Finding(f"the software does not support action {action}", exchange=note.seq,
+                                      scenario=note.scenario))
     if "failure" in data:
         raise MissingEvidence(Finding(f"the driver failed on {action}: {data['failure'].get('message', '')}",
-                                      exchange=note.seq, got=data["failure"]))
+                                      exchange=note.seq, got=data["failure"], scenario=note.scenario))
     if data.get("output_invalid"):
         raise MissingEvidence(Finding(f"the output of {action} does not match its schema", exchange=note.seq,
-                                      got=data["output_invalid"]))
+                                      got=data["output_invalid"], scenario=note.scenario))
     return data["output"]
 
 
 def quote(exchange: Exchange, message: str, *, where: str = "", expected: Any = None, got: Any = None) -> Finding:
-    """A finding about one recorded exchange."""
-    return Finding(message, exchange=exchange.seq, where=where, expected=expected, got=got)
+    """A finding about one recorded exchange (naming its scenario when the check reads every scenario)."""
+    return Finding(message, exchange=exchange.seq, where=where, expected=expected, got=got, scenario=exchange.scenario)
+
+
+def noted(note: Note, message: str, *, where: str = "", expected: Any = None, got: Any = None) -> Finding:
+    """A finding about one harness note (a driver step and its output)."""
+    return Finding(message, exchange=note.seq, where=where, expected=expected, got=got, scenario=note.scenario)
 
 
 def step_exchanges(trace: TraceView, note: Note, service: str | None = None) -> list[Exchange]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Status = Literal["pass", "fail", "error", "not-applicable"]
@@ -18,22 +18,50 @@ class Finding:
     where: str = ""
     expected: Any = None
     got: Any = None
+    #: the requirements this finding proves broken; empty: every requirement the check verifies
+    requirements: tuple[str, ...] = ()
+    #: the scenario whose trace holds ``exchange`` (set by checks that read every scenario of a run)
+    scenario: str = ""
+
+    def concerns(self, requirement: str) -> bool:
+        """Whether this finding bears on ``requirement``."""
+        return not self.requirements or requirement in self.requirements
+
+    def about(self, *requirements: str) -> Finding:
+        """This finding, naming the requirements it proves broken."""
+        return replace(self, requirements=tuple(dict.fromkeys(requirements)))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"message": self.message}
         if self.exchange is not None:
             out["exchange"] = self.exchange
+        if self.scenario:
+            out["scenario"] = self.scenario
         if self.where:
             out["where"] = self.where
         if self.expected is not None:
             out["expected"] = self.expected
         if self.got is not None:
             out["got"] = self.got
+        if self.requirements:
+            out["requirements"] = list(self.requirements)
         return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Finding:
-        return cls(d["message"], d.get("exchange"), d.get("where", ""), d.get("expected"), d.get("got"))
+        return cls(d["message"], d.get("exchange"), d.get("where", ""), d.get("expected"), d.get("got"),
+                   tuple(d.get("requirements", ())), d.get("scenario", ""))
+
+
+def about(requirements: tuple[str, ...] | list[str], findings: list[Finding]) -> list[Finding]:
+    """``findings``, each naming ``requirements`` as the ones it proves broken."""
+    return [f.about(*requirements) for f in findings]
+
+
+def concerning(finding: dict[str, Any], requirement: str) -> bool:
+    """Whether a finding, as JSON, bears on ``requirement`` (no ``requirements`` member: every one)."""
+    named = finding.get("requirements")
+    return not named or requirement in named
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +93,22 @@ def errored(message: str, **details: Any) -> Verdict:
 
 def not_applicable(reason: str) -> Verdict:
     return Verdict("not-applicable", (Finding(reason),))
+
+
+def for_requirement(verdict: Verdict, requirement: str, check: str = "") -> Verdict:
+    """What one check's verdict says about one of the requirements it verifies.
+
+    A failing check fails a requirement only through findings that concern it: a check that verifies
+    several requirements and failed on another's findings found nothing against this one.
+    """
+    if verdict.status != "fail":
+        return verdict
+    mine = tuple(f for f in verdict.findings if f.concerns(requirement))
+    if mine:
+        return Verdict("fail", mine)
+    blamed = sorted({r for f in verdict.findings for r in f.requirements})
+    return Verdict("pass", (Finding(f"check {check or '?'} found nothing against {requirement}; its findings concern "
+                                    f"{', '.join(blamed)}"),))
 
 
 def combine(verdicts: list[Verdict]) -> Verdict:

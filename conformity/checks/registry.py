@@ -60,20 +60,36 @@ class Check:
     scenario: str | None = None
     description: str = ""
     tags: tuple[str, ...] = field(default=())
+    #: the check's rule applies to every exchange of the run: it reads the traces of every planned scenario
+    #: (``scenario`` is then the one the plan must run for it)
+    reads_all: bool = False
+    #: other scenarios whose traces the check reads besides ``scenario`` (the plan runs them too)
+    reads: tuple[str, ...] = ()
+
+    @property
+    def scenarios(self) -> tuple[str, ...]:
+        """The scenarios the plan must run for this check."""
+        return tuple(dict.fromkeys(s for s in (self.scenario, *self.reads) if s))
 
 
 CHECKS: Registry[Check] = Registry("check")
 
 
 def check(check_id: str, *, verifies: list[str] | tuple[str, ...], scenario: str | None = None,
-          tags: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``func`` as the evaluation of check ``check_id``, verifying ``verifies``."""
+          tags: tuple[str, ...] = (), reads_all: bool = False,
+          reads: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``func`` as the evaluation of check ``check_id``, verifying ``verifies``.
+
+    ``func(trace, ctx)`` reads the trace of ``scenario``; with ``reads`` (more scenarios) or ``reads_all``
+    (every scenario of the run), ``func(run, ctx)`` reads a :class:`~conformity.checks.trace.RunView`.
+    """
     if not verifies:
         raise ValueError(f"check {check_id!r} must declare the requirement ids it verifies")
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         doc = (func.__doc__ or "").strip().splitlines()
-        CHECKS.register(check_id, Check(check_id, tuple(verifies), func, scenario, doc[0] if doc else "", tags))
+        CHECKS.register(check_id, Check(check_id, tuple(verifies), func, scenario, doc[0] if doc else "", tags,
+                                        reads_all, tuple(reads)))
         return func
 
     return decorate

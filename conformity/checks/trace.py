@@ -14,6 +14,7 @@ class Exchange:
     """One recorded HTTP exchange between the software and a sandbox service."""
 
     raw: dict[str, Any]
+    scenario: str = ""  #: the scenario whose trace holds it (set when a check reads every scenario)
 
     @property
     def seq(self) -> int:
@@ -93,6 +94,7 @@ class Note:
     """A harness note in the trace (e.g. a driver action and its output)."""
 
     raw: dict[str, Any]
+    scenario: str = ""
 
     @property
     def seq(self) -> int:
@@ -110,10 +112,11 @@ class Note:
 class TraceView:
     """Queries over one session trace: exchanges by service/method/path, harness notes."""
 
-    def __init__(self, doc: dict[str, Any]):
+    def __init__(self, doc: dict[str, Any], scenario: str = ""):
         self.doc = doc
-        self._exchanges = [Exchange(e) for e in doc.get("exchanges", ()) if e.get("kind") == "http"]
-        self._notes = [Note(e) for e in doc.get("exchanges", ()) if e.get("kind") == "note"]
+        self.scenario = scenario
+        self._exchanges = [Exchange(e, scenario) for e in doc.get("exchanges", ()) if e.get("kind") == "http"]
+        self._notes = [Note(e, scenario) for e in doc.get("exchanges", ()) if e.get("kind") == "note"]
 
     @property
     def fixtures(self) -> dict[str, Any]:
@@ -154,3 +157,30 @@ class TraceView:
             if e.get("seq") == seq:
                 return e
         return None
+
+
+class RunView:
+    """Every scenario trace of a run, for the checks whose rule applies to all of them (``reads_all``).
+
+    Each trace is a :class:`TraceView` whose exchanges and notes know their scenario, so a finding
+    quoting one names it (sequence numbers count within one trace).
+    """
+
+    def __init__(self, docs: dict[str, dict[str, Any]]):
+        self.traces = {sid: TraceView(doc, sid) for sid, doc in sorted(docs.items())}
+
+    def __iter__(self) -> Iterator[TraceView]:
+        return iter(self.traces.values())
+
+    def get(self, scenario: str) -> TraceView | None:
+        return self.traces.get(scenario)
+
+    def exchanges(self) -> Iterator[Exchange]:
+        """Every recorded HTTP exchange of every scenario."""
+        for trace in self:
+            yield from trace
+
+
+def views(subject: TraceView | RunView) -> list[TraceView]:
+    """The traces a check reads: its scenario's, or every one of a :class:`RunView`."""
+    return [subject] if isinstance(subject, TraceView) else list(subject)

@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from conformity.catalog import parse_ref
-from conformity.catalog.coverage import coverage
+from conformity.catalog.coverage import coverage, with_defects
+from conformity.defects.coverage import broken_alone, defective_vendors_dir, load_pack_defects
 from conformity.catalog.diff import diff_waves
 from conformity.catalog.render import FORMATS, diff_text, render_spec
 from conformity.checks.packs import load_pack_checks
@@ -131,22 +132,31 @@ def wave_diff(ctx: click.Context, wave_a: str, wave_b: str, category: str | None
 @click.option("--wave", "wave_id", help="Only the requirements of this wave.")
 @click.option("--category", "-c", help="Only this category (with --wave).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--strict", is_flag=True, help="Exit 1 if an automated requirement has no registered check.")
+@click.option("--strict", is_flag=True, help="Exit 1 if an automated requirement has no registered check, or if an "
+                                             "automated MUST requirement a wave pins is broken alone by no declared "
+                                             "defect (trace mutation or defective vendor).")
 @click.pass_context
 def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, fmt: str, strict: bool) -> None:
-    """Requirements → checks: which are covered, which are proven by document or manual review."""
+    """Requirements → checks → the defects that prove them: which are covered, which are proven by document or manual
+    review, which no defect ever fails."""
     catalog = get_catalog(ctx)  # missing checks are this command's output, not an error
     load_pack_checks(catalog.root)
+    load_pack_defects(catalog.root)
 
-    rows = coverage(catalog, wave_id, category)
+    alone = broken_alone(catalog, defective_vendors_dir(catalog.root))
+    rows = with_defects(coverage(catalog, wave_id, category), catalog, alone, wave_id)
+    blind = [r for r in rows if r.method == "automated" and r.level == "MUST" and r.pinned and not r.defects]
     if fmt == "json":
         click.echo(json.dumps([asdict(r) for r in rows], indent=2, ensure_ascii=False))
     else:
         for r in rows:
             checks = ", ".join(r.checks) if r.checks else "-"
             note = f"  ({r.note})" if r.note and r.status != r.method else ""
-            click.echo(f"{r.requirement:<34} {r.level:<7} {r.status:<16} {checks}{note}")
+            defects = f"  [defects: {len(r.defects)}]" if r.method == "automated" and r.pinned else ""
+            click.echo(f"{r.requirement:<34} {r.level:<7} {r.status:<16} {checks}{note}{defects}")
         counts = Counter(r.status for r in rows)
         click.echo("\n" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    if strict and any(r.status in ("missing-check", "check-disagrees") for r in rows):
+        for r in blind:
+            click.echo(f"{r.requirement}: no defect breaks it alone, so nothing shows its checks can fail")
+    if strict and (blind or any(r.status in ("missing-check", "check-disagrees") for r in rows)):
         ctx.exit(1)

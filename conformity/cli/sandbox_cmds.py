@@ -23,8 +23,10 @@ def sandbox() -> None:
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="PEM certificate (HTTPS).")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="PEM private key (HTTPS).")
 @click.option("--test-pki", "test_pki", type=click.Path(file_okay=False, path_type=Path),
-              help="Serve HTTPS with this test PKI (created if missing), plus the listeners software must refuse "
-                   "(untrusted certificate, TLS 1.1 only); give its ca.pem to the harness (--sandbox-ca).")
+              help="Serve HTTPS with this test PKI (created if missing), plus one listener per bad server software "
+                   "must refuse (self-signed, untrusted root, expired, not yet valid, wrong host, incomplete chain, "
+                   "weak key or signature, TLS 1.0/1.1, weak cipher suites), published at /admin/listeners; give its "
+                   "ca.pem to the harness (--sandbox-ca).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
               help="State folder (database, keys, events). Default: a new temporary folder.")
 @click.option("--admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", help="Admin API token (default: generated).")
@@ -56,9 +58,11 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
         add_test_listeners(app, host, pki, listeners)
     app.state.listeners = dict(listeners.urls)
     click.echo(f"usine sandbox on {listeners.urls['trusted']}  (state: {data_dir})", err=True)
+    from sandbox.tls import CLASSES
+
     for name, url in listeners.urls.items():
         if name != "trusted":
-            click.echo(f"  {name} listener: {url}", err=True)
+            click.echo(f"  {name:<18} {url}  ({CLASSES[name].what})", err=True)
     if pki is not None:
         click.echo(f"  trust anchor for the harness: --sandbox-ca {pki.ca_cert}", err=True)
     click.echo(f"  trace signing key: {config.trace_key_path.with_name('trace-signing.pub.pem')}", err=True)
@@ -126,7 +130,8 @@ def openapi(output: Path | None) -> None:
               help="Folder for the PEM files (created if needed).")
 @click.option("--force", is_flag=True, help="Regenerate even if the folder already holds a usable test PKI.")
 def pki(out_dir: Path, force: bool) -> None:
-    """Write a test CA, a server certificate it signs and an untrusted self-signed one (test material only)."""
+    """Write a test CA, a server certificate it signs, and one bad certificate per class software must refuse
+    (test material only)."""
     from sandbox.tls import make_test_pki
 
     made = make_test_pki(out_dir, force=force)

@@ -22,6 +22,8 @@ from conformity.harness.vendor import DriverSpec
 
 PROTOCOL = "usine.driver/1"
 STDERR_TAIL = 40
+#: how much of a driver's error output a trace keeps (the rest is cut, and says so)
+STDERR_KEPT = 1 << 20
 
 
 @dataclass
@@ -42,6 +44,7 @@ class DriverFailure(Exception):
 class Driver(Protocol):
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any: ...
     def close(self) -> None: ...
+    def error_output(self) -> str | None: ...
 
 
 def _check_response(raw: str, msg: Any, expected_id: int) -> Any:
@@ -74,8 +77,11 @@ class StdioDriver:
         except OSError as exc:
             raise DriverFailure("start-failed", f"cannot start {spec.command[0]!r}: {exc.strerror}",
                                 {"command": list(spec.command)}) from exc
+        self._stderr_all: list[str] = []
+        self._stderr_size = 0
         threading.Thread(target=self._pump_stdout, daemon=True).start()
-        threading.Thread(target=self._pump_stderr, daemon=True).start()
+        self._stderr_pump = threading.Thread(target=self._pump_stderr, daemon=True)
+        self._stderr_pump.start()
 
     def _pump_stdout(self) -> None:
         assert self.proc.stdout is not None
@@ -87,6 +93,14 @@ class StdioDriver:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self._stderr.append(line.rstrip("\n"))
+            if self._stderr_size < STDERR_KEPT:
+                self._stderr_all.append(line)
+                self._stderr_size += len(line)
+
+    def error_output(self) -> str:
+        """Everything the driver process wrote on its error output (the first MiB), once it has exited."""
+        text = "".join(self._stderr_all)
+        return text if self._stderr_size < STDERR_KEPT else text[:STDERR_KEPT] + "\n… (cut at 1 MiB)\n"
 
     def evidence(self) -> dict[str, Any]:
         return {"stderr_tail": list(self._stderr), "exit_code": self.proc.poll()}
@@ -139,6 +153,7 @@ class StdioDriver:
                 self.proc.wait(timeout=5)
             except (subprocess.TimeoutExpired, OSError):
                 self.kill()
+        self._stderr_pump.join(timeout=5)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
@@ -177,6 +192,10 @@ class HttpDriver:
         except DriverFailure:
             pass
         self._client.close()
+
+    def error_output(self) -> None:
+        """A driver reached over HTTP has no error output the harness can see."""
+        return None
 
 
 def open_driver(spec: DriverSpec) -> Driver:

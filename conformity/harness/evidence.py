@@ -30,6 +30,9 @@ class Source:
     requirement: str
     path: Path
     where: str
+    #: False for vendor.toml's table, which serves every wave and category: an entry this plan does not
+    #: review (not applicable here, or automated in this wave's pinned version) is left out with a note
+    strict: bool = True
 
 
 def parse_option(text: str) -> Source:
@@ -57,10 +60,11 @@ def _read(path: Path) -> bytes | str:
 
 
 def collect(catalog: Catalog, plan: Plan, sources: Iterable[Source]) -> tuple[Attached, list[str]]:
-    """The run's evidence, and notes on evidence left out (requirements outside ``--only``).
+    """The run's evidence, and notes on evidence left out (outside ``--only``; or, from vendor.toml's table,
+    not reviewed in this wave and category).
 
-    InputError listing every problem when a source names an unknown requirement, one proven by
-    automated checks or not applicable to the wave and category, or a file that cannot be attached.
+    InputError listing every problem when a source names an unknown requirement, a ``--evidence`` names one
+    proven by automated checks or not applicable to the wave and category, or a file cannot be attached.
     """
     known = {r.id: r for ref in catalog.referentials.values() for r in ref.requirements}
     applicable = {a.id: a for a in plan.spec.requirements}
@@ -81,11 +85,19 @@ def collect(catalog: Catalog, plan: Plan, sources: Iterable[Source]) -> tuple[At
         if src.requirement not in known:
             problems.append(Problem(str(src.path), src.where, f"unknown requirement id {src.requirement}"))
             continue
+        if req is None and not src.strict:
+            notes.append(f"evidence for {src.requirement} ({src.path}) left out: it does not apply to {plan.wave} "
+                         f"{plan.category}")
+            continue
         if req is None:
             problems.append(Problem(str(src.path), src.where, f"{src.requirement} does not apply to {plan.wave} "
                                                                f"{plan.category}"))
             continue
         method = req.requirement.proof.method
+        if method == "automated" and not src.strict:
+            notes.append(f"evidence for {src.requirement} ({src.path}) left out: {plan.wave} proves it by automated "
+                         "checks")
+            continue
         if method == "automated":
             problems.append(Problem(str(src.path), src.where, f"{src.requirement} is proven by automated checks "
                                                                f"({', '.join(req.requirement.proof.checks)}); "
@@ -117,4 +129,4 @@ def collect(catalog: Catalog, plan: Plan, sources: Iterable[Source]) -> tuple[At
 
 def vendor_sources(table: Iterable[tuple[str, Path]]) -> list[Source]:
     """The ``[evidence]`` table of vendor.toml as sources."""
-    return [Source(req, path, f"vendor.toml [evidence] {req}") for req, path in table]
+    return [Source(req, path, f"vendor.toml [evidence] {req}", strict=False) for req, path in table]

@@ -57,5 +57,5 @@ def make_plan(catalog: Catalog, wave: str, category: str, only: tuple[str, ...] 
         planned.append(PlannedRequirement(a, ids))
         checks.extend(ids)
     check_ids = tuple(dict.fromkeys(checks))
-    scenarios = tuple(dict.fromkeys(CHECKS.get(c).scenario for c in check_ids if CHECKS.get(c).scenario))
+    scenarios = tuple(dict.fromkeys(s for c in check_ids for s in CHECKS.get(c).scenarios))
     return Plan(spec, tuple(planned), check_ids, scenarios)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from conformity import __version__
-from conformity.checks.model import Verdict, combine
+from conformity.checks.model import Verdict, combine, for_requirement
 from conformity.harness.events import CheckEvaluated, ScenarioFinished
 from conformity.harness.plan import Plan
 from conformity.harness.vendor import Vendor
@@ -21,14 +21,14 @@ def _iso(ts: float) -> str:
 
 
 def requirement_rows(plan: Plan, check_verdicts: dict[str, Verdict]) -> list[dict[str, Any]]:
-    """One row per planned requirement, its verdict derived from its checks' verdicts."""
+    """One row per planned requirement, its verdict derived from what its checks found about it."""
     rows = []
     for p in plan.requirements:
         r = p.applied.requirement
         row: dict[str, Any] = {"id": r.id, "ref": r.ref, "title": r.title, "level": p.applied.level, "kind": r.kind,
                                "method": r.proof.method, "checks": list(p.checks)}
         if p.checks:
-            v = combine([check_verdicts[c] for c in p.checks])
+            v = combine([for_requirement(check_verdicts[c], r.id, c) for c in p.checks])
             row["verdict"] = v.status
             row["findings"] = [f.to_json() for f in v.findings]
         else:

@@ -10,6 +10,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.registry import CHECKS
 from conformity.checks.trace import TraceView
 from conformity.harness.driver import PROTOCOL, DriverFailure, open_driver
+from conformity.harness.logs import appended, offsets
 from conformity.harness.events import (
     CheckEvaluated, Event, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted,
 )
@@ -44,7 +46,8 @@ def eval_context(plan: Plan, software: dict[str, str]) -> EvalContext:
     """What checks may know besides the trace; rebuilt identically by the agency from a bundle."""
     return EvalContext(wave=plan.wave, category=plan.category, software=software,
                        referentials=plan.referential_versions(), requirements=tuple(p.id for p in plan.requirements),
-                       parameters={p.id: p.applied.requirement.parameters for p in plan.requirements})
+                       parameters={p.id: p.applied.requirement.parameters for p in plan.requirements},
+                       scenarios=plan.scenarios)
 
 
 def driver_fixtures(fixtures: dict[str, Any]) -> dict[str, Any]:
@@ -64,10 +67,15 @@ class Runner:
     seed: int
     access: SandboxAccess
     evidence: Attached = field(default_factory=Attached)  # bound into every trace's scenario.start note
+    #: scenarios driven at once, each in its own session with its own driver process (1: one after another)
+    parallel: int = 6
 
     def __post_init__(self) -> None:
         self.run_id = secrets.token_hex(8)  # binds every trace of this run together (the agency checks it)
         self.actions: dict[str, Action] = {a.name: a for a in self.plan.spec.actions}
+        #: the actions' schemas, compiled once for every step of every scenario
+        self.inputs = {name: jsonschema.Draft202012Validator(a.input) for name, a in self.actions.items()}
+        self.outputs = {name: jsonschema.Draft202012Validator(a.output) for name, a in self.actions.items()}
         for sid in self.plan.scenarios:
             for name in SCENARIOS.get(sid).actions:
                 if name not in self.actions:
@@ -83,21 +91,24 @@ class Runner:
         traces: dict[str, dict[str, Any]] = {}
         finished: list[ScenarioFinished] = []
         total = len(self.plan.scenarios)
-        for i, sid in enumerate(self.plan.scenarios, start=1):
-            sc = SCENARIOS.get(sid)
-            yield ScenarioStarted(sid, sc.title, i, total)
-            result = self.run_scenario(sc)
-            if result.trace is not None:
-                traces[sid] = result.trace
-            finished.append(result)
-            yield result
+        # the longest scenarios first, so that the run lasts about as long as its longest scenario
+        order = sorted(self.plan.scenarios, key=lambda s: -SCENARIOS.get(s).expected_seconds)
+        with ThreadPoolExecutor(max_workers=max(1, self.parallel), thread_name_prefix="usine-scenario") as pool:
+            futures = {sid: pool.submit(self.run_scenario, SCENARIOS.get(sid)) for sid in order}
+            for i, sid in enumerate(self.plan.scenarios, start=1):
+                sc = SCENARIOS.get(sid)
+                yield ScenarioStarted(sid, sc.title, i, total)
+                result = futures[sid].result()
+                if result.trace is not None:
+                    traces[sid] = result.trace
+                finished.append(result)
+                yield result
         ctx = self.context()
         evaluated: list[CheckEvaluated] = []
         for cid in self.plan.checks:
             t0 = time.perf_counter()
-            scenario = CHECKS.get(cid).scenario
-            verdict = evaluate_check(cid, traces.get(scenario) if scenario else None, ctx)
-            ev = CheckEvaluated(cid, scenario, verdict, round((time.perf_counter() - t0) * 1000, 3))
+            verdict = evaluate_check(cid, traces, ctx)
+            ev = CheckEvaluated(cid, CHECKS.get(cid).scenario, verdict, round((time.perf_counter() - t0) * 1000, 3))
             evaluated.append(ev)
             yield ev
         report = build_report(self.plan, self.vendor, self.seed, finished, evaluated, started=started,
@@ -169,14 +180,17 @@ class Runner:
         note("shrink.result", result or {"action": step.action, "skipped": "no refused input to shrink"})
 
     def _endpoints(self, sc: Scenario, session: dict[str, Any]) -> dict[str, str]:
+        """The session's endpoints, those the scenario moves to a bad listener on it (an ``.invalid`` host when the
+        sandbox has no such listener: the software cannot reach it, and the checks say the situation is missing)."""
         endpoints = dict(session["endpoints"])
-        if sc.uses_untrusted_tls and self.access.untrusted_base_url:
-            endpoints = {k: v.replace(self.access.base_url, self.access.untrusted_base_url, 1) for k, v in endpoints.items()}
+        listeners = self.access.listeners()
+        for service, listener in sc.endpoints_on.items():
+            other = listeners.get(listener, f"https://{listener.replace('_', '-')}.listener-unavailable.invalid")
+            endpoints[service] = endpoints[service].replace(self.access.base_url, other, 1)
         endpoints.pop("trace", None)
         return endpoints
 
     def _drive(self, sc: Scenario, session: dict[str, Any], seed: int, admin: httpx.Client, note: Any) -> list[dict[str, Any]]:
-        failures: list[dict[str, Any]] = []
         params = {
             "protocol": PROTOCOL,
             "session": {"id": session["session_id"], "seed": seed, "scenario": sc.id},
@@ -188,51 +202,61 @@ class Runner:
                          "registration_id": self.vendor.registration_id},
             "fixtures": driver_fixtures(session["fixtures"]),
         }
+        logs = offsets(self.vendor.logs_of(session["session_id"]))
         try:
             driver = open_driver(self.vendor.driver)
         except DriverFailure as f:
             note("driver.failure", {"method": "start", **f.to_json()})
             return [f.to_json()]
         try:
-            try:
-                init = driver.call("initialize", params)
-            except DriverFailure as f:
-                note("driver.failure", {"method": "initialize", **f.to_json()})
-                return [f.to_json()]
-            supported = init.get("actions", []) if isinstance(init, dict) else []
-            note("driver.initialize", {"result": init if isinstance(init, dict) else {"invalid": repr(init)[:500]}})
-            ctx = ScenarioContext(fixtures=session["fixtures"], seed=seed, endpoints=params["endpoints"],
-                                  listeners=self.access.listeners())
-            for step in sc.steps:
-                if isinstance(step, Shrink):
-                    self._shrink(step, session["session_id"], driver, admin, note)
-                    continue
-                if isinstance(step, SetFaults):
-                    r = admin.put(f"/admin/sessions/{session['session_id']}/faults", json=step.faults)
-                    r.raise_for_status()
-                    note("fault.set", {"faults": step.faults})
-                    continue
-                assert isinstance(step, Perform)
-                payload = step.resolve(ctx)
-                jsonschema.validate(payload, self.actions[step.action].input)  # a harness bug if this fails
-                record: dict[str, Any] = {"action": step.action, "name": step.name, "input": payload}
-                if step.action not in supported:
-                    note("driver.perform", record | {"unsupported": True})
-                    continue
-                try:
-                    out = driver.call("perform", {"action": step.action, "input": payload})
-                except DriverFailure as f:
-                    failures.append(f.to_json())
-                    note("driver.perform", record | {"failure": f.to_json()})
-                    if f.kind in ("crash", "timeout"):
-                        break
-                    continue
-                errors = sorted(e.message for e in jsonschema.Draft202012Validator(self.actions[step.action].output).iter_errors(out))
-                if errors:
-                    record["output_invalid"] = errors[:10]
-                note("driver.perform", record | {"output": out})
-                if step.name:
-                    ctx.outputs[step.name] = out
+            return self._steps(sc, session, seed, admin, note, driver, params)
         finally:
             driver.close()
+            written = {"stderr": driver.error_output(), "logs": appended(logs)}
+            if written["stderr"] or written["logs"]:
+                note("software.output", {k: v for k, v in written.items() if v})
+
+    def _steps(self, sc: Scenario, session: dict[str, Any], seed: int, admin: httpx.Client, note: Any,
+               driver: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        failures: list[dict[str, Any]] = []
+        try:
+            init = driver.call("initialize", params)
+        except DriverFailure as f:
+            note("driver.failure", {"method": "initialize", **f.to_json()})
+            return [f.to_json()]
+        supported = init.get("actions", []) if isinstance(init, dict) else []
+        note("driver.initialize", {"result": init if isinstance(init, dict) else {"invalid": repr(init)[:500]},
+                                   "endpoints": params["endpoints"]})
+        ctx = ScenarioContext(fixtures=session["fixtures"], seed=seed, endpoints=params["endpoints"],
+                              listeners=self.access.listeners())
+        for step in sc.steps:
+            if isinstance(step, Shrink):
+                self._shrink(step, session["session_id"], driver, admin, note)
+                continue
+            if isinstance(step, SetFaults):
+                r = admin.put(f"/admin/sessions/{session['session_id']}/faults", json=step.faults)
+                r.raise_for_status()
+                note("fault.set", {"faults": step.faults})
+                continue
+            assert isinstance(step, Perform)
+            payload = step.resolve(ctx)
+            self.inputs[step.action].validate(payload)  # a harness bug if this fails
+            record: dict[str, Any] = {"action": step.action, "name": step.name, "input": payload}
+            if step.action not in supported:
+                note("driver.perform", record | {"unsupported": True})
+                continue
+            try:
+                out = driver.call("perform", {"action": step.action, "input": payload})
+            except DriverFailure as f:
+                failures.append(f.to_json())
+                note("driver.perform", record | {"failure": f.to_json()})
+                if f.kind in ("crash", "timeout"):
+                    break
+                continue
+            errors = sorted(e.message for e in self.outputs[step.action].iter_errors(out))
+            if errors:
+                record["output_invalid"] = errors[:10]
+            note("driver.perform", record | {"output": out})
+            if step.name:
+                ctx.outputs[step.name] = out
         return failures

@@ -26,8 +26,8 @@ class SandboxAccess:
     base_url: str
     token: str  # the sandbox's admin token, or a harness token bound to one vendor's software
     ca_certificates: list[str] = field(default_factory=list)
-    untrusted_base_url: str | None = None
-    legacy_tls_base_url: str | None = None
+    #: the sandbox's other listeners by class (self_signed, expired, tls1_1…): servers software must refuse
+    bad_listeners: dict[str, str] = field(default_factory=dict)
     verify: ssl.SSLContext | bool = True
     _stoppers: list[Any] = field(default_factory=list)
 
@@ -50,10 +50,8 @@ class SandboxAccess:
         return dataclasses.replace(self, token=r.json()["token"])  # shares the stoppers of this access
 
     def listeners(self) -> dict[str, str]:
-        """Base URLs scenarios may hand to the software: trusted, untrusted certificate, TLS 1.1 only."""
-        found = {"trusted": self.base_url, "untrusted": self.untrusted_base_url,
-                 "legacy_tls": self.legacy_tls_base_url}
-        return {name: url for name, url in found.items() if url}
+        """Base URLs scenarios may hand to the software: ``trusted``, then one per bad TLS class."""
+        return {"trusted": self.base_url, **self.bad_listeners}
 
     def close(self) -> None:
         for stop in reversed(self._stoppers):
@@ -71,10 +69,10 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
     """Start the sandbox in this process on real uvicorn servers.
 
     With ``tls``: the main server on HTTPS with a certificate of a local test CA (given to the
-    software as its trust anchor), a second HTTPS listener on an untrusted certificate for the
-    scenarios that check the software refuses it, and (when this platform's OpenSSL still can) a
-    third one with the trusted certificate that offers only TLS 1.1, for the scenarios that check the
-    software refuses old protocol versions. All serve the same app and state.
+    software as its trust anchor), and one more HTTPS listener per class of
+    :data:`sandbox.tls.LISTENER_CLASSES` (bad certificates, old protocol versions, weak cipher suites)
+    that this platform's OpenSSL can serve, for the scenarios that check the software refuses them.
+    All serve the same app and state.
     """
     from sandbox.app import create_app
     from sandbox.config import SandboxConfig
@@ -95,8 +93,7 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
         raise SandboxUnavailable(str(exc)) from exc
     access._stoppers.extend(listeners.stoppers)
     access.base_url = listeners.urls["trusted"]
-    access.untrusted_base_url = listeners.urls.get("untrusted")
-    access.legacy_tls_base_url = listeners.urls.get("legacy_tls")
+    access.bad_listeners = {k: v for k, v in listeners.urls.items() if k != "trusted"}
     if pki is not None:
         access.ca_certificates = [Path(pki.ca_cert).read_text()]
         access.verify = ssl.create_default_context(cafile=str(pki.ca_cert))
@@ -117,8 +114,7 @@ def connect(url: str, token: str, ca_file: Path | None = None) -> SandboxAccess:
             found = c.get("/admin/listeners")
             found.raise_for_status()
             urls = found.json()["listeners"]
-            access.untrusted_base_url = urls.get("untrusted")
-            access.legacy_tls_base_url = urls.get("legacy_tls")
+            access.bad_listeners = {k: str(v) for k, v in urls.items() if k != "trusted"}
     except httpx.HTTPError as exc:
         raise SandboxUnavailable(f"cannot reach the sandbox at {url}: {exc}") from exc
     return access

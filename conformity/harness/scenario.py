@@ -17,9 +17,9 @@ from conformity.checks.registry import Registry
 class ScenarioContext:
     """What a step's input factory may use: the session's fixtures, a seeded RNG, earlier outputs.
 
-    ``listeners`` are the sandbox's base URLs by role (``trusted``, ``untrusted``: a certificate the
-    software must refuse, ``legacy_tls``: TLS 1.1 only), for scenarios that hand the software a
-    deliberately misconfigured endpoint (``at``).
+    ``listeners`` are the sandbox's base URLs by role (``trusted``, then one per bad TLS class of
+    :data:`sandbox.tls.LISTENER_CLASSES`: ``self_signed``, ``expired``, ``tls1_1``…), for scenarios that
+    hand the software a deliberately misconfigured endpoint (``at``).
     """
 
     fixtures: dict[str, Any]
@@ -93,7 +93,11 @@ class Scenario:
     id: str
     title: str
     steps: tuple[Step, ...]
-    uses_untrusted_tls: bool = False
+    #: service → listener class: the software is configured with that service's endpoint on a bad listener
+    endpoints_on: dict[str, str] = field(default_factory=dict)
+    #: about how long the scenario takes (waits it must make: Retry-After, timeouts); the runner starts
+    #: the longest first
+    expected_seconds: float = 1.0
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -103,6 +107,7 @@ class Scenario:
 SCENARIOS: Registry[Scenario] = Registry("scenario")
 
 
-def scenario(sid: str, title: str, *steps: Step, uses_untrusted_tls: bool = False) -> Scenario:
+def scenario(sid: str, title: str, *steps: Step, endpoints_on: dict[str, str] | None = None,
+             expected_seconds: float = 1.0) -> Scenario:
     """Define and register a scenario."""
-    return SCENARIOS.register(sid, Scenario(sid, title, tuple(steps), uses_untrusted_tls))
+    return SCENARIOS.register(sid, Scenario(sid, title, tuple(steps), dict(endpoints_on or {}), expected_seconds))

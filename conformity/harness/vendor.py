@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -36,6 +37,12 @@ class Vendor:
     path: Path
     #: (requirement id, file) of the ``[evidence]`` table, paths resolved from the manifest's folder
     evidence: tuple[tuple[str, Path], ...] = ()
+    #: log files the software writes (absolute paths; ``{session_id}`` is the test session's id)
+    log_files: tuple[str, ...] = ()
+
+    def logs_of(self, session_id: str) -> list[Path]:
+        """The declared log files of one test session."""
+        return [Path(p.replace("{session_id}", session_id)) for p in self.log_files]
 
     def identity(self) -> dict[str, str]:
         return {"vendor_id": self.vendor_id, "vendor_name": self.vendor_name, "software": self.software,
@@ -73,4 +80,5 @@ def load_vendor(path: str | Path) -> Vendor:
         software_id=data.get("software_id") or f"{data['vendor_id']}.{_slug(data['software'])}",
         version=data["version"], registration_id=data["registration_id"], category=data["category"],
         driver=driver, path=p, evidence=evidence,
+        log_files=tuple(os.path.normpath(base / Path(f).expanduser()) for f in data.get("log_files", ())),
     )

@@ -6,6 +6,8 @@ import json
 from html import escape
 from typing import Any
 
+from conformity.checks.model import concerning
+
 ORDER = {"fail": 0, "error": 1, "evidence-required": 3, "not-applicable": 4, "pass": 5}
 CSS = """
 body{font:14px/1.5 system-ui,sans-serif;margin:0;color:#1d2433;background:#f6f7f9}header{padding:20px 36px;color:#fff}
@@ -57,12 +59,15 @@ def report_html(report: dict[str, Any], traces: dict[str, dict[str, Any]]) -> st
                 c = check_findings[cid]
                 if c["status"] not in ("fail", "error"):
                     continue
+                mine = [f for f in c["findings"] if concerning(f, r["id"])]
+                if not mine:
+                    continue
                 parts.append(f"<p><b>{e(cid)}</b> ({e(c['status'])})</p><ul>")
-                for f in c["findings"]:
+                for f in mine:
                     exp = (f"<br>expected <code>{e(json.dumps(f.get('expected'), ensure_ascii=False, sort_keys=True))}</code>, got "
                            f"<code>{e(json.dumps(f.get('got'), ensure_ascii=False, sort_keys=True))}</code>") if ("expected" in f or "got" in f) else ""
                     where = f" at <code>{e(f['where'])}</code>" if f.get("where") else ""
-                    parts.append(f"<li>{e(f['message'])}{where}{exp}{_excerpt(traces, check_scenario[cid], f.get('exchange'))}</li>")
+                    parts.append(f"<li>{e(f['message'])}{where}{exp}{_excerpt(traces, f.get('scenario') or check_scenario[cid], f.get('exchange'))}</li>")
                 parts.append("</ul>")
         parts.append("</section>")
         body.append("".join(parts))

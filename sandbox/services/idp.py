@@ -14,8 +14,10 @@ service accepts through ``deps.require_access_token``; their data is::
 
 Faults (``faults["idp"]``): ``id_token`` forges the next ID tokens (see ``sandbox.oidc_keys``);
 ``state_not_echoed`` makes the authorization redirect carry another state; ``userinfo_other_sub``
-makes userinfo answer another practitioner's claims. The outcome details of the exchange say which
-fault was injected.
+makes userinfo answer another practitioner's claims; ``userinfo_signed`` answers userinfo as a signed
+JWT (valid or with a corrupted signature); ``rotate_keys`` rotates the signing key (JWKS and ID tokens);
+``discovery_other_issuer`` serves a discovery document naming another issuer. The outcome details of
+the exchange say which fault was injected. Every ID token carries ``at_hash`` and ``c_hash``.
 
 The automated login authenticates at the substantial level: every ID token carries ``acr``
 ``eidas1`` (the only value of ``acr_values_supported``), and ``auth_time`` is the time of the
@@ -39,7 +41,7 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core.util import create_half_hash
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from sandbox.credentials import secret_hash
 from sandbox.deps import fault, get_session, require_access_token, store_of
@@ -90,10 +92,16 @@ def _keys(request: Request) -> IdpKeys:
 
 @router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery document")
 def discovery(request: Request, session_id: str) -> dict[str, Any]:
-    base = issuer(get_session(request, session_id))
-    set_outcome(request, "discovery-served")
+    session = get_session(request, session_id)
+    base = issuer(session)
+    named = base
+    if fault(session, "idp").get("discovery_other_issuer"):
+        named = f"{base}-other"  # the document of another provider (OpenID Connect Discovery §4.3)
+        set_outcome(request, "discovery-served", fault="discovery_other_issuer", issuer=named)
+    else:
+        set_outcome(request, "discovery-served")
     return {
-        "issuer": base, "authorization_endpoint": f"{base}/authorize", "token_endpoint": f"{base}/token",
+        "issuer": named, "authorization_endpoint": f"{base}/authorize", "token_endpoint": f"{base}/token",
         "userinfo_endpoint": f"{base}/userinfo", "jwks_uri": f"{base}/jwks",
         "response_types_supported": ["code"], "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"], "code_challenge_methods_supported": ["S256"],
@@ -108,9 +116,9 @@ def discovery(request: Request, session_id: str) -> dict[str, Any]:
 
 @router.get("/jwks", summary="The provider's public signing keys (JWKS)")
 def jwks(request: Request, session_id: str) -> dict[str, Any]:
-    get_session(request, session_id)
-    set_outcome(request, "jwks-served")
-    return _keys(request).public_jwks()
+    rotated = bool(fault(get_session(request, session_id), "idp").get("rotate_keys"))
+    set_outcome(request, "jwks-served", **({"fault": "rotate_keys"} if rotated else {}))
+    return _keys(request).public_jwks(rotated)
 
 
 # authorization endpoint -----------------------------------------------------------------------------
@@ -400,17 +408,21 @@ def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], cli
     now = int(time.time())
     claims = {"iss": issuer(session), "sub": record["sub"], "aud": record["client_id"], "exp": now + ID_TOKEN_TTL,
               "iat": now, "auth_time": record["auth_time"], "acr": ACR, "nonce": record["nonce"],
-              "at_hash": create_half_hash(access_token, ALG).decode("ascii")}
+              "at_hash": create_half_hash(access_token, ALG).decode("ascii"),
+              "c_hash": create_half_hash(code, ALG).decode("ascii")}
     claims |= {k: userinfo[k] for k in ("given_name", "family_name", "SubjectNameID", "profession", "specialty")
                if k in userinfo}
     forgery = fault(session, "idp").get("id_token")
+    rotated = bool(fault(session, "idp").get("rotate_keys"))
     details: dict[str, Any] = {"sub": record["sub"], "client_auth": client_auth,
                                "pkce": record.get("code_challenge") is not None}
     if forgery:
         details["fault"] = forgery
+    if rotated:
+        details["signed_by"] = "rotated key"
     set_outcome(request, "token-issued", **details)
     return JSONResponse({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl,
-                         "id_token": sign_id_token(_keys(request), claims, forgery),
+                         "id_token": sign_id_token(_keys(request), claims, forgery, rotated=rotated),
                          "refresh_token": refresh_token, "scope": " ".join(record["scopes"])}, headers=NO_STORE)
 
 
@@ -461,10 +473,19 @@ def userinfo(request: Request, session_id: str) -> JSONResponse:
                       headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'})
     claims = caller.token["userinfo"]
     details: dict[str, Any] = {"sub": caller.token["sub"]}
-    if fault(caller.session, "idp").get("userinfo_other_sub"):
+    faults = fault(caller.session, "idp")
+    if faults.get("userinfo_other_sub"):
         others = [p for p in caller.session["fixtures"].get("practitioners", []) if p["national_id"] != caller.token["sub"]]
         if others:
             claims = practitioner_claims(others[0])
             details |= {"fault": "userinfo_other_sub", "served_sub": claims["sub"]}
+    signed = faults.get("userinfo_signed")
+    if signed:  # OpenID Connect Core §5.3.2: a signed userinfo answer, with iss and aud
+        details |= {"fault": f"userinfo_signed_{signed}"}
+        set_outcome(request, "userinfo-served", **details)
+        document = claims | {"iss": issuer(caller.session), "aud": caller.token["client_id"]}
+        token = sign_id_token(_keys(request), document, "bad_signature" if signed == "bad_signature" else None,
+                              rotated=bool(faults.get("rotate_keys")))
+        return Response(token, media_type="application/jwt", headers=NO_STORE)
     set_outcome(request, "userinfo-served", **details)
     return JSONResponse(claims, headers=NO_STORE)

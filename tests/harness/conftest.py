@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,11 @@ import pytest
 import conformity.checks.health  # noqa: F401  (registers checks and scenarios)
 from conformity.catalog import load_catalog
 from conformity.harness.outputs import run_to_end
-from conformity.harness.plan import make_plan
-from conformity.harness.runner import Runner
+from conformity.checks.evaluate import EvalContext, evaluate_checks
+from conformity.checks.model import Verdict
+from conformity.harness.plan import Plan, make_plan
+from conformity.harness.report import requirement_rows, summarise
+from conformity.harness.runner import Runner, eval_context
 from conformity.harness.sandbox_access import SandboxAccess, start_local
 from conformity.harness.vendor import load_vendor
 
@@ -42,6 +46,56 @@ def run_harness(harness_sandbox: SandboxAccess) -> Callable[..., tuple[dict[str,
         return result.report, result.traces
 
     return run
+
+
+@dataclass
+class ReferenceRun:
+    """A full run of the reference vendor: its report, traces, plan, evaluation context and check verdicts."""
+
+    report: dict[str, Any]
+    traces: dict[str, dict[str, Any]]
+    plan: Plan
+    ctx: EvalContext
+    verdicts: dict[str, Verdict]
+
+
+@pytest.fixture(scope="session")
+def reference_run(harness_sandbox: SandboxAccess, cda_schema: Path) -> Callable[[str, str], ReferenceRun]:
+    """``reference_run(wave, category)``: the reference vendor's full run, once per test process (it passes
+    DOCSHARE-001 only with the official CDA schema: without it, the tests that use it skip, or fail under CI=true).
+
+    The software never learns its category (the driver is not told, and every category's scenarios are
+    among HOSPITAL's), so the run of another category is HOSPITAL's traces judged with that category's plan:
+    exactly what a run of that category would judge, for one real run per wave.
+    """
+    runs: dict[tuple[str, str], ReferenceRun] = {}
+
+    def get(wave: str, category: str) -> ReferenceRun:
+        if (wave, "HOSPITAL") not in runs:
+            vendor = load_vendor(vendor_manifest("reference"))
+            plan = make_plan(load_catalog(), wave, "HOSPITAL")
+            result = run_to_end(Runner(plan, vendor, 0, harness_sandbox))
+            found = {c["id"]: Verdict.from_json(c) for c in result.report["checks"]}
+            runs[(wave, "HOSPITAL")] = ReferenceRun(result.report, result.traces, plan,
+                                                    eval_context(plan, vendor.identity()), found)
+        if (wave, category) not in runs:
+            runs[(wave, category)] = judged_as(runs[(wave, "HOSPITAL")], wave, category)
+        return runs[(wave, category)]
+
+    return get
+
+
+def judged_as(hospital: ReferenceRun, wave: str, category: str) -> ReferenceRun:
+    """The HOSPITAL run's traces judged with the plan of ``category``."""
+    plan = make_plan(load_catalog(), wave, category)
+    assert set(plan.scenarios) <= set(hospital.traces), "every category's scenarios are HOSPITAL's"
+    traces = {s: hospital.traces[s] for s in plan.scenarios}
+    ctx = eval_context(plan, {**hospital.ctx.software, "category": category})
+    found = evaluate_checks(plan.checks, traces, ctx)
+    rows = requirement_rows(plan, found)
+    report = {"requirements": rows, "summary": summarise(rows), "checks": [{"id": c, **v.to_json()} for c, v in found.items()],
+              "scenarios": [s for s in hospital.report["scenarios"] if s["id"] in traces]}
+    return ReferenceRun(report, traces, plan, ctx, found)
 
 
 def verdicts(report: dict[str, Any]) -> dict[str, str]:

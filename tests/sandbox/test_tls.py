@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +130,57 @@ def test_a_client_with_default_trust_refuses_the_test_ca(tls_sandbox: RunningSan
     with httpx.Client(base_url=tls_sandbox.base_url) as client:  # system trust store: the test CA is not in it
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             client.get("/health")
+
+
+# ---------------------------------------------------------------------------------------------
+# the negative catalogue: one listener per bad server software must refuse
+
+
+@pytest.fixture(scope="module")
+def bad_listeners(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    from sandbox.app import create_app
+    from sandbox.server import start_listeners
+
+    app = create_app(SandboxConfig(data_dir=tmp_path_factory.mktemp("bad-listeners")))
+    found = start_listeners(app, "127.0.0.1", pki=pki)
+    try:
+        yield found.urls
+    finally:
+        for stop in found.stoppers:
+            stop()
+        app.state.store.close()
+
+
+def test_every_class_of_the_catalogue_is_served(bad_listeners: dict[str, str]) -> None:
+    from sandbox.tls import LISTENER_CLASSES
+
+    missing = {c.name for c in LISTENER_CLASSES} - set(bad_listeners)
+    assert missing <= {"tls1_0", "tls1_1", "weak_signature"}, missing  # only what this platform may lack
+    assert not missing or not os.environ.get("CI"), f"CI's platform serves every class: {missing}"
+
+
+def test_a_strict_client_refuses_every_bad_listener_and_reaches_the_trusted_one(
+        pki: TestPKI, bad_listeners: dict[str, str]) -> None:
+    from sandbox.tls import CLASSES, handshake, serves_as_said
+
+    assert handshake(bad_listeners["trusted"], trusting(pki), lambda tls: True)
+    for name, url in bad_listeners.items():
+        if name == "trusted":
+            continue
+        assert serves_as_said(url, CLASSES[name]), name  # the listener is alive and bad the way it says
+        assert not handshake(url, ssl.create_default_context(cafile=str(pki.ca_cert)), lambda tls: True), name
+
+
+def test_bad_certificates_are_wrong_exactly_the_way_their_class_says(pki: TestPKI) -> None:
+    now = dt.datetime.now(dt.UTC)
+    first = {name: x509.load_pem_x509_certificates(pki.bad(name)[0].read_bytes())
+             for name in ("expired", "not-yet-valid", "wrong-host", "incomplete-chain", "weak-key", "untrusted-root")}
+    assert first["expired"][0].not_valid_after_utc < now < first["not-yet-valid"][0].not_valid_before_utc
+    sans = first["wrong-host"][0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["wrong.host.usine.invalid"]
+    assert len(first["incomplete-chain"]) == 1 and first["incomplete-chain"][0].issuer != load(pki.ca_cert).subject
+    assert first["weak-key"][0].public_key().key_size == 1024
+    assert len(first["untrusted-root"]) == 2 and first["untrusted-root"][1].issuer == first["untrusted-root"][1].subject
+    if pki.bad("weak-signature")[0].exists():
+        weak = x509.load_pem_x509_certificate(pki.bad("weak-signature")[0].read_bytes())
+        assert weak.signature_hash_algorithm is not None and weak.signature_hash_algorithm.name == "sha1"

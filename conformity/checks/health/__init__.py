@@ -5,7 +5,7 @@ Importing this package registers them all in ``conformity.checks.registry.CHECKS
 """
 
 from conformity.checks.health import cda, directory, docshare, docshare_flows, messaging  # noqa: F401
-from conformity.checks.health import patientid, pracauth, security  # noqa: F401
+from conformity.checks.health import exposure, patientid, pracauth, security  # noqa: F401
 from conformity.scenarios.health import auth, documents, identity  # noqa: F401
 from conformity.scenarios.health import directory as directory_scenarios  # noqa: F401
 from conformity.scenarios.health import messaging as messaging_scenarios  # noqa: F401

@@ -31,6 +31,7 @@ from conformity.checks.health.evidence import (
     ins_ids,
     is_clinical_document,
     no_submission,
+    patient_of,
     output,
     practitioner_at,
     step_label,
@@ -39,9 +40,9 @@ from conformity.checks.health.evidence import (
     when,
 )
 from conformity.checks.helpers import quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, errored, failed, not_applicable, passed
+from conformity.checks.model import Finding, Verdict, about, errored, failed, not_applicable, passed
 from conformity.checks.registry import check
-from conformity.checks.trace import TraceView
+from conformity.checks.trace import RunView, TraceView, views
 from conformity.packs.health import cda_rules
 from conformity.paths import shared_schemas_dir
 
@@ -65,8 +66,9 @@ def verdict(findings: list[Finding], count: int, what: str) -> Verdict:
     return passed(f"{count} {what} checked")
 
 
-def checked_documents(trace: TraceView) -> list[tuple[Submitted, etree._Element]] | Verdict:
-    """The scenario's ClinicalDocuments, or a failing verdict when the software submitted none."""
+def checked_documents(trace: TraceView | RunView) -> list[tuple[Submitted, etree._Element]] | Verdict:
+    """The ClinicalDocuments of the scenario (of every scenario: every document the software submitted in the
+    run), or a failing verdict when the software submitted none."""
     subs = submissions(trace)
     found = list(documents(subs))
     if not found:
@@ -91,7 +93,7 @@ def cda_schema(path: Path) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(path), parser))
 
 
-@check("cda.schema_valid", verifies=["DOCSHARE-001"], scenario=DOCUMENTS)
+@check("cda.schema_valid", verifies=["DOCSHARE-001"], scenario=DOCUMENTS, reads_all=True)
 def schema_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Every submitted document is well-formed UTF-8 XML, a ClinicalDocument valid against the CDA R2 schema."""
     path = cda_xsd_path()
@@ -133,6 +135,11 @@ def _schema_findings(s: Submitted, schema: etree.XMLSchema) -> list[Finding]:
 # DOCSHARE-002 (and the type requirements): templateIds
 
 
+def type_requirement(ctx: EvalContext, code: str | None) -> tuple[str, ...]:
+    """The document-type requirement planned in this run for type ``code`` (DOCSHARE-011…, -030), if any."""
+    return tuple(r for r in TYPE_REQUIREMENTS if code and str(ctx.param(r, "type_code", "")) == code)
+
+
 def template_table(ctx: EvalContext) -> dict[str, str]:
     """type code → templateId, from DOCSHARE-002 and from the type requirements planned in this run."""
     table = dict(ctx.param("DOCSHARE-002", "template_ids", {}) or {})
@@ -143,7 +150,7 @@ def template_table(ctx: EvalContext) -> dict[str, str]:
     return table
 
 
-@check("cda.template_ids_valid", verifies=["DOCSHARE-002", *TYPE_REQUIREMENTS], scenario=DOCUMENTS)
+@check("cda.template_ids_valid", verifies=["DOCSHARE-002", *TYPE_REQUIREMENTS], scenario=DOCUMENTS, reads_all=True)
 def template_ids_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """The CI-SIS header templateId, the document type's own templateId, and none of another type."""
     found = checked_documents(trace)
@@ -159,17 +166,20 @@ def template_ids_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
         code = _code(root)
         if header and header not in present:
             findings.append(quote(s.exchange, f"{s.label()}: the CI-SIS header templateId is missing",
-                                  where="/ClinicalDocument/templateId/@root", expected=header, got=present))
+                                  where="/ClinicalDocument/templateId/@root", expected=header, got=present)
+                            .about("DOCSHARE-002"))
         own = table.get(code or "")
         if own is None:
             continue  # a type the referential does not list: cda.type_code_allowed says so
-        if own not in present:
+        if own not in present:  # the document is not the type its requirement asks for either
             findings.append(quote(s.exchange, f"{s.label()}: the templateId of type {code} is missing",
-                                  where="/ClinicalDocument/templateId/@root", expected=own, got=present))
+                                  where="/ClinicalDocument/templateId/@root", expected=own, got=present)
+                            .about("DOCSHARE-002", *type_requirement(ctx, code)))
         others = sorted(t for c, t in table.items() if c != code and t in present)
         if others:
             findings.append(quote(s.exchange, f"{s.label()}: templateId(s) of another document type in a {code} "
-                                  "document", where="/ClinicalDocument/templateId/@root", expected=own, got=others))
+                                  "document", where="/ClinicalDocument/templateId/@root", expected=own, got=others)
+                            .about("DOCSHARE-002"))
     return verdict(findings, len(found), "document(s)")
 
 
@@ -182,7 +192,7 @@ def _code(root: etree._Element) -> str | None:
 # DOCSHARE-003: level-1 body
 
 
-@check("cda.level1_body_valid", verifies=["DOCSHARE-003"], scenario=DOCUMENTS)
+@check("cda.level1_body_valid", verifies=["DOCSHARE-003"], scenario=DOCUMENTS, reads_all=True)
 def level1_body_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """A level-1 body is a base64 PDF (application/pdf, B64) and the submission's formatCode is the PDF one."""
     found = checked_documents(trace)
@@ -225,16 +235,16 @@ def _level1_findings(s: Submitted, root: etree._Element, expected_format: str) -
 # DOCSHARE-004: the patient's INS and OID, as the identity service returned them
 
 
-@check("cda.patient_id_oid_valid", verifies=["DOCSHARE-004"], scenario=DOCUMENTS)
+@check("cda.patient_id_oid_valid", verifies=["DOCSHARE-004"], scenario=DOCUMENTS, reads_all=True)
 def patient_id_oid_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """recordTarget/patientRole/id carries the INS (extension) and the OID (root) the identity service returned."""
     found = checked_documents(trace)
     if isinstance(found, Verdict):
         return found
     findings = []
+    every = submissions(trace)
     for s, root in found:
-        identity = identity_for(trace, (s.step.data.get("input") or {}).get("patient") if s.step else None,
-                                s.exchange.seq).matched
+        identity = identity_for(s.view or trace, patient_of(s, every), s.exchange.seq).matched
         findings += patient_id_findings(s.exchange, s.label(), root, identity)
     return verdict(findings, len(found), "document(s)")
 
@@ -265,7 +275,7 @@ def patient_id_findings(exchange: Any, label: str, root: etree._Element, identit
 # DOCSHARE-006: the author's national id
 
 
-@check("cda.author_id_valid", verifies=["DOCSHARE-006"], scenario=DOCUMENTS)
+@check("cda.author_id_valid", verifies=["DOCSHARE-006"], scenario=DOCUMENTS, reads_all=True)
 def author_id_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Every assignedAuthor has an id with root 1.2.250.1.71.4.2.1: the logged-in practitioner's national id."""
     found = checked_documents(trace)
@@ -274,7 +284,7 @@ def author_id_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     root_oid = ctx.param("DOCSHARE-006", "root", RPPS_ROOT)
     findings = []
     for s, root in found:
-        logged_in = practitioner_at(trace, s.exchange.seq)
+        logged_in = practitioner_at(s.view or trace, s.exchange.seq)
         authors = root.xpath("v3:author/v3:assignedAuthor", namespaces=NS)
         if not authors:
             findings.append(quote(s.exchange, f"{s.label()}: no author/assignedAuthor", where="/ClinicalDocument/author"))
@@ -311,7 +321,7 @@ def precise_time(value: str) -> dt.datetime | None:
         return None
 
 
-@check("cda.effective_time_valid", verifies=["DOCSHARE-007"], scenario=DOCUMENTS)
+@check("cda.effective_time_valid", verifies=["DOCSHARE-007"], scenario=DOCUMENTS, reads_all=True)
 def effective_time_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """effectiveTime has second precision and a UTC offset, and is not later than the submission."""
     found = checked_documents(trace)
@@ -339,7 +349,7 @@ def effective_time_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
 # DOCSHARE-008: confidentiality
 
 
-@check("cda.confidentiality_code_valid", verifies=["DOCSHARE-008"], scenario=DOCUMENTS)
+@check("cda.confidentiality_code_valid", verifies=["DOCSHARE-008"], scenario=DOCUMENTS, reads_all=True)
 def confidentiality_code_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """confidentialityCode N from 2.16.840.1.113883.5.25, and the submission's confidentialityCode contains it."""
     found = checked_documents(trace)
@@ -366,7 +376,7 @@ def confidentiality_code_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
 # DOCSHARE-009 / -010: LOINC type code, allowed types
 
 
-@check("cda.type_code_allowed", verifies=["DOCSHARE-009", "DOCSHARE-010"], scenario=DOCUMENTS)
+@check("cda.type_code_allowed", verifies=["DOCSHARE-009", "DOCSHARE-010"], scenario=DOCUMENTS, reads_all=True)
 def type_code_allowed(trace: TraceView, ctx: EvalContext) -> Verdict:
     """The document code is LOINC and an allowed type; a type not allowed is refused before any submission."""
     found = checked_documents(trace)
@@ -380,19 +390,21 @@ def type_code_allowed(trace: TraceView, ctx: EvalContext) -> Verdict:
         got = [el.get("code"), el.get("codeSystem")] if el is not None else None
         if el is None or el.get("codeSystem") != system:
             findings.append(quote(s.exchange, f"{s.label()}: the document code is not a LOINC code",
-                                  where="/ClinicalDocument/code/@codeSystem", expected=system, got=got))
+                                  where="/ClinicalDocument/code/@codeSystem", expected=system, got=got)
+                            .about("DOCSHARE-009"))
         elif allowed and el.get("code") not in allowed:
             findings.append(quote(s.exchange, f"{s.label()}: document type {el.get('code')} is not allowed",
-                                  where="/ClinicalDocument/code/@code", expected=allowed, got=el.get("code")))
+                                  where="/ClinicalDocument/code/@code", expected=allowed, got=el.get("code"))
+                            .about("DOCSHARE-010"))
     if allowed:
-        findings += _not_allowed_refused(trace, allowed)
+        findings += about(["DOCSHARE-010"], _not_allowed_refused(trace, allowed))
     return verdict(findings, len(found), "document(s)")
 
 
-def _not_allowed_refused(trace: TraceView, allowed: list[str]) -> list[Finding]:
+def _not_allowed_refused(subject: TraceView | RunView, allowed: list[str]) -> list[Finding]:
     """Steps asking for a type that is not allowed: status refused and no request to the shared record."""
     out = []
-    for note in trace.performed("document.submit"):
+    for trace, note in ((t, n) for t in views(subject) for n in t.performed("document.submit")):
         asked = str(note.data.get("input", {}).get("document_type", ""))
         if asked in allowed:
             continue
@@ -403,7 +415,7 @@ def _not_allowed_refused(trace: TraceView, allowed: list[str]) -> list[Finding]:
         status = output(note).get("status")
         if status != "refused":
             out.append(Finding(f"{step_label(note)}: asked for type {asked}, which is not allowed, the software "
-                               "did not answer refused", exchange=note.seq, where="output.status",
+                               "did not answer refused", exchange=note.seq, scenario=note.scenario, where="output.status",
                                expected="refused", got=status))
     return out
 
@@ -412,7 +424,7 @@ def _not_allowed_refused(trace: TraceView, allowed: list[str]) -> list[Finding]:
 # DOCSHARE-027 (2.0): Schematron
 
 
-@check("cda.schematron_valid", verifies=["DOCSHARE-027"], scenario=DOCUMENTS)
+@check("cda.schematron_valid", verifies=["DOCSHARE-027"], scenario=DOCUMENTS, reads_all=True)
 def schematron_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Every submitted document raises no error-level assertion of the Schematron the sandbox publishes."""
     found = checked_documents(trace)
@@ -441,7 +453,7 @@ def level3_entries_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     subs = [s for s in submissions(trace) if s.step is not None and s.step.seq == note.seq]
     if not subs:
         return failed(Finding(f"{step_label(note)}: the software sent no lab report to the shared record",
-                              exchange=note.seq, got=output(note) or None))
+                              exchange=note.seq, scenario=note.scenario, got=output(note) or None))
     s = subs[-1]
     root = s.root
     if not is_clinical_document(root):

@@ -17,7 +17,7 @@ from conformity.checks.health.messaging import refused_before_sending
 from conformity.checks.helpers import quote, step_exchanges
 from conformity.checks.model import Finding, Verdict, failed
 from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, Note, TraceView
+from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 from conformity.packs.health.ins import normalise_name
 
 SCENARIO = "directory.searches"
@@ -27,10 +27,11 @@ def query_key(e: Exchange) -> tuple[str, tuple[tuple[str, str], ...]]:
     return e.local_path, tuple(sorted((k, v[0]) for k, v in e.query.items() if v))
 
 
-def searches(trace: TraceView, path: str) -> list[tuple[Note, Exchange | None, list[dict[str, Any]]]]:
-    """directory.search steps that searched ``path``: the step, its last request, the entries it used."""
+def searches(subject: TraceView | RunView, path: str) -> list[tuple[Note, Exchange | None, list[dict[str, Any]]]]:
+    """directory.search steps (of every scenario of a RunView) that searched ``path``: the step, its last request,
+    the entries it used."""
     out = []
-    for note in trace.performed("directory.search"):
+    for trace, note in ((t, n) for t in views(subject) for n in t.performed("directory.search")):
         requests = [e for e in step_exchanges(trace, note, "directory") if e.method == "GET" and e.local_path == path]
         if not requests:
             continue
@@ -78,13 +79,13 @@ def practitioner_fields(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def not_searched(what: str) -> Verdict:
-    return failed(Finding(f"no {what} search reached the directory in this scenario"))
+    return failed(Finding(f"no {what} search reached the directory in this run"))
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-@check("directory.search_by_national_id", verifies=["DIRECTORY-001"], scenario=SCENARIO)
+@check("directory.search_by_national_id", verifies=["DIRECTORY-001"], scenario=SCENARIO, reads_all=True)
 def search_by_national_id(trace: TraceView, ctx: EvalContext) -> Verdict:
     """A practitioner found by national id is shown with name, profession, specialty and addresses as returned."""
     steps = [(n, e, body) for n, e, body in searches(trace, "/practitioners") if "national_id" in n.data.get("input", {})]
@@ -104,7 +105,7 @@ def search_by_national_id(trace: TraceView, ctx: EvalContext) -> Verdict:
     return verdict(findings, len(steps), "search(es)")
 
 
-@check("directory.search_by_name", verifies=["DIRECTORY-002"], scenario=SCENARIO)
+@check("directory.search_by_name", verifies=["DIRECTORY-002"], scenario=SCENARIO, reads_all=True)
 def search_by_name(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Names are sent upper-cased without diacritics, and every entry the directory returns is shown."""
     steps = [(n, e, body) for n, e, body in searches(trace, "/practitioners") if "family_name" in n.data.get("input", {})]
@@ -129,7 +130,7 @@ def search_by_name(trace: TraceView, ctx: EvalContext) -> Verdict:
     return verdict(findings, len(steps), "search(es)")
 
 
-@check("directory.search_organisation", verifies=["DIRECTORY-003"], scenario=SCENARIO)
+@check("directory.search_organisation", verifies=["DIRECTORY-003"], scenario=SCENARIO, reads_all=True)
 def search_organisation(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An organisation found by FINESS-like id is shown with its name and messaging addresses as returned."""
     steps = searches(trace, "/organisations")
@@ -146,12 +147,11 @@ def search_organisation(trace: TraceView, ctx: EvalContext) -> Verdict:
     return verdict(findings, len(steps), "search(es)")
 
 
-@check("directory.inactive_not_used", verifies=["DIRECTORY-005"], scenario=SCENARIO)
-def inactive_not_used(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """Inactive entries are shown as inactive and never used as recipients."""
-    book = directory_addresses(trace)
+@check("directory.inactive_not_used", verifies=["DIRECTORY-005"], scenario=SCENARIO, reads_all=True)
+def inactive_not_used(run: RunView, ctx: EvalContext) -> Verdict:
+    """Inactive entries are shown as inactive and never used as recipients, in every scenario."""
     findings, exercised = [], 0
-    for note in trace.performed("directory.search"):
+    for trace, note in ((t, n) for t in run for n in t.performed("directory.search")):
         shown = {r.get("id"): r for r in results(note)}
         for e in step_exchanges(trace, note, "directory"):
             for entry in answer_body(trace, e) if e.method == "GET" else []:
@@ -162,14 +162,15 @@ def inactive_not_used(trace: TraceView, ctx: EvalContext) -> Verdict:
                 if shown[key].get("active") is not False:
                     findings.append(quote(e, f"{step_label(note)}: inactive entry {key} shown as active",
                                           where="output.results[].active", expected=False, got=shown[key].get("active")))
-    for note in trace.performed("message.send"):
+    for trace, note in ((t, n) for t in run for n in t.performed("message.send")):
+        book = directory_addresses(trace)
         inactive = [a for a in note.data.get("input", {}).get("recipients", [])
                     if address_key(a) in book and not book[address_key(a)]["active"]]
         if inactive:
             exercised += 1
             findings += refused_before_sending(trace, note, inactive, "inactive in the directory")
     if not exercised:
-        return failed(Finding("the scenario never met an inactive directory entry, so the rule could not be verified"))
+        return failed(Finding("the run never met an inactive directory entry, so the rule could not be verified"))
     return verdict(findings, exercised, "use(s) of inactive entries")
 
 

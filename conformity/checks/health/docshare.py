@@ -33,7 +33,7 @@ from conformity.checks.health.evidence import (
     submissions,
 )
 from conformity.checks.helpers import quote
-from conformity.checks.model import Finding, Verdict, failed, passed
+from conformity.checks.model import Finding, Verdict, about, failed, passed
 from conformity.checks.registry import check
 from conformity.checks.trace import TraceView
 
@@ -50,7 +50,8 @@ VALUE_SET_FIELDS = (("class_code", "class_codes"), ("format", "format_codes"), (
 
 
 def consistency_findings(s: Submitted) -> list[Finding]:
-    """Where the metadata says something else than the document (nothing to compare: no finding)."""
+    """Where the metadata says something else than the document (nothing to compare: no finding); each finding
+    names the one requirement whose field disagrees."""
     root = s.root
     assert root is not None
     meta, out = s.metadata, []
@@ -59,12 +60,13 @@ def consistency_findings(s: Submitted) -> list[Finding]:
         expected = f"{ids[0].get('extension')}^^^&{ids[0].get('root')}&ISO^NH"
         if meta.get("patient_id") != expected:
             out.append(quote(s.exchange, f"{s.label()}: patientId differs from the document's INS",
-                             where="metadata.patient_id", expected=expected, got=meta.get("patient_id")))
+                             where="metadata.patient_id", expected=expected, got=meta.get("patient_id"))
+                       .about("DOCSHARE-004"))
     authors = [el.get("extension") for el in root.xpath("v3:author/v3:assignedAuthor/v3:id[@root='1.2.250.1.71.4.2.1']",
                                                          namespaces={"v3": "urn:hl7-org:v3"})]
     if authors and meta.get("author_id") not in authors:
         out.append(quote(s.exchange, f"{s.label()}: the submission's author is not the document's author",
-                         where="metadata.author_id", expected=authors, got=meta.get("author_id")))
+                         where="metadata.author_id", expected=authors, got=meta.get("author_id")).about("DOCSHARE-006"))
     effective = first(root, "v3:effectiveTime")
     instant = precise_time(effective.get("value", "")) if effective is not None else None
     if instant is not None:
@@ -73,16 +75,17 @@ def consistency_findings(s: Submitted) -> list[Finding]:
         if created is None or created.replace(microsecond=0) != utc:
             out.append(quote(s.exchange, f"{s.label()}: creationTime is not the document's effectiveTime in UTC",
                              where="metadata.creation_time", expected=utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                             got=meta.get("creation_time")))
+                             got=meta.get("creation_time")).about("DOCSHARE-007"))
     code = first(root, "v3:code")
     if code is not None and meta.get("type_code") != code.get("code"):
         out.append(quote(s.exchange, f"{s.label()}: typeCode differs from the document code",
-                         where="metadata.type_code", expected=code.get("code"), got=meta.get("type_code")))
+                         where="metadata.type_code", expected=code.get("code"), got=meta.get("type_code"))
+                   .about("DOCSHARE-009"))
     return out
 
 
 @check("docshare.metadata_consistent", verifies=["DOCSHARE-004", "DOCSHARE-006", "DOCSHARE-007", "DOCSHARE-009"],
-       scenario=DOCUMENTS)
+       scenario=DOCUMENTS, reads_all=True)
 def metadata_consistent(trace: TraceView, ctx: EvalContext) -> Verdict:
     """patientId, author, creationTime and typeCode of each submission say what its document says."""
     found = list(documents(submissions(trace)))
@@ -105,7 +108,7 @@ def accepted_type(trace: TraceView, type_code: str, template_id: str) -> Verdict
     if not candidates:
         note = next((n for n in trace.performed("document.submit") if n.seq in asked), None)
         return failed(Finding(f"the software sent no document of type {type_code} to the shared record",
-                              exchange=note.seq if note else None, got=output(note) if note else None))
+                              exchange=note.seq if note else None, scenario=note.scenario if note else "", got=output(note) if note else None))
     findings = []
     for s, root in candidates:
         templates = [el.get("root") for el in root.xpath("v3:templateId", namespaces={"v3": "urn:hl7-org:v3"})]
@@ -151,7 +154,7 @@ register_accepted("docshare.dispensation_record_accepted", "DOCSHARE-030", "6059
 # DOCSHARE-015, -016, -017, -018, -019: submission metadata
 
 
-@check("docshare.hash_size_consistent", verifies=["DOCSHARE-015"], scenario=DOCUMENTS)
+@check("docshare.hash_size_consistent", verifies=["DOCSHARE-015"], scenario=DOCUMENTS, reads_all=True)
 def hash_size_consistent(trace: TraceView, ctx: EvalContext) -> Verdict:
     """hash is the lowercase hex SHA-1 of the exact document bytes and size their length."""
     subs = [s for s in distinct(submissions(trace)) if s.document is not None]
@@ -229,19 +232,19 @@ def unique_id_findings(subs: list[Submitted], ctx: EvalContext) -> list[Finding]
     return out
 
 
-@check("docshare.metadata_valid", verifies=["DOCSHARE-016", "DOCSHARE-019"], scenario=DOCUMENTS)
+@check("docshare.metadata_valid", verifies=["DOCSHARE-016", "DOCSHARE-019"], scenario=DOCUMENTS, reads_all=True)
 def metadata_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Coded metadata from the published value sets (and the author's), uniqueIds well formed and not reused."""
     subs = submissions(trace)
     if not subs:
         return failed(no_submission())
-    findings = unique_id_findings(subs, ctx)
+    findings = about(["DOCSHARE-019"], unique_id_findings(subs, ctx))
     for s in distinct(subs):
-        findings += value_set_findings(s, ctx, claims_at(trace, s.exchange.seq))
+        findings += about(["DOCSHARE-016"], value_set_findings(s, ctx, claims_at(s.view or trace, s.exchange.seq)))
     return verdict(findings, len(distinct(subs)), "submission(s)")
 
 
-@check("docshare.software_identified", verifies=["DOCSHARE-017"], scenario=DOCUMENTS)
+@check("docshare.software_identified", verifies=["DOCSHARE-017"], scenario=DOCUMENTS, reads_all=True)
 def software_identified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Every submission names the software under test: name, version and registration id as declared."""
     subs = submissions(trace)
@@ -255,22 +258,23 @@ def software_identified(trace: TraceView, ctx: EvalContext) -> Verdict:
     return verdict(findings, len(subs), "submission(s)")
 
 
-@check("docshare.care_site_identified", verifies=["DOCSHARE-018"], scenario=DOCUMENTS)
+@check("docshare.care_site_identified", verifies=["DOCSHARE-018"], scenario=DOCUMENTS, reads_all=True)
 def care_site_identified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Every submission names the session's care site by its 9-character FINESS-like id (also the custodian)."""
     subs = submissions(trace)
     if not subs:
         return failed(no_submission())
-    expected = str((trace.fixtures.get("sites") or [{}])[0].get("site_id", ""))
     root_oid = ctx.param("DOCSHARE-018", "root", FINESS_ROOT)
     findings = []
     for s in subs:
+        expected = site_id(s.view or trace)
         site = s.body.get("site") if isinstance(s.body.get("site"), dict) else {}
         got = str(site.get("id", ""))
         if got != expected or not FINESS.match(got):
             findings.append(quote(s.exchange, f"{s.label()}: the care site is not the installation's",
                                   where="request.body.json.site.id", expected=expected, got=got or None))
     for s, root in documents(subs):
+        expected = site_id(s.view or trace)
         ids = [el.get("extension") for el in root.xpath(
             "v3:custodian/v3:assignedCustodian/v3:representedCustodianOrganization/v3:id", namespaces={"v3": "urn:hl7-org:v3"})
             if el.get("root") == root_oid]
@@ -279,6 +283,11 @@ def care_site_identified(trace: TraceView, ctx: EvalContext) -> Verdict:
                                   where="/ClinicalDocument/custodian/assignedCustodian/representedCustodianOrganization/id",
                                   expected=f"root={root_oid} extension={expected}", got=ids))
     return verdict(findings, len(subs), "submission(s)")
+
+
+def site_id(trace: TraceView) -> str:
+    """The care site configured for the installation in this trace's session."""
+    return str((trace.fixtures.get("sites") or [{}])[0].get("site_id", ""))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,7 +311,7 @@ def list_matches_service(trace: TraceView, ctx: EvalContext) -> Verdict:
     answer = listed(trace, note)
     if answer is None:
         return failed(Finding(f"{step_label(note)}: the software did not ask the shared record for the list",
-                              exchange=note.seq, got=output(note) or note.data.get("failure")))
+                              exchange=note.seq, scenario=note.scenario, got=output(note) or note.data.get("failure")))
     shown = {d.get("document_id"): d for d in output(note).get("documents", []) if isinstance(d, dict)}
     findings = []
     for doc in served_documents(answer):

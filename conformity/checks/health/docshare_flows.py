@@ -29,13 +29,14 @@ from conformity.checks.health.evidence import (
     step_submissions,
     when,
 )
-from conformity.checks.helpers import quote, step_exchanges
+from conformity.checks.helpers import noted, quote, step_exchanges
 from conformity.checks.model import Finding, Verdict, failed, not_applicable
 from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, Note, TraceView
+from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 
 LIFECYCLE = "docshare.lifecycle"
-RETRY = "docshare.retry"
+RETRY, RETRY_GIVE_UP = "docshare.retry", "docshare.retry_give_up"
+RETRY_REFUSED, RETRY_NETWORK = "docshare.retry_refused", "docshare.retry_network"
 UNQUALIFIED = "docshare.unqualified"
 
 
@@ -49,7 +50,7 @@ def not_accepted(trace: TraceView, step: str, then: str) -> Verdict | None:
     if note is not None and any(s.accepted for s in step_submissions(trace, note)):
         return None
     return failed(Finding(f"step {step!r}: the shared record accepted no document, so {then} could not be verified",
-                          exchange=note.seq if note else None, got=output(note) if note else None))
+                          exchange=note.seq if note else None, scenario=note.scenario if note else "", got=output(note) if note else None))
 
 
 @check("docshare.resubmit_no_duplicate", verifies=["DOCSHARE-020"], scenario=LIFECYCLE)
@@ -61,7 +62,7 @@ def resubmit_no_duplicate(trace: TraceView, ctx: EvalContext) -> Verdict:
     first_subs = [s for s in step_submissions(trace, original) if s.accepted]
     if not first_subs:
         return failed(Finding(f"{step_label(original)}: the shared record did not accept the original document, so "
-                              "its resubmission could not be verified", exchange=original.seq, got=output(original)))
+                              "its resubmission could not be verified", exchange=original.seq, scenario=original.scenario, got=output(original)))
     uid, title = first_subs[-1].unique_id, first_subs[-1].metadata.get("title")
     findings = []
     for s in step_submissions(trace, note):
@@ -75,7 +76,7 @@ def resubmit_no_duplicate(trace: TraceView, ctx: EvalContext) -> Verdict:
                                   expected=first_subs[-1].metadata.get("hash"), got=s.metadata.get("hash")))
     status = output(note).get("status")
     if status != "accepted":
-        findings.append(Finding(f"{step_label(note)}: the resubmission is not reported accepted", exchange=note.seq,
+        findings.append(Finding(f"{step_label(note)}: the resubmission is not reported accepted", exchange=note.seq, scenario=note.scenario,
                                 where="output.status", expected="accepted", got=status))
     copies = [d.get("unique_id") for d in served_documents(final_list(trace)) if d.get("metadata", {}).get("title") == title]
     if len(copies) > 1:
@@ -108,7 +109,7 @@ def replace_links_previous(trace: TraceView, ctx: EvalContext) -> Verdict:
     if not linked:
         sent = [f"{s.exchange.method} {s.exchange.local_path}" for s in subs]
         return failed(Finding(f"{step_label(note)}: no replacement of {old} was submitted to the shared record",
-                              exchange=note.seq, expected=f"POST /documents/{old}/replace", got=sent or output(note)))
+                              exchange=note.seq, scenario=note.scenario, expected=f"POST /documents/{old}/replace", got=sent or output(note)))
     s = linked[-1]
     findings = []
     if not s.accepted:
@@ -132,7 +133,7 @@ def replace_links_previous(trace: TraceView, ctx: EvalContext) -> Verdict:
                                 where="documents[].status", expected="deprecated", got=previous.get("status")))
     if output(note).get("status") != "accepted" and s.accepted:
         findings.append(Finding(f"{step_label(note)}: the accepted replacement is not reported accepted",
-                                exchange=note.seq, where="output.status", expected="accepted",
+                                exchange=note.seq, scenario=note.scenario, where="output.status", expected="accepted",
                                 got=output(note).get("status")))
     return verdict(findings, 1, "replacement")
 
@@ -151,7 +152,7 @@ def delete_effective(trace: TraceView, ctx: EvalContext) -> Verdict:
     named = [e for e in deletes if e.local_path == f"/documents/{target}"]
     if not named:
         return failed(Finding(f"{step_label(note)}: no delete request for {target} reached the shared record",
-                              exchange=note.seq, expected=f"DELETE /documents/{target}",
+                              exchange=note.seq, scenario=note.scenario, expected=f"DELETE /documents/{target}",
                               got=[e.local_path for e in deletes] or output(note)))
     e = named[-1]
     findings = []
@@ -159,7 +160,7 @@ def delete_effective(trace: TraceView, ctx: EvalContext) -> Verdict:
         findings.append(quote(e, f"{step_label(note)}: the shared record refused the deletion", where="response",
                               expected=200, got=problem_code(e)))
     if output(note).get("status") != ("deleted" if e.status == 200 else output(note).get("status")):
-        findings.append(Finding(f"{step_label(note)}: the deletion is not reported deleted", exchange=note.seq,
+        findings.append(Finding(f"{step_label(note)}: the deletion is not reported deleted", exchange=note.seq, scenario=note.scenario,
                                 where="output.status", expected="deleted", got=output(note).get("status")))
     still = [d.get("unique_id") for d in served_documents(final_list(trace)) if d.get("unique_id") == target]
     if still:
@@ -172,11 +173,12 @@ def delete_effective(trace: TraceView, ctx: EvalContext) -> Verdict:
 # DOCSHARE-024 (and MESSAGING-008): refusals reported
 
 
-def refusal_findings(trace: TraceView, service: str, actions: tuple[str, ...], success: tuple[str, ...],
+def refusal_findings(subject: TraceView | RunView, service: str, actions: tuple[str, ...], success: tuple[str, ...],
                      name_recipients: bool = False) -> tuple[list[Finding], int]:
-    """Steps whose last request to ``service`` was refused: never reported as success, the code given."""
+    """Steps (of every scenario of a RunView) whose last request to ``service`` was refused: never reported as
+    success, the code given."""
     findings, refused = [], 0
-    for note in trace.performed():
+    for trace, note in ((t, n) for t in views(subject) for n in t.performed()):
         if note.data.get("action") not in actions:
             continue
         sent = [e for e in step_exchanges(trace, note, service) if e.method in ("POST", "PUT", "DELETE")]
@@ -212,13 +214,13 @@ def concerned(exchange: Exchange) -> list[str]:
     return [str(a) for a in list(body.get("to") or []) + list(body.get("cc") or [])] if isinstance(body, dict) else []
 
 
-@check("docshare.refusal_reported", verifies=["DOCSHARE-024"], scenario=LIFECYCLE)
+@check("docshare.refusal_reported", verifies=["DOCSHARE-024"], scenario=LIFECYCLE, reads_all=True)
 def refusal_reported(trace: TraceView, ctx: EvalContext) -> Verdict:
     """A submission, replacement or deletion the shared record refused is reported refused or error, with its code."""
     findings, refused = refusal_findings(trace, "dmp", ("document.submit", "document.replace", "document.delete"),
                                          ("accepted", "deleted"))
     if not refused:
-        return not_applicable("the shared record refused no request of the software in this scenario")
+        return not_applicable("the shared record refused no request of the software in this run")
     return verdict(findings, refused, "refusal(s)")
 
 
@@ -255,32 +257,103 @@ def _uid(exchange: Exchange) -> str | None:
     return meta.get("unique_id") if isinstance(meta, dict) else None
 
 
-@check("docshare.retry_no_duplicate", verifies=["DOCSHARE-021"], scenario=RETRY)
-def retry_no_duplicate(trace: TraceView, ctx: EvalContext) -> Verdict:
+def copies_findings(trace: TraceView, steps: list[Note]) -> list[Finding]:
+    """The record's final listing must hold at most one copy of each document these steps submitted."""
+    answer, findings = final_list(trace), []
+    for note in steps:
+        posted = {_uid(s.exchange) for s in step_submissions(trace, note)}
+        kept = [d.get("unique_id") for d in served_documents(answer)
+                if d.get("unique_id") in posted or d.get("metadata", {}).get("title") == _title(note)]
+        if len(kept) > 1:
+            findings.append(quote(answer, f"the shared record holds {len(kept)} copies of the document submitted at "  # type: ignore[arg-type]
+                                  f"{step_label(note)}", where="documents[].unique_id", expected="at most 1", got=kept))
+    return findings
+
+
+@check("docshare.retry_no_duplicate", verifies=["DOCSHARE-021"], scenario=RETRY, reads=(RETRY_GIVE_UP,))
+def retry_no_duplicate(run: RunView, ctx: EvalContext) -> Verdict:
     """After a 503 the software waits Retry-After, retries the same uniqueId at most 3 times; one copy is kept."""
-    steps = [n for n in trace.performed("document.submit") if n.data.get("name") in ("submit", "give_up")]
-    if not steps:
-        return failed(Finding("the scenario never asked to submit a document while the shared record failed"))
     max_retries = int(ctx.param("DOCSHARE-021", "max_retries", 3))
     tolerance = float(ctx.param("DOCSHARE-021", "tolerance_seconds", 0.2))
-    findings, attempts_seen = [], 0
-    for note in steps:
-        attempts = [s.exchange for s in step_submissions(trace, note)]
-        attempts_seen += len(attempts)
-        if not any(e.status == 503 for e in attempts):
-            findings.append(Finding(f"{step_label(note)}: the software sent nothing the shared record could answer "
-                                    "503 to, the retry rule was not exercised", exchange=note.seq,
-                                    got=output(note) or note.data.get("failure")))
-            continue
-        findings += retry_findings(note, attempts, max_retries, tolerance)
-    posted = {_uid(s.exchange) for n in steps for s in step_submissions(trace, n)}
-    answer = final_list(trace)
-    kept = [d.get("unique_id") for d in served_documents(answer)
-            if d.get("unique_id") in posted and d.get("metadata", {}).get("title") == _title(steps[0])]
-    if len(kept) > 1:
-        findings.append(quote(answer, f"the shared record holds {len(kept)} copies of the document submitted at "  # type: ignore[arg-type]
-                              f"{step_label(steps[0])}", where="documents[].unique_id", expected="at most 1", got=kept))
+    findings, attempts_seen, steps_seen = [], 0, 0
+    for scenario, name in ((RETRY, "submit"), (RETRY_GIVE_UP, "give_up")):
+        trace = run.get(scenario)
+        assert trace is not None
+        steps = [n for n in trace.performed("document.submit") if n.data.get("name") == name]
+        steps_seen += len(steps)
+        for note in steps:
+            attempts = [s.exchange for s in step_submissions(trace, note)]
+            attempts_seen += len(attempts)
+            if not any(e.status == 503 for e in attempts):
+                findings.append(noted(note, f"{step_label(note)}: the software sent nothing the shared record could "
+                                            "answer 503 to, the retry rule was not exercised",
+                                      got=output(note) or note.data.get("failure")))
+                continue
+            findings += retry_findings(note, attempts, max_retries, tolerance)
+        findings += copies_findings(trace, steps)
+    if not steps_seen:
+        return failed(Finding("the scenarios never asked to submit a document while the shared record failed"))
     return verdict(findings, attempts_seen, "attempt(s)")
+
+
+#: the steps of docshare.retry_network and the failure each meets
+NETWORK_FAILURES = {"rate_limited": "a 429 with Retry-After", "no_retry_after": "a 503 without Retry-After",
+                    "reset": "a connection reset before the record read it",
+                    "dropped_reply": "a connection closed without an answer after the record stored the document"}
+UNANSWERED = ("connection-reset", "reply-dropped", "client-gave-up")
+
+
+def network_retry_findings(note: Note, attempts: list[Exchange], max_retries: int, tolerance: float) -> list[Finding]:
+    """After a 429/503 (with or without Retry-After) or no answer, a retry waits Retry-After, else at least 1 s, and
+    carries the same submission; at most ``max_retries`` retries."""
+    out = []
+    first_uid = _uid(attempts[0])
+    for prev, nxt in itertools.pairwise(attempts):
+        if prev.status not in (429, 503) and prev.outcome not in UNANSWERED:
+            continue
+        announced = float(prev.response_headers.get("retry-after", "1") or 1)
+        end, start = when(prev.raw), started(nxt)
+        if end is not None and start is not None and (start - end).total_seconds() < announced - tolerance:
+            out.append(quote(nxt, f"{step_label(note)}: retried {(start - end).total_seconds():.3f} s after "
+                             f"{prev.outcome} (exchange {prev.seq}), which asks for at least {announced:g} s",
+                             where="request time", expected=f">= {announced:g} s",
+                             got=f"{(start - end).total_seconds():.3f} s"))
+        if _uid(nxt) != first_uid:
+            out.append(quote(nxt, f"{step_label(note)}: the retry carries a new uniqueId (a new document): a copy the "
+                             "record stored before the failure is duplicated", where="metadata.unique_id",
+                             expected=first_uid, got=_uid(nxt)))
+    if len(attempts) - 1 > max_retries:
+        out.append(quote(attempts[-1], f"{step_label(note)}: {len(attempts) - 1} retries", where="requests",
+                         expected=f"at most {max_retries}", got=len(attempts) - 1))
+    return out
+
+
+@check("docshare.retry_network_no_duplicate", verifies=["DOCSHARE-021"], scenario=RETRY_NETWORK,
+       reads=(RETRY_REFUSED,))
+def retry_network_no_duplicate(run: RunView, ctx: EvalContext) -> Verdict:
+    """DOCSHARE 2.1: after a 429, a 503 without Retry-After, a reset or a reply never sent, any retry waits and carries
+    the same submission, at most 3 times, and the record keeps one copy."""
+    max_retries = int(ctx.param("DOCSHARE-021", "max_retries", 3))
+    tolerance = float(ctx.param("DOCSHARE-021", "tolerance_seconds", 0.2))
+    findings, met = [], 0
+    for scenario, names in ((RETRY_REFUSED, ("rate_limited", "no_retry_after")),
+                            (RETRY_NETWORK, ("reset", "dropped_reply"))):
+        trace = run.get(scenario)
+        assert trace is not None
+        steps = []
+        for name in names:
+            note, what = step_named(trace, name), NETWORK_FAILURES[name]
+            attempts = [s.exchange for s in step_submissions(trace, note)] if note else []
+            if note is None or not [e for e in attempts if e.status in (429, 503) or e.outcome in UNANSWERED]:
+                findings.append(Finding(f"step {name!r}: the software sent nothing that met {what}, so the retry rule "
+                                        "was not exercised", exchange=note.seq if note else None, scenario=scenario,
+                                        got=output(note) if note else None))
+                continue
+            met += 1
+            steps.append(note)
+            findings += network_retry_findings(note, attempts, max_retries, tolerance)
+        findings += copies_findings(trace, steps)
+    return verdict(findings, met, "failure(s) met")
 
 
 def _title(note: Note) -> Any:
@@ -291,11 +364,12 @@ def _title(note: Note) -> Any:
 # DOCSHARE-005: nothing submitted for an identity that is not qualified
 
 
-@check("docshare.unqualified_not_submitted", verifies=["DOCSHARE-005"], scenario=UNQUALIFIED)
-def unqualified_not_submitted(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """For a patient whose identity is not qualified, document.submit answers refused and sends nothing."""
+@check("docshare.unqualified_not_submitted", verifies=["DOCSHARE-005"], scenario=UNQUALIFIED, reads_all=True)
+def unqualified_not_submitted(run: RunView, ctx: EvalContext) -> Verdict:
+    """For a patient whose identity is not qualified, document.submit answers refused and sends nothing (in every
+    scenario)."""
     findings, seen = [], 0
-    for note in trace.performed("document.submit"):
+    for trace, note in ((t, n) for t in run for n in t.performed("document.submit")):
         who = identity_for(trace, note.data.get("input", {}).get("patient"), note.seq)
         if who.qualified:
             continue
@@ -308,7 +382,7 @@ def unqualified_not_submitted(trace: TraceView, ctx: EvalContext) -> Verdict:
         status = output(note).get("status")
         if status != "refused":
             findings.append(Finding(f"{step_label(note)}: for {who.describe()} the software did not answer refused",
-                                    exchange=note.seq, where="output.status", expected="refused", got=status))
+                                    exchange=note.seq, scenario=note.scenario, where="output.status", expected="refused", got=status))
     if not seen:
         return failed(Finding("the scenario asked for no document about a patient whose identity is not qualified"))
     return verdict(findings, seen, "submission request(s) for unqualified identities")
@@ -340,11 +414,11 @@ def _listing_findings(trace: TraceView, hidden: dict[str, str]) -> list[Finding]
                 continue
             if viewer != hidden[uid]:
                 out.append(Finding(f"{step_label(note)}: the hidden document {uid} is shown to practitioner {viewer}, "
-                                   "who is not its author", exchange=note.seq, where="output.documents",
+                                   "who is not its author", exchange=note.seq, scenario=note.scenario, where="output.documents",
                                    expected="not listed", got=uid))
             elif d.get("hidden") is not True:
                 out.append(Finding(f"{step_label(note)}: the hidden document {uid} is not marked hidden for its author",
-                                   exchange=note.seq, where="output.documents[].hidden", expected=True,
+                                   exchange=note.seq, scenario=note.scenario, where="output.documents[].hidden", expected=True,
                                    got=d.get("hidden")))
     return out
 
@@ -361,7 +435,7 @@ def _forward_findings(trace: TraceView, hidden: dict[str, str]) -> list[Finding]
                                f"{uid}", where=e.local_path, expected="no request"))
         if output(note).get("status") not in ("refused", "error"):
             out.append(Finding(f"{step_label(note)}: forwarding the hidden document {uid} was not refused",
-                               exchange=note.seq, where="output.status", expected="refused",
+                               exchange=note.seq, scenario=note.scenario, where="output.status", expected="refused",
                                got=output(note).get("status")))
     return out
 

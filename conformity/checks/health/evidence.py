@@ -24,7 +24,7 @@ from lxml import etree
 from conformity.checks.evaluate import EvalContext
 from conformity.checks.helpers import performed, step_exchanges
 from conformity.checks.model import Finding
-from conformity.checks.trace import Exchange, Note, TraceView
+from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 from conformity.errors import XMLSecurityError
 from conformity.packs.health.ins import INS_OIDS, ins_reference, normalise_traits
 from conformity.xmlsafe import parse_xml
@@ -215,6 +215,7 @@ class Submitted:
     exchange: Exchange
     step: Note | None
     replaces: str | None
+    view: TraceView | None = None  #: the trace holding it (checks reading every scenario)
 
     @cached_property
     def body(self) -> dict[str, Any]:
@@ -258,14 +259,31 @@ class Submitted:
         return f"submission at #{self.exchange.seq} ({where})"
 
 
-def submissions(trace: TraceView) -> list[Submitted]:
-    """Every submission (POST /documents, POST /documents/{id}/replace) the shared record recorded."""
+def submissions(subject: TraceView | RunView) -> list[Submitted]:
+    """Every submission (POST /documents, POST /documents/{id}/replace) the shared record recorded (in every
+    scenario of a :class:`RunView`)."""
     out = []
-    for e in trace.exchanges("dmp", method="POST", path="/documents"):
-        m = SUBMIT_PATH.match(e.local_path)
-        if m:
-            out.append(Submitted(e, step_of(trace, e), m["replaces"]))
+    for trace in views(subject):
+        for e in trace.exchanges("dmp", method="POST", path="/documents"):
+            m = SUBMIT_PATH.match(e.local_path)
+            if m:
+                out.append(Submitted(e, step_of(trace, e), m["replaces"], trace))
     return out
+
+
+def patient_of(s: Submitted, subs: list[Submitted]) -> dict[str, Any] | None:
+    """The patient a submission is about as the step named it; for a replacement, the replaced document's."""
+    seen: set[str] = set()
+    while s.step is not None:
+        patient = (s.step.data.get("input") or {}).get("patient")
+        if patient or not s.replaces or s.replaces in seen:
+            return patient
+        seen.add(s.replaces)
+        earlier = [o for o in subs if o.view is s.view and o.unique_id == s.replaces and o.exchange.seq < s.exchange.seq]
+        if not earlier:
+            return None
+        s = earlier[-1]
+    return None
 
 
 def distinct(subs: list[Submitted]) -> list[Submitted]:
@@ -382,9 +400,9 @@ def expected_reference(identity: dict[str, Any]) -> str:
     return ins_reference(str(identity.get("ins", "")), str(identity.get("oid", "")))
 
 
-def messages(trace: TraceView) -> list[Exchange]:
-    """Every message submission the messaging service recorded."""
-    return trace.exchanges("mss", method="POST", path="/messages")
+def messages(subject: TraceView | RunView) -> list[Exchange]:
+    """Every message submission the messaging service recorded (in every scenario of a :class:`RunView`)."""
+    return [e for trace in views(subject) for e in trace.exchanges("mss", method="POST", path="/messages")]
 
 
 def recipients(exchange: Exchange) -> list[str]:

@@ -34,36 +34,40 @@ from conformity.checks.health.evidence import (
     recipients,
     step_label,
     step_of,
+    step_submissions,
     xdm_patient_ids,
 )
-from conformity.checks.helpers import quote, step_exchanges
+from conformity.checks.helpers import noted, quote, step_exchanges
 from conformity.checks.model import Finding, Verdict, failed
 from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, Note, TraceView
+from conformity.checks.trace import Exchange, Note, RunView, TraceView
 
 SCENARIO = "messaging.send"
 
 
-def sent_or_fail(trace: TraceView) -> list[Exchange] | Verdict:
+def sent_or_fail(trace: TraceView | RunView) -> list[Exchange] | Verdict:
     found = messages(trace)
     return found if found else failed(Finding("the software sent no message to the messaging service in this "
-                                              "scenario, so the rule could not be verified"))
+                                              "run, so the rule could not be verified"))
 
 
 # ---------------------------------------------------------------------------------------------
 # MESSAGING-001..003, DIRECTORY-004: addresses from the directory
 
 
-@check("messaging.sender_in_directory", verifies=["MESSAGING-001"], scenario=SCENARIO)
-def sender_in_directory(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """Each message's sender is an active directory address of the logged-in practitioner or of the site."""
-    found = sent_or_fail(trace)
+@check("messaging.sender_in_directory", verifies=["MESSAGING-001"], scenario=SCENARIO, reads_all=True)
+def sender_in_directory(run: RunView, ctx: EvalContext) -> Verdict:
+    """Each message's sender, in every scenario, is an active directory address of the logged-in practitioner or
+    of the site."""
+    found = sent_or_fail(run)
     if isinstance(found, Verdict):
         return found
-    book = directory_addresses(trace)
-    site = str((trace.fixtures.get("sites") or [{}])[0].get("site_id", ""))
     findings = []
     for e in found:
+        trace = run.get(e.scenario)
+        assert trace is not None
+        book = directory_addresses(trace)
+        site = str((trace.fixtures.get("sites") or [{}])[0].get("site_id", ""))
         body = e.request_json if isinstance(e.request_json, dict) else {}
         sender = str(body.get("from", ""))
         entry = book.get(address_key(sender))
@@ -78,43 +82,60 @@ def sender_in_directory(trace: TraceView, ctx: EvalContext) -> Verdict:
     return verdict(findings, len(found), "message(s)")
 
 
-@check("messaging.recipient_in_directory", verifies=["MESSAGING-002", "DIRECTORY-004"], scenario=SCENARIO)
-def recipient_in_directory(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """Every recipient of every message submitted is an active messaging address of the directory."""
-    found = sent_or_fail(trace)
+@check("messaging.recipient_in_directory", verifies=["MESSAGING-002", "DIRECTORY-004"], scenario=SCENARIO,
+       reads_all=True)
+def recipient_in_directory(run: RunView, ctx: EvalContext) -> Verdict:
+    """Every recipient of every message submitted in every scenario is an active messaging address of the directory."""
+    found = sent_or_fail(run)
     if isinstance(found, Verdict):
         return found
-    book = directory_addresses(trace)
     findings = []
     for e in found:
+        book = directory_addresses(run.get(e.scenario))  # type: ignore[arg-type]
         for address in recipients(e):
             entry = book.get(address_key(address))
             if entry is None or not entry["active"]:
+                # an address the directory does not list was not taken from it (DIRECTORY-004); a listed but
+                # inactive one was, and breaks MESSAGING-002 only
                 findings.append(quote(e, f"recipient {address} is not {'listed' if entry is None else 'active'} in the "
                                       "directory", where="request.body.to", expected="an active directory address",
-                                      got=address))
+                                      got=address).about("MESSAGING-002", *(("DIRECTORY-004",) if entry is None else ())))
     return verdict(findings, len(found), "message(s)")
 
 
-@check("messaging.unknown_recipient_refused", verifies=["MESSAGING-003", "DIRECTORY-004"], scenario=SCENARIO)
-def unknown_recipient_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
+@check("messaging.unknown_recipient_refused", verifies=["MESSAGING-003", "DIRECTORY-004"], scenario=SCENARIO,
+       reads_all=True)
+def unknown_recipient_refused(run: RunView, ctx: EvalContext) -> Verdict:
     """A message with an address the directory does not list is refused whole, before any request, naming it."""
-    book = directory_addresses(trace)
     findings, seen = [], 0
-    for note in trace.performed("message.send"):
+    for trace, note in ((t, n) for t in run for n in t.performed("message.send")):
+        book = directory_addresses(trace)
         asked = [str(a) for a in note.data.get("input", {}).get("recipients", [])]
         unknown = [a for a in asked if address_key(a) not in book]
         if not unknown:
             continue
         seen += 1
-        findings += refused_before_sending(trace, note, unknown, "not listed in the directory")
+        findings += refused_before_sending(trace, note, unknown, "not listed in the directory", ("MESSAGING-003",))
+        findings += unchecked_findings(trace, note, unknown)
     if not seen:
         return failed(Finding("the scenario never asked for a message to an address the directory does not list"))
     return verdict(findings, seen, "message(s) to unlisted addresses")
 
 
-def refused_before_sending(trace: TraceView, note: Note, addresses: list[str], why: str) -> list[Finding]:
-    """No message submitted in the step, status refused, the addresses named."""
+def unchecked_findings(trace: TraceView, note: Note, addresses: list[str]) -> list[Finding]:
+    """Typed addresses must be checked against the directory (DIRECTORY-004): a request naming each of them, in the
+    session, before the step ends."""
+    asked = {address_key(v) for e in trace.exchanges("directory", method="GET", before=note.seq)
+             for values in e.query.values() for v in values}
+    return [noted(note, f"{step_label(note)}: the typed address {a} was never checked against the directory",
+                  where="directory requests", expected=f"a directory request for {a}", got="none")
+            .about("DIRECTORY-004") for a in addresses if address_key(a) not in asked]
+
+
+def refused_before_sending(trace: TraceView, note: Note, addresses: list[str], why: str,
+                           naming: tuple[str, ...] = ()) -> list[Finding]:
+    """No message submitted in the step, status refused, the addresses named (a refusal that does not name them
+    breaks ``naming`` only, when given)."""
     out = []
     for e in step_exchanges(trace, note, "mss"):
         if e.method == "POST":
@@ -123,12 +144,13 @@ def refused_before_sending(trace: TraceView, note: Note, addresses: list[str], w
     result = output(note)
     if result.get("status") != "refused":
         out.append(Finding(f"{step_label(note)}: a message to {', '.join(addresses)} ({why}) was not refused",
-                           exchange=note.seq, where="output.status", expected="refused", got=result.get("status")))
+                           exchange=note.seq, scenario=note.scenario, where="output.status", expected="refused", got=result.get("status")))
     named = set(result.get("refused_recipients") or [])
     missing = [a for a in addresses if a not in named and a not in str(result.get("error", ""))]
     if result.get("status") == "refused" and missing:
-        out.append(Finding(f"{step_label(note)}: the refusal does not name {', '.join(missing)}", exchange=note.seq,
-                           where="output.refused_recipients", expected=missing, got=result.get("refused_recipients")))
+        out.append(Finding(f"{step_label(note)}: the refusal does not name {', '.join(missing)}", exchange=note.seq, scenario=note.scenario,
+                           where="output.refused_recipients", expected=missing, got=result.get("refused_recipients"),
+                           requirements=naming))
     return out
 
 
@@ -191,7 +213,7 @@ def _entry_findings(e: Exchange, p: Package, entry: etree._Element) -> list[Find
     return out
 
 
-@check("messaging.attachment_xdm_valid", verifies=["MESSAGING-004"], scenario=SCENARIO)
+@check("messaging.attachment_xdm_valid", verifies=["MESSAGING-004"], scenario=SCENARIO, reads_all=True)
 def attachment_xdm_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """A patient document travels in an IHE XDM ZIP whose METADATA.XML hash and size match the document."""
     found = sent_or_fail(trace)
@@ -234,11 +256,12 @@ def ins_carried(p: Package) -> list[tuple[str, str]]:
     return out
 
 
-@check("ins.only_qualified_carried", verifies=["PATIENTID-010", "MESSAGING-005"], scenario=SCENARIO)
-def only_qualified_carried(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """No INS in a message, its XDM metadata or its documents for a patient whose identity is not qualified."""
-    findings, seen = [], 0
-    for note in trace.performed("message.send"):
+@check("ins.only_qualified_carried", verifies=["PATIENTID-010", "MESSAGING-005"], scenario=SCENARIO, reads_all=True)
+def only_qualified_carried(run: RunView, ctx: EvalContext) -> Verdict:
+    """No INS in a message, its XDM metadata or its documents, nor in a document submission, for a patient whose
+    identity is not qualified, in any scenario."""
+    findings, seen = unqualified_submission_findings(run)
+    for trace, note in ((t, n) for t in run for n in t.performed("message.send")):
         spec = note.data.get("input", {}).get("attachment") or {}
         if "patient" not in spec:
             continue
@@ -249,21 +272,55 @@ def only_qualified_carried(trace: TraceView, ctx: EvalContext) -> Verdict:
         for e in step_exchanges(trace, note, "mss"):
             if e.method != "POST":
                 continue
+            findings += text_findings(e, note, who)
             for p in packages(e):
                 for where, value in ins_carried(p):
+                    # METADATA.XML and the CDA are MESSAGING-005's; the attachment's patient member only PATIENTID-010's
+                    inside = "/" in where
                     findings.append(quote(e, f"{step_label(note)}: the INS is carried for {who.describe()}",
-                                          where=where, expected="no INS (a local patient id)", got=value))
+                                          where=where, expected="no INS (a local patient id)", got=value)
+                                    .about("PATIENTID-010", *(("MESSAGING-005",) if inside else ())))
     if not seen:
-        return failed(Finding("the scenario asked for no message about a patient whose identity is not qualified"))
-    return verdict(findings, seen, "message(s) about unqualified identities")
+        return failed(Finding("the run asked for no message about a patient whose identity is not qualified"))
+    return verdict(findings, seen, "message(s) or document(s) about unqualified identities")
 
 
-@check("messaging.attachment_patient_id_valid", verifies=["MESSAGING-005"], scenario=SCENARIO)
-def attachment_patient_id_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
+def text_findings(e: Exchange, note: Note, who: Identity) -> list[Finding]:
+    """The INS the service returned for a patient whose identity is not qualified, written in the message's text."""
+    ins = str((who.matched or {}).get("ins") or "")
+    body = e.request_json if isinstance(e.request_json, dict) else {}
+    return [quote(e, f"{step_label(note)}: the message's {part} carries the INS of {who.describe()}",
+                  where=f"request.body.{part}", expected="no INS", got=ins).about("PATIENTID-010")
+            for part in ("subject", "body") if ins and ins in str(body.get(part, ""))]
+
+
+def unqualified_submission_findings(run: RunView) -> tuple[list[Finding], int]:
+    """INS carried in documents submitted to the shared record for a patient whose identity is not qualified."""
+    findings, seen = [], 0
+    for trace, note in ((t, n) for t in run for n in t.performed("document.submit")):
+        who = identity_for(trace, note.data.get("input", {}).get("patient"), note.seq)
+        if who.qualified or who.lookup is None:
+            continue
+        seen += 1
+        for s in step_submissions(trace, note):
+            if s.metadata.get("patient_id") and carries_ins_reference(str(s.metadata["patient_id"])):
+                findings.append(quote(s.exchange, f"{s.label()}: the INS is carried for {who.describe()}",
+                                      where="metadata.patient_id", expected="no INS (a local patient id)",
+                                      got=s.metadata["patient_id"]).about("PATIENTID-010"))
+            if s.root is not None:
+                findings += [quote(s.exchange, f"{s.label()}: the INS is carried for {who.describe()}",
+                                   where="/ClinicalDocument/recordTarget/patientRole/id",
+                                   expected="no INS (a local patient id)", got=el.get("extension"))
+                             .about("PATIENTID-010") for el in ins_ids(s.root)]
+    return findings, seen
+
+
+@check("messaging.attachment_patient_id_valid", verifies=["MESSAGING-005"], scenario=SCENARIO, reads_all=True)
+def attachment_patient_id_valid(run: RunView, ctx: EvalContext) -> Verdict:
     """For a qualified identity, the attachment, METADATA.XML and the CDA carry the INS and OID returned."""
     findings, count = [], 0
-    for e in messages(trace):
-        note, who = attachment_identity(trace, e)
+    for e in messages(run):
+        note, who = attachment_identity(run.get(e.scenario), e)  # type: ignore[arg-type]
         identity = who.matched
         if note is None or not who.qualified or identity is None:
             continue
@@ -299,12 +356,12 @@ def _identity_findings(e: Exchange, p: Package, identity: dict[str, Any]) -> lis
 # MESSAGING-008: delivery failures reported
 
 
-@check("service.refusal_reported", verifies=["MESSAGING-008"], scenario=SCENARIO)
-def refusal_reported(trace: TraceView, ctx: EvalContext) -> Verdict:
+@check("service.refusal_reported", verifies=["MESSAGING-008"], scenario=SCENARIO, reads_all=True)
+def refusal_reported(run: RunView, ctx: EvalContext) -> Verdict:
     """A message the messaging service refused is reported refused or error, naming the recipients concerned."""
-    findings, refused = refusal_findings(trace, "mss", ("message.send",), ("sent",), name_recipients=True)
+    findings, refused = refusal_findings(run, "mss", ("message.send",), ("sent",), name_recipients=True)
     if not refused:
-        return failed(Finding("the messaging service refused no message in this scenario (its 503 was never "
+        return failed(Finding("the messaging service refused no message in this run (its 503 was never "
                               "reached), so the rule could not be verified"))
     return verdict(findings, refused, "refused message(s)")
 
@@ -313,12 +370,13 @@ def refusal_reported(trace: TraceView, ctx: EvalContext) -> Verdict:
 # PATIENTID-012: the software identified in look-ups
 
 
-@check("client.software_identified", verifies=["PATIENTID-012"], scenario=SCENARIO)
-def software_identified(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """Each identity look-up names the software: its User-Agent carries the declared name, version and registration id."""
-    lookups = trace.exchanges("insi", method="POST", path="/lookup")
+@check("client.software_identified", verifies=["PATIENTID-012"], scenario=SCENARIO, reads_all=True)
+def software_identified(run: RunView, ctx: EvalContext) -> Verdict:
+    """Each identity look-up, in every scenario, names the software: its User-Agent carries the declared name,
+    version and registration id."""
+    lookups = [e for trace in run for e in trace.exchanges("insi", method="POST", path="/lookup")]
     if not lookups:
-        return failed(Finding("the software sent no identity look-up in this scenario"))
+        return failed(Finding("the software sent no identity look-up in this run"))
     declared = [str(ctx.software.get(k, "")) for k in ("software", "version", "registration_id")]
     findings = []
     for e in lookups:

@@ -8,17 +8,19 @@ answered for the step, checked against that answer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from conformity.checks.evaluate import EvalContext
-from conformity.checks.helpers import performed, quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, failed, passed
+from conformity.checks.helpers import noted, performed, quote, step_exchanges
+from conformity.checks.model import Finding, Verdict, about, failed, passed
 from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, Note, TraceView
+from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 from conformity.packs.health.ins import INS_OIDS, TRAITS, normalise_traits
 
 SCENARIO = "patientid.lookups"
+FAILURES = "patientid.service_failures"
 QUALIFYING = ("recovered", "qualified")
 OUTCOMES = {"lookup-match": "match", "lookup-no-match": "no_match", "lookup-multiple": "multiple"}
 
@@ -62,12 +64,14 @@ class Lookup:
         return f"look-up {self.name!r}"
 
 
-def lookups(trace: TraceView) -> list[Lookup]:
-    """Every patient.lookup step with the identity-service requests it caused."""
+def lookups(subject: TraceView | RunView) -> list[Lookup]:
+    """Every patient.lookup step (of every scenario of a RunView) with the identity-service requests it caused."""
     out = []
-    for note in performed(trace, "patient.lookup"):
-        requests = [e for e in step_exchanges(trace, note, "insi") if e.method == "POST" and e.local_path == "/lookup"]
-        out.append(Lookup(note, tuple(requests)))
+    for trace in views(subject):
+        for note in performed(trace, "patient.lookup"):
+            requests = [e for e in step_exchanges(trace, note, "insi")
+                        if e.method == "POST" and e.local_path == "/lookup"]
+            out.append(Lookup(note, tuple(requests)))
     return out
 
 
@@ -77,7 +81,7 @@ def no_output(step: Lookup) -> Finding:
     why = ("the software does not support patient.lookup" if data.get("unsupported")
            else f"the driver failed: {data['failure'].get('message', '')}" if "failure" in data
            else "the output does not match the action's schema")
-    return Finding(f"{step.label()}: no identity recorded to check ({why})", exchange=step.note.seq,
+    return Finding(f"{step.label()}: no identity recorded to check ({why})", exchange=step.note.seq, scenario=step.note.scenario,
                    got=data.get("failure") or data.get("output_invalid"))
 
 
@@ -93,23 +97,26 @@ def qualifying_findings(step: Lookup, why: str) -> list[Finding]:
     found = []
     if out.get("status") in QUALIFYING:
         found.append(Finding(f"{step.label()}: {why}, yet the software recorded status {out['status']!r}",
-                             exchange=step.note.seq, where="output.status", expected="provisional or validated",
+                             exchange=step.note.seq, scenario=step.note.scenario, where="output.status", expected="provisional or validated",
                              got=out["status"]))
     if out.get("ins"):
-        found.append(Finding(f"{step.label()}: {why}, yet the software recorded an INS", exchange=step.note.seq,
+        found.append(Finding(f"{step.label()}: {why}, yet the software recorded an INS", exchange=step.note.seq, scenario=step.note.scenario,
                              where="output.ins", expected=None, got=out["ins"]))
     return found
 
 
 # --------------------------------------------------------------------------------------------------
 
-@check("ins.lookup_strict_traits", verifies=["PATIENTID-001", "ETHICS-003"], scenario=SCENARIO)
+@check("ins.lookup_strict_traits", verifies=["PATIENTID-001", "ETHICS-003"], scenario=SCENARIO, reads_all=True)
 def lookup_strict_traits(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """Each look-up request carries exactly the five strict traits, in the body, and nothing else."""
-    requests = [e for s in lookups(trace) for e in s.requests]
+    """Each look-up asked for sends a request with exactly the five strict traits, in the body, and nothing else."""
+    steps = lookups(trace)
+    requests = [e for s in steps for e in s.requests]
     if not requests:
         return not_shown("look-up request reaching the identity service")
-    findings = []
+    findings = [noted(s.note, f"{s.label()}: the operator asked for a look-up, the software never called the identity "
+                              "service", expected="a look-up request", got=s.output) for s in steps
+                if not s.requests and not s.note.data.get("unsupported") and "failure" not in s.note.data]
     for e in requests:
         body = e.request_json
         keys = sorted(body) if isinstance(body, dict) else None
@@ -134,49 +141,63 @@ def normalisation_findings(step: Lookup) -> list[Finding]:
         body = e.request_json if isinstance(e.request_json, dict) else {}
         for name in TRAITS:
             if body.get(name) != wanted[name]:
-                separators = name in ("birth_name", "first_names") and _separators(step.input[name])
-                rule = "PATIENTID-003" if separators else ""
+                rules = broken_rules(body.get(name), wanted[name]) if name in ("birth_name", "first_names") \
+                    else ("PATIENTID-002",)
+                which = " (hyphen/apostrophe rule, PATIENTID-003)" if "PATIENTID-003" in rules else ""
                 found.append(quote(e, f"{step.label()}: trait {name} typed {step.input.get(name)!r} was not sent "
-                                      f"normalised{' (hyphen/apostrophe rule, ' + rule + ')' if rule else ''}",
-                                   where=f"request.body.json.{name}", expected=wanted[name], got=body.get(name)))
+                                      f"normalised{which}",
+                                   where=f"request.body.json.{name}", expected=wanted[name], got=body.get(name))
+                             .about(*rules))
         if e.outcome == "traits-not-normalised":
             found.append(quote(e, f"{step.label()}: the identity service refused the traits as not normalised",
                                where="response", got=e.details.get("traits")))
     return found
 
 
-def _separators(text: Any) -> bool:
-    return isinstance(text, str) and any(c in text for c in "-'’")
+SEPARATOR = re.compile(r"\s*[-'’‘‐–]\s*")
 
 
-def shrunk_findings(trace: TraceView) -> list[Finding]:
+def broken_rules(got: Any, wanted: str) -> tuple[str, ...]:
+    """Which rules a name sent as ``got`` instead of ``wanted`` breaks: hyphens and apostrophes (PATIENTID-003: a
+    single ASCII character, no space around), the rest of the normalisation (PATIENTID-002: case, diacritics,
+    other characters, spaces)."""
+    text = got if isinstance(got, str) else ""
+    rules = []
+    if [m.group(0) for m in SEPARATOR.finditer(text)] != [m.group(0) for m in SEPARATOR.finditer(wanted)]:
+        rules.append("PATIENTID-003")
+    def squash(value: str) -> str:  # the name without its separators and spaces
+        return re.sub(r"\s+", "", SEPARATOR.sub("", value))
+
+    if squash(text) != squash(wanted):
+        rules.append("PATIENTID-002")
+    return tuple(rules) or ("PATIENTID-002",)
+
+
+def shrunk_findings(subject: TraceView | RunView) -> list[Finding]:
     """The smallest generated input still refused, if the harness shrank one (note ``shrink.result``)."""
     out = []
-    for note in trace.notes("shrink.result"):
+    for note in (n for t in views(subject) for n in t.notes("shrink.result")):
         data = note.data
         if data.get("reproduced"):
             out.append(Finding(f"smallest failing example found by shrinking ({data['attempts']} attempts): "
                                f"{ {k: data['smallest'][k] for k in ('birth_name', 'first_names')} }",
-                               exchange=data.get("exchange"), where="request.body.json",
+                               exchange=data.get("exchange"), scenario=note.scenario, where="request.body.json",
                                expected=normalise_traits(data["smallest"]), got=data["smallest"]))
     return out
 
 
-@check("ins.traits_normalised", verifies=["PATIENTID-002", "PATIENTID-003"], scenario=SCENARIO)
+@check("ins.traits_normalised", verifies=["PATIENTID-002", "PATIENTID-003"], scenario=SCENARIO, reads_all=True)
 def traits_normalised(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Every look-up sends the typed traits normalised (case, diacritics, ligatures, hyphens, apostrophes)."""
     steps = lookups(trace)
     findings = []
-    for step in steps:
-        if not step.requests:
-            findings.append(Finding(f"{step.label()}: no request reached the identity service, so its traits "
-                                    f"could not be checked", exchange=step.note.seq, got=step.input))
-            continue
+    for step in steps:  # a look-up never sent is PATIENTID-001's (ins.lookup_strict_traits): nothing to normalise
         findings += normalisation_findings(step)
-    if not steps:
-        return not_shown("patient.lookup step")
+    if not any(s.requests for s in steps):
+        return not_shown("look-up request reaching the identity service")
     if findings:
-        return failed(*findings, *shrunk_findings(trace))
+        blamed = sorted({r for f in findings for r in f.requirements}) if all(f.requirements for f in findings) else []
+        return failed(*findings, *about(blamed, shrunk_findings(trace)))
     changed = sum(normalise_traits(s.input) != {k: s.input.get(k) for k in TRAITS} for s in steps)
     return passed(f"{len(steps)} look-ups sent normalised traits ({changed} typed with characters to normalise)")
 
@@ -212,11 +233,11 @@ def status_findings(trace: TraceView, single: bool) -> tuple[list[Finding], int]
             findings.append(Finding(
                 f"{step.label()}: {answered}"
                 f" and the identity document was {'' if checked else 'not '}checked, so the status must be {want}",
-                exchange=step.note.seq, where="output.status", expected=want, got=step.output.get("status")))
+                exchange=step.note.seq, scenario=step.note.scenario, where="output.status", expected=want, got=step.output.get("status")))
     return findings, seen
 
 
-@check("ins.status_after_single_match", verifies=["PATIENTID-004"], scenario=SCENARIO)
+@check("ins.status_after_single_match", verifies=["PATIENTID-004"], scenario=SCENARIO, reads_all=True)
 def status_after_single_match(trace: TraceView, ctx: EvalContext) -> Verdict:
     """After a single match: qualified with a checked identity document, recovered without."""
     findings, seen = status_findings(trace, single=True)
@@ -226,7 +247,7 @@ def status_after_single_match(trace: TraceView, ctx: EvalContext) -> Verdict:
         "look-up answered with a single match")
 
 
-@check("ins.status_without_single_match", verifies=["PATIENTID-005"], scenario=SCENARIO)
+@check("ins.status_without_single_match", verifies=["PATIENTID-005"], scenario=SCENARIO, reads_all=True)
 def status_without_single_match(trace: TraceView, ctx: EvalContext) -> Verdict:
     """No single match (none, several, no look-up): validated with a checked document, else provisional."""
     findings, seen = status_findings(trace, single=False)
@@ -236,7 +257,7 @@ def status_without_single_match(trace: TraceView, ctx: EvalContext) -> Verdict:
         "look-up answered without a single match")
 
 
-@check("ins.no_match_not_qualified", verifies=["PATIENTID-006"], scenario=SCENARIO)
+@check("ins.no_match_not_qualified", verifies=["PATIENTID-006"], scenario=SCENARIO, reads_all=True)
 def no_match_not_qualified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """After a no-match answer the identity is neither recovered nor qualified and has no INS."""
     steps = [s for s in lookups(trace) if s.outcome == "no_match"]
@@ -248,7 +269,7 @@ def no_match_not_qualified(trace: TraceView, ctx: EvalContext) -> Verdict:
     return passed(f"{len(steps)} no-match answer(s), no INS and no qualifying status")
 
 
-@check("ins.several_matches_not_qualified", verifies=["PATIENTID-007"], scenario=SCENARIO)
+@check("ins.several_matches_not_qualified", verifies=["PATIENTID-007"], scenario=SCENARIO, reads_all=True)
 def several_matches_not_qualified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """After a several-matches answer no candidate is picked: no INS, neither recovered nor qualified."""
     steps = [s for s in lookups(trace) if s.outcome == "multiple"]
@@ -267,7 +288,7 @@ def identity_of(answer: Exchange) -> dict[str, Any]:
     return identity if isinstance(identity, dict) else {}
 
 
-@check("ins.registered_traits_recorded", verifies=["PATIENTID-008"], scenario=SCENARIO)
+@check("ins.registered_traits_recorded", verifies=["PATIENTID-008"], scenario=SCENARIO, reads_all=True)
 def registered_traits_recorded(trace: TraceView, ctx: EvalContext) -> Verdict:
     """After a single match the recorded traits are the registered ones, character for character."""
     steps = [s for s in lookups(trace) if s.outcome == "match"]
@@ -283,7 +304,7 @@ def registered_traits_recorded(trace: TraceView, ctx: EvalContext) -> Verdict:
         for name in TRAITS:
             if recorded.get(name) != registered.get(name):
                 findings.append(Finding(f"{s.label()}: trait {name} recorded differs from the registered one "
-                                        f"(exchange {s.answer.seq})", exchange=s.note.seq,  # type: ignore[union-attr]
+                                        f"(exchange {s.answer.seq})", exchange=s.note.seq, scenario=s.note.scenario,  # type: ignore[union-attr]
                                         where=f"output.traits.{name}", expected=registered.get(name),
                                         got=recorded.get(name)))
     return failed(*findings) if findings else passed(f"{len(steps)} match(es), registered traits recorded as returned")
@@ -298,11 +319,11 @@ def ins_findings(step: Lookup) -> list[Finding]:
     for name in ("ins", "oid"):
         if step.output.get(name) != identity.get(name):
             found.append(Finding(f"{step.label()}: the recorded {name.upper()} is not the one returned "
-                                 f"(exchange {step.answer.seq})", exchange=step.note.seq,  # type: ignore[union-attr]
+                                 f"(exchange {step.answer.seq})", exchange=step.note.seq, scenario=step.note.scenario,  # type: ignore[union-attr]
                                  where=f"output.{name}", expected=identity.get(name), got=step.output.get(name)))
     if step.output.get("oid") and step.output["oid"] not in INS_OIDS:
         found.append(Finding(f"{step.label()}: the recorded OID is not an INS assigning authority",
-                             exchange=step.note.seq, where="output.oid", expected=sorted(INS_OIDS),
+                             exchange=step.note.seq, scenario=step.note.scenario, where="output.oid", expected=sorted(INS_OIDS),
                              got=step.output["oid"]))
     return found
 
@@ -313,12 +334,12 @@ def malformed_findings(step: Lookup) -> list[Finding]:
     why = f"the service returned an INS out of format ({fault}, exchange {step.answer.seq if step.answer else '?'})"
     found = qualifying_findings(step, why)
     if step.output is not None and normalise_traits(step.output.get("traits", {})) != normalise_traits(step.input):
-        found.append(Finding(f"{step.label()}: {why}, yet the recorded traits changed", exchange=step.note.seq,
+        found.append(Finding(f"{step.label()}: {why}, yet the recorded traits changed", exchange=step.note.seq, scenario=step.note.scenario,
                              where="output.traits", expected=step.input, got=step.output.get("traits")))
     return found
 
 
-@check("ins.ins_format_valid", verifies=["PATIENTID-009"], scenario=SCENARIO)
+@check("ins.ins_format_valid", verifies=["PATIENTID-009"], scenario=SCENARIO, reads_all=True)
 def ins_format_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """The INS and OID recorded are those returned; an INS or OID out of format is rejected."""
     steps = lookups(trace)
@@ -332,24 +353,46 @@ def ins_format_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     return passed(f"{len(good)} INS recorded as returned, {len(bad)} malformed answer(s) rejected")
 
 
-@check("ins.service_error_handled", verifies=["PATIENTID-011"], scenario=SCENARIO)
+NETWORK_OUTCOMES = {"connection-reset": "the connection was reset before the look-up was processed",
+                    "reply-dropped": "the service processed the look-up and closed the connection without answering"}
+
+
+def failure_of(answer: Exchange) -> str:
+    """What went wrong with a look-up request, in words."""
+    if answer.outcome in NETWORK_OUTCOMES:
+        return NETWORK_OUTCOMES[answer.outcome]
+    if answer.outcome == "client-gave-up":
+        return f"the service held its answer and the software gave up after {answer.details.get('waited_s')} s"
+    return f"the service answered HTTP {answer.status} ({answer.outcome})"
+
+
+@check("ins.service_error_handled", verifies=["PATIENTID-011"], scenario=SCENARIO, reads_all=True,
+       reads=(FAILURES,))
 def service_error_handled(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """After an HTTP error from the service: no INS, no qualifying status, traits kept, failure reported."""
+    """After an HTTP error from the service, or no answer (connection reset or closed, answer held past the
+    software's timeout): no INS, no qualifying status, traits kept, failure reported; and no wait past 30 s."""
+    limit = float(ctx.param("PATIENTID-011", "timeout_seconds", 30))
     steps = [s for s in lookups(trace) if s.outcome == "error"]
     if not any(s.answer and s.answer.status >= 500 for s in steps):
         return not_shown("look-up answered with a server error")
     findings = []
+    for s in lookups(trace):  # an answer the software waited for past the limit
+        waited = [e for e in s.requests if float(e.details.get("late_by_s") or e.details.get("waited_s") or 0) > limit]
+        findings += [quote(e, f"{s.label()}: the software waited {e.details.get('late_by_s') or e.details.get('waited_s')}"
+                              f" s for the identity service's answer (at most {limit:g} s)", where="request time",
+                           expected=f"<= {limit:g} s", got=e.details.get("late_by_s") or e.details.get("waited_s"))
+                     for e in waited]
     for s in steps:
-        why = f"the service answered HTTP {s.answer.status} ({s.answer.outcome})"  # type: ignore[union-attr]
+        why = failure_of(s.answer)  # type: ignore[arg-type]
         findings += qualifying_findings(s, why)
         if s.output is None:
             continue
         if normalise_traits(s.output.get("traits", {})) != normalise_traits(s.input):
-            findings.append(Finding(f"{s.label()}: {why}, yet the recorded traits changed", exchange=s.note.seq,
-                                    where="output.traits", expected=s.input, got=s.output.get("traits")))
+            findings.append(noted(s.note, f"{s.label()}: {why}, yet the recorded traits changed", where="output.traits",
+                                  expected=s.input, got=s.output.get("traits")))
         if not str(s.output.get("error", "")).strip():
-            findings.append(Finding(f"{s.label()}: {why}, and the software reported no failure to the operator",
-                                    exchange=s.note.seq, where="output.error", expected="a message", got=None))
+            findings.append(noted(s.note, f"{s.label()}: {why}, and the software reported no failure to the operator",
+                                  where="output.error", expected="a message"))
     if findings:
         return failed(*findings)
     return passed(f"{len(steps)} look-up(s) answered with an error left the identity unchanged and were reported")

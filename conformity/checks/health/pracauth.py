@@ -18,13 +18,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from conformity.checks.evaluate import EvalContext
-from conformity.checks.helpers import performed, quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, failed, passed
+from conformity.checks.helpers import noted, performed, quote, step_exchanges
+from conformity.checks.model import Finding, Verdict, about, failed, passed
 from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, Note, TraceView
+from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 
 NOMINAL = "pracauth.login_nominal"
 FAULTS = "pracauth.login_faults"
+ROTATION = "pracauth.key_rotation"
+DISCOVERY = "pracauth.discovery"
 CONTROLS = ("control", "control_after")
 #: token request grant types allowed → the provider's outcome when it grants them
 GRANTS = {"authorization_code": "token-issued", "refresh_token": "token-refreshed"}
@@ -38,13 +40,22 @@ ALPHABETS = ((string.digits, 10), (string.hexdigits.lower(), 16), (string.hexdig
 
 # trace reading -------------------------------------------------------------------------------------
 
-def authorizations(trace: TraceView) -> list[Exchange]:
-    """The authorization requests the software sent (GET or POST /authorize)."""
-    return trace.exchanges("idp", path="/authorize")
+def authorizations(subject: TraceView | RunView) -> list[Exchange]:
+    """The authorization requests the software sent (GET or POST /authorize), in every scenario of a RunView."""
+    return [e for trace in views(subject) for e in trace.exchanges("idp", path="/authorize")]
 
 
-def token_requests(trace: TraceView) -> list[Exchange]:
-    return trace.exchanges("idp", method="POST", path="/token")
+def token_requests(subject: TraceView | RunView) -> list[Exchange]:
+    return [e for trace in views(subject) for e in trace.exchanges("idp", method="POST", path="/token")]
+
+
+def faults_trace(subject: TraceView | RunView) -> TraceView:
+    """The trace of the faulty logins (the scenario the refusal rules are judged on)."""
+    if isinstance(subject, TraceView):
+        return subject
+    trace = subject.get(FAULTS)
+    assert trace is not None, "the faulty-logins scenario is the check's own: evaluation ensures its trace"
+    return trace
 
 
 def redacted_hash(value: Any) -> str | None:
@@ -125,7 +136,7 @@ def control_findings(trace: TraceView) -> list[Finding]:
                 if e.local_path == "/userinfo" and e.outcome == "userinfo-served"]
         if not used or not claims_session(note):
             found.append(Finding(f"the control login {name!r} with valid answers did not succeed, so refusing the "
-                                 "faulty ones proves nothing", exchange=note.seq,
+                                 "faulty ones proves nothing", exchange=note.seq, scenario=note.scenario,
                                  expected="token issued, userinfo called, authenticated", got=note.data.get("output")))
     return found
 
@@ -143,7 +154,7 @@ def refusal_findings(trace: TraceView, step: str, fault: str, what: str) -> list
     forged = [i for i in _issued_in(trace, note) if i.fault == fault]
     if not forged:
         return [Finding(f"step {step!r}: the software never redeemed its code, so it never received the ID token "
-                        f"with {what}: its refusal is not shown", exchange=note.seq, got=note.data.get("output"))]
+                        f"with {what}: its refusal is not shown", exchange=note.seq, scenario=note.scenario, got=note.data.get("output"))]
     found = []
     for i in forged:
         for e in bearer_uses(trace, i.access, i.exchange.seq):
@@ -157,7 +168,7 @@ def refusal_findings(trace: TraceView, step: str, fault: str, what: str) -> list
                                expected="token discarded", got=e.outcome))
     if claims_session(note):
         found.append(Finding(f"step {step!r}: the software opened a session with an ID token with {what}",
-                             exchange=note.seq, where="output.authenticated", expected=False, got=True))
+                             exchange=note.seq, scenario=note.scenario, where="output.authenticated", expected=False, got=True))
     return found
 
 
@@ -171,7 +182,7 @@ def refusal_verdict(trace: TraceView, steps: tuple[tuple[str, str], ...], what: 
     return passed(f"the software refused the ID token with {what} and accepted the valid ones")
 
 
-def random_value_findings(trace: TraceView, name: str, ctx: EvalContext, requirement: str) -> list[Finding]:
+def random_value_findings(trace: TraceView | RunView, name: str, ctx: EvalContext, requirement: str) -> list[Finding]:
     """Each authorization request carries parameter ``name`` with enough entropy, never reused."""
     minimum = ctx.param(requirement, "min_entropy_bits", MIN_ENTROPY_BITS)
     found, seen = [], {}
@@ -198,7 +209,7 @@ def random_value_findings(trace: TraceView, name: str, ctx: EvalContext, require
 
 # checks on the nominal login -----------------------------------------------------------------------
 
-@check("oidc.authorization_code_flow", verifies=["PRACAUTH-001", "PRACAUTH-015"], scenario=NOMINAL)
+@check("oidc.authorization_code_flow", verifies=["PRACAUTH-001", "PRACAUTH-015"], scenario=NOMINAL, reads_all=True)
 def authorization_code_flow(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Code flow with openid scope, the code redeemed with client_secret_basic or private_key_jwt."""
     requests, tokens = authorizations(trace), token_requests(trace)
@@ -209,44 +220,53 @@ def authorization_code_flow(trace: TraceView, ctx: EvalContext) -> Verdict:
     for e in requests:
         if e.param("response_type") != "code":
             findings.append(quote(e, "the authorization request does not use the code flow",
-                                  where="request.query.response_type", expected="code", got=e.param("response_type")))
+                                  where="request.query.response_type", expected="code", got=e.param("response_type"))
+                            .about("PRACAUTH-001"))
         if "openid" not in (e.param("scope") or "").split():
             findings.append(quote(e, "the authorization request scope lacks openid", where="request.query.scope",
-                                  expected="openid …", got=e.param("scope")))
+                                  expected="openid …", got=e.param("scope")).about("PRACAUTH-001"))
     for e in tokens:
         if e.param("grant_type") not in GRANTS:
             findings.append(quote(e, "the token request is not an authorization_code (or refresh_token) grant",
                                   where="request.body.form.grant_type", expected="authorization_code",
-                                  got=e.param("grant_type")))
+                                  got=e.param("grant_type")).about("PRACAUTH-001"))
         method = e.details.get("client_auth")
         if e.outcome in GRANTS.values() and method not in ("client_secret_basic", "private_key_jwt"):
             findings.append(quote(e, "the client authenticated to the token endpoint with a method not allowed",
                                   where="outcome_details.client_auth",
-                                  expected="client_secret_basic or private_key_jwt", got=method))
+                                  expected="client_secret_basic or private_key_jwt", got=method).about("PRACAUTH-015"))
         elif e.outcome not in GRANTS.values():
+            # refused for its client authentication (client-…) or for the grant itself
+            blamed = "PRACAUTH-015" if e.outcome.startswith("client-") else "PRACAUTH-001"
             findings.append(quote(e, "the token request was refused by the provider", where="outcome",
-                                  expected="token-issued", got=e.outcome))
+                                  expected="token-issued", got=e.outcome).about(blamed))
     if findings:
         return failed(*findings)
     return passed(f"{len(requests)} code-flow authorization(s), codes redeemed with client_secret_basic")
 
 
-@check("oidc.discovery_used", verifies=["PRACAUTH-002"], scenario=NOMINAL)
-def discovery_used(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """The discovery document is read before the first authorization request."""
-    requests = authorizations(trace)
-    if not requests:
+@check("oidc.discovery_used", verifies=["PRACAUTH-002"], scenario=NOMINAL, reads_all=True)
+def discovery_used(run: RunView, ctx: EvalContext) -> Verdict:
+    """In every session, the discovery document is read before the first authorization request."""
+    findings, sessions = [], 0
+    for trace in run:
+        requests = authorizations(trace)
+        if not requests:
+            continue
+        sessions += 1
+        discovery = trace.exchanges("idp", path="/.well-known/openid-configuration", before=requests[0].seq)
+        if not [e for e in discovery if e.outcome == "discovery-served"]:
+            findings.append(quote(requests[0], "the first authorization request was sent without reading the "
+                                               "discovery document first (endpoints from fixed configuration)",
+                                  expected="GET /.well-known/openid-configuration before", got="none"))
+    if not sessions:
         return failed(Finding("the software sent no authorization request"))
-    discovery = trace.exchanges("idp", path="/.well-known/openid-configuration", before=requests[0].seq)
-    served = [e for e in discovery if e.outcome == "discovery-served"]
-    if not served:
-        return failed(quote(requests[0], "the first authorization request was sent without reading the discovery "
-                                         "document first (endpoints from fixed configuration)",
-                            expected="GET /.well-known/openid-configuration before", got="none"))
-    return passed(quote(served[0], "the discovery document was read before the first authorization request"))
+    if findings:
+        return failed(*findings)
+    return passed(f"the discovery document was read before the first authorization request of {sessions} session(s)")
 
 
-@check("oidc.pkce_s256_used", verifies=["PRACAUTH-005"], scenario=NOMINAL)
+@check("oidc.pkce_s256_used", verifies=["PRACAUTH-005"], scenario=NOMINAL, reads_all=True)
 def pkce_s256_used(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Each authorization request has an S256 code_challenge and each code is redeemed with its verifier."""
     requests, tokens = authorizations(trace), token_requests(trace)
@@ -274,10 +294,11 @@ def pkce_s256_used(trace: TraceView, ctx: EvalContext) -> Verdict:
 
 # checks on the faulty logins -----------------------------------------------------------------------
 
-@check("oidc.state_verified", verifies=["PRACAUTH-003"], scenario=FAULTS)
-def state_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """Fresh 128-bit states, and a callback with another state is refused (its code never redeemed)."""
-    findings = random_value_findings(trace, "state", ctx, "PRACAUTH-003") + control_findings(trace)
+@check("oidc.state_verified", verifies=["PRACAUTH-003"], scenario=FAULTS, reads_all=True)
+def state_verified(run: RunView, ctx: EvalContext) -> Verdict:
+    """Fresh 128-bit states in every authorization request, and a callback with another state is refused."""
+    trace = faults_trace(run)
+    findings = random_value_findings(run, "state", ctx, "PRACAUTH-003") + control_findings(trace)
     note = login_step(trace, "state_not_echoed")
     step = step_exchanges(trace, note, "idp") if note else []
     faulty = [e for e in step if e.details.get("fault") == "state_not_echoed"]
@@ -292,7 +313,7 @@ def state_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
                                       expected="code discarded", got="code redeemed"))
     if note is not None and claims_session(note):
         findings.append(Finding("the software opened a session from a callback with another state",
-                                exchange=note.seq, where="output.authenticated", expected=False, got=True))
+                                exchange=note.seq, scenario=note.scenario, where="output.authenticated", expected=False, got=True))
     if findings:
         return failed(*findings)
     return passed("states are fresh and long enough; the callback with another state was refused")
@@ -304,11 +325,12 @@ def _param_of_location(e: Exchange, name: str) -> str | None:
     return values[0] if values else None
 
 
-@check("oidc.nonce_verified", verifies=["PRACAUTH-004"], scenario=FAULTS)
-def nonce_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """Fresh 128-bit nonces, and an ID token with another nonce is refused."""
-    findings = random_value_findings(trace, "nonce", ctx, "PRACAUTH-004")
-    verdict = refusal_verdict(trace, (("wrong_nonce", "wrong_nonce"),), "another nonce than the one sent")
+@check("oidc.nonce_verified", verifies=["PRACAUTH-004"], scenario=FAULTS, reads_all=True)
+def nonce_verified(run: RunView, ctx: EvalContext) -> Verdict:
+    """Fresh 128-bit nonces in every authorization request, and an ID token with another nonce is refused."""
+    findings = random_value_findings(run, "nonce", ctx, "PRACAUTH-004")
+    verdict = refusal_verdict(faults_trace(run), (("wrong_nonce", "wrong_nonce"), ("nonce_missing", "nonce_missing")),
+                              "another nonce than the one sent, or none")
     findings += [f for f in verdict.findings] if verdict.status == "fail" else []
     return failed(*findings) if findings else verdict
 
@@ -321,8 +343,10 @@ def id_token_signature_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
 
 @check("oidc.alg_none_refused", verifies=["PRACAUTH-007"], scenario=FAULTS)
 def alg_none_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """An unsigned ID token (alg none) is refused."""
-    return refusal_verdict(trace, (("alg_none", "alg_none"),), "alg none (unsigned)")
+    """An ID token signed with an algorithm the provider does not list is refused: alg none (unsigned), and HS256
+    keyed with the provider's public key."""
+    return refusal_verdict(trace, (("alg_none", "alg_none"), ("hs256_public_key", "hs256_public_key")),
+                           "an algorithm the provider does not list (none, or HS256 keyed with its public key)")
 
 
 def jwks_fetches(trace: TraceView, after: int, before: int | None) -> list[Exchange]:
@@ -351,7 +375,7 @@ def refetch_findings(trace: TraceView, ctx: EvalContext) -> list[Finding]:
         step = notes[0]
         if not jwks_fetches(trace, first, step.seq):
             found.append(Finding("the JWKS was not fetched again for the token with an unknown kid",
-                                 exchange=forged[0].exchange.seq, expected="one refetch", got=0))
+                                 exchange=forged[0].exchange.seq, scenario=forged[0].exchange.scenario, expected="one refetch", got=0))
     else:
         window = ctx.param("PRACAUTH-008", "refetch_interval_seconds", 300)
         fetches = jwks_fetches(trace, first, notes[-1].seq)
@@ -391,19 +415,23 @@ def issuer_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
 
 @check("oidc.audience_verified", verifies=["PRACAUTH-010"], scenario=FAULTS)
 def audience_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """An ID token for another audience, or for several with another azp, is refused."""
-    return refusal_verdict(trace, (("wrong_audience", "wrong_audience"), ("foreign_azp", "foreign_azp")),
-                           "another audience (or several audiences and another azp)")
+    """An ID token for another audience, or for several with another azp (from PRACAUTH 1.2: or none), is refused."""
+    steps = (("wrong_audience", "wrong_audience"), ("foreign_azp", "foreign_azp"))
+    if at_least(ctx, "1.2"):
+        steps += (("several_audiences_no_azp", "several_audiences_no_azp"),)
+    return refusal_verdict(trace, steps, "another audience (or several audiences and no or another azp)")
 
 
 @check("oidc.expiry_verified", verifies=["PRACAUTH-011"], scenario=FAULTS)
 def expiry_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """An expired ID token, or one issued in the future, is refused."""
-    return refusal_verdict(trace, (("expired", "expired"), ("issued_in_future", "issued_in_future")),
-                           "an expiry in the past (or an iat in the future)")
+    """An expired ID token, one issued in the future, or (from PRACAUTH 1.2) not valid before a future time."""
+    steps = (("expired", "expired"), ("issued_in_future", "issued_in_future"))
+    if at_least(ctx, "1.2"):
+        steps += (("nbf_in_future", "nbf_in_future"),)
+    return refusal_verdict(trace, steps, "an expiry in the past (or an iat or nbf in the future)")
 
 
-def request_param_findings(trace: TraceView, name: str, accept: Any, expected: str) -> list[Finding]:
+def request_param_findings(trace: TraceView | RunView, name: str, accept: Any, expected: str) -> list[Finding]:
     """Each authorization request carries parameter ``name`` with a value ``accept`` approves."""
     requests = authorizations(trace)
     if not requests:
@@ -412,22 +440,22 @@ def request_param_findings(trace: TraceView, name: str, accept: Any, expected: s
                   expected=expected, got=e.param(name)) for e in requests if not accept(e.param(name))]
 
 
-@check("oidc.acr_verified", verifies=["SECURITY-004"], scenario=FAULTS)
-def acr_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+@check("oidc.acr_verified", verifies=["SECURITY-004"], scenario=FAULTS, reads_all=True)
+def acr_verified(run: RunView, ctx: EvalContext) -> Verdict:
     """Each authorization asks acr_values=eidas1, and an ID token with another acr is refused."""
     acr = ctx.param("SECURITY-004", "acr", "eidas1")
-    findings = request_param_findings(trace, "acr_values", lambda v: acr in (v or "").split(), f"acr_values={acr}")
-    verdict = refusal_verdict(trace, (("wrong_acr", "wrong_acr"),), f"an acr other than {acr}")
+    findings = request_param_findings(run, "acr_values", lambda v: acr in (v or "").split(), f"acr_values={acr}")
+    verdict = refusal_verdict(faults_trace(run), (("wrong_acr", "wrong_acr"),), f"an acr other than {acr}")
     findings += list(verdict.findings) if verdict.status == "fail" else []
     return failed(*findings) if findings else verdict
 
 
-@check("oidc.max_auth_age_enforced", verifies=["PRACAUTH-017"], scenario=FAULTS)
-def max_auth_age_enforced(trace: TraceView, ctx: EvalContext) -> Verdict:
+@check("oidc.max_auth_age_enforced", verifies=["PRACAUTH-017"], scenario=FAULTS, reads_all=True)
+def max_auth_age_enforced(run: RunView, ctx: EvalContext) -> Verdict:
     """Each authorization sends max_age=43200, and an ID token with an older auth_time is refused."""
     max_age = str(ctx.param("PRACAUTH-017", "max_age", 43200))
-    findings = request_param_findings(trace, "max_age", lambda v: v == max_age, f"max_age={max_age}")
-    verdict = refusal_verdict(trace, (("stale_auth_time", "stale_auth_time"),), "an auth_time over 12 hours old")
+    findings = request_param_findings(run, "max_age", lambda v: v == max_age, f"max_age={max_age}")
+    verdict = refusal_verdict(faults_trace(run), (("stale_auth_time", "stale_auth_time"),), "an auth_time over 12 hours old")
     findings += list(verdict.findings) if verdict.status == "fail" else []
     return failed(*findings) if findings else verdict
 
@@ -440,7 +468,7 @@ def userinfo_national_id(trace: TraceView, ctx: EvalContext) -> Verdict:
         note = login_step(trace, name)
         if note is not None and claims_session(note):
             findings += national_id_findings(trace, note)
-    findings += userinfo_refusal_findings(trace)
+    findings += about(["PRACAUTH-012"], userinfo_refusal_findings(trace))
     if findings:
         return failed(*findings)
     return passed("userinfo called with the access token, national id recorded as returned, another sub refused")
@@ -450,17 +478,18 @@ def national_id_findings(trace: TraceView, note: Note) -> list[Finding]:
     """The session's national id is the one userinfo returned, character for character."""
     served = [e for e in step_exchanges(trace, note, "idp") if e.outcome == "userinfo-served"]
     if not served:
-        return [Finding("the control login never called userinfo", exchange=note.seq)]
+        return [Finding("the control login never called userinfo", exchange=note.seq, scenario=note.scenario, requirements=("PRACAUTH-012",))]
     e = served[-1]
     if (e.auth or {}).get("kind") != "access":
         return [quote(e, "userinfo was not called with the access token as a Bearer credential", where="request.auth",
-                      expected="Bearer access token", got=e.auth)]
+                      expected="Bearer access token", got=e.auth).about("PRACAUTH-012")]
     claims = e.response_json if isinstance(e.response_json, dict) else {}
     returned = claims.get("SubjectNameID") or claims.get("sub")
     recorded = note.data["output"].get("national_id")
     if recorded != returned or not NATIONAL_ID.match(str(recorded)):
         return [Finding(f"the national id recorded for the session is not the one userinfo returned (exchange {e.seq})",
-                        exchange=note.seq, where="output.national_id", expected=returned, got=recorded)]
+                        exchange=note.seq, scenario=note.scenario, where="output.national_id", expected=returned, got=recorded,
+                        requirements=("PRACAUTH-013",))]
     return []
 
 
@@ -472,7 +501,7 @@ def userinfo_refusal_findings(trace: TraceView) -> list[Finding]:
     faulty = [e for e in step_exchanges(trace, note, "idp") if e.details.get("fault") == "userinfo_other_sub"]
     if not faulty:
         return [Finding("step 'userinfo_other_sub': the software never called userinfo, so the mismatch was never "
-                        "shown to it", exchange=note.seq, got=note.data.get("output"))]
+                        "shown to it", exchange=note.seq, scenario=note.scenario, got=note.data.get("output"))]
     e = faulty[-1]
     found = [quote(u, f"the software kept using the access token after userinfo answered sub "
                       f"{e.details.get('served_sub')!r} for a login of {e.details.get('sub')!r} (exchange {e.seq})",
@@ -480,5 +509,108 @@ def userinfo_refusal_findings(trace: TraceView) -> list[Finding]:
              for u in bearer_uses(trace, (e.auth or {}).get("token_sha256"), e.seq)]
     if claims_session(note):
         found.append(Finding("the software opened a session although userinfo's sub differs from the ID token's",
-                             exchange=note.seq, where="output.authenticated", expected=False, got=True))
+                             exchange=note.seq, scenario=note.scenario, where="output.authenticated", expected=False, got=True))
     return found
+
+
+# PRACAUTH 1.2: the rest of the OpenID Foundation's RP certification tests ------------------------
+
+def at_least(ctx: EvalContext, version: str) -> bool:
+    """Whether the pinned PRACAUTH version is ``version`` or later."""
+    pinned = ctx.version("PRACAUTH") or "0"
+    return tuple(int(p) for p in pinned.split(".")) >= tuple(int(p) for p in version.split("."))
+
+
+def acceptance_findings(trace: TraceView, step: str, what: str) -> list[Finding]:
+    """The login of ``step``, whose answers are valid though unusual (``what``), must succeed."""
+    note = login_step(trace, step)
+    if note is None:
+        return [Finding(f"the login with {what} (step {step!r}) was not performed")]
+    used = [e for i in _issued_in(trace, note) for e in bearer_uses(trace, i.access, i.exchange.seq)
+            if e.local_path == "/userinfo" and e.outcome == "userinfo-served"]
+    if not used or not claims_session(note):
+        return [noted(note, f"step {step!r}: the software refused a valid login with {what}",
+                      where="output.authenticated", expected="token used at userinfo, authenticated",
+                      got=note.data.get("output") or note.data.get("failure"))]
+    return []
+
+
+@check("oidc.required_claims_verified", verifies=["PRACAUTH-025"], scenario=FAULTS)
+def required_claims_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An ID token without iat, exp or sub is refused."""
+    return refusal_verdict(trace, (("iat_missing", "iat_missing"), ("exp_missing", "exp_missing"),
+                                   ("sub_missing", "sub_missing")), "a required claim missing (iat, exp or sub)")
+
+
+@check("oidc.token_hashes_verified", verifies=["PRACAUTH-022"], scenario=FAULTS)
+def token_hashes_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An ID token whose at_hash or c_hash does not match the access token or the code is refused."""
+    return refusal_verdict(trace, (("wrong_at_hash", "wrong_at_hash"), ("wrong_c_hash", "wrong_c_hash")),
+                           "an at_hash or c_hash that does not match")
+
+
+@check("oidc.signed_userinfo_verified", verifies=["PRACAUTH-023"], scenario=FAULTS)
+def signed_userinfo_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """A signed userinfo answer is accepted once verified; one whose signature does not verify ends the login."""
+    findings = control_findings(trace) + acceptance_findings(trace, "userinfo_signed", "a signed userinfo answer")
+    note = login_step(trace, "userinfo_bad_signature")
+    faulty = [e for e in step_exchanges(trace, note, "idp") if e.details.get("fault") == "userinfo_signed_bad_signature"] \
+        if note else []
+    if note is None or not faulty:
+        findings.append(Finding("the login whose signed userinfo answer has a corrupted signature did not reach "
+                                "userinfo", exchange=note.seq if note else None, scenario=note.scenario if note else ""))
+    for e in faulty:
+        findings += [quote(u, f"the software kept using the access token after a userinfo answer whose signature "
+                              f"does not verify (exchange {e.seq})", where="request.auth", expected="login refused",
+                           got=u.auth) for u in bearer_uses(trace, (e.auth or {}).get("token_sha256"), e.seq)]
+    if note is not None and claims_session(note):
+        findings.append(noted(note, "the software opened a session on a signed userinfo answer whose signature does not "
+                                    "verify", where="output.authenticated", expected=False, got=True))
+    if findings:
+        return failed(*findings)
+    return passed("a signed userinfo answer was verified and used; one with a bad signature ended the login")
+
+
+@check("oidc.provider_keys_followed", verifies=["PRACAUTH-021"], scenario=FAULTS, reads=(ROTATION,))
+def provider_keys_followed(run: RunView, ctx: EvalContext) -> Verdict:
+    """A token without kid is verified with the JWKS's only key; after a key rotation the JWKS is fetched again and
+    the token signed by the new key accepted."""
+    faults, rotation = faults_trace(run), run.get(ROTATION)
+    assert rotation is not None
+    findings = control_findings(faults) + acceptance_findings(faults, "kid_absent", "an ID token without kid "
+                                                                                    "(the JWKS holds one key)")
+    findings += acceptance_findings(rotation, "control", "the provider's current key")
+    findings += acceptance_findings(rotation, "rotated", "an ID token signed by the provider's new key")
+    note = login_step(rotation, "rotated")
+    if note is not None and not [e for e in step_exchanges(rotation, note, "idp")
+                                 if e.local_path == "/jwks" and e.details.get("fault") == "rotate_keys"]:
+        findings.append(noted(note, "after the key rotation the software did not fetch the provider's JWKS again",
+                              where="requests", expected="GET /jwks", got="none"))
+    if findings:
+        return failed(*findings)
+    return passed("the token without kid was verified with the only key; after the rotation the JWKS was fetched "
+                  "again and the new key's token accepted")
+
+
+@check("oidc.discovery_issuer_verified", verifies=["PRACAUTH-024"], scenario=DISCOVERY)
+def discovery_issuer_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """A discovery document naming another issuer is refused: no authorization request to the endpoints it names."""
+    findings = acceptance_findings(trace, "control", "the provider's own discovery document")
+    note = login_step(trace, "other_issuer")
+    step = step_exchanges(trace, note, "idp") if note else []
+    served = [e for e in step if e.details.get("fault") == "discovery_other_issuer"]
+    if note is None or not served:
+        findings.append(Finding("the software never read the discovery document naming another issuer",
+                                exchange=note.seq if note else None, scenario=note.scenario if note else ""))
+    for e in step:
+        if served and e.seq > served[0].seq and e.local_path == "/authorize":
+            findings.append(quote(e, f"the software sent an authorization request to an endpoint of a discovery "
+                                     f"document naming issuer {served[0].details.get('issuer')!r} (exchange "
+                                     f"{served[0].seq})", where="request.path", expected="no request",
+                                  got=e.local_path))
+    if note is not None and claims_session(note):
+        findings.append(noted(note, "the software opened a session from a discovery document naming another issuer",
+                              where="output.authenticated", expected=False, got=True))
+    if findings:
+        return failed(*findings)
+    return passed("the discovery document naming another issuer was refused; the right one was used")

@@ -1,4 +1,4 @@
-"""Scenarios: patient identity (PATIENTID) — look-ups of every kind in one session.
+"""Scenarios: patient identity (PATIENTID) — look-ups of every kind in one session, and the service failing.
 
 ``patientid.lookups`` logs a practitioner in, then asks the software to look patients up: a single
 match with and without a checked identity document (one typed as the operator would, with
@@ -6,6 +6,10 @@ diacritics and typographic apostrophes), no match (both ways), several matches, 
 by hypothesis (diacritics, ligatures, hyphens, apostrophes, compound and long names, edge birth
 dates), the service unavailable, and single matches whose INS or OID is out of format. Each step
 is named; checks find their evidence by step name and by the sandbox's answer to that step.
+
+``patientid.service_failures`` makes the identity service fail each way a network can: 429, 503
+without Retry-After, a connection reset, a reply never sent after the look-up, and an answer held until
+the software gives up (at most 32 s, past the 30 s PATIENTID-011 allows); then a look-up that works.
 """
 
 from __future__ import annotations
@@ -160,4 +164,25 @@ LOOKUPS = scenario(
     SetFaults({"insi": {"ins": "wrong_oid"}}),
     Perform("patient.lookup", registered("match", 4, True), name="wrong_oid"),
     SetFaults({"insi": None}),
+)
+
+
+FAILURES = scenario(
+    "patientid.service_failures",
+    "Look-ups the identity service answers 429 or 503 without Retry-After, or never answers: connection reset, "
+    "reply never sent, answer held past the software's timeout",
+    Perform("practitioner.login", login, name="login"),
+    SetFaults({"insi": {"rate_limited": 1}}),
+    Perform("patient.lookup", registered("match", 0, True), name="rate_limited"),
+    SetFaults({"insi": {"unavailable": 1, "omit_retry_after": True}}),
+    Perform("patient.lookup", registered("match", 1, True), name="unavailable_no_retry_after"),
+    SetFaults({"insi": {"reset": 1}}),
+    Perform("patient.lookup", registered("match", 2, True), name="connection_reset"),
+    SetFaults({"insi": {"dropped_replies": 1}}),
+    Perform("patient.lookup", registered("match", 3, True), name="reply_dropped"),
+    SetFaults({"insi": {"stall": 1}}),
+    Perform("patient.lookup", registered("match", 4, True), name="no_answer"),
+    SetFaults({"insi": None}),
+    Perform("patient.lookup", registered("match", 0, True), name="control"),
+    expected_seconds=4.0,
 )

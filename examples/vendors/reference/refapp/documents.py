@@ -23,9 +23,13 @@ from refapp.identity import normalised
 
 MAX_RETRIES = 3
 MAX_WAIT = 10.0
+#: answers after which the same submission is sent again
+RETRIED = (429, 503)
 
 NEW_ID_ON_RETRY = defects.register("duplicates-on-retry", "on a 503 it produces the document again, with a new "
                                                           "uniqueId, instead of resending the same submission")
+NO_WAIT = defects.register("retries-at-once", "retries a failed submission at once when the answer gives no "
+                                              "Retry-After (or when there was no answer)")
 INS_WHEN_KNOWN = defects.register("ins-of-unqualified", "carries the INS whenever one is recorded (recovered "
                                                         "identities too), instead of only for qualified identities")
 
@@ -158,25 +162,31 @@ def problem(r: httpx.Response) -> str:
     return f"http-{r.status_code}: {r.reason_phrase}"
 
 
-def retry_delay(r: httpx.Response) -> float:
+def retry_delay(r: httpx.Response | None) -> float:
+    """Retry-After (bounded), or 1 s when the answer gives none or there was no answer."""
+    if r is None or "retry-after" not in r.headers:
+        return 0.0 if defects.active(NO_WAIT) else 1.0
     try:
-        return min(max(float(r.headers.get("retry-after", "1")), 0.0), MAX_WAIT)
+        return min(max(float(r.headers["retry-after"]), 0.0), MAX_WAIT)
     except ValueError:
         return 1.0
 
 
 def post(app: Application, path: str, body: dict[str, Any], rebuild: Any = None) -> dict[str, Any]:
-    """POST a submission; on 503 wait Retry-After and send the same body again (at most 3 retries)."""
+    """POST a submission; on 503 or 429, or a connection lost before the answer, wait (Retry-After, else 1 s) and
+    send the same body again, at most 3 times: the record keeps one copy of a uniqueId it already holds."""
     with app.ctx.http() as http:
         for attempt in range(MAX_RETRIES + 1):
+            r: httpx.Response | None = None
             try:
                 r = http.post(dmp_url(app, path), json=body, headers=app.auth_headers())
-            except httpx.HTTPError as exc:
-                raise Refused("error", f"shared record unreachable: {type(exc).__name__}") from exc
-            if r.status_code in (200, 201):
+            except httpx.TransportError as exc:
+                if attempt == MAX_RETRIES:
+                    raise Refused("error", f"shared record unreachable: {type(exc).__name__}") from exc
+            if r is not None and r.status_code in (200, 201):
                 return r.json()
-            if r.status_code != 503 or attempt == MAX_RETRIES:
-                raise Refused("refused" if 400 <= r.status_code < 500 else "error", problem(r))
+            if r is not None and (r.status_code not in RETRIED or attempt == MAX_RETRIES):
+                raise Refused("refused" if 400 <= r.status_code < 500 and r.status_code != 429 else "error", problem(r))
             time.sleep(retry_delay(r))
             if rebuild is not None and defects.active(NEW_ID_ON_RETRY):
                 body = rebuild()
@@ -201,6 +211,8 @@ def document_submit(app: Application, data: dict[str, Any]) -> dict[str, Any]:
                                      f"shared record (allowed: {', '.join(cda.TYPES)})")
         key = content_key(record, data)
         known = app.documents.get(data.get("unique_id", ""))
+        if data.get("unique_id") and known is None:  # DOCSHARE-019: uniqueIds come from this software's own root
+            raise Refused("refused", f"uniqueId {data['unique_id']} names no document this software produced")
         if known is not None and known["key"] != key:
             raise Refused("refused", f"uniqueId {data['unique_id']} already names another document")
         if known is not None:

@@ -8,14 +8,14 @@ import sys
 import traceback
 from typing import Any
 
-from refapp import __version__, defects
+from refapp import __version__, defects, logs
 from refapp.actions import ACTIONS
 from refapp.app import Application
 from refapp.context import Context
 
 #: modules that register actions
 MODULES = ("refapp.login", "refapp.identity", "refapp.security", "refapp.documents", "refapp.messaging",
-           "refapp.directory")
+           "refapp.directory", "refapp.logs")
 
 
 def answer(rid: Any, result: Any = None, error: dict[str, Any] | None = None) -> None:
@@ -43,6 +43,7 @@ def main() -> int:
         try:
             if method == "initialize":
                 app = Application(Context.from_initialize(params))
+                logs.start(app.ctx.session_id)
                 answer(rid, {"software": {"name": "RefApp", "version": __version__}, "actions": sorted(ACTIONS)})
             elif method == "perform":
                 if app is None:

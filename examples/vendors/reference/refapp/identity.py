@@ -89,6 +89,9 @@ def output(record: dict[str, Any], error: str | None = None) -> dict[str, Any]:
         out["error"] = error[:500]
     return out
 
+#: how long an operator waits for a look-up at the desk (PATIENTID-011 allows at most 30 s)
+LOOKUP_TIMEOUT = 3.0
+
 
 def ask_service(app: Application, traits: dict[str, str]) -> dict[str, Any]:
     """The service's answer (raises LookupFailed with a message for the operator)."""
@@ -98,7 +101,10 @@ def ask_service(app: Application, traits: dict[str, str]) -> dict[str, Any]:
         raise LookupFailed(f"no practitioner session for the look-up: {exc}") from exc
     try:
         with app.ctx.http() as http:
-            r = http.post(f"{app.ctx.endpoints['insi'].rstrip('/')}/lookup", json=traits, headers=headers, timeout=30)
+            r = http.post(f"{app.ctx.endpoints['insi'].rstrip('/')}/lookup", json=traits, headers=headers,
+                          timeout=LOOKUP_TIMEOUT)
+    except httpx.TimeoutException as exc:
+        raise LookupFailed(f"identity service did not answer within {LOOKUP_TIMEOUT:g} s: try again") from exc
     except httpx.HTTPError as exc:
         raise LookupFailed(f"identity service unreachable: {type(exc).__name__}") from exc
     if r.status_code != 200:

@@ -17,12 +17,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc6749.errors import MismatchingStateException, OAuth2Error
+from authlib.oidc.core.util import create_half_hash
+import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
-from refapp import defects
+from refapp import defects, logs
 from refapp.context import Context
 
 REDIRECT_URI = "http://127.0.0.1:8765/oidc/callback"
@@ -35,6 +37,14 @@ ACCEPT_ALG_NONE = defects.register("accept-alg-none", "accepts unsigned ID token
 SKIP_STATE = defects.register("skip-state-check", "redeems the code without comparing the callback's state")
 NO_REFETCH_LIMIT = defects.register("no-jwks-rate-limit",
                                     "fetches the JWKS again for every unknown kid (no 5-minute limit)")
+NO_REFETCH = defects.register("no-jwks-refetch", "never fetches the JWKS again: a token signed by the provider's new "
+                                                 "key after a rotation is refused")
+SKIP_HASHES = defects.register("skip-token-hash-check", "does not compare the ID token's at_hash and c_hash with the "
+                                                        "access token and code it received")
+TRUST_DISCOVERY = defects.register("trust-discovery-issuer", "takes the issuer from the discovery document instead "
+                                                             "of comparing it with the configured one")
+JSON_USERINFO_ONLY = defects.register("json-userinfo-only", "reads userinfo as JSON only: a signed (application/jwt) "
+                                                            "answer is refused")
 
 
 class LoginRefused(Exception):
@@ -67,7 +77,7 @@ class OIDCClient:
                 r = http.get(f"{self.issuer}/.well-known/openid-configuration")
                 r.raise_for_status()
                 meta = r.json()
-            if meta.get("issuer") != self.issuer:
+            if meta.get("issuer") != self.issuer and not defects.active(TRUST_DISCOVERY):
                 raise LoginRefused(f"discovery issuer {meta.get('issuer')!r} is not {self.issuer!r}")
             self._metadata = meta
         return self._metadata
@@ -86,7 +96,7 @@ class OIDCClient:
         """Fetch the JWKS again for an unknown kid, at most once every 5 minutes; whether it did."""
         now = time.monotonic()
         recent = self._jwks_refetched_at is not None and now - self._jwks_refetched_at < JWKS_REFRESH_INTERVAL
-        if recent and not defects.active(NO_REFETCH_LIMIT):
+        if (recent and not defects.active(NO_REFETCH_LIMIT)) or defects.active(NO_REFETCH):
             return False
         self._jwks_refetched_at = now
         self._jwks = self._fetch_jwks()
@@ -102,7 +112,8 @@ class OIDCClient:
         meta = self.metadata()
         client = OAuth2Client(client_id=self.ctx.client_id, client_secret=self.ctx.client_secret,
                               scope="openid profile", redirect_uri=REDIRECT_URI, code_challenge_method="S256",
-                              verify=self.ctx.verify, timeout=15)
+                              verify=self.ctx.verify, timeout=15,
+                              event_hooks={"request": [logs.log_request], "response": [logs.log_response]})
         with client:
             nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
             url, state = client.create_authorization_url(meta["authorization_endpoint"], nonce=nonce,
@@ -125,12 +136,13 @@ class OIDCClient:
                 raise LoginRefused("state in the authorization response is not the one sent") from exc
             except OAuth2Error as exc:
                 raise LoginRefused(f"token request refused: {exc.error}") from exc
-        claims = self.validate_id_token(token.get("id_token", ""), nonce)
+        code = parse_qs(urlsplit(location).query).get("code", [""])[0]
+        claims = self.validate_id_token(token.get("id_token", ""), nonce, token["access_token"], code)
         with self.ctx.http() as http:
             r = http.get(meta["userinfo_endpoint"], headers={"Authorization": f"Bearer {token['access_token']}"})
             if r.status_code != 200:
                 raise LoginRefused(f"userinfo answered {r.status_code}")
-            userinfo = r.json()
+            userinfo = self.userinfo(r)
         if userinfo.get("sub") != claims["sub"]:
             raise LoginRefused("userinfo subject differs from the ID token subject")
         national_id = userinfo.get("SubjectNameID") or userinfo["sub"]
@@ -147,15 +159,32 @@ class OIDCClient:
                 raise
             return jwt.decode(id_token, self.jwks(), algorithms=self.algorithms())
 
-    def validate_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
-        """Signature (listed algorithms, known key), iss, aud/azp, exp/iat, nonce, acr and auth_time."""
+    def userinfo(self, r: httpx.Response) -> dict[str, Any]:
+        """The userinfo claims: JSON, or a JWT signed by the provider (verified, its iss and aud checked)."""
+        media = r.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/jwt":
+            return dict(r.json())
+        if defects.active(JSON_USERINFO_ONLY):
+            raise LoginRefused("userinfo answer is not JSON")
+        try:
+            token = self.decode(r.text)
+            JWTClaimsRegistry(iss={"essential": True, "value": self.issuer},
+                              aud={"essential": True, "value": self.ctx.client_id}).validate(token.claims)
+        except (ValueError, JoseError) as exc:
+            raise LoginRefused(f"signed userinfo refused: {type(exc).__name__}: {exc}") from exc
+        return dict(token.claims)
+
+    def validate_id_token(self, id_token: str, nonce: str, access_token: str = "", code: str = "") -> dict[str, Any]:
+        """Signature (listed algorithms, known key), iss, sub, aud/azp, exp/iat/nbf, nonce, acr, auth_time, and the
+        at_hash and c_hash of the access token and code received with it."""
         if not id_token:
             raise LoginRefused("no ID token in the token response")
         try:
             token = self.decode(id_token)
             rules: dict[str, Any] = {"iss": {"essential": True, "value": self.issuer},
                                      "aud": {"essential": True, "value": self.ctx.client_id},
-                                     "exp": {"essential": True}, "sub": {"essential": True},
+                                     "exp": {"essential": True}, "iat": {"essential": True},
+                                     "sub": {"essential": True},
                                      "acr": {"essential": True, "value": ACR},
                                      "auth_time": {"essential": True}}
             if not defects.active(SKIP_NONCE):
@@ -172,4 +201,12 @@ class OIDCClient:
             raise LoginRefused("ID token refused: iat missing or in the future")
         if not isinstance(claims["auth_time"], (int, float)) or now - claims["auth_time"] > MAX_AUTH_AGE + SKEW:
             raise LoginRefused("ID token refused: the authentication is more than 12 hours old")
+        if isinstance(claims.get("nbf"), (int, float)) and claims["nbf"] > now + SKEW:
+            raise LoginRefused("ID token refused: not valid before a time in the future (nbf)")
+        alg = str(token.header.get("alg", ""))
+        for name, value in (("at_hash", access_token), ("c_hash", code)):
+            expected = create_half_hash(value, alg) if value else None  # None: no hash for alg (never a listed one)
+            if name in claims and expected is not None and not defects.active(SKIP_HASHES) \
+                    and claims[name] != expected.decode("ascii"):
+                raise LoginRefused(f"ID token refused: {name} does not match what was received with it")
         return claims

@@ -1,0 +1,117 @@
+"""Discriminating power: every declared defect fails exactly the requirements it declares, and every automated
+MUST requirement of both waves is broken alone by at least one defect.
+
+Trace mutations (:mod:`conformity.defects.health`) change a copy of the reference vendor's full run (2026-W1
+and 2027-W2; HOSPITAL, GP and PHARMACY for their own requirements): the checks reading the changed scenario
+are evaluated again and the failed MUST requirements must be exactly those the mutation declares (those its
+wave × category holds as automated MUSTs), with a finding that quotes what it changed. Defective vendors run
+for real in ``test_defective_vendors.py``; their expectations count in the coverage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import conformity.defects.health  # noqa: F401  (registers the health pack's mutations)
+from conformity.agency.rederive import as_json
+from conformity.catalog import load_catalog
+from conformity.checks.evaluate import evaluate_check
+from conformity.checks.registry import CHECKS
+from conformity.cli import cli
+from conformity.defects import MUTATIONS, SAME_RULE, Mutation, apply, proves_alone, rejudge
+from conformity.defects.coverage import broken_alone, defective_vendors_dir, must_automated, uncovered
+from conformity.harness.report import requirement_rows, summarise
+from tests.harness.conftest import ReferenceRun
+
+ROOT = Path(__file__).resolve().parents[2]
+#: with the golden runs, on one worker: the reference runs are made once (``./test`` uses --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("reference")
+CASES = [(m, wave) for _, m in MUTATIONS.items() for wave in m.waves]
+
+
+def case_id(case: tuple[Mutation, str]) -> str:
+    m, wave = case
+    return f"{wave}-{'+'.join(m.breaks).replace('-', '_')}-{m.id}"
+
+
+def judged(ref: ReferenceRun, m: Mutation) -> tuple[list[dict[str, Any]], dict[str, Any], int | None]:
+    traces, seq = apply(m, ref.traces)
+    verdicts = rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts, m.scenario)
+    rows = requirement_rows(ref.plan, verdicts)
+    return rows, summarise(rows), seq
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_mutation_fails_exactly_what_it_declares(reference_run: Callable[[str, str], ReferenceRun],
+                                                 case: tuple[Mutation, str]) -> None:
+    m, wave = case
+    ref = reference_run(wave, m.category)
+    rows, summary, seq = judged(ref, m)
+    expected = sorted(r for r in m.breaks if r in must_automated(load_catalog(), wave, m.category))
+    assert expected, f"{m.id} breaks nothing {wave} {m.category} holds as an automated MUST"
+    assert (sorted(summary["failed_must"]), summary["errored_must"]) == (expected, []), \
+        {r["id"]: r["findings"][:2] for r in rows if r["verdict"] in ("fail", "error")}
+    quoted = [f for r in rows if r["id"] in m.breaks for f in r["findings"]]
+    assert all(f["message"] for f in quoted)
+    if seq is not None:
+        assert any(f.get("exchange") == seq and m.where in f.get("where", "") for f in quoted), quoted
+
+
+def test_every_automated_must_requirement_is_broken_alone_by_a_defect() -> None:
+    """The coverage of both waves, every category: 100 % (the declarations are proven by the test above and by
+    test_defective_vendors.py)."""
+    catalog = load_catalog()
+    missing = uncovered(catalog, defective_vendors_dir(ROOT))
+    alone = broken_alone(catalog, defective_vendors_dir(ROOT))
+    total = {(w, r) for w in catalog.waves for c in catalog.wave(w).categories for r in must_automated(catalog, w, c)}
+    covered = sum(1 for key in total if alone.get(key))
+    print(f"defect coverage: {covered}/{len(total)} automated MUST requirements × wave broken alone "
+          f"({100 * covered / len(total):.1f} %)")
+    assert missing == {} and covered == len(total)
+
+
+def test_requirements_stating_one_rule_are_few_and_explained() -> None:
+    """A pair of requirements counted as one rule must really share its evidence: the same checks prove both."""
+    for pair, why in SAME_RULE.items():
+        a, b = sorted(pair)
+        checks = {r: {c for c in CHECKS if r in CHECKS.get(c).verifies} for r in (a, b)}
+        assert checks[a] == checks[b] and len(why) > 40, (a, b)
+    assert proves_alone(["PATIENTID-001", "ETHICS-003"], "ETHICS-003")
+    assert not proves_alone(["PATIENTID-001", "SECURITY-006"], "PATIENTID-001")
+
+
+def test_every_check_fails_under_some_mutation(reference_run: Callable[[str, str], ReferenceRun]) -> None:
+    """No check escapes the catalogue: each one fails on at least one realistic mistake."""
+    failing: set[str] = set()
+    for m, wave in CASES:
+        ref = reference_run(wave, m.category)
+        traces, _ = apply(m, ref.traces)
+        failing |= {c for c, v in rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts, m.scenario).items()
+                    if v.status == "fail"}
+    assert set(CHECKS) - failing == set()
+
+
+def test_a_trace_is_rederived_identically(reference_run: Callable[[str, str], ReferenceRun]) -> None:
+    """The verdicts depend on the traces alone: a JSON round trip (as in a bundle) changes none."""
+    ref = reference_run("2027-W2", "HOSPITAL")
+    again = json.loads(json.dumps(ref.traces))
+    for check_id in ref.plan.checks:
+        assert as_json(evaluate_check(check_id, again, ref.ctx).to_json()) == \
+            as_json(ref.verdicts[check_id].to_json()), check_id
+
+
+def test_coverage_strict_reports_requirements_no_defect_breaks() -> None:
+    """``usine coverage --strict`` passes on the shipped catalogue; its rows name the defects of each requirement."""
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["coverage", "--wave", "2027-W2", "--strict"])
+    assert ok.exit_code == 0, ok.output
+    assert "no defect" not in ok.output
+    rows = json.loads(runner.invoke(cli, ["coverage", "--wave", "2027-W2", "--format", "json"]).output)
+    row = next(r for r in rows if r["requirement"].endswith("#SECURITY-014"))
+    assert "vendor:accept-weak-keys" in row["defects"] and any(d.startswith("mutation:") for d in row["defects"])
