@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from conformity.catalog.models import Referential, Requirement, Wave, WaveCategory
 
 
-def _referential_problems(ref: Referential, catalog: Catalog) -> list[Problem]:
+def _referential_problems(ref: Referential, catalog: Catalog, broken: set[tuple[str, str]]) -> list[Problem]:
     f = str(ref.path)
     out: list[Problem] = []
     pack = catalog.packs.get(ref.pack)
@@ -42,7 +42,8 @@ def _referential_problems(ref: Referential, catalog: Catalog) -> list[Problem]:
                 where = ".".join(str(x) for x in exc.absolute_path)
                 out.append(Problem(f, f"actions[{i}].{part}" + (f".{where}" if where else ""),
                                    f"not a valid JSON Schema: {exc.message}"))
-    out.extend(_supersedes_problems(catalog, ref))
+    if (ref.id, ref.supersedes) not in broken:  # a version that failed to load is reported already
+        out.extend(_supersedes_problems(catalog, ref))
     if pack is None:
         out.append(Problem(f, "", f"referential is in pack folder {ref.pack!r}, which has no valid pack.toml"))
     return out
@@ -174,7 +175,7 @@ def cross_check(catalog: Catalog, registered_checks: set[str] | None = None, *,
     """Every cross-file problem of a catalog; ``broken`` = (id, version) of files already reported."""
     out: list[Problem] = []
     for ref in catalog.referentials.values():
-        out.extend(_referential_problems(ref, catalog))
+        out.extend(_referential_problems(ref, catalog, broken))
     for wave in catalog.waves.values():
         out.extend(_wave_problems(wave, catalog, broken))
     if registered_checks:
