@@ -12,6 +12,7 @@ import pytest
 
 from sandbox.faults import validate_faults
 from sandbox.network import STALL_SECONDS
+from tests.sandbox.conftest import trace_payload
 
 Session = dict[str, Any]
 
@@ -24,7 +25,7 @@ def lookup(session: Session, token: str, timeout: float = 10) -> httpx.Response:
 
 
 def recorded(admin: httpx.Client, session: Session) -> list[dict[str, Any]]:
-    trace = admin.get(f"/admin/sessions/{session['session_id']}/trace").json()
+    trace = trace_payload(admin.get(f"/admin/sessions/{session['session_id']}/trace"))
     return [e for e in trace["exchanges"] if e["kind"] == "http" and e["service"] == "insi"]
 
 
