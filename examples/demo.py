@@ -178,15 +178,23 @@ def main() -> int:
                                  "version": unlabelled["version"], "registration_id": unlabelled["registration_id"]},
                        wave=WAVE, category=CATEGORY, sites=[Site("310500055", "M", "CH Demo Toulouse")], documents=5,
                        seed=9)
+        sealed = httpx.post(sandbox.url + "/admin/events/seal", verify=str(sandbox.ca),
+                            headers={"Authorization": f"Bearer {sandbox.token}"}).json()
         events = out / "sandbox" / "events" / "data-received.jsonl"
         print(f"{sum(1 for _ in events.open())} data-received events from 5 installations "
-              "(3 fully in use, 1 not yet, 1 running unlabelled software)")
+              "(3 fully in use, 1 not yet, 1 running unlabelled software), "
+              f"sealed in {sealed['segments']} signed segment(s)")
+        infra_keys = out / "payments" / "infrastructure-keys.json"
+        infra_keys.parent.mkdir(parents=True, exist_ok=True)
+        infra_keys.write_text(httpx.get(sandbox.url + "/.well-known/usine-infrastructure-keys",
+                                        verify=str(sandbox.ca)).text)
         outputs.append(("data-received events (CloudEvents JSON lines)", events))
 
     step("8. The payment agency pays each installation once")
     pay_out, ledger = out / "payments", out / "payments" / "ledger.sqlite3"
     pay = ["pay", "run", "--wave", WAVE, "--labels", str(export / "labels"), "--events", str(events),
-           "--agency-key", str(agency_pub), "--payer", str(ROOT / "examples" / "payments" / "payer.toml"),
+           "--agency-key", str(agency_pub), "--infrastructure-keys", str(infra_keys),
+           "--payer", str(ROOT / "examples" / "payments" / "payer.toml"),
            "--payees", str(ROOT / "examples" / "payments" / "payees.toml"), "--ledger", str(ledger)]
     usine(*pay, "--out", str(pay_out))
     print("re-running on the same events pays nothing twice:")

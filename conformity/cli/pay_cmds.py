@@ -10,6 +10,7 @@ import click
 
 from conformity.cli.common import get_catalog
 from conformity.errors import InputError
+from conformity.infrastructure_keys import load_keys
 from conformity.labels import parse_time
 from conformity.paths import state_dir
 from conformity.payments import RunOptions, run_payments
@@ -48,12 +49,30 @@ def pay() -> None:
     """The payment agency: pay each eligible installation once, on proof of use, and explain every refusal."""
 
 
-@pay.command("run")
+RUN_EPILOG = """\b
+Exit codes:
+  0  the run finished (refusals are in refusals.csv / refusals.json)
+  2  bad input: options, labels folder, keys, payees, ledger file, another revocation list under --labels
+  3  the ledger is in use by another run (or has several names: hard links)
+  4  no revocation list, or a stale one (next_update passed at the run's time): nothing is read or paid
+"""
+
+
+@pay.command("run", epilog=RUN_EPILOG)
 @click.option("--wave", "wave_id", required=True, help="The wave to pay (its prices, window, cap and rule).")
 @click.option("--labels", "labels_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder of label files (*.json, signed) and optionally revocations.json.")
+              help="Folder of label files (*.json, signed) with the revocation list LABELS/revocations.json.")
+@click.option("--revocations", "revocations", type=click.Path(dir_okay=False, path_type=Path),
+              help="The revocation list, when not LABELS/revocations.json (then none may be under --labels). "
+                   "Required either way, and fresh: its next_update must be later than the run's time (exit 4).")
 @click.option("-e", "--events", "events", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Data-received events file (JSON lines), or a folder of *.jsonl; repeatable.")
+              help="Data-received events file (JSON lines, with its signed segments FILE.segments beside it), "
+                   "or a folder of *.jsonl; repeatable.")
+@click.option("--infrastructure-keys", "infrastructure_keys", envvar="USINE_INFRASTRUCTURE_KEYS",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The infrastructure keys you trust and the event sources each vouches for (JSON, "
+                   "usine.infrastructure-keys/1, as published at /.well-known/usine-infrastructure-keys). "
+                   "Required: only events proven by these keys' signed segments are counted.")
 @ledger_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/payments"),
               show_default=True, help="Folder for orders, totals, proofs, refusals and the summary.")
@@ -69,21 +88,32 @@ def pay() -> None:
 @click.option("--commit-every", type=click.IntRange(1), default=50_000, show_default=True,
               help="Events per ledger transaction.")
 @click.pass_context
-def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, events: tuple[Path, ...], ledger_path: Path | None,
-            out_dir: Path, agency_keys: tuple[Path, ...], payer_file: Path, payees_file: Path | None,
-            as_of: str | None, commit_every: int) -> None:
-    """Pay every installation of WAVE whose proof of use is met, once; write orders and the refusal report."""
+def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Path | None, events: tuple[Path, ...],
+            infrastructure_keys: Path | None, ledger_path: Path | None, out_dir: Path, agency_keys: tuple[Path, ...],
+            payer_file: Path, payees_file: Path | None, as_of: str | None, commit_every: int) -> None:
+    """Pay every installation of WAVE whose proof of use is met, once; write orders and the refusal report.
+
+    Only events that the infrastructure's signed segments prove, from sources their key vouches for,
+    are counted; the others are refused (event-unsigned, event-signature-invalid,
+    event-segment-mismatch, event-chain-broken, source-untrusted) and never recorded.
+    """
     if not agency_keys:
         raise InputError("no agency key: give --agency-key PEM (or set USINE_AGENCY_PUBKEY)", where="--agency-key")
+    if infrastructure_keys is None:
+        raise InputError("no infrastructure keys: give --infrastructure-keys FILE (or set USINE_INFRASTRUCTURE_KEYS), "
+                         "the keys whose signed segments prove the events; unauthenticated events are never paid",
+                         where="--infrastructure-keys")
     catalog = get_catalog(ctx)
     options = RunOptions(
         wave=wave_id, labels=labels_dir, events=_event_files(events), ledger=ledger_path or default_ledger(),
-        out=out_dir, keys=KeyRing.from_paths(agency_keys), payer=load_payer(payer_file),
-        payees=load_payees(payees_file), as_of=_as_of(as_of), commit_every=commit_every)
+        out=out_dir, keys=KeyRing.from_paths(agency_keys), infrastructure=load_keys(infrastructure_keys),
+        payer=load_payer(payer_file), payees=load_payees(payees_file), as_of=_as_of(as_of), revocations=revocations,
+        commit_every=commit_every)
     stats = run_payments(catalog, options, progress=lambda msg: click.echo(msg, err=True))
     refused = stats.refused
-    click.echo(f"wave {wave_id}: {stats.lines} lines read, {stats.counted} events counted, {refused} refused, "
-               f"{stats.after_payment} after payment, {stats.other_wave} of other waves")
+    click.echo(f"wave {wave_id}: {stats.lines} lines read ({stats.lines - stats.unproven} proven by signed segments), "
+               f"{stats.counted} events counted, {refused} refused, {stats.after_payment} after payment, "
+               f"{stats.other_wave} of other waves")
     click.echo(f"paid {stats.paid} installation(s), {stats.paid_cents / 100:.2f}; "
                f"{stats.cap_reached} over the cap; {stats.held} order(s) held for missing bank details")
     for msg_id in stats.batches:

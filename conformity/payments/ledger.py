@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from conformity.errors import InputError, UsineError
+from conformity.errors import EXIT_LEDGER_BUSY, InputError, UsineError
 from conformity.payments.ledger_schema import MIGRATIONS, SCHEMA_VERSION
 from conformity.payments.proof import EventKey
 
@@ -44,7 +44,7 @@ CHECKPOINT_PAGES = 16_384  # WAL pages between checkpoints: random-key inserts t
 class LedgerBusy(UsineError):
     """Another run holds the ledger."""
 
-    exit_code = 3
+    exit_code = EXIT_LEDGER_BUSY
 
 
 @dataclass(slots=True)
