@@ -7,7 +7,7 @@ Exception tree::
     │   ├── CatalogError        referentials, waves, packs: load or cross-check failed
     │   ├── XMLSecurityError    XML refused before or while parsing (DTD, entities, size, depth)
     │   └── SignatureError      a signature, key or signed document does not verify
-    ├── LedgerBusy              (conformity.payments.ledger) another run holds the ledger; exit code 3
+    ├── LedgerBusy              (conformity.payments.lease) another run holds the ledger; exit code 3
     └── RevocationsNotFresh     no revocation list, or a stale one: a payment run will not start; exit code 4
 
 A :class:`Problem` says what is wrong, where (file and key path or line) and why; an

@@ -28,6 +28,7 @@ from typing import Any
 
 from conformity.catalog import Catalog
 from conformity.errors import InputError
+from conformity.files import private_dir
 from conformity.infrastructure_keys import InfrastructureKeys
 from conformity.labels import iso
 from conformity.payments import reasons
@@ -124,9 +125,12 @@ class PaymentRun:
 
     # ------------------------------------------------------------------ the run
     def execute(self) -> RunStats:
-        self.o.out.mkdir(parents=True, exist_ok=True)
+        private_dir(self.o.out)  # payment orders carry IBANs: folder 0700, files 0600 (atomic_output's mkstemp)
         with Ledger(self.o.ledger) as ledger:
             self.ledger = ledger
+            if ledger.took_over is not None:
+                self.progress(f"the lease of run {ledger.took_over.run} (pid {ledger.took_over.holder.pid}, "
+                              f"since {ledger.took_over.started}) was taken over: that process is gone")
             inputs = {"labels": str(self.o.labels), "events": [str(p) for p in self.o.events],
                       "label_files": self.book.files, "labels_valid": sum(1 for _ in self.book.labels()),
                       "revocations": self._revocations_summary(),
@@ -407,6 +411,7 @@ class PaymentRun:
             "ledger": str(self.o.ledger), "events_files": [str(p) for p in self.o.events],
             "revocation_list": self._revocations_summary(),
             "unfinished_earlier_runs": self.ledger.unfinished_runs(self.run_id),
+            "lease_taken_over_from_run": self.ledger.took_over.run if self.ledger.took_over else None,
             "lines": s.lines, "lines_unproven": s.unproven,
             "authentication": [p.summary() for p in s.proofs], "events_counted": s.counted, "events_after_payment": s.after_payment,
             "events_other_waves": s.other_wave, "events_refused": s.refused,

@@ -376,7 +376,7 @@ def test_a_second_run_on_a_busy_ledger_exits_3(ws: Workspace) -> None:
 
     with Ledger(ws.ledger):
         r = ws.run(ws.events("e.jsonl", []))
-    assert r.returncode == 3 and "in use by another payment run" in r.stderr
+    assert r.returncode == 3 and "is in use by a run starting since" in r.stderr
 
 
 def test_bad_payees_file_exits_2_with_every_problem(ws: Workspace, tmp_path: Path) -> None:
