@@ -32,25 +32,37 @@ def write_atomic(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def private_dir(path: Path) -> None:
-    """Create a folder (and its parents) for secrets: the folder itself 0700 from the start (umask or not)."""
-    if path.is_dir():
-        return
-    if not path.parent.is_dir():
-        private_dir(path.parent)
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        return
-    os.chmod(path, 0o700)  # mkdir's mode is masked by the umask; it can only lose bits, never add them
+def private_dir(path: Path) -> Path:
+    """Create a folder only its owner may enter (0700, missing parents too); an existing folder is left as it is."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    return path
 
 
-def private_file(path: Path) -> None:
-    """Make sure ``path`` exists with mode 0600: created so (no window), or tightened if it exists wider."""
+def create_private(path: Path) -> Path:
+    """Create ``path`` empty with mode 0600 if it does not exist (before a database opens it: no window)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        if os.stat(path).st_mode & 0o077:
-            os.chmod(path, 0o600)
-        return
+        return path
     os.close(fd)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write secret bytes to ``path``, mode 0600 from the moment the file exists (atomic replace)."""
+    private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp creates 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -56,9 +56,9 @@ def _instant(text: Any) -> dt.datetime | None:
         return None
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        return when.astimezone(dt.UTC) if when.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    return when if when.tzinfo is not None else None
 
 
 def describe(line: bytes) -> tuple[str | None, str | None]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from conformity.errors import InputError, UsineError
-from conformity.files import private_dir, private_file
+from conformity.files import create_private, private_dir
 from conformity.payments import lease
 from conformity.payments.lease import LedgerBusy
 from conformity.payments.ledger_schema import MIGRATIONS, SCHEMA_VERSION
@@ -121,10 +121,10 @@ class Ledger:
         real = Path(os.path.realpath(path))  # a symlink's target: SQLite's WAL is beside the real file
         try:
             private_dir(real.parent)
-            private_file(real)
-            for side in ("-wal", "-shm"):
-                if Path(f"{real}{side}").exists():
-                    private_file(Path(f"{real}{side}"))  # created by SQLite with the database's mode
+            create_private(real)  # SQLite creates the WAL and shared-memory files with the database's mode
+            for f in (real, Path(f"{real}-wal"), Path(f"{real}-shm")):
+                if f.exists() and f.stat().st_mode & 0o077:
+                    f.chmod(0o600)  # a ledger from before: readable by others until now
             lease.refuse_other_names(real)
         except OSError as exc:
             raise InputError(f"cannot create or open the ledger: {exc.strerror or exc}", file=path) from exc

@@ -7,13 +7,19 @@ code with file and line, nothing is paid for them, and nothing about them is rec
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from conformity.infrastructure_keys import parse_keys
+from conformity.payments.authenticate import authenticate
 from conformity.segments import Sealer, sidecar_path, write_sealed
 from tests.payments.builders import (
     FORGER,
@@ -303,3 +309,82 @@ def test_a_bad_infrastructure_keys_file_exits_2(ws: Workspace, bad: str) -> None
     r = ws.run(ws.events("e.jsonl", events_for(SITE_A, 5)))
     assert r.returncode == 2 and str(ws.infrastructure) in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not ws.ledger.exists()
+
+
+# ---------------------------------------------------------------------------------------------- any tampering
+def _mutate_lines(data: Any, ls: list[bytes]) -> list[bytes]:
+    ls = list(ls)
+    op = data.draw(st.sampled_from(["flip", "delete", "duplicate", "swap", "insert", "truncate"]))
+    if not ls:
+        return ls
+    i = data.draw(st.integers(0, len(ls) - 1))
+    if op == "flip":
+        j = data.draw(st.integers(0, len(ls[i]) - 1))
+        ls[i] = ls[i][:j] + bytes([ls[i][j] ^ data.draw(st.integers(1, 255))]) + ls[i][j + 1:]
+    elif op == "delete":
+        del ls[i]
+    elif op == "duplicate":
+        ls.insert(i, ls[i])
+    elif op == "swap":
+        k = data.draw(st.integers(0, len(ls) - 1))
+        ls[i], ls[k] = ls[k], ls[i]
+    elif op == "insert":
+        ls.insert(i, data.draw(st.binary(max_size=40)) + b"\n")
+    else:
+        blob = b"".join(ls)
+        return blob[:data.draw(st.integers(0, len(blob)))].splitlines(keepends=True)
+    return ls
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_whatever_is_done_to_the_files_only_genuine_lines_are_proven(data: Any) -> None:
+    """Any mix of edits to the events file and to its segments: no traceback, and a proven line is the original."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "e.jsonl"
+        write_sealed(path, (line_of(e) for e in events_for(SITE_A, 10)), INFRA, every=3, seal_tail=False)
+        original = lines(path)
+        mutated, entries = original, _sidecar(path)
+        for _ in range(data.draw(st.integers(1, 3))):
+            if data.draw(st.booleans()):
+                mutated = _mutate_lines(data, mutated)
+            else:
+                entries = _mutate_lines(data, entries)
+        path.write_bytes(b"".join(mutated))
+        _write_sidecar(path, entries)
+        proof = authenticate(path, parse_keys(infrastructure_keys()))
+        assert proof.spans[0].first == 1 and proof.spans[-1].last is None
+        for before, after in itertools.pairwise(proof.spans):
+            assert before.last is not None and after.first == before.last + 1
+        for span in proof.spans:
+            if span.reason is None:
+                assert span.last is not None and mutated[span.first - 1:span.last] == original[span.first - 1:span.last]
+                assert span.sources <= set(infrastructure_keys()["keys"][0]["sources"])
+
+
+def test_third_party_verification_with_hashlib_and_a_jose_library(tmp_path: Path) -> None:
+    """The README's code, run as it is, on files the infrastructure sealed: proven, then edited, then forged."""
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("<!-- third-party-event-verification -->", 1)[1].split("```python\n", 1)[1].split("```")[0]
+    doc = (Path(__file__).resolve().parents[2] / "conformity" / "schemas" / "event-segments.md").read_text()
+    assert snippet in doc  # the format's documentation shows the same code
+    events = write_sealed(tmp_path / "data-received.jsonl", (line_of(e) for e in events_for(SITE_A, 10)), INFRA,
+                          every=4, seal_tail=False)
+    (tmp_path / "infrastructure-keys.json").write_text(json.dumps(infrastructure_keys()))
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True,
+                              check=False)
+
+    ok = check()
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "lines 1-8 proven; 2 not sealed yet"
+    _edit(events, "edited")
+    edited = check()
+    assert edited.returncode != 0 and "segment 0 edited" in edited.stderr
+    write_sealed(events, (line_of(e) for e in events_for(SITE_A, 4)), FORGER, every=4)
+    forged = check()
+    assert forged.returncode != 0 and "No key for kid" in forged.stderr
