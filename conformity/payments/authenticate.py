@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -34,6 +33,7 @@ from conformity.errors import InputError
 from conformity.infrastructure_keys import InfrastructureKeys
 from conformity.paths import schema_path
 from conformity.payments import reasons
+from conformity.payments.intake import read_lines
 from conformity.segments import SEGMENT_FORMAT, payload_bytes, sidecar_path
 from conformity.signing import unverified_payload, verify_envelope
 
@@ -141,22 +141,6 @@ class _Lines:
         self.line += n
         self.taken = n
         return h.hexdigest() if h is not None else ""
-
-
-def _entries(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, bytes) of each non-blank sidecar line; None for a line too long to be a segment."""
-    number = 0
-    while True:
-        raw = fh.readline(MAX_ENTRY_BYTES + 1)
-        if not raw:
-            return
-        number += 1
-        if len(raw) > MAX_ENTRY_BYTES and not raw.endswith(b"\n"):
-            while (rest := fh.readline(1 << 16)) and not rest.endswith(b"\n"):
-                pass
-            yield number, None
-        elif raw.strip():
-            yield number, raw
 
 
 @dataclass(slots=True)
@@ -320,9 +304,9 @@ def authenticate(events: Path, trust: InfrastructureKeys) -> FileProof:
                                 f"no signed segments for this file ({sidecar.name} not found beside it)"))
         return proof
     try:
-        with open(events, "rb") as fh, open(sidecar, "rb") as side:
+        with open(events, "rb") as fh:
             walk = _Walk(proof, _Lines(fh), trust)
-            for number, raw in _entries(side):
+            for number, raw in read_lines(sidecar, MAX_ENTRY_BYTES):
                 proof.entries += 1
                 if not walk.entry(number, _read(raw, trust, f"{sidecar.name} line {number}")):
                     break

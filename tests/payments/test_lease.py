@@ -130,25 +130,38 @@ def test_status_reads_a_ledger_in_use(ws: Workspace) -> None:
     ws.label()
     with Ledger(ws.ledger) as held:
         held.begin_run(WAVE, AS_OF, "2027-01-01T00:00:00Z", "{}")
-        proc = subprocess.run([sys.executable, "-m", "conformity", "pay", "status", "--ledger", str(ws.ledger)],
-                              capture_output=True, text=True, check=False)
+        proc = usine("pay", "status", "--ledger", str(ws.ledger))
         assert proc.returncode == 0, proc.stderr
-        assert f"in use by run 1 since" in proc.stdout and f"pid {os.getpid()}" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "conformity", "pay", "status", "--ledger", str(ws.ledger)],
-                          capture_output=True, text=True, check=True)
-    assert "not in use" in proc.stdout
+        assert "in use by run 1 since" in proc.stdout and f"pid {os.getpid()}" in proc.stdout
+    assert "not in use" in usine("pay", "status", "--ledger", str(ws.ledger)).stdout
+
+
+def sql(ledger: Path, statement: str) -> None:
+    """A write by another connection (an operator's sqlite3 shell)."""
+    db = sqlite3.connect(ledger)
+    try:
+        db.execute(statement)
+        db.commit()
+    finally:
+        db.close()
+
+
+def usine(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "conformity", *args], capture_output=True, text=True, check=False)
+
+
+def killed_holding_the_lease(ledger: Path) -> None:
+    """A process that takes the lease, starts run 1 and dies (SIGKILL) without giving it back."""
+    code = ("import os; from pathlib import Path; from conformity.payments.ledger import Ledger; "
+            f"l = Ledger(Path({str(ledger)!r})); l.begin_run('2026-W1', 'x', 'y', '{{}}'); os.kill(os.getpid(), 9)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == -signal.SIGKILL
 
 
 def test_a_killed_runs_lease_is_taken_over_and_said_so(ws: Workspace) -> None:
     files = (ws.events("e.jsonl", events_for(installation("750100011"), 5)),)
     ws.label()
-    code = ("import sys, os; from pathlib import Path; from conformity.payments.ledger import Ledger; "
-            f"l = Ledger(Path({str(ws.ledger)!r})); l.begin_run('2026-W1', 'x', 'y', '{{}}'); "
-            "os.kill(os.getpid(), 9)")
-    killed = subprocess.run([sys.executable, "-c", code], check=False)
-    assert killed.returncode == -signal.SIGKILL
-    status = subprocess.run([sys.executable, "-m", "conformity", "pay", "status", "--ledger", str(ws.ledger)],
-                            capture_output=True, text=True, check=True).stdout
+    killed_holding_the_lease(ws.ledger)
+    status = usine("pay", "status", "--ledger", str(ws.ledger)).stdout
     assert "in use by run 1" in status and "that process is gone" in status
     r = ws.run(*files)
     assert r.returncode == 0, r.stderr
@@ -158,21 +171,15 @@ def test_a_killed_runs_lease_is_taken_over_and_said_so(ws: Workspace) -> None:
 
 def test_a_lease_held_from_another_host_needs_an_explicit_release(ws: Workspace) -> None:
     ws.label()
-    with Ledger(ws.ledger) as held:
-        held.begin_run(WAVE, AS_OF, "2027-01-01T00:00:00Z", "{}")
-        db = sqlite3.connect(ws.ledger)
-        db.execute("UPDATE lease SET host = 'payments-2.agency.example'")
-        db.commit()
-        db.close()
-        held._token = ""  # this process "crashed" on the other host: it does not give the lease back
+    killed_holding_the_lease(ws.ledger)
+    sql(ws.ledger, "UPDATE lease SET host = 'payments-2.agency.example'")  # it ran on another machine
     f = ws.events("e.jsonl", events_for(installation("750100011"), 5))
     r = ws.run(f)
     assert r.returncode == 3 and "on payments-2.agency.example" in r.stderr
     assert f"usine pay lease --ledger {ws.ledger} --release 1" in r.stderr
-    cmd = [sys.executable, "-m", "conformity", "pay", "lease", "--ledger", str(ws.ledger)]
-    wrong = subprocess.run([*cmd, "--release", "7"], capture_output=True, text=True, check=False)
+    wrong = usine("pay", "lease", "--ledger", str(ws.ledger), "--release", "7")
     assert wrong.returncode == 3 and "not by run 7" in wrong.stderr
-    ok = subprocess.run([*cmd, "--release", "1"], capture_output=True, text=True, check=False)
+    ok = usine("pay", "lease", "--ledger", str(ws.ledger), "--release", "1")
     assert ok.returncode == 0 and "released the lease of run 1" in ok.stdout
     r = ws.run(f)
     assert r.returncode == 0 and r.summary["installations_paid"] == 1
@@ -181,18 +188,14 @@ def test_a_lease_held_from_another_host_needs_an_explicit_release(ws: Workspace)
 def test_a_live_local_run_cannot_be_released(ws: Workspace) -> None:
     with Ledger(ws.ledger) as held:
         held.begin_run(WAVE, AS_OF, "x", "{}")
-        proc = subprocess.run([sys.executable, "-m", "conformity", "pay", "lease", "--ledger", str(ws.ledger),
-                               "--release", "1"], capture_output=True, text=True, check=False)
+        proc = usine("pay", "lease", "--ledger", str(ws.ledger), "--release", "1")
         assert proc.returncode == 3 and "still running here" in proc.stderr
 
 
 def test_a_run_whose_lease_was_released_stops_without_committing(ws: Workspace) -> None:
     with Ledger(ws.ledger) as held:
         held.begin_run(WAVE, AS_OF, "x", "{}")
-        db = sqlite3.connect(ws.ledger)
-        db.execute("DELETE FROM lease")
-        db.commit()
-        db.close()
+        sql(ws.ledger, "DELETE FROM lease")
         held.begin()
         held.db.execute("INSERT INTO runs (wave, as_of, started, inputs) VALUES ('w', 'x', 'y', '{}')")
         with pytest.raises(LedgerBusy, match="lease was released by someone else"):

@@ -113,3 +113,16 @@ def test_a_corrupt_segments_file_stops_the_sandbox_with_a_clear_error(tmp_path: 
     sidecar_path(path).write_text("not json\n")
     with pytest.raises(InputError, match="line 1 is not a signed segment"):
         EventLog(path, SigningKey.from_seed(b"infra"), SOURCES)
+
+
+def test_events_wait_at_most_seal_seconds_for_their_segment(tmp_path: Path) -> None:
+    import time
+
+    config = SandboxConfig(data_dir=tmp_path, admin_token="t", seal_seconds=0.2)
+    with start_in_thread(config) as running:
+        running.server.config.app.state.event_log.append(emitted(1)[0])
+        deadline = time.monotonic() + 20
+        while not sidecar_path(config.events_path).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sidecar_path(config.events_path).exists(), "no segment sealed by the timer"
+        assert running.server.config.app.state.event_log.sealer.unsealed == 0
