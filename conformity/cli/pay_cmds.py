@@ -65,7 +65,8 @@ Exit codes:
               help="Folder of label files (*.json, signed) with the revocation list LABELS/revocations.json.")
 @click.option("--revocations", "revocations", type=click.Path(dir_okay=False, path_type=Path),
               help="The revocation list, when not LABELS/revocations.json (then none may be under --labels). "
-                   "Required either way, and fresh: its next_update must be later than the run's time (exit 4).")
+                   "Required either way, and fresh: its next_update must be later than the run's time, the later "
+                   "of --as-of and now (else exit 4).")
 @click.option("-e", "--events", "events", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Data-received events file (JSON lines, with its signed segments FILE.segments beside it), "
                    "or a folder of *.jsonl; repeatable.")

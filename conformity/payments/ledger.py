@@ -22,6 +22,7 @@ flushed before every commit. The schema is versioned (``meta.schema_version``) a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sqlite3
@@ -168,8 +169,9 @@ class Ledger:
                 self.db.execute("ROLLBACK")
                 self._in_tx = False
             if self._token:
-                lease.release(self.db, self._token)
-                self._token = ""
+                token, self._token = self._token, ""
+                with contextlib.suppress(sqlite3.Error):  # kept: the next run takes it over (this process is gone)
+                    lease.release(self.db, token)
         finally:
             self.db.close()
 
