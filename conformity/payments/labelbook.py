@@ -142,17 +142,18 @@ def check_fresh(found: RevocationList, path: Path, at: dt.datetime) -> None:
             "and run again")
 
 
-def load_labelbook(folder: Path, keys: KeyRing, *, at: dt.datetime, revocations: Path | None = None) -> LabelBook:
+def load_labelbook(folder: Path, keys: KeyRing, *, at: dt.datetime | None = None,
+                   revocations: Path | None = None) -> LabelBook:
     """Every ``*.json`` under ``folder`` verified against the agency's keys, with the one fresh revocation list.
 
-    ``at`` is the run's time: the list's ``next_update`` must be later.
+    ``at`` is the run's time (default: now): the list's ``next_update`` must be later.
     """
     if not folder.is_dir():
         raise InputError("labels folder not found", file=folder)
     book = LabelBook()
     rev_path = revocations_path(folder, revocations)
     found = verify_revocations(load_json_file(rev_path), keys, source=str(rev_path))
-    check_fresh(found, rev_path, at)
+    check_fresh(found, rev_path, at or dt.datetime.now(dt.UTC))
     book.revocation_list, book.revocations_file = found, str(rev_path)
     book.revocations = found.by_label()
     for r in found.revocations:
