@@ -32,7 +32,7 @@ from conformity.files import private_dir
 from conformity.infrastructure_keys import InfrastructureKeys
 from conformity.labels import iso
 from conformity.payments import reasons
-from conformity.payments.authenticate import FileProof, Span, authenticate
+from conformity.payments.authenticate import FileProof, Reread, Span, authenticate
 from conformity.payments.eligibility import WaveRules
 from conformity.payments.envelope import format_us, to_us
 from conformity.payments.files import atomic_output
@@ -182,7 +182,7 @@ class PaymentRun:
         file_id = ledger.add_file(self.run_id, name)
         pending = 0
         self.progress(f"reading {name}")
-        for line, raw in read_lines(path):
+        for line, raw in read_lines(path, wrap=lambda fh: Reread(fh, proof)):
             self.stats.lines += 1
             while span.last is not None and line > span.last:
                 k += 1
@@ -199,8 +199,8 @@ class PaymentRun:
             pending += 1
             if self.stats.lines % 1_000_000 == 0:
                 self.progress(f"{self.stats.lines:,} lines read")
-            if pending >= self.o.commit_every:
-                ledger.commit()
+            if pending >= self.o.commit_every and (span.reason is not None or line == span.last):
+                ledger.commit()  # only at the end of a proven span: its bytes were checked again (Reread)
                 pending = 0
         ledger.commit()
 

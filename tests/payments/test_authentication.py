@@ -388,3 +388,52 @@ def test_third_party_verification_with_hashlib_and_a_jose_library(tmp_path: Path
     write_sealed(events, (line_of(e) for e in events_for(SITE_A, 4)), FORGER, every=4)
     forged = check()
     assert forged.returncode != 0 and "No key for kid" in forged.stderr
+
+
+# ---------------------------------------------------------------------------------------------- read twice
+def _between_verification_and_reading(monkeypatch: pytest.MonkeyPatch, change: Any) -> None:
+    """Change the events file right after the run verified its segments (as someone writing to it would)."""
+    import conformity.payments.run as run_module
+
+    def verify_then_change(path: Path, trust: Any) -> Any:
+        proof = authenticate(path, trust)
+        change(path)
+        return proof
+
+    monkeypatch.setattr(run_module, "authenticate", verify_then_change)
+
+
+@pytest.mark.parametrize("change", ["edited", "truncated"])
+def test_a_file_changed_after_verification_stops_the_run_before_anything_of_it_is_committed(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    from conformity.payments.authenticate import FileChanged
+
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_B, 5) + events_for(SITE_A, 7, first=10))  # segments of 4 lines
+
+    def edit(path: Path) -> None:
+        ls = lines(path)
+        if change == "edited":
+            ls[9] = ls[9].replace(b'"size":"M"', b'"size":"L"')  # line 10, in segment 2 (lines 9-12)
+        else:
+            ls = ls[:10]
+        path.write_bytes(b"".join(ls))
+
+    _between_verification_and_reading(monkeypatch, edit)
+    with pytest.raises(FileChanged, match="changed while the run read it"):
+        ws.run_inproc(f, commit_every=1)
+    state = ledger_state(ws.ledger)
+    recorded = {e[1] for e in state["events"]}
+    assert recorded == {f"evt-acme-ehr-690200022-{n}" for n in range(5)} | {"evt-acme-ehr-750100011-10",
+                                                                           "evt-acme-ehr-750100011-11",
+                                                                           "evt-acme-ehr-750100011-12"}
+    assert state["payments"] == []  # the run stopped before settlement
+
+
+def test_lines_appended_while_a_run_reads_are_left_for_later(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_A, 5))
+    _between_verification_and_reading(monkeypatch, lambda path: path.write_bytes(
+        path.read_bytes() + b"".join(line_of(e).encode() + b"\n" for e in events_for(SITE_B, 5))))
+    stats = ws.run_inproc(f)
+    assert stats.paid == 1 and stats.unproven == 5
