@@ -53,7 +53,8 @@ def pay() -> None:
 RUN_EPILOG = """\b
 Exit codes:
   0  the run finished (refusals are in refusals.csv / refusals.json)
-  2  bad input: options, labels folder, keys, payees, ledger file, another revocation list under --labels
+  2  bad input: options, labels folder, keys, payees, ledger file, another revocation list under --labels,
+     an events file that changed while the run read it
   3  the ledger is in use by another run (or has several names: hard links)
   4  no revocation list, or a stale one (next_update passed at the run's time): nothing is read or paid
 """
