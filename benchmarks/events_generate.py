@@ -32,8 +32,7 @@ if str(ROOT) not in sys.path:
 
 from conformity.catalog import load_catalog  # noqa: E402
 from conformity.infrastructure_keys import keys_document  # noqa: E402
-from conformity.labels import parse_time, sign_revocations  # noqa: E402
-from conformity.labels import sign_label  # noqa: E402
+from conformity.labels import parse_time, sign_label, sign_revocations  # noqa: E402
 from conformity.payments.payees import iban_check_digits  # noqa: E402
 from conformity.segments import DEFAULT_EVERY, Sealer  # noqa: E402
 from conformity.signing import SigningKey  # noqa: E402
@@ -41,7 +40,6 @@ from sandbox.events import data_received  # noqa: E402
 
 SOURCES = ("urn:usine:sandbox:dmp", "urn:usine:sandbox:mss")
 FORGED = 100
-
 SIZES = ("S", "M", "L")
 DOC_TYPES = ("34106-7", "11502-2", "18748-4", "60591-5", "60593-1")
 
