@@ -1,10 +1,13 @@
-"""Generate a payment-run workload: N data-received events over M installations, labels, key and payees.
+"""Generate a payment-run workload: N data-received events over M installations, labels, keys and payees.
 
 Deterministic for a seed. A realistic mix: installations of every category of the wave and every
 site size, with activity spread from busy to sparse (so some are paid and some are not), events
 mostly in time order through the funding window, of the kinds and document types each category
 sends, plus a little noise: re-sent duplicates, malformed lines, unlabelled software, versions no
-label covers, events outside the funding window.
+label covers, events outside the funding window. The events file is sealed as the infrastructure
+seals it (signed segments of 1,000 lines in ``events.jsonl.segments``, ``conformity.segments``), with
+its keys in ``infrastructure-keys.json``; a few forged lines are appended after the last segment.
+The labels folder holds the agency's signed revocation list, made fresh again by ``fresh_revocations``.
 
     .venv/bin/python benchmarks/events_generate.py --events 1000000 --out /tmp/bench
 """
@@ -28,11 +31,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from conformity.catalog import load_catalog  # noqa: E402
-from conformity.labels import sign_label  # noqa: E402
+from conformity.infrastructure_keys import keys_document  # noqa: E402
+from conformity.labels import parse_time, sign_label, sign_revocations  # noqa: E402
 from conformity.payments.payees import iban_check_digits  # noqa: E402
+from conformity.segments import DEFAULT_EVERY, Sealer  # noqa: E402
 from conformity.signing import SigningKey  # noqa: E402
 from sandbox.events import data_received  # noqa: E402
 
+SOURCES = ("urn:usine:sandbox:dmp", "urn:usine:sandbox:mss")
+FORGED = 100
 SIZES = ("S", "M", "L")
 DOC_TYPES = ("34106-7", "11502-2", "18748-4", "60591-5", "60593-1")
 
@@ -44,9 +51,18 @@ class Workload:
     events: Path
     labels: Path
     key: Path
+    infrastructure: Path
     payees: Path
     wave: str
     as_of: str
+
+
+def fresh_revocations(labels: Path, agency: SigningKey, as_of: str) -> None:
+    """The agency's (empty) revocation list, fresh for a run now or at ``as_of``."""
+    now = dt.datetime.now(dt.UTC)
+    validity = max(dt.timedelta(days=30), parse_time(as_of) - now + dt.timedelta(days=30))
+    (labels / "revocations.json").write_text(json.dumps(sign_revocations([], agency, now=now, validity=validity)),
+                                             encoding="utf-8")
 
 
 def _doc_type(rng: random.Random, rule_types: tuple[str, ...]) -> str:
@@ -57,7 +73,7 @@ def _doc_type(rng: random.Random, rule_types: tuple[str, ...]) -> str:
 
 def generate(out: Path, n_events: int, n_installations: int | None = None, seed: int = 1,
              wave_id: str = "2026-W1") -> Workload:
-    """Write events.jsonl, labels/, agency.pub.pem and payees.toml under ``out``."""
+    """Write events.jsonl (+ .segments), labels/, agency.pub.pem, infrastructure-keys.json, payees.toml under ``out``."""
     rng = random.Random(seed)
     wave = load_catalog().wave(wave_id)
     f = wave.funding
@@ -107,16 +123,24 @@ def generate(out: Path, n_events: int, n_installations: int | None = None, seed:
 
     start = dt.datetime.combine(f.window_start, dt.time(), tzinfo=dt.UTC)
     span_s = (f.window_end - f.window_start).days * 86_400
-    sources = ("urn:usine:sandbox:dmp", "urn:usine:sandbox:mss")
-    recent: list[str] = []
-    with open(out / "events.jsonl", "w", encoding="utf-8") as fh:
+    sources = SOURCES
+    infra = SigningKey.from_seed(f"usine benchmark infrastructure {seed}".encode())
+    (out / "infrastructure-keys.json").write_text(json.dumps(keys_document([(infra.verify_key, SOURCES)])))
+    for old in (out / "events.jsonl", out / "events.jsonl.segments"):
+        old.unlink(missing_ok=True)
+    sealer = Sealer(out / "events.jsonl", infra, every=DEFAULT_EVERY)
+    recent: list[tuple[bytes, str, str]] = []
+    with open(out / "events.jsonl", "wb") as fh:
         for i in range(n_events):
             r = rng.random()
             if r < 0.001:
-                fh.write('{"specversion": "1.0", "id": \n')
+                fh.write(b'{"specversion": "1.0", "id": \n')
+                sealer.add(b'{"specversion": "1.0", "id": \n')
                 continue
             if r < 0.011 and recent:
-                fh.write(rng.choice(recent))  # a re-sent duplicate
+                again = rng.choice(recent)  # a re-sent duplicate
+                fh.write(again[0])
+                sealer.add(*again)
                 continue
             inst = installations[min(m - 1, bisect.bisect_left(cumulative, rng.random() * total))]
             offset = int(span_s * i / n_events + rng.uniform(-3, 3) * 86_400)
@@ -130,12 +154,20 @@ def generate(out: Path, n_events: int, n_installations: int | None = None, seed:
                                document_type=_doc_type(rng, rule.document_types), size=rng.randint(2_000, 400_000),
                                sha256=hashlib.sha256(ref.encode()).hexdigest(), reference=ref, when=when)
             ev["id"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            line = json.dumps(ev, ensure_ascii=False, separators=(",", ":")) + "\n"
-            fh.write(line)
+            line = ((json.dumps(ev, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"),
+                    ev["source"], ev["time"])
+            fh.write(line[0])
+            sealer.add(*line)
             if len(recent) < 1000:
                 recent.append(line)
             else:
                 recent[rng.randrange(1000)] = line
+        sealer.seal()
+        for k in range(FORGED):  # the issue's attack: well-formed lines of a labelled software, never sealed
+            forged = data_received(installations[k % m], source="https://attacker.example/fake", kind="document",
+                                   document_type=DOC_TYPES[0], size=5_000, sha256="0" * 64, reference=f"forged-{k}",
+                                   when=start + dt.timedelta(days=10))
+            fh.write((json.dumps(forged, separators=(",", ":")) + "\n").encode("utf-8"))
 
     vendors = sorted({v for v, _, _ in software})
     lines = ['format = "usine.payees/1"', ""]
@@ -146,9 +178,10 @@ def generate(out: Path, n_events: int, n_installations: int | None = None, seed:
         lines += [f"[vendors.{vendor}]", f'name = "Vendor {vendor}"',
                   f'iban = "FR{iban_check_digits("FR", bban)}{bban}"', 'bic = "BNPAFRPPXXX"', ""]
     (out / "payees.toml").write_text("\n".join(lines), encoding="utf-8")
-    as_of = dt.datetime.combine(f.window_end, dt.time(23, 59, 59), tzinfo=dt.UTC)
-    return Workload(out / "events.jsonl", labels, out / "agency.pub.pem", out / "payees.toml", wave_id,
-                    as_of.isoformat().replace("+00:00", "Z"))
+    as_of = dt.datetime.combine(f.window_end, dt.time(23, 59, 59), tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
+    fresh_revocations(labels, key, as_of)
+    return Workload(out / "events.jsonl", labels, out / "agency.pub.pem", out / "infrastructure-keys.json",
+                    out / "payees.toml", wave_id, as_of)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,8 @@ Exception tree::
     │   ├── CatalogError        referentials, waves, packs: load or cross-check failed
     │   ├── XMLSecurityError    XML refused before or while parsing (DTD, entities, size, depth)
     │   └── SignatureError      a signature, key or signed document does not verify
-    └── (later) RunError etc.
+    ├── LedgerBusy              (conformity.payments.lease) another run holds the ledger; exit code 3
+    └── RevocationsNotFresh     no revocation list, or a stale one: a payment run will not start; exit code 4
 
 A :class:`Problem` says what is wrong, where (file and key path or line) and why; an
 :class:`InputError` carries all the problems found, not only the first.
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EXIT_INPUT = 2
+EXIT_LEDGER_BUSY = 3
+EXIT_REVOCATIONS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +75,9 @@ class XMLSecurityError(InputError):
 
 class SignatureError(InputError):
     """A signature, key or signed document does not verify."""
+
+
+class RevocationsNotFresh(UsineError):
+    """No revocation list, or one whose ``next_update`` has passed: relying on it could pay revoked software."""
+
+    exit_code = EXIT_REVOCATIONS

@@ -12,6 +12,7 @@ Each step runs the real ``usine`` command a user would type and says where its o
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import secrets
@@ -82,7 +83,8 @@ class ServedSandbox:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        args = ["sandbox", "serve", "--port", str(port), "--data", str(self.data), "--test-pki", str(self.pki)]
+        args = ["sandbox", "serve", "--port", str(port), "--data", str(self.data), "--test-pki", str(self.pki),
+                "--seal-every", "5"]  # small signed segments, so that one edited line costs one site's events
         print("$ usine " + " ".join(args) + " &", flush=True)
         self.proc = subprocess.Popen([*USINE, *args], cwd=ROOT, env={**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": self.token})
         self.url = f"https://127.0.0.1:{port}"
@@ -223,24 +225,48 @@ def main() -> int:
                                  "version": unlabelled["version"], "registration_id": unlabelled["registration_id"]},
                        wave=WAVE, category=CATEGORY, sites=[Site("310500055", "M", "CH Demo Toulouse")], documents=5,
                        seed=9)
+        sealed = httpx.post(sandbox.url + "/admin/events/seal", verify=str(sandbox.ca),
+                            headers={"Authorization": f"Bearer {sandbox.token}"}).json()
         events = out / "sandbox" / "events" / "data-received.jsonl"
         print(f"{sum(1 for _ in events.open())} data-received events from 5 installations "
               "(3 fully in use, 1 not yet, 1 running unlabelled software)")
-        outputs.append(("data-received events (CloudEvents JSON lines)", events))
+        print(f"the infrastructure signed them in {sealed['segments']} segments of at most 5 events "
+              f"({events.name}.segments, a chain of JWS); its key and sources: /.well-known/usine-infrastructure-keys")
+        infra_keys = out / "payments" / "infrastructure-keys.json"
+        infra_keys.parent.mkdir(parents=True, exist_ok=True)
+        infra_keys.write_text(httpx.get(sandbox.url + "/.well-known/usine-infrastructure-keys",
+                                        verify=str(sandbox.ca)).text)
+        outputs += [("data-received events (CloudEvents JSON lines)", events),
+                    ("their signed segments (one JWS a line)", Path(f"{events}.segments")),
+                    ("infrastructure keys the payment agency trusts", infra_keys)]
 
-    step("8. The payment agency pays each installation once")
+    step("8. The payment agency pays each installation once, for signed events only")
     pay_out, ledger = out / "payments", out / "payments" / "ledger.sqlite3"
-    pay = ["pay", "run", "--wave", WAVE, "--labels", str(export / "labels"), "--events", str(events),
-           "--agency-key", str(agency_pub), "--payer", str(ROOT / "examples" / "payments" / "payer.toml"),
-           "--payees", str(ROOT / "examples" / "payments" / "payees.toml"), "--ledger", str(ledger)]
-    usine(*pay, "--out", str(pay_out))
+    pay = ["pay", "run", "--wave", WAVE, "--labels", str(export / "labels"),
+           "--agency-key", str(agency_pub), "--infrastructure-keys", str(infra_keys),
+           "--payer", str(ROOT / "examples" / "payments" / "payer.toml"),
+           "--payees", str(ROOT / "examples" / "payments" / "payees.toml")]
+    usine(*pay, "--events", str(events), "--ledger", str(ledger), "--out", str(pay_out))
     print("re-running on the same events pays nothing twice:")
-    usine(*pay, "--out", str(out / "payments-rerun"))
+    usine(*pay, "--events", str(events), "--ledger", str(ledger), "--out", str(out / "payments-rerun"))
     outputs += [("payment orders (CSV)", pay_out / "payment-orders.csv"),
                 ("payment orders (ISO 20022 pain.001)", next(pay_out.glob("pain001-*.xml"))),
                 ("refusal report", pay_out / "refusals.csv"), ("totals per vendor", pay_out / "totals.csv")]
 
-    step("9. Wave progress: the agency's transparency page, with the payment funnel")
+    step("9. Forged and edited events are not money (the same file, tampered with, on a fresh ledger)")
+    attack = out / "attack"
+    tampered = tamper(events, attack)
+    usine(*pay, "--events", str(tampered), "--ledger", str(attack / "ledger.sqlite3"), "--out", str(attack / "payments"))
+    show_refusals(attack / "payments" / "refusals.json")
+    outputs.append(("refusals of the tampered file", attack / "payments" / "refusals.csv"))
+
+    step("10. A stale revocation list stops the run: the agency's list is valid one day")
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    usine(*pay, "--events", str(events), "--ledger", str(ledger), "--out", str(out / "payments-stale"),
+          "--as-of", later, expect=(4,))
+    print("exit code 4: nothing read, nothing paid, the ledger untouched")
+
+    step("11. Wave progress: the agency's transparency page, with the payment funnel")
     progress = out / "agency" / f"progress-{WAVE}.html"
     usine("agency", "progress", "--wave", WAVE, "--ledger", str(ledger), "--html", str(progress), env=home)
     outputs.append(("wave progress page", progress))
@@ -258,6 +284,43 @@ def main() -> int:
     for label_text, path in outputs:
         print(f"  {label_text:<48} {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return 0
+
+
+def tamper(events: Path, folder: Path) -> Path:
+    """A copy of the events and their segments, with what an attacker would do: one line of a small site
+    edited into a large one (paid more), and five well-formed lines with the attacker's own source."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / events.name
+    shutil.copy(Path(f"{events}.segments"), Path(f"{copy}.segments"))
+    lines = events.read_bytes().splitlines(keepends=True)
+    small = next(i for i, line in enumerate(lines) if b'"size":"S"' in line)
+    lines[small] = lines[small].replace(b'"size":"S"', b'"size":"L"')
+    forged = json.loads(lines[0])
+    for n in range(5):
+        forged.update(id=f"forged-{n}", source="https://attacker.example/fake")
+        forged["data"]["site"] = {"id": "990000099", "size": "L", "name": "Clinique Fantôme"}
+        forged["data"]["installation_id"] = forged["subject"] = "ins_fantome"
+        lines.append((json.dumps(forged, ensure_ascii=False, separators=(",", ":")) + "\n").encode())
+    copy.write_bytes(b"".join(lines))
+    print(f"{copy.relative_to(ROOT) if copy.is_relative_to(ROOT) else copy}: line {small + 1} edited "
+          "(site size S → L), 5 forged lines appended (source https://attacker.example/fake)")
+    return copy
+
+
+def show_refusals(report: Path) -> None:
+    """The event refusals of a run by reason, as runs of lines of one site and source."""
+    runs: dict[str, list[list]] = {}
+    for r in json.loads(report.read_text())["refusals"]:
+        if r["kind"] != "event":
+            continue
+        groups = runs.setdefault(r["reason"], [])
+        if groups and groups[-1][1] == r["line"] - 1 and groups[-1][2:] == [r["site_id"], r["source"]]:
+            groups[-1][1] = r["line"]
+        else:
+            groups.append([r["line"], r["line"], r["site_id"], r["source"]])
+    for reason, groups in sorted(runs.items()):
+        for first, last, site, source in groups:
+            print(f"  refused {reason:<24} lines {first}-{last}  site {site}, source {source}")
 
 
 if __name__ == "__main__":

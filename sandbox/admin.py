@@ -172,3 +172,9 @@ def get_events(request: Request, _: Admin, after: int = Query(0, ge=0),
                limit: int = Query(1000, ge=1, le=10000)) -> dict[str, Any]:
     events, cursor = request.app.state.event_log.read(after, limit)
     return {"events": events, "next": cursor}
+
+
+@router.post("/events/seal", summary="Seal the events emitted since the last segment into a signed segment")
+def seal_events(request: Request, _: Admin) -> dict[str, Any]:
+    log = request.app.state.event_log
+    return {"sealed": log.seal(), "segments": log.segments()}

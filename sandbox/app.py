@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
+import json
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
 from conformity import __version__
+from conformity.files import write_atomic
+from conformity.infrastructure_keys import keys_document
 from conformity.signing import SigningKey
-from sandbox import admin, traces
+from sandbox import admin, events, traces
 from sandbox.config import SandboxConfig
 from sandbox.events import EventLog
 from sandbox.problems import install_handlers
@@ -25,29 +30,56 @@ DESCRIPTION = """The national infrastructure imitated for conformity testing (ne
 * `/admin/...` — the admin API (admin token): test sessions, faults, notes, traces, installations, events.
 * `/s/{session_id}/<service>/...` — a test session's services; every exchange is recorded in its trace.
 * `/prod/<service>/...` — the production role for installed software (installation token); accepted data
-  emits CloudEvents data-received events.
+  emits CloudEvents data-received events, sealed in segments signed with the infrastructure key
+  (`/.well-known/usine-infrastructure-keys`).
 
 Every error is an RFC 9457 problem document (`application/problem+json`) with a stable `code`.
 """
 
 
+def event_sources(config: SandboxConfig) -> list[str]:
+    """The CloudEvents sources of the production services (those with a ``prod_router``)."""
+    return [f"{config.installation_event_source}:{name}" for name, module_name in SERVICE_MODULES.items()
+            if hasattr(importlib.import_module(f"sandbox.services.{module_name}"), "prod_router")]
+
+
+async def _seal_periodically(log: EventLog, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(log.seal)
+
+
 def create_app(config: SandboxConfig) -> FastAPI:
     """Build a sandbox app with its own state folder."""
     store = Store(config.db_path)
+    infrastructure_key = SigningKey.load_or_create(config.infrastructure_key_path)
+    sources = event_sources(config)
+    event_log = EventLog(config.events_path, infrastructure_key, sources, seal_every=config.seal_every)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        yield
-        store.close()
+        sealing = asyncio.create_task(_seal_periodically(event_log, config.seal_seconds))
+        try:
+            yield
+        finally:
+            sealing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sealing
+            event_log.seal()  # nothing emitted stays unsealed across a restart
+            store.close()
 
     app = FastAPI(title="usine sandbox", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.config = config
     app.state.store = store
     app.state.trace_key = SigningKey.load_or_create(config.trace_key_path)
-    app.state.event_log = EventLog(config.events_path)
+    app.state.event_log = event_log
+    app.state.infrastructure_keys = keys_document([(infrastructure_key.verify_key, sources)],
+                                                  name="usine sandbox (production role)")
+    write_atomic(config.infrastructure_keys_path, json.dumps(app.state.infrastructure_keys, indent=1) + "\n")
     install_handlers(app)
     app.include_router(admin.router)
     app.include_router(traces.router)
+    app.include_router(events.router)
     for name, module_name in SERVICE_MODULES.items():
         module = importlib.import_module(f"sandbox.services.{module_name}")
         app.include_router(module.router, prefix=f"/s/{{session_id}}/{name}")

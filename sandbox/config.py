@@ -20,6 +20,8 @@ class SandboxConfig:
     slow_seconds: float = 1.5
     access_token_ttl: int = 600
     installation_event_source: str = "urn:usine:sandbox"
+    seal_every: int = 1000  # events per signed segment at most
+    seal_seconds: float = 60.0  # events wait at most this long for their segment
 
     @property
     def db_path(self) -> Path:
@@ -32,6 +34,16 @@ class SandboxConfig:
     @property
     def trace_key_path(self) -> Path:
         return self.data_dir / "keys" / "trace-signing.pem"
+
+    @property
+    def infrastructure_key_path(self) -> Path:
+        """The key that signs event segments (the infrastructure's, not the trace key)."""
+        return self.data_dir / "keys" / "infrastructure-signing.pem"
+
+    @property
+    def infrastructure_keys_path(self) -> Path:
+        """The published infrastructure keys document (also served at /.well-known/usine-infrastructure-keys)."""
+        return self.data_dir / "keys" / "infrastructure-keys.json"
 
     @property
     def idp_key_path(self) -> Path:

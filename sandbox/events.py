@@ -1,7 +1,11 @@
-"""Data-received events: CloudEvents 1.0 JSON, appended to a JSON-lines file, fsync'd.
+"""Data-received events: CloudEvents 1.0 JSON, appended to a JSON-lines file, fsync'd, sealed in signed segments.
 
 Emitted only when the production services accept data from an installation; test-session
-traffic never emits a payable event.
+traffic never emits a payable event. The infrastructure signs what it emits: every ``seal_every``
+events, on ``POST /admin/events/seal``, every ``seal_seconds`` and at shutdown, the events appended
+since the last seal become a signed segment in the sidecar ``data-received.jsonl.segments``
+(``conformity.segments``), with the infrastructure's own Ed25519 key (not the trace key). The key
+and the event sources it vouches for are published at ``/.well-known/usine-infrastructure-keys``.
 """
 
 from __future__ import annotations
@@ -11,8 +15,14 @@ import json
 import os
 import threading
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from fastapi import APIRouter, Request
+
+from conformity.segments import DEFAULT_EVERY, Sealer
+from conformity.signing import SigningKey
 
 EVENT_TYPE = "fr.usine.data.received"
 DATA_SCHEMA = "https://usine.example/schemas/data-received.schema.json"
@@ -47,23 +57,29 @@ def data_received(installation: dict[str, Any], *, source: str, kind: str, docum
     }
 
 
+router = APIRouter(tags=["events"])
+
+
 class EventLog:
-    """An append-only JSON-lines file; each append is flushed and fsync'd before returning.
+    """An append-only JSON-lines file sealed in signed segments; each append is fsync'd before returning.
 
     Reading pages by line number seeks through a sparse index (a byte offset every
-    ``CHECKPOINT`` lines), so a page costs the same at the start or the end of a large file.
+    ``CHECKPOINT`` lines), so a page costs the same at the start or the end of a large file. A
+    torn last line (a write that never returned) is cut off when the log is opened.
     """
 
     CHECKPOINT = 1024
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, key: SigningKey, sources: Iterable[str], *, seal_every: int = DEFAULT_EVERY):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.sources = frozenset(sources)
         self._lock = threading.Lock()
         self._checkpoints: list[int] = [0]  # byte offset of line k * CHECKPOINT
         self._lines = 0
         self._size = 0
         self._index_existing()
+        self.sealer = Sealer(path, key, every=seal_every)
 
     def _index_existing(self) -> None:
         if not self.path.exists():
@@ -75,6 +91,8 @@ class EventLog:
                     break
                 offset += len(line)
                 self._advance(offset)
+        if self.path.stat().st_size != offset:
+            os.truncate(self.path, offset)
 
     def _advance(self, end_offset: int) -> None:
         self._lines += 1
@@ -83,12 +101,25 @@ class EventLog:
             self._checkpoints.append(end_offset)
 
     def append(self, event: dict[str, Any]) -> None:
+        """Append one event (fsync'd); seal a segment when ``seal_every`` events are unsealed."""
+        if event.get("source") not in self.sources:
+            raise ValueError(f"event source {event.get('source')!r} is not one the infrastructure key vouches for")
         data = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-        with self._lock, open(self.path, "ab") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-            self._advance(fh.tell())
+        with self._lock:
+            with open(self.path, "ab") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+                self._advance(fh.tell())
+            self.sealer.add(data, event["source"], event.get("time"))
+
+    def seal(self) -> dict[str, Any] | None:
+        """Seal the events appended since the last segment; the new segment's payload, or None if there were none."""
+        with self._lock:
+            return self.sealer.seal()
+
+    def segments(self) -> int:
+        return self.sealer.segments
 
     def read(self, after: int = 0, limit: int = 1000) -> tuple[list[dict[str, Any]], int]:
         """Events after the first ``after`` lines (at most ``limit``), and the next cursor."""
@@ -109,3 +140,9 @@ class EventLog:
                     return events, n - 1
                 events.append(json.loads(line))
         return events, max(after, n)
+
+
+@router.get("/.well-known/usine-infrastructure-keys", summary="Public keys that sign data-received event segments")
+def infrastructure_keys(request: Request) -> dict[str, Any]:
+    """The infrastructure keys document (``usine.infrastructure-keys/1``): keys and the event sources each vouches for."""
+    return request.app.state.infrastructure_keys

@@ -10,9 +10,11 @@ import click
 
 from conformity.cli.common import get_catalog
 from conformity.errors import InputError
+from conformity.infrastructure_keys import load_keys
 from conformity.labels import parse_time
 from conformity.paths import state_dir
 from conformity.payments import RunOptions, run_payments
+from conformity.payments.lease import break_lease, read_lease
 from conformity.payments.payees import load_payees, load_payer
 from conformity.signing import KeyRing
 
@@ -48,12 +50,32 @@ def pay() -> None:
     """The payment agency: pay each eligible installation once, on proof of use, and explain every refusal."""
 
 
-@pay.command("run")
+RUN_EPILOG = """\b
+Exit codes:
+  0  the run finished (refusals are in refusals.csv / refusals.json)
+  2  bad input: options, labels folder, keys, payees, ledger file, another revocation list under --labels,
+     an events file that changed while the run read it
+  3  the ledger is in use by another run (or has several names: hard links)
+  4  no revocation list, or a stale one (next_update passed at the run's time): nothing is read or paid
+"""
+
+
+@pay.command("run", epilog=RUN_EPILOG)
 @click.option("--wave", "wave_id", required=True, help="The wave to pay (its prices, window, cap and rule).")
 @click.option("--labels", "labels_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder of label files (*.json, signed) and optionally revocations.json.")
+              help="Folder of label files (*.json, signed) with the revocation list LABELS/revocations.json.")
+@click.option("--revocations", "revocations", type=click.Path(dir_okay=False, path_type=Path),
+              help="The revocation list, when not LABELS/revocations.json (then none may be under --labels). "
+                   "Required either way, and fresh: its next_update must be later than the run's time, the later "
+                   "of --as-of and now (else exit 4).")
 @click.option("-e", "--events", "events", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Data-received events file (JSON lines), or a folder of *.jsonl; repeatable.")
+              help="Data-received events file (JSON lines, with its signed segments FILE.segments beside it), "
+                   "or a folder of *.jsonl; repeatable.")
+@click.option("--infrastructure-keys", "infrastructure_keys", envvar="USINE_INFRASTRUCTURE_KEYS",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The infrastructure keys you trust and the event sources each vouches for (JSON, "
+                   "usine.infrastructure-keys/1, as published at /.well-known/usine-infrastructure-keys). "
+                   "Required: only events proven by these keys' signed segments are counted.")
 @ledger_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/payments"),
               show_default=True, help="Folder for orders, totals, proofs, refusals and the summary.")
@@ -69,21 +91,32 @@ def pay() -> None:
 @click.option("--commit-every", type=click.IntRange(1), default=50_000, show_default=True,
               help="Events per ledger transaction.")
 @click.pass_context
-def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, events: tuple[Path, ...], ledger_path: Path | None,
-            out_dir: Path, agency_keys: tuple[Path, ...], payer_file: Path, payees_file: Path | None,
-            as_of: str | None, commit_every: int) -> None:
-    """Pay every installation of WAVE whose proof of use is met, once; write orders and the refusal report."""
+def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Path | None, events: tuple[Path, ...],
+            infrastructure_keys: Path | None, ledger_path: Path | None, out_dir: Path, agency_keys: tuple[Path, ...],
+            payer_file: Path, payees_file: Path | None, as_of: str | None, commit_every: int) -> None:
+    """Pay every installation of WAVE whose proof of use is met, once; write orders and the refusal report.
+
+    Only events that the infrastructure's signed segments prove, from sources their key vouches for,
+    are counted; the others are refused (event-unsigned, event-signature-invalid,
+    event-segment-mismatch, event-chain-broken, source-untrusted) and never recorded.
+    """
     if not agency_keys:
         raise InputError("no agency key: give --agency-key PEM (or set USINE_AGENCY_PUBKEY)", where="--agency-key")
+    if infrastructure_keys is None:
+        raise InputError("no infrastructure keys: give --infrastructure-keys FILE (or set USINE_INFRASTRUCTURE_KEYS), "
+                         "the keys whose signed segments prove the events; unauthenticated events are never paid",
+                         where="--infrastructure-keys")
     catalog = get_catalog(ctx)
     options = RunOptions(
         wave=wave_id, labels=labels_dir, events=_event_files(events), ledger=ledger_path or default_ledger(),
-        out=out_dir, keys=KeyRing.from_paths(agency_keys), payer=load_payer(payer_file),
-        payees=load_payees(payees_file), as_of=_as_of(as_of), commit_every=commit_every)
+        out=out_dir, keys=KeyRing.from_paths(agency_keys), infrastructure=load_keys(infrastructure_keys),
+        payer=load_payer(payer_file), payees=load_payees(payees_file), as_of=_as_of(as_of), revocations=revocations,
+        commit_every=commit_every)
     stats = run_payments(catalog, options, progress=lambda msg: click.echo(msg, err=True))
     refused = stats.refused
-    click.echo(f"wave {wave_id}: {stats.lines} lines read, {stats.counted} events counted, {refused} refused, "
-               f"{stats.after_payment} after payment, {stats.other_wave} of other waves")
+    click.echo(f"wave {wave_id}: {stats.lines} lines read ({stats.lines - stats.unproven} proven by signed segments), "
+               f"{stats.counted} events counted, {refused} refused, {stats.after_payment} after payment, "
+               f"{stats.other_wave} of other waves")
     click.echo(f"paid {stats.paid} installation(s), {stats.paid_cents / 100:.2f}; "
                f"{stats.cap_reached} over the cap; {stats.held} order(s) held for missing bank details")
     for msg_id in stats.batches:
@@ -91,26 +124,72 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, events: tuple[Pa
     click.echo(f"outputs in {out_dir} (ledger {options.ledger})")
 
 
+def _lease_line(db: sqlite3.Connection, path: Path) -> str:
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name='lease'").fetchone():
+        return "  not in use"
+    held = read_lease(db)
+    if held is None:
+        return "  not in use"
+    state = " (that process is gone: the next run takes the lease over)" if held.holder.gone() else ""
+    return "  " + held.describe(path).split(" is ", 1)[1] + state
+
+
 @pay.command("status")
 @ledger_option
 def pay_status(ledger_path: Path | None) -> None:
-    """Payments and installations in a ledger, per wave (read-only)."""
+    """Payments and installations in a ledger, per wave, and the run holding it (read-only)."""
     path = ledger_path or default_ledger()
     if not path.is_file():
         raise InputError("no ledger here", file=path)
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
         rows = db.execute("SELECT wave, status, count(*) FROM installations GROUP BY wave, status "
                           "ORDER BY wave, status").fetchall()
         money = db.execute("SELECT wave, currency, count(*), sum(amount_cents), sum(batch IS NULL) FROM payments "
                            "GROUP BY wave, currency ORDER BY wave").fetchall()
         runs = db.execute("SELECT count(*), sum(finished IS NULL) FROM runs").fetchone()
+        in_use = _lease_line(db, path)
     except sqlite3.DatabaseError as exc:
         raise InputError(f"not a usine payment ledger: {exc}", file=path) from exc
     finally:
         db.close()
     click.echo(f"ledger {path}: {runs[0]} run(s), {runs[1] or 0} unfinished")
+    click.echo(in_use)
     for wave, status, n in rows:
         click.echo(f"  {wave} installations {status}: {n}")
     for wave, currency, n, cents, held in money:
         click.echo(f"  {wave} payments: {n}, {cents / 100:.2f} {currency} ({held} held)")
+
+
+@pay.command("lease")
+@ledger_option
+@click.option("--release", "release_run", type=click.IntRange(0), metavar="RUN",
+              help="Release the lease of run RUN (0: a run that had not started), which you know is dead: "
+                   "e.g. it ran on another host. Refused if it is provably still running here.")
+def pay_lease(ledger_path: Path | None, release_run: int | None) -> None:
+    """Which run holds the ledger; release a dead run's lease explicitly.
+
+    A run that died on this host is taken over by the next run by itself (its process is provably
+    gone); a run from another host, container or boot needs an operator's word: --release RUN.
+    """
+    path = ledger_path or default_ledger()
+    if not path.is_file():
+        raise InputError("no ledger here", file=path)
+    if release_run is None:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            click.echo(f"ledger {path}:" + _lease_line(db, path)[1:])
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"not a usine payment ledger: {exc}", file=path) from exc
+        finally:
+            db.close()
+        return
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        released = break_lease(db, path, release_run)
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"not a usine payment ledger: {exc}", file=path) from exc
+    finally:
+        db.close()
+    click.echo(f"released the lease of run {release_run} (pid {released.holder.pid} on {released.holder.host}, "
+               f"since {released.started})")

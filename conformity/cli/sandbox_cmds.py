@@ -32,8 +32,14 @@ def sandbox() -> None:
 @click.option("--admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", help="Admin API token (default: generated).")
 @click.option("--cda-xsd", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Also validate CDA documents strictly against this XSD (e.g. HL7 CDA.xsd).")
+@click.option("--seal-every", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
+              help="Data-received events per signed segment (also sealed every --seal-seconds, on "
+                   "POST /admin/events/seal and at shutdown).")
+@click.option("--seal-seconds", type=click.FloatRange(0.1), default=60.0, show_default=True,
+              help="Longest time an emitted event waits for its signed segment.")
 def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, test_pki: Path | None,
-          data_dir: Path | None, admin_token: str | None, cda_xsd: Path | None) -> None:
+          data_dir: Path | None, admin_token: str | None, cda_xsd: Path | None, seal_every: int,
+          seal_seconds: float) -> None:
     """Serve the sandbox until interrupted."""
     import uvicorn
 
@@ -47,7 +53,8 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
     if test_pki and tls_cert:
         raise click.UsageError("--test-pki brings its own certificate: do not also give --tls-cert")
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="usine-sandbox-"))
-    config = SandboxConfig(data_dir=data_dir, admin_token=admin_token or secrets.token_urlsafe(24), cda_xsd=cda_xsd)
+    config = SandboxConfig(data_dir=data_dir, admin_token=admin_token or secrets.token_urlsafe(24), cda_xsd=cda_xsd,
+                           seal_every=seal_every, seal_seconds=seal_seconds)
     app = create_app(config)
     pki = make_test_pki(test_pki) if test_pki else None
     if pki is not None:
@@ -66,6 +73,8 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
     if pki is not None:
         click.echo(f"  trust anchor for the harness: --sandbox-ca {pki.ca_cert}", err=True)
     click.echo(f"  trace signing key: {config.trace_key_path.with_name('trace-signing.pub.pem')}", err=True)
+    click.echo(f"  events: {config.events_path} (signed segments beside it; infrastructure keys: "
+               f"{config.infrastructure_keys_path})", err=True)
     if not admin_token:
         click.echo(f"admin token: {config.admin_token}", err=True)
     try:

@@ -37,8 +37,8 @@ def parse_rfc3339_us(text: str) -> int | None:
     frac = (frac or "")[:7]  # microsecond precision: extra digits are truncated
     zone = "+00:00" if zone in ("Z", "z") else zone
     try:
-        when = dt.datetime.fromisoformat(f"{day}T{clock}{frac}{zone}")
-    except ValueError:
+        when = dt.datetime.fromisoformat(f"{day}T{clock}{frac}{zone}").astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # not a date, or its UTC instant is outside years 1 to 9999
         return None
     delta = when - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

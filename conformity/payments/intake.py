@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import jsonschema_rs
 
@@ -63,9 +63,14 @@ def _data_validator() -> Any:
     return jsonschema_rs.validator_for(schema)
 
 
-def read_lines(path: Path, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, line without its end) for every non-blank line; None for a line longer than ``max_bytes``."""
-    with open(path, "rb") as fh:
+def read_lines(path: Path, max_bytes: int = MAX_LINE_BYTES, *,
+               wrap: Callable[[IO[bytes]], IO[bytes]] | None = None) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line without its end) for every non-blank line; None for a line longer than ``max_bytes``.
+
+    ``wrap`` sees every byte read (e.g. to hash what is read, ``authenticate.Reread``).
+    """
+    with open(path, "rb") as raw:
+        fh = wrap(raw) if wrap is not None else raw
         number = 0
         while True:
             chunk = fh.readline(max_bytes + 1)

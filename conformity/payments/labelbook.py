@@ -2,8 +2,16 @@
 
 A label that does not verify (forged, unsigned, signed by an unknown key, not a label) is kept aside
 as a refusal (``label-invalid``) with what it claims to cover, so that events of that software say
-``label-invalid`` rather than ``no-label``. A ``revocations.json`` in the folder must verify, or the
-run stops: paying without knowing which labels are revoked is not safe.
+``label-invalid`` rather than ``no-label``.
+
+Paying without knowing which labels are revoked is not safe, so the run needs exactly one revocation
+list, fresh: ``LABELS/revocations.json`` (where the agency's export puts it) or the file given instead
+(``--revocations``). It must verify against the agency's keys (else exit 2) and its ``next_update``
+must be later than the run's time (``--as-of``, and never earlier than now): a missing or stale list
+stops the run before the ledger is touched (:class:`RevocationsNotFresh`, exit 4). Any other
+revocation list under the labels folder (``revocations.json`` in a subfolder, or any file whose
+payload is a revocation list) is an error, never a label nor ignored. A revocation names a software
+version in a wave: it refuses events of that version from its time on, whichever label covers them.
 """
 
 from __future__ import annotations
@@ -14,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformity.errors import InputError, Problem
-from conformity.labels import Label, verify_label, verify_revocations
+from conformity.errors import InputError, Problem, RevocationsNotFresh
+from conformity.labels import Label, RevocationList, iso, verify_label, verify_revocations
 from conformity.payments import reasons
 from conformity.payments.envelope import to_us
 from conformity.signing import KeyRing, load_json_file, unverified_payload
@@ -46,6 +54,9 @@ class LabelBook:
     claimed_by_invalid: set[LabelKey] = field(default_factory=set)
     refused: list[Problem] = field(default_factory=list)
     revocations: dict[str, dt.datetime] = field(default_factory=dict)
+    revoked_versions: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (software, version, wave) → µs
+    revocation_list: RevocationList | None = None
+    revocations_file: str = ""
     files: int = 0
 
     def labels(self) -> Iterable[Label]:
@@ -63,13 +74,15 @@ class LabelBook:
         covering = [w for w in candidates if w.label.covers(software["version"])]
         if not covering:
             return reasons.VERSION_NOT_COVERED, None
+        version_revoked = self.revoked_versions.get((software["id"], software["version"], data["wave"]))
         found: set[str] = set()
         for w in covering:
             if time_us < w.issued_us:
                 found.add(reasons.LABEL_NOT_YET_VALID)
             elif time_us >= w.end_us:
                 found.add(reasons.LABEL_EXPIRED)
-            elif w.revoked_us is not None and time_us >= w.revoked_us:
+            elif (w.revoked_us is not None and time_us >= w.revoked_us) or \
+                    (version_revoked is not None and time_us >= version_revoked):
                 found.add(reasons.LABEL_REVOKED)
             else:
                 return None, w.label
@@ -91,17 +104,63 @@ def _claim(signed: Any) -> LabelKey | None:
     return None
 
 
-def load_labelbook(folder: Path, keys: KeyRing) -> LabelBook:
-    """Every ``*.json`` under ``folder`` (``revocations.json`` aside) verified against the agency's keys."""
+def _is_revocation_list(doc: Any) -> bool:
+    try:
+        payload = unverified_payload(doc)
+    except InputError:
+        payload = doc
+    fmt = payload.get("format") if isinstance(payload, dict) else None
+    return isinstance(fmt, str) and fmt.startswith("usine.revocations/")
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or a.samefile(b)
+    except OSError:
+        return False
+
+
+def revocations_path(folder: Path, explicit: Path | None) -> Path:
+    """The one revocation list of a run: ``explicit``, else ``folder/revocations.json``; any other one is an error."""
+    chosen = explicit or folder / REVOCATIONS_FILE
+    strays = [p for p in sorted(folder.rglob(REVOCATIONS_FILE)) if not _same(p, chosen)]
+    if strays:
+        raise InputError(f"another revocation list ({len(strays)} in all) under the labels folder: a payment run "
+                         f"uses exactly one, {chosen}; remove or move the others", file=strays[0])
+    if not chosen.is_file():
+        hint = "" if explicit else " (where `usine agency registry export` puts it), or give --revocations FILE"
+        raise RevocationsNotFresh(f"no revocation list at {chosen}{hint}: without it, revoked labels would be paid")
+    return chosen
+
+
+def check_fresh(found: RevocationList, path: Path, at: dt.datetime) -> None:
+    """RevocationsNotFresh unless the list may still be relied on at ``at`` (its next_update is later)."""
+    if found.stale_at(at):
+        raise RevocationsNotFresh(
+            f"revocation list {path} is stale: issued {iso(found.issued)}, to be replaced by {iso(found.next_update)}, "
+            f"and the run's time is {iso(at)}; get the agency's current list (usine agency registry export) "
+            "and run again")
+
+
+def load_labelbook(folder: Path, keys: KeyRing, *, at: dt.datetime | None = None,
+                   revocations: Path | None = None) -> LabelBook:
+    """Every ``*.json`` under ``folder`` verified against the agency's keys, with the one fresh revocation list.
+
+    ``at`` is the run's time (default: now): the list's ``next_update`` must be later.
+    """
     if not folder.is_dir():
         raise InputError("labels folder not found", file=folder)
     book = LabelBook()
-    revocations_path = folder / REVOCATIONS_FILE
-    if revocations_path.exists():
-        book.revocations = verify_revocations(load_json_file(revocations_path), keys,
-                                              source=str(revocations_path)).by_label()
+    rev_path = revocations_path(folder, revocations)
+    found = verify_revocations(load_json_file(rev_path), keys, source=str(rev_path))
+    check_fresh(found, rev_path, at or dt.datetime.now(dt.UTC))
+    book.revocation_list, book.revocations_file = found, str(rev_path)
+    book.revocations = found.by_label()
+    for r in found.revocations:
+        key = (r.software_id, r.version, r.wave)
+        book.revoked_versions[key] = min(book.revoked_versions.get(key, 1 << 62), to_us(r.revoked))
     for path in sorted(folder.rglob("*.json")):
-        if path == revocations_path or not path.is_file():
+        if _same(path, rev_path) or not path.is_file():
             continue
         book.files += 1
         doc: Any = None
@@ -109,6 +168,9 @@ def load_labelbook(folder: Path, keys: KeyRing) -> LabelBook:
             doc = load_json_file(path)
             label = verify_label(doc, keys, source=str(path))
         except InputError as exc:
+            if _is_revocation_list(doc):
+                raise InputError(f"a revocation list among the labels: a payment run uses exactly one, {rev_path}; "
+                                 "remove or move this one", file=path) from exc
             book.refused.append(Problem(str(path), "", "; ".join(p.message if not p.where else f"{p.where}: {p.message}"
                                                                   for p in exc.problems)))
             claim = _claim(doc)

@@ -4,8 +4,10 @@ Nothing paid twice is enforced by the schema, not only by code: one payment per 
 (``UNIQUE (installation)`` and ``UNIQUE (wave, software_id, site_id)``), an event proves at most one
 payment (``payment_events UNIQUE (source, id)``), an event is recorded once (``PRIMARY KEY (source,
 id)``), and triggers refuse to delete or change a payment or to order it twice. Nothing is lost: every
-write is inside a transaction (``BEGIN IMMEDIATE`` … ``COMMIT``, ``synchronous=FULL``), and a run holds an
-exclusive lock on the ledger so that two runs never interleave.
+write is inside a transaction (``BEGIN IMMEDIATE`` … ``COMMIT``, ``synchronous=FULL``), and a run holds the
+ledger's lease (a row of the database itself, ``conformity.payments.lease``) so that two runs never
+interleave, whatever path they opened it by. The ledger holds IBANs: its folder is created 0700 and
+its files (database, WAL, shared memory) 0600 from the start.
 
 Tables: ``events`` (every event of the wave seen: identity, content digest, outcome, where it was read),
 ``installations`` (per-installation state: fixed attributes, status, counted events, best window, the
@@ -20,10 +22,11 @@ flushed before every commit. The schema is versioned (``meta.schema_version``) a
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import os
 import secrets
 import sqlite3
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,20 +34,20 @@ from pathlib import Path
 from typing import Any, Self
 
 from conformity.errors import InputError, UsineError
+from conformity.files import create_private, private_dir
+from conformity.payments import lease
+from conformity.payments.lease import LedgerBusy
 from conformity.payments.ledger_schema import MIGRATIONS, SCHEMA_VERSION
 from conformity.payments.proof import EventKey
+
+__all__ = ["CAP_REACHED", "PAID", "PENDING", "QUALIFIED", "Installation", "Ledger", "LedgerBusy", "Recorded"]
 
 PENDING, QUALIFIED, CAP_REACHED, PAID = "pending", "qualified", "cap-reached", "paid"
 CACHE_SIZE = 50_000  # installations kept in the run's write-back cache
 CACHE_KIB = 64 * 1024  # SQLite page cache
 MMAP_BYTES = 1 << 30  # pages read through a memory map (file-backed, reclaimable)
 CHECKPOINT_PAGES = 16_384  # WAL pages between checkpoints: random-key inserts touch many pages
-
-
-class LedgerBusy(UsineError):
-    """Another run holds the ledger."""
-
-    exit_code = 3
+BUSY_SECONDS = 30.0  # how long a statement waits for another connection's write transaction
 
 
 @dataclass(slots=True)
@@ -116,14 +119,18 @@ class Ledger:
 
     def __init__(self, path: Path):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        real = Path(os.path.realpath(path))  # a symlink's target: SQLite's WAL is beside the real file
         try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(self._lock_fd)
-            raise LedgerBusy(f"ledger {path} is in use by another payment run") from exc
-        self.db = sqlite3.connect(path, isolation_level=None)
+            private_dir(real.parent)
+            create_private(real)  # SQLite creates the WAL and shared-memory files with the database's mode
+            for f in (real, Path(f"{real}-wal"), Path(f"{real}-shm")):
+                if f.exists() and f.stat().st_mode & 0o077:
+                    f.chmod(0o600)  # a ledger from before: readable by others until now
+            lease.refuse_other_names(real)
+        except OSError as exc:
+            raise InputError(f"cannot create or open the ledger: {exc.strerror or exc}", file=path) from exc
+        self.db = sqlite3.connect(real, isolation_level=None, timeout=BUSY_SECONDS)
+        self._token = ""
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
@@ -132,12 +139,18 @@ class Ledger:
             self.db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             self.db.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
             self._migrate()
+            taken = lease.acquire(self.db, path)
         except BaseException as exc:
             self.db.close()
-            os.close(self._lock_fd)
+            if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+                raise LedgerBusy(f"ledger {path} is being written by another process ({exc})") from exc
             if isinstance(exc, sqlite3.DatabaseError):
                 raise InputError(f"not a usable SQLite ledger: {exc}", file=path) from exc
             raise
+        self._token = taken.token
+        #: the lease of a run that died (provably: on this host, no such process), taken over by this one
+        self.took_over: lease.Lease | None = taken.took_over
+        self._heartbeat = time.monotonic()
         self._cache: OrderedDict[tuple[str, str, str], Installation] = OrderedDict()
         self._files: dict[int, str] = {}
         self._in_tx = False
@@ -150,26 +163,36 @@ class Ledger:
         self.close()
 
     def close(self) -> None:
-        if self._in_tx:
-            self.db.execute("ROLLBACK")
-            self._in_tx = False
-        self.db.close()
-        os.close(self._lock_fd)
+        """Roll back what is not committed, give the lease back, close."""
+        try:
+            if self._in_tx:
+                self.db.execute("ROLLBACK")
+                self._in_tx = False
+            if self._token:
+                token, self._token = self._token, ""
+                with contextlib.suppress(sqlite3.Error):  # kept: the next run takes it over (this process is gone)
+                    lease.release(self.db, token)
+        finally:
+            self.db.close()
+
+    def _version(self) -> int:
+        """The ledger's schema version (0: an empty file); InputError for another SQLite database."""
+        if self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone():
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            return int(row[0]) if row else 0
+        if self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise InputError("this SQLite file is not a usine payment ledger", file=self.path)
+        return 0
 
     def _migrate(self) -> None:
-        has_meta = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-        version = 0
-        if has_meta:
-            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-        elif self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            raise InputError("this SQLite file is not a usine payment ledger", file=self.path)
-        if version > SCHEMA_VERSION:
-            raise InputError(f"ledger schema version {version} is newer than this usine knows ({SCHEMA_VERSION})",
-                             file=self.path)
-        for target in range(version + 1, SCHEMA_VERSION + 1):
+        """Apply the missing migrations in order, each in its own transaction (another process may race us)."""
+        while (version := self._version()) < SCHEMA_VERSION:
             self.db.execute("BEGIN IMMEDIATE")
             try:
+                if self._version() != version:  # migrated by another process meanwhile
+                    self.db.execute("ROLLBACK")
+                    continue
+                target = version + 1
                 for statement in MIGRATIONS[target].split(";\n"):
                     if statement.strip():
                         self.db.execute(statement)
@@ -180,6 +203,9 @@ class Ledger:
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+        if version > SCHEMA_VERSION:
+            raise InputError(f"ledger schema version {version} is newer than this usine knows ({SCHEMA_VERSION})",
+                             file=self.path)
 
     def meta(self, key: str) -> str:
         return self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()[0]
@@ -190,9 +216,13 @@ class Ledger:
             self._in_tx = True
 
     def commit(self) -> None:
-        """Flush the installation cache and commit what was written since the last commit."""
+        """Flush the installation cache and commit what was written since the last commit (if the lease is ours)."""
         if self._in_tx:
             self.flush()
+            beat = time.monotonic() - self._heartbeat >= lease.HEARTBEAT_SECONDS
+            lease.check_held(self.db, self._token, self.path, heartbeat=beat)
+            if beat:
+                self._heartbeat = time.monotonic()
             self.db.execute("COMMIT")
             self._in_tx = False
 
@@ -201,7 +231,9 @@ class Ledger:
         self.begin()
         run = self.db.execute("INSERT INTO runs (wave, as_of, started, inputs) VALUES (?, ?, ?, ?)",
                               (wave, as_of, started, inputs)).lastrowid
+        self.db.execute("UPDATE lease SET run = ? WHERE id = 1 AND token = ?", (run, self._token))
         self.commit()
+        self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # the run's id in the main file too (see lease.peek)
         return int(run or 0)
 
     def finish_run(self, run: int, finished: str, summary: str) -> None:

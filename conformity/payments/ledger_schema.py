@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -72,5 +72,11 @@ CREATE TRIGGER payment_events_never_changed BEFORE UPDATE ON payment_events
   BEGIN SELECT RAISE(ABORT, 'the proof of a payment is never changed'); END;
 CREATE TRIGGER payment_events_never_deleted BEFORE DELETE ON payment_events
   BEGIN SELECT RAISE(ABORT, 'the proof of a payment is never deleted'); END;
+""",
+    2: """
+CREATE TABLE lease (
+  id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT NOT NULL, run INTEGER REFERENCES runs(id),
+  pid INTEGER NOT NULL, host TEXT NOT NULL, boot TEXT NOT NULL, process_start TEXT NOT NULL,
+  started TEXT NOT NULL, heartbeat TEXT NOT NULL);
 """,
 }

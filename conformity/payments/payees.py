@@ -21,15 +21,16 @@ IBANs are checked (ISO 13616 mod-97), BICs against the ISO 9362 form the pain.00
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformity import tomlio
 from conformity.errors import InputError, Problem
 
 PAYER_FORMAT = "usine.payer/1"
 PAYEES_FORMAT = "usine.payees/1"
+MAX_FILE_BYTES = 4 * 1024 * 1024
 _IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}\Z")
 _BIC = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?\Z")
 
@@ -85,13 +86,8 @@ def _account(value: Any, file: str, where: str, problems: list[Problem]) -> Acco
 
 
 def _load_toml(path: Path, fmt: str) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", file=path) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"not valid TOML: {exc}", file=path) from exc
+    """A payer or payees file: bounded, strict (``conformity.tomlio``), of the expected format."""
+    doc = tomlio.load(path, max_bytes=MAX_FILE_BYTES)
     if doc.get("format") != fmt:
         raise InputError(f"format must be {fmt!r}, got {doc.get('format')!r}", file=path, where="format")
     return doc

@@ -32,16 +32,27 @@ THRESHOLD_NOT_MET = "threshold-not-met"       # not enough counted events within
 CAP_REACHED = "cap-reached"                   # the software's cap for the wave would be exceeded
 # Orders.
 NO_BANK_DETAILS = "no-bank-details"           # paid in the ledger, order held until the vendor's IBAN/BIC is known
+# Authentication: what the infrastructure's signed segments prove (checked first, before the line is read as an
+# event; see conformity.payments.authenticate). A refused line is never recorded in the ledger.
+EVENT_UNSIGNED = "event-unsigned"             # no signed segment covers the line: no sidecar, a gap, or a tail not sealed
+EVENT_SIGNATURE_INVALID = "event-signature-invalid"  # its segment is not validly signed by a trusted infrastructure key
+SEGMENT_MISMATCH = "event-segment-mismatch"   # its segment's lines do not hash to the signed value (edited, added,
+                                              # removed or reordered lines; or lines shifted by such a change earlier)
+CHAIN_BROKEN = "event-chain-broken"           # its segment does not follow the one before (segments removed, reordered,
+                                              # replayed or spliced from another file)
+SOURCE_UNTRUSTED = "source-untrusted"         # the event's source is not one its signing key (and segment) vouches for
 
 EVENT_REASONS = (MALFORMED, WRONG_ENVELOPE, INVALID_DATA, DUPLICATE_EVENT, CONFLICTING_DUPLICATE, UNKNOWN_WAVE,
                  FUTURE_DATED, OUTSIDE_WINDOW, NO_LABEL, LABEL_INVALID, VERSION_NOT_COVERED, LABEL_REVOKED,
                  LABEL_EXPIRED, LABEL_NOT_YET_VALID, NO_PRICE, NOT_PROOF_OF_USE, INCONSISTENT_INSTALLATION)
+AUTHENTICATION_REASONS = (EVENT_UNSIGNED, EVENT_SIGNATURE_INVALID, SEGMENT_MISMATCH, CHAIN_BROKEN, SOURCE_UNTRUSTED)
 INSTALLATION_REASONS = (THRESHOLD_NOT_MET, CAP_REACHED)
-ALL_REASONS = EVENT_REASONS + INSTALLATION_REASONS + (NO_BANK_DETAILS,)
+ALL_REASONS = EVENT_REASONS + INSTALLATION_REASONS + (NO_BANK_DETAILS,) + AUTHENTICATION_REASONS
 
 #: Event outcomes stored in the ledger besides refusal codes.
 COUNTED = "counted"              # counts towards its installation's proof of use
 AFTER_PAYMENT = "after-payment"  # valid, but its installation was already paid
 
 #: Refusals that depend only on the run (not recorded in the ledger: looked at again when presented again).
-NOT_RECORDED = frozenset({MALFORMED, WRONG_ENVELOPE, INVALID_DATA, UNKNOWN_WAVE, FUTURE_DATED})
+NOT_RECORDED = frozenset({MALFORMED, WRONG_ENVELOPE, INVALID_DATA, UNKNOWN_WAVE, FUTURE_DATED,
+                          *AUTHENTICATION_REASONS})

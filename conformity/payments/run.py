@@ -1,8 +1,11 @@
 """A payment run: events streamed into the ledger, installations settled once, orders and reports written.
 
-1. Intake: each line of each events file → parsed, validated (envelope, data), de-duplicated against
-   the ledger by (source, id), judged (wave, time, funding window, label, price, rule) and recorded with
-   its outcome; counted events update their installation's state. Commits every ``commit_every`` events.
+1. Intake: each events file's signed segments are verified first (``authenticate``: which lines the
+   infrastructure vouches for, and for which sources); then each line → refused unless proven and of a
+   source its key vouches for (nothing about it recorded), parsed, validated (envelope, data),
+   de-duplicated against the ledger by (source, id), judged (wave, time, funding window, label, price,
+   rule) and recorded with its outcome; counted events update their installation's state. Commits
+   every ``commit_every`` events.
 2. Settlement: installations whose proof of use is met are paid in the order their proof completed
    (event time), within the cap per software; each payment is recorded with the events that prove it.
 3. Orders: payments of vendors with bank details go into a new batch (pain.001 + CSV); the others are
@@ -25,7 +28,11 @@ from typing import Any
 
 from conformity.catalog import Catalog
 from conformity.errors import InputError
+from conformity.files import private_dir
+from conformity.infrastructure_keys import InfrastructureKeys
+from conformity.labels import iso
 from conformity.payments import reasons
+from conformity.payments.authenticate import FileProof, Reread, Span, authenticate
 from conformity.payments.eligibility import WaveRules
 from conformity.payments.envelope import format_us, to_us
 from conformity.payments.files import atomic_output
@@ -62,9 +69,11 @@ class RunOptions:
     ledger: Path
     out: Path
     keys: KeyRing
+    infrastructure: InfrastructureKeys
     payer: Account
     payees: dict[str, Account]
     as_of: dt.datetime
+    revocations: Path | None = None  # default: LABELS/revocations.json
     commit_every: int = 50_000
     settle_page: int = 500
 
@@ -74,6 +83,7 @@ class RunStats:
     """What one run did, for the summary."""
 
     lines: int = 0
+    unproven: int = 0
     counted: int = 0
     after_payment: int = 0
     other_wave: int = 0
@@ -85,6 +95,12 @@ class RunStats:
     held: int = 0
     held_cents: int = 0
     outputs: list[str] = field(default_factory=list)
+    proofs: list[FileProof] = field(default_factory=list)
+
+    @property
+    def auth_seconds(self) -> float:
+        """Time spent verifying the events files' signed segments."""
+        return sum(p.seconds for p in self.proofs)
 
 
 def _now() -> str:
@@ -104,15 +120,21 @@ class PaymentRun:
         for path in options.events:
             if not path.is_file():
                 raise InputError("events file not found", file=path)
-        self.book: LabelBook = load_labelbook(options.labels, options.keys)
+        at = max(options.as_of, dt.datetime.now(dt.UTC))  # the revocation list must be current now and at as-of
+        self.book: LabelBook = load_labelbook(options.labels, options.keys, at=at, revocations=options.revocations)
 
     # ------------------------------------------------------------------ the run
     def execute(self) -> RunStats:
-        self.o.out.mkdir(parents=True, exist_ok=True)
+        private_dir(self.o.out)  # payment orders carry IBANs: folder 0700, files 0600 (atomic_output's mkstemp)
         with Ledger(self.o.ledger) as ledger:
             self.ledger = ledger
+            if ledger.took_over is not None:
+                self.progress(f"the lease of run {ledger.took_over.run} (pid {ledger.took_over.holder.pid}, "
+                              f"since {ledger.took_over.started}) was taken over: that process is gone")
             inputs = {"labels": str(self.o.labels), "events": [str(p) for p in self.o.events],
-                      "label_files": self.book.files, "labels_valid": sum(1 for _ in self.book.labels())}
+                      "label_files": self.book.files, "labels_valid": sum(1 for _ in self.book.labels()),
+                      "revocations": self._revocations_summary(),
+                      "infrastructure_keys": sorted(self.o.infrastructure.sources)}
             self.run_id = ledger.begin_run(self.rules.id, format_us(self.as_of_us), _now(), json.dumps(inputs))
             self.report = RefusalReport(self.o.out)
             try:
@@ -150,23 +172,45 @@ class PaymentRun:
 
     def _intake(self, path: Path) -> None:
         ledger, name = self.ledger, str(path)
+        self.progress(f"verifying the signed segments of {name}")
+        proof = authenticate(path, self.o.infrastructure)
+        self.stats.proofs.append(proof)
+        self.progress(f"{proof.proven_lines:,} lines proven by {proof.proven_segments:,} of {proof.entries:,} "
+                      f"segment(s) in {proof.seconds:.1f} s")
+        spans, k = proof.spans, 0
+        span = spans[0]
         file_id = ledger.add_file(self.run_id, name)
         pending = 0
         self.progress(f"reading {name}")
-        for line, raw in read_lines(path):
+        for line, raw in read_lines(path, wrap=lambda fh: Reread(fh, proof)):
             self.stats.lines += 1
+            while span.last is not None and line > span.last:
+                k += 1
+                span = spans[k]
             item = parse_event(raw)
-            if isinstance(item, Rejected):
+            if span.reason is not None:
+                self._unproven(item, span.reason, span.detail, name, line)
+            elif isinstance(item, Rejected):
                 self.report.add(Refusal("event", item.reason, item.detail, name, line, item.source, item.id))
+            elif item.source not in span.sources:
+                self._unproven(item, reasons.SOURCE_UNTRUSTED, _untrusted(item.source, span), name, line)
             else:
                 self._event(item, file_id, name, line)
             pending += 1
             if self.stats.lines % 1_000_000 == 0:
                 self.progress(f"{self.stats.lines:,} lines read")
-            if pending >= self.o.commit_every:
-                ledger.commit()
+            if pending >= self.o.commit_every and (span.reason is not None or line == span.last):
+                ledger.commit()  # only at the end of a proven span: its bytes were checked again (Reread)
                 pending = 0
         ledger.commit()
+
+    def _unproven(self, item: Event | Rejected, reason: str, detail: str, file: str, line: int) -> None:
+        """A line the infrastructure does not vouch for: reported with what it claims, never recorded."""
+        self.stats.unproven += 1
+        if isinstance(item, Event):
+            self._refuse(item, reason, detail, file, line)
+        else:
+            self.report.add(Refusal("event", reason, detail, file, line, item.source, item.id))
 
     def _refuse(self, ev: Event, reason: str, detail: str, file: str, line: int) -> None:
         d = ev.data
@@ -354,13 +398,22 @@ class PaymentRun:
                                         f"wave {wave} has no price for {category}/{size}", wave=wave,
                                         vendor_id=vendor, software_id=sw, site_id=site))
 
+    def _revocations_summary(self) -> dict[str, Any]:
+        found = self.book.revocation_list
+        assert found is not None
+        return {"file": self.book.revocations_file, "issued": iso(found.issued),
+                "next_update": iso(found.next_update), "revocations": len(found.revocations)}
+
     def _summary(self) -> dict[str, Any]:
         s = self.stats
         return {
             "format": SUMMARY_FORMAT, "run": self.run_id, "wave": self.rules.id, "as_of": format_us(self.as_of_us),
             "ledger": str(self.o.ledger), "events_files": [str(p) for p in self.o.events],
+            "revocation_list": self._revocations_summary(),
             "unfinished_earlier_runs": self.ledger.unfinished_runs(self.run_id),
-            "lines": s.lines, "events_counted": s.counted, "events_after_payment": s.after_payment,
+            "lease_taken_over_from_run": self.ledger.took_over.run if self.ledger.took_over else None,
+            "lines": s.lines, "lines_unproven": s.unproven,
+            "authentication": [p.summary() for p in s.proofs], "events_counted": s.counted, "events_after_payment": s.after_payment,
             "events_other_waves": s.other_wave, "events_refused": s.refused,
             "installations_paid": s.paid, "amount_paid": f"{s.paid_cents / 100:.2f}", "currency": self.rules.currency,
             "installations_cap_reached": s.cap_reached, "batches": s.batches,
@@ -370,6 +423,12 @@ class PaymentRun:
 
 
 _SETTLED = (reasons.COUNTED, reasons.AFTER_PAYMENT)
+
+
+def _untrusted(source: str, span: Span) -> str:
+    vouched = ", ".join(sorted(span.sources)) or "none"
+    return (f"source {source!r} is not one that segment {span.seq}'s signing key vouches for (and the segment "
+            f"declares): {vouched}")
 
 
 @dataclass(slots=True)

@@ -77,9 +77,13 @@ def test_progress_with_the_payment_funnel(decided: Path, catalog: Catalog, tmp_p
     start = DECIDED + dt.timedelta(days=1)
     events = write_jsonl(tmp_path / "events.jsonl", events_for(busy, 6, start) + events_for(quiet, 1, start))
     ledger = tmp_path / "ledger.sqlite3"
+    from conformity.infrastructure_keys import parse_keys
+    from tests.payments.builders import infrastructure_keys  # the infrastructure that sealed the events
+
     stats = run_payments(catalog, RunOptions(
         wave=WAVE, labels=tmp_path / "export" / "labels", events=(events,), ledger=ledger, out=tmp_path / "pay",
-        keys=AGENCY_KEYS, payer=load_payer(PAYER), payees={}, as_of=DECIDED + dt.timedelta(days=60)))
+        keys=AGENCY_KEYS, infrastructure=parse_keys(infrastructure_keys()), payer=load_payer(PAYER), payees={},
+        as_of=DECIDED + dt.timedelta(days=60)))
     assert stats.paid == 1, stats
 
     with Registry(decided) as reg:

@@ -1,4 +1,5 @@
-"""Inputs built with the real code: labels signed with ``sign_label``, events from ``data_received``."""
+"""Inputs built with the real code: labels signed with ``sign_label``, events from ``data_received``, sealed in
+signed segments with ``conformity.segments`` (the infrastructure's side), revocation lists from ``sign_revocations``."""
 
 from __future__ import annotations
 
@@ -11,15 +12,22 @@ from typing import Any
 
 from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
-from conformity.labels import SignedLabel, sign_label
+from conformity.infrastructure_keys import keys_document
+from conformity.labels import SignedLabel, sign_label, sign_revocations
+from conformity.segments import write_sealed
 from conformity.signing import SigningKey
 from sandbox.events import data_received
 
 AGENCY = SigningKey.from_seed(b"usine tests: the labelling agency")
 FORGER = SigningKey.from_seed(b"usine tests: somebody else")
+INFRA = SigningKey.from_seed(b"usine tests: the infrastructure")
+INFRA_SOURCES = ("urn:usine:sandbox:dmp", "urn:usine:sandbox:mss")
+SEGMENT_LINES = 4  # small segments: a test sees several of them
 WAVE = "2026-W1"
 AS_OF = "2027-06-30T23:59:59Z"
 T0 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
+#: test revocation lists stay fresh past AS_OF (the run's time is the later of --as-of and now)
+FRESH = dt.timedelta(days=1500)
 
 
 def label_fields(vendor: str = "acme", software: str = "acme-ehr", versions: Iterable[str] = ("3.2",),
@@ -84,9 +92,33 @@ def events_for(inst: dict[str, Any], count: int, start: dt.datetime = T0, every:
     return [event(inst, start + i * every, first + i, **kw) for i in range(count)]
 
 
-def write_jsonl(path: Path, events: Iterable[dict[str, Any] | str]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        for ev in events:
-            fh.write((ev if isinstance(ev, str) else json.dumps(ev, ensure_ascii=False, separators=(",", ":"))) + "\n")
-    return path
+def line_of(ev: dict[str, Any] | str) -> str:
+    return ev if isinstance(ev, str) else json.dumps(ev, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_jsonl(path: Path, events: Iterable[dict[str, Any] | str], *, key: SigningKey | None = INFRA,
+                every: int = SEGMENT_LINES) -> Path:
+    """An events file, sealed in signed segments of ``every`` lines by ``key`` (None: not sealed at all)."""
+    if key is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(line_of(ev) + "\n" for ev in events), encoding="utf-8")
+        return path
+    return write_sealed(path, (line_of(ev) for ev in events), key, every=every)
+
+
+def infrastructure_keys(key: SigningKey = INFRA, sources: Iterable[str] = INFRA_SOURCES) -> dict[str, Any]:
+    """The infrastructure keys document a payment agency trusts."""
+    return keys_document([(key.verify_key, sources)], name="tests")
+
+
+def revocation_list(entries: Iterable[dict[str, Any]] = (), key: SigningKey = AGENCY,
+                    now: dt.datetime | None = None, validity: dt.timedelta = FRESH) -> dict[str, Any]:
+    """A signed revocation list (fresh for the tests' runs unless ``now``/``validity`` say otherwise)."""
+    return sign_revocations(list(entries), key, now=now, validity=validity)
+
+
+def revocation(label_id: str, revoked: dt.datetime | str, software: str = "acme-ehr", version: str = "3.2",
+               wave: str = WAVE, reason: str = "security flaw") -> dict[str, Any]:
+    when = revoked if isinstance(revoked, str) else revoked.isoformat().replace("+00:00", "Z")
+    return {"label_id": label_id, "software_id": software, "version": version, "wave": wave, "revoked": when,
+            "reason": reason}

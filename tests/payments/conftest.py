@@ -16,11 +16,21 @@ from typing import Any
 import pytest
 
 from conformity.catalog import Catalog, load_catalog
+from conformity.infrastructure_keys import load_keys
 from conformity.labels import parse_time
 from conformity.payments import RunOptions, RunStats, run_payments
 from conformity.payments.payees import load_payees, load_payer
 from conformity.signing import KeyRing
-from tests.payments.builders import AGENCY, AS_OF, WAVE, signed_label, write_jsonl, write_label
+from tests.payments.builders import (
+    AGENCY,
+    AS_OF,
+    WAVE,
+    infrastructure_keys,
+    revocation_list,
+    signed_label,
+    write_jsonl,
+    write_label,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PAYER = REPO / "examples" / "payments" / "payer.toml"
@@ -82,6 +92,15 @@ class Workspace:
         keydir = self.root / "keys"
         AGENCY.save(keydir / "agency.pem")
         self.key = keydir / "agency.pub.pem"
+        self.infrastructure = keydir / "infrastructure-keys.json"
+        self.infrastructure.write_text(json.dumps(infrastructure_keys()), encoding="utf-8")
+        self.revoke()
+
+    def revoke(self, *entries: dict[str, Any], **kw: Any) -> Path:
+        """(Re)write LABELS/revocations.json: a signed list of these revocations (fresh unless kw say otherwise)."""
+        path = self.labels / "revocations.json"
+        path.write_text(json.dumps(revocation_list(entries, **kw)), encoding="utf-8")
+        return path
 
     def label(self, key: Any = AGENCY, name: str | None = None, **fields: Any) -> dict[str, Any]:
         """Write a signed label file; what it says (the payload)."""
@@ -89,12 +108,14 @@ class Workspace:
         write_label(self.labels, label, name)
         return label.doc
 
-    def events(self, name: str, events: list[Any]) -> Path:
-        return write_jsonl(self.root / "events" / name, events)
+    def events(self, name: str, events: list[Any], **seal: Any) -> Path:
+        """An events file sealed by the infrastructure (``key=None``: not sealed; ``every``: segment size)."""
+        return write_jsonl(self.root / "events" / name, events, **seal)
 
     def args(self, files: tuple[Path, ...], out: Path, as_of: str, wave: str) -> list[str]:
         args = ["pay", "run", "--wave", wave, "--labels", str(self.labels), "--ledger", str(self.ledger),
-                "--out", str(out), "--agency-key", str(self.key), "--payer", str(PAYER), "--as-of", as_of]
+                "--out", str(out), "--agency-key", str(self.key), "--payer", str(PAYER), "--as-of", as_of,
+                "--infrastructure-keys", str(self.infrastructure)]
         if self.payees is not None:
             args += ["--payees", str(self.payees)]
         for f in files:
@@ -109,7 +130,8 @@ class Workspace:
         self.runs += 1
         out = out or self.root / f"out{self.runs}"
         env = {**os.environ, "USINE_HOME": str(self.root / "home")}
-        env.pop("USINE_AGENCY_PUBKEY", None)
+        for name in ("USINE_AGENCY_PUBKEY", "USINE_INFRASTRUCTURE_KEYS"):
+            env.pop(name, None)
         proc = subprocess.run([sys.executable, "-m", "conformity", *self.args(files, out, as_of, wave), *extra],
                               capture_output=True, text=True, env=env, cwd=self.root, timeout=300, check=False)
         return Outcome(proc.returncode, proc.stdout, proc.stderr, out)
@@ -120,7 +142,7 @@ class Workspace:
         self.runs += 1
         options = RunOptions(wave=wave, labels=self.labels, events=files, ledger=ledger or self.ledger,
                              out=out or self.root / f"out{self.runs}", keys=KeyRing.from_paths([self.key]),
-                             payer=load_payer(PAYER), payees=load_payees(self.payees), as_of=parse_time(as_of),
+                             infrastructure=load_keys(self.infrastructure), payer=load_payer(PAYER), payees=load_payees(self.payees), as_of=parse_time(as_of),
                              commit_every=commit_every)
         return run_payments(_catalog(self.catalog), options)
 

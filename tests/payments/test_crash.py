@@ -68,7 +68,7 @@ def test_killed_during_intake_then_during_settlement_ends_as_one_clean_run(ws: W
     events = [event(installation(f"{100000000 + s}", "SML"[s // SOFTWARE % 3], software=f"sw{s % SOFTWARE:02d}"),
                     T0 + dt.timedelta(hours=h), h)
               for s in range(SITES) for h in range(5 if s % 10 else 3)]  # one site in ten: not enough events
-    files = (ws.events("big.jsonl", events),)
+    files = (ws.events("big.jsonl", events, every=1000),)
     reference = clean.run(*files)
     assert reference.returncode == 0, reference.stderr
     expected = ledger_state(clean.ledger)

@@ -14,16 +14,17 @@ from typing import Any
 
 import pytest
 
-from conformity.labels import sign_revocations
+from conformity.segments import seal_file
 from tests.payments.builders import (
     AGENCY,
     FORGER,
+    INFRA,
     T0,
-    WAVE,
     event,
     events_for,
     installation,
     label_fields,
+    revocation,
     signed_label,
     tampered,
 )
@@ -60,10 +61,13 @@ def test_malformed_lines_are_reported_with_file_and_line_number(ws: Workspace) -
              b'"just a string"', b"{" + b" " * (1 << 20) + b"}", json.dumps(good[3]).encode(),
              json.dumps(good[4]).encode()[:-7]]  # a truncated last line, no newline
     path.write_bytes(b"\n".join(lines))
+    seal_file(path, INFRA)  # the infrastructure vouches for these bytes, bad lines included
     r = ws.run(path)
     assert r.returncode == 0, r.stderr
     bad = only(r, "malformed")
-    assert [(x["file"], x["line"]) for x in bad] == [(str(path), n) for n in (2, 4, 6, 7, 9, 10, 12)]
+    assert [(x["file"], x["line"]) for x in bad] == [(str(path), n) for n in (2, 4, 6, 7, 9, 10)]
+    # the truncated last line has no LF: no segment can cover it
+    assert [(x["line"], x["reason"]) for x in r.refusals if x["line"] == 12] == [(12, "event-unsigned")]
     details = [x["detail"] for x in bad]
     assert "not valid JSON" in details[0] and "not a JSON object" in details[1] and "NaN" in details[2]
     assert "not UTF-8" in details[3] and "longer than" in details[5]
@@ -193,10 +197,7 @@ def test_version_not_covered(ws: Workspace) -> None:
 def test_label_revoked_after_some_events(ws: Workspace) -> None:
     doc = ws.label()
     revoked_at = T0 + DAY * 2 + dt.timedelta(hours=1)  # after the 3rd daily event
-    rev = sign_revocations([{"label_id": doc["label_id"], "software_id": "acme-ehr", "version": "3.2", "wave": WAVE,
-                             "revoked": revoked_at.isoformat().replace("+00:00", "Z"), "reason": "security flaw"}],
-                           AGENCY)
-    (ws.labels / "revocations.json").write_text(json.dumps(rev))
+    ws.revoke(revocation(doc["label_id"], revoked_at))
     r = ws.run(ws.events("e.jsonl", events_for(HOSPITAL_M, 6)))
     assert r.reasons() == {"label-revoked": 3} and r.summary["events_counted"] == 3
     assert r.reasons("installation") == {"threshold-not-met": 1}
@@ -204,9 +205,7 @@ def test_label_revoked_after_some_events(ws: Workspace) -> None:
 
 def test_revocation_list_that_does_not_verify_stops_the_run(ws: Workspace) -> None:
     doc = ws.label()
-    rev = sign_revocations([{"label_id": doc["label_id"], "software_id": "acme-ehr", "version": "3.2", "wave": WAVE,
-                             "revoked": "2026-06-01T00:00:00Z", "reason": "x"}], FORGER)
-    (ws.labels / "revocations.json").write_text(json.dumps(rev))
+    ws.revoke(revocation(doc["label_id"], "2026-06-01T00:00:00Z", reason="x"), key=FORGER)
     r = ws.run(ws.events("e.jsonl", events_for(HOSPITAL_M, 5)))
     assert r.returncode == 2 and "revocations.json" in r.stderr and "untrusted key" in r.stderr
     assert not ws.ledger.exists()  # stopped before touching the ledger
@@ -377,7 +376,7 @@ def test_a_second_run_on_a_busy_ledger_exits_3(ws: Workspace) -> None:
 
     with Ledger(ws.ledger):
         r = ws.run(ws.events("e.jsonl", []))
-    assert r.returncode == 3 and "in use by another payment run" in r.stderr
+    assert r.returncode == 3 and "is in use by a run starting since" in r.stderr
 
 
 def test_bad_payees_file_exits_2_with_every_problem(ws: Workspace, tmp_path: Path) -> None:

@@ -1,0 +1,439 @@
+"""Attack 3: only events the infrastructure's signed segments prove, from sources its key vouches for, are money.
+
+Each attack is a file a payment agency could be handed: lines forged, edited, added, removed or
+reordered, segments re-signed, swapped or spliced. In each, the refused lines carry their reason
+code with file and line, nothing is paid for them, and nothing about them is recorded in the ledger.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conformity.infrastructure_keys import parse_keys
+from conformity.payments.authenticate import authenticate
+from conformity.segments import Sealer, sidecar_path, write_sealed
+from tests.payments.builders import (
+    FORGER,
+    INFRA,
+    T0,
+    event,
+    events_for,
+    infrastructure_keys,
+    installation,
+    line_of,
+)
+from tests.payments.conftest import Workspace, ledger_state
+
+SITE_A = installation("750100011", "M")
+SITE_B = installation("690200022", "M")
+ATTACKER = "https://attacker.example/fake"
+
+
+def lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def recorded_sources(ws: Workspace) -> set[str]:
+    db = sqlite3.connect(f"file:{ws.ledger}?mode=ro", uri=True)
+    try:
+        return {r[0] for r in db.execute("SELECT DISTINCT source FROM events")}
+    finally:
+        db.close()
+
+
+def paid_sites(r: Any) -> list[str]:
+    return sorted(o["site_id"] for o in r.orders)
+
+
+def by_line(r: Any) -> dict[int, str]:
+    return {x["line"]: x["reason"] for x in r.refusals if x["kind"] == "event"}
+
+
+# ---------------------------------------------------------------------------------------------- forged lines
+def test_forged_source_lines_are_not_paid(ws: Workspace) -> None:
+    """The issue's attack: five well-formed lines with an attacker's source, appended to a genuine file."""
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_A, 5))
+    forged = [line_of(e).encode() + b"\n" for e in events_for(SITE_B, 5, source=ATTACKER)]
+    f.write_bytes(f.read_bytes() + b"".join(forged))
+    r = ws.run(f)
+    assert r.returncode == 0, r.stderr
+    assert paid_sites(r) == ["750100011"]  # the genuine installation only
+    assert r.reasons() == {"event-unsigned": 5}
+    refused = [x for x in r.refusals if x["reason"] == "event-unsigned"]
+    assert [(x["file"], x["line"], x["source"], x["site_id"]) for x in refused] == \
+        [(str(f), n, ATTACKER, "690200022") for n in range(6, 11)]
+    assert "after the last sealed segment" in refused[0]["detail"]
+    assert recorded_sources(ws) == {"urn:usine:sandbox:dmp"}  # forged lines leave no trace in the ledger
+    assert r.summary["lines_unproven"] == 5 and r.summary["authentication"][0]["lines_proven"] == 5
+
+
+def test_forged_lines_with_a_genuine_source_are_not_paid_either(ws: Workspace) -> None:
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_A, 1))
+    f.write_bytes(f.read_bytes() + b"".join(line_of(e).encode() + b"\n" for e in events_for(SITE_B, 5)))
+    r = ws.run(f)
+    assert r.reasons() == {"event-unsigned": 5} and r.summary["installations_paid"] == 0
+
+
+def test_a_file_without_segments_is_refused_line_by_line(ws: Workspace) -> None:
+    ws.label()
+    r = ws.run(ws.events("e.jsonl", events_for(SITE_A, 5), key=None))
+    assert r.reasons() == {"event-unsigned": 5} and r.summary["installations_paid"] == 0
+    assert "e.jsonl.segments not found" in r.refusals[0]["detail"]
+    assert ledger_state(ws.ledger)["events"] == []
+
+
+def test_a_forged_line_cannot_preempt_a_genuine_event(ws: Workspace) -> None:
+    """Unproven lines are never recorded: a forged (source, id) does not turn the genuine event into a conflict."""
+    ws.label()
+    genuine = events_for(SITE_A, 5)
+    squatter = {**genuine[0], "data": {**genuine[0]["data"], "bytes": 1}}
+    r1 = ws.run(ws.events("forged.jsonl", [squatter], key=None))
+    assert r1.reasons() == {"event-unsigned": 1}
+    r2 = ws.run(ws.events("genuine.jsonl", genuine))
+    assert r2.reasons() == {} and paid_sites(r2) == ["750100011"]
+
+
+# ---------------------------------------------------------------------------------------------- sources
+def test_a_source_the_key_does_not_vouch_for_is_refused(ws: Workspace) -> None:
+    ws.label()
+    ws.infrastructure.write_text(json.dumps(infrastructure_keys(sources=["urn:usine:sandbox:mss"])))
+    r = ws.run(ws.events("e.jsonl", events_for(SITE_A, 5)))
+    assert r.reasons() == {"source-untrusted": 5} and r.summary["installations_paid"] == 0
+    assert "'urn:usine:sandbox:dmp' is not one that segment 0's signing key vouches for" in r.refusals[0]["detail"]
+    assert ledger_state(ws.ledger)["events"] == []
+
+
+def test_another_trusted_key_cannot_vouch_for_someone_elses_source(ws: Workspace, tmp_path: Path) -> None:
+    """A second trusted infrastructure (its own sources) signs events claiming the national service's source."""
+    ws.label()
+    doc = infrastructure_keys()
+    doc["keys"] += infrastructure_keys(FORGER, ["urn:regional:infra"])["keys"]
+    ws.infrastructure.write_text(json.dumps(doc))
+    theirs = ws.events("regional.jsonl", events_for(SITE_B, 5), key=FORGER)
+    ours = ws.events("national.jsonl", events_for(SITE_A, 5))
+    r = ws.run(theirs, ours)
+    assert paid_sites(r) == ["750100011"] and r.reasons() == {"source-untrusted": 5}
+
+
+# ---------------------------------------------------------------------------------------------- edited files
+def _edit(path: Path, how: str) -> None:
+    """One line of a sealed file changed the way an attacker would (lines 1-4 are segment 0, line 5 segment 1)."""
+    ls = lines(path)
+    if how == "edited":  # a bigger site is paid more
+        ls[1] = ls[1].replace(b'"size":"M"', b'"size":"L"')
+    elif how == "added":
+        ls.insert(2, line_of(event(SITE_A, T0, 99)).encode() + b"\n")
+    elif how == "removed":
+        del ls[1]
+    elif how == "reordered":
+        ls[0], ls[1] = ls[1], ls[0]
+    elif how == "duplicated":
+        ls.insert(1, ls[1])
+    elif how == "whitespace":  # same JSON, other bytes
+        ls[3] = ls[3].replace(b'{"', b'{ "', 1)
+    path.write_bytes(b"".join(ls))
+
+
+@pytest.mark.parametrize("how", ["edited", "added", "removed", "reordered", "duplicated", "whitespace"])
+def test_an_edited_added_removed_or_reordered_line_is_detected(ws: Workspace, how: str) -> None:
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_A, 5))  # segments: lines 1-4, line 5
+    _edit(f, how)
+    r = ws.run(f)
+    assert r.returncode == 0, r.stderr
+    assert r.summary["installations_paid"] == 0 and r.orders == []
+    reasons = by_line(r)
+    assert {reasons[n] for n in (1, 2, 3, 4)} == {"event-segment-mismatch"}
+    assert "do not hash to the value signed in segment 0" in r.refusals[0]["detail"]
+    assert ledger_state(ws.ledger)["payments"] == []
+
+
+def test_an_edited_line_costs_its_segment_only(ws: Workspace) -> None:
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_A, 5) + events_for(SITE_B, 5, first=10), every=5)
+    _edit(f, "edited")
+    r = ws.run(f)
+    assert paid_sites(r) == ["690200022"] and r.reasons() == {"event-segment-mismatch": 5}
+
+
+def test_a_truncated_file_refuses_the_short_segment(ws: Workspace) -> None:
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_A, 8))
+    f.write_bytes(b"".join(lines(f)[:6]))
+    r = ws.run(f)
+    assert by_line(r) == {5: "event-segment-mismatch", 6: "event-segment-mismatch"}
+    assert "the file has only 6 lines" in r.refusals[0]["detail"]
+
+
+# ---------------------------------------------------------------------------------------------- the sidecar
+def _sidecar(path: Path) -> list[bytes]:
+    return sidecar_path(path).read_bytes().splitlines(keepends=True)
+
+
+def _write_sidecar(path: Path, entries: list[bytes]) -> None:
+    sidecar_path(path).write_bytes(b"".join(entries))
+
+
+def test_segments_signed_by_an_untrusted_key(ws: Workspace) -> None:
+    ws.label()
+    r = ws.run(ws.events("e.jsonl", events_for(SITE_A, 5), key=FORGER))
+    assert r.reasons() == {"event-signature-invalid": 5} and r.summary["installations_paid"] == 0
+    assert "untrusted key" in r.refusals[0]["detail"]
+
+
+def test_a_segment_edited_after_signing(ws: Workspace) -> None:
+    """The lines are edited and the segment's hash updated to match: the signature no longer does."""
+    import base64
+    import hashlib
+
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_A, 5))
+    _edit(f, "edited")
+    entries = _sidecar(f)
+    signed = json.loads(entries[0])
+    payload = json.loads(base64.urlsafe_b64decode(signed["payload"] + "=="))
+    payload["sha256"] = hashlib.sha256(b"".join(lines(f)[:4])).hexdigest()
+    signed["payload"] = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    entries[0] = json.dumps(signed).encode() + b"\n"
+    _write_sidecar(f, entries)
+    r = ws.run(f)
+    reasons = by_line(r)
+    assert [reasons[n] for n in (1, 2, 3, 4)] == ["event-signature-invalid"] * 4
+    assert reasons[5] == "event-chain-broken"  # segment 1's prev is the hash of the genuine segment 0
+    assert r.summary["installations_paid"] == 0
+
+
+def test_an_unreadable_segment_leaves_the_rest_unattributed(ws: Workspace) -> None:
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_A, 9))
+    entries = _sidecar(f)
+    entries[1] = b'{"not": "a segment"}\n'
+    _write_sidecar(f, entries)
+    r = ws.run(f)
+    reasons = by_line(r)
+    assert 1 not in reasons and {reasons[n] for n in range(5, 10)} == {"event-signature-invalid"}
+    assert "no line from here on can be attributed" in r.refusals[0]["detail"]
+
+
+def test_segments_swapped_or_removed_break_the_chain(ws: Workspace) -> None:
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_A, 12))  # segments 0 (1-4), 1 (5-8), 2 (9-12)
+    entries = _sidecar(f)
+    _write_sidecar(f, [entries[1], entries[0], entries[2]])
+    r = ws.run(f)
+    reasons = by_line(r)
+    assert [reasons.get(n) for n in (1, 5, 9)] == ["event-unsigned", "event-chain-broken", None]
+    assert "not right after the start of the file" in next(x["detail"] for x in r.refusals if x["line"] == 5)
+    _write_sidecar(f, [entries[0], entries[2]])  # segment 1 dropped, its lines kept
+    r = ws.run(f)
+    reasons = by_line(r)
+    assert [reasons.get(n) for n in (4, 5, 9)] == [None, "event-unsigned", "event-chain-broken"]  # 1-4 now proven
+
+
+def test_a_segment_spliced_from_another_file(ws: Workspace) -> None:
+    """The same lines sealed in another stream: the segment verifies alone, but does not chain."""
+    ws.label()
+    evs = events_for(SITE_A, 8)
+    f = ws.events("e.jsonl", evs)
+    other = write_sealed(ws.root / "other" / "e.jsonl", (line_of(e) for e in evs), INFRA, every=4)
+    _write_sidecar(f, [_sidecar(f)[0], _sidecar(other)[1]])
+    r = ws.run(f)
+    assert r.reasons() == {"event-chain-broken": 4}
+    assert "belongs to another events stream" in r.refusals[0]["detail"]
+
+
+def test_a_replayed_segment_entry_changes_nothing(ws: Workspace) -> None:
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_A, 8))
+    entries = _sidecar(f)
+    _write_sidecar(f, [entries[0], entries[1], entries[0], entries[1]])
+    r = ws.run(f)
+    assert r.reasons() == {} and paid_sites(r) == ["750100011"]
+    assert any("covers lines already covered" in n for n in r.summary["authentication"][0]["notes"])
+
+
+def test_the_unsealed_tail_is_paid_once_sealed(ws: Workspace) -> None:
+    """A live file between seals: its tail waits; sealed later (the chain continues), it is counted."""
+    ws.label()
+    f = write_sealed(ws.root / "events" / "live.jsonl", (line_of(e) for e in events_for(SITE_A, 5)), INFRA, every=4,
+                     seal_tail=False)
+    r1 = ws.run(f)
+    assert by_line(r1) == {5: "event-unsigned"} and r1.summary["installations_paid"] == 0
+    sealer = Sealer(f, INFRA, every=4)
+    assert sealer.unsealed == 1
+    sealer.seal()
+    r2 = ws.run(f)
+    assert paid_sites(r2) == ["750100011"] and r2.reasons() == {"duplicate-event": 4}
+
+
+# ---------------------------------------------------------------------------------------------- trust file
+def test_no_infrastructure_keys_refuses_to_start(ws: Workspace) -> None:
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_A, 5))
+    args = ws.args((f,), ws.root / "o", "2027-01-01T00:00:00Z", "2026-W1")
+    i = args.index("--infrastructure-keys")
+    del args[i:i + 2]
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("USINE_INFRASTRUCTURE_KEYS", "USINE_AGENCY_PUBKEY")}
+    proc = subprocess.run([sys.executable, "-m", "conformity", *args], capture_output=True, text=True, env=env,
+                          check=False)
+    assert proc.returncode == 2 and "no infrastructure keys" in proc.stderr and "Traceback" not in proc.stderr
+    assert not ws.ledger.exists()
+
+
+@pytest.mark.parametrize("bad", ["kid-not-thumbprint", "pem-other-key", "no-sources", "deep", "not-json", "empty"])
+def test_a_bad_infrastructure_keys_file_exits_2(ws: Workspace, bad: str) -> None:
+    doc = infrastructure_keys()
+    if bad == "kid-not-thumbprint":
+        doc["keys"][0]["kid"] = FORGER.kid
+    elif bad == "pem-other-key":
+        doc["keys"][0]["pem"] = FORGER.verify_key.pem()
+    elif bad == "no-sources":
+        doc["keys"][0]["sources"] = []
+    text = {"deep": "[" * 100_000 + "]" * 100_000, "not-json": "{keys: x}", "empty": ""}.get(bad, json.dumps(doc))
+    ws.infrastructure.write_text(text)
+    r = ws.run(ws.events("e.jsonl", events_for(SITE_A, 5)))
+    assert r.returncode == 2 and str(ws.infrastructure) in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not ws.ledger.exists()
+
+
+# ---------------------------------------------------------------------------------------------- any tampering
+def _mutate_lines(data: Any, ls: list[bytes]) -> list[bytes]:
+    ls = list(ls)
+    op = data.draw(st.sampled_from(["flip", "delete", "duplicate", "swap", "insert", "truncate"]))
+    if not ls:
+        return ls
+    i = data.draw(st.integers(0, len(ls) - 1))
+    if op == "flip":
+        j = data.draw(st.integers(0, len(ls[i]) - 1))
+        ls[i] = ls[i][:j] + bytes([ls[i][j] ^ data.draw(st.integers(1, 255))]) + ls[i][j + 1:]
+    elif op == "delete":
+        del ls[i]
+    elif op == "duplicate":
+        ls.insert(i, ls[i])
+    elif op == "swap":
+        k = data.draw(st.integers(0, len(ls) - 1))
+        ls[i], ls[k] = ls[k], ls[i]
+    elif op == "insert":
+        ls.insert(i, data.draw(st.binary(max_size=40)) + b"\n")
+    else:
+        blob = b"".join(ls)
+        return blob[:data.draw(st.integers(0, len(blob)))].splitlines(keepends=True)
+    return ls
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_whatever_is_done_to_the_files_only_genuine_lines_are_proven(data: Any) -> None:
+    """Any mix of edits to the events file and to its segments: no traceback, and a proven line is the original."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "e.jsonl"
+        write_sealed(path, (line_of(e) for e in events_for(SITE_A, 10)), INFRA, every=3, seal_tail=False)
+        original = lines(path)
+        mutated, entries = original, _sidecar(path)
+        for _ in range(data.draw(st.integers(1, 3))):
+            if data.draw(st.booleans()):
+                mutated = _mutate_lines(data, mutated)
+            else:
+                entries = _mutate_lines(data, entries)
+        path.write_bytes(b"".join(mutated))
+        _write_sidecar(path, entries)
+        proof = authenticate(path, parse_keys(infrastructure_keys()))
+        assert proof.spans[0].first == 1 and proof.spans[-1].last is None
+        for before, after in itertools.pairwise(proof.spans):
+            assert before.last is not None and after.first == before.last + 1
+        for span in proof.spans:
+            if span.reason is None:
+                assert span.last is not None and mutated[span.first - 1:span.last] == original[span.first - 1:span.last]
+                assert span.sources <= set(infrastructure_keys()["keys"][0]["sources"])
+
+
+def test_third_party_verification_with_hashlib_and_a_jose_library(tmp_path: Path) -> None:
+    """The README's code, run as it is, on files the infrastructure sealed: proven, then edited, then forged."""
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("<!-- third-party-event-verification -->", 1)[1].split("```python\n", 1)[1].split("```")[0]
+    doc = (Path(__file__).resolve().parents[2] / "conformity" / "schemas" / "event-segments.md").read_text()
+    assert snippet in doc  # the format's documentation shows the same code
+    events = write_sealed(tmp_path / "data-received.jsonl", (line_of(e) for e in events_for(SITE_A, 10)), INFRA,
+                          every=4, seal_tail=False)
+    (tmp_path / "infrastructure-keys.json").write_text(json.dumps(infrastructure_keys()))
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True,
+                              check=False)
+
+    ok = check()
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "lines 1-8 proven; 2 not sealed yet"
+    _edit(events, "edited")
+    edited = check()
+    assert edited.returncode != 0 and "segment 0 edited" in edited.stderr
+    write_sealed(events, (line_of(e) for e in events_for(SITE_A, 4)), FORGER, every=4)
+    forged = check()
+    assert forged.returncode != 0 and "No key for kid" in forged.stderr
+
+
+# ---------------------------------------------------------------------------------------------- read twice
+def _between_verification_and_reading(monkeypatch: pytest.MonkeyPatch, change: Any) -> None:
+    """Change the events file right after the run verified its segments (as someone writing to it would)."""
+    import conformity.payments.run as run_module
+
+    def verify_then_change(path: Path, trust: Any) -> Any:
+        proof = authenticate(path, trust)
+        change(path)
+        return proof
+
+    monkeypatch.setattr(run_module, "authenticate", verify_then_change)
+
+
+@pytest.mark.parametrize("change", ["edited", "truncated"])
+def test_a_file_changed_after_verification_stops_the_run_before_anything_of_it_is_committed(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    from conformity.payments.authenticate import FileChanged
+
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_B, 5) + events_for(SITE_A, 7, first=10))  # segments of 4 lines
+
+    def edit(path: Path) -> None:
+        ls = lines(path)
+        if change == "edited":
+            ls[9] = ls[9].replace(b'"size":"M"', b'"size":"L"')  # line 10, in segment 2 (lines 9-12)
+        else:
+            ls = ls[:10]
+        path.write_bytes(b"".join(ls))
+
+    _between_verification_and_reading(monkeypatch, edit)
+    with pytest.raises(FileChanged, match="changed while the run read it"):
+        ws.run_inproc(f, commit_every=1)
+    state = ledger_state(ws.ledger)
+    recorded = {e[1] for e in state["events"]}
+    assert recorded == {f"evt-acme-ehr-690200022-{n}" for n in range(5)} | {"evt-acme-ehr-750100011-10",
+                                                                           "evt-acme-ehr-750100011-11",
+                                                                           "evt-acme-ehr-750100011-12"}
+    assert state["payments"] == []  # the run stopped before settlement
+
+
+def test_lines_appended_while_a_run_reads_are_left_for_later(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_A, 5))
+    _between_verification_and_reading(monkeypatch, lambda path: path.write_bytes(
+        path.read_bytes() + b"".join(line_of(e).encode() + b"\n" for e in events_for(SITE_B, 5))))
+    stats = ws.run_inproc(f)
+    assert stats.paid == 1 and stats.unproven == 5

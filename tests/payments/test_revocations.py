@@ -1,0 +1,135 @@
+"""Attack 4 (payment side): a missing, stale or misplaced revocation list never lets a revoked label be paid.
+
+The run needs exactly one revocation list (LABELS/revocations.json, or --revocations FILE), verified and
+fresh at the run's time (the later of --as-of and now); otherwise it does not start: exit 4 (missing,
+stale) or 2 (another list under --labels), the ledger untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.payments.builders import T0, events_for, installation, revocation, revocation_list
+from tests.payments.conftest import Workspace, ledger_state
+
+DAY = dt.timedelta(days=1)
+SITE = installation("750100011", "M")
+NOW = dt.datetime.now(dt.UTC)
+
+
+def iso(when: dt.datetime) -> str:
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def runs(ledger: Path) -> int:
+    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT count(*) FROM runs").fetchone()[0])
+    finally:
+        db.close()
+
+
+def paid_then(ws: Workspace) -> tuple[Path, dict, int]:
+    """A first, normal run (one installation paid); what the ledger holds after it."""
+    ws.label()
+    other = installation("690200022", "M")
+    f = ws.events("e.jsonl", events_for(other, 5) + events_for(SITE, 5, first=10))
+    r = ws.run(f)
+    assert r.summary["installations_paid"] == 2, r.stderr
+    return ws.events("more.jsonl", events_for(installation("130300033", "S"), 5, first=20)), \
+        ledger_state(ws.ledger), runs(ws.ledger)
+
+
+def test_no_revocation_list_refuses_to_start(ws: Workspace) -> None:
+    more, before, n = paid_then(ws)
+    (ws.labels / "revocations.json").unlink()
+    r = ws.run(more)
+    assert r.returncode == 4 and "no revocation list" in r.stderr and "Traceback" not in r.stderr
+    assert "revoked labels would be paid" in r.stderr
+    assert ledger_state(ws.ledger) == before and runs(ws.ledger) == n and not r.out.exists()
+
+
+def test_a_stale_list_refuses_to_start(ws: Workspace) -> None:
+    """The issue's attack: a list validly signed, but before the revocation, and past its next_update."""
+    more, before, n = paid_then(ws)
+    ws.revoke(now=NOW - 3 * DAY, validity=DAY)
+    r = ws.run(more)
+    assert r.returncode == 4 and "is stale" in r.stderr and iso(NOW - 2 * DAY) in r.stderr
+    assert ledger_state(ws.ledger) == before and runs(ws.ledger) == n
+
+
+def test_a_list_fresh_now_but_not_at_the_runs_as_of_time(ws: Workspace) -> None:
+    ws.label()
+    ws.revoke(now=NOW, validity=DAY)
+    r = ws.run(ws.events("e.jsonl", events_for(SITE, 5)), as_of=iso(NOW + 2 * DAY))
+    assert r.returncode == 4 and "is stale" in r.stderr and not ws.ledger.exists()
+
+
+def test_a_list_fresh_at_a_past_as_of_but_stale_now(ws: Workspace) -> None:
+    ws.label()
+    ws.revoke(now=dt.datetime(2026, 6, 1, tzinfo=dt.UTC), validity=60 * DAY)  # fresh on 2026-07-01 only
+    r = ws.run(ws.events("e.jsonl", events_for(SITE, 5)), as_of="2026-07-01T00:00:00Z")
+    assert r.returncode == 4 and "is stale" in r.stderr and not ws.ledger.exists()
+
+
+def test_the_fresh_list_refuses_what_the_stale_one_would_have_paid(ws: Workspace) -> None:
+    doc = ws.label()
+    ws.revoke(revocation(doc["label_id"], T0 + 2 * DAY + dt.timedelta(hours=1)))
+    r = ws.run(ws.events("e.jsonl", events_for(SITE, 6)))
+    assert r.returncode == 0 and r.reasons() == {"label-revoked": 3} and r.summary["installations_paid"] == 0
+    assert r.summary["revocation_list"]["revocations"] == 1
+
+
+def test_a_revocation_applies_to_the_version_whatever_label_covers_it(ws: Workspace) -> None:
+    """A second label for the same software version and wave (e.g. issued to a repackaged bundle) is revoked too."""
+    first = ws.label()
+    ws.label(label_id="lbl_repackaged0001")
+    ws.revoke(revocation(first["label_id"], T0 - DAY))
+    r = ws.run(ws.events("e.jsonl", events_for(SITE, 5) + events_for(installation("1", "S", version="3.3"), 1)))
+    assert r.reasons() == {"label-revoked": 5, "version-not-covered": 1} and r.summary["installations_paid"] == 0
+
+
+def test_a_revocation_list_in_a_subfolder_is_an_error(ws: Workspace) -> None:
+    more, before, n = paid_then(ws)
+    doc = json.loads((ws.labels / "revocations.json").read_text())
+    (ws.labels / "old").mkdir()
+    (ws.labels / "old" / "revocations.json").write_text(json.dumps(doc))
+    r = ws.run(more)
+    assert r.returncode == 2 and "another revocation list" in r.stderr and "old/revocations.json" in r.stderr
+    assert ledger_state(ws.ledger) == before and runs(ws.ledger) == n
+
+
+def test_a_revocation_list_under_another_name_is_an_error_not_a_label(ws: Workspace) -> None:
+    ws.label()
+    (ws.labels / "revocations-2026-11.json").write_text(json.dumps(revocation_list(now=NOW - 30 * DAY)))
+    r = ws.run(ws.events("e.jsonl", events_for(SITE, 5)))
+    assert r.returncode == 2 and "a revocation list among the labels" in r.stderr and not ws.ledger.exists()
+
+
+def test_revocations_option(ws: Workspace, tmp_path: Path) -> None:
+    ws.label()
+    elsewhere = tmp_path / "lists" / "current.json"
+    elsewhere.parent.mkdir()
+    (ws.labels / "revocations.json").rename(elsewhere)
+    f = ws.events("e.jsonl", events_for(SITE, 5))
+    r = ws.run(f, extra=("--revocations", str(elsewhere)))
+    assert r.returncode == 0 and r.summary["installations_paid"] == 1, r.stderr
+    assert r.summary["revocation_list"]["file"] == str(elsewhere)
+    ws.revoke()  # now LABELS/revocations.json too: two lists, which one?
+    r = ws.run(f, extra=("--revocations", str(elsewhere)))
+    assert r.returncode == 2 and "another revocation list" in r.stderr
+    (ws.labels / "revocations.json").unlink()
+    r = ws.run(f, extra=("--revocations", str(tmp_path / "missing.json")))
+    assert r.returncode == 4 and "no revocation list at" in r.stderr
+
+
+def test_help_documents_the_exit_codes() -> None:
+    out = subprocess.run([sys.executable, "-m", "conformity", "pay", "run", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "4  no revocation list, or a stale one" in out and "--revocations" in out
+    assert "--infrastructure-keys" in out and "3  the ledger is in use" in out
