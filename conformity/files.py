@@ -1,4 +1,5 @@
-"""Writing files so that nothing is ever half-written: the one place usine does atomic output."""
+"""Files: written so that nothing is ever half-written (the one place usine does atomic output), kept private
+when they hold secrets, and read within a bound."""
 
 from __future__ import annotations
 
@@ -54,15 +55,22 @@ def create_private(path: Path) -> Path:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write secret bytes to ``path``, mode 0600 from the moment the file exists (atomic replace)."""
+    """Write secret bytes to ``path`` in a private folder; the file is 0600 from the moment it exists (mkstemp)."""
     private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp creates 0600
+    with atomic_output(path, "wb") as fh:
+        fh.write(data)
+
+
+def read_bounded(path: str | Path, max_bytes: int) -> bytes:
+    """A file's bytes, or InputError naming it when it cannot be read or holds more than ``max_bytes``."""
+    from conformity.errors import InputError
+
+    p = Path(path)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with p.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=p) from exc
+    if len(data) > max_bytes:
+        raise InputError(f"larger than {max_bytes} bytes; not read", file=p)
+    return data

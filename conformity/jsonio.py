@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from conformity.errors import InputError
+from conformity.files import read_bounded
 
 MAX_DEPTH = 128
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -62,12 +63,4 @@ def loads(data: bytes | str, *, source: str = "JSON", max_depth: int = MAX_DEPTH
 
 def load_file(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, max_depth: int = MAX_DEPTH) -> Any:
     """Read and parse a JSON file (bounded size and depth), errors naming the file."""
-    p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", file=p) from exc
-    if len(data) > max_bytes:
-        raise InputError(f"larger than {max_bytes} bytes; not read", file=p)
-    return loads(data, source=str(p), max_depth=max_depth)
+    return loads(read_bounded(path, max_bytes), source=str(path), max_depth=max_depth)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from conformity.errors import InputError
+from conformity.files import read_bounded
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
@@ -32,13 +33,7 @@ def loads(text: str, *, source: str = "TOML") -> dict[str, Any]:
 def load(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> dict[str, Any]:
     """Read and parse a TOML file (UTF-8, at most ``max_bytes``), errors naming the file."""
     p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", file=p) from exc
-    if len(data) > max_bytes:
-        raise InputError(f"larger than {max_bytes} bytes; not read", file=p)
+    data = read_bounded(p, max_bytes)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
