@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformity.packs.health.ins import OID_NIR, OID_TEST_NIA, OID_TEST_NIR
+from conformity.packs.health.ins import OID_NIR, OID_DEMO_NIR, OID_TEST_NIR
 from sandbox.services.messaging import MAX_ATTACHMENT_BYTES, MAX_MESSAGE_BYTES
 from tests.sandbox.conftest import trace_payload
 
@@ -145,7 +145,7 @@ def test_attachment_must_carry_a_valid_patient_identity(mss: httpx.Client, sessi
     assert len(mailbox(mss, addr(session, 1))) == before
 
 
-@pytest.mark.parametrize("oid", [OID_NIR, OID_TEST_NIR, OID_TEST_NIA])
+@pytest.mark.parametrize("oid", [OID_NIR, OID_TEST_NIR, OID_DEMO_NIR])
 def test_every_ins_oid_is_accepted(mss: httpx.Client, session: dict[str, Any], oid: str) -> None:
     att = attachment(session)
     att["patient"]["oid"] = oid
