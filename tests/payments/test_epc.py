@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import io
 from typing import Any
 
@@ -15,6 +14,7 @@ from conformity.payments.epc import EPC_TEXT, ID_MAX, NAME_MAX, REMITTANCE_MAX, 
 from conformity.payments.orders import PAIN_NS, _write_pain001
 from conformity.payments.payees import Account
 from conformity.xmlsafe import parse_xml
+from tests.payments.builders import pain001_schema
 
 #: the maximum length EPC allows for each text element usine writes; identifiers have the reference rule too
 LIMITS = {"Nm": NAME_MAX, "Ustrd": REMITTANCE_MAX, "MsgId": ID_MAX, "PmtInfId": ID_MAX, "EndToEndId": ID_MAX}
@@ -22,17 +22,7 @@ IDENTIFIERS = {"MsgId", "PmtInfId", "EndToEndId"}
 HOSTILE = ["Société Générale d'Équipement Médical — Île-de-France", "Müller & Söhne GmbH", "Łódź Øresund Ærø Œuvre",
            "ACME_SOFTWARE__v2", 'Acme, "Santé" & Co\nLine two; =HYPERLINK("x")\r\n\ttab', "日本語ソフト", "🙂🙂🙂",
            "Straße " * 20, "//leading//and//trailing//", "", "   ", "\x00\x1f\x7f", "a" * 500]
-
-
-def epc_schema() -> etree.XMLSchema:
-    xsd = importlib.resources.files("sepaxml") / "schemas" / "pain.001.001.09.xsd"
-    if not xsd.is_file():
-        pytest.fail("sepaxml (a test dependency) no longer ships pain.001.001.09.xsd")
-    with importlib.resources.as_file(xsd) as path:
-        return etree.XMLSchema(etree.parse(str(path)))
-
-
-SCHEMA = epc_schema()
+SCHEMA = pain001_schema()  # the ISO 20022 XSD every order is validated against
 
 
 def pain001(payer_name: str, payments: list[dict[str, Any]], msg_id: str = "USINE-0123456789abcdef-000001") -> bytes:
