@@ -27,7 +27,7 @@ def test_referentials_list_and_show(usine) -> None:
     for rid in ("PATIENTID", "PRACAUTH", "DOCSHARE", "MESSAGING", "DIRECTORY", "SECURITY", "ETHICS"):
         assert rid in listing
     latest = usine("referentials", "show", "DOCSHARE")
-    assert latest.exit_code == 0 and latest.output.startswith("DOCSHARE 2.1")
+    assert latest.exit_code == 0 and latest.output.startswith("DOCSHARE 2.2")
     pinned = usine("referentials", "show", "DOCSHARE@1.0")
     assert pinned.output.startswith("DOCSHARE 1.0") and "DOCSHARE-001" in pinned.output
     as_json = json.loads(usine("referentials", "show", "PRACAUTH@1.1", "--format", "json").output)
@@ -90,9 +90,9 @@ def test_wave_diff_lists_real_differences(usine) -> None:
     d = json.loads(r.output)
     (cat,) = d["categories"]
     assert cat["added"] and cat["changed"]
-    assert {"referential": "DOCSHARE", "from": "1.0", "to": "2.1"} in cat["pinned"]
-    assert {"referential": "PRACAUTH", "from": "1.0", "to": "1.2"} in cat["pinned"]
-    assert {"referential": "SECURITY", "from": "1.0", "to": "1.1"} in cat["pinned"]
+    assert {"referential": "DOCSHARE", "from": "1.0", "to": "2.2"} in cat["pinned"]
+    assert {"referential": "PRACAUTH", "from": "1.0", "to": "1.3"} in cat["pinned"]
+    assert {"referential": "SECURITY", "from": "1.0", "to": "1.2"} in cat["pinned"]
     added = {a["id"] for a in cat["added"]}
     assert {"PRACAUTH-021", "PRACAUTH-025", "SECURITY-014", "SECURITY-015", "SECURITY-016"} <= added
     changed_fields = {f["field"] for c in cat["changed"] for f in c["fields"]}

@@ -21,7 +21,7 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output + result.stderr
 
 
-def test_reference_subset_exits_0_and_writes_every_output(tmp_path: Path) -> None:
+def test_reference_subset_exits_0_and_writes_every_output(tmp_path: Path, jenkins_junit_xsd: Path) -> None:
     code, out = run("--wave", "2026-W1", "--vendor", str(vendor_manifest("reference")), "--category", "GP",
                     "--only", "PRACAUTH-004", "--only", "PATIENTID-007", "--out", str(tmp_path))
     assert code == 0, out
@@ -32,8 +32,11 @@ def test_reference_subset_exits_0_and_writes_every_output(tmp_path: Path) -> Non
     junit = etree.fromstring((tmp_path / "junit.xml").read_bytes())
     cases = junit.findall(".//testcase")
     assert len(cases) == 2
-    props = {p.get("name"): p.get("value") for p in cases[0].findall("properties/property")}
-    assert props["requirement"] in {"PRACAUTH-004", "PATIENTID-007"} and props["level"] == "MUST"
+    schema = etree.XMLSchema(etree.parse(str(jenkins_junit_xsd)))
+    assert schema.validate(junit), schema.error_log  # what Jenkins, GitLab & co. accept
+    props = {p.get("name"): p.get("value") for p in junit.findall("testsuite/properties/property")}
+    assert props["requirement:PRACAUTH-004"].startswith("ref=PRACAUTH@") and "level=MUST" in props["requirement:PRACAUTH-004"]
+    assert cases[0].findtext("system-out").split("\n")[0] in {"requirement: PRACAUTH-004", "requirement: PATIENTID-007"}
     with zipfile.ZipFile(tmp_path / "bundle.zip") as zf:
         names = set(zf.namelist())
         manifest = json.loads(zf.read("manifest.json"))

@@ -137,7 +137,8 @@ def register_accepted(check_id: str, requirement: str, type_code: str, template_
         code = str(ctx.param(requirement, "type_code", type_code))
         return accepted_type(trace, code, str(ctx.param(requirement, "template_id", template_id)))
 
-    evaluate.__doc__ = f"The shared record accepted a {type_code} document with templateId {template_id}."
+    evaluate.__doc__ = (f"The shared record accepted a document of the type and templateId {requirement} pins "
+                        f"(its parameters; {type_code} with {template_id} in its first version).")
     evaluate.__name__ = check_id.split(".")[1]
     check(check_id, verifies=[requirement], scenario=scenario)(evaluate)
 
