@@ -32,7 +32,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 class UsineFailure(Exception):
-    """A requirement's verdict is fail or error; carries the findings."""
+    """A requirement's verdict is fail, error or not-exercised; carries the findings (the cause first)."""
 
 
 class RequirementItem(pytest.Item):
@@ -54,7 +54,7 @@ class RequirementItem(pytest.Item):
             pytest.skip(f"{row['method']} proof: {row.get('evidence', '')}")
         if row["verdict"] == "not-applicable":
             pytest.skip("not applicable: " + "; ".join(f["message"] for f in row["findings"]))
-        if row["verdict"] in ("fail", "error"):
+        if row["verdict"] in ("fail", "error", "not-exercised"):
             raise UsineFailure(_describe(row))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
