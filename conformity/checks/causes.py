@@ -68,7 +68,7 @@ def driver_message(failure: Mapping[str, Any], when: str) -> str:
     """A driver failure (``DriverFailure.to_json()``) in words, with what it wrote."""
     kind = str(failure.get("kind", ""))
     text = f"the driver {DRIVER_WORDS.get(kind, kind)} {when}: {failure.get('message', '')}"
-    if failure.get("raw"):
+    if failure.get("raw") and kind == "garbage":
         text += f" — it wrote {str(failure['raw']).strip()[:200]!r}"
     return text
 
