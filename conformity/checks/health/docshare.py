@@ -107,7 +107,9 @@ def accepted_type(trace: TraceView, type_code: str, template_id: str) -> Verdict
                   and ((s.step is not None and s.step.seq in asked) or _code_of(root) == type_code)]
     if not candidates:
         note = next((n for n in trace.performed("document.submit") if n.seq in asked), None)
-        return not_exercised(Finding(f"the software sent no document of type {type_code} to the shared record",
+        if note is None:  # never asked: the situation is absent; asked and nothing sent: the software cannot do it
+            return not_exercised(Finding(f"the run never asked for a document of type {type_code}"))
+        return failed(Finding(f"the software sent no document of type {type_code} to the shared record",
                               exchange=note.seq if note else None, scenario=note.scenario if note else "", got=output(note) if note else None))
     findings = []
     for s, root in candidates:

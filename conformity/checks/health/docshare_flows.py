@@ -30,7 +30,7 @@ from conformity.checks.health.evidence import (
     when,
 )
 from conformity.checks.helpers import noted, quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, failed, not_applicable, not_exercised
+from conformity.checks.model import Finding, Missing, Verdict, failed, judged, not_exercised
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 
@@ -220,7 +220,8 @@ def refusal_reported(trace: TraceView, ctx: EvalContext) -> Verdict:
     findings, refused = refusal_findings(trace, "dmp", ("document.submit", "document.replace", "document.delete"),
                                          ("accepted", "deleted"))
     if not refused:
-        return not_applicable("the shared record refused no request of the software in this run")
+        return not_exercised(Finding("the shared record refused no request of the software in this run (the scenarios "
+                                     "submit a document type it does not allow), so the rule was not exercised"))
     return verdict(findings, refused, "refusal(s)")
 
 
@@ -285,15 +286,15 @@ def retry_no_duplicate(run: RunView, ctx: EvalContext) -> Verdict:
             attempts = [s.exchange for s in step_submissions(trace, note)]
             attempts_seen += len(attempts)
             if not any(e.status == 503 for e in attempts):
-                findings.append(noted(note, f"{step_label(note)}: the software sent nothing the shared record could "
-                                            "answer 503 to, the retry rule was not exercised",
-                                      got=output(note) or note.data.get("failure")))
+                findings.append(Missing(f"{step_label(note)}: the software sent nothing the shared record could "
+                                        "answer 503 to, the retry rule was not exercised", exchange=note.seq,
+                                        scenario=note.scenario, got=output(note) or note.data.get("failure")))
                 continue
             findings += retry_findings(note, attempts, max_retries, tolerance)
         findings += copies_findings(trace, steps)
     if not steps_seen:
         return not_exercised(Finding("the scenarios never asked to submit a document while the shared record failed"))
-    return verdict(findings, attempts_seen, "attempt(s)")
+    return judged(findings, f"{attempts_seen} attempt(s) checked")
 
 
 #: the steps of docshare.retry_network and the failure each meets
@@ -345,7 +346,7 @@ def retry_network_no_duplicate(run: RunView, ctx: EvalContext) -> Verdict:
             note, what = step_named(trace, name), NETWORK_FAILURES[name]
             attempts = [s.exchange for s in step_submissions(trace, note)] if note else []
             if note is None or not [e for e in attempts if e.status in (429, 503) or e.outcome in UNANSWERED]:
-                findings.append(Finding(f"step {name!r}: the software sent nothing that met {what}, so the retry rule "
+                findings.append(Missing(f"step {name!r}: the software sent nothing that met {what}, so the retry rule "
                                         "was not exercised", exchange=note.seq if note else None, scenario=scenario,
                                         got=output(note) if note else None))
                 continue
@@ -353,7 +354,7 @@ def retry_network_no_duplicate(run: RunView, ctx: EvalContext) -> Verdict:
             steps.append(note)
             findings += network_retry_findings(note, attempts, max_retries, tolerance)
         findings += copies_findings(trace, steps)
-    return verdict(findings, met, "failure(s) met")
+    return judged(findings, f"{met} failure(s) met, retried as the rule says")
 
 
 def _title(note: Note) -> Any:

@@ -99,7 +99,7 @@ def not_exposed(run: RunView, ctx: EvalContext) -> Verdict:
         found, searched = secret_findings(trace, issued)
         findings += found + personal_findings(trace)
         places += searched
-    if not secrets:
+    if not secrets or not any(True for _ in run.exchanges()):  # issued to a software that never asked for them
         return not_exercised(Finding("the sandbox issued no secret the trace knows in this run (no login), so where the "
                               "software writes secrets is not shown"))
     if findings:

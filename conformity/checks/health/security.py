@@ -135,7 +135,7 @@ def messaging_findings(run: RunView, scenario: str, what: str) -> list[Finding] 
         findings.append(Missing(f"the scenario {scenario} never asked to send a message"))
     control = run.get(MESSAGING)
     if control is not None and not [e for e in control.exchanges("mss", method="POST") if e.status in (200, 201, 202)]:
-        findings.append(Finding("no message reached the messaging service over the trusted listener either, so "
+        findings.append(Missing("no message reached the messaging service over the trusted listener either, so "
                                 "refusing the misconfigured one proves nothing", scenario=MESSAGING))
     return about(["MESSAGING-006"], findings)
 
