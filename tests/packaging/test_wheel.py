@@ -48,7 +48,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     assert len(wheels) == 1, wheels
     names = zipfile.ZipFile(wheels[0]).namelist()
     for wanted in ("conformity/catalog_data/referentials/health/pack.toml", "conformity/catalog_data/waves/2026-W1.toml",
-                   "conformity/schemas/report.schema.json", "sandbox/openapi.json"):
+                   "conformity/schemas/report.schema.json", "sandbox/openapi.json",
+                   "conformity/driverkit/python/driver.py", "conformity/driverkit/javascript/driver.js"):
         assert wanted in names, f"{wanted} is not in {wheels[0].name}"
     venv.create(tmp / "venv", with_pip=True)
     bin_dir = tmp / "venv" / "bin"
@@ -66,6 +67,9 @@ def test_the_installed_wheel_validates_and_shows_its_own_catalog(installed: tupl
     assert "PATIENTID-010" in spec and "practitioner.login" in spec
     shown = json.loads(sh(bin_dir / "usine", "referentials", "show", "PATIENTID", "--format", "json", cwd=work).stdout)
     assert shown["id"] == "PATIENTID" and shown["actions"][0]["input"]["type"] == "object"
+    for lang, files in (("python", ("driver.py", "actions.py")), ("javascript", ("driver.js", "actions.js"))):
+        sh(bin_dir / "usine", "driver", "init", f"driver-{lang}", "--lang", lang, cwd=work)
+        assert all((work / f"driver-{lang}" / name).stat().st_size for name in (*files, "vendor.toml")), lang
 
 
 def test_usine_catalog_still_points_at_a_working_copy(installed: tuple[Path, Path], tmp_path: Path) -> None:
