@@ -20,6 +20,8 @@ from typing import Any
 from lxml import etree
 
 SKIPPED = ("evidence-required", "not-applicable")
+#: verdicts written as a JUnit failure: fail, and not-exercised (a MUST not exercised blocks a label like a failure)
+FAILED = ("fail", "not-exercised")
 
 
 def _j(value: Any) -> str:
@@ -43,7 +45,7 @@ def _facts(r: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _counts(reqs: list[dict[str, Any]]) -> dict[str, str]:
-    return {"tests": str(len(reqs)), "failures": str(sum(r["verdict"] == "fail" for r in reqs)),
+    return {"tests": str(len(reqs)), "failures": str(sum(r["verdict"] in FAILED for r in reqs)),
             "errors": str(sum(r["verdict"] == "error" for r in reqs))}
 
 
@@ -59,14 +61,30 @@ def _testcase(suite: etree._Element, report: dict[str, Any], ref: str, r: dict[s
     elif r["verdict"] == "error":
         el = etree.SubElement(case, "error", message=(r["findings"][0]["message"] if r["findings"] else "error"))
         el.text = _findings_text(r["findings"])
-    elif r["verdict"] == "fail":
+    elif r["verdict"] in FAILED:
         el = etree.SubElement(case, "failure", message=(r["findings"][0]["message"] if r["findings"] else "failed"),
-                              type=r["level"])
+                              type=r["level"] if r["verdict"] == "fail" else "not-exercised")
         el.text = _findings_text(r["findings"])
     out = "\n".join(f"{name}: {value}" for name, value in _facts(r))
-    if r["findings"] and r["verdict"] not in ("fail", "error", "not-applicable"):
+    if r["findings"] and r["verdict"] not in (*FAILED, "error", "not-applicable"):
         out += "\nfindings:\n" + _findings_text(r["findings"])
     etree.SubElement(case, "system-out").text = out + "\n"
+
+
+def _problem_suite(root: etree._Element, report: dict[str, Any]) -> None:
+    """The run's problems first: one testcase per scenario that did not run as planned, as a JUnit error."""
+    by_scenario: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in report["problems"]:
+        by_scenario[p["scenario"]].append(p)
+    suite = etree.SubElement(root, "testsuite", name="usine run: steps that did not run as planned",
+                             tests=str(len(by_scenario)), failures="0", errors=str(len(by_scenario)), skipped="0")
+    for scenario, problems in by_scenario.items():
+        case = etree.SubElement(suite, "testcase", classname=f"usine.{report['wave']}.{report['category']}.run",
+                                name=f"scenario {scenario}", time="0.000")
+        el = etree.SubElement(case, "error", message=f"{problems[0]['kind']} problem: {problems[0]['message']}",
+                              type=problems[0]["kind"])
+        el.text = "\n".join(f"- [{p['kind']}] " + (f"step {p['step']!r} ({p['action']}): " if p["step"] else "")
+                            + p["message"] for p in problems)
 
 
 def junit_xml(report: dict[str, Any]) -> bytes:
@@ -75,8 +93,15 @@ def junit_xml(report: dict[str, Any]) -> bytes:
     for r in rows:
         by_ref[r["ref"].split("#")[0]].append(r)
     check_ms = {c["id"]: c["duration_ms"] for c in report["checks"]}
-    root = etree.Element("testsuites", name=f"usine {report['wave']} {report['category']}", **_counts(rows),
+    problems = report.get("problems", [])
+    counts = _counts(rows)
+    cases = len({p["scenario"] for p in problems})
+    counts["tests"] = str(int(counts["tests"]) + cases)
+    counts["errors"] = str(int(counts["errors"]) + cases)
+    root = etree.Element("testsuites", name=f"usine {report['wave']} {report['category']}", **counts,
                          time=f"{report['duration_s']:.3f}")
+    if problems:
+        _problem_suite(root, report)
     for ref, reqs in by_ref.items():
         times = [sum(check_ms.get(c, 0) for c in r["checks"]) / 1000 for r in reqs]
         suite = etree.SubElement(root, "testsuite", name=ref, **_counts(reqs),
