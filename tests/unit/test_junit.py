@@ -46,7 +46,7 @@ def test_junit_is_valid_against_the_jenkins_xsd(schema: etree.XMLSchema) -> None
 
 def test_junit_keeps_what_ci_servers_show_and_the_requirement_ids() -> None:
     doc = etree.fromstring(junit_xml(REPORT))
-    assert (doc.get("tests"), doc.get("failures"), doc.get("errors")) == ("6", "1", "1")
+    assert (doc.get("tests"), doc.get("failures"), doc.get("errors")) == ("6", "2", "1")
     cases = {c.get("name").split()[0]: c for c in doc.iter("testcase")}
     assert set(cases) == {r["id"] for r in REPORT["requirements"]}
     failure = cases["PRACAUTH-002"].find("failure")
@@ -58,7 +58,8 @@ def test_junit_keeps_what_ci_servers_show_and_the_requirement_ids() -> None:
     for req_id, case in cases.items():
         out = case.find("system-out").text
         assert out.startswith(f"requirement: {req_id}\nref: ") and "level: MUST" in out
-    assert "no document was sent" in cases["DOCSHARE-010"].find("system-out").text
+    not_exercised = cases["DOCSHARE-010"].find("failure")  # a MUST not exercised blocks a label like a failure
+    assert not_exercised.get("type") == "not-exercised" and not_exercised.get("message") == "no document was sent"
     props = {p.get("name"): p.get("value") for p in doc.iterfind("testsuite/properties/property")}
     assert props["requirement:PRACAUTH-002"].startswith("ref=PRACAUTH@1.0#PRACAUTH-002; level=MUST")
     assert {k for k in props if k.startswith("requirement:")} == {f"requirement:{r['id']}" for r in REPORT["requirements"]}
@@ -66,3 +67,19 @@ def test_junit_keeps_what_ci_servers_show_and_the_requirement_ids() -> None:
 
 def test_junit_renders_the_same_bytes_for_the_same_report() -> None:
     assert junit_xml(REPORT) == junit_xml(copy.deepcopy(REPORT))
+
+
+PROBLEMS = [{"scenario": "login", "step": "login", "action": "practitioner.login", "kind": "driver",
+             "message": "the driver wrote garbage on stdout"},
+            {"scenario": "login", "step": None, "action": None, "kind": "driver", "message": "driver exited"}]
+
+
+def test_junit_puts_the_run_problems_first_and_stays_valid(schema: etree.XMLSchema) -> None:
+    doc = etree.fromstring(junit_xml({**REPORT, "problems": PROBLEMS}))
+    assert schema.validate(doc), schema.error_log
+    assert (doc.get("tests"), doc.get("errors")) == ("7", "2")
+    first = doc.find("testsuite")
+    assert first.get("name") == "usine run: steps that did not run as planned"
+    error = first.find("testcase/error")
+    assert error.get("message") == "driver problem: the driver wrote garbage on stdout"
+    assert "step 'login' (practitioner.login)" in error.text and "driver exited" in error.text
