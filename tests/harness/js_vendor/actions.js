@@ -75,9 +75,12 @@ async function verifyJwt(token) {
   if (parts.length !== 3) throw new Refused("not a signed JWT");
   const header = JSON.parse(Buffer.from(parts[0], "base64url").toString());
   const algs = ((await metadata()).id_token_signing_alg_values_supported || []).filter((a) => a !== "none");
-  if (header.alg !== "ES256" || !algs.includes(header.alg)) throw new Refused(`algorithm ${header.alg} refused`);
+  const kty = { RS256: "RSA", ES256: "EC" }[header.alg];  // the provider's two algorithms, never "none" or HMAC
+  if (!kty || !algs.includes(header.alg)) throw new Refused(`algorithm ${header.alg} refused`);
   const key = await keyFor(header);
-  const ok = crypto.verify("sha256", Buffer.from(`${parts[0]}.${parts[1]}`), { key, dsaEncoding: "ieee-p1363" },
+  if (key.asymmetricKeyType !== { RSA: "rsa", EC: "ec" }[kty]) throw new Refused(`key ${header.kid} is not ${kty}`);
+  const options = kty === "EC" ? { key, dsaEncoding: "ieee-p1363" } : { key };
+  const ok = crypto.verify("sha256", Buffer.from(`${parts[0]}.${parts[1]}`), options,
                            Buffer.from(parts[2], "base64url"));
   if (!ok) throw new Refused("signature does not verify");
   return JSON.parse(Buffer.from(parts[1], "base64url").toString());
