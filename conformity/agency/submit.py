@@ -28,6 +28,7 @@ from conformity.agency.decision_doc import decision_doc, decision_text, who_of_f
 from conformity.agency.registry import Registry, Submission, iso
 from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog, Wave
+from conformity.db.connection import Database
 from conformity.errors import InputError, Problem
 from conformity.files import private_dir, write_atomic
 from conformity.labels import SignedLabel, new_label_id, sign_label
@@ -81,6 +82,16 @@ def agency_signing_key(path: Path) -> SigningKey:
         return SigningKey.load_or_create(path)
     finally:
         os.close(fd)
+
+
+RegistryTarget = Path | str | Database  # a SQLite file, a PostgreSQL URL, or a service's open database
+
+
+def registry_exists(target: RegistryTarget) -> bool:
+    """A registry to read from: a SQLite file that exists, or a database (a URL, an open one)."""
+    if isinstance(target, Database):
+        return target.exists()
+    return Database(target).exists()
 
 
 def file_sha256(path: Path) -> str:
@@ -166,13 +177,13 @@ class WaiverRequest:
                 for rid in self.requirements}
 
 
-def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: Path, key_path: Path, out: Path,
+def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: RegistryTarget, key_path: Path, out: Path,
                   *, now: dt.datetime | None = None, limits: ZipLimits = DEFAULT_LIMITS,
                   waive: WaiverRequest = WaiverRequest()) -> Outcome:
     """Verify a bundle, then decide on the run it carries (once), write its label or decision into ``out``."""
     now = now or dt.datetime.now(dt.UTC)
     sha = file_sha256(bundle)
-    if registry_path.exists():
+    if registry_exists(registry_path):
         with Registry(registry_path) as registry:
             known = registry.by_bundle(sha)  # these very bytes were received before: the same run
         if known is not None:
@@ -198,13 +209,13 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
     return _written(out, outcome)
 
 
-def decide_submission(ident: str, catalog: Catalog, registry_path: Path, key_path: Path, out: Path, *,
+def decide_submission(ident: str, catalog: Catalog, registry_path: RegistryTarget, key_path: Path, out: Path, *,
                       now: dt.datetime | None = None, bundle: tuple[str, str] | None = None,
                       waive: WaiverRequest = WaiverRequest()) -> Outcome:
     """Decide again on a recorded submission (by its id or a label's id) from what the registry holds."""
     now = now or dt.datetime.now(dt.UTC)
-    if not registry_path.is_file():
-        raise InputError("no registry here (decide a bundle first, or give --registry)", file=registry_path)
+    if not registry_exists(registry_path):
+        raise InputError("no registry here (decide a bundle first, or give --registry)", file=str(registry_path))
     with Registry(registry_path) as registry, registry.write():
         s = registry.get(ident)
         outcome = _decide_known(registry, s, catalog, key_path, now, bundle or (s.bundle_name, s.bundle_sha256), waive)
