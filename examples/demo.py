@@ -31,6 +31,7 @@ USINE = [sys.executable, "-m", "conformity"]
 VENDORS = ROOT / "examples" / "vendors"
 WAVE, CATEGORY = "2026-W1", "HOSPITAL"
 REVIEWER = "Camille Durand (agency reviewer)"
+SECOND_REVIEWER = "Farid Moreau (agency reviewer)"  # four-eyes: every MUST accepted by two different reviewers
 
 
 def step(title: str) -> None:
@@ -214,6 +215,9 @@ def main() -> int:
         print(f"the reviewer reads the {sum(1 for p in evidence.rglob('*') if p.is_file())} files the run bound, in {evidence}")
         usine("agency", "review", ref_sub, *awaiting, "--accept", "--reviewer", REVIEWER,
               "--reason", "read: each document shows what the requirement asks", env=home, quiet=True, last_line=True)
+        print("four-eyes: a second reviewer confirms each MUST (the same reviewer cannot give the second acceptance)")
+        usine("agency", "review", ref_sub, *awaiting, "--accept", "--reviewer", SECOND_REVIEWER,
+              "--reason", "read again: confirmed", env=home, quiet=True, last_line=True)
         usine("agency", "decide", ref_sub, "--out", str(decisions), env=home)
         label = next(decisions.glob("label-*.json"))
         usine("agency", "decide", str(second_out / "bundle.zip"), *trust, "--out", str(decisions), *waive, expect=(4,),

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from conformity.agency.decision import Decision, Facts, Review, Waiver, iso
+from conformity.agency.decision import Decision, Facts, Review, Waiver, confirmations, iso, latest_reviews
 from conformity.agency.feed import append_event, issued_event, revoked_event
 from conformity.agency.migrations import migrate
 from conformity.agency.verify import RunIdentity
@@ -246,7 +246,7 @@ class Registry:
 
     def current_reviews(self, submission: str) -> dict[str, Review]:
         """The review that counts for each reviewed requirement: the latest."""
-        return {r.requirement: r for r in self.reviews(submission)}
+        return latest_reviews(self.reviews(submission))
 
     def waivers(self, submission: str) -> dict[str, Waiver]:
         """The waivers the agency recorded for a submission, by requirement."""
@@ -358,8 +358,9 @@ class Registry:
 
         All or nothing, in one transaction. Refused (InputError, nothing written): a submission that is not
         pending (a decided one is final), a requirement that does not apply or is proven by automated
-        checks, a document requirement without evidence in the run. A later review of the same
-        requirement supersedes this one; this one stays in the registry.
+        checks, a document requirement without evidence in the run, and — the four-eyes rule — the
+        acceptance of a MUST requirement by the reviewer whose acceptance awaits a second reviewer's.
+        A later review of the same requirement supersedes this one; this one stays in the registry.
         """
         if verdict not in ("accepted", "rejected"):
             raise InputError(f"a review accepts or rejects, not {verdict!r}", where="verdict")
@@ -374,6 +375,8 @@ class Registry:
                                  "them (pending); a decided submission is final", file=self.path)
             rows = {r["id"]: r for r in s.rows()}
             evidence = self.evidence(s.id)
+            history = self.reviews(s.id)
+            standing, confirmed = latest_reviews(history), confirmations(history)
             problems, todo = [], []
             for requirement in dict.fromkeys(requirements):
                 row = rows.get(requirement)
@@ -386,6 +389,11 @@ class Registry:
                 elif row["method"] == "document" and not files:
                     problems.append(Problem("", requirement, "is proven by a document and the run carries no evidence "
                                                              "for it: there is nothing to review"))
+                elif (verdict == "accepted" and row["level"] == "MUST" and (first := standing.get(requirement))
+                      and first.verdict == "accepted" and requirement not in confirmed and first.reviewer == reviewer):
+                    problems.append(Problem("", requirement, f"was accepted by {reviewer} on {first.at}: the second "
+                                                             "review of a MUST requirement must be by another reviewer "
+                                                             "(four-eyes rule)"))
                 else:
                     todo.append((row, files))
             if problems:

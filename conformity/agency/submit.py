@@ -261,7 +261,7 @@ def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path:
     if already:
         raise InputError(f"already waived for {s.id}: {', '.join(already)}", where="--waive")
     registry.add_waivers(s.id, list(new.values()))
-    d = decide(facts, registry.current_reviews(s.id), wave, now, registry.waivers(s.id))
+    d = decide(facts, registry.reviews(s.id), wave, now, registry.waivers(s.id))
     if d.outcome == "pending" or (s.state == "labelled" and d.outcome != "labelled"):
         return _unrecorded(d, bundle, recorded=True)  # nothing changed (or nothing can be issued now)
     in_force = registry.label_in_force(facts.identity, now) if d.outcome == "labelled" else None

@@ -110,10 +110,14 @@ def show_cmd(ident: str, registry_path: Path | None) -> None:
                 click.echo(f"      evidence {e.file} ({e.media_type}, {e.bytes} bytes, sha256 {e.sha256})")
     if reviews:
         click.echo(f"  reviews, in the order recorded ({len(reviews)}; the latest of each requirement counts):")
-        latest_ids = {r.id for r in {r.requirement: r for r in reviews}.values()}
+        from conformity.agency.decision import confirmations
+
+        latest = {r.requirement: r for r in reviews}
+        confirmed = {c.id: latest[req].reviewer for req, c in confirmations(reviews).items()}
         for r in reviews:
             click.echo(f"    #{r.id} {r.at} {r.requirement} {r.verdict} by {r.reviewer}: {r.reason}"
-                       + ("" if r.id in latest_ids else " (superseded)"))
+                       + ("" if r.id == latest[r.requirement].id else
+                          f" (first review, confirmed by {confirmed[r.id]})" if r.id in confirmed else " (superseded)"))
     for w in waivers.values():
         click.echo(f"  WAIVED by the agency: {w.requirement} ({w.verdict}) by {w.decider} on {w.at}: {w.reason}")
     click.echo("  history:")

@@ -27,7 +27,9 @@ def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...
     """Record a review of the evidence for document/manual requirements of SUBMISSION (id or label id).
 
     Only while the submission awaits reviews (pending). Reviews are appended: a later review of a
-    requirement supersedes an earlier one, which stays in the history. Exit 0 recorded, 2 refused
+    requirement supersedes an earlier one, which stays in the history. Four-eyes rule: a MUST
+    requirement is accepted once two different reviewers accepted it (the second acceptance by the
+    first reviewer is refused). Exit 0 recorded, 2 refused
     (nothing recorded): not pending, a requirement that does not apply or is automated, a document
     requirement the run carries no evidence for. Then: usine agency decide SUBMISSION.
     """
@@ -46,12 +48,13 @@ def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...
     with Registry(path) as registry:
         recorded = registry.review(submission, requirements, verdict, reason, reviewer, now)
         s = registry.get(submission)
-        preview = decide(registry.facts(s), registry.current_reviews(s.id), catalog.wave(s.wave), now)
+        preview = decide(registry.facts(s), registry.reviews(s.id), catalog.wave(s.wave), now)
     for r in recorded:
         files = ", ".join(f"{e['file']} (sha256 {e['sha256'][:16]}…)" for e in r.evidence) or "no file"
         click.echo(f"recorded: {r.requirement} [{r.level}, {r.method}] {r.verdict} by {r.reviewer} at {r.at}; "
                    f"reviewed {files}")
-    waiting = ", ".join(a["id"] for a in preview.awaiting)
+    waiting = ", ".join(a["id"] + (f" (second review: accepted by {a['accepted_by']})" if a.get("second_review") else "")
+                        for a in preview.awaiting)
     click.echo(f"submission {s.id}: " + {
         "pending": f"{len(preview.awaiting)} MUST requirement(s) still await review: {waiting}",
         "labelled": "every applicable MUST is passed or accepted",
