@@ -43,3 +43,57 @@ def cda_schema() -> Path:
 
     root = shared_schemas_dir()
     return official("the HL7 CDA R2 XML Schema", cda_xsd_path() or (root / "hl7-cda-r2" if root else None))
+
+
+# ---------------------------------------------------------------------------------------------- real parts
+PG_ENV = "USINE_TEST_POSTGRESQL"
+
+
+def required(what: str, how: str) -> None:
+    """Skip a test that needs a real part absent here (saying how to get it); FAIL it when CI=true."""
+    message = f"{what} is absent: {how}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgresql_admin() -> str:
+    """A PostgreSQL URL whose role may create databases ($USINE_TEST_POSTGRESQL; .ci/run sets one up)."""
+    url = os.environ.get(PG_ENV, "")
+    if not url:
+        required("PostgreSQL", f"set {PG_ENV}=postgresql://USER:PASSWORD@HOST/postgres (a role with CREATEDB); "
+                               ".ci/run installs Debian's postgresql and sets it")
+    try:
+        import psycopg
+
+        psycopg.connect(url, autocommit=True, connect_timeout=5).close()
+    except Exception as exc:  # noqa: BLE001
+        required("PostgreSQL", f"cannot connect to ${PG_ENV}: {exc}")
+    return url
+
+
+@pytest.fixture
+def postgresql_url(postgresql_admin: str, request: pytest.FixtureRequest) -> object:
+    """A new, empty PostgreSQL database for one test (dropped afterwards): its URL."""
+    import re
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = "usine_test_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:30] + "_" + secrets.token_hex(4)
+    with psycopg.connect(postgresql_admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(postgresql_admin)
+    yield urlunsplit(parts._replace(path="/" + name))
+    with psycopg.connect(postgresql_admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_target(request: pytest.FixtureRequest, tmp_path: Path) -> object:
+    """A registry database on each engine: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "registry.sqlite3"
+    return request.getfixturevalue("postgresql_url")

@@ -179,14 +179,19 @@ class WaiverRequest:
 
 def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: RegistryTarget, key_path: Path, out: Path,
                   *, now: dt.datetime | None = None, limits: ZipLimits = DEFAULT_LIMITS,
-                  waive: WaiverRequest = WaiverRequest()) -> Outcome:
-    """Verify a bundle, then decide on the run it carries (once), write its label or decision into ``out``."""
+                  waive: WaiverRequest = WaiverRequest(), vendor: str | None = None) -> Outcome:
+    """Verify a bundle, then decide on the run it carries (once), write its label or decision into ``out``.
+
+    ``vendor``: the vendor the bundle must be of (the service's signed-in vendor); a run of another vendor,
+    as its signed traces say, is refused before anything is recorded.
+    """
     now = now or dt.datetime.now(dt.UTC)
     sha = file_sha256(bundle)
     if registry_exists(registry_path):
         with Registry(registry_path) as registry:
             known = registry.by_bundle(sha)  # these very bytes were received before: the same run
         if known is not None:
+            _same_vendor(vendor, known.vendor_id)
             return decide_submission(known.id, catalog, registry_path, key_path, out, now=now, bundle=(bundle.name, sha),
                                      waive=waive)
     v = verify_bundle(bundle, catalog, keys, limits)
@@ -195,6 +200,7 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
         doc = decision_doc(d, who_of_manifest(v.manifest), recorded=False, bundle=(bundle.name, sha))
         return _written(out, Outcome(doc, None, False, False))
     facts = Facts.of(v)
+    _same_vendor(vendor, facts.identity.vendor_id)
     wave = catalog.wave(facts.identity.wave)
     waivers = waive.waivers(catalog, facts, now)  # refused before the registry is even opened
     with Registry(registry_path) as registry, registry.write():
@@ -207,6 +213,12 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
         else:
             outcome = _first(registry, facts, v.evidence_data, wave, key_path, now, (bundle.name, sha), waivers)
     return _written(out, outcome)
+
+
+def _same_vendor(expected: str | None, actual: str) -> None:
+    if expected is not None and expected != actual:
+        raise InputError(f"this bundle's run is of vendor {actual!r}, as its signed traces say; you submit for "
+                         f"vendor {expected!r}: a vendor submits its own runs only", where="bundle")
 
 
 def decide_submission(ident: str, catalog: Catalog, registry_path: RegistryTarget, key_path: Path, out: Path, *,

@@ -13,6 +13,7 @@ from conformity.cli.catalog_cmds import coverage_cmd, referentials, validate, wa
 from conformity.cli.pay_cmds import pay
 from conformity.cli.run_cmd import run
 from conformity.cli.sandbox_cmds import sandbox
+from conformity.cli.submit_cmd import submit_cmd
 from conformity.errors import UsineError
 
 
@@ -38,7 +39,7 @@ def cli(ctx: click.Context, catalog_root: Path | None) -> None:
     ctx.obj["catalog_root"] = catalog_root
 
 
-for command in (validate, referentials, wave, coverage_cmd, sandbox, run, pay, agency, label):
+for command in (validate, referentials, wave, coverage_cmd, sandbox, run, submit_cmd, pay, agency, label):
     cli.add_command(command)
 
 
