@@ -43,9 +43,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def page(request: Request, name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
     session = current_session(request)
-    return templates.TemplateResponse(request, name, {"session": session, **context}, status_code=status)
+    return templates.TemplateResponse(request, name, {"session": session, **context}, status_code=http_status)
 
 
 def error_page(request: Request, problem: Problem) -> Response:
