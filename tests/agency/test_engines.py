@@ -108,3 +108,31 @@ def test_usine_submit_to_the_served_agency(served: tuple[Served, Path], runs: Ru
     assert bad.exit_code == 2 and "401" in bad.output
     refused_run = usine("submit", runs.defective, "--agency", server.url, "--token", token)
     assert refused_run.exit_code == 1 and "PRACAUTH-004" in refused_run.output
+
+
+def test_pay_side_mirrors_labels_and_revocations_from_the_service(served: tuple[Served, Path], runs: Runs,
+                                                                  catalog: Catalog, home: Path, tmp_path: Path) -> None:
+    from conformity.agency.submit import decide_submission
+    from conformity.payments.agency_feed import sync_labels
+    from conformity.payments.labelbook import load_labelbook
+
+    from .conftest import AGENCY, accept_all
+
+    server, registry = served
+    first = usine("agency", "decide", runs.reference, "--trust", runs.trust, "--registry", registry, "--out",
+                  tmp_path / "d")
+    sub = json.loads(next((tmp_path / "d").glob("pending-*.json")).read_text())["submission"]
+    accept_all(registry, sub)
+    outcome = decide_submission(sub, catalog, registry, home / "agency" / "agency-key.pem", tmp_path / "d")
+    assert first.exit_code == 4 and outcome.labelled
+    labels = tmp_path / "labels"
+    synced = sync_labels(server.url, labels)
+    assert (synced.labels, synced.cursor) == (1, 1)
+    book = load_labelbook(labels, KeyRing([AGENCY.verify_key]))
+    assert [lbl.id for lbl in book.labels()] == [outcome.label["label_id"]]  # type: ignore[index]
+    assert usine("agency", "registry", "revoke", outcome.label["label_id"], "--reason", "fraud",  # type: ignore[index]
+                 "--registry", registry).exit_code == 0
+    again = sync_labels(server.url, labels)
+    assert (again.labels, again.events, again.cursor) == (0, 1, 2)  # the revoked event read; the list fetched
+    book = load_labelbook(labels, KeyRing([AGENCY.verify_key]))
+    assert outcome.label["label_id"] in book.revocations  # type: ignore[index]
