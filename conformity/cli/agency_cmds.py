@@ -11,7 +11,7 @@ import click
 from conformity.cli.agency_options import key_option, registry_option, trust_option
 from conformity.cli.agency_registry_cmds import registry
 from conformity.cli.agency_review_cmds import evidence_cmd, review_cmd
-from conformity.cli.agency_serve_cmds import account, serve_cmd
+from conformity.cli.agency_serve_cmds import account, serve_cmd, webhook
 from conformity.cli.common import get_catalog, write_atomic
 from conformity.cli.label_cmds import label
 from conformity.errors import InputError
@@ -168,4 +168,5 @@ agency.add_command(review_cmd)
 agency.add_command(evidence_cmd)
 agency.add_command(serve_cmd)
 agency.add_command(account)
+agency.add_command(webhook)
 __all__ = ["agency", "label"]

@@ -127,3 +127,24 @@ def account_token(login: str, token_name: str, scopes: tuple[str, ...], days: in
         audit.record(reg.db, "cli", "admin", "token-issued", acct.login, f"{token_name}: {' '.join(scopes) or 'submit read'}"
                      f", {days} days", "command line")
     click.echo(token)
+
+
+@click.group("webhook")
+def webhook() -> None:
+    """Webhooks for the payment agency: label events POSTed, signed (Standard Webhooks), retried."""
+
+
+@webhook.command("add")
+@click.argument("url")
+@database_option
+def webhook_add(url: str, database: str | None) -> None:
+    """Register a receiver; its signing secret is printed once (give it to the receiver)."""
+    from conformity.agency.registry import Registry
+    from conformity.agency.service import audit
+    from conformity.agency.service.webhooks import add_webhook
+
+    with Registry(_database(database)) as reg:  # type: ignore[arg-type]
+        ident, secret = add_webhook(reg.db, url)
+        audit.record(reg.db, "cli", "admin", "webhook-added", str(ident), url, "command line")
+    click.echo(f"webhook {ident}: {url}", err=True)
+    click.echo(secret)

@@ -13,6 +13,7 @@ from conformity.agency.service import api, uploads, web
 from conformity.agency.service.config import ServiceConfig
 from conformity.agency.service.deps import LoginRequired
 from conformity.agency.service.problems import Problem, install_handlers, respond
+from conformity.agency.service.webhooks import Deliverer
 from conformity.agency.submit import agency_signing_key
 
 #: pages may load this site's styles, images and frames (evidence), run no script, post only here
@@ -46,7 +47,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
             pass
         for ident in uploads.pending_uploads(config):  # received but not verified when a worker stopped
             uploads.process_later(config, ident)
+        deliverer = Deliverer(config.database).start() if config.webhooks else None
         yield
+        if deliverer is not None:
+            deliverer.close()
         config.database.dispose()
 
     app = FastAPI(title="usine labelling agency", version="1",

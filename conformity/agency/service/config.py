@@ -33,6 +33,7 @@ class ServiceConfig:
     login_max_failures: int = 5        # per login within the window
     client_max_failures: int = 20      # per client address within the window
     background: bool = True            # verify uploads after answering (False: before, e.g. in benchmarks)
+    webhooks: bool = True              # send due webhook deliveries from this worker
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
