@@ -86,7 +86,7 @@ def _report(doc: dict[str, Any]) -> None:
                                                          f"{d.get('category')}" if sw else ""))
     for f in doc.get("findings", []):
         click.echo(f"  - {f}")
-    for a in d.get("awaiting_review", []):
+    for a in d.get("awaiting_review", []) if doc["status"] == "awaiting-review" else ():
         click.echo(f"  awaiting review: {a['id']} {a['title']}")
     for f in d.get("failed_requirements", []):
         click.echo(f"  not passed: {f['id']} {f.get('title', '')} ({f.get('verdict', '')})")

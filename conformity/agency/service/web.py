@@ -257,6 +257,8 @@ def staff_home(request: Request) -> Response:
     queue = []
     with Registry(cfg.database) as reg:
         for s in reg.submissions(state="pending", now=now):
+            if s.identity is None:  # recorded before runs were identities: decided again only from a new run
+                continue
             d = decide(reg.facts(s), reg.reviews(s.id), cfg.catalog.wave(s.wave), now)
             mine = sum(1 for a in d.awaiting if a.get("accepted_by") == me)
             queue.append((s, d, mine))
@@ -267,7 +269,8 @@ def staff_home(request: Request) -> Response:
 def _submission_view(reg: Registry, cfg: Any, s: Submission, me: str) -> dict[str, Any]:
     now = _now()
     reviews = reg.reviews(s.id)
-    preview = decide(reg.facts(s), reviews, cfg.catalog.wave(s.wave), now) if s.state == "pending" else None
+    preview = decide(reg.facts(s), reviews, cfg.catalog.wave(s.wave), now) \
+        if s.state == "pending" and s.identity is not None else None
     evidence = reg.evidence(s.id)
     awaiting = {a["id"]: a for a in (preview.awaiting if preview else ())}
     rows = [r | {"files": [e for e in evidence if e.requirement == r["id"]], "awaiting": awaiting.get(r["id"]),
