@@ -255,7 +255,7 @@ def test_login_is_throttled_and_evidence_is_served_safely(sqlite_service: Servic
     sub = doc["submission"]["id"]  # type: ignore[index]
     alice, _ = s.staff("alice")
     page = alice.get(f"/staff/submissions/{sub}").text
-    pdf = re.search(r'<iframe class="evidence" src="(/staff/evidence/[^"]+)"', page).group(1)  # type: ignore[union-attr]
+    pdf = re.search(r'<iframe class="evidence" loading="lazy" src="(/staff/evidence/[^"]+)"', page).group(1)  # type: ignore[union-attr]
     r = alice.get(pdf)
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["content-security-policy"].startswith("sandbox")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conformity.agency.registry import Registry
 from conformity.agency.service import api, uploads, web
@@ -36,6 +38,33 @@ caption{text-align:left;color:var(--muted)}.status{font-weight:600}.valid,.label
 .skip:focus{left:8px;top:8px;background:#fff;padding:4px}pre{background:#eef0f3;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere}
 button{padding:4px 12px}
 """
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: safe defaults on every answer (a route's own headers win)."""
+
+    def __init__(self, app: ASGIApp, hsts: bool = True):
+        self.app, self.hsts = app, hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope["path"] in ("/docs", "/redoc")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in (("x-content-type-options", "nosniff"), ("referrer-policy", "same-origin"),
+                                    ("x-frame-options", "SAMEORIGIN")):
+                    headers.setdefault(name, value)
+                if not docs:
+                    headers.setdefault("content-security-policy", PAGE_CSP)
+                if self.hsts:
+                    headers.setdefault("strict-transport-security", "max-age=31536000")
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def create_app(config: ServiceConfig) -> FastAPI:
@@ -68,18 +97,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             return respond(request, Problem(401, "unauthenticated", exc.reason or "sign in first"))
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        h = response.headers
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("Referrer-Policy", "same-origin")
-        h.setdefault("X-Frame-Options", "SAMEORIGIN")
-        if request.url.path not in ("/docs", "/redoc"):
-            h.setdefault("Content-Security-Policy", PAGE_CSP)
-        if config.secure_cookies:
-            h.setdefault("Strict-Transport-Security", "max-age=31536000")
-        return response
+    app.add_middleware(SecurityHeaders, hsts=config.secure_cookies)
 
     @app.get("/static/style.css", include_in_schema=False)
     def style() -> Response:
