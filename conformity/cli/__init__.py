@@ -14,6 +14,7 @@ from conformity.cli.driver_cmds import driver
 from conformity.cli.pay_cmds import pay
 from conformity.cli.run_cmd import run
 from conformity.cli.sandbox_cmds import sandbox
+from conformity.cli.submit_cmd import submit_cmd
 from conformity.errors import UsineError
 
 
@@ -39,7 +40,7 @@ def cli(ctx: click.Context, catalog_root: Path | None) -> None:
     ctx.obj["catalog_root"] = catalog_root
 
 
-for command in (validate, referentials, wave, coverage_cmd, driver, sandbox, run, pay, agency, label):
+for command in (validate, referentials, wave, coverage_cmd, driver, sandbox, run, submit_cmd, pay, agency, label):
     cli.add_command(command)
 
 

@@ -68,6 +68,9 @@ Exit codes:
               help="The revocation list, when not LABELS/revocations.json (then none may be under --labels). "
                    "Required either way, and fresh: its next_update must be later than the run's time, the later "
                    "of --as-of and now (else exit 4).")
+@click.option("--agency", "agency_url", envvar="USINE_AGENCY_URL",
+              help="The labelling agency's service: its label feed and current revocation list are first mirrored "
+                   "into --labels (then verified like any label folder).")
 @click.option("-e", "--events", "events", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Data-received events file (JSON lines, with its signed segments FILE.segments beside it), "
                    "or a folder of *.jsonl; repeatable.")
@@ -91,7 +94,8 @@ Exit codes:
 @click.option("--commit-every", type=click.IntRange(1), default=50_000, show_default=True,
               help="Events per ledger transaction.")
 @click.pass_context
-def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Path | None, events: tuple[Path, ...],
+def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Path | None, agency_url: str | None,
+            events: tuple[Path, ...],
             infrastructure_keys: Path | None, ledger_path: Path | None, out_dir: Path, agency_keys: tuple[Path, ...],
             payer_file: Path, payees_file: Path | None, as_of: str | None, commit_every: int) -> None:
     """Pay every installation of WAVE whose proof of use is met, once; write orders and the refusal report.
@@ -106,6 +110,15 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
         raise InputError("no infrastructure keys: give --infrastructure-keys FILE (or set USINE_INFRASTRUCTURE_KEYS), "
                          "the keys whose signed segments prove the events; unauthenticated events are never paid",
                          where="--infrastructure-keys")
+    if agency_url:
+        from conformity.payments.agency_feed import sync_labels
+
+        if revocations is not None:
+            raise InputError("--agency brings the agency's current revocation list: give no --revocations with it",
+                             where="--revocations")
+        synced = sync_labels(agency_url, labels_dir)
+        click.echo(f"from {agency_url}: {synced.events} label event(s) read, {synced.labels} label(s) written into "
+                   f"{labels_dir}, the current revocation list fetched", err=True)
     catalog = get_catalog(ctx)
     options = RunOptions(
         wave=wave_id, labels=labels_dir, events=_event_files(events), ledger=ledger_path or default_ledger(),

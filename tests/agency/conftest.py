@@ -176,15 +176,18 @@ def usine(*args: str | Path) -> Result:
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
-def accept_all(registry: Path, submission: str, *, when: dt.datetime = DECIDED, reviewer: str = "A. Reviewer",
-               except_: tuple[str, ...] = ()) -> list[str]:
-    """Accept every document/manual requirement of a pending submission that can be reviewed; their ids."""
+def accept_all(registry: Path | str, submission: str, *, when: dt.datetime = DECIDED, reviewer: str = "A. Reviewer",
+               second: str | None = "B. Second", except_: tuple[str, ...] = ()) -> list[str]:
+    """Accept every document/manual requirement of a pending submission that can be reviewed, by ``reviewer``
+    then (four-eyes) by ``second`` (None: no second review); their ids."""
     with Registry(registry) as reg:
         s = reg.get(submission)
         evidenced = {e.requirement for e in reg.evidence(s.id)}
         todo = [r["id"] for r in s.rows() if r["method"] in ("document", "manual") and r["id"] not in except_
                 and (r["id"] in evidenced or r["method"] == "manual")]
         reg.review(s.id, todo, "accepted", "evidence read: it shows what the requirement asks", reviewer, when)
+        if second is not None:
+            reg.review(s.id, todo, "accepted", "read again: confirmed", second, when)
     return todo
 
 

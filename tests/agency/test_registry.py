@@ -118,7 +118,7 @@ def test_registry_cli(decided: Path, home: Path) -> None:
     assert only.exit_code == 0 and "refused" in only.output and label_id not in only.output
     shown = usine("agency", "registry", "show", label_id, "--registry", decided)
     assert shown.exit_code == 0 and "history:" in shown.output and " pending — " in shown.output
-    assert "SECURITY-013 [MUST, document] accepted by A. Reviewer" in shown.output
+    assert "SECURITY-013 [MUST, document] accepted by B. Second" in shown.output
     assert "evidence evidence/SECURITY-013/hds-certificate.pdf (application/pdf" in shown.output
     assert "SECURITY-011 [SHOULD, document] not reviewed (SHOULD: does not block)" in shown.output
     refused = next(r["submission"] for r in rows if r["state"] == "refused")
