@@ -113,7 +113,7 @@ def test_a_failed_automated_must_or_an_expired_wave_refuses_whatever_the_reviews
 def test_a_must_not_exercised_refuses_like_a_failure_unless_waived(catalog: Catalog) -> None:
     """No vacuous pass: a MUST whose situation never happened in the run blocks the label; the agency may waive it."""
     rows = _rows(catalog)
-    accepted = {r: _review(r, "accepted", rows) for r in _reviewable(catalog)}
+    accepted = _reviews({r: "accepted" for r in _reviewable(catalog)}, rows)
     unexercised = ({"id": "PATIENTID-010", "title": "t", "level": "MUST", "verdict": "not-exercised", "checks": [],
                     "findings": [{"message": "the scenarios never sent a message"}]},)
     d = decide(_facts(catalog, failed=unexercised), accepted, catalog.wave(WAVE), NOW)
