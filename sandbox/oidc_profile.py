@@ -26,6 +26,8 @@ class OidcProfile:
     #: ``acr_values_supported``; the automated login authenticates at the first
     acr_values: tuple[str, ...] = ("eidas1",)
     scopes: tuple[str, ...] = ("openid", "profile")
+    #: the services (URL names) an access token of this provider may be sent to (its ``aud``)
+    audience: tuple[str, ...] = ()
     #: what ``login_hint`` is, for error messages and the API's documentation
     login_hint: str = "an account of the session's fixtures"
 

@@ -11,21 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 from conformity.packs.housing.fixtures import generate
+from sandbox.faults import Fault, counted, flag
 from sandbox.oidc_profile import OidcProfile
 from sandbox.packs.housing import dataspace, geocoder, observatory, registry
 
 SERVICES = {"geocoder": geocoder, "buildings": registry, "observatory": observatory, "dataspace": dataspace}
 
-FAULTS: dict[str, dict[str, str]] = {
-    "geocoder": {},
-    "buildings": {},
-    "observatory": {},
-    "dataspace": {"revoke_after": "n: the household revokes a consent after n reads of it",
-                  "deny_transfer": "true: the household never allows its consumption data to be transferred"},
+FAULTS: dict[str, dict[str, Fault]] = {
+    "dataspace": {"revoke_after": Fault("n: the household revokes a consent after n reads of it", counted),
+                  "deny_transfer": Fault("true: the household never allows its consumption data to be transferred",
+                                         flag)},
 }
 
 
-def fixtures(seed: int) -> dict[str, Any]:
+def fixtures(seed: int, **options: Any) -> dict[str, Any]:
+    """A session's addresses, buildings, homes and professionals (:mod:`conformity.packs.housing.fixtures`)."""
     return generate(seed)
 
 
@@ -39,4 +39,5 @@ OIDC = OidcProfile(
     service="proconnect", accounts="professionals", login_key="email", subject_key="uid",
     claims=professional_claims, id_token_claims=("given_name", "usual_name", "email", "uid", "siret"),
     acr_values=("eidas1", "eidas2", "eidas3"), scopes=("openid", "given_name", "usual_name", "email", "uid", "siret"),
+    audience=("observatory", "dataspace"),
     login_hint="a professional's e-mail")

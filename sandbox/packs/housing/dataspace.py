@@ -46,6 +46,8 @@ from sandbox.problems import Problem, set_outcome
 from sandbox.sessions import new_id
 
 SERVICE = "dataspace"
+#: the requests network faults hit
+NETWORK_METHODS = ("GET", "POST", "DELETE")
 CONSENTS, DEPOSITS = "housing-consents", "housing-deposits"
 KINDS = ("dpe", "quote", "works", "consumption")
 SCHEMAS = Path(__file__).resolve().parents[3] / "conformity" / "packs" / "housing" / "schemas"

@@ -21,6 +21,8 @@ from sandbox.deps import get_session, raise_if_unavailable
 from sandbox.problems import Problem, set_outcome
 
 SERVICE = "geocoder"
+#: the requests network faults hit
+NETWORK_METHODS = ("GET",)
 router = APIRouter(tags=["geocoder"])
 
 

@@ -25,6 +25,8 @@ from sandbox.deps import get_session, raise_if_unavailable
 from sandbox.problems import Problem, set_outcome
 
 SERVICE = "buildings"
+#: the requests network faults hit
+NETWORK_METHODS = ("GET",)
 router = APIRouter(tags=["buildings"])
 
 

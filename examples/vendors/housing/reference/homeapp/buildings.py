@@ -11,7 +11,7 @@ from homeapp.context import App, ServiceError
 ALPHABET = "123456789ABCDEFGHJKMNPQRSTVWXYZ"
 MIN_SCORE = 0.45
 WARN_SCORE = 0.7
-AS_TYPED = defects.register("rnb-as-typed", "sends an RNB id to the registry as the user typed it")
+AS_TYPED = defects.register("rnb-as-typed", "checks an RNB id but sends it to the registry as the user typed it")
 IGNORE_TYPE = defects.register("ignores-geocoding-type", "uses any geocoder result, even one found only at street level")
 
 
@@ -53,9 +53,11 @@ def by_address(app: App, address: str) -> dict[str, Any]:
 
 
 def by_id(app: App, typed: str) -> dict[str, Any]:
-    rnb = typed if defects.active(AS_TYPED) else normalise_rnb(typed)
+    rnb = normalise_rnb(typed)
     if rnb is None:
         return {"status": "invalid", "error": f"{typed!r} is not an RNB building id"}
+    if defects.active(AS_TYPED):
+        rnb = typed
     r = app.call("GET", "buildings", f"/buildings/{rnb}", auth=False)
     if r.status_code == 404:
         return {"status": "no_result"}
