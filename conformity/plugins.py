@@ -3,7 +3,7 @@
 A pack registers one object under the ``usine.packs`` entry point group (``pyproject.toml``)::
 
     [project.entry-points."usine.packs"]
-    housing = "conformity.packs.housing:PACK"
+    mypack = "mypack:PACK"
 
 and brings the same inner shape every time: its data (``referentials/<pack>/``, its waves), its checks,
 scenarios and trace mutations (registered by ``register()``), its sandbox services (the module named by
@@ -37,6 +37,12 @@ class SectorPack:
     sandbox: str | None = None
     #: what the software under test knows locally, from a session's fixtures (never what the services must tell)
     driver_fixtures: Callable[[Mapping[str, Any]], dict[str, Any]] = field(default=lambda fixtures: {})
+    #: the driver action that logs a user in (the specification's "who is logged in" convention)
+    login_action: str = ""
+    #: other actions that need no logged-in user (raw connections…)
+    sessionless: tuple[str, ...] = ()
+    #: the driver conventions particular to this pack (title, text): its fixtures, who logs in first
+    conventions: tuple[tuple[str, str], ...] = ()
     #: a folder holding this pack's ``referentials/<id>/`` and ``waves/`` when the pack travels in its own
     #: distribution (None: the pack's data is in the main catalog)
     data: Path | None = None

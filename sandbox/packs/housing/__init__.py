@@ -14,6 +14,7 @@ from conformity.packs.housing.fixtures import generate
 from sandbox.faults import Fault, counted, flag
 from sandbox.oidc_profile import OidcProfile
 from sandbox.packs.housing import dataspace, geocoder, observatory, registry
+from sandbox.packs.housing.openapi import DOCUMENT as OPENAPI
 
 SERVICES = {"geocoder": geocoder, "buildings": registry, "observatory": observatory, "dataspace": dataspace}
 
