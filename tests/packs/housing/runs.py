@@ -17,7 +17,7 @@ from conformity.harness.sandbox_access import SandboxAccess
 from conformity.harness.vendor import load_vendor
 
 VENDORS = Path(__file__).resolve().parents[3] / "examples" / "vendors" / "housing"
-WAVES = ("2027-W3", "2028-W4")
+WAVES = ("2026-W3", "2027-W4")
 CATEGORIES = ("DIAGNOSTICIAN", "ADVISER", "CONTRACTOR")
 
 plugins.register_all()

@@ -1,7 +1,7 @@
 """Every shipped defective HomeApp, run for real: the failed MUST requirements are exactly those its
 ``expected.toml`` lists for the wave, no more, no less, explained by findings that quote the trace.
 
-Each vendor runs on the newest housing wave here (20 real runs); ``expected.toml`` also declares the 2027-W3 runs,
+Each vendor runs on the newest housing wave here (20 real runs); ``expected.toml`` also declares the 2026-W3 runs,
 which ``usine coverage`` counts and which the slow-only ``USINE_ALL_WAVES=1`` run checks too.
 """
 
@@ -17,14 +17,14 @@ from tests.packs.housing.runs import VENDORS, Run
 
 pytestmark = pytest.mark.slow
 ALL = vendor_expectations(VENDORS / "defective")
-RUNS = [e for e in ALL if os.environ.get("USINE_ALL_WAVES") or e.wave == "2028-W4"]
+RUNS = [e for e in ALL if os.environ.get("USINE_ALL_WAVES") or e.wave == "2027-W4"]
 
 
 def test_every_defective_vendor_declares_what_it_fails() -> None:
     declared = {e.vendor for e in ALL}
     shipped = {p.parent.name for p in (VENDORS / "defective").glob("*/vendor.toml")}
     assert declared == shipped and len(shipped) >= 10
-    assert all(e.failed for e in ALL) and {e.wave for e in ALL} == {"2027-W3", "2028-W4"}
+    assert all(e.failed for e in ALL) and {e.wave for e in ALL} == {"2026-W3", "2027-W4"}
 
 
 @pytest.mark.parametrize("expected", RUNS, ids=[f"{e.vendor}-{e.wave}->{'+'.join(e.failed)}" for e in RUNS])

@@ -11,8 +11,8 @@ from conformity.checks.trace import Exchange
 from conformity.defects import Change
 from conformity.xmlsafe import parse_xml
 
-WAVES = ("2027-W3", "2028-W4")
-W4 = ("2028-W4",)
+WAVES = ("2026-W3", "2027-W4")
+W4 = ("2027-W4",)
 
 
 def mutation(mid: str, *, scenario: str, breaks: Iterable[str], category: str, waves: Iterable[str] = WAVES,
