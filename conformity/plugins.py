@@ -52,11 +52,14 @@ def _load(name: str, value: str, load: Callable[[], Any]) -> SectorPack:
     try:
         pack = load()
     except Exception as exc:  # a broken plug-in is named, not a traceback
-        raise InputError(f"sector pack {name!r} ({value}) failed to load: {type(exc).__name__}: {exc}",
-                         where=f"entry point group {GROUP}") from exc
+        raise InputError(
+            f"sector pack {name!r} ({value}) failed to load: {type(exc).__name__}: {exc}",
+            where=f"entry point group {GROUP}",
+        ) from exc
     if not isinstance(pack, SectorPack) or pack.id != name:
-        raise InputError(f"entry point {name!r} ({value}) is not the SectorPack of pack {name!r}",
-                         where=f"entry point group {GROUP}")
+        raise InputError(
+            f"entry point {name!r} ({value}) is not the SectorPack of pack {name!r}", where=f"entry point group {GROUP}"
+        )
     return pack
 
 
@@ -71,8 +74,10 @@ def get(pack_id: str) -> SectorPack:
     try:
         return installed()[pack_id]
     except KeyError:
-        raise InputError(f"no installed sector pack {pack_id!r} (installed: {', '.join(installed()) or 'none'})",
-                         where=f"entry point group {GROUP}") from None
+        raise InputError(
+            f"no installed sector pack {pack_id!r} (installed: {', '.join(installed()) or 'none'})",
+            where=f"entry point group {GROUP}",
+        ) from None
 
 
 @functools.cache

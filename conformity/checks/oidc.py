@@ -22,9 +22,14 @@ from conformity.checks.model import Finding, Verdict, failed, passed
 from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 
 REDACTED = re.compile(r"\[redacted sha256:([0-9a-f]{16})\]")
-ALPHABETS = ((string.digits, 10), (string.hexdigits.lower(), 16), (string.hexdigits.upper(), 16),
-             (string.ascii_letters + string.digits, 62), (string.ascii_letters + string.digits + "-_", 64),
-             (string.ascii_letters + string.digits + "+/=", 64))
+ALPHABETS = (
+    (string.digits, 10),
+    (string.hexdigits.lower(), 16),
+    (string.hexdigits.upper(), 16),
+    (string.ascii_letters + string.digits, 62),
+    (string.ascii_letters + string.digits + "-_", 64),
+    (string.ascii_letters + string.digits + "+/=", 64),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +76,14 @@ def issued(trace: TraceView, service: str) -> list[Issued]:
     for e in token_requests(trace, service):
         body = e.response_json if isinstance(e.response_json, dict) else {}
         if e.outcome in ("token-issued", "token-refreshed"):
-            out.append(Issued(e, redacted_hash(body.get("access_token")), redacted_hash(body.get("id_token")),
-                              redacted_hash(body.get("refresh_token"))))
+            out.append(
+                Issued(
+                    e,
+                    redacted_hash(body.get("access_token")),
+                    redacted_hash(body.get("id_token")),
+                    redacted_hash(body.get("refresh_token")),
+                )
+            )
     return out
 
 
@@ -80,8 +91,11 @@ def bearer_uses(trace: TraceView, token_hash: str | None, after: int = 0) -> lis
     """Requests after seq ``after`` that presented the token with this hash prefix as a Bearer credential."""
     if not token_hash:
         return []
-    return [e for e in trace.exchanges(after=after)
-            if (e.auth or {}).get("scheme") == "Bearer" and (e.auth or {}).get("token_sha256") == token_hash]
+    return [
+        e
+        for e in trace.exchanges(after=after)
+        if (e.auth or {}).get("scheme") == "Bearer" and (e.auth or {}).get("token_sha256") == token_hash
+    ]
 
 
 def entropy_bits(value: str) -> float:
@@ -116,12 +130,23 @@ def control_findings(trace: TraceView, provider: Provider) -> list[Finding]:
         if note is None:
             found.append(Finding(f"the control login {name!r} was not performed"))
             continue
-        used = [e for i in issued_in(trace, provider, note) for e in bearer_uses(trace, i.access, i.exchange.seq)
-                if e.local_path == "/userinfo" and e.outcome == "userinfo-served"]
+        used = [
+            e
+            for i in issued_in(trace, provider, note)
+            for e in bearer_uses(trace, i.access, i.exchange.seq)
+            if e.local_path == "/userinfo" and e.outcome == "userinfo-served"
+        ]
         if not used or not claims_session(note):
-            found.append(Finding(f"the control login {name!r} with valid answers did not succeed, so refusing the "
-                                 "faulty ones proves nothing", exchange=note.seq, scenario=note.scenario,
-                                 expected="token issued, userinfo called, authenticated", got=note.data.get("output")))
+            found.append(
+                Finding(
+                    f"the control login {name!r} with valid answers did not succeed, so refusing the "
+                    "faulty ones proves nothing",
+                    exchange=note.seq,
+                    scenario=note.scenario,
+                    expected="token issued, userinfo called, authenticated",
+                    got=note.data.get("output"),
+                )
+            )
     return found
 
 
@@ -132,20 +157,40 @@ def refusal_findings(trace: TraceView, provider: Provider, step: str, fault: str
         return [Finding(f"the login with {what} (step {step!r}) was not performed")]
     forged = [i for i in issued_in(trace, provider, note) if i.fault == fault]
     if not forged:
-        return [Finding(f"step {step!r}: the software never redeemed its code, so it never received the ID token "
-                        f"with {what}: its refusal is not shown", exchange=note.seq, scenario=note.scenario,
-                        got=note.data.get("output"))]
+        return [
+            Finding(
+                f"step {step!r}: the software never redeemed its code, so it never received the ID token "
+                f"with {what}: its refusal is not shown",
+                exchange=note.seq,
+                scenario=note.scenario,
+                got=note.data.get("output"),
+            )
+        ]
     found = []
     for i in forged:
         for e in bearer_uses(trace, i.access, i.exchange.seq):
-            found.append(quote(e, f"step {step!r}: the software accepted the ID token with {what} (exchange "
-                                  f"{i.exchange.seq}) and used the access token it came with at "
-                                  f"{e.service} {e.method} {e.local_path}", where="request.auth",
-                               expected="token discarded", got=e.auth))
+            found.append(
+                quote(
+                    e,
+                    f"step {step!r}: the software accepted the ID token with {what} (exchange "
+                    f"{i.exchange.seq}) and used the access token it came with at "
+                    f"{e.service} {e.method} {e.local_path}",
+                    where="request.auth",
+                    expected="token discarded",
+                    got=e.auth,
+                )
+            )
     if claims_session(note):
-        found.append(Finding(f"step {step!r}: the software opened a session with an ID token with {what}",
-                             exchange=note.seq, scenario=note.scenario, where="output.authenticated", expected=False,
-                             got=True))
+        found.append(
+            Finding(
+                f"step {step!r}: the software opened a session with an ID token with {what}",
+                exchange=note.seq,
+                scenario=note.scenario,
+                where="output.authenticated",
+                expected=False,
+                got=True,
+            )
+        )
     return found
 
 
@@ -159,8 +204,9 @@ def refusal_verdict(trace: TraceView, provider: Provider, steps: tuple[tuple[str
     return passed(f"the software refused the ID token with {what} and accepted the valid ones")
 
 
-def random_value_findings(subject: TraceView | RunView, service: str, name: str, *, min_bits: float = 0,
-                          min_length: int = 0) -> list[Finding]:
+def random_value_findings(
+    subject: TraceView | RunView, service: str, name: str, *, min_bits: float = 0, min_length: int = 0
+) -> list[Finding]:
     """Each authorization request carries parameter ``name``: at least ``min_length`` characters and ``min_bits``
     bits of entropy, never reused."""
     found: list[Finding] = []
@@ -171,20 +217,47 @@ def random_value_findings(subject: TraceView | RunView, service: str, name: str,
     for e in requests:
         value = e.param(name)
         if not value:
-            found.append(quote(e, f"the authorization request carries no {name}", where=f"request.query.{name}",
-                               expected=f"a random value of at least {max(min_length, 1)} characters", got=value))
+            found.append(
+                quote(
+                    e,
+                    f"the authorization request carries no {name}",
+                    where=f"request.query.{name}",
+                    expected=f"a random value of at least {max(min_length, 1)} characters",
+                    got=value,
+                )
+            )
             continue
         bits = entropy_bits(value)
         if len(value) < min_length:
-            found.append(quote(e, f"the {name} is shorter than {min_length} characters", where=f"request.query.{name}",
-                               expected=f">= {min_length} characters", got=f"{value!r} ({len(value)} characters)"))
+            found.append(
+                quote(
+                    e,
+                    f"the {name} is shorter than {min_length} characters",
+                    where=f"request.query.{name}",
+                    expected=f">= {min_length} characters",
+                    got=f"{value!r} ({len(value)} characters)",
+                )
+            )
         elif bits < min_bits:
-            found.append(quote(e, f"the {name} is too short to carry {min_bits:g} bits of entropy",
-                               where=f"request.query.{name}", expected=f">= {min_bits:g} bits",
-                               got=f"{value!r} (~{bits:.0f} bits)"))
+            found.append(
+                quote(
+                    e,
+                    f"the {name} is too short to carry {min_bits:g} bits of entropy",
+                    where=f"request.query.{name}",
+                    expected=f">= {min_bits:g} bits",
+                    got=f"{value!r} (~{bits:.0f} bits)",
+                )
+            )
         if value in seen:
-            found.append(quote(e, f"the {name} of exchange {seen[value]} is reused", where=f"request.query.{name}",
-                               expected="a fresh value", got=value))
+            found.append(
+                quote(
+                    e,
+                    f"the {name} of exchange {seen[value]} is reused",
+                    where=f"request.query.{name}",
+                    expected="a fresh value",
+                    got=value,
+                )
+            )
         seen.setdefault(value, e.seq)
     return found
 
@@ -198,15 +271,36 @@ def code_flow_findings(subject: TraceView | RunView, service: str) -> list[Findi
         return [Finding("the software sent no authorization request")]
     for e in requests:
         if e.param("response_type") != "code":
-            found.append(quote(e, "the authorization request does not use the code flow", where="request.query.response_type",
-                               expected="code", got=e.param("response_type")))
+            found.append(
+                quote(
+                    e,
+                    "the authorization request does not use the code flow",
+                    where="request.query.response_type",
+                    expected="code",
+                    got=e.param("response_type"),
+                )
+            )
         if "openid" not in (e.param("scope") or "").split():
-            found.append(quote(e, "the authorization request does not ask for the openid scope",
-                               where="request.query.scope", expected="openid …", got=e.param("scope")))
+            found.append(
+                quote(
+                    e,
+                    "the authorization request does not ask for the openid scope",
+                    where="request.query.scope",
+                    expected="openid …",
+                    got=e.param("scope"),
+                )
+            )
     for e in token_requests(subject, service):
         if e.param("grant_type") not in ("authorization_code", "refresh_token"):
-            found.append(quote(e, "the token request uses another grant", where="request.body.form.grant_type",
-                               expected="authorization_code", got=e.param("grant_type")))
+            found.append(
+                quote(
+                    e,
+                    "the token request uses another grant",
+                    where="request.body.form.grant_type",
+                    expected="authorization_code",
+                    got=e.param("grant_type"),
+                )
+            )
     return found
 
 
@@ -215,11 +309,24 @@ def pkce_findings(subject: TraceView | RunView, service: str) -> list[Finding]:
     found = []
     for e in authorizations(subject, service):
         if e.param("code_challenge_method") != "S256" or not e.param("code_challenge"):
-            found.append(quote(e, "the authorization request has no S256 code_challenge (PKCE)",
-                               where="request.query.code_challenge_method", expected="S256",
-                               got=e.param("code_challenge_method")))
+            found.append(
+                quote(
+                    e,
+                    "the authorization request has no S256 code_challenge (PKCE)",
+                    where="request.query.code_challenge_method",
+                    expected="S256",
+                    got=e.param("code_challenge_method"),
+                )
+            )
     for e in token_requests(subject, service):
         if e.param("grant_type") == "authorization_code" and not e.param("code_verifier"):
-            found.append(quote(e, "the code is redeemed without its code_verifier", where="request.body.form.code_verifier",
-                               expected="the PKCE verifier", got=None))
+            found.append(
+                quote(
+                    e,
+                    "the code is redeemed without its code_verifier",
+                    where="request.body.form.code_verifier",
+                    expected="the PKCE verifier",
+                    got=None,
+                )
+            )
     return found

@@ -19,8 +19,12 @@ from conformity.catalog import load_catalog
 from sandbox import plugins as sandbox_plugins
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE = sorted(p for top in ("conformity", "sandbox") for p in (ROOT / top).rglob("*.py")
-              if "packs" not in p.relative_to(ROOT / top).parts)
+CORE = sorted(
+    p
+    for top in ("conformity", "sandbox")
+    for p in (ROOT / top).rglob("*.py")
+    if "packs" not in p.relative_to(ROOT / top).parts
+)
 SCHEMAS = sorted((ROOT / "conformity" / "schemas").glob("*.json"))
 #: the sandbox's liveness endpoint is GET /health: a word the health pack's id happens to share
 LIVENESS = re.compile(r'"/health"|"GET /health"|def health\(')
@@ -29,8 +33,11 @@ LIVENESS = re.compile(r'"/health"|"GET /health"|def health\(')
 def identifiers(pack_id: str) -> dict[str, set[str]]:
     """A pack's identifiers: words (ids of the pack, its referentials and categories) and names (services)."""
     catalog = load_catalog()
-    words = {pack_id} | {r.id for r in catalog.referentials.values() if r.pack == pack_id} \
+    words = (
+        {pack_id}
+        | {r.id for r in catalog.referentials.values() if r.pack == pack_id}
         | set(catalog.packs[pack_id].categories)
+    )
     names = set(sandbox_plugins.pack_of(pack_id).service_names()) if pack_id in sandbox_plugins.packs() else set()
     return {"words": words, "names": names}
 

@@ -21,12 +21,21 @@ def register() -> None:
 
 
 CONVENTIONS = (
-    ("Fixtures (housing)", "initialize's fixtures are {\"homes\": [{\"ref\", \"address\", \"fiscal_number\", "
-                           "\"visit\"}], \"addresses\": [{\"ref\", \"query\"}], \"professionals\": [{\"email\", "
-                           "\"role\", …}], \"site\"}: homes by address and fiscal number only (your software finds "
-                           "their buildings through the geocoder and the registry). Every scenario starts with a "
-                           "professional.login (the professional's e-mail as login_hint)."),
+    (
+        "Fixtures (housing)",
+        'initialize\'s fixtures are {"homes": [{"ref", "address", "fiscal_number", '
+        '"visit"}], "addresses": [{"ref", "query"}], "professionals": [{"email", '
+        '"role", …}], "site"}: homes by address and fiscal number only (your software finds '
+        "their buildings through the geocoder and the registry). Every scenario starts with a "
+        "professional.login (the professional's e-mail as login_hint).",
+    ),
 )
 
-PACK = SectorPack(id="housing", register=register, sandbox="sandbox.packs.housing", driver_fixtures=driver_fixtures,
-                  login_action="professional.login", conventions=CONVENTIONS)
+PACK = SectorPack(
+    id="housing",
+    register=register,
+    sandbox="sandbox.packs.housing",
+    driver_fixtures=driver_fixtures,
+    login_action="professional.login",
+    conventions=CONVENTIONS,
+)

@@ -103,29 +103,73 @@ def coherence(doc: Mapping[str, Any], *, low_score: float = LOW_SCORE, this_year
     if ep is not None and ges is not None:
         expected = dpe_class(ep, ges)
         if doc.get("energy_class") != expected:
-            out.append(finding("erreur_logiciel", "sortie", f"classe_bilan_dpe {doc.get('energy_class')} differs from "
-                               f"the class of the double threshold ({expected} for {ep:g} kWh/m²/an and {ges:g} "
-                               "kgCO2/m²/an)", "sortie/ep_conso/classe_bilan_dpe"))
+            out.append(
+                finding(
+                    "erreur_logiciel",
+                    "sortie",
+                    f"classe_bilan_dpe {doc.get('energy_class')} differs from "
+                    f"the class of the double threshold ({expected} for {ep:g} kWh/m²/an and {ges:g} "
+                    "kgCO2/m²/an)",
+                    "sortie/ep_conso/classe_bilan_dpe",
+                )
+            )
         ges_class = single_class(ges, [6, 11, 30, 50, 70, 100])
         if doc.get("emissions_class") != ges_class:
-            out.append(finding("erreur_logiciel", "sortie", f"classe_emission_ges {doc.get('emissions_class')} differs "
-                               f"from {ges_class} for {ges:g} kgCO2/m²/an", "sortie/emission_ges/classe_emission_ges"))
+            out.append(
+                finding(
+                    "erreur_logiciel",
+                    "sortie",
+                    f"classe_emission_ges {doc.get('emissions_class')} differs "
+                    f"from {ges_class} for {ges:g} kgCO2/m²/an",
+                    "sortie/emission_ges/classe_emission_ges",
+                )
+            )
     if not doc.get("surface"):
-        out.append(finding("erreur_saisie", "caracteristique_generale", "surface_habitable_logement must be positive",
-                           "caracteristique_generale/surface_habitable_logement"))
+        out.append(
+            finding(
+                "erreur_saisie",
+                "caracteristique_generale",
+                "surface_habitable_logement must be positive",
+                "caracteristique_generale/surface_habitable_logement",
+            )
+        )
     year = doc.get("year")
     if year and year.isdigit() and int(year) > this_year:
-        out.append(finding("erreur_saisie", "caracteristique_generale", f"annee_construction {year} is in the future",
-                           "caracteristique_generale/annee_construction"))
+        out.append(
+            finding(
+                "erreur_saisie",
+                "caracteristique_generale",
+                f"annee_construction {year} is in the future",
+                "caracteristique_generale/annee_construction",
+            )
+        )
     if doc.get("ban_type") != "housenumber":
-        out.append(finding("erreur_saisie", "geolocalisation", f"incomplete geocoding: the address is located at "
-                           f"{doc.get('ban_type')} level, not at a house number", "geolocalisation/adresse_bien"))
+        out.append(
+            finding(
+                "erreur_saisie",
+                "geolocalisation",
+                f"incomplete geocoding: the address is located at {doc.get('ban_type')} level, not at a house number",
+                "geolocalisation/adresse_bien",
+            )
+        )
     elif (doc.get("ban_score") or 0) < low_score:
-        out.append(finding("warning_saisie", "geolocalisation", f"low geocoding score {doc.get('ban_score')} (below "
-                           f"{low_score}): check the address", "geolocalisation/adresse_bien/ban_score"))
+        out.append(
+            finding(
+                "warning_saisie",
+                "geolocalisation",
+                f"low geocoding score {doc.get('ban_score')} (below {low_score}): check the address",
+                "geolocalisation/adresse_bien/ban_score",
+            )
+        )
     if not doc.get("rnb_id"):
-        out.append(finding("warning_logiciel", "geolocalisation", "no RNB building id: the DPE cannot be tied to its "
-                           "building in the national registry", "geolocalisation/rnb_id"))
+        out.append(
+            finding(
+                "warning_logiciel",
+                "geolocalisation",
+                "no RNB building id: the DPE cannot be tied to its building in the national registry",
+                "geolocalisation/rnb_id",
+            )
+        )
     return out
 
 
@@ -142,9 +186,13 @@ def build_dpe(values: Mapping[str, Any]) -> bytes:
     etree.SubElement(adm, "date_etablissement_dpe").text = values.get("date", "2027-03-01")
     etree.SubElement(adm, "enum_modele_dpe_id").text = "1"
     diag = etree.SubElement(adm, "diagnostiqueur")
-    for tag, key in (("usr_logiciel_id", "software_id"), ("version_logiciel", "software_version"),
-                     ("nom_diagnostiqueur", "family_name"), ("prenom_diagnostiqueur", "given_name"),
-                     ("numero_certification_diagnostiqueur", "certification")):
+    for tag, key in (
+        ("usr_logiciel_id", "software_id"),
+        ("version_logiciel", "software_version"),
+        ("nom_diagnostiqueur", "family_name"),
+        ("prenom_diagnostiqueur", "given_name"),
+        ("numero_certification_diagnostiqueur", "certification"),
+    ):
         etree.SubElement(diag, tag).text = str(values.get(key, ""))
     geo = etree.SubElement(adm, "geolocalisation")
     address = etree.SubElement(geo, "adresse_bien")
@@ -165,7 +213,9 @@ def build_dpe(values: Mapping[str, Any]) -> bytes:
     etree.SubElement(general, "nombre_niveau_logement").text = "1"
     envelope = etree.SubElement(logement, "enveloppe")
     etree.SubElement(envelope, "ubat").text = f"{values.get('ubat', 0.8):g}"
-    heating = etree.SubElement(etree.SubElement(logement, "installation_chauffage_collection"), "installation_chauffage")
+    heating = etree.SubElement(
+        etree.SubElement(logement, "installation_chauffage_collection"), "installation_chauffage"
+    )
     etree.SubElement(heating, "description").text = values.get("heating", "Chaudière gaz à condensation")
     etree.SubElement(heating, "conso_chauffage").text = f"{values.get('heating_use', 0):g}"
     sortie = etree.SubElement(logement, "sortie")
@@ -177,4 +227,4 @@ def build_dpe(values: Mapping[str, Any]) -> bytes:
     etree.SubElement(ges, "classe_emission_ges").text = values["emissions_class"]
     cost = etree.SubElement(sortie, "cout")
     etree.SubElement(cost, "cout_5_usages").text = f"{values.get('cost', 0):g}"
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))

@@ -23,7 +23,13 @@ SIRET = re.compile(r"^[0-9]{14}$")
 
 #: upper bounds (exclusive) of classes A..F: (primary energy kWh/m²/yr, emissions kgCO2/m²/yr); G above
 DPE_THRESHOLDS: tuple[tuple[str, float, float], ...] = (
-    ("A", 70, 6), ("B", 110, 11), ("C", 180, 30), ("D", 250, 50), ("E", 330, 70), ("F", 420, 100))
+    ("A", 70, 6),
+    ("B", 110, 11),
+    ("C", 180, 30),
+    ("D", 250, 50),
+    ("E", 330, 70),
+    ("F", 420, 100),
+)
 CLASSES = "ABCDEFG"
 
 
@@ -53,8 +59,9 @@ def single_class(value: float, bounds: Sequence[float]) -> str:
     return "G"
 
 
-def dpe_class(primary_energy: float, emissions: float,
-              thresholds: Sequence[tuple[str, float, float]] = DPE_THRESHOLDS) -> str:
+def dpe_class(
+    primary_energy: float, emissions: float, thresholds: Sequence[tuple[str, float, float]] = DPE_THRESHOLDS
+) -> str:
     """The DPE label from the double threshold: the worse of the energy class and the emissions class."""
     energy = single_class(primary_energy, [t[1] for t in thresholds])
     ges = single_class(emissions, [t[2] for t in thresholds])

@@ -14,14 +14,15 @@ from conformity.packs.housing.fixtures import generate
 from sandbox.faults import Fault, counted, flag
 from sandbox.oidc_profile import OidcProfile
 from sandbox.packs.housing import dataspace, geocoder, observatory, registry
-from sandbox.packs.housing.openapi import DOCUMENT as OPENAPI
+from sandbox.packs.housing.openapi import DOCUMENT
 
 SERVICES = {"geocoder": geocoder, "buildings": registry, "observatory": observatory, "dataspace": dataspace}
 
 FAULTS: dict[str, dict[str, Fault]] = {
-    "dataspace": {"revoke_after": Fault("n: the household revokes a consent after n reads of it", counted),
-                  "deny_transfer": Fault("true: the household never allows its consumption data to be transferred",
-                                         flag)},
+    "dataspace": {
+        "revoke_after": Fault("n: the household revokes a consent after n reads of it", counted),
+        "deny_transfer": Fault("true: the household never allows its consumption data to be transferred", flag),
+    },
 }
 
 
@@ -32,13 +33,28 @@ def fixtures(seed: int, **options: Any) -> dict[str, Any]:
 
 def professional_claims(p: dict[str, Any]) -> dict[str, Any]:
     """Userinfo claims of a housing professional (ProConnect-like: uid, SIRET, usual name)."""
-    return {"sub": p["uid"], "uid": p["uid"], "given_name": p["given_name"], "usual_name": p["usual_name"],
-            "email": p["email"], "siret": p["siret"]}
+    return {
+        "sub": p["uid"],
+        "uid": p["uid"],
+        "given_name": p["given_name"],
+        "usual_name": p["usual_name"],
+        "email": p["email"],
+        "siret": p["siret"],
+    }
 
 
 OIDC = OidcProfile(
-    service="proconnect", accounts="professionals", login_key="email", subject_key="uid",
-    claims=professional_claims, id_token_claims=("given_name", "usual_name", "email", "uid", "siret"),
-    acr_values=("eidas1", "eidas2", "eidas3"), scopes=("openid", "given_name", "usual_name", "email", "uid", "siret"),
+    service="proconnect",
+    accounts="professionals",
+    login_key="email",
+    subject_key="uid",
+    claims=professional_claims,
+    id_token_claims=("given_name", "usual_name", "email", "uid", "siret"),
+    acr_values=("eidas1", "eidas2", "eidas3"),
+    scopes=("openid", "given_name", "usual_name", "email", "uid", "siret"),
     audience=("observatory", "dataspace"),
-    login_hint="a professional's e-mail")
+    login_hint="a professional's e-mail",
+)
+
+#: what the pack adds to the sandbox's OpenAPI description
+OPENAPI = DOCUMENT

@@ -38,8 +38,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from conformity.packs.housing.rules import is_fiscal_number
 from conformity.signing import canonical_json
 from sandbox.deps import (
-    Caller, fault, raise_if_unavailable, read_json, require_access_token, require_installation, require_json,
-    store_of, take_fault,
+    Caller,
+    fault,
+    raise_if_unavailable,
+    read_json,
+    require_access_token,
+    require_installation,
+    require_json,
+    store_of,
+    take_fault,
 )
 from sandbox.events import data_received
 from sandbox.problems import Problem, set_outcome
@@ -74,15 +81,18 @@ class ConsentRequest(BaseModel):
 def _home(session: dict[str, Any], fiscal: str) -> dict[str, Any]:
     if not is_fiscal_number(fiscal):
         raise Problem(422, "fiscal-number-invalid", f"{fiscal!r} is not a fiscal housing number (12 characters)")
-    home = next((h for h in session["fixtures"].get("homes", ()) if h["fiscal_number"] == fiscal), None)
+    home: dict[str, Any] | None = next(
+        (h for h in session["fixtures"].get("homes", ()) if h["fiscal_number"] == fiscal), None
+    )
     if home is None:
         raise Problem(404, "home-unknown", f"no home {fiscal} in the data space")
     return home
 
 
 @router.post("/consents", status_code=201, summary="Ask the household for consent (the sandbox plays the household)")
-async def post_consent(request: Request, session_id: str,
-                       caller: Caller = Depends(require_access_token)) -> JSONResponse:
+async def post_consent(
+    request: Request, session_id: str, caller: Caller = Depends(require_access_token)
+) -> JSONResponse:
     raise_if_unavailable(request, caller.session, SERVICE, "the housing data space")
     body = await read_json(request, ConsentRequest)
     unknown = sorted(set(body.scope) - set(KINDS))
@@ -90,12 +100,25 @@ async def post_consent(request: Request, session_id: str,
         raise Problem(422, "scope-unknown", f"unknown kind(s) {', '.join(unknown)} (kinds: {', '.join(KINDS)})")
     _home(caller.session, body.household)
     transfer = body.transfer_consumption and not fault(caller.session, SERVICE).get("deny_transfer")
-    consent = {"consent_id": new_id("cst"), "household": body.household, "grantee": str(caller.token.get("sub", "")),
-               "scope": sorted(set(body.scope)), "transfer_consumption": transfer, "purpose": body.purpose,
-               "expires": body.expires.isoformat(), "status": "granted", "reads": 0}
-    store_of(request).put_record(CONSENTS, session_id, consent["consent_id"], consent)
-    set_outcome(request, "consent-granted", consent_id=consent["consent_id"], scope=consent["scope"],
-                transfer_consumption=transfer)
+    consent = {
+        "consent_id": new_id("cst"),
+        "household": body.household,
+        "grantee": str(caller.token.get("sub", "")),
+        "scope": sorted(set(body.scope)),
+        "transfer_consumption": transfer,
+        "purpose": body.purpose,
+        "expires": body.expires.isoformat(),
+        "status": "granted",
+        "reads": 0,
+    }
+    store_of(request).put_record(CONSENTS, session_id, str(consent["consent_id"]), consent)
+    set_outcome(
+        request,
+        "consent-granted",
+        consent_id=consent["consent_id"],
+        scope=consent["scope"],
+        transfer_consumption=transfer,
+    )
     return JSONResponse(_public(consent), status_code=201)
 
 
@@ -104,23 +127,25 @@ def _public(consent: dict[str, Any]) -> dict[str, Any]:
 
 
 def _consent(request: Request, caller: Caller, consent_id: str) -> dict[str, Any]:
-    consent = store_of(request).get_record(CONSENTS, caller.session["id"], consent_id)
+    consent: dict[str, Any] | None = store_of(request).get_record(CONSENTS, caller.session["id"], consent_id)
     if consent is None:
         raise Problem(403, "consent-unknown", f"no consent {consent_id!r} was granted in this data space")
     return consent
 
 
 @router.get("/consents/{consent_id}", summary="A consent and its status")
-def get_consent(request: Request, session_id: str, consent_id: str,
-                caller: Caller = Depends(require_access_token)) -> dict[str, Any]:
+def get_consent(
+    request: Request, session_id: str, consent_id: str, caller: Caller = Depends(require_access_token)
+) -> dict[str, Any]:
     consent = _consent(request, caller, consent_id)
     set_outcome(request, f"consent-{consent['status']}")
     return _public(consent)
 
 
 @router.delete("/consents/{consent_id}", summary="Revoke a consent (on the household's behalf)")
-def delete_consent(request: Request, session_id: str, consent_id: str,
-                   caller: Caller = Depends(require_access_token)) -> dict[str, Any]:
+def delete_consent(
+    request: Request, session_id: str, consent_id: str, caller: Caller = Depends(require_access_token)
+) -> dict[str, Any]:
     consent = _consent(request, caller, consent_id) | {"status": "revoked"}
     store_of(request).put_record(CONSENTS, session_id, consent_id, consent)
     set_outcome(request, "consent-revoked-by-request", consent_id=consent_id)
@@ -142,27 +167,44 @@ def require_consent(request: Request, caller: Caller, fiscal: str, kind: str) ->
     if consent["expires"] < dt.date.today().isoformat():
         raise Problem(403, "consent-expired", f"consent {consent_id} expired on {consent['expires']}")
     if kind not in consent["scope"]:
-        raise Problem(403, "consent-scope", f"consent {consent_id} does not cover {kind} (it covers "
-                      f"{', '.join(consent['scope'])})", kind=kind)
+        raise Problem(
+            403,
+            "consent-scope",
+            f"consent {consent_id} does not cover {kind} (it covers {', '.join(consent['scope'])})",
+            kind=kind,
+        )
     return consent
 
 
 def _documents(request: Request, session_id: str, home: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     if kind == "dpe":
         visit = home["visit"]
-        return [{"kind": "dpe", "energy_class": visit["energy_class"], "ep_conso": visit["ep_conso"],
-                 "emissions": visit["emissions"], "surface": visit["surface"]}]
+        return [
+            {
+                "kind": "dpe",
+                "energy_class": visit["energy_class"],
+                "ep_conso": visit["ep_conso"],
+                "emissions": visit["emissions"],
+                "surface": visit["surface"],
+            }
+        ]
     if kind == "consumption":
         base = home["visit"]["ep_conso"] * home["visit"]["surface"] / 12 / 2.3
-        return [{"kind": "consumption", "month": f"2026-{m:02d}", "kwh": round(base * (1.6 if m in (1, 2, 12) else 0.8))}
-                for m in range(1, 13)]
-    return [d["document"] for d in store_of(request).list_records(DEPOSITS, session_id)
-            if d["home"] == home["fiscal_number"] and d["kind"] == kind]
+        return [
+            {"kind": "consumption", "month": f"2026-{m:02d}", "kwh": round(base * (1.6 if m in (1, 2, 12) else 0.8))}
+            for m in range(1, 13)
+        ]
+    return [
+        d["document"]
+        for d in store_of(request).list_records(DEPOSITS, session_id)
+        if d["home"] == home["fiscal_number"] and d["kind"] == kind
+    ]
 
 
 @router.get("/homes/{fiscal}/documents", summary="A home's documents of one kind (Consent-Id)")
-def get_documents(request: Request, session_id: str, fiscal: str, kind: str,
-                  caller: Caller = Depends(require_access_token)) -> dict[str, Any]:
+def get_documents(
+    request: Request, session_id: str, fiscal: str, kind: str, caller: Caller = Depends(require_access_token)
+) -> dict[str, Any]:
     raise_if_unavailable(request, caller.session, SERVICE, "the housing data space")
     home = _home(caller.session, fiscal)
     if kind not in KINDS:
@@ -172,8 +214,9 @@ def get_documents(request: Request, session_id: str, fiscal: str, kind: str,
     if limit and consent["reads"] >= limit:  # the household revokes now: this read already finds nothing
         take_fault(store_of(request), caller.session, SERVICE, "revoke_after")
         store_of(request).put_record(CONSENTS, session_id, consent["consent_id"], consent | {"status": "revoked"})
-        raise Problem(403, "consent-revoked", f"the household revoked consent {consent['consent_id']}: nothing is "
-                      "readable")
+        raise Problem(
+            403, "consent-revoked", f"the household revoked consent {consent['consent_id']}: nothing is readable"
+        )
     store_of(request).put_record(CONSENTS, session_id, consent["consent_id"], consent | {"reads": consent["reads"] + 1})
     found = _documents(request, session_id, home, kind)
     set_outcome(request, "documents-read", kind=kind, consent_id=consent["consent_id"], count=len(found))
@@ -186,13 +229,16 @@ async def _deposit_body(request: Request, schema: str) -> dict[str, Any]:
     if len(raw) > MAX_JSON:
         raise Problem(413, "body-too-large", f"a {schema} is at most {MAX_JSON} bytes")
     try:
-        doc = json.loads(raw)
+        doc: dict[str, Any] = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise Problem(400, "json-malformed", "the body is not JSON") from None
-    errors = sorted(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-                    for e in validator(schema).iter_errors(doc))
+    errors = sorted(
+        f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator(schema).iter_errors(doc)
+    )
     if errors:
-        raise Problem(422, f"{schema}-invalid", f"the {schema} does not follow the harmonised format", errors=errors[:20])
+        raise Problem(
+            422, f"{schema}-invalid", f"the {schema} does not follow the harmonised format", errors=errors[:20]
+        )
     return doc
 
 
@@ -204,8 +250,14 @@ def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str
         if existing["sha256"] != digest:
             raise Problem(409, f"{kind}-id-conflict", f"{key} {doc[key]} was deposited with another content")
         return existing | {"duplicate": True}
-    record = {"kind": kind, "home": fiscal, "id": doc[key], "sha256": digest, "document": doc,
-              "bytes": len(canonical_json(doc))}
+    record = {
+        "kind": kind,
+        "home": fiscal,
+        "id": doc[key],
+        "sha256": digest,
+        "document": doc,
+        "bytes": len(canonical_json(doc)),
+    }
     store.put_record(DEPOSITS, scope, f"{kind}:{doc[key]}", record)
     return record
 
@@ -217,19 +269,23 @@ async def _session_deposit(request: Request, caller: Caller, fiscal: str, kind: 
     doc = await _deposit_body(request, kind)
     record = _deposit(request, caller.session["id"], fiscal, kind, doc, key)
     set_outcome(request, f"{kind}-{'duplicate' if record.get('duplicate') else 'deposited'}", id=record["id"])
-    return JSONResponse({"id": record["id"], "sha256": record["sha256"], "duplicate": bool(record.get("duplicate"))},
-                        status_code=200 if record.get("duplicate") else 201)
+    return JSONResponse(
+        {"id": record["id"], "sha256": record["sha256"], "duplicate": bool(record.get("duplicate"))},
+        status_code=200 if record.get("duplicate") else 201,
+    )
 
 
 @router.post("/homes/{fiscal}/quotes", status_code=201, summary="Deposit a harmonised quote (Consent-Id)")
-async def post_quote(request: Request, session_id: str, fiscal: str,
-                     caller: Caller = Depends(require_access_token)) -> JSONResponse:
+async def post_quote(
+    request: Request, session_id: str, fiscal: str, caller: Caller = Depends(require_access_token)
+) -> JSONResponse:
     return await _session_deposit(request, caller, fiscal, "quote", "quote_id")
 
 
 @router.post("/homes/{fiscal}/works", status_code=201, summary="Record works for the carnet (Consent-Id)")
-async def post_works(request: Request, session_id: str, fiscal: str,
-                     caller: Caller = Depends(require_access_token)) -> JSONResponse:
+async def post_works(
+    request: Request, session_id: str, fiscal: str, caller: Caller = Depends(require_access_token)
+) -> JSONResponse:
     return await _session_deposit(request, caller, fiscal, "works", "works_id")
 
 
@@ -240,21 +296,24 @@ class TransferRequest(BaseModel):
 
 
 @router.post("/homes/{fiscal}/transfers", status_code=201, summary="Transfer consumption data (Consent-Id)")
-async def post_transfer(request: Request, session_id: str, fiscal: str,
-                        caller: Caller = Depends(require_access_token)) -> dict[str, Any]:
+async def post_transfer(
+    request: Request, session_id: str, fiscal: str, caller: Caller = Depends(require_access_token)
+) -> dict[str, Any]:
     raise_if_unavailable(request, caller.session, SERVICE, "the housing data space")
     _home(caller.session, fiscal)
     consent = require_consent(request, caller, fiscal, "consumption")
     body = await read_json(request, TransferRequest)
     if not consent["transfer_consumption"]:
-        raise Problem(403, "transfer-not-consented", "the household did not allow its consumption data to be "
-                      "transferred")
+        raise Problem(
+            403, "transfer-not-consented", "the household did not allow its consumption data to be transferred"
+        )
     set_outcome(request, "transfer-accepted", recipient=body.recipient)
     return {"transfer_id": new_id("trf"), "recipient": body.recipient, "period": body.period}
 
 
-async def _prod_deposit(request: Request, installation: dict[str, Any], fiscal: str, kind: str,
-                        key: str) -> JSONResponse:
+async def _prod_deposit(
+    request: Request, installation: dict[str, Any], fiscal: str, kind: str, key: str
+) -> JSONResponse:
     if not is_fiscal_number(fiscal):
         raise Problem(422, "fiscal-number-invalid", f"{fiscal!r} is not a fiscal housing number")
     if not request.headers.get("consent-id", "").strip():
@@ -263,21 +322,33 @@ async def _prod_deposit(request: Request, installation: dict[str, Any], fiscal: 
     record = _deposit(request, "prod", fiscal, kind, doc, key)
     if not record.get("duplicate"):
         source = f"{request.app.state.config.installation_event_source}:{SERVICE}"
-        request.app.state.event_log.append(data_received(
-            installation, source=source, kind=kind, document_type=None, size=record["bytes"], sha256=record["sha256"],
-            reference=f"{kind}:{record['id']}"))
+        request.app.state.event_log.append(
+            data_received(
+                installation,
+                source=source,
+                kind=kind,
+                document_type=None,
+                size=record["bytes"],
+                sha256=record["sha256"],
+                reference=f"{kind}:{record['id']}",
+            )
+        )
     set_outcome(request, f"{kind}-{'duplicate' if record.get('duplicate') else 'deposited'}", id=record["id"])
-    return JSONResponse({"id": record["id"], "sha256": record["sha256"], "duplicate": bool(record.get("duplicate"))},
-                        status_code=200 if record.get("duplicate") else 201)
+    return JSONResponse(
+        {"id": record["id"], "sha256": record["sha256"], "duplicate": bool(record.get("duplicate"))},
+        status_code=200 if record.get("duplicate") else 201,
+    )
 
 
 @prod_router.post("/homes/{fiscal}/quotes", status_code=201, summary="Deposit a quote from an installed software")
-async def prod_post_quote(request: Request, fiscal: str,
-                          installation: dict[str, Any] = Depends(require_installation)) -> JSONResponse:
+async def prod_post_quote(
+    request: Request, fiscal: str, installation: dict[str, Any] = Depends(require_installation)
+) -> JSONResponse:
     return await _prod_deposit(request, installation, fiscal, "quote", "quote_id")
 
 
 @prod_router.post("/homes/{fiscal}/works", status_code=201, summary="Record works from an installed software")
-async def prod_post_works(request: Request, fiscal: str,
-                          installation: dict[str, Any] = Depends(require_installation)) -> JSONResponse:
+async def prod_post_works(
+    request: Request, fiscal: str, installation: dict[str, Any] = Depends(require_installation)
+) -> JSONResponse:
     return await _prod_deposit(request, installation, fiscal, "works", "works_id")

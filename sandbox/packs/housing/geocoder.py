@@ -33,9 +33,17 @@ def simplify(text: str) -> str:
 
 
 def feature(address: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [address["lon"], address["lat"]]},
-            "properties": {"label": address["label"], "score": address["score"], "type": address["type"],
-                           "id": address["cle_interop"], "citycode": address["citycode"]}}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [address["lon"], address["lat"]]},
+        "properties": {
+            "label": address["label"],
+            "score": address["score"],
+            "type": address["type"],
+            "id": address["cle_interop"],
+            "citycode": address["citycode"],
+        },
+    }
 
 
 def search(fixtures: dict[str, Any], query: str) -> list[dict[str, Any]]:
@@ -52,7 +60,11 @@ def get_search(request: Request, session_id: str, q: str = "", limit: int = 5) -
     raise_if_unavailable(request, session, SERVICE, "the geocoder")
     if not 3 <= len(q.strip()) <= 200:
         raise Problem(422, "query-invalid", "q must have 3 to 200 characters")
-    found = search(session["fixtures"], q)[:max(1, min(limit, 20))]
-    set_outcome(request, "geocoded" if found else "geocoded-nothing", count=len(found),
-                **({"type": found[0]["properties"]["type"], "score": found[0]["properties"]["score"]} if found else {}))
+    found = search(session["fixtures"], q)[: max(1, min(limit, 20))]
+    set_outcome(
+        request,
+        "geocoded" if found else "geocoded-nothing",
+        count=len(found),
+        **({"type": found[0]["properties"]["type"], "score": found[0]["properties"]["score"]} if found else {}),
+    )
     return {"type": "FeatureCollection", "query": q, "features": found}

@@ -62,25 +62,36 @@ def _number(scope: str, count: int, body: bytes) -> str:
     """A 13-character DPE number (``^\\d{4}[A-Z]\\d{7}[A-Z]$``), unique in its scope."""
     digest = hashlib.sha256(scope.encode() + body).digest()
     letter = "ABCDEFGHJKLMNPRSTUVWXYZ"
-    return f"{27 + count // 10_000_000:02d}{digest[0] % 100:02d}E{count % 10_000_000:07d}{letter[digest[1] % len(letter)]}"
+    return (
+        f"{27 + count // 10_000_000:02d}{digest[0] % 100:02d}E{count % 10_000_000:07d}{letter[digest[1] % len(letter)]}"
+    )
 
 
-def _file(request: Request, scope: str, body: bytes, values: dict[str, Any], findings: list[dict[str, Any]],
-          filed_by: str) -> dict[str, Any]:
+def _file(
+    request: Request, scope: str, body: bytes, values: dict[str, Any], findings: list[dict[str, Any]], filed_by: str
+) -> dict[str, Any]:
     store = store_of(request)
     count = len(store.list_records(COLLECTION, scope)) + 1
     numero = _number(scope, count, body)
-    record = {"numero_dpe": numero, "status": "filed", "filed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-              "filed_by": filed_by, "sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body),
-              "energy_class": values.get("energy_class"), "rnb_id": values.get("rnb_id"),
-              "warnings": [f for f in findings if f["type"].startswith("warning")]}
+    record = {
+        "numero_dpe": numero,
+        "status": "filed",
+        "filed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "filed_by": filed_by,
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "bytes": len(body),
+        "energy_class": values.get("energy_class"),
+        "rnb_id": values.get("rnb_id"),
+        "warnings": [f for f in findings if f["type"].startswith("warning")],
+    }
     store.put_record(COLLECTION, scope, numero, record)
     return record
 
 
 @router.post("/dpe", summary="Check a DPE (mode=test) or file it (mode=real)", openapi_extra=_BODY)
-async def post_dpe(request: Request, session_id: str, mode: str = "",
-                   caller: Caller = Depends(require_access_token)) -> JSONResponse:
+async def post_dpe(
+    request: Request, session_id: str, mode: str = "", caller: Caller = Depends(require_access_token)
+) -> JSONResponse:
     raise_if_unavailable(request, caller.session, SERVICE, "the DPE observatory")
     if mode not in ("test", "real"):
         raise Problem(422, "mode-invalid", "mode is test (checks only) or real (checks, then filing)")
@@ -90,16 +101,21 @@ async def post_dpe(request: Request, session_id: str, mode: str = "",
         set_outcome(request, "dpe-tested", receivable=not refused, findings=[f["type"] for f in findings])
         return JSONResponse({"mode": "test", "receivable": not refused, "controle_coherence": findings})
     if refused:
-        raise Problem(422, "dpe-not-receivable", "the DPE has blocking coherence findings: it is not filed",
-                      controle_coherence=findings)
+        raise Problem(
+            422,
+            "dpe-not-receivable",
+            "the DPE has blocking coherence findings: it is not filed",
+            controle_coherence=findings,
+        )
     record = _file(request, session_id, body, values, findings, str(caller.token.get("sub", "")))
     set_outcome(request, "dpe-filed", numero_dpe=record["numero_dpe"])
     return JSONResponse({"numero_dpe": record["numero_dpe"], "warnings": record["warnings"]}, status_code=201)
 
 
 @router.get("/dpe/{numero_dpe}", summary="A filed DPE's record")
-def get_dpe(request: Request, session_id: str, numero_dpe: str,
-            caller: Caller = Depends(require_access_token)) -> dict[str, Any]:
+def get_dpe(
+    request: Request, session_id: str, numero_dpe: str, caller: Caller = Depends(require_access_token)
+) -> dict[str, Any]:
     record = store_of(request).get_record(COLLECTION, session_id, numero_dpe)
     if record is None:
         raise Problem(404, "dpe-unknown", f"no DPE {numero_dpe!r} filed in this session")
@@ -112,12 +128,24 @@ async def prod_post_dpe(request: Request, installation: dict[str, Any] = Depends
     body, values, findings = await _document(request)
     refused = blocking(findings)
     if refused:
-        raise Problem(422, "dpe-not-receivable", "the DPE has blocking coherence findings: it is not filed",
-                      controle_coherence=findings)
+        raise Problem(
+            422,
+            "dpe-not-receivable",
+            "the DPE has blocking coherence findings: it is not filed",
+            controle_coherence=findings,
+        )
     record = _file(request, PROD, body, values, findings, installation["id"])
     source = f"{request.app.state.config.installation_event_source}:{SERVICE}"
-    request.app.state.event_log.append(data_received(
-        installation, source=source, kind="dpe", document_type=None, size=len(body),
-        sha256=record["sha256"], reference=record["numero_dpe"]))
+    request.app.state.event_log.append(
+        data_received(
+            installation,
+            source=source,
+            kind="dpe",
+            document_type=None,
+            size=len(body),
+            sha256=record["sha256"],
+            reference=record["numero_dpe"],
+        )
+    )
     set_outcome(request, "dpe-filed", numero_dpe=record["numero_dpe"])
     return JSONResponse({"numero_dpe": record["numero_dpe"], "warnings": record["warnings"]}, status_code=201)

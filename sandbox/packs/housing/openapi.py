@@ -7,34 +7,91 @@ from typing import Any
 from sandbox.openapi import BODY, BOOL, FAULTS, INT, SESSION, STR, TIME, TOKEN, PackDocument, array, nullable, obj, ref
 
 NUMBER = {"type": "number"}
-FINDING = obj("type thematique message objets_concerne", type={"enum": [
-    "erreur_logiciel", "erreur_saisie", "warning_logiciel", "warning_saisie"]}, thematique=STR, message=STR,
-    objets_concerne=array(STR))
-BUILDING = obj("rnb_id status addresses parcels", rnb_id=STR, status=STR,
-               addresses=array(obj("cle_interop label", cle_interop=STR, label=STR)), parcels=array(STR))
+FINDING = obj(
+    "type thematique message objets_concerne",
+    type={"enum": ["erreur_logiciel", "erreur_saisie", "warning_logiciel", "warning_saisie"]},
+    thematique=STR,
+    message=STR,
+    objets_concerne=array(STR),
+)
+BUILDING = obj(
+    "rnb_id status addresses parcels",
+    rnb_id=STR,
+    status=STR,
+    addresses=array(obj("cle_interop label", cle_interop=STR, label=STR)),
+    parcels=array(STR),
+)
 
 SCHEMAS: dict[str, Any] = {
-    "ProfessionalClaims": obj("sub", open_=True, sub=STR, uid=STR, given_name=STR, usual_name=STR, email=STR,
-                              siret={"type": "string", "pattern": "^[0-9]{14}$"}),
-    "FeatureCollection": obj("type query features", type={"const": "FeatureCollection"}, query=STR, features=array(obj(
-        "type geometry properties", type={"const": "Feature"},
-        geometry=obj("type coordinates", type={"const": "Point"}, coordinates=array(NUMBER)),
-        properties=obj("label score type id citycode", label=STR, score=NUMBER, type=STR, citycode=STR, id={
-            "type": "string", "description": "The BAN interoperability key (cle_interop)."})))),
+    "ProfessionalClaims": obj(
+        "sub",
+        open_=True,
+        sub=STR,
+        uid=STR,
+        given_name=STR,
+        usual_name=STR,
+        email=STR,
+        siret={"type": "string", "pattern": "^[0-9]{14}$"},
+    ),
+    "FeatureCollection": obj(
+        "type query features",
+        type={"const": "FeatureCollection"},
+        query=STR,
+        features=array(
+            obj(
+                "type geometry properties",
+                type={"const": "Feature"},
+                geometry=obj("type coordinates", type={"const": "Point"}, coordinates=array(NUMBER)),
+                properties=obj(
+                    "label score type id citycode",
+                    label=STR,
+                    score=NUMBER,
+                    type=STR,
+                    citycode=STR,
+                    id={"type": "string", "description": "The BAN interoperability key (cle_interop)."},
+                ),
+            )
+        ),
+    ),
     "Building": BUILDING,
-    "BuildingSearch": obj("status", status={"enum": ["ok", "no_result", "score_too_low"]}, buildings=array(BUILDING),
-                          score=NUMBER),
-    "DpeTest": obj("mode receivable controle_coherence", mode={"const": "test"}, receivable=BOOL,
-                   controle_coherence=array(FINDING)),
-    "DpeFiled": obj("numero_dpe warnings", numero_dpe={"type": "string", "pattern": "^[0-9]{4}[A-Z][0-9]{7}[A-Z]$"},
-                    warnings=array(FINDING)),
-    "DpeRecord": obj("numero_dpe status filed", open_=True, numero_dpe=STR, status=STR, filed=TIME, filed_by=STR,
-                     sha256=STR, bytes=INT, energy_class=nullable(STR), rnb_id=nullable(STR), warnings=array(FINDING)),
-    "Consent": obj("consent_id household grantee scope transfer_consumption purpose expires status", consent_id=STR,
-                   household=STR, grantee=STR, scope=array(STR), transfer_consumption=BOOL, purpose=STR, expires=STR,
-                   status={"enum": ["granted", "revoked"]}),
-    "HomeDocuments": obj("home kind consent_id documents", home=STR, kind=STR, consent_id=STR,
-                         documents=array({"type": "object"})),
+    "BuildingSearch": obj(
+        "status", status={"enum": ["ok", "no_result", "score_too_low"]}, buildings=array(BUILDING), score=NUMBER
+    ),
+    "DpeTest": obj(
+        "mode receivable controle_coherence", mode={"const": "test"}, receivable=BOOL, controle_coherence=array(FINDING)
+    ),
+    "DpeFiled": obj(
+        "numero_dpe warnings",
+        numero_dpe={"type": "string", "pattern": "^[0-9]{4}[A-Z][0-9]{7}[A-Z]$"},
+        warnings=array(FINDING),
+    ),
+    "DpeRecord": obj(
+        "numero_dpe status filed",
+        open_=True,
+        numero_dpe=STR,
+        status=STR,
+        filed=TIME,
+        filed_by=STR,
+        sha256=STR,
+        bytes=INT,
+        energy_class=nullable(STR),
+        rnb_id=nullable(STR),
+        warnings=array(FINDING),
+    ),
+    "Consent": obj(
+        "consent_id household grantee scope transfer_consumption purpose expires status",
+        consent_id=STR,
+        household=STR,
+        grantee=STR,
+        scope=array(STR),
+        transfer_consumption=BOOL,
+        purpose=STR,
+        expires=STR,
+        status={"enum": ["granted", "revoked"]},
+    ),
+    "HomeDocuments": obj(
+        "home kind consent_id documents", home=STR, kind=STR, consent_id=STR, documents=array({"type": "object"})
+    ),
     "Deposit": obj("id sha256 duplicate", id=STR, sha256=STR, duplicate=BOOL),
     "Transfer": obj("transfer_id recipient period", transfer_id=STR, recipient=STR, period=STR),
 }
@@ -76,6 +133,11 @@ ERRORS: dict[str, list[int]] = {
     "POST /prod/dataspace/homes/{fiscal}/works": [405] + TOKEN + BODY + [409],
 }
 
-DOCUMENT = PackDocument(schemas=SCHEMAS, success=SUCCESS, errors=ERRORS, claims="ProfessionalClaims",
-                        open_services=("geocoder", "buildings"),
-                        operation_ids={"POST /s/{session_id}/observatory/dpe": "observatory_dpe"})
+DOCUMENT = PackDocument(
+    schemas=SCHEMAS,
+    success=SUCCESS,
+    errors=ERRORS,
+    claims="ProfessionalClaims",
+    open_services=("geocoder", "buildings"),
+    operation_ids={"POST /s/{session_id}/observatory/dpe": "observatory_dpe"},
+)

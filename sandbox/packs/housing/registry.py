@@ -31,8 +31,12 @@ router = APIRouter(tags=["buildings"])
 
 
 def _public(b: dict[str, Any]) -> dict[str, Any]:
-    return {"rnb_id": b["rnb_id"], "status": b["status"], "addresses": [{"cle_interop": b["cle_interop"],
-            "label": b["address"]}], "parcels": [b["parcel"]]}
+    return {
+        "rnb_id": b["rnb_id"],
+        "status": b["status"],
+        "addresses": [{"cle_interop": b["cle_interop"], "label": b["address"]}],
+        "parcels": [b["parcel"]],
+    }
 
 
 @router.get("/buildings/{rnb_id}", summary="A building by its RNB id (12 characters, upper case, no dashes)")
@@ -41,11 +45,15 @@ def get_building(request: Request, session_id: str, rnb_id: str) -> dict[str, An
     raise_if_unavailable(request, session, SERVICE, "the building registry")
     normal = normalise_rnb(rnb_id)
     if normal is None:
-        raise Problem(422, "rnb-id-invalid", f"{rnb_id!r} is not an RNB id (12 characters of {len('123456789ABCDEFGHJKMNPQRSTVWXYZ')} "
-                      "allowed ones)")
+        raise Problem(
+            422,
+            "rnb-id-invalid",
+            f"{rnb_id!r} is not an RNB id (12 characters of {len('123456789ABCDEFGHJKMNPQRSTVWXYZ')} allowed ones)",
+        )
     if normal != rnb_id:
-        raise Problem(422, "rnb-id-not-normalised", f"write the RNB id as {normal} (upper case, no dashes)",
-                      expected=normal)
+        raise Problem(
+            422, "rnb-id-not-normalised", f"write the RNB id as {normal} (upper case, no dashes)", expected=normal
+        )
     found = [b for b in session["fixtures"].get("buildings", ()) if b["rnb_id"] == rnb_id]
     if not found:
         raise Problem(404, "building-unknown", f"no building {rnb_id} in the registry")
@@ -54,8 +62,9 @@ def get_building(request: Request, session_id: str, rnb_id: str) -> dict[str, An
 
 
 @router.get("/buildings", summary="Buildings at an address key (with min_score) or on a cadastral parcel")
-def search_buildings(request: Request, session_id: str, cle_interop: str | None = None, min_score: float = 0.0,
-                     parcel: str | None = None) -> dict[str, Any]:
+def search_buildings(
+    request: Request, session_id: str, cle_interop: str | None = None, min_score: float = 0.0, parcel: str | None = None
+) -> dict[str, Any]:
     unknown = sorted(set(request.query_params) - {"cle_interop", "min_score", "parcel"})
     if unknown:
         raise Problem(422, "filter-unknown", f"unknown filter(s) {', '.join(unknown)}")

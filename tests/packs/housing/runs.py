@@ -36,7 +36,11 @@ class Run:
 
 def manifest(vendor: str) -> Path:
     """``reference`` or the name of a defective vendor."""
-    return VENDORS / "reference" / "vendor.toml" if vendor == "reference" else VENDORS / "defective" / vendor / "vendor.toml"
+    return (
+        VENDORS / "reference" / "vendor.toml"
+        if vendor == "reference"
+        else VENDORS / "defective" / vendor / "vendor.toml"
+    )
 
 
 def run_vendor(access: SandboxAccess, vendor: str, wave: str, category: str) -> Run:

@@ -28,11 +28,13 @@ def test_every_defective_vendor_declares_what_it_fails() -> None:
 
 
 @pytest.mark.parametrize("expected", RUNS, ids=[f"{e.vendor}-{e.wave}->{'+'.join(e.failed)}" for e in RUNS])
-def test_defective_vendor_fails_exactly_its_requirements(housing_run: Callable[..., Run],
-                                                        expected: VendorExpectation) -> None:
+def test_defective_vendor_fails_exactly_its_requirements(
+    housing_run: Callable[..., Run], expected: VendorExpectation
+) -> None:
     report = housing_run(expected.vendor, expected.wave, expected.category).report
     summary = report["summary"]
-    assert (sorted(summary["failed_must"]), summary["errored_must"]) == (sorted(expected.failed), []), \
-        {r["id"]: r["findings"][:2] for r in report["requirements"] if r["verdict"] in ("fail", "error")}
+    assert (sorted(summary["failed_must"]), summary["errored_must"]) == (sorted(expected.failed), []), {
+        r["id"]: r["findings"][:2] for r in report["requirements"] if r["verdict"] in ("fail", "error")
+    }
     rows = [r for r in report["requirements"] if r["id"] in expected.failed]
     assert all(f["message"] for r in rows for f in r["findings"])

@@ -9,7 +9,6 @@ reading the changed scenario are evaluated again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 

@@ -33,12 +33,27 @@ def oidc_state(trace: TraceView, ctx: EvalContext) -> Verdict:
     findings = oidc.random_value_findings(trace, PROVIDER, "state", min_length=length, min_bits=128)
     findings += oidc.control_findings(trace, PROCONNECT)
     note = step(trace, LOGIN, "state_not_echoed")
-    findings += [quote(e, "the software redeemed a code whose callback carried another state", where="request.body.form",
-                       expected="no token request", got=e.outcome)
-                 for e in during(trace, note, PROVIDER) if e.local_path == "/token"]
+    findings += [
+        quote(
+            e,
+            "the software redeemed a code whose callback carried another state",
+            where="request.body.form",
+            expected="no token request",
+            got=e.outcome,
+        )
+        for e in during(trace, note, PROVIDER)
+        if e.local_path == "/token"
+    ]
     if output(note).get("authenticated") is not False:
-        findings.append(answered(note, "the software opened a session after a callback with another state",
-                                 where="authenticated", expected=False, got=output(note).get("authenticated")))
+        findings.append(
+            answered(
+                note,
+                "the software opened a session after a callback with another state",
+                where="authenticated",
+                expected=False,
+                got=output(note).get("authenticated"),
+            )
+        )
     return verdict(findings, f"fresh states of {length}+ characters, a foreign state refused")
 
 
@@ -71,8 +86,12 @@ def oidc_signature_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
 @check("housing.oidc_audience_expiry_verified", verifies=["PROAUTH-006"], scenario=SCENARIO)
 def oidc_audience_expiry_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An ID token for another audience, or expired, is refused."""
-    return oidc.refusal_verdict(trace, PROCONNECT, (("wrong_audience", "wrong_audience"), ("expired", "expired")),
-                                "another audience or an expiry in the past")
+    return oidc.refusal_verdict(
+        trace,
+        PROCONNECT,
+        (("wrong_audience", "wrong_audience"), ("expired", "expired")),
+        "another audience or an expiry in the past",
+    )
 
 
 @check("housing.oidc_acr", verifies=["PROAUTH-007"], scenario=SCENARIO)
@@ -80,7 +99,7 @@ def oidc_acr(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Each authorization asks for the referential's eIDAS level or higher, and an ID token with a lower one is
     refused."""
     minimum = str(ctx.param("PROAUTH-007", "min_acr", "eidas1"))
-    allowed = ACR_ORDER[ACR_ORDER.index(minimum):] if minimum in ACR_ORDER else (minimum,)
+    allowed = ACR_ORDER[ACR_ORDER.index(minimum) :] if minimum in ACR_ORDER else (minimum,)
     findings = []
     requests = oidc.authorizations(trace, PROVIDER)
     if not requests:
@@ -88,8 +107,15 @@ def oidc_acr(trace: TraceView, ctx: EvalContext) -> Verdict:
     for e in requests:
         asked = (e.param("acr_values") or "").split()
         if not asked or any(a not in allowed for a in asked):
-            findings.append(quote(e, "the authorization does not ask for the required eIDAS level",
-                                  where="request.query.acr_values", expected=" ".join(allowed), got=e.param("acr_values")))
+            findings.append(
+                quote(
+                    e,
+                    "the authorization does not ask for the required eIDAS level",
+                    where="request.query.acr_values",
+                    expected=" ".join(allowed),
+                    got=e.param("acr_values"),
+                )
+            )
     refusal = oidc.refusal_verdict(trace, PROCONNECT, (("wrong_acr", "wrong_acr"),), "a lower acr")
     if refusal.status == "fail":
         findings += list(refusal.findings)
@@ -101,14 +127,31 @@ def oidc_acr(trace: TraceView, ctx: EvalContext) -> Verdict:
 def oidc_professional_claims(trace: TraceView, ctx: EvalContext) -> Verdict:
     """The professional is identified by the userinfo answer: uid and the 14-digit SIRET, recorded unchanged."""
     note = step(trace, LOGIN, "control")
-    served = [e.response_json for e in during(trace, note, PROVIDER)
-              if e.local_path == "/userinfo" and isinstance(e.response_json, dict)]
+    served = [
+        e.response_json
+        for e in during(trace, note, PROVIDER)
+        if e.local_path == "/userinfo" and isinstance(e.response_json, dict)
+    ]
     if not served:
-        return failed(answered(note, "the software did not call userinfo", where="authenticated",
-                               expected="a userinfo call", got=output(note)))
+        return failed(
+            answered(
+                note,
+                "the software did not call userinfo",
+                where="authenticated",
+                expected="a userinfo call",
+                got=output(note),
+            )
+        )
     expected = {"uid": served[-1].get("uid"), "siret": served[-1].get("siret")}
     got = {k: output(note).get(k) for k in expected}
     if got != expected:
-        return failed(answered(note, "the professional recorded differs from userinfo's", where="uid, siret",
-                               expected=expected, got=got))
+        return failed(
+            answered(
+                note,
+                "the professional recorded differs from userinfo's",
+                where="uid, siret",
+                expected=expected,
+                got=got,
+            )
+        )
     return verdict([], f"professional {expected['uid']} of SIRET {expected['siret']}")

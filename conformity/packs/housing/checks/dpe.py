@@ -43,7 +43,8 @@ def uploads(exchanges: list[Exchange]) -> list[Upload]:
         if e.service != "observatory" or e.method != "POST" or e.local_path != "/dpe":
             continue
         try:
-            values, errors = read_dpe(parse_dpe(e.request_body_bytes())), ()
+            values: dict[str, Any] | None = read_dpe(parse_dpe(e.request_body_bytes()))
+            errors: tuple[str, ...] = ()
         except DpeInvalid as exc:
             values, errors = None, tuple(exc.errors)
         out.append(Upload(e, e.param("mode"), values, errors))
@@ -60,8 +61,17 @@ def dpe_schema_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     sent = all_uploads(trace)
     if not sent:
         return failed(Finding("the software uploaded no DPE"))
-    findings = [quote(u.exchange, "the DPE is not valid against the model schema (v2.6)", where="request.body",
-                      expected="valid", got=list(u.errors[:5])) for u in sent if u.values is None]
+    findings = [
+        quote(
+            u.exchange,
+            "the DPE is not valid against the model schema (v2.6)",
+            where="request.body",
+            expected="valid",
+            got=list(u.errors[:5]),
+        )
+        for u in sent
+        if u.values is None
+    ]
     return verdict(findings, f"{len(sent)} upload(s), each valid against the model schema")
 
 
@@ -75,17 +85,34 @@ def dpe_test_before_real(trace: TraceView, ctx: EvalContext) -> Verdict:
     findings = []
     for u in real:
         body = u.exchange.request_body_bytes()
-        tested = [t for t in sent if t.mode == "test" and t.exchange.seq < u.exchange.seq
-                  and t.exchange.request_body_bytes() == body]
+        tested = [
+            t
+            for t in sent
+            if t.mode == "test" and t.exchange.seq < u.exchange.seq and t.exchange.request_body_bytes() == body
+        ]
         if not tested:
-            findings.append(quote(u.exchange, "the DPE was filed for real without being sent in test mode first",
-                                  where="request.query.mode", expected="a test-mode upload of the same document first",
-                                  got="real"))
-        elif not (isinstance(tested[-1].exchange.response_json, dict)
-                  and tested[-1].exchange.response_json.get("receivable") is True):
-            findings.append(quote(u.exchange, "the DPE was filed for real although its test found it not receivable",
-                                  where="request.query.mode", expected="no real upload",
-                                  got=f"test answer of exchange {tested[-1].exchange.seq}"))
+            findings.append(
+                quote(
+                    u.exchange,
+                    "the DPE was filed for real without being sent in test mode first",
+                    where="request.query.mode",
+                    expected="a test-mode upload of the same document first",
+                    got="real",
+                )
+            )
+        elif not (
+            isinstance(tested[-1].exchange.response_json, dict)
+            and tested[-1].exchange.response_json.get("receivable") is True
+        ):
+            findings.append(
+                quote(
+                    u.exchange,
+                    "the DPE was filed for real although its test found it not receivable",
+                    where="request.query.mode",
+                    expected="no real upload",
+                    got=f"test answer of exchange {tested[-1].exchange.seq}",
+                )
+            )
     return verdict(findings, f"{len(real)} DPE(s) tested, then filed")
 
 
@@ -97,13 +124,36 @@ def dpe_blocking_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
     sent = uploads(during(trace, note))
     blocked = [u for u in sent if u.mode == "test" and any(f.get("type") in BLOCKING for f in u.findings)]
     if not blocked:
-        return failed(answered(note, "the DPE with an input error was never tested: its refusal is not shown",
-                               where="filed", expected="a test upload with an erreur_saisie", got=output(note)))
-    findings = [quote(u.exchange, "a DPE with blocking findings was sent for real", where="request.query.mode",
-                      expected="no real upload", got="real") for u in sent if u.mode == "real"]
+        return failed(
+            answered(
+                note,
+                "the DPE with an input error was never tested: its refusal is not shown",
+                where="filed",
+                expected="a test upload with an erreur_saisie",
+                got=output(note),
+            )
+        )
+    findings = [
+        quote(
+            u.exchange,
+            "a DPE with blocking findings was sent for real",
+            where="request.query.mode",
+            expected="no real upload",
+            got="real",
+        )
+        for u in sent
+        if u.mode == "real"
+    ]
     if output(note).get("filed") is not False:
-        findings.append(answered(note, "the software reported a DPE with blocking findings as filed", where="filed",
-                                 expected=False, got=output(note).get("filed")))
+        findings.append(
+            answered(
+                note,
+                "the software reported a DPE with blocking findings as filed",
+                where="filed",
+                expected=False,
+                got=output(note).get("filed"),
+            )
+        )
     return verdict(findings, "the blocking DPE was kept back")
 
 
@@ -117,14 +167,28 @@ def dpe_findings_reported(trace: TraceView, ctx: EvalContext) -> Verdict:
         note = step(trace, ACTION, name)
         said = {f.get("type") for u in uploads(during(trace, note)) for f in u.findings}
         if not said:
-            findings.append(answered(note, f"the observatory said nothing in step {name!r}: the rule is not shown",
-                                     where="findings", expected="coherence findings", got=output(note)))
+            findings.append(
+                answered(
+                    note,
+                    f"the observatory said nothing in step {name!r}: the rule is not shown",
+                    where="findings",
+                    expected="coherence findings",
+                    got=output(note),
+                )
+            )
             continue
         reported = {f.get("type") for f in output(note).get("findings") or [] if isinstance(f, dict)}
         missing = sorted(str(t) for t in said - reported)
         if missing:
-            findings.append(answered(note, "the software did not report every coherence finding the observatory gave",
-                                     where="findings", expected=sorted(str(t) for t in said), got=sorted(map(str, reported))))
+            findings.append(
+                answered(
+                    note,
+                    "the software did not report every coherence finding the observatory gave",
+                    where="findings",
+                    expected=sorted(str(t) for t in said),
+                    got=sorted(map(str, reported)),
+                )
+            )
         shown += len(said)
     return verdict(findings, f"{shown} kind(s) of coherence finding reported")
 
@@ -144,11 +208,16 @@ def dpe_class_recomputed(trace: TraceView, ctx: EvalContext) -> Verdict:
         expected = dpe_class(v["ep_conso"], v["emissions"], thresholds)
         ges = single_class(v["emissions"], [t[2] for t in thresholds])
         if (v.get("energy_class"), v.get("emissions_class")) != (expected, ges):
-            findings.append(quote(u.exchange, f"the DPE's classes differ from the double threshold for "
-                                  f"{v['ep_conso']:g} kWh/m²/an and {v['emissions']:g} kgCO2/m²/an",
-                                  where="request.body/logement/sortie", expected={"classe_bilan_dpe": expected,
-                                  "classe_emission_ges": ges}, got={"classe_bilan_dpe": v.get("energy_class"),
-                                                                     "classe_emission_ges": v.get("emissions_class")}))
+            findings.append(
+                quote(
+                    u.exchange,
+                    f"the DPE's classes differ from the double threshold for "
+                    f"{v['ep_conso']:g} kWh/m²/an and {v['emissions']:g} kgCO2/m²/an",
+                    where="request.body/logement/sortie",
+                    expected={"classe_bilan_dpe": expected, "classe_emission_ges": ges},
+                    got={"classe_bilan_dpe": v.get("energy_class"), "classe_emission_ges": v.get("emissions_class")},
+                )
+            )
     return verdict(findings, f"{len(sent)} DPE(s) with the classes of the double threshold")
 
 
@@ -159,9 +228,17 @@ def dpe_software_identified(trace: TraceView, ctx: EvalContext) -> Verdict:
     sent = [u for u in all_uploads(trace) if u.values is not None]
     if not sent:
         return failed(Finding("the software uploaded no readable DPE"))
-    findings = [quote(u.exchange, "the DPE does not name the software under test", where="request.body/administratif/"
-                      "diagnostiqueur", expected=expected, got={k: (u.values or {}).get(k) for k in expected})
-                for u in sent if any((u.values or {}).get(k) != v for k, v in expected.items())]
+    findings = [
+        quote(
+            u.exchange,
+            "the DPE does not name the software under test",
+            where="request.body/administratif/diagnostiqueur",
+            expected=expected,
+            got={k: (u.values or {}).get(k) for k in expected},
+        )
+        for u in sent
+        if any((u.values or {}).get(k) != v for k, v in expected.items())
+    ]
     return verdict(findings, f"{len(sent)} DPE(s) naming {expected['software_id']} {expected['software_version']}")
 
 
@@ -175,15 +252,29 @@ def dpe_number_kept(trace: TraceView, ctx: EvalContext) -> Verdict:
         note = step(trace, ACTION, name)
         filed = [u for u in uploads(during(trace, note)) if u.mode == "real" and u.exchange.status == 201]
         if not filed:
-            findings.append(answered(note, f"no DPE was filed in step {name!r}", where="filed", expected=True,
-                                     got=output(note).get("filed")))
+            findings.append(
+                answered(
+                    note,
+                    f"no DPE was filed in step {name!r}",
+                    where="filed",
+                    expected=True,
+                    got=output(note).get("filed"),
+                )
+            )
             continue
         body = filed[-1].exchange.response_json if isinstance(filed[-1].exchange.response_json, dict) else {}
         number = body.get("numero_dpe")
         got = output(note).get("numero_dpe")
         if got != number or not is_dpe_number(str(got)):
-            findings.append(answered(note, f"the software did not keep the DPE number of exchange "
-                                     f"{filed[-1].exchange.seq}", where="numero_dpe", expected=number, got=got))
+            findings.append(
+                answered(
+                    note,
+                    f"the software did not keep the DPE number of exchange {filed[-1].exchange.seq}",
+                    where="numero_dpe",
+                    expected=number,
+                    got=got,
+                )
+            )
         kept.append(str(number))
     return verdict(findings, f"DPE number(s) {', '.join(kept)} kept")
 
@@ -197,23 +288,47 @@ def dpe_geolocated(trace: TraceView, ctx: EvalContext) -> Verdict:
     for name in ("complete", "low_score"):
         note = step(trace, ACTION, name)
         exchanges = during(trace, note)
-        features = [e.response_json["features"][0]["properties"] for e in exchanges if e.service == "geocoder"
-                    and isinstance(e.response_json, dict) and e.response_json.get("features")]
-        found = [b["rnb_id"] for e in exchanges if e.service == "buildings" and isinstance(e.response_json, dict)
-                 for b in e.response_json.get("buildings", [])]
+        features = [
+            e.response_json["features"][0]["properties"]
+            for e in exchanges
+            if e.service == "geocoder" and isinstance(e.response_json, dict) and e.response_json.get("features")
+        ]
+        found = [
+            b["rnb_id"]
+            for e in exchanges
+            if e.service == "buildings" and isinstance(e.response_json, dict)
+            for b in e.response_json.get("buildings", [])
+        ]
         for u in uploads(exchanges):
             if u.values is None or not features:
                 continue
-            want = {"ban_id": features[-1].get("id"), "ban_type": features[-1].get("type"),
-                    "ban_score": features[-1].get("score"), "rnb_id": found[-1] if found else None}
+            want = {
+                "ban_id": features[-1].get("id"),
+                "ban_type": features[-1].get("type"),
+                "ban_score": features[-1].get("score"),
+                "rnb_id": found[-1] if found else None,
+            }
             got = {k: u.values.get(k) for k in want}
             if got != want:
-                findings.append(quote(u.exchange, "the DPE's geolocation differs from what the geocoder and the "
-                                      "registry answered", where="request.body/administratif/geolocalisation",
-                                      expected=want, got=got))
+                findings.append(
+                    quote(
+                        u.exchange,
+                        "the DPE's geolocation differs from what the geocoder and the registry answered",
+                        where="request.body/administratif/geolocalisation",
+                        expected=want,
+                        got=got,
+                    )
+                )
         if not features:
-            findings.append(answered(note, f"the address of step {name!r} was not geocoded", where="", expected=
-                                     "a geocoder search", got=output(note)))
+            findings.append(
+                answered(
+                    note,
+                    f"the address of step {name!r} was not geocoded",
+                    where="",
+                    expected="a geocoder search",
+                    got=output(note),
+                )
+            )
     return verdict(findings, "every DPE geolocated as the services answered")
 
 
@@ -224,26 +339,58 @@ def dpe_incomplete_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
     note = step(trace, ACTION, "incomplete")
     exchanges = during(trace, note)
     if not any(e.service == "geocoder" for e in exchanges):
-        return failed(answered(note, "the incompletely geocoded address was never geocoded", where="filed",
-                               expected="a geocoder search", got=output(note)))
-    findings = [quote(u.exchange, "a DPE whose address is geocoded at street level was filed", where="request.query.mode",
-                      expected="no real upload", got="real") for u in uploads(exchanges) if u.mode == "real"]
+        return failed(
+            answered(
+                note,
+                "the incompletely geocoded address was never geocoded",
+                where="filed",
+                expected="a geocoder search",
+                got=output(note),
+            )
+        )
+    findings = [
+        quote(
+            u.exchange,
+            "a DPE whose address is geocoded at street level was filed",
+            where="request.query.mode",
+            expected="no real upload",
+            got="real",
+        )
+        for u in uploads(exchanges)
+        if u.mode == "real"
+    ]
     if output(note).get("filed") is not False:
-        findings.append(answered(note, "the software reported the DPE as filed", where="filed", expected=False,
-                                 got=output(note).get("filed")))
+        findings.append(
+            answered(
+                note,
+                "the software reported the DPE as filed",
+                where="filed",
+                expected=False,
+                got=output(note).get("filed"),
+            )
+        )
     return verdict(findings, "the incompletely geocoded DPE was kept back")
 
 
 @check("housing.dpe_certification", verifies=["DPE-010"], scenario=SCENARIO)
 def dpe_certification(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Each DPE carries the certification number of the diagnostician logged in."""
-    diagnostician = next((p for p in trace.fixtures.get("professionals", []) if p.get("role") == "diagnostician"), {})
+    diagnostician: dict[str, Any] = next(
+        (p for p in trace.fixtures.get("professionals", []) if p.get("role") == "diagnostician"), {}
+    )
     expected = diagnostician.get("certification")
     sent = [u for u in all_uploads(trace) if u.values is not None]
     if not sent:
         return failed(Finding("the software uploaded no readable DPE"))
-    findings = [quote(u.exchange, "the DPE does not carry the diagnostician's certification number",
-                      where="request.body/administratif/diagnostiqueur/numero_certification_diagnostiqueur",
-                      expected=expected, got=(u.values or {}).get("certification"))
-                for u in sent if (u.values or {}).get("certification") != expected]
+    findings = [
+        quote(
+            u.exchange,
+            "the DPE does not carry the diagnostician's certification number",
+            where="request.body/administratif/diagnostiqueur/numero_certification_diagnostiqueur",
+            expected=expected,
+            got=(u.values or {}).get("certification"),
+        )
+        for u in sent
+        if (u.values or {}).get("certification") != expected
+    ]
     return verdict(findings, f"{len(sent)} DPE(s) with certification {expected}")

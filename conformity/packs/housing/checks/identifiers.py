@@ -36,14 +36,36 @@ def rnb_id_normalised(trace: TraceView, ctx: EvalContext) -> Verdict:
     expected = normalise_rnb(typed)
     calls = lookups(during(trace, note))
     if not calls:
-        return failed(answered(note, "the software looked no building up for an RNB id written with dashes",
-                               where="status", expected=f"a look-up of {expected}", got=output(note)))
-    findings = [quote(e, "the RNB id was sent as typed, not normalised", where="request.path",
-                      expected=f"/buildings/{expected}", got=e.local_path)
-                for e in calls if e.local_path != f"/buildings/{expected}"]
+        return failed(
+            answered(
+                note,
+                "the software looked no building up for an RNB id written with dashes",
+                where="status",
+                expected=f"a look-up of {expected}",
+                got=output(note),
+            )
+        )
+    findings = [
+        quote(
+            e,
+            "the RNB id was sent as typed, not normalised",
+            where="request.path",
+            expected=f"/buildings/{expected}",
+            got=e.local_path,
+        )
+        for e in calls
+        if e.local_path != f"/buildings/{expected}"
+    ]
     if output(note).get("rnb_id") != expected:
-        findings.append(answered(note, "the software did not keep the normalised RNB id", where="rnb_id",
-                                 expected=expected, got=output(note).get("rnb_id")))
+        findings.append(
+            answered(
+                note,
+                "the software did not keep the normalised RNB id",
+                where="rnb_id",
+                expected=expected,
+                got=output(note).get("rnb_id"),
+            )
+        )
     return verdict(findings, f"{typed} looked up and kept as {expected}")
 
 
@@ -52,11 +74,26 @@ def rnb_id_normalised(trace: TraceView, ctx: EvalContext) -> Verdict:
 def rnb_id_invalid_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An RNB id with a character outside the registry's alphabet is refused before any look-up."""
     note = step(trace, ACTION, "invalid_id")
-    findings = [quote(e, "the software sent an invalid RNB id to the registry instead of refusing it",
-                      where="request.path", expected="no look-up", got=e.local_path) for e in lookups(during(trace, note))]
+    findings = [
+        quote(
+            e,
+            "the software sent an invalid RNB id to the registry instead of refusing it",
+            where="request.path",
+            expected="no look-up",
+            got=e.local_path,
+        )
+        for e in lookups(during(trace, note))
+    ]
     if output(note).get("status") != "invalid":
-        findings.append(answered(note, "the software did not report the RNB id as invalid", where="status",
-                                 expected="invalid", got=output(note).get("status")))
+        findings.append(
+            answered(
+                note,
+                "the software did not report the RNB id as invalid",
+                where="status",
+                expected="invalid",
+                got=output(note).get("status"),
+            )
+        )
     return verdict(findings, "the invalid RNB id was refused locally")
 
 
@@ -68,18 +105,47 @@ def ban_key_kept(trace: TraceView, ctx: EvalContext) -> Verdict:
     exchanges = during(trace, note)
     feature = first_feature(exchanges)
     if feature is None:
-        return failed(answered(note, "the software did not geocode the address", where="status",
-                               expected="a geocoder search", got=output(note)))
+        return failed(
+            answered(
+                note,
+                "the software did not geocode the address",
+                where="status",
+                expected="a geocoder search",
+                got=output(note),
+            )
+        )
     key = feature.get("id")
-    findings = [quote(e, "the building was looked up by another key than the geocoder's cle_interop",
-                      where="request.query.cle_interop", expected=key, got=e.param("cle_interop"))
-                for e in lookups(exchanges) if e.param("cle_interop") != key]
+    findings = [
+        quote(
+            e,
+            "the building was looked up by another key than the geocoder's cle_interop",
+            where="request.query.cle_interop",
+            expected=key,
+            got=e.param("cle_interop"),
+        )
+        for e in lookups(exchanges)
+        if e.param("cle_interop") != key
+    ]
     if not lookups(exchanges):
-        findings.append(answered(note, "the software looked no building up for the geocoded address", where="status",
-                                 expected="a registry look-up", got=output(note)))
+        findings.append(
+            answered(
+                note,
+                "the software looked no building up for the geocoded address",
+                where="status",
+                expected="a registry look-up",
+                got=output(note),
+            )
+        )
     if output(note).get("cle_interop") != key:
-        findings.append(answered(note, "the software did not keep the address's interoperability key",
-                                 where="cle_interop", expected=key, got=output(note).get("cle_interop")))
+        findings.append(
+            answered(
+                note,
+                "the software did not keep the address's interoperability key",
+                where="cle_interop",
+                expected=key,
+                got=output(note).get("cle_interop"),
+            )
+        )
     return verdict(findings, f"address geocoded as {key} and looked up by it")
 
 
@@ -99,8 +165,15 @@ def min_score_sent(trace: TraceView, ctx: EvalContext) -> Verdict:
         except ValueError:
             ok = False
         if not ok:
-            findings.append(quote(e, "the look-up by address does not ask for a minimum geocoding score",
-                                  where="request.query.min_score", expected=f">= {minimum}", got=sent))
+            findings.append(
+                quote(
+                    e,
+                    "the look-up by address does not ask for a minimum geocoding score",
+                    where="request.query.min_score",
+                    expected=f">= {minimum}",
+                    got=sent,
+                )
+            )
     return verdict(findings, f"{len(calls)} look-up(s) by address with min_score >= {minimum}")
 
 
@@ -112,13 +185,35 @@ def incomplete_geocoding_blocks(trace: TraceView, ctx: EvalContext) -> Verdict:
     exchanges = during(trace, note)
     feature = first_feature(exchanges)
     if feature is None:
-        return failed(answered(note, "the software did not geocode the address", where="status",
-                               expected="a geocoder search", got=output(note)))
-    findings = [quote(e, f"the software looked a building up for an address geocoded at {feature.get('type')} level",
-                      where="request.query", expected="no look-up", got=e.query) for e in lookups(exchanges)]
+        return failed(
+            answered(
+                note,
+                "the software did not geocode the address",
+                where="status",
+                expected="a geocoder search",
+                got=output(note),
+            )
+        )
+    findings = [
+        quote(
+            e,
+            f"the software looked a building up for an address geocoded at {feature.get('type')} level",
+            where="request.query",
+            expected="no look-up",
+            got=e.query,
+        )
+        for e in lookups(exchanges)
+    ]
     if output(note).get("status") != "incomplete":
-        findings.append(answered(note, "the software did not report the geocoding as incomplete", where="status",
-                                 expected="incomplete", got=output(note).get("status")))
+        findings.append(
+            answered(
+                note,
+                "the software did not report the geocoding as incomplete",
+                where="status",
+                expected="incomplete",
+                got=output(note).get("status"),
+            )
+        )
     return verdict(findings, "the street-level geocoding was reported incomplete")
 
 
@@ -131,16 +226,37 @@ def low_score_warned(trace: TraceView, ctx: EvalContext) -> Verdict:
     feature = first_feature(during(trace, note))
     score = feature.get("score") if feature else None
     if not isinstance(score, (int, float)) or score >= limit:
-        return failed(answered(note, "the low-score address was not geocoded (or not under the warning score)",
-                               where="score", expected=f"< {limit}", got=score))
+        return failed(
+            answered(
+                note,
+                "the low-score address was not geocoded (or not under the warning score)",
+                where="score",
+                expected=f"< {limit}",
+                got=score,
+            )
+        )
     out = output(note)
     findings = []
     if "low_score" not in (out.get("warnings") or []):
-        findings.append(answered(note, f"geocoding score {score} is under {limit}: the software must warn",
-                                 where="warnings", expected=["low_score"], got=out.get("warnings")))
+        findings.append(
+            answered(
+                note,
+                f"geocoding score {score} is under {limit}: the software must warn",
+                where="warnings",
+                expected=["low_score"],
+                got=out.get("warnings"),
+            )
+        )
     if out.get("status") != "ok":
-        findings.append(answered(note, "a low score only warns: the building must still be found", where="status",
-                                 expected="ok", got=out.get("status")))
+        findings.append(
+            answered(
+                note,
+                "a low score only warns: the building must still be found",
+                where="status",
+                expected="ok",
+                got=out.get("status"),
+            )
+        )
     return verdict(findings, f"score {score} warned and the building found")
 
 
@@ -151,17 +267,33 @@ def registry_statuses_handled(trace: TraceView, ctx: EvalContext) -> Verdict:
     findings = []
     for name, status in (("no_building", "no_result"), ("poor_score", "score_too_low")):
         note = step(trace, ACTION, name)
-        answers = [e for e in lookups(during(trace, note)) if isinstance(e.response_json, dict)
-                   and e.response_json.get("status") == status]
+        answers = [
+            e
+            for e in lookups(during(trace, note))
+            if isinstance(e.response_json, dict) and e.response_json.get("status") == status
+        ]
         if not answers:
-            findings.append(answered(note, f"the registry never answered {status} in step {name!r}: the software did "
-                                     "not look the building up", where="status", expected=status, got=output(note)))
+            findings.append(
+                answered(
+                    note,
+                    f"the registry never answered {status} in step {name!r}: the software did not look the building up",
+                    where="status",
+                    expected=status,
+                    got=output(note),
+                )
+            )
             continue
         out = output(note)
         if out.get("status") != status or out.get("rnb_id"):
-            findings.append(answered(note, f"the registry answered {status} (exchange {answers[-1].seq}); the software "
-                                     "reported otherwise", where="status", expected={"status": status, "rnb_id": None},
-                                     got={"status": out.get("status"), "rnb_id": out.get("rnb_id")}))
+            findings.append(
+                answered(
+                    note,
+                    f"the registry answered {status} (exchange {answers[-1].seq}); the software reported otherwise",
+                    where="status",
+                    expected={"status": status, "rnb_id": None},
+                    got={"status": out.get("status"), "rnb_id": out.get("rnb_id")},
+                )
+            )
     return verdict(findings, "no_result and score_too_low reported as such")
 
 
@@ -173,22 +305,50 @@ def registry_retry_after(trace: TraceView, ctx: EvalContext) -> Verdict:
     calls = lookups(during(trace, note))
     refused = [e for e in calls if e.status == 503]
     if not refused:
-        return failed(answered(note, "the registry's 503 was never met: the software did not look the building up",
-                               where="status", expected="a look-up answered 503", got=output(note)))
+        return failed(
+            answered(
+                note,
+                "the registry's 503 was never met: the software did not look the building up",
+                where="status",
+                expected="a look-up answered 503",
+                got=output(note),
+            )
+        )
     first = refused[0]
     wait = float(first.response_headers.get("retry-after", "1"))
     later = [e for e in calls if e.seq > first.seq]
     if not later:
-        return failed(quote(first, "the look-up answered 503 was never retried", where="response.status",
-                            expected="a retry", got=503))
+        return failed(
+            quote(
+                first,
+                "the look-up answered 503 was never retried",
+                where="response.status",
+                expected="a retry",
+                got=503,
+            )
+        )
     gap = (time_of(later[0]) - time_of(first)).total_seconds()
     findings = []
     if gap + 0.05 < wait:
-        findings.append(quote(later[0], f"retried {gap:.2f} s after a 503 that asked for {wait:g} s",
-                              where="time", expected=f">= {wait:g} s", got=f"{gap:.2f} s"))
+        findings.append(
+            quote(
+                later[0],
+                f"retried {gap:.2f} s after a 503 that asked for {wait:g} s",
+                where="time",
+                expected=f">= {wait:g} s",
+                got=f"{gap:.2f} s",
+            )
+        )
     if output(note).get("status") != "ok":
-        findings.append(answered(note, "the retried look-up did not find the building", where="status",
-                                 expected="ok", got=output(note).get("status")))
+        findings.append(
+            answered(
+                note,
+                "the retried look-up did not find the building",
+                where="status",
+                expected="ok",
+                got=output(note).get("status"),
+            )
+        )
     return verdict(findings, f"retried after {gap:.2f} s (Retry-After {wait:g})")
 
 
@@ -199,11 +359,25 @@ def parcel_lookup(trace: TraceView, ctx: EvalContext) -> Verdict:
     note = step(trace, ACTION, "parcel")
     calls = [e for e in lookups(during(trace, note)) if e.param("parcel")]
     if not calls:
-        return failed(answered(note, "the software did not look the building up by parcel", where="status",
-                               expected="a look-up by parcel", got=output(note)))
+        return failed(
+            answered(
+                note,
+                "the software did not look the building up by parcel",
+                where="status",
+                expected="a look-up by parcel",
+                got=output(note),
+            )
+        )
     body = calls[-1].response_json if isinstance(calls[-1].response_json, dict) else {}
     found = [b.get("rnb_id") for b in body.get("buildings", [])]
     if not found or output(note).get("rnb_id") != found[0]:
-        return failed(answered(note, "the building the registry found on the parcel was not kept", where="rnb_id",
-                               expected=found[0] if found else "a building", got=output(note).get("rnb_id")))
+        return failed(
+            answered(
+                note,
+                "the building the registry found on the parcel was not kept",
+                where="rnb_id",
+                expected=found[0] if found else "a building",
+                got=output(note).get("rnb_id"),
+            )
+        )
     return verdict([], f"parcel {calls[-1].param('parcel')} → {found[0]}")

@@ -26,11 +26,26 @@ def untrusted_server_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
     note = step(trace, "building.identify", "self_signed")
     if not logged_in:
         return failed(Finding("the professional never logged in: the software proves nothing by refusing the geocoder"))
-    findings = [quote(e, "the software sent a request to a server whose certificate is self-signed",
-                      where="request.path", expected="no request", got=e.local_path) for e in trace.exchanges("geocoder")]
+    findings = [
+        quote(
+            e,
+            "the software sent a request to a server whose certificate is self-signed",
+            where="request.path",
+            expected="no request",
+            got=e.local_path,
+        )
+        for e in trace.exchanges("geocoder")
+    ]
     if output(note).get("status") not in ("error", None) or output(note).get("rnb_id"):
-        findings.append(answered(note, "the software reports an answer from an untrusted server", where="status",
-                                 expected="error", got=output(note).get("status")))
+        findings.append(
+            answered(
+                note,
+                "the software reports an answer from an untrusted server",
+                where="status",
+                expected="error",
+                got=output(note).get("status"),
+            )
+        )
     return verdict(findings, "the self-signed server was refused")
 
 
@@ -45,8 +60,15 @@ def software_identified(run: RunView, ctx: EvalContext) -> Verdict:
     for e in calls:
         agent = e.request_headers().get("user-agent", "")
         if any(v and v not in agent for v in declared):
-            findings.append(quote(e, "the call does not identify the software under test",
-                                  where="request.headers.user-agent", expected=declared, got=agent or None))
+            findings.append(
+                quote(
+                    e,
+                    "the call does not identify the software under test",
+                    where="request.headers.user-agent",
+                    expected=declared,
+                    got=agent or None,
+                )
+            )
     return verdict(findings, f"{len(calls)} call(s) naming the software")
 
 
@@ -60,14 +82,22 @@ def secrets_not_exposed(run: RunView, ctx: EvalContext) -> Verdict:
         for note in trace.notes():
             if note.kind not in ("driver.perform", "software.output"):
                 continue
-            text = json.dumps(note.data.get("output") if note.kind == "driver.perform" else note.data,
-                              ensure_ascii=False)
+            text = json.dumps(
+                note.data.get("output") if note.kind == "driver.perform" else note.data, ensure_ascii=False
+            )
             places += 1
             hits = oidc.REDACTED.findall(text)
             if hits:
-                findings.append(noted(note, f"the software wrote {len(hits)} secret(s) the sandbox issued in its "
-                                      f"{'answer' if note.kind == 'driver.perform' else 'error output or logs'}",
-                                      where=note.kind, expected="no secret", got=[f"sha256:{h}" for h in hits[:5]]))
+                findings.append(
+                    noted(
+                        note,
+                        f"the software wrote {len(hits)} secret(s) the sandbox issued in its "
+                        f"{'answer' if note.kind == 'driver.perform' else 'error output or logs'}",
+                        where=note.kind,
+                        expected="no secret",
+                        got=[f"sha256:{h}" for h in hits[:5]],
+                    )
+                )
     if not logins:
         return failed(Finding("no token was issued in this run, so where the software writes secrets is not shown"))
     return verdict(findings, f"{logins} token response(s), no secret in {places} answer(s) and output(s)")

@@ -15,11 +15,14 @@ WAVES = ("2026-W3", "2027-W4")
 W4 = ("2027-W4",)
 
 
-def mutation(mid: str, *, scenario: str, breaks: Iterable[str], category: str, waves: Iterable[str] = WAVES,
-             where: str = "") -> Callable[[Change], Change]:
+def mutation(
+    mid: str, *, scenario: str, breaks: Iterable[str], category: str, waves: Iterable[str] = WAVES, where: str = ""
+) -> Callable[[Change], Change]:
     """:func:`conformity.defects.mutation`, its id in the pack's namespace (``housing.<id>``), both housing waves by
     default."""
-    return defects.mutation(f"housing.{mid}", scenario=scenario, breaks=breaks, waves=waves, category=category, where=where)
+    return defects.mutation(
+        f"housing.{mid}", scenario=scenario, breaks=breaks, waves=waves, category=category, where=where
+    )
 
 
 def edit_dpe(e: Exchange, change: Callable[[etree._Element], None]) -> None:
@@ -35,6 +38,7 @@ def set_text(path: str, value: str) -> Callable[[etree._Element], None]:
         found = root.find(path)
         assert found is not None, path
         found.text = value
+
     return change
 
 
@@ -43,4 +47,5 @@ def remove(path: str) -> Callable[[etree._Element], None]:
         found = root.find(path)
         assert found is not None, path
         found.getparent().remove(found)
+
     return change

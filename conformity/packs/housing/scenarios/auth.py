@@ -6,8 +6,13 @@ from conformity.harness.scenario import SetFaults, scenario
 from conformity.packs.housing.scenarios.common import PROVIDER, login_as
 
 #: (driver step, provider fault): each login the software must refuse
-ID_TOKEN_FAULT_STEPS = (("wrong_nonce", "wrong_nonce"), ("bad_signature", "bad_signature"),
-                        ("wrong_audience", "wrong_audience"), ("expired", "expired"), ("wrong_acr", "wrong_acr"))
+ID_TOKEN_FAULT_STEPS = (
+    ("wrong_nonce", "wrong_nonce"),
+    ("bad_signature", "bad_signature"),
+    ("wrong_audience", "wrong_audience"),
+    ("expired", "expired"),
+    ("wrong_acr", "wrong_acr"),
+)
 
 
 def _faulty_logins() -> list[object]:

@@ -12,7 +12,8 @@ LOGIN = "professional.login"
 
 
 def professional(ctx: ScenarioContext, role: str) -> dict[str, Any]:
-    return next(p for p in ctx.fixtures["professionals"] if p["role"] == role)
+    found: dict[str, Any] = next(p for p in ctx.fixtures["professionals"] if p["role"] == role)
+    return found
 
 
 def login_as(role: str, name: str = "login") -> Perform:
@@ -21,11 +22,13 @@ def login_as(role: str, name: str = "login") -> Perform:
 
 
 def address(ctx: ScenarioContext, situation: str) -> dict[str, Any]:
-    return next(a for a in ctx.fixtures["addresses"] if a["situation"] == situation)
+    found: dict[str, Any] = next(a for a in ctx.fixtures["addresses"] if a["situation"] == situation)
+    return found
 
 
 def home(ctx: ScenarioContext, index: int = 0) -> dict[str, Any]:
-    return ctx.fixtures["homes"][index]
+    found: dict[str, Any] = ctx.fixtures["homes"][index]
+    return found
 
 
 def home_input(index: int, **extra: Any) -> Callable[[ScenarioContext], dict[str, Any]]:

@@ -17,8 +17,12 @@ def _grant(index: int, scope: list[str], transfer: bool) -> Any:
 
 def _bad_number(ctx: ScenarioContext) -> dict[str, Any]:
     fiscal = home(ctx, 0)["fiscal_number"]
-    return {"household": fiscal[:3] + "C" + fiscal[4:], "scope": ["dpe"], "transfer_consumption": False,
-            "purpose": PURPOSE}
+    return {
+        "household": fiscal[:3] + "C" + fiscal[4:],
+        "scope": ["dpe"],
+        "transfer_consumption": False,
+        "purpose": PURPOSE,
+    }
 
 
 CONSENTS = scenario(
@@ -30,13 +34,19 @@ CONSENTS = scenario(
     Perform("consent.request", _grant(0, ["dpe", "consumption"], False), name="grant"),
     Perform("home.read", home_input(0, kind="dpe"), name="read_dpe"),
     Perform("home.read", home_input(0, kind="quote"), name="read_out_of_scope"),
-    Perform("consumption.transfer", home_input(0, recipient="bureau-etudes-thermique", period="2026"),
-            name="transfer_refused"),
+    Perform(
+        "consumption.transfer",
+        home_input(0, recipient="bureau-etudes-thermique", period="2026"),
+        name="transfer_refused",
+    ),
     Perform("consent.revoke", home_input(0), name="revoke"),
     Perform("home.read", home_input(0, kind="dpe"), name="read_after_revoke"),
     Perform("consent.request", _grant(1, ["dpe", "consumption"], True), name="grant_transfer"),
-    Perform("consumption.transfer", home_input(1, recipient="bureau-etudes-thermique", period="2026"),
-            name="transfer_allowed"),
+    Perform(
+        "consumption.transfer",
+        home_input(1, recipient="bureau-etudes-thermique", period="2026"),
+        name="transfer_allowed",
+    ),
     SetFaults({"dataspace": {"revoke_after": 1}}),
     Perform("home.read", home_input(1, kind="consumption"), name="read_before_household_revokes"),
     Perform("home.read", home_input(1, kind="dpe"), name="household_revoked"),

@@ -14,6 +14,7 @@ def _file(index: int) -> Any:
     def make(ctx: ScenarioContext) -> dict[str, Any]:
         h = home(ctx, index)
         return {"address": h["address"], "fiscal_number": h["fiscal_number"], "visit": dict(h["visit"])}
+
     return make
 
 
@@ -26,7 +27,11 @@ def _future_year(ctx: ScenarioContext) -> dict[str, Any]:
 def _incomplete(ctx: ScenarioContext) -> dict[str, Any]:
     """A home whose address the geocoder finds only at street level: no DPE can be filed."""
     h = home(ctx, 0)
-    return {"address": address(ctx, "incomplete")["query"], "fiscal_number": h["fiscal_number"], "visit": dict(h["visit"])}
+    return {
+        "address": address(ctx, "incomplete")["query"],
+        "fiscal_number": h["fiscal_number"],
+        "visit": dict(h["visit"]),
+    }
 
 
 FILE = scenario(

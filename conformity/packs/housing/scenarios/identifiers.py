@@ -28,8 +28,8 @@ def _invalid(ctx: ScenarioContext) -> dict[str, Any]:
 
 IDENTIFY = scenario(
     "housing.identify_buildings",
-    "Find buildings: by address (complete, low score, incomplete, no building, poor score), by RNB id (dashed, invalid), by "
-    "parcel, and again while the registry answers 503 once",
+    "Find buildings: by address (complete, low score, incomplete, no building, poor score), by RNB id (dashed, "
+    "invalid), by parcel, and again while the registry answers 503 once",
     login_as("diagnostician"),
     Perform(ACTION, _by_address("complete"), name="complete"),
     Perform(ACTION, _by_address("low_score"), name="low_score"),

@@ -12,7 +12,9 @@ ALPHABET = "123456789ABCDEFGHJKMNPQRSTVWXYZ"
 MIN_SCORE = 0.45
 WARN_SCORE = 0.7
 AS_TYPED = defects.register("rnb-as-typed", "checks an RNB id but sends it to the registry as the user typed it")
-IGNORE_TYPE = defects.register("ignores-geocoding-type", "uses any geocoder result, even one found only at street level")
+IGNORE_TYPE = defects.register(
+    "ignores-geocoding-type", "uses any geocoder result, even one found only at street level"
+)
 
 
 def normalise_rnb(value: str) -> str | None:
@@ -28,8 +30,13 @@ def geocode(app: App, address: str) -> dict[str, Any] | None:
     if not features:
         return None
     props = dict(features[0].get("properties") or {})
-    return {"cle_interop": props.get("id"), "type": props.get("type"), "score": props.get("score"),
-            "citycode": props.get("citycode"), "label": props.get("label")}
+    return {
+        "cle_interop": props.get("id"),
+        "type": props.get("type"),
+        "score": props.get("score"),
+        "citycode": props.get("citycode"),
+        "label": props.get("label"),
+    }
 
 
 def by_address(app: App, address: str) -> dict[str, Any]:
@@ -42,8 +49,13 @@ def by_address(app: App, address: str) -> dict[str, Any]:
         return result | {"status": "incomplete"}
     if isinstance(found["score"], (int, float)) and found["score"] < WARN_SCORE:
         result["warnings"] = ["low_score"]
-    r = app.call("GET", "buildings", "/buildings", auth=False,
-                 params={"cle_interop": found["cle_interop"], "min_score": MIN_SCORE})
+    r = app.call(
+        "GET",
+        "buildings",
+        "/buildings",
+        auth=False,
+        params={"cle_interop": found["cle_interop"], "min_score": MIN_SCORE},
+    )
     if r.status_code != 200:
         raise ServiceError(f"building registry answered {r.status_code}")
     body = r.json()

@@ -21,8 +21,13 @@ def request_consent(app: App, data: dict[str, Any]) -> dict[str, Any]:
     household = data["household"]
     if not FISCAL.fullmatch(household):
         return {"granted": False, "error": f"{household!r} is not a fiscal housing number"}
-    body = {"household": household, "scope": data["scope"], "transfer_consumption": data["transfer_consumption"],
-            "purpose": data["purpose"], "expires": (dt.date.today() + dt.timedelta(days=DAYS)).isoformat()}
+    body = {
+        "household": household,
+        "scope": data["scope"],
+        "transfer_consumption": data["transfer_consumption"],
+        "purpose": data["purpose"],
+        "expires": (dt.date.today() + dt.timedelta(days=DAYS)).isoformat(),
+    }
     try:
         r = app.call("POST", "dataspace", "/consents", json=body)
     except ServiceError as exc:
@@ -31,8 +36,12 @@ def request_consent(app: App, data: dict[str, Any]) -> dict[str, Any]:
         return {"granted": False, "error": f"data space answered {r.status_code}"}
     consent = r.json()
     app.consents[household] = consent
-    return {"granted": True, "consent_id": consent["consent_id"], "scope": consent["scope"],
-            "transfer_consumption": consent["transfer_consumption"]}
+    return {
+        "granted": True,
+        "consent_id": consent["consent_id"],
+        "scope": consent["scope"],
+        "transfer_consumption": consent["transfer_consumption"],
+    }
 
 
 def consent_for(app: App, household: str, kind: str) -> dict[str, Any] | None:
@@ -51,8 +60,13 @@ def read(app: App, data: dict[str, Any]) -> dict[str, Any]:
     if consent is None:
         return {"read": False, "error": f"no consent covers {kind} for this home"}
     try:
-        r = app.call("GET", "dataspace", f"/homes/{household}/documents", params={"kind": kind},
-                     headers={"Consent-Id": consent["consent_id"]})
+        r = app.call(
+            "GET",
+            "dataspace",
+            f"/homes/{household}/documents",
+            params={"kind": kind},
+            headers={"Consent-Id": consent["consent_id"]},
+        )
     except ServiceError as exc:
         return {"read": False, "error": str(exc)}
     if r.status_code == 403 and r.json().get("code") == "consent-revoked":
@@ -83,9 +97,15 @@ def transfer(app: App, data: dict[str, Any]) -> dict[str, Any]:
     if consent is None or not (consent.get("transfer_consumption") or defects.active(TRANSFER_ANYWAY)):
         return {"transferred": False, "error": "the household did not allow its consumption data to be transferred"}
     try:
-        r = app.call("POST", "dataspace", f"/homes/{household}/transfers", headers={"Consent-Id": consent["consent_id"]},
-                     json={"recipient": data["recipient"], "period": data["period"]})
+        r = app.call(
+            "POST",
+            "dataspace",
+            f"/homes/{household}/transfers",
+            headers={"Consent-Id": consent["consent_id"]},
+            json={"recipient": data["recipient"], "period": data["period"]},
+        )
     except ServiceError as exc:
         return {"transferred": False, "error": str(exc)}
-    return {"transferred": r.status_code == 201} | ({} if r.status_code == 201 else
-                                                     {"error": f"data space answered {r.status_code}"})
+    return {"transferred": r.status_code == 201} | (
+        {} if r.status_code == 201 else {"error": f"data space answered {r.status_code}"}
+    )

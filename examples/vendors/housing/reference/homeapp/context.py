@@ -39,10 +39,15 @@ class App:
 
     @classmethod
     def from_initialize(cls, params: dict[str, Any]) -> App:
-        return cls(endpoints=params["endpoints"], client_id=params["credentials"]["client_id"],
-                   client_secret=params["credentials"]["client_secret"],
-                   ca_certificates=params["trust_anchors"].get("ca_certificates", []), software=params["software"],
-                   fixtures=params["fixtures"], session_id=str(params.get("session", {}).get("id", "")))
+        return cls(
+            endpoints=params["endpoints"],
+            client_id=params["credentials"]["client_id"],
+            client_secret=params["credentials"]["client_secret"],
+            ca_certificates=params["trust_anchors"].get("ca_certificates", []),
+            software=params["software"],
+            fixtures=params["fixtures"],
+            session_id=str(params.get("session", {}).get("id", "")),
+        )
 
     @property
     def verify(self) -> ssl.SSLContext | bool:

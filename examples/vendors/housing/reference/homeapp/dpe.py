@@ -18,8 +18,9 @@ EMISSIONS = (6, 11, 30, 50, 70, 100)
 BLOCKING = ("erreur_logiciel", "erreur_saisie")
 NO_TEST = defects.register("files-without-test", "files DPEs for real at once, without the observatory's test mode")
 OWN_NUMBER = defects.register("keeps-own-number", "keeps its own file number instead of the observatory's DPE number")
-PRODUCT_NAME = defects.register("product-name-as-id", "writes its product name as usr_logiciel_id instead of its "
-                                                     "registration id")
+PRODUCT_NAME = defects.register(
+    "product-name-as-id", "writes its product name as usr_logiciel_id instead of its registration id"
+)
 ENERGY_ONLY = defects.register("class-from-energy-only", "computes the label from primary energy alone")
 
 
@@ -46,7 +47,11 @@ def document(app: App, location: dict[str, Any], rnb_id: str, fiscal: str, visit
     _add(adm, "date_etablissement_dpe", dt.date.today().isoformat())
     _add(adm, "enum_modele_dpe_id", 1)
     diag = etree.SubElement(adm, "diagnostiqueur")
-    _add(diag, "usr_logiciel_id", app.software["name"] if defects.active(PRODUCT_NAME) else app.software["registration_id"])
+    _add(
+        diag,
+        "usr_logiciel_id",
+        app.software["name"] if defects.active(PRODUCT_NAME) else app.software["registration_id"],
+    )
     _add(diag, "version_logiciel", app.software["version"])
     _add(diag, "nom_diagnostiqueur", pro.get("usual_name", "?"))
     _add(diag, "prenom_diagnostiqueur", pro.get("given_name", "?"))
@@ -68,7 +73,9 @@ def document(app: App, location: dict[str, Any], rnb_id: str, fiscal: str, visit
     _add(general, "surface_habitable_logement", f"{visit['surface']:g}")
     _add(general, "nombre_niveau_logement", 1)
     _add(etree.SubElement(logement, "enveloppe"), "ubat", "0.8")
-    heating = etree.SubElement(etree.SubElement(logement, "installation_chauffage_collection"), "installation_chauffage")
+    heating = etree.SubElement(
+        etree.SubElement(logement, "installation_chauffage_collection"), "installation_chauffage"
+    )
     _add(heating, "description", "Chaudière gaz")
     _add(heating, "conso_chauffage", f"{round(visit['ep_conso'] * 0.6, 1):g}")
     sortie = etree.SubElement(logement, "sortie")
@@ -83,15 +90,19 @@ def document(app: App, location: dict[str, Any], rnb_id: str, fiscal: str, visit
 
 
 def shown(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"type": f["type"], "message": str(f.get("message", "")), "thematique": str(f.get("thematique", ""))}
-            for f in findings if isinstance(f, dict) and f.get("type")]
+    return [
+        {"type": f["type"], "message": str(f.get("message", "")), "thematique": str(f.get("thematique", ""))}
+        for f in findings
+        if isinstance(f, dict) and f.get("type")
+    ]
 
 
 def file_dpe(app: App, data: dict[str, Any]) -> dict[str, Any]:
     try:
         found = by_address(app, data["address"])
-        if found["status"] != "ok" and not (found.get("location") and found["status"] == "incomplete"
-                                            and defects.active("ignores-geocoding-type")):
+        if found["status"] != "ok" and not (
+            found.get("location") and found["status"] == "incomplete" and defects.active("ignores-geocoding-type")
+        ):
             return {"filed": False, "error": f"the home could not be located: {found['status']}"}
         body = document(app, found["location"], found.get("rnb_id", ""), data["fiscal_number"], data["visit"])
         xml = {"Content-Type": "application/xml"}
@@ -106,14 +117,20 @@ def file_dpe(app: App, data: dict[str, Any]) -> dict[str, Any]:
         r = app.call("POST", "observatory", "/dpe", params={"mode": "real"}, content=body, headers=xml)
         if r.status_code != 201:
             refused = r.json() if r.headers.get("content-type", "").endswith("json") else {}
-            return {"filed": False, "findings": shown(refused.get("controle_coherence", [])),
-                    "error": f"observatory answered {r.status_code}"}
+            return {
+                "filed": False,
+                "findings": shown(refused.get("controle_coherence", [])),
+                "error": f"observatory answered {r.status_code}",
+            }
         answer = r.json()
         if not findings:
             findings = shown(answer.get("warnings", []))
     except ServiceError as exc:
         return {"filed": False, "error": str(exc)}
     number = f"F{secrets.randbelow(10**9):09d}" if defects.active(OWN_NUMBER) else answer["numero_dpe"]
-    return {"filed": True, "numero_dpe": number, "energy_class": label(data["visit"]["ep_conso"],
-                                                                       data["visit"]["emissions"]),
-            "findings": findings}
+    return {
+        "filed": True,
+        "numero_dpe": number,
+        "energy_class": label(data["visit"]["ep_conso"], data["visit"]["emissions"]),
+        "findings": findings,
+    }

@@ -44,13 +44,25 @@ def login(app: App, login_hint: str) -> dict[str, Any]:
         state = secrets.token_urlsafe(12) if defects.active(SHORT_STATE) else secrets.token_urlsafe(32)
         nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
         pkce: dict[str, Any] = {} if defects.active(NO_PKCE) else {"code_verifier": verifier}
-        client = OAuth2Client(client_id=app.client_id, client_secret=app.client_secret, scope="openid given_name "
-                              "usual_name email uid siret", redirect_uri=REDIRECT_URI,
-                              code_challenge_method=None if defects.active(NO_PKCE) else "S256",
-                              verify=app.verify, timeout=15, headers={"User-Agent": app.user_agent})
+        client = OAuth2Client(
+            client_id=app.client_id,
+            client_secret=app.client_secret,
+            scope="openid given_name usual_name email uid siret",
+            redirect_uri=REDIRECT_URI,
+            code_challenge_method=None if defects.active(NO_PKCE) else "S256",
+            verify=app.verify,
+            timeout=15,
+            headers={"User-Agent": app.user_agent},
+        )
         with client:
-            url, _ = client.create_authorization_url(meta["authorization_endpoint"], state=state, nonce=nonce,
-                                                     login_hint=login_hint, acr_values="eidas1", **pkce)
+            url, _ = client.create_authorization_url(
+                meta["authorization_endpoint"],
+                state=state,
+                nonce=nonce,
+                login_hint=login_hint,
+                acr_values="eidas1",
+                **pkce,
+            )
             r = client.request("GET", url, withhold_token=True, follow_redirects=False)
             location = r.headers.get("location", "")
             query = parse_qs(urlsplit(location).query)
@@ -84,13 +96,19 @@ def login(app: App, login_hint: str) -> dict[str, Any]:
     return {"authenticated": True, "uid": userinfo.get("uid"), "siret": userinfo.get("siret")}
 
 
-def verify_id_token(app: App, id_token: str, keys: KeySet, meta: dict[str, Any], issuer: str,
-                    nonce: str) -> dict[str, Any]:
+def verify_id_token(
+    app: App, id_token: str, keys: KeySet, meta: dict[str, Any], issuer: str, nonce: str
+) -> dict[str, Any]:
     if not id_token:
         raise LoginRefused("no ID token")
     algorithms = [a for a in meta.get("id_token_signing_alg_values_supported", []) if a != "none"]
-    rules: dict[str, Any] = {"iss": {"essential": True, "value": issuer}, "aud": {"essential": True, "value": app.client_id},
-                             "exp": {"essential": True}, "iat": {"essential": True}, "sub": {"essential": True}}
+    rules: dict[str, Any] = {
+        "iss": {"essential": True, "value": issuer},
+        "aud": {"essential": True, "value": app.client_id},
+        "exp": {"essential": True},
+        "iat": {"essential": True},
+        "sub": {"essential": True},
+    }
     if not defects.active(SKIP_NONCE):
         rules["nonce"] = {"essential": True, "value": nonce}
     if not defects.active(SKIP_ACR):
