@@ -16,6 +16,7 @@ from conformity.files import write_atomic
 from conformity.infrastructure_keys import keys_document
 from conformity.signing import SigningKey
 from sandbox import admin, events, traces
+from sandbox import openapi as openapi_doc
 from sandbox.config import SandboxConfig
 from sandbox.events import EventLog
 from sandbox.problems import install_handlers
@@ -33,7 +34,11 @@ DESCRIPTION = """The national infrastructure imitated for conformity testing (ne
   emits CloudEvents data-received events, sealed in segments signed with the infrastructure key
   (`/.well-known/usine-infrastructure-keys`).
 
-Every error is an RFC 9457 problem document (`application/problem+json`) with a stable `code`.
+Every error is an RFC 9457 problem document (`application/problem+json`) with a stable `code`. Bad input,
+one rule everywhere: 415 for a body of another media type, 400 for what cannot be parsed (the JSON body, or a
+document it carries: base64, XML), 422 for what parsed but breaks the schema or a rule (the OAuth endpoints
+answer as RFC 6749 says). Software calling the national services identifies itself in `User-Agent`:
+`<name>/<version> (<registration id>)`.
 """
 
 
@@ -93,4 +98,5 @@ def create_app(config: SandboxConfig) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.add_middleware(RecordingMiddleware, store=store, max_body_bytes=config.max_body_bytes)
+    openapi_doc.install(app)
     return app

@@ -62,20 +62,29 @@ _TS_PRECISE = re.compile(r"^[0-9]{14}(\.[0-9]+)?[+\-][0-9]{4}$")
 
 @dataclass(frozen=True, slots=True)
 class DocumentType:
-    """One allowed document type: LOINC code, content model, model templateId."""
+    """One allowed document type: LOINC code, content model, templateIds (the current one first)."""
 
     code: str
     name: str
-    template_id: str
+    template_ids: tuple[str, ...]
+
+    @property
+    def template_id(self) -> str:
+        return self.template_ids[0]
 
 
-#: The document types of DOCSHARE 2.0 (a superset of 1.0, which lacks 60593-1), from its summary.
+B = CISIS_BRANCH
+#: The document types the shared record takes, for every DOCSHARE version a wave pins: DOCSHARE 2.2 uses the real
+#: CI-SIS codes (lab report .55, discharge letter LOINC 11490-0 with .29, patient summary .51 with 60591-5, imaging
+#: report .45); DOCSHARE 1.0-2.1 used model values (.21, 34106-7, .13, .30), still accepted so their waves run. The
+#: checks judge with the pinned version's own table; the dispensation record (.40) is a model value in every version.
 DOCUMENT_TYPES: dict[str, DocumentType] = {t.code: t for t in (
-    DocumentType("11502-2", "lab report (CR-BIO)", "1.2.250.1.213.1.1.1.21"),
-    DocumentType("34106-7", "hospital discharge letter (LDL-SES)", "1.2.250.1.213.1.1.1.29"),
-    DocumentType("60591-5", "medical summary (VSM)", "1.2.250.1.213.1.1.1.13"),
-    DocumentType("18748-4", "imaging report (CR-IMG)", "1.2.250.1.213.1.1.1.30"),
-    DocumentType("60593-1", "pharmacy dispensation record (DISP)", "1.2.250.1.213.1.1.1.40"),
+    DocumentType("11502-2", "lab report (CR-BIO)", (B + "55", B + "21")),
+    DocumentType("11490-0", "hospital discharge letter (LDL-SES)", (B + "29",)),
+    DocumentType("34106-7", "hospital discharge letter (model code of DOCSHARE 1.0-2.1)", (B + "29",)),
+    DocumentType("60591-5", "patient summary (IPS-FR; medical summary VSM in DOCSHARE 1.0-2.1)", (B + "51", B + "13")),
+    DocumentType("18748-4", "imaging report (CR-IMG)", (B + "45", B + "30")),
+    DocumentType("60593-1", "pharmacy dispensation record (model)", (B + "40",)),
 )}
 
 #: Every finding code, and what it means.
@@ -268,11 +277,11 @@ def _check_template_ids(root: etree._Element, type_code: str | None, out: list[F
     if HEADER_TEMPLATE_ID not in present:
         out.append(Finding("cda-template-id-missing", "/ClinicalDocument/templateId",
                            f"the CI-SIS header templateId {HEADER_TEMPLATE_ID} is required"))
-    expected = DOCUMENT_TYPES[type_code].template_id if type_code in DOCUMENT_TYPES else None
-    if expected and expected not in present:
+    expected = DOCUMENT_TYPES[type_code].template_ids if type_code in DOCUMENT_TYPES else ()
+    if expected and not set(expected) & set(present):
         out.append(Finding("cda-template-id-missing", "/ClinicalDocument/templateId",
-                           f"the templateId {expected} of document type {type_code} is required"))
-    others = {t.template_id: t for t in DOCUMENT_TYPES.values() if expected and t.template_id != expected}
+                           f"the templateId {' or '.join(expected)} of document type {type_code} is required"))
+    others = {tid: t for t in DOCUMENT_TYPES.values() for tid in t.template_ids if expected and tid not in expected}
     for tid in present:
         if tid in others:
             out.append(Finding("cda-template-id-conflict", "/ClinicalDocument/templateId",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from conformity.packs.health.ins import OID_TEST_NIA, OID_TEST_NIR, nir_key, normalise_traits
+from conformity.packs.health.ins import OID_DEMO_NIR, OID_TEST_NIR, nir_key, normalise_traits
 
 _FAMILY = ["MARTIN", "Bernard", "Dubois", "Lefèvre", "Moreau-Giraud", "D'Almeida", "Nguyễn", "Da Silva Pereira",
            "Éloi", "Le Guénnec", "Fournier", "O'Connor", "Bénard-Lefébure-Montmorency"]
@@ -39,7 +39,7 @@ def _patient(rng: random.Random, ref: str, scenario: str) -> dict[str, Any]:
     traits = {"birth_name": rng.choice(_FAMILY), "first_names": rng.choice(_GIVEN_M if sex == "M" else _GIVEN_F),
               "birth_date": birth_date, "sex": sex, "birth_place_code": place}
     ins = _ins(rng, sex, birth_date, place)
-    oid = OID_TEST_NIR if rng.random() < 0.8 else OID_TEST_NIA
+    oid = OID_TEST_NIR if rng.random() < 0.8 else OID_DEMO_NIR
     return {"ref": ref, "scenario": scenario, "traits": traits, "ins": ins, "oid": oid,
             "registered_traits": normalise_traits(traits)}
 

@@ -33,8 +33,9 @@ LEVEL3_FORMAT_CODE = "urn:asip:ci-sis:cr-bio:2023"
 SOFTWARE = {"name": "usine-sample", "version": "1.0.0", "registration_id": "REG-SAMPLE-0001"}
 
 #: model metadata codes per document type: class code, section code of a level-3 body
-CLASS_CODES = {"11502-2": "10", "34106-7": "10", "60591-5": "11", "18748-4": "10", "60593-1": "13"}
-TITLES = {"11502-2": "Compte rendu d'examens de biologie médicale", "34106-7": "Lettre de liaison de sortie",
+CLASS_CODES = {"11502-2": "10", "11490-0": "10", "34106-7": "10", "60591-5": "11", "18748-4": "10", "60593-1": "13"}
+TITLES = {"11502-2": "Compte rendu d'examens de biologie médicale", "11490-0": "Lettre de liaison de sortie",
+          "34106-7": "Lettre de liaison de sortie",
           "60591-5": "Volet de synthèse médicale", "18748-4": "Compte rendu d'imagerie médicale",
           "60593-1": "Dispensation médicamenteuse"}
 
@@ -114,7 +115,7 @@ def new_document_id() -> str:
 
 
 def build_cda(patient: Mapping[str, Any], author: Mapping[str, Any], custodian: Mapping[str, Any], *,
-              type_code: str = "34106-7", level: int | None = None, title: str | None = None,
+              type_code: str = "11490-0", level: int | None = None, title: str | None = None,
               body: str = "Patient vu en consultation. Pas d'anomalie.",
               results: Sequence[LabResult] = DEFAULT_RESULTS, effective_time: dt.datetime | None = None,
               document_id: str | None = None, set_id: str | None = None, version: int = 1,
@@ -270,7 +271,7 @@ def submission(document: bytes, *, site_id: str, software: Mapping[str, str] | N
 
 
 def session_submission(fixtures: Mapping[str, Any], *, patient: int = 0, author: int = 0,
-                       type_code: str = "34106-7", **build: Any) -> dict[str, Any]:
+                       type_code: str = "11490-0", **build: Any) -> dict[str, Any]:
     """A valid submission for a test session: patient, author and site taken from its fixtures."""
     pt = fixtures["patients"][patient]
     prac = fixtures["practitioners"][author]

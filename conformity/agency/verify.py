@@ -331,6 +331,8 @@ def _verify_run(v: Verification, archive: BundleArchive, manifest: dict[str, Any
     reasons.extend(rederive.compare_rows(report["requirements"], v.rows, skip_rows))
     if not skip_checks and not missing:
         reasons.extend(rederive.compare_summary(report["summary"], v.rows))
+    if not rejected:
+        reasons.extend(rederive.compare_problems(report.get("problems", []), traces))
     reasons.extend(rendered_problems(archive, report, traces))
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformity.checks.evaluate import MissingEvidence
-from conformity.checks.model import Finding
+from conformity.checks.model import Finding, MissingEvidence
 from conformity.checks.trace import Exchange, Note, TraceView
 
 

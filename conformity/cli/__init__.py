@@ -10,6 +10,7 @@ import click
 from conformity import __version__
 from conformity.cli.agency_cmds import agency, label
 from conformity.cli.catalog_cmds import coverage_cmd, referentials, validate, wave
+from conformity.cli.driver_cmds import driver
 from conformity.cli.pay_cmds import pay
 from conformity.cli.run_cmd import run
 from conformity.cli.sandbox_cmds import sandbox
@@ -38,7 +39,7 @@ def cli(ctx: click.Context, catalog_root: Path | None) -> None:
     ctx.obj["catalog_root"] = catalog_root
 
 
-for command in (validate, referentials, wave, coverage_cmd, sandbox, run, pay, agency, label):
+for command in (validate, referentials, wave, coverage_cmd, driver, sandbox, run, pay, agency, label):
     cli.add_command(command)
 
 

@@ -54,9 +54,12 @@ def referentials_list(ctx: click.Context) -> None:
 @click.pass_context
 def referentials_show(ctx: click.Context, ref_id: str, fmt: str) -> None:
     """One referential version (the latest when no version is given)."""
-    cat = get_catalog(ctx)
+    from conformity.harness.guide import CONVENTIONS, action_guides
+
+    cat = get_catalog(ctx, with_checks=True)
     rid, version = parse_ref(ref_id)
     ref = cat.referential(rid, version)
+    guides = action_guides(ref.actions)
     if fmt == "json":
         click.echo(json.dumps({
             "id": ref.id, "version": ref.version, "title": ref.title, "owner": ref.owner, "status": ref.status,
@@ -64,7 +67,8 @@ def referentials_show(ctx: click.Context, ref_id: str, fmt: str) -> None:
             "requirements": [{"id": r.id, "title": r.title, "statement": r.statement, "level": r.level, "kind": r.kind,
                               "categories": list(r.categories), "proof": {"method": r.proof.method,
                               "checks": list(r.proof.checks), "evidence": r.proof.evidence}} for r in ref.requirements],
-            "actions": [{"name": a.name, "description": a.description} for a in ref.actions],
+            "actions": [g.to_json() for g in guides],
+            "conventions": [{"title": t, "text": x} for t, x in CONVENTIONS],
         }, indent=2, ensure_ascii=False))
         return
     click.echo(f"{ref.id} {ref.version} — {ref.title}")
@@ -81,7 +85,10 @@ def referentials_show(ctx: click.Context, ref_id: str, fmt: str) -> None:
         click.echo(f"    {r.statement}")
         click.echo(f"    proof — {r.proof.describe()}")
     if ref.actions:
-        click.echo("\nActions: " + ", ".join(a.name for a in ref.actions))
+        from conformity.catalog.render import guide_text
+
+        click.echo("\nDriver actions (conventions: usine wave show WAVE -c CATEGORY):\n")
+        click.echo("\n".join(guide_text(guides, "")))
 
 
 @click.group()
@@ -107,8 +114,13 @@ def wave_list(ctx: click.Context) -> None:
 @click.pass_context
 def wave_show(ctx: click.Context, wave_id: str, category: str, fmt: str, output: Path | None) -> None:
     """The ONE consolidated specification of a wave for a category."""
-    spec = get_catalog(ctx).specification(wave_id, category)
-    emit(render_spec(spec, fmt), output)
+    from conformity.harness.guide import referential_guides
+    from conformity.harness.plan import make_plan
+
+    catalog = get_catalog(ctx, with_checks=True)  # the scenarios calling each action are the checks' own
+    spec = catalog.specification(wave_id, category)
+    guides = referential_guides(spec.referentials, list(make_plan(catalog, wave_id, category).scenarios))
+    emit(render_spec(spec, fmt, guides), output)
 
 
 @wave.command("diff")

@@ -111,13 +111,16 @@ def rejudge(check_ids: Iterable[str], traces: Mapping[str, dict[str, Any]], ctx:
 
 @dataclass(frozen=True, slots=True)
 class VendorExpectation:
-    """What one run of a shipped defective vendor must conclude: exactly these automated MUST requirements fail."""
+    """What one run of a shipped defective vendor must conclude: exactly these automated MUST requirements fail, and
+    exactly those ``not_exercised`` (their situation never happened because of the defect: e.g. no document was
+    accepted, so none could be replaced); none is in error."""
 
     vendor: str
     manifest: Path
     wave: str
     category: str
     failed: tuple[str, ...]
+    not_exercised: tuple[str, ...] = ()
 
 
 EXPECTED = "expected.toml"
@@ -137,9 +140,11 @@ def vendor_expectations(folder: Path) -> list[VendorExpectation]:
         for i, run in enumerate(runs):
             try:
                 out.append(VendorExpectation(path.parent.name, path.parent / "vendor.toml", str(run["wave"]),
-                                             str(run["category"]), tuple(str(r) for r in run["failed"])))
-            except (KeyError, TypeError) as exc:
-                problems.append(Problem(str(path), f"runs[{i}]", f"needs wave, category and failed ({exc})"))
+                                             str(run["category"]), tuple(str(r) for r in run["failed"]),
+                                             tuple(str(r) for r in run.get("not_exercised", ()))))
+            except (KeyError, TypeError, AttributeError) as exc:
+                problems.append(Problem(str(path), f"runs[{i}]", f"needs wave, category and failed, "
+                                                                  f"optionally not_exercised ({exc})"))
     if problems:
         raise InputError(problems)
     return out

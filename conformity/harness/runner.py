@@ -73,6 +73,7 @@ class Runner:
     def __post_init__(self) -> None:
         self.run_id = secrets.token_hex(8)  # binds every trace of this run together (the agency checks it)
         self.actions: dict[str, Action] = {a.name: a for a in self.plan.spec.actions}
+        self.parameters = {r.id: dict(r.parameters) for ref in self.plan.spec.referentials for r in ref.requirements}
         #: the actions' schemas, compiled once for every step of every scenario
         self.inputs = {name: jsonschema.Draft202012Validator(a.input) for name, a in self.actions.items()}
         self.outputs = {name: jsonschema.Draft202012Validator(a.output) for name, a in self.actions.items()}
@@ -228,7 +229,8 @@ class Runner:
         note("driver.initialize", {"result": init if isinstance(init, dict) else {"invalid": repr(init)[:500]},
                                    "endpoints": params["endpoints"]})
         ctx = ScenarioContext(fixtures=session["fixtures"], seed=seed, endpoints=params["endpoints"],
-                              listeners=self.access.listeners())
+                              listeners=self.access.listeners(), parameters=self.parameters,
+                              inputs={a.name: frozenset(a.input.get("properties", {})) for a in self.actions.values()})
         for step in sc.steps:
             if isinstance(step, Shrink):
                 self._shrink(step, session["session_id"], driver, admin, note)

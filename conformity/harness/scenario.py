@@ -27,6 +27,18 @@ class ScenarioContext:
     outputs: dict[str, Any] = field(default_factory=dict)
     endpoints: dict[str, str] = field(default_factory=dict)
     listeners: dict[str, str] = field(default_factory=dict)
+    #: the pinned referentials' requirement parameters (codes, templateIds…), by requirement id
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the pinned actions' input properties, by action name
+    inputs: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def param(self, requirement: str, name: str, default: Any = None) -> Any:
+        """A parameter of a requirement of the wave's pinned referentials (the same value its checks read)."""
+        return self.parameters.get(requirement, {}).get(name, default)
+
+    def takes(self, action: str, name: str) -> bool:
+        """Whether the pinned ``action`` declares the input property ``name`` (optional inputs of later versions)."""
+        return name in self.inputs.get(action, frozenset())
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)

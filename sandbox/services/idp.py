@@ -5,8 +5,11 @@ of the session fixtures by national id ("8" + RPPS). Authorization codes are one
 bound to the client, redirect URI, nonce and code challenge; a code presented twice revokes the access
 token it gave. Each token response also carries a refresh token (kind ``refresh``), redeemable at the
 token endpoint (``grant_type=refresh_token``, outcome ``token-refreshed``) and nowhere else. Access
-tokens are opaque records in the store (kind ``access``, scope = session id), the ones every session
-service accepts through ``deps.require_access_token``; their data is::
+tokens are JWTs (RFC 9068, ``typ`` ``at+jwt``, signed like the session's ID tokens) whose ``aud``
+claim lists the base URLs of the services they may be sent to (the session's insi, dmp, mss,
+directory and userinfo), so software can keep a token to its audience as PRACAUTH and SECURITY ask;
+the services still accept them only as records in the store (kind ``access``, scope = session id),
+through ``deps.require_access_token``; their data is::
 
     {"sub": "8…", "client_id": "cli_…", "scopes": ["openid", …], "auth_time": 1700000000,
      "practitioner": {national_id, rpps, family_name, given_name, profession…, organisation},
@@ -18,6 +21,10 @@ makes userinfo answer another practitioner's claims; ``userinfo_signed`` answers
 JWT (valid or with a corrupted signature); ``rotate_keys`` rotates the signing key (JWKS and ID tokens);
 ``discovery_other_issuer`` serves a discovery document naming another issuer. The outcome details of
 the exchange say which fault was injected. Every ID token carries ``at_hash`` and ``c_hash``.
+
+ID tokens, signed userinfo and access tokens are signed with the algorithm the session's client registered
+(``id_token_signed_response_alg``: RS256 by default, or ES256); discovery lists both, the session's JWKS
+publishes that algorithm's key (``sandbox.oidc_keys``).
 
 The automated login authenticates at the substantial level: every ID token carries ``acr``
 ``eidas1`` (the only value of ``acr_values_supported``), and ``auth_time`` is the time of the
@@ -40,12 +47,13 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core.util import create_half_hash
+from joserfc import jwt
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from sandbox.credentials import secret_hash
 from sandbox.deps import fault, get_session, require_access_token, store_of
-from sandbox.oidc_keys import ALG, IdpKeys, load_or_create, sign_id_token
+from sandbox.oidc_keys import ALGS, IdpKeys, load_or_create, sign_id_token
 from sandbox.problems import Problem, set_outcome
 
 router = APIRouter(tags=["idp"])
@@ -84,8 +92,25 @@ def issuer(session: dict[str, Any]) -> str:
     return f"{session['base_url']}/s/{session['id']}/idp"
 
 
-def _keys(request: Request) -> IdpKeys:
-    return request.app.state.idp_keys
+def _keys(request: Request, session: dict[str, Any]) -> IdpKeys:
+    """The keys of the algorithm the session's client registered (RS256 unless it asked for ES256)."""
+    return request.app.state.idp_keys.for_alg(session.get("id_token_signed_response_alg"))
+
+
+ACCESS_TOKEN_SERVICES = ("insi", "dmp", "mss", "directory")
+
+
+def access_token_jwt(request: Request, session: dict[str, Any], sub: str, client_id: str, scopes: list[str],
+                     ttl: int) -> str:
+    """An access token as a JWT (RFC 9068): its ``aud`` lists the services it may be sent to, nowhere else."""
+    base = f"{session['base_url']}/s/{session['id']}"
+    now = int(time.time())
+    claims = {"iss": issuer(session), "sub": sub, "client_id": client_id, "scope": " ".join(scopes),
+              "aud": [f"{base}/{name}" for name in ACCESS_TOKEN_SERVICES] + [f"{issuer(session)}/userinfo"],
+              "iat": now, "exp": now + ttl, "jti": secrets.token_urlsafe(16)}
+    keys = _keys(request, session)
+    return jwt.encode({"alg": keys.alg, "kid": keys.kid, "typ": "at+jwt"}, claims, keys.signing,
+                      algorithms=[keys.alg])
 
 
 # discovery ------------------------------------------------------------------------------------------
@@ -105,7 +130,8 @@ def discovery(request: Request, session_id: str) -> dict[str, Any]:
         "userinfo_endpoint": f"{base}/userinfo", "jwks_uri": f"{base}/jwks",
         "response_types_supported": ["code"], "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"], "code_challenge_methods_supported": ["S256"],
-        "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": [ALG],
+        "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": list(ALGS),
+        "userinfo_signing_alg_values_supported": list(ALGS),
         "acr_values_supported": [ACR],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": list(SCOPES), "claims_supported": list(CLAIMS),
@@ -116,9 +142,10 @@ def discovery(request: Request, session_id: str) -> dict[str, Any]:
 
 @router.get("/jwks", summary="The provider's public signing keys (JWKS)")
 def jwks(request: Request, session_id: str) -> dict[str, Any]:
-    rotated = bool(fault(get_session(request, session_id), "idp").get("rotate_keys"))
+    session = get_session(request, session_id)
+    rotated = bool(fault(session, "idp").get("rotate_keys"))
     set_outcome(request, "jwks-served", **({"fault": "rotate_keys"} if rotated else {}))
-    return _keys(request).public_jwks(rotated)
+    return _keys(request, session).public_jwks(rotated)
 
 
 # authorization endpoint -----------------------------------------------------------------------------
@@ -386,7 +413,10 @@ def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], cli
     code = form.get("code")
     if not code:
         raise OAuthError("invalid_request", "code-missing", "code is required")
-    access_token = secrets.token_urlsafe(32)
+    pending = store_of(request).get_token(code)
+    ttl = request.app.state.config.access_token_ttl
+    access_token = access_token_jwt(request, session, str((pending or {}).get("sub", "")), session["client_id"],
+                                    list((pending or {}).get("scopes", [])), ttl)
     record = _take_code(request, session, code, access_token)
     if record["client_id"] != session["client_id"]:
         raise OAuthError("invalid_grant", "code-client-mismatch", "this code was issued to another client")
@@ -398,7 +428,6 @@ def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], cli
     if practitioner is None:  # pragma: no cover - fixtures do not change within a session
         raise OAuthError("invalid_grant", "login-hint-unknown", "the practitioner is no longer in the fixtures")
 
-    ttl = request.app.state.config.access_token_ttl
     userinfo = practitioner_claims(practitioner)
     grant = {"sub": record["sub"], "client_id": record["client_id"], "scopes": record["scopes"],
              "auth_time": record["auth_time"], "practitioner": practitioner, "userinfo": userinfo}
@@ -406,10 +435,11 @@ def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], cli
     refresh_token = secrets.token_urlsafe(32)
     store_of(request).put_token(refresh_token, "refresh", session["id"], grant, ttl=REFRESH_TOKEN_TTL)
     now = int(time.time())
+    keys = _keys(request, session)
     claims = {"iss": issuer(session), "sub": record["sub"], "aud": record["client_id"], "exp": now + ID_TOKEN_TTL,
               "iat": now, "auth_time": record["auth_time"], "acr": ACR, "nonce": record["nonce"],
-              "at_hash": create_half_hash(access_token, ALG).decode("ascii"),
-              "c_hash": create_half_hash(code, ALG).decode("ascii")}
+              "at_hash": create_half_hash(access_token, keys.alg).decode("ascii"),
+              "c_hash": create_half_hash(code, keys.alg).decode("ascii")}
     claims |= {k: userinfo[k] for k in ("given_name", "family_name", "SubjectNameID", "profession", "specialty")
                if k in userinfo}
     forgery = fault(session, "idp").get("id_token")
@@ -420,9 +450,10 @@ def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], cli
         details["fault"] = forgery
     if rotated:
         details["signed_by"] = "rotated key"
+    details["alg"] = keys.alg
     set_outcome(request, "token-issued", **details)
     return JSONResponse({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl,
-                         "id_token": sign_id_token(_keys(request), claims, forgery, rotated=rotated),
+                         "id_token": sign_id_token(keys, claims, forgery, rotated=rotated),
                          "refresh_token": refresh_token, "scope": " ".join(record["scopes"])}, headers=NO_STORE)
 
 
@@ -437,7 +468,7 @@ def _refresh(request: Request, session: dict[str, Any], form: dict[str, str], cl
     if record["client_id"] != session["client_id"]:
         raise OAuthError("invalid_grant", "refresh-token-client-mismatch", "this refresh token was issued to another client")
     ttl = request.app.state.config.access_token_ttl
-    access_token = secrets.token_urlsafe(32)
+    access_token = access_token_jwt(request, session, record["sub"], record["client_id"], record["scopes"], ttl)
     grant = {k: record[k] for k in ("sub", "client_id", "scopes", "auth_time", "practitioner", "userinfo")}
     store_of(request).put_token(access_token, "access", session["id"], grant, ttl=ttl)
     set_outcome(request, "token-refreshed", sub=record["sub"], client_auth=client_auth)
@@ -484,7 +515,8 @@ def userinfo(request: Request, session_id: str) -> JSONResponse:
         details |= {"fault": f"userinfo_signed_{signed}"}
         set_outcome(request, "userinfo-served", **details)
         document = claims | {"iss": issuer(caller.session), "aud": caller.token["client_id"]}
-        token = sign_id_token(_keys(request), document, "bad_signature" if signed == "bad_signature" else None,
+        token = sign_id_token(_keys(request, caller.session), document,
+                              "bad_signature" if signed == "bad_signature" else None,
                               rotated=bool(faults.get("rotate_keys")))
         return Response(token, media_type="application/jwt", headers=NO_STORE)
     set_outcome(request, "userinfo-served", **details)

@@ -17,11 +17,12 @@ directory membership (no fixtures in production: addresses must be well formed a
 ``.mssante.fr`` or ``.mssante.test``); an accepted message emits one data-received event, and a
 resubmission of the same ``message_id`` by the same installation emits none.
 
-Problem codes: sender-invalid, sender-unknown, recipient-invalid, recipient-unknown, recipient-inactive,
-attachment-patient-missing, attachment-patient-invalid, attachment-content-invalid, attachment-empty,
+Problem codes (422 unless said): sender-invalid, sender-unknown, recipient-invalid, recipient-unknown,
+recipient-inactive, attachment-patient-missing, attachment-patient-invalid, attachment-content-invalid (400:
+not base64), attachment-empty,
 attachment-filename-invalid, attachment-document-type-invalid, attachment-too-large (413),
 message-too-large (413), message-id-conflict (409), mailbox-unknown (404),
-content-type-unsupported (415), service-unavailable (503, fault ``mss.unavailable``).
+unsupported-media-type (415), json-malformed (400), invalid-request, service-unavailable (503, fault ``mss.unavailable``).
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def _decode(index: int, att: Attachment) -> bytes:
     try:
         raw = base64.b64decode(re.sub(r"[\t\n\r ]", "", att.content), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise Problem(422, "attachment-content-invalid", f"attachment {index} ({att.filename}): content is not base64",
+        raise Problem(400, "attachment-content-invalid", f"attachment {index} ({att.filename}): content is not base64",
                       attachment=index) from exc
     if not raw:
         raise Problem(422, "attachment-empty", f"attachment {index} ({att.filename}) is empty", attachment=index)

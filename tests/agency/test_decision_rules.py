@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformity.agency.decision import Facts, Review, decide
+from conformity.agency.decision import Facts, Review, Waiver, decide
 from conformity.agency.verify import RunIdentity
 from conformity.bundle.evidence import EvidenceFile
 from conformity.catalog import Catalog
@@ -83,6 +83,20 @@ def test_a_failed_automated_must_or_an_expired_wave_refuses_whatever_the_reviews
     assert decide(_facts(catalog, failed=failed), accepted, catalog.wave(WAVE), NOW).outcome == "refused"
     late = decide(_facts(catalog), accepted, catalog.wave(WAVE), dt.datetime(2029, 1, 1, tzinfo=dt.UTC))
     assert late.outcome == "refused" and "expired" in late.reasons[0].message
+
+
+
+def test_a_must_not_exercised_refuses_like_a_failure_unless_waived(catalog: Catalog) -> None:
+    """No vacuous pass: a MUST whose situation never happened in the run blocks the label; the agency may waive it."""
+    rows = _rows(catalog)
+    accepted = {r: _review(r, "accepted", rows) for r in _reviewable(catalog)}
+    unexercised = ({"id": "PATIENTID-010", "title": "t", "level": "MUST", "verdict": "not-exercised", "checks": [],
+                    "findings": [{"message": "the scenarios never sent a message"}]},)
+    d = decide(_facts(catalog, failed=unexercised), accepted, catalog.wave(WAVE), NOW)
+    assert d.outcome == "refused" and [f["verdict"] for f in d.failed] == ["not-exercised"]
+    waiver = Waiver("PATIENTID-010", "not-exercised", "messaging out of scope", "A", "2026-06-01T00:00:00Z")
+    d = decide(_facts(catalog, failed=unexercised), accepted, catalog.wave(WAVE), NOW, {"PATIENTID-010": waiver})
+    assert d.outcome == "labelled" and [w.verdict for w in d.waived] == ["not-exercised"]
 
 
 @settings(max_examples=60, derandomize=True, deadline=None)

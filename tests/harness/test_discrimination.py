@@ -55,7 +55,7 @@ def test_mutation_fails_exactly_what_it_declares(reference_run: Callable[[str, s
     rows, summary, seq = judged(ref, m)
     expected = sorted(r for r in m.breaks if r in must_automated(load_catalog(), wave, m.category))
     assert expected, f"{m.id} breaks nothing {wave} {m.category} holds as an automated MUST"
-    assert (sorted(summary["failed_must"]), summary["errored_must"]) == (expected, []), \
+    assert (sorted(summary["failed_must"]), summary["errored_must"], summary["not_exercised_must"]) == (expected, [], []), \
         {r["id"]: r["findings"][:2] for r in rows if r["verdict"] in ("fail", "error")}
     quoted = [f for r in rows if r["id"] in m.breaks for f in r["findings"]]
     assert all(f["message"] for f in quoted)

@@ -40,7 +40,7 @@ from conformity.checks.health.evidence import (
     when,
 )
 from conformity.checks.helpers import quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, about, errored, failed, not_applicable, passed
+from conformity.checks.model import Finding, Verdict, about, errored, failed, not_applicable, not_exercised, passed
 from conformity.checks.registry import check
 from conformity.checks.trace import RunView, TraceView, views
 from conformity.packs.health import cda_rules
@@ -61,8 +61,11 @@ TYPE_REQUIREMENTS = ("DOCSHARE-011", "DOCSHARE-012", "DOCSHARE-013", "DOCSHARE-0
 
 
 def verdict(findings: list[Finding], count: int, what: str) -> Verdict:
+    """Fail on the findings; else pass counting what was really checked — not exercised when that is nothing."""
     if findings:
         return failed(*findings)
+    if not count:
+        return not_exercised(Finding(f"no {what} in this run, so the rule was not exercised"))
     return passed(f"{count} {what} checked")
 
 
@@ -72,7 +75,7 @@ def checked_documents(trace: TraceView | RunView) -> list[tuple[Submitted, etree
     subs = submissions(trace)
     found = list(documents(subs))
     if not found:
-        return failed(no_submission("ClinicalDocument"))
+        return not_exercised(no_submission("ClinicalDocument"))
     return found
 
 
@@ -103,7 +106,7 @@ def schema_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     schema = cda_schema(path)
     subs = distinct(submissions(trace))
     if not subs:
-        return failed(no_submission())
+        return not_exercised(no_submission())
     findings = []
     for s in subs:
         findings += _schema_findings(s, schema)
@@ -449,10 +452,10 @@ def level3_entries_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     appears in the section narrative."""
     note = step_named(trace, "lab_results")
     if note is None:
-        return failed(Finding("the scenario never asked for a lab report with structured results"))
+        return not_exercised(Finding("the scenario never asked for a lab report with structured results"))
     subs = [s for s in submissions(trace) if s.step is not None and s.step.seq == note.seq]
     if not subs:
-        return failed(Finding(f"{step_label(note)}: the software sent no lab report to the shared record",
+        return not_exercised(Finding(f"{step_label(note)}: the software sent no lab report to the shared record",
                               exchange=note.seq, scenario=note.scenario, got=output(note) or None))
     s = subs[-1]
     root = s.root

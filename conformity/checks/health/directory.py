@@ -15,7 +15,7 @@ from conformity.checks.health.cda import verdict
 from conformity.checks.health.evidence import address_key, directory_addresses, output, step_label, when
 from conformity.checks.health.messaging import refused_before_sending
 from conformity.checks.helpers import quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, failed
+from conformity.checks.model import Finding, Verdict, failed, not_exercised
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 from conformity.packs.health.ins import normalise_name
@@ -79,7 +79,7 @@ def practitioner_fields(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def not_searched(what: str) -> Verdict:
-    return failed(Finding(f"no {what} search reached the directory in this run"))
+    return not_exercised(Finding(f"no {what} search reached the directory in this run"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,7 +170,7 @@ def inactive_not_used(run: RunView, ctx: EvalContext) -> Verdict:
             exercised += 1
             findings += refused_before_sending(trace, note, inactive, "inactive in the directory")
     if not exercised:
-        return failed(Finding("the run never met an inactive directory entry, so the rule could not be verified"))
+        return not_exercised(Finding("the run never met an inactive directory entry, so the rule could not be verified"))
     return verdict(findings, exercised, "use(s) of inactive entries")
 
 
@@ -221,5 +221,5 @@ def cache_fresh(trace: TraceView, ctx: EvalContext) -> Verdict:
                                   "software shows other entries than before", where="output.results",
                                   expected=output(earlier[-1]).get("results"), got=output(note).get("results")))
     if not repeated:
-        return failed(Finding("the scenario never repeated a directory search, so caching could not be verified"))
+        return not_exercised(Finding("the scenario never repeated a directory search, so caching could not be verified"))
     return verdict(findings, repeated, "repeated search(es)")

@@ -33,7 +33,7 @@ from conformity.checks.health.evidence import (
     submissions,
 )
 from conformity.checks.helpers import quote
-from conformity.checks.model import Finding, Verdict, about, failed, passed
+from conformity.checks.model import Finding, Verdict, about, failed, not_exercised, passed
 from conformity.checks.registry import check
 from conformity.checks.trace import TraceView
 
@@ -90,7 +90,7 @@ def metadata_consistent(trace: TraceView, ctx: EvalContext) -> Verdict:
     """patientId, author, creationTime and typeCode of each submission say what its document says."""
     found = list(documents(submissions(trace)))
     if not found:
-        return failed(no_submission("ClinicalDocument"))
+        return not_exercised(no_submission("ClinicalDocument"))
     findings = [f for s, _ in found for f in consistency_findings(s)]
     return verdict(findings, len(found), "submission(s)")
 
@@ -107,6 +107,8 @@ def accepted_type(trace: TraceView, type_code: str, template_id: str) -> Verdict
                   and ((s.step is not None and s.step.seq in asked) or _code_of(root) == type_code)]
     if not candidates:
         note = next((n for n in trace.performed("document.submit") if n.seq in asked), None)
+        if note is None:  # never asked: the situation is absent; asked and nothing sent: the software cannot do it
+            return not_exercised(Finding(f"the run never asked for a document of type {type_code}"))
         return failed(Finding(f"the software sent no document of type {type_code} to the shared record",
                               exchange=note.seq if note else None, scenario=note.scenario if note else "", got=output(note) if note else None))
     findings = []
@@ -137,7 +139,8 @@ def register_accepted(check_id: str, requirement: str, type_code: str, template_
         code = str(ctx.param(requirement, "type_code", type_code))
         return accepted_type(trace, code, str(ctx.param(requirement, "template_id", template_id)))
 
-    evaluate.__doc__ = f"The shared record accepted a {type_code} document with templateId {template_id}."
+    evaluate.__doc__ = (f"The shared record accepted a document of the type and templateId {requirement} pins "
+                        f"(its parameters; {type_code} with {template_id} in its first version).")
     evaluate.__name__ = check_id.split(".")[1]
     check(check_id, verifies=[requirement], scenario=scenario)(evaluate)
 
@@ -159,7 +162,7 @@ def hash_size_consistent(trace: TraceView, ctx: EvalContext) -> Verdict:
     """hash is the lowercase hex SHA-1 of the exact document bytes and size their length."""
     subs = [s for s in distinct(submissions(trace)) if s.document is not None]
     if not subs:
-        return failed(no_submission())
+        return not_exercised(no_submission())
     findings = []
     for s in subs:
         assert s.document is not None
@@ -237,7 +240,7 @@ def metadata_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Coded metadata from the published value sets (and the author's), uniqueIds well formed and not reused."""
     subs = submissions(trace)
     if not subs:
-        return failed(no_submission())
+        return not_exercised(no_submission())
     findings = about(["DOCSHARE-019"], unique_id_findings(subs, ctx))
     for s in distinct(subs):
         findings += about(["DOCSHARE-016"], value_set_findings(s, ctx, claims_at(s.view or trace, s.exchange.seq)))
@@ -249,7 +252,7 @@ def software_identified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Every submission names the software under test: name, version and registration id as declared."""
     subs = submissions(trace)
     if not subs:
-        return failed(no_submission())
+        return not_exercised(no_submission())
     declared = {"name": ctx.software.get("software"), "version": ctx.software.get("version"),
                 "registration_id": ctx.software.get("registration_id")}
     findings = [quote(s.exchange, f"{s.label()}: the sending software is not the one under test",
@@ -263,7 +266,7 @@ def care_site_identified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Every submission names the session's care site by its 9-character FINESS-like id (also the custodian)."""
     subs = submissions(trace)
     if not subs:
-        return failed(no_submission())
+        return not_exercised(no_submission())
     root_oid = ctx.param("DOCSHARE-018", "root", FINESS_ROOT)
     findings = []
     for s in subs:
@@ -307,7 +310,7 @@ def list_matches_service(trace: TraceView, ctx: EvalContext) -> Verdict:
     """The documents listed are those the shared record served, with the same type, title, time and author."""
     note = step_named(trace, "list")
     if note is None:
-        return failed(Finding("the scenario never asked to list the patient's documents"))
+        return not_exercised(Finding("the scenario never asked to list the patient's documents"))
     answer = listed(trace, note)
     if answer is None:
         return failed(Finding(f"{step_label(note)}: the software did not ask the shared record for the list",

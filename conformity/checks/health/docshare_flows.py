@@ -30,7 +30,7 @@ from conformity.checks.health.evidence import (
     when,
 )
 from conformity.checks.helpers import noted, quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, failed, not_applicable
+from conformity.checks.model import Finding, Missing, Verdict, failed, judged, not_exercised
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 
@@ -49,7 +49,7 @@ def not_accepted(trace: TraceView, step: str, then: str) -> Verdict | None:
     note = step_named(trace, step)
     if note is not None and any(s.accepted for s in step_submissions(trace, note)):
         return None
-    return failed(Finding(f"step {step!r}: the shared record accepted no document, so {then} could not be verified",
+    return not_exercised(Finding(f"step {step!r}: the shared record accepted no document, so {then} could not be verified",
                           exchange=note.seq if note else None, scenario=note.scenario if note else "", got=output(note) if note else None))
 
 
@@ -58,10 +58,10 @@ def resubmit_no_duplicate(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Submitting an accepted document again (same uniqueId) leaves one copy and is reported accepted."""
     note, original = step_named(trace, "resubmit"), step_named(trace, "original")
     if note is None or original is None:
-        return failed(Finding("the scenario never asked to resubmit a document"))
+        return not_exercised(Finding("the scenario never asked to resubmit a document"))
     first_subs = [s for s in step_submissions(trace, original) if s.accepted]
     if not first_subs:
-        return failed(Finding(f"{step_label(original)}: the shared record did not accept the original document, so "
+        return not_exercised(Finding(f"{step_label(original)}: the shared record did not accept the original document, so "
                               "its resubmission could not be verified", exchange=original.seq, scenario=original.scenario, got=output(original)))
     uid, title = first_subs[-1].unique_id, first_subs[-1].metadata.get("title")
     findings = []
@@ -99,7 +99,7 @@ def replace_links_previous(trace: TraceView, ctx: EvalContext) -> Verdict:
     """A correction is a new uniqueId replacing (RPLC) the old one: new approved, old deprecated."""
     note = step_named(trace, "replacement")
     if note is None:
-        return failed(Finding("the scenario never asked to replace a document"))
+        return not_exercised(Finding("the scenario never asked to replace a document"))
     blocked = not_accepted(trace, "original", "its replacement")
     if blocked is not None:
         return blocked
@@ -143,7 +143,7 @@ def delete_effective(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Deleting sends a delete naming the document, which the record then no longer lists."""
     note = step_named(trace, "delete")
     if note is None:
-        return failed(Finding("the scenario never asked to delete a document"))
+        return not_exercised(Finding("the scenario never asked to delete a document"))
     blocked = not_accepted(trace, "replacement", "the deletion of that replacement")
     if blocked is not None:
         return blocked
@@ -220,7 +220,8 @@ def refusal_reported(trace: TraceView, ctx: EvalContext) -> Verdict:
     findings, refused = refusal_findings(trace, "dmp", ("document.submit", "document.replace", "document.delete"),
                                          ("accepted", "deleted"))
     if not refused:
-        return not_applicable("the shared record refused no request of the software in this run")
+        return not_exercised(Finding("the shared record refused no request of the software in this run (the scenarios "
+                                     "submit a document type it does not allow), so the rule was not exercised"))
     return verdict(findings, refused, "refusal(s)")
 
 
@@ -285,15 +286,15 @@ def retry_no_duplicate(run: RunView, ctx: EvalContext) -> Verdict:
             attempts = [s.exchange for s in step_submissions(trace, note)]
             attempts_seen += len(attempts)
             if not any(e.status == 503 for e in attempts):
-                findings.append(noted(note, f"{step_label(note)}: the software sent nothing the shared record could "
-                                            "answer 503 to, the retry rule was not exercised",
-                                      got=output(note) or note.data.get("failure")))
+                findings.append(Missing(f"{step_label(note)}: the software sent nothing the shared record could "
+                                        "answer 503 to, the retry rule was not exercised", exchange=note.seq,
+                                        scenario=note.scenario, got=output(note) or note.data.get("failure")))
                 continue
             findings += retry_findings(note, attempts, max_retries, tolerance)
         findings += copies_findings(trace, steps)
     if not steps_seen:
-        return failed(Finding("the scenarios never asked to submit a document while the shared record failed"))
-    return verdict(findings, attempts_seen, "attempt(s)")
+        return not_exercised(Finding("the scenarios never asked to submit a document while the shared record failed"))
+    return judged(findings, f"{attempts_seen} attempt(s) checked")
 
 
 #: the steps of docshare.retry_network and the failure each meets
@@ -345,7 +346,7 @@ def retry_network_no_duplicate(run: RunView, ctx: EvalContext) -> Verdict:
             note, what = step_named(trace, name), NETWORK_FAILURES[name]
             attempts = [s.exchange for s in step_submissions(trace, note)] if note else []
             if note is None or not [e for e in attempts if e.status in (429, 503) or e.outcome in UNANSWERED]:
-                findings.append(Finding(f"step {name!r}: the software sent nothing that met {what}, so the retry rule "
+                findings.append(Missing(f"step {name!r}: the software sent nothing that met {what}, so the retry rule "
                                         "was not exercised", exchange=note.seq if note else None, scenario=scenario,
                                         got=output(note) if note else None))
                 continue
@@ -353,7 +354,7 @@ def retry_network_no_duplicate(run: RunView, ctx: EvalContext) -> Verdict:
             steps.append(note)
             findings += network_retry_findings(note, attempts, max_retries, tolerance)
         findings += copies_findings(trace, steps)
-    return verdict(findings, met, "failure(s) met")
+    return judged(findings, f"{met} failure(s) met, retried as the rule says")
 
 
 def _title(note: Note) -> Any:
@@ -384,7 +385,7 @@ def unqualified_not_submitted(run: RunView, ctx: EvalContext) -> Verdict:
             findings.append(Finding(f"{step_label(note)}: for {who.describe()} the software did not answer refused",
                                     exchange=note.seq, scenario=note.scenario, where="output.status", expected="refused", got=status))
     if not seen:
-        return failed(Finding("the scenario asked for no document about a patient whose identity is not qualified"))
+        return not_exercised(Finding("the scenario asked for no document about a patient whose identity is not qualified"))
     return verdict(findings, seen, "submission request(s) for unqualified identities")
 
 
@@ -445,7 +446,7 @@ def hidden_flag_honoured(trace: TraceView, ctx: EvalContext) -> Verdict:
     """A hidden document is marked hidden for its author, shown to no other practitioner, never forwarded."""
     hidden = hidden_documents(trace)
     if not hidden:
-        return failed(Finding("the shared record shows no hidden document in this scenario (the document to hide "
+        return not_exercised(Finding("the shared record shows no hidden document in this scenario (the document to hide "
                               "was not accepted), so the rule could not be verified"))
     findings = _listing_findings(trace, hidden) + _forward_findings(trace, hidden)
     return verdict(findings, len(hidden), "hidden document(s)")

@@ -19,7 +19,7 @@ from conformity.checks.evaluate import EvalContext
 from conformity.checks.health.pracauth import NOMINAL, REDACTED
 from conformity.checks.health.security import personal_values, token_kinds
 from conformity.checks.helpers import noted
-from conformity.checks.model import Finding, Verdict, failed, passed
+from conformity.checks.model import Finding, Verdict, failed, not_exercised, passed
 from conformity.checks.registry import check
 from conformity.checks.trace import Note, RunView, TraceView
 from conformity.packs.health.ins import normalise_name
@@ -99,8 +99,8 @@ def not_exposed(run: RunView, ctx: EvalContext) -> Verdict:
         found, searched = secret_findings(trace, issued)
         findings += found + personal_findings(trace)
         places += searched
-    if not secrets:
-        return failed(Finding("the sandbox issued no secret the trace knows in this run (no login), so where the "
+    if not secrets or not any(True for _ in run.exchanges()):  # issued to a software that never asked for them
+        return not_exercised(Finding("the sandbox issued no secret the trace knows in this run (no login), so where the "
                               "software writes secrets is not shown"))
     if findings:
         return failed(*findings)

@@ -38,7 +38,7 @@ from conformity.checks.health.evidence import (
     xdm_patient_ids,
 )
 from conformity.checks.helpers import noted, quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, failed
+from conformity.checks.model import Finding, Verdict, failed, not_exercised, passed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView
 
@@ -47,7 +47,7 @@ SCENARIO = "messaging.send"
 
 def sent_or_fail(trace: TraceView | RunView) -> list[Exchange] | Verdict:
     found = messages(trace)
-    return found if found else failed(Finding("the software sent no message to the messaging service in this "
+    return found if found else not_exercised(Finding("the software sent no message to the messaging service in this "
                                               "run, so the rule could not be verified"))
 
 
@@ -118,7 +118,7 @@ def unknown_recipient_refused(run: RunView, ctx: EvalContext) -> Verdict:
         findings += refused_before_sending(trace, note, unknown, "not listed in the directory", ("MESSAGING-003",))
         findings += unchecked_findings(trace, note, unknown)
     if not seen:
-        return failed(Finding("the scenario never asked for a message to an address the directory does not list"))
+        return not_exercised(Finding("the scenario never asked for a message to an address the directory does not list"))
     return verdict(findings, seen, "message(s) to unlisted addresses")
 
 
@@ -226,7 +226,7 @@ def attachment_xdm_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
                 count += 1
                 findings += xdm_findings(e, p)
     if not count:
-        return failed(Finding("no message carried a patient document, so the packaging could not be verified"))
+        return not_exercised(Finding("no message carried a patient document, so the packaging could not be verified"))
     return verdict(findings, count, "attachment(s)")
 
 
@@ -261,6 +261,7 @@ def only_qualified_carried(run: RunView, ctx: EvalContext) -> Verdict:
     """No INS in a message, its XDM metadata or its documents, nor in a document submission, for a patient whose
     identity is not qualified, in any scenario."""
     findings, seen = unqualified_submission_findings(run)
+    delivered = 0
     for trace, note in ((t, n) for t in run for n in t.performed("message.send")):
         spec = note.data.get("input", {}).get("attachment") or {}
         if "patient" not in spec:
@@ -268,10 +269,12 @@ def only_qualified_carried(run: RunView, ctx: EvalContext) -> Verdict:
         who = identity_for(trace, spec["patient"], note.seq)
         if who.qualified:
             continue
+        if not handled(note):  # the driver failed or the action is unsupported: the software never saw the request
+            continue
         seen += 1
-        for e in step_exchanges(trace, note, "mss"):
-            if e.method != "POST":
-                continue
+        sent = [e for e in step_exchanges(trace, note, "mss") if e.method == "POST"]
+        delivered += len(sent)
+        for e in sent:
             findings += text_findings(e, note, who)
             for p in packages(e):
                 for where, value in ins_carried(p):
@@ -281,8 +284,18 @@ def only_qualified_carried(run: RunView, ctx: EvalContext) -> Verdict:
                                           where=where, expected="no INS (a local patient id)", got=value)
                                     .about("PATIENTID-010", *(("MESSAGING-005",) if inside else ())))
     if not seen:
-        return failed(Finding("the run asked for no message about a patient whose identity is not qualified"))
-    return verdict(findings, seen, "message(s) or document(s) about unqualified identities")
+        return not_exercised(Finding("the software handled no request to send a message or submit a document about a "
+                                     "patient whose identity is not qualified, so the rule was not exercised"))
+    if findings:
+        return failed(*findings)
+    return passed(f"{seen} request(s) to send or submit about unqualified identities handled by the software: "
+                  f"{delivered} message(s) reached the messaging service, none carrying an INS (the others declined)")
+
+
+def handled(note: Note) -> bool:
+    """Whether the software handled a step: its driver answered an output (not a failure, nor unsupported)."""
+    data = note.data
+    return "output" in data and not data.get("unsupported") and "failure" not in data
 
 
 def text_findings(e: Exchange, note: Note, who: Identity) -> list[Finding]:
@@ -300,6 +313,8 @@ def unqualified_submission_findings(run: RunView) -> tuple[list[Finding], int]:
     for trace, note in ((t, n) for t in run for n in t.performed("document.submit")):
         who = identity_for(trace, note.data.get("input", {}).get("patient"), note.seq)
         if who.qualified or who.lookup is None:
+            continue
+        if not handled(note):
             continue
         seen += 1
         for s in step_submissions(trace, note):
@@ -328,7 +343,7 @@ def attachment_patient_id_valid(run: RunView, ctx: EvalContext) -> Verdict:
             count += 1
             findings += _identity_findings(e, p, identity)
     if not count:
-        return failed(Finding("the software sent no message with a document about a qualified patient, so the "
+        return not_exercised(Finding("the software sent no message with a document about a qualified patient, so the "
                               "patient identity in attachments could not be verified"))
     return verdict(findings, count, "attachment(s)")
 
@@ -361,7 +376,7 @@ def refusal_reported(run: RunView, ctx: EvalContext) -> Verdict:
     """A message the messaging service refused is reported refused or error, naming the recipients concerned."""
     findings, refused = refusal_findings(run, "mss", ("message.send",), ("sent",), name_recipients=True)
     if not refused:
-        return failed(Finding("the messaging service refused no message in this run (its 503 was never "
+        return not_exercised(Finding("the messaging service refused no message in this run (its 503 was never "
                               "reached), so the rule could not be verified"))
     return verdict(findings, refused, "refused message(s)")
 
@@ -376,7 +391,7 @@ def software_identified(run: RunView, ctx: EvalContext) -> Verdict:
     version and registration id."""
     lookups = [e for trace in run for e in trace.exchanges("insi", method="POST", path="/lookup")]
     if not lookups:
-        return failed(Finding("the software sent no identity look-up in this run"))
+        return not_exercised(Finding("the software sent no identity look-up in this run"))
     declared = [str(ctx.software.get(k, "")) for k in ("software", "version", "registration_id")]
     findings = []
     for e in lookups:

@@ -14,7 +14,7 @@ from typing import Any
 
 from conformity.checks.evaluate import EvalContext
 from conformity.checks.helpers import noted, performed, quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, about, failed, passed
+from conformity.checks.model import Finding, Verdict, about, failed, not_exercised, passed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 from conformity.packs.health.ins import INS_OIDS, TRAITS, normalise_traits
@@ -86,7 +86,8 @@ def no_output(step: Lookup) -> Finding:
 
 
 def not_shown(what: str) -> Verdict:
-    return failed(Finding(f"the trace shows no {what}, so the rule could not be verified"))
+    """The situation the rule is about never happened in the run: not exercised (never a pass)."""
+    return not_exercised(Finding(f"the run shows no {what}, so the rule was not exercised"))
 
 
 def qualifying_findings(step: Lookup, why: str) -> list[Finding]:
@@ -198,8 +199,9 @@ def traits_normalised(trace: TraceView, ctx: EvalContext) -> Verdict:
     if findings:
         blamed = sorted({r for f in findings for r in f.requirements}) if all(f.requirements for f in findings) else []
         return failed(*findings, *about(blamed, shrunk_findings(trace)))
-    changed = sum(normalise_traits(s.input) != {k: s.input.get(k) for k in TRAITS} for s in steps)
-    return passed(f"{len(steps)} look-ups sent normalised traits ({changed} typed with characters to normalise)")
+    sent = [s for s in steps if s.requests]
+    changed = sum(normalise_traits(s.input) != {k: s.input.get(k) for k in TRAITS} for s in sent)
+    return passed(f"{len(sent)} look-up(s) sent normalised traits ({changed} typed with characters to normalise)")
 
 
 def expected_status(outcome: str, document_checked: bool) -> str:

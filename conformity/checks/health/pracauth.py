@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from conformity.checks.evaluate import EvalContext
 from conformity.checks.helpers import noted, performed, quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, about, failed, passed
+from conformity.checks.model import Finding, Missing, Verdict, about, failed, judged, not_exercised, passed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 
@@ -130,7 +130,7 @@ def control_findings(trace: TraceView) -> list[Finding]:
     for name in CONTROLS:
         note = login_step(trace, name)
         if note is None:
-            found.append(Finding(f"the control login {name!r} was not performed"))
+            found.append(Missing(f"the control login {name!r} was not performed"))
             continue
         used = [e for i in _issued_in(trace, note) for e in bearer_uses(trace, i.access, i.exchange.seq)
                 if e.local_path == "/userinfo" and e.outcome == "userinfo-served"]
@@ -150,10 +150,10 @@ def refusal_findings(trace: TraceView, step: str, fault: str, what: str) -> list
     """The software must refuse the login of ``step``, whose ID token the sandbox forged as ``fault``."""
     note = login_step(trace, step)
     if note is None:
-        return [Finding(f"the login with {what} (step {step!r}) was not performed")]
+        return [Missing(f"the login with {what} (step {step!r}) was not performed")]
     forged = [i for i in _issued_in(trace, note) if i.fault == fault]
     if not forged:
-        return [Finding(f"step {step!r}: the software never redeemed its code, so it never received the ID token "
+        return [Missing(f"step {step!r}: the software never redeemed its code, so it never received the ID token "
                         f"with {what}: its refusal is not shown", exchange=note.seq, scenario=note.scenario, got=note.data.get("output"))]
     found = []
     for i in forged:
@@ -172,14 +172,19 @@ def refusal_findings(trace: TraceView, step: str, fault: str, what: str) -> list
     return found
 
 
-def refusal_verdict(trace: TraceView, steps: tuple[tuple[str, str], ...], what: str) -> Verdict:
-    """Pass when every (step, fault) login was refused and the control logins succeeded."""
+def refusals(trace: TraceView, steps: tuple[tuple[str, str], ...], what: str) -> list[Finding]:
+    """The control logins' findings, then each (step, fault) login's: breaches, or Missing when not shown."""
     findings = control_findings(trace)
     for step, fault in steps:
         findings += refusal_findings(trace, step, fault, what)
-    if findings:
-        return failed(*findings)
-    return passed(f"the software refused the ID token with {what} and accepted the valid ones")
+    return findings
+
+
+def refusal_verdict(trace: TraceView, steps: tuple[tuple[str, str], ...], what: str) -> Verdict:
+    """Pass when every (step, fault) login was refused and the control logins succeeded; not exercised when a
+    faulty answer never reached the software."""
+    return judged(refusals(trace, steps, what),
+                  f"the software refused {len(steps)} login(s) with {what} and accepted the valid ones")
 
 
 def random_value_findings(trace: TraceView | RunView, name: str, ctx: EvalContext, requirement: str) -> list[Finding]:
@@ -188,7 +193,7 @@ def random_value_findings(trace: TraceView | RunView, name: str, ctx: EvalContex
     found, seen = [], {}
     requests = authorizations(trace)
     if not requests:
-        return [Finding("the software sent no authorization request")]
+        return [Missing("the software sent no authorization request")]
     for e in requests:
         value = e.param(name)
         if not value:
@@ -214,8 +219,8 @@ def authorization_code_flow(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Code flow with openid scope, the code redeemed with client_secret_basic or private_key_jwt."""
     requests, tokens = authorizations(trace), token_requests(trace)
     if not requests or not tokens:
-        return failed(Finding("the software did not log in with an authorization request and a token request",
-                              got={"authorization_requests": len(requests), "token_requests": len(tokens)}))
+        return not_exercised(Finding("the software did not log in: no authorization request and token request",
+                                     got={"authorization_requests": len(requests), "token_requests": len(tokens)}))
     findings = []
     for e in requests:
         if e.param("response_type") != "code":
@@ -260,7 +265,7 @@ def discovery_used(run: RunView, ctx: EvalContext) -> Verdict:
                                                "discovery document first (endpoints from fixed configuration)",
                                   expected="GET /.well-known/openid-configuration before", got="none"))
     if not sessions:
-        return failed(Finding("the software sent no authorization request"))
+        return not_exercised(Finding("the software sent no authorization request"))
     if findings:
         return failed(*findings)
     return passed(f"the discovery document was read before the first authorization request of {sessions} session(s)")
@@ -271,7 +276,7 @@ def pkce_s256_used(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Each authorization request has an S256 code_challenge and each code is redeemed with its verifier."""
     requests, tokens = authorizations(trace), token_requests(trace)
     if not requests or not tokens:
-        return failed(Finding("the software did not log in with an authorization request and a token request"))
+        return not_exercised(Finding("the software did not log in: no authorization request and token request"))
     findings = []
     for e in requests:
         if e.param("code_challenge_method") != "S256" or not e.param("code_challenge"):
@@ -303,7 +308,7 @@ def state_verified(run: RunView, ctx: EvalContext) -> Verdict:
     step = step_exchanges(trace, note, "idp") if note else []
     faulty = [e for e in step if e.details.get("fault") == "state_not_echoed"]
     if not faulty:
-        findings.append(Finding("the login whose callback carries another state did not reach the provider"))
+        findings.append(Missing("the login whose callback carries another state did not reach the provider"))
     for e in faulty:
         code = _param_of_location(e, "code")
         for t in token_requests(trace):
@@ -314,9 +319,7 @@ def state_verified(run: RunView, ctx: EvalContext) -> Verdict:
     if note is not None and claims_session(note):
         findings.append(Finding("the software opened a session from a callback with another state",
                                 exchange=note.seq, scenario=note.scenario, where="output.authenticated", expected=False, got=True))
-    if findings:
-        return failed(*findings)
-    return passed("states are fresh and long enough; the callback with another state was refused")
+    return judged(findings, "states are fresh and long enough; the callback with another state was refused")
 
 
 def _param_of_location(e: Exchange, name: str) -> str | None:
@@ -329,10 +332,9 @@ def _param_of_location(e: Exchange, name: str) -> str | None:
 def nonce_verified(run: RunView, ctx: EvalContext) -> Verdict:
     """Fresh 128-bit nonces in every authorization request, and an ID token with another nonce is refused."""
     findings = random_value_findings(run, "nonce", ctx, "PRACAUTH-004")
-    verdict = refusal_verdict(faults_trace(run), (("wrong_nonce", "wrong_nonce"), ("nonce_missing", "nonce_missing")),
-                              "another nonce than the one sent, or none")
-    findings += [f for f in verdict.findings] if verdict.status == "fail" else []
-    return failed(*findings) if findings else verdict
+    findings += refusals(faults_trace(run), (("wrong_nonce", "wrong_nonce"), ("nonce_missing", "nonce_missing")),
+                         "another nonce than the one sent, or none")
+    return judged(findings, "nonces are fresh and long enough; ID tokens with another nonce, or none, were refused")
 
 
 @check("oidc.id_token_signature_verified", verifies=["PRACAUTH-006"], scenario=FAULTS)
@@ -400,11 +402,10 @@ def _seconds_between(a: Exchange, b: Exchange) -> float | None:
 @check("oidc.unknown_kid_refused", verifies=["PRACAUTH-008"], scenario=FAULTS)
 def unknown_kid_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An ID token signed under a kid absent from the JWKS is refused, with bounded JWKS refetches."""
-    verdict = refusal_verdict(trace, (("unknown_kid", "unknown_kid"), ("unknown_kid_again", "unknown_kid")),
-                              "a key id absent from the JWKS")
-    findings = list(verdict.findings) if verdict.status == "fail" else []
+    findings = refusals(trace, (("unknown_kid", "unknown_kid"), ("unknown_kid_again", "unknown_kid")),
+                        "a key id absent from the JWKS")
     findings += refetch_findings(trace, ctx)
-    return failed(*findings) if findings else verdict
+    return judged(findings, "the ID tokens with a key id absent from the JWKS were refused, with bounded refetches")
 
 
 @check("oidc.issuer_verified", verifies=["PRACAUTH-009"], scenario=FAULTS)
@@ -435,7 +436,7 @@ def request_param_findings(trace: TraceView | RunView, name: str, accept: Any, e
     """Each authorization request carries parameter ``name`` with a value ``accept`` approves."""
     requests = authorizations(trace)
     if not requests:
-        return [Finding("the software sent no authorization request")]
+        return [Missing("the software sent no authorization request")]
     return [quote(e, f"the authorization request does not ask for {expected}", where=f"request.query.{name}",
                   expected=expected, got=e.param(name)) for e in requests if not accept(e.param(name))]
 
@@ -445,9 +446,8 @@ def acr_verified(run: RunView, ctx: EvalContext) -> Verdict:
     """Each authorization asks acr_values=eidas1, and an ID token with another acr is refused."""
     acr = ctx.param("SECURITY-004", "acr", "eidas1")
     findings = request_param_findings(run, "acr_values", lambda v: acr in (v or "").split(), f"acr_values={acr}")
-    verdict = refusal_verdict(faults_trace(run), (("wrong_acr", "wrong_acr"),), f"an acr other than {acr}")
-    findings += list(verdict.findings) if verdict.status == "fail" else []
-    return failed(*findings) if findings else verdict
+    findings += refusals(faults_trace(run), (("wrong_acr", "wrong_acr"),), f"an acr other than {acr}")
+    return judged(findings, f"every authorization asks acr_values={acr}; the ID token with another acr was refused")
 
 
 @check("oidc.max_auth_age_enforced", verifies=["PRACAUTH-017"], scenario=FAULTS, reads_all=True)
@@ -455,9 +455,9 @@ def max_auth_age_enforced(run: RunView, ctx: EvalContext) -> Verdict:
     """Each authorization sends max_age=43200, and an ID token with an older auth_time is refused."""
     max_age = str(ctx.param("PRACAUTH-017", "max_age", 43200))
     findings = request_param_findings(run, "max_age", lambda v: v == max_age, f"max_age={max_age}")
-    verdict = refusal_verdict(faults_trace(run), (("stale_auth_time", "stale_auth_time"),), "an auth_time over 12 hours old")
-    findings += list(verdict.findings) if verdict.status == "fail" else []
-    return failed(*findings) if findings else verdict
+    findings += refusals(faults_trace(run), (("stale_auth_time", "stale_auth_time"),), "an auth_time over 12 hours old")
+    return judged(findings, f"every authorization sends max_age={max_age}; the ID token with an older auth_time was "
+                            "refused")
 
 
 @check("oidc.userinfo_national_id", verifies=["PRACAUTH-012", "PRACAUTH-013"], scenario=FAULTS)
@@ -469,9 +469,8 @@ def userinfo_national_id(trace: TraceView, ctx: EvalContext) -> Verdict:
         if note is not None and claims_session(note):
             findings += national_id_findings(trace, note)
     findings += about(["PRACAUTH-012"], userinfo_refusal_findings(trace))
-    if findings:
-        return failed(*findings)
-    return passed("userinfo called with the access token, national id recorded as returned, another sub refused")
+    return judged(findings, "userinfo called with the access token, national id recorded as returned, another sub "
+                            "refused")
 
 
 def national_id_findings(trace: TraceView, note: Note) -> list[Finding]:
@@ -497,10 +496,10 @@ def userinfo_refusal_findings(trace: TraceView) -> list[Finding]:
     """The login whose userinfo answers another practitioner is refused."""
     note = login_step(trace, "userinfo_other_sub")
     if note is None:
-        return [Finding("the login whose userinfo answers another practitioner was not performed")]
+        return [Missing("the login whose userinfo answers another practitioner was not performed")]
     faulty = [e for e in step_exchanges(trace, note, "idp") if e.details.get("fault") == "userinfo_other_sub"]
     if not faulty:
-        return [Finding("step 'userinfo_other_sub': the software never called userinfo, so the mismatch was never "
+        return [Missing("step 'userinfo_other_sub': the software never called userinfo, so the mismatch was never "
                         "shown to it", exchange=note.seq, scenario=note.scenario, got=note.data.get("output"))]
     e = faulty[-1]
     found = [quote(u, f"the software kept using the access token after userinfo answered sub "
@@ -525,7 +524,7 @@ def acceptance_findings(trace: TraceView, step: str, what: str) -> list[Finding]
     """The login of ``step``, whose answers are valid though unusual (``what``), must succeed."""
     note = login_step(trace, step)
     if note is None:
-        return [Finding(f"the login with {what} (step {step!r}) was not performed")]
+        return [Missing(f"the login with {what} (step {step!r}) was not performed")]
     used = [e for i in _issued_in(trace, note) for e in bearer_uses(trace, i.access, i.exchange.seq)
             if e.local_path == "/userinfo" and e.outcome == "userinfo-served"]
     if not used or not claims_session(note):
@@ -557,7 +556,7 @@ def signed_userinfo_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
     faulty = [e for e in step_exchanges(trace, note, "idp") if e.details.get("fault") == "userinfo_signed_bad_signature"] \
         if note else []
     if note is None or not faulty:
-        findings.append(Finding("the login whose signed userinfo answer has a corrupted signature did not reach "
+        findings.append(Missing("the login whose signed userinfo answer has a corrupted signature did not reach "
                                 "userinfo", exchange=note.seq if note else None, scenario=note.scenario if note else ""))
     for e in faulty:
         findings += [quote(u, f"the software kept using the access token after a userinfo answer whose signature "
@@ -566,9 +565,7 @@ def signed_userinfo_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
     if note is not None and claims_session(note):
         findings.append(noted(note, "the software opened a session on a signed userinfo answer whose signature does not "
                                     "verify", where="output.authenticated", expected=False, got=True))
-    if findings:
-        return failed(*findings)
-    return passed("a signed userinfo answer was verified and used; one with a bad signature ended the login")
+    return judged(findings, "a signed userinfo answer was verified and used; one with a bad signature ended the login")
 
 
 @check("oidc.provider_keys_followed", verifies=["PRACAUTH-021"], scenario=FAULTS, reads=(ROTATION,))
@@ -586,10 +583,8 @@ def provider_keys_followed(run: RunView, ctx: EvalContext) -> Verdict:
                                  if e.local_path == "/jwks" and e.details.get("fault") == "rotate_keys"]:
         findings.append(noted(note, "after the key rotation the software did not fetch the provider's JWKS again",
                               where="requests", expected="GET /jwks", got="none"))
-    if findings:
-        return failed(*findings)
-    return passed("the token without kid was verified with the only key; after the rotation the JWKS was fetched "
-                  "again and the new key's token accepted")
+    return judged(findings, "the token without kid was verified with the only key; after the rotation the JWKS was "
+                            "fetched again and the new key's token accepted")
 
 
 @check("oidc.discovery_issuer_verified", verifies=["PRACAUTH-024"], scenario=DISCOVERY)
@@ -600,7 +595,7 @@ def discovery_issuer_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
     step = step_exchanges(trace, note, "idp") if note else []
     served = [e for e in step if e.details.get("fault") == "discovery_other_issuer"]
     if note is None or not served:
-        findings.append(Finding("the software never read the discovery document naming another issuer",
+        findings.append(Missing("the software never read the discovery document naming another issuer",
                                 exchange=note.seq if note else None, scenario=note.scenario if note else ""))
     for e in step:
         if served and e.seq > served[0].seq and e.local_path == "/authorize":
@@ -611,6 +606,4 @@ def discovery_issuer_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
     if note is not None and claims_session(note):
         findings.append(noted(note, "the software opened a session from a discovery document naming another issuer",
                               where="output.authenticated", expected=False, got=True))
-    if findings:
-        return failed(*findings)
-    return passed("the discovery document naming another issuer was refused; the right one was used")
+    return judged(findings, "the discovery document naming another issuer was refused; the right one was used")

@@ -17,7 +17,7 @@ from conformity.checks.evaluate import EvalContext
 from conformity.checks.health.evidence import step_label
 from conformity.checks.health.pracauth import NOMINAL, REDACTED, issued
 from conformity.checks.helpers import noted, output_of, performed, quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, about, errored, failed, passed
+from conformity.checks.model import Finding, Missing, Verdict, about, errored, failed, judged, not_exercised, passed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView
 from conformity.packs.health.ins import normalise_name
@@ -63,7 +63,7 @@ def control_connect_findings(trace: TraceView) -> list[Finding]:
     """The software must connect to the trusted endpoint, else refusing the others proves nothing."""
     note = connect_step(trace, "trusted")
     if note is None:
-        return [Finding("the connection to the trusted endpoint was not performed")]
+        return [Missing("the connection to the trusted endpoint was not performed")]
     if not reached(trace, host_of(str(note.data.get("input", {}).get("url", ""))), before=note.seq):
         return [Finding("the software did not reach the trusted endpoint either, so refusing the misconfigured ones "
                         "proves nothing", exchange=note.seq, scenario=note.scenario,
@@ -76,7 +76,7 @@ def refused_findings(trace: TraceView, name: str, what: str) -> list[Finding]:
     """The connection of step ``name`` (to a server with ``what``) must not complete."""
     note = connect_step(trace, name)
     if note is None:
-        return [Finding(f"the connection to a server with {what} was not performed")]
+        return [Missing(f"the connection to a server with {what} was not performed")]
     output_of(trace, "security.connect", name)  # MissingEvidence if the driver failed or lacks the action
     found = [quote(e, f"the software completed a TLS handshake with a server with {what} and sent a request",
                    where="request.headers.host", expected="connection refused", got=e.request_headers().get("host"))
@@ -108,9 +108,8 @@ def catalogue_verdict(trace: TraceView, classes: dict[str, str], requirement: st
     findings = control_connect_findings(trace)
     for name, what in classes.items():
         findings += refused_findings(trace, name, what)
-    if findings:
-        return failed(*about([requirement], findings))
-    return passed(f"{len(classes)} bad server(s) refused ({', '.join(classes)}); the trusted endpoint was reached")
+    return judged(about([requirement], findings),
+                  f"{len(classes)} bad server(s) refused ({', '.join(classes)}); the trusted endpoint was reached")
 
 
 def messaging_findings(run: RunView, scenario: str, what: str) -> list[Finding] | Verdict:
@@ -133,10 +132,10 @@ def messaging_findings(run: RunView, scenario: str, what: str) -> list[Finding] 
             findings.append(noted(note, f"{step_label(note)}: the software reports the message sent to a server with "
                                         f"{what}", where="output.status", expected="error", got="sent"))
     if not performed(trace, "message.send"):
-        findings.append(Finding(f"the scenario {scenario} never asked to send a message"))
+        findings.append(Missing(f"the scenario {scenario} never asked to send a message"))
     control = run.get(MESSAGING)
     if control is not None and not [e for e in control.exchanges("mss", method="POST") if e.status in (200, 201, 202)]:
-        findings.append(Finding("no message reached the messaging service over the trusted listener either, so "
+        findings.append(Missing("no message reached the messaging service over the trusted listener either, so "
                                 "refusing the misconfigured one proves nothing", scenario=MESSAGING))
     return about(["MESSAGING-006"], findings)
 
@@ -151,8 +150,10 @@ def tls_verdict(run: RunView, classes: dict[str, str], requirement: str, scenari
         return connections
     if isinstance(messages, Verdict):
         return messages
-    if connections.status == "fail" or messages:
-        return failed(*(connections.findings if connections.status == "fail" else ()), *messages)
+    if connections.status == "fail" or [m for m in messages if not isinstance(m, Missing)]:
+        return judged([*(connections.findings if connections.status == "fail" else ()), *messages], "")
+    if connections.status == "not-exercised" or messages:
+        return not_exercised(*(connections.findings if connections.status == "not-exercised" else ()), *messages)
     return passed(connections.findings[0].message + f"; no message sent to a messaging service with {what}")
 
 
@@ -172,11 +173,11 @@ def version_min(run: RunView, ctx: EvalContext) -> Verdict:
     verdict = tls_verdict(run, LEGACY, "SECURITY-001", MESSAGING_LEGACY, "only TLS 1.1")
     old = [n for n in (connect_step(trace, c) for c in LEGACY) if n is not None
            and (n.data.get("output") or {}).get("tls_version") in LEGACY_VERSIONS]
-    if verdict.status in ("pass", "fail") and old:
+    if verdict.status in ("pass", "fail", "not-exercised") and old:
         extra = [noted(n, "the software negotiated an old protocol version", where="output.tls_version",
                        expected="TLSv1.2 or TLSv1.3", got=n.data["output"]["tls_version"]).about("SECURITY-001")
                  for n in old]
-        return failed(*(verdict.findings if verdict.status == "fail" else ()), *extra)
+        return failed(*(verdict.findings if verdict.status == "fail" else ()), *extra)  # a breach shown anyway
     return verdict
 
 
@@ -286,11 +287,11 @@ def audience_restricted(run: RunView, ctx: EvalContext) -> Verdict:
         findings += [f for e in bearers for f in bearer_findings(e, kinds)]
         findings += [f for e in trace for f in forwarded_findings(e, kinds)]
     if not issued_any:
-        return failed(Finding("the provider issued no token in this run: the software did not log in"))
+        return not_exercised(Finding("the provider issued no token in this run: the software did not log in"))
     if findings:
         return failed(*findings)
     if not services:
-        return failed(Finding("the software never presented its access token to a national service in this run, "
+        return not_exercised(Finding("the software never presented its access token to a national service in this run, "
                               "so where it sends tokens is not shown"))
     return passed(f"{uses} Bearer use(s) in {len(run.traces)} scenario(s), all of their session's access token at "
                   "userinfo or a service")
@@ -369,7 +370,7 @@ def no_sensitive_data_in_url(run: RunView, ctx: EvalContext) -> Verdict:
             count += 1
             findings += url_findings(e, personal, ctx, secret)
     if not count:
-        return failed(Finding("the software sent no request in this run"))
+        return not_exercised(Finding("the software sent no request in this run"))
     if findings:
         return failed(*findings)
     return passed(f"{count} request URL(s) in {len(run.traces)} scenario(s) free of credentials and patient data")

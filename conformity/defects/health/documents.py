@@ -295,7 +295,8 @@ def dispensation_not_sent(t: TraceEdit) -> int:
 @mutation("dispensation-template-copied", scenario=V2, breaks=["DOCSHARE-002", "DOCSHARE-030"], where="templateId/@root",
           waves=W2, category="PHARMACY")
 def dispensation_template_copied(t: TraceEdit) -> int:
-    """The dispensation record carries the medical summary's templateId, copied from another template."""
+    """The dispensation record carries the patient summary's templateId (IPS-FR, DOCSHARE 2.2), copied from another
+    template."""
     e = t.in_step("dispensation", "dmp", method="POST")[-1]
-    edit_document(e, set_attr("v3:templateId[@root='1.2.250.1.213.1.1.1.40']", "root", "1.2.250.1.213.1.1.1.13"))
+    edit_document(e, set_attr("v3:templateId[@root='1.2.250.1.213.1.1.1.40']", "root", "1.2.250.1.213.1.1.1.51"))
     return e.seq

@@ -38,6 +38,7 @@ Input = Callable[[ScenarioContext], dict[str, Any]]
 #: the type of the documents the lifecycle, retry, identity and hidden-document steps produce: any allowed type
 #: will do; the medical summary keeps those rules apart from the discharge letter's own steps
 LIFECYCLE_TYPE = "60591-5"
+LIFECYCLE_REQUIREMENT = "DOCSHARE-013"  # its type code and content model
 #: real LOINC document codes the referentials do not allow (consultation note, referral note, progress note)
 NOT_ALLOWED = ("11488-4", "57133-1", "11506-3")
 CANDIDATES = 12
@@ -130,16 +131,30 @@ def patient(ctx: ScenarioContext, step: str, kind: str = "match", index: int = 0
     return {"traits": {k: traits[k] for k in TRAIT_NAMES}}
 
 
-def submit(document_type: str, index: int, *, step: str = "lookup", kind: str = "match", **extra: Any) -> Input:
-    """document.submit of generated content ``index`` for the patient of look-up ``step``."""
+def submit(document_type: str, index: int, *, step: str = "lookup", kind: str = "match", requirement: str = "",
+           **extra: Any) -> Input:
+    """document.submit of generated content ``index`` for the patient of look-up ``step``.
+
+    With ``requirement`` (the DOCSHARE requirement of that document type), the type code and content model
+    are the pinned version's (its ``type_code`` and ``template_id`` parameters, ``document_type`` by default);
+    the templateId is passed when the pinned ``document.submit`` takes one (DOCSHARE 2.2)."""
 
     def make(ctx: ScenarioContext) -> dict[str, Any]:
-        data = {"patient": patient(ctx, step, kind), "document_type": document_type, **content(ctx, index)}
+        code = str(ctx.param(requirement, "type_code", document_type)) if requirement else document_type
+        data = {"patient": patient(ctx, step, kind), "document_type": code, **content(ctx, index)}
+        template = ctx.param(requirement, "template_id") if requirement else None
+        if template and ctx.takes("document.submit", "template_id"):
+            data["template_id"] = template
         for key, value in extra.items():
             data[key] = value(ctx) if callable(value) else value
         return data
 
     return make
+
+
+def summary_doc(index: int, **extra: Any) -> Input:
+    """document.submit of the lifecycle scenarios' type (the patient summary of DOCSHARE-013)."""
+    return submit(LIFECYCLE_TYPE, index, requirement=LIFECYCLE_REQUIREMENT, **extra)
 
 
 def output_of(step: str, key: str) -> Callable[[ScenarioContext], str]:
@@ -184,10 +199,10 @@ DOCUMENTS = scenario(
     "docshare.documents",
     "One document of each type, a type that is not allowed, the patient's documents listed",
     Perform("patient.lookup", lookup(), name="lookup"),
-    Perform("document.submit", submit("11502-2", 0), name="lab_report"),
-    Perform("document.submit", submit("34106-7", 1), name="discharge_letter"),
-    Perform("document.submit", submit("60591-5", 2), name="medical_summary"),
-    Perform("document.submit", submit("18748-4", 3), name="imaging_report"),
+    Perform("document.submit", submit("11502-2", 0, requirement="DOCSHARE-011"), name="lab_report"),
+    Perform("document.submit", submit("34106-7", 1, requirement="DOCSHARE-012"), name="discharge_letter"),
+    Perform("document.submit", submit("60591-5", 2, requirement="DOCSHARE-013"), name="medical_summary"),
+    Perform("document.submit", submit("18748-4", 3, requirement="DOCSHARE-014"), name="imaging_report"),
     Perform("document.submit", not_allowed, name="type_not_allowed"),
     Perform("document.list", listing(), name="list"),
 )
@@ -196,8 +211,8 @@ LIFECYCLE = scenario(
     "docshare.lifecycle",
     "Submit, resubmit the same uniqueId, replace, replace a superseded version, delete, list",
     Perform("patient.lookup", lookup(), name="lookup"),
-    Perform("document.submit", submit(LIFECYCLE_TYPE, 0), name="original"),
-    Perform("document.submit", submit(LIFECYCLE_TYPE, 0, unique_id=output_of("original", "unique_id")), name="resubmit"),
+    Perform("document.submit", summary_doc(0), name="original"),
+    Perform("document.submit", summary_doc(0, unique_id=output_of("original", "unique_id")), name="resubmit"),
     Perform("document.replace", replace("original", 1), name="replacement"),
     Perform("document.replace", replace("original", 2), name="replace_superseded"),
     Perform("document.delete", lambda ctx: {"document_id": output_of("replacement", "document_id")(ctx)},
@@ -210,7 +225,7 @@ RETRY = scenario(
     "503 with Retry-After, then a reply lost after storing: retries without duplicate",
     Perform("patient.lookup", lookup(), name="lookup"),
     SetFaults({"dmp": {"unavailable": 1, "lost_replies": 1, "retry_after": 1}}),
-    Perform("document.submit", submit(LIFECYCLE_TYPE, 0), name="submit"),
+    Perform("document.submit", summary_doc(0), name="submit"),
     SetFaults({"dmp": None}),
     Perform("document.list", listing(), name="list"),
     expected_seconds=2.5,
@@ -221,7 +236,7 @@ RETRY_GIVE_UP = scenario(
     "Four 503s with Retry-After in a row: at most 3 retries, then the software gives up",
     Perform("patient.lookup", lookup(), name="lookup"),
     SetFaults({"dmp": {"unavailable": 4, "retry_after": 1}}),
-    Perform("document.submit", submit(LIFECYCLE_TYPE, 1), name="give_up"),
+    Perform("document.submit", summary_doc(1), name="give_up"),
     SetFaults({"dmp": None}),
     Perform("document.list", listing(), name="list"),
     expected_seconds=3.5,
@@ -233,9 +248,9 @@ UNQUALIFIED = scenario(
     Perform("patient.lookup", lookup("absent"), name="lookup_no_match"),
     Perform("patient.lookup", lookup("multiple"), name="lookup_several"),
     Perform("patient.lookup", lookup("match", 1, confirmed=False), name="lookup_unconfirmed"),
-    Perform("document.submit", submit(LIFECYCLE_TYPE, 0, step="lookup_no_match", kind="absent"), name="no_match"),
-    Perform("document.submit", submit(LIFECYCLE_TYPE, 1, step="lookup_several", kind="multiple"), name="several"),
-    Perform("document.submit", submit(LIFECYCLE_TYPE, 2, step="lookup_unconfirmed"), name="unconfirmed"),
+    Perform("document.submit", summary_doc(0, step="lookup_no_match", kind="absent"), name="no_match"),
+    Perform("document.submit", summary_doc(1, step="lookup_several", kind="multiple"), name="several"),
+    Perform("document.submit", summary_doc(2, step="lookup_unconfirmed"), name="unconfirmed"),
 )
 
 RETRY_REFUSED = scenario(
@@ -243,9 +258,9 @@ RETRY_REFUSED = scenario(
     "A 429, then a 503 without Retry-After: each retried with the same submission after a wait",
     Perform("patient.lookup", lookup(), name="lookup"),
     SetFaults({"dmp": {"rate_limited": 1, "retry_after": 1}}),
-    Perform("document.submit", submit(LIFECYCLE_TYPE, 0), name="rate_limited"),
+    Perform("document.submit", summary_doc(0), name="rate_limited"),
     SetFaults({"dmp": {"unavailable": 1, "omit_retry_after": True}}),
-    Perform("document.submit", submit(LIFECYCLE_TYPE, 1), name="no_retry_after"),
+    Perform("document.submit", summary_doc(1), name="no_retry_after"),
     SetFaults({"dmp": None}),
     Perform("document.list", listing(), name="list"),
     expected_seconds=2.5,
@@ -257,9 +272,9 @@ RETRY_NETWORK = scenario(
     "submission after a wait",
     Perform("patient.lookup", lookup(), name="lookup"),
     SetFaults({"dmp": {"reset": 1}}),
-    Perform("document.submit", submit(LIFECYCLE_TYPE, 2), name="reset"),
+    Perform("document.submit", summary_doc(2), name="reset"),
     SetFaults({"dmp": {"dropped_replies": 1}}),
-    Perform("document.submit", submit(LIFECYCLE_TYPE, 3), name="dropped_reply"),
+    Perform("document.submit", summary_doc(3), name="dropped_reply"),
     SetFaults({"dmp": None}),
     Perform("document.list", listing(), name="list"),
     expected_seconds=2.5,
@@ -270,14 +285,14 @@ V2_CONTENT = scenario(
     "A document hidden by the patient, structured lab results, a pharmacist's dispensation record",
     Perform("patient.lookup", lookup(), name="lookup"),
     SetFaults({"dmp": {"patient_hides": 1}}),
-    Perform("document.submit", submit(LIFECYCLE_TYPE, 0), name="hidden_document"),
+    Perform("document.submit", summary_doc(0), name="hidden_document"),
     SetFaults({"dmp": None}),
     Perform("document.list", listing(), name="author_list"),
     Perform("message.send", forward_hidden, name="forward_hidden"),
     Perform("practitioner.login", login("10"), name="other_practitioner"),
     Perform("document.list", listing(), name="other_list"),
-    Perform("document.submit", submit("11502-2", 1, results=lambda ctx: [dict(r) for r in RESULTS]),
+    Perform("document.submit", submit("11502-2", 1, requirement="DOCSHARE-011", results=lambda ctx: [dict(r) for r in RESULTS]),
             name="lab_results"),
     Perform("practitioner.login", login("21"), name="pharmacist"),
-    Perform("document.submit", submit("60593-1", 2), name="dispensation"),
+    Perform("document.submit", submit("60593-1", 2, requirement="DOCSHARE-030"), name="dispensation"),
 )

@@ -48,7 +48,13 @@ def to_colleague(ctx: ScenarioContext) -> list[str]:
 
 def produced(step: str, kind: str, index: int) -> Any:
     """An attachment the software produces: a discharge letter for the patient of look-up ``step``."""
-    return lambda ctx: {"patient": patient(ctx, step, kind), "document_type": "34106-7", **content(ctx, index)}
+    return lambda ctx: {"patient": patient(ctx, step, kind), "document_type": discharge_letter_code(ctx),
+                        **content(ctx, index)}
+
+
+def discharge_letter_code(ctx: ScenarioContext) -> str:
+    """The LOINC code of the hospital discharge letter in the wave's pinned DOCSHARE (11490-0 from DOCSHARE 2.2)."""
+    return str(ctx.param("DOCSHARE-012", "type_code", "34106-7"))
 
 
 SEND = scenario(

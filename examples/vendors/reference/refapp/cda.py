@@ -36,8 +36,8 @@ PRODUCTION_OIDS = {"NIR": "1.2.250.1.213.1.4.8", "NIA": "1.2.250.1.213.1.4.9"}
 
 WRONG_INS_OID = defects.register("wrong-ins-oid", "writes the production NIR/NIA OID for every INS instead of the "
                                                   "OID the patient identity service returned")
-WRONG_LOINC = defects.register("wrong-loinc-code", "codes the hospital discharge letter with LOINC 11490-0 "
-                                                   "(physician discharge summary) instead of 34106-7")
+WRONG_LOINC = defects.register("wrong-loinc-code", "codes the hospital discharge letter with the other LOINC code "
+                                                   "than the one asked (34106-7 for 11490-0, and back)")
 MISSING_AUTHOR_ID = defects.register("missing-author-id", "writes the author's name but an unknown (nullFlavor) "
                                                           "assignedAuthor/id instead of the national id")
 
@@ -50,9 +50,12 @@ class DocumentType:
     class_code: str
 
 
-#: The document types RefApp produces (DOCSHARE 2.0's list; 1.0 has all but the dispensation record).
+#: The document types RefApp produces, with the content model it follows unless asked for another (document.submit
+#: ``template_id``, DOCSHARE 2.2, which uses the real CI-SIS templateIds; DOCSHARE 1.0-2.1 used model ones, listed
+#: here, and 34106-7 where 2.2 has 11490-0).
 TYPES: dict[str, DocumentType] = {t.code: t for t in (
     DocumentType("11502-2", "CR d'examens biologiques", "1.2.250.1.213.1.1.1.21", "10"),
+    DocumentType("11490-0", "Lettre de liaison à la sortie d'un établissement de soins", "1.2.250.1.213.1.1.1.29", "10"),
     DocumentType("34106-7", "Lettre de liaison à la sortie d'un établissement de soins", "1.2.250.1.213.1.1.1.29", "10"),
     DocumentType("60591-5", "Synthèse médicale", "1.2.250.1.213.1.1.1.13", "11"),
     DocumentType("18748-4", "CR d'imagerie médicale", "1.2.250.1.213.1.1.1.30", "10"),
@@ -69,8 +72,8 @@ def xml_text(value: str) -> str:
 
 def loinc_code(type_code: str) -> str:
     """The LOINC code written for a document type."""
-    if type_code == "34106-7" and defects.active(WRONG_LOINC):
-        return "11490-0"
+    if defects.active(WRONG_LOINC):
+        return {"34106-7": "11490-0", "11490-0": "34106-7"}.get(type_code, type_code)
     return type_code
 
 
@@ -107,6 +110,7 @@ class Content:
     author: Mapping[str, Any]  # national_id, given_name, family_name, profession {code,label}, specialty
     custodian: Mapping[str, Any]  # finess, name
     results: Sequence[Mapping[str, Any]] = ()
+    template_id: str | None = None  # the content model asked for; None: the type's own (TYPES)
     unique_id: str = field(default_factory=new_unique_id)
     set_id: str | None = None
     version: int = 1
@@ -141,7 +145,7 @@ def build(content: Content) -> bytes:
     _el(root, "realmCode", code="FR")
     _el(root, "typeId", root="2.16.840.1.113883.1.3", extension="POCD_HD000040")
     _el(root, "templateId", root=HEADER_TEMPLATE_ID)
-    _el(root, "templateId", root=doc_type.template_id)
+    _el(root, "templateId", root=content.template_id or doc_type.template_id)
     _ii(root, "id", content.unique_id)
     _el(root, "code", code=loinc_code(content.type_code), codeSystem=LOINC, displayName=doc_type.name)
     _el(root, "title", content.title)

@@ -124,14 +124,15 @@ def coded_metadata(app: Application, who: dict[str, Any], where: dict[str, Any])
 
 def content_key(record: dict[str, Any], data: dict[str, Any]) -> tuple[Any, ...]:
     """What makes two requests the same document (for a resubmission with the same uniqueId)."""
-    return (record["ref"], data["document_type"], data["title"], data["body"], repr(data.get("results", ())))
+    return (record["ref"], data["document_type"], data.get("template_id"), data["title"], data["body"],
+            repr(data.get("results", ())))
 
 
 def produce(app: Application, record: dict[str, Any], data: dict[str, Any], **ids: Any) -> cda.Content:
     """A new document's content (not yet built) for a patient, by the logged-in practitioner."""
     return cda.Content(type_code=data["document_type"], title=data["title"], body=data["body"],
                        patient=record, author=author(app), custodian=site(app), results=data.get("results") or (),
-                       **ids)
+                       template_id=data.get("template_id"), **ids)
 
 
 def submission(app: Application, content: cda.Content) -> dict[str, Any]:
@@ -243,7 +244,7 @@ def document_replace(app: Application, data: dict[str, Any]) -> dict[str, Any]:
         previous: cda.Content = old["content"]
         require_qualified(previous.patient)  # type: ignore[arg-type]
         spec = {"document_type": previous.type_code, "title": data["title"], "body": data["body"],
-                "results": data.get("results") or previous.results}
+                "results": data.get("results") or previous.results, "template_id": previous.template_id}
         record = dict(previous.patient)
         content = produce(app, record, spec, set_id=previous.set_id or previous.unique_id,
                           version=previous.version + 1, replaces=previous.unique_id)
