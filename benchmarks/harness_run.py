@@ -23,7 +23,7 @@ def main() -> int:
     parser.add_argument("--wave", default="2027-W2")
     parser.add_argument("--category", default="HOSPITAL")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--vendor", type=Path, default=ROOT / "examples" / "vendors" / "reference" / "vendor.toml")
+    parser.add_argument("--vendor", type=Path, default=ROOT / "examples" / "vendors" / "health" / "reference" / "vendor.toml")
     args = parser.parse_args()
 
     from conformity.catalog import load_catalog

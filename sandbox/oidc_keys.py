@@ -51,8 +51,8 @@ RSA_FORMAT = "usine.idp-rsa-keys/1"
 MISSING_CLAIM = {"nonce_missing": "nonce", "iat_missing": "iat", "exp_missing": "exp", "sub_missing": "sub"}
 #: the order of the P-256 group (keys derived from a hash are reduced into it)
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-STALE_AUTH_SECONDS = 13 * 3600  # older than the 12-hour maximum authentication age (PRACAUTH-017)
-FUTURE_SECONDS = 3600  # far beyond any allowed clock skew (PRACAUTH-011)
+STALE_AUTH_SECONDS = 13 * 3600  # older than a 12-hour maximum authentication age
+FUTURE_SECONDS = 3600  # far beyond any allowed clock skew
 FORMAT = "usine.idp-keys/1"
 
 

@@ -160,9 +160,10 @@ def _wave_problems(wave: Wave, catalog: Catalog, broken: set[tuple[str, str]]) -
             out.append(Problem(f, f"funding.proof_of_use.by_category.{code}", f"{code!r} is not a category of this wave"))
         rules.append((f"funding.proof_of_use.by_category.{code}", rule))
     for where, rule in rules:
-        if rule.document_types and "document" not in rule.kinds:
-            out.append(Problem(f, f"{where}.document_types", "document types are set but documents do not count "
-                                                             "(kinds lacks 'document')"))
+        if rule.document_types and not pack.typed_kinds & set(rule.kinds):
+            out.append(Problem(f, f"{where}.document_types", "document types are set but no counted kind carries a "
+                                                             f"type (typed kinds of pack {pack.id}: "
+                                                             f"{', '.join(sorted(pack.typed_kinds)) or 'none'})"))
         for i, kind in enumerate(rule.kinds):
             if kind not in pack.data_kinds:
                 out.append(Problem(f, f"{where}.kinds[{i}]", f"unknown data kind {kind!r} "

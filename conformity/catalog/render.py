@@ -46,9 +46,9 @@ def guide_text(guides: list[ActionGuide], indent: str = "  ") -> list[str]:
 
 
 def conventions() -> tuple[tuple[str, str], ...]:
-    from conformity.harness.guide import CONVENTIONS
+    from conformity.harness.guide import conventions
 
-    return CONVENTIONS
+    return conventions()
 
 
 def _summary(spec: Specification) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 Checks are plain functions registered with a decorator, schemathesis-style::
 
-    @check("oidc.nonce_verified", verifies=["PRACAUTH-007"])
+    @check("oidc.nonce_verified", verifies=["AUTH-007"])
     def nonce_verified(trace, ctx) -> Verdict: ...
 
 Like Inferno's ``verifies_requirements``, each check declares the requirement ids it verifies;

@@ -16,7 +16,7 @@ from conformity.cli.common import get_catalog
               help="The vendor manifest (vendor.toml); with --plan, --category is enough.")
 @click.option("--category", "-c", help="Category (default: the manifest's).")
 @click.option("--only", multiple=True, metavar="SELECTOR",
-              help="Only these requirements: an id (PRACAUTH-001), a referential (PRACAUTH) or a glob (PATIENTID-01*); "
+              help="Only these requirements: an id (REF-001), a referential (REF) or a glob (REF-01*); "
                    "repeatable, or comma-separated.")
 @click.option("--plan", "plan_only", is_flag=True,
               help="Print what would run (requirements, scenarios and their steps, driver actions) and exit.")

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-import conformity.checks.health  # noqa: F401  (registers checks and scenarios)
+from conformity import plugins
 from conformity.agency.registry import Registry
 from conformity.agency.submit import Outcome, decide_bundle, decide_submission
 from conformity.catalog import Catalog, load_catalog
@@ -39,7 +39,9 @@ from joserfc.util import urlsafe_b64encode
 
 from conformity.signing import KeyRing, SigningKey, canonical_json, sha256_hex, unverified_payload
 
-VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors"
+plugins.register_all()  # every installed pack's checks, scenarios and mutations
+
+VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors" / "health"
 WAVE, CATEGORY = "2026-W1", "HOSPITAL"
 DEFECT, DEFECT_FAILS = "skip-nonce-check", "PRACAUTH-004"
 SUBSET = ("PRACAUTH-001", "PRACAUTH-004")

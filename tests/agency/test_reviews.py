@@ -153,7 +153,7 @@ def test_the_reviewer_reads_the_evidence_the_run_bound(pending: tuple[Path, str,
     r = usine("agency", "evidence", sub, REJECTED, "--out", tmp_path / "ev")
     assert r.exit_code == 0, r.output
     got = tmp_path / "ev" / "evidence" / REJECTED / "hds-certificate.pdf"
-    assert got.read_bytes() == (Path(__file__).resolve().parents[2] / "examples" / "vendors" / "reference" / "evidence"
+    assert got.read_bytes() == (Path(__file__).resolve().parents[2] / "examples" / "vendors" / "health" / "reference" / "evidence"
                                 / "hds-certificate.pdf").read_bytes()
     everything = usine("agency", "evidence", sub, "--out", tmp_path / "all")
     assert everything.exit_code == 0 and len(list((tmp_path / "all").rglob("*.*"))) == 17

@@ -19,7 +19,7 @@ import pytest
 from lxml import etree
 
 from conformity.xmlsafe import parse_xml
-from sandbox import cda, samples
+from sandbox.packs.health import cda, samples
 from sandbox.config import SandboxConfig
 from sandbox.server import RunningSandbox, start_in_thread
 from tests.sandbox.test_cda import HEADER_CASES, METADATA_CASES, V3, Mutation

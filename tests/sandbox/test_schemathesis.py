@@ -29,8 +29,8 @@ from sandbox.app import create_app
 from sandbox.config import SandboxConfig
 from sandbox.openapi import security
 from conformity.packs.health.ins import normalise_name
-from sandbox.samples import issue_access_token, session_submission
-from sandbox.services.idp import practitioner_claims
+from sandbox.packs.health.samples import issue_access_token, session_submission
+from sandbox.packs.health import practitioner_claims
 from sandbox.sessions import create_session
 
 ADMIN = "schemathesis-admin-token"
