@@ -27,8 +27,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from conformity.catalog import load_catalog
-    from conformity.checks.packs import load_pack_checks
     from conformity.checks.evaluate import evaluate_checks
+    from conformity.checks.packs import load_pack_checks
     from conformity.checks.registry import registered_check_ids
     from conformity.harness.outputs import run_to_end
     from conformity.harness.plan import make_plan

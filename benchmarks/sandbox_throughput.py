@@ -33,8 +33,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from conformity.xmlsafe import parse_xml  # noqa: E402
-from sandbox.packs.health import cda, samples  # noqa: E402
 from sandbox.config import SandboxConfig  # noqa: E402
+from sandbox.packs.health import cda, samples  # noqa: E402
 from sandbox.server import RunningSandbox, start_in_thread  # noqa: E402
 
 TYPES = ("34106-7", "11502-2", "60591-5", "18748-4", "60593-1")

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox import plugins
 from sandbox.credentials import secret_hash
 from sandbox.deps import Principal, owned_session, require_admin, require_json, require_principal, store_of
-from sandbox import plugins
 from sandbox.faults import described, validate_faults
 from sandbox.problems import Problem
 from sandbox.recording import redact_issued

@@ -87,5 +87,5 @@ async def until_given_up(receive: Receive, limit: float = STALL_SECONDS) -> tupl
             message = await asyncio.wait_for(receive(), timeout=max(0.0, limit - (time.monotonic() - started)))
             if message.get("type") == "http.disconnect":
                 return True, round(time.monotonic() - started, 3)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False, round(time.monotonic() - started, 3)

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from sandbox.app import create_app
 from sandbox.config import SandboxConfig
-from sandbox.tls import LISTENER_CLASSES, TestPKI, serves_as_said, server_context
+from sandbox.tls import LISTENER_CLASSES, TestPKI, server_context, serves_as_said
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -6,14 +6,21 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from conformity import plugins, tomlio
 from conformity.catalog.catalog import Catalog
 from conformity.catalog.crosscheck import cross_check
 from conformity.catalog.models import (
-    Action, Funding, Pack, Proof, ProofOfUse, Referential, Requirement, Wave, WaveCategory,
+    Action,
+    Funding,
+    Pack,
+    Proof,
+    ProofOfUse,
+    Referential,
+    Requirement,
+    Wave,
+    WaveCategory,
 )
 from conformity.catalog.schema import plain, schema_problems
-from conformity import tomlio
-from conformity import plugins
 from conformity.errors import CatalogError, InputError, Problem
 from conformity.paths import default_catalog_root
 

@@ -11,11 +11,11 @@ import click
 
 from conformity.catalog import parse_ref
 from conformity.catalog.coverage import coverage, with_defects
-from conformity.defects.coverage import broken_alone, defective_vendors_dirs, load_pack_defects
 from conformity.catalog.diff import diff_waves
 from conformity.catalog.render import FORMATS, diff_text, render_spec
 from conformity.checks.packs import load_pack_checks
 from conformity.cli.common import emit, get_catalog
+from conformity.defects.coverage import broken_alone, defective_vendors_dirs, load_pack_defects
 
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                              help="Write to this file instead of standard output.")

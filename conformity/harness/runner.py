@@ -24,10 +24,15 @@ from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.registry import CHECKS
 from conformity.checks.trace import TraceView
 from conformity.harness.driver import PROTOCOL, DriverFailure, open_driver
-from conformity.harness.logs import appended, offsets
 from conformity.harness.events import (
-    CheckEvaluated, Event, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted,
+    CheckEvaluated,
+    Event,
+    RunFinished,
+    RunStarted,
+    ScenarioFinished,
+    ScenarioStarted,
 )
+from conformity.harness.logs import appended, offsets
 from conformity.harness.plan import Plan
 from conformity.harness.report import build_report
 from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable

@@ -47,9 +47,9 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core.util import create_half_hash
-from joserfc import jwt
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from joserfc import jwt
 
 from sandbox.credentials import secret_hash
 from sandbox.deps import fault, get_session, require_access_token, store_of
@@ -188,7 +188,8 @@ AUTHORIZE_PARAMS = {"parameters": [
         ("redirect_uri", True, "registered, or an http loopback URL when none is registered"),
         ("scope", True, "must contain openid"), ("state", True, "echoed in the redirect"),
         ("nonce", True, "copied into the ID token"), ("code_challenge", False, "PKCE: BASE64URL(SHA256(verifier))"),
-        ("code_challenge_method", False, "S256"), ("login_hint", True, "the account to log in (the pack's profile says which identifier)"))]}
+        ("code_challenge_method", False, "S256"),
+        ("login_hint", True, "the account to log in (the pack's profile says which identifier)"))]}
 
 
 @router.get("/authorize", summary="Authorization endpoint (code flow; automated login by login_hint)",

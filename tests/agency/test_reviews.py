@@ -51,7 +51,7 @@ def test_no_label_while_reviews_are_pending(runs: Runs, pending: tuple[Path, str
     before = snapshot(registry)
     assert _review(sub, *awaiting[:-1], "--accept", "--reason", "read", "--reviewer", "A")[0] == 0
     code, output = _decide(runs, sub, tmp_path / "out")  # one MUST still unreviewed: still pending
-    assert code == 4 and f"1 MUST requirement(s) await the agency's review" in output and awaiting[-1] in output
+    assert code == 4 and "1 MUST requirement(s) await the agency's review" in output and awaiting[-1] in output
     assert not list((tmp_path / "out").glob("label-*"))
     with Registry(registry) as reg:
         assert reg.get(sub).state == "pending" and not reg.labels()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import html
+import json
 from html.parser import HTMLParser
 from pathlib import Path
 

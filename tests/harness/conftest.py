@@ -11,9 +11,9 @@ import pytest
 
 from conformity import plugins
 from conformity.catalog import load_catalog
-from conformity.harness.outputs import run_to_end
 from conformity.checks.evaluate import EvalContext, evaluate_checks
 from conformity.checks.model import Verdict
+from conformity.harness.outputs import run_to_end
 from conformity.harness.plan import Plan, make_plan
 from conformity.harness.report import requirement_rows, summarise
 from conformity.harness.runner import Runner, eval_context

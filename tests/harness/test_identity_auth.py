@@ -12,8 +12,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from conformity.catalog import load_catalog
 from conformity.checks.evaluate import evaluate_check
 from conformity.harness.plan import make_plan

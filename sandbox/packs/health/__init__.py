@@ -14,8 +14,8 @@ from typing import Any
 from sandbox.faults import Fault, counted, integer, one_of, seconds
 from sandbox.oidc_profile import OidcProfile
 from sandbox.packs.health import directory, dmp, insi, messaging
-from sandbox.packs.health.openapi import DOCUMENT
 from sandbox.packs.health.fixtures import generate
+from sandbox.packs.health.openapi import DOCUMENT
 
 SERVICES = {"insi": insi, "dmp": dmp, "mss": messaging, "directory": directory}
 

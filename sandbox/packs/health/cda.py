@@ -29,9 +29,8 @@ from typing import Any
 
 from lxml import etree
 
-from conformity.xmlsafe import element_path
-
 from conformity.packs.health.ins import INS_OIDS, ins_reference, is_valid_ins
+from conformity.xmlsafe import element_path
 
 NS = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"

@@ -56,7 +56,6 @@ from conformity.errors import XMLSecurityError
 from conformity.packs.health import cda_rules
 from conformity.packs.health.ins import ins_reference
 from conformity.xmlsafe import parse_xml
-from sandbox.packs.health import cda
 from sandbox.deps import (
     Caller,
     bearer,
@@ -70,9 +69,10 @@ from sandbox.deps import (
     take_fault,
 )
 from sandbox.events import data_received
+from sandbox.packs.health import cda
 from sandbox.packs.health.fixtures import registry_entries
-from sandbox.problems import Problem, set_outcome
 from sandbox.packs.health.valuesets import published
+from sandbox.problems import Problem, set_outcome
 
 router = APIRouter(tags=["dmp"])
 prod_router = APIRouter(tags=["dmp (production)"])

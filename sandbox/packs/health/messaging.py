@@ -6,7 +6,8 @@ Session role (``/s/{sid}/mss``, access token of the session):
   "message_id"?}``; the sender and every recipient must be addresses of the session's directory;
   each attachment (``filename``, ``content_type``, base64 ``content``, optional LOINC
   ``document_type`` for a CDA) must carry the patient's INS and its OID. Nothing is delivered unless
-  the whole message is valid (every recipient active in the directory). 201 ``{"message_id"}``; resubmitting the same ``message_id`` with the
+  the whole message is valid (every recipient active in the directory). 201 ``{"message_id"}``;
+  resubmitting the same ``message_id`` with the
   same content answers 200 ``{"message_id", "duplicate": true}`` and delivers nothing twice.
 * ``GET /mailboxes/{address}/messages`` — the messages delivered to a directory address (to or cc)
   in this session, oldest first. (The sandbox does not restrict which mailbox a token may read: the
@@ -42,12 +43,12 @@ from conformity.packs.health.ins import INS_OIDS, is_valid_ins
 from conformity.signing import canonical_json, sha256_hex
 from sandbox.deps import raise_if_unavailable, require_installation, require_json, store_of
 from sandbox.events import data_received
-from sandbox.problems import Problem, set_outcome
 from sandbox.packs.health.directory import (
     SessionCaller,
     address_key,
     known_addresses,
 )
+from sandbox.problems import Problem, set_outcome
 from sandbox.sessions import new_id
 
 SERVICE = "mss"

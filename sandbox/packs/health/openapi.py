@@ -6,7 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.openapi import (
-    BODY, BOOL, FAULTS, INT, MAP_STR, SESSION, STR, TIME, TOKEN, PackDocument, array, nullable, obj, ref,
+    BODY,
+    BOOL,
+    FAULTS,
+    INT,
+    MAP_STR,
+    SESSION,
+    STR,
+    TIME,
+    TOKEN,
+    PackDocument,
+    array,
+    nullable,
+    obj,
+    ref,
 )
 
 SCHEMAS: dict[str, Any] = {

@@ -18,9 +18,12 @@ from typing import Any
 
 from lxml import etree
 
-from conformity.xmlsafe import element_path
-
 from conformity.checks.evaluate import EvalContext
+from conformity.checks.helpers import quote, step_exchanges
+from conformity.checks.model import Finding, Verdict, about, errored, failed, not_applicable, not_exercised, passed
+from conformity.checks.registry import check
+from conformity.checks.trace import RunView, TraceView, views
+from conformity.packs.health import cda_rules
 from conformity.packs.health.checks.evidence import (
     NS,
     Submitted,
@@ -31,20 +34,16 @@ from conformity.packs.health.checks.evidence import (
     ins_ids,
     is_clinical_document,
     no_submission,
-    patient_of,
     output,
+    patient_of,
     practitioner_at,
     step_label,
     step_named,
     submissions,
     when,
 )
-from conformity.checks.helpers import quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, about, errored, failed, not_applicable, not_exercised, passed
-from conformity.checks.registry import check
-from conformity.checks.trace import RunView, TraceView, views
-from conformity.packs.health import cda_rules
 from conformity.paths import shared_schemas_dir
+from conformity.xmlsafe import element_path
 
 DOCUMENTS = "docshare.documents"
 V2_CONTENT = "docshare.v2_content"

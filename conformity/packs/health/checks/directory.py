@@ -11,13 +11,13 @@ import re
 from typing import Any
 
 from conformity.checks.evaluate import EvalContext
+from conformity.checks.helpers import quote, step_exchanges
+from conformity.checks.model import Finding, Verdict, not_exercised
+from conformity.checks.registry import check
+from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 from conformity.packs.health.checks.cda import verdict
 from conformity.packs.health.checks.evidence import address_key, directory_addresses, output, step_label, when
 from conformity.packs.health.checks.messaging import refused_before_sending
-from conformity.checks.helpers import quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, failed, not_exercised
-from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 from conformity.packs.health.ins import normalise_name
 
 SCENARIO = "directory.searches"

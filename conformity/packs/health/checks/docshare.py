@@ -14,6 +14,10 @@ import re
 from typing import Any
 
 from conformity.checks.evaluate import EvalContext
+from conformity.checks.helpers import quote
+from conformity.checks.model import Finding, Verdict, about, failed, not_exercised, passed
+from conformity.checks.registry import check
+from conformity.checks.trace import TraceView
 from conformity.packs.health.checks.cda import DOCUMENTS, V2_CONTENT, precise_time, verdict
 from conformity.packs.health.checks.evidence import (
     Submitted,
@@ -32,10 +36,6 @@ from conformity.packs.health.checks.evidence import (
     step_named,
     submissions,
 )
-from conformity.checks.helpers import quote
-from conformity.checks.model import Finding, Verdict, about, failed, not_exercised, passed
-from conformity.checks.registry import check
-from conformity.checks.trace import TraceView
 
 UNIQUE_ID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+(\^[A-Za-z0-9.\-_]{1,60})?$")
 FINESS = re.compile(r"^[0-9]{2}[0-9AB][0-9]{6}$")
@@ -110,7 +110,8 @@ def accepted_type(trace: TraceView, type_code: str, template_id: str) -> Verdict
         if note is None:  # never asked: the situation is absent; asked and nothing sent: the software cannot do it
             return not_exercised(Finding(f"the run never asked for a document of type {type_code}"))
         return failed(Finding(f"the software sent no document of type {type_code} to the shared record",
-                              exchange=note.seq if note else None, scenario=note.scenario if note else "", got=output(note) if note else None))
+                              exchange=note.seq if note else None, scenario=note.scenario if note else "",
+                              got=output(note) if note else None))
     findings = []
     for s, root in candidates:
         templates = [el.get("root") for el in root.xpath("v3:templateId", namespaces={"v3": "urn:hl7-org:v3"})]

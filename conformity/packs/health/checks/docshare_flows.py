@@ -12,6 +12,10 @@ import itertools
 from typing import Any
 
 from conformity.checks.evaluate import EvalContext
+from conformity.checks.helpers import quote, step_exchanges
+from conformity.checks.model import Finding, Missing, Verdict, failed, judged, not_exercised
+from conformity.checks.registry import check
+from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 from conformity.packs.health.checks.cda import V2_CONTENT, verdict
 from conformity.packs.health.checks.evidence import (
     Submitted,
@@ -29,10 +33,6 @@ from conformity.packs.health.checks.evidence import (
     step_submissions,
     when,
 )
-from conformity.checks.helpers import noted, quote, step_exchanges
-from conformity.checks.model import Finding, Missing, Verdict, failed, judged, not_exercised
-from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 
 LIFECYCLE = "docshare.lifecycle"
 RETRY, RETRY_GIVE_UP = "docshare.retry", "docshare.retry_give_up"
@@ -62,7 +62,8 @@ def resubmit_no_duplicate(trace: TraceView, ctx: EvalContext) -> Verdict:
     first_subs = [s for s in step_submissions(trace, original) if s.accepted]
     if not first_subs:
         return not_exercised(Finding(f"{step_label(original)}: the shared record did not accept the original document, so "
-                              "its resubmission could not be verified", exchange=original.seq, scenario=original.scenario, got=output(original)))
+                              "its resubmission could not be verified",
+                              exchange=original.seq, scenario=original.scenario, got=output(original)))
     uid, title = first_subs[-1].unique_id, first_subs[-1].metadata.get("title")
     findings = []
     for s in step_submissions(trace, note):
@@ -109,7 +110,8 @@ def replace_links_previous(trace: TraceView, ctx: EvalContext) -> Verdict:
     if not linked:
         sent = [f"{s.exchange.method} {s.exchange.local_path}" for s in subs]
         return failed(Finding(f"{step_label(note)}: no replacement of {old} was submitted to the shared record",
-                              exchange=note.seq, scenario=note.scenario, expected=f"POST /documents/{old}/replace", got=sent or output(note)))
+                              exchange=note.seq, scenario=note.scenario,
+                              expected=f"POST /documents/{old}/replace", got=sent or output(note)))
     s = linked[-1]
     findings = []
     if not s.accepted:

@@ -157,7 +157,8 @@ def identity_for(trace: TraceView, patient: dict[str, Any] | None, before: int) 
             break
         data = note.data
         ref = (data.get("output") or {}).get("patient_ref") if isinstance(data.get("output"), dict) else None
-        if "ref" in patient and ref == patient["ref"] or "traits" in patient and normalise_traits(patient["traits"]) == normalise_traits(data.get("input", {})):
+        if ("ref" in patient and ref == patient["ref"]
+                or "traits" in patient and normalise_traits(patient["traits"]) == normalise_traits(data.get("input", {}))):
             found = note
     if found is None:
         return Identity(None, None)

@@ -14,6 +14,10 @@ from typing import Any
 from lxml import etree
 
 from conformity.checks.evaluate import EvalContext
+from conformity.checks.helpers import noted, quote, step_exchanges
+from conformity.checks.model import Finding, Verdict, failed, not_exercised, passed
+from conformity.checks.registry import check
+from conformity.checks.trace import Exchange, Note, RunView, TraceView
 from conformity.packs.health.checks.cda import patient_id_findings, verdict
 from conformity.packs.health.checks.docshare_flows import refusal_findings
 from conformity.packs.health.checks.evidence import (
@@ -37,10 +41,6 @@ from conformity.packs.health.checks.evidence import (
     step_submissions,
     xdm_patient_ids,
 )
-from conformity.checks.helpers import noted, quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, failed, not_exercised, passed
-from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, Note, RunView, TraceView
 
 SCENARIO = "messaging.send"
 

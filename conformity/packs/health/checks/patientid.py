@@ -98,10 +98,12 @@ def qualifying_findings(step: Lookup, why: str) -> list[Finding]:
     found = []
     if out.get("status") in QUALIFYING:
         found.append(Finding(f"{step.label()}: {why}, yet the software recorded status {out['status']!r}",
-                             exchange=step.note.seq, scenario=step.note.scenario, where="output.status", expected="provisional or validated",
+                             exchange=step.note.seq, scenario=step.note.scenario, where="output.status",
+                             expected="provisional or validated",
                              got=out["status"]))
     if out.get("ins"):
-        found.append(Finding(f"{step.label()}: {why}, yet the software recorded an INS", exchange=step.note.seq, scenario=step.note.scenario,
+        found.append(Finding(f"{step.label()}: {why}, yet the software recorded an INS",
+                             exchange=step.note.seq, scenario=step.note.scenario,
                              where="output.ins", expected=None, got=out["ins"]))
     return found
 

@@ -477,7 +477,8 @@ def national_id_findings(trace: TraceView, note: Note) -> list[Finding]:
     """The session's national id is the one userinfo returned, character for character."""
     served = [e for e in step_exchanges(trace, note, "idp") if e.outcome == "userinfo-served"]
     if not served:
-        return [Finding("the control login never called userinfo", exchange=note.seq, scenario=note.scenario, requirements=("PRACAUTH-012",))]
+        return [Finding("the control login never called userinfo", exchange=note.seq, scenario=note.scenario,
+                        requirements=("PRACAUTH-012",))]
     e = served[-1]
     if (e.auth or {}).get("kind") != "access":
         return [quote(e, "userinfo was not called with the access token as a Bearer credential", where="request.auth",

@@ -14,12 +14,12 @@ import json
 from urllib.parse import urlsplit
 
 from conformity.checks.evaluate import EvalContext
-from conformity.packs.health.checks.evidence import step_label
-from conformity.packs.health.checks.pracauth import NOMINAL, REDACTED, issued
 from conformity.checks.helpers import noted, output_of, performed, quote, step_exchanges
 from conformity.checks.model import Finding, Missing, Verdict, about, errored, failed, judged, not_exercised, passed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView
+from conformity.packs.health.checks.evidence import step_label
+from conformity.packs.health.checks.pracauth import NOMINAL, REDACTED, issued
 from conformity.packs.health.ins import normalise_name
 
 TLS = "security.tls_endpoints"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 import hashlib
 
-from conformity.packs.health.checks.pracauth import REDACTED
 from conformity.checks.trace import Exchange
-from conformity.packs.health.defects.common import mutation
 from conformity.defects.edit import TraceEdit
+from conformity.packs.health.checks.pracauth import REDACTED
+from conformity.packs.health.defects.common import mutation
 
 NOMINAL, FAULTS = "pracauth.login_nominal", "pracauth.login_faults"
 ROTATION, DISCOVERY = "pracauth.key_rotation", "pracauth.discovery"

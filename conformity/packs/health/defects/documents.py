@@ -8,8 +8,8 @@ from collections.abc import Callable
 from lxml import etree
 
 from conformity.checks.trace import Exchange
-from conformity.packs.health.defects.common import mutation
 from conformity.defects.edit import NS, V3, TraceEdit, edit_document, remove, request_json, set_attr
+from conformity.packs.health.defects.common import mutation
 
 DOCUMENTS, LIFECYCLE, RETRY, V2 = "docshare.documents", "docshare.lifecycle", "docshare.retry", "docshare.v2_content"
 W2 = ("2027-W2",)

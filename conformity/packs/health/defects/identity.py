@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conformity.packs.health.defects.common import mutation
 from conformity.defects.edit import TraceEdit, request_json
+from conformity.packs.health.defects.common import mutation
 
 LOOKUPS = "patientid.lookups"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 
 from conformity.checks.trace import Exchange
-from conformity.packs.health.defects.common import mutation
 from conformity.defects.edit import TraceEdit, edit_xdm, request_json
+from conformity.packs.health.defects.common import mutation
 
 SEND, SEARCHES = "messaging.send", "directory.searches"
 W2 = ("2027-W2",)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from urllib.parse import urlsplit
 
+from conformity.defects.edit import TraceEdit
 from conformity.packs.health.checks.pracauth import REDACTED
 from conformity.packs.health.defects.common import mutation
-from conformity.defects.edit import TraceEdit
 
 TLS, NOMINAL = "security.tls_endpoints", "pracauth.login_nominal"
 MESSAGING_SELF_SIGNED, MESSAGING_LEGACY = "messaging.tls_self_signed", "messaging.tls_legacy"

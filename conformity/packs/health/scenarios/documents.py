@@ -28,8 +28,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, scenario
-from conformity.packs.health.scenarios.identity import TRAIT_NAMES, seeded_backend
 from conformity.packs.health.scenarios import people
+from conformity.packs.health.scenarios.identity import TRAIT_NAMES, seeded_backend
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, scenario
-from conformity.packs.health.scenarios.documents import Input, content, lookup, patient
 from conformity.packs.health.scenarios import people
+from conformity.packs.health.scenarios.documents import Input, content, lookup, patient
 
 
 def unlisted_address(ctx: ScenarioContext) -> str:
