@@ -247,7 +247,8 @@ def authorization_code_flow(trace: TraceView, ctx: EvalContext) -> Verdict:
                                   expected="token-issued", got=e.outcome).about(blamed))
     if findings:
         return failed(*findings)
-    return passed(f"{len(requests)} code-flow authorization(s), codes redeemed with client_secret_basic")
+    methods = sorted({str(e.details.get("client_auth")) for e in tokens if e.outcome in GRANTS.values()})
+    return passed(f"{len(requests)} code-flow authorization(s), codes redeemed with {' and '.join(methods) or 'no method'}")
 
 
 @check("oidc.discovery_used", verifies=["PRACAUTH-002"], scenario=NOMINAL, reads_all=True)
@@ -452,10 +453,11 @@ def acr_verified(run: RunView, ctx: EvalContext) -> Verdict:
 
 @check("oidc.max_auth_age_enforced", verifies=["PRACAUTH-017"], scenario=FAULTS, reads_all=True)
 def max_auth_age_enforced(run: RunView, ctx: EvalContext) -> Verdict:
-    """Each authorization sends max_age=43200, and an ID token with an older auth_time is refused."""
+    """Each authorization sends the referential's max_age, and an ID token with an older auth_time is refused."""
     max_age = str(ctx.param("PRACAUTH-017", "max_age", 43200))
     findings = request_param_findings(run, "max_age", lambda v: v == max_age, f"max_age={max_age}")
-    findings += refusals(faults_trace(run), (("stale_auth_time", "stale_auth_time"),), "an auth_time over 12 hours old")
+    findings += refusals(faults_trace(run), (("stale_auth_time", "stale_auth_time"),),
+                         f"an auth_time older than max_age ({int(max_age) // 3600} hours)")
     return judged(findings, f"every authorization sends max_age={max_age}; the ID token with an older auth_time was "
                             "refused")
 
