@@ -60,7 +60,7 @@ class RequirementItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, UsineFailure):
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style)  # type: ignore[arg-type]
+        return super().repr_failure(excinfo, style)  # type: ignore[arg-type]  # pytest's repr_failure stub is narrower than the style values it accepts
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"{self.row['ref']} [{self.row['level']}] {self.row['title']}"

@@ -55,7 +55,7 @@ def transport_of(receive: Receive) -> asyncio.Transport | None:
     """The connection a request came on (uvicorn's request cycle holds it; None for another server)."""
     cycle = getattr(receive, "__self__", None)
     transport = getattr(cycle, "transport", None)
-    return transport if isinstance(transport, asyncio.BaseTransport) else None  # type: ignore[return-value]
+    return transport if isinstance(transport, asyncio.BaseTransport) else None  # type: ignore[return-value]  # uvicorn's transport is an asyncio.Transport; the stub types it as BaseTransport
 
 
 def reset(receive: Receive) -> None:

@@ -419,4 +419,4 @@ def install(app: FastAPI) -> None:
             app.openapi_schema = complete(base)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents replacing app.openapi to customise the schema

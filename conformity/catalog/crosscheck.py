@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 import jsonschema
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from conformity.catalog.models import Referential, Requirement, Wave, WaveCategory
 
 
-def _referential_problems(ref: Referential, catalog: Catalog, broken: set[tuple[str, str]]) -> list[Problem]:
+def _referential_problems(ref: Referential, catalog: Catalog, broken: AbstractSet[tuple[str, str]]) -> list[Problem]:
     f = str(ref.path)
     out: list[Problem] = []
     pack = catalog.packs.get(ref.pack)
@@ -75,7 +76,7 @@ def _selection_problem(req_id: str, code: str, pinned: dict[str, Requirement], w
     return None
 
 
-def _wave_problems(wave: Wave, catalog: Catalog, broken: set[tuple[str, str]]) -> list[Problem]:
+def _wave_problems(wave: Wave, catalog: Catalog, broken: AbstractSet[tuple[str, str]]) -> list[Problem]:
     f = str(wave.path)
     out: list[Problem] = []
     pack = catalog.packs.get(wave.pack)
@@ -172,7 +173,7 @@ def _wave_problems(wave: Wave, catalog: Catalog, broken: set[tuple[str, str]]) -
 
 
 def cross_check(catalog: Catalog, registered_checks: set[str] | None = None, *,
-                broken: set[tuple[str, str]] = frozenset()) -> list[Problem]:  # type: ignore[assignment]
+                broken: AbstractSet[tuple[str, str]] = frozenset()) -> list[Problem]:
     """Every cross-file problem of a catalog; ``broken`` = (id, version) of files already reported."""
     out: list[Problem] = []
     for ref in catalog.referentials.values():

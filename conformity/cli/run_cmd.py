@@ -54,7 +54,7 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
     if vendor_path is None and not (plan_only and category):
         raise click.UsageError("--vendor is required (--plan needs --vendor or --category)")
     vendor = load_vendor(vendor_path) if vendor_path is not None else None
-    plan = make_plan(catalog, wave_id, category or vendor.category, only)  # type: ignore[union-attr]
+    plan = make_plan(catalog, wave_id, category or vendor.category, only)  # type: ignore[union-attr]  # vendor is set whenever category is None: --vendor is required with it (checked above)
     if plan_only:
         from conformity.reporting.plan import plan_json, plan_text
 

@@ -484,7 +484,7 @@ def _number(value: float) -> str:
 
 def _result_findings(s: Submitted, body: etree._Element, narrative: str, r: dict[str, Any]) -> list[Finding]:
     obs = [o for o in body.xpath(".//v3:entry//v3:observation", namespaces=NS)
-           if first(o, "v3:code") is not None and first(o, "v3:code").get("code") == r["code"]]  # type: ignore[union-attr]
+           if first(o, "v3:code") is not None and first(o, "v3:code").get("code") == r["code"]]  # type: ignore[union-attr]  # first() is called twice on the same element: not None the second time
     label = f"{s.label()}: result {r['code']} ({r['label']})"
     if not obs:
         return [quote(s.exchange, f"{label} has no observation entry", where="//entry/observation/code/@code",

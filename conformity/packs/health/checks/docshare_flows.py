@@ -268,7 +268,7 @@ def copies_findings(trace: TraceView, steps: list[Note]) -> list[Finding]:
         kept = [d.get("unique_id") for d in served_documents(answer)
                 if d.get("unique_id") in posted or d.get("metadata", {}).get("title") == _title(note)]
         if len(kept) > 1:
-            findings.append(quote(answer, f"the shared record holds {len(kept)} copies of the document submitted at "  # type: ignore[arg-type]
+            findings.append(quote(answer, f"the shared record holds {len(kept)} copies of the document submitted at "  # type: ignore[arg-type]  # Exchange | None narrowed by the loop's guard, which mypy does not follow
                                   f"{step_label(note)}", where="documents[].unique_id", expected="at most 1", got=kept))
     return findings
 

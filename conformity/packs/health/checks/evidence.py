@@ -302,7 +302,7 @@ def documents(subs: list[Submitted]) -> Iterator[tuple[Submitted, etree._Element
     """The distinct submissions whose document parses to a ClinicalDocument, with its root."""
     for s in distinct(subs):
         if is_clinical_document(s.root):
-            yield s, s.root  # type: ignore[misc]
+            yield s, s.root  # type: ignore[misc]  # the pair is narrowed by the filter above (root is not None, data is bytes)
 
 
 def no_submission(what: str = "document") -> Finding:
@@ -326,7 +326,7 @@ class Package:
 
     @property
     def is_zip(self) -> bool:
-        return bool(self.data) and self.data[:4] == b"PK\x03\x04"  # type: ignore[index]
+        return bool(self.data) and self.data[:4] == b"PK\x03\x04"  # type: ignore[index]  # the pair is narrowed by the filter above (root is not None, data is bytes)
 
     @cached_property
     def metadata(self) -> Parsed | None:

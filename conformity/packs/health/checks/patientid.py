@@ -303,12 +303,12 @@ def registered_traits_recorded(trace: TraceView, ctx: EvalContext) -> Verdict:
         if s.output is None:
             findings.append(no_output(s))
             continue
-        registered = identity_of(s.answer).get("traits", {})  # type: ignore[arg-type]
+        registered = identity_of(s.answer).get("traits", {})  # type: ignore[arg-type]  # the step's answer exchange is present on this branch (steps without one returned above)
         recorded = s.output.get("traits", {})
         for name in TRAITS:
             if recorded.get(name) != registered.get(name):
                 findings.append(Finding(f"{s.label()}: trait {name} recorded differs from the registered one "
-                                        f"(exchange {s.answer.seq})", exchange=s.note.seq, scenario=s.note.scenario,  # type: ignore[union-attr]
+                                        f"(exchange {s.answer.seq})", exchange=s.note.seq, scenario=s.note.scenario,  # type: ignore[union-attr]  # the step's answer exchange is present on this branch (steps without one returned above)
                                         where=f"output.traits.{name}", expected=registered.get(name),
                                         got=recorded.get(name)))
     return failed(*findings) if findings else passed(f"{len(steps)} match(es), registered traits recorded as returned")
@@ -318,12 +318,12 @@ def ins_findings(step: Lookup) -> list[Finding]:
     """A genuine match: the recorded INS and OID are the returned ones, of the right form."""
     if step.output is None:
         return [no_output(step)]
-    identity = identity_of(step.answer)  # type: ignore[arg-type]
+    identity = identity_of(step.answer)  # type: ignore[arg-type]  # the step's answer exchange is present on this branch (steps without one returned above)
     found = []
     for name in ("ins", "oid"):
         if step.output.get(name) != identity.get(name):
             found.append(Finding(f"{step.label()}: the recorded {name.upper()} is not the one returned "
-                                 f"(exchange {step.answer.seq})", exchange=step.note.seq, scenario=step.note.scenario,  # type: ignore[union-attr]
+                                 f"(exchange {step.answer.seq})", exchange=step.note.seq, scenario=step.note.scenario,  # type: ignore[union-attr]  # the step's answer exchange is present on this branch (steps without one returned above)
                                  where=f"output.{name}", expected=identity.get(name), got=step.output.get(name)))
     if step.output.get("oid") and step.output["oid"] not in INS_OIDS:
         found.append(Finding(f"{step.label()}: the recorded OID is not an INS assigning authority",
@@ -387,7 +387,7 @@ def service_error_handled(trace: TraceView, ctx: EvalContext) -> Verdict:
                            expected=f"<= {limit:g} s", got=e.details.get("late_by_s") or e.details.get("waited_s"))
                      for e in waited]
     for s in steps:
-        why = failure_of(s.answer)  # type: ignore[arg-type]
+        why = failure_of(s.answer)  # type: ignore[arg-type]  # the step's answer exchange is present on this branch (steps without one returned above)
         findings += qualifying_findings(s, why)
         if s.output is None:
             continue

@@ -19,7 +19,7 @@ def submission(t: TraceEdit, step: str = "discharge_letter") -> Exchange:
     return t.in_step(step, "dmp", method="POST")[-1]
 
 
-def metadata(t: TraceEdit, step: str = "discharge_letter") -> dict:  # type: ignore[type-arg]
+def metadata(t: TraceEdit, step: str = "discharge_letter") -> dict:  # type: ignore[type-arg]  # the metadata member of a submission body: an untyped JSON object
     return request_json(submission(t, step))["metadata"]
 
 

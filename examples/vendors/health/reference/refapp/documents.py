@@ -242,7 +242,7 @@ def document_replace(app: Application, data: dict[str, Any]) -> dict[str, Any]:
         if old is None:
             raise Refused("refused", f"document {data['document_id']} was not produced by this software")
         previous: cda.Content = old["content"]
-        require_qualified(previous.patient)  # type: ignore[arg-type]
+        require_qualified(previous.patient)  # type: ignore[arg-type]  # previous.patient is set for every stored submission
         spec = {"document_type": previous.type_code, "title": data["title"], "body": data["body"],
                 "results": data.get("results") or previous.results, "template_id": previous.template_id}
         record = dict(previous.patient)
