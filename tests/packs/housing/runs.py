@@ -16,7 +16,7 @@ from conformity.harness.runner import Runner, eval_context
 from conformity.harness.sandbox_access import SandboxAccess
 from conformity.harness.vendor import load_vendor
 
-VENDORS = Path(__file__).resolve().parents[3] / "examples" / "vendors" / "health" / "housing"
+VENDORS = Path(__file__).resolve().parents[3] / "examples" / "vendors" / "housing"
 WAVES = ("2026-W3", "2027-W4")
 CATEGORIES = ("DIAGNOSTICIAN", "ADVISER", "CONTRACTOR")
 
