@@ -232,9 +232,8 @@ async def _deposit_body(request: Request, schema: str) -> dict[str, Any]:
         doc: dict[str, Any] = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise Problem(400, "json-malformed", "the body is not JSON") from None
-    errors = sorted(
-        f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator(schema).iter_errors(doc)
-    )
+    errors = sorted(({"where": "/".join(map(str, e.absolute_path)) or "(root)", "message": e.message}
+                     for e in validator(schema).iter_errors(doc)), key=lambda x: (x["where"], x["message"]))
     if errors:
         raise Problem(
             422, f"{schema}-invalid", f"the {schema} does not follow the harmonised format", errors=errors[:20]

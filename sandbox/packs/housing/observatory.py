@@ -52,7 +52,9 @@ async def _document(request: Request) -> tuple[bytes, dict[str, Any], list[dict[
         root = parse_dpe(body)
     except DpeInvalid as exc:
         if exc.errors and str(exc) != exc.errors[0]:
-            raise Problem(422, "dpe-schema-invalid", str(exc), errors=exc.errors) from None
+            errors = [{"where": e.partition(": ")[0] if e.startswith("line ") else "body",
+                       "message": e.partition(": ")[2] if e.startswith("line ") else e} for e in exc.errors]
+            raise Problem(422, "dpe-schema-invalid", str(exc), errors=errors) from None
         raise Problem(400, "dpe-not-xml", f"the body is not a safe XML document: {exc}") from None
     values = read_dpe(root)
     return body, values, coherence(values)
