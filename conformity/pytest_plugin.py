@@ -23,8 +23,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--usine-wave", metavar="WAVE", help="Wave id (required with --usine-vendor).")
     group.addoption("--usine-category", metavar="C", help="Category (default: the manifest's).")
     group.addoption("--usine-only", action="append", default=[], metavar="SELECTOR",
-                    help="Only these requirements, as usine run --only: an id (PRACAUTH-001), a referential (PRACAUTH) "
-                         "or a glob (PATIENTID-01*); repeatable or comma-separated (-k still narrows the items).")
+                    help="Only these requirements, as usine run --only: an id (REF-001), a referential (REF) "
+                         "or a glob (REF-01*); repeatable or comma-separated (-k still narrows the items).")
     group.addoption("--usine-seed", type=int, default=0, help="Seed of fixtures and generated data (default 0).")
     group.addoption("--usine-sandbox", metavar="URL", help="A running sandbox instead of an in-process one.")
     group.addoption("--usine-sandbox-token", metavar="TOKEN", help="Your harness token for --usine-sandbox.")
@@ -60,7 +60,7 @@ class RequirementItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, UsineFailure):
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style)  # type: ignore[arg-type]
+        return super().repr_failure(excinfo, style)  # type: ignore[arg-type]  # pytest's repr_failure stub is narrower than the style values it accepts
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"{self.row['ref']} [{self.row['level']}] {self.row['title']}"

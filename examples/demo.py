@@ -4,7 +4,8 @@ catalog → specifications → the agency's sandbox (TLS) → vendors run the ha
 evidence for document/manual requirements bound to the run → the labelling agency verifies,
 re-derives, reviews the evidence and decides (a label, a rejected document, a failed test) → registry
 export → labelled software installed at care sites sends data → the payment agency pays once per
-installation → a revocation blocks the version until the agency reinstates it.
+installation → a revocation blocks the version until the agency reinstates it → the housing pack, the same
+pipeline for a second sector (``examples/demo_housing.py``).
 
 Each step runs the real ``usine`` command a user would type and says where its output went.
 """
@@ -30,7 +31,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 USINE = [sys.executable, "-m", "conformity"]
-VENDORS = ROOT / "examples" / "vendors"
+VENDORS = ROOT / "examples" / "vendors" / "health"
 WAVE, CATEGORY = "2026-W1", "HOSPITAL"
 REVIEWER = "Camille Durand (agency reviewer)"
 SECOND_REVIEWER = "Farid Moreau (agency reviewer)"  # four-eyes: every MUST accepted by two different reviewers
@@ -128,7 +129,7 @@ class ServedSandbox:
 
 def cda_schema_note() -> str | None:
     """Why DOCSHARE-001 cannot be judged here (the official HL7 CDA R2 schema is absent), or None."""
-    from conformity.checks.health.cda import cda_xsd_path
+    from conformity.packs.health.checks.cda import cda_xsd_path
 
     if cda_xsd_path() is not None:
         return None
@@ -437,6 +438,10 @@ def main() -> int:
     usine("agency", "registry", "reinstate", label_id, "--reason", "the report concerned a modified build", env=home)
     usine("agency", "decide", ref_sub, "--out", str(out / "agency" / "reinstated"), env=home)
     outputs.append(("the run labelled again after reinstatement", next((out / "agency" / "reinstated").glob("label-*"))))
+
+    from demo_housing import housing  # the second sector, with the same commands
+
+    housing(out, home, outputs, usine=usine, step=step, served=ServedSandbox, pending=pending, reviewer=REVIEWER)
 
     step("Outputs")
     for label_text, path in outputs:

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from joserfc import jwt
-from joserfc.errors import SecurityWarning
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from joserfc import jwt
+from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
@@ -51,8 +51,8 @@ RSA_FORMAT = "usine.idp-rsa-keys/1"
 MISSING_CLAIM = {"nonce_missing": "nonce", "iat_missing": "iat", "exp_missing": "exp", "sub_missing": "sub"}
 #: the order of the P-256 group (keys derived from a hash are reduced into it)
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-STALE_AUTH_SECONDS = 13 * 3600  # older than the 12-hour maximum authentication age (PRACAUTH-017)
-FUTURE_SECONDS = 3600  # far beyond any allowed clock skew (PRACAUTH-011)
+STALE_AUTH_SECONDS = 13 * 3600  # older than a 12-hour maximum authentication age
+FUTURE_SECONDS = 3600  # far beyond any allowed clock skew
 FORMAT = "usine.idp-keys/1"
 
 

@@ -3,7 +3,9 @@
 FastAPI's generated document is completed here, in one place: each operation gets the schema of its
 success bodies (``SUCCESS``), every error status it can answer as ``application/problem+json`` with
 the RFC 9457 schema (``ERRORS``), the security scheme that says which token it needs, and, for the
-national services, the identification header software must send (``User-Agent``, PATIENTID-012).
+national services, the identification header software must send (``User-Agent``). The core describes its own
+operations and the OpenID Connect provider (once per pack profile); each pack describes its services in a
+:class:`PackDocument` (its sandbox module's ``OPENAPI``), merged here.
 ``tests/sandbox/test_schemathesis.py`` proves the document against the running app with
 schemathesis; ``tests/sandbox/test_openapi.py`` keeps ``sandbox/openapi.json`` equal to it.
 """
@@ -12,12 +14,15 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from sandbox import plugins
 from sandbox.problems import MEDIA_TYPE
 
 # --- schema helpers ----------------------------------------------------------------------------
@@ -75,30 +80,18 @@ SCHEMAS: dict[str, Any] = {
     "JWK": JWK,
     "TraceKeys": obj("keys", keys=array(JWK)),
     "InfrastructureKeys": KEYS,
-    "Traits": obj("birth_name first_names birth_date sex birth_place_code", birth_name=STR, first_names=STR,
-                  birth_date=STR, sex={"enum": ["M", "F", "U"]}, birth_place_code=STR),
-    "Fixtures": obj(
-        "seed patients practitioners organisations sites", open_=True, seed=INT,
-        patients=array(obj("ref scenario traits", open_=True, ref=STR, scenario=STR, traits={"type": "object"},
-                           ins=STR, oid=STR, registered_traits={"type": "object"})),
-        practitioners=array(obj("national_id rpps family_name given_name profession_code profession organisation "
-                                "mss_address active", open_=True, national_id=STR, rpps=STR, family_name=STR,
-                                given_name=STR, profession_code=STR, profession=STR, specialty_code=nullable(STR),
-                                specialty=nullable(STR), organisation=STR, mss_address=STR, active=BOOL)),
-        organisations=array(obj("finess name mss_address active", open_=True, finess=STR, name=STR, type_code=STR,
-                                type=STR, mss_address=STR, active=BOOL)),
-        sites=array(obj("site_id size", open_=True, site_id=STR, size=STR, name=STR))),
     "Session": obj(
-        "session_id label seed state created endpoints credentials trust_anchors fixtures faults bound_to "
+        "session_id label seed state created pack endpoints credentials trust_anchors fixtures faults bound_to "
         "id_token_signed_response_alg",
         session_id=STR, label=STR, seed=INT, state={"enum": ["open", "closed"]}, created=TIME,
-        endpoints=obj("idp insi dmp mss directory trace", idp=STR, insi=STR, dmp=STR, mss=STR, directory=STR,
-                      trace=STR),
+        pack=nullable(STR), endpoints=MAP_STR | {"description": "Service name → its base URL in this session (the "
+                                                             "session's pack's services, and trace)."},
         credentials=obj("client_id", client_id=STR, client_secret=STR, session_token=STR,
                         client_secret_prefix=nullable(STR), session_token_prefix=nullable(STR), note=STR) | {
             "description": "In clear once, in the answer that creates the session; afterwards only prefixes."},
-        trust_anchors=obj("trace_keys idp_jwks", trace_keys=STR, idp_jwks=STR),
-        fixtures=ref("Fixtures"), faults={"type": "object"},
+        trust_anchors=obj("trace_keys provider_jwks", trace_keys=STR, provider_jwks=MAP_STR),
+        fixtures={"type": "object", "description": "The session's data, as its pack generates it from the seed."},
+        faults={"type": "object"},
         bound_to=nullable(obj("vendor_id software_id", vendor_id=STR, software_id=STR)),
         id_token_signed_response_alg={"enum": ["RS256", "ES256"]}),
     "Installation": obj("id vendor_id software site wave category state created", id=STR, vendor_id=STR,
@@ -119,40 +112,7 @@ SCHEMAS: dict[str, Any] = {
             "type": "string", "description": "A JWT (RFC 9068, typ at+jwt) signed by the provider: its `aud` claim "
             "lists the base URLs of the services it may be sent to, and nowhere else."},
         token_type={"const": "Bearer"}, expires_in=INT, id_token=STR, refresh_token=STR, scope=STR),
-    "Claims": obj("sub", open_=True, sub=STR, given_name=STR, family_name=STR, preferred_username=STR,
-                  SubjectNameID=STR, SubjectRefPro={"type": "object"}, profession={"type": "object"},
-                  specialty={"type": "object"}),
-    "LookupAnswer": {
-        "oneOf": [
-            obj("outcome identity", outcome={"const": "match"},
-                identity=obj("ins oid traits", ins=STR, oid=STR, traits=ref("Traits"))),
-            obj("outcome", outcome={"const": "no_match"}),
-            obj("outcome count", outcome={"const": "multiple"}, count={"type": "integer", "minimum": 2}),
-        ],
-        "description": "match: one registered identity (INS, the OID of its assigning authority, the traits as "
-                       "registered); no_match and multiple never carry an identity (PATIENTID-006/007)."},
-    "DocumentEntry": obj(
-        "unique_id status hidden metadata software site sha256 submitted replaces replaced_by deleted",
-        unique_id=STR, status={"enum": ["approved", "deprecated", "deleted"]}, hidden=BOOL, hidden_at=TIME,
-        level=nullable(INT), metadata={"type": "object"}, software=obj("name version registration_id", name=STR,
-                                                                       version=STR, registration_id=STR),
-        site=obj("id", id=STR), sha256=STR, submitted=TIME, replaces=nullable(STR), replaced_by=nullable(STR),
-        deleted=nullable(TIME), document={"type": "string", "description": "The CDA, base64 (reads only)."}),
-    "Message": obj("message_id from to received bytes content_sha256 sha256", open_=True, message_id=STR,
-                   to=array(STR), cc=array(STR), subject=STR, body=STR, attachments=array({"type": "object"}),
-                   received=TIME, bytes=INT, content_sha256=STR, sha256=STR, **{"from": STR}),
-    "Address": obj("address type display_name national_id finess active", address=STR,
-                   type={"enum": ["organisation", "practitioner"]}, display_name=STR, national_id=nullable(STR),
-                   finess=STR, active=BOOL),
-}
-
-EXAMPLES_LOOKUP = {
-    "match": {"summary": "one registered identity", "value": {"outcome": "match", "identity": {
-        "ins": "199027505648460", "oid": "1.2.250.1.213.1.4.10", "traits": {
-            "birth_name": "DA SILVA PEREIRA", "first_names": "LOIC", "birth_date": "1999-02-09", "sex": "M",
-            "birth_place_code": "75056"}}}},
-    "no_match": {"summary": "nobody with these traits", "value": {"outcome": "no_match"}},
-    "multiple": {"summary": "several identities share these traits", "value": {"outcome": "multiple", "count": 2}},
+    "Claims": obj("sub", open_=True, sub=STR) | {"description": "The claims of the logged-in account (the pack's profile says which)."},
 }
 
 # --- what each operation answers ---------------------------------------------------------------
@@ -179,35 +139,13 @@ SUCCESS: dict[str, dict[int, Any]] = {
     "POST /admin/sessions/{session_id}/notes": {201: obj("seq", seq=INT)},
     "GET /admin/sessions/{session_id}/trace": {200: ref("JWS")},
     "GET /s/{session_id}/trace": {200: ref("JWS")},
-    "GET /s/{session_id}/idp/.well-known/openid-configuration": {200: ref("Discovery")},
-    "GET /s/{session_id}/idp/jwks": {200: ref("JWKS")},
-    "GET /s/{session_id}/idp/authorize": {302: None},
-    "POST /s/{session_id}/idp/authorize": {302: None},
-    "POST /s/{session_id}/idp/token": {200: ref("TokenResponse")},
-    "GET /s/{session_id}/idp/userinfo": {200: ref("Claims")},
-    "POST /s/{session_id}/idp/userinfo": {200: ref("Claims")},
-    "POST /s/{session_id}/insi/lookup": {200: ref("LookupAnswer")},
-    "POST /s/{session_id}/dmp/documents": {200: ref("DocumentEntry"), 201: ref("DocumentEntry")},
-    "POST /s/{session_id}/dmp/documents/{unique_id}/replace": {200: ref("DocumentEntry"), 201: ref("DocumentEntry")},
-    "GET /s/{session_id}/dmp/documents/{unique_id}": {200: ref("DocumentEntry")},
-    "DELETE /s/{session_id}/dmp/documents/{unique_id}": {200: ref("DocumentEntry")},
-    "POST /s/{session_id}/dmp/documents/{unique_id}/hide": {200: ref("DocumentEntry")},
-    "GET /s/{session_id}/dmp/patients/{patient_id}/documents": {200: obj(
-        "patient_id documents", patient_id=STR, documents=array(ref("DocumentEntry")))},
-    "GET /s/{session_id}/dmp/value-sets": {200: obj(
-        "value_sets", open_=True, value_sets={"type": "object", "additionalProperties": MAP_STR})},
-    "GET /s/{session_id}/dmp/schematron": {200: ("application/xml", STR)},
-    "POST /s/{session_id}/mss/messages": {201: obj("message_id", message_id=STR),
-                                          200: obj("message_id duplicate", message_id=STR, duplicate={"const": True})},
-    "GET /s/{session_id}/mss/mailboxes/{address}/messages": {200: array(ref("Message"))},
-    "GET /s/{session_id}/directory/practitioners": {200: array(SCHEMAS["Fixtures"]["properties"]["practitioners"][
-        "items"]), 304: None},
-    "GET /s/{session_id}/directory/organisations": {200: array(SCHEMAS["Fixtures"]["properties"]["organisations"][
-        "items"]), 304: None},
-    "GET /s/{session_id}/directory/addresses": {200: array(ref("Address")), 304: None},
-    "POST /prod/dmp/documents": {200: ref("DocumentEntry"), 201: ref("DocumentEntry")},
-    "POST /prod/mss/messages": {201: obj("message_id", message_id=STR),
-                                200: obj("message_id duplicate", message_id=STR, duplicate={"const": True})},
+    "GET /s/{session_id}/{provider}/.well-known/openid-configuration": {200: ref("Discovery")},
+    "GET /s/{session_id}/{provider}/jwks": {200: ref("JWKS")},
+    "GET /s/{session_id}/{provider}/authorize": {302: None},
+    "POST /s/{session_id}/{provider}/authorize": {302: None},
+    "POST /s/{session_id}/{provider}/token": {200: ref("TokenResponse")},
+    "GET /s/{session_id}/{provider}/userinfo": {200: ref("Claims")},
+    "POST /s/{session_id}/{provider}/userinfo": {200: ref("Claims")},
 }
 
 WHY = {
@@ -253,29 +191,13 @@ ERRORS: dict[str, list[int]] = {
     "POST /admin/sessions/{session_id}/notes": ADMIN + [404, 410] + BODY,
     "GET /admin/sessions/{session_id}/trace": ADMIN + [404],
     "GET /s/{session_id}/trace": SESSION + TOKEN,
-    "GET /s/{session_id}/idp/.well-known/openid-configuration": SESSION,
-    "GET /s/{session_id}/idp/jwks": SESSION,
-    "GET /s/{session_id}/idp/authorize": SESSION + [400],
-    "POST /s/{session_id}/idp/authorize": SESSION + [400, 413, 415],
-    "POST /s/{session_id}/idp/token": SESSION + [413],
-    "GET /s/{session_id}/idp/userinfo": SESSION + TOKEN,
-    "POST /s/{session_id}/idp/userinfo": SESSION + TOKEN + [413],
-    "POST /s/{session_id}/insi/lookup": SESSION + TOKEN + BODY + FAULTS,
-    "POST /s/{session_id}/dmp/documents": SESSION + TOKEN + BODY + FAULTS + [409],
-    "POST /s/{session_id}/dmp/documents/{unique_id}/replace": SESSION + TOKEN + BODY + FAULTS + [409],
-    "GET /s/{session_id}/dmp/documents/{unique_id}": SESSION + TOKEN,
-    "DELETE /s/{session_id}/dmp/documents/{unique_id}": SESSION + TOKEN,
-    "POST /s/{session_id}/dmp/documents/{unique_id}/hide": SESSION + TOKEN,
-    "GET /s/{session_id}/dmp/patients/{patient_id}/documents": SESSION + TOKEN + [422],
-    "GET /s/{session_id}/dmp/value-sets": SESSION + TOKEN,
-    "GET /s/{session_id}/dmp/schematron": SESSION + TOKEN,
-    "POST /s/{session_id}/mss/messages": SESSION + TOKEN + BODY + FAULTS + [409],
-    "GET /s/{session_id}/mss/mailboxes/{address}/messages": SESSION + TOKEN,
-    "GET /s/{session_id}/directory/practitioners": SESSION + TOKEN + FAULTS + [422],
-    "GET /s/{session_id}/directory/organisations": SESSION + TOKEN + FAULTS + [422],
-    "GET /s/{session_id}/directory/addresses": SESSION + TOKEN + FAULTS + [422],
-    "POST /prod/dmp/documents": [405] + TOKEN + BODY + [409],
-    "POST /prod/mss/messages": [405] + TOKEN + BODY + [409],
+    "GET /s/{session_id}/{provider}/.well-known/openid-configuration": SESSION,
+    "GET /s/{session_id}/{provider}/jwks": SESSION,
+    "GET /s/{session_id}/{provider}/authorize": SESSION + [400],
+    "POST /s/{session_id}/{provider}/authorize": SESSION + [400, 413, 415],
+    "POST /s/{session_id}/{provider}/token": SESSION + [413],
+    "GET /s/{session_id}/{provider}/userinfo": SESSION + TOKEN,
+    "POST /s/{session_id}/{provider}/userinfo": SESSION + TOKEN + [413],
 }
 
 SECURITY_SCHEMES = {
@@ -283,13 +205,13 @@ SECURITY_SCHEMES = {
                    "The sandbox's admin token, or a harness token it issued (POST /admin/harness-tokens): a "
                    "harness token manages only the test sessions of its own vendor's software."},
     "accessToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description":
-                    "An access token from the session's identity provider (POST /s/{session_id}/idp/token): a JWT "
-                    "(RFC 9068) whose `aud` claim lists the base URLs of the services it is for "
-                    "(`{base}/s/{session_id}/insi`, `…/dmp`, `…/mss`, `…/directory`, `…/idp/userinfo`). Send it "
-                    "only to those; verify it with the provider's JWKS if you wish."},
+                    "An access token from the session's identity provider (POST /s/{session_id}/<provider>/token): a "
+                    "JWT (RFC 9068) whose `aud` claim lists the base URLs of the services it is for (its pack's "
+                    "services and the provider's userinfo). Send it only to those; verify it with the provider's "
+                    "JWKS if you wish."},
     "sessionToken": {"type": "http", "scheme": "bearer", "description":
                      "The session token (in the answer that created the session): reads the session's trace, and "
-                     "plays the patient in the shared record (reads, hide)."},
+                     "plays the people the sandbox stands for where a pack's service says so."},
     "installationToken": {"type": "http", "scheme": "bearer", "description":
                           "The token of an installed software (POST /admin/installations), for the production role."},
     "clientSecretBasic": {"type": "http", "scheme": "basic", "description":
@@ -310,12 +232,17 @@ def security(key: str) -> list[dict[str, list[str]]] | None:
         return [{"installationToken": []}]
     if path == "/s/{session_id}/trace":
         return [{"sessionToken": []}]
-    if path.endswith("/idp/token"):
-        return [{"clientSecretBasic": []}, {}]
-    if "/dmp/" in path and (method == "GET" or path.endswith("/hide")):
-        return [{"accessToken": []}, {"sessionToken": []}]
     service = path.split("/")[3] if path.startswith("/s/") else ""
-    if service in ("insi", "dmp", "mss", "directory") or path.endswith("/userinfo"):
+    if service in plugins.profiles() and path.endswith("/token"):
+        return [{"clientSecretBasic": []}, {}]
+    if service in plugins.profiles():
+        return [{"accessToken": []}] if path.endswith("/userinfo") else None
+    for document in documents():
+        if document.security is not None:
+            found = document.security(method, path)
+            if found is not None:
+                return found
+    if service in plugins.services() and service not in open_services():
         return [{"accessToken": []}]
     return None
 
@@ -324,10 +251,10 @@ USER_AGENT = {
     "name": "User-Agent", "in": "header", "required": False,
     "schema": {"type": "string", "maxLength": 500},
     "example": "RefApp/1.0.0 (REG-0001)",
-    "description": "How the calling software identifies itself to the national services (PATIENTID-012): "
+    "description": "How the calling software identifies itself to the national services: "
                    "`<software name>/<version> (<registration id>)`, the values declared for the labelled software "
                    "(vendor.toml `software`, `version`, `registration_id`), e.g. `RefApp/1.0.0 (REG-0001)`. The "
-                   "check `client.software_identified` looks for the three values in this header of every look-up.",
+                   "packs' checks look for the three values in this header.",
 }
 
 AUTHORIZE_FORM = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": obj(
@@ -336,13 +263,69 @@ AUTHORIZE_FORM = {"required": True, "content": {"application/x-www-form-urlencod
         "type": "string", "description": "space-separated; must contain openid"}, state=STR, nonce=STR,
     code_challenge={"type": "string", "description": "PKCE: BASE64URL(SHA256(verifier)), 43 characters"},
     code_challenge_method={"const": "S256"},
-    login_hint={"type": "string", "description": "the practitioner to log in: national id (8 + RPPS)"},
+    login_hint={"type": "string", "description": "the account to log in (the pack's profile says which identifier)"},
     acr_values=STR, prompt=STR)}}}
 
-OPERATION_IDS = {"POST /s/{session_id}/insi/lookup": "insi_lookup", "POST /s/{session_id}/idp/token": "idp_token",
-                 "GET /s/{session_id}/idp/authorize": "idp_authorize_get",
-                 "POST /s/{session_id}/idp/authorize": "idp_authorize_post",
-                 "POST /s/{session_id}/dmp/documents": "dmp_submit", "POST /s/{session_id}/mss/messages": "mss_send"}
+#: the provider's operations, "{provider}" standing for each profile's name
+OPERATION_IDS = {"POST /s/{session_id}/{provider}/token": "{provider}_token",
+                 "GET /s/{session_id}/{provider}/authorize": "{provider}_authorize_get",
+                 "POST /s/{session_id}/{provider}/authorize": "{provider}_authorize_post"}
+
+
+@dataclass(frozen=True, slots=True)
+class PackDocument:
+    """A pack's part of the description: its schemas, and what each of its operations answers ("METHOD path" keys)."""
+
+    schemas: dict[str, Any]
+    success: dict[str, dict[int, Any]]
+    errors: dict[str, list[int]]
+    operation_ids: dict[str, str] = field(default_factory=dict)
+    #: "METHOD path" → the examples of its JSON answer
+    examples: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: "METHOD path" → status → the headers of that answer
+    headers: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    #: which token an operation needs, where the default (an access token) does not say it (None: the default)
+    security: Callable[[str, str], list[dict[str, list[str]]] | None] | None = None
+    #: the schema of the pack's provider's userinfo answer (one of ``schemas``)
+    claims: str = "Claims"
+    #: the pack's services that need no token (public look-ups)
+    open_services: tuple[str, ...] = ()
+
+
+def documents() -> list[PackDocument]:
+    """Every installed pack's description (its sandbox module's ``OPENAPI``)."""
+    return [p.module.OPENAPI for p in plugins.packs().values() if hasattr(p.module, "OPENAPI")]
+
+
+def open_services() -> set[str]:
+    return {name for d in documents() for name in d.open_services}
+
+
+def _provider_keys(table: dict[str, Any], service: str) -> dict[str, Any]:
+    return {k.replace("{provider}", service): v for k, v in table.items() if "{provider}" in k}
+
+
+def tables() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, str]]:
+    """(schemas, success, errors, operation ids): the core's, each provider's and each pack's."""
+    schemas = dict(SCHEMAS)
+    success = {k: v for k, v in SUCCESS.items() if "{provider}" not in k}
+    errors = {k: v for k, v in ERRORS.items() if "{provider}" not in k}
+    ids: dict[str, str] = {}
+    for p in plugins.packs().values():
+        if p.oidc is None:
+            continue
+        service, document = p.oidc.service, getattr(p.module, "OPENAPI", None)
+        userinfo = ref(document.claims) if document is not None else ref("Claims")
+        success |= {k: {s: (userinfo if k.endswith("/userinfo") else spec) for s, spec in v.items()}
+                    for k, v in _provider_keys(SUCCESS, service).items()}
+        errors |= _provider_keys(ERRORS, service)
+        ids |= {k: v.replace("{provider}", service) for k, v in _provider_keys(OPERATION_IDS, service).items()}
+    for document in documents():
+        schemas |= document.schemas
+        success |= document.success
+        errors |= document.errors
+        ids |= document.operation_ids
+    return schemas, success, errors, ids
 
 
 def _content(spec: Any) -> dict[str, Any] | None:
@@ -358,17 +341,18 @@ def _success(key: str, status: int, spec: Any) -> dict[str, Any]:
     content = _content(spec)
     if content:
         answer["content"] = content
-    if key == "POST /s/{session_id}/insi/lookup":
-        answer["content"]["application/json"]["examples"] = EXAMPLES_LOOKUP
+    for document in documents():
+        if key in document.examples:
+            answer["content"]["application/json"]["examples"] = document.examples[key]
+        if status in document.headers.get(key, {}):
+            answer["headers"] = document.headers[key][status]
     if status == 302:
         answer["headers"] = {"Location": {"schema": STR, "description": "redirect_uri with code, state and iss (or "
                                                                          "error, error_description, state and iss)"}}
-    if status == 201 and "documents" in key:
-        answer["headers"] = {"Location": {"schema": STR, "description": "The new document's URL"}}
-    if "/directory/" in key:
-        answer["headers"] = {"ETag": {"schema": STR}, "Cache-Control": {"schema": STR}}
     if key.endswith("/userinfo") and status == 200:
-        answer["content"]["application/jwt"] = {"schema": {"type": "string", "description": "fault idp.userinfo_signed"}}
+        service = key.split("/")[3]
+        answer["content"]["application/jwt"] = {"schema": {"type": "string",
+                                                           "description": f"fault {service}.userinfo_signed"}}
     return answer
 
 
@@ -384,7 +368,7 @@ def _errors(key: str, statuses: list[int]) -> dict[str, Any]:
         if status == 401:
             answer["headers"] = {"WWW-Authenticate": {"schema": STR}}
         out[str(status)] = answer
-    if key.endswith("/idp/token"):
+    if key.endswith("/token") and key.split("/")[3] in plugins.profiles():
         for status, why in ((400, "OAuth error (RFC 6749 §5.2): invalid_request, invalid_grant…"),
                             (401, "OAuth error invalid_client (WWW-Authenticate: Basic)")):
             out[str(status)] = {"description": why, "content": {"application/json": {"schema": ref("OAuthError")}}}
@@ -398,27 +382,28 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
     schemas = components.setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
-    schemas.update(copy.deepcopy(SCHEMAS))
+    all_schemas, success, errors, operation_ids = tables()
+    schemas.update(copy.deepcopy(all_schemas))
     components["securitySchemes"] = SECURITY_SCHEMES
+    services = tuple(f"/s/{{session_id}}/{name}" for name in plugins.services())
     missing = []
     for path, item in doc["paths"].items():
         for method, op in item.items():
             key = f"{method.upper()} {path}"
-            if key not in SUCCESS or key not in ERRORS:
+            if key not in success or key not in errors:
                 missing.append(key)
                 continue
-            op["responses"] = {str(s): _success(key, s, spec) for s, spec in SUCCESS[key].items()}
-            op["responses"] |= _errors(key, ERRORS[key])
+            op["responses"] = {str(s): _success(key, s, spec) for s, spec in success[key].items()}
+            op["responses"] |= _errors(key, errors[key])
             needs = security(key)
             op["security"] = needs if needs is not None else []
             if key in ADMIN_ONLY:
                 op["description"] = (op.get("description", "") + "\n\nThe admin token only.").strip()
-            if key in OPERATION_IDS:
-                op["operationId"] = OPERATION_IDS[key]
-            if path.startswith(("/s/{session_id}/insi", "/s/{session_id}/dmp", "/s/{session_id}/mss",
-                                "/s/{session_id}/directory", "/prod/")):
+            if key in operation_ids:
+                op["operationId"] = operation_ids[key]
+            if path.startswith((*services, "/prod/")):
                 op.setdefault("parameters", []).append(USER_AGENT)
-            if key == "POST /s/{session_id}/idp/authorize":
+            if method == "post" and path.endswith("/authorize") and path.split("/")[3] in plugins.profiles():
                 op["requestBody"] = AUTHORIZE_FORM
     if missing:
         raise RuntimeError(f"sandbox.openapi describes no responses for: {', '.join(sorted(missing))}")
@@ -434,4 +419,4 @@ def install(app: FastAPI) -> None:
             app.openapi_schema = complete(base)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents replacing app.openapi to customise the schema

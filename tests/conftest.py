@@ -39,7 +39,7 @@ def official_schemas() -> Path:
 @pytest.fixture(scope="session")
 def cda_schema() -> Path:
     """The HL7 CDA R2 XML Schema, which DOCSHARE-001 needs to pass (skip / fail under CI=true when absent)."""
-    from conformity.checks.health.cda import cda_xsd_path
+    from conformity.packs.health.checks.cda import cda_xsd_path
 
     root = shared_schemas_dir()
     return official("the HL7 CDA R2 XML Schema", cda_xsd_path() or (root / "hl7-cda-r2" if root else None))

@@ -35,7 +35,8 @@ def decision_doc(d: Decision, who: dict[str, Any], *, recorded: bool, bundle: tu
     """
     doc: dict[str, Any] = {
         "format": DECISION_FORMAT, "outcome": d.outcome, "submission": d.submission, "recorded": recorded,
-        "bundle": {"name": bundle[0], "sha256": bundle[1]}, "verified": d.facts is not None if verified is None else verified, "decided": d.decided,
+        "bundle": {"name": bundle[0], "sha256": bundle[1]},
+        "verified": d.facts is not None if verified is None else verified, "decided": d.decided,
         **who,
         "reasons": [{"file": p.file, "where": p.where, "message": p.message} for p in d.reasons],
         "failed_requirements": list(d.failed),

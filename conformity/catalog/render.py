@@ -7,11 +7,10 @@ import json
 import textwrap
 from collections import Counter
 from html import escape
+from typing import TYPE_CHECKING
 
 from conformity import __version__
 from conformity.catalog.diff import WaveDiff
-from typing import TYPE_CHECKING
-
 from conformity.catalog.models import AppliedRequirement, Specification
 
 if TYPE_CHECKING:
@@ -46,9 +45,9 @@ def guide_text(guides: list[ActionGuide], indent: str = "  ") -> list[str]:
 
 
 def conventions() -> tuple[tuple[str, str], ...]:
-    from conformity.harness.guide import CONVENTIONS
+    from conformity.harness.guide import conventions
 
-    return CONVENTIONS
+    return conventions()
 
 
 def _summary(spec: Specification) -> dict[str, int]:
@@ -268,7 +267,7 @@ def render_spec(spec: Specification, fmt: str, guides: Guides | None = None) -> 
 
 
 def diff_text(d: WaveDiff, markdown: bool = False) -> str:
-    h = (lambda t: f"## {t}") if markdown else (lambda t: f"== {t}")  # noqa: E731
+    h = (lambda t: f"## {t}") if markdown else (lambda t: f"== {t}")
     item = "- " if markdown else "  "
     lines = [f"{'# ' if markdown else ''}Changes from {d.wave_a} to {d.wave_b}", ""]
     for c in d.categories:

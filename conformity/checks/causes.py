@@ -55,8 +55,8 @@ class StepProblem:
                        where=f"{self.kind} problem", got=self.details)
 
     def to_json(self) -> dict[str, Any]:
-        out = {"scenario": self.scenario, "step": self.step, "action": self.action, "kind": self.kind,
-               "message": self.message}
+        out: dict[str, Any] = {"scenario": self.scenario, "step": self.step, "action": self.action, "kind": self.kind,
+                               "message": self.message}
         if self.seq is not None:
             out["seq"] = self.seq
         if self.details is not None:

@@ -155,9 +155,10 @@ def combine(verdicts: list[Verdict]) -> Verdict:
     if not verdicts:
         return Verdict("error", (Finding("no check verdict"),))
     findings = tuple(f for v in verdicts for f in v.findings)
-    for status in ("fail", "error", "not-exercised"):
+    worst: tuple[Status, ...] = ("fail", "error", "not-exercised")
+    for status in worst:
         if any(v.status == status for v in verdicts):
-            return Verdict(status, tuple(f for v in verdicts if v.status == status for f in v.findings))  # type: ignore[arg-type]
+            return Verdict(status, tuple(f for v in verdicts if v.status == status for f in v.findings))
     if all(v.status == "not-applicable" for v in verdicts):
         return Verdict("not-applicable", findings)
     return Verdict("pass", tuple(f for v in verdicts if v.status == "pass" for f in v.findings))

@@ -21,7 +21,7 @@ from conformity.errors import UsineError
 class UsineGroup(click.Group):
     """Turns usine's own errors into a clear message and their exit code."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context):  # type: ignore[override]  # click's Group.invoke is untyped upstream; the override keeps its signature
         try:
             return super().invoke(ctx)
         except UsineError as exc:

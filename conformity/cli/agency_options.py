@@ -25,5 +25,6 @@ registry_option = click.option(
     "--registry", "registry_path", envvar="USINE_REGISTRY", callback=_registry_target, metavar="PATH|postgresql://…",
     help="Registry database: a SQLite file (default: $USINE_HOME/agency/registry.sqlite3) or a PostgreSQL URL.")
 key_option = click.option(
-    "--key", "key_path", type=click.Path(dir_okay=False, path_type=Path),
-    help="The agency's Ed25519 private key (PEM; default $USINE_HOME/agency/agency-key.pem, created on first use).")
+    "--agency-key", "--key", "key_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="The agency's Ed25519 private key (PEM; default $USINE_HOME/agency/agency-key.pem, created on first use); "
+         "--key is the older spelling.")

@@ -11,11 +11,11 @@ import click
 
 from conformity.catalog import parse_ref
 from conformity.catalog.coverage import coverage, with_defects
-from conformity.defects.coverage import broken_alone, defective_vendors_dir, load_pack_defects
 from conformity.catalog.diff import diff_waves
 from conformity.catalog.render import FORMATS, diff_text, render_spec
 from conformity.checks.packs import load_pack_checks
 from conformity.cli.common import emit, get_catalog
+from conformity.defects.coverage import broken_alone, defective_vendors_dirs, load_pack_defects
 
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                              help="Write to this file instead of standard output.")
@@ -54,7 +54,7 @@ def referentials_list(ctx: click.Context) -> None:
 @click.pass_context
 def referentials_show(ctx: click.Context, ref_id: str, fmt: str) -> None:
     """One referential version (the latest when no version is given)."""
-    from conformity.harness.guide import CONVENTIONS, action_guides
+    from conformity.harness.guide import action_guides, conventions
 
     cat = get_catalog(ctx, with_checks=True)
     rid, version = parse_ref(ref_id)
@@ -68,7 +68,7 @@ def referentials_show(ctx: click.Context, ref_id: str, fmt: str) -> None:
                               "categories": list(r.categories), "proof": {"method": r.proof.method,
                               "checks": list(r.proof.checks), "evidence": r.proof.evidence}} for r in ref.requirements],
             "actions": [g.to_json() for g in guides],
-            "conventions": [{"title": t, "text": x} for t, x in CONVENTIONS],
+            "conventions": [{"title": t, "text": x} for t, x in conventions()],
         }, indent=2, ensure_ascii=False))
         return
     click.echo(f"{ref.id} {ref.version} — {ref.title}")
@@ -108,7 +108,7 @@ def wave_list(ctx: click.Context) -> None:
 
 @wave.command("show")
 @click.argument("wave_id", metavar="WAVE")
-@click.option("--category", "-c", required=True, help="Software category, e.g. HOSPITAL.")
+@click.option("--category", "-c", required=True, help="Software category (a code of the wave's pack).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @output_option
 @click.pass_context
@@ -155,7 +155,7 @@ def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, 
     load_pack_checks(catalog.root)
     load_pack_defects(catalog.root)
 
-    alone = broken_alone(catalog, defective_vendors_dir(catalog.root))
+    alone = broken_alone(catalog, defective_vendors_dirs(catalog.root))
     rows = with_defects(coverage(catalog, wave_id, category), catalog, alone, wave_id)
     blind = [r for r in rows if r.method == "automated" and r.level == "MUST" and r.pinned and not r.defects]
     if fmt == "json":

@@ -45,4 +45,4 @@ def driver_init(ctx: click.Context, folder: Path, lang: str, wave_id: str | None
     click.echo(f"{len(actions)} action(s) declared, each answering 'not implemented': "
                + ", ".join(a.name for a in actions))
     click.echo(f"next: edit {folder / 'vendor.toml'}, then usine run --wave {wave_id or 'WAVE'} "
-               f"--vendor {folder / 'vendor.toml'} --only PRACAUTH")
+               f"--vendor {folder / 'vendor.toml'} --only REFERENTIAL")

@@ -16,7 +16,7 @@ from conformity.cli.common import get_catalog
               help="The vendor manifest (vendor.toml); with --plan, --category is enough.")
 @click.option("--category", "-c", help="Category (default: the manifest's).")
 @click.option("--only", multiple=True, metavar="SELECTOR",
-              help="Only these requirements: an id (PRACAUTH-001), a referential (PRACAUTH) or a glob (PATIENTID-01*); "
+              help="Only these requirements: an id (REF-001), a referential (REF) or a glob (REF-01*); "
                    "repeatable, or comma-separated.")
 @click.option("--plan", "plan_only", is_flag=True,
               help="Print what would run (requirements, scenarios and their steps, driver actions) and exit.")
@@ -54,7 +54,7 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
     if vendor_path is None and not (plan_only and category):
         raise click.UsageError("--vendor is required (--plan needs --vendor or --category)")
     vendor = load_vendor(vendor_path) if vendor_path is not None else None
-    plan = make_plan(catalog, wave_id, category or vendor.category, only)  # type: ignore[union-attr]
+    plan = make_plan(catalog, wave_id, category or vendor.category, only)  # type: ignore[union-attr]  # vendor is set whenever category is None: --vendor is required with it (checked above)
     if plan_only:
         from conformity.reporting.plan import plan_json, plan_text
 

@@ -9,12 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from conformity import plugins
 from conformity.catalog import Action, Referential
 from conformity.harness.scenario import SCENARIOS, Perform, ScenarioContext
 from conformity.reporting.plan import step_lines
 
-#: actions the software does with a practitioner's session (any but the login itself and raw TLS connections)
-SESSIONLESS = ("practitioner.login", "security.connect")
+
+def logins() -> set[str]:
+    """Every installed pack's login action."""
+    return {p.login_action for p in plugins.installed().values() if p.login_action}
+
+
+def sessionless() -> set[str]:
+    """The actions that need no logged-in user (the logins, and each pack's raw connections)."""
+    return logins() | {a for p in plugins.installed().values() for a in p.sessionless}
 
 CONVENTIONS: tuple[tuple[str, str], ...] = (
     ("Transport", "JSON-RPC 2.0, one object a line: the harness writes requests on your driver's standard input and "
@@ -24,14 +32,14 @@ CONVENTIONS: tuple[tuple[str, str], ...] = (
     ("initialize", "Sent once per scenario, with the test session: {\"protocol\": \"usine.driver/1\", \"session\": "
                    "{\"id\", \"seed\", \"scenario\"}, \"endpoints\": {service: base URL}, \"credentials\": {\"client_id\", "
                    "\"client_secret\"}, \"trust_anchors\": {\"ca_certificates\": [PEM…]}, \"software\": {\"name\", "
-                   "\"version\", \"registration_id\"}, \"fixtures\": {\"patients\": [{\"ref\", \"traits\"}], "
-                   "\"practitioners\": [{\"national_id\", …}], \"organisations\", \"site\"}}. Configure your software "
+                   "\"version\", \"registration_id\"}, \"fixtures\": {what your software knows locally: the pack's, "
+                   "below}}. Configure your software "
                    "with these endpoints, trust only these CA certificates, and answer {\"software\": {\"name\", "
                    "\"version\"}, \"actions\": [the actions you support]}."),
-    ("Who is logged in", "Actions that call a national service need a practitioner's session. When a scenario asks for "
-                         "one before any practitioner.login (see the scenarios below), log in the FIRST practitioner of "
-                         "the fixtures (fixtures.practitioners[0].national_id as login_hint), as the reference vendor "
-                         "does; after a practitioner.login, act as the practitioner last logged in."),
+    ("Who is logged in", "Actions that call a national service need a logged-in user. When a scenario asks for one "
+                         "before any login action (see the scenarios below), log in the FIRST account of the fixtures "
+                         "(the pack says which, below), as the reference vendor does; after a login, act as the user "
+                         "last logged in."),
     ("Identifying the software", "Every request your software sends to a national service carries its name, version "
                                  "and registration id (the values of initialize's `software`) in its User-Agent, e.g. "
                                  "`Name/1.0.0 (REG-0001)`."),
@@ -53,7 +61,7 @@ class ScenarioUse:
     id: str
     title: str
     steps: tuple[str, ...]
-    #: an action needing a practitioner comes before any practitioner.login (the "who is logged in" convention)
+    #: an action needing a logged-in user comes before any login (the "who is logged in" convention)
     implicit_login: bool
 
 
@@ -68,38 +76,51 @@ class ActionGuide:
         a = self.action
         return {"name": a.name, "description": a.description, "input": a.input, "output": a.output,
                 "example": {"input": self.example, "from": self.example_from} if self.example is not None else None,
-                "scenarios": [{"id": s.id, "title": s.title, "steps": list(s.steps), "logs_in_first_practitioner":
+                "scenarios": [{"id": s.id, "title": s.title, "steps": list(s.steps), "logs_in_first_account":
                                s.implicit_login} for s in self.scenarios]}
 
 
 def implicit_login(scenario_id: str) -> bool:
-    """Whether the scenario asks for an action needing a practitioner before any practitioner.login."""
+    """Whether the scenario asks for an action needing a logged-in user before any login."""
     for step in SCENARIOS.get(scenario_id).steps:
         if isinstance(step, Perform):
-            if step.action == "practitioner.login":
+            if step.action in logins():
                 return False
-            if step.action not in SESSIONLESS:
+            if step.action not in sessionless():
                 return True
     return False
 
 
-def _example(action: str, scenarios: list[str]) -> tuple[dict[str, Any] | None, str]:
-    """The input of the first step asking for ``action`` that resolves on sample fixtures (seed 0)."""
-    from sandbox.fixtures import generate
+def conventions() -> tuple[tuple[str, str], ...]:
+    """The protocol's conventions, then each installed pack's (its fixtures, who logs in)."""
+    return CONVENTIONS + tuple(c for p in plugins.installed().values() for c in p.conventions)
 
-    fixtures = generate(0)
+
+def _example(action: str, scenarios: list[str]) -> tuple[dict[str, Any] | None, str]:
+    """The input of the first step asking for ``action`` that resolves on sample fixtures (seed 0, its pack's)."""
+    from sandbox import plugins as sandbox_plugins
+
+    samples = [p.fixtures(0) for p in sandbox_plugins.packs().values()]
     for sid in scenarios:
-        ctx = ScenarioContext(fixtures=fixtures, seed=0)
-        for step in SCENARIOS.get(sid).steps:
-            if not isinstance(step, Perform):
-                continue
-            try:
-                value = step.resolve(ctx)
-            except Exception:  # an input built from an earlier step's output: not resolvable without a run
-                continue
-            if step.action == action:
-                return value, f"scenario {sid}, step {step.name or step.action} (sample fixtures, seed 0)"
+        for fixtures in samples:
+            found = _resolved(action, sid, fixtures)
+            if found is not None:
+                return found
     return None, ""
+
+
+def _resolved(action: str, sid: str, fixtures: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    ctx = ScenarioContext(fixtures=fixtures, seed=0)
+    for step in SCENARIOS.get(sid).steps:
+        if not isinstance(step, Perform):
+            continue
+        try:
+            value = step.resolve(ctx)
+        except Exception:  # an input built from an earlier step's output: not resolvable without a run
+            continue
+        if step.action == action:
+            return value, f"scenario {sid}, step {step.name or step.action} (sample fixtures, seed 0)"
+    return None
 
 
 def action_guides(actions: tuple[Action, ...] | list[Action], scenarios: list[str] | None = None) -> list[ActionGuide]:

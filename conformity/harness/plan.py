@@ -43,7 +43,8 @@ def make_plan(catalog: Catalog, wave: str, category: str, only: tuple[str, ...] 
     """Plan a run; ``only`` narrows it (requirement ids, referential ids, globs: :mod:`conformity.harness.selection`)."""
     spec = catalog.specification(wave, category)
     applied = select(catalog, spec, only)
-    planned, checks = [], []
+    planned: list[PlannedRequirement] = []
+    checks: list[str] = []
     for a in applied:
         ids = a.requirement.proof.checks
         missing = [c for c in ids if c not in CHECKS]
@@ -53,4 +54,4 @@ def make_plan(catalog: Catalog, wave: str, category: str, only: tuple[str, ...] 
         checks.extend(ids)
     check_ids = tuple(dict.fromkeys(checks))
     scenarios = tuple(dict.fromkeys(s for c in check_ids for s in CHECKS.get(c).scenarios))
-    return Plan(spec, tuple(planned), check_ids, scenarios)  # type: ignore[arg-type]
+    return Plan(spec, tuple(planned), check_ids, scenarios)

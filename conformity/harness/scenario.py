@@ -43,10 +43,6 @@ class ScenarioContext:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
-    def patient(self, scenario: str = "match", index: int = 0) -> dict[str, Any]:
-        found = [p for p in self.fixtures.get("patients", ()) if p["scenario"] == scenario]
-        return found[index % len(found)]
-
     def at(self, listener: str, service: str, path: str = "") -> str | None:
         """The URL of a session ``service`` (plus ``path``) on another listener; None if there is none."""
         trusted, other = self.listeners.get("trusted"), self.listeners.get(listener)
@@ -54,10 +50,6 @@ class ScenarioContext:
         if not (trusted and other and url and url.startswith(trusted)):
             return None
         return other + url[len(trusted):].rstrip("/") + path
-
-    def practitioner(self, index: int = 0) -> dict[str, Any]:
-        pracs = self.fixtures["practitioners"]
-        return pracs[index % len(pracs)]
 
 
 Input = dict[str, Any] | Callable[[ScenarioContext], dict[str, Any]]

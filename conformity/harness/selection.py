@@ -1,7 +1,7 @@
 """What ``--only`` selects among a wave × category's requirements: ids, referential ids and globs.
 
-``PRACAUTH-001`` (a requirement), ``PRACAUTH`` (every applicable requirement of a pinned referential),
-``PATIENTID-01*`` (a glob over requirement ids, ``fnmatch`` syntax); several may be given, or one
+``REF-001`` (a requirement), ``REF`` (every applicable requirement of a pinned referential),
+``REF-01*`` (a glob over requirement ids, ``fnmatch`` syntax); several may be given, or one
 comma-separated list. Each selector must select something, and says why not: a malformed selector, a
 referential the wave does not pin, a requirement excluded from the wave or not written for the category.
 """
@@ -17,7 +17,7 @@ from conformity.errors import InputError, Problem
 REQUIREMENT_ID = re.compile(r"^[A-Z][A-Z0-9]*-[0-9]{3}$")
 REFERENTIAL_ID = re.compile(r"^[A-Z][A-Z0-9]*$")
 GLOB = re.compile(r"^[A-Z0-9*?\[\]!-]+$")
-FORMS = "a requirement id (PRACAUTH-001), a referential id (PRACAUTH) or a glob over requirement ids (PATIENTID-01*)"
+FORMS = "a requirement id (REF-001), a referential id (REF) or a glob over requirement ids (REF-01*)"
 
 
 def selectors(only: tuple[str, ...] | list[str]) -> list[str]:

@@ -114,6 +114,8 @@ class PaymentRun:
         self.o = options
         self.progress = progress or (lambda _msg: None)
         self.rules = WaveRules.of(catalog.wave(options.wave))
+        #: the data kinds the wave's pack declares (pack.toml ``data_kinds``): an event of another kind is invalid
+        self.kinds = frozenset(catalog.packs[catalog.wave(options.wave).pack].data_kinds)
         self.known_waves = frozenset(catalog.waves)
         self.as_of_us = to_us(options.as_of)
         self.stats = RunStats()
@@ -225,6 +227,10 @@ class PaymentRun:
                 self.stats.other_wave += 1
             else:
                 self._refuse(ev, reasons.UNKNOWN_WAVE, f"wave {data['wave']!r} is not in the catalog", file, line)
+            return
+        if data["kind"] not in self.kinds:
+            self._refuse(ev, reasons.INVALID_DATA, f"kind {data['kind']!r} is not a data kind of the wave's pack "
+                                                   f"({', '.join(sorted(self.kinds))})", file, line)
             return
         if ev.time_us > self.as_of_us:
             self._refuse(ev, reasons.FUTURE_DATED, f"event time {format_us(ev.time_us)} is after the run's as-of "

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -22,7 +22,6 @@ from conformity.errors import InputError
 from conformity.labels import sign_label, sign_revocations
 from conformity.paths import schema_path
 from conformity.signing import KeyRing, SigningKey, unverified_payload, verify_document
-from tests.payments.builders import tampered
 from tests.agency.conftest import (
     AGENCY,
     CATEGORY,
@@ -34,6 +33,7 @@ from tests.agency.conftest import (
     label_bundle,
     usine,
 )
+from tests.payments.builders import tampered
 
 
 def _decide(runs: Runs, bundle: Path | str, out: Path) -> tuple[int, str]:

@@ -41,7 +41,7 @@ def _facts(catalog: Catalog, evidenced: set[str] | None = None, failed: tuple[di
 
 def _review(req: str, verdict: str, rows: list[dict[str, Any]], reviewer: str = "R") -> Review:
     row = next(r for r in rows if r["id"] == req)
-    return Review("sub", req, row["level"], row["method"], verdict, "why", reviewer, "2026-06-01T00:00:00Z")  # type: ignore[arg-type]
+    return Review("sub", req, row["level"], row["method"], verdict, "why", reviewer, "2026-06-01T00:00:00Z")  # type: ignore[arg-type]  # a test builder passing literal strings for the Review's Literal fields
 
 
 def _reviews(verdicts: dict[str, str], rows: list[dict[str, Any]]) -> list[Review]:

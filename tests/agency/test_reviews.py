@@ -55,7 +55,7 @@ def test_no_label_while_reviews_are_pending(runs: Runs, pending: tuple[Path, str
     assert "accepted by A, awaits a second reviewer (four-eyes)" in output
     assert _review(sub, *awaiting[:-1], "--accept", "--reason", "read again", "--reviewer", "B")[0] == 0
     code, output = _decide(runs, sub, tmp_path / "out")  # one MUST still unreviewed: still pending
-    assert code == 4 and f"1 MUST requirement(s) await the agency's review" in output and awaiting[-1] in output
+    assert code == 4 and "1 MUST requirement(s) await the agency's review" in output and awaiting[-1] in output
     assert not list((tmp_path / "out").glob("label-*"))
     with Registry(registry) as reg:
         assert reg.get(sub).state == "pending" and not reg.labels()
@@ -172,7 +172,7 @@ def test_the_reviewer_reads_the_evidence_the_run_bound(pending: tuple[Path, str,
     r = usine("agency", "evidence", sub, REJECTED, "--out", tmp_path / "ev")
     assert r.exit_code == 0, r.output
     got = tmp_path / "ev" / "evidence" / REJECTED / "hds-certificate.pdf"
-    assert got.read_bytes() == (Path(__file__).resolve().parents[2] / "examples" / "vendors" / "reference" / "evidence"
+    assert got.read_bytes() == (Path(__file__).resolve().parents[2] / "examples" / "vendors" / "health" / "reference" / "evidence"
                                 / "hds-certificate.pdf").read_bytes()
     everything = usine("agency", "evidence", sub, "--out", tmp_path / "all")
     assert everything.exit_code == 0 and len(list((tmp_path / "all").rglob("*.*"))) == 17

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import html
+import json
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from conformity.catalog import load_catalog
 def test_validate_shipped_catalog(usine) -> None:
     result = usine("validate")
     assert result.exit_code == 0, result.output
-    assert "catalog OK" in result.output and "2 waves" in result.output
+    assert "catalog OK" in result.output and "4 waves" in result.output and "2 pack(s)" in result.output
 
 
 def test_validate_broken_catalog_exits_2_with_the_file(catalog_copy: Path, edit, usine) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from conformity.defects import VendorExpectation, vendor_expectations
 
-VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors" / "defective"
+VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors" / "health" / "defective"
 RUNS = vendor_expectations(VENDORS)
 
 pytestmark = pytest.mark.slow

@@ -65,8 +65,8 @@ def test_only_a_requirement_that_does_not_apply_exits_2(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("selector, message", [
     ("PRACAUTH", None), ("PATIENTID-01*", None), ("PRACAUTH,PATIENTID-001", None),
-    ("pracauth", "'pracauth' is malformed: expected a requirement id (PRACAUTH-001), a referential id (PRACAUTH) or a "
-                 "glob over requirement ids (PATIENTID-01*) (did you mean 'PRACAUTH'?)"),
+    ("pracauth", "'pracauth' is malformed: expected a requirement id (REF-001), a referential id (REF) or a "
+                 "glob over requirement ids (REF-01*) (did you mean 'PRACAUTH'?)"),
     ("PRACAUTH-1", "'PRACAUTH-1' is malformed"),
     ("PRACAUTH-020", "PRACAUTH 1.0 (pinned by 2026-W1 GP) has no requirement PRACAUTH-020"),
     ("ETHICS", "referential ETHICS is not pinned by 2026-W1 GP"),

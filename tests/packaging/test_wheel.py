@@ -87,7 +87,7 @@ def test_usine_catalog_still_points_at_a_working_copy(installed: tuple[Path, Pat
 def test_the_installed_wheel_runs_the_reference_vendor_and_writes_a_bundle(installed: tuple[Path, Path]) -> None:
     bin_dir, work = installed
     vendor = work / "reference"
-    shutil.copytree(SOURCE_ROOT / "examples" / "vendors" / "reference", vendor,
+    shutil.copytree(SOURCE_ROOT / "examples" / "vendors" / "health" / "reference", vendor,
                     ignore=shutil.ignore_patterns("logs", "__pycache__"))
     done = sh(bin_dir / "usine", "run", "--wave", "2026-W1", "--vendor", vendor / "vendor.toml", "--only", "PRACAUTH",
               "--out", work / "out", cwd=work)

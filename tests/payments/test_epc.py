@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
 from conformity.payments.epc import EPC_TEXT, ID_MAX, NAME_MAX, REMITTANCE_MAX, epc_id, epc_text, epc_violations
-from conformity.payments.orders import PAIN_NS, _write_pain001
+from conformity.payments.orders import _write_pain001
 from conformity.payments.payees import Account
 from conformity.xmlsafe import parse_xml
 from tests.payments.builders import pain001_schema

@@ -1,4 +1,4 @@
-"""sandbox.cda: every rule has its code; samples are valid against the rules and the official XSD."""
+"""sandbox.packs.health.cda: every rule has its code; samples are valid against the rules and the official XSD."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from lxml import etree
 
 from conformity.packs.health.ins import OID_TEST_NIR, ins_reference, nir_key
 from conformity.xmlsafe import parse_xml
-from sandbox import cda, samples
-from sandbox.fixtures import generate
+from sandbox.packs.health import cda, samples
+from sandbox.packs.health.fixtures import generate
 
 V3 = f"{{{cda.NS}}}"
 FIXTURES = generate(11)

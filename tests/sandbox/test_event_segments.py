@@ -52,7 +52,7 @@ def test_the_sandbox_seals_what_it_emits_and_publishes_its_key(sandbox_server: R
 
     published = client.get("/.well-known/usine-infrastructure-keys").json()  # no credentials needed
     assert not list(validator("infrastructure-keys").iter_errors(published))
-    assert published["keys"][0]["sources"] == sorted(SOURCES)
+    assert set(SOURCES) <= set(published["keys"][0]["sources"])
     trace_kid = client.get("/.well-known/usine-trace-keys").json()["keys"][0]["kid"]
     assert published["keys"][0]["kid"] != trace_kid  # the infrastructure key is its own, not the trace key
     config = sandbox_server.config

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from sandbox.app import create_app
 from sandbox.config import SandboxConfig
-from sandbox.samples import issue_access_token
+from sandbox.packs.health.samples import issue_access_token
 from sandbox.sessions import create_session
 
 ADMIN = "http-rules-admin"
@@ -95,7 +95,7 @@ def test_every_path_answers_405_with_allow_listing_its_methods(app: Any, http: T
             assert r.json()["code"] == "method-not-allowed"
 
 
-@pytest.mark.parametrize("body", [{"patients": "3"}, {"seed": "1"}, {"seed": True}, {"label": 5},
+@pytest.mark.parametrize("body", [{"fixture_options": {"patients": "3"}}, {"seed": "1"}, {"seed": True}, {"label": 5},
                                   {"redirect_uris": "http://x"}, {"id_token_signed_response_alg": "HS256"}, True,
                                   [], "x"])
 def test_admin_request_models_are_strict(body: Any, http: TestClient) -> None:
@@ -104,7 +104,7 @@ def test_admin_request_models_are_strict(body: Any, http: TestClient) -> None:
 
 
 def test_strict_models_still_take_well_typed_bodies(http: TestClient) -> None:
-    r = http.post("/admin/sessions", json={"patients": 3, "seed": 2, "label": "x"},
+    r = http.post("/admin/sessions", json={"pack": "health", "fixture_options": {"patients": 3}, "seed": 2, "label": "x"},
                   headers={"Authorization": f"Bearer {ADMIN}"})
     assert r.status_code == 201 and len(r.json()["fixtures"]["patients"]) >= 3
     r = http.post("/admin/harness-tokens", json={"vendor_id": "acme", "software_id": "ehr", "days": "9"},

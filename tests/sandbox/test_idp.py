@@ -35,8 +35,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from sandbox.config import SandboxConfig
 from sandbox.oidc_keys import ALGS, load_or_create
 from sandbox.server import RunningSandbox, start_in_thread
-from tests.sandbox.conftest import ADMIN_TOKEN
-from tests.sandbox.conftest import trace_payload
+from tests.sandbox.conftest import ADMIN_TOKEN, trace_payload
 
 REDIRECT = "http://127.0.0.1:8765/callback"
 
@@ -154,7 +153,7 @@ def test_discovery_and_jwks(alg: str | None, new_session: Callable[..., dict[str
     doc = client.get(f"{base}/.well-known/openid-configuration").json()
     assert doc["issuer"] == base
     assert doc["authorization_endpoint"] == f"{base}/authorize" and doc["token_endpoint"] == f"{base}/token"
-    assert doc["userinfo_endpoint"] == f"{base}/userinfo" and doc["jwks_uri"] == session["trust_anchors"]["idp_jwks"]
+    assert doc["userinfo_endpoint"] == f"{base}/userinfo" and doc["jwks_uri"] == session["trust_anchors"]["provider_jwks"]["idp"]
     assert doc["response_types_supported"] == ["code"] and doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["id_token_signing_alg_values_supported"] == ["RS256", "ES256"] and "openid" in doc["scopes_supported"]
     assert set(doc["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post"}
@@ -175,7 +174,7 @@ def test_keys_persist_across_restarts(tmp_path: Path) -> None:
         for alg in ALGS:
             r = httpx.post(f"{running.base_url}/admin/sessions", json={"seed": 1, "id_token_signed_response_alg": alg},
                            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-            published[alg] = [k["kid"] for k in httpx.get(r.json()["trust_anchors"]["idp_jwks"]).json()["keys"]]
+            published[alg] = [k["kid"] for k in httpx.get(r.json()["trust_anchors"]["provider_jwks"]["idp"]).json()["keys"]]
     again = load_or_create(config.idp_key_path)
     for alg in ALGS:
         assert published[alg] == [first.for_alg(alg).kid] == [again.for_alg(alg).kid]
@@ -221,7 +220,7 @@ def test_login_flow_with_a_real_client(auth_method: str, alg: str, new_session: 
     record = sandbox_server.server.config.app.state.store.get_token(token["access_token"])
     assert record["kind"] == "access" and record["scope"] == session["session_id"] and not record["expired"]
     assert record["sub"] == who["national_id"] and record["client_id"] == session["credentials"]["client_id"]
-    assert record["practitioner"]["rpps"] == who["rpps"] and "openid" in record["scopes"]
+    assert record["account"]["rpps"] == who["rpps"] and "openid" in record["scopes"]
 
     assert last(admin, session, "authorize")["outcome"] == "authorization-code-issued"
     assert last(admin, session, "authorize")["outcome_details"] == {"sub": who["national_id"], "pkce": True}

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformity.packs.health.ins import OID_NIR, OID_DEMO_NIR, OID_TEST_NIR
-from sandbox.services.messaging import MAX_ATTACHMENT_BYTES, MAX_MESSAGE_BYTES
+from conformity.packs.health.ins import OID_DEMO_NIR, OID_NIR, OID_TEST_NIR
+from sandbox.packs.health.messaging import MAX_ATTACHMENT_BYTES, MAX_MESSAGE_BYTES
 from tests.sandbox.conftest import trace_payload
 
 PROBLEM = "application/problem+json"

@@ -25,12 +25,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from conformity.packs.health.ins import normalise_name
 from sandbox.app import create_app
 from sandbox.config import SandboxConfig
 from sandbox.openapi import security
-from conformity.packs.health.ins import normalise_name
-from sandbox.samples import issue_access_token, session_submission
-from sandbox.services.idp import practitioner_claims
+from sandbox.packs.health import practitioner_claims
+from sandbox.packs.health.samples import issue_access_token, session_submission
 from sandbox.sessions import create_session
 
 ADMIN = "schemathesis-admin-token"
