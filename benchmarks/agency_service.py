@@ -59,7 +59,7 @@ def make_run(work: Path, catalog: object) -> tuple[Path, Path]:
     from conformity.harness.sandbox_access import start_local
     from conformity.harness.vendor import load_vendor
 
-    vendor = load_vendor(ROOT / "examples" / "vendors" / "reference" / "vendor.toml")
+    vendor = load_vendor(ROOT / "examples" / "vendors" / "health" / "reference" / "vendor.toml")
     plan = make_plan(catalog, "2026-W1", "HOSPITAL", ())  # type: ignore[arg-type]
     evidence, _ = collect(catalog, plan, vendor_sources(vendor.evidence))  # type: ignore[arg-type]
     with start_local(work / "sandbox") as access:
