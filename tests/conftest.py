@@ -111,7 +111,7 @@ def postgresql_admin() -> str:
         import psycopg
 
         psycopg.connect(url, autocommit=True, connect_timeout=5).close()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         required("PostgreSQL", f"cannot connect to ${PG_ENV}: {exc}")
     return url
 

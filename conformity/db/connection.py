@@ -173,7 +173,7 @@ class Database:
     def release(self, conn: Connection) -> None:
         try:
             healthy = not conn.in_transaction
-        except Exception:  # noqa: BLE001 — a broken connection is closed, never pooled
+        except Exception:
             healthy = False
         with self._lock:
             if healthy and len(self._idle) < self.pool_size:
@@ -181,7 +181,7 @@ class Database:
                 return
         try:
             conn.raw.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
     def dispose(self) -> None:

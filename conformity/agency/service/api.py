@@ -14,8 +14,8 @@ from conformity.agency.registry import Registry
 from conformity.agency.service import public, uploads
 from conformity.agency.service.deps import client, config_of, vendor
 from conformity.agency.service.problems import Problem
-from conformity.paths import schema_path
 from conformity.errors import InputError
+from conformity.paths import schema_path
 
 router = APIRouter(prefix="/api/v1")
 JWS_JSON = "application/jose+json"

@@ -23,8 +23,15 @@ from conformity.agency.progress import wave_progress
 from conformity.agency.progress_view import progress_html
 from conformity.agency.registry import Registry, Submission
 from conformity.agency.service import accounts, audit, public, uploads
-from conformity.agency.service.deps import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, check_csrf, client, config_of,
-                                            current_session, signed_in)
+from conformity.agency.service.deps import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    check_csrf,
+    client,
+    config_of,
+    current_session,
+    signed_in,
+)
 from conformity.agency.service.problems import Problem, from_input_error
 from conformity.agency.submit import WaiverRequest, decide_submission
 from conformity.catalog.render import spec_html

@@ -126,7 +126,7 @@ class Deliverer:
         while not self.stop.wait(self.every):
             try:
                 deliver_due(self.database)
-            except Exception:  # noqa: BLE001 — a receiver's or database hiccup must not stop the loop
+            except Exception:
                 log.exception("webhook deliveries failed; retried later")
 
     def start(self) -> Deliverer:
