@@ -441,7 +441,8 @@ def main() -> int:
 
     from demo_housing import housing  # the second sector, with the same commands
 
-    housing(out, home, outputs, usine=usine, step=step, served=ServedSandbox, pending=pending, reviewer=REVIEWER)
+    housing(out, home, outputs, usine=usine, step=step, served=ServedSandbox, pending=pending, reviewer=REVIEWER,
+            second_reviewer=SECOND_REVIEWER)
 
     step("Outputs")
     for label_text, path in outputs:

@@ -25,7 +25,7 @@ WAVE, NEXT_WAVE, CATEGORY = "2026-W3", "2027-W4", "DIAGNOSTICIAN"
 
 def housing(out: Path, home: dict[str, str], outputs: list[tuple[str, Path]], *, usine: Callable[..., Any],
             step: Callable[[str], None], served: Callable[[Path, Path], Any],
-            pending: Callable[..., tuple[str, list[str]]], reviewer: str) -> None:
+            pending: Callable[..., tuple[str, list[str]]], reviewer: str, second_reviewer: str) -> None:
     """The housing sector's steps (numbered after health's)."""
     base = out / "housing"
     step("13. A second sector, housing: its specification and what changes between its waves")
@@ -58,6 +58,8 @@ def housing(out: Path, home: dict[str, str], outputs: list[tuple[str, Path]], *,
         usine("agency", "review", sub, *awaiting, "--accept", "--reviewer", reviewer,
               "--reason", "read: each document shows what the requirement asks", env=home, quiet=True,
               last_line=True)
+        usine("agency", "review", sub, *awaiting, "--accept", "--reviewer", second_reviewer,  # four-eyes
+              "--reason", "read again: confirmed", env=home, quiet=True, last_line=True)
         usine("agency", "decide", sub, "--out", str(decisions), env=home)
         usine("agency", "decide", str(bad_out / "bundle.zip"), *trust, "--out", str(decisions), expect=(1,), env=home)
         export = base / "agency" / "export"
