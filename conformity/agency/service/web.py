@@ -254,6 +254,22 @@ def vendor_submission(request: Request, ident: str) -> Response:
 
 
 # ------------------------------------------------------------------------------------------------ staff
+def _staff(request: Request, why: str) -> accounts.Session:
+    """The signed-in staff member's session; a vendor account gets 403 with ``why``."""
+    session = signed_in(request)
+    if session.account.role == "vendor":
+        raise Problem(403, "forbidden", why)
+    return session
+
+
+def _submission(reg: Registry, ident: str) -> Submission:
+    """A submission by id, or 404."""
+    try:
+        return reg.get(ident)
+    except InputError as exc:
+        raise Problem(404, "no-such-submission", exc.render()) from exc
+
+
 @router.get("/staff", response_class=HTMLResponse)
 def staff_home(request: Request) -> Response:
     session = signed_in(request)
@@ -291,15 +307,10 @@ def _submission_view(reg: Registry, cfg: Any, s: Submission, me: str) -> dict[st
 
 @router.get("/staff/submissions/{ident}", response_class=HTMLResponse)
 def staff_submission(request: Request, ident: str, done: str = "") -> Response:
-    session = signed_in(request)
-    if session.account.role == "vendor":
-        raise Problem(403, "forbidden", "vendor accounts see their own submissions under /vendor")
+    session = _staff(request, "vendor accounts see their own submissions under /vendor")
     cfg = config_of(request)
     with Registry(cfg.database) as reg:
-        try:
-            s = reg.get(ident)
-        except InputError as exc:
-            raise Problem(404, "no-such-submission", exc.render()) from exc
+        s = _submission(reg, ident)
         view = _submission_view(reg, cfg, s, session.account.reviewer_name)
         entries = audit.entries(reg.db, s.id, 50)
     return page(request, "staff_submission.html", done=done[:200], audit=entries, **view)
@@ -308,15 +319,10 @@ def staff_submission(request: Request, ident: str, done: str = "") -> Response:
 @router.get("/staff/evidence/{ident}/{sha256}")
 def evidence(request: Request, ident: str, sha256: str) -> Response:
     """One evidence file, served so that it cannot act in the agency's origin (type, nosniff, sandboxing CSP)."""
-    session = signed_in(request)
-    if session.account.role == "vendor":
-        raise Problem(403, "forbidden", "evidence is read by the agency's staff")
+    _staff(request, "evidence is read by the agency's staff")
     cfg = config_of(request)
     with Registry(cfg.database) as reg:
-        try:
-            s = reg.get(ident)
-        except InputError as exc:
-            raise Problem(404, "no-such-submission", exc.render()) from exc
+        s = _submission(reg, ident)
         files = [e for e in reg.evidence(s.id) if e.sha256 == sha256]
         if not files:
             raise Problem(404, "no-such-evidence", f"submission {s.id} bound no evidence file with SHA-256 {sha256}")
@@ -411,9 +417,7 @@ async def revoke_or_reinstate(request: Request, label_id: str, action: str) -> R
 
 @router.get("/staff/audit", response_class=HTMLResponse)
 def audit_page(request: Request, subject: str = "") -> Response:
-    session = signed_in(request)
-    if session.account.role == "vendor":
-        raise Problem(403, "forbidden", "the audit log is the agency's")
+    _staff(request, "the audit log is the agency's")
     with Registry(config_of(request).database) as reg:
         entries = audit.entries(reg.db, subject or None, 500)
         events = feed.last_seq(reg.db)
