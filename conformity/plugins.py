@@ -70,12 +70,21 @@ def installed() -> dict[str, SectorPack]:
     return dict(sorted(found.items()))
 
 
+def _stale_metadata() -> list[Path]:
+    """``*.egg-info`` folders beside the package: left by an old ``setup.py`` install, they shadow the entry points."""
+    return sorted(Path(__file__).resolve().parent.parent.glob("*.egg-info"))
+
+
 def get(pack_id: str) -> SectorPack:
     try:
         return installed()[pack_id]
     except KeyError:
+        hint = "; reinstall usine (`pip install -e .`) so its entry points are registered"
+        stale = _stale_metadata()
+        if stale:
+            hint += f"; {stale[0]} is stale package metadata that hides them: delete it"
         raise InputError(
-            f"no installed sector pack {pack_id!r} (installed: {', '.join(installed()) or 'none'})",
+            f"no installed sector pack {pack_id!r} (installed: {', '.join(installed()) or 'none'}){hint}",
             where=f"entry point group {GROUP}",
         ) from None
 

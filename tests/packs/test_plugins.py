@@ -48,3 +48,13 @@ def test_a_packs_data_travels_with_it(tmp_path: Path, monkeypatch: pytest.Monkey
     assert {"health", "housing"} <= set(catalog.packs)
     assert {"2026-W3", "2027-W4"} <= set(catalog.waves)
     assert catalog.packs["housing"].path.is_relative_to(ROOT)
+
+
+def test_an_unknown_pack_says_how_to_register_it_and_names_stale_metadata(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stale = tmp_path / "usine.egg-info"
+    stale.mkdir()
+    monkeypatch.setattr(plugins, "_stale_metadata", lambda: [stale])
+    with pytest.raises(InputError, match=r"no installed sector pack 'nosuch'.*pip install -e .*usine\.egg-info.*delete it"):
+        plugins.get("nosuch")
