@@ -2,8 +2,10 @@
 
 A pack's sandbox module (``SectorPack.sandbox``) defines ``SERVICES`` (URL name → module with a ``router``, and
 optionally a ``prod_router``, a ``setup(app)`` and ``NETWORK_METHODS``), ``FAULTS`` (service → fault name →
-:class:`~sandbox.faults.Fault`), ``fixtures(seed, **options)`` and ``OIDC`` (an
-:class:`~sandbox.oidc_profile.OidcProfile`, or None). The sandbox framework reads them here and nowhere else.
+:class:`~sandbox.faults.Fault`), ``fixtures(seed, **options)``, ``OIDC`` (an
+:class:`~sandbox.oidc_profile.OidcProfile`, or None) and ``DIRECTORIES`` (the core's directory service configured:
+:class:`~sandbox.services.directory.DirectoryProfile` each, mounted as services of the pack with the directory's
+faults). The sandbox framework reads them here and nowhere else.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from conformity import plugins
 from sandbox.oidc_profile import OidcProfile
+from sandbox.services import directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +29,18 @@ class SandboxPack:
     module: ModuleType
 
     @property
-    def services(self) -> Mapping[str, ModuleType]:
-        return dict(getattr(self.module, "SERVICES", {}))
+    def directories(self) -> tuple[directory.DirectoryProfile, ...]:
+        return tuple(getattr(self.module, "DIRECTORIES", ()))
+
+    @property
+    def services(self) -> Mapping[str, Any]:
+        """URL name → service module (``router``…): the pack's own, then its directories."""
+        own: dict[str, Any] = dict(getattr(self.module, "SERVICES", {}))
+        return own | {d.service: _directory_service(d) for d in self.directories}
 
     @property
     def faults(self) -> Mapping[str, Mapping[str, Any]]:
-        return dict(getattr(self.module, "FAULTS", {}))
+        return {d.service: d.faults for d in self.directories} | dict(getattr(self.module, "FAULTS", {}))
 
     @property
     def oidc(self) -> OidcProfile | None:
@@ -43,6 +52,12 @@ class SandboxPack:
     def service_names(self) -> tuple[str, ...]:
         """Every service a session of this pack has: its provider first, then its own."""
         return ((self.oidc.service,) if self.oidc else ()) + tuple(self.services)
+
+
+@functools.cache
+def _directory_service(profile: directory.DirectoryProfile) -> directory.DirectoryService:
+    """One router per directory profile, however often the services are listed."""
+    return directory.service(profile)
 
 
 @functools.cache
@@ -62,7 +77,7 @@ def packs() -> dict[str, SandboxPack]:
     return out
 
 
-def services() -> dict[str, ModuleType]:
+def services() -> dict[str, Any]:
     """Every pack service module by URL name (not the providers: the core mounts those once per profile)."""
     return {name: module for p in packs().values() for name, module in p.services.items()}
 
