@@ -5,7 +5,8 @@ optionally a ``prod_router``, a ``setup(app)`` and ``NETWORK_METHODS``), ``FAULT
 :class:`~sandbox.faults.Fault`), ``fixtures(seed, **options)``, ``OIDC`` (an
 :class:`~sandbox.oidc_profile.OidcProfile`, or None) and ``DIRECTORIES`` (the core's directory service configured:
 :class:`~sandbox.services.directory.DirectoryProfile` each, mounted as services of the pack with the directory's
-faults). The sandbox framework reads them here and nowhere else.
+faults) and ``SCHEMAS`` (the official schemas its services can validate against:
+:class:`~sandbox.schemas.OfficialSchema` each). The sandbox framework reads them here and nowhere else.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from conformity import plugins
 from sandbox.oidc_profile import OidcProfile
+from sandbox.schemas import OfficialSchema
 from sandbox.services import directory
 
 
@@ -37,6 +39,10 @@ class SandboxPack:
         """URL name → service module (``router``…): the pack's own, then its directories."""
         own: dict[str, Any] = dict(getattr(self.module, "SERVICES", {}))
         return own | {d.service: _directory_service(d) for d in self.directories}
+
+    @property
+    def schemas(self) -> tuple[OfficialSchema, ...]:
+        return tuple(getattr(self.module, "SCHEMAS", ()))
 
     @property
     def faults(self) -> Mapping[str, Mapping[str, Any]]:
@@ -80,6 +86,18 @@ def packs() -> dict[str, SandboxPack]:
 def services() -> dict[str, Any]:
     """Every pack service module by URL name (not the providers: the core mounts those once per profile)."""
     return {name: module for p in packs().values() for name, module in p.services.items()}
+
+
+def schemas() -> dict[str, OfficialSchema]:
+    """Every official schema an installed pack's services can validate against, by name."""
+    out: dict[str, OfficialSchema] = {}
+    owner: dict[str, str] = {}
+    for p in packs().values():
+        for schema in p.schemas:
+            if schema.name in out:
+                raise ValueError(f"schema {schema.name!r} of pack {p.id} is already pack {owner[schema.name]}'s")
+            out[schema.name], owner[schema.name] = schema, p.id
+    return out
 
 
 def profiles() -> dict[str, OidcProfile]:
