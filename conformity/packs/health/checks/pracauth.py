@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from conformity.checks import oidc
 from conformity.checks.evaluate import EvalContext
+from conformity.checks.guards import guarded
 from conformity.checks.helpers import noted, quote, step_exchanges
 from conformity.checks.model import Finding, Missing, Verdict, about, failed, judged, not_exercised, passed
 from conformity.checks.registry import check
@@ -93,13 +94,20 @@ def random_value_findings(trace: TraceView | RunView, name: str, ctx: EvalContex
 
 # checks on the nominal login -----------------------------------------------------------------------
 
+def logged_in(trace: TraceView, ctx: EvalContext) -> Finding | None:
+    """Guard: the software sent an authorization request and a token request (else the check is not exercised)."""
+    requests, tokens = authorizations(trace), token_requests(trace)
+    if requests and tokens:
+        return None
+    return Finding("the software did not log in: no authorization request and token request",
+                   got={"authorization_requests": len(requests), "token_requests": len(tokens)})
+
+
 @check("oidc.authorization_code_flow", verifies=["PRACAUTH-001", "PRACAUTH-015"], scenario=NOMINAL, reads_all=True)
+@guarded(logged_in)
 def authorization_code_flow(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Code flow with openid scope, the code redeemed with client_secret_basic or private_key_jwt."""
     requests, tokens = authorizations(trace), token_requests(trace)
-    if not requests or not tokens:
-        return not_exercised(Finding("the software did not log in: no authorization request and token request",
-                                     got={"authorization_requests": len(requests), "token_requests": len(tokens)}))
     findings = []
     for e in requests:
         if e.param("response_type") != "code":
@@ -152,11 +160,10 @@ def discovery_used(run: RunView, ctx: EvalContext) -> Verdict:
 
 
 @check("oidc.pkce_s256_used", verifies=["PRACAUTH-005"], scenario=NOMINAL, reads_all=True)
+@guarded(logged_in)
 def pkce_s256_used(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Each authorization request has an S256 code_challenge and each code is redeemed with its verifier."""
     requests, tokens = authorizations(trace), token_requests(trace)
-    if not requests or not tokens:
-        return not_exercised(Finding("the software did not log in: no authorization request and token request"))
     findings = []
     for e in requests:
         if e.param("code_challenge_method") != "S256" or not e.param("code_challenge"):

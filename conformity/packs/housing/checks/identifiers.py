@@ -7,7 +7,7 @@ from conformity.checks.helpers import quote
 from conformity.checks.model import Finding, Verdict, failed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, TraceView
-from conformity.packs.housing.checks.common import answered, during, judged, output, step, time_of, verdict
+from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, time_of, verdict
 from conformity.packs.housing.rules import normalise_rnb
 from conformity.packs.housing.scenarios.identifiers import ACTION, IDENTIFY
 
@@ -56,16 +56,7 @@ def rnb_id_normalised(trace: TraceView, ctx: EvalContext) -> Verdict:
         for e in calls
         if e.local_path != f"/buildings/{expected}"
     ]
-    if output(note).get("rnb_id") != expected:
-        findings.append(
-            answered(
-                note,
-                "the software did not keep the normalised RNB id",
-                where="rnb_id",
-                expected=expected,
-                got=output(note).get("rnb_id"),
-            )
-        )
+    findings += answer_is(note, "rnb_id", expected, "the software did not keep the normalised RNB id")
     return verdict(findings, f"{typed} looked up and kept as {expected}")
 
 
@@ -84,16 +75,7 @@ def rnb_id_invalid_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
         )
         for e in lookups(during(trace, note))
     ]
-    if output(note).get("status") != "invalid":
-        findings.append(
-            answered(
-                note,
-                "the software did not report the RNB id as invalid",
-                where="status",
-                expected="invalid",
-                got=output(note).get("status"),
-            )
-        )
+    findings += answer_is(note, "status", "invalid", "the software did not report the RNB id as invalid")
     return verdict(findings, "the invalid RNB id was refused locally")
 
 
@@ -136,16 +118,7 @@ def ban_key_kept(trace: TraceView, ctx: EvalContext) -> Verdict:
                 got=output(note),
             )
         )
-    if output(note).get("cle_interop") != key:
-        findings.append(
-            answered(
-                note,
-                "the software did not keep the address's interoperability key",
-                where="cle_interop",
-                expected=key,
-                got=output(note).get("cle_interop"),
-            )
-        )
+    findings += answer_is(note, "cle_interop", key, "the software did not keep the address's interoperability key")
     return verdict(findings, f"address geocoded as {key} and looked up by it")
 
 
@@ -204,16 +177,7 @@ def incomplete_geocoding_blocks(trace: TraceView, ctx: EvalContext) -> Verdict:
         )
         for e in lookups(exchanges)
     ]
-    if output(note).get("status") != "incomplete":
-        findings.append(
-            answered(
-                note,
-                "the software did not report the geocoding as incomplete",
-                where="status",
-                expected="incomplete",
-                got=output(note).get("status"),
-            )
-        )
+    findings += answer_is(note, "status", "incomplete", "the software did not report the geocoding as incomplete")
     return verdict(findings, "the street-level geocoding was reported incomplete")
 
 
@@ -339,16 +303,7 @@ def registry_retry_after(trace: TraceView, ctx: EvalContext) -> Verdict:
                 got=f"{gap:.2f} s",
             )
         )
-    if output(note).get("status") != "ok":
-        findings.append(
-            answered(
-                note,
-                "the retried look-up did not find the building",
-                where="status",
-                expected="ok",
-                got=output(note).get("status"),
-            )
-        )
+    findings += answer_is(note, "status", "ok", "the retried look-up did not find the building")
     return verdict(findings, f"retried after {gap:.2f} s (Retry-After {wait:g})")
 
 
