@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from conformity.checks.evaluate import EvalContext
 from conformity.checks.helpers import quote
-from conformity.checks.model import Finding, Verdict, failed
+from conformity.checks.model import Finding, MissingEvidence, Verdict, failed
 from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, TraceView
+from conformity.checks.trace import Exchange, Note, TraceView
 from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, time_of, verdict
 from conformity.packs.housing.rules import normalise_rnb
 from conformity.packs.housing.scenarios.identifiers import ACTION, IDENTIFY
@@ -16,6 +16,16 @@ SCENARIO = IDENTIFY.id
 
 def lookups(exchanges: list[Exchange]) -> list[Exchange]:
     return [e for e in exchanges if e.service == "buildings" and e.method == "GET"]
+
+
+def geocoded(note: Note, exchanges: list[Exchange]) -> dict[str, object]:
+    """The geocoder's first feature during the step; a check decorated ``@judged`` fails when the software did not
+    geocode the address (MissingEvidence quoting its answer)."""
+    feature = first_feature(exchanges)
+    if feature is None:
+        raise MissingEvidence(answered(note, "the software did not geocode the address", where="status",
+                                       expected="a geocoder search", got=output(note)))
+    return feature
 
 
 def first_feature(exchanges: list[Exchange]) -> dict[str, object] | None:
@@ -85,17 +95,7 @@ def ban_key_kept(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An address is geocoded, and the building is looked up by the geocoder's interoperability key, kept as is."""
     note = step(trace, ACTION, "complete")
     exchanges = during(trace, note)
-    feature = first_feature(exchanges)
-    if feature is None:
-        return failed(
-            answered(
-                note,
-                "the software did not geocode the address",
-                where="status",
-                expected="a geocoder search",
-                got=output(note),
-            )
-        )
+    feature = geocoded(note, exchanges)
     key = feature.get("id")
     findings = [
         quote(
@@ -156,17 +156,7 @@ def incomplete_geocoding_blocks(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An address found only at street level (or coarser) is reported incomplete: no building is looked up for it."""
     note = step(trace, ACTION, "incomplete")
     exchanges = during(trace, note)
-    feature = first_feature(exchanges)
-    if feature is None:
-        return failed(
-            answered(
-                note,
-                "the software did not geocode the address",
-                where="status",
-                expected="a geocoder search",
-                got=output(note),
-            )
-        )
+    feature = geocoded(note, exchanges)
     findings = [
         quote(
             e,
