@@ -7,9 +7,10 @@ import json
 from conformity.harness.report import RequirementRow, Summary, rows_of, summarise, summary_of
 
 
-def row(rid: str, verdict: str, *, level: str = "MUST", method: str = "automated", **kw: object) -> RequirementRow:
+def row(rid: str, verdict: str, *, level: str = "MUST", method: str = "automated",
+        findings: tuple[dict[str, object], ...] = (), evidence: str | None = None) -> RequirementRow:
     return RequirementRow(rid, f"REF@1#{rid}", f"title {rid}", level, "interoperability", method,
-                          ("c.one",) if method == "automated" else (), verdict, **kw)  # type: ignore[arg-type]  # test rows set findings/evidence by keyword
+                          ("c.one",) if method == "automated" else (), verdict, findings, evidence)
 
 
 ROWS = [
