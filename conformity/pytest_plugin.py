@@ -147,7 +147,7 @@ def _run_once(session: pytest.Session) -> dict[str, Any]:
     from conformity.harness.runner import Runner
     from conformity.harness.sandbox_access import connect, start_local
 
-    selected = tuple(i.row["id"] for i in session.items if isinstance(i, RequirementItem))
+    selected = tuple(i.row.id for i in session.items if isinstance(i, RequirementItem))
     base = state["plan"]
     plan = make_plan(state["catalog"], base.wave, base.category, selected)
     attached, _notes = collect(state["catalog"], plan, vendor_sources(state["vendor"].evidence))
