@@ -1,7 +1,7 @@
 """The one place for usine's error types, and the map of every other exception class usine defines.
 
-Exception tree (every exception class of ``conformity/`` and ``sandbox/``; ``tests/unit/test_errors.py`` holds this
-tree to the code: a class missing here, or named here and gone, fails it)::
+Exception tree (every exception class of the core, ``conformity/`` and ``sandbox/`` outside their ``packs/``;
+``tests/unit/test_errors.py`` holds this tree to the code: a class missing here, or named here and gone, fails it)::
 
     Exception
     ├── UsineError                  every error usine raises on purpose; a command exits with its exit_code (1)
@@ -28,9 +28,10 @@ tree to the code: a class missing here, or named here and gone, fails it)::
     ├── Problem                     (conformity.agency.service.problems) an RFC 9457 problem the agency service
     │                               answers (same shape as the sandbox's, another service: not this module's
     │                               Problem, which is one input problem, not an exception)
-    ├── LoginRequired               (conformity.agency.service.deps) a staff page without a signed-in person
-    └── ValueError
-        └── DpeInvalid              (conformity.packs.housing.dpe) bytes that are not a DPE of the model schema
+    └── LoginRequired               (conformity.agency.service.deps) a staff page without a signed-in person
+
+A sector pack's own exceptions live in the pack (the core names no pack) and follow the same rule: one raised on
+purpose at a user derives from UsineError or InputError.
 
 A :class:`Problem` (here) says what is wrong, where (file and key path or line) and why; an
 :class:`InputError` carries all the problems found, not only the first.
