@@ -77,7 +77,8 @@ def over_http(server: RunningSandbox, sid: str, token: str, bodies: list[dict[st
 
 def in_process(bodies: list[dict[str, Any]], config: SandboxConfig) -> float:
     """Seconds to decode, parse and validate the same documents, as the service does, without HTTP."""
-    schema = cda.load_schema(config.cda_xsd) if config.cda_xsd else None
+    xsd = config.schemas.get(cda.CDA_SCHEMA.name)
+    schema = cda.load_schema(xsd) if xsd else None
     started = time.perf_counter()
     for body in bodies:
         document = base64.b64decode(body["document"], validate=True)
@@ -120,12 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", default="1,4,16", help="concurrent session counts, comma-separated (1,4,16)")
     parser.add_argument("--per-session", type=int, default=50, help="documents each concurrent session submits (50)")
     parser.add_argument("--level", choices=["1", "3", "mixed"], default="mixed", help="CDA level of the documents")
-    parser.add_argument("--xsd", type=Path, help="start the sandbox with cda_xsd= this CDA.xsd (strict validation)")
+    parser.add_argument("--xsd", type=Path, help="start the sandbox with this CDA.xsd (--schema cda=PATH: strict validation)")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.sessions.split(",") if c.strip()]
 
     with tempfile.TemporaryDirectory(prefix="usine-bench-") as tmp:
-        config = SandboxConfig(data_dir=Path(tmp), admin_token=ADMIN, cda_xsd=args.xsd)
+        config = SandboxConfig(data_dir=Path(tmp), admin_token=ADMIN,
+                               schemas={cda.CDA_SCHEMA.name: args.xsd} if args.xsd else {})
         with start_in_thread(config) as server, httpx.Client(base_url=server.base_url, timeout=60) as admin:
             print(f"sandbox {server.base_url}  level={args.level}  xsd={'on' if args.xsd else 'off'}")
             sid, token, fixtures = new_session(admin, server, seed=1)

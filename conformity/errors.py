@@ -1,16 +1,39 @@
-"""The one place for usine's error types.
+"""The one place for usine's error types, and the map of every other exception class usine defines.
 
-Exception tree::
+Exception tree (every exception class of the core, ``conformity/`` and ``sandbox/`` outside their ``packs/``;
+``tests/unit/test_errors.py`` holds this tree to the code: a class missing here, or named here and gone, fails it)::
 
-    UsineError                  every error usine raises on purpose
-    ├── InputError              bad input from a user or file; exit code 2; carries Problems
-    │   ├── CatalogError        referentials, waves, packs: load or cross-check failed
-    │   ├── XMLSecurityError    XML refused before or while parsing (DTD, entities, size, depth)
-    │   └── SignatureError      a signature, key or signed document does not verify
-    ├── LedgerBusy              (conformity.payments.lease) another run holds the ledger; exit code 3
-    └── RevocationsNotFresh     no revocation list, or a stale one: a payment run will not start; exit code 4
+    Exception
+    ├── UsineError                  every error usine raises on purpose; a command exits with its exit_code (1)
+    │   ├── InputError              bad input from a user or file; exit code 2; carries Problems
+    │   │   ├── CatalogError        referentials, waves, packs: load or cross-check failed
+    │   │   ├── XMLSecurityError    XML refused before or while parsing (DTD, entities, size, depth)
+    │   │   ├── SignatureError      a signature, key or signed document does not verify
+    │   │   └── FileChanged         (conformity.payments.authenticate) an events file changed while being read
+    │   ├── LedgerBusy              (conformity.payments.lease) another run holds the ledger; exit code 3
+    │   ├── RevocationsNotFresh     no revocation list, or a stale one: a payment run will not start; exit code 4
+    │   ├── SandboxUnavailable      (conformity.harness.sandbox_access) the sandbox could not be started or reached
+    │   └── IdpKeyError             (sandbox.oidc_keys) the provider's key file exists but cannot be used
+    │
+    │   signals caught where they are raised (never a command's exit):
+    ├── MissingEvidence             (conformity.checks.model) a trace lacks what a check needs: not-exercised
+    │                               (or fail, for a check decorated with conformity.checks.guards.missing_fails)
+    ├── DriverFailure               (conformity.harness.driver) the vendor's driver crashed, timed out or answered
+    │                               garbage: recorded in the trace, the steps resting on it are in error
+    ├── UsineFailure                (conformity.pytest_plugin) a requirement item's verdict, as a pytest failure
+    │
+    │   HTTP answers of the two web services (each turned into its error document by the service's handlers):
+    ├── Problem                     (sandbox.problems) an RFC 9457 problem a sandbox service answers
+    ├── OAuthError                  (sandbox.services.idp) an RFC 6749 error the OpenID Connect provider answers
+    ├── Problem                     (conformity.agency.service.problems) an RFC 9457 problem the agency service
+    │                               answers (same shape as the sandbox's, another service: not this module's
+    │                               Problem, which is one input problem, not an exception)
+    └── LoginRequired               (conformity.agency.service.deps) a staff page without a signed-in person
 
-A :class:`Problem` says what is wrong, where (file and key path or line) and why; an
+A sector pack's own exceptions live in the pack (the core names no pack) and follow the same rule: one raised on
+purpose at a user derives from UsineError or InputError.
+
+A :class:`Problem` (here) says what is wrong, where (file and key path or line) and why; an
 :class:`InputError` carries all the problems found, not only the first.
 """
 

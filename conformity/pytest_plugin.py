@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:  # the plugin loads in every pytest session: the harness only when a wave is run
+    from conformity.harness.report import RequirementRow
 
 STASH_RESULT = pytest.StashKey[dict[str, Any]]()
 
@@ -36,25 +39,25 @@ class UsineFailure(Exception):
 
 
 class RequirementItem(pytest.Item):
-    def __init__(self, *, row: dict[str, Any], **kw: Any):
+    def __init__(self, *, row: RequirementRow, **kw: Any):
         super().__init__(**kw)
         self.row = row
-        self.user_properties.extend([("requirement", row["id"]), ("level", row["level"]),
-                                     ("proof", row["method"]), ("checks", ",".join(row["checks"]))])
+        self.user_properties.extend([("requirement", row.id), ("level", row.level),
+                                     ("proof", row.method), ("checks", ",".join(row.checks))])
         self.add_marker(pytest.mark.usine)
-        self.keywords[row["id"]] = True
-        self.keywords[row["level"]] = True
+        self.keywords[row.id] = True
+        self.keywords[row.level] = True
 
     def runtest(self) -> None:
         result = _run_once(self.session)
-        row = result["rows"].get(self.row["id"])
+        row: RequirementRow | None = result["rows"].get(self.row.id)
         if row is None:
-            raise UsineFailure(f"{self.row['id']}: no verdict (the run did not cover it)")
-        if row["verdict"] == "evidence-required":
-            pytest.skip(f"{row['method']} proof: {row.get('evidence', '')}")
-        if row["verdict"] == "not-applicable":
-            pytest.skip("not applicable: " + "; ".join(f["message"] for f in row["findings"]))
-        if row["verdict"] in ("fail", "error", "not-exercised"):
+            raise UsineFailure(f"{self.row.id}: no verdict (the run did not cover it)")
+        if row.verdict == "evidence-required":
+            pytest.skip(f"{row.method} proof: {row.evidence or ''}")
+        if row.verdict == "not-applicable":
+            pytest.skip("not applicable: " + "; ".join(f["message"] for f in row.findings))
+        if row.verdict in ("fail", "error", "not-exercised"):
             raise UsineFailure(_describe(row))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
@@ -63,12 +66,12 @@ class RequirementItem(pytest.Item):
         return super().repr_failure(excinfo, style)  # type: ignore[arg-type]  # pytest's repr_failure stub is narrower than the style values it accepts
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.row['ref']} [{self.row['level']}] {self.row['title']}"
+        return self.path, 0, f"{self.row.ref} [{self.row.level}] {self.row.title}"
 
 
-def _describe(row: dict[str, Any]) -> str:
-    lines = [f"{row['id']} [{row['level']}] {row['title']}: {row['verdict']} (checks: {', '.join(row['checks'])})"]
-    for f in row["findings"]:
+def _describe(row: RequirementRow) -> str:
+    lines = [f"{row.id} [{row.level}] {row.title}: {row.verdict} (checks: {', '.join(row.checks)})"]
+    for f in row.findings:
         where = f" [exchange {f['exchange']}]" if "exchange" in f else ""
         lines.append(f"  - {f['message']}{where}")
         if "expected" in f or "got" in f:
@@ -86,7 +89,7 @@ class WaveCollector(pytest.Collector):
         from conformity.harness.report import requirement_rows
 
         rows = requirement_rows(self.plan, _pending_verdicts(self.plan))
-        return [RequirementItem.from_parent(self, name=r["id"], row=r) for r in rows]
+        return [RequirementItem.from_parent(self, name=r.id, row=r) for r in rows]
 
 
 def _pending_verdicts(plan: Any) -> dict[str, Any]:
@@ -140,10 +143,11 @@ def _run_once(session: pytest.Session) -> dict[str, Any]:
     from conformity.harness.evidence import collect, vendor_sources
     from conformity.harness.outputs import run_to_end, write_outputs
     from conformity.harness.plan import make_plan
+    from conformity.harness.report import rows_of
     from conformity.harness.runner import Runner
     from conformity.harness.sandbox_access import connect, start_local
 
-    selected = tuple(i.row["id"] for i in session.items if isinstance(i, RequirementItem))
+    selected = tuple(i.row.id for i in session.items if isinstance(i, RequirementItem))
     base = state["plan"]
     plan = make_plan(state["catalog"], base.wave, base.category, selected)
     attached, _notes = collect(state["catalog"], plan, vendor_sources(state["vendor"].evidence))
@@ -154,7 +158,7 @@ def _run_once(session: pytest.Session) -> dict[str, Any]:
     finally:
         access.close()
     report = result.report
-    state["rows"] = {r["id"]: r for r in report["requirements"]}
+    state["rows"] = {r.id: r for r in rows_of(report)}
     out = session.config.getoption("usine_out")
     if out:
         write_outputs(Path(out), result)

@@ -368,22 +368,23 @@ def main() -> int:
 
         step("7. Labelled software installed at care sites sends data: data-received events")
         sys.path.insert(0, str(ROOT / "examples" / "sites"))
+        from health import documents
         from simulate import Site, simulate_sites
 
         refapp = {"id": "usine-reference.refapp", "name": "RefApp", "version": "1.0.0", "registration_id": "REG-REF-0001"}
         sites = [Site("750100011", "L", "CHU Demo Paris"), Site("690200022", "M", "CH Demo Lyon"),
                  Site("130300033", "S", "Clinique Demo Marseille")]
         simulate_sites(sandbox.url, sandbox.token, verify=str(sandbox.ca), vendor_id="usine-reference", software=refapp,
-                       wave=WAVE, category=CATEGORY, sites=sites, documents=5)
+                       wave=WAVE, category=CATEGORY, sites=sites, count=5, produce=documents())
         simulate_sites(sandbox.url, sandbox.token, verify=str(sandbox.ca), vendor_id="usine-reference", software=refapp,
-                       wave=WAVE, category=CATEGORY, sites=[Site("330400044", "M", "CH Demo Bordeaux")], documents=2,
-                       seed=8)
+                       wave=WAVE, category=CATEGORY, sites=[Site("330400044", "M", "CH Demo Bordeaux")], count=2,
+                       produce=documents(), seed=8)
         unlabelled = json.loads((bad_out / "report.json").read_text())["vendor"]
         simulate_sites(sandbox.url, sandbox.token, verify=str(sandbox.ca), vendor_id=unlabelled["vendor_id"],
                        software={"id": unlabelled["software_id"], "name": unlabelled["software"],
                                  "version": unlabelled["version"], "registration_id": unlabelled["registration_id"]},
-                       wave=WAVE, category=CATEGORY, sites=[Site("310500055", "M", "CH Demo Toulouse")], documents=5,
-                       seed=9)
+                       wave=WAVE, category=CATEGORY, sites=[Site("310500055", "M", "CH Demo Toulouse")], count=5,
+                       produce=documents(), seed=9)
         sealed = httpx.post(sandbox.url + "/admin/events/seal", verify=str(sandbox.ca),
                             headers={"Authorization": f"Bearer {sandbox.token}"}).json()
         events = out / "sandbox" / "events" / "data-received.jsonl"

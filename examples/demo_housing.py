@@ -68,16 +68,17 @@ def housing(out: Path, home: dict[str, str], outputs: list[tuple[str, Path]], *,
 
         step("16. Diagnosticians' firms file DPEs with the observatory: data-received events of kind dpe")
         sys.path.insert(0, str(ROOT / "examples" / "sites"))
-        from housing import Firm, simulate_firms
+        from housing import dpes
+        from simulate import Site, simulate_sites
 
         homeapp = {"id": "usine-reference.homeapp", "name": "HomeApp", "version": "1.0.0",
                    "registration_id": "REG-HOME-0001"}
-        firms = [Firm("41234567800019", "M", "Diagnostics Demo Lille"), Firm("52345678900021", "S", "DPE Demo Lyon")]
-        simulate_firms(sandbox.url, sandbox.token, verify=str(sandbox.ca), vendor_id="usine-reference",
-                       software=homeapp, wave=WAVE, category=CATEGORY, firms=firms, dpes=6)
-        simulate_firms(sandbox.url, sandbox.token, verify=str(sandbox.ca), vendor_id="usine-reference",
+        firms = [Site("41234567800019", "M", "Diagnostics Demo Lille"), Site("52345678900021", "S", "DPE Demo Lyon")]
+        simulate_sites(sandbox.url, sandbox.token, verify=str(sandbox.ca), vendor_id="usine-reference",
+                       software=homeapp, wave=WAVE, category=CATEGORY, sites=firms, count=6, produce=dpes, seed=11)
+        simulate_sites(sandbox.url, sandbox.token, verify=str(sandbox.ca), vendor_id="usine-reference",
                        software=homeapp, wave=WAVE, category=CATEGORY,
-                       firms=[Firm("63456789000033", "L", "Réseau Demo Bordeaux")], dpes=2, seed=12)
+                       sites=[Site("63456789000033", "L", "Réseau Demo Bordeaux")], count=2, produce=dpes, seed=12)
         httpx.post(sandbox.url + "/admin/events/seal", verify=str(sandbox.ca),
                    headers={"Authorization": f"Bearer {sandbox.token}"}).raise_for_status()
         events = base / "sandbox" / "events" / "data-received.jsonl"

@@ -1,7 +1,7 @@
 """The sandbox: the national infrastructure imitated, as a real ASGI application.
 
-Services (identity provider, patient identity, document sharing, secure messaging, directory)
-are small routers mounted per test session under ``/s/{session_id}/<service>`` and, for the
+Services (each sector pack's own, and the core's OpenID Connect provider and directory-style look-ups that a
+pack configures) are small routers mounted per test session under ``/s/{session_id}/<service>`` and, for the
 production role played for installed software, under ``/prod/<service>``. A recording middleware
 is the only source of trace evidence.
 """

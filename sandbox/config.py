@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,8 @@ class SandboxConfig:
     max_body_bytes: int = 2 * 1024 * 1024
     max_xml_bytes: int = 1024 * 1024
     max_xml_depth: int = 64
-    cda_xsd: Path | None = None
+    #: official schemas the packs' services also validate against, by the name a pack declares (sandbox.schemas)
+    schemas: Mapping[str, Path] = field(default_factory=dict)
     slow_seconds: float = 1.5
     access_token_ttl: int = 600
     installation_event_source: str = "urn:usine:sandbox"

@@ -2,8 +2,11 @@
 
 A pack's sandbox module (``SectorPack.sandbox``) defines ``SERVICES`` (URL name → module with a ``router``, and
 optionally a ``prod_router``, a ``setup(app)`` and ``NETWORK_METHODS``), ``FAULTS`` (service → fault name →
-:class:`~sandbox.faults.Fault`), ``fixtures(seed, **options)`` and ``OIDC`` (an
-:class:`~sandbox.oidc_profile.OidcProfile`, or None). The sandbox framework reads them here and nowhere else.
+:class:`~sandbox.faults.Fault`), ``fixtures(seed, **options)``, ``OIDC`` (an
+:class:`~sandbox.oidc_profile.OidcProfile`, or None) and ``DIRECTORIES`` (the core's directory service configured:
+:class:`~sandbox.services.directory.DirectoryProfile` each, mounted as services of the pack with the directory's
+faults) and ``SCHEMAS`` (the official schemas its services can validate against:
+:class:`~sandbox.schemas.OfficialSchema` each). The sandbox framework reads them here and nowhere else.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 
 from conformity import plugins
 from sandbox.oidc_profile import OidcProfile
+from sandbox.schemas import OfficialSchema
+from sandbox.services import directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +31,22 @@ class SandboxPack:
     module: ModuleType
 
     @property
-    def services(self) -> Mapping[str, ModuleType]:
-        return dict(getattr(self.module, "SERVICES", {}))
+    def directories(self) -> tuple[directory.DirectoryProfile, ...]:
+        return tuple(getattr(self.module, "DIRECTORIES", ()))
+
+    @property
+    def services(self) -> Mapping[str, Any]:
+        """URL name → service module (``router``…): the pack's own, then its directories."""
+        own: dict[str, Any] = dict(getattr(self.module, "SERVICES", {}))
+        return own | {d.service: _directory_service(d) for d in self.directories}
+
+    @property
+    def schemas(self) -> tuple[OfficialSchema, ...]:
+        return tuple(getattr(self.module, "SCHEMAS", ()))
 
     @property
     def faults(self) -> Mapping[str, Mapping[str, Any]]:
-        return dict(getattr(self.module, "FAULTS", {}))
+        return {d.service: d.faults for d in self.directories} | dict(getattr(self.module, "FAULTS", {}))
 
     @property
     def oidc(self) -> OidcProfile | None:
@@ -43,6 +58,12 @@ class SandboxPack:
     def service_names(self) -> tuple[str, ...]:
         """Every service a session of this pack has: its provider first, then its own."""
         return ((self.oidc.service,) if self.oidc else ()) + tuple(self.services)
+
+
+@functools.cache
+def _directory_service(profile: directory.DirectoryProfile) -> directory.DirectoryService:
+    """One router per directory profile, however often the services are listed."""
+    return directory.service(profile)
 
 
 @functools.cache
@@ -62,9 +83,21 @@ def packs() -> dict[str, SandboxPack]:
     return out
 
 
-def services() -> dict[str, ModuleType]:
+def services() -> dict[str, Any]:
     """Every pack service module by URL name (not the providers: the core mounts those once per profile)."""
     return {name: module for p in packs().values() for name, module in p.services.items()}
+
+
+def schemas() -> dict[str, OfficialSchema]:
+    """Every official schema an installed pack's services can validate against, by name."""
+    out: dict[str, OfficialSchema] = {}
+    owner: dict[str, str] = {}
+    for p in packs().values():
+        for schema in p.schemas:
+            if schema.name in out:
+                raise ValueError(f"schema {schema.name!r} of pack {p.id} is already pack {owner[schema.name]}'s")
+            out[schema.name], owner[schema.name] = schema, p.id
+    return out
 
 
 def profiles() -> dict[str, OidcProfile]:

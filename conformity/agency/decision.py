@@ -27,6 +27,7 @@ from conformity.agency.verify import RunIdentity, Verification
 from conformity.bundle.evidence import EvidenceFile
 from conformity.catalog import Wave
 from conformity.errors import Problem
+from conformity.harness.report import RequirementRow
 
 DECISION_FORMAT = "usine.decision/2"
 Outcome = Literal["labelled", "pending", "refused", "revoked"]
@@ -152,10 +153,9 @@ class Facts:
         m = v.manifest
         assert v.ok and m is not None
         failed = tuple(
-            {"id": r["id"], "title": r["title"], "level": r["level"], "verdict": r["verdict"], "checks": r["checks"],
-             "findings": r["findings"]}
-            for r in v.rows if r["level"] == "MUST" and r["method"] == "automated"
-            and r["verdict"] not in ("pass", "not-applicable"))
+            {"id": r.id, "title": r.title, "level": r.level, "verdict": r.verdict, "checks": list(r.checks),
+             "findings": [dict(f) for f in r.findings]}
+            for r in v.rows if r.must_automated and not r.settled)
         return cls(v.identity, m["vendor"]["name"], m["software"]["name"], m["software"]["registration_id"],
                    dict(m["referentials"]), m["seed"], m["harness"]["version"], v.run_started, v.bundle.name,
                    v.bundle_sha256, tuple(_light(r) for r in v.rows), v.evidence, failed)
@@ -177,11 +177,11 @@ class Facts:
                    facts["bundle"]["sha256"], tuple(rows), tuple(evidence), tuple(failed))
 
 
-def _light(row: Mapping[str, Any]) -> dict[str, Any]:
+def _light(row: RequirementRow) -> dict[str, Any]:
     """A requirement row as the registry keeps it (findings of failures are kept apart)."""
-    out = {k: row[k] for k in ("id", "title", "level", "method", "verdict")}
-    if "evidence" in row:
-        out["evidence"] = row["evidence"]
+    out = {"id": row.id, "title": row.title, "level": row.level, "method": row.method, "verdict": row.verdict}
+    if row.evidence is not None:
+        out["evidence"] = row.evidence
     return out
 
 

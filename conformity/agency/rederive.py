@@ -8,7 +8,7 @@ difference in a status, a finding, a requirement row or the summary is a reason 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from conformity.checks.causes import problems_of_run
@@ -17,7 +17,7 @@ from conformity.checks.model import Verdict
 from conformity.checks.registry import CHECKS
 from conformity.errors import Problem
 from conformity.harness.plan import Plan
-from conformity.harness.report import requirement_rows, summarise
+from conformity.harness.report import RequirementRow, requirement_rows, summarise
 
 REPORT = "report.json"
 ROW_KEYS = ("verdict", "level", "method", "checks", "findings", "title", "ref", "kind", "evidence")
@@ -38,10 +38,9 @@ def rederive(plan: Plan, ctx: EvalContext, traces: Mapping[str, dict[str, Any]])
     return evaluate_checks(plan.checks, traces, ctx)
 
 
-def rows_for(plan: Plan, verdicts: Mapping[str, Verdict]) -> list[dict[str, Any]]:
-    """The requirement rows the harness would have written for these verdicts, as JSON values."""
-    rows: list[dict[str, Any]] = as_json(requirement_rows(plan, dict(verdicts)))
-    return rows
+def rows_for(plan: Plan, verdicts: Mapping[str, Verdict]) -> list[RequirementRow]:
+    """The requirement rows the harness would have written for these verdicts."""
+    return requirement_rows(plan, dict(verdicts))
 
 
 def compare_checks(claimed: list[dict[str, Any]], verdicts: Mapping[str, Verdict], expected: set[str],
@@ -79,10 +78,11 @@ def compare_checks(claimed: list[dict[str, Any]], verdicts: Mapping[str, Verdict
     return problems
 
 
-def compare_rows(claimed: list[dict[str, Any]], rows: list[dict[str, Any]], skip: set[str]) -> list[Problem]:
-    """The report's requirement rows against the re-derived ones (``skip``: rows resting on rejected traces)."""
+def compare_rows(claimed: list[dict[str, Any]], rows: Sequence[RequirementRow], skip: set[str]) -> list[Problem]:
+    """The report's requirement rows (as claimed: JSON) against the re-derived ones (``skip``: rows resting on
+    rejected traces)."""
     problems: list[Problem] = []
-    mine = {r["id"]: r for r in rows}
+    mine = {r.id: as_json(r.to_json()) for r in rows}
     seen: set[str] = set()
     for i, row in enumerate(claimed):
         rid = row["id"]
@@ -114,7 +114,7 @@ def compare_problems(claimed: list[dict[str, Any]], traces: Mapping[str, dict[st
                                         f"traces show {len(mine)}" + (f" (first: {mine[0]['message']})" if mine else ""))]
 
 
-def compare_summary(claimed: dict[str, Any], rows: list[dict[str, Any]]) -> list[Problem]:
+def compare_summary(claimed: dict[str, Any], rows: Sequence[RequirementRow]) -> list[Problem]:
     """The report's summary against the summary of the re-derived rows."""
     mine = as_json(summarise(rows))
     return [Problem(REPORT, f"summary.{key}", f"the report says {_short(claimed.get(key))}, re-derived: "

@@ -31,6 +31,7 @@ from conformity.checks.packs import load_pack_checks
 from conformity.checks.registry import CHECKS
 from conformity.errors import InputError, Problem, SignatureError
 from conformity.harness.plan import Plan, make_plan
+from conformity.harness.report import RequirementRow
 from conformity.harness.runner import eval_context, scenario_seed
 from conformity.labels import utc_now
 from conformity.signing import KeyRing, canonical_json, sha256_hex, verify_document
@@ -55,7 +56,7 @@ class Verification:
     report: dict[str, Any] | None = None
     plan: Plan | None = None
     verdicts: dict[str, Verdict] = field(default_factory=dict)
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[RequirementRow] = field(default_factory=list)
     run_started: str | None = None
     evidence_data: dict[str, bytes] = field(default_factory=dict)  # member name → bytes of each evidence file
 

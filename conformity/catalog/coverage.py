@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from conformity.catalog.catalog import Catalog
+from conformity.catalog.models import Requirement
 from conformity.checks.registry import CHECKS
 
 
@@ -28,7 +29,7 @@ def coverage(catalog: Catalog, wave_id: str | None = None, category: str | None 
     if wave_id is not None:
         wave = catalog.wave(wave_id)
         cats = [category] if category else list(wave.categories)
-        seen: dict[str, object] = {}
+        seen: dict[str, tuple[Requirement, str]] = {}
         for cat in cats:
             for a in catalog.specification(wave_id, cat).requirements:
                 seen.setdefault(a.requirement.ref, (a.requirement, a.level))
@@ -36,7 +37,7 @@ def coverage(catalog: Catalog, wave_id: str | None = None, category: str | None 
     else:
         reqs = [(r, r.level) for ref in catalog.referentials.values() for r in ref.requirements]
     rows = []
-    for req, level in reqs:  # type: ignore[misc]  # the rows are (Requirement, level) pairs; the dict above is typed object
+    for req, level in reqs:
         p = req.proof
         if p.method != "automated":
             rows.append(CoverageRow(req.ref, level, p.method, (), p.method, p.evidence))

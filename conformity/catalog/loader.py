@@ -111,7 +111,7 @@ def _load_file(path: Path, schema: str, problems: list[Problem]) -> dict[str, An
     raw = read_toml(path, problems)
     if raw is None:
         return None
-    data = plain(raw)
+    data: dict[str, Any] = plain(raw)
     found = schema_problems(schema, data, str(path))
     if found:
         problems.extend(found)

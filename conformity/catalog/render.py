@@ -28,7 +28,9 @@ def _pretty(value: object) -> str:
 def guide_text(guides: list[ActionGuide], indent: str = "  ") -> list[str]:
     """The driver actions of one referential as text lines (schemas, example input, scenarios in order)."""
     lines: list[str] = []
-    pad = lambda t: textwrap.indent(t, indent + "    ")  # noqa: E731
+    def pad(t: str) -> str:
+        return textwrap.indent(t, indent + "    ")
+
     for g in guides:
         a = g.action
         lines += [f"{indent}Action {a.name}: {a.description}", f"{indent}  input schema:", pad(_pretty(a.input)),
@@ -51,7 +53,7 @@ def conventions() -> tuple[tuple[str, str], ...]:
 
 
 def _summary(spec: Specification) -> dict[str, int]:
-    c = Counter()
+    c: Counter[str] = Counter()
     for a in spec.requirements:
         c[a.level] += 1
         c[a.requirement.proof.method] += 1
@@ -79,7 +81,9 @@ def _funding_lines(spec: Specification) -> list[str]:
 
 def spec_text(spec: Specification, guides: Guides | None = None) -> str:
     w, s = spec.wave, _summary(spec)
-    wrap = lambda t, ind="    ": textwrap.fill(t, 100, initial_indent=ind, subsequent_indent=ind)  # noqa: E731
+    def wrap(t: str, ind: str = "    ") -> str:
+        return textwrap.fill(t, 100, initial_indent=ind, subsequent_indent=ind)
+
     lines = [
         f"{w.title} ({w.id}) — category {spec.category}: {spec.category_title}",
         f"Open {w.open}, submissions until {w.submission_deadline}, labels valid until {w.label_valid_until}",
@@ -114,7 +118,9 @@ def spec_text(spec: Specification, guides: Guides | None = None) -> str:
 
 def spec_markdown(spec: Specification, guides: Guides | None = None) -> str:
     w, s = spec.wave, _summary(spec)
-    md = lambda t: t.replace("|", "\\|")  # noqa: E731
+    def md(t: str) -> str:
+        return t.replace("|", "\\|")
+
     lines = [
         f"# {w.title} — {spec.category_title} ({spec.category})", "",
         f"Wave `{w.id}`: open {w.open}, submissions until {w.submission_deadline}, "
@@ -240,10 +246,10 @@ def spec_html(spec: Specification, guides: Guides | None = None) -> str:
         body.append('<section id="actions"><h2>Driver actions your software must support</h2>'
                     "<p>The harness asks your driver to perform these (JSON-RPC <code>perform</code>); "
                     "inputs and outputs are validated against these schemas.</p>")
-        for a in spec.actions:
-            body.append(f"<h3><code>{e(a.name)}</code> <small>({e(a.referential)})</small></h3><p>{e(a.description)}</p>"
-                        f"<details><summary>Input and output schemas</summary><pre>{e(json.dumps(a.input, indent=2))}</pre>"
-                        f"<pre>{e(json.dumps(a.output, indent=2))}</pre></details>")
+        for act in spec.actions:
+            body.append(f"<h3><code>{e(act.name)}</code> <small>({e(act.referential)})</small></h3><p>{e(act.description)}</p>"
+                        f"<details><summary>Input and output schemas</summary><pre>{e(json.dumps(act.input, indent=2))}</pre>"
+                        f"<pre>{e(json.dumps(act.output, indent=2))}</pre></details>")
         body.append("<h3>Conventions</h3><dl>" + "".join(f"<dt><b>{e(t)}</b></dt><dd>{e(x)}</dd>" for t, x in conventions())
                     + "</dl></section>")
     nav.append('<a href="#funding">Funding</a>')
@@ -267,7 +273,9 @@ def render_spec(spec: Specification, fmt: str, guides: Guides | None = None) -> 
 
 
 def diff_text(d: WaveDiff, markdown: bool = False) -> str:
-    h = (lambda t: f"## {t}") if markdown else (lambda t: f"== {t}")
+    def h(t: str) -> str:
+        return f"## {t}" if markdown else f"== {t}"
+
     item = "- " if markdown else "  "
     lines = [f"{'# ' if markdown else ''}Changes from {d.wave_a} to {d.wave_b}", ""]
     for c in d.categories:
@@ -278,8 +286,8 @@ def diff_text(d: WaveDiff, markdown: bool = False) -> str:
         if c.empty:
             lines += [f"{item}no change", ""]
             continue
-        for rid, a, b in c.pinned:
-            lines.append(f"{item}referential {rid}: {a or '—'} → {b or '—'}")
+        for rid, before, after in c.pinned:
+            lines.append(f"{item}referential {rid}: {before or '—'} → {after or '—'}")
         for a in c.added:
             lines.append(f"{item}+ {a.id} [{a.level}] {a.requirement.title}")
         for a in c.removed:

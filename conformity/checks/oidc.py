@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformity.checks.helpers import performed, quote, step_exchanges
-from conformity.checks.model import Finding, Verdict, failed, passed
+from conformity.checks.model import Finding, Missing, Verdict, failed, passed
 from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
 
 REDACTED = re.compile(r"\[redacted sha256:([0-9a-f]{16})\]")
@@ -98,6 +98,14 @@ def bearer_uses(trace: TraceView, token_hash: str | None, after: int = 0) -> lis
     ]
 
 
+def refresh_uses(trace: TraceView, service: str, token_hash: str | None, after: int = 0) -> list[Exchange]:
+    """Token requests after seq ``after`` that redeemed the refresh token with this hash prefix."""
+    if not token_hash:
+        return []
+    return [e for e in token_requests(trace, service)
+            if e.seq > after and redacted_hash(e.param("refresh_token")) == token_hash]
+
+
 def entropy_bits(value: str) -> float:
     """A generous estimate of a random string's entropy: its length times log2 of its smallest alphabet."""
     for alphabet, size in ALPHABETS:
@@ -124,11 +132,11 @@ def issued_in(trace: TraceView, provider: Provider, note: Note) -> list[Issued]:
 
 def control_findings(trace: TraceView, provider: Provider) -> list[Finding]:
     """The scenario's valid logins must succeed: a token issued, used at userinfo, a session opened."""
-    found = []
+    found: list[Finding] = []
     for name in provider.controls:
         note = login_step(trace, provider, name)
         if note is None:
-            found.append(Finding(f"the control login {name!r} was not performed"))
+            found.append(Missing(f"the control login {name!r} was not performed"))
             continue
         used = [
             e
@@ -154,11 +162,11 @@ def refusal_findings(trace: TraceView, provider: Provider, step: str, fault: str
     """The software must refuse the login of ``step``, whose answer the sandbox forged as ``fault``."""
     note = login_step(trace, provider, step)
     if note is None:
-        return [Finding(f"the login with {what} (step {step!r}) was not performed")]
+        return [Missing(f"the login with {what} (step {step!r}) was not performed")]
     forged = [i for i in issued_in(trace, provider, note) if i.fault == fault]
     if not forged:
         return [
-            Finding(
+            Missing(
                 f"step {step!r}: the software never redeemed its code, so it never received the ID token "
                 f"with {what}: its refusal is not shown",
                 exchange=note.seq,
@@ -180,6 +188,17 @@ def refusal_findings(trace: TraceView, provider: Provider, step: str, fault: str
                     got=e.auth,
                 )
             )
+        for e in refresh_uses(trace, provider.service, i.refresh, i.exchange.seq):
+            found.append(
+                quote(
+                    e,
+                    f"step {step!r}: the software kept the refresh token that came with the ID token "
+                    f"with {what} (exchange {i.exchange.seq}) and redeemed it",
+                    where="request.body.form",
+                    expected="token discarded",
+                    got=e.outcome,
+                )
+            )
     if claims_session(note):
         found.append(
             Finding(
@@ -194,11 +213,18 @@ def refusal_findings(trace: TraceView, provider: Provider, step: str, fault: str
     return found
 
 
-def refusal_verdict(trace: TraceView, provider: Provider, steps: tuple[tuple[str, str], ...], what: str) -> Verdict:
-    """Pass when every (step, fault) login was refused and the control logins succeeded."""
+def refusals(trace: TraceView, provider: Provider, steps: tuple[tuple[str, str], ...], what: str) -> list[Finding]:
+    """The control logins' findings, then each (step, fault) login's: breaches, or Missing when not shown."""
     findings = control_findings(trace, provider)
     for step, fault in steps:
         findings += refusal_findings(trace, provider, step, fault, what)
+    return findings
+
+
+def refusal_verdict(trace: TraceView, provider: Provider, steps: tuple[tuple[str, str], ...], what: str) -> Verdict:
+    """Pass when every (step, fault) login was refused and the control logins succeeded (a login not shown fails
+    too: see :func:`refusals` and :func:`~conformity.checks.model.judged` for not-exercised instead)."""
+    findings = refusals(trace, provider, steps, what)
     if findings:
         return failed(*findings)
     return passed(f"the software refused the ID token with {what} and accepted the valid ones")
@@ -213,7 +239,8 @@ def random_value_findings(
     seen: dict[str, int] = {}
     requests = authorizations(subject, service)
     if not requests:
-        return [Finding("the software sent no authorization request")]
+        return [Missing("the software sent no authorization request")]
+    wanted = f"{min_length} characters" if min_length else f"{min_bits:g} bits"
     for e in requests:
         value = e.param(name)
         if not value:
@@ -222,7 +249,7 @@ def random_value_findings(
                     e,
                     f"the authorization request carries no {name}",
                     where=f"request.query.{name}",
-                    expected=f"a random value of at least {max(min_length, 1)} characters",
+                    expected=f"a random value of at least {wanted}",
                     got=value,
                 )
             )

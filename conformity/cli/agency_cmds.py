@@ -49,8 +49,8 @@ def verify_cmd(ctx: click.Context, bundle: Path, trust: tuple[Path, ...]) -> Non
     who = (f"{m['software']['name']} {m['software']['version']} ({m['vendor']['id']}), {m['wave']} {m['category']}"
            if m else "(no readable manifest)")
     if v.ok:
-        must = [r for r in v.rows if r["level"] == "MUST" and r["method"] == "automated"]
-        failed = [r["id"] for r in must if r["verdict"] not in ("pass", "not-applicable")]
+        must = [r for r in v.rows if r.must_automated]
+        failed = [r.id for r in must if not r.settled]
         click.echo(f"VERIFIED: {bundle.name} sha256 {v.bundle_sha256}: {who}")
         click.echo(f"  run {v.identity.run_id} (submission {v.identity.submission_id}); {len(v.rows)} requirement "
                    f"verdicts re-derived from {len(v.verdicts)} checks; {len(must) - len(failed)}/{len(must)} "

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import click
 
+from conformity.cli.params import RFC3339, now_unless
 from conformity.errors import InputError, SignatureError
-from conformity.labels import LABEL_FORMAT, RETIRED_LABEL_FORMATS, Label, load_revocations, parse_time, verify_label
+from conformity.labels import LABEL_FORMAT, RETIRED_LABEL_FORMATS, Label, load_revocations, verify_label
 from conformity.signing import KeyRing, load_json_file, unverified_payload
 
 
@@ -33,15 +34,6 @@ def _keys(paths: tuple[Path, ...]) -> KeyRing:
     if not len(ring):
         raise InputError(f"no public key found in {', '.join(map(str, given))}", where="--agency-key")
     return ring
-
-
-def _when(text: str | None) -> dt.datetime:
-    if text is None:
-        return dt.datetime.now(dt.UTC)
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise InputError(f"--at must be an RFC 3339 time with a zone ({exc})", where="--at") from exc
 
 
 def judge(path: Path, keys: KeyRing, at: dt.datetime, revocations: Path | None) -> tuple[int, str]:
@@ -102,15 +94,15 @@ def label() -> None:
 @click.option("--revocations", envvar="USINE_REVOCATIONS", type=click.Path(dir_okay=False, path_type=Path),
               help="The agency's signed revocations.json; without it (or when its next_update has passed) a label "
                    "is never said VALID.")
-@click.option("--at", "at", help="Judge validity at this RFC 3339 time (default: now).")
+@click.option("--at", "at", type=RFC3339, help="Judge validity at this RFC 3339 time (default: now).")
 @click.pass_context
 def label_verify(ctx: click.Context, label_file: Path, keys: tuple[Path, ...], revocations: Path | None,
-                 at: str | None) -> None:
+                 at: dt.datetime | None) -> None:
     """Verify LABEL_FILE: signature by the agency, content unchanged, valid now (or --at), not revoked.
 
     Exit 0 valid, 1 invalid, 2 unreadable input, 3 revocation status unknown (no --revocations),
     4 revocation list stale (its next_update has passed).
     """
-    code, line = judge(label_file, _keys(keys), _when(at), revocations)
+    code, line = judge(label_file, _keys(keys), now_unless(at), revocations)
     click.echo(line)
     ctx.exit(code)

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from conformity.cli.common import get_catalog
+from conformity.cli.params import RFC3339, now_unless
 from conformity.errors import InputError
 from conformity.infrastructure_keys import load_keys
-from conformity.labels import parse_time
 from conformity.paths import state_dir
 from conformity.payments import RunOptions, run_payments
 from conformity.payments.lease import Lease
@@ -33,16 +33,6 @@ def _event_files(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     for p in paths:
         out.extend(sorted(p.glob("*.jsonl")) if p.is_dir() else [p])
     return tuple(out)
-
-
-def _as_of(text: str | None) -> dt.datetime:
-    if text is None:
-        return dt.datetime.now(dt.UTC)
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise InputError(f"--as-of must be an RFC 3339 time with a zone, e.g. 2027-06-30T23:59:59Z ({exc})",
-                         where="--as-of") from exc
 
 
 @click.group()
@@ -90,14 +80,14 @@ Exit codes:
               help="The payment agency's account (TOML, format usine.payer/1).")
 @click.option("--payees", "payees_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Vendors' bank details (TOML, format usine.payees/1); orders without are held.")
-@click.option("--as-of", "as_of", help="Events later than this time are future-dated (default: now).")
+@click.option("--as-of", "as_of", type=RFC3339, help="Events later than this time are future-dated (default: now).")
 @click.option("--commit-every", type=click.IntRange(1), default=50_000, show_default=True,
               help="Events per ledger transaction.")
 @click.pass_context
 def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Path | None, agency_url: str | None,
             events: tuple[Path, ...],
             infrastructure_keys: Path | None, ledger_path: Path | None, out_dir: Path, agency_keys: tuple[Path, ...],
-            payer_file: Path, payees_file: Path | None, as_of: str | None, commit_every: int) -> None:
+            payer_file: Path, payees_file: Path | None, as_of: dt.datetime | None, commit_every: int) -> None:
     """Pay every installation of WAVE whose proof of use is met, once; write orders and the refusal report.
 
     Only events that the infrastructure's signed segments prove, from sources their key vouches for,
@@ -123,7 +113,7 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
     options = RunOptions(
         wave=wave_id, labels=labels_dir, events=_event_files(events), ledger=ledger_path or default_ledger(),
         out=out_dir, keys=KeyRing.from_paths(agency_keys), infrastructure=load_keys(infrastructure_keys),
-        payer=load_payer(payer_file), payees=load_payees(payees_file), as_of=_as_of(as_of), revocations=revocations,
+        payer=load_payer(payer_file), payees=load_payees(payees_file), as_of=now_unless(as_of), revocations=revocations,
         commit_every=commit_every)
     stats = run_payments(catalog, options, progress=lambda msg: click.echo(msg, err=True))
     refused = stats.refused

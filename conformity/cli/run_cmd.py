@@ -45,6 +45,7 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
     from conformity.harness.evidence import collect, parse_option, vendor_sources
     from conformity.harness.outputs import run_to_end, write_outputs
     from conformity.harness.plan import make_plan
+    from conformity.harness.report import summary_of
     from conformity.harness.runner import Runner
     from conformity.harness.sandbox_access import connect, start_local
     from conformity.harness.vendor import load_vendor
@@ -77,4 +78,4 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
     click.echo(f"reports: {paths['report.html']}, {paths['report.json']}, {paths['junit.xml']}", err=True)
     click.echo(f"evidence bundle: {paths['bundle.zip']}" + (f" (with {len(attached.files)} evidence file(s) for "
                f"{len({f.requirement for f in attached.files})} requirement(s))" if attached.files else ""), err=True)
-    ctx.exit(0 if result.report["summary"]["passed"] else 1)
+    ctx.exit(0 if summary_of(result.report).passed else 1)

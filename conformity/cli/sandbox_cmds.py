@@ -30,21 +30,25 @@ def sandbox() -> None:
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
               help="State folder (database, keys, events). Default: a new temporary folder.")
 @click.option("--admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", help="Admin API token (default: generated).")
-@click.option("--cda-xsd", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Also validate CDA documents strictly against this XSD (e.g. HL7 CDA.xsd).")
+@click.option("--schema", "schemas", multiple=True, metavar="NAME[=PATH]",
+              help="An official schema a pack's services also validate against (repeatable): NAME=PATH, or NAME for "
+                   "the copy the pack finds (../shared/schemas or $USINE_SHARED_SCHEMAS). The installed packs' "
+                   "schemas are listed by `usine sandbox schemas`.")
 @click.option("--seal-every", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
               help="Data-received events per signed segment (also sealed every --seal-seconds, on "
                    "POST /admin/events/seal and at shutdown).")
 @click.option("--seal-seconds", type=click.FloatRange(0.1), default=60.0, show_default=True,
               help="Longest time an emitted event waits for its signed segment.")
 def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, test_pki: Path | None,
-          data_dir: Path | None, admin_token: str | None, cda_xsd: Path | None, seal_every: int,
+          data_dir: Path | None, admin_token: str | None, schemas: tuple[str, ...], seal_every: int,
           seal_seconds: float) -> None:
     """Serve the sandbox until interrupted."""
     import uvicorn
 
+    from sandbox import plugins
     from sandbox.app import create_app
     from sandbox.config import SandboxConfig
+    from sandbox.schemas import chosen
     from sandbox.server import Listeners, add_test_listeners, uvicorn_config
     from sandbox.tls import make_test_pki
 
@@ -52,8 +56,12 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
         raise click.UsageError("--tls-cert and --tls-key go together")
     if test_pki and tls_cert:
         raise click.UsageError("--test-pki brings its own certificate: do not also give --tls-cert")
+    try:
+        official = chosen(schemas, plugins.schemas())
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--schema") from None
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="usine-sandbox-"))
-    config = SandboxConfig(data_dir=data_dir, admin_token=admin_token or secrets.token_urlsafe(24), cda_xsd=cda_xsd,
+    config = SandboxConfig(data_dir=data_dir, admin_token=admin_token or secrets.token_urlsafe(24), schemas=official,
                            seal_every=seal_every, seal_seconds=seal_seconds)
     app = create_app(config)
     pki = make_test_pki(test_pki) if test_pki else None
@@ -132,6 +140,17 @@ def openapi(output: Path | None) -> None:
         doc = app.openapi()
         app.state.store.close()
     emit(json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n", output)
+
+
+@sandbox.command("schemas")
+def schemas_cmd() -> None:
+    """List the official schemas the installed packs' services can validate against (serve --schema NAME[=PATH])."""
+    from sandbox import plugins
+
+    for schema in plugins.schemas().values():
+        found = schema.locate()
+        click.echo(f"{schema.name}\t{found if found else 'not found locally: give --schema ' + schema.name + '=PATH'}"
+                   f"\t{schema.what}")
 
 
 @sandbox.command("pki")

@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from conformity.checks.model import concerning
+from conformity.harness.report import rows_of, summary_of
 
 ORDER = {"fail": 0, "error": 1, "not-exercised": 2, "evidence-required": 3, "not-applicable": 4, "pass": 5}
 NOT_PASSED = ("fail", "error", "not-exercised")
@@ -53,32 +54,32 @@ def _problems(report: dict[str, Any]) -> str:
 
 def report_html(report: dict[str, Any], traces: dict[str, dict[str, Any]]) -> str:
     e = escape
-    s = report["summary"]
+    s = summary_of(report)
     check_scenario = {c["id"]: c["scenario"] for c in report["checks"]}
     check_findings = {c["id"]: c for c in report["checks"]}
-    rows = sorted(report["requirements"], key=lambda r: (ORDER.get(r["verdict"], 9), r["level"] != "MUST", r["id"]))
+    rows = sorted(rows_of(report), key=lambda r: (ORDER.get(r.verdict, 9), r.level != "MUST", r.id))
     v = report["vendor"]
-    head = (f"<header class={'ok' if s['passed'] else 'ko'}><h1>{e(v['software'])} {e(v['version'])} — "
-            f"{e(report['wave'])} {e(report['category'])}: {'every automated MUST passed' if s['passed'] else 'MUST requirements failed'}</h1>"
-            f"<p>{s['must_passed']}/{s['must_automated']} automated MUST passed · verdicts {e(json.dumps(s['verdicts'], sort_keys=True))} · "
+    head = (f"<header class={'ok' if s.passed else 'ko'}><h1>{e(v['software'])} {e(v['version'])} — "
+            f"{e(report['wave'])} {e(report['category'])}: {'every automated MUST passed' if s.passed else 'MUST requirements failed'}</h1>"
+            f"<p>{s.must_passed}/{s.must_automated} automated MUST passed · verdicts {e(json.dumps(s.verdicts, sort_keys=True))} · "
             f"seed {report['seed']} · usine {e(report['harness']['version'])}</p></header>")
     body = [_problems(report)] if report.get("problems") else []
     for r in rows:
-        parts = [f"<section class=req id='{e(r['id'])}'><h3><span class='badge {e(r['verdict'])}'>{e(r['verdict'])}</span>"
-                 f"{e(r['id'])} [{e(r['level'])}] {e(r['title'])}</h3><small>{e(r['ref'])} · proof: {e(r['method'])}"
-                 + (f" · checks: {e(', '.join(r['checks']))}" if r["checks"] else "") + "</small>"]
-        if r["verdict"] == "evidence-required":
-            parts.append(f"<p>Evidence to provide: {e(r.get('evidence', ''))}</p>")
-            attached = report.get("evidence", {}).get(r["id"], [])
+        parts = [f"<section class=req id='{e(r.id)}'><h3><span class='badge {e(r.verdict)}'>{e(r.verdict)}</span>"
+                 f"{e(r.id)} [{e(r.level)}] {e(r.title)}</h3><small>{e(r.ref)} · proof: {e(r.method)}"
+                 + (f" · checks: {e(', '.join(r.checks))}" if r.checks else "") + "</small>"]
+        if r.verdict == "evidence-required":
+            parts.append(f"<p>Evidence to provide: {e(r.evidence or '')}</p>")
+            attached = report.get("evidence", {}).get(r.id, [])
             parts.append("<p>Attached for review: " + (", ".join(
                 f"<code>{e(f['file'])}</code> ({e(f['media_type'])}, {f['bytes']} bytes, sha256 {e(f['sha256'][:16])}…)"
                 for f in attached) if attached else "<b>nothing</b>") + "</p>")
-        if r["verdict"] in NOT_PASSED:
-            for cid in r["checks"]:
+        if r.verdict in NOT_PASSED:
+            for cid in r.checks:
                 c = check_findings[cid]
                 if c["status"] not in NOT_PASSED:
                     continue
-                mine = [f for f in c["findings"] if concerning(f, r["id"])]
+                mine = [f for f in c["findings"] if concerning(f, r.id)]
                 if not mine:
                     continue
                 parts.append(f"<p><b>{e(cid)}</b> ({e(c['status'])})</p><ul>")

@@ -19,6 +19,8 @@ from typing import Any
 
 from lxml import etree
 
+from conformity.harness.report import RequirementRow, rows_of
+
 SKIPPED = ("evidence-required", "not-applicable")
 #: verdicts written as a JUnit failure: fail, and not-exercised (a MUST not exercised blocks a label like a failure)
 FAILED = ("fail", "not-exercised")
@@ -39,35 +41,36 @@ def _findings_text(findings: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _facts(r: dict[str, Any]) -> list[tuple[str, str]]:
-    return [("requirement", r["id"]), ("ref", r["ref"]), ("level", r["level"]), ("kind", r["kind"]),
-            ("proof", r["method"]), ("checks", ",".join(r["checks"])), ("verdict", r["verdict"])]
+def _facts(r: RequirementRow) -> list[tuple[str, str]]:
+    return [("requirement", r.id), ("ref", r.ref), ("level", r.level), ("kind", r.kind),
+            ("proof", r.method), ("checks", ",".join(r.checks)), ("verdict", r.verdict)]
 
 
-def _counts(reqs: list[dict[str, Any]]) -> dict[str, str]:
-    return {"tests": str(len(reqs)), "failures": str(sum(r["verdict"] in FAILED for r in reqs)),
-            "errors": str(sum(r["verdict"] == "error" for r in reqs))}
+def _counts(reqs: list[RequirementRow]) -> dict[str, str]:
+    return {"tests": str(len(reqs)), "failures": str(sum(r.verdict in FAILED for r in reqs)),
+            "errors": str(sum(r.verdict == "error" for r in reqs))}
 
 
-def _testcase(suite: etree._Element, report: dict[str, Any], ref: str, r: dict[str, Any], seconds: float) -> None:
-    case = etree.SubElement(suite, "testcase", name=f"{r['id']} {r['title']}",
+def _testcase(suite: etree._Element, report: dict[str, Any], ref: str, r: RequirementRow, seconds: float) -> None:
+    case = etree.SubElement(suite, "testcase", name=f"{r.id} {r.title}",
                             classname=f"usine.{report['wave']}.{report['category']}.{ref.split('@')[0]}",
                             time=f"{seconds:.3f}")
     # Jenkins' XSD: skipped, then error(s), then failure(s), then system-out
-    if r["verdict"] == "evidence-required":
-        etree.SubElement(case, "skipped").text = f"{r['method']} proof: {r.get('evidence', '')}"
-    elif r["verdict"] == "not-applicable":
-        etree.SubElement(case, "skipped").text = "not applicable: " + _findings_text(r["findings"])
-    elif r["verdict"] == "error":
-        el = etree.SubElement(case, "error", message=(r["findings"][0]["message"] if r["findings"] else "error"))
-        el.text = _findings_text(r["findings"])
-    elif r["verdict"] in FAILED:
-        el = etree.SubElement(case, "failure", message=(r["findings"][0]["message"] if r["findings"] else "failed"),
-                              type=r["level"] if r["verdict"] == "fail" else "not-exercised")
-        el.text = _findings_text(r["findings"])
+    findings = list(r.findings)
+    if r.verdict == "evidence-required":
+        etree.SubElement(case, "skipped").text = f"{r.method} proof: {r.evidence or ''}"
+    elif r.verdict == "not-applicable":
+        etree.SubElement(case, "skipped").text = "not applicable: " + _findings_text(findings)
+    elif r.verdict == "error":
+        el = etree.SubElement(case, "error", message=(r.first_message if findings else "error"))
+        el.text = _findings_text(findings)
+    elif r.verdict in FAILED:
+        el = etree.SubElement(case, "failure", message=(r.first_message if findings else "failed"),
+                              type=r.level if r.verdict == "fail" else "not-exercised")
+        el.text = _findings_text(findings)
     out = "\n".join(f"{name}: {value}" for name, value in _facts(r))
-    if r["findings"] and r["verdict"] not in (*FAILED, "error", "not-applicable"):
-        out += "\nfindings:\n" + _findings_text(r["findings"])
+    if findings and r.verdict not in (*FAILED, "error", "not-applicable"):
+        out += "\nfindings:\n" + _findings_text(findings)
     etree.SubElement(case, "system-out").text = out + "\n"
 
 
@@ -88,10 +91,10 @@ def _problem_suite(root: etree._Element, report: dict[str, Any]) -> None:
 
 
 def junit_xml(report: dict[str, Any]) -> bytes:
-    rows = report["requirements"]
-    by_ref: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rows = rows_of(report)
+    by_ref: dict[str, list[RequirementRow]] = defaultdict(list)
     for r in rows:
-        by_ref[r["ref"].split("#")[0]].append(r)
+        by_ref[r.ref.split("#")[0]].append(r)
     check_ms = {c["id"]: c["duration_ms"] for c in report["checks"]}
     problems = report.get("problems", [])
     counts = _counts(rows)
@@ -103,15 +106,16 @@ def junit_xml(report: dict[str, Any]) -> bytes:
     if problems:
         _problem_suite(root, report)
     for ref, reqs in by_ref.items():
-        times = [sum(check_ms.get(c, 0) for c in r["checks"]) / 1000 for r in reqs]
+        times = [sum(check_ms.get(c, 0) for c in r.checks) / 1000 for r in reqs]
         suite = etree.SubElement(root, "testsuite", name=ref, **_counts(reqs),
-                                 skipped=str(sum(r["verdict"] in SKIPPED for r in reqs)), time=f"{sum(times):.3f}")
+                                 skipped=str(sum(r.verdict in SKIPPED for r in reqs)), time=f"{sum(times):.3f}")
         props = etree.SubElement(suite, "properties")
         for name, value in (("ref", ref), ("wave", report["wave"]), ("category", report["category"])):
             etree.SubElement(props, "property", name=name, value=value)
         for r in reqs:
             value = "; ".join(f"{k}={v}" for k, v in _facts(r)[1:])
-            etree.SubElement(props, "property", name=f"requirement:{r['id']}", value=value)
+            etree.SubElement(props, "property", name=f"requirement:{r.id}", value=value)
         for r, seconds in zip(reqs, times, strict=True):
             _testcase(suite, report, ref, r, seconds)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    out: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return out

@@ -12,6 +12,7 @@ from rich.table import Table
 from conformity.checks.registry import CHECKS
 from conformity.harness.events import Event, RunFinished, RunStarted, ScenarioFinished
 from conformity.harness.plan import Plan
+from conformity.harness.report import rows_of, summary_of
 from conformity.harness.scenario import SCENARIOS
 
 STYLE = {"pass": "green", "fail": "bold red", "error": "yellow", "not-exercised": "magenta", "evidence-required": "cyan",
@@ -85,19 +86,18 @@ class TerminalReporter:
         table = Table(title=f"{report['vendor']['software']} {report['vendor']['version']} — {report['wave']} {report['category']}")
         for col in ("requirement", "level", "proof", "verdict", "first finding"):
             table.add_column(col, overflow="fold")
-        rows = sorted(report["requirements"], key=lambda r: ({"fail": 0, "error": 1, "not-exercised": 2}.get(r["verdict"], 3),
-                                                             r["id"]))
+        rows = sorted(rows_of(report), key=lambda r: ({"fail": 0, "error": 1, "not-exercised": 2}.get(r.verdict, 3), r.id))
         for r in rows:
-            first = r["findings"][0]["message"] if r["findings"] and r["verdict"] in NOT_PASSED else ""
-            table.add_row(r["id"], r["level"], r["method"], f"[{STYLE.get(r['verdict'], '')}]{r['verdict']}[/]", first[:120])
+            first = r.first_message if r.verdict in NOT_PASSED else ""
+            table.add_row(r.id, r.level, r.method, f"[{STYLE.get(r.verdict, '')}]{r.verdict}[/]", first[:120])
         self.console.print(table)
-        s = report["summary"]
-        verdict = "[green]every automated MUST passed[/]" if s["passed"] else \
-            f"[bold red]{len(s['failed_must'])} MUST failed, {len(s['errored_must'])} in error, " \
-            f"{len(s.get('not_exercised_must', []))} not exercised[/]"
+        s = summary_of(report)
+        verdict = "[green]every automated MUST passed[/]" if s.passed else \
+            f"[bold red]{len(s.failed_must)} MUST failed, {len(s.errored_must)} in error, " \
+            f"{len(s.not_exercised_must)} not exercised[/]"
         attached = report.get("evidence", {})
-        missing = [r for r in s["evidence_required"] if r not in attached]
-        self.console.print(f"{s['must_passed']}/{s['must_automated']} automated MUST passed — {verdict}; "
-                           f"{len(s['evidence_required'])} requirement(s) need document or manual evidence: "
-                           f"{len(set(s['evidence_required']) & set(attached))} attached for the agency's review"
+        missing = [r for r in s.evidence_required if r not in attached]
+        self.console.print(f"{s.must_passed}/{s.must_automated} automated MUST passed — {verdict}; "
+                           f"{len(s.evidence_required)} requirement(s) need document or manual evidence: "
+                           f"{len(set(s.evidence_required) & set(attached))} attached for the agency's review"
                            + (f", none for {', '.join(missing)}" if missing else ""))

@@ -95,7 +95,8 @@ def judged_as(hospital: ReferenceRun, wave: str, category: str) -> ReferenceRun:
     ctx = eval_context(plan, {**hospital.ctx.software, "category": category})
     found = evaluate_checks(plan.checks, traces, ctx)
     rows = requirement_rows(plan, found)
-    report = {"requirements": rows, "summary": summarise(rows), "checks": [{"id": c, **v.to_json()} for c, v in found.items()],
+    report = {"requirements": [r.to_json() for r in rows], "summary": summarise(rows),
+              "checks": [{"id": c, **v.to_json()} for c, v in found.items()],
               "scenarios": [s for s in hospital.report["scenarios"] if s["id"] in traces]}
     return ReferenceRun(report, traces, plan, ctx, found)
 

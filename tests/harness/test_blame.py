@@ -23,7 +23,7 @@ def rows_after(reference_run: Callable[[str, str], ReferenceRun], mutation: str)
     m = MUTATIONS.get(mutation)
     ref = reference_run("2027-W2", m.category)
     traces, _ = apply(m, ref.traces)
-    return {r["id"]: r for r in requirement_rows(ref.plan, rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts,
+    return {r.id: r.to_json() for r in requirement_rows(ref.plan, rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts,
                                                                     m.scenario))}
 
 

@@ -26,7 +26,7 @@ from conformity.checks.registry import CHECKS
 from conformity.cli import cli
 from conformity.defects import MUTATIONS, SAME_RULE, Mutation, apply, proves_alone, rejudge
 from conformity.defects.coverage import broken_alone, defective_vendors_dirs, must_automated, uncovered
-from conformity.harness.report import requirement_rows, summarise
+from conformity.harness.report import RequirementRow, requirement_rows, summarise
 from tests.harness.conftest import ReferenceRun
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ def case_id(case: tuple[Mutation, str]) -> str:
     return f"{wave}-{'+'.join(m.breaks).replace('-', '_')}-{m.id}"
 
 
-def judged(ref: ReferenceRun, m: Mutation) -> tuple[list[dict[str, Any]], dict[str, Any], int | None]:
+def judged(ref: ReferenceRun, m: Mutation) -> tuple[list[RequirementRow], dict[str, Any], int | None]:
     traces, seq = apply(m, ref.traces)
     verdicts = rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts, m.scenario)
     rows = requirement_rows(ref.plan, verdicts)
@@ -58,8 +58,8 @@ def test_mutation_fails_exactly_what_it_declares(reference_run: Callable[[str, s
     expected = sorted(r for r in m.breaks if r in must_automated(load_catalog(), wave, m.category))
     assert expected, f"{m.id} breaks nothing {wave} {m.category} holds as an automated MUST"
     assert (sorted(summary["failed_must"]), summary["errored_must"], summary["not_exercised_must"]) == (expected, [], []), \
-        {r["id"]: r["findings"][:2] for r in rows if r["verdict"] in ("fail", "error")}
-    quoted = [f for r in rows if r["id"] in m.breaks for f in r["findings"]]
+        {r.id: r.findings[:2] for r in rows if r.verdict in ("fail", "error")}
+    quoted = [f for r in rows if r.id in m.breaks for f in r.findings]
     assert all(f["message"] for f in quoted)
     if seq is not None:
         assert any(f.get("exchange") == seq and m.where in f.get("where", "") for f in quoted), quoted

@@ -1,9 +1,10 @@
 """The core names no sector: no core module imports a pack, or mentions a pack's identifiers.
 
-The core is every module of ``conformity/`` and ``sandbox/`` outside their ``packs/`` folders, and the JSON
-Schemas of the formats. A pack's identifiers are its id, its referential ids, its category ids, the names of its
-sandbox services and provider, and its modules. Each installed pack is checked, found as the core finds it
-(``usine.packs`` entry points): a third-party pack is held to the same rule.
+The core is every module of ``conformity/`` and ``sandbox/`` outside their ``packs/`` folders, the site simulation's
+shared core (``examples/sites/simulate.py``), and the JSON Schemas of the formats. A pack's identifiers are its id,
+its referential ids, its category ids, the names of its sandbox services, provider, directories and official schemas
+(``--schema NAME``), and its modules. Each installed pack is checked, found as the core finds it (``usine.packs``
+entry points): a third-party pack is held to the same rule.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from sandbox import plugins as sandbox_plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = sorted(
-    p
-    for top in ("conformity", "sandbox")
-    for p in (ROOT / top).rglob("*.py")
-    if "packs" not in p.relative_to(ROOT / top).parts
+    [p for top in ("conformity", "sandbox") for p in (ROOT / top).rglob("*.py")
+     if "packs" not in p.relative_to(ROOT / top).parts]
+    + [ROOT / "examples" / "sites" / "simulate.py"]
 )
 SCHEMAS = sorted((ROOT / "conformity" / "schemas").glob("*.json"))
 #: the sandbox's liveness endpoint is GET /health: a word the health pack's id happens to share
@@ -38,7 +38,8 @@ def identifiers(pack_id: str) -> dict[str, set[str]]:
         | {r.id for r in catalog.referentials.values() if r.pack == pack_id}
         | set(catalog.packs[pack_id].categories)
     )
-    names = set(sandbox_plugins.pack_of(pack_id).service_names()) if pack_id in sandbox_plugins.packs() else set()
+    sandbox = sandbox_plugins.packs().get(pack_id)
+    names = set(sandbox.service_names()) | {s.name for s in sandbox.schemas} if sandbox else set()
     return {"words": words, "names": names}
 
 

@@ -155,9 +155,10 @@ def test_accepted_documents_are_valid_against_the_official_xsd(dmp: Dmp, officia
 
 @pytest.fixture(scope="module")
 def xsd_dmp(tmp_path_factory: pytest.TempPathFactory, official_schemas: Path) -> Iterator[Dmp]:
-    """A second sandbox started with ``cda_xsd=`` the official CDA R2 schema."""
+    """A second sandbox given the official CDA R2 schema (``--schema cda=PATH``: the pack's schema ``cda``)."""
     xsd = official_schemas / "hl7-cda-r2" / "infrastructure" / "cda" / "CDA.xsd"
-    config = SandboxConfig(data_dir=tmp_path_factory.mktemp("sandbox-xsd"), admin_token="xsd-admin", cda_xsd=xsd)
+    config = SandboxConfig(data_dir=tmp_path_factory.mktemp("sandbox-xsd"), admin_token="xsd-admin",
+                           schemas={"cda": xsd})
     with start_in_thread(config) as server, httpx.Client(base_url=server.base_url, timeout=30) as client:
         r = client.post("/admin/sessions", json={"seed": 8}, headers={"Authorization": "Bearer xsd-admin"})
         session = r.json()

@@ -3,21 +3,26 @@
 Pro Santé Connect-like one (``idp``).
 
 The sandbox mounts each service of ``SERVICES`` under ``/s/{session_id}/<name>`` (and its ``prod_router`` under
-``/prod/<name>``); ``FAULTS`` lists the faults a session may inject into them; ``fixtures(seed)`` gives a session's
-data; ``OIDC`` configures the provider.
+``/prod/<name>``), and each directory of ``DIRECTORIES`` the same way; ``FAULTS`` lists the faults a session may
+inject into them; ``fixtures(seed)`` gives a session's data; ``OIDC`` configures the provider; ``SCHEMAS`` names
+the official schema the shared record can validate against.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sandbox.faults import Fault, counted, integer, one_of, seconds
+from sandbox.faults import Fault, counted, one_of, seconds
 from sandbox.oidc_profile import OidcProfile
-from sandbox.packs.health import directory, dmp, insi, messaging
+from sandbox.packs.health import cda, directory, dmp, insi, messaging
 from sandbox.packs.health.fixtures import generate
 from sandbox.packs.health.openapi import DOCUMENT
 
-SERVICES = {"insi": insi, "dmp": dmp, "mss": messaging, "directory": directory}
+SERVICES = {"insi": insi, "dmp": dmp, "mss": messaging}
+#: the official schemas its services can validate against (``usine sandbox serve --schema cda[=PATH]``)
+SCHEMAS = (cda.CDA_SCHEMA,)
+#: the core's directory service, configured as the health directory (``directory``)
+DIRECTORIES = (directory.PROFILE,)
 
 INS_FAULTS = ("short_ins", "wrong_oid")
 
@@ -34,8 +39,6 @@ FAULTS: dict[str, dict[str, Fault]] = {
                                counted),
     },
     "mss": {"unavailable": Fault("n: the next n sends answer 503 with Retry-After", counted)},
-    "directory": {"unavailable": Fault("n: the next n searches answer 503 with Retry-After", counted),
-                  "max_age": Fault("seconds announced in Cache-Control max-age (default 300)", integer(0, 86400, "seconds"))},
 }
 
 

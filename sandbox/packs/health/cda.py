@@ -31,6 +31,7 @@ from lxml import etree
 
 from conformity.packs.health.ins import INS_OIDS, ins_reference, is_valid_ins
 from conformity.xmlsafe import element_path
+from sandbox.schemas import OfficialSchema
 
 NS = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -511,6 +512,18 @@ class _LocalOnly(etree.Resolver):
         if url and re.match(r"^[a-z][a-z0-9+.\-]*://", url, re.IGNORECASE) and not url.lower().startswith("file:"):
             raise ValueError(f"schema part {url} is not a local file")
         return None
+
+
+def _located_cda_xsd() -> Path | None:
+    from conformity.packs.health.checks.cda import cda_xsd_path  # the evaluator's copy (checks load lazily)
+
+    return cda_xsd_path()
+
+
+#: the official schema the shared record also validates uploads against, when the sandbox is given it
+CDA_SCHEMA = OfficialSchema("cda", "the HL7 CDA R2 XML Schema (HL7's normative CDA.xsd, not redistributed): "
+                            "documents uploaded to the shared record are also validated against it",
+                            locate=_located_cda_xsd)
 
 
 @lru_cache(maxsize=4)

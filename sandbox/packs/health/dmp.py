@@ -24,7 +24,8 @@ Production, under ``/prod/dmp`` (installation token): ``POST /documents`` with t
 (any valid INS with an INS OID) and, on first acceptance, one data-received event.
 
 The XML is parsed only by :func:`conformity.xmlsafe.parse_xml` with the configured limits, and
-validated by :mod:`sandbox.packs.health.cda` (plus the XML Schema of ``config.cda_xsd`` when set).
+validated by :mod:`sandbox.packs.health.cda` (plus the official CDA R2 XML Schema when the sandbox is given it:
+``--schema cda``, ``config.schemas["cda"]``).
 
 Problem codes: ``unsupported-media-type`` 415; ``json-malformed``, ``document-not-base64``,
 ``xml-malformed``, ``xml-forbidden``, ``xml-too-deep`` 400; ``xml-too-large`` 413;
@@ -160,7 +161,7 @@ class DmpState:
 
 
 def setup(app: FastAPI) -> None:
-    xsd = app.state.config.cda_xsd
+    xsd = app.state.config.schemas.get(cda.CDA_SCHEMA.name)
     app.state.dmp = DmpState(cda.load_schema(xsd) if xsd else None, threading.Lock())
 
 

@@ -43,12 +43,9 @@ from conformity.packs.health.ins import INS_OIDS, is_valid_ins
 from conformity.signing import canonical_json, sha256_hex
 from sandbox.deps import raise_if_unavailable, require_installation, require_json, store_of
 from sandbox.events import data_received
-from sandbox.packs.health.directory import (
-    SessionCaller,
-    address_key,
-    known_addresses,
-)
+from sandbox.packs.health.directory import address_key, known_addresses
 from sandbox.problems import Problem, set_outcome
+from sandbox.services.directory import SessionCaller
 from sandbox.sessions import new_id
 
 SERVICE = "mss"

@@ -16,7 +16,7 @@ from conformity.catalog import load_catalog
 from conformity.checks.registry import CHECKS
 from conformity.defects import MUTATIONS, Mutation, apply, rejudge
 from conformity.defects.coverage import broken_alone, must_automated
-from conformity.harness.report import requirement_rows, summarise
+from conformity.harness.report import RequirementRow, requirement_rows, summarise
 from tests.packs.housing.runs import VENDORS, WAVES, Run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("housing")]
@@ -28,7 +28,7 @@ def case_id(case: tuple[Mutation, str]) -> str:
     return f"{wave}-{'+'.join(m.breaks)}-{m.id}"
 
 
-def judged(ref: Run, m: Mutation) -> tuple[list[dict], dict, int | None, set[str]]:
+def judged(ref: Run, m: Mutation) -> tuple[list[RequirementRow], dict, int | None, set[str]]:
     traces, seq = apply(m, ref.traces)
     verdicts = rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts, m.scenario)
     rows = requirement_rows(ref.plan, verdicts)
@@ -43,8 +43,8 @@ def test_mutation_fails_exactly_what_it_declares(housing_run: Callable[..., Run]
     expected = sorted(r for r in m.breaks if r in must_automated(load_catalog(), wave, m.category))
     assert expected, f"{m.id} breaks nothing {wave} {m.category} holds as an automated MUST"
     got = (sorted(summary["failed_must"]), summary["errored_must"], summary.get("not_exercised_must", []))
-    assert got == (expected, [], []), {r["id"]: r["findings"][:2] for r in rows if r["verdict"] in ("fail", "error")}
-    quoted = [f for r in rows if r["id"] in m.breaks for f in r["findings"]]
+    assert got == (expected, [], []), {r.id: r.findings[:2] for r in rows if r.verdict in ("fail", "error")}
+    quoted = [f for r in rows if r.id in m.breaks for f in r.findings]
     assert all(f["message"] for f in quoted)
     if seq is not None:
         assert any(f.get("exchange") == seq and m.where in f.get("where", "") for f in quoted), quoted

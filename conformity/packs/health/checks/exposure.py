@@ -18,9 +18,10 @@ from typing import Any
 from conformity.checks.evaluate import EvalContext
 from conformity.checks.helpers import noted
 from conformity.checks.model import Finding, Verdict, failed, not_exercised, passed
+from conformity.checks.oidc import REDACTED
 from conformity.checks.registry import check
 from conformity.checks.trace import Note, RunView, TraceView
-from conformity.packs.health.checks.pracauth import NOMINAL, REDACTED
+from conformity.packs.health.checks.pracauth import NOMINAL
 from conformity.packs.health.checks.security import personal_values, token_kinds
 from conformity.packs.health.ins import normalise_name
 

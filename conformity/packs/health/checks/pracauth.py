@@ -10,18 +10,18 @@ nothing.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
-import string
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from conformity.checks import oidc
 from conformity.checks.evaluate import EvalContext
-from conformity.checks.helpers import noted, performed, quote, step_exchanges
+from conformity.checks.guards import guarded
+from conformity.checks.helpers import noted, quote, step_exchanges
 from conformity.checks.model import Finding, Missing, Verdict, about, failed, judged, not_exercised, passed
 from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
+from conformity.checks.trace import Exchange, Note, RunView, TraceView
+from conformity.packs.health.scenarios.auth import ID_TOKEN_FAULT_STEPS
 
 NOMINAL = "pracauth.login_nominal"
 FAULTS = "pracauth.login_faults"
@@ -31,22 +31,23 @@ CONTROLS = ("control", "control_after")
 #: token request grant types allowed → the provider's outcome when it grants them
 GRANTS = {"authorization_code": "token-issued", "refresh_token": "token-refreshed"}
 MIN_ENTROPY_BITS = 128
-REDACTED = re.compile(r"\[redacted sha256:([0-9a-f]{16})\]")
 NATIONAL_ID = re.compile(r"^8[0-9]{11}$")
-ALPHABETS = ((string.digits, 10), (string.hexdigits.lower(), 16), (string.hexdigits.upper(), 16),
-             (string.ascii_letters + string.digits, 62), (string.ascii_letters + string.digits + "-_", 64),
-             (string.ascii_letters + string.digits + "+/=", 64))
 
 
-# trace reading -------------------------------------------------------------------------------------
+# trace reading: the generic relying-party rules (conformity.checks.oidc) on the Pro Santé Connect-like provider ---
+
+IDP = oidc.Provider("idp", "practitioner.login", CONTROLS)
+#: the faulty-logins scenario's step name → the ID-token forgery the sandbox applied in it
+FAULT_OF = {step: fault for fault, step in ID_TOKEN_FAULT_STEPS}
+
 
 def authorizations(subject: TraceView | RunView) -> list[Exchange]:
     """The authorization requests the software sent (GET or POST /authorize), in every scenario of a RunView."""
-    return [e for trace in views(subject) for e in trace.exchanges("idp", path="/authorize")]
+    return oidc.authorizations(subject, IDP.service)
 
 
 def token_requests(subject: TraceView | RunView) -> list[Exchange]:
-    return [e for trace in views(subject) for e in trace.exchanges("idp", method="POST", path="/token")]
+    return oidc.token_requests(subject, IDP.service)
 
 
 def faults_trace(subject: TraceView | RunView) -> TraceView:
@@ -58,169 +59,55 @@ def faults_trace(subject: TraceView | RunView) -> TraceView:
     return trace
 
 
-def redacted_hash(value: Any) -> str | None:
-    """The hash prefix of a secret the sandbox redacted in the trace (``[redacted sha256:…]``)."""
-    match = REDACTED.fullmatch(value) if isinstance(value, str) else None
-    return match.group(1) if match else None
-
-
-@dataclass(frozen=True, slots=True)
-class Issued:
-    """Tokens the provider issued in one token response (hash prefixes, as the trace holds them)."""
-
-    exchange: Exchange
-    access: str | None
-    id_token: str | None
-    refresh: str | None
-
-    @property
-    def fault(self) -> str | None:
-        return self.exchange.details.get("fault")
-
-
-def issued(trace: TraceView) -> list[Issued]:
-    """Every successful token response (code or refresh grant), with the hashes of the tokens it carried."""
-    out = []
-    for e in token_requests(trace):
-        body = e.response_json if isinstance(e.response_json, dict) else {}
-        if e.outcome in ("token-issued", "token-refreshed"):
-            out.append(Issued(e, redacted_hash(body.get("access_token")), redacted_hash(body.get("id_token")),
-                              redacted_hash(body.get("refresh_token"))))
-    return out
-
-
-def bearer_uses(trace: TraceView, token_hash: str | None, after: int = 0) -> list[Exchange]:
-    """Requests after seq ``after`` that presented the token with this hash prefix as a Bearer credential."""
-    if not token_hash:
-        return []
-    return [e for e in trace.exchanges(after=after)
-            if (e.auth or {}).get("scheme") == "Bearer" and (e.auth or {}).get("token_sha256") == token_hash]
-
-
-def refresh_uses(trace: TraceView, token_hash: str | None, after: int = 0) -> list[Exchange]:
-    """Token requests after seq ``after`` that redeemed the refresh token with this hash prefix."""
-    if not token_hash:
-        return []
-    return [e for e in token_requests(trace) if e.seq > after and redacted_hash(e.param("refresh_token")) == token_hash]
-
-
-def entropy_bits(value: str) -> float:
-    """A generous estimate of a random string's entropy: its length times log2 of its smallest alphabet."""
-    for alphabet, size in ALPHABETS:
-        if all(c in alphabet for c in value):
-            return len(value) * math.log2(size)
-    return len(value) * math.log2(95)
-
-
 def login_step(trace: TraceView, name: str) -> Note | None:
-    notes = performed(trace, "practitioner.login", name)
-    return notes[-1] if notes else None
+    return oidc.login_step(trace, IDP, name)
 
 
-def claims_session(note: Note) -> bool:
-    out = note.data.get("output")
-    return isinstance(out, dict) and out.get("authenticated") is True
+def _issued_in(trace: TraceView, note: Note) -> list[oidc.Issued]:
+    return oidc.issued_in(trace, IDP, note)
 
-
-# controls and refusals -----------------------------------------------------------------------------
 
 def control_findings(trace: TraceView) -> list[Finding]:
     """The scenario's valid logins must succeed: a token issued, used at userinfo, a session opened."""
-    found = []
-    for name in CONTROLS:
-        note = login_step(trace, name)
-        if note is None:
-            found.append(Missing(f"the control login {name!r} was not performed"))
-            continue
-        used = [e for i in _issued_in(trace, note) for e in bearer_uses(trace, i.access, i.exchange.seq)
-                if e.local_path == "/userinfo" and e.outcome == "userinfo-served"]
-        if not used or not claims_session(note):
-            found.append(Finding(f"the control login {name!r} with valid answers did not succeed, so refusing the "
-                                 "faulty ones proves nothing", exchange=note.seq, scenario=note.scenario,
-                                 expected="token issued, userinfo called, authenticated", got=note.data.get("output")))
-    return found
+    return oidc.control_findings(trace, IDP)
 
 
-def _issued_in(trace: TraceView, note: Note) -> list[Issued]:
-    seqs = {e.seq for e in step_exchanges(trace, note, "idp")}
-    return [i for i in issued(trace) if i.exchange.seq in seqs]
+def refusals(trace: TraceView, steps: tuple[str, ...], what: str) -> list[Finding]:
+    """The control logins' findings, then each step's login (whose ID token the sandbox forged as the scenario
+    says: :data:`FAULT_OF`): breaches, or Missing when not shown."""
+    return oidc.refusals(trace, IDP, tuple((step, FAULT_OF[step]) for step in steps), what)
 
 
-def refusal_findings(trace: TraceView, step: str, fault: str, what: str) -> list[Finding]:
-    """The software must refuse the login of ``step``, whose ID token the sandbox forged as ``fault``."""
-    note = login_step(trace, step)
-    if note is None:
-        return [Missing(f"the login with {what} (step {step!r}) was not performed")]
-    forged = [i for i in _issued_in(trace, note) if i.fault == fault]
-    if not forged:
-        return [Missing(f"step {step!r}: the software never redeemed its code, so it never received the ID token "
-                        f"with {what}: its refusal is not shown", exchange=note.seq, scenario=note.scenario, got=note.data.get("output"))]
-    found = []
-    for i in forged:
-        for e in bearer_uses(trace, i.access, i.exchange.seq):
-            found.append(quote(e, f"step {step!r}: the software accepted the ID token with {what} (exchange "
-                                  f"{i.exchange.seq}) and used the access token it came with at "
-                                  f"{e.service} {e.method} {e.local_path}", where="request.auth",
-                               expected="token discarded", got=e.auth))
-        for e in refresh_uses(trace, i.refresh, i.exchange.seq):
-            found.append(quote(e, f"step {step!r}: the software kept the refresh token that came with the ID token "
-                                  f"with {what} (exchange {i.exchange.seq}) and redeemed it", where="request.body.form",
-                               expected="token discarded", got=e.outcome))
-    if claims_session(note):
-        found.append(Finding(f"step {step!r}: the software opened a session with an ID token with {what}",
-                             exchange=note.seq, scenario=note.scenario, where="output.authenticated", expected=False, got=True))
-    return found
-
-
-def refusals(trace: TraceView, steps: tuple[tuple[str, str], ...], what: str) -> list[Finding]:
-    """The control logins' findings, then each (step, fault) login's: breaches, or Missing when not shown."""
-    findings = control_findings(trace)
-    for step, fault in steps:
-        findings += refusal_findings(trace, step, fault, what)
-    return findings
-
-
-def refusal_verdict(trace: TraceView, steps: tuple[tuple[str, str], ...], what: str) -> Verdict:
-    """Pass when every (step, fault) login was refused and the control logins succeeded; not exercised when a
-    faulty answer never reached the software."""
+def refusal_verdict(trace: TraceView, steps: tuple[str, ...], what: str) -> Verdict:
+    """Pass when every step's login was refused and the control logins succeeded; not exercised when a faulty
+    answer never reached the software."""
     return judged(refusals(trace, steps, what),
                   f"the software refused {len(steps)} login(s) with {what} and accepted the valid ones")
 
 
 def random_value_findings(trace: TraceView | RunView, name: str, ctx: EvalContext, requirement: str) -> list[Finding]:
-    """Each authorization request carries parameter ``name`` with enough entropy, never reused."""
+    """Each authorization request carries parameter ``name`` with enough entropy (the referential's
+    ``min_entropy_bits``), never reused."""
     minimum = ctx.param(requirement, "min_entropy_bits", MIN_ENTROPY_BITS)
-    found, seen = [], {}
-    requests = authorizations(trace)
-    if not requests:
-        return [Missing("the software sent no authorization request")]
-    for e in requests:
-        value = e.param(name)
-        if not value:
-            found.append(quote(e, f"the authorization request carries no {name}", where=f"request.query.{name}",
-                               expected=f"a random value of at least {minimum} bits", got=value))
-            continue
-        bits = entropy_bits(value)
-        if bits < minimum:
-            found.append(quote(e, f"the {name} is too short to carry {minimum} bits of entropy",
-                               where=f"request.query.{name}", expected=f">= {minimum} bits",
-                               got=f"{value!r} (~{bits:.0f} bits)"))
-        if value in seen:
-            found.append(quote(e, f"the {name} of exchange {seen[value]} is reused", where=f"request.query.{name}",
-                               expected="a fresh value", got=value))
-        seen.setdefault(value, e.seq)
-    return found
+    return oidc.random_value_findings(trace, IDP.service, name, min_bits=minimum)
 
 
 # checks on the nominal login -----------------------------------------------------------------------
 
+def logged_in(trace: TraceView, ctx: EvalContext) -> Finding | None:
+    """Guard: the software sent an authorization request and a token request (else the check is not exercised)."""
+    requests, tokens = authorizations(trace), token_requests(trace)
+    if requests and tokens:
+        return None
+    return Finding("the software did not log in: no authorization request and token request",
+                   got={"authorization_requests": len(requests), "token_requests": len(tokens)})
+
+
 @check("oidc.authorization_code_flow", verifies=["PRACAUTH-001", "PRACAUTH-015"], scenario=NOMINAL, reads_all=True)
+@guarded(logged_in)
 def authorization_code_flow(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Code flow with openid scope, the code redeemed with client_secret_basic or private_key_jwt."""
     requests, tokens = authorizations(trace), token_requests(trace)
-    if not requests or not tokens:
-        return not_exercised(Finding("the software did not log in: no authorization request and token request",
-                                     got={"authorization_requests": len(requests), "token_requests": len(tokens)}))
     findings = []
     for e in requests:
         if e.param("response_type") != "code":
@@ -273,11 +160,10 @@ def discovery_used(run: RunView, ctx: EvalContext) -> Verdict:
 
 
 @check("oidc.pkce_s256_used", verifies=["PRACAUTH-005"], scenario=NOMINAL, reads_all=True)
+@guarded(logged_in)
 def pkce_s256_used(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Each authorization request has an S256 code_challenge and each code is redeemed with its verifier."""
     requests, tokens = authorizations(trace), token_requests(trace)
-    if not requests or not tokens:
-        return not_exercised(Finding("the software did not log in: no authorization request and token request"))
     findings = []
     for e in requests:
         if e.param("code_challenge_method") != "S256" or not e.param("code_challenge"):
@@ -317,7 +203,7 @@ def state_verified(run: RunView, ctx: EvalContext) -> Verdict:
                 findings.append(quote(t, f"the software redeemed the code of a callback whose state was not the one "
                                          f"it sent (exchange {e.seq})", where="request.body.form.code",
                                       expected="code discarded", got="code redeemed"))
-    if note is not None and claims_session(note):
+    if note is not None and oidc.claims_session(note):
         findings.append(Finding("the software opened a session from a callback with another state",
                                 exchange=note.seq, scenario=note.scenario, where="output.authenticated", expected=False, got=True))
     return judged(findings, "states are fresh and long enough; the callback with another state was refused")
@@ -333,7 +219,7 @@ def _param_of_location(e: Exchange, name: str) -> str | None:
 def nonce_verified(run: RunView, ctx: EvalContext) -> Verdict:
     """Fresh 128-bit nonces in every authorization request, and an ID token with another nonce is refused."""
     findings = random_value_findings(run, "nonce", ctx, "PRACAUTH-004")
-    findings += refusals(faults_trace(run), (("wrong_nonce", "wrong_nonce"), ("nonce_missing", "nonce_missing")),
+    findings += refusals(faults_trace(run), ("wrong_nonce", "nonce_missing"),
                          "another nonce than the one sent, or none")
     return judged(findings, "nonces are fresh and long enough; ID tokens with another nonce, or none, were refused")
 
@@ -341,14 +227,14 @@ def nonce_verified(run: RunView, ctx: EvalContext) -> Verdict:
 @check("oidc.id_token_signature_verified", verifies=["PRACAUTH-006"], scenario=FAULTS)
 def id_token_signature_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An ID token whose signature does not verify is refused."""
-    return refusal_verdict(trace, (("bad_signature", "bad_signature"),), "a corrupted signature")
+    return refusal_verdict(trace, ("bad_signature",), "a corrupted signature")
 
 
 @check("oidc.alg_none_refused", verifies=["PRACAUTH-007"], scenario=FAULTS)
 def alg_none_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An ID token signed with an algorithm the provider does not list is refused: alg none (unsigned), and HS256
     keyed with the provider's public key."""
-    return refusal_verdict(trace, (("alg_none", "alg_none"), ("hs256_public_key", "hs256_public_key")),
+    return refusal_verdict(trace, ("alg_none", "hs256_public_key"),
                            "an algorithm the provider does not list (none, or HS256 keyed with its public key)")
 
 
@@ -403,7 +289,7 @@ def _seconds_between(a: Exchange, b: Exchange) -> float | None:
 @check("oidc.unknown_kid_refused", verifies=["PRACAUTH-008"], scenario=FAULTS)
 def unknown_kid_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An ID token signed under a kid absent from the JWKS is refused, with bounded JWKS refetches."""
-    findings = refusals(trace, (("unknown_kid", "unknown_kid"), ("unknown_kid_again", "unknown_kid")),
+    findings = refusals(trace, ("unknown_kid", "unknown_kid_again"),
                         "a key id absent from the JWKS")
     findings += refetch_findings(trace, ctx)
     return judged(findings, "the ID tokens with a key id absent from the JWKS were refused, with bounded refetches")
@@ -412,24 +298,24 @@ def unknown_kid_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
 @check("oidc.issuer_verified", verifies=["PRACAUTH-009"], scenario=FAULTS)
 def issuer_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An ID token from another issuer is refused."""
-    return refusal_verdict(trace, (("wrong_issuer", "wrong_issuer"),), "another issuer")
+    return refusal_verdict(trace, ("wrong_issuer",), "another issuer")
 
 
 @check("oidc.audience_verified", verifies=["PRACAUTH-010"], scenario=FAULTS)
 def audience_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An ID token for another audience, or for several with another azp (from PRACAUTH 1.2: or none), is refused."""
-    steps = (("wrong_audience", "wrong_audience"), ("foreign_azp", "foreign_azp"))
+    steps: tuple[str, ...] = ("wrong_audience", "foreign_azp")
     if at_least(ctx, "1.2"):
-        steps += (("several_audiences_no_azp", "several_audiences_no_azp"),)
+        steps += ("several_audiences_no_azp",)
     return refusal_verdict(trace, steps, "another audience (or several audiences and no or another azp)")
 
 
 @check("oidc.expiry_verified", verifies=["PRACAUTH-011"], scenario=FAULTS)
 def expiry_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An expired ID token, one issued in the future, or (from PRACAUTH 1.2) not valid before a future time."""
-    steps = (("expired", "expired"), ("issued_in_future", "issued_in_future"))
+    steps: tuple[str, ...] = ("expired", "issued_in_future")
     if at_least(ctx, "1.2"):
-        steps += (("nbf_in_future", "nbf_in_future"),)
+        steps += ("nbf_in_future",)
     return refusal_verdict(trace, steps, "an expiry in the past (or an iat or nbf in the future)")
 
 
@@ -447,7 +333,7 @@ def acr_verified(run: RunView, ctx: EvalContext) -> Verdict:
     """Each authorization asks acr_values=eidas1, and an ID token with another acr is refused."""
     acr = ctx.param("SECURITY-004", "acr", "eidas1")
     findings = request_param_findings(run, "acr_values", lambda v: acr in (v or "").split(), f"acr_values={acr}")
-    findings += refusals(faults_trace(run), (("wrong_acr", "wrong_acr"),), f"an acr other than {acr}")
+    findings += refusals(faults_trace(run), ("wrong_acr",), f"an acr other than {acr}")
     return judged(findings, f"every authorization asks acr_values={acr}; the ID token with another acr was refused")
 
 
@@ -456,7 +342,7 @@ def max_auth_age_enforced(run: RunView, ctx: EvalContext) -> Verdict:
     """Each authorization sends the referential's max_age, and an ID token with an older auth_time is refused."""
     max_age = str(ctx.param("PRACAUTH-017", "max_age", 43200))
     findings = request_param_findings(run, "max_age", lambda v: v == max_age, f"max_age={max_age}")
-    findings += refusals(faults_trace(run), (("stale_auth_time", "stale_auth_time"),),
+    findings += refusals(faults_trace(run), ("stale_auth_time",),
                          f"an auth_time older than max_age ({int(max_age) // 3600} hours)")
     return judged(findings, f"every authorization sends max_age={max_age}; the ID token with an older auth_time was "
                             "refused")
@@ -468,7 +354,7 @@ def userinfo_national_id(trace: TraceView, ctx: EvalContext) -> Verdict:
     findings = control_findings(trace)
     for name in CONTROLS:  # control_after follows the refused userinfo of another practitioner
         note = login_step(trace, name)
-        if note is not None and claims_session(note):
+        if note is not None and oidc.claims_session(note):
             findings += national_id_findings(trace, note)
     findings += about(["PRACAUTH-012"], userinfo_refusal_findings(trace))
     return judged(findings, "userinfo called with the access token, national id recorded as returned, another sub "
@@ -508,8 +394,8 @@ def userinfo_refusal_findings(trace: TraceView) -> list[Finding]:
     found = [quote(u, f"the software kept using the access token after userinfo answered sub "
                       f"{e.details.get('served_sub')!r} for a login of {e.details.get('sub')!r} (exchange {e.seq})",
                    where="request.auth", expected="session refused", got=u.auth)
-             for u in bearer_uses(trace, (e.auth or {}).get("token_sha256"), e.seq)]
-    if claims_session(note):
+             for u in oidc.bearer_uses(trace, (e.auth or {}).get("token_sha256"), e.seq)]
+    if oidc.claims_session(note):
         found.append(Finding("the software opened a session although userinfo's sub differs from the ID token's",
                              exchange=note.seq, scenario=note.scenario, where="output.authenticated", expected=False, got=True))
     return found
@@ -528,9 +414,9 @@ def acceptance_findings(trace: TraceView, step: str, what: str) -> list[Finding]
     note = login_step(trace, step)
     if note is None:
         return [Missing(f"the login with {what} (step {step!r}) was not performed")]
-    used = [e for i in _issued_in(trace, note) for e in bearer_uses(trace, i.access, i.exchange.seq)
+    used = [e for i in _issued_in(trace, note) for e in oidc.bearer_uses(trace, i.access, i.exchange.seq)
             if e.local_path == "/userinfo" and e.outcome == "userinfo-served"]
-    if not used or not claims_session(note):
+    if not used or not oidc.claims_session(note):
         return [noted(note, f"step {step!r}: the software refused a valid login with {what}",
                       where="output.authenticated", expected="token used at userinfo, authenticated",
                       got=note.data.get("output") or note.data.get("failure"))]
@@ -540,14 +426,13 @@ def acceptance_findings(trace: TraceView, step: str, what: str) -> list[Finding]
 @check("oidc.required_claims_verified", verifies=["PRACAUTH-025"], scenario=FAULTS)
 def required_claims_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An ID token without iat, exp or sub is refused."""
-    return refusal_verdict(trace, (("iat_missing", "iat_missing"), ("exp_missing", "exp_missing"),
-                                   ("sub_missing", "sub_missing")), "a required claim missing (iat, exp or sub)")
+    return refusal_verdict(trace, ("iat_missing", "exp_missing", "sub_missing"), "a required claim missing (iat, exp or sub)")
 
 
 @check("oidc.token_hashes_verified", verifies=["PRACAUTH-022"], scenario=FAULTS)
 def token_hashes_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An ID token whose at_hash or c_hash does not match the access token or the code is refused."""
-    return refusal_verdict(trace, (("wrong_at_hash", "wrong_at_hash"), ("wrong_c_hash", "wrong_c_hash")),
+    return refusal_verdict(trace, ("wrong_at_hash", "wrong_c_hash"),
                            "an at_hash or c_hash that does not match")
 
 
@@ -564,8 +449,8 @@ def signed_userinfo_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
     for e in faulty:
         findings += [quote(u, f"the software kept using the access token after a userinfo answer whose signature "
                               f"does not verify (exchange {e.seq})", where="request.auth", expected="login refused",
-                           got=u.auth) for u in bearer_uses(trace, (e.auth or {}).get("token_sha256"), e.seq)]
-    if note is not None and claims_session(note):
+                           got=u.auth) for u in oidc.bearer_uses(trace, (e.auth or {}).get("token_sha256"), e.seq)]
+    if note is not None and oidc.claims_session(note):
         findings.append(noted(note, "the software opened a session on a signed userinfo answer whose signature does not "
                                     "verify", where="output.authenticated", expected=False, got=True))
     return judged(findings, "a signed userinfo answer was verified and used; one with a bad signature ended the login")
@@ -606,7 +491,7 @@ def discovery_issuer_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
                                      f"document naming issuer {served[0].details.get('issuer')!r} (exchange "
                                      f"{served[0].seq})", where="request.path", expected="no request",
                                   got=e.local_path))
-    if note is not None and claims_session(note):
+    if note is not None and oidc.claims_session(note):
         findings.append(noted(note, "the software opened a session from a discovery document naming another issuer",
                               where="output.authenticated", expected=False, got=True))
     return judged(findings, "the discovery document naming another issuer was refused; the right one was used")

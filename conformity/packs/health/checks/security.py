@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 from conformity.checks.evaluate import EvalContext
 from conformity.checks.helpers import noted, output_of, performed, quote, step_exchanges
 from conformity.checks.model import Finding, Missing, Verdict, about, errored, failed, judged, not_exercised, passed
+from conformity.checks.oidc import REDACTED, issued
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView
 from conformity.packs.health.checks.evidence import step_label
-from conformity.packs.health.checks.pracauth import NOMINAL, REDACTED, issued
+from conformity.packs.health.checks.pracauth import IDP, NOMINAL
 from conformity.packs.health.ins import normalise_name
 
 TLS = "security.tls_endpoints"
@@ -206,7 +207,7 @@ ACCESS, REFRESH, FORWARDED = ("PRACAUTH-014", "SECURITY-005"), ("PRACAUTH-020",)
 def token_kinds(trace: TraceView) -> dict[str, str]:
     """Hash prefix → kind (access, id, refresh) of every token the provider issued."""
     kinds = {}
-    for i in issued(trace):
+    for i in issued(trace, IDP.service):
         for kind, value in (("access", i.access), ("id", i.id_token), ("refresh", i.refresh)):
             if value:
                 kinds[value] = kind

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 import hashlib
 
+from conformity.checks.oidc import REDACTED
 from conformity.checks.trace import Exchange
 from conformity.defects.edit import TraceEdit
-from conformity.packs.health.checks.pracauth import REDACTED
 from conformity.packs.health.defects.common import mutation
 
 NOMINAL, FAULTS = "pracauth.login_nominal", "pracauth.login_faults"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from urllib.parse import urlsplit
 
+from conformity.checks.oidc import REDACTED
 from conformity.defects.edit import TraceEdit
-from conformity.packs.health.checks.pracauth import REDACTED
 from conformity.packs.health.defects.common import mutation
 
 TLS, NOMINAL = "security.tls_endpoints", "pracauth.login_nominal"

@@ -9,7 +9,7 @@ from conformity.checks.helpers import quote
 from conformity.checks.model import Finding, Verdict, failed
 from conformity.checks.registry import check
 from conformity.checks.trace import TraceView
-from conformity.packs.housing.checks.common import answered, during, judged, output, step, verdict
+from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, verdict
 from conformity.packs.housing.scenarios.auth import LOGIN_FAULTS
 from conformity.packs.housing.scenarios.common import LOGIN, PROVIDER
 
@@ -44,16 +44,7 @@ def oidc_state(trace: TraceView, ctx: EvalContext) -> Verdict:
         for e in during(trace, note, PROVIDER)
         if e.local_path == "/token"
     ]
-    if output(note).get("authenticated") is not False:
-        findings.append(
-            answered(
-                note,
-                "the software opened a session after a callback with another state",
-                where="authenticated",
-                expected=False,
-                got=output(note).get("authenticated"),
-            )
-        )
+    findings += answer_is(note, "authenticated", False, "the software opened a session after a callback with another state")
     return verdict(findings, f"fresh states of {length}+ characters, a foreign state refused")
 
 

@@ -10,7 +10,7 @@ from conformity.checks.helpers import quote
 from conformity.checks.model import Finding, Verdict, failed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, RunView, TraceView
-from conformity.packs.housing.checks.common import answered, during, judged, output, step, verdict
+from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, verdict
 from conformity.packs.housing.scenarios.consent import CONSENTS
 
 SCENARIO = CONSENTS.id
@@ -49,16 +49,7 @@ def fiscal_number_validated(trace: TraceView, ctx: EvalContext) -> Verdict:
         )
         for e in during(trace, note, "dataspace")
     ]
-    if output(note).get("granted") is not False:
-        findings.append(
-            answered(
-                note,
-                "the software did not refuse the malformed fiscal number",
-                where="granted",
-                expected=False,
-                got=output(note).get("granted"),
-            )
-        )
+    findings += answer_is(note, "granted", False, "the software did not refuse the malformed fiscal number")
     return verdict(findings, "the malformed fiscal housing number was refused locally")
 
 
@@ -123,16 +114,7 @@ def consent_scope_respected(run: RunView, ctx: EvalContext) -> Verdict:
         for e in home_accesses(list(t))
         if e.outcome == "consent-scope"
     ]
-    if output(note).get("read") is not False:
-        findings.append(
-            answered(
-                note,
-                "the software claims to have read a kind its consent does not cover",
-                where="read",
-                expected=False,
-                got=output(note).get("read"),
-            )
-        )
+    findings += answer_is(note, "read", False, "the software claims to have read a kind its consent does not cover")
     return verdict(findings, "no access outside the consents' scope")
 
 
@@ -170,16 +152,7 @@ def consent_revocation_honoured(trace: TraceView, ctx: EvalContext) -> Verdict:
             for e in home_accesses(during(trace, note))
             if consent_of(e) == consent
         ]
-        if output(note).get("read") is not False:
-            findings.append(
-                answered(
-                    note,
-                    "the software reports a read under a revoked consent",
-                    where="read",
-                    expected=False,
-                    got=output(note).get("read"),
-                )
-            )
+        findings += answer_is(note, "read", False, "the software reports a read under a revoked consent")
     return verdict(findings, "nothing asked or read under revoked consents")
 
 
@@ -210,16 +183,7 @@ def consent_transfer_only_when_allowed(trace: TraceView, ctx: EvalContext) -> Ve
                 got=output(allowed).get("transferred"),
             )
         )
-    if output(refused).get("transferred") is not False:
-        findings.append(
-            answered(
-                refused,
-                "the software reports a transfer the consent does not allow",
-                where="transferred",
-                expected=False,
-                got=output(refused).get("transferred"),
-            )
-        )
+    findings += answer_is(refused, "transferred", False, "the software reports a transfer the consent does not allow")
     return verdict(findings, "consumption transferred only under the consent that allows it")
 
 

@@ -11,7 +11,7 @@ from conformity.checks.helpers import quote
 from conformity.checks.model import Finding, Verdict, failed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, TraceView
-from conformity.packs.housing.checks.common import answered, during, judged, output, step, verdict
+from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, verdict
 from conformity.packs.housing.dpe import BLOCKING, DpeInvalid, parse_dpe, read_dpe
 from conformity.packs.housing.rules import dpe_class, is_dpe_number, single_class, thresholds_of
 from conformity.packs.housing.scenarios.dpe import ACTION, FILE
@@ -144,16 +144,7 @@ def dpe_blocking_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
         for u in sent
         if u.mode == "real"
     ]
-    if output(note).get("filed") is not False:
-        findings.append(
-            answered(
-                note,
-                "the software reported a DPE with blocking findings as filed",
-                where="filed",
-                expected=False,
-                got=output(note).get("filed"),
-            )
-        )
+    findings += answer_is(note, "filed", False, "the software reported a DPE with blocking findings as filed")
     return verdict(findings, "the blocking DPE was kept back")
 
 
@@ -359,16 +350,7 @@ def dpe_incomplete_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
         for u in uploads(exchanges)
         if u.mode == "real"
     ]
-    if output(note).get("filed") is not False:
-        findings.append(
-            answered(
-                note,
-                "the software reported the DPE as filed",
-                where="filed",
-                expected=False,
-                got=output(note).get("filed"),
-            )
-        )
+    findings += answer_is(note, "filed", False, "the software reported the DPE as filed")
     return verdict(findings, "the incompletely geocoded DPE was kept back")
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from conformity.checks.evaluate import EvalContext
 from conformity.checks.helpers import quote
-from conformity.checks.model import Finding, Verdict, failed
+from conformity.checks.model import Finding, MissingEvidence, Verdict, failed
 from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, TraceView
-from conformity.packs.housing.checks.common import answered, during, judged, output, step, time_of, verdict
+from conformity.checks.trace import Exchange, Note, TraceView
+from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, time_of, verdict
 from conformity.packs.housing.rules import normalise_rnb
 from conformity.packs.housing.scenarios.identifiers import ACTION, IDENTIFY
 
@@ -16,6 +16,16 @@ SCENARIO = IDENTIFY.id
 
 def lookups(exchanges: list[Exchange]) -> list[Exchange]:
     return [e for e in exchanges if e.service == "buildings" and e.method == "GET"]
+
+
+def geocoded(note: Note, exchanges: list[Exchange]) -> dict[str, object]:
+    """The geocoder's first feature during the step; a check decorated ``@judged`` fails when the software did not
+    geocode the address (MissingEvidence quoting its answer)."""
+    feature = first_feature(exchanges)
+    if feature is None:
+        raise MissingEvidence(answered(note, "the software did not geocode the address", where="status",
+                                       expected="a geocoder search", got=output(note)))
+    return feature
 
 
 def first_feature(exchanges: list[Exchange]) -> dict[str, object] | None:
@@ -56,16 +66,7 @@ def rnb_id_normalised(trace: TraceView, ctx: EvalContext) -> Verdict:
         for e in calls
         if e.local_path != f"/buildings/{expected}"
     ]
-    if output(note).get("rnb_id") != expected:
-        findings.append(
-            answered(
-                note,
-                "the software did not keep the normalised RNB id",
-                where="rnb_id",
-                expected=expected,
-                got=output(note).get("rnb_id"),
-            )
-        )
+    findings += answer_is(note, "rnb_id", expected, "the software did not keep the normalised RNB id")
     return verdict(findings, f"{typed} looked up and kept as {expected}")
 
 
@@ -84,16 +85,7 @@ def rnb_id_invalid_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
         )
         for e in lookups(during(trace, note))
     ]
-    if output(note).get("status") != "invalid":
-        findings.append(
-            answered(
-                note,
-                "the software did not report the RNB id as invalid",
-                where="status",
-                expected="invalid",
-                got=output(note).get("status"),
-            )
-        )
+    findings += answer_is(note, "status", "invalid", "the software did not report the RNB id as invalid")
     return verdict(findings, "the invalid RNB id was refused locally")
 
 
@@ -103,17 +95,7 @@ def ban_key_kept(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An address is geocoded, and the building is looked up by the geocoder's interoperability key, kept as is."""
     note = step(trace, ACTION, "complete")
     exchanges = during(trace, note)
-    feature = first_feature(exchanges)
-    if feature is None:
-        return failed(
-            answered(
-                note,
-                "the software did not geocode the address",
-                where="status",
-                expected="a geocoder search",
-                got=output(note),
-            )
-        )
+    feature = geocoded(note, exchanges)
     key = feature.get("id")
     findings = [
         quote(
@@ -136,16 +118,7 @@ def ban_key_kept(trace: TraceView, ctx: EvalContext) -> Verdict:
                 got=output(note),
             )
         )
-    if output(note).get("cle_interop") != key:
-        findings.append(
-            answered(
-                note,
-                "the software did not keep the address's interoperability key",
-                where="cle_interop",
-                expected=key,
-                got=output(note).get("cle_interop"),
-            )
-        )
+    findings += answer_is(note, "cle_interop", key, "the software did not keep the address's interoperability key")
     return verdict(findings, f"address geocoded as {key} and looked up by it")
 
 
@@ -183,17 +156,7 @@ def incomplete_geocoding_blocks(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An address found only at street level (or coarser) is reported incomplete: no building is looked up for it."""
     note = step(trace, ACTION, "incomplete")
     exchanges = during(trace, note)
-    feature = first_feature(exchanges)
-    if feature is None:
-        return failed(
-            answered(
-                note,
-                "the software did not geocode the address",
-                where="status",
-                expected="a geocoder search",
-                got=output(note),
-            )
-        )
+    feature = geocoded(note, exchanges)
     findings = [
         quote(
             e,
@@ -204,16 +167,7 @@ def incomplete_geocoding_blocks(trace: TraceView, ctx: EvalContext) -> Verdict:
         )
         for e in lookups(exchanges)
     ]
-    if output(note).get("status") != "incomplete":
-        findings.append(
-            answered(
-                note,
-                "the software did not report the geocoding as incomplete",
-                where="status",
-                expected="incomplete",
-                got=output(note).get("status"),
-            )
-        )
+    findings += answer_is(note, "status", "incomplete", "the software did not report the geocoding as incomplete")
     return verdict(findings, "the street-level geocoding was reported incomplete")
 
 
@@ -339,16 +293,7 @@ def registry_retry_after(trace: TraceView, ctx: EvalContext) -> Verdict:
                 got=f"{gap:.2f} s",
             )
         )
-    if output(note).get("status") != "ok":
-        findings.append(
-            answered(
-                note,
-                "the retried look-up did not find the building",
-                where="status",
-                expected="ok",
-                got=output(note).get("status"),
-            )
-        )
+    findings += answer_is(note, "status", "ok", "the retried look-up did not find the building")
     return verdict(findings, f"retried after {gap:.2f} s (Retry-After {wait:g})")
 
 

@@ -1,0 +1,33 @@
+"""Parameter types shared by every command: one parser, one error message for each kind of value."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import click
+
+from conformity.labels import parse_time
+
+
+class Rfc3339(click.ParamType):  # type: ignore[type-arg]  # generic in recent click only (pyproject allows 8.1)
+    """An RFC 3339 time with its zone (``Z`` or an offset), as an aware datetime; a bad one is a usage error (exit
+    2) naming the option."""
+
+    name = "RFC3339"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            return value
+        try:
+            return parse_time(str(value))
+        except ValueError as exc:
+            self.fail(f"{value!r} is not an RFC 3339 time with a zone, e.g. 2027-06-30T23:59:59Z ({exc})", param, ctx)
+
+
+RFC3339 = Rfc3339()
+
+
+def now_unless(when: dt.datetime | None) -> dt.datetime:
+    """The time an option gave, or now (UTC)."""
+    return when if when is not None else dt.datetime.now(dt.UTC)
