@@ -18,10 +18,26 @@ class SandboxConfig:
     max_xml_depth: int = 64
     cda_xsd: Path | None = None
     slow_seconds: float = 1.5
+    #: seconds an injected 429/503 announces in Retry-After when the session's fault does not say (HTTP allows whole
+    #: seconds only: 1 is the shortest wait that still proves the software waits as told)
+    retry_after: int = 1
     access_token_ttl: int = 600
     installation_event_source: str = "urn:usine:sandbox"
     seal_every: int = 1000  # events per signed segment at most
     seal_seconds: float = 60.0  # events wait at most this long for their segment
+    #: the shared store: a ``postgresql://`` URL (several worker processes), or None for SQLite in ``data_dir``
+    database: str | None = None
+    #: worker processes serving the test sessions (more than one needs ``database``)
+    workers: int = 1
+
+    def to_json(self) -> dict[str, object]:
+        """The settings as JSON (what a worker process is started with)."""
+        return {f: str(v) if isinstance(v, Path) else v for f in self.__dataclass_fields__ for v in [getattr(self, f)]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> SandboxConfig:
+        paths = {"data_dir", "cda_xsd"}
+        return cls(**{k: Path(str(v)) if k in paths and v is not None else v for k, v in data.items()})  # type: ignore[arg-type]  # values as to_json wrote them
 
     @property
     def db_path(self) -> Path:
