@@ -28,7 +28,7 @@ def main() -> int:
     parser.add_argument("--category", default="HOSPITAL")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--parallel", type=int, default=None,
-                        help="scenarios driven at once (default: the runner's, every scenario at once)")
+                        help="scenarios driven at once (default: the runner's, 6; 0: every scenario at once)")
     parser.add_argument("--vendor", type=Path, default=ROOT / "examples" / "vendors" / "health" / "reference" / "vendor.toml")
     args = parser.parse_args()
 
