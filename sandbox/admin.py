@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox import plugins
 from sandbox.credentials import secret_hash
-from sandbox.deps import Principal, json_body, owned_session, require_admin, require_principal, store_of
+from sandbox.deps import Principal, json_body, owned_session, require_admin, require_principal, store_call, store_of
 from sandbox.faults import described, validate_faults
 from sandbox.problems import Problem
 from sandbox.recording import redact_issued
@@ -156,18 +156,21 @@ async def put_faults(request: Request, session_id: str, body: dict[str, Any], ca
 @router.post("/sessions/{session_id}/notes", status_code=201, dependencies=JSON_BODY,
              summary="Add a harness note to the trace")
 async def post_note(request: Request, session_id: str, body: NoteRequest, caller: Caller) -> dict[str, Any]:
-    session = owned_session(request, session_id, caller)
+    store = store_of(request)
+    session = await store_call(store, owned_session, request, session_id, caller)
     # an answer of this session still held until the software gives up ends before the note: the note was posted
     # after the software's step returned (so after it gave up); its connection's end may still be on its way
     waited = 0.0
-    while store_of(request).holding(session_id) and waited < NOTE_WAITS_FOR_HELD:
+    while await store_call(store, store.holding, session_id) and waited < NOTE_WAITS_FOR_HELD:
         await asyncio.sleep(0.01)
         waited += 0.01
     now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    data = redact_issued(body.data, session, store_of(request))  # secrets the software handed back never enter a trace
-    seq = store_of(request).append_exchange(session_id, {"kind": "note", "time": now, "note": body.kind,
-                                                         "data": data})
-    return {"seq": seq}
+
+    def write() -> int:
+        data = redact_issued(body.data, session, store)  # secrets the software handed back never enter a trace
+        return store.append_exchange(session_id, {"kind": "note", "time": now, "note": body.kind, "data": data})
+
+    return {"seq": await store_call(store, write)}
 
 
 @router.get("/sessions/{session_id}/trace", summary="Export the signed trace of a session")

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
 from sandbox.credentials import secret_hash
 from sandbox.problems import Problem
 from sandbox.store import Store
+
+R = TypeVar("R")
 
 
 def store_of(request: Request) -> Store:
@@ -41,9 +45,14 @@ class Principal:
 #: the store. Code calling them directly uses their plain twins (``principal_of``, ``access_token_caller``…).
 
 
+async def store_call(store: Store, work: Callable[..., R], *args: Any) -> R:
+    """``work(*args)`` (store calls): on the event loop for SQLite, in a thread for PostgreSQL's round trips."""
+    return work(*args) if store.on_loop else await run_in_threadpool(work, *args)
+
+
 async def require_principal(request: Request) -> Principal:
     """The admin token, or a harness token the admin issued to one vendor's software (dependency)."""
-    return principal_of(request)
+    return await store_call(store_of(request), principal_of, request)
 
 
 def principal_of(request: Request) -> Principal:
@@ -65,7 +74,7 @@ def principal_of(request: Request) -> Principal:
 
 async def require_admin(request: Request) -> Principal:
     """The sandbox operator only (installations, events, harness tokens, every session)."""
-    principal = principal_of(request)
+    principal = await store_call(store_of(request), principal_of, request)
     if principal.kind != "admin":
         raise Problem(403, "admin-only", "a harness token manages its own test sessions only")
     return principal
@@ -117,7 +126,7 @@ class Caller:
 
 async def require_access_token(request: Request, session_id: str) -> Caller:
     """A valid, unexpired access token issued to this very session, or a 401/403 problem (dependency)."""
-    return access_token_caller(request, session_id)
+    return await store_call(store_of(request), access_token_caller, request, session_id)
 
 
 def access_token_caller(request: Request, session_id: str) -> Caller:
@@ -159,7 +168,7 @@ def require_session_token(request: Request, session_id: str) -> dict[str, Any]:
 
 async def require_installation(request: Request) -> dict[str, Any]:
     """The installed software calling the production services, from its installation token (dependency)."""
-    return installation_of(request)
+    return await store_call(store_of(request), installation_of, request)
 
 
 def installation_of(request: Request) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from conformity.errors import SignatureError
 from conformity.signing import require_canonicalisable
 from sandbox.credentials import SECRET_SHAPED, candidates, secret_hash
-from sandbox.deps import REQUEST_SESSION
+from sandbox.deps import REQUEST_SESSION, store_call
 from sandbox.network import drop, reset, take_network_fault, until_given_up
 from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
 from sandbox.store import Store
@@ -171,12 +171,13 @@ class RecordingMiddleware:
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         match = SESSION_PATH.match(scope["path"])
-        session = self.store.get_session(match["sid"]) if match else None
+        session = await store_call(self.store, self.store.get_session, match["sid"]) if match else None
         session_id = session["id"] if session else None
 
         body, too_large = await self._read_body(receive, headers)
         response: dict[str, Any] = {"status": 0, "headers": {}, "body": b""}
-        network = take_network_fault(self.store, session, match["service"], scope["method"]) if session and match else None
+        network = (await store_call(self.store, take_network_fault, self.store, session, match["service"], scope["method"])
+                   if session and match else None)
         if session is not None and network is None:
             # the services of this request read the session from here: no second read (its faults as of now; a
             # fault they consume is taken atomically in the store, as before)
@@ -185,13 +186,14 @@ class RecordingMiddleware:
         recorded = False
         request_body = body
 
-        def commit() -> None:
+        async def commit() -> None:
             """Write the exchange into its trace, once: before the software can see how it ended (its answer, a
             reset, a closed connection), so that whatever the software or its harness does next comes after it."""
             nonlocal recorded
             if session and match and not recorded:
                 recorded = True
-                self._record(scope, headers, request_body, response, session, match["service"], started, too_large)
+                await store_call(self.store, self._record, scope, headers, request_body, response, session,
+                                 match["service"], started, too_large)
 
         async def replay() -> Message:
             nonlocal body
@@ -210,7 +212,7 @@ class RecordingMiddleware:
                 return
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 self._ended(scope, started)  # stamped as the answer leaves, not when the record is written
-                commit()
+                await commit()
             await send(message)
 
         scope.setdefault("state", {})
@@ -220,14 +222,14 @@ class RecordingMiddleware:
             scope["state"]["outcome"] = "connection-reset"
             scope["state"]["outcome_details"] = {"fault": "reset"}
             self._ended(scope, started)
-            commit()
+            await commit()
             reset(receive)
             await until_given_up(receive, 1.0)  # the server sees the connection gone: it answers nothing
         else:
             await self.app(scope, replay, capture)
             if network:
                 await self._withhold(scope, receive, send, network, held, started, commit, self.store, session["id"])
-        commit()
+        await commit()
 
     @staticmethod
     def _ended(scope: Scope, started: float) -> None:
@@ -236,7 +238,7 @@ class RecordingMiddleware:
 
     @staticmethod
     async def _withhold(scope: Scope, receive: Receive, send: Send, network: str, held: list[Message],
-                        started: float, commit: Callable[[], None], store: Store, session_id: str) -> None:
+                        started: float, commit: Callable[[], Awaitable[None]], store: Store, session_id: str) -> None:
         """A processed request's answer, dropped or held until the software gives up (:mod:`sandbox.network`);
         ``commit`` records the exchange (before the software can see its end)."""
         state = scope["state"]
@@ -244,7 +246,7 @@ class RecordingMiddleware:
         if network == "dropped_replies":
             state["outcome"], state["outcome_details"] = "reply-dropped", details
             RecordingMiddleware._ended(scope, started)
-            commit()
+            await commit()
             drop(receive)
             await until_given_up(receive, 1.0)
             return
@@ -263,16 +265,17 @@ class RecordingMiddleware:
             store.release(session_id, held_id)
 
     @staticmethod
-    async def _held_end(scope: Scope, send: Send, held: list[Message], started: float, commit: Callable[[], None],
+    async def _held_end(scope: Scope, send: Send, held: list[Message], started: float,
+                        commit: Callable[[], Awaitable[None]],
                         details: dict[str, Any], gave_up: bool, waited: float) -> None:
         state = scope["state"]
         if gave_up:
             state["outcome"], state["outcome_details"] = "client-gave-up", details | {"waited_s": waited}
-            commit()
+            await commit()
             return
         state["outcome_details"] = details | {"late_by_s": waited}  # the software waited: the answer goes, late
         RecordingMiddleware._ended(scope, started)
-        commit()
+        await commit()
         for message in held:
             await send(message)
 

@@ -69,6 +69,9 @@ def dump_own(value: dict[str, Any]) -> str:
 class Store:
     """Thread-safe access to the sandbox database."""
 
+    #: its calls are short local work (SQLite): the event loop makes them itself rather than hand them to a thread
+    on_loop = True
+
     def __init__(self, path: Path):
         private_dir(path.parent)
         create_private(path)
@@ -294,6 +297,9 @@ class PostgresStore(Store):
     consumed, state), a trace's next sequence number, a collection's, a one-time code taken once. Plain reads
     and writes are single autocommitted statements.
     """
+
+    #: every call is a network round trip: the event loop hands them to threads, and serves others meanwhile
+    on_loop = False
 
     def __init__(self, url: str):  # the parent opens SQLite: this opens PostgreSQL instead
         from conformity.db.connection import Database

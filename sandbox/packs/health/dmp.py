@@ -385,7 +385,8 @@ INLINE_CHARS = 64 * 1024
 async def _submit(work: Callable[..., tuple[int, dict[str, Any]]], request: Request, *args: Any) -> tuple[int, dict]:
     """``work(request, *args)`` (validate and store a submission): inline for a small document, else in a thread."""
     sub = next((a for a in args if isinstance(a, Submission)), None)
-    if sub is not None and len(sub.document) <= INLINE_CHARS and request.app.state.dmp.schema is None:
+    if (sub is not None and len(sub.document) <= INLINE_CHARS and request.app.state.dmp.schema is None
+            and store_of(request).on_loop):
         return work(request, *args)
     return await run_in_threadpool(work, request, *args)
 
