@@ -1,8 +1,10 @@
 """Benchmark: a full wave run of the reference vendor (wall time, per-scenario and per-check time).
 
-Prints figures, not a test. The baseline is the same run's pure evaluation: re-deriving every
-verdict from the recorded traces in this process (what the agency does), so the ratio shows how
-much of a run is driving the software versus judging it.
+Prints figures, not a test. Two baselines from the same run: the sum of the scenarios' own times (what the
+run would last driving them one after another: the wall time against it is the gain of running them at once),
+and the pure evaluation, re-deriving every verdict from the recorded traces in this process (what the agency
+does: how much of a run is driving the software versus judging it). The CPU time of this process (harness and
+sandbox) and of the driver processes is printed too: on a loaded machine the wall time is the CPU left to the run.
 
     .venv/bin/python benchmarks/harness_run.py [--wave 2027-W2] [--category HOSPITAL] [--seed 0]
 """
@@ -10,6 +12,8 @@ much of a run is driving the software versus judging it.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import sys
 import time
@@ -23,6 +27,8 @@ def main() -> int:
     parser.add_argument("--wave", default="2027-W2")
     parser.add_argument("--category", default="HOSPITAL")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parallel", type=int, default=None,
+                        help="scenarios driven at once (default: the runner's, 6; 0: every scenario at once)")
     parser.add_argument("--vendor", type=Path, default=ROOT / "examples" / "vendors" / "health" / "reference" / "vendor.toml")
     args = parser.parse_args()
 
@@ -51,7 +57,10 @@ def main() -> int:
             if isinstance(event, ScenarioFinished):
                 scenario_times[event.scenario] = event.duration_s
 
-        result = run_to_end(Runner(plan, vendor, args.seed, access), on_event)
+        runner = Runner(plan, vendor, args.seed, access)
+        if args.parallel is not None:
+            runner.parallel = args.parallel
+        result = run_to_end(runner, on_event)
         run_s = time.perf_counter() - started
     total_s = time.perf_counter() - t0
 
@@ -67,7 +76,14 @@ def main() -> int:
     print(f"wave {args.wave} {args.category}, vendor {vendor.software} {vendor.version}, seed {args.seed}")
     print(f"requirements {s['requirements']}, checks {len(plan.checks)}, scenarios {len(plan.scenarios)}, "
           f"recorded exchanges {exchanges}; MUST passed {s['must_passed']}/{s['must_automated']}")
-    print(f"wall time: {total_s:.2f} s (sandbox start + run), run {run_s:.2f} s")
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    sequential = sum(scenario_times.values())
+    print(f"wall time: {total_s:.2f} s (sandbox start + run), run {run_s:.2f} s; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"baseline (sum of scenario times, one after the other): {sequential:.2f} s; "
+          f"run / sum {run_s / max(sequential, 1e-9):.2f}")
+    print(f"CPU: this process (harness + sandbox) {own.ru_utime + own.ru_stime:.2f} s, "
+          f"driver processes {children.ru_utime + children.ru_stime:.2f} s")
     print("scenarios (s): " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(scenario_times.items(), key=lambda x: -x[1])))
     print(f"per scenario: mean {statistics.mean(scenario_times.values()):.2f} s, max {max(scenario_times.values()):.2f} s")
     print(f"per check evaluation: mean {statistics.mean(m for m, _ in checks_ms):.2f} ms, "

@@ -1,17 +1,19 @@
-"""Sandbox throughput: documents accepted per second, over HTTP and in-process, and with concurrent sessions.
+"""Sandbox throughput: documents accepted per second over HTTP against the same validation in process; concurrent
+vendor sessions; one worker process against several over a shared store.
 
-A script, not a test. It starts a real sandbox (uvicorn in a thread of this process), then:
+A script, not a test. The sandbox runs as ``usine sandbox serve`` in its own process(es) (``--workers``, with
+``--database`` PostgreSQL for more than one), as an agency runs it; this process is the vendors' side. Printed:
 
-1. submits N documents one after the other through ``POST /s/{sid}/dmp/documents`` (httpx, keep-alive)
-   and validates the same documents in-process (base64 decode, ``parse_xml``, ``sandbox.packs.health.cda.validate``),
-   printing both rates and their ratio (the cost of HTTP, JSON, auth, storage and trace recording);
-2. runs 1, 4, 16… sessions at once (asyncio + httpx.AsyncClient, one client per session), each
-   submitting its own documents, and prints requests per second and latency percentiles.
+1. N documents submitted one after the other through ``POST /s/{sid}/dmp/documents`` (httpx, keep-alive), and
+   the same documents validated in this process (base64 decode, ``parse_xml``, ``sandbox.packs.health.cda``):
+   both rates, their ratio (the bar: HTTP at least 25 % of in-process on one worker), and the sandbox's own CPU
+   time per document (read from /proc: what a request costs the server, whatever else runs on the machine);
+2. 1, 16, 250… sessions at once (asyncio + httpx, one client per session), each submitting its documents:
+   requests per second and latency percentiles (the bar: p95 under 200 ms at 250 sessions);
+3. with ``--workers 1,2``: section 2's largest load against each worker count (the gain of the second worker).
 
-Client and server share this process (and its GIL), so the figures include the client's own cost.
-
-    python benchmarks/sandbox_throughput.py                      # default, well under a minute
-    python benchmarks/sandbox_throughput.py --documents 2000 --sessions 1,8,32 --per-session 100
+    python benchmarks/sandbox_throughput.py                                   # SQLite, one worker
+    python benchmarks/sandbox_throughput.py --workers 1,2 --database postgresql://usine_ci:usine_ci@127.0.0.1/postgres
 """
 
 from __future__ import annotations
@@ -19,12 +21,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 
@@ -35,21 +43,95 @@ if str(ROOT) not in sys.path:
 from conformity.xmlsafe import parse_xml  # noqa: E402
 from sandbox.config import SandboxConfig  # noqa: E402
 from sandbox.packs.health import cda, samples  # noqa: E402
-from sandbox.server import RunningSandbox, start_in_thread  # noqa: E402
+from sandbox.server import free_port  # noqa: E402
+from sandbox.store import open_store  # noqa: E402
 
 TYPES = ("34106-7", "11502-2", "60591-5", "18748-4", "60593-1")
-ADMIN = "bench-admin"
+ADMIN = "bench-admin-" + uuid.uuid4().hex
 
 
-def new_session(http: httpx.Client, server: RunningSandbox, seed: int) -> tuple[str, str, dict[str, Any]]:
-    """A session id, an access token of its first practitioner (written in the store), its fixtures."""
-    r = http.post("/admin/sessions", json={"seed": seed, "label": "benchmark"},
-                  headers={"Authorization": f"Bearer {ADMIN}"})
+@dataclass
+class Served:
+    """A sandbox served by ``usine sandbox serve`` in child processes."""
+
+    base_url: str
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    database: str | None
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server process and its worker processes so far (Linux /proc)."""
+        return sum(_cpu(pid) for pid in _tree(self.process.pid))
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+@contextmanager
+def serve(data_dir: Path, workers: int, database: str | None, retry_after: int = 1,
+          xsd: Path | None = None) -> Iterator[Served]:
+    port = free_port()
+    command = [sys.executable, "-m", "conformity", "sandbox", "serve", "--port", str(port), "--data", str(data_dir),
+               "--workers", str(workers)] + (["--database", database] if database else []) + (
+               ["--schema", f"{cda.CDA_SCHEMA.name}={xsd}"] if xsd else [])
+    env = {**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": ADMIN}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                raise SystemExit(f"benchmark: the sandbox did not start: {err[-2000:]}")
+            time.sleep(0.1)
+        time.sleep(0.5 if workers > 1 else 0)  # every worker up
+        yield Served(url, process, data_dir, database)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def new_session(admin: httpx.Client, served: Served, seed: int) -> tuple[str, str, dict[str, Any]]:
+    """A session id, an access token of its first practitioner (written in the shared store), its fixtures."""
+    r = admin.post("/admin/sessions", json={"seed": seed, "label": "benchmark", "pack": "health"})
     r.raise_for_status()
     session = r.json()
-    store = cast(Any, server.server.config.app).state.store
-    token = samples.issue_access_token(store, session["session_id"],
-                                       session["fixtures"]["practitioners"][0]["national_id"], ttl=3600)
+    store = open_store(served.database, served.data_dir / "sandbox.sqlite3")
+    try:
+        token = samples.issue_access_token(store, session["session_id"],
+                                           session["fixtures"]["practitioners"][0]["national_id"], ttl=3600)
+    finally:
+        store.close()
     return session["session_id"], token, session["fixtures"]
 
 
@@ -64,41 +146,43 @@ def documents(fixtures: dict[str, Any], n: int, level: str) -> list[dict[str, An
     return out
 
 
-def over_http(server: RunningSandbox, sid: str, token: str, bodies: list[dict[str, Any]]) -> float:
-    """Seconds to submit the bodies one after the other."""
-    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
-        started = time.perf_counter()
+def over_http(served: Served, sid: str, token: str, bodies: list[dict[str, Any]]) -> tuple[float, float]:
+    """Seconds to submit the bodies one after the other, and the server's CPU seconds meanwhile."""
+    with httpx.Client(base_url=served.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+        http.get("/health")
+        cpu0, started = served.cpu_seconds(), time.perf_counter()
         for body in bodies:
             r = http.post(f"/s/{sid}/dmp/documents", json=body)
             if r.status_code != 201:
                 raise SystemExit(f"benchmark: submission refused: {r.status_code} {r.text[:300]}")
-        return time.perf_counter() - started
+        return time.perf_counter() - started, served.cpu_seconds() - cpu0
 
 
-def in_process(bodies: list[dict[str, Any]], config: SandboxConfig) -> float:
-    """Seconds to decode, parse and validate the same documents, as the service does, without HTTP."""
+def in_process(bodies: list[dict[str, Any]], config: SandboxConfig) -> tuple[float, float]:
+    """Seconds (wall, CPU) to decode, parse and validate the same documents, as the service does, without HTTP."""
     xsd = config.schemas.get(cda.CDA_SCHEMA.name)
     schema = cda.load_schema(xsd) if xsd else None
-    started = time.perf_counter()
+    cpu0, started = time.process_time(), time.perf_counter()
     for body in bodies:
         document = base64.b64decode(body["document"], validate=True)
         root = parse_xml(document, max_bytes=config.max_xml_bytes, max_depth=config.max_xml_depth)
         findings, _ = cda.validate(root, body["metadata"], document, schema=schema)
         if findings:
             raise SystemExit(f"benchmark: sample refused in-process: {findings[0]}")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu0
 
 
 Workload = tuple[str, str, list[dict[str, Any]]]
 
 
-async def concurrent(server: RunningSandbox, workloads: list[Workload]) -> tuple[float, list[float]]:
+async def concurrent(base_url: str, workloads: list[Workload]) -> tuple[float, list[float]]:
     """Every session submits its documents at the same time; wall time and each request's latency."""
     latencies: list[float] = []
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
     async def worker(sid: str, token: str, bodies: list[dict[str, Any]]) -> None:
-        async with httpx.AsyncClient(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"},
-                                     timeout=120) as http:
+        async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {token}"},
+                                     timeout=120, limits=limits) as http:
             for body in bodies:
                 t0 = time.perf_counter()
                 r = await http.post(f"/s/{sid}/dmp/documents", json=body)
@@ -115,43 +199,85 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
+def sessions_at_once(admin: httpx.Client, served: Served, k: int, per_session: int, level: str,
+                     seed0: int) -> tuple[int, float, list[float], float]:
+    workloads = []
+    for j in range(k):
+        s, t, fx = new_session(admin, served, seed=seed0 + j)
+        workloads.append((s, t, documents(fx, per_session, level)))
+    cpu0 = served.cpu_seconds()
+    wall, lat = asyncio.run(concurrent(served.base_url, workloads))
+    return len(lat), wall, lat, served.cpu_seconds() - cpu0
+
+
+def row(k: int, n: int, wall: float, lat: list[float], cpu: float) -> str:
+    return (f"   {k:>8} {n:>9} {n / wall:>9.1f} {1000 * percentile(lat, 50):>8.1f} {1000 * percentile(lat, 95):>8.1f} "
+            f"{1000 * max(lat):>8.1f} {1000 * cpu / n:>12.2f}")
+
+
+HEADER = f"   {'sessions':>8} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'server CPU ms':>12}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, default=1000, help="documents for the sequential comparison (1000)")
-    parser.add_argument("--sessions", default="1,4,16", help="concurrent session counts, comma-separated (1,4,16)")
-    parser.add_argument("--per-session", type=int, default=50, help="documents each concurrent session submits (50)")
+    parser.add_argument("--sessions", default="1,16,250", help="concurrent session counts, comma-separated (1,16,250)")
+    parser.add_argument("--per-session", type=int, default=8, help="documents each concurrent session submits (8)")
     parser.add_argument("--level", choices=["1", "3", "mixed"], default="mixed", help="CDA level of the documents")
-    parser.add_argument("--xsd", type=Path, help="start the sandbox with this CDA.xsd (--schema cda=PATH: strict validation)")
+    parser.add_argument("--xsd", type=Path, help="validate against this CDA.xsd too (both sides: --schema cda=PATH)")
+    parser.add_argument("--workers", default="1", help="worker counts to compare, comma-separated (1; 1,2 needs "
+                                                       "--database)")
+    parser.add_argument("--database", help="postgresql://… shared store (default: SQLite in the state folder)")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.sessions.split(",") if c.strip()]
+    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; store "
+          f"{'PostgreSQL' if args.database else 'SQLite'}; level={args.level} xsd={'on' if args.xsd else 'off'}")
 
     with tempfile.TemporaryDirectory(prefix="usine-bench-") as tmp:
-        config = SandboxConfig(data_dir=Path(tmp), admin_token=ADMIN,
-                               schemas={cda.CDA_SCHEMA.name: args.xsd} if args.xsd else {})
-        with start_in_thread(config) as server, httpx.Client(base_url=server.base_url, timeout=60) as admin:
-            print(f"sandbox {server.base_url}  level={args.level}  xsd={'on' if args.xsd else 'off'}")
-            sid, token, fixtures = new_session(admin, server, seed=1)
-            bodies = documents(fixtures, args.documents, args.level)
-            mean_kib = statistics.mean(len(b["document"]) * 3 / 4 for b in bodies) / 1024
-            print(f"\n1. {len(bodies)} documents (mean {mean_kib:.1f} KiB), one after the other")
-            http_s = over_http(server, sid, token, bodies)
-            raw_s = in_process(bodies, config)
-            http_rate, raw_rate = len(bodies) / http_s, len(bodies) / raw_s
-            print(f"   HTTP API        {http_rate:9.1f} documents/s   ({1000 * http_s / len(bodies):.2f} ms each)")
-            print(f"   in-process      {raw_rate:9.1f} documents/s   ({1000 * raw_s / len(bodies):.2f} ms each: "
-                  "parse_xml + sandbox.packs.health.cda)")
-            print(f"   ratio           {raw_rate / http_rate:9.1f} x  (in-process / HTTP)")
-
-            print(f"\n2. concurrent sessions, {args.per_session} documents each")
-            print(f"   {'sessions':>8} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
-            for i, k in enumerate(counts):
-                workloads = []
-                for j in range(k):
-                    s, t, fx = new_session(admin, server, seed=1000 * (i + 1) + j)
-                    workloads.append((s, t, documents(fx, args.per_session, args.level)))
-                wall, lat = asyncio.run(concurrent(server, workloads))
-                print(f"   {k:>8} {len(lat):>9} {len(lat) / wall:>9.1f} {1000 * percentile(lat, 50):>8.1f} "
-                      f"{1000 * percentile(lat, 95):>8.1f} {1000 * max(lat):>8.1f}")
+        config = SandboxConfig(data_dir=Path(tmp), schemas={cda.CDA_SCHEMA.name: args.xsd} if args.xsd else {})
+        largest: dict[int, tuple[int, float, list[float], float]] = {}
+        for w_i, workers in enumerate(worker_counts):
+            data = Path(tmp) / f"w{workers}"
+            with serve(data, workers, args.database, xsd=args.xsd) as served, \
+                    httpx.Client(base_url=served.base_url, timeout=60,
+                                 headers={"Authorization": f"Bearer {ADMIN}"}) as admin:
+                print(f"\n== {workers} worker(s): {served.base_url}")
+                if w_i == 0:
+                    sid, token, fixtures = new_session(admin, served, seed=1)
+                    bodies = documents(fixtures, args.documents, args.level)
+                    mean_kib = statistics.mean(len(b["document"]) * 3 / 4 for b in bodies) / 1024
+                    print(f"\n1. {len(bodies)} documents (mean {mean_kib:.1f} KiB), one after the other")
+                    http_s, server_cpu = over_http(served, sid, token, bodies)
+                    raw_s, raw_cpu = in_process(bodies, config)
+                    http_rate, raw_rate = len(bodies) / http_s, len(bodies) / raw_s
+                    n = len(bodies)
+                    print(f"   HTTP API        {http_rate:9.1f} documents/s   ({1000 * http_s / n:.2f} ms each; "
+                          f"server CPU {1000 * server_cpu / n:.2f} ms each)")
+                    print(f"   in-process      {raw_rate:9.1f} documents/s   ({1000 * raw_s / n:.2f} ms each; "
+                          f"CPU {1000 * raw_cpu / n:.2f} ms: parse_xml + sandbox.packs.health.cda)")
+                    print(f"   HTTP / in-process: {100 * http_rate / raw_rate:.1f} % by wall time, "
+                          f"{100 * raw_cpu / max(server_cpu, 1e-9):.1f} % by CPU per document (bar: 25 %; "
+                          "issue-14 baseline: 390/s against 6,400/s, 6 %)")
+                    print(f"\n2. concurrent sessions, {args.per_session} documents each")
+                    print(HEADER)
+                    for i, k in enumerate(counts):
+                        result = sessions_at_once(admin, served, k, args.per_session, args.level, 1000 * (i + 1))
+                        print(row(k, *result))
+                        largest[workers] = result
+                    continue
+                result = sessions_at_once(admin, served, counts[-1], args.per_session, args.level, 90_000 * workers)
+                largest[workers] = result
+        if len(worker_counts) > 1:
+            print(f"\n3. {counts[-1]} sessions at once, by worker count")
+            print(HEADER.replace("sessions", " workers"))
+            for workers, (n, wall, lat, cpu) in largest.items():
+                print(row(workers, n, wall, lat, cpu))
+            base = largest[worker_counts[0]]
+            for workers, (n, wall, _, _) in largest.items():
+                if workers != worker_counts[0]:
+                    print(f"   {workers} workers / {worker_counts[0]}: {(n / wall) / (base[0] / base[1]):.2f}x requests "
+                          "per second (2 CPUs shared with the load generator, this process)")
     return 0
 
 

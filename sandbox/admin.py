@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 from typing import Annotated, Any, Literal
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox import plugins
 from sandbox.credentials import secret_hash
-from sandbox.deps import Principal, owned_session, require_admin, require_json, require_principal, store_of
+from sandbox.deps import Principal, json_body, owned_session, require_admin, require_principal, store_call, store_of
 from sandbox.faults import described, validate_faults
 from sandbox.problems import Problem
 from sandbox.recording import redact_issued
@@ -23,7 +24,10 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 Admin = Annotated[Principal, Depends(require_admin)]
 Caller = Annotated[Principal, Depends(require_principal)]
 #: operations with a JSON body: 415 for any other media type (sandbox.problems: one rule for bad input)
-JSON_BODY = [Depends(require_json)]
+JSON_BODY = [Depends(json_body)]
+#: how long a harness note waits at most for a held answer of its session to end (software that returned from a
+#: step without closing its connection keeps it held: the note then goes first)
+NOTE_WAITS_FOR_HELD = 5.0
 #: request models are strict: "3" is not an integer and true is not a string (no coercion), unknown members refused
 STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -130,7 +134,7 @@ def fault_catalogue(_: Caller) -> dict[str, Any]:
 
 @router.put("/sessions/{session_id}/faults", dependencies=JSON_BODY,
              summary="Set or clear injected faults")
-def put_faults(request: Request, session_id: str, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
+async def put_faults(request: Request, session_id: str, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
     owned_session(request, session_id, caller)
     errors = validate_faults(body)
     if errors:
@@ -147,15 +151,26 @@ def put_faults(request: Request, session_id: str, body: dict[str, Any], caller: 
     return {"faults": session["faults"] if session else {}}
 
 
+# notes, faults and closing run on the event loop (a few store statements, cheaper than FastAPI's thread hop for a
+# plain function: a harness posts a note for every step); building and signing a trace stays in the thread pool
 @router.post("/sessions/{session_id}/notes", status_code=201, dependencies=JSON_BODY,
              summary="Add a harness note to the trace")
-def post_note(request: Request, session_id: str, body: NoteRequest, caller: Caller) -> dict[str, Any]:
-    session = owned_session(request, session_id, caller)
+async def post_note(request: Request, session_id: str, body: NoteRequest, caller: Caller) -> dict[str, Any]:
+    store = store_of(request)
+    session = await store_call(store, owned_session, request, session_id, caller)
+    # an answer of this session still held until the software gives up ends before the note: the note was posted
+    # after the software's step returned (so after it gave up); its connection's end may still be on its way
+    waited = 0.0
+    while await store_call(store, store.holding, session_id) and waited < NOTE_WAITS_FOR_HELD:
+        await asyncio.sleep(0.01)
+        waited += 0.01
     now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    data = redact_issued(body.data, session, store_of(request))  # secrets the software handed back never enter a trace
-    seq = store_of(request).append_exchange(session_id, {"kind": "note", "time": now, "note": body.kind,
-                                                         "data": data})
-    return {"seq": seq}
+
+    def write() -> int:
+        data = redact_issued(body.data, session, store)  # secrets the software handed back never enter a trace
+        return store.append_exchange(session_id, {"kind": "note", "time": now, "note": body.kind, "data": data})
+
+    return {"seq": await store_call(store, write)}
 
 
 @router.get("/sessions/{session_id}/trace", summary="Export the signed trace of a session")
@@ -165,7 +180,7 @@ def get_trace(request: Request, session_id: str, caller: Caller) -> dict[str, An
 
 
 @router.post("/sessions/{session_id}/close", summary="Close a test session")
-def close_session(request: Request, session_id: str, caller: Caller) -> dict[str, Any]:
+async def close_session(request: Request, session_id: str, caller: Caller) -> dict[str, Any]:
     owned_session(request, session_id, caller)
     session = store_of(request).update_session(session_id, lambda s: s.update(state="closed"))
     return {"session_id": session_id, "state": session["state"] if session else "closed"}

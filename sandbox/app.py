@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from conformity import __version__
 from conformity.files import write_atomic
@@ -18,10 +20,10 @@ from sandbox import admin, events, plugins, traces
 from sandbox import openapi as openapi_doc
 from sandbox.config import SandboxConfig
 from sandbox.events import EventLog
-from sandbox.problems import install_handlers
+from sandbox.problems import MEDIA_TYPE, Problem, install_handlers
 from sandbox.recording import RecordingMiddleware
 from sandbox.services import idp
-from sandbox.store import Store
+from sandbox.store import open_store
 
 #: service name in URLs → module in sandbox.services (each has ``router``, optionally ``prod_router``)
 
@@ -53,9 +55,31 @@ async def _seal_periodically(log: EventLog, seconds: float) -> None:
         await asyncio.to_thread(log.seal)
 
 
+#: the production role's routes: its data-received events go to one signed, append-only log file, which one process
+#: writes (a sandbox with several workers serves the test sessions of a wave; a one-worker sandbox the production role)
+SINGLE_WRITER = ("/prod/", "/admin/installations", "/admin/events")
+
+
+class SingleWriterRoutes:
+    """With several workers: the production role's routes answer 503 ``production-role-single-worker``."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(SINGLE_WRITER):
+            problem = Problem(503, "production-role-single-worker",
+                              "this sandbox serves test sessions with several worker processes; the production role "
+                              "(installations, data-received events) is served by a one-worker sandbox")
+            response = JSONResponse(problem.body(scope["path"]), status_code=problem.status, media_type=MEDIA_TYPE)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(config: SandboxConfig) -> FastAPI:
     """Build a sandbox app with its own state folder."""
-    store = Store(config.db_path)
+    store = open_store(config.database, config.db_path)
     infrastructure_key = SigningKey.load_or_create(config.infrastructure_key_path)
     sources = event_sources(config)
     event_log = EventLog(config.events_path, infrastructure_key, sources, seal_every=config.seal_every)
@@ -98,9 +122,12 @@ def create_app(config: SandboxConfig) -> FastAPI:
             module.setup(app)
 
     @app.get("/health", tags=["meta"], summary="Liveness")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+    def health() -> dict[str, Any]:
+        # the worker process that answered: a reverse proxy's liveness probes see every worker of the pool
+        return {"status": "ok", "version": __version__, "worker": os.getpid()}
 
+    if config.workers > 1:
+        app.add_middleware(SingleWriterRoutes)
     app.add_middleware(RecordingMiddleware, store=store, max_body_bytes=config.max_body_bytes)
     openapi_doc.install(app)
     return app

@@ -20,10 +20,39 @@ class SandboxConfig:
     #: official schemas the packs' services also validate against, by the name a pack declares (sandbox.schemas)
     schemas: Mapping[str, Path] = field(default_factory=dict)
     slow_seconds: float = 1.5
+    #: seconds an injected 429/503 announces in Retry-After when the session's fault does not say (HTTP allows whole
+    #: seconds only: 1 is the shortest wait that still proves the software waits as told)
+    retry_after: int = 1
     access_token_ttl: int = 600
     installation_event_source: str = "urn:usine:sandbox"
     seal_every: int = 1000  # events per signed segment at most
     seal_seconds: float = 60.0  # events wait at most this long for their segment
+    #: the shared store: a ``postgresql://`` URL (several worker processes), or None for SQLite in ``data_dir``
+    database: str | None = None
+    #: worker processes serving the test sessions (more than one needs ``database``)
+    workers: int = 1
+
+    def to_json(self) -> dict[str, object]:
+        """The settings as JSON (what a worker process is started with)."""
+        out: dict[str, object] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif name == "schemas":
+                value = {k: str(v) for k, v in value.items()}
+            out[name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> SandboxConfig:
+        values = dict(data)
+        values["data_dir"] = Path(str(values["data_dir"]))
+        schemas = values.get("schemas") or {}
+        if not isinstance(schemas, dict):
+            raise ValueError(f"sandbox settings: schemas must be an object, not {type(schemas).__name__}")
+        values["schemas"] = {str(k): Path(str(v)) for k, v in schemas.items()}
+        return cls(**values)  # type: ignore[arg-type]  # values as to_json wrote them
 
     @property
     def db_path(self) -> Path:

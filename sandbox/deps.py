@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
 from sandbox.credentials import secret_hash
 from sandbox.problems import Problem
 from sandbox.store import Store
+
+R = TypeVar("R")
 
 
 def store_of(request: Request) -> Store:
@@ -36,7 +40,22 @@ class Principal:
     vendor: dict[str, str] | None = None
 
 
-def require_principal(request: Request) -> Principal:
+#: The dependencies below are ``async``: FastAPI runs a plain function dependency in its thread pool, and the hop
+#: (handing the request to a thread and back, a GIL hand-over each way) costs more than their one indexed read of
+#: the store. Code calling them directly uses their plain twins (``principal_of``, ``access_token_caller``…).
+
+
+async def store_call(store: Store, work: Callable[..., R], *args: Any) -> R:
+    """``work(*args)`` (store calls): on the event loop for SQLite, in a thread for PostgreSQL's round trips."""
+    return work(*args) if store.on_loop else await run_in_threadpool(work, *args)
+
+
+async def require_principal(request: Request) -> Principal:
+    """The admin token, or a harness token the admin issued to one vendor's software (dependency)."""
+    return await store_call(store_of(request), principal_of, request)
+
+
+def principal_of(request: Request) -> Principal:
     """The admin token, or a harness token the admin issued to one vendor's software (sessions bound to it)."""
     token = bearer(request)
     if token is None:
@@ -53,9 +72,9 @@ def require_principal(request: Request) -> Principal:
     raise Problem(403, "admin-token-invalid", "neither the sandbox's admin token nor a harness token it issued")
 
 
-def require_admin(request: Request) -> Principal:
+async def require_admin(request: Request) -> Principal:
     """The sandbox operator only (installations, events, harness tokens, every session)."""
-    principal = require_principal(request)
+    principal = await store_call(store_of(request), principal_of, request)
     if principal.kind != "admin":
         raise Problem(403, "admin-only", "a harness token manages its own test sessions only")
     return principal
@@ -74,9 +93,22 @@ def owned_session(request: Request, session_id: str, principal: Principal, *, op
     return session
 
 
+#: where the recording middleware leaves the session it read for a request (request.state), when no fault it consumed
+#: changed it since: the request's services read it from there instead of the store
+REQUEST_SESSION = "usine_session"
+
+
+def session_of_request(request: Request, session_id: str) -> dict[str, Any] | None:
+    """The session as this request read it (the recording middleware's read), else from the store."""
+    cached = request.scope.get("state", {}).get(REQUEST_SESSION)
+    if cached is not None and cached.get("id") == session_id:
+        return cached  # type: ignore[no-any-return]  # the session record, a JSON object
+    return store_of(request).get_session(session_id)
+
+
 def get_session(request: Request, session_id: str) -> dict[str, Any]:
     """The open session named in the URL, or a 404 problem."""
-    session = store_of(request).get_session(session_id)
+    session = session_of_request(request, session_id)
     if session is None:
         raise Problem(404, "session-unknown", f"no test session {session_id!r}")
     if session["state"] != "open":
@@ -92,7 +124,12 @@ class Caller:
     token: dict[str, Any]
 
 
-def require_access_token(request: Request, session_id: str) -> Caller:
+async def require_access_token(request: Request, session_id: str) -> Caller:
+    """A valid, unexpired access token issued to this very session, or a 401/403 problem (dependency)."""
+    return await store_call(store_of(request), access_token_caller, request, session_id)
+
+
+def access_token_caller(request: Request, session_id: str) -> Caller:
     """A valid, unexpired access token issued to this very session, or a 401/403 problem."""
     session = get_session(request, session_id)
     token = bearer(request)
@@ -129,7 +166,12 @@ def require_session_token(request: Request, session_id: str) -> dict[str, Any]:
     return session
 
 
-def require_installation(request: Request) -> dict[str, Any]:
+async def require_installation(request: Request) -> dict[str, Any]:
+    """The installed software calling the production services, from its installation token (dependency)."""
+    return await store_call(store_of(request), installation_of, request)
+
+
+def installation_of(request: Request) -> dict[str, Any]:
     """The installed software calling the production services, from its installation token."""
     token = bearer(request)
     if token is None:
@@ -178,11 +220,20 @@ def take_unavailable(store: Store, session: dict[str, Any], service: str) -> boo
     return take_fault(store, session, service, "unavailable")
 
 
+def retry_after(request: Request, spec: dict[str, Any]) -> int:
+    """Seconds an injected 429/503 announces: the fault ``retry_after``, else the sandbox's ``--retry-after`` (1 s).
+
+    A test session's wait only has to prove the software waits as announced: one second proves what five would.
+    """
+    value = spec.get("retry_after")
+    return int(value) if value is not None else int(request.app.state.config.retry_after)
+
+
 def raise_if_unavailable(request: Request, session: dict[str, Any], service: str, what: str) -> None:
     """Answer 429 (fault ``rate_limited``) or 503 (fault ``unavailable``) while an injected failure is left, with
-    Retry-After (fault ``retry_after``, default 1 s) unless the fault ``omit_retry_after`` is on."""
+    Retry-After (fault ``retry_after``, else the sandbox's default) unless the fault ``omit_retry_after`` is on."""
     spec = fault(session, service)
-    retry = int(spec.get("retry_after") or 1)
+    retry = retry_after(request, spec)
     headers = {} if spec.get("omit_retry_after") else {"Retry-After": str(retry)}
     extra = {} if spec.get("omit_retry_after") else {"retry_after": retry}
     if take_fault(store_of(request), session, service, "rate_limited"):
@@ -194,6 +245,11 @@ def raise_if_unavailable(request: Request, session: dict[str, Any], service: str
 
 
 M = TypeVar("M", bound=BaseModel)
+
+
+async def json_body(request: Request) -> None:
+    """415 ``unsupported-media-type`` unless the body is declared as JSON (dependency, on the event loop)."""
+    require_json(request)
 
 
 def require_json(request: Request) -> None:

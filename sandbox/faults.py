@@ -77,7 +77,7 @@ PROVIDER: dict[str, Fault] = {
 #: faults every service but the identity providers has: answers refused, and its connection failing (sandbox.network)
 NETWORK: dict[str, Fault] = {
     "unavailable": Fault("n: the next n requests answer 503 with Retry-After", counted),
-    "retry_after": Fault("seconds announced in Retry-After (default 1)", counted),
+    "retry_after": Fault("seconds announced in Retry-After (default: the sandbox's --retry-after, 1)", counted),
     "rate_limited": Fault("n: the next n requests answer 429 with Retry-After", counted),
     "omit_retry_after": Fault("true: 503 and 429 answers carry no Retry-After", flag),
     "reset": Fault("n: the connection of the next n requests is reset before they are processed", counted),

@@ -55,7 +55,10 @@ def transport_of(receive: Receive) -> asyncio.Transport | None:
     """The connection a request came on (uvicorn's request cycle holds it; None for another server)."""
     cycle = getattr(receive, "__self__", None)
     transport = getattr(cycle, "transport", None)
-    return transport if isinstance(transport, asyncio.BaseTransport) else None  # type: ignore[return-value]  # uvicorn's transport is an asyncio.Transport; the stub types it as BaseTransport
+    # asyncio's transports, or uvloop's (which implement the same interface without subclassing asyncio's)
+    if all(callable(getattr(transport, name, None)) for name in ("abort", "close", "get_extra_info")):
+        return transport  # type: ignore[no-any-return]  # duck-typed: asyncio.Transport or uvloop's
+    return None
 
 
 def reset(receive: Receive) -> None:

@@ -119,7 +119,8 @@ SCHEMAS: dict[str, Any] = {
 
 #: "METHOD path" → {status: schema | (media type, schema) | None (no body)}
 SUCCESS: dict[str, dict[int, Any]] = {
-    "GET /health": {200: obj("status version", status={"const": "ok"}, version=STR)},
+    "GET /health": {200: obj("status version worker", status={"const": "ok"}, version=STR,
+                             worker={**INT, "description": "the id of the worker process that answered"})},
     "GET /.well-known/usine-trace-keys": {200: ref("TraceKeys")},
     "GET /.well-known/usine-infrastructure-keys": {200: ref("InfrastructureKeys")},
     "GET /admin/events": {200: obj("events next", events=array(ref("CloudEvent")), next=INT)},

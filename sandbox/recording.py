@@ -14,16 +14,18 @@ import binascii
 import datetime as dt
 import json
 import re
+import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conformity.errors import SignatureError
-from conformity.signing import canonical_json
+from conformity.signing import require_canonicalisable
 from sandbox.credentials import SECRET_SHAPED, candidates, secret_hash
+from sandbox.deps import REQUEST_SESSION, store_call
 from sandbox.network import drop, reset, take_network_fault, until_given_up
 from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
 from sandbox.store import Store
@@ -48,7 +50,7 @@ def encode_body(raw: bytes, content_type: str) -> dict[str, Any]:
     if ct == "application/json" or ct.endswith("+json"):
         try:
             value = json.loads(raw)
-            canonical_json(value)  # a trace must stay signable: no NaN, no integer beyond 2**53, no lone surrogate
+            require_canonicalisable(value)  # a trace must stay signable: no NaN, no integer beyond 2**53, no lone surrogate
             return {"json": value}
         except (ValueError, UnicodeDecodeError, RecursionError, SignatureError):
             pass
@@ -169,13 +171,29 @@ class RecordingMiddleware:
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         match = SESSION_PATH.match(scope["path"])
-        session = self.store.get_session(match["sid"]) if match else None
+        session = await store_call(self.store, self.store.get_session, match["sid"]) if match else None
         session_id = session["id"] if session else None
 
         body, too_large = await self._read_body(receive, headers)
         response: dict[str, Any] = {"status": 0, "headers": {}, "body": b""}
-        network = take_network_fault(self.store, session, match["service"], scope["method"]) if session and match else None
+        network = (await store_call(self.store, take_network_fault, self.store, session, match["service"], scope["method"])
+                   if session and match else None)
+        if session is not None and network is None:
+            # the services of this request read the session from here: no second read (its faults as of now; a
+            # fault they consume is taken atomically in the store, as before)
+            scope.setdefault("state", {})[REQUEST_SESSION] = session
         held: list[Message] = []
+        recorded = False
+        request_body = body
+
+        async def commit() -> None:
+            """Write the exchange into its trace, once: before the software can see how it ended (its answer, a
+            reset, a closed connection), so that whatever the software or its harness does next comes after it."""
+            nonlocal recorded
+            if session and match and not recorded:
+                recorded = True
+                await store_call(self.store, self._record, scope, headers, request_body, response, session,
+                                 match["service"], started, too_large)
 
         async def replay() -> Message:
             nonlocal body
@@ -194,9 +212,9 @@ class RecordingMiddleware:
                 return
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 self._ended(scope, started)  # stamped as the answer leaves, not when the record is written
+                await commit()
             await send(message)
 
-        request_body = body
         scope.setdefault("state", {})
         if too_large:
             await self._refuse_too_large(scope, capture)
@@ -204,14 +222,14 @@ class RecordingMiddleware:
             scope["state"]["outcome"] = "connection-reset"
             scope["state"]["outcome_details"] = {"fault": "reset"}
             self._ended(scope, started)
+            await commit()
             reset(receive)
             await until_given_up(receive, 1.0)  # the server sees the connection gone: it answers nothing
         else:
             await self.app(scope, replay, capture)
             if network:
-                await self._withhold(scope, receive, send, network, held, started)
-        if session and match:
-            self._record(scope, headers, request_body, response, session, match["service"], started, too_large)
+                await self._withhold(scope, receive, send, network, held, started, commit, self.store, session["id"])
+        await commit()
 
     @staticmethod
     def _ended(scope: Scope, started: float) -> None:
@@ -220,22 +238,44 @@ class RecordingMiddleware:
 
     @staticmethod
     async def _withhold(scope: Scope, receive: Receive, send: Send, network: str, held: list[Message],
-                        started: float) -> None:
-        """A processed request's answer, dropped or held until the software gives up (:mod:`sandbox.network`)."""
+                        started: float, commit: Callable[[], Awaitable[None]], store: Store, session_id: str) -> None:
+        """A processed request's answer, dropped or held until the software gives up (:mod:`sandbox.network`);
+        ``commit`` records the exchange (before the software can see its end)."""
         state = scope["state"]
         details = dict(state.get("outcome_details") or {}) | {"fault": network, "service_outcome": state.get("outcome")}
         if network == "dropped_replies":
             state["outcome"], state["outcome_details"] = "reply-dropped", details
             RecordingMiddleware._ended(scope, started)
+            await commit()
             drop(receive)
             await until_given_up(receive, 1.0)
             return
-        gave_up, waited = await until_given_up(receive)
+        # until its end is known, the exchange is held in the store: a harness note waits for it (whichever worker
+        # process the note reaches), so that the trace keeps the order in which things happened
+        held_id = secrets.token_hex(8)
+        store.hold(session_id, held_id)
+        try:
+            gave_up, waited = await until_given_up(receive)
+        except BaseException:
+            store.release(session_id, held_id)
+            raise
+        try:
+            await RecordingMiddleware._held_end(scope, send, held, started, commit, details, gave_up, waited)
+        finally:
+            store.release(session_id, held_id)
+
+    @staticmethod
+    async def _held_end(scope: Scope, send: Send, held: list[Message], started: float,
+                        commit: Callable[[], Awaitable[None]],
+                        details: dict[str, Any], gave_up: bool, waited: float) -> None:
+        state = scope["state"]
         if gave_up:
             state["outcome"], state["outcome_details"] = "client-gave-up", details | {"waited_s": waited}
+            await commit()
             return
         state["outcome_details"] = details | {"late_by_s": waited}  # the software waited: the answer goes, late
         RecordingMiddleware._ended(scope, started)
+        await commit()
         for message in held:
             await send(message)
 
@@ -296,7 +336,9 @@ class RecordingMiddleware:
         }
         if state.get("outcome_details"):
             exchange["outcome_details"] = state["outcome_details"]
-        self.store.append_exchange(session_id, redact(exchange, self._secrets(scope, headers, session, exchange)))
+        # checked: its bodies passed require_canonicalisable (or are text/base64), the rest the middleware built
+        self.store.append_exchange(session_id, redact(exchange, self._secrets(scope, headers, session, exchange)),
+                                   checked=True)
 
     def _secrets(self, scope: Scope, headers: dict[str, str], session: dict[str, Any],
                  exchange: dict[str, Any]) -> list[str]:

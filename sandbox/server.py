@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import ssl
 import threading
@@ -167,3 +169,28 @@ def start_in_thread(config: SandboxConfig, *, host: str = "127.0.0.1", port: int
     scheme = "https" if tls_cert else "http"
     app.state.listeners = {"trusted": f"{scheme}://{host}:{port}"}
     return RunningSandbox(config, f"{scheme}://{host}:{port}", server, thread)
+
+
+# ---------------------------------------------------------------------------------------------- worker processes
+#: how a worker process learns its settings: the sandbox's config as JSON, and the listeners the parent serves
+CONFIG_ENV = "USINE_SANDBOX_WORKER_CONFIG"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process (uvicorn's factory): the config the parent wrote in :data:`CONFIG_ENV`."""
+    spec = json.loads(os.environ[CONFIG_ENV])
+    app = create_app(SandboxConfig.from_json(spec["config"]))
+    app.state.listeners = dict(spec["listeners"])
+    return app
+
+
+def serve_workers(config: SandboxConfig, host: str, port: int, listeners: dict[str, str],
+                  tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
+    """Serve ``config.workers`` processes on ``host:port`` (one socket, bound here, inherited by each; uvicorn's
+    supervisor restarts a worker that dies) until interrupted. Their store is ``config.database`` (PostgreSQL): a
+    session, its trace and its tokens are the same whichever worker a request reaches. The parent has created the
+    keys and the schema before any worker starts (so no two workers race to create them)."""
+    os.environ[CONFIG_ENV] = json.dumps({"config": config.to_json(), "listeners": listeners})
+    uvicorn.run("sandbox.server:app_from_environment", factory=True, host=host, port=port, workers=config.workers,
+                log_level="warning", access_log=False, limit_concurrency=1000 * config.workers, timeout_keep_alive=5,
+                ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None)

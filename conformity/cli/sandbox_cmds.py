@@ -39,9 +39,19 @@ def sandbox() -> None:
                    "POST /admin/events/seal and at shutdown).")
 @click.option("--seal-seconds", type=click.FloatRange(0.1), default=60.0, show_default=True,
               help="Longest time an emitted event waits for its signed segment.")
+@click.option("--retry-after", type=click.IntRange(0, 3600), default=1, show_default=True,
+              help="Seconds an injected 429/503 announces in Retry-After when the test session's fault does not say "
+                   "(a 1 s wait proves the software waits as announced just as well as 5 s).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes serving the test sessions on the port (more than one needs --database: a "
+                   "vendor's requests may reach any of them). With several, the production role (installations, "
+                   "data-received events) answers 503: serve it from a one-worker sandbox.")
+@click.option("--database", envvar="USINE_SANDBOX_DATABASE",
+              help="The shared store, postgresql://USER:PASSWORD@HOST/DB (default: SQLite in the state folder, one "
+                   "process).")
 def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, test_pki: Path | None,
           data_dir: Path | None, admin_token: str | None, schemas: tuple[str, ...], seal_every: int,
-          seal_seconds: float) -> None:
+          seal_seconds: float, retry_after: int, workers: int, database: str | None) -> None:
     """Serve the sandbox until interrupted."""
     import uvicorn
 
@@ -49,20 +59,29 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
     from sandbox.app import create_app
     from sandbox.config import SandboxConfig
     from sandbox.schemas import chosen
-    from sandbox.server import Listeners, add_test_listeners, uvicorn_config
+    from sandbox.server import Listeners, add_test_listeners, serve_workers, uvicorn_config
     from sandbox.tls import make_test_pki
 
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     if test_pki and tls_cert:
         raise click.UsageError("--test-pki brings its own certificate: do not also give --tls-cert")
+    from conformity.db.connection import is_url
+
+    if database is not None and not is_url(database):
+        raise click.UsageError(f"--database takes a postgresql:// URL, not {database!r} (SQLite is the default: "
+                               "the state folder's sandbox.sqlite3)")
+    if workers > 1 and database is None:
+        raise click.UsageError(f"--workers {workers} needs a store the worker processes share: --database "
+                               "postgresql://… (SQLite, the default, serves one process)")
     try:
         official = chosen(schemas, plugins.schemas())
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--schema") from None
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="usine-sandbox-"))
     config = SandboxConfig(data_dir=data_dir, admin_token=admin_token or secrets.token_urlsafe(24), schemas=official,
-                           seal_every=seal_every, seal_seconds=seal_seconds)
+                           seal_every=seal_every, seal_seconds=seal_seconds, retry_after=retry_after,
+                           database=database, workers=workers)
     app = create_app(config)
     pki = make_test_pki(test_pki) if test_pki else None
     if pki is not None:
@@ -72,7 +91,11 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
     if pki is not None:
         add_test_listeners(app, host, pki, listeners)
     app.state.listeners = dict(listeners.urls)
-    click.echo(f"usine sandbox on {listeners.urls['trusted']}  (state: {data_dir})", err=True)
+    from conformity.db.connection import redact
+
+    store = f"PostgreSQL {redact(database)}" if database else "SQLite"
+    click.echo(f"usine sandbox on {listeners.urls['trusted']}  ({workers} worker(s), store: {store}, state: {data_dir})",
+               err=True)
     from sandbox.tls import CLASSES
 
     for name, url in listeners.urls.items():
@@ -86,7 +109,10 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
     if not admin_token:
         click.echo(f"admin token: {config.admin_token}", err=True)
     try:
-        uvicorn.Server(uvicorn_config(app, host, port, tls_cert, tls_key)).run()
+        if workers > 1:
+            serve_workers(config, host, port, dict(listeners.urls), tls_cert, tls_key)
+        else:
+            uvicorn.Server(uvicorn_config(app, host, port, tls_cert, tls_key)).run()
     finally:
         for stop in listeners.stoppers:
             stop()

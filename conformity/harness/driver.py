@@ -187,6 +187,8 @@ class HttpDriver:
         return _check_response(raw, msg, rid)
 
     def close(self) -> None:
+        if self._client.is_closed:
+            return  # closed already: once only
         try:
             self.call("shutdown")
         except DriverFailure:

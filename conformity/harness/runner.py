@@ -10,7 +10,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from conformity.catalog import Action
 from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.registry import CHECKS
 from conformity.checks.trace import TraceView
-from conformity.harness.driver import PROTOCOL, DriverFailure, open_driver
+from conformity.harness.driver import PROTOCOL, Driver, DriverFailure, open_driver
 from conformity.harness.events import (
     CheckEvaluated,
     Event,
@@ -67,7 +67,10 @@ class Runner:
     seed: int
     access: SandboxAccess
     evidence: Attached = field(default_factory=Attached)  # bound into every trace's scenario.start note
-    #: scenarios driven at once, each in its own session with its own driver process (1: one after another)
+    #: scenarios driven at once, each in its own session with its own driver process (1: one after another; 0: every
+    #: scenario of the plan at once). Most of a scenario is waiting on the software (its retries, its timeouts), but
+    #: starting a driver costs CPU (an interpreter and its imports): on 2 cores, 6 at once beat all 19 of a wave
+    #: (benchmarks/harness_run.py --parallel)
     parallel: int = 6
 
     def __post_init__(self) -> None:
@@ -90,37 +93,62 @@ class Runner:
         self.access = self.access.bind(self.vendor.vendor_id, self.vendor.software_id)  # sessions stamped with it
         yield RunStarted(self.plan.wave, self.plan.category, self.seed, self.plan.scenarios, len(self.plan.requirements))
         traces: dict[str, dict[str, Any]] = {}
-        finished: list[ScenarioFinished] = []
+        results: dict[str, ScenarioFinished] = {}
         total = len(self.plan.scenarios)
+        ctx = self.context()
+        judged: dict[str, CheckEvaluated] = {}
         # the longest scenarios first, so that the run lasts about as long as its longest scenario
         order = sorted(self.plan.scenarios, key=lambda s: -SCENARIOS.get(s).expected_seconds)
-        with ThreadPoolExecutor(max_workers=max(1, self.parallel), thread_name_prefix="usine-scenario") as pool:
-            futures = {sid: pool.submit(self.run_scenario, SCENARIOS.get(sid)) for sid in order}
+        workers = max(1, self.parallel or total)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="usine-scenario") as pool:
+            futures = {pool.submit(self.run_scenario, SCENARIOS.get(sid)): sid for sid in order}
+            pending = set(futures)
             for i, sid in enumerate(self.plan.scenarios, start=1):
                 sc = SCENARIOS.get(sid)
                 yield ScenarioStarted(sid, sc.title, i, total)
-                result = futures[sid].result()
-                if result.trace is not None:
-                    traces[sid] = result.trace
-                finished.append(result)
-                yield result
-        ctx = self.context()
-        evaluated: list[CheckEvaluated] = []
-        for cid in self.plan.checks:
-            t0 = time.perf_counter()
-            verdict = evaluate_check(cid, traces, ctx)
-            ev = CheckEvaluated(cid, CHECKS.get(cid).scenario, verdict, round((time.perf_counter() - t0) * 1000, 3))
-            evaluated.append(ev)
-            yield ev
-        report = build_report(self.plan, self.vendor, self.seed, finished, evaluated, started=started,
-                              sandbox_url=self.access.base_url, run_id=self.run_id,
+                while sid not in results:
+                    # while scenarios still run (mostly waiting on the software), judge the checks whose traces
+                    # are all in: the same pure function on the same traces, only sooner
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        result = future.result()
+                        results[futures[future]] = result
+                        if result.trace is not None:
+                            traces[result.scenario] = result.trace
+                    self._judge_ready(traces, set(results), ctx, judged, final=not pending)
+                yield results[sid]
+        self._judge_ready(traces, set(results), ctx, judged, final=True)
+        evaluated = [judged[cid] for cid in self.plan.checks]
+        yield from evaluated
+        report = build_report(self.plan, self.vendor, self.seed, [results[s] for s in self.plan.scenarios], evaluated,
+                              started=started, sandbox_url=self.access.base_url, run_id=self.run_id,
                               evidence=self.evidence.to_json())
         yield RunFinished(report)
+
+    def _judge_ready(self, traces: dict[str, dict[str, Any]], finished: set[str], ctx: EvalContext,
+                     judged: dict[str, CheckEvaluated], *, final: bool) -> None:
+        """Evaluate every check not yet judged whose scenarios have all finished (every check when ``final``)."""
+        for cid in self.plan.checks:
+            if cid in judged:
+                continue
+            check = CHECKS.get(cid)
+            needs = set(self.plan.scenarios) if check.reads_all else set(check.scenarios)
+            if not final and not needs <= finished:
+                continue
+            t0 = time.perf_counter()
+            verdict = evaluate_check(cid, traces, ctx)
+            judged[cid] = CheckEvaluated(cid, check.scenario, verdict, round((time.perf_counter() - t0) * 1000, 3))
 
     def run_scenario(self, sc: Scenario) -> ScenarioFinished:
         t0 = time.perf_counter()
         seed = scenario_seed(self.seed, sc.id)
         failures: list[dict[str, Any]] = []
+        # the driver process starts (its interpreter, its imports) while the session is being opened
+        driver: Driver | DriverFailure
+        try:
+            driver = open_driver(self.vendor.driver)
+        except DriverFailure as f:
+            driver = f
         try:
             with self.access.admin() as admin:
                 r = admin.post("/admin/sessions", json={"seed": seed, "label": f"{self.vendor.software_id} {sc.id}",
@@ -140,7 +168,7 @@ class Runner:
                                         "harness": __version__,
                                         "vendor": self.vendor.identity(), "wave": self.plan.wave,
                                         "category": self.plan.category, "evidence": self.evidence.to_json()})
-                failures = self._drive(sc, session, seed, admin, note)
+                failures = self._drive(sc, session, seed, admin, note, driver)
                 note("scenario.end", {"scenario": sc.id, "driver_failures": len(failures)})
                 trace = admin.get(f"/admin/sessions/{sid}/trace")
                 trace.raise_for_status()
@@ -151,6 +179,9 @@ class Runner:
         except httpx.HTTPError as exc:
             return ScenarioFinished(sc.id, None, None, round(time.perf_counter() - t0, 3), tuple(failures),
                                     error=f"sandbox error: {exc}")
+        finally:
+            if not isinstance(driver, DriverFailure):
+                driver.close()  # a no-op once _drive closed it
 
     def _shrink(self, step: Shrink, sid: str, driver: Any, admin: httpx.Client, note: Any) -> None:
         """Run a Shrink step: candidates performed by the driver, each a ``shrink.attempt`` note; then the result."""
@@ -192,7 +223,8 @@ class Runner:
         endpoints.pop("trace", None)
         return endpoints
 
-    def _drive(self, sc: Scenario, session: dict[str, Any], seed: int, admin: httpx.Client, note: Any) -> list[dict[str, Any]]:
+    def _drive(self, sc: Scenario, session: dict[str, Any], seed: int, admin: httpx.Client, note: Any,
+               driver: Driver | DriverFailure) -> list[dict[str, Any]]:
         params = {
             "protocol": PROTOCOL,
             "session": {"id": session["session_id"], "seed": seed, "scenario": sc.id},
@@ -205,11 +237,9 @@ class Runner:
             "fixtures": driver_fixtures(self.plan.spec.wave.pack, session["fixtures"]),
         }
         logs = offsets(self.vendor.logs_of(session["session_id"]))
-        try:
-            driver = open_driver(self.vendor.driver)
-        except DriverFailure as f:
-            note("driver.failure", {"method": "start", **f.to_json()})
-            return [f.to_json()]
+        if isinstance(driver, DriverFailure):
+            note("driver.failure", {"method": "start", **driver.to_json()})
+            return [driver.to_json()]
         try:
             return self._steps(sc, session, seed, admin, note, driver, params)
         finally:

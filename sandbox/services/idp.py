@@ -52,7 +52,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from joserfc import jwt
 
 from sandbox.credentials import secret_hash
-from sandbox.deps import fault, get_session, require_access_token, store_of
+from sandbox.deps import access_token_caller, fault, get_session, store_of
 from sandbox.oidc_keys import ALGS, IdpKeys, load_or_create, sign_id_token
 from sandbox.oidc_profile import OidcProfile
 from sandbox.problems import Problem, set_outcome
@@ -483,7 +483,7 @@ def _refresh(request: Request, session: dict[str, Any], form: dict[str, str], cl
 @router.get("/userinfo", summary="Claims about the logged-in account (Bearer)")
 @router.post("/userinfo", summary="Claims about the logged-in account (Bearer)")
 def userinfo(request: Request, session_id: str) -> JSONResponse:
-    caller = require_access_token(request, session_id)
+    caller = access_token_caller(request, session_id)
     if "openid" not in caller.token.get("scopes", []) or "userinfo" not in caller.token:
         raise Problem(403, "token-scope-insufficient", "this access token was not issued for openid",
                       headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'})

@@ -65,7 +65,8 @@ def practitioner_claims(p: dict[str, Any]) -> dict[str, Any]:
 OIDC = OidcProfile(
     service="idp", accounts="practitioners", login_key="national_id", subject_key="national_id",
     claims=practitioner_claims, id_token_claims=("given_name", "family_name", "SubjectNameID", "profession", "specialty"),
-    acr_values=("eidas1",), scopes=("openid", "profile", "scope_all"), audience=tuple(SERVICES),
+    acr_values=("eidas1",), scopes=("openid", "profile", "scope_all"),
+    audience=(*SERVICES, *(d.service for d in DIRECTORIES)),
     login_hint="a practitioner's national id, 8 + RPPS")
 
 #: what the pack adds to the sandbox's OpenAPI description

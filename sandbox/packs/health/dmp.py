@@ -42,7 +42,7 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -59,6 +59,7 @@ from conformity.packs.health.ins import ins_reference
 from conformity.xmlsafe import parse_xml
 from sandbox.deps import (
     Caller,
+    access_token_caller,
     bearer,
     fault,
     get_session,
@@ -66,6 +67,7 @@ from sandbox.deps import (
     read_json,
     require_access_token,
     require_installation,
+    retry_after,
     store_of,
     take_fault,
 )
@@ -154,24 +156,25 @@ _OPENAPI_BODY = {"requestBody": {"required": True, "content": {"application/json
 
 @dataclass(frozen=True, slots=True)
 class DmpState:
-    """Per-app state: the optional XML Schema, and the lock that makes accept-or-replay atomic."""
+    """Per-app state: the optional XML Schema (accept-or-replay is atomic under the store's lock "dmp", which every
+    worker process sharing the store takes)."""
 
     schema: etree.XMLSchema | None
-    lock: threading.Lock
 
 
 def setup(app: FastAPI) -> None:
     xsd = app.state.config.schemas.get(cda.CDA_SCHEMA.name)
-    app.state.dmp = DmpState(cda.load_schema(xsd) if xsd else None, threading.Lock())
+    app.state.dmp = DmpState(cda.load_schema(xsd) if xsd else None)
 
 
-def require_reader(request: Request, session_id: str) -> Caller:
-    """An access token of the session, or its session token (the harness playing the patient)."""
+async def require_reader(request: Request, session_id: str) -> Caller:
+    """An access token of the session, or its session token (the harness playing the patient); on the event loop
+    (one store read: cheaper than FastAPI's thread hop for a plain function)."""
     token = bearer(request)
     record = store_of(request).get_token(token) if token else None
     if record is not None and record["kind"] == "session" and record["scope"] == session_id and not record["expired"]:
         return Caller(get_session(request, session_id), record)
-    return require_access_token(request, session_id)
+    return access_token_caller(request, session_id)
 
 
 def national_id(caller: Caller) -> str | None:
@@ -210,12 +213,12 @@ def _after_store(request: Request, caller: Caller, status: int, entry: dict[str,
     """Injected after-commit events: the patient hides a new document; the reply is lost (503)."""
     sid = caller.session["id"]
     if status == 201 and _take(request, caller.session, "patient_hides"):
-        with request.app.state.dmp.lock:
+        with store_of(request).lock("dmp"):
             entry = (store_of(request).get_record(DOCUMENTS, sid, entry["unique_id"]) or entry) | {
                 "hidden": True, "hidden_at": _now()}
             store_of(request).put_record(DOCUMENTS, sid, entry["unique_id"], entry)
     if _take(request, caller.session, "lost_replies"):
-        retry = int(fault(caller.session, "dmp").get("retry_after") or 1)
+        retry = retry_after(request, fault(caller.session, "dmp"))
         raise Problem(503, "service-unavailable", "the shared record is temporarily unavailable",
                       headers={"Retry-After": str(retry)}, retry_after=retry)
     return entry
@@ -300,7 +303,7 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
     store = store_of(request)
     new = accepted.entry
     uid = new["unique_id"]
-    with request.app.state.dmp.lock:
+    with store_of(request).lock("dmp"):
         existing = store.get_record(DOCUMENTS, scope, uid)
         if existing is not None:
             if existing["sha256"] != accepted.sha256:
@@ -374,13 +377,28 @@ def _base(request: Request, session_id: str) -> str:
     return str(request.base_url).rstrip("/") + f"/s/{session_id}/dmp"
 
 
+#: documents up to this size (base64 characters) are validated and stored on the event loop: a few hundred
+#: microseconds, less than handing the request to a thread and back; larger ones go to the thread pool, so that one
+#: big document never holds every other request
+INLINE_CHARS = 64 * 1024
+
+
+async def _submit(work: Callable[..., tuple[int, dict[str, Any]]], request: Request, *args: Any) -> tuple[int, dict]:
+    """``work(request, *args)`` (validate and store a submission): inline for a small document, else in a thread."""
+    sub = next((a for a in args if isinstance(a, Submission)), None)
+    if (sub is not None and len(sub.document) <= INLINE_CHARS and request.app.state.dmp.schema is None
+            and store_of(request).on_loop):
+        return work(request, *args)
+    return await run_in_threadpool(work, request, *args)
+
+
 @router.post("/documents", status_code=201, summary="Submit a CDA R2 document", openapi_extra=_OPENAPI_BODY)
 async def post_document(request: Request, session_id: str,
                         caller: Caller = Depends(require_access_token)) -> JSONResponse:
     try:
         _unavailable(request, caller)
         sub = await read_submission(request)
-        status, entry = await run_in_threadpool(_session_submit, request, caller, sub, None)
+        status, entry = await _submit(_session_submit, request, caller, sub, None)
         entry = _after_store(request, caller, status, entry)
         return _created(status, entry, _base(request, session_id))
     finally:
@@ -394,7 +412,7 @@ async def replace_document(request: Request, session_id: str, unique_id: str,
     try:
         _unavailable(request, caller)
         sub = await read_submission(request)
-        status, entry = await run_in_threadpool(_session_submit, request, caller, sub, unique_id)
+        status, entry = await _submit(_session_submit, request, caller, sub, unique_id)
         entry = _after_store(request, caller, status, entry)
         return _created(status, entry, _base(request, session_id))
     finally:
@@ -457,7 +475,7 @@ async def list_documents(request: Request, session_id: str, patient_id: str, inc
 async def delete_document(request: Request, session_id: str, unique_id: str,
                           caller: Caller = Depends(require_access_token)) -> dict[str, Any]:
     try:
-        with request.app.state.dmp.lock:
+        with store_of(request).lock("dmp"):
             entry = _get(request, session_id, unique_id)
             author = national_id(caller)
             if author is not None and author != entry["metadata"]["author_id"]:
@@ -475,7 +493,7 @@ async def delete_document(request: Request, session_id: str, unique_id: str,
 async def hide_document(request: Request, session_id: str, unique_id: str,
                         caller: Caller = Depends(require_reader)) -> dict[str, Any]:
     try:
-        with request.app.state.dmp.lock:
+        with store_of(request).lock("dmp"):
             entry = _get(request, session_id, unique_id)
             if entry["status"] == "deleted":
                 raise Problem(410, "document-deleted", f"document {unique_id} was deleted")
@@ -503,5 +521,5 @@ def _prod_submit(request: Request, installation: dict[str, Any], sub: Submission
 async def prod_post_document(request: Request,
                              installation: dict[str, Any] = Depends(require_installation)) -> JSONResponse:
     sub = await read_submission(request)
-    status, entry = await run_in_threadpool(_prod_submit, request, installation, sub)
+    status, entry = await _submit(_prod_submit, request, installation, sub)
     return _created(status, entry, str(request.base_url).rstrip("/") + "/prod/dmp")

@@ -32,7 +32,6 @@ import base64
 import binascii
 import datetime as dt
 import re
-import threading
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -41,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from conformity.packs.health.ins import INS_OIDS, is_valid_ins
 from conformity.signing import canonical_json, sha256_hex
-from sandbox.deps import raise_if_unavailable, require_installation, require_json, store_of
+from sandbox.deps import json_body, raise_if_unavailable, require_installation, store_of
 from sandbox.events import data_received
 from sandbox.packs.health.directory import address_key, known_addresses
 from sandbox.problems import Problem, set_outcome
@@ -67,8 +66,8 @@ prod_router = APIRouter(tags=["mss (production)"])
 
 Installation = Annotated[dict[str, Any], Depends(require_installation)]
 
-#: check-then-record of a message id must not interleave (one delivery, one event per message id)
-_RECORD_LOCK = threading.Lock()
+#: check-then-record of a message id must not interleave (one delivery, one event per message id): under the store's
+#: lock "mss", which every worker process sharing the store takes
 
 
 class Patient(BaseModel):
@@ -210,7 +209,7 @@ def _duplicate(request: Request, response: Response, existing: dict[str, Any], c
 
 # --- session role ------------------------------------------------------------------------------
 
-@router.post("/messages", status_code=201, summary="Send a secure message", dependencies=[Depends(require_json)])
+@router.post("/messages", status_code=201, summary="Send a secure message", dependencies=[Depends(json_body)])
 def send(request: Request, response: Response, body: MessageRequest,
          caller: SessionCaller) -> dict[str, Any]:
     store, sid = store_of(request), caller.session["id"]
@@ -218,7 +217,7 @@ def send(request: Request, response: Response, body: MessageRequest,
     directory = known_addresses(caller.session["fixtures"])
     checked = check_message(body, directory)
     message_id = body.message_id or new_id("msg")
-    with _RECORD_LOCK:
+    with store.lock("mss"):
         existing = store.get_record(COLLECTION, sid, message_id)
         if existing is not None:
             return _duplicate(request, response, existing, checked)
@@ -245,14 +244,14 @@ def mailbox(request: Request, address: str, caller: SessionCaller) -> list[dict[
 # --- production role ---------------------------------------------------------------------------
 
 @prod_router.post("/messages", status_code=201, summary="Send a secure message (installed software)",
-                  dependencies=[Depends(require_json)])
+                  dependencies=[Depends(json_body)])
 def prod_send(request: Request, response: Response, body: MessageRequest,
               installation: Installation) -> dict[str, Any]:
     store, config = store_of(request), request.app.state.config
     checked = check_message(body, None)
     message_id = body.message_id or new_id("msg")
     key = f"{installation['id']}:{message_id}"  # message ids are the installation's own
-    with _RECORD_LOCK:
+    with store.lock("mss"):
         existing = store.get_record(COLLECTION, PROD_SCOPE, key)
         if existing is not None and (existing.get("event_id") or existing["content_sha256"] != checked.content_sha256):
             return _duplicate(request, response, existing, checked)

@@ -1,0 +1,185 @@
+"""Several worker processes over a shared PostgreSQL store: ``usine sandbox serve --workers N --database URL``.
+
+The store's read-modify-writes hold under concurrency (tested from threads on PostgreSQL), a 2-worker sandbox
+really spreads requests over two processes, and the reference vendor's run against it gives the verdicts of the
+same run against the embedded one-process sandbox. SQLite refuses more than one worker, with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from conformity.cli import cli
+from sandbox.server import free_port
+from sandbox.store import PostgresStore
+
+ADMIN = "workers-test-admin-token-0123456789"
+VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors" / "health"
+
+
+def test_sqlite_refuses_more_than_one_worker_saying_why(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["sandbox", "serve", "--workers", "2", "--data", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--workers 2 needs a store the worker processes share: --database postgresql://" in result.output
+    assert "SQLite, the default, serves one process" in result.output
+    assert not (tmp_path / "sandbox.sqlite3").exists()  # refused before anything was created
+
+
+def test_a_database_that_is_not_a_postgresql_url_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["sandbox", "serve", "--database", str(tmp_path / "x.sqlite3"),
+                                      "--data", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--database takes a postgresql:// URL" in result.output
+
+
+# ---------------------------------------------------------------------------------------------- the shared store
+def at_once(n: int, work: Any) -> list[Any]:
+    """``work(i)`` in n threads started together; their results."""
+    results: list[Any] = [None] * n
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = work(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_postgresql_store_read_modify_writes_hold_under_concurrency(postgresql_url: str) -> None:
+    first, second = PostgresStore(postgresql_url), PostgresStore(postgresql_url)  # two workers' pools
+    stores = (first, second)
+    try:
+        first.put_session({"id": "ses_a", "state": "open", "faults": {"dmp": {"unavailable": 5}}})
+
+        # a trace's sequence numbers: every append gets its own, none lost, none twice
+        seqs = at_once(24, lambda i: stores[i % 2].append_exchange("ses_a", {"kind": "note", "n": i}))
+        assert sorted(seqs) == list(range(1, 25))
+        assert [e["seq"] for e in second.exchanges("ses_a")] == list(range(1, 25))
+
+        # a counted fault: five 503s, however many requests race for them
+        from sandbox.deps import take_fault
+
+        session = first.get_session("ses_a")
+        assert session is not None
+        taken = at_once(20, lambda i: take_fault(stores[i % 2], session, "dmp", "unavailable"))
+        assert taken.count(True) == 5
+        assert second.get_session("ses_a")["faults"]["dmp"]["unavailable"] == 0  # type: ignore[index]
+
+        # a one-time authorization code: one taker gets it
+        first.put_token("c" * 43, "code", "ses_a", {"client_id": "cli"}, ttl=60)
+        got = at_once(12, lambda i: stores[i % 2].take_token("c" * 43))
+        assert sum(g is not None for g in got) == 1
+
+        # a collection's order: distinct, gapless positions
+        at_once(16, lambda i: stores[i % 2].put_record("documents", "ses_a", f"doc{i}", {"i": i}))
+        assert sorted(r["i"] for r in first.list_records("documents", "ses_a")) == list(range(16))
+
+        # a service's check-then-write under the store's lock: one writer at a time across processes
+        inside, overlap = [0], [False]
+
+        def guarded(i: int) -> None:
+            with stores[i % 2].lock("dmp"):
+                inside[0] += 1
+                overlap[0] |= inside[0] > 1
+                time.sleep(0.01)
+                inside[0] -= 1
+
+        at_once(8, guarded)
+        assert not overlap[0]
+    finally:
+        first.close()
+        second.close()
+
+
+# ---------------------------------------------------------------------------------------------- two workers
+def trusting(ca: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca))
+
+
+@pytest.fixture
+def two_workers(postgresql_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """``usine sandbox serve --workers 2 --database URL --test-pki DIR``: its URL and CA certificate."""
+    port = free_port()
+    pki = tmp_path / "pki"
+    command = [sys.executable, "-m", "conformity", "sandbox", "serve", "--workers", "2", "--database", postgresql_url,
+               "--port", str(port), "--data", str(tmp_path / "data"), "--test-pki", str(pki)]
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(command, env={**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": ADMIN}, stdout=log,
+                               stderr=subprocess.STDOUT)
+    url = f"https://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if (pki / "ca.pem").exists() and httpx.get(url + "/health", verify=trusting(pki / "ca.pem"),
+                                                           timeout=5).status_code == 200:
+                    break
+            except (httpx.HTTPError, ssl.SSLError):
+                pass
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "the 2-worker sandbox did not start: " + (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+        yield url, pki / "ca.pem"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.mark.slow
+def test_two_workers_serve_one_sandbox_and_the_reference_run_gets_the_same_verdicts(
+        two_workers: tuple[str, Path]) -> None:
+    from conformity import plugins
+    from conformity.catalog import load_catalog
+    from conformity.harness.outputs import run_to_end
+    from conformity.harness.plan import make_plan
+    from conformity.harness.runner import Runner
+    from conformity.harness.sandbox_access import connect, start_local
+    from conformity.harness.vendor import load_vendor
+
+    url, ca = two_workers
+    workers = set()
+    for _ in range(40):  # a new connection each time: the kernel hands them to either worker
+        with httpx.Client(verify=trusting(ca), timeout=10) as c:
+            workers.add(c.get(url + "/health").json()["worker"])
+        if len(workers) == 2:
+            break
+    assert len(workers) == 2, "every request reached the same worker process"
+
+    with httpx.Client(base_url=url, verify=trusting(ca), headers={"Authorization": f"Bearer {ADMIN}"}) as admin:
+        refused = admin.get("/admin/events")
+        assert refused.status_code == 503 and refused.json()["code"] == "production-role-single-worker"
+        assert admin.get("/admin/listeners").json()["listeners"]["trusted"] == url
+
+    plugins.register_all()  # every installed pack's checks and scenarios
+    vendor = load_vendor(VENDORS / "reference" / "vendor.toml")
+    only = ("DOCSHARE-021", "DOCSHARE-022", "PATIENTID-011", "PRACAUTH-001", "PRACAUTH-005", "MESSAGING-001")
+    plan = make_plan(load_catalog(), "2027-W2", "HOSPITAL", only)
+    with connect(url, ADMIN, ca) as access:
+        shared = run_to_end(Runner(plan, vendor, 7, access)).report
+    with start_local() as access:
+        embedded = run_to_end(Runner(plan, vendor, 7, access)).report
+    assert {r["id"]: r["verdict"] for r in shared["requirements"]} == \
+           {r["id"]: r["verdict"] for r in embedded["requirements"]}
+    assert [(c["id"], c["status"]) for c in shared["checks"]] == [(c["id"], c["status"]) for c in embedded["checks"]]
+    assert shared["summary"]["passed"], shared["problems"]

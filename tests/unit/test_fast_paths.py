@@ -1,0 +1,87 @@
+"""The sandbox's per-request fast paths decide exactly as the slow definitions they replace (property-based, seeded).
+
+* ``require_canonicalisable`` (a walk) refuses exactly the JSON values ``canonical_json`` (RFC 8785) refuses;
+* ``credentials.candidates`` (one pass over each run of token characters) finds exactly what ``SECRET_SHAPED``
+  (a bounded exact-length pattern) finds.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import pytest
+from hypothesis import given, seed, settings
+from hypothesis import strategies as st
+
+from conformity.errors import SignatureError
+from conformity.signing import canonical_json, require_canonicalisable
+from sandbox.credentials import SECRET_SHAPED, candidates
+
+LIMIT = (1 << 53) - 1
+scalars = st.one_of(
+    st.none(), st.booleans(),
+    st.integers(min_value=-LIMIT - 3, max_value=LIMIT + 3), st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(alphabet=st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF), max_size=8),
+)
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=4), inner, max_size=4)), max_leaves=12)
+
+
+def refused_by_canonical_json(value: object) -> bool:
+    try:
+        canonical_json(value)
+    except SignatureError:
+        return True
+    return False
+
+
+@seed(1453)
+@settings(max_examples=400, deadline=None, database=None)
+@given(values)
+def test_require_canonicalisable_refuses_exactly_what_canonical_json_refuses(value: object) -> None:
+    refused = refused_by_canonical_json(value)
+    if refused:
+        with pytest.raises(SignatureError):
+            require_canonicalisable(value)
+    else:
+        require_canonicalisable(value)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 1 << 53, -(1 << 53), "\ud800",
+                                 {"k": ["x", {"deep": "\udfff"}]}, {1: "key not a string"}, {"k": object()}])
+def test_each_value_rfc_8785_cannot_carry_is_refused(bad: object) -> None:
+    assert refused_by_canonical_json(bad)
+    with pytest.raises(SignatureError):
+        require_canonicalisable(bad)
+
+
+def test_a_recorded_body_keeps_its_integers_exact_or_falls_back_to_text() -> None:
+    from sandbox.recording import encode_body
+
+    assert encode_body(b'{"n": 9007199254740991}', "application/json") == {"json": {"n": 9007199254740991}}
+    assert encode_body(b'{"n": 9007199254740993}', "application/json") == {"text": '{"n": 9007199254740993}'}
+    assert encode_body(b'{"s": "\\ud800"}', "application/json") == {"text": '{"s": "\\ud800"}'}
+
+
+TOKEN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+pieces = st.one_of(
+    st.text(alphabet=TOKEN, min_size=0, max_size=50),  # runs around the issued lengths, 32 and 43
+    st.sampled_from([secrets.token_urlsafe(24), secrets.token_urlsafe(32), secrets.token_urlsafe(33)]),
+    st.text(alphabet=" .:/+=\"'éΩ\n", min_size=0, max_size=3),
+)
+
+
+@seed(2027)
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.lists(st.lists(pieces, max_size=8).map("".join), max_size=4))
+def test_candidates_find_exactly_what_the_secret_shaped_pattern_finds(texts: list[str]) -> None:
+    expected = {m for t in texts for m in SECRET_SHAPED.findall(t)}
+    assert candidates(texts) == expected
+
+
+def test_a_secret_inside_a_longer_run_is_not_a_candidate_but_one_beside_punctuation_is() -> None:
+    secret = secrets.token_urlsafe(24)  # 32 characters
+    assert candidates([f"Bearer {secret}", json.dumps({"t": secret})]) == {secret}
+    assert candidates([secret + "x", "x" + secret, secret[:-1]]) == set()
