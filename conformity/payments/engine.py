@@ -1,0 +1,656 @@
+"""Intake as set operations on DuckDB: each batch of lines parsed, validated, de-duplicated, judged and recorded.
+
+Per batch (whole signed segments, hashed again as they were read: ``loader``):
+
+1. **Parse and validate.** The lines become an Arrow string column; DuckDB parses each one against
+   the shape of a data-received event and keeps on the fast path only the lines that are, byte for
+   byte, the compact serialisation of the values it read (so their meaning in Python is known
+   exactly) and that pass every rule of the envelope and the data schema, written as SQL predicates
+   no looser than the Python checks. Every other line (another key order, spaces, an escape, an
+   extension attribute, a bad value…) goes through ``intake.parse_event``, the reference
+   implementation, which gives the same event or the exact refusal and its detail.
+2. **Authenticate.** Each line joins its span (``authenticate``: proven, or refused with a reason)
+   and the sources the span's key vouches for.
+3. **De-duplicate.** Keys already seen are found through a sorted array of 64-bit key hashes of the
+   event store, then looked up exactly in the few store files that may hold them (``store``);
+   repeats inside the batch by a window over (source, id).
+4. **Judge.** Funding window, label, price and rule depend on a handful of attributes and on time
+   only through a few instants (window bounds, label issue, expiry, revocation): the verdict of
+   each distinct combination is computed once per interval by ``WaveRules.evaluate`` (the reference)
+   and joined to the events by range. Installations: the first eligible event of a new one creates
+   it; events that disagree with their installation are refused; events of a paid one are
+   after-payment.
+5. **Record.** Outcomes go to one Parquet file of the event store; installations touched get their
+   count, best window and earliest completion recomputed from their counted events near the new
+   ones (``proof``: a window only contains events within its span); one SQLite transaction
+   registers the file and the installations. Refusals go to the report in line order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from conformity.payments import reasons
+from conformity.payments.authenticate import FileProof, Span
+from conformity.payments.eligibility import WaveRules
+from conformity.payments.envelope import EVENT_TYPE, format_us
+from conformity.payments.intake import MAX_LINE_BYTES, Event, Rejected, parse_event
+from conformity.payments.labelbook import LabelBook
+from conformity.payments.ledger import Ledger
+from conformity.payments.loader import Batch, batches
+from conformity.payments.report import Refusal, RefusalReport
+from conformity.payments.store import EventStore, finish_file, parquet_list
+
+SETTLED = (reasons.COUNTED, reasons.AFTER_PAYMENT)
+MEMORY_LIMIT = "640MB"
+ROW_GROUP = 16_384  # rows per Parquet row group of the store: bounded reads of the bodies
+NEVER = 1 << 62
+
+_S = ('{"specversion":"VARCHAR","type":"VARCHAR","source":"VARCHAR","id":"VARCHAR","time":"VARCHAR",'
+      '"subject":"VARCHAR","datacontenttype":"VARCHAR","dataschema":"VARCHAR","data":{"installation_id":"VARCHAR",'
+      '"vendor_id":"VARCHAR","software":{"id":"VARCHAR","name":"VARCHAR","version":"VARCHAR",'
+      '"registration_id":"VARCHAR"},"site":{"id":"VARCHAR","size":"VARCHAR","name":"VARCHAR"},"wave":"VARCHAR",'
+      '"category":"VARCHAR","kind":"VARCHAR","document_type":"VARCHAR","bytes":"BIGINT","sha256":"VARCHAR",'
+      '"reference":"VARCHAR"}}')
+
+
+def _q(name: str) -> str:
+    return "'\"' || " + name + " || '\"'"
+
+
+_DOC = "coalesce('\"' || j.data.document_type || '\"', 'null')"
+#: the line as the infrastructure writes it (json.dumps, compact, keys in data_received's order)
+_PRODUCED = " || ".join([
+    "'{\"specversion\":' ", _q("j.specversion"), "',\"type\":'", _q("j.type"), "',\"source\":'", _q("j.source"),
+    "',\"id\":'", _q("j.id"), "',\"time\":'", _q("j.time"), "',\"subject\":'", _q("j.subject"),
+    "',\"datacontenttype\":'", _q("j.datacontenttype"), "',\"dataschema\":'", _q("j.dataschema"),
+    "',\"data\":{\"installation_id\":'", _q("j.data.installation_id"), "',\"vendor_id\":'", _q("j.data.vendor_id"),
+    "',\"software\":{\"id\":'", _q("j.data.software.id"), "',\"name\":'", _q("j.data.software.name"),
+    "',\"version\":'", _q("j.data.software.version"), "',\"registration_id\":'",
+    _q("j.data.software.registration_id"), "'},\"site\":{\"id\":'", _q("j.data.site.id"), "',\"size\":'",
+    _q("j.data.site.size"), "',\"name\":'", _q("j.data.site.name"), "'},\"wave\":'", _q("j.data.wave"),
+    "',\"category\":'", _q("j.data.category"), "',\"kind\":'", _q("j.data.kind"), "',\"document_type\":'", _DOC,
+    "',\"bytes\":'", "j.data.bytes::VARCHAR", "',\"sha256\":'", _q("j.data.sha256"), "',\"reference\":'",
+    _q("j.data.reference"), "'}}'"])
+#: the canonical form the digest is taken of (intake._CANONICAL: sorted keys, compact, not ASCII-escaped)
+_CANONICAL = " || ".join([
+    "'{\"data\":{\"bytes\":'", "j.data.bytes::VARCHAR", "',\"category\":'", _q("j.data.category"),
+    "',\"document_type\":'", _DOC, "',\"installation_id\":'", _q("j.data.installation_id"), "',\"kind\":'",
+    _q("j.data.kind"), "',\"reference\":'", _q("j.data.reference"), "',\"sha256\":'", _q("j.data.sha256"),
+    "',\"site\":{\"id\":'", _q("j.data.site.id"), "',\"name\":'", _q("j.data.site.name"), "',\"size\":'",
+    _q("j.data.site.size"), "'},\"software\":{\"id\":'", _q("j.data.software.id"), "',\"name\":'",
+    _q("j.data.software.name"), "',\"registration_id\":'", _q("j.data.software.registration_id"),
+    "',\"version\":'", _q("j.data.software.version"), "'},\"vendor_id\":'", _q("j.data.vendor_id"),
+    "',\"wave\":'", _q("j.data.wave"), "'},\"datacontenttype\":'", _q("j.datacontenttype"), "',\"dataschema\":'",
+    _q("j.dataschema"), "',\"id\":'", _q("j.id"), "',\"source\":'", _q("j.source"),
+    "',\"specversion\":'", _q("j.specversion"), "',\"subject\":'", _q("j.subject"), "',\"time\":'", _q("j.time"),
+    "',\"type\":'", _q("j.type"), "'}'"])
+
+
+def _between(expr: str, low: int, high: int) -> str:
+    return f"strlen({expr}) BETWEEN {low} AND {high}"
+
+
+#: the envelope and data rules (envelope.py, data-received.schema.json), never looser than the Python checks:
+#: lengths in bytes (at least the number of characters), ASCII-only where Python accepts more.
+_RULES = " AND ".join([
+    "j.specversion = '1.0'", f"j.type = '{EVENT_TYPE}'",
+    "regexp_full_match(j.source, '[\\x21-\\x7e]+')", "strlen(j.id) > 0",
+    "regexp_full_match(j.time, '[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{3})?Z')",
+    "j.subject = j.data.installation_id", "j.datacontenttype = 'application/json'",
+    "regexp_full_match(j.dataschema, '[A-Za-z][A-Za-z0-9+.-]*:[\\x21-\\x7e]+')",
+    _between("j.data.installation_id", 1, 100), _between("j.data.vendor_id", 1, 100),
+    _between("j.data.software.id", 1, 100), _between("j.data.software.name", 1, 200),
+    _between("j.data.software.version", 1, 50), _between("j.data.software.registration_id", 0, 100),
+    _between("j.data.site.id", 1, 50), "regexp_full_match(j.data.site.size, '[A-Z][A-Z0-9_]*')",
+    _between("j.data.site.name", 0, 200), "regexp_full_match(j.data.wave, '[0-9]{4}-W[0-9]+')",
+    "regexp_full_match(j.data.category, '[A-Z][A-Z0-9_]*')", "j.data.kind IN ('document', 'message')",
+    "(j.data.document_type IS NULL OR regexp_full_match(j.data.document_type, '[0-9]{1,7}-[0-9]'))",
+    "j.data.bytes >= 0", "regexp_full_match(j.data.sha256, '[0-9a-f]{64}')", _between("j.data.reference", 1, 300),
+    # no control character in a free-text value (Python's json refuses them unescaped)
+    "NOT regexp_matches(j.id || j.data.installation_id || j.data.vendor_id || j.data.software.id || "
+    "j.data.software.name || j.data.software.version || j.data.software.registration_id || j.data.site.id || "
+    "j.data.site.name || j.data.reference, '[\\x00-\\x1f]')",
+])
+_TIME_US = "epoch_us(try_strptime(j.time, ['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ']))"
+
+EVENT_COLUMNS = (("line", pa.int64()), ("span", pa.int64()), ("source", pa.string()), ("id", pa.string()),
+                 ("time_us", pa.int64()), ("digest", pa.binary()), ("body", pa.string()), ("inst_ref", pa.string()),
+                 ("vendor", pa.string()), ("sw_id", pa.string()), ("sw_name", pa.string()),
+                 ("sw_version", pa.string()), ("site_id", pa.string()), ("site_size", pa.string()),
+                 ("site_name", pa.string()), ("wave", pa.string()), ("category", pa.string()), ("kind", pa.string()),
+                 ("doc_type", pa.string()))
+_FAST_SELECT = (
+    "line, span, j.source AS source, j.id AS id, " + _TIME_US + " AS time_us, NULL::BLOB AS digest, "
+    "left(raw, -1) AS body, j.data.installation_id AS inst_ref, j.data.vendor_id AS vendor, "
+    "j.data.software.id AS sw_id, j.data.software.name AS sw_name, j.data.software.version AS sw_version, "
+    "j.data.site.id AS site_id, j.data.site.size AS site_size, j.data.site.name AS site_name, j.data.wave AS wave, "
+    "j.data.category AS category, j.data.kind AS kind, j.data.document_type AS doc_type")
+
+
+@dataclass(slots=True)
+class Counters:
+    """What intake did, for the run's statistics."""
+
+    lines: int = 0
+    unproven: int = 0
+    counted: int = 0
+    after_payment: int = 0
+    other_wave: int = 0
+
+
+def _digests(canonical: pa.Array) -> pa.Array:
+    """sha256(canonical form)[:16] of each value."""
+    arr = canonical.cast(pa.large_binary()) if canonical.type != pa.large_binary() else canonical
+    if arr.offset or arr.null_count:
+        arr = pa.concat_arrays([arr])
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+    data = memoryview(arr.buffers()[2] or b"")
+    sha = hashlib.sha256
+    out = [sha(data[offsets[i]:offsets[i + 1]]).digest()[:16] for i in range(len(arr))]
+    return pa.array(out, type=pa.binary())
+
+
+class Engine:
+    """The intake of one run on one DuckDB connection (in memory, spilling to ``scratch``)."""
+
+    def __init__(self, ledger: Ledger, store: EventStore, rules: WaveRules, book: LabelBook,
+                 label_rows: dict[str, int], known_waves: frozenset[str], as_of_us: int, run_id: int,
+                 report: RefusalReport, scratch: Path, progress: Callable[[str], None]):
+        self.ledger, self.store, self.rules, self.book = ledger, store, rules, book
+        self.label_rows, self.known_waves, self.as_of_us, self.run_id = label_rows, known_waves, as_of_us, run_id
+        self.report, self.progress = report, progress
+        self.counters = Counters()
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(scratch),
+                                          "preserve_insertion_order": False,
+                                          "threads": max(1, min(4, os.cpu_count() or 1))})
+        self._verdicts: dict[tuple[str, ...], list[tuple[int, int, str | None, int | None]]] = {}
+        self._rules_table()
+        self._load_seen()
+        self._label_names = ledger.label_names()
+
+    def close(self) -> None:
+        self.con.close()
+
+    # ------------------------------------------------------------------ setup
+    def _rules_table(self) -> None:
+        rows = []
+        for category in sorted({c for c in self.rules.wave.categories} | set(self.rules.wave.funding.prices)):
+            n, span = self.rules.threshold(category)
+            rows.append((category, n, span))
+        self.spans_by_category = {c: s for c, _, s in rows}
+        self.max_span = max((s for _, _, s in rows), default=0)
+        self.con.register("rules_src", pa.table({"category": [r[0] for r in rows], "n": [r[1] for r in rows],
+                                                  "span": [r[2] for r in rows]}))
+        self.con.execute("CREATE TEMP TABLE rules AS SELECT * FROM rules_src")
+        self.con.unregister("rules_src")
+
+    def _files(self) -> list[Path]:
+        return self.store.files()
+
+    def _load_seen(self) -> None:
+        """The sorted 64-bit hashes of every recorded key, with the file (seq) each row is in."""
+        files = self._files()
+        if files:
+            t = self.con.sql(f"SELECT hash(source, id) AS h, seq FROM read_parquet({parquet_list(files)})").to_arrow_table()
+            h = t.column("h").to_numpy().astype(np.uint64)
+            s = t.column("seq").to_numpy().astype(np.int64)
+            order = np.argsort(h, kind="stable")
+            self.seen_h, self.seen_s = h[order], s[order]
+        else:
+            self.seen_h, self.seen_s = np.empty(0, np.uint64), np.empty(0, np.int64)
+
+    def _remember(self, h: np.ndarray, seq: int) -> None:
+        if not len(h):
+            return
+        h = np.sort(h.astype(np.uint64))
+        pos = np.searchsorted(self.seen_h, h)
+        self.seen_h = np.insert(self.seen_h, pos, h)
+        self.seen_s = np.insert(self.seen_s, pos, np.full(len(h), seq, dtype=np.int64))
+
+    # ------------------------------------------------------------------ one file
+    def file(self, path: Path, file_id: int, proof: FileProof, min_lines: int) -> None:
+        self.path, self.file_id, self.proof = path, file_id, proof
+        spans = proof.spans
+        self.span_firsts = np.array([s.first for s in spans], dtype=np.int64)
+        self.con.execute("CREATE OR REPLACE TEMP TABLE spans (span BIGINT, reason VARCHAR)")
+        self.con.execute("CREATE OR REPLACE TEMP TABLE span_sources (span BIGINT, source VARCHAR)")
+        self._bulk_spans(spans)
+        pairs = [(k, src) for k, s in enumerate(spans) for src in sorted(s.sources)]
+        if pairs:
+            self.con.register("ss_src", pa.table({"span": [p[0] for p in pairs], "source": [p[1] for p in pairs]}))
+            self.con.execute("INSERT INTO span_sources SELECT * FROM ss_src")
+            self.con.unregister("ss_src")
+        for batch in batches(path, proof, min_lines):
+            self._batch(batch)
+
+    def _bulk_spans(self, spans: list[Span]) -> None:
+        self.con.register("spans_src", pa.table({"span": list(range(len(spans))), "reason": [s.reason for s in spans]}))
+        self.con.execute("INSERT INTO spans SELECT * FROM spans_src")
+        self.con.unregister("spans_src")
+
+    # ------------------------------------------------------------------ one batch
+    def _batch(self, batch: Batch) -> None:
+        con = self.con
+        slow = self._lines_table(batch)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE fast AS SELECT {_FAST_SELECT}, {_CANONICAL} AS canonical FROM ("
+                    f"SELECT line, span, raw, try(json_transform_strict(raw, '{_S}')) AS j FROM batch_lines "
+                    f"WHERE strlen(raw) <= {MAX_LINE_BYTES + 1}) "
+                    f"WHERE j IS NOT NULL AND ({_PRODUCED}) || chr(10) = raw AND {_RULES} AND {_TIME_US} IS NOT NULL")
+        fast = con.sql("SELECT line, canonical FROM fast ORDER BY line").to_arrow_table()
+        con.register("dig_src", pa.table({"line": fast.column(0), "digest": _digests(fast.column(1).combine_chunks())}))
+        del fast
+        con.execute("CREATE OR REPLACE TEMP TABLE ev AS SELECT f.* EXCLUDE (digest, canonical), d.digest "
+                    "FROM fast f JOIN dig_src d USING (line)")
+        con.unregister("dig_src")
+        rest = con.execute("SELECT line, raw FROM batch_lines ANTI JOIN fast USING (line) ORDER BY line").fetchall()
+        con.unregister("batch_lines")
+        con.execute("DROP TABLE fast")
+        rejected = self._slow(rest + slow)
+        self.counters.lines += batch.count - self.blank
+        self._classify(rejected)
+
+    def _lines_table(self, batch: Batch) -> list[tuple[int, str | bytes]]:
+        """Register ``batch_lines`` (line, span, raw with its end); lines that are not UTF-8 are returned apart."""
+        n = batch.count
+        offsets = np.empty(n + 1, dtype=np.int64)
+        offsets[0] = 0
+        offsets[1:] = batch.ends
+        numbers = np.arange(batch.first, batch.first + n, dtype=np.int64)
+        raw = pa.Array.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(batch.data)])
+        apart: list[tuple[int, str | bytes]] = []
+        try:
+            text = raw.cast(pa.large_string())
+        except pa.ArrowInvalid:
+            values = raw.to_pylist()
+            keep = []
+            for i, v in enumerate(values):
+                try:
+                    v.decode("utf-8")
+                    keep.append(v)
+                except UnicodeDecodeError:
+                    apart.append((int(numbers[i]), v))
+                    keep.append(b"")
+            text = pa.array(keep, type=pa.large_binary()).cast(pa.large_string(), safe=False)
+        span = np.searchsorted(self.span_firsts, numbers, side="right") - 1
+        self.con.register("batch_lines", pa.table({"line": numbers, "span": span, "raw": text}))
+        return apart
+
+    def _slow(self, rest: list[tuple[int, str | bytes]]) -> list[tuple[int, int, Rejected]]:
+        """The lines off the fast path, through the reference parser: events into ``ev``, refusals returned."""
+        rows: dict[str, list[Any]] = {name: [] for name, _ in EVENT_COLUMNS}
+        rejected: list[tuple[int, int, Rejected]] = []
+        blank = 0
+        for line, raw in sorted(rest, key=lambda r: r[0]):
+            data = raw.encode("utf-8") if isinstance(raw, str) else raw
+            if data.endswith(b"\n"):
+                data = data[:-2] if data.endswith(b"\r\n") else data[:-1]
+            if not data.strip():
+                blank += 1
+                continue
+            span = int(np.searchsorted(self.span_firsts, line, side="right") - 1)
+            item = parse_event(None if len(data) > MAX_LINE_BYTES else data)
+            if isinstance(item, Rejected):
+                rejected.append((line, span, item))
+                continue
+            d = item.data
+            values = (line, span, item.source, item.id, item.time_us, item.digest, item.raw, d["installation_id"],
+                      d["vendor_id"], d["software"]["id"], d["software"]["name"], d["software"]["version"],
+                      d["site"]["id"], d["site"]["size"], d["site"]["name"], d["wave"], d["category"], d["kind"],
+                      d["document_type"])
+            for (name, _), v in zip(EVENT_COLUMNS, values, strict=True):
+                rows[name].append(v)
+        self.blank = blank
+        if rows["line"]:
+            self.con.register("slow_src", pa.table({n: pa.array(rows[n], type=t) for n, t in EVENT_COLUMNS}))
+            self.con.execute("INSERT INTO ev BY NAME SELECT * FROM slow_src")
+            self.con.unregister("slow_src")
+        return rejected
+
+    # ------------------------------------------------------------------ authentication, wave, time
+    def _classify(self, rejected: list[tuple[int, int, Rejected]]) -> None:
+        con, c = self.con, self.counters
+        known = ", ".join("'" + w.replace("'", "''") + "'" for w in sorted(self.known_waves)) or "NULL"
+        wave = self.rules.id.replace("'", "''")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE c AS SELECT e.*, CASE WHEN s.reason IS NOT NULL THEN s.reason "
+            f"WHEN ss.source IS NULL THEN '{reasons.SOURCE_UNTRUSTED}' "
+            f"WHEN e.wave <> '{wave}' THEN CASE WHEN e.wave IN ({known}) THEN '~other' ELSE '{reasons.UNKNOWN_WAVE}' END "
+            f"WHEN e.time_us > {self.as_of_us} THEN '{reasons.FUTURE_DATED}' END AS early "
+            "FROM ev e JOIN spans s USING (span) LEFT JOIN span_sources ss ON ss.span = e.span AND ss.source = e.source")
+        con.execute("DROP TABLE ev")
+        out: list[tuple[int, Refusal]] = []
+        name = str(self.path)
+        spans = self.proof.spans
+        for line, span, item in rejected:
+            reason, detail = item.reason, item.detail
+            if spans[span].reason is not None:
+                c.unproven += 1
+                reason, detail = spans[span].reason or "", spans[span].detail
+            out.append((line, Refusal("event", reason, detail, name, line, item.source, item.id)))
+        for (line, span, early, source, ident, time_us, wv, vendor, sw, version, site) in con.execute(
+                "SELECT line, span, early, source, id, time_us, wave, vendor, sw_id, sw_version, site_id FROM c "
+                "WHERE early IS NOT NULL").fetchall():
+            if early == "~other":
+                c.other_wave += 1
+                continue
+            if early == reasons.SOURCE_UNTRUSTED:
+                c.unproven += 1
+                detail = _untrusted(source, spans[span])
+            elif early == reasons.UNKNOWN_WAVE:
+                detail = f"wave {wv!r} is not in the catalog"
+            elif early == reasons.FUTURE_DATED:
+                detail = (f"event time {format_us(time_us)} is after the run's as-of time "
+                          f"{format_us(self.as_of_us)}")
+            else:
+                c.unproven += 1
+                detail = spans[span].detail
+            out.append((line, Refusal("event", early, detail, name, line, source, ident, format_us(time_us), wv,
+                                      vendor, sw, version, site)))
+        self._wave_events(out)
+
+    # ------------------------------------------------------------------ duplicates, judgement, record
+    def _previous(self) -> None:
+        """``prev``: what the store holds for the keys of this batch's wave events (latest row of each)."""
+        con = self.con
+        h = con.sql("SELECT hash(source, id) AS h FROM c WHERE early IS NULL").to_arrow_table().column(0)
+        hashes = h.to_numpy().astype(np.uint64) if len(h) else np.empty(0, np.uint64)
+        seqs: set[int] = set()
+        if len(hashes) and len(self.seen_h):
+            left = np.searchsorted(self.seen_h, hashes, side="left")
+            right = np.searchsorted(self.seen_h, hashes, side="right")
+            for a, b in zip(left[left < right], right[left < right], strict=True):
+                seqs.update(int(s) for s in self.seen_s[a:b])
+        con.execute("CREATE OR REPLACE TEMP TABLE prev (source VARCHAR, id VARCHAR, p_digest BLOB, p_outcome VARCHAR, "
+                    "p_run BIGINT, p_file BIGINT, p_line BIGINT)")
+        if not seqs:
+            return
+        names = {s: n for s, n in self.store_names().items() if s in seqs}
+        con.execute(
+            "INSERT INTO prev SELECT source, id, arg_max(digest, seq), arg_max(outcome, seq), arg_max(run, seq), "
+            f"arg_max(file, seq), arg_max(line, seq) FROM read_parquet({parquet_list(names.values())}) s "
+            "SEMI JOIN (SELECT source, id FROM c WHERE early IS NULL) k USING (source, id) GROUP BY source, id")
+
+    def store_names(self) -> dict[int, Path]:
+        from conformity.payments.store import registered
+
+        return {seq: self.store.dir / n for seq, n in registered(self.ledger.db)}
+
+    def _wave_events(self, out: list[tuple[int, Refusal]]) -> None:
+        con, c, run = self.con, self.counters, self.run_id
+        self._previous()
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE w AS SELECT *, CASE WHEN p_digest IS NULL THEN first_line "
+            f"WHEN p_outcome NOT IN ('{reasons.COUNTED}', '{reasons.AFTER_PAYMENT}') AND p_run <> {run} "
+            "THEN match_line END AS r_line FROM ("
+            "SELECT c.*, p.p_digest, p.p_outcome, p.p_run, p.p_file, p.p_line, "
+            "arg_min(c.digest, c.line) OVER g AS first_digest, min(c.line) OVER g AS first_line, "
+            "min(CASE WHEN c.digest = p.p_digest THEN c.line END) OVER g AS match_line "
+            "FROM c LEFT JOIN prev p USING (source, id) WHERE c.early IS NULL "
+            "WINDOW g AS (PARTITION BY c.source, c.id))")
+        con.execute("DROP TABLE c")
+        self._verdict_table()
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE r AS SELECT w.*, v.reason AS v_reason, v.label AS v_label FROM w JOIN verdicts v "
+            "ON w.vendor = v.vendor AND w.sw_id = v.sw_id AND w.sw_version = v.sw_version AND w.category = v.category "
+            "AND w.site_size = v.site_size AND w.kind = v.kind AND coalesce(w.doc_type, '') = v.doc_key "
+            "AND w.time_us >= v.lo AND w.time_us < v.hi WHERE w.line = w.r_line")
+        self.ledger.begin()
+        self._installations()
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE ro AS SELECT r.*, i.id AS inst_id, i.vendor AS i_vendor, "
+            "i.category AS i_category, i.site_size AS i_size, CASE WHEN r.v_reason IS NOT NULL THEN r.v_reason "
+            f"WHEN r.vendor <> i.vendor OR r.category <> i.category OR r.site_size <> i.site_size "
+            f"THEN '{reasons.INCONSISTENT_INSTALLATION}' WHEN i.status = 'paid' THEN '{reasons.AFTER_PAYMENT}' "
+            f"ELSE '{reasons.COUNTED}' END AS outcome "
+            "FROM r LEFT JOIN inst i ON r.v_reason IS NULL AND i.sw_id = r.sw_id AND i.site_id = r.site_id")
+        con.execute("DROP TABLE r")
+        name = str(self.path)
+        for (line, outcome, source, ident, time_us, wv, vendor, sw, version, site, category, size, kind, doc,
+             i_vendor, i_category, i_size) in con.execute(
+                "SELECT line, outcome, source, id, time_us, wave, vendor, sw_id, sw_version, site_id, category, "
+                "site_size, kind, doc_type, i_vendor, i_category, i_size FROM ro "
+                f"WHERE outcome NOT IN ('{reasons.COUNTED}', '{reasons.AFTER_PAYMENT}')").fetchall():
+            if outcome == reasons.INCONSISTENT_INSTALLATION:
+                detail = next(f"{what} {theirs!r} differs from the installation's {mine!r}"
+                              for what, mine, theirs in (("vendor", i_vendor, vendor), ("category", i_category, category),
+                                                         ("site size", i_size, size)) if mine != theirs)
+            else:
+                data = {"wave": wv, "vendor_id": vendor, "software": {"id": sw, "version": version},
+                        "category": category, "site": {"size": size}, "kind": kind, "document_type": doc}
+                detail = self.rules.evaluate(data, time_us, self.book).detail
+            out.append((line, Refusal("event", outcome, detail, name, line, source, ident, format_us(time_us), wv,
+                                      vendor, sw, version, site)))
+        for (line, source, ident, time_us, wv, vendor, sw, version, site, conflict, here, r_line, r_outcome, p_run,
+             p_file, p_line, p_outcome) in con.execute(
+                "SELECT w.line, w.source, w.id, w.time_us, w.wave, w.vendor, w.sw_id, w.sw_version, w.site_id, "
+                "w.digest <> coalesce(w.p_digest, w.first_digest), w.r_line IS NOT NULL AND w.r_line < w.line, "
+                "w.r_line, ro.outcome, w.p_run, w.p_file, w.p_line, w.p_outcome FROM w "
+                "LEFT JOIN ro ON ro.source = w.source AND ro.id = w.id "
+                "WHERE w.r_line IS NULL OR w.line <> w.r_line").fetchall():
+            if here:
+                where, outcome = f"run {self.run_id}, {name} line {r_line}", r_outcome
+            else:
+                where, outcome = f"run {p_run}, {self.ledger.file_path(p_file)} line {p_line}", p_outcome
+            if conflict:
+                reason = reasons.CONFLICTING_DUPLICATE
+                detail = f"same source and id as the event recorded at {where}, with different content"
+            else:
+                reason, detail = reasons.DUPLICATE_EVENT, f"already recorded at {where} ({outcome})"
+            out.append((line, Refusal("event", reason, detail, name, line, source, ident, format_us(time_us), wv,
+                                      vendor, sw, version, site)))
+        con.execute("DROP TABLE w")
+        counted, after = con.execute(
+            f"SELECT count(*) FILTER (WHERE outcome = '{reasons.COUNTED}'), "
+            f"count(*) FILTER (WHERE outcome = '{reasons.AFTER_PAYMENT}') FROM ro").fetchone() or (0, 0)
+        c.counted += counted
+        c.after_payment += after
+        self._update_installations()
+        self._record()
+        out.sort(key=lambda r: r[0])
+        for _, refusal in out:
+            self.report.add(refusal)
+
+    def _verdict_table(self) -> None:
+        """``verdicts``: per combination of the attributes judgement reads, its verdict on each time interval."""
+        combos = self.con.execute("SELECT DISTINCT vendor, sw_id, sw_version, category, site_size, kind, "
+                                  "coalesce(doc_type, '') FROM w WHERE line = r_line").fetchall()
+        cols: dict[str, list[Any]] = {k: [] for k in ("vendor", "sw_id", "sw_version", "category", "site_size",
+                                                      "kind", "doc_key", "lo", "hi", "reason", "label")}
+        for combo in combos:
+            for lo, hi, reason, label in self._intervals(combo):
+                for k, v in zip(cols, (*combo, lo, hi, reason, label), strict=True):
+                    cols[k].append(v)
+        table = pa.table({k: pa.array(v, type=pa.int64() if k in ("lo", "hi", "label") else pa.string())
+                          for k, v in cols.items()})
+        self.con.register("verdicts_src", table)
+        self.con.execute("CREATE OR REPLACE TEMP TABLE verdicts AS SELECT * FROM verdicts_src")
+        self.con.unregister("verdicts_src")
+
+    def _intervals(self, combo: tuple[str, ...]) -> list[tuple[int, int, str | None, int | None]]:
+        """The verdict of ``WaveRules.evaluate`` for one combination, as constant pieces of time."""
+        if combo in self._verdicts:
+            return self._verdicts[combo]
+        vendor, sw, version, category, size, kind, doc = combo
+        wave = self.rules.id
+        data = {"wave": wave, "vendor_id": vendor, "software": {"id": sw, "version": version}, "category": category,
+                "site": {"size": size}, "kind": kind, "document_type": doc or None}
+        points = {self.rules.window_start_us, self.rules.window_end_us}
+        for w in self.book.valid.get((sw, wave, category), ()):
+            points.update((w.issued_us, w.end_us))
+            if w.revoked_us is not None:
+                points.add(w.revoked_us)
+        revoked = self.book.revoked_versions.get((sw, version, wave))
+        if revoked is not None:
+            points.add(revoked)
+        cuts = sorted(points)
+        pieces: list[tuple[int, int, str | None, int | None]] = []
+        for lo, hi in zip([-NEVER, *cuts], [*cuts, NEVER], strict=True):
+            if lo >= hi:
+                continue
+            verdict = self.rules.evaluate(data, lo if lo > -NEVER else cuts[0] - 1, self.book)
+            label = self.label_rows[verdict.label.id] if verdict.reason is None and verdict.label else None
+            reason = verdict.reason if verdict.reason is not None or verdict.label is not None else reasons.NO_LABEL
+            if pieces and pieces[-1][2] == reason and pieces[-1][3] == label:
+                pieces[-1] = (pieces[-1][0], hi, reason, label)
+            else:
+                pieces.append((lo, hi, reason, label))
+        self._verdicts[combo] = pieces
+        return pieces
+
+    def _installations(self) -> None:
+        """``inst``: the wave's installations, with those the first eligible event of a new one creates."""
+        con = self.con
+        con.register("inst_src", self.ledger.wave_installations(self.rules.id))
+        con.execute("CREATE OR REPLACE TEMP TABLE inst AS SELECT * FROM inst_src")
+        con.unregister("inst_src")
+        new = con.execute(
+            "SELECT sw_id, site_id, arg_min(inst_ref, line), arg_min(vendor, line), arg_min(category, line), "
+            "arg_min(site_size, line), arg_min(sw_name, line), arg_min(site_name, line) FROM r "
+            "ANTI JOIN inst USING (sw_id, site_id) WHERE v_reason IS NULL GROUP BY sw_id, site_id "
+            "ORDER BY min(line)").fetchall()
+        if new:
+            ids = self.ledger.create_installations(self.rules.id, new, self.run_id)
+            con.executemany("INSERT INTO inst (id, sw_id, site_id, vendor, category, site_size, status, counted, best) "
+                            "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, 0)",
+                            [(i, n[0], n[1], n[3], n[4], n[5]) for i, n in zip(ids, new, strict=True)])
+
+    def _update_installations(self) -> None:
+        """Count, best window and earliest completion of the installations with newly counted events."""
+        con = self.con
+        files = self._files()
+        spans = sorted(set(self.spans_by_category.values()))
+        cnt = "CASE k.span " + " ".join(
+            f"WHEN {s} THEN count(*) OVER (PARTITION BY k.installation ORDER BY k.time_us RANGE BETWEEN CURRENT ROW "
+            f"AND {s} FOLLOWING)" for s in spans) + " END"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE nk AS SELECT ro.inst_id AS installation, ro.time_us, ro.source, "
+                    f"ro.id FROM ro WHERE outcome = '{reasons.COUNTED}'")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE rng AS SELECT nk.installation, count(*) AS added, "
+            "min(nk.time_us) - any_value(r.span) AS lo, max(nk.time_us) + any_value(r.span) AS hi "
+            "FROM nk JOIN inst i ON i.id = nk.installation JOIN rules r ON r.category = i.category "
+            "GROUP BY nk.installation")
+        bounds = con.execute("SELECT min(lo), max(hi), count(*) FROM rng").fetchone()
+        if not bounds or not bounds[2]:
+            return
+        prior = ""
+        if files:
+            prior = (f"UNION ALL SELECT s.installation, s.time_us, s.source, s.id FROM read_parquet({parquet_list(files)}) s "
+                     "JOIN rng ON s.installation = rng.installation AND s.time_us BETWEEN rng.lo AND rng.hi "
+                     f"WHERE s.outcome = '{reasons.COUNTED}' AND s.time_us BETWEEN {bounds[0]} AND {bounds[1]}")
+        rows = con.execute(
+            "SELECT installation, max(cnt), min(CASE WHEN back IS NOT NULL AND time_us - back <= span "
+            "THEN {'t': time_us, 's': source, 'i': id} END) FROM ("
+            f"SELECT k.*, lag(k.time_us, k.n - 1) OVER (PARTITION BY k.installation ORDER BY k.time_us, k.source, k.id) "
+            f"AS back, {cnt} AS cnt FROM (SELECT u.*, r.n, r.span FROM (SELECT * FROM nk {prior}) u "
+            "JOIN inst i ON i.id = u.installation JOIN rules r ON r.category = i.category) k) GROUP BY installation"
+        ).fetchall()
+        state = {r[0]: r[1:] for r in con.execute(
+            "SELECT i.id, i.status, i.counted, i.best, i.q_time, i.q_source, i.q_id, rng.added FROM inst i "
+            "JOIN rng ON rng.installation = i.id").fetchall()}
+        updates = []
+        for inst, best, completion in rows:
+            status, counted, old_best, q_time, q_source, q_id, added = state[inst]
+            old = None if q_time is None else (q_time, q_source, q_id)
+            new = None if completion is None else (completion["t"], completion["s"], completion["i"])
+            done = min((k for k in (old, new) if k is not None), default=None)
+            if done is not None and status == "pending":
+                status = "qualified"
+            updates.append((status, counted + added, max(old_best, best), *(done or (None, None, None)), inst))
+        self.ledger.update_installations(updates)
+
+    def _record(self) -> None:
+        """The batch's recorded events into a new store file; then one commit registers it with the installations."""
+        con = self.con
+        seq = self.store.next_seq()
+        final = self.store.dir / f"{self.run_id:06d}-{seq:08d}.parquet"
+        tmp = final.with_name("." + final.name + ".tmp")
+        rows, new = con.execute("SELECT count(*), count(*) FILTER (WHERE p_digest IS NULL) FROM ro").fetchone() or (0, 0)
+        if rows:
+            settled = f"('{reasons.COUNTED}', '{reasons.AFTER_PAYMENT}')"
+            con.execute(
+                "COPY (SELECT source, id, coalesce(p_digest, digest) AS digest, time_us, outcome, "
+                f"CASE WHEN outcome IN {settled} THEN inst_id END AS installation, "
+                f"CASE WHEN outcome IN {settled} THEN v_label END AS label, {self.run_id}::BIGINT AS run, "
+                f"{self.file_id}::BIGINT AS file, line, CASE WHEN outcome = '{reasons.COUNTED}' THEN body END AS body, "
+                f"{seq}::BIGINT AS seq FROM ro ORDER BY line) TO '{_sql_path(tmp)}' (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
+            finish_file(tmp, final)
+            self.store.register(seq, self.run_id, final.name, rows, new)
+            h = con.sql("SELECT hash(source, id) FROM ro").to_arrow_table().column(0).to_numpy()
+        con.execute("DROP TABLE ro")
+        self.ledger.commit()
+        if rows:
+            self._remember(h, seq)
+
+    # ------------------------------------------------------------------ settlement
+    def prepare_proofs(self, due: list[tuple[int, int, str, str, int, int]]) -> None:
+        """``proof_rows``: for each (installation, completion time, source, id, n), the n counted events ending
+        at its completion (one pass over the store for the whole settlement)."""
+        con = self.con
+        files = self._files()
+        con.execute("CREATE OR REPLACE TEMP TABLE proof_rows (installation BIGINT, time_us BIGINT, source VARCHAR, "
+                    "id VARCHAR, label BIGINT, body VARCHAR)")
+        if not due or not files:
+            return
+        con.register("due_src", pa.table({"installation": [d[0] for d in due], "qt": [d[1] for d in due],
+                                          "qs": [d[2] for d in due], "qi": [d[3] for d in due],
+                                          "n": [d[4] for d in due], "lo": [d[1] - d[5] for d in due]}))
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE proof_keys AS SELECT installation, time_us, source, id, label, seq, line FROM ("
+            "SELECT s.installation, s.time_us, s.source, s.id, s.label, s.seq, s.line, row_number() OVER (PARTITION BY "
+            "s.installation ORDER BY s.time_us DESC, s.source DESC, s.id DESC) AS rn, d.n "
+            f"FROM read_parquet({parquet_list(files)}) s JOIN due_src d "
+            f"ON s.installation = d.installation WHERE s.outcome = '{reasons.COUNTED}' AND s.time_us >= d.lo AND "
+            "(s.time_us < d.qt OR (s.time_us = d.qt AND (s.source < d.qs OR (s.source = d.qs AND s.id <= d.qi))))) "
+            "WHERE rn <= n")
+        con.unregister("due_src")
+        con.execute(
+            "INSERT INTO proof_rows SELECT k.installation, k.time_us, k.source, k.id, k.label, s.body "
+            f"FROM read_parquet({parquet_list(files)}) s JOIN proof_keys k ON s.seq = k.seq AND s.line = k.line")
+        con.execute("DROP TABLE proof_keys")
+
+    def proofs(self, installations: list[int]) -> dict[int, list[tuple[Any, ...]]]:
+        """The proof rows of these installations (``prepare_proofs``), in key order:
+        (time, source, id, label id, vendor name, body)."""
+        if not installations:
+            return {}
+        self.con.register("ids_src", pa.table({"installation": pa.array(installations, type=pa.int64())}))
+        rows = self.con.execute("SELECT p.installation, p.time_us, p.source, p.id, p.label, p.body FROM proof_rows p "
+                                "SEMI JOIN ids_src USING (installation) "
+                                "ORDER BY p.installation, p.time_us, p.source, p.id").fetchall()
+        self.con.unregister("ids_src")
+        out: dict[int, list[tuple[Any, ...]]] = {}
+        for inst, time_us, source, ident, label, body in rows:
+            label_id, vendor_name = self._label_names[label]
+            out.setdefault(inst, []).append((time_us, source, ident, label_id, vendor_name, body))
+        return out
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _untrusted(source: str, span: Span) -> str:
+    vouched = ", ".join(sorted(span.sources)) or "none"
+    return (f"source {source!r} is not one that segment {span.seq}'s signing key vouches for (and the segment "
+            f"declares): {vouched}")
+
+
+def digest_of(event: dict[str, Any]) -> bytes:
+    """The content digest intake records (sha256 of the canonical JSON, first 16 bytes)."""
+    return hashlib.sha256(json.dumps(event, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode("utf-8")).digest()[:16]
+
+
+__all__ = ["Counters", "Engine", "Event", "digest_of"]
