@@ -121,7 +121,9 @@ def payment_run(w: Workload, run: Path) -> dict[str, float]:
     workload = json.dumps({f: str(getattr(w, f)) for f in w.__dataclass_fields__})
     code = RUN_CHILD.format(root=str(ROOT), workload=workload, run=str(run),
                             payer=str(ROOT / "examples" / "payments" / "payer.toml"))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"the payment run failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

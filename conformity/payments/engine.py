@@ -52,7 +52,7 @@ from conformity.payments.report import Refusal, RefusalReport
 from conformity.payments.store import EventStore, finish_file, parquet_list
 
 SETTLED = (reasons.COUNTED, reasons.AFTER_PAYMENT)
-MEMORY_LIMIT = "640MB"
+MEMORY_LIMIT = "512MB"
 ROW_GROUP = 16_384  # rows per Parquet row group of the store: bounded reads of the bodies
 NEVER = 1 << 62
 
@@ -244,18 +244,20 @@ class Engine:
     def _batch(self, batch: Batch) -> None:
         con = self.con
         slow = self._lines_table(batch)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE fast AS SELECT {_FAST_SELECT}, {_CANONICAL} AS canonical FROM ("
-                    f"SELECT line, span, raw, try(json_transform_strict(raw, '{_S}')) AS j FROM batch_lines "
-                    f"WHERE strlen(raw) <= {MAX_LINE_BYTES + 1}) "
-                    f"WHERE j IS NOT NULL AND ({_PRODUCED}) || chr(10) = raw AND {_RULES} AND {_TIME_US} IS NOT NULL")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE px AS SELECT line, span, raw, "
+                    f"try(json_transform_strict(raw, '{_S}')) AS j FROM batch_lines")
+        con.unregister("batch_lines")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE fast AS SELECT {_FAST_SELECT}, {_CANONICAL} AS canonical FROM px "
+                    f"WHERE j IS NOT NULL AND strlen(raw) <= {MAX_LINE_BYTES + 1} AND ({_PRODUCED}) || chr(10) = raw "
+                    f"AND {_RULES} AND {_TIME_US} IS NOT NULL")
         fast = con.sql("SELECT line, canonical FROM fast ORDER BY line").to_arrow_table()
         con.register("dig_src", pa.table({"line": fast.column(0), "digest": _digests(fast.column(1).combine_chunks())}))
         del fast
         con.execute("CREATE OR REPLACE TEMP TABLE ev AS SELECT f.* EXCLUDE (digest, canonical), d.digest "
                     "FROM fast f JOIN dig_src d USING (line)")
         con.unregister("dig_src")
-        rest = con.execute("SELECT line, raw FROM batch_lines ANTI JOIN fast USING (line) ORDER BY line").fetchall()
-        con.unregister("batch_lines")
+        rest = con.execute("SELECT line, raw FROM px ANTI JOIN fast USING (line) ORDER BY line").fetchall()
+        con.execute("DROP TABLE px")
         con.execute("DROP TABLE fast")
         rejected = self._slow(rest + slow)
         self.counters.lines += batch.count - self.blank
