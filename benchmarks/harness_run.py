@@ -23,12 +23,12 @@ def main() -> int:
     parser.add_argument("--wave", default="2027-W2")
     parser.add_argument("--category", default="HOSPITAL")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--vendor", type=Path, default=ROOT / "examples" / "vendors" / "reference" / "vendor.toml")
+    parser.add_argument("--vendor", type=Path, default=ROOT / "examples" / "vendors" / "health" / "reference" / "vendor.toml")
     args = parser.parse_args()
 
     from conformity.catalog import load_catalog
-    from conformity.checks.packs import load_pack_checks
     from conformity.checks.evaluate import evaluate_checks
+    from conformity.checks.packs import load_pack_checks
     from conformity.checks.registry import registered_check_ids
     from conformity.harness.outputs import run_to_end
     from conformity.harness.plan import make_plan

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         run = payment_run(w, run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
         results.append((n, lines, mib, json_s, orjson_s, duck_s, run))
-        rate = lambda s: lines / s  # noqa: E731
+        rate = lambda s, lines=lines: lines / s  # noqa: E731
         print(f"\n{lines:,} lines ({mib:,.0f} MiB)")
         print(f"  read + json.loads         {json_s:8.1f} s {rate(json_s):12,.0f} events/s")
         print(f"  read + orjson.loads       {orjson_s:8.1f} s {rate(orjson_s):12,.0f} events/s")

@@ -3,7 +3,7 @@
 A script, not a test. It starts a real sandbox (uvicorn in a thread of this process), then:
 
 1. submits N documents one after the other through ``POST /s/{sid}/dmp/documents`` (httpx, keep-alive)
-   and validates the same documents in-process (base64 decode, ``parse_xml``, ``sandbox.cda.validate``),
+   and validates the same documents in-process (base64 decode, ``parse_xml``, ``sandbox.packs.health.cda.validate``),
    printing both rates and their ratio (the cost of HTTP, JSON, auth, storage and trace recording);
 2. runs 1, 4, 16… sessions at once (asyncio + httpx.AsyncClient, one client per session), each
    submitting its own documents, and prints requests per second and latency percentiles.
@@ -33,8 +33,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from conformity.xmlsafe import parse_xml  # noqa: E402
-from sandbox import cda, samples  # noqa: E402
 from sandbox.config import SandboxConfig  # noqa: E402
+from sandbox.packs.health import cda, samples  # noqa: E402
 from sandbox.server import RunningSandbox, start_in_thread  # noqa: E402
 
 TYPES = ("34106-7", "11502-2", "60591-5", "18748-4", "60593-1")
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             http_rate, raw_rate = len(bodies) / http_s, len(bodies) / raw_s
             print(f"   HTTP API        {http_rate:9.1f} documents/s   ({1000 * http_s / len(bodies):.2f} ms each)")
             print(f"   in-process      {raw_rate:9.1f} documents/s   ({1000 * raw_s / len(bodies):.2f} ms each: "
-                  "parse_xml + sandbox.cda)")
+                  "parse_xml + sandbox.packs.health.cda)")
             print(f"   ratio           {raw_rate / http_rate:9.1f} x  (in-process / HTTP)")
 
             print(f"\n2. concurrent sessions, {args.per_session} documents each")

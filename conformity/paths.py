@@ -8,13 +8,28 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 SCHEMAS_DIR = PACKAGE_DIR / "schemas"
 SOURCE_ROOT = PACKAGE_DIR.parent
+#: where an installed distribution carries the catalog: the build copies the source tree's referentials/ and
+#: waves/ there (``[tool.hatch.build.targets.wheel.force-include]`` in pyproject.toml)
+PACKAGED_CATALOG = PACKAGE_DIR / "catalog_data"
+
+
+def is_catalog(root: Path) -> bool:
+    """Whether ``root`` holds a catalog (its referentials/ and waves/ folders)."""
+    return (root / "referentials").is_dir() and (root / "waves").is_dir()
 
 
 def default_catalog_root() -> Path:
-    """The catalog root: $USINE_CATALOG, else the source tree holding referentials/ and waves/."""
+    """THE place the catalog data is found (every reader goes through this function):
+
+    ``$USINE_CATALOG`` (a working copy) when set; else the catalog the installed distribution carries
+    (a wheel); else the source tree this package runs from (a checkout, an editable install). A missing
+    catalog is reported by the loader, naming the folder it looked at.
+    """
     env = os.environ.get("USINE_CATALOG")
     if env:
         return Path(env)
+    if is_catalog(PACKAGED_CATALOG):
+        return PACKAGED_CATALOG
     return SOURCE_ROOT
 
 

@@ -22,6 +22,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--usine-vendor", metavar="TOML", help="Vendor manifest: run the wave's checks as test items.")
     group.addoption("--usine-wave", metavar="WAVE", help="Wave id (required with --usine-vendor).")
     group.addoption("--usine-category", metavar="C", help="Category (default: the manifest's).")
+    group.addoption("--usine-only", action="append", default=[], metavar="SELECTOR",
+                    help="Only these requirements, as usine run --only: an id (REF-001), a referential (REF) "
+                         "or a glob (REF-01*); repeatable or comma-separated (-k still narrows the items).")
     group.addoption("--usine-seed", type=int, default=0, help="Seed of fixtures and generated data (default 0).")
     group.addoption("--usine-sandbox", metavar="URL", help="A running sandbox instead of an in-process one.")
     group.addoption("--usine-sandbox-token", metavar="TOKEN", help="Your harness token for --usine-sandbox.")
@@ -29,7 +32,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 class UsineFailure(Exception):
-    """A requirement's verdict is fail or error; carries the findings."""
+    """A requirement's verdict is fail, error or not-exercised; carries the findings (the cause first)."""
 
 
 class RequirementItem(pytest.Item):
@@ -51,13 +54,13 @@ class RequirementItem(pytest.Item):
             pytest.skip(f"{row['method']} proof: {row.get('evidence', '')}")
         if row["verdict"] == "not-applicable":
             pytest.skip("not applicable: " + "; ".join(f["message"] for f in row["findings"]))
-        if row["verdict"] in ("fail", "error"):
+        if row["verdict"] in ("fail", "error", "not-exercised"):
             raise UsineFailure(_describe(row))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, UsineFailure):
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style)  # type: ignore[arg-type]
+        return super().repr_failure(excinfo, style)  # type: ignore[arg-type]  # pytest's repr_failure stub is narrower than the style values it accepts
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"{self.row['ref']} [{self.row['level']}] {self.row['title']}"
@@ -102,7 +105,8 @@ def _plan(config: pytest.Config) -> Any:
     vendor = load_vendor(config.getoption("usine_vendor"))
     load_pack_checks()
     catalog = load_catalog(registered_checks=registered_check_ids())
-    plan = make_plan(catalog, config.getoption("usine_wave"), config.getoption("usine_category") or vendor.category)
+    plan = make_plan(catalog, config.getoption("usine_wave"), config.getoption("usine_category") or vendor.category,
+                     tuple(config.getoption("usine_only") or ()))
     return vendor, catalog, plan
 
 
@@ -113,7 +117,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     if not config.getoption("usine_wave"):
         raise pytest.UsageError("--usine-vendor needs --usine-wave")
-    vendor, catalog, plan = _plan(config)
+    from conformity.errors import UsineError
+
+    try:
+        vendor, catalog, plan = _plan(config)
+    except UsineError as exc:  # a bad manifest, wave or --usine-only: said as pytest says usage errors
+        raise pytest.UsageError(f"usine: {exc}") from None
     config.stash[STASH_RESULT] = {"vendor": vendor, "catalog": catalog, "plan": plan}
     collector = WaveCollector.from_parent(session, name=f"usine-{plan.wave}-{plan.category}", plan=plan)
     items.extend(collector.collect())

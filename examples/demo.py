@@ -4,7 +4,8 @@ catalog → specifications → the agency's sandbox (TLS) → vendors run the ha
 evidence for document/manual requirements bound to the run → the labelling agency verifies,
 re-derives, reviews the evidence and decides (a label, a rejected document, a failed test) → registry
 export → labelled software installed at care sites sends data → the payment agency pays once per
-installation → a revocation blocks the version until the agency reinstates it.
+installation → a revocation blocks the version until the agency reinstates it → the housing pack, the same
+pipeline for a second sector (``examples/demo_housing.py``).
 
 Each step runs the real ``usine`` command a user would type and says where its output went.
 """
@@ -12,9 +13,11 @@ Each step runs the real ``usine`` command a user would type and says where its o
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -28,9 +31,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 USINE = [sys.executable, "-m", "conformity"]
-VENDORS = ROOT / "examples" / "vendors"
+VENDORS = ROOT / "examples" / "vendors" / "health"
 WAVE, CATEGORY = "2026-W1", "HOSPITAL"
 REVIEWER = "Camille Durand (agency reviewer)"
+SECOND_REVIEWER = "Farid Moreau (agency reviewer)"  # four-eyes: every MUST accepted by two different reviewers
 
 
 def step(title: str) -> None:
@@ -125,7 +129,7 @@ class ServedSandbox:
 
 def cda_schema_note() -> str | None:
     """Why DOCSHARE-001 cannot be judged here (the official HL7 CDA R2 schema is absent), or None."""
-    from conformity.checks.health.cda import cda_xsd_path
+    from conformity.packs.health.checks.cda import cda_xsd_path
 
     if cda_xsd_path() is not None:
         return None
@@ -138,6 +142,105 @@ def cda_schema_note() -> str | None:
 def loud(text: str) -> None:
     bar = "!" * 100
     print(f"\n{bar}\n{text}\n{bar}", flush=True)
+
+
+STAFF_PASSWORD = secrets.token_urlsafe(18)  # the demo's staff accounts (argon2id-hashed in the registry)
+
+
+class ServedAgency:
+    """``usine agency serve`` in the background on the demo's registry; vendors, reviewers and the public use it."""
+
+    def __init__(self, home: dict[str, str], trust: Path):
+        self.home, self.trust = home, trust
+
+    def __enter__(self) -> ServedAgency:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        args = ["agency", "serve", "--port", str(port), "--trust", str(self.trust), "--insecure-cookies"]
+        print("$ usine " + " ".join(args) + " &   # plain HTTP on loopback for the demo; TLS at the reverse proxy "
+              "in production", flush=True)
+        self.proc = subprocess.Popen([*USINE, *args], cwd=ROOT, env={**os.environ, **self.home})
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(self.url + "/healthz").raise_for_status()
+                break
+            except httpx.HTTPError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("demo: the agency service did not start") from None
+                time.sleep(0.2)
+        return self
+
+    def account(self, login: str, name: str, role: str, vendor: str | None = None) -> None:
+        args = ["agency", "account", "add", login, "--name", name, "--role", role,
+                *(["--vendor", vendor] if vendor else ["--password-stdin"])]
+        print("$ usine " + " ".join(args), flush=True)
+        proc = subprocess.run([*USINE, *args], cwd=ROOT, text=True, capture_output=True, input=STAFF_PASSWORD + "\n",
+                              env={**os.environ, **self.home})
+        print((proc.stdout + proc.stderr).strip())
+        if proc.returncode:
+            raise SystemExit(f"demo: could not add account {login}")
+
+    def staff(self, login: str) -> httpx.Client:
+        """A person signed in on the web (session cookie); forms carry the session's CSRF token."""
+        client = httpx.Client(base_url=self.url, follow_redirects=False)
+        form = client.get("/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        r = client.post("/login", data={"login": login, "password": STAFF_PASSWORD, "csrf": csrf, "next": "/staff"})
+        if r.status_code != 303:
+            raise SystemExit(f"demo: {login} could not sign in ({r.status_code})")
+        return client
+
+    @staticmethod
+    def post_form(client: httpx.Client, page: str, action: str, data: dict[str, object]) -> str:
+        """Submit a form of a page as a browser would (with the page's CSRF token); what the redirect says."""
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get(page).text).group(1)  # type: ignore[union-attr]
+        r = client.post(action, data={**data, "csrf": csrf})
+        if r.status_code != 303:
+            raise SystemExit(f"demo: {action} refused ({r.status_code}): {r.text[:300]}")
+        from urllib.parse import parse_qs, urlsplit
+
+        return parse_qs(urlsplit(r.headers["location"]).query).get("done", [""])[0]
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=15)
+
+
+def through_the_service(agency: ServedAgency, bundle: Path, decisions: Path) -> tuple[Path, str]:
+    """The reference vendor submits, two reviewers accept (four-eyes), a decider labels: the label file."""
+    agency.account("refapp-vendor", "usine project (reference vendor)", "vendor", vendor="usine-reference")
+    for login, name, role in (("camille", "Camille Durand", "reviewer"), ("farid", "Farid Moreau", "reviewer"),
+                              ("dominique", "Dominique Bernard", "decider")):
+        agency.account(login, name, role)
+    token = usine("agency", "account", "token", "refapp-vendor", env=agency.home, quiet=True).stdout.strip()
+    print("the vendor received an API token (usn_…); it submits with it:")
+    done = usine("submit", str(bundle), "--agency", agency.url, env={"USINE_AGENCY_TOKEN": token}, expect=(4,))
+    sub = re.search(r"submission (sub_[0-9a-f]+)", done.stdout).group(1)  # type: ignore[union-attr]
+    awaiting = re.findall(r"awaiting review: (\S+)", done.stdout)
+    page = f"/staff/submissions/{sub}"
+    for login in ("camille", "farid"):
+        browser = agency.staff(login)
+        said = agency.post_form(browser, page, f"{page}/review", {
+            "requirement": awaiting, "verdict": "accepted",
+            "reason": "read: each document shows what the requirement asks" if login == "camille"
+            else "read again: confirmed"})
+        browser.close()
+        print(f"{login} (reviewer, on the web): {said[:100]}{'…' if len(said) > 100 else ''}")
+    browser = agency.staff("dominique")
+    said = agency.post_form(browser, page, f"{page}/decide", {})
+    browser.close()
+    print(f"dominique (decider, on the web): {said}")
+    label_id = re.search(r"lbl_[A-Za-z0-9]+", said).group(0)  # type: ignore[union-attr]
+    mine = httpx.get(f"{agency.url}/api/v1/submissions", headers={"Authorization": f"Bearer {token}"}).json()
+    print(f"the vendor sees: {[(u['id'], u['status']) for u in mine['submissions']]}")
+    label = decisions / f"label-{label_id}.json"
+    decisions.mkdir(parents=True, exist_ok=True)
+    label.write_bytes(httpx.get(f"{agency.url}/api/v1/labels/{label_id}").content)
+    print(f"the vendor downloads its signed label: {label.relative_to(decisions.parent.parent)}")
+    return label, sub
 
 
 def main() -> int:
@@ -205,17 +308,46 @@ def main() -> int:
         trust = ["--trust", str(sandbox.trace_key)]
         usine("agency", "verify", str(ref_out / "bundle.zip"), *trust, env=home)
         decisions = out / "agency" / "decisions"
-        print("no label before a reviewer has read the evidence of the document and manual requirements:")
-        usine("agency", "decide", str(ref_out / "bundle.zip"), *trust, "--out", str(decisions), *waive, expect=(4,),
-              env=home)
-        ref_sub, awaiting = pending(decisions)
-        evidence = out / "agency" / "evidence" / "reference"
-        usine("agency", "evidence", ref_sub, "--out", str(evidence), env=home, quiet=True)
-        print(f"the reviewer reads the {sum(1 for p in evidence.rglob('*') if p.is_file())} files the run bound, in {evidence}")
-        usine("agency", "review", ref_sub, *awaiting, "--accept", "--reviewer", REVIEWER,
-              "--reason", "read: each document shows what the requirement asks", env=home, quiet=True, last_line=True)
-        usine("agency", "decide", ref_sub, "--out", str(decisions), env=home)
+        if no_schema:  # a waiver is the agency's decision at the first decide: the command line gives it
+            print("no label before a reviewer has read the evidence of the document and manual requirements:")
+            usine("agency", "decide", str(ref_out / "bundle.zip"), *trust, "--out", str(decisions), *waive,
+                  expect=(4,), env=home)
+            ref_sub, awaiting = pending(decisions)
+            evidence = out / "agency" / "evidence" / "reference"
+            usine("agency", "evidence", ref_sub, "--out", str(evidence), env=home, quiet=True)
+            print(f"the reviewer reads the {sum(1 for p in evidence.rglob('*') if p.is_file())} files the run bound, "
+                  f"in {evidence}")
+            usine("agency", "review", ref_sub, *awaiting, "--accept", "--reviewer", REVIEWER,
+                  "--reason", "read: each document shows what the requirement asks", env=home, quiet=True,
+                  last_line=True)
+            print("four-eyes: a second reviewer confirms each MUST (the same reviewer cannot give the second "
+                  "acceptance)")
+            usine("agency", "review", ref_sub, *awaiting, "--accept", "--reviewer", SECOND_REVIEWER,
+                  "--reason", "read again: confirmed", env=home, quiet=True, last_line=True)
+            usine("agency", "decide", ref_sub, "--out", str(decisions), env=home)
+        step("6b. The agency as a service (usine agency serve): vendor, reviewers, decider and public on the web")
+        agency = ServedAgency(home, sandbox.trace_key).__enter__()
+        atexit.register(lambda: agency.proc.poll() is None and agency.proc.terminate())
+        if not no_schema:
+            label, ref_sub = through_the_service(agency, ref_out / "bundle.zip", decisions)
+        else:
+            agency.account("refapp-vendor", "usine project (reference vendor)", "vendor", vendor="usine-reference")
         label = next(decisions.glob("label-*.json"))
+        print("the defective vendor's run, submitted to the service, is refused with the requirement it fails:")
+        bad_token = usine("agency", "account", "token", "refapp-vendor", env=home, quiet=True).stdout.strip()
+        usine("submit", str(bad_out / "bundle.zip"), "--agency", agency.url, env={"USINE_AGENCY_TOKEN": bad_token},
+              expect=(1,))
+        public = httpx.get(f"{agency.url}/api/v1/registry", params={"wave": WAVE}).json()
+        print(f"the public registry ({agency.url}/registry): "
+              f"{[e['label_id'] + ' ' + e['status'] for w in public['waves'] for c in w['categories'] for e in c['labels']]}")
+        revocations = httpx.get(f"{agency.url}/api/v1/revocations").json()
+        print(f"the signed revocation list: a JWS ({len(revocations['signature'])}-character signature); events for "
+              f"the payment agency at {agency.url}/api/v1/events")
+        openapi = out / "agency" / "openapi.json"
+        openapi.write_text(httpx.get(f"{agency.url}/openapi.json").text)
+        outputs.append(("the agency service's OpenAPI", openapi))
+        agency.__exit__()
+        step("6c. The command line keeps working on the same registry")
         usine("agency", "decide", str(second_out / "bundle.zip"), *trust, "--out", str(decisions), *waive, expect=(4,),
               env=home, quiet=True)
         second_sub, _ = pending(decisions, second_out)
@@ -306,6 +438,11 @@ def main() -> int:
     usine("agency", "registry", "reinstate", label_id, "--reason", "the report concerned a modified build", env=home)
     usine("agency", "decide", ref_sub, "--out", str(out / "agency" / "reinstated"), env=home)
     outputs.append(("the run labelled again after reinstatement", next((out / "agency" / "reinstated").glob("label-*"))))
+
+    from demo_housing import housing  # the second sector, with the same commands
+
+    housing(out, home, outputs, usine=usine, step=step, served=ServedSandbox, pending=pending, reviewer=REVIEWER,
+            second_reviewer=SECOND_REVIEWER)
 
     step("Outputs")
     for label_text, path in outputs:

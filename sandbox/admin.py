@@ -4,43 +4,53 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox import plugins
 from sandbox.credentials import secret_hash
-from sandbox.deps import Principal, owned_session, require_admin, require_principal, store_of
-from sandbox.faults import CATALOGUE, validate_faults
-from sandbox.fixtures import generate
+from sandbox.deps import Principal, owned_session, require_admin, require_json, require_principal, store_of
+from sandbox.faults import described, validate_faults
 from sandbox.problems import Problem
 from sandbox.recording import redact_issued
-from sandbox.sessions import create_session, new_id, public_view
+from sandbox.sessions import create_session, fixtures_of, new_id, public_view
 from sandbox.tls import LISTENER_CLASSES
 from sandbox.traces import build_trace
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 Admin = Annotated[Principal, Depends(require_admin)]
 Caller = Annotated[Principal, Depends(require_principal)]
+#: operations with a JSON body: 415 for any other media type (sandbox.problems: one rule for bad input)
+JSON_BODY = [Depends(require_json)]
+#: request models are strict: "3" is not an integer and true is not a string (no coercion), unknown members refused
+STRICT = ConfigDict(extra="forbid", strict=True)
 
 
 class SessionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     seed: int = Field(0, ge=0, le=2**53 - 1, description="Seed of the fixtures (and recorded in the trace, whose "
                       "canonical JSON holds integers up to 2**53 - 1).")
     label: str = Field("", max_length=200)
-    patients: int = Field(6, ge=1, le=200, description="How many matchable patients to generate.")
+    pack: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]*$", description="The sector pack whose services and "
+                             "fixtures the session has (default: every installed pack's).")
+    fixture_options: dict[str, int] = Field(default_factory=dict, max_length=10, description="Options of the pack's "
+                                            "fixture generator, e.g. how many records of a kind to generate.")
     redirect_uris: list[str] = Field(default_factory=list, max_length=20)
+    id_token_signed_response_alg: Literal["RS256", "ES256"] = Field(
+        "RS256", description="How the identity provider signs ID tokens (and signed userinfo, access tokens) for "
+                             "this session's client: RS256 (the OpenID Connect default) or ES256.")
 
 
 class NoteRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     kind: str = Field(..., pattern=r"^[a-z][a-z0-9_.\-]*$", max_length=100)
     data: dict[str, Any] = Field(default_factory=dict)
 
 
 class Software(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     id: str = Field(..., min_length=1, max_length=100)
     name: str = Field(..., min_length=1, max_length=200)
     version: str = Field(..., min_length=1, max_length=50)
@@ -48,14 +58,14 @@ class Software(BaseModel):
 
 
 class Site(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     id: str = Field(..., min_length=1, max_length=50)
     size: str = Field(..., pattern=r"^[A-Z][A-Z0-9_]*$")
     name: str = Field("", max_length=200)
 
 
 class InstallationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     vendor_id: str = Field(..., min_length=1, max_length=100)
     software: Software
     site: Site
@@ -64,13 +74,14 @@ class InstallationRequest(BaseModel):
 
 
 class HarnessTokenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     vendor_id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
     software_id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
     days: int = Field(90, ge=1, le=400, description="Validity in days.")
 
 
-@router.post("/harness-tokens", status_code=201, summary="Issue a harness token bound to one vendor's software")
+@router.post("/harness-tokens", status_code=201, dependencies=JSON_BODY,
+             summary="Issue a harness token bound to one vendor's software")
 def post_harness_token(request: Request, body: HarnessTokenRequest, _: Admin) -> dict[str, Any]:
     token = secrets.token_urlsafe(32)
     vendor = {"vendor_id": body.vendor_id, "software_id": body.software_id}
@@ -79,11 +90,18 @@ def post_harness_token(request: Request, body: HarnessTokenRequest, _: Admin) ->
     return {"token": token, "vendor": vendor, "expires": expires.isoformat(timespec="seconds").replace("+00:00", "Z")}
 
 
-@router.post("/sessions", status_code=201, summary="Create a test session (bound to the harness token's vendor)")
+@router.post("/sessions", status_code=201, dependencies=JSON_BODY,
+             summary="Create a test session (bound to the harness token's vendor)")
 def post_session(request: Request, body: SessionRequest, caller: Caller) -> dict[str, Any]:
-    fixtures = generate(body.seed, patients=body.patients)
+    if body.pack is not None and body.pack not in plugins.packs():
+        raise Problem(422, "pack-unknown", f"no sandbox for pack {body.pack!r} (packs: {', '.join(plugins.packs())})")
+    try:
+        fixtures = fixtures_of(body.seed, body.pack, body.fixture_options)
+    except (TypeError, ValueError) as exc:
+        raise Problem(422, "fixture-options-invalid", f"the pack's fixture generator refused the options: {exc}") from None
     session = create_session(store_of(request), str(request.base_url), seed=body.seed, label=body.label,
-                             fixtures=fixtures, redirect_uris=body.redirect_uris, bound_to=caller.vendor)
+                             fixtures=fixtures, redirect_uris=body.redirect_uris, bound_to=caller.vendor,
+                             id_token_signed_response_alg=body.id_token_signed_response_alg, pack=body.pack)
     return public_view(session)
 
 
@@ -107,10 +125,11 @@ def listeners(request: Request, _: Caller) -> dict[str, Any]:
 
 @router.get("/faults", summary="The faults a session can inject")
 def fault_catalogue(_: Caller) -> dict[str, Any]:
-    return {"faults": CATALOGUE}
+    return {"faults": described()}
 
 
-@router.put("/sessions/{session_id}/faults", summary="Set or clear injected faults")
+@router.put("/sessions/{session_id}/faults", dependencies=JSON_BODY,
+             summary="Set or clear injected faults")
 def put_faults(request: Request, session_id: str, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
     owned_session(request, session_id, caller)
     errors = validate_faults(body)
@@ -128,7 +147,8 @@ def put_faults(request: Request, session_id: str, body: dict[str, Any], caller: 
     return {"faults": session["faults"] if session else {}}
 
 
-@router.post("/sessions/{session_id}/notes", status_code=201, summary="Add a harness note to the trace")
+@router.post("/sessions/{session_id}/notes", status_code=201, dependencies=JSON_BODY,
+             summary="Add a harness note to the trace")
 def post_note(request: Request, session_id: str, body: NoteRequest, caller: Caller) -> dict[str, Any]:
     session = owned_session(request, session_id, caller)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -151,7 +171,8 @@ def close_session(request: Request, session_id: str, caller: Caller) -> dict[str
     return {"session_id": session_id, "state": session["state"] if session else "closed"}
 
 
-@router.post("/installations", status_code=201, summary="Register an installed software at a care site")
+@router.post("/installations", status_code=201, dependencies=JSON_BODY,
+             summary="Register an installed software at a site")
 def post_installation(request: Request, body: InstallationRequest, _: Admin) -> dict[str, Any]:
     token = secrets.token_urlsafe(32)
     inst = {"id": new_id("ins"), "vendor_id": body.vendor_id, "software": body.software.model_dump(),
@@ -159,7 +180,8 @@ def post_installation(request: Request, body: InstallationRequest, _: Admin) -> 
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     store_of(request).put_installation(inst, secret_hash(token))
     base = str(request.base_url).rstrip("/")
-    return inst | {"token": token, "endpoints": {"dmp": f"{base}/prod/dmp", "mss": f"{base}/prod/mss"}}
+    production = {name: f"{base}/prod/{name}" for name, module in plugins.services().items() if hasattr(module, "prod_router")}
+    return inst | {"token": token, "endpoints": production}
 
 
 @router.get("/installations", summary="List installations")

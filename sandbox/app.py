@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,15 +14,16 @@ from conformity import __version__
 from conformity.files import write_atomic
 from conformity.infrastructure_keys import keys_document
 from conformity.signing import SigningKey
-from sandbox import admin, events, traces
+from sandbox import admin, events, plugins, traces
+from sandbox import openapi as openapi_doc
 from sandbox.config import SandboxConfig
 from sandbox.events import EventLog
 from sandbox.problems import install_handlers
 from sandbox.recording import RecordingMiddleware
+from sandbox.services import idp
 from sandbox.store import Store
 
 #: service name in URLs → module in sandbox.services (each has ``router``, optionally ``prod_router``)
-SERVICE_MODULES = {"idp": "idp", "insi": "insi", "dmp": "dmp", "mss": "messaging", "directory": "directory"}
 
 DESCRIPTION = """The national infrastructure imitated for conformity testing (never the real service).
 
@@ -33,14 +33,18 @@ DESCRIPTION = """The national infrastructure imitated for conformity testing (ne
   emits CloudEvents data-received events, sealed in segments signed with the infrastructure key
   (`/.well-known/usine-infrastructure-keys`).
 
-Every error is an RFC 9457 problem document (`application/problem+json`) with a stable `code`.
+Every error is an RFC 9457 problem document (`application/problem+json`) with a stable `code`. Bad input,
+one rule everywhere: 415 for a body of another media type, 400 for what cannot be parsed (the JSON body, or a
+document it carries: base64, XML), 422 for what parsed but breaks the schema or a rule (the OAuth endpoints
+answer as RFC 6749 says). Software calling the national services identifies itself in `User-Agent`:
+`<name>/<version> (<registration id>)`.
 """
 
 
 def event_sources(config: SandboxConfig) -> list[str]:
-    """The CloudEvents sources of the production services (those with a ``prod_router``)."""
-    return [f"{config.installation_event_source}:{name}" for name, module_name in SERVICE_MODULES.items()
-            if hasattr(importlib.import_module(f"sandbox.services.{module_name}"), "prod_router")]
+    """The CloudEvents sources of the production services (every pack's services with a ``prod_router``)."""
+    return [f"{config.installation_event_source}:{name}" for name, module in plugins.services().items()
+            if hasattr(module, "prod_router")]
 
 
 async def _seal_periodically(log: EventLog, seconds: float) -> None:
@@ -80,8 +84,13 @@ def create_app(config: SandboxConfig) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(traces.router)
     app.include_router(events.router)
-    for name, module_name in SERVICE_MODULES.items():
-        module = importlib.import_module(f"sandbox.services.{module_name}")
+    app.state.oidc_profiles = plugins.profiles()
+    idp.setup(app)
+    for name in app.state.oidc_profiles:  # the one provider, once per pack profile
+        app.include_router(idp.router, prefix=f"/s/{{session_id}}/{name}", tags=[name],
+                           generate_unique_id_function=lambda route, name=name: f"{name}_{route.name}_"
+                           f"{'_'.join(sorted(route.methods)).lower()}")
+    for name, module in plugins.services().items():
         app.include_router(module.router, prefix=f"/s/{{session_id}}/{name}")
         if hasattr(module, "prod_router"):
             app.include_router(module.prod_router, prefix=f"/prod/{name}")
@@ -93,4 +102,5 @@ def create_app(config: SandboxConfig) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.add_middleware(RecordingMiddleware, store=store, max_body_bytes=config.max_body_bytes)
+    openapi_doc.install(app)
     return app

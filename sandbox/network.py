@@ -10,8 +10,9 @@ the next requests it applies to:
   connection) or :data:`STALL_SECONDS` pass — longer than any requirement lets software wait — after which
   it is sent, late.
 
-They hit the requests that do what the service is for: a look-up, a submission, a message (POST, PUT,
-DELETE), and the directory's searches (GET); not the reads software does on the side (value sets).
+They hit the requests that do what the service is for: by default its POST, PUT and DELETE requests (a
+look-up, a submission, a message), or the methods its module lists in ``NETWORK_METHODS`` (a search service's
+GET); not the reads software does on the side. The identity providers' connections never fail this way.
 
 The recording middleware applies them (it holds the connection) and records each exchange with the
 outcome ``connection-reset``, ``reply-dropped`` or ``client-gave-up`` (details: how long the software
@@ -28,20 +29,21 @@ from typing import Any
 
 from starlette.types import Receive
 
+from sandbox import plugins
 from sandbox.deps import take_fault
 from sandbox.store import Store
 
 NETWORK_FAULTS = ("reset", "dropped_replies", "stall")
-#: the services whose connections can fail this way (the identity provider's cannot)
-SERVICES = ("insi", "dmp", "mss", "directory")
-#: how long a stalled answer is held at most (past the 30 s PATIENTID-011 allows)
+WRITES = ("POST", "PUT", "DELETE")
+#: how long a stalled answer is held at most (past the 30 s any requirement lets software wait)
 STALL_SECONDS = 32.0
 
 
 def take_network_fault(store: Store, session: dict[str, Any], service: str, method: str) -> str | None:
     """Consume one count of a network fault of ``service`` in ``session`` for a request with ``method``; its name,
     or None."""
-    if service not in SERVICES or (method == "GET") != (service == "directory"):
+    module = plugins.services().get(service)
+    if module is None or method not in getattr(module, "NETWORK_METHODS", WRITES):
         return None
     for name in NETWORK_FAULTS:
         if take_fault(store, session, service, name):
@@ -53,7 +55,7 @@ def transport_of(receive: Receive) -> asyncio.Transport | None:
     """The connection a request came on (uvicorn's request cycle holds it; None for another server)."""
     cycle = getattr(receive, "__self__", None)
     transport = getattr(cycle, "transport", None)
-    return transport if isinstance(transport, asyncio.BaseTransport) else None  # type: ignore[return-value]
+    return transport if isinstance(transport, asyncio.BaseTransport) else None  # type: ignore[return-value]  # uvicorn's transport is an asyncio.Transport; the stub types it as BaseTransport
 
 
 def reset(receive: Receive) -> None:
@@ -85,5 +87,5 @@ async def until_given_up(receive: Receive, limit: float = STALL_SECONDS) -> tupl
             message = await asyncio.wait_for(receive(), timeout=max(0.0, limit - (time.monotonic() - started)))
             if message.get("type") == "http.disconnect":
                 return True, round(time.monotonic() - started, 3)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False, round(time.monotonic() - started, 3)

@@ -1,14 +1,23 @@
 """The identity provider's JOSE side: its keys (persisted, reused) and the ID tokens it signs or forges.
 
-The file (``SandboxConfig.idp_key_path``, mode 0600) holds two private EC P-256 JWKs::
+Two algorithms, as OpenID Connect Discovery §3 wants RS256 among them: **RS256** (the default of
+OpenID Connect Dynamic Client Registration's ``id_token_signed_response_alg``) and **ES256**. A test
+session is created for one of them (``POST /admin/sessions`` ``id_token_signed_response_alg``); its
+JWKS publishes that algorithm's key and its ID tokens, signed userinfo and access tokens are signed
+with it. Every forgery works with both.
+
+ES256: ``SandboxConfig.idp_key_path`` (mode 0600) holds two private EC P-256 JWKs::
 
     {"format": "usine.idp-keys/1", "signing": {...}, "unpublished": {...}}
 
-``signing`` signs every ID token and is the only key in the published JWKS; ``unpublished``
-exists only to forge ID tokens under a kid the JWKS does not hold (the ``unknown_kid`` fault).
-``rotated`` (derived from ``signing`` with HKDF, so every process sharing the file has the same one)
-is the provider's next key: while a session's ``rotate_keys`` fault is on, the JWKS publishes it
-alone and it signs the ID tokens, as after a key rotation.
+RS256: ``SandboxConfig.idp_rsa_key_path`` holds three private RSA-2048 JWKs (``format``
+``usine.idp-rsa-keys/1``: ``signing``, ``unpublished``, ``rotated``), created on first start.
+
+``signing`` signs every ID token and is the only key of its algorithm in the published JWKS;
+``unpublished`` exists only to forge ID tokens under a kid the JWKS does not hold (the ``unknown_kid``
+fault). ``rotated`` is the provider's next key: while a session's ``rotate_keys`` fault is on, the
+JWKS publishes it alone and it signs the ID tokens, as after a key rotation (the EC one is derived
+from ``signing`` with HKDF, so every process sharing the file has the same one; the RSA one is stored).
 """
 
 from __future__ import annotations
@@ -21,24 +30,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from joserfc import jwt
-from joserfc.errors import SecurityWarning
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from joserfc.jwk import ECKey, KeySet, OctKey
+from joserfc import jwt
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
 from conformity.errors import UsineError
 from conformity.files import private_dir
 
 ALG = "ES256"
+RSA_ALG = "RS256"
+#: the algorithms a session's client may register, the default first (OpenID Connect Registration §2)
+ALGS = (RSA_ALG, ALG)
+DEFAULT_ALG = RSA_ALG
+RSA_FORMAT = "usine.idp-rsa-keys/1"
 #: forgeries that leave out a claim the ID token must carry
 MISSING_CLAIM = {"nonce_missing": "nonce", "iat_missing": "iat", "exp_missing": "exp", "sub_missing": "sub"}
 #: the order of the P-256 group (keys derived from a hash are reduced into it)
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-STALE_AUTH_SECONDS = 13 * 3600  # older than the 12-hour maximum authentication age (PRACAUTH-017)
-FUTURE_SECONDS = 3600  # far beyond any allowed clock skew (PRACAUTH-011)
+STALE_AUTH_SECONDS = 13 * 3600  # older than a 12-hour maximum authentication age
+FUTURE_SECONDS = 3600  # far beyond any allowed clock skew
 FORMAT = "usine.idp-keys/1"
 
 
@@ -48,23 +62,35 @@ class IdpKeyError(UsineError):
 
 @dataclass(frozen=True, slots=True)
 class IdpKeys:
-    """The signing key (published) and the unpublished key (for forged ID tokens)."""
+    """One algorithm's keys: the signing key (published), the unpublished key (forged ID tokens), the next key."""
 
-    signing: ECKey
-    unpublished: ECKey
+    signing: ECKey | RSAKey
+    unpublished: ECKey | RSAKey
+    next_key: ECKey | RSAKey | None = None
+    alg: str = ALG
 
     @property
     def kid(self) -> str:
         return str(self.signing.kid)
 
     @property
-    def rotated(self) -> ECKey:
-        """The key the provider rotates to (fault ``rotate_keys``): derived from the signing key, stable."""
-        return _derived(self.signing)
+    def rotated(self) -> ECKey | RSAKey:
+        """The key the provider rotates to (fault ``rotate_keys``): stable across processes."""
+        return self.next_key if self.next_key is not None else _derived(self.signing)
 
     def public_jwks(self, rotated: bool = False) -> dict[str, Any]:
         """The JWKS document: public parts only, with kid, use and alg (after a rotation: the new key only)."""
         return dict(KeySet([self.rotated if rotated else self.signing]).as_dict(private=False))
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderKeys:
+    """The provider's keys for each algorithm it signs with."""
+
+    by_alg: dict[str, IdpKeys]
+
+    def for_alg(self, alg: str | None) -> IdpKeys:
+        return self.by_alg[alg or DEFAULT_ALG]
 
 
 def _derived(key: ECKey) -> ECKey:
@@ -76,6 +102,10 @@ def _derived(key: ECKey) -> ECKey:
     derived = ec.derive_private_key(scalar, ec.SECP256R1())
     key = ECKey.import_key(derived)
     return ECKey.import_key(derived, {"use": "sig", "alg": ALG, "kid": key.thumbprint()})
+
+
+def _new_rsa_key() -> RSAKey:
+    return RSAKey.generate_key(2048, {"use": "sig", "alg": RSA_ALG}, private=True, auto_kid=True)
 
 
 def _new_key() -> ECKey:
@@ -95,14 +125,24 @@ def _load(path: Path) -> IdpKeys:
     return keys
 
 
-def load_or_create(path: Path) -> IdpKeys:
-    """The keys stored at ``path``, created there first if absent (safe when processes race)."""
-    if path.exists():
-        return _load(path)
+def _load_rsa(path: Path) -> IdpKeys:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("format") != RSA_FORMAT:
+            raise ValueError(f"format {doc.get('format')!r}, expected {RSA_FORMAT!r}")
+        keys = IdpKeys(*(RSAKey.import_key(doc[name]) for name in ("signing", "unpublished", "rotated")),
+                       alg=RSA_ALG)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IdpKeyError(f"{path}: not a usable identity provider key file ({exc})") from exc
+    kids = {keys.signing.kid, keys.unpublished.kid, keys.rotated.kid}
+    if not all(k.is_private for k in (keys.signing, keys.unpublished, keys.rotated)) or len(kids) != 3:
+        raise IdpKeyError(f"{path}: needs three distinct private RSA keys")
+    return keys
+
+
+def _create_once(path: Path, doc: dict[str, Any]) -> bool:
+    """Write ``doc`` at ``path`` unless another process did first (then False: use theirs)."""
     private_dir(path.parent)
-    keys = IdpKeys(_new_key(), _new_key())
-    doc = {"format": FORMAT, "signing": keys.signing.as_dict(private=True),
-           "unpublished": keys.unpublished.as_dict(private=True)}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:  # mkstemp creates it 0600
@@ -110,12 +150,37 @@ def load_or_create(path: Path) -> IdpKeys:
             fh.flush()
             os.fsync(fh.fileno())
         try:
-            os.link(tmp, path)  # fails if another process created the file meanwhile: use theirs
+            os.link(tmp, path)  # fails if another process created the file meanwhile
         except FileExistsError:
-            return _load(path)
+            return False
     finally:
         os.unlink(tmp)
-    return keys
+    return True
+
+
+def _ec_keys(path: Path) -> IdpKeys:
+    if path.exists():
+        return _load(path)
+    keys = IdpKeys(_new_key(), _new_key())
+    doc = {"format": FORMAT, "signing": keys.signing.as_dict(private=True),
+           "unpublished": keys.unpublished.as_dict(private=True)}
+    return keys if _create_once(path, doc) else _load(path)
+
+
+def _rsa_keys(path: Path) -> IdpKeys:
+    if path.exists():
+        return _load_rsa(path)
+    keys = IdpKeys(_new_rsa_key(), _new_rsa_key(), _new_rsa_key(), alg=RSA_ALG)
+    doc = {"format": RSA_FORMAT, "signing": keys.signing.as_dict(private=True),
+           "unpublished": keys.unpublished.as_dict(private=True), "rotated": keys.rotated.as_dict(private=True)}
+    return keys if _create_once(path, doc) else _load_rsa(path)
+
+
+def load_or_create(path: Path, rsa_path: Path | None = None) -> ProviderKeys:
+    """The keys stored at ``path`` (ES256) and ``rsa_path`` (RS256; default: beside it), created first if absent
+    (safe when processes race)."""
+    rsa_path = rsa_path or path.with_name(path.stem + "-rsa" + path.suffix)
+    return ProviderKeys({RSA_ALG: _rsa_keys(rsa_path), ALG: _ec_keys(path)})
 
 
 def sign_id_token(keys: IdpKeys, claims: dict[str, Any], forgery: str | None = None, *, rotated: bool = False) -> str:
@@ -145,8 +210,8 @@ def sign_id_token(keys: IdpKeys, claims: dict[str, Any], forgery: str | None = N
             return jwt.encode({"alg": "HS256", "kid": current.kid}, claims, OctKey.import_key(public),
                               algorithms=["HS256"])
     key = keys.unpublished if forgery == "unknown_kid" else current
-    header = {"alg": ALG} if forgery == "kid_absent" else {"alg": ALG, "kid": key.kid}
-    token = jwt.encode(header, claims, key, algorithms=[ALG])
+    header = {"alg": keys.alg} if forgery == "kid_absent" else {"alg": keys.alg, "kid": key.kid}
+    token = jwt.encode(header, claims, key, algorithms=[keys.alg])
     if forgery == "bad_signature":
         head, payload, signature = token.split(".")
         raw = bytearray(urlsafe_b64decode(signature.encode("ascii")))

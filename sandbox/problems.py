@@ -2,11 +2,25 @@
 
 A service raises ``Problem(status, code, detail)``; the handler answers
 ``application/problem+json`` with ``type`` = ``urn:usine:problem:<code>`` and records the code
-as the validation outcome of the exchange in the session trace.
+as the validation outcome of the exchange in the session trace. The headers a problem carries
+are kept (``Allow`` on 405, ``WWW-Authenticate`` on 401, ``Retry-After`` on 429/503).
+
+One rule for bad input on every router (RFC 9110 §15.5):
+
+* **415** ``unsupported-media-type`` — the body's ``Content-Type`` is not one the operation takes;
+* **400** — something cannot be parsed in its declared syntax: the body (``json-malformed``: not
+  JSON, not UTF-8, nested too deeply) or a document it carries (base64 content, a CDA's XML);
+* **422** — everything parsed, but a value is missing, of the wrong type or breaks a rule: body
+  members (``invalid-request`` with ``errors``: where and why), query and path parameters, and each
+  service's own rules (``traits-not-normalised``, ``document-invalid``, ``filter-unknown``…).
+
+The identity provider's OAuth endpoints answer as RFC 6749 says instead (400 ``invalid_request``
+JSON at the token endpoint, errors in the redirect after the redirect URI is trusted).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -51,6 +65,18 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
                         headers=problem.headers, media_type=MEDIA_TYPE)
 
 
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods the API declares for this request's path (HEAD with GET), from its OpenAPI paths."""
+    methods: set[str] = set()
+    for template, item in app.openapi()["paths"].items():
+        pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, request.url.path):
+            methods |= {m.upper() for m in item}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def install_handlers(app: FastAPI) -> None:
     """Every error the app can raise becomes a problem document."""
 
@@ -62,14 +88,23 @@ def install_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
                   for e in exc.errors()]
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return problem_response(request, Problem(400, "json-malformed", "the body is not JSON", errors=errors))
         return problem_response(request, Problem(422, "invalid-request", "the request does not match the API",
                                                  errors=errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized", 403: "forbidden"}
+        codes = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized", 403: "forbidden",
+                 400: "body-malformed"}  # FastAPI's 400: a body it could not decode (e.g. JSON that is not UTF-8)
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if exc.status_code == 400 and (media == "application/json" or media.endswith("+json")):
+            codes[400] = "json-malformed"
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the target resource, not only the first route's (RFC 9110 §10.2.1)
+            headers["Allow"] = ", ".join(allowed_methods(app, request))
         return problem_response(request, Problem(exc.status_code, codes.get(exc.status_code, f"http-{exc.status_code}"),
-                                                 str(exc.detail)))
+                                                 str(exc.detail), headers=headers))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - safety net

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from sandbox.app import create_app
 from sandbox.config import SandboxConfig
-from sandbox.tls import LISTENER_CLASSES, TestPKI, serves_as_said, server_context
+from sandbox.tls import LISTENER_CLASSES, TestPKI, server_context, serves_as_said
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -31,7 +31,7 @@ def uvicorn_config(app: FastAPI, host: str, port: int, tls_cert: Path | None = N
     loggers up again while the first server logs)."""
     extra: dict[str, object] = {} if configure_logging else {"log_config": None}
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, **extra,  # type: ignore[arg-type]
+        app, host=host, port=port, log_level="warning", access_log=False, **extra,  # type: ignore[arg-type]  # uvicorn's Config stub narrower than the keywords it takes; signal handlers replaced on purpose in a thread
         ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
         ssl_context_factory=(lambda _config, _default: context) if context else None,
         limit_concurrency=1000, timeout_keep_alive=5, lifespan=lifespan,
@@ -39,7 +39,7 @@ def uvicorn_config(app: FastAPI, host: str, port: int, tls_cert: Path | None = N
 
 
 def _start_thread(server: uvicorn.Server) -> threading.Thread:
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # uvicorn's Config stub narrower than the keywords it takes; signal handlers replaced on purpose in a thread
     thread = threading.Thread(target=server.run, name="usine-sandbox", daemon=True)
     thread.start()
     return thread

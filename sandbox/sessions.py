@@ -1,4 +1,8 @@
-"""Test sessions: created by the admin API with a seed and fixtures; isolated from each other."""
+"""Test sessions: created by the admin API with a seed and fixtures; isolated from each other.
+
+A session serves one pack (its provider and services, its fixtures), or every installed pack when none is named:
+the fixtures are then each pack's, merged in pack order (a key an earlier pack set is kept).
+"""
 
 from __future__ import annotations
 
@@ -7,29 +11,47 @@ import secrets
 import time
 from typing import Any
 
-from sandbox.fixtures import generate
+from sandbox import plugins
 from sandbox.store import Store, hash_session_secrets
-
-SERVICES = ("idp", "insi", "dmp", "mss", "directory")
 
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_urlsafe(12).replace('-', 'x').replace('_', 'y')}"
 
 
-def endpoints(base_url: str, session_id: str) -> dict[str, str]:
+def services(pack: str | None) -> tuple[str, ...]:
+    """The services of a session of ``pack`` (every installed pack's when None)."""
+    chosen = [plugins.pack_of(pack)] if pack else list(plugins.packs().values())
+    return tuple(name for p in chosen for name in p.service_names())
+
+
+def fixtures_of(seed: int, pack: str | None, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A session's fixtures: its pack's for ``seed``, or every pack's merged (earlier packs win a shared key)."""
+    if pack:
+        return plugins.pack_of(pack).fixtures(seed, **(options or {}))
+    merged: dict[str, Any] = {}
+    for p in plugins.packs().values():
+        for key, value in p.fixtures(seed, **(options or {})).items():
+            merged.setdefault(key, value)
+    return merged
+
+
+def endpoints(base_url: str, session_id: str, pack: str | None = None) -> dict[str, str]:
     base = base_url.rstrip("/") + f"/s/{session_id}"
-    return {name: f"{base}/{name}" for name in SERVICES} | {"trace": f"{base}/trace"}
+    return {name: f"{base}/{name}" for name in services(pack)} | {"trace": f"{base}/trace"}
 
 
 def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
                    fixtures: dict[str, Any] | None = None, redirect_uris: list[str] | None = None,
-                   bound_to: dict[str, str] | None = None) -> dict[str, Any]:
+                   bound_to: dict[str, str] | None = None,
+                   id_token_signed_response_alg: str = "RS256", pack: str | None = None) -> dict[str, Any]:
     """Create and store a session; return it with its credentials in clear (the only time they are).
 
     The store keeps the client secret and session token as hashes (``hash_session_secrets``).
     ``bound_to``: the vendor and software of the harness token that created it (None: the admin did);
     it is part of the signed trace, so the agency knows whose run a trace records.
+    ``id_token_signed_response_alg``: how the identity provider signs for this session's client (RS256, ES256).
+    ``pack``: the pack whose services and fixtures the session has (None: every installed pack's).
     """
     sid = new_id("ses")
     session = {
@@ -38,9 +60,11 @@ def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
         "client_id": new_id("cli"), "client_secret": secrets.token_urlsafe(24),
         "session_token": secrets.token_urlsafe(32),
         "redirect_uris": redirect_uris or [],
-        "fixtures": fixtures if fixtures is not None else generate(seed),
+        "pack": pack,
+        "fixtures": fixtures if fixtures is not None else fixtures_of(seed, pack),
         "faults": {},
         "bound_to": bound_to,
+        "id_token_signed_response_alg": id_token_signed_response_alg,
     }
     store.put_session(hash_session_secrets(session))
     store.put_token(session["session_token"], "session", sid, {"session_id": sid}, ttl=7 * 24 * 3600)
@@ -61,9 +85,12 @@ def public_view(session: dict[str, Any]) -> dict[str, Any]:
     """What the admin API returns about a session: endpoints, credentials, fixtures."""
     return {
         "session_id": session["id"], "label": session["label"], "seed": session["seed"], "state": session["state"],
-        "created": session["created"], "endpoints": endpoints(session["base_url"], session["id"]),
+        "created": session["created"], "pack": session.get("pack"),
+        "endpoints": endpoints(session["base_url"], session["id"], session.get("pack")),
         "credentials": _credentials(session),
         "trust_anchors": {"trace_keys": session["base_url"] + "/.well-known/usine-trace-keys",
-                          "idp_jwks": endpoints(session["base_url"], session["id"])["idp"] + "/jwks"},
+                          "provider_jwks": {name: f"{session['base_url']}/s/{session['id']}/{name}/jwks"
+                                            for name in plugins.profiles() if name in services(session.get("pack"))}},
         "fixtures": session["fixtures"], "faults": session["faults"], "bound_to": session.get("bound_to"),
+        "id_token_signed_response_alg": session.get("id_token_signed_response_alg", "RS256"),
     }

@@ -5,8 +5,10 @@ verdicts it re-derived from the signed traces and the evidence the traces bind),
 for it, the wave and the time; never of the bundle's own report, nor of the zip's bytes. Outcomes:
 
 ``labelled``  every applicable automated MUST passed (or was explicitly waived by the agency) and every
-              applicable document/manual MUST was accepted by a reviewer (SHOULD requirements never block);
-``pending``   nothing failed, but some document/manual MUST still waits for a review (listed);
+              applicable document/manual MUST was accepted by two different reviewers (SHOULD requirements
+              never block; one review of a SHOULD is enough);
+``pending``   nothing failed, but some document/manual MUST still waits for a review, or for the second
+              review by another reviewer (the four-eyes rule; listed);
 ``refused``   an automated MUST did not pass, a reviewer rejected a MUST, a document MUST has no
               evidence in the run (so it can never be reviewed), or the wave's labels have expired;
 ``revoked``   the version holds a revoked label in this wave and was not reinstated: nothing is issued.
@@ -17,7 +19,7 @@ A refusal or a pending decision is written as JSON (format ``usine.decision/2``)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -56,6 +58,34 @@ class Review:
         return {"id": self.requirement, "level": self.level, "method": self.method, "verdict": self.verdict,
                 "reviewer": self.reviewer, "reviewed": self.at, "reason": self.reason,
                 "evidence": [dict(e) for e in self.evidence]}
+
+
+def confirmations(reviews: Iterable[Review]) -> dict[str, Review]:
+    """Four-eyes: requirement → the earlier acceptance, by another reviewer, that its latest acceptance confirms.
+
+    Only acceptances since the requirement's last rejection count; a requirement whose latest review is
+    a rejection, or whose acceptances are all by one reviewer, has none.
+    """
+    by_requirement: dict[str, list[Review]] = {}
+    for r in reviews:
+        by_requirement.setdefault(r.requirement, []).append(r)
+    out = {}
+    for requirement, history in by_requirement.items():
+        latest = history[-1]
+        if latest.verdict != "accepted":
+            continue
+        for earlier in reversed(history[:-1]):
+            if earlier.verdict == "rejected":
+                break
+            if earlier.reviewer != latest.reviewer:
+                out[requirement] = earlier
+                break
+    return out
+
+
+def latest_reviews(reviews: Iterable[Review]) -> dict[str, Review]:
+    """The review that counts for each reviewed requirement: the latest."""
+    return {r.requirement: r for r in reviews}
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +204,7 @@ class Decision:
     warnings: tuple[str, ...] = field(default=())
     revoked: dict[str, Any] | None = None              # the revocation that blocks the version (outcome revoked)
     waived: tuple[Waiver, ...] = ()                    # automated MUST requirements the agency waived
+    confirmed: tuple[Review, ...] = ()                 # the first acceptance of each MUST a second reviewer confirmed
 
     def label_fields(self, wave: Wave, label_id: str) -> dict[str, Any]:
         """The fields of the label to sign (only for a ``labelled`` decision): what was tested and how."""
@@ -188,10 +219,18 @@ class Decision:
             "run": {"id": i.run_id, "seed": f.seed, "harness": f.harness, "submission": self.submission,
                     **({"started": f.run_started} if f.run_started else {})},
             "requirements_passed": list(self.passed),
-            "requirements_reviewed": [r.to_json() for r in self.reviewed],
+            "requirements_reviewed": [self._reviewed_json(r) for r in self.reviewed],
             **({"requirements_waived": [w.to_json() for w in self.waived]} if self.waived else {}),
             "issued": self.decided, "expires": wave.label_valid_until.isoformat(), "bundle_sha256": f.bundle_sha256,
         }
+
+    def _reviewed_json(self, r: Review) -> dict[str, Any]:
+        """A review as the label carries it; a MUST names the first review its reviewer confirmed (four-eyes)."""
+        first = next((c for c in self.confirmed if c.requirement == r.requirement), None)
+        out = r.to_json()
+        if first is not None:
+            out["first_review"] = {"reviewer": first.reviewer, "reviewed": first.at, "reason": first.reason}
+        return out
 
     def record_json(self, label_id: str | None) -> dict[str, Any]:
         """The decision as the registry keeps it (``submissions.decision``)."""
@@ -222,12 +261,16 @@ def revoked(facts: Facts, revocation: dict[str, Any], now: dt.datetime) -> Decis
     return Decision("revoked", facts.submission, iso(now), facts, revoked=dict(revocation))
 
 
-def decide(facts: Facts, reviews: Mapping[str, Review], wave: Wave, now: dt.datetime,
+def decide(facts: Facts, reviews: Sequence[Review] | Mapping[str, Review], wave: Wave, now: dt.datetime,
            waivers: Mapping[str, Waiver] | None = None) -> Decision:
-    """Judge a verified run with the latest review of each requirement (``reviews``: requirement → review) and the
-    agency's waivers (``waivers``: requirement → waiver; validated by :func:`waiver_problems` when given)."""
+    """Judge a verified run with its reviews (every review recorded, in order: the latest of each requirement
+    counts, and a MUST is accepted only when another reviewer's acceptance confirms it) and the agency's
+    waivers (``waivers``: requirement → waiver; validated by :func:`waiver_problems` when given)."""
     decided = iso(now)
     waivers = waivers or {}
+    history = list(reviews.values()) if isinstance(reviews, Mapping) else list(reviews)
+    confirmed = confirmations(history)
+    reviews = latest_reviews(history)
     failed = tuple(f for f in facts.failed if f["id"] not in waivers)
     waived = tuple(waivers[f["id"]] for f in facts.failed if f["id"] in waivers)
     rows = facts.rows
@@ -242,8 +285,12 @@ def decide(facts: Facts, reviews: Mapping[str, Review], wave: Wave, now: dt.date
         item = {"id": r["id"], "title": r["title"], "level": r["level"], "method": r["method"]}
         if review is not None and review.verdict == "rejected":
             rejected.append({**item, "reviewer": review.reviewer, "reviewed": review.at, "reason": review.reason})
-        elif review is not None:
+        elif review is not None and r["id"] in confirmed:
             continue
+        elif review is not None:  # one acceptance: a second reviewer must confirm it (four-eyes)
+            awaiting.append({**item, "evidence": r.get("evidence", ""),
+                             "attached": [f.file for f in facts.evidence if f.requirement == r["id"]],
+                             "accepted_by": review.reviewer, "second_review": True})
         elif r["method"] == "document" and r["id"] not in evidenced:
             missing_evidence.append({**item, "evidence": r.get("evidence", "")})
         else:
@@ -268,4 +315,5 @@ def decide(facts: Facts, reviews: Mapping[str, Review], wave: Wave, now: dt.date
         outcome = "labelled"
     return Decision(outcome, facts.submission, decided, facts, reasons, failed, tuple(rejected),
                     tuple(missing_evidence), tuple(awaiting), passed, reviewed, not_reviewed, tuple(warnings),
-                    waived=waived)
+                    waived=waived, confirmed=tuple(confirmed[r.requirement] for r in reviewed
+                                                   if r.requirement in confirmed and r.level == "MUST"))

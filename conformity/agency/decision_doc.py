@@ -35,7 +35,8 @@ def decision_doc(d: Decision, who: dict[str, Any], *, recorded: bool, bundle: tu
     """
     doc: dict[str, Any] = {
         "format": DECISION_FORMAT, "outcome": d.outcome, "submission": d.submission, "recorded": recorded,
-        "bundle": {"name": bundle[0], "sha256": bundle[1]}, "verified": d.facts is not None if verified is None else verified, "decided": d.decided,
+        "bundle": {"name": bundle[0], "sha256": bundle[1]},
+        "verified": d.facts is not None if verified is None else verified, "decided": d.decided,
         **who,
         "reasons": [{"file": p.file, "where": p.where, "message": p.message} for p in d.reasons],
         "failed_requirements": list(d.failed),
@@ -118,7 +119,9 @@ def decision_text(doc: dict[str, Any]) -> str:
                      f"(usine agency review {doc['submission']} REQ-ID --accept|--reject ...):")
         for a in doc["awaiting_review"]:
             attached = ", ".join(a["attached"]) or "no file (a witnessed manual check)"
-            lines.append(f"  - {a['id']} [{a['method']}] {a['title']}: {attached}")
+            second = (f" — accepted by {a['accepted_by']}, awaits a second reviewer (four-eyes)"
+                      if a.get("second_review") else "")
+            lines.append(f"  - {a['id']} [{a['method']}] {a['title']}: {attached}{second}")
     elif doc["awaiting_review"]:
         lines.append(f"{len(doc['awaiting_review'])} other MUST requirement(s) not reviewed: "
                      + ", ".join(a["id"] for a in doc["awaiting_review"]))

@@ -111,7 +111,8 @@ def requirement_rates(registry: Registry, wave_id: str) -> list[RequirementRate]
             continue
         counts[req][verdict] += 1
         levels[req] = "MUST" if "MUST" in (level, levels.get(req)) else level
-    rates = [RequirementRate(r, levels[r], sum(c.values()), c["pass"] + c["not-applicable"], c["fail"], c["error"])
+    rates = [RequirementRate(r, levels[r], sum(c.values()), c["pass"] + c["not-applicable"], c["fail"],
+                             c["error"] + c["not-exercised"])
              for r, c in counts.items()]
     return sorted(rates, key=lambda r: (-(r.failed + r.errored), r.pass_rate, r.requirement))
 

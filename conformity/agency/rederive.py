@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from conformity.checks.causes import problems_of_run
 from conformity.checks.evaluate import EvalContext, evaluate_checks
 from conformity.checks.model import Verdict
 from conformity.checks.registry import CHECKS
@@ -101,6 +102,16 @@ def compare_rows(claimed: list[dict[str, Any]], rows: list[dict[str, Any]], skip
                         f"{_short(mine[rid].get(key))}")
             problems.append(Problem(REPORT, f"requirements[{i}].{key}", text))
     return problems
+
+
+def compare_problems(claimed: list[dict[str, Any]], traces: Mapping[str, dict[str, Any]]) -> list[Problem]:
+    """The report's list of steps that did not run as planned against the one the traces show."""
+    mine = as_json([p.to_json() for p in problems_of_run(traces)])
+    theirs = as_json([p for p in claimed if p.get("kind") != "sandbox"])
+    if theirs == mine:
+        return []
+    return [Problem(REPORT, "problems", f"the report lists {len(theirs)} step(s) that did not run as planned, the "
+                                        f"traces show {len(mine)}" + (f" (first: {mine[0]['message']})" if mine else ""))]
 
 
 def compare_summary(claimed: dict[str, Any], rows: list[dict[str, Any]]) -> list[Problem]:

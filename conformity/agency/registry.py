@@ -14,7 +14,10 @@ until the agency reinstates the version (``reinstatements``, appended); the revo
 revoked. "expired" is computed from the label's dates at read time, not stored.
 
 The operations here are the agency's vocabulary (record a decision, review, revoke, reinstate), used
-by the CLI today and meant for any other front end.
+by the CLI and by the service (``usine agency serve``) alike. The registry is a SQLite file (the
+embedded default) or a PostgreSQL database (``postgresql://…``): the same code and migration steps on
+both (``conformity.db``). Issuing or revoking a label appends its CloudEvent to the feed
+(``conformity.agency.feed``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -22,19 +25,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from conformity.agency.decision import Decision, Facts, Review, Waiver, iso
+from conformity.agency.decision import Decision, Facts, Review, Waiver, confirmations, iso, latest_reviews
+from conformity.agency.feed import append_event, issued_event, revoked_event
 from conformity.agency.migrations import migrate
 from conformity.agency.verify import RunIdentity
 from conformity.bundle.evidence import EvidenceFile
+from conformity.db.connection import Connection, Database
 from conformity.errors import InputError, Problem
-from conformity.files import create_private, private_dir
 from conformity.labels import SignedLabel
 
 STATES = ("submitted", "verified", "pending", "labelled", "refused", "revoked", "expired")
@@ -42,7 +45,7 @@ _SUBMISSION_COLUMNS = ("s.id, s.bundle_sha256, s.bundle_name, s.vendor_id, s.ven
                        "s.version, s.wave, s.category, s.state, s.received, s.decided, s.decision, l.label_id, "
                        "l.expires, l.revoked, l.revoked_reason, s.run_id")
 #: a submission's current label: the last one issued for it (a reinstated run may hold a second one)
-_CURRENT_LABEL = "l.label_id = (SELECT label_id FROM labels WHERE submission = s.id ORDER BY rowid DESC LIMIT 1)"
+_CURRENT_LABEL = "l.label_id = (SELECT label_id FROM labels WHERE submission = s.id ORDER BY seq DESC LIMIT 1)"
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 MAX_REASON = 4000
 
@@ -118,25 +121,24 @@ def _text(value: str, what: str, option: str, limit: int = MAX_REASON) -> str:
 
 
 class Registry:
-    """One registry database (use as a context manager)."""
+    """One registry database (use as a context manager): a SQLite path, a PostgreSQL URL or a :class:`Database`.
 
-    def __init__(self, path: Path, *, timeout: float = 60.0):
-        self.path = path
-        private_dir(path.parent)
-        create_private(path)
+    A :class:`Database` given by a long-running process (the service) pools connections and checks the
+    migrations once; a path or URL is opened for this one use.
+    """
+
+    def __init__(self, target: Path | str | Database, *, timeout: float = 60.0):
+        self.database = target if isinstance(target, Database) else Database(target, timeout=timeout, pool=0)
+        self.path = self.database.path if self.database.path is not None else self.database.where
+        self.db: Connection = self.database.connect()
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
-        except sqlite3.Error as exc:
-            raise InputError(f"cannot open the registry: {exc}", file=path) from exc
-        try:
-            self.db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            migrate(self.db, path)
-        except sqlite3.DatabaseError as exc:
+            if not self.database.migrated:
+                migrate(self.db, self.path)
+                self.database.migrated = True
+        except self.db.errors as exc:
             self.db.close()
-            raise InputError(f"not a usable SQLite registry: {exc}", file=path) from exc
+            kind = "SQLite" if self.db.dialect == "sqlite" else "PostgreSQL"
+            raise InputError(f"not a usable {kind} registry: {str(exc).strip()}", file=self.path) from exc
         except BaseException:
             self.db.close()
             raise
@@ -151,21 +153,16 @@ class Registry:
         self.close()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once (``BEGIN IMMEDIATE``): committed whole or not at all."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+    def write(self) -> Iterator[Connection]:
+        """One write transaction, serialised with every other writer: committed whole or not at all."""
+        with self.db.write() as db:
+            yield db
 
     # ------------------------------------------------------------------ reads
     def _submissions(self, where: str = "", args: tuple[Any, ...] = ()) -> list[Submission]:
         rows = self.db.execute(f"SELECT {_SUBMISSION_COLUMNS} FROM submissions s LEFT JOIN labels l ON {_CURRENT_LABEL} "
                                f"{where} ORDER BY s.received, s.id", args).fetchall()
-        return [Submission(*r[:13], json.loads(r[13] or "{}"), *r[14:])  # type: ignore[call-arg]
+        return [Submission(*r[:13], json.loads(r[13] or "{}"), *r[14:])  # type: ignore[call-arg]  # a SELECT row unpacked in column order into Submission (columns listed in the query)
                 for r in rows]
 
     def by_bundle(self, sha256: str) -> Submission | None:
@@ -219,7 +216,7 @@ class Registry:
     def labels_of(self, submission: str) -> list[tuple[str, str, str | None, str | None]]:
         """(label id, issued, revoked, reinstated) of every label issued for a submission, oldest first."""
         return self.db.execute("SELECT l.label_id, l.issued, l.revoked, r.at FROM labels l LEFT JOIN reinstatements r "
-                               "ON r.label_id = l.label_id WHERE l.submission = ? ORDER BY l.rowid",
+                               "ON r.label_id = l.label_id WHERE l.submission = ? ORDER BY l.seq",
                                (submission,)).fetchall()
 
     def history(self, *subjects: str) -> list[tuple[str, str, str, str]]:
@@ -249,7 +246,7 @@ class Registry:
 
     def current_reviews(self, submission: str) -> dict[str, Review]:
         """The review that counts for each reviewed requirement: the latest."""
-        return {r.requirement: r for r in self.reviews(submission)}
+        return latest_reviews(self.reviews(submission))
 
     def waivers(self, submission: str) -> dict[str, Waiver]:
         """The waivers the agency recorded for a submission, by requirement."""
@@ -276,7 +273,7 @@ class Registry:
         """(label id, submission) of a label not revoked nor expired for this software version, wave, category."""
         for label_id, submission, expires in self.db.execute(
                 "SELECT label_id, submission, expires FROM labels WHERE software_id = ? AND version = ? AND wave = ? "
-                "AND category = ? AND revoked IS NULL ORDER BY rowid",
+                "AND category = ? AND revoked IS NULL ORDER BY seq",
                 (identity.software_id, identity.version, identity.wave, identity.category)):
             if now.date() <= dt.date.fromisoformat(expires):
                 return label_id, submission
@@ -307,7 +304,8 @@ class Registry:
         self._history(d.submission, "verified", received, f"{len(f.rows)} requirement verdicts re-derived"
                       + (f"; {len(f.evidence)} evidence file(s) bound to the run" if f.evidence else ""))
         for e in f.evidence:
-            self.db.execute("INSERT OR IGNORE INTO evidence_blobs (sha256, data) VALUES (?, ?)", (e.sha256, evidence[e.file]))
+            self.db.execute("INSERT INTO evidence_blobs (sha256, data) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                            (e.sha256, evidence[e.file]))
         self.db.executemany("INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?)",
                             [(d.submission, e.requirement, e.file, e.sha256, e.bytes, e.media_type) for e in f.evidence])
         self.db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?)",
@@ -345,11 +343,13 @@ class Registry:
             assert label is not None and d.facts is not None
             doc, i = label.doc, d.facts.identity
             self.db.execute("INSERT INTO labels (label_id, submission, wave, category, vendor_id, software_id, version, "
-                            "issued, expires, doc, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "issued, expires, doc, signed, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                            "(SELECT coalesce(max(seq), 0) + 1 FROM labels))",
                             (doc["label_id"], d.submission, i.wave, i.category, i.vendor_id, i.software_id, i.version,
                              doc["issued"], doc["expires"], _dumps(doc), json.dumps(label.signed)))
             self._history(d.submission, "labelled", d.decided, f"label {doc['label_id']}")
             self._history(doc["label_id"], "issued", doc["issued"], f"expires {doc['expires']}")
+            append_event(self.db, issued_event(doc, label.signed))
 
     # ------------------------------------------------------------------ writes (each its own transaction)
     def review(self, ident: str, requirements: Sequence[str], verdict: Literal["accepted", "rejected"], reason: str,
@@ -358,8 +358,9 @@ class Registry:
 
         All or nothing, in one transaction. Refused (InputError, nothing written): a submission that is not
         pending (a decided one is final), a requirement that does not apply or is proven by automated
-        checks, a document requirement without evidence in the run. A later review of the same
-        requirement supersedes this one; this one stays in the registry.
+        checks, a document requirement without evidence in the run, and — the four-eyes rule — the
+        acceptance of a MUST requirement by the reviewer whose acceptance awaits a second reviewer's.
+        A later review of the same requirement supersedes this one; this one stays in the registry.
         """
         if verdict not in ("accepted", "rejected"):
             raise InputError(f"a review accepts or rejects, not {verdict!r}", where="verdict")
@@ -374,6 +375,8 @@ class Registry:
                                  "them (pending); a decided submission is final", file=self.path)
             rows = {r["id"]: r for r in s.rows()}
             evidence = self.evidence(s.id)
+            history = self.reviews(s.id)
+            standing, confirmed = latest_reviews(history), confirmations(history)
             problems, todo = [], []
             for requirement in dict.fromkeys(requirements):
                 row = rows.get(requirement)
@@ -386,19 +389,24 @@ class Registry:
                 elif row["method"] == "document" and not files:
                     problems.append(Problem("", requirement, "is proven by a document and the run carries no evidence "
                                                              "for it: there is nothing to review"))
+                elif (verdict == "accepted" and row["level"] == "MUST" and (first := standing.get(requirement))
+                      and first.verdict == "accepted" and requirement not in confirmed and first.reviewer == reviewer):
+                    problems.append(Problem("", requirement, f"was accepted by {reviewer} on {first.at}: the second "
+                                                             "review of a MUST requirement must be by another reviewer "
+                                                             "(four-eyes rule)"))
                 else:
                     todo.append((row, files))
             if problems:
                 raise InputError(problems)
             out = []
             for row, files in todo:
-                cur = self.db.execute("INSERT INTO reviews (submission, requirement, level, method, verdict, reason, "
-                                      "reviewer, at, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rid = self.db.execute("INSERT INTO reviews (submission, requirement, level, method, verdict, reason, "
+                                      "reviewer, at, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                                       (s.id, row["id"], row["level"], row["method"], verdict, reason, reviewer, iso(when),
-                                       json.dumps(files)))
+                                       json.dumps(files))).fetchone()[0]
                 self._history(s.id, "reviewed", iso(when), f"{row['id']} {verdict} by {reviewer}: {reason}")
                 out.append(Review(s.id, row["id"], row["level"], row["method"], verdict, reason, reviewer, iso(when),
-                                  tuple(files), int(cur.lastrowid or 0)))
+                                  tuple(files), int(rid)))
             return out
 
     def revoke(self, label_id: str, reason: str, when: dt.datetime) -> list[str]:
@@ -415,10 +423,11 @@ class Registry:
             if row[0] is not None:
                 raise InputError(f"label {label_id} was already revoked on {row[0]}", file=self.path)
             others = [r[0] for r in db.execute("SELECT label_id FROM labels WHERE software_id = ? AND version = ? AND "
-                                               "wave = ? AND revoked IS NULL AND label_id != ? ORDER BY rowid",
+                                               "wave = ? AND revoked IS NULL AND label_id != ? ORDER BY seq",
                                                (*row[1:], label_id))]
             for lid in [label_id, *others]:
                 db.execute("UPDATE labels SET revoked = ?, revoked_reason = ? WHERE label_id = ?", (iso(when), reason, lid))
+                append_event(db, revoked_event(db, lid, iso(when), reason))
                 self._history(lid, "revoked", iso(when), reason if lid == label_id else f"{reason} (with {label_id}: "
                                                                                           "same software version and wave)")
         return [label_id, *others]

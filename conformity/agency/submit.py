@@ -28,6 +28,7 @@ from conformity.agency.decision_doc import decision_doc, decision_text, who_of_f
 from conformity.agency.registry import Registry, Submission, iso
 from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog, Wave
+from conformity.db.connection import Database
 from conformity.errors import InputError, Problem
 from conformity.files import private_dir, write_atomic
 from conformity.labels import SignedLabel, new_label_id, sign_label
@@ -81,6 +82,16 @@ def agency_signing_key(path: Path) -> SigningKey:
         return SigningKey.load_or_create(path)
     finally:
         os.close(fd)
+
+
+RegistryTarget = Path | str | Database  # a SQLite file, a PostgreSQL URL, or a service's open database
+
+
+def registry_exists(target: RegistryTarget) -> bool:
+    """A registry to read from: a SQLite file that exists, or a database (a URL, an open one)."""
+    if isinstance(target, Database):
+        return target.exists()
+    return Database(target).exists()
 
 
 def file_sha256(path: Path) -> str:
@@ -166,16 +177,21 @@ class WaiverRequest:
                 for rid in self.requirements}
 
 
-def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: Path, key_path: Path, out: Path,
+def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: RegistryTarget, key_path: Path, out: Path,
                   *, now: dt.datetime | None = None, limits: ZipLimits = DEFAULT_LIMITS,
-                  waive: WaiverRequest = WaiverRequest()) -> Outcome:
-    """Verify a bundle, then decide on the run it carries (once), write its label or decision into ``out``."""
+                  waive: WaiverRequest = WaiverRequest(), vendor: str | None = None) -> Outcome:
+    """Verify a bundle, then decide on the run it carries (once), write its label or decision into ``out``.
+
+    ``vendor``: the vendor the bundle must be of (the service's signed-in vendor); a run of another vendor,
+    as its signed traces say, is refused before anything is recorded.
+    """
     now = now or dt.datetime.now(dt.UTC)
     sha = file_sha256(bundle)
-    if registry_path.exists():
+    if registry_exists(registry_path):
         with Registry(registry_path) as registry:
             known = registry.by_bundle(sha)  # these very bytes were received before: the same run
         if known is not None:
+            _same_vendor(vendor, known.vendor_id)
             return decide_submission(known.id, catalog, registry_path, key_path, out, now=now, bundle=(bundle.name, sha),
                                      waive=waive)
     v = verify_bundle(bundle, catalog, keys, limits)
@@ -184,6 +200,7 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
         doc = decision_doc(d, who_of_manifest(v.manifest), recorded=False, bundle=(bundle.name, sha))
         return _written(out, Outcome(doc, None, False, False))
     facts = Facts.of(v)
+    _same_vendor(vendor, facts.identity.vendor_id)
     wave = catalog.wave(facts.identity.wave)
     waivers = waive.waivers(catalog, facts, now)  # refused before the registry is even opened
     with Registry(registry_path) as registry, registry.write():
@@ -198,13 +215,19 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
     return _written(out, outcome)
 
 
-def decide_submission(ident: str, catalog: Catalog, registry_path: Path, key_path: Path, out: Path, *,
+def _same_vendor(expected: str | None, actual: str) -> None:
+    if expected is not None and expected != actual:
+        raise InputError(f"this bundle's run is of vendor {actual!r}, as its signed traces say; you submit for "
+                         f"vendor {expected!r}: a vendor submits its own runs only", where="bundle")
+
+
+def decide_submission(ident: str, catalog: Catalog, registry_path: RegistryTarget, key_path: Path, out: Path, *,
                       now: dt.datetime | None = None, bundle: tuple[str, str] | None = None,
                       waive: WaiverRequest = WaiverRequest()) -> Outcome:
     """Decide again on a recorded submission (by its id or a label's id) from what the registry holds."""
     now = now or dt.datetime.now(dt.UTC)
-    if not registry_path.is_file():
-        raise InputError("no registry here (decide a bundle first, or give --registry)", file=registry_path)
+    if not registry_exists(registry_path):
+        raise InputError("no registry here (decide a bundle first, or give --registry)", file=str(registry_path))
     with Registry(registry_path) as registry, registry.write():
         s = registry.get(ident)
         outcome = _decide_known(registry, s, catalog, key_path, now, bundle or (s.bundle_name, s.bundle_sha256), waive)
@@ -250,7 +273,7 @@ def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path:
     if already:
         raise InputError(f"already waived for {s.id}: {', '.join(already)}", where="--waive")
     registry.add_waivers(s.id, list(new.values()))
-    d = decide(facts, registry.current_reviews(s.id), wave, now, registry.waivers(s.id))
+    d = decide(facts, registry.reviews(s.id), wave, now, registry.waivers(s.id))
     if d.outcome == "pending" or (s.state == "labelled" and d.outcome != "labelled"):
         return _unrecorded(d, bundle, recorded=True)  # nothing changed (or nothing can be issued now)
     in_force = registry.label_in_force(facts.identity, now) if d.outcome == "labelled" else None

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformity.checks.packs import load_pack_checks
 from conformity import jsonio
 from conformity.agency import rederive
 from conformity.agency.bundlezip import DEFAULT_LIMITS, BundleArchive, ZipLimits, open_bundle
@@ -28,6 +27,7 @@ from conformity.bundle import evidence as ev
 from conformity.catalog import Catalog
 from conformity.catalog.schema import schema_problems
 from conformity.checks.model import Verdict
+from conformity.checks.packs import load_pack_checks
 from conformity.checks.registry import CHECKS
 from conformity.errors import InputError, Problem, SignatureError
 from conformity.harness.plan import Plan, make_plan
@@ -155,7 +155,8 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
                 "run_id": manifest["run_id"],
                 **{f"vendor.{k}": v for k, v in manifest_identity(manifest).items()}}
     got = {"scenario": note.get("scenario"), "wave": note.get("wave"), "category": note.get("category"),
-           "seed": note.get("seed"), "run_id": note.get("run_id"), **{f"vendor.{k}": vendor.get(k) for k, _ in manifest_identity(manifest).items()}}
+           "seed": note.get("seed"), "run_id": note.get("run_id"),
+           **{f"vendor.{k}": vendor.get(k) for k, _ in manifest_identity(manifest).items()}}
     wrong = [f"{k} {got[k]!r} (expected {v!r})" for k, v in expected.items() if got[k] != v]
     if session.get("seed") != seed:
         wrong.append(f"session seed {session.get('seed')!r} (expected {seed})")
@@ -331,6 +332,8 @@ def _verify_run(v: Verification, archive: BundleArchive, manifest: dict[str, Any
     reasons.extend(rederive.compare_rows(report["requirements"], v.rows, skip_rows))
     if not skip_checks and not missing:
         reasons.extend(rederive.compare_summary(report["summary"], v.rows))
+    if not rejected:
+        reasons.extend(rederive.compare_problems(report.get("problems", []), traces))
     reasons.extend(rendered_problems(archive, report, traces))
 
 

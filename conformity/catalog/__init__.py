@@ -5,7 +5,16 @@ from __future__ import annotations
 from conformity.catalog.catalog import Catalog, parse_ref
 from conformity.catalog.loader import load_catalog
 from conformity.catalog.models import (
-    Action, AppliedRequirement, Funding, Pack, Proof, ProofOfUse, Referential, Requirement, Specification, Wave,
+    Action,
+    AppliedRequirement,
+    Funding,
+    Pack,
+    Proof,
+    ProofOfUse,
+    Referential,
+    Requirement,
+    Specification,
+    Wave,
     WaveCategory,
 )
 

@@ -14,7 +14,7 @@ def version_key(v: str) -> tuple[int, ...]:
 
 
 def parse_ref(text: str) -> tuple[str, str | None]:
-    """``DOCSHARE@2.0`` → ("DOCSHARE", "2.0"); ``DOCSHARE`` → ("DOCSHARE", None)."""
+    """``REF@2.0`` → ("REF", "2.0"); ``REF`` → ("REF", None)."""
     rid, _, version = text.partition("@")
     return rid, (version or None)
 

@@ -36,7 +36,7 @@ def coverage(catalog: Catalog, wave_id: str | None = None, category: str | None 
     else:
         reqs = [(r, r.level) for ref in catalog.referentials.values() for r in ref.requirements]
     rows = []
-    for req, level in reqs:  # type: ignore[misc]
+    for req, level in reqs:  # type: ignore[misc]  # the rows are (Requirement, level) pairs; the dict above is typed object
         p = req.proof
         if p.method != "automated":
             rows.append(CoverageRow(req.ref, level, p.method, (), p.method, p.evidence))

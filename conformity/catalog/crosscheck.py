@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 import jsonschema
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from conformity.catalog.models import Referential, Requirement, Wave, WaveCategory
 
 
-def _referential_problems(ref: Referential, catalog: Catalog, broken: set[tuple[str, str]]) -> list[Problem]:
+def _referential_problems(ref: Referential, catalog: Catalog, broken: AbstractSet[tuple[str, str]]) -> list[Problem]:
     f = str(ref.path)
     out: list[Problem] = []
     pack = catalog.packs.get(ref.pack)
@@ -75,7 +76,7 @@ def _selection_problem(req_id: str, code: str, pinned: dict[str, Requirement], w
     return None
 
 
-def _wave_problems(wave: Wave, catalog: Catalog, broken: set[tuple[str, str]]) -> list[Problem]:
+def _wave_problems(wave: Wave, catalog: Catalog, broken: AbstractSet[tuple[str, str]]) -> list[Problem]:
     f = str(wave.path)
     out: list[Problem] = []
     pack = catalog.packs.get(wave.pack)
@@ -160,9 +161,10 @@ def _wave_problems(wave: Wave, catalog: Catalog, broken: set[tuple[str, str]]) -
             out.append(Problem(f, f"funding.proof_of_use.by_category.{code}", f"{code!r} is not a category of this wave"))
         rules.append((f"funding.proof_of_use.by_category.{code}", rule))
     for where, rule in rules:
-        if rule.document_types and "document" not in rule.kinds:
-            out.append(Problem(f, f"{where}.document_types", "document types are set but documents do not count "
-                                                             "(kinds lacks 'document')"))
+        if rule.document_types and not pack.typed_kinds & set(rule.kinds):
+            out.append(Problem(f, f"{where}.document_types", "document types are set but no counted kind carries a "
+                                                             f"type (typed kinds of pack {pack.id}: "
+                                                             f"{', '.join(sorted(pack.typed_kinds)) or 'none'})"))
         for i, kind in enumerate(rule.kinds):
             if kind not in pack.data_kinds:
                 out.append(Problem(f, f"{where}.kinds[{i}]", f"unknown data kind {kind!r} "
@@ -171,7 +173,7 @@ def _wave_problems(wave: Wave, catalog: Catalog, broken: set[tuple[str, str]]) -
 
 
 def cross_check(catalog: Catalog, registered_checks: set[str] | None = None, *,
-                broken: set[tuple[str, str]] = frozenset()) -> list[Problem]:  # type: ignore[assignment]
+                broken: AbstractSet[tuple[str, str]] = frozenset()) -> list[Problem]:
     """Every cross-file problem of a catalog; ``broken`` = (id, version) of files already reported."""
     out: list[Problem] = []
     for ref in catalog.referentials.values():

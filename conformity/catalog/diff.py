@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +10,7 @@ from conformity.catalog.catalog import Catalog
 from conformity.catalog.models import AppliedRequirement, Specification
 from conformity.errors import InputError
 
-COMPARED = ("title", "statement", "level", "kind", "proof")
+COMPARED = ("title", "statement", "level", "kind", "proof", "references", "parameters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,9 @@ class WaveDiff:
 
 def _fields(a: AppliedRequirement) -> dict[str, str]:
     r = a.requirement
-    return {"title": r.title, "statement": r.statement, "level": a.level, "kind": r.kind, "proof": r.proof.describe()}
+    return {"title": r.title, "statement": r.statement, "level": a.level, "kind": r.kind, "proof": r.proof.describe(),
+            "references": "; ".join(r.references),
+            "parameters": json.dumps(r.parameters, ensure_ascii=False, sort_keys=True) if r.parameters else ""}
 
 
 def _funding(sa: Specification, sb: Specification) -> list[FieldChange]:

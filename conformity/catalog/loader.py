@@ -6,13 +6,21 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from conformity import plugins, tomlio
 from conformity.catalog.catalog import Catalog
 from conformity.catalog.crosscheck import cross_check
 from conformity.catalog.models import (
-    Action, Funding, Pack, Proof, ProofOfUse, Referential, Requirement, Wave, WaveCategory,
+    Action,
+    Funding,
+    Pack,
+    Proof,
+    ProofOfUse,
+    Referential,
+    Requirement,
+    Wave,
+    WaveCategory,
 )
 from conformity.catalog.schema import plain, schema_problems
-from conformity import tomlio
 from conformity.errors import CatalogError, InputError, Problem
 from conformity.paths import default_catalog_root
 
@@ -36,6 +44,7 @@ def _pack(path: Path, data: dict[str, Any]) -> Pack:
         categories={k: v["title"] for k, v in data["categories"].items()},
         site_sizes={k: v["title"] for k, v in data["site_sizes"].items()},
         data_kinds={k: v["title"] for k, v in data["data_kinds"].items()},
+        typed_kinds=frozenset(k for k, v in data["data_kinds"].items() if v.get("typed")),
         path=path,
     )
 
@@ -110,6 +119,27 @@ def _load_file(path: Path, schema: str, problems: list[Problem]) -> dict[str, An
     return data
 
 
+def _travelling() -> list[tuple[str, Path]]:
+    """(id, data folder) of the installed packs whose data travels with them (``SectorPack.data``)."""
+    return [(p.id, p.data) for p in plugins.installed().values() if p.data is not None]
+
+
+def _pack_dirs(ref_dir: Path) -> list[Path]:
+    """The catalog's pack folders, then those of installed packs that carry their data (a folder of the catalog
+    wins: a working copy overrides what a pack ships)."""
+    found = sorted(p for p in ref_dir.iterdir() if p.is_dir())
+    return found + [data / "referentials" / pid for pid, data in _travelling()
+                    if pid not in {p.name for p in found} and (data / "referentials" / pid).is_dir()]
+
+
+def _wave_files(ref_dir: Path, wave_dir: Path) -> list[Path]:
+    """The catalog's wave files, then those shipped by installed packs that carry their data."""
+    found = sorted(wave_dir.glob("*.toml"))
+    own = {p.name for p in ref_dir.iterdir() if p.is_dir()}
+    return found + [w for pid, data in _travelling() if pid not in own
+                    for w in sorted((data / "waves").glob("*.toml")) if w.name not in {f.name for f in found}]
+
+
 def load_catalog(root: str | Path | None = None, *, registered_checks: set[str] | None = None) -> Catalog:
     """Load and cross-check every pack, referential and wave under ``root``.
 
@@ -129,7 +159,7 @@ def load_catalog(root: str | Path | None = None, *, registered_checks: set[str] 
     packs: dict[str, Pack] = {}
     broken: set[tuple[str, str]] = set()  # referential files that failed: their own error is enough
     referentials: dict[tuple[str, str], Referential] = {}
-    for pack_dir in sorted(p for p in ref_dir.iterdir() if p.is_dir()):
+    for pack_dir in _pack_dirs(ref_dir):
         pack_file = pack_dir / "pack.toml"
         if not pack_file.is_file():
             problems.append(Problem(str(pack_dir), "", "pack folder has no pack.toml"))
@@ -160,7 +190,7 @@ def load_catalog(root: str | Path | None = None, *, registered_checks: set[str] 
             referentials[ref.key] = ref
 
     waves: dict[str, Wave] = {}
-    for path in sorted(wave_dir.glob("*.toml")):
+    for path in _wave_files(ref_dir, wave_dir):
         data = _load_file(path, "wave", problems)
         if data is None:
             continue

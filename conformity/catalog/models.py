@@ -22,6 +22,8 @@ class Pack:
     site_sizes: dict[str, str]
     data_kinds: dict[str, str]
     path: Path
+    #: the data kinds whose events carry a type code a funding rule may count (``typed = true``)
+    typed_kinds: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,7 @@ class Requirement:
 
     @property
     def ref(self) -> str:
-        """The requirement's versioned reference, e.g. ``DOCSHARE@1.0#DOCSHARE-012``."""
+        """The requirement's versioned reference, e.g. ``REF@1.0#REF-012``."""
         return f"{self.referential}@{self.version}#{self.id}"
 
 

@@ -7,12 +7,47 @@ import json
 import textwrap
 from collections import Counter
 from html import escape
+from typing import TYPE_CHECKING
 
 from conformity import __version__
 from conformity.catalog.diff import WaveDiff
 from conformity.catalog.models import AppliedRequirement, Specification
 
+if TYPE_CHECKING:
+    from conformity.harness.guide import ActionGuide
+
 FORMATS = ("text", "markdown", "html")
+#: referential id → its driver actions with schemas, example and calling scenarios (conformity.harness.guide)
+Guides = dict[str, list["ActionGuide"]]
+
+
+def _pretty(value: object) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def guide_text(guides: list[ActionGuide], indent: str = "  ") -> list[str]:
+    """The driver actions of one referential as text lines (schemas, example input, scenarios in order)."""
+    lines: list[str] = []
+    pad = lambda t: textwrap.indent(t, indent + "    ")  # noqa: E731
+    for g in guides:
+        a = g.action
+        lines += [f"{indent}Action {a.name}: {a.description}", f"{indent}  input schema:", pad(_pretty(a.input)),
+                  f"{indent}  output schema:", pad(_pretty(a.output))]
+        if g.example is not None:
+            lines += [f"{indent}  example input ({g.example_from}):", pad(_pretty(g.example))]
+        lines.append(f"{indent}  called by {len(g.scenarios)} scenario(s), steps in order:")
+        for sc in g.scenarios:
+            login = " [logs in the first fixture practitioner: no practitioner.login before]" if sc.implicit_login else ""
+            lines.append(f"{indent}    {sc.id} — {sc.title}{login}")
+            lines += [f"{indent}      {i}. {step}" for i, step in enumerate(sc.steps, start=1)]
+        lines.append("")
+    return lines
+
+
+def conventions() -> tuple[tuple[str, str], ...]:
+    from conformity.harness.guide import conventions
+
+    return conventions()
 
 
 def _summary(spec: Specification) -> dict[str, int]:
@@ -42,7 +77,7 @@ def _funding_lines(spec: Specification) -> list[str]:
     ]
 
 
-def spec_text(spec: Specification) -> str:
+def spec_text(spec: Specification, guides: Guides | None = None) -> str:
     w, s = spec.wave, _summary(spec)
     wrap = lambda t, ind="    ": textwrap.fill(t, 100, initial_indent=ind, subsequent_indent=ind)  # noqa: E731
     lines = [
@@ -62,17 +97,22 @@ def spec_text(spec: Specification) -> str:
             lines.append(wrap(r.statement))
             lines.append(wrap("Proof — " + _proof_text(a)))
             lines.append("")
+        if guides and guides.get(ref.id):
+            lines += [f"-- {ref.id}: driver actions", ""] + guide_text(guides[ref.id])
     if spec.excluded:
         lines += ["== Not required in this wave for this category", ""]
         lines += [f"  {rid}: {reason}" for rid, reason in spec.excluded.items()] + [""]
     if spec.actions:
         lines += ["== Driver actions your software must support", ""]
         lines += [f"  {a.name} ({a.referential}): {a.description}" for a in spec.actions] + [""]
+        lines += ["== Driver conventions", ""]
+        for title, text in conventions():
+            lines += [wrap(f"{title}: {text}", "  "), ""]
     lines += ["== Funding", ""] + [f"  {x}" for x in _funding_lines(spec)]
     return "\n".join(lines) + "\n"
 
 
-def spec_markdown(spec: Specification) -> str:
+def spec_markdown(spec: Specification, guides: Guides | None = None) -> str:
     w, s = spec.wave, _summary(spec)
     md = lambda t: t.replace("|", "\\|")  # noqa: E731
     lines = [
@@ -95,12 +135,25 @@ def spec_markdown(spec: Specification) -> str:
             promoted = " *(promoted from SHOULD in this wave)*" if a.promoted else ""
             lines += [f"### {r.id} — {r.title}", "",
                       f"**{a.level}**{promoted} · {r.kind}", "", r.statement, "", f"*Proof:* {_proof_text(a)}", ""]
+        for g in (guides or {}).get(ref.id, []):
+            act = g.action
+            lines += [f"### Driver action `{act.name}`", "", act.description, "", "Input schema:", "", "```json",
+                      _pretty(act.input), "```", "", "Output schema:", "", "```json", _pretty(act.output), "```", ""]
+            if g.example is not None:
+                lines += [f"Example input ({g.example_from}):", "", "```json", _pretty(g.example), "```", ""]
+            lines += ["Called by (steps in order):", ""]
+            for sc in g.scenarios:
+                login = " — *no practitioner.login before: log in the first fixture practitioner*" if sc.implicit_login else ""
+                lines.append(f"- `{sc.id}` {md(sc.title)}{login}: " + "; ".join(f"{i}. {md(x)}" for i, x in
+                                                                                 enumerate(sc.steps, start=1)))
+            lines.append("")
     if spec.excluded:
         lines += ["## Not required in this wave for this category", ""]
         lines += [f"- **{rid}**: {reason}" for rid, reason in spec.excluded.items()] + [""]
     if spec.actions:
         lines += ["## Driver actions", "", "| Action | Referential | Description |", "|---|---|---|"]
         lines += [f"| `{a.name}` | {a.referential} | {md(a.description)} |" for a in spec.actions] + [""]
+        lines += ["## Driver conventions", ""] + [f"- **{t}**: {x}" for t, x in conventions()] + [""]
     lines += ["## Funding", ""] + [f"- {x}" for x in _funding_lines(spec)] + [""]
     return "\n".join(lines)
 
@@ -124,7 +177,27 @@ overflow:auto;font-size:12px}footer{color:#666;font-size:13px;padding:0 40px 30p
 """
 
 
-def spec_html(spec: Specification) -> str:
+def _guide_html(guides: list[ActionGuide]) -> str:
+    e = escape
+    out = []
+    for g in guides:
+        a = g.action
+        out.append(f'<div class="action" id="action-{e(a.name)}"><h3>Driver action <code>{e(a.name)}</code></h3>'
+                   f"<p>{e(a.description)}</p><p><b>Input schema</b></p><pre>{e(_pretty(a.input))}</pre>"
+                   f"<p><b>Output schema</b></p><pre>{e(_pretty(a.output))}</pre>")
+        if g.example is not None:
+            out.append(f"<p><b>Example input</b> ({e(g.example_from)})</p><pre>{e(_pretty(g.example))}</pre>")
+        out.append("<p><b>Called by</b> (steps in order)</p><ul>")
+        for sc in g.scenarios:
+            login = (" <em>— no practitioner.login before: log in the first fixture practitioner</em>"
+                     if sc.implicit_login else "")
+            steps = "".join(f"<li>{e(x)}</li>" for x in sc.steps)
+            out.append(f"<li><code>{e(sc.id)}</code> {e(sc.title)}{login}<ol>{steps}</ol></li>")
+        out.append("</ul></div>")
+    return "".join(out)
+
+
+def spec_html(spec: Specification, guides: Guides | None = None) -> str:
     w, s = spec.wave, _summary(spec)
     e = escape
     nav = ['<a href="#summary">Summary</a>']
@@ -154,6 +227,8 @@ def spec_html(spec: Specification) -> str:
                 f'<span class="badge {a.level}">{a.level}</span>{promoted}<span class="badge kind">{e(r.kind)}</span>'
                 f'<span class="badge {proof.method}">{proof.method}</span><p>{e(r.statement)}</p>'
                 f'<p class="proof"><b>Proof:</b> {proof_html}</p></div>')
+        if guides and guides.get(ref.id):
+            body.append(_guide_html(guides[ref.id]))
         body.append("</section>")
     if spec.excluded:
         nav.append('<a href="#excluded">Not required</a>')
@@ -169,7 +244,8 @@ def spec_html(spec: Specification) -> str:
             body.append(f"<h3><code>{e(a.name)}</code> <small>({e(a.referential)})</small></h3><p>{e(a.description)}</p>"
                         f"<details><summary>Input and output schemas</summary><pre>{e(json.dumps(a.input, indent=2))}</pre>"
                         f"<pre>{e(json.dumps(a.output, indent=2))}</pre></details>")
-        body.append("</section>")
+        body.append("<h3>Conventions</h3><dl>" + "".join(f"<dt><b>{e(t)}</b></dt><dd>{e(x)}</dd>" for t, x in conventions())
+                    + "</dl></section>")
     nav.append('<a href="#funding">Funding</a>')
     body.append('<section id="funding"><h2>Funding</h2><ul>' + "".join(f"<li>{e(x)}</li>" for x in _funding_lines(spec))
                 + "</ul></section>")
@@ -185,12 +261,13 @@ def spec_html(spec: Specification) -> str:
     )
 
 
-def render_spec(spec: Specification, fmt: str) -> str:
-    return {"text": spec_text, "markdown": spec_markdown, "html": spec_html}[fmt](spec)
+def render_spec(spec: Specification, fmt: str, guides: Guides | None = None) -> str:
+    """The specification in ``fmt``; with ``guides``, each referential's driver actions (schemas, example, scenarios)."""
+    return {"text": spec_text, "markdown": spec_markdown, "html": spec_html}[fmt](spec, guides)
 
 
 def diff_text(d: WaveDiff, markdown: bool = False) -> str:
-    h = (lambda t: f"## {t}") if markdown else (lambda t: f"== {t}")  # noqa: E731
+    h = (lambda t: f"## {t}") if markdown else (lambda t: f"== {t}")
     item = "- " if markdown else "  "
     lines = [f"{'# ' if markdown else ''}Changes from {d.wave_a} to {d.wave_b}", ""]
     for c in d.categories:

@@ -27,7 +27,7 @@ def registry() -> Registry:
     for path in sorted(SCHEMAS_DIR.glob("*.schema.json")):
         schema = json.loads(path.read_text(encoding="utf-8"))
         resources.append((schema["$id"], Resource.from_contents(schema)))
-    return Registry(retrieve=_no_network).with_resources(resources)  # type: ignore[call-arg]
+    return Registry(retrieve=_no_network).with_resources(resources)  # type: ignore[call-arg]  # referencing's Registry stub does not declare retrieve; it is its documented keyword
 
 
 @cache

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformity.checks.model import Finding, Verdict, errored
+from conformity.checks.causes import attribute, relevant
+from conformity.checks.model import MissingEvidence, Verdict, errored
 from conformity.checks.registry import CHECKS
 from conformity.checks.trace import RunView, TraceView
 
@@ -37,12 +38,7 @@ class EvalContext:
         return self.parameters.get(requirement, {}).get(name, default)
 
 
-class MissingEvidence(Exception):
-    """Raised by check helpers when the trace lacks what the check needs (e.g. the driver crashed)."""
-
-    def __init__(self, finding: Finding):
-        super().__init__(finding.message)
-        self.finding = finding
+__all__ = ["EvalContext", "MissingEvidence", "evaluate_check", "evaluate_checks"]
 
 
 def _subject(check_id: str, traces: Mapping[str, dict[str, Any]], ctx: EvalContext) -> TraceView | RunView | Verdict:
@@ -66,15 +62,23 @@ def _subject(check_id: str, traces: Mapping[str, dict[str, Any]], ctx: EvalConte
 
 
 def evaluate_check(check_id: str, traces: Mapping[str, dict[str, Any]], ctx: EvalContext) -> Verdict:
-    """One check's verdict on the traces of a run (by scenario id); never raises."""
+    """One check's verdict on the traces of a run (by scenario id), tied to the steps that did not run as planned
+    (:mod:`conformity.checks.causes`); never raises."""
     check = CHECKS.get(check_id)
     subject = _subject(check_id, traces, ctx)
     if isinstance(subject, Verdict):
         return subject
+    read = subject.traces if isinstance(subject, RunView) else ()
+    return attribute(_judge(check_id, subject, ctx), relevant(check.scenarios, read, traces))
+
+
+def _judge(check_id: str, subject: TraceView | RunView, ctx: EvalContext) -> Verdict:
+    """What the check itself concludes (an error verdict for a check that raised or returned something else)."""
+    check = CHECKS.get(check_id)
     try:
         verdict = check.evaluate(subject, ctx)
     except MissingEvidence as exc:
-        return Verdict("fail", (exc.finding,))
+        return Verdict("not-exercised", (exc.finding,))
     except Exception as exc:  # a check bug must not hide the others' verdicts
         return errored(f"check {check_id} raised {type(exc).__name__}: {exc}")
     if not isinstance(verdict, Verdict):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformity.checks.evaluate import MissingEvidence
-from conformity.checks.model import Finding
+from conformity.checks.model import Finding, MissingEvidence
 from conformity.checks.trace import Exchange, Note, TraceView
 
 
@@ -39,7 +38,8 @@ def output_of(trace: TraceView, action: str, name: str | None = None) -> dict[st
     if data.get("output_invalid"):
         raise MissingEvidence(Finding(f"the output of {action} does not match its schema", exchange=note.seq,
                                       got=data["output_invalid"], scenario=note.scenario))
-    return data["output"]
+    output: dict[str, Any] = data["output"]
+    return output
 
 
 def quote(exchange: Exchange, message: str, *, where: str = "", expected: Any = None, got: Any = None) -> Finding:

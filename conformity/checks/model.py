@@ -5,8 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-Status = Literal["pass", "fail", "error", "not-applicable"]
-STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "not-applicable")
+Status = Literal["pass", "fail", "error", "not-exercised", "not-applicable"]
+#: what each status says about a requirement:
+#: ``pass`` the situations the rule is about happened and the software met it in each;
+#: ``fail`` the trace proves the software broke it; ``error`` it could not be judged (a driver problem, a service
+#: refusal, a check or sandbox problem: the cause is the first finding); ``not-exercised`` none of the situations
+#: it is about happened in the run (no vacuous pass: it blocks a label like a failure);
+#: ``not-applicable`` the rule does not concern what this software does.
+STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "not-exercised", "not-applicable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,31 @@ class Finding:
                    tuple(d.get("requirements", ())), d.get("scenario", ""))
 
 
+class MissingEvidence(Exception):
+    """Raised by check helpers when the trace lacks what the check needs (the step did not run, or gave nothing):
+    the check's verdict is then ``not-exercised`` with this finding."""
+
+    def __init__(self, finding: Finding):
+        super().__init__(finding.message)
+        self.finding = finding
+
+
+@dataclass(frozen=True, slots=True)
+class Missing(Finding):
+    """A finding that a situation the rule is about did not happen (not a breach): see :func:`judged`."""
+
+
+def judged(findings: list[Finding], passing: str) -> Verdict:
+    """A check's verdict from its findings: any breach fails (on the breaches alone); else, if a situation it needs
+    is missing, not-exercised; else pass with ``passing`` (which counts what really happened)."""
+    breaches = [f for f in findings if not isinstance(f, Missing)]
+    if breaches:
+        return Verdict("fail", tuple(breaches))
+    if findings:
+        return Verdict("not-exercised", tuple(findings))
+    return passed(passing)
+
+
 def about(requirements: tuple[str, ...] | list[str], findings: list[Finding]) -> list[Finding]:
     """``findings``, each naming ``requirements`` as the ones it proves broken."""
     return [f.about(*requirements) for f in findings]
@@ -91,6 +122,13 @@ def errored(message: str, **details: Any) -> Verdict:
     return Verdict("error", (Finding(message, got=details or None),))
 
 
+def not_exercised(*findings: Finding | str) -> Verdict:
+    """None of the situations the check's requirements are about happened: the findings say which are missing."""
+    if not findings:
+        raise ValueError("a not-exercised verdict needs at least one finding saying what was missing")
+    return Verdict("not-exercised", tuple(f if isinstance(f, Finding) else Finding(f) for f in findings))
+
+
 def not_applicable(reason: str) -> Verdict:
     return Verdict("not-applicable", (Finding(reason),))
 
@@ -112,13 +150,15 @@ def for_requirement(verdict: Verdict, requirement: str, check: str = "") -> Verd
 
 
 def combine(verdicts: list[Verdict]) -> Verdict:
-    """The verdict of a requirement from those of its checks: any fail, else any error, else pass."""
+    """The verdict of a requirement from those of its checks: any fail, else any error, else any not exercised,
+    else pass (not applicable when every check says so)."""
     if not verdicts:
         return Verdict("error", (Finding("no check verdict"),))
     findings = tuple(f for v in verdicts for f in v.findings)
-    for status in ("fail", "error"):
+    worst: tuple[Status, ...] = ("fail", "error", "not-exercised")
+    for status in worst:
         if any(v.status == status for v in verdicts):
-            return Verdict(status, tuple(f for v in verdicts if v.status == status for f in v.findings))  # type: ignore[arg-type]
+            return Verdict(status, tuple(f for v in verdicts if v.status == status for f in v.findings))
     if all(v.status == "not-applicable" for v in verdicts):
         return Verdict("not-applicable", findings)
     return Verdict("pass", tuple(f for v in verdicts if v.status == "pass" for f in v.findings))

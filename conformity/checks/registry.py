@@ -2,7 +2,7 @@
 
 Checks are plain functions registered with a decorator, schemathesis-style::
 
-    @check("oidc.nonce_verified", verifies=["PRACAUTH-007"])
+    @check("oidc.nonce_verified", verifies=["AUTH-007"])
     def nonce_verified(trace, ctx) -> Verdict: ...
 
 Like Inferno's ``verifies_requirements``, each check declares the requirement ids it verifies;
@@ -13,9 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
+
+if TYPE_CHECKING:  # the contract's types; these modules import the registry themselves
+    from conformity.checks.evaluate import EvalContext
+    from conformity.checks.model import Verdict
+    from conformity.checks.trace import RunView, TraceView
 
 T = TypeVar("T")
+#: a check: a pure function of its scenario's trace (or of every trace of the run: ``reads``, ``reads_all``) and the
+#: evaluation context, returning a Verdict (schemathesis' ``CheckFunction``)
+CheckFn: TypeAlias = "Callable[[TraceView | RunView, EvalContext], Verdict]"
 
 
 class Registry(Generic[T]):
@@ -56,7 +64,7 @@ class Check:
 
     id: str
     verifies: tuple[str, ...]
-    evaluate: Callable[..., Any]
+    evaluate: CheckFn
     scenario: str | None = None
     description: str = ""
     tags: tuple[str, ...] = field(default=())
@@ -78,6 +86,8 @@ CHECKS: Registry[Check] = Registry("check")
 def check(check_id: str, *, verifies: list[str] | tuple[str, ...], scenario: str | None = None,
           tags: tuple[str, ...] = (), reads_all: bool = False,
           reads: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    # a check's own signature names its subject exactly (TraceView, or RunView with reads/reads_all): the decorator
+    # takes any such function and stores it as the contract's CheckFn
     """Register ``func`` as the evaluation of check ``check_id``, verifying ``verifies``.
 
     ``func(trace, ctx)`` reads the trace of ``scenario``; with ``reads`` (more scenarios) or ``reads_all``

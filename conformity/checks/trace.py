@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,19 +18,19 @@ class Exchange:
 
     @property
     def seq(self) -> int:
-        return self.raw["seq"]
+        return cast("int", self.raw["seq"])
 
     @property
     def service(self) -> str:
-        return self.raw.get("service", "")
+        return cast("str", self.raw.get("service", ""))
 
     @property
     def method(self) -> str:
-        return self.raw["request"]["method"]
+        return cast("str", self.raw["request"]["method"])
 
     @property
     def path(self) -> str:
-        return self.raw["request"]["path"]
+        return cast("str", self.raw["request"]["path"])
 
     @property
     def local_path(self) -> str:
@@ -40,7 +40,7 @@ class Exchange:
 
     @property
     def query(self) -> dict[str, list[str]]:
-        return self.raw["request"].get("query", {})
+        return cast("dict[str, list[str]]", self.raw["request"].get("query", {}))
 
     def param(self, name: str) -> str | None:
         """A query or form parameter (first value)."""
@@ -49,19 +49,19 @@ class Exchange:
 
     @property
     def status(self) -> int:
-        return self.raw["response"]["status"]
+        return cast("int", self.raw["response"]["status"])
 
     @property
     def outcome(self) -> str:
-        return self.raw.get("outcome", "")
+        return cast("str", self.raw.get("outcome", ""))
 
     @property
     def details(self) -> dict[str, Any]:
-        return self.raw.get("outcome_details", {})
+        return cast("dict[str, Any]", self.raw.get("outcome_details", {}))
 
     @property
     def auth(self) -> dict[str, Any] | None:
-        return self.raw["request"].get("auth")
+        return cast("dict[str, Any] | None", self.raw["request"].get("auth"))
 
     @property
     def request_json(self) -> Any:
@@ -73,17 +73,17 @@ class Exchange:
 
     @property
     def response_headers(self) -> dict[str, str]:
-        return self.raw["response"].get("headers", {})
+        return cast("dict[str, str]", self.raw["response"].get("headers", {}))
 
     def request_headers(self) -> dict[str, str]:
-        return self.raw["request"].get("headers", {})
+        return cast("dict[str, str]", self.raw["request"].get("headers", {}))
 
     def request_body_bytes(self) -> bytes:
         body = self.raw["request"].get("body", {})
         if "base64" in body:
             return base64.b64decode(body["base64"])
         if "text" in body:
-            return body["text"].encode()
+            return cast("bytes", body["text"].encode())
         if "json" in body:
             return json.dumps(body["json"]).encode()
         return b""
@@ -98,15 +98,15 @@ class Note:
 
     @property
     def seq(self) -> int:
-        return self.raw["seq"]
+        return cast("int", self.raw["seq"])
 
     @property
     def kind(self) -> str:
-        return self.raw["note"]
+        return cast("str", self.raw["note"])
 
     @property
     def data(self) -> dict[str, Any]:
-        return self.raw.get("data", {})
+        return cast("dict[str, Any]", self.raw.get("data", {}))
 
 
 class TraceView:
@@ -120,11 +120,11 @@ class TraceView:
 
     @property
     def fixtures(self) -> dict[str, Any]:
-        return self.doc.get("fixtures", {})
+        return cast("dict[str, Any]", self.doc.get("fixtures", {}))
 
     @property
     def session(self) -> dict[str, Any]:
-        return self.doc.get("session", {})
+        return cast("dict[str, Any]", self.doc.get("session", {}))
 
     def exchanges(self, service: str | None = None, *, method: str | None = None, path: str | None = None,
                   after: int = 0, before: int | None = None) -> list[Exchange]:
@@ -155,7 +155,7 @@ class TraceView:
     def excerpt(self, seq: int) -> dict[str, Any] | None:
         for e in self.doc.get("exchanges", ()):
             if e.get("seq") == seq:
-                return e
+                return cast("dict[str, Any] | None", e)
         return None
 
 

@@ -10,16 +10,18 @@ import click
 from conformity import __version__
 from conformity.cli.agency_cmds import agency, label
 from conformity.cli.catalog_cmds import coverage_cmd, referentials, validate, wave
+from conformity.cli.driver_cmds import driver
 from conformity.cli.pay_cmds import pay
 from conformity.cli.run_cmd import run
 from conformity.cli.sandbox_cmds import sandbox
+from conformity.cli.submit_cmd import submit_cmd
 from conformity.errors import UsineError
 
 
 class UsineGroup(click.Group):
     """Turns usine's own errors into a clear message and their exit code."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context):  # type: ignore[override]  # click's Group.invoke is untyped upstream; the override keeps its signature
         try:
             return super().invoke(ctx)
         except UsineError as exc:
@@ -38,7 +40,7 @@ def cli(ctx: click.Context, catalog_root: Path | None) -> None:
     ctx.obj["catalog_root"] = catalog_root
 
 
-for command in (validate, referentials, wave, coverage_cmd, sandbox, run, pay, agency, label):
+for command in (validate, referentials, wave, coverage_cmd, driver, sandbox, run, submit_cmd, pay, agency, label):
     cli.add_command(command)
 
 

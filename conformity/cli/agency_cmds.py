@@ -11,6 +11,7 @@ import click
 from conformity.cli.agency_options import key_option, registry_option, trust_option
 from conformity.cli.agency_registry_cmds import registry
 from conformity.cli.agency_review_cmds import evidence_cmd, review_cmd
+from conformity.cli.agency_serve_cmds import account, serve_cmd, webhook
 from conformity.cli.common import get_catalog, write_atomic
 from conformity.cli.label_cmds import label
 from conformity.errors import InputError
@@ -78,7 +79,7 @@ def verify_cmd(ctx: click.Context, bundle: Path, trust: tuple[Path, ...]) -> Non
 @click.option("--decider", default="", help="Who decides the waiver (recorded with it).")
 @click.pass_context
 def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_path: Path | None,
-               registry_path: Path | None, out_dir: Path, waive: tuple[str, ...], waive_reason: str,
+               registry_path: Path | str | None, out_dir: Path, waive: tuple[str, ...], waive_reason: str,
                decider: str) -> None:
     """Decide on a run: a signed label only when every applicable MUST is passed or accepted on review.
 
@@ -141,18 +142,18 @@ def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_pat
 @registry_option
 @click.pass_context
 def progress_cmd(ctx: click.Context, wave_id: str, html_path: Path | None, ledger: Path | None,
-                 registry_path: Path | None) -> None:
+                 registry_path: Path | str | None) -> None:
     """Progress of a wave per category: vendors, requirement pass rates, and the payment funnel."""
     from rich.console import Console
 
     from conformity.agency.progress import wave_progress
     from conformity.agency.progress_view import print_progress, progress_html
     from conformity.agency.registry import Registry
-    from conformity.agency.submit import default_registry
+    from conformity.agency.submit import default_registry, registry_exists
 
     catalog = _catalog(ctx)
     path = registry_path or default_registry()
-    if not path.is_file():
+    if not registry_exists(path):
         raise InputError("no registry here (decide a bundle first, or give --registry)", file=path)
     with Registry(path) as registry:
         p = wave_progress(catalog, registry, wave_id, ledger)
@@ -165,4 +166,7 @@ def progress_cmd(ctx: click.Context, wave_id: str, html_path: Path | None, ledge
 agency.add_command(registry)
 agency.add_command(review_cmd)
 agency.add_command(evidence_cmd)
+agency.add_command(serve_cmd)
+agency.add_command(account)
+agency.add_command(webhook)
 __all__ = ["agency", "label"]

@@ -15,12 +15,12 @@ from conformity.errors import InputError
 if TYPE_CHECKING:
     from conformity.agency.registry import Registry
 
-def _open(registry_path: Path | None) -> Registry:
+def _open(registry_path: Path | str | None) -> Registry:
     from conformity.agency.registry import Registry
-    from conformity.agency.submit import default_registry
+    from conformity.agency.submit import default_registry, registry_exists
 
     path = registry_path or default_registry()
-    if not path.is_file():
+    if not registry_exists(path):
         raise InputError("no registry here (decide a bundle first, or give --registry)", file=path)
     return Registry(path)
 
@@ -36,7 +36,7 @@ def registry() -> None:
               help="Only submissions in this state today (revoked and expired are computed).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 @registry_option
-def list_cmd(wave_id: str | None, state: str | None, as_json: bool, registry_path: Path | None) -> None:
+def list_cmd(wave_id: str | None, state: str | None, as_json: bool, registry_path: Path | str | None) -> None:
     """Submissions, oldest first, with their state today."""
     from rich.console import Console
     from rich.table import Table
@@ -63,7 +63,7 @@ def list_cmd(wave_id: str | None, state: str | None, as_json: bool, registry_pat
 @registry.command("show")
 @click.argument("ident")
 @registry_option
-def show_cmd(ident: str, registry_path: Path | None) -> None:
+def show_cmd(ident: str, registry_path: Path | str | None) -> None:
     """One submission (by its id or a label's id): the run, decision, evidence, reviews, labels, history."""
     now = dt.datetime.now(dt.UTC)
     with _open(registry_path) as reg:
@@ -110,10 +110,14 @@ def show_cmd(ident: str, registry_path: Path | None) -> None:
                 click.echo(f"      evidence {e.file} ({e.media_type}, {e.bytes} bytes, sha256 {e.sha256})")
     if reviews:
         click.echo(f"  reviews, in the order recorded ({len(reviews)}; the latest of each requirement counts):")
-        latest_ids = {r.id for r in {r.requirement: r for r in reviews}.values()}
+        from conformity.agency.decision import confirmations
+
+        latest = {r.requirement: r for r in reviews}
+        confirmed = {c.id: latest[req].reviewer for req, c in confirmations(reviews).items()}
         for r in reviews:
             click.echo(f"    #{r.id} {r.at} {r.requirement} {r.verdict} by {r.reviewer}: {r.reason}"
-                       + ("" if r.id in latest_ids else " (superseded)"))
+                       + ("" if r.id == latest[r.requirement].id else
+                          f" (first review, confirmed by {confirmed[r.id]})" if r.id in confirmed else " (superseded)"))
     for w in waivers.values():
         click.echo(f"  WAIVED by the agency: {w.requirement} ({w.verdict}) by {w.decider} on {w.at}: {w.reason}")
     click.echo("  history:")
@@ -125,7 +129,7 @@ def show_cmd(ident: str, registry_path: Path | None) -> None:
 @click.argument("label_id")
 @click.option("--reason", required=True, help="Why the label is revoked (published in revocations.json).")
 @registry_option
-def revoke_cmd(label_id: str, reason: str, registry_path: Path | None) -> None:
+def revoke_cmd(label_id: str, reason: str, registry_path: Path | str | None) -> None:
     """Revoke a label now: its software version gets no new label in its wave until reinstated.
 
     Every label in force for the same software version and wave is revoked with it (reason and date
@@ -144,7 +148,7 @@ def revoke_cmd(label_id: str, reason: str, registry_path: Path | None) -> None:
 @click.argument("label_id")
 @click.option("--reason", required=True, help="Why the version may be labelled again (recorded in the history).")
 @registry_option
-def reinstate_cmd(label_id: str, reason: str, registry_path: Path | None) -> None:
+def reinstate_cmd(label_id: str, reason: str, registry_path: Path | str | None) -> None:
     """Reinstate the software version of a revoked label in its wave: it may be labelled again.
 
     The revoked label stays revoked (the published revocation list never shrinks); deciding a run of
@@ -163,7 +167,7 @@ def reinstate_cmd(label_id: str, reason: str, registry_path: Path | None) -> Non
               help="Folder for labelled.csv/.json, labels/ (label files + revocations.json), agency-key.pub.pem.")
 @key_option
 @registry_option
-def export_cmd(out_dir: Path, key_path: Path | None, registry_path: Path | None) -> None:
+def export_cmd(out_dir: Path, key_path: Path | None, registry_path: Path | str | None) -> None:
     """Open data of the labelled software per wave and category, the label files and the signed revocation list."""
     from conformity.agency.export import export_registry
     from conformity.agency.submit import agency_signing_key, default_agency_key

@@ -23,35 +23,38 @@ from conformity.errors import InputError
 @registry_option
 @click.pass_context
 def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...], accept: bool, reject: bool,
-               reason: str, reviewer: str, registry_path: Path | None) -> None:
+               reason: str, reviewer: str, registry_path: Path | str | None) -> None:
     """Record a review of the evidence for document/manual requirements of SUBMISSION (id or label id).
 
     Only while the submission awaits reviews (pending). Reviews are appended: a later review of a
-    requirement supersedes an earlier one, which stays in the history. Exit 0 recorded, 2 refused
+    requirement supersedes an earlier one, which stays in the history. Four-eyes rule: a MUST
+    requirement is accepted once two different reviewers accepted it (the second acceptance by the
+    first reviewer is refused). Exit 0 recorded, 2 refused
     (nothing recorded): not pending, a requirement that does not apply or is automated, a document
     requirement the run carries no evidence for. Then: usine agency decide SUBMISSION.
     """
     from conformity.agency.decision import decide
     from conformity.agency.registry import Registry
-    from conformity.agency.submit import default_registry
+    from conformity.agency.submit import default_registry, registry_exists
 
     if accept == reject:
         raise click.UsageError("say either --accept or --reject")
     verdict: Literal["accepted", "rejected"] = "accepted" if accept else "rejected"
     path = registry_path or default_registry()
-    if not path.is_file():
+    if not registry_exists(path):
         raise InputError("no registry here (decide a bundle first, or give --registry)", file=path)
     now = dt.datetime.now(dt.UTC)
     catalog = get_catalog(ctx)  # before anything is recorded: a catalog that does not load changes nothing
     with Registry(path) as registry:
         recorded = registry.review(submission, requirements, verdict, reason, reviewer, now)
         s = registry.get(submission)
-        preview = decide(registry.facts(s), registry.current_reviews(s.id), catalog.wave(s.wave), now)
+        preview = decide(registry.facts(s), registry.reviews(s.id), catalog.wave(s.wave), now)
     for r in recorded:
         files = ", ".join(f"{e['file']} (sha256 {e['sha256'][:16]}…)" for e in r.evidence) or "no file"
         click.echo(f"recorded: {r.requirement} [{r.level}, {r.method}] {r.verdict} by {r.reviewer} at {r.at}; "
                    f"reviewed {files}")
-    waiting = ", ".join(a["id"] for a in preview.awaiting)
+    waiting = ", ".join(a["id"] + (f" (second review: accepted by {a['accepted_by']})" if a.get("second_review") else "")
+                        for a in preview.awaiting)
     click.echo(f"submission {s.id}: " + {
         "pending": f"{len(preview.awaiting)} MUST requirement(s) still await review: {waiting}",
         "labelled": "every applicable MUST is passed or accepted",
@@ -65,18 +68,18 @@ def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the files into (as evidence/<REQ-ID>/<name>).")
 @registry_option
-def evidence_cmd(submission: str, requirements: tuple[str, ...], out_dir: Path, registry_path: Path | None) -> None:
+def evidence_cmd(submission: str, requirements: tuple[str, ...], out_dir: Path, registry_path: Path | str | None) -> None:
     """Write the evidence a run bound (all, or for some requirements) for a reviewer to read.
 
     Each file is the one whose SHA-256 the run's signed traces carry; it is checked again as written.
     """
     from conformity.agency.registry import Registry
-    from conformity.agency.submit import default_registry
+    from conformity.agency.submit import default_registry, registry_exists
     from conformity.files import atomic_output
     from conformity.signing import sha256_hex
 
     path = registry_path or default_registry()
-    if not path.is_file():
+    if not registry_exists(path):
         raise InputError("no registry here (decide a bundle first, or give --registry)", file=path)
     with Registry(path) as registry:
         s = registry.get(submission)

@@ -11,11 +11,11 @@ import click
 
 from conformity.catalog import parse_ref
 from conformity.catalog.coverage import coverage, with_defects
-from conformity.defects.coverage import broken_alone, defective_vendors_dir, load_pack_defects
 from conformity.catalog.diff import diff_waves
 from conformity.catalog.render import FORMATS, diff_text, render_spec
 from conformity.checks.packs import load_pack_checks
 from conformity.cli.common import emit, get_catalog
+from conformity.defects.coverage import broken_alone, defective_vendors_dirs, load_pack_defects
 
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                              help="Write to this file instead of standard output.")
@@ -54,9 +54,12 @@ def referentials_list(ctx: click.Context) -> None:
 @click.pass_context
 def referentials_show(ctx: click.Context, ref_id: str, fmt: str) -> None:
     """One referential version (the latest when no version is given)."""
-    cat = get_catalog(ctx)
+    from conformity.harness.guide import action_guides, conventions
+
+    cat = get_catalog(ctx, with_checks=True)
     rid, version = parse_ref(ref_id)
     ref = cat.referential(rid, version)
+    guides = action_guides(ref.actions)
     if fmt == "json":
         click.echo(json.dumps({
             "id": ref.id, "version": ref.version, "title": ref.title, "owner": ref.owner, "status": ref.status,
@@ -64,7 +67,8 @@ def referentials_show(ctx: click.Context, ref_id: str, fmt: str) -> None:
             "requirements": [{"id": r.id, "title": r.title, "statement": r.statement, "level": r.level, "kind": r.kind,
                               "categories": list(r.categories), "proof": {"method": r.proof.method,
                               "checks": list(r.proof.checks), "evidence": r.proof.evidence}} for r in ref.requirements],
-            "actions": [{"name": a.name, "description": a.description} for a in ref.actions],
+            "actions": [g.to_json() for g in guides],
+            "conventions": [{"title": t, "text": x} for t, x in conventions()],
         }, indent=2, ensure_ascii=False))
         return
     click.echo(f"{ref.id} {ref.version} — {ref.title}")
@@ -81,7 +85,10 @@ def referentials_show(ctx: click.Context, ref_id: str, fmt: str) -> None:
         click.echo(f"    {r.statement}")
         click.echo(f"    proof — {r.proof.describe()}")
     if ref.actions:
-        click.echo("\nActions: " + ", ".join(a.name for a in ref.actions))
+        from conformity.catalog.render import guide_text
+
+        click.echo("\nDriver actions (conventions: usine wave show WAVE -c CATEGORY):\n")
+        click.echo("\n".join(guide_text(guides, "")))
 
 
 @click.group()
@@ -101,14 +108,19 @@ def wave_list(ctx: click.Context) -> None:
 
 @wave.command("show")
 @click.argument("wave_id", metavar="WAVE")
-@click.option("--category", "-c", required=True, help="Software category, e.g. HOSPITAL.")
+@click.option("--category", "-c", required=True, help="Software category (a code of the wave's pack).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @output_option
 @click.pass_context
 def wave_show(ctx: click.Context, wave_id: str, category: str, fmt: str, output: Path | None) -> None:
     """The ONE consolidated specification of a wave for a category."""
-    spec = get_catalog(ctx).specification(wave_id, category)
-    emit(render_spec(spec, fmt), output)
+    from conformity.harness.guide import referential_guides
+    from conformity.harness.plan import make_plan
+
+    catalog = get_catalog(ctx, with_checks=True)  # the scenarios calling each action are the checks' own
+    spec = catalog.specification(wave_id, category)
+    guides = referential_guides(spec.referentials, list(make_plan(catalog, wave_id, category).scenarios))
+    emit(render_spec(spec, fmt, guides), output)
 
 
 @wave.command("diff")
@@ -143,7 +155,7 @@ def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, 
     load_pack_checks(catalog.root)
     load_pack_defects(catalog.root)
 
-    alone = broken_alone(catalog, defective_vendors_dir(catalog.root))
+    alone = broken_alone(catalog, defective_vendors_dirs(catalog.root))
     rows = with_defects(coverage(catalog, wave_id, category), catalog, alone, wave_id)
     blind = [r for r in rows if r.method == "automated" and r.level == "MUST" and r.pinned and not r.defects]
     if fmt == "json":

@@ -8,8 +8,8 @@ import click
 
 from conformity.catalog import Catalog, load_catalog
 from conformity.checks import registered_check_ids
-from conformity.files import write_atomic
 from conformity.checks.packs import load_pack_checks
+from conformity.files import write_atomic
 
 
 def get_catalog(ctx: click.Context, *, with_checks: bool = False) -> Catalog:

@@ -28,10 +28,10 @@ def _keys(paths: tuple[Path, ...]) -> KeyRing:
 
     given = list(paths) or [p for p in [public_key_path(default_agency_key())] if p.is_file()]
     if not given:
-        raise InputError("no agency public key: give --key PEM (or set USINE_AGENCY_PUBKEY)", where="--key")
+        raise InputError("no agency public key: give --agency-key PEM (or set USINE_AGENCY_PUBKEY)", where="--agency-key")
     ring = KeyRing.from_paths(given)
     if not len(ring):
-        raise InputError(f"no public key found in {', '.join(map(str, given))}", where="--key")
+        raise InputError(f"no public key found in {', '.join(map(str, given))}", where="--agency-key")
     return ring
 
 
@@ -95,8 +95,10 @@ def label() -> None:
 
 @label.command("verify")
 @click.argument("label_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--key", "keys", multiple=True, envvar="USINE_AGENCY_PUBKEY", type=click.Path(path_type=Path),
-              help="The agency's public key (PEM) or a folder of them; repeatable (default: the local agency's).")
+@click.option("--agency-key", "--key", "keys", multiple=True, envvar="USINE_AGENCY_PUBKEY",
+              type=click.Path(path_type=Path),
+              help="The agency's public key (PEM) or a folder of them; repeatable (default: the local agency's); --key "
+                   "is the older spelling.")
 @click.option("--revocations", envvar="USINE_REVOCATIONS", type=click.Path(dir_okay=False, path_type=Path),
               help="The agency's signed revocations.json; without it (or when its next_update has passed) a label "
                    "is never said VALID.")

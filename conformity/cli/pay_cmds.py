@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from pathlib import Path
 
 import click
@@ -14,7 +13,8 @@ from conformity.infrastructure_keys import load_keys
 from conformity.labels import parse_time
 from conformity.paths import state_dir
 from conformity.payments import RunOptions, run_payments
-from conformity.payments.lease import break_lease, read_lease
+from conformity.payments.lease import Lease
+from conformity.payments.ledger import ledger_status, release_lease
 from conformity.payments.payees import load_payees, load_payer
 from conformity.signing import KeyRing
 
@@ -68,6 +68,9 @@ Exit codes:
               help="The revocation list, when not LABELS/revocations.json (then none may be under --labels). "
                    "Required either way, and fresh: its next_update must be later than the run's time, the later "
                    "of --as-of and now (else exit 4).")
+@click.option("--agency", "agency_url", envvar="USINE_AGENCY_URL",
+              help="The labelling agency's service: its label feed and current revocation list are first mirrored "
+                   "into --labels (then verified like any label folder).")
 @click.option("-e", "--events", "events", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Data-received events file (JSON lines, with its signed segments FILE.segments beside it), "
                    "or a folder of *.jsonl; repeatable.")
@@ -91,7 +94,8 @@ Exit codes:
 @click.option("--commit-every", type=click.IntRange(1), default=200_000, show_default=True,
               help="Lines per intake batch and ledger transaction, at least (a batch ends with a signed segment).")
 @click.pass_context
-def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Path | None, events: tuple[Path, ...],
+def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Path | None, agency_url: str | None,
+            events: tuple[Path, ...],
             infrastructure_keys: Path | None, ledger_path: Path | None, out_dir: Path, agency_keys: tuple[Path, ...],
             payer_file: Path, payees_file: Path | None, as_of: str | None, commit_every: int) -> None:
     """Pay every installation of WAVE whose proof of use is met, once; write orders and the refusal report.
@@ -106,6 +110,15 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
         raise InputError("no infrastructure keys: give --infrastructure-keys FILE (or set USINE_INFRASTRUCTURE_KEYS), "
                          "the keys whose signed segments prove the events; unauthenticated events are never paid",
                          where="--infrastructure-keys")
+    if agency_url:
+        from conformity.payments.agency_feed import sync_labels
+
+        if revocations is not None:
+            raise InputError("--agency brings the agency's current revocation list: give no --revocations with it",
+                             where="--revocations")
+        synced = sync_labels(agency_url, labels_dir)
+        click.echo(f"from {agency_url}: {synced.events} label event(s) read, {synced.labels} label(s) written into "
+                   f"{labels_dir}, the current revocation list fetched", err=True)
     catalog = get_catalog(ctx)
     options = RunOptions(
         wave=wave_id, labels=labels_dir, events=_event_files(events), ledger=ledger_path or default_ledger(),
@@ -124,10 +137,7 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
     click.echo(f"outputs in {out_dir} (ledger {options.ledger})")
 
 
-def _lease_line(db: sqlite3.Connection, path: Path) -> str:
-    if not db.execute("SELECT 1 FROM sqlite_master WHERE name='lease'").fetchone():
-        return "  not in use"
-    held = read_lease(db)
+def _lease_line(held: Lease | None, path: Path) -> str:
     if held is None:
         return "  not in use"
     state = " (that process is gone: the next run takes the lease over)" if held.holder.gone() else ""
@@ -141,23 +151,12 @@ def pay_status(ledger_path: Path | None) -> None:
     path = ledger_path or default_ledger()
     if not path.is_file():
         raise InputError("no ledger here", file=path)
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
-        rows = db.execute("SELECT wave, status, count(*) FROM installations GROUP BY wave, status "
-                          "ORDER BY wave, status").fetchall()
-        money = db.execute("SELECT wave, currency, count(*), sum(amount_cents), sum(batch IS NULL) FROM payments "
-                           "GROUP BY wave, currency ORDER BY wave").fetchall()
-        runs = db.execute("SELECT count(*), sum(finished IS NULL) FROM runs").fetchone()
-        in_use = _lease_line(db, path)
-    except sqlite3.DatabaseError as exc:
-        raise InputError(f"not a usine payment ledger: {exc}", file=path) from exc
-    finally:
-        db.close()
-    click.echo(f"ledger {path}: {runs[0]} run(s), {runs[1] or 0} unfinished")
-    click.echo(in_use)
-    for wave, status, n in rows:
-        click.echo(f"  {wave} installations {status}: {n}")
-    for wave, currency, n, cents, held in money:
+    status = ledger_status(path)
+    click.echo(f"ledger {path}: {status.runs} run(s), {status.unfinished} unfinished")
+    click.echo(_lease_line(status.lease, path))
+    for wave, state, n in status.installations:
+        click.echo(f"  {wave} installations {state}: {n}")
+    for wave, currency, n, cents, held in status.payments:
         click.echo(f"  {wave} payments: {n}, {cents / 100:.2f} {currency} ({held} held)")
 
 
@@ -176,20 +175,8 @@ def pay_lease(ledger_path: Path | None, release_run: int | None) -> None:
     if not path.is_file():
         raise InputError("no ledger here", file=path)
     if release_run is None:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            click.echo(f"ledger {path}:" + _lease_line(db, path)[1:])
-        except sqlite3.DatabaseError as exc:
-            raise InputError(f"not a usine payment ledger: {exc}", file=path) from exc
-        finally:
-            db.close()
+        click.echo(f"ledger {path}:" + _lease_line(ledger_status(path).lease, path)[1:])
         return
-    db = sqlite3.connect(path, isolation_level=None, timeout=30)
-    try:
-        released = break_lease(db, path, release_run)
-    except sqlite3.DatabaseError as exc:
-        raise InputError(f"not a usine payment ledger: {exc}", file=path) from exc
-    finally:
-        db.close()
+    released = release_lease(path, release_run)
     click.echo(f"released the lease of run {release_run} (pid {released.holder.pid} on {released.holder.host}, "
                f"since {released.started})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -11,10 +12,16 @@ from conformity.cli.common import get_catalog
 
 @click.command("run")
 @click.option("--wave", "wave_id", required=True, help="Wave id, e.g. 2027-W2.")
-@click.option("--vendor", "vendor_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The vendor manifest (vendor.toml).")
+@click.option("--vendor", "vendor_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The vendor manifest (vendor.toml); with --plan, --category is enough.")
 @click.option("--category", "-c", help="Category (default: the manifest's).")
-@click.option("--only", multiple=True, metavar="REQ-ID", help="Only these requirements (repeatable).")
+@click.option("--only", multiple=True, metavar="SELECTOR",
+              help="Only these requirements: an id (REF-001), a referential (REF) or a glob (REF-01*); "
+                   "repeatable, or comma-separated.")
+@click.option("--plan", "plan_only", is_flag=True,
+              help="Print what would run (requirements, scenarios and their steps, driver actions) and exit.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Format of --plan.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**62), help="Seed of fixtures and generated data.")
 @click.option("--out", "out_dir", default="usine-out", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--evidence", "evidence", multiple=True, metavar="REQ-ID=FILE",
@@ -26,7 +33,8 @@ from conformity.cli.common import get_catalog
 @click.option("--sandbox-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CA certificate of --sandbox when it serves HTTPS with a private CA.")
 @click.pass_context
-def run(ctx: click.Context, wave_id: str, vendor_path: Path, category: str | None, only: tuple[str, ...], seed: int,
+def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: str | None, only: tuple[str, ...],
+        plan_only: bool, fmt: str, seed: int,
         out_dir: Path, evidence: tuple[str, ...], sandbox_url: str | None, sandbox_token: str | None,
         sandbox_ca: Path | None) -> None:
     """Plan wave × category → requirements → checks, run every scenario, write reports and bundle.zip.
@@ -43,8 +51,17 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path, category: str | Non
     from conformity.reporting.terminal import TerminalReporter
 
     catalog = get_catalog(ctx, with_checks=True)
-    vendor = load_vendor(vendor_path)
-    plan = make_plan(catalog, wave_id, category or vendor.category, only)
+    if vendor_path is None and not (plan_only and category):
+        raise click.UsageError("--vendor is required (--plan needs --vendor or --category)")
+    vendor = load_vendor(vendor_path) if vendor_path is not None else None
+    plan = make_plan(catalog, wave_id, category or vendor.category, only)  # type: ignore[union-attr]  # vendor is set whenever category is None: --vendor is required with it (checked above)
+    if plan_only:
+        from conformity.reporting.plan import plan_json, plan_text
+
+        click.echo(json.dumps(plan_json(plan), indent=2, ensure_ascii=False) if fmt == "json" else plan_text(plan),
+                   nl=fmt == "json")
+        return
+    assert vendor is not None
     attached, notes = collect(catalog, plan, vendor_sources(vendor.evidence) + [parse_option(e) for e in evidence])
     for note in notes:
         click.echo(f"note: {note}", err=True)

@@ -4,10 +4,10 @@ which automated MUST requirements it breaks.
 A judge is worth how rarely it is wrong, in both directions: a defect that no check sees, and a refusal
 that blames requirements the software meets. Two kinds of defects measure it:
 
-* **trace mutations** (registered here by each pack, e.g. :mod:`conformity.defects.health`): a change to a
+* **trace mutations** (registered here by each pack, in its ``conformity.packs.<pack>.defects``): a change to a
   copy of the reference vendor's recorded traces, as the trace of a software with that one defect reads
   (a forged ID token accepted, a hash that does not match, a secret in a log);
-* **defective vendors** (``examples/vendors/defective/<name>/``): the reference software with one defect
+* **defective vendors** (``examples/vendors/<pack>/defective/<name>/``): the reference software with one defect
   switched on, run for real; ``expected.toml`` beside its ``vendor.toml`` lists what the run must fail.
 
 Each declaration is exact (the failed MUST requirements are those listed, no more, no less; tests prove
@@ -35,7 +35,7 @@ __all__ = ["MUTATIONS", "Mutation", "TraceEdit", "VendorExpectation", "apply", "
            "same_rule", "SAME_RULE", "vendor_expectations", "rejudge"]
 
 #: what a mutation does to one scenario's trace; returns the seq of the exchange or note a finding must quote
-Change = Callable[[TraceEdit], "int | None"]
+Change = Callable[[TraceEdit], "float | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +47,9 @@ class Mutation:
     change: Change
     breaks: tuple[str, ...]
     #: the waves whose reference run it applies to (the requirements it breaks are pinned there)
-    waves: tuple[str, ...] = ("2026-W1", "2027-W2")
-    category: str = "HOSPITAL"
+    waves: tuple[str, ...]
+    #: the category of the reference run it changes
+    category: str
     #: what the quoting finding's ``where`` contains (empty: any finding quoting the changed exchange)
     where: str = ""
     description: str = ""
@@ -57,9 +58,10 @@ class Mutation:
 MUTATIONS: Registry[Mutation] = Registry("mutation")
 
 
-def mutation(mid: str, *, scenario: str, breaks: Iterable[str], waves: Iterable[str] = ("2026-W1", "2027-W2"),
-             category: str = "HOSPITAL", where: str = "") -> Callable[[Change], Change]:
-    """Register ``change`` as mutation ``mid`` of ``scenario``'s trace, breaking exactly ``breaks``."""
+def mutation(mid: str, *, scenario: str, breaks: Iterable[str], waves: Iterable[str], category: str,
+             where: str = "") -> Callable[[Change], Change]:
+    """Register ``change`` as mutation ``mid`` of ``scenario``'s trace (of the reference run of ``category`` in
+    ``waves``), breaking exactly ``breaks``."""
     broken = tuple(breaks)
     if not broken:
         raise ValueError(f"mutation {mid!r} must declare the requirements it breaks")
@@ -88,7 +90,7 @@ def proves_alone(breaks: Iterable[str], requirement: str) -> bool:
     return requirement in broken and all(r == requirement or frozenset((r, requirement)) in SAME_RULE for r in broken)
 
 
-def apply(m: Mutation, traces: Mapping[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], int | None]:
+def apply(m: Mutation, traces: Mapping[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], float | None]:
     """The run's traces with ``m`` applied to a copy of its scenario's trace, and the seq its finding must quote."""
     if m.scenario not in traces:
         raise KeyError(f"mutation {m.id}: the run has no trace of scenario {m.scenario!r}")
@@ -111,13 +113,16 @@ def rejudge(check_ids: Iterable[str], traces: Mapping[str, dict[str, Any]], ctx:
 
 @dataclass(frozen=True, slots=True)
 class VendorExpectation:
-    """What one run of a shipped defective vendor must conclude: exactly these automated MUST requirements fail."""
+    """What one run of a shipped defective vendor must conclude: exactly these automated MUST requirements fail, and
+    exactly those ``not_exercised`` (their situation never happened because of the defect: e.g. no document was
+    accepted, so none could be replaced); none is in error."""
 
     vendor: str
     manifest: Path
     wave: str
     category: str
     failed: tuple[str, ...]
+    not_exercised: tuple[str, ...] = ()
 
 
 EXPECTED = "expected.toml"
@@ -125,7 +130,8 @@ EXPECTED = "expected.toml"
 
 def vendor_expectations(folder: Path) -> list[VendorExpectation]:
     """The expectations of every defective vendor under ``folder`` (``<name>/expected.toml``, ``[[runs]]``)."""
-    out, problems = [], []
+    out: list[VendorExpectation] = []
+    problems: list[Problem] = []
     for path in sorted(folder.glob(f"*/{EXPECTED}")):
         data = read_toml(path, problems)
         if data is None:
@@ -137,9 +143,11 @@ def vendor_expectations(folder: Path) -> list[VendorExpectation]:
         for i, run in enumerate(runs):
             try:
                 out.append(VendorExpectation(path.parent.name, path.parent / "vendor.toml", str(run["wave"]),
-                                             str(run["category"]), tuple(str(r) for r in run["failed"])))
-            except (KeyError, TypeError) as exc:
-                problems.append(Problem(str(path), f"runs[{i}]", f"needs wave, category and failed ({exc})"))
+                                             str(run["category"]), tuple(str(r) for r in run["failed"]),
+                                             tuple(str(r) for r in run.get("not_exercised", ()))))
+            except (KeyError, TypeError, AttributeError) as exc:
+                problems.append(Problem(str(path), f"runs[{i}]", f"needs wave, category and failed, "
+                                                                  f"optionally not_exercised ({exc})"))
     if problems:
         raise InputError(problems)
     return out

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
+from conformity import plugins
 from conformity.catalog.catalog import Catalog
 from conformity.defects import MUTATIONS, proves_alone, vendor_expectations
 
 
-def load_pack_defects(root: Path) -> list[str]:
-    """Import the trace mutations of every pack of the catalog at ``root`` (``conformity.defects.<pack>``)."""
-    loaded = []
-    for pack_file in sorted((root / "referentials").glob("*/pack.toml")):
-        name = f"conformity.defects.{pack_file.parent.name.replace('-', '_')}"
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
-            loaded.append(name)
-    return loaded
+def load_pack_defects(root: Path | None = None) -> list[str]:
+    """Register the trace mutations (with the checks and scenarios) of every installed pack; the packs' ids."""
+    return list(plugins.register_all())
 
 
-def defective_vendors_dir(root: Path) -> Path:
-    return root / "examples" / "vendors" / "defective"
+def defective_vendors_dirs(root: Path) -> list[Path]:
+    """Each installed pack's defective vendors under ``root`` (``examples/vendors/<pack>/defective``), those present."""
+    found = [root / "examples" / "vendors" / pack / "defective" for pack in plugins.installed()]
+    return [d for d in found if d.is_dir()]
 
 
 def must_automated(catalog: Catalog, wave: str, category: str) -> set[str]:
@@ -34,7 +30,7 @@ def must_automated(catalog: Catalog, wave: str, category: str) -> set[str]:
             if a.level == "MUST" and a.requirement.proof.method == "automated"}
 
 
-def broken_alone(catalog: Catalog, vendors: Path | None = None) -> dict[tuple[str, str], list[str]]:
+def broken_alone(catalog: Catalog, vendors: Iterable[Path] = ()) -> dict[tuple[str, str], list[str]]:
     """(wave, requirement id) → the defects that break it alone there (``mutation:<id>``, ``vendor:<name>``).
 
     A defect's declared requirements are counted where its wave × category holds them as automated MUSTs.
@@ -42,8 +38,9 @@ def broken_alone(catalog: Catalog, vendors: Path | None = None) -> dict[tuple[st
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
     declared: list[tuple[str, str, str, tuple[str, ...]]] = [
         (f"mutation:{m.id}", wave, m.category, m.breaks) for _, m in MUTATIONS.items() for wave in m.waves]
-    if vendors is not None and vendors.is_dir():
-        declared += [(f"vendor:{v.vendor}", v.wave, v.category, v.failed) for v in vendor_expectations(vendors)]
+    for folder in vendors:
+        declared += [(f"vendor:{folder.parent.name}/{v.vendor}", v.wave, v.category, v.failed)
+                     for v in vendor_expectations(folder)]
     for name, wave, category, breaks in declared:
         if wave not in catalog.waves:
             continue
@@ -54,7 +51,7 @@ def broken_alone(catalog: Catalog, vendors: Path | None = None) -> dict[tuple[st
     return dict(found)
 
 
-def uncovered(catalog: Catalog, vendors: Path | None = None) -> dict[str, list[str]]:
+def uncovered(catalog: Catalog, vendors: Iterable[Path] = ()) -> dict[str, list[str]]:
     """Wave → the automated MUST requirements (of any category) no declared defect breaks alone."""
     alone = broken_alone(catalog, vendors)
     out = {}

@@ -63,13 +63,13 @@ class TraceEdit:
     def exchanges(self, service: str | None = None, path: str = "", *, method: str | None = None) -> list[Exchange]:
         return [e for e in self.view.exchanges(service, method=method) if e.local_path.endswith(path)]
 
-    def insert(self, raw: dict[str, Any]) -> int:
+    def insert(self, raw: dict[str, Any]) -> float:
         """Add a recorded exchange or note (its ``seq`` places it; a fraction goes between two)."""
         self.doc["exchanges"].append(raw)
         self.doc["exchanges"].sort(key=lambda e: e["seq"])
-        return raw["seq"]
+        return float(raw["seq"]) if isinstance(raw["seq"], float) else int(raw["seq"])
 
-    def copy_before(self, source: Exchange, note: Note, **changes: Any) -> int:
+    def copy_before(self, source: Exchange, note: Note, **changes: Any) -> float:
         """A copy of exchange ``source`` recorded just before step ``note``, with ``changes`` applied to it."""
         raw = copy.deepcopy(source.raw) | {"seq": note.seq - 0.5}
         for key, value in changes.items():

@@ -40,7 +40,7 @@ def parse_option(text: str) -> Source:
     req, sep, file = text.partition("=")
     req = req.strip()
     if not sep or not file or not REQUIREMENT_ID.match(req):
-        raise InputError(f"expected REQ-ID=FILE (e.g. SECURITY-013=hds-certificate.pdf), got {text!r}",
+        raise InputError(f"expected REQ-ID=FILE (e.g. REF-013=certificate.pdf), got {text!r}",
                          where="--evidence")
     return Source(req, Path(file), f"--evidence {req}")
 

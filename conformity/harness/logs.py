@@ -3,7 +3,7 @@
 The harness takes each declared log file's size before a scenario starts and, once the driver has
 exited, reads what was appended since (at most :data:`LOG_KEPT` bytes per file) into the trace as
 a ``software.output`` note, with the driver's error output. The sandbox redacts the secrets it
-issued in notes, and SECURITY-008's check looks for them there.
+issued in notes, and the packs' checks look for them there.
 """
 
 from __future__ import annotations

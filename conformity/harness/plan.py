@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from conformity.catalog import AppliedRequirement, Catalog, Specification
 from conformity.checks.registry import CHECKS
 from conformity.errors import InputError
+from conformity.harness.selection import select
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,17 +39,12 @@ class Plan:
         return {r.id: r.version for r in self.spec.referentials}
 
 
-def make_plan(catalog: Catalog, wave: str, category: str, only: tuple[str, ...] = ()) -> Plan:
-    """Plan a run; ``only`` narrows it to some requirement ids (each must apply)."""
+def make_plan(catalog: Catalog, wave: str, category: str, only: tuple[str, ...] | list[str] = ()) -> Plan:
+    """Plan a run; ``only`` narrows it (requirement ids, referential ids, globs: :mod:`conformity.harness.selection`)."""
     spec = catalog.specification(wave, category)
-    applied = list(spec.requirements)
-    if only:
-        known = {a.id for a in applied}
-        unknown = [r for r in only if r not in known]
-        if unknown:
-            raise InputError(f"requirement(s) {', '.join(unknown)} do not apply to {wave} {category}", where="--only")
-        applied = [a for a in applied if a.id in only]
-    planned, checks = [], []
+    applied = select(catalog, spec, only)
+    planned: list[PlannedRequirement] = []
+    checks: list[str] = []
     for a in applied:
         ids = a.requirement.proof.checks
         missing = [c for c in ids if c not in CHECKS]
@@ -58,4 +54,4 @@ def make_plan(catalog: Catalog, wave: str, category: str, only: tuple[str, ...] 
         checks.extend(ids)
     check_ids = tuple(dict.fromkeys(checks))
     scenarios = tuple(dict.fromkeys(s for c in check_ids for s in CHECKS.get(c).scenarios))
-    return Plan(spec, tuple(planned), check_ids, scenarios)  # type: ignore[arg-type]
+    return Plan(spec, tuple(planned), check_ids, scenarios)

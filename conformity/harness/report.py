@@ -8,12 +8,13 @@ from collections import Counter
 from typing import Any
 
 from conformity import __version__
+from conformity.checks.causes import problems_of_run
 from conformity.checks.model import Verdict, combine, for_requirement
 from conformity.harness.events import CheckEvaluated, ScenarioFinished
 from conformity.harness.plan import Plan
 from conformity.harness.vendor import Vendor
 
-REPORT_FORMAT = "usine.report/2"
+REPORT_FORMAT = "usine.report/3"
 
 
 def _iso(ts: float) -> str:
@@ -49,9 +50,21 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "must_passed": sum(r["verdict"] == "pass" for r in must),
         "failed_must": [r["id"] for r in must if r["verdict"] == "fail"],
         "errored_must": [r["id"] for r in must if r["verdict"] == "error"],
+        "not_exercised_must": [r["id"] for r in must if r["verdict"] == "not-exercised"],
         "evidence_required": [r["id"] for r in rows if r["verdict"] == "evidence-required"],
         "passed": all(r["verdict"] in ("pass", "not-applicable") for r in must),
     }
+
+
+def run_problems(scenarios: list[ScenarioFinished], traces: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """What did not run as planned, scenario by scenario: a scenario the sandbox could not run, then every step
+    problem its trace shows (the driver's, an unsupported action, a service's refusal) — the top of every report."""
+    out: list[dict[str, Any]] = []
+    for s in scenarios:
+        if s.trace is None:
+            out.append({"scenario": s.scenario, "step": "", "action": "", "kind": "sandbox",
+                        "message": s.error or "the scenario left no trace"})
+    return out + [p.to_json() for p in problems_of_run(traces)]
 
 
 def build_report(plan: Plan, vendor: Vendor, seed: int, scenarios: list[ScenarioFinished],
@@ -59,6 +72,7 @@ def build_report(plan: Plan, vendor: Vendor, seed: int, scenarios: list[Scenario
                  evidence: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     verdicts = {c.check: c.verdict for c in checks}
     rows = requirement_rows(plan, verdicts)
+    traces = {s.scenario: s.trace for s in scenarios if s.trace is not None}
     from conformity.checks.registry import CHECKS
 
     return {
@@ -79,6 +93,7 @@ def build_report(plan: Plan, vendor: Vendor, seed: int, scenarios: list[Scenario
                       for s in scenarios],
         "checks": [{"id": c.check, "scenario": c.scenario, "verifies": list(CHECKS.get(c.check).verifies),
                     "duration_ms": c.duration_ms, **c.verdict.to_json()} for c in checks],
+        "problems": run_problems(scenarios, traces),
         "requirements": rows,
         "evidence": evidence or {},
         "summary": summarise(rows),

@@ -17,17 +17,22 @@ from typing import Any
 import httpx
 import jsonschema
 
-from conformity import __version__
+from conformity import __version__, plugins
 from conformity.bundle.evidence import Attached
 from conformity.catalog import Action
 from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.registry import CHECKS
 from conformity.checks.trace import TraceView
 from conformity.harness.driver import PROTOCOL, DriverFailure, open_driver
-from conformity.harness.logs import appended, offsets
 from conformity.harness.events import (
-    CheckEvaluated, Event, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted,
+    CheckEvaluated,
+    Event,
+    RunFinished,
+    RunStarted,
+    ScenarioFinished,
+    ScenarioStarted,
 )
+from conformity.harness.logs import appended, offsets
 from conformity.harness.plan import Plan
 from conformity.harness.report import build_report
 from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable
@@ -50,14 +55,9 @@ def eval_context(plan: Plan, software: dict[str, str]) -> EvalContext:
                        scenarios=plan.scenarios)
 
 
-def driver_fixtures(fixtures: dict[str, Any]) -> dict[str, Any]:
-    """What the software under test knows locally: patients by traits only (never their INS)."""
-    return {
-        "patients": [{"ref": p["ref"], "traits": p["traits"]} for p in fixtures.get("patients", ())],
-        "practitioners": fixtures.get("practitioners", []),
-        "organisations": fixtures.get("organisations", []),
-        "site": (fixtures.get("sites") or [{}])[0],
-    }
+def driver_fixtures(pack: str, fixtures: dict[str, Any]) -> dict[str, Any]:
+    """What the software under test knows locally, as the run's pack says (never what the services must tell it)."""
+    return plugins.get(pack).driver_fixtures(fixtures)
 
 
 @dataclass
@@ -73,6 +73,7 @@ class Runner:
     def __post_init__(self) -> None:
         self.run_id = secrets.token_hex(8)  # binds every trace of this run together (the agency checks it)
         self.actions: dict[str, Action] = {a.name: a for a in self.plan.spec.actions}
+        self.parameters = {r.id: dict(r.parameters) for ref in self.plan.spec.referentials for r in ref.requirements}
         #: the actions' schemas, compiled once for every step of every scenario
         self.inputs = {name: jsonschema.Draft202012Validator(a.input) for name, a in self.actions.items()}
         self.outputs = {name: jsonschema.Draft202012Validator(a.output) for name, a in self.actions.items()}
@@ -122,7 +123,8 @@ class Runner:
         failures: list[dict[str, Any]] = []
         try:
             with self.access.admin() as admin:
-                r = admin.post("/admin/sessions", json={"seed": seed, "label": f"{self.vendor.software_id} {sc.id}"})
+                r = admin.post("/admin/sessions", json={"seed": seed, "label": f"{self.vendor.software_id} {sc.id}",
+                                                       "pack": self.plan.spec.wave.pack})
                 r.raise_for_status()
                 session = r.json()
                 sid = session["session_id"]
@@ -200,7 +202,7 @@ class Runner:
             "trust_anchors": {"ca_certificates": self.access.ca_certificates},
             "software": {"name": self.vendor.software, "version": self.vendor.version,
                          "registration_id": self.vendor.registration_id},
-            "fixtures": driver_fixtures(session["fixtures"]),
+            "fixtures": driver_fixtures(self.plan.spec.wave.pack, session["fixtures"]),
         }
         logs = offsets(self.vendor.logs_of(session["session_id"]))
         try:
@@ -228,7 +230,8 @@ class Runner:
         note("driver.initialize", {"result": init if isinstance(init, dict) else {"invalid": repr(init)[:500]},
                                    "endpoints": params["endpoints"]})
         ctx = ScenarioContext(fixtures=session["fixtures"], seed=seed, endpoints=params["endpoints"],
-                              listeners=self.access.listeners())
+                              listeners=self.access.listeners(), parameters=self.parameters,
+                              inputs={a.name: frozenset(a.input.get("properties", {})) for a in self.actions.values()})
         for step in sc.steps:
             if isinstance(step, Shrink):
                 self._shrink(step, session["session_id"], driver, admin, note)

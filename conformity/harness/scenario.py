@@ -27,13 +27,21 @@ class ScenarioContext:
     outputs: dict[str, Any] = field(default_factory=dict)
     endpoints: dict[str, str] = field(default_factory=dict)
     listeners: dict[str, str] = field(default_factory=dict)
+    #: the pinned referentials' requirement parameters (codes, templateIds…), by requirement id
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the pinned actions' input properties, by action name
+    inputs: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def param(self, requirement: str, name: str, default: Any = None) -> Any:
+        """A parameter of a requirement of the wave's pinned referentials (the same value its checks read)."""
+        return self.parameters.get(requirement, {}).get(name, default)
+
+    def takes(self, action: str, name: str) -> bool:
+        """Whether the pinned ``action`` declares the input property ``name`` (optional inputs of later versions)."""
+        return name in self.inputs.get(action, frozenset())
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-
-    def patient(self, scenario: str = "match", index: int = 0) -> dict[str, Any]:
-        found = [p for p in self.fixtures.get("patients", ()) if p["scenario"] == scenario]
-        return found[index % len(found)]
 
     def at(self, listener: str, service: str, path: str = "") -> str | None:
         """The URL of a session ``service`` (plus ``path``) on another listener; None if there is none."""
@@ -42,10 +50,6 @@ class ScenarioContext:
         if not (trusted and other and url and url.startswith(trusted)):
             return None
         return other + url[len(trusted):].rstrip("/") + path
-
-    def practitioner(self, index: int = 0) -> dict[str, Any]:
-        pracs = self.fixtures["practitioners"]
-        return pracs[index % len(pracs)]
 
 
 Input = dict[str, Any] | Callable[[ScenarioContext], dict[str, Any]]

@@ -64,37 +64,22 @@ _S = ('{"specversion":"VARCHAR","type":"VARCHAR","source":"VARCHAR","id":"VARCHA
       '"reference":"VARCHAR"}}')
 
 
-def _q(name: str) -> str:
-    return "'\"' || " + name + " || '\"'"
-
-
-_DOC = "coalesce('\"' || j.data.document_type || '\"', 'null')"
-#: the line as the infrastructure writes it (json.dumps, compact, keys in data_received's order)
-_PRODUCED = " || ".join([
-    "'{\"specversion\":' ", _q("j.specversion"), "',\"type\":'", _q("j.type"), "',\"source\":'", _q("j.source"),
-    "',\"id\":'", _q("j.id"), "',\"time\":'", _q("j.time"), "',\"subject\":'", _q("j.subject"),
-    "',\"datacontenttype\":'", _q("j.datacontenttype"), "',\"dataschema\":'", _q("j.dataschema"),
-    "',\"data\":{\"installation_id\":'", _q("j.data.installation_id"), "',\"vendor_id\":'", _q("j.data.vendor_id"),
-    "',\"software\":{\"id\":'", _q("j.data.software.id"), "',\"name\":'", _q("j.data.software.name"),
-    "',\"version\":'", _q("j.data.software.version"), "',\"registration_id\":'",
-    _q("j.data.software.registration_id"), "'},\"site\":{\"id\":'", _q("j.data.site.id"), "',\"size\":'",
-    _q("j.data.site.size"), "',\"name\":'", _q("j.data.site.name"), "'},\"wave\":'", _q("j.data.wave"),
-    "',\"category\":'", _q("j.data.category"), "',\"kind\":'", _q("j.data.kind"), "',\"document_type\":'", _DOC,
-    "',\"bytes\":'", "j.data.bytes::VARCHAR", "',\"sha256\":'", _q("j.data.sha256"), "',\"reference\":'",
-    _q("j.data.reference"), "'}}'"])
-#: the canonical form the digest is taken of (intake._CANONICAL: sorted keys, compact, not ASCII-escaped)
-_CANONICAL = " || ".join([
-    "'{\"data\":{\"bytes\":'", "j.data.bytes::VARCHAR", "',\"category\":'", _q("j.data.category"),
-    "',\"document_type\":'", _DOC, "',\"installation_id\":'", _q("j.data.installation_id"), "',\"kind\":'",
-    _q("j.data.kind"), "',\"reference\":'", _q("j.data.reference"), "',\"sha256\":'", _q("j.data.sha256"),
-    "',\"site\":{\"id\":'", _q("j.data.site.id"), "',\"name\":'", _q("j.data.site.name"), "',\"size\":'",
-    _q("j.data.site.size"), "'},\"software\":{\"id\":'", _q("j.data.software.id"), "',\"name\":'",
-    _q("j.data.software.name"), "',\"registration_id\":'", _q("j.data.software.registration_id"),
-    "',\"version\":'", _q("j.data.software.version"), "'},\"vendor_id\":'", _q("j.data.vendor_id"),
-    "',\"wave\":'", _q("j.data.wave"), "'},\"datacontenttype\":'", _q("j.datacontenttype"), "',\"dataschema\":'",
-    _q("j.dataschema"), "',\"id\":'", _q("j.id"), "',\"source\":'", _q("j.source"),
-    "',\"specversion\":'", _q("j.specversion"), "',\"subject\":'", _q("j.subject"), "',\"time\":'", _q("j.time"),
-    "',\"type\":'", _q("j.type"), "'}'"])
+#: the canonical form the digest is taken of (intake._CANONICAL: sorted keys, compact, not ASCII-escaped), as
+#: a struct whose JSON (``to_json``) is that form for the lines of the fast path (no escape in them)
+_CANONICAL = (
+    "to_json({'data': {'bytes': j.data.bytes, 'category': j.data.category, 'document_type': j.data.document_type, "
+    "'installation_id': j.data.installation_id, 'kind': j.data.kind, 'reference': j.data.reference, "
+    "'sha256': j.data.sha256, 'site': {'id': j.data.site.id, 'name': j.data.site.name, 'size': j.data.site.size}, "
+    "'software': {'id': j.data.software.id, 'name': j.data.software.name, "
+    "'registration_id': j.data.software.registration_id, 'version': j.data.software.version}, "
+    "'vendor_id': j.data.vendor_id, 'wave': j.data.wave}, 'datacontenttype': j.datacontenttype, "
+    "'dataschema': j.dataschema, 'id': j.id, 'source': j.source, 'specversion': j.specversion, "
+    "'subject': j.subject, 'time': j.time, 'type': j.type})")
+#: the line is, byte for byte, the compact JSON of the values DuckDB read in the producer's key order (so no
+#: other key, no repeated key, no space, no other number form) and holds no escape nor a character JSON
+#: writers may escape differently: its meaning in Python is then exactly those values
+_PRODUCED = ("to_json(j) || chr(10) = raw AND NOT contains(raw, '\\') "
+             "AND NOT regexp_matches(raw, '[\\x7f\\x{2028}\\x{2029}]')")
 
 
 def _between(expr: str, low: int, high: int) -> str:
@@ -114,8 +99,8 @@ _RULES = " AND ".join([
     _between("j.data.software.version", 1, 50), _between("j.data.software.registration_id", 0, 100),
     _between("j.data.site.id", 1, 50), "regexp_full_match(j.data.site.size, '[A-Z][A-Z0-9_]*')",
     _between("j.data.site.name", 0, 200), "regexp_full_match(j.data.wave, '[0-9]{4}-W[0-9]+')",
-    "regexp_full_match(j.data.category, '[A-Z][A-Z0-9_]*')", "j.data.kind IN ('document', 'message')",
-    "(j.data.document_type IS NULL OR regexp_full_match(j.data.document_type, '[0-9]{1,7}-[0-9]'))",
+    "regexp_full_match(j.data.category, '[A-Z][A-Z0-9_]*')", "regexp_full_match(j.data.kind, '[a-z][a-z0-9_]*')",
+    "(j.data.document_type IS NULL OR regexp_full_match(j.data.document_type, '[A-Za-z0-9][A-Za-z0-9._:-]{0,63}'))",
     "j.data.bytes >= 0", "regexp_full_match(j.data.sha256, '[0-9a-f]{64}')", _between("j.data.reference", 1, 300),
     # no control character in a free-text value (Python's json refuses them unescaped)
     "NOT regexp_matches(j.id || j.data.installation_id || j.data.vendor_id || j.data.software.id || "
@@ -131,7 +116,7 @@ EVENT_COLUMNS = (("line", pa.int64()), ("span", pa.int64()), ("source", pa.strin
                  ("site_name", pa.string()), ("wave", pa.string()), ("category", pa.string()), ("kind", pa.string()),
                  ("doc_type", pa.string()))
 _FAST_SELECT = (
-    "line, span, j.source AS source, j.id AS id, " + _TIME_US + " AS time_us, NULL::BLOB AS digest, "
+    "line, span, j.source AS source, j.id AS id, " + _TIME_US + " AS time_us, "
     "left(raw, -1) AS body, j.data.installation_id AS inst_ref, j.data.vendor_id AS vendor, "
     "j.data.software.id AS sw_id, j.data.software.name AS sw_name, j.data.software.version AS sw_version, "
     "j.data.site.id AS site_id, j.data.site.size AS site_size, j.data.site.name AS site_name, j.data.wave AS wave, "
@@ -149,25 +134,14 @@ class Counters:
     other_wave: int = 0
 
 
-def _digests(canonical: pa.Array) -> pa.Array:
-    """sha256(canonical form)[:16] of each value."""
-    arr = canonical.cast(pa.large_binary()) if canonical.type != pa.large_binary() else canonical
-    if arr.offset or arr.null_count:
-        arr = pa.concat_arrays([arr])
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
-    data = memoryview(arr.buffers()[2] or b"")
-    sha = hashlib.sha256
-    out = [sha(data[offsets[i]:offsets[i + 1]]).digest()[:16] for i in range(len(arr))]
-    return pa.array(out, type=pa.binary())
-
-
 class Engine:
     """The intake of one run on one DuckDB connection (in memory, spilling to ``scratch``)."""
 
     def __init__(self, ledger: Ledger, store: EventStore, rules: WaveRules, book: LabelBook,
-                 label_rows: dict[str, int], known_waves: frozenset[str], as_of_us: int, run_id: int,
-                 report: RefusalReport, scratch: Path, progress: Callable[[str], None]):
+                 label_rows: dict[str, int], known_waves: frozenset[str], kinds: frozenset[str], as_of_us: int,
+                 run_id: int, report: RefusalReport, scratch: Path, progress: Callable[[str], None]):
         self.ledger, self.store, self.rules, self.book = ledger, store, rules, book
+        self.kinds = kinds
         self.label_rows, self.known_waves, self.as_of_us, self.run_id = label_rows, known_waves, as_of_us, run_id
         self.report, self.progress = report, progress
         self.counters = Counters()
@@ -244,21 +218,17 @@ class Engine:
     def _batch(self, batch: Batch) -> None:
         con = self.con
         slow = self._lines_table(batch)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE px AS SELECT line, span, raw, "
-                    f"try(json_transform_strict(raw, '{_S}')) AS j FROM batch_lines")
+        # json_transform (not strict: a value it cannot convert is NULL) on the valid lines only; _PRODUCED
+        # then keeps on the fast path only the lines whose every value it read exactly
+        con.execute(f"CREATE OR REPLACE TEMP TABLE px AS SELECT line, span, raw, CASE WHEN json_valid(raw) "
+                    f"THEN json_transform(raw, '{_S}') END AS j FROM batch_lines")
         con.unregister("batch_lines")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE fast AS SELECT {_FAST_SELECT}, {_CANONICAL} AS canonical FROM px "
-                    f"WHERE j IS NOT NULL AND strlen(raw) <= {MAX_LINE_BYTES + 1} AND ({_PRODUCED}) || chr(10) = raw "
+        con.execute(f"CREATE OR REPLACE TEMP TABLE ev AS SELECT {_FAST_SELECT}, "
+                    f"unhex(left(sha256({_CANONICAL}), 32)) AS digest FROM px "
+                    f"WHERE j IS NOT NULL AND strlen(raw) <= {MAX_LINE_BYTES + 1} AND {_PRODUCED} "
                     f"AND {_RULES} AND {_TIME_US} IS NOT NULL")
-        fast = con.sql("SELECT line, canonical FROM fast ORDER BY line").to_arrow_table()
-        con.register("dig_src", pa.table({"line": fast.column(0), "digest": _digests(fast.column(1).combine_chunks())}))
-        del fast
-        con.execute("CREATE OR REPLACE TEMP TABLE ev AS SELECT f.* EXCLUDE (digest, canonical), d.digest "
-                    "FROM fast f JOIN dig_src d USING (line)")
-        con.unregister("dig_src")
-        rest = con.execute("SELECT line, raw FROM px ANTI JOIN fast USING (line) ORDER BY line").fetchall()
+        rest = con.execute("SELECT line, raw FROM px ANTI JOIN ev USING (line) ORDER BY line").fetchall()
         con.execute("DROP TABLE px")
-        con.execute("DROP TABLE fast")
         rejected = self._slow(rest + slow)
         self.counters.lines += batch.count - self.blank
         self._classify(rejected)
@@ -325,10 +295,12 @@ class Engine:
         con, c = self.con, self.counters
         known = ", ".join("'" + w.replace("'", "''") + "'" for w in sorted(self.known_waves)) or "NULL"
         wave = self.rules.id.replace("'", "''")
+        kinds = ", ".join("'" + k.replace("'", "''") + "'" for k in sorted(self.kinds)) or "NULL"
         con.execute(
             "CREATE OR REPLACE TEMP TABLE c AS SELECT e.*, CASE WHEN s.reason IS NOT NULL THEN s.reason "
             f"WHEN ss.source IS NULL THEN '{reasons.SOURCE_UNTRUSTED}' "
             f"WHEN e.wave <> '{wave}' THEN CASE WHEN e.wave IN ({known}) THEN '~other' ELSE '{reasons.UNKNOWN_WAVE}' END "
+            f"WHEN e.kind NOT IN ({kinds}) THEN '~kind' "
             f"WHEN e.time_us > {self.as_of_us} THEN '{reasons.FUTURE_DATED}' END AS early "
             "FROM ev e JOIN spans s USING (span) LEFT JOIN span_sources ss ON ss.span = e.span AND ss.source = e.source")
         con.execute("DROP TABLE ev")
@@ -341,8 +313,8 @@ class Engine:
                 c.unproven += 1
                 reason, detail = spans[span].reason or "", spans[span].detail
             out.append((line, Refusal("event", reason, detail, name, line, item.source, item.id)))
-        for (line, span, early, source, ident, time_us, wv, vendor, sw, version, site) in con.execute(
-                "SELECT line, span, early, source, id, time_us, wave, vendor, sw_id, sw_version, site_id FROM c "
+        for (line, span, early, source, ident, time_us, wv, vendor, sw, version, site, kind) in con.execute(
+                "SELECT line, span, early, source, id, time_us, wave, vendor, sw_id, sw_version, site_id, kind FROM c "
                 "WHERE early IS NOT NULL").fetchall():
             if early == "~other":
                 c.other_wave += 1
@@ -352,6 +324,9 @@ class Engine:
                 detail = _untrusted(source, spans[span])
             elif early == reasons.UNKNOWN_WAVE:
                 detail = f"wave {wv!r} is not in the catalog"
+            elif early == "~kind":
+                early = reasons.INVALID_DATA
+                detail = f"kind {kind!r} is not a data kind of the wave's pack ({', '.join(sorted(self.kinds))})"
             elif early == reasons.FUTURE_DATED:
                 detail = (f"event time {format_us(time_us)} is after the run's as-of time "
                           f"{format_us(self.as_of_us)}")

@@ -375,3 +375,44 @@ class Ledger:
                        for t in ("installations", "payments", "payment_events", "batches")})
         return counts
 
+
+@dataclass(frozen=True, slots=True)
+class LedgerStatus:
+    """What a ledger holds, per wave, and the run holding it (``usine pay status``)."""
+
+    runs: int
+    unfinished: int
+    #: (wave, status, count) of installations
+    installations: list[tuple[str, str, int]]
+    #: (wave, currency, count, cents, held) of payments
+    payments: list[tuple[str, str, int, int, int]]
+    lease: lease.Lease | None
+
+
+def ledger_status(path: Path) -> LedgerStatus:
+    """A ledger's status, read-only; InputError when the file is not a usine payment ledger."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        installations = db.execute("SELECT wave, status, count(*) FROM installations GROUP BY wave, status "
+                                   "ORDER BY wave, status").fetchall()
+        payments = db.execute("SELECT wave, currency, count(*), sum(amount_cents), sum(batch IS NULL) FROM payments "
+                              "GROUP BY wave, currency ORDER BY wave").fetchall()
+        runs, unfinished = db.execute("SELECT count(*), sum(finished IS NULL) FROM runs").fetchone()
+        has_lease = db.execute("SELECT 1 FROM sqlite_master WHERE name='lease'").fetchone() is not None
+        held = lease.read_lease(db) if has_lease else None
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"not a usine payment ledger: {exc}", file=path) from exc
+    finally:
+        db.close()
+    return LedgerStatus(runs, unfinished or 0, [tuple(r) for r in installations], [tuple(r) for r in payments], held)
+
+
+def release_lease(path: Path, run: int) -> lease.Lease:
+    """Release the lease of run ``run`` on an operator's word that it is dead (:func:`lease.break_lease`)."""
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        return lease.break_lease(db, path, run)
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"not a usine payment ledger: {exc}", file=path) from exc
+    finally:
+        db.close()

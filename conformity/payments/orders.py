@@ -3,13 +3,14 @@
 One credit transfer per paid installation; one pain.001 message per batch, named by its MsgId. The
 payer (debtor) is the payment agency, the payees (creditors) are the vendors. Orders whose vendor
 has no bank details are *held*: listed in the CSV and the refusal report, never in a pain.001 file.
+Every text field of the pain.001 keeps to the EPC rules (:mod:`conformity.payments.epc`: Latin
+character set, names 70, remittance 140, identifiers 35 characters); the CSV keeps the text as it is.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import IO, Any
 from lxml import etree
 
 from conformity.payments.envelope import format_us
+from conformity.payments.epc import ID_MAX, NAME_MAX, REMITTANCE_MAX, epc_id, epc_text
 from conformity.payments.files import atomic_output
 from conformity.payments.payees import Account
 
@@ -29,8 +31,6 @@ ORDER_COLUMNS = ("status", "msg_id", "end_to_end_id", "payment_id", "wave", "ven
                  "creditor_name", "iban", "bic", "label_id", "qualified_at", "created")
 TOTAL_COLUMNS = ("wave", "vendor_id", "vendor_name", "currency", "paid_this_run", "amount_this_run", "paid_total",
                  "amount_total", "held", "amount_held")
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_SPACES = re.compile(r"\s+")
 
 
 def amount(cents: int) -> str:
@@ -45,12 +45,6 @@ def end_to_end_id(payment: dict[str, Any]) -> str:
 
 def pain_file_name(msg_id: str) -> str:
     return f"pain001-{msg_id}.xml"
-
-
-def xml_text(value: str, limit: int) -> str:
-    """Text fit for an ISO 20022 MaxNText element: XML characters, one line, at most ``limit`` characters."""
-    text = _SPACES.sub(" ", _NOT_XML.sub("", value)).strip()[:limit].strip()
-    return text or "-"
 
 
 def order_row(payment: dict[str, Any], status: str) -> list[Any]:
@@ -115,7 +109,7 @@ def _emit(xf: Any, el: El) -> None:
 
 
 def _party(tag: str, name: str) -> El:
-    return El(tag, [El("Nm", xml_text(name, 140))])
+    return El(tag, [El("Nm", epc_text(name, NAME_MAX))])
 
 
 def _account(tag: str, iban: str) -> El:
@@ -130,12 +124,12 @@ def _transaction(payment: dict[str, Any]) -> El:
     remittance = (f"usine {payment['wave']} {payment['category']}/{payment['site_size']} "
                   f"software {payment['software_id']} site {payment['site_id']} label {payment['label_id']}")
     return El("CdtTrfTxInf", [
-        El("PmtId", [El("EndToEndId", end_to_end_id(payment))]),
+        El("PmtId", [El("EndToEndId", epc_id(end_to_end_id(payment)))]),
         El("Amt", [El("InstdAmt", amount(payment["amount_cents"]), {"Ccy": payment["currency"]})]),
         _agent("CdtrAgt", payment["bic"]),
         _party("Cdtr", payment["creditor_name"]),
         _account("CdtrAcct", payment["iban"]),
-        El("RmtInf", [El("Ustrd", xml_text(remittance, 140))]),
+        El("RmtInf", [El("Ustrd", epc_text(remittance, REMITTANCE_MAX))]),
     ])
 
 
@@ -151,10 +145,10 @@ def _write_pain001(fh: IO[bytes], batch: dict[str, Any], payer: Account, payment
         xf.write_declaration()
         with xf.element(f"{{{PAIN_NS}}}Document", nsmap={None: PAIN_NS}):
             with xf.element(f"{{{PAIN_NS}}}CstmrCdtTrfInitn"):
-                _emit(xf, El("GrpHdr", [El("MsgId", batch["msg_id"]), El("CreDtTm", batch["created"]),
+                _emit(xf, El("GrpHdr", [El("MsgId", epc_id(batch["msg_id"], ID_MAX)), El("CreDtTm", batch["created"]),
                                         El("NbOfTxs", count), El("CtrlSum", total), _party("InitgPty", payer.name)]))
                 with xf.element(f"{{{PAIN_NS}}}PmtInf"):
-                    for el in [El("PmtInfId", batch["msg_id"]), El("PmtMtd", "TRF"), El("BtchBookg", "true"),
+                    for el in [El("PmtInfId", epc_id(batch["msg_id"], ID_MAX)), El("PmtMtd", "TRF"), El("BtchBookg", "true"),
                                El("NbOfTxs", count), El("CtrlSum", total),
                                El("PmtTpInf", [El("SvcLvl", [El("Cd", "SEPA")])]),
                                El("ReqdExctnDt", [El("Dt", batch["execution_date"])]),

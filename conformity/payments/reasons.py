@@ -8,7 +8,7 @@ from __future__ import annotations
 # An input line or event that cannot be read, or is not a data-received event.
 MALFORMED = "malformed"                       # not a JSON object on one line (file and line number)
 WRONG_ENVELOPE = "wrong-envelope"             # not a CloudEvents 1.0 data-received envelope
-INVALID_DATA = "invalid-data"                 # `data` does not match the data-received schema
+INVALID_DATA = "invalid-data"                 # `data` breaks the data-received schema, or its kind is not its pack's
 # The event's identity: (source, id) is unique per CloudEvents 1.0.
 DUPLICATE_EVENT = "duplicate-event"           # already recorded, same content: nothing new
 CONFLICTING_DUPLICATE = "conflicting-duplicate"  # same source and id, different content

@@ -51,8 +51,8 @@ class RefusalReport:
         self.counts: Counter[tuple[str, str]] = Counter()
         self._csv_path = scratch_file(out, CSV_NAME)
         self._jsonl_path = scratch_file(out, JSON_NAME + "l")
-        self._csv_fh = open(self._csv_path, "w", encoding="utf-8", newline="")  # noqa: SIM115 (closed by finish)
-        self._jsonl_fh = open(self._jsonl_path, "w", encoding="utf-8")  # noqa: SIM115
+        self._csv_fh = open(self._csv_path, "w", encoding="utf-8", newline="")
+        self._jsonl_fh = open(self._jsonl_path, "w", encoding="utf-8")
         self._csv = csv.writer(self._csv_fh)
         self._csv.writerow(COLUMNS)
 

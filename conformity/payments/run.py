@@ -115,6 +115,8 @@ class PaymentRun:
         self.o = options
         self.progress = progress or (lambda _msg: None)
         self.rules = WaveRules.of(catalog.wave(options.wave))
+        #: the data kinds the wave's pack declares (pack.toml ``data_kinds``): an event of another kind is invalid
+        self.kinds = frozenset(catalog.packs[catalog.wave(options.wave).pack].data_kinds)
         self.known_waves = frozenset(catalog.waves)
         self.as_of_us = to_us(options.as_of)
         self.stats = RunStats()
@@ -149,7 +151,7 @@ class PaymentRun:
                 self.progress(f"{adopted:,} events recorded by an earlier version moved to the event store")
             try:
                 self._record_labels()
-                self.engine = Engine(ledger, store, self.rules, self.book, self.label_rows, self.known_waves,
+                self.engine = Engine(ledger, store, self.rules, self.book, self.label_rows, self.known_waves, self.kinds,
                                      self.as_of_us, self.run_id, self.report, self.o.out / f".scratch-{self.run_id}",
                                      self.progress)
                 try:

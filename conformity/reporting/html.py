@@ -8,13 +8,15 @@ from typing import Any
 
 from conformity.checks.model import concerning
 
-ORDER = {"fail": 0, "error": 1, "evidence-required": 3, "not-applicable": 4, "pass": 5}
+ORDER = {"fail": 0, "error": 1, "not-exercised": 2, "evidence-required": 3, "not-applicable": 4, "pass": 5}
+NOT_PASSED = ("fail", "error", "not-exercised")
 CSS = """
 body{font:14px/1.5 system-ui,sans-serif;margin:0;color:#1d2433;background:#f6f7f9}header{padding:20px 36px;color:#fff}
 header.ok{background:#18753c}header.ko{background:#b3261e}h1{margin:0;font-size:22px}main{padding:20px 36px;max-width:1200px}
 section{background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:14px 20px;margin-bottom:16px}
 .req h3{margin:0 0 4px;font-size:15px}.badge{display:inline-block;font-size:12px;font-weight:600;border-radius:3px;padding:1px 7px;margin-right:6px}
-.fail{background:#fde2e1;color:#8a1c14}.error{background:#fff3d6;color:#7a5300}.pass{background:#dff5e6;color:#18753c}
+.fail{background:#fde2e1;color:#8a1c14}.not-exercised{background:#f3e5f5;color:#6a1b9a}
+section.problems{border:2px solid #b3261e}section.problems li{margin-bottom:4px}.error{background:#fff3d6;color:#7a5300}.pass{background:#dff5e6;color:#18753c}
 .evidence-required,.not-applicable{background:#eee;color:#333}pre{background:#f3f4f7;padding:8px;overflow:auto;font-size:12px;max-height:360px}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eceef2;padding:4px 8px;text-align:left}
 """
@@ -32,6 +34,23 @@ def _excerpt(traces: dict[str, dict[str, Any]], scenario: str | None, seq: int |
     return ""
 
 
+def _problems(report: dict[str, Any]) -> str:
+    """The run's problems, at the top: what did not run as planned, before any verdict."""
+    e = escape
+    problems = report["problems"]
+    driver = any(p["kind"] == "driver" for p in problems)
+    items = "".join(
+        f"<li><b>{e(p['kind'])}</b> — scenario <code>{e(p['scenario'])}</code>"
+        + (f", step <code>{e(p['step'])}</code> ({e(p['action'])})" if p["step"] else "")
+        + f": {e(p['message'])}"
+        + (f"<pre>{e(json.dumps(p['details'], indent=2, ensure_ascii=False, sort_keys=True)[:3000])}</pre>"
+           if p.get("details") else "") + "</li>" for p in problems)
+    title = "Your driver did not answer properly" if driver else "The run did not go as planned"
+    return (f"<section class=problems id=problems><h2>{title}: {len(problems)} step(s)</h2><p>These steps did not run as "
+            "planned. The requirements judged on them are <b>error</b> or <b>not-exercised</b> (the cause is their "
+            f"first finding), not failures of your software. Fix these first.</p><ul>{items}</ul></section>")
+
+
 def report_html(report: dict[str, Any], traces: dict[str, dict[str, Any]]) -> str:
     e = escape
     s = report["summary"]
@@ -43,7 +62,7 @@ def report_html(report: dict[str, Any], traces: dict[str, dict[str, Any]]) -> st
             f"{e(report['wave'])} {e(report['category'])}: {'every automated MUST passed' if s['passed'] else 'MUST requirements failed'}</h1>"
             f"<p>{s['must_passed']}/{s['must_automated']} automated MUST passed · verdicts {e(json.dumps(s['verdicts'], sort_keys=True))} · "
             f"seed {report['seed']} · usine {e(report['harness']['version'])}</p></header>")
-    body = []
+    body = [_problems(report)] if report.get("problems") else []
     for r in rows:
         parts = [f"<section class=req id='{e(r['id'])}'><h3><span class='badge {e(r['verdict'])}'>{e(r['verdict'])}</span>"
                  f"{e(r['id'])} [{e(r['level'])}] {e(r['title'])}</h3><small>{e(r['ref'])} · proof: {e(r['method'])}"
@@ -54,10 +73,10 @@ def report_html(report: dict[str, Any], traces: dict[str, dict[str, Any]]) -> st
             parts.append("<p>Attached for review: " + (", ".join(
                 f"<code>{e(f['file'])}</code> ({e(f['media_type'])}, {f['bytes']} bytes, sha256 {e(f['sha256'][:16])}…)"
                 for f in attached) if attached else "<b>nothing</b>") + "</p>")
-        if r["verdict"] in ("fail", "error"):
+        if r["verdict"] in NOT_PASSED:
             for cid in r["checks"]:
                 c = check_findings[cid]
-                if c["status"] not in ("fail", "error"):
+                if c["status"] not in NOT_PASSED:
                     continue
                 mine = [f for f in c["findings"] if concerning(f, r["id"])]
                 if not mine:

@@ -1,4 +1,15 @@
-"""JUnit XML: one testsuite per referential, one testcase per requirement, ids in <properties>."""
+"""JUnit XML: one testsuite per referential, one testcase per requirement, valid against Jenkins' JUnit XSD.
+
+The file keeps to the schema the main CI consumers read (Jenkins' ``junit-4.xsd`` from dtkit, also
+what GitLab and most report viewers accept): no ``<properties>`` inside a ``<testcase>`` and no
+``skipped`` attribute on ``<testsuites>``. What a CI server displays stays: testcase ``name``
+(``REQ-ID title``) and ``classname``, the ``failure`` / ``error`` message and text, the
+``skipped`` text, and each testcase's ``system-out``. Requirement ids travel in two places a reader
+finds them: the testsuite's ``<properties>`` (``requirement:<REQ-ID>`` → level, kind, proof, checks,
+plus the suite's ``ref``, ``wave`` and ``category``) and the first lines of each testcase's
+``system-out`` (``requirement: REQ-ID``, ``ref``, ``level``…). Rendering is a pure function of
+report.json: the agency renders it again and compares bytes.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +18,10 @@ from collections import defaultdict
 from typing import Any
 
 from lxml import etree
+
+SKIPPED = ("evidence-required", "not-applicable")
+#: verdicts written as a JUnit failure: fail, and not-exercised (a MUST not exercised blocks a label like a failure)
+FAILED = ("fail", "not-exercised")
 
 
 def _j(value: Any) -> str:
@@ -24,40 +39,79 @@ def _findings_text(findings: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _facts(r: dict[str, Any]) -> list[tuple[str, str]]:
+    return [("requirement", r["id"]), ("ref", r["ref"]), ("level", r["level"]), ("kind", r["kind"]),
+            ("proof", r["method"]), ("checks", ",".join(r["checks"])), ("verdict", r["verdict"])]
+
+
+def _counts(reqs: list[dict[str, Any]]) -> dict[str, str]:
+    return {"tests": str(len(reqs)), "failures": str(sum(r["verdict"] in FAILED for r in reqs)),
+            "errors": str(sum(r["verdict"] == "error" for r in reqs))}
+
+
+def _testcase(suite: etree._Element, report: dict[str, Any], ref: str, r: dict[str, Any], seconds: float) -> None:
+    case = etree.SubElement(suite, "testcase", name=f"{r['id']} {r['title']}",
+                            classname=f"usine.{report['wave']}.{report['category']}.{ref.split('@')[0]}",
+                            time=f"{seconds:.3f}")
+    # Jenkins' XSD: skipped, then error(s), then failure(s), then system-out
+    if r["verdict"] == "evidence-required":
+        etree.SubElement(case, "skipped").text = f"{r['method']} proof: {r.get('evidence', '')}"
+    elif r["verdict"] == "not-applicable":
+        etree.SubElement(case, "skipped").text = "not applicable: " + _findings_text(r["findings"])
+    elif r["verdict"] == "error":
+        el = etree.SubElement(case, "error", message=(r["findings"][0]["message"] if r["findings"] else "error"))
+        el.text = _findings_text(r["findings"])
+    elif r["verdict"] in FAILED:
+        el = etree.SubElement(case, "failure", message=(r["findings"][0]["message"] if r["findings"] else "failed"),
+                              type=r["level"] if r["verdict"] == "fail" else "not-exercised")
+        el.text = _findings_text(r["findings"])
+    out = "\n".join(f"{name}: {value}" for name, value in _facts(r))
+    if r["findings"] and r["verdict"] not in (*FAILED, "error", "not-applicable"):
+        out += "\nfindings:\n" + _findings_text(r["findings"])
+    etree.SubElement(case, "system-out").text = out + "\n"
+
+
+def _problem_suite(root: etree._Element, report: dict[str, Any]) -> None:
+    """The run's problems first: one testcase per scenario that did not run as planned, as a JUnit error."""
+    by_scenario: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in report["problems"]:
+        by_scenario[p["scenario"]].append(p)
+    suite = etree.SubElement(root, "testsuite", name="usine run: steps that did not run as planned",
+                             tests=str(len(by_scenario)), failures="0", errors=str(len(by_scenario)), skipped="0")
+    for scenario, problems in by_scenario.items():
+        case = etree.SubElement(suite, "testcase", classname=f"usine.{report['wave']}.{report['category']}.run",
+                                name=f"scenario {scenario}", time="0.000")
+        el = etree.SubElement(case, "error", message=f"{problems[0]['kind']} problem: {problems[0]['message']}",
+                              type=problems[0]["kind"])
+        el.text = "\n".join(f"- [{p['kind']}] " + (f"step {p['step']!r} ({p['action']}): " if p["step"] else "")
+                            + p["message"] for p in problems)
+
+
 def junit_xml(report: dict[str, Any]) -> bytes:
     rows = report["requirements"]
     by_ref: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_ref[r["ref"].split("#")[0]].append(r)
     check_ms = {c["id"]: c["duration_ms"] for c in report["checks"]}
-    status = lambda r: r["verdict"]  # noqa: E731
-    root = etree.Element("testsuites", name=f"usine {report['wave']} {report['category']}",
-                         tests=str(len(rows)), failures=str(sum(status(r) == "fail" for r in rows)),
-                         errors=str(sum(status(r) == "error" for r in rows)),
-                         skipped=str(sum(status(r) in ("evidence-required", "not-applicable") for r in rows)),
+    problems = report.get("problems", [])
+    counts = _counts(rows)
+    cases = len({p["scenario"] for p in problems})
+    counts["tests"] = str(int(counts["tests"]) + cases)
+    counts["errors"] = str(int(counts["errors"]) + cases)
+    root = etree.Element("testsuites", name=f"usine {report['wave']} {report['category']}", **counts,
                          time=f"{report['duration_s']:.3f}")
+    if problems:
+        _problem_suite(root, report)
     for ref, reqs in by_ref.items():
-        suite = etree.SubElement(root, "testsuite", name=ref, tests=str(len(reqs)),
-                                 failures=str(sum(status(r) == "fail" for r in reqs)),
-                                 errors=str(sum(status(r) == "error" for r in reqs)),
-                                 skipped=str(sum(status(r) in ("evidence-required", "not-applicable") for r in reqs)))
+        times = [sum(check_ms.get(c, 0) for c in r["checks"]) / 1000 for r in reqs]
+        suite = etree.SubElement(root, "testsuite", name=ref, **_counts(reqs),
+                                 skipped=str(sum(r["verdict"] in SKIPPED for r in reqs)), time=f"{sum(times):.3f}")
+        props = etree.SubElement(suite, "properties")
+        for name, value in (("ref", ref), ("wave", report["wave"]), ("category", report["category"])):
+            etree.SubElement(props, "property", name=name, value=value)
         for r in reqs:
-            seconds = sum(check_ms.get(c, 0) for c in r["checks"]) / 1000
-            case = etree.SubElement(suite, "testcase", classname=f"usine.{report['wave']}.{report['category']}.{ref.split('@')[0]}",
-                                    name=f"{r['id']} {r['title']}", time=f"{seconds:.3f}")
-            props = etree.SubElement(case, "properties")
-            for name, value in (("requirement", r["id"]), ("ref", r["ref"]), ("level", r["level"]),
-                                ("kind", r["kind"]), ("proof", r["method"]), ("checks", ",".join(r["checks"]))):
-                etree.SubElement(props, "property", name=name, value=value)
-            if r["verdict"] == "fail":
-                el = etree.SubElement(case, "failure", message=(r["findings"][0]["message"] if r["findings"] else "failed"),
-                                      type=r["level"])
-                el.text = _findings_text(r["findings"])
-            elif r["verdict"] == "error":
-                el = etree.SubElement(case, "error", message=(r["findings"][0]["message"] if r["findings"] else "error"))
-                el.text = _findings_text(r["findings"])
-            elif r["verdict"] == "evidence-required":
-                etree.SubElement(case, "skipped", message=f"{r['method']} proof: {r.get('evidence', '')}")
-            elif r["verdict"] == "not-applicable":
-                etree.SubElement(case, "skipped", message="not applicable: " + _findings_text(r["findings"]))
+            value = "; ".join(f"{k}={v}" for k, v in _facts(r)[1:])
+            etree.SubElement(props, "property", name=f"requirement:{r['id']}", value=value)
+        for r, seconds in zip(reqs, times, strict=True):
+            _testcase(suite, report, ref, r, seconds)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

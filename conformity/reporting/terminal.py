@@ -14,7 +14,21 @@ from conformity.harness.events import Event, RunFinished, RunStarted, ScenarioFi
 from conformity.harness.plan import Plan
 from conformity.harness.scenario import SCENARIOS
 
-STYLE = {"pass": "green", "fail": "bold red", "error": "yellow", "evidence-required": "cyan", "not-applicable": "dim"}
+STYLE = {"pass": "green", "fail": "bold red", "error": "yellow", "not-exercised": "magenta", "evidence-required": "cyan",
+         "not-applicable": "dim"}
+NOT_PASSED = ("fail", "error", "not-exercised")
+#: how many run problems the terminal lists before saying how many more report.json holds
+SHOWN_PROBLEMS = 12
+
+
+def problem_lines(report: dict[str, Any]) -> list[str]:
+    """The run's problems (steps that did not run as planned), one line each, the first ones only."""
+    problems = report.get("problems", [])
+    lines = [f"{p['kind']:<11} {p['scenario']}" + (f" step {p['step']!r}" if p["step"] else "") + f": {p['message']}"
+             for p in problems[:SHOWN_PROBLEMS]]
+    if len(problems) > SHOWN_PROBLEMS:
+        lines.append(f"… and {len(problems) - SHOWN_PROBLEMS} more (report.json, 'problems')")
+    return lines
 
 
 def scenario_referential(plan: Plan, scenario: str) -> str:
@@ -59,17 +73,28 @@ class TerminalReporter:
             self.summary(event.report)
 
     def summary(self, report: dict[str, Any]) -> None:
+        problems = report.get("problems", [])
+        if problems:
+            kinds = Counter(p["kind"] for p in problems)
+            head = ("YOUR DRIVER DID NOT ANSWER PROPERLY" if kinds.get("driver") else "THE RUN DID NOT GO AS PLANNED")
+            self.console.print(f"[bold red]{head}[/]: {len(problems)} step(s) did not run as planned "
+                               f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}); the requirements judged on "
+                               "them are error or not-exercised, not failures of your software:")
+            for line in problem_lines(report):
+                self.console.print(f"  {line}", markup=False, highlight=False)
         table = Table(title=f"{report['vendor']['software']} {report['vendor']['version']} — {report['wave']} {report['category']}")
         for col in ("requirement", "level", "proof", "verdict", "first finding"):
             table.add_column(col, overflow="fold")
-        rows = sorted(report["requirements"], key=lambda r: ({"fail": 0, "error": 1}.get(r["verdict"], 2), r["id"]))
+        rows = sorted(report["requirements"], key=lambda r: ({"fail": 0, "error": 1, "not-exercised": 2}.get(r["verdict"], 3),
+                                                             r["id"]))
         for r in rows:
-            first = r["findings"][0]["message"] if r["findings"] and r["verdict"] in ("fail", "error") else ""
+            first = r["findings"][0]["message"] if r["findings"] and r["verdict"] in NOT_PASSED else ""
             table.add_row(r["id"], r["level"], r["method"], f"[{STYLE.get(r['verdict'], '')}]{r['verdict']}[/]", first[:120])
         self.console.print(table)
         s = report["summary"]
         verdict = "[green]every automated MUST passed[/]" if s["passed"] else \
-            f"[bold red]{len(s['failed_must'])} MUST failed, {len(s['errored_must'])} in error[/]"
+            f"[bold red]{len(s['failed_must'])} MUST failed, {len(s['errored_must'])} in error, " \
+            f"{len(s.get('not_exercised_must', []))} not exercised[/]"
         attached = report.get("evidence", {})
         missing = [r for r in s["evidence_required"] if r not in attached]
         self.console.print(f"{s['must_passed']}/{s['must_automated']} automated MUST passed — {verdict}; "

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from conformity.packs.health.ins import OID_TEST_NIR, nir_key
-from sandbox.samples import build_cda, submission
+from sandbox.packs.health.samples import build_cda, submission
 
 
 @dataclass(frozen=True)

@@ -1,27 +1,34 @@
-"""The practitioner identity provider: a compact OpenID Connect provider (code flow, PKCE S256), per session.
+"""The OpenID Connect provider: a compact provider (code flow, PKCE S256), per session, configured by packs.
 
-Issuer: ``{base_url}/s/{session_id}/idp``. The login is automated: ``login_hint`` names a practitioner
-of the session fixtures by national id ("8" + RPPS). Authorization codes are one-time, short-lived and
+Each pack's :class:`~sandbox.oidc_profile.OidcProfile` mounts it once, under its own name (``<service>``):
+issuer ``{base_url}/s/{session_id}/<service>``. The login is automated: ``login_hint`` names an account of
+the session fixtures (the profile says which list and which field); the profile also gives the account's
+claims, the ``acr`` values and scopes, and the services an access token may be sent to. Authorization codes are one-time, short-lived and
 bound to the client, redirect URI, nonce and code challenge; a code presented twice revokes the access
 token it gave. Each token response also carries a refresh token (kind ``refresh``), redeemable at the
 token endpoint (``grant_type=refresh_token``, outcome ``token-refreshed``) and nowhere else. Access
-tokens are opaque records in the store (kind ``access``, scope = session id), the ones every session
-service accepts through ``deps.require_access_token``; their data is::
+tokens are JWTs (RFC 9068, ``typ`` ``at+jwt``, signed like the session's ID tokens) whose ``aud``
+claim lists the base URLs of the services they may be sent to (the pack's services and userinfo), so
+software can keep a token to its audience;
+the services still accept them only as records in the store (kind ``access``, scope = session id),
+through ``deps.require_access_token``; their data is::
 
-    {"sub": "8…", "client_id": "cli_…", "scopes": ["openid", …], "auth_time": 1700000000,
-     "practitioner": {national_id, rpps, family_name, given_name, profession…, organisation},
-     "userinfo": {<the claims /userinfo answers>}}
+    {"sub": "…", "client_id": "cli_…", "scopes": ["openid", …], "auth_time": 1700000000,
+     "account": {<the account of the fixtures>}, "userinfo": {<the claims /userinfo answers>}}
 
-Faults (``faults["idp"]``): ``id_token`` forges the next ID tokens (see ``sandbox.oidc_keys``);
+Faults (``faults["<service>"]``): ``id_token`` forges the next ID tokens (see ``sandbox.oidc_keys``);
 ``state_not_echoed`` makes the authorization redirect carry another state; ``userinfo_other_sub``
-makes userinfo answer another practitioner's claims; ``userinfo_signed`` answers userinfo as a signed
+makes userinfo answer another account's claims; ``userinfo_signed`` answers userinfo as a signed
 JWT (valid or with a corrupted signature); ``rotate_keys`` rotates the signing key (JWKS and ID tokens);
 ``discovery_other_issuer`` serves a discovery document naming another issuer. The outcome details of
 the exchange say which fault was injected. Every ID token carries ``at_hash`` and ``c_hash``.
 
-The automated login authenticates at the substantial level: every ID token carries ``acr``
-``eidas1`` (the only value of ``acr_values_supported``), and ``auth_time`` is the time of the
-authorization request.
+ID tokens, signed userinfo and access tokens are signed with the algorithm the session's client registered
+(``id_token_signed_response_alg``: RS256 by default, or ES256); discovery lists both, the session's JWKS
+publishes that algorithm's key (``sandbox.oidc_keys``).
+
+The automated login authenticates at the profile's first level: every ID token carries that ``acr``
+(``acr_values_supported`` lists the profile's), and ``auth_time`` is the time of the authorization request.
 
 Errors: before the redirect URI is known good, problems (RFC 9457); after it, OAuth errors in the
 redirect; at the token endpoint, OAuth error JSON (RFC 6749 §5.2). Every one has a stable ``code``.
@@ -42,28 +49,28 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core.util import create_half_hash
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from joserfc import jwt
 
 from sandbox.credentials import secret_hash
 from sandbox.deps import fault, get_session, require_access_token, store_of
-from sandbox.oidc_keys import ALG, IdpKeys, load_or_create, sign_id_token
+from sandbox.oidc_keys import ALGS, IdpKeys, load_or_create, sign_id_token
+from sandbox.oidc_profile import OidcProfile
 from sandbox.problems import Problem, set_outcome
 
-router = APIRouter(tags=["idp"])
+router = APIRouter(tags=["OpenID Connect provider"])
 
 CODE_TTL = 60
 USED_CODE_TTL = 3600
 ID_TOKEN_TTL = 300
 REFRESH_TOKEN_TTL = 8 * 3600
 MAX_PARAM_CHARS = 1024
-SCOPES = ("openid", "profile", "scope_all")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 PKCE_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 NOT_IN_DESCRIPTIONS = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-ACR = "eidas1"
-CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "at_hash", "given_name", "family_name",
-          "preferred_username", "SubjectNameID", "SubjectRefPro", "profession", "specialty")
+#: the ID token's own claims (the profile adds those of its accounts)
+TOKEN_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "at_hash")
 
 
 def setup(app: FastAPI) -> None:
@@ -80,12 +87,33 @@ class OAuthError(Exception):
         self.error, self.code, self.description, self.status = error, code, description, status
 
 
-def issuer(session: dict[str, Any]) -> str:
-    return f"{session['base_url']}/s/{session['id']}/idp"
+def profile_of(request: Request) -> OidcProfile:
+    """The profile of the provider this request reached (``/s/{sid}/<service>/…``)."""
+    service = request.scope["path"].split("/")[3]
+    return request.app.state.oidc_profiles[service]
 
 
-def _keys(request: Request) -> IdpKeys:
-    return request.app.state.idp_keys
+def issuer(session: dict[str, Any], profile: OidcProfile) -> str:
+    return f"{session['base_url']}/s/{session['id']}/{profile.service}"
+
+
+def _keys(request: Request, session: dict[str, Any]) -> IdpKeys:
+    """The keys of the algorithm the session's client registered (RS256 unless it asked for ES256)."""
+    return request.app.state.idp_keys.for_alg(session.get("id_token_signed_response_alg"))
+
+
+def access_token_jwt(request: Request, session: dict[str, Any], sub: str, client_id: str, scopes: list[str],
+                     ttl: int) -> str:
+    """An access token as a JWT (RFC 9068): its ``aud`` lists the services it may be sent to, nowhere else."""
+    profile = profile_of(request)
+    base = f"{session['base_url']}/s/{session['id']}"
+    now = int(time.time())
+    claims = {"iss": issuer(session, profile), "sub": sub, "client_id": client_id, "scope": " ".join(scopes),
+              "aud": [f"{base}/{name}" for name in profile.audience] + [f"{issuer(session, profile)}/userinfo"],
+              "iat": now, "exp": now + ttl, "jti": secrets.token_urlsafe(16)}
+    keys = _keys(request, session)
+    return jwt.encode({"alg": keys.alg, "kid": keys.kid, "typ": "at+jwt"}, claims, keys.signing,
+                      algorithms=[keys.alg])
 
 
 # discovery ------------------------------------------------------------------------------------------
@@ -93,9 +121,9 @@ def _keys(request: Request) -> IdpKeys:
 @router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery document")
 def discovery(request: Request, session_id: str) -> dict[str, Any]:
     session = get_session(request, session_id)
-    base = issuer(session)
+    base = issuer(session, profile_of(request))
     named = base
-    if fault(session, "idp").get("discovery_other_issuer"):
+    if fault(session, profile_of(request).service).get("discovery_other_issuer"):
         named = f"{base}-other"  # the document of another provider (OpenID Connect Discovery §4.3)
         set_outcome(request, "discovery-served", fault="discovery_other_issuer", issuer=named)
     else:
@@ -105,10 +133,12 @@ def discovery(request: Request, session_id: str) -> dict[str, Any]:
         "userinfo_endpoint": f"{base}/userinfo", "jwks_uri": f"{base}/jwks",
         "response_types_supported": ["code"], "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"], "code_challenge_methods_supported": ["S256"],
-        "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": [ALG],
-        "acr_values_supported": [ACR],
+        "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": list(ALGS),
+        "userinfo_signing_alg_values_supported": list(ALGS),
+        "acr_values_supported": list(profile_of(request).acr_values),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": list(SCOPES), "claims_supported": list(CLAIMS),
+        "scopes_supported": list(profile_of(request).scopes),
+        "claims_supported": list(TOKEN_CLAIMS + profile_of(request).id_token_claims),
         "claims_parameter_supported": False, "request_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
     }
@@ -116,9 +146,10 @@ def discovery(request: Request, session_id: str) -> dict[str, Any]:
 
 @router.get("/jwks", summary="The provider's public signing keys (JWKS)")
 def jwks(request: Request, session_id: str) -> dict[str, Any]:
-    rotated = bool(fault(get_session(request, session_id), "idp").get("rotate_keys"))
+    session = get_session(request, session_id)
+    rotated = bool(fault(session, profile_of(request).service).get("rotate_keys"))
     set_outcome(request, "jwks-served", **({"fault": "rotate_keys"} if rotated else {}))
-    return _keys(request).public_jwks(rotated)
+    return _keys(request, session).public_jwks(rotated)
 
 
 # authorization endpoint -----------------------------------------------------------------------------
@@ -150,10 +181,6 @@ def _one(params: Any, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _practitioner(session: dict[str, Any], national_id: str) -> dict[str, Any] | None:
-    return next((p for p in session["fixtures"].get("practitioners", []) if p["national_id"] == national_id), None)
-
-
 AUTHORIZE_PARAMS = {"parameters": [
     {"name": name, "in": "query", "required": required, "schema": {"type": "string"}, "description": text}
     for name, required, text in (
@@ -161,7 +188,8 @@ AUTHORIZE_PARAMS = {"parameters": [
         ("redirect_uri", True, "registered, or an http loopback URL when none is registered"),
         ("scope", True, "must contain openid"), ("state", True, "echoed in the redirect"),
         ("nonce", True, "copied into the ID token"), ("code_challenge", False, "PKCE: BASE64URL(SHA256(verifier))"),
-        ("code_challenge_method", False, "S256"), ("login_hint", True, "a practitioner's national id (8 + RPPS)"))]}
+        ("code_challenge_method", False, "S256"),
+        ("login_hint", True, "the account to log in (the pack's profile says which identifier)"))]}
 
 
 @router.get("/authorize", summary="Authorization endpoint (code flow; automated login by login_hint)",
@@ -205,7 +233,7 @@ def _authorization(request: Request, session: dict[str, Any], params: Any) -> Re
         answer = {"error": exc.error, "error_description": exc.description}
         if state is not None and len(params.getlist("state")) == 1:
             answer["state"] = state
-        return _redirect(redirect_uri, answer | {"iss": issuer(session)})
+        return _redirect(redirect_uri, answer | {"iss": issuer(session, profile_of(request))})
     return _redirect(redirect_uri, issued)
 
 
@@ -243,25 +271,25 @@ def _authorize(request: Request, session: dict[str, Any], params: Any, client_id
     login_hint = params.get("login_hint")
     if not login_hint:
         raise OAuthError("invalid_request", "login-hint-missing",
-                         "the sandbox logs in the practitioner named by login_hint (national id, 8 + RPPS)")
-    practitioner = _practitioner(session, login_hint)
-    if practitioner is None:
+                         f"the sandbox logs in the account named by login_hint ({profile_of(request).login_hint})")
+    account = profile_of(request).account(session, login_hint)
+    if account is None:
         raise OAuthError("access_denied", "login-hint-unknown",
-                         f"no practitioner {login_hint!r} in this session's fixtures")
+                         f"no account {login_hint!r} in this session's fixtures")
 
     code = secrets.token_urlsafe(32)
-    granted = [s for s in SCOPES if s in scopes]
+    granted = [s for s in profile_of(request).scopes if s in scopes]
     store_of(request).put_token(code, "code", session["id"], {
         "client_id": client_id, "redirect_uri": redirect_uri, "nonce": nonce, "code_challenge": challenge,
-        "scopes": granted, "sub": practitioner["national_id"], "auth_time": int(time.time()),
+        "scopes": granted, "sub": account[profile_of(request).subject_key], "auth_time": int(time.time()),
     }, ttl=CODE_TTL)
-    details: dict[str, Any] = {"sub": practitioner["national_id"], "pkce": challenge is not None}
+    details: dict[str, Any] = {"sub": account[profile_of(request).subject_key], "pkce": challenge is not None}
     echoed = state
-    if fault(session, "idp").get("state_not_echoed"):
+    if fault(session, profile_of(request).service).get("state_not_echoed"):
         echoed = secrets.token_urlsafe(16)
         details["fault"] = "state_not_echoed"
     set_outcome(request, "authorization-code-issued", **details)
-    return {"code": code, "state": echoed, "iss": issuer(session)}
+    return {"code": code, "state": echoed, "iss": issuer(session, profile_of(request))}
 
 
 # token endpoint -------------------------------------------------------------------------------------
@@ -284,7 +312,7 @@ async def token(request: Request, session_id: str) -> JSONResponse:
         set_outcome(request, exc.code, error=exc.error, detail=exc.description)
         headers = dict(NO_STORE)
         if exc.status == 401:
-            headers["WWW-Authenticate"] = 'Basic realm="idp"'
+            headers["WWW-Authenticate"] = f'Basic realm="{profile_of(request).service}"'
         return JSONResponse({"error": exc.error, "error_description": exc.description, "code": exc.code},
                             status_code=exc.status, headers=headers)
 
@@ -386,7 +414,10 @@ def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], cli
     code = form.get("code")
     if not code:
         raise OAuthError("invalid_request", "code-missing", "code is required")
-    access_token = secrets.token_urlsafe(32)
+    pending = store_of(request).get_token(code)
+    ttl = request.app.state.config.access_token_ttl
+    access_token = access_token_jwt(request, session, str((pending or {}).get("sub", "")), session["client_id"],
+                                    list((pending or {}).get("scopes", [])), ttl)
     record = _take_code(request, session, code, access_token)
     if record["client_id"] != session["client_id"]:
         raise OAuthError("invalid_grant", "code-client-mismatch", "this code was issued to another client")
@@ -394,35 +425,37 @@ def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], cli
         raise OAuthError("invalid_grant", "redirect-uri-mismatch",
                          "redirect_uri must be the one of the authorization request")
     _check_pkce(record, form.get("code_verifier"))
-    practitioner = _practitioner(session, record["sub"])
-    if practitioner is None:  # pragma: no cover - fixtures do not change within a session
-        raise OAuthError("invalid_grant", "login-hint-unknown", "the practitioner is no longer in the fixtures")
+    profile = profile_of(request)
+    account = profile.by_subject(session, record["sub"])
+    if account is None:  # pragma: no cover - fixtures do not change within a session
+        raise OAuthError("invalid_grant", "login-hint-unknown", "the account is no longer in the fixtures")
 
-    ttl = request.app.state.config.access_token_ttl
-    userinfo = practitioner_claims(practitioner)
+    userinfo = profile.claims(account)
     grant = {"sub": record["sub"], "client_id": record["client_id"], "scopes": record["scopes"],
-             "auth_time": record["auth_time"], "practitioner": practitioner, "userinfo": userinfo}
+             "auth_time": record["auth_time"], "account": account, "userinfo": userinfo}
     store_of(request).put_token(access_token, "access", session["id"], grant, ttl=ttl)
     refresh_token = secrets.token_urlsafe(32)
     store_of(request).put_token(refresh_token, "refresh", session["id"], grant, ttl=REFRESH_TOKEN_TTL)
     now = int(time.time())
-    claims = {"iss": issuer(session), "sub": record["sub"], "aud": record["client_id"], "exp": now + ID_TOKEN_TTL,
-              "iat": now, "auth_time": record["auth_time"], "acr": ACR, "nonce": record["nonce"],
-              "at_hash": create_half_hash(access_token, ALG).decode("ascii"),
-              "c_hash": create_half_hash(code, ALG).decode("ascii")}
-    claims |= {k: userinfo[k] for k in ("given_name", "family_name", "SubjectNameID", "profession", "specialty")
+    keys = _keys(request, session)
+    claims = {"iss": issuer(session, profile_of(request)), "sub": record["sub"], "aud": record["client_id"], "exp": now + ID_TOKEN_TTL,
+              "iat": now, "auth_time": record["auth_time"], "acr": profile.acr, "nonce": record["nonce"],
+              "at_hash": create_half_hash(access_token, keys.alg).decode("ascii"),
+              "c_hash": create_half_hash(code, keys.alg).decode("ascii")}
+    claims |= {k: userinfo[k] for k in profile.id_token_claims
                if k in userinfo}
-    forgery = fault(session, "idp").get("id_token")
-    rotated = bool(fault(session, "idp").get("rotate_keys"))
+    forgery = fault(session, profile_of(request).service).get("id_token")
+    rotated = bool(fault(session, profile_of(request).service).get("rotate_keys"))
     details: dict[str, Any] = {"sub": record["sub"], "client_auth": client_auth,
                                "pkce": record.get("code_challenge") is not None}
     if forgery:
         details["fault"] = forgery
     if rotated:
         details["signed_by"] = "rotated key"
+    details["alg"] = keys.alg
     set_outcome(request, "token-issued", **details)
     return JSONResponse({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl,
-                         "id_token": sign_id_token(_keys(request), claims, forgery, rotated=rotated),
+                         "id_token": sign_id_token(keys, claims, forgery, rotated=rotated),
                          "refresh_token": refresh_token, "scope": " ".join(record["scopes"])}, headers=NO_STORE)
 
 
@@ -437,8 +470,8 @@ def _refresh(request: Request, session: dict[str, Any], form: dict[str, str], cl
     if record["client_id"] != session["client_id"]:
         raise OAuthError("invalid_grant", "refresh-token-client-mismatch", "this refresh token was issued to another client")
     ttl = request.app.state.config.access_token_ttl
-    access_token = secrets.token_urlsafe(32)
-    grant = {k: record[k] for k in ("sub", "client_id", "scopes", "auth_time", "practitioner", "userinfo")}
+    access_token = access_token_jwt(request, session, record["sub"], record["client_id"], record["scopes"], ttl)
+    grant = {k: record[k] for k in ("sub", "client_id", "scopes", "auth_time", "account", "userinfo")}
     store_of(request).put_token(access_token, "access", session["id"], grant, ttl=ttl)
     set_outcome(request, "token-refreshed", sub=record["sub"], client_auth=client_auth)
     return JSONResponse({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl,
@@ -447,25 +480,8 @@ def _refresh(request: Request, session: dict[str, Any], form: dict[str, str], cl
 
 # userinfo -------------------------------------------------------------------------------------------
 
-def practitioner_claims(p: dict[str, Any]) -> dict[str, Any]:
-    """Userinfo claims of a practitioner: OIDC standard ones plus Pro Santé Connect-like ones (simplified)."""
-    exercise = {"codeProfession": p["profession_code"], "libelleProfession": p["profession"],
-                "codeSavoirFaire": p["specialty_code"], "libelleSavoirFaire": p["specialty"],
-                "nomDExercice": p["family_name"], "prenomDExercice": p["given_name"],
-                "structures": [{"identifiant": p["organisation"]}]}
-    claims: dict[str, Any] = {
-        "sub": p["national_id"], "given_name": p["given_name"], "family_name": p["family_name"],
-        "preferred_username": p["national_id"], "SubjectNameID": p["national_id"],
-        "SubjectRefPro": {"exercices": [exercise]},
-        "profession": {"code": p["profession_code"], "label": p["profession"]},
-    }
-    if p.get("specialty_code"):
-        claims["specialty"] = {"code": p["specialty_code"], "label": p["specialty"]}
-    return claims
-
-
-@router.get("/userinfo", summary="Claims about the logged-in practitioner (Bearer)", operation_id="idp_userinfo_get")
-@router.post("/userinfo", summary="Claims about the logged-in practitioner (Bearer)", operation_id="idp_userinfo_post")
+@router.get("/userinfo", summary="Claims about the logged-in account (Bearer)")
+@router.post("/userinfo", summary="Claims about the logged-in account (Bearer)")
 def userinfo(request: Request, session_id: str) -> JSONResponse:
     caller = require_access_token(request, session_id)
     if "openid" not in caller.token.get("scopes", []) or "userinfo" not in caller.token:
@@ -473,18 +489,19 @@ def userinfo(request: Request, session_id: str) -> JSONResponse:
                       headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'})
     claims = caller.token["userinfo"]
     details: dict[str, Any] = {"sub": caller.token["sub"]}
-    faults = fault(caller.session, "idp")
+    faults = fault(caller.session, profile_of(request).service)
     if faults.get("userinfo_other_sub"):
-        others = [p for p in caller.session["fixtures"].get("practitioners", []) if p["national_id"] != caller.token["sub"]]
+        others = profile_of(request).others(caller.session, caller.token["sub"])
         if others:
-            claims = practitioner_claims(others[0])
+            claims = profile_of(request).claims(others[0])
             details |= {"fault": "userinfo_other_sub", "served_sub": claims["sub"]}
     signed = faults.get("userinfo_signed")
     if signed:  # OpenID Connect Core §5.3.2: a signed userinfo answer, with iss and aud
         details |= {"fault": f"userinfo_signed_{signed}"}
         set_outcome(request, "userinfo-served", **details)
-        document = claims | {"iss": issuer(caller.session), "aud": caller.token["client_id"]}
-        token = sign_id_token(_keys(request), document, "bad_signature" if signed == "bad_signature" else None,
+        document = claims | {"iss": issuer(caller.session, profile_of(request)), "aud": caller.token["client_id"]}
+        token = sign_id_token(_keys(request, caller.session), document,
+                              "bad_signature" if signed == "bad_signature" else None,
                               rotated=bool(faults.get("rotate_keys")))
         return Response(token, media_type="application/jwt", headers=NO_STORE)
     set_outcome(request, "userinfo-served", **details)

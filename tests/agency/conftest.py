@@ -21,25 +21,26 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from joserfc.util import urlsafe_b64encode
 
-import conformity.checks.health  # noqa: F401  (registers checks and scenarios)
+from conformity import plugins
 from conformity.agency.registry import Registry
 from conformity.agency.submit import Outcome, decide_bundle, decide_submission
+from conformity.bundle.evidence import Attached
 from conformity.catalog import Catalog, load_catalog
 from conformity.checks import registered_check_ids
 from conformity.cli import cli
-from conformity.bundle.evidence import Attached
 from conformity.harness.evidence import collect, vendor_sources
 from conformity.harness.outputs import run_to_end, write_outputs
 from conformity.harness.plan import make_plan
 from conformity.harness.runner import Runner
 from conformity.harness.sandbox_access import SandboxAccess, start_local
 from conformity.harness.vendor import load_vendor
-from joserfc.util import urlsafe_b64encode
-
 from conformity.signing import KeyRing, SigningKey, canonical_json, sha256_hex, unverified_payload
 
-VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors"
+plugins.register_all()  # every installed pack's checks, scenarios and mutations
+
+VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors" / "health"
 WAVE, CATEGORY = "2026-W1", "HOSPITAL"
 DEFECT, DEFECT_FAILS = "skip-nonce-check", "PRACAUTH-004"
 SUBSET = ("PRACAUTH-001", "PRACAUTH-004")
@@ -176,15 +177,18 @@ def usine(*args: str | Path) -> Result:
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
-def accept_all(registry: Path, submission: str, *, when: dt.datetime = DECIDED, reviewer: str = "A. Reviewer",
-               except_: tuple[str, ...] = ()) -> list[str]:
-    """Accept every document/manual requirement of a pending submission that can be reviewed; their ids."""
+def accept_all(registry: Path | str, submission: str, *, when: dt.datetime = DECIDED, reviewer: str = "A. Reviewer",
+               second: str | None = "B. Second", except_: tuple[str, ...] = ()) -> list[str]:
+    """Accept every document/manual requirement of a pending submission that can be reviewed, by ``reviewer``
+    then (four-eyes) by ``second`` (None: no second review); their ids."""
     with Registry(registry) as reg:
         s = reg.get(submission)
         evidenced = {e.requirement for e in reg.evidence(s.id)}
         todo = [r["id"] for r in s.rows() if r["method"] in ("document", "manual") and r["id"] not in except_
                 and (r["id"] in evidenced or r["method"] == "manual")]
         reg.review(s.id, todo, "accepted", "evidence read: it shows what the requirement asks", reviewer, when)
+        if second is not None:
+            reg.review(s.id, todo, "accepted", "read again: confirmed", second, when)
     return todo
 
 

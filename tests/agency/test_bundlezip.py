@@ -33,9 +33,9 @@ def test_a_member_over_the_limit_is_refused_before_it_is_read(tmp_path: Path, mo
     opened: list[str] = []
     real_open = zipfile.ZipFile.open
 
-    def spy(self: zipfile.ZipFile, name: object, *a: object, **k: object):  # type: ignore[no-untyped-def]
-        opened.append(getattr(name, "filename", name))  # type: ignore[arg-type]
-        return real_open(self, name, *a, **k)  # type: ignore[arg-type]
+    def spy(self: zipfile.ZipFile, name: object, *a: object, **k: object):  # type: ignore[no-untyped-def]  # a spy standing in for ZipFile.open, with its loose signature
+        opened.append(getattr(name, "filename", name))  # type: ignore[arg-type]  # a spy standing in for ZipFile.open, with its loose signature
+        return real_open(self, name, *a, **k)  # type: ignore[arg-type]  # a spy standing in for ZipFile.open, with its loose signature
 
     monkeypatch.setattr(zipfile.ZipFile, "open", spy)
     archive = open_bundle(z, ZipLimits(max_member_bytes=1000))

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -22,7 +22,6 @@ from conformity.errors import InputError
 from conformity.labels import sign_label, sign_revocations
 from conformity.paths import schema_path
 from conformity.signing import KeyRing, SigningKey, unverified_payload, verify_document
-from tests.payments.builders import tampered
 from tests.agency.conftest import (
     AGENCY,
     CATEGORY,
@@ -34,6 +33,7 @@ from tests.agency.conftest import (
     label_bundle,
     usine,
 )
+from tests.payments.builders import tampered
 
 
 def _decide(runs: Runs, bundle: Path | str, out: Path) -> tuple[int, str]:
@@ -41,9 +41,9 @@ def _decide(runs: Runs, bundle: Path | str, out: Path) -> tuple[int, str]:
     return r.exit_code, r.output
 
 
-def _review_all(submission: str, *requirements: str) -> None:
+def _review_all(submission: str, *requirements: str, reviewer: str = "C. Durand") -> None:
     r = usine("agency", "review", submission, *requirements, "--accept", "--reason", "read: it shows what is asked",
-              "--reviewer", "C. Durand")
+              "--reviewer", reviewer)
     assert r.exit_code == 0, r.output
 
 
@@ -59,6 +59,8 @@ def test_reference_is_labelled_once_its_evidence_is_accepted(runs: Runs, home: P
     assert all(a["level"] == "MUST" for a in doc["awaiting_review"]) and "SECURITY-011" not in awaiting
     sub = doc["submission"]
     _review_all(sub, *awaiting, "DOCSHARE-026")
+    assert _decide(runs, sub, tmp_path / "out")[0] == 4  # four-eyes: each MUST awaits a second reviewer
+    _review_all(sub, *awaiting, reviewer="F. Moreau")
     code, output = _decide(runs, sub, tmp_path / "out")  # by submission id: the bundle is not needed again
     assert code == 0, output
     assert output.startswith("LABELLED: RefApp 1.0.0") and "SECURITY-011" in output  # SHOULD not reviewed: no block
@@ -73,7 +75,8 @@ def test_reference_is_labelled_once_its_evidence_is_accepted(runs: Runs, home: P
     reviewed = {r["id"]: r for r in label["requirements_reviewed"]}
     assert set(reviewed) == set(awaiting) | {"DOCSHARE-026"}
     hds = reviewed["SECURITY-013"]
-    assert hds["verdict"] == "accepted" and hds["reviewer"] == "C. Durand" and hds["reviewed"].endswith("Z")
+    assert hds["verdict"] == "accepted" and hds["reviewer"] == "F. Moreau" and hds["reviewed"].endswith("Z")
+    assert hds["first_review"]["reviewer"] == "C. Durand" and "first_review" not in reviewed["DOCSHARE-026"]  # a SHOULD
     assert hds["evidence"] == [{"file": "evidence/SECURITY-013/hds-certificate.pdf", "sha256": hashlib.sha256(
         (VENDORS / "reference" / "evidence" / "hds-certificate.pdf").read_bytes()).hexdigest()}]
     assert label["issuer"]["key_id"] == AGENCY.kid
@@ -90,7 +93,8 @@ def test_reference_is_labelled_once_its_evidence_is_accepted(runs: Runs, home: P
         s = reg.get(label["label_id"])
         assert s.state == "labelled" and s.version == "1.0.0" and s.run_id == label["run"]["id"]
         states = [h[2] for h in reg.history(s.id, label["label_id"])]
-        assert states == ["submitted", "verified", "pending"] + ["reviewed"] * len(reviewed) + ["labelled", "issued"]
+        assert states == ["submitted", "verified", "pending"] + ["reviewed"] * (len(reviewed) + len(awaiting)) \
+            + ["labelled", "issued"]  # each MUST reviewed twice (four-eyes), the SHOULD once
         assert {r.requirement for r in reg.reviews(s.id)} == set(reviewed)
 
 

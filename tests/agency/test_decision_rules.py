@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformity.agency.decision import Facts, Review, decide
+from conformity.agency.decision import Facts, Review, Waiver, decide
 from conformity.agency.verify import RunIdentity
 from conformity.bundle.evidence import EvidenceFile
 from conformity.catalog import Catalog
@@ -39,9 +39,15 @@ def _facts(catalog: Catalog, evidenced: set[str] | None = None, failed: tuple[di
                  "f" * 64, tuple(rows), files, failed)
 
 
-def _review(req: str, verdict: str, rows: list[dict[str, Any]]) -> Review:
+def _review(req: str, verdict: str, rows: list[dict[str, Any]], reviewer: str = "R") -> Review:
     row = next(r for r in rows if r["id"] == req)
-    return Review("sub", req, row["level"], row["method"], verdict, "why", "R", "2026-06-01T00:00:00Z")  # type: ignore[arg-type]
+    return Review("sub", req, row["level"], row["method"], verdict, "why", reviewer, "2026-06-01T00:00:00Z")  # type: ignore[arg-type]  # a test builder passing literal strings for the Review's Literal fields
+
+
+def _reviews(verdicts: dict[str, str], rows: list[dict[str, Any]]) -> list[Review]:
+    """Each requirement reviewed: an acceptance by R confirmed by R2 (four-eyes), a rejection by R."""
+    out = [_review(r, v, rows) for r, v in verdicts.items()]
+    return out + [_review(r, v, rows, "R2") for r, v in verdicts.items() if v == "accepted"]
 
 
 def _reviewable(catalog: Catalog, level: str | None = None) -> list[str]:
@@ -51,10 +57,28 @@ def _reviewable(catalog: Catalog, level: str | None = None) -> list[str]:
 def test_every_must_accepted_labels_and_should_never_block(catalog: Catalog) -> None:
     rows = _rows(catalog)
     must = _reviewable(catalog, "MUST")
-    d = decide(_facts(catalog), {r: _review(r, "accepted", rows) for r in must}, catalog.wave(WAVE), NOW)
+    d = decide(_facts(catalog), _reviews({r: "accepted" for r in must}, rows), catalog.wave(WAVE), NOW)
     assert d.outcome == "labelled" and set(d.not_reviewed) == set(_reviewable(catalog, "SHOULD"))
     fields = d.label_fields(catalog.wave(WAVE), "lbl_test0000")
     assert fields["run"]["id"] == IDENTITY.run_id and len(fields["requirements_reviewed"]) == len(must)
+    assert all(r["reviewer"] == "R2" and r["first_review"]["reviewer"] == "R" for r in fields["requirements_reviewed"])
+
+
+def test_four_eyes_a_must_accepted_once_or_twice_by_one_reviewer_waits_for_another(catalog: Catalog) -> None:
+    rows = _rows(catalog)
+    must = _reviewable(catalog, "MUST")
+    once = [_review(r, "accepted", rows) for r in must]
+    d = decide(_facts(catalog), once, catalog.wave(WAVE), NOW)
+    assert d.outcome == "pending" and [a["id"] for a in d.awaiting] == must
+    assert all(a["second_review"] and a["accepted_by"] == "R" for a in d.awaiting)
+    assert decide(_facts(catalog), once + once, catalog.wave(WAVE), NOW).outcome == "pending"  # the same eyes twice
+    first = must[0]
+    rejected_then = _reviews({r: "accepted" for r in must[1:]}, rows) + [
+        _review(first, "accepted", rows), _review(first, "rejected", rows, "R2"), _review(first, "accepted", rows, "R3")]
+    d = decide(_facts(catalog), rejected_then, catalog.wave(WAVE), NOW)  # acceptances before a rejection do not count
+    assert d.outcome == "pending" and [a["id"] for a in d.awaiting] == [first]
+    d = decide(_facts(catalog), [*rejected_then, _review(first, "accepted", rows, "R")], catalog.wave(WAVE), NOW)
+    assert d.outcome == "labelled"
 
 
 def test_nothing_reviewed_is_pending_with_every_must_listed(catalog: Catalog) -> None:
@@ -66,23 +90,37 @@ def test_a_document_must_without_evidence_refuses_a_manual_one_waits(catalog: Ca
     rows = _rows(catalog)
     document = next(r["id"] for r in rows if r["method"] == "document" and r["level"] == "MUST")
     manual = next(r["id"] for r in rows if r["method"] == "manual" and r["level"] == "MUST")
-    others = {r: _review(r, "accepted", rows) for r in _reviewable(catalog, "MUST") if r not in (document, manual)}
+    others = _reviews({r: "accepted" for r in _reviewable(catalog, "MUST") if r not in (document, manual)}, rows)
     evidenced = set(_reviewable(catalog)) - {document, manual}
     d = decide(_facts(catalog, evidenced), others, catalog.wave(WAVE), NOW)
     assert d.outcome == "refused" and [m["id"] for m in d.missing_evidence] == [document]
     assert [a["id"] for a in d.awaiting] == [manual] and d.awaiting[0]["attached"] == []
-    d = decide(_facts(catalog, evidenced | {document}), others | {document: _review(document, "accepted", rows)},
+    d = decide(_facts(catalog, evidenced | {document}), others + _reviews({document: "accepted"}, rows),
                catalog.wave(WAVE), NOW)
     assert d.outcome == "pending" and [a["id"] for a in d.awaiting] == [manual]  # a witnessed manual check may pass
 
 
 def test_a_failed_automated_must_or_an_expired_wave_refuses_whatever_the_reviews(catalog: Catalog) -> None:
     rows = _rows(catalog)
-    accepted = {r: _review(r, "accepted", rows) for r in _reviewable(catalog)}
+    accepted = _reviews({r: "accepted" for r in _reviewable(catalog)}, rows)
     failed = ({"id": "PRACAUTH-004", "title": "t", "level": "MUST", "verdict": "fail", "checks": [], "findings": []},)
     assert decide(_facts(catalog, failed=failed), accepted, catalog.wave(WAVE), NOW).outcome == "refused"
     late = decide(_facts(catalog), accepted, catalog.wave(WAVE), dt.datetime(2029, 1, 1, tzinfo=dt.UTC))
     assert late.outcome == "refused" and "expired" in late.reasons[0].message
+
+
+
+def test_a_must_not_exercised_refuses_like_a_failure_unless_waived(catalog: Catalog) -> None:
+    """No vacuous pass: a MUST whose situation never happened in the run blocks the label; the agency may waive it."""
+    rows = _rows(catalog)
+    accepted = _reviews({r: "accepted" for r in _reviewable(catalog)}, rows)
+    unexercised = ({"id": "PATIENTID-010", "title": "t", "level": "MUST", "verdict": "not-exercised", "checks": [],
+                    "findings": [{"message": "the scenarios never sent a message"}]},)
+    d = decide(_facts(catalog, failed=unexercised), accepted, catalog.wave(WAVE), NOW)
+    assert d.outcome == "refused" and [f["verdict"] for f in d.failed] == ["not-exercised"]
+    waiver = Waiver("PATIENTID-010", "not-exercised", "messaging out of scope", "A", "2026-06-01T00:00:00Z")
+    d = decide(_facts(catalog, failed=unexercised), accepted, catalog.wave(WAVE), NOW, {"PATIENTID-010": waiver})
+    assert d.outcome == "labelled" and [w.verdict for w in d.waived] == ["not-exercised"]
 
 
 @settings(max_examples=60, derandomize=True, deadline=None)
@@ -92,8 +130,8 @@ def test_shoulds_never_change_the_outcome_and_a_rejected_must_never_labels(catal
     verdicts = st.sampled_from([None, "accepted", "rejected"])
     musts = {r: data.draw(verdicts, label=r) for r in _reviewable(catalog, "MUST")}
     shoulds = {r: data.draw(verdicts, label=r) for r in _reviewable(catalog, "SHOULD")}
-    reviews = {r: _review(r, v, rows) for r, v in musts.items() if v}
-    with_shoulds = reviews | {r: _review(r, v, rows) for r, v in shoulds.items() if v}
+    reviews = _reviews({r: v for r, v in musts.items() if v}, rows)
+    with_shoulds = reviews + _reviews({r: v for r, v in shoulds.items() if v}, rows)
     wave = catalog.wave(WAVE)
     d = decide(_facts(catalog), reviews, wave, NOW)
     assert decide(_facts(catalog), with_shoulds, wave, NOW).outcome == d.outcome

@@ -97,16 +97,16 @@ def test_revocation_and_expiry(decided: Path) -> None:
         assert label.effective_state(DECIDED) == "labelled"
         assert label.effective_state(dt.datetime(2029, 1, 1, tzinfo=dt.UTC)) == "expired"
         assert [s.id for s in reg.submissions(state="refused")] != []
-        assert reg.revoke(label.label_id, "security flaw found in the field",  # type: ignore[arg-type]
+        assert reg.revoke(label.label_id, "security flaw found in the field",  # type: ignore[arg-type]  # label_id is a str on an issued label (Optional only before issuance)
                           DECIDED + dt.timedelta(days=30)) == [label.label_id]
-        revoked = reg.get(label.label_id)  # type: ignore[arg-type]
+        revoked = reg.get(label.label_id)  # type: ignore[arg-type]  # label_id is a str on an issued label (Optional only before issuance)
         assert revoked.effective_state(DECIDED + dt.timedelta(days=31)) == "revoked"
         assert revoked.effective_state(DECIDED + dt.timedelta(days=29)) == "labelled"
         with pytest.raises(InputError, match="already revoked"):
-            reg.revoke(label.label_id, "again", DECIDED)  # type: ignore[arg-type]
+            reg.revoke(label.label_id, "again", DECIDED)  # type: ignore[arg-type]  # label_id is a str on an issued label (Optional only before issuance)
         with pytest.raises(InputError, match="no label"):
             reg.revoke("lbl_unknown000", "x", DECIDED)
-        assert [h[2] for h in reg.history(label.label_id)] == ["issued", "revoked"]  # type: ignore[arg-type]
+        assert [h[2] for h in reg.history(label.label_id)] == ["issued", "revoked"]  # type: ignore[arg-type]  # label_id is a str on an issued label (Optional only before issuance)
 
 
 def test_registry_cli(decided: Path, home: Path) -> None:
@@ -118,7 +118,7 @@ def test_registry_cli(decided: Path, home: Path) -> None:
     assert only.exit_code == 0 and "refused" in only.output and label_id not in only.output
     shown = usine("agency", "registry", "show", label_id, "--registry", decided)
     assert shown.exit_code == 0 and "history:" in shown.output and " pending — " in shown.output
-    assert "SECURITY-013 [MUST, document] accepted by A. Reviewer" in shown.output
+    assert "SECURITY-013 [MUST, document] accepted by B. Second" in shown.output
     assert "evidence evidence/SECURITY-013/hds-certificate.pdf (application/pdf" in shown.output
     assert "SECURITY-011 [SHOULD, document] not reviewed (SHOULD: does not block)" in shown.output
     refused = next(r["submission"] for r in rows if r["state"] == "refused")

@@ -50,12 +50,16 @@ def test_no_label_while_reviews_are_pending(runs: Runs, pending: tuple[Path, str
         assert len(reg.evidence(sub)) == 17
     before = snapshot(registry)
     assert _review(sub, *awaiting[:-1], "--accept", "--reason", "read", "--reviewer", "A")[0] == 0
+    code, output = _decide(runs, sub, tmp_path / "out")  # accepted once: a second reviewer must confirm (four-eyes)
+    assert code == 4 and f"{len(awaiting)} MUST requirement(s) await the agency's review" in output
+    assert "accepted by A, awaits a second reviewer (four-eyes)" in output
+    assert _review(sub, *awaiting[:-1], "--accept", "--reason", "read again", "--reviewer", "B")[0] == 0
     code, output = _decide(runs, sub, tmp_path / "out")  # one MUST still unreviewed: still pending
-    assert code == 4 and f"1 MUST requirement(s) await the agency's review" in output and awaiting[-1] in output
+    assert code == 4 and "1 MUST requirement(s) await the agency's review" in output and awaiting[-1] in output
     assert not list((tmp_path / "out").glob("label-*"))
     with Registry(registry) as reg:
         assert reg.get(sub).state == "pending" and not reg.labels()
-        assert [h[2] for h in reg.history(sub)] == ["submitted", "verified", "pending"] + ["reviewed"] * 13
+        assert [h[2] for h in reg.history(sub)] == ["submitted", "verified", "pending"] + ["reviewed"] * 26
     assert snapshot(registry) != before  # the reviews, and only them, were recorded
 
 
@@ -87,6 +91,7 @@ def test_a_later_review_supersedes_and_the_earlier_stays(runs: Runs, pending: tu
     registry, sub, _ = pending
     assert _review(sub, REJECTED, "--reject", "--reviewer", "B. Martin", "--reason", "scope unclear")[0] == 0
     assert _review(sub, REJECTED, "--accept", "--reviewer", "C. Durand", "--reason", "scope covers activities 1-6")[0] == 0
+    assert _review(sub, REJECTED, "--accept", "--reviewer", "D. Petit", "--reason", "confirmed: activities 1-6")[0] == 0
     accept_all(registry, sub, except_=(REJECTED, "DOCSHARE-026"), when=dt.datetime.now(dt.UTC))
     code, output = _review(sub, "DOCSHARE-026", "--reject", "--reviewer", "B. Martin", "--reason", "no PDF/A profile")
     assert code == 0 and "every applicable MUST is passed or accepted" in output
@@ -94,15 +99,29 @@ def test_a_later_review_supersedes_and_the_earlier_stays(runs: Runs, pending: tu
     assert code == 0 and output.startswith("LABELLED"), output  # a rejected SHOULD does not block
     label = unverified_payload(json.loads(next((tmp_path / "out").glob("label-*.json")).read_text()))
     reviewed = {r["id"]: r for r in label["requirements_reviewed"]}
-    assert reviewed[REJECTED]["verdict"] == "accepted" and reviewed[REJECTED]["reviewer"] == "C. Durand"
+    assert reviewed[REJECTED]["verdict"] == "accepted" and reviewed[REJECTED]["reviewer"] == "D. Petit"
+    first = reviewed[REJECTED]["first_review"]
+    assert (first["reviewer"], first["reason"]) == ("C. Durand", "scope covers activities 1-6")
+    assert first["reviewed"] <= reviewed[REJECTED]["reviewed"]
     assert reviewed["DOCSHARE-026"]["verdict"] == "rejected" and "SECURITY-011" not in reviewed
     shown = usine("agency", "registry", "show", sub)
     assert shown.exit_code == 0
     assert f"{REJECTED} rejected by B. Martin: scope unclear (superseded)" in shown.output
-    assert f"{REJECTED} accepted by C. Durand: scope covers activities 1-6\n" in shown.output
-    assert f"{REJECTED} [MUST, document] accepted by C. Durand" in shown.output
+    assert f"{REJECTED} accepted by C. Durand: scope covers activities 1-6 (first review, confirmed by D. Petit)\n" \
+        in shown.output
+    assert f"{REJECTED} [MUST, document] accepted by D. Petit" in shown.output
     with Registry(registry) as reg:
-        assert [r.verdict for r in reg.reviews(sub) if r.requirement == REJECTED] == ["rejected", "accepted"]
+        assert [r.verdict for r in reg.reviews(sub) if r.requirement == REJECTED] == ["rejected", "accepted", "accepted"]
+
+
+def test_four_eyes_the_first_reviewer_cannot_give_the_second_acceptance(pending: tuple[Path, str, list[str]]) -> None:
+    registry, sub, _ = pending
+    assert _review(sub, REJECTED, "--accept", "--reviewer", "C. Durand", "--reason", "HDS scope 1-6")[0] == 0
+    before = snapshot(registry)
+    code, output = _review(sub, REJECTED, "--accept", "--reviewer", "C. Durand", "--reason", "still fine")
+    assert code == 2 and "must be by another reviewer (four-eyes rule)" in output, output
+    assert snapshot(registry) == before
+    assert _review(sub, REJECTED, "--accept", "--reviewer", "E. Leroy", "--reason", "confirmed")[0] == 0
 
 
 #: review arguments that must be refused (exit 2, registry unchanged) → a word of the message
@@ -153,7 +172,7 @@ def test_the_reviewer_reads_the_evidence_the_run_bound(pending: tuple[Path, str,
     r = usine("agency", "evidence", sub, REJECTED, "--out", tmp_path / "ev")
     assert r.exit_code == 0, r.output
     got = tmp_path / "ev" / "evidence" / REJECTED / "hds-certificate.pdf"
-    assert got.read_bytes() == (Path(__file__).resolve().parents[2] / "examples" / "vendors" / "reference" / "evidence"
+    assert got.read_bytes() == (Path(__file__).resolve().parents[2] / "examples" / "vendors" / "health" / "reference" / "evidence"
                                 / "hds-certificate.pdf").read_bytes()
     everything = usine("agency", "evidence", sub, "--out", tmp_path / "all")
     assert everything.exit_code == 0 and len(list((tmp_path / "all").rglob("*.*"))) == 17

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,7 +13,7 @@ from conformity.catalog import load_catalog
 def test_validate_shipped_catalog(usine) -> None:
     result = usine("validate")
     assert result.exit_code == 0, result.output
-    assert "catalog OK" in result.output and "2 waves" in result.output
+    assert "catalog OK" in result.output and "4 waves" in result.output and "2 pack(s)" in result.output
 
 
 def test_validate_broken_catalog_exits_2_with_the_file(catalog_copy: Path, edit, usine) -> None:
@@ -27,7 +28,7 @@ def test_referentials_list_and_show(usine) -> None:
     for rid in ("PATIENTID", "PRACAUTH", "DOCSHARE", "MESSAGING", "DIRECTORY", "SECURITY", "ETHICS"):
         assert rid in listing
     latest = usine("referentials", "show", "DOCSHARE")
-    assert latest.exit_code == 0 and latest.output.startswith("DOCSHARE 2.1")
+    assert latest.exit_code == 0 and latest.output.startswith("DOCSHARE 2.2")
     pinned = usine("referentials", "show", "DOCSHARE@1.0")
     assert pinned.output.startswith("DOCSHARE 1.0") and "DOCSHARE-001" in pinned.output
     as_json = json.loads(usine("referentials", "show", "PRACAUTH@1.1", "--format", "json").output)
@@ -90,9 +91,9 @@ def test_wave_diff_lists_real_differences(usine) -> None:
     d = json.loads(r.output)
     (cat,) = d["categories"]
     assert cat["added"] and cat["changed"]
-    assert {"referential": "DOCSHARE", "from": "1.0", "to": "2.1"} in cat["pinned"]
-    assert {"referential": "PRACAUTH", "from": "1.0", "to": "1.2"} in cat["pinned"]
-    assert {"referential": "SECURITY", "from": "1.0", "to": "1.1"} in cat["pinned"]
+    assert {"referential": "DOCSHARE", "from": "1.0", "to": "2.2"} in cat["pinned"]
+    assert {"referential": "PRACAUTH", "from": "1.0", "to": "1.3"} in cat["pinned"]
+    assert {"referential": "SECURITY", "from": "1.0", "to": "1.2"} in cat["pinned"]
     added = {a["id"] for a in cat["added"]}
     assert {"PRACAUTH-021", "PRACAUTH-025", "SECURITY-014", "SECURITY-015", "SECURITY-016"} <= added
     changed_fields = {f["field"] for c in cat["changed"] for f in c["fields"]}
@@ -136,3 +137,31 @@ def test_coverage_reports_a_missing_check_instead_of_failing(catalog_copy: Path,
     result = usine("--catalog", catalog_copy, "coverage", "--wave", "2026-W1", "--strict")
     assert result.exit_code == 1
     assert "missing-check" in result.output and "oidc.nonce_forgotten" in result.output
+
+
+def _squeezed(text: str) -> str:
+    return "".join(html.unescape(text).split())
+
+
+def test_the_specification_gives_each_action_with_its_schemas_example_scenarios_and_conventions(
+        usine, repo_root: Path, tmp_path: Path) -> None:
+    """What a vendor reads to write a driver, in every format of wave show and in referentials show."""
+    spec = load_catalog(repo_root).specification("2026-W1", "GP")
+    assert {a.name for a in spec.actions} >= {"practitioner.login", "patient.lookup", "message.send"}
+    usine("wave", "show", "2026-W1", "-c", "GP", "--format", "html", "-o", tmp_path / "spec.html")
+    outputs = {"text": usine("wave", "show", "2026-W1", "-c", "GP").output,
+               "markdown": usine("wave", "show", "2026-W1", "-c", "GP", "--format", "markdown").output,
+               "html": (tmp_path / "spec.html").read_text()}
+    for fmt, out in outputs.items():
+        flat = _squeezed(out)
+        for a in spec.actions:
+            for schema in (a.input, a.output):
+                assert _squeezed(json.dumps(schema, indent=2, ensure_ascii=False)) in flat, (fmt, a.name)
+        assert "patientid.lookups" in out and "Who is logged in" in out and "initialize" in out, fmt
+        assert out.lower().count("example input") >= len(spec.actions), fmt
+    text = usine("referentials", "show", "PATIENTID").output
+    assert "patient.lookup" in text and "input schema" in text.lower() and "output schema" in text.lower()
+    shown = json.loads(usine("referentials", "show", "PATIENTID", "--format", "json").output)
+    lookup = next(a for a in shown["actions"] if a["name"] == "patient.lookup")
+    assert lookup["input"]["required"] and lookup["output"]["required"] and lookup["scenarios"]
+    assert {c["title"] if isinstance(c, dict) else c[0] for c in shown["conventions"]} >= {"Who is logged in"}

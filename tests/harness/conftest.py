@@ -9,18 +9,20 @@ from typing import Any
 
 import pytest
 
-import conformity.checks.health  # noqa: F401  (registers checks and scenarios)
+from conformity import plugins
 from conformity.catalog import load_catalog
-from conformity.harness.outputs import run_to_end
 from conformity.checks.evaluate import EvalContext, evaluate_checks
 from conformity.checks.model import Verdict
+from conformity.harness.outputs import run_to_end
 from conformity.harness.plan import Plan, make_plan
 from conformity.harness.report import requirement_rows, summarise
 from conformity.harness.runner import Runner, eval_context
 from conformity.harness.sandbox_access import SandboxAccess, start_local
 from conformity.harness.vendor import load_vendor
 
-VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors"
+plugins.register_all()  # every installed pack's checks, scenarios and mutations
+
+VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors" / "health"
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +32,7 @@ def harness_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbo
 
 
 def vendor_manifest(name: str) -> Path:
-    """``reference`` or the name of a defective vendor (examples/vendors/defective/<name>)."""
+    """``reference`` or the name of a defective vendor (examples/vendors/health/defective/<name>)."""
     return VENDORS / "reference" / "vendor.toml" if name == "reference" else VENDORS / "defective" / name / "vendor.toml"
 
 

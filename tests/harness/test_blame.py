@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import conformity.defects.health  # noqa: F401  (registers the mutations)
+import conformity.packs.health.defects  # noqa: F401  (registers the mutations)
 from conformity.defects import MUTATIONS, apply, rejudge
 from conformity.harness.report import requirement_rows
 from tests.harness.conftest import ReferenceRun

@@ -16,7 +16,7 @@ import pytest
 
 from conformity.defects import VendorExpectation, vendor_expectations
 
-VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors" / "defective"
+VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors" / "health" / "defective"
 RUNS = vendor_expectations(VENDORS)
 
 pytestmark = pytest.mark.slow
@@ -34,8 +34,10 @@ def test_defective_vendor_fails_exactly_its_requirements(run_harness: Callable[.
                                                         expected: VendorExpectation, cda_schema: Path) -> None:
     report, _ = run_harness(expected.vendor, wave=expected.wave, category=expected.category)
     summary = report["summary"]
-    assert (sorted(summary["failed_must"]), summary["errored_must"]) == (sorted(expected.failed), []), \
-        {r["id"]: r["findings"][:2] for r in report["requirements"] if r["verdict"] in ("fail", "error")}
+    assert (sorted(summary["failed_must"]), summary["errored_must"], sorted(summary["not_exercised_must"])) == \
+        (sorted(expected.failed), [], sorted(expected.not_exercised)), \
+        {r["id"]: r["findings"][:2] for r in report["requirements"] if r["verdict"] in ("fail", "error", "not-exercised")}
     rows = [r for r in report["requirements"] if r["id"] in expected.failed]
     assert all(f["message"] for r in rows for f in r["findings"])
+    assert all(r["findings"] for r in report["requirements"] if r["id"] in expected.not_exercised)
     assert any("exchange" in f for r in rows for f in r["findings"]), "a finding must quote the trace"

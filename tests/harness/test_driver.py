@@ -26,7 +26,8 @@ for line in sys.stdin:
 CRASH = "import sys\nsys.stdin.readline()\nprint('about to crash', file=sys.stderr)\nsys.exit(3)\n"
 HANG = "import sys, time\nsys.stdin.readline()\ntime.sleep(60)\n"
 GARBAGE = "import sys\nsys.stdin.readline()\nprint('hello, I am not JSON', flush=True)\nsys.stdin.readline()\n"
-WRONG_ID = "import sys, json\nsys.stdin.readline()\nprint(json.dumps({'jsonrpc': '2.0', 'id': 99, 'result': 1}), flush=True)\nsys.stdin.readline()\n"
+WRONG_ID = ("import sys, json\nsys.stdin.readline()\n"
+            "print(json.dumps({'jsonrpc': '2.0', 'id': 99, 'result': 1}), flush=True)\nsys.stdin.readline()\n")
 
 
 def driver(tmp_path: Path, source: str, timeout: float = 5.0) -> StdioDriver:
@@ -81,7 +82,7 @@ def test_missing_program_fails_to_start(tmp_path: Path) -> None:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         msg = json.loads(self.rfile.read(int(self.headers["content-length"])))
         body = b"<html>oops</html>" if msg["method"] == "garbage" else json.dumps(
             {"jsonrpc": "2.0", "id": msg["id"], "result": {"method": msg["method"]}}).encode()

@@ -37,7 +37,7 @@ def test_evidence_is_bound_into_every_signed_trace_and_carried_in_the_bundle(tmp
     with zipfile.ZipFile(tmp_path / "out" / "bundle.zip") as zf:
         files = {n: zf.read(n) for n in zf.namelist()}
     manifest, report = json.loads(files["manifest.json"]), json.loads(files["report.json"])
-    assert manifest["format"] == "usine.bundle/2" and report["format"] == "usine.report/2"
+    assert manifest["format"] == "usine.bundle/2" and report["format"] == "usine.report/3"
     listing = manifest["evidence"]
     assert listing == report["evidence"] and sorted(listing) == ["PATIENTID-013", "SECURITY-013"]
     assert [f["file"] for f in listing["SECURITY-013"]] == ["evidence/SECURITY-013/HDS_scope__annex_.txt",

@@ -12,14 +12,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from conformity.catalog import load_catalog
 from conformity.checks.evaluate import evaluate_check
 from conformity.harness.plan import make_plan
 from conformity.harness.runner import eval_context
 from conformity.harness.vendor import load_vendor
-from conformity.scenarios.health.identity import GENERATED, generated_traits
+from conformity.packs.health.scenarios.identity import GENERATED, generated_traits
 from tests.harness.conftest import vendor_manifest, verdicts
 
 Run = Callable[..., tuple[dict[str, Any], dict[str, dict[str, Any]]]]
@@ -53,7 +51,7 @@ def test_generated_traits_are_recorded_and_deterministic(run_harness: Run) -> No
     assert len(steps) == GENERATED and all(s["input"]["birth_name"] for s in steps)
     exchanges = traces["patientid.lookups"]["exchanges"]
     seed = next(e["data"]["seed"] for e in exchanges if e.get("note") == "scenario.start")
-    code = ("from conformity.scenarios.health.identity import generated_traits as g; "
+    code = ("from conformity.packs.health.scenarios.identity import generated_traits as g; "
             f"import json; print(json.dumps(g({seed % 2**32})))")
     other_process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     pool = generated_traits(seed % 2**32)

@@ -33,3 +33,15 @@ def test_document_proofs_are_skipped_with_what_to_provide(pytester: pytest.Pytes
         "--usine-wave", "2026-W1", "--usine-category", "GP", "-k", "SECURITY-003", "-rs", "-q")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*document proof*"])
+
+
+def test_usine_only_takes_referentials_and_globs_and_names_a_malformed_selector(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "--usine-vendor", str(vendor_manifest("reference")), "--usine-wave", "2026-W1", "--usine-category", "GP",
+        "--usine-only", "PRACAUTH-01*,SECURITY-003", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*PRACAUTH-010", "*PRACAUTH-016", "*SECURITY-003"])
+    assert "PRACAUTH-009" not in result.stdout.str()
+    bad = pytester.runpytest_subprocess(
+        "--usine-vendor", str(vendor_manifest("reference")), "--usine-wave", "2026-W1", "--usine-only", "pracauth-1")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*'pracauth-1' is malformed*"])

@@ -21,7 +21,7 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output + result.stderr
 
 
-def test_reference_subset_exits_0_and_writes_every_output(tmp_path: Path) -> None:
+def test_reference_subset_exits_0_and_writes_every_output(tmp_path: Path, jenkins_junit_xsd: Path) -> None:
     code, out = run("--wave", "2026-W1", "--vendor", str(vendor_manifest("reference")), "--category", "GP",
                     "--only", "PRACAUTH-004", "--only", "PATIENTID-007", "--out", str(tmp_path))
     assert code == 0, out
@@ -32,8 +32,11 @@ def test_reference_subset_exits_0_and_writes_every_output(tmp_path: Path) -> Non
     junit = etree.fromstring((tmp_path / "junit.xml").read_bytes())
     cases = junit.findall(".//testcase")
     assert len(cases) == 2
-    props = {p.get("name"): p.get("value") for p in cases[0].findall("properties/property")}
-    assert props["requirement"] in {"PRACAUTH-004", "PATIENTID-007"} and props["level"] == "MUST"
+    schema = etree.XMLSchema(etree.parse(str(jenkins_junit_xsd)))
+    assert schema.validate(junit), schema.error_log  # what Jenkins, GitLab & co. accept
+    props = {p.get("name"): p.get("value") for p in junit.findall("testsuite/properties/property")}
+    assert props["requirement:PRACAUTH-004"].startswith("ref=PRACAUTH@") and "level=MUST" in props["requirement:PRACAUTH-004"]
+    assert cases[0].findtext("system-out").split("\n")[0] in {"requirement: PRACAUTH-004", "requirement: PATIENTID-007"}
     with zipfile.ZipFile(tmp_path / "bundle.zip") as zf:
         names = set(zf.namelist())
         manifest = json.loads(zf.read("manifest.json"))
@@ -57,7 +60,44 @@ def test_defective_vendor_exits_1_with_the_failing_requirement(tmp_path: Path) -
 def test_only_a_requirement_that_does_not_apply_exits_2(tmp_path: Path) -> None:
     code, out = run("--wave", "2026-W1", "--vendor", str(vendor_manifest("reference")), "--category", "PHARMACY",
                     "--only", "DOCSHARE-001", "--out", str(tmp_path))
-    assert code == 2 and "do not apply" in out
+    assert code == 2 and "referential DOCSHARE is not pinned by 2026-W1 PHARMACY" in out
+
+
+@pytest.mark.parametrize("selector, message", [
+    ("PRACAUTH", None), ("PATIENTID-01*", None), ("PRACAUTH,PATIENTID-001", None),
+    ("pracauth", "'pracauth' is malformed: expected a requirement id (REF-001), a referential id (REF) or a "
+                 "glob over requirement ids (REF-01*) (did you mean 'PRACAUTH'?)"),
+    ("PRACAUTH-1", "'PRACAUTH-1' is malformed"),
+    ("PRACAUTH-020", "PRACAUTH 1.0 (pinned by 2026-W1 GP) has no requirement PRACAUTH-020"),
+    ("ETHICS", "referential ETHICS is not pinned by 2026-W1 GP"),
+    ("NOPE", "no referential NOPE in the catalog"),
+    ("DOCSHARE-9*", "pattern 'DOCSHARE-9*' matches no requirement of 2026-W1 GP"),
+])
+def test_only_takes_ids_referentials_and_globs_and_says_what_is_wrong(selector: str, message: str | None) -> None:
+    code, out = run("--wave", "2026-W1", "--category", "GP", "--only", selector, "--plan", "--format", "json")
+    if message is not None:
+        assert code == 2 and message in out, out
+        return
+    assert code == 0, out
+    plan = json.loads(out)
+    ids = [r["id"] for r in plan["requirements"]]
+    if selector == "PRACAUTH":
+        assert ids == [f"PRACAUTH-{i:03d}" for i in range(1, 17)]
+    elif selector == "PATIENTID-01*":
+        assert ids == [f"PATIENTID-{i:03d}" for i in range(10, 16)]
+    else:
+        assert ids[0] == "PATIENTID-001" and len(ids) == 17
+
+
+def test_plan_prints_scenarios_steps_and_actions_without_running(tmp_path: Path) -> None:
+    code, out = run("--wave", "2026-W1", "--vendor", str(vendor_manifest("reference")), "--only", "PRACAUTH-001",
+                    "--plan", "--out", str(tmp_path / "out"))
+    assert code == 0 and not (tmp_path / "out").exists(), out
+    assert "pracauth.login_nominal" in out and "1. perform practitioner.login (login)" in out
+    assert "2. perform patient.lookup (lookup)" in out
+    assert "patient.lookup       declared by PATIENTID; called by pracauth.login_nominal" in out
+    code, out = run("--wave", "2026-W1", "--plan")
+    assert code == 2 and "--plan needs --vendor or --category" in out
 
 
 def _manifest(tmp_path: Path, text: str) -> Path:

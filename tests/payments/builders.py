@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.resources
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
+from lxml import etree
 
 from conformity.infrastructure_keys import keys_document
 from conformity.labels import SignedLabel, sign_label, sign_revocations
@@ -122,3 +125,12 @@ def revocation(label_id: str, revoked: dt.datetime | str, software: str = "acme-
     when = revoked if isinstance(revoked, str) else revoked.isoformat().replace("+00:00", "Z")
     return {"label_id": label_id, "software_id": software, "version": version, "wave": wave, "revoked": when,
             "reason": reason}
+
+
+def pain001_schema() -> etree.XMLSchema:
+    """The ISO 20022 pain.001.001.09 XSD shipped inside the sepaxml package (a test dependency: missing fails)."""
+    xsd = importlib.resources.files("sepaxml") / "schemas" / "pain.001.001.09.xsd"
+    if not xsd.is_file():
+        pytest.fail("sepaxml (a test dependency) no longer ships pain.001.001.09.xsd")
+    with importlib.resources.as_file(xsd) as path:
+        return etree.XMLSchema(etree.parse(str(path)))

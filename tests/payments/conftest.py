@@ -143,7 +143,8 @@ class Workspace:
         self.runs += 1
         options = RunOptions(wave=wave, labels=self.labels, events=files, ledger=ledger or self.ledger,
                              out=out or self.root / f"out{self.runs}", keys=KeyRing.from_paths([self.key]),
-                             infrastructure=load_keys(self.infrastructure), payer=load_payer(PAYER), payees=load_payees(self.payees), as_of=parse_time(as_of),
+                             infrastructure=load_keys(self.infrastructure), payer=load_payer(PAYER), payees=load_payees(self.payees),
+                             as_of=parse_time(as_of),
                              commit_every=commit_every)
         return run_payments(_catalog(self.catalog), options)
 

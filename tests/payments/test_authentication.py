@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any

@@ -78,6 +78,9 @@ def _variants() -> list[str]:
     put(51, setd("data.wave", "2026-W1\n"))
     put(52, setd("data.installation_id", None))
     put(53, setd("time", "0999-03-01T10:00:00Z"))
+    put(54, setd("data.site.name", "Site\u2028\u2029 \x7f"))  # characters JSON writers may escape differently
+    put(55, setd("data.software.name", 'Soft "quoted" \\ back/slash'))  # escapes in the line: the reference path
+    put(56, setd("data.kind", "dpe"))  # another pack's kind
     out.append("[1, 2]")
     out.append("")  # a blank line: not an event
     out.append('{"specversion": "1.0", "id": ')
@@ -104,6 +107,10 @@ def test_every_line_gets_the_reference_parsers_outcome(ws: Workspace, tmp_path: 
             assert (got["reason"], got["detail"]) == (expected.reason, expected.detail), f"line {number}"
         else:
             assert isinstance(expected, Event)
+            if expected.data["kind"] not in ("document", "message"):  # valid for the schema, not the health pack's
+                assert got is not None and got["reason"] == "invalid-data", f"line {number}: {got}"
+                assert "is not a data kind of the wave's pack" in got["detail"], f"line {number}: {got}"
+                continue
             assert got is None or got["reason"] not in PARSE_REASONS, f"line {number}: {got}"
             if (expected.source, expected.id) in recorded and got is None:
                 assert recorded[(expected.source, expected.id)][2] == expected.digest, f"line {number}: digest"

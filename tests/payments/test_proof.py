@@ -46,7 +46,7 @@ def test_incremental_completion_is_the_proof_of_the_whole_set(days: list[int], n
                                                               order: object) -> None:
     keys = [(d * DAY // 3, "urn:s", f"e{i:03d}") for i, d in enumerate(days)]
     shuffled = list(keys)
-    order.shuffle(shuffled)  # type: ignore[attr-defined]
+    order.shuffle(shuffled)  # type: ignore[attr-defined]  # the list's shuffle comes from the seeded Random bound to it
     completion, best = incremental(shuffled, n, span_days * DAY)
     assert completion == completion_of(sorted(keys), n, span_days * DAY)
     if completion is None:  # not met: the best window is reported exactly

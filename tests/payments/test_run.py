@@ -102,7 +102,8 @@ def test_events_of_another_known_wave_are_left_for_that_wave(ws: Workspace) -> N
     ws.label(wave="2027-W2", versions=("4.0",))
     w1 = events_for(installation("750100011"), 5)
     w2 = events_for(installation("750100011", wave="2027-W2", version="4.0"), 20,
-                    start=dt.datetime(2027, 4, 1, tzinfo=dt.UTC), first=50)
+                    start=dt.datetime(2027, 4, 1, tzinfo=dt.UTC), first=50,
+                    document_type="11490-0")  # 2027-W2's HOSPITAL proof of use: the real LDL-SES code
     f = ws.events("both.jsonl", w1 + w2)
     r1 = ws.run(f)
     assert r1.summary["installations_paid"] == 1 and r1.summary["events_other_waves"] == 20

@@ -45,7 +45,7 @@ def new_session(admin: httpx.Client) -> Callable[..., dict[str, Any]]:
 @pytest.fixture(scope="session")
 def mint(sandbox_server: RunningSandbox) -> Callable[..., str]:
     """Put an access token for a session straight into the sandbox's store (no identity provider needed)."""
-    from sandbox.samples import issue_access_token
+    from sandbox.packs.health.samples import issue_access_token
 
     def make(session: dict[str, Any], national_id: str | None = None) -> str:
         sub = national_id or session["fixtures"]["practitioners"][0]["national_id"]

@@ -1,4 +1,4 @@
-"""sandbox.cda: every rule has its code; samples are valid against the rules and the official XSD."""
+"""sandbox.packs.health.cda: every rule has its code; samples are valid against the rules and the official XSD."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from lxml import etree
 
 from conformity.packs.health.ins import OID_TEST_NIR, ins_reference, nir_key
 from conformity.xmlsafe import parse_xml
-from sandbox import cda, samples
-from sandbox.fixtures import generate
+from sandbox.packs.health import cda, samples
+from sandbox.packs.health.fixtures import generate
 
 V3 = f"{{{cda.NS}}}"
 FIXTURES = generate(11)
@@ -222,8 +222,8 @@ def test_each_metadata_rule_has_its_code(name: str, overrides: dict[str, Any], c
 
 
 def test_type_code_not_allowed_even_when_metadata_agrees() -> None:
-    document, metadata = mutated(set_attr("v3:code", "code", "11490-0"))
-    assert findings_of(document, metadata | {"type_code": "11490-0"}) == ["cda-type-code-not-allowed"]
+    document, metadata = mutated(set_attr("v3:code", "code", "11488-4"))  # a consultation note: in no DOCSHARE
+    assert findings_of(document, metadata | {"type_code": "11488-4"}) == ["cda-type-code-not-allowed"]
 
 
 def test_level3_with_pdf_format_code() -> None:
@@ -300,7 +300,8 @@ def test_parse_ts(value: str, ok: bool) -> None:
 
 
 def test_document_types_follow_the_referentials(repo_root: Path) -> None:
-    """The allowed types and templateIds are those the DOCSHARE summaries list (2.0 ⊇ 1.0)."""
+    """The allowed types and templateIds are those the DOCSHARE summaries list, every version (the model values of
+    1.0-2.1 and the real CI-SIS ones of 2.2)."""
     listed: dict[str, set[tuple[str, str]]] = {}
     for path in sorted((repo_root / "referentials" / "health" / "DOCSHARE").glob("*.toml")):
         summary = " ".join(tomllib.loads(path.read_text())["summary"].split())
@@ -308,4 +309,6 @@ def test_document_types_follow_the_referentials(repo_root: Path) -> None:
                                            summary))
     assert listed, "no DOCSHARE referential found"
     union = set().union(*listed.values())
-    assert union == {(t.code, t.template_id) for t in cda.DOCUMENT_TYPES.values()}
+    assert union == {(t.code, tid) for t in cda.DOCUMENT_TYPES.values() for tid in t.template_ids}
+    assert {("11490-0", "1.2.250.1.213.1.1.1.29"), ("11502-2", "1.2.250.1.213.1.1.1.55"),
+            ("60591-5", "1.2.250.1.213.1.1.1.51"), ("18748-4", "1.2.250.1.213.1.1.1.45")} <= listed["2.2"]

@@ -7,8 +7,8 @@ import copy
 import hashlib
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,11 +19,11 @@ import pytest
 from lxml import etree
 
 from conformity.xmlsafe import parse_xml
-from sandbox import cda, samples
 from sandbox.config import SandboxConfig
+from sandbox.packs.health import cda, samples
 from sandbox.server import RunningSandbox, start_in_thread
-from tests.sandbox.test_cda import HEADER_CASES, METADATA_CASES, V3, Mutation
 from tests.sandbox.conftest import trace_payload
+from tests.sandbox.test_cda import HEADER_CASES, METADATA_CASES, V3, Mutation
 
 Submit = Callable[..., httpx.Response]
 

@@ -16,12 +16,12 @@ import pytest
 from conformity.catalog import load_catalog
 from conformity.packs.health import cda_rules
 from conformity.xmlsafe import parse_xml
-from sandbox import samples
-from sandbox.fixtures import generate
+from sandbox.packs.health import samples
+from sandbox.packs.health.fixtures import generate
+from sandbox.packs.health.valuesets import PRACTICE_SETTING_BY_PROFESSION, PRACTICE_SETTING_BY_SPECIALTY, VALUE_SETS
 from sandbox.server import RunningSandbox
-from sandbox.valuesets import PRACTICE_SETTING_BY_PROFESSION, PRACTICE_SETTING_BY_SPECIALTY, VALUE_SETS
-from tests.sandbox.test_dmp import Dmp, token_for
 from tests.sandbox.conftest import trace_payload
+from tests.sandbox.test_dmp import Dmp, token_for
 
 
 @pytest.fixture(scope="module")

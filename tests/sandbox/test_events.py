@@ -108,7 +108,7 @@ def test_data_schema_is_the_one_events_name(data_schema: dict[str, Any]) -> None
             "document_type": "11502-2", "bytes": 0, "sha256": "a" * 64, "reference": "r"}
     assert not list(validator.iter_errors(good))
     assert not list(validator.iter_errors(good | {"kind": "message", "document_type": None}))
-    for bad in ({"kind": "fax"}, {"document_type": "CR-BIO"}, {"bytes": -1}, {"bytes": 1.5}, {"sha256": "A" * 64},
+    for bad in ({"kind": "Fax"}, {"document_type": "CR BIO"}, {"bytes": -1}, {"bytes": 1.5}, {"sha256": "A" * 64},
                 {"sha256": "a" * 63}, {"wave": "W2"}, {"extra": 1}, {"software": {"id": "s"}},
                 {"site": {"id": "1", "size": "M", "name": "", "x": 1}}):
         assert list(validator.iter_errors(good | bad)), bad

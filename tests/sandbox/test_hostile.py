@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox import samples
+from sandbox.packs.health import samples
 from sandbox.server import RunningSandbox
 from tests.sandbox.conftest import trace_payload
 

@@ -33,10 +33,9 @@ from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from sandbox.config import SandboxConfig
-from sandbox.oidc_keys import load_or_create
+from sandbox.oidc_keys import ALGS, load_or_create
 from sandbox.server import RunningSandbox, start_in_thread
-from tests.sandbox.conftest import ADMIN_TOKEN
-from tests.sandbox.conftest import trace_payload
+from tests.sandbox.conftest import ADMIN_TOKEN, trace_payload
 
 REDIRECT = "http://127.0.0.1:8765/callback"
 
@@ -106,8 +105,9 @@ def jwks_of(session: dict[str, Any], http: httpx.Client) -> KeySet:
 
 
 def validate_id_token(id_token: str, *, keys: KeySet, issuer: str, client_id: str, nonce: str) -> dict[str, Any]:
-    """What a relying party must do: signature (ES256 only) against the JWKS, then iss, aud, exp, nonce."""
-    token = jwt.decode(id_token, keys, algorithms=["ES256"])
+    """What a relying party must do: signature (an algorithm discovery lists) against the JWKS, then iss, aud, exp,
+    nonce."""
+    token = jwt.decode(id_token, keys, algorithms=list(ALGS))
     JWTClaimsRegistry(iss={"essential": True, "value": issuer}, aud={"essential": True, "value": client_id},
                       exp={"essential": True}, iat={"essential": True}, sub={"essential": True},
                       nonce={"essential": True, "value": nonce}).validate(token.claims)
@@ -143,42 +143,51 @@ def shared_session(admin: httpx.Client) -> dict[str, Any]:
 
 # discovery and keys -----------------------------------------------------------------------------------
 
-def test_discovery_and_jwks(new_session: Callable[..., dict[str, Any]], client: httpx.Client) -> None:
-    session = new_session(seed=3)
+@pytest.mark.parametrize("alg", ["RS256", "ES256", None])
+def test_discovery_and_jwks(alg: str | None, new_session: Callable[..., dict[str, Any]], client: httpx.Client) -> None:
+    """OpenID Connect Discovery §3: RS256 is listed; the session's JWKS publishes the key of the algorithm its
+    client registered (RS256 when it named none)."""
+    session = new_session(seed=3, **({"id_token_signed_response_alg": alg} if alg else {}))
+    assert session["id_token_signed_response_alg"] == (alg or "RS256")
     base = idp_url(session)
     doc = client.get(f"{base}/.well-known/openid-configuration").json()
     assert doc["issuer"] == base
     assert doc["authorization_endpoint"] == f"{base}/authorize" and doc["token_endpoint"] == f"{base}/token"
-    assert doc["userinfo_endpoint"] == f"{base}/userinfo" and doc["jwks_uri"] == session["trust_anchors"]["idp_jwks"]
+    assert doc["userinfo_endpoint"] == f"{base}/userinfo" and doc["jwks_uri"] == session["trust_anchors"]["provider_jwks"]["idp"]
     assert doc["response_types_supported"] == ["code"] and doc["code_challenge_methods_supported"] == ["S256"]
-    assert doc["id_token_signing_alg_values_supported"] == ["ES256"] and "openid" in doc["scopes_supported"]
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256", "ES256"] and "openid" in doc["scopes_supported"]
     assert set(doc["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post"}
     assert "authorization_code" in doc["grant_types_supported"] and "nonce" in doc["claims_supported"]
     keys = client.get(doc["jwks_uri"]).json()["keys"]
-    assert len(keys) == 1 and keys[0]["kid"] and keys[0]["alg"] == "ES256" and keys[0]["use"] == "sig"
-    assert "d" not in keys[0], "the JWKS must not publish the private part"
+    assert len(keys) == 1 and keys[0]["kid"] and keys[0]["alg"] == (alg or "RS256") and keys[0]["use"] == "sig"
+    assert keys[0]["kty"] == ("EC" if alg == "ES256" else "RSA")
+    assert not {"d", "p", "q"} & set(keys[0]), "the JWKS must not publish the private part"
 
 
 def test_keys_persist_across_restarts(tmp_path: Path) -> None:
     config = SandboxConfig(data_dir=tmp_path, admin_token=ADMIN_TOKEN)
     first = load_or_create(config.idp_key_path)
-    assert (config.idp_key_path.stat().st_mode & 0o777) == 0o600
+    for path in config.idp_key_path.parent.glob("idp-signing*.json"):
+        assert (path.stat().st_mode & 0o777) == 0o600, path
+    published = {}
     with start_in_thread(config) as running:
-        r = httpx.post(f"{running.base_url}/admin/sessions", json={"seed": 1},
-                       headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-        published = httpx.get(r.json()["trust_anchors"]["idp_jwks"]).json()["keys"]
-    assert [k["kid"] for k in published] == [first.kid]
-    assert load_or_create(config.idp_key_path).kid == first.kid
-    assert first.unpublished.kid != first.kid
+        for alg in ALGS:
+            r = httpx.post(f"{running.base_url}/admin/sessions", json={"seed": 1, "id_token_signed_response_alg": alg},
+                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            published[alg] = [k["kid"] for k in httpx.get(r.json()["trust_anchors"]["provider_jwks"]["idp"]).json()["keys"]]
+    again = load_or_create(config.idp_key_path)
+    for alg in ALGS:
+        assert published[alg] == [first.for_alg(alg).kid] == [again.for_alg(alg).kid]
+        assert first.for_alg(alg).unpublished.kid != first.for_alg(alg).kid != first.for_alg(alg).rotated.kid
 
 
 # the login flow ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("auth_method", ["client_secret_basic", "client_secret_post"])
-def test_login_flow_with_a_real_client(auth_method: str, new_session: Callable[..., dict[str, Any]],
+@pytest.mark.parametrize(("auth_method", "alg"), [("client_secret_basic", "RS256"), ("client_secret_post", "ES256")])
+def test_login_flow_with_a_real_client(auth_method: str, alg: str, new_session: Callable[..., dict[str, Any]],
                                        client: httpx.Client, admin: httpx.Client,
                                        sandbox_server: RunningSandbox) -> None:
-    session = new_session(seed=11)
+    session = new_session(seed=11, id_token_signed_response_alg=alg)
     who = practitioner(session, 1)
     auth, token = login(session, client=oidc_client(session, auth_method=auth_method), login_hint=who["national_id"])
     assert auth.params["state"] == auth.sent_state and auth.params["iss"] == idp_url(session)
@@ -187,7 +196,13 @@ def test_login_flow_with_a_real_client(auth_method: str, new_session: Callable[.
 
     claims = validate_id_token(token["id_token"], keys=jwks_of(session, client), issuer=idp_url(session),
                                client_id=session["credentials"]["client_id"], nonce=auth.nonce)
+    assert json.loads(base64.urlsafe_b64decode(token["id_token"].split(".")[0] + "=="))["alg"] == alg
     assert claims["sub"] == who["national_id"] and claims["auth_time"] <= claims["iat"] < claims["exp"]
+    # the access token says its audience (RFC 9068): the session's services, to which alone it may be sent
+    access = jwt.decode(token["access_token"], jwks_of(session, client), algorithms=[alg])
+    assert access.header["typ"] == "at+jwt" and access.claims["sub"] == who["national_id"]
+    assert set(access.claims["aud"]) == {session["endpoints"][s] for s in ("insi", "dmp", "mss", "directory")} | {
+        f"{idp_url(session)}/userinfo"}
     assert claims["given_name"] == who["given_name"] and claims["family_name"] == who["family_name"]
     assert claims["profession"] == {"code": who["profession_code"], "label": who["profession"]}
     left_half = hashlib.sha256(token["access_token"].encode()).digest()[:16]
@@ -205,7 +220,7 @@ def test_login_flow_with_a_real_client(auth_method: str, new_session: Callable[.
     record = sandbox_server.server.config.app.state.store.get_token(token["access_token"])
     assert record["kind"] == "access" and record["scope"] == session["session_id"] and not record["expired"]
     assert record["sub"] == who["national_id"] and record["client_id"] == session["credentials"]["client_id"]
-    assert record["practitioner"]["rpps"] == who["rpps"] and "openid" in record["scopes"]
+    assert record["account"]["rpps"] == who["rpps"] and "openid" in record["scopes"]
 
     assert last(admin, session, "authorize")["outcome"] == "authorization-code-issued"
     assert last(admin, session, "authorize")["outcome_details"] == {"sub": who["national_id"], "pkce": True}
@@ -262,10 +277,11 @@ FAULTS = {
 CLAIM_OF_FAULT = {"wrong_issuer": "iss", "wrong_audience": "aud", "wrong_nonce": "nonce"}
 
 
+@pytest.mark.parametrize("alg", ALGS)
 @pytest.mark.parametrize("forgery", sorted(FAULTS))
-def test_forged_id_tokens_fail_validation(forgery: str, new_session: Callable[..., dict[str, Any]],
+def test_forged_id_tokens_fail_validation(forgery: str, alg: str, new_session: Callable[..., dict[str, Any]],
                                           client: httpx.Client, admin: httpx.Client) -> None:
-    session = new_session(seed=5)
+    session = new_session(seed=5, id_token_signed_response_alg=alg)
     set_faults(admin, session, {"id_token": forgery})
     auth, token = login(session)
     with pytest.raises(FAULTS[forgery]) as caught:

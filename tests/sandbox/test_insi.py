@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformity.packs.health.ins import normalise_name
-from sandbox import samples
-from sandbox.fixtures import registry_entries
+from sandbox.packs.health import samples
+from sandbox.packs.health.fixtures import registry_entries
 from sandbox.server import RunningSandbox
 from tests.sandbox.conftest import trace_payload
 

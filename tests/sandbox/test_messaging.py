@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformity.packs.health.ins import OID_NIR, OID_TEST_NIA, OID_TEST_NIR
-from sandbox.services.messaging import MAX_ATTACHMENT_BYTES, MAX_MESSAGE_BYTES
+from conformity.packs.health.ins import OID_DEMO_NIR, OID_NIR, OID_TEST_NIR
+from sandbox.packs.health.messaging import MAX_ATTACHMENT_BYTES, MAX_MESSAGE_BYTES
 from tests.sandbox.conftest import trace_payload
 
 PROBLEM = "application/problem+json"
@@ -145,7 +145,7 @@ def test_attachment_must_carry_a_valid_patient_identity(mss: httpx.Client, sessi
     assert len(mailbox(mss, addr(session, 1))) == before
 
 
-@pytest.mark.parametrize("oid", [OID_NIR, OID_TEST_NIR, OID_TEST_NIA])
+@pytest.mark.parametrize("oid", [OID_NIR, OID_TEST_NIR, OID_DEMO_NIR])
 def test_every_ins_oid_is_accepted(mss: httpx.Client, session: dict[str, Any], oid: str) -> None:
     att = attachment(session)
     att["patient"]["oid"] = oid
@@ -157,7 +157,7 @@ def test_message_without_attachment_is_accepted(mss: httpx.Client, session: dict
 
 
 @pytest.mark.parametrize(("over", "status", "code"), [
-    ({"content": "not base64 !!"}, 422, "attachment-content-invalid"),
+    ({"content": "not base64 !!"}, 400, "attachment-content-invalid"),
     ({"content": ""}, 422, "attachment-empty"),
     ({"filename": "../../etc/passwd"}, 422, "attachment-filename-invalid"),
     ({"filename": "a\x00b.pdf"}, 422, "attachment-filename-invalid"),
@@ -192,8 +192,8 @@ def test_size_bounds(mss: httpx.Client, session: dict[str, Any]) -> None:
 
 def test_request_shape_errors(mss: httpx.Client, session: dict[str, Any]) -> None:
     problem(mss.post("/messages", json=message(session) | {"bcc": []}), 422, "invalid-request")
-    problem(mss.post("/messages", content=b'{"from": ', headers={"content-type": "application/json"}), 422,
-            "invalid-request")
+    problem(mss.post("/messages", content=b'{"from": ', headers={"content-type": "application/json"}), 400,
+            "json-malformed")
     problem(mss.post("/messages", content=b"hello", headers={"content-type": "text/plain"}), 415,
             "unsupported-media-type")
     problem(mss.get("/messages"), 405, "method-not-allowed")

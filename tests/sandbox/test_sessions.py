@@ -16,9 +16,9 @@ import pytest
 
 from conformity.errors import SignatureError
 from conformity.signing import KeyRing, VerifyKey, signer_kid, unverified_payload, verify_document
+from sandbox.server import RunningSandbox
 from tests.payments.builders import tampered
 from tests.sandbox.conftest import trace_payload
-from sandbox.server import RunningSandbox
 
 PROBLEM = "application/problem+json"
 

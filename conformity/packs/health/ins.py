@@ -9,8 +9,8 @@ from typing import Any
 OID_NIR = "1.2.250.1.213.1.4.8"
 OID_NIA = "1.2.250.1.213.1.4.9"
 OID_TEST_NIR = "1.2.250.1.213.1.4.10"
-OID_TEST_NIA = "1.2.250.1.213.1.4.11"
-INS_OIDS = {OID_NIR: "NIR", OID_NIA: "NIA", OID_TEST_NIR: "test NIR", OID_TEST_NIA: "test NIA"}
+OID_DEMO_NIR = "1.2.250.1.213.1.4.11"  # the demo NIR (not a test NIA: there is none among the INS OIDs)
+INS_OIDS = {OID_NIR: "NIR", OID_NIA: "NIA", OID_TEST_NIR: "test NIR", OID_DEMO_NIR: "demo NIR"}
 
 TRAITS = ("birth_name", "first_names", "birth_date", "sex", "birth_place_code")
 IDENTITY_STATUSES = ("provisional", "recovered", "validated", "qualified")

@@ -1,0 +1,205 @@
+"""Accounts (vendors and staff), API tokens, web sessions and login throttling.
+
+Passwords are stored as argon2id hashes (argon2-cffi's defaults, RFC 9106); API tokens and session ids
+are 256-bit random secrets of which only the SHA-256 is stored, so a copy of the database lets no one
+in. A session has an idle and an absolute lifetime and its own CSRF token; a login is refused without
+even checking the password once a login name or a client address failed too often in the window.
+Roles: ``vendor`` (its own submissions only), ``reviewer`` (reviews evidence), ``decider`` (decides,
+waives, revokes, reinstates), ``admin`` (everything, accounts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from conformity.agency.registry import iso
+from conformity.db.connection import Connection
+from conformity.errors import InputError
+
+Role = Literal["vendor", "reviewer", "decider", "admin"]
+ROLES: tuple[Role, ...] = ("vendor", "reviewer", "decider", "admin")
+SCOPES = ("submit", "read")
+LOGIN = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
+TOKEN_PREFIX = "usn_"
+_hasher = PasswordHasher()  # argon2id
+#: a hash to verify against when the login is unknown, so timing does not tell which logins exist
+_DUMMY = _hasher.hash(secrets.token_hex(16))
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    login: str
+    name: str
+    role: Role
+    vendor_id: str | None
+
+    @property
+    def reviewer_name(self) -> str:
+        """How reviews and decisions name this person (the login keeps two people with one name apart)."""
+        return f"{self.name} ({self.login})"
+
+    def can(self, action: Literal["review", "decide", "admin", "submit"]) -> bool:
+        if self.role == "admin":
+            return action != "submit"
+        return {"review": self.role == "reviewer", "decide": self.role == "decider",
+                "submit": self.role == "vendor", "admin": False}[action]
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    account: Account
+    csrf: str
+    expires: str
+
+
+def _sha(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+_COLUMNS = "a.id, a.login, a.name, a.role, a.vendor_id"
+
+
+def create_account(db: Connection, login: str, name: str, role: str, *, vendor_id: str | None = None,
+                   password: str | None = None) -> Account:
+    """A new account (InputError, nothing written: bad login, role, short password, login taken)."""
+    problems = []
+    if not LOGIN.match(login):
+        problems.append("a login is 2-64 lower-case letters, digits, '.', '_', '@' or '-'")
+    if role not in ROLES:
+        problems.append(f"a role is one of {', '.join(ROLES)}, not {role!r}")
+    if (role == "vendor") != bool(vendor_id):
+        problems.append("a vendor account names its vendor id (--vendor), a staff account none")
+    if not name.strip() or len(name) > 200:
+        problems.append("a name is 1-200 characters")
+    if password is not None and len(password) < 12:
+        problems.append("a password has at least 12 characters")
+    if role != "vendor" and password is None:
+        problems.append("a staff account needs a password (it signs in on the web)")
+    if problems:
+        raise InputError("; ".join(problems), where="account")
+    with db.write():
+        if db.execute("SELECT 1 FROM accounts WHERE login = ?", (login,)).fetchone():
+            raise InputError(f"login {login!r} is taken", where="account")
+        ident = db.execute("INSERT INTO accounts (login, name, role, vendor_id, password_hash, created) "
+                           "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                           (login, name.strip(), role, vendor_id, _hasher.hash(password) if password else None,
+                            iso(_now()))).fetchone()[0]
+    return Account(int(ident), login, name.strip(), role, vendor_id)  # type: ignore[arg-type]
+
+
+def account(db: Connection, login: str) -> Account | None:
+    row = db.execute(f"SELECT {_COLUMNS} FROM accounts a WHERE a.login = ? AND a.disabled IS NULL", (login,)).fetchone()
+    return Account(*row) if row else None
+
+
+def create_token(db: Connection, acct: Account, name: str, scopes: tuple[str, ...] = SCOPES,
+                 days: int | None = 365) -> str:
+    """A new API token for a vendor account (shown once; only its SHA-256 is kept)."""
+    if acct.role != "vendor":
+        raise InputError("API tokens are for vendor accounts (staff sign in on the web)", where="token")
+    bad = sorted(set(scopes) - set(SCOPES))
+    if bad or not scopes:
+        raise InputError(f"scopes are among {', '.join(SCOPES)} (got {', '.join(scopes) or 'none'})", where="--scope")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires = iso(_now() + dt.timedelta(days=days)) if days else None
+    with db.write():
+        db.execute("INSERT INTO api_tokens (account, token_sha256, name, scopes, created, expires) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", (acct.id, _sha(token), name, " ".join(sorted(scopes)), iso(_now()), expires))
+    return token
+
+
+def token_account(db: Connection, token: str) -> tuple[Account, frozenset[str]] | None:
+    """The account and scopes of a valid token (not revoked, not expired, account active)."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = db.execute(f"SELECT {_COLUMNS}, t.scopes, t.expires, t.revoked FROM api_tokens t JOIN accounts a "
+                     "ON a.id = t.account WHERE t.token_sha256 = ? AND a.disabled IS NULL", (_sha(token),)).fetchone()
+    if row is None or row[7] is not None or (row[6] is not None and row[6] <= iso(_now())):
+        return None
+    return Account(*row[:5]), frozenset(row[5].split())
+
+
+# ------------------------------------------------------------------------------------------------ web sign-in
+def throttled(db: Connection, login: str, client: str, window: dt.timedelta, per_login: int,
+              per_client: int) -> int | None:
+    """Seconds to wait when this login or client failed too often in the window; None when it may try."""
+    since = iso(_now() - window)
+    by_login = db.execute("SELECT count(*), min(at) FROM login_failures WHERE login = ? AND at > ?",
+                          (login, since)).fetchone()
+    by_client = db.execute("SELECT count(*), min(at) FROM login_failures WHERE client = ? AND at > ?",
+                           (client, since)).fetchone()
+    for (count, first), limit in ((by_login, per_login), (by_client, per_client)):
+        if count >= limit:
+            retry = dt.datetime.fromisoformat(first.replace("Z", "+00:00")) + window - _now()
+            return max(1, int(retry.total_seconds()))
+    return None
+
+
+def check_password(db: Connection, login: str, password: str, client: str) -> Account | None:
+    """The account when the password is right; a failure is recorded (for throttling) otherwise."""
+    row = db.execute(f"SELECT {_COLUMNS}, a.password_hash FROM accounts a WHERE a.login = ? AND a.disabled IS NULL",
+                     (login,)).fetchone()
+    stored = row[5] if row and row[5] else _DUMMY
+    try:
+        ok = _hasher.verify(stored, password) and row is not None and row[5] is not None
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        with db.write():
+            db.execute("INSERT INTO login_failures (login, client, at) VALUES (?, ?, ?)", (login[:64], client, iso(_now())))
+        return None
+    if _hasher.check_needs_rehash(stored):
+        with db.write():
+            db.execute("UPDATE accounts SET password_hash = ? WHERE id = ?", (_hasher.hash(password), row[0]))
+    return Account(*row[:5])
+
+
+def start_session(db: Connection, acct: Account, idle: dt.timedelta, maximum: dt.timedelta) -> tuple[str, Session]:
+    """A new session (its secret id for the cookie, and the session)."""
+    sid, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(32), _now()
+    expires = iso(min(now + idle, now + maximum))
+    with db.write():
+        db.execute("INSERT INTO web_sessions (id_sha256, account, csrf, created, last_seen, expires) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", (_sha(sid), acct.id, csrf, iso(now), iso(now), expires))
+    return sid, Session(acct, csrf, expires)
+
+
+def session(db: Connection, sid: str, idle: dt.timedelta, maximum: dt.timedelta) -> Session | None:
+    """The live session of a cookie (its idle expiry pushed forward), or None (unknown, ended, expired)."""
+    if not sid or len(sid) > 200:
+        return None
+    row = db.execute(f"SELECT {_COLUMNS}, s.csrf, s.created, s.expires FROM web_sessions s JOIN accounts a "
+                     "ON a.id = s.account WHERE s.id_sha256 = ? AND s.ended IS NULL AND a.disabled IS NULL",
+                     (_sha(sid),)).fetchone()
+    now = _now()
+    if row is None or row[7] <= iso(now):
+        return None
+    created = dt.datetime.fromisoformat(row[6].replace("Z", "+00:00"))
+    expires = iso(min(now + idle, created + maximum))
+    with db.write():
+        db.execute("UPDATE web_sessions SET last_seen = ?, expires = ? WHERE id_sha256 = ?", (iso(now), expires, _sha(sid)))
+    return Session(Account(*row[:5]), row[5], expires)
+
+
+def end_session(db: Connection, sid: str) -> None:
+    with db.write():
+        db.execute("UPDATE web_sessions SET ended = ? WHERE id_sha256 = ? AND ended IS NULL", (iso(_now()), _sha(sid)))
+
+
+def same_secret(a: str, b: str) -> bool:
+    """Constant-time comparison of two secrets (CSRF tokens)."""
+    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())

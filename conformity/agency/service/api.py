@@ -1,0 +1,153 @@
+"""The JSON API (``/api/v1``): vendors' submissions (token), the public registry, signed documents, label events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from conformity.agency import feed
+from conformity.agency.registry import Registry
+from conformity.agency.service import public, uploads
+from conformity.agency.service.deps import client, config_of, vendor
+from conformity.agency.service.problems import Problem
+from conformity.errors import InputError
+from conformity.paths import schema_path
+
+router = APIRouter(prefix="/api/v1")
+JWS_JSON = "application/jose+json"
+PUBLIC_SCHEMAS = ("registry-export", "label", "revocations", "decision")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _signing_key(request: Request) -> Any:
+    return request.app.state.signing_key
+
+
+def start(request: Request, background: BackgroundTasks, up: uploads.Upload) -> uploads.Upload:
+    """Verify an upload now (configured so) or after answering."""
+    cfg = config_of(request)
+    if cfg.background:
+        background.add_task(uploads.process_later, cfg, up.id)
+        return up
+    uploads.process(cfg, up.id)
+    return uploads.get(cfg, up.id)
+
+
+@router.post("/submissions", status_code=202, tags=["vendors"],
+             summary="Upload an evidence bundle (the zip as the request body)",
+             responses={202: {"description": "received; verified in the background (poll Location)"},
+                        401: {"description": "no or bad token"}, 413: {"description": "too large"},
+                        415: {"description": "not a zip"}},
+             openapi_extra={"requestBody": {"required": True,
+                                            "content": {"application/zip": {"schema": {"type": "string",
+                                                                                       "format": "binary"}}}}})
+async def submit(request: Request, background: BackgroundTasks,
+                 name: str = Query("bundle.zip", max_length=200, description="the bundle's file name")) -> Response:
+    acct = vendor(request, "submit")
+    cfg = config_of(request)
+    declared = request.headers.get("content-length")
+    incoming, sha, size = await uploads.receive(request.stream(), cfg, int(declared) if declared and declared.isdigit()
+                                                else None)
+    up = uploads.register(cfg, acct, incoming, sha, size, name, client(request))
+    up = start(request, background, up)
+    doc = up.to_json(uploads.submission_of(cfg, up), _now())
+    return JSONResponse(doc, status_code=202, headers={"Location": f"/api/v1/submissions/{up.id}"})
+
+
+@router.get("/submissions", tags=["vendors"], summary="Your submissions, newest first")
+def my_submissions(request: Request) -> dict[str, Any]:
+    acct = vendor(request, "read")
+    cfg, now = config_of(request), _now()
+    assert acct.vendor_id is not None
+    return {"vendor": acct.vendor_id,
+            "submissions": [u.to_json(uploads.submission_of(cfg, u), now) for u in uploads.of_vendor(cfg, acct.vendor_id)]}
+
+
+@router.get("/submissions/{ident}", tags=["vendors"],
+            summary="One of your submissions: state, findings, reviewers' reasons, label")
+def my_submission(request: Request, ident: str) -> dict[str, Any]:
+    acct = vendor(request, "read")
+    cfg = config_of(request)
+    up = uploads.get(cfg, ident, acct.vendor_id)
+    sub = uploads.submission_of(cfg, up)
+    doc = up.to_json(sub, _now())
+    if sub is not None:
+        with Registry(cfg.database) as reg:
+            doc["reviews"] = [r.to_json() | {"id": r.requirement} for r in reg.reviews(sub.id)]
+            doc["current_decision"] = {k: sub.decision.get(k) for k in ("outcome", "awaiting", "rejected", "failed")
+                                       if k in sub.decision}
+    return doc
+
+
+@router.get("/labels/{label_id}", tags=["public"], summary="A label as issued (a JWS signed by the agency)")
+def label(request: Request, label_id: str) -> Response:
+    with Registry(config_of(request).database) as reg:
+        try:
+            signed = reg.label_signed(label_id)
+        except InputError as exc:
+            raise Problem(404, "no-such-label", f"no label {label_id!r}") from exc
+    return Response(json.dumps(signed, indent=2) + "\n", media_type=JWS_JSON,
+                    headers={"Content-Disposition": f'attachment; filename="label-{label_id}.json"'})
+
+
+@router.get("/registry", tags=["public"], summary="The registry as open data (usine.registry-export/2), filtered")
+def registry_json(request: Request, wave: str = "", category: str = "", vendor: str = "", state: str = "",
+                  q: str = Query("", max_length=200)) -> dict[str, Any]:
+    with Registry(config_of(request).database) as reg:
+        return public.registry_data(reg, _signing_key(request), public.Filters(wave, category, vendor, state, q), _now())
+
+
+@router.get("/registry.csv", tags=["public"], summary="The registry as CSV (one row per label), filtered")
+def registry_csv(request: Request, wave: str = "", category: str = "", vendor: str = "", state: str = "",
+                 q: str = Query("", max_length=200)) -> Response:
+    data = registry_json(request, wave, category, vendor, state, q)
+    return PlainTextResponse(public.registry_csv(data), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": 'attachment; filename="labelled.csv"'})
+
+
+@router.get("/export", tags=["public"], summary="The signed export (labelled.json: a JWS over the open data)")
+def export(request: Request) -> Response:
+    with Registry(config_of(request).database) as reg:
+        signed = public.signed_export(reg, _signing_key(request), _now())
+    return Response(json.dumps(signed, indent=2) + "\n", media_type=JWS_JSON,
+                    headers={"Content-Disposition": 'attachment; filename="labelled.json"'})
+
+
+@router.get("/revocations", tags=["public"], summary="The current signed revocation list (with next_update)")
+def revocations(request: Request) -> Response:
+    with Registry(config_of(request).database) as reg:
+        signed = public.revocation_list(reg, _signing_key(request), _now())
+    return Response(json.dumps(signed, indent=2) + "\n", media_type=JWS_JSON,
+                    headers={"Content-Disposition": 'attachment; filename="revocations.json"',
+                             "Cache-Control": "no-cache"})
+
+
+@router.get("/agency-key", tags=["public"], summary="The agency's public key (PEM) that verifies every signed document")
+def agency_key(request: Request) -> Response:
+    return PlainTextResponse(_signing_key(request).verify_key.pem(), media_type="application/x-pem-file")
+
+
+@router.get("/schemas/{name}", tags=["public"], summary="The JSON Schema of a published format")
+def schema(name: str) -> Response:
+    name = name.removesuffix(".schema.json").removesuffix(".json")
+    if name not in PUBLIC_SCHEMAS:
+        raise Problem(404, "no-such-schema", f"published schemas: {', '.join(PUBLIC_SCHEMAS)}")
+    return Response(schema_path(name).read_text(encoding="utf-8"), media_type="application/schema+json")
+
+
+@router.get("/events", tags=["payment agency"],
+            summary="Label events (CloudEvents 1.0, issued and revoked), oldest first, after a cursor")
+def events(request: Request, after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)) -> Response:
+    with Registry(config_of(request).database) as reg:
+        batch = feed.read_events(reg.db, after, limit)
+        last = feed.last_seq(reg.db)
+    cursor = batch[-1][0] if batch else after
+    body = {"events": [e for _, e in batch], "cursor": cursor, "more": cursor < last}
+    return JSONResponse(body, headers={"Link": f'</api/v1/events?after={cursor}&limit={limit}>; rel="next"'})

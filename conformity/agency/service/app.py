@@ -1,0 +1,114 @@
+"""Assembly of the agency service: routes, problem handlers, security headers, the upload queue at start."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from conformity.agency.registry import Registry
+from conformity.agency.service import api, uploads, web
+from conformity.agency.service.config import ServiceConfig
+from conformity.agency.service.deps import LoginRequired
+from conformity.agency.service.problems import Problem, install_handlers, respond
+from conformity.agency.service.webhooks import Deliverer
+from conformity.agency.submit import agency_signing_key
+
+#: pages may load this site's styles, images and frames (evidence), run no script, post only here
+PAGE_CSP = ("default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+CSS = """
+:root{--ink:#1b1f24;--muted:#4a5260;--accent:#0b4f9c;--ok:#155e2f;--bad:#9b1c14;--warn:#6b4a00}
+body{font:16px/1.5 system-ui,sans-serif;color:var(--ink);margin:0;background:#fafbfc}
+header{background:#0b3563;color:#fff;padding:8px 24px;display:flex;flex-wrap:wrap;gap:16px;align-items:center}
+header a{color:#fff}.brand{font-weight:600;margin:0}nav ul{list-style:none;display:flex;gap:16px;margin:0;padding:0}
+.who{margin-left:auto;display:flex;gap:8px;align-items:center}main{padding:16px 24px;max-width:1200px}
+a{color:var(--accent)}header a,footer a{color:inherit}footer{padding:8px 24px;color:var(--muted)}
+table{border-collapse:collapse;width:100%;margin:8px 0 16px}th,td{border-bottom:1px solid #d6dae0;padding:4px 8px;text-align:left}
+caption{text-align:left;color:var(--muted)}.status{font-weight:600}.valid,.labelled{color:var(--ok)}
+.revoked,.refused{color:var(--bad)}.expired,.pending,.awaiting-review{color:var(--warn)}
+.filters{display:flex;flex-wrap:wrap;gap:6px;align-items:center}.stack{display:grid;gap:6px;max-width:520px;margin:8px 0}
+.req{border:1px solid #d6dae0;border-radius:6px;padding:8px 12px;margin:12px 0;background:#fff}
+.evidence{max-width:100%;width:720px;height:480px;border:1px solid #d6dae0}img.evidence{height:auto}
+.done{background:#e7f3ea;padding:6px 10px}.four-eyes{color:var(--warn)}.skip{position:absolute;left:-999px}
+.skip:focus{left:8px;top:8px;background:#fff;padding:4px}pre{background:#eef0f3;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere}
+button{padding:4px 12px}
+"""
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: safe defaults on every answer (a route's own headers win)."""
+
+    def __init__(self, app: ASGIApp, hsts: bool = True):
+        self.app, self.hsts = app, hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope["path"] in ("/docs", "/redoc")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in (("x-content-type-options", "nosniff"), ("referrer-policy", "same-origin"),
+                                    ("x-frame-options", "SAMEORIGIN")):
+                    headers.setdefault(name, value)
+                if not docs:
+                    headers.setdefault("content-security-policy", PAGE_CSP)
+                if self.hsts:
+                    headers.setdefault("strict-transport-security", "max-age=31536000")
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    """The service (a FastAPI app): give it to uvicorn, or to a test client."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with Registry(config.database):  # migrations checked once, before the first request
+            pass
+        for ident in uploads.pending_uploads(config):  # received but not verified when a worker stopped
+            uploads.process_later(config, ident)
+        deliverer = Deliverer(config.database).start() if config.webhooks else None
+        yield
+        if deliverer is not None:
+            deliverer.close()
+        config.database.dispose()
+
+    app = FastAPI(title="usine labelling agency", version="1",
+                  description="Vendors submit evidence bundles and follow their submissions; the public reads the "
+                              "registry, signed labels, the signed revocation list and the export; the payment "
+                              "agency pulls label events (CloudEvents). Errors are RFC 9457 problem documents.",
+                  lifespan=lifespan)
+    app.state.config = config
+    app.state.signing_key = agency_signing_key(config.key_path)
+    install_handlers(app)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        if request.url.path.startswith("/api/") or "json" in request.headers.get("accept", ""):
+            return respond(request, Problem(401, "unauthenticated", exc.reason or "sign in first"))
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    app.add_middleware(SecurityHeaders, hsts=config.secure_cookies)
+
+    @app.get("/static/style.css", include_in_schema=False)
+    def style() -> Response:
+        return Response(CSS, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> dict[str, str]:
+        with Registry(config.database) as reg:
+            reg.db.execute("SELECT 1").fetchone()
+        return {"status": "ok"}
+
+    app.include_router(api.router)
+    app.include_router(web.router)
+    return app

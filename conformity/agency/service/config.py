@@ -1,0 +1,45 @@
+"""What one agency service needs: its database, catalog, trusted sandbox keys, signing key and limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformity.agency.bundlezip import DEFAULT_LIMITS, ZipLimits
+from conformity.catalog import Catalog
+from conformity.db.connection import Database
+from conformity.signing import KeyRing
+
+MiB = 1024 * 1024
+
+
+@dataclass(slots=True)
+class ServiceConfig:
+    """The service's settings (built by ``usine agency serve`` or a test)."""
+
+    database: Database                 # the registry (SQLite file or PostgreSQL URL)
+    catalog: Catalog                   # referentials and waves, with checks registered (verdicts are re-derived)
+    trust: KeyRing                     # the sandbox keys whose traces the agency trusts
+    key_path: Path                     # the agency's signing key (labels, revocation list, export)
+    data: Path                         # uploads in progress and decision files
+    ledger: Path | None = None         # a payment ledger, for the progress funnel (optional)
+    max_upload: int = 64 * MiB         # the largest bundle accepted, in bytes
+    zip_limits: ZipLimits = DEFAULT_LIMITS
+    secure_cookies: bool = True        # cookies only over HTTPS (browsers also send them to http://localhost)
+    session_idle: dt.timedelta = dt.timedelta(minutes=30)
+    session_max: dt.timedelta = dt.timedelta(hours=8)
+    login_window: dt.timedelta = dt.timedelta(minutes=15)
+    login_max_failures: int = 5        # per login within the window
+    client_max_failures: int = 20      # per client address within the window
+    background: bool = True            # verify uploads after answering (False: before, e.g. in benchmarks)
+    webhooks: bool = True              # send due webhook deliveries from this worker
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def uploads(self) -> Path:
+        return self.data / "uploads"
+
+    @property
+    def decisions(self) -> Path:
+        return self.data / "decisions"

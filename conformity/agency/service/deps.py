@@ -1,0 +1,88 @@
+"""Who is asking: a vendor's API token, a signed-in person's session (with its CSRF token), the client address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from conformity.agency.registry import Registry
+from conformity.agency.service import accounts
+from conformity.agency.service.accounts import Account, Session
+from conformity.agency.service.config import ServiceConfig
+from conformity.agency.service.problems import Problem
+
+SESSION_COOKIE = "usine_session"
+LOGIN_CSRF_COOKIE = "usine_login_csrf"
+
+
+class LoginRequired(Exception):
+    """A page needs a signed-in person (answered with a redirect to the sign-in page, or 401 for JSON)."""
+
+    def __init__(self, reason: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def config_of(request: Request) -> ServiceConfig:
+    cfg: ServiceConfig = request.app.state.config
+    return cfg
+
+
+def client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def vendor(request: Request, scope: str) -> Account:
+    """The vendor account of the request's ``Authorization: Bearer`` token, with ``scope``; 401/403 otherwise."""
+    header = request.headers.get("authorization", "")
+    kind, _, token = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="usine-agency"'}
+    if kind.lower() != "bearer" or not token.strip():
+        session = current_session(request)
+        if session is not None and session.account.role == "vendor":
+            return session.account  # the vendor's own pages read the same API with their session
+        raise Problem(401, "unauthenticated", "send a vendor API token: Authorization: Bearer usn_…", headers=challenge)
+    with Registry(config_of(request).database) as reg:
+        found = accounts.token_account(reg.db, token.strip())
+    if found is None:
+        raise Problem(401, "invalid-token", "this API token is unknown, revoked or expired",
+                      headers={"WWW-Authenticate": 'Bearer realm="usine-agency", error="invalid_token"'})
+    acct, scopes = found
+    if scope not in scopes:
+        raise Problem(403, "insufficient-scope", f"this token may {', '.join(sorted(scopes))}, not {scope}",
+                      headers={"WWW-Authenticate": f'Bearer realm="usine-agency", error="insufficient_scope", '
+                                                   f'scope="{scope}"'})
+    return acct
+
+
+def current_session(request: Request) -> Session | None:
+    """The live session of the request's cookie, if any (cached on the request)."""
+    if hasattr(request.state, "session"):
+        return request.state.session  # type: ignore[no-any-return]
+    cfg = config_of(request)
+    sid = request.cookies.get(SESSION_COOKIE, "")
+    found = None
+    if sid:
+        with Registry(cfg.database) as reg:
+            found = accounts.session(reg.db, sid, cfg.session_idle, cfg.session_max)
+    request.state.session = found
+    request.state.session_expired = bool(sid) and found is None
+    return found
+
+
+def signed_in(request: Request, action: str | None = None) -> Session:
+    """The session of a signed-in person allowed to ``action`` (review, decide, admin, submit)."""
+    session = current_session(request)
+    if session is None:
+        raise LoginRequired("your session has expired: sign in again" if request.state.session_expired else "")
+    if action is not None and not session.account.can(action):  # type: ignore[arg-type]
+        raise Problem(403, "forbidden", f"{session.account.role} accounts may not {action}")
+    return session
+
+
+def check_csrf(session: Session, form: Any) -> None:
+    """A form that changes something carries the session's CSRF token; a replayed or forged one is refused."""
+    if not accounts.same_secret(str(form.get("csrf", "")), session.csrf):
+        raise Problem(403, "csrf", "this form's CSRF token is missing or not this session's: reload the page and "
+                                   "submit again (nothing was changed)")

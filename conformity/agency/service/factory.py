@@ -1,0 +1,29 @@
+"""The app for uvicorn's workers, built from the settings ``usine agency serve`` put in the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from conformity.agency.service.app import create_app
+from conformity.agency.service.config import ServiceConfig
+
+
+def app_from_env() -> FastAPI:
+    from conformity.agency.submit import trusted_sandbox_keys
+    from conformity.catalog import load_catalog
+    from conformity.checks import registered_check_ids
+    from conformity.checks.packs import load_pack_checks
+    from conformity.db.connection import Database
+
+    env = {k.removeprefix("USINE_SERVE_").lower(): v for k, v in os.environ.items() if k.startswith("USINE_SERVE_")}
+    root = os.environ.get("USINE_CATALOG") or None
+    load_pack_checks(Path(root) if root else None)  # the checks register: the agency re-derives every verdict
+    catalog = load_catalog(root, registered_checks=registered_check_ids())
+    trust = [Path(p) for p in env.get("trust", "").split(os.pathsep) if p]
+    return create_app(ServiceConfig(
+        database=Database(env["database"]), catalog=catalog, trust=trusted_sandbox_keys(trust),
+        key_path=Path(env["key"]), data=Path(env["data"]), ledger=Path(env["ledger"]) if env.get("ledger") else None,
+        max_upload=int(env.get("max_upload", 64 << 20)), secure_cookies=env.get("secure_cookies", "1") == "1"))

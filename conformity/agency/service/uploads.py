@@ -1,0 +1,225 @@
+"""Vendors' uploads: received streamed and size-bounded, then verified and decided like ``usine agency decide``.
+
+States of an upload: ``received`` (the bytes are on disk) → ``verifying`` → ``verified`` (the run is in the
+registry; its submission is then pending review, labelled or refused there) or ``refused`` (the evidence
+did not verify, or is another vendor's: nothing recorded, every finding listed). Uploads are a queue in
+the database: a worker that starts picks up what was received and not finished (after a crash too).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import secrets
+import threading
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformity.agency.registry import Registry, Submission, iso
+from conformity.agency.service.accounts import Account
+from conformity.agency.service.audit import record
+from conformity.agency.service.config import ServiceConfig
+from conformity.agency.service.problems import Problem
+from conformity.agency.submit import decide_bundle
+from conformity.errors import InputError
+from conformity.files import private_dir
+
+log = logging.getLogger("usine.agency.service")
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member, or an empty zip (refused later)
+_COLUMNS = "id, vendor_id, kind, state, file_name, sha256, bytes, received, updated, submission, outcome, findings"
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    id: str
+    vendor_id: str
+    kind: str
+    state: str
+    file_name: str
+    sha256: str | None
+    bytes: int | None
+    received: str
+    updated: str
+    submission: str | None
+    outcome: dict[str, Any] | None
+    findings: list[str]
+
+    def to_json(self, sub: Submission | None, now: dt.datetime) -> dict[str, Any]:
+        """What the vendor sees: the upload's state, then the submission's, the findings and reviewers' reasons."""
+        doc: dict[str, Any] = {"id": self.id, "kind": self.kind, "state": self.state, "file_name": self.file_name,
+                               "sha256": self.sha256, "bytes": self.bytes, "received": self.received,
+                               "updated": self.updated, "findings": self.findings, "status": self.status(sub, now)}
+        if self.outcome is not None:
+            o = self.outcome
+            doc["decision"] = {k: o.get(k) for k in ("outcome", "submission", "recorded", "verified", "decided",
+                                                     "vendor", "software", "wave", "category", "run", "reasons",
+                                                     "failed_requirements", "rejected_reviews", "missing_evidence",
+                                                     "awaiting_review", "label_id", "labelled_by", "revocation")
+                              if k in o}
+        if sub is not None:
+            doc["submission"] = {"id": sub.id, "state": sub.effective_state(now), "label_id": sub.label_id,
+                                 "decided": sub.decided}
+            if sub.label_id:
+                doc["label"] = f"/api/v1/labels/{sub.label_id}"
+        return doc
+
+    def status(self, sub: Submission | None, now: dt.datetime) -> str:
+        """One word for the vendor: received, verifying, refused, awaiting-review, labelled, revoked, …"""
+        if self.state != "verified":
+            return self.state
+        if sub is None:
+            return (self.outcome or {}).get("outcome", "verified")
+        state = sub.effective_state(now)
+        return "awaiting-review" if state == "pending" else state
+
+
+def _row(r: tuple[Any, ...]) -> Upload:
+    return Upload(*r[:10], json.loads(r[10]) if r[10] else None, json.loads(r[11]) if r[11] else [])  # type: ignore[arg-type]
+
+
+def new_id() -> str:
+    return "upl_" + secrets.token_hex(10)
+
+
+async def receive(chunks: AsyncIterator[bytes], config: ServiceConfig, declared: int | None) -> tuple[Path, str, int]:
+    """Stream a body to a private file under the uploads folder: (path, sha256, bytes). 413 past the limit."""
+    if declared is not None and declared > config.max_upload:
+        raise Problem(413, "too-large", f"a bundle is at most {config.max_upload} bytes; this one declares {declared}",
+                      max_bytes=config.max_upload)
+    private_dir(config.uploads)
+    path = config.uploads / f".incoming-{secrets.token_hex(12)}"
+    digest, size, head = hashlib.sha256(), 0, b""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > config.max_upload:
+                    raise Problem(413, "too-large", f"a bundle is at most {config.max_upload} bytes: upload stopped "
+                                                    f"past {config.max_upload}", max_bytes=config.max_upload)
+                if len(head) < 4:
+                    head = (head + chunk)[:4]
+                digest.update(chunk)
+                fh.write(chunk)
+        if size == 0:
+            raise Problem(400, "empty", "the request carried no bundle (send the zip as the body, "
+                                        "Content-Type: application/zip)")
+        if not head.startswith(ZIP_MAGIC):
+            raise Problem(415, "not-a-zip", "an evidence bundle is a zip file (the bytes received do not start "
+                                            "like one)")
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, digest.hexdigest(), size
+
+
+def _clean_name(name: str) -> str:
+    base = os.path.basename(name.replace("\\", "/"))[:120]
+    return "".join(c for c in base if c.isprintable() and c not in "\"'<>") or "bundle.zip"
+
+
+def register(config: ServiceConfig, acct: Account, incoming: Path, sha: str, size: int, name: str,
+             client: str) -> Upload:
+    """Record a received upload (state ``received``) and move its file into place."""
+    assert acct.vendor_id is not None
+    ident, now = new_id(), iso(dt.datetime.now(dt.UTC))
+    os.replace(incoming, config.uploads / f"{ident}.zip")
+    with Registry(config.database) as reg, reg.write() as db:
+        db.execute("INSERT INTO uploads (id, account, vendor_id, kind, state, file_name, sha256, bytes, received, "
+                   "updated) VALUES (?, ?, ?, 'upload', 'received', ?, ?, ?, ?, ?)",
+                   (ident, acct.id, acct.vendor_id, _clean_name(name), sha, size, now, now))
+        record(db, acct.login, acct.role, "upload", ident, f"{_clean_name(name)}: {size} bytes, sha256 {sha}", client)
+    return get(config, ident)
+
+
+def get(config: ServiceConfig, ident: str, vendor_id: str | None = None) -> Upload:
+    """An upload by id; another vendor's (``vendor_id`` given) is as unknown as a missing one."""
+    with Registry(config.database) as reg:
+        row = reg.db.execute(f"SELECT {_COLUMNS} FROM uploads WHERE id = ?", (ident,)).fetchone()
+    if row is None or (vendor_id is not None and row[1] != vendor_id):
+        raise Problem(404, "no-such-submission", f"no submission {ident!r} of yours (vendor {vendor_id})"
+                      if vendor_id else f"no upload {ident!r}")
+    return _row(row)
+
+
+def of_vendor(config: ServiceConfig, vendor_id: str, limit: int = 200) -> list[Upload]:
+    with Registry(config.database) as reg:
+        rows = reg.db.execute(f"SELECT {_COLUMNS} FROM uploads WHERE vendor_id = ? ORDER BY received DESC, id LIMIT ?",
+                              (vendor_id, limit)).fetchall()
+    return [_row(r) for r in rows]
+
+
+def submission_of(config: ServiceConfig, upload: Upload) -> Submission | None:
+    if upload.submission is None:
+        return None
+    with Registry(config.database) as reg:
+        try:
+            return reg.get(upload.submission)
+        except InputError:
+            return None  # verified but not recorded (a revoked version, or one already labelled)
+
+
+def _claim(config: ServiceConfig, ident: str) -> bool:
+    """Move one upload from received to verifying (only one worker wins)."""
+    with Registry(config.database) as reg, reg.write() as db:
+        n = db.execute("UPDATE uploads SET state = 'verifying', updated = ? WHERE id = ? AND state = 'received' "
+                       "RETURNING id", (iso(dt.datetime.now(dt.UTC)), ident)).fetchall()
+    return bool(n)
+
+
+def process(config: ServiceConfig, ident: str) -> None:
+    """Verify and decide one received upload; its final state and findings recorded. Never raises."""
+    if not _claim(config, ident):
+        return
+    up = get(config, ident)
+    findings: list[str] = []
+    outcome: dict[str, Any] | None = None
+    try:
+        result = decide_bundle(config.uploads / f"{ident}.zip", config.catalog, config.trust, config.database,
+                               config.key_path, config.decisions / ident, limits=config.zip_limits, vendor=up.vendor_id)
+        outcome = result.doc
+        verified = bool(outcome.get("verified"))
+        findings = [f"{r['file'] or 'bundle'}{' at ' + r['where'] if r['where'] else ''}: {r['message']}"
+                    for r in outcome.get("reasons", [])]
+    except InputError as exc:
+        verified, findings = False, [str(p) for p in exc.problems]
+    except Exception as exc:
+        log.exception("upload %s could not be processed", ident)
+        verified, findings = False, [f"the agency could not process this bundle ({type(exc).__name__}); it was not "
+                                     "recorded: submit it again, or contact the agency"]
+    state = "verified" if verified else "refused"
+    with Registry(config.database) as reg, reg.write() as db:
+        db.execute("UPDATE uploads SET state = ?, updated = ?, submission = ?, outcome = ?, findings = ? WHERE id = ?",
+                   (state, iso(dt.datetime.now(dt.UTC)), (outcome or {}).get("submission") if verified else None,
+                    json.dumps(outcome, sort_keys=True) if outcome else None, json.dumps(findings), ident))
+        record(db, "agency", "system", f"upload-{state}", ident,
+               (f"submission {(outcome or {}).get('submission')}: {(outcome or {}).get('outcome')}" if verified
+                else "; ".join(findings))[:4000])
+
+
+def pending_uploads(config: ServiceConfig, stale: dt.timedelta = dt.timedelta(minutes=10)) -> Iterator[str]:
+    """Uploads received and not processed (and ones left verifying by a worker that stopped), oldest first."""
+    with Registry(config.database) as reg, reg.write() as db:
+        db.execute("UPDATE uploads SET state = 'received' WHERE state = 'verifying' AND updated < ?",
+                   (iso(dt.datetime.now(dt.UTC) - stale),))
+        rows = db.execute("SELECT id FROM uploads WHERE state = 'received' ORDER BY received").fetchall()
+    yield from (r[0] for r in rows)
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def process_later(config: ServiceConfig, ident: str) -> None:
+    """Process in the background (the answer does not wait): two verifications at a time per worker process."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usine-verify")
+    _pool.submit(process, config, ident)

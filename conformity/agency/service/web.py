@@ -1,0 +1,424 @@
+"""Server-rendered pages (no script needed): the public registry, labels, waves; vendors' and staff pages.
+
+Forms that change something are POSTed with the session's CSRF token and answered by a redirect
+(post/redirect/get); every such action is the registry operation the CLI performs, then an audit entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from conformity.agency import feed
+from conformity.agency.decision import decide
+from conformity.agency.progress import wave_progress
+from conformity.agency.progress_view import progress_html
+from conformity.agency.registry import Registry, Submission
+from conformity.agency.service import accounts, audit, public, uploads
+from conformity.agency.service.deps import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    check_csrf,
+    client,
+    config_of,
+    current_session,
+    signed_in,
+)
+from conformity.agency.service.problems import Problem, from_input_error
+from conformity.agency.submit import WaiverRequest, decide_submission
+from conformity.catalog.render import spec_html
+from conformity.errors import InputError
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+#: media types shown inline to reviewers; anything else is downloaded
+INLINE = {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"}
+EVIDENCE_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+_REQ = re.compile(r"^[A-Z][A-Z0-9]*-[0-9A-Za-z.-]+$")
+MAX_FORM = 64 * 1024
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def page(request: Request, name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
+    session = current_session(request)
+    return templates.TemplateResponse(request, name, {"session": session, **context}, status_code=http_status)
+
+
+def error_page(request: Request, problem: Problem) -> Response:
+    return page(request, "error.html", problem.status, problem=problem)
+
+
+async def form_of(request: Request) -> Any:
+    """A small urlencoded form (bounded: these forms carry a few fields)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_FORM:
+        raise Problem(413, "too-large", "this form is too large")
+    return await request.form(max_files=0, max_fields=50)
+
+
+# ------------------------------------------------------------------------------------------------ public
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    cfg = config_of(request)
+    with Registry(cfg.database) as reg:
+        labels = reg.labels()
+    now = _now()
+    valid = sum(1 for d, r, _ in labels if not r and d["expires"] >= now.date().isoformat())
+    return page(request, "home.html", waves=sorted(cfg.catalog.waves.values(), key=lambda w: w.id),
+                labels=len(labels), valid=valid)
+
+
+@router.get("/registry", response_class=HTMLResponse)
+def registry(request: Request, wave: str = "", category: str = "", vendor: str = "", state: str = "",
+             q: str = Query("", max_length=200)) -> Response:
+    cfg = config_of(request)
+    filters = public.Filters(wave, category, vendor, state, q)
+    with Registry(cfg.database) as reg:
+        data = public.registry_data(reg, request.app.state.signing_key, filters, _now())
+    cats = sorted({c for w in cfg.catalog.waves.values() for c in w.categories})
+    return page(request, "registry.html", rows=public.rows(data), filters=filters, query=filters.query(),
+                waves=sorted(cfg.catalog.waves), categories=cats, statuses=public.STATUSES)
+
+
+@router.get("/labels/{label_id}", response_class=HTMLResponse)
+def label_page(request: Request, label_id: str) -> Response:
+    cfg = config_of(request)
+    with Registry(cfg.database) as reg:
+        found = [(d, r, why) for d, r, why in reg.labels() if d["label_id"] == label_id]
+        if not found:
+            raise Problem(404, "no-such-label", f"no label {label_id!r} in the registry")
+        doc, revoked, reason = found[0]
+        sub = reg.get(label_id)
+        reinstated = [x for x in reg.labels_of(sub.id) if x[0] == label_id and x[3]]
+    from conformity.agency.export import label_status
+
+    return page(request, "label.html", doc=doc, label_status=label_status(doc, revoked, _now()), revoked=revoked,
+                reason=reason, submission=sub, reinstated=reinstated[0][3] if reinstated else None)
+
+
+@router.get("/revocations", response_class=HTMLResponse)
+def revocations_page(request: Request) -> Response:
+    cfg = config_of(request)
+    with Registry(cfg.database) as reg:
+        signed = public.revocation_list(reg, request.app.state.signing_key, _now())
+    from conformity.signing import unverified_payload
+
+    return page(request, "revocations.html", doc=unverified_payload(signed))
+
+
+@router.get("/waves", response_class=HTMLResponse)
+def waves(request: Request) -> Response:
+    cfg = config_of(request)
+    return page(request, "waves.html", waves=sorted(cfg.catalog.waves.values(), key=lambda w: w.id))
+
+
+@router.get("/waves/{wave_id}/{category}", response_class=HTMLResponse)
+def specification(request: Request, wave_id: str, category: str) -> Response:
+    catalog = config_of(request).catalog
+    try:
+        spec = catalog.specification(wave_id, category)
+    except InputError as exc:
+        raise Problem(404, "no-such-specification", exc.render()) from exc
+    return HTMLResponse(spec_html(spec))
+
+
+@router.get("/progress/{wave_id}", response_class=HTMLResponse)
+def progress(request: Request, wave_id: str) -> Response:
+    cfg = config_of(request)
+    if wave_id not in cfg.catalog.waves:
+        raise Problem(404, "no-such-wave", f"no wave {wave_id!r}")
+    with Registry(cfg.database) as reg:
+        p = wave_progress(cfg.catalog, reg, wave_id, cfg.ledger if cfg.ledger and cfg.ledger.exists() else None)
+    return HTMLResponse(progress_html(p))
+
+
+# ------------------------------------------------------------------------------------------------ sign-in
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/staff") -> Response:
+    token = secrets.token_urlsafe(24)
+    expired = bool(request.cookies.get(SESSION_COOKIE)) and current_session(request) is None
+    response = page(request, "login.html", csrf=token, next=_local(next), expired=expired)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, secure=config_of(request).secure_cookies,
+                        samesite="strict", path="/login")
+    return response
+
+
+def _local(target: str) -> str:
+    """Only a path of this site to go back to after signing in (never another site)."""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/staff"
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    cfg = config_of(request)
+    form = await form_of(request)
+    if not accounts.same_secret(str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")):
+        raise Problem(403, "csrf", "the sign-in form expired or was not this site's: reload it and sign in again")
+    login_name, password = str(form.get("login", "")).strip().lower()[:64], str(form.get("password", ""))[:1024]
+    who = client(request)
+    with Registry(cfg.database) as reg:
+        wait = accounts.throttled(reg.db, login_name, who, cfg.login_window, cfg.login_max_failures,
+                                  cfg.client_max_failures)
+        if wait is not None:
+            audit.record(reg.db, login_name, "-", "login-throttled", login_name, f"retry in {wait} s", who)
+            raise Problem(429, "too-many-attempts", f"too many failed sign-ins: try again in {wait} seconds",
+                          headers={"Retry-After": str(wait)})
+        acct = accounts.check_password(reg.db, login_name, password, who)
+        if acct is None:
+            audit.record(reg.db, login_name, "-", "login-failed", login_name, "wrong login or password", who)
+            return page(request, "login.html", 401, csrf=form.get("csrf"), next=_local(str(form.get("next", ""))),
+                        failed=True, login=login_name)
+        sid, session = accounts.start_session(reg.db, acct, cfg.session_idle, cfg.session_max)
+        audit.record(reg.db, acct.login, acct.role, "login", acct.login, "", who)
+    target = "/vendor" if acct.role == "vendor" else _local(str(form.get("next", "/staff")))
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(SESSION_COOKIE, sid, httponly=True, secure=cfg.secure_cookies, samesite="strict", path="/",
+                        max_age=int(cfg.session_max.total_seconds()))
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    session = signed_in(request)
+    check_csrf(session, await form_of(request))
+    cfg = config_of(request)
+    with Registry(cfg.database) as reg:
+        accounts.end_session(reg.db, request.cookies.get(SESSION_COOKIE, ""))
+        audit.record(reg.db, session.account.login, session.account.role, "logout", session.account.login, "",
+                     client(request))
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# ------------------------------------------------------------------------------------------------ vendors
+@router.get("/vendor", response_class=HTMLResponse)
+def vendor_home(request: Request) -> Response:
+    session = signed_in(request, "submit")
+    cfg, now = config_of(request), _now()
+    assert session.account.vendor_id is not None
+    mine = [(u, u.status(uploads.submission_of(cfg, u), now)) for u in uploads.of_vendor(cfg, session.account.vendor_id)]
+    return page(request, "vendor.html", uploads=mine, max_upload=cfg.max_upload)
+
+
+@router.post("/vendor/upload")
+async def vendor_upload(request: Request, background: BackgroundTasks) -> Response:
+    session = signed_in(request, "submit")
+    cfg = config_of(request)
+    declared = request.headers.get("content-length")
+    if declared is None or not declared.isdigit():
+        raise Problem(411, "length-required", "the upload form must declare its length")
+    if int(declared) > cfg.max_upload + 64 * 1024:
+        raise Problem(413, "too-large", f"a bundle is at most {cfg.max_upload} bytes", max_bytes=cfg.max_upload)
+    form = await request.form(max_files=1, max_fields=5)
+    check_csrf(session, form)
+    file = form.get("bundle")
+    if file is None or isinstance(file, str):
+        raise Problem(400, "no-file", "choose the bundle (a zip) to upload")
+
+    async def chunks() -> Any:
+        while chunk := await file.read(256 * 1024):
+            yield chunk
+
+    incoming, sha, size = await uploads.receive(chunks(), cfg, None)
+    up = uploads.register(cfg, session.account, incoming, sha, size, file.filename or "bundle.zip", client(request))
+    from conformity.agency.service.api import start
+
+    start(request, background, up)
+    return RedirectResponse(f"/vendor/submissions/{up.id}", status_code=303)
+
+
+@router.get("/vendor/submissions/{ident}", response_class=HTMLResponse)
+def vendor_submission(request: Request, ident: str) -> Response:
+    session = signed_in(request, "submit")
+    cfg = config_of(request)
+    up = uploads.get(cfg, ident, session.account.vendor_id)
+    sub = uploads.submission_of(cfg, up)
+    reviews = []
+    if sub is not None:
+        with Registry(cfg.database) as reg:
+            reviews = reg.reviews(sub.id)
+    return page(request, "vendor_submission.html", up=up, sub=sub, status=up.status(sub, _now()), reviews=reviews)
+
+
+# ------------------------------------------------------------------------------------------------ staff
+def _staff(request: Request, why: str) -> accounts.Session:
+    """The signed-in staff member's session; a vendor account gets 403 with ``why``."""
+    session = signed_in(request)
+    if session.account.role == "vendor":
+        raise Problem(403, "forbidden", why)
+    return session
+
+
+def _submission(reg: Registry, ident: str) -> Submission:
+    """A submission by id, or 404."""
+    try:
+        return reg.get(ident)
+    except InputError as exc:
+        raise Problem(404, "no-such-submission", exc.render()) from exc
+
+
+@router.get("/staff", response_class=HTMLResponse)
+def staff_home(request: Request) -> Response:
+    session = signed_in(request)
+    if session.account.role == "vendor":
+        return RedirectResponse("/vendor", status_code=303)
+    cfg, now = config_of(request), _now()
+    me = session.account.reviewer_name
+    queue = []
+    with Registry(cfg.database) as reg:
+        for s in reg.submissions(state="pending", now=now):
+            if s.identity is None:  # recorded before runs were identities: decided again only from a new run
+                continue
+            d = decide(reg.facts(s), reg.reviews(s.id), cfg.catalog.wave(s.wave), now)
+            mine = sum(1 for a in d.awaiting if a.get("accepted_by") == me)
+            queue.append((s, d, mine))
+        recent = [s for s in reg.submissions(now=now) if s.state != "pending"][-20:][::-1]
+    return page(request, "staff.html", queue=queue, recent=recent, me=me)
+
+
+def _submission_view(reg: Registry, cfg: Any, s: Submission, me: str) -> dict[str, Any]:
+    now = _now()
+    reviews = reg.reviews(s.id)
+    preview = decide(reg.facts(s), reviews, cfg.catalog.wave(s.wave), now) \
+        if s.state == "pending" and s.identity is not None else None
+    evidence = reg.evidence(s.id)
+    awaiting = {a["id"]: a for a in (preview.awaiting if preview else ())}
+    rows = [r | {"files": [e for e in evidence if e.requirement == r["id"]], "awaiting": awaiting.get(r["id"]),
+                 "reviews": [x for x in reviews if x.requirement == r["id"]]}
+            for r in s.rows() if r["method"] in ("document", "manual")]
+    return {"s": s, "preview": preview, "rows": rows, "history": reg.history(s.id, *( [s.label_id] if s.label_id else [])),
+            "labels": reg.labels_of(s.id), "state": s.effective_state(now), "me": me,
+            "failed": [r for r in s.rows() if r["method"] == "automated" and r["verdict"] not in ("pass", "not-applicable")],
+            "inline": INLINE, "waivers": reg.waivers(s.id)}
+
+
+@router.get("/staff/submissions/{ident}", response_class=HTMLResponse)
+def staff_submission(request: Request, ident: str, done: str = "") -> Response:
+    session = _staff(request, "vendor accounts see their own submissions under /vendor")
+    cfg = config_of(request)
+    with Registry(cfg.database) as reg:
+        s = _submission(reg, ident)
+        view = _submission_view(reg, cfg, s, session.account.reviewer_name)
+        entries = audit.entries(reg.db, s.id, 50)
+    return page(request, "staff_submission.html", done=done[:200], audit=entries, **view)
+
+
+@router.get("/staff/evidence/{ident}/{sha256}")
+def evidence(request: Request, ident: str, sha256: str) -> Response:
+    """One evidence file, served so that it cannot act in the agency's origin (type, nosniff, sandboxing CSP)."""
+    _staff(request, "evidence is read by the agency's staff")
+    cfg = config_of(request)
+    with Registry(cfg.database) as reg:
+        s = _submission(reg, ident)
+        files = [e for e in reg.evidence(s.id) if e.sha256 == sha256]
+        if not files:
+            raise Problem(404, "no-such-evidence", f"submission {s.id} bound no evidence file with SHA-256 {sha256}")
+        data = reg.evidence_data(sha256)
+    e = files[0]
+    inline = e.media_type in INLINE
+    media = e.media_type + ("; charset=utf-8" if e.media_type == "text/plain" else "") if inline \
+        else "application/octet-stream"
+    name = Path(e.file).name
+    disposition = f"{'inline' if inline else 'attachment'}; filename=\"{re.sub(r'[^A-Za-z0-9._-]', '_', name)}\"; " \
+                  f"filename*=UTF-8''{quote(name)}"
+    return Response(data, media_type=media, headers={
+        "Content-Disposition": disposition, "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": EVIDENCE_CSP, "Cache-Control": "private, no-store",
+        "X-Frame-Options": "SAMEORIGIN", "Cross-Origin-Resource-Policy": "same-origin"})
+
+
+def _back(ident: str, done: str) -> RedirectResponse:
+    return RedirectResponse(f"/staff/submissions/{ident}?done={quote(done[:180])}", status_code=303)
+
+
+@router.post("/staff/submissions/{ident}/review")
+async def review(request: Request, ident: str) -> Response:
+    session = signed_in(request, "review")
+    form = await form_of(request)
+    check_csrf(session, form)
+    cfg, acct = config_of(request), session.account
+    requirements = [r for r in form.getlist("requirement") if isinstance(r, str)]
+    verdict, reason = str(form.get("verdict", "")), str(form.get("reason", ""))
+    if verdict not in ("accepted", "rejected"):
+        raise Problem(422, "invalid-review", "choose accept or reject")
+    if not requirements or not all(_REQ.match(r) for r in requirements):
+        raise Problem(422, "invalid-review", "name the requirement(s) reviewed")
+    with Registry(cfg.database) as reg:
+        try:
+            recorded = reg.review(ident, requirements, verdict, reason, acct.reviewer_name, _now())  # type: ignore[arg-type]
+        except InputError as exc:
+            audit.record(reg.db, acct.login, acct.role, "review-refused", ident, exc.render(), client(request))
+            raise from_input_error(exc) from exc
+        audit.record(reg.db, acct.login, acct.role, f"review-{verdict}", recorded[0].submission,
+                     f"{', '.join(requirements)}: {reason.strip()}", client(request))
+    return _back(recorded[0].submission, f"{verdict}: {', '.join(requirements)}")
+
+
+@router.post("/staff/submissions/{ident}/decide")
+async def decide_page(request: Request, ident: str) -> Response:
+    session = signed_in(request, "decide")
+    form = await form_of(request)
+    check_csrf(session, form)
+    cfg, acct = config_of(request), session.account
+    waive = tuple(w for w in re.split(r"[\s,]+", str(form.get("waive", ""))) if w)
+    request_ = WaiverRequest(waive, str(form.get("waive_reason", "")), acct.reviewer_name)
+    with Registry(cfg.database) as reg:
+        try:
+            outcome = decide_submission(ident, cfg.catalog, cfg.database, cfg.key_path, cfg.decisions / ident,
+                                        waive=request_)
+        except InputError as exc:
+            audit.record(reg.db, acct.login, acct.role, "decide-refused", ident, exc.render(), client(request))
+            raise from_input_error(exc) from exc
+        doc = outcome.doc
+        what = doc["outcome"] + (f": label {doc['label_id']}" if doc.get("label_id") else "") + \
+            ("" if outcome.created else " (nothing new recorded)")
+        audit.record(reg.db, acct.login, acct.role, "decide", doc["submission"],
+                     what + (f"; waived {', '.join(waive)}" if waive else ""), client(request))
+    return _back(doc["submission"], f"decision: {what}")
+
+
+@router.post("/staff/labels/{label_id}/{action}")
+async def revoke_or_reinstate(request: Request, label_id: str, action: str) -> Response:
+    session = signed_in(request, "decide")
+    form = await form_of(request)
+    check_csrf(session, form)
+    if action not in ("revoke", "reinstate"):
+        raise Problem(404, "not-found", f"no action {action!r} on labels (revoke, reinstate)")
+    cfg, acct = config_of(request), session.account
+    reason = str(form.get("reason", ""))
+    with Registry(cfg.database) as reg:
+        try:
+            if action == "revoke":
+                done = reg.revoke(label_id, reason, _now())
+                what = f"revoked {', '.join(done)}: {reason.strip()}"
+            else:
+                reg.reinstate(label_id, reason, _now())
+                what = f"reinstated the version of {label_id}: {reason.strip()}"
+            sub = reg.get(label_id).id
+        except InputError as exc:
+            audit.record(reg.db, acct.login, acct.role, f"{action}-refused", label_id, exc.render(), client(request))
+            raise from_input_error(exc) from exc
+        audit.record(reg.db, acct.login, acct.role, action, label_id, what, client(request))
+    return _back(sub, what)
+
+
+@router.get("/staff/audit", response_class=HTMLResponse)
+def audit_page(request: Request, subject: str = "") -> Response:
+    _staff(request, "the audit log is the agency's")
+    with Registry(config_of(request).database) as reg:
+        entries = audit.entries(reg.db, subject or None, 500)
+        events = feed.last_seq(reg.db)
+    return page(request, "audit.html", entries=entries, subject=subject, events=events)

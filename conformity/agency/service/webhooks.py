@@ -1,0 +1,138 @@
+"""Webhooks for the payment agency: each label event POSTed, signed, retried with backoff until delivered.
+
+Deliveries follow the Standard Webhooks convention: the body is the CloudEvent (JSON), with headers
+``webhook-id`` (the event id), ``webhook-timestamp`` (Unix seconds) and ``webhook-signature``
+(``v1,`` + base64 of HMAC-SHA256 over ``id.timestamp.body`` with the webhook's secret), so a receiver
+checks origin, integrity and freshness with any Standard Webhooks library. A 2xx answer delivers; any
+other answer or a network error is retried after 30 s, 1 min, 2 min, … (at most ``MAX_ATTEMPTS``), then
+the delivery is marked failed (the pull feed ``/api/v1/events`` still has the event). A delivery is
+claimed inside a write transaction, so several workers never send it twice at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from conformity.agency.registry import iso
+from conformity.db.connection import Connection, Database
+from conformity.errors import InputError
+
+log = logging.getLogger("usine.agency.webhooks")
+MAX_ATTEMPTS = 8
+BASE_DELAY = dt.timedelta(seconds=30)
+LEASE = dt.timedelta(minutes=2)  # a claimed delivery is retried by another worker if not settled by then
+
+
+def add_webhook(db: Connection, url: str) -> tuple[int, str]:
+    """Register a receiver (https, or http on loopback); its id and secret (shown once, ``whsec_`` + base64)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise InputError("a webhook URL is https:// (http:// only on loopback, for tests)", where="URL")
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    with db.write():
+        ident = db.execute("INSERT INTO webhooks (url, secret, created) VALUES (?, ?, ?) RETURNING id",
+                           (url, secret, iso(dt.datetime.now(dt.UTC)))).fetchone()[0]
+    return int(ident), secret
+
+
+def signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    webhook: int
+    event: int
+    ok: bool
+    detail: str
+
+
+def _claim(db: Connection, now: dt.datetime, limit: int) -> list[tuple[Any, ...]]:
+    with db.write():
+        rows = db.execute(
+            "SELECT d.webhook, d.event, d.attempts, w.url, w.secret, e.data FROM deliveries d "
+            "JOIN webhooks w ON w.id = d.webhook JOIN events e ON e.seq = d.event "
+            "WHERE d.delivered IS NULL AND d.failed IS NULL AND d.next_attempt <= ? AND w.disabled IS NULL "
+            "ORDER BY d.event LIMIT ?", (iso(now), limit)).fetchall()
+        for r in rows:  # leased: not due again until settled or the lease passes
+            db.execute("UPDATE deliveries SET next_attempt = ? WHERE webhook = ? AND event = ?",
+                       (iso(now + LEASE), r[0], r[1]))
+    return rows
+
+
+def deliver_due(database: Database, *, now: dt.datetime | None = None, limit: int = 50,
+                timeout: float = 10.0) -> list[Attempt]:
+    """Send every delivery that is due; record each outcome (delivered, or the next attempt, or failed)."""
+    import httpx
+
+    now = now or dt.datetime.now(dt.UTC)
+    conn = database.connect()
+    out = []
+    try:
+        rows = _claim(conn, now, limit)
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            for webhook, event, attempts, url, secret, data in rows:
+                body = data.encode()
+                msg_id = json.loads(data)["id"]
+                ts = int(now.timestamp())
+                try:
+                    r = client.post(url, content=body, headers={
+                        "content-type": "application/cloudevents+json", "webhook-id": msg_id,
+                        "webhook-timestamp": str(ts), "webhook-signature": signature(secret, msg_id, ts, body)})
+                    ok, detail = 200 <= r.status_code < 300, f"HTTP {r.status_code}"
+                except httpx.HTTPError as exc:
+                    ok, detail = False, f"{type(exc).__name__}: {exc}"[:500]
+                tries = attempts + 1
+                with conn.write():
+                    if ok:
+                        conn.execute("UPDATE deliveries SET attempts = ?, delivered = ?, last_error = NULL "
+                                     "WHERE webhook = ? AND event = ?", (tries, iso(now), webhook, event))
+                    elif tries >= MAX_ATTEMPTS:
+                        conn.execute("UPDATE deliveries SET attempts = ?, failed = ?, last_error = ? "
+                                     "WHERE webhook = ? AND event = ?", (tries, iso(now), detail, webhook, event))
+                    else:
+                        later = now + BASE_DELAY * (2 ** (tries - 1))
+                        conn.execute("UPDATE deliveries SET attempts = ?, next_attempt = ?, last_error = ? "
+                                     "WHERE webhook = ? AND event = ?", (tries, iso(later), detail, webhook, event))
+                out.append(Attempt(webhook, event, ok, detail))
+    finally:
+        conn.close()
+    return out
+
+
+class Deliverer:
+    """A background thread of a service worker that sends due deliveries every few seconds."""
+
+    def __init__(self, database: Database, every: float = 5.0):
+        self.database, self.every = database, every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="usine-webhooks", daemon=True)
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.every):
+            try:
+                deliver_due(self.database)
+            except Exception:
+                log.exception("webhook deliveries failed; retried later")
+
+    def start(self) -> Deliverer:
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)

@@ -1,0 +1,149 @@
+"""Why a scenario did not run as planned: the driver's problems, unsupported actions, the services' refusals.
+
+A check judges what the software did in the situations a scenario set up. When a step of that scenario did
+not run as planned — the driver crashed, hung, wrote something that is not a JSON-RPC answer, answered an
+error or an output outside the action's schema, said it does not support the action, or the sandbox's
+service refused the software's credentials (401/403) — the situation was not shown to the software, and
+whatever the check concludes rests on a run that did not happen. :func:`attribute` then makes the verdict
+say so: the cause comes first, naming the scenario and the step, and the verdict is ``error`` (or
+``not-exercised`` when the check found none of its situations anyway), never a ``pass`` and never a plain
+``fail`` blaming the software's conformity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from conformity.checks.helpers import step_exchanges
+from conformity.checks.model import Finding, Verdict
+from conformity.checks.trace import Note, TraceView
+
+#: the sandbox's refusals of the software's credentials: the service never did what the step asked
+CREDENTIAL_REFUSALS = frozenset({"token-missing", "token-invalid", "token-other-session", "token-wrong-kind",
+                                 "token-expired", "token-scope-insufficient"})
+#: a kind of problem → whether it is the driver's (``driver``), the software's choice (``unsupported``) or the
+#: service's refusal (``refused``)
+KINDS = ("driver", "unsupported", "refused")
+DRIVER_WORDS = {
+    "garbage": "wrote something that is not a JSON-RPC answer on its standard output (only JSON-RPC lines may go "
+               "there; log to standard error)",
+    "crash": "exited", "timeout": "did not answer in time", "rpc-error": "answered a JSON-RPC error",
+    "start-failed": "could not be started",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StepProblem:
+    """One step of one scenario that did not run as planned, and why."""
+
+    scenario: str
+    step: str  #: the step's name ("" for the driver's start or initialize)
+    action: str  #: the action asked, or "initialize" / "start"
+    kind: str  #: driver, unsupported or refused
+    message: str
+    seq: int | None = None
+    details: Any = None
+
+    def where(self) -> str:
+        step = f"step {self.step!r} ({self.action})" if self.step else self.action
+        return f"scenario {self.scenario}, {step}"
+
+    def finding(self) -> Finding:
+        return Finding(f"{self.where()}: {self.message}", exchange=self.seq, scenario=self.scenario,
+                       where=f"{self.kind} problem", got=self.details)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"scenario": self.scenario, "step": self.step, "action": self.action, "kind": self.kind,
+                               "message": self.message}
+        if self.seq is not None:
+            out["seq"] = self.seq
+        if self.details is not None:
+            out["details"] = self.details
+        return out
+
+
+def driver_message(failure: Mapping[str, Any], when: str) -> str:
+    """A driver failure (``DriverFailure.to_json()``) in words, with what it wrote."""
+    kind = str(failure.get("kind", ""))
+    text = f"the driver {DRIVER_WORDS.get(kind, kind)} {when}: {failure.get('message', '')}"
+    if failure.get("raw") and kind == "garbage":
+        text += f" — it wrote {str(failure['raw']).strip()[:200]!r}"
+    return text
+
+
+def _failure_details(failure: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: failure[k] for k in ("kind", "raw", "error", "stderr_tail", "exit_code") if k in failure}
+
+
+def perform_problems(trace: TraceView, note: Note) -> list[StepProblem]:
+    """The problems of one ``driver.perform`` step: the driver's, an unsupported action, a service's refusals."""
+    data, sid = note.data, trace.scenario
+    step, action = str(data.get("name", "")), str(data.get("action", ""))
+    if data.get("unsupported"):
+        return [StepProblem(sid, step, action, "unsupported", f"the software does not support action {action} (its "
+                            "driver's initialize answer does not list it), so the step did not run", note.seq)]
+    if "failure" in data:
+        return [StepProblem(sid, step, action, "driver", driver_message(data["failure"], f"on {action}"), note.seq,
+                            _failure_details(data["failure"]))]
+    out = []
+    if data.get("output_invalid"):
+        out.append(StepProblem(sid, step, action, "driver", f"the driver's output does not match the output schema of "
+                               f"{action}", note.seq, {"errors": data["output_invalid"], "output": data.get("output")}))
+    for e in step_exchanges(trace, note):
+        if e.status in (401, 403) and e.outcome in CREDENTIAL_REFUSALS:
+            detail = e.details.get("detail", "")
+            out.append(StepProblem(sid, step, action, "refused",
+                                   f"the {e.service} service refused the software's request {e.method} {e.local_path}: "
+                                   f"HTTP {e.status} {e.outcome}" + (f" ({detail})" if detail else ""), e.seq,
+                                   {"status": e.status, "outcome": e.outcome}))
+    return out
+
+
+def step_problems(trace: TraceView) -> list[StepProblem]:
+    """Every step of one scenario's trace that did not run as planned (``trace.scenario`` names it)."""
+    out = []
+    for note in trace.notes("driver.failure"):  # the driver never started, or failed at initialize
+        method = str(note.data.get("method", "initialize"))
+        out.append(StepProblem(trace.scenario, "", method, "driver",
+                               driver_message(note.data, f"at {method}") + ": no step of the scenario ran",
+                               note.seq, _failure_details(note.data)))
+    for note in trace.performed():
+        out += perform_problems(trace, note)
+    return out
+
+
+def problems_of_run(traces: Mapping[str, dict[str, Any]]) -> list[StepProblem]:
+    """Every step problem of a run, scenario by scenario (what reports show at their top)."""
+    return [p for sid in traces for p in step_problems(TraceView(traces[sid], sid))]
+
+
+def relevant(own: Iterable[str], read: Iterable[str], traces: Mapping[str, dict[str, Any]]) -> list[StepProblem]:
+    """The step problems a check's verdict rests on: every one of its own scenarios, and in the other scenarios it
+    reads, those of steps asking for an action its own scenarios ask for (the situations it judges)."""
+    own = [s for s in dict.fromkeys(own) if s in traces]
+    found = [p for s in own for p in step_problems(TraceView(traces[s], s))]
+    actions = {str(n.data.get("action")) for s in own for n in TraceView(traces[s], s).performed()}
+    for sid in read:
+        if sid in own or sid not in traces:
+            continue
+        found += [p for p in step_problems(TraceView(traces[sid], sid)) if p.step and p.action in actions]
+    return found
+
+
+def attribute(verdict: Verdict, problems: list[StepProblem]) -> Verdict:
+    """The verdict once the steps it rests on are known not to have run as planned (unchanged when they all did).
+
+    The causes come first. A check that found none of its situations stays ``not-exercised``, and so does one whose
+    only problems are actions the software does not support; anything else is an ``error`` (not applicable, pass and
+    fail alike: what the check concluded rests on steps that did not run).
+    """
+    if not problems:
+        return verdict
+    causes = tuple(p.finding() for p in problems)
+    unsupported_only = all(p.kind == "unsupported" for p in problems)
+    if verdict.status == "not-exercised" or (unsupported_only and verdict.status != "fail"):
+        return Verdict("not-exercised", causes + verdict.findings)
+    kept = verdict.findings if verdict.status in ("fail", "error") else ()
+    return Verdict("error", causes + kept)

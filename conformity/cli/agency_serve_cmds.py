@@ -1,0 +1,150 @@
+"""``usine agency serve`` (the agency as a web service) and its accounts: ``usine agency account add|token``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from conformity.cli.agency_options import key_option, trust_option
+
+database_option = click.option(
+    "--database", "database", envvar="USINE_REGISTRY", metavar="PATH|postgresql://…",
+    help="The registry: a SQLite file (default $USINE_HOME/agency/registry.sqlite3) or a PostgreSQL URL "
+         "(postgresql://user:password@host/db; the password may come from ~/.pgpass or $PGPASSWORD).")
+
+
+def _database(database: str | None) -> object:
+    from conformity.agency.submit import default_registry
+    from conformity.db.connection import Database
+
+    return Database(database or default_registry())
+
+
+@click.command("serve")
+@database_option
+@trust_option
+@key_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8400, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Worker processes (several share the database; put them behind a reverse proxy terminating TLS).")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Uploads and decision files (default $USINE_HOME/agency/service).")
+@click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path),
+              help="The payment ledger (SQLite), for the progress funnel.")
+@click.option("--max-upload-mib", default=64, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--insecure-cookies", is_flag=True,
+              help="Send session cookies over plain HTTP too (development only; behind TLS never use it).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), help="Serve HTTPS with this certificate.")
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="…and this private key.")
+@click.pass_context
+def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...], key_path: Path | None, host: str,
+              port: int, workers: int, data_dir: Path | None, ledger: Path | None, max_upload_mib: int,
+              insecure_cookies: bool, tls_cert: Path | None, tls_key: Path | None) -> None:
+    """Serve the agency: vendors' uploads and API, reviewers' and deciders' pages, the public registry.
+
+    One command on the embedded default (SQLite); --database postgresql://… and --workers N for
+    production, behind a reverse proxy that terminates TLS. OpenAPI at /openapi.json and /docs.
+    """
+    import uvicorn
+
+    from conformity.cli.agency_cmds import _catalog
+
+    catalog = _catalog(ctx)  # checked now: a bad catalog stops here, not in a worker
+    settings = _settings(database, trust, key_path, data_dir, ledger, max_upload_mib, insecure_cookies)
+    os.environ.update({f"USINE_SERVE_{k.upper()}": v for k, v in settings.items()})
+    root = ctx.find_root().obj.get("catalog_root") if ctx.find_root().obj else None
+    if root:
+        os.environ["USINE_CATALOG"] = str(root)
+    del catalog
+    scheme = "https" if tls_cert else "http"
+    click.echo(f"usine agency service on {scheme}://{host}:{port}/ (database {_database(database)}, {workers} "
+               f"worker(s)); Ctrl-C stops it", err=True)
+    uvicorn.run("conformity.agency.service.factory:app_from_env", factory=True, host=host, port=port, workers=workers,
+                ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
+                proxy_headers=True, log_level="warning")
+
+
+def _settings(database: str | None, trust: tuple[Path, ...], key_path: Path | None, data_dir: Path | None,
+              ledger: Path | None, max_upload_mib: int, insecure_cookies: bool) -> dict[str, str]:
+    from conformity.agency.submit import agency_dir, default_agency_key, default_registry, trusted_sandbox_keys
+
+    trusted_sandbox_keys(trust)  # refused now when there is none
+    return {"database": str(database or default_registry()),
+            "trust": os.pathsep.join(str(t) for t in trust) if trust else "",
+            "key": str(key_path or default_agency_key()), "data": str(data_dir or agency_dir() / "service"),
+            "ledger": str(ledger or ""), "max_upload": str(max_upload_mib * 1024 * 1024),
+            "secure_cookies": "0" if insecure_cookies else "1"}
+
+
+@click.group("account")
+def account() -> None:
+    """Accounts of the agency service: vendors (API tokens) and staff (reviewer, decider, admin)."""
+
+
+@account.command("add")
+@click.argument("login")
+@click.option("--name", required=True, help="The person's or vendor's name (reviews are signed with it).")
+@click.option("--role", type=click.Choice(["vendor", "reviewer", "decider", "admin"]), required=True)
+@click.option("--vendor", "vendor_id", help="The vendor id (vendor accounts only).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (staff must have one).")
+@database_option
+def account_add(login: str, name: str, role: str, vendor_id: str | None, password_stdin: bool,
+                database: str | None) -> None:
+    """Create an account. Exit 0 created, 2 refused (nothing written)."""
+    from conformity.agency.registry import Registry
+    from conformity.agency.service import accounts, audit
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    with Registry(_database(database)) as reg:  # type: ignore[arg-type]
+        acct = accounts.create_account(reg.db, login, name, role, vendor_id=vendor_id, password=password)
+        audit.record(reg.db, "cli", "admin", "account-created", acct.login, f"{acct.role} {acct.name}"
+                     + (f" vendor {vendor_id}" if vendor_id else ""), "command line")
+    click.echo(f"account {acct.login} ({acct.role}{', vendor ' + vendor_id if vendor_id else ''}) created")
+
+
+@account.command("token")
+@click.argument("login")
+@click.option("--name", "token_name", default="api", show_default=True, help="What the token is for.")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(["submit", "read"]),
+              help="Repeatable (default: submit and read).")
+@click.option("--days", default=365, show_default=True, type=click.IntRange(1, 3650))
+@database_option
+def account_token(login: str, token_name: str, scopes: tuple[str, ...], days: int, database: str | None) -> None:
+    """Issue an API token for a vendor account; printed once on standard output (only its hash is kept)."""
+    from conformity.agency.registry import Registry
+    from conformity.agency.service import accounts, audit
+    from conformity.errors import InputError
+
+    with Registry(_database(database)) as reg:  # type: ignore[arg-type]
+        acct = accounts.account(reg.db, login)
+        if acct is None:
+            raise InputError(f"no active account {login!r}", where="LOGIN")
+        token = accounts.create_token(reg.db, acct, token_name, tuple(scopes) or accounts.SCOPES, days)
+        audit.record(reg.db, "cli", "admin", "token-issued", acct.login, f"{token_name}: {' '.join(scopes) or 'submit read'}"
+                     f", {days} days", "command line")
+    click.echo(token)
+
+
+@click.group("webhook")
+def webhook() -> None:
+    """Webhooks for the payment agency: label events POSTed, signed (Standard Webhooks), retried."""
+
+
+@webhook.command("add")
+@click.argument("url")
+@database_option
+def webhook_add(url: str, database: str | None) -> None:
+    """Register a receiver; its signing secret is printed once (give it to the receiver)."""
+    from conformity.agency.registry import Registry
+    from conformity.agency.service import audit
+    from conformity.agency.service.webhooks import add_webhook
+
+    with Registry(_database(database)) as reg:  # type: ignore[arg-type]
+        ident, secret = add_webhook(reg.db, url)
+        audit.record(reg.db, "cli", "admin", "webhook-added", str(ident), url, "command line")
+    click.echo(f"webhook {ident}: {url}", err=True)
+    click.echo(secret)

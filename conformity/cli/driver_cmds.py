@@ -1,0 +1,48 @@
+"""``usine driver init``: write a driver skeleton a vendor copies to start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from conformity.cli.common import get_catalog
+
+
+@click.group()
+def driver() -> None:
+    """Your software's driver: a skeleton to start from."""
+
+
+@driver.command("init")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--lang", type=click.Choice(["python", "javascript"]), required=True, help="The driver's language.")
+@click.option("--wave", "wave_id", help="Declare the actions of this wave (default: every action of the catalog).")
+@click.option("--category", "-c", help="With --wave: the category whose actions to declare.")
+@click.option("--force", is_flag=True, help="Overwrite files the folder already has.")
+@click.pass_context
+def driver_init(ctx: click.Context, folder: Path, lang: str, wave_id: str | None, category: str | None,
+                force: bool) -> None:
+    """Write a working stdio driver into FOLDER: every action answers "not implemented" until you write it.
+
+    Run it at once (usine run --wave W --vendor FOLDER/vendor.toml): every requirement is in error saying which
+    action is not implemented — your to-do list; none is a conformity failure.
+    """
+    from conformity.driverkit import skeleton, write_skeleton
+
+    catalog = get_catalog(ctx)
+    if wave_id:
+        wave = catalog.wave(wave_id)
+        cat = category or next(iter(wave.categories))
+        actions = list(catalog.specification(wave_id, cat).actions)
+    else:
+        latest = [catalog.referential(rid) for rid in sorted({rid for rid, _ in catalog.referentials})]
+        actions = [a for ref in latest for a in ref.actions]
+        cat = category or "CATEGORY"
+    paths = write_skeleton(folder, skeleton(lang, actions, cat), force=force)
+    for p in paths:
+        click.echo(f"wrote {p}")
+    click.echo(f"{len(actions)} action(s) declared, each answering 'not implemented': "
+               + ", ".join(a.name for a in actions))
+    click.echo(f"next: edit {folder / 'vendor.toml'}, then usine run --wave {wave_id or 'WAVE'} "
+               f"--vendor {folder / 'vendor.toml'} --only REFERENTIAL")

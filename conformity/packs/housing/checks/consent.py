@@ -1,0 +1,284 @@
+"""Checks: consent (CONSENT) and the fiscal housing number (HOUSINGID-010) — every access carries its consent,
+within its scope, nothing after revocation, consumption transferred only when allowed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from conformity.checks.evaluate import EvalContext
+from conformity.checks.helpers import quote
+from conformity.checks.model import Finding, Verdict, failed
+from conformity.checks.registry import check
+from conformity.checks.trace import Exchange, RunView, TraceView
+from conformity.packs.housing.checks.common import answered, during, judged, output, step, verdict
+from conformity.packs.housing.scenarios.consent import CONSENTS
+
+SCENARIO = CONSENTS.id
+READ, GRANT, TRANSFER, REVOKE = "home.read", "consent.request", "consumption.transfer", "consent.revoke"
+
+
+def home_accesses(exchanges: list[Exchange]) -> list[Exchange]:
+    return [e for e in exchanges if e.service == "dataspace" and e.local_path.startswith("/homes/")]
+
+
+def consent_of(e: Exchange) -> str | None:
+    return e.request_headers().get("consent-id")
+
+
+def granted_id(trace: TraceView, name: str) -> str | None:
+    note = step(trace, GRANT, name)
+    for e in during(trace, note, "dataspace"):
+        body = e.response_json
+        if e.local_path == "/consents" and e.status == 201 and isinstance(body, dict):
+            return str(body.get("consent_id"))
+    return None
+
+
+@check("housing.fiscal_number_validated", verifies=["HOUSINGID-010"], scenario=SCENARIO)
+@judged
+def fiscal_number_validated(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """A fiscal housing number out of format (12 characters, [0-9][0-9AB][0-9]{10}) is refused before any request."""
+    note = step(trace, GRANT, "bad_number")
+    findings = [
+        quote(
+            e,
+            "the software sent a malformed fiscal housing number to the data space",
+            where="request",
+            expected="no request",
+            got=e.request_json or e.local_path,
+        )
+        for e in during(trace, note, "dataspace")
+    ]
+    if output(note).get("granted") is not False:
+        findings.append(
+            answered(
+                note,
+                "the software did not refuse the malformed fiscal number",
+                where="granted",
+                expected=False,
+                got=output(note).get("granted"),
+            )
+        )
+    return verdict(findings, "the malformed fiscal housing number was refused locally")
+
+
+@check("housing.consent_every_access", verifies=["CONSENT-001"], scenario=SCENARIO, reads_all=True)
+def consent_every_access(run: RunView, ctx: EvalContext) -> Verdict:
+    """Every access to a home, in every scenario, carries the consent it relies on (Consent-Id), one the data space
+    granted."""
+    accesses = [e for trace in run for e in home_accesses(list(trace))]
+    if not accesses:
+        return failed(Finding("the software accessed no home in this run"))
+    findings = [
+        quote(
+            e,
+            "an access to a home carries no consent",
+            where="request.headers.consent-id",
+            expected="the consent it relies on",
+            got=None,
+        )
+        for e in accesses
+        if not consent_of(e)
+    ]
+    findings += [
+        quote(
+            e,
+            "an access to a home names a consent the data space never granted",
+            where="request.headers.consent-id",
+            expected="a granted consent",
+            got=consent_of(e),
+        )
+        for e in accesses
+        if e.outcome == "consent-unknown"
+    ]
+    return verdict(findings, f"{len(accesses)} home access(es), each with its consent")
+
+
+@check("housing.consent_scope_respected", verifies=["CONSENT-002"], scenario=SCENARIO, reads_all=True)
+@judged
+def consent_scope_respected(run: RunView, ctx: EvalContext) -> Verdict:
+    """Nothing outside a consent's scope is asked for: the software refuses it itself, in every scenario."""
+    trace = run.get(SCENARIO)
+    assert trace is not None
+    note = step(trace, READ, "read_out_of_scope")
+    findings = [
+        quote(
+            e,
+            "the software asked for a kind its consent does not cover",
+            where="request.query.kind",
+            expected="no request",
+            got=e.param("kind"),
+        )
+        for e in home_accesses(during(trace, note))
+    ]
+    findings += [
+        quote(
+            e,
+            "the data space refused an access outside the consent's scope",
+            where="outcome",
+            expected="accesses within scope",
+            got=e.outcome,
+        )
+        for t in run
+        for e in home_accesses(list(t))
+        if e.outcome == "consent-scope"
+    ]
+    if output(note).get("read") is not False:
+        findings.append(
+            answered(
+                note,
+                "the software claims to have read a kind its consent does not cover",
+                where="read",
+                expected=False,
+                got=output(note).get("read"),
+            )
+        )
+    return verdict(findings, "no access outside the consents' scope")
+
+
+@check("housing.consent_revocation_honoured", verifies=["CONSENT-003"], scenario=SCENARIO)
+@judged
+def consent_revocation_honoured(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """After a consent is revoked (by request, or by the household: a 403 consent-revoked), nothing more is asked
+    under it, and nothing is reported as read."""
+    findings: list[Finding] = []
+    revoked = [i for i in (granted_id(trace, "grant"), granted_id(trace, "grant_transfer")) if i]
+    if len(revoked) < 2:
+        return failed(Finding("the scenario's consents were not both granted: revocation is not shown"))
+    household = step(trace, READ, "household_revoked")
+    told = [e for e in home_accesses(during(trace, household)) if e.outcome == "consent-revoked"]
+    if not told:
+        findings.append(
+            answered(
+                household,
+                "the software never met the household's revocation",
+                where="read",
+                expected="a read answered 403 consent-revoked",
+                got=output(household),
+            )
+        )
+    for name, consent in (("read_after_revoke", revoked[0]), ("after_household_revoked", revoked[1])):
+        note = step(trace, READ, name)
+        findings += [
+            quote(
+                e,
+                f"the software accessed the home again under revoked consent {consent}",
+                where="request.headers.consent-id",
+                expected="no access",
+                got=consent_of(e),
+            )
+            for e in home_accesses(during(trace, note))
+            if consent_of(e) == consent
+        ]
+        if output(note).get("read") is not False:
+            findings.append(
+                answered(
+                    note,
+                    "the software reports a read under a revoked consent",
+                    where="read",
+                    expected=False,
+                    got=output(note).get("read"),
+                )
+            )
+    return verdict(findings, "nothing asked or read under revoked consents")
+
+
+@check("housing.consent_transfer_only_when_allowed", verifies=["CONSENT-004"], scenario=SCENARIO)
+@judged
+def consent_transfer_only_when_allowed(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Consumption data is transferred only under a consent that allows it; and it is when it does."""
+    refused, allowed = step(trace, TRANSFER, "transfer_refused"), step(trace, TRANSFER, "transfer_allowed")
+    findings = [
+        quote(
+            e,
+            "consumption data was sent for transfer although the consent does not allow it",
+            where="request.path",
+            expected="no transfer",
+            got=e.local_path,
+        )
+        for e in during(trace, refused, "dataspace")
+        if e.local_path.endswith("/transfers")
+    ]
+    done = [e for e in during(trace, allowed, "dataspace") if e.local_path.endswith("/transfers") and e.status == 201]
+    if not done:
+        findings.append(
+            answered(
+                allowed,
+                "the transfer the consent allows was not made, so refusing the other one proves nothing",
+                where="transferred",
+                expected=True,
+                got=output(allowed).get("transferred"),
+            )
+        )
+    if output(refused).get("transferred") is not False:
+        findings.append(
+            answered(
+                refused,
+                "the software reports a transfer the consent does not allow",
+                where="transferred",
+                expected=False,
+                got=output(refused).get("transferred"),
+            )
+        )
+    return verdict(findings, "consumption transferred only under the consent that allows it")
+
+
+@check("housing.consent_grant_complete", verifies=["CONSENT-005"], scenario=SCENARIO, reads_all=True)
+def consent_grant_complete(run: RunView, ctx: EvalContext) -> Verdict:
+    """Each consent asked for states its purpose and an expiry within the referential's maximum duration."""
+    max_days = int(ctx.param("CONSENT-005", "max_days", 365))
+    asked = [e for trace in run for e in trace.exchanges("dataspace", method="POST", path="/consents")]
+    if not asked:
+        return failed(Finding("the software asked for no consent in this run"))
+    findings = []
+    for e in asked:
+        body = e.request_json if isinstance(e.request_json, dict) else {}
+        try:
+            days = (dt.date.fromisoformat(str(body.get("expires"))) - dt.date.fromisoformat(e.raw["time"][:10])).days
+        except ValueError:
+            days = None
+        if days is None or not 0 < days <= max_days:
+            findings.append(
+                quote(
+                    e,
+                    "the consent asked for has no expiry, or one beyond the maximum duration",
+                    where="request.body.json.expires",
+                    expected=f"within {max_days} days",
+                    got=body.get("expires"),
+                )
+            )
+        if not str(body.get("purpose", "")).strip():
+            findings.append(
+                quote(
+                    e,
+                    "the consent asked for states no purpose",
+                    where="request.body.json.purpose",
+                    expected="a purpose",
+                    got=body.get("purpose"),
+                )
+            )
+    return verdict(findings, f"{len(asked)} consent(s) with purpose and expiry")
+
+
+@check("housing.consent_revoke_sent", verifies=["CONSENT-006"], scenario=SCENARIO)
+@judged
+def consent_revoke_sent(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """A revocation asked for in the software reaches the data space (DELETE of that very consent)."""
+    note = step(trace, REVOKE, "revoke")
+    consent = granted_id(trace, "grant")
+    done = [
+        e
+        for e in during(trace, note, "dataspace")
+        if e.method == "DELETE" and e.local_path == f"/consents/{consent}" and e.outcome == "consent-revoked-by-request"
+    ]
+    if not done:
+        return failed(
+            answered(
+                note,
+                "the revocation did not reach the data space",
+                where="revoked",
+                expected=f"DELETE /consents/{consent}",
+                got=output(note),
+            )
+        )
+    return verdict([], f"consent {consent} revoked at the data space")

@@ -1,0 +1,396 @@
+"""Checks: the DPE exchange (DPE) — the documents as uploaded, test mode first, blocking findings, the class, the
+number."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from conformity.checks.evaluate import EvalContext
+from conformity.checks.helpers import quote
+from conformity.checks.model import Finding, Verdict, failed
+from conformity.checks.registry import check
+from conformity.checks.trace import Exchange, TraceView
+from conformity.packs.housing.checks.common import answered, during, judged, output, step, verdict
+from conformity.packs.housing.dpe import BLOCKING, DpeInvalid, parse_dpe, read_dpe
+from conformity.packs.housing.rules import dpe_class, is_dpe_number, single_class, thresholds_of
+from conformity.packs.housing.scenarios.dpe import ACTION, FILE
+
+SCENARIO = FILE.id
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One DPE the software sent to the observatory: the exchange, its mode, the document's values (or errors)."""
+
+    exchange: Exchange
+    mode: str | None
+    values: dict[str, Any] | None
+    errors: tuple[str, ...]
+
+    @property
+    def findings(self) -> list[dict[str, Any]]:
+        body = self.exchange.response_json
+        if not isinstance(body, dict):
+            return []
+        found = body.get("controle_coherence") or body.get("warnings") or []
+        return [f for f in found if isinstance(f, dict)]
+
+
+def uploads(exchanges: list[Exchange]) -> list[Upload]:
+    out = []
+    for e in exchanges:
+        if e.service != "observatory" or e.method != "POST" or e.local_path != "/dpe":
+            continue
+        try:
+            values: dict[str, Any] | None = read_dpe(parse_dpe(e.request_body_bytes()))
+            errors: tuple[str, ...] = ()
+        except DpeInvalid as exc:
+            values, errors = None, tuple(exc.errors)
+        out.append(Upload(e, e.param("mode"), values, errors))
+    return out
+
+
+def all_uploads(trace: TraceView) -> list[Upload]:
+    return uploads(trace.exchanges("observatory"))
+
+
+@check("housing.dpe_schema_valid", verifies=["DPE-001"], scenario=SCENARIO)
+def dpe_schema_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Every DPE the software uploads is valid against the model schema (v2.6)."""
+    sent = all_uploads(trace)
+    if not sent:
+        return failed(Finding("the software uploaded no DPE"))
+    findings = [
+        quote(
+            u.exchange,
+            "the DPE is not valid against the model schema (v2.6)",
+            where="request.body",
+            expected="valid",
+            got=list(u.errors[:5]),
+        )
+        for u in sent
+        if u.values is None
+    ]
+    return verdict(findings, f"{len(sent)} upload(s), each valid against the model schema")
+
+
+@check("housing.dpe_test_before_real", verifies=["DPE-002"], scenario=SCENARIO)
+def dpe_test_before_real(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Every DPE filed for real was first sent in test mode, the same document, and found receivable."""
+    sent = all_uploads(trace)
+    real = [u for u in sent if u.mode == "real"]
+    if not real:
+        return failed(Finding("the software filed no DPE for real"))
+    findings = []
+    for u in real:
+        body = u.exchange.request_body_bytes()
+        tested = [
+            t
+            for t in sent
+            if t.mode == "test" and t.exchange.seq < u.exchange.seq and t.exchange.request_body_bytes() == body
+        ]
+        if not tested:
+            findings.append(
+                quote(
+                    u.exchange,
+                    "the DPE was filed for real without being sent in test mode first",
+                    where="request.query.mode",
+                    expected="a test-mode upload of the same document first",
+                    got="real",
+                )
+            )
+        elif not (
+            isinstance(tested[-1].exchange.response_json, dict)
+            and tested[-1].exchange.response_json.get("receivable") is True
+        ):
+            findings.append(
+                quote(
+                    u.exchange,
+                    "the DPE was filed for real although its test found it not receivable",
+                    where="request.query.mode",
+                    expected="no real upload",
+                    got=f"test answer of exchange {tested[-1].exchange.seq}",
+                )
+            )
+    return verdict(findings, f"{len(real)} DPE(s) tested, then filed")
+
+
+@check("housing.dpe_blocking_not_filed", verifies=["DPE-003"], scenario=SCENARIO)
+@judged
+def dpe_blocking_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """A DPE with a blocking coherence finding (erreur_logiciel, erreur_saisie) in test mode is not filed."""
+    note = step(trace, ACTION, "blocking")
+    sent = uploads(during(trace, note))
+    blocked = [u for u in sent if u.mode == "test" and any(f.get("type") in BLOCKING for f in u.findings)]
+    if not blocked:
+        return failed(
+            answered(
+                note,
+                "the DPE with an input error was never tested: its refusal is not shown",
+                where="filed",
+                expected="a test upload with an erreur_saisie",
+                got=output(note),
+            )
+        )
+    findings = [
+        quote(
+            u.exchange,
+            "a DPE with blocking findings was sent for real",
+            where="request.query.mode",
+            expected="no real upload",
+            got="real",
+        )
+        for u in sent
+        if u.mode == "real"
+    ]
+    if output(note).get("filed") is not False:
+        findings.append(
+            answered(
+                note,
+                "the software reported a DPE with blocking findings as filed",
+                where="filed",
+                expected=False,
+                got=output(note).get("filed"),
+            )
+        )
+    return verdict(findings, "the blocking DPE was kept back")
+
+
+@check("housing.dpe_findings_reported", verifies=["DPE-004"], scenario=SCENARIO)
+@judged
+def dpe_findings_reported(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """The observatory's coherence findings (blocking and warnings) are handed to the user with their type."""
+    findings: list[Finding] = []
+    shown = 0
+    for name in ("blocking", "low_score"):
+        note = step(trace, ACTION, name)
+        said = {f.get("type") for u in uploads(during(trace, note)) for f in u.findings}
+        if not said:
+            findings.append(
+                answered(
+                    note,
+                    f"the observatory said nothing in step {name!r}: the rule is not shown",
+                    where="findings",
+                    expected="coherence findings",
+                    got=output(note),
+                )
+            )
+            continue
+        reported = {f.get("type") for f in output(note).get("findings") or [] if isinstance(f, dict)}
+        missing = sorted(str(t) for t in said - reported)
+        if missing:
+            findings.append(
+                answered(
+                    note,
+                    "the software did not report every coherence finding the observatory gave",
+                    where="findings",
+                    expected=sorted(str(t) for t in said),
+                    got=sorted(map(str, reported)),
+                )
+            )
+        shown += len(said)
+    return verdict(findings, f"{shown} kind(s) of coherence finding reported")
+
+
+@check("housing.dpe_class_recomputed", verifies=["DPE-005"], scenario=SCENARIO)
+def dpe_class_recomputed(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """The A–G class written in each DPE is the one of the double threshold (the worse of energy and emissions)."""
+    thresholds = thresholds_of(dict(ctx.parameters.get("DPE-005", {})))
+    sent = [u for u in all_uploads(trace) if u.values is not None]
+    if not sent:
+        return failed(Finding("the software uploaded no readable DPE"))
+    findings = []
+    for u in sent:
+        v = u.values or {}
+        if v.get("ep_conso") is None or v.get("emissions") is None:
+            continue
+        expected = dpe_class(v["ep_conso"], v["emissions"], thresholds)
+        ges = single_class(v["emissions"], [t[2] for t in thresholds])
+        if (v.get("energy_class"), v.get("emissions_class")) != (expected, ges):
+            findings.append(
+                quote(
+                    u.exchange,
+                    f"the DPE's classes differ from the double threshold for "
+                    f"{v['ep_conso']:g} kWh/m²/an and {v['emissions']:g} kgCO2/m²/an",
+                    where="request.body/logement/sortie",
+                    expected={"classe_bilan_dpe": expected, "classe_emission_ges": ges},
+                    got={"classe_bilan_dpe": v.get("energy_class"), "classe_emission_ges": v.get("emissions_class")},
+                )
+            )
+    return verdict(findings, f"{len(sent)} DPE(s) with the classes of the double threshold")
+
+
+@check("housing.dpe_software_identified", verifies=["DPE-006"], scenario=SCENARIO)
+def dpe_software_identified(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Each DPE names the software that made it: its registration id and version."""
+    expected = {"software_id": ctx.software.get("registration_id"), "software_version": ctx.software.get("version")}
+    sent = [u for u in all_uploads(trace) if u.values is not None]
+    if not sent:
+        return failed(Finding("the software uploaded no readable DPE"))
+    findings = [
+        quote(
+            u.exchange,
+            "the DPE does not name the software under test",
+            where="request.body/administratif/diagnostiqueur",
+            expected=expected,
+            got={k: (u.values or {}).get(k) for k in expected},
+        )
+        for u in sent
+        if any((u.values or {}).get(k) != v for k, v in expected.items())
+    ]
+    return verdict(findings, f"{len(sent)} DPE(s) naming {expected['software_id']} {expected['software_version']}")
+
+
+@check("housing.dpe_number_kept", verifies=["DPE-007"], scenario=SCENARIO)
+@judged
+def dpe_number_kept(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """The 13-character DPE number the observatory assigns is kept as is."""
+    findings: list[Finding] = []
+    kept = []
+    for name in ("complete", "low_score"):
+        note = step(trace, ACTION, name)
+        filed = [u for u in uploads(during(trace, note)) if u.mode == "real" and u.exchange.status == 201]
+        if not filed:
+            findings.append(
+                answered(
+                    note,
+                    f"no DPE was filed in step {name!r}",
+                    where="filed",
+                    expected=True,
+                    got=output(note).get("filed"),
+                )
+            )
+            continue
+        body = filed[-1].exchange.response_json if isinstance(filed[-1].exchange.response_json, dict) else {}
+        number = body.get("numero_dpe")
+        got = output(note).get("numero_dpe")
+        if got != number or not is_dpe_number(str(got)):
+            findings.append(
+                answered(
+                    note,
+                    f"the software did not keep the DPE number of exchange {filed[-1].exchange.seq}",
+                    where="numero_dpe",
+                    expected=number,
+                    got=got,
+                )
+            )
+        kept.append(str(number))
+    return verdict(findings, f"DPE number(s) {', '.join(kept)} kept")
+
+
+@check("housing.dpe_geolocated", verifies=["DPE-008"], scenario=SCENARIO)
+@judged
+def dpe_geolocated(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Each filed DPE carries the address's interoperability key, geocoding type and score, and the building's RNB id
+    as the services gave them."""
+    findings: list[Finding] = []
+    for name in ("complete", "low_score"):
+        note = step(trace, ACTION, name)
+        exchanges = during(trace, note)
+        features = [
+            e.response_json["features"][0]["properties"]
+            for e in exchanges
+            if e.service == "geocoder" and isinstance(e.response_json, dict) and e.response_json.get("features")
+        ]
+        found = [
+            b["rnb_id"]
+            for e in exchanges
+            if e.service == "buildings" and isinstance(e.response_json, dict)
+            for b in e.response_json.get("buildings", [])
+        ]
+        for u in uploads(exchanges):
+            if u.values is None or not features:
+                continue
+            want = {
+                "ban_id": features[-1].get("id"),
+                "ban_type": features[-1].get("type"),
+                "ban_score": features[-1].get("score"),
+                "rnb_id": found[-1] if found else None,
+            }
+            got = {k: u.values.get(k) for k in want}
+            if got != want:
+                findings.append(
+                    quote(
+                        u.exchange,
+                        "the DPE's geolocation differs from what the geocoder and the registry answered",
+                        where="request.body/administratif/geolocalisation",
+                        expected=want,
+                        got=got,
+                    )
+                )
+        if not features:
+            findings.append(
+                answered(
+                    note,
+                    f"the address of step {name!r} was not geocoded",
+                    where="",
+                    expected="a geocoder search",
+                    got=output(note),
+                )
+            )
+    return verdict(findings, "every DPE geolocated as the services answered")
+
+
+@check("housing.dpe_incomplete_not_filed", verifies=["DPE-009"], scenario=SCENARIO)
+@judged
+def dpe_incomplete_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """A DPE whose address is geocoded only at street level is not filed."""
+    note = step(trace, ACTION, "incomplete")
+    exchanges = during(trace, note)
+    if not any(e.service == "geocoder" for e in exchanges):
+        return failed(
+            answered(
+                note,
+                "the incompletely geocoded address was never geocoded",
+                where="filed",
+                expected="a geocoder search",
+                got=output(note),
+            )
+        )
+    findings = [
+        quote(
+            u.exchange,
+            "a DPE whose address is geocoded at street level was filed",
+            where="request.query.mode",
+            expected="no real upload",
+            got="real",
+        )
+        for u in uploads(exchanges)
+        if u.mode == "real"
+    ]
+    if output(note).get("filed") is not False:
+        findings.append(
+            answered(
+                note,
+                "the software reported the DPE as filed",
+                where="filed",
+                expected=False,
+                got=output(note).get("filed"),
+            )
+        )
+    return verdict(findings, "the incompletely geocoded DPE was kept back")
+
+
+@check("housing.dpe_certification", verifies=["DPE-010"], scenario=SCENARIO)
+def dpe_certification(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Each DPE carries the certification number of the diagnostician logged in."""
+    diagnostician: dict[str, Any] = next(
+        (p for p in trace.fixtures.get("professionals", []) if p.get("role") == "diagnostician"), {}
+    )
+    expected = diagnostician.get("certification")
+    sent = [u for u in all_uploads(trace) if u.values is not None]
+    if not sent:
+        return failed(Finding("the software uploaded no readable DPE"))
+    findings = [
+        quote(
+            u.exchange,
+            "the DPE does not carry the diagnostician's certification number",
+            where="request.body/administratif/diagnostiqueur/numero_certification_diagnostiqueur",
+            expected=expected,
+            got=(u.values or {}).get("certification"),
+        )
+        for u in sent
+        if (u.values or {}).get("certification") != expected
+    ]
+    return verdict(findings, f"{len(sent)} DPE(s) with certification {expected}")

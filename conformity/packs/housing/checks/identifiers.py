@@ -1,0 +1,383 @@
+"""Checks: housing identifiers (HOUSINGID) — RNB ids, the geocoder's key and score, the registry's statuses."""
+
+from __future__ import annotations
+
+from conformity.checks.evaluate import EvalContext
+from conformity.checks.helpers import quote
+from conformity.checks.model import Finding, Verdict, failed
+from conformity.checks.registry import check
+from conformity.checks.trace import Exchange, TraceView
+from conformity.packs.housing.checks.common import answered, during, judged, output, step, time_of, verdict
+from conformity.packs.housing.rules import normalise_rnb
+from conformity.packs.housing.scenarios.identifiers import ACTION, IDENTIFY
+
+SCENARIO = IDENTIFY.id
+
+
+def lookups(exchanges: list[Exchange]) -> list[Exchange]:
+    return [e for e in exchanges if e.service == "buildings" and e.method == "GET"]
+
+
+def first_feature(exchanges: list[Exchange]) -> dict[str, object] | None:
+    for e in exchanges:
+        body = e.response_json
+        if e.service == "geocoder" and isinstance(body, dict) and body.get("features"):
+            props = body["features"][0].get("properties")
+            return props if isinstance(props, dict) else None
+    return None
+
+
+@check("housing.rnb_id_normalised", verifies=["HOUSINGID-001"], scenario=SCENARIO)
+@judged
+def rnb_id_normalised(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An RNB id written with dashes and in lower case is looked up in its 12-character form, and kept so."""
+    note = step(trace, ACTION, "dashed_id")
+    typed = str(note.data.get("input", {}).get("rnb_id", ""))
+    expected = normalise_rnb(typed)
+    calls = lookups(during(trace, note))
+    if not calls:
+        return failed(
+            answered(
+                note,
+                "the software looked no building up for an RNB id written with dashes",
+                where="status",
+                expected=f"a look-up of {expected}",
+                got=output(note),
+            )
+        )
+    findings = [
+        quote(
+            e,
+            "the RNB id was sent as typed, not normalised",
+            where="request.path",
+            expected=f"/buildings/{expected}",
+            got=e.local_path,
+        )
+        for e in calls
+        if e.local_path != f"/buildings/{expected}"
+    ]
+    if output(note).get("rnb_id") != expected:
+        findings.append(
+            answered(
+                note,
+                "the software did not keep the normalised RNB id",
+                where="rnb_id",
+                expected=expected,
+                got=output(note).get("rnb_id"),
+            )
+        )
+    return verdict(findings, f"{typed} looked up and kept as {expected}")
+
+
+@check("housing.rnb_id_invalid_refused", verifies=["HOUSINGID-002"], scenario=SCENARIO)
+@judged
+def rnb_id_invalid_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An RNB id with a character outside the registry's alphabet is refused before any look-up."""
+    note = step(trace, ACTION, "invalid_id")
+    findings = [
+        quote(
+            e,
+            "the software sent an invalid RNB id to the registry instead of refusing it",
+            where="request.path",
+            expected="no look-up",
+            got=e.local_path,
+        )
+        for e in lookups(during(trace, note))
+    ]
+    if output(note).get("status") != "invalid":
+        findings.append(
+            answered(
+                note,
+                "the software did not report the RNB id as invalid",
+                where="status",
+                expected="invalid",
+                got=output(note).get("status"),
+            )
+        )
+    return verdict(findings, "the invalid RNB id was refused locally")
+
+
+@check("housing.ban_key_kept", verifies=["HOUSINGID-003"], scenario=SCENARIO)
+@judged
+def ban_key_kept(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An address is geocoded, and the building is looked up by the geocoder's interoperability key, kept as is."""
+    note = step(trace, ACTION, "complete")
+    exchanges = during(trace, note)
+    feature = first_feature(exchanges)
+    if feature is None:
+        return failed(
+            answered(
+                note,
+                "the software did not geocode the address",
+                where="status",
+                expected="a geocoder search",
+                got=output(note),
+            )
+        )
+    key = feature.get("id")
+    findings = [
+        quote(
+            e,
+            "the building was looked up by another key than the geocoder's cle_interop",
+            where="request.query.cle_interop",
+            expected=key,
+            got=e.param("cle_interop"),
+        )
+        for e in lookups(exchanges)
+        if e.param("cle_interop") != key
+    ]
+    if not lookups(exchanges):
+        findings.append(
+            answered(
+                note,
+                "the software looked no building up for the geocoded address",
+                where="status",
+                expected="a registry look-up",
+                got=output(note),
+            )
+        )
+    if output(note).get("cle_interop") != key:
+        findings.append(
+            answered(
+                note,
+                "the software did not keep the address's interoperability key",
+                where="cle_interop",
+                expected=key,
+                got=output(note).get("cle_interop"),
+            )
+        )
+    return verdict(findings, f"address geocoded as {key} and looked up by it")
+
+
+@check("housing.min_score_sent", verifies=["HOUSINGID-004"], scenario=SCENARIO)
+@judged
+def min_score_sent(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Every look-up by address passes a min_score at least the referential's."""
+    minimum = float(ctx.param("HOUSINGID-004", "min_score", 0.4))
+    calls = [e for e in trace.exchanges("buildings", path="/buildings") if e.param("cle_interop") is not None]
+    if not calls:
+        return failed(Finding("the software made no look-up by address"))
+    findings = []
+    for e in calls:
+        sent = e.param("min_score")
+        try:
+            ok = sent is not None and float(sent) >= minimum
+        except ValueError:
+            ok = False
+        if not ok:
+            findings.append(
+                quote(
+                    e,
+                    "the look-up by address does not ask for a minimum geocoding score",
+                    where="request.query.min_score",
+                    expected=f">= {minimum}",
+                    got=sent,
+                )
+            )
+    return verdict(findings, f"{len(calls)} look-up(s) by address with min_score >= {minimum}")
+
+
+@check("housing.incomplete_geocoding_blocks", verifies=["HOUSINGID-005"], scenario=SCENARIO)
+@judged
+def incomplete_geocoding_blocks(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """An address found only at street level (or coarser) is reported incomplete: no building is looked up for it."""
+    note = step(trace, ACTION, "incomplete")
+    exchanges = during(trace, note)
+    feature = first_feature(exchanges)
+    if feature is None:
+        return failed(
+            answered(
+                note,
+                "the software did not geocode the address",
+                where="status",
+                expected="a geocoder search",
+                got=output(note),
+            )
+        )
+    findings = [
+        quote(
+            e,
+            f"the software looked a building up for an address geocoded at {feature.get('type')} level",
+            where="request.query",
+            expected="no look-up",
+            got=e.query,
+        )
+        for e in lookups(exchanges)
+    ]
+    if output(note).get("status") != "incomplete":
+        findings.append(
+            answered(
+                note,
+                "the software did not report the geocoding as incomplete",
+                where="status",
+                expected="incomplete",
+                got=output(note).get("status"),
+            )
+        )
+    return verdict(findings, "the street-level geocoding was reported incomplete")
+
+
+@check("housing.low_score_warned", verifies=["HOUSINGID-006"], scenario=SCENARIO)
+@judged
+def low_score_warned(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """A house-number address under the warning score is still used, with a low-score warning for the user."""
+    limit = float(ctx.param("HOUSINGID-006", "warning_score", 0.7))
+    note = step(trace, ACTION, "low_score")
+    feature = first_feature(during(trace, note))
+    score = feature.get("score") if feature else None
+    if not isinstance(score, (int, float)) or score >= limit:
+        return failed(
+            answered(
+                note,
+                "the low-score address was not geocoded (or not under the warning score)",
+                where="score",
+                expected=f"< {limit}",
+                got=score,
+            )
+        )
+    out = output(note)
+    findings = []
+    if "low_score" not in (out.get("warnings") or []):
+        findings.append(
+            answered(
+                note,
+                f"geocoding score {score} is under {limit}: the software must warn",
+                where="warnings",
+                expected=["low_score"],
+                got=out.get("warnings"),
+            )
+        )
+    if out.get("status") != "ok":
+        findings.append(
+            answered(
+                note,
+                "a low score only warns: the building must still be found",
+                where="status",
+                expected="ok",
+                got=out.get("status"),
+            )
+        )
+    return verdict(findings, f"score {score} warned and the building found")
+
+
+@check("housing.registry_statuses_handled", verifies=["HOUSINGID-007"], scenario=SCENARIO)
+@judged
+def registry_statuses_handled(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """The registry's no_result and score_too_low answers are reported as such, never as a building."""
+    findings = []
+    for name, status in (("no_building", "no_result"), ("poor_score", "score_too_low")):
+        note = step(trace, ACTION, name)
+        answers = [
+            e
+            for e in lookups(during(trace, note))
+            if isinstance(e.response_json, dict) and e.response_json.get("status") == status
+        ]
+        if not answers:
+            findings.append(
+                answered(
+                    note,
+                    f"the registry never answered {status} in step {name!r}: the software did not look the building up",
+                    where="status",
+                    expected=status,
+                    got=output(note),
+                )
+            )
+            continue
+        out = output(note)
+        if out.get("status") != status or out.get("rnb_id"):
+            findings.append(
+                answered(
+                    note,
+                    f"the registry answered {status} (exchange {answers[-1].seq}); the software reported otherwise",
+                    where="status",
+                    expected={"status": status, "rnb_id": None},
+                    got={"status": out.get("status"), "rnb_id": out.get("rnb_id")},
+                )
+            )
+    return verdict(findings, "no_result and score_too_low reported as such")
+
+
+@check("housing.registry_retry_after", verifies=["HOUSINGID-008"], scenario=SCENARIO)
+@judged
+def registry_retry_after(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """After a 503 with Retry-After, the look-up is retried, no sooner than announced, and succeeds."""
+    note = step(trace, ACTION, "retry")
+    calls = lookups(during(trace, note))
+    refused = [e for e in calls if e.status == 503]
+    if not refused:
+        return failed(
+            answered(
+                note,
+                "the registry's 503 was never met: the software did not look the building up",
+                where="status",
+                expected="a look-up answered 503",
+                got=output(note),
+            )
+        )
+    first = refused[0]
+    wait = float(first.response_headers.get("retry-after", "1"))
+    later = [e for e in calls if e.seq > first.seq]
+    if not later:
+        return failed(
+            quote(
+                first,
+                "the look-up answered 503 was never retried",
+                where="response.status",
+                expected="a retry",
+                got=503,
+            )
+        )
+    gap = (time_of(later[0]) - time_of(first)).total_seconds()
+    findings = []
+    if gap + 0.05 < wait:
+        findings.append(
+            quote(
+                later[0],
+                f"retried {gap:.2f} s after a 503 that asked for {wait:g} s",
+                where="time",
+                expected=f">= {wait:g} s",
+                got=f"{gap:.2f} s",
+            )
+        )
+    if output(note).get("status") != "ok":
+        findings.append(
+            answered(
+                note,
+                "the retried look-up did not find the building",
+                where="status",
+                expected="ok",
+                got=output(note).get("status"),
+            )
+        )
+    return verdict(findings, f"retried after {gap:.2f} s (Retry-After {wait:g})")
+
+
+@check("housing.parcel_lookup", verifies=["HOUSINGID-009"], scenario=SCENARIO)
+@judged
+def parcel_lookup(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """A building is found by its cadastral parcel, and its RNB id kept."""
+    note = step(trace, ACTION, "parcel")
+    calls = [e for e in lookups(during(trace, note)) if e.param("parcel")]
+    if not calls:
+        return failed(
+            answered(
+                note,
+                "the software did not look the building up by parcel",
+                where="status",
+                expected="a look-up by parcel",
+                got=output(note),
+            )
+        )
+    body = calls[-1].response_json if isinstance(calls[-1].response_json, dict) else {}
+    found = [b.get("rnb_id") for b in body.get("buildings", [])]
+    if not found or output(note).get("rnb_id") != found[0]:
+        return failed(
+            answered(
+                note,
+                "the building the registry found on the parcel was not kept",
+                where="rnb_id",
+                expected=found[0] if found else "a building",
+                got=output(note).get("rnb_id"),
+            )
+        )
+    return verdict([], f"parcel {calls[-1].param('parcel')} → {found[0]}")

@@ -1,0 +1,218 @@
+"""Checks: harmonised quotes and works records (WORKS) — format, gestes, mandatory mentions, amounts, the carnet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformity.checks.evaluate import EvalContext
+from conformity.checks.helpers import quote
+from conformity.checks.model import Finding, Verdict, failed
+from conformity.checks.registry import check
+from conformity.checks.trace import Exchange, TraceView
+from conformity.packs.housing.checks.common import verdict
+from conformity.packs.housing.rules import SIRET, normalise_rnb
+from conformity.packs.housing.scenarios.works import QUOTE_AND_WORKS
+
+SCENARIO = QUOTE_AND_WORKS.id
+#: amounts agree to the cent (either rounding of a half cent)
+TOLERANCE = 0.01 + 1e-6
+
+
+def deposits(trace: TraceView, what: str) -> list[tuple[Exchange, dict[str, Any]]]:
+    return [
+        (e, e.request_json)
+        for e in trace.exchanges("dataspace", method="POST")
+        if e.local_path.endswith(f"/{what}") and isinstance(e.request_json, dict)
+    ]
+
+
+def quotes_of(trace: TraceView) -> list[tuple[Exchange, dict[str, Any]]]:
+    return deposits(trace, "quotes")
+
+
+def none_sent(what: str) -> Verdict:
+    return failed(Finding(f"the software sent no {what}"))
+
+
+@check("housing.quote_format", verifies=["WORKS-001"], scenario=SCENARIO)
+def quote_format(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Each quote follows the harmonised format: the data space accepted it."""
+    sent = quotes_of(trace)
+    if not sent:
+        return none_sent("quote")
+    findings = [
+        quote(
+            e,
+            "the quote does not follow the harmonised format",
+            where="response.body",
+            expected="quote-deposited",
+            got=(e.response_json or {}).get("errors") or e.outcome,
+        )
+        for e, _ in sent
+        if e.outcome not in ("quote-deposited", "quote-duplicate")
+    ]
+    return verdict(findings, f"{len(sent)} quote(s) in the harmonised format")
+
+
+@check("housing.quote_gestes_known", verifies=["WORKS-002"], scenario=SCENARIO)
+def quote_gestes_known(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Each item of a quote is a geste of the referential's list."""
+    known = set(ctx.param("WORKS-002", "gestes", []))
+    sent = quotes_of(trace)
+    if not sent:
+        return none_sent("quote")
+    findings = [
+        quote(
+            e,
+            f"item {i} is not a geste of the list",
+            where=f"request.body.json.gestes[{i}].code",
+            expected=sorted(known),
+            got=g.get("code"),
+        )
+        for e, q in sent
+        for i, g in enumerate(q.get("gestes", []))
+        if g.get("code") not in known
+    ]
+    return verdict(findings, "every item is a known geste")
+
+
+@check("housing.quote_mentions", verifies=["WORKS-003"], scenario=SCENARIO)
+def quote_mentions(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Each quote carries the mandatory mentions, the contractor's SIRET and RGE qualification, and a validity."""
+    wanted = list(ctx.param("WORKS-003", "mentions", []))
+    sent = quotes_of(trace)
+    if not sent:
+        return none_sent("quote")
+    findings = []
+    for e, q in sent:
+        missing = [m for m in wanted if not str((q.get("mentions") or {}).get(m, "")).strip()]
+        if missing:
+            findings.append(
+                quote(
+                    e,
+                    "the quote lacks mandatory mentions",
+                    where="request.body.json.mentions",
+                    expected=wanted,
+                    got=sorted((q.get("mentions") or {}).keys()),
+                )
+            )
+        contractor = q.get("contractor") or {}
+        if not SIRET.fullmatch(str(contractor.get("siret", ""))) or not contractor.get("rge"):
+            findings.append(
+                quote(
+                    e,
+                    "the quote does not identify the contractor by SIRET and RGE qualification",
+                    where="request.body.json.contractor",
+                    expected="siret (14 digits) and rge",
+                    got=contractor,
+                )
+            )
+        if str(q.get("valid_until", "")) <= str(q.get("issued", "")):
+            findings.append(
+                quote(
+                    e,
+                    "the quote's validity ends before it starts",
+                    where="request.body.json.valid_until",
+                    expected=f"after {q.get('issued')}",
+                    got=q.get("valid_until"),
+                )
+            )
+    return verdict(findings, f"{len(sent)} quote(s) with every mandatory mention")
+
+
+def _close(a: Any, b: float) -> bool:
+    return isinstance(a, (int, float)) and abs(a - b) <= TOLERANCE
+
+
+@check("housing.quote_amounts", verifies=["WORKS-004"], scenario=SCENARIO)
+def quote_amounts(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Each quote's amounts add up: item totals, total before tax, VAT by rate, total with tax."""
+    sent = quotes_of(trace)
+    if not sent:
+        return none_sent("quote")
+    findings = []
+    for e, q in sent:
+        items = [g for g in q.get("gestes", []) if isinstance(g, dict)]
+        for i, g in enumerate(items):
+            line = round(float(g.get("quantity", 0)) * float(g.get("unit_price_ht", 0)), 2)
+            if not _close(g.get("total_ht"), line):
+                findings.append(
+                    quote(
+                        e,
+                        f"item {i}'s total is not quantity × unit price",
+                        where=f"request.body.json.gestes[{i}].total_ht",
+                        expected=line,
+                        got=g.get("total_ht"),
+                    )
+                )
+        ht = round(sum(float(g.get("total_ht", 0)) for g in items), 2)
+        vat = round(sum(float(g.get("total_ht", 0)) * float(g.get("vat_rate", 0)) / 100 for g in items), 2)
+        for name, value in (("total_ht", ht), ("total_vat", vat), ("total_ttc", round(ht + vat, 2))):
+            if not _close(q.get(name), value):
+                findings.append(
+                    quote(
+                        e,
+                        f"the quote's {name} does not add up",
+                        where=f"request.body.json.{name}",
+                        expected=value,
+                        got=q.get(name),
+                    )
+                )
+    return verdict(findings, f"{len(sent)} quote(s) whose amounts add up")
+
+
+@check("housing.works_carnet_category", verifies=["WORKS-005"], scenario=SCENARIO)
+def works_carnet_category(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """Works are recorded under the carnet's category of their gestes."""
+    categories: dict[str, str] = dict(ctx.param("WORKS-005", "geste_categories", {}))
+    sent = deposits(trace, "works")
+    if not sent:
+        return none_sent("works record")
+    findings = []
+    for e, w in sent:
+        expected = sorted({categories.get(str(g), "?") for g in w.get("gestes", [])})
+        if w.get("category") not in expected or len(expected) != 1:
+            findings.append(
+                quote(
+                    e,
+                    "the works are not recorded under the carnet category of their gestes",
+                    where="request.body.json.category",
+                    expected=expected,
+                    got=w.get("category"),
+                )
+            )
+    return verdict(findings, f"{len(sent)} works record(s) in their carnet category")
+
+
+@check("housing.works_linked", verifies=["WORKS-006"], scenario=SCENARIO)
+def works_linked(trace: TraceView, ctx: EvalContext) -> Verdict:
+    """A works record names the quote it carries out (one deposited) and the home's building (its RNB id)."""
+    sent = deposits(trace, "works")
+    if not sent:
+        return none_sent("works record")
+    quoted = {str(q.get("quote_id")) for e, q in quotes_of(trace) if e.status in (200, 201)}
+    buildings = {h["fiscal_number"]: h["rnb_id"] for h in trace.fixtures.get("homes", [])}
+    findings = []
+    for e, w in sent:
+        if str(w.get("quote_id")) not in quoted:
+            findings.append(
+                quote(
+                    e,
+                    "the works record names no quote deposited for the home",
+                    where="request.body.json.quote_id",
+                    expected=sorted(quoted),
+                    got=w.get("quote_id"),
+                )
+            )
+        home = e.local_path.split("/")[2] if e.local_path.count("/") >= 3 else ""
+        if normalise_rnb(str(w.get("rnb_id", ""))) != buildings.get(home) or w.get("rnb_id") != buildings.get(home):
+            findings.append(
+                quote(
+                    e,
+                    "the works record does not name the home's building by its RNB id",
+                    where="request.body.json.rnb_id",
+                    expected=buildings.get(home),
+                    got=w.get("rnb_id"),
+                )
+            )
+    return verdict(findings, f"{len(sent)} works record(s) linked to their quote and building")

@@ -1,0 +1,90 @@
+"""Trace mutations: consent (CONSENT)."""
+
+from __future__ import annotations
+
+import copy
+
+from conformity.defects.edit import TraceEdit
+from conformity.packs.housing.defects.common import mutation
+from conformity.packs.housing.scenarios.consent import CONSENTS
+
+SCENARIO = CONSENTS.id
+CATEGORY = "ADVISER"
+
+
+@mutation(
+    "access-without-consent",
+    scenario=SCENARIO,
+    breaks=["CONSENT-001"],
+    category=CATEGORY,
+    where="request.headers.consent-id",
+)
+def access_without_consent(t: TraceEdit) -> float:
+    """The software reads a home's DPE without saying which consent it relies on."""
+    e = t.in_step("read_dpe", "dataspace")[-1]
+    e.raw["request"]["headers"].pop("consent-id", None)
+    return e.seq
+
+
+@mutation("asks-out-of-scope", scenario=SCENARIO, breaks=["CONSENT-002"], category=CATEGORY, where="request.query.kind")
+def asks_out_of_scope(t: TraceEdit) -> float:
+    """The software asks for the home's quotes, which the consent does not cover."""
+    note = t.step("read_out_of_scope")
+    read = t.in_step("read_dpe", "dataspace")[-1]
+    raw = copy.deepcopy(read.raw) | {"seq": note.seq - 0.5}
+    raw["request"]["query"]["kind"] = ["quote"]
+    raw["response"] = {"status": 403, "headers": {}, "body": {"json": {"code": "consent-scope"}}}
+    raw["outcome"] = "consent-scope"
+    return t.insert(raw)
+
+
+@mutation(
+    "reads-after-revocation",
+    scenario=SCENARIO,
+    breaks=["CONSENT-003"],
+    category=CATEGORY,
+    where="request.headers.consent-id",
+)
+def reads_after_revocation(t: TraceEdit) -> float:
+    """The software reads again under the consent the household revoked."""
+    note = t.step("after_household_revoked")
+    refused = t.in_step("household_revoked", "dataspace")[-1]
+    raw = copy.deepcopy(refused.raw) | {"seq": note.seq - 0.5}
+    return t.insert(raw)
+
+
+@mutation(
+    "transfers-without-permission", scenario=SCENARIO, breaks=["CONSENT-004"], category=CATEGORY, where="request.path"
+)
+def transfers_without_permission(t: TraceEdit) -> float:
+    """The software sends consumption data although the consent does not allow it."""
+    note = t.step("transfer_refused")
+    sent = t.in_step("transfer_allowed", "dataspace")[-1]
+    raw = copy.deepcopy(sent.raw) | {"seq": note.seq - 0.5}
+    raw["request"]["path"] = raw["request"]["path"].replace(
+        str(t.step("transfer_allowed").data["input"]["household"]), str(note.data["input"]["household"])
+    )
+    raw["response"] = {"status": 403, "headers": {}, "body": {"json": {"code": "transfer-not-consented"}}}
+    raw["outcome"] = "transfer-not-consented"
+    return t.insert(raw)
+
+
+@mutation(
+    "consent-without-expiry",
+    scenario=SCENARIO,
+    breaks=["CONSENT-005"],
+    category=CATEGORY,
+    where="request.body.json.expires",
+)
+def consent_without_expiry(t: TraceEdit) -> float:
+    """The software asks for a consent that never expires."""
+    e = t.in_step("grant", "dataspace", path="/consents")[-1]
+    e.raw["request"]["body"]["json"]["expires"] = "2099-12-31"
+    return e.seq
+
+
+@mutation("revokes-locally-only", scenario=SCENARIO, breaks=["CONSENT-006"], category=CATEGORY, where="")
+def revokes_locally_only(t: TraceEdit) -> None:
+    """The software forgets a revoked consent without telling the data space."""
+    revoked = {e.seq for e in t.in_step("revoke", "dataspace")}
+    t.drop(lambda raw: raw.get("seq") not in revoked)

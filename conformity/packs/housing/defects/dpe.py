@@ -1,0 +1,132 @@
+"""Trace mutations: the DPE exchange (DPE)."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from conformity.checks.trace import Exchange
+from conformity.defects.edit import TraceEdit
+from conformity.packs.housing.defects.common import W4, edit_dpe, mutation, remove, set_text
+from conformity.packs.housing.scenarios.dpe import FILE
+
+SCENARIO = FILE.id
+CATEGORY = "DIAGNOSTICIAN"
+DIAG = "administratif/diagnostiqueur/"
+
+
+def uploads(t: TraceEdit, step: str) -> list[Exchange]:
+    return t.in_step(step, "observatory", method="POST", path="/dpe")
+
+
+@mutation("dpe-out-of-schema", scenario=SCENARIO, breaks=["DPE-001"], category=CATEGORY, where="request.body")
+def dpe_out_of_schema(t: TraceEdit) -> float:
+    """The software writes an element the model does not know (both the tested and the filed document)."""
+
+    def change(root: etree._Element) -> None:
+        envelope = root.find("logement/enveloppe")
+        assert envelope is not None
+        etree.SubElement(envelope, "isolation_magique").text = "oui"
+
+    sent = uploads(t, "complete")
+    for e in sent:
+        edit_dpe(e, change)
+    return sent[0].seq
+
+
+@mutation("filed-without-test", scenario=SCENARIO, breaks=["DPE-002"], category=CATEGORY, where="request.query.mode")
+def filed_without_test(t: TraceEdit) -> float:
+    """The software files its first DPE for real without sending it in test mode first."""
+    tested = [e for e in uploads(t, "complete") if e.param("mode") == "test"]
+    t.drop(lambda raw: raw.get("seq") not in {e.seq for e in tested})
+    return next(e for e in uploads(t, "complete") if e.param("mode") == "real").seq
+
+
+@mutation("blocked-dpe-reported-filed", scenario=SCENARIO, breaks=["DPE-003"], category=CATEGORY, where="output.filed")
+def blocked_dpe_reported_filed(t: TraceEdit) -> float:
+    """The software tells the diagnostician a DPE with an input error was filed."""
+    t.output("blocking")["filed"] = True
+    return t.step("blocking").seq
+
+
+@mutation(
+    "findings-not-shown", scenario=SCENARIO, breaks=["DPE-004"], category=CATEGORY, waves=W4, where="output.findings"
+)
+def findings_not_shown(t: TraceEdit) -> float:
+    """The software does not show the observatory's warnings."""
+    t.output("low_score").pop("findings", None)
+    return t.step("low_score").seq
+
+
+@mutation(
+    "class-from-energy-only",
+    scenario=SCENARIO,
+    breaks=["DPE-005"],
+    category=CATEGORY,
+    where="request.body/logement/sortie",
+)
+def class_from_energy_only(t: TraceEdit) -> float:
+    """The software writes the energy class alone as the label of the home whose emissions class is worse."""
+    sent = uploads(t, "complete")
+    for e in sent:
+        edit_dpe(e, set_text("logement/sortie/ep_conso/classe_bilan_dpe", "A"))
+    return sent[0].seq
+
+
+@mutation(
+    "product-name-as-software-id",
+    scenario=SCENARIO,
+    breaks=["DPE-006"],
+    category=CATEGORY,
+    where="request.body/administratif/diagnostiqueur",
+)
+def product_name_as_software_id(t: TraceEdit) -> float:
+    """The software writes its product name instead of its registration id."""
+    sent = uploads(t, "complete")
+    for e in sent:
+        edit_dpe(e, set_text(DIAG + "usr_logiciel_id", "HomeApp"))
+    return sent[0].seq
+
+
+@mutation("dpe-number-not-kept", scenario=SCENARIO, breaks=["DPE-007"], category=CATEGORY, where="output.numero_dpe")
+def dpe_number_not_kept(t: TraceEdit) -> float:
+    """The software keeps its own file number instead of the observatory's."""
+    t.output("complete")["numero_dpe"] = "F000000042"
+    return t.step("complete").seq
+
+
+@mutation(
+    "dpe-without-rnb",
+    scenario=SCENARIO,
+    breaks=["DPE-008"],
+    category=CATEGORY,
+    where="request.body/administratif/geolocalisation",
+)
+def dpe_without_rnb(t: TraceEdit) -> float:
+    """The software leaves the building's RNB id out of the DPE."""
+    sent = uploads(t, "complete")
+    for e in sent:
+        edit_dpe(e, remove("administratif/geolocalisation/rnb_id"))
+    return sent[0].seq
+
+
+@mutation("incomplete-reported-filed", scenario=SCENARIO, breaks=["DPE-009"], category=CATEGORY, where="output.filed")
+def incomplete_reported_filed(t: TraceEdit) -> float:
+    """The software tells the diagnostician a DPE located at street level only was filed."""
+    t.output("incomplete")["filed"] = True
+    return t.step("incomplete").seq
+
+
+@mutation(
+    "no-certification-number",
+    scenario=SCENARIO,
+    breaks=["DPE-010"],
+    category=CATEGORY,
+    waves=W4,
+    where="request.body/administratif/diagnostiqueur/numero_certification_diagnostiqueur",
+)
+def no_certification_number(t: TraceEdit) -> float:
+    """The software writes the diagnostician's name where the certification number goes."""
+    sent = uploads(t, "complete")
+    for e in sent:
+        edit_dpe(e, set_text(DIAG + "numero_certification_diagnostiqueur", "Camille Lemaire"))
+    return sent[0].seq

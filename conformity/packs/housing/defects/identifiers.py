@@ -1,0 +1,124 @@
+"""Trace mutations: housing identifiers (HOUSINGID)."""
+
+from __future__ import annotations
+
+import copy
+
+from conformity.defects.edit import TraceEdit
+from conformity.packs.housing.defects.common import W4, mutation
+from conformity.packs.housing.scenarios.consent import CONSENTS
+from conformity.packs.housing.scenarios.identifiers import IDENTIFY
+
+SCENARIO = IDENTIFY.id
+CATEGORY = "DIAGNOSTICIAN"
+
+
+@mutation("invalid-rnb-looked-up", scenario=SCENARIO, breaks=["HOUSINGID-002"], category=CATEGORY, where="request.path")
+def invalid_rnb_looked_up(t: TraceEdit) -> float:
+    """The software sends an RNB id with an I to the registry, and reports what it answered."""
+    note = t.step("invalid_id")
+    typed = str(note.data["input"]["rnb_id"])
+    found = t.in_step("dashed_id", "buildings")[-1]
+    seq = t.copy_before(found, note)
+    raw = next(e for e in t.doc["exchanges"] if e["seq"] == seq)
+    raw["request"]["path"] = raw["request"]["path"].rsplit("/", 1)[0] + "/" + typed
+    raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "rnb-id-invalid"}}}
+    raw["outcome"] = "rnb-id-invalid"
+    note.raw["data"]["output"] = {"status": "error", "error": "registry answered 422"}
+    return seq
+
+
+@mutation("geocoder-key-not-kept", scenario=SCENARIO, breaks=["HOUSINGID-003"], category=CATEGORY, where="output")
+def geocoder_key_not_kept(t: TraceEdit) -> float:
+    """The software keeps an address key of its own making instead of the geocoder's."""
+    out = t.output("complete")
+    out["cle_interop"] = out["cle_interop"].rsplit("_", 1)[0] + "_99999"
+    return t.step("complete").seq
+
+
+@mutation(
+    "no-min-score", scenario=SCENARIO, breaks=["HOUSINGID-004"], category=CATEGORY, where="request.query.min_score"
+)
+def no_min_score(t: TraceEdit) -> float:
+    """The software looks buildings up by address without asking for a minimum geocoding score."""
+    found = [e for e in t.exchanges("buildings", "/buildings") if e.param("cle_interop") is not None]
+    for e in found:
+        e.raw["request"]["query"].pop("min_score", None)
+    return found[0].seq
+
+
+@mutation("incomplete-looked-up", scenario=SCENARIO, breaks=["HOUSINGID-005"], category=CATEGORY, where="request.query")
+def incomplete_looked_up(t: TraceEdit) -> float:
+    """The software looks a building up for an address geocoded only at street level."""
+    note = t.step("incomplete")
+    found = t.in_step("no_building", "buildings")[-1]
+    seq = t.copy_before(found, note)
+    note.raw["data"]["output"] = {"status": "no_result"}
+    return seq
+
+
+@mutation(
+    "low-score-not-warned",
+    scenario=SCENARIO,
+    breaks=["HOUSINGID-006"],
+    category=CATEGORY,
+    waves=W4,
+    where="output.warnings",
+)
+def low_score_not_warned(t: TraceEdit) -> float:
+    """The software uses a low-score address without warning the user."""
+    t.output("low_score").pop("warnings", None)
+    return t.step("low_score").seq
+
+
+@mutation("no-result-as-building", scenario=SCENARIO, breaks=["HOUSINGID-007"], category=CATEGORY, where="output")
+def no_result_as_building(t: TraceEdit) -> float:
+    """The software presents the building of a neighbouring address when the registry found none."""
+    out = t.output("no_building")
+    out.update(status="ok", rnb_id=t.output("complete")["rnb_id"])
+    return t.step("no_building").seq
+
+
+@mutation("retry-not-waiting", scenario=SCENARIO, breaks=["HOUSINGID-008"], category=CATEGORY, where="time")
+def retry_not_waiting(t: TraceEdit) -> float:
+    """The software retries a refused look-up at once."""
+    calls = t.in_step("retry", "buildings")
+    first, again = next(e for e in calls if e.status == 503), calls[-1]
+    again.raw["time"] = first.raw["time"]
+    return again.seq
+
+
+@mutation(
+    "parcel-building-not-kept", scenario=SCENARIO, breaks=["HOUSINGID-009"], category=CATEGORY, waves=W4, where="output"
+)
+def parcel_building_not_kept(t: TraceEdit) -> float:
+    """The software keeps the first building of its local cache instead of the one found on the parcel."""
+    t.output("parcel")["rnb_id"] = t.output("complete")["rnb_id"]
+    return t.step("parcel").seq
+
+
+@mutation(
+    "malformed-fiscal-number-sent", scenario=CONSENTS.id, breaks=["HOUSINGID-010"], category="ADVISER", where="request"
+)
+def malformed_fiscal_number_sent(t: TraceEdit) -> float:
+    """The software asks for consent on a malformed fiscal housing number (the data space refuses it)."""
+    note = t.step("bad_number")
+    asked = t.in_step("grant", "dataspace", path="/consents")[-1]
+    raw = copy.deepcopy(asked.raw) | {"seq": note.seq - 0.5}
+    raw["request"]["body"]["json"]["household"] = note.data["input"]["household"]
+    raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "invalid-request"}}}
+    raw["outcome"] = "invalid-request"
+    return t.insert(raw)
+
+
+@mutation("rnb-sent-as-typed", scenario=SCENARIO, breaks=["HOUSINGID-001"], category=CATEGORY, where="request.path")
+def rnb_sent_as_typed(t: TraceEdit) -> float:
+    """The software sends the RNB id as the user typed it (the registry refuses it) and keeps it so."""
+    note = t.step("dashed_id")
+    typed = str(note.data["input"]["rnb_id"])
+    e = t.in_step("dashed_id", "buildings")[-1]
+    e.raw["request"]["path"] = e.raw["request"]["path"].rsplit("/", 1)[0] + "/" + typed
+    e.raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "rnb-id-not-normalised"}}}
+    e.raw["outcome"] = "rnb-id-not-normalised"
+    note.raw["data"]["output"] = {"status": "error", "rnb_id": typed, "error": "registry answered 422"}
+    return e.seq

@@ -1,0 +1,102 @@
+"""Trace mutations: quotes and works (WORKS)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from conformity.defects.edit import TraceEdit
+from conformity.packs.housing.defects.common import mutation
+from conformity.packs.housing.scenarios.works import QUOTE_AND_WORKS
+
+SCENARIO = QUOTE_AND_WORKS.id
+CATEGORY = "CONTRACTOR"
+
+
+def quote_body(t: TraceEdit) -> tuple[int, dict[str, Any]]:
+    e = t.in_step("quote", "dataspace", method="POST", path="/quotes")[-1]
+    return e.seq, e.raw["request"]["body"]["json"]
+
+
+@mutation("quote-out-of-format", scenario=SCENARIO, breaks=["WORKS-001"], category=CATEGORY, where="response.body")
+def quote_out_of_format(t: TraceEdit) -> float:
+    """The software first sends a quote without its format marker, which the data space refuses."""
+    note = t.step("quote")
+    sent = t.in_step("quote", "dataspace", method="POST", path="/quotes")[-1]
+    raw = copy.deepcopy(sent.raw) | {"seq": note.seq - 0.7}
+    raw["request"]["body"]["json"].pop("format")
+    raw["response"] = {
+        "status": 422,
+        "headers": {},
+        "body": {"json": {"code": "quote-invalid", "errors": ["(root): 'format' is a required property"]}},
+    }
+    raw["outcome"] = "quote-invalid"
+    return t.insert(raw)
+
+
+@mutation(
+    "unknown-geste",
+    scenario=SCENARIO,
+    breaks=["WORKS-002"],
+    category=CATEGORY,
+    where="request.body.json.gestes[0].code",
+)
+def unknown_geste(t: TraceEdit) -> float:
+    """The software writes a geste code of its own catalogue."""
+    seq, quote = quote_body(t)
+    quote["gestes"][0]["code"] = "ISOLATION-PREMIUM"
+    return seq
+
+
+@mutation(
+    "quote-without-insurance",
+    scenario=SCENARIO,
+    breaks=["WORKS-003"],
+    category=CATEGORY,
+    where="request.body.json.mentions",
+)
+def quote_without_insurance(t: TraceEdit) -> float:
+    """The software leaves the insurance mention out of the quote."""
+    seq, quote = quote_body(t)
+    quote["mentions"].pop("insurance")
+    return seq
+
+
+@mutation(
+    "vat-at-twenty-percent",
+    scenario=SCENARIO,
+    breaks=["WORKS-004"],
+    category=CATEGORY,
+    where="request.body.json.total_vat",
+)
+def vat_at_twenty_percent(t: TraceEdit) -> float:
+    """The software computes the quote's VAT at 20 % whatever each item's rate."""
+    seq, quote = quote_body(t)
+    quote["total_vat"] = round(quote["total_ht"] * 0.2, 2)
+    quote["total_ttc"] = round(quote["total_ht"] + quote["total_vat"], 2)
+    return seq
+
+
+@mutation(
+    "works-all-heating", scenario=SCENARIO, breaks=["WORKS-005"], category=CATEGORY, where="request.body.json.category"
+)
+def works_all_heating(t: TraceEdit) -> float:
+    """The software records roof insulation works under heating."""
+    recorded = t.in_step("works", "dataspace", method="POST", path="/works")
+    e = next(e for e in recorded if e.raw["request"]["body"]["json"]["category"] != "heating")
+    e.raw["request"]["body"]["json"]["category"] = "heating"
+    return e.seq
+
+
+@mutation(
+    "works-without-quote",
+    scenario=SCENARIO,
+    breaks=["WORKS-006"],
+    category=CATEGORY,
+    where="request.body.json.quote_id",
+)
+def works_without_quote(t: TraceEdit) -> float:
+    """The software records works under a quote number it never deposited."""
+    e = t.in_step("works", "dataspace", method="POST", path="/works")[0]
+    e.raw["request"]["body"]["json"]["quote_id"] = "Q-PAPER-0001"
+    return e.seq

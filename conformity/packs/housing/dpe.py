@@ -1,0 +1,230 @@
+"""The DPE exchange document (usine's model after the observatory's v2.6 structure): build, parse, check.
+
+:func:`build_dpe` writes a document from plain values (the reference client and the tests use it);
+:func:`parse_dpe` parses untrusted bytes safely (:mod:`conformity.xmlsafe`) and validates them against the
+model schema ``schemas/dpe-model-2.6.xsd``; :func:`read_dpe` gives the values checks and the observatory
+read; :func:`coherence` is the observatory's "contrôle de cohérence": blocking findings (``erreur_logiciel``,
+``erreur_saisie``) and warnings (``warning_logiciel``, ``warning_saisie``), each with ``thematique``,
+``message`` and ``objets_concerne``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from conformity.packs.housing.rules import dpe_class, single_class
+from conformity.xmlsafe import parse_xml
+
+XSD_PATH = Path(__file__).resolve().parent / "schemas" / "dpe-model-2.6.xsd"
+MAX_BYTES = 512 * 1024
+MAX_DEPTH = 16
+BLOCKING = ("erreur_logiciel", "erreur_saisie")
+WARNINGS = ("warning_logiciel", "warning_saisie")
+#: below this geocoding score a DPE is filed with a warning (parameter of HOUSINGID-007 / DPE-009)
+LOW_SCORE = 0.7
+
+
+@functools.cache
+def schema() -> etree.XMLSchema:
+    """The model DPE schema (parsed once; a file of this package, so trusted)."""
+    return etree.XMLSchema(etree.parse(str(XSD_PATH)))
+
+
+class DpeInvalid(ValueError):
+    """Bytes that are not a DPE document of the model: not XML, hostile XML, or not valid against the schema."""
+
+    def __init__(self, message: str, errors: list[str]):
+        super().__init__(message)
+        self.errors = errors
+
+
+def parse_dpe(data: bytes) -> etree._Element:
+    """The root of a DPE document valid against the model schema, or DpeInvalid with every schema error."""
+    try:
+        root = parse_xml(data, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH, source="DPE document")
+    except Exception as exc:  # XMLSecurityError: not well-formed, DTD, entities, too large or deep
+        raise DpeInvalid(str(exc), [str(exc)]) from None
+    xsd = schema()
+    if not xsd.validate(root):
+        errors = [f"line {e.line}: {e.message}" for e in xsd.error_log][:20]
+        raise DpeInvalid("the document is not valid against the DPE model schema (v2.6)", errors)
+    return root
+
+
+def _text(root: etree._Element, path: str) -> str | None:
+    found = root.find(path)
+    return None if found is None or found.text is None else found.text.strip()
+
+
+def _number(root: etree._Element, path: str) -> float | None:
+    value = _text(root, path)
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None
+
+
+def read_dpe(root: etree._Element) -> dict[str, Any]:
+    """The values of a (schema-valid) DPE document that checks and the observatory read."""
+    geo = "administratif/geolocalisation/"
+    diag = "administratif/diagnostiqueur/"
+    return {
+        "numero_dpe": _text(root, "numero_dpe"),
+        "software_id": _text(root, diag + "usr_logiciel_id"),
+        "software_version": _text(root, diag + "version_logiciel"),
+        "certification": _text(root, diag + "numero_certification_diagnostiqueur"),
+        "ban_id": _text(root, geo + "adresse_bien/ban_id"),
+        "ban_type": _text(root, geo + "adresse_bien/ban_type"),
+        "ban_score": _number(root, geo + "adresse_bien/ban_score"),
+        "rnb_id": _text(root, geo + "rnb_id"),
+        "fiscal_number": _text(root, geo + "numero_fiscal_local"),
+        "surface": _number(root, "logement/caracteristique_generale/surface_habitable_logement"),
+        "year": _text(root, "logement/caracteristique_generale/annee_construction"),
+        "ep_conso": _number(root, "logement/sortie/ep_conso/ep_conso_5_usages_m2"),
+        "energy_class": _text(root, "logement/sortie/ep_conso/classe_bilan_dpe"),
+        "emissions": _number(root, "logement/sortie/emission_ges/emission_ges_5_usages_m2"),
+        "emissions_class": _text(root, "logement/sortie/emission_ges/classe_emission_ges"),
+    }
+
+
+def finding(kind: str, thematique: str, message: str, *objets: str) -> dict[str, Any]:
+    return {"type": kind, "thematique": thematique, "message": message, "objets_concerne": list(objets)}
+
+
+def coherence(doc: Mapping[str, Any], *, low_score: float = LOW_SCORE, this_year: int = 2027) -> list[dict[str, Any]]:
+    """The observatory's coherence findings on a schema-valid document's values (empty: nothing to say)."""
+    out: list[dict[str, Any]] = []
+    ep, ges = doc.get("ep_conso"), doc.get("emissions")
+    if ep is not None and ges is not None:
+        expected = dpe_class(ep, ges)
+        if doc.get("energy_class") != expected:
+            out.append(
+                finding(
+                    "erreur_logiciel",
+                    "sortie",
+                    f"classe_bilan_dpe {doc.get('energy_class')} differs from "
+                    f"the class of the double threshold ({expected} for {ep:g} kWh/m²/an and {ges:g} "
+                    "kgCO2/m²/an)",
+                    "sortie/ep_conso/classe_bilan_dpe",
+                )
+            )
+        ges_class = single_class(ges, [6, 11, 30, 50, 70, 100])
+        if doc.get("emissions_class") != ges_class:
+            out.append(
+                finding(
+                    "erreur_logiciel",
+                    "sortie",
+                    f"classe_emission_ges {doc.get('emissions_class')} differs "
+                    f"from {ges_class} for {ges:g} kgCO2/m²/an",
+                    "sortie/emission_ges/classe_emission_ges",
+                )
+            )
+    if not doc.get("surface"):
+        out.append(
+            finding(
+                "erreur_saisie",
+                "caracteristique_generale",
+                "surface_habitable_logement must be positive",
+                "caracteristique_generale/surface_habitable_logement",
+            )
+        )
+    year = doc.get("year")
+    if year and year.isdigit() and int(year) > this_year:
+        out.append(
+            finding(
+                "erreur_saisie",
+                "caracteristique_generale",
+                f"annee_construction {year} is in the future",
+                "caracteristique_generale/annee_construction",
+            )
+        )
+    if doc.get("ban_type") != "housenumber":
+        out.append(
+            finding(
+                "erreur_saisie",
+                "geolocalisation",
+                f"incomplete geocoding: the address is located at {doc.get('ban_type')} level, not at a house number",
+                "geolocalisation/adresse_bien",
+            )
+        )
+    elif (doc.get("ban_score") or 0) < low_score:
+        out.append(
+            finding(
+                "warning_saisie",
+                "geolocalisation",
+                f"low geocoding score {doc.get('ban_score')} (below {low_score}): check the address",
+                "geolocalisation/adresse_bien/ban_score",
+            )
+        )
+    if not doc.get("rnb_id"):
+        out.append(
+            finding(
+                "warning_logiciel",
+                "geolocalisation",
+                "no RNB building id: the DPE cannot be tied to its building in the national registry",
+                "geolocalisation/rnb_id",
+            )
+        )
+    return out
+
+
+def blocking(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f for f in findings if f.get("type") in BLOCKING]
+
+
+def build_dpe(values: Mapping[str, Any]) -> bytes:
+    """A DPE document from plain values (keys of :func:`read_dpe`, plus names and the date)."""
+    root = etree.Element("dpe", version="2.6")
+    if values.get("numero_dpe"):
+        etree.SubElement(root, "numero_dpe").text = values["numero_dpe"]
+    adm = etree.SubElement(root, "administratif")
+    etree.SubElement(adm, "date_etablissement_dpe").text = values.get("date", "2027-03-01")
+    etree.SubElement(adm, "enum_modele_dpe_id").text = "1"
+    diag = etree.SubElement(adm, "diagnostiqueur")
+    for tag, key in (
+        ("usr_logiciel_id", "software_id"),
+        ("version_logiciel", "software_version"),
+        ("nom_diagnostiqueur", "family_name"),
+        ("prenom_diagnostiqueur", "given_name"),
+        ("numero_certification_diagnostiqueur", "certification"),
+    ):
+        etree.SubElement(diag, tag).text = str(values.get(key, ""))
+    geo = etree.SubElement(adm, "geolocalisation")
+    address = etree.SubElement(geo, "adresse_bien")
+    etree.SubElement(address, "label_brut").text = values.get("address", "")
+    etree.SubElement(address, "ban_id").text = values.get("ban_id", "")
+    etree.SubElement(address, "ban_type").text = values.get("ban_type", "housenumber")
+    etree.SubElement(address, "ban_score").text = f"{values.get('ban_score', 0):g}"
+    etree.SubElement(address, "ban_citycode").text = values.get("citycode", "")
+    if values.get("rnb_id"):
+        etree.SubElement(geo, "rnb_id").text = values["rnb_id"]
+    if values.get("fiscal_number"):
+        etree.SubElement(geo, "numero_fiscal_local").text = values["fiscal_number"]
+    etree.SubElement(adm, "consentement_formulaire").text = "true"
+    logement = etree.SubElement(root, "logement")
+    general = etree.SubElement(logement, "caracteristique_generale")
+    etree.SubElement(general, "annee_construction").text = str(values.get("year", "1975"))
+    etree.SubElement(general, "surface_habitable_logement").text = f"{values.get('surface', 0):g}"
+    etree.SubElement(general, "nombre_niveau_logement").text = "1"
+    envelope = etree.SubElement(logement, "enveloppe")
+    etree.SubElement(envelope, "ubat").text = f"{values.get('ubat', 0.8):g}"
+    heating = etree.SubElement(
+        etree.SubElement(logement, "installation_chauffage_collection"), "installation_chauffage"
+    )
+    etree.SubElement(heating, "description").text = values.get("heating", "Chaudière gaz à condensation")
+    etree.SubElement(heating, "conso_chauffage").text = f"{values.get('heating_use', 0):g}"
+    sortie = etree.SubElement(logement, "sortie")
+    ep = etree.SubElement(sortie, "ep_conso")
+    etree.SubElement(ep, "ep_conso_5_usages_m2").text = f"{values['ep_conso']:g}"
+    etree.SubElement(ep, "classe_bilan_dpe").text = values["energy_class"]
+    ges = etree.SubElement(sortie, "emission_ges")
+    etree.SubElement(ges, "emission_ges_5_usages_m2").text = f"{values['emissions']:g}"
+    etree.SubElement(ges, "classe_emission_ges").text = values["emissions_class"]
+    cost = etree.SubElement(sortie, "cout")
+    etree.SubElement(cost, "cout_5_usages").text = f"{values.get('cost', 0):g}"
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))

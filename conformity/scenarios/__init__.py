@@ -1,1 +1,0 @@
-"""Scenarios by domain pack: what the harness asks the software to do, apart from evaluation."""

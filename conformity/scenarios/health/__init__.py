@@ -1,1 +1,0 @@
-"""The health pack's scenarios, one module per area."""

@@ -1,0 +1,277 @@
+"""``usine agency serve``: the real app (in process) on SQLite and PostgreSQL, as vendors, reviewers and the public use it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conformity.agency.bundlezip import ZipLimits
+from conformity.agency.registry import Registry
+from conformity.agency.service import ServiceConfig, accounts, create_app
+from conformity.catalog import Catalog
+from conformity.db.connection import Database
+from conformity.labels import verify_label, verify_revocations
+from conformity.signing import KeyRing
+
+from .conftest import AGENCY, Runs, raw_zip
+
+PASSWORD = "correct horse battery staple"
+VENDOR = "usine-reference"
+MiB = 1024 * 1024
+
+
+@dataclass
+class Service:
+    app: object
+    config: ServiceConfig
+    token: str                  # the reference vendor's API token
+    other_token: str            # another vendor's
+
+    def client(self) -> TestClient:
+        return TestClient(self.app, base_url="https://testserver", follow_redirects=False)  # type: ignore[arg-type]
+
+    def vendor(self, token: str | None = None) -> TestClient:
+        c = self.client()
+        c.headers["Authorization"] = f"Bearer {token or self.token}"
+        return c
+
+    def staff(self, login: str) -> tuple[TestClient, str]:
+        """A signed-in client and its CSRF token."""
+        c = self.client()
+        form = c.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        r = c.post("/login", data={"login": login, "password": PASSWORD, "csrf": csrf, "next": "/staff"})
+        assert r.status_code == 303, r.text
+        page = c.get("/staff")
+        return c, re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+    def table(self, sql: str) -> list[tuple[object, ...]]:
+        with Registry(self.config.database) as reg:
+            return [tuple(r) for r in reg.db.execute(sql).fetchall()]
+
+
+def make_service(target: Path | str, runs: Runs, catalog: Catalog, home: Path, tmp_path: Path, **extra: object) -> Service:
+    config = ServiceConfig(database=Database(target), catalog=catalog, trust=KeyRing.from_paths([runs.trust]),
+                           key_path=home / "agency" / "agency-key.pem", data=tmp_path / "service", background=False,
+                           **extra)  # type: ignore[arg-type]
+    app = create_app(config)
+    with Registry(config.database) as reg:
+        for login, role in (("alice", "reviewer"), ("bob", "reviewer"), ("dora", "decider")):
+            accounts.create_account(reg.db, login, login.capitalize(), role, password=PASSWORD)
+        ref = accounts.create_account(reg.db, "ref", "Reference vendor", "vendor", vendor_id=VENDOR, password=PASSWORD)
+        acme = accounts.create_account(reg.db, "acme", "ACME", "vendor", vendor_id="acme")
+        return Service(app, config, accounts.create_token(reg.db, ref, "ci"), accounts.create_token(reg.db, acme, "ci"))
+
+
+@pytest.fixture
+def service(database_target: Path | str, runs: Runs, catalog: Catalog, home: Path, tmp_path: Path) -> Iterator[Service]:
+    s = make_service(database_target, runs, catalog, home, tmp_path)
+    yield s
+    s.config.database.dispose()
+
+
+@pytest.fixture
+def sqlite_service(runs: Runs, catalog: Catalog, home: Path, tmp_path: Path) -> Iterator[Service]:
+    s = make_service(tmp_path / "registry.sqlite3", runs, catalog, home, tmp_path, max_upload=2 * MiB,
+                     zip_limits=ZipLimits(max_member_bytes=8 * MiB, max_total_bytes=16 * MiB))
+    yield s
+    s.config.database.dispose()
+
+
+def upload(client: TestClient, bundle: Path) -> dict[str, object]:
+    r = client.post("/api/v1/submissions", params={"name": bundle.name}, content=bundle.read_bytes(),
+                    headers={"Content-Type": "application/zip"})
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == f"/api/v1/submissions/{r.json()['id']}"
+    return r.json()  # type: ignore[no-any-return]
+
+
+def review_all(c: TestClient, csrf: str, sub: str, requirements: list[str], reason: str) -> None:
+    for req in requirements:
+        r = c.post(f"/staff/submissions/{sub}/review",
+                   data={"csrf": csrf, "requirement": req, "verdict": "accepted", "reason": reason})
+        assert r.status_code == 303, r.text
+
+
+def test_vendor_reviewers_decider_and_public_through_the_service(service: Service, runs: Runs) -> None:
+    """The whole flow on each engine: upload, two reviewers (four-eyes), decide, public registry, revoke, events."""
+    doc = upload(service.vendor(), runs.reference)
+    assert doc["state"] == "verified" and doc["status"] == "awaiting-review", doc
+    awaiting = [a["id"] for a in doc["decision"]["awaiting_review"]]  # type: ignore[index]
+    sub = doc["submission"]["id"]  # type: ignore[index]
+    assert "SECURITY-013" in awaiting
+
+    alice, alice_csrf = service.staff("alice")
+    queue = alice.get("/staff")
+    assert sub in queue.text and "awaiting review" in queue.text
+    page = alice.get(f"/staff/submissions/{sub}")
+    assert page.status_code == 200 and "hds-certificate.pdf" in page.text and "Record review of SECURITY-013" in page.text
+    review_all(alice, alice_csrf, sub, awaiting, "read: the document shows what is asked")
+    assert "awaits a second reviewer (not you)" in alice.get(f"/staff/submissions/{sub}").text
+    bob, bob_csrf = service.staff("bob")
+    review_all(bob, bob_csrf, sub, awaiting, "read again: confirmed")
+
+    dora, dora_csrf = service.staff("dora")
+    r = dora.post(f"/staff/submissions/{sub}/decide", data={"csrf": dora_csrf})
+    assert r.status_code == 303 and "decision%3A%20labelled" in r.headers["location"], r.headers
+    mine = service.vendor().get(f"/api/v1/submissions/{doc['id']}").json()
+    assert mine["status"] == "labelled" and {r["reviewer"] for r in mine["reviews"]} == {"Alice (alice)", "Bob (bob)"}
+    signed = service.vendor().get(mine["label"])
+    assert signed.headers["content-type"] == "application/jose+json"
+    label = verify_label(signed.json(), KeyRing([AGENCY.verify_key]))
+    first = {r["id"]: r for r in label.doc["requirements_reviewed"]}["SECURITY-013"]
+    assert first["reviewer"] == "Bob (bob)" and first["first_review"]["reviewer"] == "Alice (alice)"
+
+    public = service.client()
+    listed = public.get("/registry", params={"vendor": VENDOR, "state": "valid"})
+    assert label.id in listed.text and "RefApp" in listed.text
+    assert label.id not in public.get("/registry", params={"state": "revoked"}).text
+    rows = public.get("/api/v1/registry.csv", params={"wave": "2026-W1"}).text.splitlines()
+    assert rows[0].startswith("wave,category,label_id") and label.id in rows[1]
+    assert public.get(f"/labels/{label.id}").status_code == 200
+
+    r = dora.post(f"/staff/labels/{label.id}/revoke", data={"csrf": dora_csrf, "reason": "field report: TLS off"})
+    assert r.status_code == 303
+    assert "revoked" in public.get(f"/labels/{label.id}").text and "field report: TLS off" in public.get("/revocations").text
+    revocations = verify_revocations(public.get("/api/v1/revocations").json(), KeyRing([AGENCY.verify_key]))
+    assert revocations.revoked_at(label.id) is not None and not revocations.stale_at(dt.datetime.now(dt.UTC))
+    events = public.get("/api/v1/events", params={"after": 0}).json()
+    assert [e["type"] for e in events["events"]] == ["org.usine.label.issued", "org.usine.label.revoked"]
+    assert public.get("/api/v1/events", params={"after": events["cursor"]}).json()["events"] == []
+    actions = [a for (a,) in service.table("SELECT action FROM audit ORDER BY id")]
+    assert {"upload", "upload-verified", "login", "review-accepted", "decide", "revoke"} <= set(actions)
+    assert actions.count("review-accepted") == 2 * len(awaiting)
+
+
+def test_openapi_and_public_pages(sqlite_service: Service) -> None:
+    c = sqlite_service.client()
+    spec = c.get("/openapi.json").json()
+    assert {"/api/v1/submissions", "/api/v1/events", "/api/v1/revocations", "/api/v1/registry"} <= set(spec["paths"])
+    for path in ("/", "/registry", "/waves", "/waves/2026-W1/HOSPITAL", "/progress/2026-W1", "/revocations"):
+        r = c.get(path)
+        assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff", path
+        assert "script-src 'none'" in r.headers["content-security-policy"]
+    assert c.get("/api/v1/schemas/registry-export").json()["$schema"]
+    missing = c.get("/labels/lbl_nothere00", headers={"Accept": "application/json"})
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def _nothing_recorded(s: Service) -> None:
+    assert s.table("SELECT id FROM uploads") == [] and s.table("SELECT id FROM submissions") == []
+    assert not [p for p in s.config.uploads.glob("*")] if s.config.uploads.exists() else True
+
+
+def test_uploads_without_a_valid_token_oversized_or_not_a_zip_are_refused(sqlite_service: Service, runs: Runs) -> None:
+    s = sqlite_service
+    anonymous = s.client().post("/api/v1/submissions", content=b"PK\x03\x04")
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    assert s.vendor("usn_forged").post("/api/v1/submissions", content=b"PK\x03\x04").status_code == 401
+    with Registry(s.config.database) as reg:
+        read_only = accounts.create_token(reg.db, accounts.account(reg.db, "ref"), "ro", ("read",))  # type: ignore[arg-type]
+    assert s.vendor(read_only).post("/api/v1/submissions", content=b"PK\x03\x04").json()["status"] == 403
+    big = s.vendor().post("/api/v1/submissions", content=b"PK\x03\x04" + b"\0" * (3 * 1024 * 1024))
+    assert big.status_code == 413 and big.json()["max_bytes"] == 2 * 1024 * 1024
+
+    def endless() -> Iterator[bytes]:  # no Content-Length: stopped once past the limit, while streaming
+        yield b"PK\x03\x04"
+        for _ in range(40):
+            yield b"\0" * (128 * 1024)
+
+    assert s.vendor().post("/api/v1/submissions", content=endless()).status_code == 413
+    html = s.vendor().post("/api/v1/submissions", content=b"<html><script>alert(1)</script>")
+    assert html.status_code == 415 and html.json()["type"].endswith(":not-a-zip")
+    assert s.vendor().post("/api/v1/submissions", content=b"").status_code == 400
+    _nothing_recorded(s)
+
+
+def test_hostile_bundles_are_refused_with_findings_and_nothing_recorded(sqlite_service: Service, tmp_path: Path) -> None:
+    s = sqlite_service
+    traversal = raw_zip(tmp_path / "evil.zip", [("../../etc/passwd", b"root"), ("manifest.json", b"{}")])
+    doc = upload(s.vendor(), traversal)
+    assert doc["state"] == "refused" and doc["status"] == "refused" and doc["findings"], doc
+    bomb = raw_zip(tmp_path / "bomb.zip", [("manifest.json", b"{}"), ("traces/a.json", b"\0" * (10 * MiB))])
+    assert bomb.stat().st_size < 2 * MiB  # small on the wire, large once inflated
+    doc = upload(s.vendor(), bomb)
+    assert doc["state"] == "refused" and any("large" in f or "ratio" in f or "bytes" in f for f in doc["findings"]), \
+        doc["findings"]
+    assert s.table("SELECT id FROM submissions") == []
+
+
+def test_a_vendor_sees_only_its_own_and_submits_only_its_own_runs(sqlite_service: Service, runs: Runs) -> None:
+    s = sqlite_service
+    theirs = upload(s.vendor(s.other_token), runs.reference)  # another vendor's run, uploaded by acme
+    assert theirs["state"] == "refused" and "a vendor submits its own runs only" in theirs["findings"][0]  # type: ignore[index]
+    assert s.table("SELECT id FROM submissions") == []
+    mine = upload(s.vendor(), runs.defective)
+    assert mine["status"] == "refused" and mine["decision"]["failed_requirements"][0]["id"] == "PRACAUTH-004"  # type: ignore[index]
+    stolen = s.vendor(s.other_token).get(f"/api/v1/submissions/{mine['id']}")
+    assert stolen.status_code == 404 and stolen.headers["content-type"] == "application/problem+json"
+    assert "no submission" in stolen.json()["detail"]
+    assert [u["id"] for u in s.vendor(s.other_token).get("/api/v1/submissions").json()["submissions"]] == [theirs["id"]]
+
+
+def test_four_eyes_csrf_and_expired_sessions_change_nothing(sqlite_service: Service, runs: Runs) -> None:
+    s = sqlite_service
+    doc = upload(s.vendor(), runs.reference)
+    sub = doc["submission"]["id"]  # type: ignore[index]
+    alice, csrf = s.staff("alice")
+    review_all(alice, csrf, sub, ["SECURITY-013"], "HDS certificate, scope 1-6")
+    before = s.table("SELECT id FROM reviews")
+    again = alice.post(f"/staff/submissions/{sub}/review", headers={"Accept": "application/json"},
+                       data={"csrf": csrf, "requirement": "SECURITY-013", "verdict": "accepted", "reason": "still fine"})
+    assert again.status_code == 422 and "four-eyes" in again.json()["detail"]
+    replay = alice.post(f"/staff/submissions/{sub}/review", headers={"Accept": "application/json"},
+                        data={"requirement": "SECURITY-013", "verdict": "rejected", "reason": "no token"})
+    assert replay.status_code == 403 and replay.json()["type"].endswith(":csrf")
+    bob, bob_csrf = s.staff("bob")
+    forged = bob.post(f"/staff/submissions/{sub}/review", headers={"Accept": "application/json"},
+                      data={"csrf": csrf, "requirement": "SECURITY-013", "verdict": "accepted", "reason": "alice's token"})
+    assert forged.status_code == 403  # another session's token is not this session's
+    assert s.table("SELECT id FROM reviews") == before
+    with Registry(s.config.database) as reg, reg.write() as db:
+        db.execute("UPDATE web_sessions SET expires = ?", ("2000-01-01T00:00:00Z",))
+    expired = bob.post(f"/staff/submissions/{sub}/review",
+                       data={"csrf": bob_csrf, "requirement": "SECURITY-013", "verdict": "accepted", "reason": "late"})
+    assert expired.status_code == 303 and expired.headers["location"].startswith("/login")
+    assert "session has expired" in bob.get("/login").text
+    assert s.table("SELECT id FROM reviews") == before
+    as_reviewer = alice.post(f"/staff/submissions/{sub}/decide", headers={"Accept": "application/json"},
+                             data={"csrf": csrf})
+    assert as_reviewer.status_code == 401  # alice's session expired too (a JSON client is told, not redirected)
+
+
+def test_login_is_throttled_and_evidence_is_served_safely(sqlite_service: Service, runs: Runs) -> None:
+    s = sqlite_service
+    doc = upload(s.vendor(), runs.reference)
+    sub = doc["submission"]["id"]  # type: ignore[index]
+    alice, _ = s.staff("alice")
+    page = alice.get(f"/staff/submissions/{sub}").text
+    pdf = re.search(r'<iframe class="evidence" loading="lazy" src="(/staff/evidence/[^"]+)"', page).group(1)  # type: ignore[union-attr]
+    r = alice.get(pdf)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["content-security-policy"].startswith("sandbox")
+    assert r.headers["content-disposition"].startswith("inline; filename=")
+    assert s.client().get(pdf).status_code == 303  # not signed in: to the sign-in page
+    assert s.vendor().get(pdf, headers={"Accept": "application/json"}).status_code in (401, 403)
+
+    c = s.client()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
+    for _ in range(5):
+        assert c.post("/login", data={"login": "bob", "password": "wrong password!", "csrf": csrf}).status_code == 401
+    r = c.post("/login", data={"login": "bob", "password": PASSWORD, "csrf": csrf})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0  # even the right password waits
+    assert c.post("/login", data={"login": "alice", "password": PASSWORD}).status_code == 403  # no CSRF token
+    hashes = s.table("SELECT password_hash FROM accounts WHERE role != 'vendor'")
+    assert all(str(h).startswith("$argon2id$") for (h,) in hashes)
+    assert "login-throttled" in [a for (a,) in s.table("SELECT action FROM audit")]
+    with pytest.raises(Exception, match="append-only"):
+        with Registry(s.config.database) as reg, reg.write() as db:
+            db.execute("DELETE FROM audit")

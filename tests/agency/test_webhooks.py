@@ -1,0 +1,81 @@
+"""Webhooks: label events POSTed to a real HTTP receiver, signed (Standard Webhooks), retried with backoff."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformity.agency.feed import append_event
+from conformity.agency.registry import Registry
+from conformity.agency.service.webhooks import MAX_ATTEMPTS, add_webhook, deliver_due, signature
+from conformity.errors import InputError
+
+
+class Receiver:
+    """A loopback HTTP receiver that answers the statuses it is told, in order, and keeps what it got."""
+
+    def __init__(self, statuses: list[int]):
+        self.statuses, self.got = statuses, []  # type: ignore[var-annotated]
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                outer.got.append((dict(self.headers), body))
+                self.send_response(outer.statuses.pop(0) if outer.statuses else 204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+
+
+def _event(n: int) -> dict[str, Any]:
+    return {"specversion": "1.0", "id": f"evt_{n:024d}", "source": "urn:usine:agency", "type": "org.usine.label.revoked",
+            "subject": f"lbl_{n:08d}", "time": "2026-06-01T00:00:00Z", "data": {"label_id": f"lbl_{n:08d}"}}
+
+
+def test_deliveries_are_signed_retried_then_delivered_or_failed(database_target: Path | str) -> None:
+    ok, flaky = Receiver([]), Receiver([503, 500])
+    with Registry(database_target) as reg:
+        with pytest.raises(InputError, match="https"):
+            add_webhook(reg.db, "http://example.org/hook")
+        _, secret = add_webhook(reg.db, ok.url)
+        add_webhook(reg.db, flaky.url)
+        with reg.write() as db:
+            append_event(db, _event(1))
+        database = reg.database
+        now = dt.datetime.now(dt.UTC)
+        first = deliver_due(database, now=now)
+        assert sorted(a.ok for a in first) == [False, True]
+        headers, body = ok.got[0]
+        assert json.loads(body)["id"] == "evt_" + "1".zfill(24)
+        assert headers["webhook-signature"] == signature(secret, headers["webhook-id"], int(headers["webhook-timestamp"]),
+                                                         body)
+        assert deliver_due(database, now=now + dt.timedelta(seconds=10)) == []  # not due yet: backoff
+        assert [a.ok for a in deliver_due(database, now=now + dt.timedelta(seconds=31))] == [False]
+        assert [a.ok for a in deliver_due(database, now=now + dt.timedelta(minutes=2))] == [True]
+        assert len(flaky.got) == 3 and len(ok.got) == 1  # delivered once each, never again
+        rows = reg.db.execute("SELECT attempts, delivered IS NOT NULL FROM deliveries ORDER BY webhook").fetchall()
+        assert [tuple(r) for r in rows] == [(1, True), (3, True)]
+
+        dead = Receiver([500] * MAX_ATTEMPTS)
+        add_webhook(reg.db, dead.url)
+        with reg.write() as db:
+            append_event(db, _event(2))
+        later = now + dt.timedelta(minutes=5)
+        for _ in range(MAX_ATTEMPTS):
+            deliver_due(database, now=later)
+            later += dt.timedelta(days=1)
+        row = reg.db.execute("SELECT attempts, failed IS NOT NULL, last_error FROM deliveries d JOIN webhooks w "
+                             "ON w.id = d.webhook WHERE w.url = ?", (dead.url,)).fetchone()
+        assert tuple(row) == (MAX_ATTEMPTS, True, "HTTP 500")

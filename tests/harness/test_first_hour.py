@@ -1,0 +1,143 @@
+"""A vendor's first hour: the driver skeleton, a driver in another language than Python driven to a pass, and what
+a broken driver, an unsupported or unimplemented action and a service refusal read as (never a conformity failure,
+never a pass: the cause first, the step named).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from lxml import etree
+
+from conformity.catalog import load_catalog
+from conformity.cli import cli
+from conformity.harness.outputs import run_to_end
+from conformity.harness.plan import make_plan
+from conformity.harness.runner import Runner
+from conformity.harness.sandbox_access import SandboxAccess
+from conformity.harness.vendor import load_vendor
+
+JS_CLIENT = Path(__file__).parent / "js_vendor" / "actions.js"
+Run = Callable[..., dict[str, Any]]
+
+
+def node() -> str:
+    found = shutil.which("node")
+    if found is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true and node is missing (.ci/run installs Debian's nodejs)", pytrace=False)
+        pytest.skip("node (Debian's nodejs) is not installed")
+    return found
+
+
+def skeleton(folder: Path, lang: str, *extra: str) -> Path:
+    """``usine driver init`` into ``folder``; the vendor.toml path."""
+    result = CliRunner().invoke(cli, ["driver", "init", str(folder), "--lang", lang, *extra], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return folder / "vendor.toml"
+
+
+@pytest.fixture
+def run_manifest(harness_sandbox: SandboxAccess) -> Run:
+    def run(manifest: Path, only: tuple[str, ...], wave: str = "2026-W1", category: str = "GP") -> dict[str, Any]:
+        plan = make_plan(load_catalog(), wave, category, only)
+        return run_to_end(Runner(plan, load_vendor(manifest), 0, harness_sandbox)).report
+
+    return run
+
+
+def verdicts(report: dict[str, Any]) -> dict[str, str]:
+    return {r["id"]: r["verdict"] for r in report["requirements"] if r["method"] == "automated"}
+
+
+def test_driver_init_writes_a_working_skeleton_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    manifest = skeleton(tmp_path / "py", "python", "--wave", "2026-W1", "-c", "GP")
+    actions = (tmp_path / "py" / "actions.py").read_text()
+    assert 'raise NotImplementedError("not implemented: patient.lookup")' in actions and "input schema:" in actions
+    assert load_vendor(manifest).category == "GP"
+    again = CliRunner().invoke(cli, ["driver", "init", str(tmp_path / "py"), "--lang", "python"])
+    assert again.exit_code == 2 and "already exist" in again.output
+    bad = CliRunner().invoke(cli, ["driver", "init", str(tmp_path / "x"), "--lang", "cobol"])
+    assert bad.exit_code == 2 and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("lang", ["python", "javascript"])
+def test_the_skeleton_first_run_is_all_error_never_a_failure_nor_a_pass(tmp_path: Path, run_manifest: Run,
+                                                                        lang: str) -> None:
+    if lang == "javascript":
+        node()
+    manifest = skeleton(tmp_path / lang, lang, "--wave", "2026-W1", "-c", "GP")
+    report = run_manifest(manifest, ("PRACAUTH", "PATIENTID"))
+    found = verdicts(report)
+    assert set(found.values()) <= {"error", "not-exercised"} and "error" in found.values(), found
+    row = next(r for r in report["requirements"] if r["id"] == "PRACAUTH-001")
+    assert "not implemented: practitioner.login" in row["findings"][0]["message"]
+    assert "step 'login' (practitioner.login)" in row["findings"][0]["message"]
+    assert report["problems"] and all(p["kind"] == "driver" for p in report["problems"])
+    assert not report["summary"]["passed"] and report["summary"]["failed_must"] == []
+
+
+def js_vendor(tmp_path: Path, env: dict[str, str] | None = None) -> Path:
+    """The JavaScript skeleton completed with a minimal client (Node's standard library only)."""
+    node()
+    manifest = skeleton(tmp_path / "js", "javascript", "--wave", "2026-W1", "-c", "GP")
+    shutil.copy(JS_CLIENT, tmp_path / "js" / "actions.js")
+    if env:
+        manifest.write_text(manifest.read_text() + "\n[driver.env]\n" + "".join(f'{k} = "{v}"\n' for k, v in env.items()))
+    return manifest
+
+
+def test_a_javascript_driver_passes_pracauth(tmp_path: Path, run_manifest: Run) -> None:
+    report = run_manifest(js_vendor(tmp_path), ("PRACAUTH",))
+    assert report["summary"]["passed"] and report["problems"] == [], report["summary"]
+    assert set(verdicts(report).values()) == {"pass"} and len(verdicts(report)) == 15
+
+
+def test_a_driver_that_refuses_message_send_gets_patientid_010_not_exercised(tmp_path: Path, run_manifest: Run) -> None:
+    report = run_manifest(js_vendor(tmp_path), ("PATIENTID-010", "PATIENTID-001"))
+    row = next(r for r in report["requirements"] if r["id"] == "PATIENTID-010")
+    assert row["verdict"] == "not-exercised", row
+    messages = [f["message"] for f in row["findings"]]
+    assert any("step 'with_document' (message.send)" in m and "not implemented: message.send" in m for m in messages)
+    assert not any("checked" in m for m in messages)  # no count of messages that were never sent
+    assert verdicts(report)["PATIENTID-001"] == "pass"
+
+
+def test_a_service_refusal_is_the_cause_not_a_conformity_failure(tmp_path: Path, run_manifest: Run) -> None:
+    """No practitioner logged in before the look-ups of a scenario: the identity service answers 401 token-missing."""
+    report = run_manifest(js_vendor(tmp_path, {"SKIP_IMPLICIT_LOGIN": "1"}), ("PATIENTID-010",))
+    refused = [p for p in report["problems"] if p["kind"] == "refused"]
+    assert refused and "401 token-missing" in refused[0]["message"] and refused[0]["action"] == "patient.lookup"
+    row = next(r for r in report["requirements"] if r["id"] == "PATIENTID-010")
+    assert row["verdict"] in ("error", "not-exercised")
+    assert any("401 token-missing" in f["message"] for f in row["findings"][:3]), row["findings"][:3]
+
+
+def test_a_stray_print_reads_as_a_driver_problem_at_the_top_of_every_output(tmp_path: Path) -> None:
+    manifest = skeleton(tmp_path / "py", "python", "--wave", "2026-W1", "-c", "GP")
+    actions = tmp_path / "py" / "actions.py"
+    actions.write_text(actions.read_text().replace('    """Configure your software for a new test session',
+                                                   '    print("debug: initialize")\n    """Configure'))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", "--wave", "2026-W1", "--vendor", str(manifest), "--only", "PRACAUTH-001",
+                                      "--out", str(out)])
+    assert result.exit_code == 1
+    text = result.output + result.stderr
+    assert "YOUR DRIVER DID NOT ANSWER PROPERLY" in text
+    assert text.index("YOUR DRIVER DID NOT ANSWER PROPERLY") < text.index("PRACAUTH-001")
+    assert "not a JSON-RPC answer" in text and "debug: initialize" in text
+    report = json.loads((out / "report.json").read_text())
+    assert report["problems"][0]["kind"] == "driver" and report["problems"][0]["action"] == "initialize"
+    row = report["requirements"][0]
+    assert row["verdict"] in ("error", "not-exercised") and "driver" in row["findings"][0]["message"]
+    html = (out / "report.html").read_text()
+    assert html.index("Your driver did not answer properly") < html.index("PRACAUTH-001")
+    suites = etree.fromstring((out / "junit.xml").read_bytes()).findall("testsuite")
+    assert suites[0].get("name").startswith("usine run") and suites[0].find("testcase/error") is not None

@@ -1,0 +1,57 @@
+"""No vacuous pass: with the situations a check is about removed from the reference vendor's recorded traces, the
+check says not-exercised — never pass (nothing shown), never fail (nothing broken). One test per check family."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from conformity.checks.evaluate import evaluate_checks
+from conformity.checks.registry import CHECKS
+from conformity.harness.report import requirement_rows, summarise
+from tests.harness.conftest import ReferenceRun
+
+pytestmark = pytest.mark.xdist_group("reference")
+#: what stays of a trace once its situations are removed: the harness's own bookkeeping
+KEPT = ("scenario.start", "scenario.end", "driver.initialize")
+FAMILIES = sorted({cid.split(".", 1)[0] for cid in CHECKS})
+
+
+def emptied(trace: dict[str, Any]) -> dict[str, Any]:
+    """The trace without a single exchange nor driver step: the software was asked nothing, did nothing."""
+    kept = [e for e in trace["exchanges"] if e.get("kind") == "note" and e.get("note") in KEPT]
+    return {**trace, "exchanges": kept}
+
+
+@pytest.mark.parametrize("wave", ["2026-W1", "2027-W2"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_check_without_its_situation_is_not_exercised(reference_run: Callable[[str, str], ReferenceRun],
+                                                        family: str, wave: str) -> None:
+    ref = reference_run(wave, "HOSPITAL")
+    checks = [c for c in ref.plan.checks if c.split(".", 1)[0] == family]
+    if not checks:
+        pytest.skip(f"no {family}.* check in {wave}")
+    read = {s for c in checks for s in (CHECKS.get(c).scenarios if not CHECKS.get(c).reads_all else ref.traces)}
+    traces = {s: emptied(t) if s in read else t for s, t in ref.traces.items()}
+    found = evaluate_checks(checks, traces, ref.ctx)
+    assert {c: v.status for c, v in found.items()} == dict.fromkeys(checks, "not-exercised"), \
+        {c: v.findings[0].message for c, v in found.items() if v.status != "not-exercised"}
+    assert all(v.findings and v.findings[0].message for v in found.values())
+
+
+def test_an_empty_run_passes_nothing_and_fails_nothing(reference_run: Callable[[str, str], ReferenceRun]) -> None:
+    ref = reference_run("2027-W2", "HOSPITAL")
+    traces = {s: emptied(t) for s, t in ref.traces.items()}
+    rows = requirement_rows(ref.plan, evaluate_checks(ref.plan.checks, traces, ref.ctx))
+    summary = summarise(rows)
+    assert summary["must_passed"] == 0 and summary["failed_must"] == [] and summary["errored_must"] == []
+    assert len(summary["not_exercised_must"]) == summary["must_automated"]
+
+
+def test_the_reference_run_has_no_problem_and_nothing_not_exercised(
+        reference_run: Callable[[str, str], ReferenceRun]) -> None:
+    for wave in ("2026-W1", "2027-W2"):
+        ref = reference_run(wave, "HOSPITAL")
+        assert ref.report["problems"] == [] and ref.report["summary"]["not_exercised_must"] == []

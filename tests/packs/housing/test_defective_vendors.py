@@ -1,0 +1,40 @@
+"""Every shipped defective HomeApp, run for real: the failed MUST requirements are exactly those its
+``expected.toml`` lists for the wave, no more, no less, explained by findings that quote the trace.
+
+Each vendor runs on the newest housing wave here (20 real runs); ``expected.toml`` also declares the 2026-W3 runs,
+which ``usine coverage`` counts and which the slow-only ``USINE_ALL_WAVES=1`` run checks too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from conformity.defects import VendorExpectation, vendor_expectations
+from tests.packs.housing.runs import VENDORS, Run
+
+pytestmark = pytest.mark.slow
+ALL = vendor_expectations(VENDORS / "defective")
+RUNS = [e for e in ALL if os.environ.get("USINE_ALL_WAVES") or e.wave == "2027-W4"]
+
+
+def test_every_defective_vendor_declares_what_it_fails() -> None:
+    declared = {e.vendor for e in ALL}
+    shipped = {p.parent.name for p in (VENDORS / "defective").glob("*/vendor.toml")}
+    assert declared == shipped and len(shipped) >= 10
+    assert all(e.failed for e in ALL) and {e.wave for e in ALL} == {"2026-W3", "2027-W4"}
+
+
+@pytest.mark.parametrize("expected", RUNS, ids=[f"{e.vendor}-{e.wave}->{'+'.join(e.failed)}" for e in RUNS])
+def test_defective_vendor_fails_exactly_its_requirements(
+    housing_run: Callable[..., Run], expected: VendorExpectation
+) -> None:
+    report = housing_run(expected.vendor, expected.wave, expected.category).report
+    summary = report["summary"]
+    assert (sorted(summary["failed_must"]), summary["errored_must"]) == (sorted(expected.failed), []), {
+        r["id"]: r["findings"][:2] for r in report["requirements"] if r["verdict"] in ("fail", "error")
+    }
+    rows = [r for r in report["requirements"] if r["id"] in expected.failed]
+    assert all(f["message"] for r in rows for f in r["findings"])

@@ -1,0 +1,66 @@
+"""Discriminating power of the housing pack: every trace mutation fails exactly the requirements it declares, every
+housing check fails under some mutation, and every automated MUST of both housing waves is broken alone by a
+declared defect (mutations and defective vendors).
+
+The mutations change a copy of the reference run's traces (made once per wave and category); only the checks
+reading the changed scenario are evaluated again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from conformity.catalog import load_catalog
+from conformity.checks.registry import CHECKS
+from conformity.defects import MUTATIONS, Mutation, apply, rejudge
+from conformity.defects.coverage import broken_alone, must_automated
+from conformity.harness.report import requirement_rows, summarise
+from tests.packs.housing.runs import VENDORS, WAVES, Run
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("housing")]
+CASES = [(m, wave) for _, m in MUTATIONS.items() for wave in m.waves if wave in WAVES]
+
+
+def case_id(case: tuple[Mutation, str]) -> str:
+    m, wave = case
+    return f"{wave}-{'+'.join(m.breaks)}-{m.id}"
+
+
+def judged(ref: Run, m: Mutation) -> tuple[list[dict], dict, int | None, set[str]]:
+    traces, seq = apply(m, ref.traces)
+    verdicts = rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts, m.scenario)
+    rows = requirement_rows(ref.plan, verdicts)
+    return rows, summarise(rows), seq, {c for c, v in verdicts.items() if v.status == "fail"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_mutation_fails_exactly_what_it_declares(housing_run: Callable[..., Run], case: tuple[Mutation, str]) -> None:
+    m, wave = case
+    ref = housing_run("reference", wave, m.category)
+    rows, summary, seq, _ = judged(ref, m)
+    expected = sorted(r for r in m.breaks if r in must_automated(load_catalog(), wave, m.category))
+    assert expected, f"{m.id} breaks nothing {wave} {m.category} holds as an automated MUST"
+    got = (sorted(summary["failed_must"]), summary["errored_must"], summary.get("not_exercised_must", []))
+    assert got == (expected, [], []), {r["id"]: r["findings"][:2] for r in rows if r["verdict"] in ("fail", "error")}
+    quoted = [f for r in rows if r["id"] in m.breaks for f in r["findings"]]
+    assert all(f["message"] for f in quoted)
+    if seq is not None:
+        assert any(f.get("exchange") == seq and m.where in f.get("where", "") for f in quoted), quoted
+
+
+def test_every_housing_check_fails_under_some_mutation(housing_run: Callable[..., Run]) -> None:
+    """No housing check escapes the catalogue: each one fails on at least one realistic mistake."""
+    failing: set[str] = set()
+    for m, wave in CASES:
+        failing |= judged(housing_run("reference", wave, m.category), m)[3]
+    assert {c for c in CHECKS if c.startswith("housing.")} - failing == set()
+
+
+def test_every_automated_must_of_the_housing_waves_is_broken_alone() -> None:
+    catalog = load_catalog()
+    alone = broken_alone(catalog, [VENDORS / "defective"])
+    total = {(w, r) for w in WAVES for c in catalog.wave(w).categories for r in must_automated(catalog, w, c)}
+    assert sorted(key for key in total if not alone.get(key)) == []
+    assert len(total) > 50

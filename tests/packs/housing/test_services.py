@@ -1,0 +1,214 @@
+"""The housing sandbox services, over real HTTP: what each answers, the faults it takes, hostile input refused.
+
+One real sandbox (uvicorn in a thread) for the module; sessions of the housing pack; access tokens written straight
+into the store (the provider's own flow is tested through the reference runs).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conformity.packs.housing.dpe import build_dpe
+from conformity.packs.housing.rules import dpe_class, is_dpe_number, single_class
+from sandbox.config import SandboxConfig
+from sandbox.server import RunningSandbox, start_in_thread
+
+ADMIN = "housing-admin-token"
+XML = {"Content-Type": "application/xml"}
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    with start_in_thread(SandboxConfig(data_dir=tmp_path_factory.mktemp("housing"), admin_token=ADMIN)) as server:
+        yield server
+
+
+@pytest.fixture
+def http(running: RunningSandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=running.base_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def session(http: httpx.Client, running: RunningSandbox) -> dict[str, Any]:
+    r = http.post("/admin/sessions", json={"seed": 5, "pack": "housing"}, headers={"Authorization": f"Bearer {ADMIN}"})
+    assert r.status_code == 201, r.text
+    s: dict[str, Any] = r.json()
+    assert set(s["endpoints"]) == {"proconnect", "geocoder", "buildings", "observatory", "dataspace", "trace"}
+    pro = s["fixtures"]["professionals"][0]
+    token = secrets.token_urlsafe(32)
+    running.server.config.app.state.store.put_token(token, "access", s["session_id"], {"sub": pro["uid"]}, ttl=600)
+    s["auth"] = {"Authorization": f"Bearer {token}"}
+    s["base"] = f"/s/{s['session_id']}"
+    return s
+
+
+def dpe_of(s: dict[str, Any], **change: Any) -> bytes:
+    home = s["fixtures"]["homes"][0]
+    address = next(a for a in s["fixtures"]["addresses"] if a["query"] == home["address"])
+    visit = home["visit"]
+    values = {"software_id": "REG-1", "software_version": "1.0", "family_name": "X", "given_name": "Y",
+              "certification": "C", "address": address["label"], "ban_id": address["cle_interop"],
+              "ban_type": address["type"], "ban_score": address["score"], "citycode": address["citycode"],
+              "rnb_id": home["rnb_id"], "fiscal_number": home["fiscal_number"], **visit}
+    return build_dpe(values | change)
+
+
+def faults(http: httpx.Client, s: dict[str, Any], doc: dict[str, Any]) -> httpx.Response:
+    return http.put(f"/admin/sessions/{s['session_id']}/faults", json=doc, headers={"Authorization": f"Bearer {ADMIN}"})
+
+
+# --- observatory ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [
+    b'<?xml version="1.0"?><!DOCTYPE dpe [<!ENTITY x "x">]><dpe version="2.6">&x;</dpe>',
+    b'<?xml version="1.0"?><!DOCTYPE dpe SYSTEM "http://attacker.example/dpe.dtd"><dpe version="2.6"/>',
+    b"<dpe>" + b"<a>" * 200 + b"</a>" * 200 + b"</dpe>",
+    b"<dpe><unclosed></dpe>",
+], ids=["entities", "external-dtd", "too-deep", "not-well-formed"])
+def test_hostile_xml_is_refused_before_anything_reads_it(http: httpx.Client, session: dict[str, Any],
+                                                       body: bytes) -> None:
+    r = http.post(f"{session['base']}/observatory/dpe", params={"mode": "test"}, content=body,
+                  headers=session["auth"] | XML)
+    assert r.status_code == 400 and r.json()["code"] == "dpe-not-xml", r.text
+
+
+def test_a_document_out_of_the_model_is_refused_with_every_error(http: httpx.Client, session: dict[str, Any]) -> None:
+    body = dpe_of(session).replace(b"<ubat>", b"<isolation_magique/><ubat>")
+    r = http.post(f"{session['base']}/observatory/dpe", params={"mode": "test"}, content=body,
+                  headers=session["auth"] | XML)
+    assert r.status_code == 422 and r.json()["code"] == "dpe-schema-invalid" and r.json()["errors"]
+
+
+def test_test_mode_files_nothing_and_real_mode_files_a_13_character_number(http: httpx.Client,
+                                                                          session: dict[str, Any]) -> None:
+    url = f"{session['base']}/observatory/dpe"
+    tested = http.post(url, params={"mode": "test"}, content=dpe_of(session), headers=session["auth"] | XML)
+    assert tested.status_code == 200 and tested.json()["receivable"] is True
+    filed = http.post(url, params={"mode": "real"}, content=dpe_of(session), headers=session["auth"] | XML)
+    assert filed.status_code == 201 and is_dpe_number(filed.json()["numero_dpe"])
+    assert http.get(f"{url}/{filed.json()['numero_dpe']}", headers=session["auth"]).json()["status"] == "filed"
+    assert http.post(url, content=dpe_of(session), headers=session["auth"] | XML).json()["code"] == "mode-invalid"
+    assert http.post(url, params={"mode": "real"}, content=dpe_of(session), headers=XML).status_code == 401
+
+
+def test_blocking_findings_refuse_the_filing_and_the_class_is_recomputed(http: httpx.Client,
+                                                                       session: dict[str, Any]) -> None:
+    url = f"{session['base']}/observatory/dpe"
+    visit = session["fixtures"]["homes"][0]["visit"]
+    wrong = "A" if dpe_class(visit["ep_conso"], visit["emissions"]) != "A" else "G"
+    tested = http.post(url, params={"mode": "test"}, content=dpe_of(session, energy_class=wrong, year=2031),
+                       headers=session["auth"] | XML).json()
+    kinds = {f["type"] for f in tested["controle_coherence"]}
+    assert tested["receivable"] is False and {"erreur_logiciel", "erreur_saisie"} <= kinds
+    refused = http.post(url, params={"mode": "real"}, content=dpe_of(session, year=2031), headers=session["auth"] | XML)
+    assert refused.status_code == 422 and refused.json()["code"] == "dpe-not-receivable"
+    assert single_class(visit["emissions"], [6, 11, 30, 50, 70, 100]) == visit["emissions_class"]
+
+
+# --- geocoder and building registry -----------------------------------------------------------------------------
+
+
+def test_the_geocoder_answers_geojson_features_with_score_type_and_key(http: httpx.Client,
+                                                                      session: dict[str, Any]) -> None:
+    address = session["fixtures"]["addresses"][0]
+    found = http.get(f"{session['base']}/geocoder/search", params={"q": address["query"].upper()}).json()
+    (feature,) = found["features"]
+    props = feature["properties"]
+    assert (props["id"], props["type"], props["score"]) == (address["cle_interop"], "housenumber", address["score"])
+    assert http.get(f"{session['base']}/geocoder/search", params={"q": "nowhere at all"}).json()["features"] == []
+    assert http.get(f"{session['base']}/geocoder/search", params={"q": "ab"}).json()["code"] == "query-invalid"
+    assert http.get(f"{session['base']}/geocoder/search", params={"q": "abc", "x": "1"}).status_code == 422
+
+
+def test_the_registry_answers_its_three_statuses_and_wants_normalised_ids(http: httpx.Client,
+                                                                        session: dict[str, Any]) -> None:
+    fx, url = session["fixtures"], f"{session['base']}/buildings/buildings"
+    building = fx["buildings"][0]
+    assert http.get(f"{url}/{building['rnb_id']}").json()["rnb_id"] == building["rnb_id"]
+    dashed = building["rnb_id"].lower()
+    refused = http.get(f"{url}/{dashed[:4]}-{dashed[4:8]}-{dashed[8:]}")
+    assert refused.status_code == 422 and refused.json()["expected"] == building["rnb_id"]
+    assert http.get(f"{url}/{building['rnb_id'][:5]}I{building['rnb_id'][6:]}").json()["code"] == "rnb-id-invalid"
+    poor = next(a for a in fx["addresses"] if a["situation"] == "poor")
+    assert http.get(url, params={"cle_interop": poor["cle_interop"], "min_score": 0.45}).json()["status"] == \
+        "score_too_low"
+    none = next(a for a in fx["addresses"] if a["situation"] == "no_building")
+    assert http.get(url, params={"cle_interop": none["cle_interop"]}).json()["status"] == "no_result"
+    assert http.get(url, params={"parcel": building["parcel"]}).json()["buildings"][0]["rnb_id"] == building["rnb_id"]
+    assert http.get(url).json()["code"] == "filter-missing"
+
+
+def test_registry_faults_answer_503_with_retry_after(http: httpx.Client, session: dict[str, Any]) -> None:
+    assert faults(http, session, {"buildings": {"unavailable": 1, "retry_after": 2}}).status_code == 200
+    building = session["fixtures"]["buildings"][0]["rnb_id"]
+    first = http.get(f"{session['base']}/buildings/buildings/{building}")
+    assert first.status_code == 503 and first.headers["retry-after"] == "2"
+    assert http.get(f"{session['base']}/buildings/buildings/{building}").status_code == 200
+
+
+@pytest.mark.parametrize("doc", [{"dataspace": {"revoke_after": "one"}}, {"dataspace": {"deny_transfer": 1}},
+                                 {"observatory": {"forge": True}}, {"cadastre": {"unavailable": 1}}])
+def test_bad_housing_faults_are_refused(http: httpx.Client, session: dict[str, Any], doc: dict[str, Any]) -> None:
+    assert faults(http, session, doc).status_code == 422
+
+
+# --- the data space ---------------------------------------------------------------------------------------------
+
+
+def test_every_access_needs_its_consent_and_nothing_is_readable_after_revocation(http: httpx.Client,
+                                                                                session: dict[str, Any]) -> None:
+    home = session["fixtures"]["homes"][0]["fiscal_number"]
+    docs = f"{session['base']}/dataspace/homes/{home}/documents"
+    assert http.get(docs, params={"kind": "dpe"}, headers=session["auth"]).json()["code"] == "consent-missing"
+    grant = http.post(f"{session['base']}/dataspace/consents", headers=session["auth"], json={
+        "household": home, "scope": ["dpe"], "transfer_consumption": False, "purpose": "audit énergétique",
+        "expires": "2027-06-30"})
+    assert grant.status_code == 201, grant.text
+    consent = {"Consent-Id": grant.json()["consent_id"]}
+    assert http.get(docs, params={"kind": "dpe"}, headers=session["auth"] | consent).status_code == 200
+    assert http.get(docs, params={"kind": "consumption"}, headers=session["auth"] | consent).json()["code"] == \
+        "consent-scope"
+    transfer = http.post(f"{session['base']}/dataspace/homes/{home}/transfers", headers=session["auth"] | consent,
+                         json={"recipient": "bureau d'études", "period": "2026"})
+    assert transfer.json()["code"] == "consent-scope"
+    assert http.delete(f"{session['base']}/dataspace/consents/{consent['Consent-Id']}",
+                       headers=session["auth"]).json()["status"] == "revoked"
+    assert http.get(docs, params={"kind": "dpe"}, headers=session["auth"] | consent).json()["code"] == \
+        "consent-revoked"
+
+
+def test_a_quote_out_of_the_harmonised_format_is_refused(http: httpx.Client, session: dict[str, Any]) -> None:
+    home = session["fixtures"]["homes"][0]["fiscal_number"]
+    grant = http.post(f"{session['base']}/dataspace/consents", headers=session["auth"], json={
+        "household": home, "scope": ["quote"], "transfer_consumption": False, "purpose": "devis",
+        "expires": "2027-06-30"}).json()
+    r = http.post(f"{session['base']}/dataspace/homes/{home}/quotes", json={"format": "usine.housing.quote/1"},
+                  headers=session["auth"] | {"Consent-Id": grant["consent_id"]})
+    assert r.status_code == 422 and r.json()["code"] == "quote-invalid" and r.json()["errors"]
+    assert http.post(f"{session['base']}/dataspace/homes/12345/quotes", json={}, headers=session["auth"]).json()[
+        "code"] == "fiscal-number-invalid"
+
+
+def test_the_production_observatory_emits_a_dpe_event(http: httpx.Client, session: dict[str, Any],
+                                                      running: RunningSandbox) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    inst = http.post("/admin/installations", headers=admin, json={
+        "vendor_id": "v", "software": {"id": "s", "name": "S", "version": "1", "registration_id": "R"},
+        "site": {"id": "41234567800019", "size": "S", "name": "firm"}, "wave": "2026-W3",
+        "category": "DIAGNOSTICIAN"}).json()
+    assert "observatory" in inst["endpoints"] and "dataspace" in inst["endpoints"]
+    filed = http.post("/prod/observatory/dpe", content=dpe_of(session),
+                      headers={"Authorization": f"Bearer {inst['token']}"} | XML)
+    assert filed.status_code == 201, filed.text
+    events = http.get("/admin/events", headers=admin).json()["events"]
+    mine = [e for e in events if e["subject"] == inst["id"]]
+    assert [e["data"]["kind"] for e in mine] == ["dpe"] and mine[0]["data"]["reference"] == filed.json()["numero_dpe"]
+    assert Path(running.config.data_dir).is_dir()
