@@ -48,13 +48,24 @@ from conformity.payments.intake import MAX_LINE_BYTES, Event, Rejected, parse_ev
 from conformity.payments.labelbook import LabelBook
 from conformity.payments.ledger import Ledger
 from conformity.payments.loader import Batch, batches
-from conformity.payments.report import Refusal, RefusalReport
+from conformity.payments.report import RefusalReport
 from conformity.payments.store import EventStore, finish_file, parquet_list
 
 SETTLED = (reasons.COUNTED, reasons.AFTER_PAYMENT)
 MEMORY_LIMIT = "512MB"
 ROW_GROUP = 16_384  # rows per Parquet row group of the store: bounded reads of the bodies
 NEVER = 1 << 62
+#: stands for an event's time in a verdict's detail (judged per interval), replaced by the time of each event
+WHEN = "\ue000when\ue000"
+#: a batch's refusals (the report's columns but kind and file, the same for all)
+_REFUSED = (("line", "BIGINT"), ("reason", "VARCHAR"), ("detail", "VARCHAR"), ("source", "VARCHAR"),
+            ("event_id", "VARCHAR"), ("time", "VARCHAR"), ("wave", "VARCHAR"), ("vendor_id", "VARCHAR"),
+            ("software_id", "VARCHAR"), ("software_version", "VARCHAR"), ("site_id", "VARCHAR"))
+#: envelope.format_us in SQL: RFC 3339 UTC, milliseconds or microseconds only when present
+_FMT_US = ("CREATE OR REPLACE TEMP MACRO fmt_us(t) AS lpad(year(make_timestamp(t))::VARCHAR, 4, '0') || "
+           "strftime(make_timestamp(t), '-%m-%dT%H:%M:%S') || CASE WHEN (t % 1000000 + 1000000) % 1000000 = 0 "
+           "THEN '' WHEN t % 1000 = 0 THEN '.' || lpad((((t % 1000000 + 1000000) % 1000000) // 1000)::VARCHAR, 3, "
+           "'0') ELSE '.' || lpad(((t % 1000000 + 1000000) % 1000000)::VARCHAR, 6, '0') END || 'Z'")
 
 _S = ('{"specversion":"VARCHAR","type":"VARCHAR","source":"VARCHAR","id":"VARCHAR","time":"VARCHAR",'
       '"subject":"VARCHAR","datacontenttype":"VARCHAR","dataschema":"VARCHAR","data":{"installation_id":"VARCHAR",'
@@ -149,7 +160,9 @@ class Engine:
         self.con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(scratch),
                                           "preserve_insertion_order": False,
                                           "threads": max(1, min(4, os.cpu_count() or 1))})
-        self._verdicts: dict[tuple[str, ...], list[tuple[int, int, str | None, int | None]]] = {}
+        self.con.execute(_FMT_US)
+        self.scratch = scratch
+        self._verdicts: dict[tuple[str, ...], list[tuple[int, int, str | None, int | None, str]]] = {}
         self._rules_table()
         self._load_seen()
         self._label_names = ledger.label_names()
@@ -304,38 +317,63 @@ class Engine:
             f"WHEN e.time_us > {self.as_of_us} THEN '{reasons.FUTURE_DATED}' END AS early "
             "FROM ev e JOIN spans s USING (span) LEFT JOIN span_sources ss ON ss.span = e.span AND ss.source = e.source")
         con.execute("DROP TABLE ev")
-        out: list[tuple[int, Refusal]] = []
-        name = str(self.path)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE refused ({', '.join(f'{n} {t}' for n, t in _REFUSED)})")
         spans = self.proof.spans
-        for line, span, item in rejected:
+        rows = []
+        for line, span, item in rejected:  # refused by the reference parser: the few lines off the fast path
             reason, detail = item.reason, item.detail
             if spans[span].reason is not None:
                 c.unproven += 1
                 reason, detail = spans[span].reason or "", spans[span].detail
-            out.append((line, Refusal("event", reason, detail, name, line, item.source, item.id)))
-        for (line, span, early, source, ident, time_us, wv, vendor, sw, version, site, kind) in con.execute(
-                "SELECT line, span, early, source, id, time_us, wave, vendor, sw_id, sw_version, site_id, kind FROM c "
-                "WHERE early IS NOT NULL").fetchall():
-            if early == "~other":
-                c.other_wave += 1
-                continue
+            rows.append((line, reason, detail, item.source, item.id))
+        self._insert("refused", ("line", "reason", "detail", "source", "event_id"), rows)
+        counts = dict(con.execute("SELECT early, count(*) FROM c WHERE early IS NOT NULL GROUP BY early").fetchall())
+        c.other_wave += counts.pop("~other", 0)
+        c.unproven += sum(n for e, n in counts.items() if e not in (reasons.UNKNOWN_WAVE, "~kind", reasons.FUTURE_DATED))
+        if counts:
+            self._early_refusals()
+        self._wave_events()
+
+    def _early_refusals(self) -> None:
+        """Refusals before judgement (``c.early``): span not proven, source untrusted, wave unknown, kind not the
+        pack's, future-dated."""
+        con, spans = self.con, self.proof.spans
+        # the detail of each distinct (reason, value, span): Python per distinct value, never per event
+        untrusted, unknown = _lit(reasons.SOURCE_UNTRUSTED), _lit(reasons.UNKNOWN_WAVE)
+        k = (f"CASE c.early WHEN {untrusted} THEN c.source WHEN {unknown} THEN c.wave WHEN '~kind' THEN c.kind "
+             "ELSE '' END")
+        sp = f"CASE WHEN c.early IN ({unknown}, '~kind') THEN -1 ELSE c.span END"
+        details = []
+        for early, key, span in con.execute(f"SELECT DISTINCT early, {k}, {sp} FROM c WHERE early IS NOT NULL "
+                                          f"AND early NOT IN ('~other', {_lit(reasons.FUTURE_DATED)})").fetchall():
             if early == reasons.SOURCE_UNTRUSTED:
-                c.unproven += 1
-                detail = _untrusted(source, spans[span])
+                detail = _untrusted(key, spans[span])
             elif early == reasons.UNKNOWN_WAVE:
-                detail = f"wave {wv!r} is not in the catalog"
+                detail = f"wave {key!r} is not in the catalog"
             elif early == "~kind":
-                early = reasons.INVALID_DATA
-                detail = f"kind {kind!r} is not a data kind of the wave's pack ({', '.join(sorted(self.kinds))})"
-            elif early == reasons.FUTURE_DATED:
-                detail = (f"event time {format_us(time_us)} is after the run's as-of time "
-                          f"{format_us(self.as_of_us)}")
+                detail = f"kind {key!r} is not a data kind of the wave's pack ({', '.join(sorted(self.kinds))})"
             else:
-                c.unproven += 1
                 detail = spans[span].detail
-            out.append((line, Refusal("event", early, detail, name, line, source, ident, format_us(time_us), wv,
-                                      vendor, sw, version, site)))
-        self._wave_events(out)
+            details.append((early, key, span, detail))
+        self._insert("early_details", ("early", "k", "span", "detail"), details, create=True)
+        future = (f"'event time ' || fmt_us(c.time_us) || ' is after the run''s as-of time ' || "
+                  f"{_lit(format_us(self.as_of_us))}")
+        con.execute(
+            f"INSERT INTO refused SELECT c.line, CASE c.early WHEN '~kind' THEN {_lit(reasons.INVALID_DATA)} "
+            f"ELSE c.early END, coalesce(d.detail, {future}), {_event_fields('c')} FROM c LEFT JOIN early_details d "
+            f"ON d.early = c.early AND d.k = {k} AND d.span = {sp} WHERE c.early IS NOT NULL AND c.early <> '~other'")
+        con.execute("DROP TABLE early_details")
+
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], create: bool = False) -> None:
+        """A few rows computed in Python into ``table`` (created when ``create``, all columns as they come)."""
+        if create:
+            types = {"line": "BIGINT", "span": "BIGINT"}
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ("
+                             + ", ".join(f"{c} {types.get(c, 'VARCHAR')}" for c in columns) + ")")
+        if rows:
+            self.con.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                                 rows)
+
 
     # ------------------------------------------------------------------ duplicates, judgement, record
     def _previous(self) -> None:
@@ -364,7 +402,7 @@ class Engine:
 
         return {seq: self.store.dir / n for seq, n in registered(self.ledger.db)}
 
-    def _wave_events(self, out: list[tuple[int, Refusal]]) -> None:
+    def _wave_events(self) -> None:
         con, c, run = self.con, self.counters, self.run_id
         self._previous()
         con.execute(
@@ -379,7 +417,8 @@ class Engine:
         con.execute("DROP TABLE c")
         self._verdict_table()
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE r AS SELECT w.*, v.reason AS v_reason, v.label AS v_label FROM w JOIN verdicts v "
+            "CREATE OR REPLACE TEMP TABLE r AS SELECT w.*, v.reason AS v_reason, v.label AS v_label, v.detail AS v_detail "
+            "FROM w JOIN verdicts v "
             "ON w.vendor = v.vendor AND w.sw_id = v.sw_id AND w.sw_version = v.sw_version AND w.category = v.category "
             "AND w.site_size = v.site_size AND w.kind = v.kind AND coalesce(w.doc_type, '') = v.doc_key "
             "AND w.time_us >= v.lo AND w.time_us < v.hi WHERE w.line = w.r_line")
@@ -393,40 +432,8 @@ class Engine:
             f"ELSE '{reasons.COUNTED}' END AS outcome "
             "FROM r LEFT JOIN inst i ON r.v_reason IS NULL AND i.sw_id = r.sw_id AND i.site_id = r.site_id")
         con.execute("DROP TABLE r")
-        name = str(self.path)
-        for (line, outcome, source, ident, time_us, wv, vendor, sw, version, site, category, size, kind, doc,
-             i_vendor, i_category, i_size) in con.execute(
-                "SELECT line, outcome, source, id, time_us, wave, vendor, sw_id, sw_version, site_id, category, "
-                "site_size, kind, doc_type, i_vendor, i_category, i_size FROM ro "
-                f"WHERE outcome NOT IN ('{reasons.COUNTED}', '{reasons.AFTER_PAYMENT}')").fetchall():
-            if outcome == reasons.INCONSISTENT_INSTALLATION:
-                detail = next(f"{what} {theirs!r} differs from the installation's {mine!r}"
-                              for what, mine, theirs in (("vendor", i_vendor, vendor), ("category", i_category, category),
-                                                         ("site size", i_size, size)) if mine != theirs)
-            else:
-                data = {"wave": wv, "vendor_id": vendor, "software": {"id": sw, "version": version},
-                        "category": category, "site": {"size": size}, "kind": kind, "document_type": doc}
-                detail = self.rules.evaluate(data, time_us, self.book).detail
-            out.append((line, Refusal("event", outcome, detail, name, line, source, ident, format_us(time_us), wv,
-                                      vendor, sw, version, site)))
-        for (line, source, ident, time_us, wv, vendor, sw, version, site, conflict, here, r_line, r_outcome, p_run,
-             p_file, p_line, p_outcome) in con.execute(
-                "SELECT w.line, w.source, w.id, w.time_us, w.wave, w.vendor, w.sw_id, w.sw_version, w.site_id, "
-                "w.digest <> coalesce(w.p_digest, w.first_digest), w.r_line IS NOT NULL AND w.r_line < w.line, "
-                "w.r_line, ro.outcome, w.p_run, w.p_file, w.p_line, w.p_outcome FROM w "
-                "LEFT JOIN ro ON ro.source = w.source AND ro.id = w.id "
-                "WHERE w.r_line IS NULL OR w.line <> w.r_line").fetchall():
-            if here:
-                where, outcome = f"run {self.run_id}, {name} line {r_line}", r_outcome
-            else:
-                where, outcome = f"run {p_run}, {self.ledger.file_path(p_file)} line {p_line}", p_outcome
-            if conflict:
-                reason = reasons.CONFLICTING_DUPLICATE
-                detail = f"same source and id as the event recorded at {where}, with different content"
-            else:
-                reason, detail = reasons.DUPLICATE_EVENT, f"already recorded at {where} ({outcome})"
-            out.append((line, Refusal("event", reason, detail, name, line, source, ident, format_us(time_us), wv,
-                                      vendor, sw, version, site)))
+        self._judged_refusals()
+        self._duplicates()
         con.execute("DROP TABLE w")
         counted, after = con.execute(
             f"SELECT count(*) FILTER (WHERE outcome = '{reasons.COUNTED}'), "
@@ -434,20 +441,83 @@ class Engine:
         c.counted += counted
         c.after_payment += after
         self._update_installations()
+        parts = self._write_refusals()
         self._record()
-        out.sort(key=lambda r: r[0])
-        for _, refusal in out:
-            self.report.add(refusal)
+        self.report.extend(*parts)
+        for part in parts[:2]:
+            part.unlink()
+
+    def _judged_refusals(self) -> None:
+        """The refusals of judgement (``ro``): the verdict's detail with each event's time, or the installation's
+        attribute that differs (its detail per distinct combination)."""
+        con = self.con
+        inconsistent = _lit(reasons.INCONSISTENT_INSTALLATION)
+        attrs = ("vendor", "category", "site_size", "i_vendor", "i_category", "i_size")
+        rows = []
+        for vendor, category, size, i_vendor, i_category, i_size in con.execute(
+                f"SELECT DISTINCT {', '.join(attrs)} FROM ro WHERE outcome = {inconsistent}").fetchall():
+            rows.append((vendor, category, size, i_vendor, i_category, i_size,
+                         next(f"{what} {theirs!r} differs from the installation's {mine!r}"
+                              for what, mine, theirs in (("vendor", i_vendor, vendor), ("category", i_category, category),
+                                                         ("site size", i_size, size)) if mine != theirs)))
+        self._insert("mismatch", (*attrs, "detail"), rows, create=True)
+        con.execute(
+            f"INSERT INTO refused SELECT ro.line, ro.outcome, CASE WHEN ro.outcome = {inconsistent} THEN m.detail "
+            f"ELSE replace(ro.v_detail, {_lit(WHEN)}, fmt_us(ro.time_us)) END, {_event_fields('ro')} "
+            f"FROM ro LEFT JOIN mismatch m USING ({', '.join(attrs)}) "
+            f"WHERE ro.outcome NOT IN ({_lit(reasons.COUNTED)}, {_lit(reasons.AFTER_PAYMENT)})")
+        con.execute("DROP TABLE mismatch")
+
+    def _duplicates(self) -> None:
+        """The repeats (``w``): of a line of this run, or of an event the store holds (a conflict when the
+        content differs); the store's file names per distinct file."""
+        con = self.con
+        files = [r[0] for r in con.execute("SELECT DISTINCT p_file FROM w WHERE p_file IS NOT NULL AND "
+                                           "(r_line IS NULL OR line <> r_line)").fetchall()]
+        self._insert("file_names", ("file", "path"), [(f, str(self.ledger.file_path(f))) for f in files], create=True)
+        where = (f"CASE WHEN here THEN 'run {self.run_id}, ' || {_lit(str(self.path))} || ' line ' || r_line "
+                 "ELSE 'run ' || p_run || ', ' || f.path || ' line ' || p_line END")
+        con.execute(
+            f"INSERT INTO refused SELECT line, CASE WHEN conflict THEN {_lit(reasons.CONFLICTING_DUPLICATE)} "
+            f"ELSE {_lit(reasons.DUPLICATE_EVENT)} END, CASE WHEN conflict THEN 'same source and id as the event "
+            f"recorded at ' || {where} || ', with different content' ELSE 'already recorded at ' || {where} || "
+            f"' (' || CASE WHEN here THEN r_outcome ELSE p_outcome END || ')' END, {_event_fields('x')} "
+            "FROM (SELECT w.*, w.digest <> coalesce(w.p_digest, w.first_digest) AS conflict, "
+            "w.r_line IS NOT NULL AND w.r_line < w.line AS here, ro.outcome AS r_outcome FROM w "
+            "LEFT JOIN ro ON ro.source = w.source AND ro.id = w.id WHERE w.r_line IS NULL OR w.line <> w.r_line) x "
+            "LEFT JOIN file_names f ON f.file = x.p_file")
+        con.execute("DROP TABLE file_names")
+
+    def _write_refusals(self) -> tuple[Path, Path, list[tuple[str, str, int]]]:
+        """The batch's refusals, in line order, as the report's CSV rows and JSON objects (two COPYs) and counts."""
+        con = self.con
+        csv_part, json_part = self.scratch / "refused.csv", self.scratch / "refused.jsonl"
+        name = _lit(str(self.path))
+        cols = [n for n, _ in _REFUSED]
+        csv_cols = ", ".join(f"nullif({c}, '')" for c in cols[3:])
+        json_cols = ", ".join(f"coalesce({c}, '') AS {c}" for c in cols[3:])
+        con.execute("SET preserve_insertion_order = true")  # the rows in line order
+        try:
+            con.execute(f"COPY (SELECT 'event' AS kind, reason, nullif(detail, ''), {name} AS file, line, {csv_cols} "
+                        f"FROM refused ORDER BY line) TO '{_sql_path(csv_part)}' (FORMAT csv, HEADER false)")
+            con.execute(f"COPY (SELECT 'event' AS kind, reason, coalesce(detail, '') AS detail, {name} AS file, "
+                        f"line, {json_cols} FROM refused ORDER BY line) TO '{_sql_path(json_part)}' (FORMAT json)")
+        finally:
+            con.execute("SET preserve_insertion_order = false")
+        counts = [("event", reason, n) for reason, n in
+                  con.execute("SELECT reason, count(*) FROM refused GROUP BY reason ORDER BY reason").fetchall()]
+        con.execute("DROP TABLE refused")
+        return csv_part, json_part, counts
 
     def _verdict_table(self) -> None:
         """``verdicts``: per combination of the attributes judgement reads, its verdict on each time interval."""
         combos = self.con.execute("SELECT DISTINCT vendor, sw_id, sw_version, category, site_size, kind, "
                                   "coalesce(doc_type, '') FROM w WHERE line = r_line").fetchall()
         cols: dict[str, list[Any]] = {k: [] for k in ("vendor", "sw_id", "sw_version", "category", "site_size",
-                                                      "kind", "doc_key", "lo", "hi", "reason", "label")}
+                                                      "kind", "doc_key", "lo", "hi", "reason", "label", "detail")}
         for combo in combos:
-            for lo, hi, reason, label in self._intervals(combo):
-                for k, v in zip(cols, (*combo, lo, hi, reason, label), strict=True):
+            for lo, hi, reason, label, detail in self._intervals(combo):
+                for k, v in zip(cols, (*combo, lo, hi, reason, label, detail), strict=True):
                     cols[k].append(v)
         table = pa.table({k: pa.array(v, type=pa.int64() if k in ("lo", "hi", "label") else pa.string())
                           for k, v in cols.items()})
@@ -455,8 +525,9 @@ class Engine:
         self.con.execute("CREATE OR REPLACE TEMP TABLE verdicts AS SELECT * FROM verdicts_src")
         self.con.unregister("verdicts_src")
 
-    def _intervals(self, combo: tuple[str, ...]) -> list[tuple[int, int, str | None, int | None]]:
-        """The verdict of ``WaveRules.evaluate`` for one combination, as constant pieces of time."""
+    def _intervals(self, combo: tuple[str, ...]) -> list[tuple[int, int, str | None, int | None, str]]:
+        """The verdict of ``WaveRules.evaluate`` for one combination, as constant pieces of time (its detail with
+        ``WHEN`` for the event's time)."""
         if combo in self._verdicts:
             return self._verdicts[combo]
         vendor, sw, version, category, size, kind, doc = combo
@@ -472,17 +543,17 @@ class Engine:
         if revoked is not None:
             points.add(revoked)
         cuts = sorted(points)
-        pieces: list[tuple[int, int, str | None, int | None]] = []
+        pieces: list[tuple[int, int, str | None, int | None, str]] = []
         for lo, hi in zip([-NEVER, *cuts], [*cuts, NEVER], strict=True):
             if lo >= hi:
                 continue
-            verdict = self.rules.evaluate(data, lo if lo > -NEVER else cuts[0] - 1, self.book)
+            verdict = self.rules.evaluate(data, lo if lo > -NEVER else cuts[0] - 1, self.book, when=WHEN)
             label = self.label_rows[verdict.label.id] if verdict.reason is None and verdict.label else None
             reason = verdict.reason if verdict.reason is not None or verdict.label is not None else reasons.NO_LABEL
-            if pieces and pieces[-1][2] == reason and pieces[-1][3] == label:
-                pieces[-1] = (pieces[-1][0], hi, reason, label)
+            if pieces and pieces[-1][2:] == (reason, label, verdict.detail):
+                pieces[-1] = (pieces[-1][0], hi, reason, label, verdict.detail)
             else:
-                pieces.append((lo, hi, reason, label))
+                pieces.append((lo, hi, reason, label, verdict.detail))
         self._verdicts[combo] = pieces
         return pieces
 
@@ -612,6 +683,17 @@ class Engine:
             label_id, vendor_name = self._label_names[label]
             out.setdefault(inst, []).append((time_us, source, ident, label_id, vendor_name, body))
         return out
+
+
+def _lit(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _event_fields(alias: str) -> str:
+    """What a refusal says of an event (source … site), from a table of events under ``alias``."""
+    return ", ".join(f"{alias}.{c}" for c in ("source", "id")) + f", fmt_us({alias}.time_us), " + ", ".join(
+        f"{alias}.{c}" for c in ("wave", "vendor", "sw_id", "sw_version", "site_id"))
 
 
 def _sql_path(path: Path) -> str:
