@@ -117,9 +117,10 @@ print(json.dumps({{"seconds": time.perf_counter() - t, "lines": s.lines, "counte
 """
 
 
-def payment_run(w: Workload, run: Path) -> dict[str, float]:
+def payment_run(w: Workload, run: Path, root: Path = ROOT) -> dict[str, float]:
+    """The payment run of the tree ``root`` (this one by default) on the workload, in a child process."""
     workload = json.dumps({f: str(getattr(w, f)) for f in w.__dataclass_fields__})
-    code = RUN_CHILD.format(root=str(ROOT), workload=workload, run=str(run),
+    code = RUN_CHILD.format(root=str(root), workload=workload, run=str(run),
                             payer=str(ROOT / "examples" / "payments" / "payer.toml"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if out.returncode != 0:
@@ -146,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", default="1000000,10000000", help="sizes, comma-separated (default 1M and 10M)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the workloads here (reused next time)")
+    parser.add_argument("--compare-tree", type=Path, default=None,
+                        help="also run the payment run of another checkout on the same file (e.g. `git archive main` "
+                             "extracted in a folder: the engine this branch replaces), printed beside this one")
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.events.split(",") if x.strip()]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="usine-bench-"))
@@ -161,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = workdir / f"run-{n}-{time.strftime('%Y%m%d-%H%M%S')}"
         run = payment_run(w, run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
+        other = None
+        if args.compare_tree is not None:
+            other = payment_run(w, run_dir, args.compare_tree.resolve())
+            shutil.rmtree(run_dir, ignore_errors=True)
         results.append((n, lines, mib, json_s, orjson_s, duck_s, run))
         rate = lambda s, lines=lines: lines / s  # noqa: E731
         print(f"\n{lines:,} lines ({mib:,.0f} MiB)")
@@ -169,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  DuckDB typed scan+group   {duck_s:8.1f} s {rate(duck_s):12,.0f} events/s")
         print(f"  payment run (DuckDB)      {run['seconds']:8.1f} s {rate(run['seconds']):12,.0f} events/s  "
               f"peak RSS {run['rss_mib']:,.0f} MiB")
+        if other is not None:
+            print(f"  payment run ({args.compare_tree.name})  {other['seconds']:8.1f} s "
+                  f"{rate(other['seconds']):12,.0f} events/s  peak RSS {other['rss_mib']:,.0f} MiB  "
+                  f"(this run is {other['seconds'] / run['seconds']:.2f}x as fast; same outcome: "
+                  f"{all(other[k] == run[k] for k in ('counted', 'refused', 'paid', 'paid_cents'))})")
         print(f"  bars: run / DuckDB scan = {duck_s / run['seconds']:.2f} (>= 0.50); run / orjson scan = "
               f"{orjson_s / run['seconds']:.2f} (>= 1.00); run / json.loads scan = {json_s / run['seconds']:.2f}")
         print(f"  event authentication (verification of the segments, in the run): {run['auth']:.1f} s = "
