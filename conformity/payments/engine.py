@@ -192,11 +192,12 @@ class Engine:
         if files:
             t = self.con.sql(f"SELECT hash(source, id) AS h, seq FROM read_parquet({parquet_list(files)})").to_arrow_table()
             h = t.column("h").to_numpy().astype(np.uint64)
-            s = t.column("seq").to_numpy().astype(np.int64)
+            s = t.column("seq").to_numpy().astype(np.int32)
+            del t
             order = np.argsort(h, kind="stable")
             self.seen_h, self.seen_s = h[order], s[order]
         else:
-            self.seen_h, self.seen_s = np.empty(0, np.uint64), np.empty(0, np.int64)
+            self.seen_h, self.seen_s = np.empty(0, np.uint64), np.empty(0, np.int32)
 
     def _remember(self, h: np.ndarray, seq: int) -> None:
         if not len(h):
@@ -204,7 +205,7 @@ class Engine:
         h = np.sort(h.astype(np.uint64))
         pos = np.searchsorted(self.seen_h, h)
         self.seen_h = np.insert(self.seen_h, pos, h)
-        self.seen_s = np.insert(self.seen_s, pos, np.full(len(h), seq, dtype=np.int64))
+        self.seen_s = np.insert(self.seen_s, pos, np.full(len(h), seq, dtype=np.int32))
 
     # ------------------------------------------------------------------ one file
     def file(self, path: Path, file_id: int, proof: FileProof, min_lines: int) -> None:
@@ -385,8 +386,10 @@ class Engine:
         if len(hashes) and len(self.seen_h):
             left = np.searchsorted(self.seen_h, hashes, side="left")
             right = np.searchsorted(self.seen_h, hashes, side="right")
-            for a, b in zip(left[left < right], right[left < right], strict=True):
-                seqs.update(int(s) for s in self.seen_s[a:b])
+            left, n = left[left < right], (right - left)[left < right]
+            if len(n):  # every row of the ranges found, without a Python step per event
+                starts = np.repeat(left - np.cumsum(n) + n, n)
+                seqs.update(int(s) for s in np.unique(self.seen_s[starts + np.arange(int(n.sum()))]))
         con.execute("CREATE OR REPLACE TEMP TABLE prev (source VARCHAR, id VARCHAR, p_digest BLOB, p_outcome VARCHAR, "
                     "p_run BIGINT, p_file BIGINT, p_line BIGINT)")
         if not seqs:
