@@ -23,7 +23,9 @@ Per batch (whole signed segments, hashed again as they were read: ``loader``):
 5. **Record.** Outcomes go to one Parquet file of the event store; installations touched get their
    count, best window and earliest completion recomputed from their counted events near the new
    ones (``proof``: a window only contains events within its span); one SQLite transaction
-   registers the file and the installations. Refusals go to the report in line order.
+   registers the file and the installations. Refusals are a table of the batch, their details computed
+   once per distinct value (and each event's time put in by SQL), written to the report by two COPYs
+   (CSV rows, JSON objects) in line order: no Python step per event.
 """
 
 from __future__ import annotations

@@ -140,7 +140,8 @@ def adopt_legacy_events(store: EventStore, db: sqlite3.Connection, run: int) -> 
         "AND c.source = e.source AND c.id = e.id AND e.outcome = 'counted' ORDER BY e.run, e.file, e.line").fetchall()
     types = (pa.string(), pa.string(), pa.binary(), pa.int64(), pa.string(), pa.int64(), pa.int64(), pa.int64(),
              pa.int64(), pa.int64(), pa.string())
-    table = pa.table({c: pa.array([r[i] for r in rows], type=t) for i, (c, t) in enumerate(zip(COLUMNS, types, strict=True))})
+    names = COLUMNS[:-1]  # seq: the store file's number, added below
+    table = pa.table({c: pa.array([r[i] for r in rows], type=t) for i, (c, t) in enumerate(zip(names, types, strict=True))})
     seq = store.next_seq()
     final = store.dir / f"{run:06d}-{seq:08d}-legacy.parquet"
     tmp = final.with_name("." + final.name + ".tmp")
