@@ -59,6 +59,8 @@ ROW_GROUP = 16_384  # rows per Parquet row group of the store: bounded reads of 
 NEVER = 1 << 62
 #: stands for an event's time in a verdict's detail (judged per interval), replaced by the time of each event
 WHEN = "\ue000when\ue000"
+#: integer columns of the small tables filled from Python (``Engine._insert``)
+_INT_COLUMNS = {"line": "BIGINT", "span": "BIGINT", "file": "BIGINT", "id": "BIGINT"}
 #: a batch's refusals (the report's columns but kind and file, the same for all)
 _REFUSED = (("line", "BIGINT"), ("reason", "VARCHAR"), ("detail", "VARCHAR"), ("source", "VARCHAR"),
             ("event_id", "VARCHAR"), ("time", "VARCHAR"), ("wave", "VARCHAR"), ("vendor_id", "VARCHAR"),
@@ -368,14 +370,16 @@ class Engine:
         con.execute("DROP TABLE early_details")
 
     def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], create: bool = False) -> None:
-        """A few rows computed in Python into ``table`` (created when ``create``, all columns as they come)."""
+        """Rows computed in Python into ``table`` (created when ``create``), as one Arrow table (one statement)."""
         if create:
-            types = {"line": "BIGINT", "span": "BIGINT"}
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ("
-                             + ", ".join(f"{c} {types.get(c, 'VARCHAR')}" for c in columns) + ")")
+                             + ", ".join(f"{c} {_INT_COLUMNS.get(c, 'VARCHAR')}" for c in columns) + ")")
         if rows:
-            self.con.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                                 rows)
+            src = pa.table({c: pa.array([r[i] for r in rows], type=pa.int64() if c in _INT_COLUMNS else pa.string())
+                            for i, c in enumerate(columns)})
+            self.con.register("insert_src", src)
+            self.con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM insert_src")
+            self.con.unregister("insert_src")
 
 
     # ------------------------------------------------------------------ duplicates, judgement, record
@@ -575,9 +579,11 @@ class Engine:
             "ORDER BY min(line)").fetchall()
         if new:
             ids = self.ledger.create_installations(self.rules.id, new, self.run_id)
-            con.executemany("INSERT INTO inst (id, sw_id, site_id, vendor, category, site_size, status, counted, best) "
-                            "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, 0)",
-                            [(i, n[0], n[1], n[3], n[4], n[5]) for i, n in zip(ids, new, strict=True)])
+            self._insert("new_inst", ("id", "sw_id", "site_id", "vendor", "category", "site_size"),
+                         [(i, n[0], n[1], n[3], n[4], n[5]) for i, n in zip(ids, new, strict=True)], create=True)
+            con.execute("INSERT INTO inst (id, sw_id, site_id, vendor, category, site_size, status, counted, best) "
+                        "SELECT id, sw_id, site_id, vendor, category, site_size, 'pending', 0, 0 FROM new_inst")
+            con.execute("DROP TABLE new_inst")
 
     def _update_installations(self) -> None:
         """Count, best window and earliest completion of the installations with newly counted events."""
