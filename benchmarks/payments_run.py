@@ -1,19 +1,22 @@
-"""Benchmark the payment run against a raw scan of the same events file, in the same process.
+"""Benchmark the payment run against bare scans of the same events file, side by side, in one run.
 
-Generates a workload (``events_generate.py``; reused if already there), then measures:
+For each size (``--events 1000000,10000000``) it generates a workload (``events_generate.py``; reused if
+already there) and measures, one after the other on the same file:
 
-1. raw scan: read every line and ``json.loads`` it, nothing else;
-2. the payment run: verification of the events file's signed segments (event authentication), intake,
-   validation, ledger (fresh SQLite file), settlement, orders and reports.
+1. ``json.loads`` scan: read every line and parse it, nothing else (the historical baseline);
+2. ``orjson`` scan: the same with orjson;
+3. DuckDB typed scan: ``read_json`` of the lines with every field typed, grouped by installation;
+4. the payment run on DuckDB (a child process, for its own peak RSS): verification of the signed
+   segments (event authentication) and the second hash of each proven span while loading, intake,
+   validation, de-duplication, judgement, the columnar event store, the ledger (a fresh SQLite
+   file), settlement, orders and reports.
 
-and prints events/s of each, their ratio, the cost of event authentication and its share of the run
-(issue 9: under 5 % at 10 M events): the verification of the signed segments (timed inside the run)
-plus the second hash of each proven span while intake reads it (``Reread``: measured here as the extra
-time of reading the file through it, against reading it plainly, in the same process), and peak memory (``resource.getrusage`` maximum
-resident set size after each phase; with ``--tracemalloc``, the Python heap peak of each phase too).
+It prints events/s of each, the bars of issue 14 (run ≥ 50 % of the DuckDB scan, never slower than
+the orjson scan, peak RSS under 1 GiB at 10 M events), the cost per event at each size and their
+ratio (flat: close to 1), and the share of event authentication in the run.
 
-    .venv/bin/python benchmarks/payments_run.py                   # 10 million events
-    .venv/bin/python benchmarks/payments_run.py --events 1000000  # scaled down
+    .venv/bin/python benchmarks/payments_run.py                              # 1 M and 10 M events
+    .venv/bin/python benchmarks/payments_run.py --events 1000000             # one size
 
 Generated data goes to a temporary folder (or ``--workdir``) and is never part of the repository.
 """
@@ -22,12 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,21 +41,16 @@ for p in (ROOT, ROOT / "benchmarks"):
 
 from events_generate import Workload, fresh_revocations, generate  # noqa: E402
 
-from conformity.catalog import load_catalog  # noqa: E402
-from conformity.infrastructure_keys import load_keys  # noqa: E402
-from conformity.labels import parse_time  # noqa: E402
-from conformity.payments import RunOptions, run_payments  # noqa: E402
-from conformity.payments.authenticate import FileProof, Reread  # noqa: E402
-from conformity.payments.intake import read_lines  # noqa: E402
-from conformity.payments.payees import load_payees, load_payer  # noqa: E402
-from conformity.signing import KeyRing, SigningKey  # noqa: E402
+from conformity.signing import SigningKey  # noqa: E402
+
+TYPED = ("{specversion: 'VARCHAR', type: 'VARCHAR', source: 'VARCHAR', id: 'VARCHAR', time: 'TIMESTAMP', "
+         "subject: 'VARCHAR', datacontenttype: 'VARCHAR', dataschema: 'VARCHAR', data: 'STRUCT(installation_id "
+         "VARCHAR, vendor_id VARCHAR, software STRUCT(id VARCHAR, name VARCHAR, version VARCHAR, registration_id "
+         "VARCHAR), site STRUCT(id VARCHAR, size VARCHAR, name VARCHAR), wave VARCHAR, category VARCHAR, kind VARCHAR, "
+         "document_type VARCHAR, bytes BIGINT, sha256 VARCHAR, reference VARCHAR)'}")
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def raw_scan(path: Path) -> int:
+def json_scan(path: Path) -> int:
     n = 0
     with open(path, "rb") as fh:
         for line in fh:
@@ -63,97 +62,144 @@ def raw_scan(path: Path) -> int:
     return n
 
 
-def reread_cost(path: Path, proof: FileProof) -> tuple[float, float]:
-    """CPU seconds of intake's reading of the file, plainly and through ``Reread`` (best of two each).
+def orjson_scan(path: Path) -> int:
+    import orjson
 
-    CPU time (user + system of this process) rather than wall time: the difference is small next to
-    what other processes on the machine do to wall time.
-    """
-    plain, wrapped = [], []
-    for _ in range(2):
-        t = time.process_time()
-        for _ in read_lines(path):
-            pass
-        plain.append(time.process_time() - t)
-        t = time.process_time()
-        for _ in read_lines(path, wrap=lambda fh: Reread(fh, proof)):
-            pass
-        wrapped.append(time.process_time() - t)
-    return min(plain), min(wrapped)
+    n = 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            try:
+                orjson.loads(line)
+            except orjson.JSONDecodeError:
+                pass
+            n += 1
+    return n
+
+
+def duckdb_scan(path: Path) -> int:
+    import duckdb
+
+    con = duckdb.connect()
+    rows = con.execute(f"SELECT data.installation_id, count(*) FROM read_json('{path}', format='newline_delimited', "
+                       f"columns={TYPED}, ignore_errors=true) GROUP BY 1").fetchall()
+    con.close()
+    return sum(r[1] for r in rows)
+
+
+def timed(fn, *args):  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - t, out
+
+
+RUN_CHILD = """
+import json, sys, time, resource
+sys.path[:0] = [{root!r}]
+from pathlib import Path
+from conformity.catalog import load_catalog
+from conformity.infrastructure_keys import load_keys
+from conformity.labels import parse_time
+from conformity.payments import RunOptions, run_payments
+from conformity.payments.payees import load_payees, load_payer
+from conformity.signing import KeyRing
+w = json.loads({workload!r})
+run = Path({run!r})
+o = RunOptions(wave=w["wave"], labels=Path(w["labels"]), events=(Path(w["events"]),), ledger=run / "ledger.sqlite3",
+               out=run / "out", keys=KeyRing.from_paths([Path(w["key"])]),
+               infrastructure=load_keys(Path(w["infrastructure"])),
+               payer=load_payer(Path({payer!r})), payees=load_payees(Path(w["payees"])), as_of=parse_time(w["as_of"]))
+catalog = load_catalog()
+t = time.perf_counter()
+s = run_payments(catalog, o)
+print(json.dumps({{"seconds": time.perf_counter() - t, "lines": s.lines, "counted": s.counted, "refused": s.refused,
+                  "paid": s.paid, "paid_cents": s.paid_cents, "unproven": s.unproven, "auth": s.auth_seconds,
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def payment_run(w: Workload, run: Path, root: Path = ROOT) -> dict[str, float]:
+    """The payment run of the tree ``root`` (this one by default) on the workload, in a child process."""
+    workload = json.dumps({f: str(getattr(w, f)) for f in w.__dataclass_fields__})
+    code = RUN_CHILD.format(root=str(root), workload=workload, run=str(run),
+                            payer=str(ROOT / "examples" / "payments" / "payer.toml"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"the payment run failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def workload(workdir: Path, events: int, seed: int) -> Workload:
+    data = workdir / f"workload-{events}-auto-{seed}"
+    manifest = data / "workload.json"
+    saved = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    if set(saved) == set(Workload.__dataclass_fields__):
+        w = Workload(**{k: (v if k in ("wave", "as_of") else Path(v)) for k, v in saved.items()})
+        fresh_revocations(w.labels, SigningKey.load(data / "agency.pem"), w.as_of)
+        return w
+    print(f"generating {events:,} events in {data} …", file=sys.stderr)
+    w = generate(data, events, None, seed)
+    manifest.write_text(json.dumps({f: str(getattr(w, f)) for f in w.__dataclass_fields__}))
+    return w
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=10_000_000, help="event lines (default 10,000,000)")
-    parser.add_argument("--installations", type=int, default=None)
+    parser.add_argument("--events", default="1000000,10000000", help="sizes, comma-separated (default 1M and 10M)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workdir", type=Path, default=None, help="keep the workload and ledger here")
-    parser.add_argument("--tracemalloc", action="store_true", help="also measure the Python heap peak (slower)")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the workloads here (reused next time)")
+    parser.add_argument("--compare-tree", type=Path, default=None,
+                        help="also run the payment run of another checkout on the same file (e.g. `git archive main` "
+                             "extracted in a folder: the engine this branch replaces), printed beside this one")
     args = parser.parse_args(argv)
-
+    sizes = [int(x) for x in args.events.split(",") if x.strip()]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="usine-bench-"))
-    data = workdir / f"workload-{args.events}-{args.installations or 'auto'}-{args.seed}"
-    t = time.perf_counter()
-    manifest = data / "workload.json"
-    saved = json.loads(manifest.read_text()) if manifest.is_file() else {}
-    if set(saved) == set(Workload.__dataclass_fields__):
-        w = Workload(**{k: (v if k == "wave" or k == "as_of" else Path(v)) for k, v in saved.items()})
-        fresh_revocations(w.labels, SigningKey.load(data / "agency.pem"), w.as_of)
-    else:
-        print(f"generating {args.events:,} events in {data} …", file=sys.stderr)
-        w = generate(data, args.events, args.installations, args.seed)
-        manifest.write_text(json.dumps({f: str(getattr(w, f)) for f in w.__dataclass_fields__}))
-    print(f"workload ready in {time.perf_counter() - t:.1f} s: {w.events} "
-          f"({w.events.stat().st_size / 2**20:,.0f} MiB)", file=sys.stderr)
-
-    rss0 = peak_rss_mib()
-    if args.tracemalloc:
-        tracemalloc.start()
-    t = time.perf_counter()
-    lines = raw_scan(w.events)
-    scan_s = time.perf_counter() - t
-    scan_heap = tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else None
-    rss_scan = peak_rss_mib()
-    if args.tracemalloc:
-        tracemalloc.reset_peak()
-
-    run_dir = workdir / f"run-{time.strftime('%Y%m%d-%H%M%S')}"
-    options = RunOptions(wave=w.wave, labels=w.labels, events=(w.events,), ledger=run_dir / "ledger.sqlite3",
-                         out=run_dir / "out", keys=KeyRing.from_paths([w.key]),
-                         infrastructure=load_keys(w.infrastructure),
-                         payer=load_payer(ROOT / "examples" / "payments" / "payer.toml"),
-                         payees=load_payees(w.payees), as_of=parse_time(w.as_of))
-    catalog = load_catalog()
-    t = time.perf_counter()
-    stats = run_payments(catalog, options)
-    run_s = time.perf_counter() - t
-    run_heap = tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else None
-    rss_run = peak_rss_mib()
-    ledger_mib = sum(f.stat().st_size for f in run_dir.glob("ledger.sqlite3*")) / 2**20
-
-    print(f"events file: {lines:,} lines")
-    print(f"raw scan (read + json.loads): {scan_s:8.1f} s  {lines / scan_s:12,.0f} events/s  "
-          f"peak RSS {rss_scan:,.0f} MiB" + (f", heap peak {scan_heap:,.2f} MiB" if scan_heap is not None else ""))
-    print(f"payment run:                  {run_s:8.1f} s  {lines / run_s:12,.0f} events/s  "
-          f"peak RSS {rss_run:,.0f} MiB" + (f", heap peak {run_heap:,.2f} MiB" if run_heap is not None else ""))
-    print(f"ratio: the payment run takes {run_s / scan_s:.1f}x the raw scan's time; peak RSS grew by "
-          f"{max(0.0, rss_run - rss_scan):,.0f} MiB over the scan's (process start {rss0:,.0f} MiB)")
-    verify_s = stats.auth_seconds
-    reads = [reread_cost(p.events, p) for p in stats.proofs]
-    plain_s, wrapped_s = sum(r[0] for r in reads), sum(r[1] for r in reads)
-    rehash_s = max(0.0, wrapped_s - plain_s)
-    auth_s = verify_s + rehash_s
-    proofs = stats.proofs
-    print(f"event authentication:         {auth_s:8.2f} s  = {100 * auth_s / run_s:.2f} % of the payment run "
-          f"(bar: < 5 %)")
-    print(f"  verification of the segments (in the run): {verify_s:.2f} s, {lines / verify_s:,.0f} lines/s; "
-          f"{sum(p.proven_segments for p in proofs):,} of {sum(p.entries for p in proofs):,} segments proven, "
-          f"{sum(p.proven_lines for p in proofs):,} lines proven, {stats.unproven:,} lines refused unproven")
-    print(f"  second hash while intake reads (measured apart, CPU): {rehash_s:.2f} s = reading through Reread "
-          f"{wrapped_s:.2f} s - reading plainly {plain_s:.2f} s")
-    print(f"run: {stats.counted:,} counted, {stats.refused:,} refused, {stats.paid:,} installations paid "
-          f"({stats.paid_cents / 100:,.2f}), {stats.cap_reached} over the cap, {stats.held} held; "
-          f"ledger {ledger_mib:,.0f} MiB")
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the start")
+    results = []
+    for n in sizes:
+        w = workload(workdir, n, args.seed)
+        mib = w.events.stat().st_size / 2**20
+        json_s, lines = timed(json_scan, w.events)
+        orjson_s, _ = timed(orjson_scan, w.events)
+        duck_s, _ = timed(duckdb_scan, w.events)
+        run_dir = workdir / f"run-{n}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run = payment_run(w, run_dir)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        other = None
+        if args.compare_tree is not None:
+            other = payment_run(w, run_dir, args.compare_tree.resolve())
+            shutil.rmtree(run_dir, ignore_errors=True)
+        results.append((n, lines, mib, json_s, orjson_s, duck_s, run))
+        rate = lambda s, lines=lines: lines / s  # noqa: E731
+        print(f"\n{lines:,} lines ({mib:,.0f} MiB)")
+        print(f"  read + json.loads         {json_s:8.1f} s {rate(json_s):12,.0f} events/s")
+        print(f"  read + orjson.loads       {orjson_s:8.1f} s {rate(orjson_s):12,.0f} events/s")
+        print(f"  DuckDB typed scan+group   {duck_s:8.1f} s {rate(duck_s):12,.0f} events/s")
+        print(f"  payment run (DuckDB)      {run['seconds']:8.1f} s {rate(run['seconds']):12,.0f} events/s  "
+              f"peak RSS {run['rss_mib']:,.0f} MiB")
+        if other is not None:
+            print(f"  payment run ({args.compare_tree.name})  {other['seconds']:8.1f} s "
+                  f"{rate(other['seconds']):12,.0f} events/s  peak RSS {other['rss_mib']:,.0f} MiB  "
+                  f"(this run is {other['seconds'] / run['seconds']:.2f}x as fast; same outcome: "
+                  f"{all(other[k] == run[k] for k in ('counted', 'refused', 'paid', 'paid_cents'))})")
+        print(f"  bars: run / DuckDB scan = {duck_s / run['seconds']:.2f} (>= 0.50); run / orjson scan = "
+              f"{orjson_s / run['seconds']:.2f} (>= 1.00); run / json.loads scan = {json_s / run['seconds']:.2f}")
+        print(f"  event authentication (verification of the segments, in the run): {run['auth']:.1f} s = "
+              f"{100 * run['auth'] / run['seconds']:.1f} % of the run; the second hash is inside the loading")
+        print(f"  run: {run['counted']:,} counted, {run['refused']:,} refused, {run['unproven']:,} unproven, "
+              f"{run['paid']:,} installations paid ({run['paid_cents'] / 100:,.2f})")
+    if len(results) > 1:
+        print("\ncost per event of the payment run:")
+        base = None
+        for n, lines, _, _, _, _, run in results:
+            us = run["seconds"] / lines * 1e6
+            base = base or us
+            rss = run["rss_mib"]
+            print(f"  {n:>12,} events: {us:6.2f} µs/event ({us / base:.2f}x the first size), peak RSS {rss:,.0f} MiB"
+                  + (" (bar: < 1024 MiB)" if n >= 10_000_000 else ""))
+    load = os.getloadavg()
+    print(f"\nload average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end; this process's peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -81,8 +81,8 @@ Exit codes:
 @click.option("--payees", "payees_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Vendors' bank details (TOML, format usine.payees/1); orders without are held.")
 @click.option("--as-of", "as_of", type=RFC3339, help="Events later than this time are future-dated (default: now).")
-@click.option("--commit-every", type=click.IntRange(1), default=50_000, show_default=True,
-              help="Events per ledger transaction.")
+@click.option("--commit-every", type=click.IntRange(1), default=200_000, show_default=True,
+              help="Lines per intake batch and ledger transaction, at least (a batch ends with a signed segment).")
 @click.pass_context
 def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Path | None, agency_url: str | None,
             events: tuple[Path, ...],

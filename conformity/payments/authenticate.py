@@ -6,8 +6,8 @@ file from line 1 (the last one open-ended), each either proven (with the event s
 segment vouch for) or refused with a reason code. Intake then joins each line to its span by line
 number, so the same spans serve a Python loop or a range join on a columnar engine.
 
-The file is read twice (verified here, then read by intake): :class:`Reread` hashes each proven span
-again as intake reads it and stops the run (:class:`FileChanged`) if the bytes differ from those
+The file is read twice (verified here, then loaded by intake): ``loader.batches`` hashes each proven
+span again as it loads it and stops the run (:class:`FileChanged`) if the bytes differ from those
 verified, before anything of that span is committed; lines appended meanwhile fall in the unsigned tail.
 
 Per sidecar entry, in order: a JWS signed by a trusted infrastructure key whose payload is a valid
@@ -328,45 +328,3 @@ def authenticate(events: Path, trust: InfrastructureKeys) -> FileProof:
 
 class FileChanged(InputError):
     """The events file changed between the verification of its segments and the reading of its events."""
-
-
-class Reread:
-    """A file wrapper for intake's second reading: each proven span is hashed again as its lines are read.
-
-    When the last line of a proven span has been read, its bytes must hash to the verified value, or
-    :class:`FileChanged` is raised before that line is handed over (so nothing of the span is counted
-    past the check, and intake commits only at span ends). A file that ends inside a proven span
-    fails :meth:`finish` (called at the end of the file).
-    """
-
-    def __init__(self, fh: IO[bytes], proof: FileProof):
-        self.fh, self.proof = fh, proof
-        self.line, self.k = 1, 0
-        self.hasher: Any = hashlib.sha256()
-
-    def readline(self, size: int = -1) -> bytes:
-        chunk = self.fh.readline(size)
-        if not chunk:
-            self.finish()
-            return chunk
-        span = self.proof.spans[self.k]
-        if span.reason is None:
-            self.hasher.update(chunk)
-        if chunk.endswith(b"\n"):
-            if self.line == span.last:
-                if span.reason is None and self.hasher.hexdigest() != span.sha256:
-                    self._changed(f"lines {span.first}-{span.last} no longer hash to the value verified")
-                self.k += 1
-                self.hasher = hashlib.sha256()
-            self.line += 1
-        return chunk
-
-    def finish(self) -> None:
-        """At the end of the file: no proven span may be left incomplete."""
-        span = self.proof.spans[self.k]
-        if span.reason is None and span.last is not None:
-            self._changed(f"it ends at line {self.line - 1}, inside the verified lines {span.first}-{span.last}")
-
-    def _changed(self, what: str) -> None:
-        raise FileChanged(f"the file changed while the run read it: {what}; nothing of those lines is "
-                          "committed. Run again on a copy nobody writes to", file=self.proof.events)

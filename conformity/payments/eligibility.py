@@ -65,17 +65,19 @@ class WaveRules:
         rule = self.wave.funding.proof_of_use(category)
         return rule.min_events, rule.within_days * DAY_US
 
-    def evaluate(self, data: dict[str, Any], time_us: int, book: LabelBook) -> Verdict:
-        """Whether an event of this wave counts, and if not, why."""
+    def evaluate(self, data: dict[str, Any], time_us: int, book: LabelBook, when: str | None = None) -> Verdict:
+        """Whether an event of this wave counts, and if not, why; ``when`` stands for the event's time in the
+        detail (the columnar engine judges an interval of time at once and puts each event's time in)."""
         f = self.wave.funding
+        when = format_us(time_us) if when is None else when
         if not self.window_start_us <= time_us < self.window_end_us:
-            return Verdict(reasons.OUTSIDE_WINDOW, f"event time {format_us(time_us)} is outside the funding window "
+            return Verdict(reasons.OUTSIDE_WINDOW, f"event time {when} is outside the funding window "
                                                    f"{f.window_start} to {f.window_end}")
         reason, label = book.verdict(data, time_us)
         if reason is not None:
             sw = data["software"]
             return Verdict(reason, _label_detail(reason, data["vendor_id"], sw["id"], sw["version"], data["category"],
-                                                 self.wave.id, time_us))
+                                                 self.wave.id, when))
         category, size = data["category"], data["site"]["size"]
         if f.price(category, size) is None:
             return Verdict(reasons.NO_PRICE, f"wave {self.wave.id} has no price for category {category}, size {size}")
@@ -90,7 +92,7 @@ class WaveRules:
 
 
 def _label_detail(reason: str, vendor: str, software: str, version: str, category: str, wave: str,
-                  time_us: int) -> str:
+                  when: str) -> str:
     what = f"vendor {vendor}, software {software} {version}, {wave} {category}"
     if reason == reasons.NO_LABEL:
         return f"no valid label for {what}"
@@ -98,7 +100,6 @@ def _label_detail(reason: str, vendor: str, software: str, version: str, categor
         return f"only labels that do not verify claim {what} (see the label refusals)"
     if reason == reasons.VERSION_NOT_COVERED:
         return f"no label covers version {version} ({what})"
-    when = format_us(time_us)
     if reason == reasons.LABEL_REVOKED:
         return f"the label covering {what} was revoked before {when}"
     if reason == reasons.LABEL_EXPIRED:

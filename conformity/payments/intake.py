@@ -67,7 +67,7 @@ def read_lines(path: Path, max_bytes: int = MAX_LINE_BYTES, *,
                wrap: Callable[[IO[bytes]], IO[bytes]] | None = None) -> Iterator[tuple[int, bytes | None]]:
     """(line number, line without its end) for every non-blank line; None for a line longer than ``max_bytes``.
 
-    ``wrap`` sees every byte read (e.g. to hash what is read, ``authenticate.Reread``).
+    ``wrap`` sees every byte read (e.g. to hash what is read).
     """
     with open(path, "rb") as raw:
         fh = wrap(raw) if wrap is not None else raw

@@ -1,23 +1,22 @@
-"""The payment ledger in SQLite: runs, events seen, per-installation state, payments with their proof, batches.
+"""The payment ledger in SQLite: runs, installations, payments with their proof, batches; events beside it.
 
 Nothing paid twice is enforced by the schema, not only by code: one payment per installation
 (``UNIQUE (installation)`` and ``UNIQUE (wave, software_id, site_id)``), an event proves at most one
-payment (``payment_events UNIQUE (source, id)``), an event is recorded once (``PRIMARY KEY (source,
-id)``), and triggers refuse to delete or change a payment or to order it twice. Nothing is lost: every
-write is inside a transaction (``BEGIN IMMEDIATE`` … ``COMMIT``, ``synchronous=FULL``), and a run holds the
-ledger's lease (a row of the database itself, ``conformity.payments.lease``) so that two runs never
-interleave, whatever path they opened it by. The ledger holds IBANs: its folder is created 0700 and
-its files (database, WAL, shared memory) 0600 from the start.
+payment (``payment_events UNIQUE (source, id)``), and triggers refuse to delete or change a payment or
+to order it twice. Nothing is lost: every write is inside a transaction (``BEGIN IMMEDIATE`` …
+``COMMIT``, ``synchronous=FULL``), and a run holds the ledger's lease (a row of the database itself,
+``conformity.payments.lease``) so that two runs never interleave, whatever path they opened it by.
+The ledger holds IBANs: its folder is created 0700 and its files (database, WAL, shared memory) 0600
+from the start.
 
-Tables: ``events`` (every event of the wave seen: identity, content digest, outcome, where it was read),
-``installations`` (per-installation state: fixed attributes, status, counted events, best window, the
-key of the event completing its proof), ``candidates`` (counted events that may still be part of an
-unpaid installation's proof, kept whole; emptied when it is paid), ``payments`` and ``payment_events``
-(each payment and the events that proved it, as received), ``batches`` (pain.001 messages), ``runs``,
-``files``, ``labels`` (the verified labels that covered counted events).
-
-Per-installation state lives in the ledger; the run keeps a bounded write-back cache of it that is
-flushed before every commit. The schema is versioned (``meta.schema_version``) and migrated forward.
+Tables: ``installations`` (per-installation state: fixed attributes, status, counted events, best
+window, the key of the event completing its proof), ``payments`` and ``payment_events`` (each payment
+and the events that proved it, as received), ``batches`` (pain.001 messages), ``runs``, ``files``,
+``labels`` (the verified labels that covered counted events), ``event_files`` (the columnar files of
+the events seen, ``conformity.payments.store``: registered in the same transaction as the
+installations each intake batch changed). ``events`` and ``candidates`` are the row-per-event
+tables of schema versions 1-2, no longer written. The schema is versioned (``meta.schema_version``)
+and migrated forward.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ import os
 import secrets
 import sqlite3
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,52 +38,13 @@ from conformity.payments.lease import LedgerBusy
 from conformity.payments.ledger_schema import MIGRATIONS, SCHEMA_VERSION
 from conformity.payments.proof import EventKey
 
-__all__ = ["CAP_REACHED", "PAID", "PENDING", "QUALIFIED", "Installation", "Ledger", "LedgerBusy", "Recorded"]
+__all__ = ["CAP_REACHED", "PAID", "PENDING", "QUALIFIED", "Due", "Ledger", "LedgerBusy"]
 
 PENDING, QUALIFIED, CAP_REACHED, PAID = "pending", "qualified", "cap-reached", "paid"
-CACHE_SIZE = 50_000  # installations kept in the run's write-back cache
 CACHE_KIB = 64 * 1024  # SQLite page cache
 MMAP_BYTES = 1 << 30  # pages read through a memory map (file-backed, reclaimable)
 CHECKPOINT_PAGES = 16_384  # WAL pages between checkpoints: random-key inserts touch many pages
 BUSY_SECONDS = 30.0  # how long a statement waits for another connection's write transaction
-
-
-@dataclass(slots=True)
-class Installation:
-    """Per-installation state: fixed attributes, status, counted events, best window, completion key."""
-
-    rowid: int
-    wave: str
-    software_id: str
-    site_id: str
-    vendor_id: str
-    category: str
-    site_size: str
-    status: str
-    counted: int
-    best: int
-    completion: EventKey | None
-    dirty: bool = False
-
-    def mismatch(self, data: dict[str, Any]) -> str | None:
-        """How an event's vendor, category or site size differs from this installation's, or None."""
-        for name, mine, theirs in (("vendor", self.vendor_id, data["vendor_id"]),
-                                   ("category", self.category, data["category"]),
-                                   ("site size", self.site_size, data["site"]["size"])):
-            if mine != theirs:
-                return f"{name} {theirs!r} differs from the installation's {mine!r}"
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """What the ledger holds about an event already seen."""
-
-    digest: bytes
-    outcome: str
-    run: int
-    file: str
-    line: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,16 +61,6 @@ class Due:
     site_name: str
     status: str
     completion: EventKey
-
-
-def _installation(row: tuple[Any, ...]) -> Installation:
-    rowid, wave, sw, site, vendor, category, size, status, counted, best, q_time, q_source, q_id = row
-    return Installation(rowid, wave, sw, site, vendor, category, size, status, counted, best,
-                        None if q_time is None else (q_time, q_source, q_id))
-
-
-_INSTALLATION_COLUMNS = ("id, wave, software_id, site_id, vendor_id, category, site_size, status, counted, best, "
-                         "q_time, q_source, q_id")
 
 
 class Ledger:
@@ -151,7 +100,6 @@ class Ledger:
         #: the lease of a run that died (provably: on this host, no such process), taken over by this one
         self.took_over: lease.Lease | None = taken.took_over
         self._heartbeat = time.monotonic()
-        self._cache: OrderedDict[tuple[str, str, str], Installation] = OrderedDict()
         self._files: dict[int, str] = {}
         self._in_tx = False
 
@@ -218,7 +166,6 @@ class Ledger:
     def commit(self) -> None:
         """Flush the installation cache and commit what was written since the last commit (if the lease is ours)."""
         if self._in_tx:
-            self.flush()
             beat = time.monotonic() - self._heartbeat >= lease.HEARTBEAT_SECONDS
             lease.check_held(self.db, self._token, self.path, heartbeat=beat)
             if beat:
@@ -267,98 +214,41 @@ class Ledger:
                         (label_id, vendor_id, vendor_name, software_id, software_name, doc))
         return int(self.db.execute("SELECT id FROM labels WHERE label_id=?", (label_id,)).fetchone()[0])
 
-    # ------------------------------------------------------------------ events
-    def insert_event(self, source: str, ident: str, digest: bytes, time_us: int, outcome: str,
-                     installation: int | None, label: int | None, run: int, file: int, line: int) -> bool:
-        """Record an event; False (and nothing written) if its (source, id) is already recorded."""
-        cur = self.db.execute(
-            "INSERT INTO events (source, id, digest, time_us, outcome, installation, label, run, file, line) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, id) DO NOTHING",
-            (source, ident, digest, time_us, outcome, installation, label, run, file, line))
-        return cur.rowcount == 1
+    # ------------------------------------------------------------------ installations (in bulk, for intake)
+    def label_names(self) -> dict[int, tuple[str, str]]:
+        """Row id → (label id, vendor name) of every recorded label."""
+        return {int(r[0]): (r[1], r[2]) for r in self.db.execute("SELECT id, label_id, vendor_name FROM labels")}
 
-    def recorded(self, source: str, ident: str) -> Recorded | None:
-        row = self.db.execute("SELECT digest, outcome, run, file, line FROM events WHERE source=? AND id=?",
-                              (source, ident)).fetchone()
-        if row is None:
-            return None
-        return Recorded(row[0], row[1], row[2], self.file_path(row[3]), row[4])
+    def wave_installations(self, wave: str) -> Any:
+        """The wave's installations as an Arrow table (for the columnar engine)."""
+        import pyarrow as pa
 
-    def update_event(self, source: str, ident: str, outcome: str, installation: int | None, label: int | None,
-                     run: int, file: int, line: int) -> None:
-        """A re-presented event evaluated again: its new outcome and where it was decided."""
-        self.db.execute("UPDATE events SET outcome=?, installation=?, label=?, run=?, file=?, line=? "
-                        "WHERE source=? AND id=?", (outcome, installation, label, run, file, line, source, ident))
+        cols = ("id", "sw_id", "site_id", "vendor", "category", "site_size", "status", "counted", "best",
+                "q_time", "q_source", "q_id")
+        rows = self.db.execute(
+            "SELECT id, software_id, site_id, vendor_id, category, site_size, status, counted, best, q_time, q_source, "
+            "q_id FROM installations WHERE wave=?", (wave,)).fetchall()
+        types = (pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(),
+                 pa.int64(), pa.int64(), pa.string(), pa.string())
+        return pa.table({c: pa.array([r[i] for r in rows], type=t) for i, (c, t) in enumerate(zip(cols, types,
+                                                                                                 strict=True))})
 
-    def add_candidate(self, installation: int, key: EventKey, label: int, body: str) -> None:
-        """A counted event that may still be part of its installation's proof (kept whole until it is paid)."""
-        self.db.execute("INSERT OR IGNORE INTO candidates VALUES (?, ?, ?, ?, ?, ?)",
-                        (installation, key[0], key[1], key[2], label, body))
+    def create_installations(self, wave: str, rows: list[tuple[Any, ...]], run: int) -> list[int]:
+        """New installations (software, site, installation ref, vendor, category, size, software and site names):
+        their row ids, in order (inside the current transaction)."""
+        ids = []
+        for sw, site, ref, vendor, category, size, sw_name, site_name in rows:
+            cur = self.db.execute(
+                "INSERT INTO installations (wave, software_id, site_id, installation_ref, vendor_id, category, "
+                "site_size, software_name, site_name, status, first_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                (wave, sw, site, ref, vendor, category, size, sw_name, site_name, run))
+            ids.append(int(cur.lastrowid or 0))
+        return ids
 
-    def window(self, installation: int, low_us: int, high_us: int, upto: EventKey | None) -> list[EventKey]:
-        """Candidate events of an installation with time in [low, high] (and key ≤ ``upto``), in key order."""
-        if upto is None:
-            rows = self.db.execute(
-                "SELECT time_us, source, id FROM candidates WHERE installation=? AND time_us BETWEEN ? AND ? "
-                "ORDER BY time_us, source, id", (installation, low_us, high_us))
-        else:
-            rows = self.db.execute(
-                "SELECT time_us, source, id FROM candidates WHERE installation=? AND time_us BETWEEN ? AND ? "
-                "AND (time_us, source, id) <= (?, ?, ?) ORDER BY time_us, source, id",
-                (installation, low_us, min(high_us, upto[0]), *upto))
-        return [(r[0], r[1], r[2]) for r in rows]
-
-    # ------------------------------------------------------------------ installations
-    def installation(self, wave: str, software_id: str, site_id: str) -> Installation | None:
-        key = (wave, software_id, site_id)
-        inst = self._cache.get(key)
-        if inst is not None:
-            self._cache.move_to_end(key)
-            return inst
-        row = self.db.execute(f"SELECT {_INSTALLATION_COLUMNS} FROM installations "
-                              "WHERE wave=? AND software_id=? AND site_id=?", key).fetchone()
-        if row is None:
-            return None
-        inst = _installation(row)
-        self._remember(key, inst)
-        return inst
-
-    def create_installation(self, wave: str, data: dict[str, Any], run: int) -> Installation:
-        sw, site = data["software"], data["site"]
-        rowid = self.db.execute(
-            "INSERT INTO installations (wave, software_id, site_id, installation_ref, vendor_id, category, site_size, "
-            "software_name, site_name, status, first_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-            (wave, sw["id"], site["id"], data["installation_id"], data["vendor_id"], data["category"], site["size"],
-             sw["name"], site["name"], run)).lastrowid
-        inst = Installation(int(rowid or 0), wave, sw["id"], site["id"], data["vendor_id"], data["category"],
-                            site["size"], PENDING, 0, 0, None)
-        self._remember((wave, sw["id"], site["id"]), inst)
-        return inst
-
-    def _remember(self, key: tuple[str, str, str], inst: Installation) -> None:
-        self._cache[key] = inst
-        while len(self._cache) > CACHE_SIZE:
-            _, old = self._cache.popitem(last=False)
-            if old.dirty:
-                self._write([old])
-
-    def _write(self, insts: list[Installation]) -> None:
+    def update_installations(self, rows: list[tuple[Any, ...]]) -> None:
+        """(status, counted, best, q_time, q_source, q_id, id) of installations whose counted events changed."""
         self.db.executemany(
-            "UPDATE installations SET status=?, counted=?, best=?, q_time=?, q_source=?, q_id=? WHERE id=?",
-            [(i.status, i.counted, i.best, *(i.completion or (None, None, None)), i.rowid) for i in insts])
-        for i in insts:
-            i.dirty = False
-
-    def flush(self) -> None:
-        """Write every changed installation of the cache (inside the current transaction)."""
-        dirty = [i for i in self._cache.values() if i.dirty]
-        if dirty:
-            self._write(dirty)
-
-    def forget_installations(self) -> None:
-        """Flush and empty the cache (before settlement, which works on the tables directly)."""
-        self.flush()
-        self._cache.clear()
+            "UPDATE installations SET status=?, counted=?, best=?, q_time=?, q_source=?, q_id=? WHERE id=?", rows)
 
     # ------------------------------------------------------------------ settlement
     def due(self, wave: str, after: tuple[int, str, str, int], limit: int) -> list[Due]:
@@ -379,16 +269,16 @@ class Ledger:
         self.db.execute("UPDATE installations SET status=? WHERE id=?", (status, installation))
 
     def pay(self, wave: str, due: Due, amount_cents: int, currency: str, n: int, span_us: int, run: int,
-            created: str) -> int:
-        """Record one payment with the ``n`` events ending at the completion that prove it."""
-        proof = self.db.execute(
-            "SELECT c.time_us, c.source, c.id, l.label_id, l.vendor_name, c.body FROM candidates c "
-            "JOIN labels l ON l.id = c.label WHERE c.installation=? AND (c.time_us, c.source, c.id) <= (?, ?, ?) "
-            "ORDER BY c.time_us DESC, c.source DESC, c.id DESC LIMIT ?", (due.rowid, *due.completion, n)).fetchall()
-        proof.reverse()
-        if len(proof) != n or proof[-1][0] - proof[0][0] > span_us or (proof[-1][0], proof[-1][1], proof[-1][2]) != due.completion:
+            created: str, proof: list[tuple[Any, ...]]) -> int:
+        """Record one payment with the ``n`` events ending at the completion that prove it.
+
+        ``proof``: (time, source, id, label id, vendor name, body) of those events in key order, from the
+        event store (``engine.Engine.proofs``); checked again here against the installation's completion.
+        """
+        if len(proof) != n or proof[-1][0] - proof[0][0] > span_us or \
+                (proof[-1][0], proof[-1][1], proof[-1][2]) != due.completion:
             raise UsineError(f"ledger {self.path}: the proof of installation {due.rowid} cannot be rebuilt "
-                             "(ledger edited by hand?)")
+                             "(ledger or its event files edited by hand?)")
         label_id, vendor_name = proof[-1][3], proof[-1][4]
         payment = int(self.db.execute(
             "INSERT INTO payments (installation, wave, software_id, site_id, vendor_id, vendor_name, software_name, "
@@ -399,7 +289,6 @@ class Ledger:
              created)).lastrowid or 0)
         self.db.executemany("INSERT INTO payment_events VALUES (?, ?, ?, ?, ?, ?, ?)",
                             [(payment, i, p[1], p[2], p[0], p[3], p[5]) for i, p in enumerate(proof)])
-        self.db.execute("DELETE FROM candidates WHERE installation=?", (due.rowid,))
         self.set_status(due.rowid, PAID)
         return payment
 
@@ -481,8 +370,10 @@ class Ledger:
 
     def counts(self) -> dict[str, int]:
         """Row counts of the main tables (for summaries and tests)."""
-        return {t: int(self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
-                for t in ("events", "installations", "payments", "payment_events", "batches")}
+        counts = {"events": int(self.db.execute("SELECT coalesce(sum(new_events), 0) FROM event_files").fetchone()[0])}
+        counts.update({t: int(self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
+                       for t in ("installations", "payments", "payment_events", "batches")})
+        return counts
 
 
 @dataclass(frozen=True, slots=True)

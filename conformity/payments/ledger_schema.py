@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -78,5 +78,11 @@ CREATE TABLE lease (
   id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT NOT NULL, run INTEGER REFERENCES runs(id),
   pid INTEGER NOT NULL, host TEXT NOT NULL, boot TEXT NOT NULL, process_start TEXT NOT NULL,
   started TEXT NOT NULL, heartbeat TEXT NOT NULL);
+""",    3: """
+CREATE TABLE event_files (
+  seq INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL UNIQUE,
+  rows INTEGER NOT NULL CHECK (rows > 0), new_events INTEGER NOT NULL CHECK (new_events >= 0));
+CREATE TRIGGER event_files_never_deleted BEFORE DELETE ON event_files
+  BEGIN SELECT RAISE(ABORT, 'recorded events are never deleted'); END;
 """,
 }

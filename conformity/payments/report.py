@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,14 +55,26 @@ class RefusalReport:
         self._jsonl_path = scratch_file(out, JSON_NAME + "l")
         self._csv_fh = open(self._csv_path, "w", encoding="utf-8", newline="")
         self._jsonl_fh = open(self._jsonl_path, "w", encoding="utf-8")
-        self._csv = csv.writer(self._csv_fh)
+        self._csv = csv.writer(self._csv_fh, lineterminator="\n")
         self._csv.writerow(COLUMNS)
 
     def add(self, refusal: Refusal) -> None:
         self.counts[(refusal.kind, refusal.reason)] += 1
         values = [getattr(refusal, c) for c in COLUMNS]
         self._csv.writerow(["" if v is None else v for v in values])
-        self._jsonl_fh.write(json.dumps(dict(zip(COLUMNS, values, strict=True)), ensure_ascii=False) + "\n")
+        self._jsonl_fh.write(json.dumps(dict(zip(COLUMNS, values, strict=True)), ensure_ascii=False,
+                                        separators=(",", ":")) + "\n")
+
+    def extend(self, csv_rows: Path, jsonl_rows: Path, counts: Iterable[tuple[str, str, int]]) -> None:
+        """Rows written in bulk elsewhere (the columnar engine's COPY) in this report's two formats, appended:
+        ``csv_rows`` without a header, ``jsonl_rows`` one compact object per line; ``counts`` (kind, reason, n)."""
+        for kind, reason, n in counts:
+            self.counts[(kind, reason)] += n
+        for part, fh in ((csv_rows, self._csv_fh), (jsonl_rows, self._jsonl_fh)):
+            fh.flush()
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, fh.buffer)
+            fh.buffer.flush()
 
     def by_reason(self) -> dict[str, dict[str, int]]:
         """kind → reason → count, sorted."""

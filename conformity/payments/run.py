@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,13 +33,13 @@ from conformity.files import private_dir
 from conformity.infrastructure_keys import InfrastructureKeys
 from conformity.labels import iso
 from conformity.payments import reasons
-from conformity.payments.authenticate import FileProof, Reread, Span, authenticate
+from conformity.payments.authenticate import FileProof, authenticate
 from conformity.payments.eligibility import WaveRules
+from conformity.payments.engine import Engine
 from conformity.payments.envelope import format_us, to_us
 from conformity.payments.files import atomic_output
-from conformity.payments.intake import Event, Rejected, parse_event, read_lines
 from conformity.payments.labelbook import LabelBook, load_labelbook
-from conformity.payments.ledger import CAP_REACHED, PAID, PENDING, QUALIFIED, Installation, Ledger, Recorded
+from conformity.payments.ledger import CAP_REACHED, PENDING, Ledger
 from conformity.payments.orders import (
     ORDERS_CSV,
     PROOFS_JSONL,
@@ -50,8 +51,8 @@ from conformity.payments.orders import (
     write_totals_csv,
 )
 from conformity.payments.payees import Account
-from conformity.payments.proof import best_count, earliest_completion
 from conformity.payments.report import Refusal, RefusalReport
+from conformity.payments.store import EventStore, adopt_legacy_events
 from conformity.signing import KeyRing
 
 SUMMARY_JSON = "summary.json"
@@ -74,7 +75,7 @@ class RunOptions:
     payees: dict[str, Account]
     as_of: dt.datetime
     revocations: Path | None = None  # default: LABELS/revocations.json
-    commit_every: int = 50_000
+    commit_every: int = 200_000  # lines per intake batch (one transaction), at least; ends at a segment's end
     settle_page: int = 500
 
 
@@ -139,13 +140,31 @@ class PaymentRun:
                       "infrastructure_keys": sorted(self.o.infrastructure.sources)}
             self.run_id = ledger.begin_run(self.rules.id, format_us(self.as_of_us), _now(), json.dumps(inputs))
             self.report = RefusalReport(self.o.out)
+            store = EventStore(self.o.ledger, ledger.db)
+            removed = store.remove_unregistered()
+            if removed:
+                self.progress(f"removed {len(removed)} event file(s) of a run killed before its commit")
+            ledger.begin()
+            adopted = adopt_legacy_events(store, ledger.db, self.run_id)
+            ledger.commit()
+            if adopted:
+                self.progress(f"{adopted:,} events recorded by an earlier version moved to the event store")
             try:
                 self._record_labels()
-                for path in self.o.events:
-                    self._intake(path)
-                ledger.commit()
-                ledger.forget_installations()
-                self._settle()
+                self.engine = Engine(ledger, store, self.rules, self.book, self.label_rows, self.known_waves, self.kinds,
+                                     self.as_of_us, self.run_id, self.report, self.o.out / f".scratch-{self.run_id}",
+                                     self.progress)
+                try:
+                    for path in self.o.events:
+                        self._intake(path)
+                    c = self.engine.counters
+                    self.stats.lines, self.stats.unproven, self.stats.counted = c.lines, c.unproven, c.counted
+                    self.stats.after_payment, self.stats.other_wave = c.after_payment, c.other_wave
+                    ledger.commit()
+                    self._settle()
+                finally:
+                    self.engine.close()
+                    shutil.rmtree(self.o.out / f".scratch-{self.run_id}", ignore_errors=True)
                 self._orders()
                 self._unpaid()
                 self.stats.refused = sum(n for (kind, _), n in self.report.counts.items() if kind == "event")
@@ -173,143 +192,17 @@ class PaymentRun:
         self.ledger.commit()
 
     def _intake(self, path: Path) -> None:
-        ledger, name = self.ledger, str(path)
+        name = str(path)
         self.progress(f"verifying the signed segments of {name}")
         proof = authenticate(path, self.o.infrastructure)
         self.stats.proofs.append(proof)
         self.progress(f"{proof.proven_lines:,} lines proven by {proof.proven_segments:,} of {proof.entries:,} "
                       f"segment(s) in {proof.seconds:.1f} s")
-        spans, k = proof.spans, 0
-        span = spans[0]
-        file_id = ledger.add_file(self.run_id, name)
-        pending = 0
-        self.progress(f"reading {name}")
-        for line, raw in read_lines(path, wrap=lambda fh: Reread(fh, proof)):
-            self.stats.lines += 1
-            while span.last is not None and line > span.last:
-                k += 1
-                span = spans[k]
-            item = parse_event(raw)
-            if span.reason is not None:
-                self._unproven(item, span.reason, span.detail, name, line)
-            elif isinstance(item, Rejected):
-                self.report.add(Refusal("event", item.reason, item.detail, name, line, item.source, item.id))
-            elif item.source not in span.sources:
-                self._unproven(item, reasons.SOURCE_UNTRUSTED, _untrusted(item.source, span), name, line)
-            else:
-                self._event(item, file_id, name, line)
-            pending += 1
-            if self.stats.lines % 1_000_000 == 0:
-                self.progress(f"{self.stats.lines:,} lines read")
-            if pending >= self.o.commit_every and (span.reason is not None or line == span.last):
-                ledger.commit()  # only at the end of a proven span: its bytes were checked again (Reread)
-                pending = 0
-        ledger.commit()
-
-    def _unproven(self, item: Event | Rejected, reason: str, detail: str, file: str, line: int) -> None:
-        """A line the infrastructure does not vouch for: reported with what it claims, never recorded."""
-        self.stats.unproven += 1
-        if isinstance(item, Event):
-            self._refuse(item, reason, detail, file, line)
-        else:
-            self.report.add(Refusal("event", reason, detail, file, line, item.source, item.id))
-
-    def _refuse(self, ev: Event, reason: str, detail: str, file: str, line: int) -> None:
-        d = ev.data
-        self.report.add(Refusal("event", reason, detail, file, line, ev.source, ev.id, format_us(ev.time_us),
-                                d["wave"], d["vendor_id"], d["software"]["id"], d["software"]["version"],
-                                d["site"]["id"]))
-
-    def _event(self, ev: Event, file_id: int, file: str, line: int) -> None:
-        data = ev.data
-        if data["wave"] != self.rules.id:
-            if data["wave"] in self.known_waves:
-                self.stats.other_wave += 1
-            else:
-                self._refuse(ev, reasons.UNKNOWN_WAVE, f"wave {data['wave']!r} is not in the catalog", file, line)
-            return
-        if data["kind"] not in self.kinds:
-            self._refuse(ev, reasons.INVALID_DATA, f"kind {data['kind']!r} is not a data kind of the wave's pack "
-                                                   f"({', '.join(sorted(self.kinds))})", file, line)
-            return
-        if ev.time_us > self.as_of_us:
-            self._refuse(ev, reasons.FUTURE_DATED, f"event time {format_us(ev.time_us)} is after the run's as-of "
-                                                   f"time {format_us(self.as_of_us)}", file, line)
-            return
         self.ledger.begin()
-        j = self._judge(ev)
-        if j.outcome == reasons.COUNTED and j.inst is None:
-            previous = self.ledger.recorded(ev.source, ev.id)  # before creating an installation for it
-            if previous is not None:
-                self._again(ev, previous, file_id, file, line)
-                return
-            j.inst = self.ledger.create_installation(self.rules.id, data, self.run_id)
-        if self.ledger.insert_event(ev.source, ev.id, ev.digest, ev.time_us, j.outcome, j.inst_row, j.label_row,
-                                    self.run_id, file_id, line):
-            self._apply(ev, j, file, line)
-            return
-        previous = self.ledger.recorded(ev.source, ev.id)
-        if previous is not None:
-            self._again(ev, previous, file_id, file, line)
-
-    def _judge(self, ev: Event) -> Judgement:
-        """The outcome of an event of this wave, from the labels, the wave and its installation; writes nothing."""
-        verdict = self.rules.evaluate(ev.data, ev.time_us, self.book)
-        if verdict.reason is not None or verdict.label is None:
-            return Judgement(verdict.reason or reasons.NO_LABEL, verdict.detail)
-        data = ev.data
-        inst = self.ledger.installation(self.rules.id, data["software"]["id"], data["site"]["id"])
-        label_row = self.label_rows[verdict.label.id]
-        if inst is None:
-            return Judgement(reasons.COUNTED, "", None, label_row)
-        mismatch = inst.mismatch(data)
-        if mismatch:
-            return Judgement(reasons.INCONSISTENT_INSTALLATION, mismatch)
-        return Judgement(reasons.AFTER_PAYMENT if inst.status == PAID else reasons.COUNTED, "", inst, label_row)
-
-    def _apply(self, ev: Event, j: Judgement, file: str, line: int) -> None:
-        """The consequences of a newly decided outcome: count it, or report it."""
-        if j.outcome == reasons.AFTER_PAYMENT:
-            self.stats.after_payment += 1
-        elif j.outcome == reasons.COUNTED and j.inst is not None and j.label_row is not None:
-            self.stats.counted += 1
-            self._count(ev, j.inst, j.label_row)
-        else:
-            self._refuse(ev, j.outcome, j.detail, file, line)
-
-    def _again(self, ev: Event, previous: Recorded, file_id: int, file: str, line: int) -> None:
-        """An event whose (source, id) is already recorded: duplicate, conflict, or a refusal judged again."""
-        where = f"run {previous.run}, {previous.file} line {previous.line}"
-        if previous.digest != ev.digest:
-            self._refuse(ev, reasons.CONFLICTING_DUPLICATE, f"same source and id as the event recorded at {where}, "
-                                                            "with different content", file, line)
-            return
-        if previous.outcome in _SETTLED or previous.run == self.run_id:
-            self._refuse(ev, reasons.DUPLICATE_EVENT, f"already recorded at {where} ({previous.outcome})", file, line)
-            return
-        j = self._judge(ev)  # refused by an earlier run: labels or the ledger may have changed since
-        if j.outcome == reasons.COUNTED and j.inst is None:
-            j.inst = self.ledger.create_installation(self.rules.id, ev.data, self.run_id)
-        self.ledger.update_event(ev.source, ev.id, j.outcome, j.inst_row, j.label_row, self.run_id, file_id, line)
-        self._apply(ev, j, file, line)
-
-    def _count(self, ev: Event, inst: Installation, label_row: int) -> None:
-        """A counted event: the installation's count, best window and earliest completion of its proof."""
-        inst.counted += 1
-        inst.dirty = True
-        key = (ev.time_us, ev.source, ev.id)
-        if inst.completion is not None and key > inst.completion:
-            return  # cannot be part of the proof: the proof ends at the earliest completion
-        self.ledger.add_candidate(inst.rowid, key, label_row, ev.raw)
-        n, span = self.rules.threshold(inst.category)
-        keys = self.ledger.window(inst.rowid, ev.time_us - span, ev.time_us + span, inst.completion)
-        pos = keys.index(key)
-        inst.best = max(inst.best, best_count(keys, pos, span))
-        completion = earliest_completion(keys, pos, n, span)
-        if completion is not None and (inst.completion is None or completion < inst.completion):
-            inst.completion = completion
-            if inst.status == PENDING:
-                inst.status = QUALIFIED
+        file_id = self.ledger.add_file(self.run_id, name)
+        self.ledger.commit()
+        self.progress(f"reading {name}")
+        self.engine.file(path, file_id, proof, self.o.commit_every)
 
     # ------------------------------------------------------------------ step 2: settlement
     def _settle(self) -> None:
@@ -317,12 +210,16 @@ class PaymentRun:
         paid_by_software: dict[str, int] = {}
         after = _LOW
         created = _now()
+        due_all = ledger.due(wave, _LOW, -1)
+        self.engine.prepare_proofs([(d.rowid, *d.completion, *rules.threshold(d.category)) for d in due_all])
+        del due_all
         while True:
             ledger.begin()
             page = ledger.due(wave, after, self.o.settle_page)
             if not page:
                 ledger.commit()
                 return
+            proofs = self.engine.proofs([d.rowid for d in page])
             for due in page:
                 after = (*due.completion, due.rowid)
                 price = rules.price_cents(due.category, due.site_size)
@@ -335,7 +232,7 @@ class PaymentRun:
                         ledger.set_status(due.rowid, CAP_REACHED)
                     continue
                 n, span = rules.threshold(due.category)
-                ledger.pay(wave, due, price, rules.currency, n, span, self.run_id, created)
+                ledger.pay(wave, due, price, rules.currency, n, span, self.run_id, created, proofs.get(due.rowid, []))
                 paid_by_software[due.software_id] += price
                 self.stats.paid += 1
                 self.stats.paid_cents += price
@@ -426,29 +323,6 @@ class PaymentRun:
             "orders_held": s.held, "amount_held": f"{s.held_cents / 100:.2f}",
             "refusals": self.report.by_reason(), "ledger_rows": self.ledger.counts(),
         }
-
-
-_SETTLED = (reasons.COUNTED, reasons.AFTER_PAYMENT)
-
-
-def _untrusted(source: str, span: Span) -> str:
-    vouched = ", ".join(sorted(span.sources)) or "none"
-    return (f"source {source!r} is not one that segment {span.seq}'s signing key vouches for (and the segment "
-            f"declares): {vouched}")
-
-
-@dataclass(slots=True)
-class Judgement:
-    """An event's outcome (counted, after-payment or a refusal code) and what it applies to."""
-
-    outcome: str
-    detail: str = ""
-    inst: Installation | None = None
-    label_row: int | None = None
-
-    @property
-    def inst_row(self) -> int | None:
-        return self.inst.rowid if self.inst is not None and self.outcome in _SETTLED else None
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -20,6 +20,7 @@ from conformity.infrastructure_keys import load_keys
 from conformity.labels import parse_time
 from conformity.payments import RunOptions, RunStats, run_payments
 from conformity.payments.payees import load_payees, load_payer
+from conformity.payments.store import recorded_events
 from conformity.signing import KeyRing
 from tests.payments.builders import (
     AGENCY,
@@ -172,7 +173,7 @@ def ledger_state(path: Path) -> dict[str, Any]:
         installations = sorted(db.execute(
             "SELECT wave, software_id, site_id, vendor_id, category, site_size, status, counted, best, "
             "q_time, q_source, q_id FROM installations").fetchall())
-        events = sorted(db.execute("SELECT source, id, digest, time_us, outcome FROM events").fetchall())
     finally:
         db.close()
+    events = recorded_events(path)  # the ledger's columnar event files
     return {"payments": payments, "installations": installations, "events": events}

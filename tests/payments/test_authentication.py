@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 
 from conformity.infrastructure_keys import parse_keys
 from conformity.payments.authenticate import authenticate
+from conformity.payments.store import recorded_events
 from conformity.segments import Sealer, sidecar_path, write_sealed
 from tests.payments.builders import (
     FORGER,
@@ -43,11 +43,7 @@ def lines(path: Path) -> list[bytes]:
 
 
 def recorded_sources(ws: Workspace) -> set[str]:
-    db = sqlite3.connect(f"file:{ws.ledger}?mode=ro", uri=True)
-    try:
-        return {r[0] for r in db.execute("SELECT DISTINCT source FROM events")}
-    finally:
-        db.close()
+    return {e[0] for e in recorded_events(ws.ledger)}
 
 
 def paid_sites(r: Any) -> list[str]:

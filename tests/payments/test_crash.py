@@ -21,11 +21,14 @@ SOFTWARE = 60
 
 
 def count(ledger: Path, table: str) -> int:
+    """Rows of a ledger table; for "events", the events its registered event files record."""
     if not ledger.exists():
         return 0
     try:
         db = sqlite3.connect(ledger, timeout=0.1)
         try:
+            if table == "events":
+                return int(db.execute("SELECT coalesce(sum(new_events), 0) FROM event_files").fetchone()[0])
             return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
         finally:
             db.close()

@@ -9,6 +9,7 @@ import pytest
 
 from conformity.payments.ledger import Ledger
 from conformity.payments.ledger_schema import SCHEMA_VERSION
+from conformity.payments.store import recorded_events
 from tests.payments.builders import events_for, installation
 from tests.payments.conftest import Workspace
 
@@ -57,8 +58,10 @@ def test_an_event_proves_one_payment_and_is_recorded_once(paid_ledger: Path) -> 
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
         db.execute("INSERT INTO payment_events SELECT (SELECT max(id) FROM payments), 99, source, id, time_us, "
                    "label_id, body FROM payment_events WHERE payment = (SELECT min(id) FROM payments) LIMIT 1")
-    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE|PRIMARY"):
-        db.execute("INSERT INTO events SELECT * FROM events LIMIT 1")
+    with pytest.raises(sqlite3.IntegrityError, match="never deleted"):  # the events seen: columnar, registered
+        db.execute("DELETE FROM event_files")
+    events = recorded_events(paid_ledger)
+    assert len(events) == 10 and len({(e[0], e[1]) for e in events}) == 10
 
 
 def test_the_schema_is_versioned(paid_ledger: Path, ws: Workspace) -> None:
@@ -84,3 +87,29 @@ def test_one_run_at_a_time(tmp_path: Path) -> None:
         Ledger(tmp_path / "l.sqlite3")
     with Ledger(tmp_path / "l.sqlite3") as again:  # released when the first closes
         assert again.counts()["payments"] == 0
+
+
+def test_a_ledger_of_an_earlier_version_keeps_the_events_it_recorded(ws: Workspace) -> None:
+    """Schema 2 kept events as rows of `events`: the first run on the event store adopts them, pays nothing twice."""
+    import shutil
+
+    from conformity.payments.store import store_dir
+
+    ws.label()
+    f = ws.events("e.jsonl", events_for(installation("750100011"), 5) + events_for(installation("690200022"), 3))
+    first = ws.run(f)
+    assert first.returncode == 0, first.stderr
+    events = recorded_events(ws.ledger)
+    db = _db(ws.ledger)  # as schema 2 left it: the events in SQLite, no event files
+    db.execute("DROP TRIGGER event_files_never_deleted")
+    db.execute("DELETE FROM event_files")
+    db.executemany("INSERT INTO events (source, id, digest, time_us, outcome, installation, label, run, file, line) "
+                   "SELECT ?, ?, ?, ?, ?, i.id, NULL, 1, 1, 1 FROM installations i WHERE i.site_id = ?",
+                   [(*e, "750100011" if "750100011" in e[1] else "690200022") for e in events])
+    db.close()
+    shutil.rmtree(store_dir(ws.ledger))
+    again = ws.run(f)
+    assert again.returncode == 0, again.stderr
+    assert again.summary["installations_paid"] == 0
+    assert again.reasons() == {"duplicate-event": 8}
+    assert sorted(recorded_events(ws.ledger)) == sorted(events)

@@ -134,3 +134,22 @@ def test_events_option_takes_a_folder_of_jsonl_files(ws: Workspace) -> None:
     assert r.returncode == 0, r.stderr
     assert r.summary["events_files"] == [str(ws.root / "events" / n) for n in ("a.jsonl", "b.jsonl")]
     assert r.summary["installations_paid"] == 1
+
+
+def test_housing_events_are_paid_like_health_ones(ws: Workspace) -> None:
+    """A housing-pack wave (2026-W3): DPE filings prove use of a diagnostician's software; a kind of
+    another pack is invalid-data for it, and a housing kind is invalid-data for a health wave."""
+    ws.label(software="acme-dpe", category="DIAGNOSTICIAN", wave="2026-W3")
+    site = installation("SIRET-1", "M", software="acme-dpe", category="DIAGNOSTICIAN", wave="2026-W3")
+    start = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    dpe = events_for(site, 6, start=start, kind="dpe", document_type="DPE-2.6")
+    stray = events_for(site, 1, start=start, first=100, kind="document")
+    r = ws.run(ws.events("housing.jsonl", dpe + stray), wave="2026-W3")
+    assert r.returncode == 0, r.stderr
+    assert [(o["software_id"], o["site_id"], o["amount"]) for o in r.orders] == [("acme-dpe", "SIRET-1", "1800.00")]
+    assert r.summary["events_counted"] == 6
+    [refused] = [x for x in r.refusals if x["kind"] == "event"]
+    assert refused["reason"] == "invalid-data" and refused["event_id"] == "evt-acme-dpe-SIRET-1-100"
+    assert "kind 'document' is not a data kind of the wave's pack (dpe, quote, works)" == refused["detail"]
+    health = ws.run(ws.events("stray.jsonl", events_for(installation("750100011"), 1, kind="dpe")))
+    assert health.reasons() == {"invalid-data": 1}

@@ -1,0 +1,726 @@
+"""Intake as set operations on DuckDB: each batch of lines parsed, validated, de-duplicated, judged and recorded.
+
+Per batch (whole signed segments, hashed again as they were read: ``loader``):
+
+1. **Parse and validate.** The lines become an Arrow string column; DuckDB parses each one against
+   the shape of a data-received event and keeps on the fast path only the lines that are, byte for
+   byte, the compact serialisation of the values it read (so their meaning in Python is known
+   exactly) and that pass every rule of the envelope and the data schema, written as SQL predicates
+   no looser than the Python checks. Every other line (another key order, spaces, an escape, an
+   extension attribute, a bad value…) goes through ``intake.parse_event``, the reference
+   implementation, which gives the same event or the exact refusal and its detail.
+2. **Authenticate.** Each line joins its span (``authenticate``: proven, or refused with a reason)
+   and the sources the span's key vouches for.
+3. **De-duplicate.** Keys already seen are found through a sorted array of 64-bit key hashes of the
+   event store, then looked up exactly in the few store files that may hold them (``store``);
+   repeats inside the batch by a window over (source, id).
+4. **Judge.** Funding window, label, price and rule depend on a handful of attributes and on time
+   only through a few instants (window bounds, label issue, expiry, revocation): the verdict of
+   each distinct combination is computed once per interval by ``WaveRules.evaluate`` (the reference)
+   and joined to the events by range. Installations: the first eligible event of a new one creates
+   it; events that disagree with their installation are refused; events of a paid one are
+   after-payment.
+5. **Record.** Outcomes go to one Parquet file of the event store; installations touched get their
+   count, best window and earliest completion recomputed from their counted events near the new
+   ones (``proof``: a window only contains events within its span); one SQLite transaction
+   registers the file and the installations. Refusals are a table of the batch, their details computed
+   once per distinct value (and each event's time put in by SQL), written to the report by two COPYs
+   (CSV rows, JSON objects) in line order: no Python step per event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from conformity.payments import reasons
+from conformity.payments.authenticate import FileProof, Span
+from conformity.payments.eligibility import WaveRules
+from conformity.payments.envelope import EVENT_TYPE, format_us
+from conformity.payments.intake import MAX_LINE_BYTES, Event, Rejected, parse_event
+from conformity.payments.labelbook import LabelBook
+from conformity.payments.ledger import Ledger
+from conformity.payments.loader import Batch, batches
+from conformity.payments.report import RefusalReport
+from conformity.payments.store import EventStore, finish_file, parquet_list
+
+SETTLED = (reasons.COUNTED, reasons.AFTER_PAYMENT)
+MEMORY_LIMIT = "512MB"
+ROW_GROUP = 16_384  # rows per Parquet row group of the store: bounded reads of the bodies
+NEVER = 1 << 62
+#: stands for an event's time in a verdict's detail (judged per interval), replaced by the time of each event
+WHEN = "\ue000when\ue000"
+#: integer columns of the small tables filled from Python (``Engine._insert``)
+_INT_COLUMNS = {"line": "BIGINT", "span": "BIGINT", "file": "BIGINT", "id": "BIGINT"}
+#: a batch's refusals (the report's columns but kind and file, the same for all)
+_REFUSED = (("line", "BIGINT"), ("reason", "VARCHAR"), ("detail", "VARCHAR"), ("source", "VARCHAR"),
+            ("event_id", "VARCHAR"), ("time", "VARCHAR"), ("wave", "VARCHAR"), ("vendor_id", "VARCHAR"),
+            ("software_id", "VARCHAR"), ("software_version", "VARCHAR"), ("site_id", "VARCHAR"))
+#: envelope.format_us in SQL: RFC 3339 UTC, milliseconds or microseconds only when present
+_FMT_US = ("CREATE OR REPLACE TEMP MACRO fmt_us(t) AS lpad(year(make_timestamp(t))::VARCHAR, 4, '0') || "
+           "strftime(make_timestamp(t), '-%m-%dT%H:%M:%S') || CASE WHEN (t % 1000000 + 1000000) % 1000000 = 0 "
+           "THEN '' WHEN t % 1000 = 0 THEN '.' || lpad((((t % 1000000 + 1000000) % 1000000) // 1000)::VARCHAR, 3, "
+           "'0') ELSE '.' || lpad(((t % 1000000 + 1000000) % 1000000)::VARCHAR, 6, '0') END || 'Z'")
+
+_S = ('{"specversion":"VARCHAR","type":"VARCHAR","source":"VARCHAR","id":"VARCHAR","time":"VARCHAR",'
+      '"subject":"VARCHAR","datacontenttype":"VARCHAR","dataschema":"VARCHAR","data":{"installation_id":"VARCHAR",'
+      '"vendor_id":"VARCHAR","software":{"id":"VARCHAR","name":"VARCHAR","version":"VARCHAR",'
+      '"registration_id":"VARCHAR"},"site":{"id":"VARCHAR","size":"VARCHAR","name":"VARCHAR"},"wave":"VARCHAR",'
+      '"category":"VARCHAR","kind":"VARCHAR","document_type":"VARCHAR","bytes":"BIGINT","sha256":"VARCHAR",'
+      '"reference":"VARCHAR"}}')
+
+
+#: the canonical form the digest is taken of (intake._CANONICAL: sorted keys, compact, not ASCII-escaped), as
+#: a struct whose JSON (``to_json``) is that form for the lines of the fast path (no escape in them)
+_CANONICAL = (
+    "to_json({'data': {'bytes': j.data.bytes, 'category': j.data.category, 'document_type': j.data.document_type, "
+    "'installation_id': j.data.installation_id, 'kind': j.data.kind, 'reference': j.data.reference, "
+    "'sha256': j.data.sha256, 'site': {'id': j.data.site.id, 'name': j.data.site.name, 'size': j.data.site.size}, "
+    "'software': {'id': j.data.software.id, 'name': j.data.software.name, "
+    "'registration_id': j.data.software.registration_id, 'version': j.data.software.version}, "
+    "'vendor_id': j.data.vendor_id, 'wave': j.data.wave}, 'datacontenttype': j.datacontenttype, "
+    "'dataschema': j.dataschema, 'id': j.id, 'source': j.source, 'specversion': j.specversion, "
+    "'subject': j.subject, 'time': j.time, 'type': j.type})")
+#: the line is, byte for byte, the compact JSON of the values DuckDB read in the producer's key order (so no
+#: other key, no repeated key, no space, no other number form) and holds no escape nor a character JSON
+#: writers may escape differently: its meaning in Python is then exactly those values
+_PRODUCED = ("to_json(j) || chr(10) = raw AND NOT contains(raw, '\\') "
+             "AND NOT regexp_matches(raw, '[\\x7f\\x{2028}\\x{2029}]')")
+
+
+def _between(expr: str, low: int, high: int) -> str:
+    return f"strlen({expr}) BETWEEN {low} AND {high}"
+
+
+#: the envelope and data rules (envelope.py, data-received.schema.json), never looser than the Python checks:
+#: lengths in bytes (at least the number of characters), ASCII-only where Python accepts more.
+_RULES = " AND ".join([
+    "j.specversion = '1.0'", f"j.type = '{EVENT_TYPE}'",
+    "regexp_full_match(j.source, '[\\x21-\\x7e]+')", "strlen(j.id) > 0",
+    "regexp_full_match(j.time, '[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{3})?Z')",
+    "j.subject = j.data.installation_id", "j.datacontenttype = 'application/json'",
+    "regexp_full_match(j.dataschema, '[A-Za-z][A-Za-z0-9+.-]*:[\\x21-\\x7e]+')",
+    _between("j.data.installation_id", 1, 100), _between("j.data.vendor_id", 1, 100),
+    _between("j.data.software.id", 1, 100), _between("j.data.software.name", 1, 200),
+    _between("j.data.software.version", 1, 50), _between("j.data.software.registration_id", 0, 100),
+    _between("j.data.site.id", 1, 50), "regexp_full_match(j.data.site.size, '[A-Z][A-Z0-9_]*')",
+    _between("j.data.site.name", 0, 200), "regexp_full_match(j.data.wave, '[0-9]{4}-W[0-9]+')",
+    "regexp_full_match(j.data.category, '[A-Z][A-Z0-9_]*')", "regexp_full_match(j.data.kind, '[a-z][a-z0-9_]*')",
+    "(j.data.document_type IS NULL OR regexp_full_match(j.data.document_type, '[A-Za-z0-9][A-Za-z0-9._:-]{0,63}'))",
+    "j.data.bytes >= 0", "regexp_full_match(j.data.sha256, '[0-9a-f]{64}')", _between("j.data.reference", 1, 300),
+    # no control character in a free-text value (Python's json refuses them unescaped)
+    "NOT regexp_matches(j.id || j.data.installation_id || j.data.vendor_id || j.data.software.id || "
+    "j.data.software.name || j.data.software.version || j.data.software.registration_id || j.data.site.id || "
+    "j.data.site.name || j.data.reference, '[\\x00-\\x1f]')",
+])
+_TIME_US = "epoch_us(try_strptime(j.time, ['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ']))"
+
+EVENT_COLUMNS = (("line", pa.int64()), ("span", pa.int64()), ("source", pa.string()), ("id", pa.string()),
+                 ("time_us", pa.int64()), ("digest", pa.binary()), ("body", pa.string()), ("inst_ref", pa.string()),
+                 ("vendor", pa.string()), ("sw_id", pa.string()), ("sw_name", pa.string()),
+                 ("sw_version", pa.string()), ("site_id", pa.string()), ("site_size", pa.string()),
+                 ("site_name", pa.string()), ("wave", pa.string()), ("category", pa.string()), ("kind", pa.string()),
+                 ("doc_type", pa.string()))
+_FAST_SELECT = (
+    "line, span, j.source AS source, j.id AS id, " + _TIME_US + " AS time_us, "
+    "left(raw, -1) AS body, j.data.installation_id AS inst_ref, j.data.vendor_id AS vendor, "
+    "j.data.software.id AS sw_id, j.data.software.name AS sw_name, j.data.software.version AS sw_version, "
+    "j.data.site.id AS site_id, j.data.site.size AS site_size, j.data.site.name AS site_name, j.data.wave AS wave, "
+    "j.data.category AS category, j.data.kind AS kind, j.data.document_type AS doc_type")
+
+
+@dataclass(slots=True)
+class Counters:
+    """What intake did, for the run's statistics."""
+
+    lines: int = 0
+    unproven: int = 0
+    counted: int = 0
+    after_payment: int = 0
+    other_wave: int = 0
+
+
+class Engine:
+    """The intake of one run on one DuckDB connection (in memory, spilling to ``scratch``)."""
+
+    def __init__(self, ledger: Ledger, store: EventStore, rules: WaveRules, book: LabelBook,
+                 label_rows: dict[str, int], known_waves: frozenset[str], kinds: frozenset[str], as_of_us: int,
+                 run_id: int, report: RefusalReport, scratch: Path, progress: Callable[[str], None]):
+        self.ledger, self.store, self.rules, self.book = ledger, store, rules, book
+        self.kinds = kinds
+        self.label_rows, self.known_waves, self.as_of_us, self.run_id = label_rows, known_waves, as_of_us, run_id
+        self.report, self.progress = report, progress
+        self.counters = Counters()
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(scratch),
+                                          "preserve_insertion_order": False,
+                                          "threads": max(1, min(4, os.cpu_count() or 1))})
+        self.con.execute(_FMT_US)
+        self.scratch = scratch
+        self._verdicts: dict[tuple[str, ...], list[tuple[int, int, str | None, int | None, str]]] = {}
+        self._rules_table()
+        self._load_seen()
+        self._label_names = ledger.label_names()
+
+    def close(self) -> None:
+        self.con.close()
+
+    # ------------------------------------------------------------------ setup
+    def _rules_table(self) -> None:
+        rows = []
+        for category in sorted({c for c in self.rules.wave.categories} | set(self.rules.wave.funding.prices)):
+            n, span = self.rules.threshold(category)
+            rows.append((category, n, span))
+        self.spans_by_category = {c: s for c, _, s in rows}
+        self.max_span = max((s for _, _, s in rows), default=0)
+        self.con.register("rules_src", pa.table({"category": [r[0] for r in rows], "n": [r[1] for r in rows],
+                                                  "span": [r[2] for r in rows]}))
+        self.con.execute("CREATE TEMP TABLE rules AS SELECT * FROM rules_src")
+        self.con.unregister("rules_src")
+
+    def _files(self) -> list[Path]:
+        return self.store.files()
+
+    def _load_seen(self) -> None:
+        """The sorted 64-bit hashes of every recorded key, with the file (seq) each row is in."""
+        files = self._files()
+        if files:
+            t = self.con.sql(f"SELECT hash(source, id) AS h, seq FROM read_parquet({parquet_list(files)})").to_arrow_table()
+            h = t.column("h").to_numpy().astype(np.uint64)
+            s = t.column("seq").to_numpy().astype(np.int32)
+            del t
+            order = np.argsort(h, kind="stable")
+            self.seen_h, self.seen_s = h[order], s[order]
+        else:
+            self.seen_h, self.seen_s = np.empty(0, np.uint64), np.empty(0, np.int32)
+
+    def _remember(self, h: np.ndarray, seq: int) -> None:
+        if not len(h):
+            return
+        h = np.sort(h.astype(np.uint64))
+        pos = np.searchsorted(self.seen_h, h)
+        self.seen_h = np.insert(self.seen_h, pos, h)
+        self.seen_s = np.insert(self.seen_s, pos, np.full(len(h), seq, dtype=np.int32))
+
+    # ------------------------------------------------------------------ one file
+    def file(self, path: Path, file_id: int, proof: FileProof, min_lines: int) -> None:
+        self.path, self.file_id, self.proof = path, file_id, proof
+        spans = proof.spans
+        self.span_firsts = np.array([s.first for s in spans], dtype=np.int64)
+        self.con.execute("CREATE OR REPLACE TEMP TABLE spans (span BIGINT, reason VARCHAR)")
+        self.con.execute("CREATE OR REPLACE TEMP TABLE span_sources (span BIGINT, source VARCHAR)")
+        self._bulk_spans(spans)
+        pairs = [(k, src) for k, s in enumerate(spans) for src in sorted(s.sources)]
+        if pairs:
+            self.con.register("ss_src", pa.table({"span": [p[0] for p in pairs], "source": [p[1] for p in pairs]}))
+            self.con.execute("INSERT INTO span_sources SELECT * FROM ss_src")
+            self.con.unregister("ss_src")
+        for batch in batches(path, proof, min_lines):
+            self._batch(batch)
+
+    def _bulk_spans(self, spans: list[Span]) -> None:
+        self.con.register("spans_src", pa.table({"span": list(range(len(spans))), "reason": [s.reason for s in spans]}))
+        self.con.execute("INSERT INTO spans SELECT * FROM spans_src")
+        self.con.unregister("spans_src")
+
+    # ------------------------------------------------------------------ one batch
+    def _batch(self, batch: Batch) -> None:
+        con = self.con
+        slow = self._lines_table(batch)
+        # json_transform (not strict: a value it cannot convert is NULL) on the valid lines only; _PRODUCED
+        # then keeps on the fast path only the lines whose every value it read exactly
+        con.execute(f"CREATE OR REPLACE TEMP TABLE px AS SELECT line, span, raw, CASE WHEN json_valid(raw) "
+                    f"THEN json_transform(raw, '{_S}') END AS j FROM batch_lines")
+        con.unregister("batch_lines")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE ev AS SELECT {_FAST_SELECT}, "
+                    f"unhex(left(sha256({_CANONICAL}), 32)) AS digest FROM px "
+                    f"WHERE j IS NOT NULL AND strlen(raw) <= {MAX_LINE_BYTES + 1} AND {_PRODUCED} "
+                    f"AND {_RULES} AND {_TIME_US} IS NOT NULL")
+        rest = con.execute("SELECT line, raw FROM px ANTI JOIN ev USING (line) ORDER BY line").fetchall()
+        con.execute("DROP TABLE px")
+        rejected = self._slow(rest + slow)
+        self.counters.lines += batch.count - self.blank
+        self._classify(rejected)
+
+    def _lines_table(self, batch: Batch) -> list[tuple[int, str | bytes]]:
+        """Register ``batch_lines`` (line, span, raw with its end); lines that are not UTF-8 are returned apart."""
+        n = batch.count
+        offsets = np.empty(n + 1, dtype=np.int64)
+        offsets[0] = 0
+        offsets[1:] = batch.ends
+        numbers = np.arange(batch.first, batch.first + n, dtype=np.int64)
+        raw = pa.Array.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(batch.data)])
+        apart: list[tuple[int, str | bytes]] = []
+        try:
+            text = raw.cast(pa.large_string())
+        except pa.ArrowInvalid:
+            values = raw.to_pylist()
+            keep = []
+            for i, v in enumerate(values):
+                try:
+                    v.decode("utf-8")
+                    keep.append(v)
+                except UnicodeDecodeError:
+                    apart.append((int(numbers[i]), v))
+                    keep.append(b"")
+            text = pa.array(keep, type=pa.large_binary()).cast(pa.large_string(), safe=False)
+        span = np.searchsorted(self.span_firsts, numbers, side="right") - 1
+        self.con.register("batch_lines", pa.table({"line": numbers, "span": span, "raw": text}))
+        return apart
+
+    def _slow(self, rest: list[tuple[int, str | bytes]]) -> list[tuple[int, int, Rejected]]:
+        """The lines off the fast path, through the reference parser: events into ``ev``, refusals returned."""
+        rows: dict[str, list[Any]] = {name: [] for name, _ in EVENT_COLUMNS}
+        rejected: list[tuple[int, int, Rejected]] = []
+        blank = 0
+        for line, raw in sorted(rest, key=lambda r: r[0]):
+            data = raw.encode("utf-8") if isinstance(raw, str) else raw
+            if data.endswith(b"\n"):
+                data = data[:-2] if data.endswith(b"\r\n") else data[:-1]
+            if not data.strip():
+                blank += 1
+                continue
+            span = int(np.searchsorted(self.span_firsts, line, side="right") - 1)
+            item = parse_event(None if len(data) > MAX_LINE_BYTES else data)
+            if isinstance(item, Rejected):
+                rejected.append((line, span, item))
+                continue
+            d = item.data
+            values = (line, span, item.source, item.id, item.time_us, item.digest, item.raw, d["installation_id"],
+                      d["vendor_id"], d["software"]["id"], d["software"]["name"], d["software"]["version"],
+                      d["site"]["id"], d["site"]["size"], d["site"]["name"], d["wave"], d["category"], d["kind"],
+                      d["document_type"])
+            for (name, _), v in zip(EVENT_COLUMNS, values, strict=True):
+                rows[name].append(v)
+        self.blank = blank
+        if rows["line"]:
+            self.con.register("slow_src", pa.table({n: pa.array(rows[n], type=t) for n, t in EVENT_COLUMNS}))
+            self.con.execute("INSERT INTO ev BY NAME SELECT * FROM slow_src")
+            self.con.unregister("slow_src")
+        return rejected
+
+    # ------------------------------------------------------------------ authentication, wave, time
+    def _classify(self, rejected: list[tuple[int, int, Rejected]]) -> None:
+        con, c = self.con, self.counters
+        known = ", ".join("'" + w.replace("'", "''") + "'" for w in sorted(self.known_waves)) or "NULL"
+        wave = self.rules.id.replace("'", "''")
+        kinds = ", ".join("'" + k.replace("'", "''") + "'" for k in sorted(self.kinds)) or "NULL"
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE c AS SELECT e.*, CASE WHEN s.reason IS NOT NULL THEN s.reason "
+            f"WHEN ss.source IS NULL THEN '{reasons.SOURCE_UNTRUSTED}' "
+            f"WHEN e.wave <> '{wave}' THEN CASE WHEN e.wave IN ({known}) THEN '~other' ELSE '{reasons.UNKNOWN_WAVE}' END "
+            f"WHEN e.kind NOT IN ({kinds}) THEN '~kind' "
+            f"WHEN e.time_us > {self.as_of_us} THEN '{reasons.FUTURE_DATED}' END AS early "
+            "FROM ev e JOIN spans s USING (span) LEFT JOIN span_sources ss ON ss.span = e.span AND ss.source = e.source")
+        con.execute("DROP TABLE ev")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE refused ({', '.join(f'{n} {t}' for n, t in _REFUSED)})")
+        spans = self.proof.spans
+        rows = []
+        for line, span, item in rejected:  # refused by the reference parser: the few lines off the fast path
+            reason, detail = item.reason, item.detail
+            if spans[span].reason is not None:
+                c.unproven += 1
+                reason, detail = spans[span].reason or "", spans[span].detail
+            rows.append((line, reason, detail, item.source, item.id))
+        self._insert("refused", ("line", "reason", "detail", "source", "event_id"), rows)
+        counts = dict(con.execute("SELECT early, count(*) FROM c WHERE early IS NOT NULL GROUP BY early").fetchall())
+        c.other_wave += counts.pop("~other", 0)
+        c.unproven += sum(n for e, n in counts.items() if e not in (reasons.UNKNOWN_WAVE, "~kind", reasons.FUTURE_DATED))
+        if counts:
+            self._early_refusals()
+        self._wave_events()
+
+    def _early_refusals(self) -> None:
+        """Refusals before judgement (``c.early``): span not proven, source untrusted, wave unknown, kind not the
+        pack's, future-dated."""
+        con, spans = self.con, self.proof.spans
+        # the detail of each distinct (reason, value, span): Python per distinct value, never per event
+        untrusted, unknown = _lit(reasons.SOURCE_UNTRUSTED), _lit(reasons.UNKNOWN_WAVE)
+        k = (f"CASE c.early WHEN {untrusted} THEN c.source WHEN {unknown} THEN c.wave WHEN '~kind' THEN c.kind "
+             "ELSE '' END")
+        sp = f"CASE WHEN c.early IN ({unknown}, '~kind') THEN -1 ELSE c.span END"
+        details = []
+        for early, key, span in con.execute(f"SELECT DISTINCT early, {k}, {sp} FROM c WHERE early IS NOT NULL "
+                                          f"AND early NOT IN ('~other', {_lit(reasons.FUTURE_DATED)})").fetchall():
+            if early == reasons.SOURCE_UNTRUSTED:
+                detail = _untrusted(key, spans[span])
+            elif early == reasons.UNKNOWN_WAVE:
+                detail = f"wave {key!r} is not in the catalog"
+            elif early == "~kind":
+                detail = f"kind {key!r} is not a data kind of the wave's pack ({', '.join(sorted(self.kinds))})"
+            else:
+                detail = spans[span].detail
+            details.append((early, key, span, detail))
+        self._insert("early_details", ("early", "k", "span", "detail"), details, create=True)
+        future = (f"'event time ' || fmt_us(c.time_us) || ' is after the run''s as-of time ' || "
+                  f"{_lit(format_us(self.as_of_us))}")
+        con.execute(
+            f"INSERT INTO refused SELECT c.line, CASE c.early WHEN '~kind' THEN {_lit(reasons.INVALID_DATA)} "
+            f"ELSE c.early END, coalesce(d.detail, {future}), {_event_fields('c')} FROM c LEFT JOIN early_details d "
+            f"ON d.early = c.early AND d.k = {k} AND d.span = {sp} WHERE c.early IS NOT NULL AND c.early <> '~other'")
+        con.execute("DROP TABLE early_details")
+
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], create: bool = False) -> None:
+        """Rows computed in Python into ``table`` (created when ``create``), as one Arrow table (one statement)."""
+        if create:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ("
+                             + ", ".join(f"{c} {_INT_COLUMNS.get(c, 'VARCHAR')}" for c in columns) + ")")
+        if rows:
+            src = pa.table({c: pa.array([r[i] for r in rows], type=pa.int64() if c in _INT_COLUMNS else pa.string())
+                            for i, c in enumerate(columns)})
+            self.con.register("insert_src", src)
+            self.con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM insert_src")
+            self.con.unregister("insert_src")
+
+
+    # ------------------------------------------------------------------ duplicates, judgement, record
+    def _previous(self) -> None:
+        """``prev``: what the store holds for the keys of this batch's wave events (latest row of each)."""
+        con = self.con
+        h = con.sql("SELECT hash(source, id) AS h FROM c WHERE early IS NULL").to_arrow_table().column(0)
+        hashes = h.to_numpy().astype(np.uint64) if len(h) else np.empty(0, np.uint64)
+        seqs: set[int] = set()
+        if len(hashes) and len(self.seen_h):
+            left = np.searchsorted(self.seen_h, hashes, side="left")
+            right = np.searchsorted(self.seen_h, hashes, side="right")
+            left, n = left[left < right], (right - left)[left < right]
+            if len(n):  # every row of the ranges found, without a Python step per event
+                starts = np.repeat(left - np.cumsum(n) + n, n)
+                seqs.update(int(s) for s in np.unique(self.seen_s[starts + np.arange(int(n.sum()))]))
+        con.execute("CREATE OR REPLACE TEMP TABLE prev (source VARCHAR, id VARCHAR, p_digest BLOB, p_outcome VARCHAR, "
+                    "p_run BIGINT, p_file BIGINT, p_line BIGINT)")
+        if not seqs:
+            return
+        names = {s: n for s, n in self.store_names().items() if s in seqs}
+        con.execute(
+            "INSERT INTO prev SELECT source, id, arg_max(digest, seq), arg_max(outcome, seq), arg_max(run, seq), "
+            f"arg_max(file, seq), arg_max(line, seq) FROM read_parquet({parquet_list(names.values())}) s "
+            "SEMI JOIN (SELECT source, id FROM c WHERE early IS NULL) k USING (source, id) GROUP BY source, id")
+
+    def store_names(self) -> dict[int, Path]:
+        from conformity.payments.store import registered
+
+        return {seq: self.store.dir / n for seq, n in registered(self.ledger.db)}
+
+    def _wave_events(self) -> None:
+        con, c, run = self.con, self.counters, self.run_id
+        self._previous()
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE w AS SELECT *, CASE WHEN p_digest IS NULL THEN first_line "
+            f"WHEN p_outcome NOT IN ('{reasons.COUNTED}', '{reasons.AFTER_PAYMENT}') AND p_run <> {run} "
+            "THEN match_line END AS r_line FROM ("
+            "SELECT c.*, p.p_digest, p.p_outcome, p.p_run, p.p_file, p.p_line, "
+            "arg_min(c.digest, c.line) OVER g AS first_digest, min(c.line) OVER g AS first_line, "
+            "min(CASE WHEN c.digest = p.p_digest THEN c.line END) OVER g AS match_line "
+            "FROM c LEFT JOIN prev p USING (source, id) WHERE c.early IS NULL "
+            "WINDOW g AS (PARTITION BY c.source, c.id))")
+        con.execute("DROP TABLE c")
+        self._verdict_table()
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE r AS SELECT w.*, v.reason AS v_reason, v.label AS v_label, v.detail AS v_detail "
+            "FROM w JOIN verdicts v "
+            "ON w.vendor = v.vendor AND w.sw_id = v.sw_id AND w.sw_version = v.sw_version AND w.category = v.category "
+            "AND w.site_size = v.site_size AND w.kind = v.kind AND coalesce(w.doc_type, '') = v.doc_key "
+            "AND w.time_us >= v.lo AND w.time_us < v.hi WHERE w.line = w.r_line")
+        self.ledger.begin()
+        self._installations()
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE ro AS SELECT r.*, i.id AS inst_id, i.vendor AS i_vendor, "
+            "i.category AS i_category, i.site_size AS i_size, CASE WHEN r.v_reason IS NOT NULL THEN r.v_reason "
+            f"WHEN r.vendor <> i.vendor OR r.category <> i.category OR r.site_size <> i.site_size "
+            f"THEN '{reasons.INCONSISTENT_INSTALLATION}' WHEN i.status = 'paid' THEN '{reasons.AFTER_PAYMENT}' "
+            f"ELSE '{reasons.COUNTED}' END AS outcome "
+            "FROM r LEFT JOIN inst i ON r.v_reason IS NULL AND i.sw_id = r.sw_id AND i.site_id = r.site_id")
+        con.execute("DROP TABLE r")
+        self._judged_refusals()
+        self._duplicates()
+        con.execute("DROP TABLE w")
+        counted, after = con.execute(
+            f"SELECT count(*) FILTER (WHERE outcome = '{reasons.COUNTED}'), "
+            f"count(*) FILTER (WHERE outcome = '{reasons.AFTER_PAYMENT}') FROM ro").fetchone() or (0, 0)
+        c.counted += counted
+        c.after_payment += after
+        self._update_installations()
+        parts = self._write_refusals()
+        self._record()
+        self.report.extend(*parts)
+        for part in parts[:2]:
+            part.unlink()
+
+    def _judged_refusals(self) -> None:
+        """The refusals of judgement (``ro``): the verdict's detail with each event's time, or the installation's
+        attribute that differs (its detail per distinct combination)."""
+        con = self.con
+        inconsistent = _lit(reasons.INCONSISTENT_INSTALLATION)
+        attrs = ("vendor", "category", "site_size", "i_vendor", "i_category", "i_size")
+        rows = []
+        for vendor, category, size, i_vendor, i_category, i_size in con.execute(
+                f"SELECT DISTINCT {', '.join(attrs)} FROM ro WHERE outcome = {inconsistent}").fetchall():
+            rows.append((vendor, category, size, i_vendor, i_category, i_size,
+                         next(f"{what} {theirs!r} differs from the installation's {mine!r}"
+                              for what, mine, theirs in (("vendor", i_vendor, vendor), ("category", i_category, category),
+                                                         ("site size", i_size, size)) if mine != theirs)))
+        self._insert("mismatch", (*attrs, "detail"), rows, create=True)
+        con.execute(
+            f"INSERT INTO refused SELECT ro.line, ro.outcome, CASE WHEN ro.outcome = {inconsistent} THEN m.detail "
+            f"ELSE replace(ro.v_detail, {_lit(WHEN)}, fmt_us(ro.time_us)) END, {_event_fields('ro')} "
+            f"FROM ro LEFT JOIN mismatch m USING ({', '.join(attrs)}) "
+            f"WHERE ro.outcome NOT IN ({_lit(reasons.COUNTED)}, {_lit(reasons.AFTER_PAYMENT)})")
+        con.execute("DROP TABLE mismatch")
+
+    def _duplicates(self) -> None:
+        """The repeats (``w``): of a line of this run, or of an event the store holds (a conflict when the
+        content differs); the store's file names per distinct file."""
+        con = self.con
+        files = [r[0] for r in con.execute("SELECT DISTINCT p_file FROM w WHERE p_file IS NOT NULL AND "
+                                           "(r_line IS NULL OR line <> r_line)").fetchall()]
+        self._insert("file_names", ("file", "path"), [(f, str(self.ledger.file_path(f))) for f in files], create=True)
+        where = (f"CASE WHEN here THEN 'run {self.run_id}, ' || {_lit(str(self.path))} || ' line ' || r_line "
+                 "ELSE 'run ' || p_run || ', ' || f.path || ' line ' || p_line END")
+        con.execute(
+            f"INSERT INTO refused SELECT line, CASE WHEN conflict THEN {_lit(reasons.CONFLICTING_DUPLICATE)} "
+            f"ELSE {_lit(reasons.DUPLICATE_EVENT)} END, CASE WHEN conflict THEN 'same source and id as the event "
+            f"recorded at ' || {where} || ', with different content' ELSE 'already recorded at ' || {where} || "
+            f"' (' || CASE WHEN here THEN r_outcome ELSE p_outcome END || ')' END, {_event_fields('x')} "
+            "FROM (SELECT w.*, w.digest <> coalesce(w.p_digest, w.first_digest) AS conflict, "
+            "w.r_line IS NOT NULL AND w.r_line < w.line AS here, ro.outcome AS r_outcome FROM w "
+            "LEFT JOIN ro ON ro.source = w.source AND ro.id = w.id WHERE w.r_line IS NULL OR w.line <> w.r_line) x "
+            "LEFT JOIN file_names f ON f.file = x.p_file")
+        con.execute("DROP TABLE file_names")
+
+    def _write_refusals(self) -> tuple[Path, Path, list[tuple[str, str, int]]]:
+        """The batch's refusals, in line order, as the report's CSV rows and JSON objects (two COPYs) and counts."""
+        con = self.con
+        csv_part, json_part = self.scratch / "refused.csv", self.scratch / "refused.jsonl"
+        name = _lit(str(self.path))
+        cols = [n for n, _ in _REFUSED]
+        csv_cols = ", ".join(f"nullif({c}, '')" for c in cols[3:])
+        json_cols = ", ".join(f"coalesce({c}, '') AS {c}" for c in cols[3:])
+        con.execute("SET preserve_insertion_order = true")  # the rows in line order
+        try:
+            con.execute(f"COPY (SELECT 'event' AS kind, reason, nullif(detail, ''), {name} AS file, line, {csv_cols} "
+                        f"FROM refused ORDER BY line) TO '{_sql_path(csv_part)}' (FORMAT csv, HEADER false)")
+            con.execute(f"COPY (SELECT 'event' AS kind, reason, coalesce(detail, '') AS detail, {name} AS file, "
+                        f"line, {json_cols} FROM refused ORDER BY line) TO '{_sql_path(json_part)}' (FORMAT json)")
+        finally:
+            con.execute("SET preserve_insertion_order = false")
+        counts = [("event", reason, n) for reason, n in
+                  con.execute("SELECT reason, count(*) FROM refused GROUP BY reason ORDER BY reason").fetchall()]
+        con.execute("DROP TABLE refused")
+        return csv_part, json_part, counts
+
+    def _verdict_table(self) -> None:
+        """``verdicts``: per combination of the attributes judgement reads, its verdict on each time interval."""
+        combos = self.con.execute("SELECT DISTINCT vendor, sw_id, sw_version, category, site_size, kind, "
+                                  "coalesce(doc_type, '') FROM w WHERE line = r_line").fetchall()
+        cols: dict[str, list[Any]] = {k: [] for k in ("vendor", "sw_id", "sw_version", "category", "site_size",
+                                                      "kind", "doc_key", "lo", "hi", "reason", "label", "detail")}
+        for combo in combos:
+            for lo, hi, reason, label, detail in self._intervals(combo):
+                for k, v in zip(cols, (*combo, lo, hi, reason, label, detail), strict=True):
+                    cols[k].append(v)
+        table = pa.table({k: pa.array(v, type=pa.int64() if k in ("lo", "hi", "label") else pa.string())
+                          for k, v in cols.items()})
+        self.con.register("verdicts_src", table)
+        self.con.execute("CREATE OR REPLACE TEMP TABLE verdicts AS SELECT * FROM verdicts_src")
+        self.con.unregister("verdicts_src")
+
+    def _intervals(self, combo: tuple[str, ...]) -> list[tuple[int, int, str | None, int | None, str]]:
+        """The verdict of ``WaveRules.evaluate`` for one combination, as constant pieces of time (its detail with
+        ``WHEN`` for the event's time)."""
+        if combo in self._verdicts:
+            return self._verdicts[combo]
+        vendor, sw, version, category, size, kind, doc = combo
+        wave = self.rules.id
+        data = {"wave": wave, "vendor_id": vendor, "software": {"id": sw, "version": version}, "category": category,
+                "site": {"size": size}, "kind": kind, "document_type": doc or None}
+        points = {self.rules.window_start_us, self.rules.window_end_us}
+        for w in self.book.valid.get((sw, wave, category), ()):
+            points.update((w.issued_us, w.end_us))
+            if w.revoked_us is not None:
+                points.add(w.revoked_us)
+        revoked = self.book.revoked_versions.get((sw, version, wave))
+        if revoked is not None:
+            points.add(revoked)
+        cuts = sorted(points)
+        pieces: list[tuple[int, int, str | None, int | None, str]] = []
+        for lo, hi in zip([-NEVER, *cuts], [*cuts, NEVER], strict=True):
+            if lo >= hi:
+                continue
+            verdict = self.rules.evaluate(data, lo if lo > -NEVER else cuts[0] - 1, self.book, when=WHEN)
+            label = self.label_rows[verdict.label.id] if verdict.reason is None and verdict.label else None
+            reason = verdict.reason if verdict.reason is not None or verdict.label is not None else reasons.NO_LABEL
+            if pieces and pieces[-1][2:] == (reason, label, verdict.detail):
+                pieces[-1] = (pieces[-1][0], hi, reason, label, verdict.detail)
+            else:
+                pieces.append((lo, hi, reason, label, verdict.detail))
+        self._verdicts[combo] = pieces
+        return pieces
+
+    def _installations(self) -> None:
+        """``inst``: the wave's installations, with those the first eligible event of a new one creates."""
+        con = self.con
+        con.register("inst_src", self.ledger.wave_installations(self.rules.id))
+        con.execute("CREATE OR REPLACE TEMP TABLE inst AS SELECT * FROM inst_src")
+        con.unregister("inst_src")
+        new = con.execute(
+            "SELECT sw_id, site_id, arg_min(inst_ref, line), arg_min(vendor, line), arg_min(category, line), "
+            "arg_min(site_size, line), arg_min(sw_name, line), arg_min(site_name, line) FROM r "
+            "ANTI JOIN inst USING (sw_id, site_id) WHERE v_reason IS NULL GROUP BY sw_id, site_id "
+            "ORDER BY min(line)").fetchall()
+        if new:
+            ids = self.ledger.create_installations(self.rules.id, new, self.run_id)
+            self._insert("new_inst", ("id", "sw_id", "site_id", "vendor", "category", "site_size"),
+                         [(i, n[0], n[1], n[3], n[4], n[5]) for i, n in zip(ids, new, strict=True)], create=True)
+            con.execute("INSERT INTO inst (id, sw_id, site_id, vendor, category, site_size, status, counted, best) "
+                        "SELECT id, sw_id, site_id, vendor, category, site_size, 'pending', 0, 0 FROM new_inst")
+            con.execute("DROP TABLE new_inst")
+
+    def _update_installations(self) -> None:
+        """Count, best window and earliest completion of the installations with newly counted events."""
+        con = self.con
+        files = self._files()
+        spans = sorted(set(self.spans_by_category.values()))
+        cnt = "CASE k.span " + " ".join(
+            f"WHEN {s} THEN count(*) OVER (PARTITION BY k.installation ORDER BY k.time_us RANGE BETWEEN CURRENT ROW "
+            f"AND {s} FOLLOWING)" for s in spans) + " END"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE nk AS SELECT ro.inst_id AS installation, ro.time_us, ro.source, "
+                    f"ro.id FROM ro WHERE outcome = '{reasons.COUNTED}'")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE rng AS SELECT nk.installation, count(*) AS added, "
+            "min(nk.time_us) - any_value(r.span) AS lo, max(nk.time_us) + any_value(r.span) AS hi "
+            "FROM nk JOIN inst i ON i.id = nk.installation JOIN rules r ON r.category = i.category "
+            "GROUP BY nk.installation")
+        bounds = con.execute("SELECT min(lo), max(hi), count(*) FROM rng").fetchone()
+        if not bounds or not bounds[2]:
+            return
+        prior = ""
+        if files:
+            prior = (f"UNION ALL SELECT s.installation, s.time_us, s.source, s.id FROM read_parquet({parquet_list(files)}) s "
+                     "JOIN rng ON s.installation = rng.installation AND s.time_us BETWEEN rng.lo AND rng.hi "
+                     f"WHERE s.outcome = '{reasons.COUNTED}' AND s.time_us BETWEEN {bounds[0]} AND {bounds[1]}")
+        rows = con.execute(
+            "SELECT installation, max(cnt), min(CASE WHEN back IS NOT NULL AND time_us - back <= span "
+            "THEN {'t': time_us, 's': source, 'i': id} END) FROM ("
+            f"SELECT k.*, lag(k.time_us, k.n - 1) OVER (PARTITION BY k.installation ORDER BY k.time_us, k.source, k.id) "
+            f"AS back, {cnt} AS cnt FROM (SELECT u.*, r.n, r.span FROM (SELECT * FROM nk {prior}) u "
+            "JOIN inst i ON i.id = u.installation JOIN rules r ON r.category = i.category) k) GROUP BY installation"
+        ).fetchall()
+        state = {r[0]: r[1:] for r in con.execute(
+            "SELECT i.id, i.status, i.counted, i.best, i.q_time, i.q_source, i.q_id, rng.added FROM inst i "
+            "JOIN rng ON rng.installation = i.id").fetchall()}
+        updates = []
+        for inst, best, completion in rows:
+            status, counted, old_best, q_time, q_source, q_id, added = state[inst]
+            old = None if q_time is None else (q_time, q_source, q_id)
+            new = None if completion is None else (completion["t"], completion["s"], completion["i"])
+            done = min((k for k in (old, new) if k is not None), default=None)
+            if done is not None and status == "pending":
+                status = "qualified"
+            updates.append((status, counted + added, max(old_best, best), *(done or (None, None, None)), inst))
+        self.ledger.update_installations(updates)
+
+    def _record(self) -> None:
+        """The batch's recorded events into a new store file; then one commit registers it with the installations."""
+        con = self.con
+        seq = self.store.next_seq()
+        final = self.store.dir / f"{self.run_id:06d}-{seq:08d}.parquet"
+        tmp = final.with_name("." + final.name + ".tmp")
+        rows, new = con.execute("SELECT count(*), count(*) FILTER (WHERE p_digest IS NULL) FROM ro").fetchone() or (0, 0)
+        if rows:
+            settled = f"('{reasons.COUNTED}', '{reasons.AFTER_PAYMENT}')"
+            con.execute(
+                "COPY (SELECT source, id, coalesce(p_digest, digest) AS digest, time_us, outcome, "
+                f"CASE WHEN outcome IN {settled} THEN inst_id END AS installation, "
+                f"CASE WHEN outcome IN {settled} THEN v_label END AS label, {self.run_id}::BIGINT AS run, "
+                f"{self.file_id}::BIGINT AS file, line, CASE WHEN outcome = '{reasons.COUNTED}' THEN body END AS body, "
+                f"{seq}::BIGINT AS seq FROM ro ORDER BY line) TO '{_sql_path(tmp)}' (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
+            finish_file(tmp, final)
+            self.store.register(seq, self.run_id, final.name, rows, new)
+            h = con.sql("SELECT hash(source, id) FROM ro").to_arrow_table().column(0).to_numpy()
+        con.execute("DROP TABLE ro")
+        self.ledger.commit()
+        if rows:
+            self._remember(h, seq)
+
+    # ------------------------------------------------------------------ settlement
+    def prepare_proofs(self, due: list[tuple[int, int, str, str, int, int]]) -> None:
+        """``proof_rows``: for each (installation, completion time, source, id, n), the n counted events ending
+        at its completion (one pass over the store for the whole settlement)."""
+        con = self.con
+        files = self._files()
+        con.execute("CREATE OR REPLACE TEMP TABLE proof_rows (installation BIGINT, time_us BIGINT, source VARCHAR, "
+                    "id VARCHAR, label BIGINT, body VARCHAR)")
+        if not due or not files:
+            return
+        con.register("due_src", pa.table({"installation": [d[0] for d in due], "qt": [d[1] for d in due],
+                                          "qs": [d[2] for d in due], "qi": [d[3] for d in due],
+                                          "n": [d[4] for d in due], "lo": [d[1] - d[5] for d in due]}))
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE proof_keys AS SELECT installation, time_us, source, id, label, seq, line FROM ("
+            "SELECT s.installation, s.time_us, s.source, s.id, s.label, s.seq, s.line, row_number() OVER (PARTITION BY "
+            "s.installation ORDER BY s.time_us DESC, s.source DESC, s.id DESC) AS rn, d.n "
+            f"FROM read_parquet({parquet_list(files)}) s JOIN due_src d "
+            f"ON s.installation = d.installation WHERE s.outcome = '{reasons.COUNTED}' AND s.time_us >= d.lo AND "
+            "(s.time_us < d.qt OR (s.time_us = d.qt AND (s.source < d.qs OR (s.source = d.qs AND s.id <= d.qi))))) "
+            "WHERE rn <= n")
+        con.unregister("due_src")
+        con.execute(
+            "INSERT INTO proof_rows SELECT k.installation, k.time_us, k.source, k.id, k.label, s.body "
+            f"FROM read_parquet({parquet_list(files)}) s JOIN proof_keys k ON s.seq = k.seq AND s.line = k.line")
+        con.execute("DROP TABLE proof_keys")
+
+    def proofs(self, installations: list[int]) -> dict[int, list[tuple[Any, ...]]]:
+        """The proof rows of these installations (``prepare_proofs``), in key order:
+        (time, source, id, label id, vendor name, body)."""
+        if not installations:
+            return {}
+        self.con.register("ids_src", pa.table({"installation": pa.array(installations, type=pa.int64())}))
+        rows = self.con.execute("SELECT p.installation, p.time_us, p.source, p.id, p.label, p.body FROM proof_rows p "
+                                "SEMI JOIN ids_src USING (installation) "
+                                "ORDER BY p.installation, p.time_us, p.source, p.id").fetchall()
+        self.con.unregister("ids_src")
+        out: dict[int, list[tuple[Any, ...]]] = {}
+        for inst, time_us, source, ident, label, body in rows:
+            label_id, vendor_name = self._label_names[label]
+            out.setdefault(inst, []).append((time_us, source, ident, label_id, vendor_name, body))
+        return out
+
+
+def _lit(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _event_fields(alias: str) -> str:
+    """What a refusal says of an event (source … site), from a table of events under ``alias``."""
+    return ", ".join(f"{alias}.{c}" for c in ("source", "id")) + f", fmt_us({alias}.time_us), " + ", ".join(
+        f"{alias}.{c}" for c in ("wave", "vendor", "sw_id", "sw_version", "site_id"))
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _untrusted(source: str, span: Span) -> str:
+    vouched = ", ".join(sorted(span.sources)) or "none"
+    return (f"source {source!r} is not one that segment {span.seq}'s signing key vouches for (and the segment "
+            f"declares): {vouched}")
+
+
+def digest_of(event: dict[str, Any]) -> bytes:
+    """The content digest intake records (sha256 of the canonical JSON, first 16 bytes)."""
+    return hashlib.sha256(json.dumps(event, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode("utf-8")).digest()[:16]
+
+
+__all__ = ["Counters", "Engine", "Event", "digest_of"]
