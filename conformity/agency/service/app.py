@@ -11,7 +11,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conformity.agency.registry import Registry
-from conformity.agency.service import api, uploads, web
+from conformity.agency.service import api, uploads, web, witnessed
 from conformity.agency.service.config import ServiceConfig
 from conformity.agency.service.deps import LoginRequired
 from conformity.agency.service.problems import Problem, install_handlers, respond
@@ -76,6 +76,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
             pass
         for ident in uploads.pending_uploads(config):  # received but not verified when a worker stopped
             uploads.process_later(config, ident)
+        for ident in witnessed.resume(config) if config.witness is not None else ():
+            witnessed.run_later(config, ident)
         deliverer = Deliverer(config.database).start() if config.webhooks else None
         yield
         if deliverer is not None:

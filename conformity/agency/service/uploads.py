@@ -32,7 +32,8 @@ from conformity.files import private_dir
 
 log = logging.getLogger("usine.agency.service")
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member, or an empty zip (refused later)
-_COLUMNS = "id, vendor_id, kind, state, file_name, sha256, bytes, received, updated, submission, outcome, findings"
+_COLUMNS = ("id, vendor_id, kind, state, file_name, sha256, bytes, received, updated, submission, outcome, findings, "
+            "request, progress")
 _lock = threading.Lock()
 
 
@@ -50,12 +51,16 @@ class Upload:
     submission: str | None
     outcome: dict[str, Any] | None
     findings: list[str]
+    request: dict[str, Any] | None = None   # a witnessed run: what the vendor asked (driver URL, software, wave)
+    progress: str | None = None             # a witnessed run: how far it is
 
     def to_json(self, sub: Submission | None, now: dt.datetime) -> dict[str, Any]:
         """What the vendor sees: the upload's state, then the submission's, the findings and reviewers' reasons."""
         doc: dict[str, Any] = {"id": self.id, "kind": self.kind, "state": self.state, "file_name": self.file_name,
                                "sha256": self.sha256, "bytes": self.bytes, "received": self.received,
                                "updated": self.updated, "findings": self.findings, "status": self.status(sub, now)}
+        if self.kind == "witnessed":
+            doc["witnessed"] = {"request": self.request, "progress": self.progress}
         if self.outcome is not None:
             o = self.outcome
             doc["decision"] = {k: o.get(k) for k in ("outcome", "submission", "recorded", "verified", "decided",
@@ -72,16 +77,19 @@ class Upload:
 
     def status(self, sub: Submission | None, now: dt.datetime) -> str:
         """One word for the vendor: received, verifying, refused, awaiting-review, labelled, revoked, …"""
+        if self.kind == "witnessed" and self.state in ("received", "verifying"):
+            return "queued" if self.state == "received" else "running"
         if self.state != "verified":
             return self.state
         if sub is None:
-            return (self.outcome or {}).get("outcome", "verified")
+            return str((self.outcome or {}).get("outcome", "verified"))
         state = sub.effective_state(now)
         return "awaiting-review" if state == "pending" else state
 
 
 def _row(r: tuple[Any, ...]) -> Upload:
-    return Upload(*r[:10], json.loads(r[10]) if r[10] else None, json.loads(r[11]) if r[11] else [])  # type: ignore[arg-type]
+    return Upload(*r[:10], json.loads(r[10]) if r[10] else None,  # type: ignore[call-arg]
+                  json.loads(r[11]) if r[11] else [], json.loads(r[12]) if r[12] else None, r[13])
 
 
 def new_id() -> str:
@@ -176,8 +184,12 @@ def _claim(config: ServiceConfig, ident: str) -> bool:
 
 def process(config: ServiceConfig, ident: str) -> None:
     """Verify and decide one received upload; its final state and findings recorded. Never raises."""
-    if not _claim(config, ident):
-        return
+    if _claim(config, ident):
+        verify_claimed(config, ident)
+
+
+def verify_claimed(config: ServiceConfig, ident: str) -> None:
+    """Verify and decide the bundle of an upload in state ``verifying`` (``uploads/ID.zip``); never raises."""
     up = get(config, ident)
     findings: list[str] = []
     outcome: dict[str, Any] | None = None
@@ -207,9 +219,10 @@ def process(config: ServiceConfig, ident: str) -> None:
 def pending_uploads(config: ServiceConfig, stale: dt.timedelta = dt.timedelta(minutes=10)) -> Iterator[str]:
     """Uploads received and not processed (and ones left verifying by a worker that stopped), oldest first."""
     with Registry(config.database) as reg, reg.write() as db:
-        db.execute("UPDATE uploads SET state = 'received' WHERE state = 'verifying' AND updated < ?",
+        db.execute("UPDATE uploads SET state = 'received' WHERE state = 'verifying' AND kind = 'upload' AND updated < ?",
                    (iso(dt.datetime.now(dt.UTC) - stale),))
-        rows = db.execute("SELECT id FROM uploads WHERE state = 'received' ORDER BY received").fetchall()
+        rows = db.execute("SELECT id FROM uploads WHERE state = 'received' AND kind = 'upload' "
+                          "ORDER BY received").fetchall()
     yield from (r[0] for r in rows)
 
 

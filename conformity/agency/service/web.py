@@ -16,13 +16,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from conformity.agency import feed
 from conformity.agency.decision import decide
 from conformity.agency.progress import wave_progress
 from conformity.agency.progress_view import progress_html
 from conformity.agency.registry import Registry, Submission
-from conformity.agency.service import accounts, audit, public, uploads
+from conformity.agency.service import accounts, audit, public, uploads, witnessed
 from conformity.agency.service.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -210,7 +211,25 @@ def vendor_home(request: Request) -> Response:
     cfg, now = config_of(request), _now()
     assert session.account.vendor_id is not None
     mine = [(u, u.status(uploads.submission_of(cfg, u), now)) for u in uploads.of_vendor(cfg, session.account.vendor_id)]
-    return page(request, "vendor.html", uploads=mine, max_upload=cfg.max_upload)
+    return page(request, "vendor.html", uploads=mine, max_upload=cfg.max_upload, witness=cfg.witness is not None,
+                waves=sorted(cfg.catalog.waves.values(), key=lambda w: w.id))
+
+
+@router.post("/vendor/witnessed")
+async def vendor_witnessed(request: Request) -> Response:
+    """The web form of ``POST /api/v1/witnessed-runs`` (wave and category in one field, evidence in rows)."""
+    session = signed_in(request, "submit")
+    cfg = config_of(request)
+    if cfg.witness is None:
+        raise Problem(503, "witnessed-runs-unavailable", "this agency does not run witnessed runs")
+    form = await request.form(max_files=witnessed.MAX_EVIDENCE_FILES, max_fields=60)
+    check_csrf(session, form)
+    req, evidence = await witnessed.read_request(request, cfg)
+    up = await run_in_threadpool(witnessed.request_run, cfg, session.account, req, evidence, client(request))
+    from conformity.agency.service.api import start_witnessed
+
+    await start_witnessed(request, up)
+    return RedirectResponse(f"/vendor/submissions/{up.id}", status_code=303)
 
 
 @router.post("/vendor/upload")
