@@ -7,6 +7,7 @@ the agency trusts), the service app; the run's bundle goes through the upload's 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from collections.abc import Iterator
@@ -172,3 +173,33 @@ def test_the_web_form_checks_csrf_and_the_endpoint_and_queues_nothing_bad(witnes
                headers={"Accept": "text/html"})
     assert r.status_code == 422 and "HTTPS" in r.text
     assert s.table("SELECT count(*) FROM uploads") == [(0,)]
+
+
+def test_one_witnessed_run_at_a_time_per_vendor_and_a_run_past_its_bound_is_stopped(
+        runs: Runs, catalog: Catalog, home: Path, tmp_path: Path, agency_sandbox: SandboxAccess) -> None:
+    from conformity.agency.registry import Registry
+    from conformity.agency.service import accounts, witnessed
+
+    pki = runs.root / "sandbox" / "pki"
+    s = make_service(tmp_path / "registry.sqlite3", runs, catalog, home, tmp_path,
+                     witness=WitnessConfig(sandbox=agency_sandbox, driver_ca=pki / "ca.pem", allow_private=True,
+                                           timeout=0.5))
+    served = _serve(REFERENCE, pki)
+    url = next(served)
+    try:
+        with Registry(s.config.database) as reg:
+            ref = accounts.account(reg.db, "ref")
+        assert ref is not None
+        fields = {"wave": WAVE, "category": CATEGORY, "driver_url": url, "software": "RefApp", "version": "1.0.0",
+                  "registration_id": "REG-REF-0001"}
+        queued = witnessed.request_run(s.config, ref, witnessed.parse_request(fields, s.config), [], "test")
+        assert queued.status(None, dt.datetime.now(dt.UTC)) == "queued"
+        r = _ask(s, url)
+        assert r.status_code == 409 and r.json()["running"] == queued.id  # type: ignore[attr-defined]
+        witnessed.run(s.config, queued.id)  # bounded at 0.5 s: stopped after its first scenario
+        mine = s.vendor().get(f"/api/v1/submissions/{queued.id}").json()
+    finally:
+        next(served, None)
+        s.config.database.dispose()
+    assert mine["state"] == "refused" and "was stopped after 1 of" in mine["findings"][0], mine
+    assert s.table("SELECT count(*) FROM submissions") == [(0,)]
