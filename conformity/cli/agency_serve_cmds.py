@@ -130,12 +130,13 @@ def account_add(login: str, name: str, role: str, vendor_id: str | None, passwor
 @account.command("token")
 @click.argument("login")
 @click.option("--name", "token_name", default="api", show_default=True, help="What the token is for.")
-@click.option("--scope", "scopes", multiple=True, type=click.Choice(["submit", "read"]),
-              help="Repeatable (default: submit and read).")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(["submit", "read", "review", "decide", "admin"]),
+              help="Repeatable (default: every scope of the account's role: vendor submit and read; reviewer "
+                   "review; decider decide; admin review, decide and admin).")
 @click.option("--days", default=365, show_default=True, type=click.IntRange(1, 3650))
 @database_option
 def account_token(login: str, token_name: str, scopes: tuple[str, ...], days: int, database: str | None) -> None:
-    """Issue an API token for a vendor account; printed once on standard output (only its hash is kept)."""
+    """Issue an API token (vendor: uploads; staff: /api/v1/staff actions); printed once (only its hash is kept)."""
     from conformity.agency.registry import Registry
     from conformity.agency.service import accounts, audit
     from conformity.errors import InputError
@@ -144,9 +145,10 @@ def account_token(login: str, token_name: str, scopes: tuple[str, ...], days: in
         acct = accounts.account(reg.db, login)
         if acct is None:
             raise InputError(f"no active account {login!r}", where="LOGIN")
-        token = accounts.create_token(reg.db, acct, token_name, tuple(scopes) or accounts.SCOPES, days)
-        audit.record(reg.db, "cli", "admin", "token-issued", acct.login, f"{token_name}: {' '.join(scopes) or 'submit read'}"
-                     f", {days} days", "command line")
+        token = accounts.create_token(reg.db, acct, token_name, tuple(scopes) or None, days)
+        audit.record(reg.db, "cli", "admin", "token-issued", acct.login,
+                     f"{token_name}: {' '.join(scopes) or ' '.join(accounts.ROLE_SCOPES[acct.role])}, {days} days",
+                     "command line")
     click.echo(token)
 
 

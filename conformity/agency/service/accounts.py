@@ -27,7 +27,10 @@ from conformity.errors import InputError
 
 Role = Literal["vendor", "reviewer", "decider", "admin"]
 ROLES: tuple[Role, ...] = ("vendor", "reviewer", "decider", "admin")
-SCOPES = ("submit", "read")
+SCOPES = ("submit", "read")  # a vendor token's (its own submissions)
+#: the scopes a token of each role may carry (a staff token acts as its person, through ``/api/v1/staff``)
+ROLE_SCOPES: dict[str, tuple[str, ...]] = {"vendor": SCOPES, "reviewer": ("review",), "decider": ("decide",),
+                                           "admin": ("review", "decide", "admin")}
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 TOKEN_PREFIX = "usn_"
 _hasher = PasswordHasher()  # argon2id
@@ -106,14 +109,15 @@ def account(db: Connection, login: str) -> Account | None:
     return Account(*row) if row else None
 
 
-def create_token(db: Connection, acct: Account, name: str, scopes: tuple[str, ...] = SCOPES,
+def create_token(db: Connection, acct: Account, name: str, scopes: tuple[str, ...] | None = None,
                  days: int | None = 365) -> str:
-    """A new API token for a vendor account (shown once; only its SHA-256 is kept)."""
-    if acct.role != "vendor":
-        raise InputError("API tokens are for vendor accounts (staff sign in on the web)", where="token")
-    bad = sorted(set(scopes) - set(SCOPES))
-    if bad or not scopes:
-        raise InputError(f"scopes are among {', '.join(SCOPES)} (got {', '.join(scopes) or 'none'})", where="--scope")
+    """A new API token (shown once; only its SHA-256 is kept), with scopes its account's role allows (default all)."""
+    allowed = ROLE_SCOPES[acct.role]
+    scopes = tuple(scopes) if scopes else allowed
+    bad = sorted(set(scopes) - set(allowed))
+    if bad:
+        raise InputError(f"a {acct.role} token's scopes are among {', '.join(allowed)} (not {', '.join(bad)})",
+                         where="--scope")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = iso(_now() + dt.timedelta(days=days)) if days else None
     with db.write():

@@ -23,7 +23,7 @@ from conformity.agency.decision import decide
 from conformity.agency.progress import wave_progress
 from conformity.agency.progress_view import progress_html
 from conformity.agency.registry import Registry, Submission
-from conformity.agency.service import accounts, audit, public, uploads, witnessed
+from conformity.agency.service import accounts, audit, public, staff_actions, uploads, witnessed
 from conformity.agency.service.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -33,8 +33,7 @@ from conformity.agency.service.deps import (
     current_session,
     signed_in,
 )
-from conformity.agency.service.problems import Problem, from_input_error
-from conformity.agency.submit import WaiverRequest, decide_submission
+from conformity.agency.service.problems import Problem
 from conformity.catalog.render import spec_html
 from conformity.errors import InputError
 
@@ -43,7 +42,6 @@ templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates"))
 #: media types shown inline to reviewers; anything else is downloaded
 INLINE = {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"}
 EVIDENCE_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
-_REQ = re.compile(r"^[A-Z][A-Z0-9]*-[0-9A-Za-z.-]+$")
 MAX_FORM = 64 * 1024
 
 
@@ -368,22 +366,10 @@ async def review(request: Request, ident: str) -> Response:
     session = signed_in(request, "review")
     form = await form_of(request)
     check_csrf(session, form)
-    cfg, acct = config_of(request), session.account
     requirements = [r for r in form.getlist("requirement") if isinstance(r, str)]
-    verdict, reason = str(form.get("verdict", "")), str(form.get("reason", ""))
-    if verdict not in ("accepted", "rejected"):
-        raise Problem(422, "invalid-review", "choose accept or reject")
-    if not requirements or not all(_REQ.match(r) for r in requirements):
-        raise Problem(422, "invalid-review", "name the requirement(s) reviewed")
-    with Registry(cfg.database) as reg:
-        try:
-            recorded = reg.review(ident, requirements, verdict, reason, acct.reviewer_name, _now())  # type: ignore[arg-type]
-        except InputError as exc:
-            audit.record(reg.db, acct.login, acct.role, "review-refused", ident, exc.render(), client(request))
-            raise from_input_error(exc) from exc
-        audit.record(reg.db, acct.login, acct.role, f"review-{verdict}", recorded[0].submission,
-                     f"{', '.join(requirements)}: {reason.strip()}", client(request))
-    return _back(recorded[0].submission, f"{verdict}: {', '.join(requirements)}")
+    done = staff_actions.review(config_of(request), session.account, ident, requirements, str(form.get("verdict", "")),
+                                str(form.get("reason", "")), client(request))
+    return _back(done.submission, done.what)
 
 
 @router.post("/staff/submissions/{ident}/decide")
@@ -391,22 +377,10 @@ async def decide_page(request: Request, ident: str) -> Response:
     session = signed_in(request, "decide")
     form = await form_of(request)
     check_csrf(session, form)
-    cfg, acct = config_of(request), session.account
     waive = tuple(w for w in re.split(r"[\s,]+", str(form.get("waive", ""))) if w)
-    request_ = WaiverRequest(waive, str(form.get("waive_reason", "")), acct.reviewer_name)
-    with Registry(cfg.database) as reg:
-        try:
-            outcome = decide_submission(ident, cfg.catalog, cfg.database, cfg.key_path, cfg.decisions / ident,
-                                        waive=request_)
-        except InputError as exc:
-            audit.record(reg.db, acct.login, acct.role, "decide-refused", ident, exc.render(), client(request))
-            raise from_input_error(exc) from exc
-        doc = outcome.doc
-        what = doc["outcome"] + (f": label {doc['label_id']}" if doc.get("label_id") else "") + \
-            ("" if outcome.created else " (nothing new recorded)")
-        audit.record(reg.db, acct.login, acct.role, "decide", doc["submission"],
-                     what + (f"; waived {', '.join(waive)}" if waive else ""), client(request))
-    return _back(doc["submission"], f"decision: {what}")
+    done = staff_actions.decide(config_of(request), session.account, ident, waive, str(form.get("waive_reason", "")),
+                                client(request))
+    return _back(done.submission, done.what)
 
 
 @router.post("/staff/labels/{label_id}/{action}")
@@ -414,24 +388,9 @@ async def revoke_or_reinstate(request: Request, label_id: str, action: str) -> R
     session = signed_in(request, "decide")
     form = await form_of(request)
     check_csrf(session, form)
-    if action not in ("revoke", "reinstate"):
-        raise Problem(404, "not-found", f"no action {action!r} on labels (revoke, reinstate)")
-    cfg, acct = config_of(request), session.account
-    reason = str(form.get("reason", ""))
-    with Registry(cfg.database) as reg:
-        try:
-            if action == "revoke":
-                done = reg.revoke(label_id, reason, _now())
-                what = f"revoked {', '.join(done)}: {reason.strip()}"
-            else:
-                reg.reinstate(label_id, reason, _now())
-                what = f"reinstated the version of {label_id}: {reason.strip()}"
-            sub = reg.get(label_id).id
-        except InputError as exc:
-            audit.record(reg.db, acct.login, acct.role, f"{action}-refused", label_id, exc.render(), client(request))
-            raise from_input_error(exc) from exc
-        audit.record(reg.db, acct.login, acct.role, action, label_id, what, client(request))
-    return _back(sub, what)
+    done = staff_actions.revoke_or_reinstate(config_of(request), session.account, label_id, action,
+                                             str(form.get("reason", "")), client(request))
+    return _back(done.submission, done.what)
 
 
 @router.get("/staff/audit", response_class=HTMLResponse)
