@@ -112,6 +112,11 @@ def account(db: Connection, login: str) -> Account | None:
 def create_token(db: Connection, acct: Account, name: str, scopes: tuple[str, ...] | None = None,
                  days: int | None = 365) -> str:
     """A new API token (shown once; only its SHA-256 is kept), with scopes its account's role allows (default all)."""
+    with db.write():
+        return _insert_token(db, acct, name, scopes, days)
+
+
+def _insert_token(db: Connection, acct: Account, name: str, scopes: tuple[str, ...] | None, days: int | None) -> str:
     allowed = ROLE_SCOPES[acct.role]
     scopes = tuple(scopes) if scopes else allowed
     bad = sorted(set(scopes) - set(allowed))
@@ -120,9 +125,9 @@ def create_token(db: Connection, acct: Account, name: str, scopes: tuple[str, ..
                          where="--scope")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = iso(_now() + dt.timedelta(days=days)) if days else None
-    with db.write():
-        db.execute("INSERT INTO api_tokens (account, token_sha256, name, scopes, created, expires) "
-                   "VALUES (?, ?, ?, ?, ?, ?)", (acct.id, _sha(token), name, " ".join(sorted(scopes)), iso(_now()), expires))
+    db.execute("INSERT INTO api_tokens (account, token_sha256, name, scopes, created, expires) "
+               "VALUES (?, ?, ?, ?, ?, ?)", (acct.id, _sha(token), name[:200], " ".join(sorted(scopes)), iso(_now()),
+                                             expires))
     return token
 
 
@@ -207,3 +212,56 @@ def end_session(db: Connection, sid: str) -> None:
 def same_secret(a: str, b: str) -> bool:
     """Constant-time comparison of two secrets (CSRF tokens)."""
     return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
+
+
+# ------------------------------------------------------------------------------------------------ administration
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """An account as the admin page lists it."""
+
+    login: str
+    name: str
+    role: str
+    vendor_id: str | None
+    created: str
+    disabled: str | None
+    tokens: int  # active API tokens
+
+
+def all_accounts(db: Connection) -> list[AccountRow]:
+    now = iso(_now())
+    rows = db.execute("SELECT a.login, a.name, a.role, a.vendor_id, a.created, a.disabled, "
+                      "(SELECT count(*) FROM api_tokens t WHERE t.account = a.id AND t.revoked IS NULL "
+                      "AND (t.expires IS NULL OR t.expires > ?)) FROM accounts a ORDER BY a.role, a.login",
+                      (now,)).fetchall()
+    return [AccountRow(*r) for r in rows]
+
+
+def _any_account(db: Connection, login: str) -> tuple[int, bool]:
+    row = db.execute("SELECT id, disabled FROM accounts WHERE login = ?", (login,)).fetchone()
+    if row is None:
+        raise InputError(f"no account {login!r}", where="account")
+    return int(row[0]), row[1] is not None
+
+
+def set_disabled(db: Connection, login: str, disabled: bool) -> bool:
+    """Disable an account (its sessions end, its tokens stop working) or enable it again; False if it already was."""
+    ident, was = _any_account(db, login)
+    if was == disabled:
+        return False
+    now = iso(_now())
+    with db.write():
+        db.execute("UPDATE accounts SET disabled = ? WHERE id = ?", (now if disabled else None, ident))
+        if disabled:
+            db.execute("UPDATE web_sessions SET ended = ? WHERE account = ? AND ended IS NULL", (now, ident))
+    return True
+
+
+def rotate_token(db: Connection, acct: Account, name: str, days: int = 365) -> tuple[str, int]:
+    """A new token for the account (every scope of its role); every token it had is revoked. (token, revoked)."""
+    now = iso(_now())
+    with db.write():
+        revoked = db.execute("UPDATE api_tokens SET revoked = ? WHERE account = ? AND revoked IS NULL RETURNING id",
+                             (now, acct.id)).fetchall()
+        token = _insert_token(db, acct, name, None, days)
+    return token, len(revoked)

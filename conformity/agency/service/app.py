@@ -11,7 +11,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conformity.agency.registry import Registry
-from conformity.agency.service import api, staff_api, uploads, web, witnessed
+from conformity.agency.service import admin, api, staff_api, uploads, web, witnessed
 from conformity.agency.service.config import ServiceConfig
 from conformity.agency.service.deps import LoginRequired
 from conformity.agency.service.problems import Problem, install_handlers, respond
@@ -114,4 +114,5 @@ def create_app(config: ServiceConfig) -> FastAPI:
     app.include_router(api.router)
     app.include_router(staff_api.router)
     app.include_router(web.router)
+    app.include_router(admin.router)
     return app
