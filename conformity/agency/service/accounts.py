@@ -187,20 +187,32 @@ def start_session(db: Connection, acct: Account, idle: dt.timedelta, maximum: dt
     return sid, Session(acct, csrf, expires)
 
 
+#: how often a session's idle expiry is pushed forward (a write): at most once a minute, not on every request
+TOUCH_EVERY = dt.timedelta(minutes=1)
+
+
 def session(db: Connection, sid: str, idle: dt.timedelta, maximum: dt.timedelta) -> Session | None:
-    """The live session of a cookie (its idle expiry pushed forward), or None (unknown, ended, expired)."""
+    """The live session of a cookie (its idle expiry pushed forward), or None (unknown, ended, expired).
+
+    The idle expiry moves at most once per ``TOUCH_EVERY``: a page is a read, not a write transaction
+    (an fsync and the database's write lock) on every request; a session may so end up to that much
+    earlier than ``idle`` after its last use, never later.
+    """
     if not sid or len(sid) > 200:
         return None
-    row = db.execute(f"SELECT {_COLUMNS}, s.csrf, s.created, s.expires FROM web_sessions s JOIN accounts a "
+    row = db.execute(f"SELECT {_COLUMNS}, s.csrf, s.created, s.expires, s.last_seen FROM web_sessions s JOIN accounts a "
                      "ON a.id = s.account WHERE s.id_sha256 = ? AND s.ended IS NULL AND a.disabled IS NULL",
                      (_sha(sid),)).fetchone()
     now = _now()
     if row is None or row[7] <= iso(now):
         return None
-    created = dt.datetime.fromisoformat(row[6].replace("Z", "+00:00"))
-    expires = iso(min(now + idle, created + maximum))
-    with db.write():
-        db.execute("UPDATE web_sessions SET last_seen = ?, expires = ? WHERE id_sha256 = ?", (iso(now), expires, _sha(sid)))
+    expires = row[7]
+    if row[8] <= iso(now - TOUCH_EVERY):
+        created = dt.datetime.fromisoformat(row[6].replace("Z", "+00:00"))
+        expires = iso(min(now + idle, created + maximum))
+        with db.write():
+            db.execute("UPDATE web_sessions SET last_seen = ?, expires = ? WHERE id_sha256 = ?",
+                       (iso(now), expires, _sha(sid)))
     return Session(Account(*row[:5]), row[5], expires)
 
 
