@@ -50,6 +50,7 @@ class ServiceConfig:
     background: bool = True            # verify uploads after answering (False: before, e.g. in benchmarks)
     webhooks: bool = True              # send due webhook deliveries from this worker
     witness: WitnessConfig | None = None  # witnessed runs offered (None: not by this agency)
+    server_timing: bool = False        # say in each answer how long the app took (Server-Timing), for benchmarks
     extra: dict[str, object] = field(default_factory=dict)
 
     @property

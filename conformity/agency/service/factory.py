@@ -39,4 +39,4 @@ def app_from_env() -> FastAPI:
         database=Database(env["database"]), catalog=catalog, trust=trusted_sandbox_keys(trust),
         key_path=Path(env["key"]), data=Path(env["data"]), ledger=Path(env["ledger"]) if env.get("ledger") else None,
         max_upload=int(env.get("max_upload", 64 << 20)), secure_cookies=env.get("secure_cookies", "1") == "1",
-        witness=witness_from_env(env)))
+        witness=witness_from_env(env), server_timing=env.get("server_timing") == "1"))

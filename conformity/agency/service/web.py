@@ -39,6 +39,7 @@ from conformity.errors import InputError
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+templates.env.auto_reload = False  # the templates ship with the package: no stat() of each file on every render
 #: media types shown inline to reviewers; anything else is downloaded
 INLINE = {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"}
 EVIDENCE_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
