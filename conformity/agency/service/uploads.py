@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +34,6 @@ log = logging.getLogger("usine.agency.service")
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member, or an empty zip (refused later)
 _COLUMNS = ("id, vendor_id, kind, state, file_name, sha256, bytes, received, updated, submission, outcome, findings, "
             "request, progress")
-_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,13 +225,24 @@ def pending_uploads(config: ServiceConfig, stale: dt.timedelta = dt.timedelta(mi
     yield from (r[0] for r in rows)
 
 
-_pool: ThreadPoolExecutor | None = None
+class Background:
+    """Threads of this worker process for work done after answering, started on first use."""
+
+    def __init__(self, threads: int, name: str):
+        self.threads, self.name = threads, name
+        self.pool: ThreadPoolExecutor | None = None
+        self.lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        with self.lock:
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix=self.name)
+        self.pool.submit(fn, *args)
+
+
+_verifiers = Background(2, "usine-verify")
 
 
 def process_later(config: ServiceConfig, ident: str) -> None:
     """Process in the background (the answer does not wait): two verifications at a time per worker process."""
-    global _pool
-    with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usine-verify")
-    _pool.submit(process, config, ident)
+    _verifiers.submit(process, config, ident)

@@ -25,9 +25,7 @@ import shutil
 import socket
 import ssl
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -260,7 +258,6 @@ def _run(config: ServiceConfig, ident: str) -> None:
                     driver=DriverSpec(url=req["driver_url"], timeout=witness.call_timeout,
                                       verify=driver_context(witness)),
                     path=folder / "vendor.toml")
-    access = witness.sandbox.bind(vendor.vendor_id, vendor.software_id)
     started, total, done = time.monotonic(), 0, 0
 
     def on_event(event: object) -> None:
@@ -278,7 +275,8 @@ def _run(config: ServiceConfig, ident: str) -> None:
     work = Path(tempfile.mkdtemp(prefix=f"witness-{ident}-", dir=private_dir(config.uploads)))
     try:
         try:
-            result = run_to_end(Runner(plan, vendor, req.get("seed", 0), access, attached), on_event)
+            # the runner binds the sandbox to the vendor's software: a harness token, sessions stamped with it
+            result = run_to_end(Runner(plan, vendor, req.get("seed", 0), witness.sandbox, attached), on_event)
         except RunStopped as exc:
             _refuse(config, ident, [str(exc)])
             return
@@ -309,17 +307,12 @@ def resume(config: ServiceConfig) -> list[str]:
     return [ident for ident, state in rows if state == "received"]
 
 
-_pool: ThreadPoolExecutor | None = None
-_lock = threading.Lock()
+_witness = uploads.Background(1, "usine-witness")
 
 
 def run_later(config: ServiceConfig, ident: str) -> None:
     """Queue the run on this process's witness worker (one run at a time)."""
-    global _pool
-    with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usine-witness")
-    _pool.submit(run, config, ident)
+    _witness.submit(run, config, ident)
 
 
 async def read_request(request: Any, config: ServiceConfig) -> tuple[WitnessRequest, list[tuple[str, str, bytes]]]:
