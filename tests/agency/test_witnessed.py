@@ -95,6 +95,7 @@ def test_a_witnessed_run_of_the_reference_vendor_is_made_verified_and_awaits_rev
     # the reviewers see it in their queue like an upload
     c, _ = s.staff("alice")
     assert sub in c.get("/staff").text
+    assert 'id="witnessed"' in c.get(f"/staff/submissions/{sub}").text  # the reviewers see who made the evidence
     audit = [r[0] for r in s.table(f"SELECT action FROM audit WHERE subject = '{doc['id']}' ORDER BY id")]
     assert audit == ["witness-request", "upload-verified"]
 

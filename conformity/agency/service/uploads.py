@@ -163,6 +163,14 @@ def of_vendor(config: ServiceConfig, vendor_id: str, limit: int = 200) -> list[U
     return [_row(r) for r in rows]
 
 
+def witnessed_of(config: ServiceConfig, submission: str) -> Upload | None:
+    """The witnessed run that recorded a submission, if one did (the agency made its evidence)."""
+    with Registry(config.database) as reg:
+        row = reg.db.execute(f"SELECT {_COLUMNS} FROM uploads WHERE submission = ? AND kind = 'witnessed' "
+                             "AND state = 'verified' ORDER BY received LIMIT 1", (submission,)).fetchone()
+    return _row(row) if row else None
+
+
 def submission_of(config: ServiceConfig, upload: Upload) -> Submission | None:
     if upload.submission is None:
         return None

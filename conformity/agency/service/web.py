@@ -331,7 +331,8 @@ def staff_submission(request: Request, ident: str, done: str = "") -> Response:
         s = _submission(reg, ident)
         view = _submission_view(reg, cfg, s, session.account.reviewer_name)
         entries = audit.entries(reg.db, s.id, 50)
-    return page(request, "staff_submission.html", done=done[:200], audit=entries, **view)
+    return page(request, "staff_submission.html", done=done[:200], audit=entries,
+                witnessed=uploads.witnessed_of(cfg, s.id), **view)
 
 
 @router.get("/staff/evidence/{ident}/{sha256}")
