@@ -8,7 +8,10 @@ and then found to be the recorded run). Figures:
 * per upload, the service's time to receive, verify and decide (``POST /api/v1/submissions`` answered
   after verification), against the raw baseline: ``verify_bundle`` alone, in this process;
 * page latency with C concurrent users (default 50) on the public pages and a reviewer's queue, served by
-  ``usine agency serve --workers W`` (default 2), against the raw baseline: ``/healthz`` under the same load.
+  ``usine agency serve --workers W`` (default 2), against the raw baseline: ``/healthz`` under the same load;
+  with the app's own time per page (``Server-Timing``, which the service adds when
+  ``USINE_SERVE_SERVER_TIMING=1``): the rest is queueing for a worker and the load generator's own time on
+  the same cores. The machine's load average is printed with the figures.
 
 Targets (issue 13): under 1 s per bundle; p95 under 200 ms with 50 concurrent users.
 
@@ -136,7 +139,7 @@ def main() -> int:
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "conformity", "agency", "serve", "--port", str(port), "--trust",
                              str(trust), "--workers", str(args.workers), "--insecure-cookies"], cwd=ROOT,
-                            env={**os.environ}, stderr=subprocess.DEVNULL)
+                            env={**os.environ, "USINE_SERVE_SERVER_TIMING": "1"}, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -157,12 +160,15 @@ def main() -> int:
         cookie = staff.cookies.get("usine_session")
         pages = ["/registry", "/registry?vendor=usine-reference&state=valid", "/api/v1/registry", "/revocations",
                  "/waves", "/api/v1/events?after=0", "/", f"/staff/submissions/{sub}", "/staff"]
-        raw_lat = asyncio.run(_load(base, ["/healthz"], args.users, args.requests // 2, cookie))
-        lat = asyncio.run(_load(base, pages, args.users, args.requests, cookie))
+        load_before = os.getloadavg()
+        raw_lat, _ = asyncio.run(_load(base, ["/healthz"], args.users, args.requests // 2, cookie))
+        lat, app_time = asyncio.run(_load(base, pages, args.users, args.requests, cookie))
+        load_after = os.getloadavg()
     finally:
         proc.terminate()
         proc.wait(10)
-    print(f"\npages: {args.requests} requests by {args.users} concurrent users over {len(pages)} pages "
+    print(f"\npages (load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; {os.cpu_count()} cores): "
+          f"{args.requests} requests by {args.users} concurrent users over {len(pages)} pages "
           f"(public registry, filters, JSON, revocations, waves, events, home, a reviewer's submission page and "
           f"queue), usine agency serve --workers {args.workers}")
     all_lat = [x for v in lat.values() for x in v]
@@ -170,7 +176,12 @@ def main() -> int:
           f"p99 {_pct(all_lat, 99) * 1000:.0f} ms   (target p95 < 200 ms: "
           f"{'met' if _pct(all_lat, 95) < 0.2 else 'NOT met'})")
     for page, v in lat.items():
-        print(f"    {page:<50} p50 {_pct(v, 50) * 1000:6.0f} ms  p95 {_pct(v, 95) * 1000:6.0f} ms  ({len(v)})")
+        a = app_time[page]
+        print(f"    {page:<50} p50 {_pct(v, 50) * 1000:6.0f} ms  p95 {_pct(v, 95) * 1000:6.0f} ms  ({len(v)});  "
+              f"app p50 {_pct(a, 50) * 1000:5.1f} ms  p95 {_pct(a, 95) * 1000:5.1f} ms")
+    all_app = [x for v in app_time.values() for x in v]
+    print(f"  the app's own time (Server-Timing) over all pages: p50 {_pct(all_app, 50) * 1000:.1f} ms, "
+          f"p95 {_pct(all_app, 95) * 1000:.1f} ms; the rest of the latency is waiting for a worker and the CPU")
     raw_all = [x for v in raw_lat.values() for x in v]
     print(f"  raw baseline /healthz under the same load: p50 {_pct(raw_all, 50) * 1000:.0f} ms, "
           f"p95 {_pct(raw_all, 95) * 1000:.0f} ms (pages / raw at p95: {_pct(all_lat, 95) / _pct(raw_all, 95):.1f}×)")
@@ -178,10 +189,13 @@ def main() -> int:
     return 0
 
 
-async def _load(base: str, pages: list[str], users: int, total: int, cookie: str | None) -> dict[str, list[float]]:
+async def _load(base: str, pages: list[str], users: int, total: int,
+                cookie: str | None) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Latency per page (seconds) as the users see it, and the app's own time per page (Server-Timing)."""
     import httpx
 
     out: dict[str, list[float]] = {p: [] for p in pages}
+    app: dict[str, list[float]] = {p: [] for p in pages}
     counter = iter(range(total))
 
     async def user(client: httpx.AsyncClient) -> None:
@@ -191,12 +205,15 @@ async def _load(base: str, pages: list[str], users: int, total: int, cookie: str
             r = await client.get(page)
             out[page].append(time.perf_counter() - t)
             assert r.status_code == 200, (page, r.status_code)
+            timing = re.search(r"app;dur=([0-9.]+)", r.headers.get("server-timing", ""))
+            if timing:
+                app[page].append(float(timing.group(1)) / 1000)
 
     limits = httpx.Limits(max_connections=users)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30,
                                  cookies={"usine_session": cookie} if cookie else None) as client:
         await asyncio.gather(*(user(client) for _ in range(users)))
-    return out
+    return out, app
 
 
 if __name__ == "__main__":

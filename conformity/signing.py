@@ -17,6 +17,7 @@ with a message that says so.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -109,7 +110,13 @@ def _jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
 
 def thumbprint(public_key: Ed25519PublicKey) -> str:
     """Key id: the RFC 7638 JWK thumbprint (SHA-256, base64url) of the key as an OKP JWK."""
-    return OKPKey.import_key(_jwk(public_key)).thumbprint()
+    return _thumbprint(_raw(public_key))
+
+
+@functools.lru_cache(maxsize=1024)
+def _thumbprint(raw: bytes) -> str:
+    """The thumbprint of a raw Ed25519 public key (computed once per key: every signature names its kid)."""
+    return OKPKey.import_key({"kty": "OKP", "crv": "Ed25519", "x": _b64u(raw)}).thumbprint()
 
 
 class _Registry(jws.JWSRegistry):

@@ -1,6 +1,7 @@
 """RFC 9457 problem documents with stable codes: every error the sandbox answers.
 
-A service raises ``Problem(status, code, detail)``; the handler answers
+A service raises ``Problem(status, code, detail)`` (``conformity.http_problems``, shared with the
+agency service); the handler answers
 ``application/problem+json`` with ``type`` = ``urn:usine:problem:<code>`` and records the code
 as the validation outcome of the exchange in the session trace. The headers a problem carries
 are kept (``Allow`` on 405, ``WWW-Authenticate`` on 401, ``Retry-After`` on 429/503).
@@ -28,28 +29,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-PROBLEM_TYPE = "urn:usine:problem:"
-MEDIA_TYPE = "application/problem+json"
+from conformity.http_problems import MEDIA_TYPE, NAMESPACE, Problem, problem_json
 
-
-class Problem(Exception):
-    """An error answer: HTTP status, stable code, human detail, optional extra members."""
-
-    def __init__(self, status: int, code: str, detail: str, *, title: str | None = None,
-                 headers: dict[str, str] | None = None, **extra: Any):
-        super().__init__(f"{status} {code}: {detail}")
-        self.status, self.code, self.detail = status, code, detail
-        self.title = title or code.replace("-", " ").capitalize()
-        self.headers = headers or {}
-        self.extra = extra
-
-    def body(self, instance: str = "") -> dict[str, Any]:
-        doc = {"type": PROBLEM_TYPE + self.code, "title": self.title, "status": self.status,
-               "detail": self.detail, "code": self.code}
-        if instance:
-            doc["instance"] = instance
-        doc.update(self.extra)
-        return doc
+PROBLEM_TYPE = NAMESPACE
+__all__ = ["MEDIA_TYPE", "PROBLEM_TYPE", "Problem", "allowed_methods", "install_handlers", "problem_response",
+           "set_outcome"]
 
 
 def set_outcome(request: Request, outcome: str, **details: Any) -> None:
@@ -61,8 +45,7 @@ def set_outcome(request: Request, outcome: str, **details: Any) -> None:
 
 def problem_response(request: Request, problem: Problem) -> JSONResponse:
     set_outcome(request, problem.code, **({"detail": problem.detail} | problem.extra))
-    return JSONResponse(problem.body(request.url.path), status_code=problem.status,
-                        headers=problem.headers, media_type=MEDIA_TYPE)
+    return problem_json(problem, request.url.path)
 
 
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:

@@ -354,6 +354,8 @@ CREATE INDEX deliveries_due ON deliveries (delivered, failed, next_attempt);
 """ + _append_only(forbid, "audit", "the audit log")
 
 
+_WITNESSED = "ALTER TABLE uploads ADD COLUMN progress TEXT;"
+
 STEPS: tuple[Step, ...] = (
     Step("submissions, labels, history", MIGRATIONS[0], None),
     Step("results and review markers", MIGRATIONS[1], None),
@@ -363,6 +365,7 @@ STEPS: tuple[Step, ...] = (
     Step("labels in issue order; the feed of label events", _then(_step6("sqlite")), _then(_step6("postgresql"))),  # type: ignore[arg-type]
     Step("the service: accounts, tokens, sessions, audit log, uploads, webhooks", _step7("sqlite"),
          _step7("postgresql")),
+    Step("witnessed runs: what the vendor asked and how far the run is", _WITNESSED, _WITNESSED),
 )
 SCHEMA_VERSION = len(STEPS)
 

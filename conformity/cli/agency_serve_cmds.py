@@ -40,10 +40,24 @@ def _database(database: str | None) -> object:
               help="Send session cookies over plain HTTP too (development only; behind TLS never use it).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), help="Serve HTTPS with this certificate.")
 @click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="…and this private key.")
+@click.option("--witness-sandbox", metavar="URL",
+              help="Offer witnessed runs, run against this sandbox of the agency's (its trace key among --trust).")
+@click.option("--witness-sandbox-token", envvar="USINE_WITNESS_SANDBOX_TOKEN", metavar="TOKEN",
+              help="The sandbox's admin token (mints a harness token per run); or $USINE_WITNESS_SANDBOX_TOKEN.")
+@click.option("--witness-sandbox-ca", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The CA certificate of that sandbox's TLS server, when not a public one.")
+@click.option("--witness-driver-ca", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="More trust anchors for vendors' driver endpoints (beside the system's).")
+@click.option("--witness-timeout", default=1800, show_default=True, type=click.IntRange(60, 86400),
+              help="Seconds a witnessed run may take.")
+@click.option("--witness-private-addresses", is_flag=True,
+              help="Let driver endpoints resolve to loopback or private addresses (one-site setups, tests).")
 @click.pass_context
 def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...], key_path: Path | None, host: str,
               port: int, workers: int, data_dir: Path | None, ledger: Path | None, max_upload_mib: int,
-              insecure_cookies: bool, tls_cert: Path | None, tls_key: Path | None) -> None:
+              insecure_cookies: bool, tls_cert: Path | None, tls_key: Path | None, witness_sandbox: str | None,
+              witness_sandbox_token: str | None, witness_sandbox_ca: Path | None, witness_driver_ca: Path | None,
+              witness_timeout: int, witness_private_addresses: bool) -> None:
     """Serve the agency: vendors' uploads and API, reviewers' and deciders' pages, the public registry.
 
     One command on the embedded default (SQLite); --database postgresql://… and --workers N for
@@ -55,6 +69,13 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
 
     catalog = _catalog(ctx)  # checked now: a bad catalog stops here, not in a worker
     settings = _settings(database, trust, key_path, data_dir, ledger, max_upload_mib, insecure_cookies)
+    if witness_sandbox:
+        if not witness_sandbox_token:
+            raise click.UsageError("--witness-sandbox needs --witness-sandbox-token (or USINE_WITNESS_SANDBOX_TOKEN)")
+        settings |= {"witness_sandbox": witness_sandbox, "witness_token": witness_sandbox_token,
+                     "witness_sandbox_ca": str(witness_sandbox_ca or ""), "witness_driver_ca": str(witness_driver_ca or ""),
+                     "witness_timeout": str(witness_timeout),
+                     "witness_private": "1" if witness_private_addresses else "0"}
     os.environ.update({f"USINE_SERVE_{k.upper()}": v for k, v in settings.items()})
     root = ctx.find_root().obj.get("catalog_root") if ctx.find_root().obj else None
     if root:
@@ -109,12 +130,13 @@ def account_add(login: str, name: str, role: str, vendor_id: str | None, passwor
 @account.command("token")
 @click.argument("login")
 @click.option("--name", "token_name", default="api", show_default=True, help="What the token is for.")
-@click.option("--scope", "scopes", multiple=True, type=click.Choice(["submit", "read"]),
-              help="Repeatable (default: submit and read).")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(["submit", "read", "review", "decide", "admin"]),
+              help="Repeatable (default: every scope of the account's role: vendor submit and read; reviewer "
+                   "review; decider decide; admin review, decide and admin).")
 @click.option("--days", default=365, show_default=True, type=click.IntRange(1, 3650))
 @database_option
 def account_token(login: str, token_name: str, scopes: tuple[str, ...], days: int, database: str | None) -> None:
-    """Issue an API token for a vendor account; printed once on standard output (only its hash is kept)."""
+    """Issue an API token (vendor: uploads; staff: /api/v1/staff actions); printed once (only its hash is kept)."""
     from conformity.agency.registry import Registry
     from conformity.agency.service import accounts, audit
     from conformity.errors import InputError
@@ -123,9 +145,10 @@ def account_token(login: str, token_name: str, scopes: tuple[str, ...], days: in
         acct = accounts.account(reg.db, login)
         if acct is None:
             raise InputError(f"no active account {login!r}", where="LOGIN")
-        token = accounts.create_token(reg.db, acct, token_name, tuple(scopes) or accounts.SCOPES, days)
-        audit.record(reg.db, "cli", "admin", "token-issued", acct.login, f"{token_name}: {' '.join(scopes) or 'submit read'}"
-                     f", {days} days", "command line")
+        token = accounts.create_token(reg.db, acct, token_name, tuple(scopes) or None, days)
+        audit.record(reg.db, "cli", "admin", "token-issued", acct.login,
+                     f"{token_name}: {' '.join(scopes) or ' '.join(accounts.ROLE_SCOPES[acct.role])}, {days} days",
+                     "command line")
     click.echo(token)
 
 

@@ -46,3 +46,32 @@ def driver_init(ctx: click.Context, folder: Path, lang: str, wave_id: str | None
                + ", ".join(a.name for a in actions))
     click.echo(f"next: edit {folder / 'vendor.toml'}, then usine run --wave {wave_id or 'WAVE'} "
                f"--vendor {folder / 'vendor.toml'} --only REFERENTIAL")
+
+
+@driver.command("serve-http")
+@click.option("--vendor", "vendor_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The vendor manifest whose (stdio) driver to serve.")
+@click.option("--cert", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The server's certificate chain (PEM), issued for the host name the agency calls.")
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Its private key (PEM).")
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=8443, show_default=True, type=int)
+def serve_http(vendor_path: Path, cert: Path, key_path: Path, host: str, port: int) -> None:
+    """Serve your stdio driver as an HTTPS JSON-RPC endpoint, for the agency's witnessed runs.
+
+    Each connection gets its own driver process. Give the agency https://HOST:PORT/rpc; the certificate must
+    verify for that host name.
+    """
+    from conformity.driverkit.http_bridge import make_server
+    from conformity.harness.vendor import load_vendor
+
+    server = make_server(load_vendor(vendor_path).driver, host, port, str(cert), str(key_path))
+    click.echo(f"driver of {vendor_path} on https://{host}:{server.server_port}/rpc; Ctrl-C stops it", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        server.close_drivers()

@@ -166,7 +166,7 @@ class HttpDriver:
         assert spec.url
         self.spec = spec
         self._next_id = 0
-        self._client = httpx.Client(timeout=spec.timeout)
+        self._client = httpx.Client(timeout=spec.timeout, verify=spec.verify)
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         self._next_id += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ class DriverSpec:
     timeout: float = 30.0
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
+    #: how an HTTPS driver's certificate is verified (the system's trust anchors unless a context is given)
+    verify: ssl.SSLContext | bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,10 @@ from conformity.errors import InputError
 
 Role = Literal["vendor", "reviewer", "decider", "admin"]
 ROLES: tuple[Role, ...] = ("vendor", "reviewer", "decider", "admin")
-SCOPES = ("submit", "read")
+SCOPES = ("submit", "read")  # a vendor token's (its own submissions)
+#: the scopes a token of each role may carry (a staff token acts as its person, through ``/api/v1/staff``)
+ROLE_SCOPES: dict[str, tuple[str, ...]] = {"vendor": SCOPES, "reviewer": ("review",), "decider": ("decide",),
+                                           "admin": ("review", "decide", "admin")}
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 TOKEN_PREFIX = "usn_"
 _hasher = PasswordHasher()  # argon2id
@@ -106,19 +109,25 @@ def account(db: Connection, login: str) -> Account | None:
     return Account(*row) if row else None
 
 
-def create_token(db: Connection, acct: Account, name: str, scopes: tuple[str, ...] = SCOPES,
+def create_token(db: Connection, acct: Account, name: str, scopes: tuple[str, ...] | None = None,
                  days: int | None = 365) -> str:
-    """A new API token for a vendor account (shown once; only its SHA-256 is kept)."""
-    if acct.role != "vendor":
-        raise InputError("API tokens are for vendor accounts (staff sign in on the web)", where="token")
-    bad = sorted(set(scopes) - set(SCOPES))
-    if bad or not scopes:
-        raise InputError(f"scopes are among {', '.join(SCOPES)} (got {', '.join(scopes) or 'none'})", where="--scope")
+    """A new API token (shown once; only its SHA-256 is kept), with scopes its account's role allows (default all)."""
+    with db.write():
+        return _insert_token(db, acct, name, scopes, days)
+
+
+def _insert_token(db: Connection, acct: Account, name: str, scopes: tuple[str, ...] | None, days: int | None) -> str:
+    allowed = ROLE_SCOPES[acct.role]
+    scopes = tuple(scopes) if scopes else allowed
+    bad = sorted(set(scopes) - set(allowed))
+    if bad:
+        raise InputError(f"a {acct.role} token's scopes are among {', '.join(allowed)} (not {', '.join(bad)})",
+                         where="--scope")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = iso(_now() + dt.timedelta(days=days)) if days else None
-    with db.write():
-        db.execute("INSERT INTO api_tokens (account, token_sha256, name, scopes, created, expires) "
-                   "VALUES (?, ?, ?, ?, ?, ?)", (acct.id, _sha(token), name, " ".join(sorted(scopes)), iso(_now()), expires))
+    db.execute("INSERT INTO api_tokens (account, token_sha256, name, scopes, created, expires) "
+               "VALUES (?, ?, ?, ?, ?, ?)", (acct.id, _sha(token), name[:200], " ".join(sorted(scopes)), iso(_now()),
+                                             expires))
     return token
 
 
@@ -178,20 +187,32 @@ def start_session(db: Connection, acct: Account, idle: dt.timedelta, maximum: dt
     return sid, Session(acct, csrf, expires)
 
 
+#: how often a session's idle expiry is pushed forward (a write): at most once a minute, not on every request
+TOUCH_EVERY = dt.timedelta(minutes=1)
+
+
 def session(db: Connection, sid: str, idle: dt.timedelta, maximum: dt.timedelta) -> Session | None:
-    """The live session of a cookie (its idle expiry pushed forward), or None (unknown, ended, expired)."""
+    """The live session of a cookie (its idle expiry pushed forward), or None (unknown, ended, expired).
+
+    The idle expiry moves at most once per ``TOUCH_EVERY``: a page is a read, not a write transaction
+    (an fsync and the database's write lock) on every request; a session may so end up to that much
+    earlier than ``idle`` after its last use, never later.
+    """
     if not sid or len(sid) > 200:
         return None
-    row = db.execute(f"SELECT {_COLUMNS}, s.csrf, s.created, s.expires FROM web_sessions s JOIN accounts a "
+    row = db.execute(f"SELECT {_COLUMNS}, s.csrf, s.created, s.expires, s.last_seen FROM web_sessions s JOIN accounts a "
                      "ON a.id = s.account WHERE s.id_sha256 = ? AND s.ended IS NULL AND a.disabled IS NULL",
                      (_sha(sid),)).fetchone()
     now = _now()
     if row is None or row[7] <= iso(now):
         return None
-    created = dt.datetime.fromisoformat(row[6].replace("Z", "+00:00"))
-    expires = iso(min(now + idle, created + maximum))
-    with db.write():
-        db.execute("UPDATE web_sessions SET last_seen = ?, expires = ? WHERE id_sha256 = ?", (iso(now), expires, _sha(sid)))
+    expires = row[7]
+    if row[8] <= iso(now - TOUCH_EVERY):
+        created = dt.datetime.fromisoformat(row[6].replace("Z", "+00:00"))
+        expires = iso(min(now + idle, created + maximum))
+        with db.write():
+            db.execute("UPDATE web_sessions SET last_seen = ?, expires = ? WHERE id_sha256 = ?",
+                       (iso(now), expires, _sha(sid)))
     return Session(Account(*row[:5]), row[5], expires)
 
 
@@ -203,3 +224,56 @@ def end_session(db: Connection, sid: str) -> None:
 def same_secret(a: str, b: str) -> bool:
     """Constant-time comparison of two secrets (CSRF tokens)."""
     return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
+
+
+# ------------------------------------------------------------------------------------------------ administration
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """An account as the admin page lists it."""
+
+    login: str
+    name: str
+    role: str
+    vendor_id: str | None
+    created: str
+    disabled: str | None
+    tokens: int  # active API tokens
+
+
+def all_accounts(db: Connection) -> list[AccountRow]:
+    now = iso(_now())
+    rows = db.execute("SELECT a.login, a.name, a.role, a.vendor_id, a.created, a.disabled, "
+                      "(SELECT count(*) FROM api_tokens t WHERE t.account = a.id AND t.revoked IS NULL "
+                      "AND (t.expires IS NULL OR t.expires > ?)) FROM accounts a ORDER BY a.role, a.login",
+                      (now,)).fetchall()
+    return [AccountRow(*r) for r in rows]
+
+
+def _any_account(db: Connection, login: str) -> tuple[int, bool]:
+    row = db.execute("SELECT id, disabled FROM accounts WHERE login = ?", (login,)).fetchone()
+    if row is None:
+        raise InputError(f"no account {login!r}", where="account")
+    return int(row[0]), row[1] is not None
+
+
+def set_disabled(db: Connection, login: str, disabled: bool) -> bool:
+    """Disable an account (its sessions end, its tokens stop working) or enable it again; False if it already was."""
+    ident, was = _any_account(db, login)
+    if was == disabled:
+        return False
+    now = iso(_now())
+    with db.write():
+        db.execute("UPDATE accounts SET disabled = ? WHERE id = ?", (now if disabled else None, ident))
+        if disabled:
+            db.execute("UPDATE web_sessions SET ended = ? WHERE account = ? AND ended IS NULL", (now, ident))
+    return True
+
+
+def rotate_token(db: Connection, acct: Account, name: str, days: int = 365) -> tuple[str, int]:
+    """A new token for the account (every scope of its role); every token it had is revoked. (token, revoked)."""
+    now = iso(_now())
+    with db.write():
+        revoked = db.execute("UPDATE api_tokens SET revoked = ? WHERE account = ? AND revoked IS NULL RETURNING id",
+                             (now, acct.id)).fetchall()
+        token = _insert_token(db, acct, name, None, days)
+    return token, len(revoked)

@@ -8,10 +8,11 @@ from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from conformity.agency import feed
 from conformity.agency.registry import Registry
-from conformity.agency.service import public, uploads
+from conformity.agency.service import public, uploads, witnessed
 from conformity.agency.service.deps import client, config_of, vendor
 from conformity.agency.service.problems import Problem
 from conformity.errors import InputError
@@ -59,6 +60,48 @@ async def submit(request: Request, background: BackgroundTasks,
     up = start(request, background, up)
     doc = up.to_json(uploads.submission_of(cfg, up), _now())
     return JSONResponse(doc, status_code=202, headers={"Location": f"/api/v1/submissions/{up.id}"})
+
+
+async def start_witnessed(request: Request, up: uploads.Upload) -> None:
+    """Run a witnessed run on this worker's witness thread (or now, when configured to work before answering)."""
+    cfg = config_of(request)
+    if cfg.background:
+        witnessed.run_later(cfg, up.id)
+    else:
+        await run_in_threadpool(witnessed.run, cfg, up.id)
+
+
+@router.post("/witnessed-runs", status_code=202, tags=["vendors"],
+             summary="Ask the agency to run the harness against your driver endpoint (HTTPS)",
+             description="The agency checks the endpoint (https://, a certificate that verifies, a public address), "
+                         "queues the run (one at a time per vendor), runs every scenario of the wave and category "
+                         "against its own sandbox, then verifies and decides the bundle it made like an upload. "
+                         "Poll Location: `witnessed.progress`, then the submission's state and findings.",
+             responses={202: {"description": "queued (poll Location)"}, 401: {"description": "no or bad token"},
+                        409: {"description": "a witnessed run of yours is queued or running"},
+                        422: {"description": "bad request, evidence or driver endpoint (not HTTPS, certificate "
+                                               "refused, unreachable, not public)"},
+                        503: {"description": "this agency runs no witnessed runs"}},
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "multipart/form-data": {"schema": {"type": "object", "required": [
+                     "wave", "category", "driver_url", "software", "version", "registration_id"], "properties": {
+                     **{k: {"type": "string"} for k in ("wave", "category", "driver_url", "software", "version",
+                                                        "registration_id", "software_id", "vendor_name", "seed")}},
+                     "additionalProperties": {"type": "string", "format": "binary",
+                                              "description": "evidence.REQ-ID: an evidence file"}}},
+                 "application/json": {"schema": {"type": "object"}}}}})
+async def request_witnessed(request: Request) -> Response:
+    acct = vendor(request, "submit")
+    cfg = config_of(request)
+    if cfg.witness is None:
+        raise Problem(503, "witnessed-runs-unavailable", "this agency does not run witnessed runs: upload a bundle "
+                                                         "made against its sandbox instead")
+    req, evidence = await witnessed.read_request(request, cfg)
+    up = await run_in_threadpool(witnessed.request_run, cfg, acct, req, evidence, client(request))
+    await start_witnessed(request, up)
+    up = uploads.get(cfg, up.id)
+    return JSONResponse(up.to_json(uploads.submission_of(cfg, up), _now()), status_code=202,
+                        headers={"Location": f"/api/v1/submissions/{up.id}"})
 
 
 @router.get("/submissions", tags=["vendors"], summary="Your submissions, newest first")

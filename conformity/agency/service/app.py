@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conformity.agency.registry import Registry
-from conformity.agency.service import api, uploads, web
+from conformity.agency.service import admin, api, staff_api, uploads, web, witnessed
 from conformity.agency.service.config import ServiceConfig
 from conformity.agency.service.deps import LoginRequired
 from conformity.agency.service.problems import Problem, install_handlers, respond
@@ -41,20 +42,27 @@ button{padding:4px 12px}
 
 
 class SecurityHeaders:
-    """Pure ASGI middleware: safe defaults on every answer (a route's own headers win)."""
+    """Pure ASGI middleware: safe defaults on every answer (a route's own headers win).
 
-    def __init__(self, app: ASGIApp, hsts: bool = True):
-        self.app, self.hsts = app, hsts
+    With ``timing``, each answer also says how long the app took to make it (``Server-Timing: app;dur=MS``,
+    W3C Server Timing): what a benchmark separates from queueing and the client's own time.
+    """
+
+    def __init__(self, app: ASGIApp, hsts: bool = True, timing: bool = False):
+        self.app, self.hsts, self.timing = app, hsts, timing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         docs = scope["path"] in ("/docs", "/redoc")
+        started = time.perf_counter()
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                if self.timing:
+                    headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
                 for name, value in (("x-content-type-options", "nosniff"), ("referrer-policy", "same-origin"),
                                     ("x-frame-options", "SAMEORIGIN")):
                     headers.setdefault(name, value)
@@ -76,6 +84,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
             pass
         for ident in uploads.pending_uploads(config):  # received but not verified when a worker stopped
             uploads.process_later(config, ident)
+        for ident in witnessed.resume(config) if config.witness is not None else ():
+            witnessed.run_later(config, ident)
         deliverer = Deliverer(config.database).start() if config.webhooks else None
         yield
         if deliverer is not None:
@@ -97,7 +107,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             return respond(request, Problem(401, "unauthenticated", exc.reason or "sign in first"))
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
-    app.add_middleware(SecurityHeaders, hsts=config.secure_cookies)
+    app.add_middleware(SecurityHeaders, hsts=config.secure_cookies, timing=config.server_timing)
 
     @app.get("/static/style.css", include_in_schema=False)
     def style() -> Response:
@@ -110,5 +120,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(api.router)
+    app.include_router(staff_api.router)
     app.include_router(web.router)
+    app.include_router(admin.router)
     return app

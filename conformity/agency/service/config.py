@@ -5,13 +5,28 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conformity.agency.bundlezip import DEFAULT_LIMITS, ZipLimits
 from conformity.catalog import Catalog
 from conformity.db.connection import Database
 from conformity.signing import KeyRing
 
+if TYPE_CHECKING:
+    from conformity.harness.sandbox_access import SandboxAccess
+
 MiB = 1024 * 1024
+
+
+@dataclass(slots=True)
+class WitnessConfig:
+    """Witnessed runs: the agency's own sandbox (its trace key among ``ServiceConfig.trust``) and the bounds."""
+
+    sandbox: SandboxAccess             # the agency's sandbox, with its admin token (harness tokens are minted per run)
+    driver_ca: Path | None = None      # trust anchors for vendors' driver endpoints, beside the system's
+    timeout: float = 1800.0            # a whole run, in seconds (checked between scenarios)
+    call_timeout: float = 30.0         # one driver call, in seconds
+    allow_private: bool = False        # driver endpoints on loopback or private addresses (tests, one-site setups)
 
 
 @dataclass(slots=True)
@@ -34,6 +49,8 @@ class ServiceConfig:
     client_max_failures: int = 20      # per client address within the window
     background: bool = True            # verify uploads after answering (False: before, e.g. in benchmarks)
     webhooks: bool = True              # send due webhook deliveries from this worker
+    witness: WitnessConfig | None = None  # witnessed runs offered (None: not by this agency)
+    server_timing: bool = False        # say in each answer how long the app took (Server-Timing), for benchmarks
     extra: dict[str, object] = field(default_factory=dict)
 
     @property

@@ -49,6 +49,8 @@ def vendor(request: Request, scope: str) -> Account:
         raise Problem(401, "invalid-token", "this API token is unknown, revoked or expired",
                       headers={"WWW-Authenticate": 'Bearer realm="usine-agency", error="invalid_token"'})
     acct, scopes = found
+    if acct.role != "vendor":
+        raise Problem(403, "forbidden", f"a {acct.role}'s token acts through /api/v1/staff, not on vendors' submissions")
     if scope not in scopes:
         raise Problem(403, "insufficient-scope", f"this token may {', '.join(sorted(scopes))}, not {scope}",
                       headers={"WWW-Authenticate": f'Bearer realm="usine-agency", error="insufficient_scope", '
@@ -86,3 +88,28 @@ def check_csrf(session: Session, form: Any) -> None:
     if not accounts.same_secret(str(form.get("csrf", "")), session.csrf):
         raise Problem(403, "csrf", "this form's CSRF token is missing or not this session's: reload the page and "
                                    "submit again (nothing was changed)")
+
+
+def staff_token(request: Request, action: str) -> Account:
+    """The staff account of the request's Bearer token, allowed to ``action`` by its role and the token's scopes.
+
+    401 without a valid token; 403 when the role may not (a reviewer deciding) or the token was not given
+    that scope. Tokens are not cookies: no CSRF token is needed.
+    """
+    kind, _, token = request.headers.get("authorization", "").partition(" ")
+    challenge = f'Bearer realm="usine-agency-staff", scope="{action}"'
+    if kind.lower() != "bearer" or not token.strip():
+        raise Problem(401, "unauthenticated", "send a staff API token: Authorization: Bearer usn_…",
+                      headers={"WWW-Authenticate": challenge})
+    with Registry(config_of(request).database) as reg:
+        found = accounts.token_account(reg.db, token.strip())
+    if found is None:
+        raise Problem(401, "invalid-token", "this API token is unknown, revoked or expired",
+                      headers={"WWW-Authenticate": challenge + ', error="invalid_token"'})
+    acct, scopes = found
+    if not acct.can(action):  # type: ignore[arg-type]
+        raise Problem(403, "forbidden", f"{acct.role} accounts may not {action}")
+    if action not in scopes:
+        raise Problem(403, "insufficient-scope", f"this token may {', '.join(sorted(scopes))}, not {action}",
+                      headers={"WWW-Authenticate": challenge + ', error="insufficient_scope"'})
+    return acct

@@ -8,7 +8,19 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from conformity.agency.service.app import create_app
-from conformity.agency.service.config import ServiceConfig
+from conformity.agency.service.config import ServiceConfig, WitnessConfig
+
+
+def witness_from_env(env: dict[str, str]) -> WitnessConfig | None:
+    """Witnessed runs, when ``usine agency serve --witness-sandbox`` offered them (the sandbox is reached now)."""
+    if not env.get("witness_sandbox"):
+        return None
+    from conformity.harness.sandbox_access import connect
+
+    ca = Path(env["witness_sandbox_ca"]) if env.get("witness_sandbox_ca") else None
+    return WitnessConfig(sandbox=connect(env["witness_sandbox"], env["witness_token"], ca),
+                         driver_ca=Path(env["witness_driver_ca"]) if env.get("witness_driver_ca") else None,
+                         timeout=float(env.get("witness_timeout", 1800)), allow_private=env.get("witness_private") == "1")
 
 
 def app_from_env() -> FastAPI:
@@ -26,4 +38,5 @@ def app_from_env() -> FastAPI:
     return create_app(ServiceConfig(
         database=Database(env["database"]), catalog=catalog, trust=trusted_sandbox_keys(trust),
         key_path=Path(env["key"]), data=Path(env["data"]), ledger=Path(env["ledger"]) if env.get("ledger") else None,
-        max_upload=int(env.get("max_upload", 64 << 20)), secure_cookies=env.get("secure_cookies", "1") == "1"))
+        max_upload=int(env.get("max_upload", 64 << 20)), secure_cookies=env.get("secure_cookies", "1") == "1",
+        witness=witness_from_env(env), server_timing=env.get("server_timing") == "1"))

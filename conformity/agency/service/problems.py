@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from conformity.errors import InputError
+from conformity.http_problems import MEDIA_TYPE, Problem, problem_json
 
 PROBLEM_TYPE = "urn:usine:agency:problem:"
-MEDIA_TYPE = "application/problem+json"
-
-
-class Problem(Exception):
-    """An error answer: HTTP status, a stable code, what is wrong; extra members (e.g. ``problems``)."""
-
-    def __init__(self, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any):
-        super().__init__(f"{status} {code}: {detail}")
-        self.status, self.code, self.detail = status, code, detail
-        self.headers = headers or {}
-        self.extra = extra
-
-    def body(self, instance: str = "") -> dict[str, Any]:
-        doc = {"type": PROBLEM_TYPE + self.code, "title": self.code.replace("-", " ").capitalize(),
-               "status": self.status, "detail": self.detail, **({"instance": instance} if instance else {})}
-        return doc | self.extra
 
 
 def from_input_error(exc: InputError, status: int = 422, code: str = "refused") -> Problem:
@@ -45,8 +28,7 @@ def respond(request: Request, problem: Problem) -> Response:
         from conformity.agency.service.web import error_page
 
         return error_page(request, problem)
-    return JSONResponse(problem.body(request.url.path), status_code=problem.status, headers=problem.headers,
-                        media_type=MEDIA_TYPE)
+    return problem_json(problem, request.url.path, PROBLEM_TYPE)
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -71,4 +53,4 @@ def install_handlers(app: FastAPI) -> None:
         return respond(request, Problem(exc.status_code, code, str(exc.detail)))
 
 
-__all__ = ["HTMLResponse", "Problem", "from_input_error", "install_handlers", "respond"]
+__all__ = ["MEDIA_TYPE", "HTMLResponse", "Problem", "from_input_error", "install_handlers", "respond"]

@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +32,8 @@ from conformity.files import private_dir
 
 log = logging.getLogger("usine.agency.service")
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member, or an empty zip (refused later)
-_COLUMNS = "id, vendor_id, kind, state, file_name, sha256, bytes, received, updated, submission, outcome, findings"
-_lock = threading.Lock()
+_COLUMNS = ("id, vendor_id, kind, state, file_name, sha256, bytes, received, updated, submission, outcome, findings, "
+            "request, progress")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +50,16 @@ class Upload:
     submission: str | None
     outcome: dict[str, Any] | None
     findings: list[str]
+    request: dict[str, Any] | None = None   # a witnessed run: what the vendor asked (driver URL, software, wave)
+    progress: str | None = None             # a witnessed run: how far it is
 
     def to_json(self, sub: Submission | None, now: dt.datetime) -> dict[str, Any]:
         """What the vendor sees: the upload's state, then the submission's, the findings and reviewers' reasons."""
         doc: dict[str, Any] = {"id": self.id, "kind": self.kind, "state": self.state, "file_name": self.file_name,
                                "sha256": self.sha256, "bytes": self.bytes, "received": self.received,
                                "updated": self.updated, "findings": self.findings, "status": self.status(sub, now)}
+        if self.kind == "witnessed":
+            doc["witnessed"] = {"request": self.request, "progress": self.progress}
         if self.outcome is not None:
             o = self.outcome
             doc["decision"] = {k: o.get(k) for k in ("outcome", "submission", "recorded", "verified", "decided",
@@ -72,16 +76,19 @@ class Upload:
 
     def status(self, sub: Submission | None, now: dt.datetime) -> str:
         """One word for the vendor: received, verifying, refused, awaiting-review, labelled, revoked, …"""
+        if self.kind == "witnessed" and self.state in ("received", "verifying"):
+            return "queued" if self.state == "received" else "running"
         if self.state != "verified":
             return self.state
         if sub is None:
-            return (self.outcome or {}).get("outcome", "verified")
+            return str((self.outcome or {}).get("outcome", "verified"))
         state = sub.effective_state(now)
         return "awaiting-review" if state == "pending" else state
 
 
 def _row(r: tuple[Any, ...]) -> Upload:
-    return Upload(*r[:10], json.loads(r[10]) if r[10] else None, json.loads(r[11]) if r[11] else [])  # type: ignore[arg-type]
+    return Upload(*r[:10], json.loads(r[10]) if r[10] else None,  # type: ignore[call-arg]
+                  json.loads(r[11]) if r[11] else [], json.loads(r[12]) if r[12] else None, r[13])
 
 
 def new_id() -> str:
@@ -156,6 +163,14 @@ def of_vendor(config: ServiceConfig, vendor_id: str, limit: int = 200) -> list[U
     return [_row(r) for r in rows]
 
 
+def witnessed_of(config: ServiceConfig, submission: str) -> Upload | None:
+    """The witnessed run that recorded a submission, if one did (the agency made its evidence)."""
+    with Registry(config.database) as reg:
+        row = reg.db.execute(f"SELECT {_COLUMNS} FROM uploads WHERE submission = ? AND kind = 'witnessed' "
+                             "AND state = 'verified' ORDER BY received LIMIT 1", (submission,)).fetchone()
+    return _row(row) if row else None
+
+
 def submission_of(config: ServiceConfig, upload: Upload) -> Submission | None:
     if upload.submission is None:
         return None
@@ -176,8 +191,12 @@ def _claim(config: ServiceConfig, ident: str) -> bool:
 
 def process(config: ServiceConfig, ident: str) -> None:
     """Verify and decide one received upload; its final state and findings recorded. Never raises."""
-    if not _claim(config, ident):
-        return
+    if _claim(config, ident):
+        verify_claimed(config, ident)
+
+
+def verify_claimed(config: ServiceConfig, ident: str) -> None:
+    """Verify and decide the bundle of an upload in state ``verifying`` (``uploads/ID.zip``); never raises."""
     up = get(config, ident)
     findings: list[str] = []
     outcome: dict[str, Any] | None = None
@@ -207,19 +226,31 @@ def process(config: ServiceConfig, ident: str) -> None:
 def pending_uploads(config: ServiceConfig, stale: dt.timedelta = dt.timedelta(minutes=10)) -> Iterator[str]:
     """Uploads received and not processed (and ones left verifying by a worker that stopped), oldest first."""
     with Registry(config.database) as reg, reg.write() as db:
-        db.execute("UPDATE uploads SET state = 'received' WHERE state = 'verifying' AND updated < ?",
+        db.execute("UPDATE uploads SET state = 'received' WHERE state = 'verifying' AND kind = 'upload' AND updated < ?",
                    (iso(dt.datetime.now(dt.UTC) - stale),))
-        rows = db.execute("SELECT id FROM uploads WHERE state = 'received' ORDER BY received").fetchall()
+        rows = db.execute("SELECT id FROM uploads WHERE state = 'received' AND kind = 'upload' "
+                          "ORDER BY received").fetchall()
     yield from (r[0] for r in rows)
 
 
-_pool: ThreadPoolExecutor | None = None
+class Background:
+    """Threads of this worker process for work done after answering, started on first use."""
+
+    def __init__(self, threads: int, name: str):
+        self.threads, self.name = threads, name
+        self.pool: ThreadPoolExecutor | None = None
+        self.lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        with self.lock:
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix=self.name)
+        self.pool.submit(fn, *args)
+
+
+_verifiers = Background(2, "usine-verify")
 
 
 def process_later(config: ServiceConfig, ident: str) -> None:
     """Process in the background (the answer does not wait): two verifications at a time per worker process."""
-    global _pool
-    with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usine-verify")
-    _pool.submit(process, config, ident)
+    _verifiers.submit(process, config, ident)

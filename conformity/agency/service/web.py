@@ -16,13 +16,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from conformity.agency import feed
 from conformity.agency.decision import decide
 from conformity.agency.progress import wave_progress
 from conformity.agency.progress_view import progress_html
 from conformity.agency.registry import Registry, Submission
-from conformity.agency.service import accounts, audit, public, uploads
+from conformity.agency.service import accounts, audit, public, staff_actions, uploads, witnessed
 from conformity.agency.service.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -32,17 +33,16 @@ from conformity.agency.service.deps import (
     current_session,
     signed_in,
 )
-from conformity.agency.service.problems import Problem, from_input_error
-from conformity.agency.submit import WaiverRequest, decide_submission
+from conformity.agency.service.problems import Problem
 from conformity.catalog.render import spec_html
 from conformity.errors import InputError
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+templates.env.auto_reload = False  # the templates ship with the package: no stat() of each file on every render
 #: media types shown inline to reviewers; anything else is downloaded
 INLINE = {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"}
 EVIDENCE_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
-_REQ = re.compile(r"^[A-Z][A-Z0-9]*-[0-9A-Za-z.-]+$")
 MAX_FORM = 64 * 1024
 
 
@@ -210,7 +210,25 @@ def vendor_home(request: Request) -> Response:
     cfg, now = config_of(request), _now()
     assert session.account.vendor_id is not None
     mine = [(u, u.status(uploads.submission_of(cfg, u), now)) for u in uploads.of_vendor(cfg, session.account.vendor_id)]
-    return page(request, "vendor.html", uploads=mine, max_upload=cfg.max_upload)
+    return page(request, "vendor.html", uploads=mine, max_upload=cfg.max_upload, witness=cfg.witness is not None,
+                waves=sorted(cfg.catalog.waves.values(), key=lambda w: w.id))
+
+
+@router.post("/vendor/witnessed")
+async def vendor_witnessed(request: Request) -> Response:
+    """The web form of ``POST /api/v1/witnessed-runs`` (wave and category in one field, evidence in rows)."""
+    session = signed_in(request, "submit")
+    cfg = config_of(request)
+    if cfg.witness is None:
+        raise Problem(503, "witnessed-runs-unavailable", "this agency does not run witnessed runs")
+    form = await request.form(max_files=witnessed.MAX_EVIDENCE_FILES, max_fields=60)
+    check_csrf(session, form)
+    req, evidence = await witnessed.read_request(request, cfg)
+    up = await run_in_threadpool(witnessed.request_run, cfg, session.account, req, evidence, client(request))
+    from conformity.agency.service.api import start_witnessed
+
+    await start_witnessed(request, up)
+    return RedirectResponse(f"/vendor/submissions/{up.id}", status_code=303)
 
 
 @router.post("/vendor/upload")
@@ -313,7 +331,8 @@ def staff_submission(request: Request, ident: str, done: str = "") -> Response:
         s = _submission(reg, ident)
         view = _submission_view(reg, cfg, s, session.account.reviewer_name)
         entries = audit.entries(reg.db, s.id, 50)
-    return page(request, "staff_submission.html", done=done[:200], audit=entries, **view)
+    return page(request, "staff_submission.html", done=done[:200], audit=entries,
+                witnessed=uploads.witnessed_of(cfg, s.id), **view)
 
 
 @router.get("/staff/evidence/{ident}/{sha256}")
@@ -349,22 +368,10 @@ async def review(request: Request, ident: str) -> Response:
     session = signed_in(request, "review")
     form = await form_of(request)
     check_csrf(session, form)
-    cfg, acct = config_of(request), session.account
     requirements = [r for r in form.getlist("requirement") if isinstance(r, str)]
-    verdict, reason = str(form.get("verdict", "")), str(form.get("reason", ""))
-    if verdict not in ("accepted", "rejected"):
-        raise Problem(422, "invalid-review", "choose accept or reject")
-    if not requirements or not all(_REQ.match(r) for r in requirements):
-        raise Problem(422, "invalid-review", "name the requirement(s) reviewed")
-    with Registry(cfg.database) as reg:
-        try:
-            recorded = reg.review(ident, requirements, verdict, reason, acct.reviewer_name, _now())  # type: ignore[arg-type]
-        except InputError as exc:
-            audit.record(reg.db, acct.login, acct.role, "review-refused", ident, exc.render(), client(request))
-            raise from_input_error(exc) from exc
-        audit.record(reg.db, acct.login, acct.role, f"review-{verdict}", recorded[0].submission,
-                     f"{', '.join(requirements)}: {reason.strip()}", client(request))
-    return _back(recorded[0].submission, f"{verdict}: {', '.join(requirements)}")
+    done = staff_actions.review(config_of(request), session.account, ident, requirements, str(form.get("verdict", "")),
+                                str(form.get("reason", "")), client(request))
+    return _back(done.submission, done.what)
 
 
 @router.post("/staff/submissions/{ident}/decide")
@@ -372,22 +379,10 @@ async def decide_page(request: Request, ident: str) -> Response:
     session = signed_in(request, "decide")
     form = await form_of(request)
     check_csrf(session, form)
-    cfg, acct = config_of(request), session.account
     waive = tuple(w for w in re.split(r"[\s,]+", str(form.get("waive", ""))) if w)
-    request_ = WaiverRequest(waive, str(form.get("waive_reason", "")), acct.reviewer_name)
-    with Registry(cfg.database) as reg:
-        try:
-            outcome = decide_submission(ident, cfg.catalog, cfg.database, cfg.key_path, cfg.decisions / ident,
-                                        waive=request_)
-        except InputError as exc:
-            audit.record(reg.db, acct.login, acct.role, "decide-refused", ident, exc.render(), client(request))
-            raise from_input_error(exc) from exc
-        doc = outcome.doc
-        what = doc["outcome"] + (f": label {doc['label_id']}" if doc.get("label_id") else "") + \
-            ("" if outcome.created else " (nothing new recorded)")
-        audit.record(reg.db, acct.login, acct.role, "decide", doc["submission"],
-                     what + (f"; waived {', '.join(waive)}" if waive else ""), client(request))
-    return _back(doc["submission"], f"decision: {what}")
+    done = staff_actions.decide(config_of(request), session.account, ident, waive, str(form.get("waive_reason", "")),
+                                client(request))
+    return _back(done.submission, done.what)
 
 
 @router.post("/staff/labels/{label_id}/{action}")
@@ -395,24 +390,9 @@ async def revoke_or_reinstate(request: Request, label_id: str, action: str) -> R
     session = signed_in(request, "decide")
     form = await form_of(request)
     check_csrf(session, form)
-    if action not in ("revoke", "reinstate"):
-        raise Problem(404, "not-found", f"no action {action!r} on labels (revoke, reinstate)")
-    cfg, acct = config_of(request), session.account
-    reason = str(form.get("reason", ""))
-    with Registry(cfg.database) as reg:
-        try:
-            if action == "revoke":
-                done = reg.revoke(label_id, reason, _now())
-                what = f"revoked {', '.join(done)}: {reason.strip()}"
-            else:
-                reg.reinstate(label_id, reason, _now())
-                what = f"reinstated the version of {label_id}: {reason.strip()}"
-            sub = reg.get(label_id).id
-        except InputError as exc:
-            audit.record(reg.db, acct.login, acct.role, f"{action}-refused", label_id, exc.render(), client(request))
-            raise from_input_error(exc) from exc
-        audit.record(reg.db, acct.login, acct.role, action, label_id, what, client(request))
-    return _back(sub, what)
+    done = staff_actions.revoke_or_reinstate(config_of(request), session.account, label_id, action,
+                                             str(form.get("reason", "")), client(request))
+    return _back(done.submission, done.what)
 
 
 @router.get("/staff/audit", response_class=HTMLResponse)

@@ -1,0 +1,105 @@
+"""The admin's page of accounts: create staff and vendor accounts, disable and enable them, rotate tokens.
+
+Every change is an audit entry (refusals too); forms carry the session's CSRF token; a new token is
+shown once, on the answer to the form that made it (never stored, never in a URL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from conformity.agency.registry import Registry
+from conformity.agency.service import accounts, audit
+from conformity.agency.service.config import ServiceConfig
+from conformity.agency.service.deps import check_csrf, client, config_of, signed_in
+from conformity.agency.service.problems import Problem, from_input_error
+from conformity.errors import InputError
+
+router = APIRouter(prefix="/staff/admin", include_in_schema=False)
+
+
+def _page(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
+    from conformity.agency.service.web import page
+
+    with Registry(config_of(request).database) as reg:
+        rows = accounts.all_accounts(reg.db)
+    response = page(request, "admin_accounts.html", status, accounts=rows, roles=accounts.ROLES,
+                    **{"done": "", "token": None, "login": "", **context})
+    if context.get("token"):
+        response.headers["Cache-Control"] = "no-store"  # a secret shown once
+    return response
+
+
+@router.get("/accounts", response_class=HTMLResponse)
+def accounts_page(request: Request, done: str = "") -> Response:
+    signed_in(request, "admin")
+    return _page(request, done=done[:200])
+
+
+def _create(cfg: ServiceConfig, actor: accounts.Account, form: Any, who: str) -> tuple[accounts.Account, str | None]:
+    login, role = str(form.get("login", "")).strip().lower(), str(form.get("role", ""))
+    name, vendor_id = str(form.get("name", "")), str(form.get("vendor_id", "")).strip() or None
+    password = str(form.get("password", "")) or None
+    with Registry(cfg.database) as reg:
+        try:
+            acct = accounts.create_account(reg.db, login, name, role, vendor_id=vendor_id, password=password)
+        except InputError as exc:
+            audit.record(reg.db, actor.login, actor.role, "account-refused", login[:64], exc.render(), who)
+            raise from_input_error(exc) from exc
+        audit.record(reg.db, actor.login, actor.role, "account-created", acct.login,
+                     f"{acct.role} {acct.name}" + (f" vendor {vendor_id}" if vendor_id else ""), who)
+        token = None
+        if acct.role == "vendor" and form.get("issue_token"):
+            token = accounts.create_token(reg.db, acct, "first token")
+            audit.record(reg.db, actor.login, actor.role, "token-issued", acct.login, "first token: submit read", who)
+    return acct, token
+
+
+@router.post("/accounts")
+async def create(request: Request) -> Response:
+    session = signed_in(request, "admin")
+    form = await request.form(max_files=0, max_fields=20)
+    check_csrf(session, form)
+    acct, token = await run_in_threadpool(_create, config_of(request), session.account, form, client(request))
+    if token is not None:
+        return _page(request, done=f"account {acct.login} created", token=token, login=acct.login)
+    return RedirectResponse(f"/staff/admin/accounts?done=account+{acct.login}+created", status_code=303)
+
+
+def _act(cfg: ServiceConfig, actor: accounts.Account, login: str, action: str, who: str) -> tuple[str, str | None]:
+    with Registry(cfg.database) as reg:
+        try:
+            if action in ("disable", "enable"):
+                if action == "disable" and login == actor.login:
+                    raise InputError("you cannot disable your own account (another admin can)", where="account")
+                changed = accounts.set_disabled(reg.db, login, action == "disable")
+                what = f"{action}d" if changed else f"already {action}d"
+                token = None
+            elif action == "rotate-token":
+                acct = accounts.account(reg.db, login)
+                if acct is None:
+                    raise InputError(f"no active account {login!r} (enable it first)", where="account")
+                token, revoked = accounts.rotate_token(reg.db, acct, "rotated")
+                what = f"new token issued, {revoked} revoked"
+            else:
+                raise Problem(404, "not-found", f"no action {action!r} on accounts (disable, enable, rotate-token)")
+        except InputError as exc:
+            audit.record(reg.db, actor.login, actor.role, f"account-{action}-refused", login[:64], exc.render(), who)
+            raise from_input_error(exc) from exc
+        audit.record(reg.db, actor.login, actor.role, f"account-{action}", login, what, who)
+    return what, token
+
+
+@router.post("/accounts/{login}/{action}")
+async def account_action(request: Request, login: str, action: str) -> Response:
+    session = signed_in(request, "admin")
+    form = await request.form(max_files=0, max_fields=5)
+    check_csrf(session, form)
+    what, token = await run_in_threadpool(_act, config_of(request), session.account, login, action, client(request))
+    if token is not None:
+        return _page(request, done=f"{login}: {what}", token=token, login=login)
+    return RedirectResponse(f"/staff/admin/accounts?done={login}:+{what.replace(' ', '+')}", status_code=303)

@@ -1,0 +1,44 @@
+"""RFC 9457 problem documents: the one exception and answer every HTTP service of usine raises (sandbox, agency).
+
+A route raises ``Problem(status, code, detail)``; the service's handler answers it with
+:func:`problem_json` — ``application/problem+json`` whose ``type`` is the service's namespace followed by
+the stable code (``urn:usine:problem:`` for the sandbox, ``urn:usine:agency:problem:`` for the agency),
+``title``, ``status``, ``detail``, ``code``, ``instance`` (the path) and the extra members given (e.g.
+``problems``, ``errors``). The headers a problem carries (``Allow``, ``WWW-Authenticate``,
+``Retry-After``) are kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+MEDIA_TYPE = "application/problem+json"
+NAMESPACE = "urn:usine:problem:"
+
+
+class Problem(Exception):
+    """An error answer: HTTP status, stable code, human detail, optional title, headers and extra members."""
+
+    def __init__(self, status: int, code: str, detail: str, *, title: str | None = None,
+                 headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(f"{status} {code}: {detail}")
+        self.status, self.code, self.detail = status, code, detail
+        self.title = title or code.replace("-", " ").capitalize()
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self, instance: str = "", namespace: str = NAMESPACE) -> dict[str, Any]:
+        doc: dict[str, Any] = {"type": namespace + self.code, "title": self.title, "status": self.status,
+                               "detail": self.detail, "code": self.code}
+        if instance:
+            doc["instance"] = instance
+        doc.update(self.extra)
+        return doc
+
+
+def problem_json(problem: Problem, instance: str = "", namespace: str = NAMESPACE) -> JSONResponse:
+    """The ``application/problem+json`` answer of a problem (its status and headers)."""
+    return JSONResponse(problem.body(instance, namespace), status_code=problem.status, headers=problem.headers,
+                        media_type=MEDIA_TYPE)

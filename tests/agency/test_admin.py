@@ -1,0 +1,87 @@
+"""The admin's page of accounts (HTTP level): create, disable, enable, rotate tokens; audited; others refused."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from conformity.agency.registry import Registry
+from conformity.agency.service import accounts
+
+from .test_service import PASSWORD, Service
+from .test_service import sqlite_service as sqlite_service  # the fixture
+
+
+def _csrf(text: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', text).group(1)  # type: ignore[union-attr]
+
+
+def _admin(s: Service) -> tuple[TestClient, str]:
+    with Registry(s.config.database) as reg:
+        accounts.create_account(reg.db, "root", "Root Admin", "admin", password=PASSWORD)
+    c, _ = s.staff("root")
+    page = c.get("/staff/admin/accounts")
+    assert page.status_code == 200 and "New account" in page.text
+    return c, _csrf(page.text)
+
+
+def test_an_admin_creates_a_vendor_with_a_token_rotates_and_disables_it(sqlite_service: Service) -> None:
+    s = sqlite_service
+    c, csrf = _admin(s)
+    r = c.post("/staff/admin/accounts", data={"csrf": csrf, "login": "globex", "name": "Globex", "role": "vendor",
+                                              "vendor_id": "globex", "issue_token": "1"})
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    first = re.search(r'<pre id="new-token">(usn_[^<]+)</pre>', r.text).group(1)  # type: ignore[union-attr]
+    assert s.vendor(first).get("/api/v1/submissions").json()["vendor"] == "globex"
+
+    r = c.post("/staff/admin/accounts/globex/rotate-token", data={"csrf": csrf})
+    second = re.search(r'<pre id="new-token">(usn_[^<]+)</pre>', r.text).group(1)  # type: ignore[union-attr]
+    assert "1 revoked" in r.text and second != first
+    assert s.vendor(first).get("/api/v1/submissions").status_code == 401
+    assert s.vendor(second).get("/api/v1/submissions").status_code == 200
+
+    r = c.post("/staff/admin/accounts/globex/disable", data={"csrf": csrf})
+    assert r.status_code == 303
+    assert s.vendor(second).get("/api/v1/submissions").status_code == 401
+    assert c.post("/staff/admin/accounts/globex/enable", data={"csrf": csrf}).status_code == 303
+    assert s.vendor(second).get("/api/v1/submissions").status_code == 200
+
+    r = c.post("/staff/admin/accounts", data={"csrf": csrf, "login": "eve", "name": "Eve", "role": "reviewer",
+                                              "password": PASSWORD})
+    assert r.status_code == 303
+    eve, _ = s.staff("eve")
+    assert eve.get("/staff").status_code == 200
+    assert c.post("/staff/admin/accounts/eve/disable", data={"csrf": csrf}).status_code == 303
+    assert eve.get("/staff").headers["location"].startswith("/login")  # her session ended with the account
+    listed = c.get("/staff/admin/accounts").text
+    assert "globex" in listed and re.search(r"<td>eve</td>.*?disabled", listed, re.S)
+    actions = [a for (a,) in s.table("SELECT action FROM audit WHERE actor = 'root' AND action != 'login' ORDER BY id")]
+    assert actions == ["account-created", "token-issued", "account-rotate-token", "account-disable", "account-enable",
+                       "account-created", "account-disable"]
+
+
+def test_only_admins_with_a_csrf_token_change_accounts_and_bad_ones_are_refused(sqlite_service: Service) -> None:
+    s = sqlite_service
+    c, csrf = _admin(s)
+    before = s.table("SELECT login, disabled FROM accounts ORDER BY login")
+    alice, alice_csrf = s.staff("alice")
+    assert alice.get("/staff/admin/accounts", headers={"Accept": "application/json"}).status_code == 403
+    r = alice.post("/staff/admin/accounts/bob/disable", data={"csrf": alice_csrf}, headers={"Accept": "application/json"})
+    assert r.status_code == 403
+    r = c.post("/staff/admin/accounts/bob/disable", data={}, headers={"Accept": "application/json"})
+    assert r.status_code == 403 and r.json()["type"].endswith(":csrf")
+    r = c.post("/staff/admin/accounts/root/disable", data={"csrf": csrf}, headers={"Accept": "application/json"})
+    assert r.status_code == 422 and "your own account" in r.json()["detail"]
+    r = c.post("/staff/admin/accounts", data={"csrf": csrf, "login": "X", "name": "", "role": "god"},
+               headers={"Accept": "application/json"})
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and all(w in detail for w in ("a login is", "a role is", "a name is", "password"))
+    r = c.post("/staff/admin/accounts", data={"csrf": csrf, "login": "alice", "name": "Alice 2", "role": "reviewer",
+                                              "password": "another long passphrase"}, headers={"Accept": "application/json"})
+    assert r.status_code == 422 and "taken" in r.json()["detail"]
+    assert c.post("/staff/admin/accounts/nobody/disable", data={"csrf": csrf},
+                  headers={"Accept": "application/json"}).status_code == 422
+    assert s.table("SELECT login, disabled FROM accounts ORDER BY login") == before
+    refused = [a for (a,) in s.table("SELECT action FROM audit WHERE actor = 'root' AND action != 'login' ORDER BY id")]
+    assert refused == ["account-disable-refused", "account-refused", "account-refused", "account-disable-refused"]

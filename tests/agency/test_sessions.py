@@ -1,0 +1,41 @@
+"""Web sessions: idle expiry pushed forward at most once a minute (a page is a read), never past the maximum."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from conformity.agency.registry import Registry, iso
+from conformity.agency.service import accounts
+
+IDLE, MAXIMUM = dt.timedelta(minutes=30), dt.timedelta(hours=8)
+
+
+def _row(reg: Registry) -> tuple[str, str]:
+    return tuple(reg.db.execute("SELECT last_seen, expires FROM web_sessions").fetchone())
+
+
+def _set(reg: Registry, **columns: dt.datetime) -> None:
+    with reg.write() as db:
+        for name, when in columns.items():
+            db.execute(f"UPDATE web_sessions SET {name} = ?", (iso(when),))
+
+
+def test_a_session_is_touched_at_most_once_a_minute_and_ends_when_idle(tmp_path: Path) -> None:
+    with Registry(tmp_path / "registry.sqlite3") as reg:
+        acct = accounts.create_account(reg.db, "alice", "Alice", "reviewer", password="a long enough password")
+        sid, _ = accounts.start_session(reg.db, acct, IDLE, MAXIMUM)
+        first = _row(reg)
+        assert accounts.session(reg.db, sid, IDLE, MAXIMUM) is not None
+        assert _row(reg) == first  # used again within the minute: nothing written
+        now = dt.datetime.now(dt.UTC)
+        _set(reg, last_seen=now - dt.timedelta(minutes=2), expires=now + dt.timedelta(minutes=28))
+        live = accounts.session(reg.db, sid, IDLE, MAXIMUM)
+        assert live is not None and live.expires >= iso(now + IDLE - dt.timedelta(seconds=5))
+        assert _row(reg)[1] == live.expires  # pushed forward, and recorded
+        _set(reg, created=now - MAXIMUM + dt.timedelta(minutes=5), last_seen=now - dt.timedelta(minutes=2))
+        capped = accounts.session(reg.db, sid, IDLE, MAXIMUM)
+        assert capped is not None and capped.expires <= iso(now + dt.timedelta(minutes=5, seconds=5))  # the maximum
+        _set(reg, expires=now - dt.timedelta(seconds=1))
+        assert accounts.session(reg.db, sid, IDLE, MAXIMUM) is None  # idle too long
+        assert accounts.session(reg.db, "not-a-session", IDLE, MAXIMUM) is None
