@@ -23,11 +23,11 @@ Exception tree (every exception class of the core, ``conformity/`` and ``sandbox
     ├── UsineFailure                (conformity.pytest_plugin) a requirement item's verdict, as a pytest failure
     │
     │   HTTP answers of the two web services (each turned into its error document by the service's handlers):
-    ├── Problem                     (sandbox.problems) an RFC 9457 problem a sandbox service answers
+    ├── Problem                     (conformity.http_problems) an RFC 9457 problem the sandbox's services and the
+    │                               agency service answer, each under its own type namespace (another class than
+    │                               this module's Problem, which is one input problem, not an exception)
     ├── OAuthError                  (sandbox.services.idp) an RFC 6749 error the OpenID Connect provider answers
-    ├── Problem                     (conformity.agency.service.problems) an RFC 9457 problem the agency service
-    │                               answers (same shape as the sandbox's, another service: not this module's
-    │                               Problem, which is one input problem, not an exception)
+    ├── RunStopped                  (conformity.agency.service.witnessed) a witnessed run went past its time bound
     └── LoginRequired               (conformity.agency.service.deps) a staff page without a signed-in person
 
 A sector pack's own exceptions live in the pack (the core names no pack) and follow the same rule: one raised on

@@ -38,14 +38,17 @@ def vendor_manifest(name: str) -> Path:
 
 @pytest.fixture
 def run_harness(harness_sandbox: SandboxAccess) -> Callable[..., tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
-    """``run_harness("reference", wave="2026-W1", category="GP", only=(...), seed=0, parallel=0)`` → (report, traces)
-    (``parallel``: scenarios driven at once, 0 every one; 1 one after another)."""
+    """``run_harness("reference", wave="2026-W1", category="GP", only=(...), seed=0, parallel=None)`` → (report,
+    traces) (``parallel``: scenarios driven at once, None the runner's default as ``usine run``; 0 every one; 1 one
+    after another)."""
 
     def run(vendor: str, *, wave: str = "2026-W1", category: str | None = None, only: tuple[str, ...] = (),
-            seed: int = 0, parallel: int = 0) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+            seed: int = 0, parallel: int | None = None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         v = load_vendor(vendor_manifest(vendor))
         plan = make_plan(load_catalog(), wave, category or v.category, only)
-        result = run_to_end(Runner(plan, v, seed, harness_sandbox, parallel=parallel))
+        runner = Runner(plan, v, seed, harness_sandbox) if parallel is None else \
+            Runner(plan, v, seed, harness_sandbox, parallel=parallel)
+        result = run_to_end(runner)
         return result.report, result.traces
 
     return run
