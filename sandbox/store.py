@@ -271,20 +271,8 @@ def _hashed_grant(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- PostgreSQL
-PG_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, created DOUBLE PRECISION NOT NULL, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tokens (token_sha256 TEXT PRIMARY KEY, prefix TEXT NOT NULL, kind TEXT NOT NULL,
-    scope TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS exchanges (session_id TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL,
-    PRIMARY KEY (session_id, seq));
-CREATE TABLE IF NOT EXISTS records (collection TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL,
-    seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (collection, scope, key));
-CREATE INDEX IF NOT EXISTS records_by_seq ON records (collection, scope, seq);
-CREATE TABLE IF NOT EXISTS installations (id TEXT PRIMARY KEY, token_hash TEXT UNIQUE NOT NULL, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS held (session_id TEXT NOT NULL, id TEXT NOT NULL, since DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (session_id, id));
-"""
+#: the same tables as SQLite's (SCHEMA), with PostgreSQL's name for an 8-byte float
+PG_SCHEMA = SCHEMA.replace(" REAL ", " DOUBLE PRECISION ")
 #: advisory lock classes (the first key of pg_advisory_xact_lock(int, int)): what a transaction serialises on
 LOCK_SESSION, LOCK_TRACE, LOCK_RECORDS, LOCK_SERVICE, LOCK_SCHEMA = 1, 2, 3, 4, 5
 

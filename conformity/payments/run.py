@@ -24,6 +24,7 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from conformity.labels import iso
 from conformity.payments import reasons
 from conformity.payments.authenticate import FileProof, authenticate
 from conformity.payments.eligibility import WaveRules
-from conformity.payments.engine import Engine
+from conformity.payments.engine import Counters, Engine
 from conformity.payments.envelope import format_us, to_us
 from conformity.payments.files import atomic_output
 from conformity.payments.labelbook import LabelBook, load_labelbook
@@ -80,14 +81,9 @@ class RunOptions:
 
 
 @dataclass(slots=True)
-class RunStats:
-    """What one run did, for the summary."""
+class RunStats(Counters):
+    """What one run did, for the summary: intake's counters, then settlement's."""
 
-    lines: int = 0
-    unproven: int = 0
-    counted: int = 0
-    after_payment: int = 0
-    other_wave: int = 0
     refused: int = 0
     paid: int = 0
     paid_cents: int = 0
@@ -157,9 +153,8 @@ class PaymentRun:
                 try:
                     for path in self.o.events:
                         self._intake(path)
-                    c = self.engine.counters
-                    self.stats.lines, self.stats.unproven, self.stats.counted = c.lines, c.unproven, c.counted
-                    self.stats.after_payment, self.stats.other_wave = c.after_payment, c.other_wave
+                    for name in (f.name for f in dataclass_fields(Counters)):
+                        setattr(self.stats, name, getattr(self.engine.counters, name))
                     ledger.commit()
                     self._settle()
                 finally:
