@@ -189,7 +189,7 @@ def _forbid_sqlite(name: str, table: str, events: str, message: str, when: str =
 
 
 def _append_only(forbid: object, table: str, what: str) -> str:
-    f = forbid  # type: ignore[assignment]
+    f = forbid
     return (f(f"{table}_never_changed", table, "UPDATE", f"{what} is append-only")  # type: ignore[operator]
             + f(f"{table}_never_deleted", table, "DELETE", f"{what} is append-only"))  # type: ignore[operator]
 
