@@ -12,6 +12,7 @@ Append-only tables are guarded by triggers on both engines.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from conformity.db.connection import Connection
@@ -188,10 +189,10 @@ def _forbid_sqlite(name: str, table: str, events: str, message: str, when: str =
             f"BEGIN SELECT RAISE(ABORT, '{message}'); END;\n")
 
 
-def _append_only(forbid: object, table: str, what: str) -> str:
+def _append_only(forbid: Callable[[str, str, str, str], str], table: str, what: str) -> str:
     f = forbid
-    return (f(f"{table}_never_changed", table, "UPDATE", f"{what} is append-only")  # type: ignore[operator]
-            + f(f"{table}_never_deleted", table, "DELETE", f"{what} is append-only"))  # type: ignore[operator]
+    return (f(f"{table}_never_changed", table, "UPDATE", f"{what} is append-only")
+            + f(f"{table}_never_deleted", table, "DELETE", f"{what} is append-only"))
 
 
 #: PostgreSQL: the schema of SQLite steps 1-5, at once (the same tables, constraints and guards)
