@@ -307,7 +307,7 @@ def _backfill_events(conn: Connection) -> None:
             append_event(conn, revoked_event(conn, label_id, revoked, reason), webhooks=False)
 
 
-def _then(ddl: str) -> object:
+def _then(ddl: str) -> Callable[[Connection], None]:
     def run(conn: Connection) -> None:
         conn.script(ddl)
         _backfill_events(conn)
@@ -363,7 +363,7 @@ STEPS: tuple[Step, ...] = (
     Step("labels kept as signed (JWS)", MIGRATIONS[2], None),
     Step("a submission is a run; evidence, reviews, reinstatements", MIGRATIONS[3], None),
     Step("waivers", MIGRATIONS[4], PG_BASELINE),
-    Step("labels in issue order; the feed of label events", _then(_step6("sqlite")), _then(_step6("postgresql"))),  # type: ignore[arg-type]
+    Step("labels in issue order; the feed of label events", _then(_step6("sqlite")), _then(_step6("postgresql"))),
     Step("the service: accounts, tokens, sessions, audit log, uploads, webhooks", _step7("sqlite"),
          _step7("postgresql")),
     Step("witnessed runs: what the vendor asked and how far the run is", _WITNESSED, _WITNESSED),

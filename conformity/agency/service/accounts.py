@@ -105,7 +105,7 @@ def create_account(db: Connection, login: str, name: str, role: str, *, vendor_i
                            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                            (login, name.strip(), role, vendor_id, _hasher.hash(password) if password else None,
                             iso(_now()))).fetchone()[0]
-    return Account(int(ident), login, name.strip(), role, vendor_id)  # type: ignore[arg-type]
+    return Account(int(ident), login, name.strip(), role, vendor_id)  # type: ignore[arg-type]  # role checked against ROLES above
 
 
 def account(db: Connection, login: str) -> Account | None:
