@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:  # the plugin loads in every pytest session: the harness only when a wave is run
+    from _pytest._code.code import TerminalRepr
+
     from conformity.harness.report import RequirementRow
 
 STASH_RESULT = pytest.StashKey[dict[str, Any]]()
@@ -60,10 +62,10 @@ class RequirementItem(pytest.Item):
         if row.verdict in ("fail", "error", "not-exercised"):
             raise UsineFailure(_describe(row))
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, UsineFailure):
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style)  # type: ignore[arg-type]  # pytest's repr_failure stub is narrower than the style values it accepts
+        return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"{self.row.ref} [{self.row.level}] {self.row.title}"

@@ -151,7 +151,8 @@ class VerifyKey:
         ).decode("ascii")
 
     def okp(self) -> OKPKey:
-        return OKPKey.import_key(_jwk(self.public_key))
+        jwk: dict[str, str | list[str]] = {**_jwk(self.public_key)}
+        return OKPKey.import_key(jwk)
 
     def to_jwk(self) -> dict[str, str]:
         """The key as an OKP JWK (RFC 8037), with ``kid`` = its RFC 7638 thumbprint."""
@@ -350,7 +351,7 @@ def verify_envelope(doc: Any, keys: KeyRing, *, source: str = "document") -> Ver
                              file=source, where="protected.kid")
     try:
         with _eddsa_allowed():
-            signed = jws.deserialize_json(doc, key.okp(), registry=_registry(str(alg)))  # type: ignore[arg-type]  # joserfc's stub types the key narrower than the OKP keys it accepts
+            signed = jws.deserialize_json(doc, key.okp(), registry=_registry(str(alg)))
     except BadSignatureError as exc:
         raise SignatureError("signature does not match the content (edited after signing?)",
                              file=source, where="signature") from exc

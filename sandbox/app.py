@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from conformity import __version__
 from conformity.files import write_atomic
@@ -77,6 +79,11 @@ class SingleWriterRoutes:
         await self.app(scope, receive, send)
 
 
+def _profile_route_id(profile: str, route: APIRoute) -> str:
+    """The OpenAPI operation id of an identity-provider route mounted for one pack profile."""
+    return f"{profile}_{route.name}_{'_'.join(sorted(route.methods or ())).lower()}"
+
+
 def create_app(config: SandboxConfig) -> FastAPI:
     """Build a sandbox app with its own state folder."""
     store = open_store(config.database, config.db_path)
@@ -112,8 +119,7 @@ def create_app(config: SandboxConfig) -> FastAPI:
     idp.setup(app)
     for name in app.state.oidc_profiles:  # the one provider, once per pack profile
         app.include_router(idp.router, prefix=f"/s/{{session_id}}/{name}", tags=[name],
-                           generate_unique_id_function=lambda route, name=name: f"{name}_{route.name}_"
-                           f"{'_'.join(sorted(route.methods)).lower()}")
+                           generate_unique_id_function=functools.partial(_profile_route_id, name))
     for name, module in plugins.services().items():
         app.include_router(module.router, prefix=f"/s/{{session_id}}/{name}")
         if hasattr(module, "prod_router"):

@@ -85,9 +85,10 @@ def owned_session(request: Request, session_id: str, principal: Principal, *, op
     if open_only:
         session = get_session(request, session_id)
     else:
-        session = store_of(request).get_session(session_id)
-        if session is None:
+        stored = store_of(request).get_session(session_id)
+        if stored is None:
             raise Problem(404, "session-unknown", f"no test session {session_id!r}")
+        session = stored
     if principal.kind == "harness" and session.get("bound_to") != principal.vendor:
         raise Problem(403, "session-other-vendor", "this test session is not bound to your harness token's vendor")
     return session
@@ -102,7 +103,7 @@ def session_of_request(request: Request, session_id: str) -> dict[str, Any] | No
     """The session as this request read it (the recording middleware's read), else from the store."""
     cached = request.scope.get("state", {}).get(REQUEST_SESSION)
     if cached is not None and cached.get("id") == session_id:
-        return cached  # type: ignore[no-any-return]  # the session record, a JSON object
+        return cached
     return store_of(request).get_session(session_id)
 
 
@@ -235,7 +236,7 @@ def raise_if_unavailable(request: Request, session: dict[str, Any], service: str
     spec = fault(session, service)
     retry = retry_after(request, spec)
     headers = {} if spec.get("omit_retry_after") else {"Retry-After": str(retry)}
-    extra = {} if spec.get("omit_retry_after") else {"retry_after": retry}
+    extra: dict[str, Any] = {} if spec.get("omit_retry_after") else {"retry_after": retry}
     if take_fault(store_of(request), session, service, "rate_limited"):
         raise Problem(429, "rate-limited", f"{what} limits this client's requests (injected fault)", headers=headers,
                       **extra)

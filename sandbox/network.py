@@ -57,7 +57,7 @@ def transport_of(receive: Receive) -> asyncio.Transport | None:
     transport = getattr(cycle, "transport", None)
     # asyncio's transports, or uvloop's (which implement the same interface without subclassing asyncio's)
     if all(callable(getattr(transport, name, None)) for name in ("abort", "close", "get_extra_info")):
-        return transport  # type: ignore[no-any-return]  # duck-typed: asyncio.Transport or uvloop's
+        return transport
     return None
 
 

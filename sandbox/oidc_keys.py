@@ -76,7 +76,10 @@ class IdpKeys:
     @property
     def rotated(self) -> ECKey | RSAKey:
         """The key the provider rotates to (fault ``rotate_keys``): stable across processes."""
-        return self.next_key if self.next_key is not None else _derived(self.signing)
+        if self.next_key is not None:
+            return self.next_key
+        assert isinstance(self.signing, ECKey), "an RSA key set carries its rotated key (next_key)"
+        return _derived(self.signing)
 
     def public_jwks(self, rotated: bool = False) -> dict[str, Any]:
         """The JWKS document: public parts only, with kid, use and alg (after a rotation: the new key only)."""
@@ -96,6 +99,7 @@ class ProviderKeys:
 def _derived(key: ECKey) -> ECKey:
     """A P-256 key derived from ``key``'s private scalar with HKDF-SHA256 (the same in every process)."""
     private = key.private_key
+    assert private is not None, "derived from a private key (the provider's signing key)"
     material = private.private_numbers().private_value.to_bytes(32, "big")
     okm = HKDF(algorithm=hashes.SHA256(), length=40, salt=None, info=b"usine idp rotated key").derive(material)
     scalar = int.from_bytes(okm, "big") % (int(P256_ORDER) - 1) + 1
@@ -130,8 +134,8 @@ def _load_rsa(path: Path) -> IdpKeys:
         doc = json.loads(path.read_text(encoding="utf-8"))
         if doc.get("format") != RSA_FORMAT:
             raise ValueError(f"format {doc.get('format')!r}, expected {RSA_FORMAT!r}")
-        keys = IdpKeys(*(RSAKey.import_key(doc[name]) for name in ("signing", "unpublished", "rotated")),
-                       alg=RSA_ALG)
+        signing, unpublished, rotated = (RSAKey.import_key(doc[name]) for name in ("signing", "unpublished", "rotated"))
+        keys = IdpKeys(signing, unpublished, rotated, alg=RSA_ALG)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IdpKeyError(f"{path}: not a usable identity provider key file ({exc})") from exc
     kids = {keys.signing.kid, keys.unpublished.kid, keys.rotated.kid}
@@ -199,7 +203,7 @@ def sign_id_token(keys: IdpKeys, claims: dict[str, Any], forgery: str | None = N
     if forgery == "alg_none":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SecurityWarning)
-            return jwt.encode({"alg": "none"}, claims, None, algorithms=["none"])
+            return jwt.encode({"alg": "none"}, claims, None, algorithms=["none"])  # type: ignore[arg-type]  # alg "none" takes no key; joserfc's stub always asks for one
     current = keys.rotated if rotated else keys.signing
     if forgery == "hs256_public_key":
         # the provider's public key, as its JWKS publishes it, for the HMAC secret (JOSE libraries refuse PEM or DER

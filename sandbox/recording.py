@@ -228,6 +228,7 @@ class RecordingMiddleware:
         else:
             await self.app(scope, replay, capture)
             if network:
+                assert session is not None  # a network fault is only taken for a known session
                 await self._withhold(scope, receive, send, network, held, started, commit, self.store, session["id"])
         await commit()
 
@@ -353,7 +354,8 @@ class RecordingMiddleware:
         found = [getattr(config, "admin_token", None), bearer]
         by_hash = {secret_hash(c): c for c in candidates(_strings(exchange))}
         if by_hash:
-            own = {session.get("client_secret_sha256"), session.get("session_token_sha256")}
+            own = {h for h in (session.get("client_secret_sha256"), session.get("session_token_sha256"))
+                   if isinstance(h, str)}
             found += [by_hash[h] for h in (own & by_hash.keys()) | self.store.known_hashes(by_hash)]
         return sorted({s for s in found if isinstance(s, str) and len(s) >= 8}, key=len, reverse=True)
 

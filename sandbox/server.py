@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import uvicorn
 from fastapi import FastAPI
@@ -27,7 +28,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None,
-                   *, context: ssl.SSLContext | None = None, lifespan: str = "on",
+                   *, context: ssl.SSLContext | None = None, lifespan: Literal["auto", "on", "off"] = "on",
                    configure_logging: bool = True) -> uvicorn.Config:
     """A server config; ``configure_logging`` False for listeners added to a running one (uvicorn would set its
     loggers up again while the first server logs)."""
@@ -41,7 +42,9 @@ def uvicorn_config(app: FastAPI, host: str, port: int, tls_cert: Path | None = N
 
 
 def _start_thread(server: uvicorn.Server) -> threading.Thread:
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # uvicorn's Config stub narrower than the keywords it takes; signal handlers replaced on purpose in a thread
+    # uvicorn before 0.29 installed signal handlers in run() (which fail off the main thread); later ones skip them
+    # there by themselves (Server.capture_signals) and have no such attribute
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # absent from uvicorn >= 0.29 (see above)
     thread = threading.Thread(target=server.run, name="usine-sandbox", daemon=True)
     thread.start()
     return thread
@@ -84,7 +87,7 @@ def _stopper(*running: tuple[uvicorn.Server, threading.Thread]) -> Callable[[], 
 
 
 def start_listener(app: FastAPI, host: str, port: int = 0, *, cert: Path | None = None, key: Path | None = None,
-                   context: ssl.SSLContext | None = None, lifespan: str = "off") -> tuple[str, Callable[[], None]]:
+                   context: ssl.SSLContext | None = None, lifespan: Literal["auto", "on", "off"] = "off") -> tuple[str, Callable[[], None]]:
     """Serve ``app`` on one more port in a background thread; its URL and a stop function."""
     port = port or free_port(host)
     server = uvicorn.Server(uvicorn_config(app, host, port, cert, key, context=context, lifespan=lifespan))

@@ -54,7 +54,7 @@ def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
     ``pack``: the pack whose services and fixtures the session has (None: every installed pack's).
     """
     sid = new_id("ses")
-    session = {
+    session: dict[str, Any] = {
         "id": sid, "label": label, "seed": seed, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "created_ts": time.time(), "state": "open", "base_url": base_url.rstrip("/"),
         "client_id": new_id("cli"), "client_secret": secrets.token_urlsafe(24),

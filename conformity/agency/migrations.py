@@ -12,6 +12,7 @@ Append-only tables are guarded by triggers on both engines.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from conformity.db.connection import Connection
@@ -188,10 +189,10 @@ def _forbid_sqlite(name: str, table: str, events: str, message: str, when: str =
             f"BEGIN SELECT RAISE(ABORT, '{message}'); END;\n")
 
 
-def _append_only(forbid: object, table: str, what: str) -> str:
-    f = forbid  # type: ignore[assignment]
-    return (f(f"{table}_never_changed", table, "UPDATE", f"{what} is append-only")  # type: ignore[operator]
-            + f(f"{table}_never_deleted", table, "DELETE", f"{what} is append-only"))  # type: ignore[operator]
+def _append_only(forbid: Callable[[str, str, str, str], str], table: str, what: str) -> str:
+    f = forbid
+    return (f(f"{table}_never_changed", table, "UPDATE", f"{what} is append-only")
+            + f(f"{table}_never_deleted", table, "DELETE", f"{what} is append-only"))
 
 
 #: PostgreSQL: the schema of SQLite steps 1-5, at once (the same tables, constraints and guards)
@@ -306,7 +307,7 @@ def _backfill_events(conn: Connection) -> None:
             append_event(conn, revoked_event(conn, label_id, revoked, reason), webhooks=False)
 
 
-def _then(ddl: str) -> object:
+def _then(ddl: str) -> Callable[[Connection], None]:
     def run(conn: Connection) -> None:
         conn.script(ddl)
         _backfill_events(conn)
@@ -362,7 +363,7 @@ STEPS: tuple[Step, ...] = (
     Step("labels kept as signed (JWS)", MIGRATIONS[2], None),
     Step("a submission is a run; evidence, reviews, reinstatements", MIGRATIONS[3], None),
     Step("waivers", MIGRATIONS[4], PG_BASELINE),
-    Step("labels in issue order; the feed of label events", _then(_step6("sqlite")), _then(_step6("postgresql"))),  # type: ignore[arg-type]
+    Step("labels in issue order; the feed of label events", _then(_step6("sqlite")), _then(_step6("postgresql"))),
     Step("the service: accounts, tokens, sessions, audit log, uploads, webhooks", _step7("sqlite"),
          _step7("postgresql")),
     Step("witnessed runs: what the vendor asked and how far the run is", _WITNESSED, _WITNESSED),

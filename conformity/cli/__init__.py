@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,7 +21,7 @@ from conformity.errors import UsineError
 class UsineGroup(click.Group):
     """Turns usine's own errors into a clear message and their exit code."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]  # click's Group.invoke is untyped upstream; the override keeps its signature
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UsineError as exc:
@@ -49,4 +49,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

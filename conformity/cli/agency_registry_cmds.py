@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -96,7 +96,7 @@ def show_cmd(ident: str, registry_path: Path | str | None) -> None:
     reviewable = [r for r in s.rows() if r["method"] in ("document", "manual")]
     if reviewable:
         current = {r.requirement: r for r in reviews}
-        files = {}
+        files: dict[str, list[Any]] = {}
         for e in evidence:
             files.setdefault(e.requirement, []).append(e)
         click.echo(f"  document/manual requirements ({len(reviewable)}):")
@@ -112,12 +112,13 @@ def show_cmd(ident: str, registry_path: Path | str | None) -> None:
         click.echo(f"  reviews, in the order recorded ({len(reviews)}; the latest of each requirement counts):")
         from conformity.agency.decision import confirmations
 
-        latest = {r.requirement: r for r in reviews}
-        confirmed = {c.id: latest[req].reviewer for req, c in confirmations(reviews).items()}
-        for r in reviews:
-            click.echo(f"    #{r.id} {r.at} {r.requirement} {r.verdict} by {r.reviewer}: {r.reason}"
-                       + ("" if r.id == latest[r.requirement].id else
-                          f" (first review, confirmed by {confirmed[r.id]})" if r.id in confirmed else " (superseded)"))
+        latest_of = {rv.requirement: rv for rv in reviews}
+        confirmed = {c.id: latest_of[req].reviewer for req, c in confirmations(reviews).items()}
+        for rv in reviews:
+            click.echo(f"    #{rv.id} {rv.at} {rv.requirement} {rv.verdict} by {rv.reviewer}: {rv.reason}"
+                       + ("" if rv.id == latest_of[rv.requirement].id else
+                          f" (first review, confirmed by {confirmed[rv.id]})" if rv.id in confirmed
+                          else " (superseded)"))
     for w in waivers.values():
         click.echo(f"  WAIVED by the agency: {w.requirement} ({w.verdict}) by {w.decider} on {w.at}: {w.reason}")
     click.echo("  history:")

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from conformity.cli.agency_options import key_option, trust_option
+
+if TYPE_CHECKING:
+    from conformity.db.connection import Database
 
 database_option = click.option(
     "--database", "database", envvar="USINE_REGISTRY", metavar="PATH|postgresql://…",
@@ -16,7 +20,7 @@ database_option = click.option(
          "(postgresql://user:password@host/db; the password may come from ~/.pgpass or $PGPASSWORD).")
 
 
-def _database(database: str | None) -> object:
+def _database(database: str | None) -> Database:
     from conformity.agency.submit import default_registry
     from conformity.db.connection import Database
 
@@ -120,7 +124,7 @@ def account_add(login: str, name: str, role: str, vendor_id: str | None, passwor
     from conformity.agency.service import accounts, audit
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    with Registry(_database(database)) as reg:  # type: ignore[arg-type]
+    with Registry(_database(database)) as reg:
         acct = accounts.create_account(reg.db, login, name, role, vendor_id=vendor_id, password=password)
         audit.record(reg.db, "cli", "admin", "account-created", acct.login, f"{acct.role} {acct.name}"
                      + (f" vendor {vendor_id}" if vendor_id else ""), "command line")
@@ -141,7 +145,7 @@ def account_token(login: str, token_name: str, scopes: tuple[str, ...], days: in
     from conformity.agency.service import accounts, audit
     from conformity.errors import InputError
 
-    with Registry(_database(database)) as reg:  # type: ignore[arg-type]
+    with Registry(_database(database)) as reg:
         acct = accounts.account(reg.db, login)
         if acct is None:
             raise InputError(f"no active account {login!r}", where="LOGIN")
@@ -166,7 +170,7 @@ def webhook_add(url: str, database: str | None) -> None:
     from conformity.agency.service import audit
     from conformity.agency.service.webhooks import add_webhook
 
-    with Registry(_database(database)) as reg:  # type: ignore[arg-type]
+    with Registry(_database(database)) as reg:
         ident, secret = add_webhook(reg.db, url)
         audit.record(reg.db, "cli", "admin", "webhook-added", str(ident), url, "command line")
     click.echo(f"webhook {ident}: {url}", err=True)

@@ -76,7 +76,7 @@ def _answer(r: Any) -> dict[str, Any]:
         detail = body.get("detail") or r.text[:300]
         raise InputError(f"the agency refused ({r.status_code} {body.get('title', r.reason_phrase)}): {detail}",
                          where="submit")
-    return body  # type: ignore[no-any-return]
+    return body
 
 
 def _report(doc: dict[str, Any]) -> None:

@@ -165,6 +165,7 @@ class HttpDriver:
     def __init__(self, spec: DriverSpec):
         assert spec.url
         self.spec = spec
+        self._url: str = spec.url
         self._next_id = 0
         self._client = httpx.Client(timeout=spec.timeout, verify=spec.verify)
 
@@ -172,7 +173,7 @@ class HttpDriver:
         self._next_id += 1
         rid = self._next_id
         try:
-            r = self._client.post(self.spec.url, json={"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
+            r = self._client.post(self._url, json={"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
         except httpx.TimeoutException:
             raise DriverFailure("timeout", f"no answer to {method} within {self.spec.timeout:g} s",
                                 {"url": self.spec.url}) from None

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeGuard
 
 import jsonschema_rs
 
@@ -166,7 +166,7 @@ def _fast_validator() -> Any:
     return jsonschema_rs.validator_for(schema, validate_formats=True)
 
 
-def _int(value: Any) -> bool:
+def _int(value: Any) -> TypeGuard[int]:
     return type(value) is int and 0 <= value < 1 << 53
 
 

@@ -482,7 +482,7 @@ def _refresh(request: Request, session: dict[str, Any], form: dict[str, str], cl
 
 @router.get("/userinfo", summary="Claims about the logged-in account (Bearer)")
 @router.post("/userinfo", summary="Claims about the logged-in account (Bearer)")
-def userinfo(request: Request, session_id: str) -> JSONResponse:
+def userinfo(request: Request, session_id: str) -> Response:
     caller = access_token_caller(request, session_id)
     if "openid" not in caller.token.get("scopes", []) or "userinfo" not in caller.token:
         raise Problem(403, "token-scope-insufficient", "this access token was not issued for openid",

@@ -8,9 +8,7 @@ from fastapi.testclient import TestClient
 
 from conformity.agency.registry import Registry
 from conformity.agency.service import accounts
-
-from .test_service import PASSWORD, Service
-from .test_service import sqlite_service as sqlite_service  # the fixture
+from tests.agency.service_client import PASSWORD, Service
 
 
 def _csrf(text: str) -> str:

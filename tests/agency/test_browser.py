@@ -22,10 +22,9 @@ from conformity.agency.service import ServiceConfig, accounts
 from conformity.catalog import Catalog
 from conformity.db.connection import Database
 from conformity.signing import KeyRing
-from tests.conftest import required
-
-from .conftest import Runs
-from .test_engines import Served
+from tests.agency.helpers import Runs
+from tests.agency.service_client import Served
+from tests.helpers import required
 
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("USINE_CHROMIUM", "/usr/bin/chromium")

@@ -11,7 +11,7 @@ import pytest
 
 from conformity.agency.bundlezip import ZipLimits, open_bundle, unsafe_name
 from conformity.errors import InputError
-from tests.agency.conftest import raw_zip
+from tests.agency.helpers import raw_zip
 
 
 @pytest.mark.parametrize("name,why", [

@@ -22,7 +22,7 @@ from conformity.errors import InputError
 from conformity.labels import sign_label, sign_revocations
 from conformity.paths import schema_path
 from conformity.signing import KeyRing, SigningKey, unverified_payload, verify_document
-from tests.agency.conftest import (
+from tests.agency.helpers import (
     AGENCY,
     CATEGORY,
     DEFECT_FAILS,

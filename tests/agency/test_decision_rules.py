@@ -17,7 +17,7 @@ from conformity.agency.verify import RunIdentity
 from conformity.bundle.evidence import EvidenceFile
 from conformity.catalog import Catalog
 from conformity.harness.plan import make_plan
-from tests.agency.conftest import CATEGORY, WAVE
+from tests.agency.helpers import CATEGORY, WAVE
 
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
 IDENTITY = RunIdentity("v", "v.app", "1.0", WAVE, CATEGORY, "0123456789abcdef")

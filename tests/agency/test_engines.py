@@ -4,22 +4,18 @@ real service over HTTP: ``usine agency serve``'s app under uvicorn, ``usine subm
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from conformity.agency.registry import Registry
-from conformity.agency.service import ServiceConfig, create_app
+from conformity.agency.service import ServiceConfig
 from conformity.catalog import Catalog
 from conformity.db.connection import Database
 from conformity.signing import KeyRing
-
-from .conftest import Runs, usine
+from tests.agency.helpers import Runs, usine
+from tests.agency.service_client import Served
 
 
 def test_cli_decide_review_revoke_reinstate_on_each_engine(database_target: Path | str, runs: Runs, home: Path,
@@ -55,31 +51,6 @@ def test_cli_decide_review_revoke_reinstate_on_each_engine(database_target: Path
 
 
 # ---------------------------------------------------------------------------------------------- over HTTP
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Served:
-    """The real app under uvicorn on a loopback port, in a thread, until closed."""
-
-    def __init__(self, config: ServiceConfig):
-        self.port = _free_port()
-        self.server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert self.server.started, "the service did not start"
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
 
 @pytest.fixture
 def served(runs: Runs, catalog: Catalog, home: Path, tmp_path: Path) -> Iterator[tuple[Served, Path]]:
@@ -115,8 +86,7 @@ def test_pay_side_mirrors_labels_and_revocations_from_the_service(served: tuple[
     from conformity.agency.submit import decide_submission
     from conformity.payments.agency_feed import sync_labels
     from conformity.payments.labelbook import load_labelbook
-
-    from .conftest import AGENCY, accept_all
+    from tests.agency.helpers import AGENCY, accept_all
 
     server, registry = served
     first = usine("agency", "decide", runs.reference, "--trust", runs.trust, "--registry", registry, "--out",

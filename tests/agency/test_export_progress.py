@@ -21,7 +21,7 @@ from conformity.payments import RunOptions, run_payments
 from conformity.payments.labelbook import load_labelbook
 from conformity.payments.payees import load_payer
 from conformity.signing import KeyRing, verify_document
-from tests.agency.conftest import AGENCY, CATEGORY, DECIDED, DEFECT_FAILS, WAVE, Runs, label_bundle, usine
+from tests.agency.helpers import AGENCY, CATEGORY, DECIDED, DEFECT_FAILS, WAVE, Runs, label_bundle, usine
 from tests.payments.builders import events_for, installation, write_jsonl
 
 PAYER = Path(__file__).resolve().parents[2] / "examples" / "payments" / "payer.toml"

@@ -14,7 +14,7 @@ from conformity.bundle.evidence import Attached, EvidenceFile
 from conformity.catalog import Catalog
 from conformity.labels import sign_revocations
 from conformity.signing import KeyRing, sha256_hex
-from tests.agency.conftest import (
+from tests.agency.helpers import (
     AGENCY,
     SUBSET,
     Runs,

@@ -21,7 +21,7 @@ from conformity.agency.registry import Registry
 from conformity.catalog import Catalog
 from conformity.labels import verify_revocations
 from conformity.signing import KeyRing
-from tests.agency.conftest import (
+from tests.agency.helpers import (
     AGENCY,
     CATEGORY,
     WAVE,

@@ -17,7 +17,7 @@ from conformity.agency.submit import decide_bundle
 from conformity.catalog import Catalog
 from conformity.errors import InputError
 from conformity.signing import KeyRing
-from tests.agency.conftest import AGENCY, DECIDED, Runs, accept_all, label_bundle, members, raw_zip, usine
+from tests.agency.helpers import AGENCY, DECIDED, Runs, accept_all, label_bundle, members, raw_zip, usine
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from conformity.agency.registry import Registry
 from conformity.catalog import Catalog
 from conformity.signing import KeyRing, unverified_payload
-from tests.agency.conftest import Runs, accept_all, snapshot, usine
+from tests.agency.helpers import Runs, accept_all, snapshot, usine
 
 REJECTED = "SECURITY-013"
 

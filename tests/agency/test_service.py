@@ -5,91 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from conformity.agency.bundlezip import ZipLimits
 from conformity.agency.registry import Registry
-from conformity.agency.service import ServiceConfig, accounts, create_app
-from conformity.catalog import Catalog
-from conformity.db.connection import Database
+from conformity.agency.service import accounts
 from conformity.labels import verify_label, verify_revocations
 from conformity.signing import KeyRing
-
-from .conftest import AGENCY, Runs, raw_zip
-
-PASSWORD = "correct horse battery staple"
-VENDOR = "usine-reference"
-MiB = 1024 * 1024
-
-
-@dataclass
-class Service:
-    app: object
-    config: ServiceConfig
-    token: str                  # the reference vendor's API token
-    other_token: str            # another vendor's
-
-    def client(self) -> TestClient:
-        return TestClient(self.app, base_url="https://testserver", follow_redirects=False)  # type: ignore[arg-type]
-
-    def vendor(self, token: str | None = None) -> TestClient:
-        c = self.client()
-        c.headers["Authorization"] = f"Bearer {token or self.token}"
-        return c
-
-    def staff(self, login: str) -> tuple[TestClient, str]:
-        """A signed-in client and its CSRF token."""
-        c = self.client()
-        form = c.get("/login")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
-        r = c.post("/login", data={"login": login, "password": PASSWORD, "csrf": csrf, "next": "/staff"})
-        assert r.status_code == 303, r.text
-        page = c.get("/staff")
-        return c, re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-
-    def table(self, sql: str) -> list[tuple[object, ...]]:
-        with Registry(self.config.database) as reg:
-            return [tuple(r) for r in reg.db.execute(sql).fetchall()]
-
-
-def make_service(target: Path | str, runs: Runs, catalog: Catalog, home: Path, tmp_path: Path, **extra: object) -> Service:
-    config = ServiceConfig(database=Database(target), catalog=catalog, trust=KeyRing.from_paths([runs.trust]),
-                           key_path=home / "agency" / "agency-key.pem", data=tmp_path / "service", background=False,
-                           **extra)  # type: ignore[arg-type]
-    app = create_app(config)
-    with Registry(config.database) as reg:
-        for login, role in (("alice", "reviewer"), ("bob", "reviewer"), ("dora", "decider")):
-            accounts.create_account(reg.db, login, login.capitalize(), role, password=PASSWORD)
-        ref = accounts.create_account(reg.db, "ref", "Reference vendor", "vendor", vendor_id=VENDOR, password=PASSWORD)
-        acme = accounts.create_account(reg.db, "acme", "ACME", "vendor", vendor_id="acme")
-        return Service(app, config, accounts.create_token(reg.db, ref, "ci"), accounts.create_token(reg.db, acme, "ci"))
-
-
-@pytest.fixture
-def service(database_target: Path | str, runs: Runs, catalog: Catalog, home: Path, tmp_path: Path) -> Iterator[Service]:
-    s = make_service(database_target, runs, catalog, home, tmp_path)
-    yield s
-    s.config.database.dispose()
-
-
-@pytest.fixture
-def sqlite_service(runs: Runs, catalog: Catalog, home: Path, tmp_path: Path) -> Iterator[Service]:
-    s = make_service(tmp_path / "registry.sqlite3", runs, catalog, home, tmp_path, max_upload=2 * MiB,
-                     zip_limits=ZipLimits(max_member_bytes=8 * MiB, max_total_bytes=16 * MiB))
-    yield s
-    s.config.database.dispose()
-
-
-def upload(client: TestClient, bundle: Path) -> dict[str, object]:
-    r = client.post("/api/v1/submissions", params={"name": bundle.name}, content=bundle.read_bytes(),
-                    headers={"Content-Type": "application/zip"})
-    assert r.status_code == 202, r.text
-    assert r.headers["location"] == f"/api/v1/submissions/{r.json()['id']}"
-    return r.json()  # type: ignore[no-any-return]
+from tests.agency.helpers import AGENCY, Runs, raw_zip
+from tests.agency.service_client import PASSWORD, VENDOR, MiB, Service, upload
 
 
 def review_all(c: TestClient, csrf: str, sub: str, requirements: list[str], reason: str) -> None:

@@ -10,10 +10,8 @@ from conformity.agency.service import accounts
 from conformity.errors import InputError
 from conformity.labels import verify_label
 from conformity.signing import KeyRing
-
-from .conftest import AGENCY, Runs
-from .test_service import Service, upload
-from .test_service import sqlite_service as sqlite_service  # the fixture
+from tests.agency.helpers import AGENCY, Runs
+from tests.agency.service_client import Service, upload
 
 
 def _tokens(s: Service) -> dict[str, str]:

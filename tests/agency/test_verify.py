@@ -18,7 +18,7 @@ from conformity.catalog import Catalog
 from conformity.reporting.html import report_html
 from conformity.reporting.junit import junit_xml
 from conformity.signing import KeyRing, SigningKey, canonical_json, sha256_hex, unverified_payload
-from tests.agency.conftest import (
+from tests.agency.helpers import (
     AGENCY,
     DECIDED,
     DEFECT_FAILS,

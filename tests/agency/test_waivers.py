@@ -18,7 +18,7 @@ from conformity.agency.submit import WaiverRequest, decide_bundle, decide_submis
 from conformity.catalog import Catalog
 from conformity.errors import InputError
 from conformity.signing import KeyRing, verify_document
-from tests.agency.conftest import AGENCY, DECIDED, Runs, accept_all, extra_run, snapshot, usine
+from tests.agency.helpers import AGENCY, DECIDED, Runs, accept_all, extra_run, snapshot, usine
 
 WAIVE_CDA = WaiverRequest(("DOCSHARE-001",), "the evaluator had no HL7 CDA R2 schema; documents were checked by the "
                                             "sandbox's own CDA rules", "J. Decider")

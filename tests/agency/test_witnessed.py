@@ -20,9 +20,8 @@ from conformity.catalog import Catalog
 from conformity.driverkit.http_bridge import make_server
 from conformity.harness.sandbox_access import SandboxAccess, start_local
 from conformity.harness.vendor import load_vendor
-
-from .conftest import CATEGORY, DEFECT, DEFECT_FAILS, VENDORS, WAVE, Runs
-from .test_service import PASSWORD, Service, make_service
+from tests.agency.helpers import CATEGORY, DEFECT, DEFECT_FAILS, VENDORS, WAVE, Runs
+from tests.agency.service_client import PASSWORD, Service, make_service
 
 REFERENCE = VENDORS / "reference" / "vendor.toml"
 

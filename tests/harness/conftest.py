@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,29 +10,21 @@ import pytest
 
 from conformity import plugins
 from conformity.catalog import load_catalog
-from conformity.checks.evaluate import EvalContext, evaluate_checks
 from conformity.checks.model import Verdict
 from conformity.harness.outputs import run_to_end
-from conformity.harness.plan import Plan, make_plan
-from conformity.harness.report import requirement_rows, summarise
+from conformity.harness.plan import make_plan
 from conformity.harness.runner import Runner, eval_context
 from conformity.harness.sandbox_access import SandboxAccess, start_local
 from conformity.harness.vendor import load_vendor
+from tests.harness.helpers import ReferenceRun, judged_as, vendor_manifest
 
 plugins.register_all()  # every installed pack's checks, scenarios and mutations
-
-VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors" / "health"
 
 
 @pytest.fixture(scope="session")
 def harness_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxAccess]:
     with start_local(tmp_path_factory.mktemp("harness-sandbox")) as access:
         yield access
-
-
-def vendor_manifest(name: str) -> Path:
-    """``reference`` or the name of a defective vendor (examples/vendors/health/defective/<name>)."""
-    return VENDORS / "reference" / "vendor.toml" if name == "reference" else VENDORS / "defective" / name / "vendor.toml"
 
 
 @pytest.fixture
@@ -52,17 +43,6 @@ def run_harness(harness_sandbox: SandboxAccess) -> Callable[..., tuple[dict[str,
         return result.report, result.traces
 
     return run
-
-
-@dataclass
-class ReferenceRun:
-    """A full run of the reference vendor: its report, traces, plan, evaluation context and check verdicts."""
-
-    report: dict[str, Any]
-    traces: dict[str, dict[str, Any]]
-    plan: Plan
-    ctx: EvalContext
-    verdicts: dict[str, Verdict]
 
 
 @pytest.fixture(scope="session")
@@ -89,22 +69,3 @@ def reference_run(harness_sandbox: SandboxAccess, cda_schema: Path) -> Callable[
         return runs[(wave, category)]
 
     return get
-
-
-def judged_as(hospital: ReferenceRun, wave: str, category: str) -> ReferenceRun:
-    """The HOSPITAL run's traces judged with the plan of ``category``."""
-    plan = make_plan(load_catalog(), wave, category)
-    assert set(plan.scenarios) <= set(hospital.traces), "every category's scenarios are HOSPITAL's"
-    traces = {s: hospital.traces[s] for s in plan.scenarios}
-    ctx = eval_context(plan, {**hospital.ctx.software, "category": category})
-    found = evaluate_checks(plan.checks, traces, ctx)
-    rows = requirement_rows(plan, found)
-    report = {"requirements": [r.to_json() for r in rows], "summary": summarise(rows),
-              "checks": [{"id": c, **v.to_json()} for c, v in found.items()],
-              "scenarios": [s for s in hospital.report["scenarios"] if s["id"] in traces]}
-    return ReferenceRun(report, traces, plan, ctx, found)
-
-
-def verdicts(report: dict[str, Any]) -> dict[str, str]:
-    """Requirement id → verdict."""
-    return {r["id"]: r["verdict"] for r in report["requirements"]}

@@ -14,7 +14,7 @@ import pytest
 import conformity.packs.health.defects  # noqa: F401  (registers the mutations)
 from conformity.defects import MUTATIONS, apply, rejudge
 from conformity.harness.report import requirement_rows
-from tests.harness.conftest import ReferenceRun
+from tests.harness.helpers import ReferenceRun
 
 pytestmark = pytest.mark.xdist_group("reference")
 

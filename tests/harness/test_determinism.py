@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness.conftest import verdicts
+from tests.harness.helpers import verdicts
 
 pytestmark = pytest.mark.slow
 

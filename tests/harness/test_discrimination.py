@@ -27,7 +27,7 @@ from conformity.cli import cli
 from conformity.defects import MUTATIONS, SAME_RULE, Mutation, apply, proves_alone, rejudge
 from conformity.defects.coverage import broken_alone, defective_vendors_dirs, must_automated, uncovered
 from conformity.harness.report import RequirementRow, requirement_rows, summarise
-from tests.harness.conftest import ReferenceRun
+from tests.harness.helpers import ReferenceRun
 
 ROOT = Path(__file__).resolve().parents[2]
 #: with the golden runs, on one worker: the reference runs are made once (``./test`` uses --dist loadgroup)

@@ -12,7 +12,7 @@ from conformity.catalog import load_catalog
 from conformity.harness.plan import make_plan
 from conformity.harness.runner import Runner
 from conformity.harness.vendor import load_vendor
-from tests.harness.conftest import vendor_manifest
+from tests.harness.helpers import vendor_manifest
 
 #: check ids of this area (documents, messaging, directory, INS carried, software identified)
 AREA = ("cda.", "docshare.", "service.", "messaging.", "directory.", "ins.only_qualified_carried",

@@ -16,7 +16,7 @@ from conformity.bundle.evidence import MAX_FILE_BYTES, MEMBER, member_name, snif
 from conformity.cli import cli
 from conformity.errors import InputError
 from conformity.signing import sha256_hex, unverified_payload
-from tests.harness.conftest import VENDORS, vendor_manifest
+from tests.harness.helpers import VENDORS, vendor_manifest
 
 EVIDENCE = VENDORS / "reference" / "evidence"
 ONLY = ("--only", "PRACAUTH-004", "--only", "SECURITY-013", "--only", "PATIENTID-013")

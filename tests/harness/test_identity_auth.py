@@ -18,7 +18,7 @@ from conformity.harness.plan import make_plan
 from conformity.harness.runner import eval_context
 from conformity.harness.vendor import load_vendor
 from conformity.packs.health.scenarios.identity import GENERATED, generated_traits
-from tests.harness.conftest import vendor_manifest, verdicts
+from tests.harness.helpers import vendor_manifest, verdicts
 
 Run = Callable[..., tuple[dict[str, Any], dict[str, dict[str, Any]]]]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from tests.harness.conftest import vendor_manifest
+from tests.harness.helpers import vendor_manifest
 
 pytest_plugins = ["pytester"]
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.harness.conftest import ReferenceRun
+from tests.harness.helpers import ReferenceRun
 
 #: with the discrimination tests, on one worker: the reference runs are made once (``./test`` uses --dist loadgroup)
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reference")]

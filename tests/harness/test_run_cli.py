@@ -13,7 +13,7 @@ from lxml import etree
 from conformity.cli import cli
 from conformity.errors import InputError
 from conformity.harness.vendor import load_vendor
-from tests.harness.conftest import vendor_manifest
+from tests.harness.helpers import vendor_manifest
 
 
 def run(*args: str) -> tuple[int, str]:

@@ -11,7 +11,7 @@ import pytest
 from conformity.checks.evaluate import evaluate_checks
 from conformity.checks.registry import CHECKS
 from conformity.harness.report import requirement_rows, summarise
-from tests.harness.conftest import ReferenceRun
+from tests.harness.helpers import ReferenceRun
 
 pytestmark = pytest.mark.xdist_group("reference")
 #: what stays of a trace once its situations are removed: the harness's own bookkeeping

@@ -31,7 +31,7 @@ from tests.payments.builders import (
     installation,
     line_of,
 )
-from tests.payments.conftest import Workspace, ledger_state
+from tests.payments.workspace import Workspace, ledger_state
 
 SITE_A = installation("750100011", "M")
 SITE_B = installation("690200022", "M")

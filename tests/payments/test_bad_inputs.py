@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from conformity.payments import reasons
 from tests.payments.builders import T0, event, events_for, installation
-from tests.payments.conftest import REPO, Workspace
+from tests.payments.workspace import REPO, Workspace
 
 SITE = installation("750100011", "M")
 DEEP_TOML = {"arrays": "x = " + "[" * 5000 + "]" * 5000 + "\n",

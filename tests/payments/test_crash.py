@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.payments.builders import AS_OF, T0, event, events_for, installation
-from tests.payments.conftest import Workspace, ledger_state
+from tests.payments.workspace import Workspace, ledger_state
 
 SITES = 6000
 SOFTWARE = 60

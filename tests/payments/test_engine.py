@@ -15,7 +15,7 @@ from conformity.payments import reasons
 from conformity.payments.intake import Event, Rejected, parse_event
 from conformity.payments.store import recorded_events
 from tests.payments.builders import events_for, installation, line_of
-from tests.payments.conftest import Workspace
+from tests.payments.workspace import Workspace
 
 SITE = installation("750100011", "M")
 PARSE_REASONS = (reasons.MALFORMED, reasons.WRONG_ENVELOPE, reasons.INVALID_DATA)

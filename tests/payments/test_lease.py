@@ -23,7 +23,7 @@ from conformity.payments.lease import LedgerBusy
 from conformity.payments.ledger import Ledger
 from conformity.payments.ledger_schema import MIGRATIONS, SCHEMA_VERSION
 from tests.payments.builders import AS_OF, T0, WAVE, event, events_for, installation
-from tests.payments.conftest import Outcome, Workspace, ledger_state
+from tests.payments.workspace import Outcome, Workspace, ledger_state
 
 SITES = 3000
 

@@ -11,7 +11,7 @@ from conformity.payments.ledger import Ledger
 from conformity.payments.ledger_schema import SCHEMA_VERSION
 from conformity.payments.store import recorded_events
 from tests.payments.builders import events_for, installation
-from tests.payments.conftest import Workspace
+from tests.payments.workspace import Workspace
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from lxml import etree
 
 from conformity.xmlsafe import parse_xml
 from tests.payments.builders import events_for, installation, pain001_schema
-from tests.payments.conftest import Workspace
+from tests.payments.workspace import Workspace
 
 PAIN = "{urn:iso:std:iso:20022:tech:xsd:pain.001.001.09}"
 HOSTILE_VENDOR = 'Acme, "Santé" & Co\nLine two; =HYPERLINK("x")\r\n\ttab'

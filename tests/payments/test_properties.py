@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.payments.builders import T0, event, installation
-from tests.payments.conftest import REPO, Workspace, ledger_state
+from tests.payments.workspace import REPO, Workspace, ledger_state
 
 SITES = [installation("750100011", "M"), installation("690200022", "L"), installation("130300033", "S"),
          installation("130300044", "S")]

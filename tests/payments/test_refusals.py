@@ -28,7 +28,7 @@ from tests.payments.builders import (
     signed_label,
     tampered,
 )
-from tests.payments.conftest import REPO, Workspace
+from tests.payments.workspace import REPO, Workspace
 
 DAY = dt.timedelta(days=1)
 HOSPITAL_M = installation("750100011", "M")

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from tests.payments.builders import T0, events_for, installation, revocation, revocation_list
-from tests.payments.conftest import Workspace, ledger_state
+from tests.payments.workspace import Workspace, ledger_state
 
 DAY = dt.timedelta(days=1)
 SITE = installation("750100011", "M")

@@ -6,7 +6,7 @@ import datetime as dt
 import sqlite3
 
 from tests.payments.builders import T0, events_for, installation
-from tests.payments.conftest import Workspace, ledger_state
+from tests.payments.workspace import Workspace, ledger_state
 
 DAY = dt.timedelta(days=1)
 

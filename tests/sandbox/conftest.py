@@ -11,8 +11,7 @@ import pytest
 
 from sandbox.config import SandboxConfig
 from sandbox.server import RunningSandbox, start_in_thread
-
-ADMIN_TOKEN = "test-admin-token"
+from tests.sandbox.helpers import ADMIN_TOKEN
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +62,3 @@ def client(sandbox_server: RunningSandbox) -> Iterator[httpx.Client]:
 
 def data_dir(server: RunningSandbox) -> Path:
     return server.config.data_dir
-
-
-def trace_payload(response: httpx.Response) -> dict[str, Any]:
-    """The trace a trace endpoint answered: the payload of the signed trace (JWS), not verified here."""
-    from conformity.signing import unverified_payload
-
-    assert response.status_code == 200, response.text
-    return unverified_payload(response.json())

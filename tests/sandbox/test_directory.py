@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from conformity.packs.health.ins import normalise_name
 from sandbox.server import RunningSandbox
-from tests.sandbox.conftest import trace_payload
+from tests.sandbox.helpers import trace_payload
 
 PROBLEM = "application/problem+json"
 

@@ -20,8 +20,8 @@ from sandbox.packs.health import samples
 from sandbox.packs.health.fixtures import generate
 from sandbox.packs.health.valuesets import PRACTICE_SETTING_BY_PROFESSION, PRACTICE_SETTING_BY_SPECIALTY, VALUE_SETS
 from sandbox.server import RunningSandbox
-from tests.sandbox.conftest import trace_payload
-from tests.sandbox.test_dmp import Dmp, token_for
+from tests.sandbox.dmp_client import Dmp, token_for
+from tests.sandbox.helpers import trace_payload
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from sandbox.server import RunningSandbox
-from tests.sandbox.conftest import trace_payload
+from tests.sandbox.helpers import trace_payload
 
 
 def issue(admin: httpx.Client, vendor_id: str, software_id: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ import pytest
 
 from sandbox.packs.health import samples
 from sandbox.server import RunningSandbox
-from tests.sandbox.conftest import trace_payload
+from tests.sandbox.helpers import trace_payload
 
 XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE ClinicalDocument [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>

@@ -35,7 +35,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from sandbox.config import SandboxConfig
 from sandbox.oidc_keys import ALGS, load_or_create
 from sandbox.server import RunningSandbox, start_in_thread
-from tests.sandbox.conftest import ADMIN_TOKEN, trace_payload
+from tests.sandbox.helpers import ADMIN_TOKEN, trace_payload
 
 REDIRECT = "http://127.0.0.1:8765/callback"
 

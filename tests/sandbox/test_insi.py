@@ -15,7 +15,7 @@ from conformity.packs.health.ins import normalise_name
 from sandbox.packs.health import samples
 from sandbox.packs.health.fixtures import registry_entries
 from sandbox.server import RunningSandbox
-from tests.sandbox.conftest import trace_payload
+from tests.sandbox.helpers import trace_payload
 
 HTTP_SETTINGS = settings(derandomize=True, deadline=None, max_examples=40)
 

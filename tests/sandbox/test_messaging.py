@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from conformity.packs.health.ins import OID_DEMO_NIR, OID_NIR, OID_TEST_NIR
 from sandbox.packs.health.messaging import MAX_ATTACHMENT_BYTES, MAX_MESSAGE_BYTES
-from tests.sandbox.conftest import trace_payload
+from tests.sandbox.helpers import trace_payload
 
 PROBLEM = "application/problem+json"
 

@@ -12,7 +12,7 @@ import pytest
 
 from sandbox.faults import validate_faults
 from sandbox.network import STALL_SECONDS
-from tests.sandbox.conftest import trace_payload
+from tests.sandbox.helpers import trace_payload
 
 Session = dict[str, Any]
 

@@ -18,7 +18,7 @@ from conformity.errors import SignatureError
 from conformity.signing import KeyRing, VerifyKey, signer_kid, unverified_payload, verify_document
 from sandbox.server import RunningSandbox
 from tests.payments.builders import tampered
-from tests.sandbox.conftest import trace_payload
+from tests.sandbox.helpers import trace_payload
 
 PROBLEM = "application/problem+json"
 

@@ -38,6 +38,10 @@ _hasher = PasswordHasher()  # argon2id
 _DUMMY = _hasher.hash(secrets.token_hex(16))
 
 
+#: what an account may be allowed to do (its role decides; a staff token's scopes narrow it)
+Action = Literal["review", "decide", "admin", "submit"]
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     id: int
@@ -51,7 +55,7 @@ class Account:
         """How reviews and decisions name this person (the login keeps two people with one name apart)."""
         return f"{self.name} ({self.login})"
 
-    def can(self, action: Literal["review", "decide", "admin", "submit"]) -> bool:
+    def can(self, action: Action) -> bool:
         if self.role == "admin":
             return action != "submit"
         return {"review": self.role == "reviewer", "decide": self.role == "decider",
@@ -101,7 +105,7 @@ def create_account(db: Connection, login: str, name: str, role: str, *, vendor_i
                            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                            (login, name.strip(), role, vendor_id, _hasher.hash(password) if password else None,
                             iso(_now()))).fetchone()[0]
-    return Account(int(ident), login, name.strip(), role, vendor_id)  # type: ignore[arg-type]
+    return Account(int(ident), login, name.strip(), role, vendor_id)  # type: ignore[arg-type]  # role checked against ROLES above
 
 
 def account(db: Connection, login: str) -> Account | None:

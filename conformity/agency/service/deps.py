@@ -61,7 +61,7 @@ def vendor(request: Request, scope: str) -> Account:
 def current_session(request: Request) -> Session | None:
     """The live session of the request's cookie, if any (cached on the request)."""
     if hasattr(request.state, "session"):
-        return request.state.session  # type: ignore[no-any-return]
+        return request.state.session
     cfg = config_of(request)
     sid = request.cookies.get(SESSION_COOKIE, "")
     found = None
@@ -73,12 +73,12 @@ def current_session(request: Request) -> Session | None:
     return found
 
 
-def signed_in(request: Request, action: str | None = None) -> Session:
+def signed_in(request: Request, action: accounts.Action | None = None) -> Session:
     """The session of a signed-in person allowed to ``action`` (review, decide, admin, submit)."""
     session = current_session(request)
     if session is None:
         raise LoginRequired("your session has expired: sign in again" if request.state.session_expired else "")
-    if action is not None and not session.account.can(action):  # type: ignore[arg-type]
+    if action is not None and not session.account.can(action):
         raise Problem(403, "forbidden", f"{session.account.role} accounts may not {action}")
     return session
 
@@ -90,7 +90,7 @@ def check_csrf(session: Session, form: Any) -> None:
                                    "submit again (nothing was changed)")
 
 
-def staff_token(request: Request, action: str) -> Account:
+def staff_token(request: Request, action: accounts.Action) -> Account:
     """The staff account of the request's Bearer token, allowed to ``action`` by its role and the token's scopes.
 
     401 without a valid token; 403 when the role may not (a reviewer deciding) or the token was not given
@@ -107,7 +107,7 @@ def staff_token(request: Request, action: str) -> Account:
         raise Problem(401, "invalid-token", "this API token is unknown, revoked or expired",
                       headers={"WWW-Authenticate": challenge + ', error="invalid_token"'})
     acct, scopes = found
-    if not acct.can(action):  # type: ignore[arg-type]
+    if not acct.can(action):
         raise Problem(403, "forbidden", f"{acct.role} accounts may not {action}")
     if action not in scopes:
         raise Problem(403, "insufficient-scope", f"this token may {', '.join(sorted(scopes))}, not {action}",

@@ -45,7 +45,7 @@ def review(cfg: ServiceConfig, acct: Account, ident: str, requirements: list[str
         raise Problem(422, "invalid-review", "name the requirement(s) reviewed")
     with Registry(cfg.database) as reg:
         try:
-            recorded: list[Review] = reg.review(ident, requirements, verdict, reason, acct.reviewer_name,  # type: ignore[arg-type]
+            recorded: list[Review] = reg.review(ident, requirements, verdict, reason, acct.reviewer_name,  # type: ignore[arg-type]  # verdict checked above
                                                 _now())
         except InputError as exc:
             audit.record(reg.db, acct.login, acct.role, "review-refused", ident, exc.render(), client)

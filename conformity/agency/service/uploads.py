@@ -87,7 +87,7 @@ class Upload:
 
 
 def _row(r: tuple[Any, ...]) -> Upload:
-    return Upload(*r[:10], json.loads(r[10]) if r[10] else None,  # type: ignore[call-arg]
+    return Upload(*r[:10], json.loads(r[10]) if r[10] else None,  # type: ignore[call-arg]  # the row's first ten columns are the first ten fields
                   json.loads(r[11]) if r[11] else [], json.loads(r[12]) if r[12] else None, r[13])
 
 

@@ -50,7 +50,7 @@ def generate(seed: int, *, patients: int = 6) -> dict[str, Any]:
     pts = [_patient(rng, f"P{i + 1}", "match") for i in range(max(patients, 1))]
     twin = _patient(rng, f"P{len(pts) + 1}", "multiple")
     absent = _patient(rng, f"P{len(pts) + 2}", "absent")
-    orgs = []
+    orgs: list[dict[str, Any]] = []
     for i, (code, label) in enumerate(_ORG_TYPES):
         finess = f"{rng.randint(1, 95):02d}{rng.randint(0, 9999999):07d}"
         orgs.append({"finess": finess, "name": f"{label} {_FAMILY[(seed + i) % len(_FAMILY)].upper()}",

@@ -27,10 +27,10 @@ def query_key(e: Exchange) -> tuple[str, tuple[tuple[str, str], ...]]:
     return e.local_path, tuple(sorted((k, v[0]) for k, v in e.query.items() if v))
 
 
-def searches(subject: TraceView | RunView, path: str) -> list[tuple[Note, Exchange | None, list[dict[str, Any]]]]:
+def searches(subject: TraceView | RunView, path: str) -> list[tuple[Note, Exchange, list[dict[str, Any]]]]:
     """directory.search steps (of every scenario of a RunView) that searched ``path``: the step, its last request,
     the entries it used."""
-    out = []
+    out: list[tuple[Note, Exchange, list[dict[str, Any]]]] = []
     for trace, note in ((t, n) for t in views(subject) for n in t.performed("directory.search")):
         requests = [e for e in step_exchanges(trace, note, "directory") if e.method == "GET" and e.local_path == path]
         if not requests:

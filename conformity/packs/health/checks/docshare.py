@@ -219,7 +219,8 @@ def _author_findings(s: Submitted, ctx: EvalContext, claims: dict[str, Any], by_
 def unique_id_findings(subs: list[Submitted], ctx: EvalContext) -> list[Finding]:
     """DOCSHARE-019: OID or OID^extension, at most 64 characters, never reused for other content."""
     limit = int(ctx.param("DOCSHARE-019", "max_length", 64))
-    out, seen = [], {}
+    out: list[Finding] = []
+    seen: dict[str, str | None] = {}
     for s in subs:
         uid = s.unique_id
         if len(uid) > limit or not UNIQUE_ID.match(uid):
@@ -272,7 +273,8 @@ def care_site_identified(trace: TraceView, ctx: EvalContext) -> Verdict:
     findings = []
     for s in subs:
         expected = site_id(s.view or trace)
-        site = s.body.get("site") if isinstance(s.body.get("site"), dict) else {}
+        raw_site = s.body.get("site")
+        site = raw_site if isinstance(raw_site, dict) else {}
         got = str(site.get("id", ""))
         if got != expected or not FINESS.match(got):
             findings.append(quote(s.exchange, f"{s.label()}: the care site is not the installation's",

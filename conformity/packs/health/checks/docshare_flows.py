@@ -278,7 +278,8 @@ def retry_no_duplicate(run: RunView, ctx: EvalContext) -> Verdict:
     """After a 503 the software waits Retry-After, retries the same uniqueId at most 3 times; one copy is kept."""
     max_retries = int(ctx.param("DOCSHARE-021", "max_retries", 3))
     tolerance = float(ctx.param("DOCSHARE-021", "tolerance_seconds", 0.2))
-    findings, attempts_seen, steps_seen = [], 0, 0
+    findings: list[Finding] = []
+    attempts_seen, steps_seen = 0, 0
     for scenario, name in ((RETRY, "submit"), (RETRY_GIVE_UP, "give_up")):
         trace = run.get(scenario)
         assert trace is not None
@@ -338,7 +339,8 @@ def retry_network_no_duplicate(run: RunView, ctx: EvalContext) -> Verdict:
     the same submission, at most 3 times, and the record keeps one copy."""
     max_retries = int(ctx.param("DOCSHARE-021", "max_retries", 3))
     tolerance = float(ctx.param("DOCSHARE-021", "tolerance_seconds", 0.2))
-    findings, met = [], 0
+    findings: list[Finding] = []
+    met = 0
     for scenario, names in ((RETRY_REFUSED, ("rate_limited", "no_retry_after")),
                             (RETRY_NETWORK, ("reset", "dropped_reply"))):
         trace = run.get(scenario)

@@ -302,7 +302,7 @@ def documents(subs: list[Submitted]) -> Iterator[tuple[Submitted, etree._Element
     """The distinct submissions whose document parses to a ClinicalDocument, with its root."""
     for s in distinct(subs):
         if is_clinical_document(s.root):
-            yield s, s.root  # type: ignore[misc]  # the pair is narrowed by the filter above (root is not None, data is bytes)
+            yield s, s.root
 
 
 def no_submission(what: str = "document") -> Finding:

@@ -263,7 +263,7 @@ def accepts_userinfo_bad_signature(t: TraceEdit) -> int:
 
 @mutation("authorizes-after-other-issuer", scenario=DISCOVERY, breaks=["PRACAUTH-024"], where="request.path",
           waves=W2)
-def authorizes_after_other_issuer(t: TraceEdit) -> int:
+def authorizes_after_other_issuer(t: TraceEdit) -> float:
     """The software uses a discovery document that names another issuer: it sends its authorization request."""
     note = t.step("other_issuer")
     authorize = copy.deepcopy(t.in_step("control", "idp", path="/authorize")[-1].raw) | {"seq": note.seq - 0.5}

@@ -19,7 +19,7 @@ def submission(t: TraceEdit, step: str = "discharge_letter") -> Exchange:
     return t.in_step(step, "dmp", method="POST")[-1]
 
 
-def metadata(t: TraceEdit, step: str = "discharge_letter") -> dict:  # type: ignore[type-arg]  # the metadata member of a submission body: an untyped JSON object
+def metadata(t: TraceEdit, step: str = "discharge_letter") -> dict:
     return request_json(submission(t, step))["metadata"]
 
 
@@ -228,7 +228,7 @@ def retry_too_soon(t: TraceEdit) -> int:
 
 
 @mutation("retries-forever", scenario="docshare.retry_give_up", breaks=["DOCSHARE-021"], where="requests")
-def retries_forever(t: TraceEdit) -> int:
+def retries_forever(t: TraceEdit) -> float:
     """Two more attempts after the fourth 503."""
     last = t.in_step("give_up", "dmp", method="POST")[-1]
     for i in (1, 2):

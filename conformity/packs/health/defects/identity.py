@@ -8,7 +8,7 @@ from conformity.packs.health.defects.common import mutation
 LOOKUPS = "patientid.lookups"
 
 
-def _lookup(t: TraceEdit, step: str):  # type: ignore[no-untyped-def]  # a helper returning the trace's raw JSON dicts (untyped by nature)
+def _lookup(t: TraceEdit, step: str):
     return t.in_step(step, "insi", path="/lookup")[-1]
 
 
@@ -45,7 +45,7 @@ def qualified_without_lookup(t: TraceEdit) -> int:
     return t.step("match_document").seq
 
 
-def _all(t: TraceEdit, step: str):  # type: ignore[no-untyped-def]  # a helper returning the trace's raw JSON dicts (untyped by nature)
+def _all(t: TraceEdit, step: str):
     return t.in_step(step, "insi", path="/lookup")
 
 

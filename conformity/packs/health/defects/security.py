@@ -73,7 +73,7 @@ message_sent(MESSAGING_LEGACY)
 # SECURITY-008: secrets and patient data in what the software hands back
 
 
-def _software_output(t: TraceEdit, stderr: str = "", log: str = "") -> int:
+def _software_output(t: TraceEdit, stderr: str = "", log: str = "") -> float:
     """Add what the software wrote (stderr, a log slice) as the harness records it, after the last step."""
     last = max(e["seq"] for e in t.doc["exchanges"])
     data = {k: v for k, v in (("stderr", stderr), ("logs", {"/var/log/app.log": log} if log else {})) if v}
@@ -82,7 +82,7 @@ def _software_output(t: TraceEdit, stderr: str = "", log: str = "") -> int:
 
 
 @mutation("access-token-in-log", scenario=NOMINAL, breaks=["SECURITY-008"], where="software.output log file", waves=W2)
-def access_token_in_log(t: TraceEdit) -> int:
+def access_token_in_log(t: TraceEdit) -> float:
     """The software logs the Authorization header of its requests (the sandbox masks the token it issued)."""
     token = t.exchanges("idp", "/token")[0].response_json["access_token"]
     assert REDACTED.fullmatch(token)
@@ -91,7 +91,7 @@ def access_token_in_log(t: TraceEdit) -> int:
 
 @mutation("client-secret-in-answer", scenario=NOMINAL, breaks=["SECURITY-008"], where="driver.perform answer",
           waves=W2)
-def client_secret_in_answer(t: TraceEdit) -> int:
+def client_secret_in_answer(t: TraceEdit) -> float:
     """The login's error message repeats the client configuration, client secret included."""
     note = t.step("login")
     secret = f"[redacted sha256:{t.doc['session']['client_secret_sha256']}]"
@@ -101,7 +101,7 @@ def client_secret_in_answer(t: TraceEdit) -> int:
 
 @mutation("ins-in-error-output", scenario="patientid.lookups", breaks=["SECURITY-008"], where="software.output stderr",
           waves=W2)
-def ins_in_error_output(t: TraceEdit) -> int:
+def ins_in_error_output(t: TraceEdit) -> float:
     """A warning on the error output prints the patient record, INS included."""
     patient = next(p for p in t.fixtures["patients"] if p.get("ins"))
     return _software_output(t, stderr=f"WARNING identity {patient['ins']} status changed\n")

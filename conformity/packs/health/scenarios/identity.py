@@ -46,7 +46,7 @@ def seeded_backend() -> str:
     """
     from hypothesis.internal.conjecture.providers import AVAILABLE_PROVIDERS, HypothesisProvider
 
-    class SeededProvider(HypothesisProvider):  # type: ignore[misc]  # hypothesis' provider base class is untyped
+    class SeededProvider(HypothesisProvider):
         def _maybe_draw_constant(self, *args: Any, **kwargs: Any) -> None:
             return None
 
