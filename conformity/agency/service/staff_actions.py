@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from conformity.agency.decision import Review
-from conformity.agency.registry import Registry
+from conformity.agency.decision import Decision, Review
+from conformity.agency.decision import decide as preview
+from conformity.agency.registry import Registry, Submission
 from conformity.agency.service import audit
 from conformity.agency.service.accounts import Account
 from conformity.agency.service.config import ServiceConfig
@@ -34,6 +35,15 @@ class Done:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def review_queue(reg: Registry, cfg: ServiceConfig, now: dt.datetime,
+                 submissions: list[Submission] | None = None) -> list[tuple[Submission, Decision]]:
+    """The pending submissions (of ``submissions``, else the registry's), each with what it awaits: its decision
+    preview. One recorded before runs were identities is left out: it is decided again only from a new run."""
+    subs = reg.submissions(now=now) if submissions is None else submissions
+    return [(s, preview(reg.facts(s), reg.reviews(s.id), cfg.catalog.wave(s.wave), now)) for s in subs
+            if s.effective_state(now) == "pending" and s.identity is not None]
 
 
 def review(cfg: ServiceConfig, acct: Account, ident: str, requirements: list[str], verdict: str, reason: str,

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from conformity.agency.decision import decide as preview
 from conformity.agency.registry import Registry
 from conformity.agency.service import staff_actions
 from conformity.agency.service.accounts import Account
@@ -54,10 +53,7 @@ def queue(request: Request) -> dict[str, Any]:
     now = staff_actions._now()
     out = []
     with Registry(cfg.database) as reg:
-        for s in reg.submissions(state="pending", now=now):
-            if s.identity is None:
-                continue
-            d = preview(reg.facts(s), reg.reviews(s.id), cfg.catalog.wave(s.wave), now)
+        for s, d in staff_actions.review_queue(reg, cfg, now):
             out.append({"submission": s.id, "vendor": s.vendor_id, "software": s.software_name, "version": s.version,
                         "wave": s.wave, "category": s.category, "awaiting": d.awaiting})
     return {"reviewer": acct.reviewer_name, "queue": out}

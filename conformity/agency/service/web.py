@@ -295,15 +295,11 @@ def staff_home(request: Request) -> Response:
         return RedirectResponse("/vendor", status_code=303)
     cfg, now = config_of(request), _now()
     me = session.account.reviewer_name
-    queue = []
     with Registry(cfg.database) as reg:
-        for s in reg.submissions(state="pending", now=now):
-            if s.identity is None:  # recorded before runs were identities: decided again only from a new run
-                continue
-            d = decide(reg.facts(s), reg.reviews(s.id), cfg.catalog.wave(s.wave), now)
-            mine = sum(1 for a in d.awaiting if a.get("accepted_by") == me)
-            queue.append((s, d, mine))
-        recent = [s for s in reg.submissions(now=now) if s.state != "pending"][-20:][::-1]
+        subs = reg.submissions(now=now)  # read once: the queue and the recent decisions
+        queue = [(s, d, sum(1 for a in d.awaiting if a.get("accepted_by") == me))
+                 for s, d in staff_actions.review_queue(reg, cfg, now, subs)]
+        recent = [s for s in subs if s.state != "pending"][-20:][::-1]
     return page(request, "staff.html", queue=queue, recent=recent, me=me)
 
 
