@@ -129,6 +129,12 @@ def my_submission(request: Request, ident: str) -> dict[str, Any]:
     return doc
 
 
+def _jws_attachment(signed: dict[str, Any], filename: str, headers: dict[str, str] | None = None) -> Response:
+    """A signed document (JWS JSON) as a download named ``filename``."""
+    return Response(json.dumps(signed, indent=2) + "\n", media_type=JWS_JSON,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"', **(headers or {})})
+
+
 @router.get("/labels/{label_id}", tags=["public"], summary="A label as issued (a JWS signed by the agency)")
 def label(request: Request, label_id: str) -> Response:
     with Registry(config_of(request).database) as reg:
@@ -136,8 +142,7 @@ def label(request: Request, label_id: str) -> Response:
             signed = reg.label_signed(label_id)
         except InputError as exc:
             raise Problem(404, "no-such-label", f"no label {label_id!r}") from exc
-    return Response(json.dumps(signed, indent=2) + "\n", media_type=JWS_JSON,
-                    headers={"Content-Disposition": f'attachment; filename="label-{label_id}.json"'})
+    return _jws_attachment(signed, f"label-{label_id}.json")
 
 
 @router.get("/registry", tags=["public"], summary="The registry as open data (usine.registry-export/2), filtered")
@@ -159,17 +164,14 @@ def registry_csv(request: Request, wave: str = "", category: str = "", vendor: s
 def export(request: Request) -> Response:
     with Registry(config_of(request).database) as reg:
         signed = public.signed_export(reg, _signing_key(request), _now())
-    return Response(json.dumps(signed, indent=2) + "\n", media_type=JWS_JSON,
-                    headers={"Content-Disposition": 'attachment; filename="labelled.json"'})
+    return _jws_attachment(signed, "labelled.json")
 
 
 @router.get("/revocations", tags=["public"], summary="The current signed revocation list (with next_update)")
 def revocations(request: Request) -> Response:
     with Registry(config_of(request).database) as reg:
         signed = public.revocation_list(reg, _signing_key(request), _now())
-    return Response(json.dumps(signed, indent=2) + "\n", media_type=JWS_JSON,
-                    headers={"Content-Disposition": 'attachment; filename="revocations.json"',
-                             "Cache-Control": "no-cache"})
+    return _jws_attachment(signed, "revocations.json", {"Cache-Control": "no-cache"})
 
 
 @router.get("/agency-key", tags=["public"], summary="The agency's public key (PEM) that verifies every signed document")
