@@ -23,9 +23,8 @@ Exception tree (every exception class of the core, ``conformity/`` and ``sandbox
     ├── UsineFailure                (conformity.pytest_plugin) a requirement item's verdict, as a pytest failure
     │
     │   HTTP answers of the two web services (each turned into its error document by the service's handlers):
-    ├── Problem                     (conformity.http_problems) an RFC 9457 problem the sandbox's services and the
-    │                               agency service answer, each under its own type namespace (another class than
-    │                               this module's Problem, which is one input problem, not an exception)
+    ├── HTTPProblem                 (conformity.http_problems) an RFC 9457 problem the sandbox's services and the
+    │                               agency service answer, each under its own type namespace
     ├── OAuthError                  (sandbox.services.idp) an RFC 6749 error the OpenID Connect provider answers
     ├── RunStopped                  (conformity.agency.service.witnessed) a witnessed run went past its time bound
     └── LoginRequired               (conformity.agency.service.deps) a staff page without a signed-in person

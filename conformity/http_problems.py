@@ -1,6 +1,6 @@
 """RFC 9457 problem documents: the one exception and answer every HTTP service of usine raises (sandbox, agency).
 
-A route raises ``Problem(status, code, detail)``; the service's handler answers it with
+A route raises ``HTTPProblem(status, code, detail)``; the service's handler answers it with
 :func:`problem_json` — ``application/problem+json`` whose ``type`` is the service's namespace followed by
 the stable code (``urn:usine:problem:`` for the sandbox, ``urn:usine:agency:problem:`` for the agency),
 ``title``, ``status``, ``detail``, ``code``, ``instance`` (the path) and the extra members given (e.g.
@@ -18,7 +18,7 @@ MEDIA_TYPE = "application/problem+json"
 NAMESPACE = "urn:usine:problem:"
 
 
-class Problem(Exception):
+class HTTPProblem(Exception):
     """An error answer: HTTP status, stable code, human detail, optional title, headers and extra members."""
 
     def __init__(self, status: int, code: str, detail: str, *, title: str | None = None,
@@ -38,7 +38,7 @@ class Problem(Exception):
         return doc
 
 
-def problem_json(problem: Problem, instance: str = "", namespace: str = NAMESPACE) -> JSONResponse:
+def problem_json(problem: HTTPProblem, instance: str = "", namespace: str = NAMESPACE) -> JSONResponse:
     """The ``application/problem+json`` answer of a problem (its status and headers)."""
     return JSONResponse(problem.body(instance, namespace), status_code=problem.status, headers=problem.headers,
                         media_type=MEDIA_TYPE)

@@ -14,7 +14,7 @@ from sandbox import plugins
 from sandbox.credentials import secret_hash
 from sandbox.deps import Principal, json_body, owned_session, require_admin, require_principal, store_call, store_of
 from sandbox.faults import described, validate_faults
-from sandbox.problems import Problem
+from sandbox.problems import HTTPProblem
 from sandbox.recording import redact_issued
 from sandbox.sessions import create_session, fixtures_of, new_id, public_view
 from sandbox.tls import LISTENER_CLASSES
@@ -98,11 +98,11 @@ def post_harness_token(request: Request, body: HarnessTokenRequest, _: Admin) ->
              summary="Create a test session (bound to the harness token's vendor)")
 def post_session(request: Request, body: SessionRequest, caller: Caller) -> dict[str, Any]:
     if body.pack is not None and body.pack not in plugins.packs():
-        raise Problem(422, "pack-unknown", f"no sandbox for pack {body.pack!r} (packs: {', '.join(plugins.packs())})")
+        raise HTTPProblem(422, "pack-unknown", f"no sandbox for pack {body.pack!r} (packs: {', '.join(plugins.packs())})")
     try:
         fixtures = fixtures_of(body.seed, body.pack, body.fixture_options)
     except (TypeError, ValueError) as exc:
-        raise Problem(422, "fixture-options-invalid", f"the pack's fixture generator refused the options: {exc}") from None
+        raise HTTPProblem(422, "fixture-options-invalid", f"the pack's fixture generator refused the options: {exc}") from None
     session = create_session(store_of(request), str(request.base_url), seed=body.seed, label=body.label,
                              fixtures=fixtures, redirect_uris=body.redirect_uris, bound_to=caller.vendor,
                              id_token_signed_response_alg=body.id_token_signed_response_alg, pack=body.pack)
@@ -138,7 +138,7 @@ async def put_faults(request: Request, session_id: str, body: dict[str, Any], ca
     owned_session(request, session_id, caller)
     errors = validate_faults(body)
     if errors:
-        raise Problem(422, "faults-invalid", "; ".join(errors))
+        raise HTTPProblem(422, "faults-invalid", "; ".join(errors))
 
     def change(session: dict[str, Any]) -> None:
         for service, spec in body.items():

@@ -22,7 +22,7 @@ from sandbox import admin, events, plugins, traces
 from sandbox import openapi as openapi_doc
 from sandbox.config import SandboxConfig
 from sandbox.events import EventLog
-from sandbox.problems import MEDIA_TYPE, Problem, install_handlers
+from sandbox.problems import MEDIA_TYPE, HTTPProblem, install_handlers
 from sandbox.recording import RecordingMiddleware
 from sandbox.services import idp
 from sandbox.store import open_store
@@ -70,7 +70,7 @@ class SingleWriterRoutes:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith(SINGLE_WRITER):
-            problem = Problem(503, "production-role-single-worker",
+            problem = HTTPProblem(503, "production-role-single-worker",
                               "this sandbox serves test sessions with several worker processes; the production role "
                               "(installations, data-received events) is served by a one-worker sandbox")
             response = JSONResponse(problem.body(scope["path"]), status_code=problem.status, media_type=MEDIA_TYPE)

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
 from sandbox.credentials import secret_hash
-from sandbox.problems import Problem
+from sandbox.problems import HTTPProblem
 from sandbox.store import Store
 
 R = TypeVar("R")
@@ -59,24 +59,24 @@ def principal_of(request: Request) -> Principal:
     """The admin token, or a harness token the admin issued to one vendor's software (sessions bound to it)."""
     token = bearer(request)
     if token is None:
-        raise Problem(401, "admin-token-missing", "the admin API needs 'Authorization: Bearer <admin or harness token>'",
+        raise HTTPProblem(401, "admin-token-missing", "the admin API needs 'Authorization: Bearer <admin or harness token>'",
                       headers={"WWW-Authenticate": "Bearer"})
     if hmac.compare_digest(token, request.app.state.config.admin_token):
         return Principal("admin")
     record = store_of(request).get_token(token)
     if record is not None and record["kind"] == "harness":
         if record["expired"]:
-            raise Problem(401, "harness-token-expired", "this harness token has expired; ask the agency for a new one",
+            raise HTTPProblem(401, "harness-token-expired", "this harness token has expired; ask the agency for a new one",
                           headers={"WWW-Authenticate": "Bearer"})
         return Principal("harness", dict(record["vendor"]))
-    raise Problem(403, "admin-token-invalid", "neither the sandbox's admin token nor a harness token it issued")
+    raise HTTPProblem(403, "admin-token-invalid", "neither the sandbox's admin token nor a harness token it issued")
 
 
 async def require_admin(request: Request) -> Principal:
     """The sandbox operator only (installations, events, harness tokens, every session)."""
     principal = await store_call(store_of(request), principal_of, request)
     if principal.kind != "admin":
-        raise Problem(403, "admin-only", "a harness token manages its own test sessions only")
+        raise HTTPProblem(403, "admin-only", "a harness token manages its own test sessions only")
     return principal
 
 
@@ -87,10 +87,10 @@ def owned_session(request: Request, session_id: str, principal: Principal, *, op
     else:
         stored = store_of(request).get_session(session_id)
         if stored is None:
-            raise Problem(404, "session-unknown", f"no test session {session_id!r}")
+            raise HTTPProblem(404, "session-unknown", f"no test session {session_id!r}")
         session = stored
     if principal.kind == "harness" and session.get("bound_to") != principal.vendor:
-        raise Problem(403, "session-other-vendor", "this test session is not bound to your harness token's vendor")
+        raise HTTPProblem(403, "session-other-vendor", "this test session is not bound to your harness token's vendor")
     return session
 
 
@@ -111,9 +111,9 @@ def get_session(request: Request, session_id: str) -> dict[str, Any]:
     """The open session named in the URL, or a 404 problem."""
     session = session_of_request(request, session_id)
     if session is None:
-        raise Problem(404, "session-unknown", f"no test session {session_id!r}")
+        raise HTTPProblem(404, "session-unknown", f"no test session {session_id!r}")
     if session["state"] != "open":
-        raise Problem(410, "session-closed", f"test session {session_id} is closed")
+        raise HTTPProblem(410, "session-closed", f"test session {session_id} is closed")
     return session
 
 
@@ -135,19 +135,19 @@ def access_token_caller(request: Request, session_id: str) -> Caller:
     session = get_session(request, session_id)
     token = bearer(request)
     if token is None:
-        raise Problem(401, "token-missing", "this service needs 'Authorization: Bearer <access token>'",
+        raise HTTPProblem(401, "token-missing", "this service needs 'Authorization: Bearer <access token>'",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_request"'})
     record = store_of(request).get_token(token)
     if record is None:
-        raise Problem(401, "token-invalid", "unknown or forged access token",
+        raise HTTPProblem(401, "token-invalid", "unknown or forged access token",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if record["scope"] != session_id:
-        raise Problem(403, "token-other-session", "this token belongs to another test session")
+        raise HTTPProblem(403, "token-other-session", "this token belongs to another test session")
     if record["kind"] != "access":
-        raise Problem(401, "token-wrong-kind", f"a {record['kind']} token is not an access token for this service",
+        raise HTTPProblem(401, "token-wrong-kind", f"a {record['kind']} token is not an access token for this service",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if record["expired"]:
-        raise Problem(401, "token-expired", "the access token has expired",
+        raise HTTPProblem(401, "token-expired", "the access token has expired",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return Caller(session, record)
 
@@ -157,13 +157,13 @@ def require_session_token(request: Request, session_id: str) -> dict[str, Any]:
     session = get_session(request, session_id)
     token = bearer(request)
     if token is None:
-        raise Problem(401, "token-missing", "reading a trace needs the session token",
+        raise HTTPProblem(401, "token-missing", "reading a trace needs the session token",
                       headers={"WWW-Authenticate": "Bearer"})
     record = store_of(request).get_token(token)
     if record is None or record["kind"] != "session":
-        raise Problem(401, "token-invalid", "not a session token")
+        raise HTTPProblem(401, "token-invalid", "not a session token")
     if record["scope"] != session_id:
-        raise Problem(403, "token-other-session", "this session token belongs to another test session")
+        raise HTTPProblem(403, "token-other-session", "this session token belongs to another test session")
     return session
 
 
@@ -176,17 +176,17 @@ def installation_of(request: Request) -> dict[str, Any]:
     """The installed software calling the production services, from its installation token."""
     token = bearer(request)
     if token is None:
-        raise Problem(401, "installation-token-missing", "production services need the installation's token",
+        raise HTTPProblem(401, "installation-token-missing", "production services need the installation's token",
                       headers={"WWW-Authenticate": "Bearer"})
     inst = store_of(request).installation_by_token_hash(secret_hash(token))
     if inst is None:
-        raise Problem(401, "installation-token-invalid", "unknown installation token",
+        raise HTTPProblem(401, "installation-token-invalid", "unknown installation token",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if inst.get("state") == "revoked":
-        raise Problem(401, "installation-token-revoked", f"the token of installation {inst['id']} was revoked",
+        raise HTTPProblem(401, "installation-token-revoked", f"the token of installation {inst['id']} was revoked",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if inst.get("state", "active") != "active":
-        raise Problem(403, "installation-inactive", f"installation {inst['id']} is {inst.get('state')}")
+        raise HTTPProblem(403, "installation-inactive", f"installation {inst['id']} is {inst.get('state')}")
     return inst
 
 
@@ -238,10 +238,10 @@ def raise_if_unavailable(request: Request, session: dict[str, Any], service: str
     headers = {} if spec.get("omit_retry_after") else {"Retry-After": str(retry)}
     extra: dict[str, Any] = {} if spec.get("omit_retry_after") else {"retry_after": retry}
     if take_fault(store_of(request), session, service, "rate_limited"):
-        raise Problem(429, "rate-limited", f"{what} limits this client's requests (injected fault)", headers=headers,
+        raise HTTPProblem(429, "rate-limited", f"{what} limits this client's requests (injected fault)", headers=headers,
                       **extra)
     if take_unavailable(store_of(request), session, service):
-        raise Problem(503, "service-unavailable", f"{what} is temporarily unavailable (injected fault)",
+        raise HTTPProblem(503, "service-unavailable", f"{what} is temporarily unavailable (injected fault)",
                       headers=headers, **extra)
 
 
@@ -257,7 +257,7 @@ def require_json(request: Request) -> None:
     """415 ``unsupported-media-type`` unless the body is declared as JSON."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
-        raise Problem(415, "unsupported-media-type", f"the body must be application/json, not {media or 'untyped'}")
+        raise HTTPProblem(415, "unsupported-media-type", f"the body must be application/json, not {media or 'untyped'}")
 
 
 async def read_json(request: Request, model: type[M]) -> M:
@@ -267,12 +267,12 @@ async def read_json(request: Request, model: type[M]) -> M:
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(400, "json-malformed", f"the body is not JSON: {exc}") from None
+        raise HTTPProblem(400, "json-malformed", f"the body is not JSON: {exc}") from None
     except RecursionError:
-        raise Problem(400, "json-malformed", "the body is JSON nested too deeply") from None
+        raise HTTPProblem(400, "json-malformed", "the body is JSON nested too deeply") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         errors = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
                   for e in exc.errors()]
-        raise Problem(422, "invalid-request", "the body does not match the API", errors=errors) from None
+        raise HTTPProblem(422, "invalid-request", "the body does not match the API", errors=errors) from None

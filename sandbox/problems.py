@@ -1,6 +1,6 @@
 """RFC 9457 problem documents with stable codes: every error the sandbox answers.
 
-A service raises ``Problem(status, code, detail)`` (``conformity.http_problems``, shared with the
+A service raises ``HTTPProblem(status, code, detail)`` (``conformity.http_problems``, shared with the
 agency service); the handler answers
 ``application/problem+json`` with ``type`` = ``urn:usine:problem:<code>`` and records the code
 as the validation outcome of the exchange in the session trace. The headers a problem carries
@@ -29,10 +29,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from conformity.http_problems import MEDIA_TYPE, NAMESPACE, Problem, problem_json
+from conformity.http_problems import MEDIA_TYPE, NAMESPACE, HTTPProblem, problem_json
 
 PROBLEM_TYPE = NAMESPACE
-__all__ = ["MEDIA_TYPE", "PROBLEM_TYPE", "Problem", "allowed_methods", "install_handlers", "problem_response",
+__all__ = ["MEDIA_TYPE", "PROBLEM_TYPE", "HTTPProblem", "allowed_methods", "install_handlers", "problem_response",
            "set_outcome"]
 
 
@@ -43,7 +43,7 @@ def set_outcome(request: Request, outcome: str, **details: Any) -> None:
         request.state.outcome_details = details
 
 
-def problem_response(request: Request, problem: Problem) -> JSONResponse:
+def problem_response(request: Request, problem: HTTPProblem) -> JSONResponse:
     set_outcome(request, problem.code, **({"detail": problem.detail} | problem.extra))
     return problem_json(problem, request.url.path)
 
@@ -63,8 +63,8 @@ def allowed_methods(app: FastAPI, request: Request) -> list[str]:
 def install_handlers(app: FastAPI) -> None:
     """Every error the app can raise becomes a problem document."""
 
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+    @app.exception_handler(HTTPProblem)
+    async def _problem(request: Request, exc: HTTPProblem) -> JSONResponse:
         return problem_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
@@ -72,8 +72,8 @@ def install_handlers(app: FastAPI) -> None:
         errors = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
                   for e in exc.errors()]
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            return problem_response(request, Problem(400, "json-malformed", "the body is not JSON", errors=errors))
-        return problem_response(request, Problem(422, "invalid-request", "the request does not match the API",
+            return problem_response(request, HTTPProblem(400, "json-malformed", "the body is not JSON", errors=errors))
+        return problem_response(request, HTTPProblem(422, "invalid-request", "the request does not match the API",
                                                  errors=errors))
 
     @app.exception_handler(StarletteHTTPException)
@@ -86,9 +86,9 @@ def install_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the target resource, not only the first route's (RFC 9110 §10.2.1)
             headers["Allow"] = ", ".join(allowed_methods(app, request))
-        return problem_response(request, Problem(exc.status_code, codes.get(exc.status_code, f"http-{exc.status_code}"),
+        return problem_response(request, HTTPProblem(exc.status_code, codes.get(exc.status_code, f"http-{exc.status_code}"),
                                                  str(exc.detail), headers=headers))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - safety net
-        return problem_response(request, Problem(500, "internal-error", f"unexpected {type(exc).__name__}"))
+        return problem_response(request, HTTPProblem(500, "internal-error", f"unexpected {type(exc).__name__}"))

@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse
 from conformity.signing import canonical_json, sha256_hex
 from sandbox.deps import Caller, fault, raise_if_unavailable, require_access_token
 from sandbox.faults import Fault, counted, integer
-from sandbox.problems import Problem, set_outcome
+from sandbox.problems import HTTPProblem, set_outcome
 
 #: the requests network faults hit: its searches
 NETWORK_METHODS = ("GET",)
@@ -108,7 +108,7 @@ SessionCaller = Annotated[Caller, Depends(require_access_token)]
 def _only(request: Request, allowed: tuple[str, ...]) -> None:
     unknown = sorted(set(request.query_params) - set(allowed))
     if unknown:
-        raise Problem(422, "filter-unknown", f"unknown filter(s) {', '.join(unknown)}; this search filters by "
+        raise HTTPProblem(422, "filter-unknown", f"unknown filter(s) {', '.join(unknown)}; this search filters by "
                       f"{', '.join(allowed)}", filters=unknown)
 
 
@@ -136,7 +136,7 @@ def search(request: Request, profile: DirectoryProfile, spec: Search, caller: Ca
             continue
         prepared = f.prepare(value)
         if f.invalid is not None and not prepared:
-            raise Problem(422, "filter-invalid", f"the {f.name} filter {f.invalid}", filter=f.name)
+            raise HTTPProblem(422, "filter-invalid", f"the {f.name} filter {f.invalid}", filter=f.name)
         wanted.append((f, prepared))
     raise_if_unavailable(request, caller.session, profile.service, profile.what)
     found = [e for e in spec.entries(caller.session["fixtures"]) if all(f.match(e, v) for f, v in wanted)]

@@ -55,7 +55,7 @@ from sandbox.credentials import secret_hash
 from sandbox.deps import access_token_caller, fault, get_session, store_of
 from sandbox.oidc_keys import ALGS, IdpKeys, load_or_create, sign_id_token
 from sandbox.oidc_profile import OidcProfile
-from sandbox.problems import Problem, set_outcome
+from sandbox.problems import HTTPProblem, set_outcome
 
 router = APIRouter(tags=["OpenID Connect provider"])
 
@@ -204,7 +204,7 @@ async def authorize_form(request: Request, session_id: str) -> RedirectResponse:
     session = get_session(request, session_id)
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/x-www-form-urlencoded":
-        raise Problem(415, "authorize-request-not-form", "POST the authorization request as a urlencoded form")
+        raise HTTPProblem(415, "authorize-request-not-form", "POST the authorization request as a urlencoded form")
     return _authorization(request, session, await request.form())
 
 
@@ -213,17 +213,17 @@ def _authorization(request: Request, session: dict[str, Any], params: Any) -> Re
     try:
         client_id, redirect_uri = _one(params, "client_id"), _one(params, "redirect_uri")
     except OAuthError as exc:
-        raise Problem(400, exc.code, exc.description) from exc
+        raise HTTPProblem(400, exc.code, exc.description) from exc
     if not client_id:
-        raise Problem(400, "client-id-missing", "the authorization request needs client_id")
+        raise HTTPProblem(400, "client-id-missing", "the authorization request needs client_id")
     if client_id != session["client_id"]:
-        raise Problem(400, "client-unknown", f"client {client_id!r} is not this session's client")
+        raise HTTPProblem(400, "client-unknown", f"client {client_id!r} is not this session's client")
     if not redirect_uri:
-        raise Problem(400, "redirect-uri-missing", "the authorization request needs redirect_uri")
+        raise HTTPProblem(400, "redirect-uri-missing", "the authorization request needs redirect_uri")
     if not redirect_uri_allowed(session, redirect_uri):
         allowed = ("registered: " + ", ".join(session["redirect_uris"]) if session.get("redirect_uris")
                    else "none registered, so an http loopback URL (127.0.0.1, localhost, [::1]) on any port")
-        raise Problem(400, "redirect-uri-unregistered", f"redirect_uri {redirect_uri!r} is not allowed ({allowed})")
+        raise HTTPProblem(400, "redirect-uri-unregistered", f"redirect_uri {redirect_uri!r} is not allowed ({allowed})")
 
     state = params.get("state")
     try:
@@ -485,7 +485,7 @@ def _refresh(request: Request, session: dict[str, Any], form: dict[str, str], cl
 def userinfo(request: Request, session_id: str) -> Response:
     caller = access_token_caller(request, session_id)
     if "openid" not in caller.token.get("scopes", []) or "userinfo" not in caller.token:
-        raise Problem(403, "token-scope-insufficient", "this access token was not issued for openid",
+        raise HTTPProblem(403, "token-scope-insufficient", "this access token was not issued for openid",
                       headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'})
     claims = caller.token["userinfo"]
     details: dict[str, Any] = {"sub": caller.token["sub"]}

@@ -16,7 +16,7 @@ from conformity.agency.registry import Registry
 from conformity.agency.service import accounts, audit
 from conformity.agency.service.config import ServiceConfig
 from conformity.agency.service.deps import check_csrf, client, config_of, signed_in
-from conformity.agency.service.problems import Problem, from_input_error
+from conformity.agency.service.problems import HTTPProblem, from_input_error
 from conformity.errors import InputError
 
 router = APIRouter(prefix="/staff/admin", include_in_schema=False)
@@ -86,7 +86,7 @@ def _act(cfg: ServiceConfig, actor: accounts.Account, login: str, action: str, w
                 token, revoked = accounts.rotate_token(reg.db, acct, "rotated")
                 what = f"new token issued, {revoked} revoked"
             else:
-                raise Problem(404, "not-found", f"no action {action!r} on accounts (disable, enable, rotate-token)")
+                raise HTTPProblem(404, "not-found", f"no action {action!r} on accounts (disable, enable, rotate-token)")
         except InputError as exc:
             audit.record(reg.db, actor.login, actor.role, f"account-{action}-refused", login[:64], exc.render(), who)
             raise from_input_error(exc) from exc

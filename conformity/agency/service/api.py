@@ -14,7 +14,7 @@ from conformity.agency import feed
 from conformity.agency.registry import Registry
 from conformity.agency.service import public, uploads, witnessed
 from conformity.agency.service.deps import client, config_of, vendor
-from conformity.agency.service.problems import Problem
+from conformity.agency.service.problems import HTTPProblem
 from conformity.errors import InputError
 from conformity.paths import schema_path
 
@@ -94,7 +94,7 @@ async def request_witnessed(request: Request) -> Response:
     acct = vendor(request, "submit")
     cfg = config_of(request)
     if cfg.witness is None:
-        raise Problem(503, "witnessed-runs-unavailable", "this agency does not run witnessed runs: upload a bundle "
+        raise HTTPProblem(503, "witnessed-runs-unavailable", "this agency does not run witnessed runs: upload a bundle "
                                                          "made against its sandbox instead")
     req, evidence = await witnessed.read_request(request, cfg)
     up = await run_in_threadpool(witnessed.request_run, cfg, acct, req, evidence, client(request))
@@ -141,7 +141,7 @@ def label(request: Request, label_id: str) -> Response:
         try:
             signed = reg.label_signed(label_id)
         except InputError as exc:
-            raise Problem(404, "no-such-label", f"no label {label_id!r}") from exc
+            raise HTTPProblem(404, "no-such-label", f"no label {label_id!r}") from exc
     return _jws_attachment(signed, f"label-{label_id}.json")
 
 
@@ -183,7 +183,7 @@ def agency_key(request: Request) -> Response:
 def schema(name: str) -> Response:
     name = name.removesuffix(".schema.json").removesuffix(".json")
     if name not in PUBLIC_SCHEMAS:
-        raise Problem(404, "no-such-schema", f"published schemas: {', '.join(PUBLIC_SCHEMAS)}")
+        raise HTTPProblem(404, "no-such-schema", f"published schemas: {', '.join(PUBLIC_SCHEMAS)}")
     return Response(schema_path(name).read_text(encoding="utf-8"), media_type="application/schema+json")
 
 

@@ -15,7 +15,7 @@ from conformity.agency.registry import Registry
 from conformity.agency.service import admin, api, staff_api, uploads, web, witnessed
 from conformity.agency.service.config import ServiceConfig
 from conformity.agency.service.deps import LoginRequired
-from conformity.agency.service.problems import Problem, install_handlers, respond
+from conformity.agency.service.problems import HTTPProblem, install_handlers, respond
 from conformity.agency.service.webhooks import Deliverer
 from conformity.agency.submit import agency_signing_key
 
@@ -104,7 +104,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
         if request.url.path.startswith("/api/") or "json" in request.headers.get("accept", ""):
-            return respond(request, Problem(401, "unauthenticated", exc.reason or "sign in first"))
+            return respond(request, HTTPProblem(401, "unauthenticated", exc.reason or "sign in first"))
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
     app.add_middleware(SecurityHeaders, hsts=config.secure_cookies, timing=config.server_timing)

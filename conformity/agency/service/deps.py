@@ -10,7 +10,7 @@ from conformity.agency.registry import Registry
 from conformity.agency.service import accounts
 from conformity.agency.service.accounts import Account, Session
 from conformity.agency.service.config import ServiceConfig
-from conformity.agency.service.problems import Problem
+from conformity.agency.service.problems import HTTPProblem
 
 SESSION_COOKIE = "usine_session"
 LOGIN_CSRF_COOKIE = "usine_login_csrf"
@@ -42,17 +42,17 @@ def vendor(request: Request, scope: str) -> Account:
         session = current_session(request)
         if session is not None and session.account.role == "vendor":
             return session.account  # the vendor's own pages read the same API with their session
-        raise Problem(401, "unauthenticated", "send a vendor API token: Authorization: Bearer usn_…", headers=challenge)
+        raise HTTPProblem(401, "unauthenticated", "send a vendor API token: Authorization: Bearer usn_…", headers=challenge)
     with Registry(config_of(request).database) as reg:
         found = accounts.token_account(reg.db, token.strip())
     if found is None:
-        raise Problem(401, "invalid-token", "this API token is unknown, revoked or expired",
+        raise HTTPProblem(401, "invalid-token", "this API token is unknown, revoked or expired",
                       headers={"WWW-Authenticate": 'Bearer realm="usine-agency", error="invalid_token"'})
     acct, scopes = found
     if acct.role != "vendor":
-        raise Problem(403, "forbidden", f"a {acct.role}'s token acts through /api/v1/staff, not on vendors' submissions")
+        raise HTTPProblem(403, "forbidden", f"a {acct.role}'s token acts through /api/v1/staff, not on vendors' submissions")
     if scope not in scopes:
-        raise Problem(403, "insufficient-scope", f"this token may {', '.join(sorted(scopes))}, not {scope}",
+        raise HTTPProblem(403, "insufficient-scope", f"this token may {', '.join(sorted(scopes))}, not {scope}",
                       headers={"WWW-Authenticate": f'Bearer realm="usine-agency", error="insufficient_scope", '
                                                    f'scope="{scope}"'})
     return acct
@@ -79,14 +79,14 @@ def signed_in(request: Request, action: accounts.Action | None = None) -> Sessio
     if session is None:
         raise LoginRequired("your session has expired: sign in again" if request.state.session_expired else "")
     if action is not None and not session.account.can(action):
-        raise Problem(403, "forbidden", f"{session.account.role} accounts may not {action}")
+        raise HTTPProblem(403, "forbidden", f"{session.account.role} accounts may not {action}")
     return session
 
 
 def check_csrf(session: Session, form: Any) -> None:
     """A form that changes something carries the session's CSRF token; a replayed or forged one is refused."""
     if not accounts.same_secret(str(form.get("csrf", "")), session.csrf):
-        raise Problem(403, "csrf", "this form's CSRF token is missing or not this session's: reload the page and "
+        raise HTTPProblem(403, "csrf", "this form's CSRF token is missing or not this session's: reload the page and "
                                    "submit again (nothing was changed)")
 
 
@@ -99,17 +99,17 @@ def staff_token(request: Request, action: accounts.Action) -> Account:
     kind, _, token = request.headers.get("authorization", "").partition(" ")
     challenge = f'Bearer realm="usine-agency-staff", scope="{action}"'
     if kind.lower() != "bearer" or not token.strip():
-        raise Problem(401, "unauthenticated", "send a staff API token: Authorization: Bearer usn_…",
+        raise HTTPProblem(401, "unauthenticated", "send a staff API token: Authorization: Bearer usn_…",
                       headers={"WWW-Authenticate": challenge})
     with Registry(config_of(request).database) as reg:
         found = accounts.token_account(reg.db, token.strip())
     if found is None:
-        raise Problem(401, "invalid-token", "this API token is unknown, revoked or expired",
+        raise HTTPProblem(401, "invalid-token", "this API token is unknown, revoked or expired",
                       headers={"WWW-Authenticate": challenge + ', error="invalid_token"'})
     acct, scopes = found
     if not acct.can(action):
-        raise Problem(403, "forbidden", f"{acct.role} accounts may not {action}")
+        raise HTTPProblem(403, "forbidden", f"{acct.role} accounts may not {action}")
     if action not in scopes:
-        raise Problem(403, "insufficient-scope", f"this token may {', '.join(sorted(scopes))}, not {action}",
+        raise HTTPProblem(403, "insufficient-scope", f"this token may {', '.join(sorted(scopes))}, not {action}",
                       headers={"WWW-Authenticate": challenge + ', error="insufficient_scope"'})
     return acct

@@ -8,21 +8,21 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from conformity.errors import InputError
-from conformity.http_problems import MEDIA_TYPE, Problem, problem_json
+from conformity.http_problems import MEDIA_TYPE, HTTPProblem, problem_json
 
 PROBLEM_TYPE = "urn:usine:agency:problem:"
 
 
-def from_input_error(exc: InputError, status: int = 422, code: str = "refused") -> Problem:
+def from_input_error(exc: InputError, status: int = 422, code: str = "refused") -> HTTPProblem:
     """A refusal of the agency's vocabulary (nothing recorded), with every problem it listed."""
-    return Problem(status, code, exc.render(), problems=[str(p) for p in exc.problems])
+    return HTTPProblem(status, code, exc.render(), problems=[str(p) for p in exc.problems])
 
 
 def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
-def respond(request: Request, problem: Problem) -> Response:
+def respond(request: Request, problem: HTTPProblem) -> Response:
     """A problem document for the API and for clients asking JSON; a small page for browsers."""
     if _wants_html(request):
         from conformity.agency.service.web import error_page
@@ -34,8 +34,8 @@ def respond(request: Request, problem: Problem) -> Response:
 def install_handlers(app: FastAPI) -> None:
     """Every error the app can raise becomes a problem document (or its page)."""
 
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> Response:
+    @app.exception_handler(HTTPProblem)
+    async def _problem(request: Request, exc: HTTPProblem) -> Response:
         return respond(request, exc)
 
     @app.exception_handler(InputError)
@@ -45,12 +45,12 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors()]
-        return respond(request, Problem(422, "invalid-request", "; ".join(errors) or "invalid request", problems=errors))
+        return respond(request, HTTPProblem(422, "invalid-request", "; ".join(errors) or "invalid request", problems=errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return respond(request, Problem(exc.status_code, code, str(exc.detail)))
+        return respond(request, HTTPProblem(exc.status_code, code, str(exc.detail)))
 
 
-__all__ = ["MEDIA_TYPE", "HTMLResponse", "Problem", "from_input_error", "install_handlers", "respond"]
+__all__ = ["MEDIA_TYPE", "HTMLResponse", "HTTPProblem", "from_input_error", "install_handlers", "respond"]

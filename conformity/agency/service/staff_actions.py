@@ -17,7 +17,7 @@ from conformity.agency.registry import Registry, Submission
 from conformity.agency.service import audit
 from conformity.agency.service.accounts import Account
 from conformity.agency.service.config import ServiceConfig
-from conformity.agency.service.problems import Problem, from_input_error
+from conformity.agency.service.problems import HTTPProblem, from_input_error
 from conformity.agency.submit import WaiverRequest, decide_submission
 from conformity.errors import InputError
 
@@ -50,9 +50,9 @@ def review(cfg: ServiceConfig, acct: Account, ident: str, requirements: list[str
            client: str) -> Done:
     """Accept or reject document/manual requirements of a pending submission (four-eyes for MUST)."""
     if verdict not in ("accepted", "rejected"):
-        raise Problem(422, "invalid-review", "choose accept or reject (verdict: accepted or rejected)")
+        raise HTTPProblem(422, "invalid-review", "choose accept or reject (verdict: accepted or rejected)")
     if not requirements or not all(isinstance(r, str) and REQUIREMENT.match(r) for r in requirements):
-        raise Problem(422, "invalid-review", "name the requirement(s) reviewed")
+        raise HTTPProblem(422, "invalid-review", "name the requirement(s) reviewed")
     with Registry(cfg.database) as reg:
         try:
             recorded: list[Review] = reg.review(ident, requirements, verdict, reason, acct.reviewer_name,  # type: ignore[arg-type]  # verdict checked above
@@ -91,7 +91,7 @@ def revoke_or_reinstate(cfg: ServiceConfig, acct: Account, label_id: str, action
                         client: str) -> Done:
     """Revoke a label (and the other labels of its version), or reinstate the version of a revoked one."""
     if action not in ("revoke", "reinstate"):
-        raise Problem(404, "not-found", f"no action {action!r} on labels (revoke, reinstate)")
+        raise HTTPProblem(404, "not-found", f"no action {action!r} on labels (revoke, reinstate)")
     with Registry(cfg.database) as reg:
         try:
             if action == "revoke":

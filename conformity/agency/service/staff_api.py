@@ -18,7 +18,7 @@ from conformity.agency.registry import Registry
 from conformity.agency.service import staff_actions
 from conformity.agency.service.accounts import Account
 from conformity.agency.service.deps import client, config_of, staff_token
-from conformity.agency.service.problems import Problem
+from conformity.agency.service.problems import HTTPProblem
 from conformity.errors import InputError
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
@@ -73,7 +73,7 @@ async def review(request: Request, ident: str, body: ReviewIn) -> dict[str, Any]
 async def decide(request: Request, ident: str, body: DecideIn) -> dict[str, Any]:
     acct = staff_token(request, "decide")
     if body.waive and not body.waive_reason.strip():
-        raise Problem(422, "invalid-waiver", "a waiver says why (waive_reason)")
+        raise HTTPProblem(422, "invalid-waiver", "a waiver says why (waive_reason)")
     done = await run_in_threadpool(staff_actions.decide, config_of(request), acct, ident, tuple(body.waive),
                                    body.waive_reason, client(request))
     return done.doc
@@ -99,6 +99,6 @@ async def _label_action(request: Request, acct: Account, label_id: str, action: 
         try:
             reg.get(label_id)
         except InputError as exc:
-            raise Problem(404, "no-such-label", f"no label {label_id!r}") from exc
+            raise HTTPProblem(404, "no-such-label", f"no label {label_id!r}") from exc
     return await run_in_threadpool(staff_actions.revoke_or_reinstate, config_of(request), acct, label_id, action,
                                    reason, client(request))

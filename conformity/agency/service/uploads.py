@@ -25,7 +25,7 @@ from conformity.agency.registry import Registry, Submission, iso
 from conformity.agency.service.accounts import Account
 from conformity.agency.service.audit import record
 from conformity.agency.service.config import ServiceConfig
-from conformity.agency.service.problems import Problem
+from conformity.agency.service.problems import HTTPProblem
 from conformity.agency.submit import decide_bundle
 from conformity.errors import InputError
 from conformity.files import private_dir
@@ -98,7 +98,7 @@ def new_id() -> str:
 async def receive(chunks: AsyncIterator[bytes], config: ServiceConfig, declared: int | None) -> tuple[Path, str, int]:
     """Stream a body to a private file under the uploads folder: (path, sha256, bytes). 413 past the limit."""
     if declared is not None and declared > config.max_upload:
-        raise Problem(413, "too-large", f"a bundle is at most {config.max_upload} bytes; this one declares {declared}",
+        raise HTTPProblem(413, "too-large", f"a bundle is at most {config.max_upload} bytes; this one declares {declared}",
                       max_bytes=config.max_upload)
     private_dir(config.uploads)
     path = config.uploads / f".incoming-{secrets.token_hex(12)}"
@@ -109,17 +109,17 @@ async def receive(chunks: AsyncIterator[bytes], config: ServiceConfig, declared:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > config.max_upload:
-                    raise Problem(413, "too-large", f"a bundle is at most {config.max_upload} bytes: upload stopped "
+                    raise HTTPProblem(413, "too-large", f"a bundle is at most {config.max_upload} bytes: upload stopped "
                                                     f"past {config.max_upload}", max_bytes=config.max_upload)
                 if len(head) < 4:
                     head = (head + chunk)[:4]
                 digest.update(chunk)
                 fh.write(chunk)
         if size == 0:
-            raise Problem(400, "empty", "the request carried no bundle (send the zip as the body, "
+            raise HTTPProblem(400, "empty", "the request carried no bundle (send the zip as the body, "
                                         "Content-Type: application/zip)")
         if not head.startswith(ZIP_MAGIC):
-            raise Problem(415, "not-a-zip", "an evidence bundle is a zip file (the bytes received do not start "
+            raise HTTPProblem(415, "not-a-zip", "an evidence bundle is a zip file (the bytes received do not start "
                                             "like one)")
     except BaseException:
         path.unlink(missing_ok=True)
@@ -151,7 +151,7 @@ def get(config: ServiceConfig, ident: str, vendor_id: str | None = None) -> Uplo
     with Registry(config.database) as reg:
         row = reg.db.execute(f"SELECT {_COLUMNS} FROM uploads WHERE id = ?", (ident,)).fetchone()
     if row is None or (vendor_id is not None and row[1] != vendor_id):
-        raise Problem(404, "no-such-submission", f"no submission {ident!r} of yours (vendor {vendor_id})"
+        raise HTTPProblem(404, "no-such-submission", f"no submission {ident!r} of yours (vendor {vendor_id})"
                       if vendor_id else f"no upload {ident!r}")
     return _row(row)
 

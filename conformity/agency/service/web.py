@@ -33,7 +33,7 @@ from conformity.agency.service.deps import (
     current_session,
     signed_in,
 )
-from conformity.agency.service.problems import Problem
+from conformity.agency.service.problems import HTTPProblem
 from conformity.catalog.render import spec_html
 from conformity.errors import InputError
 
@@ -55,7 +55,7 @@ def page(request: Request, name: str, http_status: int = 200, **context: Any) ->
     return templates.TemplateResponse(request, name, {"session": session, **context}, status_code=http_status)
 
 
-def error_page(request: Request, problem: Problem) -> Response:
+def error_page(request: Request, problem: HTTPProblem) -> Response:
     return page(request, "error.html", problem.status, problem=problem)
 
 
@@ -63,7 +63,7 @@ async def form_of(request: Request) -> Any:
     """A small urlencoded form (bounded: these forms carry a few fields)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_FORM:
-        raise Problem(413, "too-large", "this form is too large")
+        raise HTTPProblem(413, "too-large", "this form is too large")
     return await request.form(max_files=0, max_fields=50)
 
 
@@ -97,7 +97,7 @@ def label_page(request: Request, label_id: str) -> Response:
     with Registry(cfg.database) as reg:
         found = [(d, r, why) for d, r, why in reg.labels() if d["label_id"] == label_id]
         if not found:
-            raise Problem(404, "no-such-label", f"no label {label_id!r} in the registry")
+            raise HTTPProblem(404, "no-such-label", f"no label {label_id!r} in the registry")
         doc, revoked, reason = found[0]
         sub = reg.get(label_id)
         reinstated = [x for x in reg.labels_of(sub.id) if x[0] == label_id and x[3]]
@@ -129,7 +129,7 @@ def specification(request: Request, wave_id: str, category: str) -> Response:
     try:
         spec = catalog.specification(wave_id, category)
     except InputError as exc:
-        raise Problem(404, "no-such-specification", exc.render()) from exc
+        raise HTTPProblem(404, "no-such-specification", exc.render()) from exc
     return HTMLResponse(spec_html(spec))
 
 
@@ -137,7 +137,7 @@ def specification(request: Request, wave_id: str, category: str) -> Response:
 def progress(request: Request, wave_id: str) -> Response:
     cfg = config_of(request)
     if wave_id not in cfg.catalog.waves:
-        raise Problem(404, "no-such-wave", f"no wave {wave_id!r}")
+        raise HTTPProblem(404, "no-such-wave", f"no wave {wave_id!r}")
     with Registry(cfg.database) as reg:
         p = wave_progress(cfg.catalog, reg, wave_id, cfg.ledger if cfg.ledger and cfg.ledger.exists() else None)
     return HTMLResponse(progress_html(p))
@@ -164,7 +164,7 @@ async def login(request: Request) -> Response:
     cfg = config_of(request)
     form = await form_of(request)
     if not accounts.same_secret(str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")):
-        raise Problem(403, "csrf", "the sign-in form expired or was not this site's: reload it and sign in again")
+        raise HTTPProblem(403, "csrf", "the sign-in form expired or was not this site's: reload it and sign in again")
     login_name, password = str(form.get("login", "")).strip().lower()[:64], str(form.get("password", ""))[:1024]
     who = client(request)
     with Registry(cfg.database) as reg:
@@ -172,7 +172,7 @@ async def login(request: Request) -> Response:
                                   cfg.client_max_failures)
         if wait is not None:
             audit.record(reg.db, login_name, "-", "login-throttled", login_name, f"retry in {wait} s", who)
-            raise Problem(429, "too-many-attempts", f"too many failed sign-ins: try again in {wait} seconds",
+            raise HTTPProblem(429, "too-many-attempts", f"too many failed sign-ins: try again in {wait} seconds",
                           headers={"Retry-After": str(wait)})
         acct = accounts.check_password(reg.db, login_name, password, who)
         if acct is None:
@@ -220,7 +220,7 @@ async def vendor_witnessed(request: Request) -> Response:
     session = signed_in(request, "submit")
     cfg = config_of(request)
     if cfg.witness is None:
-        raise Problem(503, "witnessed-runs-unavailable", "this agency does not run witnessed runs")
+        raise HTTPProblem(503, "witnessed-runs-unavailable", "this agency does not run witnessed runs")
     form = await request.form(max_files=witnessed.MAX_EVIDENCE_FILES, max_fields=60)
     check_csrf(session, form)
     req, evidence = await witnessed.read_request(request, cfg)
@@ -237,14 +237,14 @@ async def vendor_upload(request: Request, background: BackgroundTasks) -> Respon
     cfg = config_of(request)
     declared = request.headers.get("content-length")
     if declared is None or not declared.isdigit():
-        raise Problem(411, "length-required", "the upload form must declare its length")
+        raise HTTPProblem(411, "length-required", "the upload form must declare its length")
     if int(declared) > cfg.max_upload + 64 * 1024:
-        raise Problem(413, "too-large", f"a bundle is at most {cfg.max_upload} bytes", max_bytes=cfg.max_upload)
+        raise HTTPProblem(413, "too-large", f"a bundle is at most {cfg.max_upload} bytes", max_bytes=cfg.max_upload)
     form = await request.form(max_files=1, max_fields=5)
     check_csrf(session, form)
     file = form.get("bundle")
     if file is None or isinstance(file, str):
-        raise Problem(400, "no-file", "choose the bundle (a zip) to upload")
+        raise HTTPProblem(400, "no-file", "choose the bundle (a zip) to upload")
 
     async def chunks() -> Any:
         while chunk := await file.read(256 * 1024):
@@ -276,7 +276,7 @@ def _staff(request: Request, why: str) -> accounts.Session:
     """The signed-in staff member's session; a vendor account gets 403 with ``why``."""
     session = signed_in(request)
     if session.account.role == "vendor":
-        raise Problem(403, "forbidden", why)
+        raise HTTPProblem(403, "forbidden", why)
     return session
 
 
@@ -285,7 +285,7 @@ def _submission(reg: Registry, ident: str) -> Submission:
     try:
         return reg.get(ident)
     except InputError as exc:
-        raise Problem(404, "no-such-submission", exc.render()) from exc
+        raise HTTPProblem(404, "no-such-submission", exc.render()) from exc
 
 
 @router.get("/staff", response_class=HTMLResponse)
@@ -340,7 +340,7 @@ def evidence(request: Request, ident: str, sha256: str) -> Response:
         s = _submission(reg, ident)
         files = [e for e in reg.evidence(s.id) if e.sha256 == sha256]
         if not files:
-            raise Problem(404, "no-such-evidence", f"submission {s.id} bound no evidence file with SHA-256 {sha256}")
+            raise HTTPProblem(404, "no-such-evidence", f"submission {s.id} bound no evidence file with SHA-256 {sha256}")
         data = reg.evidence_data(sha256)
     e = files[0]
     inline = e.media_type in INLINE

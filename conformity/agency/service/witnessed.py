@@ -36,7 +36,7 @@ from conformity.agency.service import uploads
 from conformity.agency.service.accounts import Account
 from conformity.agency.service.audit import record
 from conformity.agency.service.config import ServiceConfig, WitnessConfig
-from conformity.agency.service.problems import Problem
+from conformity.agency.service.problems import HTTPProblem
 from conformity.errors import InputError
 from conformity.files import private_dir
 
@@ -94,7 +94,7 @@ def parse_request(fields: dict[str, str], config: ServiceConfig) -> WitnessReque
     if not seed.isdigit() or int(seed) > 2**31:
         problems.append("seed: a whole number (0 by default)")
     if problems:
-        raise Problem(422, "invalid-witness-request", "; ".join(problems), problems=problems)
+        raise HTTPProblem(422, "invalid-witness-request", "; ".join(problems), problems=problems)
     return WitnessRequest(get["wave"], get["category"], get["driver_url"], get["software"], get["version"],
                           get["registration_id"], get["software_id"], get["vendor_name"], int(seed))
 
@@ -111,19 +111,19 @@ def check_endpoint(url: str, witness: WitnessConfig) -> None:
     """Refuse (422, problem+json) a driver URL that is not HTTPS, not public, unreachable or badly certified."""
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
-        raise Problem(422, "driver-not-https", f"a witnessed run calls the driver over HTTPS only: {url[:200]!r} is "
+        raise HTTPProblem(422, "driver-not-https", f"a witnessed run calls the driver over HTTPS only: {url[:200]!r} is "
                                                "not an https:// URL", driver_url=url[:500])
     if parts.username or parts.password:
-        raise Problem(422, "driver-url-credentials", "the driver URL carries credentials: the agency sends none")
+        raise HTTPProblem(422, "driver-url-credentials", "the driver URL carries credentials: the agency sends none")
     host, port = parts.hostname, parts.port or 443
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise Problem(422, "driver-unreachable", f"cannot resolve {host!r}: {exc.strerror}", driver_url=url) from exc
+        raise HTTPProblem(422, "driver-unreachable", f"cannot resolve {host!r}: {exc.strerror}", driver_url=url) from exc
     addresses = {ipaddress.ip_address(i[4][0]) for i in infos}
     private = sorted(str(a) for a in addresses if not a.is_global)
     if private and not witness.allow_private:
-        raise Problem(422, "driver-not-public", f"{host} resolves to {', '.join(private)}: the agency calls drivers "
+        raise HTTPProblem(422, "driver-not-public", f"{host} resolves to {', '.join(private)}: the agency calls drivers "
                                                 "on public addresses only", driver_url=url)
     context = driver_context(witness)
     try:
@@ -131,15 +131,15 @@ def check_endpoint(url: str, witness: WitnessConfig) -> None:
                 context.wrap_socket(sock, server_hostname=host):
             pass
     except ssl.SSLCertVerificationError as exc:
-        raise Problem(422, "driver-certificate-refused",
+        raise HTTPProblem(422, "driver-certificate-refused",
                       f"the certificate of {host}:{port} fails verification: {exc.verify_message or exc.reason} "
                       "(a witnessed run needs a certificate from a trusted authority, valid, for this host name)",
                       driver_url=url, tls_error=exc.verify_message or str(exc.reason)) from exc
     except ssl.SSLError as exc:
-        raise Problem(422, "driver-tls-failed", f"no TLS connection with {host}:{port}: {exc.reason or exc}",
+        raise HTTPProblem(422, "driver-tls-failed", f"no TLS connection with {host}:{port}: {exc.reason or exc}",
                       driver_url=url) from exc
     except OSError as exc:
-        raise Problem(422, "driver-unreachable", f"cannot connect to {host}:{port}: {exc.strerror or exc}",
+        raise HTTPProblem(422, "driver-unreachable", f"cannot connect to {host}:{port}: {exc.strerror or exc}",
                       driver_url=url) from exc
 
 
@@ -173,12 +173,12 @@ def request_run(config: ServiceConfig, acct: Account, req: WitnessRequest, evide
     """Check the endpoint, then queue the run (409 when this vendor already has one queued or running)."""
     witness = config.witness
     if witness is None:
-        raise Problem(503, "witnessed-runs-unavailable", "this agency does not run witnessed runs: upload a bundle "
+        raise HTTPProblem(503, "witnessed-runs-unavailable", "this agency does not run witnessed runs: upload a bundle "
                                                          "made against its sandbox instead")
     assert acct.vendor_id is not None
     bad = sorted({r for r, _, _ in evidence if not _REQ.match(r)})
     if bad or len(evidence) > MAX_EVIDENCE_FILES:
-        raise Problem(422, "invalid-witness-request", f"evidence: at most {MAX_EVIDENCE_FILES} files, each named "
+        raise HTTPProblem(422, "invalid-witness-request", f"evidence: at most {MAX_EVIDENCE_FILES} files, each named "
                       f"for a requirement id (evidence.REQ-ID){'; not requirement ids: ' + ', '.join(bad) if bad else ''}")
     ident, now = uploads.new_id(), iso(dt.datetime.now(dt.UTC))
     folder = private_dir(config.uploads) / f"{ident}.evidence"
@@ -188,7 +188,7 @@ def request_run(config: ServiceConfig, acct: Account, req: WitnessRequest, evide
         check_endpoint(req.driver_url, witness)
     except InputError as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        raise Problem(422, "invalid-evidence", exc.render(), problems=[str(p) for p in exc.problems]) from exc
+        raise HTTPProblem(422, "invalid-evidence", exc.render(), problems=[str(p) for p in exc.problems]) from exc
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -197,7 +197,7 @@ def request_run(config: ServiceConfig, acct: Account, req: WitnessRequest, evide
                           "AND state IN ('received', 'verifying')", (acct.vendor_id,)).fetchone()
         if busy is not None:
             shutil.rmtree(folder, ignore_errors=True)
-            raise Problem(409, "witnessed-run-in-progress", f"your witnessed run {busy[0]} is not finished: one at a "
+            raise HTTPProblem(409, "witnessed-run-in-progress", f"your witnessed run {busy[0]} is not finished: one at a "
                                                             "time per vendor", running=busy[0])
         db.execute("INSERT INTO uploads (id, account, vendor_id, kind, state, file_name, received, updated, request, "
                    "progress) VALUES (?, ?, ?, 'witnessed', 'received', ?, ?, ?, ?, ?)",
@@ -248,9 +248,9 @@ def _run(config: ServiceConfig, ident: str) -> None:
         check_endpoint(req["driver_url"], witness)  # again: the endpoint may have changed since the request
         folder = config.uploads / f"{ident}.evidence"
         plan, attached = _attach(config, WitnessRequest(**{k: v for k, v in req.items() if k != "evidence"}), folder)
-    except (Problem, InputError) as exc:
-        _refuse(config, ident, [exc.detail if isinstance(exc, Problem) else str(p) for p in
-                                ([exc] if isinstance(exc, Problem) else exc.problems)])
+    except (HTTPProblem, InputError) as exc:
+        _refuse(config, ident, [exc.detail if isinstance(exc, HTTPProblem) else str(p) for p in
+                                ([exc] if isinstance(exc, HTTPProblem) else exc.problems)])
         return
     vendor = Vendor(vendor_id=up.vendor_id, vendor_name=req.get("vendor_name") or up.vendor_id,
                     software=req["software"], software_id=software_id, version=req["version"],
@@ -320,20 +320,20 @@ async def read_request(request: Any, config: ServiceConfig) -> tuple[WitnessRequ
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     declared = request.headers.get("content-length", "")
     if not declared.isdigit():
-        raise Problem(411, "length-required", "a witness request declares its length (Content-Length)")
+        raise HTTPProblem(411, "length-required", "a witness request declares its length (Content-Length)")
     if int(declared) > config.max_upload:
-        raise Problem(413, "too-large", f"a witness request (with its evidence) is at most {config.max_upload} bytes",
+        raise HTTPProblem(413, "too-large", f"a witness request (with its evidence) is at most {config.max_upload} bytes",
                       max_bytes=config.max_upload)
     if media == "application/json":
         try:
             body = json.loads(await request.body())
         except ValueError as exc:
-            raise Problem(400, "json-malformed", "the body is not JSON") from exc
+            raise HTTPProblem(400, "json-malformed", "the body is not JSON") from exc
         if not isinstance(body, dict):
-            raise Problem(422, "invalid-witness-request", "the body is a JSON object")
+            raise HTTPProblem(422, "invalid-witness-request", "the body is a JSON object")
         return parse_request({k: str(v) for k, v in body.items() if isinstance(v, str | int)}, config), []
     if media not in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        raise Problem(415, "unsupported-media-type", "send the request as application/json, or as "
+        raise HTTPProblem(415, "unsupported-media-type", "send the request as application/json, or as "
                                                      "multipart/form-data with evidence files (evidence.REQ-ID)")
     form = await request.form(max_files=MAX_EVIDENCE_FILES, max_fields=MAX_EVIDENCE_FILES + 40)
     fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
@@ -346,11 +346,11 @@ async def read_request(request: Any, config: ServiceConfig) -> tuple[WitnessRequ
         requirement = key.removeprefix("evidence.") if key.startswith("evidence.") else \
             pairs.get(key.removeprefix("evidence_file_"), "") if key.startswith("evidence_file_") else None
         if requirement is None:
-            raise Problem(422, "invalid-witness-request", f"unexpected file field {key!r} (evidence.REQ-ID)")
+            raise HTTPProblem(422, "invalid-witness-request", f"unexpected file field {key!r} (evidence.REQ-ID)")
         data = await value.read()
         if not data and not requirement:
             continue  # an empty row of the web form
         if not requirement:
-            raise Problem(422, "invalid-witness-request", f"the file {value.filename!r} names no requirement")
+            raise HTTPProblem(422, "invalid-witness-request", f"the file {value.filename!r} names no requirement")
         evidence.append((requirement, value.filename or "evidence", data))
     return parse_request(fields, config), evidence

@@ -75,7 +75,7 @@ from sandbox.events import data_received
 from sandbox.packs.health import cda
 from sandbox.packs.health.fixtures import registry_entries
 from sandbox.packs.health.valuesets import published
-from sandbox.problems import Problem, set_outcome
+from sandbox.problems import HTTPProblem, set_outcome
 
 router = APIRouter(tags=["dmp"])
 prod_router = APIRouter(tags=["dmp (production)"])
@@ -219,7 +219,7 @@ def _after_store(request: Request, caller: Caller, status: int, entry: dict[str,
             store_of(request).put_record(DOCUMENTS, sid, entry["unique_id"], entry)
     if _take(request, caller.session, "lost_replies"):
         retry = retry_after(request, fault(caller.session, "dmp"))
-        raise Problem(503, "service-unavailable", "the shared record is temporarily unavailable",
+        raise HTTPProblem(503, "service-unavailable", "the shared record is temporarily unavailable",
                       headers={"Retry-After": str(retry)}, retry_after=retry)
     return entry
 
@@ -237,14 +237,14 @@ def decode_document(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise Problem(400, "document-not-base64", "document must be the CDA bytes in standard base64") from None
+        raise HTTPProblem(400, "document-not-base64", "document must be the CDA bytes in standard base64") from None
 
 
 def parse_document(request: Request, document: bytes) -> etree._Element:
     """The CDA root, parsed only by the safe parser with the configured limits."""
     config = request.app.state.config
     if len(document) > config.max_xml_bytes:
-        raise Problem(413, "xml-too-large", f"the document is {len(document)} bytes, more than the limit of "
+        raise HTTPProblem(413, "xml-too-large", f"the document is {len(document)} bytes, more than the limit of "
                                             f"{config.max_xml_bytes}", limit=config.max_xml_bytes)
     try:
         return parse_xml(document, max_bytes=config.max_xml_bytes, max_depth=config.max_xml_depth, source="document")
@@ -255,10 +255,10 @@ def parse_document(request: Request, document: bytes) -> etree._Element:
         elif message.startswith("XML nesting deeper"):
             code = "xml-too-deep"
         elif message.startswith("XML is "):
-            raise Problem(413, "xml-too-large", message) from None
+            raise HTTPProblem(413, "xml-too-large", message) from None
         else:
             code = "xml-forbidden"
-        raise Problem(400, code, message) from None
+        raise HTTPProblem(400, code, message) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,15 +281,15 @@ def validate_submission(request: Request, sub: Submission, *, session: dict[str,
         findings.append(cda.Finding("author-not-authenticated", "metadata.author_id",
                                     f"the author {sub.metadata.author_id} is not the authenticated practitioner"))
     if findings:
-        raise Problem(422, "document-invalid", f"{len(findings)} finding(s): {', '.join(cda.codes(findings))}",
+        raise HTTPProblem(422, "document-invalid", f"{len(findings)} finding(s): {', '.join(cda.codes(findings))}",
                       findings=[f.as_dict() for f in findings])
     if sub.site.id not in expected_site:
-        raise Problem(422, "site-mismatch", f"site {sub.site.id!r} is not the care site of this "
+        raise HTTPProblem(422, "site-mismatch", f"site {sub.site.id!r} is not the care site of this "
                                             f"{'test session' if session else 'installation'}")
     if session is not None:
         known = {ins_reference(e["ins"], e["oid"]) for e in registry_entries(session["fixtures"])}
         if sub.metadata.patient_id not in known:
-            raise Problem(422, "patient-unknown", "the patient is not in the identity registry of this session")
+            raise HTTPProblem(422, "patient-unknown", "the patient is not in the identity registry of this session")
     sha256 = hashlib.sha256(document).hexdigest()
     entry = {"unique_id": sub.metadata.unique_id, "status": "approved", "hidden": False, "level": facts.level,
              "metadata": metadata, "software": sub.software.model_dump(), "site": sub.site.model_dump(),
@@ -307,7 +307,7 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
         existing = store.get_record(DOCUMENTS, scope, uid)
         if existing is not None:
             if existing["sha256"] != accepted.sha256:
-                raise Problem(409, "unique-id-conflict",
+                raise HTTPProblem(409, "unique-id-conflict",
                               f"uniqueId {uid} is already used by a document with other content")
             if installation is not None and not existing.get("_event_emitted"):
                 _emit(request, scope, existing)
@@ -316,7 +316,7 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
         if replaces is not None:
             old = store.get_record(DOCUMENTS, scope, replaces)
             if old is None or old["status"] != "approved":
-                raise Problem(409, "document-not-current",
+                raise HTTPProblem(409, "document-not-current",
                               f"document {replaces} is {old['status'] if old else 'gone'}, it cannot be replaced")
             new["replaces"] = replaces
         if installation is not None:
@@ -358,18 +358,18 @@ def _session_submit(request: Request, caller: Caller, sub: Submission, replaces:
     if replaces is not None:
         old = _get(request, session["id"], replaces)
         if sub.metadata.unique_id == replaces:
-            raise Problem(409, "unique-id-conflict", "a replacement needs its own uniqueId")
+            raise HTTPProblem(409, "unique-id-conflict", "a replacement needs its own uniqueId")
     accepted = validate_submission(request, sub, session=session, caller_id=national_id(caller),
                                    expected_site={s["site_id"] for s in session["fixtures"].get("sites", [])})
     if old is not None and old["metadata"]["patient_id"] != accepted.entry["metadata"]["patient_id"]:
-        raise Problem(422, "replace-patient-mismatch", "a replacement must concern the same patient")
+        raise HTTPProblem(422, "replace-patient-mismatch", "a replacement must concern the same patient")
     return record(request, session["id"], accepted, replaces=replaces)
 
 
 def _get(request: Request, scope: str, unique_id: str) -> dict[str, Any]:
     entry = store_of(request).get_record(DOCUMENTS, scope, unique_id)
     if entry is None:
-        raise Problem(404, "document-unknown", f"no document {unique_id!r} in the shared record")
+        raise HTTPProblem(404, "document-unknown", f"no document {unique_id!r} in the shared record")
     return entry
 
 
@@ -444,9 +444,9 @@ async def get_document(request: Request, session_id: str, unique_id: str,
     try:
         entry = _get(request, session_id, unique_id)
         if entry["status"] == "deleted":
-            raise Problem(410, "document-deleted", f"document {unique_id} was deleted")
+            raise HTTPProblem(410, "document-deleted", f"document {unique_id} was deleted")
         if not _visible(caller, entry):
-            raise Problem(403, "document-hidden", "the patient has hidden this document from professionals")
+            raise HTTPProblem(403, "document-hidden", "the patient has hidden this document from professionals")
         content = store_of(request).get_record(CONTENTS, session_id, unique_id) or {}
         set_outcome(request, "document-retrieved", unique_id=unique_id)
         return public(entry) | {"document": content.get("document")}
@@ -461,7 +461,7 @@ async def list_documents(request: Request, session_id: str, patient_id: str, inc
         known = {e["ins"]: ins_reference(e["ins"], e["oid"]) for e in registry_entries(caller.session["fixtures"])}
         reference = known.get(patient_id, patient_id)
         if reference not in known.values():
-            raise Problem(404, "patient-unknown", "the patient is not in the identity registry of this session")
+            raise HTTPProblem(404, "patient-unknown", "the patient is not in the identity registry of this session")
         entries = [e for e in store_of(request).list_records(DOCUMENTS, session_id)
                    if e["metadata"]["patient_id"] == reference and (include_deleted or e["status"] != "deleted")
                    and _visible(caller, e)]
@@ -479,7 +479,7 @@ async def delete_document(request: Request, session_id: str, unique_id: str,
             entry = _get(request, session_id, unique_id)
             author = national_id(caller)
             if author is not None and author != entry["metadata"]["author_id"]:
-                raise Problem(403, "not-author", "only the author of a document may delete it")
+                raise HTTPProblem(403, "not-author", "only the author of a document may delete it")
             if entry["status"] != "deleted":
                 entry |= {"status": "deleted", "deleted": _now()}
                 store_of(request).put_record(DOCUMENTS, session_id, unique_id, entry)
@@ -496,7 +496,7 @@ async def hide_document(request: Request, session_id: str, unique_id: str,
         with store_of(request).lock("dmp"):
             entry = _get(request, session_id, unique_id)
             if entry["status"] == "deleted":
-                raise Problem(410, "document-deleted", f"document {unique_id} was deleted")
+                raise HTTPProblem(410, "document-deleted", f"document {unique_id} was deleted")
             if not entry.get("hidden"):
                 entry |= {"hidden": True, "hidden_at": _now()}
                 store_of(request).put_record(DOCUMENTS, session_id, unique_id, entry)

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from conformity.packs.health.ins import normalise_name, normalise_traits
 from sandbox.deps import Caller, fault, raise_if_unavailable, read_json, require_access_token
 from sandbox.packs.health.fixtures import registry_entries
-from sandbox.problems import Problem, set_outcome
+from sandbox.problems import HTTPProblem, set_outcome
 
 router = APIRouter(tags=["insi"])
 
@@ -82,7 +82,7 @@ async def post_lookup(request: Request, session_id: str,
     traits = (await read_json(request, LookupRequest)).model_dump()
     wrong = not_normalised(traits)
     if wrong:
-        raise Problem(422, "traits-not-normalised",
+        raise HTTPProblem(422, "traits-not-normalised",
                       f"traits must be normalised (upper case, no diacritics, A-Z space - ' only): {', '.join(wrong)}",
                       traits=wrong, expected={name: normalise_name(traits[name]) for name in wrong})
     answer = lookup(caller.session["fixtures"], traits)

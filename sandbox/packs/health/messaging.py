@@ -43,7 +43,7 @@ from conformity.signing import canonical_json, sha256_hex
 from sandbox.deps import json_body, raise_if_unavailable, require_installation, store_of
 from sandbox.events import data_received
 from sandbox.packs.health.directory import address_key, known_addresses
-from sandbox.problems import Problem, set_outcome
+from sandbox.problems import HTTPProblem, set_outcome
 from sandbox.services.directory import SessionCaller
 from sandbox.sessions import new_id
 
@@ -112,24 +112,24 @@ class Checked:
 def _check_addresses(body: MessageRequest, directory: dict[str, dict[str, Any]] | None) -> None:
     """Refuse a malformed sender or recipient, or (session role) one absent from the directory."""
     if not ADDRESS.fullmatch(body.sender.strip()):
-        raise Problem(422, "sender-invalid", f"sender {body.sender!r} is not a secure-messaging address",
+        raise HTTPProblem(422, "sender-invalid", f"sender {body.sender!r} is not a secure-messaging address",
                       sender=body.sender)
     recipients = body.to + body.cc
     malformed = [a for a in recipients if not ADDRESS.fullmatch(a.strip())]
     if malformed:
-        raise Problem(422, "recipient-invalid", "not secure-messaging addresses: " + ", ".join(map(repr, malformed)),
+        raise HTTPProblem(422, "recipient-invalid", "not secure-messaging addresses: " + ", ".join(map(repr, malformed)),
                       recipients=malformed)
     if directory is None:
         return
     if address_key(body.sender) not in directory:
-        raise Problem(422, "sender-unknown", f"sender {body.sender} is not in the directory", sender=body.sender)
+        raise HTTPProblem(422, "sender-unknown", f"sender {body.sender} is not in the directory", sender=body.sender)
     unknown = [a for a in recipients if address_key(a) not in directory]
     inactive = [a for a in recipients if address_key(a) in directory and not directory[address_key(a)].get("active", True)]
     if inactive and not unknown:
-        raise Problem(422, "recipient-inactive", "recipients marked inactive in the directory: " + ", ".join(inactive),
+        raise HTTPProblem(422, "recipient-inactive", "recipients marked inactive in the directory: " + ", ".join(inactive),
                       recipients=inactive)
     if unknown:
-        raise Problem(422, "recipient-unknown", "recipients not in the directory: " + ", ".join(unknown),
+        raise HTTPProblem(422, "recipient-unknown", "recipients not in the directory: " + ", ".join(unknown),
                       recipients=unknown)
 
 
@@ -137,12 +137,12 @@ def _decode(index: int, att: Attachment) -> bytes:
     try:
         raw = base64.b64decode(re.sub(r"[\t\n\r ]", "", att.content), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise Problem(400, "attachment-content-invalid", f"attachment {index} ({att.filename}): content is not base64",
+        raise HTTPProblem(400, "attachment-content-invalid", f"attachment {index} ({att.filename}): content is not base64",
                       attachment=index) from exc
     if not raw:
-        raise Problem(422, "attachment-empty", f"attachment {index} ({att.filename}) is empty", attachment=index)
+        raise HTTPProblem(422, "attachment-empty", f"attachment {index} ({att.filename}) is empty", attachment=index)
     if len(raw) > MAX_ATTACHMENT_BYTES:
-        raise Problem(413, "attachment-too-large", f"attachment {index} ({att.filename}) is {len(raw)} bytes; "
+        raise HTTPProblem(413, "attachment-too-large", f"attachment {index} ({att.filename}) is {len(raw)} bytes; "
                       f"the limit is {MAX_ATTACHMENT_BYTES}", attachment=index, limit=MAX_ATTACHMENT_BYTES)
     return raw
 
@@ -150,23 +150,23 @@ def _decode(index: int, att: Attachment) -> bytes:
 def _check_attachment(index: int, att: Attachment) -> int:
     """Check one attachment's name, patient identity, type and content; return its decoded size."""
     if FILENAME_FORBIDDEN.search(att.filename) or att.filename.strip() in ("", ".", ".."):
-        raise Problem(422, "attachment-filename-invalid", f"attachment {index}: a file name without path or control "
+        raise HTTPProblem(422, "attachment-filename-invalid", f"attachment {index}: a file name without path or control "
                       "characters is required", attachment=index)
     patient = att.patient
     missing = [f for f in ("ins", "oid") if patient is None or not (getattr(patient, f) or "").strip()]
     if missing:
-        raise Problem(422, "attachment-patient-missing", f"attachment {index} ({att.filename}) does not carry the "
+        raise HTTPProblem(422, "attachment-patient-missing", f"attachment {index} ({att.filename}) does not carry the "
                       f"patient identity ({' and '.join(missing)} missing)", attachment=index, missing=missing)
     assert patient is not None and patient.ins is not None and patient.oid is not None
     if not is_valid_ins(patient.ins.strip()):
-        raise Problem(422, "attachment-patient-invalid", f"attachment {index} ({att.filename}): {patient.ins!r} is not "
+        raise HTTPProblem(422, "attachment-patient-invalid", f"attachment {index} ({att.filename}): {patient.ins!r} is not "
                       "a valid INS (15 characters with a matching control key)", attachment=index, field="ins")
     if patient.oid.strip() not in INS_OIDS:
-        raise Problem(422, "attachment-patient-invalid", f"attachment {index} ({att.filename}): {patient.oid!r} is not "
+        raise HTTPProblem(422, "attachment-patient-invalid", f"attachment {index} ({att.filename}): {patient.oid!r} is not "
                       f"an INS OID (one of {', '.join(INS_OIDS)})", attachment=index, field="oid")
     media = att.content_type.split(";")[0].strip().lower()
     if att.document_type is not None and media not in CDA_MEDIA_TYPES:
-        raise Problem(422, "attachment-document-type-invalid", f"attachment {index} ({att.filename}): a document_type "
+        raise HTTPProblem(422, "attachment-document-type-invalid", f"attachment {index} ({att.filename}): a document_type "
                       f"is declared for CDA (XML) attachments only, not {media}", attachment=index)
     return len(_decode(index, att))
 
@@ -178,10 +178,10 @@ def check_message(body: MessageRequest, directory: dict[str, dict[str, Any]] | N
     for index, att in enumerate(body.attachments):
         size += _check_attachment(index, att)
         if size > MAX_MESSAGE_BYTES:
-            raise Problem(413, "message-too-large", f"body and attachments exceed {MAX_MESSAGE_BYTES} bytes",
+            raise HTTPProblem(413, "message-too-large", f"body and attachments exceed {MAX_MESSAGE_BYTES} bytes",
                           limit=MAX_MESSAGE_BYTES)
     if size > MAX_MESSAGE_BYTES:
-        raise Problem(413, "message-too-large", f"body and attachments exceed {MAX_MESSAGE_BYTES} bytes",
+        raise HTTPProblem(413, "message-too-large", f"body and attachments exceed {MAX_MESSAGE_BYTES} bytes",
                       limit=MAX_MESSAGE_BYTES)
     message = body.model_dump(by_alias=True, exclude={"message_id"}, exclude_none=True)
     document_type = next((a.document_type for a in body.attachments if a.document_type), None)
@@ -200,7 +200,7 @@ def _record(message_id: str, checked: Checked, **extra: Any) -> dict[str, Any]:
 
 def _duplicate(request: Request, response: Response, existing: dict[str, Any], checked: Checked) -> dict[str, Any]:
     if existing["content_sha256"] != checked.content_sha256:
-        raise Problem(409, "message-id-conflict", f"message {existing['message_id']} was already received with "
+        raise HTTPProblem(409, "message-id-conflict", f"message {existing['message_id']} was already received with "
                       "other content", message_id=existing["message_id"])
     response.status_code = 200
     set_outcome(request, "message-duplicate", message_id=existing["message_id"])
@@ -234,7 +234,7 @@ def mailbox(request: Request, address: str, caller: SessionCaller) -> list[dict[
     sid = caller.session["id"]
     key = address_key(address)
     if key not in known_addresses(caller.session["fixtures"]):
-        raise Problem(404, "mailbox-unknown", f"{address} is not an address of this session's directory")
+        raise HTTPProblem(404, "mailbox-unknown", f"{address} is not an address of this session's directory")
     found = [m for m in store_of(request).list_records(COLLECTION, sid)
              if key in {address_key(a) for a in m["to"] + m.get("cc", [])}]
     set_outcome(request, "mailbox-read", count=len(found))

@@ -49,7 +49,7 @@ from sandbox.deps import (
     take_fault,
 )
 from sandbox.events import data_received
-from sandbox.problems import Problem, set_outcome
+from sandbox.problems import HTTPProblem, set_outcome
 from sandbox.sessions import new_id
 
 SERVICE = "dataspace"
@@ -80,12 +80,12 @@ class ConsentRequest(BaseModel):
 
 def _home(session: dict[str, Any], fiscal: str) -> dict[str, Any]:
     if not is_fiscal_number(fiscal):
-        raise Problem(422, "fiscal-number-invalid", f"{fiscal!r} is not a fiscal housing number (12 characters)")
+        raise HTTPProblem(422, "fiscal-number-invalid", f"{fiscal!r} is not a fiscal housing number (12 characters)")
     home: dict[str, Any] | None = next(
         (h for h in session["fixtures"].get("homes", ()) if h["fiscal_number"] == fiscal), None
     )
     if home is None:
-        raise Problem(404, "home-unknown", f"no home {fiscal} in the data space")
+        raise HTTPProblem(404, "home-unknown", f"no home {fiscal} in the data space")
     return home
 
 
@@ -97,7 +97,7 @@ async def post_consent(
     body = await read_json(request, ConsentRequest)
     unknown = sorted(set(body.scope) - set(KINDS))
     if unknown:
-        raise Problem(422, "scope-unknown", f"unknown kind(s) {', '.join(unknown)} (kinds: {', '.join(KINDS)})")
+        raise HTTPProblem(422, "scope-unknown", f"unknown kind(s) {', '.join(unknown)} (kinds: {', '.join(KINDS)})")
     _home(caller.session, body.household)
     transfer = body.transfer_consumption and not fault(caller.session, SERVICE).get("deny_transfer")
     consent = {
@@ -129,7 +129,7 @@ def _public(consent: dict[str, Any]) -> dict[str, Any]:
 def _consent(request: Request, caller: Caller, consent_id: str) -> dict[str, Any]:
     consent: dict[str, Any] | None = store_of(request).get_record(CONSENTS, caller.session["id"], consent_id)
     if consent is None:
-        raise Problem(403, "consent-unknown", f"no consent {consent_id!r} was granted in this data space")
+        raise HTTPProblem(403, "consent-unknown", f"no consent {consent_id!r} was granted in this data space")
     return consent
 
 
@@ -156,18 +156,18 @@ def require_consent(request: Request, caller: Caller, fiscal: str, kind: str) ->
     """The consent named by ``Consent-Id``, valid for this home, caller and kind; else a 403 problem."""
     consent_id = request.headers.get("consent-id", "").strip()
     if not consent_id:
-        raise Problem(403, "consent-missing", "every access to a home carries the consent it relies on (Consent-Id)")
+        raise HTTPProblem(403, "consent-missing", "every access to a home carries the consent it relies on (Consent-Id)")
     consent = _consent(request, caller, consent_id)
     if consent["household"] != fiscal:
-        raise Problem(403, "consent-other-home", f"consent {consent_id} was granted for another home")
+        raise HTTPProblem(403, "consent-other-home", f"consent {consent_id} was granted for another home")
     if consent["grantee"] != str(caller.token.get("sub", "")):
-        raise Problem(403, "consent-other-grantee", f"consent {consent_id} was granted to another professional")
+        raise HTTPProblem(403, "consent-other-grantee", f"consent {consent_id} was granted to another professional")
     if consent["status"] != "granted":
-        raise Problem(403, "consent-revoked", f"the household revoked consent {consent_id}: nothing is readable")
+        raise HTTPProblem(403, "consent-revoked", f"the household revoked consent {consent_id}: nothing is readable")
     if consent["expires"] < dt.date.today().isoformat():
-        raise Problem(403, "consent-expired", f"consent {consent_id} expired on {consent['expires']}")
+        raise HTTPProblem(403, "consent-expired", f"consent {consent_id} expired on {consent['expires']}")
     if kind not in consent["scope"]:
-        raise Problem(
+        raise HTTPProblem(
             403,
             "consent-scope",
             f"consent {consent_id} does not cover {kind} (it covers {', '.join(consent['scope'])})",
@@ -208,13 +208,13 @@ def get_documents(
     raise_if_unavailable(request, caller.session, SERVICE, "the housing data space")
     home = _home(caller.session, fiscal)
     if kind not in KINDS:
-        raise Problem(422, "kind-unknown", f"kind is one of {', '.join(KINDS)}")
+        raise HTTPProblem(422, "kind-unknown", f"kind is one of {', '.join(KINDS)}")
     consent = require_consent(request, caller, fiscal, kind)
     limit = fault(caller.session, SERVICE).get("revoke_after")
     if limit and consent["reads"] >= limit:  # the household revokes now: this read already finds nothing
         take_fault(store_of(request), caller.session, SERVICE, "revoke_after")
         store_of(request).put_record(CONSENTS, session_id, consent["consent_id"], consent | {"status": "revoked"})
-        raise Problem(
+        raise HTTPProblem(
             403, "consent-revoked", f"the household revoked consent {consent['consent_id']}: nothing is readable"
         )
     store_of(request).put_record(CONSENTS, session_id, consent["consent_id"], consent | {"reads": consent["reads"] + 1})
@@ -227,15 +227,15 @@ async def _deposit_body(request: Request, schema: str) -> dict[str, Any]:
     require_json(request)
     raw = await request.body()
     if len(raw) > MAX_JSON:
-        raise Problem(413, "body-too-large", f"a {schema} is at most {MAX_JSON} bytes")
+        raise HTTPProblem(413, "body-too-large", f"a {schema} is at most {MAX_JSON} bytes")
     try:
         doc: dict[str, Any] = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise Problem(400, "json-malformed", "the body is not JSON") from None
+        raise HTTPProblem(400, "json-malformed", "the body is not JSON") from None
     errors = sorted(({"where": "/".join(map(str, e.absolute_path)) or "(root)", "message": e.message}
                      for e in validator(schema).iter_errors(doc)), key=lambda x: (x["where"], x["message"]))
     if errors:
-        raise Problem(
+        raise HTTPProblem(
             422, f"{schema}-invalid", f"the {schema} does not follow the harmonised format", errors=errors[:20]
         )
     return doc
@@ -247,7 +247,7 @@ def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str
     digest = hashlib.sha256(canonical_json(doc)).hexdigest()
     if existing is not None:
         if existing["sha256"] != digest:
-            raise Problem(409, f"{kind}-id-conflict", f"{key} {doc[key]} was deposited with another content")
+            raise HTTPProblem(409, f"{kind}-id-conflict", f"{key} {doc[key]} was deposited with another content")
         return existing | {"duplicate": True}
     record = {
         "kind": kind,
@@ -303,7 +303,7 @@ async def post_transfer(
     consent = require_consent(request, caller, fiscal, "consumption")
     body = await read_json(request, TransferRequest)
     if not consent["transfer_consumption"]:
-        raise Problem(
+        raise HTTPProblem(
             403, "transfer-not-consented", "the household did not allow its consumption data to be transferred"
         )
     set_outcome(request, "transfer-accepted", recipient=body.recipient)
@@ -314,9 +314,9 @@ async def _prod_deposit(
     request: Request, installation: dict[str, Any], fiscal: str, kind: str, key: str
 ) -> JSONResponse:
     if not is_fiscal_number(fiscal):
-        raise Problem(422, "fiscal-number-invalid", f"{fiscal!r} is not a fiscal housing number")
+        raise HTTPProblem(422, "fiscal-number-invalid", f"{fiscal!r} is not a fiscal housing number")
     if not request.headers.get("consent-id", "").strip():
-        raise Problem(403, "consent-missing", "every access to a home carries the consent it relies on (Consent-Id)")
+        raise HTTPProblem(403, "consent-missing", "every access to a home carries the consent it relies on (Consent-Id)")
     doc = await _deposit_body(request, kind)
     record = _deposit(request, "prod", fiscal, kind, doc, key)
     if not record.get("duplicate"):

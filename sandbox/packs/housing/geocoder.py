@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from sandbox.deps import get_session, raise_if_unavailable
-from sandbox.problems import Problem, set_outcome
+from sandbox.problems import HTTPProblem, set_outcome
 
 SERVICE = "geocoder"
 #: the requests network faults hit
@@ -55,11 +55,11 @@ def search(fixtures: dict[str, Any], query: str) -> list[dict[str, Any]]:
 def get_search(request: Request, session_id: str, q: str = "", limit: int = 5) -> dict[str, Any]:
     unknown = sorted(set(request.query_params) - {"q", "limit"})
     if unknown:
-        raise Problem(422, "filter-unknown", f"unknown parameter(s) {', '.join(unknown)}; search takes q and limit")
+        raise HTTPProblem(422, "filter-unknown", f"unknown parameter(s) {', '.join(unknown)}; search takes q and limit")
     session = get_session(request, session_id)
     raise_if_unavailable(request, session, SERVICE, "the geocoder")
     if not 3 <= len(q.strip()) <= 200:
-        raise Problem(422, "query-invalid", "q must have 3 to 200 characters")
+        raise HTTPProblem(422, "query-invalid", "q must have 3 to 200 characters")
     found = search(session["fixtures"], q)[: max(1, min(limit, 20))]
     set_outcome(
         request,

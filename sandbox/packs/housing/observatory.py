@@ -31,7 +31,7 @@ from fastapi.responses import JSONResponse
 from conformity.packs.housing.dpe import DpeInvalid, blocking, coherence, parse_dpe, read_dpe
 from sandbox.deps import Caller, raise_if_unavailable, require_access_token, require_installation, store_of
 from sandbox.events import data_received
-from sandbox.problems import Problem, set_outcome
+from sandbox.problems import HTTPProblem, set_outcome
 
 SERVICE = "observatory"
 COLLECTION = "housing-dpe"
@@ -46,7 +46,7 @@ _BODY = {"requestBody": {"required": True, "content": {"application/xml": {"sche
 async def _document(request: Request) -> tuple[bytes, dict[str, Any], list[dict[str, Any]]]:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in XML_TYPES:
-        raise Problem(415, "unsupported-media-type", f"a DPE is sent as application/xml, not {media or 'untyped'}")
+        raise HTTPProblem(415, "unsupported-media-type", f"a DPE is sent as application/xml, not {media or 'untyped'}")
     body = await request.body()
     try:
         root = parse_dpe(body)
@@ -54,8 +54,8 @@ async def _document(request: Request) -> tuple[bytes, dict[str, Any], list[dict[
         if exc.errors and str(exc) != exc.errors[0]:
             errors = [{"where": e.partition(": ")[0] if e.startswith("line ") else "body",
                        "message": e.partition(": ")[2] if e.startswith("line ") else e} for e in exc.errors]
-            raise Problem(422, "dpe-schema-invalid", str(exc), errors=errors) from None
-        raise Problem(400, "dpe-not-xml", f"the body is not a safe XML document: {exc}") from None
+            raise HTTPProblem(422, "dpe-schema-invalid", str(exc), errors=errors) from None
+        raise HTTPProblem(400, "dpe-not-xml", f"the body is not a safe XML document: {exc}") from None
     values = read_dpe(root)
     return body, values, coherence(values)
 
@@ -96,14 +96,14 @@ async def post_dpe(
 ) -> JSONResponse:
     raise_if_unavailable(request, caller.session, SERVICE, "the DPE observatory")
     if mode not in ("test", "real"):
-        raise Problem(422, "mode-invalid", "mode is test (checks only) or real (checks, then filing)")
+        raise HTTPProblem(422, "mode-invalid", "mode is test (checks only) or real (checks, then filing)")
     body, values, findings = await _document(request)
     refused = blocking(findings)
     if mode == "test":
         set_outcome(request, "dpe-tested", receivable=not refused, findings=[f["type"] for f in findings])
         return JSONResponse({"mode": "test", "receivable": not refused, "controle_coherence": findings})
     if refused:
-        raise Problem(
+        raise HTTPProblem(
             422,
             "dpe-not-receivable",
             "the DPE has blocking coherence findings: it is not filed",
@@ -120,7 +120,7 @@ def get_dpe(
 ) -> dict[str, Any]:
     record = store_of(request).get_record(COLLECTION, session_id, numero_dpe)
     if record is None:
-        raise Problem(404, "dpe-unknown", f"no DPE {numero_dpe!r} filed in this session")
+        raise HTTPProblem(404, "dpe-unknown", f"no DPE {numero_dpe!r} filed in this session")
     set_outcome(request, "dpe-read")
     return record
 
@@ -130,7 +130,7 @@ async def prod_post_dpe(request: Request, installation: dict[str, Any] = Depends
     body, values, findings = await _document(request)
     refused = blocking(findings)
     if refused:
-        raise Problem(
+        raise HTTPProblem(
             422,
             "dpe-not-receivable",
             "the DPE has blocking coherence findings: it is not filed",

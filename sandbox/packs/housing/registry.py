@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 
 from conformity.packs.housing.rules import is_ban_key, normalise_rnb
 from sandbox.deps import get_session, raise_if_unavailable
-from sandbox.problems import Problem, set_outcome
+from sandbox.problems import HTTPProblem, set_outcome
 
 SERVICE = "buildings"
 #: the requests network faults hit
@@ -45,18 +45,18 @@ def get_building(request: Request, session_id: str, rnb_id: str) -> dict[str, An
     raise_if_unavailable(request, session, SERVICE, "the building registry")
     normal = normalise_rnb(rnb_id)
     if normal is None:
-        raise Problem(
+        raise HTTPProblem(
             422,
             "rnb-id-invalid",
             f"{rnb_id!r} is not an RNB id (12 characters of {len('123456789ABCDEFGHJKMNPQRSTVWXYZ')} allowed ones)",
         )
     if normal != rnb_id:
-        raise Problem(
+        raise HTTPProblem(
             422, "rnb-id-not-normalised", f"write the RNB id as {normal} (upper case, no dashes)", expected=normal
         )
     found = [b for b in session["fixtures"].get("buildings", ()) if b["rnb_id"] == rnb_id]
     if not found:
-        raise Problem(404, "building-unknown", f"no building {rnb_id} in the registry")
+        raise HTTPProblem(404, "building-unknown", f"no building {rnb_id} in the registry")
     set_outcome(request, "building-found", rnb_id=rnb_id)
     return _public(found[0])
 
@@ -67,11 +67,11 @@ def search_buildings(
 ) -> dict[str, Any]:
     unknown = sorted(set(request.query_params) - {"cle_interop", "min_score", "parcel"})
     if unknown:
-        raise Problem(422, "filter-unknown", f"unknown filter(s) {', '.join(unknown)}")
+        raise HTTPProblem(422, "filter-unknown", f"unknown filter(s) {', '.join(unknown)}")
     if (cle_interop is None) == (parcel is None):
-        raise Problem(422, "filter-missing", "give exactly one of cle_interop and parcel")
+        raise HTTPProblem(422, "filter-missing", "give exactly one of cle_interop and parcel")
     if not 0 <= min_score <= 1:
-        raise Problem(422, "filter-invalid", "min_score is between 0 and 1")
+        raise HTTPProblem(422, "filter-invalid", "min_score is between 0 and 1")
     session = get_session(request, session_id)
     raise_if_unavailable(request, session, SERVICE, "the building registry")
     fixtures = session["fixtures"]
@@ -81,7 +81,7 @@ def search_buildings(
         return {"status": "ok" if found else "no_result", "buildings": found}
     assert cle_interop is not None
     if not is_ban_key(cle_interop):
-        raise Problem(422, "cle-interop-invalid", f"{cle_interop!r} is not a BAN interoperability key")
+        raise HTTPProblem(422, "cle-interop-invalid", f"{cle_interop!r} is not a BAN interoperability key")
     address = next((a for a in fixtures.get("addresses", ()) if a["cle_interop"] == cle_interop), None)
     found = [_public(b) for b in fixtures.get("buildings", ()) if b["cle_interop"] == cle_interop]
     if address is not None and address["score"] < min_score:
