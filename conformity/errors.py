@@ -27,6 +27,8 @@ Exception tree (every exception class of the core, ``conformity/`` and ``sandbox
     │                               agency service answer, each under its own type namespace
     ├── OAuthError                  (sandbox.services.idp) an RFC 6749 error the OpenID Connect provider answers
     ├── RunStopped                  (conformity.agency.service.witnessed) a witnessed run went past its time bound
+    ├── AddressRefused              (conformity.agency.service.witnessed) a driver's host resolves to an address the
+    │                               agency does not call (a 422 at the request, a driver failure during the run)
     └── LoginRequired               (conformity.agency.service.deps) a staff page without a signed-in person
 
 A sector pack's own exceptions live in the pack (the core names no pack) and follow the same rule: one raised on

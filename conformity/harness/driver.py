@@ -165,15 +165,38 @@ class HttpDriver:
     def __init__(self, spec: DriverSpec):
         assert spec.url
         self.spec = spec
-        self._url: str = spec.url
+        self._url: str | None = None if spec.connect_to else spec.url
+        self._headers: dict[str, str] = {}
+        self._extensions: dict[str, Any] = {}
         self._next_id = 0
         self._client = httpx.Client(timeout=spec.timeout, verify=spec.verify)
+
+    def _pin(self) -> str:
+        """The URL to post to: with ``connect_to``, the host's checked address, resolved once for this driver.
+
+        The host name still names the server (SNI and certificate verification, ``Host``), so a name that
+        resolves elsewhere later (DNS rebinding) cannot move the calls to another address.
+        """
+        if self._url is not None:
+            return self._url
+        assert self.spec.url and self.spec.connect_to
+        url = httpx.URL(self.spec.url)
+        try:
+            address = self.spec.connect_to(url.host, url.port or 443)
+        except Exception as exc:  # any failure of the address policy (resolution, refusal) refuses the driver
+            raise DriverFailure("crash", f"the driver's address is refused: {exc}", {"url": self.spec.url}) from exc
+        self._headers = {"Host": url.netloc.decode("ascii")}
+        self._extensions = {"sni_hostname": url.host}
+        self._url = str(url.copy_with(host=address))
+        return self._url
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         self._next_id += 1
         rid = self._next_id
+        url = self._pin()
         try:
-            r = self._client.post(self._url, json={"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
+            r = self._client.post(url, json={"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}},
+                                  headers=self._headers, extensions=self._extensions)
         except httpx.TimeoutException:
             raise DriverFailure("timeout", f"no answer to {method} within {self.spec.timeout:g} s",
                                 {"url": self.spec.url}) from None

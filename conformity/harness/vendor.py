@@ -6,6 +6,7 @@ import os
 import re
 import ssl
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,9 @@ class DriverSpec:
     cwd: Path | None = None
     #: how an HTTPS driver's certificate is verified (the system's trust anchors unless a context is given)
     verify: ssl.SSLContext | bool = True
+    #: for a driver URL: the address to connect to for (host, port), resolved and checked once per driver opened
+    #: (the host name still names the server: TLS verification and ``Host``); an exception refuses the driver
+    connect_to: Callable[[str, int], str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

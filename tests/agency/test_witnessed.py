@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 
 from conformity.agency.service.config import WitnessConfig
+from conformity.agency.service.witnessed import AddressRefused, check_endpoint, permitted_address
 from conformity.catalog import Catalog
 from conformity.driverkit.http_bridge import make_server
 from conformity.harness.sandbox_access import SandboxAccess, start_local
 from conformity.harness.vendor import load_vendor
+from conformity.http_problems import HTTPProblem
 from tests.agency.helpers import CATEGORY, DEFECT, DEFECT_FAILS, VENDORS, WAVE, Runs
 from tests.agency.service_client import PASSWORD, Service, make_service
 
@@ -203,3 +205,18 @@ def test_one_witnessed_run_at_a_time_per_vendor_and_a_run_past_its_bound_is_stop
         s.config.database.dispose()
     assert mine["state"] == "refused" and "was stopped after 1 of" in mine["findings"][0], mine
     assert s.table("SELECT count(*) FROM submissions") == [(0,)]
+
+
+def test_a_driver_host_on_a_private_address_is_refused_and_a_run_calls_only_the_checked_address(
+        agency_sandbox: SandboxAccess) -> None:
+    """SSRF and DNS rebinding: the agency calls public addresses only, and every call goes to the address checked."""
+    public_only = WitnessConfig(sandbox=agency_sandbox)
+    for url in ("https://127.0.0.1:9/rpc", "https://localhost:9/rpc", "https://[::1]:9/rpc", "https://10.1.2.3/rpc"):
+        with pytest.raises(HTTPProblem) as info:
+            check_endpoint(url, public_only)
+        assert info.value.status == 422 and info.value.code == "driver-not-public", url
+        assert "public addresses only" in info.value.detail
+    with pytest.raises(AddressRefused):
+        permitted_address("localhost", 443, public_only)
+    assert permitted_address("8.8.8.8", 443, public_only) == "8.8.8.8"  # a literal public address: no look-up
+    assert permitted_address("127.0.0.1", 443, WitnessConfig(sandbox=agency_sandbox, allow_private=True)) == "127.0.0.1"

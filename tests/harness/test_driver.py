@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 from conformity.harness.driver import DriverFailure, HttpDriver, StdioDriver
 from conformity.harness.vendor import DriverSpec
+from sandbox.tls import make_test_pki
 
 ECHO = r'''
 import json, sys
@@ -114,3 +117,56 @@ def test_unreachable_http_driver() -> None:
     with pytest.raises(DriverFailure) as info:
         d.call("initialize", {})
     assert info.value.kind == "crash"
+
+
+class _EchoHost(_Handler):
+    def do_POST(self) -> None:
+        msg = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        body = json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {"host": self.headers["host"]}}).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_an_https_driver_pinned_to_its_checked_address_never_resolves_its_host_again(tmp_path: Path) -> None:
+    """``connect_to`` (witnessed runs): the calls go to the address checked once, the name still verified by TLS."""
+    pki = make_test_pki(tmp_path / "pki")
+    server = HTTPServer(("127.0.0.1", 0), _EchoHost)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_port
+    client = ssl.create_default_context(cafile=str(pki.ca_cert))
+    asked: list[tuple[str, int]] = []
+
+    def pin(address: str) -> Callable[[str, int], str]:
+        def connect_to(host: str, p: int) -> str:
+            asked.append((host, p))
+            return address
+        return connect_to
+
+    try:
+        d = HttpDriver(DriverSpec(url=f"https://localhost:{port}/rpc", timeout=5, verify=client,
+                                  connect_to=pin("127.0.0.1")))
+        assert d.call("initialize") == {"host": f"localhost:{port}"}
+        assert d.call("initialize") == {"host": f"localhost:{port}"}
+        assert asked == [("localhost", port)]  # resolved and checked once for this driver
+        d.close()
+        # the name resolves to 127.0.0.1, but the checked address is another one: the call goes there (and fails)
+        with pytest.raises(DriverFailure) as info:
+            HttpDriver(DriverSpec(url=f"https://localhost:{port}/rpc", timeout=2, verify=client,
+                                  connect_to=pin("127.0.0.2"))).call("initialize")
+        assert info.value.kind == "crash"
+
+        def refuse(host: str, p: int) -> str:
+            raise ValueError(f"{host} resolves to 10.0.0.1: the agency calls drivers on public addresses only")
+
+        with pytest.raises(DriverFailure) as info:
+            HttpDriver(DriverSpec(url=f"https://localhost:{port}/rpc", timeout=2, verify=client,
+                                  connect_to=refuse)).call("initialize")
+        assert info.value.kind == "crash" and "address is refused" in info.value.message
+        assert "public addresses only" in info.value.message
+    finally:
+        server.shutdown()

@@ -107,6 +107,25 @@ def driver_context(witness: WitnessConfig) -> ssl.SSLContext:
     return context
 
 
+class AddressRefused(Exception):
+    """A driver's host name resolves to an address the agency does not call (loopback, private, reserved)."""
+
+
+def permitted_address(host: str, port: int, witness: WitnessConfig) -> str:
+    """The address the agency connects to for a driver's ``host``: resolved now, every address of it public.
+
+    Every call of a witnessed run goes to the address this returned (``DriverSpec.connect_to``), with the host
+    name kept for TLS verification: a name re-bound to an internal address after the check is never followed.
+    """
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = [ipaddress.ip_address(i[4][0]) for i in infos]
+    private = sorted({str(a) for a in addresses if not a.is_global})
+    if private and not witness.allow_private:
+        raise AddressRefused(f"{host} resolves to {', '.join(private)}: the agency calls drivers on public addresses "
+                             "only")
+    return str(addresses[0])
+
+
 def check_endpoint(url: str, witness: WitnessConfig) -> None:
     """Refuse (422, problem+json) a driver URL that is not HTTPS, not public, unreachable or badly certified."""
     parts = urlsplit(url)
@@ -117,17 +136,14 @@ def check_endpoint(url: str, witness: WitnessConfig) -> None:
         raise HTTPProblem(422, "driver-url-credentials", "the driver URL carries credentials: the agency sends none")
     host, port = parts.hostname, parts.port or 443
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        address = permitted_address(host, port, witness)
     except socket.gaierror as exc:
         raise HTTPProblem(422, "driver-unreachable", f"cannot resolve {host!r}: {exc.strerror}", driver_url=url) from exc
-    addresses = {ipaddress.ip_address(i[4][0]) for i in infos}
-    private = sorted(str(a) for a in addresses if not a.is_global)
-    if private and not witness.allow_private:
-        raise HTTPProblem(422, "driver-not-public", f"{host} resolves to {', '.join(private)}: the agency calls drivers "
-                                                "on public addresses only", driver_url=url)
+    except AddressRefused as exc:
+        raise HTTPProblem(422, "driver-not-public", str(exc), driver_url=url) from exc
     context = driver_context(witness)
     try:
-        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT) as sock, \
+        with socket.create_connection((address, port), timeout=PROBE_TIMEOUT) as sock, \
                 context.wrap_socket(sock, server_hostname=host):
             pass
     except ssl.SSLCertVerificationError as exc:
@@ -256,7 +272,8 @@ def _run(config: ServiceConfig, ident: str) -> None:
                     software=req["software"], software_id=software_id, version=req["version"],
                     registration_id=req["registration_id"], category=req["category"],
                     driver=DriverSpec(url=req["driver_url"], timeout=witness.call_timeout,
-                                      verify=driver_context(witness)),
+                                      verify=driver_context(witness),
+                                      connect_to=lambda host, port: permitted_address(host, port, witness)),
                     path=folder / "vendor.toml")
     started, total, done = time.monotonic(), 0, 0
 
