@@ -258,10 +258,11 @@ class RecordingMiddleware:
             if network:
                 held.append(message)  # the answer the connection fault keeps from the software
                 return
+            if message["type"] == "http.response.start" and session_id and client_gone(receive):
+                # gone before the first byte of the answer (once the headers left, an empty body is all read)
+                self._gave_up(scope, message["status"], started)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 self._ended(scope, started)  # stamped as the answer leaves, not when the record is written
-                if session_id and client_gone(receive):
-                    self._gave_up(scope, response["status"], started)
                 await commit()
             await send(message)
 

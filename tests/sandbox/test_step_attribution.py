@@ -88,3 +88,36 @@ def test_an_answer_the_software_gave_up_on_stays_in_its_step(
     assert answer.outcome == "client-gave-up"
     assert answer.details["service_outcome"] == "lookup-match"
     assert float(answer.details["waited_s"]) >= PATIENCE_S
+
+
+def test_an_answer_read_whole_from_its_headers_is_not_given_up(
+        sandbox_server: RunningSandbox, admin: httpx.Client, new_session: Callable[..., dict[str, Any]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A redirect has an empty body: the software has all of it with the headers and may close at once, before the
+    sandbox has written the exchange (its event loop thread descheduled for a while, here each time it asks whether
+    the client is still there). It was answered, not given up on."""
+    from authlib.integrations.httpx_client import OAuth2Client
+
+    from sandbox import recording
+
+    original = recording.client_gone
+
+    def descheduled(receive: Any) -> bool:
+        time.sleep(0.3)  # the client reads the headers and closes meanwhile, if they were sent
+        return original(receive)
+
+    monkeypatch.setattr(recording, "client_gone", descheduled)
+    session = new_session(seed=8, pack="health")
+    idp = session["endpoints"]["idp"]
+    with OAuth2Client(client_id=session["credentials"]["client_id"], scope="openid",
+                      redirect_uri="http://127.0.0.1:8765/callback", timeout=30) as software:
+        url, _ = software.create_authorization_url(f"{idp}/authorize", nonce="n0nce-attribution",
+                                                   login_hint=session["fixtures"]["practitioners"][0]["national_id"])
+        r = software.request("GET", url, withhold_token=True, follow_redirects=False)
+    assert r.status_code == 302 and not r.content
+    sid = session["session_id"]
+    note = admin.post(f"/admin/sessions/{sid}/notes", json={"kind": "driver.perform", "data": {"action": "x"}})
+    assert note.status_code == 201, note.text
+    view = TraceView(trace_payload(admin.get(f"/admin/sessions/{sid}/trace")))
+    [answered] = step_exchanges(view, view.performed("x")[0], "idp")
+    assert answered.outcome == "authorization-code-issued", answered.raw
