@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import re
 import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -169,16 +170,19 @@ class InFlight:
 
     def __init__(self) -> None:
         self._count: dict[str, int] = {}
+        self._lock = threading.Lock()  # the listeners of one app each run their own event loop, in their own thread
 
     def enter(self, session_id: str) -> None:
-        self._count[session_id] = self._count.get(session_id, 0) + 1
+        with self._lock:
+            self._count[session_id] = self._count.get(session_id, 0) + 1
 
     def leave(self, session_id: str) -> None:
-        left = self._count.get(session_id, 0) - 1
-        if left > 0:
-            self._count[session_id] = left
-        else:
-            self._count.pop(session_id, None)
+        with self._lock:
+            left = self._count.get(session_id, 0) - 1
+            if left > 0:
+                self._count[session_id] = left
+            else:
+                self._count.pop(session_id, None)
 
     def busy(self, session_id: str) -> bool:
         return session_id in self._count
