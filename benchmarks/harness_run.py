@@ -15,9 +15,11 @@ import argparse
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +44,7 @@ def main() -> int:
     from conformity.harness.sandbox_access import start_local
     from conformity.harness.vendor import load_vendor
 
+    load_at_start = os.getloadavg()[0]
     load_pack_checks()
     catalog = load_catalog(registered_checks=registered_check_ids())
     vendor = load_vendor(args.vendor)
@@ -79,11 +82,17 @@ def main() -> int:
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     sequential = sum(scenario_times.values())
     print(f"wall time: {total_s:.2f} s (sandbox start + run), run {run_s:.2f} s; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+          f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} CPUs")
     print(f"baseline (sum of scenario times, one after the other): {sequential:.2f} s; "
           f"run / sum {run_s / max(sequential, 1e-9):.2f}")
+    drivers_cpu = children.ru_utime + children.ru_stime
     print(f"CPU: this process (harness + sandbox) {own.ru_utime + own.ru_stime:.2f} s, "
-          f"driver processes {children.ru_utime + children.ru_stime:.2f} s")
+          f"driver processes {drivers_cpu:.2f} s")
+    if vendor.driver.command:
+        start_up, bare = driver_start_up(vendor.driver), driver_start_up(vendor.driver, bare=True)
+        print(f"driver start-up (started, asked to shut down, no action; best of 3, measured now): {start_up * 1000:.0f} ms "
+              f"CPU, a bare interpreter {bare * 1000:.0f} ms; x {len(plan.scenarios)} scenarios = "
+              f"{start_up * len(plan.scenarios):.2f} s of the drivers' {drivers_cpu:.2f} s")
     print("scenarios (s): " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(scenario_times.items(), key=lambda x: -x[1])))
     print(f"per scenario: mean {statistics.mean(scenario_times.values()):.2f} s, max {max(scenario_times.values()):.2f} s")
     print(f"per check evaluation: mean {statistics.mean(m for m, _ in checks_ms):.2f} ms, "
@@ -91,6 +100,21 @@ def main() -> int:
     print(f"baseline (re-deriving every verdict from the traces, in process): {eval_s * 1000:.1f} ms")
     print(f"ratio run / re-derivation: {run_s / max(eval_s, 1e-9):.0f}x")
     return 0 if s["passed"] else 1
+
+
+def driver_start_up(spec: Any, *, bare: bool = False, runs: int = 3) -> float:
+    """CPU seconds (best of ``runs``) of the vendor's driver process from its start to its exit when asked to shut
+    down at once: what every scenario pays before its first action (``bare``: the same interpreter doing nothing)."""
+    command = [sys.executable, "-c", "pass"] if bare else list(spec.command)
+    shutdown = b'{"jsonrpc": "2.0", "id": 1, "method": "shutdown"}\n'
+    best = float("inf")
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(command, cwd=spec.cwd, env={**os.environ, **spec.env}, input=shutdown,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        best = min(best, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return best
 
 
 if __name__ == "__main__":

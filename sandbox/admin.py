@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -28,6 +29,9 @@ JSON_BODY = [Depends(json_body)]
 #: how long a harness note waits at most for a held answer of its session to end (software that returned from a
 #: step without closing its connection keeps it held: the note then goes first)
 NOTE_WAITS_FOR_HELD = 5.0
+#: how long a note waits at most for the session's requests this process is handling: those the software gave up on
+#: (the sandbox is late with them), or one it left half-sent past its step (held answers are the store's, above)
+NOTE_WAITS_FOR_REQUESTS = 15.0
 #: request models are strict: "3" is not an integer and true is not a string (no coercion), unknown members refused
 STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -158,8 +162,15 @@ async def put_faults(request: Request, session_id: str, body: dict[str, Any], ca
 async def post_note(request: Request, session_id: str, body: NoteRequest, caller: Caller) -> dict[str, Any]:
     store = store_of(request)
     session = await store_call(store, owned_session, request, session_id, caller)
+    # the note ends the driver's step: every request of the session this process is still handling (the software
+    # gave up on it, the sandbox is late) is recorded first, whatever the timing, so that it stays in its step
+    in_flight = request.app.state.in_flight
+    deadline = time.monotonic() + NOTE_WAITS_FOR_REQUESTS
+    while in_flight.busy(session_id) and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
     # an answer of this session still held until the software gives up ends before the note: the note was posted
-    # after the software's step returned (so after it gave up); its connection's end may still be on its way
+    # after the software's step returned (so after it gave up); its connection's end may still be on its way (in
+    # another worker process: the store knows)
     waited = 0.0
     while await store_call(store, store.holding, session_id) and waited < NOTE_WAITS_FOR_HELD:
         await asyncio.sleep(0.01)

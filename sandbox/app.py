@@ -23,7 +23,7 @@ from sandbox import openapi as openapi_doc
 from sandbox.config import SandboxConfig
 from sandbox.events import EventLog
 from sandbox.problems import MEDIA_TYPE, HTTPProblem, install_handlers
-from sandbox.recording import RecordingMiddleware
+from sandbox.recording import InFlight, RecordingMiddleware
 from sandbox.services import idp
 from sandbox.store import open_store
 
@@ -134,6 +134,8 @@ def create_app(config: SandboxConfig) -> FastAPI:
 
     if config.workers > 1:
         app.add_middleware(SingleWriterRoutes)
-    app.add_middleware(RecordingMiddleware, store=store, max_body_bytes=config.max_body_bytes)
+    app.state.in_flight = InFlight()  # the session requests being handled: a harness note waits for them
+    app.add_middleware(RecordingMiddleware, store=store, max_body_bytes=config.max_body_bytes,
+                       in_flight=app.state.in_flight)
     openapi_doc.install(app)
     return app

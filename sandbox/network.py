@@ -22,6 +22,7 @@ waited), or the service's own outcome with ``late_by`` seconds for an answer the
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import struct
 import time
@@ -59,6 +60,30 @@ def transport_of(receive: Receive) -> asyncio.Transport | None:
     if all(callable(getattr(transport, name, None)) for name in ("abort", "close", "get_extra_info")):
         return transport
     return None
+
+
+def client_gone(receive: Receive) -> bool:
+    """Whether the client has closed its connection: it gave up waiting, and will never read the answer.
+
+    uvicorn's flag once it saw the connection lost, or the socket itself (the peer's end of stream, pending for the
+    event loop when it is busy)."""
+    if getattr(getattr(receive, "__self__", None), "disconnected", False):
+        return True
+    transport = transport_of(receive)
+    if transport is None:
+        return False
+    if transport.is_closing():
+        return True
+    sock = transport.get_extra_info("socket")
+    hangup = getattr(select, "POLLRDHUP", 0) | select.POLLHUP
+    if sock is None or not hasattr(select, "poll"):
+        return False
+    try:
+        poller = select.poll()
+        poller.register(sock.fileno(), hangup)
+        return any(events & hangup for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 def reset(receive: Receive) -> None:

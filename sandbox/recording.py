@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import re
 import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -26,7 +27,7 @@ from conformity.errors import SignatureError
 from conformity.signing import require_canonicalisable
 from sandbox.credentials import SECRET_SHAPED, candidates, secret_hash
 from sandbox.deps import REQUEST_SESSION, store_call
-from sandbox.network import drop, reset, take_network_fault, until_given_up
+from sandbox.network import client_gone, drop, reset, take_network_fault, until_given_up
 from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
 from sandbox.store import Store
 
@@ -158,19 +159,69 @@ def describe_auth(header: str, store: Store, session_id: str) -> dict[str, Any] 
     return {"scheme": scheme or "unknown"}
 
 
+class InFlight:
+    """The requests of each session this process is handling: arrived, not yet recorded in the trace.
+
+    A harness note ends a driver step; it waits until none is left (:func:`sandbox.admin.post_note`), so that an
+    exchange the software started during the step is recorded inside it, however late the sandbox is with it.
+    Counted as the request reaches the middleware, before anything can yield to another request: a request the
+    software sent before its driver returned reaches it before the note the harness posts afterwards.
+    """
+
+    def __init__(self) -> None:
+        self._count: dict[str, int] = {}
+        self._lock = threading.Lock()  # the listeners of one app each run their own event loop, in their own thread
+
+    def enter(self, session_id: str) -> None:
+        with self._lock:
+            self._count[session_id] = self._count.get(session_id, 0) + 1
+
+    def leave(self, session_id: str) -> None:
+        with self._lock:
+            left = self._count.get(session_id, 0) - 1
+            if left > 0:
+                self._count[session_id] = left
+            else:
+                self._count.pop(session_id, None)
+
+    def busy(self, session_id: str) -> bool:
+        return session_id in self._count
+
+
 class RecordingMiddleware:
     """Bounds request bodies and records session exchanges in the trace store."""
 
-    def __init__(self, app: ASGIApp, *, store: Store, max_body_bytes: int):
+    def __init__(self, app: ASGIApp, *, store: Store, max_body_bytes: int, in_flight: InFlight | None = None):
         self.app, self.store, self.max_body = app, store, max_body_bytes
+        self.in_flight = in_flight if in_flight is not None else InFlight()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        match = SESSION_PATH.match(scope["path"])
+        if match is None:
+            await self._handle(scope, receive, send, None, lambda: None)
+            return
+        sid, counted = match["sid"], True
+        self.in_flight.enter(sid)  # before the first await (see InFlight)
+
+        def settled() -> None:
+            """Recorded (or held, which the store tracks): a harness note no longer waits for it."""
+            nonlocal counted
+            if counted:
+                counted = False
+                self.in_flight.leave(sid)
+
+        try:
+            await self._handle(scope, receive, send, match, settled)
+        finally:
+            settled()
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, match: re.Match[str] | None,
+                      settled: Callable[[], None]) -> None:
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        match = SESSION_PATH.match(scope["path"])
         session = await store_call(self.store, self.store.get_session, match["sid"]) if match else None
         session_id = session["id"] if session else None
 
@@ -194,6 +245,7 @@ class RecordingMiddleware:
                 recorded = True
                 await store_call(self.store, self._record, scope, headers, request_body, response, session,
                                  match["service"], started, too_large)
+            settled()
 
         async def replay() -> Message:
             nonlocal body
@@ -210,6 +262,9 @@ class RecordingMiddleware:
             if network:
                 held.append(message)  # the answer the connection fault keeps from the software
                 return
+            if message["type"] == "http.response.start" and session_id and client_gone(receive):
+                # gone before the first byte of the answer (once the headers left, an empty body is all read)
+                self._gave_up(scope, message["status"], started)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 self._ended(scope, started)  # stamped as the answer leaves, not when the record is written
                 await commit()
@@ -229,6 +284,8 @@ class RecordingMiddleware:
             await self.app(scope, replay, capture)
             if network:
                 assert session is not None  # a network fault is only taken for a known session
+                if network == "stall":
+                    settled()  # held in the store until the software gives up (notes wait for it there)
                 await self._withhold(scope, receive, send, network, held, started, commit, self.store, session["id"])
         await commit()
 
@@ -236,6 +293,16 @@ class RecordingMiddleware:
     def _ended(scope: Scope, started: float) -> None:
         """The exchange ends now (its time and duration), whatever the middleware still waits for."""
         scope["state"]["ended"] = (_now(), round((time.perf_counter() - started) * 1000, 3))
+
+    @staticmethod
+    def _gave_up(scope: Scope, status: int, started: float) -> None:
+        """The software left before the answer was ready (it gave up on a slow sandbox): it never read it."""
+        state = scope["state"]
+        service_outcome = state.get("outcome") or ("accepted" if 200 <= status < 400 else f"http-{status}")
+        state["outcome_details"] = dict(state.get("outcome_details") or {}) | {
+            "service_outcome": service_outcome, "waited_s": round(time.perf_counter() - started, 3),
+            "answered_after_client_left": True}
+        state["outcome"] = "client-gave-up"
 
     @staticmethod
     async def _withhold(scope: Scope, receive: Receive, send: Send, network: str, held: list[Message],

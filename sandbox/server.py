@@ -26,6 +26,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         s.bind((host, 0))
         return s.getsockname()[1]
 
+#: seconds an idle connection is kept open; clients that keep theirs longer race the close (the harness keeps its for
+#: less: :data:`conformity.harness.sandbox_access.ADMIN_KEEP_ALIVE_S`)
+KEEP_ALIVE_S = 5
+
 
 def uvicorn_config(app: FastAPI, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None,
                    *, context: ssl.SSLContext | None = None, lifespan: Literal["auto", "on", "off"] = "on",
@@ -37,7 +41,7 @@ def uvicorn_config(app: FastAPI, host: str, port: int, tls_cert: Path | None = N
         app, host=host, port=port, log_level="warning", access_log=False, **extra,  # type: ignore[arg-type]  # uvicorn's Config stub narrower than the keywords it takes; signal handlers replaced on purpose in a thread
         ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
         ssl_context_factory=(lambda _config, _default: context) if context else None,
-        limit_concurrency=1000, timeout_keep_alive=5, lifespan=lifespan,
+        limit_concurrency=1000, timeout_keep_alive=KEEP_ALIVE_S, lifespan=lifespan,
     )
 
 
@@ -195,5 +199,5 @@ def serve_workers(config: SandboxConfig, host: str, port: int, listeners: dict[s
     keys and the schema before any worker starts (so no two workers race to create them)."""
     os.environ[CONFIG_ENV] = json.dumps({"config": config.to_json(), "listeners": listeners})
     uvicorn.run("sandbox.server:app_from_environment", factory=True, host=host, port=port, workers=config.workers,
-                log_level="warning", access_log=False, limit_concurrency=1000 * config.workers, timeout_keep_alive=5,
+                log_level="warning", access_log=False, limit_concurrency=1000 * config.workers, timeout_keep_alive=KEEP_ALIVE_S,
                 ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None)

@@ -54,6 +54,5 @@ def noted(note: Note, message: str, *, where: str = "", expected: Any = None, go
 
 def step_exchanges(trace: TraceView, note: Note, service: str | None = None) -> list[Exchange]:
     """The exchanges a ``driver.perform`` step caused: those before its note, after the previous note."""
-    previous = [n for n in trace.notes() if n.seq < note.seq]
-    after = previous[-1].seq if previous else 0
-    return trace.exchanges(service, after=after, before=note.seq)
+    previous = trace.note_before(note.seq)
+    return trace.exchanges(service, after=previous.seq if previous else 0, before=note.seq)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -117,6 +118,12 @@ class TraceView:
         self.scenario = scenario
         self._exchanges = [Exchange(e, scenario) for e in doc.get("exchanges", ()) if e.get("kind") == "http"]
         self._notes = [Note(e, scenario) for e in doc.get("exchanges", ()) if e.get("kind") == "note"]
+        # sequence numbers, for the windows checks ask for (a step's exchanges: between two notes) by bisection; a
+        # trace out of order (an edited one) is searched whole
+        self._exchange_seqs = [e.seq for e in self._exchanges]
+        self._note_seqs = [n.seq for n in self._notes]
+        self._ordered = all(a < b for a, b in zip(self._exchange_seqs, self._exchange_seqs[1:], strict=False)) and \
+            all(a < b for a, b in zip(self._note_seqs, self._note_seqs[1:], strict=False))
 
     @property
     def fixtures(self) -> dict[str, Any]:
@@ -130,7 +137,12 @@ class TraceView:
                   after: int = 0, before: int | None = None) -> list[Exchange]:
         """Exchanges matching a service, HTTP method, and service-local path prefix, in order."""
         out = []
-        for e in self._exchanges:
+        window = self._exchanges
+        if self._ordered:
+            lo = bisect.bisect_right(self._exchange_seqs, after)
+            hi = len(window) if before is None else bisect.bisect_left(self._exchange_seqs, before)
+            window = window[lo:hi]
+        for e in window:
             if service and e.service != service:
                 continue
             if method and e.method != method:
@@ -141,6 +153,14 @@ class TraceView:
                 continue
             out.append(e)
         return out
+
+    def note_before(self, seq: int) -> Note | None:
+        """The last harness note before sequence number ``seq`` (None: there is none)."""
+        if not self._ordered:
+            earlier = [n for n in self._notes if n.seq < seq]
+            return earlier[-1] if earlier else None
+        i = bisect.bisect_left(self._note_seqs, seq)
+        return self._notes[i - 1] if i else None
 
     def notes(self, kind: str | None = None) -> list[Note]:
         return [n for n in self._notes if kind is None or n.kind == kind]

@@ -14,6 +14,11 @@ import httpx
 
 from conformity.errors import UsineError
 
+#: seconds the harness reuses an idle connection to the sandbox: less than the sandbox keeps it open (5 s), so that a
+#: request never goes out on a connection the server is closing ("Server disconnected without sending a response":
+#: under load a driver step lasts that long, and the scenario lost its trace)
+ADMIN_KEEP_ALIVE_S = 2.0
+
 
 class SandboxUnavailable(UsineError):
     """The sandbox could not be started or reached."""
@@ -33,7 +38,7 @@ class SandboxAccess:
 
     def admin(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.token}"},
-                            timeout=60, verify=self.verify)
+                            timeout=60, verify=self.verify, limits=httpx.Limits(keepalive_expiry=ADMIN_KEEP_ALIVE_S))
 
     def bind(self, vendor_id: str, software_id: str) -> SandboxAccess:
         """This access with a harness token bound to one vendor's software (sessions stamped with it).

@@ -5,12 +5,36 @@ Scenarios are kept apart from evaluation: a scenario produces a trace; checks re
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from conformity.checks.registry import Registry
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: the one thread that draws Hypothesis examples for step inputs (see :func:`on_examples_thread`)
+_EXAMPLES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usine-examples")
+
+
+def on_examples_thread(draw: Callable[P, R]) -> Callable[P, R]:
+    """Run ``draw`` (Hypothesis examples for a scenario's inputs) on the one thread that draws them all.
+
+    Hypothesis gives each thread it first runs in a PRNG of its own and registers it with a full garbage collection:
+    in the harness, whose heap holds the run's traces, that froze every thread (the sandbox answering the software
+    included) for a tenth of a second or more, once per scenario thread, as the run starts. The examples are the same
+    whichever thread draws them (each draw is seeded).
+    """
+
+    @functools.wraps(draw)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return _EXAMPLES.submit(draw, *args, **kwargs).result()
+
+    return run
 
 
 @dataclass

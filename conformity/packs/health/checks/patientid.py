@@ -365,6 +365,8 @@ def failure_of(answer: Exchange) -> str:
     """What went wrong with a look-up request, in words."""
     if answer.outcome in NETWORK_OUTCOMES:
         return NETWORK_OUTCOMES[answer.outcome]
+    if answer.outcome == "client-gave-up" and answer.details.get("answered_after_client_left"):
+        return f"the service was late and the software gave up after {answer.details.get('waited_s')} s"
     if answer.outcome == "client-gave-up":
         return f"the service held its answer and the software gave up after {answer.details.get('waited_s')} s"
     return f"the service answered HTTP {answer.status} ({answer.outcome})"

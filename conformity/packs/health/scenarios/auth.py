@@ -77,6 +77,9 @@ FAULTS = scenario(
     *faulty_logins(),
     SetFaults({"idp": None}),
     Perform("practitioner.login", login, name="control_after"),
+    # no wait, but some 25 logins (60-odd exchanges, a token signed and verified each): among the longest of a wave,
+    # and longer still on a loaded machine; started among the first
+    expected_seconds=3.0,
 )
 
 KEY_ROTATION = scenario(

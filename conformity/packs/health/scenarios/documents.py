@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, scenario
+from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, on_examples_thread, scenario
 from conformity.packs.health.scenarios import people
 from conformity.packs.health.scenarios.identity import TRAIT_NAMES, seeded_backend
 
@@ -79,6 +79,7 @@ def content_strategy() -> SearchStrategy[dict[str, str]]:
     return st.fixed_dictionaries({"title": title, "body": body.map(lambda b: b if b.strip() else "Texte " + b)})
 
 
+@on_examples_thread
 def generated_contents(seed: int) -> list[dict[str, str]]:
     """CANDIDATES hypothesis examples drawn deterministically from ``seed`` (no database)."""
     from hypothesis import HealthCheck, Phase, given, settings

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, Shrink, scenario
+from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, Shrink, on_examples_thread, scenario
 from conformity.packs.health.scenarios import people
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ def traits_strategy() -> SearchStrategy[dict[str, Any]]:
     })
 
 
+@on_examples_thread
 def generated_traits(seed: int) -> list[dict[str, Any]]:
     """CANDIDATES hypothesis examples drawn deterministically from ``seed`` (no database, fixed seed)."""
     from hypothesis import HealthCheck, Phase, given, settings
