@@ -21,6 +21,7 @@ from conformity.signing import SigningKey
 from sandbox import admin, events, plugins, traces
 from sandbox import openapi as openapi_doc
 from sandbox.config import SandboxConfig
+from sandbox.deps import FastJSONResponse
 from sandbox.events import EventLog
 from sandbox.problems import MEDIA_TYPE, HTTPProblem, install_handlers
 from sandbox.recording import RecordingMiddleware
@@ -103,7 +104,8 @@ def create_app(config: SandboxConfig) -> FastAPI:
             event_log.seal()  # nothing emitted stays unsealed across a restart
             store.close()
 
-    app = FastAPI(title="usine sandbox", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="usine sandbox", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  default_response_class=FastJSONResponse)
     app.state.config = config
     app.state.store = store
     app.state.trace_key = SigningKey.load_or_create(config.trace_key_path)

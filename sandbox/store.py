@@ -50,6 +50,23 @@ PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUES (
     ON CONFLICT (collection, scope, key) DO UPDATE SET data = excluded.data"""
 
 
+#: a request's session and its bearer token's record, one statement (one row even when either is missing)
+SESSION_AND_TOKEN = """SELECT s.data, t.kind, t.scope, t.expires, t.data FROM (SELECT 1) AS one
+    LEFT JOIN sessions AS s ON s.id = ? LEFT JOIN tokens AS t ON t.token_sha256 = ?"""
+
+
+def _token_record(kind: str, scope: str, expires: float, data: str) -> dict[str, Any]:
+    """A token row as :meth:`Store.get_token` returns it: its data with ``kind``, ``scope`` and ``expired``."""
+    return json.loads(data) | {"kind": kind, "scope": scope, "expired": expires < time.time()}
+
+
+def _session_and_token(row: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    if row is None:
+        return None, None
+    return (load_own(row[0]) if row[0] is not None else None,
+            _token_record(row[1], row[2], row[3], row[4]) if row[1] is not None else None)
+
+
 def load_own(text: str) -> Any:
     """A value :func:`dump_own` wrote (a session: what the sandbox built, fault counts at most 100), parsed by orjson
     (twice as fast as ``json.loads`` on a session's fixtures, read on every request)."""
@@ -145,6 +162,14 @@ class Store:
             row = self._db.execute("SELECT data FROM sessions WHERE id = ?", (session_id,)).fetchone()
         return load_own(row[0]) if row else None
 
+    def session_and_token(self, session_id: str, token: str | None) -> tuple[dict[str, Any] | None,
+                                                                             dict[str, Any] | None]:
+        """A request's two reads in one statement: the session, and the record of the bearer token it carries (as
+        :meth:`get_token`; None when there is no token or it is unknown)."""
+        with self._lock:
+            row = self._db.execute(SESSION_AND_TOKEN, (session_id, secret_hash(token) if token else "")).fetchone()
+        return _session_and_token(row)
+
     def update_session(self, session_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
         """Atomically read a session, let ``change`` mutate it, write it back; None if unknown."""
         with self._lock:
@@ -171,9 +196,7 @@ class Store:
         with self._lock:
             row = self._db.execute("SELECT kind, scope, expires, data FROM tokens WHERE token_sha256 = ?",
                                    (digest,)).fetchone()
-        if not row:
-            return None
-        return json.loads(row[3]) | {"kind": row[0], "scope": row[1], "expired": row[2] < time.time()}
+        return _token_record(*row) if row else None
 
     def take_token(self, token: str) -> dict[str, Any] | None:
         """Read and delete a one-time token (an authorization code)."""
@@ -363,6 +386,12 @@ class PostgresStore(Store):
             row = conn.execute("SELECT data FROM sessions WHERE id = ?", (session_id,)).fetchone()
         return load_own(row[0]) if row else None
 
+    def session_and_token(self, session_id: str, token: str | None) -> tuple[dict[str, Any] | None,
+                                                                             dict[str, Any] | None]:
+        with self._conn() as conn:
+            row = conn.execute(SESSION_AND_TOKEN, (session_id, secret_hash(token) if token else "")).fetchone()
+        return _session_and_token(row)
+
     def update_session(self, session_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
         with self._tx(LOCK_SESSION, session_id) as conn:
             row = conn.execute("SELECT data FROM sessions WHERE id = ?", (session_id,)).fetchone()
@@ -383,18 +412,14 @@ class PostgresStore(Store):
         with self._conn() as conn:
             row = conn.execute("SELECT kind, scope, expires, data FROM tokens WHERE token_sha256 = ?",
                                (digest,)).fetchone()
-        if not row:
-            return None
-        return json.loads(row[3]) | {"kind": row[0], "scope": row[1], "expired": row[2] < time.time()}
+        return _token_record(*row) if row else None
 
     def take_token_by_hash(self, digest: str) -> dict[str, Any] | None:
         """Read and delete in one statement: of two workers taking the same code, one gets it."""
         with self._conn() as conn:
             row = conn.execute("DELETE FROM tokens WHERE token_sha256 = ? RETURNING kind, scope, expires, data",
                                (digest,)).fetchone()
-        if not row:
-            return None
-        return json.loads(row[3]) | {"kind": row[0], "scope": row[1], "expired": row[2] < time.time()}
+        return _token_record(*row) if row else None
 
     def known_hashes(self, digests: Iterable[str]) -> set[str]:
         wanted = sorted(set(digests))

@@ -59,6 +59,7 @@ from conformity.packs.health.ins import ins_reference
 from conformity.xmlsafe import parse_xml
 from sandbox.deps import (
     Caller,
+    FastJSONResponse,
     access_token_caller,
     bearer,
     fault,
@@ -70,6 +71,7 @@ from sandbox.deps import (
     retry_after,
     store_of,
     take_fault,
+    token_record,
 )
 from sandbox.events import data_received
 from sandbox.packs.health import cda
@@ -171,7 +173,7 @@ async def require_reader(request: Request, session_id: str) -> Caller:
     """An access token of the session, or its session token (the harness playing the patient); on the event loop
     (one store read: cheaper than FastAPI's thread hop for a plain function)."""
     token = bearer(request)
-    record = store_of(request).get_token(token) if token else None
+    record = token_record(request, token) if token else None
     if record is not None and record["kind"] == "session" and record["scope"] == session_id and not record["expired"]:
         return Caller(get_session(request, session_id), record)
     return access_token_caller(request, session_id)
@@ -345,7 +347,7 @@ def _emit(request: Request, scope: str, entry: dict[str, Any]) -> None:
 
 def _created(status: int, entry: dict[str, Any], base: str) -> JSONResponse:
     location = f"{base}/documents/{quote(entry['unique_id'], safe='')}"
-    return JSONResponse(public(entry), status_code=status, headers={"Location": location})
+    return FastJSONResponse(public(entry), status_code=status, headers={"Location": location})
 
 
 # ---------------------------------------------------------------------------------------------
