@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import hashlib
 from collections.abc import Callable
@@ -305,7 +306,8 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
     store = store_of(request)
     new = accepted.entry
     uid = new["unique_id"]
-    with store_of(request).lock("dmp"):
+    # a test session's document and its content: one commit (not an installation's, whose event is emitted between)
+    with store.lock("dmp"), store.batch() if installation is None else contextlib.nullcontext():
         existing = store.get_record(DOCUMENTS, scope, uid)
         if existing is not None:
             if existing["sha256"] != accepted.sha256:
