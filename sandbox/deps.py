@@ -107,6 +107,11 @@ REQUEST_SESSION = "usine_session"
 REQUEST_TOKEN = "usine_token"
 
 
+#: where :func:`read_json` leaves the body it parsed, ``(raw bytes, value)``: the recording middleware records that
+#: value when the bytes are the ones it read (the services never change the parsed value)
+REQUEST_JSON = "usine_json"
+
+
 def token_record(request: Request, token: str) -> dict[str, Any] | None:
     """The record of ``token`` as this request read it on arrival (the recording middleware's read), else from the
     store."""
@@ -309,6 +314,7 @@ async def read_json(request: Request, model: type[M]) -> M:
     raw = await request.body()
     try:
         data = parse_json(raw)
+        request.scope.setdefault("state", {})[REQUEST_JSON] = (raw, data)  # the trace records this value, not parsed again
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPProblem(400, "json-malformed", f"the body is not JSON: {exc}") from None
     except RecursionError:

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from conformity.errors import SignatureError
 from conformity.signing import require_canonicalisable
 from sandbox.credentials import SECRET_SHAPED, candidates, secret_hash
-from sandbox.deps import REQUEST_SESSION, REQUEST_TOKEN, parse_json, store_call
+from sandbox.deps import REQUEST_JSON, REQUEST_SESSION, REQUEST_TOKEN, parse_json, store_call
 from sandbox.network import drop, reset, take_network_fault, until_given_up
 from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
 from sandbox.store import Store
@@ -42,14 +42,15 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def encode_body(raw: bytes, content_type: str) -> dict[str, Any]:
-    """A body as trace JSON: parsed JSON, form fields, text, or base64 for binary."""
+def encode_body(raw: bytes, content_type: str, parsed: tuple[bytes, Any] | None = None) -> dict[str, Any]:
+    """A body as trace JSON: parsed JSON, form fields, text, or base64 for binary. ``parsed``: bytes and the value
+    a service already parsed them to (used when they are these bytes)."""
     if not raw:
         return {}
     ct = content_type.split(";")[0].strip().lower()
     if ct == "application/json" or ct.endswith("+json"):
         try:
-            value = parse_json(raw)
+            value = parsed[1] if parsed is not None and parsed[0] == raw else parse_json(raw)
             require_canonicalisable(value)  # a trace must stay signable: no NaN, no integer beyond 2**53, no lone surrogate
             return {"json": value}
         except (ValueError, UnicodeDecodeError, RecursionError, SignatureError):
@@ -341,7 +342,8 @@ class RecordingMiddleware:
                 "headers": {k: v for k, v in headers.items() if k not in REDACTED_HEADERS},
                 "auth": describe_auth(headers.get("authorization", ""), self.store, session_id,
                                       scope.get("state", {}).get(REQUEST_TOKEN)),
-                "body": {"omitted": "body-too-large"} if too_large else encode_body(body, headers.get("content-type", "")),
+                "body": {"omitted": "body-too-large"} if too_large else encode_body(body, headers.get("content-type", ""),
+                                                                                    state.get(REQUEST_JSON)),
             },
             "response": {
                 "status": status,
