@@ -54,3 +54,16 @@ def test_a_batch_commits_every_write_once_also_when_it_raises(stores: tuple[Stor
     assert [r["n"] for r in other.list_records("docs", "ses_a")] == [1, 2, 3, 4]
     store.put_record("docs", "ses_a", "5", {"n": 5})  # and the store is out of the transaction afterwards
     assert [r["n"] for r in other.list_records("docs", "ses_a")] == [1, 2, 3, 4, 5]
+
+
+def test_appended_exchanges_keep_their_members_and_take_the_next_number(stores: tuple[Store, Store]) -> None:
+    store, other = stores
+    exchanges = [{"kind": "http", "time": "2027-01-01T00:00:00.000Z", "request": {"path": "/s/x/dmp", "é": "\u2028"},
+                  "response": {"status": 201}, "n": 1.5},
+                 {"kind": "note", "data": {"seq": "not the trace's", "list": [1, None, True]}}]
+    assert [store.append_exchange("ses_a", e, checked=True) for e in exchanges] == [1, 2]
+    assert other.append_exchange("ses_a", {"kind": "note", "data": {}}) == 3
+    assert store.append_exchange("ses_b", {"kind": "note"}) == 1
+    assert other.exchanges("ses_a") == [{"seq": 1, **exchanges[0]}, {"seq": 2, **exchanges[1]},
+                                        {"seq": 3, "kind": "note", "data": {}}]
+    assert list(other.exchanges("ses_a")[0]) == ["seq", *exchanges[0]]
