@@ -9,17 +9,27 @@ A script, not a test. The sandbox runs as ``usine sandbox serve`` in its own pro
    both rates, their ratio (the bar: HTTP at least 25 % of in-process on one worker), and the sandbox's own CPU
    time per document (read from /proc: what a request costs the server, whatever else runs on the machine);
 2. 250 concurrent vendor sessions (``--vendors``), the bar of issue 14. A *concurrent vendor session* is what
-   a harness run is while it lasts: one test session with its own access token and its own connection, that
-   fetches the identity provider's discovery document and keys (a login's first steps), then for each of its
-   documents looks the patient's INS up (``POST /s/{sid}/insi/lookup``) and submits the document, pausing
-   between two requests (exponential, mean ``--think``, default 0.35 s: the pace of a real harness run — the
-   2026-W1 HOSPITAL run of the reference vendor sends e.g. 17 requests in 6 s in its patient look-up scenario,
-   the driver working between them); the sessions open at random instants within the first
-   think time, not at one instant. Printed: offered rate (sessions / mean think time), achieved rate,
-   p50/p95/p99/max per kind of request, the sandbox's CPU per request (its own time) and the load average;
+   a harness run's test session is while it lasts: its own access token and its own connection; it fetches the
+   identity provider's discovery document and keys (a login's first steps), then for each of its documents looks
+   the patient's INS up (``POST /s/{sid}/insi/lookup``) and submits the document, pausing between two requests
+   (exponential, mean ``--think``); the sessions open at random instants within the first think time, not at one
+   instant. The pause is measured, not chosen: the reference vendor's real run (``usine run --wave 2027-W2
+   --category HOSPITAL``, 19 test sessions, 263 recorded HTTP exchanges, on this 2-core machine at load 4-6) has
+   a mean gap of 0.134 s between two consecutive exchanges of a session (7.5 requests/s a session), and 0.108 s
+   once the next request's own time in the sandbox is taken off (median 0.037 s: the driver answers at once,
+   Retry-After waits of 1 s make the tail) — the default ``--think 0.108``. ``--think-from bundle.zip`` measures
+   it again from any run's recorded traces (the exchanges' times and server durations) and uses it. (The model
+   used 0.35 s before, from a 2026-W1 figure of "17 requests in 6 s": a real session is 3x faster.)
+   Printed: offered rate (sessions / mean think time), achieved rate, p50/p95/p99/max per kind of request, the
+   CPU a request of the sandbox, of the load generator (this process) and of PostgreSQL, the load average;
    2b. capacity, printed too: 1, 16, 250… sessions with zero think time, each submitting its documents back to
    back (a closed loop that saturates the 2 cores the load generator shares): requests per second at most;
-3. with ``--workers 1,2``: section 2b's largest load against each worker count (the gain of the second worker).
+3. with ``--workers 1,2``: section 2b's largest load against each worker count (the gain of the second worker),
+   as requests per second (wall clock) and per sandbox-CPU-second, with where the cores went: the sandbox's
+   workers, PostgreSQL's processes (the same 2 cores) and the load generator's.
+
+The load generator is one process on uvloop, one keep-alive connection per session, requests pre-encoded and sent
+through h11 (the HTTP/1.1 parser httpx uses, without httpx's layers): its own CPU is printed beside the sandbox's.
 
     python benchmarks/sandbox_throughput.py                                   # SQLite, one worker
     python benchmarks/sandbox_throughput.py --workers 1,2 --database postgresql://usine_ci:usine_ci@127.0.0.1/postgres
@@ -44,7 +54,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import h11
 import httpx
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -62,6 +74,75 @@ ADMIN = "bench-admin-" + uuid.uuid4().hex
 # this process's CPU each), which for 250 sessions opening at once blocked the load generator's event loop for
 # seconds and was counted as the sandbox's latency.
 CLIENT_TLS = ssl.create_default_context()
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection of the load generator: h11 (the parser httpx itself uses) over asyncio
+    streams, requests pre-encoded. httpx's client layers cost this process ~0.5 ms a request, taken from the same
+    2 cores the sandbox's workers run on; this costs a fraction (printed: the load generator's CPU a request)."""
+
+    def __init__(self, base_url: str, token: str):
+        url = httpx.URL(base_url)
+        self.host, self.port = url.host, url.port or 80
+        self.headers = [("host", f"{self.host}:{self.port}"), ("authorization", f"Bearer {token}"),
+                        ("user-agent", "usine-benchmark/1 (REG-BENCH)")]
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.http = h11.Connection(h11.CLIENT)
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> int:
+        """Send one request, read its whole answer; its status."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        headers = self.headers + ([("content-type", "application/json"), ("content-length", str(len(body)))]
+                                  if body is not None else [])
+        out = self.http.send(h11.Request(method=method, target=path, headers=headers))
+        if body is not None:
+            out += self.http.send(h11.Data(data=body))
+        self.writer.write(out + self.http.send(h11.EndOfMessage()))
+        status = 0
+        while True:
+            event = self.http.next_event()
+            if event is h11.NEED_DATA:
+                data = await self.reader.read(65536)
+                if not data:
+                    raise ConnectionError("the sandbox closed the connection")
+                self.http.receive_data(data)
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        self.http.start_next_cycle()
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def run_loop(work: Any) -> Any:
+    """Run a coroutine on uvloop's event loop (the load generator's own CPU, kept small), asyncio's without it."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(work)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(work)
+
+
+def postgres_cpu() -> float:
+    """User + system CPU of every PostgreSQL server process on this machine so far (Linux /proc; 0 when none are
+    readable): the store's share of the 2 cores."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    total += _cpu(int(entry.name))
+            except OSError:
+                continue
+    return total
 
 
 @dataclass
@@ -190,22 +271,24 @@ Workload = tuple[str, str, list[dict[str, Any]]]
 
 
 async def concurrent(base_url: str, workloads: list[Workload]) -> tuple[float, list[float]]:
-    """Every session submits its documents at the same time; wall time and each request's latency."""
+    """Every session submits its documents at the same time, back to back on its own connection; wall time and
+    each request's latency."""
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
-    async def worker(sid: str, token: str, bodies: list[dict[str, Any]]) -> None:
-        async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {token}"},
-                                     timeout=120, limits=limits, verify=CLIENT_TLS) as http:
+    async def worker(sid: str, token: str, bodies: list[bytes]) -> None:
+        connection = Connection(base_url, token)
+        try:
             for body in bodies:
                 t0 = time.perf_counter()
-                r = await http.post(f"/s/{sid}/dmp/documents", json=body)
+                status = await connection.request("POST", f"/s/{sid}/dmp/documents", body)
                 latencies.append(time.perf_counter() - t0)
-                if r.status_code != 201:
-                    raise SystemExit(f"benchmark: submission refused: {r.status_code} {r.text[:300]}")
+                if status != 201:
+                    raise SystemExit(f"benchmark: submission refused: {status}")
+        finally:
+            connection.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker(*w) for w in workloads))
+    await asyncio.gather(*(worker(sid, token, [orjson.dumps(b) for b in bodies]) for sid, token, bodies in workloads))
     return time.perf_counter() - started, latencies
 
 
@@ -238,26 +321,30 @@ async def vendor_sessions(base_url: str, workloads: list[tuple[str, str, dict[st
     async def session(n: int, sid: str, token: str, fixtures: dict[str, Any], bodies: list[dict[str, Any]]) -> None:
         nonlocal sent, failed
         rng = random.Random(seed * 100_000 + n)
-        steps: list[tuple[str, str, str, dict[str, Any] | None]] = [
+        steps: list[tuple[str, str, str, bytes | None]] = [
             ("login", "GET", f"/s/{sid}/idp/.well-known/openid-configuration", None),
             ("login", "GET", f"/s/{sid}/idp/jwks", None)]
         for i, body in enumerate(bodies):
-            steps += [("lookup", "POST", f"/s/{sid}/insi/lookup", _lookup_traits(fixtures, i)),
-                      ("submission", "POST", f"/s/{sid}/dmp/documents", body)]
+            steps += [("lookup", "POST", f"/s/{sid}/insi/lookup", orjson.dumps(_lookup_traits(fixtures, i))),
+                      ("submission", "POST", f"/s/{sid}/dmp/documents", orjson.dumps(body))]
         await asyncio.sleep(rng.uniform(0, think))  # the sessions open over time, not at one instant
-        async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=120,
-                                     limits=httpx.Limits(max_connections=1), verify=CLIENT_TLS) as http:
+        connection = Connection(base_url, token)
+        try:
             for kind, method, path, payload in steps:
                 t0 = time.perf_counter()
                 sent += 1
                 try:
-                    r = await http.request(method, path, json=payload)
-                except httpx.HTTPError:
+                    status = await connection.request(method, path, payload)
+                except (OSError, h11.ProtocolError):
                     failed += 1
+                    connection.close()
+                    connection = Connection(base_url, token)
                 else:
                     latencies[kind].append(time.perf_counter() - t0)
-                    failed += r.status_code not in (200, 201)
+                    failed += status not in (200, 201)
                 await asyncio.sleep(rng.expovariate(1 / think))
+        finally:
+            connection.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(session(n, *w) for n, w in enumerate(workloads)))
@@ -266,16 +353,17 @@ async def vendor_sessions(base_url: str, workloads: list[tuple[str, str, dict[st
 
 def harness_sessions(admin: httpx.Client, served: Served, k: int, per_session: int, level: str, think: float,
                      seed0: int) -> None:
-    """Section 2: k vendor sessions at once with realistic pacing; prints offered and achieved rates, latency
-    percentiles per kind of request, the server's CPU per request and the load average."""
+    """Section 2: k vendor sessions at once with a harness run's pacing; prints offered and achieved rates, latency
+    percentiles per kind of request, the server's, the store's and the load generator's CPU per request and the load
+    average."""
     workloads = []
     for j in range(k):
         s, t, fx = new_session(admin, served, seed=seed0 + j)
         workloads.append((s, t, fx, documents(fx, per_session, level)))
     steps = 2 + 2 * per_session
-    load0, cpu0 = os.getloadavg()[0], served.cpu_seconds()
-    run = asyncio.run(vendor_sessions(served.base_url, workloads, think, seed0))
-    cpu, load1 = served.cpu_seconds() - cpu0, os.getloadavg()[0]
+    load0, cpu = os.getloadavg()[0], Meter(served)
+    run = run_loop(vendor_sessions(served.base_url, workloads, think, seed0))
+    used, load1 = cpu.stop(), os.getloadavg()[0]
     every = [x for v in run.latencies.values() for x in v]
     print(f"   {k} sessions of {steps} requests each, think time exponential mean {think:g} s; offered ≈ "
           f"{k / think:.1f} requests/s (sessions / mean think time), achieved {len(every) / run.wall:.1f} requests/s "
@@ -285,31 +373,97 @@ def harness_sessions(admin: httpx.Client, served: Served, k: int, per_session: i
         if values:
             print(f"   {kind:<11} p50 {1000 * percentile(values, 50):7.1f} ms  p95 {1000 * percentile(values, 95):7.1f} ms"
                   f"  p99 {1000 * percentile(values, 99):7.1f} ms  max {1000 * max(values):7.1f} ms  ({len(values)})")
-    print(f"   server CPU {1000 * cpu / max(len(every), 1):.2f} ms a request (its own time, from /proc); bar p95 < 200 ms "
-          f"at 250 sessions: {'met' if k >= 250 and percentile(every, 95) < 0.2 else 'NOT met' if k >= 250 else 'n/a'}")
+    n = max(len(every), 1)
+    print(f"   CPU a request (from /proc): sandbox {1000 * used.server / n:.2f} ms, load generator "
+          f"{1000 * used.client / n:.2f} ms" + (f", PostgreSQL {1000 * used.store / n:.2f} ms" if used.store else "")
+          + f"; bar p95 < 200 ms at 250 sessions: "
+          f"{'met' if k >= 250 and percentile(every, 95) < 0.2 else 'NOT met' if k >= 250 else 'n/a'}")
+
+
+@dataclass
+class Used:
+    """CPU seconds spent meanwhile: the sandbox's processes, this process (the load generator), PostgreSQL's."""
+
+    server: float
+    client: float
+    store: float
+
+
+class Meter:
+    """Counts the CPU each side spends from now (Linux /proc and this process's own clock)."""
+
+    def __init__(self, served: Served):
+        self.served = served
+        self.server0, self.client0, self.store0 = served.cpu_seconds(), time.process_time(), postgres_cpu()
+
+    def stop(self) -> Used:
+        return Used(self.served.cpu_seconds() - self.server0, time.process_time() - self.client0,
+                    postgres_cpu() - self.store0 if self.served.database else 0.0)
+
+
+@dataclass
+class Pace:
+    """How fast real harness sessions send requests, from a run's recorded traces."""
+
+    sessions: int
+    requests: int
+    gap: float  # mean seconds between two consecutive recorded exchanges of a session
+    think: float  # mean gap minus the next request's own time in the sandbox (the pause the model draws)
+    median_think: float
+
+
+def pace_of(bundle: Path) -> Pace:
+    """The pace of every test session of a run's ``bundle.zip`` (``usine run --out``): each trace's HTTP exchanges,
+    their times (stamped when each answer left) and server durations. Read for timing only, not verified."""
+    import datetime as dt
+    import json
+    import zipfile
+
+    gaps: list[float] = []
+    thinks: list[float] = []
+    sessions = requests = 0
+    with zipfile.ZipFile(bundle) as zf:
+        for name in sorted(n for n in zf.namelist() if n.startswith("traces/") and n.endswith(".json")):
+            jws = json.loads(zf.read(name))
+            payload = json.loads(base64.urlsafe_b64decode(jws["payload"] + "=" * (-len(jws["payload"]) % 4)))
+            http = [e for e in payload["exchanges"] if e.get("kind") == "http"]
+            sessions += 1
+            requests += len(http)
+            times = [dt.datetime.fromisoformat(e["time"].replace("Z", "+00:00")).timestamp() for e in http]
+            for earlier, later, exchange in zip(times, times[1:], http[1:], strict=False):
+                gaps.append(later - earlier)
+                thinks.append(later - earlier - exchange["duration_ms"] / 1000)
+    if not gaps:
+        raise SystemExit(f"benchmark: no session of {bundle} has two HTTP exchanges")
+    return Pace(sessions, requests, statistics.mean(gaps), statistics.mean(thinks), statistics.median(thinks))
 
 
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
+Capacity = tuple[int, float, list[float], Used]
+
+
 def sessions_at_once(admin: httpx.Client, served: Served, k: int, per_session: int, level: str,
-                     seed0: int) -> tuple[int, float, list[float], float]:
+                     seed0: int) -> Capacity:
     workloads = []
     for j in range(k):
         s, t, fx = new_session(admin, served, seed=seed0 + j)
         workloads.append((s, t, documents(fx, per_session, level)))
-    cpu0 = served.cpu_seconds()
-    wall, lat = asyncio.run(concurrent(served.base_url, workloads))
-    return len(lat), wall, lat, served.cpu_seconds() - cpu0
+    meter = Meter(served)
+    wall, lat = run_loop(concurrent(served.base_url, workloads))
+    return len(lat), wall, lat, meter.stop()
 
 
-def row(k: int, n: int, wall: float, lat: list[float], cpu: float) -> str:
+def row(k: int, n: int, wall: float, lat: list[float], used: Used) -> str:
     return (f"   {k:>8} {n:>9} {n / wall:>9.1f} {1000 * percentile(lat, 50):>8.1f} {1000 * percentile(lat, 95):>8.1f} "
-            f"{1000 * max(lat):>8.1f} {1000 * cpu / n:>12.2f}")
+            f"{1000 * max(lat):>8.1f} {1000 * used.server / n:>9.2f} {1000 * used.store / n:>9.2f} "
+            f"{1000 * used.client / n:>9.2f}")
 
 
-HEADER = f"   {'sessions':>8} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'server CPU ms':>12}"
+HEADER = (f"   {'sessions':>8} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
+          f"{'sandbox':>9} {'postgres':>9} {'loadgen':>9}   (CPU ms a request)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,8 +472,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", default="1,16,250", help="concurrent session counts, comma-separated (1,16,250)")
     parser.add_argument("--per-session", type=int, default=8, help="documents each concurrent session submits (8)")
     parser.add_argument("--vendors", default="250", help="vendor sessions at once with pacing, comma-separated (250)")
-    parser.add_argument("--think", type=float, default=0.35, help="mean pause between a session's requests, s (0.35: "
-                                                                  "a harness run's pace)")
+    parser.add_argument("--think", type=float, default=0.108, help="mean pause between a session's requests, s "
+                        "(0.108: measured on the reference vendor's 2027-W2 HOSPITAL run, see above)")
+    parser.add_argument("--think-from", type=Path, metavar="BUNDLE",
+                        help="measure the pause on a run's bundle.zip (usine run --out DIR) and use it")
     parser.add_argument("--level", choices=["1", "3", "mixed"], default="mixed", help="CDA level of the documents")
     parser.add_argument("--xsd", type=Path, help="validate against this CDA.xsd too (both sides: --schema cda=PATH)")
     parser.add_argument("--workers", default="1", help="worker counts to compare, comma-separated (1; 1,2 needs "
@@ -327,13 +483,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", help="postgresql://… shared store (default: SQLite in the state folder)")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.sessions.split(",") if c.strip()]
+    if args.think_from:
+        pace = pace_of(args.think_from)
+        args.think = pace.think
+        print(f"pace of {args.think_from}: {pace.sessions} sessions, {pace.requests} requests, mean gap "
+              f"{pace.gap:.3f} s ({1 / pace.gap:.1f} requests/s a session), think {pace.think:.3f} s (median "
+              f"{pace.median_think:.3f} s): --think {pace.think:.3f}")
     worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; store "
           f"{'PostgreSQL' if args.database else 'SQLite'}; level={args.level} xsd={'on' if args.xsd else 'off'}")
 
     with tempfile.TemporaryDirectory(prefix="usine-bench-") as tmp:
         config = SandboxConfig(data_dir=Path(tmp), schemas={cda.CDA_SCHEMA.name: args.xsd} if args.xsd else {})
-        largest: dict[int, tuple[int, float, list[float], float]] = {}
+        largest: dict[int, Capacity] = {}
         for w_i, workers in enumerate(worker_counts):
             data = Path(tmp) / f"w{workers}"
             with serve(data, workers, args.database, xsd=args.xsd) as served, \
@@ -373,13 +535,17 @@ def main(argv: list[str] | None = None) -> int:
         if len(worker_counts) > 1:
             print(f"\n3. {counts[-1]} sessions at once, by worker count")
             print(HEADER.replace("sessions", " workers"))
-            for workers, (n, wall, lat, cpu) in largest.items():
-                print(row(workers, n, wall, lat, cpu))
-            base = largest[worker_counts[0]]
-            for workers, (n, wall, _, _) in largest.items():
+            for workers, (n, wall, lat, used) in largest.items():
+                print(row(workers, n, wall, lat, used))
+            base_n, base_wall, _, base_used = largest[worker_counts[0]]
+            for workers, (n, wall, _, used) in largest.items():
                 if workers != worker_counts[0]:
-                    print(f"   {workers} workers / {worker_counts[0]}: {(n / wall) / (base[0] / base[1]):.2f}x requests "
-                          "per second (2 CPUs shared with the load generator, this process)")
+                    print(f"   {workers} workers / {worker_counts[0]}: {(n / wall) / (base_n / base_wall):.2f}x requests "
+                          f"per second (wall clock); {(n / used.server) / (base_n / base_used.server):.2f}x requests "
+                          "per sandbox-CPU-second. Where the cores went (CPU seconds a wall second, of "
+                          f"{os.cpu_count()}): sandbox {used.server / wall:.2f} against {base_used.server / base_wall:.2f}, "
+                          f"PostgreSQL {used.store / wall:.2f} against {base_used.store / base_wall:.2f}, load generator "
+                          f"{used.client / wall:.2f} against {base_used.client / base_wall:.2f}")
     return 0
 
 

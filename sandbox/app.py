@@ -7,10 +7,11 @@ import contextlib
 import functools
 import json
 import os
+import re
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
@@ -21,6 +22,7 @@ from conformity.signing import SigningKey
 from sandbox import admin, events, plugins, traces
 from sandbox import openapi as openapi_doc
 from sandbox.config import SandboxConfig
+from sandbox.deps import FastJSONResponse
 from sandbox.events import EventLog
 from sandbox.problems import MEDIA_TYPE, HTTPProblem, install_handlers
 from sandbox.recording import InFlight, RecordingMiddleware
@@ -79,6 +81,64 @@ class SingleWriterRoutes:
         await self.app(scope, receive, send)
 
 
+#: the service a route serves under ``/s/{session_id}/<service>``, from its path (or its included router's prefix)
+ROUTE_SERVICE = re.compile(r"^/s/\{session_id\}/([a-z]+)(?:/|$)")
+#: the service a request's path names
+REQUEST_SERVICE = re.compile(r"^/s/[^/]+/([a-z]+)(?:/|$)")
+
+
+def route_services(route: Any) -> set[str] | None:
+    """The session services whose requests ``route`` may serve: a set (empty: none, e.g. ``/admin/...``), or None
+    when it may serve any path under ``/s/`` (a pattern there without a service, a parameter first)."""
+    path = getattr(route, "path", None)
+    if not isinstance(path, str) or not path:
+        path = getattr(getattr(route, "include_context", None), "prefix", None) or ""
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        if not path and inner is not None:  # an included router without a prefix: what its routes serve
+            found: set[str] = set()
+            for r in inner:
+                services = route_services(r)
+                if services is None:
+                    return None
+                found |= services
+            return found
+    match = ROUTE_SERVICE.match(path)
+    if match:
+        return {match[1]}
+    first = path.lstrip("/").split("/", 1)[0]
+    return set() if first and first != "s" and "{" not in first else None
+
+
+class SessionRoutes:
+    """The app's route dispatch, with a request under ``/s/{session_id}/<service>/`` matched only against the routes
+    that can serve it (that service's, and any that may serve every session path), in their order — instead of every
+    route of every service and the admin API one after the other (0.2 ms for a DMP submission, 0.5 ms for
+    ``/health``). Same answer: a route left out cannot match such a path; with none matching, the per-service router
+    answers as the app's (trailing-slash redirect among the same routes, then the app's 404). Any other request goes
+    to the app's router as before."""
+
+    def __init__(self, router: APIRouter):
+        self.router = router
+        services = [(r, route_services(r)) for r in router.routes]
+        names: set[str] = set().union(*(s for _, s in services if s))
+        self.by_service: dict[str, APIRouter] = {}
+        for name in names:
+            sub = APIRouter(routes=[r for r, served in services if served is None or name in served],
+                            redirect_slashes=router.redirect_slashes)
+            sub.default = router.default
+            self.by_service[name] = sub
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            match = REQUEST_SERVICE.match(scope["path"])
+            sub = self.by_service.get(match[1]) if match else None
+            if sub is not None:
+                scope.setdefault("router", self.router)
+                await sub.app(scope, receive, send)
+                return
+        await self.router.app(scope, receive, send)
+
+
 def _profile_route_id(profile: str, route: APIRoute) -> str:
     """The OpenAPI operation id of an identity-provider route mounted for one pack profile."""
     return f"{profile}_{route.name}_{'_'.join(sorted(route.methods or ())).lower()}"
@@ -103,7 +163,8 @@ def create_app(config: SandboxConfig) -> FastAPI:
             event_log.seal()  # nothing emitted stays unsealed across a restart
             store.close()
 
-    app = FastAPI(title="usine sandbox", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="usine sandbox", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  default_response_class=FastJSONResponse)
     app.state.config = config
     app.state.store = store
     app.state.trace_key = SigningKey.load_or_create(config.trace_key_path)
@@ -138,4 +199,5 @@ def create_app(config: SandboxConfig) -> FastAPI:
     app.add_middleware(RecordingMiddleware, store=store, max_body_bytes=config.max_body_bytes,
                        in_flight=app.state.in_flight)
     openapi_doc.install(app)
+    app.router.middleware_stack = SessionRoutes(app.router)  # every route is in place: index them by service
     return app

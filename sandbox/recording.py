@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from conformity.errors import SignatureError
 from conformity.signing import require_canonicalisable
 from sandbox.credentials import SECRET_SHAPED, candidates, secret_hash
-from sandbox.deps import REQUEST_SESSION, store_call
+from sandbox.deps import REQUEST_JSON, REQUEST_SESSION, REQUEST_TOKEN, parse_json, store_call
 from sandbox.network import client_gone, drop, reset, take_network_fault, until_given_up
 from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
 from sandbox.store import Store
@@ -43,14 +43,15 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def encode_body(raw: bytes, content_type: str) -> dict[str, Any]:
-    """A body as trace JSON: parsed JSON, form fields, text, or base64 for binary."""
+def encode_body(raw: bytes, content_type: str, parsed: tuple[bytes, Any] | None = None) -> dict[str, Any]:
+    """A body as trace JSON: parsed JSON, form fields, text, or base64 for binary. ``parsed``: bytes and the value
+    a service already parsed them to (used when they are these bytes)."""
     if not raw:
         return {}
     ct = content_type.split(";")[0].strip().lower()
     if ct == "application/json" or ct.endswith("+json"):
         try:
-            value = json.loads(raw)
+            value = parsed[1] if parsed is not None and parsed[0] == raw else parse_json(raw)
             require_canonicalisable(value)  # a trace must stay signable: no NaN, no integer beyond 2**53, no lone surrogate
             return {"json": value}
         except (ValueError, UnicodeDecodeError, RecursionError, SignatureError):
@@ -134,14 +135,19 @@ def _mask(value: Any) -> Any:
     return value if value is None else "[redacted]"
 
 
-def describe_auth(header: str, store: Store, session_id: str) -> dict[str, Any] | None:
-    """What credential a request carried, without the secret itself."""
+def describe_auth(header: str, store: Store, session_id: str,
+                  known: tuple[str, dict[str, Any] | None] | None = None) -> dict[str, Any] | None:
+    """What credential a request carried, without the secret itself; ``known``: a bearer token and its record as
+    read when the request arrived (not read again)."""
     if not header:
         return None
     scheme, _, value = header.partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer":
-        record = store.get_token(value) if value else None
+        if known is not None and known[0] == value:
+            record = known[1]
+        else:
+            record = store.get_token(value) if value else None
         out: dict[str, Any] = {"scheme": "Bearer", "token_sha256": secret_hash(value)[:16]}
         if record is None:
             out["kind"] = "unknown"
@@ -188,6 +194,12 @@ class InFlight:
         return session_id in self._count
 
 
+def bearer_of(headers: dict[str, str]) -> str | None:
+    """The bearer token of a request's headers (as :func:`sandbox.deps.bearer` reads it), or None."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
 class RecordingMiddleware:
     """Bounds request bodies and records session exchanges in the trace store."""
 
@@ -222,8 +234,13 @@ class RecordingMiddleware:
                       settled: Callable[[], None]) -> None:
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        session = await store_call(self.store, self.store.get_session, match["sid"]) if match else None
+        token = bearer_of(headers)
+        # the session and the bearer token's record, one read: the access-token check and the trace use this one
+        session, record = (await store_call(self.store, self.store.session_and_token, match["sid"], token) if match
+                           else (None, None))
         session_id = session["id"] if session else None
+        if match and token:
+            scope.setdefault("state", {})[REQUEST_TOKEN] = (token, record)
 
         body, too_large = await self._read_body(receive, headers)
         response: dict[str, Any] = {"status": 0, "headers": {}, "body": b""}
@@ -390,8 +407,10 @@ class RecordingMiddleware:
                 "path": scope["path"],
                 "query": parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True),
                 "headers": {k: v for k, v in headers.items() if k not in REDACTED_HEADERS},
-                "auth": describe_auth(headers.get("authorization", ""), self.store, session_id),
-                "body": {"omitted": "body-too-large"} if too_large else encode_body(body, headers.get("content-type", "")),
+                "auth": describe_auth(headers.get("authorization", ""), self.store, session_id,
+                                      scope.get("state", {}).get(REQUEST_TOKEN)),
+                "body": {"omitted": "body-too-large"} if too_large else encode_body(body, headers.get("content-type", ""),
+                                                                                    state.get(REQUEST_JSON)),
             },
             "response": {
                 "status": status,

@@ -50,6 +50,23 @@ PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUES (
     ON CONFLICT (collection, scope, key) DO UPDATE SET data = excluded.data"""
 
 
+#: a request's session and its bearer token's record, one statement (one row even when either is missing)
+SESSION_AND_TOKEN = """SELECT s.data, t.kind, t.scope, t.expires, t.data FROM (SELECT 1) AS one
+    LEFT JOIN sessions AS s ON s.id = ? LEFT JOIN tokens AS t ON t.token_sha256 = ?"""
+
+
+def _token_record(kind: str, scope: str, expires: float, data: str) -> dict[str, Any]:
+    """A token row as :meth:`Store.get_token` returns it: its data with ``kind``, ``scope`` and ``expired``."""
+    return json.loads(data) | {"kind": kind, "scope": scope, "expired": expires < time.time()}
+
+
+def _session_and_token(row: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    if row is None:
+        return None, None
+    return (load_own(row[0]) if row[0] is not None else None,
+            _token_record(row[1], row[2], row[3], row[4]) if row[1] is not None else None)
+
+
 def load_own(text: str) -> Any:
     """A value :func:`dump_own` wrote (a session: what the sandbox built, fault counts at most 100), parsed by orjson
     (twice as fast as ``json.loads`` on a session's fixtures, read on every request)."""
@@ -121,6 +138,22 @@ class Store:
         with self._lock:
             yield
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The writes of this block committed together, once, at its end — also when it raises (each stays written
+        as if it had been committed alone: only the number of commits changes). Here: one SQLite transaction, this
+        process's other store calls waiting meanwhile."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                if self._db.in_transaction:  # (a failed statement may have ended it already)
+                    self._db.execute("COMMIT")
+
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
         with self._lock:
             row = self._db.execute(sql, args).fetchone()
@@ -144,6 +177,14 @@ class Store:
         with self._lock:
             row = self._db.execute("SELECT data FROM sessions WHERE id = ?", (session_id,)).fetchone()
         return load_own(row[0]) if row else None
+
+    def session_and_token(self, session_id: str, token: str | None) -> tuple[dict[str, Any] | None,
+                                                                             dict[str, Any] | None]:
+        """A request's two reads in one statement: the session, and the record of the bearer token it carries (as
+        :meth:`get_token`; None when there is no token or it is unknown)."""
+        with self._lock:
+            row = self._db.execute(SESSION_AND_TOKEN, (session_id, secret_hash(token) if token else "")).fetchone()
+        return _session_and_token(row)
 
     def update_session(self, session_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
         """Atomically read a session, let ``change`` mutate it, write it back; None if unknown."""
@@ -171,9 +212,7 @@ class Store:
         with self._lock:
             row = self._db.execute("SELECT kind, scope, expires, data FROM tokens WHERE token_sha256 = ?",
                                    (digest,)).fetchone()
-        if not row:
-            return None
-        return json.loads(row[3]) | {"kind": row[0], "scope": row[1], "expired": row[2] < time.time()}
+        return _token_record(*row) if row else None
 
     def take_token(self, token: str) -> dict[str, Any] | None:
         """Read and delete a one-time token (an authorization code)."""
@@ -277,6 +316,14 @@ PG_SCHEMA = SCHEMA.replace(" REAL ", " DOUBLE PRECISION ")
 LOCK_SESSION, LOCK_TRACE, LOCK_RECORDS, LOCK_SERVICE, LOCK_SCHEMA = 1, 2, 3, 4, 5
 
 
+#: an exchange appended in one statement: its sequence number the trace's next, written as the first member of the
+#: stored object (``{"seq": n, ...the exchange's members}``, the text the exchange's JSON object with ``"seq":n,``
+#: put after its opening brace)
+APPEND_EXCHANGE = """INSERT INTO exchanges (session_id, seq, data)
+    SELECT ?, n, '{"seq":' || n || ',' || substr(?, 2)
+    FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM exchanges WHERE session_id = ?) AS next RETURNING seq"""
+
+
 class PostgresStore(Store):
     """The same store in PostgreSQL, shared by several worker processes (``usine sandbox serve --workers N``).
 
@@ -340,6 +387,11 @@ class PostgresStore(Store):
             finally:
                 conn.execute("SELECT pg_advisory_unlock(?, hashtext(?))", (LOCK_SERVICE, name))
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Each statement commits on its own (its round trip is the cost here, not the commit)."""
+        yield
+
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
         with self._conn() as conn:
             row = conn.execute(sql, args).fetchone()
@@ -363,6 +415,12 @@ class PostgresStore(Store):
             row = conn.execute("SELECT data FROM sessions WHERE id = ?", (session_id,)).fetchone()
         return load_own(row[0]) if row else None
 
+    def session_and_token(self, session_id: str, token: str | None) -> tuple[dict[str, Any] | None,
+                                                                             dict[str, Any] | None]:
+        with self._conn() as conn:
+            row = conn.execute(SESSION_AND_TOKEN, (session_id, secret_hash(token) if token else "")).fetchone()
+        return _session_and_token(row)
+
     def update_session(self, session_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
         with self._tx(LOCK_SESSION, session_id) as conn:
             row = conn.execute("SELECT data FROM sessions WHERE id = ?", (session_id,)).fetchone()
@@ -383,18 +441,14 @@ class PostgresStore(Store):
         with self._conn() as conn:
             row = conn.execute("SELECT kind, scope, expires, data FROM tokens WHERE token_sha256 = ?",
                                (digest,)).fetchone()
-        if not row:
-            return None
-        return json.loads(row[3]) | {"kind": row[0], "scope": row[1], "expired": row[2] < time.time()}
+        return _token_record(*row) if row else None
 
     def take_token_by_hash(self, digest: str) -> dict[str, Any] | None:
         """Read and delete in one statement: of two workers taking the same code, one gets it."""
         with self._conn() as conn:
             row = conn.execute("DELETE FROM tokens WHERE token_sha256 = ? RETURNING kind, scope, expires, data",
                                (digest,)).fetchone()
-        if not row:
-            return None
-        return json.loads(row[3]) | {"kind": row[0], "scope": row[1], "expired": row[2] < time.time()}
+        return _token_record(*row) if row else None
 
     def known_hashes(self, digests: Iterable[str]) -> set[str]:
         wanted = sorted(set(digests))
@@ -404,6 +458,24 @@ class PostgresStore(Store):
             return {r[0] for r in conn.execute("SELECT token_sha256 FROM tokens WHERE token_sha256 = ANY(?)", (wanted,))}
 
     def append_exchange(self, session_id: str, exchange: dict[str, Any], *, checked: bool = False) -> int:
+        """One statement (one round trip, not five): the next sequence number taken in the insert itself, its
+        ``"seq"`` member written first into the stored JSON text. Two workers appending to one trace at once may
+        compute the same number: the primary key refuses the second, which takes the next (the exchange order is
+        the order of the appends that succeed, as under the lock before)."""
+        if "seq" in exchange or not exchange:
+            return self._append_locked(session_id, exchange, checked=checked)
+        text = dump_own(exchange) if checked else json.dumps(exchange)
+        import psycopg
+
+        with self._conn() as conn:
+            for _ in range(64):
+                try:
+                    return int(conn.execute(APPEND_EXCHANGE, (session_id, text, session_id)).fetchone()[0])
+                except psycopg.errors.UniqueViolation:
+                    continue
+        return self._append_locked(session_id, exchange, checked=checked)  # contended beyond reason: take the lock
+
+    def _append_locked(self, session_id: str, exchange: dict[str, Any], *, checked: bool) -> int:
         with self._tx(LOCK_TRACE, session_id) as conn:
             seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM exchanges WHERE session_id = ?",
                                    (session_id,)).fetchone()[0]) + 1

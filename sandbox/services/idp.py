@@ -119,7 +119,7 @@ def access_token_jwt(request: Request, session: dict[str, Any], sub: str, client
 # discovery ------------------------------------------------------------------------------------------
 
 @router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery document")
-def discovery(request: Request, session_id: str) -> dict[str, Any]:
+async def discovery(request: Request, session_id: str) -> dict[str, Any]:
     session = get_session(request, session_id)
     base = issuer(session, profile_of(request))
     named = base
@@ -145,7 +145,7 @@ def discovery(request: Request, session_id: str) -> dict[str, Any]:
 
 
 @router.get("/jwks", summary="The provider's public signing keys (JWKS)")
-def jwks(request: Request, session_id: str) -> dict[str, Any]:
+async def jwks(request: Request, session_id: str) -> dict[str, Any]:
     session = get_session(request, session_id)
     rotated = bool(fault(session, profile_of(request).service).get("rotate_keys"))
     set_outcome(request, "jwks-served", **({"fault": "rotate_keys"} if rotated else {}))

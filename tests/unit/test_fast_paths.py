@@ -2,7 +2,8 @@
 
 * ``require_canonicalisable`` (a walk) refuses exactly the JSON values ``canonical_json`` (RFC 8785) refuses;
 * ``credentials.candidates`` (one pass over each run of token characters) finds exactly what ``SECRET_SHAPED``
-  (a bounded exact-length pattern) finds.
+  (a bounded exact-length pattern) finds;
+* ``deps.parse_json`` (orjson first) gives exactly what ``json.loads`` gives, or raises where it raises.
 """
 
 from __future__ import annotations
@@ -85,3 +86,44 @@ def test_a_secret_inside_a_longer_run_is_not_a_candidate_but_one_beside_punctuat
     secret = secrets.token_urlsafe(24)  # 32 characters
     assert candidates([f"Bearer {secret}", json.dumps({"t": secret})]) == {secret}
     assert candidates([secret + "x", "x" + secret, secret[:-1]]) == set()
+
+
+def _loads_or_error(parse: object, raw: bytes) -> object:
+    try:
+        return ("value", parse(raw))  # type: ignore[operator]
+    except (ValueError, RecursionError) as exc:
+        return ("error", type(exc).__name__)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal, with the same types all the way down (1 is not 1.0; NaN equals NaN)."""
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)  # type: ignore[index]
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]
+    return a == b
+
+
+json_texts = st.one_of(
+    values.map(lambda v: json.dumps(v).encode()),  # NaN, Infinity, lone surrogates, integers of any size
+    values.map(lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass")),
+    st.binary(max_size=24),
+    st.sampled_from([b"[" * 3000 + b"]" * 3000, b"1e400", b"-0", b'{"a": 1, "a": 2}', b" \n[1] ", b"[1,]",
+                     b"18446744073709551616", b"-9223372036854775809", b'"\\ud800"', b"\xef\xbb\xbf[]"]),
+)
+
+
+@seed(1789)
+@settings(max_examples=250, deadline=None, database=None)
+@given(json_texts)
+def test_parse_json_gives_what_json_loads_gives(raw: bytes) -> None:
+    from sandbox.deps import parse_json
+
+    ours, reference = _loads_or_error(parse_json, raw), _loads_or_error(json.loads, raw)
+    assert ours[0] == reference[0]
+    if reference[0] == "value":
+        assert _same(ours[1], reference[1])

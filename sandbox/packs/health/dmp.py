@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import hashlib
 from collections.abc import Callable
@@ -59,6 +60,7 @@ from conformity.packs.health.ins import ins_reference
 from conformity.xmlsafe import parse_xml
 from sandbox.deps import (
     Caller,
+    FastJSONResponse,
     access_token_caller,
     bearer,
     fault,
@@ -70,6 +72,7 @@ from sandbox.deps import (
     retry_after,
     store_of,
     take_fault,
+    token_record,
 )
 from sandbox.events import data_received
 from sandbox.packs.health import cda
@@ -171,7 +174,7 @@ async def require_reader(request: Request, session_id: str) -> Caller:
     """An access token of the session, or its session token (the harness playing the patient); on the event loop
     (one store read: cheaper than FastAPI's thread hop for a plain function)."""
     token = bearer(request)
-    record = store_of(request).get_token(token) if token else None
+    record = token_record(request, token) if token else None
     if record is not None and record["kind"] == "session" and record["scope"] == session_id and not record["expired"]:
         return Caller(get_session(request, session_id), record)
     return access_token_caller(request, session_id)
@@ -303,7 +306,8 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
     store = store_of(request)
     new = accepted.entry
     uid = new["unique_id"]
-    with store_of(request).lock("dmp"):
+    # a test session's document and its content: one commit (not an installation's, whose event is emitted between)
+    with store.lock("dmp"), store.batch() if installation is None else contextlib.nullcontext():
         existing = store.get_record(DOCUMENTS, scope, uid)
         if existing is not None:
             if existing["sha256"] != accepted.sha256:
@@ -345,7 +349,7 @@ def _emit(request: Request, scope: str, entry: dict[str, Any]) -> None:
 
 def _created(status: int, entry: dict[str, Any], base: str) -> JSONResponse:
     location = f"{base}/documents/{quote(entry['unique_id'], safe='')}"
-    return JSONResponse(public(entry), status_code=status, headers={"Location": location})
+    return FastJSONResponse(public(entry), status_code=status, headers={"Location": location})
 
 
 # ---------------------------------------------------------------------------------------------

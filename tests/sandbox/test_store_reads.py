@@ -1,0 +1,69 @@
+"""The store's per-request shortcuts mean what the plain calls mean, on SQLite and on PostgreSQL.
+
+* ``session_and_token`` (one statement) returns what ``get_session`` and ``get_token`` return, for every
+  combination of a known or unknown session and a known, unknown, expired or absent token;
+* ``batch`` (one commit for several writes) leaves every write committed, also when the block raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.store import PostgresStore, Store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+    """Two handles on one store (two connections: what one writes, the other must read committed)."""
+    if request.param == "sqlite":
+        pair = (Store(tmp_path / "sandbox.sqlite3"), Store(tmp_path / "sandbox.sqlite3"))
+    else:
+        url = request.getfixturevalue("postgresql_url")
+        pair = (PostgresStore(url), PostgresStore(url))
+    yield pair
+    for store in pair:
+        store.close()
+
+
+def test_session_and_token_reads_what_the_two_reads_read(stores: tuple[Store, Store]) -> None:
+    store, _ = stores
+    store.put_session({"id": "ses_a", "state": "open", "fixtures": {"n": [1, "é"]}, "faults": {}})
+    store.put_token("t" * 43, "access", "ses_a", {"sub": "810000000001", "scope": ["openid"]}, ttl=60)
+    store.put_token("x" * 43, "access", "ses_b", {}, ttl=-1)  # expired, another session's
+    for sid in ("ses_a", "ses_unknown"):
+        for token in ("t" * 43, "x" * 43, "u" * 43, None):
+            session, record = store.session_and_token(sid, token)
+            assert session == store.get_session(sid)
+            assert record == (store.get_token(token) if token else None)
+    assert store.session_and_token("ses_a", "x" * 43)[1] == {"kind": "access", "scope": "ses_b", "expired": True}
+
+
+def test_a_batch_commits_every_write_once_also_when_it_raises(stores: tuple[Store, Store]) -> None:
+    store, other = stores
+    with store.batch():
+        store.put_record("docs", "ses_a", "1", {"n": 1})
+        store.put_record("docs", "ses_a", "2", {"n": 2})
+    with pytest.raises(RuntimeError), store.batch():
+        store.put_record("docs", "ses_a", "3", {"n": 3})
+        raise RuntimeError("a problem after a write")
+    with store.batch(), store.batch():  # nested: the outer one commits
+        store.put_record("docs", "ses_a", "4", {"n": 4})
+    assert [r["n"] for r in other.list_records("docs", "ses_a")] == [1, 2, 3, 4]
+    store.put_record("docs", "ses_a", "5", {"n": 5})  # and the store is out of the transaction afterwards
+    assert [r["n"] for r in other.list_records("docs", "ses_a")] == [1, 2, 3, 4, 5]
+
+
+def test_appended_exchanges_keep_their_members_and_take_the_next_number(stores: tuple[Store, Store]) -> None:
+    store, other = stores
+    exchanges = [{"kind": "http", "time": "2027-01-01T00:00:00.000Z", "request": {"path": "/s/x/dmp", "é": "\u2028"},
+                  "response": {"status": 201}, "n": 1.5},
+                 {"kind": "note", "data": {"seq": "not the trace's", "list": [1, None, True]}}]
+    assert [store.append_exchange("ses_a", e, checked=True) for e in exchanges] == [1, 2]
+    assert other.append_exchange("ses_a", {"kind": "note", "data": {}}) == 3
+    assert store.append_exchange("ses_b", {"kind": "note"}) == 1
+    assert other.exchanges("ses_a") == [{"seq": 1, **exchanges[0]}, {"seq": 2, **exchanges[1]},
+                                        {"seq": 3, "kind": "note", "data": {}}]
+    assert list(other.exchanges("ses_a")[0]) == ["seq", *exchanges[0]]
