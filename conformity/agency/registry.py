@@ -34,6 +34,7 @@ from typing import Any, Literal, Self
 from conformity.agency.decision import Decision, Facts, Review, Waiver, confirmations, iso, latest_reviews
 from conformity.agency.feed import append_event, issued_event, revoked_event
 from conformity.agency.migrations import migrate
+from conformity.agency.records import DecisionRecord, RecordedRow
 from conformity.agency.verify import RunIdentity
 from conformity.bundle.evidence import EvidenceFile
 from conformity.db.connection import Connection, Database
@@ -69,7 +70,7 @@ class Submission:
     state: str
     received: str
     decided: str | None
-    decision: dict[str, Any]
+    decision: DecisionRecord
     label_id: str | None
     expires: str | None
     revoked: str | None
@@ -92,9 +93,9 @@ class Submission:
             return "expired"
         return self.state
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> tuple[RecordedRow, ...]:
         """Its requirement rows as recorded (id, title, level, method, verdict, evidence wanted)."""
-        return list(self.decision.get("requirements", []))
+        return self.decision.requirements
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +163,8 @@ class Registry:
     def _submissions(self, where: str = "", args: tuple[Any, ...] = ()) -> list[Submission]:
         rows = self.db.execute(f"SELECT {_SUBMISSION_COLUMNS} FROM submissions s LEFT JOIN labels l ON {_CURRENT_LABEL} "
                                f"{where} ORDER BY s.received, s.id", args).fetchall()
-        return [Submission(*r[:13], json.loads(r[13] or "{}"), *r[14:])  # type: ignore[call-arg]  # a SELECT row unpacked in column order into Submission (columns listed in the query)
+        # a SELECT row unpacked in column order into Submission (columns listed in the query); the decision parsed once
+        return [Submission(*r[:13], DecisionRecord.from_json(json.loads(r[13] or "{}")), *r[14:])  # type: ignore[call-arg]
                 for r in rows]
 
     def by_bundle(self, sha256: str) -> Submission | None:
@@ -281,11 +283,11 @@ class Registry:
 
     def facts(self, s: Submission) -> Facts:
         """What was established about a recorded run, to decide again without its bundle."""
-        identity, facts = s.identity, s.decision.get("facts")
+        identity, facts = s.identity, s.decision.facts
         if identity is None or facts is None:
             raise InputError(f"submission {s.id} was recorded before runs were identities (registry schema 4): it "
                              "cannot be decided again; submit a new run", file=self.path)
-        failed = [*s.decision.get("failed", []), *s.decision.get("waived_failures", [])]  # waived: still not passed
+        failed = [*s.decision.failed, *s.decision.waived_failures]  # waived: still not passed
         return Facts.from_json(identity, facts, s.rows(), failed, self.evidence(s.id))
 
     # ------------------------------------------------------------------ writes (inside ``write()``)
@@ -309,7 +311,7 @@ class Registry:
         self.db.executemany("INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?)",
                             [(d.submission, e.requirement, e.file, e.sha256, e.bytes, e.media_type) for e in f.evidence])
         self.db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?)",
-                            [(d.submission, r["id"], r["level"], r["method"], r["verdict"]) for r in f.rows])
+                            [(d.submission, r.id, r.level, r.method, r.verdict) for r in f.rows])
         self._decided(d, label)
         return self.get(d.submission)
 
@@ -334,10 +336,10 @@ class Registry:
     def _decided(self, d: Decision, label: SignedLabel | None) -> None:
         if d.outcome == "pending":
             self._history(d.submission, "pending", d.decided,
-                          f"{len(d.awaiting)} MUST requirement(s) await review: " + ", ".join(a["id"] for a in d.awaiting))
+                          f"{len(d.awaiting)} MUST requirement(s) await review: " + ", ".join(a.id for a in d.awaiting))
         elif d.outcome == "refused":
-            why = ([f["id"] for f in d.failed] + [f"{r['id']} rejected by {r['reviewer']}" for r in d.rejected]
-                   + [f"{m['id']} has no evidence" for m in d.missing_evidence] + [p.message for p in d.reasons])
+            why = ([f.id for f in d.failed] + [f"{r.id} rejected by {r.reviewer}" for r in d.rejected]
+                   + [f"{m.id} has no evidence" for m in d.missing_evidence] + [p.message for p in d.reasons])
             self._history(d.submission, "refused", d.decided, "; ".join(why))
         else:
             assert label is not None and d.facts is not None
@@ -373,7 +375,7 @@ class Registry:
             if s.state != "pending":
                 raise InputError(f"submission {s.id} is {s.effective_state(when)}: reviews are recorded while it awaits "
                                  "them (pending); a decided submission is final", file=self.path)
-            rows = {r["id"]: r for r in s.rows()}
+            rows = {r.id: r for r in s.rows()}
             evidence = self.evidence(s.id)
             history = self.reviews(s.id)
             standing, confirmed = latest_reviews(history), confirmations(history)
@@ -383,13 +385,13 @@ class Registry:
                 files = [{"file": e.file, "sha256": e.sha256} for e in evidence if e.requirement == requirement]
                 if row is None:
                     problems.append(Problem("", requirement, f"does not apply to {s.wave} {s.category} (submission {s.id})"))
-                elif row["method"] not in ("document", "manual"):
-                    problems.append(Problem("", requirement, f"is proven by automated checks (verdict {row['verdict']}, "
+                elif row.method not in ("document", "manual"):
+                    problems.append(Problem("", requirement, f"is proven by automated checks (verdict {row.verdict}, "
                                                              "re-derived from the signed traces): it is not reviewed"))
-                elif row["method"] == "document" and not files:
+                elif row.method == "document" and not files:
                     problems.append(Problem("", requirement, "is proven by a document and the run carries no evidence "
                                                              "for it: there is nothing to review"))
-                elif (verdict == "accepted" and row["level"] == "MUST" and (first := standing.get(requirement))
+                elif (verdict == "accepted" and row.level == "MUST" and (first := standing.get(requirement))
                       and first.verdict == "accepted" and requirement not in confirmed and first.reviewer == reviewer):
                     problems.append(Problem("", requirement, f"was accepted by {reviewer} on {first.at}: the second "
                                                              "review of a MUST requirement must be by another reviewer "
@@ -402,10 +404,10 @@ class Registry:
             for row, files in todo:
                 rid = self.db.execute("INSERT INTO reviews (submission, requirement, level, method, verdict, reason, "
                                       "reviewer, at, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                                      (s.id, row["id"], row["level"], row["method"], verdict, reason, reviewer, iso(when),
+                                      (s.id, row.id, row.level, row.method, verdict, reason, reviewer, iso(when),
                                        json.dumps(files))).fetchone()[0]
-                self._history(s.id, "reviewed", iso(when), f"{row['id']} {verdict} by {reviewer}: {reason}")
-                out.append(Review(s.id, row["id"], row["level"], row["method"], verdict, reason, reviewer, iso(when),
+                self._history(s.id, "reviewed", iso(when), f"{row.id} {verdict} by {reviewer}: {reason}")
+                out.append(Review(s.id, row.id, row.level, row.method, verdict, reason, reviewer, iso(when),
                                   tuple(files), int(rid)))
             return out
 

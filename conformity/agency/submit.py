@@ -29,7 +29,7 @@ from conformity.agency.registry import Registry, Submission, iso
 from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog, Wave
 from conformity.db.connection import Database
-from conformity.errors import InputError, Problem
+from conformity.errors import InputError
 from conformity.files import private_dir, write_atomic
 from conformity.labels import SignedLabel, new_label_id, sign_label
 from conformity.paths import state_dir
@@ -172,7 +172,7 @@ class WaiverRequest:
         problems = waiver_problems(facts, wave, spec, self.requirements)
         if problems:
             raise InputError(problems)
-        verdicts = {r["id"]: r["verdict"] for r in facts.rows}
+        verdicts = {r.id: r.verdict for r in facts.rows}
         return {rid: Waiver(rid, verdicts[rid], self.reason.strip(), self.decider.strip() or "the agency", iso(now))
                 for rid in self.requirements}
 
@@ -286,7 +286,7 @@ def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path:
 
 
 def _who_of_submission(s: Submission) -> dict[str, Any]:
-    run = (s.decision.get("facts") or {}).get("run")
+    run = (s.decision.facts or {}).get("run")
     return {"vendor": {"id": s.vendor_id, "name": s.vendor_name},
             "software": {"id": s.software_id, "name": s.software_name, "version": s.version},
             "wave": s.wave, "category": s.category, "run": run}
@@ -319,10 +319,9 @@ def _stored(registry: Registry, s: Submission, bundle: tuple[str, str]) -> Outco
     rec = s.decision
     d = Decision(
         "labelled" if s.state == "labelled" else "refused", s.id, s.decided or s.received,
-        registry.facts(s) if s.identity and rec.get("facts") else None,
-        reasons=tuple(Problem(*r) for r in rec.get("reasons", [])), failed=tuple(rec.get("failed", [])),
-        rejected=tuple(rec.get("rejected", [])), missing_evidence=tuple(rec.get("missing_evidence", [])),
-        reviewed=tuple(registry.current_reviews(s.id).values()), warnings=tuple(rec.get("warnings", [])),
+        registry.facts(s) if s.identity and rec.facts else None,
+        reasons=rec.reasons, failed=rec.failed, rejected=rec.rejected, missing_evidence=rec.missing_evidence,
+        reviewed=tuple(registry.current_reviews(s.id).values()), warnings=rec.warnings,
         waived=tuple(registry.waivers(s.id).values()))
     who = who_of_facts(d.facts) if d.facts else _who_of_submission(s)
     label = registry.label_doc(s.label_id) if s.label_id else None
