@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from conformity.agency.records import Awaiting, MissingEvidence, NotPassed, RecordedRow, Rejected
+from conformity.agency.records import Awaiting, MissingEvidence, NotPassed, RecordedRow, Rejected, Revocation
 from conformity.agency.verify import RunIdentity, Verification
 from conformity.bundle.evidence import EvidenceFile
 from conformity.catalog import Wave
@@ -191,7 +191,7 @@ class Decision:
     reviewed: tuple[Review, ...] = ()                  # the latest review of each reviewed requirement
     not_reviewed: tuple[str, ...] = ()                 # SHOULD requirements nobody reviewed (they do not block)
     warnings: tuple[str, ...] = field(default=())
-    revoked: dict[str, Any] | None = None              # the revocation that blocks the version (outcome revoked)
+    revoked: Revocation | None = None                  # the revocation that blocks the version (outcome revoked)
     waived: tuple[Waiver, ...] = ()                    # automated MUST requirements the agency waived
     confirmed: tuple[Review, ...] = ()                 # the first acceptance of each MUST a second reviewer confirmed
 
@@ -246,9 +246,9 @@ def unverified(v: Verification, now: dt.datetime) -> Decision:
         Problem("", "bundle", "the evidence does not verify"),))
 
 
-def revoked(facts: Facts, revocation: dict[str, Any], now: dt.datetime) -> Decision:
+def revoked(facts: Facts, revocation: Revocation, now: dt.datetime) -> Decision:
     """No label: the version's label in this wave was revoked and the version not reinstated."""
-    return Decision("revoked", facts.submission, iso(now), facts, revoked=dict(revocation))
+    return Decision("revoked", facts.submission, iso(now), facts, revoked=revocation)
 
 
 def decide(facts: Facts, reviews: Sequence[Review] | Mapping[str, Review], wave: Wave, now: dt.datetime,

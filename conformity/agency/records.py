@@ -16,7 +16,19 @@ from typing import Any
 from conformity.errors import Problem
 from conformity.harness.report import RequirementRow
 
-__all__ = ["Awaiting", "DecisionRecord", "MissingEvidence", "NotPassed", "RecordedRow", "Rejected"]
+__all__ = ["Awaiting", "DecisionRecord", "MissingEvidence", "NotPassed", "RecordedRow", "Rejected", "Revocation"]
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """A revoked label that still blocks its software version in its wave (not reinstated)."""
+
+    label_id: str
+    revoked: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"label_id": self.label_id, "revoked": self.revoked, "reason": self.reason}
 
 
 @dataclass(frozen=True, slots=True)

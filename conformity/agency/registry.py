@@ -34,7 +34,7 @@ from typing import Any, Literal, Self
 from conformity.agency.decision import Decision, Facts, Review, Waiver, confirmations, iso, latest_reviews
 from conformity.agency.feed import append_event, issued_event, revoked_event
 from conformity.agency.migrations import migrate
-from conformity.agency.records import DecisionRecord, RecordedRow
+from conformity.agency.records import DecisionRecord, RecordedRow, Revocation
 from conformity.agency.verify import RunIdentity
 from conformity.bundle.evidence import EvidenceFile
 from conformity.db.connection import Connection, Database
@@ -96,18 +96,6 @@ class Submission:
     def rows(self) -> tuple[RecordedRow, ...]:
         """Its requirement rows as recorded (id, title, level, method, verdict, evidence wanted)."""
         return self.decision.requirements
-
-
-@dataclass(frozen=True, slots=True)
-class Revocation:
-    """A revoked label that still blocks its software version in its wave (not reinstated)."""
-
-    label_id: str
-    revoked: str
-    reason: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"label_id": self.label_id, "revoked": self.revoked, "reason": self.reason}
 
 
 def _text(value: str, what: str, option: str, limit: int = MAX_REASON) -> str:
@@ -217,15 +205,17 @@ class Registry:
 
     def labels_of(self, submission: str) -> list[tuple[str, str, str | None, str | None]]:
         """(label id, issued, revoked, reinstated) of every label issued for a submission, oldest first."""
-        return self.db.execute("SELECT l.label_id, l.issued, l.revoked, r.at FROM labels l LEFT JOIN reinstatements r "
-                               "ON r.label_id = l.label_id WHERE l.submission = ? ORDER BY l.seq",
-                               (submission,)).fetchall()
+        rows: list[tuple[str, str, str | None, str | None]] = self.db.execute(
+            "SELECT l.label_id, l.issued, l.revoked, r.at FROM labels l LEFT JOIN reinstatements r "
+            "ON r.label_id = l.label_id WHERE l.submission = ? ORDER BY l.seq", (submission,)).fetchall()
+        return rows
 
     def history(self, *subjects: str) -> list[tuple[str, str, str, str]]:
         """(at, subject, state, detail) of the given subjects, in the order they were appended."""
         marks = ",".join("?" * len(subjects))
-        return self.db.execute(f"SELECT at, subject, state, detail FROM history WHERE subject IN ({marks}) ORDER BY id",
-                               subjects).fetchall()
+        rows: list[tuple[str, str, str, str]] = self.db.execute(
+            f"SELECT at, subject, state, detail FROM history WHERE subject IN ({marks}) ORDER BY id", subjects).fetchall()
+        return rows
 
     def evidence(self, submission: str) -> list[EvidenceFile]:
         """The evidence files the run bound, by requirement."""
@@ -258,9 +248,11 @@ class Registry:
 
     def results(self, wave: str) -> list[tuple[str, str, str, str, str, str]]:
         """(category, submission, requirement, level, method, verdict) of every decided submission of a wave."""
-        return self.db.execute("SELECT s.category, r.submission, r.requirement, r.level, r.method, r.verdict "
-                               "FROM results r JOIN submissions s ON s.id = r.submission WHERE s.wave = ? "
-                               "ORDER BY s.category, r.requirement", (wave,)).fetchall()
+        rows: list[tuple[str, str, str, str, str, str]] = self.db.execute(
+            "SELECT s.category, r.submission, r.requirement, r.level, r.method, r.verdict "
+            "FROM results r JOIN submissions s ON s.id = r.submission WHERE s.wave = ? "
+            "ORDER BY s.category, r.requirement", (wave,)).fetchall()
+        return rows
 
     def blocking_revocation(self, software_id: str, version: str, wave: str) -> Revocation | None:
         """The revoked label of this software version in this wave that was not reinstated, if any."""
