@@ -39,7 +39,7 @@ from conformity.agency.verify import RunIdentity
 from conformity.bundle.evidence import EvidenceFile
 from conformity.db.connection import Connection, Database
 from conformity.errors import InputError, Problem
-from conformity.labels import SignedLabel
+from conformity.labels import LabelDoc, SignedLabel
 
 STATES = ("submitted", "verified", "pending", "labelled", "refused", "revoked", "expired")
 _SUBMISSION_COLUMNS = ("s.id, s.bundle_sha256, s.bundle_name, s.vendor_id, s.vendor_name, s.software_id, s.software_name, "
@@ -179,12 +179,12 @@ class Registry:
         subs = self._submissions("WHERE s.wave = ?", (wave,)) if wave else self._submissions()
         return [s for s in subs if state is None or s.effective_state(now) == state]
 
-    def label_doc(self, label_id: str) -> dict[str, Any]:
+    def label_doc(self, label_id: str) -> LabelDoc:
         """What a label says (its signed payload)."""
         row = self.db.execute("SELECT doc FROM labels WHERE label_id = ?", (label_id,)).fetchone()
         if row is None:
             raise InputError(f"no label {label_id!r} in the registry", file=self.path)
-        doc: dict[str, Any] = json.loads(row[0])
+        doc: LabelDoc = json.loads(row[0])
         return doc
 
     def label_signed(self, label_id: str) -> dict[str, Any]:
@@ -198,7 +198,7 @@ class Registry:
         signed: dict[str, Any] = json.loads(row[0])
         return signed
 
-    def labels(self, wave: str | None = None) -> list[tuple[dict[str, Any], str | None, str | None]]:
+    def labels(self, wave: str | None = None) -> list[tuple[LabelDoc, str | None, str | None]]:
         """Every label issued (of a wave): what it says, its revocation time and reason, by label id."""
         sql = "SELECT doc, revoked, revoked_reason FROM labels" + (" WHERE wave = ?" if wave else "") + " ORDER BY label_id"
         return [(json.loads(d), r, why) for d, r, why in self.db.execute(sql, (wave,) if wave else ())]

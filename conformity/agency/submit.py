@@ -31,7 +31,7 @@ from conformity.catalog import Catalog, Wave
 from conformity.db.connection import Database
 from conformity.errors import InputError
 from conformity.files import private_dir, write_atomic
-from conformity.labels import SignedLabel, new_label_id, sign_label
+from conformity.labels import LabelDoc, SignedLabel, new_label_id, sign_label
 from conformity.paths import state_dir
 from conformity.signing import KeyRing, SigningKey
 
@@ -106,7 +106,7 @@ class Outcome:
     """What a decide step did: the decision document, the label (if any), what was recorded, the files written."""
 
     decision: DecisionDoc
-    label: dict[str, Any] | None  # what the label says (the signed payload)
+    label: LabelDoc | None        # what the label says (the signed payload)
     recorded: bool                # the submission is in the registry
     created: bool                 # this step wrote a decision (False: decided before, or nothing to record)
     files: list[Path] = field(default_factory=list)

@@ -7,13 +7,14 @@ Facts built from the real 2026-W1 HOSPITAL plan; reviews and evidence varied, by
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformity.agency.decision import Facts, Review, Waiver, decide
-from conformity.agency.records import NotPassed, RecordedRow
+from conformity.agency.records import DecisionRecord, NotPassed, RecordedRow
 from conformity.agency.verify import RunIdentity
 from conformity.bundle.evidence import EvidenceFile
 from conformity.catalog import Catalog
@@ -138,3 +139,37 @@ def test_shoulds_never_change_the_outcome_and_a_rejected_must_never_labels(catal
     assert decide(_facts(catalog), with_shoulds, wave, NOW).outcome == d.outcome
     expected = ("refused" if "rejected" in musts.values() else "pending" if None in musts.values() else "labelled")
     assert d.outcome == expected
+
+
+def test_a_recorded_decision_reads_back_as_the_decision_it_records(catalog: Catalog) -> None:
+    """The registry keeps a decision as JSON and reads it back typed (DecisionRecord): every ground the same, and
+    written again the same JSON (a failure with its findings, a rejection, evidence missing, a second review)."""
+    rows = _rows(catalog)
+    must = _reviewable(catalog, "MUST")
+    document = next(r["id"] for r in rows if r["method"] == "document" and r["level"] == "MUST")
+    rejected, once = [r for r in must if r != document][:2]
+    failed = (NotPassed("PRACAUTH-004", "t", "MUST", "fail", ("pracauth.token",),
+                        ({"message": "no token", "exchange": 3, "expected": "JWT", "got": None},)),)
+    reviews = [_review(rejected, "rejected", rows), _review(once, "accepted", rows)]
+    d = decide(_facts(catalog, set(_reviewable(catalog)) - {document}, failed), reviews, catalog.wave(WAVE), NOW)
+    assert d.outcome == "refused" and d.failed and d.rejected and d.missing_evidence
+    assert any(a.second_review for a in d.awaiting)
+    stored = json.loads(json.dumps(d.record_json(None)))
+    back = DecisionRecord.from_json(stored)
+    assert d.facts is not None
+    assert (back.outcome, back.failed, back.rejected, back.missing_evidence, back.awaiting, back.requirements) == (
+        d.outcome, d.failed, d.rejected, d.missing_evidence, d.awaiting, d.facts.rows)
+    assert [a.to_json() for a in back.awaiting] == stored["awaiting_review"]
+    assert [f.to_json() for f in back.failed] == stored["failed"]
+    assert [r.to_json() for r in back.requirements] == stored["requirements"]
+    assert back.current() == {"outcome": "refused", "rejected": stored["rejected"], "failed": stored["failed"]}
+
+
+def test_a_decision_recorded_by_an_older_registry_still_reads() -> None:
+    """Registry schema 1-3 rows carry no title and no facts; nothing else is assumed of them."""
+    old = {"requirements": [{"id": "SECURITY-013", "level": "MUST", "method": "document", "verdict": "evidence-required"}],
+           "pending_reviews": [{"id": "SECURITY-013", "level": "MUST", "method": "document", "evidence": "HDS"}]}
+    back = DecisionRecord.from_json(old)
+    assert back.requirements == (RecordedRow("SECURITY-013", "", "MUST", "document", "evidence-required"),)
+    assert back.facts is None and back.outcome is None and back.failed == () and back.current() == {}
+    assert back.raw["pending_reviews"] == old["pending_reviews"]
