@@ -16,6 +16,7 @@ category, run id), never the bytes of the zip that carried it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -345,8 +346,9 @@ def rendered_problems(archive: BundleArchive, report: dict[str, Any], traces: di
     from conformity.reporting.junit import junit_xml
 
     out = []
-    for name, render in (("junit.xml", lambda: junit_xml(report)),
-                         ("report.html", lambda: report_html(report, traces).encode())):
+    renderers: tuple[tuple[str, Callable[[], bytes]], ...] = (
+        ("junit.xml", lambda: junit_xml(report)), ("report.html", lambda: report_html(report, traces).encode()))
+    for name, render in renderers:
         data = archive.members.get(name)
         if data is not None and data != render():
             out.append(Problem(name, "", "differs from what report.json and the traces render to (edited after the run?)"))
