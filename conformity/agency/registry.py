@@ -151,8 +151,8 @@ class Registry:
     def _submissions(self, where: str = "", args: tuple[Any, ...] = ()) -> list[Submission]:
         rows = self.db.execute(f"SELECT {_SUBMISSION_COLUMNS} FROM submissions s LEFT JOIN labels l ON {_CURRENT_LABEL} "
                                f"{where} ORDER BY s.received, s.id", args).fetchall()
-        # a SELECT row unpacked in column order into Submission (columns listed in the query); the decision parsed once
-        return [Submission(*r[:13], DecisionRecord.from_json(json.loads(r[13] or "{}")), *r[14:])  # type: ignore[call-arg]
+        # the decision column parsed once, here: every reader gets a DecisionRecord
+        return [Submission(*r[:13], DecisionRecord.from_json(json.loads(r[13] or "{}")), *r[14:])  # type: ignore[call-arg]  # a row in column order
                 for r in rows]
 
     def by_bundle(self, sha256: str) -> Submission | None:
