@@ -41,10 +41,17 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    import httpx
+
+    from conformity.catalog import Catalog
+
 PASSWORD = "benchmark password 1234"
 
 
@@ -66,7 +73,7 @@ def _copy(bundle: Path, to: Path, n: int) -> Path:
     return to
 
 
-def make_run(work: Path, catalog: object) -> tuple[Path, Path]:
+def make_run(work: Path, catalog: Catalog) -> tuple[Path, Path]:
     """A real run of the reference vendor (wave 2026-W1 HOSPITAL): its bundle and the sandbox's trace key."""
     from conformity.harness.evidence import collect, vendor_sources
     from conformity.harness.outputs import run_to_end, write_outputs
@@ -76,8 +83,8 @@ def make_run(work: Path, catalog: object) -> tuple[Path, Path]:
     from conformity.harness.vendor import load_vendor
 
     vendor = load_vendor(ROOT / "examples" / "vendors" / "health" / "reference" / "vendor.toml")
-    plan = make_plan(catalog, "2026-W1", "HOSPITAL", ())  # type: ignore[arg-type]
-    evidence, _ = collect(catalog, plan, vendor_sources(vendor.evidence))  # type: ignore[arg-type]
+    plan = make_plan(catalog, "2026-W1", "HOSPITAL", ())
+    evidence, _ = collect(catalog, plan, vendor_sources(vendor.evidence))
     with start_local(work / "sandbox") as access:
         result = run_to_end(Runner(plan, vendor, 0, access, evidence))
     return write_outputs(work / "run", result)["bundle.zip"], work / "sandbox" / "keys" / "trace-signing.pub.pem"
@@ -173,7 +180,10 @@ def main() -> int:
             sub = reg.submissions()[0].id
         staff = httpx.Client(base_url=base)
         form = staff.get("/login").text
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        field = re.search(r'name="csrf" value="([^"]+)"', form)
+        if field is None:
+            raise SystemExit("the login page carries no CSRF token")
+        csrf = field.group(1)
         staff.post("/login", data={"login": "alice", "password": PASSWORD, "csrf": csrf})
         cookie = staff.cookies.get("usine_session")
         public = ["/registry", "/registry?vendor=usine-reference&state=valid", "/api/v1/registry", "/revocations",
@@ -231,9 +241,9 @@ def main() -> int:
 Latencies = dict[str, list[float]]
 
 
-def _server_time(response: object) -> float | None:
+def _server_time(response: httpx.Response) -> float | None:
     """The app's own time from ``Server-Timing: app;dur=…`` (seconds), when the service sent it."""
-    timing = re.search(r"app;dur=([0-9.]+)", response.headers.get("server-timing", ""))  # type: ignore[attr-defined]
+    timing = re.search(r"app;dur=([0-9.]+)", response.headers.get("server-timing", ""))
     return float(timing.group(1)) / 1000 if timing else None
 
 

@@ -25,6 +25,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -105,7 +106,7 @@ def generate(out: Path, n_events: int, n_installations: int | None = None, seed:
                   "bundle_sha256": hashlib.sha256(sw["id"].encode()).hexdigest()}
         (labels / f"{fields['label_id']}.json").write_text(json.dumps(sign_label(fields, key).signed), encoding="utf-8")
 
-    installations = []
+    installations: list[dict[str, Any]] = []
     weights = []
     for j in range(m):
         vendor, category, sw = software[j % n_software]

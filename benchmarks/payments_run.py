@@ -32,7 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 for p in (ROOT, ROOT / "benchmarks"):
@@ -86,7 +88,10 @@ def duckdb_scan(path: Path) -> int:
     return sum(r[1] for r in rows)
 
 
-def timed(fn, *args):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def timed(fn: Callable[..., T], *args: Any) -> tuple[float, T]:
     t = time.perf_counter()
     out = fn(*args)
     return time.perf_counter() - t, out
@@ -133,7 +138,8 @@ def workload(workdir: Path, events: int, seed: int) -> Workload:
     manifest = data / "workload.json"
     saved = json.loads(manifest.read_text()) if manifest.is_file() else {}
     if set(saved) == set(Workload.__dataclass_fields__):
-        w = Workload(**{k: (v if k in ("wave", "as_of") else Path(v)) for k, v in saved.items()})
+        fields: dict[str, Any] = {k: (v if k in ("wave", "as_of") else Path(v)) for k, v in saved.items()}
+        w = Workload(**fields)
         fresh_revocations(w.labels, SigningKey.load(data / "agency.pem"), w.as_of)
         return w
     print(f"generating {events:,} events in {data} …", file=sys.stderr)

@@ -65,7 +65,7 @@ if str(ROOT) not in sys.path:
 from conformity.xmlsafe import parse_xml  # noqa: E402
 from sandbox.config import SandboxConfig  # noqa: E402
 from sandbox.packs.health import cda, samples  # noqa: E402
-from sandbox.server import free_port  # noqa: E402
+from sandbox.server import child_server, free_port  # noqa: E402
 from sandbox.store import open_store  # noqa: E402
 
 TYPES = ("34106-7", "11502-2", "60591-5", "18748-4", "60593-1")
@@ -192,28 +192,22 @@ def serve(data_dir: Path, workers: int, database: str | None, retry_after: int =
                "--workers", str(workers)] + (["--database", database] if database else []) + (
                ["--schema", f"{cda.CDA_SCHEMA.name}={xsd}"] if xsd else [])
     env = {**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": ADMIN}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-                raise SystemExit(f"benchmark: the sandbox did not start: {err[-2000:]}")
-            time.sleep(0.1)
-        time.sleep(0.5 if workers > 1 else 0)  # every worker up
-        yield Served(url, process, data_dir, database)
-    finally:
-        process.terminate()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "serve.log"
+    started = False
+    with log_path.open("wb") as log:
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            with child_server(command, lambda: httpx.get(url + "/health", timeout=2).status_code == 200, timeout=60,
+                              env=env, log=log) as process:
+                started = True
+                time.sleep(0.5 if workers > 1 else 0)  # every worker up
+                yield Served(url, process, data_dir, database)
+        except RuntimeError as exc:
+            if started:
+                raise
+            raise SystemExit(f"benchmark: the sandbox did not start ({exc}): "
+                             f"{log_path.read_text(errors='replace')[-2000:]}") from None
 
 
 def new_session(admin: httpx.Client, served: Served, seed: int) -> tuple[str, str, dict[str, Any]]:

@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from conformity.catalog.schema import schema_problems
 from conformity.errors import InputError, SignatureError
@@ -42,11 +42,32 @@ def parse_time(text: str) -> dt.datetime:
     return value
 
 
+class LabelDoc(TypedDict):
+    """What a label says (``usine.label/2``, schema ``label``): the signed payload, kept and passed on as JSON."""
+
+    format: str
+    label_id: str
+    vendor: dict[str, str]    # id, name
+    software: dict[str, str]  # id, name, registration_id
+    versions: list[str]
+    category: str
+    wave: str
+    referentials: dict[str, str]
+    run: dict[str, Any]       # id, seed, harness, submission, started
+    requirements_passed: list[str]
+    requirements_reviewed: list[dict[str, Any]]
+    requirements_waived: NotRequired[list[dict[str, Any]]]
+    issued: str
+    expires: str
+    bundle_sha256: str
+    issuer: dict[str, str]    # name, key_id
+
+
 @dataclass(frozen=True, slots=True)
 class SignedLabel:
     """A label just issued: what it says (``doc``) and the JWS that carries it (``signed``, the label file)."""
 
-    doc: dict[str, Any]
+    doc: LabelDoc
     signed: dict[str, Any]
 
 
@@ -56,7 +77,7 @@ def sign_label(fields: dict[str, Any], key: SigningKey, issuer: str = ISSUER_NAM
     problems = schema_problems("label", doc, "label")
     if problems:
         raise InputError(problems)
-    return SignedLabel(doc, key.sign_document(doc))
+    return SignedLabel(cast("LabelDoc", doc), key.sign_document(doc))  # the schema holds it to LabelDoc
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +88,15 @@ class Label:
 
     @property
     def id(self) -> str:
-        return self.doc["label_id"]
+        return str(self.doc["label_id"])
 
     @property
     def software_id(self) -> str:
-        return self.doc["software"]["id"]
+        return str(self.doc["software"]["id"])
 
     @property
     def vendor_id(self) -> str:
-        return self.doc["vendor"]["id"]
+        return str(self.doc["vendor"]["id"])
 
     @property
     def issued(self) -> dt.datetime:

@@ -37,6 +37,14 @@ REVIEWER = "Camille Durand (agency reviewer)"
 SECOND_REVIEWER = "Farid Moreau (agency reviewer)"  # four-eyes: every MUST accepted by two different reviewers
 
 
+def found(pattern: str, text: str, group: int = 1) -> str:
+    """What ``pattern`` captures in ``text`` (the demo stops, saying what it missed, when it is not there)."""
+    m = re.search(pattern, text)
+    if m is None:
+        raise SystemExit(f"demo: expected {pattern!r} in:\n{text[:2000]}")
+    return m.group(group)
+
+
 def step(title: str) -> None:
     print(f"\n=== {title}", flush=True)
 
@@ -187,7 +195,7 @@ class ServedAgency:
         """A person signed in on the web (session cookie); forms carry the session's CSRF token."""
         client = httpx.Client(base_url=self.url, follow_redirects=False)
         form = client.get("/login").text
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        csrf = found(r'name="csrf" value="([^"]+)"', form)
         r = client.post("/login", data={"login": login, "password": STAFF_PASSWORD, "csrf": csrf, "next": "/staff"})
         if r.status_code != 303:
             raise SystemExit(f"demo: {login} could not sign in ({r.status_code})")
@@ -196,7 +204,7 @@ class ServedAgency:
     @staticmethod
     def post_form(client: httpx.Client, page: str, action: str, data: dict[str, object]) -> str:
         """Submit a form of a page as a browser would (with the page's CSRF token); what the redirect says."""
-        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get(page).text).group(1)  # type: ignore[union-attr]
+        csrf = found(r'name="csrf" value="([^"]+)"', client.get(page).text)
         r = client.post(action, data={**data, "csrf": csrf})
         if r.status_code != 303:
             raise SystemExit(f"demo: {action} refused ({r.status_code}): {r.text[:300]}")
@@ -208,6 +216,11 @@ class ServedAgency:
         self.proc.terminate()
         self.proc.wait(timeout=15)
 
+    def stop(self) -> None:
+        """Stop the service if it still runs (at the demo's exit)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+
 
 def through_the_service(agency: ServedAgency, bundle: Path, decisions: Path) -> tuple[Path, str]:
     """The reference vendor submits, two reviewers accept (four-eyes), a decider labels: the label file."""
@@ -218,7 +231,7 @@ def through_the_service(agency: ServedAgency, bundle: Path, decisions: Path) -> 
     token = usine("agency", "account", "token", "refapp-vendor", env=agency.home, quiet=True).stdout.strip()
     print("the vendor received an API token (usn_…); it submits with it:")
     done = usine("submit", str(bundle), "--agency", agency.url, env={"USINE_AGENCY_TOKEN": token}, expect=(4,))
-    sub = re.search(r"submission (sub_[0-9a-f]+)", done.stdout).group(1)  # type: ignore[union-attr]
+    sub = found(r"submission (sub_[0-9a-f]+)", done.stdout)
     awaiting = re.findall(r"awaiting review: (\S+)", done.stdout)
     page = f"/staff/submissions/{sub}"
     for login in ("camille", "farid"):
@@ -233,7 +246,7 @@ def through_the_service(agency: ServedAgency, bundle: Path, decisions: Path) -> 
     said = agency.post_form(browser, page, f"{page}/decide", {})
     browser.close()
     print(f"dominique (decider, on the web): {said}")
-    label_id = re.search(r"lbl_[A-Za-z0-9]+", said).group(0)  # type: ignore[union-attr]
+    label_id = found(r"lbl_[A-Za-z0-9]+", said, 0)
     mine = httpx.get(f"{agency.url}/api/v1/submissions", headers={"Authorization": f"Bearer {token}"}).json()
     print(f"the vendor sees: {[(u['id'], u['status']) for u in mine['submissions']]}")
     label = decisions / f"label-{label_id}.json"
@@ -327,7 +340,7 @@ def main() -> int:
             usine("agency", "decide", ref_sub, "--out", str(decisions), env=home)
         step("6b. The agency as a service (usine agency serve): vendor, reviewers, decider and public on the web")
         agency = ServedAgency(home, sandbox.trace_key).__enter__()
-        atexit.register(lambda: agency.proc.poll() is None and agency.proc.terminate())
+        atexit.register(agency.stop)
         if not no_schema:
             label, ref_sub = through_the_service(agency, ref_out / "bundle.zip", decisions)
         else:

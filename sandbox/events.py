@@ -145,4 +145,5 @@ class EventLog:
 @router.get("/.well-known/usine-infrastructure-keys", summary="Public keys that sign data-received event segments")
 def infrastructure_keys(request: Request) -> dict[str, Any]:
     """The infrastructure keys document (``usine.infrastructure-keys/1``): keys and the event sources each vouches for."""
-    return request.app.state.infrastructure_keys
+    keys: dict[str, Any] = request.app.state.infrastructure_keys
+    return keys

@@ -6,13 +6,16 @@ import json
 import os
 import socket
 import ssl
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -21,10 +24,43 @@ from sandbox.config import SandboxConfig
 from sandbox.tls import LISTENER_CLASSES, TestPKI, server_context, serves_as_said
 
 
+@contextmanager
+def child_server(command: Sequence[str], up: Callable[[], bool], *, timeout: float, env: Mapping[str, str] | None = None,
+                 log: IO[bytes] | None = None, interval: float = 0.1) -> Iterator[subprocess.Popen[bytes]]:
+    """A server run as a child process (e.g. ``usine sandbox serve --workers N``), yielded once ``up()`` answers
+    true (an OSError or HTTP error meanwhile counts as not yet); its output goes to ``log``. Terminated on exit,
+    killed when it does not stop within 30 s. RuntimeError when it exits, or is not up within ``timeout`` seconds."""
+    process = subprocess.Popen(list(command), env=None if env is None else dict(env), stdout=log,
+                               stderr=subprocess.STDOUT if log is not None else None)
+    try:
+        deadline = time.monotonic() + timeout
+        while not _answers(up):
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited (status {process.returncode}) before it answered")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
+            time.sleep(interval)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _answers(up: Callable[[], bool]) -> bool:
+    try:
+        return up()
+    except (OSError, httpx.HTTPError):  # not listening yet, or TLS not ready (ssl.SSLError is an OSError)
+        return False
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 #: seconds an idle connection is kept open; clients that keep theirs longer race the close (the harness keeps its for
 #: less: :data:`conformity.harness.sandbox_access.ADMIN_KEEP_ALIVE_S`)

@@ -23,11 +23,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from conformity.agency.records import Awaiting, MissingEvidence, NotPassed, RecordedRow, Rejected, Revocation
 from conformity.agency.verify import RunIdentity, Verification
 from conformity.bundle.evidence import EvidenceFile
 from conformity.catalog import Wave
 from conformity.errors import Problem
-from conformity.harness.report import RequirementRow
 
 DECISION_FORMAT = "usine.decision/2"
 Outcome = Literal["labelled", "pending", "refused", "revoked"]
@@ -106,19 +106,19 @@ class Waiver:
 
 def waiver_problems(facts: Facts, wave: Wave, requirements: Mapping[str, Any], wanted: Iterable[str]) -> list[Problem]:
     """Why each wanted waiver may not be given (``requirements``: id → catalog Requirement of the run's plan)."""
-    rows = {r["id"]: r for r in facts.rows}
+    rows = {r.id: r for r in facts.rows}
     out = []
     for rid in wanted:
         row, req = rows.get(rid), requirements.get(rid)
         why = None
         if row is None or req is None:
             why = f"{rid} does not apply to {facts.identity.wave} {facts.identity.category}"
-        elif row["method"] != "automated":
-            why = f"{rid} is proven by {row['method']} review, not waived: record a review"
-        elif row["level"] != "MUST":
-            why = f"{rid} is a {row['level']}: it never blocks a label, there is nothing to waive"
-        elif row["verdict"] in ("pass", "not-applicable"):
-            why = f"{rid} is {row['verdict']}: there is nothing to waive"
+        elif row.method != "automated":
+            why = f"{rid} is proven by {row.method} review, not waived: record a review"
+        elif row.level != "MUST":
+            why = f"{rid} is a {row.level}: it never blocks a label, there is nothing to waive"
+        elif row.verdict in ("pass", "not-applicable"):
+            why = f"{rid} is {row.verdict}: there is nothing to waive"
         else:
             why = wave.waiver_refusal(req)
         if why:
@@ -140,9 +140,9 @@ class Facts:
     run_started: str | None
     bundle_name: str
     bundle_sha256: str
-    rows: tuple[dict[str, Any], ...]
+    rows: tuple[RecordedRow, ...]
     evidence: tuple[EvidenceFile, ...]
-    failed: tuple[dict[str, Any], ...] = ()  # applicable automated MUST not passed, with their findings
+    failed: tuple[NotPassed, ...] = ()  # applicable automated MUST not passed, with their findings
 
     @property
     def submission(self) -> str:
@@ -152,13 +152,10 @@ class Facts:
     def of(cls, v: Verification) -> Facts:
         m = v.manifest
         assert v.ok and m is not None
-        failed = tuple(
-            {"id": r.id, "title": r.title, "level": r.level, "verdict": r.verdict, "checks": list(r.checks),
-             "findings": [dict(f) for f in r.findings]}
-            for r in v.rows if r.must_automated and not r.settled)
+        failed = tuple(NotPassed.of(r) for r in v.rows if r.must_automated and not r.settled)
         return cls(v.identity, m["vendor"]["name"], m["software"]["name"], m["software"]["registration_id"],
                    dict(m["referentials"]), m["seed"], m["harness"]["version"], v.run_started, v.bundle.name,
-                   v.bundle_sha256, tuple(_light(r) for r in v.rows), v.evidence, failed)
+                   v.bundle_sha256, tuple(RecordedRow.of(r) for r in v.rows), v.evidence, failed)
 
     def to_json(self) -> dict[str, Any]:
         """What the registry keeps to decide again without the bundle (evidence is kept in its own table)."""
@@ -169,20 +166,12 @@ class Facts:
                 "bundle": {"name": self.bundle_name, "sha256": self.bundle_sha256}}
 
     @classmethod
-    def from_json(cls, identity: RunIdentity, facts: Mapping[str, Any], rows: Iterable[dict[str, Any]],
-                  failed: Iterable[dict[str, Any]], evidence: Iterable[EvidenceFile]) -> Facts:
+    def from_json(cls, identity: RunIdentity, facts: Mapping[str, Any], rows: Iterable[RecordedRow],
+                  failed: Iterable[NotPassed], evidence: Iterable[EvidenceFile]) -> Facts:
         run = facts["run"]
         return cls(identity, facts["vendor_name"], facts["software_name"], facts["registration_id"],
                    dict(facts["referentials"]), run["seed"], run["harness"], run["started"], facts["bundle"]["name"],
                    facts["bundle"]["sha256"], tuple(rows), tuple(evidence), tuple(failed))
-
-
-def _light(row: RequirementRow) -> dict[str, Any]:
-    """A requirement row as the registry keeps it (findings of failures are kept apart)."""
-    out = {"id": row.id, "title": row.title, "level": row.level, "method": row.method, "verdict": row.verdict}
-    if row.evidence is not None:
-        out["evidence"] = row.evidence
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,15 +183,15 @@ class Decision:
     decided: str
     facts: Facts | None = None  # None when the evidence did not verify
     reasons: tuple[Problem, ...] = ()
-    failed: tuple[dict[str, Any], ...] = ()
-    rejected: tuple[dict[str, Any], ...] = ()          # MUST requirements a reviewer rejected
-    missing_evidence: tuple[dict[str, Any], ...] = ()  # document MUST requirements with no evidence in the run
-    awaiting: tuple[dict[str, Any], ...] = ()          # MUST requirements still waiting for a review
+    failed: tuple[NotPassed, ...] = ()
+    rejected: tuple[Rejected, ...] = ()                # MUST requirements a reviewer rejected
+    missing_evidence: tuple[MissingEvidence, ...] = ()  # document MUST requirements with no evidence in the run
+    awaiting: tuple[Awaiting, ...] = ()                # MUST requirements still waiting for a review
     passed: tuple[str, ...] = ()
     reviewed: tuple[Review, ...] = ()                  # the latest review of each reviewed requirement
     not_reviewed: tuple[str, ...] = ()                 # SHOULD requirements nobody reviewed (they do not block)
     warnings: tuple[str, ...] = field(default=())
-    revoked: dict[str, Any] | None = None              # the revocation that blocks the version (outcome revoked)
+    revoked: Revocation | None = None                  # the revocation that blocks the version (outcome revoked)
     waived: tuple[Waiver, ...] = ()                    # automated MUST requirements the agency waived
     confirmed: tuple[Review, ...] = ()                 # the first acceptance of each MUST a second reviewer confirmed
 
@@ -237,11 +226,12 @@ class Decision:
         f = self.facts
         assert f is not None
         return {"outcome": self.outcome, "reasons": [[p.file, p.where, p.message] for p in self.reasons],
-                "failed": list(self.failed), "rejected": list(self.rejected),
-                "missing_evidence": list(self.missing_evidence), "awaiting_review": list(self.awaiting),
-                "warnings": list(self.warnings), "requirements": list(f.rows), "label_id": label_id,
+                "failed": [x.to_json() for x in self.failed], "rejected": [x.to_json() for x in self.rejected],
+                "missing_evidence": [x.to_json() for x in self.missing_evidence],
+                "awaiting_review": [x.to_json() for x in self.awaiting],
+                "warnings": list(self.warnings), "requirements": [r.to_json() for r in f.rows], "label_id": label_id,
                 "waived": [w.to_json() for w in self.waived],
-                "waived_failures": [x for x in f.failed if x["id"] in {w.requirement for w in self.waived}],
+                "waived_failures": [x.to_json() for x in f.failed if x.id in {w.requirement for w in self.waived}],
                 "run_started": f.run_started, "facts": f.to_json()}
 
 
@@ -256,9 +246,9 @@ def unverified(v: Verification, now: dt.datetime) -> Decision:
         Problem("", "bundle", "the evidence does not verify"),))
 
 
-def revoked(facts: Facts, revocation: dict[str, Any], now: dt.datetime) -> Decision:
+def revoked(facts: Facts, revocation: Revocation, now: dt.datetime) -> Decision:
     """No label: the version's label in this wave was revoked and the version not reinstated."""
-    return Decision("revoked", facts.submission, iso(now), facts, revoked=dict(revocation))
+    return Decision("revoked", facts.submission, iso(now), facts, revoked=revocation)
 
 
 def decide(facts: Facts, reviews: Sequence[Review] | Mapping[str, Review], wave: Wave, now: dt.datetime,
@@ -271,33 +261,34 @@ def decide(facts: Facts, reviews: Sequence[Review] | Mapping[str, Review], wave:
     history = list(reviews.values()) if isinstance(reviews, Mapping) else list(reviews)
     confirmed = confirmations(history)
     reviews = latest_reviews(history)
-    failed = tuple(f for f in facts.failed if f["id"] not in waivers)
-    waived = tuple(waivers[f["id"]] for f in facts.failed if f["id"] in waivers)
+    failed = tuple(f for f in facts.failed if f.id not in waivers)
+    waived = tuple(waivers[f.id] for f in facts.failed if f.id in waivers)
     rows = facts.rows
-    passed = tuple(r["id"] for r in rows if r["method"] == "automated" and r["verdict"] == "pass")
+    passed = tuple(r.id for r in rows if r.method == "automated" and r.verdict == "pass")
     evidenced = {f.requirement for f in facts.evidence}
-    reviewable = [r for r in rows if r["method"] in REVIEWABLE]
-    rejected, missing_evidence, awaiting = [], [], []
+    reviewable = [r for r in rows if r.method in REVIEWABLE]
+    rejected: list[Rejected] = []
+    missing_evidence: list[MissingEvidence] = []
+    awaiting: list[Awaiting] = []
     for r in reviewable:
-        if r["level"] != "MUST":
+        if r.level != "MUST":
             continue
-        review = reviews.get(r["id"])
-        item = {"id": r["id"], "title": r["title"], "level": r["level"], "method": r["method"]}
+        review = reviews.get(r.id)
+        wanted = r.evidence or ""
         if review is not None and review.verdict == "rejected":
-            rejected.append({**item, "reviewer": review.reviewer, "reviewed": review.at, "reason": review.reason})
-        elif review is not None and r["id"] in confirmed:
+            rejected.append(Rejected(r.id, r.title, r.level, r.method, review.reviewer, review.at, review.reason))
+        elif review is not None and r.id in confirmed:
             continue
         elif review is not None:  # one acceptance: a second reviewer must confirm it (four-eyes)
-            awaiting.append({**item, "evidence": r.get("evidence", ""),
-                             "attached": [f.file for f in facts.evidence if f.requirement == r["id"]],
-                             "accepted_by": review.reviewer, "second_review": True})
-        elif r["method"] == "document" and r["id"] not in evidenced:
-            missing_evidence.append({**item, "evidence": r.get("evidence", "")})
+            awaiting.append(Awaiting(r.id, r.title, r.level, r.method, wanted,
+                                     tuple(f.file for f in facts.evidence if f.requirement == r.id), review.reviewer))
+        elif r.method == "document" and r.id not in evidenced:
+            missing_evidence.append(MissingEvidence(r.id, r.title, r.level, r.method, wanted))
         else:
-            awaiting.append({**item, "evidence": r.get("evidence", ""),
-                             "attached": [f.file for f in facts.evidence if f.requirement == r["id"]]})
-    reviewed = tuple(reviews[r["id"]] for r in reviewable if r["id"] in reviews)
-    not_reviewed = tuple(r["id"] for r in reviewable if r["level"] != "MUST" and r["id"] not in reviews)
+            awaiting.append(Awaiting(r.id, r.title, r.level, r.method, wanted,
+                                     tuple(f.file for f in facts.evidence if f.requirement == r.id)))
+    reviewed = tuple(reviews[r.id] for r in reviewable if r.id in reviews)
+    not_reviewed = tuple(r.id for r in reviewable if r.level != "MUST" and r.id not in reviews)
     warnings = []
     if facts.run_started and facts.run_started[:10] > wave.submission_deadline.isoformat():
         warnings.append(f"the run ({facts.run_started}) is after the wave's submission deadline "

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from conformity.agency.decision import DECISION_FORMAT, Decision, Facts
+from conformity.checks.model import Finding
 
 HEADLINE = {"labelled": "LABELLED", "pending": "PENDING", "refused": "REFUSED", "revoked": "REVOKED"}
 
@@ -25,114 +27,144 @@ def who_of_manifest(m: dict[str, Any] | None) -> dict[str, Any]:
             "category": m.get("category"), "run": None}
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionDoc:
+    """A decision with what the vendor is told about it: ``to_json`` is the document, ``text`` its reading.
+
+    ``who`` is the run's identity as :func:`who_of_facts` proves it or :func:`who_of_manifest` reports the
+    bundle's claim (JSON, shown as it is); ``recorded``: the run is in the registry (whether or not this step
+    wrote anything); ``verified``: the decision rests on verified facts.
+    """
+
+    decision: Decision
+    who: dict[str, Any]
+    recorded: bool
+    bundle: tuple[str, str]  # the zip's name and SHA-256
+    verified: bool
+    label_id: str | None = None
+    already: str | None = None  # when the run was decided before
+    labelled_by: tuple[str, str] | None = None  # (label id, submission) the version already holds
+
+    @property
+    def outcome(self) -> str:
+        return self.decision.outcome
+
+    @property
+    def submission(self) -> str:
+        return self.decision.submission
+
+    def to_json(self) -> dict[str, Any]:
+        """The decision as JSON (``usine.decision/2``): outcome, what was tested, and every ground it rests on."""
+        d = self.decision
+        doc: dict[str, Any] = {
+            "format": DECISION_FORMAT, "outcome": d.outcome, "submission": d.submission, "recorded": self.recorded,
+            "bundle": {"name": self.bundle[0], "sha256": self.bundle[1]},
+            "verified": self.verified, "decided": d.decided,
+            **self.who,
+            "reasons": [{"file": p.file, "where": p.where, "message": p.message} for p in d.reasons],
+            "failed_requirements": [f.to_json() for f in d.failed],
+            "rejected_reviews": [r.to_json() for r in d.rejected],
+            "missing_evidence": [m.to_json() for m in d.missing_evidence],
+            "awaiting_review": [a.to_json() for a in d.awaiting],
+            "reviews": [r.to_json() for r in d.reviewed],
+            "not_reviewed_should": list(d.not_reviewed),
+            "waived": [w.to_json() for w in d.waived],
+            "warnings": list(d.warnings),
+        }
+        if self.label_id:
+            doc["label_id"] = self.label_id
+        if self.already:
+            doc["already_decided"] = self.already
+        if d.revoked:
+            doc["revocation"] = d.revoked.to_json()
+        if self.labelled_by:
+            doc["labelled_by"] = {"label_id": self.labelled_by[0], "submission": self.labelled_by[1]}
+        return doc
+
+    def text(self) -> str:
+        """The decision as a vendor reads it: the outcome, then why, requirement by requirement."""
+        d = self.decision
+        run = self.who.get("run") or {}
+        recorded = ("in the registry" if self.recorded else
+                    "not recorded: the evidence did not verify" if not self.verified else "not recorded")
+        lines = [f"{HEADLINE[d.outcome]}: {_who_line(self.who)}"
+                 + (f" (already decided on {self.already})" if self.already else ""),
+                 f"submission {d.submission}" + (f", run {run['id']}" if run.get("id") else "")
+                 + f" ({recorded}); bundle {self.bundle[0]} sha256 {self.bundle[1]}", ""]
+        if self.label_id:
+            lines.append(f"label {self.label_id}")
+        if self.labelled_by:
+            label_id, submission = self.labelled_by
+            lines.append(f"This version already holds label {label_id} in this wave and category (from submission "
+                         f"{submission}): one label per tested version, none issued for this run.")
+        if d.revoked:
+            r = d.revoked
+            lines.append(f"Label {r.label_id} of this version was revoked on {r.revoked}: {r.reason}")
+            lines.append("No label is issued for this software version in this wave until the agency reinstates it "
+                         "(usine agency registry reinstate LABEL --reason TEXT).")
+        if d.reasons:
+            lines.append(f"The evidence does not verify ({len(d.reasons)} reason(s)):" if not self.verified
+                         else f"{len(d.reasons)} reason(s):")
+            for p in d.reasons:
+                where = f" at {p.where}" if p.where else ""
+                lines.append(f"  - {p.file or 'bundle'}{where}: {p.message}")
+        if d.failed:
+            lines.append(f"{len(d.failed)} applicable automated MUST requirement(s) not passed:")
+            for f in d.failed:
+                lines.append(f"  - {f.id} [{f.level}] {f.title}: {f.verdict} (checks: {', '.join(f.checks)})")
+                for finding in map(Finding.from_json, f.findings):
+                    detail = ""
+                    if finding.exchange is not None:
+                        detail += f" (exchange {finding.exchange})"
+                    if finding.where:
+                        detail += f" at {finding.where}"
+                    if finding.expected is not None or finding.got is not None:
+                        detail += f"; expected {finding.expected!r}, got {finding.got!r}"
+                    lines.append(f"      · {finding.message}{detail}")
+        if d.rejected:
+            lines.append(f"{len(d.rejected)} MUST requirement(s) rejected on review:")
+            for rj in d.rejected:
+                lines.append(f"  - {rj.id} [{rj.level}, {rj.method}] {rj.title}: rejected by {rj.reviewer} on "
+                             f"{rj.reviewed}: {rj.reason}")
+        if d.missing_evidence:
+            lines.append(f"{len(d.missing_evidence)} document MUST requirement(s) without evidence in this run (never "
+                         "reviewable: attach it with usine run --evidence REQ-ID=FILE and submit a new run):")
+            for m in d.missing_evidence:
+                lines.append(f"  - {m.id} {m.title} (usine wave show says what to provide)")
+        if d.awaiting and d.outcome == "pending":
+            lines.append(f"{len(d.awaiting)} MUST requirement(s) await the agency's review "
+                         f"(usine agency review {d.submission} REQ-ID --accept|--reject ...):")
+            for a in d.awaiting:
+                attached = ", ".join(a.attached) or "no file (a witnessed manual check)"
+                second = (f" — accepted by {a.accepted_by}, awaits a second reviewer (four-eyes)"
+                          if a.second_review else "")
+                lines.append(f"  - {a.id} [{a.method}] {a.title}: {attached}{second}")
+        elif d.awaiting:
+            lines.append(f"{len(d.awaiting)} other MUST requirement(s) not reviewed: "
+                         + ", ".join(a.id for a in d.awaiting))
+        if d.reviewed and d.outcome != "refused":
+            lines.append(f"{len(d.reviewed)} requirement(s) reviewed:")
+            for rv in d.reviewed:
+                lines.append(f"  - {rv.requirement} [{rv.level}] {rv.verdict} by {rv.reviewer} on {rv.at}")
+        if d.not_reviewed:
+            lines.append(f"SHOULD requirement(s) not reviewed (they do not block a label): {', '.join(d.not_reviewed)}")
+        for w in d.waived:
+            lines.append(f"WAIVED by the agency: {w.requirement} ({w.verdict}) by {w.decider} on {w.at}: {w.reason}")
+        for warning in d.warnings:
+            lines.append(f"note: {warning}")
+        return "\n".join(lines) + "\n"
+
+
 def decision_doc(d: Decision, who: dict[str, Any], *, recorded: bool, bundle: tuple[str, str],
                  label_id: str | None = None, already: str | None = None,
-                 labelled_by: tuple[str, str] | None = None, verified: bool | None = None) -> dict[str, Any]:
-    """The decision as JSON: outcome, what was tested, and every ground it rests on.
-
-    ``recorded``: the run is in the registry (whether or not this step wrote anything); ``verified``
-    defaults to whether the decision rests on verified facts.
-    """
-    doc: dict[str, Any] = {
-        "format": DECISION_FORMAT, "outcome": d.outcome, "submission": d.submission, "recorded": recorded,
-        "bundle": {"name": bundle[0], "sha256": bundle[1]},
-        "verified": d.facts is not None if verified is None else verified, "decided": d.decided,
-        **who,
-        "reasons": [{"file": p.file, "where": p.where, "message": p.message} for p in d.reasons],
-        "failed_requirements": list(d.failed),
-        "rejected_reviews": list(d.rejected),
-        "missing_evidence": list(d.missing_evidence),
-        "awaiting_review": list(d.awaiting),
-        "reviews": [r.to_json() for r in d.reviewed],
-        "not_reviewed_should": list(d.not_reviewed),
-        "waived": [w.to_json() for w in d.waived],
-        "warnings": list(d.warnings),
-    }
-    if label_id:
-        doc["label_id"] = label_id
-    if already:
-        doc["already_decided"] = already
-    if d.revoked:
-        doc["revocation"] = dict(d.revoked)
-    if labelled_by:
-        doc["labelled_by"] = {"label_id": labelled_by[0], "submission": labelled_by[1]}
-    return doc
+                 labelled_by: tuple[str, str] | None = None, verified: bool | None = None) -> DecisionDoc:
+    """The decision and what the vendor is told about it (``verified`` defaults to whether it rests on verified
+    facts)."""
+    return DecisionDoc(d, who, recorded, bundle, d.facts is not None if verified is None else verified, label_id,
+                       already, labelled_by)
 
 
-def _who_line(doc: dict[str, Any]) -> str:
-    sw, vendor = doc.get("software") or {}, doc.get("vendor") or {}
-    return (f"{sw.get('name', '?')} {sw.get('version', '?')} ({vendor.get('id', '?')}), wave {doc.get('wave') or '?'}, "
-            f"category {doc.get('category') or '?'}")
-
-
-def decision_text(doc: dict[str, Any]) -> str:
-    """A decision as a vendor reads it: the outcome, then why, requirement by requirement."""
-    run = doc.get("run") or {}
-    recorded = ("in the registry" if doc["recorded"] else
-                "not recorded: the evidence did not verify" if not doc["verified"] else "not recorded")
-    lines = [f"{HEADLINE[doc['outcome']]}: {_who_line(doc)}"
-             + (f" (already decided on {doc['already_decided']})" if doc.get("already_decided") else ""),
-             f"submission {doc['submission']}" + (f", run {run['id']}" if run.get("id") else "")
-             + f" ({recorded}); bundle {doc['bundle']['name']} sha256 {doc['bundle']['sha256']}", ""]
-    if doc.get("label_id"):
-        lines.append(f"label {doc['label_id']}")
-    if doc.get("labelled_by"):
-        by = doc["labelled_by"]
-        lines.append(f"This version already holds label {by['label_id']} in this wave and category (from submission "
-                     f"{by['submission']}): one label per tested version, none issued for this run.")
-    if doc.get("revocation"):
-        r = doc["revocation"]
-        lines.append(f"Label {r['label_id']} of this version was revoked on {r['revoked']}: {r['reason']}")
-        lines.append("No label is issued for this software version in this wave until the agency reinstates it "
-                     "(usine agency registry reinstate LABEL --reason TEXT).")
-    if doc["reasons"]:
-        lines.append(f"The evidence does not verify ({len(doc['reasons'])} reason(s)):" if not doc["verified"]
-                     else f"{len(doc['reasons'])} reason(s):")
-        for r in doc["reasons"]:
-            where = f" at {r['where']}" if r["where"] else ""
-            lines.append(f"  - {r['file'] or 'bundle'}{where}: {r['message']}")
-    if doc["failed_requirements"]:
-        lines.append(f"{len(doc['failed_requirements'])} applicable automated MUST requirement(s) not passed:")
-        for f in doc["failed_requirements"]:
-            lines.append(f"  - {f['id']} [{f['level']}] {f['title']}: {f['verdict']} (checks: {', '.join(f['checks'])})")
-            for finding in f["findings"]:
-                detail = ""
-                if "exchange" in finding:
-                    detail += f" (exchange {finding['exchange']})"
-                if finding.get("where"):
-                    detail += f" at {finding['where']}"
-                if "expected" in finding or "got" in finding:
-                    detail += f"; expected {finding.get('expected')!r}, got {finding.get('got')!r}"
-                lines.append(f"      · {finding['message']}{detail}")
-    if doc["rejected_reviews"]:
-        lines.append(f"{len(doc['rejected_reviews'])} MUST requirement(s) rejected on review:")
-        for r in doc["rejected_reviews"]:
-            lines.append(f"  - {r['id']} [{r['level']}, {r['method']}] {r['title']}: rejected by {r['reviewer']} on "
-                         f"{r['reviewed']}: {r['reason']}")
-    if doc["missing_evidence"]:
-        lines.append(f"{len(doc['missing_evidence'])} document MUST requirement(s) without evidence in this run (never "
-                     "reviewable: attach it with usine run --evidence REQ-ID=FILE and submit a new run):")
-        for m in doc["missing_evidence"]:
-            lines.append(f"  - {m['id']} {m['title']} (usine wave show says what to provide)")
-    if doc["awaiting_review"] and doc["outcome"] == "pending":
-        lines.append(f"{len(doc['awaiting_review'])} MUST requirement(s) await the agency's review "
-                     f"(usine agency review {doc['submission']} REQ-ID --accept|--reject ...):")
-        for a in doc["awaiting_review"]:
-            attached = ", ".join(a["attached"]) or "no file (a witnessed manual check)"
-            second = (f" — accepted by {a['accepted_by']}, awaits a second reviewer (four-eyes)"
-                      if a.get("second_review") else "")
-            lines.append(f"  - {a['id']} [{a['method']}] {a['title']}: {attached}{second}")
-    elif doc["awaiting_review"]:
-        lines.append(f"{len(doc['awaiting_review'])} other MUST requirement(s) not reviewed: "
-                     + ", ".join(a["id"] for a in doc["awaiting_review"]))
-    if doc["reviews"] and doc["outcome"] != "refused":
-        lines.append(f"{len(doc['reviews'])} requirement(s) reviewed:")
-        for r in doc["reviews"]:
-            lines.append(f"  - {r['id']} [{r['level']}] {r['verdict']} by {r['reviewer']} on {r['reviewed']}")
-    if doc["not_reviewed_should"]:
-        lines.append(f"SHOULD requirement(s) not reviewed (they do not block a label): {', '.join(doc['not_reviewed_should'])}")
-    for w in doc.get("waived", ()):
-        lines.append(f"WAIVED by the agency: {w['id']} ({w['verdict']}) by {w['decider']} on {w['waived']}: {w['reason']}")
-    for w in doc.get("warnings", ()):
-        lines.append(f"note: {w}")
-    return "\n".join(lines) + "\n"
+def _who_line(who: dict[str, Any]) -> str:
+    sw, vendor = who.get("software") or {}, who.get("vendor") or {}
+    return (f"{sw.get('name', '?')} {sw.get('version', '?')} ({vendor.get('id', '?')}), wave {who.get('wave') or '?'}, "
+            f"category {who.get('category') or '?'}")

@@ -25,7 +25,7 @@ from conformity.agency.registry import Registry, iso
 from conformity.catalog.schema import schema_problems
 from conformity.errors import InputError
 from conformity.files import write_atomic
-from conformity.labels import ISSUER_NAME, Label, parse_time, sign_revocations
+from conformity.labels import ISSUER_NAME, Label, LabelDoc, parse_time, sign_revocations
 from conformity.signing import SigningKey
 
 EXPORT_FORMAT = "usine.registry-export/2"
@@ -42,12 +42,12 @@ class Exported:
     out: Path
 
 
-def label_status(doc: dict[str, Any], revoked: str | None, now: dt.datetime) -> str:
+def label_status(doc: LabelDoc, revoked: str | None, now: dt.datetime) -> str:
     """``valid``, ``revoked``, ``expired`` or ``not-yet-valid`` at ``now``."""
-    return Label(doc).valid_at(now, parse_time(revoked) if revoked else None) or "valid"
+    return Label(dict(doc)).valid_at(now, parse_time(revoked) if revoked else None) or "valid"
 
 
-def entry(doc: dict[str, Any], revoked: str | None, reason: str | None, now: dt.datetime) -> dict[str, Any]:
+def entry(doc: LabelDoc, revoked: str | None, reason: str | None, now: dt.datetime) -> dict[str, Any]:
     """One label as an open-data record."""
     out = {"label_id": doc["label_id"], "status": label_status(doc, revoked, now), "vendor": doc["vendor"],
            "software": doc["software"], "versions": doc["versions"], "issued": doc["issued"],
@@ -66,7 +66,7 @@ def _order(e: dict[str, Any]) -> tuple[Any, ...]:
     return (e["vendor"]["id"], e["software"]["id"], e["versions"], e["label_id"])
 
 
-def open_data(labels: list[tuple[dict[str, Any], str | None, str | None]], key: SigningKey,
+def open_data(labels: list[tuple[LabelDoc, str | None, str | None]], key: SigningKey,
               now: dt.datetime) -> dict[str, Any]:
     """The JSON open data: waves → categories → labels, sorted."""
     tree: dict[str, dict[str, list[dict[str, Any]]]] = {}

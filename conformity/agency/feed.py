@@ -19,6 +19,7 @@ import json
 from typing import Any
 
 from conformity.db.connection import Connection
+from conformity.labels import LabelDoc
 from conformity.signing import canonical_json, sha256_hex
 
 ISSUED = "org.usine.label.issued"
@@ -39,12 +40,12 @@ def _event(kind: str, scope: dict[str, Any], key_id: str | None, time: str, data
             "data": {**scope, **data}}
 
 
-def _scope(doc: dict[str, Any]) -> dict[str, Any]:
+def _scope(doc: LabelDoc) -> dict[str, Any]:
     return {"label_id": doc["label_id"], "vendor_id": doc["vendor"]["id"], "software_id": doc["software"]["id"],
             "versions": list(doc["versions"]), "wave": doc["wave"], "category": doc["category"]}
 
 
-def issued_event(doc: dict[str, Any], signed: dict[str, Any]) -> dict[str, Any]:
+def issued_event(doc: LabelDoc, signed: dict[str, Any]) -> dict[str, Any]:
     """The event of a label issued: the signed label, and (unverified, for routing) what it covers."""
     return _event(ISSUED, _scope(doc), doc["issuer"]["key_id"], doc["issued"], {"label": signed})
 

@@ -17,7 +17,7 @@ from conformity.checks.model import Verdict
 from conformity.checks.registry import CHECKS
 from conformity.errors import Problem
 from conformity.harness.plan import Plan
-from conformity.harness.report import RequirementRow, requirement_rows, summarise
+from conformity.harness.report import RequirementRow, Summary, requirement_rows, summarise
 
 REPORT = "report.json"
 ROW_KEYS = ("verdict", "level", "method", "checks", "findings", "title", "ref", "kind", "evidence")
@@ -78,14 +78,14 @@ def compare_checks(claimed: list[dict[str, Any]], verdicts: Mapping[str, Verdict
     return problems
 
 
-def compare_rows(claimed: list[dict[str, Any]], rows: Sequence[RequirementRow], skip: set[str]) -> list[Problem]:
-    """The report's requirement rows (as claimed: JSON) against the re-derived ones (``skip``: rows resting on
-    rejected traces)."""
+def compare_rows(claimed: Sequence[RequirementRow], rows: Sequence[RequirementRow], skip: set[str]) -> list[Problem]:
+    """The report's requirement rows (as claimed, read from its schema-valid JSON) against the re-derived ones
+    (``skip``: rows resting on rejected traces), field by field as JSON (findings as written)."""
     problems: list[Problem] = []
     mine = {r.id: as_json(r.to_json()) for r in rows}
     seen: set[str] = set()
-    for i, row in enumerate(claimed):
-        rid = row["id"]
+    for i, claim in enumerate(claimed):
+        rid, row = claim.id, as_json(claim.to_json())
         if rid in seen:
             problems.append(Problem(REPORT, f"requirements[{i}]", f"requirement {rid} is listed twice"))
             continue
@@ -93,7 +93,7 @@ def compare_rows(claimed: list[dict[str, Any]], rows: Sequence[RequirementRow], 
         if rid not in mine or rid in skip:
             continue  # coverage is judged apart
         for key in ROW_KEYS:
-            if as_json(row.get(key)) == mine[rid].get(key):
+            if row.get(key) == mine[rid].get(key):
                 continue
             if key == "findings":
                 text = f"requirement {rid}: findings differ from those re-derived from the traces"
@@ -114,9 +114,9 @@ def compare_problems(claimed: list[dict[str, Any]], traces: Mapping[str, dict[st
                                         f"traces show {len(mine)}" + (f" (first: {mine[0]['message']})" if mine else ""))]
 
 
-def compare_summary(claimed: dict[str, Any], rows: Sequence[RequirementRow]) -> list[Problem]:
-    """The report's summary against the summary of the re-derived rows."""
-    mine = as_json(summarise(rows))
-    return [Problem(REPORT, f"summary.{key}", f"the report says {_short(claimed.get(key))}, re-derived: "
+def compare_summary(claimed: Summary, rows: Sequence[RequirementRow]) -> list[Problem]:
+    """The report's summary (as claimed) against the summary of the re-derived rows."""
+    mine, theirs = as_json(summarise(rows)), as_json(claimed.to_json())
+    return [Problem(REPORT, f"summary.{key}", f"the report says {_short(theirs.get(key))}, re-derived: "
                                               f"{_short(value)}")
-            for key, value in mine.items() if as_json(claimed.get(key)) != value]
+            for key, value in mine.items() if theirs.get(key) != value]

@@ -34,11 +34,12 @@ from typing import Any, Literal, Self
 from conformity.agency.decision import Decision, Facts, Review, Waiver, confirmations, iso, latest_reviews
 from conformity.agency.feed import append_event, issued_event, revoked_event
 from conformity.agency.migrations import migrate
+from conformity.agency.records import DecisionRecord, RecordedRow, Revocation
 from conformity.agency.verify import RunIdentity
 from conformity.bundle.evidence import EvidenceFile
 from conformity.db.connection import Connection, Database
 from conformity.errors import InputError, Problem
-from conformity.labels import SignedLabel
+from conformity.labels import LabelDoc, SignedLabel
 
 STATES = ("submitted", "verified", "pending", "labelled", "refused", "revoked", "expired")
 _SUBMISSION_COLUMNS = ("s.id, s.bundle_sha256, s.bundle_name, s.vendor_id, s.vendor_name, s.software_id, s.software_name, "
@@ -69,7 +70,7 @@ class Submission:
     state: str
     received: str
     decided: str | None
-    decision: dict[str, Any]
+    decision: DecisionRecord
     label_id: str | None
     expires: str | None
     revoked: str | None
@@ -92,21 +93,9 @@ class Submission:
             return "expired"
         return self.state
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> tuple[RecordedRow, ...]:
         """Its requirement rows as recorded (id, title, level, method, verdict, evidence wanted)."""
-        return list(self.decision.get("requirements", []))
-
-
-@dataclass(frozen=True, slots=True)
-class Revocation:
-    """A revoked label that still blocks its software version in its wave (not reinstated)."""
-
-    label_id: str
-    revoked: str
-    reason: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"label_id": self.label_id, "revoked": self.revoked, "reason": self.reason}
+        return self.decision.requirements
 
 
 def _text(value: str, what: str, option: str, limit: int = MAX_REASON) -> str:
@@ -162,7 +151,8 @@ class Registry:
     def _submissions(self, where: str = "", args: tuple[Any, ...] = ()) -> list[Submission]:
         rows = self.db.execute(f"SELECT {_SUBMISSION_COLUMNS} FROM submissions s LEFT JOIN labels l ON {_CURRENT_LABEL} "
                                f"{where} ORDER BY s.received, s.id", args).fetchall()
-        return [Submission(*r[:13], json.loads(r[13] or "{}"), *r[14:])  # type: ignore[call-arg]  # a SELECT row unpacked in column order into Submission (columns listed in the query)
+        # the decision column parsed once, here: every reader gets a DecisionRecord
+        return [Submission(*r[:13], DecisionRecord.from_json(json.loads(r[13] or "{}")), *r[14:])  # type: ignore[call-arg]  # a row in column order
                 for r in rows]
 
     def by_bundle(self, sha256: str) -> Submission | None:
@@ -189,12 +179,12 @@ class Registry:
         subs = self._submissions("WHERE s.wave = ?", (wave,)) if wave else self._submissions()
         return [s for s in subs if state is None or s.effective_state(now) == state]
 
-    def label_doc(self, label_id: str) -> dict[str, Any]:
+    def label_doc(self, label_id: str) -> LabelDoc:
         """What a label says (its signed payload)."""
         row = self.db.execute("SELECT doc FROM labels WHERE label_id = ?", (label_id,)).fetchone()
         if row is None:
             raise InputError(f"no label {label_id!r} in the registry", file=self.path)
-        doc: dict[str, Any] = json.loads(row[0])
+        doc: LabelDoc = json.loads(row[0])
         return doc
 
     def label_signed(self, label_id: str) -> dict[str, Any]:
@@ -208,22 +198,24 @@ class Registry:
         signed: dict[str, Any] = json.loads(row[0])
         return signed
 
-    def labels(self, wave: str | None = None) -> list[tuple[dict[str, Any], str | None, str | None]]:
+    def labels(self, wave: str | None = None) -> list[tuple[LabelDoc, str | None, str | None]]:
         """Every label issued (of a wave): what it says, its revocation time and reason, by label id."""
         sql = "SELECT doc, revoked, revoked_reason FROM labels" + (" WHERE wave = ?" if wave else "") + " ORDER BY label_id"
         return [(json.loads(d), r, why) for d, r, why in self.db.execute(sql, (wave,) if wave else ())]
 
     def labels_of(self, submission: str) -> list[tuple[str, str, str | None, str | None]]:
         """(label id, issued, revoked, reinstated) of every label issued for a submission, oldest first."""
-        return self.db.execute("SELECT l.label_id, l.issued, l.revoked, r.at FROM labels l LEFT JOIN reinstatements r "
-                               "ON r.label_id = l.label_id WHERE l.submission = ? ORDER BY l.seq",
-                               (submission,)).fetchall()
+        rows: list[tuple[str, str, str | None, str | None]] = self.db.execute(
+            "SELECT l.label_id, l.issued, l.revoked, r.at FROM labels l LEFT JOIN reinstatements r "
+            "ON r.label_id = l.label_id WHERE l.submission = ? ORDER BY l.seq", (submission,)).fetchall()
+        return rows
 
     def history(self, *subjects: str) -> list[tuple[str, str, str, str]]:
         """(at, subject, state, detail) of the given subjects, in the order they were appended."""
         marks = ",".join("?" * len(subjects))
-        return self.db.execute(f"SELECT at, subject, state, detail FROM history WHERE subject IN ({marks}) ORDER BY id",
-                               subjects).fetchall()
+        rows: list[tuple[str, str, str, str]] = self.db.execute(
+            f"SELECT at, subject, state, detail FROM history WHERE subject IN ({marks}) ORDER BY id", subjects).fetchall()
+        return rows
 
     def evidence(self, submission: str) -> list[EvidenceFile]:
         """The evidence files the run bound, by requirement."""
@@ -256,9 +248,11 @@ class Registry:
 
     def results(self, wave: str) -> list[tuple[str, str, str, str, str, str]]:
         """(category, submission, requirement, level, method, verdict) of every decided submission of a wave."""
-        return self.db.execute("SELECT s.category, r.submission, r.requirement, r.level, r.method, r.verdict "
-                               "FROM results r JOIN submissions s ON s.id = r.submission WHERE s.wave = ? "
-                               "ORDER BY s.category, r.requirement", (wave,)).fetchall()
+        rows: list[tuple[str, str, str, str, str, str]] = self.db.execute(
+            "SELECT s.category, r.submission, r.requirement, r.level, r.method, r.verdict "
+            "FROM results r JOIN submissions s ON s.id = r.submission WHERE s.wave = ? "
+            "ORDER BY s.category, r.requirement", (wave,)).fetchall()
+        return rows
 
     def blocking_revocation(self, software_id: str, version: str, wave: str) -> Revocation | None:
         """The revoked label of this software version in this wave that was not reinstated, if any."""
@@ -281,11 +275,11 @@ class Registry:
 
     def facts(self, s: Submission) -> Facts:
         """What was established about a recorded run, to decide again without its bundle."""
-        identity, facts = s.identity, s.decision.get("facts")
+        identity, facts = s.identity, s.decision.facts
         if identity is None or facts is None:
             raise InputError(f"submission {s.id} was recorded before runs were identities (registry schema 4): it "
                              "cannot be decided again; submit a new run", file=self.path)
-        failed = [*s.decision.get("failed", []), *s.decision.get("waived_failures", [])]  # waived: still not passed
+        failed = [*s.decision.failed, *s.decision.waived_failures]  # waived: still not passed
         return Facts.from_json(identity, facts, s.rows(), failed, self.evidence(s.id))
 
     # ------------------------------------------------------------------ writes (inside ``write()``)
@@ -309,7 +303,7 @@ class Registry:
         self.db.executemany("INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?)",
                             [(d.submission, e.requirement, e.file, e.sha256, e.bytes, e.media_type) for e in f.evidence])
         self.db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?)",
-                            [(d.submission, r["id"], r["level"], r["method"], r["verdict"]) for r in f.rows])
+                            [(d.submission, r.id, r.level, r.method, r.verdict) for r in f.rows])
         self._decided(d, label)
         return self.get(d.submission)
 
@@ -334,10 +328,10 @@ class Registry:
     def _decided(self, d: Decision, label: SignedLabel | None) -> None:
         if d.outcome == "pending":
             self._history(d.submission, "pending", d.decided,
-                          f"{len(d.awaiting)} MUST requirement(s) await review: " + ", ".join(a["id"] for a in d.awaiting))
+                          f"{len(d.awaiting)} MUST requirement(s) await review: " + ", ".join(a.id for a in d.awaiting))
         elif d.outcome == "refused":
-            why = ([f["id"] for f in d.failed] + [f"{r['id']} rejected by {r['reviewer']}" for r in d.rejected]
-                   + [f"{m['id']} has no evidence" for m in d.missing_evidence] + [p.message for p in d.reasons])
+            why = ([f.id for f in d.failed] + [f"{r.id} rejected by {r.reviewer}" for r in d.rejected]
+                   + [f"{m.id} has no evidence" for m in d.missing_evidence] + [p.message for p in d.reasons])
             self._history(d.submission, "refused", d.decided, "; ".join(why))
         else:
             assert label is not None and d.facts is not None
@@ -373,7 +367,7 @@ class Registry:
             if s.state != "pending":
                 raise InputError(f"submission {s.id} is {s.effective_state(when)}: reviews are recorded while it awaits "
                                  "them (pending); a decided submission is final", file=self.path)
-            rows = {r["id"]: r for r in s.rows()}
+            rows = {r.id: r for r in s.rows()}
             evidence = self.evidence(s.id)
             history = self.reviews(s.id)
             standing, confirmed = latest_reviews(history), confirmations(history)
@@ -383,13 +377,13 @@ class Registry:
                 files = [{"file": e.file, "sha256": e.sha256} for e in evidence if e.requirement == requirement]
                 if row is None:
                     problems.append(Problem("", requirement, f"does not apply to {s.wave} {s.category} (submission {s.id})"))
-                elif row["method"] not in ("document", "manual"):
-                    problems.append(Problem("", requirement, f"is proven by automated checks (verdict {row['verdict']}, "
+                elif row.method not in ("document", "manual"):
+                    problems.append(Problem("", requirement, f"is proven by automated checks (verdict {row.verdict}, "
                                                              "re-derived from the signed traces): it is not reviewed"))
-                elif row["method"] == "document" and not files:
+                elif row.method == "document" and not files:
                     problems.append(Problem("", requirement, "is proven by a document and the run carries no evidence "
                                                              "for it: there is nothing to review"))
-                elif (verdict == "accepted" and row["level"] == "MUST" and (first := standing.get(requirement))
+                elif (verdict == "accepted" and row.level == "MUST" and (first := standing.get(requirement))
                       and first.verdict == "accepted" and requirement not in confirmed and first.reviewer == reviewer):
                     problems.append(Problem("", requirement, f"was accepted by {reviewer} on {first.at}: the second "
                                                              "review of a MUST requirement must be by another reviewer "
@@ -402,10 +396,10 @@ class Registry:
             for row, files in todo:
                 rid = self.db.execute("INSERT INTO reviews (submission, requirement, level, method, verdict, reason, "
                                       "reviewer, at, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                                      (s.id, row["id"], row["level"], row["method"], verdict, reason, reviewer, iso(when),
+                                      (s.id, row.id, row.level, row.method, verdict, reason, reviewer, iso(when),
                                        json.dumps(files))).fetchone()[0]
-                self._history(s.id, "reviewed", iso(when), f"{row['id']} {verdict} by {reviewer}: {reason}")
-                out.append(Review(s.id, row["id"], row["level"], row["method"], verdict, reason, reviewer, iso(when),
+                self._history(s.id, "reviewed", iso(when), f"{row.id} {verdict} by {reviewer}: {reason}")
+                out.append(Review(s.id, row.id, row.level, row.method, verdict, reason, reviewer, iso(when),
                                   tuple(files), int(rid)))
             return out
 

@@ -24,14 +24,14 @@ from typing import Any
 
 from conformity.agency.bundlezip import DEFAULT_LIMITS, ZipLimits
 from conformity.agency.decision import EXIT, Decision, Facts, Waiver, decide, revoked, unverified, waiver_problems
-from conformity.agency.decision_doc import decision_doc, decision_text, who_of_facts, who_of_manifest
+from conformity.agency.decision_doc import DecisionDoc, decision_doc, who_of_facts, who_of_manifest
 from conformity.agency.registry import Registry, Submission, iso
 from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog, Wave
 from conformity.db.connection import Database
-from conformity.errors import InputError, Problem
+from conformity.errors import InputError
 from conformity.files import private_dir, write_atomic
-from conformity.labels import SignedLabel, new_label_id, sign_label
+from conformity.labels import LabelDoc, SignedLabel, new_label_id, sign_label
 from conformity.paths import state_dir
 from conformity.signing import KeyRing, SigningKey
 
@@ -105,8 +105,8 @@ def file_sha256(path: Path) -> str:
 class Outcome:
     """What a decide step did: the decision document, the label (if any), what was recorded, the files written."""
 
-    doc: dict[str, Any]
-    label: dict[str, Any] | None  # what the label says (the signed payload)
+    decision: DecisionDoc
+    label: LabelDoc | None        # what the label says (the signed payload)
     recorded: bool                # the submission is in the registry
     created: bool                 # this step wrote a decision (False: decided before, or nothing to record)
     files: list[Path] = field(default_factory=list)
@@ -117,8 +117,13 @@ class Outcome:
         return self.label is not None
 
     @property
+    def doc(self) -> dict[str, Any]:
+        """The decision document (JSON)."""
+        return self.decision.to_json()
+
+    @property
     def exit_code(self) -> int:
-        return EXIT[self.doc["outcome"]]
+        return EXIT[self.decision.outcome]
 
 
 def _write_json(path: Path, doc: Any) -> Path:
@@ -129,22 +134,22 @@ def _write_json(path: Path, doc: Any) -> Path:
 PREFIX = {"refused": "refusal", "pending": "pending", "revoked": "revoked"}
 
 
-def write_outcome(out: Path, doc: dict[str, Any], signed_label: dict[str, Any] | None) -> list[Path]:
+def write_outcome(out: Path, doc: DecisionDoc, signed_label: dict[str, Any] | None) -> list[Path]:
     """``label-<id>.json`` (the signed label, a JWS); ``already-labelled-<submission>.json`` (a run of a version
     that holds a label); or ``refusal-|pending-|revoked-<submission>.json`` and ``.txt``."""
     if signed_label is not None:
-        return [_write_json(out / f"label-{doc['label_id']}.json", signed_label)]
-    if doc.get("labelled_by"):
-        return [_write_json(out / f"already-labelled-{doc['submission']}.json", doc)]
-    stem = out / f"{PREFIX[doc['outcome']]}-{doc['submission']}"
-    paths = [_write_json(stem.with_suffix(".json"), doc)]
-    write_atomic(stem.with_suffix(".txt"), decision_text(doc))
+        return [_write_json(out / f"label-{doc.label_id}.json", signed_label)]
+    if doc.labelled_by:
+        return [_write_json(out / f"already-labelled-{doc.submission}.json", doc.to_json())]
+    stem = out / f"{PREFIX[doc.outcome]}-{doc.submission}"
+    paths = [_write_json(stem.with_suffix(".json"), doc.to_json())]
+    write_atomic(stem.with_suffix(".txt"), doc.text())
     return paths + [stem.with_suffix(".txt")]
 
 
 def _written(out: Path, outcome: Outcome) -> Outcome:
     """The outcome with its files written (called once the registry's transaction is committed)."""
-    outcome.files = write_outcome(out, outcome.doc, outcome.signed)
+    outcome.files = write_outcome(out, outcome.decision, outcome.signed)
     return outcome
 
 
@@ -172,7 +177,7 @@ class WaiverRequest:
         problems = waiver_problems(facts, wave, spec, self.requirements)
         if problems:
             raise InputError(problems)
-        verdicts = {r["id"]: r["verdict"] for r in facts.rows}
+        verdicts = {r.id: r.verdict for r in facts.rows}
         return {rid: Waiver(rid, verdicts[rid], self.reason.strip(), self.decider.strip() or "the agency", iso(now))
                 for rid in self.requirements}
 
@@ -209,7 +214,7 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
             outcome = _decide_known(registry, known, catalog, key_path, now, (bundle.name, sha), waive)
         elif (block := registry.blocking_revocation(facts.identity.software_id, facts.identity.version,
                                                     facts.identity.wave)) is not None:
-            outcome = _unrecorded(revoked(facts, block.to_json(), now), (bundle.name, sha))
+            outcome = _unrecorded(revoked(facts, block, now), (bundle.name, sha))
         else:
             outcome = _first(registry, facts, v.evidence_data, wave, key_path, now, (bundle.name, sha), waivers)
     return _written(out, outcome)
@@ -264,7 +269,7 @@ def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path:
         return _stored(registry, s, bundle)
     block = registry.blocking_revocation(s.software_id, s.version, s.wave)
     if block is not None:
-        d = Decision("revoked", s.id, iso(now), registry.facts(s) if s.identity else None, revoked=block.to_json())
+        d = Decision("revoked", s.id, iso(now), registry.facts(s) if s.identity else None, revoked=block)
         return _unrecorded(d, bundle, recorded=True, who=_who_of_submission(s))
     facts = registry.facts(s)
     wave = catalog.wave(s.wave)
@@ -286,7 +291,7 @@ def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path:
 
 
 def _who_of_submission(s: Submission) -> dict[str, Any]:
-    run = (s.decision.get("facts") or {}).get("run")
+    run = (s.decision.facts or {}).get("run")
     return {"vendor": {"id": s.vendor_id, "name": s.vendor_name},
             "software": {"id": s.software_id, "name": s.software_name, "version": s.version},
             "wave": s.wave, "category": s.category, "run": run}
@@ -319,10 +324,9 @@ def _stored(registry: Registry, s: Submission, bundle: tuple[str, str]) -> Outco
     rec = s.decision
     d = Decision(
         "labelled" if s.state == "labelled" else "refused", s.id, s.decided or s.received,
-        registry.facts(s) if s.identity and rec.get("facts") else None,
-        reasons=tuple(Problem(*r) for r in rec.get("reasons", [])), failed=tuple(rec.get("failed", [])),
-        rejected=tuple(rec.get("rejected", [])), missing_evidence=tuple(rec.get("missing_evidence", [])),
-        reviewed=tuple(registry.current_reviews(s.id).values()), warnings=tuple(rec.get("warnings", [])),
+        registry.facts(s) if s.identity and rec.facts else None,
+        reasons=rec.reasons, failed=rec.failed, rejected=rec.rejected, missing_evidence=rec.missing_evidence,
+        reviewed=tuple(registry.current_reviews(s.id).values()), warnings=rec.warnings,
         waived=tuple(registry.waivers(s.id).values()))
     who = who_of_facts(d.facts) if d.facts else _who_of_submission(s)
     label = registry.label_doc(s.label_id) if s.label_id else None

@@ -16,6 +16,7 @@ category, run id), never the bytes of the zip that carried it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from conformity.checks.packs import load_pack_checks
 from conformity.checks.registry import CHECKS
 from conformity.errors import InputError, Problem, SignatureError
 from conformity.harness.plan import Plan, make_plan
-from conformity.harness.report import RequirementRow
+from conformity.harness.report import RequirementRow, rows_of, summary_of
 from conformity.harness.runner import eval_context, scenario_seed
 from conformity.labels import utc_now
 from conformity.signing import KeyRing, canonical_json, sha256_hex, verify_document
@@ -315,7 +316,8 @@ def _verify_run(v: Verification, archive: BundleArchive, manifest: dict[str, Any
     v.report = report
     reasons.extend(_report_problems(report, manifest, identity))
     reasons.extend(_scenario_problems(report, manifest, traces, plan))
-    covered = {r["id"] for r in report["requirements"]}
+    claimed_rows = rows_of(report)  # schema-valid: every row field present and of its type
+    covered = {r.id for r in claimed_rows}
     planned = [p.id for p in plan.requirements]
     missing = [r for r in planned if r not in covered]
     if missing:
@@ -330,9 +332,9 @@ def _verify_run(v: Verification, archive: BundleArchive, manifest: dict[str, Any
     skip_rows = {p.id for p in plan.requirements if set(p.checks) & skip_checks}
     expected = {c for p in plan.requirements if p.id in covered for c in p.checks}
     reasons.extend(rederive.compare_checks(report["checks"], v.verdicts, expected, skip_checks))
-    reasons.extend(rederive.compare_rows(report["requirements"], v.rows, skip_rows))
+    reasons.extend(rederive.compare_rows(claimed_rows, v.rows, skip_rows))
     if not skip_checks and not missing:
-        reasons.extend(rederive.compare_summary(report["summary"], v.rows))
+        reasons.extend(rederive.compare_summary(summary_of(report), v.rows))
     if not rejected:
         reasons.extend(rederive.compare_problems(report.get("problems", []), traces))
     reasons.extend(rendered_problems(archive, report, traces))
@@ -344,8 +346,9 @@ def rendered_problems(archive: BundleArchive, report: dict[str, Any], traces: di
     from conformity.reporting.junit import junit_xml
 
     out = []
-    for name, render in (("junit.xml", lambda: junit_xml(report)),
-                         ("report.html", lambda: report_html(report, traces).encode())):
+    renderers: tuple[tuple[str, Callable[[], bytes]], ...] = (
+        ("junit.xml", lambda: junit_xml(report)), ("report.html", lambda: report_html(report, traces).encode()))
+    for name, render in renderers:
         data = archive.members.get(name)
         if data is not None and data != render():
             out.append(Problem(name, "", "differs from what report.json and the traces render to (edited after the run?)"))

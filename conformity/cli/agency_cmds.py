@@ -12,9 +12,10 @@ from conformity.cli.agency_options import key_option, registry_option, trust_opt
 from conformity.cli.agency_registry_cmds import registry
 from conformity.cli.agency_review_cmds import evidence_cmd, review_cmd
 from conformity.cli.agency_serve_cmds import account, serve_cmd, webhook
-from conformity.cli.common import get_catalog, write_atomic
+from conformity.cli.common import get_catalog
 from conformity.cli.label_cmds import label
 from conformity.errors import InputError
+from conformity.files import write_atomic
 
 if TYPE_CHECKING:
     from conformity.catalog import Catalog
@@ -90,7 +91,6 @@ def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_pat
     Exit 0 labelled (now or before), 1 refused, 2 unreadable input, 3 revoked (the version's label in
     this wave was revoked and not reinstated: nothing issued), 4 pending (reviews awaited).
     """
-    from conformity.agency.decision_doc import decision_text
     from conformity.agency.submit import (
         WaiverRequest,
         decide_bundle,
@@ -111,24 +111,25 @@ def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_pat
                                 waive=request)
     else:
         outcome = decide_submission(target, catalog, registry_path, key_path, out_dir, waive=request)
-    doc = outcome.doc
-    if doc["outcome"] == "labelled":
-        again = (f" (already decided on {doc['already_decided']})" if doc.get("already_decided") else
-                 " (this version already holds a label: none issued for this run)" if doc.get("labelled_by") else "")
-        sw, run = doc["software"], doc.get("run") or {}
-        click.echo(f"LABELLED{again}: {sw['name']} {sw['version']} ({doc['vendor']['id']}), {doc['wave']} "
-                   f"{doc['category']}: label {doc['label_id']}"
+    doc, d = outcome.decision, outcome.decision.decision
+    if d.outcome == "labelled":
+        again = (f" (already decided on {doc.already})" if doc.already else
+                 " (this version already holds a label: none issued for this run)" if doc.labelled_by else "")
+        who = doc.who  # the run's identity (JSON)
+        sw, run = who["software"], who.get("run") or {}
+        click.echo(f"LABELLED{again}: {sw['name']} {sw['version']} ({who['vendor']['id']}), {who['wave']} "
+                   f"{who['category']}: label {doc.label_id}"
                    + (f", valid through {outcome.label['expires']}" if outcome.label else ""))
         if run.get("id"):
-            click.echo(f"  run {run['id']} (submission {doc['submission']}); {len(doc['reviews'])} requirement(s) "
-                       "reviewed" + (f"; SHOULD not reviewed (not blocking): {', '.join(doc['not_reviewed_should'])}"
-                                     if doc["not_reviewed_should"] else ""))
-        for w in doc.get("waived", []):
-            click.echo(f"  WAIVED by the agency: {w['id']} ({w['verdict']}) by {w['decider']}: {w['reason']}")
-        for warning in doc.get("warnings", []):
+            click.echo(f"  run {run['id']} (submission {d.submission}); {len(d.reviewed)} requirement(s) "
+                       "reviewed" + (f"; SHOULD not reviewed (not blocking): {', '.join(d.not_reviewed)}"
+                                     if d.not_reviewed else ""))
+        for w in d.waived:
+            click.echo(f"  WAIVED by the agency: {w.requirement} ({w.verdict}) by {w.decider}: {w.reason}")
+        for warning in d.warnings:
             click.echo(f"  note: {warning}")
     else:
-        click.echo(decision_text(doc).rstrip("\n"))
+        click.echo(doc.text().rstrip("\n"))
     for f in outcome.files:
         click.echo(f"wrote {f}", err=True)
     ctx.exit(outcome.exit_code)

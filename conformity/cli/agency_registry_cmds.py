@@ -87,13 +87,13 @@ def show_cmd(ident: str, registry_path: Path | str | None) -> None:
     if block is not None:
         click.echo(f"  version {s.version} blocked in {s.wave}: label {block.label_id} revoked {block.revoked}: "
                    f"{block.reason} (reinstate to lift)")
-    for f in d.get("failed", []):
-        click.echo(f"  failed {f['id']} [{f['level']}] {f['title']}: {f['verdict']}")
-    for _file, _where, message in d.get("reasons", []):
-        click.echo(f"  reason: {message}")
-    for m in d.get("missing_evidence", []):
-        click.echo(f"  no evidence for {m['id']} [{m['level']}, document]: refused")
-    reviewable = [r for r in s.rows() if r["method"] in ("document", "manual")]
+    for f in d.failed:
+        click.echo(f"  failed {f.id} [{f.level}] {f.title}: {f.verdict}")
+    for p in d.reasons:
+        click.echo(f"  reason: {p.message}")
+    for m in d.missing_evidence:
+        click.echo(f"  no evidence for {m.id} [{m.level}, document]: refused")
+    reviewable = [r for r in s.rows() if r.method in ("document", "manual")]
     if reviewable:
         current = {r.requirement: r for r in reviews}
         files: dict[str, list[Any]] = {}
@@ -101,12 +101,12 @@ def show_cmd(ident: str, registry_path: Path | str | None) -> None:
             files.setdefault(e.requirement, []).append(e)
         click.echo(f"  document/manual requirements ({len(reviewable)}):")
         for r in reviewable:
-            latest = current.get(r["id"])
+            latest = current.get(r.id)
             status = (f"{latest.verdict} by {latest.reviewer} at {latest.at}: {latest.reason}" if latest else
-                      "not reviewed" + (" (SHOULD: does not block)" if r["level"] != "MUST" else
+                      "not reviewed" + (" (SHOULD: does not block)" if r.level != "MUST" else
                                         " (labelled before reviews were required)" if s.state == "labelled" else ""))
-            click.echo(f"    {r['id']} [{r['level']}, {r['method']}] {status}")
-            for e in files.get(r["id"], []):
+            click.echo(f"    {r.id} [{r.level}, {r.method}] {status}")
+            for e in files.get(r.id, []):
                 click.echo(f"      evidence {e.file} ({e.media_type}, {e.bytes} bytes, sha256 {e.sha256})")
     if reviews:
         click.echo(f"  reviews, in the order recorded ({len(reviews)}; the latest of each requirement counts):")

@@ -53,7 +53,7 @@ def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...
         files = ", ".join(f"{e['file']} (sha256 {e['sha256'][:16]}…)" for e in r.evidence) or "no file"
         click.echo(f"recorded: {r.requirement} [{r.level}, {r.method}] {r.verdict} by {r.reviewer} at {r.at}; "
                    f"reviewed {files}")
-    waiting = ", ".join(a["id"] + (f" (second review: accepted by {a['accepted_by']})" if a.get("second_review") else "")
+    waiting = ", ".join(a.id + (f" (second review: accepted by {a.accepted_by})" if a.second_review else "")
                         for a in preview.awaiting)
     click.echo(f"submission {s.id}: " + {
         "pending": f"{len(preview.awaiting)} MUST requirement(s) still await review: {waiting}",

@@ -26,7 +26,8 @@ def get_catalog(ctx: click.Context, *, with_checks: bool = False) -> Catalog:
             load_pack_checks(obj.get("catalog_root"))
             registered = registered_check_ids()
         obj["catalog"] = load_catalog(obj.get("catalog_root"), registered_checks=registered)
-    return obj["catalog"]
+    catalog: Catalog = obj["catalog"]
+    return catalog
 
 
 def emit(text: str, output: Path | None) -> None:

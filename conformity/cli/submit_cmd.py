@@ -68,6 +68,7 @@ def submit_cmd(ctx: click.Context, bundle: Path, agency_url: str, token: str, ca
 
 
 def _answer(r: Any) -> dict[str, Any]:
+    body: dict[str, Any]
     try:
         body = r.json()
     except ValueError:

@@ -83,7 +83,7 @@ class Connection:
             return bool(self.raw.in_transaction)
         from psycopg.pq import TransactionStatus
 
-        return self.raw.info.transaction_status != TransactionStatus.IDLE
+        return bool(self.raw.info.transaction_status != TransactionStatus.IDLE)
 
     def begin(self) -> None:
         """Start a write transaction, serialised with every other writer of the database."""

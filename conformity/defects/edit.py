@@ -36,7 +36,8 @@ class TraceEdit:
 
     @property
     def fixtures(self) -> dict[str, Any]:
-        return self.doc["fixtures"]
+        fixtures: dict[str, Any] = self.doc["fixtures"]
+        return fixtures
 
     def step(self, name: str) -> Note:
         """The driver step named ``name`` (the last one, as checks read it)."""
@@ -47,7 +48,8 @@ class TraceEdit:
 
     def output(self, name: str) -> dict[str, Any]:
         """The driver's output of a step (the dict in the trace: change it in place)."""
-        return self.step(name).raw["data"]["output"]
+        output: dict[str, Any] = self.step(name).raw["data"]["output"]
+        return output
 
     def set_output(self, name: str, value: dict[str, Any]) -> int:
         note = self.step(name)
@@ -86,7 +88,8 @@ class TraceEdit:
 
 
 def request_json(e: Exchange) -> dict[str, Any]:
-    return e.raw["request"]["body"]["json"]
+    body: dict[str, Any] = e.raw["request"]["body"]["json"]
+    return body
 
 
 def edit_document(e: Exchange, change: Callable[[etree._Element], None]) -> None:

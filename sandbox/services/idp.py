@@ -90,7 +90,8 @@ class OAuthError(Exception):
 def profile_of(request: Request) -> OidcProfile:
     """The profile of the provider this request reached (``/s/{sid}/<service>/…``)."""
     service = request.scope["path"].split("/")[3]
-    return request.app.state.oidc_profiles[service]
+    profile: OidcProfile = request.app.state.oidc_profiles[service]
+    return profile
 
 
 def issuer(session: dict[str, Any], profile: OidcProfile) -> str:
@@ -99,7 +100,8 @@ def issuer(session: dict[str, Any], profile: OidcProfile) -> str:
 
 def _keys(request: Request, session: dict[str, Any]) -> IdpKeys:
     """The keys of the algorithm the session's client registered (RS256 unless it asked for ES256)."""
-    return request.app.state.idp_keys.for_alg(session.get("id_token_signed_response_alg"))
+    keys: IdpKeys = request.app.state.idp_keys.for_alg(session.get("id_token_signed_response_alg"))
+    return keys
 
 
 def access_token_jwt(request: Request, session: dict[str, Any], sub: str, client_id: str, scopes: list[str],

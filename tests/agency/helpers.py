@@ -129,8 +129,8 @@ def accept_all(registry: Path | str, submission: str, *, when: dt.datetime = DEC
     with Registry(registry) as reg:
         s = reg.get(submission)
         evidenced = {e.requirement for e in reg.evidence(s.id)}
-        todo = [r["id"] for r in s.rows() if r["method"] in ("document", "manual") and r["id"] not in except_
-                and (r["id"] in evidenced or r["method"] == "manual")]
+        todo = [r.id for r in s.rows() if r.method in ("document", "manual") and r.id not in except_
+                and (r.id in evidenced or r.method == "manual")]
         reg.review(s.id, todo, "accepted", "evidence read: it shows what the requirement asks", reviewer, when)
         if second is not None:
             reg.review(s.id, todo, "accepted", "read again: confirmed", second, when)

@@ -56,7 +56,7 @@ def test_an_older_registry_is_migrated_with_its_data(tmp_path: Path) -> None:
                                                            ("SECURITY-013", "MUST", "document", "evidence-required")]
         old = reg.get("lbl_old00000")
         assert old.state == "labelled" and old.run_id is None and old.label_id == "lbl_old00000"
-        assert old.decision["pending_reviews"] == decision["pending_reviews"] and reg.reviews(old.id) == []
+        assert old.decision.raw["pending_reviews"] == decision["pending_reviews"] and reg.reviews(old.id) == []
     shown = usine("agency", "registry", "show", "lbl_old00000", "--registry", path)
     assert shown.exit_code == 0, shown.output
     assert "SECURITY-013 [MUST, document] not reviewed (labelled before reviews were required)" in shown.output

@@ -10,13 +10,13 @@ import pytest
 
 from conformity import plugins
 from conformity.catalog import load_catalog
-from conformity.checks.model import Verdict
 from conformity.harness.outputs import run_to_end
 from conformity.harness.plan import make_plan
-from conformity.harness.runner import Runner, eval_context
+from conformity.harness.runner import Runner
 from conformity.harness.sandbox_access import SandboxAccess, start_local
 from conformity.harness.vendor import load_vendor
-from tests.harness.helpers import ReferenceRun, judged_as, vendor_manifest
+from tests.harness.helpers import judged_as, vendor_manifest
+from tests.runs import VendorRun, run_vendor
 
 plugins.register_all()  # every installed pack's checks, scenarios and mutations
 
@@ -46,7 +46,7 @@ def run_harness(harness_sandbox: SandboxAccess) -> Callable[..., tuple[dict[str,
 
 
 @pytest.fixture(scope="session")
-def reference_run(harness_sandbox: SandboxAccess, cda_schema: Path) -> Callable[[str, str], ReferenceRun]:
+def reference_run(harness_sandbox: SandboxAccess, cda_schema: Path) -> Callable[[str, str], VendorRun]:
     """``reference_run(wave, category)``: the reference vendor's full run, once per test process (it passes
     DOCSHARE-001 only with the official CDA schema: without it, the tests that use it skip, or fail under CI=true).
 
@@ -54,16 +54,11 @@ def reference_run(harness_sandbox: SandboxAccess, cda_schema: Path) -> Callable[
     among HOSPITAL's), so the run of another category is HOSPITAL's traces judged with that category's plan:
     exactly what a run of that category would judge, for one real run per wave.
     """
-    runs: dict[tuple[str, str], ReferenceRun] = {}
+    runs: dict[tuple[str, str], VendorRun] = {}
 
-    def get(wave: str, category: str) -> ReferenceRun:
+    def get(wave: str, category: str) -> VendorRun:
         if (wave, "HOSPITAL") not in runs:
-            vendor = load_vendor(vendor_manifest("reference"))
-            plan = make_plan(load_catalog(), wave, "HOSPITAL")
-            result = run_to_end(Runner(plan, vendor, 0, harness_sandbox))
-            found = {c["id"]: Verdict.from_json(c) for c in result.report["checks"]}
-            runs[(wave, "HOSPITAL")] = ReferenceRun(result.report, result.traces, plan,
-                                                    eval_context(plan, vendor.identity()), found)
+            runs[(wave, "HOSPITAL")] = run_vendor(harness_sandbox, vendor_manifest("reference"), wave, "HOSPITAL")
         if (wave, category) not in runs:
             runs[(wave, category)] = judged_as(runs[(wave, "HOSPITAL")], wave, category)
         return runs[(wave, category)]

@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from conformity.catalog import load_catalog
-from conformity.checks.evaluate import EvalContext, evaluate_checks
-from conformity.checks.model import Verdict
-from conformity.harness.plan import Plan, make_plan
+from conformity.checks.evaluate import evaluate_checks
+from conformity.harness.plan import make_plan
 from conformity.harness.report import requirement_rows, summarise
 from conformity.harness.runner import eval_context
+from tests.runs import VendorRun, manifest_of
 
 VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors" / "health"
 
 
 def vendor_manifest(name: str) -> Path:
     """``reference`` or the name of a defective vendor (examples/vendors/health/defective/<name>)."""
-    return VENDORS / "reference" / "vendor.toml" if name == "reference" else VENDORS / "defective" / name / "vendor.toml"
+    return manifest_of(VENDORS, name)
 
 
-@dataclass
-class ReferenceRun:
-    """A full run of the reference vendor: its report, traces, plan, evaluation context and check verdicts."""
-
-    report: dict[str, Any]
-    traces: dict[str, dict[str, Any]]
-    plan: Plan
-    ctx: EvalContext
-    verdicts: dict[str, Verdict]
-
-
-def judged_as(hospital: ReferenceRun, wave: str, category: str) -> ReferenceRun:
+def judged_as(hospital: VendorRun, wave: str, category: str) -> VendorRun:
     """The HOSPITAL run's traces judged with the plan of ``category``."""
     plan = make_plan(load_catalog(), wave, category)
     assert set(plan.scenarios) <= set(hospital.traces), "every category's scenarios are HOSPITAL's"
@@ -43,7 +31,7 @@ def judged_as(hospital: ReferenceRun, wave: str, category: str) -> ReferenceRun:
     report = {"requirements": [r.to_json() for r in rows], "summary": summarise(rows),
               "checks": [{"id": c, **v.to_json()} for c, v in found.items()],
               "scenarios": [s for s in hospital.report["scenarios"] if s["id"] in traces]}
-    return ReferenceRun(report, traces, plan, ctx, found)
+    return VendorRun(report, traces, plan, ctx, found)
 
 
 def verdicts(report: dict[str, Any]) -> dict[str, str]:

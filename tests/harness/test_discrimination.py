@@ -27,7 +27,7 @@ from conformity.cli import cli
 from conformity.defects import MUTATIONS, SAME_RULE, Mutation, apply, proves_alone, rejudge
 from conformity.defects.coverage import broken_alone, defective_vendors_dirs, must_automated, uncovered
 from conformity.harness.report import RequirementRow, requirement_rows, summarise
-from tests.harness.helpers import ReferenceRun
+from tests.runs import VendorRun
 
 ROOT = Path(__file__).resolve().parents[2]
 #: with the golden runs, on one worker: the reference runs are made once (``./test`` uses --dist loadgroup)
@@ -42,7 +42,7 @@ def case_id(case: tuple[Mutation, str]) -> str:
     return f"{wave}-{'+'.join(m.breaks).replace('-', '_')}-{m.id}"
 
 
-def judged(ref: ReferenceRun, m: Mutation) -> tuple[list[RequirementRow], dict[str, Any], int | None]:
+def judged(ref: VendorRun, m: Mutation) -> tuple[list[RequirementRow], dict[str, Any], int | None]:
     traces, seq = apply(m, ref.traces)
     verdicts = rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts, m.scenario)
     rows = requirement_rows(ref.plan, verdicts)
@@ -50,7 +50,7 @@ def judged(ref: ReferenceRun, m: Mutation) -> tuple[list[RequirementRow], dict[s
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
-def test_mutation_fails_exactly_what_it_declares(reference_run: Callable[[str, str], ReferenceRun],
+def test_mutation_fails_exactly_what_it_declares(reference_run: Callable[[str, str], VendorRun],
                                                  case: tuple[Mutation, str]) -> None:
     m, wave = case
     ref = reference_run(wave, m.category)
@@ -88,7 +88,7 @@ def test_requirements_stating_one_rule_are_few_and_explained() -> None:
     assert not proves_alone(["PATIENTID-001", "SECURITY-006"], "PATIENTID-001")
 
 
-def test_every_check_fails_under_some_mutation(reference_run: Callable[[str, str], ReferenceRun]) -> None:
+def test_every_check_fails_under_some_mutation(reference_run: Callable[[str, str], VendorRun]) -> None:
     """No check escapes the catalogue: each one fails on at least one realistic mistake."""
     failing: set[str] = set()
     for m, wave in CASES:
@@ -100,7 +100,7 @@ def test_every_check_fails_under_some_mutation(reference_run: Callable[[str, str
     assert len(health) > 50 and health - failing == set()
 
 
-def test_a_trace_is_rederived_identically(reference_run: Callable[[str, str], ReferenceRun]) -> None:
+def test_a_trace_is_rederived_identically(reference_run: Callable[[str, str], VendorRun]) -> None:
     """The verdicts depend on the traces alone: a JSON round trip (as in a bundle) changes none."""
     ref = reference_run("2027-W2", "HOSPITAL")
     again = json.loads(json.dumps(ref.traces))

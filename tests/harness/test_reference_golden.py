@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.harness.helpers import ReferenceRun
+from tests.runs import VendorRun
 
 #: with the discrimination tests, on one worker: the reference runs are made once (``./test`` uses --dist loadgroup)
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reference")]
@@ -21,7 +21,7 @@ WAVE_CATEGORIES = [(w, c) for w, cs in (("2026-W1", ("HOSPITAL", "GP", "LAB", "P
 
 
 @pytest.mark.parametrize(("wave", "category"), WAVE_CATEGORIES, ids=[f"{w}-{c}" for w, c in WAVE_CATEGORIES])
-def test_reference_passes_every_automated_must(reference_run: Callable[[str, str], ReferenceRun], wave: str,
+def test_reference_passes_every_automated_must(reference_run: Callable[[str, str], VendorRun], wave: str,
                                                category: str) -> None:
     ref = reference_run(wave, category)
     report, traces = ref.report, ref.traces

@@ -11,7 +11,7 @@ import pytest
 from conformity.checks.evaluate import evaluate_checks
 from conformity.checks.registry import CHECKS
 from conformity.harness.report import requirement_rows, summarise
-from tests.harness.helpers import ReferenceRun
+from tests.runs import VendorRun
 
 pytestmark = pytest.mark.xdist_group("reference")
 #: what stays of a trace once its situations are removed: the harness's own bookkeeping
@@ -27,7 +27,7 @@ def emptied(trace: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("wave", ["2026-W1", "2027-W2"])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_a_check_without_its_situation_is_not_exercised(reference_run: Callable[[str, str], ReferenceRun],
+def test_a_check_without_its_situation_is_not_exercised(reference_run: Callable[[str, str], VendorRun],
                                                         family: str, wave: str) -> None:
     ref = reference_run(wave, "HOSPITAL")
     checks = [c for c in ref.plan.checks if c.split(".", 1)[0] == family]
@@ -41,7 +41,7 @@ def test_a_check_without_its_situation_is_not_exercised(reference_run: Callable[
     assert all(v.findings and v.findings[0].message for v in found.values())
 
 
-def test_an_empty_run_passes_nothing_and_fails_nothing(reference_run: Callable[[str, str], ReferenceRun]) -> None:
+def test_an_empty_run_passes_nothing_and_fails_nothing(reference_run: Callable[[str, str], VendorRun]) -> None:
     ref = reference_run("2027-W2", "HOSPITAL")
     traces = {s: emptied(t) for s, t in ref.traces.items()}
     rows = requirement_rows(ref.plan, evaluate_checks(ref.plan.checks, traces, ref.ctx))
@@ -51,7 +51,7 @@ def test_an_empty_run_passes_nothing_and_fails_nothing(reference_run: Callable[[
 
 
 def test_the_reference_run_has_no_problem_and_nothing_not_exercised(
-        reference_run: Callable[[str, str], ReferenceRun]) -> None:
+        reference_run: Callable[[str, str], VendorRun]) -> None:
     for wave in ("2026-W1", "2027-W2"):
         ref = reference_run(wave, "HOSPITAL")
         assert ref.report["problems"] == [] and ref.report["summary"]["not_exercised_must"] == []

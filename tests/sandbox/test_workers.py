@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -22,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from conformity.cli import cli
-from sandbox.server import free_port
+from sandbox.server import child_server, free_port
 from sandbox.store import PostgresStore
 
 ADMIN = "workers-test-admin-token-0123456789"
@@ -120,30 +119,23 @@ def two_workers(postgresql_url: str, tmp_path: Path) -> Iterator[tuple[str, Path
     pki = tmp_path / "pki"
     command = [sys.executable, "-m", "conformity", "sandbox", "serve", "--workers", "2", "--database", postgresql_url,
                "--port", str(port), "--data", str(tmp_path / "data"), "--test-pki", str(pki)]
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(command, env={**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": ADMIN}, stdout=log,
-                               stderr=subprocess.STDOUT)
     url = f"https://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if (pki / "ca.pem").exists() and httpx.get(url + "/health", verify=trusting(pki / "ca.pem"),
-                                                           timeout=5).status_code == 200:
-                    break
-            except (httpx.HTTPError, ssl.SSLError):
-                pass
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "the 2-worker sandbox did not start: " + (tmp_path / "serve.log").read_text()
-            time.sleep(0.2)
-        yield url, pki / "ca.pem"
-    finally:
-        process.terminate()
+
+    def up() -> bool:
+        return (pki / "ca.pem").exists() and httpx.get(url + "/health", verify=trusting(pki / "ca.pem"),
+                                                       timeout=5).status_code == 200
+
+    started = False
+    with (tmp_path / "serve.log").open("wb") as log:
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+            with child_server(command, up, timeout=90, env={**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": ADMIN}, log=log,
+                              interval=0.2):
+                started = True
+                yield url, pki / "ca.pem"
+        except RuntimeError as exc:
+            if started:
+                raise
+            pytest.fail(f"the 2-worker sandbox: {exc}\n{(tmp_path / 'serve.log').read_text()}")
 
 
 @pytest.mark.slow

@@ -124,8 +124,7 @@ def my_submission(request: Request, ident: str) -> dict[str, Any]:
     if sub is not None:
         with Registry(cfg.database) as reg:
             doc["reviews"] = [r.to_json() | {"id": r.requirement} for r in reg.reviews(sub.id)]
-            doc["current_decision"] = {k: sub.decision.get(k) for k in ("outcome", "awaiting", "rejected", "failed")
-                                       if k in sub.decision}
+            doc["current_decision"] = sub.decision.current()
     return doc
 
 

@@ -61,7 +61,8 @@ def vendor(request: Request, scope: str) -> Account:
 def current_session(request: Request) -> Session | None:
     """The live session of the request's cookie, if any (cached on the request)."""
     if hasattr(request.state, "session"):
-        return request.state.session
+        cached: Session | None = request.state.session
+        return cached
     cfg = config_of(request)
     sid = request.cookies.get(SESSION_COOKIE, "")
     found = None

@@ -78,12 +78,12 @@ def decide(cfg: ServiceConfig, acct: Account, ident: str, waive: tuple[str, ...]
         except InputError as exc:
             audit.record(reg.db, acct.login, acct.role, "decide-refused", ident, exc.render(), client)
             raise from_input_error(exc) from exc
-        doc = outcome.doc
-        what = doc["outcome"] + (f": label {doc['label_id']}" if doc.get("label_id") else "") + \
+        doc = outcome.decision
+        what = doc.outcome + (f": label {doc.label_id}" if doc.label_id else "") + \
             ("" if outcome.created else " (nothing new recorded)")
-        audit.record(reg.db, acct.login, acct.role, "decide", doc["submission"],
+        audit.record(reg.db, acct.login, acct.role, "decide", doc.submission,
                      what + (f"; waived {', '.join(waive)}" if waive else ""), client)
-    return Done(doc["submission"], f"decision: {what}", {"decision": doc, "created": outcome.created,
+    return Done(doc.submission, f"decision: {what}", {"decision": doc.to_json(), "created": outcome.created,
                                                           **({"label": outcome.signed} if outcome.signed else {})})
 
 

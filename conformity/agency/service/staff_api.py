@@ -55,7 +55,7 @@ def queue(request: Request) -> dict[str, Any]:
     with Registry(cfg.database) as reg:
         for s, d in staff_actions.review_queue(reg, cfg, now):
             out.append({"submission": s.id, "vendor": s.vendor_id, "software": s.software_name, "version": s.version,
-                        "wave": s.wave, "category": s.category, "awaiting": d.awaiting})
+                        "wave": s.wave, "category": s.category, "awaiting": [a.to_json() for a in d.awaiting]})
     return {"reviewer": acct.reviewer_name, "queue": out}
 
 

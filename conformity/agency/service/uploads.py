@@ -204,9 +204,9 @@ def verify_claimed(config: ServiceConfig, ident: str) -> None:
         result = decide_bundle(config.uploads / f"{ident}.zip", config.catalog, config.trust, config.database,
                                config.key_path, config.decisions / ident, limits=config.zip_limits, vendor=up.vendor_id)
         outcome = result.doc
-        verified = bool(outcome.get("verified"))
-        findings = [f"{r['file'] or 'bundle'}{' at ' + r['where'] if r['where'] else ''}: {r['message']}"
-                    for r in outcome.get("reasons", [])]
+        verified = result.decision.verified
+        findings = [f"{p.file or 'bundle'}{' at ' + p.where if p.where else ''}: {p.message}"
+                    for p in result.decision.decision.reasons]
     except InputError as exc:
         verified, findings = False, [str(p) for p in exc.problems]
     except Exception as exc:

@@ -297,7 +297,7 @@ def staff_home(request: Request) -> Response:
     me = session.account.reviewer_name
     with Registry(cfg.database) as reg:
         subs = reg.submissions(now=now)  # read once: the queue and the recent decisions
-        queue = [(s, d, sum(1 for a in d.awaiting if a.get("accepted_by") == me))
+        queue = [(s, d, sum(1 for a in d.awaiting if a.accepted_by == me))
                  for s, d in staff_actions.review_queue(reg, cfg, now, subs)]
         recent = [s for s in subs if s.state != "pending"][-20:][::-1]
     return page(request, "staff.html", queue=queue, recent=recent, me=me)
@@ -309,13 +309,13 @@ def _submission_view(reg: Registry, cfg: Any, s: Submission, me: str) -> dict[st
     preview = decide(reg.facts(s), reviews, cfg.catalog.wave(s.wave), now) \
         if s.state == "pending" and s.identity is not None else None
     evidence = reg.evidence(s.id)
-    awaiting = {a["id"]: a for a in (preview.awaiting if preview else ())}
-    rows = [r | {"files": [e for e in evidence if e.requirement == r["id"]], "awaiting": awaiting.get(r["id"]),
-                 "reviews": [x for x in reviews if x.requirement == r["id"]]}
-            for r in s.rows() if r["method"] in ("document", "manual")]
+    awaiting = {a.id: a for a in (preview.awaiting if preview else ())}
+    rows = [r.to_json() | {"files": [e for e in evidence if e.requirement == r.id], "awaiting": awaiting.get(r.id),
+                           "reviews": [x for x in reviews if x.requirement == r.id]}
+            for r in s.rows() if r.method in ("document", "manual")]
     return {"s": s, "preview": preview, "rows": rows, "history": reg.history(s.id, *( [s.label_id] if s.label_id else [])),
             "labels": reg.labels_of(s.id), "state": s.effective_state(now), "me": me,
-            "failed": [r for r in s.rows() if r["method"] == "automated" and r["verdict"] not in ("pass", "not-applicable")],
+            "failed": [r for r in s.rows() if r.method == "automated" and r.verdict not in ("pass", "not-applicable")],
             "inline": INLINE, "waivers": reg.waivers(s.id)}
 
 

@@ -63,7 +63,7 @@ class Attempt:
 
 def _claim(db: Connection, now: dt.datetime, limit: int) -> list[tuple[Any, ...]]:
     with db.write():
-        rows = db.execute(
+        rows: list[tuple[Any, ...]] = db.execute(
             "SELECT d.webhook, d.event, d.attempts, w.url, w.secret, e.data FROM deliveries d "
             "JOIN webhooks w ON w.id = d.webhook JOIN events e ON e.seq = d.event "
             "WHERE d.delivered IS NULL AND d.failed IS NULL AND d.next_attempt <= ? AND w.disabled IS NULL "

@@ -168,7 +168,8 @@ def _find(el: etree._Element, path: str) -> etree._Element | None:
 
 
 def _findall(el: etree._Element, path: str) -> list[etree._Element]:
-    return el.findall(path.replace("v3:", _V3))
+    found: list[etree._Element] = el.findall(path.replace("v3:", _V3))
+    return found
 
 
 
@@ -262,7 +263,7 @@ def _check_code(root: etree._Element, out: list[Finding]) -> str | None:
     if el is None or not el.get("code"):
         out.append(Finding("cda-code-missing", "/ClinicalDocument/code", "the document type code is required"))
         return None
-    code = el.get("code", "")
+    code: str = el.get("code", "")
     if el.get("codeSystem") != LOINC:
         out.append(Finding("cda-code-system-invalid", element_path(el),
                            f"codeSystem is {el.get('codeSystem')!r}, expected LOINC {LOINC}"))
@@ -322,7 +323,7 @@ def _check_effective_time(root: etree._Element, out: list[Finding], now: dt.date
 def _check_confidentiality(root: etree._Element, out: list[Finding]) -> str | None:
     el = _find(root, "v3:confidentialityCode")
     where = "/ClinicalDocument/confidentialityCode"
-    code = el.get("code") if el is not None else None
+    code: str | None = el.get("code") if el is not None else None
     if el is None or code not in CONFIDENTIALITY_CODES or el.get("codeSystem") != CONFIDENTIALITY_SYSTEM:
         out.append(Finding("cda-confidentiality-invalid", where,
                            f"confidentialityCode must be N, R or V from {CONFIDENTIALITY_SYSTEM}"))
@@ -505,7 +506,7 @@ def _check_confidentiality_metadata(value: Any, facts: Facts, add: Any) -> None:
 # XML Schema
 
 
-class _LocalOnly(etree.Resolver):
+class _LocalOnly(etree.Resolver):  # type: ignore[misc]  # lxml ships no type stubs: etree.Resolver is Any to mypy
     """Refuses to load any schema part that is not a local file."""
 
     def resolve(self, url: str | None, pubid: str | None, context: Any) -> Any:

@@ -356,7 +356,7 @@ def _created(status: int, entry: dict[str, Any], base: str) -> JSONResponse:
 # test-session endpoints
 
 
-def _session_submit(request: Request, caller: Caller, sub: Submission, replaces: str | None) -> tuple[int, dict]:
+def _session_submit(request: Request, caller: Caller, sub: Submission, replaces: str | None) -> tuple[int, dict[str, Any]]:
     session = caller.session
     old = None
     if replaces is not None:
@@ -387,7 +387,7 @@ def _base(request: Request, session_id: str) -> str:
 INLINE_CHARS = 64 * 1024
 
 
-async def _submit(work: Callable[..., tuple[int, dict[str, Any]]], request: Request, *args: Any) -> tuple[int, dict]:
+async def _submit(work: Callable[..., tuple[int, dict[str, Any]]], request: Request, *args: Any) -> tuple[int, dict[str, Any]]:
     """``work(request, *args)`` (validate and store a submission): inline for a small document, else in a thread."""
     sub = next((a for a in args if isinstance(a, Submission)), None)
     if (sub is not None and len(sub.document) <= INLINE_CHARS and request.app.state.dmp.schema is None
@@ -427,7 +427,7 @@ def _visible(caller: Caller, entry: dict[str, Any]) -> bool:
     """Hidden documents are shown to the patient (session token) and to their author only."""
     if not entry.get("hidden") or caller.token["kind"] == "session":
         return True
-    return national_id(caller) == entry["metadata"]["author_id"]
+    return bool(national_id(caller) == entry["metadata"]["author_id"])
 
 
 @router.get("/value-sets", summary="The value sets of the coded submission metadata")
@@ -514,7 +514,7 @@ async def hide_document(request: Request, session_id: str, unique_id: str,
 # production
 
 
-def _prod_submit(request: Request, installation: dict[str, Any], sub: Submission) -> tuple[int, dict]:
+def _prod_submit(request: Request, installation: dict[str, Any], sub: Submission) -> tuple[int, dict[str, Any]]:
     accepted = validate_submission(request, sub, session=None, caller_id=None,
                                    expected_site={str(installation["site"]["id"])})
     return record(request, PROD, accepted, installation=installation)

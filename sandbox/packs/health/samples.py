@@ -161,7 +161,7 @@ def build_cda(patient: Mapping[str, Any], author: Mapping[str, Any], custodian: 
         text.text = base64.b64encode(minimal_pdf([title, *body.splitlines()])).decode("ascii")
     else:
         _structured_body(component, body, results, when)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
 def _ii(parent: etree._Element, tag: str, value: str) -> etree._Element:

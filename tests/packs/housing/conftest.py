@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from conformity.harness.sandbox_access import SandboxAccess, start_local
-from tests.packs.housing.runs import Run, run_vendor
+from tests.packs.housing.runs import run_housing_vendor
+from tests.runs import VendorRun
 
 
 @pytest.fixture(scope="session")
@@ -17,15 +18,15 @@ def housing_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbo
 
 
 @pytest.fixture(scope="session")
-def housing_run(housing_sandbox: SandboxAccess) -> Callable[[str, str, str], Run]:
+def housing_run(housing_sandbox: SandboxAccess) -> Callable[[str, str, str], VendorRun]:
     """``housing_run(vendor, wave, category)``: a real run; the reference's is made once per test process."""
-    cache: dict[tuple[str, str, str], Run] = {}
+    cache: dict[tuple[str, str, str], VendorRun] = {}
 
-    def run(vendor: str, wave: str, category: str) -> Run:
+    def run(vendor: str, wave: str, category: str) -> VendorRun:
         if vendor != "reference":
-            return run_vendor(housing_sandbox, vendor, wave, category)
+            return run_housing_vendor(housing_sandbox, vendor, wave, category)
         if (vendor, wave, category) not in cache:
-            cache[(vendor, wave, category)] = run_vendor(housing_sandbox, vendor, wave, category)
+            cache[(vendor, wave, category)] = run_housing_vendor(housing_sandbox, vendor, wave, category)
         return cache[(vendor, wave, category)]
 
     return run

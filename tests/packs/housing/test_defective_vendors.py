@@ -13,7 +13,8 @@ from collections.abc import Callable
 import pytest
 
 from conformity.defects import VendorExpectation, vendor_expectations
-from tests.packs.housing.runs import VENDORS, Run
+from tests.packs.housing.runs import VENDORS
+from tests.runs import VendorRun
 
 pytestmark = pytest.mark.slow
 ALL = vendor_expectations(VENDORS / "defective")
@@ -29,7 +30,7 @@ def test_every_defective_vendor_declares_what_it_fails() -> None:
 
 @pytest.mark.parametrize("expected", RUNS, ids=[f"{e.vendor}-{e.wave}->{'+'.join(e.failed)}" for e in RUNS])
 def test_defective_vendor_fails_exactly_its_requirements(
-    housing_run: Callable[..., Run], expected: VendorExpectation
+    housing_run: Callable[..., VendorRun], expected: VendorExpectation
 ) -> None:
     report = housing_run(expected.vendor, expected.wave, expected.category).report
     summary = report["summary"]

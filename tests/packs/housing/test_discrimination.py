@@ -17,7 +17,8 @@ from conformity.checks.registry import CHECKS
 from conformity.defects import MUTATIONS, Mutation, apply, rejudge
 from conformity.defects.coverage import broken_alone, must_automated
 from conformity.harness.report import RequirementRow, requirement_rows, summarise
-from tests.packs.housing.runs import VENDORS, WAVES, Run
+from tests.packs.housing.runs import VENDORS, WAVES
+from tests.runs import VendorRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("housing")]
 CASES = [(m, wave) for _, m in MUTATIONS.items() for wave in m.waves if wave in WAVES]
@@ -28,7 +29,7 @@ def case_id(case: tuple[Mutation, str]) -> str:
     return f"{wave}-{'+'.join(m.breaks)}-{m.id}"
 
 
-def judged(ref: Run, m: Mutation) -> tuple[list[RequirementRow], dict, int | None, set[str]]:
+def judged(ref: VendorRun, m: Mutation) -> tuple[list[RequirementRow], dict, int | None, set[str]]:
     traces, seq = apply(m, ref.traces)
     verdicts = rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts, m.scenario)
     rows = requirement_rows(ref.plan, verdicts)
@@ -36,7 +37,7 @@ def judged(ref: Run, m: Mutation) -> tuple[list[RequirementRow], dict, int | Non
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
-def test_mutation_fails_exactly_what_it_declares(housing_run: Callable[..., Run], case: tuple[Mutation, str]) -> None:
+def test_mutation_fails_exactly_what_it_declares(housing_run: Callable[..., VendorRun], case: tuple[Mutation, str]) -> None:
     m, wave = case
     ref = housing_run("reference", wave, m.category)
     rows, summary, seq, _ = judged(ref, m)
@@ -50,7 +51,7 @@ def test_mutation_fails_exactly_what_it_declares(housing_run: Callable[..., Run]
         assert any(f.get("exchange") == seq and m.where in f.get("where", "") for f in quoted), quoted
 
 
-def test_every_housing_check_fails_under_some_mutation(housing_run: Callable[..., Run]) -> None:
+def test_every_housing_check_fails_under_some_mutation(housing_run: Callable[..., VendorRun]) -> None:
     """No housing check escapes the catalogue: each one fails on at least one realistic mistake."""
     failing: set[str] = set()
     for m, wave in CASES:

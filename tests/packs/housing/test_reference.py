@@ -6,14 +6,15 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.packs.housing.runs import CATEGORIES, WAVES, Run
+from tests.packs.housing.runs import CATEGORIES, WAVES
+from tests.runs import VendorRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("housing")]
 CASES = [(w, c) for w in WAVES for c in CATEGORIES]
 
 
 @pytest.mark.parametrize(("wave", "category"), CASES, ids=[f"{w}-{c}" for w, c in CASES])
-def test_reference_passes_every_automated_must(housing_run: Callable[..., Run], wave: str, category: str) -> None:
+def test_reference_passes_every_automated_must(housing_run: Callable[..., VendorRun], wave: str, category: str) -> None:
     run = housing_run("reference", wave, category)
     failed = {
         r["id"]: r["findings"][:1]

@@ -92,7 +92,7 @@ def rplc_parent(s: Submitted) -> str | None:
     el = first(root, "v3:relatedDocument[@typeCode='RPLC']/v3:parentDocument/v3:id") if root is not None else None
     if el is None:
         return None
-    return el.get("root", "") + (f"^{el.get('extension')}" if el.get("extension") else "")
+    return str(el.get("root", "")) + (f"^{el.get('extension')}" if el.get("extension") else "")
 
 
 @check("docshare.replace_links_previous", verifies=["DOCSHARE-022"], scenario=LIFECYCLE)

@@ -38,7 +38,8 @@ class Lookup:
 
     @property
     def input(self) -> dict[str, Any]:
-        return self.note.data.get("input", {})
+        given: dict[str, Any] = self.note.data.get("input", {})
+        return given
 
     @property
     def output(self) -> dict[str, Any] | None:

@@ -197,14 +197,14 @@ def accepts(step: str, breaks: list[str], waves: tuple[str, ...] = ("2026-W1", "
     """Register a mutation: the software accepts the forged answer of step ``step``; it calls userinfo with the
     access token that came with it and opens a session, as the control login does."""
 
-    def change(t: TraceEdit) -> int:
+    def change(t: TraceEdit) -> float:
         note = t.step(step)
         forged = t.in_step(step, "idp", path="/token")[-1]
         use = copy.deepcopy(t.in_step("control", "idp", path="/userinfo")[-1].raw) | {"seq": note.seq - 0.5}
         use["request"]["auth"]["token_sha256"] = issued_hash(forged, "access_token")
-        t.insert(use)
+        seq = t.insert(use)
         note.raw["data"]["output"] = copy.deepcopy(t.output("control"))
-        return use["seq"]
+        return seq
 
     change.__doc__ = f"The software accepts the ID token of step {step!r} (forged by the provider) and opens a session."
     mutation(f"accepts-{step.replace('_', '-')}", scenario=FAULTS, breaks=breaks, waves=waves,

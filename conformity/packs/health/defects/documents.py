@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import Any
 
 from lxml import etree
 
@@ -19,8 +20,9 @@ def submission(t: TraceEdit, step: str = "discharge_letter") -> Exchange:
     return t.in_step(step, "dmp", method="POST")[-1]
 
 
-def metadata(t: TraceEdit, step: str = "discharge_letter") -> dict:
-    return request_json(submission(t, step))["metadata"]
+def metadata(t: TraceEdit, step: str = "discharge_letter") -> dict[str, Any]:
+    found: dict[str, Any] = request_json(submission(t, step))["metadata"]
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -40,7 +42,7 @@ def field(mid: str, breaks: list[str], name: str, value: Callable[[TraceEdit, st
 
 
 def other_author(t: TraceEdit, current: str) -> str:
-    return next(p["national_id"] for p in t.fixtures["practitioners"] if p["national_id"] != current)
+    return str(next(p["national_id"] for p in t.fixtures["practitioners"] if p["national_id"] != current))
 
 
 field("hash-of-other-bytes", ["DOCSHARE-015"], "hash", lambda t, v: "0" * 40,

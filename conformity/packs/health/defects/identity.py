@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from conformity.checks.trace import Exchange
 from conformity.defects.edit import TraceEdit, request_json
 from conformity.packs.health.defects.common import mutation
 
 LOOKUPS = "patientid.lookups"
 
 
-def _lookup(t: TraceEdit, step: str):
+def _lookup(t: TraceEdit, step: str) -> Exchange:
     return t.in_step(step, "insi", path="/lookup")[-1]
 
 
@@ -45,7 +46,7 @@ def qualified_without_lookup(t: TraceEdit) -> int:
     return t.step("match_document").seq
 
 
-def _all(t: TraceEdit, step: str):
+def _all(t: TraceEdit, step: str) -> list[Exchange]:
     return t.in_step(step, "insi", path="/lookup")
 
 

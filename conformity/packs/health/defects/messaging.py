@@ -74,16 +74,16 @@ def typed_address_not_checked(t: TraceEdit) -> int:
 
 
 @mutation("ins-in-message-text", scenario=SEND, breaks=["PATIENTID-010"], where="request.body.body")
-def ins_in_message_text(t: TraceEdit) -> int:
+def ins_in_message_text(t: TraceEdit) -> float:
     """For a recovered identity (document not checked) the software cannot attach a document, so it sends the
     message without it, writing the patient's INS in the text."""
     identity = t.in_step("lookup_unconfirmed", "insi", path="/lookup")[-1].response_json["identity"]
     note = t.step("unconfirmed_document")
     raw = copy.deepcopy(sent(t).raw) | {"seq": note.seq - 0.5}
     raw["request"]["body"]["json"] |= {"attachments": [], "body": f"Patient INS {identity['ins']}: see my letter."}
-    t.insert(raw)
+    seq = t.insert(raw)
     note.raw["data"]["output"] = {"status": "sent", "message_id": "<m@refapp>"}
-    return raw["seq"]
+    return seq
 
 
 @mutation("attachment-patient-id-local", scenario=SEND, breaks=["MESSAGING-005"])

@@ -18,15 +18,15 @@ def accepted(listener: str, breaks: list[str], waves: tuple[str, ...] = ("2026-W
     """Register a mutation: the software completes the handshake with the bad server ``listener`` and sends its
     request there (the trace records it with that listener's Host), reporting the connection as made."""
 
-    def change(t: TraceEdit) -> int:
+    def change(t: TraceEdit) -> float:
         note = t.step(listener)
         trusted = t.in_step("trusted")[-1]
         host = urlsplit(str(note.data["input"]["url"])).netloc
         raw = copy.deepcopy(trusted.raw) | {"seq": note.seq - 0.5}
         raw["request"]["headers"]["host"] = host
-        t.insert(raw)
+        seq = t.insert(raw)
         note.raw["data"]["output"] = {"connected": True, "tls_version": "TLSv1.2"}
-        return raw["seq"]
+        return seq
 
     change.__doc__ = f"The software connects to the {listener.replace('_', ' ')} server and sends its request."
     mutation(f"connects-to-{listener.replace('_', '-')}", scenario=TLS, breaks=breaks, waves=waves,
@@ -46,7 +46,7 @@ for name in ("cipher_null", "cipher_static_rsa", "cipher_cbc_sha1"):
 def message_sent(scenario: str) -> None:
     """Register a mutation: the message reaches the messaging service whose endpoint is on a bad listener."""
 
-    def change(t: TraceEdit) -> int:
+    def change(t: TraceEdit) -> float:
         note = t.step("send")
         endpoint = next(n for n in t.view.notes("driver.initialize")).data["endpoints"]["mss"]
         raw = {"kind": "http", "seq": note.seq - 0.5, "time": note.raw["time"], "service": "mss",
@@ -56,9 +56,9 @@ def message_sent(scenario: str) -> None:
                                                            "to": note.data["input"]["recipients"]}}},
                "response": {"status": 201, "headers": {}, "body": {"json": {"message_id": "<m@mss>"}}},
                "outcome": "message-accepted", "duration_ms": 3.0}
-        t.insert(raw)
+        seq = t.insert(raw)
         note.raw["data"]["output"] = {"status": "sent", "message_id": "<m@mss>"}
-        return raw["seq"]
+        return seq
 
     change.__doc__ = f"The message of scenario {scenario} is sent over the misconfigured connection."
     mutation(f"message-sent-{scenario.split('_', 1)[1].replace('_', '-')}", scenario=scenario,

@@ -9,11 +9,11 @@ from conformity.harness.scenario import ScenarioContext
 
 def patient(ctx: ScenarioContext, scenario: str = "match", index: int = 0) -> dict[str, Any]:
     """A patient of the fixtures serving ``scenario`` (match, multiple, absent), the ``index``-th (cycling)."""
-    found = [p for p in ctx.fixtures.get("patients", ()) if p["scenario"] == scenario]
+    found: list[dict[str, Any]] = [p for p in ctx.fixtures.get("patients", ()) if p["scenario"] == scenario]
     return found[index % len(found)]
 
 
 def practitioner(ctx: ScenarioContext, index: int = 0) -> dict[str, Any]:
     """The ``index``-th practitioner of the fixtures (cycling)."""
-    pracs = ctx.fixtures["practitioners"]
+    pracs: list[dict[str, Any]] = ctx.fixtures["practitioners"]
     return pracs[index % len(pracs)]

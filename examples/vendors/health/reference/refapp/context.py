@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,6 @@ class Context:
     def http(self, *, verify: ssl.SSLContext | bool | None = None, **kw: Any) -> httpx.Client:
         """An HTTP client that trusts only this session's anchors and identifies the software."""
         ua = f"{self.software['name']}/{self.software['version']} ({self.software['registration_id']})"
-        hooks = {"request": [logs.log_request], "response": [logs.log_response]}
+        hooks: dict[str, list[Callable[..., Any]]] = {"request": [logs.log_request], "response": [logs.log_response]}
         return httpx.Client(verify=self.verify if verify is None else verify, timeout=15, headers={"User-Agent": ua},
                             event_hooks=hooks, **kw)

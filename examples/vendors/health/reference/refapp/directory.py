@@ -54,7 +54,7 @@ class Directory:
         now = time.monotonic()
         cached = self.cache.get(key)
         if cached is not None and cached.fresh(now):
-            return cached.body  # type: ignore[no-any-return]  # cached bodies are parsed JSON (Any): the directory answers lists
+            return cached.body
         headers = self.app.auth_headers()
         if cached is not None and cached.etag:
             headers["If-None-Match"] = cached.etag
@@ -67,12 +67,12 @@ class Directory:
         if r.status_code == 304 and cached is not None:
             cached.fetched, cached.max_age = now, max_age(r.headers.get("cache-control", ""))
             cached.etag = r.headers.get("etag", cached.etag)
-            return cached.body  # type: ignore[no-any-return]  # cached bodies are parsed JSON (Any): the directory answers lists
+            return cached.body
         if r.status_code != 200:
             raise DirectoryError(f"directory answered {r.status_code}")
         body = r.json()
         self.cache[key] = Cached(body, r.headers.get("etag"), max_age(r.headers.get("cache-control", "")), now)
-        return body  # type: ignore[no-any-return]  # cached bodies are parsed JSON (Any): the directory answers lists
+        return body
 
     def address(self, address: str) -> dict[str, Any] | None:
         """The directory entry of a messaging address, or None when the directory does not list it."""
@@ -84,7 +84,7 @@ def directory(app: Application) -> Directory:
     """The application's directory client (one cache per session)."""
     if "directory" not in app.ctx.state:
         app.ctx.state["directory"] = Directory(app)
-    return app.ctx.state["directory"]  # type: ignore[no-any-return]  # cached bodies are parsed JSON (Any): the directory answers lists
+    return app.ctx.state["directory"]
 
 
 def practitioner_result(p: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -86,7 +87,7 @@ def author(app: Application) -> dict[str, Any]:
 def site(app: Application) -> dict[str, Any]:
     """The care site the software is installed at, with its organisation in the directory fixtures."""
     site_id = str(app.ctx.fixtures.get("site", {}).get("site_id", ""))
-    org = next((o for o in app.ctx.fixtures.get("organisations", []) if o.get("finess") == site_id), {})
+    org: dict[str, Any] = next((o for o in app.ctx.fixtures.get("organisations", []) if o.get("finess") == site_id), {})
     return {"finess": site_id, "name": org.get("name") or app.ctx.fixtures.get("site", {}).get("name", ""),
             "type_code": org.get("type_code", "")}
 
@@ -105,7 +106,7 @@ def value_sets(app: Application) -> dict[str, Any]:
     return app.ctx.state["value_sets"]
 
 
-def coded_metadata(app: Application, who: dict[str, Any], where: dict[str, Any]) -> dict[str, str]:
+def coded_metadata(app: Application, who: Mapping[str, Any], where: Mapping[str, Any]) -> dict[str, str]:
     """facility type, practice setting, author role and specialty, from the published value sets."""
     vs = value_sets(app)
     role = str(who["profession"].get("code", ""))

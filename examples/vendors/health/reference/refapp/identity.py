@@ -63,13 +63,13 @@ def normalised(traits: dict[str, str]) -> dict[str, str]:
 def local_record(app: Application, typed: dict[str, str], document_checked: bool) -> dict[str, Any]:
     """The local patient with these traits (same normalised traits), created when there is none."""
     key = normalised(typed)
-    for record in app.patients.values():
+    for existing in app.patients.values():
         for name in ("ins", "oid", "registered_traits"):
-            record.setdefault(name, None)
-        if normalised(record["traits"]) == key or normalised(record.get("typed", record["traits"])) == key:
-            if document_checked and record["status"] == "provisional":
-                record["status"] = "validated"
-            return record
+            existing.setdefault(name, None)
+        if normalised(existing["traits"]) == key or normalised(existing.get("typed", existing["traits"])) == key:
+            if document_checked and existing["status"] == "provisional":
+                existing["status"] = "validated"
+            return existing
     ref = f"L{len(app.patients) + 1}"
     while ref in app.patients:
         ref += "x"

@@ -90,7 +90,7 @@ def login(app: App, login_hint: str) -> dict[str, Any]:
         return {"authenticated": False, "error": f"{type(exc).__name__}: {exc}"}
     if userinfo.get("sub") != claims["sub"]:
         return {"authenticated": False, "error": "userinfo's subject differs from the ID token's"}
-    known = next((p for p in app.fixtures.get("professionals", []) if p.get("email") == login_hint), {})
+    known: dict[str, Any] = next((p for p in app.fixtures.get("professionals", []) if p.get("email") == login_hint), {})
     app.access_token = token["access_token"]
     app.professional = dict(known) | {"uid": userinfo.get("uid"), "siret": userinfo.get("siret")}
     return {"authenticated": True, "uid": userinfo.get("uid"), "siret": userinfo.get("siret")}

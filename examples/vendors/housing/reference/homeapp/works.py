@@ -81,7 +81,7 @@ def send_quote(app: App, data: dict[str, Any]) -> dict[str, Any]:
             else _money(sum(i["total_ht"] * i["vat_rate"] / 100 for i in items))
         )
         today = dt.date.today()
-        quote = {
+        quote: dict[str, Any] = {
             "format": "usine.housing.quote/1",
             "quote_id": f"Q-{secrets.token_hex(6)}",
             "issued": today.isoformat(),
