@@ -192,8 +192,9 @@ class DecisionRecord:
             facts=d.get("facts"), raw=dict(d))
 
     def current(self) -> dict[str, Any]:
-        """What the vendor API shows of it (``current_decision``): the outcome, the rejections and failures."""
-        # the stored key is ``awaiting_review``: the API never showed the awaiting list under ``awaiting``
-        shown: dict[str, Any] = {"outcome": self.outcome, "rejected": [r.to_json() for r in self.rejected],
+        """What the vendor API shows of it (``current_decision``): the outcome, what awaits review, the rejections
+        and failures (each key as the registry stores it, present when the decision recorded it)."""
+        shown: dict[str, Any] = {"outcome": self.outcome, "awaiting_review": [a.to_json() for a in self.awaiting],
+                                 "rejected": [r.to_json() for r in self.rejected],
                                  "failed": [f.to_json() for f in self.failed]}
         return {k: v for k, v in shown.items() if k in self.raw}

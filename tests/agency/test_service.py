@@ -32,6 +32,16 @@ def test_vendor_reviewers_decider_and_public_through_the_service(service: Servic
     awaiting = [a["id"] for a in doc["decision"]["awaiting_review"]]  # type: ignore[index]
     sub = doc["submission"]["id"]  # type: ignore[index]
     assert "SECURITY-013" in awaiting
+    # the vendor sees what awaits the agency's review, on the API and on its submission's page
+    mine = service.vendor().get(f"/api/v1/submissions/{doc['id']}").json()
+    assert [a["id"] for a in mine["current_decision"]["awaiting_review"]] == awaiting, mine
+    web = service.client()
+    form = web.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+    assert web.post("/login", data={"login": "ref", "password": PASSWORD, "csrf": csrf}).status_code == 303
+    page = web.get(f"/vendor/submissions/{doc['id']}")
+    assert page.status_code == 200 and "Awaiting the agency's review" in page.text, page.text
+    assert all(req in page.text for req in awaiting)
 
     alice, alice_csrf = service.staff("alice")
     queue = alice.get("/staff")
