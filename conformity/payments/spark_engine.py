@@ -174,6 +174,8 @@ def spark_session(master: str, scratch: Path) -> tuple[SparkSession, bool]:
         started = True
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     spark.conf.set("spark.sql.ansi.enabled", "false")  # try_* semantics: a value that does not convert is NULL
+    if started and master.startswith("local"):  # one machine: a few shuffle partitions per core, not 200
+        spark.conf.set("spark.sql.shuffle.partitions", str(4 * spark.sparkContext.defaultParallelism))
     return spark, started
 
 

@@ -56,6 +56,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from conformity.payments.spark_engine import spark_session
 
     session, _ = spark_session(MASTER, tmp_path_factory.mktemp("spark"))
+    session.conf.set("spark.sql.shuffle.partitions", "2")  # a few hundred lines: one shuffle partition per core
     yield session
     session.stop()
 
