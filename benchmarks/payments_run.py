@@ -121,13 +121,15 @@ print(json.dumps({{"seconds": time.perf_counter() - t, "lines": s.lines, "counte
 """
 
 
-def payment_run(w: Workload, run: Path, root: Path = ROOT, engine: dict[str, str] | None = None) -> dict[str, float]:
+def payment_run(w: Workload, run: Path, root: Path = ROOT, engine: dict[str, str] | None = None,
+                env: dict[str, str] | None = None) -> dict[str, float]:
     """The payment run of the tree ``root`` (this one by default) on the workload, in a child process; ``engine``:
-    RunOptions' engine and spark_master (default: the tree's default engine)."""
+    RunOptions' engine and spark_master (default: the tree's default engine); ``env``: more environment."""
     workload = json.dumps({f: str(getattr(w, f)) for f in w.__dataclass_fields__})
     code = RUN_CHILD.format(root=str(root), workload=workload, run=str(run),
                             payer=str(ROOT / "examples" / "payments" / "payer.toml"), engine=engine or {})
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                         env={**os.environ, **(env or {})})
     if out.returncode != 0:
         raise SystemExit(f"the payment run failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -159,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="spark: also run the payment run on Spark (--spark-master) on the same file, printed beside "
                              "the DuckDB run with the same outcome checked")
     parser.add_argument("--spark-master", default="local[*]")
+    parser.add_argument("--spark-driver-memory", default="3g", help="the JVM heap of Spark's driver (local: also the "
+                        "executors'), passed as PYSPARK_SUBMIT_ARGS")
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.events.split(",") if x.strip()]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="usine-bench-"))
@@ -180,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(run_dir, ignore_errors=True)
         spark = None
         if args.engine == "spark":
-            spark = payment_run(w, run_dir, engine={"engine": "spark", "spark_master": args.spark_master})
+            spark = payment_run(w, run_dir, engine={"engine": "spark", "spark_master": args.spark_master},
+                                env={"PYSPARK_SUBMIT_ARGS": f"--driver-memory {args.spark_driver_memory} pyspark-shell"})
             shutil.rmtree(run_dir, ignore_errors=True)
         results.append((n, lines, mib, json_s, orjson_s, duck_s, run))
         rate = lambda s, lines=lines: lines / s  # noqa: E731
@@ -196,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"(this run is {other['seconds'] / run['seconds']:.2f}x as fast; same outcome: "
                   f"{all(other[k] == run[k] for k in ('counted', 'refused', 'paid', 'paid_cents'))})")
         if spark is not None:
-            print(f"  payment run (Spark {args.spark_master}) {spark['seconds']:8.1f} s {rate(spark['seconds']):12,.0f} "
+            print(f"  payment run (Spark {args.spark_master}, driver heap {args.spark_driver_memory}) "
+                  f"{spark['seconds']:8.1f} s {rate(spark['seconds']):12,.0f} "
                   f"events/s  Python driver peak RSS {spark['rss_mib']:,.0f} MiB, JVM apart (Spark / DuckDB run time "
                   f"{spark['seconds'] / run['seconds']:.2f}; same outcome: "
                   f"{all(spark[k] == run[k] for k in ('lines', 'counted', 'refused', 'unproven', 'paid', 'paid_cents'))})")

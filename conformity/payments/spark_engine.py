@@ -16,9 +16,10 @@ Spark SQL operations; what is per file, per rule or per rare line runs once on t
 * **driver**: the segments' signatures (``authenticate``: spans), the reference parser for the lines off
   the fast path (``intake.parse_event``), ``WaveRules.evaluate`` once per distinct combination and interval
   (``Engine._intervals``), the details of refusals per distinct value, and the transactional SQLite ledger
-  (installations created and updated in one transaction with the store file that counted them). Only
-  per-installation aggregates, the distinct combinations and the refusals come back to it; the refusal
-  report is written by the DuckDB engine's own COPYs so the two engines' reports are the same bytes.
+  (installations created and updated in one transaction with the store file that counted them), and
+  settlement. Only per-installation aggregates (with the few events proving each payment), the distinct
+  combinations and the refusals come back to it; the refusal report is written by the DuckDB engine's own
+  COPYs so the two engines' reports are the same bytes.
 
 An events file is one Spark job and one ledger transaction (``--commit-every`` bounds the DuckDB engine's
 batches, not this one's). On a cluster, the events files, the ledger's folder (its event store) and
@@ -542,6 +543,33 @@ class SparkEngine(Engine):
             finish_file(tmp, final)
             self.store.register(seq, self.run_id, final.name, rows, new)
         self.ledger.commit()
+
+
+    # ------------------------------------------------------------------ settlement
+    def prepare_proofs(self, due: list[tuple[int, int, str, str, int, int]]) -> None:
+        """``proof_rows`` (driver): for each (installation, completion time, source, id, n, span), the n counted
+        events ending at its completion, found by the executors in the store (a few rows per installation due)."""
+        self.con.execute("CREATE OR REPLACE TEMP TABLE proof_rows (installation BIGINT, time_us BIGINT, source VARCHAR, "
+                         "id VARCHAR, label BIGINT, body VARCHAR)")
+        files = self._files()
+        if not due or not files:
+            return
+        self._view("u_store", self.spark.read.parquet(*(str(f) for f in files)))
+        self._view("u_due", self._frame([(d[0], d[1], d[2], d[3], d[4], d[1] - d[5]) for d in due],
+                                        "installation BIGINT, qt BIGINT, qs STRING, qi STRING, n BIGINT, lo BIGINT"))
+        rows = self._sql(
+            "SELECT installation, time_us, source, id, label, body FROM (SELECT /*+ BROADCAST(d) */ s.installation, "
+            "s.time_us, s.source, s.id, s.label, s.body, d.n, row_number() OVER (PARTITION BY s.installation "
+            "ORDER BY s.time_us DESC, s.source DESC, s.id DESC) AS rn FROM u_store s JOIN u_due d "
+            f"ON s.installation = d.installation WHERE s.outcome = {_q(reasons.COUNTED)} AND s.time_us >= d.lo AND "
+            "(s.time_us < d.qt OR (s.time_us = d.qt AND (s.source < d.qs OR (s.source = d.qs AND s.id <= d.qi))))) "
+            "WHERE rn <= n").collect()
+        names = ("installation", "time_us", "source", "id", "label", "body")
+        types = (pa.int64(), pa.int64(), pa.string(), pa.string(), pa.int64(), pa.string())
+        self.con.register("proof_src", pa.table({n: pa.array([r[i] for r in rows], type=t)
+                                                 for i, (n, t) in enumerate(zip(names, types, strict=True))}))
+        self.con.execute("INSERT INTO proof_rows SELECT * FROM proof_src")
+        self.con.unregister("proof_src")
 
 
 def _event_fields(alias: str) -> str:

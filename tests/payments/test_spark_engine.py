@@ -1,13 +1,14 @@
 """`usine pay run --engine spark` (issue 14): on Spark ``local[2]``, the same files give the DuckDB engine's outputs.
 
 Two runs over one ledger per engine (the second with new events, repeats of the first file's and an
-edited segment), every refusal reason intake has, a revoked label, an installation that disagrees with
+edited segment; files read in several Spark splits), every refusal reason intake has, a revoked label, an installation that disagrees with
 itself, and a third run that continues a Spark ledger on DuckDB (the event store is one format). Equal
 means: the same run statistics, refusal reports byte for byte, ledger state (payments with their proofs,
 installations, recorded events), orders, proofs and totals, and the summary but for paths and times.
 
-One Spark session (``local[2]``) for the module's tests; four Spark runs in all take about a minute on
-the 2-core machine (marked slow). Without pyspark or Java the tests skip saying so, and fail under CI=true.
+One Spark session (``local[2]``) for the module's tests, marked slow: about two minutes on the shared
+2-core machine (most of it Spark's fixed cost per job on a few dozen lines). Without pyspark or Java the
+tests skip saying so, and fail under CI=true.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from conformity.payments.spark_engine import spark_session
 
     session, _ = spark_session(MASTER, tmp_path_factory.mktemp("spark"))
-    session.conf.set("spark.sql.shuffle.partitions", "2")  # a few hundred lines: one shuffle partition per core
+    session.conf.set("spark.sql.shuffle.partitions", "2")  # a few dozen lines: one shuffle partition per core
+    session.conf.set("spark.sql.files.maxPartitionBytes", "4096")  # several splits per file: line numbers across them
     yield session
     session.stop()
 
@@ -113,7 +115,7 @@ def _workspace(root: Path) -> tuple[Workspace, Path, Path]:
     with open(first, "a", encoding="utf-8") as fh:  # appended after sealing: event-unsigned
         fh.write(line_of(event(A, T0 + 5 * DAY, 90)) + "\n" + line_of(event(A, T0 + 5 * DAY, 91)) + "\n")
     second = ws.events("second.jsonl", _second_file())
-    text = second.read_text(encoding="utf-8").replace('"reference":"doc-750100016-501"', '"reference":"edited"')
+    text = second.read_text(encoding="utf-8").replace('"reference":"doc-750100016-503"', '"reference":"edited"')
     second.write_text(text, encoding="utf-8")  # its segment no longer hashes to the signed value
     return ws, first, second
 
@@ -152,7 +154,7 @@ def test_spark_and_duckdb_give_the_same_payments_refusals_and_totals(spark: Any,
     ws, first, second = _workspace(tmp_path)
     ledgers = {e: tmp_path / e / "ledger.sqlite3" for e in ("duckdb", "spark")}
     results: dict[str, list[dict[str, Any]]] = {"duckdb": [], "spark": []}
-    for n, files in enumerate(((first,), (second, first)), start=1):
+    for n, files in enumerate(((first,), (second,)), start=1):
         for engine, ledger in ledgers.items():
             out = tmp_path / engine / f"out{n}"
             results[engine].append(_outputs(out, _run(ws, files, ledger, out, engine)))
@@ -173,10 +175,37 @@ def test_spark_and_duckdb_give_the_same_payments_refusals_and_totals(spark: Any,
     assert {"event-segment-mismatch", "conflicting-duplicate"} <= set(json.loads(two["refusals.json"])["counts"]["event"])
     # a Spark ledger continued on DuckDB: the same as DuckDB all along
     mixed = tmp_path / "mixed" / "ledger.sqlite3"
-    third = _outputs(tmp_path / "mixed" / "out2", _run(ws, (second, first), mixed, tmp_path / "mixed" / "out2",
-                                                       "duckdb"))
+    third = _outputs(tmp_path / "mixed" / "out2", _run(ws, (second,), mixed, tmp_path / "mixed" / "out2", "duckdb"))
     assert ledger_state(mixed) == ledger_state(ledgers["duckdb"])
     assert third == two
+
+
+@pytest.mark.slow
+def test_a_file_changed_after_verification_stops_the_spark_run_before_anything_of_it_is_committed(
+        spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The executors hash every proven span again: an edit or a truncation after verification stops the run."""
+    from conformity.payments import run as run_module
+    from conformity.payments.authenticate import FileChanged, authenticate
+
+    ws = Workspace(tmp_path)
+    ws.label()
+    f = ws.events("e.jsonl", events_for(A, 7))  # segments of 4 lines
+    original = f.read_bytes()
+    for change, message in (("edited", "lines 5-7 no longer hash"), ("truncated", "it ends at line 5, inside")):
+        def verify_then_change(path: Path, trust: Any, change: str = change) -> Any:
+            proof = authenticate(path, trust)
+            lines = original.splitlines(keepends=True)
+            if change == "edited":
+                lines[5] = lines[5].replace(b'"size":"M"', b'"size":"L"')
+            path.write_bytes(b"".join(lines if change == "edited" else lines[:5]))
+            return proof
+
+        monkeypatch.setattr(run_module, "authenticate", verify_then_change)
+        with pytest.raises(FileChanged, match=message):
+            _run(ws, (f,), ws.ledger, tmp_path / f"out-{change}", "spark")
+        state = ledger_state(ws.ledger)
+        assert state["events"] == [] and state["payments"] == [] and state["installations"] == []
+        f.write_bytes(original)
 
 
 def test_spark_engine_without_java_says_what_why_and_how(tmp_path: Path) -> None:
