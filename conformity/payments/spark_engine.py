@@ -64,8 +64,8 @@ if TYPE_CHECKING:
 DEFAULT_MASTER = "local[*]"
 #: lines per bucket of the span join (a span is joined to the buckets it overlaps, then by range)
 BUCKET = 4096
-_INSTALL = ("install the Spark extra (`pip install 'usine[spark]'`, or `bash .ci/install.sh test` in a checkout) "
-            "and a Java 17 runtime (Debian: `apt-get install default-jre-headless`)")
+_JAVA = "a Java 17 runtime (Debian: `apt-get install default-jre-headless`)"
+_INSTALL = f"install the Spark extra (`pip install 'usine[spark]'`, or `bash .ci/install.sh test` in a checkout) and {_JAVA}"
 
 _SCHEMA = (
     "`specversion` STRING, `type` STRING, `source` STRING, `id` STRING, `time` STRING, `subject` STRING, "
@@ -167,10 +167,16 @@ def spark_session(master: str, scratch: Path) -> tuple[SparkSession, bool]:
                              f"it cannot also run on {master}", where="--spark-master")
         spark, started = active, False
     else:
-        spark = (SparkSession.builder.master(master).appName("usine pay run")
-                 .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-                 .config("spark.sql.session.timeZone", "UTC").config("spark.local.dir", str(scratch / "spark"))
-                 .config("spark.sql.warehouse.dir", str(scratch / "warehouse")).getOrCreate())
+        builder = (SparkSession.builder.master(master).appName("usine pay run")
+                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.sql.session.timeZone", "UTC").config("spark.local.dir", str(scratch / "spark"))
+                   .config("spark.sql.warehouse.dir", str(scratch / "warehouse")))
+        try:
+            spark = builder.getOrCreate()
+        except Exception as exc:  # the JVM did not start (a Java too old, a bad master URL): say so, not a traceback
+            why = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+            raise InputError(f"Spark could not start on {master}: {why}; it needs {_JAVA} and a reachable master",
+                             where="--spark-master") from exc
         spark.sparkContext.setLogLevel("ERROR")
         started = True
     spark.conf.set("spark.sql.session.timeZone", "UTC")
