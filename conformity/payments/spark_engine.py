@@ -470,16 +470,22 @@ class SparkEngine(Engine):
 
     def _write_refusals_spark(self) -> tuple[Path, Path, list[tuple[str, str, int]]]:
         """The file's refusals back on the driver, written by the DuckDB engine's own COPYs (same bytes)."""
-        rows = list(self.python_refused)
+        types = {"line": pa.int64(), "timed": pa.bool_(), "time_us": pa.int64()}
+        schema = pa.schema([(n, types.get(n, pa.string())) for n in _REFUSAL_FIELDS])
+        rows = self.python_refused
+        tables = [pa.table({n: pa.array([r[i] for r in rows], type=schema.field(n).type)
+                            for i, n in enumerate(_REFUSAL_FIELDS)})]
         if self.refusal_parts:
             from functools import reduce
 
-            union = reduce(lambda a, b: a.unionByName(b), self.refusal_parts)
-            rows += [tuple(r) for r in union.collect()]
-        rows.sort(key=lambda r: r[0])
-        types = {"line": pa.int64(), "timed": pa.bool_(), "time_us": pa.int64()}
-        table = pa.table({n: pa.array([r[i] for r in rows], type=types.get(n, pa.string()))
-                          for i, n in enumerate(_REFUSAL_FIELDS)})
+            union = reduce(lambda a, b: a.unionByName(b), self.refusal_parts).select(*_REFUSAL_FIELDS)
+            if hasattr(union, "toArrow"):  # pyspark >= 4: columnar, no Python object per refusal
+                tables.append(union.toArrow().cast(schema))
+            else:
+                got = union.collect()
+                tables.append(pa.table({n: pa.array([r[i] for r in got], type=schema.field(n).type)
+                                        for i, n in enumerate(_REFUSAL_FIELDS)}))
+        table = pa.concat_tables(tables)  # _write_refusals writes them in line order
         con = self.con
         con.register("refused_src", table)
         names = [n for n, _ in _REFUSED]
