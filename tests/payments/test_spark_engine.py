@@ -37,6 +37,9 @@ from tests.helpers import required
 from tests.payments.builders import AS_OF, T0, event, events_for, installation, line_of, revocation
 from tests.payments.workspace import PAYER, Workspace, ledger_state
 
+#: ./test runs with --dist loadgroup: the module's tests share one worker, so one JVM
+pytestmark = pytest.mark.xdist_group("spark")
+
 MASTER = "local[2]"
 DAY = dt.timedelta(days=1)
 A = installation("750100011", "M")
