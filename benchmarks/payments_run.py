@@ -9,7 +9,9 @@ already there) and measures, one after the other on the same file:
 4. the payment run on DuckDB (a child process, for its own peak RSS): verification of the signed
    segments (event authentication) and the second hash of each proven span while loading, intake,
    validation, de-duplication, judgement, the columnar event store, the ledger (a fresh SQLite
-   file), settlement, orders and reports.
+   file), settlement, orders and reports;
+5. with ``--engine spark``, the same payment run on Spark (``--spark-master``, default ``local[*]``), its
+   outcome checked equal to the DuckDB run's.
 
 It prints events/s of each, the bars of issue 14 (run ≥ 50 % of the DuckDB scan, never slower than
 the orjson scan, peak RSS under 1 GiB at 10 M events), the cost per event at each size and their
@@ -17,6 +19,7 @@ ratio (flat: close to 1), and the share of event authentication in the run.
 
     .venv/bin/python benchmarks/payments_run.py                              # 1 M and 10 M events
     .venv/bin/python benchmarks/payments_run.py --events 1000000             # one size
+    .venv/bin/python benchmarks/payments_run.py --events 1000000 --engine spark   # and the run on Spark
 
 Generated data goes to a temporary folder (or ``--workdir``) and is never part of the repository.
 """
@@ -112,7 +115,8 @@ run = Path({run!r})
 o = RunOptions(wave=w["wave"], labels=Path(w["labels"]), events=(Path(w["events"]),), ledger=run / "ledger.sqlite3",
                out=run / "out", keys=KeyRing.from_paths([Path(w["key"])]),
                infrastructure=load_keys(Path(w["infrastructure"])),
-               payer=load_payer(Path({payer!r})), payees=load_payees(Path(w["payees"])), as_of=parse_time(w["as_of"]))
+               payer=load_payer(Path({payer!r})), payees=load_payees(Path(w["payees"])), as_of=parse_time(w["as_of"]),
+               **{engine!r})
 catalog = load_catalog()
 t = time.perf_counter()
 s = run_payments(catalog, o)
@@ -122,12 +126,15 @@ print(json.dumps({{"seconds": time.perf_counter() - t, "lines": s.lines, "counte
 """
 
 
-def payment_run(w: Workload, run: Path, root: Path = ROOT) -> dict[str, float]:
-    """The payment run of the tree ``root`` (this one by default) on the workload, in a child process."""
+def payment_run(w: Workload, run: Path, root: Path = ROOT, engine: dict[str, str] | None = None,
+                env: dict[str, str] | None = None) -> dict[str, float]:
+    """The payment run of the tree ``root`` (this one by default) on the workload, in a child process; ``engine``:
+    RunOptions' engine and spark_master (default: the tree's default engine); ``env``: more environment."""
     workload = json.dumps({f: str(getattr(w, f)) for f in w.__dataclass_fields__})
     code = RUN_CHILD.format(root=str(root), workload=workload, run=str(run),
-                            payer=str(ROOT / "examples" / "payments" / "payer.toml"))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+                            payer=str(ROOT / "examples" / "payments" / "payer.toml"), engine=engine or {})
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                         env={**os.environ, **(env or {})})
     if out.returncode != 0:
         raise SystemExit(f"the payment run failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -156,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-tree", type=Path, default=None,
                         help="also run the payment run of another checkout on the same file (e.g. `git archive main` "
                              "extracted in a folder: the engine this branch replaces), printed beside this one")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="spark: also run the payment run on Spark (--spark-master) on the same file, printed beside "
+                             "the DuckDB run with the same outcome checked")
+    parser.add_argument("--spark-master", default="local[*]")
+    parser.add_argument("--spark-driver-memory", default="3g", help="the JVM heap of Spark's driver (local: also the "
+                        "executors'), passed as PYSPARK_SUBMIT_ARGS")
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.events.split(",") if x.strip()]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="usine-bench-"))
@@ -175,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.compare_tree is not None:
             other = payment_run(w, run_dir, args.compare_tree.resolve())
             shutil.rmtree(run_dir, ignore_errors=True)
+        spark = None
+        if args.engine == "spark":
+            spark = payment_run(w, run_dir, engine={"engine": "spark", "spark_master": args.spark_master},
+                                env={"PYSPARK_SUBMIT_ARGS": f"--driver-memory {args.spark_driver_memory} pyspark-shell"})
+            shutil.rmtree(run_dir, ignore_errors=True)
         results.append((n, lines, mib, json_s, orjson_s, duck_s, run))
         rate = lambda s, lines=lines: lines / s  # noqa: E731
         print(f"\n{lines:,} lines ({mib:,.0f} MiB)")
@@ -188,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{rate(other['seconds']):12,.0f} events/s  peak RSS {other['rss_mib']:,.0f} MiB  "
                   f"(this run is {other['seconds'] / run['seconds']:.2f}x as fast; same outcome: "
                   f"{all(other[k] == run[k] for k in ('counted', 'refused', 'paid', 'paid_cents'))})")
+        if spark is not None:
+            print(f"  payment run (Spark {args.spark_master}, driver heap {args.spark_driver_memory}) "
+                  f"{spark['seconds']:8.1f} s {rate(spark['seconds']):12,.0f} "
+                  f"events/s  Python driver peak RSS {spark['rss_mib']:,.0f} MiB, JVM apart (Spark / DuckDB run time "
+                  f"{spark['seconds'] / run['seconds']:.2f}; same outcome: "
+                  f"{all(spark[k] == run[k] for k in ('lines', 'counted', 'refused', 'unproven', 'paid', 'paid_cents'))})")
         print(f"  bars: run / DuckDB scan = {duck_s / run['seconds']:.2f} (>= 0.50); run / orjson scan = "
               f"{orjson_s / run['seconds']:.2f} (>= 1.00); run / json.loads scan = {json_s / run['seconds']:.2f}")
         print(f"  event authentication (verification of the segments, in the run): {run['auth']:.1f} s = "

@@ -16,7 +16,11 @@ from conformity.payments import RunOptions, run_payments
 from conformity.payments.lease import Lease
 from conformity.payments.ledger import ledger_status, release_lease
 from conformity.payments.payees import load_payees, load_payer
+from conformity.payments.run import ENGINES
 from conformity.signing import KeyRing
+
+#: engine "spark": every core of this machine unless --spark-master says otherwise
+DEFAULT_SPARK_MASTER = "local[*]"
 
 ledger_option = click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
                              envvar="USINE_LEDGER",
@@ -83,11 +87,19 @@ Exit codes:
 @click.option("--as-of", "as_of", type=RFC3339, help="Events later than this time are future-dated (default: now).")
 @click.option("--commit-every", type=click.IntRange(1), default=200_000, show_default=True,
               help="Lines per intake batch and ledger transaction, at least (a batch ends with a signed segment).")
+@click.option("--engine", type=click.Choice(ENGINES), default="duckdb", show_default=True,
+              help="Where intake runs: an embedded DuckDB on this machine, or Apache Spark (--spark-master; needs "
+                   "the 'spark' extra and Java 17). Same payments, refusals and totals.")
+@click.option("--spark-master", default=DEFAULT_SPARK_MASTER, show_default=True, metavar="URL",
+              help="The Spark master URL of --engine spark (local[N], spark://host:7077, yarn, k8s://…); on a cluster "
+                   "the events files, the ledger's folder and --out must be on a filesystem every executor mounts "
+                   "at the same path.")
 @click.pass_context
 def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Path | None, agency_url: str | None,
             events: tuple[Path, ...],
             infrastructure_keys: Path | None, ledger_path: Path | None, out_dir: Path, agency_keys: tuple[Path, ...],
-            payer_file: Path, payees_file: Path | None, as_of: dt.datetime | None, commit_every: int) -> None:
+            payer_file: Path, payees_file: Path | None, as_of: dt.datetime | None, commit_every: int, engine: str,
+            spark_master: str) -> None:
     """Pay every installation of WAVE whose proof of use is met, once; write orders and the refusal report.
 
     Only events that the infrastructure's signed segments prove, from sources their key vouches for,
@@ -114,7 +126,7 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
         wave=wave_id, labels=labels_dir, events=_event_files(events), ledger=ledger_path or default_ledger(),
         out=out_dir, keys=KeyRing.from_paths(agency_keys), infrastructure=load_keys(infrastructure_keys),
         payer=load_payer(payer_file), payees=load_payees(payees_file), as_of=now_unless(as_of), revocations=revocations,
-        commit_every=commit_every)
+        commit_every=commit_every, engine=engine, spark_master=spark_master)
     stats = run_payments(catalog, options, progress=lambda msg: click.echo(msg, err=True))
     refused = stats.refused
     click.echo(f"wave {wave_id}: {stats.lines} lines read ({stats.lines - stats.unproven} proven by signed segments), "

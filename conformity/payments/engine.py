@@ -348,18 +348,9 @@ class Engine:
         k = (f"CASE c.early WHEN {untrusted} THEN c.source WHEN {unknown} THEN c.wave WHEN '~kind' THEN c.kind "
              "ELSE '' END")
         sp = f"CASE WHEN c.early IN ({unknown}, '~kind') THEN -1 ELSE c.span END"
-        details = []
-        for early, key, span in con.execute(f"SELECT DISTINCT early, {k}, {sp} FROM c WHERE early IS NOT NULL "
-                                          f"AND early NOT IN ('~other', {_lit(reasons.FUTURE_DATED)})").fetchall():
-            if early == reasons.SOURCE_UNTRUSTED:
-                detail = _untrusted(key, spans[span])
-            elif early == reasons.UNKNOWN_WAVE:
-                detail = f"wave {key!r} is not in the catalog"
-            elif early == "~kind":
-                detail = f"kind {key!r} is not a data kind of the wave's pack ({', '.join(sorted(self.kinds))})"
-            else:
-                detail = spans[span].detail
-            details.append((early, key, span, detail))
+        details = [(early, key, span, early_detail(early, key, span, spans, self.kinds))
+                   for early, key, span in con.execute(f"SELECT DISTINCT early, {k}, {sp} FROM c WHERE early IS NOT NULL "
+                                                     f"AND early NOT IN ('~other', {_lit(reasons.FUTURE_DATED)})").fetchall()]
         self._insert("early_details", ("early", "k", "span", "detail"), details, create=True)
         future = (f"'event time ' || fmt_us(c.time_us) || ' is after the run''s as-of time ' || "
                   f"{_lit(format_us(self.as_of_us))}")
@@ -462,13 +453,8 @@ class Engine:
         con = self.con
         inconsistent = _lit(reasons.INCONSISTENT_INSTALLATION)
         attrs = ("vendor", "category", "site_size", "i_vendor", "i_category", "i_size")
-        rows = []
-        for vendor, category, size, i_vendor, i_category, i_size in con.execute(
-                f"SELECT DISTINCT {', '.join(attrs)} FROM ro WHERE outcome = {inconsistent}").fetchall():
-            rows.append((vendor, category, size, i_vendor, i_category, i_size,
-                         next(f"{what} {theirs!r} differs from the installation's {mine!r}"
-                              for what, mine, theirs in (("vendor", i_vendor, vendor), ("category", i_category, category),
-                                                         ("site size", i_size, size)) if mine != theirs)))
+        rows = [(*combo, mismatch_detail(*combo)) for combo in con.execute(
+            f"SELECT DISTINCT {', '.join(attrs)} FROM ro WHERE outcome = {inconsistent}").fetchall()]
         self._insert("mismatch", (*attrs, "detail"), rows, create=True)
         con.execute(
             f"INSERT INTO refused SELECT ro.line, ro.outcome, CASE WHEN ro.outcome = {inconsistent} THEN m.detail "
@@ -618,16 +604,7 @@ class Engine:
         state = {r[0]: r[1:] for r in con.execute(
             "SELECT i.id, i.status, i.counted, i.best, i.q_time, i.q_source, i.q_id, rng.added FROM inst i "
             "JOIN rng ON rng.installation = i.id").fetchall()}
-        updates = []
-        for inst, best, completion in rows:
-            status, counted, old_best, q_time, q_source, q_id, added = state[inst]
-            old = None if q_time is None else (q_time, q_source, q_id)
-            new = None if completion is None else (completion["t"], completion["s"], completion["i"])
-            done = min((k for k in (old, new) if k is not None), default=None)
-            if done is not None and status == "pending":
-                status = "qualified"
-            updates.append((status, counted + added, max(old_best, best), *(done or (None, None, None)), inst))
-        self.ledger.update_installations(updates)
+        self.ledger.update_installations(installation_updates(rows, state))
 
     def _record(self) -> None:
         """The batch's recorded events into a new store file; then one commit registers it with the installations."""
@@ -709,6 +686,41 @@ def _event_fields(alias: str) -> str:
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+def early_detail(early: str, key: str, span: int, spans: list[Span], kinds: frozenset[str]) -> str:
+    """The detail of a refusal before judgement (``early``: a span's reason, source-untrusted, unknown-wave or
+    ``~kind``), per distinct value ``key`` (the source, wave or kind) and span."""
+    if early == reasons.SOURCE_UNTRUSTED:
+        return _untrusted(key, spans[span])
+    if early == reasons.UNKNOWN_WAVE:
+        return f"wave {key!r} is not in the catalog"
+    if early == "~kind":
+        return f"kind {key!r} is not a data kind of the wave's pack ({', '.join(sorted(kinds))})"
+    return spans[span].detail
+
+
+def mismatch_detail(vendor: str, category: str, size: str, i_vendor: str, i_category: str, i_size: str) -> str:
+    """Why an event disagrees with its installation (the first attribute that differs)."""
+    return next(f"{what} {theirs!r} differs from the installation's {mine!r}"
+                for what, mine, theirs in (("vendor", i_vendor, vendor), ("category", i_category, category),
+                                           ("site size", i_size, size)) if mine != theirs)
+
+
+def installation_updates(rows: list[tuple[Any, ...]], state: dict[int, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The ledger's updates (status, counted, best, q_time, q_source, q_id, id) from each installation's
+    (id, best window, earliest completion {t, s, i}) over its counted events and its ``state`` (status, counted,
+    best, q_time, q_source, q_id, events added)."""
+    updates = []
+    for inst, best, completion in rows:
+        status, counted, old_best, q_time, q_source, q_id, added = state[inst]
+        old = None if q_time is None else (q_time, q_source, q_id)
+        new = None if completion is None else (completion["t"], completion["s"], completion["i"])
+        done = min((k for k in (old, new) if k is not None), default=None)
+        if done is not None and status == "pending":
+            status = "qualified"
+        updates.append((status, counted + added, max(old_best, best), *(done or (None, None, None)), inst))
+    return updates
 
 
 def _untrusted(source: str, span: Span) -> str:

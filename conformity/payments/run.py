@@ -5,7 +5,8 @@
    source its key vouches for (nothing about it recorded), parsed, validated (envelope, data),
    de-duplicated against the ledger by (source, id), judged (wave, time, funding window, label, price,
    rule) and recorded with its outcome; counted events update their installation's state. Commits
-   every ``commit_every`` events.
+   every ``commit_every`` events. Intake runs on an embedded DuckDB (``engine``, the default) or on Apache
+   Spark (``spark_engine``, ``RunOptions.engine = "spark"``): the same outcomes, ledger and reports.
 2. Settlement: installations whose proof of use is met are paid in the order their proof completed
    (event time), within the cap per software; each payment is recorded with the events that prove it.
 3. Orders: payments of vendors with bank details go into a new batch (pain.001 + CSV); the others are
@@ -59,6 +60,8 @@ from conformity.signing import KeyRing
 SUMMARY_JSON = "summary.json"
 SUMMARY_FORMAT = "usine.pay-run/1"
 _LOW = (-(1 << 62), "", "", 0)
+#: the engines of intake (``--engine``)
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,8 @@ class RunOptions:
     revocations: Path | None = None  # default: LABELS/revocations.json
     commit_every: int = 200_000  # lines per intake batch (one transaction), at least; ends at a segment's end
     settle_page: int = 500
+    engine: str = "duckdb"  # or "spark": the same intake on an Apache Spark cluster (conformity.payments.spark_engine)
+    spark_master: str = "local[*]"  # the Spark master URL (engine "spark")
 
 
 @dataclass(slots=True)
@@ -119,6 +124,12 @@ class PaymentRun:
         for path in options.events:
             if not path.is_file():
                 raise InputError("events file not found", file=path)
+        if options.engine not in ENGINES:
+            raise InputError(f"unknown engine {options.engine!r}: one of {', '.join(ENGINES)}", where="--engine")
+        if options.engine == "spark":  # before the ledger is touched: what is missing, why, how to install it
+            from conformity.payments.spark_engine import require_spark
+
+            require_spark()
         at = max(options.as_of, dt.datetime.now(dt.UTC))  # the revocation list must be current now and at as-of
         self.book: LabelBook = load_labelbook(options.labels, options.keys, at=at, revocations=options.revocations)
 
@@ -147,9 +158,7 @@ class PaymentRun:
                 self.progress(f"{adopted:,} events recorded by an earlier version moved to the event store")
             try:
                 self._record_labels()
-                self.engine = Engine(ledger, store, self.rules, self.book, self.label_rows, self.known_waves, self.kinds,
-                                     self.as_of_us, self.run_id, self.report, self.o.out / f".scratch-{self.run_id}",
-                                     self.progress)
+                self.engine = self._engine(ledger, store)
                 try:
                     for path in self.o.events:
                         self._intake(path)
@@ -175,6 +184,16 @@ class PaymentRun:
         return self.stats
 
     # ------------------------------------------------------------------ step 1: intake
+    def _engine(self, ledger: Ledger, store: EventStore) -> Engine:
+        args = (ledger, store, self.rules, self.book, self.label_rows, self.known_waves, self.kinds, self.as_of_us,
+                self.run_id, self.report, self.o.out / f".scratch-{self.run_id}", self.progress)
+        if self.o.engine == "spark":
+            from conformity.payments.spark_engine import SparkEngine
+
+            self.progress(f"intake on Spark ({self.o.spark_master})")
+            return SparkEngine(*args, master=self.o.spark_master)
+        return Engine(*args)
+
     def _record_labels(self) -> None:
         self.label_rows: dict[str, int] = {}
         for label in self.book.labels():

@@ -1,0 +1,627 @@
+"""Intake as set operations on Apache Spark (``usine pay run --engine spark``): the DuckDB engine's computation
+on any Spark master, with the same outputs.
+
+The split is the DuckDB engine's (``engine``): what is per event runs on the executors as DataFrame and
+Spark SQL operations; what is per file, per rule or per rare line runs once on the driver and is joined
+(broadcast):
+
+* **executors**: reading the events file (line numbers from each split's position), the range join of
+  each line to its signed span (bucketed by line number), the second hash of every proven span (the file
+  must not change between its verification and its reading), parsing and validating the canonical lines
+  (``from_json``; a line is on the fast path only if ``to_json`` of the values read gives it back byte for
+  byte, with the DuckDB engine's rules as Spark predicates), the content digest, the join to the events
+  the store already holds (its Parquet files) and the window over (source, id) inside the file, the range
+  join to the verdicts, the outcomes, each installation's best window and earliest completion, and the
+  write of the file's outcomes as one Parquet file of the event store;
+* **driver**: the segments' signatures (``authenticate``: spans), the reference parser for the lines off
+  the fast path (``intake.parse_event``), ``WaveRules.evaluate`` once per distinct combination and interval
+  (``Engine._intervals``), the details of refusals per distinct value, and the transactional SQLite ledger
+  (installations created and updated in one transaction with the store file that counted them), and
+  settlement. Only per-installation aggregates (with the few events proving each payment), the distinct
+  combinations and the refusals come back to it; the refusal report is written by the DuckDB engine's own
+  COPYs so the two engines' reports are the same bytes.
+
+An events file is one Spark job and one ledger transaction (``--commit-every`` bounds the DuckDB engine's
+batches, not this one's). On a cluster, the events files, the ledger's folder (its event store) and
+``--out`` must be on a filesystem the driver and every executor mount at the same path.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from conformity.errors import InputError
+from conformity.payments import reasons
+from conformity.payments.authenticate import FileProof
+from conformity.payments.eligibility import WaveRules
+from conformity.payments.engine import (
+    _REFUSED,
+    EVENT_COLUMNS,
+    WHEN,
+    Engine,
+    early_detail,
+    installation_updates,
+    mismatch_detail,
+)
+from conformity.payments.envelope import EVENT_TYPE, format_us
+from conformity.payments.intake import MAX_LINE_BYTES, Rejected, parse_event
+from conformity.payments.labelbook import LabelBook
+from conformity.payments.ledger import Ledger
+from conformity.payments.loader import changed
+from conformity.payments.report import RefusalReport
+from conformity.payments.store import EventStore, finish_file
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+DEFAULT_MASTER = "local[*]"
+#: lines per bucket of the span join (a span is joined to the buckets it overlaps, then by range)
+BUCKET = 4096
+_JAVA = "a Java 17 runtime (Debian: `apt-get install default-jre-headless`)"
+_INSTALL = f"install the Spark extra (`pip install 'usine[spark]'`, or `bash .ci/install.sh test` in a checkout) and {_JAVA}"
+
+_SCHEMA = (
+    "`specversion` STRING, `type` STRING, `source` STRING, `id` STRING, `time` STRING, `subject` STRING, "
+    "`datacontenttype` STRING, `dataschema` STRING, `data` STRUCT<`installation_id`: STRING, `vendor_id`: STRING, "
+    "`software`: STRUCT<`id`: STRING, `name`: STRING, `version`: STRING, `registration_id`: STRING>, "
+    "`site`: STRUCT<`id`: STRING, `size`: STRING, `name`: STRING>, `wave`: STRING, `category`: STRING, "
+    "`kind`: STRING, `document_type`: STRING, `bytes`: BIGINT, `sha256`: STRING, `reference`: STRING>")
+#: intake's canonical form (sorted keys, compact, not ASCII-escaped) as a struct whose JSON is that form on the
+#: fast path (engine._CANONICAL)
+_CANONICAL = (
+    "named_struct('data', named_struct('bytes', j.data.bytes, 'category', j.data.category, 'document_type', "
+    "j.data.document_type, 'installation_id', j.data.installation_id, 'kind', j.data.kind, 'reference', "
+    "j.data.reference, 'sha256', j.data.sha256, 'site', named_struct('id', j.data.site.id, 'name', j.data.site.name, "
+    "'size', j.data.site.size), 'software', named_struct('id', j.data.software.id, 'name', j.data.software.name, "
+    "'registration_id', j.data.software.registration_id, 'version', j.data.software.version), 'vendor_id', "
+    "j.data.vendor_id, 'wave', j.data.wave), 'datacontenttype', j.datacontenttype, 'dataschema', j.dataschema, "
+    "'id', j.id, 'source', j.source, 'specversion', j.specversion, 'subject', j.subject, 'time', j.time, "
+    "'type', j.type)")
+_JSON_OPTIONS = "map('ignoreNullFields', 'false')"
+_TIME_US = ("unix_micros(coalesce(try_to_timestamp(j.time, \"yyyy-MM-dd'T'HH:mm:ss.SSS'Z'\"), "
+            "try_to_timestamp(j.time, \"yyyy-MM-dd'T'HH:mm:ss'Z'\")))")
+_FAST_SELECT = (
+    "line, span, j.source AS source, j.id AS id, " + _TIME_US + " AS time_us, "
+    f"unhex(substr(sha2(cast(to_json({_CANONICAL}, {_JSON_OPTIONS}) AS BINARY), 256), 1, 32)) AS digest, "
+    "value AS body, j.data.installation_id AS inst_ref, j.data.vendor_id AS vendor, j.data.software.id AS sw_id, "
+    "j.data.software.name AS sw_name, j.data.software.version AS sw_version, j.data.site.id AS site_id, "
+    "j.data.site.size AS site_size, j.data.site.name AS site_name, j.data.wave AS wave, j.data.category AS category, "
+    "j.data.kind AS kind, j.data.document_type AS doc_type")
+#: a refusal as Spark computes it: ``detail`` holds ``WHEN`` for the event's time when ``timed``
+_REFUSAL_FIELDS = ("line", "reason", "detail", "timed", "time_us", "source", "event_id", "wave", "vendor_id",
+                   "software_id", "software_version", "site_id")
+
+
+def _rules() -> list[Column]:
+    """engine._RULES as Spark predicates (Java regular expressions anchored with ``\\z``; lengths in bytes)."""
+    from pyspark.sql import functions as F
+
+    def col(name: str) -> Column:
+        return F.col("j." + name)
+
+    def full(name: str, pattern: str) -> Column:
+        return col(name).rlike("^(?:" + pattern + ")\\z")
+
+    def between(name: str, low: int, high: int) -> Column:
+        return F.octet_length(col(name)).between(low, high)
+
+    free = ("id", "data.installation_id", "data.vendor_id", "data.software.id", "data.software.name",
+            "data.software.version", "data.software.registration_id", "data.site.id", "data.site.name",
+            "data.reference")
+    return [
+        col("specversion") == "1.0", col("type") == EVENT_TYPE, full("source", "[\\x21-\\x7e]+"),
+        F.octet_length(col("id")) > 0,
+        full("time", "[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{3})?Z"),
+        col("subject") == col("data.installation_id"), col("datacontenttype") == "application/json",
+        full("dataschema", "[A-Za-z][A-Za-z0-9+.-]*:[\\x21-\\x7e]+"),
+        between("data.installation_id", 1, 100), between("data.vendor_id", 1, 100),
+        between("data.software.id", 1, 100), between("data.software.name", 1, 200),
+        between("data.software.version", 1, 50), between("data.software.registration_id", 0, 100),
+        between("data.site.id", 1, 50), full("data.site.size", "[A-Z][A-Z0-9_]*"),
+        between("data.site.name", 0, 200), full("data.wave", "[0-9]{4}-W[0-9]+"),
+        full("data.category", "[A-Z][A-Z0-9_]*"), full("data.kind", "[a-z][a-z0-9_]*"),
+        col("data.document_type").isNull() | full("data.document_type", "[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"),
+        col("data.bytes") >= 0, full("data.sha256", "[0-9a-f]{64}"), between("data.reference", 1, 300),
+        ~F.concat(*(col(n) for n in free)).rlike("[\\x00-\\x1f]"),
+    ]
+
+
+def _q(value: str) -> str:
+    """A Spark SQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def require_spark() -> None:
+    """InputError (exit 2) saying what is missing, why and how to install it, unless pyspark and Java are here."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise InputError(f"--engine spark needs pyspark (Apache Spark's Python API), which is not installed: {_INSTALL}",
+                         where="--engine") from None
+    home = os.environ.get("JAVA_HOME")
+    java = Path(home) / "bin" / "java" if home else None
+    if java is not None and not os.access(java, os.X_OK):
+        raise InputError(f"--engine spark needs Java (Spark runs on the JVM), but JAVA_HOME={home} has no bin/java: "
+                         f"{_INSTALL}, or unset JAVA_HOME", where="--engine")
+    if java is None and shutil.which("java") is None:
+        raise InputError(f"--engine spark needs Java (Spark runs on the JVM) and no `java` is on PATH nor JAVA_HOME "
+                         f"set: {_INSTALL}", where="--engine")
+
+
+def spark_session(master: str, scratch: Path) -> tuple[SparkSession, bool]:
+    """The Spark session on ``master`` (the active one when it is on that master) and whether this call started it."""
+    require_spark()
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        if active.sparkContext.master != master:
+            raise InputError(f"a Spark session on {active.sparkContext.master} is already running in this process; "
+                             f"it cannot also run on {master}", where="--spark-master")
+        spark, started = active, False
+    else:
+        builder = (SparkSession.builder.master(master).appName("usine pay run")
+                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.sql.session.timeZone", "UTC").config("spark.local.dir", str(scratch / "spark"))
+                   .config("spark.sql.warehouse.dir", str(scratch / "warehouse")))
+        try:
+            spark = builder.getOrCreate()
+        except Exception as exc:  # the JVM did not start (a Java too old, a bad master URL): say so, not a traceback
+            why = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+            raise InputError(f"Spark could not start on {master}: {why}; it needs {_JAVA} and a reachable master",
+                             where="--spark-master") from exc
+        spark.sparkContext.setLogLevel("ERROR")
+        started = True
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    spark.conf.set("spark.sql.ansi.enabled", "false")  # try_* semantics: a value that does not convert is NULL
+    if started and master.startswith("local"):  # one machine: a few shuffle partitions per core, not 200
+        spark.conf.set("spark.sql.shuffle.partitions", str(4 * spark.sparkContext.defaultParallelism))
+    return spark, started
+
+
+class SparkEngine(Engine):
+    """The intake of one run on a Spark session; the ledger, the report and settlement as the DuckDB engine's."""
+
+    def __init__(self, ledger: Ledger, store: EventStore, rules: WaveRules, book: LabelBook,
+                 label_rows: dict[str, int], known_waves: frozenset[str], kinds: frozenset[str], as_of_us: int,
+                 run_id: int, report: RefusalReport, scratch: Path, progress: Callable[[str], None],
+                 master: str = DEFAULT_MASTER):
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.spark, self._started = spark_session(master, scratch)
+        super().__init__(ledger, store, rules, book, label_rows, known_waves, kinds, as_of_us, run_id, report,
+                         scratch, progress)
+        thresholds = {c: rules.threshold(c) for c in self.spans_by_category}
+        self.rules_df = self.spark.createDataFrame([(c, n, s) for c, (n, s) in sorted(thresholds.items())],
+                                                   "category STRING, n BIGINT, span BIGINT")
+        self.ns = sorted({n for n, _ in thresholds.values()})
+
+    def close(self) -> None:
+        super().close()
+        for name in [t.name for t in self.spark.catalog.listTables() if t.isTemporary and t.name.startswith("u_")]:
+            self.spark.catalog.dropTempView(name)
+        if self._started:
+            self.spark.stop()
+
+    def _load_seen(self) -> None:
+        """Nothing on the driver: the executors join each file's keys to the store's Parquet files."""
+
+    # ------------------------------------------------------------------ helpers
+    def _view(self, name: str, df: DataFrame, persist: bool = False) -> DataFrame:
+        if persist:
+            df = df.persist()
+            self._persisted.append(df)
+        df.createOrReplaceTempView(name)
+        return df
+
+    def _sql(self, query: str) -> DataFrame:
+        return self.spark.sql(query)
+
+    def _frame(self, rows: list[tuple[Any, ...]], schema: str) -> DataFrame:
+        return self.spark.createDataFrame(rows, schema)
+
+    # ------------------------------------------------------------------ one file
+    def file(self, path: Path, file_id: int, proof: FileProof, min_lines: int) -> None:
+        self.path, self.file_id, self.proof = path, file_id, proof
+        self._persisted: list[DataFrame] = []
+        try:
+            self._file(path)
+        finally:
+            for df in self._persisted:
+                df.unpersist()
+
+    def _file(self, path: Path) -> None:
+        from pyspark.sql import functions as F
+
+        spark, spans = self.spark, self.proof.spans
+        raw = spark.read.option("lineSep", "\n").text(str(path.resolve()))
+        numbered = self._view("u_raw", raw.select("value", F.input_file_block_start().alias("b"),
+                                                  F.monotonically_increasing_id().alias("m")), persist=True)
+        # line numbers: each split's rows are consecutive ids from its first; the splits in file order
+        blocks = sorted(numbered.groupBy("b").agg(F.min("m"), F.count(F.lit(1))).collect())
+        base, rows = 0, []
+        for b, m0, n in blocks:
+            rows.append((b, m0, base))
+            base += n
+        total = base
+        final_newline = total == 0 or _ends_with_newline(path)
+        self._view("u_blocks", self._frame(rows, "b BIGINT, m0 BIGINT, base BIGINT"))
+        buckets = []
+        for k, s in enumerate(spans):
+            last = total if s.last is None else min(s.last, total)
+            buckets += [(q, k, s.first, last) for q in range(s.first // BUCKET, last // BUCKET + 1)] if last >= s.first else []
+        self._view("u_span_buckets", self._frame(buckets, "bucket BIGINT, span BIGINT, first BIGINT, last BIGINT"))
+        self._view("u_spans", self._frame([(k, s.reason) for k, s in enumerate(spans)], "span BIGINT, reason STRING"))
+        self._view("u_span_sources", self._frame([(k, src) for k, s in enumerate(spans) for src in sorted(s.sources)],
+                                                 "span BIGINT, source STRING"))
+        self._view("u_lines", self._sql(
+            f"SELECT /*+ BROADCAST(sb) */ l.line, sb.span, l.value, l.line < {total} OR {str(final_newline).lower()} AS nl "
+            "FROM (SELECT /*+ BROADCAST(k) */ k.base + r.m - k.m0 + 1 AS line, r.value FROM u_raw r JOIN u_blocks k "
+            f"USING (b)) l JOIN u_span_buckets sb ON sb.bucket = l.line DIV {BUCKET} AND l.line BETWEEN sb.first AND sb.last"))
+        self._check_hashes()
+        self._parse()
+        self.counters.lines += total - self.blank
+        self._classify_spark()
+
+    def _check_hashes(self) -> None:
+        """Every proven span hashed again as the executors read it: FileChanged if its bytes are not those verified."""
+        spans = self.proof.spans
+        proven = [(k, s.first, s.last) for k, s in enumerate(spans) if s.reason is None and s.last is not None]
+        if not proven:
+            return
+        self._view("u_proven", self._frame(proven, "span BIGINT, first BIGINT, last BIGINT"))
+        got = {k: (n, h) for k, n, h in self._sql(
+            "SELECT /*+ BROADCAST(p) */ l.span, count(*), sha2(cast(array_join(transform(array_sort(collect_list("
+            "named_struct('line', l.line, 'v', CASE WHEN l.nl THEN concat(l.value, char(10)) ELSE l.value END))), "
+            "x -> x.v), '') AS BINARY), 256) FROM u_lines l JOIN u_proven p USING (span) GROUP BY l.span").collect()}
+        for k, first, last in proven:
+            n, digest = got.get(k, (0, ""))
+            if n < last - first + 1:
+                seen = first - 1 + n
+                raise changed(self.proof, f"it ends at line {seen}, inside the verified lines {first}-{last}")
+            if digest != spans[k].sha256:
+                raise changed(self.proof, f"lines {first}-{last} no longer hash to the value verified")
+
+    def _parse(self) -> None:
+        """``u_ev``: the events of the fast path (executors) and of the reference parser (driver, the rare rest);
+        ``self.rejected``: the lines the reference parser refused."""
+        from functools import reduce
+
+        from pyspark.sql import functions as F
+
+        px = self._sql(f"SELECT line, span, value, nl, from_json(value, {_q(_SCHEMA)}) AS j FROM u_lines")
+        produced = (F.col("nl") & F.col("j").isNotNull() & (F.octet_length("value") <= MAX_LINE_BYTES)
+                    & (F.expr(f"to_json(j, {_JSON_OPTIONS})") == F.col("value")) & ~F.col("value").contains("\\")
+                    & ~F.col("value").rlike("[\\x7f\\x{2028}\\x{2029}]"))
+        ok = reduce(lambda a, b: a & b, _rules(), produced) & F.expr(_TIME_US).isNotNull()
+        self._view("u_px", px.withColumn("ok", F.coalesce(ok, F.lit(False))), persist=True)
+        rest = self._sql("SELECT line, span, cast(value AS BINARY) AS data, nl FROM u_px WHERE NOT ok").collect()
+        fast = self._sql(f"SELECT {_FAST_SELECT} FROM u_px WHERE ok")
+        events, self.rejected, self.blank = _slow_path(rest)
+        if events:
+            fast = fast.unionByName(self._frame(events, ", ".join(f"{n} {_spark_type(t)}" for n, t in EVENT_COLUMNS)))
+        self._view("u_ev", fast)
+
+    # ------------------------------------------------------------------ authentication, wave, time
+    def _classify_spark(self) -> None:
+        c, spans = self.counters, self.proof.spans
+        known = ", ".join(_q(w) for w in sorted(self.known_waves)) or "NULL"
+        kinds = ", ".join(_q(k) for k in sorted(self.kinds)) or "NULL"
+        self._view("u_c", self._sql(
+            "SELECT /*+ BROADCAST(s), BROADCAST(ss) */ e.*, CASE WHEN s.reason IS NOT NULL THEN s.reason "
+            f"WHEN ss.source IS NULL THEN {_q(reasons.SOURCE_UNTRUSTED)} "
+            f"WHEN e.wave <> {_q(self.rules.id)} THEN CASE WHEN e.wave IN ({known}) THEN '~other' "
+            f"ELSE {_q(reasons.UNKNOWN_WAVE)} END WHEN e.kind NOT IN ({kinds}) THEN '~kind' "
+            f"WHEN e.time_us > {self.as_of_us} THEN {_q(reasons.FUTURE_DATED)} END AS early "
+            "FROM u_ev e JOIN u_spans s USING (span) LEFT JOIN u_span_sources ss ON ss.span = e.span "
+            "AND ss.source = e.source"), persist=True)
+        self.python_refused: list[tuple[Any, ...]] = []
+        for line, span, item in self.rejected:  # refused by the reference parser: the few lines off the fast path
+            reason, detail = item.reason, item.detail
+            if spans[span].reason is not None:
+                c.unproven += 1
+                reason, detail = spans[span].reason or "", spans[span].detail
+            self.python_refused.append((line, reason, detail, False, None, item.source, item.id, None, None, None,
+                                        None, None))
+        counts: dict[str, int] = {e: n for e, n in self._sql(
+            "SELECT early, count(*) FROM u_c WHERE early IS NOT NULL GROUP BY early").collect()}
+        c.other_wave += counts.pop("~other", 0)
+        c.unproven += sum(n for e, n in counts.items() if e not in (reasons.UNKNOWN_WAVE, "~kind", reasons.FUTURE_DATED))
+        self.refusal_parts: list[DataFrame] = []
+        if counts:
+            self._early_refusals_spark()
+        self._wave_events_spark()
+
+    def _early_refusals_spark(self) -> None:
+        spans = self.proof.spans
+        untrusted, unknown = _q(reasons.SOURCE_UNTRUSTED), _q(reasons.UNKNOWN_WAVE)
+        k = (f"CASE c.early WHEN {untrusted} THEN c.source WHEN {unknown} THEN c.wave WHEN '~kind' THEN c.kind "
+             "ELSE '' END")
+        sp = f"CASE WHEN c.early IN ({unknown}, '~kind') THEN -1 ELSE c.span END"
+        details = [(early, key, span, early_detail(early, key, span, spans, self.kinds))
+                   for early, key, span in self._sql(
+                       f"SELECT DISTINCT early, {k}, {sp} FROM u_c c WHERE early IS NOT NULL "
+                       f"AND early NOT IN ('~other', {_q(reasons.FUTURE_DATED)})").collect()]
+        self._view("u_early_details", self._frame(details, "early STRING, k STRING, span BIGINT, detail STRING"))
+        future = f"concat('event time ', {_q(WHEN)}, ' is after the run\\'s as-of time ', {_q(format_us(self.as_of_us))})"
+        self.refusal_parts.append(self._sql(
+            f"SELECT /*+ BROADCAST(d) */ c.line, CASE c.early WHEN '~kind' THEN {_q(reasons.INVALID_DATA)} "
+            f"ELSE c.early END AS reason, coalesce(d.detail, {future}) AS detail, d.detail IS NULL AS timed, "
+            f"{_event_fields('c')} FROM u_c c LEFT JOIN u_early_details d ON d.early = c.early AND d.k = {k} "
+            f"AND d.span = {sp} WHERE c.early IS NOT NULL AND c.early <> '~other'"))
+
+    # ------------------------------------------------------------------ duplicates, judgement, record
+    def _previous_spark(self) -> None:
+        """``u_prev``: what the store holds for the keys of this file's wave events (latest row of each)."""
+        files = self._files()
+        schema = ("source STRING, id STRING, p_digest BINARY, p_outcome STRING, p_run BIGINT, p_file BIGINT, "
+                  "p_line BIGINT")
+        if not files:
+            self._view("u_prev", self._frame([], schema))
+            return
+        self._view("u_store", self.spark.read.parquet(*(str(f) for f in files)))
+        self._view("u_prev", self._sql(
+            "SELECT source, id, max_by(digest, seq) AS p_digest, max_by(outcome, seq) AS p_outcome, "
+            "max_by(run, seq) AS p_run, max_by(file, seq) AS p_file, max_by(line, seq) AS p_line FROM u_store s "
+            "LEFT SEMI JOIN (SELECT source, id FROM u_c WHERE early IS NULL) k USING (source, id) GROUP BY source, id"))
+
+    def _wave_events_spark(self) -> None:
+        c, run, settled = self.counters, self.run_id, f"({_q(reasons.COUNTED)}, {_q(reasons.AFTER_PAYMENT)})"
+        self._previous_spark()
+        self._view("u_w", self._sql(
+            "SELECT *, CASE WHEN p_digest IS NULL THEN first_line "
+            f"WHEN p_outcome NOT IN {settled} AND p_run <> {run} THEN match_line END AS r_line FROM ("
+            "SELECT c.*, p.p_digest, p.p_outcome, p.p_run, p.p_file, p.p_line, "
+            "min_by(c.digest, c.line) OVER g AS first_digest, min(c.line) OVER g AS first_line, "
+            "min(CASE WHEN c.digest = p.p_digest THEN c.line END) OVER g AS match_line "
+            "FROM u_c c LEFT JOIN u_prev p USING (source, id) WHERE c.early IS NULL "
+            "WINDOW g AS (PARTITION BY c.source, c.id))"), persist=True)
+        self._verdicts_spark()
+        self._view("u_r", self._sql(
+            "SELECT /*+ BROADCAST(v) */ w.*, v.reason AS v_reason, v.label AS v_label, v.detail AS v_detail "
+            "FROM u_w w JOIN u_verdicts v "
+            "ON w.vendor = v.vendor AND w.sw_id = v.sw_id AND w.sw_version = v.sw_version AND w.category = v.category "
+            "AND w.site_size = v.site_size AND w.kind = v.kind AND coalesce(w.doc_type, '') = v.doc_key "
+            "AND w.time_us >= v.lo AND w.time_us < v.hi WHERE w.line = w.r_line"), persist=True)
+        self.ledger.begin()
+        self._installations_spark()
+        self._view("u_ro", self._sql(
+            "SELECT r.*, i.id AS inst_id, i.vendor AS i_vendor, i.category AS i_category, i.site_size AS i_size, "
+            "CASE WHEN r.v_reason IS NOT NULL THEN r.v_reason "
+            "WHEN r.vendor <> i.vendor OR r.category <> i.category OR r.site_size <> i.site_size "
+            f"THEN {_q(reasons.INCONSISTENT_INSTALLATION)} WHEN i.status = 'paid' THEN {_q(reasons.AFTER_PAYMENT)} "
+            f"ELSE {_q(reasons.COUNTED)} END AS outcome "
+            "FROM u_r r LEFT JOIN u_inst i ON r.v_reason IS NULL AND i.sw_id = r.sw_id AND i.site_id = r.site_id"),
+            persist=True)
+        self._judged_refusals_spark()
+        self._duplicates_spark()
+        counted, after, rows, new = self._sql(
+            f"SELECT count_if(outcome = {_q(reasons.COUNTED)}), count_if(outcome = {_q(reasons.AFTER_PAYMENT)}), "
+            "count(*), count_if(p_digest IS NULL) FROM u_ro").collect()[0]
+        c.counted += counted
+        c.after_payment += after
+        self._update_installations_spark()
+        parts = self._write_refusals_spark()
+        self._record_spark(rows, new)
+        self.report.extend(*parts)
+        for part in parts[:2]:
+            part.unlink()
+
+    def _verdicts_spark(self) -> None:
+        """``u_verdicts``: the verdict of each distinct combination per interval (``Engine._intervals``, driver)."""
+        combos = self._sql("SELECT DISTINCT vendor, sw_id, sw_version, category, site_size, kind, "
+                           "coalesce(doc_type, '') FROM u_w WHERE line = r_line").collect()
+        rows = [(*combo, *piece) for combo in combos for piece in self._intervals(tuple(combo))]
+        self._view("u_verdicts", self._frame(
+            rows, "vendor STRING, sw_id STRING, sw_version STRING, category STRING, site_size STRING, kind STRING, "
+                  "doc_key STRING, lo BIGINT, hi BIGINT, reason STRING, label BIGINT, detail STRING"))
+
+    def _installations_spark(self) -> None:
+        """``u_inst``: the wave's installations (ledger), with those the first eligible event of a new one creates."""
+        schema = ("id BIGINT, sw_id STRING, site_id STRING, vendor STRING, category STRING, site_size STRING, "
+                  "status STRING, counted BIGINT, best BIGINT, q_time BIGINT, q_source STRING, q_id STRING")
+        rows = [tuple(r.values()) for r in self.ledger.wave_installations(self.rules.id).to_pylist()]
+        self._view("u_inst", self._frame(rows, schema))
+        new = self._sql(
+            "SELECT sw_id, site_id, min_by(inst_ref, line), min_by(vendor, line), min_by(category, line), "
+            "min_by(site_size, line), min_by(sw_name, line), min_by(site_name, line) FROM u_r r "
+            "LEFT ANTI JOIN u_inst USING (sw_id, site_id) WHERE v_reason IS NULL GROUP BY sw_id, site_id "
+            "ORDER BY min(line)").collect()
+        if new:
+            ids = self.ledger.create_installations(self.rules.id, [tuple(n) for n in new], self.run_id)
+            rows += [(i, n[0], n[1], n[3], n[4], n[5], "pending", 0, 0, None, None, None)
+                     for i, n in zip(ids, new, strict=True)]
+            self._view("u_inst", self._frame(rows, schema), persist=True)
+
+    def _judged_refusals_spark(self) -> None:
+        inconsistent = _q(reasons.INCONSISTENT_INSTALLATION)
+        attrs = ("vendor", "category", "site_size", "i_vendor", "i_category", "i_size")
+        rows = [(*combo, mismatch_detail(*combo)) for combo in self._sql(
+            f"SELECT DISTINCT {', '.join(attrs)} FROM u_ro WHERE outcome = {inconsistent}").collect()]
+        self._view("u_mismatch", self._frame(rows, ", ".join(f"{a} STRING" for a in (*attrs, "detail"))))
+        self.refusal_parts.append(self._sql(
+            f"SELECT /*+ BROADCAST(m) */ ro.line, ro.outcome AS reason, CASE WHEN ro.outcome = {inconsistent} "
+            f"THEN m.detail ELSE ro.v_detail END AS detail, ro.outcome <> {inconsistent} AS timed, "
+            f"{_event_fields('ro')} FROM u_ro ro LEFT JOIN u_mismatch m USING ({', '.join(attrs)}) "
+            f"WHERE ro.outcome NOT IN ({_q(reasons.COUNTED)}, {_q(reasons.AFTER_PAYMENT)})"))
+
+    def _duplicates_spark(self) -> None:
+        files = [r[0] for r in self._sql("SELECT DISTINCT p_file FROM u_w WHERE p_file IS NOT NULL AND "
+                                         "(r_line IS NULL OR line <> r_line)").collect()]
+        self._view("u_file_names", self._frame([(f, str(self.ledger.file_path(f))) for f in files],
+                                               "file BIGINT, path STRING"))
+        where = (f"CASE WHEN here THEN concat('run {self.run_id}, ', {_q(str(self.path))}, ' line ', r_line) "
+                 "ELSE concat('run ', p_run, ', ', f.path, ' line ', p_line) END")
+        self.refusal_parts.append(self._sql(
+            f"SELECT /*+ BROADCAST(f) */ x.line, CASE WHEN conflict THEN {_q(reasons.CONFLICTING_DUPLICATE)} "
+            f"ELSE {_q(reasons.DUPLICATE_EVENT)} END AS reason, CASE WHEN conflict THEN concat('same source and id as "
+            f"the event recorded at ', {where}, ', with different content') ELSE concat('already recorded at ', {where}, "
+            "' (', CASE WHEN here THEN r_outcome ELSE p_outcome END, ')') END AS detail, false AS timed, "
+            f"{_event_fields('x')} FROM (SELECT w.*, w.digest <> coalesce(w.p_digest, w.first_digest) AS conflict, "
+            "w.r_line IS NOT NULL AND w.r_line < w.line AS here, ro.outcome AS r_outcome FROM u_w w "
+            "LEFT JOIN u_ro ro ON ro.source = w.source AND ro.id = w.id WHERE w.r_line IS NULL OR w.line <> w.r_line) x "
+            "LEFT JOIN u_file_names f ON f.file = x.p_file"))
+
+    def _write_refusals_spark(self) -> tuple[Path, Path, list[tuple[str, str, int]]]:
+        """The file's refusals back on the driver, written by the DuckDB engine's own COPYs (same bytes)."""
+        types = {"line": pa.int64(), "timed": pa.bool_(), "time_us": pa.int64()}
+        schema = pa.schema([(n, types.get(n, pa.string())) for n in _REFUSAL_FIELDS])
+        rows = self.python_refused
+        tables = [pa.table({n: pa.array([r[i] for r in rows], type=schema.field(n).type)
+                            for i, n in enumerate(_REFUSAL_FIELDS)})]
+        if self.refusal_parts:
+            from functools import reduce
+
+            union = reduce(lambda a, b: a.unionByName(b), self.refusal_parts).select(*_REFUSAL_FIELDS)
+            if hasattr(union, "toArrow"):  # pyspark >= 4: columnar, no Python object per refusal
+                tables.append(union.toArrow().cast(schema))
+            else:
+                got = union.collect()
+                tables.append(pa.table({n: pa.array([r[i] for r in got], type=schema.field(n).type)
+                                        for i, n in enumerate(_REFUSAL_FIELDS)}))
+        table = pa.concat_tables(tables)  # _write_refusals writes them in line order
+        con = self.con
+        con.register("refused_src", table)
+        names = [n for n, _ in _REFUSED]
+        select = {n: n for n in names} | {
+            "detail": f"CASE WHEN timed THEN replace(detail, '{WHEN}', fmt_us(time_us)) ELSE detail END",
+            "time": "fmt_us(time_us)"}
+        con.execute(f"CREATE OR REPLACE TEMP TABLE refused AS SELECT {', '.join(f'{select[n]} AS {n}' for n in names)} "
+                    "FROM refused_src")
+        con.unregister("refused_src")
+        return self._write_refusals()
+
+    def _update_installations_spark(self) -> None:
+        """Count, best window and earliest completion of the installations with newly counted events."""
+        spans = sorted(set(self.spans_by_category.values()))
+        cnt = "CASE k.span " + " ".join(
+            f"WHEN {s} THEN count(*) OVER (PARTITION BY k.installation ORDER BY k.time_us RANGE BETWEEN CURRENT ROW "
+            f"AND {s} FOLLOWING)" for s in spans) + " END"
+        order = "OVER (PARTITION BY k.installation ORDER BY k.time_us, k.source, k.id)"
+        back = "CASE k.n " + " ".join(
+            f"WHEN {n} THEN " + ("k.time_us" if n == 1 else f"lag(k.time_us, {n - 1}) {order}") for n in self.ns) + " END"
+        self._view("u_rules", self.rules_df)
+        self._view("u_nk", self._sql(f"SELECT inst_id AS installation, time_us, source, id FROM u_ro "
+                                     f"WHERE outcome = {_q(reasons.COUNTED)}"))
+        rng = self._view("u_rng", self._sql(
+            "SELECT nk.installation, count(*) AS added, min(nk.time_us) - first(r.span) AS lo, "
+            "max(nk.time_us) + first(r.span) AS hi FROM u_nk nk JOIN u_inst i ON i.id = nk.installation "
+            "JOIN u_rules r ON r.category = i.category GROUP BY nk.installation"), persist=True)
+        if rng.isEmpty():
+            return
+        prior = ""
+        if self._files():
+            prior = ("UNION ALL SELECT /*+ BROADCAST(rng) */ s.installation, s.time_us, s.source, s.id FROM u_store s "
+                     "JOIN u_rng rng ON s.installation = rng.installation AND s.time_us BETWEEN rng.lo AND rng.hi "
+                     f"WHERE s.outcome = {_q(reasons.COUNTED)}")
+        rows = [(r[0], r[1], None if r[2] is None else r[2].asDict()) for r in self._sql(
+            "SELECT installation, max(cnt), min(CASE WHEN back IS NOT NULL AND time_us - back <= span "
+            "THEN named_struct('t', time_us, 's', source, 'i', id) END) FROM ("
+            f"SELECT k.*, {back} AS back, {cnt} AS cnt FROM (SELECT u.*, r.n, r.span FROM (SELECT * FROM u_nk {prior}) u "
+            "JOIN u_inst i ON i.id = u.installation JOIN u_rules r ON r.category = i.category) k) GROUP BY installation"
+        ).collect()]
+        state = {r[0]: tuple(r[1:]) for r in self._sql(
+            "SELECT i.id, i.status, i.counted, i.best, i.q_time, i.q_source, i.q_id, rng.added FROM u_inst i "
+            "JOIN u_rng rng ON rng.installation = i.id").collect()}
+        self.ledger.update_installations(installation_updates(rows, state))
+
+    def _record_spark(self, rows: int, new: int) -> None:
+        """The file's recorded events into a new store file (written by the executors); then one commit registers it
+        with the installations."""
+        seq = self.store.next_seq()
+        final = self.store.dir / f"{self.run_id:06d}-{seq:08d}.parquet"
+        if rows:
+            settled = f"({_q(reasons.COUNTED)}, {_q(reasons.AFTER_PAYMENT)})"
+            written = self.scratch / f"store-{seq}"
+            self._sql(
+                "SELECT source, id, coalesce(p_digest, digest) AS digest, time_us, outcome, "
+                f"CASE WHEN outcome IN {settled} THEN inst_id END AS installation, "
+                f"CASE WHEN outcome IN {settled} THEN v_label END AS label, CAST({self.run_id} AS BIGINT) AS run, "
+                f"CAST({self.file_id} AS BIGINT) AS file, line, CASE WHEN outcome = {_q(reasons.COUNTED)} THEN body END "
+                f"AS body, CAST({seq} AS BIGINT) AS seq FROM u_ro ORDER BY line"
+            ).coalesce(1).write.option("parquet.block.size", 8 << 20).mode("overwrite").parquet(str(written))
+            parts = glob.glob(str(written / "part-*.parquet"))
+            if len(parts) != 1:
+                raise RuntimeError(f"Spark wrote {len(parts)} files for one store file in {written}")
+            tmp = final.with_name("." + final.name + ".tmp")
+            shutil.move(parts[0], tmp)
+            shutil.rmtree(written, ignore_errors=True)
+            finish_file(tmp, final)
+            self.store.register(seq, self.run_id, final.name, rows, new)
+        self.ledger.commit()
+
+
+    # ------------------------------------------------------------------ settlement
+    def prepare_proofs(self, due: list[tuple[int, int, str, str, int, int]]) -> None:
+        """``proof_rows`` (driver): for each (installation, completion time, source, id, n, span), the n counted
+        events ending at its completion, found by the executors in the store (a few rows per installation due)."""
+        self.con.execute("CREATE OR REPLACE TEMP TABLE proof_rows (installation BIGINT, time_us BIGINT, source VARCHAR, "
+                         "id VARCHAR, label BIGINT, body VARCHAR)")
+        files = self._files()
+        if not due or not files:
+            return
+        self._view("u_store", self.spark.read.parquet(*(str(f) for f in files)))
+        self._view("u_due", self._frame([(d[0], d[1], d[2], d[3], d[4], d[1] - d[5]) for d in due],
+                                        "installation BIGINT, qt BIGINT, qs STRING, qi STRING, n BIGINT, lo BIGINT"))
+        rows = self._sql(
+            "SELECT installation, time_us, source, id, label, body FROM (SELECT /*+ BROADCAST(d) */ s.installation, "
+            "s.time_us, s.source, s.id, s.label, s.body, d.n, row_number() OVER (PARTITION BY s.installation "
+            "ORDER BY s.time_us DESC, s.source DESC, s.id DESC) AS rn FROM u_store s JOIN u_due d "
+            f"ON s.installation = d.installation WHERE s.outcome = {_q(reasons.COUNTED)} AND s.time_us >= d.lo AND "
+            "(s.time_us < d.qt OR (s.time_us = d.qt AND (s.source < d.qs OR (s.source = d.qs AND s.id <= d.qi))))) "
+            "WHERE rn <= n").collect()
+        names = ("installation", "time_us", "source", "id", "label", "body")
+        types = (pa.int64(), pa.int64(), pa.string(), pa.string(), pa.int64(), pa.string())
+        self.con.register("proof_src", pa.table({n: pa.array([r[i] for r in rows], type=t)
+                                                 for i, (n, t) in enumerate(zip(names, types, strict=True))}))
+        self.con.execute("INSERT INTO proof_rows SELECT * FROM proof_src")
+        self.con.unregister("proof_src")
+
+
+def _event_fields(alias: str) -> str:
+    """What a refusal says of an event, as ``_REFUSAL_FIELDS`` after line, reason, detail and timed."""
+    return (f"{alias}.time_us, {alias}.source, {alias}.id AS event_id, {alias}.wave, {alias}.vendor AS vendor_id, "
+            f"{alias}.sw_id AS software_id, {alias}.sw_version AS software_version, {alias}.site_id")
+
+
+def _slow_path(rest: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, Rejected]], int]:
+    """The lines off the fast path through the reference parser: (event rows, refusals, blank lines)."""
+    events: list[tuple[Any, ...]] = []
+    rejected: list[tuple[int, int, Rejected]] = []
+    blank = 0
+    for line, span, data, nl in sorted(rest, key=lambda r: r[0]):
+        data = bytes(data)
+        if nl and data.endswith(b"\r"):
+            data = data[:-1]
+        if not data.strip():
+            blank += 1
+            continue
+        item = parse_event(None if len(data) > MAX_LINE_BYTES else data)
+        if isinstance(item, Rejected):
+            rejected.append((line, span, item))
+            continue
+        d = item.data
+        events.append((line, span, item.source, item.id, item.time_us, item.digest, item.raw, d["installation_id"],
+                       d["vendor_id"], d["software"]["id"], d["software"]["name"], d["software"]["version"],
+                       d["site"]["id"], d["site"]["size"], d["site"]["name"], d["wave"], d["category"], d["kind"],
+                       d["document_type"]))
+    return events, rejected, blank
+
+
+def _spark_type(t: pa.DataType) -> str:
+    return "BIGINT" if t == pa.int64() else "BINARY" if t == pa.binary() else "STRING"
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
+
+
+__all__ = ["DEFAULT_MASTER", "SparkEngine", "require_spark", "spark_session"]

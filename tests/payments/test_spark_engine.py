@@ -1,0 +1,230 @@
+"""`usine pay run --engine spark` (issue 14): on Spark ``local[2]``, the same files give the DuckDB engine's outputs.
+
+Two runs over one ledger per engine (the second with new events, repeats of the first file's, an
+edited segment and a last line without its end; files read in several Spark splits), every refusal
+reason intake has, a revoked label, an installation that disagrees with itself, and a third run that
+continues a Spark ledger on DuckDB (the event store is one format). Equal means: the same run
+statistics, refusal reports byte for byte, ledger state (payments with their proofs, installations,
+recorded events), orders, proofs and totals, and the summary but for paths and times.
+
+One Spark session (``local[2]``) for the module's tests, marked slow: on the shared 2-core machine 1.9 min
+at load average 14, 4.7 min at 20 (most of it Spark's fixed cost per job on a few dozen lines, and the JVM's start).
+Without pyspark or Java the tests skip saying so, and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformity.catalog import load_catalog
+from conformity.infrastructure_keys import load_keys
+from conformity.labels import parse_time
+from conformity.payments import RunOptions, RunStats, run_payments
+from conformity.payments.payees import load_payees, load_payer
+from conformity.signing import KeyRing
+from tests.helpers import required
+from tests.payments.builders import AS_OF, T0, event, events_for, installation, line_of, revocation
+from tests.payments.workspace import PAYER, Workspace, ledger_state
+
+#: ./test runs with --dist loadgroup: the module's tests share one worker, so one JVM
+pytestmark = pytest.mark.xdist_group("spark")
+
+MASTER = "local[2]"
+DAY = dt.timedelta(days=1)
+A = installation("750100011", "M")
+B = installation("750100012", "S", site_name="Hôpital Saint-Éloi")
+C = installation("750100013", "L")
+MEDIX = installation("750100014", "M", vendor="medi", software="medix", version="2.0")
+NOLABEL = installation("750100015", "M", vendor="nobody", software="unlabelled")
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Spark session on local[2] for the module (the engine uses the active session of its master)."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        required("pyspark", "install the test extra: bash .ci/install.sh test")
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        required("Java", "Spark runs on the JVM: apt-get install default-jre-headless (.ci/run does)")
+    from conformity.payments.spark_engine import spark_session
+
+    session, _ = spark_session(MASTER, tmp_path_factory.mktemp("spark"))
+    session.conf.set("spark.sql.shuffle.partitions", "2")  # a few dozen lines: one shuffle partition per core
+    session.conf.set("spark.sql.files.maxPartitionBytes", "4096")  # several splits per file: line numbers across them
+    yield session
+    session.stop()
+
+
+def _modified(ev: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    out = json.loads(json.dumps(ev))
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        node = out
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    return out
+
+
+def _first_file() -> list[Any]:
+    a, b = events_for(A, 6), events_for(B, 5, first=100)
+    lines: list[Any] = [*a, *b, *events_for(C, 3, first=200)]
+    lines += events_for(MEDIX, 6, first=300)  # its label is revoked on day 3: the later events are refused
+    lines += events_for(NOLABEL, 2, first=400)  # no-label
+    lines += [a[0], a[1]]  # duplicates inside the file
+    lines.append(_modified(a[2], data__reference="changed"))  # conflicting duplicate
+    lines.append(_modified(event(A, T0 + 20 * DAY, 50), data__site__size="L"))  # inconsistent installation
+    lines.append(json.dumps(event(A, T0 + 8 * DAY, 51)))  # spaces: the reference parser, counted
+    lines.append(line_of(event(A, T0 + 9 * DAY, 52)) + "\r")  # a CRLF line end: the reference parser, counted
+    lines.append(_modified(event(A, T0 + 3 * DAY, 53), data__bytes=-1))  # invalid-data (parser)
+    lines.append(_modified(event(A, T0 + 3 * DAY, 54), data__kind="fax"))  # invalid-data (kind not the pack's)
+    lines.append(_modified(event(A, T0 + 3 * DAY, 55), specversion="1.1"))  # wrong-envelope
+    lines.append(_modified(event(A, T0 + 3 * DAY, 56), data__wave="2099-W9"))  # unknown-wave
+    lines.append(_modified(event(A, T0 + 3 * DAY, 57), data__wave="2026-W3"))  # another wave: not refused here
+    lines.append(event(A, dt.datetime(2027, 8, 1, 12, 0, 0, 250_000, tzinfo=dt.UTC), 58))  # future-dated
+    lines.append(event(A, dt.datetime(2026, 2, 1, tzinfo=dt.UTC), 59))  # outside the funding window
+    lines.append(event(A, T0 + 4 * DAY, 60, source="urn:somebody:else"))  # source-untrusted
+    lines.append(event(A, T0 + 4 * DAY, 61, document_type="00000-0"))  # not proof of use
+    lines += ["[1, 2]", "", '{"specversion": "1.0", "id": ']  # malformed, blank, malformed
+    return lines
+
+
+def _second_file() -> list[Any]:
+    lines: list[Any] = events_for(C, 3, start=T0 + 3 * DAY, first=210)  # C qualifies now
+    lines += events_for(A, 2, start=T0 + 10 * DAY, first=70)  # A is paid: after-payment
+    lines += [*events_for(A, 3), event(B, T0, 100)]  # repeats of the first run's events
+    lines.append(_modified(event(B, T0 + DAY, 101), data__reference="other"))  # conflicts with the first run's
+    lines += events_for(installation("750100016", "M"), 4, first=500)  # an edited segment (below)
+    return lines
+
+
+def _workspace(root: Path) -> tuple[Workspace, Path, Path]:
+    ws = Workspace(root)
+    ws.label()
+    medix = ws.label(vendor="medi", software="medix", versions=("2.0",))
+    ws.revoke(revocation(medix["label_id"], T0 + 2 * DAY + dt.timedelta(hours=3), software="medix", version="2.0"))
+    first = ws.events("first.jsonl", _first_file())
+    with open(first, "a", encoding="utf-8") as fh:  # appended after sealing: event-unsigned
+        fh.write(line_of(event(A, T0 + 5 * DAY, 90)) + "\n" + line_of(event(A, T0 + 5 * DAY, 91)) + "\n")
+    second = ws.events("second.jsonl", _second_file())
+    text = second.read_text(encoding="utf-8").replace('"reference":"doc-750100016-503"', '"reference":"edited"')
+    # its segment no longer hashes to the signed value; a last line without its end (unsigned)
+    second.write_text(text + line_of(event(C, T0 + 9 * DAY, 220)), encoding="utf-8")
+    return ws, first, second
+
+
+def _run(ws: Workspace, files: tuple[Path, ...], ledger: Path, out: Path, engine: str) -> RunStats:
+    options = RunOptions(wave="2026-W1", labels=ws.labels, events=files, ledger=ledger, out=out,
+                         keys=KeyRing.from_paths([ws.key]), infrastructure=load_keys(ws.infrastructure),
+                         payer=load_payer(PAYER), payees=load_payees(ws.payees), as_of=parse_time(AS_OF),
+                         engine=engine, spark_master=MASTER)
+    return run_payments(load_catalog(None), options)
+
+
+_STATS = ("lines", "unproven", "counted", "after_payment", "other_wave", "refused", "paid", "paid_cents",
+          "cap_reached", "held", "held_cents")
+_TIMED = {"msg_id", "end_to_end_id", "created", "execution_date", "batch"}
+
+
+def _outputs(out: Path, stats: RunStats) -> dict[str, Any]:
+    """What a run produced, without its paths, ledger ids and clock times."""
+    def rows(name: str) -> list[dict[str, str]]:
+        with open(out / name, encoding="utf-8", newline="") as fh:
+            return [{k: v for k, v in r.items() if k not in _TIMED} for r in csv.DictReader(fh)]
+
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for key in ("ledger", "outputs", "authentication", "batches"):
+        summary.pop(key)
+    proofs = [{k: v for k, v in json.loads(line).items() if k not in _TIMED}
+              for line in (out / "payment-proofs.jsonl").read_text(encoding="utf-8").splitlines()]
+    return {"stats": {k: getattr(stats, k) for k in _STATS}, "batches": len(stats.batches),
+            "refusals.csv": (out / "refusals.csv").read_bytes(), "refusals.json": (out / "refusals.json").read_bytes(),
+            "orders": rows("payment-orders.csv"), "totals": rows("totals.csv"), "proofs": proofs, "summary": summary}
+
+
+@pytest.mark.slow
+def test_spark_and_duckdb_give_the_same_payments_refusals_and_totals(spark: Any, tmp_path: Path) -> None:
+    ws, first, second = _workspace(tmp_path)
+    ledgers = {e: tmp_path / e / "ledger.sqlite3" for e in ("duckdb", "spark")}
+    results: dict[str, list[dict[str, Any]]] = {"duckdb": [], "spark": []}
+    for n, files in enumerate(((first,), (second,)), start=1):
+        for engine, ledger in ledgers.items():
+            out = tmp_path / engine / f"out{n}"
+            results[engine].append(_outputs(out, _run(ws, files, ledger, out, engine)))
+            if n == 1 and engine == "spark":  # a copy of the Spark ledger after run 1, for run 3 on DuckDB
+                shutil.copytree(ledger.parent, tmp_path / "mixed", ignore=shutil.ignore_patterns("out*"))
+        assert ledger_state(ledgers["spark"]) == ledger_state(ledgers["duckdb"]), f"ledgers differ after run {n}"
+        for key in results["duckdb"][-1]:
+            assert results["spark"][-1][key] == results["duckdb"][-1][key], f"run {n}: {key} differs"
+    # the files hold what the test means to compare: every refusal reason of intake, payments, after-payment
+    one, two = results["duckdb"]
+    reasons_one = json.loads(one["refusals.json"])["counts"]["event"]
+    assert set(reasons_one) == {"conflicting-duplicate", "duplicate-event", "event-unsigned", "future-dated",
+                                "inconsistent-installation", "invalid-data", "label-revoked", "malformed",
+                                "no-label", "not-proof-of-use", "outside-window", "source-untrusted", "unknown-wave",
+                                "wrong-envelope"}
+    assert one["stats"]["paid"] == 2 and one["stats"]["other_wave"] == 1
+    assert two["stats"]["paid"] == 1 and two["stats"]["after_payment"] == 2
+    assert {"event-segment-mismatch", "conflicting-duplicate"} <= set(json.loads(two["refusals.json"])["counts"]["event"])
+    # a Spark ledger continued on DuckDB: the same as DuckDB all along
+    mixed = tmp_path / "mixed" / "ledger.sqlite3"
+    third = _outputs(tmp_path / "mixed" / "out2", _run(ws, (second,), mixed, tmp_path / "mixed" / "out2", "duckdb"))
+    assert ledger_state(mixed) == ledger_state(ledgers["duckdb"])
+    assert third == two
+
+
+@pytest.mark.slow
+def test_a_file_changed_after_verification_stops_the_spark_run_before_anything_of_it_is_committed(
+        spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The executors hash every proven span again: an edit or a truncation after verification stops the run."""
+    from conformity.payments import run as run_module
+    from conformity.payments.authenticate import FileChanged, authenticate
+
+    ws = Workspace(tmp_path)
+    ws.label()
+    f = ws.events("e.jsonl", events_for(A, 7))  # segments of 4 lines
+    original = f.read_bytes()
+    for change, message in (("edited", "lines 5-7 no longer hash"), ("truncated", "it ends at line 5, inside")):
+        def verify_then_change(path: Path, trust: Any, change: str = change) -> Any:
+            proof = authenticate(path, trust)
+            lines = original.splitlines(keepends=True)
+            if change == "edited":
+                lines[5] = lines[5].replace(b'"size":"M"', b'"size":"L"')
+            path.write_bytes(b"".join(lines if change == "edited" else lines[:5]))
+            return proof
+
+        monkeypatch.setattr(run_module, "authenticate", verify_then_change)
+        with pytest.raises(FileChanged, match=message):
+            _run(ws, (f,), ws.ledger, tmp_path / f"out-{change}", "spark")
+        state = ledger_state(ws.ledger)
+        assert state["events"] == [] and state["payments"] == [] and state["installations"] == []
+        f.write_bytes(original)
+
+
+def test_spark_engine_without_java_says_what_why_and_how(tmp_path: Path) -> None:
+    """No Java: exit 2 before the ledger is touched, naming what is missing, why, and how to install it."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        required("pyspark", "install the test extra: bash .ci/install.sh test")
+    ws = Workspace(tmp_path)
+    f = ws.events("e.jsonl", events_for(A, 2))
+    env = {**os.environ, "USINE_HOME": str(tmp_path / "home"), "JAVA_HOME": str(tmp_path / "no-java")}
+    done = subprocess.run([sys.executable, "-m", "conformity", *ws.args((f,), tmp_path / "out", AS_OF, "2026-W1"),
+                           "--engine", "spark", "--spark-master", MASTER], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "--engine spark needs Java" in done.stderr and "default-jre-headless" in done.stderr
+    assert not ws.ledger.exists()
