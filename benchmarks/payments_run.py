@@ -105,7 +105,7 @@ from conformity.signing import KeyRing
 w = json.loads({workload!r})
 run = Path({run!r})
 o = RunOptions(wave=w["wave"], labels=Path(w["labels"]), events=(Path(w["events"]),), ledger=run / "ledger.sqlite3",
-               out=run / "out", keys=KeyRing.from_paths([Path(w["key"])]),
+               out=run / {out!r}, keys=KeyRing.from_paths([Path(w["key"])]),
                infrastructure=load_keys(Path(w["infrastructure"])),
                payer=load_payer(Path({payer!r})), payees=load_payees(Path(w["payees"])), as_of=parse_time(w["as_of"]))
 catalog = load_catalog()
@@ -117,15 +117,16 @@ print(json.dumps({{"seconds": time.perf_counter() - t, "lines": s.lines, "counte
 """
 
 
-def payment_run(w: Workload, run: Path, root: Path = ROOT) -> dict[str, float]:
-    """The payment run of the tree ``root`` (this one by default) on the workload, in a child process."""
+def payment_run(w: Workload, run: Path, root: Path = ROOT, out: str = "out") -> dict[str, float]:
+    """The payment run of the tree ``root`` (this one by default) on the workload, in a child process, with the
+    ledger ``run/ledger.sqlite3`` and its outputs in ``run/out``."""
     workload = json.dumps({f: str(getattr(w, f)) for f in w.__dataclass_fields__})
-    code = RUN_CHILD.format(root=str(root), workload=workload, run=str(run),
+    code = RUN_CHILD.format(root=str(root), workload=workload, run=str(run), out=out,
                             payer=str(ROOT / "examples" / "payments" / "payer.toml"))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"the payment run failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"the payment run failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def workload(workdir: Path, events: int, seed: int) -> Workload:
@@ -147,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", default="1000000,10000000", help="sizes, comma-separated (default 1M and 10M)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the workloads here (reused next time)")
+    parser.add_argument("--max-load", type=float, default=3.0,
+                        help="measure sizes of 10 M events and more only while the 1-minute load average is below this "
+                             "(the machine is shared: a figure under a higher load says little); default 3")
     parser.add_argument("--compare-tree", type=Path, default=None,
                         help="also run the payment run of another checkout on the same file (e.g. `git archive main` "
                              "extracted in a folder: the engine this branch replaces), printed beside this one")
@@ -156,7 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the start")
     results = []
+    skipped = []
     for n in sizes:
+        if n >= 10_000_000 and os.getloadavg()[0] >= args.max_load:
+            skipped.append((n, os.getloadavg()[0]))
+            print(f"\n{n:,} events: not measured, the load average is {os.getloadavg()[0]:.1f} "
+                  f"(>= {args.max_load:.0f}; --max-load to change)")
+            continue
         w = workload(workdir, n, args.seed)
         mib = w.events.stat().st_size / 2**20
         json_s, lines = timed(json_scan, w.events)
@@ -188,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * run['auth'] / run['seconds']:.1f} % of the run; the second hash is inside the loading")
         print(f"  run: {run['counted']:,} counted, {run['refused']:,} refused, {run['unproven']:,} unproven, "
               f"{run['paid']:,} installations paid ({run['paid_cents'] / 100:,.2f})")
-    if len(results) > 1:
+    if results:
         print("\ncost per event of the payment run:")
         base = None
         for n, lines, _, _, _, _, run in results:
@@ -197,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             rss = run["rss_mib"]
             print(f"  {n:>12,} events: {us:6.2f} µs/event ({us / base:.2f}x the first size), peak RSS {rss:,.0f} MiB"
                   + (" (bar: < 1024 MiB)" if n >= 10_000_000 else ""))
+        for n, load1 in skipped:
+            print(f"  {n:>12,} events: not measured (load average {load1:.1f} at its turn)")
     load = os.getloadavg()
     print(f"\nload average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end; this process's peak RSS "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")

@@ -91,10 +91,10 @@ _CANONICAL = (
     "'dataschema': j.dataschema, 'id': j.id, 'source': j.source, 'specversion': j.specversion, "
     "'subject': j.subject, 'time': j.time, 'type': j.type})")
 #: the line is, byte for byte, the compact JSON of the values DuckDB read in the producer's key order (so no
-#: other key, no repeated key, no space, no other number form) and holds no escape nor a character JSON
-#: writers may escape differently: its meaning in Python is then exactly those values
-_PRODUCED = ("to_json(j) || chr(10) = raw AND NOT contains(raw, '\\') "
-             "AND NOT regexp_matches(raw, '[\\x7f\\x{2028}\\x{2029}]')")
+#: other key, no repeated key, no space, no other number form) and holds no escape: its meaning in Python is
+#: then exactly those values. (No character JSON writers may escape differently either: the values that may
+#: hold one, the free-text ones, are checked by the last rule of ``_RULES``; the others match ASCII patterns.)
+_PRODUCED = "to_json(j) || chr(10) = raw AND NOT contains(raw, '\\')"
 
 
 def _between(expr: str, low: int, high: int) -> str:
@@ -117,10 +117,11 @@ _RULES = " AND ".join([
     "regexp_full_match(j.data.category, '[A-Z][A-Z0-9_]*')", "regexp_full_match(j.data.kind, '[a-z][a-z0-9_]*')",
     "(j.data.document_type IS NULL OR regexp_full_match(j.data.document_type, '[A-Za-z0-9][A-Za-z0-9._:-]{0,63}'))",
     "j.data.bytes >= 0", "regexp_full_match(j.data.sha256, '[0-9a-f]{64}')", _between("j.data.reference", 1, 300),
-    # no control character in a free-text value (Python's json refuses them unescaped)
+    # no control character in a free-text value (Python's json refuses them unescaped), nor DEL, U+2028, U+2029
+    # (JSON writers may escape them or not: such a line takes the reference path)
     "NOT regexp_matches(j.id || j.data.installation_id || j.data.vendor_id || j.data.software.id || "
     "j.data.software.name || j.data.software.version || j.data.software.registration_id || j.data.site.id || "
-    "j.data.site.name || j.data.reference, '[\\x00-\\x1f]')",
+    "j.data.site.name || j.data.reference, '[\\x00-\\x1f\\x7f\\x{2028}\\x{2029}]')",
 ])
 _TIME_US = "epoch_us(try_strptime(j.time, ['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ']))"
 
@@ -168,6 +169,7 @@ class Engine:
         self.scratch = scratch
         self._verdicts: dict[tuple[str, ...], list[tuple[int, int, str | None, int | None, str]]] = {}
         self._rules_table()
+        self._load_installations()
         self._load_seen()
         self._label_names = ledger.label_names()
 
@@ -186,6 +188,12 @@ class Engine:
                                                   "span": [r[2] for r in rows]}))
         self.con.execute("CREATE TEMP TABLE rules AS SELECT * FROM rules_src")
         self.con.unregister("rules_src")
+
+    def _load_installations(self) -> None:
+        """``inst``: the wave's installations, read from the ledger once per run and kept up to date by intake."""
+        self.con.register("inst_src", self.ledger.wave_installations(self.rules.id))
+        self.con.execute("CREATE OR REPLACE TEMP TABLE inst AS SELECT * FROM inst_src")
+        self.con.unregister("inst_src")
 
     def _files(self) -> list[Path]:
         return self.store.files()
@@ -314,14 +322,15 @@ class Engine:
         known = ", ".join("'" + w.replace("'", "''") + "'" for w in sorted(self.known_waves)) or "NULL"
         wave = self.rules.id.replace("'", "''")
         kinds = ", ".join("'" + k.replace("'", "''") + "'" for k in sorted(self.kinds)) or "NULL"
+        # a view (the few joins are cheaper than one more copy of the batch); the bodies stay in ``ev`` until
+        # the batch is recorded
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE c AS SELECT e.*, CASE WHEN s.reason IS NOT NULL THEN s.reason "
+            "CREATE OR REPLACE TEMP VIEW c AS SELECT e.* EXCLUDE (body), CASE WHEN s.reason IS NOT NULL THEN s.reason "
             f"WHEN ss.source IS NULL THEN '{reasons.SOURCE_UNTRUSTED}' "
             f"WHEN e.wave <> '{wave}' THEN CASE WHEN e.wave IN ({known}) THEN '~other' ELSE '{reasons.UNKNOWN_WAVE}' END "
             f"WHEN e.kind NOT IN ({kinds}) THEN '~kind' "
             f"WHEN e.time_us > {self.as_of_us} THEN '{reasons.FUTURE_DATED}' END AS early "
             "FROM ev e JOIN spans s USING (span) LEFT JOIN span_sources ss ON ss.span = e.span AND ss.source = e.source")
-        con.execute("DROP TABLE ev")
         con.execute(f"CREATE OR REPLACE TEMP TABLE refused ({', '.join(f'{n} {t}' for n, t in _REFUSED)})")
         spans = self.proof.spans
         rows = []
@@ -348,18 +357,9 @@ class Engine:
         k = (f"CASE c.early WHEN {untrusted} THEN c.source WHEN {unknown} THEN c.wave WHEN '~kind' THEN c.kind "
              "ELSE '' END")
         sp = f"CASE WHEN c.early IN ({unknown}, '~kind') THEN -1 ELSE c.span END"
-        details = []
-        for early, key, span in con.execute(f"SELECT DISTINCT early, {k}, {sp} FROM c WHERE early IS NOT NULL "
-                                          f"AND early NOT IN ('~other', {_lit(reasons.FUTURE_DATED)})").fetchall():
-            if early == reasons.SOURCE_UNTRUSTED:
-                detail = _untrusted(key, spans[span])
-            elif early == reasons.UNKNOWN_WAVE:
-                detail = f"wave {key!r} is not in the catalog"
-            elif early == "~kind":
-                detail = f"kind {key!r} is not a data kind of the wave's pack ({', '.join(sorted(self.kinds))})"
-            else:
-                detail = spans[span].detail
-            details.append((early, key, span, detail))
+        details = [(early, key, span, early_detail(early, key, span, spans, self.kinds))
+                   for early, key, span in con.execute(f"SELECT DISTINCT early, {k}, {sp} FROM c WHERE early IS NOT NULL "
+                                                     f"AND early NOT IN ('~other', {_lit(reasons.FUTURE_DATED)})").fetchall()]
         self._insert("early_details", ("early", "k", "span", "detail"), details, create=True)
         future = (f"'event time ' || fmt_us(c.time_us) || ' is after the run''s as-of time ' || "
                   f"{_lit(format_us(self.as_of_us))}")
@@ -423,7 +423,7 @@ class Engine:
             "min(CASE WHEN c.digest = p.p_digest THEN c.line END) OVER g AS match_line "
             "FROM c LEFT JOIN prev p USING (source, id) WHERE c.early IS NULL "
             "WINDOW g AS (PARTITION BY c.source, c.id))")
-        con.execute("DROP TABLE c")
+        con.execute("DROP VIEW c")
         self._verdict_table()
         con.execute(
             "CREATE OR REPLACE TEMP TABLE r AS SELECT w.*, v.reason AS v_reason, v.label AS v_label, v.detail AS v_detail "
@@ -462,13 +462,8 @@ class Engine:
         con = self.con
         inconsistent = _lit(reasons.INCONSISTENT_INSTALLATION)
         attrs = ("vendor", "category", "site_size", "i_vendor", "i_category", "i_size")
-        rows = []
-        for vendor, category, size, i_vendor, i_category, i_size in con.execute(
-                f"SELECT DISTINCT {', '.join(attrs)} FROM ro WHERE outcome = {inconsistent}").fetchall():
-            rows.append((vendor, category, size, i_vendor, i_category, i_size,
-                         next(f"{what} {theirs!r} differs from the installation's {mine!r}"
-                              for what, mine, theirs in (("vendor", i_vendor, vendor), ("category", i_category, category),
-                                                         ("site size", i_size, size)) if mine != theirs)))
+        rows = [(*combo, mismatch_detail(*combo)) for combo in con.execute(
+            f"SELECT DISTINCT {', '.join(attrs)} FROM ro WHERE outcome = {inconsistent}").fetchall()]
         self._insert("mismatch", (*attrs, "detail"), rows, create=True)
         con.execute(
             f"INSERT INTO refused SELECT ro.line, ro.outcome, CASE WHEN ro.outcome = {inconsistent} THEN m.detail "
@@ -569,9 +564,6 @@ class Engine:
     def _installations(self) -> None:
         """``inst``: the wave's installations, with those the first eligible event of a new one creates."""
         con = self.con
-        con.register("inst_src", self.ledger.wave_installations(self.rules.id))
-        con.execute("CREATE OR REPLACE TEMP TABLE inst AS SELECT * FROM inst_src")
-        con.unregister("inst_src")
         new = con.execute(
             "SELECT sw_id, site_id, arg_min(inst_ref, line), arg_min(vendor, line), arg_min(category, line), "
             "arg_min(site_size, line), arg_min(sw_name, line), arg_min(site_name, line) FROM r "
@@ -618,16 +610,15 @@ class Engine:
         state = {r[0]: r[1:] for r in con.execute(
             "SELECT i.id, i.status, i.counted, i.best, i.q_time, i.q_source, i.q_id, rng.added FROM inst i "
             "JOIN rng ON rng.installation = i.id").fetchall()}
-        updates = []
-        for inst, best, completion in rows:
-            status, counted, old_best, q_time, q_source, q_id, added = state[inst]
-            old = None if q_time is None else (q_time, q_source, q_id)
-            new = None if completion is None else (completion["t"], completion["s"], completion["i"])
-            done = min((k for k in (old, new) if k is not None), default=None)
-            if done is not None and status == "pending":
-                status = "qualified"
-            updates.append((status, counted + added, max(old_best, best), *(done or (None, None, None)), inst))
+        updates = installation_updates(rows, state)
         self.ledger.update_installations(updates)
+        if updates:  # the same in ``inst`` (the ledger's transaction commits with the batch; a failure ends the run)
+            cols = ("status", "counted", "best", "q_time", "q_source", "q_id", "id")
+            self.con.register("upd_src", pa.table({c: pa.array([u[i] for u in updates], type=pa.string() if c in (
+                "status", "q_source", "q_id") else pa.int64()) for i, c in enumerate(cols)}))
+            self.con.execute("UPDATE inst SET status = u.status, counted = u.counted, best = u.best, q_time = u.q_time, "
+                             "q_source = u.q_source, q_id = u.q_id FROM upd_src u WHERE inst.id = u.id")
+            self.con.unregister("upd_src")
 
     def _record(self) -> None:
         """The batch's recorded events into a new store file; then one commit registers it with the installations."""
@@ -643,11 +634,13 @@ class Engine:
                 f"CASE WHEN outcome IN {settled} THEN inst_id END AS installation, "
                 f"CASE WHEN outcome IN {settled} THEN v_label END AS label, {self.run_id}::BIGINT AS run, "
                 f"{self.file_id}::BIGINT AS file, line, CASE WHEN outcome = '{reasons.COUNTED}' THEN body END AS body, "
-                f"{seq}::BIGINT AS seq FROM ro ORDER BY line) TO '{_sql_path(tmp)}' (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
+                f"{seq}::BIGINT AS seq FROM ro LEFT JOIN (SELECT line, body FROM ev) b USING (line) ORDER BY line) "
+                f"TO '{_sql_path(tmp)}' (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
             finish_file(tmp, final)
             self.store.register(seq, self.run_id, final.name, rows, new)
             h = con.sql("SELECT hash(source, id) FROM ro").to_arrow_table().column(0).to_numpy()
         con.execute("DROP TABLE ro")
+        con.execute("DROP TABLE ev")
         self.ledger.commit()
         if rows:
             self._remember(h, seq)
@@ -709,6 +702,41 @@ def _event_fields(alias: str) -> str:
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+def early_detail(early: str, key: str, span: int, spans: list[Span], kinds: frozenset[str]) -> str:
+    """The detail of a refusal before judgement (``early``: a span's reason, source-untrusted, unknown-wave or
+    ``~kind``), per distinct value ``key`` (the source, wave or kind) and span."""
+    if early == reasons.SOURCE_UNTRUSTED:
+        return _untrusted(key, spans[span])
+    if early == reasons.UNKNOWN_WAVE:
+        return f"wave {key!r} is not in the catalog"
+    if early == "~kind":
+        return f"kind {key!r} is not a data kind of the wave's pack ({', '.join(sorted(kinds))})"
+    return spans[span].detail
+
+
+def mismatch_detail(vendor: str, category: str, size: str, i_vendor: str, i_category: str, i_size: str) -> str:
+    """Why an event disagrees with its installation (the first attribute that differs)."""
+    return next(f"{what} {theirs!r} differs from the installation's {mine!r}"
+                for what, mine, theirs in (("vendor", i_vendor, vendor), ("category", i_category, category),
+                                           ("site size", i_size, size)) if mine != theirs)
+
+
+def installation_updates(rows: list[tuple[Any, ...]], state: dict[int, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The ledger's updates (status, counted, best, q_time, q_source, q_id, id) from each installation's
+    (id, best window, earliest completion {t, s, i}) over its counted events and its ``state`` (status, counted,
+    best, q_time, q_source, q_id, events added)."""
+    updates = []
+    for inst, best, completion in rows:
+        status, counted, old_best, q_time, q_source, q_id, added = state[inst]
+        old = None if q_time is None else (q_time, q_source, q_id)
+        new = None if completion is None else (completion["t"], completion["s"], completion["i"])
+        done = min((k for k in (old, new) if k is not None), default=None)
+        if done is not None and status == "pending":
+            status = "qualified"
+        updates.append((status, counted + added, max(old_best, best), *(done or (None, None, None)), inst))
+    return updates
 
 
 def _untrusted(source: str, span: Span) -> str:
