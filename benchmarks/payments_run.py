@@ -95,9 +95,15 @@ T = TypeVar("T")
 
 
 def timed(fn: Callable[..., T], *args: Any) -> tuple[float, T]:
-    t = time.perf_counter()
+    """(wall seconds, result); the CPU seconds of the call (every thread of this process) in ``CPU[fn]``."""
+    t, c = time.perf_counter(), time.process_time()
     out = fn(*args)
+    CPU[fn.__name__] = time.process_time() - c
     return time.perf_counter() - t, out
+
+
+#: CPU seconds of the last timed call of each scan: on a shared machine, CPU time says what wall time cannot
+CPU: dict[str, float] = {}
 
 
 RUN_CHILD = """
@@ -113,7 +119,7 @@ from conformity.signing import KeyRing
 w = json.loads({workload!r})
 run = Path({run!r})
 o = RunOptions(wave=w["wave"], labels=Path(w["labels"]), events=(Path(w["events"]),), ledger=run / "ledger.sqlite3",
-               out=run / "out", keys=KeyRing.from_paths([Path(w["key"])]),
+               out=run / {out!r}, keys=KeyRing.from_paths([Path(w["key"])]),
                infrastructure=load_keys(Path(w["infrastructure"])),
                payer=load_payer(Path({payer!r})), payees=load_payees(Path(w["payees"])), as_of=parse_time(w["as_of"]),
                **{engine!r})
@@ -122,22 +128,24 @@ t = time.perf_counter()
 s = run_payments(catalog, o)
 print(json.dumps({{"seconds": time.perf_counter() - t, "lines": s.lines, "counted": s.counted, "refused": s.refused,
                   "paid": s.paid, "paid_cents": s.paid_cents, "unproven": s.unproven, "auth": s.auth_seconds,
+                  "cpu": time.process_time(),
                   "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
 
 def payment_run(w: Workload, run: Path, root: Path = ROOT, engine: dict[str, str] | None = None,
-                env: dict[str, str] | None = None) -> dict[str, float]:
-    """The payment run of the tree ``root`` (this one by default) on the workload, in a child process; ``engine``:
-    RunOptions' engine and spark_master (default: the tree's default engine); ``env``: more environment."""
+                env: dict[str, str] | None = None, out: str = "out") -> dict[str, float]:
+    """The payment run of the tree ``root`` (this one by default) on the workload, in a child process, with the
+    ledger ``run/ledger.sqlite3`` and its outputs in ``run/<out>``; ``engine``: RunOptions' engine and
+    spark_master (default: the tree's default engine); ``env``: more environment."""
     workload = json.dumps({f: str(getattr(w, f)) for f in w.__dataclass_fields__})
-    code = RUN_CHILD.format(root=str(root), workload=workload, run=str(run),
+    code = RUN_CHILD.format(root=str(root), workload=workload, run=str(run), out=out,
                             payer=str(ROOT / "examples" / "payments" / "payer.toml"), engine=engine or {})
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
-                         env={**os.environ, **(env or {})})
-    if out.returncode != 0:
-        raise SystemExit(f"the payment run failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          env={**os.environ, **(env or {})})
+    if proc.returncode != 0:
+        raise SystemExit(f"the payment run failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def workload(workdir: Path, events: int, seed: int) -> Workload:
@@ -160,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", default="1000000,10000000", help="sizes, comma-separated (default 1M and 10M)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the workloads here (reused next time)")
+    parser.add_argument("--max-load", type=float, default=3.0,
+                        help="measure sizes of 10 M events and more only while the 1-minute load average is below this "
+                             "(the machine is shared: a figure under a higher load says little); default 3")
     parser.add_argument("--compare-tree", type=Path, default=None,
                         help="also run the payment run of another checkout on the same file (e.g. `git archive main` "
                              "extracted in a folder: the engine this branch replaces), printed beside this one")
@@ -175,7 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the start")
     results = []
+    skipped = []
     for n in sizes:
+        if n >= 10_000_000 and os.getloadavg()[0] >= args.max_load:
+            skipped.append((n, os.getloadavg()[0]))
+            print(f"\n{n:,} events: not measured, the load average is {os.getloadavg()[0]:.1f} "
+                  f"(>= {args.max_load:.0f}; --max-load to change)")
+            continue
         w = workload(workdir, n, args.seed)
         mib = w.events.stat().st_size / 2**20
         json_s, lines = timed(json_scan, w.events)
@@ -196,15 +213,16 @@ def main(argv: list[str] | None = None) -> int:
         results.append((n, lines, mib, json_s, orjson_s, duck_s, run))
         rate = lambda s, lines=lines: lines / s  # noqa: E731
         print(f"\n{lines:,} lines ({mib:,.0f} MiB)")
-        print(f"  read + json.loads         {json_s:8.1f} s {rate(json_s):12,.0f} events/s")
-        print(f"  read + orjson.loads       {orjson_s:8.1f} s {rate(orjson_s):12,.0f} events/s")
-        print(f"  DuckDB typed scan+group   {duck_s:8.1f} s {rate(duck_s):12,.0f} events/s")
+        print(f"  read + json.loads         {json_s:8.1f} s {rate(json_s):12,.0f} events/s  CPU {CPU['json_scan']:7.1f} s")
+        print(f"  read + orjson.loads       {orjson_s:8.1f} s {rate(orjson_s):12,.0f} events/s  CPU {CPU['orjson_scan']:7.1f} s")
+        print(f"  DuckDB typed scan+group   {duck_s:8.1f} s {rate(duck_s):12,.0f} events/s  CPU {CPU['duckdb_scan']:7.1f} s")
         print(f"  payment run (DuckDB)      {run['seconds']:8.1f} s {rate(run['seconds']):12,.0f} events/s  "
-              f"peak RSS {run['rss_mib']:,.0f} MiB")
+              f"CPU {run['cpu']:7.1f} s  peak RSS {run['rss_mib']:,.0f} MiB")
         if other is not None:
             print(f"  payment run ({args.compare_tree.name})  {other['seconds']:8.1f} s "
-                  f"{rate(other['seconds']):12,.0f} events/s  peak RSS {other['rss_mib']:,.0f} MiB  "
-                  f"(this run is {other['seconds'] / run['seconds']:.2f}x as fast; same outcome: "
+                  f"{rate(other['seconds']):12,.0f} events/s  CPU {other['cpu']:7.1f} s  peak RSS "
+                  f"{other['rss_mib']:,.0f} MiB  (this run is {other['seconds'] / run['seconds']:.2f}x as fast, "
+                  f"{other['cpu'] / run['cpu']:.2f}x in CPU time; same outcome: "
                   f"{all(other[k] == run[k] for k in ('counted', 'refused', 'paid', 'paid_cents'))})")
         if spark is not None:
             print(f"  payment run (Spark {args.spark_master}, driver heap {args.spark_driver_memory}) "
@@ -214,19 +232,24 @@ def main(argv: list[str] | None = None) -> int:
                   f"{all(spark[k] == run[k] for k in ('lines', 'counted', 'refused', 'unproven', 'paid', 'paid_cents'))})")
         print(f"  bars: run / DuckDB scan = {duck_s / run['seconds']:.2f} (>= 0.50); run / orjson scan = "
               f"{orjson_s / run['seconds']:.2f} (>= 1.00); run / json.loads scan = {json_s / run['seconds']:.2f}")
+        print(f"  the same in CPU time:     run / DuckDB scan = {CPU['duckdb_scan'] / run['cpu']:.2f}; run / orjson "
+              f"scan = {CPU['orjson_scan'] / run['cpu']:.2f}; run / json.loads scan = {CPU['json_scan'] / run['cpu']:.2f}")
         print(f"  event authentication (verification of the segments, in the run): {run['auth']:.1f} s = "
               f"{100 * run['auth'] / run['seconds']:.1f} % of the run; the second hash is inside the loading")
         print(f"  run: {run['counted']:,} counted, {run['refused']:,} refused, {run['unproven']:,} unproven, "
               f"{run['paid']:,} installations paid ({run['paid_cents'] / 100:,.2f})")
-    if len(results) > 1:
+    if results:
         print("\ncost per event of the payment run:")
         base = None
         for n, lines, _, _, _, _, run in results:
             us = run["seconds"] / lines * 1e6
             base = base or us
             rss = run["rss_mib"]
-            print(f"  {n:>12,} events: {us:6.2f} µs/event ({us / base:.2f}x the first size), peak RSS {rss:,.0f} MiB"
+            print(f"  {n:>12,} events: {us:6.2f} µs/event ({us / base:.2f}x the first size), "
+                  f"{run['cpu'] / lines * 1e6:6.2f} µs of CPU/event, peak RSS {rss:,.0f} MiB"
                   + (" (bar: < 1024 MiB)" if n >= 10_000_000 else ""))
+        for n, load1 in skipped:
+            print(f"  {n:>12,} events: not measured (load average {load1:.1f} at its turn)")
     load = os.getloadavg()
     print(f"\nload average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end; this process's peak RSS "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")

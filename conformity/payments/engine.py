@@ -26,6 +26,13 @@ Per batch (whole signed segments, hashed again as they were read: ``loader``):
    registers the file and the installations. Refusals are a table of the batch, their details computed
    once per distinct value (and each event's time put in by SQL), written to the report by two COPYs
    (CSV rows, JSON objects) in line order: no Python step per event.
+
+What a batch costs is what DuckDB does per event: the parse, the byte-for-byte check and the digest
+of the canonical form (step 1) are about half of it, then one copy of the narrow columns per step
+(``w``, ``r``, ``ro``). The line itself (``body``) is copied once, into ``ev``, and joined back by line
+number only when the batch is written; authentication's view ``c`` is not materialised; the wave's
+installations (``inst``) are read from the ledger once per run and kept up to date here. A batch is
+bounded by its bytes (``loader.MAX_BATCH_BYTES``), which with ``MEMORY_LIMIT`` bounds the memory.
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ from conformity.payments.store import EventStore, finish_file, parquet_list
 
 SETTLED = (reasons.COUNTED, reasons.AFTER_PAYMENT)
 MEMORY_LIMIT = "512MB"
-ROW_GROUP = 16_384  # rows per Parquet row group of the store: bounded reads of the bodies
+ROW_GROUP = 16_384  # rows per Parquet row group of the store (a batch's rows, not sorted: a batch is a slice of the file)
 NEVER = 1 << 62
 #: stands for an event's time in a verdict's detail (judged per interval), replaced by the time of each event
 WHEN = "\ue000when\ue000"
@@ -91,10 +98,10 @@ _CANONICAL = (
     "'dataschema': j.dataschema, 'id': j.id, 'source': j.source, 'specversion': j.specversion, "
     "'subject': j.subject, 'time': j.time, 'type': j.type})")
 #: the line is, byte for byte, the compact JSON of the values DuckDB read in the producer's key order (so no
-#: other key, no repeated key, no space, no other number form) and holds no escape nor a character JSON
-#: writers may escape differently: its meaning in Python is then exactly those values
-_PRODUCED = ("to_json(j) || chr(10) = raw AND NOT contains(raw, '\\') "
-             "AND NOT regexp_matches(raw, '[\\x7f\\x{2028}\\x{2029}]')")
+#: other key, no repeated key, no space, no other number form) and holds no escape: its meaning in Python is
+#: then exactly those values. (No character JSON writers may escape differently either: the values that may
+#: hold one, the free-text ones, are checked by the last rule of ``_RULES``; the others match ASCII patterns.)
+_PRODUCED = "to_json(j) || chr(10) = raw AND NOT contains(raw, '\\')"
 
 
 def _between(expr: str, low: int, high: int) -> str:
@@ -117,10 +124,11 @@ _RULES = " AND ".join([
     "regexp_full_match(j.data.category, '[A-Z][A-Z0-9_]*')", "regexp_full_match(j.data.kind, '[a-z][a-z0-9_]*')",
     "(j.data.document_type IS NULL OR regexp_full_match(j.data.document_type, '[A-Za-z0-9][A-Za-z0-9._:-]{0,63}'))",
     "j.data.bytes >= 0", "regexp_full_match(j.data.sha256, '[0-9a-f]{64}')", _between("j.data.reference", 1, 300),
-    # no control character in a free-text value (Python's json refuses them unescaped)
+    # no control character in a free-text value (Python's json refuses them unescaped), nor DEL, U+2028, U+2029
+    # (JSON writers may escape them or not: such a line takes the reference path)
     "NOT regexp_matches(j.id || j.data.installation_id || j.data.vendor_id || j.data.software.id || "
     "j.data.software.name || j.data.software.version || j.data.software.registration_id || j.data.site.id || "
-    "j.data.site.name || j.data.reference, '[\\x00-\\x1f]')",
+    "j.data.site.name || j.data.reference, '[\\x00-\\x1f\\x7f\\x{2028}\\x{2029}]')",
 ])
 _TIME_US = "epoch_us(try_strptime(j.time, ['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ']))"
 
@@ -168,6 +176,7 @@ class Engine:
         self.scratch = scratch
         self._verdicts: dict[tuple[str, ...], list[tuple[int, int, str | None, int | None, str]]] = {}
         self._rules_table()
+        self._load_installations()
         self._load_seen()
         self._label_names = ledger.label_names()
 
@@ -186,6 +195,12 @@ class Engine:
                                                   "span": [r[2] for r in rows]}))
         self.con.execute("CREATE TEMP TABLE rules AS SELECT * FROM rules_src")
         self.con.unregister("rules_src")
+
+    def _load_installations(self) -> None:
+        """``inst``: the wave's installations, read from the ledger once per run and kept up to date by intake."""
+        self.con.register("inst_src", self.ledger.wave_installations(self.rules.id))
+        self.con.execute("CREATE OR REPLACE TEMP TABLE inst AS SELECT * FROM inst_src")
+        self.con.unregister("inst_src")
 
     def _files(self) -> list[Path]:
         return self.store.files()
@@ -314,14 +329,15 @@ class Engine:
         known = ", ".join("'" + w.replace("'", "''") + "'" for w in sorted(self.known_waves)) or "NULL"
         wave = self.rules.id.replace("'", "''")
         kinds = ", ".join("'" + k.replace("'", "''") + "'" for k in sorted(self.kinds)) or "NULL"
+        # a view (the few joins are cheaper than one more copy of the batch); the bodies stay in ``ev`` until
+        # the batch is recorded
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE c AS SELECT e.*, CASE WHEN s.reason IS NOT NULL THEN s.reason "
+            "CREATE OR REPLACE TEMP VIEW c AS SELECT e.* EXCLUDE (body), CASE WHEN s.reason IS NOT NULL THEN s.reason "
             f"WHEN ss.source IS NULL THEN '{reasons.SOURCE_UNTRUSTED}' "
             f"WHEN e.wave <> '{wave}' THEN CASE WHEN e.wave IN ({known}) THEN '~other' ELSE '{reasons.UNKNOWN_WAVE}' END "
             f"WHEN e.kind NOT IN ({kinds}) THEN '~kind' "
             f"WHEN e.time_us > {self.as_of_us} THEN '{reasons.FUTURE_DATED}' END AS early "
             "FROM ev e JOIN spans s USING (span) LEFT JOIN span_sources ss ON ss.span = e.span AND ss.source = e.source")
-        con.execute("DROP TABLE ev")
         con.execute(f"CREATE OR REPLACE TEMP TABLE refused ({', '.join(f'{n} {t}' for n, t in _REFUSED)})")
         spans = self.proof.spans
         rows = []
@@ -414,7 +430,7 @@ class Engine:
             "min(CASE WHEN c.digest = p.p_digest THEN c.line END) OVER g AS match_line "
             "FROM c LEFT JOIN prev p USING (source, id) WHERE c.early IS NULL "
             "WINDOW g AS (PARTITION BY c.source, c.id))")
-        con.execute("DROP TABLE c")
+        con.execute("DROP VIEW c")
         self._verdict_table()
         con.execute(
             "CREATE OR REPLACE TEMP TABLE r AS SELECT w.*, v.reason AS v_reason, v.label AS v_label, v.detail AS v_detail "
@@ -555,9 +571,6 @@ class Engine:
     def _installations(self) -> None:
         """``inst``: the wave's installations, with those the first eligible event of a new one creates."""
         con = self.con
-        con.register("inst_src", self.ledger.wave_installations(self.rules.id))
-        con.execute("CREATE OR REPLACE TEMP TABLE inst AS SELECT * FROM inst_src")
-        con.unregister("inst_src")
         new = con.execute(
             "SELECT sw_id, site_id, arg_min(inst_ref, line), arg_min(vendor, line), arg_min(category, line), "
             "arg_min(site_size, line), arg_min(sw_name, line), arg_min(site_name, line) FROM r "
@@ -604,7 +617,15 @@ class Engine:
         state = {r[0]: r[1:] for r in con.execute(
             "SELECT i.id, i.status, i.counted, i.best, i.q_time, i.q_source, i.q_id, rng.added FROM inst i "
             "JOIN rng ON rng.installation = i.id").fetchall()}
-        self.ledger.update_installations(installation_updates(rows, state))
+        updates = installation_updates(rows, state)
+        self.ledger.update_installations(updates)
+        if updates:  # the same in ``inst`` (the ledger's transaction commits with the batch; a failure ends the run)
+            cols = ("status", "counted", "best", "q_time", "q_source", "q_id", "id")
+            self.con.register("upd_src", pa.table({c: pa.array([u[i] for u in updates], type=pa.string() if c in (
+                "status", "q_source", "q_id") else pa.int64()) for i, c in enumerate(cols)}))
+            self.con.execute("UPDATE inst SET status = u.status, counted = u.counted, best = u.best, q_time = u.q_time, "
+                             "q_source = u.q_source, q_id = u.q_id FROM upd_src u WHERE inst.id = u.id")
+            self.con.unregister("upd_src")
 
     def _record(self) -> None:
         """The batch's recorded events into a new store file; then one commit registers it with the installations."""
@@ -620,11 +641,13 @@ class Engine:
                 f"CASE WHEN outcome IN {settled} THEN inst_id END AS installation, "
                 f"CASE WHEN outcome IN {settled} THEN v_label END AS label, {self.run_id}::BIGINT AS run, "
                 f"{self.file_id}::BIGINT AS file, line, CASE WHEN outcome = '{reasons.COUNTED}' THEN body END AS body, "
-                f"{seq}::BIGINT AS seq FROM ro ORDER BY line) TO '{_sql_path(tmp)}' (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
+                f"{seq}::BIGINT AS seq FROM ro LEFT JOIN (SELECT line, body FROM ev) b USING (line)) "
+                f"TO '{_sql_path(tmp)}' (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
             finish_file(tmp, final)
             self.store.register(seq, self.run_id, final.name, rows, new)
             h = con.sql("SELECT hash(source, id) FROM ro").to_arrow_table().column(0).to_numpy()
         con.execute("DROP TABLE ro")
+        con.execute("DROP TABLE ev")
         self.ledger.commit()
         if rows:
             self._remember(h, seq)

@@ -236,14 +236,17 @@ class Ledger:
     def create_installations(self, wave: str, rows: list[tuple[Any, ...]], run: int) -> list[int]:
         """New installations (software, site, installation ref, vendor, category, size, software and site names):
         their row ids, in order (inside the current transaction)."""
-        ids = []
-        for sw, site, ref, vendor, category, size, sw_name, site_name in rows:
-            cur = self.db.execute(
-                "INSERT INTO installations (wave, software_id, site_id, installation_ref, vendor_id, category, "
-                "site_size, software_name, site_name, status, first_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-                (wave, sw, site, ref, vendor, category, size, sw_name, site_name, run))
-            ids.append(int(cur.lastrowid or 0))
-        return ids
+        if not rows:
+            return []
+        after = int(self.db.execute("SELECT coalesce(max(id), 0) FROM installations").fetchone()[0])
+        self.db.executemany(
+            "INSERT INTO installations (wave, software_id, site_id, installation_ref, vendor_id, category, "
+            "site_size, software_name, site_name, status, first_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+            [(wave, *row, run) for row in rows])
+        # the writer holds the transaction (BEGIN IMMEDIATE): the new rows are the ids after ``after``, in order
+        created = {(sw, site): int(i) for i, sw, site in self.db.execute(
+            "SELECT id, software_id, site_id FROM installations WHERE id > ? AND wave = ?", (after, wave))}
+        return [created[(row[0], row[1])] for row in rows]
 
     def update_installations(self, rows: list[tuple[Any, ...]]) -> None:
         """(status, counted, best, q_time, q_source, q_id, id) of installations whose counted events changed."""

@@ -23,7 +23,7 @@ import numpy as np
 from conformity.payments.authenticate import FileChanged, FileProof
 
 BLOCK = 16 << 20
-MAX_BATCH_BYTES = 48 << 20
+MAX_BATCH_BYTES = 64 << 20
 
 
 @dataclass(frozen=True, slots=True)

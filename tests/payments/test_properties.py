@@ -89,3 +89,20 @@ def test_any_split_over_successive_runs_pays_the_same_installations(work: Any) -
     paid = sorted((p[1], p[2], p[4]) for p in reference["payments"])
     assert sorted((p[1], p[2], p[4]) for p in split["payments"]) == paid
     assert again["payments"] == split["payments"]
+
+
+@settings(derandomize=True, max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workloads(), st.integers(min_value=1, max_value=4))
+def test_batches_of_any_size_give_the_same_ledger(work: Any, every: int) -> None:
+    """The installations intake keeps between batches (created, counted, qualified, refused as inconsistent) are
+    the ledger's: segments of ``every`` lines, each its own batch, give the ledger of one batch."""
+    _, groups = work
+    lines = [e for g in groups for e in g]
+    with workspace(cap=130_000) as ws:
+        one = ws.events("one.jsonl", lines)
+        many = ws.events("many.jsonl", lines, every=every)
+        ws.run_inproc(one, ledger=ws.root / "one.sqlite3")
+        ws.run_inproc(many, ledger=ws.root / "many.sqlite3", commit_every=1)
+        reference, batched = ledger_state(ws.root / "one.sqlite3"), ledger_state(ws.root / "many.sqlite3")
+    assert batched["payments"] == reference["payments"]
+    assert batched["installations"] == reference["installations"]
