@@ -262,7 +262,8 @@ class Engine:
                     f"AND {_RULES} AND {_TIME_US} IS NOT NULL")
         rest = con.execute("SELECT line, raw FROM px ANTI JOIN ev USING (line) ORDER BY line").fetchall()
         con.execute("DROP TABLE px")
-        rejected = self._slow(rest + slow)
+        apart = {line for line, _ in slow}  # not UTF-8: judged on their bytes, not as the empty text standing in
+        rejected = self._slow([r for r in rest if r[0] not in apart] + slow)
         self.counters.lines += batch.count - self.blank
         self._classify(rejected)
 

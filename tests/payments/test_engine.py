@@ -14,7 +14,8 @@ from typing import Any
 from conformity.payments import reasons
 from conformity.payments.intake import Event, Rejected, parse_event
 from conformity.payments.store import recorded_events
-from tests.payments.builders import events_for, installation, line_of
+from conformity.segments import write_sealed
+from tests.payments.builders import INFRA, events_for, installation, line_of
 from tests.payments.workspace import Workspace
 
 SITE = installation("750100011", "M")
@@ -116,3 +117,18 @@ def test_every_line_gets_the_reference_parsers_outcome(ws: Workspace, tmp_path: 
                 assert recorded[(expected.source, expected.id)][2] == expected.digest, f"line {number}: digest"
                 accepted += 1
     assert accepted >= 20
+
+
+
+def test_a_line_that_is_not_utf8_is_one_refused_line_not_also_a_blank_one(ws: Workspace) -> None:
+    """Counted once: the run's lines are the file's non-blank lines, whatever their encoding (it was one short)."""
+    ws.label()
+    good = events_for(SITE, 2)
+    broken = line_of(good[1]).encode("utf-8").replace(b"ACME", b"AC\xffME", 1)
+    f = write_sealed(ws.root / "events" / "mixed.jsonl", [line_of(good[0]).encode("utf-8"), broken, b""], INFRA)
+    stats = ws.run_inproc(f)
+    assert (stats.lines, stats.counted) == (2, 1), stats
+    r = ws.run(f)  # again, on the same ledger: line 1 is now a duplicate, line 2 still refused once, on its bytes
+    refused = [(x["line"], x["reason"]) for x in r.refusals if x["kind"] == "event"]
+    assert sorted(refused) == [(1, reasons.DUPLICATE_EVENT), (2, reasons.MALFORMED)], r.stderr
+    assert (r.summary["lines"], r.summary["events_refused"]) == (2, 2), r.summary
