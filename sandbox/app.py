@@ -112,8 +112,8 @@ def route_services(route: Any) -> set[str] | None:
 class SessionRoutes:
     """The app's route dispatch, with a request under ``/s/{session_id}/<service>/`` matched only against the routes
     that can serve it (that service's, and any that may serve every session path), in their order — instead of every
-    route of every service and the admin API one after the other (0.2 ms for a DMP submission, 0.5 ms for
-    ``/health``). Same answer: a route left out cannot match such a path; with none matching, the per-service router
+    route of every service and the admin API one after the other (0.2 ms for a document submission, 0.5 ms for the
+    liveness probe). Same answer: a route left out cannot match such a path; with none matching, the per-service router
     answers as the app's (trailing-slash redirect among the same routes, then the app's 404). Any other request goes
     to the app's router as before."""
 

@@ -162,7 +162,8 @@ def test_a_recorded_decision_reads_back_as_the_decision_it_records(catalog: Cata
     assert [a.to_json() for a in back.awaiting] == stored["awaiting_review"]
     assert [f.to_json() for f in back.failed] == stored["failed"]
     assert [r.to_json() for r in back.requirements] == stored["requirements"]
-    assert back.current() == {"outcome": "refused", "rejected": stored["rejected"], "failed": stored["failed"]}
+    assert back.current() == {"outcome": "refused", "awaiting_review": stored["awaiting_review"],
+                              "rejected": stored["rejected"], "failed": stored["failed"]}
 
 
 def test_a_decision_recorded_by_an_older_registry_still_reads() -> None:

@@ -32,9 +32,20 @@ from conformity.infrastructure_keys import load_keys
 from conformity.labels import parse_time
 from conformity.payments import RunOptions, RunStats, run_payments
 from conformity.payments.payees import load_payees, load_payer
+from conformity.segments import write_sealed
 from conformity.signing import KeyRing
 from tests.helpers import required
-from tests.payments.builders import AS_OF, T0, event, events_for, installation, line_of, revocation
+from tests.payments.builders import (
+    AS_OF,
+    INFRA,
+    SEGMENT_LINES,
+    T0,
+    event,
+    events_for,
+    installation,
+    line_of,
+    revocation,
+)
 from tests.payments.workspace import PAYER, Workspace, ledger_state
 
 #: ./test runs with --dist loadgroup: the module's tests share one worker, so one JVM
@@ -115,7 +126,11 @@ def _workspace(root: Path) -> tuple[Workspace, Path, Path]:
     ws.label()
     medix = ws.label(vendor="medi", software="medix", versions=("2.0",))
     ws.revoke(revocation(medix["label_id"], T0 + 2 * DAY + dt.timedelta(hours=3), software="medix", version="2.0"))
-    first = ws.events("first.jsonl", _first_file())
+    # the first file also carries a line that is not UTF-8 (one refused line on either engine, never a blank one)
+    not_utf8 = line_of(event(A, T0 + 3 * DAY, 62)).encode("utf-8").replace(b"ACME", b"AC\xffME", 1)
+    assert b"\xff" in not_utf8
+    first = write_sealed(ws.root / "events" / "first.jsonl",
+                         [line_of(x).encode("utf-8") for x in _first_file()] + [not_utf8], INFRA, every=SEGMENT_LINES)
     with open(first, "a", encoding="utf-8") as fh:  # appended after sealing: event-unsigned
         fh.write(line_of(event(A, T0 + 5 * DAY, 90)) + "\n" + line_of(event(A, T0 + 5 * DAY, 91)) + "\n")
     second = ws.events("second.jsonl", _second_file())
