@@ -26,12 +26,16 @@ def store_of(request: Request) -> Store:
     return request.app.state.store
 
 
-def bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, or None."""
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
+
+
+def bearer(request: Request) -> str | None:
+    return bearer_token(request.headers.get("authorization", ""))
 
 
 

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from conformity.errors import SignatureError
 from conformity.signing import require_canonicalisable
 from sandbox.credentials import SECRET_SHAPED, candidates, secret_hash
-from sandbox.deps import REQUEST_JSON, REQUEST_SESSION, REQUEST_TOKEN, parse_json, store_call
+from sandbox.deps import REQUEST_JSON, REQUEST_SESSION, REQUEST_TOKEN, bearer_token, parse_json, store_call
 from sandbox.network import client_gone, drop, reset, take_network_fault, until_given_up
 from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
 from sandbox.store import Store
@@ -165,6 +165,11 @@ def describe_auth(header: str, store: Store, session_id: str,
     return {"scheme": scheme or "unknown"}
 
 
+def _service_outcome(state: dict[str, Any], status: int) -> str:
+    """The outcome the service gave the exchange, or the one its status says (``accepted``, ``http-<status>``)."""
+    return state.get("outcome") or ("accepted" if 200 <= status < 400 else f"http-{status}")
+
+
 class InFlight:
     """The requests of each session this process is handling: arrived, not yet recorded in the trace.
 
@@ -192,12 +197,6 @@ class InFlight:
 
     def busy(self, session_id: str) -> bool:
         return session_id in self._count
-
-
-def bearer_of(headers: dict[str, str]) -> str | None:
-    """The bearer token of a request's headers (as :func:`sandbox.deps.bearer` reads it), or None."""
-    scheme, _, value = headers.get("authorization", "").partition(" ")
-    return value.strip() or None if scheme.lower() == "bearer" else None
 
 
 class RecordingMiddleware:
@@ -234,7 +233,7 @@ class RecordingMiddleware:
                       settled: Callable[[], None]) -> None:
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        token = bearer_of(headers)
+        token = bearer_token(headers.get("authorization", ""))
         # the session and the bearer token's record, one read: the access-token check and the trace use this one
         session, record = (await store_call(self.store, self.store.session_and_token, match["sid"], token) if match
                            else (None, None))
@@ -315,7 +314,7 @@ class RecordingMiddleware:
     def _gave_up(scope: Scope, status: int, started: float) -> None:
         """The software left before the answer was ready (it gave up on a slow sandbox): it never read it."""
         state = scope["state"]
-        service_outcome = state.get("outcome") or ("accepted" if 200 <= status < 400 else f"http-{status}")
+        service_outcome = _service_outcome(state, status)
         state["outcome_details"] = dict(state.get("outcome_details") or {}) | {
             "service_outcome": service_outcome, "waited_s": round(time.perf_counter() - started, 3),
             "answered_after_client_left": True}
@@ -396,7 +395,7 @@ class RecordingMiddleware:
         session_id = session["id"]
         state = scope.get("state", {})
         status = response["status"]
-        outcome = state.get("outcome") or ("accepted" if 200 <= status < 400 else f"http-{status}")
+        outcome = _service_outcome(state, status)
         ended, duration = state.get("ended") or (_now(), round((time.perf_counter() - started) * 1000, 3))
         exchange: dict[str, Any] = {
             "kind": "http",
