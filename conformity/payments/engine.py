@@ -310,12 +310,7 @@ class Engine:
             if isinstance(item, Rejected):
                 rejected.append((line, span, item))
                 continue
-            d = item.data
-            values = (line, span, item.source, item.id, item.time_us, item.digest, item.raw, d["installation_id"],
-                      d["vendor_id"], d["software"]["id"], d["software"]["name"], d["software"]["version"],
-                      d["site"]["id"], d["site"]["size"], d["site"]["name"], d["wave"], d["category"], d["kind"],
-                      d["document_type"])
-            for (name, _), v in zip(EVENT_COLUMNS, values, strict=True):
+            for (name, _), v in zip(EVENT_COLUMNS, event_row(line, span, item), strict=True):
                 rows[name].append(v)
         self.blank = blank
         if rows["line"]:
@@ -700,6 +695,14 @@ class Engine:
 def _lit(value: str) -> str:
     """A SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def event_row(line: int, span: int, item: Event) -> tuple[Any, ...]:
+    """An event the reference parser read, as a row of the events table (``EVENT_COLUMNS``' order)."""
+    d = item.data
+    return (line, span, item.source, item.id, item.time_us, item.digest, item.raw, d["installation_id"],
+            d["vendor_id"], d["software"]["id"], d["software"]["name"], d["software"]["version"], d["site"]["id"],
+            d["site"]["size"], d["site"]["name"], d["wave"], d["category"], d["kind"], d["document_type"])
 
 
 def _event_fields(alias: str) -> str:

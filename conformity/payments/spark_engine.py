@@ -47,6 +47,7 @@ from conformity.payments.engine import (
     WHEN,
     Engine,
     early_detail,
+    event_row,
     installation_updates,
     mismatch_detail,
 )
@@ -606,11 +607,7 @@ def _slow_path(rest: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[int, 
         if isinstance(item, Rejected):
             rejected.append((line, span, item))
             continue
-        d = item.data
-        events.append((line, span, item.source, item.id, item.time_us, item.digest, item.raw, d["installation_id"],
-                       d["vendor_id"], d["software"]["id"], d["software"]["name"], d["software"]["version"],
-                       d["site"]["id"], d["site"]["size"], d["site"]["name"], d["wave"], d["category"], d["kind"],
-                       d["document_type"]))
+        events.append(event_row(line, span, item))
     return events, rejected, blank
 
 
