@@ -67,6 +67,7 @@ class Steps:
 
     def __init__(self, browser: Any, url: str, shots: Path, who: str):
         self.page = browser.new_context(base_url=url).new_page()
+        self.page.set_default_timeout(90_000)  # a whole agency flow beside the suite's other work: slow, not stuck
         self.url, self.shots, self.who = url, shots, who
         self.n = 0
 

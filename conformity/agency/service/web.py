@@ -365,8 +365,8 @@ async def review(request: Request, ident: str) -> Response:
     form = await form_of(request)
     check_csrf(session, form)
     requirements = [r for r in form.getlist("requirement") if isinstance(r, str)]
-    done = staff_actions.review(config_of(request), session.account, ident, requirements, str(form.get("verdict", "")),
-                                str(form.get("reason", "")), client(request))
+    done = await run_in_threadpool(staff_actions.review, config_of(request), session.account, ident, requirements,
+                                   str(form.get("verdict", "")), str(form.get("reason", "")), client(request))
     return _back(done.submission, done.what)
 
 
@@ -376,8 +376,8 @@ async def decide_page(request: Request, ident: str) -> Response:
     form = await form_of(request)
     check_csrf(session, form)
     waive = tuple(w for w in re.split(r"[\s,]+", str(form.get("waive", ""))) if w)
-    done = staff_actions.decide(config_of(request), session.account, ident, waive, str(form.get("waive_reason", "")),
-                                client(request))
+    done = await run_in_threadpool(staff_actions.decide, config_of(request), session.account, ident, waive,
+                                   str(form.get("waive_reason", "")), client(request))
     return _back(done.submission, done.what)
 
 
@@ -386,8 +386,8 @@ async def revoke_or_reinstate(request: Request, label_id: str, action: str) -> R
     session = signed_in(request, "decide")
     form = await form_of(request)
     check_csrf(session, form)
-    done = staff_actions.revoke_or_reinstate(config_of(request), session.account, label_id, action,
-                                             str(form.get("reason", "")), client(request))
+    done = await run_in_threadpool(staff_actions.revoke_or_reinstate, config_of(request), session.account, label_id,
+                                   action, str(form.get("reason", "")), client(request))
     return _back(done.submission, done.what)
 
 
