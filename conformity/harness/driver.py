@@ -54,8 +54,7 @@ def _parse_answer(raw: str, method: str, evidence: dict[str, Any], status: str =
     try:
         return jsonio.loads(raw, source=f"answer to {method}")
     except InputError as exc:
-        why = "; ".join(f"{x.message}" + (f" ({x.where})" if x.where else "") for x in exc.problems)
-        raise DriverFailure("garbage", f"answer to {method} is not JSON{status}: {why}",
+        raise DriverFailure("garbage", f"answer to {method} is not JSON{status}: {exc.what()}",
                             {"raw": raw[:2000], **evidence}) from None
 
 

@@ -346,8 +346,7 @@ async def read_request(request: Any, config: ServiceConfig) -> tuple[WitnessRequ
         try:
             body = jsonio.loads(await request.body(), source="the request body")
         except InputError as exc:  # not UTF-8, not JSON, NaN, or nested deeper than jsonio allows
-            why = "; ".join(x.message + (f" ({x.where})" if x.where else "") for x in exc.problems)
-            raise HTTPProblem(400, "json-malformed", f"the body is not JSON: {why}") from exc
+            raise HTTPProblem(400, "json-malformed", f"the body is not JSON: {exc.what()}") from exc
         if not isinstance(body, dict):
             raise HTTPProblem(422, "invalid-witness-request", "the body is a JSON object")
         return parse_request({k: str(v) for k, v in body.items() if isinstance(v, str | int)}, config), []
