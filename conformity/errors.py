@@ -88,6 +88,10 @@ class InputError(UsineError):
         lines = [f"{len(self.problems)} problems:"] + [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
 
+    def what(self) -> str:
+        """What is wrong, without the file (for a message that names the input itself): "why (where); ..."."""
+        return "; ".join(p.message + (f" ({p.where})" if p.where else "") for p in self.problems)
+
 
 class CatalogError(InputError):
     """The catalog (packs, referentials, waves) did not load or cross-check."""

@@ -28,6 +28,7 @@ from typing import Any
 
 from joserfc.util import urlsafe_b64decode
 
+from conformity import jsonio
 from conformity.errors import InputError
 from conformity.signing import SigningKey, unverified_payload
 
@@ -131,7 +132,7 @@ class Sealer:
                     if not raw.endswith(b"\n"):
                         break  # a torn write: never acknowledged, dropped below
                     try:
-                        signed = json.loads(raw)
+                        signed = jsonio.loads(raw, source=f"{self.sidecar}, line {number}")
                         last = unverified_payload(signed, source=str(self.sidecar))
                         prev = hashlib.sha256(payload_bytes(signed)).hexdigest()
                         if not {"stream", "seq", "last_line", "offset", "length"} <= set(last):

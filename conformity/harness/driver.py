@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from conformity import jsonio
+from conformity.errors import InputError
 from conformity.harness.vendor import DriverSpec
 
 PROTOCOL = "usine.driver/1"
@@ -45,6 +47,15 @@ class Driver(Protocol):
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any: ...
     def close(self) -> None: ...
     def error_output(self) -> str | None: ...
+
+
+def _parse_answer(raw: str, method: str, evidence: dict[str, Any], status: str = "") -> Any:
+    """A driver's answer as JSON (strict, bounded depth: one nested 100,000 deep is garbage, not a crash)."""
+    try:
+        return jsonio.loads(raw, source=f"answer to {method}")
+    except InputError as exc:
+        raise DriverFailure("garbage", f"answer to {method} is not JSON{status}: {exc.what()}",
+                            {"raw": raw[:2000], **evidence}) from None
 
 
 def _check_response(raw: str, msg: Any, expected_id: int) -> Any:
@@ -128,11 +139,7 @@ class StdioDriver:
             except subprocess.TimeoutExpired:
                 self.kill()
             raise DriverFailure("crash", f"driver closed its output during {method}", self.evidence())
-        try:
-            msg = json.loads(raw)
-        except json.JSONDecodeError:
-            raise DriverFailure("garbage", f"answer to {method} is not JSON", {"raw": raw[:2000], **self.evidence()}) from None
-        return _check_response(raw, msg, rid)
+        return _check_response(raw, _parse_answer(raw, method, self.evidence()), rid)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -203,12 +210,7 @@ class HttpDriver:
         except httpx.HTTPError as exc:
             raise DriverFailure("crash", f"cannot reach the driver: {exc}", {"url": self.spec.url}) from exc
         raw = r.text
-        try:
-            msg = r.json()
-        except ValueError:
-            raise DriverFailure("garbage", f"answer to {method} is not JSON (HTTP {r.status_code})",
-                                {"raw": raw[:2000]}) from None
-        return _check_response(raw, msg, rid)
+        return _check_response(raw, _parse_answer(raw, method, {}, f" (HTTP {r.status_code})"), rid)
 
     def close(self) -> None:
         if self._client.is_closed:

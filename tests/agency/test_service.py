@@ -14,7 +14,7 @@ from conformity.agency.registry import Registry
 from conformity.agency.service import accounts
 from conformity.labels import verify_label, verify_revocations
 from conformity.signing import KeyRing
-from tests.agency.helpers import AGENCY, Runs, raw_zip
+from tests.agency.helpers import AGENCY, Runs, members, raw_zip
 from tests.agency.service_client import PASSWORD, VENDOR, MiB, Service, upload
 
 
@@ -211,3 +211,39 @@ def test_login_is_throttled_and_evidence_is_served_safely(sqlite_service: Servic
     with pytest.raises(Exception, match="append-only"):
         with Registry(s.config.database) as reg, reg.write() as db:
             db.execute("DELETE FROM audit")
+
+
+def test_the_same_run_repackaged_through_the_service_gets_its_decision_and_nothing_new(
+        sqlite_service: Service, runs: Runs, tmp_path: Path) -> None:
+    """Issue 9, attack 1, as vendors submit (the upload API): a repackaged run is the same submission, labelled once;
+    once its label is revoked, a repackaging is refused as revoked and issues nothing. (Junk in front of the zip is
+    refused at intake here: an upload must start like a zip.)"""
+    s = sqlite_service
+    reordered = raw_zip(tmp_path / "reordered.zip", sorted(members(runs.reference).items(), reverse=True))
+    stored = raw_zip(tmp_path / "stored.zip", list(members(runs.reference).items()), stored=True,
+                     comment=b"repackaged by a reseller")
+    first = upload(s.vendor(), runs.reference)
+    sub = first["submission"]["id"]  # type: ignore[index]
+    awaiting = [a["id"] for a in first["decision"]["awaiting_review"]]  # type: ignore[index]
+    again = upload(s.vendor(), reordered)
+    assert again["submission"]["id"] == sub and again["status"] == "awaiting-review", again  # type: ignore[index]
+    for login in ("alice", "bob"):
+        c, csrf = s.staff(login)
+        review_all(c, csrf, sub, awaiting, f"read by {login}")
+    dora, dora_csrf = s.staff("dora")
+    assert dora.post(f"/staff/submissions/{sub}/decide", data={"csrf": dora_csrf}).status_code == 303
+    labelled = s.vendor().get(f"/api/v1/submissions/{first['id']}").json()
+    assert labelled["status"] == "labelled", labelled
+
+    repackaged = upload(s.vendor(), stored)
+    assert repackaged["submission"]["id"] == sub and repackaged["status"] == "labelled", repackaged  # type: ignore[index]
+    assert repackaged["label"] == labelled["label"]
+    assert s.table("SELECT count(*) FROM labels") == [(1,)] and s.table("SELECT count(*) FROM submissions") == [(1,)]
+
+    label_id = labelled["label"].rsplit("/", 1)[-1]
+    assert dora.post(f"/staff/labels/{label_id}/revoke", data={"csrf": dora_csrf, "reason": "TLS off"}).status_code == 303
+    after = upload(s.vendor(), reordered)
+    assert after["status"] == "revoked", after
+    assert s.table("SELECT count(*) FROM labels") == [(1,)] and s.table("SELECT count(*) FROM submissions") == [(1,)]
+    events = s.client().get("/api/v1/events", params={"after": 0}).json()["events"]
+    assert [e["type"] for e in events] == ["org.usine.label.issued", "org.usine.label.revoked"]

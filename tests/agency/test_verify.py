@@ -177,6 +177,12 @@ BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
     "report-unknown-top-level-member": (lambda r, d: write_zip(d / "b.zip", edit_json(
         members(r.reference), "report.json", lambda rep: rep.update(labelled=True, label_id="lbl_selfissued00"))),
         ("report.json", "unknown key")),
+    "manifest-created-not-rfc3339": (lambda r, d: write_zip(d / "b.zip", edit_json(
+        members(r.reference), "manifest.json", lambda m: m.update(created="2026-05-01 10:00:00"))),
+        ("manifest.json", "created", "date-time")),
+    "report-started-not-rfc3339": (lambda r, d: write_zip(d / "b.zip", edit_json(
+        members(r.reference), "report.json", lambda rep: rep.update(started="yesterday"))),
+        ("report.json", "started", "date-time")),
     "deep-json-manifest": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference), "manifest.json": DEEP},
                                                   fix_manifest=False), ("manifest.json", "nested deeper than 128")),
     "deep-json-report": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference), "report.json": DEEP}),

@@ -220,3 +220,16 @@ def test_a_driver_host_on_a_private_address_is_refused_and_a_run_calls_only_the_
         permitted_address("localhost", 443, public_only)
     assert permitted_address("8.8.8.8", 443, public_only) == "8.8.8.8"  # a literal public address: no look-up
     assert permitted_address("127.0.0.1", 443, WitnessConfig(sandbox=agency_sandbox, allow_private=True)) == "127.0.0.1"
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"wave": ' + b"[" * 500 + b"]" * 500 + b"}",
+                                  b'{"wave": NaN}'], ids=["100000-deep", "500-deep", "nan"])
+def test_a_json_request_nested_too_deep_is_refused_clearly_and_queues_nothing(witness_service: Service,
+                                                                              body: bytes) -> None:
+    """Issue 9 (bad input): a JSON witness request nested 100,000 deep was a RecursionError (500), not a 400."""
+    r = witness_service.vendor().post("/api/v1/witnessed-runs", content=body,
+                                      headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    problem = r.json()
+    assert problem["type"].endswith("json-malformed") and problem["detail"].startswith("the body is not JSON: ")
+    assert witness_service.table("SELECT count(*) FROM uploads") == [(0,)]

@@ -29,6 +29,10 @@ for line in sys.stdin:
 CRASH = "import sys\nsys.stdin.readline()\nprint('about to crash', file=sys.stderr)\nsys.exit(3)\n"
 HANG = "import sys, time\nsys.stdin.readline()\ntime.sleep(60)\n"
 GARBAGE = "import sys\nsys.stdin.readline()\nprint('hello, I am not JSON', flush=True)\nsys.stdin.readline()\n"
+#: answers a hostile driver may send: nested 100,000 deep (json.loads raises RecursionError), 200 deep, NaN
+DEEP_ANSWERS = {"100000-deep": "[" * 100_000 + "]" * 100_000,
+                "200-deep": '{"jsonrpc": "2.0", "id": 1, "result": ' + "[" * 200 + "]" * 200 + "}",
+                "nan": '{"jsonrpc": "2.0", "id": 1, "result": NaN}'}
 WRONG_ID = ("import sys, json\nsys.stdin.readline()\n"
             "print(json.dumps({'jsonrpc': '2.0', 'id': 99, 'result': 1}), flush=True)\nsys.stdin.readline()\n")
 
@@ -78,6 +82,19 @@ def test_garbage_is_reported_with_the_raw_line(tmp_path: Path, source: str, need
     d.close()
 
 
+@pytest.mark.parametrize("answer", sorted(DEEP_ANSWERS))
+def test_an_answer_nested_too_deep_or_not_strict_json_is_garbage_not_a_crash(tmp_path: Path, answer: str) -> None:
+    """Issue 9 (bad input): a driver answering JSON nested 100,000 deep made the harness die on a RecursionError."""
+    source = f"import sys\nsys.stdin.readline()\nprint({DEEP_ANSWERS[answer]!r}, flush=True)\nsys.stdin.readline()\n"
+    d = driver(tmp_path, source)
+    with pytest.raises(DriverFailure) as info:
+        d.call("initialize", {})
+    assert info.value.kind == "garbage" and info.value.message.startswith("answer to initialize is not JSON: ")
+    assert ("deeper than 128 levels" in info.value.message) == (answer != "nan")
+    assert info.value.evidence["raw"].rstrip("\n") == DEEP_ANSWERS[answer][:2000]
+    d.close()
+
+
 def test_missing_program_fails_to_start(tmp_path: Path) -> None:
     with pytest.raises(DriverFailure) as info:
         StdioDriver(DriverSpec(command=("/nonexistent/driver",), cwd=tmp_path))
@@ -87,7 +104,8 @@ def test_missing_program_fails_to_start(tmp_path: Path) -> None:
 class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         msg = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        body = b"<html>oops</html>" if msg["method"] == "garbage" else json.dumps(
+        body = b"<html>oops</html>" if msg["method"] == "garbage" else DEEP_ANSWERS["100000-deep"].encode() \
+            if msg["method"] == "deep" else json.dumps(
             {"jsonrpc": "2.0", "id": msg["id"], "result": {"method": msg["method"]}}).encode()
         self.send_response(200)
         self.send_header("content-length", str(len(body)))
@@ -107,6 +125,10 @@ def test_http_driver() -> None:
         with pytest.raises(DriverFailure) as info:
             d.call("garbage")
         assert info.value.kind == "garbage" and "oops" in info.value.evidence["raw"]
+        with pytest.raises(DriverFailure) as info:  # a witnessed run's driver is the vendor's: hostile input
+            d.call("deep")
+        assert info.value.kind == "garbage" and "deeper than 128 levels" in info.value.message
+        assert info.value.message.startswith("answer to deep is not JSON (HTTP 200): ")
         d.close()
     finally:
         server.shutdown()

@@ -104,13 +104,14 @@ def test_shutdown_seals_the_tail(tmp_path: Path) -> None:
     assert [(s.first, s.last, s.reason) for s in proof.spans] == [(1, 1, None), (2, None, "event-unsigned")]
 
 
-def test_a_corrupt_segments_file_stops_the_sandbox_with_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("corrupt", ["not json", "[" * 100_000 + "]" * 100_000], ids=["not-json", "100000-deep"])
+def test_a_corrupt_segments_file_stops_the_sandbox_with_a_clear_error(tmp_path: Path, corrupt: str) -> None:
     from conformity.errors import InputError
 
     path = tmp_path / "e.jsonl"
     log = EventLog(path, SigningKey.from_seed(b"infra"), SOURCES, seal_every=1)
     log.append(emitted(1)[0])
-    sidecar_path(path).write_text("not json\n")
+    sidecar_path(path).write_text(corrupt + "\n")
     with pytest.raises(InputError, match="line 1 is not a signed segment"):
         EventLog(path, SigningKey.from_seed(b"infra"), SOURCES)
 

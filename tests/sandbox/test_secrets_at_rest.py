@@ -15,6 +15,7 @@ from sandbox.config import SandboxConfig
 from sandbox.credentials import secret_hash
 from sandbox.server import start_in_thread
 from sandbox.store import Store
+from tests.sandbox.test_idp import login
 
 ADMIN = "admin-token-for-secrets-test"
 
@@ -91,3 +92,31 @@ def test_a_version_1_database_is_migrated_to_hashes(tmp_path: Path) -> None:
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     for s in (secret, session_token, access):
         assert s.encode() not in raw
+
+
+def test_tokens_of_a_real_login_refresh_and_use_are_not_stored_in_clear(tmp_path: Path) -> None:
+    """Issue 9, attack 6: the access, refresh and ID tokens and the code of a real OIDC login (Authlib), a refresh
+    and a userinfo call are nowhere on disk in clear — not in the store, not in the recorded trace."""
+    data = tmp_path / "state"
+    with start_in_thread(SandboxConfig(data_dir=data, admin_token=ADMIN)) as running:
+        with httpx.Client(base_url=running.base_url, timeout=30) as http:
+            session = http.post("/admin/sessions", headers={"Authorization": f"Bearer {ADMIN}"}, json={"seed": 5}).json()
+            auth, token = login(session)
+            idp = session["endpoints"]["idp"]
+            refreshed = dict(auth.client.refresh_token(f"{idp}/token", refresh_token=token["refresh_token"]))
+            assert refreshed["access_token"] != token["access_token"]
+            for access in (token["access_token"], refreshed["access_token"]):
+                r = http.get(f"{idp}/userinfo", headers={"Authorization": f"Bearer {access}"})
+                assert r.status_code == 200, r.text
+            trace = http.get(session["endpoints"]["trace"],
+                             headers={"Authorization": f"Bearer {session['credentials']['session_token']}"}).json()
+    outcomes = [e.get("outcome") for e in unverified_payload(trace)["exchanges"]]
+    assert "token-issued" in outcomes and "token-refreshed" in outcomes  # the flow really happened and was recorded
+    secrets = {"authorization code": auth.code, "access token": token["access_token"],
+               "refresh token": token["refresh_token"], "ID token": token["id_token"],
+               "refreshed access token": refreshed["access_token"]}
+    stored = _state_bytes(data)
+    for name, secret in secrets.items():
+        assert len(secret) >= 20 and secret.encode() not in stored, f"the {name} is stored in clear"
+    for name in ("access token", "refresh token", "refreshed access token"):  # the records are on disk, as hashes
+        assert secret_hash(secrets[name]).encode() in stored, name

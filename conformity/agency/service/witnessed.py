@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from conformity import jsonio
 from conformity.agency.registry import Registry, iso
 from conformity.agency.service import uploads
 from conformity.agency.service.accounts import Account
@@ -343,9 +344,9 @@ async def read_request(request: Any, config: ServiceConfig) -> tuple[WitnessRequ
                       max_bytes=config.max_upload)
     if media == "application/json":
         try:
-            body = json.loads(await request.body())
-        except ValueError as exc:
-            raise HTTPProblem(400, "json-malformed", "the body is not JSON") from exc
+            body = jsonio.loads(await request.body(), source="the request body")
+        except InputError as exc:  # not UTF-8, not JSON, NaN, or nested deeper than jsonio allows
+            raise HTTPProblem(400, "json-malformed", f"the body is not JSON: {exc.what()}") from exc
         if not isinstance(body, dict):
             raise HTTPProblem(422, "invalid-witness-request", "the body is a JSON object")
         return parse_request({k: str(v) for k, v in body.items() if isinstance(v, str | int)}, config), []
