@@ -35,11 +35,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from conformity.errors import SignatureError
 from conformity.packs.housing.rules import is_fiscal_number
-from conformity.signing import canonical_json
+from conformity.signing import canonical_json, require_canonicalisable
 from sandbox.deps import (
     Caller,
     fault,
+    parse_json,
     raise_if_unavailable,
     read_json,
     require_access_token,
@@ -229,11 +231,16 @@ async def _deposit_body(request: Request, schema: str) -> dict[str, Any]:
     if len(raw) > MAX_JSON:
         raise HTTPProblem(413, "body-too-large", f"a {schema} is at most {MAX_JSON} bytes")
     try:
-        doc: dict[str, Any] = json.loads(raw)
+        doc: dict[str, Any] = parse_json(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise HTTPProblem(400, "json-malformed", "the body is not JSON") from None
     errors = sorted(({"where": "/".join(map(str, e.absolute_path)) or "(root)", "message": e.message}
                      for e in validator(schema).iter_errors(doc)), key=lambda x: (x["where"], x["message"]))
+    if not errors:
+        try:  # its identity is the SHA-256 of its canonical JSON: a value that has none (NaN, 2**53) is refused
+            require_canonicalisable(doc)
+        except SignatureError as exc:
+            errors = [{"where": "(root)", "message": str(exc)}]
     if errors:
         raise HTTPProblem(
             422, f"{schema}-invalid", f"the {schema} does not follow the harmonised format", errors=errors[:20]
