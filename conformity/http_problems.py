@@ -10,7 +10,7 @@ the stable code (``urn:usine:problem:`` for the sandbox, ``urn:usine:agency:prob
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -59,7 +59,7 @@ def require_json_media(request: Request) -> None:
 METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
 
-def allowed_methods(routes: Iterable[BaseRoute], scope: dict[str, Any]) -> list[str]:
+def allowed_methods(routes: Iterable[BaseRoute], scope: Mapping[str, Any]) -> list[str]:
     """Every method some route serves at this request's path (HEAD with GET): a 405's ``Allow`` (RFC 9110 §10.2.1),
     which lists the methods of the target resource, not only those of the first route that matched its path. Each
     method is tried against the routes as the router would (included routers too)."""
