@@ -10,9 +10,12 @@ the stable code (``urn:usine:problem:`` for the sandbox, ``urn:usine:agency:prob
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Match
 
 MEDIA_TYPE = "application/problem+json"
 NAMESPACE = "urn:usine:problem:"
@@ -42,3 +45,25 @@ def problem_json(problem: HTTPProblem, instance: str = "", namespace: str = NAME
     """The ``application/problem+json`` answer of a problem (its status and headers)."""
     return JSONResponse(problem.body(instance, namespace), status_code=problem.status, headers=problem.headers,
                         media_type=MEDIA_TYPE)
+
+
+def require_json_media(request: Request) -> None:
+    """415 ``unsupported-media-type`` unless the body is declared as JSON (``application/json`` or ``*+json``): one rule
+    for every JSON body of every service, before the body is read (RFC 9110 §15.5.16)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise HTTPProblem(415, "unsupported-media-type", f"the body must be application/json, not {media or 'untyped'}")
+
+
+#: the methods a 405's ``Allow`` may list
+METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(routes: Iterable[BaseRoute], scope: Mapping[str, Any]) -> list[str]:
+    """Every method some route serves at this request's path (HEAD with GET): a 405's ``Allow`` (RFC 9110 §10.2.1),
+    which lists the methods of the target resource, not only those of the first route that matched its path. Each
+    method is tried against the routes as the router would (included routers too)."""
+    methods = {m for m in METHODS if any(route.matches({**scope, "method": m})[0] == Match.FULL for route in routes)}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)

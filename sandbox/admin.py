@@ -9,8 +9,10 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from conformity.errors import SignatureError
+from conformity.signing import require_canonicalisable
 from sandbox import plugins
 from sandbox.credentials import secret_hash
 from sandbox.deps import Principal, json_body, owned_session, require_admin, require_principal, store_call, store_of
@@ -55,6 +57,17 @@ class NoteRequest(BaseModel):
     model_config = STRICT
     kind: str = Field(..., pattern=r"^[a-z][a-z0-9_.\-]*$", max_length=100)
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("data")
+    @classmethod
+    def signable(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """The note goes into the signed trace: a value canonical JSON cannot hold (NaN, infinity, an integer beyond
+        2**53 - 1) is refused here (422), never stored where it would make the session's trace unsignable."""
+        try:
+            require_canonicalisable(data)
+        except SignatureError as exc:
+            raise ValueError(str(exc)) from None
+        return data
 
 
 class Software(BaseModel):

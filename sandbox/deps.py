@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from conformity.http_problems import require_json_media
 from sandbox.credentials import secret_hash
 from sandbox.problems import HTTPProblem
 from sandbox.store import Store
@@ -281,9 +282,7 @@ async def json_body(request: Request) -> None:
 
 def require_json(request: Request) -> None:
     """415 ``unsupported-media-type`` unless the body is declared as JSON."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise HTTPProblem(415, "unsupported-media-type", f"the body must be application/json, not {media or 'untyped'}")
+    require_json_media(request)
 
 
 LONG_DIGITS = re.compile(rb"[0-9]{19}")

@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +112,52 @@ def test_progress_of_a_wave_without_submissions(catalog: Catalog, tmp_path: Path
     assert {c.category for c in p.categories} >= {"HOSPITAL", "RADIOLOGY"} and not p.requirements
     assert "No decided submission yet" in progress_html(p)
     assert usine("agency", "progress", "--wave", "2099-W1", "--registry", tmp_path / "r.sqlite3").exit_code == 2
+
+
+def jose_verified(path_or_doc: Path | dict[str, Any], key_pem: Path, *, large: bool = False) -> dict[str, Any]:
+    """Verified as a third party does, with an off-the-shelf JOSE library (joserfc) and nothing of usine: the JWS
+    JSON serialization, EdDSA, a ``kid`` that is the RFC 7638 thumbprint of the key; its payload. ``large``: a
+    payload past joserfc's default limit (128 kB: a trace), read with a registry that allows it (as the README says)."""
+    from joserfc import jws
+    from joserfc.jwk import OKPKey
+
+    class Large(jws.JWSRegistry):
+        max_payload_length = 64 * 1024 * 1024
+
+    key = OKPKey.import_key(key_pem.read_text())
+    signed = json.loads(path_or_doc.read_text()) if isinstance(path_or_doc, Path) else path_or_doc
+    registry = Large(algorithms=["EdDSA"]) if large else None
+    verified = jws.deserialize_json(signed, key, algorithms=["EdDSA"], registry=registry)
+    assert verified.headers()["kid"] == key.thumbprint()
+    payload: dict[str, Any] = json.loads(verified.payload)
+    return payload
+
+
+def test_every_signed_artefact_verifies_with_an_off_the_shelf_jose_library(decided: Path, runs: Runs,
+                                                                          tmp_path: Path) -> None:
+    """Labels, the revocation list, the signed open data (labelled.json) and the sandbox's traces: each one a JWS
+    that joserfc verifies alone, and refuses once a byte of its payload changed."""
+    import zipfile
+
+    from joserfc.errors import BadSignatureError
+
+    out = tmp_path / "export"
+    assert usine("agency", "registry", "export", "--out", out).exit_code == 0
+    key = out / "agency-key.pub.pem"
+    export = jose_verified(out / "labelled.json", key)
+    assert export["format"] == "usine.registry-export/2" and not schema_problems("registry-export", export, "x")
+    [label_file] = (out / "labels").glob("label-*.json")
+    label = jose_verified(label_file, key)
+    assert label["label_id"] == export["waves"][0]["categories"][0]["labels"][0]["label_id"]
+    revocations = jose_verified(out / "labels" / "revocations.json", key)
+    assert revocations["format"].startswith("usine.revocations/") and "next_update" in revocations
+    with zipfile.ZipFile(runs.reference) as bundle:
+        names = [n for n in bundle.namelist() if n.startswith("traces/")]
+        traces = [json.loads(bundle.read(n)) for n in names]
+    assert len(traces) > 5
+    for trace in traces:
+        assert jose_verified(trace, runs.trust, large=True)["exchanges"]
+    edited = json.loads((out / "labelled.json").read_text())
+    edited["payload"] = edited["payload"][:-2] + ("A" if edited["payload"][-2] != "A" else "B") + edited["payload"][-1]
+    with pytest.raises(BadSignatureError):
+        jose_verified(edited, key)

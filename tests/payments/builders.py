@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import importlib.resources
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -134,3 +135,29 @@ def pain001_schema() -> etree.XMLSchema:
         pytest.fail("sepaxml (a test dependency) no longer ships pain.001.001.09.xsd")
     with importlib.resources.as_file(xsd) as path:
         return etree.XMLSchema(etree.parse(str(path)))
+
+
+#: the EPC SEPA Credit Transfer implementation guidelines (EPC132-08 §1.4, EPC217-08): the Latin character set every
+#: text field is restricted to, and the lengths of the fields usine writes (written out here, apart from the code)
+EPC_SET = re.compile(r"[A-Za-z0-9/\-?:().,'+ ]*")
+EPC_MAX = {"Nm": 70, "Ustrd": 140, "MsgId": 35, "PmtInfId": 35, "EndToEndId": 35, "InstrId": 35}
+EPC_REFERENCES = {"MsgId", "PmtInfId", "EndToEndId", "InstrId"}
+
+
+def epc_problems(xml: bytes) -> list[str]:
+    """Every text field of a pain.001 that breaks the EPC rules: outside the Latin set, longer than its maximum (140
+    for any other text), empty, or a reference with a leading or trailing ``/`` or ``//`` inside."""
+    from conformity.xmlsafe import parse_xml
+
+    problems = []
+    for el in parse_xml(xml, source="pain.001").iter():
+        if len(el) or not isinstance(el.tag, str):
+            continue
+        tag, text = etree.QName(el).localname, el.text or ""
+        if not EPC_SET.fullmatch(text):
+            problems.append(f"<{tag}> {text!r}: outside the EPC Latin character set")
+        if not text or len(text) > EPC_MAX.get(tag, 140):
+            problems.append(f"<{tag}> {text!r}: {len(text)} characters (1 to {EPC_MAX.get(tag, 140)})")
+        if tag in EPC_REFERENCES and (text.startswith("/") or text.endswith("/") or "//" in text):
+            problems.append(f"<{tag}> {text!r}: a reference starts or ends with '/' or holds '//'")
+    return problems

@@ -13,7 +13,7 @@ from conformity.payments.epc import EPC_TEXT, ID_MAX, NAME_MAX, REMITTANCE_MAX, 
 from conformity.payments.orders import _write_pain001
 from conformity.payments.payees import Account
 from conformity.xmlsafe import parse_xml
-from tests.payments.builders import pain001_schema
+from tests.payments.builders import epc_problems, pain001_schema
 
 #: the maximum length EPC allows for each text element usine writes; identifiers have the reference rule too
 LIMITS = {"Nm": NAME_MAX, "Ustrd": REMITTANCE_MAX, "MsgId": ID_MAX, "PmtInfId": ID_MAX, "EndToEndId": ID_MAX}
@@ -49,6 +49,7 @@ def text_fields(xml: bytes) -> list[tuple[str, str]]:
 def assert_epc(xml: bytes) -> None:
     root = parse_xml(xml, source="pain.001")
     assert SCHEMA.validate(root.getroottree()), SCHEMA.error_log
+    assert not epc_problems(xml)  # the EPC rule as written in the tests, apart from conformity.payments.epc
     for tag, text in text_fields(xml):
         limit = LIMITS.get(tag, 140)
         problems = epc_violations(text, limit, identifier=tag in IDENTIFIERS)

@@ -39,16 +39,25 @@ def doc(http: TestClient) -> dict[str, Any]:
 def headers_for(app: Any, http: TestClient, path: str) -> tuple[str, dict[str, str]]:
     """The path with a real session in it, and the credentials its operation needs."""
     session = create_session(app.state.store, "http://testserver", seed=1)
-    url = path.replace("{session_id}", session["id"]).replace("{unique_id}", "x").replace("{patient_id}", "x")
+    fiscal = session["fixtures"]["homes"][0]["fiscal_number"]
+    url = (path.replace("{session_id}", session["id"]).replace("{unique_id}", "x").replace("{patient_id}", "x")
+           .replace("{fiscal}", fiscal))
     if path.startswith("/admin/"):
         return url, {"Authorization": f"Bearer {ADMIN}"}
     if path.startswith("/prod/"):
         r = http.post("/admin/installations", headers={"Authorization": f"Bearer {ADMIN}"}, json={
             "vendor_id": "acme", "software": {"id": "acme-ehr", "name": "Acme", "version": "1.0"},
             "site": {"id": "750100011", "size": "M"}, "wave": "2026-W1", "category": "GP"})
-        return url, {"Authorization": f"Bearer {r.json()['token']}"}
+        return url, {"Authorization": f"Bearer {r.json()['token']}"} | ({"Consent-Id": "cst_1"} if "{fiscal}" in path else {})
     token = issue_access_token(app.state.store, session["id"], session["fixtures"]["practitioners"][0]["national_id"])
-    return url, {"Authorization": f"Bearer {token}"}
+    auth = {"Authorization": f"Bearer {token}"}
+    if "/dataspace/homes/" in path:  # a home access carries a consent the household granted for that home
+        consent = http.post(url.split("/dataspace/")[0] + "/dataspace/consents", headers=auth, json={
+            "household": fiscal, "scope": ["dpe", "quote", "works", "consumption"], "transfer_consumption": True,
+            "purpose": "HTTP rules", "expires": "2099-12-31"})
+        assert consent.status_code == 201, consent.text
+        auth["Consent-Id"] = consent.json()["consent_id"]
+    return url, auth
 
 
 def json_operations(doc: dict[str, Any]) -> list[tuple[str, str]]:
@@ -58,10 +67,11 @@ def json_operations(doc: dict[str, Any]) -> list[tuple[str, str]]:
 
 def test_every_json_body_operation_is_listed(doc: dict[str, Any]) -> None:
     ops = json_operations(doc)
-    assert len(ops) == 11, ops  # admin (5), insi, dmp (2), mss, and the production role (2)
+    # admin (5), insi, dmp (2), mss, the data space (consents, quotes, works, transfers) and the production role (4)
+    assert len(ops) == 17, ops
 
 
-@pytest.mark.parametrize("index", range(11))
+@pytest.mark.parametrize("index", range(17))
 def test_one_rule_for_bad_input_on_every_router(index: int, app: Any, http: TestClient, doc: dict[str, Any]) -> None:
     """415 for another media type, 400 for a body that is not JSON, 422 for JSON that breaks the schema."""
     method, path = json_operations(doc)[index]
@@ -73,7 +83,9 @@ def test_one_rule_for_bad_input_on_every_router(index: int, app: Any, http: Test
              (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "json-malformed"),
              (b"true", "application/json", 422, "invalid-request"),
              (b'["a list"]', "application/json", 422, "invalid-request")]
+    deposit = {"quotes": "quote-invalid", "works": "works-invalid"}.get(path.rsplit("/", 1)[1])
     for body, media, status, code in cases:
+        code = deposit if deposit and code == "invalid-request" else code  # a harmonised format's own 422 code
         r = http.request(method, url, content=body, headers=auth | {"Content-Type": media})
         assert (r.status_code, r.json()["code"]) == (status, code), (method, path, media, body[:20], r.text[:300])
         assert r.headers["content-type"] == "application/problem+json"
@@ -117,3 +129,56 @@ def test_query_parameters_break_a_rule_422(app: Any, http: TestClient) -> None:
     assert http.get(url + "?after=abc", headers=auth).status_code == 422
     url, auth = headers_for(app, http, "/s/{session_id}/directory/practitioners")
     assert http.get(url + "?nmae=x", headers=auth).json()["code"] == "filter-unknown"
+
+
+UNSIGNABLE = {"nan": b"NaN", "infinity": b"-Infinity", "integer-beyond-2-pow-53": b"123456789012345678901234567890"}
+
+
+@pytest.mark.parametrize("value", sorted(UNSIGNABLE))
+def test_a_note_canonical_json_cannot_hold_is_refused_and_the_trace_stays_signable(
+        value: str, app: Any, http: TestClient) -> None:
+    """Python's JSON reads NaN, infinities and any integer; a signed trace holds none of them: the note is refused
+    (422), and the session's trace still exports (it answered 500 for ever after such a note)."""
+    url, auth = headers_for(app, http, "/admin/sessions/{session_id}/notes")
+    body = b'{"kind": "step", "data": {"value": ' + UNSIGNABLE[value] + b"}}"
+    r = http.post(url, content=body, headers=auth | {"Content-Type": "application/json"})
+    assert (r.status_code, r.json()["code"]) == (422, "invalid-request"), r.text
+    assert "canonicalised" in r.text
+    assert http.post(url, json={"kind": "step", "data": {"value": 1.5}}, headers=auth).status_code == 201
+    trace = http.get(url.removesuffix("/notes") + "/trace", headers=auth)
+    assert trace.status_code == 200, trace.text
+    assert trace.json().keys() == {"protected", "payload", "signature"}
+
+
+def quote(value: bytes, quote_id: str) -> bytes:
+    """A harmonised quote valid against its schema, one free-form member holding ``value``."""
+    import json
+
+    doc = {"format": "usine.housing.quote/1", "quote_id": quote_id, "issued": "2026-01-01", "valid_until": "2026-03-01",
+           "contractor": {"siret": "12345678901234", "name": "Isol'Est"}, "home": {"fiscal_number": "010101010101"},
+           "gestes": [{"code": "ITE", "label": "isolation", "quantity": 1, "unit": "m2", "unit_price_ht": 1,
+                       "vat_rate": 20, "total_ht": 1, "performance": {"r": "VALUE"}}],
+           "total_ht": 1, "total_vat": 0.2, "total_ttc": 1.2, "mentions": {}}
+    return json.dumps(doc).replace('"VALUE"', value.decode()).encode()
+
+
+@pytest.mark.parametrize("value", sorted(UNSIGNABLE))
+def test_a_deposit_canonical_json_cannot_hold_is_refused_not_a_server_error(
+        value: str, app: Any, http: TestClient) -> None:
+    """A deposit's identity is the SHA-256 of its canonical JSON: NaN or 2**100 in a free-form member is a 422, not
+    a 500 (the schema alone let it through)."""
+    url, auth = headers_for(app, http, "/prod/dataspace/homes/{fiscal}/quotes")
+    url = url.replace("{fiscal}", "010101010101")
+    auth |= {"Consent-Id": "cns_1", "Content-Type": "application/json"}
+    r = http.post(url, content=quote(UNSIGNABLE[value], f"Q-{value}"), headers=auth)
+    assert (r.status_code, r.json()["code"]) == (422, "quote-invalid"), r.text
+    assert "canonicalised" in r.json()["errors"][0]["message"]
+    assert http.post(url, content=quote(b"2.5", f"Q-{value}"), headers=auth).status_code == 201
+
+
+def test_fixture_options_are_bounded(http: TestClient) -> None:
+    """A session asking for a billion patients is refused at once (it held a worker generating them)."""
+    r = http.post("/admin/sessions", json={"fixture_options": {"patients": 10**9}},
+                  headers={"Authorization": f"Bearer {ADMIN}"})
+    assert (r.status_code, r.json()["code"]) == (422, "fixture-options-invalid"), r.text
+    assert "between 1 and 1000" in r.json()["detail"]

@@ -124,6 +124,7 @@ def call(method: str, path: str, session: dict[str, Any] | None, token: str | No
     if session is not None:
         path_parameters["session_id"] = session["id"]
     headers = {"Authorization": f"Bearer {token}", "User-Agent": "RefApp/1.0.0 (REG-0001)"} if token else {}
+    headers |= parts.pop("headers", {})
     case = operation.Case(path_parameters=path_parameters or None, headers=headers, **parts)
     response = case.call()
     SEEN.setdefault(f"{method} {path}", set()).add(response.status_code)
@@ -182,3 +183,40 @@ def test_success_answers_match_their_schemas() -> None:
                 media_type="application/json").status_code == 201
     assert call("POST", "/prod/mss/messages", None, SANDBOX.installation_token, body=message,
                 media_type="application/json").status_code == 201
+
+
+@pytest.mark.xdist_group("schemathesis")
+def test_the_housing_data_space_answers_match_their_schemas() -> None:
+    """The data space's successes (a consent granted, read and revoked; a quote deposited, again, read back; a
+    transfer; the production role's deposit), sent explicitly and checked the same way."""
+    from tests.sandbox.test_http_rules import quote
+
+    session = SANDBOX.session()
+    token = issue_access_token(SANDBOX.store, session["id"], session["fixtures"]["practitioners"][0]["national_id"])
+    fiscal = session["fixtures"]["homes"][0]["fiscal_number"]
+    asked = {"household": fiscal, "scope": ["quote", "consumption"], "transfer_consumption": True,
+             "purpose": "renovation quote", "expires": "2099-12-31"}
+    consent = call("POST", "/s/{session_id}/dataspace/consents", session, token, body=asked,
+                   media_type="application/json")
+    assert consent.status_code == 201
+    cid = consent.json()["consent_id"]
+    home = {"path_parameters": {"fiscal": fiscal}, "headers": {"Consent-Id": cid}}
+    assert call("GET", "/s/{session_id}/dataspace/consents/{consent_id}", session, token,
+                path_parameters={"consent_id": cid}).json()["status"] == "granted"
+    import json
+
+    doc = json.loads(quote(b"2.5", "Q-schemathesis"))
+    doc["home"]["fiscal_number"] = fiscal
+    for status in (201, 200):
+        assert call("POST", "/s/{session_id}/dataspace/homes/{fiscal}/quotes", session, token, body=doc,
+                    media_type="application/json", **home).status_code == status
+    read = call("GET", "/s/{session_id}/dataspace/homes/{fiscal}/documents", session, token,
+                query={"kind": "quote"}, **home)
+    assert read.status_code == 200
+    assert call("POST", "/s/{session_id}/dataspace/homes/{fiscal}/transfers", session, token, body={
+        "recipient": "Energy adviser", "period": "2026-01"}, media_type="application/json", **home).status_code == 201
+    assert call("DELETE", "/s/{session_id}/dataspace/consents/{consent_id}", session, token,
+                path_parameters={"consent_id": cid}).json()["status"] == "revoked"
+    assert call("POST", "/prod/dataspace/homes/{fiscal}/quotes", None, SANDBOX.installation_token, body=doc,
+                media_type="application/json", path_parameters={"fiscal": fiscal},
+                headers={"Consent-Id": cid}).status_code == 201

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from conformity.errors import InputError
-from conformity.http_problems import MEDIA_TYPE, HTTPProblem, problem_json
+from conformity.http_problems import MEDIA_TYPE, HTTPProblem, allowed_methods, problem_json
 
 PROBLEM_TYPE = "urn:usine:agency:problem:"
 
@@ -45,12 +45,17 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors()]
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):  # not JSON at all: 400, as in the sandbox
+            return respond(request, HTTPProblem(400, "json-malformed", "the body is not JSON", problems=errors))
         return respond(request, HTTPProblem(422, "invalid-request", "; ".join(errors) or "invalid request", problems=errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return respond(request, HTTPProblem(exc.status_code, code, str(exc.detail)))
+        headers = dict(exc.headers or {})  # WWW-Authenticate, Retry-After…: kept
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app.routes, request.scope))
+        return respond(request, HTTPProblem(exc.status_code, code, str(exc.detail), headers=headers))
 
 
 __all__ = ["MEDIA_TYPE", "HTMLResponse", "HTTPProblem", "from_input_error", "install_handlers", "respond"]

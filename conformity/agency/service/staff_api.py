@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -20,8 +20,16 @@ from conformity.agency.service.accounts import Account
 from conformity.agency.service.deps import client, config_of, staff_token
 from conformity.agency.service.problems import HTTPProblem
 from conformity.errors import InputError
+from conformity.http_problems import require_json_media
 
-router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
+
+async def _json_only(request: Request) -> None:
+    """A body the staff API reads is JSON: 415 for any other media type (before it is read)."""
+    if request.method in ("POST", "PUT", "PATCH"):
+        require_json_media(request)
+
+
+router = APIRouter(prefix="/api/v1/staff", tags=["staff"], dependencies=[Depends(_json_only)])
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no or bad token (problem+json)"},
     403: {"description": "this role or token may not (problem+json)"},

@@ -42,8 +42,14 @@ FAULTS: dict[str, dict[str, Fault]] = {
 }
 
 
+#: the most patients a session may ask for (``fixture_options``): a test needs a few; a billion would hold a worker
+MAX_PATIENTS = 1000
+
+
 def fixtures(seed: int, *, patients: int = 6) -> dict[str, Any]:
     """A session's patients, practitioners, organisations and sites (:mod:`sandbox.packs.health.fixtures`)."""
+    if not 1 <= patients <= MAX_PATIENTS:
+        raise ValueError(f"patients must be between 1 and {MAX_PATIENTS}, not {patients}")
     return generate(seed, patients=patients)
 
 

@@ -35,11 +35,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from conformity.errors import SignatureError
 from conformity.packs.housing.rules import is_fiscal_number
-from conformity.signing import canonical_json
+from conformity.signing import canonical_json, require_canonicalisable
 from sandbox.deps import (
     Caller,
     fault,
+    parse_json,
     raise_if_unavailable,
     read_json,
     require_access_token,
@@ -78,6 +80,28 @@ class ConsentRequest(BaseModel):
     expires: dt.date
 
 
+def _schema_file(name: str) -> dict[str, Any]:
+    """A harmonised format's JSON Schema for the OpenAPI description (its ``$schema``/``$id`` left out)."""
+    doc: dict[str, Any] = json.loads((SCHEMAS / f"{name}.schema.json").read_text(encoding="utf-8"))
+    return {k: v for k, v in doc.items() if not k.startswith("$")}
+
+
+def _json_body(schema: dict[str, Any], *, consent: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` of an operation that reads its JSON body itself: the body's schema, and the ``Consent-Id``
+    header every home access carries."""
+    extra: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    if consent:
+        extra["parameters"] = [CONSENT_ID]
+    return extra
+
+
+CONSENT_ID = {
+    "name": "Consent-Id", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 100},
+    "description": "The consent this access relies on (POST /s/{session_id}/dataspace/consents): for this home, "
+                   "granted to the caller, unrevoked, unexpired, covering the kind (else 403).",
+}
+
+
 def _home(session: dict[str, Any], fiscal: str) -> dict[str, Any]:
     if not is_fiscal_number(fiscal):
         raise HTTPProblem(422, "fiscal-number-invalid", f"{fiscal!r} is not a fiscal housing number (12 characters)")
@@ -89,7 +113,8 @@ def _home(session: dict[str, Any], fiscal: str) -> dict[str, Any]:
     return home
 
 
-@router.post("/consents", status_code=201, summary="Ask the household for consent (the sandbox plays the household)")
+@router.post("/consents", status_code=201, summary="Ask the household for consent (the sandbox plays the household)",
+             openapi_extra=_json_body(ConsentRequest.model_json_schema(), consent=False))
 async def post_consent(
     request: Request, session_id: str, caller: Caller = Depends(require_access_token)
 ) -> JSONResponse:
@@ -201,7 +226,8 @@ def _documents(request: Request, session_id: str, home: dict[str, Any], kind: st
     ]
 
 
-@router.get("/homes/{fiscal}/documents", summary="A home's documents of one kind (Consent-Id)")
+@router.get("/homes/{fiscal}/documents", summary="A home's documents of one kind (Consent-Id)",
+            openapi_extra={"parameters": [CONSENT_ID]})
 def get_documents(
     request: Request, session_id: str, fiscal: str, kind: str, caller: Caller = Depends(require_access_token)
 ) -> dict[str, Any]:
@@ -229,11 +255,16 @@ async def _deposit_body(request: Request, schema: str) -> dict[str, Any]:
     if len(raw) > MAX_JSON:
         raise HTTPProblem(413, "body-too-large", f"a {schema} is at most {MAX_JSON} bytes")
     try:
-        doc: dict[str, Any] = json.loads(raw)
+        doc: dict[str, Any] = parse_json(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise HTTPProblem(400, "json-malformed", "the body is not JSON") from None
     errors = sorted(({"where": "/".join(map(str, e.absolute_path)) or "(root)", "message": e.message}
                      for e in validator(schema).iter_errors(doc)), key=lambda x: (x["where"], x["message"]))
+    if not errors:
+        try:  # its identity is the SHA-256 of its canonical JSON: a value that has none (NaN, 2**53) is refused
+            require_canonicalisable(doc)
+        except SignatureError as exc:
+            errors = [{"where": "(root)", "message": str(exc)}]
     if errors:
         raise HTTPProblem(
             422, f"{schema}-invalid", f"the {schema} does not follow the harmonised format", errors=errors[:20]
@@ -274,14 +305,16 @@ async def _session_deposit(request: Request, caller: Caller, fiscal: str, kind: 
     )
 
 
-@router.post("/homes/{fiscal}/quotes", status_code=201, summary="Deposit a harmonised quote (Consent-Id)")
+@router.post("/homes/{fiscal}/quotes", status_code=201, summary="Deposit a harmonised quote (Consent-Id)",
+             openapi_extra=_json_body(_schema_file("quote")))
 async def post_quote(
     request: Request, session_id: str, fiscal: str, caller: Caller = Depends(require_access_token)
 ) -> JSONResponse:
     return await _session_deposit(request, caller, fiscal, "quote", "quote_id")
 
 
-@router.post("/homes/{fiscal}/works", status_code=201, summary="Record works for the carnet (Consent-Id)")
+@router.post("/homes/{fiscal}/works", status_code=201, summary="Record works for the carnet (Consent-Id)",
+             openapi_extra=_json_body(_schema_file("works")))
 async def post_works(
     request: Request, session_id: str, fiscal: str, caller: Caller = Depends(require_access_token)
 ) -> JSONResponse:
@@ -294,7 +327,8 @@ class TransferRequest(BaseModel):
     period: str = Field(..., pattern=r"^[0-9]{4}(-[0-9]{2})?$")
 
 
-@router.post("/homes/{fiscal}/transfers", status_code=201, summary="Transfer consumption data (Consent-Id)")
+@router.post("/homes/{fiscal}/transfers", status_code=201, summary="Transfer consumption data (Consent-Id)",
+             openapi_extra=_json_body(TransferRequest.model_json_schema()))
 async def post_transfer(
     request: Request, session_id: str, fiscal: str, caller: Caller = Depends(require_access_token)
 ) -> dict[str, Any]:
@@ -339,14 +373,16 @@ async def _prod_deposit(
     )
 
 
-@prod_router.post("/homes/{fiscal}/quotes", status_code=201, summary="Deposit a quote from an installed software")
+@prod_router.post("/homes/{fiscal}/quotes", status_code=201, summary="Deposit a quote from an installed software",
+                  openapi_extra=_json_body(_schema_file("quote")))
 async def prod_post_quote(
     request: Request, fiscal: str, installation: dict[str, Any] = Depends(require_installation)
 ) -> JSONResponse:
     return await _prod_deposit(request, installation, fiscal, "quote", "quote_id")
 
 
-@prod_router.post("/homes/{fiscal}/works", status_code=201, summary="Record works from an installed software")
+@prod_router.post("/homes/{fiscal}/works", status_code=201, summary="Record works from an installed software",
+                  openapi_extra=_json_body(_schema_file("works")))
 async def prod_post_works(
     request: Request, fiscal: str, installation: dict[str, Any] = Depends(require_installation)
 ) -> JSONResponse:
