@@ -19,8 +19,8 @@ NOT_SET_BY_A_SCENARIO: dict[tuple[str, str], str] = {
     **{(service, "retry_after"): "a value of the 503/429 faults (the delay they announce), not a situation of its own; "
                                  "the sandbox's --retry-after default (1 s) applies when a scenario leaves it out"
        for service in ("insi", "mss", "directory")},
-    ("dmp", "slow"): "delays every answer by a few seconds, below any client timeout: no failure a requirement speaks "
-                     "of (it serves the sandbox's own tests of slow answers)",
+    ("dmp", "slow"): "delays every answer (0-30 s; the sandbox's own tests of slow answers use it): a delay within the "
+                     "software's timeout is no failure a requirement speaks of, one past it is the stall below",
     ("dmp", "stall"): "DOCSHARE-021 names resets and replies closed without an answer (both set by "
                       "docshare.retry_network); a held answer shows only after the software's own timeout (RefApp's is "
                       "15 s), which would make every 2027-W2 run that much longer",
