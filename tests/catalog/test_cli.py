@@ -165,3 +165,16 @@ def test_the_specification_gives_each_action_with_its_schemas_example_scenarios_
     lookup = next(a for a in shown["actions"] if a["name"] == "patient.lookup")
     assert lookup["input"]["required"] and lookup["output"]["required"] and lookup["scenarios"]
     assert {c["title"] if isinstance(c, dict) else c[0] for c in shown["conventions"]} >= {"Who is logged in"}
+
+
+def test_coverage_strict_fails_on_an_automated_must_requirement_no_defect_breaks(catalog_copy: Path, edit,
+                                                                                   usine) -> None:
+    """PRACAUTH-002 is a SHOULD in 2026-W1 (the fixed-endpoints defect is declared for 2027-W2, where it is promoted):
+    promoted in a copy of 2026-W1, it is an automated MUST no defect breaks there, and --strict says so and fails."""
+    assert usine("--catalog", catalog_copy, "coverage", "--wave", "2026-W1", "--strict").exit_code == 0
+    edit("waves/2026-W1.toml", 'requirements = "applicable"', 'requirements = "applicable"\npromote = ["PRACAUTH-002"]')
+    lenient = usine("--catalog", catalog_copy, "coverage", "--wave", "2026-W1")
+    strict = usine("--catalog", catalog_copy, "coverage", "--wave", "2026-W1", "--strict")
+    assert lenient.exit_code == 0 and strict.exit_code == 1, strict.output
+    blind = [line for line in strict.output.splitlines() if "no defect breaks it alone" in line]
+    assert blind == ["PRACAUTH@1.0#PRACAUTH-002: no defect breaks it alone, so nothing shows its checks can fail"]

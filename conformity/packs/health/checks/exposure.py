@@ -5,8 +5,9 @@ store, the ID tokens it signed) and redacts each one, as ``[redacted sha256:…]
 a harness note: the driver's answers and failures, and ``software.output`` (the driver's error output and
 what the software appended to the log files its vendor declares). The trace holds the hash prefix of
 every token the provider issued and of the client secret, so a redacted secret found there is one the
-software handed back. Patient data (INS, birth names and first names) are looked for in the error output
-and the logs only: answers to the operator legitimately show them.
+software handed back. Patient data (INS, birth names and first names) and document content (the texts the
+harness gave the software to submit as documents) are looked for in the error output and the logs only: answers
+to the operator legitimately show them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 from conformity.checks.evaluate import EvalContext
 from conformity.checks.helpers import noted
@@ -30,6 +32,11 @@ HANDED_BACK = {"driver.perform": ("output", "failure"), "shrink.attempt": ("outp
                "driver.initialize": ("result",), "driver.failure": ("message", "raw", "stderr_tail", "error"),
                "software.output": ("stderr", "logs")}
 KINDS = {"access": "access token", "id": "ID token", "refresh": "refresh token", "client": "client secret"}
+#: actions whose input carries a document's content (its ``body``)
+DOCUMENT_ACTIONS = ("document.submit", "document.replace")
+#: the shortest line of a document's text searched for (the harness's texts are random mixes of scripts, symbols and
+#: markup: a line that long is no ordinary phrase), and how much of a longer line
+CONTENT_MIN, CONTENT_SPAN = 12, 48
 
 
 def secrets_of(trace: TraceView) -> dict[str, str]:
@@ -88,17 +95,55 @@ def personal_findings(trace: TraceView) -> list[Finding]:
     return findings
 
 
+def written_forms(span: str) -> set[str]:
+    """``span`` as a log may hold it: as given, JSON-escaped (to ASCII or not), XML-escaped, or as a Python repr."""
+    return {span, json.dumps(span)[1:-1], json.dumps(span, ensure_ascii=False)[1:-1], xml_escape(span), repr(span)[1:-1]}
+
+
+def document_spans(run: RunView) -> dict[str, str]:
+    """Span of text → the step that gave it: the lines of the document contents the harness gave the software to
+    submit (every scenario), each in every form a log may hold it."""
+    spans: dict[str, str] = {}
+    for trace in run:
+        for note in trace.notes("driver.perform"):
+            body = (note.data.get("input") or {}).get("body") if note.data.get("action") in DOCUMENT_ACTIONS else None
+            if not isinstance(body, str):
+                continue
+            label = f"step {note.data.get('name')!r} of {note.scenario}"
+            for line in body.splitlines():
+                line = line.strip()
+                if len(line) >= CONTENT_MIN:
+                    for form in written_forms(line[:CONTENT_SPAN]):
+                        spans.setdefault(form, label)
+    return spans
+
+
+def content_findings(trace: TraceView, spans: dict[str, str]) -> list[Finding]:
+    """Document content (a text the software was given to submit) in the software's error output or logs."""
+    findings = []
+    for note in trace.notes("software.output"):
+        for label, value in handed_back(note):
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            hits = sorted({given for span, given in spans.items() if span in text})
+            if hits:
+                findings.append(noted(note, f"the software wrote document content (the text of the document of "
+                                            f"{', '.join(hits)}) in its {label}", where=where_of(note, label),
+                                      expected="no document content", got=hits))
+    return findings
+
+
 @check("secrets.not_exposed", verifies=["SECURITY-008"], scenario=NOMINAL, reads_all=True)
 def not_exposed(run: RunView, ctx: EvalContext) -> Verdict:
     """No secret the sandbox issued in what the software answers, writes on its error output or logs; no patient
-    data in its error output or logs."""
+    data or document content in its error output or logs."""
     findings: list[Finding] = []
     places, secrets = 0, 0
+    spans = document_spans(run)
     for trace in run:
         issued = secrets_of(trace)
         secrets += len(issued)
         found, searched = secret_findings(trace, issued)
-        findings += found + personal_findings(trace)
+        findings += found + personal_findings(trace) + content_findings(trace, spans)
         places += searched
     if not secrets or not any(True for _ in run.exchanges()):  # issued to a software that never asked for them
         return not_exercised(Finding("the sandbox issued no secret the trace knows in this run (no login), so where the "
@@ -106,4 +151,5 @@ def not_exposed(run: RunView, ctx: EvalContext) -> Verdict:
     if findings:
         return failed(*findings)
     return passed(f"{secrets} secret(s) issued, none in {places} answer(s), error output(s) or log slice(s) of "
-                  f"{len(run.traces)} scenario(s)")
+                  f"{len(run.traces)} scenario(s); no patient data, nor the text of any of the "
+                  f"{len(set(spans.values()))} document(s) given to submit, in the error output and logs")

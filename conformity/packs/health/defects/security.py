@@ -105,3 +105,11 @@ def ins_in_error_output(t: TraceEdit) -> float:
     """A warning on the error output prints the patient record, INS included."""
     patient = next(p for p in t.fixtures["patients"] if p.get("ins"))
     return _software_output(t, stderr=f"WARNING identity {patient['ins']} status changed\n")
+
+
+@mutation("document-content-in-log", scenario="docshare.documents", breaks=["SECURITY-008"],
+          where="software.output log file", waves=W2)
+def document_content_in_log(t: TraceEdit) -> float:
+    """The software logs the text of each document it renders at DEBUG level (document content in its logs)."""
+    body = max((n.data["input"]["body"] for n in t.view.performed("document.submit")), key=len)
+    return _software_output(t, log=f"DEBUG rendering document text: {body}\n")

@@ -68,10 +68,16 @@ def oidc_pkce(trace: TraceView, ctx: EvalContext) -> Verdict:
     return verdict(oidc.pkce_findings(trace, PROVIDER), "PKCE S256 on every authorization")
 
 
+#: the provider's forgeries whose signature does not verify with its published keys (steps of the same names)
+SIGNATURE_FORGERIES = ("bad_signature", "alg_none", "hs256_public_key", "unknown_kid")
+
+
 @check("housing.oidc_signature_verified", verifies=["PROAUTH-005"], scenario=SCENARIO)
 def oidc_signature_verified(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """An ID token whose signature does not verify is refused."""
-    return oidc.refusal_verdict(trace, PROCONNECT, (("bad_signature", "bad_signature"),), "a bad signature")
+    """An ID token whose signature does not verify with the provider's published keys is refused: a bad signature,
+    none (alg none), an HMAC keyed with the provider's public key, a key the JWKS does not publish."""
+    return oidc.refusal_verdict(trace, PROCONNECT, tuple((f, f) for f in SIGNATURE_FORGERIES),
+                                "a signature that does not verify with the provider's published keys")
 
 
 @check("housing.oidc_audience_expiry_verified", verifies=["PROAUTH-006"], scenario=SCENARIO)

@@ -45,6 +45,9 @@ def accepts(step: str, breaks: list[str]) -> None:
 
 
 accepts("bad_signature", ["PROAUTH-005"])
+accepts("alg_none", ["PROAUTH-005"])
+accepts("hs256_public_key", ["PROAUTH-005"])
+accepts("unknown_kid", ["PROAUTH-005"])
 accepts("wrong_audience", ["PROAUTH-006"])
 accepts("expired", ["PROAUTH-006"])
 accepts("wrong_acr", ["PROAUTH-007"])

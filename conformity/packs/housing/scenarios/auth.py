@@ -9,6 +9,11 @@ from conformity.packs.housing.scenarios.common import PROVIDER, login_as
 ID_TOKEN_FAULT_STEPS = (
     ("wrong_nonce", "wrong_nonce"),
     ("bad_signature", "bad_signature"),
+    # forgeries whose signature does not verify with the provider's published keys either (PROAUTH-005): the OpenID
+    # Foundation's RP tests rp-id_token-sig-none, -bad-sig-hs256 and a key the JWKS does not publish
+    ("alg_none", "alg_none"),
+    ("hs256_public_key", "hs256_public_key"),
+    ("unknown_kid", "unknown_kid"),
     ("wrong_audience", "wrong_audience"),
     ("expired", "expired"),
     ("wrong_acr", "wrong_acr"),
