@@ -291,6 +291,7 @@ class DriverPool:
     def __init__(self, spec: DriverSpec):
         self.spec = spec
         self._idle: list[StdioDriver] = []
+        self._reset: set[int] = set()  # ids of idle processes that served a scenario already
         self._lock = threading.Lock()
         #: processes started and scenarios served (for the benchmark and the tests)
         self.started = 0
@@ -300,8 +301,11 @@ class DriverPool:
         """A driver for one scenario: an idle reusable process, else a new one (DriverFailure if it cannot start)."""
         with self._lock:
             if self._idle:
-                self.reused += 1
-                return self._idle.pop()
+                driver = self._idle.pop()
+                if id(driver) in self._reset:
+                    self._reset.discard(id(driver))
+                    self.reused += 1
+                return driver
             self.started += 1
         return open_driver(self.spec)
 
@@ -317,6 +321,7 @@ class DriverPool:
             else:
                 with self._lock:
                     self._idle.append(driver)
+                    self._reset.add(id(driver))
                 return output
         driver.close()
         return driver.error_output()
@@ -325,5 +330,6 @@ class DriverPool:
         """Shut the idle processes down (at the end of the run)."""
         with self._lock:
             idle, self._idle = self._idle, []
+            self._reset.clear()
         for driver in idle:
             driver.close()
