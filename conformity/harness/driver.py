@@ -65,6 +65,12 @@ def _check_response(raw: str, msg: Any, expected_id: int) -> Any:
     return msg["result"]
 
 
+def _kept(lines: list[str]) -> str:
+    """Error output as a trace keeps it: the first MiB, and says so when there was more."""
+    text = "".join(lines)
+    return text if len(text) < STDERR_KEPT else text[:STDERR_KEPT] + "\n… (cut at 1 MiB)\n"
+
+
 class StdioDriver:
     """A driver process: one JSON-RPC object per line on stdin (requests) and stdout (responses)."""
 
@@ -120,8 +126,7 @@ class StdioDriver:
         with self._stderr_lock:
             lines = (self._stderr_before or []) + self._stderr_all
             self._stderr_before, self._stderr_all, self._stderr_size = None, [], 0
-        text = "".join(lines)
-        return text if len(text) < STDERR_KEPT else text[:STDERR_KEPT] + "\n… (cut at 1 MiB)\n"
+        return _kept(lines)
 
     def reset(self) -> str:
         """Make a reusable driver (``reuse`` in vendor.toml) fresh for another scenario; the error output of the one
@@ -154,8 +159,7 @@ class StdioDriver:
             raise DriverFailure("garbage", "the driver wrote output nobody asked for after reset", self.evidence())
         with self._stderr_lock:
             before, self._stderr_before = self._stderr_before or [], None
-        text = "".join(before)
-        return text if len(text) < STDERR_KEPT else text[:STDERR_KEPT] + "\n… (cut at 1 MiB)\n"
+        return _kept(before)
 
     def evidence(self) -> dict[str, Any]:
         return {"stderr_tail": list(self._stderr), "exit_code": self.proc.poll()}
