@@ -40,6 +40,10 @@ for line in sys.stdin:
         answer(msg["id"], None); break
     if method == "say":
         print(params["text"], file=sys.stderr, flush=True); answer(msg["id"], os.getpid())
+    elif method == "spew":
+        for _ in range(params["lines"]):
+            print("x" * 1023, file=sys.stderr)
+        sys.stderr.flush(); answer(msg["id"], None)
     elif method == "reset":
         if REPLY != "no-marker":
             print(params["marker"], file=sys.stderr, flush=True)
@@ -73,6 +77,19 @@ def test_a_reused_process_hands_back_each_scenarios_error_output_apart(tmp_path:
     assert (drivers.started, drivers.reused) == (2, 2)
     assert out1 == "written in scenario one\n" and out2 == "written in scenario two\n"
     assert out3 == "written in scenario three\n"  # shut down: its whole output since the reset, no marker in it
+
+
+def test_a_scenarios_error_output_is_cut_at_1_mib_and_the_next_one_starts_empty(tmp_path: Path) -> None:
+    drivers = pool(tmp_path)
+    try:
+        d = drivers.acquire()
+        d.call("spew", {"lines": 1100})  # 1.1 MiB
+        out = drivers.release(d, reusable=True)
+        again, after = scenario(drivers, "next")
+    finally:
+        drivers.close()
+    assert out is not None and out.endswith("\n… (cut at 1 MiB)\n") and len(out) < (1 << 20) + 100
+    assert drivers.reused == 1 and after == "next\n"
 
 
 @pytest.mark.parametrize("reply", ["not-fresh", "no-marker"])
