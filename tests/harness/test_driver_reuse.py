@@ -15,8 +15,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
+import conformity
 from conformity.catalog import load_catalog
 from conformity.errors import InputError
 from conformity.harness.driver import DriverPool, StdioDriver
@@ -102,6 +104,26 @@ def test_a_driver_that_is_not_fresh_is_replaced_by_a_new_process(tmp_path: Path,
         drivers.close()
     assert first != second and drivers.started == 2 and drivers.reused == 0
     assert (out1, out2) == ("one\n", "two\n")  # the marker, when written, is never part of a scenario's output
+
+
+def test_the_reset_request_and_answer_are_those_the_protocol_schema_describes(tmp_path: Path) -> None:
+    script = tmp_path / "recording.py"
+    script.write_text(REUSABLE.format(reply="fresh").replace(
+        "    msg = json.loads(line)\n",
+        "    msg = json.loads(line)\n    open('requests.jsonl', 'a').write(line)\n"))
+    drivers = DriverPool(DriverSpec(command=(sys.executable, str(script)), timeout=2.0, cwd=tmp_path, reuse=True))
+    try:
+        scenario(drivers, "one")
+    finally:
+        drivers.close()
+    schema = json.loads((Path(conformity.__file__).parent / "schemas" / "driver.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    reset = [m for m in map(json.loads, (tmp_path / "requests.jsonl").read_text().splitlines()) if m["method"] == "reset"]
+    assert len(reset) == 1 and list(validator.iter_errors(reset[0])) == []
+    answer = {"jsonrpc": "2.0", "id": reset[0]["id"], "result": {"fresh": True}}
+    assert validator.is_valid(answer)
+    result = jsonschema.Draft202012Validator({"$defs": schema["$defs"], "$ref": "#/$defs/reset_result"})
+    assert result.is_valid({"fresh": True}) and not result.is_valid({"fresh": False})
 
 
 def test_without_reuse_every_scenario_gets_a_process(tmp_path: Path) -> None:
