@@ -12,6 +12,7 @@ sandbox) and of the driver processes is printed too: on a loaded machine the wal
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import resource
 import statistics
@@ -32,6 +33,8 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=None,
                         help="scenarios driven at once (default: the runner's, 6; 0: every scenario at once)")
     parser.add_argument("--vendor", type=Path, default=ROOT / "examples" / "vendors" / "health" / "reference" / "vendor.toml")
+    parser.add_argument("--no-reuse", action="store_true",
+                        help="a driver process per scenario even if the vendor declares reuse (the baseline of reuse)")
     args = parser.parse_args()
 
     from conformity.catalog import load_catalog
@@ -48,6 +51,8 @@ def main() -> int:
     load_pack_checks()
     catalog = load_catalog(registered_checks=registered_check_ids())
     vendor = load_vendor(args.vendor)
+    if args.no_reuse:
+        vendor = dataclasses.replace(vendor, driver=dataclasses.replace(vendor.driver, reuse=False))
     plan = make_plan(catalog, args.wave, args.category)
     scenario_times: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -81,7 +86,7 @@ def main() -> int:
           f"recorded exchanges {exchanges}; MUST passed {s['must_passed']}/{s['must_automated']}")
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     sequential = sum(scenario_times.values())
-    print(f"wall time: {total_s:.2f} s (sandbox start + run), run {run_s:.2f} s; "
+    print(f"wall time: {total_s:.2f} s (sandbox start + run), sandbox start {started - t0:.2f} s, run {run_s:.2f} s; "
           f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} CPUs")
     print(f"baseline (sum of scenario times, one after the other): {sequential:.2f} s; "
           f"run / sum {run_s / max(sequential, 1e-9):.2f}")
@@ -90,9 +95,13 @@ def main() -> int:
           f"driver processes {drivers_cpu:.2f} s")
     if vendor.driver.command:
         start_up, bare = driver_start_up(vendor.driver), driver_start_up(vendor.driver, bare=True)
+        pool = runner.drivers
+        print(f"driver processes: {pool.started} started for {len(plan.scenarios)} scenarios ({pool.reused} served by a "
+              f"process reset after an earlier one; reuse {'declared' if vendor.driver.reuse else 'not declared'})")
         print(f"driver start-up (started, asked to shut down, no action; best of 3, measured now): {start_up * 1000:.0f} ms "
-              f"CPU, a bare interpreter {bare * 1000:.0f} ms; x {len(plan.scenarios)} scenarios = "
-              f"{start_up * len(plan.scenarios):.2f} s of the drivers' {drivers_cpu:.2f} s")
+              f"CPU, a bare interpreter {bare * 1000:.0f} ms; x {pool.started} processes = "
+              f"{start_up * pool.started:.2f} s of the drivers' {drivers_cpu:.2f} s (one per scenario: "
+              f"{start_up * len(plan.scenarios):.2f} s)")
     print("scenarios (s): " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(scenario_times.items(), key=lambda x: -x[1])))
     print(f"per scenario: mean {statistics.mean(scenario_times.values()):.2f} s, max {max(scenario_times.values()):.2f} s")
     print(f"per check evaluation: mean {statistics.mean(m for m, _ in checks_ms):.2f} ms, "

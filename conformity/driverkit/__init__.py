@@ -53,6 +53,12 @@ def python_actions(actions: list[Action]) -> str:
            "from __future__ import annotations", "", "from typing import Any", "", "",
            "def initialize(context: dict[str, Any]) -> None:",
            '    """Configure your software for a new test session (endpoints, client credentials, CA certificates)."""',
+           "", "",
+           "def reset() -> None:",
+           '    """Forget everything of the session that ended: configuration, logged-in users, tokens, cookies, caches,',
+           "    local records, open connections and log files (called between scenarios when vendor.toml says",
+           '    reuse = true; the next scenario starts with initialize, as in a new process)."""',
+           '    raise NotImplementedError("not implemented: reset (keep reuse = false in vendor.toml until it is)")',
            "", ""]
     for a in actions:
         out += [_comment(a, "#"), f"def {_ident(a.name)}(data: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:",
@@ -73,12 +79,17 @@ def javascript_actions(actions: list[Action]) -> str:
            "  err.notImplemented = true;",
            "  return err;", "}", "",
            "// Configure your software for a new test session (endpoints, client credentials, CA certificates).",
-           "async function initialize(context) {}", ""]
+           "async function initialize(context) {}", "",
+           "// Forget everything of the session that ended: configuration, logged-in users, tokens, cookies, caches,",
+           "// local records, open connections and log files (called between scenarios when vendor.toml says",
+           "// reuse = true; the next scenario starts with initialize, as in a new process).",
+           "async function reset() {",
+           '  throw notImplemented("reset (keep reuse = false in vendor.toml until it is)");', "}", ""]
     for a in actions:
         out += [_comment(a, "//"), f"async function {_ident(a.name)}(input, context) {{",
                 f'  throw notImplemented("{a.name}");', "}", ""]
     out += ["const ACTIONS = {", *[f'  "{a.name}": {_ident(a.name)},' for a in actions], "};", "",
-            "module.exports = { initialize, ACTIONS };", ""]
+            "module.exports = { initialize, reset, ACTIONS };", ""]
     return "\n".join(out)
 
 
@@ -95,6 +106,8 @@ category = "{category}"
 [driver]
 command = {command}
 timeout = 30
+# true once reset() in your actions file forgets every state of a session: one process then serves every scenario
+reuse = false
 '''
 
 

@@ -11,6 +11,7 @@ import collections
 import json
 import os
 import queue
+import secrets
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from conformity.harness.vendor import DriverSpec
 
 PROTOCOL = "usine.driver/1"
 STDERR_TAIL = 40
+#: seconds (at most: less if the driver's timeout is shorter) a reusable driver has to answer ``reset`` and write its
+#: marker, as long as it has to shut down
+RESET_TIMEOUT_S = 5.0
 #: how much of a driver's error output a trace keeps (the rest is cut, and says so)
 STDERR_KEPT = 1 << 20
 
@@ -72,6 +76,12 @@ def _check_response(raw: str, msg: Any, expected_id: int) -> Any:
     return msg["result"]
 
 
+def _kept(lines: list[str]) -> str:
+    """Error output as a trace keeps it: the first MiB, and says so when there was more."""
+    text = "".join(lines)
+    return text if len(text) < STDERR_KEPT else text[:STDERR_KEPT] + "\n… (cut at 1 MiB)\n"
+
+
 class StdioDriver:
     """A driver process: one JSON-RPC object per line on stdin (requests) and stdout (responses)."""
 
@@ -90,6 +100,11 @@ class StdioDriver:
                                 {"command": list(spec.command)}) from exc
         self._stderr_all: list[str] = []
         self._stderr_size = 0
+        #: the error output of the scenario before the last reset (split at its marker line), not yet taken
+        self._stderr_before: list[str] | None = None
+        self._stderr_lock = threading.Lock()
+        self._marker: str | None = None
+        self._marker_seen = threading.Event()
         threading.Thread(target=self._pump_stdout, daemon=True).start()
         self._stderr_pump = threading.Thread(target=self._pump_stderr, daemon=True)
         self._stderr_pump.start()
@@ -103,15 +118,59 @@ class StdioDriver:
     def _pump_stderr(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
-            self._stderr.append(line.rstrip("\n"))
-            if self._stderr_size < STDERR_KEPT:
-                self._stderr_all.append(line)
-                self._stderr_size += len(line)
+            with self._stderr_lock:
+                if self._marker is not None and line.rstrip("\n") == self._marker:
+                    # a reset's marker: what came before is the finished scenario's, what follows the next one's
+                    self._stderr_before, self._stderr_all, self._stderr_size = self._stderr_all, [], 0
+                    self._stderr.clear()
+                    self._marker = None
+                    self._marker_seen.set()
+                    continue
+                self._stderr.append(line.rstrip("\n"))
+                if self._stderr_size < STDERR_KEPT:
+                    self._stderr_all.append(line)
+                    self._stderr_size += len(line)
 
     def error_output(self) -> str:
-        """Everything the driver process wrote on its error output (the first MiB), once it has exited."""
-        text = "".join(self._stderr_all)
-        return text if self._stderr_size < STDERR_KEPT else text[:STDERR_KEPT] + "\n… (cut at 1 MiB)\n"
+        """What the driver process wrote on its error output (the first MiB) during its scenario: since it started,
+        or since its last ``reset``; call it once the process has exited, or once :meth:`reset` returned."""
+        with self._stderr_lock:
+            lines = (self._stderr_before or []) + self._stderr_all
+            self._stderr_before, self._stderr_all, self._stderr_size = None, [], 0
+        return _kept(lines)
+
+    def reset(self) -> str:
+        """Make a reusable driver (``reuse`` in vendor.toml) fresh for another scenario; the error output of the one
+        that ended.
+
+        The driver forgets the session that ended and writes the marker the harness sends as one line on its error
+        output before it answers ``{"fresh": true}``: the harness knows which scenario each line belongs to (each goes
+        into its own trace). Any other answer, no marker, or output nobody asked for raises DriverFailure: the process
+        is not to be reused.
+        """
+        if not self._lines.empty():
+            raise DriverFailure("garbage", "the driver wrote output nobody asked for before reset", self.evidence())
+        marker = f"usine.driver reset {secrets.token_hex(12)}"
+        self._marker_seen.clear()
+        with self._stderr_lock:
+            self._marker = marker
+        wait = min(self.spec.timeout, RESET_TIMEOUT_S)
+        old, self.spec = self.spec, DriverSpec(command=self.spec.command, timeout=wait)
+        try:
+            result = self.call("reset", {"marker": marker})
+        finally:
+            self.spec = old
+        if result != {"fresh": True}:
+            raise DriverFailure("garbage", f"reset answered {json.dumps(result)[:200]}, not {{\"fresh\": true}}",
+                                self.evidence())
+        if not self._marker_seen.wait(timeout=wait):
+            raise DriverFailure("timeout", f"the driver did not write the reset marker on its error output within "
+                                           f"{wait:g} s", self.evidence())
+        if not self._lines.empty():
+            raise DriverFailure("garbage", "the driver wrote output nobody asked for after reset", self.evidence())
+        with self._stderr_lock:
+            before, self._stderr_before = self._stderr_before or [], None
+        return _kept(before)
 
     def evidence(self) -> dict[str, Any]:
         return {"stderr_tail": list(self._stderr), "exit_code": self.proc.poll()}
@@ -228,3 +287,55 @@ class HttpDriver:
 
 def open_driver(spec: DriverSpec) -> Driver:
     return StdioDriver(spec) if spec.command else HttpDriver(spec)
+
+
+class DriverPool:
+    """The driver processes of one run: a fresh one for every scenario, or, for a driver that declares ``reuse``,
+    idle processes made fresh by ``reset`` and handed to the next scenario (its start-up, an interpreter and the
+    software's imports, is paid once per process instead of once per scenario)."""
+
+    def __init__(self, spec: DriverSpec):
+        self.spec = spec
+        self._idle: list[StdioDriver] = []
+        self._reset: set[int] = set()  # ids of idle processes that served a scenario already
+        self._lock = threading.Lock()
+        #: processes started and scenarios served (for the benchmark and the tests)
+        self.started = 0
+        self.reused = 0
+
+    def acquire(self) -> Driver:
+        """A driver for one scenario: an idle reusable process, else a new one (DriverFailure if it cannot start)."""
+        with self._lock:
+            if self._idle:
+                driver = self._idle.pop()
+                if id(driver) in self._reset:
+                    self._reset.discard(id(driver))
+                    self.reused += 1
+                return driver
+            self.started += 1
+        return open_driver(self.spec)
+
+    def release(self, driver: Driver, *, reusable: bool) -> str | None:
+        """The scenario of ``driver`` ended: the driver's error output during it. A reusable driver whose scenario went
+        without a crash, timeout or garbage (``reusable``) is reset and kept for the next scenario; any other is shut
+        down, as is one that fails its reset (the next scenario gets a new process)."""
+        if self.spec.reuse and reusable and isinstance(driver, StdioDriver) and driver.proc.poll() is None:
+            try:
+                output = driver.reset()
+            except DriverFailure:
+                pass
+            else:
+                with self._lock:
+                    self._idle.append(driver)
+                    self._reset.add(id(driver))
+                return output
+        driver.close()
+        return driver.error_output()
+
+    def close(self) -> None:
+        """Shut the idle processes down (at the end of the run)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._reset.clear()
+        for driver in idle:
+            driver.close()

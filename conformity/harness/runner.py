@@ -1,5 +1,8 @@
 """Run a plan: each scenario in its own sandbox session with a fresh driver; then evaluate every check.
 
+A fresh driver is a new process, or, for a driver that declares ``reuse``, a process that served an earlier scenario
+and answered ``reset`` (:class:`conformity.harness.driver.DriverPool`).
+
 The runner only orchestrates and records: every driver request and answer is posted to the
 session as a harness note, so the signed trace holds all the evidence a verdict rests on.
 """
@@ -24,7 +27,7 @@ from conformity.catalog import Action
 from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.registry import CHECKS
 from conformity.checks.trace import TraceView
-from conformity.harness.driver import PROTOCOL, Driver, DriverFailure, open_driver
+from conformity.harness.driver import PROTOCOL, Driver, DriverFailure, DriverPool
 from conformity.harness.events import (
     CheckEvaluated,
     Event,
@@ -75,6 +78,7 @@ class Runner:
     parallel: int = 6
 
     def __post_init__(self) -> None:
+        self.drivers = DriverPool(self.vendor.driver)
         self.run_id = secrets.token_hex(8)  # binds every trace of this run together (the agency checks it)
         self.actions: dict[str, Action] = {a.name: a for a in self.plan.spec.actions}
         self.parameters = {r.id: dict(r.parameters) for ref in self.plan.spec.referentials for r in ref.requirements}
@@ -98,6 +102,7 @@ class Runner:
             yield from self._run()
         finally:
             gc.unfreeze()
+            self.drivers.close()
 
     def _run(self) -> Iterator[Event]:
         started = time.time()
@@ -157,9 +162,10 @@ class Runner:
         # the driver process starts (its interpreter, its imports) while the session is being opened
         driver: Driver | DriverFailure
         try:
-            driver = open_driver(self.vendor.driver)
+            driver = self.drivers.acquire()
         except DriverFailure as f:
             driver = f
+        released: list[bool] = []  # _drive hands the driver back to the pool
         try:
             with self.access.admin() as admin:
                 r = admin.post("/admin/sessions", json={"seed": seed, "label": f"{self.vendor.software_id} {sc.id}",
@@ -179,7 +185,7 @@ class Runner:
                                         "harness": __version__,
                                         "vendor": self.vendor.identity(), "wave": self.plan.wave,
                                         "category": self.plan.category, "evidence": self.evidence.to_json()})
-                failures = self._drive(sc, session, seed, admin, note, driver)
+                failures = self._drive(sc, session, seed, admin, note, driver, released)
                 note("scenario.end", {"scenario": sc.id, "driver_failures": len(failures)})
                 trace = admin.get(f"/admin/sessions/{sid}/trace")
                 trace.raise_for_status()
@@ -191,8 +197,8 @@ class Runner:
             return ScenarioFinished(sc.id, None, None, round(time.perf_counter() - t0, 3), tuple(failures),
                                     error=f"sandbox error: {exc}")
         finally:
-            if not isinstance(driver, DriverFailure):
-                driver.close()  # a no-op once _drive closed it
+            if not isinstance(driver, DriverFailure) and not released:
+                driver.close()  # the scenario ended before its driver was driven
 
     def _shrink(self, step: Shrink, sid: str, driver: Any, admin: httpx.Client, note: Any) -> None:
         """Run a Shrink step: candidates performed by the driver, each a ``shrink.attempt`` note; then the result."""
@@ -235,7 +241,7 @@ class Runner:
         return endpoints
 
     def _drive(self, sc: Scenario, session: dict[str, Any], seed: int, admin: httpx.Client, note: Any,
-               driver: Driver | DriverFailure) -> list[dict[str, Any]]:
+               driver: Driver | DriverFailure, released: list[bool]) -> list[dict[str, Any]]:
         params = {
             "protocol": PROTOCOL,
             "session": {"id": session["session_id"], "seed": seed, "scenario": sc.id},
@@ -251,11 +257,16 @@ class Runner:
         if isinstance(driver, DriverFailure):
             note("driver.failure", {"method": "start", **driver.to_json()})
             return [driver.to_json()]
+        failures: list[dict[str, Any]] | None = None
         try:
-            return self._steps(sc, session, seed, admin, note, driver, params)
+            failures = self._steps(sc, session, seed, admin, note, driver, params)
+            return failures
         finally:
-            driver.close()
-            written = {"stderr": driver.error_output(), "logs": appended(logs)}
+            # a reusable driver is reset for the next scenario unless this one met a crash, a timeout or garbage
+            reusable = failures is not None and all(f.get("kind") == "rpc-error" for f in failures)
+            stderr = self.drivers.release(driver, reusable=reusable)
+            released.append(True)
+            written = {"stderr": stderr, "logs": appended(logs)}
             if written["stderr"] or written["logs"]:
                 note("software.output", {k: v for k, v in written.items() if v})
 

@@ -29,6 +29,8 @@ class DriverSpec:
     #: for a driver URL: the address to connect to for (host, port), resolved and checked once per driver opened
     #: (the host name still names the server: TLS verification and ``Host``); an exception refuses the driver
     connect_to: Callable[[str, int], str] | None = None
+    #: the driver process may serve several scenarios one after another (``reset`` between them); a command only
+    reuse: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +80,11 @@ def load_vendor(path: str | Path) -> Vendor:
     base = p.resolve().parent
     cwd = (base / d["cwd"]) if "cwd" in d else base
     command = tuple(sys.executable if part == "{python}" else part for part in d.get("command", ()))
+    if d.get("reuse") and not command:
+        raise InputError([Problem(str(p), "driver.reuse", "only a driver the harness starts (command) can be reused "
+                                                          "across scenarios; a driver URL is one service already")])
     driver = DriverSpec(command=command, url=d.get("url"), timeout=float(d.get("timeout", 30)),
-                        env=dict(d.get("env", {})), cwd=cwd)
+                        env=dict(d.get("env", {})), cwd=cwd, reuse=bool(d.get("reuse", False)))
     evidence = tuple((req, base / f) for req, files in data.get("evidence", {}).items()
                      for f in ([files] if isinstance(files, str) else files))
     return Vendor(

@@ -100,6 +100,34 @@ def test_a_javascript_driver_passes_pracauth(tmp_path: Path, run_manifest: Run) 
     assert set(verdicts(report).values()) == {"pass"} and len(verdicts(report)) == 15
 
 
+def reused(manifest: Path) -> Path:
+    text = manifest.read_text()
+    assert "reuse = false" in text  # the skeleton says where
+    manifest.write_text(text.replace("reuse = false", "reuse = true"))
+    return manifest
+
+
+def test_a_reused_javascript_driver_passes_pracauth_in_one_process(tmp_path: Path,
+                                                                   harness_sandbox: SandboxAccess) -> None:
+    plan = make_plan(load_catalog(), "2026-W1", "GP", ("PRACAUTH",))
+    runner = Runner(plan, load_vendor(reused(js_vendor(tmp_path))), 0, harness_sandbox, parallel=1)
+    report = run_to_end(runner).report
+    assert report["summary"]["passed"] and report["problems"] == [], report["summary"]
+    assert set(verdicts(report).values()) == {"pass"} and len(verdicts(report)) == 15
+    assert (runner.drivers.started, runner.drivers.reused) == (1, len(plan.scenarios) - 1) and len(plan.scenarios) > 1
+
+
+def test_a_skeleton_without_reset_gets_a_process_per_scenario_even_with_reuse(tmp_path: Path,
+                                                                              harness_sandbox: SandboxAccess) -> None:
+    manifest = reused(skeleton(tmp_path / "py", "python", "--wave", "2026-W1", "-c", "GP"))
+    plan = make_plan(load_catalog(), "2026-W1", "GP", ("PRACAUTH",))
+    runner = Runner(plan, load_vendor(manifest), 0, harness_sandbox, parallel=1)
+    report = run_to_end(runner).report
+    assert (runner.drivers.started, runner.drivers.reused) == (len(plan.scenarios), 0)
+    assert set(verdicts(report).values()) <= {"error", "not-exercised"}
+    assert not any("reset" in str(p) for p in report["problems"])  # a refused reset is no problem of a scenario
+
+
 def test_a_driver_that_refuses_message_send_gets_patientid_010_not_exercised(tmp_path: Path, run_manifest: Run) -> None:
     report = run_manifest(js_vendor(tmp_path), ("PATIENTID-010", "PATIENTID-001"))
     row = next(r for r in report["requirements"] if r["id"] == "PATIENTID-010")

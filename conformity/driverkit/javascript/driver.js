@@ -3,6 +3,8 @@
 // Written by `usine driver init`. You should not need to change this file: implement your actions in actions.js.
 // Never write anything else on stdout (no console.log!): the harness reads every stdout line as an answer.
 // Log with console.error (stderr): its last lines are kept as evidence when something goes wrong.
+// With `reuse = true` in vendor.toml one process serves scenario after scenario: between two, the harness sends
+// `reset` and this file calls your `actions.reset()`, which must forget everything of the session that ended.
 "use strict";
 const readline = require("node:readline");
 const actions = require("./actions.js");
@@ -34,6 +36,21 @@ async function handle(msg) {
       console.error(err && err.stack ? err.stack : err);
       return answer(id, null, { code: -32000, message: String(err && err.message ? err.message : err).slice(0, 500) });
     }
+  }
+  if (method === "reset") { // only sent when vendor.toml says reuse = true
+    context = null;
+    if (typeof actions.reset !== "function") {
+      return answer(id, null, { code: NOT_IMPLEMENTED, message: "actions.js has no reset(): one process per scenario" });
+    }
+    try {
+      await actions.reset();
+    } catch (err) { // not fresh: the harness starts a new process for the next scenario
+      console.error(err && err.stack ? err.stack : err);
+      return answer(id, null, { code: -32000, message: `reset failed: ${String(err && err.message ? err.message : err)}`.slice(0, 500) });
+    }
+    // the harness's marker on stderr: what you logged before it belongs to the scenario that ended
+    await new Promise((resolve) => process.stderr.write(String(params.marker || "") + "\n", resolve));
+    return answer(id, { fresh: true });
   }
   if (method === "shutdown") {
     answer(id, null);

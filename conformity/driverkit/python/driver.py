@@ -3,6 +3,9 @@
 Written by ``usine driver init``. You should not need to change this file: implement your actions in actions.py.
 Never write anything else on stdout (no print!): the harness reads every stdout line as an answer. Log to
 stderr (``logging`` does by default): its last lines are kept as evidence when something goes wrong.
+
+With ``reuse = true`` in vendor.toml one process serves scenario after scenario: between two, the harness sends
+``reset`` and this file calls your ``actions.reset()``, which must forget everything of the session that ended.
 """
 
 from __future__ import annotations
@@ -52,6 +55,26 @@ def main() -> int:
                 except Exception as exc:  # the driver reports, the harness judges
                     traceback.print_exc(file=sys.stderr)
                     answer(rid, error={"code": -32000, "message": f"{type(exc).__name__}: {exc}"[:500]})
+        elif method == "reset":  # only sent when vendor.toml says reuse = true
+            context = None
+            reset = getattr(actions, "reset", None)
+            if reset is None:
+                answer(rid, error={"code": NOT_IMPLEMENTED, "message": "actions.py has no reset(): one process per "
+                                                                       "scenario"})
+                continue
+            try:
+                reset()
+            except NotImplementedError as exc:
+                answer(rid, error={"code": NOT_IMPLEMENTED, "message": str(exc)})
+                continue
+            except Exception as exc:  # not fresh: the harness starts a new process for the next scenario
+                traceback.print_exc(file=sys.stderr)
+                answer(rid, error={"code": -32000, "message": f"reset failed: {type(exc).__name__}: {exc}"[:500]})
+                continue
+            # the harness's marker on stderr: what you logged before it belongs to the scenario that ended
+            sys.stderr.write(str(params.get("marker", "")) + "\n")
+            sys.stderr.flush()
+            answer(rid, {"fresh": True})
         elif method == "shutdown":
             answer(rid, None)
             return 0

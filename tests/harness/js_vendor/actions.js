@@ -204,4 +204,9 @@ const ACTIONS = {
   "message.send": async () => { throw notImplemented("message.send"); },
 };
 
-module.exports = { initialize, ACTIONS };
+// the session ended and this process serves the next (reuse = true): nothing of it stays, as in a new process
+async function reset() {
+  app = null;
+}
+
+module.exports = { initialize, reset, ACTIONS };

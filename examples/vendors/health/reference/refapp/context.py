@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ssl
 import warnings
 from collections.abc import Callable
@@ -69,8 +70,9 @@ class Context:
                    ca_certificates=params["trust_anchors"].get("ca_certificates", []), software=params["software"],
                    fixtures=params["fixtures"], session_id=str(params.get("session", {}).get("id", "")))
 
-    @property
+    @functools.cached_property
     def verify(self) -> ssl.SSLContext | bool:
+        """The session's TLS settings, built once (every request of the session uses the same)."""
         return ssl_context(self.ca_certificates)
 
     def http(self, *, verify: ssl.SSLContext | bool | None = None, **kw: Any) -> httpx.Client:

@@ -1,4 +1,10 @@
-"""RefApp's driver: JSON-RPC 2.0, one object per line on stdin/stdout (protocol usine.driver/1)."""
+"""RefApp's driver: JSON-RPC 2.0, one object per line on stdin/stdout (protocol usine.driver/1).
+
+It declares ``reuse`` in vendor.toml: after a scenario the harness sends ``reset`` and the same process serves the
+next one. Everything RefApp knows of a session lives in its :class:`~refapp.app.Application` (configuration,
+the logged-in practitioner and tokens, local records, documents) and in the session's log file: ``reset`` drops the
+one and closes the other, so the next ``initialize`` starts from nothing, as a new process would.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +69,12 @@ def main() -> int:
                     answer(rid, error={"code": -32601, "message": f"unsupported action {params.get('action')!r}"})
                 else:
                     answer(rid, ACTIONS[params["action"]](app, params.get("input", {})))
+            elif method == "reset":
+                app = None
+                logs.stop()
+                sys.stderr.write(str(params.get("marker", "")) + "\n")  # what follows belongs to the next scenario
+                sys.stderr.flush()
+                answer(rid, {"fresh": True})
             elif method == "shutdown":
                 answer(rid, None)
                 return 0

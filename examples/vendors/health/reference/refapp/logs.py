@@ -39,9 +39,17 @@ def start(session_id: str) -> None:
             pass
     handler = logging.FileHandler(path / f"refapp-{session_id}.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    stop()
     LOG.handlers[:] = [handler]
     LOG.setLevel(logging.DEBUG)
     LOG.propagate = False
+
+
+def stop() -> None:
+    """Close the session's log file (the session ended; the process may serve another)."""
+    for handler in LOG.handlers[:]:
+        handler.close()
+    LOG.handlers.clear()
 
 
 #: path segments that name a patient (the shared record's listing is /patients/{INS}/documents)
