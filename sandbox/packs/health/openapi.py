@@ -17,6 +17,7 @@ from sandbox.openapi import (
     TOKEN,
     PackDocument,
     array,
+    load_examples,
     nullable,
     obj,
     ref,
@@ -128,7 +129,7 @@ DOCUMENT = PackDocument(
     schemas=SCHEMAS, success=SUCCESS, errors=ERRORS,
     operation_ids={"POST /s/{session_id}/insi/lookup": "insi_lookup", "POST /s/{session_id}/dmp/documents": "dmp_submit",
                    "POST /s/{session_id}/mss/messages": "mss_send"},
-    examples={"POST /s/{session_id}/insi/lookup": EXAMPLES_LOOKUP},
+    examples=load_examples(__package__, {"POST /s/{session_id}/insi/lookup": {200: EXAMPLES_LOOKUP}}),
     headers={"POST /s/{session_id}/dmp/documents": {201: {"Location": {"schema": STR, "description": "The new "
                                                                          "document's URL"}}},
              "POST /s/{session_id}/dmp/documents/{unique_id}/replace": {201: {"Location": {
