@@ -281,8 +281,8 @@ class PackDocument:
     success: dict[str, dict[int, Any]]
     errors: dict[str, list[int]]
     operation_ids: dict[str, str] = field(default_factory=dict)
-    #: "METHOD path" → the examples of its JSON answer
-    examples: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: "METHOD path" → status → the examples of that JSON answer (OpenAPI Example Objects by name)
+    examples: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     #: "METHOD path" → status → the headers of that answer
     headers: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     #: which token an operation needs, where the default (an access token) does not say it (None: the default)
@@ -291,6 +291,18 @@ class PackDocument:
     claims: str = "Claims"
     #: the pack's services that need no token (public look-ups)
     open_services: tuple[str, ...] = ()
+
+
+def load_examples(package: str, extra: dict[str, dict[int, dict[str, Any]]] | None = None
+                  ) -> dict[str, dict[int, dict[str, Any]]]:
+    """A pack's answer examples, from ``openapi_examples.json`` in its sandbox package ("METHOD path" → status →
+    name → Example Object: real answers of the sandbox to the reference vendors, shortened), with ``extra``."""
+    raw = json.loads((resources.files(package) / "openapi_examples.json").read_text(encoding="utf-8"))
+    found = {key: {int(status): named for status, named in statuses.items()} for key, statuses in raw.items()}
+    for key, statuses in (extra or {}).items():
+        for status, named in statuses.items():
+            found.setdefault(key, {}).setdefault(status, {}).update(named)
+    return found
 
 
 def documents() -> list[PackDocument]:
@@ -343,8 +355,8 @@ def _success(key: str, status: int, spec: Any) -> dict[str, Any]:
     if content:
         answer["content"] = content
     for document in documents():
-        if key in document.examples:
-            answer["content"]["application/json"]["examples"] = document.examples[key]
+        if status in document.examples.get(key, {}):
+            answer["content"]["application/json"]["examples"] = document.examples[key][status]
         if status in document.headers.get(key, {}):
             answer["headers"] = document.headers[key][status]
     if status == 302:

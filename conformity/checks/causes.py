@@ -137,8 +137,10 @@ def attribute(verdict: Verdict, problems: list[StepProblem]) -> Verdict:
 
     The causes come first. A check that found none of its situations stays ``not-exercised``, and so does one whose
     only problems are actions the software does not support; anything else is an ``error`` (not applicable, pass and
-    fail alike: what the check concluded rests on steps that did not run).
+    fail alike: what the check concluded rests on steps that did not run) — except a refusal the failure itself is
+    about (:func:`own_doing`): sending the wrong credential is the software's failure, not a cause.
     """
+    problems = [p for p in problems if not own_doing(verdict, p)]
     if not problems:
         return verdict
     causes = tuple(p.finding() for p in problems)
@@ -147,3 +149,14 @@ def attribute(verdict: Verdict, problems: list[StepProblem]) -> Verdict:
         return Verdict("not-exercised", causes + verdict.findings)
     kept = verdict.findings if verdict.status in ("fail", "error") else ()
     return Verdict("error", causes + kept)
+
+
+def own_doing(verdict: Verdict, problem: StepProblem) -> bool:
+    """Whether a service's refusal of the software's credentials is what the failing verdict proves wrong: a failing
+    finding about the credential of that very request (``request.auth``: an ID token sent as a Bearer credential, a
+    token of another session). Such a refusal is the failure's consequence, not a cause that kept the situation from
+    the software; any other finding on a refused request (what the software made of the answer) stays in error."""
+    if verdict.status != "fail" or problem.kind != "refused" or problem.seq is None:
+        return False
+    return any(f.exchange == problem.seq and f.scenario in ("", problem.scenario) and f.where.startswith("request.auth")
+               for f in verdict.findings)

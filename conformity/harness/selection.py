@@ -44,13 +44,16 @@ def _why_not(catalog: Catalog, spec: Specification, rid: str) -> str:
 
 
 def select(catalog: Catalog, spec: Specification, only: tuple[str, ...] | list[str]) -> list[AppliedRequirement]:
-    """The applicable requirements ``only`` selects, in the specification's order (all of them when empty).
+    """The applicable requirements ``only`` selects, in the specification's order (all of them when no ``--only``).
 
-    InputError lists every selector that selects nothing, each with its reason.
+    InputError lists every selector that selects nothing, each with its reason; an ``--only`` given with nothing in
+    it (``--only ""``, an unset variable in a CI script) is refused too, rather than read as "everything".
     """
     applied = list(spec.requirements)
     wanted = selectors(only)
     if not wanted:
+        if only:
+            raise InputError([Problem("", "--only", f"{', '.join(map(repr, only))} selects nothing: expected {FORMS}")])
         return applied
     ids = [a.id for a in applied]
     pinned = {r.id for r in spec.referentials}

@@ -93,7 +93,7 @@ def test_wave_diff_lists_real_differences(usine) -> None:
     assert cat["added"] and cat["changed"]
     assert {"referential": "DOCSHARE", "from": "1.0", "to": "2.2"} in cat["pinned"]
     assert {"referential": "PRACAUTH", "from": "1.0", "to": "1.3"} in cat["pinned"]
-    assert {"referential": "SECURITY", "from": "1.0", "to": "1.2"} in cat["pinned"]
+    assert {"referential": "SECURITY", "from": "1.0", "to": "1.3"} in cat["pinned"]
     added = {a["id"] for a in cat["added"]}
     assert {"PRACAUTH-021", "PRACAUTH-025", "SECURITY-014", "SECURITY-015", "SECURITY-016"} <= added
     changed_fields = {f["field"] for c in cat["changed"] for f in c["fields"]}

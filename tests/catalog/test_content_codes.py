@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from conformity.catalog.catalog import Catalog
 from conformity.catalog.loader import load_catalog
 from conformity.cli import cli
+from conformity.packs.health.checks.security import GET_SEARCH_INTERFACES
 from conformity.packs.health.ins import INS_OIDS, OID_DEMO_NIR
 
 B = "1.2.250.1.213.1.1.1."
@@ -83,6 +84,23 @@ def test_the_identification_requirement_points_at_the_operation(catalog: Catalog
     operation = doc["paths"]["/s/{session_id}/insi/lookup"]["post"]
     assert operation["operationId"] == "insi_lookup"
     assert [p["name"] for p in operation["parameters"] if p["in"] == "header"] == ["User-Agent"]
+
+
+def test_the_url_exception_points_at_the_operations(catalog: Catalog, repo_root: Path) -> None:
+    """SECURITY-006's exception ("search parameters the service's interface defines for a GET") names the operations,
+    and they are exactly the GETs the check lets personal data through (GET_SEARCH_INTERFACES), no more, no less."""
+    statement = requirements(catalog, "2027-W2")["SECURITY-006"].statement
+    doc = json.loads((repo_root / "sandbox" / "openapi.json").read_text(encoding="utf-8"))
+    allowed = {(operation["operationId"], path) for path, operations in doc["paths"].items()
+               for method, operation in operations.items() if method == "get" and path.startswith("/s/{session_id}/")
+               for service, prefix in (a.split(":", 1) for a in GET_SEARCH_INTERFACES)
+               if path.startswith(f"/s/{{session_id}}/{service}{prefix}")}
+    assert {path.rsplit("/", 1)[1] for _, path in allowed} >= {"practitioners", "addresses", "documents", "authorize"}
+    for operation_id, path in allowed:
+        assert operation_id in statement and (path in statement or f"/{path.rsplit('/', 1)[1]}" in statement), path
+    ids = {o.get("operationId") for operations in doc["paths"].values() for o in operations.values()}
+    named = {w.strip("(),.:") for w in statement.split()} & ids
+    assert named == {operation_id for operation_id, _ in allowed}, named ^ {o for o, _ in allowed}
 
 
 def test_wave_diff_shows_the_new_codes_and_references() -> None:

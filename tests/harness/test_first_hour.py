@@ -84,11 +84,16 @@ def test_the_skeleton_first_run_is_all_error_never_a_failure_nor_a_pass(tmp_path
     assert not report["summary"]["passed"] and report["summary"]["failed_must"] == []
 
 
-def js_vendor(tmp_path: Path, env: dict[str, str] | None = None) -> Path:
-    """The JavaScript skeleton completed with a minimal client (Node's standard library only)."""
+def js_vendor(tmp_path: Path, env: dict[str, str] | None = None, edit: tuple[str, str] | None = None) -> Path:
+    """The JavaScript skeleton completed with a minimal client (Node's standard library only); ``edit`` replaces one
+    line of that client (a defect, an action left out)."""
     node()
     manifest = skeleton(tmp_path / "js", "javascript", "--wave", "2026-W1", "-c", "GP")
-    shutil.copy(JS_CLIENT, tmp_path / "js" / "actions.js")
+    client = JS_CLIENT.read_text(encoding="utf-8")
+    if edit:
+        assert client.count(edit[0]) == 1, edit[0]
+        client = client.replace(*edit)
+    (tmp_path / "js" / "actions.js").write_text(client, encoding="utf-8")
     if env:
         manifest.write_text(manifest.read_text() + "\n[driver.env]\n" + "".join(f'{k} = "{v}"\n' for k, v in env.items()))
     return manifest
@@ -169,3 +174,29 @@ def test_a_stray_print_reads_as_a_driver_problem_at_the_top_of_every_output(tmp_
     assert html.index("Your driver did not answer properly") < html.index("PRACAUTH-001")
     suites = etree.fromstring((out / "junit.xml").read_bytes()).findall("testsuite")
     assert suites[0].get("name").startswith("usine run") and suites[0].find("testcase/error") is not None
+
+
+def test_an_action_left_out_of_initialize_is_not_exercised_with_its_cause(tmp_path: Path, run_manifest: Run) -> None:
+    """The driver does not declare patient.lookup: the requirements judged on its steps are not-exercised, the step
+    and the reason first, never a pass nor a failure."""
+    manifest = js_vendor(tmp_path, edit=('  "patient.lookup": patient_lookup,\n', ""))
+    report = run_manifest(manifest, ("PATIENTID-001", "PRACAUTH-014"))
+    assert verdicts(report) == {"PATIENTID-001": "not-exercised", "PRACAUTH-014": "not-exercised"}, verdicts(report)
+    row = next(r for r in report["requirements"] if r["id"] == "PATIENTID-001")
+    first = row["findings"][0]["message"]
+    assert "step 'match_document' (patient.lookup)" in first and "does not support action patient.lookup" in first
+    assert report["problems"] and {p["kind"] for p in report["problems"]} == {"unsupported"}
+
+
+def test_a_refusal_the_failure_is_about_stays_a_failure(tmp_path: Path, run_manifest: Run) -> None:
+    """The software sends its ID token as the Bearer credential: the identity service refuses it (401), which keeps
+    the look-ups from running (PATIENTID-001 in error, the refusal first), but PRACAUTH-014 — the rule about which
+    token goes where — is a failure that names what the software sent, not an error blaming the service."""
+    manifest = js_vendor(tmp_path, edit=("accessToken: tokens.access_token }", "accessToken: tokens.id_token }"))
+    report = run_manifest(manifest, ("PATIENTID-001", "PRACAUTH-014"))
+    rows = {r["id"]: r for r in report["requirements"]}
+    assert rows["PRACAUTH-014"]["verdict"] == "fail", rows["PRACAUTH-014"]["findings"][:2]
+    assert "sent the ID token as a Bearer credential" in rows["PRACAUTH-014"]["findings"][0]["message"]
+    assert rows["PATIENTID-001"]["verdict"] == "error"
+    assert "HTTP 401 token-invalid" in rows["PATIENTID-001"]["findings"][0]["message"]
+    assert any(p["kind"] == "refused" for p in report["problems"])

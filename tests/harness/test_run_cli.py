@@ -72,6 +72,8 @@ def test_only_a_requirement_that_does_not_apply_exits_2(tmp_path: Path) -> None:
     ("ETHICS", "referential ETHICS is not pinned by 2026-W1 GP"),
     ("NOPE", "no referential NOPE in the catalog"),
     ("DOCSHARE-9*", "pattern 'DOCSHARE-9*' matches no requirement of 2026-W1 GP"),
+    ("", "--only: '' selects nothing: expected a requirement id (REF-001)"),  # an unset variable is not "everything"
+    (" , ", "' , ' selects nothing"),
 ])
 def test_only_takes_ids_referentials_and_globs_and_says_what_is_wrong(selector: str, message: str | None) -> None:
     code, out = run("--wave", "2026-W1", "--category", "GP", "--only", selector, "--plan", "--format", "json")

@@ -17,6 +17,7 @@ from sandbox.openapi import (
     TOKEN,
     PackDocument,
     array,
+    load_examples,
     nullable,
     obj,
     ref,
@@ -127,8 +128,13 @@ def _security(method: str, path: str) -> list[dict[str, list[str]]] | None:
 DOCUMENT = PackDocument(
     schemas=SCHEMAS, success=SUCCESS, errors=ERRORS,
     operation_ids={"POST /s/{session_id}/insi/lookup": "insi_lookup", "POST /s/{session_id}/dmp/documents": "dmp_submit",
-                   "POST /s/{session_id}/mss/messages": "mss_send"},
-    examples={"POST /s/{session_id}/insi/lookup": EXAMPLES_LOOKUP},
+                   "POST /s/{session_id}/mss/messages": "mss_send",
+                   # SECURITY-006 names these: the GETs whose interface defines personal data as search parameters
+                   "GET /s/{session_id}/directory/practitioners": "directory_practitioners",
+                   "GET /s/{session_id}/directory/organisations": "directory_organisations",
+                   "GET /s/{session_id}/directory/addresses": "directory_addresses",
+                   "GET /s/{session_id}/dmp/patients/{patient_id}/documents": "dmp_patient_documents"},
+    examples=load_examples(__package__, {"POST /s/{session_id}/insi/lookup": {200: EXAMPLES_LOOKUP}}),
     headers={"POST /s/{session_id}/dmp/documents": {201: {"Location": {"schema": STR, "description": "The new "
                                                                          "document's URL"}}},
              "POST /s/{session_id}/dmp/documents/{unique_id}/replace": {201: {"Location": {

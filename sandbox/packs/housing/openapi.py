@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.openapi import BODY, BOOL, FAULTS, INT, SESSION, STR, TIME, TOKEN, PackDocument, array, nullable, obj, ref
+from sandbox.openapi import (
+    BODY,
+    BOOL,
+    FAULTS,
+    INT,
+    SESSION,
+    STR,
+    TIME,
+    TOKEN,
+    PackDocument,
+    array,
+    load_examples,
+    nullable,
+    obj,
+    ref,
+)
 
 NUMBER = {"type": "number"}
 FINDING = obj(
@@ -140,4 +155,5 @@ DOCUMENT = PackDocument(
     claims="ProfessionalClaims",
     open_services=("geocoder", "buildings"),
     operation_ids={"POST /s/{session_id}/observatory/dpe": "observatory_dpe"},
+    examples=load_examples(__package__),
 )
