@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -92,6 +93,74 @@ def duckdb_scan(path: Path) -> int:
 
 
 WAVE = "2026-W1"
+STAGE_BLOCK = 64 << 20
+
+
+def fast_path_stages(path: Path) -> dict[str, float]:
+    """CPU seconds of each step of the run's fast path (the engine's own SQL), each run alone over the file's
+    lines in blocks of ``STAGE_BLOCK`` bytes: what bounds the run from below, next to the typed scan."""
+    import hashlib
+
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+
+    from conformity.payments import engine as e
+
+    cpu = dict.fromkeys(("read + split into Arrow lines", "sha256 of the file (hashlib)", "json_valid + json_transform",
+                         "exactness (to_json = line)", "envelope + data rules", "digest: sha256 of canonical, DuckDB",
+                         "(sha256 of the raw line, DuckDB)", "(sha256 per line, Python hashlib)"), 0.0)
+    con = duckdb.connect(config={"memory_limit": e.MEMORY_LIMIT, "preserve_insertion_order": False})
+
+    def step(name: str, fn: Callable[[], Any]) -> Any:
+        c = time.process_time()
+        out = fn()
+        cpu[name] += time.process_time() - c
+        return out
+
+    def split(data: bytes) -> Any:
+        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10).astype(np.int64) + 1
+        offsets = np.concatenate([np.zeros(1, np.int64), ends])
+        raw = pa.Array.from_buffers(pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        return pa.table({"line": np.arange(len(ends)), "span": np.zeros(len(ends), np.int64),
+                         "raw": raw.cast(pa.large_string(), safe=False)})
+
+    def per_line(lines: list[str]) -> list[bytes]:
+        return [hashlib.sha256(x.encode()).digest()[:16] for x in lines]
+
+    carry = b""
+    with open(path, "rb") as fh:
+        while True:
+            c = time.process_time()
+            chunk = fh.read(STAGE_BLOCK)
+            data = carry + chunk
+            cut = data.rfind(b"\n") + 1 if chunk else len(data)
+            data, carry = data[:cut], data[cut:]
+            cpu["read + split into Arrow lines"] += time.process_time() - c
+            if not data:
+                break
+            step("sha256 of the file (hashlib)", partial(hashlib.sha256, data))
+            table = step("read + split into Arrow lines", partial(split, data))
+            con.register("lines", table)
+            step("json_valid + json_transform", lambda: con.execute(
+                f"CREATE OR REPLACE TEMP TABLE px AS SELECT line, span, raw, CASE WHEN json_valid(raw) THEN "
+                f"json_transform(raw, '{e._S}') END AS j FROM lines"))
+            step("exactness (to_json = line)", lambda: con.execute(
+                f"SELECT count(*) FROM px WHERE j IS NOT NULL AND {e._PRODUCED}").fetchall())
+            step("envelope + data rules", lambda: con.execute(
+                f"SELECT count(*) FROM px WHERE j IS NOT NULL AND {e._RULES} AND {e._TIME_US} IS NOT NULL").fetchall())
+            step("digest: sha256 of canonical, DuckDB", lambda: con.execute(
+                f"SELECT max(unhex(left(sha256({e._CANONICAL}), 32))) FROM px WHERE j IS NOT NULL").fetchall())
+            step("(sha256 of the raw line, DuckDB)", lambda: con.execute(
+                "SELECT max(unhex(left(sha256(raw), 32))) FROM px").fetchall())
+            lines = table.column("raw").to_pylist()
+            step("(sha256 per line, Python hashlib)", partial(per_line, lines))
+            con.unregister("lines")
+            con.execute("DROP TABLE px")
+    con.close()
+    return cpu
+
+
 T = TypeVar("T")
 
 
@@ -205,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="spark: also run the payment run on Spark (--spark-master) on the same file, printed beside "
                              "the DuckDB run with the same outcome checked")
     parser.add_argument("--spark-master", default="local[*]")
+    parser.add_argument("--stages", action="store_true",
+                        help="also time each step of the run's fast path alone on the same file (CPU), against the scan")
     parser.add_argument("--spark-driver-memory", default="3g", help="the JVM heap of Spark's driver (local: also the "
                         "executors'), passed as PYSPARK_SUBMIT_ARGS")
     args = parser.parse_args(argv)
@@ -266,6 +337,15 @@ def main(argv: list[str] | None = None) -> int:
               f"scan = {CPU['orjson_scan'] / run['cpu']:.2f}; run / json.loads scan = {CPU['json_scan'] / run['cpu']:.2f}")
         print(f"  event authentication (verification of the segments, in the run): {run['auth']:.1f} s = "
               f"{100 * run['auth'] / run['seconds']:.1f} % of the run; the second hash is inside the loading")
+        if args.stages:
+            stages = fast_path_stages(w.events)
+            scan_cpu = CPU["duckdb_scan"]
+            print(f"  fast-path steps alone (CPU; the bar in CPU: the whole run <= {2 * scan_cpu:.2f} s = 2x the scan):")
+            for name, sec in stages.items():
+                print(f"    {name:38} {sec:7.2f} s  {sec / scan_cpu:5.2f}x the typed scan, "
+                      f"{100 * sec / run['cpu']:5.1f} % of the run")
+            floor = sum(v for k, v in stages.items() if not k.startswith("("))
+            print(f"    {'sum of the steps the run needs':38} {floor:7.2f} s  {floor / scan_cpu:5.2f}x the typed scan")
         print(f"  run: {run['counted']:,} counted, {run['refused']:,} refused, {run['unproven']:,} unproven, "
               f"{run['paid']:,} installations paid ({run['paid_cents'] / 100:,.2f})")
     if results:
