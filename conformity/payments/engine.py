@@ -381,15 +381,17 @@ class Engine:
     def _wave_events(self) -> None:
         con, c, run = self.con, self.counters, self.run_id
         self._previous()
+        # per key (source, id): its first line and digest, and its first line with the stored digest; an
+        # aggregate joined back (a hash table), not a window over (source, id): about half the CPU at 200 k events
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE w AS SELECT *, CASE WHEN p_digest IS NULL THEN first_line "
-            f"WHEN p_outcome NOT IN ('{reasons.COUNTED}', '{reasons.AFTER_PAYMENT}') AND p_run <> {run} "
-            "THEN match_line END AS r_line FROM ("
-            "SELECT c.*, p.p_digest, p.p_outcome, p.p_run, p.p_file, p.p_line, "
-            "arg_min(c.digest, c.line) OVER g AS first_digest, min(c.line) OVER g AS first_line, "
-            "min(CASE WHEN c.digest = p.p_digest THEN c.line END) OVER g AS match_line "
-            "FROM c LEFT JOIN prev p USING (source, id) WHERE c.early IS NULL "
-            "WINDOW g AS (PARTITION BY c.source, c.id))")
+            "CREATE OR REPLACE TEMP TABLE w AS WITH k AS MATERIALIZED ("
+            "SELECT c.*, p.p_digest, p.p_outcome, p.p_run, p.p_file, p.p_line "
+            "FROM c LEFT JOIN prev p USING (source, id) WHERE c.early IS NULL), "
+            "g AS (SELECT source, id, arg_min(digest, line) AS first_digest, min(line) AS first_line, "
+            "min(CASE WHEN digest = p_digest THEN line END) AS match_line FROM k GROUP BY source, id) "
+            "SELECT k.*, g.first_digest, g.first_line, g.match_line, CASE WHEN k.p_digest IS NULL THEN g.first_line "
+            f"WHEN k.p_outcome NOT IN ('{reasons.COUNTED}', '{reasons.AFTER_PAYMENT}') AND k.p_run <> {run} "
+            "THEN g.match_line END AS r_line FROM k JOIN g ON k.source = g.source AND k.id = g.id")
         con.execute("DROP VIEW c")
         self._verdict_table()
         con.execute(
