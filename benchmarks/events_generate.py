@@ -58,6 +58,19 @@ class Workload:
     as_of: str
 
 
+#: what the generated files depend on besides the arguments: a workload made by other code is made again
+GENERATOR_FILES = ("benchmarks/events_generate.py", "sandbox/events.py", "conformity/segments.py", "conformity/labels.py",
+                   "conformity/infrastructure_keys.py", "conformity/signing.py", "conformity/payments/payees.py")
+
+
+def generator_fingerprint(events: int, installations: int | None, seed: int, wave_id: str) -> str:
+    """A digest of the generator's code, the wave's definition and the arguments: equal fingerprints, same files."""
+    h = hashlib.sha256(json.dumps([events, installations, seed, wave_id]).encode())
+    for name in (*GENERATOR_FILES, f"waves/{wave_id}.toml"):
+        h.update(name.encode() + b"\0" + (ROOT / name).read_bytes())
+    return h.hexdigest()
+
+
 def fresh_revocations(labels: Path, agency: SigningKey, as_of: str) -> None:
     """The agency's (empty) revocation list, fresh for a run now or at ``as_of``."""
     now = dt.datetime.now(dt.UTC)

@@ -25,7 +25,7 @@ for p in (ROOT, ROOT / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from payments_run import payment_run, workload  # noqa: E402
+from payments_run import check_outcome, payment_run, workload  # noqa: E402
 
 from conformity.payments.store import recorded_events  # noqa: E402
 
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = []
         for k in range(args.runs):
             figures = payment_run(w, run_dir, tree, out=f"out-{k}")
+            if k == 0:
+                check_outcome(figures)
             print(f"{name:10} run {k + 1}: {figures['seconds']:7.1f} s, peak RSS {figures['rss_mib']:,.0f} MiB, "
                   f"{figures['counted']:,} counted, {figures['refused']:,} refused, {figures['paid']:,} paid")
             results[name].append(_outputs(run_dir / f"out-{k}", run_dir / "ledger.sqlite3"))
