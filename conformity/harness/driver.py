@@ -155,11 +155,7 @@ class StdioDriver:
         with self._stderr_lock:
             self._marker = marker
         wait = min(self.spec.timeout, RESET_TIMEOUT_S)
-        old, self.spec = self.spec, DriverSpec(command=self.spec.command, timeout=wait)
-        try:
-            result = self.call("reset", {"marker": marker})
-        finally:
-            self.spec = old
+        result = self.call("reset", {"marker": marker}, timeout=wait)
         if result != {"fresh": True}:
             raise DriverFailure("garbage", f"reset answered {json.dumps(result)[:200]}, not {{\"fresh\": true}}",
                                 self.evidence())
@@ -175,7 +171,9 @@ class StdioDriver:
     def evidence(self) -> dict[str, Any]:
         return {"stderr_tail": list(self._stderr), "exit_code": self.proc.poll()}
 
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+    def call(self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+        """One request and its answer within ``timeout`` seconds (by default the driver's, from vendor.toml)."""
+        timeout = self.spec.timeout if timeout is None else timeout
         self._next_id += 1
         rid = self._next_id
         request = json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
@@ -187,11 +185,10 @@ class StdioDriver:
             self.proc.wait(timeout=5)
             raise DriverFailure("crash", f"driver exited before {method} could be sent", self.evidence()) from exc
         try:
-            raw = self._lines.get(timeout=self.spec.timeout)
+            raw = self._lines.get(timeout=timeout)
         except queue.Empty:
             self.kill()
-            raise DriverFailure("timeout", f"no answer to {method} within {self.spec.timeout:g} s",
-                                self.evidence()) from None
+            raise DriverFailure("timeout", f"no answer to {method} within {timeout:g} s", self.evidence()) from None
         if raw is None:
             try:
                 self.proc.wait(timeout=5)
@@ -208,9 +205,7 @@ class StdioDriver:
     def close(self) -> None:
         if self.proc.poll() is None:
             try:
-                old, self.spec = self.spec, DriverSpec(command=self.spec.command, timeout=min(self.spec.timeout, 5.0))
-                self.call("shutdown")
-                self.spec = old
+                self.call("shutdown", timeout=min(self.spec.timeout, 5.0))
             except DriverFailure:
                 pass
             try:
@@ -296,8 +291,7 @@ class DriverPool:
 
     def __init__(self, spec: DriverSpec):
         self.spec = spec
-        self._idle: list[StdioDriver] = []
-        self._reset: set[int] = set()  # ids of idle processes that served a scenario already
+        self._idle: list[StdioDriver] = []  # processes that served a scenario and answered reset
         self._lock = threading.Lock()
         #: processes started and scenarios served (for the benchmark and the tests)
         self.started = 0
@@ -307,11 +301,8 @@ class DriverPool:
         """A driver for one scenario: an idle reusable process, else a new one (DriverFailure if it cannot start)."""
         with self._lock:
             if self._idle:
-                driver = self._idle.pop()
-                if id(driver) in self._reset:
-                    self._reset.discard(id(driver))
-                    self.reused += 1
-                return driver
+                self.reused += 1
+                return self._idle.pop()
             self.started += 1
         return open_driver(self.spec)
 
@@ -327,7 +318,6 @@ class DriverPool:
             else:
                 with self._lock:
                     self._idle.append(driver)
-                    self._reset.add(id(driver))
                 return output
         driver.close()
         return driver.error_output()
@@ -336,6 +326,5 @@ class DriverPool:
         """Shut the idle processes down (at the end of the run)."""
         with self._lock:
             idle, self._idle = self._idle, []
-            self._reset.clear()
         for driver in idle:
             driver.close()
