@@ -277,11 +277,6 @@ M = TypeVar("M", bound=BaseModel)
 
 async def json_body(request: Request) -> None:
     """415 ``unsupported-media-type`` unless the body is declared as JSON (dependency, on the event loop)."""
-    require_json(request)
-
-
-def require_json(request: Request) -> None:
-    """415 ``unsupported-media-type`` unless the body is declared as JSON."""
     require_json_media(request)
 
 
@@ -313,7 +308,7 @@ class FastJSONResponse(JSONResponse):
 
 async def read_json(request: Request, model: type[M]) -> M:
     """The body as ``model``: 415 ``unsupported-media-type``, 400 ``json-malformed``, 422 ``invalid-request``."""
-    require_json(request)
+    require_json_media(request)
     raw = await request.body()
     try:
         data = parse_json(raw)

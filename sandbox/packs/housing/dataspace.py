@@ -36,6 +36,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from conformity.errors import SignatureError
+from conformity.http_problems import require_json_media
 from conformity.packs.housing.rules import is_fiscal_number
 from conformity.signing import canonical_json, require_canonicalisable
 from sandbox.deps import (
@@ -46,7 +47,6 @@ from sandbox.deps import (
     read_json,
     require_access_token,
     require_installation,
-    require_json,
     store_of,
     take_fault,
 )
@@ -250,7 +250,7 @@ def get_documents(
 
 
 async def _deposit_body(request: Request, schema: str) -> dict[str, Any]:
-    require_json(request)
+    require_json_media(request)
     raw = await request.body()
     if len(raw) > MAX_JSON:
         raise HTTPProblem(413, "body-too-large", f"a {schema} is at most {MAX_JSON} bytes")
