@@ -141,10 +141,8 @@ def fast_path_stages(path: Path) -> dict[str, float]:
                 break
             step("sha256 of the file (hashlib)", partial(hashlib.sha256, data))
             table = step("read + split into Arrow lines", partial(split, data))
-            con.register("lines", table)
-            step("json_valid + json_transform", lambda: con.execute(
-                f"CREATE OR REPLACE TEMP TABLE px AS SELECT line, span, raw, CASE WHEN json_valid(raw) THEN "
-                f"json_transform(raw, '{e._S}') END AS j FROM lines"))
+            con.register("batch_lines", table)
+            step("json_valid + json_transform", lambda: con.execute(f"CREATE OR REPLACE TEMP TABLE px AS {e.PARSED}"))
             step("exactness (to_json = line)", lambda: con.execute(
                 f"SELECT count(*) FROM px WHERE j IS NOT NULL AND {e._PRODUCED}").fetchall())
             step("envelope + data rules", lambda: con.execute(
@@ -155,7 +153,7 @@ def fast_path_stages(path: Path) -> dict[str, float]:
                 "SELECT max(unhex(left(sha256(raw), 32))) FROM px").fetchall())
             lines = table.column("raw").to_pylist()
             step("(sha256 per line, Python hashlib)", partial(per_line, lines))
-            con.unregister("lines")
+            con.unregister("batch_lines")
             con.execute("DROP TABLE px")
     con.close()
     return cpu
