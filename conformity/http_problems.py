@@ -47,11 +47,22 @@ def problem_json(problem: HTTPProblem, instance: str = "", namespace: str = NAME
                         media_type=MEDIA_TYPE)
 
 
+def media_type(request: Request) -> str:
+    """The request's declared media type, without parameters, lower case ("" when untyped)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def is_json_media(request: Request) -> bool:
+    """Whether the body is declared as JSON: ``application/json`` or any ``*+json``."""
+    media = media_type(request)
+    return media == "application/json" or media.endswith("+json")
+
+
 def require_json_media(request: Request) -> None:
     """415 ``unsupported-media-type`` unless the body is declared as JSON (``application/json`` or ``*+json``): one rule
     for every JSON body of every service, before the body is read (RFC 9110 §15.5.16)."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
+    if not is_json_media(request):
+        media = media_type(request)
         raise HTTPProblem(415, "unsupported-media-type", f"the body must be application/json, not {media or 'untyped'}")
 
 

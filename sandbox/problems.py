@@ -21,7 +21,6 @@ JSON at the token endpoint, errors in the redirect after the redirect URI is tru
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from conformity.http_problems import MEDIA_TYPE, NAMESPACE, HTTPProblem, problem_json
+from conformity.http_problems import MEDIA_TYPE, NAMESPACE, HTTPProblem, allowed_methods, is_json_media, problem_json
 
 PROBLEM_TYPE = NAMESPACE
 __all__ = ["MEDIA_TYPE", "PROBLEM_TYPE", "HTTPProblem", "allowed_methods", "install_handlers", "problem_response",
@@ -46,18 +45,6 @@ def set_outcome(request: Request, outcome: str, **details: Any) -> None:
 def problem_response(request: Request, problem: HTTPProblem) -> JSONResponse:
     set_outcome(request, problem.code, **({"detail": problem.detail} | problem.extra))
     return problem_json(problem, request.url.path)
-
-
-def allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """The methods the API declares for this request's path (HEAD with GET), from its OpenAPI paths."""
-    methods: set[str] = set()
-    for template, item in app.openapi()["paths"].items():
-        pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
-        if re.match(pattern, request.url.path):
-            methods |= {m.upper() for m in item}
-    if "GET" in methods:
-        methods.add("HEAD")
-    return sorted(methods)
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -80,12 +67,11 @@ def install_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized", 403: "forbidden",
                  400: "body-malformed"}  # FastAPI's 400: a body it could not decode (e.g. JSON that is not UTF-8)
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if exc.status_code == 400 and (media == "application/json" or media.endswith("+json")):
+        if exc.status_code == 400 and is_json_media(request):
             codes[400] = "json-malformed"
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the target resource, not only the first route's (RFC 9110 §10.2.1)
-            headers["Allow"] = ", ".join(allowed_methods(app, request))
+            headers["Allow"] = ", ".join(allowed_methods(app.routes, request.scope))
         return problem_response(request, HTTPProblem(exc.status_code, codes.get(exc.status_code, f"http-{exc.status_code}"),
                                                  str(exc.detail), headers=headers))
 

@@ -51,6 +51,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from joserfc import jwt
 
+from conformity.http_problems import media_type
 from sandbox.credentials import secret_hash
 from sandbox.deps import access_token_caller, fault, get_session, store_of
 from sandbox.oidc_keys import ALGS, IdpKeys, load_or_create, sign_id_token
@@ -204,7 +205,7 @@ def authorize(request: Request, session_id: str) -> RedirectResponse:
              response_class=RedirectResponse, status_code=302)
 async def authorize_form(request: Request, session_id: str) -> RedirectResponse:
     session = get_session(request, session_id)
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media = media_type(request)
     if media != "application/x-www-form-urlencoded":
         raise HTTPProblem(415, "authorize-request-not-form", "POST the authorization request as a urlencoded form")
     return _authorization(request, session, await request.form())
@@ -321,7 +322,7 @@ async def token(request: Request, session_id: str) -> JSONResponse:
 
 async def _form(request: Request) -> dict[str, str]:
     """The urlencoded form of a token request; a parameter given twice is refused (RFC 6749 §3.2)."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media = media_type(request)
     if media != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "token-request-not-form",
                          "the token request must be application/x-www-form-urlencoded")

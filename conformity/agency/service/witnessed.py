@@ -40,6 +40,7 @@ from conformity.agency.service.config import ServiceConfig, WitnessConfig
 from conformity.agency.service.problems import HTTPProblem
 from conformity.errors import InputError
 from conformity.files import private_dir
+from conformity.http_problems import media_type
 
 log = logging.getLogger("usine.agency.witnessed")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -335,7 +336,7 @@ def run_later(config: ServiceConfig, ident: str) -> None:
 
 async def read_request(request: Any, config: ServiceConfig) -> tuple[WitnessRequest, list[tuple[str, str, bytes]]]:
     """A witness request from JSON (no evidence) or multipart/form-data (fields and ``evidence.REQ-ID`` files)."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media = media_type(request)
     declared = request.headers.get("content-length", "")
     if not declared.isdigit():
         raise HTTPProblem(411, "length-required", "a witness request declares its length (Content-Length)")

@@ -28,6 +28,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from conformity.http_problems import media_type
 from conformity.packs.housing.dpe import DpeInvalid, blocking, coherence, parse_dpe, read_dpe
 from sandbox.deps import Caller, raise_if_unavailable, require_access_token, require_installation, store_of
 from sandbox.events import data_received
@@ -44,7 +45,7 @@ _BODY = {"requestBody": {"required": True, "content": {"application/xml": {"sche
 
 
 async def _document(request: Request) -> tuple[bytes, dict[str, Any], list[dict[str, Any]]]:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media = media_type(request)
     if media not in XML_TYPES:
         raise HTTPProblem(415, "unsupported-media-type", f"a DPE is sent as application/xml, not {media or 'untyped'}")
     body = await request.body()
