@@ -310,10 +310,22 @@ def _hashed_grant(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- PostgreSQL
-#: the same tables as SQLite's (SCHEMA), with PostgreSQL's name for an 8-byte float
-PG_SCHEMA = SCHEMA.replace(" REAL ", " DOUBLE PRECISION ")
-#: advisory lock classes (the first key of pg_advisory_xact_lock(int, int)): what a transaction serialises on
-LOCK_SESSION, LOCK_TRACE, LOCK_RECORDS, LOCK_SERVICE, LOCK_SCHEMA = 1, 2, 3, 4, 5
+#: the same tables as SQLite's (SCHEMA), with PostgreSQL's name for an 8-byte float; and the sequence that gives a
+#: new record its place (PG_PUT_RECORD)
+PG_SCHEMA = SCHEMA.replace(" REAL ", " DOUBLE PRECISION ") + "CREATE SEQUENCE IF NOT EXISTS records_seq;\n"
+#: a database whose records were placed by the collection's MAX(seq) + 1 (before records_seq): the sequence starts
+#: after every place already taken (never moved back)
+PG_RECORDS_SEQ_START = """SELECT setval('records_seq', m) FROM (SELECT MAX(seq) AS m FROM records) AS r
+    WHERE m >= (SELECT last_value FROM records_seq)"""
+#: a record put in one autocommitted statement (one round trip, not a locked four-statement transaction): a new key
+#: takes the sequence's next value, greater than the place of every record put before this statement began, so it
+#: goes after the collection's last; a known key keeps its place (the value the conflict consumed is a gap). Two
+#: workers putting new keys at once get distinct places, in either order.
+PG_PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUES (?, ?, ?, nextval('records_seq'), ?)
+    ON CONFLICT (collection, scope, key) DO UPDATE SET data = excluded.data"""
+#: advisory lock classes (the first key of pg_advisory_xact_lock(int, int)): what a transaction serialises on (3 was
+#: a collection's, before records were placed by a sequence)
+LOCK_SESSION, LOCK_TRACE, LOCK_SERVICE, LOCK_SCHEMA = 1, 2, 4, 5
 
 
 #: an exchange appended in one statement: its sequence number the trace's next, written as the first member of the
@@ -343,6 +355,7 @@ class PostgresStore(Store):
         self._pg = Database(url, pool=64)
         with self._tx(LOCK_SCHEMA, "schema") as conn:
             conn.script(PG_SCHEMA)
+            conn.execute(PG_RECORDS_SEQ_START)
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
@@ -485,8 +498,7 @@ class PostgresStore(Store):
         return seq
 
     def put_record(self, collection: str, scope: str, key: str, data: dict[str, Any]) -> None:
-        with self._tx(LOCK_RECORDS, f"{collection}\n{scope}") as conn:  # two new keys never get the same place
-            conn.execute(PUT_RECORD, (collection, scope, key, collection, scope, json.dumps(data)))
+        self._run(PG_PUT_RECORD, (collection, scope, key, json.dumps(data)))
 
     def holding(self, session_id: str) -> bool:
         with self._conn() as conn:
