@@ -153,8 +153,21 @@ class Caller:
 
 
 async def require_access_token(request: Request, session_id: str) -> Caller:
-    """A valid, unexpired access token issued to this very session, or a 401/403 problem (dependency)."""
+    """A valid, unexpired access token issued to this very session, or a 401/403 problem (dependency). When the
+    recording middleware read the session and the token's record on arrival, nothing is read again: checked on the
+    event loop (on PostgreSQL, a thread hop saved: CPU of its own, for no round trip)."""
+    if read_on_arrival(request, session_id):
+        return access_token_caller(request, session_id)
     return await store_call(store_of(request), access_token_caller, request, session_id)
+
+
+def read_on_arrival(request: Request, session_id: str) -> bool:
+    """Whether the recording middleware read this session and the request's bearer token's record (so that checking
+    them reads nothing from the store)."""
+    state = request.scope.get("state", {})
+    session, token = state.get(REQUEST_SESSION), state.get(REQUEST_TOKEN)
+    return (session is not None and session.get("id") == session_id and token is not None
+            and token[0] == bearer(request))
 
 
 def access_token_caller(request: Request, session_id: str) -> Caller:
