@@ -353,6 +353,7 @@ class PostgresStore(Store):
 
         self._lock = threading.RLock()
         self._pg = Database(url, pool=64)
+        self._held = threading.local()  # the connection a thread holds a lock on (``lock``): its calls run there
         with self._tx(LOCK_SCHEMA, "schema") as conn:
             conn.script(PG_SCHEMA)
             conn.execute(PG_RECORDS_SEQ_START)
@@ -367,6 +368,11 @@ class PostgresStore(Store):
 
     @contextmanager
     def _conn(self) -> Iterator[Any]:
+        """A pooled connection; within ``lock`` on this thread, the lock's own (so a thread holds one at a time)."""
+        held = getattr(self._held, "conn", None)
+        if held is not None:
+            yield held
+            return
         conn = self._pg.connect()
         try:
             yield conn
@@ -391,13 +397,19 @@ class PostgresStore(Store):
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        """Mutual exclusion across every worker process: a session-level advisory lock, held on its own connection
-        while the guarded store calls run on others."""
+        """Mutual exclusion across every worker process: a session-level advisory lock, and the guarded store calls
+        of this thread run on the connection that holds it. (They ran on other connections: a thread held two at
+        once, and with the locks scoped per session, 250 sessions' submissions on two workers opened more than
+        PostgreSQL's 100 connections — "remaining connection slots are reserved".) Nothing awaits inside a lock:
+        the connection is the thread's."""
         with self._conn() as conn:
+            outer = getattr(self._held, "conn", None)
             conn.execute("SELECT pg_advisory_lock(?, hashtext(?))", (LOCK_SERVICE, name))
+            self._held.conn = conn
             try:
                 yield
             finally:
+                self._held.conn = outer
                 conn.execute("SELECT pg_advisory_unlock(?, hashtext(?))", (LOCK_SERVICE, name))
 
     @contextmanager
