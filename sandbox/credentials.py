@@ -20,6 +20,10 @@ SECRET_SHAPED = re.compile(r"(?<![A-Za-z0-9_-])(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-
 #: matches, found in one pass over the text instead of an attempt at every position of every run)
 TOKEN_RUN = re.compile(r"[A-Za-z0-9_-]{32,}")
 SHORTEST = min(ISSUED_LENGTHS)
+#: a run of lowercase hexadecimal digits: a UUID's hex or a digest (a document's unique id carries one, in every
+#: submission and its answer), never a secret the sandbox issued — those are ``token_urlsafe``, drawn from 64
+#: characters, all 32 of them from these 16 with probability 2**-64 — so never hashed and looked up in the store
+HEX_ONLY = re.compile(r"[0-9a-f]+")
 
 
 def secret_hash(secret: str) -> str:
@@ -33,9 +37,11 @@ def display_prefix(secret: str) -> str:
 
 
 def candidates(texts: Iterable[str]) -> set[str]:
-    """Substrings of ``texts`` shaped like a secret the sandbox issues (exact length, token alphabet)."""
+    """Substrings of ``texts`` shaped like a secret the sandbox issues (exact length, token alphabet; not
+    :data:`HEX_ONLY`)."""
     found: set[str] = set()
     for text in texts:
         if len(text) >= SHORTEST:
-            found.update(run for run in TOKEN_RUN.findall(text) if len(run) in ISSUED_LENGTHS)
+            found.update(run for run in TOKEN_RUN.findall(text)
+                         if len(run) in ISSUED_LENGTHS and HEX_ONLY.fullmatch(run) is None)
     return found

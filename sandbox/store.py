@@ -310,10 +310,22 @@ def _hashed_grant(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- PostgreSQL
-#: the same tables as SQLite's (SCHEMA), with PostgreSQL's name for an 8-byte float
-PG_SCHEMA = SCHEMA.replace(" REAL ", " DOUBLE PRECISION ")
-#: advisory lock classes (the first key of pg_advisory_xact_lock(int, int)): what a transaction serialises on
-LOCK_SESSION, LOCK_TRACE, LOCK_RECORDS, LOCK_SERVICE, LOCK_SCHEMA = 1, 2, 3, 4, 5
+#: the same tables as SQLite's (SCHEMA), with PostgreSQL's name for an 8-byte float; and the sequence that gives a
+#: new record its place (PG_PUT_RECORD)
+PG_SCHEMA = SCHEMA.replace(" REAL ", " DOUBLE PRECISION ") + "CREATE SEQUENCE IF NOT EXISTS records_seq;\n"
+#: a database whose records were placed by the collection's MAX(seq) + 1 (before records_seq): the sequence starts
+#: after every place already taken (never moved back)
+PG_RECORDS_SEQ_START = """SELECT setval('records_seq', m) FROM (SELECT MAX(seq) AS m FROM records) AS r
+    WHERE m >= (SELECT last_value FROM records_seq)"""
+#: a record put in one autocommitted statement (one round trip, not a locked four-statement transaction): a new key
+#: takes the sequence's next value, greater than the place of every record put before this statement began, so it
+#: goes after the collection's last; a known key keeps its place (the value the conflict consumed is a gap). Two
+#: workers putting new keys at once get distinct places, in either order.
+PG_PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUES (?, ?, ?, nextval('records_seq'), ?)
+    ON CONFLICT (collection, scope, key) DO UPDATE SET data = excluded.data"""
+#: advisory lock classes (the first key of pg_advisory_xact_lock(int, int)): what a transaction serialises on (3 was
+#: a collection's, before records were placed by a sequence)
+LOCK_SESSION, LOCK_TRACE, LOCK_SERVICE, LOCK_SCHEMA = 1, 2, 4, 5
 
 
 #: an exchange appended in one statement: its sequence number the trace's next, written as the first member of the
@@ -341,8 +353,10 @@ class PostgresStore(Store):
 
         self._lock = threading.RLock()
         self._pg = Database(url, pool=64)
+        self._held = threading.local()  # the connection a thread holds a lock on (``lock``): its calls run there
         with self._tx(LOCK_SCHEMA, "schema") as conn:
             conn.script(PG_SCHEMA)
+            conn.execute(PG_RECORDS_SEQ_START)
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
@@ -354,6 +368,11 @@ class PostgresStore(Store):
 
     @contextmanager
     def _conn(self) -> Iterator[Any]:
+        """A pooled connection; within ``lock`` on this thread, the lock's own (so a thread holds one at a time)."""
+        held = getattr(self._held, "conn", None)
+        if held is not None:
+            yield held
+            return
         conn = self._pg.connect()
         try:
             yield conn
@@ -378,13 +397,19 @@ class PostgresStore(Store):
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        """Mutual exclusion across every worker process: a session-level advisory lock, held on its own connection
-        while the guarded store calls run on others."""
+        """Mutual exclusion across every worker process: a session-level advisory lock, and the guarded store calls
+        of this thread run on the connection that holds it. (They ran on other connections: a thread held two at
+        once, and with the locks scoped per session, 250 sessions' submissions on two workers opened more than
+        PostgreSQL's 100 connections — "remaining connection slots are reserved".) Nothing awaits inside a lock:
+        the connection is the thread's."""
         with self._conn() as conn:
+            outer = getattr(self._held, "conn", None)
             conn.execute("SELECT pg_advisory_lock(?, hashtext(?))", (LOCK_SERVICE, name))
+            self._held.conn = conn
             try:
                 yield
             finally:
+                self._held.conn = outer
                 conn.execute("SELECT pg_advisory_unlock(?, hashtext(?))", (LOCK_SERVICE, name))
 
     @contextmanager
@@ -485,8 +510,7 @@ class PostgresStore(Store):
         return seq
 
     def put_record(self, collection: str, scope: str, key: str, data: dict[str, Any]) -> None:
-        with self._tx(LOCK_RECORDS, f"{collection}\n{scope}") as conn:  # two new keys never get the same place
-            conn.execute(PUT_RECORD, (collection, scope, key, collection, scope, json.dumps(data)))
+        self._run(PG_PUT_RECORD, (collection, scope, key, json.dumps(data)))
 
     def holding(self, session_id: str) -> bool:
         with self._conn() as conn:

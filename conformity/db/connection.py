@@ -11,6 +11,7 @@ them across requests; a command opens one and closes it).
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import threading
@@ -35,8 +36,10 @@ def is_url(target: str | Path) -> bool:
     return isinstance(target, str) and bool(_URL.match(target))
 
 
+@functools.lru_cache(maxsize=512)
 def _pg_sql(sql: str) -> str:
-    """``?`` placeholders as psycopg's ``%s`` (and a literal ``%`` doubled), outside quoted literals."""
+    """``?`` placeholders as psycopg's ``%s`` (and a literal ``%`` doubled), outside quoted literals (remembered: a
+    service runs the same few statements on every request)."""
     return _TOKEN.sub(lambda m: "%s" if m.group() == "?" else "%%" if m.group() == "%" else m.group(), sql)
 
 

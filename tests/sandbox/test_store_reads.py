@@ -67,3 +67,46 @@ def test_appended_exchanges_keep_their_members_and_take_the_next_number(stores: 
     assert other.exchanges("ses_a") == [{"seq": 1, **exchanges[0]}, {"seq": 2, **exchanges[1]},
                                         {"seq": 3, "kind": "note", "data": {}}]
     assert list(other.exchanges("ses_a")[0]) == ["seq", *exchanges[0]]
+
+
+def test_a_new_record_goes_after_the_collections_last_and_a_known_key_keeps_its_place(
+        stores: tuple[Store, Store]) -> None:
+    store, other = stores
+    for key in ("a", "b", "c"):
+        store.put_record("docs", "ses_a", key, {"k": key, "v": 1})
+    other.put_record("docs", "ses_b", "z", {"k": "z", "v": 1})  # another scope's record in between
+    other.put_record("docs", "ses_a", "b", {"k": "b", "v": 2})  # replaced: keeps its place
+    other.put_record("docs", "ses_a", "d", {"k": "d", "v": 1})
+    store.put_record("docs", "ses_a", "a", {"k": "a", "v": 3})
+    assert [(r["k"], r["v"]) for r in store.list_records("docs", "ses_a")] == [("a", 3), ("b", 2), ("c", 1), ("d", 1)]
+    assert other.get_record("docs", "ses_a", "b") == {"k": "b", "v": 2}
+    assert [r["k"] for r in other.list_records("docs", "ses_b")] == ["z"]
+
+
+def test_postgresql_records_placed_before_the_sequence_stay_before_new_ones(postgresql_url: str) -> None:
+    """A database whose records were placed by MAX(seq) + 1 (before records_seq): a new record goes after them,
+    and opening the store again never moves the sequence back."""
+    from conformity.db.connection import Database
+
+    PostgresStore(postgresql_url).close()  # the schema
+    db = Database(postgresql_url)
+    conn = db.connect()
+    try:
+        conn.execute("INSERT INTO records VALUES ('docs', 'ses_a', 'old1', 1, '{\"k\": \"old1\"}'), "
+                     "('docs', 'ses_a', 'old2', 2, '{\"k\": \"old2\"}'), ('docs', 'ses_b', 'old3', 7, '{\"k\": \"old3\"}')")
+        conn.execute("DROP SEQUENCE records_seq")  # as an older sandbox left it
+    finally:
+        conn.close()
+        db.dispose()
+    store = PostgresStore(postgresql_url)
+    try:
+        store.put_record("docs", "ses_a", "new", {"k": "new"})
+        assert [r["k"] for r in store.list_records("docs", "ses_a")] == ["old1", "old2", "new"]
+    finally:
+        store.close()
+    again = PostgresStore(postgresql_url)
+    try:
+        again.put_record("docs", "ses_a", "newer", {"k": "newer"})
+        assert [r["k"] for r in again.list_records("docs", "ses_a")] == ["old1", "old2", "new", "newer"]
+    finally:
+        again.close()

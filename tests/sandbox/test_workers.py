@@ -107,6 +107,50 @@ def test_postgresql_store_read_modify_writes_hold_under_concurrency(postgresql_u
         second.close()
 
 
+def test_postgresql_calls_under_a_lock_run_on_the_locks_connection(postgresql_url: str) -> None:
+    """A thread holds one connection at a time: the calls it makes under ``lock`` run on the connection holding the
+    advisory lock (on other connections, 250 sessions' submissions on two workers opened more than PostgreSQL's 100
+    connections)."""
+    from conformity.db.connection import Database
+
+    threads = 24
+    first, second = PostgresStore(postgresql_url), PostgresStore(postgresql_url)
+    stores = (first, second)
+    counter = Database(postgresql_url)
+    inside, done = threading.Barrier(threads), threading.Barrier(threads + 1)
+    counted: list[int] = []
+
+    def work(i: int) -> None:
+        store = stores[i % 2]
+        with store.lock(f"scope-{i}"):
+            inside.wait()  # every thread holds its lock, then each makes its calls at once
+            store.put_record("docs", f"ses_{i}", "a", {"i": i})
+            assert store.get_record("docs", f"ses_{i}", "a") == {"i": i}
+            done.wait()  # counted here, every lock still held
+            done.wait()
+
+    def count() -> None:
+        done.wait()
+        conn = counter.connect()
+        try:
+            counted.append(conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                        "AND pid <> pg_backend_pid()").fetchone()[0])
+        finally:
+            conn.close()
+        done.wait()
+
+    try:
+        waiter = threading.Thread(target=count)
+        waiter.start()
+        at_once(threads, work)
+        waiter.join()
+        assert counted and counted[0] <= threads + 2, counted  # + the two stores' schema connections, idle
+    finally:
+        first.close()
+        second.close()
+        counter.dispose()
+
+
 # ---------------------------------------------------------------------------------------------- two workers
 def trusting(ca: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca))

@@ -2,14 +2,16 @@
 
 * ``require_canonicalisable`` (a walk) refuses exactly the JSON values ``canonical_json`` (RFC 8785) refuses;
 * ``credentials.candidates`` (one pass over each run of token characters) finds exactly what ``SECRET_SHAPED``
-  (a bounded exact-length pattern) finds;
+  (a bounded exact-length pattern) finds, lowercase-hex runs (ids, digests) left out;
 * ``deps.parse_json`` (orjson first) gives exactly what ``json.loads`` gives, or raises where it raises.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
+import uuid
 
 import pytest
 from hypothesis import given, seed, settings
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 
 from conformity.errors import SignatureError
 from conformity.signing import canonical_json, require_canonicalisable
-from sandbox.credentials import SECRET_SHAPED, candidates
+from sandbox.credentials import HEX_ONLY, SECRET_SHAPED, candidates
 
 LIMIT = (1 << 53) - 1
 scalars = st.one_of(
@@ -78,8 +80,20 @@ pieces = st.one_of(
 @settings(max_examples=500, deadline=None, database=None)
 @given(st.lists(st.lists(pieces, max_size=8).map("".join), max_size=4))
 def test_candidates_find_exactly_what_the_secret_shaped_pattern_finds(texts: list[str]) -> None:
-    expected = {m for t in texts for m in SECRET_SHAPED.findall(t)}
+    expected = {m for t in texts for m in SECRET_SHAPED.findall(t) if HEX_ONLY.fullmatch(m) is None}
     assert candidates(texts) == expected
+
+
+def test_a_hex_run_is_no_candidate_an_issued_token_is() -> None:
+    """A document's unique id (``root^<uuid hex>``) and a digest are not looked up; a token, even one that is nearly
+    all hex, is."""
+    unique_id = f"1.2.250.1.999.42.1^{uuid.uuid4().hex}"
+    nearly = "0123456789abcdef" * 2
+    nearly = nearly[:-1] + "g"
+    token = secrets.token_urlsafe(24)
+    assert candidates([unique_id, f"/documents/{unique_id}", hashlib.md5(b"x").hexdigest()]) == set()
+    assert candidates([f"{unique_id} {token}", nearly, ("0123456789ABCDEF" * 2)]) == {
+        token, nearly, "0123456789ABCDEF" * 2}
 
 
 def test_a_secret_inside_a_longer_run_is_not_a_candidate_but_one_beside_punctuation_is() -> None:
@@ -113,7 +127,9 @@ json_texts = st.one_of(
     values.map(lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass")),
     st.binary(max_size=24),
     st.sampled_from([b"[" * 3000 + b"]" * 3000, b"1e400", b"-0", b'{"a": 1, "a": 2}', b" \n[1] ", b"[1,]",
-                     b"18446744073709551616", b"-9223372036854775809", b'"\\ud800"', b"\xef\xbb\xbf[]"]),
+                     b"18446744073709551616", b"-9223372036854775809", b'"\\ud800"', b"\xef\xbb\xbf[]",
+                     b'{"a": [{"b": 123456789012345678901234}], "c": "1234567890123456789012"}',
+                     b'{"n": 1234567890123456789, "x": 0.5}', b'{"d": "12345678901234567890123", "x": 1.5}']),
 )
 
 

@@ -159,8 +159,8 @@ _OPENAPI_BODY = {"requestBody": {"required": True, "content": {"application/json
 
 @dataclass(frozen=True, slots=True)
 class DmpState:
-    """Per-app state: the optional XML Schema (accept-or-replay is atomic under the store's lock "dmp", which every
-    worker process sharing the store takes)."""
+    """Per-app state: the optional XML Schema (accept-or-replay is atomic under the store's lock of the scope,
+    :func:`_locked`, which every worker process sharing the store takes)."""
 
     schema: etree.XMLSchema | None
 
@@ -207,6 +207,13 @@ def _unavailable(request: Request, caller: Caller) -> None:
     raise_if_unavailable(request, caller.session, "dmp", "the shared record (nothing was stored)")
 
 
+def _locked(request: Request, scope: str) -> contextlib.AbstractContextManager[None]:
+    """The store's lock for a check-then-write on one scope's records (a test session's, or the production role's):
+    two scopes never wait for each other (with several workers on PostgreSQL, one lock for every session serialised
+    every submission of the wave)."""
+    return store_of(request).lock(f"dmp\n{scope}")
+
+
 def _take(request: Request, session: dict[str, Any], name: str) -> bool:
     """Consume one count of the dmp fault ``name`` atomically; True when one was left."""
     return take_fault(store_of(request), session, "dmp", name)
@@ -216,7 +223,7 @@ def _after_store(request: Request, caller: Caller, status: int, entry: dict[str,
     """Injected after-commit events: the patient hides a new document; the reply is lost (503)."""
     sid = caller.session["id"]
     if status == 201 and _take(request, caller.session, "patient_hides"):
-        with store_of(request).lock("dmp"):
+        with _locked(request, sid):
             entry = (store_of(request).get_record(DOCUMENTS, sid, entry["unique_id"]) or entry) | {
                 "hidden": True, "hidden_at": _now()}
             store_of(request).put_record(DOCUMENTS, sid, entry["unique_id"], entry)
@@ -307,7 +314,7 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
     new = accepted.entry
     uid = new["unique_id"]
     # a test session's document and its content: one commit (not an installation's, whose event is emitted between)
-    with store.lock("dmp"), store.batch() if installation is None else contextlib.nullcontext():
+    with _locked(request, scope), store.batch() if installation is None else contextlib.nullcontext():
         existing = store.get_record(DOCUMENTS, scope, uid)
         if existing is not None:
             if existing["sha256"] != accepted.sha256:
@@ -479,7 +486,7 @@ async def list_documents(request: Request, session_id: str, patient_id: str, inc
 async def delete_document(request: Request, session_id: str, unique_id: str,
                           caller: Caller = Depends(require_access_token)) -> dict[str, Any]:
     try:
-        with store_of(request).lock("dmp"):
+        with _locked(request, session_id):
             entry = _get(request, session_id, unique_id)
             author = national_id(caller)
             if author is not None and author != entry["metadata"]["author_id"]:
@@ -497,7 +504,7 @@ async def delete_document(request: Request, session_id: str, unique_id: str,
 async def hide_document(request: Request, session_id: str, unique_id: str,
                         caller: Caller = Depends(require_reader)) -> dict[str, Any]:
     try:
-        with store_of(request).lock("dmp"):
+        with _locked(request, session_id):
             entry = _get(request, session_id, unique_id)
             if entry["status"] == "deleted":
                 raise HTTPProblem(410, "document-deleted", f"document {unique_id} was deleted")
