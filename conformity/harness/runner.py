@@ -26,7 +26,7 @@ from conformity.bundle.evidence import Attached
 from conformity.catalog import Action
 from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.registry import CHECKS
-from conformity.checks.trace import TraceView
+from conformity.checks.trace import TraceView, TraceViews
 from conformity.harness.driver import PROTOCOL, Driver, DriverFailure, DriverPool
 from conformity.harness.events import (
     CheckEvaluated,
@@ -128,6 +128,7 @@ class Runner:
         results: dict[str, ScenarioFinished] = {}
         total = len(self.plan.scenarios)
         ctx = self.context()
+        self._views = TraceViews()  # each trace's view made once for every check that reads it
         judged: dict[str, CheckEvaluated] = {}
         # the longest scenarios first, so that the run lasts about as long as its longest scenario
         order = sorted(self.plan.scenarios, key=lambda s: -SCENARIOS.get(s).expected_seconds)
@@ -168,7 +169,7 @@ class Runner:
             if not final and not needs <= finished:
                 continue
             t0 = time.perf_counter()
-            verdict = evaluate_check(cid, traces, ctx)
+            verdict = evaluate_check(cid, traces, ctx, self._views)
             judged[cid] = CheckEvaluated(cid, check.scenario, verdict, round((time.perf_counter() - t0) * 1000, 3))
 
     def run_scenario(self, sc: Scenario) -> ScenarioFinished:

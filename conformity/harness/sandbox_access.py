@@ -6,13 +6,18 @@ import dataclasses
 import secrets
 import ssl
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from conformity.errors import UsineError
+
+if TYPE_CHECKING:
+    from sandbox.config import SandboxConfig
+    from sandbox.tls import TestPKI
 
 #: seconds the harness reuses an idle connection to the sandbox: less than the sandbox keeps it open (5 s), so that a
 #: request never goes out on a connection the server is closing ("Server disconnected without sending a response":
@@ -79,19 +84,23 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
     that this platform's OpenSSL can serve, for the scenarios that check the software refuses them.
     All serve the same app and state.
     """
-    from sandbox.app import create_app
     from sandbox.config import SandboxConfig
-    from sandbox.server import start_listeners
-    from sandbox.tls import make_test_pki
 
     tmp = None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="usine-run-")
         data_dir = Path(tmp.name)
     config = SandboxConfig(data_dir=data_dir, admin_token=secrets.token_urlsafe(24))
+    with ThreadPoolExecutor(1, thread_name_prefix="usine-sandbox-keys") as keys:
+        # the test keys of a new state folder (RSA and EC generation, mostly outside the GIL) are made while this
+        # thread imports the sandbox (FastAPI, the packs' services); the app then loads them
+        made = keys.submit(_test_keys, config, data_dir / "pki" if tls else None)
+        from sandbox.app import create_app
+        from sandbox.server import start_listeners
+
+        pki = made.result()
     app = create_app(config)
     access = SandboxAccess(base_url="", token=config.admin_token)
-    pki = make_test_pki(data_dir / "pki") if tls else None
     try:
         listeners = start_listeners(app, "127.0.0.1", pki=pki)
     except RuntimeError as exc:
@@ -108,6 +117,15 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
     if tmp is not None:
         access._stoppers.insert(0, tmp.cleanup)
     return access
+
+
+def _test_keys(config: SandboxConfig, pki_folder: Path | None) -> TestPKI | None:
+    """The identity provider's keys and the test PKI of a sandbox's state folder, made unless already there."""
+    from sandbox.oidc_keys import load_or_create
+    from sandbox.tls import make_test_pki
+
+    load_or_create(config.idp_key_path)
+    return make_test_pki(pki_folder) if pki_folder is not None else None
 
 
 def connect(url: str, token: str, ca_file: Path | None = None) -> SandboxAccess:
