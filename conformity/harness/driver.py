@@ -321,6 +321,12 @@ class DriverPool:
                 self._fresh.append(driver)
                 self.started += 1
 
+    @property
+    def started_ahead(self) -> int:
+        """Processes started ahead (:meth:`start`) not yet handed to a scenario."""
+        with self._lock:
+            return len(self._fresh)
+
     def acquire(self) -> Driver:
         """A driver for one scenario: one started ahead, an idle reusable process, else a new one (DriverFailure if
         it cannot start)."""

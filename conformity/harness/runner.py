@@ -134,7 +134,10 @@ class Runner:
         order = sorted(self.plan.scenarios, key=lambda s: -SCENARIOS.get(s).expected_seconds)
         workers = max(1, self.parallel or total)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="usine-scenario") as pool:
-            futures = {pool.submit(self.run_scenario, SCENARIOS.get(sid)): sid for sid in order}
+            # the processes started ahead go to the first scenarios, the longest, in this order (taken here: the
+            # scenario threads would race for them)
+            ahead = {sid: self.drivers.acquire() for sid in order[:self.drivers.started_ahead]}
+            futures = {pool.submit(self.run_scenario, SCENARIOS.get(sid), ahead.get(sid)): sid for sid in order}
             pending = set(futures)
             for i, sid in enumerate(self.plan.scenarios, start=1):
                 sc = SCENARIOS.get(sid)
@@ -172,7 +175,9 @@ class Runner:
             verdict = evaluate_check(cid, traces, ctx, self._views)
             judged[cid] = CheckEvaluated(cid, check.scenario, verdict, round((time.perf_counter() - t0) * 1000, 3))
 
-    def run_scenario(self, sc: Scenario) -> ScenarioFinished:
+    def run_scenario(self, sc: Scenario, started: Driver | None = None) -> ScenarioFinished:
+        """Run one scenario in a session of its own, with the driver ``started`` for it (default: one from the
+        pool)."""
         t0 = time.perf_counter()
         seed = scenario_seed(self.seed, sc.id)
         for draw in sc.draws:  # its generated inputs are drawn while its session opens and its driver starts
@@ -181,7 +186,7 @@ class Runner:
         # the driver process starts (its interpreter, its imports) while the session is being opened
         driver: Driver | DriverFailure
         try:
-            driver = self.drivers.acquire()
+            driver = started if started is not None else self.drivers.acquire()
         except DriverFailure as f:
             driver = f
         released: list[bool] = []  # _drive hands the driver back to the pool
