@@ -135,6 +135,21 @@ def _join_winding_down() -> None:
         thread.join(timeout=10)
 
 
+def in_background(*steps: Callable[[], None]) -> None:
+    """Run ``steps`` one after the other in a thread nobody waits for (but the interpreter, when it exits): the end
+    of a sandbox whose state nobody reads any more (closing its store checkpoints SQLite's log to disk: seconds when
+    other jobs keep the disk busy)."""
+
+    def run() -> None:
+        for step in steps:
+            step()
+
+    thread = threading.Thread(target=run, name="usine-sandbox-end", daemon=True)
+    thread.start()
+    with _WINDING_DOWN_LOCK:
+        _WINDING_DOWN[:] = [t for t in _WINDING_DOWN if t.is_alive()] + [thread]
+
+
 def _stopper(*running: tuple[uvicorn.Server, threading.Thread], wait: bool = True) -> Callable[[], None]:
     """Stop servers together: all are told to exit before any is waited for (each takes up to a tenth of a second
     to notice, and another tenth to close its connections: one after the other, they added up). Without ``wait``, the

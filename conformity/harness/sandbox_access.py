@@ -88,7 +88,7 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
 
     tmp = None
     if data_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="usine-run-")
+        tmp = tempfile.TemporaryDirectory(prefix="usine-run-", ignore_cleanup_errors=True)
         data_dir = Path(tmp.name)
     config = SandboxConfig(data_dir=data_dir, admin_token=secrets.token_urlsafe(24))
     with ThreadPoolExecutor(1, thread_name_prefix="usine-sandbox-keys") as keys:
@@ -96,7 +96,7 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
         # thread imports the sandbox (FastAPI, the packs' services); the app then loads them
         made = keys.submit(_test_keys, config, data_dir / "pki" if tls else None)
         from sandbox.app import create_app
-        from sandbox.server import start_listeners
+        from sandbox.server import in_background, start_listeners
 
         pki = made.result()
     app = create_app(config)
@@ -113,9 +113,10 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
     if pki is not None:
         access.ca_certificates = [Path(pki.ca_cert).read_text()]
         access.verify = ssl.create_default_context(cafile=str(pki.ca_cert))
-    access._stoppers.append(app.state.store.close)
-    if tmp is not None:
-        access._stoppers.insert(0, tmp.cleanup)
+    if tmp is None:
+        access._stoppers.append(app.state.store.close)
+    else:  # a state folder of this run only: closed and removed in the background (nobody reads it any more)
+        access._stoppers.append(lambda: in_background(app.state.store.close, tmp.cleanup))
     return access
 
 
