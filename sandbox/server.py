@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import socket
@@ -11,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
@@ -116,31 +117,72 @@ def _run_in_thread(server: uvicorn.Server, timeout: float) -> threading.Thread:
 @dataclass
 class Listeners:
     """The URLs one app is served on (``trusted``, then one per listener class of :mod:`sandbox.tls`) and how to
-    stop them."""
+    stop them (one stopper for all: every server is told to exit before any is waited for)."""
 
     urls: dict[str, str]
     stoppers: list[Callable[[], None]]
+    running: list[tuple[uvicorn.Server, threading.Thread]] = field(default_factory=list)
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Tell every server to exit; with ``wait``, return once all have (without: they finish in the background,
+        within about 0.2 s, and the interpreter waits for them when it exits)."""
+        _stopper(*self.running, wait=wait)()
 
 
-def _stopper(*running: tuple[uvicorn.Server, threading.Thread]) -> Callable[[], None]:
-    """Stop servers together: all are told to exit before any is waited for."""
+#: server threads told to exit that nobody waited for: joined when the interpreter exits (a server thread cut short
+#: at exit would leave its sockets to the finaliser)
+_WINDING_DOWN: list[threading.Thread] = []
+_WINDING_DOWN_LOCK = threading.Lock()
+
+
+@atexit.register
+def _join_winding_down() -> None:
+    with _WINDING_DOWN_LOCK:
+        threads = list(_WINDING_DOWN)
+    for thread in threads:
+        thread.join(timeout=10)
+
+
+def in_background(*steps: Callable[[], None]) -> None:
+    """Run ``steps`` one after the other in a thread nobody waits for (but the interpreter, when it exits): the end
+    of a sandbox whose state nobody reads any more (closing its store checkpoints SQLite's log to disk: seconds when
+    other jobs keep the disk busy)."""
+
+    def run() -> None:
+        for step in steps:
+            step()
+
+    thread = threading.Thread(target=run, name="usine-sandbox-end", daemon=True)
+    thread.start()
+    with _WINDING_DOWN_LOCK:
+        _WINDING_DOWN[:] = [t for t in _WINDING_DOWN if t.is_alive()] + [thread]
+
+
+def _stopper(*running: tuple[uvicorn.Server, threading.Thread], wait: bool = True) -> Callable[[], None]:
+    """Stop servers together: all are told to exit before any is waited for (each takes up to a tenth of a second
+    to notice, and another tenth to close its connections: one after the other, they added up). Without ``wait``, the
+    threads are left to finish (joined at exit)."""
 
     def stop() -> None:
         for server, _ in running:
             server.should_exit = True
+        if not wait:
+            with _WINDING_DOWN_LOCK:
+                _WINDING_DOWN[:] = [t for t in _WINDING_DOWN if t.is_alive()] + [t for _, t in running]
+            return
         for _, thread in running:
             thread.join(timeout=10)
 
     return stop
 
 
-def start_listener(app: FastAPI, host: str, port: int = 0, *, cert: Path | None = None, key: Path | None = None,
-                   context: ssl.SSLContext | None = None, lifespan: Literal["auto", "on", "off"] = "off") -> tuple[str, Callable[[], None]]:
-    """Serve ``app`` on one more port in a background thread; its URL and a stop function."""
+def _serve(app: FastAPI, host: str, port: int = 0, *, cert: Path | None = None, key: Path | None = None,
+           context: ssl.SSLContext | None = None,
+           lifespan: Literal["auto", "on", "off"] = "off") -> tuple[str, uvicorn.Server, threading.Thread]:
     port = port or free_port(host)
     server = uvicorn.Server(uvicorn_config(app, host, port, cert, key, context=context, lifespan=lifespan))
     thread = _run_in_thread(server, 15.0)
-    return f"{'https' if cert else 'http'}://{host}:{port}", _stopper((server, thread))
+    return f"{'https' if cert else 'http'}://{host}:{port}", server, thread
 
 
 def start_listeners(app: FastAPI, host: str, *, pki: TestPKI | None, port: int = 0) -> Listeners:
@@ -151,14 +193,15 @@ def start_listeners(app: FastAPI, host: str, *, pki: TestPKI | None, port: int =
     """
     found = Listeners({}, [])
     try:
-        url, stop = start_listener(app, host, port, cert=pki.server_cert if pki else None,
-                                   key=pki.server_key if pki else None)
-        found.urls["trusted"], found.stoppers = url, [stop]
+        url, server, thread = _serve(app, host, port, cert=pki.server_cert if pki else None,
+                                     key=pki.server_key if pki else None)
+        found.urls["trusted"] = url
+        found.running.append((server, thread))
+        found.stoppers = [_stopper(*found.running)]
         if pki is not None:
             add_test_listeners(app, host, pki, found)
     except BaseException:
-        for stop in found.stoppers:
-            stop()
+        _stopper(*found.running)()
         raise
     app.state.listeners = dict(found.urls)
     return found
@@ -166,7 +209,7 @@ def start_listeners(app: FastAPI, host: str, *, pki: TestPKI | None, port: int =
 
 def add_test_listeners(app: FastAPI, host: str, pki: TestPKI, found: Listeners) -> None:
     """One listener per class software must refuse, started together; only those that really serve their class
-    (probed with a handshake) are published."""
+    (probed with a handshake) are published. Their servers join ``found.running``."""
     starting = []
     for cls in LISTENER_CLASSES:
         context = server_context(pki, cls)
@@ -177,12 +220,14 @@ def add_test_listeners(app: FastAPI, host: str, pki: TestPKI, found: Listeners) 
         assert files is not None
         server = uvicorn.Server(uvicorn_config(app, host, port, files[0], files[1], context=context, lifespan="off",
                                                configure_logging=False))
-        starting.append((cls, f"https://{host}:{port}", server, _start_thread(server)))
-    found.stoppers.append(_stopper(*((server, thread) for _, _, server, thread in starting)))
+        thread = _start_thread(server)
+        found.running.append((server, thread))
+        starting.append((cls, f"https://{host}:{port}", server, thread))
     for cls, url, server, thread in starting:
         _wait_started(server, thread, 15.0)
         if serves_as_said(url, cls):
             found.urls[cls.name] = url
+    found.stoppers = [_stopper(*found.running)]
     app.state.listeners = dict(found.urls)
 
 

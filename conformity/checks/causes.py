@@ -18,7 +18,7 @@ from typing import Any
 
 from conformity.checks.helpers import step_exchanges
 from conformity.checks.model import Finding, Verdict
-from conformity.checks.trace import Note, TraceView
+from conformity.checks.trace import Note, TraceView, TraceViews
 
 #: the sandbox's refusals of the software's credentials: the service never did what the step asked
 CREDENTIAL_REFUSALS = frozenset({"token-missing", "token-invalid", "token-other-session", "token-wrong-kind",
@@ -119,16 +119,19 @@ def problems_of_run(traces: Mapping[str, dict[str, Any]]) -> list[StepProblem]:
     return [p for sid in traces for p in step_problems(TraceView(traces[sid], sid))]
 
 
-def relevant(own: Iterable[str], read: Iterable[str], traces: Mapping[str, dict[str, Any]]) -> list[StepProblem]:
+def relevant(own: Iterable[str], read: Iterable[str], traces: Mapping[str, dict[str, Any]],
+             shared: TraceViews | None = None) -> list[StepProblem]:
     """The step problems a check's verdict rests on: every one of its own scenarios, and in the other scenarios it
-    reads, those of steps asking for an action its own scenarios ask for (the situations it judges)."""
+    reads, those of steps asking for an action its own scenarios ask for (the situations it judges). ``shared``: the
+    views (and step problems) of the run's traces made once for all its checks."""
+    shared = shared if shared is not None else TraceViews()
     own = [s for s in dict.fromkeys(own) if s in traces]
-    found = [p for s in own for p in step_problems(TraceView(traces[s], s))]
-    actions = {str(n.data.get("action")) for s in own for n in TraceView(traces[s], s).performed()}
+    found = [p for s in own for p in shared.derived(traces[s], s, step_problems)]
+    actions = {str(n.data.get("action")) for s in own for n in shared.view(traces[s], s).performed()}
     for sid in read:
         if sid in own or sid not in traces:
             continue
-        found += [p for p in step_problems(TraceView(traces[sid], sid)) if p.step and p.action in actions]
+        found += [p for p in shared.derived(traces[sid], sid, step_problems) if p.step and p.action in actions]
     return found
 
 

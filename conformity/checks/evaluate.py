@@ -13,7 +13,7 @@ from typing import Any
 from conformity.checks.causes import attribute, relevant
 from conformity.checks.model import MissingEvidence, Verdict, errored
 from conformity.checks.registry import CHECKS
-from conformity.checks.trace import RunView, TraceView
+from conformity.checks.trace import RunView, TraceView, TraceViews
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,8 @@ class EvalContext:
 __all__ = ["EvalContext", "MissingEvidence", "evaluate_check", "evaluate_checks"]
 
 
-def _subject(check_id: str, traces: Mapping[str, dict[str, Any]], ctx: EvalContext) -> TraceView | RunView | Verdict:
+def _subject(check_id: str, traces: Mapping[str, dict[str, Any]], ctx: EvalContext,
+             shared: TraceViews) -> TraceView | RunView | Verdict:
     """What the check reads: its scenario's trace, or several scenarios' (an error verdict when one is missing)."""
     check = CHECKS.get(check_id)
     if not check.scenarios:
@@ -50,7 +51,7 @@ def _subject(check_id: str, traces: Mapping[str, dict[str, Any]], ctx: EvalConte
     if missing:
         return errored(f"no trace for scenario {missing[0]!r}: the scenario did not run")
     if not (check.reads_all or check.reads):
-        return TraceView(traces[check.scenarios[0]])
+        return shared.view(traces[check.scenarios[0]])
     wanted = list(check.scenarios)
     if check.reads_all:
         wanted += [s for s in (ctx.scenarios or tuple(traces)) if s not in wanted]
@@ -58,18 +59,21 @@ def _subject(check_id: str, traces: Mapping[str, dict[str, Any]], ctx: EvalConte
         if missing:
             return errored(f"check {check_id} reads every exchange of the run, but scenario(s) {', '.join(missing)} "
                            "left no trace")
-    return RunView({s: traces[s] for s in wanted})
+    return RunView({s: traces[s] for s in wanted}, shared)
 
 
-def evaluate_check(check_id: str, traces: Mapping[str, dict[str, Any]], ctx: EvalContext) -> Verdict:
+def evaluate_check(check_id: str, traces: Mapping[str, dict[str, Any]], ctx: EvalContext,
+                   shared: TraceViews | None = None) -> Verdict:
     """One check's verdict on the traces of a run (by scenario id), tied to the steps that did not run as planned
-    (:mod:`conformity.checks.causes`); never raises."""
+    (:mod:`conformity.checks.causes`); never raises. ``shared``: the views of the run's traces, made once for all the
+    checks judged on them (the same verdict with or without)."""
     check = CHECKS.get(check_id)
-    subject = _subject(check_id, traces, ctx)
+    shared = shared if shared is not None else TraceViews()
+    subject = _subject(check_id, traces, ctx, shared)
     if isinstance(subject, Verdict):
         return subject
     read = subject.traces if isinstance(subject, RunView) else ()
-    return attribute(_judge(check_id, subject, ctx), relevant(check.scenarios, read, traces))
+    return attribute(_judge(check_id, subject, ctx), relevant(check.scenarios, read, traces, shared))
 
 
 def _judge(check_id: str, subject: TraceView | RunView, ctx: EvalContext) -> Verdict:
@@ -92,4 +96,5 @@ def _judge(check_id: str, subject: TraceView | RunView, ctx: EvalContext) -> Ver
 def evaluate_checks(check_ids: Iterable[str], traces: Mapping[str, dict[str, Any]],
                     ctx: EvalContext) -> dict[str, Verdict]:
     """Every check's verdict on the traces of a run (what the harness and the agency both compute)."""
-    return {cid: evaluate_check(cid, traces, ctx) for cid in check_ids}
+    shared = TraceViews()
+    return {cid: evaluate_check(cid, traces, ctx, shared) for cid in check_ids}

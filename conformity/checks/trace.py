@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import bisect
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +181,33 @@ class TraceView:
         return None
 
 
+class TraceViews:
+    """The views of a run's traces, shared by the checks judged on them: each trace's :class:`TraceView` (per
+    scenario label) and what is derived from it alone (its step problems) made once, instead of once per check that
+    reads it (every check that reads the whole run made one of each of the 19 traces of a wave run). A view is
+    read-only, and kept only while it is of the very trace document given (an entry holds its document)."""
+
+    def __init__(self) -> None:
+        self._views: dict[tuple[int, str], tuple[dict[str, Any], TraceView]] = {}
+        self._derived: dict[tuple[int, str, Callable[[TraceView], Any]], tuple[dict[str, Any], Any]] = {}
+
+    def view(self, doc: dict[str, Any], scenario: str = "") -> TraceView:
+        key = (id(doc), scenario)
+        found = self._views.get(key)
+        if found is None or found[0] is not doc:
+            found = self._views[key] = (doc, TraceView(doc, scenario))
+        return found[1]
+
+    def derived(self, doc: dict[str, Any], scenario: str, compute: Callable[[TraceView], T]) -> T:
+        """``compute(view)`` of a trace, made once (``compute`` a pure function of the view; treat its result as
+        read-only)."""
+        key = (id(doc), scenario, compute)
+        found = self._derived.get(key)
+        if found is None or found[0] is not doc:
+            found = self._derived[key] = (doc, compute(self.view(doc, scenario)))
+        return cast("T", found[1])
+
+
 class RunView:
     """Every scenario trace of a run, for the checks whose rule applies to all of them (``reads_all``).
 
@@ -186,8 +215,9 @@ class RunView:
     quoting one names it (sequence numbers count within one trace).
     """
 
-    def __init__(self, docs: dict[str, dict[str, Any]]):
-        self.traces = {sid: TraceView(doc, sid) for sid, doc in sorted(docs.items())}
+    def __init__(self, docs: dict[str, dict[str, Any]], shared: TraceViews | None = None):
+        view = shared.view if shared is not None else TraceView
+        self.traces = {sid: view(doc, sid) for sid, doc in sorted(docs.items())}
 
     def __iter__(self) -> Iterator[TraceView]:
         return iter(self.traces.values())

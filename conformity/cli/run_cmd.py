@@ -46,7 +46,7 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
     from conformity.harness.outputs import run_to_end, write_outputs
     from conformity.harness.plan import make_plan
     from conformity.harness.report import summary_of
-    from conformity.harness.runner import Runner
+    from conformity.harness.runner import Runner, driver_pool
     from conformity.harness.sandbox_access import connect, start_local
     from conformity.harness.vendor import load_vendor
     from conformity.reporting.terminal import TerminalReporter
@@ -68,11 +68,17 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
         click.echo(f"note: {note}", err=True)
     if sandbox_url and not sandbox_token:
         raise click.UsageError("--sandbox needs --sandbox-token (or USINE_SANDBOX_TOKEN)")
-    access = connect(sandbox_url, sandbox_token or "", sandbox_ca) if sandbox_url else start_local()
+    drivers = driver_pool(plan, vendor)  # the first driver processes start up while the sandbox does
+    try:
+        access = connect(sandbox_url, sandbox_token or "", sandbox_ca) if sandbox_url else start_local()
+    except BaseException:
+        drivers.close()
+        raise
     reporter = TerminalReporter(plan)
     try:
-        result = run_to_end(Runner(plan, vendor, seed, access, attached), reporter.handle)
+        result = run_to_end(Runner(plan, vendor, seed, access, attached, driver_pool=drivers), reporter.handle)
     finally:
+        drivers.close()  # done by the run already, unless it never started
         access.close()
     paths = write_outputs(out_dir, result)
     click.echo(f"reports: {paths['report.html']}, {paths['report.json']}, {paths['junit.xml']}", err=True)

@@ -289,17 +289,52 @@ class DriverPool:
     idle processes made fresh by ``reset`` and handed to the next scenario (its start-up, an interpreter and the
     software's imports, is paid once per process instead of once per scenario)."""
 
-    def __init__(self, spec: DriverSpec):
+    def __init__(self, spec: DriverSpec, scenarios: int | None = None):
         self.spec = spec
+        self._fresh: list[Driver] = []  # processes started ahead (start), not yet handed to a scenario
         self._idle: list[StdioDriver] = []  # processes that served a scenario and answered reset
         self._lock = threading.Lock()
+        #: scenarios still to be handed a driver (None: unknown); at 0, a process that answers reset is shut down at
+        #: once instead of waiting idle for the end of the run
+        self._to_serve = scenarios
+        self._closing: list[threading.Thread] = []  # processes being shut down meanwhile (joined by close)
         #: processes started and scenarios served (for the benchmark and the tests)
         self.started = 0
         self.reused = 0
 
-    def acquire(self) -> Driver:
-        """A driver for one scenario: an idle reusable process, else a new one (DriverFailure if it cannot start)."""
+    def start(self, count: int) -> None:
+        """Start ``count`` driver processes now (at most one per scenario left to serve), before any scenario asks for
+        one: while the caller does something else (starts the sandbox), they start up (an interpreter, the software's
+        imports). Each is handed, untouched, to the next scenarios, the first started first; one that cannot start is
+        left for :meth:`acquire` to report."""
+        if not self.spec.command:
+            return  # a driver reached over HTTP has no start-up to get ahead of
         with self._lock:
+            count = min(count, self._to_serve) if self._to_serve is not None else count
+            count -= len(self._fresh)
+        for _ in range(max(0, count)):
+            try:
+                driver = open_driver(self.spec)
+            except DriverFailure:
+                return
+            with self._lock:
+                self._fresh.append(driver)
+                self.started += 1
+
+    @property
+    def started_ahead(self) -> int:
+        """Processes started ahead (:meth:`start`) not yet handed to a scenario."""
+        with self._lock:
+            return len(self._fresh)
+
+    def acquire(self) -> Driver:
+        """A driver for one scenario: one started ahead, an idle reusable process, else a new one (DriverFailure if
+        it cannot start)."""
+        with self._lock:
+            if self._to_serve is not None:
+                self._to_serve -= 1
+            if self._fresh:
+                return self._fresh.pop(0)
             if self._idle:
                 self.reused += 1
                 return self._idle.pop()
@@ -317,14 +352,30 @@ class DriverPool:
                 pass
             else:
                 with self._lock:
-                    self._idle.append(driver)
+                    spare = self._to_serve is not None and self._to_serve <= 0
+                    if not spare:
+                        self._idle.append(driver)
+                if spare:  # no scenario left to serve: shut it down now, while the others run
+                    self._close_later([driver])
                 return output
         driver.close()
         return driver.error_output()
 
-    def close(self) -> None:
-        """Shut the idle processes down (at the end of the run)."""
+    def _close_later(self, drivers: list[Driver]) -> None:
+        """Shut ``drivers`` down, each in a thread of its own (the caller does not wait; :meth:`close` does)."""
+        threads = [threading.Thread(target=d.close, name="usine-driver-close", daemon=True) for d in drivers]
+        for thread in threads:
+            thread.start()
         with self._lock:
-            idle, self._idle = self._idle, []
-        for driver in idle:
-            driver.close()
+            self._closing.extend(threads)
+
+    def close(self) -> None:
+        """Shut the idle processes down, all at once (at the end of the run), and wait for every process being shut
+        down."""
+        with self._lock:
+            idle, self._idle, fresh, self._fresh = self._idle, [], self._fresh, []
+        self._close_later([*fresh, *idle])
+        with self._lock:
+            closing, self._closing = self._closing, []
+        for thread in closing:
+            thread.join()

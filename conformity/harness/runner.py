@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 import httpx
@@ -26,7 +26,7 @@ from conformity.bundle.evidence import Attached
 from conformity.catalog import Action
 from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.registry import CHECKS
-from conformity.checks.trace import TraceView
+from conformity.checks.trace import TraceView, TraceViews
 from conformity.harness.driver import PROTOCOL, Driver, DriverFailure, DriverPool
 from conformity.harness.events import (
     CheckEvaluated,
@@ -64,6 +64,19 @@ def driver_fixtures(pack: str, fixtures: dict[str, Any]) -> dict[str, Any]:
     return plugins.get(pack).driver_fixtures(fixtures)
 
 
+#: driver processes a run starts before the sandbox (:func:`driver_pool`)
+EARLY_DRIVERS = 1
+
+
+def driver_pool(plan: Plan, vendor: Vendor, early: int = EARLY_DRIVERS) -> DriverPool:
+    """The driver pool of a run of ``plan``, its first ``early`` processes already starting: started before the
+    sandbox, they import the software while it starts, and the first scenarios (the longest) wait for neither. The
+    caller hands it to the :class:`Runner`, which closes it, or closes it if the run never starts."""
+    pool = DriverPool(vendor.driver, scenarios=len(plan.scenarios))
+    pool.start(early)
+    return pool
+
+
 @dataclass
 class Runner:
     plan: Plan
@@ -76,9 +89,12 @@ class Runner:
     #: starting a driver costs CPU (an interpreter and its imports): on 2 cores, 6 at once beat all 19 of a wave
     #: (benchmarks/harness_run.py --parallel)
     parallel: int = 6
+    #: the run's driver processes (default: a new pool, its processes started as scenarios ask; :func:`driver_pool`
+    #: makes one whose first processes are started before the sandbox is)
+    driver_pool: InitVar[DriverPool | None] = None
 
-    def __post_init__(self) -> None:
-        self.drivers = DriverPool(self.vendor.driver)
+    def __post_init__(self, driver_pool: DriverPool | None) -> None:
+        self.drivers = driver_pool or DriverPool(self.vendor.driver, scenarios=len(self.plan.scenarios))
         self.run_id = secrets.token_hex(8)  # binds every trace of this run together (the agency checks it)
         self.actions: dict[str, Action] = {a.name: a for a in self.plan.spec.actions}
         self.parameters = {r.id: dict(r.parameters) for ref in self.plan.spec.referentials for r in ref.requirements}
@@ -112,12 +128,16 @@ class Runner:
         results: dict[str, ScenarioFinished] = {}
         total = len(self.plan.scenarios)
         ctx = self.context()
+        self._views = TraceViews()  # each trace's view made once for every check that reads it
         judged: dict[str, CheckEvaluated] = {}
         # the longest scenarios first, so that the run lasts about as long as its longest scenario
         order = sorted(self.plan.scenarios, key=lambda s: -SCENARIOS.get(s).expected_seconds)
         workers = max(1, self.parallel or total)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="usine-scenario") as pool:
-            futures = {pool.submit(self.run_scenario, SCENARIOS.get(sid)): sid for sid in order}
+            # the processes started ahead go to the first scenarios, the longest, in this order (taken here: the
+            # scenario threads would race for them)
+            ahead = {sid: self.drivers.acquire() for sid in order[:self.drivers.started_ahead]}
+            futures = {pool.submit(self.run_scenario, SCENARIOS.get(sid), ahead.get(sid)): sid for sid in order}
             pending = set(futures)
             for i, sid in enumerate(self.plan.scenarios, start=1):
                 sc = SCENARIOS.get(sid)
@@ -152,17 +172,21 @@ class Runner:
             if not final and not needs <= finished:
                 continue
             t0 = time.perf_counter()
-            verdict = evaluate_check(cid, traces, ctx)
+            verdict = evaluate_check(cid, traces, ctx, self._views)
             judged[cid] = CheckEvaluated(cid, check.scenario, verdict, round((time.perf_counter() - t0) * 1000, 3))
 
-    def run_scenario(self, sc: Scenario) -> ScenarioFinished:
+    def run_scenario(self, sc: Scenario, started: Driver | None = None) -> ScenarioFinished:
+        """Run one scenario in a session of its own, with the driver ``started`` for it (default: one from the
+        pool)."""
         t0 = time.perf_counter()
         seed = scenario_seed(self.seed, sc.id)
+        for draw in sc.draws:  # its generated inputs are drawn while its session opens and its driver starts
+            draw.ahead(seed)
         failures: list[dict[str, Any]] = []
         # the driver process starts (its interpreter, its imports) while the session is being opened
         driver: Driver | DriverFailure
         try:
-            driver = self.drivers.acquire()
+            driver = started if started is not None else self.drivers.acquire()
         except DriverFailure as f:
             driver = f
         released: list[bool] = []  # _drive hands the driver back to the pool
@@ -199,6 +223,8 @@ class Runner:
         finally:
             if not isinstance(driver, DriverFailure) and not released:
                 driver.close()  # the scenario ended before its driver was driven
+            for draw in sc.draws:
+                draw.forget(seed)
 
     def _shrink(self, step: Shrink, sid: str, driver: Any, admin: httpx.Client, note: Any) -> None:
         """Run a Shrink step: candidates performed by the driver, each a ``shrink.attempt`` note; then the result."""

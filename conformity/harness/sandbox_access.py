@@ -6,13 +6,18 @@ import dataclasses
 import secrets
 import ssl
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from conformity.errors import UsineError
+
+if TYPE_CHECKING:
+    from sandbox.config import SandboxConfig
+    from sandbox.tls import TestPKI
 
 #: seconds the harness reuses an idle connection to the sandbox: less than the sandbox keeps it open (5 s), so that a
 #: request never goes out on a connection the server is closing ("Server disconnected without sending a response":
@@ -79,33 +84,49 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
     that this platform's OpenSSL can serve, for the scenarios that check the software refuses them.
     All serve the same app and state.
     """
-    from sandbox.app import create_app
     from sandbox.config import SandboxConfig
-    from sandbox.server import start_listeners
-    from sandbox.tls import make_test_pki
 
     tmp = None
     if data_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="usine-run-")
+        tmp = tempfile.TemporaryDirectory(prefix="usine-run-", ignore_cleanup_errors=True)
         data_dir = Path(tmp.name)
     config = SandboxConfig(data_dir=data_dir, admin_token=secrets.token_urlsafe(24))
+    with ThreadPoolExecutor(1, thread_name_prefix="usine-sandbox-keys") as keys:
+        # the test keys of a new state folder (RSA and EC generation, mostly outside the GIL) are made while this
+        # thread imports the sandbox (FastAPI, the packs' services); the app then loads them
+        made = keys.submit(_test_keys, config, data_dir / "pki" if tls else None)
+        from sandbox.app import create_app
+        from sandbox.server import in_background, start_listeners
+
+        pki = made.result()
     app = create_app(config)
     access = SandboxAccess(base_url="", token=config.admin_token)
-    pki = make_test_pki(data_dir / "pki") if tls else None
     try:
         listeners = start_listeners(app, "127.0.0.1", pki=pki)
     except RuntimeError as exc:
         raise SandboxUnavailable(str(exc)) from exc
-    access._stoppers.extend(listeners.stoppers)
+    # the run is over when the sandbox is closed: its listeners are told to stop, not waited for (each takes 0.1-0.2 s
+    # to notice and close its connections; nothing reads them any more)
+    access._stoppers.append(lambda: listeners.stop(wait=False))
     access.base_url = listeners.urls["trusted"]
     access.bad_listeners = {k: v for k, v in listeners.urls.items() if k != "trusted"}
     if pki is not None:
         access.ca_certificates = [Path(pki.ca_cert).read_text()]
         access.verify = ssl.create_default_context(cafile=str(pki.ca_cert))
-    access._stoppers.append(app.state.store.close)
-    if tmp is not None:
-        access._stoppers.insert(0, tmp.cleanup)
+    if tmp is None:
+        access._stoppers.append(app.state.store.close)
+    else:  # a state folder of this run only: closed and removed in the background (nobody reads it any more)
+        access._stoppers.append(lambda: in_background(app.state.store.close, tmp.cleanup))
     return access
+
+
+def _test_keys(config: SandboxConfig, pki_folder: Path | None) -> TestPKI | None:
+    """The identity provider's keys and the test PKI of a sandbox's state folder, made unless already there."""
+    from sandbox.oidc_keys import load_or_create
+    from sandbox.tls import make_test_pki
+
+    load_or_create(config.idp_key_path)
+    return make_test_pki(pki_folder) if pki_folder is not None else None
 
 
 def connect(url: str, token: str, ca_file: Path | None = None) -> SandboxAccess:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import functools
 import random
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from conformity.checks.registry import Registry
 
@@ -35,6 +36,42 @@ def on_examples_thread(draw: Callable[P, R]) -> Callable[P, R]:
         return _EXAMPLES.submit(draw, *args, **kwargs).result()
 
     return run
+
+
+class SeededDraw(Generic[R]):
+    """Examples drawn by Hypothesis from a scenario's seed, on the one examples thread (:func:`on_examples_thread`),
+    that the runner may start ahead (:meth:`ahead`): as the scenario starts, while its driver starts up and its first
+    steps run, instead of when a step's input first needs them (a scenario held a quarter to a whole second there,
+    behind the other scenarios' draws, on its way to its Retry-After waits). Calling it with a seed takes the
+    examples drawn ahead for that seed, once, or draws them now: the same examples either way (each draw is seeded).
+    """
+
+    def __init__(self, draw: Callable[[int], R]):
+        functools.update_wrapper(self, draw)
+        self._draw = draw
+        self._ahead: dict[int, Future[R]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, seed: int) -> R:
+        with self._lock:
+            future = self._ahead.pop(seed, None)
+        return (future or _EXAMPLES.submit(self._draw, seed)).result()
+
+    def ahead(self, seed: int) -> None:
+        """Start drawing the examples of ``seed`` on the examples thread (behind the draws started earlier)."""
+        with self._lock:
+            if seed not in self._ahead:
+                self._ahead[seed] = _EXAMPLES.submit(self._draw, seed)
+
+    def forget(self, seed: int) -> None:
+        """Drop examples drawn ahead for ``seed`` that no step took (the scenario ended without them)."""
+        with self._lock:
+            self._ahead.pop(seed, None)
+
+
+def seeded_draw(draw: Callable[[int], R]) -> SeededDraw[R]:
+    """Decorator: ``draw(seed)`` as a :class:`SeededDraw`."""
+    return SeededDraw(draw)
 
 
 @dataclass
@@ -126,6 +163,8 @@ class Scenario:
     #: about how long the scenario takes (waits it must make: Retry-After, timeouts); the runner starts
     #: the longest first
     expected_seconds: float = 1.0
+    #: the examples its steps' inputs draw from the scenario seed: the runner starts drawing them as it starts
+    draws: tuple[SeededDraw[Any], ...] = ()
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -136,6 +175,7 @@ SCENARIOS: Registry[Scenario] = Registry("scenario")
 
 
 def scenario(sid: str, title: str, *steps: Step, endpoints_on: dict[str, str] | None = None,
-             expected_seconds: float = 1.0) -> Scenario:
+             expected_seconds: float = 1.0, draws: tuple[SeededDraw[Any], ...] = ()) -> Scenario:
     """Define and register a scenario."""
-    return SCENARIOS.register(sid, Scenario(sid, title, tuple(steps), dict(endpoints_on or {}), expected_seconds))
+    return SCENARIOS.register(sid, Scenario(sid, title, tuple(steps), dict(endpoints_on or {}), expected_seconds,
+                                            draws))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import sys
 import textwrap
@@ -21,7 +22,7 @@ import pytest
 import conformity
 from conformity.catalog import load_catalog
 from conformity.errors import InputError
-from conformity.harness.driver import DriverPool, StdioDriver
+from conformity.harness.driver import DriverFailure, DriverPool, StdioDriver
 from conformity.harness.outputs import run_to_end
 from conformity.harness.plan import make_plan
 from conformity.harness.runner import Runner
@@ -150,6 +151,68 @@ def test_reset_refuses_output_nobody_asked_for(tmp_path: Path) -> None:
         assert drivers._idle == [] and d.proc.poll() is not None
     finally:
         drivers.close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+
+
+def test_a_pool_that_knows_its_scenarios_shuts_a_process_down_once_none_is_left(tmp_path: Path) -> None:
+    script = tmp_path / "driver.py"
+    script.write_text(REUSABLE.format(reply="fresh"))
+    drivers = DriverPool(DriverSpec(command=(sys.executable, str(script)), timeout=2.0, cwd=tmp_path, reuse=True),
+                         scenarios=3)
+    try:
+        first, second = drivers.acquire(), drivers.acquire()
+        one, two = first.call("say", {"text": "1"}), second.call("say", {"text": "2"})
+        assert drivers.release(first, reusable=True) == "1\n"  # one scenario left: kept for it
+        third = drivers.acquire()
+        assert third.call("say", {"text": "3"}) == one and drivers._idle == []
+        assert drivers.release(second, reusable=True) == "2\n"  # none left: reset (its output split), then shut down
+        assert drivers.release(third, reusable=True) == "3\n"
+        assert drivers._idle == []
+    finally:
+        drivers.close()
+    assert not alive(one) and not alive(two)
+    assert (drivers.started, drivers.reused) == (2, 1)
+
+
+def test_processes_started_ahead_go_to_the_first_scenarios_in_order_and_unused_ones_are_shut_down(tmp_path: Path) -> None:
+    script = tmp_path / "driver.py"
+    script.write_text(REUSABLE.format(reply="fresh"))
+    spec = DriverSpec(command=(sys.executable, str(script)), timeout=2.0, cwd=tmp_path, reuse=True)
+    drivers = DriverPool(spec, scenarios=2)
+    drivers.start(5)  # no more than the scenarios it serves
+    assert drivers.started == 2
+    ahead = [d.proc.pid for d in drivers._fresh]  # type: ignore[attr-defined]  # StdioDriver: a process started ahead
+    try:
+        first = drivers.acquire()
+        assert first.call("say", {"text": "before any other"}) == ahead[0]
+        assert drivers.release(first, reusable=True) == "before any other\n"  # nothing written before it is lost
+    finally:
+        drivers.close()
+    assert (drivers.started, drivers.reused) == (2, 0) and not any(alive(pid) for pid in ahead)
+
+    unknown = DriverPool(spec)
+    unknown.start(2)
+    pids = [d.proc.pid for d in unknown._fresh]  # type: ignore[attr-defined]  # as above
+    unknown.close()
+    assert unknown.started == 2 and not any(alive(pid) for pid in pids)
+
+
+def test_a_driver_that_cannot_start_ahead_is_reported_by_the_scenario_that_asks(tmp_path: Path) -> None:
+    drivers = DriverPool(DriverSpec(command=(str(tmp_path / "missing"),), timeout=2.0, cwd=tmp_path, reuse=True),
+                         scenarios=1)
+    drivers.start(1)
+    assert drivers._fresh == []
+    with pytest.raises(DriverFailure) as failure:
+        drivers.acquire()
+    assert failure.value.kind == "start-failed"
+    drivers.close()
 
 
 def test_reuse_is_for_a_driver_the_harness_starts(tmp_path: Path) -> None:

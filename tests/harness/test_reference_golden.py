@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
+from conformity.checks.evaluate import evaluate_check
+from conformity.checks.trace import TraceViews
 from tests.runs import VendorRun
 
 #: with the discrimination tests, on one worker: the reference runs are made once (``./test`` uses --dist loadgroup)
@@ -31,3 +33,14 @@ def test_reference_passes_every_automated_must(reference_run: Callable[[str, str
     assert report["summary"]["passed"]
     assert set(traces) == {s["id"] for s in report["scenarios"]}
     assert all(not s["driver_failures"] and s["error"] is None for s in report["scenarios"])
+
+
+def test_views_shared_by_the_checks_of_a_run_change_no_verdict(reference_run: Callable[[str, str], VendorRun]) -> None:
+    """The harness and the agency judge every check of a run on views of its traces made once (TraceViews); each
+    check judged on views of its own gives the very same verdicts, findings included."""
+    ref = reference_run("2027-W2", "HOSPITAL")
+    shared = TraceViews()
+    together = {c: evaluate_check(c, ref.traces, ref.ctx, shared).to_json() for c in ref.plan.checks}
+    apart = {c: evaluate_check(c, ref.traces, ref.ctx, TraceViews()).to_json() for c in ref.plan.checks}
+    assert together == apart == {c["id"]: {k: v for k, v in c.items() if k not in ("id", "scenario", "verifies", "duration_ms")}
+                                 for c in ref.report["checks"]}

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, on_examples_thread, scenario
+from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, scenario, seeded_draw
 from conformity.packs.health.scenarios import people
 from conformity.packs.health.scenarios.identity import TRAIT_NAMES, seeded_backend
 
@@ -79,15 +79,15 @@ def content_strategy() -> SearchStrategy[dict[str, str]]:
     return st.fixed_dictionaries({"title": title, "body": body.map(lambda b: b if b.strip() else "Texte " + b)})
 
 
-@on_examples_thread
+@seeded_draw
 def generated_contents(seed: int) -> list[dict[str, str]]:
-    """CANDIDATES hypothesis examples drawn deterministically from ``seed`` (no database)."""
+    """CANDIDATES hypothesis examples drawn deterministically from ``seed`` (a scenario's; no database)."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
 
     drawn: list[dict[str, str]] = []
 
-    @hypothesis_seed(seed)
+    @hypothesis_seed(seed % (2**32))
     @settings(database=None, max_examples=CANDIDATES, phases=[Phase.generate], deadline=None,
               suppress_health_check=list(HealthCheck), backend=seeded_backend())
     @given(content_strategy())
@@ -102,7 +102,7 @@ def generated_contents(seed: int) -> list[dict[str, str]]:
 def content(ctx: ScenarioContext, index: int) -> dict[str, str]:
     """Generated content ``index`` of this scenario run (the same index gives the same content)."""
     if "generated_contents" not in ctx.outputs:
-        pool = generated_contents(ctx.seed % (2**32))
+        pool = generated_contents(ctx.seed)
         ctx.rng.shuffle(pool)
         long_first = sorted(pool, key=lambda c: -len(c["body"]))[:1]  # always include the longest body
         ctx.outputs["generated_contents"] = long_first + [c for c in pool if c not in long_first]
@@ -207,6 +207,7 @@ DOCUMENTS = scenario(
     Perform("document.submit", submit("18748-4", 3, requirement="DOCSHARE-014"), name="imaging_report"),
     Perform("document.submit", not_allowed, name="type_not_allowed"),
     Perform("document.list", listing(), name="list"),
+    draws=(generated_contents,),
 )
 
 LIFECYCLE = scenario(
@@ -220,6 +221,7 @@ LIFECYCLE = scenario(
     Perform("document.delete", lambda ctx: {"document_id": output_of("replacement", "document_id")(ctx)},
             name="delete"),
     Perform("document.list", listing(), name="list"),
+    draws=(generated_contents,),
 )
 
 RETRY = scenario(
@@ -231,6 +233,7 @@ RETRY = scenario(
     SetFaults({"dmp": None}),
     Perform("document.list", listing(), name="list"),
     expected_seconds=2.5,
+    draws=(generated_contents,),
 )
 
 RETRY_GIVE_UP = scenario(
@@ -242,6 +245,7 @@ RETRY_GIVE_UP = scenario(
     SetFaults({"dmp": None}),
     Perform("document.list", listing(), name="list"),
     expected_seconds=3.5,
+    draws=(generated_contents,),
 )
 
 UNQUALIFIED = scenario(
@@ -253,6 +257,7 @@ UNQUALIFIED = scenario(
     Perform("document.submit", summary_doc(0, step="lookup_no_match", kind="absent"), name="no_match"),
     Perform("document.submit", summary_doc(1, step="lookup_several", kind="multiple"), name="several"),
     Perform("document.submit", summary_doc(2, step="lookup_unconfirmed"), name="unconfirmed"),
+    draws=(generated_contents,),
 )
 
 RETRY_REFUSED = scenario(
@@ -266,6 +271,7 @@ RETRY_REFUSED = scenario(
     SetFaults({"dmp": None}),
     Perform("document.list", listing(), name="list"),
     expected_seconds=2.5,
+    draws=(generated_contents,),
 )
 
 RETRY_NETWORK = scenario(
@@ -280,6 +286,7 @@ RETRY_NETWORK = scenario(
     SetFaults({"dmp": None}),
     Perform("document.list", listing(), name="list"),
     expected_seconds=2.5,
+    draws=(generated_contents,),
 )
 
 V2_CONTENT = scenario(
@@ -297,4 +304,5 @@ V2_CONTENT = scenario(
             name="lab_results"),
     Perform("practitioner.login", login("21"), name="pharmacist"),
     Perform("document.submit", submit("60593-1", 2, requirement="DOCSHARE-030"), name="dispensation"),
+    draws=(generated_contents,),
 )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, Shrink, on_examples_thread, scenario
+from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, Shrink, scenario, seeded_draw
 from conformity.packs.health.scenarios import people
 
 if TYPE_CHECKING:
@@ -87,15 +87,15 @@ def traits_strategy() -> SearchStrategy[dict[str, Any]]:
     })
 
 
-@on_examples_thread
+@seeded_draw
 def generated_traits(seed: int) -> list[dict[str, Any]]:
-    """CANDIDATES hypothesis examples drawn deterministically from ``seed`` (no database, fixed seed)."""
+    """CANDIDATES hypothesis examples drawn deterministically from ``seed`` (a scenario's; no database)."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
 
     drawn: list[dict[str, Any]] = []
 
-    @hypothesis_seed(seed)
+    @hypothesis_seed(seed % (2**32))
     @settings(database=None, max_examples=CANDIDATES, phases=[Phase.generate], deadline=None,
               suppress_health_check=list(HealthCheck), derandomize=False, backend=seeded_backend())
     @given(traits_strategy())
@@ -112,7 +112,7 @@ def generated(index: int) -> Any:
 
     def make(ctx: ScenarioContext) -> dict[str, Any]:
         if "generated_traits" not in ctx.outputs:
-            pool = generated_traits(ctx.seed % (2**32))
+            pool = generated_traits(ctx.seed)
             ctx.outputs["generated_traits"] = ctx.rng.sample(pool, min(GENERATED, len(pool)))
         examples = ctx.outputs["generated_traits"]
         return dict(examples[index % len(examples)]) | {"identity_document_checked": False}
@@ -166,6 +166,7 @@ LOOKUPS = scenario(
     SetFaults({"insi": {"ins": "wrong_oid"}}),
     Perform("patient.lookup", registered("match", 4, True), name="wrong_oid"),
     SetFaults({"insi": None}),
+    draws=(generated_traits,),
 )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from conformity.harness.scenario import Perform, ScenarioContext, SetFaults, scenario
 from conformity.packs.health.scenarios import people
-from conformity.packs.health.scenarios.documents import Input, content, lookup, patient
+from conformity.packs.health.scenarios.documents import Input, content, generated_contents, lookup, patient
 
 
 def unlisted_address(ctx: ScenarioContext) -> str:
@@ -80,4 +80,5 @@ SEND = scenario(
     SetFaults({"mss": {"unavailable": 1}}),
     Perform("message.send", message(to_colleague, index=6), name="service_down"),
     SetFaults({"mss": None}),
+    draws=(generated_contents,),
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformity.harness.scenario import Perform, ScenarioContext, scenario
+from conformity.packs.health.scenarios.documents import generated_contents
 from conformity.packs.health.scenarios.messaging import message, to_colleague
 
 PROBE_PATH = "/.well-known/openid-configuration"
@@ -49,6 +50,7 @@ MESSAGING_SELF_SIGNED = scenario(
     "A message to a messaging service whose endpoint presents a self-signed certificate",
     Perform("message.send", message(to_colleague), name="send"),
     endpoints_on={"mss": "self_signed"},
+    draws=(generated_contents,),
 )
 
 MESSAGING_LEGACY = scenario(
@@ -56,4 +58,5 @@ MESSAGING_LEGACY = scenario(
     "A message to a messaging service whose endpoint offers only TLS 1.1",
     Perform("message.send", message(to_colleague), name="send"),
     endpoints_on={"mss": "tls1_1"},
+    draws=(generated_contents,),
 )
