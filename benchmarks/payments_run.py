@@ -7,7 +7,7 @@ already there) and measures, one after the other on the same file:
 2. ``orjson`` scan: the same with orjson;
 3. DuckDB typed scan: ``read_json`` of the lines with every field typed, grouped by installation;
 4. the payment run on DuckDB (a child process, for its own peak RSS): verification of the signed
-   segments (event authentication) and the second hash of each proven span while loading, intake,
+   segments (event authentication: the sidecar first, then each segment hashed as it is loaded), intake,
    validation, de-duplication, judgement, the columnar event store, the ledger (a fresh SQLite
    file), settlement, orders and reports;
 5. with ``--engine spark``, the same payment run on Spark (``--spark-master``, default ``local[*]``), its
@@ -333,8 +333,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{orjson_s / run['seconds']:.2f} (>= 1.00); run / json.loads scan = {json_s / run['seconds']:.2f}")
         print(f"  the same in CPU time:     run / DuckDB scan = {CPU['duckdb_scan'] / run['cpu']:.2f}; run / orjson "
               f"scan = {CPU['orjson_scan'] / run['cpu']:.2f}; run / json.loads scan = {CPU['json_scan'] / run['cpu']:.2f}")
-        print(f"  event authentication (verification of the segments, in the run): {run['auth']:.1f} s = "
-              f"{100 * run['auth'] / run['seconds']:.1f} % of the run; the second hash is inside the loading")
+        print(f"  event authentication (signatures and chain of the segments, in the run): {run['auth']:.1f} s = "
+              f"{100 * run['auth'] / run['seconds']:.1f} % of the run; the hash of the segments is inside the loading")
         if args.stages:
             stages = fast_path_stages(w.events)
             scan_cpu = CPU["duckdb_scan"]

@@ -1,6 +1,6 @@
 """Intake as set operations on DuckDB: each batch of lines parsed, validated, de-duplicated, judged and recorded.
 
-Per batch (whole signed segments, hashed again as they were read: ``loader``):
+Per batch (whole signed segments, hashed as they were read, the file's one reading: ``loader``):
 
 1. **Parse and validate.** The lines become an Arrow string column; DuckDB parses each one against
    the shape of a data-received event and keeps on the fast path only the lines that are, byte for
@@ -240,7 +240,7 @@ class Engine:
         self.span_firsts = np.array([s.first for s in spans], dtype=np.int64)
         self.con.execute("CREATE OR REPLACE TEMP TABLE spans (span BIGINT, reason VARCHAR)")
         self.con.execute("CREATE OR REPLACE TEMP TABLE span_sources (span BIGINT, source VARCHAR)")
-        self._bulk_spans(spans)
+        self._bulk_spans([k for k, s in enumerate(spans) if not s.unread])  # the others once read (``_batch``)
         pairs = [(k, src) for k, s in enumerate(spans) for src in sorted(s.sources)]
         if pairs:
             self.con.register("ss_src", pa.table({"span": [p[0] for p in pairs], "source": [p[1] for p in pairs]}))
@@ -249,13 +249,18 @@ class Engine:
         for batch in batches(path, proof, min_lines):
             self._batch(batch)
 
-    def _bulk_spans(self, spans: list[Span]) -> None:
-        self.con.register("spans_src", pa.table({"span": list(range(len(spans))), "reason": [s.reason for s in spans]}))
+    def _bulk_spans(self, which: list[int] | tuple[int, ...]) -> None:
+        """The spans ``which`` of the file's proof into ``spans`` (settled: proven or refused)."""
+        spans = self.proof.spans
+        self.con.register("spans_src", pa.table({"span": pa.array(which, type=pa.int64()),
+                                                 "reason": pa.array([spans[k].reason for k in which], pa.string())}))
         self.con.execute("INSERT INTO spans SELECT * FROM spans_src")
         self.con.unregister("spans_src")
 
     # ------------------------------------------------------------------ one batch
     def _batch(self, batch: Batch) -> None:
+        if batch.settled:
+            self._bulk_spans(batch.settled)
         slow = register_lines(self.con, batch, self.span_firsts)
         rest = fast_events(self.con)
         apart = {line for line, _ in slow}  # not UTF-8: judged on their bytes, not as the empty text standing in
