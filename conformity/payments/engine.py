@@ -62,7 +62,7 @@ from conformity.payments.seen import SeenKeys
 from conformity.payments.store import EventStore, finish_file, parquet_list
 
 SETTLED = (reasons.COUNTED, reasons.AFTER_PAYMENT)
-MEMORY_LIMIT = "512MB"
+MEMORY_LIMIT = "400MB"  # DuckDB's buffer pool (a batch's tables take about 300 MB; more spills to the run's scratch)
 #: DuckDB's allocator gives freed memory back to the system after each statement that used more than a few MiB
 #: (by default it keeps up to 128 MiB after a statement and 512 MiB after a bulk free: memory outside the buffer
 #: pool's limit that the run's peak RSS counted)
@@ -185,7 +185,6 @@ class Engine:
                                           "threads": max(1, min(4, os.cpu_count() or 1)), **ALLOCATOR})
         self.con.execute(_FMT_US)
         self.scratch = scratch
-        self._verdicts: dict[tuple[str, ...], list[tuple[int, int, str | None, int | None, str]]] = {}
         self.seen = SeenKeys()
         #: the times of the counted events of each store file (seq: first, last): the files an update reads
         self.counted_times: dict[int, tuple[int, int]] = {}
@@ -508,8 +507,6 @@ class Engine:
     def _intervals(self, combo: tuple[str, ...]) -> list[tuple[int, int, str | None, int | None, str]]:
         """The verdict of ``WaveRules.evaluate`` for one combination, as constant pieces of time (its detail with
         ``WHEN`` for the event's time)."""
-        if combo in self._verdicts:
-            return self._verdicts[combo]
         vendor, sw, version, category, size, kind, doc = combo
         wave = self.rules.id
         data = {"wave": wave, "vendor_id": vendor, "software": {"id": sw, "version": version}, "category": category,
@@ -534,7 +531,6 @@ class Engine:
                 pieces[-1] = (pieces[-1][0], hi, reason, label, verdict.detail)
             else:
                 pieces.append((lo, hi, reason, label, verdict.detail))
-        self._verdicts[combo] = pieces
         return pieces
 
     def _installations(self) -> None:
