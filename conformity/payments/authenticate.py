@@ -6,9 +6,12 @@ file from line 1 (the last one open-ended), each either proven (with the event s
 segment vouch for) or refused with a reason code. Intake then joins each line to its span by line
 number, so the same spans serve a Python loop or a range join on a columnar engine.
 
-The file is read twice (verified here, then loaded by intake): ``loader.batches`` hashes each proven
-span again as it loads it and stops the run (:class:`FileChanged`) if the bytes differ from those
-verified, before anything of that span is committed; lines appended meanwhile fall in the unsigned tail.
+The DuckDB intake reads the file once: ``authenticate(read=False)`` reads only the sidecar, and
+``loader.batches`` hashes each segment's lines as it loads them and settles its span (:func:`settle`)
+before any of them is handed over: the bytes parsed are the bytes hashed, whatever happens to the file
+meanwhile; lines appended meanwhile fall in the unsigned tail. With ``read=True`` (Spark, whose executors
+read the file apart) the file is hashed here, and read again: each proven span is hashed again and the
+run stops (:class:`FileChanged`) if its bytes differ, before anything of that span is committed.
 
 Per sidecar entry, in order: a JWS signed by a trusted infrastructure key whose payload is a valid
 segment (``event-signature-invalid`` otherwise); lines first_line..last_line of the file hash to its
@@ -21,6 +24,7 @@ are ``event-unsigned``. An entry that cannot be read at all leaves the rest of t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -56,7 +60,13 @@ class Span:
     detail: str = ""
     sources: frozenset[str] = frozenset()
     seq: int | None = None
-    sha256: str = ""  # of a proven span: the signed hash of its lines
+    sha256: str = ""  # of a proven (or unread) span: the signed hash of its lines
+    #: a signed segment whose lines were not read yet (``authenticate(read=False)``): :func:`settle` makes it proven
+    #: or refused once they are, from their hash and, if that matches, ``chain`` (the chain problem, if any)
+    unread: bool = False
+    chain: str = ""
+    signed_in: str = ""  # "segment 3 (<sidecar> line 4)", for the details
+    kid: str = ""
 
     def row(self) -> dict[str, Any]:
         """As a table row (for a join on a columnar engine)."""
@@ -219,7 +229,7 @@ def _read(raw: bytes | None, trust: InfrastructureKeys, where: str) -> _Entry:
 class _Walk:
     """The state of the walk through the sidecar: where the next segment must start and what it must follow."""
 
-    def __init__(self, proof: FileProof, lines: _Lines, trust: InfrastructureKeys):
+    def __init__(self, proof: FileProof, lines: _Lines | None, trust: InfrastructureKeys):
         self.proof, self.lines, self.trust = proof, lines, trust
         self.next_line, self.next_seq = 1, 0
         self.prev: str | None = None
@@ -249,32 +259,26 @@ class _Walk:
         if first > self.next_line:
             self.span(self.next_line, first - 1, reasons.EVENT_UNSIGNED,
                       f"lines {self.next_line}-{first - 1} are in no segment (a gap after {self.after})")
-            self.lines.skip(first - self.next_line)
+            if self.lines is not None:
+                self.lines.skip(first - self.next_line)
         elif first < self.next_line:  # overlaps lines already covered: the rest of it cannot be hashed alone
             self.span(self.next_line, last, reasons.CHAIN_BROKEN,
                       f"{name} ({where}) claims lines {first}-{last}, overlapping lines already covered")
-            self.lines.skip(last - self.next_line + 1)
+            if self.lines is not None:
+                self.lines.skip(last - self.next_line + 1)
             self._advance(claimed, last, entry.payload_hash, name)
             return True
         count = last - first + 1
         if entry.doc is None:
             self.span(first, last, reasons.EVENT_SIGNATURE_INVALID, f"{name} ({where}): {entry.problem}", seq=seq)
-            self.lines.skip(count)
+            if self.lines is not None:
+                self.lines.skip(count)
         else:
-            digest, found = self.lines.take(count, entry.doc["length"])
-            if digest != entry.doc["sha256"] or found != count:
-                short = f"; the file has only {first + found - 1} lines" if found < count else ""
-                self.span(first, last, reasons.SEGMENT_MISMATCH,
-                          f"lines {first}-{last} do not hash to the value signed in {name} ({where}): a line was "
-                          f"edited, added, removed or reordered here or before{short}", seq=seq)
-            elif chain:
-                self.span(first, last, reasons.CHAIN_BROKEN, f"{name} ({where}) {chain}", seq=seq)
-            else:
-                sources = self.trust.sources_of(entry.kid) & frozenset(entry.doc["sources"])
-                self.span(first, last, None, "", sources, seq, digest)
-                self.proof.proven_segments += 1
-                self.proof.proven_lines += count
-                self.proof.keys.add(entry.kid)
+            sources = self.trust.sources_of(entry.kid) & frozenset(entry.doc["sources"])
+            self.proof.spans.append(Span(first, last, None, "", sources, seq, entry.doc["sha256"], unread=True,
+                                         chain=chain, signed_in=f"{name} ({where})", kid=entry.kid))
+            if self.lines is not None:
+                settle(self.proof, len(self.proof.spans) - 1, *self.lines.take(count, entry.doc["length"]))
         self._advance(claimed, last, entry.payload_hash, name)
         return True
 
@@ -299,8 +303,35 @@ class _Walk:
         self.after = name
 
 
-def authenticate(events: Path, trust: InfrastructureKeys) -> FileProof:
-    """The spans of ``events`` that its signed segments prove, and the refused ones with their reason."""
+def settle(proof: FileProof, k: int, digest: str, found: int) -> Span:
+    """Span ``k`` of ``proof``, unread until now, once its lines were read: ``found`` lines (fewer when the file
+    ends inside it) whose bytes have the SHA-256 ``digest``. Proven if they are the signed lines and its chain
+    holds; refused otherwise (``event-segment-mismatch``, else ``event-chain-broken``)."""
+    s = proof.spans[k]
+    assert s.unread and s.last is not None
+    count = s.last - s.first + 1
+    if digest != s.sha256 or found != count:
+        short = f"; the file has only {s.first + found - 1} lines" if found < count else ""
+        done = Span(s.first, s.last, reasons.SEGMENT_MISMATCH,
+                    f"lines {s.first}-{s.last} do not hash to the value signed in {s.signed_in}: a line was "
+                    f"edited, added, removed or reordered here or before{short}", seq=s.seq)
+    elif s.chain:
+        done = Span(s.first, s.last, reasons.CHAIN_BROKEN, f"{s.signed_in} {s.chain}", seq=s.seq)
+    else:
+        done = Span(s.first, s.last, None, "", s.sources, s.seq, s.sha256)
+        proof.proven_segments += 1
+        proof.proven_lines += count
+        proof.keys.add(s.kid)
+    proof.spans[k] = done
+    return done
+
+
+def authenticate(events: Path, trust: InfrastructureKeys, read: bool = True) -> FileProof:
+    """The spans of ``events`` that its signed segments prove, and the refused ones with their reason.
+
+    ``read=False``: only the sidecar is read and its signatures, schema and chain checked; each segment so far
+    valid is a span left ``unread``, made proven or refused by :func:`settle` when the caller has read and
+    hashed its lines (``loader.batches``: the file is read once, and the bytes parsed are the bytes hashed)."""
     started = time.perf_counter()
     sidecar = sidecar_path(events)
     proof = FileProof(events, sidecar)
@@ -309,8 +340,8 @@ def authenticate(events: Path, trust: InfrastructureKeys) -> FileProof:
                                 f"no signed segments for this file ({sidecar.name} not found beside it)"))
         return proof
     try:
-        with open(events, "rb") as fh:
-            walk = _Walk(proof, _Lines(fh), trust)
+        with open(events, "rb") if read else contextlib.nullcontext() as fh:
+            walk = _Walk(proof, _Lines(fh) if fh is not None else None, trust)
             for number, raw in read_lines(sidecar, MAX_ENTRY_BYTES):
                 proof.entries += 1
                 if not walk.entry(number, _read(raw, trust, f"{sidecar.name} line {number}")):

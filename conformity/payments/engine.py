@@ -1,6 +1,6 @@
 """Intake as set operations on DuckDB: each batch of lines parsed, validated, de-duplicated, judged and recorded.
 
-Per batch (whole signed segments, hashed again as they were read: ``loader``):
+Per batch (whole signed segments, hashed as they were read, the file's one reading: ``loader``):
 
 1. **Parse and validate.** The lines become an Arrow string column; DuckDB parses each one against
    the shape of a data-received event and keeps on the fast path only the lines that are, byte for
@@ -11,7 +11,7 @@ Per batch (whole signed segments, hashed again as they were read: ``loader``):
    implementation, which gives the same event or the exact refusal and its detail.
 2. **Authenticate.** Each line joins its span (``authenticate``: proven, or refused with a reason)
    and the sources the span's key vouches for.
-3. **De-duplicate.** Keys already seen are found through a sorted array of 64-bit key hashes of the
+3. **De-duplicate.** Keys already seen are found through sorted runs of 64-bit key hashes of the
    event store, then looked up exactly in the few store files that may hold them (``store``);
    repeats inside the batch by a window over (source, id).
 4. **Judge.** Funding window, label, price and rule depend on a handful of attributes and on time
@@ -58,10 +58,17 @@ from conformity.payments.labelbook import LabelBook
 from conformity.payments.ledger import Ledger
 from conformity.payments.loader import Batch, batches
 from conformity.payments.report import RefusalReport
+from conformity.payments.seen import SeenKeys
 from conformity.payments.store import EventStore, finish_file, parquet_list
 
 SETTLED = (reasons.COUNTED, reasons.AFTER_PAYMENT)
-MEMORY_LIMIT = "512MB"
+MEMORY_LIMIT = "400MB"  # DuckDB's buffer pool (a batch's tables take about 300 MB; more spills to the run's scratch)
+#: DuckDB's allocator gives freed memory back to the system after each statement that used more than a few MiB
+#: (by default it keeps up to 128 MiB after a statement and 512 MiB after a bulk free: memory outside the buffer
+#: pool's limit that the run's peak RSS counted)
+ALLOCATOR: dict[str, str | int | float | list[str]] = {
+    "allocator_flush_threshold": "16MB", "allocator_bulk_deallocation_flush_threshold": "64MB",
+    "allocator_background_threads": "true"}
 ROW_GROUP = 16_384  # rows per Parquet row group of the store (a batch's rows, not sorted: a batch is a slice of the file)
 NEVER = 1 << 62
 #: stands for an event's time in a verdict's detail (judged per interval), replaced by the time of each event
@@ -77,6 +84,10 @@ _FMT_US = ("CREATE OR REPLACE TEMP MACRO fmt_us(t) AS lpad(year(make_timestamp(t
            "strftime(make_timestamp(t), '-%m-%dT%H:%M:%S') || CASE WHEN (t % 1000000 + 1000000) % 1000000 = 0 "
            "THEN '' WHEN t % 1000 = 0 THEN '.' || lpad((((t % 1000000 + 1000000) % 1000000) // 1000)::VARCHAR, 3, "
            "'0') ELSE '.' || lpad(((t % 1000000 + 1000000) % 1000000)::VARCHAR, 6, '0') END || 'Z'")
+
+#: what judgement reads of an event (``Engine._intervals``), in ``w`` and in ``verdicts``
+_COMBO = "vendor, sw_id, sw_version, category, site_size, kind, coalesce(doc_type, '')"
+_COMBO_KEY = "vendor, sw_id, sw_version, category, site_size, kind, doc_key"
 
 _S = ('{"specversion":"VARCHAR","type":"VARCHAR","source":"VARCHAR","id":"VARCHAR","time":"VARCHAR",'
       '"subject":"VARCHAR","datacontenttype":"VARCHAR","dataschema":"VARCHAR","data":{"installation_id":"VARCHAR",'
@@ -171,11 +182,18 @@ class Engine:
         scratch.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(scratch),
                                           "preserve_insertion_order": False,
-                                          "threads": max(1, min(4, os.cpu_count() or 1))})
+                                          "threads": max(1, min(4, os.cpu_count() or 1)), **ALLOCATOR})
         self.con.execute(_FMT_US)
         self.scratch = scratch
-        self._verdicts: dict[tuple[str, ...], list[tuple[int, int, str | None, int | None, str]]] = {}
+        self.seen = SeenKeys()
+        #: the times of the counted events of each store file (seq: first, last): the files an update reads
+        self.counted_times: dict[int, tuple[int, int]] = {}
+        #: installation -> its rank in the settlement's order (``prepare_proofs``; None: ``proof_rows`` has no ``rk``)
+        self._proof_rank: dict[int, int] | None = None
         self._rules_table()
+        self.con.execute("CREATE TEMP TABLE verdicts (vendor VARCHAR, sw_id VARCHAR, sw_version VARCHAR, "
+                         "category VARCHAR, site_size VARCHAR, kind VARCHAR, doc_key VARCHAR, lo BIGINT, hi BIGINT, "
+                         "reason VARCHAR, label BIGINT, detail VARCHAR)")
         self._load_installations()
         self._load_seen()
         self._label_names = ledger.label_names()
@@ -206,25 +224,15 @@ class Engine:
         return self.store.files()
 
     def _load_seen(self) -> None:
-        """The sorted 64-bit hashes of every recorded key, with the file (seq) each row is in."""
+        """The 64-bit hashes of every recorded key, with the file (seq) each row is in (``seen``)."""
         files = self._files()
         if files:
             t = self.con.sql(f"SELECT hash(source, id) AS h, seq FROM read_parquet({parquet_list(files)})").to_arrow_table()
-            h = t.column("h").to_numpy().astype(np.uint64)
-            s = t.column("seq").to_numpy().astype(np.int32)
+            self.seen.add(t.column("h").to_numpy(), t.column("seq").to_numpy())
             del t
-            order = np.argsort(h, kind="stable")
-            self.seen_h, self.seen_s = h[order], s[order]
-        else:
-            self.seen_h, self.seen_s = np.empty(0, np.uint64), np.empty(0, np.int32)
-
-    def _remember(self, h: np.ndarray, seq: int) -> None:
-        if not len(h):
-            return
-        h = np.sort(h.astype(np.uint64))
-        pos = np.searchsorted(self.seen_h, h)
-        self.seen_h = np.insert(self.seen_h, pos, h)
-        self.seen_s = np.insert(self.seen_s, pos, np.full(len(h), seq, dtype=np.int32))
+            self.counted_times.update((int(seq), (lo, hi)) for seq, lo, hi in self.con.execute(
+                f"SELECT seq, min(time_us), max(time_us) FROM read_parquet({parquet_list(files)}) "
+                f"WHERE outcome = '{reasons.COUNTED}' GROUP BY seq").fetchall())
 
     # ------------------------------------------------------------------ one file
     def file(self, path: Path, file_id: int, proof: FileProof, min_lines: int) -> None:
@@ -233,7 +241,7 @@ class Engine:
         self.span_firsts = np.array([s.first for s in spans], dtype=np.int64)
         self.con.execute("CREATE OR REPLACE TEMP TABLE spans (span BIGINT, reason VARCHAR)")
         self.con.execute("CREATE OR REPLACE TEMP TABLE span_sources (span BIGINT, source VARCHAR)")
-        self._bulk_spans(spans)
+        self._bulk_spans([k for k, s in enumerate(spans) if not s.unread])  # the others once read (``_batch``)
         pairs = [(k, src) for k, s in enumerate(spans) for src in sorted(s.sources)]
         if pairs:
             self.con.register("ss_src", pa.table({"span": [p[0] for p in pairs], "source": [p[1] for p in pairs]}))
@@ -242,13 +250,18 @@ class Engine:
         for batch in batches(path, proof, min_lines):
             self._batch(batch)
 
-    def _bulk_spans(self, spans: list[Span]) -> None:
-        self.con.register("spans_src", pa.table({"span": list(range(len(spans))), "reason": [s.reason for s in spans]}))
+    def _bulk_spans(self, which: list[int] | tuple[int, ...]) -> None:
+        """The spans ``which`` of the file's proof into ``spans`` (settled: proven or refused)."""
+        spans = self.proof.spans
+        self.con.register("spans_src", pa.table({"span": pa.array(which, type=pa.int64()),
+                                                 "reason": pa.array([spans[k].reason for k in which], pa.string())}))
         self.con.execute("INSERT INTO spans SELECT * FROM spans_src")
         self.con.unregister("spans_src")
 
     # ------------------------------------------------------------------ one batch
     def _batch(self, batch: Batch) -> None:
+        if batch.settled:
+            self._bulk_spans(batch.settled)
         slow = register_lines(self.con, batch, self.span_firsts)
         rest = fast_events(self.con)
         apart = {line for line, _ in slow}  # not UTF-8: judged on their bytes, not as the empty text standing in
@@ -354,15 +367,7 @@ class Engine:
         """``prev``: what the store holds for the keys of this batch's wave events (latest row of each)."""
         con = self.con
         h = con.sql("SELECT hash(source, id) AS h FROM c WHERE early IS NULL").to_arrow_table().column(0)
-        hashes = h.to_numpy().astype(np.uint64) if len(h) else np.empty(0, np.uint64)
-        seqs: set[int] = set()
-        if len(hashes) and len(self.seen_h):
-            left = np.searchsorted(self.seen_h, hashes, side="left")
-            right = np.searchsorted(self.seen_h, hashes, side="right")
-            left, n = left[left < right], (right - left)[left < right]
-            if len(n):  # every row of the ranges found, without a Python step per event
-                starts = np.repeat(left - np.cumsum(n) + n, n)
-                seqs.update(int(s) for s in np.unique(self.seen_s[starts + np.arange(int(n.sum()))]))
+        seqs = self.seen.files(h.to_numpy()) if len(h) else set()
         con.execute("CREATE OR REPLACE TEMP TABLE prev (source VARCHAR, id VARCHAR, p_digest BLOB, p_outcome VARCHAR, "
                     "p_run BIGINT, p_file BIGINT, p_line BIGINT)")
         if not seqs:
@@ -483,26 +488,27 @@ class Engine:
         return csv_part, json_part, counts
 
     def _verdict_table(self) -> None:
-        """``verdicts``: per combination of the attributes judgement reads, its verdict on each time interval."""
-        combos = self.con.execute("SELECT DISTINCT vendor, sw_id, sw_version, category, site_size, kind, "
-                                  "coalesce(doc_type, '') FROM w WHERE line = r_line").fetchall()
+        """``verdicts``: per combination of the attributes judgement reads, its verdict on each time interval; kept
+        for the run (the rules, labels and as-of time do not change), so a batch computes only its new combinations."""
+        new = self.con.execute(f"SELECT DISTINCT {_COMBO} FROM w WHERE line = r_line EXCEPT "
+                               f"SELECT {_COMBO_KEY} FROM verdicts").fetchall()
         cols: dict[str, list[Any]] = {k: [] for k in ("vendor", "sw_id", "sw_version", "category", "site_size",
                                                       "kind", "doc_key", "lo", "hi", "reason", "label", "detail")}
-        for combo in combos:
+        for combo in new:
             for lo, hi, reason, label, detail in self._intervals(combo):
                 for k, v in zip(cols, (*combo, lo, hi, reason, label, detail), strict=True):
                     cols[k].append(v)
+        if not new:
+            return
         table = pa.table({k: pa.array(v, type=pa.int64() if k in ("lo", "hi", "label") else pa.string())
                           for k, v in cols.items()})
         self.con.register("verdicts_src", table)
-        self.con.execute("CREATE OR REPLACE TEMP TABLE verdicts AS SELECT * FROM verdicts_src")
+        self.con.execute("INSERT INTO verdicts SELECT * FROM verdicts_src")
         self.con.unregister("verdicts_src")
 
     def _intervals(self, combo: tuple[str, ...]) -> list[tuple[int, int, str | None, int | None, str]]:
         """The verdict of ``WaveRules.evaluate`` for one combination, as constant pieces of time (its detail with
         ``WHEN`` for the event's time)."""
-        if combo in self._verdicts:
-            return self._verdicts[combo]
         vendor, sw, version, category, size, kind, doc = combo
         wave = self.rules.id
         data = {"wave": wave, "vendor_id": vendor, "software": {"id": sw, "version": version}, "category": category,
@@ -527,7 +533,6 @@ class Engine:
                 pieces[-1] = (pieces[-1][0], hi, reason, label, verdict.detail)
             else:
                 pieces.append((lo, hi, reason, label, verdict.detail))
-        self._verdicts[combo] = pieces
         return pieces
 
     def _installations(self) -> None:
@@ -549,7 +554,6 @@ class Engine:
     def _update_installations(self) -> None:
         """Count, best window and earliest completion of the installations with newly counted events."""
         con = self.con
-        files = self._files()
         spans = sorted(set(self.spans_by_category.values()))
         cnt = "CASE k.span " + " ".join(
             f"WHEN {s} THEN count(*) OVER (PARTITION BY k.installation ORDER BY k.time_us RANGE BETWEEN CURRENT ROW "
@@ -564,6 +568,9 @@ class Engine:
         bounds = con.execute("SELECT min(lo), max(hi), count(*) FROM rng").fetchone()
         if not bounds or not bounds[2]:
             return
+        # the store files with counted events in the time range: the others cannot hold an event of a window
+        files = [path for seq, path in self.store_names().items() if seq in self.counted_times
+                 and self.counted_times[seq][0] <= bounds[1] and self.counted_times[seq][1] >= bounds[0]]
         prior = ""
         if files:
             prior = (f"UNION ALL SELECT s.installation, s.time_us, s.source, s.id FROM read_parquet({parquet_list(files)}) s "
@@ -595,7 +602,10 @@ class Engine:
         seq = self.store.next_seq()
         final = self.store.dir / f"{self.run_id:06d}-{seq:08d}.parquet"
         tmp = final.with_name("." + final.name + ".tmp")
-        rows, new = con.execute("SELECT count(*), count(*) FILTER (WHERE p_digest IS NULL) FROM ro").fetchone() or (0, 0)
+        rows, new, first, last = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE p_digest IS NULL), min(time_us) FILTER (WHERE outcome = "
+            f"'{reasons.COUNTED}'), max(time_us) FILTER (WHERE outcome = '{reasons.COUNTED}') FROM ro").fetchone() \
+            or (0, 0, None, None)
         if rows:
             settled = f"('{reasons.COUNTED}', '{reasons.AFTER_PAYMENT}')"
             con.execute(
@@ -612,7 +622,9 @@ class Engine:
         con.execute("DROP TABLE ev")
         self.ledger.commit()
         if rows:
-            self._remember(h, seq)
+            self.seen.add(h, seq)
+            if first is not None:
+                self.counted_times[seq] = (first, last)
 
     # ------------------------------------------------------------------ settlement
     def prepare_proofs(self, due: list[tuple[int, int, str, str, int, int]]) -> None:
@@ -621,24 +633,33 @@ class Engine:
         con = self.con
         files = self._files()
         con.execute("CREATE OR REPLACE TEMP TABLE proof_rows (installation BIGINT, time_us BIGINT, source VARCHAR, "
-                    "id VARCHAR, label BIGINT, body VARCHAR)")
+                    "id VARCHAR, label BIGINT, body VARCHAR, rk BIGINT)")
+        # settlement asks for the proofs page by page in ``due``'s order: the rows are stored in that order (rk), so
+        # that a page reads only its own part of the table (zone maps), not all of it (pages x rows: quadratic)
+        self._proof_rank = {d[0]: k for k, d in enumerate(due)}
         if not due or not files:
             return
         con.register("due_src", pa.table({"installation": [d[0] for d in due], "qt": [d[1] for d in due],
                                           "qs": [d[2] for d in due], "qi": [d[3] for d in due],
-                                          "n": [d[4] for d in due], "lo": [d[1] - d[5] for d in due]}))
+                                          "n": [d[4] for d in due], "lo": [d[1] - d[5] for d in due],
+                                          "rk": list(range(len(due)))}))
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE proof_keys AS SELECT installation, time_us, source, id, label, seq, line FROM ("
-            "SELECT s.installation, s.time_us, s.source, s.id, s.label, s.seq, s.line, row_number() OVER (PARTITION BY "
+            "CREATE OR REPLACE TEMP TABLE proof_keys AS SELECT installation, time_us, source, id, label, seq, line, rk "
+            "FROM (SELECT s.installation, s.time_us, s.source, s.id, s.label, s.seq, s.line, d.rk, row_number() OVER (PARTITION BY "
             "s.installation ORDER BY s.time_us DESC, s.source DESC, s.id DESC) AS rn, d.n "
             f"FROM read_parquet({parquet_list(files)}) s JOIN due_src d "
             f"ON s.installation = d.installation WHERE s.outcome = '{reasons.COUNTED}' AND s.time_us >= d.lo AND "
             "(s.time_us < d.qt OR (s.time_us = d.qt AND (s.source < d.qs OR (s.source = d.qs AND s.id <= d.qi))))) "
             "WHERE rn <= n")
         con.unregister("due_src")
-        con.execute(
-            "INSERT INTO proof_rows SELECT k.installation, k.time_us, k.source, k.id, k.label, s.body "
-            f"FROM read_parquet({parquet_list(files)}) s JOIN proof_keys k ON s.seq = k.seq AND s.line = k.line")
+        con.execute("SET preserve_insertion_order = true")  # stored in rank order
+        try:
+            con.execute(
+                "INSERT INTO proof_rows SELECT k.installation, k.time_us, k.source, k.id, k.label, s.body, k.rk "
+                f"FROM read_parquet({parquet_list(files)}) s JOIN proof_keys k ON s.seq = k.seq AND s.line = k.line "
+                "ORDER BY k.rk")
+        finally:
+            con.execute("SET preserve_insertion_order = false")
         con.execute("DROP TABLE proof_keys")
 
     def proofs(self, installations: list[int]) -> dict[int, list[tuple[Any, ...]]]:
@@ -646,9 +667,15 @@ class Engine:
         (time, source, id, label id, vendor name, body)."""
         if not installations:
             return {}
+        where = ""
+        if self._proof_rank is not None:  # only rows of the installations' ranks (``prepare_proofs``)
+            ranks = [self._proof_rank[i] for i in installations if i in self._proof_rank]
+            if not ranks:
+                return {}
+            where = f"WHERE p.rk BETWEEN {min(ranks)} AND {max(ranks)} "
         self.con.register("ids_src", pa.table({"installation": pa.array(installations, type=pa.int64())}))
         rows = self.con.execute("SELECT p.installation, p.time_us, p.source, p.id, p.label, p.body FROM proof_rows p "
-                                "SEMI JOIN ids_src USING (installation) "
+                                f"SEMI JOIN ids_src USING (installation) {where}"
                                 "ORDER BY p.installation, p.time_us, p.source, p.id").fetchall()
         self.con.unregister("ids_src")
         out: dict[int, list[tuple[Any, ...]]] = {}

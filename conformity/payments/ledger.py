@@ -41,7 +41,7 @@ from conformity.payments.proof import EventKey
 __all__ = ["CAP_REACHED", "PAID", "PENDING", "QUALIFIED", "Due", "Ledger", "LedgerBusy"]
 
 PENDING, QUALIFIED, CAP_REACHED, PAID = "pending", "qualified", "cap-reached", "paid"
-CACHE_KIB = 64 * 1024  # SQLite page cache
+CACHE_KIB = 16 * 1024  # SQLite page cache (anonymous memory: part of a run's peak RSS; the ledger's hot pages fit)
 MMAP_BYTES = 1 << 30  # pages read through a memory map (file-backed, reclaimable)
 CHECKPOINT_PAGES = 16_384  # WAL pages between checkpoints: random-key inserts touch many pages
 BUSY_SECONDS = 30.0  # how long a statement waits for another connection's write transaction

@@ -386,27 +386,20 @@ def test_third_party_verification_with_hashlib_and_a_jose_library(tmp_path: Path
     assert forged.returncode != 0 and "No key for kid" in forged.stderr
 
 
-# ---------------------------------------------------------------------------------------------- read twice
+# ---------------------------------------------------------------------------------------------- read once
 def _between_verification_and_reading(monkeypatch: pytest.MonkeyPatch, change: Any) -> None:
-    """Change the events file right after the run verified its segments (as someone writing to it would)."""
+    """Change the events file right after the run checked its segments (as someone writing to it would)."""
     import conformity.payments.run as run_module
 
-    def verify_then_change(path: Path, trust: Any) -> Any:
-        proof = authenticate(path, trust)
+    def verify_then_change(path: Path, trust: Any, **kw: Any) -> Any:
+        proof = authenticate(path, trust, **kw)
         change(path)
         return proof
 
     monkeypatch.setattr(run_module, "authenticate", verify_then_change)
 
 
-@pytest.mark.parametrize("change", ["edited", "truncated"])
-def test_a_file_changed_after_verification_stops_the_run_before_anything_of_it_is_committed(
-        ws: Workspace, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
-    from conformity.payments.authenticate import FileChanged
-
-    ws.label()
-    f = ws.events("e.jsonl", events_for(SITE_B, 5) + events_for(SITE_A, 7, first=10))  # segments of 4 lines
-
+def _edit_or_truncate(change: str) -> Any:
     def edit(path: Path) -> None:
         ls = lines(path)
         if change == "edited":
@@ -414,16 +407,60 @@ def test_a_file_changed_after_verification_stops_the_run_before_anything_of_it_i
         else:
             ls = ls[:10]
         path.write_bytes(b"".join(ls))
+    return edit
 
-    _between_verification_and_reading(monkeypatch, edit)
-    with pytest.raises(FileChanged, match="changed while the run read it"):
-        ws.run_inproc(f, commit_every=1)
-    state = ledger_state(ws.ledger)
-    recorded = {e[1] for e in state["events"]}
+
+def _changed_segment_refused(ws: Workspace, out: Path, change: str) -> None:
+    """Lines 9-12 (segment 2) refused as not the signed bytes, nothing of them recorded; lines 1-8 recorded."""
+    refusals = json.loads((out / "refusals.json").read_text())["refusals"]
+    refused = {x["line"]: x for x in refusals if x["kind"] == "event"}
+    assert sorted(refused) == ([9, 10, 11, 12] if change == "edited" else [9, 10])
+    assert {x["reason"] for x in refused.values()} == {"event-segment-mismatch"}
+    if change == "truncated":
+        assert "the file has only 10 lines" in refused[9]["detail"]
+    recorded = {e[1] for e in ledger_state(ws.ledger)["events"]}
     assert recorded == {f"evt-acme-ehr-690200022-{n}" for n in range(5)} | {"evt-acme-ehr-750100011-10",
                                                                            "evt-acme-ehr-750100011-11",
                                                                            "evt-acme-ehr-750100011-12"}
-    assert state["payments"] == []  # the run stopped before settlement
+
+
+@pytest.mark.parametrize("change", ["edited", "truncated"])
+def test_a_file_changed_after_its_segments_were_checked_pays_only_the_signed_bytes(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """The file is read once: the bytes parsed are the bytes hashed, so a change after the sidecar was checked
+    refuses the changed segment (and, truncated, the one the file now ends in) like a file handed over so."""
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_B, 5) + events_for(SITE_A, 7, first=10))  # segments of 4 lines
+    _between_verification_and_reading(monkeypatch, _edit_or_truncate(change))
+    stats = ws.run_inproc(f, commit_every=1, out=ws.root / "out-changed")
+    assert stats.lines == (12 if change == "edited" else 10) and stats.unproven == (4 if change == "edited" else 2)
+    assert stats.proofs[0].proven_segments == 2 and stats.proofs[0].proven_lines == 8
+    _changed_segment_refused(ws, ws.root / "out-changed", change)
+
+
+@pytest.mark.parametrize("change", ["edited", "truncated"])
+def test_a_file_changed_while_the_run_reads_it_pays_only_the_signed_bytes(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """Changed after the first segment was read and committed (the file read in blocks of 200 bytes): the same."""
+    import functools
+
+    from conformity.payments import engine, loader
+
+    ws.label()
+    f = ws.events("e.jsonl", events_for(SITE_B, 5) + events_for(SITE_A, 7, first=10))
+    monkeypatch.setattr(engine, "batches", functools.partial(loader.batches, block=200))
+    first_batch = engine.Engine._batch
+    edit = _edit_or_truncate(change)
+
+    def batch_then_change(self: Any, batch: Any) -> None:
+        first_batch(self, batch)
+        if batch.first == 1:
+            assert recorded_sources(ws) == {"urn:usine:sandbox:dmp"}  # lines 1-4 committed before the change
+            edit(f)
+
+    monkeypatch.setattr(engine.Engine, "_batch", batch_then_change)
+    ws.run_inproc(f, commit_every=1, out=ws.root / "out-changed")
+    _changed_segment_refused(ws, ws.root / "out-changed", change)
 
 
 def test_lines_appended_while_a_run_reads_are_left_for_later(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:

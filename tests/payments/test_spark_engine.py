@@ -212,8 +212,8 @@ def test_a_file_changed_after_verification_stops_the_spark_run_before_anything_o
     f = ws.events("e.jsonl", events_for(A, 7))  # segments of 4 lines
     original = f.read_bytes()
     for change, message in (("edited", "lines 5-7 no longer hash"), ("truncated", "it ends at line 5, inside")):
-        def verify_then_change(path: Path, trust: Any, change: str = change) -> Any:
-            proof = authenticate(path, trust)
+        def verify_then_change(path: Path, trust: Any, change: str = change, **kw: Any) -> Any:
+            proof = authenticate(path, trust, **kw)
             lines = original.splitlines(keepends=True)
             if change == "edited":
                 lines[5] = lines[5].replace(b'"size":"M"', b'"size":"L"')
