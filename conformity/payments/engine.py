@@ -188,8 +188,6 @@ class Engine:
         self.seen = SeenKeys()
         #: the times of the counted events of each store file (seq: first, last): the files an update reads
         self.counted_times: dict[int, tuple[int, int]] = {}
-        #: installation -> its rank in the settlement's order (``prepare_proofs``; None: ``proof_rows`` has no ``rk``)
-        self._proof_rank: dict[int, int] | None = None
         self._rules_table()
         self.con.execute("CREATE TEMP TABLE verdicts (vendor VARCHAR, sw_id VARCHAR, sw_version VARCHAR, "
                          "category VARCHAR, site_size VARCHAR, kind VARCHAR, doc_key VARCHAR, lo BIGINT, hi BIGINT, "
@@ -633,33 +631,24 @@ class Engine:
         con = self.con
         files = self._files()
         con.execute("CREATE OR REPLACE TEMP TABLE proof_rows (installation BIGINT, time_us BIGINT, source VARCHAR, "
-                    "id VARCHAR, label BIGINT, body VARCHAR, rk BIGINT)")
-        # settlement asks for the proofs page by page in ``due``'s order: the rows are stored in that order (rk), so
-        # that a page reads only its own part of the table (zone maps), not all of it (pages x rows: quadratic)
-        self._proof_rank = {d[0]: k for k, d in enumerate(due)}
+                    "id VARCHAR, label BIGINT, body VARCHAR)")
         if not due or not files:
             return
         con.register("due_src", pa.table({"installation": [d[0] for d in due], "qt": [d[1] for d in due],
                                           "qs": [d[2] for d in due], "qi": [d[3] for d in due],
-                                          "n": [d[4] for d in due], "lo": [d[1] - d[5] for d in due],
-                                          "rk": list(range(len(due)))}))
+                                          "n": [d[4] for d in due], "lo": [d[1] - d[5] for d in due]}))
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE proof_keys AS SELECT installation, time_us, source, id, label, seq, line, rk "
-            "FROM (SELECT s.installation, s.time_us, s.source, s.id, s.label, s.seq, s.line, d.rk, row_number() OVER (PARTITION BY "
+            "CREATE OR REPLACE TEMP TABLE proof_keys AS SELECT installation, time_us, source, id, label, seq, line FROM ("
+            "SELECT s.installation, s.time_us, s.source, s.id, s.label, s.seq, s.line, row_number() OVER (PARTITION BY "
             "s.installation ORDER BY s.time_us DESC, s.source DESC, s.id DESC) AS rn, d.n "
             f"FROM read_parquet({parquet_list(files)}) s JOIN due_src d "
             f"ON s.installation = d.installation WHERE s.outcome = '{reasons.COUNTED}' AND s.time_us >= d.lo AND "
             "(s.time_us < d.qt OR (s.time_us = d.qt AND (s.source < d.qs OR (s.source = d.qs AND s.id <= d.qi))))) "
             "WHERE rn <= n")
         con.unregister("due_src")
-        con.execute("SET preserve_insertion_order = true")  # stored in rank order
-        try:
-            con.execute(
-                "INSERT INTO proof_rows SELECT k.installation, k.time_us, k.source, k.id, k.label, s.body, k.rk "
-                f"FROM read_parquet({parquet_list(files)}) s JOIN proof_keys k ON s.seq = k.seq AND s.line = k.line "
-                "ORDER BY k.rk")
-        finally:
-            con.execute("SET preserve_insertion_order = false")
+        con.execute(
+            "INSERT INTO proof_rows SELECT k.installation, k.time_us, k.source, k.id, k.label, s.body "
+            f"FROM read_parquet({parquet_list(files)}) s JOIN proof_keys k ON s.seq = k.seq AND s.line = k.line")
         con.execute("DROP TABLE proof_keys")
 
     def proofs(self, installations: list[int]) -> dict[int, list[tuple[Any, ...]]]:
@@ -667,15 +656,9 @@ class Engine:
         (time, source, id, label id, vendor name, body)."""
         if not installations:
             return {}
-        where = ""
-        if self._proof_rank is not None:  # only rows of the installations' ranks (``prepare_proofs``)
-            ranks = [self._proof_rank[i] for i in installations if i in self._proof_rank]
-            if not ranks:
-                return {}
-            where = f"WHERE p.rk BETWEEN {min(ranks)} AND {max(ranks)} "
         self.con.register("ids_src", pa.table({"installation": pa.array(installations, type=pa.int64())}))
         rows = self.con.execute("SELECT p.installation, p.time_us, p.source, p.id, p.label, p.body FROM proof_rows p "
-                                f"SEMI JOIN ids_src USING (installation) {where}"
+                                "SEMI JOIN ids_src USING (installation) "
                                 "ORDER BY p.installation, p.time_us, p.source, p.id").fetchall()
         self.con.unregister("ids_src")
         out: dict[int, list[tuple[Any, ...]]] = {}
