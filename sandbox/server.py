@@ -117,10 +117,9 @@ def _run_in_thread(server: uvicorn.Server, timeout: float) -> threading.Thread:
 @dataclass
 class Listeners:
     """The URLs one app is served on (``trusted``, then one per listener class of :mod:`sandbox.tls`) and how to
-    stop them (one stopper for all: every server is told to exit before any is waited for)."""
+    stop them (:meth:`stop`: every server is told to exit before any is waited for)."""
 
     urls: dict[str, str]
-    stoppers: list[Callable[[], None]]
     running: list[tuple[uvicorn.Server, threading.Thread]] = field(default_factory=list)
 
     def stop(self, *, wait: bool = True) -> None:
@@ -191,13 +190,12 @@ def start_listeners(app: FastAPI, host: str, *, pki: TestPKI | None, port: int =
     The URLs are published to the app (``GET /admin/listeners``) so a harness reaching the
     sandbox by URL finds them.
     """
-    found = Listeners({}, [])
+    found = Listeners({})
     try:
         url, server, thread = _serve(app, host, port, cert=pki.server_cert if pki else None,
                                      key=pki.server_key if pki else None)
         found.urls["trusted"] = url
         found.running.append((server, thread))
-        found.stoppers = [_stopper(*found.running)]
         if pki is not None:
             add_test_listeners(app, host, pki, found)
     except BaseException:
@@ -227,7 +225,6 @@ def add_test_listeners(app: FastAPI, host: str, pki: TestPKI, found: Listeners) 
         _wait_started(server, thread, 15.0)
         if serves_as_said(url, cls):
             found.urls[cls.name] = url
-    found.stoppers = [_stopper(*found.running)]
     app.state.listeners = dict(found.urls)
 
 

@@ -87,7 +87,7 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
     if pki is not None:
         tls_cert, tls_key = pki.server_cert, pki.server_key
     scheme = "https" if tls_cert else "http"
-    listeners = Listeners({"trusted": f"{scheme}://{host}:{port}"}, [])
+    listeners = Listeners({"trusted": f"{scheme}://{host}:{port}"})
     if pki is not None:
         add_test_listeners(app, host, pki, listeners)
     app.state.listeners = dict(listeners.urls)
@@ -114,8 +114,7 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
         else:
             uvicorn.Server(uvicorn_config(app, host, port, tls_cert, tls_key)).run()
     finally:
-        for stop in listeners.stoppers:
-            stop()
+        listeners.stop()
 
 
 @sandbox.command("harness-token")

@@ -146,8 +146,7 @@ def bad_listeners(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Ite
     try:
         yield found.urls
     finally:
-        for stop in found.stoppers:
-            stop()
+        found.stop()
         app.state.store.close()
 
 
