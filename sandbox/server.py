@@ -153,8 +153,13 @@ def in_background(*steps: Callable[[], None]) -> None:
 
     thread = threading.Thread(target=run, name="usine-sandbox-end", daemon=True)
     thread.start()
+    _leave_running(thread)
+
+
+def _leave_running(*threads: threading.Thread) -> None:
+    """Let ``threads`` finish on their own (joined at exit); forget those that have."""
     with _WINDING_DOWN_LOCK:
-        _WINDING_DOWN[:] = [t for t in _WINDING_DOWN if t.is_alive()] + [thread]
+        _WINDING_DOWN[:] = [t for t in _WINDING_DOWN if t.is_alive()] + list(threads)
 
 
 def _stopper(*running: tuple[uvicorn.Server, threading.Thread], wait: bool = True) -> Callable[[], None]:
@@ -166,8 +171,7 @@ def _stopper(*running: tuple[uvicorn.Server, threading.Thread], wait: bool = Tru
         for server, _ in running:
             server.should_exit = True
         if not wait:
-            with _WINDING_DOWN_LOCK:
-                _WINDING_DOWN[:] = [t for t in _WINDING_DOWN if t.is_alive()] + [t for _, t in running]
+            _leave_running(*(t for _, t in running))
             return
         for _, thread in running:
             thread.join(timeout=10)
