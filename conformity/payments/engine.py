@@ -490,14 +490,14 @@ class Engine:
         for the run (the rules, labels and as-of time do not change), so a batch computes only its new combinations."""
         new = self.con.execute(f"SELECT DISTINCT {_COMBO} FROM w WHERE line = r_line EXCEPT "
                                f"SELECT {_COMBO_KEY} FROM verdicts").fetchall()
+        if not new:
+            return
         cols: dict[str, list[Any]] = {k: [] for k in ("vendor", "sw_id", "sw_version", "category", "site_size",
                                                       "kind", "doc_key", "lo", "hi", "reason", "label", "detail")}
         for combo in new:
             for lo, hi, reason, label, detail in self._intervals(combo):
                 for k, v in zip(cols, (*combo, lo, hi, reason, label, detail), strict=True):
                     cols[k].append(v)
-        if not new:
-            return
         table = pa.table({k: pa.array(v, type=pa.int64() if k in ("lo", "hi", "label") else pa.string())
                           for k, v in cols.items()})
         self.con.register("verdicts_src", table)
