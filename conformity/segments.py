@@ -198,19 +198,47 @@ class Sealer:
             "sources": sorted(tail.sources), "sealed": _iso(now or dt.datetime.now(dt.UTC)),
             "issuer": {"name": self.issuer, "key_id": self.key.kid},
         }
-        signed = self.key.sign_document(doc)
-        data = (json.dumps(signed, separators=(",", ":")) + "\n").encode("ascii")
-        self.sidecar.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.sidecar, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        signed = _append(self.sidecar, self.key, doc)
         self.segments += 1
         self.last_manifest = doc
         return _Tail(tail.seq + 1, hashlib.sha256(payload_bytes(signed)).hexdigest(),
                      tail.first_line + tail.count, tail.offset + tail.length)
+
+
+def _append(sidecar: Path, key: SigningKey, doc: dict[str, Any]) -> dict[str, Any]:
+    """Sign ``doc`` and append it to ``sidecar`` as one line, durably (fsync'd); the JWS."""
+    signed = key.sign_document(doc)
+    data = (json.dumps(signed, separators=(",", ":")) + "\n").encode("ascii")
+    sidecar.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(sidecar, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return signed
+
+
+def seal_whole(path: Path, key: SigningKey, *, count: int, sources: Iterable[str], time_min: str | None,
+               time_max: str | None, issuer: str = ISSUER_NAME, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Seal a file written at once (a Parquet events file, whose ``count`` rows are its lines): a new sidecar of one
+    segment over all its bytes (offset 0, its length, the SHA-256 of the whole file); the segment's payload."""
+    if count < 1:
+        raise ValueError("a sealed file holds at least one event")
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(8 << 20):
+            h.update(chunk)
+    doc = {
+        "format": SEGMENT_FORMAT, "stream": "str_" + secrets.token_hex(16), "seq": 0, "first_line": 1,
+        "last_line": count, "count": count, "offset": 0, "length": path.stat().st_size, "sha256": h.hexdigest(),
+        "prev": None, "time_min": time_min, "time_max": time_max, "sources": sorted(set(sources)),
+        "sealed": _iso(now or dt.datetime.now(dt.UTC)), "issuer": {"name": issuer, "key_id": key.kid},
+    }
+    sidecar = sidecar_path(path)
+    sidecar.unlink(missing_ok=True)
+    _append(sidecar, key, doc)
+    return doc
 
 
 def seal_file(path: Path, key: SigningKey, *, every: int = DEFAULT_EVERY) -> int:

@@ -32,10 +32,10 @@ def default_ledger() -> Path:
 
 
 def _event_files(paths: tuple[Path, ...]) -> tuple[Path, ...]:
-    """Files as given; a folder stands for its ``*.jsonl`` files, sorted."""
+    """Files as given; a folder stands for its ``*.jsonl`` and ``*.parquet`` files, sorted by name."""
     out: list[Path] = []
     for p in paths:
-        out.extend(sorted(p.glob("*.jsonl")) if p.is_dir() else [p])
+        out.extend(sorted([*p.glob("*.jsonl"), *p.glob("*.parquet")]) if p.is_dir() else [p])
     return tuple(out)
 
 
@@ -66,8 +66,9 @@ Exit codes:
               help="The labelling agency's service: its label feed and current revocation list are first mirrored "
                    "into --labels (then verified like any label folder).")
 @click.option("-e", "--events", "events", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Data-received events file (JSON lines, with its signed segments FILE.segments beside it), "
-                   "or a folder of *.jsonl; repeatable.")
+              help="Data-received events file, JSON lines or Parquet (usine's layout, conformity/schemas/"
+                   "event-segments.md), with its signed segments FILE.segments beside it, or a folder of *.jsonl "
+                   "and *.parquet; repeatable.")
 @click.option("--infrastructure-keys", "infrastructure_keys", envvar="USINE_INFRASTRUCTURE_KEYS",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The infrastructure keys you trust and the event sources each vouches for (JSON, "

@@ -1,6 +1,7 @@
 """Intake as set operations on DuckDB: each batch of lines parsed, validated, de-duplicated, judged and recorded.
 
-Per batch (whole signed segments, hashed as they were read, the file's one reading: ``loader``):
+Per batch (whole signed segments, hashed as they were read, the file's one reading: ``loader``; or rows of a
+Parquet events file, copied while hashed: ``parquet``):
 
 1. **Parse and validate.** The lines become an Arrow string column; DuckDB parses each one against
    the shape of a data-received event and keeps on the fast path only the lines that are, byte for
@@ -49,10 +50,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from conformity.payments import reasons
+from conformity.payments import parquet, reasons
 from conformity.payments.authenticate import FileProof, Span
 from conformity.payments.eligibility import WaveRules
-from conformity.payments.envelope import EVENT_TYPE, format_us
+from conformity.payments.envelope import EVENT_TYPE, SHAPE, format_us
 from conformity.payments.intake import MAX_LINE_BYTES, Event, Rejected, parse_event
 from conformity.payments.labelbook import LabelBook
 from conformity.payments.ledger import Ledger
@@ -89,12 +90,7 @@ _FMT_US = ("CREATE OR REPLACE TEMP MACRO fmt_us(t) AS lpad(year(make_timestamp(t
 _COMBO = "vendor, sw_id, sw_version, category, site_size, kind, coalesce(doc_type, '')"
 _COMBO_KEY = "vendor, sw_id, sw_version, category, site_size, kind, doc_key"
 
-_S = ('{"specversion":"VARCHAR","type":"VARCHAR","source":"VARCHAR","id":"VARCHAR","time":"VARCHAR",'
-      '"subject":"VARCHAR","datacontenttype":"VARCHAR","dataschema":"VARCHAR","data":{"installation_id":"VARCHAR",'
-      '"vendor_id":"VARCHAR","software":{"id":"VARCHAR","name":"VARCHAR","version":"VARCHAR",'
-      '"registration_id":"VARCHAR"},"site":{"id":"VARCHAR","size":"VARCHAR","name":"VARCHAR"},"wave":"VARCHAR",'
-      '"category":"VARCHAR","kind":"VARCHAR","document_type":"VARCHAR","bytes":"BIGINT","sha256":"VARCHAR",'
-      '"reference":"VARCHAR"}}')
+
 
 
 #: the canonical form the digest is taken of (intake._CANONICAL: sorted keys, compact, not ASCII-escaped), as
@@ -245,6 +241,15 @@ class Engine:
             self.con.register("ss_src", pa.table({"span": [p[0] for p in pairs], "source": [p[1] for p in pairs]}))
             self.con.execute("INSERT INTO span_sources SELECT * FROM ss_src")
             self.con.unregister("ss_src")
+        if parquet.is_parquet(path):
+            copy, settled = parquet.take(path, proof, self.scratch)  # the file's one reading: its spans settled
+            try:
+                self._bulk_spans(settled)
+                for first, rows in parquet.row_batches(copy, min_lines):
+                    self._rows(first, rows)
+            finally:
+                copy.unlink(missing_ok=True)
+            return
         for batch in batches(path, proof, min_lines):
             self._batch(batch)
 
@@ -261,11 +266,25 @@ class Engine:
         if batch.settled:
             self._bulk_spans(batch.settled)
         slow = register_lines(self.con, batch, self.span_firsts)
+        parse_lines(self.con)
+        self._events(slow, batch.count)
+
+    def _rows(self, first: int, rows: pa.Table) -> None:
+        """A batch of rows of a Parquet events file (lines ``first``..), its spans settled already."""
+        numbers = np.arange(first, first + rows.num_rows, dtype=np.int64)
+        span = np.searchsorted(self.span_firsts, numbers, side="right") - 1
+        self.con.register("batch_rows", rows.add_column(0, "line", pa.array(numbers)).add_column(1, "span", pa.array(span)))
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE px AS {parquet.ROWS_PARSED}")
+        self.con.unregister("batch_rows")
+        self._events([], rows.num_rows)
+
+    def _events(self, slow: list[tuple[int, bytes]], count: int) -> None:
+        """The batch parsed in ``px`` (and its lines that are not UTF-8, ``slow``): validated, classified."""
         rest = fast_events(self.con)
         apart = {line for line, _ in slow}  # not UTF-8: judged on their bytes, not as the empty text standing in
         off: list[tuple[int, str | bytes]] = [r for r in rest if r[0] not in apart]
         rejected = self._slow(off + list(slow))
-        self.counters.lines += batch.count - self.blank
+        self.counters.lines += count - self.blank
         self._classify(rejected)
 
     def _slow(self, rest: list[tuple[int, str | bytes]]) -> list[tuple[int, int, Rejected]]:
@@ -698,17 +717,19 @@ def register_lines(con: duckdb.DuckDBPyConnection, batch: Batch, span_firsts: np
 
 #: the fast path's first statement over ``batch_lines``: json_transform (not strict: a value it cannot convert is NULL)
 #: on the valid lines only; ``_PRODUCED`` then keeps on the fast path only the lines whose every value it read exactly
-PARSED = f"SELECT line, span, raw, CASE WHEN json_valid(raw) THEN json_transform(raw, '{_S}') END AS j FROM batch_lines"
+PARSED = f"SELECT line, span, raw, CASE WHEN json_valid(raw) THEN json_transform(raw, '{SHAPE}') END AS j FROM batch_lines"
+
+
+def parse_lines(con: duckdb.DuckDBPyConnection) -> None:
+    """``px`` (line, span, raw, j) from ``batch_lines`` (``PARSED``), materialised once (in one statement with the
+    fast path DuckDB evaluates ``json_transform`` again for each field read, 2.5x the CPU time at 200 k lines)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE px AS {PARSED}")
+    con.unregister("batch_lines")
 
 
 def fast_events(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
-    """The fast path: ``ev`` (``EVENT_COLUMNS`` and the digest) from the lines of ``batch_lines`` that DuckDB read
-    exactly and that pass every rule; the other lines (line, raw), in line order, for the reference parser.
-
-    Two statements: ``json_transform`` is materialised once (in one statement DuckDB evaluates it again for each
-    field read, 2.5x the CPU time at 200 k lines)."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE px AS {PARSED}")
-    con.unregister("batch_lines")
+    """The fast path: ``ev`` (``EVENT_COLUMNS`` and the digest) from the parsed lines or rows of ``px`` that DuckDB
+    read exactly and that pass every rule; the other lines (line, raw), in line order, for the reference parser."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE ev AS SELECT {_FAST_SELECT}, "
                 f"unhex(left(sha256({_CANONICAL}), 32)) AS digest FROM px "
                 f"WHERE j IS NOT NULL AND strlen(raw) <= {MAX_LINE_BYTES + 1} AND {_PRODUCED} "

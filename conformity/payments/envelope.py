@@ -27,6 +27,15 @@ _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|
 _JSON_MEDIA = re.compile(r"application/(?:[\w.+-]+\+)?json\s*(?:;.*)?\Z", re.IGNORECASE)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
+#: the typed shape of a data-received event (DuckDB's ``json_transform`` types), the columns of a Parquet events file
+#: (``parquet.LAYOUT``) and what the columnar engines read of a line
+SHAPE = ('{"specversion":"VARCHAR","type":"VARCHAR","source":"VARCHAR","id":"VARCHAR","time":"VARCHAR",'
+         '"subject":"VARCHAR","datacontenttype":"VARCHAR","dataschema":"VARCHAR","data":{"installation_id":"VARCHAR",'
+         '"vendor_id":"VARCHAR","software":{"id":"VARCHAR","name":"VARCHAR","version":"VARCHAR",'
+         '"registration_id":"VARCHAR"},"site":{"id":"VARCHAR","size":"VARCHAR","name":"VARCHAR"},"wave":"VARCHAR",'
+         '"category":"VARCHAR","kind":"VARCHAR","document_type":"VARCHAR","bytes":"BIGINT","sha256":"VARCHAR",'
+         '"reference":"VARCHAR"}}')
+
 
 def parse_rfc3339_us(text: str) -> int | None:
     """An RFC 3339 timestamp as UTC microseconds since the epoch, or None if it is not one."""

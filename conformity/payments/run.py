@@ -34,7 +34,7 @@ from conformity.errors import InputError
 from conformity.files import private_dir
 from conformity.infrastructure_keys import InfrastructureKeys
 from conformity.labels import iso
-from conformity.payments import reasons
+from conformity.payments import parquet, reasons
 from conformity.payments.authenticate import FileProof, authenticate
 from conformity.payments.eligibility import WaveRules
 from conformity.payments.engine import Counters, Engine
@@ -124,6 +124,8 @@ class PaymentRun:
         for path in options.events:
             if not path.is_file():
                 raise InputError("events file not found", file=path)
+            if parquet.is_parquet(path):  # its layout, before the ledger is touched (read again from intake's copy)
+                parquet.check(path)
         if options.engine not in ENGINES:
             raise InputError(f"unknown engine {options.engine!r}: one of {', '.join(ENGINES)}", where="--engine")
         if options.engine == "spark":  # before the ledger is touched: what is missing, why, how to install it
@@ -209,8 +211,10 @@ class PaymentRun:
         name = str(path)
         self.progress(f"verifying the signed segments of {name}")
         # DuckDB reads the file once: each segment is hashed as its lines are loaded (``loader``); Spark's executors
-        # read it apart, so the driver verifies it first and they hash each span again (``spark_engine``)
-        proof = authenticate(path, self.o.infrastructure, read=self.o.engine == "spark")
+        # read it apart, so the driver verifies it first and they hash each span again (``spark_engine``); a Parquet
+        # file is copied while hashed, and the copy read (``parquet.take``), on either engine
+        is_parquet = parquet.is_parquet(path)
+        proof = authenticate(path, self.o.infrastructure, read=self.o.engine == "spark" and not is_parquet)
         self.stats.proofs.append(proof)
         self.ledger.begin()
         file_id = self.ledger.add_file(self.run_id, name)

@@ -5,7 +5,9 @@ The split is the DuckDB engine's (``engine``): what is per event runs on the exe
 Spark SQL operations; what is per file, per rule or per rare line runs once on the driver and is joined
 (broadcast):
 
-* **executors**: reading the events file (line numbers from each split's position), the range join of
+* **executors**: reading the events file (line numbers from each split's position; a Parquet file's rows from
+  the copy the driver made while hashing it, ``parquet.take``, each row as the JSON line of its non-null
+  attributes, as the DuckDB engine reads it), the range join of
   each line to its signed span (bucketed by line number), the second hash of every proven span (the file
   must not change between its verification and its reading), parsing and validating the canonical lines
   (``from_json``; a line is on the fast path only if ``to_json`` of the values read gives it back byte for
@@ -38,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from conformity.errors import InputError
-from conformity.payments import reasons
+from conformity.payments import parquet, reasons
 from conformity.payments.authenticate import FileProof
 from conformity.payments.eligibility import WaveRules
 from conformity.payments.engine import (
@@ -231,17 +233,27 @@ class SparkEngine(Engine):
     def file(self, path: Path, file_id: int, proof: FileProof, min_lines: int) -> None:
         self.path, self.file_id, self.proof = path, file_id, proof
         self._persisted: list[DataFrame] = []
+        self._copies: list[Path] = []
         try:
             self._file(path)
         finally:
             for df in self._persisted:
                 df.unpersist()
+            for copy in self._copies:
+                copy.unlink(missing_ok=True)
 
     def _file(self, path: Path) -> None:
         from pyspark.sql import functions as F
 
         spark, spans = self.spark, self.proof.spans
-        raw = spark.read.option("lineSep", "\n").text(str(path.resolve()))
+        copy = None
+        if parquet.is_parquet(path):  # copied while hashed (its spans settled), the copy read: each row a JSON line
+            copy, _ = parquet.take(path, self.proof, self.scratch)
+            self._copies.append(copy)
+            table = spark.read.schema(_SCHEMA).parquet(str(copy.resolve()))
+            raw = table.select(F.to_json(F.struct(*[F.col(f"`{c}`") for c in table.columns])).alias("value"))
+        else:
+            raw = spark.read.option("lineSep", "\n").text(str(path.resolve()))
         numbered = self._view("u_raw", raw.select("value", F.input_file_block_start().alias("b"),
                                                   F.monotonically_increasing_id().alias("m")), persist=True)
         # line numbers: each split's rows are consecutive ids from its first; the splits in file order
@@ -251,7 +263,7 @@ class SparkEngine(Engine):
             rows.append((b, m0, base))
             base += n
         total = base
-        final_newline = total == 0 or _ends_with_newline(path)
+        final_newline = total == 0 or copy is not None or _ends_with_newline(path)
         self._view("u_blocks", self._frame(rows, "b BIGINT, m0 BIGINT, base BIGINT"))
         buckets = []
         for k, s in enumerate(spans):
@@ -265,7 +277,8 @@ class SparkEngine(Engine):
             f"SELECT /*+ BROADCAST(sb) */ l.line, sb.span, l.value, l.line < {total} OR {str(final_newline).lower()} AS nl "
             "FROM (SELECT /*+ BROADCAST(k) */ k.base + r.m - k.m0 + 1 AS line, r.value FROM u_raw r JOIN u_blocks k "
             f"USING (b)) l JOIN u_span_buckets sb ON sb.bucket = l.line DIV {BUCKET} AND l.line BETWEEN sb.first AND sb.last"))
-        self._check_hashes()
+        if copy is None:  # a Parquet file's copy is what was hashed
+            self._check_hashes()
         self._parse()
         self.counters.lines += total - self.blank
         self._classify_spark()

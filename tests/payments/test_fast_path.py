@@ -18,7 +18,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformity.payments.engine import fast_events, register_lines
+from conformity.payments.engine import fast_events, parse_lines, register_lines
 from conformity.payments.intake import Event, parse_event
 from conformity.payments.loader import Batch
 from tests.payments.builders import events_for, installation, line_of
@@ -111,6 +111,7 @@ def _classify(lines: list[bytes]) -> tuple[dict[int, tuple[Any, ...]], set[int],
     con = duckdb.connect()
     try:
         apart = register_lines(con, Batch(1, data, ends), np.array([1], dtype=np.int64))
+        parse_lines(con)
         rest = fast_events(con)
         cols = ("line", "source", "id", "time_us", "digest", "body", "inst_ref", "vendor", "sw_id", "sw_name",
                 "sw_version", "site_id", "site_size", "site_name", "wave", "category", "kind", "doc_type")

@@ -201,6 +201,44 @@ def test_spark_and_duckdb_give_the_same_payments_refusals_and_totals(spark: Any,
 
 
 @pytest.mark.slow
+def test_spark_and_duckdb_give_the_same_outputs_on_a_parquet_file(spark: Any, tmp_path: Path) -> None:
+    """A Parquet events file (rows in row groups of 4, read in several Spark splits): every JSON object of the first
+    file, a quoted and escaped site name, nulls (absent attributes); then the same file again (all duplicates)."""
+    from conformity.payments import parquet
+
+    ws = Workspace(tmp_path)
+    ws.label()
+    medix = ws.label(vendor="medi", software="medix", versions=("2.0",))
+    ws.revoke(revocation(medix["label_id"], T0 + 2 * DAY + dt.timedelta(hours=3), software="medix", version="2.0"))
+    evs = [x for x in _first_file() if isinstance(x, dict)]
+    evs += [_modified(event(B, T0 + 6 * DAY, 120), data__site__name='Saint-\u00c9loi "B"\\ \u0001\u2028'),
+            _modified(event(A, T0 + 7 * DAY, 63), subject=None), _modified(event(A, T0, 64), data__wave=None),
+            _modified(event(A, T0, 65), data=None)]
+    f = parquet.write_sealed(tmp_path / "events" / "e.parquet", evs, INFRA, row_group_size=4)
+    assert pq_row_groups(f) > 4
+    ledgers = {e: tmp_path / e / "ledger.sqlite3" for e in ("duckdb", "spark")}
+    for n in (1, 2):
+        got = {}
+        for engine, ledger in ledgers.items():
+            out = tmp_path / engine / f"out{n}"
+            got[engine] = _outputs(out, _run(ws, (f,), ledger, out, engine))
+        assert ledger_state(ledgers["spark"]) == ledger_state(ledgers["duckdb"]), f"ledgers differ after run {n}"
+        for key in got["duckdb"]:
+            assert got["spark"][key] == got["duckdb"][key], f"run {n}: {key} differs"
+        counts = json.loads(got["duckdb"]["refusals.json"])["counts"]["event"]
+        if n == 1:
+            assert got["duckdb"]["stats"]["paid"] == 2 and {"invalid-data", "label-revoked", "no-label"} <= set(counts)
+        else:
+            assert got["duckdb"]["stats"]["paid"] == 0 and set(counts) >= {"duplicate-event"}
+
+
+def pq_row_groups(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_row_groups)
+
+
+@pytest.mark.slow
 def test_a_file_changed_after_verification_stops_the_spark_run_before_anything_of_it_is_committed(
         spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The executors hash every proven span again: an edit or a truncation after verification stops the run."""
