@@ -11,7 +11,9 @@ already there) and measures, one after the other on the same file:
    validation, de-duplication, judgement, the columnar event store, the ledger (a fresh SQLite
    file), settlement, orders and reports;
 5. with ``--engine spark``, the same payment run on Spark (``--spark-master``, default ``local[*]``), its
-   outcome checked equal to the DuckDB run's.
+   outcome checked equal to the DuckDB run's;
+6. with ``--parquet``, the same events as a sealed Parquet events file (``conformity.payments.parquet``): the
+   DuckDB scan of it (read_parquet, grouped by installation) and the payment run on it, with its own bar.
 
 It prints events/s of each, the bars of issue 14 (run ≥ 50 % of the DuckDB scan, never slower than
 the orjson scan, peak RSS under 1 GiB at 10 M events), the cost per event at each size and their
@@ -27,6 +29,7 @@ Generated data goes to a temporary folder (or ``--workdir``) and is never part o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -90,6 +93,28 @@ def duckdb_scan(path: Path) -> int:
                        f"columns={TYPED}, ignore_errors=true) GROUP BY 1").fetchall()
     con.close()
     return sum(r[1] for r in rows)
+
+
+def duckdb_parquet_scan(path: Path) -> int:
+    import duckdb
+
+    con = duckdb.connect()
+    rows = con.execute(f"SELECT data.installation_id, count(*) FROM read_parquet('{path}') GROUP BY 1").fetchall()
+    con.close()
+    return sum(r[1] for r in rows)
+
+
+def parquet_workload(w: Workload, seed: int) -> Workload:
+    """The workload's events as a sealed Parquet events file beside them (made again when older than the JSON lines):
+    every line's attributes, the forged tail included (sealed with the rest: one segment over the whole file)."""
+    from conformity.payments import parquet
+
+    target = w.events.with_suffix(".parquet")
+    if not target.is_file() or target.stat().st_mtime < w.events.stat().st_mtime:
+        print(f"writing {target} …", file=sys.stderr)
+        parquet.from_jsonl(w.events, target)
+        parquet.seal(target, SigningKey.from_seed(f"usine benchmark infrastructure {seed}".encode()))
+    return dataclasses.replace(w, events=target)
 
 
 WAVE = "2026-W1"
@@ -272,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="spark: also run the payment run on Spark (--spark-master) on the same file, printed beside "
                              "the DuckDB run with the same outcome checked")
     parser.add_argument("--spark-master", default="local[*]")
+    parser.add_argument("--parquet", action="store_true",
+                        help="also the same events as a sealed Parquet events file: the DuckDB scan of it and the payment "
+                             "run on it (with --engine spark, on Spark too), printed with their own bar")
     parser.add_argument("--no-scans", action="store_true",
                         help="the payment runs only (cost per event, peak RSS): not the three scans, so not the bars "
                              "against them (a 10 M scan reads 6.6 GiB three times)")
@@ -280,8 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spark-driver-memory", default="3g", help="the JVM heap of Spark's driver (local: also the "
                         "executors'), passed as PYSPARK_SUBMIT_ARGS")
     args = parser.parse_args(argv)
-    if args.no_scans and (args.compare_tree or args.engine != "duckdb" or args.stages):
-        parser.error("--no-scans prints the DuckDB payment run only: not with --compare-tree, --engine spark, --stages")
+    if args.no_scans and (args.compare_tree or args.engine != "duckdb" or args.stages or args.parquet):
+        parser.error("--no-scans prints the DuckDB payment run only: not with --compare-tree, --engine spark, --stages, "
+                     "--parquet")
     sizes = [int(x) for x in args.events.split(",") if x.strip()]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="usine-bench-"))
     load = os.getloadavg()
@@ -316,6 +345,19 @@ def main(argv: list[str] | None = None) -> int:
                                 env={"PYSPARK_SUBMIT_ARGS": f"--driver-memory {args.spark_driver_memory} pyspark-shell"})
             shutil.rmtree(run_dir, ignore_errors=True)
             check_outcome(spark)
+        pq_figures = None
+        if args.parquet:
+            wp = parquet_workload(w, args.seed)
+            pq_scan_s, _ = timed(duckdb_parquet_scan, wp.events)
+            pq_run = payment_run(wp, run_dir)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            check_outcome(pq_run)
+            pq_spark = None
+            if args.engine == "spark":
+                pq_spark = payment_run(wp, run_dir, engine={"engine": "spark", "spark_master": args.spark_master},
+                                       env={"PYSPARK_SUBMIT_ARGS": f"--driver-memory {args.spark_driver_memory} pyspark-shell"})
+                shutil.rmtree(run_dir, ignore_errors=True)
+            pq_figures = (wp.events.stat().st_size / 2**20, pq_scan_s, CPU["duckdb_parquet_scan"], pq_run, pq_spark)
         results.append((n, lines, mib, json_s, orjson_s, duck_s, run))
         rate = lambda s, lines=lines: lines / s  # noqa: E731
         print(f"\n{lines:,} lines ({mib:,.0f} MiB)")
@@ -346,6 +388,20 @@ def main(argv: list[str] | None = None) -> int:
               f"scan = {CPU['orjson_scan'] / run['cpu']:.2f}; run / json.loads scan = {CPU['json_scan'] / run['cpu']:.2f}")
         print(f"  event authentication (signatures and chain of the segments, in the run): {run['auth']:.1f} s = "
               f"{100 * run['auth'] / run['seconds']:.1f} % of the run; the hash of the segments is inside the loading")
+        if pq_figures is not None:
+            pq_mib, pq_scan_s, pq_scan_cpu, pq_run, pq_spark = pq_figures
+            pq_lines = int(pq_run["lines"])
+            print(f"  the same events as Parquet ({pq_lines:,} rows, {pq_mib:,.0f} MiB, one segment over the file):")
+            print(f"    DuckDB Parquet scan+group {pq_scan_s:8.1f} s {pq_lines / pq_scan_s:12,.0f} events/s  CPU {pq_scan_cpu:7.1f} s")
+            print(f"    payment run (DuckDB)      {pq_run['seconds']:8.1f} s {pq_lines / pq_run['seconds']:12,.0f} events/s  "
+                  f"CPU {pq_run['cpu']:7.1f} s  peak RSS {pq_run['rss_mib']:,.0f} MiB; {pq_run['counted']:,} counted, "
+                  f"{pq_run['refused']:,} refused, {pq_run['unproven']:,} unproven, {pq_run['paid']:,} paid")
+            print(f"    bars: run / Parquet scan = {pq_scan_s / pq_run['seconds']:.2f} (>= 0.50); run / orjson scan of the "
+                  f"lines = {orjson_s / pq_run['seconds']:.2f} (>= 1.00); Parquet run / JSON-lines run = "
+                  f"{run['seconds'] / pq_run['seconds']:.2f}x as fast ({run['cpu'] / pq_run['cpu']:.2f}x in CPU)")
+            if pq_spark is not None:
+                print(f"    payment run (Spark {args.spark_master}) {pq_spark['seconds']:8.1f} s; same outcome as DuckDB's: "
+                      f"{all(pq_spark[k] == pq_run[k] for k in ('lines', 'counted', 'refused', 'unproven', 'paid', 'paid_cents'))}")
         if args.stages:
             stages = fast_path_stages(w.events)
             scan_cpu = CPU["duckdb_scan"]

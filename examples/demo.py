@@ -405,12 +405,18 @@ def main() -> int:
               "(3 fully in use, 1 not yet, 1 running unlabelled software)")
         print(f"the infrastructure signed them in {sealed['segments']} segments of at most 5 events "
               f"({events.name}.segments, a chain of JWS); its key and sources: /.well-known/usine-infrastructure-keys")
+        exported = httpx.post(sandbox.url + "/admin/events/parquet", verify=str(sandbox.ca),
+                              headers={"Authorization": f"Bearer {sandbox.token}"}).json()
+        events_parquet = Path(exported["file"])
+        print(f"and exported them as Parquet ({exported['rows']} rows, {exported['bytes']:,} bytes, one segment over "
+              f"the whole file: {events_parquet.name}.segments)")
         infra_keys = out / "payments" / "infrastructure-keys.json"
         infra_keys.parent.mkdir(parents=True, exist_ok=True)
         infra_keys.write_text(httpx.get(sandbox.url + "/.well-known/usine-infrastructure-keys",
                                         verify=str(sandbox.ca)).text)
         outputs += [("data-received events (CloudEvents JSON lines)", events),
                     ("their signed segments (one JWS a line)", Path(f"{events}.segments")),
+                    ("the same events as Parquet, sealed in one segment", events_parquet),
                     ("infrastructure keys the payment agency trusts", infra_keys)]
 
     step("8. The payment agency pays each installation once, for signed events only")
@@ -422,6 +428,11 @@ def main() -> int:
     usine(*pay, "--events", str(events), "--ledger", str(ledger), "--out", str(pay_out))
     print("re-running on the same events pays nothing twice:")
     usine(*pay, "--events", str(events), "--ledger", str(ledger), "--out", str(out / "payments-rerun"))
+    print("nor on the same events repackaged as Parquet (an event is its source and id, not its container):")
+    usine(*pay, "--events", str(events_parquet), "--ledger", str(ledger), "--out", str(out / "payments-parquet"))
+    repackaged = json.loads((out / "payments-parquet" / "summary.json").read_text())
+    if repackaged["installations_paid"] != 0:
+        raise SystemExit("the Parquet export of the same events paid again")
     outputs += [("payment orders (CSV)", pay_out / "payment-orders.csv"),
                 ("payment orders (ISO 20022 pain.001)", next(pay_out.glob("pain001-*.xml"))),
                 ("refusal report", pay_out / "refusals.csv"), ("totals per vendor", pay_out / "totals.csv")]

@@ -239,3 +239,11 @@ def get_events(request: Request, _: Admin, after: int = Query(0, ge=0),
 def seal_events(request: Request, _: Admin) -> dict[str, Any]:
     log = request.app.state.event_log
     return {"sealed": log.seal(), "segments": log.segments()}
+
+
+@router.post("/events/parquet", summary="Export every data-received event as a sealed Parquet events file")
+def export_events_parquet(request: Request, _: Admin) -> dict[str, Any]:
+    try:
+        return request.app.state.event_log.export_parquet()  # type: ignore[no-any-return]
+    except ValueError as exc:
+        raise HTTPProblem(409, "no-events", str(exc)) from exc

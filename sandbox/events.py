@@ -121,6 +121,30 @@ class EventLog:
     def segments(self) -> int:
         return self.sealer.segments
 
+    def export_parquet(self) -> dict[str, Any]:
+        """Seal what is unsealed, then write every event as a Parquet events file beside the log, sealed by the same
+        key in one segment over the whole file (``conformity.payments.parquet``); what was written. Readers see the
+        previous export or the new one (each file renamed into place); ValueError when there is no event yet."""
+        from conformity.payments import parquet
+        from conformity.segments import sidecar_path
+
+        target = self.path.with_suffix(parquet.SUFFIX)
+        with self._lock:
+            self.sealer.seal()
+            if self._lines == 0:
+                raise ValueError("no data-received event yet: nothing to export")
+            tmp = target.with_name(f".{target.name}.tmp")
+            try:
+                rows = parquet.from_jsonl(self.path, tmp)
+                segment = parquet.seal(tmp, self.sealer.key)
+                os.replace(tmp, target)
+                os.replace(sidecar_path(tmp), sidecar_path(target))
+            finally:
+                tmp.unlink(missing_ok=True)
+                sidecar_path(tmp).unlink(missing_ok=True)
+        return {"file": str(target), "segments_file": str(sidecar_path(target)), "rows": rows,
+                "bytes": segment["length"], "sha256": segment["sha256"]}
+
     def read(self, after: int = 0, limit: int = 1000) -> tuple[list[dict[str, Any]], int]:
         """Events after the first ``after`` lines (at most ``limit``), and the next cursor."""
         events: list[dict[str, Any]] = []

@@ -185,14 +185,15 @@ def write_events(path: Path, events: Iterable[dict[str, Any]], row_group_size: i
 
 def from_jsonl(src: Path, dest: Path) -> int:
     """Convert a JSON-lines events file to a Parquet events file (each line's attributes of the layout, typed as
-    ``json_transform`` reads them; blank lines skipped); the rows written. For producers and benchmarks."""
+    ``json_transform`` reads them; lines that are not JSON, and blank lines, skipped); the rows written. For
+    producers and benchmarks."""
     import duckdb
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
         con.execute(f"COPY (SELECT j.* FROM (SELECT json_transform(json, '{SHAPE}') AS j FROM "
-                    f"read_json_objects({_quote(src)}, format='newline_delimited'))) TO {_quote(dest)} "
+                    f"read_json_objects({_quote(src)}, format='newline_delimited', ignore_errors=true))) TO {_quote(dest)} "
                     "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
         return int(con.execute(f"SELECT count(*) FROM read_parquet({_quote(dest)})").fetchone()[0])  # type: ignore[index]
     finally:

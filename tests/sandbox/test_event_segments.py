@@ -131,3 +131,40 @@ def test_events_wait_at_most_seal_seconds_for_their_segment(tmp_path: Path) -> N
         assert log.sealer.unsealed == 0, "no segment sealed by the timer"
         assert log.segments() == 1
         assert sidecar_path(config.events_path).read_bytes().count(b"\n") == 1
+
+
+def test_the_infrastructure_exports_its_events_as_a_sealed_parquet_file(tmp_path: Path) -> None:
+    """Every event, sealed first, as one Parquet file under one segment by the same key: every row proven."""
+    from conformity.infrastructure_keys import keys_document
+    from conformity.payments import parquet
+
+    key = SigningKey.from_seed(b"infra")
+    log = EventLog(tmp_path / "events" / "data-received.jsonl", key, SOURCES, seal_every=3)
+    with pytest.raises(ValueError, match="no data-received event yet"):
+        log.export_parquet()
+    for ev in emitted(7):
+        log.append(ev)
+    done = log.export_parquet()
+    target = Path(done["file"])
+    assert done["rows"] == 7 and target.name == "data-received.parquet" and log.sealer.unsealed == 0
+    assert parquet.check(target) == 7
+    trust = parse_keys(keys_document([(key.verify_key, SOURCES)], name="t"))
+    proof = authenticate(target, trust, read=False)
+    copy, settled = parquet.take(target, proof, tmp_path / "scratch")
+    assert settled == [0] and proof.spans[0].reason is None and proof.proven_lines == 7
+    assert [r["reference"] for r in parquet.pq.read_table(copy).column("data").to_pylist()] == [f"r{i}" for i in range(7)]
+    assert not list(target.parent.glob(".*tmp*"))  # nothing half-written left behind
+
+
+def test_the_parquet_export_endpoint_needs_the_admin_and_events(sandbox_server: RunningSandbox,
+                                                               admin: httpx.Client, client: httpx.Client) -> None:
+    assert client.post("/admin/events/parquet").status_code in (401, 403)
+    r = admin.post("/admin/installations", json={
+        "vendor_id": "acme", "software": {"id": "acme-ehr", "name": "Acme EHR", "version": "3.2"},
+        "site": {"id": "750000002", "size": "L"}, "wave": "2026-W1", "category": "HOSPITAL"})
+    token = r.json()["token"]
+    sent = client.post("/prod/mss/messages", json=message("p"), headers={"Authorization": f"Bearer {token}"})
+    assert sent.status_code == 201, sent.text
+    done = admin.post("/admin/events/parquet")
+    assert done.status_code == 200, done.text
+    assert done.json()["rows"] >= 1 and Path(done.json()["file"]).is_file()
