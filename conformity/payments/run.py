@@ -210,11 +210,9 @@ class PaymentRun:
     def _intake(self, path: Path) -> None:
         name = str(path)
         self.progress(f"verifying the signed segments of {name}")
-        # DuckDB reads the file once: each segment is hashed as its lines are loaded (``loader``); Spark's executors
-        # read it apart, so the driver verifies it first and they hash each span again (``spark_engine``); a Parquet
-        # file is copied while hashed, and the copy read (``parquet.take``), on either engine
-        is_parquet = parquet.is_parquet(path)
-        proof = authenticate(path, self.o.infrastructure, read=self.o.engine == "spark" and not is_parquet)
+        # the sidecar only: the file is read once, each segment hashed as its lines are loaded (``loader``; Spark's
+        # executors read a copy written on the way, a Parquet file's too: ``parquet.take``)
+        proof = authenticate(path, self.o.infrastructure, read=False)
         self.stats.proofs.append(proof)
         self.ledger.begin()
         file_id = self.ledger.add_file(self.run_id, name)

@@ -5,23 +5,22 @@ The split is the DuckDB engine's (``engine``): what is per event runs on the exe
 Spark SQL operations; what is per file, per rule or per rare line runs once on the driver and is joined
 (broadcast):
 
-* **executors**: reading the events file (line numbers from each split's position; a Parquet file's rows from
-  the copy the driver made while hashing it, ``parquet.take``, each row as the JSON line of its non-null
-  attributes, as the DuckDB engine reads it), the range join of
-  each line to its signed span (bucketed by line number), the second hash of every proven span (the file
-  must not change between its verification and its reading), parsing and validating the canonical lines
-  (``from_json``; a line is on the fast path only if ``to_json`` of the values read gives it back byte for
-  byte, with the DuckDB engine's rules as Spark predicates), the content digest, the join to the events
-  the store already holds (its Parquet files) and the window over (source, id) inside the file, the range
-  join to the verdicts, the outcomes, each installation's best window and earliest completion, and the
-  write of the file's outcomes as one Parquet file of the event store;
-* **driver**: the segments' signatures (``authenticate``: spans), the reference parser for the lines off
-  the fast path (``intake.parse_event``), ``WaveRules.evaluate`` once per distinct combination and interval
-  (``Engine._intervals``), the details of refusals per distinct value, and the transactional SQLite ledger
-  (installations created and updated in one transaction with the store file that counted them), and
-  settlement. Only per-installation aggregates (with the few events proving each payment), the distinct
-  combinations and the refusals come back to it; the refusal report is written by the DuckDB engine's own
-  COPYs so the two engines' reports are the same bytes.
+* **executors**: reading the events file, from the copy the driver wrote in the scratch folder as it read and
+  hashed it (``loader.batches``, settling each segment: the bytes parsed are the bytes hashed; a Parquet
+  file's rows, ``parquet.take``, each row as the JSON line of its non-null attributes), line numbers from
+  each split's position, the range join of each line to its signed span (bucketed by line number), parsing
+  and validating the canonical lines (``from_json``; a line is on the fast path only if ``to_json`` of the
+  values read gives it back byte for byte, with the DuckDB engine's rules as Spark predicates), the content
+  digest, the join to the events the store already holds (its Parquet files) and the window over (source,
+  id) inside the file, the range join to the verdicts, the outcomes, each installation's best window and
+  earliest completion, and the write of the file's outcomes as one Parquet file of the event store;
+* **driver**: the segments' signatures (``authenticate``: spans) and the file's hash as it copies it, the
+  reference parser for the lines off the fast path (``intake.parse_event``), ``WaveRules.evaluate`` once per
+  distinct combination and interval (``Engine._intervals``), the details of refusals per distinct value,
+  and the transactional SQLite ledger (installations created and updated in one transaction with the store
+  file that counted them), and settlement. Only per-installation aggregates (with the few events proving
+  each payment), the distinct combinations and the refusals come back to it; the refusal report is written
+  by the DuckDB engine's own COPYs so the two engines' reports are the same bytes.
 
 An events file is one Spark job and one ledger transaction (``--commit-every`` bounds the DuckDB engine's
 batches, not this one's). On a cluster, the events files, the ledger's folder (its event store) and
@@ -33,6 +32,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,7 +57,7 @@ from conformity.payments.envelope import EVENT_TYPE, format_us
 from conformity.payments.intake import MAX_LINE_BYTES, Rejected, parse_event
 from conformity.payments.labelbook import LabelBook
 from conformity.payments.ledger import Ledger
-from conformity.payments.loader import changed
+from conformity.payments.loader import batches
 from conformity.payments.report import RefusalReport
 from conformity.payments.store import EventStore, finish_file
 
@@ -242,18 +242,29 @@ class SparkEngine(Engine):
             for copy in self._copies:
                 copy.unlink(missing_ok=True)
 
+    def _copy_lines(self, path: Path) -> Path:
+        """A copy of the JSON-lines file in the scratch folder (shared with the executors), written as it is read in
+        batches of whole segments, each hashed and settled on the way (``loader.batches``, the DuckDB engine's reading):
+        the lines the executors parse are the bytes hashed, whatever happens to the file meanwhile."""
+        fd, name = tempfile.mkstemp(prefix="copy-", suffix=f"-{path.name}", dir=self.scratch)  # not hidden (Spark)
+        with os.fdopen(fd, "wb") as out:
+            for batch in batches(path, self.proof, min_lines=1 << 62):
+                out.write(batch.data)
+        return Path(name)
+
     def _file(self, path: Path) -> None:
         from pyspark.sql import functions as F
 
         spark, spans = self.spark, self.proof.spans
-        copy = None
-        if parquet.is_parquet(path):  # copied while hashed (its spans settled), the copy read: each row a JSON line
-            copy, _ = parquet.take(path, self.proof, self.scratch)
-            self._copies.append(copy)
+        # the file's one reading: copied while hashed (its spans settled), the executors read the copy
+        is_parquet = parquet.is_parquet(path)
+        copy = parquet.take(path, self.proof, self.scratch)[0] if is_parquet else self._copy_lines(path)
+        self._copies.append(copy)
+        if is_parquet:  # each row as the JSON line of its non-null attributes
             table = spark.read.schema(_SCHEMA).parquet(str(copy.resolve()))
             raw = table.select(F.to_json(F.struct(*[F.col(f"`{c}`") for c in table.columns])).alias("value"))
         else:
-            raw = spark.read.option("lineSep", "\n").text(str(path.resolve()))
+            raw = spark.read.option("lineSep", "\n").text(str(copy.resolve()))
         numbered = self._view("u_raw", raw.select("value", F.input_file_block_start().alias("b"),
                                                   F.monotonically_increasing_id().alias("m")), persist=True)
         # line numbers: each split's rows are consecutive ids from its first; the splits in file order
@@ -263,7 +274,7 @@ class SparkEngine(Engine):
             rows.append((b, m0, base))
             base += n
         total = base
-        final_newline = total == 0 or copy is not None or _ends_with_newline(path)
+        final_newline = total == 0 or is_parquet or _ends_with_newline(copy)
         self._view("u_blocks", self._frame(rows, "b BIGINT, m0 BIGINT, base BIGINT"))
         buckets = []
         for k, s in enumerate(spans):
@@ -277,30 +288,9 @@ class SparkEngine(Engine):
             f"SELECT /*+ BROADCAST(sb) */ l.line, sb.span, l.value, l.line < {total} OR {str(final_newline).lower()} AS nl "
             "FROM (SELECT /*+ BROADCAST(k) */ k.base + r.m - k.m0 + 1 AS line, r.value FROM u_raw r JOIN u_blocks k "
             f"USING (b)) l JOIN u_span_buckets sb ON sb.bucket = l.line DIV {BUCKET} AND l.line BETWEEN sb.first AND sb.last"))
-        if copy is None:  # a Parquet file's copy is what was hashed
-            self._check_hashes()
         self._parse()
         self.counters.lines += total - self.blank
         self._classify_spark()
-
-    def _check_hashes(self) -> None:
-        """Every proven span hashed again as the executors read it: FileChanged if its bytes are not those verified."""
-        spans = self.proof.spans
-        proven = [(k, s.first, s.last) for k, s in enumerate(spans) if s.reason is None and s.last is not None]
-        if not proven:
-            return
-        self._view("u_proven", self._frame(proven, "span BIGINT, first BIGINT, last BIGINT"))
-        got = {k: (n, h) for k, n, h in self._sql(
-            "SELECT /*+ BROADCAST(p) */ l.span, count(*), sha2(cast(array_join(transform(array_sort(collect_list("
-            "named_struct('line', l.line, 'v', CASE WHEN l.nl THEN concat(l.value, char(10)) ELSE l.value END))), "
-            "x -> x.v), '') AS BINARY), 256) FROM u_lines l JOIN u_proven p USING (span) GROUP BY l.span").collect()}
-        for k, first, last in proven:
-            n, digest = got.get(k, (0, ""))
-            if n < last - first + 1:
-                seen = first - 1 + n
-                raise changed(self.proof, f"it ends at line {seen}, inside the verified lines {first}-{last}")
-            if digest != spans[k].sha256:
-                raise changed(self.proof, f"lines {first}-{last} no longer hash to the value verified")
 
     def _parse(self) -> None:
         """``u_ev``: the events of the fast path (executors) and of the reference parser (driver, the rare rest);

@@ -239,31 +239,28 @@ def pq_row_groups(path: Path) -> int:
 
 
 @pytest.mark.slow
-def test_a_file_changed_after_verification_stops_the_spark_run_before_anything_of_it_is_committed(
-        spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The executors hash every proven span again: an edit or a truncation after verification stops the run."""
-    from conformity.payments import run as run_module
-    from conformity.payments.authenticate import FileChanged, authenticate
+@pytest.mark.parametrize("change", ["edited", "truncated"])
+def test_a_file_changed_after_verification_pays_only_the_signed_bytes_on_spark_too(
+        spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """The driver copies the file as it reads and hashes it, and the executors read the copy: a change after the
+    sidecar was checked refuses the changed segment (truncated: the one the file now ends in), as on DuckDB."""
+    from tests.payments.test_authentication import (
+        SITE_A,
+        SITE_B,
+        _between_verification_and_reading,
+        _changed_segment_refused,
+        _edit_or_truncate,
+    )
 
     ws = Workspace(tmp_path)
     ws.label()
-    f = ws.events("e.jsonl", events_for(A, 7))  # segments of 4 lines
-    original = f.read_bytes()
-    for change, message in (("edited", "lines 5-7 no longer hash"), ("truncated", "it ends at line 5, inside")):
-        def verify_then_change(path: Path, trust: Any, change: str = change, **kw: Any) -> Any:
-            proof = authenticate(path, trust, **kw)
-            lines = original.splitlines(keepends=True)
-            if change == "edited":
-                lines[5] = lines[5].replace(b'"size":"M"', b'"size":"L"')
-            path.write_bytes(b"".join(lines if change == "edited" else lines[:5]))
-            return proof
-
-        monkeypatch.setattr(run_module, "authenticate", verify_then_change)
-        with pytest.raises(FileChanged, match=message):
-            _run(ws, (f,), ws.ledger, tmp_path / f"out-{change}", "spark")
-        state = ledger_state(ws.ledger)
-        assert state["events"] == [] and state["payments"] == [] and state["installations"] == []
-        f.write_bytes(original)
+    f = ws.events("e.jsonl", events_for(SITE_B, 5) + events_for(SITE_A, 7, first=10))  # segments of 4 lines
+    _between_verification_and_reading(monkeypatch, _edit_or_truncate(change))
+    stats = _run(ws, (f,), ws.ledger, tmp_path / "out-changed", "spark")
+    assert stats.lines == (12 if change == "edited" else 10) and stats.unproven == (4 if change == "edited" else 2)
+    assert stats.proofs[0].proven_segments == 2 and stats.proofs[0].proven_lines == 8
+    _changed_segment_refused(ws, tmp_path / "out-changed", change)
+    assert not list((tmp_path / "out-changed").glob(".scratch-*"))  # the copy went with the scratch folder
 
 
 def test_spark_engine_without_java_says_what_why_and_how(tmp_path: Path) -> None:
