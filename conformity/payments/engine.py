@@ -57,7 +57,7 @@ from conformity.payments.envelope import EVENT_TYPE, SHAPE, format_us
 from conformity.payments.intake import MAX_LINE_BYTES, Event, Rejected, parse_event
 from conformity.payments.labelbook import LabelBook
 from conformity.payments.ledger import Ledger
-from conformity.payments.loader import Batch, batches
+from conformity.payments.loader import MAX_BATCH_BYTES, Batch, batches
 from conformity.payments.report import RefusalReport
 from conformity.payments.seen import SeenKeys
 from conformity.payments.store import EventStore, finish_file, parquet_list
@@ -70,6 +70,9 @@ MEMORY_LIMIT = "400MB"  # DuckDB's buffer pool (a batch's tables take about 300 
 ALLOCATOR: dict[str, str | int | float | list[str]] = {
     "allocator_flush_threshold": "16MB", "allocator_bulk_deallocation_flush_threshold": "64MB",
     "allocator_background_threads": "true"}
+#: Arrow's buffers (the batches handed to DuckDB, a Parquet file's rows) from the C library's allocator: pyarrow's default
+#: (mimalloc) kept what a run freed: 768 against 653-683 MiB of peak RSS for 1 M events read from Parquet
+ARROW_POOL = "system"
 ROW_GROUP = 16_384  # rows per Parquet row group of the store (a batch's rows, not sorted: a batch is a slice of the file)
 NEVER = 1 << 62
 #: stands for an event's time in a verdict's detail (judged per interval), replaced by the time of each event
@@ -175,6 +178,8 @@ class Engine:
         self.label_rows, self.known_waves, self.as_of_us, self.run_id = label_rows, known_waves, as_of_us, run_id
         self.report, self.progress = report, progress
         self.counters = Counters()
+        if pa.default_memory_pool().backend_name != ARROW_POOL:
+            pa.set_memory_pool(pa.system_memory_pool())
         scratch.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(scratch),
                                           "preserve_insertion_order": False,
@@ -245,7 +250,7 @@ class Engine:
             copy, settled = parquet.take(path, proof, self.scratch)  # the file's one reading: its spans settled
             try:
                 self._bulk_spans(settled)
-                for first, rows in parquet.row_batches(copy, min_lines):
+                for first, rows in parquet.row_batches(copy, min_lines, MAX_BATCH_BYTES):
                     self._rows(first, rows)
             finally:
                 copy.unlink(missing_ok=True)
