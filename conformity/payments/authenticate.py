@@ -6,12 +6,13 @@ file from line 1 (the last one open-ended), each either proven (with the event s
 segment vouch for) or refused with a reason code. Intake then joins each line to its span by line
 number, so the same spans serve a Python loop or a range join on a columnar engine.
 
-The DuckDB intake reads the file once: ``authenticate(read=False)`` reads only the sidecar, and
-``loader.batches`` hashes each segment's lines as it loads them and settles its span (:func:`settle`)
-before any of them is handed over: the bytes parsed are the bytes hashed, whatever happens to the file
-meanwhile; lines appended meanwhile fall in the unsigned tail. With ``read=True`` (Spark, whose executors
-read the file apart) the file is hashed here, and read again: each proven span is hashed again and the
-run stops (:class:`FileChanged`) if its bytes differ, before anything of that span is committed.
+A payment run reads the file once, on either engine: ``authenticate(read=False)`` reads only the sidecar,
+and ``loader.batches`` hashes each segment's lines as it loads them and settles its span (:func:`settle`)
+before any of them is handed over (Spark's executors read the copy written on the way; a Parquet file is
+copied while hashed, ``parquet.take``): the bytes parsed are the bytes hashed, whatever happens to the file
+meanwhile; lines appended meanwhile fall in the unsigned tail. With ``read=True`` (a verification on its
+own: the sandbox's tests, third parties) the file is hashed here; a later reading by ``loader.batches``
+hashes each proven span again and stops (:class:`FileChanged`) if its bytes differ.
 
 Per sidecar entry, in order: a JWS signed by a trusted infrastructure key whose payload is a valid
 segment (``event-signature-invalid`` otherwise); lines first_line..last_line of the file hash to its
