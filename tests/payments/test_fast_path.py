@@ -1,4 +1,5 @@
-"""Property: the DuckDB fast path is never looser than the reference parser, on generated edge-case lines.
+"""Property: the DuckDB fast path is never looser than the reference parser, on generated edge-case lines (and rows
+of Parquet events files: each judged as the JSON line of its non-null attributes).
 
 Lines start as the infrastructure writes them (compact, its key order) and get one or more changes: a value of
 another type, a member added or removed, a repeated key, an escape, a number or a time in another form,
@@ -164,3 +165,81 @@ def test_the_infrastructures_own_lines_take_the_fast_path() -> None:
     assert sorted(fast) == list(range(1, len(lines) + 1)) and not rest and not apart
     for number, row in fast.items():
         _agrees(number, lines[number - 1], row)
+
+
+# ---------------------------------------------------------------------------------------------- Parquet rows
+#: the layout's string members (every member but data.bytes), for values of any text
+STRING_PATHS = [p for p in PATHS if p != ("data", "bytes")]
+ODD_TEXT = st.one_of(st.sampled_from([v for v in ODD_VALUES if isinstance(v, str)] + ["null", 'a"b', "a\\b", "\x00"]),
+                     st.text(max_size=20))
+
+
+def _without_nulls(value: Any) -> Any:
+    """A row's event: the JSON object of its non-null attributes (a null is an absent attribute)."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+@st.composite
+def edge_rows(draw: st.DrawFn) -> dict[str, Any]:
+    ev = json.loads(json.dumps(draw(st.sampled_from(BASE))))
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(("text", "null", "bytes", "no-data")))
+        if kind == "text":
+            _set(ev, draw(st.sampled_from(STRING_PATHS)), draw(ODD_TEXT))
+        elif kind == "null":
+            _set(ev, draw(st.sampled_from(PATHS)), None)
+        elif kind == "bytes":
+            _set(ev, ("data", "bytes"), draw(st.integers(-(2**63), 2**63 - 1)))
+        else:
+            ev["data"] = None
+    return ev
+
+
+def _classify_rows(rows: list[dict[str, Any]]) -> tuple[dict[int, tuple[Any, ...]], dict[int, str], dict[int, str]]:
+    """(fast-path events by line, lines left to the reference parser with their JSON, every row's JSON line)."""
+    import pyarrow as pa
+
+    from conformity.payments import parquet
+
+    table = pa.Table.from_pylist(rows, schema=parquet.LAYOUT)
+    table = table.add_column(0, "line", pa.array(range(1, len(rows) + 1), pa.int64())).add_column(
+        1, "span", pa.array([0] * len(rows), pa.int64()))
+    con = duckdb.connect()
+    try:
+        con.register("batch_rows", table)
+        con.execute(f"CREATE TEMP TABLE px AS {parquet.ROWS_PARSED}")
+        raws = dict(con.execute("SELECT line, raw FROM px").fetchall())
+        rest = fast_events(con)
+        cols = ("line", "source", "id", "time_us", "digest", "body", "inst_ref", "vendor", "sw_id", "sw_name",
+                "sw_version", "site_id", "site_size", "site_name", "wave", "category", "kind", "doc_type")
+        fast = {r[0]: r for r in con.execute(f"SELECT {', '.join(cols)} FROM ev").fetchall()}
+    finally:
+        con.close()
+    return fast, dict(rest), raws
+
+
+@settings(derandomize=True, max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(edge_rows(), min_size=1, max_size=40))
+def test_a_parquet_row_is_judged_as_the_json_line_of_its_non_null_attributes(rows: list[dict[str, Any]]) -> None:
+    """Each row's line is the JSON object of its non-null attributes (same values, nothing lost or added); a row on
+    the fast path is one the reference parser reads the same from that line; the others go to it with that line."""
+    fast, rest, raws = _classify_rows(rows)
+    numbers = set(range(1, len(rows) + 1))
+    assert not (set(fast) & set(rest)) and set(fast) | set(rest) == numbers, "a row on two paths, or on none"
+    for number, row in enumerate(rows, start=1):
+        line = raws[number]
+        assert line.endswith("\n") and json.loads(line) == _without_nulls(row), f"row {number} changed: {line!r}"
+        if number in rest:
+            assert rest[number] == line
+        else:
+            _agrees(number, line[:-1].encode("utf-8"), fast[number])
+
+
+def test_rows_without_nulls_take_the_fast_path() -> None:
+    """Not vacuous: the infrastructure's events as rows are all decided on the fast path, with the reference's outcome."""
+    fast, rest, raws = _classify_rows([json.loads(json.dumps(ev)) for ev in BASE])
+    assert sorted(fast) == list(range(1, len(BASE) + 1)) and not rest
+    for number, row in fast.items():
+        _agrees(number, raws[number][:-1].encode("utf-8"), row)
