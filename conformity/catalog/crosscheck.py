@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Set as AbstractSet
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import jsonschema
@@ -14,6 +16,17 @@ from conformity.errors import Problem
 if TYPE_CHECKING:
     from conformity.catalog.catalog import Catalog
     from conformity.catalog.models import Referential, Requirement, Wave, WaveCategory
+
+
+@lru_cache(maxsize=4096)
+def _schema_problem(canonical: str) -> tuple[str, str] | None:
+    """Why an action's schema (canonical JSON) is not a valid JSON Schema (where, message), or None. Once per distinct
+    schema: half of the catalog's action schemas repeat another's, and the meta-schema check is most of a load."""
+    try:
+        jsonschema.Draft202012Validator.check_schema(json.loads(canonical))
+    except jsonschema.SchemaError as exc:
+        return ".".join(str(x) for x in exc.absolute_path), exc.message
+    return None
 
 
 def _referential_problems(ref: Referential, catalog: Catalog, broken: AbstractSet[tuple[str, str]]) -> list[Problem]:
@@ -37,12 +50,11 @@ def _referential_problems(ref: Referential, catalog: Catalog, broken: AbstractSe
         if actions[a.name] > 1:
             out.append(Problem(f, f"actions[{i}].name", f"duplicate action name {a.name}"))
         for part in ("input", "output"):
-            try:
-                jsonschema.Draft202012Validator.check_schema(getattr(a, part))
-            except jsonschema.SchemaError as exc:
-                where = ".".join(str(x) for x in exc.absolute_path)
+            problem = _schema_problem(json.dumps(getattr(a, part), sort_keys=True))
+            if problem is not None:
+                where, message = problem
                 out.append(Problem(f, f"actions[{i}].{part}" + (f".{where}" if where else ""),
-                                   f"not a valid JSON Schema: {exc.message}"))
+                                   f"not a valid JSON Schema: {message}"))
     if (ref.id, ref.supersedes) not in broken:  # a version that failed to load is reported already
         out.extend(_supersedes_problems(catalog, ref))
     if pack is None:
