@@ -82,6 +82,9 @@ def test_tokens_are_scoped_by_role_and_bad_calls_change_nothing(sqlite_service: 
     no_token = s.client().post(f"/api/v1/staff/submissions/{sub}/reviews", json=body)
     assert no_token.status_code == 401 and "Bearer" in no_token.headers["www-authenticate"]
     assert _as(s, "usn_forged").post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 401
+    for anonymous in (s.client(), _as(s, "usn_forged")):  # the token before the body: nothing learnt of its shape
+        r = anonymous.post(f"/api/v1/staff/submissions/{sub}/reviews", json={"verdict": "maybe"})
+        assert r.status_code == 401 and "requirements" not in r.text, r.text
     vendor = s.vendor().post(f"/api/v1/staff/submissions/{sub}/reviews", json=body)
     assert vendor.status_code == 403  # a vendor reviews nothing
     staff_as_vendor = _as(s, tokens["alice"]).get("/api/v1/submissions")

@@ -8,14 +8,15 @@ problem documents and audit entries. Tokens are not sent by browsers on their ow
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from conformity.agency.registry import Registry
-from conformity.agency.service import staff_actions
+from conformity.agency.service import accounts, staff_actions
 from conformity.agency.service.accounts import Account
 from conformity.agency.service.deps import client, config_of, staff_token
 from conformity.agency.service.problems import HTTPProblem
@@ -28,6 +29,17 @@ async def _json_only(request: Request) -> None:
     if request.method in ("POST", "PUT", "PATCH"):
         require_json_media(request)
 
+
+def _staff(action: accounts.Action) -> Callable[[Request], Account]:
+    """The staff account allowed to ``action`` (``staff_token``), as a dependency: a call without a valid token is
+    401/403 before its body is validated (an anonymous caller learns nothing of what a body must be)."""
+    def dependency(request: Request) -> Account:
+        return staff_token(request, action)
+    return dependency
+
+
+Reviewer = Annotated[Account, Depends(_staff("review"))]
+Decider = Annotated[Account, Depends(_staff("decide"))]
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff"], dependencies=[Depends(_json_only)])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -55,8 +67,7 @@ class ReasonIn(BaseModel):
 
 @router.get("/queue", summary="Submissions awaiting review, with what each awaits (and whose acceptance)",
             responses=ERRORS)
-def queue(request: Request) -> dict[str, Any]:
-    acct = staff_token(request, "review")
+def queue(request: Request, acct: Reviewer) -> dict[str, Any]:
     cfg = config_of(request)
     now = staff_actions._now()
     out = []
@@ -69,8 +80,7 @@ def queue(request: Request) -> dict[str, Any]:
 
 @router.post("/submissions/{ident}/reviews", status_code=201, summary="Accept or reject requirements (four-eyes "
              "for MUST)", responses=ERRORS)
-async def review(request: Request, ident: str, body: ReviewIn) -> dict[str, Any]:
-    acct = staff_token(request, "review")
+async def review(request: Request, ident: str, acct: Reviewer, body: ReviewIn) -> dict[str, Any]:
     done = await run_in_threadpool(staff_actions.review, config_of(request), acct, ident, body.requirements,
                                    body.verdict, body.reason, client(request))
     return done.doc
@@ -78,8 +88,7 @@ async def review(request: Request, ident: str, body: ReviewIn) -> dict[str, Any]
 
 @router.post("/submissions/{ident}/decision", summary="Decide from what the registry holds (with waivers)",
              responses=ERRORS)
-async def decide(request: Request, ident: str, body: DecideIn) -> dict[str, Any]:
-    acct = staff_token(request, "decide")
+async def decide(request: Request, ident: str, acct: Decider, body: DecideIn) -> dict[str, Any]:
     if body.waive and not body.waive_reason.strip():
         raise HTTPProblem(422, "invalid-waiver", "a waiver says why (waive_reason)")
     done = await run_in_threadpool(staff_actions.decide, config_of(request), acct, ident, tuple(body.waive),
@@ -89,15 +98,13 @@ async def decide(request: Request, ident: str, body: DecideIn) -> dict[str, Any]
 
 @router.post("/labels/{label_id}/revocation", summary="Revoke a label (its software version in its wave)",
              responses=ERRORS)
-async def revoke(request: Request, label_id: str, body: ReasonIn) -> dict[str, Any]:
-    acct = staff_token(request, "decide")
+async def revoke(request: Request, label_id: str, acct: Decider, body: ReasonIn) -> dict[str, Any]:
     return (await _label_action(request, acct, label_id, "revoke", body.reason)).doc
 
 
 @router.post("/labels/{label_id}/reinstatement", summary="Reinstate the software version of a revoked label",
              responses=ERRORS)
-async def reinstate(request: Request, label_id: str, body: ReasonIn) -> dict[str, Any]:
-    acct = staff_token(request, "decide")
+async def reinstate(request: Request, label_id: str, acct: Decider, body: ReasonIn) -> dict[str, Any]:
     return (await _label_action(request, acct, label_id, "reinstate", body.reason)).doc
 
 
