@@ -48,6 +48,12 @@ HELD_AT_MOST = 40.0
 PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUES (?, ?, ?,
     (SELECT COALESCE(MAX(seq), 0) + 1 FROM records WHERE collection = ? AND scope = ?), ?)
     ON CONFLICT (collection, scope, key) DO UPDATE SET data = excluded.data"""
+#: an exchange appended in one statement (both engines speak it): its sequence number the trace's next, written as
+#: the first member of the stored object (``{"seq": n, ...the exchange's members}``, the text the exchange's JSON
+#: object with ``"seq":n,`` put after its opening brace)
+APPEND_EXCHANGE = """INSERT INTO exchanges (session_id, seq, data)
+    SELECT ?, n, '{"seq":' || n || ',' || substr(?, 2)
+    FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM exchanges WHERE session_id = ?) AS next RETURNING seq"""
 
 
 #: a request's session and its bearer token's record, one statement (one row even when either is missing)
@@ -248,6 +254,13 @@ class Store:
             self._db.execute("INSERT INTO exchanges VALUES (?, ?, ?)", (session_id, seq, data))
         return seq
 
+    def append_exchange_text(self, session_id: str, text: str) -> int:
+        """Append an exchange given as the JSON text :func:`dump_own` writes of it (an object with members, none of
+        them ``seq``); its sequence number. Stored as :meth:`append_exchange` stores it, ``{"seq":n,`` and its
+        members: the same text, in one statement, without writing the exchange again."""
+        with self._lock:
+            return int(self._db.execute(APPEND_EXCHANGE, (session_id, text, session_id)).fetchall()[0][0])
+
     def exchanges(self, session_id: str) -> list[dict[str, Any]]:
         return self._all("SELECT data FROM exchanges WHERE session_id = ? ORDER BY seq", (session_id,))
 
@@ -327,13 +340,6 @@ PG_PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUE
 #: a collection's, before records were placed by a sequence)
 LOCK_SESSION, LOCK_TRACE, LOCK_SERVICE, LOCK_SCHEMA = 1, 2, 4, 5
 
-
-#: an exchange appended in one statement: its sequence number the trace's next, written as the first member of the
-#: stored object (``{"seq": n, ...the exchange's members}``, the text the exchange's JSON object with ``"seq":n,``
-#: put after its opening brace)
-APPEND_EXCHANGE = """INSERT INTO exchanges (session_id, seq, data)
-    SELECT ?, n, '{"seq":' || n || ',' || substr(?, 2)
-    FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM exchanges WHERE session_id = ?) AS next RETURNING seq"""
 
 
 class PostgresStore(Store):
@@ -489,7 +495,9 @@ class PostgresStore(Store):
         the order of the appends that succeed, as under the lock before)."""
         if "seq" in exchange or not exchange:
             return self._append_locked(session_id, exchange, checked=checked)
-        text = dump_own(exchange) if checked else json.dumps(exchange)
+        return self.append_exchange_text(session_id, dump_own(exchange) if checked else json.dumps(exchange))
+
+    def append_exchange_text(self, session_id: str, text: str) -> int:
         import psycopg
 
         with self._conn() as conn:
@@ -498,15 +506,20 @@ class PostgresStore(Store):
                     return int(conn.execute(APPEND_EXCHANGE, (session_id, text, session_id)).fetchone()[0])
                 except psycopg.errors.UniqueViolation:
                     continue
-        return self._append_locked(session_id, exchange, checked=checked)  # contended beyond reason: take the lock
+        return self._append_locked(session_id, text=text)  # contended beyond reason: take the lock
 
-    def _append_locked(self, session_id: str, exchange: dict[str, Any], *, checked: bool) -> int:
+    def _append_locked(self, session_id: str, exchange: dict[str, Any] | None = None, *, checked: bool = False,
+                       text: str | None = None) -> int:
+        """Under the trace's lock: ``exchange`` (written here), or the ``text`` of one without ``seq``."""
         with self._tx(LOCK_TRACE, session_id) as conn:
             seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM exchanges WHERE session_id = ?",
                                    (session_id,)).fetchone()[0]) + 1
-            exchange = {"seq": seq, **exchange}
-            conn.execute("INSERT INTO exchanges VALUES (?, ?, ?)",
-                         (session_id, seq, dump_own(exchange) if checked else json.dumps(exchange)))
+            if text is not None:
+                data = f'{{"seq":{seq},' + text[1:]
+            else:
+                exchange = {"seq": seq, **(exchange or {})}
+                data = dump_own(exchange) if checked else json.dumps(exchange)
+            conn.execute("INSERT INTO exchanges VALUES (?, ?, ?)", (session_id, seq, data))
         return seq
 
     def put_record(self, collection: str, scope: str, key: str, data: dict[str, Any]) -> None:
