@@ -279,10 +279,10 @@ class Store:
         return row is not None
 
     # service records (documents, messages, …), scoped by session id or "prod"
-    def put_record(self, collection: str, scope: str, key: str, data: dict[str, Any]) -> None:
+    def put_record(self, collection: str, scope: str, key: str, data: dict[str, Any], *, checked: bool = False) -> None:
         """Insert at the end of the collection's order, or replace the data of a key already there (its place kept):
-        one statement."""
-        self._run(PUT_RECORD, (collection, scope, key, collection, scope, json.dumps(data)))
+        one statement. ``checked``: the data holds no NaN or infinity (written by :func:`dump_own`)."""
+        self._run(PUT_RECORD, (collection, scope, key, collection, scope, dump_own(data) if checked else json.dumps(data)))
 
     def get_record(self, collection: str, scope: str, key: str) -> dict[str, Any] | None:
         return self._one("SELECT data FROM records WHERE collection = ? AND scope = ? AND key = ?",
@@ -522,8 +522,8 @@ class PostgresStore(Store):
             conn.execute("INSERT INTO exchanges VALUES (?, ?, ?)", (session_id, seq, data))
         return seq
 
-    def put_record(self, collection: str, scope: str, key: str, data: dict[str, Any]) -> None:
-        self._run(PG_PUT_RECORD, (collection, scope, key, json.dumps(data)))
+    def put_record(self, collection: str, scope: str, key: str, data: dict[str, Any], *, checked: bool = False) -> None:
+        self._run(PG_PUT_RECORD, (collection, scope, key, dump_own(data) if checked else json.dumps(data)))
 
     def holding(self, session_id: str) -> bool:
         with self._conn() as conn:

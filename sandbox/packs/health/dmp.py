@@ -336,8 +336,9 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
                 installation, source=request.app.state.config.installation_event_source + ":dmp", kind="document",
                 document_type=meta["type_code"], size=meta["size"], sha256=accepted.sha256, reference=uid)
             new["_event_emitted"] = False
-        store.put_record(CONTENTS, scope, uid, {"document": accepted.content})
-        store.put_record(DOCUMENTS, scope, uid, new)
+        # checked: a base64 string, and an entry of validated members (strings, integers, booleans, None)
+        store.put_record(CONTENTS, scope, uid, {"document": accepted.content}, checked=True)
+        store.put_record(DOCUMENTS, scope, uid, new, checked=installation is None)
         if replaces is not None:
             old = store.get_record(DOCUMENTS, scope, replaces) or {}
             store.put_record(DOCUMENTS, scope, replaces, old | {"status": "deprecated", "replaced_by": uid})
