@@ -418,9 +418,9 @@ async def post_document(request: Request, session_id: str,
 
 
 async def _lean_post_document(request: Request, session_id: str) -> Response:
-    """``POST /documents`` as its route serves it — its dependency, then its endpoint — without FastAPI's routing and
-    dependency machinery (sandbox.app.SessionRoutes): the submission of every run, a fifth of its CPU outside the
-    validation itself went there."""
+    """``POST /documents`` as its route serves it — its dependency, then its endpoint — without FastAPI's route
+    matching, dependency solving and exit stacks (:class:`sandbox.app.SessionRoutes`): the request every run sends
+    most."""
     return await post_document(request, session_id, await require_access_token(request, session_id))
 
 
