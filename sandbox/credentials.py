@@ -38,7 +38,7 @@ def display_prefix(secret: str) -> str:
 
 #: every byte but the token characters' turned into a space: a text's UTF-8 bytes, translated, split on whitespace, are
 #: its maximal runs of token characters (what :data:`TOKEN_RUN` finds, whatever their length), in C-speed steps (a
-#: tenth of the regular expression's time on a document-carrying body); a non-ASCII character's bytes are never token
+#: quarter of the regular expression's time on a document-carrying body); a non-ASCII character's bytes are never token
 #: characters (UTF-8 puts ASCII bytes for ASCII characters only)
 _TOKEN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _RUNS = bytes(c if c in _TOKEN_BYTES else 0x20 for c in range(256))
