@@ -8,12 +8,14 @@ import functools
 import json
 import os
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.routing import compile_path
 
 from conformity import __version__
 from conformity.files import write_atomic
@@ -109,34 +111,82 @@ def route_services(route: Any) -> set[str] | None:
     return set() if first and first != "s" and "{" not in first else None
 
 
+#: a service's lean route: the request and its session id → the response (what the endpoint it stands for answers)
+LeanHandler = Callable[[Request, str], Awaitable[Response]]
+
+
+def lean_routes(name: str, module: Any) -> dict[tuple[str, str], tuple[APIRoute, LeanHandler]]:
+    """A service module's ``LEAN_ROUTES`` — ``(method, path under the service) → (endpoint, handler)``: requests its
+    FastAPI route ``endpoint`` serves, answered by ``handler`` without FastAPI's routing and dependency machinery —
+    checked to stand for the route FastAPI would choose: ``endpoint`` is the first of the service's routes that
+    matches that method and path (no pattern before it takes the path, no other route with its path and method)."""
+    out: dict[tuple[str, str], tuple[APIRoute, LeanHandler]] = {}
+    for (method, tail), (endpoint, handler) in getattr(module, "LEAN_ROUTES", {}).items():
+        first = None
+        for route in module.router.routes:
+            if not isinstance(route, APIRoute):  # a nested router or a mount: its matching is not checked here
+                raise ValueError(f"service {name}: lean route {method} {tail} beside a route it cannot check")
+            if compile_path(route.path)[0].match(tail) and method in (route.methods or ()):
+                first = route
+                break
+        if first is None or first.endpoint is not endpoint:
+            raise ValueError(f"service {name}: lean route {method} {tail} does not stand for the route that serves it")
+        out[(method, tail)] = (first, handler)
+    return out
+
+
 class SessionRoutes:
     """The app's route dispatch, with a request under ``/s/{session_id}/<service>/`` matched only against the routes
     that can serve it (that service's, and any that may serve every session path), in their order — instead of every
     route of every service and the admin API one after the other (0.2 ms for a document submission, 0.5 ms for the
     liveness probe). Same answer: a route left out cannot match such a path; with none matching, the per-service router
     answers as the app's (trailing-slash redirect among the same routes, then the app's 404). Any other request goes
-    to the app's router as before."""
+    to the app's router as before.
 
-    def __init__(self, router: APIRouter):
+    ``lean``: service → its lean routes (:func:`lean_routes`), taken only where nothing but the service's own routes
+    can serve its paths. A request for one (the method, ``/s/{session_id}/<service>`` and that very path) is answered
+    by its handler, in the scope the route would have had (endpoint, path parameters, route): the same dependency and
+    endpoint, their problems handled by the app's exception handlers as the route's would be."""
+
+    def __init__(self, router: APIRouter,
+                 lean: Mapping[str, Mapping[tuple[str, str], tuple[APIRoute, LeanHandler]]] | None = None):
         self.router = router
         services = [(r, route_services(r)) for r in router.routes]
         names: set[str] = set().union(*(s for _, s in services if s))
         self.by_service: dict[str, APIRouter] = {}
+        self.lean: dict[tuple[str, str, str], tuple[APIRoute, LeanHandler]] = {}
         for name in names:
             sub = APIRouter(routes=[r for r, served in services if served is None or name in served],
                             redirect_slashes=router.redirect_slashes)
             sub.default = router.default
             self.by_service[name] = sub
+            if all(served == {name} for r, served in services if served is None or name in served):
+                self.lean.update({(name, method, tail): handler
+                                  for (method, tail), handler in (lean or {}).get(name, {}).items()})
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            match = REQUEST_SERVICE.match(scope["path"])
+            path = scope["path"]
+            match = REQUEST_SERVICE.match(path)
+            lean = self.lean.get((match[1], scope["method"], path[match.end(1):])) if match and self.lean else None
+            if lean is not None:
+                assert match is not None
+                await self._lean(scope, receive, send, lean, path[3:match.start(1) - 1])
+                return
             sub = self.by_service.get(match[1]) if match else None
             if sub is not None:
                 scope.setdefault("router", self.router)
                 await sub.app(scope, receive, send)
                 return
         await self.router.app(scope, receive, send)
+
+    async def _lean(self, scope: Any, receive: Any, send: Any, lean: tuple[APIRoute, LeanHandler],
+                    session_id: str) -> None:
+        route, handler = lean
+        scope.setdefault("router", self.router)
+        scope.update(endpoint=route.endpoint, path_params={"session_id": session_id}, route=route)
+        response = await handler(Request(scope, receive, send), session_id)
+        await response(scope, receive, send)
 
 
 def _profile_route_id(profile: str, route: APIRoute) -> str:
@@ -199,5 +249,6 @@ def create_app(config: SandboxConfig) -> FastAPI:
     app.add_middleware(RecordingMiddleware, store=store, max_body_bytes=config.max_body_bytes,
                        in_flight=app.state.in_flight)
     openapi_doc.install(app)
-    app.router.middleware_stack = SessionRoutes(app.router)  # every route is in place: index them by service
+    lean = {name: lean_routes(name, module) for name, module in plugins.services().items()}
+    app.router.middleware_stack = SessionRoutes(app.router, lean)  # every route is in place: index them by service
     return app

@@ -36,12 +36,22 @@ def display_prefix(secret: str) -> str:
     return secret[:PREFIX_CHARS] + "…"
 
 
+#: every byte but the token characters' turned into a space: a text's UTF-8 bytes, translated, split on whitespace, are
+#: its maximal runs of token characters (what :data:`TOKEN_RUN` finds, whatever their length), in C-speed steps (a
+#: quarter of the regular expression's time on a document-carrying body); a non-ASCII character's bytes are never token
+#: characters (UTF-8 puts ASCII bytes for ASCII characters only)
+_TOKEN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_RUNS = bytes(c if c in _TOKEN_BYTES else 0x20 for c in range(256))
+_HEX_ONLY_BYTES = re.compile(HEX_ONLY.pattern.encode("ascii"))
+
+
 def candidates(texts: Iterable[str]) -> set[str]:
     """Substrings of ``texts`` shaped like a secret the sandbox issues (exact length, token alphabet; not
-    :data:`HEX_ONLY`)."""
+    :data:`HEX_ONLY`): the maximal runs of token characters (:data:`TOKEN_RUN`) of an issued length."""
     found: set[str] = set()
     for text in texts:
         if len(text) >= SHORTEST:
-            found.update(run for run in TOKEN_RUN.findall(text)
-                         if len(run) in ISSUED_LENGTHS and HEX_ONLY.fullmatch(run) is None)
+            runs = text.encode("utf-8", "surrogatepass").translate(_RUNS).split()
+            found.update(run.decode("ascii") for run in runs
+                         if len(run) in ISSUED_LENGTHS and _HEX_ONLY_BYTES.fullmatch(run) is None)
     return found

@@ -43,6 +43,9 @@ STALL_SECONDS = 32.0
 def take_network_fault(store: Store, session: dict[str, Any], service: str, method: str) -> str | None:
     """Consume one count of a network fault of ``service`` in ``session`` for a request with ``method``; its name,
     or None."""
+    spec = session.get("faults", {}).get(service)
+    if not spec or not any(spec.get(name) for name in NETWORK_FAULTS):  # none to take (the usual request)
+        return None
     module = plugins.services().get(service)
     if module is None or method not in getattr(module, "NETWORK_METHODS", WRITES):
         return None

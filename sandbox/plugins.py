@@ -1,7 +1,8 @@
 """The sandbox side of sector packs: each installed pack's services, faults, fixtures and OpenID Connect profile.
 
 A pack's sandbox module (``SectorPack.sandbox``) defines ``SERVICES`` (URL name → module with a ``router``, and
-optionally a ``prod_router``, a ``setup(app)`` and ``NETWORK_METHODS``), ``FAULTS`` (service → fault name →
+optionally a ``prod_router``, a ``setup(app)``, ``NETWORK_METHODS`` and ``LEAN_ROUTES``: its busiest routes served
+without FastAPI's machinery, :func:`sandbox.app.lean_routes`), ``FAULTS`` (service → fault name →
 :class:`~sandbox.faults.Fault`), ``fixtures(seed, **options)``, ``OIDC`` (an
 :class:`~sandbox.oidc_profile.OidcProfile`, or None) and ``DIRECTORIES`` (the core's directory service configured:
 :class:`~sandbox.services.directory.DirectoryProfile` each, mounted as services of the pack with the directory's

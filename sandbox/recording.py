@@ -21,11 +21,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conformity.errors import SignatureError
 from conformity.signing import require_canonicalisable
-from sandbox.credentials import SECRET_SHAPED, candidates, secret_hash
+from sandbox.credentials import SECRET_SHAPED, SHORTEST, candidates, secret_hash
 from sandbox.deps import REQUEST_JSON, REQUEST_SESSION, REQUEST_TOKEN, bearer_token, parse_json, store_call
 from sandbox.network import client_gone, drop, reset, take_network_fault, until_given_up
 from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
@@ -85,6 +86,48 @@ def redact(value: Any, secrets: list[str]) -> Any:
             if secret in value:
                 value = value.replace(secret, redacted(secret))
     return value
+
+
+def survey(value: Any) -> tuple[list[str], bool]:
+    """One walk over an exchange for :func:`redact`: the strings (member names included, as :func:`_strings` gives
+    them) long enough to hold a secret the sandbox issues, and whether a member is named as a secret
+    (:data:`SECRET_FIELDS`)."""
+    long: list[str] = []
+    named = False
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if len(node) >= SHORTEST:
+                long.append(node)
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(k, str):
+                    if len(k) >= SHORTEST:
+                        long.append(k)
+                    named = named or k.lower() in SECRET_FIELDS
+                elif len(text := str(k)) >= SHORTEST:
+                    long.append(text)
+                stack.append(v)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return long, named
+
+
+def unredacted_text(value: dict[str, Any], secrets: list[str]) -> str | None:
+    """The JSON text :func:`sandbox.store.dump_own` writes of ``value`` when :func:`redact` has nothing to change in it
+    (no member named as a secret: the caller knows, :func:`survey`; no secret in any string), else None.
+
+    Each secret is looked for in the text itself: JSON escapes a string character by character, so a string that
+    holds the secret is written with the secret's own escaped text inside it (a find in a key or across two strings
+    only sends the exchange the slow way, :func:`redact`)."""
+    try:
+        text = orjson.dumps(value)
+        if any(orjson.dumps(secret)[1:-1] in text for secret in secrets):
+            return None
+    except TypeError:  # what orjson cannot write (an integer beyond 64 bits, a lone surrogate): the slow way
+        return None
+    return text.decode("utf-8")
 
 
 #: JWTs (the ID tokens the sandbox signs) and base64 runs (an ``Authorization: Basic`` credential)
@@ -422,13 +465,19 @@ class RecordingMiddleware:
         }
         if state.get("outcome_details"):
             exchange["outcome_details"] = state["outcome_details"]
+        strings, named = survey(exchange)
+        secrets = self._secrets(scope, headers, session, strings)
+        text = None if named else unredacted_text(exchange, secrets)
+        if text is not None:  # nothing to redact (the usual exchange): the text already written is stored
+            self.store.append_exchange_text(session_id, text)
+            return
         # checked: its bodies passed require_canonicalisable (or are text/base64), the rest the middleware built
-        self.store.append_exchange(session_id, redact(exchange, self._secrets(scope, headers, session, exchange)),
-                                   checked=True)
+        self.store.append_exchange(session_id, redact(exchange, secrets), checked=True)
 
     def _secrets(self, scope: Scope, headers: dict[str, str], session: dict[str, Any],
-                 exchange: dict[str, Any]) -> list[str]:
-        """The secret strings in this exchange that must never enter its trace.
+                 strings: list[str]) -> list[str]:
+        """The secret strings in this exchange (``strings``: its strings long enough to hold one, :func:`survey`) that
+        must never enter its trace.
 
         The admin token and the request's bearer credential are known in clear; every other secret the
         sandbox issued (client secrets, session, access, refresh and harness tokens, codes) is stored only
@@ -437,7 +486,7 @@ class RecordingMiddleware:
         config = getattr(getattr(scope.get("app"), "state", None), "config", None)
         bearer = headers.get("authorization", "").partition(" ")[2].strip()
         found = [getattr(config, "admin_token", None), bearer]
-        by_hash = {secret_hash(c): c for c in candidates(_strings(exchange))}
+        by_hash = {secret_hash(c): c for c in candidates(strings)}
         if by_hash:
             own = {h for h in (session.get("client_secret_sha256"), session.get("session_token_sha256"))
                    if isinstance(h, str)}

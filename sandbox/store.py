@@ -42,12 +42,20 @@ CREATE TABLE IF NOT EXISTS held (session_id TEXT NOT NULL, id TEXT NOT NULL, sin
     PRIMARY KEY (session_id, id));
 """
 SCHEMA_VERSION = "2"
+#: the SQLite connection's page cache, KiB (taken as it fills)
+CACHE_KIB = 32 * 1024
 #: a held answer older than this is a leftover (a process stopped while holding it), not a request still held
 HELD_AT_MOST = 40.0
 #: a record put: a new key goes after the collection's last, a known key keeps its place (both engines speak it)
 PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUES (?, ?, ?,
     (SELECT COALESCE(MAX(seq), 0) + 1 FROM records WHERE collection = ? AND scope = ?), ?)
     ON CONFLICT (collection, scope, key) DO UPDATE SET data = excluded.data"""
+#: an exchange appended in one statement (both engines speak it): its sequence number the trace's next, written as
+#: the first member of the stored object (``{"seq": n, ...the exchange's members}``, the text the exchange's JSON
+#: object with ``"seq":n,`` put after its opening brace)
+APPEND_EXCHANGE = """INSERT INTO exchanges (session_id, seq, data)
+    SELECT ?, n, '{"seq":' || n || ',' || substr(?, 2)
+    FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM exchanges WHERE session_id = ?) AS next RETURNING seq"""
 
 
 #: a request's session and its bearer token's record, one statement (one row even when either is missing)
@@ -96,6 +104,9 @@ class Store:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # a page cache of up to 32 MiB (SQLite's default is 2 MiB): a trace and the documents of a run outgrow 2 MiB
+        # within a few hundred submissions, and each write then read its pages back (an appended exchange cost 1.8x)
+        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._migrate()
         self._db.executescript(SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
@@ -248,6 +259,13 @@ class Store:
             self._db.execute("INSERT INTO exchanges VALUES (?, ?, ?)", (session_id, seq, data))
         return seq
 
+    def append_exchange_text(self, session_id: str, text: str) -> int:
+        """Append an exchange given as the JSON text :func:`dump_own` writes of it (an object with members, none of
+        them ``seq``); its sequence number. Stored as :meth:`append_exchange` stores it, ``{"seq":n,`` and its
+        members: the same text, in one statement, without writing the exchange again."""
+        with self._lock:
+            return int(self._db.execute(APPEND_EXCHANGE, (session_id, text, session_id)).fetchall()[0][0])
+
     def exchanges(self, session_id: str) -> list[dict[str, Any]]:
         return self._all("SELECT data FROM exchanges WHERE session_id = ? ORDER BY seq", (session_id,))
 
@@ -266,10 +284,10 @@ class Store:
         return row is not None
 
     # service records (documents, messages, …), scoped by session id or "prod"
-    def put_record(self, collection: str, scope: str, key: str, data: dict[str, Any]) -> None:
+    def put_record(self, collection: str, scope: str, key: str, data: dict[str, Any], *, checked: bool = False) -> None:
         """Insert at the end of the collection's order, or replace the data of a key already there (its place kept):
-        one statement."""
-        self._run(PUT_RECORD, (collection, scope, key, collection, scope, json.dumps(data)))
+        one statement. ``checked``: the data holds no NaN or infinity (written by :func:`dump_own`)."""
+        self._run(PUT_RECORD, (collection, scope, key, collection, scope, dump_own(data) if checked else json.dumps(data)))
 
     def get_record(self, collection: str, scope: str, key: str) -> dict[str, Any] | None:
         return self._one("SELECT data FROM records WHERE collection = ? AND scope = ? AND key = ?",
@@ -327,13 +345,6 @@ PG_PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUE
 #: a collection's, before records were placed by a sequence)
 LOCK_SESSION, LOCK_TRACE, LOCK_SERVICE, LOCK_SCHEMA = 1, 2, 4, 5
 
-
-#: an exchange appended in one statement: its sequence number the trace's next, written as the first member of the
-#: stored object (``{"seq": n, ...the exchange's members}``, the text the exchange's JSON object with ``"seq":n,``
-#: put after its opening brace)
-APPEND_EXCHANGE = """INSERT INTO exchanges (session_id, seq, data)
-    SELECT ?, n, '{"seq":' || n || ',' || substr(?, 2)
-    FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM exchanges WHERE session_id = ?) AS next RETURNING seq"""
 
 
 class PostgresStore(Store):
@@ -489,7 +500,9 @@ class PostgresStore(Store):
         the order of the appends that succeed, as under the lock before)."""
         if "seq" in exchange or not exchange:
             return self._append_locked(session_id, exchange, checked=checked)
-        text = dump_own(exchange) if checked else json.dumps(exchange)
+        return self.append_exchange_text(session_id, dump_own(exchange) if checked else json.dumps(exchange))
+
+    def append_exchange_text(self, session_id: str, text: str) -> int:
         import psycopg
 
         with self._conn() as conn:
@@ -498,19 +511,24 @@ class PostgresStore(Store):
                     return int(conn.execute(APPEND_EXCHANGE, (session_id, text, session_id)).fetchone()[0])
                 except psycopg.errors.UniqueViolation:
                     continue
-        return self._append_locked(session_id, exchange, checked=checked)  # contended beyond reason: take the lock
+        return self._append_locked(session_id, text=text)  # contended beyond reason: take the lock
 
-    def _append_locked(self, session_id: str, exchange: dict[str, Any], *, checked: bool) -> int:
+    def _append_locked(self, session_id: str, exchange: dict[str, Any] | None = None, *, checked: bool = False,
+                       text: str | None = None) -> int:
+        """Under the trace's lock: ``exchange`` (written here), or the ``text`` of one without ``seq``."""
         with self._tx(LOCK_TRACE, session_id) as conn:
             seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM exchanges WHERE session_id = ?",
                                    (session_id,)).fetchone()[0]) + 1
-            exchange = {"seq": seq, **exchange}
-            conn.execute("INSERT INTO exchanges VALUES (?, ?, ?)",
-                         (session_id, seq, dump_own(exchange) if checked else json.dumps(exchange)))
+            if text is not None:
+                data = f'{{"seq":{seq},' + text[1:]
+            else:
+                exchange = {"seq": seq, **(exchange or {})}
+                data = dump_own(exchange) if checked else json.dumps(exchange)
+            conn.execute("INSERT INTO exchanges VALUES (?, ?, ?)", (session_id, seq, data))
         return seq
 
-    def put_record(self, collection: str, scope: str, key: str, data: dict[str, Any]) -> None:
-        self._run(PG_PUT_RECORD, (collection, scope, key, json.dumps(data)))
+    def put_record(self, collection: str, scope: str, key: str, data: dict[str, Any], *, checked: bool = False) -> None:
+        self._run(PG_PUT_RECORD, (collection, scope, key, dump_own(data) if checked else json.dumps(data)))
 
     def holding(self, session_id: str) -> bool:
         with self._conn() as conn:

@@ -2,7 +2,9 @@
 
 * ``session_and_token`` (one statement) returns what ``get_session`` and ``get_token`` return, for every
   combination of a known or unknown session and a known, unknown, expired or absent token;
-* ``batch`` (one commit for several writes) leaves every write committed, also when the block raises.
+* ``batch`` (one commit for several writes) leaves every write committed, also when the block raises;
+* ``append_exchange_text`` (the exchange's text as the recording middleware wrote it) stores what
+  ``append_exchange`` stores, with the next number.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.store import PostgresStore, Store
+from sandbox.store import PostgresStore, Store, dump_own
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -67,6 +69,19 @@ def test_appended_exchanges_keep_their_members_and_take_the_next_number(stores: 
     assert other.exchanges("ses_a") == [{"seq": 1, **exchanges[0]}, {"seq": 2, **exchanges[1]},
                                         {"seq": 3, "kind": "note", "data": {}}]
     assert list(other.exchanges("ses_a")[0]) == ["seq", *exchanges[0]]
+
+
+def test_an_exchange_appended_as_its_text_is_stored_as_the_exchange_itself(stores: tuple[Store, Store]) -> None:
+    store, other = stores
+    exchange = {"kind": "http", "request": {"path": "/s/x/dmp", "é": "\u2028", "q": 'say "hi"'}, "n": 1.5, "seq_": 1}
+    assert store.append_exchange("ses_a", exchange, checked=True) == 1
+    assert store.append_exchange_text("ses_a", dump_own(exchange)) == 2
+    assert other.append_exchange_text("ses_a", dump_own({"kind": "note"})) == 3
+    assert other.append_exchange_text("ses_b", dump_own(exchange)) == 1
+    first, second, third = other.exchanges("ses_a")
+    assert first == {"seq": 1, **exchange} and list(first) == ["seq", *exchange]
+    assert second == {"seq": 2, **exchange} and list(second) == ["seq", *exchange]
+    assert third == {"seq": 3, "kind": "note"}
 
 
 def test_a_new_record_goes_after_the_collections_last_and_a_known_key_keeps_its_place(

@@ -3,7 +3,10 @@
 * ``require_canonicalisable`` (a walk) refuses exactly the JSON values ``canonical_json`` (RFC 8785) refuses;
 * ``credentials.candidates`` (one pass over each run of token characters) finds exactly what ``SECRET_SHAPED``
   (a bounded exact-length pattern) finds, lowercase-hex runs (ids, digests) left out;
-* ``deps.parse_json`` (orjson first) gives exactly what ``json.loads`` gives, or raises where it raises.
+* ``deps.parse_json`` (orjson first) gives exactly what ``json.loads`` gives, or raises where it raises;
+* the recording middleware's one walk (``recording.survey``) finds the strings ``_strings`` gives that may hold a
+  secret, and the members ``redact`` masks; the exchange text it stores when nothing is to be redacted
+  (``recording.unredacted_text``) is the text of the redacted exchange, byte for byte.
 """
 
 from __future__ import annotations
@@ -143,3 +146,47 @@ def test_parse_json_gives_what_json_loads_gives(raw: bytes) -> None:
     assert ours[0] == reference[0]
     if reference[0] == "value":
         assert _same(ours[1], reference[1])
+
+
+SECRETS = [secrets.token_urlsafe(24), secrets.token_urlsafe(32), "admin-token-with \"quote\" and é", "x\n\u2028y-secret"]
+secret_texts = st.lists(st.one_of(st.text(max_size=6), st.sampled_from(SECRETS)), max_size=3).map("".join)
+keys = st.one_of(st.text(max_size=4), st.sampled_from(["client_secret", "Access_Token", "code", "token", "x" * 40]),
+                 secret_texts)
+exchange_values = st.recursive(
+    st.one_of(scalars, secret_texts, st.sampled_from([secrets.token_urlsafe(24), "a" * 40])),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4),
+                            st.dictionaries(st.integers(), inner, max_size=2), st.tuples(inner)),
+    max_leaves=16)
+
+
+@seed(1215)
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.dictionaries(keys, exchange_values, min_size=1, max_size=5), st.lists(st.sampled_from(SECRETS), max_size=3))
+def test_the_recording_walk_and_its_unredacted_text_mean_what_redact_means(exchange: dict[str, object],
+                                                                         secret_list: list[str]) -> None:
+    from sandbox.credentials import SHORTEST
+    from sandbox.recording import SECRET_FIELDS, _strings, redact, survey, unredacted_text
+    from sandbox.store import dump_own
+
+    strings, named = survey(exchange)
+    assert sorted(strings) == sorted(s for s in _strings(exchange) if len(s) >= SHORTEST)
+
+    def member_names(value: object) -> list[object]:
+        if isinstance(value, dict):
+            return [*value, *(k for v in value.values() for k in member_names(v))]
+        return [k for v in value for k in member_names(v)] if isinstance(value, list) else []
+
+    assert named == any(isinstance(k, str) and k.lower() in SECRET_FIELDS for k in member_names(exchange))
+    text = unredacted_text(exchange, secret_list)
+    if text is not None and not named:
+        assert text == dump_own(redact(exchange, secret_list))  # type: ignore[arg-type]
+
+
+def test_an_exchange_with_a_secret_in_it_goes_the_slow_way() -> None:
+    from sandbox.recording import unredacted_text
+
+    secret = secrets.token_urlsafe(32)
+    assert unredacted_text({"request": {"body": {"json": {"note": f"my token is {secret}!"}}}}, [secret]) is None
+    assert unredacted_text({"request": {"headers": {"x": f"a\n{secret}"}}}, ["a\n" + secret]) is None
+    assert unredacted_text({"n": 1 << 70}, [secret]) is None  # orjson cannot write it: json.dumps will
+    assert unredacted_text({"request": {"path": "/s/x/dmp"}}, [secret]) == '{"request":{"path":"/s/x/dmp"}}'

@@ -336,8 +336,9 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
                 installation, source=request.app.state.config.installation_event_source + ":dmp", kind="document",
                 document_type=meta["type_code"], size=meta["size"], sha256=accepted.sha256, reference=uid)
             new["_event_emitted"] = False
-        store.put_record(CONTENTS, scope, uid, {"document": accepted.content})
-        store.put_record(DOCUMENTS, scope, uid, new)
+        # checked: a base64 string, and an entry of validated members (strings, integers, booleans, None)
+        store.put_record(CONTENTS, scope, uid, {"document": accepted.content}, checked=True)
+        store.put_record(DOCUMENTS, scope, uid, new, checked=installation is None)
         if replaces is not None:
             old = store.get_record(DOCUMENTS, scope, replaces) or {}
             store.put_record(DOCUMENTS, scope, replaces, old | {"status": "deprecated", "replaced_by": uid})
@@ -414,6 +415,17 @@ async def post_document(request: Request, session_id: str,
         return _created(status, entry, _base(request, session_id))
     finally:
         await _slow(caller)
+
+
+async def _lean_post_document(request: Request, session_id: str) -> Response:
+    """``POST /documents`` as its route serves it — its dependency, then its endpoint — without FastAPI's route
+    matching, dependency solving and exit stacks (:class:`sandbox.app.SessionRoutes`): the request every run sends
+    most."""
+    return await post_document(request, session_id, await require_access_token(request, session_id))
+
+
+#: the routes served lean (:func:`sandbox.app.lean_routes`): (method, path) → (the endpoint it stands for, handler)
+LEAN_ROUTES = {("POST", "/documents"): (post_document, _lean_post_document)}
 
 
 @router.post("/documents/{unique_id}/replace", status_code=201, summary="Replace a document by a new version",

@@ -1,0 +1,130 @@
+"""A lean route (``LEAN_ROUTES``, served by ``sandbox.app.SessionRoutes`` without FastAPI's routing and dependency
+machinery) answers and records exactly what the FastAPI route it stands for answers and records.
+
+``POST /s/{sid}/dmp/documents`` over a real server, each request once with the lean route and once without it (two
+sessions of the same seed, the same bodies): every status, the headers that matter, every body, and every exchange
+of the two traces, the same once the session id, the token and the times are set aside. Declaring a lean route that
+does not stand for the route FastAPI would choose is refused when the app is built.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import APIRouter
+
+from sandbox.app import SessionRoutes, lean_routes
+from sandbox.packs.health import dmp as dmp_service
+from sandbox.packs.health import samples
+from sandbox.server import RunningSandbox
+from tests.sandbox.dmp_client import token_for
+from tests.sandbox.helpers import trace_payload
+
+#: what changes from one session to the other, whatever the route: set aside before comparing
+VARYING = ("time", "duration_ms", "submitted", "token_sha256", "ended")
+
+Request = Callable[[httpx.Client, str, dict[str, str]], httpx.Response]
+
+
+def _requests(fixtures: dict[str, Any], other_token: str) -> list[Request]:
+    body = samples.session_submission(fixtures, patient=0, type_code="11490-0")
+    other = samples.session_submission(fixtures, patient=0, type_code="11490-0", level=3)
+    other["metadata"]["unique_id"] = body["metadata"]["unique_id"]  # the same uniqueId, other bytes
+    broken = json.loads(json.dumps(body))
+    broken["metadata"]["unique_id"] = body["metadata"]["unique_id"] + "9"
+    broken["metadata"]["patient_id"] = "nobody"
+    invalid = json.loads(json.dumps(body))
+    invalid["metadata"]["unique_id"] += "1"
+    invalid["metadata"]["hash"] = "0" * 40
+    not_base64 = json.loads(json.dumps(body)) | {"document": "not base64!"}
+
+    def post(payload: Any = None, *, content: bytes | None = None, ctype: str = "application/json",
+             auth: str | None = "own", path: str = "/documents") -> Request:
+        def send(http: httpx.Client, sid: str, headers: dict[str, str]) -> httpx.Response:
+            h = {"content-type": ctype} | ({} if auth is None else
+                                            {"authorization": f"Bearer {other_token}"} if auth == "other" else
+                                            {"authorization": "Bearer " + "u" * 43} if auth == "unknown" else headers)
+            raw = content if content is not None else json.dumps(payload).encode()
+            return http.post(f"/s/{sid}/dmp{path}", content=raw, headers=h)
+        return send
+
+    return [post(body), post(body), post(other), post(body, ctype="text/plain"), post(content=b'{"metadata": '),
+            post({"metadata": {}}), post(not_base64), post(invalid), post(broken), post(body, auth=None),
+            post(body, auth="unknown"), post(body, auth="other"), post(body, path="/documents/"),
+            post({"document": body["document"], "extra": 1})]
+
+
+def _normalised(value: Any, sid: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _normalised(v, sid) for k, v in value.items() if k not in VARYING}
+    if isinstance(value, (list, tuple)):
+        return [_normalised(v, sid) for v in value]
+    return value.replace(sid, "SID") if isinstance(value, str) else value
+
+
+@pytest.fixture
+def both(sandbox_server: RunningSandbox, admin: httpx.Client) -> Iterator[Callable[[bool], tuple[list[Any], list[Any]]]]:
+    app = sandbox_server.server.config.app
+    with_lean = app.router.middleware_stack
+    assert isinstance(with_lean, SessionRoutes) and ("dmp", "POST", "/documents") in with_lean.lean
+    without = SessionRoutes(app.router)
+    other_session = admin.post("/admin/sessions", json={"seed": 77}).json()
+    other_token = token_for(sandbox_server, other_session)
+    requests: list[Request] = []
+
+    def run(lean: bool) -> tuple[list[Any], list[Any]]:
+        session = admin.post("/admin/sessions", json={"seed": 4242}).json()
+        sid, headers = session["session_id"], {"authorization": f"Bearer {token_for(sandbox_server, session)}"}
+        app.router.middleware_stack = with_lean if lean else without
+        answers = []
+        with httpx.Client(base_url=sandbox_server.base_url, timeout=30, follow_redirects=False) as http:
+            requests[:] = requests or _requests(session["fixtures"], other_token)  # the same bodies for both
+            for send in requests:
+                r = send(http, sid, headers)
+                answers.append((r.status_code, r.headers.get("content-type"), r.headers.get("location"),
+                                r.headers.get("www-authenticate"), r.headers.get("retry-after"),
+                                r.json() if r.content else None))
+            assert admin.put(f"/admin/sessions/{sid}/faults", json={"dmp": {"unavailable": 1}}).status_code == 200
+            r = requests[0](http, sid, headers)
+            answers.append((r.status_code, r.headers.get("retry-after"), r.json()))
+        trace = trace_payload(admin.get(f"/admin/sessions/{sid}/trace"))
+        return _normalised(answers, sid), _normalised([e for e in trace["exchanges"] if e["kind"] == "http"], sid)
+
+    try:
+        yield run
+    finally:
+        app.router.middleware_stack = with_lean
+
+
+def test_the_lean_submission_answers_and_records_what_the_route_does(both: Callable[[bool], Any]) -> None:
+    lean_answers, lean_trace = both(True)
+    route_answers, route_trace = both(False)
+    statuses = [a[0] for a in lean_answers]
+    assert statuses == [201, 200, 409, 415, 400, 422, 400, 422, 422, 401, 401, 403, 307, 422, 503], lean_answers
+    for mine, theirs in zip(lean_answers, route_answers, strict=True):
+        assert mine == theirs
+    assert len(lean_trace) == len(route_trace) == len(statuses)
+    for mine, theirs in zip(lean_trace, route_trace, strict=True):
+        assert mine == theirs
+
+
+def test_a_lean_route_must_stand_for_the_route_fastapi_would_choose() -> None:
+    class Service:
+        router = APIRouter()
+
+    async def first() -> None: ...
+    async def second() -> None: ...
+    async def handler(request: Any, session_id: str) -> Any: ...
+
+    Service.router.add_api_route("/documents/{anything}", first, methods=["POST"])
+    Service.router.add_api_route("/documents/x", second, methods=["POST"])
+    Service.LEAN_ROUTES = {("POST", "/documents/x"): (second, handler)}  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="does not stand for the route that serves it"):
+        lean_routes("demo", Service)
+    Service.LEAN_ROUTES = {("POST", "/documents/y"): (first, handler)}  # type: ignore[attr-defined]
+    assert set(lean_routes("demo", Service)) == {("POST", "/documents/y")}
+    assert set(lean_routes("dmp", dmp_service)) == {("POST", "/documents")}
