@@ -125,6 +125,8 @@ SUCCESS: dict[str, dict[int, Any]] = {
     "GET /.well-known/usine-infrastructure-keys": {200: ref("InfrastructureKeys")},
     "GET /admin/events": {200: obj("events next", events=array(ref("CloudEvent")), next=INT)},
     "POST /admin/events/seal": {200: obj("sealed segments", sealed=nullable({"type": "object"}), segments=INT)},
+    "POST /admin/events/parquet": {200: obj("file segments_file rows bytes sha256", file=STR, segments_file=STR, rows=INT,
+                                            bytes=INT, sha256=STR)},
     "GET /admin/faults": {200: obj("faults", faults={"type": "object", "additionalProperties": MAP_STR})},
     "POST /admin/harness-tokens": {201: obj("token vendor expires", token=STR, expires=TIME, vendor=obj(
         "vendor_id software_id", vendor_id=STR, software_id=STR))},
@@ -179,6 +181,7 @@ ERRORS: dict[str, list[int]] = {
     "GET /.well-known/usine-infrastructure-keys": [405],
     "GET /admin/events": ADMIN + [422],
     "POST /admin/events/seal": ADMIN,
+    "POST /admin/events/parquet": ADMIN + [409],
     "GET /admin/faults": ADMIN,
     "POST /admin/harness-tokens": ADMIN + BODY,
     "GET /admin/installations": ADMIN,
@@ -220,8 +223,8 @@ SECURITY_SCHEMES = {
                           "client_secret_post (both in the form) is accepted too."},
 }
 
-ADMIN_ONLY = {"GET /admin/events", "POST /admin/events/seal", "POST /admin/harness-tokens", "GET /admin/installations",
-              "POST /admin/installations", "GET /admin/sessions"}
+ADMIN_ONLY = {"GET /admin/events", "POST /admin/events/seal", "POST /admin/events/parquet", "POST /admin/harness-tokens",
+              "GET /admin/installations", "POST /admin/installations", "GET /admin/sessions"}
 
 
 def security(key: str) -> list[dict[str, list[str]]] | None:

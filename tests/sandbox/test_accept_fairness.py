@@ -58,6 +58,10 @@ async def waits(host: str, port: int) -> list[int]:
 
     busy_tasks = [asyncio.create_task(busy()) for _ in range(BUSY)]
     while done < 2 * BUSY:  # every busy connection established and served a while
+        ended = next((t for t in busy_tasks if t.done()), None)
+        if ended is not None:  # a busy connection failed (its error), or ended: the count would never grow
+            await ended
+            raise AssertionError("a busy connection ended before the fresh ones connected")
         await asyncio.sleep(0.01)
     try:
         return list(await asyncio.gather(*(fresh() for _ in range(FRESH))))
@@ -73,7 +77,7 @@ def test_fresh_connections_to_a_busy_sandbox_are_served_within_a_few_turns(tmp_p
     with (tmp_path / "serve.log").open("wb") as log, child_server(
             command, lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200, timeout=60,
             env={**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": "fairness-test-admin-token-0123456789"}, log=log):
-        counts = asyncio.run(waits("127.0.0.1", port))
+        counts = asyncio.run(asyncio.wait_for(waits("127.0.0.1", port), timeout=180))
     # measured on the 2-core machine at load 7: every fresh connection answered after 108-111 busy requests on
     # asyncio's loop (all accepted in one turn); on uvloop's (one accept a turn) the last after 382-457
     assert max(counts) < 12 * BUSY, sorted(counts)
