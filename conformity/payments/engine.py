@@ -93,9 +93,6 @@ _FMT_US = ("CREATE OR REPLACE TEMP MACRO fmt_us(t) AS lpad(year(make_timestamp(t
 _COMBO = "vendor, sw_id, sw_version, category, site_size, kind, coalesce(doc_type, '')"
 _COMBO_KEY = "vendor, sw_id, sw_version, category, site_size, kind, doc_key"
 
-
-
-
 #: the canonical form the digest is taken of (intake._CANONICAL: sorted keys, compact, not ASCII-escaped), as
 #: a struct whose JSON (``to_json``) is that form for the lines of the fast path (no escape in them)
 _CANONICAL = (

@@ -8,12 +8,21 @@ from pathlib import Path
 
 from conformity.files import atomic_output
 
-__all__ = ["atomic_output", "scratch_file"]
+__all__ = ["atomic_output", "copy_file", "scratch_file"]
 
 
 def scratch_file(folder: Path, name: str) -> Path:
     """A fresh temporary file in ``folder`` for intermediate output (the caller removes it)."""
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+    os.close(fd)
+    return Path(tmp)
+
+
+def copy_file(folder: Path, name: str) -> Path:
+    """A fresh, empty file in ``folder`` for the run's copy of the events file ``name`` (the caller fills and removes
+    it). Not hidden, unlike :func:`scratch_file`: Spark skips files whose names start with a dot."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="copy-", suffix=f"-{name}", dir=folder)
     os.close(fd)
     return Path(tmp)

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,8 @@ import pyarrow.parquet as pq
 from conformity.errors import InputError
 from conformity.payments.authenticate import FileProof, settle
 from conformity.payments.envelope import SHAPE
-from conformity.segments import seal_whole
+from conformity.payments.files import copy_file
+from conformity.segments import seal_whole, sidecar_path
 from conformity.signing import SigningKey
 
 MAGIC = b"PAR1"
@@ -130,10 +129,7 @@ def check(path: Path) -> int:
 def take(path: Path, proof: FileProof, folder: Path) -> tuple[Path, list[int]]:
     """Copy ``path`` into ``folder`` while hashing it, then settle each unread span of ``proof`` from that hash and
     the copy's rows: the copy (which the caller reads, then removes) and the spans settled."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="copy-", suffix=f"-{path.name}", dir=folder)  # not hidden: Spark skips .names
-    os.close(fd)
-    copy = Path(name)
+    copy = copy_file(folder, path.name)
     try:
         h = hashlib.sha256()
         with open(path, "rb") as src, open(copy, "wb") as out:
@@ -235,7 +231,7 @@ def seal(path: Path, key: SigningKey) -> dict[str, Any]:
 
 def write_sealed(path: Path, events: Iterable[dict[str, Any]], key: SigningKey, row_group_size: int | None = None) -> Path:
     """Write events as a Parquet events file and seal it (tests, demos)."""
-    for old in (path, path.with_name(path.name + ".segments")):
+    for old in (path, sidecar_path(path)):
         old.unlink(missing_ok=True)
     write_events(path, events, row_group_size)
     seal(path, key)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +53,7 @@ from conformity.payments.engine import (
     mismatch_detail,
 )
 from conformity.payments.envelope import EVENT_TYPE, format_us
+from conformity.payments.files import copy_file
 from conformity.payments.intake import MAX_LINE_BYTES, Rejected, parse_event
 from conformity.payments.labelbook import LabelBook
 from conformity.payments.ledger import Ledger
@@ -246,11 +246,11 @@ class SparkEngine(Engine):
         """A copy of the JSON-lines file in the scratch folder (shared with the executors), written as it is read in
         batches of whole segments, each hashed and settled on the way (``loader.batches``, the DuckDB engine's reading):
         the lines the executors parse are the bytes hashed, whatever happens to the file meanwhile."""
-        fd, name = tempfile.mkstemp(prefix="copy-", suffix=f"-{path.name}", dir=self.scratch)  # not hidden (Spark)
-        with os.fdopen(fd, "wb") as out:
+        copy = copy_file(self.scratch, path.name)
+        with open(copy, "wb") as out:
             for batch in batches(path, self.proof, min_lines=1 << 62):
                 out.write(batch.data)
-        return Path(name)
+        return copy
 
     def _file(self, path: Path) -> None:
         from pyspark.sql import functions as F
