@@ -96,6 +96,18 @@ def events_for(inst: dict[str, Any], count: int, start: dt.datetime = T0, every:
     return [event(inst, start + i * every, first + i, **kw) for i in range(count)]
 
 
+def modified(ev: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A copy of ``ev`` with members changed, each named by its path with ``__`` (``data__site__size="L"``)."""
+    out = json.loads(json.dumps(ev))
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        node = out
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    return out
+
+
 def line_of(ev: dict[str, Any] | str) -> str:
     return ev if isinstance(ev, str) else json.dumps(ev, ensure_ascii=False, separators=(",", ":"))
 

@@ -105,6 +105,16 @@ def edge_lines(draw: st.DrawFn) -> bytes:
     return line.encode("utf-8")
 
 
+#: what a test compares of each fast-path event (``_agrees``' order)
+EV_COLUMNS = ("line", "source", "id", "time_us", "digest", "body", "inst_ref", "vendor", "sw_id", "sw_name", "sw_version",
+              "site_id", "site_size", "site_name", "wave", "category", "kind", "doc_type")
+
+
+def _fast_events_read(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[Any, ...]]:
+    """The fast path's events (``ev``) by line, as ``EV_COLUMNS``."""
+    return {r[0]: r for r in con.execute(f"SELECT {', '.join(EV_COLUMNS)} FROM ev").fetchall()}
+
+
 def _classify(lines: list[bytes]) -> tuple[dict[int, tuple[Any, ...]], set[int], set[int]]:
     """(fast-path events by line, lines left to the reference parser, lines apart as not UTF-8)."""
     data = b"".join(x + b"\n" for x in lines)
@@ -114,9 +124,7 @@ def _classify(lines: list[bytes]) -> tuple[dict[int, tuple[Any, ...]], set[int],
         apart = register_lines(con, Batch(1, data, ends), np.array([1], dtype=np.int64))
         parse_lines(con)
         rest = fast_events(con)
-        cols = ("line", "source", "id", "time_us", "digest", "body", "inst_ref", "vendor", "sw_id", "sw_name",
-                "sw_version", "site_id", "site_size", "site_name", "wave", "category", "kind", "doc_type")
-        fast = {r[0]: r for r in con.execute(f"SELECT {', '.join(cols)} FROM ev").fetchall()}
+        fast = _fast_events_read(con)
     finally:
         con.close()
     return fast, {line for line, _ in rest}, {line for line, _ in apart}
@@ -212,9 +220,7 @@ def _classify_rows(rows: list[dict[str, Any]]) -> tuple[dict[int, tuple[Any, ...
         con.execute(f"CREATE TEMP TABLE px AS {parquet.ROWS_PARSED}")
         raws = dict(con.execute("SELECT line, raw FROM px").fetchall())
         rest = fast_events(con)
-        cols = ("line", "source", "id", "time_us", "digest", "body", "inst_ref", "vendor", "sw_id", "sw_name",
-                "sw_version", "site_id", "site_size", "site_name", "wave", "category", "kind", "doc_type")
-        fast = {r[0]: r for r in con.execute(f"SELECT {', '.join(cols)} FROM ev").fetchall()}
+        fast = _fast_events_read(con)
     finally:
         con.close()
     return fast, dict(rest), raws

@@ -5,7 +5,6 @@ another layout is a clear error before the ledger is touched."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 from conformity.errors import InputError
 from conformity.payments import parquet, reasons
 from conformity.segments import sidecar_path
-from tests.payments.builders import FORGER, INFRA, T0, event, events_for, installation
+from tests.payments.builders import FORGER, INFRA, T0, event, events_for, installation, modified
 from tests.payments.workspace import Outcome, Workspace, ledger_state
 
 DAY = dt.timedelta(days=1)
@@ -27,28 +26,17 @@ C = installation("750100013", "L")
 NOLABEL = installation("750100015", "M", vendor="nobody", software="unlabelled")
 
 
-def _changed(ev: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    out = json.loads(json.dumps(ev))
-    for path, value in changes.items():
-        *parents, last = path.split("__")
-        node = out
-        for p in parents:
-            node = node[p]
-        node[last] = value
-    return out
-
-
 def _events() -> list[dict[str, Any]]:
     """Every outcome a JSON object can have (no explicit null: in Parquet a null is an absent attribute)."""
     a = events_for(A, 6)
     evs = [*a, *events_for(B, 5, first=100), *events_for(C, 3, first=200), *events_for(NOLABEL, 2, first=400)]
-    evs += [a[0], _changed(a[2], data__reference="changed")]  # duplicate, conflicting duplicate
-    evs.append(_changed(event(A, T0 + 20 * DAY, 50), data__site__size="L"))  # inconsistent installation
-    evs.append(_changed(event(A, T0 + 3 * DAY, 53), data__bytes=-1))  # invalid-data
-    evs.append(_changed(event(A, T0 + 3 * DAY, 54), data__kind="fax"))  # invalid-data (kind)
-    evs.append(_changed(event(A, T0 + 3 * DAY, 55), specversion="1.1"))  # wrong-envelope
-    evs.append(_changed(event(A, T0 + 3 * DAY, 56), data__wave="2099-W9"))  # unknown-wave
-    evs.append(_changed(event(A, T0 + 3 * DAY, 57), data__wave="2026-W3"))  # another wave
+    evs += [a[0], modified(a[2], data__reference="changed")]  # duplicate, conflicting duplicate
+    evs.append(modified(event(A, T0 + 20 * DAY, 50), data__site__size="L"))  # inconsistent installation
+    evs.append(modified(event(A, T0 + 3 * DAY, 53), data__bytes=-1))  # invalid-data
+    evs.append(modified(event(A, T0 + 3 * DAY, 54), data__kind="fax"))  # invalid-data (kind)
+    evs.append(modified(event(A, T0 + 3 * DAY, 55), specversion="1.1"))  # wrong-envelope
+    evs.append(modified(event(A, T0 + 3 * DAY, 56), data__wave="2099-W9"))  # unknown-wave
+    evs.append(modified(event(A, T0 + 3 * DAY, 57), data__wave="2026-W3"))  # another wave
     evs.append(event(A, dt.datetime(2027, 8, 1, 12, tzinfo=dt.UTC), 58))  # future-dated
     evs.append(event(A, dt.datetime(2026, 2, 1, tzinfo=dt.UTC), 59))  # outside the window
     evs.append(event(A, T0 + 4 * DAY, 60, source="urn:somebody:else"))  # source-untrusted
@@ -101,9 +89,9 @@ def test_parquet_and_json_lines_give_the_same_payments_refusals_and_totals(tmp_p
 def test_a_null_in_parquet_is_an_absent_attribute(ws: Workspace) -> None:
     """A required attribute null is missing (refused); an optional one null is absent (counted)."""
     ws.label()
-    no_wave = _changed(event(A, T0, 1), data__wave=None)
-    no_subject = _changed(event(A, T0 + DAY, 2), subject=None)
-    no_data = _changed(event(A, T0 + 2 * DAY, 3), data=None)
+    no_wave = modified(event(A, T0, 1), data__wave=None)
+    no_subject = modified(event(A, T0 + DAY, 2), subject=None)
+    no_data = modified(event(A, T0 + 2 * DAY, 3), data=None)
     f = _sealed_parquet(ws, "e.parquet", [no_wave, no_subject, no_data])
     r = ws.run(f)
     assert r.returncode == 0, r.stderr
@@ -132,7 +120,7 @@ def test_a_parquet_file_changed_after_sealing_is_refused_row_by_row(ws: Workspac
     evs = events_for(A, 6)
     f = _sealed_parquet(ws, "e.parquet", evs)
     if how == "edited":
-        evs[3] = _changed(evs[3], data__site__size="L")
+        evs[3] = modified(evs[3], data__site__size="L")
         parquet.write_events(f, evs)
     else:
         pq.write_table(pq.read_table(f), f, compression="gzip")
@@ -189,7 +177,7 @@ def test_the_rows_read_are_the_bytes_hashed_whatever_happens_to_the_file(
 
     def take_then_replace(path: Path, *args: Any) -> Any:
         out = real_take(path, *args)
-        parquet.write_events(path, [_changed(e, data__site__size="L") for e in evs])
+        parquet.write_events(path, [modified(e, data__site__size="L") for e in evs])
         return out
 
     monkeypatch.setattr(parquet, "take", take_then_replace)

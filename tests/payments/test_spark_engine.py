@@ -44,6 +44,7 @@ from tests.payments.builders import (
     events_for,
     installation,
     line_of,
+    modified,
     revocation,
 )
 from tests.payments.workspace import PAYER, Workspace, ledger_state
@@ -78,32 +79,21 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     session.stop()
 
 
-def _modified(ev: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    out = json.loads(json.dumps(ev))
-    for path, value in changes.items():
-        *parents, last = path.split("__")
-        node = out
-        for p in parents:
-            node = node[p]
-        node[last] = value
-    return out
-
-
 def _first_file() -> list[Any]:
     a, b = events_for(A, 6), events_for(B, 5, first=100)
     lines: list[Any] = [*a, *b, *events_for(C, 3, first=200)]
     lines += events_for(MEDIX, 6, first=300)  # its label is revoked on day 3: the later events are refused
     lines += events_for(NOLABEL, 2, first=400)  # no-label
     lines += [a[0], a[1]]  # duplicates inside the file
-    lines.append(_modified(a[2], data__reference="changed"))  # conflicting duplicate
-    lines.append(_modified(event(A, T0 + 20 * DAY, 50), data__site__size="L"))  # inconsistent installation
+    lines.append(modified(a[2], data__reference="changed"))  # conflicting duplicate
+    lines.append(modified(event(A, T0 + 20 * DAY, 50), data__site__size="L"))  # inconsistent installation
     lines.append(json.dumps(event(A, T0 + 8 * DAY, 51)))  # spaces: the reference parser, counted
     lines.append(line_of(event(A, T0 + 9 * DAY, 52)) + "\r")  # a CRLF line end: the reference parser, counted
-    lines.append(_modified(event(A, T0 + 3 * DAY, 53), data__bytes=-1))  # invalid-data (parser)
-    lines.append(_modified(event(A, T0 + 3 * DAY, 54), data__kind="fax"))  # invalid-data (kind not the pack's)
-    lines.append(_modified(event(A, T0 + 3 * DAY, 55), specversion="1.1"))  # wrong-envelope
-    lines.append(_modified(event(A, T0 + 3 * DAY, 56), data__wave="2099-W9"))  # unknown-wave
-    lines.append(_modified(event(A, T0 + 3 * DAY, 57), data__wave="2026-W3"))  # another wave: not refused here
+    lines.append(modified(event(A, T0 + 3 * DAY, 53), data__bytes=-1))  # invalid-data (parser)
+    lines.append(modified(event(A, T0 + 3 * DAY, 54), data__kind="fax"))  # invalid-data (kind not the pack's)
+    lines.append(modified(event(A, T0 + 3 * DAY, 55), specversion="1.1"))  # wrong-envelope
+    lines.append(modified(event(A, T0 + 3 * DAY, 56), data__wave="2099-W9"))  # unknown-wave
+    lines.append(modified(event(A, T0 + 3 * DAY, 57), data__wave="2026-W3"))  # another wave: not refused here
     lines.append(event(A, dt.datetime(2027, 8, 1, 12, 0, 0, 250_000, tzinfo=dt.UTC), 58))  # future-dated
     lines.append(event(A, dt.datetime(2026, 2, 1, tzinfo=dt.UTC), 59))  # outside the funding window
     lines.append(event(A, T0 + 4 * DAY, 60, source="urn:somebody:else"))  # source-untrusted
@@ -116,7 +106,7 @@ def _second_file() -> list[Any]:
     lines: list[Any] = events_for(C, 3, start=T0 + 3 * DAY, first=210)  # C qualifies now
     lines += events_for(A, 2, start=T0 + 10 * DAY, first=70)  # A is paid: after-payment
     lines += [*events_for(A, 3), event(B, T0, 100)]  # repeats of the first run's events
-    lines.append(_modified(event(B, T0 + DAY, 101), data__reference="other"))  # conflicts with the first run's
+    lines.append(modified(event(B, T0 + DAY, 101), data__reference="other"))  # conflicts with the first run's
     lines += events_for(installation("750100016", "M"), 4, first=500)  # an edited segment (below)
     return lines
 
@@ -211,9 +201,9 @@ def test_spark_and_duckdb_give_the_same_outputs_on_a_parquet_file(spark: Any, tm
     medix = ws.label(vendor="medi", software="medix", versions=("2.0",))
     ws.revoke(revocation(medix["label_id"], T0 + 2 * DAY + dt.timedelta(hours=3), software="medix", version="2.0"))
     evs = [x for x in _first_file() if isinstance(x, dict)]
-    evs += [_modified(event(B, T0 + 6 * DAY, 120), data__site__name='Saint-\u00c9loi "B"\\ \u0001\u2028'),
-            _modified(event(A, T0 + 7 * DAY, 63), subject=None), _modified(event(A, T0, 64), data__wave=None),
-            _modified(event(A, T0, 65), data=None)]
+    evs += [modified(event(B, T0 + 6 * DAY, 120), data__site__name='Saint-\u00c9loi "B"\\ \u0001\u2028'),
+            modified(event(A, T0 + 7 * DAY, 63), subject=None), modified(event(A, T0, 64), data__wave=None),
+            modified(event(A, T0, 65), data=None)]
     f = parquet.write_sealed(tmp_path / "events" / "e.parquet", evs, INFRA, row_group_size=4)
     assert pq_row_groups(f) > 4
     ledgers = {e: tmp_path / e / "ledger.sqlite3" for e in ("duckdb", "spark")}
