@@ -73,6 +73,8 @@ ALLOCATOR: dict[str, str | int | float | list[str]] = {
 #: Arrow's buffers (the batches handed to DuckDB, a Parquet file's rows) from the C library's allocator: pyarrow's default
 #: (mimalloc) kept what a run freed: 768 against 653-683 MiB of peak RSS for 1 M events read from Parquet
 ARROW_POOL = "system"
+#: rows per Arrow record batch handed to DuckDB (``in_slices``, ``materialise``): each a task for a thread
+SLICE_ROWS = 16_384
 ROW_GROUP = 16_384  # rows per Parquet row group of the store (a batch's rows, not sorted: a batch is a slice of the file)
 NEVER = 1 << 62
 #: stands for an event's time in a verdict's detail (judged per interval), replaced by the time of each event
@@ -137,6 +139,9 @@ _RULES = " AND ".join([
     "j.data.software.name || j.data.software.version || j.data.software.registration_id || j.data.site.id || "
     "j.data.site.name || j.data.reference, '[\\x00-\\x1f\\x7f\\x{2028}\\x{2029}]')",
 ])
+#: a new counted event of ``nk`` comes after the completion of its installation ``i`` (key order: time, source, id)
+AFTER_COMPLETION = ("(i.q_time IS NOT NULL AND (nk.time_us > i.q_time OR (nk.time_us = i.q_time AND "
+                    "(nk.source > i.q_source OR (nk.source = i.q_source AND nk.id > i.q_id)))))")
 _TIME_US = "epoch_us(try_strptime(j.time, ['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ']))"
 
 EVENT_COLUMNS = (("line", pa.int64()), ("span", pa.int64()), ("source", pa.string()), ("id", pa.string()),
@@ -275,8 +280,9 @@ class Engine:
         """A batch of rows of a Parquet events file (lines ``first``..), its spans settled already."""
         numbers = np.arange(first, first + rows.num_rows, dtype=np.int64)
         span = np.searchsorted(self.span_firsts, numbers, side="right") - 1
-        self.con.register("batch_rows", rows.add_column(0, "line", pa.array(numbers)).add_column(1, "span", pa.array(span)))
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE px AS {parquet.ROWS_PARSED}")
+        self.con.register("batch_rows", in_slices(rows.add_column(0, "line", pa.array(numbers)).add_column(
+            1, "span", pa.array(span))))
+        materialise(self.con, "px", parquet.ROWS_PARSED)
         self.con.unregister("batch_rows")
         self._events([], rows.num_rows)
 
@@ -571,7 +577,13 @@ class Engine:
             con.execute("DROP TABLE new_inst")
 
     def _update_installations(self) -> None:
-        """Count, best window and earliest completion of the installations with newly counted events."""
+        """Count, best window and earliest completion of the installations with newly counted events.
+
+        Only those whose completion may change are recomputed from their counted events near the new ones: a
+        pending installation, or a qualified one with a new event before its completion (a window can only end
+        at one of its events). A qualified installation whose new events all come after its completion keeps it
+        and its best window (the threshold: ``installation_updates``), the store unread (``AFTER_COMPLETION``).
+        """
         con = self.con
         spans = sorted(set(self.spans_by_category.values()))
         cnt = "CASE k.span " + " ".join(
@@ -580,30 +592,36 @@ class Engine:
         con.execute(f"CREATE OR REPLACE TEMP TABLE nk AS SELECT ro.inst_id AS installation, ro.time_us, ro.source, "
                     f"ro.id FROM ro WHERE outcome = '{reasons.COUNTED}'")
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE rng AS SELECT nk.installation, count(*) AS added, "
-            "min(nk.time_us) - any_value(r.span) AS lo, max(nk.time_us) + any_value(r.span) AS hi "
-            "FROM nk JOIN inst i ON i.id = nk.installation JOIN rules r ON r.category = i.category "
-            "GROUP BY nk.installation")
-        bounds = con.execute("SELECT min(lo), max(hi), count(*) FROM rng").fetchone()
-        if not bounds or not bounds[2]:
+            "CREATE OR REPLACE TEMP TABLE rng AS SELECT nk.installation, count(*) AS added, any_value(r.n) AS n, "
+            "min(nk.time_us) - any_value(r.span) AS lo, max(nk.time_us) + any_value(r.span) AS hi, "
+            f"bool_and({AFTER_COMPLETION}) AS kept FROM nk JOIN inst i ON i.id = nk.installation "
+            "JOIN rules r ON r.category = i.category GROUP BY nk.installation")
+        bounds = con.execute("SELECT min(lo) FILTER (WHERE NOT kept), max(hi) FILTER (WHERE NOT kept), "
+                             "count(*) FILTER (WHERE NOT kept), count(*) FROM rng").fetchone()
+        if not bounds or not bounds[3]:
             return
-        # the store files with counted events in the time range: the others cannot hold an event of a window
-        files = [path for seq, path in self.store_names().items() if seq in self.counted_times
-                 and self.counted_times[seq][0] <= bounds[1] and self.counted_times[seq][1] >= bounds[0]]
-        prior = ""
-        if files:
-            prior = (f"UNION ALL SELECT s.installation, s.time_us, s.source, s.id FROM read_parquet({parquet_list(files)}) s "
-                     "JOIN rng ON s.installation = rng.installation AND s.time_us BETWEEN rng.lo AND rng.hi "
-                     f"WHERE s.outcome = '{reasons.COUNTED}' AND s.time_us BETWEEN {bounds[0]} AND {bounds[1]}")
-        rows = con.execute(
-            "SELECT installation, max(cnt), min(CASE WHEN back IS NOT NULL AND time_us - back <= span "
-            "THEN {'t': time_us, 's': source, 'i': id} END) FROM ("
-            f"SELECT k.*, lag(k.time_us, k.n - 1) OVER (PARTITION BY k.installation ORDER BY k.time_us, k.source, k.id) "
-            f"AS back, {cnt} AS cnt FROM (SELECT u.*, r.n, r.span FROM (SELECT * FROM nk {prior}) u "
-            "JOIN inst i ON i.id = u.installation JOIN rules r ON r.category = i.category) k) GROUP BY installation"
-        ).fetchall()
+        rows: list[tuple[Any, ...]] = []
+        if bounds[2]:
+            # the store files with counted events in the time range: the others cannot hold an event of a window
+            files = [path for seq, path in self.store_names().items() if seq in self.counted_times
+                     and self.counted_times[seq][0] <= bounds[1] and self.counted_times[seq][1] >= bounds[0]]
+            prior = ""
+            if files:
+                prior = (f"UNION ALL SELECT s.installation, s.time_us, s.source, s.id FROM read_parquet("
+                         f"{parquet_list(files)}) s JOIN rng ON s.installation = rng.installation AND NOT rng.kept "
+                         f"AND s.time_us BETWEEN rng.lo AND rng.hi WHERE s.outcome = '{reasons.COUNTED}' "
+                         f"AND s.time_us BETWEEN {bounds[0]} AND {bounds[1]}")
+            rows = con.execute(
+                "SELECT installation, max(cnt), min(CASE WHEN back IS NOT NULL AND time_us - back <= span "
+                "THEN {'t': time_us, 's': source, 'i': id} END) FROM ("
+                f"SELECT k.*, lag(k.time_us, k.n - 1) OVER (PARTITION BY k.installation ORDER BY k.time_us, k.source, "
+                f"k.id) AS back, {cnt} AS cnt FROM (SELECT u.*, r.n, r.span FROM (SELECT nk.* FROM nk SEMI JOIN rng "
+                f"ON rng.installation = nk.installation AND NOT rng.kept {prior}) u "
+                "JOIN inst i ON i.id = u.installation JOIN rules r ON r.category = i.category) k) GROUP BY installation"
+            ).fetchall()
+        rows += con.execute("SELECT installation, 0, NULL FROM rng WHERE kept").fetchall()
         state = {r[0]: r[1:] for r in con.execute(
-            "SELECT i.id, i.status, i.counted, i.best, i.q_time, i.q_source, i.q_id, rng.added FROM inst i "
+            "SELECT i.id, i.status, i.counted, i.best, i.q_time, i.q_source, i.q_id, rng.added, rng.n FROM inst i "
             "JOIN rng ON rng.installation = i.id").fetchall()}
         updates = installation_updates(rows, state)
         self.ledger.update_installations(updates)
@@ -713,7 +731,7 @@ def register_lines(con: duckdb.DuckDBPyConnection, batch: Batch, span_firsts: np
                 keep.append(b"")
         text = pa.array(keep, type=pa.large_binary()).cast(pa.large_string(), safe=False)
     span = np.searchsorted(span_firsts, numbers, side="right") - 1
-    con.register("batch_lines", pa.table({"line": numbers, "span": span, "raw": text}))
+    con.register("batch_lines", in_slices(pa.table({"line": numbers, "span": span, "raw": text})))
     return apart
 
 
@@ -725,8 +743,20 @@ PARSED = f"SELECT line, span, raw, CASE WHEN json_valid(raw) THEN json_transform
 def parse_lines(con: duckdb.DuckDBPyConnection) -> None:
     """``px`` (line, span, raw, j) from ``batch_lines`` (``PARSED``), materialised once (in one statement with the
     fast path DuckDB evaluates ``json_transform`` again for each field read, 2.5x the CPU time at 200 k lines)."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE px AS {PARSED}")
+    materialise(con, "px", PARSED)
     con.unregister("batch_lines")
+
+
+def in_slices(table: pa.Table) -> pa.Table:
+    """``table`` as record batches of ``SLICE_ROWS`` rows, so that DuckDB scans it on every thread."""
+    return pa.Table.from_batches(table.to_batches(max_chunksize=SLICE_ROWS), schema=table.schema)
+
+
+def materialise(con: duckdb.DuckDBPyConnection, name: str, query: str) -> None:
+    """The result of ``query`` as Arrow record batches of ``SLICE_ROWS`` rows, registered as ``name`` (a batch's
+    rows in a DuckDB table would be one row group, scanned by one thread: the fast path's rules, digest and
+    byte-for-byte check take twice the time on two cores)."""
+    con.register(name, con.sql(query).to_arrow_table(batch_size=SLICE_ROWS))
 
 
 def fast_events(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
@@ -737,7 +767,7 @@ def fast_events(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
                 f"WHERE j IS NOT NULL AND strlen(raw) <= {MAX_LINE_BYTES + 1} AND {_PRODUCED} "
                 f"AND {_RULES} AND {_TIME_US} IS NOT NULL")
     rest = con.execute("SELECT line, raw FROM px ANTI JOIN ev USING (line) ORDER BY line").fetchall()
-    con.execute("DROP TABLE px")
+    con.unregister("px")
     return rest
 
 
@@ -786,16 +816,17 @@ def mismatch_detail(vendor: str, category: str, size: str, i_vendor: str, i_cate
 def installation_updates(rows: list[tuple[Any, ...]], state: dict[int, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """The ledger's updates (status, counted, best, q_time, q_source, q_id, id) from each installation's
     (id, best window, earliest completion {t, s, i}) over its counted events and its ``state`` (status, counted,
-    best, q_time, q_source, q_id, events added)."""
+    best, q_time, q_source, q_id, events added, threshold n). The best window is kept up to the threshold: exact
+    while the installation is pending, ``n`` once qualified (whatever order or batches the events came in)."""
     updates = []
     for inst, best, completion in rows:
-        status, counted, old_best, q_time, q_source, q_id, added = state[inst]
+        status, counted, old_best, q_time, q_source, q_id, added, n = state[inst]
         old = None if q_time is None else (q_time, q_source, q_id)
         new = None if completion is None else (completion["t"], completion["s"], completion["i"])
         done = min((k for k in (old, new) if k is not None), default=None)
         if done is not None and status == "pending":
             status = "qualified"
-        updates.append((status, counted + added, max(old_best, best), *(done or (None, None, None)), inst))
+        updates.append((status, counted + added, min(max(old_best, best), n), *(done or (None, None, None)), inst))
     return updates
 
 

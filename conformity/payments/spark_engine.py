@@ -514,7 +514,7 @@ class SparkEngine(Engine):
         self._view("u_nk", self._sql(f"SELECT inst_id AS installation, time_us, source, id FROM u_ro "
                                      f"WHERE outcome = {_q(reasons.COUNTED)}"))
         rng = self._view("u_rng", self._sql(
-            "SELECT nk.installation, count(*) AS added, min(nk.time_us) - first(r.span) AS lo, "
+            "SELECT nk.installation, count(*) AS added, first(r.n) AS n, min(nk.time_us) - first(r.span) AS lo, "
             "max(nk.time_us) + first(r.span) AS hi FROM u_nk nk JOIN u_inst i ON i.id = nk.installation "
             "JOIN u_rules r ON r.category = i.category GROUP BY nk.installation"), persist=True)
         if rng.isEmpty():
@@ -531,7 +531,7 @@ class SparkEngine(Engine):
             "JOIN u_inst i ON i.id = u.installation JOIN u_rules r ON r.category = i.category) k) GROUP BY installation"
         ).collect()]
         state = {r[0]: tuple(r[1:]) for r in self._sql(
-            "SELECT i.id, i.status, i.counted, i.best, i.q_time, i.q_source, i.q_id, rng.added FROM u_inst i "
+            "SELECT i.id, i.status, i.counted, i.best, i.q_time, i.q_source, i.q_id, rng.added, rng.n FROM u_inst i "
             "JOIN u_rng rng ON rng.installation = i.id").collect()}
         self.ledger.update_installations(installation_updates(rows, state))
 

@@ -19,7 +19,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformity.payments.engine import fast_events, parse_lines, register_lines
+from conformity.payments.engine import fast_events, materialise, parse_lines, register_lines
 from conformity.payments.intake import Event, parse_event
 from conformity.payments.loader import Batch
 from tests.payments.builders import events_for, installation, line_of
@@ -217,7 +217,7 @@ def _classify_rows(rows: list[dict[str, Any]]) -> tuple[dict[int, tuple[Any, ...
     con = duckdb.connect()
     try:
         con.register("batch_rows", table)
-        con.execute(f"CREATE TEMP TABLE px AS {parquet.ROWS_PARSED}")
+        materialise(con, "px", parquet.ROWS_PARSED)
         raws = dict(con.execute("SELECT line, raw FROM px").fetchall())
         rest = fast_events(con)
         fast = _fast_events_read(con)
