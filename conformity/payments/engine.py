@@ -22,8 +22,10 @@ Parquet events file, copied while hashed: ``parquet``):
    it; events that disagree with their installation are refused; events of a paid one are
    after-payment.
 5. **Record.** Outcomes go to one Parquet file of the event store; installations touched get their
-   count, best window and earliest completion recomputed from their counted events near the new
-   ones (``proof``: a window only contains events within its span); one SQLite transaction
+   count, and those whose completion may change (pending, or a new event before it) their best window
+   and earliest completion recomputed from their counted events near the new ones (``proof``: a window
+   only contains events within its span; a qualified installation's best window is the threshold, so
+   one whose new events all come after its completion reads nothing of the store); one SQLite transaction
    registers the file and the installations. Refusals are a table of the batch, their details computed
    once per distinct value (and each event's time put in by SQL), written to the report by two COPYs
    (CSV rows, JSON objects) in line order: no Python step per event.
