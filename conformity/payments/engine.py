@@ -631,8 +631,12 @@ class Engine:
             cols = ("status", "counted", "best", "q_time", "q_source", "q_id", "id")
             self.con.register("upd_src", pa.table({c: pa.array([u[i] for u in updates], type=pa.string() if c in (
                 "status", "q_source", "q_id") else pa.int64()) for i, c in enumerate(cols)}))
-            self.con.execute("UPDATE inst SET status = u.status, counted = u.counted, best = u.best, q_time = u.q_time, "
-                             "q_source = u.q_source, q_id = u.q_id FROM upd_src u WHERE inst.id = u.id")
+            # rebuilt rather than updated: DuckDB's UPDATE of a few thousand rows took 0.3 s (versioned rows)
+            self.con.execute("CREATE OR REPLACE TEMP TABLE inst AS SELECT i.* REPLACE (coalesce(u.status, i.status) AS "
+                             "status, coalesce(u.counted, i.counted) AS counted, coalesce(u.best, i.best) AS best, "
+                             "CASE WHEN u.id IS NULL THEN i.q_time ELSE u.q_time END AS q_time, CASE WHEN u.id IS NULL "
+                             "THEN i.q_source ELSE u.q_source END AS q_source, CASE WHEN u.id IS NULL THEN i.q_id "
+                             "ELSE u.q_id END AS q_id) FROM inst i LEFT JOIN upd_src u ON u.id = i.id")
             self.con.unregister("upd_src")
 
     def _record(self) -> None:

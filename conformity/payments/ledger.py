@@ -10,8 +10,9 @@ The ledger holds IBANs: its folder is created 0700 and its files (database, WAL,
 from the start.
 
 Tables: ``installations`` (per-installation state: fixed attributes, status, counted events, best
-window up to the threshold — exact while pending, the threshold once qualified —, the key of the event completing its proof), ``payments`` and ``payment_events`` (each payment
-and the events that proved it, as received), ``batches`` (pain.001 messages), ``runs``, ``files``,
+window up to the threshold — exact while pending, the threshold once qualified —, the key of the event
+completing its proof), ``payments`` and ``payment_events`` (each payment and the events that proved it, as
+received), ``batches`` (pain.001 messages), ``runs``, ``files``,
 ``labels`` (the verified labels that covered counted events), ``event_files`` (the columnar files of
 the events seen, ``conformity.payments.store``: registered in the same transaction as the
 installations each intake batch changed). ``events`` and ``candidates`` are the row-per-event
