@@ -62,7 +62,7 @@ from conformity.payments.ledger import Ledger
 from conformity.payments.loader import MAX_BATCH_BYTES, Batch, batches
 from conformity.payments.report import RefusalReport
 from conformity.payments.seen import SeenKeys
-from conformity.payments.store import EventStore, finish_file, parquet_list
+from conformity.payments.store import EventStore, finish_file, parquet_list, sql_literal
 
 SETTLED = (reasons.COUNTED, reasons.AFTER_PAYMENT)
 MEMORY_LIMIT = "400MB"  # DuckDB's buffer pool (a batch's tables take about 300 MB; more spills to the run's scratch)
@@ -360,18 +360,18 @@ class Engine:
         pack's, future-dated."""
         con, spans = self.con, self.proof.spans
         # the detail of each distinct (reason, value, span): Python per distinct value, never per event
-        untrusted, unknown = _lit(reasons.SOURCE_UNTRUSTED), _lit(reasons.UNKNOWN_WAVE)
+        untrusted, unknown = sql_literal(reasons.SOURCE_UNTRUSTED), sql_literal(reasons.UNKNOWN_WAVE)
         k = (f"CASE c.early WHEN {untrusted} THEN c.source WHEN {unknown} THEN c.wave WHEN '~kind' THEN c.kind "
              "ELSE '' END")
         sp = f"CASE WHEN c.early IN ({unknown}, '~kind') THEN -1 ELSE c.span END"
         details = [(early, key, span, early_detail(early, key, span, spans, self.kinds))
                    for early, key, span in con.execute(f"SELECT DISTINCT early, {k}, {sp} FROM c WHERE early IS NOT NULL "
-                                                     f"AND early NOT IN ('~other', {_lit(reasons.FUTURE_DATED)})").fetchall()]
+                                                     f"AND early NOT IN ('~other', {sql_literal(reasons.FUTURE_DATED)})").fetchall()]
         self._insert("early_details", ("early", "k", "span", "detail"), details, create=True)
         future = (f"'event time ' || fmt_us(c.time_us) || ' is after the run''s as-of time ' || "
-                  f"{_lit(format_us(self.as_of_us))}")
+                  f"{sql_literal(format_us(self.as_of_us))}")
         con.execute(
-            f"INSERT INTO refused SELECT c.line, CASE c.early WHEN '~kind' THEN {_lit(reasons.INVALID_DATA)} "
+            f"INSERT INTO refused SELECT c.line, CASE c.early WHEN '~kind' THEN {sql_literal(reasons.INVALID_DATA)} "
             f"ELSE c.early END, coalesce(d.detail, {future}), {_event_fields('c')} FROM c LEFT JOIN early_details d "
             f"ON d.early = c.early AND d.k = {k} AND d.span = {sp} WHERE c.early IS NOT NULL AND c.early <> '~other'")
         con.execute("DROP TABLE early_details")
@@ -461,16 +461,16 @@ class Engine:
         """The refusals of judgement (``ro``): the verdict's detail with each event's time, or the installation's
         attribute that differs (its detail per distinct combination)."""
         con = self.con
-        inconsistent = _lit(reasons.INCONSISTENT_INSTALLATION)
+        inconsistent = sql_literal(reasons.INCONSISTENT_INSTALLATION)
         attrs = ("vendor", "category", "site_size", "i_vendor", "i_category", "i_size")
         rows = [(*combo, mismatch_detail(*combo)) for combo in con.execute(
             f"SELECT DISTINCT {', '.join(attrs)} FROM ro WHERE outcome = {inconsistent}").fetchall()]
         self._insert("mismatch", (*attrs, "detail"), rows, create=True)
         con.execute(
             f"INSERT INTO refused SELECT ro.line, ro.outcome, CASE WHEN ro.outcome = {inconsistent} THEN m.detail "
-            f"ELSE replace(ro.v_detail, {_lit(WHEN)}, fmt_us(ro.time_us)) END, {_event_fields('ro')} "
+            f"ELSE replace(ro.v_detail, {sql_literal(WHEN)}, fmt_us(ro.time_us)) END, {_event_fields('ro')} "
             f"FROM ro LEFT JOIN mismatch m USING ({', '.join(attrs)}) "
-            f"WHERE ro.outcome NOT IN ({_lit(reasons.COUNTED)}, {_lit(reasons.AFTER_PAYMENT)})")
+            f"WHERE ro.outcome NOT IN ({sql_literal(reasons.COUNTED)}, {sql_literal(reasons.AFTER_PAYMENT)})")
         con.execute("DROP TABLE mismatch")
 
     def _duplicates(self) -> None:
@@ -480,11 +480,11 @@ class Engine:
         files = [r[0] for r in con.execute("SELECT DISTINCT p_file FROM w WHERE p_file IS NOT NULL AND "
                                            "(r_line IS NULL OR line <> r_line)").fetchall()]
         self._insert("file_names", ("file", "path"), [(f, str(self.ledger.file_path(f))) for f in files], create=True)
-        where = (f"CASE WHEN here THEN 'run {self.run_id}, ' || {_lit(str(self.path))} || ' line ' || r_line "
+        where = (f"CASE WHEN here THEN 'run {self.run_id}, ' || {sql_literal(str(self.path))} || ' line ' || r_line "
                  "ELSE 'run ' || p_run || ', ' || f.path || ' line ' || p_line END")
         con.execute(
-            f"INSERT INTO refused SELECT line, CASE WHEN conflict THEN {_lit(reasons.CONFLICTING_DUPLICATE)} "
-            f"ELSE {_lit(reasons.DUPLICATE_EVENT)} END, CASE WHEN conflict THEN 'same source and id as the event "
+            f"INSERT INTO refused SELECT line, CASE WHEN conflict THEN {sql_literal(reasons.CONFLICTING_DUPLICATE)} "
+            f"ELSE {sql_literal(reasons.DUPLICATE_EVENT)} END, CASE WHEN conflict THEN 'same source and id as the event "
             f"recorded at ' || {where} || ', with different content' ELSE 'already recorded at ' || {where} || "
             f"' (' || CASE WHEN here THEN r_outcome ELSE p_outcome END || ')' END, {_event_fields('x')} "
             "FROM (SELECT w.*, w.digest <> coalesce(w.p_digest, w.first_digest) AS conflict, "
@@ -497,16 +497,16 @@ class Engine:
         """The batch's refusals, in line order, as the report's CSV rows and JSON objects (two COPYs) and counts."""
         con = self.con
         csv_part, json_part = self.scratch / "refused.csv", self.scratch / "refused.jsonl"
-        name = _lit(str(self.path))
+        name = sql_literal(str(self.path))
         cols = [n for n, _ in _REFUSED]
         csv_cols = ", ".join(f"nullif({c}, '')" for c in cols[3:])
         json_cols = ", ".join(f"coalesce({c}, '') AS {c}" for c in cols[3:])
         con.execute("SET preserve_insertion_order = true")  # the rows in line order
         try:
             con.execute(f"COPY (SELECT 'event' AS kind, reason, nullif(detail, ''), {name} AS file, line, {csv_cols} "
-                        f"FROM refused ORDER BY line) TO '{_sql_path(csv_part)}' (FORMAT csv, HEADER false)")
+                        f"FROM refused ORDER BY line) TO {sql_literal(csv_part)} (FORMAT csv, HEADER false)")
             con.execute(f"COPY (SELECT 'event' AS kind, reason, coalesce(detail, '') AS detail, {name} AS file, "
-                        f"line, {json_cols} FROM refused ORDER BY line) TO '{_sql_path(json_part)}' (FORMAT json)")
+                        f"line, {json_cols} FROM refused ORDER BY line) TO {sql_literal(json_part)} (FORMAT json)")
         finally:
             con.execute("SET preserve_insertion_order = false")
         counts = [("event", reason, n) for reason, n in
@@ -657,7 +657,7 @@ class Engine:
                 f"CASE WHEN outcome IN {settled} THEN v_label END AS label, {self.run_id}::BIGINT AS run, "
                 f"{self.file_id}::BIGINT AS file, line, CASE WHEN outcome = '{reasons.COUNTED}' THEN body END AS body, "
                 f"{seq}::BIGINT AS seq FROM ro LEFT JOIN (SELECT line, body FROM ev) b USING (line)) "
-                f"TO '{_sql_path(tmp)}' (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
+                f"TO {sql_literal(tmp)} (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})")
             finish_file(tmp, final)
             self.store.register(seq, self.run_id, final.name, rows, new)
             h = con.sql("SELECT hash(source, id) FROM ro").to_arrow_table().column(0).to_numpy()
@@ -777,11 +777,6 @@ def fast_events(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
     return rest
 
 
-def _lit(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def event_row(line: int, span: int, item: Event) -> tuple[Any, ...]:
     """An event the reference parser read, as a row of the events table (``EVENT_COLUMNS``' order)."""
     d = item.data
@@ -794,10 +789,6 @@ def _event_fields(alias: str) -> str:
     """What a refusal says of an event (source … site), from a table of events under ``alias``."""
     return ", ".join(f"{alias}.{c}" for c in ("source", "id")) + f", fmt_us({alias}.time_us), " + ", ".join(
         f"{alias}.{c}" for c in ("wave", "vendor", "sw_id", "sw_version", "site_id"))
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def early_detail(early: str, key: str, span: int, spans: list[Span], kinds: frozenset[str]) -> str:

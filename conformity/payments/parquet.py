@@ -29,6 +29,7 @@ from conformity.errors import InputError
 from conformity.payments.authenticate import FileProof, settle
 from conformity.payments.envelope import SHAPE
 from conformity.payments.files import copy_file
+from conformity.payments.store import sql_literal
 from conformity.segments import seal_whole, sidecar_path
 from conformity.signing import SigningKey
 
@@ -169,10 +170,6 @@ def row_batches(copy: Path, rows: int, max_bytes: int) -> Iterator[tuple[int, pa
         yield first, pa.Table.from_batches(pieces)
 
 
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 #: RFC 3339 date-times (``envelope``'s pattern), for DuckDB's regexp_full_match
 RFC3339 = r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
 
@@ -201,9 +198,9 @@ def from_jsonl(src: Path, dest: Path) -> int:
     con = duckdb.connect()
     try:
         con.execute(f"COPY (SELECT j.* FROM (SELECT json_transform(json, '{SHAPE}') AS j FROM "
-                    f"read_json_objects({_quote(src)}, format='newline_delimited', ignore_errors=true))) TO {_quote(dest)} "
+                    f"read_json_objects({sql_literal(src)}, format='newline_delimited', ignore_errors=true))) TO {sql_literal(dest)} "
                     "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
-        return int(con.execute(f"SELECT count(*) FROM read_parquet({_quote(dest)})").fetchone()[0])  # type: ignore[index]
+        return int(con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(dest)})").fetchone()[0])  # type: ignore[index]
     finally:
         con.close()
 
@@ -216,7 +213,7 @@ def seal(path: Path, key: SigningKey) -> dict[str, Any]:
     rows = check(path)
     con = duckdb.connect()
     try:
-        where = _quote(path)
+        where = sql_literal(path)
         sources = [s for (s,) in con.execute(f"SELECT DISTINCT source FROM read_parquet({where}) "
                                              "WHERE source IS NOT NULL ORDER BY source LIMIT 1001").fetchall()]
         lo, hi = con.execute(

@@ -97,9 +97,14 @@ def finish_file(tmp: Path, final: Path) -> None:
         os.close(dfd)
 
 
+def sql_literal(value: str | Path) -> str:
+    """A DuckDB string literal (a value, a file path)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def parquet_list(paths: Iterable[Path]) -> str:
     """A DuckDB list literal of file paths."""
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+    return "[" + ", ".join(sql_literal(p) for p in paths) + "]"
 
 
 def recorded_events(ledger: Path) -> list[tuple[Any, ...]]:
