@@ -112,7 +112,9 @@ _CANONICAL = (
 #: other key, no repeated key, no space, no other number form) and holds no escape: its meaning in Python is
 #: then exactly those values. (No character JSON writers may escape differently either: the values that may
 #: hold one, the free-text ones, are checked by the last rule of ``_RULES``; the others match ASCII patterns.)
-_PRODUCED = "to_json(j) || chr(10) = raw AND NOT contains(raw, '\\')"
+#: (``exact``: true when the line is known to be ``to_json(j)`` already — a Parquet row with no null, whose line is
+#: made so, ``parquet.ROWS_PARSED`` —, null when it is to be checked)
+_PRODUCED = "coalesce(exact, to_json(j) || chr(10) = raw) AND NOT contains(raw, '\\')"
 
 
 def _between(expr: str, low: int, high: int) -> str:
@@ -743,7 +745,8 @@ def register_lines(con: duckdb.DuckDBPyConnection, batch: Batch, span_firsts: np
 
 #: the fast path's first statement over ``batch_lines``: json_transform (not strict: a value it cannot convert is NULL)
 #: on the valid lines only; ``_PRODUCED`` then keeps on the fast path only the lines whose every value it read exactly
-PARSED = f"SELECT line, span, raw, CASE WHEN json_valid(raw) THEN json_transform(raw, '{SHAPE}') END AS j FROM batch_lines"
+PARSED = (f"SELECT line, span, raw, CASE WHEN json_valid(raw) THEN json_transform(raw, '{SHAPE}') END AS j, "
+          "NULL::BOOLEAN AS exact FROM batch_lines")
 
 
 def parse_lines(con: duckdb.DuckDBPyConnection) -> None:

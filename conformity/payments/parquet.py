@@ -62,9 +62,11 @@ def _row(shape: dict[str, Any], prefix: str) -> str:
 
 #: the fast path's first statement (``engine.PARSED``) over a batch of rows (``batch_rows``: line, span and the
 #: layout's columns): ``j`` the row's values as ``json_transform`` types them, ``raw`` the JSON line of its non-null
-#: attributes (what the reference parser reads when the row leaves the fast path: a null is an absent attribute)
+#: attributes (what the reference parser reads when the row leaves the fast path: a null is an absent attribute),
+#: ``exact`` true when that line is ``to_json(j)`` by construction (no null: the fast path need not check it)
 ROWS_PARSED = (
-    "SELECT line, span, CASE WHEN contains(t, 'null') THEN json_merge_patch('{}', t) ELSE t END || chr(10) AS raw, j "
+    "SELECT line, span, CASE WHEN contains(t, 'null') THEN json_merge_patch('{}', t) ELSE t END || chr(10) AS raw, j, "
+    "CASE WHEN NOT contains(t, 'null') THEN true END AS exact "
     f"FROM (SELECT line, span, j, to_json(j) AS t FROM (SELECT line, span, {_row(json.loads(SHAPE), '')} AS j "
     "FROM batch_rows))")
 
