@@ -68,6 +68,8 @@ def require_canonicalisable(obj: Any) -> None:
         node = stack.pop()
         kind = type(node)
         if kind is str:
+            if node.isascii():  # no surrogate in it (constant time): not copied into UTF-8 bytes only to find none
+                continue
             try:
                 node.encode("utf-8")
             except UnicodeEncodeError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import json
 import os
 import re
@@ -189,6 +190,18 @@ class SessionRoutes:
         await response(scope, receive, send)
 
 
+#: FastAPI's native OpenTelemetry (FastAPI 0.16x and later), off: the sandbox exports no telemetry (what it sees of
+#: an exchange goes to the session's trace only; the exchanges carry test patients' data), and with it on FastAPI
+#: asked the process-wide tracer, meter and logger providers on every request whether one was configured (a dozen
+#: Python calls and three environment reads, on the path of every request)
+TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False}
+
+
+def _fastapi_options() -> dict[str, Any]:
+    """The FastAPI options this FastAPI takes: telemetry off where it has telemetry (older ones have none)."""
+    return {"telemetry": TELEMETRY_OFF} if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
+
+
 def _profile_route_id(profile: str, route: APIRoute) -> str:
     """The OpenAPI operation id of an identity-provider route mounted for one pack profile."""
     return f"{profile}_{route.name}_{'_'.join(sorted(route.methods or ())).lower()}"
@@ -214,7 +227,7 @@ def create_app(config: SandboxConfig) -> FastAPI:
             store.close()
 
     app = FastAPI(title="usine sandbox", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  default_response_class=FastJSONResponse)
+                  default_response_class=FastJSONResponse, **_fastapi_options())
     app.state.config = config
     app.state.store = store
     app.state.trace_key = SigningKey.load_or_create(config.trace_key_path)

@@ -208,6 +208,11 @@ def describe_auth(header: str, store: Store, session_id: str,
     return {"scheme": scheme or "unknown"}
 
 
+def _query(query_string: bytes) -> dict[str, list[str]]:
+    """A request's query parameters as the trace records them (none: no parsing)."""
+    return parse_qs(query_string.decode("latin-1"), keep_blank_values=True) if query_string else {}
+
+
 def _service_outcome(state: dict[str, Any], status: int) -> str:
     """The outcome the service gave the exchange, or the one its status says (``accepted``, ``http-<status>``)."""
     return state.get("outcome") or ("accepted" if 200 <= status < 400 else f"http-{status}")
@@ -447,7 +452,7 @@ class RecordingMiddleware:
             "request": {
                 "method": scope["method"],
                 "path": scope["path"],
-                "query": parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True),
+                "query": _query(scope.get("query_string", b"")),
                 "headers": {k: v for k, v in headers.items() if k not in REDACTED_HEADERS},
                 "auth": describe_auth(headers.get("authorization", ""), self.store, session_id,
                                       scope.get("state", {}).get(REQUEST_TOKEN)),

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -142,28 +142,16 @@ class Store:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def lock(self, name: str) -> Iterator[None]:
+    def lock(self, name: str) -> AbstractContextManager[Any]:
         """Mutual exclusion for a service's check-then-write (``name``: what it guards), across every process
-        sharing the store: here, the one process's lock."""
-        with self._lock:
-            yield
+        sharing the store: here, the one process's lock (itself: no generator-based context manager around it)."""
+        return self._lock
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self) -> AbstractContextManager[Any]:
         """The writes of this block committed together, once, at its end — also when it raises (each stays written
         as if it had been committed alone: only the number of commits changes). Here: one SQLite transaction, this
         process's other store calls waiting meanwhile."""
-        with self._lock:
-            if self._db.in_transaction:
-                yield
-                return
-            self._db.execute("BEGIN")
-            try:
-                yield
-            finally:
-                if self._db.in_transaction:  # (a failed statement may have ended it already)
-                    self._db.execute("COMMIT")
+        return _Batch(self._lock, self._db)
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
         with self._lock:
@@ -306,6 +294,33 @@ class Store:
 
     def list_installations(self) -> list[dict[str, Any]]:
         return self._all("SELECT data FROM installations ORDER BY id", ())
+
+
+class _Batch:
+    """:meth:`Store.batch`: the store's lock held, one transaction begun unless one is open (a batch within a batch:
+    the outer one commits), committed at the end of the block whether it raised or not, the lock released."""
+
+    __slots__ = ("_lock", "_db", "_began")
+
+    def __init__(self, lock: threading.RLock, db: sqlite3.Connection):
+        self._lock, self._db, self._began = lock, db, False
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        try:
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN")
+                self._began = True
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._began and self._db.in_transaction:  # (a failed statement may have ended it already)
+                self._db.execute("COMMIT")
+        finally:
+            self._lock.release()
 
 
 def hash_session_secrets(session: dict[str, Any]) -> dict[str, Any]:

@@ -70,3 +70,14 @@ def test_routes_are_indexed_by_the_service_they_serve() -> None:
     assert route_services(Route("/s/{session_id}")) is None  # may serve any session path
     assert route_services(Route("/{anything}")) is None
     assert route_services(Route("/s/{sid}/dmp")) is None  # another parameter name: not assumed
+
+
+def test_fastapi_s_native_telemetry_is_off(app: FastAPI) -> None:
+    """The sandbox exports no telemetry: where FastAPI has native OpenTelemetry (0.16x and later), the app turns its
+    tracing, metrics and logs off, so no request asks the process-wide providers whether one is configured."""
+    from sandbox.app import TELEMETRY_OFF
+
+    config = getattr(app, "_telemetry", None)
+    if config is None:
+        pytest.skip("this FastAPI has no native telemetry")
+    assert {name: config[name] for name in TELEMETRY_OFF} == TELEMETRY_OFF

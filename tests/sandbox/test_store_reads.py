@@ -125,3 +125,25 @@ def test_postgresql_records_placed_before_the_sequence_stay_before_new_ones(post
         assert [r["k"] for r in again.list_records("docs", "ses_a")] == ["old1", "old2", "new", "newer"]
     finally:
         again.close()
+
+
+def test_a_sqlite_batch_and_lock_leave_the_store_to_other_threads_when_they_end(tmp_path: Path) -> None:
+    """The SQLite store's batch and lock (plain context managers, not generators) release its lock however the block
+    ends: another thread's store call goes through."""
+    import threading
+
+    store = Store(tmp_path / "sandbox.sqlite3")
+    try:
+        with pytest.raises(RuntimeError), store.batch():
+            store.put_record("docs", "ses_a", "1", {"n": 1})
+            raise RuntimeError("a problem inside the batch")
+        with pytest.raises(RuntimeError), store.lock("dmp\nses_a"):
+            raise RuntimeError("a problem under the lock")
+        read: list[object] = []
+        other = threading.Thread(target=lambda: read.append(store.get_record("docs", "ses_a", "1")))
+        other.start()
+        other.join(timeout=10)
+        assert read == [{"n": 1}]
+        assert not store._db.in_transaction
+    finally:
+        store.close()

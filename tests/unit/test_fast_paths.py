@@ -6,7 +6,11 @@
 * ``deps.parse_json`` (orjson first) gives exactly what ``json.loads`` gives, or raises where it raises;
 * the recording middleware's one walk (``recording.survey``) finds the strings ``_strings`` gives that may hold a
   secret, and the members ``redact`` masks; the exchange text it stores when nothing is to be redacted
-  (``recording.unredacted_text``) is the text of the redacted exchange, byte for byte.
+  (``recording.unredacted_text``) is the text of the redacted exchange, byte for byte;
+* the safe XML parser kept for each thread (``xmlsafe._parser``) parses and refuses as a parser made for each
+  document did, whatever it parsed before;
+* ``deps.base_url`` (kept by what Starlette builds it from) is ``str(request.base_url)`` without its trailing slash;
+* the shared record's ``Location`` (``dmp._quote``) is ``urllib.parse.quote(unique_id, safe="")``.
 """
 
 from __future__ import annotations
@@ -190,3 +194,86 @@ def test_an_exchange_with_a_secret_in_it_goes_the_slow_way() -> None:
     assert unredacted_text({"request": {"headers": {"x": f"a\n{secret}"}}}, ["a\n" + secret]) is None
     assert unredacted_text({"n": 1 << 70}, [secret]) is None  # orjson cannot write it: json.dumps will
     assert unredacted_text({"request": {"path": "/s/x/dmp"}}, [secret]) == '{"request":{"path":"/s/x/dmp"}}'
+
+
+XML_CASES = [b"<a><b>x</b></a>", b"<a><b></a>", b"<?xml version='1.0' encoding='ISO-8859-1'?><a>\xe9</a>", b"",
+             b"<a>&undeclared;</a>", b"<a xmlns='urn:x'><b/>tail</a>", b"not xml", b"<a>" * 70 + b"</a>" * 70,
+             b"<!DOCTYPE a [<!ENTITY e 'x'>]><a>&e;</a>", b"<a attr='1' attr='2'/>", b"<a/>"]
+
+
+def _outcome(data: bytes) -> tuple[str, str]:
+    """What ``parse_xml`` makes of ``data``: its refusal's message, or the tree it parsed (and the declared encoding)."""
+    from lxml import etree
+
+    from conformity.errors import XMLSecurityError
+    from conformity.xmlsafe import parse_xml
+
+    try:
+        root = parse_xml(data)
+    except XMLSecurityError as exc:
+        return "refused", str(exc)
+    return "parsed", etree.tostring(root).decode("utf-8") + (root.getroottree().docinfo.encoding or "")
+
+
+@seed(1871)
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.lists(st.sampled_from(XML_CASES), min_size=1, max_size=6))
+def test_the_thread_s_xml_parser_decides_as_a_fresh_parser_whatever_it_parsed_before(sequence: list[bytes]) -> None:
+    from conformity import xmlsafe
+
+    kept = [_outcome(data) for data in sequence]
+    original = xmlsafe._parser
+    try:
+        xmlsafe._parser = xmlsafe._new_parser  # type: ignore[assignment]  # a parser made for each document
+        fresh = [_outcome(data) for data in sequence]
+    finally:
+        xmlsafe._parser = original  # type: ignore[assignment]
+    assert kept == fresh
+
+
+def test_each_thread_has_its_own_xml_parser() -> None:
+    import threading
+
+    from conformity import xmlsafe
+
+    seen: list[object] = []
+    worker = threading.Thread(target=lambda: seen.append(xmlsafe._parser()))
+    worker.start()
+    worker.join()
+    assert xmlsafe._parser() is xmlsafe._parser()
+    assert seen[0] is not xmlsafe._parser()
+
+
+hosts = st.one_of(st.none(), st.sampled_from(["example.org", "example.org:8443", "127.0.0.1:80", "[::1]:8000", "bad host",
+                                              "h:0", "h:99999", "", "É.example"]))
+
+
+@seed(1903)
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.sampled_from(["http", "https"]), st.sampled_from([None, ("127.0.0.1", 8000), ("::1", 443), ["h", 80]]),
+       hosts, st.sampled_from(["", "/sandbox", "/a/"]), st.one_of(st.none(), st.sampled_from(["", "/app"])))
+def test_the_base_url_kept_is_starlette_s(scheme: str, server: object, host: str | None, root_path: str,
+                                          app_root_path: str | None) -> None:
+    from starlette.requests import Request
+
+    from sandbox.deps import base_url
+
+    scope: dict[str, object] = {"type": "http", "method": "POST", "scheme": scheme, "server": server, "path": "/s/x",
+                                "root_path": root_path, "query_string": b"a=1",
+                                "headers": [] if host is None else [(b"host", host.encode("utf-8"))]}
+    if app_root_path is not None:
+        scope["app_root_path"] = app_root_path
+    expected = str(Request(scope).base_url).rstrip("/")
+    assert base_url(Request(scope)) == expected
+    assert base_url(Request(scope)) == expected  # the kept one
+
+
+@seed(1917)
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.one_of(st.text(max_size=12), st.from_regex(r"[0-2](\.[0-9]+){1,6}(\^[A-Za-z0-9.\-_~]{1,12})?", fullmatch=True)))
+def test_the_location_s_unique_id_is_quoted_as_urllib_quotes_it(unique_id: str) -> None:
+    from urllib.parse import quote
+
+    from sandbox.packs.health.dmp import _quote
+
+    assert _quote(unique_id) == quote(unique_id, safe="")

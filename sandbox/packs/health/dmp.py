@@ -43,6 +43,7 @@ import binascii
 import contextlib
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,7 @@ from sandbox.deps import (
     Caller,
     FastJSONResponse,
     access_token_caller,
+    base_url,
     bearer,
     fault,
     get_session,
@@ -355,8 +357,18 @@ def _emit(request: Request, scope: str, entry: dict[str, Any]) -> None:
     store_of(request).put_record(DOCUMENTS, scope, entry["unique_id"], entry)
 
 
+#: a unique id of the characters its rule allows (:data:`cda.UNIQUE_ID`): ``quote(uid, safe="")`` leaves all of them
+#: but ``^`` as they are
+_QUOTED_AS_IS = re.compile(r"[A-Za-z0-9._\-^]*")
+
+
+def _quote(unique_id: str) -> str:
+    """``quote(unique_id, safe="")``, without urllib's layers for the usual unique id."""
+    return unique_id.replace("^", "%5E") if _QUOTED_AS_IS.fullmatch(unique_id) else quote(unique_id, safe="")
+
+
 def _created(status: int, entry: dict[str, Any], base: str) -> JSONResponse:
-    location = f"{base}/documents/{quote(entry['unique_id'], safe='')}"
+    location = f"{base}/documents/{_quote(entry['unique_id'])}"
     return FastJSONResponse(public(entry), status_code=status, headers={"Location": location})
 
 
@@ -386,7 +398,7 @@ def _get(request: Request, scope: str, unique_id: str) -> dict[str, Any]:
 
 
 def _base(request: Request, session_id: str) -> str:
-    return str(request.base_url).rstrip("/") + f"/s/{session_id}/dmp"
+    return base_url(request) + f"/s/{session_id}/dmp"
 
 
 #: documents up to this size (base64 characters) are validated and stored on the event loop: a few hundred
@@ -407,6 +419,10 @@ async def _submit(work: Callable[..., tuple[int, dict[str, Any]]], request: Requ
 @router.post("/documents", status_code=201, summary="Submit a CDA R2 document", openapi_extra=_OPENAPI_BODY)
 async def post_document(request: Request, session_id: str,
                         caller: Caller = Depends(require_access_token)) -> JSONResponse:
+    if not fault(caller.session, "dmp"):  # no fault injected (the usual submission): none to take, none to wait for
+        sub = await read_submission(request)
+        status, entry = await _submit(_session_submit, request, caller, sub, None)
+        return _created(status, entry, _base(request, session_id))
     try:
         _unavailable(request, caller)
         sub = await read_submission(request)
@@ -545,4 +561,4 @@ async def prod_post_document(request: Request,
                              installation: dict[str, Any] = Depends(require_installation)) -> JSONResponse:
     sub = await read_submission(request)
     status, entry = await _submit(_prod_submit, request, installation, sub)
-    return _created(status, entry, str(request.base_url).rstrip("/") + "/prod/dmp")
+    return _created(status, entry, base_url(request) + "/prod/dmp")
