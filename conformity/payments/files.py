@@ -13,16 +13,18 @@ __all__ = ["atomic_output", "copy_file", "scratch_file"]
 
 def scratch_file(folder: Path, name: str) -> Path:
     """A fresh temporary file in ``folder`` for intermediate output (the caller removes it)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
-    os.close(fd)
-    return Path(tmp)
+    return _fresh(folder, prefix=f".{name}.")
 
 
 def copy_file(folder: Path, name: str) -> Path:
     """A fresh, empty file in ``folder`` for the run's copy of the events file ``name`` (the caller fills and removes
     it). Not hidden, unlike :func:`scratch_file`: Spark skips files whose names start with a dot."""
+    return _fresh(folder, prefix="copy-", suffix=f"-{name}")
+
+
+def _fresh(folder: Path, prefix: str, suffix: str = "") -> Path:
+    """A new empty file in ``folder`` (created if need be), named ``prefix``…``suffix``."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="copy-", suffix=f"-{name}", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
     os.close(fd)
     return Path(tmp)
