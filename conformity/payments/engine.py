@@ -634,11 +634,9 @@ class Engine:
             self.con.register("upd_src", pa.table({c: pa.array([u[i] for u in updates], type=pa.string() if c in (
                 "status", "q_source", "q_id") else pa.int64()) for i, c in enumerate(cols)}))
             # rebuilt rather than updated: DuckDB's UPDATE of a few thousand rows took 0.3 s (versioned rows)
-            self.con.execute("CREATE OR REPLACE TEMP TABLE inst AS SELECT i.* REPLACE (coalesce(u.status, i.status) AS "
-                             "status, coalesce(u.counted, i.counted) AS counted, coalesce(u.best, i.best) AS best, "
-                             "CASE WHEN u.id IS NULL THEN i.q_time ELSE u.q_time END AS q_time, CASE WHEN u.id IS NULL "
-                             "THEN i.q_source ELSE u.q_source END AS q_source, CASE WHEN u.id IS NULL THEN i.q_id "
-                             "ELSE u.q_id END AS q_id) FROM inst i LEFT JOIN upd_src u ON u.id = i.id")
+            updated = ", ".join(f"CASE WHEN u.id IS NULL THEN i.{c} ELSE u.{c} END AS {c}" for c in cols[:-1])
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE inst AS SELECT i.* REPLACE ({updated}) FROM inst i "
+                             "LEFT JOIN upd_src u ON u.id = i.id")
             self.con.unregister("upd_src")
 
     def _record(self) -> None:
