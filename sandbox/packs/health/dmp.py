@@ -419,18 +419,18 @@ async def _submit(work: Callable[..., tuple[int, dict[str, Any]]], request: Requ
 @router.post("/documents", status_code=201, summary="Submit a CDA R2 document", openapi_extra=_OPENAPI_BODY)
 async def post_document(request: Request, session_id: str,
                         caller: Caller = Depends(require_access_token)) -> JSONResponse:
-    if not fault(caller.session, "dmp"):  # no fault injected (the usual submission): none to take, none to wait for
-        sub = await read_submission(request)
-        status, entry = await _submit(_session_submit, request, caller, sub, None)
-        return _created(status, entry, _base(request, session_id))
+    faulty = bool(fault(caller.session, "dmp"))  # the usual submission has none: none to take, none to wait for
     try:
-        _unavailable(request, caller)
+        if faulty:
+            _unavailable(request, caller)
         sub = await read_submission(request)
         status, entry = await _submit(_session_submit, request, caller, sub, None)
-        entry = _after_store(request, caller, status, entry)
+        if faulty:
+            entry = _after_store(request, caller, status, entry)
         return _created(status, entry, _base(request, session_id))
     finally:
-        await _slow(caller)
+        if faulty:
+            await _slow(caller)
 
 
 async def _lean_post_document(request: Request, session_id: str) -> Response:
