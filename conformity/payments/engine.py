@@ -576,17 +576,19 @@ class Engine:
             ids = self.ledger.create_installations(self.rules.id, new, self.run_id)
             self._insert("new_inst", ("id", "sw_id", "site_id", "vendor", "category", "site_size"),
                          [(i, n[0], n[1], n[3], n[4], n[5]) for i, n in zip(ids, new, strict=True)], create=True)
-            con.execute("INSERT INTO inst (id, sw_id, site_id, vendor, category, site_size, status, counted, best) "
-                        "SELECT id, sw_id, site_id, vendor, category, site_size, 'pending', 0, 0 FROM new_inst")
+            con.execute("INSERT INTO inst (id, sw_id, site_id, vendor, category, site_size, status, best) "
+                        "SELECT id, sw_id, site_id, vendor, category, site_size, 'pending', 0 FROM new_inst")
             con.execute("DROP TABLE new_inst")
 
     def _update_installations(self) -> None:
-        """Count, best window and earliest completion of the installations with newly counted events.
+        """Best window and earliest completion of the installations with newly counted events.
 
         Only those whose completion may change are recomputed from their counted events near the new ones: a
         pending installation, or a qualified one with a new event before its completion (a window can only end
         at one of its events). A qualified installation whose new events all come after its completion keeps it
-        and its best window (the threshold: ``installation_updates``), the store unread (``AFTER_COMPLETION``).
+        and its best window (the threshold: ``installation_updates``): nothing is read or written for it
+        (``AFTER_COMPLETION``), so a batch costs what its events and pending installations cost, not what the
+        installations it touches do. Counts are the store's, set once per run (``count_changes``).
         """
         con = self.con
         spans = sorted(set(self.spans_by_category.values()))
@@ -596,41 +598,37 @@ class Engine:
         con.execute(f"CREATE OR REPLACE TEMP TABLE nk AS SELECT ro.inst_id AS installation, ro.time_us, ro.source, "
                     f"ro.id FROM ro WHERE outcome = '{reasons.COUNTED}'")
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE rng AS SELECT nk.installation, count(*) AS added, any_value(r.n) AS n, "
+            "CREATE OR REPLACE TEMP TABLE rng AS SELECT nk.installation, any_value(r.n) AS n, "
             "min(nk.time_us) - any_value(r.span) AS lo, max(nk.time_us) + any_value(r.span) AS hi, "
             f"bool_and({AFTER_COMPLETION}) AS kept FROM nk JOIN inst i ON i.id = nk.installation "
             "JOIN rules r ON r.category = i.category GROUP BY nk.installation")
-        bounds = con.execute("SELECT min(lo) FILTER (WHERE NOT kept), max(hi) FILTER (WHERE NOT kept), "
-                             "count(*) FILTER (WHERE NOT kept), count(*) FROM rng").fetchone()
-        if not bounds or not bounds[3]:
+        bounds = con.execute("SELECT min(lo), max(hi), count(*) FROM rng WHERE NOT kept").fetchone()
+        if not bounds or not bounds[2]:
             return
-        rows: list[tuple[Any, ...]] = []
-        if bounds[2]:
-            # the store files with counted events in the time range: the others cannot hold an event of a window
-            files = [path for seq, path in self.store_names().items() if seq in self.counted_times
-                     and self.counted_times[seq][0] <= bounds[1] and self.counted_times[seq][1] >= bounds[0]]
-            prior = ""
-            if files:
-                prior = (f"UNION ALL SELECT s.installation, s.time_us, s.source, s.id FROM read_parquet("
-                         f"{parquet_list(files)}) s JOIN rng ON s.installation = rng.installation AND NOT rng.kept "
-                         f"AND s.time_us BETWEEN rng.lo AND rng.hi WHERE s.outcome = '{reasons.COUNTED}' "
-                         f"AND s.time_us BETWEEN {bounds[0]} AND {bounds[1]}")
-            rows = con.execute(
-                "SELECT installation, max(cnt), min(CASE WHEN back IS NOT NULL AND time_us - back <= span "
-                "THEN {'t': time_us, 's': source, 'i': id} END) FROM ("
-                f"SELECT k.*, lag(k.time_us, k.n - 1) OVER (PARTITION BY k.installation ORDER BY k.time_us, k.source, "
-                f"k.id) AS back, {cnt} AS cnt FROM (SELECT u.*, r.n, r.span FROM (SELECT nk.* FROM nk SEMI JOIN rng "
-                f"ON rng.installation = nk.installation AND NOT rng.kept {prior}) u "
-                "JOIN inst i ON i.id = u.installation JOIN rules r ON r.category = i.category) k) GROUP BY installation"
-            ).fetchall()
-        rows += con.execute("SELECT installation, 0, NULL FROM rng WHERE kept").fetchall()
+        # the store files with counted events in the time range: the others cannot hold an event of a window
+        files = [path for seq, path in self.store_names().items() if seq in self.counted_times
+                 and self.counted_times[seq][0] <= bounds[1] and self.counted_times[seq][1] >= bounds[0]]
+        prior = ""
+        if files:
+            prior = (f"UNION ALL SELECT s.installation, s.time_us, s.source, s.id FROM read_parquet("
+                     f"{parquet_list(files)}) s JOIN rng ON s.installation = rng.installation AND NOT rng.kept "
+                     f"AND s.time_us BETWEEN rng.lo AND rng.hi WHERE s.outcome = '{reasons.COUNTED}' "
+                     f"AND s.time_us BETWEEN {bounds[0]} AND {bounds[1]}")
+        rows = con.execute(
+            "SELECT installation, max(cnt), min(CASE WHEN back IS NOT NULL AND time_us - back <= span "
+            "THEN {'t': time_us, 's': source, 'i': id} END) FROM ("
+            f"SELECT k.*, lag(k.time_us, k.n - 1) OVER (PARTITION BY k.installation ORDER BY k.time_us, k.source, "
+            f"k.id) AS back, {cnt} AS cnt FROM (SELECT u.*, r.n, r.span FROM (SELECT nk.* FROM nk SEMI JOIN rng "
+            f"ON rng.installation = nk.installation AND NOT rng.kept {prior}) u "
+            "JOIN inst i ON i.id = u.installation JOIN rules r ON r.category = i.category) k) GROUP BY installation"
+        ).fetchall()
         state = {r[0]: r[1:] for r in con.execute(
-            "SELECT i.id, i.status, i.counted, i.best, i.q_time, i.q_source, i.q_id, rng.added, rng.n FROM inst i "
-            "JOIN rng ON rng.installation = i.id").fetchall()}
+            "SELECT i.id, i.status, i.best, i.q_time, i.q_source, i.q_id, rng.n FROM inst i "
+            "JOIN rng ON rng.installation = i.id AND NOT rng.kept").fetchall()}
         updates = installation_updates(rows, state)
         self.ledger.update_installations(updates)
         if updates:  # the same in ``inst`` (the ledger's transaction commits with the batch; a failure ends the run)
-            cols = ("status", "counted", "best", "q_time", "q_source", "q_id", "id")
+            cols = ("status", "best", "q_time", "q_source", "q_id", "id")
             self.con.register("upd_src", pa.table({c: pa.array([u[i] for u in updates], type=pa.string() if c in (
                 "status", "q_source", "q_id") else pa.int64()) for i, c in enumerate(cols)}))
             # rebuilt rather than updated: DuckDB's UPDATE of a few thousand rows took 0.3 s (versioned rows)
@@ -668,6 +666,21 @@ class Engine:
             self.seen.add(h, seq)
             if first is not None:
                 self.counted_times[seq] = (first, last)
+
+    def count_changes(self) -> list[tuple[int, int]]:
+        """(counted, id) of the installations whose number of counted events in the store differs from the ledger's.
+
+        Counts are the store's, derived once per run after intake (one scan of two columns): a batch writes only
+        what changes an installation's status, and a run killed after some commits is made whole by the next."""
+        con, files = self.con, self._files()
+        con.register("ledger_counts", self.ledger.installation_counts())
+        store = (f"SELECT installation AS id, count(*) AS n FROM read_parquet({parquet_list(files)}) "
+                 f"WHERE outcome = '{reasons.COUNTED}' GROUP BY installation" if files else
+                 "SELECT NULL::BIGINT AS id, 0::BIGINT AS n WHERE false")
+        rows = con.execute(f"SELECT coalesce(s.n, 0), l.id FROM ledger_counts l LEFT JOIN ({store}) s USING (id) "
+                           "WHERE coalesce(s.n, 0) <> l.counted ORDER BY l.id").fetchall()
+        con.unregister("ledger_counts")
+        return [(int(n), int(i)) for n, i in rows]
 
     # ------------------------------------------------------------------ settlement
     def prepare_proofs(self, due: list[tuple[int, int, str, str, int, int]]) -> None:
@@ -812,19 +825,21 @@ def mismatch_detail(vendor: str, category: str, size: str, i_vendor: str, i_cate
 
 
 def installation_updates(rows: list[tuple[Any, ...]], state: dict[int, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The ledger's updates (status, counted, best, q_time, q_source, q_id, id) from each installation's
-    (id, best window, earliest completion {t, s, i}) over its counted events and its ``state`` (status, counted,
-    best, q_time, q_source, q_id, events added, threshold n). The best window is kept up to the threshold: exact
-    while the installation is pending, ``n`` once qualified (whatever order or batches the events came in)."""
+    """The ledger's updates (status, best, q_time, q_source, q_id, id) from each installation's (id, best window,
+    earliest completion {t, s, i}) over its counted events and its ``state`` (status, best, q_time, q_source, q_id,
+    threshold n): only those that change. The best window is kept up to the threshold: exact while the installation
+    is pending, ``n`` once qualified (whatever order or batches the events came in)."""
     updates = []
     for inst, best, completion in rows:
-        status, counted, old_best, q_time, q_source, q_id, added, n = state[inst]
+        status, old_best, q_time, q_source, q_id, n = was = state[inst]
         old = None if q_time is None else (q_time, q_source, q_id)
         new = None if completion is None else (completion["t"], completion["s"], completion["i"])
         done = min((k for k in (old, new) if k is not None), default=None)
         if done is not None and status == "pending":
             status = "qualified"
-        updates.append((status, counted + added, min(max(old_best, best), n), *(done or (None, None, None)), inst))
+        now = (status, min(max(old_best, best), n), *(done or (None, None, None)))
+        if now != was[:5]:
+            updates.append((*now, inst))
     return updates
 
 

@@ -224,13 +224,13 @@ class Ledger:
         """The wave's installations as an Arrow table (for the columnar engine)."""
         import pyarrow as pa
 
-        cols = ("id", "sw_id", "site_id", "vendor", "category", "site_size", "status", "counted", "best",
-                "q_time", "q_source", "q_id")
+        cols = ("id", "sw_id", "site_id", "vendor", "category", "site_size", "status", "best", "q_time", "q_source",
+                "q_id")
         rows = self.db.execute(
-            "SELECT id, software_id, site_id, vendor_id, category, site_size, status, counted, best, q_time, q_source, "
-            "q_id FROM installations WHERE wave=?", (wave,)).fetchall()
+            "SELECT id, software_id, site_id, vendor_id, category, site_size, status, best, q_time, q_source, q_id "
+            "FROM installations WHERE wave=?", (wave,)).fetchall()
         types = (pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(),
-                 pa.int64(), pa.int64(), pa.string(), pa.string())
+                 pa.int64(), pa.string(), pa.string())
         return pa.table({c: pa.array([r[i] for r in rows], type=t) for i, (c, t) in enumerate(zip(cols, types,
                                                                                                  strict=True))})
 
@@ -250,9 +250,20 @@ class Ledger:
         return [created[(row[0], row[1])] for row in rows]
 
     def update_installations(self, rows: list[tuple[Any, ...]]) -> None:
-        """(status, counted, best, q_time, q_source, q_id, id) of installations whose counted events changed."""
-        self.db.executemany(
-            "UPDATE installations SET status=?, counted=?, best=?, q_time=?, q_source=?, q_id=? WHERE id=?", rows)
+        """(status, best, q_time, q_source, q_id, id) of installations whose best window or completion changed."""
+        self.db.executemany("UPDATE installations SET status=?, best=?, q_time=?, q_source=?, q_id=? WHERE id=?", rows)
+
+    def installation_counts(self) -> Any:
+        """(id, counted) of every installation, as an Arrow table (``Engine.count_changes``)."""
+        import pyarrow as pa
+
+        rows = self.db.execute("SELECT id, counted FROM installations").fetchall()
+        return pa.table({"id": pa.array([r[0] for r in rows], pa.int64()),
+                         "counted": pa.array([r[1] for r in rows], pa.int64())})
+
+    def set_counts(self, rows: list[tuple[int, int]]) -> None:
+        """(counted, id): the number of counted events of installations, as the event store holds them."""
+        self.db.executemany("UPDATE installations SET counted=? WHERE id=?", rows)
 
     # ------------------------------------------------------------------ settlement
     def due(self, wave: str, after: tuple[int, str, str, int], limit: int) -> list[Due]:

@@ -164,6 +164,8 @@ class PaymentRun:
                 try:
                     for path in self.o.events:
                         self._intake(path)
+                    ledger.begin()
+                    ledger.set_counts(self.engine.count_changes())
                     for name in (f.name for f in dataclass_fields(Counters)):
                         setattr(self.stats, name, getattr(self.engine.counters, name))
                     ledger.commit()

@@ -429,7 +429,7 @@ class SparkEngine(Engine):
     def _installations_spark(self) -> None:
         """``u_inst``: the wave's installations (ledger), with those the first eligible event of a new one creates."""
         schema = ("id BIGINT, sw_id STRING, site_id STRING, vendor STRING, category STRING, site_size STRING, "
-                  "status STRING, counted BIGINT, best BIGINT, q_time BIGINT, q_source STRING, q_id STRING")
+                  "status STRING, best BIGINT, q_time BIGINT, q_source STRING, q_id STRING")
         rows = [tuple(r.values()) for r in self.ledger.wave_installations(self.rules.id).to_pylist()]
         self._view("u_inst", self._frame(rows, schema))
         new = self._sql(
@@ -502,7 +502,7 @@ class SparkEngine(Engine):
         return self._write_refusals()
 
     def _update_installations_spark(self) -> None:
-        """Count, best window and earliest completion of the installations with newly counted events."""
+        """Best window and earliest completion of the installations with newly counted events (counts: ``count_changes``)."""
         spans = sorted(set(self.spans_by_category.values()))
         cnt = "CASE k.span " + " ".join(
             f"WHEN {s} THEN count(*) OVER (PARTITION BY k.installation ORDER BY k.time_us RANGE BETWEEN CURRENT ROW "
@@ -514,7 +514,7 @@ class SparkEngine(Engine):
         self._view("u_nk", self._sql(f"SELECT inst_id AS installation, time_us, source, id FROM u_ro "
                                      f"WHERE outcome = {_q(reasons.COUNTED)}"))
         rng = self._view("u_rng", self._sql(
-            "SELECT nk.installation, count(*) AS added, first(r.n) AS n, min(nk.time_us) - first(r.span) AS lo, "
+            "SELECT nk.installation, first(r.n) AS n, min(nk.time_us) - first(r.span) AS lo, "
             "max(nk.time_us) + first(r.span) AS hi FROM u_nk nk JOIN u_inst i ON i.id = nk.installation "
             "JOIN u_rules r ON r.category = i.category GROUP BY nk.installation"), persist=True)
         if rng.isEmpty():
@@ -531,7 +531,7 @@ class SparkEngine(Engine):
             "JOIN u_inst i ON i.id = u.installation JOIN u_rules r ON r.category = i.category) k) GROUP BY installation"
         ).collect()]
         state = {r[0]: tuple(r[1:]) for r in self._sql(
-            "SELECT i.id, i.status, i.counted, i.best, i.q_time, i.q_source, i.q_id, rng.added, rng.n FROM u_inst i "
+            "SELECT i.id, i.status, i.best, i.q_time, i.q_source, i.q_id, rng.n FROM u_inst i "
             "JOIN u_rng rng ON rng.installation = i.id").collect()}
         self.ledger.update_installations(installation_updates(rows, state))
 

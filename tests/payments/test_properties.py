@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conformity.payments.engine import installation_updates
 from tests.payments.builders import T0, event, installation
 from tests.payments.workspace import REPO, Workspace, ledger_state
 
@@ -121,3 +123,31 @@ def test_an_earlier_event_in_a_later_file_moves_a_qualified_installation_s_compl
     assert split == reference  # installations, payments and proofs as if all events were read at once
     ((*_, status, counted, best, _q_time, _q_source, q_id),) = split["installations"]
     assert (status, counted, best, q_id) == ("paid", 10, 5, day[3]["id"])  # day 25 completes, not day 29
+
+
+def test_counts_are_the_event_store_s_whatever_a_killed_run_left_in_the_ledger() -> None:
+    """A batch writes an installation's row only when its status, best window or completion changes; its count
+    is set once per run from the event store, so counts a killed run left behind are made whole by the next."""
+    inst = SITES[0]  # HOSPITAL: 5 counted events within 30 days
+    day = [event(inst, T0 + dt.timedelta(days=d), d) for d in (0, 10, 20, 25, 29, 40, 45)]
+    with workspace() as ws:
+        ledger = ws.root / "ledger.sqlite3"
+        first = run_files(ws, [day], ledger, one_run=True)
+        db = sqlite3.connect(ledger)
+        with db:  # as a run killed after committing its batches, before its counts
+            db.execute("UPDATE installations SET counted = 1")
+        db.close()
+        again = run_files(ws, [day[:2]], ledger, one_run=True)  # nothing new: duplicates only
+    ((*_, counted, _best, _q_time, _q_source, _q_id),) = first["installations"]
+    assert counted == 7
+    assert again["installations"] == first["installations"]
+
+
+def test_installation_updates_are_only_what_changes() -> None:
+    """The ledger's per-batch writes: a pending installation whose best window did not grow, nothing; one that
+    qualifies, its status and completion; a best window above the threshold, the threshold."""
+    completion = {"t": 50, "s": "src", "i": "e5"}
+    state = {1: ("pending", 2, None, None, None, 5), 2: ("pending", 4, None, None, None, 5),
+             3: ("qualified", 5, 40, "src", "e4", 5)}
+    rows = [(1, 2, None), (2, 7, completion), (3, 6, None)]
+    assert installation_updates(rows, state) == [("qualified", 5, 50, "src", "e5", 2)]
