@@ -439,7 +439,7 @@ class SparkEngine(Engine):
             "ORDER BY min(line)").collect()
         if new:
             ids = self.ledger.create_installations(self.rules.id, [tuple(n) for n in new], self.run_id)
-            rows += [(i, n[0], n[1], n[3], n[4], n[5], "pending", 0, 0, None, None, None)
+            rows += [(i, n[0], n[1], n[3], n[4], n[5], "pending", 0, None, None, None)
                      for i, n in zip(ids, new, strict=True)]
             self._view("u_inst", self._frame(rows, schema), persist=True)
 
