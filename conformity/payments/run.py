@@ -5,8 +5,9 @@
    source its key vouches for (nothing about it recorded), parsed, validated (envelope, data),
    de-duplicated against the ledger by (source, id), judged (wave, time, funding window, label, price,
    rule) and recorded with its outcome; counted events update their installation's state. Commits
-   every ``commit_every`` events; after the last file, each installation's count is set from the store. Intake runs on an embedded DuckDB (``engine``, the default) or on Apache
-   Spark (``spark_engine``, ``RunOptions.engine = "spark"``): the same outcomes, ledger and reports.
+   every ``commit_every`` events; after the last file, each installation's count is set from the store.
+   Intake runs on an embedded DuckDB (``engine``, the default) or on Apache Spark (``spark_engine``,
+   ``RunOptions.engine = "spark"``): the same outcomes, ledger and reports.
 2. Settlement: installations whose proof of use is met are paid in the order their proof completed
    (event time), within the cap per software; each payment is recorded with the events that prove it.
 3. Orders: payments of vendors with bank details go into a new batch (pain.001 + CSV); the others are
