@@ -180,11 +180,33 @@ def _rsa_keys(path: Path) -> IdpKeys:
     return keys if _create_once(path, doc) else _load_rsa(path)
 
 
+#: the keys this process last loaded or made, per pair of files, with what the files were then (device, inode,
+#: size, modification time): loading checks each RSA key (≈ 40 ms apiece), and a local run loads the files its key
+#: thread has just written
+_loaded: dict[tuple[Path, Path], tuple[tuple[tuple[int, ...], ...], ProviderKeys]] = {}
+
+
+def _identity(*paths: Path) -> tuple[tuple[int, ...], ...] | None:
+    try:
+        return tuple((s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns) for s in (p.stat() for p in paths))
+    except OSError:
+        return None
+
+
 def load_or_create(path: Path, rsa_path: Path | None = None) -> ProviderKeys:
     """The keys stored at ``path`` (ES256) and ``rsa_path`` (RS256; default: beside it), created first if absent
-    (safe when processes race)."""
+    (safe when processes race). Files this process already read, unchanged since, are not read again."""
     rsa_path = rsa_path or path.with_name(path.stem + "-rsa" + path.suffix)
-    return ProviderKeys({RSA_ALG: _rsa_keys(rsa_path), ALG: _ec_keys(path)})
+    where = (path.resolve(), rsa_path.resolve())
+    seen, known = _loaded.get(where, (None, None))
+    if known is not None and seen == _identity(*where):
+        return known
+    before = _identity(*where)
+    keys = ProviderKeys({RSA_ALG: _rsa_keys(rsa_path), ALG: _ec_keys(path)})
+    after = _identity(*where)  # files are created whole (linked), never rewritten by the sandbox: kept if unchanged
+    if after is not None and before in (None, after):
+        _loaded[where] = (after, keys)
+    return keys
 
 
 def sign_id_token(keys: IdpKeys, claims: dict[str, Any], forgery: str | None = None, *, rotated: bool = False) -> str:

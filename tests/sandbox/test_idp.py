@@ -181,6 +181,21 @@ def test_keys_persist_across_restarts(tmp_path: Path) -> None:
         assert first.for_alg(alg).unpublished.kid != first.for_alg(alg).kid != first.for_alg(alg).rotated.kid
 
 
+def test_key_files_read_once_are_read_again_when_they_change(tmp_path: Path) -> None:
+    """A process keeps the keys it loaded while their files stay the same (loading checks each RSA key), and
+    reads them again once a file is replaced."""
+    path = tmp_path / "idp.json"
+    first = load_or_create(path)
+    assert load_or_create(path) is first
+    rsa = path.with_name("idp-rsa.json")
+    rsa.unlink()  # another set of RSA keys, as an operator replacing the file would leave
+    other = load_or_create(tmp_path / "other" / "idp.json")
+    rsa.write_bytes((tmp_path / "other" / "idp-rsa.json").read_bytes())
+    again = load_or_create(path)
+    assert again is not first and again.for_alg("RS256").kid == other.for_alg("RS256").kid != first.for_alg("RS256").kid
+    assert again.for_alg("ES256").kid == first.for_alg("ES256").kid
+
+
 # the login flow ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("auth_method", "alg"), [("client_secret_basic", "RS256"), ("client_secret_post", "ES256")])
