@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import sys
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conformity.harness.driver import DriverFailure, HttpDriver, StdioDriver
+from conformity.harness.driver import DRIVER_NICENESS, DriverFailure, HttpDriver, StdioDriver, lower_priority
 from conformity.harness.vendor import DriverSpec
 from sandbox.tls import make_test_pki
 
@@ -52,6 +53,20 @@ def test_round_trip_and_rpc_error(tmp_path: Path) -> None:
     assert d.call("perform", {"n": 2}) == {"echo": {"n": 2}}  # still usable after an error answer
     d.close()
     assert d.proc.poll() == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="process priorities are POSIX")
+def test_a_driver_process_runs_below_the_harness_s_priority(tmp_path: Path) -> None:
+    """The harness's process serves every scenario (the sandbox in it): a driver's start-up must not take the cores
+    from it, so the driver runs ``DRIVER_NICENESS`` below it (its own code, unchanged, sees the niceness)."""
+    d = driver(tmp_path, "import os\n" + ECHO.replace('"echo": msg["params"]', '"nice": os.getpriority(os.PRIO_PROCESS, 0)'))
+    try:
+        expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + DRIVER_NICENESS)
+        assert os.getpriority(os.PRIO_PROCESS, d.proc.pid) == expected
+        assert d.call("perform", {}) == {"nice": expected}
+    finally:
+        d.close()
+    lower_priority(d.proc.pid, DRIVER_NICENESS)  # a process gone already: nothing to do, no error
 
 
 def test_crash_keeps_stderr_tail_and_exit_code(tmp_path: Path) -> None:
