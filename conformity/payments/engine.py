@@ -32,8 +32,11 @@ Parquet events file, copied while hashed: ``parquet``):
 
 What a batch costs is what DuckDB does per event: the parse, the byte-for-byte check and the digest
 of the canonical form (step 1) are about half of it, then one copy of the narrow columns per step
-(``w``, ``r``, ``ro``). The line itself (``body``) is copied once, into ``ev``, and joined back by line
-number only when the batch is written; authentication's view ``c`` is not materialised; the wave's
+(``w``, ``r``, ``ro``). Each step's table is Arrow record batches of ``SLICE_ROWS`` rows (``materialise``), not
+a DuckDB table: a batch's rows there would be one row group, which DuckDB scans on one thread, and every
+later step reads them (a 1 M-event run 26 → 18 s on 2 cores, 33 → 27 s of CPU: no storage encoding either).
+The line itself (``body``) is copied once, into ``ev``, and joined back by line number only when the batch
+is written; authentication's view ``c`` is not materialised; the wave's
 installations (``inst``) are read from the ledger once per run and kept up to date here. A batch is
 bounded by its bytes (``loader.MAX_BATCH_BYTES``), which with ``MEMORY_LIMIT`` bounds the memory.
 """
@@ -65,7 +68,10 @@ from conformity.payments.seen import SeenKeys
 from conformity.payments.store import EventStore, finish_file, parquet_list, sql_literal
 
 SETTLED = (reasons.COUNTED, reasons.AFTER_PAYMENT)
-MEMORY_LIMIT = "400MB"  # DuckDB's buffer pool (a batch's tables take about 300 MB; more spills to the run's scratch)
+#: DuckDB's buffer pool: the run's own tables (installations, verdicts, a batch's refusals) and the joins' hash tables;
+#: a batch's events are Arrow tables outside it (``materialise``). More spills to the run's scratch folder. (400 MB
+#: when the batch's tables were DuckDB's: 10 M events peaked at 1,009 MiB of RSS with it, 871 MiB with 256 MB.)
+MEMORY_LIMIT = "256MB"
 #: DuckDB's allocator gives freed memory back to the system after each statement that used more than a few MiB
 #: (by default it keeps up to 128 MiB after a statement and 512 MiB after a bulk free: memory outside the buffer
 #: pool's limit that the run's peak RSS counted)
@@ -292,15 +298,16 @@ class Engine:
 
     def _events(self, slow: list[tuple[int, bytes]], count: int) -> None:
         """The batch parsed in ``px`` (and its lines that are not UTF-8, ``slow``): validated, classified."""
-        rest = fast_events(self.con)
+        fast, rest = fast_events(self.con)
         apart = {line for line, _ in slow}  # not UTF-8: judged on their bytes, not as the empty text standing in
         off: list[tuple[int, str | bytes]] = [r for r in rest if r[0] not in apart]
-        rejected = self._slow(off + list(slow))
+        rejected = self._slow(fast, off + list(slow))
         self.counters.lines += count - self.blank
         self._classify(rejected)
 
-    def _slow(self, rest: list[tuple[int, str | bytes]]) -> list[tuple[int, int, Rejected]]:
-        """The lines off the fast path, through the reference parser: events into ``ev``, refusals returned."""
+    def _slow(self, fast: pa.Table, rest: list[tuple[int, str | bytes]]) -> list[tuple[int, int, Rejected]]:
+        """The lines off the fast path, through the reference parser: events into ``ev`` (after the ``fast`` ones),
+        refusals returned."""
         rows: dict[str, list[Any]] = {name: [] for name, _ in EVENT_COLUMNS}
         rejected: list[tuple[int, int, Rejected]] = []
         blank = 0
@@ -320,9 +327,8 @@ class Engine:
                 rows[name].append(v)
         self.blank = blank
         if rows["line"]:
-            self.con.register("slow_src", pa.table({n: pa.array(rows[n], type=t) for n, t in EVENT_COLUMNS}))
-            self.con.execute("INSERT INTO ev BY NAME SELECT * FROM slow_src")
-            self.con.unregister("slow_src")
+            slow = pa.table({n: pa.array(rows[n], type=fast.schema.field(n).type) for n in fast.schema.names})
+            self.con.register("ev", pa.concat_tables([fast, slow]))
         return rejected
 
     # ------------------------------------------------------------------ authentication, wave, time
@@ -417,8 +423,8 @@ class Engine:
         self._previous()
         # per key (source, id): its first line and digest, and its first line with the stored digest; an
         # aggregate joined back (a hash table), not a window over (source, id): about half the CPU at 200 k events
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE w AS WITH k AS MATERIALIZED ("
+        materialise(
+            con, "w", "WITH k AS MATERIALIZED ("
             "SELECT c.*, p.p_digest, p.p_outcome, p.p_run, p.p_file, p.p_line "
             "FROM c LEFT JOIN prev p USING (source, id) WHERE c.early IS NULL), "
             "g AS (SELECT source, id, arg_min(digest, line) AS first_digest, min(line) AS first_line, "
@@ -428,25 +434,25 @@ class Engine:
             "THEN g.match_line END AS r_line FROM k JOIN g ON k.source = g.source AND k.id = g.id")
         con.execute("DROP VIEW c")
         self._verdict_table()
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE r AS SELECT w.*, v.reason AS v_reason, v.label AS v_label, v.detail AS v_detail "
+        materialise(
+            con, "r", "SELECT w.*, v.reason AS v_reason, v.label AS v_label, v.detail AS v_detail "
             "FROM w JOIN verdicts v "
             "ON w.vendor = v.vendor AND w.sw_id = v.sw_id AND w.sw_version = v.sw_version AND w.category = v.category "
             "AND w.site_size = v.site_size AND w.kind = v.kind AND coalesce(w.doc_type, '') = v.doc_key "
             "AND w.time_us >= v.lo AND w.time_us < v.hi WHERE w.line = w.r_line")
         self.ledger.begin()
         self._installations()
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE ro AS SELECT r.*, i.id AS inst_id, i.vendor AS i_vendor, "
+        materialise(
+            con, "ro", "SELECT r.*, i.id AS inst_id, i.vendor AS i_vendor, "
             "i.category AS i_category, i.site_size AS i_size, CASE WHEN r.v_reason IS NOT NULL THEN r.v_reason "
             f"WHEN r.vendor <> i.vendor OR r.category <> i.category OR r.site_size <> i.site_size "
             f"THEN '{reasons.INCONSISTENT_INSTALLATION}' WHEN i.status = 'paid' THEN '{reasons.AFTER_PAYMENT}' "
             f"ELSE '{reasons.COUNTED}' END AS outcome "
             "FROM r LEFT JOIN inst i ON r.v_reason IS NULL AND i.sw_id = r.sw_id AND i.site_id = r.site_id")
-        con.execute("DROP TABLE r")
+        con.unregister("r")
         self._judged_refusals()
         self._duplicates()
-        con.execute("DROP TABLE w")
+        con.unregister("w")
         counted, after = con.execute(
             f"SELECT count(*) FILTER (WHERE outcome = '{reasons.COUNTED}'), "
             f"count(*) FILTER (WHERE outcome = '{reasons.AFTER_PAYMENT}') FROM ro").fetchone() or (0, 0)
@@ -645,8 +651,7 @@ class Engine:
         tmp = final.with_name("." + final.name + ".tmp")
         rows, new, first, last = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE p_digest IS NULL), min(time_us) FILTER (WHERE outcome = "
-            f"'{reasons.COUNTED}'), max(time_us) FILTER (WHERE outcome = '{reasons.COUNTED}') FROM ro").fetchone() \
-            or (0, 0, None, None)
+            f"'{reasons.COUNTED}'), max(time_us) FILTER (WHERE outcome = '{reasons.COUNTED}') FROM ro").fetchall()[0]
         if rows:
             settled = f"('{reasons.COUNTED}', '{reasons.AFTER_PAYMENT}')"
             con.execute(
@@ -659,8 +664,8 @@ class Engine:
             finish_file(tmp, final)
             self.store.register(seq, self.run_id, final.name, rows, new)
             h = con.sql("SELECT hash(source, id) FROM ro").to_arrow_table().column(0).to_numpy()
-        con.execute("DROP TABLE ro")
-        con.execute("DROP TABLE ev")
+        con.unregister("ro")
+        con.unregister("ev")
         self.ledger.commit()
         if rows:
             self.seen.add(h, seq)
@@ -772,23 +777,25 @@ def in_slices(table: pa.Table) -> pa.Table:
     return pa.Table.from_batches(table.to_batches(max_chunksize=SLICE_ROWS), schema=table.schema)
 
 
-def materialise(con: duckdb.DuckDBPyConnection, name: str, query: str) -> None:
+def materialise(con: duckdb.DuckDBPyConnection, name: str, query: str) -> pa.Table:
     """The result of ``query`` as Arrow record batches of ``SLICE_ROWS`` rows, registered as ``name`` (a batch's
     rows in a DuckDB table would be one row group, scanned by one thread: the fast path's rules, digest and
-    byte-for-byte check take twice the time on two cores)."""
-    con.register(name, con.sql(query).to_arrow_table(batch_size=SLICE_ROWS))
+    byte-for-byte check take twice the time on two cores, and every later step of the batch reads its tables)."""
+    table = con.sql(query).to_arrow_table(batch_size=SLICE_ROWS)
+    con.register(name, table)
+    return table
 
 
-def fast_events(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
+def fast_events(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, list[tuple[int, str]]]:
     """The fast path: ``ev`` (``EVENT_COLUMNS`` and the digest) from the parsed lines or rows of ``px`` that DuckDB
-    read exactly and that pass every rule; the other lines (line, raw), in line order, for the reference parser."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE ev AS SELECT {_FAST_SELECT}, "
-                f"unhex(left(sha256({_CANONICAL}), 32)) AS digest FROM px "
-                f"WHERE j IS NOT NULL AND strlen(raw) <= {MAX_LINE_BYTES + 1} AND {_PRODUCED} "
-                f"AND {_RULES} AND {_TIME_US} IS NOT NULL")
+    read exactly and that pass every rule, registered and returned; the other lines (line, raw), in line order,
+    for the reference parser."""
+    ev = materialise(con, "ev", f"SELECT {_FAST_SELECT}, unhex(left(sha256({_CANONICAL}), 32)) AS digest FROM px "
+                     f"WHERE j IS NOT NULL AND strlen(raw) <= {MAX_LINE_BYTES + 1} AND {_PRODUCED} "
+                     f"AND {_RULES} AND {_TIME_US} IS NOT NULL")
     rest = con.execute("SELECT line, raw FROM px ANTI JOIN ev USING (line) ORDER BY line").fetchall()
     con.unregister("px")
-    return rest
+    return ev, rest
 
 
 def event_row(line: int, span: int, item: Event) -> tuple[Any, ...]:

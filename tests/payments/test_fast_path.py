@@ -123,7 +123,7 @@ def _classify(lines: list[bytes]) -> tuple[dict[int, tuple[Any, ...]], set[int],
     try:
         apart = register_lines(con, Batch(1, data, ends), np.array([1], dtype=np.int64))
         parse_lines(con)
-        rest = fast_events(con)
+        _, rest = fast_events(con)
         fast = _fast_events_read(con)
     finally:
         con.close()
@@ -219,7 +219,7 @@ def _classify_rows(rows: list[dict[str, Any]]) -> tuple[dict[int, tuple[Any, ...
         con.register("batch_rows", table)
         materialise(con, "px", parquet.ROWS_PARSED)
         raws = dict(con.execute("SELECT line, raw FROM px").fetchall())
-        rest = fast_events(con)
+        _, rest = fast_events(con)
         fast = _fast_events_read(con)
     finally:
         con.close()
