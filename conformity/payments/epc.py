@@ -42,6 +42,13 @@ _NOT_EPC = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
 
 def transliterate(value: str) -> str:
     """``value`` in the EPC Latin set: letters transliterated, known signs converted, anything else a space."""
+    if EPC_TEXT.match(value):  # already in the set (most names and references): each character stays itself
+        return value
+    return _each_character(value)
+
+
+def _each_character(value: str) -> str:
+    """:func:`transliterate`, character by character."""
     out = []
     for char in value:
         char = _LETTERS.get(char, _SIGNS.get(char, char))

@@ -9,7 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from conformity.payments.epc import EPC_TEXT, ID_MAX, NAME_MAX, REMITTANCE_MAX, epc_id, epc_text, epc_violations
+from conformity.payments.epc import (
+    EPC_TEXT,
+    ID_MAX,
+    NAME_MAX,
+    REMITTANCE_MAX,
+    _each_character,
+    epc_id,
+    epc_text,
+    epc_violations,
+    transliterate,
+)
 from conformity.payments.orders import _write_pain001
 from conformity.payments.payees import Account
 from conformity.xmlsafe import parse_xml
@@ -97,6 +107,16 @@ def test_any_text_becomes_epc_text_within_its_limit(value: str, limit: int) -> N
 
 HOSTILE_TEXT = st.one_of(st.text(max_size=200), st.sampled_from(HOSTILE),
                          st.text(alphabet=st.sampled_from("éèàçÉÀÇœŒßøØ_&@\"<>;!{}[]~#%*=|\\^$€\t\n"), max_size=90))
+
+
+EPC_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/-?:().,'+ "
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=100), st.text(alphabet=EPC_CHARS, max_size=100)))
+def test_text_already_in_the_epc_set_is_kept_as_the_character_by_character_path_keeps_it(value: str) -> None:
+    """``transliterate`` returns a text already in the set as it is: what converting each character gives."""
+    assert transliterate(value) == _each_character(value)
 
 
 @settings(derandomize=True, max_examples=40, deadline=None)
