@@ -35,7 +35,7 @@ STDERR_KEPT = 1 << 20
 #: own): the harness's process serves every scenario at once (the in-process sandbox, the runner), and a driver's
 #: start-up (an interpreter, the software's imports) would otherwise take the cores from it just when the run starts.
 #: The order of the software's own work is unchanged, and when cores are free the niceness changes nothing: it only
-#: says who waits when they are all taken (2027-W2 HOSPITAL on 2 cores: 4.7-5.0 s → 4.4-4.6 s).
+#: says who waits when they are all taken (the reference wave run on 2 cores: 4.7-5.0 s → 4.4-4.6 s).
 DRIVER_NICENESS = 10
 
 
