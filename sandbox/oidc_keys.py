@@ -198,10 +198,10 @@ def load_or_create(path: Path, rsa_path: Path | None = None) -> ProviderKeys:
     (safe when processes race). Files this process already read, unchanged since, are not read again."""
     rsa_path = rsa_path or path.with_name(path.stem + "-rsa" + path.suffix)
     where = (path.resolve(), rsa_path.resolve())
-    seen, known = _loaded.get(where, (None, None))
-    if known is not None and seen == _identity(*where):
-        return known
     before = _identity(*where)
+    cached = _loaded.get(where)
+    if before is not None and cached is not None and cached[0] == before:
+        return cached[1]
     keys = ProviderKeys({RSA_ALG: _rsa_keys(rsa_path), ALG: _ec_keys(path)})
     after = _identity(*where)  # files are created whole (linked), never rewritten by the sandbox: kept if unchanged
     if after is not None and before in (None, after):
