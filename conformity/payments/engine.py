@@ -652,6 +652,7 @@ class Engine:
         rows, new, first, last = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE p_digest IS NULL), min(time_us) FILTER (WHERE outcome = "
             f"'{reasons.COUNTED}'), max(time_us) FILTER (WHERE outcome = '{reasons.COUNTED}') FROM ro").fetchall()[0]
+        # (fetchall, not fetchone: a result left unfinished makes ``unregister`` below refuse to run)
         if rows:
             settled = f"('{reasons.COUNTED}', '{reasons.AFTER_PAYMENT}')"
             con.execute(
