@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from conformity.errors import SignatureError
 from conformity.signing import require_canonicalisable
 from sandbox import plugins
+from sandbox.clock import timestamp
 from sandbox.credentials import secret_hash
 from sandbox.deps import Principal, json_body, owned_session, require_admin, require_principal, store_call, store_of
 from sandbox.faults import described, validate_faults
@@ -188,7 +189,7 @@ async def post_note(request: Request, session_id: str, body: NoteRequest, caller
     while await store_call(store, store.holding, session_id) and waited < NOTE_WAITS_FOR_HELD:
         await asyncio.sleep(0.01)
         waited += 0.01
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = timestamp()
 
     def write() -> int:
         data = redact_issued(body.data, session, store)  # secrets the software handed back never enter a trace

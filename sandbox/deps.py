@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -17,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from conformity.http_problems import require_json_media
 from sandbox.credentials import secret_hash
+from sandbox.parsed import parse_json
 from sandbox.problems import HTTPProblem
 from sandbox.store import Store
 
@@ -313,38 +312,6 @@ M = TypeVar("M", bound=BaseModel)
 async def json_body(request: Request) -> None:
     """415 ``unsupported-media-type`` unless the body is declared as JSON (dependency, on the event loop)."""
     require_json_media(request)
-
-
-LONG_DIGITS = re.compile(rb"[0-9]{19}")
-
-
-def _has_float(value: Any) -> bool:
-    """Whether a parsed JSON value holds a float anywhere (an iterative walk: no recursion limit)."""
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, float):
-            return True
-        if isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return False
-
-
-def parse_json(raw: bytes) -> Any:
-    """``json.loads(raw)``, the same value, parsed by orjson (several times faster on a document-carrying body). What
-    orjson refuses (NaN, a lone surrogate, nesting past its limit) ``json.loads`` decides, with its own error. orjson
-    reads an integer beyond 64 bits as a float: a value with a float in it whose text has a run of 19 digits or more
-    is parsed again by ``json.loads`` (that search, over a base64 document, cost 10x the parse itself: it runs only
-    when there is a float)."""
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)
-    if _has_float(value) and LONG_DIGITS.search(raw) is not None:
-        return json.loads(raw)
-    return value
 
 
 class FastJSONResponse(JSONResponse):

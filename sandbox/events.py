@@ -23,6 +23,7 @@ from fastapi import APIRouter, Request
 
 from conformity.segments import DEFAULT_EVERY, Sealer
 from conformity.signing import SigningKey
+from sandbox.clock import timestamp
 
 EVENT_TYPE = "fr.usine.data.received"
 DATA_SCHEMA = "https://usine.example/schemas/data-received.schema.json"
@@ -37,7 +38,7 @@ def data_received(installation: dict[str, Any], *, source: str, kind: str, docum
         "type": EVENT_TYPE,
         "source": source,
         "id": str(uuid.uuid4()),
-        "time": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "time": timestamp(when),
         "subject": installation["id"],
         "datacontenttype": "application/json",
         "dataschema": DATA_SCHEMA,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import json
 import re
 import secrets
@@ -26,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conformity.errors import SignatureError
 from conformity.signing import require_canonicalisable
+from sandbox.clock import timestamp
 from sandbox.credentials import SECRET_SHAPED, SHORTEST, candidates, secret_hash
 from sandbox.deps import REQUEST_JSON, REQUEST_SESSION, REQUEST_TOKEN, bearer_token, parse_json, store_call
 from sandbox.network import client_gone, drop, reset, take_network_fault, until_given_up
@@ -38,10 +38,6 @@ KEPT_RESPONSE_HEADERS = {"content-type", "location", "retry-after", "www-authent
 #: members (JSON, form fields, query parameters) whose values are secrets wherever they appear
 SECRET_FIELDS = {"client_secret", "access_token", "refresh_token", "session_token", "admin_token", "token",
                  "password", "code_verifier", "id_token"}
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def encode_body(raw: bytes, content_type: str, parsed: tuple[bytes, Any] | None = None) -> dict[str, Any]:
@@ -356,7 +352,7 @@ class RecordingMiddleware:
     @staticmethod
     def _ended(scope: Scope, started: float) -> None:
         """The exchange ends now (its time and duration), whatever the middleware still waits for."""
-        scope["state"]["ended"] = (_now(), round((time.perf_counter() - started) * 1000, 3))
+        scope["state"]["ended"] = (timestamp(), round((time.perf_counter() - started) * 1000, 3))
 
     @staticmethod
     def _gave_up(scope: Scope, status: int, started: float) -> None:
@@ -444,7 +440,7 @@ class RecordingMiddleware:
         state = scope.get("state", {})
         status = response["status"]
         outcome = _service_outcome(state, status)
-        ended, duration = state.get("ended") or (_now(), round((time.perf_counter() - started) * 1000, 3))
+        ended, duration = state.get("ended") or (timestamp(), round((time.perf_counter() - started) * 1000, 3))
         exchange: dict[str, Any] = {
             "kind": "http",
             "time": ended,

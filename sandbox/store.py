@@ -25,6 +25,7 @@ import orjson
 
 from conformity.files import create_private, private_dir
 from sandbox.credentials import display_prefix, secret_hash
+from sandbox.parsed import ParsedTexts, parse_json
 
 TOKENS_TABLE = """CREATE TABLE IF NOT EXISTS tokens (token_sha256 TEXT PRIMARY KEY, prefix TEXT NOT NULL,
     kind TEXT NOT NULL, scope TEXT NOT NULL, expires REAL NOT NULL, data TEXT NOT NULL)"""
@@ -63,16 +64,21 @@ SESSION_AND_TOKEN = """SELECT s.data, t.kind, t.scope, t.expires, t.data FROM (S
     LEFT JOIN sessions AS s ON s.id = ? LEFT JOIN tokens AS t ON t.token_sha256 = ?"""
 
 
-def _token_record(kind: str, scope: str, expires: float, data: str) -> dict[str, Any]:
-    """A token row as :meth:`Store.get_token` returns it: its data with ``kind``, ``scope`` and ``expired``."""
-    return json.loads(data) | {"kind": kind, "scope": scope, "expired": expires < time.time()}
+def _token_record(kind: str, scope: str, expires: float, data: str | dict[str, Any]) -> dict[str, Any]:
+    """A token row as :meth:`Store.get_token` returns it: its data (text, or already parsed) with ``kind``,
+    ``scope`` and ``expired``."""
+    return ((parse_json(data) if isinstance(data, str) else data)
+            | {"kind": kind, "scope": scope, "expired": expires < time.time()})
 
 
-def _session_and_token(row: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _session_and_token(row: Any, session_id: str, digest: str, kept: ParsedTexts) -> tuple[dict[str, Any] | None,
+                                                                                         dict[str, Any] | None]:
+    """The row of :data:`SESSION_AND_TOKEN` as values: the session and the token's data read-only, each parsed once
+    for all the requests that read the same text (``kept``), the token's record a new object around its data."""
     if row is None:
         return None, None
-    return (load_own(row[0]) if row[0] is not None else None,
-            _token_record(row[1], row[2], row[3], row[4]) if row[1] is not None else None)
+    return (kept.value(session_id, row[0]) if row[0] is not None else None,
+            _token_record(row[1], row[2], row[3], kept.value(digest, row[4])) if row[1] is not None else None)
 
 
 def load_own(text: str) -> Any:
@@ -101,6 +107,7 @@ class Store:
         private_dir(path.parent)
         create_private(path)
         self._lock = threading.RLock()
+        self._kept = ParsedTexts(512)  # sessions' and tokens' texts read by requests
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -156,12 +163,12 @@ class Store:
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
         with self._lock:
             row = self._db.execute(sql, args).fetchone()
-        return json.loads(row[0]) if row else None
+        return parse_json(row[0]) if row else None
 
     def _all(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [parse_json(r[0]) for r in rows]
 
     def _run(self, sql: str, args: tuple[Any, ...]) -> None:
         with self._lock:
@@ -179,11 +186,13 @@ class Store:
 
     def session_and_token(self, session_id: str, token: str | None) -> tuple[dict[str, Any] | None,
                                                                              dict[str, Any] | None]:
-        """A request's two reads in one statement: the session, and the record of the bearer token it carries (as
-        :meth:`get_token`; None when there is no token or it is unknown)."""
+        """A request's two reads in one statement: the session, read-only (``sandbox.parsed``: shared by the requests
+        that read the same text; :meth:`update_session` changes it), and the record of the bearer token it carries
+        (as :meth:`get_token`, its data read-only; None when there is no token or it is unknown)."""
+        digest = secret_hash(token) if token else ""
         with self._lock:
-            row = self._db.execute(SESSION_AND_TOKEN, (session_id, secret_hash(token) if token else "")).fetchone()
-        return _session_and_token(row)
+            row = self._db.execute(SESSION_AND_TOKEN, (session_id, digest)).fetchone()
+        return _session_and_token(row, session_id, digest, self._kept)
 
     def update_session(self, session_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
         """Atomically read a session, let ``change`` mutate it, write it back; None if unknown."""
@@ -378,6 +387,7 @@ class PostgresStore(Store):
         from conformity.db.connection import Database
 
         self._lock = threading.RLock()
+        self._kept = ParsedTexts(512)  # sessions' and tokens' texts read by requests
         self._pg = Database(url, pool=64)
         self._held = threading.local()  # the connection a thread holds a lock on (``lock``): its calls run there
         with self._tx(LOCK_SCHEMA, "schema") as conn:
@@ -446,12 +456,12 @@ class PostgresStore(Store):
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
         with self._conn() as conn:
             row = conn.execute(sql, args).fetchone()
-        return json.loads(row[0]) if row else None
+        return parse_json(row[0]) if row else None
 
     def _all(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         with self._conn() as conn:
             rows = conn.execute(sql, args).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [parse_json(r[0]) for r in rows]
 
     def _run(self, sql: str, args: tuple[Any, ...]) -> None:
         with self._conn() as conn:
@@ -468,9 +478,10 @@ class PostgresStore(Store):
 
     def session_and_token(self, session_id: str, token: str | None) -> tuple[dict[str, Any] | None,
                                                                              dict[str, Any] | None]:
+        digest = secret_hash(token) if token else ""
         with self._conn() as conn:
-            row = conn.execute(SESSION_AND_TOKEN, (session_id, secret_hash(token) if token else "")).fetchone()
-        return _session_and_token(row)
+            row = conn.execute(SESSION_AND_TOKEN, (session_id, digest)).fetchone()
+        return _session_and_token(row, session_id, digest, self._kept)
 
     def update_session(self, session_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
         with self._tx(LOCK_SESSION, session_id) as conn:

@@ -3,6 +3,8 @@
 * ``session_and_token`` (one statement) returns what ``get_session`` and ``get_token`` return, for every
   combination of a known or unknown session and a known, unknown, expired or absent token;
 * ``batch`` (one commit for several writes) leaves every write committed, also when the block raises;
+* ``session_and_token`` parses a session's text once: requests that read the same text share one read-only value,
+  and a change written through any handle (another worker's) is read at once;
 * ``append_exchange_text`` (the exchange's text as the recording middleware wrote it) stores what
   ``append_exchange`` stores, with the next number.
 """
@@ -41,6 +43,25 @@ def test_session_and_token_reads_what_the_two_reads_read(stores: tuple[Store, St
             assert session == store.get_session(sid)
             assert record == (store.get_token(token) if token else None)
     assert store.session_and_token("ses_a", "x" * 43)[1] == {"kind": "access", "scope": "ses_b", "expired": True}
+
+
+def test_a_session_read_again_is_the_same_read_only_value_until_any_handle_changes_it(
+        stores: tuple[Store, Store]) -> None:
+    store, other = stores
+    store.put_session({"id": "ses_a", "state": "open", "fixtures": {"patients": [{"ins": "1"}]}, "faults": {}})
+    first, _ = store.session_and_token("ses_a", None)
+    again, _ = store.session_and_token("ses_a", None)
+    assert first is again and first == store.get_session("ses_a")
+    with pytest.raises(TypeError, match="read-only"):
+        first["fixtures"]["patients"][0]["ins"] = "2"  # type: ignore[index]
+    with pytest.raises(TypeError, match="read-only"):
+        first["faults"].update({"dmp": {}})  # type: ignore[index]
+    other.update_session("ses_a", lambda s: s.update(faults={"dmp": {"unavailable": 1}}))  # another worker
+    changed, _ = store.session_and_token("ses_a", None)
+    assert changed is not first and changed["faults"] == {"dmp": {"unavailable": 1}}
+    assert first["faults"] == {}  # what an earlier request holds does not change under it
+    store.update_session("ses_a", lambda s: s.update(faults={}))  # the first text again: equal, and read-only
+    assert store.session_and_token("ses_a", None)[0] == first
 
 
 def test_a_batch_commits_every_write_once_also_when_it_raises(stores: tuple[Store, Store]) -> None:

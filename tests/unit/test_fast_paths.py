@@ -3,7 +3,7 @@
 * ``require_canonicalisable`` (a walk) refuses exactly the JSON values ``canonical_json`` (RFC 8785) refuses;
 * ``credentials.candidates`` (one pass over each run of token characters) finds exactly what ``SECRET_SHAPED``
   (a bounded exact-length pattern) finds, lowercase-hex runs (ids, digests) left out;
-* ``deps.parse_json`` (orjson first) gives exactly what ``json.loads`` gives, or raises where it raises;
+* ``parsed.parse_json`` (orjson first, bytes or text) gives exactly what ``json.loads`` gives, or raises where it raises;
 * the recording middleware's one walk (``recording.survey``) finds the strings ``_strings`` gives that may hold a
   secret, and the members ``redact`` masks; the exchange text it stores when nothing is to be redacted
   (``recording.unredacted_text``) is the text of the redacted exchange, byte for byte;
@@ -109,7 +109,7 @@ def test_a_secret_inside_a_longer_run_is_not_a_candidate_but_one_beside_punctuat
     assert candidates([secret + "x", "x" + secret, secret[:-1]]) == set()
 
 
-def _loads_or_error(parse: object, raw: bytes) -> object:
+def _loads_or_error(parse: object, raw: bytes | str) -> object:
     try:
         return ("value", parse(raw))  # type: ignore[operator]
     except (ValueError, RecursionError) as exc:
@@ -144,12 +144,18 @@ json_texts = st.one_of(
 @settings(max_examples=250, deadline=None, database=None)
 @given(json_texts)
 def test_parse_json_gives_what_json_loads_gives(raw: bytes) -> None:
-    from sandbox.deps import parse_json
+    from sandbox.parsed import parse_json
 
-    ours, reference = _loads_or_error(parse_json, raw), _loads_or_error(json.loads, raw)
-    assert ours[0] == reference[0]
-    if reference[0] == "value":
-        assert _same(ours[1], reference[1])
+    texts: list[bytes | str] = [raw]
+    try:
+        texts.append(raw.decode("utf-8"))  # the store's texts: the same answer as for their bytes
+    except UnicodeDecodeError:
+        pass
+    for text in texts:
+        ours, reference = _loads_or_error(parse_json, text), _loads_or_error(json.loads, text)
+        assert ours[0] == reference[0]
+        if reference[0] == "value":
+            assert _same(ours[1], reference[1])
 
 
 SECRETS = [secrets.token_urlsafe(24), secrets.token_urlsafe(32), "admin-token-with \"quote\" and é", "x\n\u2028y-secret"]

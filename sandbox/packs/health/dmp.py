@@ -41,7 +41,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import datetime as dt
 import hashlib
 import re
 from collections.abc import Callable
@@ -59,6 +58,7 @@ from conformity.errors import XMLSecurityError
 from conformity.packs.health import cda_rules
 from conformity.packs.health.ins import ins_reference
 from conformity.xmlsafe import parse_xml
+from sandbox.clock import timestamp
 from sandbox.deps import (
     Caller,
     FastJSONResponse,
@@ -191,10 +191,6 @@ def national_id(caller: Caller) -> str | None:
     return None
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def public(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if not k.startswith("_")}
 
@@ -227,7 +223,7 @@ def _after_store(request: Request, caller: Caller, status: int, entry: dict[str,
     if status == 201 and _take(request, caller.session, "patient_hides"):
         with _locked(request, sid):
             entry = (store_of(request).get_record(DOCUMENTS, sid, entry["unique_id"]) or entry) | {
-                "hidden": True, "hidden_at": _now()}
+                "hidden": True, "hidden_at": timestamp()}
             store_of(request).put_record(DOCUMENTS, sid, entry["unique_id"], entry)
     if _take(request, caller.session, "lost_replies"):
         retry = retry_after(request, fault(caller.session, "dmp"))
@@ -305,7 +301,7 @@ def validate_submission(request: Request, sub: Submission, *, session: dict[str,
     sha256 = hashlib.sha256(document).hexdigest()
     entry = {"unique_id": sub.metadata.unique_id, "status": "approved", "hidden": False, "level": facts.level,
              "metadata": metadata, "software": sub.software.model_dump(), "site": sub.site.model_dump(),
-             "sha256": sha256, "submitted": _now(), "replaces": None, "replaced_by": None, "deleted": None}
+             "sha256": sha256, "submitted": timestamp(), "replaces": None, "replaced_by": None, "deleted": None}
     return Accepted(entry, sub.document, sha256)
 
 
@@ -520,7 +516,7 @@ async def delete_document(request: Request, session_id: str, unique_id: str,
             if author is not None and author != entry["metadata"]["author_id"]:
                 raise HTTPProblem(403, "not-author", "only the author of a document may delete it")
             if entry["status"] != "deleted":
-                entry |= {"status": "deleted", "deleted": _now()}
+                entry |= {"status": "deleted", "deleted": timestamp()}
                 store_of(request).put_record(DOCUMENTS, session_id, unique_id, entry)
         set_outcome(request, "document-deleted", unique_id=unique_id)
         return public(entry)
@@ -537,7 +533,7 @@ async def hide_document(request: Request, session_id: str, unique_id: str,
             if entry["status"] == "deleted":
                 raise HTTPProblem(410, "document-deleted", f"document {unique_id} was deleted")
             if not entry.get("hidden"):
-                entry |= {"hidden": True, "hidden_at": _now()}
+                entry |= {"hidden": True, "hidden_at": timestamp()}
                 store_of(request).put_record(DOCUMENTS, session_id, unique_id, entry)
         set_outcome(request, "document-masked", unique_id=unique_id)
         return public(entry)

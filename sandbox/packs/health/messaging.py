@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -40,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from conformity.packs.health.ins import INS_OIDS, is_valid_ins
 from conformity.signing import canonical_json, sha256_hex
+from sandbox.clock import timestamp
 from sandbox.deps import json_body, raise_if_unavailable, require_installation, store_of
 from sandbox.events import data_received
 from sandbox.packs.health.directory import address_key, known_addresses
@@ -188,13 +188,9 @@ def check_message(body: MessageRequest, directory: dict[str, dict[str, Any]] | N
     return Checked(message, sha256_hex(canonical_json(message)), size, document_type)
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _record(message_id: str, checked: Checked, **extra: Any) -> dict[str, Any]:
     canonical = {"message_id": message_id} | checked.message
-    return {"message_id": message_id, **checked.message, "received": _now(), "bytes": checked.size,
+    return {"message_id": message_id, **checked.message, "received": timestamp(), "bytes": checked.size,
             "content_sha256": checked.content_sha256, "sha256": sha256_hex(canonical_json(canonical)), **extra}
 
 

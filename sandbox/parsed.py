@@ -1,0 +1,123 @@
+"""JSON texts parsed once: read-only values kept by the very text they were parsed from.
+
+Every request to a session's service reads the session (≈ 11 KB of JSON: its fixtures) from the store; parsing it
+again each time was 6-8 % of a served request's CPU. :class:`ParsedTexts` keeps, per key (a session's id), the last
+text read and its value: a read whose text is the same, character for character, gets the same value, whatever
+process or worker wrote the text (the store's text is always read, so a change made anywhere is seen at once).
+
+A value handed to several requests must not change under any of them: it is deep read-only (:class:`FrozenDict`,
+:class:`FrozenList`, subclasses of ``dict`` and ``list`` that serialise as they do with ``json`` and orjson, and
+refuse any change with a ``TypeError``). ``copy.copy`` and ``copy.deepcopy`` give plain, mutable values.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+from typing import Any, NoReturn
+
+import orjson
+
+LONG_DIGITS = re.compile(rb"[0-9]{19}")
+LONG_DIGITS_TEXT = re.compile(r"[0-9]{19}")
+
+
+def _has_float(value: Any) -> bool:
+    """Whether a parsed JSON value holds a float anywhere (an iterative walk: no recursion limit)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, float):
+            return True
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """``json.loads(raw)``, the same value, parsed by orjson (several times faster on a document-carrying body). What
+    orjson refuses (NaN, a lone surrogate, nesting past its limit) ``json.loads`` decides, with its own error. orjson
+    reads an integer beyond 64 bits as a float: a value with a float in it whose text has a run of 19 digits or more
+    is parsed again by ``json.loads`` (that search, over a base64 document, cost 10x the parse itself: it runs only
+    when there is a float)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
+    if _has_float(value) and (LONG_DIGITS.search(raw) if isinstance(raw, bytes)
+                              else LONG_DIGITS_TEXT.search(raw)) is not None:
+        return json.loads(raw)
+    return value
+
+
+def _refuse(self: Any, *args: Any, **kwargs: Any) -> NoReturn:
+    raise TypeError(f"{type(self).__name__} is read-only: it is shared by several requests (copy it to change it)")
+
+
+class FrozenDict(dict[str, Any]):
+    """A JSON object no one may change."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return {key: copy.deepcopy(value, memo) for key, value in self.items()}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return dict, (dict(self),)
+
+
+class FrozenList(list[Any]):
+    """A JSON array no one may change."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = clear = extend = insert = pop = remove = reverse = sort = _refuse
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return [copy.deepcopy(value, memo) for value in self]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return list, (list(self),)
+
+
+def freeze(value: Any) -> Any:
+    """``value`` (parsed JSON) with every object and array read-only, all the way down."""
+    if type(value) is dict:
+        return FrozenDict({key: freeze(item) for key, item in value.items()})
+    if type(value) is list:
+        return FrozenList(freeze(item) for item in value)
+    return value
+
+
+class ParsedTexts:
+    """The read-only values of the last JSON text read under each key, at most ``size`` keys (the oldest go)."""
+
+    def __init__(self, size: int = 256):
+        self._size = size
+        self._kept: dict[str, tuple[str, Any]] = {}
+        self._lock = threading.Lock()  # PostgreSQL's store reads from several threads
+
+    def value(self, key: str, text: str) -> Any:
+        """``text`` parsed (:func:`parse_json`) and read-only: the same value as the last read of ``key`` if the text is the same."""
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == text:
+            return kept[1]
+        value = freeze(parse_json(text))
+        with self._lock:
+            self._kept.pop(key, None)
+            if len(self._kept) >= self._size:
+                del self._kept[next(iter(self._kept))]
+            self._kept[key] = (text, value)
+        return value
