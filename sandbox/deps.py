@@ -133,6 +133,11 @@ REQUEST_SESSION = "usine_session"
 REQUEST_TOKEN = "usine_token"
 
 
+#: where the recording middleware leaves the request's body it read whole (the bytes the app's ``receive`` replays):
+#: :func:`read_json` takes it from there instead of reading the replay again
+REQUEST_BODY = "usine_body"
+
+
 #: where :func:`read_json` leaves the body it parsed, ``(raw bytes, value)``: the recording middleware records that
 #: value when the bytes are the ones it read (the services never change the parsed value)
 REQUEST_JSON = "usine_json"
@@ -328,7 +333,9 @@ class FastJSONResponse(JSONResponse):
 async def read_json(request: Request, model: type[M]) -> M:
     """The body as ``model``: 415 ``unsupported-media-type``, 400 ``json-malformed``, 422 ``invalid-request``."""
     require_json_media(request)
-    raw = await request.body()
+    raw = request.scope.get("state", {}).get(REQUEST_BODY)
+    if raw is None:
+        raw = await request.body()
     try:
         data = parse_json(raw)
         request.scope.setdefault("state", {})[REQUEST_JSON] = (raw, data)  # the trace records this value, not parsed again

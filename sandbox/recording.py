@@ -27,8 +27,9 @@ from conformity.errors import SignatureError
 from conformity.signing import require_canonicalisable
 from sandbox.clock import timestamp
 from sandbox.credentials import SECRET_SHAPED, SHORTEST, candidates, secret_hash
-from sandbox.deps import REQUEST_JSON, REQUEST_SESSION, REQUEST_TOKEN, bearer_token, parse_json, store_call
+from sandbox.deps import REQUEST_BODY, REQUEST_JSON, REQUEST_SESSION, REQUEST_TOKEN, bearer_token, store_call
 from sandbox.network import client_gone, drop, reset, take_network_fault, until_given_up
+from sandbox.parsed import parse_json
 from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
 from sandbox.store import Store
 
@@ -286,6 +287,8 @@ class RecordingMiddleware:
             scope.setdefault("state", {})[REQUEST_TOKEN] = (token, record)
 
         body, too_large = await self._read_body(receive, headers)
+        if not too_large:
+            scope.setdefault("state", {})[REQUEST_BODY] = body
         response: dict[str, Any] = {"status": 0, "headers": {}, "body": b""}
         network = (await store_call(self.store, take_network_fault, self.store, session, match["service"], scope["method"])
                    if session and match else None)

@@ -10,7 +10,8 @@
 * the safe XML parser kept for each thread (``xmlsafe._parser``) parses and refuses as a parser made for each
   document did, whatever it parsed before;
 * ``deps.base_url`` (kept by what Starlette builds it from) is ``str(request.base_url)`` without its trailing slash;
-* the shared record's ``Location`` (``dmp._quote``) is ``urllib.parse.quote(unique_id, safe="")``.
+* the shared record's ``Location`` (``dmp._quote``) is ``urllib.parse.quote(unique_id, safe="")``;
+* ``deps.read_json`` reads the body the recording middleware read (``REQUEST_BODY``) as it reads the request's own.
 """
 
 from __future__ import annotations
@@ -283,3 +284,37 @@ def test_the_location_s_unique_id_is_quoted_as_urllib_quotes_it(unique_id: str) 
     from sandbox.packs.health.dmp import _quote
 
     assert _quote(unique_id) == quote(unique_id, safe="")
+
+
+@seed(1793)
+@settings(max_examples=100, deadline=None, database=None)
+@given(st.binary(max_size=40) | st.dictionaries(st.text(max_size=4), scalars, max_size=3).map(
+    lambda d: json.dumps(d).encode()))
+def test_read_json_decides_on_the_middleware_s_body_as_on_the_request_s(raw: bytes) -> None:
+    import asyncio
+
+    from pydantic import BaseModel, ConfigDict
+    from starlette.requests import Request
+
+    from sandbox.deps import REQUEST_BODY, read_json
+    from sandbox.problems import HTTPProblem
+
+    class Anything(BaseModel):
+        model_config = ConfigDict(extra="allow")
+
+    def request(state: dict[str, bytes]) -> Request:
+        sent = [{"type": "http.request", "body": raw, "more_body": False}]
+
+        async def receive() -> dict[str, object]:
+            assert not state, "the body the middleware read is read again"
+            return sent.pop() if sent else {"type": "http.disconnect"}
+        return Request({"type": "http", "method": "POST", "path": "/", "headers": [(b"content-type",
+                        b"application/json")], "state": state}, receive)  # type: ignore[arg-type]
+
+    def outcome(req: Request) -> object:
+        try:
+            return asyncio.run(read_json(req, Anything)).model_dump()
+        except HTTPProblem as problem:
+            return (problem.status, problem.code, problem.detail)
+
+    assert outcome(request({REQUEST_BODY: raw})) == outcome(request({}))

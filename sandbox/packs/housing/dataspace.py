@@ -42,7 +42,6 @@ from conformity.signing import canonical_json, require_canonicalisable
 from sandbox.deps import (
     Caller,
     fault,
-    parse_json,
     raise_if_unavailable,
     read_json,
     require_access_token,
@@ -51,6 +50,7 @@ from sandbox.deps import (
     take_fault,
 )
 from sandbox.events import data_received
+from sandbox.parsed import parse_json
 from sandbox.problems import HTTPProblem, set_outcome
 from sandbox.sessions import new_id
 
