@@ -26,6 +26,7 @@ import orjson
 from conformity.files import create_private, private_dir
 from sandbox.credentials import display_prefix, secret_hash
 from sandbox.parsed import ParsedTexts, parse_json
+from sandbox.wal import BACKSTOP_PAGES, Checkpointer
 
 TOKENS_TABLE = """CREATE TABLE IF NOT EXISTS tokens (token_sha256 TEXT PRIMARY KEY, prefix TEXT NOT NULL,
     kind TEXT NOT NULL, scope TEXT NOT NULL, expires REAL NOT NULL, data TEXT NOT NULL)"""
@@ -114,9 +115,12 @@ class Store:
         # a page cache of up to 32 MiB (SQLite's default is 2 MiB): a trace and the documents of a run outgrow 2 MiB
         # within a few hundred submissions, and each write then read its pages back (an appended exchange cost 1.8x)
         self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        # the log is copied back by a thread of its own (``sandbox.wal``): a commit on the event loop no longer does
+        self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         self._migrate()
         self._db.executescript(SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        self._checkpointer = Checkpointer(path)
 
     def _migrate(self) -> None:
         """Version 1 kept tokens and session secrets in clear: hash them in place (once, in one transaction)."""
@@ -146,6 +150,7 @@ class Store:
             raise
 
     def close(self) -> None:
+        self._checkpointer.stop()
         with self._lock:
             self._db.close()
 
