@@ -5,8 +5,10 @@ that crosses the mark also copies the log back into the database and syncs it to
 run on the event loop, so that copy stalled every request in flight: at 250 concurrent vendor sessions it was
 ≈ 25 ms of the p95 latency (measured with and without it, ``benchmarks/sandbox_throughput.py``). Here a daemon
 thread, on its own connection, runs a ``PASSIVE`` checkpoint (it never waits for, nor blocks, a reader or a writer)
-whenever the log has grown past :data:`CHECKPOINT_AFTER_BYTES`; the store's connection keeps an automatic
-checkpoint only as a backstop (:data:`BACKSTOP_PAGES`), should the thread fall behind. What is durable when is
+once the log has grown past :data:`CHECKPOINT_AFTER_BYTES`, then at each look (:data:`LOOK_EVERY`) that finds it
+written since it was last all copied back (a log is reused from its start, keeping its size); the store's
+connection keeps an automatic checkpoint only as a backstop (:data:`BACKSTOP_PAGES`), should the thread fall
+behind. What is durable when is
 unchanged: a commit is in the log before its request is answered, as before.
 """
 
@@ -38,38 +40,45 @@ class Checkpointer:
         self._thread = threading.Thread(target=self._run, name=f"wal-checkpoint {database.name}", daemon=True)
         self._thread.start()
 
-    def _size(self) -> int:
+    def _log(self) -> tuple[int, int]:
+        """The log file's size and modification time (it keeps its size when a commit starts it again)."""
         try:
-            return os.stat(self._wal).st_size
+            found = os.stat(self._wal)
         except FileNotFoundError:
-            return 0
+            return 0, 0
+        return found.st_size, found.st_mtime_ns
 
     def _run(self) -> None:
         db = sqlite3.connect(str(self._database), check_same_thread=False, isolation_level=None)
+        copied: tuple[int, int] = (0, 0)  # the log as it was when it was last all copied back
         try:
             db.execute("PRAGMA synchronous=NORMAL")
             while not self._stopped.wait(self._every):
-                if self._size() >= self._after:
-                    self._catch_up(db)
+                log = self._log()
+                if log[0] >= self._after and log != copied and self._catch_up(db):
+                    copied = self._log()
         finally:
             db.close()
 
-    def _catch_up(self, db: sqlite3.Connection) -> None:
+    def _catch_up(self, db: sqlite3.Connection) -> bool:
         """Copy the log back until a pass finds it all copied and nothing added since the pass before (the frames
         committed during a pass are few, so each is quicker), in at most :data:`PASSES` passes: the next commit then
         starts the log again from its beginning. (A pass reports the log as it found it: frames committed while it
-        copied are not in its count, and a log not all copied is never started again.)"""
+        copied are not in its count, and a log not all copied is never started again.) Whether it is all copied."""
         before = -1
         for _ in range(PASSES):
             try:
                 # (all rows fetched: a statement left unfinished would hold a read lock, and the log never restart)
                 busy, logged, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
             except sqlite3.Error:
-                return  # another checkpoint runs (the backstop): the next look tries again
+                return False  # another checkpoint runs (the backstop): the next look tries again
             self.checkpoints += 1
-            if busy or (logged == before and copied >= logged):
-                return
+            if busy:
+                return False
+            if logged == before and copied >= logged:
+                return True
             before = logged
+        return False
 
     def stop(self) -> None:
         self._stopped.set()
