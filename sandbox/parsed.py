@@ -16,6 +16,7 @@ import copy
 import json
 import re
 import threading
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import orjson
@@ -102,19 +103,20 @@ def freeze(value: Any) -> Any:
 
 
 class ParsedTexts:
-    """The read-only values of the last JSON text read under each key, at most ``size`` keys (the oldest go)."""
+    """The read-only values of the last JSON text read under each key, at most ``size`` keys (the oldest go), each
+    parsed by ``parse`` (the reader its writer calls for: :func:`parse_json` unless told)."""
 
-    def __init__(self, size: int = 256):
-        self._size = size
+    def __init__(self, size: int = 256, parse: Callable[[str], Any] = parse_json):
+        self._size, self._parse = size, parse
         self._kept: dict[str, tuple[str, Any]] = {}
         self._lock = threading.Lock()  # PostgreSQL's store reads from several threads
 
     def value(self, key: str, text: str) -> Any:
-        """``text`` parsed (:func:`parse_json`) and read-only: the same value as the last read of ``key`` if the text is the same."""
+        """``text`` parsed and read-only: the same value as the last read of ``key`` if the text is the same."""
         kept = self._kept.get(key)
         if kept is not None and kept[0] == text:
             return kept[1]
-        value = freeze(parse_json(text))
+        value = freeze(self._parse(text))
         with self._lock:
             self._kept.pop(key, None)
             if len(self._kept) >= self._size:

@@ -74,12 +74,13 @@ def _token_record(kind: str, scope: str, expires: float, data: str | dict[str, A
 
 class KeptTexts:
     """What a store keeps of the texts requests read: sessions (≈ 60 KB each parsed, 9 KB of text: 1,024 of them,
-    four times the 250 sessions of the sizing bar) and tokens' data (small: 4,096)."""
+    four times the 250 sessions of the sizing bar; read as :meth:`Store.get_session` reads them, :func:`load_own`)
+    and tokens' data (small: 4,096)."""
 
     __slots__ = ("sessions", "tokens")
 
     def __init__(self) -> None:
-        self.sessions, self.tokens = ParsedTexts(1024), ParsedTexts(4096)
+        self.sessions, self.tokens = ParsedTexts(1024, load_own), ParsedTexts(4096)
 
 
 def _session_and_token(row: Any, session_id: str, digest: str, kept: KeptTexts) -> tuple[dict[str, Any] | None,

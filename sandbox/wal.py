@@ -8,8 +8,7 @@ thread, on its own connection, runs a ``PASSIVE`` checkpoint (it never waits for
 once the log has grown past :data:`CHECKPOINT_AFTER_BYTES`, then at each look (:data:`LOOK_EVERY`) that finds it
 written since it was last all copied back (a log is reused from its start, keeping its size); the store's
 connection keeps an automatic checkpoint only as a backstop (:data:`BACKSTOP_PAGES`), should the thread fall
-behind. What is durable when is
-unchanged: a commit is in the log before its request is answered, as before.
+behind. What is durable when is unchanged: a commit is in the log before its request is answered, as before.
 """
 
 from __future__ import annotations
