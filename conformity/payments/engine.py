@@ -102,6 +102,11 @@ _FMT_US = ("CREATE OR REPLACE TEMP MACRO fmt_us(t) AS lpad(year(make_timestamp(t
 #: what judgement reads of an event (``Engine._intervals``), in ``w`` and in ``verdicts``
 _COMBO = "vendor, sw_id, sw_version, category, site_size, kind, coalesce(doc_type, '')"
 _COMBO_KEY = "vendor, sw_id, sw_version, category, site_size, kind, doc_key"
+#: a combination's 64-bit key (``w.combo``, ``verdicts.h``): the batch's events join their verdicts on it, one integer
+#: instead of seven strings (a third of the join's CPU at 10 M events). Not trusted: the attributes are the vendors' to
+#: choose, so each batch's combinations are compared, attribute by attribute, with those already keyed
+#: (``Engine._verdict_table``), and a run that meets two sharing a key joins on the attributes from then on.
+COMBO_HASH = f"hash({_COMBO})"
 
 #: the canonical form the digest is taken of (intake._CANONICAL: sorted keys, compact, not ASCII-escaped), as
 #: a struct whose JSON (``to_json``) is that form for the lines of the fast path (no escape in them)
@@ -202,9 +207,16 @@ class Engine:
         #: the times of the counted events of each store file (seq: first, last): the files an update reads
         self.counted_times: dict[int, tuple[int, int]] = {}
         self._rules_table()
-        self.con.execute("CREATE TEMP TABLE verdicts (vendor VARCHAR, sw_id VARCHAR, sw_version VARCHAR, "
-                         "category VARCHAR, site_size VARCHAR, kind VARCHAR, doc_key VARCHAR, lo BIGINT, hi BIGINT, "
-                         "reason VARCHAR, label BIGINT, detail VARCHAR)")
+        # a verdict's reason as an enumeration: a string carried through the join to every event doubled its cost
+        self.con.execute(f"CREATE TYPE verdict_reason AS ENUM ({', '.join(map(sql_literal, reasons.ALL_REASONS))})")
+        combo = ("vendor VARCHAR, sw_id VARCHAR, sw_version VARCHAR, category VARCHAR, site_size VARCHAR, "
+                 "kind VARCHAR, doc_key VARCHAR")
+        self.con.execute(f"CREATE TEMP TABLE verdicts (h UBIGINT, {combo}, lo BIGINT, hi BIGINT, "
+                         "reason verdict_reason, label BIGINT, id BIGINT, detail VARCHAR)")
+        self.con.execute(f"CREATE TEMP TABLE combos (h UBIGINT, {combo})")  # one row per combination judged
+        #: two combinations met share a key (``COMBO_HASH``): the run joins on the attributes themselves
+        self.keys_clash = False
+        self.verdict_ids = 0  # ``verdicts.id``: a refusal's detail is read by it (not carried through the join)
         self._load_installations()
         self._load_seen()
         self._label_names = ledger.label_names()
@@ -431,20 +443,21 @@ class Engine:
             "min(CASE WHEN digest = p_digest THEN line END) AS match_line FROM k GROUP BY source, id) "
             "SELECT k.*, g.first_digest, g.first_line, g.match_line, CASE WHEN k.p_digest IS NULL THEN g.first_line "
             f"WHEN k.p_outcome NOT IN ('{reasons.COUNTED}', '{reasons.AFTER_PAYMENT}') AND k.p_run <> {run} "
-            "THEN g.match_line END AS r_line FROM k JOIN g ON k.source = g.source AND k.id = g.id")
+            f"THEN g.match_line END AS r_line, {COMBO_HASH} AS combo FROM k JOIN g ON k.source = g.source "
+            "AND k.id = g.id")
         con.execute("DROP VIEW c")
         self._verdict_table()
+        same = ("w.vendor = v.vendor AND w.sw_id = v.sw_id AND w.sw_version = v.sw_version AND w.category = v.category "
+                "AND w.site_size = v.site_size AND w.kind = v.kind AND coalesce(w.doc_type, '') = v.doc_key"
+                if self.keys_clash else "w.combo = v.h")
         materialise(
-            con, "r", "SELECT w.*, v.reason AS v_reason, v.label AS v_label, v.detail AS v_detail "
-            "FROM w JOIN verdicts v "
-            "ON w.vendor = v.vendor AND w.sw_id = v.sw_id AND w.sw_version = v.sw_version AND w.category = v.category "
-            "AND w.site_size = v.site_size AND w.kind = v.kind AND coalesce(w.doc_type, '') = v.doc_key "
-            "AND w.time_us >= v.lo AND w.time_us < v.hi WHERE w.line = w.r_line")
+            con, "r", "SELECT w.*, v.reason AS v_reason, v.label AS v_label, v.id AS v_id FROM w JOIN verdicts v "
+            f"ON {same} AND w.time_us >= v.lo AND w.time_us < v.hi WHERE w.line = w.r_line")
         self.ledger.begin()
         self._installations()
         materialise(
             con, "ro", "SELECT r.*, i.id AS inst_id, i.vendor AS i_vendor, "
-            "i.category AS i_category, i.site_size AS i_size, CASE WHEN r.v_reason IS NOT NULL THEN r.v_reason "
+            "i.category AS i_category, i.site_size AS i_size, CASE WHEN r.v_reason IS NOT NULL THEN r.v_reason::VARCHAR "
             f"WHEN r.vendor <> i.vendor OR r.category <> i.category OR r.site_size <> i.site_size "
             f"THEN '{reasons.INCONSISTENT_INSTALLATION}' WHEN i.status = 'paid' THEN '{reasons.AFTER_PAYMENT}' "
             f"ELSE '{reasons.COUNTED}' END AS outcome "
@@ -476,8 +489,8 @@ class Engine:
         self._insert("mismatch", (*attrs, "detail"), rows, create=True)
         con.execute(
             f"INSERT INTO refused SELECT ro.line, ro.outcome, CASE WHEN ro.outcome = {inconsistent} THEN m.detail "
-            f"ELSE replace(ro.v_detail, {sql_literal(WHEN)}, fmt_us(ro.time_us)) END, {_event_fields('ro')} "
-            f"FROM ro LEFT JOIN mismatch m USING ({', '.join(attrs)}) "
+            f"ELSE replace(v.detail, {sql_literal(WHEN)}, fmt_us(ro.time_us)) END, {_event_fields('ro')} "
+            f"FROM ro LEFT JOIN mismatch m USING ({', '.join(attrs)}) LEFT JOIN verdicts v ON v.id = ro.v_id "
             f"WHERE ro.outcome NOT IN ({sql_literal(reasons.COUNTED)}, {sql_literal(reasons.AFTER_PAYMENT)})")
         con.execute("DROP TABLE mismatch")
 
@@ -524,22 +537,41 @@ class Engine:
 
     def _verdict_table(self) -> None:
         """``verdicts``: per combination of the attributes judgement reads, its verdict on each time interval; kept
-        for the run (the rules, labels and as-of time do not change), so a batch computes only its new combinations."""
-        new = self.con.execute(f"SELECT DISTINCT {_COMBO} FROM w WHERE line = r_line EXCEPT "
-                               f"SELECT {_COMBO_KEY} FROM verdicts").fetchall()
+        for the run (the rules, labels and as-of time do not change), so a batch computes only its new combinations.
+
+        The batch's combinations are looked up by key (``COMBO_HASH``) and compared attribute by attribute with the
+        combination keyed so: a key that two combinations share (the batch's, or one of the batch and one already
+        judged) sets ``keys_clash``, and from then on the run finds new combinations and joins verdicts on the
+        attributes, as exact as the key but dearer."""
+        con = self.con
+        con.execute(f"CREATE OR REPLACE TEMP TABLE bc AS SELECT DISTINCT combo AS h, {_COMBO} AS doc_key FROM w "
+                    "WHERE line = r_line")
+        new: list[tuple[Any, ...]] = []
+        if not self.keys_clash:
+            same = " AND ".join(f"c.{k} = b.{k}" for k in _COMBO_KEY.split(", "))
+            rows = con.execute(  # the batch's combinations not judged yet, and any that shares a key
+                "SELECT b.*, c.h IS NOT NULL AS clash, count(*) OVER (PARTITION BY b.h) > 1 AS twin "
+                f"FROM bc b LEFT JOIN combos c ON c.h = b.h WHERE c.h IS NULL OR NOT ({same})").fetchall()
+            self.keys_clash = any(r[-2] or r[-1] for r in rows)
+            new = [r[:-2] for r in rows]
+        if self.keys_clash:
+            new = con.execute(f"SELECT * FROM bc ANTI JOIN combos USING ({_COMBO_KEY})").fetchall()
+        con.execute("DROP TABLE bc")
         if not new:
             return
-        cols: dict[str, list[Any]] = {k: [] for k in ("vendor", "sw_id", "sw_version", "category", "site_size",
-                                                      "kind", "doc_key", "lo", "hi", "reason", "label", "detail")}
-        for combo in new:
-            for lo, hi, reason, label, detail in self._intervals(combo):
-                for k, v in zip(cols, (*combo, lo, hi, reason, label, detail), strict=True):
+        names = ("h", *_COMBO_KEY.split(", "), "lo", "hi", "reason", "label", "id", "detail")
+        cols: dict[str, list[Any]] = {k: [] for k in names}
+        for h, *combo in new:
+            for lo, hi, reason, label, detail in self._intervals(tuple(combo)):
+                for k, v in zip(names, (h, *combo, lo, hi, reason, label, self.verdict_ids, detail), strict=True):
                     cols[k].append(v)
-        table = pa.table({k: pa.array(v, type=pa.int64() if k in ("lo", "hi", "label") else pa.string())
-                          for k, v in cols.items()})
-        self.con.register("verdicts_src", table)
-        self.con.execute("INSERT INTO verdicts SELECT * FROM verdicts_src")
-        self.con.unregister("verdicts_src")
+                self.verdict_ids += 1
+        types = {"h": pa.uint64(), "lo": pa.int64(), "hi": pa.int64(), "label": pa.int64(), "id": pa.int64()}
+        table = pa.table({k: pa.array(v, type=types.get(k, pa.string())) for k, v in cols.items()})
+        con.register("verdicts_src", table)
+        con.execute("INSERT INTO verdicts SELECT * FROM verdicts_src")
+        con.execute(f"INSERT INTO combos SELECT DISTINCT h, {_COMBO_KEY} FROM verdicts_src")
+        con.unregister("verdicts_src")
 
     def _intervals(self, combo: tuple[str, ...]) -> list[tuple[int, int, str | None, int | None, str]]:
         """The verdict of ``WaveRules.evaluate`` for one combination, as constant pieces of time (its detail with

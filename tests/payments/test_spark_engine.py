@@ -14,7 +14,6 @@ Without pyspark or Java the tests skip saying so, and fail under CI=true.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import os
@@ -27,38 +26,24 @@ from typing import Any
 
 import pytest
 
-from conformity.catalog import load_catalog
-from conformity.infrastructure_keys import load_keys
-from conformity.labels import parse_time
-from conformity.payments import RunOptions, RunStats, run_payments
-from conformity.payments.payees import load_payees, load_payer
-from conformity.segments import write_sealed
-from conformity.signing import KeyRing
 from tests.helpers import required
 from tests.payments.builders import (
     AS_OF,
     INFRA,
-    SEGMENT_LINES,
     T0,
     event,
     events_for,
-    installation,
-    line_of,
     modified,
     revocation,
 )
-from tests.payments.workspace import PAYER, Workspace, ledger_state
+from tests.payments.mixed import DAY, A, B, first_file, outputs, workspace
+from tests.payments.mixed import run as mixed_run
+from tests.payments.workspace import Workspace, ledger_state
 
 #: ./test runs with --dist loadgroup: the module's tests share one worker, so one JVM
 pytestmark = pytest.mark.xdist_group("spark")
 
 MASTER = "local[2]"
-DAY = dt.timedelta(days=1)
-A = installation("750100011", "M")
-B = installation("750100012", "S", site_name="Hôpital Saint-Éloi")
-C = installation("750100013", "L")
-MEDIX = installation("750100014", "M", vendor="medi", software="medix", version="2.0")
-NOLABEL = installation("750100015", "M", vendor="nobody", software="unlabelled")
 
 
 @pytest.fixture(scope="module")
@@ -79,95 +64,15 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     session.stop()
 
 
-def _first_file() -> list[Any]:
-    a, b = events_for(A, 6), events_for(B, 5, first=100)
-    lines: list[Any] = [*a, *b, *events_for(C, 3, first=200)]
-    lines += events_for(MEDIX, 6, first=300)  # its label is revoked on day 3: the later events are refused
-    lines += events_for(NOLABEL, 2, first=400)  # no-label
-    lines += [a[0], a[1]]  # duplicates inside the file
-    lines.append(modified(a[2], data__reference="changed"))  # conflicting duplicate
-    lines.append(modified(event(A, T0 + 20 * DAY, 50), data__site__size="L"))  # inconsistent installation
-    lines.append(json.dumps(event(A, T0 + 8 * DAY, 51)))  # spaces: the reference parser, counted
-    lines.append(line_of(event(A, T0 + 9 * DAY, 52)) + "\r")  # a CRLF line end: the reference parser, counted
-    lines.append(modified(event(A, T0 + 3 * DAY, 53), data__bytes=-1))  # invalid-data (parser)
-    lines.append(modified(event(A, T0 + 3 * DAY, 54), data__kind="fax"))  # invalid-data (kind not the pack's)
-    lines.append(modified(event(A, T0 + 3 * DAY, 55), specversion="1.1"))  # wrong-envelope
-    lines.append(modified(event(A, T0 + 3 * DAY, 56), data__wave="2099-W9"))  # unknown-wave
-    lines.append(modified(event(A, T0 + 3 * DAY, 57), data__wave="2026-W3"))  # another wave: not refused here
-    lines.append(event(A, dt.datetime(2027, 8, 1, 12, 0, 0, 250_000, tzinfo=dt.UTC), 58))  # future-dated
-    lines.append(event(A, dt.datetime(2026, 2, 1, tzinfo=dt.UTC), 59))  # outside the funding window
-    lines.append(event(A, T0 + 4 * DAY, 60, source="urn:somebody:else"))  # source-untrusted
-    lines.append(event(A, T0 + 4 * DAY, 61, document_type="00000-0"))  # not proof of use
-    lines += ["[1, 2]", "", '{"specversion": "1.0", "id": ']  # malformed, blank, malformed
-    return lines
-
-
-def _second_file() -> list[Any]:
-    lines: list[Any] = events_for(C, 3, start=T0 + 3 * DAY, first=210)  # C qualifies now
-    lines += events_for(A, 2, start=T0 + 10 * DAY, first=70)  # A is paid: after-payment
-    lines += [*events_for(A, 3), event(B, T0, 100)]  # repeats of the first run's events
-    lines.append(modified(event(B, T0 + DAY, 101), data__reference="other"))  # conflicts with the first run's
-    lines += events_for(installation("750100016", "M"), 4, first=500)  # an edited segment (below)
-    return lines
-
-
-def _workspace(root: Path) -> tuple[Workspace, Path, Path]:
-    ws = Workspace(root)
-    ws.label()
-    medix = ws.label(vendor="medi", software="medix", versions=("2.0",))
-    ws.revoke(revocation(medix["label_id"], T0 + 2 * DAY + dt.timedelta(hours=3), software="medix", version="2.0"))
-    # the first file also carries a line that is not UTF-8 (one refused line on either engine, never a blank one)
-    not_utf8 = line_of(event(A, T0 + 3 * DAY, 62)).encode("utf-8").replace(b"ACME", b"AC\xffME", 1)
-    assert b"\xff" in not_utf8
-    first = write_sealed(ws.root / "events" / "first.jsonl",
-                         [line_of(x).encode("utf-8") for x in _first_file()] + [not_utf8], INFRA, every=SEGMENT_LINES)
-    with open(first, "a", encoding="utf-8") as fh:  # appended after sealing: event-unsigned
-        fh.write(line_of(event(A, T0 + 5 * DAY, 90)) + "\n" + line_of(event(A, T0 + 5 * DAY, 91)) + "\n")
-    second = ws.events("second.jsonl", _second_file())
-    text = second.read_text(encoding="utf-8").replace('"reference":"doc-750100016-503"', '"reference":"edited"')
-    # its segment no longer hashes to the signed value; a last line without its end (unsigned)
-    second.write_text(text + line_of(event(C, T0 + 9 * DAY, 220)), encoding="utf-8")
-    return ws, first, second
-
-
-def _run(ws: Workspace, files: tuple[Path, ...], ledger: Path, out: Path, engine: str) -> RunStats:
-    options = RunOptions(wave="2026-W1", labels=ws.labels, events=files, ledger=ledger, out=out,
-                         keys=KeyRing.from_paths([ws.key]), infrastructure=load_keys(ws.infrastructure),
-                         payer=load_payer(PAYER), payees=load_payees(ws.payees), as_of=parse_time(AS_OF),
-                         engine=engine, spark_master=MASTER)
-    return run_payments(load_catalog(None), options)
-
-
-_STATS = ("lines", "unproven", "counted", "after_payment", "other_wave", "refused", "paid", "paid_cents",
-          "cap_reached", "held", "held_cents")
-_TIMED = {"msg_id", "end_to_end_id", "created", "execution_date", "batch"}
-
-
-def _outputs(out: Path, stats: RunStats) -> dict[str, Any]:
-    """What a run produced, without its paths, ledger ids and clock times."""
-    def rows(name: str) -> list[dict[str, str]]:
-        with open(out / name, encoding="utf-8", newline="") as fh:
-            return [{k: v for k, v in r.items() if k not in _TIMED} for r in csv.DictReader(fh)]
-
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    for key in ("ledger", "outputs", "authentication", "batches"):
-        summary.pop(key)
-    proofs = [{k: v for k, v in json.loads(line).items() if k not in _TIMED}
-              for line in (out / "payment-proofs.jsonl").read_text(encoding="utf-8").splitlines()]
-    return {"stats": {k: getattr(stats, k) for k in _STATS}, "batches": len(stats.batches),
-            "refusals.csv": (out / "refusals.csv").read_bytes(), "refusals.json": (out / "refusals.json").read_bytes(),
-            "orders": rows("payment-orders.csv"), "totals": rows("totals.csv"), "proofs": proofs, "summary": summary}
-
-
 @pytest.mark.slow
 def test_spark_and_duckdb_give_the_same_payments_refusals_and_totals(spark: Any, tmp_path: Path) -> None:
-    ws, first, second = _workspace(tmp_path)
+    ws, first, second = workspace(tmp_path)
     ledgers = {e: tmp_path / e / "ledger.sqlite3" for e in ("duckdb", "spark")}
     results: dict[str, list[dict[str, Any]]] = {"duckdb": [], "spark": []}
     for n, files in enumerate(((first,), (second,)), start=1):
         for engine, ledger in ledgers.items():
             out = tmp_path / engine / f"out{n}"
-            results[engine].append(_outputs(out, _run(ws, files, ledger, out, engine)))
+            results[engine].append(outputs(out, mixed_run(ws, files, ledger, out, engine, MASTER)))
             if n == 1 and engine == "spark":  # a copy of the Spark ledger after run 1, for run 3 on DuckDB
                 shutil.copytree(ledger.parent, tmp_path / "mixed", ignore=shutil.ignore_patterns("out*"))
         assert ledger_state(ledgers["spark"]) == ledger_state(ledgers["duckdb"]), f"ledgers differ after run {n}"
@@ -185,7 +90,7 @@ def test_spark_and_duckdb_give_the_same_payments_refusals_and_totals(spark: Any,
     assert {"event-segment-mismatch", "conflicting-duplicate"} <= set(json.loads(two["refusals.json"])["counts"]["event"])
     # a Spark ledger continued on DuckDB: the same as DuckDB all along
     mixed = tmp_path / "mixed" / "ledger.sqlite3"
-    third = _outputs(tmp_path / "mixed" / "out2", _run(ws, (second,), mixed, tmp_path / "mixed" / "out2", "duckdb"))
+    third = outputs(tmp_path / "mixed" / "out2", mixed_run(ws, (second,), mixed, tmp_path / "mixed" / "out2", "duckdb"))
     assert ledger_state(mixed) == ledger_state(ledgers["duckdb"])
     assert third == two
 
@@ -200,7 +105,7 @@ def test_spark_and_duckdb_give_the_same_outputs_on_a_parquet_file(spark: Any, tm
     ws.label()
     medix = ws.label(vendor="medi", software="medix", versions=("2.0",))
     ws.revoke(revocation(medix["label_id"], T0 + 2 * DAY + dt.timedelta(hours=3), software="medix", version="2.0"))
-    evs = [x for x in _first_file() if isinstance(x, dict)]
+    evs = [x for x in first_file() if isinstance(x, dict)]
     evs += [modified(event(B, T0 + 6 * DAY, 120), data__site__name='Saint-\u00c9loi "B"\\ \u0001\u2028'),
             modified(event(A, T0 + 7 * DAY, 63), subject=None), modified(event(A, T0, 64), data__wave=None),
             modified(event(A, T0, 65), data=None)]
@@ -211,7 +116,7 @@ def test_spark_and_duckdb_give_the_same_outputs_on_a_parquet_file(spark: Any, tm
         got = {}
         for engine, ledger in ledgers.items():
             out = tmp_path / engine / f"out{n}"
-            got[engine] = _outputs(out, _run(ws, (f,), ledger, out, engine))
+            got[engine] = outputs(out, mixed_run(ws, (f,), ledger, out, engine, MASTER))
         assert ledger_state(ledgers["spark"]) == ledger_state(ledgers["duckdb"]), f"ledgers differ after run {n}"
         for key in got["duckdb"]:
             assert got["spark"][key] == got["duckdb"][key], f"run {n}: {key} differs"
@@ -246,7 +151,7 @@ def test_a_file_changed_after_verification_pays_only_the_signed_bytes_on_spark_t
     ws.label()
     f = ws.events("e.jsonl", events_for(SITE_B, 5) + events_for(SITE_A, 7, first=10))  # segments of 4 lines
     _between_verification_and_reading(monkeypatch, _edit_or_truncate(change))
-    stats = _run(ws, (f,), ws.ledger, tmp_path / "out-changed", "spark")
+    stats = mixed_run(ws, (f,), ws.ledger, tmp_path / "out-changed", "spark", MASTER)
     assert stats.lines == (12 if change == "edited" else 10) and stats.unproven == (4 if change == "edited" else 2)
     assert stats.proofs[0].proven_segments == 2 and stats.proofs[0].proven_lines == 8
     _changed_segment_refused(ws, tmp_path / "out-changed", change)
