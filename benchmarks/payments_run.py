@@ -17,9 +17,12 @@ already there) and measures, one after the other on the same file:
 
 It prints events/s of each, the bars of issue 14 (run ≥ 50 % of the DuckDB scan, never slower than
 the orjson scan, peak RSS under 1 GiB at 10 M events), the cost per event at each size and their
-ratio (flat: close to 1), and the share of event authentication in the run.
+ratio (flat: close to 1), and the share of event authentication in the run. By default each size has
+one installation for 200 events (10 M events: 10x the installations of 1 M); ``--installations M`` keeps one
+installed base at every size, as a national run's is: the events grow, the installations do not.
 
     .venv/bin/python benchmarks/payments_run.py                              # 1 M and 10 M events
+    .venv/bin/python benchmarks/payments_run.py --installations 50000 --no-scans   # both over 50,000 sites
     .venv/bin/python benchmarks/payments_run.py --events 1000000             # one size
     .venv/bin/python benchmarks/payments_run.py --events 1000000 --engine spark   # and the run on Spark
 
@@ -241,12 +244,20 @@ def payment_run(w: Workload, run: Path, root: Path = ROOT, engine: dict[str, str
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def workload(workdir: Path, events: int, seed: int) -> Workload:
-    """The workload of ``events`` events for ``seed`` under ``workdir``, generated again unless the folder holds one
-    made by the same generator code, wave definition and arguments (its manifest records that fingerprint)."""
-    data = workdir / f"workload-{events}-auto-{seed}"
+def default_installations(events: int) -> int:
+    """The generator's installed base when none is given (``events_generate.generate``)."""
+    return max(10, events // 200)
+
+
+def workload(workdir: Path, events: int, seed: int, installations: int | None = None) -> Workload:
+    """The workload of ``events`` events over ``installations`` (default: the generator's, one for 200 events) for
+    ``seed`` under ``workdir``, generated again unless the folder holds one made by the same generator code, wave
+    definition and arguments (its manifest records that fingerprint)."""
+    if installations == default_installations(events):
+        installations = None  # the same workload as the default's: its folder
+    data = workdir / f"workload-{events}-{installations or 'auto'}-{seed}"
     manifest = data / "workload.json"
-    fingerprint = generator_fingerprint(events, None, seed, WAVE)
+    fingerprint = generator_fingerprint(events, installations, seed, WAVE)
     saved = json.loads(manifest.read_text()) if manifest.is_file() else {}
     files = saved.get("files", {})
     if saved.get("generator") == fingerprint and set(files) == set(Workload.__dataclass_fields__):
@@ -258,7 +269,7 @@ def workload(workdir: Path, events: int, seed: int) -> Workload:
     why = "made by other code or arguments" if saved else "none yet"
     print(f"generating {events:,} events in {data} ({why}) …", file=sys.stderr)
     manifest.unlink(missing_ok=True)
-    w = generate(data, events, None, seed, WAVE)
+    w = generate(data, events, installations, seed, WAVE)
     manifest.write_text(json.dumps({"generator": fingerprint, "events_bytes": w.events.stat().st_size,
                                     "files": {f: str(getattr(w, f)) for f in w.__dataclass_fields__}}))
     return w
@@ -286,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", default="1000000,10000000", help="sizes, comma-separated (default 1M and 10M)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--installations", type=int, default=None,
+                        help="the same installed base at every size (default: one installation for 200 events, so "
+                             "10 M events have 10x the installations of 1 M: the cost per event then also grows "
+                             "with the installations a batch touches); a national run's base is what it is")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the workloads here (reused next time)")
     parser.add_argument("--max-load", type=float, default=3.0,
                         help="measure sizes of 10 M events and more only while the 1-minute load average is below this "
@@ -323,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{n:,} events: not measured, the load average is {os.getloadavg()[0]:.1f} "
                   f"(>= {args.max_load:.0f}; --max-load to change)")
             continue
-        w = workload(workdir, n, args.seed)
+        w = workload(workdir, n, args.seed, args.installations)
         mib = w.events.stat().st_size / 2**20
         scans = not args.no_scans
         json_s, lines = timed(json_scan, w.events) if scans else (float("nan"), 0)
@@ -420,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
             us = run["seconds"] / lines * 1e6
             base = base or us
             rss = run["rss_mib"]
-            print(f"  {n:>12,} events: {us:6.2f} µs/event ({us / base:.2f}x the first size), "
+            m = args.installations or default_installations(n)
+            print(f"  {n:>12,} events over {m:,} installations: {us:6.2f} µs/event ({us / base:.2f}x the first size), "
                   f"{run['cpu'] / lines * 1e6:6.2f} µs of CPU/event, peak RSS {rss:,.0f} MiB"
                   + (" (bar: < 1024 MiB)" if n >= 10_000_000 else ""))
         for n, load1 in skipped:

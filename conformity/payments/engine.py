@@ -555,21 +555,19 @@ class Engine:
             self.keys_clash = any(r[-2] or r[-1] for r in rows)
             new = [r[:-2] for r in rows]
         if self.keys_clash:
-            new = con.execute(f"SELECT * FROM bc ANTI JOIN combos USING ({_COMBO_KEY})").fetchall()
+            new = con.execute(f"SELECT h, {_COMBO_KEY} FROM bc ANTI JOIN combos USING ({_COMBO_KEY})").fetchall()
         con.execute("DROP TABLE bc")
         if not new:
             return
-        names = ("h", *_COMBO_KEY.split(", "), "lo", "hi", "reason", "label", "id", "detail")
-        cols: dict[str, list[Any]] = {k: [] for k in names}
-        for h, *combo in new:
-            for lo, hi, reason, label, detail in self._intervals(tuple(combo)):
-                for k, v in zip(names, (h, *combo, lo, hi, reason, label, self.verdict_ids, detail), strict=True):
-                    cols[k].append(v)
-                self.verdict_ids += 1
-        types = {"h": pa.uint64(), "lo": pa.int64(), "hi": pa.int64(), "label": pa.int64(), "id": pa.int64()}
-        table = pa.table({k: pa.array(v, type=types.get(k, pa.string())) for k, v in cols.items()})
+        names = ("h", *_COMBO_KEY.split(", "), "lo", "hi", "reason", "label", "detail")
+        rows = [(*combo, *piece) for combo in new for piece in self._intervals(combo[1:])]
+        types = {"h": pa.uint64(), "lo": pa.int64(), "hi": pa.int64(), "label": pa.int64()}
+        columns = zip(names, zip(*rows, strict=True), strict=True)
+        table = pa.table({k: pa.array(v, type=types.get(k, pa.string())) for k, v in columns})
+        table = table.append_column("id", pa.array(range(self.verdict_ids, self.verdict_ids + len(rows)), pa.int64()))
+        self.verdict_ids += len(rows)
         con.register("verdicts_src", table)
-        con.execute("INSERT INTO verdicts SELECT * FROM verdicts_src")
+        con.execute("INSERT INTO verdicts BY NAME SELECT * FROM verdicts_src")
         con.execute(f"INSERT INTO combos SELECT DISTINCT h, {_COMBO_KEY} FROM verdicts_src")
         con.unregister("verdicts_src")
 

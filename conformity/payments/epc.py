@@ -44,19 +44,35 @@ def transliterate(value: str) -> str:
     """``value`` in the EPC Latin set: letters transliterated, known signs converted, anything else a space."""
     if EPC_TEXT.match(value):  # already in the set (most names and references): each character stays itself
         return value
-    return _each_character(value)
+    return _NOT_EPC.sub(" ", value.translate(_CONVERTED))
+
+
+def _converted(char: str) -> str:
+    """One character in the EPC set (itself, its transliteration or conventional sign, or a space)."""
+    char = _LETTERS.get(char, _SIGNS.get(char, char))
+    if len(char) == 1 and not EPC_TEXT.match(char):
+        base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+        char = base if base and EPC_TEXT.match(base) else " "
+    return char
+
+
+class _Conversions(dict[int, str]):
+    """:func:`_converted` of each code point ``str.translate`` asks for, kept below U+3000 (Latin, Greek,
+    Cyrillic…: a bounded table; a name with an underscore was converted character by character in Python)."""
+
+    def __missing__(self, point: int) -> str:
+        char = _converted(chr(point))
+        if point < 0x3000:
+            self[point] = char
+        return char
+
+
+_CONVERTED = _Conversions()
 
 
 def _each_character(value: str) -> str:
-    """:func:`transliterate`, character by character."""
-    out = []
-    for char in value:
-        char = _LETTERS.get(char, _SIGNS.get(char, char))
-        if len(char) == 1 and not EPC_TEXT.match(char):
-            base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
-            char = base if base and EPC_TEXT.match(base) else " "
-        out.append(char)
-    return _NOT_EPC.sub(" ", "".join(out))
+    """:func:`transliterate`, character by character (the reference its table is held to)."""
+    return _NOT_EPC.sub(" ", "".join(_converted(char) for char in value))
 
 
 def epc_text(value: str, limit: int) -> str:

@@ -113,9 +113,10 @@ EPC_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/-?:(
 
 
 @settings(derandomize=True, max_examples=200, deadline=None)
-@given(st.one_of(st.text(max_size=100), st.text(alphabet=EPC_CHARS, max_size=100)))
-def test_text_already_in_the_epc_set_is_kept_as_the_character_by_character_path_keeps_it(value: str) -> None:
-    """``transliterate`` returns a text already in the set as it is: what converting each character gives."""
+@given(st.one_of(st.text(max_size=100), st.text(alphabet=EPC_CHARS, max_size=100), HOSTILE_TEXT))
+def test_transliteration_is_what_converting_each_character_gives(value: str) -> None:
+    """``transliterate`` (a text already in the set as it is, any other through its table of conversions) gives what
+    converting each character gives."""
     assert transliterate(value) == _each_character(value)
 
 
