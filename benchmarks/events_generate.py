@@ -85,6 +85,11 @@ def _doc_type(rng: random.Random, rule_types: tuple[str, ...]) -> str:
     return rng.choice(DOC_TYPES)
 
 
+def default_installations(n_events: int) -> int:
+    """The installed base when none is given: one installation for 200 events."""
+    return max(10, n_events // 200)
+
+
 def generate(out: Path, n_events: int, n_installations: int | None = None, seed: int = 1,
              wave_id: str = "2026-W1") -> Workload:
     """Write events.jsonl (+ .segments), labels/, agency.pub.pem, infrastructure-keys.json, payees.toml under ``out``."""
@@ -92,7 +97,7 @@ def generate(out: Path, n_events: int, n_installations: int | None = None, seed:
     wave = load_catalog().wave(wave_id)
     f = wave.funding
     categories = [c for c in wave.categories if c in f.prices]
-    m = n_installations or max(10, n_events // 200)
+    m = n_installations or default_installations(n_events)
     out.mkdir(parents=True, exist_ok=True)
     key = SigningKey.from_seed(f"usine benchmark agency {seed}".encode())
     key.save(out / "agency.pem")

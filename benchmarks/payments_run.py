@@ -51,7 +51,13 @@ for p in (ROOT, ROOT / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from events_generate import Workload, fresh_revocations, generate, generator_fingerprint  # noqa: E402
+from events_generate import (  # noqa: E402
+    Workload,
+    default_installations,
+    fresh_revocations,
+    generate,
+    generator_fingerprint,
+)
 
 from conformity.signing import SigningKey  # noqa: E402
 
@@ -242,11 +248,6 @@ def payment_run(w: Workload, run: Path, root: Path = ROOT, engine: dict[str, str
     if proc.returncode != 0:
         raise SystemExit(f"the payment run failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def default_installations(events: int) -> int:
-    """The generator's installed base when none is given (``events_generate.generate``)."""
-    return max(10, events // 200)
 
 
 def workload(workdir: Path, events: int, seed: int, installations: int | None = None) -> Workload:

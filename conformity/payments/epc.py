@@ -70,11 +70,6 @@ class _Conversions(dict[int, str]):
 _CONVERTED = _Conversions()
 
 
-def _each_character(value: str) -> str:
-    """:func:`transliterate`, character by character (the reference its table is held to)."""
-    return _NOT_EPC.sub(" ", "".join(_converted(char) for char in value))
-
-
 def epc_text(value: str, limit: int) -> str:
     """A free-text field (name, remittance): EPC set, one line, single spaces, at most ``limit`` characters."""
     text = _BLANKS.sub(" ", transliterate(value)).strip()[:limit].strip()
