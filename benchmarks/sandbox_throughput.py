@@ -65,7 +65,7 @@ if str(ROOT) not in sys.path:
 from conformity.xmlsafe import parse_xml  # noqa: E402
 from sandbox.config import SandboxConfig  # noqa: E402
 from sandbox.packs.health import cda, samples  # noqa: E402
-from sandbox.server import child_server, free_port  # noqa: E402
+from sandbox.server import child_server  # noqa: E402
 from sandbox.store import open_store  # noqa: E402
 
 TYPES = ("34106-7", "11502-2", "60591-5", "18748-4", "60593-1")
@@ -187,20 +187,22 @@ def _tree(root: int) -> list[int]:
 @contextmanager
 def serve(data_dir: Path, workers: int, database: str | None, retry_after: int = 1,
           xsd: Path | None = None) -> Iterator[Served]:
-    port = free_port()
-    command = [sys.executable, "-m", "conformity", "sandbox", "serve", "--port", str(port), "--data", str(data_dir),
-               "--workers", str(workers)] + (["--database", database] if database else []) + (
-               ["--schema", f"{cda.CDA_SCHEMA.name}={xsd}"] if xsd else [])
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "conformity", "sandbox", "serve", "--port", str(port), "--data", str(data_dir),
+                "--workers", str(workers)] + (["--database", database] if database else []) + (
+                ["--schema", f"{cda.CDA_SCHEMA.name}={xsd}"] if xsd else [])
+
     env = {**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": ADMIN}
-    url = f"http://127.0.0.1:{port}"
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "serve.log"
     started = False
     with log_path.open("wb") as log:
         try:
-            with child_server(command, lambda: httpx.get(url + "/health", timeout=2).status_code == 200, timeout=60,
-                              env=env, log=log) as process:
+            with child_server(command, lambda port: httpx.get(f"http://127.0.0.1:{port}/health",
+                                                              timeout=2).status_code == 200,
+                              timeout=60, env=env, log=log) as (process, port):
                 started = True
+                url = f"http://127.0.0.1:{port}"
                 time.sleep(0.5 if workers > 1 else 0)  # every worker up
                 yield Served(url, process, data_dir, database)
         except RuntimeError as exc:

@@ -26,42 +26,80 @@ from sandbox.tls import LISTENER_CLASSES, TestPKI, server_context, serves_as_sai
 
 
 @contextmanager
-def child_server(command: Sequence[str], up: Callable[[], bool], *, timeout: float, env: Mapping[str, str] | None = None,
-                 log: IO[bytes] | None = None, interval: float = 0.1) -> Iterator[subprocess.Popen[bytes]]:
-    """A server run as a child process (e.g. ``usine sandbox serve --workers N``), yielded once ``up()`` answers
-    true (an OSError or HTTP error meanwhile counts as not yet); its output goes to ``log``. Terminated on exit,
-    killed when it does not stop within 30 s. RuntimeError when it exits, or is not up within ``timeout`` seconds."""
-    process = subprocess.Popen(list(command), env=None if env is None else dict(env), stdout=log,
-                               stderr=subprocess.STDOUT if log is not None else None)
-    try:
-        deadline = time.monotonic() + timeout
-        while not _answers(up):
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited (status {process.returncode}) before it answered")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
-            time.sleep(interval)
-        yield process
-    finally:
-        process.terminate()
+def child_server(command: Callable[[int], Sequence[str]], up: Callable[[int], bool], *, timeout: float,
+                 env: Mapping[str, str] | None = None, log: IO[bytes] | None = None, interval: float = 0.1,
+                 host: str = "127.0.0.1", attempts: int = 3) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A server run as a child process on a free port (e.g. ``usine sandbox serve --port N``: ``command(N)``),
+    yielded with its port once ``up(port)`` answers true (an OSError or HTTP error meanwhile counts as not yet); its
+    output goes to ``log``. Terminated on exit, killed when it does not stop within 30 s.
+
+    The port is free when chosen, not reserved: until the child binds it, another process may take it (an outgoing
+    connection's ephemeral port, another server). A child that exits before answering is started again on another
+    port, ``attempts`` times in all; RuntimeError when the last exits, or when one is not up within ``timeout``."""
+    for attempt in range(1, attempts + 1):
+        port = free_port(host)
+        process = subprocess.Popen(list(command(port)), env=None if env is None else dict(env), stdout=log,
+                                   stderr=subprocess.STDOUT if log is not None else None)
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            deadline = time.monotonic() + timeout
+            while not _answers(up, port):
+                if process.poll() is not None:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
+                time.sleep(interval)
+            else:
+                yield process, port
+                return
+        finally:
+            _end(process)
+        if attempt == attempts:
+            raise RuntimeError(f"the server exited (status {process.returncode}) before it answered, "
+                               f"{attempts} times (each on another free port)")
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _answers(up: Callable[[], bool]) -> bool:
+def _end(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
     try:
-        return up()
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _answers(up: Callable[[int], bool], port: int) -> bool:
+    try:
+        return up(port)
     except (OSError, httpx.HTTPError):  # not listening yet, or TLS not ready (ssl.SSLError is an OSError)
         return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
+    """A port free now (for a child process to bind: see :func:`child_server`); in this process, serve on a
+    :func:`bound_socket` instead, which holds its port from the start."""
+    with socket.socket(_family(host)) as s:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def bound_socket(host: str, port: int = 0) -> socket.socket:
+    """A listening socket's first half: bound to ``host:port`` (0: a port the system chooses, ours from then on),
+    for a server started in this process (``uvicorn.Server.run(sockets=[...])``). Choosing a free port and binding
+    it later raced anything else on the machine that binds or connects meanwhile."""
+    sock = socket.socket(_family(host))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
 
 #: the event loop the sandbox serves on: asyncio's. uvloop's libuv accepts one new connection per turn of the loop
 #: (libuv >= 1.45, "don't accept() connections in a loop"): while the established connections keep the loop busy,
@@ -90,11 +128,19 @@ def uvicorn_config(app: FastAPI, host: str, port: int, tls_cert: Path | None = N
     )
 
 
-def _start_thread(server: uvicorn.Server) -> threading.Thread:
+def _start_thread(server: uvicorn.Server, sock: socket.socket) -> threading.Thread:
+    """Serve on ``sock`` (bound, not yet listening) in a thread; the server closes it when it ends."""
     # uvicorn before 0.29 installed signal handlers in run() (which fail off the main thread); later ones skip them
     # there by themselves (Server.capture_signals) and have no such attribute
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # absent from uvicorn >= 0.29 (see above)
-    thread = threading.Thread(target=server.run, name="usine-sandbox", daemon=True)
+
+    def run() -> None:
+        try:
+            server.run(sockets=[sock])
+        finally:
+            sock.close()
+
+    thread = threading.Thread(target=run, name="usine-sandbox", daemon=True)
     thread.start()
     return thread
 
@@ -108,10 +154,24 @@ def _wait_started(server: uvicorn.Server, thread: threading.Thread, timeout: flo
         time.sleep(0.01)
 
 
-def _run_in_thread(server: uvicorn.Server, timeout: float) -> threading.Thread:
-    thread = _start_thread(server)
-    _wait_started(server, thread, timeout)
-    return thread
+def _serve_in_thread(app: FastAPI, host: str, port: int, timeout: float, *, cert: Path | None = None,
+                     key: Path | None = None, context: ssl.SSLContext | None = None,
+                     lifespan: Literal["auto", "on", "off"] = "on", configure_logging: bool = True,
+                     wait: bool = True) -> tuple[str, uvicorn.Server, threading.Thread]:
+    """Serve ``app`` on ``host:port`` (0: a port the system chooses) in a thread: its URL, server and thread; with
+    ``wait``, once it serves."""
+    sock = bound_socket(host, port)
+    port = sock.getsockname()[1]
+    try:
+        server = uvicorn.Server(uvicorn_config(app, host, port, cert, key, context=context, lifespan=lifespan,
+                                               configure_logging=configure_logging))
+    except BaseException:
+        sock.close()
+        raise
+    thread = _start_thread(server, sock)
+    if wait:
+        _wait_started(server, thread, timeout)
+    return f"{'https' if cert else 'http'}://{host}:{port}", server, thread
 
 
 @dataclass
@@ -179,15 +239,6 @@ def _stopper(*running: tuple[uvicorn.Server, threading.Thread], wait: bool = Tru
     return stop
 
 
-def _serve(app: FastAPI, host: str, port: int = 0, *, cert: Path | None = None, key: Path | None = None,
-           context: ssl.SSLContext | None = None,
-           lifespan: Literal["auto", "on", "off"] = "off") -> tuple[str, uvicorn.Server, threading.Thread]:
-    port = port or free_port(host)
-    server = uvicorn.Server(uvicorn_config(app, host, port, cert, key, context=context, lifespan=lifespan))
-    thread = _run_in_thread(server, 15.0)
-    return f"{'https' if cert else 'http'}://{host}:{port}", server, thread
-
-
 def start_listeners(app: FastAPI, host: str, *, pki: TestPKI | None, port: int = 0) -> Listeners:
     """The trusted listener, and with a test PKI one listener per bad class (certificate, protocol, ciphers).
 
@@ -196,8 +247,8 @@ def start_listeners(app: FastAPI, host: str, *, pki: TestPKI | None, port: int =
     """
     found = Listeners({})
     try:
-        url, server, thread = _serve(app, host, port, cert=pki.server_cert if pki else None,
-                                     key=pki.server_key if pki else None)
+        url, server, thread = _serve_in_thread(app, host, port, 15.0, cert=pki.server_cert if pki else None,
+                                               key=pki.server_key if pki else None, lifespan="off")
         found.urls["trusted"] = url
         found.running.append((server, thread))
         if pki is not None:
@@ -217,14 +268,12 @@ def add_test_listeners(app: FastAPI, host: str, pki: TestPKI, found: Listeners) 
         context = server_context(pki, cls)
         if context is None:
             continue  # this platform's OpenSSL (or this PKI) cannot make it: not published
-        port = free_port(host)
         files = pki.served(cls)
         assert files is not None
-        server = uvicorn.Server(uvicorn_config(app, host, port, files[0], files[1], context=context, lifespan="off",
-                                               configure_logging=False))
-        thread = _start_thread(server)
+        url, server, thread = _serve_in_thread(app, host, 0, 15.0, cert=files[0], key=files[1], context=context,
+                                               lifespan="off", configure_logging=False, wait=False)
         found.running.append((server, thread))
-        starting.append((cls, f"https://{host}:{port}", server, thread))
+        starting.append((cls, url, server, thread))
     for cls, url, server, thread in starting:
         _wait_started(server, thread, 15.0)
         if serves_as_said(url, cls):
@@ -259,13 +308,10 @@ class RunningSandbox:
 def start_in_thread(config: SandboxConfig, *, host: str = "127.0.0.1", port: int = 0,
                     tls_cert: Path | None = None, tls_key: Path | None = None, timeout: float = 15.0) -> RunningSandbox:
     """Start a real uvicorn server on ``host:port`` (0: a free port) and wait until it serves."""
-    port = port or free_port(host)
     app = create_app(config)
-    server = uvicorn.Server(uvicorn_config(app, host, port, tls_cert, tls_key))
-    thread = _run_in_thread(server, timeout)
-    scheme = "https" if tls_cert else "http"
-    app.state.listeners = {"trusted": f"{scheme}://{host}:{port}"}
-    return RunningSandbox(config, f"{scheme}://{host}:{port}", server, thread)
+    url, server, thread = _serve_in_thread(app, host, port, timeout, cert=tls_cert, key=tls_key)
+    app.state.listeners = {"trusted": url}
+    return RunningSandbox(config, url, server, thread)
 
 
 # ---------------------------------------------------------------------------------------------- worker processes

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from conformity.agency.service import ServiceConfig, accounts, create_app
 from conformity.catalog import Catalog
 from conformity.db.connection import Database
 from conformity.signing import KeyRing
+from sandbox.server import bound_socket
 from tests.agency.helpers import Runs
 
 PASSWORD = "correct horse battery staple"
@@ -75,20 +75,15 @@ def upload(client: TestClient, bundle: Path) -> dict[str, object]:
     return r.json()  # type: ignore[no-any-return]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Served:
     """The real app under uvicorn on a loopback port, in a thread, until closed."""
 
     def __init__(self, config: ServiceConfig):
-        self.port = _free_port()
+        sock = bound_socket("127.0.0.1")  # the port ours from the start (one chosen, then bound, raced others)
+        self.port = int(sock.getsockname()[1])
         self.server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=self.port,
                                                     log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started and time.monotonic() < deadline:

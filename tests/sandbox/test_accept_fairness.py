@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from sandbox.server import child_server, free_port
+from sandbox.server import child_server
 
 BUSY = FRESH = 16
 
@@ -72,11 +72,13 @@ async def waits(host: str, port: int) -> list[int]:
 
 def test_fresh_connections_to_a_busy_sandbox_are_served_within_a_few_turns(tmp_path: Path) -> None:
     """``usine sandbox serve`` in its own process (in this one, the test's clients could not keep it busy)."""
-    port = free_port()
-    command = [sys.executable, "-m", "conformity", "sandbox", "serve", "--port", str(port), "--data", str(tmp_path)]
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "conformity", "sandbox", "serve", "--port", str(port), "--data", str(tmp_path)]
+
     with (tmp_path / "serve.log").open("wb") as log, child_server(
-            command, lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200, timeout=60,
-            env={**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": "fairness-test-admin-token-0123456789"}, log=log):
+            command, lambda port: httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200,
+            timeout=60, env={**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": "fairness-test-admin-token-0123456789"},
+            log=log) as (_, port):
         counts = asyncio.run(asyncio.wait_for(waits("127.0.0.1", port), timeout=180))
     # measured on the 2-core machine at load 7: every fresh connection answered after 108-111 busy requests on
     # asyncio's loop (all accepted in one turn); on uvloop's (one accept a turn) the last after 382-457

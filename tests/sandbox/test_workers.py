@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from conformity.cli import cli
-from sandbox.server import child_server, free_port
+from sandbox.server import child_server
 from sandbox.store import PostgresStore
 
 ADMIN = "workers-test-admin-token-0123456789"
@@ -159,23 +159,23 @@ def trusting(ca: Path) -> ssl.SSLContext:
 @pytest.fixture
 def two_workers(postgresql_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``usine sandbox serve --workers 2 --database URL --test-pki DIR``: its URL and CA certificate."""
-    port = free_port()
     pki = tmp_path / "pki"
-    command = [sys.executable, "-m", "conformity", "sandbox", "serve", "--workers", "2", "--database", postgresql_url,
-               "--port", str(port), "--data", str(tmp_path / "data"), "--test-pki", str(pki)]
-    url = f"https://127.0.0.1:{port}"
 
-    def up() -> bool:
-        return (pki / "ca.pem").exists() and httpx.get(url + "/health", verify=trusting(pki / "ca.pem"),
-                                                       timeout=5).status_code == 200
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "conformity", "sandbox", "serve", "--workers", "2", "--database", postgresql_url,
+                "--port", str(port), "--data", str(tmp_path / "data"), "--test-pki", str(pki)]
+
+    def up(port: int) -> bool:
+        return (pki / "ca.pem").exists() and httpx.get(f"https://127.0.0.1:{port}/health",
+                                                       verify=trusting(pki / "ca.pem"), timeout=5).status_code == 200
 
     started = False
     with (tmp_path / "serve.log").open("wb") as log:
         try:
             with child_server(command, up, timeout=90, env={**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": ADMIN}, log=log,
-                              interval=0.2):
+                              interval=0.2) as (_, port):
                 started = True
-                yield url, pki / "ca.pem"
+                yield f"https://127.0.0.1:{port}", pki / "ca.pem"
         except RuntimeError as exc:
             if started:
                 raise
