@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -84,6 +85,33 @@ def repackage(bundle: Path, to: Path) -> Path:
     return to
 
 
+
+def start_in_background(what: str, args: Callable[[int], list[str]], scheme: str, health: str,
+                        verify: Callable[[], str | bool], *, timeout: float, env: dict[str, str],
+                        comment: str = "") -> tuple[subprocess.Popen[bytes], str]:
+    """``usine ARGS &`` on a free loopback port, once it answers ``health``: the process and its URL. The port is
+    free when chosen, not reserved: a server that exits before answering (another process took the port meanwhile)
+    is started again on another one, three times in all."""
+    for _ in range(3):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        print("$ usine " + " ".join(args(port)) + " &" + comment, flush=True)
+        proc = subprocess.Popen([*USINE, *args(port)], cwd=ROOT, env=env)
+        url = f"{scheme}://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            try:
+                httpx.get(url + health, verify=verify()).raise_for_status()
+                return proc, url
+            except (httpx.HTTPError, FileNotFoundError):
+                if time.monotonic() > deadline:
+                    proc.terminate()
+                    raise SystemExit(f"demo: the {what} did not answer within {timeout:.0f} s") from None
+                time.sleep(0.2)
+    raise SystemExit(f"demo: the {what} did not start (it exited three times before answering)")
+
+
 class ServedSandbox:
     """``usine sandbox serve --test-pki`` in the background (the agency's sandbox), until the block ends."""
 
@@ -92,23 +120,13 @@ class ServedSandbox:
         self.token = secrets.token_urlsafe(16)
 
     def __enter__(self) -> ServedSandbox:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        args = ["sandbox", "serve", "--port", str(port), "--data", str(self.data), "--test-pki", str(self.pki),
-                "--seal-every", "5"]  # small signed segments, so that one edited line costs one site's events
-        print("$ usine " + " ".join(args) + " &", flush=True)
-        self.proc = subprocess.Popen([*USINE, *args], cwd=ROOT, env={**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": self.token})
-        self.url = f"https://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(self.url + "/health", verify=str(self.ca)).raise_for_status()
-                break
-            except (httpx.HTTPError, FileNotFoundError):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("demo: the sandbox did not start") from None
-                time.sleep(0.2)
+        def args(port: int) -> list[str]:
+            return ["sandbox", "serve", "--port", str(port), "--data", str(self.data), "--test-pki", str(self.pki),
+                    "--seal-every", "5"]  # small signed segments, so that one edited line costs one site's events
+
+        self.proc, self.url = start_in_background(
+            "sandbox", args, "https", "/health", lambda: str(self.ca), timeout=30,
+            env={**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": self.token})
         return self
 
     @property
@@ -162,23 +180,12 @@ class ServedAgency:
         self.home, self.trust = home, trust
 
     def __enter__(self) -> ServedAgency:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        args = ["agency", "serve", "--port", str(port), "--trust", str(self.trust), "--insecure-cookies"]
-        print("$ usine " + " ".join(args) + " &   # plain HTTP on loopback for the demo; TLS at the reverse proxy "
-              "in production", flush=True)
-        self.proc = subprocess.Popen([*USINE, *args], cwd=ROOT, env={**os.environ, **self.home})
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(self.url + "/healthz").raise_for_status()
-                break
-            except httpx.HTTPError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("demo: the agency service did not start") from None
-                time.sleep(0.2)
+        def args(port: int) -> list[str]:
+            return ["agency", "serve", "--port", str(port), "--trust", str(self.trust), "--insecure-cookies"]
+
+        self.proc, self.url = start_in_background(
+            "agency service", args, "http", "/healthz", lambda: True, timeout=60, env={**os.environ, **self.home},
+            comment="   # plain HTTP on loopback for the demo; TLS at the reverse proxy in production")
         return self
 
     def account(self, login: str, name: str, role: str, vendor: str | None = None) -> None:
