@@ -59,6 +59,7 @@ from events_generate import (  # noqa: E402
     generator_fingerprint,
 )
 
+from conformity.payments.engine import memory_bytes  # noqa: E402
 from conformity.signing import SigningKey  # noqa: E402
 
 TYPED = ("{specversion: 'VARCHAR', type: 'VARCHAR', source: 'VARCHAR', id: 'VARCHAR', time: 'TIMESTAMP', "
@@ -235,11 +236,11 @@ print(json.dumps({{"seconds": time.perf_counter() - t, "lines": s.lines, "counte
 """
 
 
-def payment_run(w: Workload, run: Path, root: Path = ROOT, engine: dict[str, str] | None = None,
+def payment_run(w: Workload, run: Path, root: Path = ROOT, engine: dict[str, str | int] | None = None,
                 env: dict[str, str] | None = None, out: str = "out") -> dict[str, float]:
     """The payment run of the tree ``root`` (this one by default) on the workload, in a child process, with the
-    ledger ``run/ledger.sqlite3`` and its outputs in ``run/<out>``; ``engine``: RunOptions' engine and
-    spark_master (default: the tree's default engine); ``env``: more environment."""
+    ledger ``run/ledger.sqlite3`` and its outputs in ``run/<out>``; ``engine``: RunOptions' engine,
+    spark_master and memory_limit (default: the tree's defaults); ``env``: more environment."""
     workload = json.dumps({f: str(getattr(w, f)) for f in w.__dataclass_fields__})
     code = RUN_CHILD.format(root=str(root), workload=workload, run=str(run), out=out,
                             payer=str(ROOT / "examples" / "payments" / "payer.toml"), engine=engine or {})
@@ -316,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parquet", action="store_true",
                         help="also the same events as a sealed Parquet events file: the DuckDB scan of it and the payment "
                              "run on it (with --engine spark, on Spark too), printed with their own bar")
+    parser.add_argument("--memory-limit", default=None, metavar="SIZE",
+                        help="the runs' DuckDB memory (usine pay run --memory-limit; default: its default, 256MB)")
     parser.add_argument("--no-scans", action="store_true",
                         help="the payment runs only (cost per event, peak RSS): not the three scans, so not the bars "
                              "against them (a 10 M scan reads 6.6 GiB three times)")
@@ -327,10 +330,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_scans and (args.compare_tree or args.engine != "duckdb" or args.stages or args.parquet):
         parser.error("--no-scans prints the DuckDB payment run only: not with --compare-tree, --engine spark, --stages, "
                      "--parquet")
+    try:
+        memory: dict[str, str | int] = {"memory_limit": memory_bytes(args.memory_limit)} if args.memory_limit else {}
+    except ValueError as exc:
+        parser.error(f"--memory-limit: {exc}")
     sizes = [int(x) for x in args.events.split(",") if x.strip()]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="usine-bench-"))
     load = os.getloadavg()
-    print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the start")
+    print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the start"
+          + (f"; DuckDB memory limit {args.memory_limit}" if memory else ""))
     results = []
     skipped = []
     for n in sizes:
@@ -346,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         orjson_s, _ = timed(orjson_scan, w.events) if scans else (float("nan"), 0)
         duck_s, _ = timed(duckdb_scan, w.events) if scans else (float("nan"), 0)
         run_dir = workdir / f"run-{n}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run = payment_run(w, run_dir)
+        run = payment_run(w, run_dir, engine=memory)
         shutil.rmtree(run_dir, ignore_errors=True)
         check_outcome(run)
         lines = lines or int(run["lines"])
@@ -357,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(run_dir, ignore_errors=True)
         spark = None
         if args.engine == "spark":
-            spark = payment_run(w, run_dir, engine={"engine": "spark", "spark_master": args.spark_master},
+            spark = payment_run(w, run_dir, engine={**memory, "engine": "spark", "spark_master": args.spark_master},
                                 env={"PYSPARK_SUBMIT_ARGS": f"--driver-memory {args.spark_driver_memory} pyspark-shell"})
             shutil.rmtree(run_dir, ignore_errors=True)
             check_outcome(spark)
@@ -365,12 +373,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.parquet:
             wp = parquet_workload(w, args.seed)
             pq_scan_s, _ = timed(duckdb_parquet_scan, wp.events)
-            pq_run = payment_run(wp, run_dir)
+            pq_run = payment_run(wp, run_dir, engine=memory)
             shutil.rmtree(run_dir, ignore_errors=True)
             check_outcome(pq_run)
             pq_spark = None
             if args.engine == "spark":
-                pq_spark = payment_run(wp, run_dir, engine={"engine": "spark", "spark_master": args.spark_master},
+                pq_spark = payment_run(wp, run_dir, engine={**memory, "engine": "spark", "spark_master": args.spark_master},
                                        env={"PYSPARK_SUBMIT_ARGS": f"--driver-memory {args.spark_driver_memory} pyspark-shell"})
                 shutil.rmtree(run_dir, ignore_errors=True)
             pq_figures = (wp.events.stat().st_size / 2**20, pq_scan_s, CPU["duckdb_parquet_scan"], pq_run, pq_spark)

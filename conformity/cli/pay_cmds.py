@@ -13,6 +13,7 @@ from conformity.errors import InputError
 from conformity.infrastructure_keys import load_keys
 from conformity.paths import state_dir
 from conformity.payments import RunOptions, run_payments
+from conformity.payments.engine import MEMORY_LIMIT, memory_bytes
 from conformity.payments.lease import Lease
 from conformity.payments.ledger import ledger_status, release_lease
 from conformity.payments.payees import load_payees, load_payer
@@ -25,6 +26,14 @@ DEFAULT_SPARK_MASTER = "local[*]"
 ledger_option = click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
                              envvar="USINE_LEDGER",
                              help="SQLite ledger (default: $USINE_HOME/payments/ledger.sqlite3).")
+
+
+def _memory_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """``--memory-limit`` in bytes, or a usage error (exit 2) saying why."""
+    try:
+        return memory_bytes(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
 def default_ledger() -> Path:
@@ -95,12 +104,17 @@ Exit codes:
               help="The Spark master URL of --engine spark (local[N], spark://host:7077, yarn, k8s://…); on a cluster "
                    "the events files, the ledger's folder and --out must be on a filesystem every executor mounts "
                    "at the same path.")
+@click.option("--memory-limit", "memory_limit", default=MEMORY_LIMIT, show_default=True, metavar="SIZE",
+              callback=_memory_size,
+              help="DuckDB's memory for the run's tables and joins (256MB, 4GB, 2GiB; at least 64 MiB); beyond it, "
+                   "DuckDB spills to a scratch folder under --out. A batch's lines and tables are held besides: 10 M "
+                   "events peaked at 864-909 MiB with the default, 1,047 MiB with 2GB (8 % less CPU).")
 @click.pass_context
 def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Path | None, agency_url: str | None,
             events: tuple[Path, ...],
             infrastructure_keys: Path | None, ledger_path: Path | None, out_dir: Path, agency_keys: tuple[Path, ...],
             payer_file: Path, payees_file: Path | None, as_of: dt.datetime | None, commit_every: int, engine: str,
-            spark_master: str) -> None:
+            spark_master: str, memory_limit: int) -> None:
     """Pay every installation of WAVE whose proof of use is met, once; write orders and the refusal report.
 
     Only events that the infrastructure's signed segments prove, from sources their key vouches for,
@@ -127,7 +141,7 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
         wave=wave_id, labels=labels_dir, events=_event_files(events), ledger=ledger_path or default_ledger(),
         out=out_dir, keys=KeyRing.from_paths(agency_keys), infrastructure=load_keys(infrastructure_keys),
         payer=load_payer(payer_file), payees=load_payees(payees_file), as_of=now_unless(as_of), revocations=revocations,
-        commit_every=commit_every, engine=engine, spark_master=spark_master)
+        commit_every=commit_every, engine=engine, spark_master=spark_master, memory_limit=memory_limit)
     stats = run_payments(catalog, options, progress=lambda msg: click.echo(msg, err=True))
     refused = stats.refused
     click.echo(f"wave {wave_id}: {stats.lines} lines read ({stats.lines - stats.unproven} proven by signed segments), "

@@ -46,8 +46,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,31 @@ SETTLED = (reasons.COUNTED, reasons.AFTER_PAYMENT)
 #: a batch's events are Arrow tables outside it (``materialise``). More spills to the run's scratch folder. (400 MB
 #: when the batch's tables were DuckDB's: 10 M events peaked at 1,009 MiB of RSS with it, 871 MiB with 256 MB.)
 MEMORY_LIMIT = "256MB"
+#: the smallest pool ``usine pay run --memory-limit`` may give DuckDB (below it, a batch's joins fail or spill
+#: without end)
+MIN_MEMORY_BYTES = 64 * 2**20
+#: the units of a size, decimal and binary, as DuckDB reads them
+_SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*")
+
+
+def memory_bytes(size: str) -> int:
+    """The bytes of a memory size (``256MB``, ``2GiB``, ``1.5GB``: a number and a decimal or binary unit); ValueError
+    saying why for anything else, or a size under :data:`MIN_MEMORY_BYTES` (DuckDB would take a negative one for no
+    limit at all)."""
+    found = _SIZE.fullmatch(size)
+    if found is None or found.group(2).upper() not in _SIZE_UNITS:
+        raise ValueError(f"{size!r} is not a memory size: a number and a unit (B, KB, MB, GB, TB, KiB, MiB, GiB, "
+                         "TiB), e.g. 2GB")
+    count = int(Decimal(found.group(1)) * _SIZE_UNITS[found.group(2).upper()])
+    if count < MIN_MEMORY_BYTES:
+        raise ValueError(f"{size!r} is less than the {MIN_MEMORY_BYTES // 2**20} MiB a run needs at least")
+    return count
+
+
+#: :data:`MEMORY_LIMIT` in bytes (``RunOptions.memory_limit``'s default)
+DEFAULT_MEMORY_BYTES = memory_bytes(MEMORY_LIMIT)
 #: DuckDB's allocator gives freed memory back to the system after each statement that used more than a few MiB
 #: (by default it keeps up to 128 MiB after a statement and 512 MiB after a bulk free: memory outside the buffer
 #: pool's limit that the run's peak RSS counted)
@@ -185,11 +212,12 @@ class Counters:
 
 
 class Engine:
-    """The intake of one run on one DuckDB connection (in memory, spilling to ``scratch``)."""
+    """The intake of one run on one DuckDB connection (in memory: a pool of ``memory`` bytes, spilling to ``scratch``)."""
 
     def __init__(self, ledger: Ledger, store: EventStore, rules: WaveRules, book: LabelBook,
                  label_rows: dict[str, int], known_waves: frozenset[str], kinds: frozenset[str], as_of_us: int,
-                 run_id: int, report: RefusalReport, scratch: Path, progress: Callable[[str], None]):
+                 run_id: int, report: RefusalReport, scratch: Path, progress: Callable[[str], None], *,
+                 memory: int = DEFAULT_MEMORY_BYTES):
         self.ledger, self.store, self.rules, self.book = ledger, store, rules, book
         self.kinds = kinds
         self.label_rows, self.known_waves, self.as_of_us, self.run_id = label_rows, known_waves, as_of_us, run_id
@@ -198,7 +226,7 @@ class Engine:
         if pa.default_memory_pool().backend_name != ARROW_POOL:
             pa.set_memory_pool(pa.system_memory_pool())
         scratch.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(scratch),
+        self.con = duckdb.connect(config={"memory_limit": f"{memory}B", "temp_directory": str(scratch),
                                           "preserve_insertion_order": False,
                                           "threads": max(1, min(4, os.cpu_count() or 1)), **ALLOCATOR})
         self.con.execute(_FMT_US)

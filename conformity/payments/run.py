@@ -38,7 +38,7 @@ from conformity.labels import iso
 from conformity.payments import parquet, reasons
 from conformity.payments.authenticate import FileProof, authenticate
 from conformity.payments.eligibility import WaveRules
-from conformity.payments.engine import Counters, Engine
+from conformity.payments.engine import DEFAULT_MEMORY_BYTES, Counters, Engine
 from conformity.payments.envelope import format_us, to_us
 from conformity.payments.files import atomic_output
 from conformity.payments.labelbook import LabelBook, load_labelbook
@@ -84,6 +84,7 @@ class RunOptions:
     settle_page: int = 500
     engine: str = "duckdb"  # or "spark": the same intake on an Apache Spark cluster (conformity.payments.spark_engine)
     spark_master: str = "local[*]"  # the Spark master URL (engine "spark")
+    memory_limit: int = DEFAULT_MEMORY_BYTES  # bytes of DuckDB's buffer pool (``engine.memory_bytes``); more spills
 
 
 @dataclass(slots=True)
@@ -196,8 +197,8 @@ class PaymentRun:
             from conformity.payments.spark_engine import SparkEngine
 
             self.progress(f"intake on Spark ({self.o.spark_master})")
-            return SparkEngine(*args, master=self.o.spark_master)
-        return Engine(*args)
+            return SparkEngine(*args, master=self.o.spark_master, memory=self.o.memory_limit)
+        return Engine(*args, memory=self.o.memory_limit)
 
     def _record_labels(self) -> None:
         self.label_rows: dict[str, int] = {}

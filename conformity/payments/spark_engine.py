@@ -44,6 +44,7 @@ from conformity.payments.authenticate import FileProof
 from conformity.payments.eligibility import WaveRules
 from conformity.payments.engine import (
     _REFUSED,
+    DEFAULT_MEMORY_BYTES,
     EVENT_COLUMNS,
     WHEN,
     Engine,
@@ -195,11 +196,11 @@ class SparkEngine(Engine):
     def __init__(self, ledger: Ledger, store: EventStore, rules: WaveRules, book: LabelBook,
                  label_rows: dict[str, int], known_waves: frozenset[str], kinds: frozenset[str], as_of_us: int,
                  run_id: int, report: RefusalReport, scratch: Path, progress: Callable[[str], None],
-                 master: str = DEFAULT_MASTER):
+                 master: str = DEFAULT_MASTER, memory: int = DEFAULT_MEMORY_BYTES):
         scratch.mkdir(parents=True, exist_ok=True)
         self.spark, self._started = spark_session(master, scratch)
         super().__init__(ledger, store, rules, book, label_rows, known_waves, kinds, as_of_us, run_id, report,
-                         scratch, progress)
+                         scratch, progress, memory=memory)
         thresholds = {c: rules.threshold(c) for c in self.spans_by_category}
         self.rules_df = self.spark.createDataFrame([(c, n, s) for c, (n, s) in sorted(thresholds.items())],
                                                    "category STRING, n BIGINT, span BIGINT")

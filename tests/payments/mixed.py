@@ -95,12 +95,13 @@ def workspace(root: Path) -> tuple[Workspace, Path, Path]:
 
 
 def run(ws: Workspace, files: tuple[Path, ...], ledger: Path, out: Path, engine: str = "duckdb",
-        master: str = "local[2]", commit_every: int = 200_000) -> RunStats:
-    options = RunOptions(wave="2026-W1", labels=ws.labels, events=files, ledger=ledger, out=out,
-                         keys=KeyRing.from_paths([ws.key]), infrastructure=load_keys(ws.infrastructure),
-                         payer=load_payer(PAYER), payees=load_payees(ws.payees), as_of=parse_time(AS_OF),
-                         engine=engine, spark_master=master, commit_every=commit_every)
-    return run_payments(load_catalog(None), options)
+        master: str = "local[2]", commit_every: int = 200_000, **options: Any) -> RunStats:
+    """The run of ``files`` (``options``: more of :class:`RunOptions`)."""
+    chosen = RunOptions(wave="2026-W1", labels=ws.labels, events=files, ledger=ledger, out=out,
+                        keys=KeyRing.from_paths([ws.key]), infrastructure=load_keys(ws.infrastructure),
+                        payer=load_payer(PAYER), payees=load_payees(ws.payees), as_of=parse_time(AS_OF),
+                        engine=engine, spark_master=master, commit_every=commit_every, **options)
+    return run_payments(load_catalog(None), chosen)
 
 
 STATS = ("lines", "unproven", "counted", "after_payment", "other_wave", "refused", "paid", "paid_cents",
