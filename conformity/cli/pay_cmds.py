@@ -107,8 +107,8 @@ Exit codes:
 @click.option("--memory-limit", "memory_limit", default=MEMORY_LIMIT, show_default=True, metavar="SIZE",
               callback=_memory_size,
               help="DuckDB's memory for the run's tables and joins (256MB, 4GB, 2GiB; at least 64 MiB); beyond it, "
-                   "DuckDB spills to a scratch folder under --out. A batch's lines and tables are held besides: 10 M "
-                   "events peaked at 864-909 MiB with the default, 1,047 MiB with 2GB (8 % less CPU).")
+                   "DuckDB spills to a scratch folder under --out. A batch's lines and tables are held besides (10 M "
+                   "events: 877 MiB of peak memory with the default; with 2GB, 1,032 MiB and 12 % less CPU).")
 @click.pass_context
 def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Path | None, agency_url: str | None,
             events: tuple[Path, ...],
