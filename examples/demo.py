@@ -20,12 +20,11 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -85,31 +84,27 @@ def repackage(bundle: Path, to: Path) -> Path:
     return to
 
 
-
 def start_in_background(what: str, args: Callable[[int], list[str]], scheme: str, health: str,
                         verify: Callable[[], str | bool], *, timeout: float, env: dict[str, str],
-                        comment: str = "") -> tuple[subprocess.Popen[bytes], str]:
-    """``usine ARGS &`` on a free loopback port, once it answers ``health``: the process and its URL. The port is
-    free when chosen, not reserved: a server that exits before answering (another process took the port meanwhile)
-    is started again on another one, three times in all."""
-    for _ in range(3):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+                        comment: str = "") -> tuple[ExitStack, str]:
+    """``usine ARGS &`` on a free loopback port, once it answers ``health`` (``sandbox.server.child_server``: started
+    again on another port when it exits before answering): what stops it (``close()``) and its URL."""
+    from sandbox.server import child_server
+
+    def command(port: int) -> list[str]:
         print("$ usine " + " ".join(args(port)) + " &" + comment, flush=True)
-        proc = subprocess.Popen([*USINE, *args(port)], cwd=ROOT, env=env)
-        url = f"{scheme}://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while proc.poll() is None:
-            try:
-                httpx.get(url + health, verify=verify()).raise_for_status()
-                return proc, url
-            except (httpx.HTTPError, FileNotFoundError):
-                if time.monotonic() > deadline:
-                    proc.terminate()
-                    raise SystemExit(f"demo: the {what} did not answer within {timeout:.0f} s") from None
-                time.sleep(0.2)
-    raise SystemExit(f"demo: the {what} did not start (it exited three times before answering)")
+        return [*USINE, *args(port)]
+
+    def up(port: int) -> bool:
+        httpx.get(f"{scheme}://127.0.0.1:{port}{health}", verify=verify()).raise_for_status()
+        return True
+
+    served = ExitStack()
+    try:
+        _, port = served.enter_context(child_server(command, up, timeout=timeout, env=env, cwd=ROOT, interval=0.2))
+    except RuntimeError as exc:
+        raise SystemExit(f"demo: the {what} did not start: {exc}") from None
+    return served, f"{scheme}://127.0.0.1:{port}"
 
 
 class ServedSandbox:
@@ -124,7 +119,7 @@ class ServedSandbox:
             return ["sandbox", "serve", "--port", str(port), "--data", str(self.data), "--test-pki", str(self.pki),
                     "--seal-every", "5"]  # small signed segments, so that one edited line costs one site's events
 
-        self.proc, self.url = start_in_background(
+        self.served, self.url = start_in_background(
             "sandbox", args, "https", "/health", lambda: str(self.ca), timeout=30,
             env={**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": self.token})
         return self
@@ -149,8 +144,7 @@ class ServedSandbox:
         return ["--sandbox", self.url, "--sandbox-ca", str(self.ca)]
 
     def __exit__(self, *exc: object) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=15)
+        self.served.close()
 
 
 def cda_schema_note() -> str | None:
@@ -183,7 +177,7 @@ class ServedAgency:
         def args(port: int) -> list[str]:
             return ["agency", "serve", "--port", str(port), "--trust", str(self.trust), "--insecure-cookies"]
 
-        self.proc, self.url = start_in_background(
+        self.served, self.url = start_in_background(
             "agency service", args, "http", "/healthz", lambda: True, timeout=60, env={**os.environ, **self.home},
             comment="   # plain HTTP on loopback for the demo; TLS at the reverse proxy in production")
         return self
@@ -220,13 +214,11 @@ class ServedAgency:
         return parse_qs(urlsplit(r.headers["location"]).query).get("done", [""])[0]
 
     def __exit__(self, *exc: object) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=15)
+        self.served.close()
 
     def stop(self) -> None:
         """Stop the service if it still runs (at the demo's exit)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
+        self.served.close()
 
 
 def through_the_service(agency: ServedAgency, bundle: Path, decisions: Path) -> tuple[Path, str]:

@@ -28,10 +28,11 @@ from sandbox.tls import LISTENER_CLASSES, TestPKI, server_context, serves_as_sai
 @contextmanager
 def child_server(command: Callable[[int], Sequence[str]], up: Callable[[int], bool], *, timeout: float,
                  env: Mapping[str, str] | None = None, log: IO[bytes] | None = None, interval: float = 0.1,
-                 host: str = "127.0.0.1", attempts: int = 3) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """A server run as a child process on a free port (e.g. ``usine sandbox serve --port N``: ``command(N)``),
-    yielded with its port once ``up(port)`` answers true (an OSError or HTTP error meanwhile counts as not yet); its
-    output goes to ``log``. Terminated on exit, killed when it does not stop within 30 s.
+                 host: str = "127.0.0.1", attempts: int = 3,
+                 cwd: Path | None = None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A server run as a child process on a free port (e.g. ``usine sandbox serve --port N``: ``command(N)``, run in
+    ``cwd``), yielded with its port once ``up(port)`` answers true (an OSError or HTTP error meanwhile counts as not
+    yet); its output goes to ``log``. Terminated on exit, killed when it does not stop within 30 s.
 
     The port is free when chosen, not reserved: until the child binds it, another process may take it (an outgoing
     connection's ephemeral port, another server). A child that exits before answering is started again on another
@@ -39,7 +40,7 @@ def child_server(command: Callable[[int], Sequence[str]], up: Callable[[int], bo
     for attempt in range(1, attempts + 1):
         port = free_port(host)
         process = subprocess.Popen(list(command(port)), env=None if env is None else dict(env), stdout=log,
-                                   stderr=subprocess.STDOUT if log is not None else None)
+                                   stderr=subprocess.STDOUT if log is not None else None, cwd=cwd)
         try:
             deadline = time.monotonic() + timeout
             while not _answers(up, port):
