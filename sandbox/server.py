@@ -87,8 +87,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 def bound_socket(host: str, port: int = 0) -> socket.socket:
     """A listening socket's first half: bound to ``host:port`` (0: a port the system chooses, ours from then on),
     for a server started in this process (``uvicorn.Server.run(sockets=[...])``). Choosing a free port and binding
-    it later raced anything else on the machine that binds or connects meanwhile."""
-    sock = socket.socket(_family(host))
+    it later raced anything else on the machine that binds or connects meanwhile. A TCP socket by its protocol too
+    (``IPPROTO_TCP``, not 0): asyncio sets TCP_NODELAY only on the connections of such a socket, and without it a
+    response written in two parts waits for the client's delayed ACK, 40 ms a request."""
+    sock = socket.socket(_family(host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
