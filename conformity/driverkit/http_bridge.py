@@ -86,6 +86,9 @@ def make_server(spec: DriverSpec, host: str, port: int, cert: str, key: str) -> 
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: one connection, one driver process
+        #: TCP_NODELAY on each connection: an answer is written in two parts (headers, body), and the second would
+        #: wait for the harness's delayed ACK of the first, 40 ms a driver call
+        disable_nagle_algorithm = True
 
         def setup(self) -> None:
             super().setup()
