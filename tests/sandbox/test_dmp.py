@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import hashlib
 import json
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from lxml import etree
 from conformity.xmlsafe import parse_xml
 from sandbox.config import SandboxConfig
 from sandbox.packs.health import cda
+from sandbox.packs.health import dmp as dmp_service
 from sandbox.server import RunningSandbox, start_in_thread
 from tests.sandbox.cda_cases import HEADER_CASES, METADATA_CASES, V3, Mutation
 from tests.sandbox.dmp_client import Dmp, token_for
@@ -305,7 +308,19 @@ def test_unavailable_then_retry_stores_one_copy(fresh: Dmp, admin: httpx.Client)
                                           "document-accepted", "document-resubmitted", "documents-listed"]
 
 
-def test_slow_fault_delays_answers(fresh: Dmp, admin: httpx.Client) -> None:
+def test_slow_fault_delays_answers(fresh: Dmp, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the waits the shared record's service asks for are recorded (and really waited): after the fault is cleared it
+    # asks none, which says "not delayed" without a bound on wall time a loaded machine could break (asyncio's sleep
+    # serves the server's own loop too: only the service's calls are counted)
+    waits: list[float] = []
+    sleep = asyncio.sleep
+
+    def recorded(seconds: float, *args: Any) -> Coroutine[Any, Any, Any]:
+        if sys._getframe(1).f_globals.get("__name__") == dmp_service.__name__:
+            waits.append(seconds)
+        return sleep(seconds, *args)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
     admin.put(f"/admin/sessions/{fresh.sid}/faults", json={"dmp": {"slow": 0.8}})
     body = fresh.sample()
     started = time.perf_counter()
@@ -314,10 +329,10 @@ def test_slow_fault_delays_answers(fresh: Dmp, admin: httpx.Client) -> None:
     started = time.perf_counter()
     problem(fresh.get("1.2.3^nothing"), 404, "document-unknown")  # errors are delayed too
     assert time.perf_counter() - started >= 0.8
+    assert waits == [0.8, 0.8]
     admin.put(f"/admin/sessions/{fresh.sid}/faults", json={"dmp": None})
-    started = time.perf_counter()
     assert fresh.get(body["metadata"]["unique_id"]).status_code == 200
-    assert time.perf_counter() - started < 0.8
+    assert waits == [0.8, 0.8]  # no delay asked once the fault is cleared
 
 
 def test_trace_records_findings(fresh: Dmp, admin: httpx.Client) -> None:
