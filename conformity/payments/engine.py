@@ -126,9 +126,19 @@ _FMT_US = ("CREATE OR REPLACE TEMP MACRO fmt_us(t) AS lpad(year(make_timestamp(t
            "THEN '' WHEN t % 1000 = 0 THEN '.' || lpad((((t % 1000000 + 1000000) % 1000000) // 1000)::VARCHAR, 3, "
            "'0') ELSE '.' || lpad(((t % 1000000 + 1000000) % 1000000)::VARCHAR, 6, '0') END || 'Z'")
 
-#: what judgement reads of an event (``Engine._intervals``), in ``w`` and in ``verdicts``
-_COMBO = "vendor, sw_id, sw_version, category, site_size, kind, coalesce(doc_type, '')"
-_COMBO_KEY = "vendor, sw_id, sw_version, category, site_size, kind, doc_key"
+#: what judgement reads of an event (``Engine._intervals``), in ``w`` and in ``verdicts``: these attributes and the
+#: document type (``doc_type`` of an event, ``doc_key`` once keyed: '' for none)
+COMBO_ATTRIBUTES = ("vendor", "sw_id", "sw_version", "category", "site_size", "kind")
+_COMBO = ", ".join(COMBO_ATTRIBUTES) + ", coalesce(doc_type, '')"
+_COMBO_KEY = ", ".join(COMBO_ATTRIBUTES) + ", doc_key"
+
+
+def same_combination(a: str, b: str, *, a_is_event: bool = False) -> str:
+    """SQL: the rows ``a`` and ``b`` hold the same combination, attribute by attribute (``b`` keyed, with its
+    ``doc_key``; ``a`` too, or an event with its ``doc_type``)."""
+    doc = f"coalesce({a}.doc_type, '')" if a_is_event else f"{a}.doc_key"
+    return " AND ".join(f"{a}.{k} = {b}.{k}" for k in COMBO_ATTRIBUTES) + f" AND {doc} = {b}.doc_key"
+
 #: a combination's 64-bit key (``w.combo``, ``verdicts.h``): the batch's events join their verdicts on it, one integer
 #: instead of seven strings (a batch of the 10 M run: the join 88 ms of CPU against 151). Not trusted: the attributes
 #: are the vendors' to choose, so each batch's combinations are compared, attribute by attribute, with those already
@@ -237,8 +247,7 @@ class Engine:
         self._rules_table()
         # a verdict's reason as an enumeration: a string carried through the join to every event doubled its cost
         self.con.execute(f"CREATE TYPE verdict_reason AS ENUM ({', '.join(map(sql_literal, reasons.ALL_REASONS))})")
-        combo = ("vendor VARCHAR, sw_id VARCHAR, sw_version VARCHAR, category VARCHAR, site_size VARCHAR, "
-                 "kind VARCHAR, doc_key VARCHAR")
+        combo = ", ".join(f"{k} VARCHAR" for k in _COMBO_KEY.split(", "))
         self.con.execute(f"CREATE TEMP TABLE verdicts (h UBIGINT, {combo}, lo BIGINT, hi BIGINT, "
                          "reason verdict_reason, label BIGINT, id BIGINT, detail VARCHAR)")
         self.con.execute(f"CREATE TEMP TABLE combos (h UBIGINT, {combo})")  # one row per combination judged
@@ -475,9 +484,7 @@ class Engine:
             "AND k.id = g.id")
         con.execute("DROP VIEW c")
         self._verdict_table()
-        same = ("w.vendor = v.vendor AND w.sw_id = v.sw_id AND w.sw_version = v.sw_version AND w.category = v.category "
-                "AND w.site_size = v.site_size AND w.kind = v.kind AND coalesce(w.doc_type, '') = v.doc_key"
-                if self.keys_clash else "w.combo = v.h")
+        same = same_combination("w", "v", a_is_event=True) if self.keys_clash else "w.combo = v.h"
         materialise(
             con, "r", "SELECT w.*, v.reason AS v_reason, v.label AS v_label, v.id AS v_id FROM w JOIN verdicts v "
             f"ON {same} AND w.time_us >= v.lo AND w.time_us < v.hi WHERE w.line = w.r_line")
@@ -576,7 +583,7 @@ class Engine:
                     "WHERE line = r_line")
         new: list[tuple[Any, ...]] = []
         if not self.keys_clash:
-            same = " AND ".join(f"c.{k} = b.{k}" for k in _COMBO_KEY.split(", "))
+            same = same_combination("c", "b")
             rows = con.execute(  # the batch's combinations not judged yet, and any that shares a key
                 "SELECT b.*, c.h IS NOT NULL AS clash, count(*) OVER (PARTITION BY b.h) > 1 AS twin "
                 f"FROM bc b LEFT JOIN combos c ON c.h = b.h WHERE c.h IS NULL OR NOT ({same})").fetchall()

@@ -44,6 +44,7 @@ from conformity.payments.authenticate import FileProof
 from conformity.payments.eligibility import WaveRules
 from conformity.payments.engine import (
     _REFUSED,
+    COMBO_ATTRIBUTES,
     DEFAULT_MEMORY_BYTES,
     EVENT_COLUMNS,
     WHEN,
@@ -52,6 +53,7 @@ from conformity.payments.engine import (
     event_row,
     installation_updates,
     mismatch_detail,
+    same_combination,
 )
 from conformity.payments.envelope import EVENT_TYPE, format_us
 from conformity.payments.files import copy_file
@@ -390,9 +392,7 @@ class SparkEngine(Engine):
         self._verdicts_spark()
         self._view("u_r", self._sql(
             "SELECT /*+ BROADCAST(v) */ w.*, v.reason AS v_reason, v.label AS v_label, v.detail AS v_detail "
-            "FROM u_w w JOIN u_verdicts v "
-            "ON w.vendor = v.vendor AND w.sw_id = v.sw_id AND w.sw_version = v.sw_version AND w.category = v.category "
-            "AND w.site_size = v.site_size AND w.kind = v.kind AND coalesce(w.doc_type, '') = v.doc_key "
+            f"FROM u_w w JOIN u_verdicts v ON {same_combination('w', 'v', a_is_event=True)} "
             "AND w.time_us >= v.lo AND w.time_us < v.hi WHERE w.line = w.r_line"), persist=True)
         self.ledger.begin()
         self._installations_spark()
@@ -420,12 +420,12 @@ class SparkEngine(Engine):
 
     def _verdicts_spark(self) -> None:
         """``u_verdicts``: the verdict of each distinct combination per interval (``Engine._intervals``, driver)."""
-        combos = self._sql("SELECT DISTINCT vendor, sw_id, sw_version, category, site_size, kind, "
-                           "coalesce(doc_type, '') FROM u_w WHERE line = r_line").collect()
+        combos = self._sql(f"SELECT DISTINCT {', '.join(COMBO_ATTRIBUTES)}, coalesce(doc_type, '') FROM u_w "
+                           "WHERE line = r_line").collect()
         rows = [(*combo, *piece) for combo in combos for piece in self._intervals(tuple(combo))]
+        keyed = ", ".join(f"{k} STRING" for k in (*COMBO_ATTRIBUTES, "doc_key"))
         self._view("u_verdicts", self._frame(
-            rows, "vendor STRING, sw_id STRING, sw_version STRING, category STRING, site_size STRING, kind STRING, "
-                  "doc_key STRING, lo BIGINT, hi BIGINT, reason STRING, label BIGINT, detail STRING"))
+            rows, f"{keyed}, lo BIGINT, hi BIGINT, reason STRING, label BIGINT, detail STRING"))
 
     def _installations_spark(self) -> None:
         """``u_inst``: the wave's installations (ledger), with those the first eligible event of a new one creates."""
