@@ -130,7 +130,8 @@ _FMT_US = ("CREATE OR REPLACE TEMP MACRO fmt_us(t) AS lpad(year(make_timestamp(t
 #: document type (``doc_type`` of an event, ``doc_key`` once keyed: '' for none)
 COMBO_ATTRIBUTES = ("vendor", "sw_id", "sw_version", "category", "site_size", "kind")
 _COMBO = ", ".join(COMBO_ATTRIBUTES) + ", coalesce(doc_type, '')"
-_COMBO_KEY = ", ".join(COMBO_ATTRIBUTES) + ", doc_key"
+COMBO_KEY_COLUMNS = (*COMBO_ATTRIBUTES, "doc_key")  # a combination once keyed (``verdicts``, ``combos``)
+_COMBO_KEY = ", ".join(COMBO_KEY_COLUMNS)
 
 
 def same_combination(a: str, b: str, *, a_is_event: bool = False) -> str:
@@ -247,7 +248,7 @@ class Engine:
         self._rules_table()
         # a verdict's reason as an enumeration: a string carried through the join to every event doubled its cost
         self.con.execute(f"CREATE TYPE verdict_reason AS ENUM ({', '.join(map(sql_literal, reasons.ALL_REASONS))})")
-        combo = ", ".join(f"{k} VARCHAR" for k in _COMBO_KEY.split(", "))
+        combo = ", ".join(f"{k} VARCHAR" for k in COMBO_KEY_COLUMNS)
         self.con.execute(f"CREATE TEMP TABLE verdicts (h UBIGINT, {combo}, lo BIGINT, hi BIGINT, "
                          "reason verdict_reason, label BIGINT, id BIGINT, detail VARCHAR)")
         self.con.execute(f"CREATE TEMP TABLE combos (h UBIGINT, {combo})")  # one row per combination judged
@@ -594,7 +595,7 @@ class Engine:
         con.execute("DROP TABLE bc")
         if not new:
             return
-        names = ("h", *_COMBO_KEY.split(", "), "lo", "hi", "reason", "label", "detail")
+        names = ("h", *COMBO_KEY_COLUMNS, "lo", "hi", "reason", "label", "detail")
         rows = [(*combo, *piece) for combo in new for piece in self._intervals(combo[1:])]
         types = {"h": pa.uint64(), "lo": pa.int64(), "hi": pa.int64(), "label": pa.int64()}
         columns = zip(names, zip(*rows, strict=True), strict=True)

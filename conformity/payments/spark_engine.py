@@ -45,6 +45,7 @@ from conformity.payments.eligibility import WaveRules
 from conformity.payments.engine import (
     _REFUSED,
     COMBO_ATTRIBUTES,
+    COMBO_KEY_COLUMNS,
     DEFAULT_MEMORY_BYTES,
     EVENT_COLUMNS,
     WHEN,
@@ -423,7 +424,7 @@ class SparkEngine(Engine):
         combos = self._sql(f"SELECT DISTINCT {', '.join(COMBO_ATTRIBUTES)}, coalesce(doc_type, '') FROM u_w "
                            "WHERE line = r_line").collect()
         rows = [(*combo, *piece) for combo in combos for piece in self._intervals(tuple(combo))]
-        keyed = ", ".join(f"{k} STRING" for k in (*COMBO_ATTRIBUTES, "doc_key"))
+        keyed = ", ".join(f"{k} STRING" for k in COMBO_KEY_COLUMNS)
         self._view("u_verdicts", self._frame(
             rows, f"{keyed}, lo BIGINT, hi BIGINT, reason STRING, label BIGINT, detail STRING"))
 
