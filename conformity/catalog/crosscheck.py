@@ -8,9 +8,8 @@ from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import jsonschema
-
 from conformity.catalog.catalog import version_key
+from conformity.catalog.schema import meta_problem
 from conformity.errors import Problem
 
 if TYPE_CHECKING:
@@ -22,11 +21,8 @@ if TYPE_CHECKING:
 def _schema_problem(canonical: str) -> tuple[str, str] | None:
     """Why an action's schema (canonical JSON) is not a valid JSON Schema (where, message), or None. Once per distinct
     schema: half of the catalog's action schemas repeat another's, and the meta-schema check is most of a load."""
-    try:
-        jsonschema.Draft202012Validator.check_schema(json.loads(canonical))
-    except jsonschema.SchemaError as exc:
-        return ".".join(str(x) for x in exc.absolute_path), exc.message
-    return None
+    exc = meta_problem(json.loads(canonical))
+    return None if exc is None else (".".join(str(x) for x in exc.absolute_path), exc.message)
 
 
 def _referential_problems(ref: Referential, catalog: Catalog, broken: AbstractSet[tuple[str, str]]) -> list[Problem]:
