@@ -178,3 +178,25 @@ def test_coverage_strict_fails_on_an_automated_must_requirement_no_defect_breaks
     assert lenient.exit_code == 0 and strict.exit_code == 1, strict.output
     blind = [line for line in strict.output.splitlines() if "no defect breaks it alone" in line]
     assert blind == ["PRACAUTH@1.0#PRACAUTH-002: no defect breaks it alone, so nothing shows its checks can fail"]
+
+
+def test_a_command_imports_only_what_it_needs_and_help_lists_every_command() -> None:
+    """Commands are imported when asked for: ``usine validate`` loads neither DuckDB nor the web stack."""
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from conformity.cli import COMMANDS, cli
+
+    code = ("import sys\nfrom conformity.cli import cli\ntry:\n    cli(['validate'])\nexcept SystemExit as e:\n"
+            "    print(e.code, sorted(m for m in ('duckdb', 'pyarrow', 'fastapi', 'uvicorn', 'conformity.payments',"
+            " 'conformity.agency') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "0 []", out
+    listing = CliRunner().invoke(cli, ["--help"]).output
+    for name in COMMANDS:
+        command = cli.get_command(None, name)  # type: ignore[arg-type]  # click's lookup needs no context
+        assert command is not None and command.name == name and command.callback.__module__.startswith("conformity.cli")
+        assert f"  {name} " in listing, name
+    assert cli.list_commands(None) == sorted(COMMANDS)  # type: ignore[arg-type]
