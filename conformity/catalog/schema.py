@@ -135,11 +135,11 @@ def schema_problems(name: str, data: Any, file: str) -> list[Problem]:
     return problems
 
 
-#: the formats of the 2020-12 meta-schema that jsonschema-rs does not check as jsonschema does: ``regex`` (Python's
-#: ``re`` against ECMA 262), checked here by compiling each pattern; the URI formats, which jsonschema checks only
-#: when an optional package is installed (then every schema takes jsonschema's path)
+#: the formats the 2020-12 meta-schema asks for, which jsonschema-rs does not check as jsonschema does: ``regex``
+#: (Python's ``re`` against ECMA 262), checked here by compiling each pattern; the URI ones, which jsonschema checks
+#: only when an optional package is installed (then every schema takes jsonschema's path)
+_META_FORMATS = frozenset({"regex", "uri", "uri-reference"})
 _META_FORMATS_CHECKED_HERE = frozenset({"regex"})
-_META_FORMATS = frozenset({"regex", "uri", "uri-reference", "iri", "iri-reference"})
 
 
 def meta_problem(schema: Any) -> jsonschema.SchemaError | None:

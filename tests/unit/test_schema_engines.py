@@ -220,3 +220,38 @@ def test_a_mutated_action_schema_is_judged_as_jsonschema_judges_it(data: st.Data
         mutated = {"allOf": [mutated, {"pattern": data.draw(st.sampled_from(
             ("^[a-z]+$", "\\p{L}", "(?<n>x)", "(", "[", "\\d{2}", "(?i)x", "a{2,1}")))}]}
     assert (meta_problem(mutated) is None) == _python_meta_valid(mutated), json.dumps(mutated)[:400]
+
+
+def test_the_meta_schema_asks_for_no_format_the_fast_path_does_not_know() -> None:
+    from jsonschema_specifications import REGISTRY
+
+    from conformity.catalog.schema import _META_FORMATS
+
+    asked: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            asked.update(v for k, v in value.items() if k == "format" and isinstance(v, str))
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for uri in REGISTRY:
+        if "2020-12" in uri:
+            walk(REGISTRY[uri].contents)
+    assert asked == _META_FORMATS
+
+
+def test_with_a_uri_format_checker_installed_every_schema_takes_jsonschemas_path(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformity.catalog.schema import _meta_valid_fast
+
+    schema = json.loads(ACTION_SCHEMAS[0])
+    assert _meta_valid_fast(schema)
+    checkers = dict(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers)
+    checkers["uri-reference"] = (lambda value: " " not in value, ())
+    monkeypatch.setattr(jsonschema.Draft202012Validator.FORMAT_CHECKER, "checkers", checkers)
+    assert not _meta_valid_fast(schema)
+    assert meta_problem(schema) is None
