@@ -23,7 +23,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 
 from conformity.errors import Problem
-from conformity.paths import SCHEMAS_DIR, schema_path
+from conformity.paths import SCHEMAS_DIR
 
 
 def _no_network(uri: str) -> Resource:
@@ -31,23 +31,24 @@ def _no_network(uri: str) -> Resource:
 
 
 @cache
-def _schemas() -> tuple[tuple[str, Any], ...]:
-    """($id, schema) of every usine schema."""
-    found = (json.loads(p.read_text(encoding="utf-8")) for p in sorted(SCHEMAS_DIR.glob("*.schema.json")))
-    return tuple((s["$id"], s) for s in found)
+def _schemas() -> dict[str, Any]:
+    """Every usine schema by its name (``schema_path``'s), read once for both engines."""
+    suffix = ".schema.json"
+    return {p.name[:-len(suffix)]: json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted(SCHEMAS_DIR.glob("*" + suffix))}
 
 
 @cache
 def registry() -> Registry:
     """Every usine schema by its $id; references never reach the network."""
-    resources = [(uri, Resource.from_contents(schema)) for uri, schema in _schemas()]
+    resources = [(schema["$id"], Resource.from_contents(schema)) for schema in _schemas().values()]
     return Registry(retrieve=_no_network).with_resources(resources)  # type: ignore[call-arg]  # referencing's Registry stub does not declare retrieve; it is its documented keyword
 
 
 @cache
 def validator(name: str) -> jsonschema.Draft202012Validator:
     """A format-checking validator for one of usine's schemas (e.g. ``"wave"``)."""
-    schema = json.loads(schema_path(name).read_text(encoding="utf-8"))
+    schema = _schemas()[name]
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker(), registry=registry())
 
@@ -56,11 +57,11 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
 def fast_validator(name: str) -> Any:
     """The schema of :func:`validator` compiled by jsonschema-rs, every format jsonschema checks checked by
     jsonschema's own function (the engines' format checks differ: jsonschema's are the reference)."""
-    schema = json.loads(schema_path(name).read_text(encoding="utf-8"))
     checker = jsonschema.FormatChecker()
     formats: dict[str, Callable[..., bool]] = {str(f): partial(_conforms, checker, f) for f in checker.checkers}
-    return jsonschema_rs.validator_for(schema, formats=formats, validate_formats=True,
-                                       registry=jsonschema_rs.Registry(list(_schemas())))
+    resources = [(schema["$id"], schema) for schema in _schemas().values()]
+    return jsonschema_rs.validator_for(_schemas()[name], formats=formats, validate_formats=True,
+                                       registry=jsonschema_rs.Registry(resources))
 
 
 def _conforms(checker: jsonschema.FormatChecker, format_name: str, value: Any) -> bool:
@@ -126,8 +127,11 @@ def _message(err: ValidationError) -> tuple[str, str]:
 
 def schema_problems(name: str, data: Any, file: str) -> list[Problem]:
     """Every schema error of ``data`` against usine's schema ``name``, as Problems."""
-    if fast_valid(name, data):
-        return []
+    return [] if fast_valid(name, data) else reference_problems(name, data, file)
+
+
+def reference_problems(name: str, data: Any, file: str) -> list[Problem]:
+    """:func:`schema_problems` as jsonschema alone finds them (for a caller that asked :func:`fast_valid` already)."""
     problems = []
     for err in sorted(validator(name).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         where, what = _message(err)

@@ -12,14 +12,10 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-import jsonschema_rs
-
-from conformity.catalog.schema import schema_problems
-from conformity.paths import schema_path
+from conformity.catalog.schema import fast_valid, reference_problems
 from conformity.payments import reasons
 from conformity.payments.envelope import check_envelope
 
@@ -57,12 +53,6 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-@cache
-def _data_validator() -> Any:
-    schema = json.loads(schema_path(DATA_SCHEMA_NAME).read_text(encoding="utf-8"))
-    return jsonschema_rs.validator_for(schema)
-
-
 def read_lines(path: Path, max_bytes: int = MAX_LINE_BYTES, *,
                wrap: Callable[[IO[bytes]], IO[bytes]] | None = None) -> Iterator[tuple[int, bytes | None]]:
     """(line number, line without its end) for every non-blank line; None for a line longer than ``max_bytes``.
@@ -89,13 +79,10 @@ def read_lines(path: Path, max_bytes: int = MAX_LINE_BYTES, *,
 
 
 def data_problem(data: dict[str, Any]) -> str | None:
-    """The first way ``data`` breaks the data-received schema, or None."""
-    try:
-        if _data_validator().is_valid(data):
-            return None
-    except (ValueError, TypeError, OverflowError):
-        pass
-    problems = schema_problems(DATA_SCHEMA_NAME, data, "data")
+    """The first way ``data`` breaks the data-received schema, or None (refused when either engine refuses it)."""
+    if fast_valid(DATA_SCHEMA_NAME, data):
+        return None
+    problems = reference_problems(DATA_SCHEMA_NAME, data, "data")
     if not problems:
         return "does not match the data-received schema"
     first = problems[0]

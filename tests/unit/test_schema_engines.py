@@ -46,9 +46,9 @@ EDGE = ("\x1c", "\x1d", "\x1e", "\x1f", "\ufeff", "\x85", "\xa0", "\u2028", "\u2
 def _distinct_patterns() -> list[tuple[str, str]]:
     """(the first schema holding it, pattern) of every distinct pattern of usine's schemas."""
     first: dict[str, str] = {}
-    for uri, schema in _schemas():
+    for name, schema in _schemas().items():
         for pattern in _patterns(schema):
-            first.setdefault(pattern, uri.rsplit("/", 1)[-1])
+            first.setdefault(pattern, f"{name}.schema.json")
     return sorted((name, pattern) for pattern, name in first.items())
 
 
