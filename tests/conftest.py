@@ -10,6 +10,9 @@ import pytest
 from conformity.paths import SOURCE_ROOT, shared_schemas_dir
 from tests.helpers import required
 
+#: the tests of one xdist_group on one worker under ./test's --dist loadgroup (tests/xdist_groups.py says why)
+pytest_plugins = ["tests.xdist_groups"]
+
 HOW_TO_GET = ("usine reads the official third-party schemas from ../shared/schemas beside the repository, or from "
               "the folder named by $USINE_SHARED_SCHEMAS; the HL7 CDA R2 schema is HL7's normative XML Schema "
               "(github.com/HL7/CDA-core-2.0, schema/normative, with its layout: hl7-cda-r2/infrastructure/cda/CDA.xsd), "

@@ -21,7 +21,8 @@ import pytest
 
 from conformity.paths import SOURCE_ROOT
 
-pytestmark = pytest.mark.slow
+#: one worker builds and installs the wheel once for the module (./test runs with --dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
