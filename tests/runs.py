@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from conformity.catalog import load_catalog
 from conformity.checks.evaluate import EvalContext
 from conformity.checks.model import Verdict
+from conformity.checks.trace import TraceViews
 from conformity.harness.outputs import run_to_end
 from conformity.harness.plan import Plan, make_plan
 from conformity.harness.runner import Runner, eval_context
@@ -25,6 +26,8 @@ class VendorRun:
     plan: Plan
     ctx: EvalContext
     verdicts: dict[str, Verdict]
+    #: the views of its traces, kept for every judgement of them (mutations judged again: ``defects.rejudge``)
+    views: TraceViews = field(default_factory=TraceViews)
 
 
 def manifest_of(vendors: Path, name: str) -> Path:

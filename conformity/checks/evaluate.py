@@ -94,7 +94,8 @@ def _judge(check_id: str, subject: TraceView | RunView, ctx: EvalContext) -> Ver
 
 
 def evaluate_checks(check_ids: Iterable[str], traces: Mapping[str, dict[str, Any]],
-                    ctx: EvalContext) -> dict[str, Verdict]:
-    """Every check's verdict on the traces of a run (what the harness and the agency both compute)."""
-    shared = TraceViews()
+                    ctx: EvalContext, shared: TraceViews | None = None) -> dict[str, Verdict]:
+    """Every check's verdict on the traces of a run (what the harness and the agency both compute; ``shared``: views
+    of these traces kept from an earlier judgement)."""
+    shared = shared if shared is not None else TraceViews()
     return {cid: evaluate_check(cid, traces, ctx, shared) for cid in check_ids}

@@ -126,6 +126,16 @@ class TraceView:
         self._note_seqs = [n.seq for n in self._notes]
         self._ordered = all(a < b for a, b in zip(self._exchange_seqs, self._exchange_seqs[1:], strict=False)) and \
             all(a < b for a, b in zip(self._note_seqs, self._note_seqs[1:], strict=False))
+        self._derived: dict[Callable[[TraceView], Any], Any] = {}
+
+    def derived(self, compute: Callable[[TraceView], T]) -> T:
+        """``compute(self)``, made once for this view and given again to every check that asks (``compute`` a pure
+        function of the trace; treat its result as read-only)."""
+        try:
+            return cast("T", self._derived[compute])
+        except KeyError:
+            value = self._derived[compute] = compute(self)
+            return value
 
     @property
     def fixtures(self) -> dict[str, Any]:
@@ -189,7 +199,6 @@ class TraceViews:
 
     def __init__(self) -> None:
         self._views: dict[tuple[int, str], tuple[dict[str, Any], TraceView]] = {}
-        self._derived: dict[tuple[int, str, Callable[[TraceView], Any]], tuple[dict[str, Any], Any]] = {}
 
     def view(self, doc: dict[str, Any], scenario: str = "") -> TraceView:
         key = (id(doc), scenario)
@@ -201,11 +210,12 @@ class TraceViews:
     def derived(self, doc: dict[str, Any], scenario: str, compute: Callable[[TraceView], T]) -> T:
         """``compute(view)`` of a trace, made once (``compute`` a pure function of the view; treat its result as
         read-only)."""
-        key = (id(doc), scenario, compute)
-        found = self._derived.get(key)
-        if found is None or found[0] is not doc:
-            found = self._derived[key] = (doc, compute(self.view(doc, scenario)))
-        return cast("T", found[1])
+        return self.view(doc, scenario).derived(compute)
+
+    def forget(self, doc: dict[str, Any]) -> None:
+        """Drop the views of ``doc`` (a trace judged once, e.g. a mutated copy, need not be kept)."""
+        for key in [k for k, (d, _) in self._views.items() if d is doc]:
+            del self._views[key]
 
 
 class RunView:

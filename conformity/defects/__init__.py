@@ -28,6 +28,7 @@ from conformity.catalog.loader import read_toml
 from conformity.checks.evaluate import EvalContext, evaluate_checks
 from conformity.checks.model import Verdict
 from conformity.checks.registry import CHECKS, Registry
+from conformity.checks.trace import TraceViews
 from conformity.defects.edit import TraceEdit
 from conformity.errors import InputError, Problem
 
@@ -100,11 +101,18 @@ def apply(m: Mutation, traces: Mapping[str, dict[str, Any]]) -> tuple[dict[str, 
 
 
 def rejudge(check_ids: Iterable[str], traces: Mapping[str, dict[str, Any]], ctx: EvalContext,
-            before: Mapping[str, Verdict], changed: str) -> dict[str, Verdict]:
-    """Every check's verdict once scenario ``changed`` differs: the checks reading it again, the others as before."""
+            before: Mapping[str, Verdict], changed: str, shared: TraceViews | None = None) -> dict[str, Verdict]:
+    """Every check's verdict once scenario ``changed`` differs: the checks reading it again, the others as before.
+
+    ``shared``: the views of the run's traces, kept from one mutation to the next (the unchanged traces' views, and
+    what the checks derive from them, are made once; the changed trace's are dropped after)."""
     ids = list(check_ids)
     again = [c for c in ids if changed in CHECKS.get(c).scenarios or CHECKS.get(c).reads_all]
-    return {**{c: before[c] for c in ids}, **evaluate_checks(again, traces, ctx)}
+    try:
+        return {**{c: before[c] for c in ids}, **evaluate_checks(again, traces, ctx, shared)}
+    finally:
+        if shared is not None:
+            shared.forget(traces[changed])
 
 
 # ---------------------------------------------------------------------------------------------

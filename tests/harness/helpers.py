@@ -26,12 +26,12 @@ def judged_as(hospital: VendorRun, wave: str, category: str) -> VendorRun:
     assert set(plan.scenarios) <= set(hospital.traces), "every category's scenarios are HOSPITAL's"
     traces = {s: hospital.traces[s] for s in plan.scenarios}
     ctx = eval_context(plan, {**hospital.ctx.software, "category": category})
-    found = evaluate_checks(plan.checks, traces, ctx)
+    found = evaluate_checks(plan.checks, traces, ctx, hospital.views)
     rows = requirement_rows(plan, found)
     report = {"requirements": [r.to_json() for r in rows], "summary": summarise(rows),
               "checks": [{"id": c, **v.to_json()} for c, v in found.items()],
               "scenarios": [s for s in hospital.report["scenarios"] if s["id"] in traces]}
-    return VendorRun(report, traces, plan, ctx, found)
+    return VendorRun(report, traces, plan, ctx, found, hospital.views)  # the same traces: their views too
 
 
 def verdicts(report: dict[str, Any]) -> dict[str, str]:

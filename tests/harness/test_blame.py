@@ -24,7 +24,7 @@ def rows_after(reference_run: Callable[[str, str], VendorRun], mutation: str) ->
     ref = reference_run("2027-W2", m.category)
     traces, _ = apply(m, ref.traces)
     return {r.id: r.to_json() for r in requirement_rows(ref.plan, rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts,
-                                                                    m.scenario))}
+                                                                    m.scenario, ref.views))}
 
 
 def test_a_creation_time_error_fails_DOCSHARE_007_only(reference_run: Callable[[str, str], VendorRun]) -> None:

@@ -22,6 +22,7 @@ import conformity.packs.health.defects  # noqa: F401  (registers the health pack
 from conformity.agency.rederive import as_json
 from conformity.catalog import load_catalog
 from conformity.checks.evaluate import evaluate_check
+from conformity.checks.model import Verdict
 from conformity.checks.registry import CHECKS
 from conformity.cli import cli
 from conformity.defects import MUTATIONS, SAME_RULE, Mutation, apply, proves_alone, rejudge
@@ -42,9 +43,20 @@ def case_id(case: tuple[Mutation, str]) -> str:
     return f"{wave}-{'+'.join(m.breaks).replace('-', '_')}-{m.id}"
 
 
-def judged(ref: VendorRun, m: Mutation) -> tuple[list[RequirementRow], dict[str, Any], int | None]:
-    traces, seq = apply(m, ref.traces)
-    verdicts = rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts, m.scenario)
+#: (mutation, wave) → the checks' verdicts on the mutated run and the seq its finding must quote: judged once for
+#: both tests that read them (on the same worker: the module is in one xdist group)
+JUDGED: dict[tuple[str, str], tuple[dict[str, Verdict], int | None]] = {}
+
+
+def rejudged(ref: VendorRun, m: Mutation, wave: str) -> tuple[dict[str, Verdict], int | None]:
+    if (m.id, wave) not in JUDGED:
+        traces, seq = apply(m, ref.traces)
+        JUDGED[(m.id, wave)] = rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts, m.scenario, ref.views), seq
+    return JUDGED[(m.id, wave)]
+
+
+def judged(ref: VendorRun, m: Mutation, wave: str) -> tuple[list[RequirementRow], dict[str, Any], int | None]:
+    verdicts, seq = rejudged(ref, m, wave)
     rows = requirement_rows(ref.plan, verdicts)
     return rows, summarise(rows), seq
 
@@ -54,7 +66,7 @@ def test_mutation_fails_exactly_what_it_declares(reference_run: Callable[[str, s
                                                  case: tuple[Mutation, str]) -> None:
     m, wave = case
     ref = reference_run(wave, m.category)
-    rows, summary, seq = judged(ref, m)
+    rows, summary, seq = judged(ref, m, wave)
     expected = sorted(r for r in m.breaks if r in must_automated(load_catalog(), wave, m.category))
     assert expected, f"{m.id} breaks nothing {wave} {m.category} holds as an automated MUST"
     assert (sorted(summary["failed_must"]), summary["errored_must"], summary["not_exercised_must"]) == (expected, [], []), \
@@ -63,6 +75,18 @@ def test_mutation_fails_exactly_what_it_declares(reference_run: Callable[[str, s
     assert all(f["message"] for f in quoted)
     if seq is not None:
         assert any(f.get("exchange") == seq and m.where in f.get("where", "") for f in quoted), quoted
+
+
+def test_views_kept_from_one_mutation_to_the_next_change_no_verdict(
+        reference_run: Callable[[str, str], VendorRun]) -> None:
+    """``rejudge`` keeps the unchanged traces' views (and what checks derive from them) from one mutation to the next:
+    every sixth mutation (of both waves), judged on views of its own, gives the very same verdicts, findings included."""
+    for m, wave in CASES[::6]:
+        ref = reference_run(wave, m.category)
+        kept = {c: v.to_json() for c, v in rejudged(ref, m, wave)[0].items()}
+        traces, _ = apply(m, ref.traces)
+        alone = {c: v.to_json() for c, v in rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts, m.scenario).items()}
+        assert kept == alone, m.id
 
 
 def test_every_automated_must_requirement_is_broken_alone_by_a_defect() -> None:
@@ -92,10 +116,7 @@ def test_every_check_fails_under_some_mutation(reference_run: Callable[[str, str
     """No check escapes the catalogue: each one fails on at least one realistic mistake."""
     failing: set[str] = set()
     for m, wave in CASES:
-        ref = reference_run(wave, m.category)
-        traces, _ = apply(m, ref.traces)
-        failing |= {c for c, v in rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts, m.scenario).items()
-                    if v.status == "fail"}
+        failing |= {c for c, v in rejudged(reference_run(wave, m.category), m, wave)[0].items() if v.status == "fail"}
     health = {c for c in CHECKS if CHECKS.get(c).evaluate.__module__.startswith("conformity.packs.health.")}
     assert len(health) > 50 and health - failing == set()
 

@@ -150,6 +150,29 @@ def test_normalise_name_is_idempotent_and_plain(text: str) -> None:
     assert once == once.strip(" -'") and "  " not in once
 
 
+def normalise_name_unicode(text: str) -> str:
+    """``normalise_name``'s full definition (every string through ligatures, NFKD and combining marks)."""
+    import re
+    import unicodedata
+
+    from conformity.packs.health.ins import _LIGATURES
+
+    text = unicodedata.normalize("NFKD", "".join(_LIGATURES.get(c, c) for c in text))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.upper().replace("’", "'").replace("‘", "'").replace("‐", "-").replace("–", "-")
+    text = re.sub(r"\s*-\s*", "-", re.sub(r"[^A-Z '\-]", " ", text))
+    return re.sub(r"\s+", " ", re.sub(r"\s*'\s*", "'", text)).strip(" -'")
+
+
+@settings(derandomize=True, max_examples=500)
+@given(st.one_of(st.text(alphabet=st.characters(max_codepoint=127), max_size=60),
+                 st.text(alphabet=st.one_of(st.sampled_from(NAME_CHARS), st.characters()), max_size=60)))
+def test_normalise_name_s_ascii_path_is_the_full_definition(text: str) -> None:
+    """ASCII text skips the ligature, decomposition and mark steps (the checks fold every URL and output): the
+    same name as the full definition, for ASCII and any other text."""
+    assert normalise_name(text) == normalise_name_unicode(text)
+
+
 @st.composite
 def spelled(draw: st.DrawFn, registered: str) -> str:
     """The registered (normalised) name as an operator might type it: case, diacritics, apostrophes, hyphens."""

@@ -17,6 +17,7 @@ IDENTITY_STATUSES = ("provisional", "recovered", "validated", "qualified")
 
 _LIGATURES = {"Œ": "OE", "œ": "OE", "Æ": "AE", "æ": "AE", "ß": "SS"}
 _ALLOWED = re.compile(r"[^A-Z '\-]")
+_HYPHEN, _APOSTROPHE, _SPACES = re.compile(r"\s*-\s*"), re.compile(r"\s*'\s*"), re.compile(r"\s+")
 
 
 def nir_key(first13: str) -> str:
@@ -34,14 +35,17 @@ def is_valid_ins(ins: str) -> bool:
 
 def normalise_name(text: str) -> str:
     """A name as the INS registry holds it: upper case, no diacritics, only A-Z, space, hyphen, apostrophe."""
-    text = "".join(_LIGATURES.get(c, c) for c in text)
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = text.upper().replace("’", "'").replace("‘", "'").replace("‐", "-").replace("–", "-")
+    if not text.isascii():  # ASCII has no ligature, decomposition, combining mark or typographic quote
+        text = "".join(_LIGATURES.get(c, c) for c in text)
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+        text = text.upper().replace("’", "'").replace("‘", "'").replace("‐", "-").replace("–", "-")
+    else:
+        text = text.upper()
     text = _ALLOWED.sub(" ", text)
-    text = re.sub(r"\s*-\s*", "-", text)
-    text = re.sub(r"\s*'\s*", "'", text)
-    return re.sub(r"\s+", " ", text).strip(" -'")
+    text = _HYPHEN.sub("-", text)
+    text = _APOSTROPHE.sub("'", text)
+    return _SPACES.sub(" ", text).strip(" -'")
 
 
 def normalise_traits(traits: dict[str, Any]) -> dict[str, str]:

@@ -31,7 +31,7 @@ def case_id(case: tuple[Mutation, str]) -> str:
 
 def judged(ref: VendorRun, m: Mutation) -> tuple[list[RequirementRow], dict, int | None, set[str]]:
     traces, seq = apply(m, ref.traces)
-    verdicts = rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts, m.scenario)
+    verdicts = rejudge(ref.plan.checks, traces, ref.ctx, ref.verdicts, m.scenario, ref.views)
     rows = requirement_rows(ref.plan, verdicts)
     return rows, summarise(rows), seq, {c for c, v in verdicts.items() if v.status == "fail"}
 

@@ -263,13 +263,17 @@ class Submitted:
 def submissions(subject: TraceView | RunView) -> list[Submitted]:
     """Every submission (POST /documents, POST /documents/{id}/replace) the shared record recorded (in every
     scenario of a :class:`RunView`)."""
+    return [s for trace in views(subject) for s in trace.derived(trace_submissions)]
+
+
+def trace_submissions(trace: TraceView) -> tuple[Submitted, ...]:
+    """One trace's submissions, made once for every check judged on its view (each document parsed once)."""
     out = []
-    for trace in views(subject):
-        for e in trace.exchanges("dmp", method="POST", path="/documents"):
-            m = SUBMIT_PATH.match(e.local_path)
-            if m:
-                out.append(Submitted(e, step_of(trace, e), m["replaces"], trace))
-    return out
+    for e in trace.exchanges("dmp", method="POST", path="/documents"):
+        m = SUBMIT_PATH.match(e.local_path)
+        if m:
+            out.append(Submitted(e, step_of(trace, e), m["replaces"], trace))
+    return tuple(out)
 
 
 def patient_of(s: Submitted, subs: list[Submitted]) -> dict[str, Any] | None:

@@ -76,7 +76,7 @@ def secret_findings(trace: TraceView, issued: dict[str, str]) -> tuple[list[Find
 
 def patient_values(trace: TraceView) -> dict[str, str]:
     """INS and names of the session's patients (those long enough to be told from ordinary words)."""
-    return {value: what for value, what in personal_values(trace).items()
+    return {value: what for value, what in trace.derived(personal_values).items()
             if what == "an INS" or (what.startswith("a patient's") and "birth_date" not in what and len(value) >= 6)}
 
 

@@ -365,7 +365,7 @@ def no_sensitive_data_in_url(run: RunView, ctx: EvalContext) -> Verdict:
     findings: list[Finding] = []
     count = 0
     for trace in run:
-        personal = personal_values(trace)
+        personal = trace.derived(personal_values)  # the same for every check and judgement of this view
         secret = trace.session.get("client_secret_sha256")
         for e in trace:
             count += 1
