@@ -10,8 +10,9 @@ import pytest
 from conformity.paths import SOURCE_ROOT, shared_schemas_dir
 from tests.helpers import required
 
-#: the tests of one xdist_group on one worker under ./test's --dist loadgroup (tests/xdist_groups.py says why)
-pytest_plugins = ["tests.xdist_groups"]
+#: the tests of one xdist_group on one worker under ./test's --dist loadgroup (tests/xdist_groups.py says why); the
+#: tests marked slow left out of ./test unless --slow is given (tests/slow_tests.py)
+pytest_plugins = ["tests.xdist_groups", "tests.slow_tests"]
 
 HOW_TO_GET = ("usine reads the official third-party schemas from ../shared/schemas beside the repository, or from "
               "the folder named by $USINE_SHARED_SCHEMAS; the HL7 CDA R2 schema is HL7's normative XML Schema "

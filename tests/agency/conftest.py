@@ -1,6 +1,6 @@
 """Real bundles for the agency's tests: one in-process HTTPS sandbox, real harness runs, real drivers.
 
-Four runs per test session (about 30 s on two cores): the reference vendor over the whole of
+Four runs per test session (about 30 s on two cores; the tests that read them share a worker): the reference vendor over the whole of
 2026-W1 HOSPITAL with the evidence of its vendor.toml (labelled once its evidence is accepted), a
 defective vendor over the same (refused for PRACAUTH-004), and the reference over a few requirements
 with another seed and with the same seed (sources of validly signed traces of other runs). Runs that
@@ -32,6 +32,15 @@ from tests.agency.helpers import (
 from tests.agency.service_client import MiB, Service, make_service
 
 plugins.register_all()  # every installed pack's checks, scenarios and mutations
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that read the session's runs share a worker (xdist group ``agency``): made once, not on each."""
+    for item in items:
+        if "runs" in getattr(item, "fixturenames", ()) and item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.xdist_group("agency"))
 
 
 @pytest.fixture(scope="session")

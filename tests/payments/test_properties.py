@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,6 +68,7 @@ def run_files(ws: Workspace, groups: list[list[dict[str, Any]]], ledger: Path, *
     return ledger_state(ledger)
 
 
+@pytest.mark.slow  # hundreds of payment runs: ./test --slow, CI
 @settings(derandomize=True, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(workloads())
 def test_any_permutation_duplication_or_split_in_one_run_pays_the_same(work: Any) -> None:
@@ -81,6 +83,7 @@ def test_any_permutation_duplication_or_split_in_one_run_pays_the_same(work: Any
     assert shuffled["installations"] == reference["installations"]
 
 
+@pytest.mark.slow  # hundreds of payment runs: ./test --slow, CI
 @settings(derandomize=True, max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(workloads())
 def test_any_split_over_successive_runs_pays_the_same_installations(work: Any) -> None:
@@ -94,6 +97,7 @@ def test_any_split_over_successive_runs_pays_the_same_installations(work: Any) -
     assert again["payments"] == split["payments"]
 
 
+@pytest.mark.slow  # hundreds of payment runs: ./test --slow, CI
 @settings(derandomize=True, max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(workloads(), st.integers(min_value=1, max_value=4))
 def test_batches_of_any_size_give_the_same_ledger(work: Any, every: int) -> None:
