@@ -1,11 +1,11 @@
 """Real bundles for the agency's tests: one in-process HTTPS sandbox, real harness runs, real drivers.
 
-Four runs per test session (about 30 s on two cores; the tests that read them share a worker): the reference vendor over the whole of
-2026-W1 HOSPITAL with the evidence of its vendor.toml (labelled once its evidence is accepted), a
-defective vendor over the same (refused for PRACAUTH-004), and the reference over a few requirements
-with another seed and with the same seed (sources of validly signed traces of other runs). Runs that
-only some tests need (the reference run again: another run of the same version) are made on demand,
-against a sandbox on the same data folder (the same trace-signing key).
+Four runs per test session (about 30 s on two cores; the tests that read them share a worker): the
+reference vendor over the whole of 2026-W1 HOSPITAL with the evidence of its vendor.toml (labelled once
+its evidence is accepted), a defective vendor over the same (refused for PRACAUTH-004), and the reference
+over a few requirements with another seed and with the same seed (sources of validly signed traces of
+other runs). Runs that only some tests need (the reference run again: another run of the same version)
+are made on demand, against a sandbox on the same data folder (the same trace-signing key).
 """
 
 from __future__ import annotations
