@@ -26,7 +26,8 @@ A script, not a test. The sandbox runs as ``usine sandbox serve`` in its own pro
    back (a closed loop that saturates the 2 cores the load generator shares): requests per second at most;
 3. with ``--workers 1,2``: section 2b's largest load against each worker count (the gain of the second worker),
    as requests per second (wall clock) and per sandbox-CPU-second, with where the cores went: the sandbox's
-   workers, PostgreSQL's processes (the same 2 cores) and the load generator's.
+   workers, PostgreSQL's processes (the same 2 cores) and the load generator's. ``--threads N`` serves with
+   ``usine sandbox serve --threads N`` (to compare with the default, printed in the first line).
 
 The load generator is one process on uvloop, one keep-alive connection per session, requests pre-encoded and sent
 through h11 (the HTTP/1.1 parser httpx uses, without httpx's layers): its own CPU is printed beside the sandbox's.
@@ -186,10 +187,11 @@ def _tree(root: int) -> list[int]:
 
 @contextmanager
 def serve(data_dir: Path, workers: int, database: str | None, retry_after: int = 1,
-          xsd: Path | None = None) -> Iterator[Served]:
+          xsd: Path | None = None, threads: int | None = None) -> Iterator[Served]:
     def command(port: int) -> list[str]:
         return [sys.executable, "-m", "conformity", "sandbox", "serve", "--port", str(port), "--data", str(data_dir),
                 "--workers", str(workers)] + (["--database", database] if database else []) + (
+                ["--threads", str(threads)] if threads else []) + (
                 ["--schema", f"{cda.CDA_SCHEMA.name}={xsd}"] if xsd else [])
 
     env = {**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": ADMIN}
@@ -477,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1", help="worker counts to compare, comma-separated (1; 1,2 needs "
                                                        "--database)")
     parser.add_argument("--database", help="postgresql://… shared store (default: SQLite in the state folder)")
+    parser.add_argument("--threads", type=int, help="threads of each worker (usine sandbox serve --threads; its "
+                                                    "default when not given)")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.sessions.split(",") if c.strip()]
     if args.think_from:
@@ -487,14 +491,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{pace.median_think:.3f} s): --think {pace.think:.3f}")
     worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; store "
-          f"{'PostgreSQL' if args.database else 'SQLite'}; level={args.level} xsd={'on' if args.xsd else 'off'}")
+          f"{'PostgreSQL' if args.database else 'SQLite'}; level={args.level} xsd={'on' if args.xsd else 'off'}; threads a "
+          f"worker {args.threads or SandboxConfig(Path('.'), database=args.database).loop_threads() or 'anyio default'}")
 
     with tempfile.TemporaryDirectory(prefix="usine-bench-") as tmp:
         config = SandboxConfig(data_dir=Path(tmp), schemas={cda.CDA_SCHEMA.name: args.xsd} if args.xsd else {})
         largest: dict[int, Capacity] = {}
         for w_i, workers in enumerate(worker_counts):
             data = Path(tmp) / f"w{workers}"
-            with serve(data, workers, args.database, xsd=args.xsd) as served, \
+            with serve(data, workers, args.database, xsd=args.xsd, threads=args.threads) as served, \
                     httpx.Client(base_url=served.base_url, timeout=60,
                                  headers={"Authorization": f"Bearer {ADMIN}"}) as admin:
                 print(f"\n== {workers} worker(s): {served.base_url}")

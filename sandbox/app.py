@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -54,6 +55,20 @@ def event_sources(config: SandboxConfig) -> list[str]:
     """The CloudEvents sources of the production services (every pack's services with a ``prod_router``)."""
     return [f"{config.installation_event_source}:{name}" for name, module in plugins.services().items()
             if hasattr(module, "prod_router")]
+
+
+def limit_threads(threads: int) -> None:
+    """This event loop's thread pool — anyio's default limiter, which FastAPI's plain-function routes and dependencies
+    and ``run_in_threadpool`` (the store's calls on PostgreSQL, a large document's validation) take threads from — at
+    ``threads`` (:meth:`SandboxConfig.loop_threads`); called as a served sandbox starts, on its loop.
+
+    anyio's default is 40. On PostgreSQL every store call is a round trip in a thread, and up to 40 threads of one
+    worker take turns at its GIL and hold as many connections: measured on the 2-core machine, 250 sessions back to
+    back (``benchmarks/sandbox_throughput.py --workers 1,2 --database …``), one worker served 241-249 requests/s at
+    4.0-4.2 ms of sandbox CPU a request with 40 threads, 298-305 at 3.1-3.2 ms with 4, and two workers 272-310
+    against 372-395 (8 threads: 264 and 344; 2: 281 and 384; 1: 197, each request waiting its turn). On SQLite the
+    store's calls run on the loop: 250 paced sessions got the same throughput with 4 threads as with 40."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = threads
 
 
 async def _seal_periodically(log: EventLog, seconds: float) -> None:
@@ -216,6 +231,8 @@ def create_app(config: SandboxConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
+        if (threads := config.loop_threads()) is not None:
+            limit_threads(threads)
         sealing = asyncio.create_task(_seal_periodically(event_log, config.seal_seconds))
         try:
             yield

@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: threads each served event loop of a PostgreSQL-backed sandbox hands blocking work to, unless told
+#: (:meth:`SandboxConfig.loop_threads`)
+THREADS = 4
+
 
 @dataclass(frozen=True, slots=True)
 class SandboxConfig:
@@ -31,6 +35,19 @@ class SandboxConfig:
     database: str | None = None
     #: worker processes serving the test sessions (more than one needs ``database``)
     workers: int = 1
+    #: threads each served event loop hands blocking work to (:meth:`loop_threads`; None: the store's default)
+    threads: int | None = None
+
+    def loop_threads(self) -> int | None:
+        """The threads each served event loop hands blocking work to (``sandbox.app.limit_threads``): those given;
+        else :data:`THREADS` on PostgreSQL, where every store call is a round trip in a thread (anyio's default of 40
+        cost a quarter more CPU a request, measured); else None, anyio's default — on SQLite the store's calls run on
+        the loop, threads serve plain-function routes only, and 40 keep those answering on a busy loop
+        (``tests/sandbox/test_accept_fairness.py``: with 4, a burst of fresh connections to the liveness route waited
+        its turn for a thread)."""
+        if self.threads is not None:
+            return self.threads
+        return THREADS if self.database else None
 
     def to_json(self) -> dict[str, object]:
         """The settings as JSON (what a worker process is started with)."""

@@ -46,12 +46,16 @@ def sandbox() -> None:
               help="Worker processes serving the test sessions on the port (more than one needs --database: a "
                    "vendor's requests may reach any of them). With several, the production role (installations, "
                    "data-received events) answers 503: serve it from a one-worker sandbox.")
+@click.option("--threads", type=click.IntRange(1, 256),
+              help="Threads each worker hands blocking work to (the store's PostgreSQL round trips, plain-function "
+                   "routes); default: 4 with --database, anyio's 40 on SQLite (where the store's calls need none). "
+                   "More only helps when PostgreSQL is far away: a thread waits for one round trip at a time.")
 @click.option("--database", envvar="USINE_SANDBOX_DATABASE",
               help="The shared store, postgresql://USER:PASSWORD@HOST/DB (default: SQLite in the state folder, one "
                    "process).")
 def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, test_pki: Path | None,
           data_dir: Path | None, admin_token: str | None, schemas: tuple[str, ...], seal_every: int,
-          seal_seconds: float, retry_after: int, workers: int, database: str | None) -> None:
+          seal_seconds: float, retry_after: int, workers: int, threads: int | None, database: str | None) -> None:
     """Serve the sandbox until interrupted."""
     import uvicorn
 
@@ -81,7 +85,7 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="usine-sandbox-"))
     config = SandboxConfig(data_dir=data_dir, admin_token=admin_token or secrets.token_urlsafe(24), schemas=official,
                            seal_every=seal_every, seal_seconds=seal_seconds, retry_after=retry_after,
-                           database=database, workers=workers)
+                           database=database, workers=workers, threads=threads)
     app = create_app(config)
     pki = make_test_pki(test_pki) if test_pki else None
     if pki is not None:
