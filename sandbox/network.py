@@ -40,14 +40,21 @@ WRITES = ("POST", "PUT", "DELETE")
 STALL_SECONDS = 32.0
 
 
+def network_fault_pending(session: dict[str, Any], service: str, method: str) -> bool:
+    """Whether ``session`` (as read when the request arrived) holds a network fault of ``service`` for a request with
+    ``method``: read only, no store call (the usual request has none, and on PostgreSQL asking the store would be a
+    thread hop and a round trip for nothing)."""
+    spec = session.get("faults", {}).get(service)
+    if not spec or not any(spec.get(name) for name in NETWORK_FAULTS):  # none to take (the usual request)
+        return False
+    module = plugins.services().get(service)
+    return module is not None and method in getattr(module, "NETWORK_METHODS", WRITES)
+
+
 def take_network_fault(store: Store, session: dict[str, Any], service: str, method: str) -> str | None:
     """Consume one count of a network fault of ``service`` in ``session`` for a request with ``method``; its name,
     or None."""
-    spec = session.get("faults", {}).get(service)
-    if not spec or not any(spec.get(name) for name in NETWORK_FAULTS):  # none to take (the usual request)
-        return None
-    module = plugins.services().get(service)
-    if module is None or method not in getattr(module, "NETWORK_METHODS", WRITES):
+    if not network_fault_pending(session, service, method):
         return None
     for name in NETWORK_FAULTS:
         if take_fault(store, session, service, name):

@@ -28,7 +28,7 @@ from conformity.signing import require_canonicalisable
 from sandbox.clock import timestamp
 from sandbox.credentials import SECRET_SHAPED, SHORTEST, candidates, secret_hash
 from sandbox.deps import REQUEST_BODY, REQUEST_JSON, REQUEST_SESSION, REQUEST_TOKEN, bearer_token, store_call
-from sandbox.network import client_gone, drop, reset, take_network_fault, until_given_up
+from sandbox.network import client_gone, drop, network_fault_pending, reset, take_network_fault, until_given_up
 from sandbox.parsed import parse_json
 from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
 from sandbox.store import Store
@@ -291,7 +291,7 @@ class RecordingMiddleware:
             scope.setdefault("state", {})[REQUEST_BODY] = body
         response: dict[str, Any] = {"status": 0, "headers": {}, "body": b""}
         network = (await store_call(self.store, take_network_fault, self.store, session, match["service"], scope["method"])
-                   if session and match else None)
+                   if session and match and network_fault_pending(session, match["service"], scope["method"]) else None)
         if session is not None and network is None:
             # the services of this request read the session from here: no second read (its faults as of now; a
             # fault they consume is taken atomically in the store, as before)

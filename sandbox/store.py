@@ -176,6 +176,12 @@ class Store:
         process's other store calls waiting meanwhile."""
         return _Batch(self._lock, self._db)
 
+    def locked_batch(self, name: str) -> AbstractContextManager[Any]:
+        """:meth:`lock` and :meth:`batch` in one: a check-then-write on ``name`` whose writes are committed at the end
+        of the block, before another writer on ``name`` may read. Here: the batch (it holds the one process's
+        lock)."""
+        return _Batch(self._lock, self._db)
+
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
         with self._lock:
             row = self._db.execute(sql, args).fetchone()
@@ -468,6 +474,28 @@ class PostgresStore(Store):
     def batch(self) -> Iterator[None]:
         """Each statement commits on its own (its round trip is the cost here, not the commit)."""
         yield
+
+    @contextmanager
+    def locked_batch(self, name: str) -> Iterator[None]:
+        """One transaction holding ``name``'s advisory lock (the one :meth:`lock` takes) until it commits, its
+        statements pipelined on this thread's connection: the lock goes with the first read, the writes with the
+        commit — two round trips for a submission's check-then-write, where a statement each with :meth:`lock` took
+        five. The lock is a transaction's (``pg_advisory_xact_lock``): released by the commit itself, so no writer on
+        ``name`` reads before the writes are committed, and never left held by an error (PostgreSQL undoes the block's
+        writes when it refuses one of them). Nothing in the block may begin a transaction of its own (the block is
+        one); within a :meth:`lock` already held, it is that lock and a plain :meth:`batch`."""
+        if getattr(self._held, "conn", None) is not None:
+            with self.lock(name), self.batch():
+                yield
+            return
+        with self._conn() as conn:
+            self._held.conn = conn
+            try:
+                with conn.raw.pipeline():
+                    conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (LOCK_SERVICE, name))
+                    yield
+            finally:
+                self._held.conn = None
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
         with self._conn() as conn:

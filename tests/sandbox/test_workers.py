@@ -107,6 +107,62 @@ def test_postgresql_store_read_modify_writes_hold_under_concurrency(postgresql_u
         second.close()
 
 
+def test_postgresql_locked_batches_commit_before_the_next_writer_on_the_name_reads(postgresql_url: str) -> None:
+    """``locked_batch`` (a submission's check-then-write: the lock with the first read, the writes with the commit)
+    excludes every other writer on the name — ``lock``'s and its own, from either worker — until its writes are
+    committed, and an error inside never leaves the lock held."""
+    import psycopg
+
+    from conformity.db.connection import Database
+
+    first, second = PostgresStore(postgresql_url), PostgresStore(postgresql_url)
+    stores = (first, second)
+    name = "dmp\nses_b"
+    probe = Database(postgresql_url)
+
+    def lock_is_free() -> bool:
+        conn = probe.connect()
+        try:
+            if not conn.execute("SELECT pg_try_advisory_lock(4, hashtext(?))", (name,)).fetchone()[0]:
+                return False
+            conn.execute("SELECT pg_advisory_unlock(4, hashtext(?))", (name,))
+            return True
+        finally:
+            conn.close()
+
+    def bump(i: int) -> None:
+        store = stores[i % 2]
+        with store.locked_batch(name) if i % 3 else store.lock(name):  # one in three: the session lock
+            seen = store.get_record("counters", "ses_b", "n")
+            assert seen is not None
+            time.sleep(0.002)
+            store.put_record("counters", "ses_b", "n", {"n": seen["n"] + 1})
+            store.put_record("counters", "ses_b", f"by{i}", {"saw": seen["n"]})
+
+    try:
+        first.put_record("counters", "ses_b", "n", {"n": 0})
+        at_once(18, bump)
+        assert first.get_record("counters", "ses_b", "n") == {"n": 18}  # no write lost: each read the last committed
+        assert sorted(r["saw"] for r in second.list_records("counters", "ses_b") if "saw" in r) == list(range(18))
+        assert lock_is_free()
+
+        with pytest.raises(RuntimeError), first.locked_batch(name):  # refused by the service: what it wrote stays
+            first.put_record("counters", "ses_b", "n", {"n": 50})
+            raise RuntimeError("409")
+        assert lock_is_free() and second.get_record("counters", "ses_b", "n") == {"n": 50}
+
+        with pytest.raises(psycopg.errors.DivisionByZero), first.locked_batch(name):  # refused by PostgreSQL
+            first.put_record("counters", "ses_b", "n", {"n": 99})
+            first._run("SELECT 1 / 0", ())
+        assert lock_is_free() and second.get_record("counters", "ses_b", "n") == {"n": 50}  # undone, lock let go
+        with first.locked_batch(name):  # its connection went back to the pool usable
+            assert first.get_record("counters", "ses_b", "n") == {"n": 50}
+    finally:
+        first.close()
+        second.close()
+        probe.dispose()
+
+
 def test_postgresql_calls_under_a_lock_run_on_the_locks_connection(postgresql_url: str) -> None:
     """A thread holds one connection at a time: the calls it makes under ``lock`` run on the connection holding the
     advisory lock (on other connections, 250 sessions' submissions on two workers opened more than PostgreSQL's 100

@@ -212,6 +212,11 @@ def _locked(request: Request, scope: str) -> contextlib.AbstractContextManager[N
     return store_of(request).lock(f"dmp\n{scope}")
 
 
+def _locked_batch(request: Request, scope: str) -> contextlib.AbstractContextManager[None]:
+    """:func:`_locked` with the writes of the block committed together before it is let go (``Store.locked_batch``)."""
+    return store_of(request).locked_batch(f"dmp\n{scope}")
+
+
 def _take(request: Request, session: dict[str, Any], name: str) -> bool:
     """Consume one count of the dmp fault ``name`` atomically; True when one was left."""
     return take_fault(store_of(request), session, "dmp", name)
@@ -311,8 +316,9 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
     store = store_of(request)
     new = accepted.entry
     uid = new["unique_id"]
-    # a test session's document and its content: one commit (not an installation's, whose event is emitted between)
-    with _locked(request, scope), store.batch() if installation is None else contextlib.nullcontext():
+    # a test session's document and its content: one commit, before the lock is let go (not an installation's,
+    # whose event is emitted between)
+    with _locked_batch(request, scope) if installation is None else _locked(request, scope):
         existing = store.get_record(DOCUMENTS, scope, uid)
         if existing is not None:
             if existing["sha256"] != accepted.sha256:
