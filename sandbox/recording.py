@@ -16,7 +16,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -470,22 +470,27 @@ class RecordingMiddleware:
         if state.get("outcome_details"):
             exchange["outcome_details"] = state["outcome_details"]
         strings, named = survey(exchange)
-        secrets = self._secrets(scope, headers, session, strings)
-        text = None if named else unredacted_text(exchange, secrets)
-        if text is not None:  # nothing to redact (the usual exchange): the text already written is stored
-            self.store.append_exchange_text(session_id, text)
+        known, unresolved = self._secrets(scope, headers, session, strings)
+        text = None if named else unredacted_text(exchange, known)
+        # nothing to redact (the usual exchange): the text already written is stored, unless one of the secret-shaped
+        # strings the sandbox does not know in clear is a token it issued — looked up in the append itself
+        if text is not None and self.store.append_exchange_text_unless_issued(session_id, text, unresolved) is not None:
             return
+        issued = [unresolved[h] for h in self.store.known_hashes(unresolved)] if unresolved else []
+        secrets = _longest_first([*known, *issued])
         # checked: its bodies passed require_canonicalisable (or are text/base64), the rest the middleware built
         self.store.append_exchange(session_id, redact(exchange, secrets), checked=True)
 
     def _secrets(self, scope: Scope, headers: dict[str, str], session: dict[str, Any],
-                 strings: list[str]) -> list[str]:
+                 strings: list[str]) -> tuple[list[str], dict[str, str]]:
         """The secret strings in this exchange (``strings``: its strings long enough to hold one, :func:`survey`) that
-        must never enter its trace.
+        must never enter its trace: those known without the store's tokens (longest first), and the secret-shaped
+        strings left to look up there, by their hash (what :meth:`sandbox.store.Store.known_hashes` takes).
 
-        The admin token and the request's bearer credential are known in clear; every other secret the
-        sandbox issued (client secrets, session, access, refresh and harness tokens, codes) is stored only
-        as a hash, so each secret-shaped string of the exchange is hashed and looked up.
+        The admin token and the request's bearer credential are known in clear, the session's client secret and
+        session token by the hashes the session keeps; every other secret the sandbox issued (access, refresh and
+        harness tokens, codes) is stored only as a hash, so each secret-shaped string of the exchange is hashed and
+        looked up.
         """
         config = getattr(getattr(scope.get("app"), "state", None), "config", None)
         bearer = headers.get("authorization", "").partition(" ")[2].strip()
@@ -494,8 +499,13 @@ class RecordingMiddleware:
         if by_hash:
             own = {h for h in (session.get("client_secret_sha256"), session.get("session_token_sha256"))
                    if isinstance(h, str)}
-            found += [by_hash[h] for h in (own & by_hash.keys()) | self.store.known_hashes(by_hash)]
-        return sorted({s for s in found if isinstance(s, str) and len(s) >= 8}, key=len, reverse=True)
+            found += [by_hash.pop(h) for h in own & by_hash.keys()]
+        return _longest_first(found), by_hash
+
+
+def _longest_first(found: Iterable[str | None]) -> list[str]:
+    """Secrets to replace: distinct, at least 8 characters, the longest first (one inside another is replaced whole)."""
+    return sorted({s for s in found if isinstance(s, str) and len(s) >= 8}, key=len, reverse=True)
 
 
 def _strings(value: Any) -> Iterator[str]:

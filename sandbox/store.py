@@ -16,7 +16,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,12 @@ PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUES (
 APPEND_EXCHANGE = """INSERT INTO exchanges (session_id, seq, data)
     SELECT ?, n, '{"seq":' || n || ',' || substr(?, 2)
     FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM exchanges WHERE session_id = ?) AS next RETURNING seq"""
+#: :data:`APPEND_EXCHANGE` unless one of the given SHA-256 digests is an issued token's (then nothing is appended):
+#: the exchange's text as it is, and the look-up that says it holds no secret, in one statement
+_UNLESS_ISSUED = " WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE token_sha256 IN (SELECT value FROM json_each(?)))"
+APPEND_EXCHANGE_UNLESS = APPEND_EXCHANGE.replace(" AS next RETURNING", " AS next" + _UNLESS_ISSUED + " RETURNING")
+PG_APPEND_EXCHANGE_UNLESS = APPEND_EXCHANGE.replace(
+    " AS next RETURNING", " AS next WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE token_sha256 = ANY(?)) RETURNING")
 
 
 #: a request's session and its bearer token's record, one statement (one row even when either is missing)
@@ -284,6 +290,15 @@ class Store:
         members: the same text, in one statement, without writing the exchange again."""
         with self._lock:
             return int(self._db.execute(APPEND_EXCHANGE, (session_id, text, session_id)).fetchall()[0][0])
+
+    def append_exchange_text_unless_issued(self, session_id: str, text: str, digests: Collection[str]) -> int | None:
+        """:meth:`append_exchange_text`, unless one of ``digests`` (SHA-256, as :meth:`known_hashes` takes them) is a
+        token the sandbox issued: then None, nothing appended (the caller redacts it). The look-up and the append are
+        one statement: an exchange with no secret in it costs one round trip, not two."""
+        with self._lock:
+            rows = self._db.execute(APPEND_EXCHANGE_UNLESS,
+                                    (session_id, text, session_id, json.dumps(sorted(digests)))).fetchall()
+        return int(rows[0][0]) if rows else None
 
     def exchanges(self, session_id: str) -> list[dict[str, Any]]:
         return self._all("SELECT data FROM exchanges WHERE session_id = ? ORDER BY seq", (session_id,))
@@ -582,6 +597,21 @@ class PostgresStore(Store):
                 except psycopg.errors.UniqueViolation:
                     continue
         return self._append_locked(session_id, text=text)  # contended beyond reason: take the lock
+
+    def append_exchange_text_unless_issued(self, session_id: str, text: str, digests: Collection[str]) -> int | None:
+        import psycopg
+
+        wanted = sorted(digests)
+        with self._conn() as conn:
+            for _ in range(64):
+                try:
+                    row = conn.execute(PG_APPEND_EXCHANGE_UNLESS, (session_id, text, session_id, wanted)).fetchone()
+                    return int(row[0]) if row else None
+                except psycopg.errors.UniqueViolation:
+                    continue
+        if self.known_hashes(wanted):  # contended beyond reason: look, then take the lock
+            return None
+        return self._append_locked(session_id, text=text)
 
     def _append_locked(self, session_id: str, exchange: dict[str, Any] | None = None, *, checked: bool = False,
                        text: str | None = None) -> int:
