@@ -184,9 +184,9 @@ class Store:
 
     def locked_batch(self, name: str) -> AbstractContextManager[Any]:
         """:meth:`lock` and :meth:`batch` in one: a check-then-write on ``name`` whose writes are committed at the end
-        of the block, before another writer on ``name`` may read. Here: the batch (it holds the one process's
+        of the block, before another writer on ``name`` may read. Here: :meth:`batch` (it holds the one process's
         lock)."""
-        return _Batch(self._lock, self._db)
+        return self.batch()
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
         with self._lock:
@@ -498,9 +498,9 @@ class PostgresStore(Store):
         five. The lock is a transaction's (``pg_advisory_xact_lock``): released by the commit itself, so no writer on
         ``name`` reads before the writes are committed, and never left held by an error (PostgreSQL undoes the block's
         writes when it refuses one of them). Nothing in the block may begin a transaction of its own (the block is
-        one); within a :meth:`lock` already held, it is that lock and a plain :meth:`batch`."""
+        one); within a :meth:`lock` already held, it is :meth:`lock` (each statement committed on its own)."""
         if getattr(self._held, "conn", None) is not None:
-            with self.lock(name), self.batch():
+            with self.lock(name):
                 yield
             return
         with self._conn() as conn:
@@ -588,15 +588,9 @@ class PostgresStore(Store):
         return self.append_exchange_text(session_id, dump_own(exchange) if checked else json.dumps(exchange))
 
     def append_exchange_text(self, session_id: str, text: str) -> int:
-        import psycopg
-
-        with self._conn() as conn:
-            for _ in range(64):
-                try:
-                    return int(conn.execute(APPEND_EXCHANGE, (session_id, text, session_id)).fetchone()[0])
-                except psycopg.errors.UniqueViolation:
-                    continue
-        return self._append_locked(session_id, text=text)  # contended beyond reason: take the lock
+        seq = self.append_exchange_text_unless_issued(session_id, text, ())
+        assert seq is not None  # no digest to find among the tokens: always appended
+        return seq
 
     def append_exchange_text_unless_issued(self, session_id: str, text: str, digests: Collection[str]) -> int | None:
         import psycopg
