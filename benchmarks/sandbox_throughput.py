@@ -7,7 +7,9 @@ A script, not a test. The sandbox runs as ``usine sandbox serve`` in its own pro
 1. N documents submitted one after the other through ``POST /s/{sid}/dmp/documents`` (httpx, keep-alive), and
    the same documents validated in this process (base64 decode, ``parse_xml``, ``sandbox.packs.health.cda``):
    both rates, their ratio (the bar: HTTP at least 25 % of in-process on one worker), and the sandbox's own CPU
-   time per document (read from /proc: what a request costs the server, whatever else runs on the machine);
+   time per document (read from /proc: what a request costs the server, whatever else runs on the machine). The
+   two sides alternate in ten blocks of the documents (each over HTTP, then in process), after 50 of each not
+   counted, so that the machine's drift in speed weighs on both alike; the blocks' spread is printed;
 2. 250 concurrent vendor sessions (``--vendors``), the bar of issue 14. A *concurrent vendor session* is what
    a harness run's test session is while it lasts: its own access token and its own connection; it fetches the
    identity provider's discovery document and keys (a login's first steps), then for each of its documents looks
@@ -51,7 +53,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -239,16 +241,14 @@ def documents(fixtures: dict[str, Any], n: int, level: str) -> list[dict[str, An
     return out
 
 
-def over_http(served: Served, sid: str, token: str, bodies: list[dict[str, Any]]) -> tuple[float, float]:
+def over_http(http: httpx.Client, served: Served, sid: str, bodies: list[dict[str, Any]]) -> tuple[float, float]:
     """Seconds to submit the bodies one after the other, and the server's CPU seconds meanwhile."""
-    with httpx.Client(base_url=served.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
-        http.get("/health")
-        cpu0, started = served.cpu_seconds(), time.perf_counter()
-        for body in bodies:
-            r = http.post(f"/s/{sid}/dmp/documents", json=body)
-            if r.status_code != 201:
-                raise SystemExit(f"benchmark: submission refused: {r.status_code} {r.text[:300]}")
-        return time.perf_counter() - started, served.cpu_seconds() - cpu0
+    cpu0, started = served.cpu_seconds(), time.perf_counter()
+    for body in bodies:
+        r = http.post(f"/s/{sid}/dmp/documents", json=body)
+        if r.status_code != 201:
+            raise SystemExit(f"benchmark: submission refused: {r.status_code} {r.text[:300]}")
+    return time.perf_counter() - started, served.cpu_seconds() - cpu0
 
 
 def in_process(bodies: list[dict[str, Any]], config: SandboxConfig) -> tuple[float, float]:
@@ -263,6 +263,48 @@ def in_process(bodies: list[dict[str, Any]], config: SandboxConfig) -> tuple[flo
         if findings:
             raise SystemExit(f"benchmark: sample refused in-process: {findings[0]}")
     return time.perf_counter() - started, time.process_time() - cpu0
+
+
+#: section 1's documents are measured in this many blocks, each over HTTP then in process (see :func:`alternated`)
+BLOCKS = 10
+#: documents submitted and validated once before section 1's measurement, not counted (first requests, caches)
+WARM_UP = 50
+
+
+@dataclass
+class Sequential:
+    """Section 1: totals over HTTP and in process (wall and CPU seconds), and each block's ratio by CPU."""
+
+    http_s: float = 0.0
+    server_cpu: float = 0.0
+    raw_s: float = 0.0
+    raw_cpu: float = 0.0
+    ratios: list[float] = field(default_factory=list)
+
+
+def alternated(served: Served, sid: str, token: str, warm_up: list[dict[str, Any]], bodies: list[dict[str, Any]],
+               config: SandboxConfig) -> Sequential:
+    """The documents over HTTP and in process block by block (:data:`BLOCKS`; each block over HTTP, then the same
+    block in process), after the ``warm_up`` documents, submitted and validated, not counted: the machine's speed
+    drifts by a quarter within minutes on a shared host, and two measurements taken one after the other would put
+    that drift in their ratio; alternated, it weighs on both sides alike."""
+    out = Sequential()
+    with httpx.Client(base_url=served.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+        http.get("/health")
+        over_http(http, served, sid, warm_up)
+        in_process(warm_up, config)
+        size = max(1, -(-len(bodies) // BLOCKS))
+        for start in range(0, len(bodies), size):
+            block = bodies[start:start + size]
+            http_s, server_cpu = over_http(http, served, sid, block)
+            raw_s, raw_cpu = in_process(block, config)
+            out.http_s += http_s
+            out.server_cpu += server_cpu
+            out.raw_s += raw_s
+            out.raw_cpu += raw_cpu
+            if server_cpu > 0:
+                out.ratios.append(raw_cpu / server_cpu)
+    return out
 
 
 Workload = tuple[str, str, list[dict[str, Any]]]
@@ -505,11 +547,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n== {workers} worker(s): {served.base_url}")
                 if w_i == 0:
                     sid, token, fixtures = new_session(admin, served, seed=1)
-                    bodies = documents(fixtures, args.documents, args.level)
+                    sample = documents(fixtures, WARM_UP + args.documents, args.level)
+                    warm_up, bodies = sample[:WARM_UP], sample[WARM_UP:]
                     mean_kib = statistics.mean(len(b["document"]) * 3 / 4 for b in bodies) / 1024
                     print(f"\n1. {len(bodies)} documents (mean {mean_kib:.1f} KiB), one after the other")
-                    http_s, server_cpu = over_http(served, sid, token, bodies)
-                    raw_s, raw_cpu = in_process(bodies, config)
+                    seq = alternated(served, sid, token, warm_up, bodies, config)
+                    http_s, server_cpu, raw_s, raw_cpu = seq.http_s, seq.server_cpu, seq.raw_s, seq.raw_cpu
                     http_rate, raw_rate = len(bodies) / http_s, len(bodies) / raw_s
                     n = len(bodies)
                     print(f"   HTTP API        {http_rate:9.1f} documents/s   ({1000 * http_s / n:.2f} ms each; "
@@ -519,6 +562,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"   HTTP / in-process: {100 * http_rate / raw_rate:.1f} % by wall time, "
                           f"{100 * raw_cpu / max(server_cpu, 1e-9):.1f} % by CPU per document (bar: 25 %; "
                           "issue-14 baseline: 390/s against 6,400/s, 6 %)")
+                    if seq.ratios:
+                        print(f"   ({len(seq.ratios)} blocks alternated, HTTP then in-process, after {WARM_UP} of each "
+                              f"not counted; by CPU, block by block: {100 * min(seq.ratios):.1f}-"
+                              f"{100 * max(seq.ratios):.1f} %, median {100 * statistics.median(seq.ratios):.1f} %)")
                     print("\n2. vendor sessions at once, each a harness session with a harness run's pacing")
                     for v_i, vendors in enumerate(int(v) for v in args.vendors.split(",") if v.strip()):
                         harness_sessions(admin, served, vendors, args.per_session, args.level, args.think,
