@@ -17,9 +17,11 @@ import json
 import re
 import threading
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import orjson
+
+T = TypeVar("T")
 
 LONG_DIGITS = re.compile(rb"[0-9]{19}")
 LONG_DIGITS_TEXT = re.compile(r"[0-9]{19}")
@@ -60,9 +62,10 @@ def _refuse(self: Any, *args: Any, **kwargs: Any) -> NoReturn:
 
 
 class FrozenDict(dict[str, Any]):
-    """A JSON object no one may change."""
+    """A JSON object no one may change (:func:`derived` keeps what is computed from it beside it)."""
 
-    __slots__ = ()
+    __slots__ = ("_derived",)
+    _derived: dict[Callable[[Any], Any], Any]
     __setitem__ = __delitem__ = __ior__ = _refuse
     clear = pop = popitem = setdefault = update = _refuse
 
@@ -91,6 +94,25 @@ class FrozenList(list[Any]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return list, (list(self),)
+
+
+def derived(value: Any, compute: Callable[[Any], T]) -> T:
+    """``compute(value)``, computed once for a :class:`FrozenDict` and kept with it (every request gets the same
+    object while its text is unchanged: :class:`ParsedTexts`), so gone with it; computed at each call for any other
+    value. ``compute`` is a pure function of ``value``, and what it returns is shared by those requests: never changed.
+    (Two threads asking at once may both compute it: the same result, one kept.)"""
+    if type(value) is not FrozenDict:
+        return compute(value)
+    try:
+        kept = value._derived
+    except AttributeError:
+        kept = {}
+        object.__setattr__(value, "_derived", kept)
+    try:
+        result: T = kept[compute]
+    except KeyError:
+        result = kept[compute] = compute(value)
+    return result
 
 
 def freeze(value: Any) -> Any:

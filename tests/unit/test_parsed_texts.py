@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
-from sandbox.parsed import FrozenDict, FrozenList, ParsedTexts, freeze
+from sandbox.parsed import FrozenDict, FrozenList, ParsedTexts, derived, freeze
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text(),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
@@ -25,6 +25,7 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) |
 @given(JSON)
 def test_a_frozen_value_equals_and_serialises_as_the_value(value: Any) -> None:
     frozen = freeze(value)
+    derived(frozen, repr)  # what is kept beside a value never shows in it
     assert frozen == value
     assert orjson.dumps(frozen) == orjson.dumps(value)
     assert json.dumps(frozen) == json.dumps(value)
@@ -70,3 +71,27 @@ def test_the_same_text_gives_the_same_value_and_another_text_a_new_one() -> None
     assert texts.value("ses_a", '{"n": [2]}') is not b
     with pytest.raises(ValueError, match="property name"):  # json.loads's error, as for any store text
         texts.value("ses_d", "{")
+
+
+def test_what_is_derived_from_a_frozen_value_is_computed_once_and_goes_with_it() -> None:
+    calls: list[Any] = []
+
+    def size(value: Any) -> int:
+        calls.append(value)
+        return len(value)
+
+    texts = ParsedTexts()
+    first = texts.value("s", '{"a": [1], "b": 2}')
+    assert derived(first, size) == 2
+    assert derived(texts.value("s", '{"a": [1], "b": 2}'), size) == 2  # the same text: the same value, kept
+    assert len(calls) == 1
+    assert derived(first, sorted) == ["a", "b"] and derived(first, size) == 2 and len(calls) == 1  # one per function
+    second = texts.value("s", '{"a": [1]}')  # the text changed: a new value, computed for it
+    assert derived(second, size) == 1 and len(calls) == 2
+    plain = {"a": 1}
+    assert derived(plain, size) == 1 and derived(plain, size) == 1 and len(calls) == 4  # any other value: each time
+    plain["b"] = 2
+    assert derived(plain, size) == 2
+    assert first == {"a": [1], "b": 2} and json.dumps(first) == '{"a": [1], "b": 2}'
+    assert orjson.dumps(first) == b'{"a":[1],"b":2}' and pickle.loads(pickle.dumps(first)) == {"a": [1], "b": 2}
+    assert copy.copy(first) == {"a": [1], "b": 2} and type(copy.copy(first)) is dict

@@ -78,8 +78,9 @@ from sandbox.deps import (
 )
 from sandbox.events import data_received
 from sandbox.packs.health import cda
-from sandbox.packs.health.fixtures import registry_entries
+from sandbox.packs.health.fixtures import registry_entries, registry_references
 from sandbox.packs.health.valuesets import published
+from sandbox.parsed import derived
 from sandbox.problems import HTTPProblem, set_outcome
 
 router = APIRouter(tags=["dmp"])
@@ -300,8 +301,7 @@ def validate_submission(request: Request, sub: Submission, *, session: dict[str,
         raise HTTPProblem(422, "site-mismatch", f"site {sub.site.id!r} is not the care site of this "
                                             f"{'test session' if session else 'installation'}")
     if session is not None:
-        known = {ins_reference(e["ins"], e["oid"]) for e in registry_entries(session["fixtures"])}
-        if sub.metadata.patient_id not in known:
+        if sub.metadata.patient_id not in derived(session["fixtures"], registry_references):
             raise HTTPProblem(422, "patient-unknown", "the patient is not in the identity registry of this session")
     sha256 = hashlib.sha256(document).hexdigest()
     entry = {"unique_id": sub.metadata.unique_id, "status": "approved", "hidden": False, "level": facts.level,

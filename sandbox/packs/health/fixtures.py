@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from conformity.packs.health.ins import OID_DEMO_NIR, OID_TEST_NIR, nir_key, normalise_traits
+from conformity.packs.health.ins import OID_DEMO_NIR, OID_TEST_NIR, ins_reference, nir_key, normalise_traits
 
 _FAMILY = ["MARTIN", "Bernard", "Dubois", "Lefèvre", "Moreau-Giraud", "D'Almeida", "Nguyễn", "Da Silva Pereira",
            "Éloi", "Le Guénnec", "Fournier", "O'Connor", "Bénard-Lefébure-Montmorency"]
@@ -102,3 +102,8 @@ def registry_entries(fixtures: dict[str, Any]) -> list[dict[str, Any]]:
             other["ins"] = body + nir_key(body)
             out.append(other)
     return out
+
+
+def registry_references(fixtures: dict[str, Any]) -> frozenset[str]:
+    """The registry's patients as submission metadata name them (:func:`ins_reference`)."""
+    return frozenset(ins_reference(e["ins"], e["oid"]) for e in registry_entries(fixtures))

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from conformity.packs.health.ins import normalise_name, normalise_traits
 from sandbox.deps import Caller, fault, raise_if_unavailable, read_json, require_access_token
 from sandbox.packs.health.fixtures import registry_entries
+from sandbox.parsed import derived
 from sandbox.problems import HTTPProblem, set_outcome
 
 router = APIRouter(tags=["insi"])
@@ -60,10 +61,16 @@ def not_normalised(traits: dict[str, str]) -> list[str]:
     return [name for name in NAME_TRAITS if traits[name] != normalise_name(traits[name])]
 
 
+def registry_by_traits(fixtures: dict[str, Any]) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """The registry of a session, each entry with its traits normalised for comparison."""
+    return [(normalise_traits(e["registered_traits"]), e) for e in registry_entries(fixtures)]
+
+
 def lookup(fixtures: dict[str, Any], traits: dict[str, str]) -> dict[str, Any]:
-    """The answer of the registry of a session for normalised traits."""
+    """The answer of the registry of a session for normalised traits (the registry normalised once per session
+    fixtures a request reads, not at each look-up: :func:`sandbox.parsed.derived`)."""
     wanted = normalise_traits(traits)
-    found = [e for e in registry_entries(fixtures) if normalise_traits(e["registered_traits"]) == wanted]
+    found = [e for normalised, e in derived(fixtures, registry_by_traits) if normalised == wanted]
     if not found:
         return {"outcome": "no_match"}
     if len(found) > 1:
