@@ -1,10 +1,11 @@
 """A lean route (``LEAN_ROUTES``, served by ``sandbox.app.SessionRoutes`` without FastAPI's routing and dependency
 machinery) answers and records exactly what the FastAPI route it stands for answers and records.
 
-``POST /s/{sid}/dmp/documents`` over a real server, each request once with the lean route and once without it (two
-sessions of the same seed, the same bodies): every status, the headers that matter, every body, and every exchange
-of the two traces, the same once the session id, the token and the times are set aside. Declaring a lean route that
-does not stand for the route FastAPI would choose is refused when the app is built.
+``POST /s/{sid}/dmp/documents`` and ``POST /s/{sid}/insi/lookup`` over a real server, each request once with the
+lean route and once without it (two sessions of the same seed, the same bodies): every status, the headers that
+matter, every body, and every exchange of the two traces, the same once the session id, the token and the times are
+set aside. Declaring a lean route that does not stand for the route FastAPI would choose is refused when the app is
+built.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi import APIRouter
 
 from sandbox.app import SessionRoutes, lean_routes
 from sandbox.packs.health import dmp as dmp_service
+from sandbox.packs.health import insi as insi_service
 from sandbox.packs.health import samples
 from sandbox.server import RunningSandbox
 from tests.sandbox.dmp_client import token_for
@@ -30,7 +32,17 @@ VARYING = ("time", "duration_ms", "submitted", "token_sha256", "ended")
 Request = Callable[[httpx.Client, str, dict[str, str]], httpx.Response]
 
 
-def _requests(fixtures: dict[str, Any], other_token: str) -> list[Request]:
+def _send(service: str, path: str, raw: bytes, ctype: str, auth: str | None, other_token: str) -> Request:
+    """A request to the session's ``service``: with its own token, another session's, an unknown one, or none."""
+    def send(http: httpx.Client, sid: str, headers: dict[str, str]) -> httpx.Response:
+        h = {"content-type": ctype} | ({} if auth is None else
+                                        {"authorization": f"Bearer {other_token}"} if auth == "other" else
+                                        {"authorization": "Bearer " + "u" * 43} if auth == "unknown" else headers)
+        return http.post(f"/s/{sid}/{service}{path}", content=raw, headers=h)
+    return send
+
+
+def _submissions(fixtures: dict[str, Any], other_token: str) -> list[Request]:
     body = samples.session_submission(fixtures, patient=0, type_code="11490-0")
     other = samples.session_submission(fixtures, patient=0, type_code="11490-0", level=3)
     other["metadata"]["unique_id"] = body["metadata"]["unique_id"]  # the same uniqueId, other bytes
@@ -44,18 +56,43 @@ def _requests(fixtures: dict[str, Any], other_token: str) -> list[Request]:
 
     def post(payload: Any = None, *, content: bytes | None = None, ctype: str = "application/json",
              auth: str | None = "own", path: str = "/documents") -> Request:
-        def send(http: httpx.Client, sid: str, headers: dict[str, str]) -> httpx.Response:
-            h = {"content-type": ctype} | ({} if auth is None else
-                                            {"authorization": f"Bearer {other_token}"} if auth == "other" else
-                                            {"authorization": "Bearer " + "u" * 43} if auth == "unknown" else headers)
-            raw = content if content is not None else json.dumps(payload).encode()
-            return http.post(f"/s/{sid}/dmp{path}", content=raw, headers=h)
-        return send
+        raw = content if content is not None else json.dumps(payload).encode()
+        return _send("dmp", path, raw, ctype, auth, other_token)
 
     return [post(body), post(body), post(other), post(body, ctype="text/plain"), post(content=b'{"metadata": '),
             post({"metadata": {}}), post(not_base64), post(invalid), post(broken), post(body, auth=None),
             post(body, auth="unknown"), post(body, auth="other"), post(body, path="/documents/"),
             post({"document": body["document"], "extra": 1})]
+
+
+def _lookups(fixtures: dict[str, Any], other_token: str) -> list[Request]:
+    def traits(scenario: str) -> dict[str, Any]:
+        return dict(next(p for p in fixtures["patients"] if p["scenario"] == scenario)["registered_traits"])
+
+    match = traits("match")
+
+    def post(payload: Any = None, *, content: bytes | None = None, ctype: str = "application/json",
+             auth: str | None = "own", path: str = "/lookup") -> Request:
+        raw = content if content is not None else json.dumps(payload).encode()
+        return _send("insi", path, raw, ctype, auth, other_token)
+
+    return [post(match), post(traits("multiple")), post(traits("absent")),
+            post(match | {"birth_name": match["birth_name"].lower()}), post(match | {"birth_date": "2023-02-29"}),
+            post(match | {"extra": 1}), post({k: v for k, v in match.items() if k != "sex"}),
+            post(match, ctype="text/plain"), post(content=b'{"birth_name": '), post(content=b"[1, 2]"),
+            post(match, auth=None), post(match, auth="unknown"), post(match, auth="other"),
+            post(match, path="/lookup/")]
+
+
+#: service → its lean route, the requests it is compared on, the faults then put one after the other (each followed
+#: by the first request again), and the statuses the requests get
+CASES: dict[str, tuple[tuple[str, str, str], Callable[[dict[str, Any], str], list[Request]], list[dict[str, Any]],
+                       list[int]]] = {
+    "dmp": (("dmp", "POST", "/documents"), _submissions, [{"dmp": {"unavailable": 1}}],
+            [201, 200, 409, 415, 400, 422, 400, 422, 422, 401, 401, 403, 307, 422, 503]),
+    "insi": (("insi", "POST", "/lookup"), _lookups, [{"insi": {"unavailable": 1}}, {"insi": {"ins": "short_ins"}}],
+             [200, 200, 200, 422, 422, 422, 422, 415, 400, 422, 401, 401, 403, 307, 503, 200]),
+}
 
 
 def _normalised(value: Any, sid: str) -> Any:
@@ -66,11 +103,18 @@ def _normalised(value: Any, sid: str) -> Any:
     return value.replace(sid, "SID") if isinstance(value, str) else value
 
 
+@pytest.fixture(params=sorted(CASES))
+def service(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def both(sandbox_server: RunningSandbox, admin: httpx.Client) -> Iterator[Callable[[bool], tuple[list[Any], list[Any]]]]:
+def both(sandbox_server: RunningSandbox, admin: httpx.Client,
+         service: str) -> Iterator[Callable[[bool], tuple[list[Any], list[Any]]]]:
     app = sandbox_server.server.config.app
     with_lean = app.router.middleware_stack
-    assert isinstance(with_lean, SessionRoutes) and ("dmp", "POST", "/documents") in with_lean.lean
+    route, requests_of, faults, _ = CASES[service]
+    assert isinstance(with_lean, SessionRoutes) and route in with_lean.lean
     without = SessionRoutes(app.router)
     other_session = admin.post("/admin/sessions", json={"seed": 77}).json()
     other_token = token_for(sandbox_server, other_session)
@@ -82,15 +126,16 @@ def both(sandbox_server: RunningSandbox, admin: httpx.Client) -> Iterator[Callab
         app.router.middleware_stack = with_lean if lean else without
         answers = []
         with httpx.Client(base_url=sandbox_server.base_url, timeout=30, follow_redirects=False) as http:
-            requests[:] = requests or _requests(session["fixtures"], other_token)  # the same bodies for both
+            requests[:] = requests or requests_of(session["fixtures"], other_token)  # the same bodies for both
             for send in requests:
                 r = send(http, sid, headers)
                 answers.append((r.status_code, r.headers.get("content-type"), r.headers.get("location"),
                                 r.headers.get("www-authenticate"), r.headers.get("retry-after"),
                                 r.json() if r.content else None))
-            assert admin.put(f"/admin/sessions/{sid}/faults", json={"dmp": {"unavailable": 1}}).status_code == 200
-            r = requests[0](http, sid, headers)
-            answers.append((r.status_code, r.headers.get("retry-after"), r.json()))
+            for fault in faults:
+                assert admin.put(f"/admin/sessions/{sid}/faults", json=fault).status_code == 200
+                r = requests[0](http, sid, headers)
+                answers.append((r.status_code, r.headers.get("retry-after"), r.json()))
         trace = trace_payload(admin.get(f"/admin/sessions/{sid}/trace"))
         return _normalised(answers, sid), _normalised([e for e in trace["exchanges"] if e["kind"] == "http"], sid)
 
@@ -100,11 +145,11 @@ def both(sandbox_server: RunningSandbox, admin: httpx.Client) -> Iterator[Callab
         app.router.middleware_stack = with_lean
 
 
-def test_the_lean_submission_answers_and_records_what_the_route_does(both: Callable[[bool], Any]) -> None:
+def test_a_lean_route_answers_and_records_what_the_route_does(both: Callable[[bool], Any], service: str) -> None:
     lean_answers, lean_trace = both(True)
     route_answers, route_trace = both(False)
     statuses = [a[0] for a in lean_answers]
-    assert statuses == [201, 200, 409, 415, 400, 422, 400, 422, 422, 401, 401, 403, 307, 422, 503], lean_answers
+    assert statuses == CASES[service][3], lean_answers
     for mine, theirs in zip(lean_answers, route_answers, strict=True):
         assert mine == theirs
     assert len(lean_trace) == len(route_trace) == len(statuses)
@@ -128,3 +173,4 @@ def test_a_lean_route_must_stand_for_the_route_fastapi_would_choose() -> None:
     Service.LEAN_ROUTES = {("POST", "/documents/y"): (first, handler)}  # type: ignore[attr-defined]
     assert set(lean_routes("demo", Service)) == {("POST", "/documents/y")}
     assert set(lean_routes("dmp", dmp_service)) == {("POST", "/documents")}
+    assert set(lean_routes("insi", insi_service)) == {("POST", "/lookup")}
