@@ -280,5 +280,6 @@ def create_app(config: SandboxConfig) -> FastAPI:
                        in_flight=app.state.in_flight)
     openapi_doc.install(app)
     lean = {name: lean_routes(name, module) for name, module in plugins.services().items()}
+    lean |= {name: lean_routes(name, idp) for name in app.state.oidc_profiles}
     app.router.middleware_stack = SessionRoutes(app.router, lean)  # every route is in place: index them by service
     return app

@@ -1,17 +1,18 @@
 """A lean route (``LEAN_ROUTES``, served by ``sandbox.app.SessionRoutes`` without FastAPI's routing and dependency
 machinery) answers and records exactly what the FastAPI route it stands for answers and records.
 
-``POST /s/{sid}/dmp/documents`` and ``POST /s/{sid}/insi/lookup`` over a real server, each request once with the
-lean route and once without it (two sessions of the same seed, the same bodies): every status, the headers that
-matter, every body, and every exchange of the two traces, the same once the session id, the token and the times are
-set aside. Declaring a lean route that does not stand for the route FastAPI would choose is refused when the app is
-built.
+``POST /s/{sid}/dmp/documents``, ``POST /s/{sid}/insi/lookup`` and the identity provider's discovery document and
+keys over a real server, each request once with the lean route and once without it (two sessions of the same seed,
+the same bodies): every status, the headers that matter, every body, and every exchange of the two traces, the same
+once the session id, the token and the times are set aside. Declaring a lean route that does not stand for the route
+FastAPI would choose is refused when the app is built.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from sandbox.packs.health import dmp as dmp_service
 from sandbox.packs.health import insi as insi_service
 from sandbox.packs.health import samples
 from sandbox.server import RunningSandbox
+from sandbox.services import idp as idp_service
 from tests.sandbox.dmp_client import token_for
 from tests.sandbox.helpers import trace_payload
 
@@ -32,13 +34,16 @@ VARYING = ("time", "duration_ms", "submitted", "token_sha256", "ended")
 Request = Callable[[httpx.Client, str, dict[str, str]], httpx.Response]
 
 
-def _send(service: str, path: str, raw: bytes, ctype: str, auth: str | None, other_token: str) -> Request:
-    """A request to the session's ``service``: with its own token, another session's, an unknown one, or none."""
+def _send(service: str, path: str, raw: bytes | None, ctype: str, auth: str | None, other_token: str,
+          method: str = "POST", session: str = "own") -> Request:
+    """A request to the session's ``service`` (or to a session that does not exist): with its own token, another
+    session's, an unknown one, or none."""
     def send(http: httpx.Client, sid: str, headers: dict[str, str]) -> httpx.Response:
         h = {"content-type": ctype} | ({} if auth is None else
                                         {"authorization": f"Bearer {other_token}"} if auth == "other" else
                                         {"authorization": "Bearer " + "u" * 43} if auth == "unknown" else headers)
-        return http.post(f"/s/{sid}/{service}{path}", content=raw, headers=h)
+        where = sid if session == "own" else "s-" + "0" * 32
+        return http.request(method, f"/s/{where}/{service}{path}", content=raw, headers=h)
     return send
 
 
@@ -84,14 +89,38 @@ def _lookups(fixtures: dict[str, Any], other_token: str) -> list[Request]:
             post(match, path="/lookup/")]
 
 
-#: service → its lean route, the requests it is compared on, the faults then put one after the other (each followed
-#: by the first request again), and the statuses the requests get
-CASES: dict[str, tuple[tuple[str, str, str], Callable[[dict[str, Any], str], list[Request]], list[dict[str, Any]],
-                       list[int]]] = {
-    "dmp": (("dmp", "POST", "/documents"), _submissions, [{"dmp": {"unavailable": 1}}],
-            [201, 200, 409, 415, 400, 422, 400, 422, 422, 401, 401, 403, 307, 422, 503]),
-    "insi": (("insi", "POST", "/lookup"), _lookups, [{"insi": {"unavailable": 1}}, {"insi": {"ins": "short_ins"}}],
-             [200, 200, 200, 422, 422, 422, 422, 415, 400, 422, 401, 401, 403, 307, 503, 200]),
+def _logins(fixtures: dict[str, Any], other_token: str) -> list[Request]:
+    def get(path: str, *, auth: str | None = None, session: str = "own") -> Request:
+        return _send("idp", path, None, "application/json", auth, other_token, method="GET", session=session)
+
+    discovery, keys = "/.well-known/openid-configuration", "/jwks"
+    return [get(discovery), get(keys), get(discovery, auth="own"), get(keys, auth="unknown"),
+            get(keys, auth="other"), get(discovery + "/"), get(keys + "/"), get(discovery, session="unknown"),
+            get(keys, session="unknown")]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A service's lean routes, the requests they are compared on, the faults then put one after the other (each
+    followed by one of the requests again, by its index), the statuses, and how many requests went to a session that
+    does not exist (in no trace)."""
+
+    routes: list[tuple[str, str, str]]
+    requests: Callable[[dict[str, Any], str], list[Request]]
+    faults: list[tuple[dict[str, Any], int]]
+    statuses: list[int]
+    unrecorded: int = 0
+
+
+CASES = {
+    "dmp": Case([("dmp", "POST", "/documents")], _submissions, [({"dmp": {"unavailable": 1}}, 0)],
+                [201, 200, 409, 415, 400, 422, 400, 422, 422, 401, 401, 403, 307, 422, 503]),
+    "insi": Case([("insi", "POST", "/lookup")], _lookups,
+                 [({"insi": {"unavailable": 1}}, 0), ({"insi": {"ins": "short_ins"}}, 0)],
+                 [200, 200, 200, 422, 422, 422, 422, 415, 400, 422, 401, 401, 403, 307, 503, 200]),
+    "idp": Case([("idp", "GET", "/.well-known/openid-configuration"), ("idp", "GET", "/jwks")], _logins,
+                [({"idp": {"discovery_other_issuer": True}}, 0), ({"idp": {"rotate_keys": True}}, 1)],
+                [200, 200, 200, 200, 200, 307, 307, 404, 404, 200, 200], unrecorded=2),
 }
 
 
@@ -113,8 +142,8 @@ def both(sandbox_server: RunningSandbox, admin: httpx.Client,
          service: str) -> Iterator[Callable[[bool], tuple[list[Any], list[Any]]]]:
     app = sandbox_server.server.config.app
     with_lean = app.router.middleware_stack
-    route, requests_of, faults, _ = CASES[service]
-    assert isinstance(with_lean, SessionRoutes) and route in with_lean.lean
+    case = CASES[service]
+    assert isinstance(with_lean, SessionRoutes) and all(route in with_lean.lean for route in case.routes)
     without = SessionRoutes(app.router)
     other_session = admin.post("/admin/sessions", json={"seed": 77}).json()
     other_token = token_for(sandbox_server, other_session)
@@ -126,15 +155,15 @@ def both(sandbox_server: RunningSandbox, admin: httpx.Client,
         app.router.middleware_stack = with_lean if lean else without
         answers = []
         with httpx.Client(base_url=sandbox_server.base_url, timeout=30, follow_redirects=False) as http:
-            requests[:] = requests or requests_of(session["fixtures"], other_token)  # the same bodies for both
+            requests[:] = requests or case.requests(session["fixtures"], other_token)  # the same bodies for both
             for send in requests:
                 r = send(http, sid, headers)
                 answers.append((r.status_code, r.headers.get("content-type"), r.headers.get("location"),
                                 r.headers.get("www-authenticate"), r.headers.get("retry-after"),
                                 r.json() if r.content else None))
-            for fault in faults:
+            for fault, again in case.faults:
                 assert admin.put(f"/admin/sessions/{sid}/faults", json=fault).status_code == 200
-                r = requests[0](http, sid, headers)
+                r = requests[again](http, sid, headers)
                 answers.append((r.status_code, r.headers.get("retry-after"), r.json()))
         trace = trace_payload(admin.get(f"/admin/sessions/{sid}/trace"))
         return _normalised(answers, sid), _normalised([e for e in trace["exchanges"] if e["kind"] == "http"], sid)
@@ -149,10 +178,10 @@ def test_a_lean_route_answers_and_records_what_the_route_does(both: Callable[[bo
     lean_answers, lean_trace = both(True)
     route_answers, route_trace = both(False)
     statuses = [a[0] for a in lean_answers]
-    assert statuses == CASES[service][3], lean_answers
+    assert statuses == CASES[service].statuses, lean_answers
     for mine, theirs in zip(lean_answers, route_answers, strict=True):
         assert mine == theirs
-    assert len(lean_trace) == len(route_trace) == len(statuses)
+    assert len(lean_trace) == len(route_trace) == len(statuses) - CASES[service].unrecorded
     for mine, theirs in zip(lean_trace, route_trace, strict=True):
         assert mine == theirs
 
@@ -174,3 +203,11 @@ def test_a_lean_route_must_stand_for_the_route_fastapi_would_choose() -> None:
     assert set(lean_routes("demo", Service)) == {("POST", "/documents/y")}
     assert set(lean_routes("dmp", dmp_service)) == {("POST", "/documents")}
     assert set(lean_routes("insi", insi_service)) == {("POST", "/lookup")}
+    assert set(lean_routes("idp", idp_service)) == {("GET", "/.well-known/openid-configuration"), ("GET", "/jwks")}
+
+
+def test_every_profile_of_the_identity_provider_is_served_lean(sandbox_server: RunningSandbox) -> None:
+    stack = sandbox_server.server.config.app.router.middleware_stack
+    assert isinstance(stack, SessionRoutes)
+    for profile in sandbox_server.server.config.app.state.oidc_profiles:
+        assert (profile, "GET", "/jwks") in stack.lean and (profile, "GET", "/.well-known/openid-configuration") in stack.lean
