@@ -29,13 +29,18 @@ A script, not a test. The sandbox runs as ``usine sandbox serve`` in its own pro
 3. with ``--workers 1,2``: section 2b's largest load against each worker count (the gain of the second worker),
    as requests per second (wall clock) and per sandbox-CPU-second, with where the cores went: the sandbox's
    workers, PostgreSQL's processes (the same 2 cores) and the load generator's. ``--threads N`` serves with
-   ``usine sandbox serve --threads N`` (to compare with the default, printed in the first line).
+   ``usine sandbox serve --threads N`` (to compare with the default, printed in the first line);
+4. with ``--compare-tree DIR`` (another checkout, e.g. ``git worktree add /tmp/base main``): this checkout's
+   sandbox and DIR's served at once, each kind of request (a vendor session's mix, submissions, look-ups, logins)
+   sent to one then the other in alternated blocks: the CPU a request of each and their ratio — what a change
+   costs or saves, with the machine's drift in speed weighing on both alike.
 
 The load generator is one process on uvloop, one keep-alive connection per session, requests pre-encoded and sent
 through h11 (the HTTP/1.1 parser httpx uses, without httpx's layers): its own CPU is printed beside the sandbox's.
 
     python benchmarks/sandbox_throughput.py                                   # SQLite, one worker
     python benchmarks/sandbox_throughput.py --workers 1,2 --database postgresql://usine_ci:usine_ci@127.0.0.1/postgres
+    python benchmarks/sandbox_throughput.py --sessions '' --vendors '' --compare-tree /tmp/base   # a change, A/B
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import os
 import ssl
 import statistics
@@ -189,14 +195,15 @@ def _tree(root: int) -> list[int]:
 
 @contextmanager
 def serve(data_dir: Path, workers: int, database: str | None, retry_after: int = 1,
-          xsd: Path | None = None, threads: int | None = None) -> Iterator[Served]:
+          xsd: Path | None = None, threads: int | None = None, tree: Path | None = None) -> Iterator[Served]:
+    """``usine sandbox serve`` in child processes: this checkout's, or ``tree``'s (run in it, first on its path)."""
     def command(port: int) -> list[str]:
         return [sys.executable, "-m", "conformity", "sandbox", "serve", "--port", str(port), "--data", str(data_dir),
                 "--workers", str(workers)] + (["--database", database] if database else []) + (
                 ["--threads", str(threads)] if threads else []) + (
                 ["--schema", f"{cda.CDA_SCHEMA.name}={xsd}"] if xsd else [])
 
-    env = {**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": ADMIN}
+    env = {**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": ADMIN} | ({"PYTHONPATH": str(tree)} if tree else {})
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "serve.log"
     started = False
@@ -204,7 +211,7 @@ def serve(data_dir: Path, workers: int, database: str | None, retry_after: int =
         try:
             with child_server(command, lambda port: httpx.get(f"http://127.0.0.1:{port}/health",
                                                               timeout=2).status_code == 200,
-                              timeout=60, env=env, log=log) as (process, port):
+                              timeout=60, env=env, log=log, cwd=tree) as (process, port):
                 started = True
                 url = f"http://127.0.0.1:{port}"
                 time.sleep(0.5 if workers > 1 else 0)  # every worker up
@@ -506,6 +513,68 @@ HEADER = (f"   {'sessions':>8} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p95 
           f"{'sandbox':>9} {'postgres':>9} {'loadgen':>9}   (CPU ms a request)")
 
 
+#: ``--compare-tree``: what is sent, by kind — a vendor session's mix (discovery, keys, then 8 times a look-up and a
+#: submission, as section 2's sessions) and each kind of request alone
+KINDS = ("session", "submission", "lookup", "login")
+
+
+def _step(kind: str, i: int) -> str:
+    """The request the ``i``-th of a block of ``kind`` is."""
+    if kind != "session":
+        return ("discovery", "keys")[i % 2] if kind == "login" else kind
+    step = i % 18
+    return "discovery" if step == 0 else "keys" if step == 1 else "lookup" if step % 2 == 0 else "submission"
+
+
+def compare_trees(tree: Path, work: Path, rounds: int, block: int, level: str) -> None:
+    """Section 4 (``--compare-tree``): this checkout's sandbox and ``tree``'s served at once (SQLite, one worker each),
+    each kind of request (:data:`KINDS`) sent one after the other to one, then the same number to the other, in blocks
+    (who goes first swapped each round): the CPU a request of each, read from /proc. Both see the same minutes of
+    the machine, whose speed drifts by a quarter within minutes: the ratio is what the code changed."""
+    print(f"\n4. this checkout against {tree}: both served at once (SQLite, one worker each), {rounds} rounds of "
+          f"{block} requests of each kind to one then the other (the first swapped each round)")
+    print(f"   {'kind':<11} {'this ms':>9} {'other ms':>9} {'this/other':>11}   per round: median, range")
+    with contextlib.ExitStack() as stack:
+        sides = []
+        for name, root in (("this", None), ("other", tree)):
+            served = stack.enter_context(serve(work / f"compare-{name}", 1, None, tree=root))
+            admin = stack.enter_context(httpx.Client(base_url=served.base_url, timeout=60,
+                                                     headers={"Authorization": f"Bearer {ADMIN}"}))
+            sid, token, fixtures = new_session(admin, served, seed=1)
+            http = stack.enter_context(httpx.Client(base_url=served.base_url, timeout=60,
+                                                    headers={"Authorization": f"Bearer {token}"}))
+            bodies = iter(documents(fixtures, rounds * block * 2 + 20, level))
+            sides.append((served, sid, fixtures, http, bodies))
+
+        def send(side: tuple[Served, str, dict[str, Any], httpx.Client, Iterator[dict[str, Any]]], kind: str,
+                 i: int) -> None:
+            _, sid, fixtures, http, bodies = side
+            what = _step(kind, i)
+            r = (http.get(f"/s/{sid}/idp/.well-known/openid-configuration") if what == "discovery" else
+                 http.get(f"/s/{sid}/idp/jwks") if what == "keys" else
+                 http.post(f"/s/{sid}/insi/lookup", json=_lookup_traits(fixtures, i)) if what == "lookup" else
+                 http.post(f"/s/{sid}/dmp/documents", json=next(bodies)))
+            if r.status_code not in (200, 201):
+                raise SystemExit(f"benchmark: {what} refused: {r.status_code} {r.text[:300]}")
+
+        for side in sides:  # first requests, caches
+            for i in range(20):
+                send(side, "session", i)
+        for kind in KINDS:
+            cpu: list[list[float]] = [[], []]
+            for r in range(rounds):
+                for k in ((0, 1) if r % 2 == 0 else (1, 0)):
+                    served = sides[k][0]
+                    before = served.cpu_seconds()
+                    for i in range(block):
+                        send(sides[k], kind, r * block + i)
+                    cpu[k].append((served.cpu_seconds() - before) / block * 1000)
+            ratios = [a / b for a, b in zip(cpu[0], cpu[1], strict=True) if b > 0]
+            print(f"   {kind:<11} {statistics.mean(cpu[0]):9.3f} {statistics.mean(cpu[1]):9.3f} "
+                  f"{sum(cpu[0]) / max(sum(cpu[1]), 1e-9):11.3f}   {statistics.median(ratios):.3f}, "
+                  f"{min(ratios):.2f}-{max(ratios):.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, default=1000, help="documents for the sequential comparison (1000)")
@@ -523,7 +592,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", help="postgresql://… shared store (default: SQLite in the state folder)")
     parser.add_argument("--threads", type=int, help="threads of each worker (usine sandbox serve --threads; its "
                                                     "default when not given)")
+    parser.add_argument("--compare-tree", type=Path, metavar="DIR",
+                        help="also compare, request by request, with another checkout's sandbox (section 4)")
+    parser.add_argument("--rounds", type=int, default=20, help="rounds of --compare-tree (20)")
+    parser.add_argument("--block", type=int, default=108, help="requests of each kind a round and side (108)")
     args = parser.parse_args(argv)
+    if args.compare_tree is not None and not (args.compare_tree / "sandbox" / "server.py").is_file():
+        parser.error(f"--compare-tree {args.compare_tree}: not a checkout of usine (no sandbox/server.py)")
     counts = [int(c) for c in args.sessions.split(",") if c.strip()]
     if args.think_from:
         pace = pace_of(args.think_from)
@@ -594,6 +669,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"{os.cpu_count()}): sandbox {used.server / wall:.2f} against {base_used.server / base_wall:.2f}, "
                           f"PostgreSQL {used.store / wall:.2f} against {base_used.store / base_wall:.2f}, load generator "
                           f"{used.client / wall:.2f} against {base_used.client / base_wall:.2f}")
+        if args.compare_tree is not None:
+            compare_trees(args.compare_tree.resolve(), Path(tmp), args.rounds, args.block, args.level)
     return 0
 
 
