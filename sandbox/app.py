@@ -9,12 +9,12 @@ import inspect
 import json
 import os
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import compile_path
@@ -26,7 +26,7 @@ from conformity.signing import SigningKey
 from sandbox import admin, events, plugins, traces
 from sandbox import openapi as openapi_doc
 from sandbox.config import SandboxConfig
-from sandbox.deps import FastJSONResponse
+from sandbox.deps import FastJSONResponse, LeanHandler
 from sandbox.events import EventLog
 from sandbox.problems import MEDIA_TYPE, HTTPProblem, install_handlers
 from sandbox.recording import InFlight, RecordingMiddleware
@@ -125,10 +125,6 @@ def route_services(route: Any) -> set[str] | None:
         return {match[1]}
     first = path.lstrip("/").split("/", 1)[0]
     return set() if first and first != "s" and "{" not in first else None
-
-
-#: a service's lean route: the request and its session id → the response (what the endpoint it stands for answers)
-LeanHandler = Callable[[Request, str], Awaitable[Response]]
 
 
 def lean_routes(name: str, module: Any) -> dict[tuple[str, str], tuple[APIRoute, LeanHandler]]:

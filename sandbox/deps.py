@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from conformity.http_problems import require_json_media
@@ -328,6 +328,22 @@ class FastJSONResponse(JSONResponse):
             return orjson.dumps(content)
         except TypeError:
             return super().render(content)
+
+
+#: a service's lean route: the request and its session id → the response (what the endpoint it stands for answers)
+LeanHandler = Callable[[Request, str], Awaitable[Response]]
+
+
+def lean_json(endpoint: Callable[..., Awaitable[Any]],
+              dependency: Callable[[Request, str], Awaitable[Any]] | None = None) -> LeanHandler:
+    """A lean route's handler (``LEAN_ROUTES``: :class:`sandbox.app.SessionRoutes` calls it without FastAPI's routing,
+    dependency solving and exit stacks) for ``endpoint(request, session_id[, what dependency gives])``, whose returned
+    value it writes as FastAPI writes a route's here: the services' default response class, 200."""
+    async def handler(request: Request, session_id: str) -> Response:
+        if dependency is None:
+            return FastJSONResponse(await endpoint(request, session_id))
+        return FastJSONResponse(await endpoint(request, session_id, await dependency(request, session_id)))
+    return handler
 
 
 async def read_json(request: Request, model: type[M]) -> M:

@@ -99,8 +99,9 @@ class FrozenList(list[Any]):
 def derived(value: Any, compute: Callable[[Any], T]) -> T:
     """``compute(value)``, computed once for a :class:`FrozenDict` and kept with it (every request gets the same
     object while its text is unchanged: :class:`ParsedTexts`), so gone with it; computed at each call for any other
-    value. ``compute`` is a pure function of ``value``, and what it returns is shared by those requests: never changed.
-    (Two threads asking at once may both compute it: the same result, one kept.)"""
+    value. ``compute`` is a pure function of ``value``, and a module's (it is the key the result is kept under: a new
+    lambda at each call would keep a new result each time); what it returns is shared by those requests: never
+    changed. (Two threads asking at once may both compute it: the same result, one kept.)"""
     if type(value) is not FrozenDict:
         return compute(value)
     try:

@@ -53,7 +53,7 @@ from joserfc import jwt
 
 from conformity.http_problems import media_type
 from sandbox.credentials import secret_hash
-from sandbox.deps import FastJSONResponse, access_token_caller, fault, get_session, store_of
+from sandbox.deps import access_token_caller, fault, get_session, lean_json, store_of
 from sandbox.oidc_keys import ALGS, IdpKeys, load_or_create, sign_id_token
 from sandbox.oidc_profile import OidcProfile
 from sandbox.problems import HTTPProblem, set_outcome
@@ -155,21 +155,10 @@ async def jwks(request: Request, session_id: str) -> dict[str, Any]:
     return _keys(request, session).public_jwks(rotated)
 
 
-async def _lean_discovery(request: Request, session_id: str) -> Response:
-    """The discovery document as its route serves it (the dict written as FastAPI writes it: the services' default
-    response class, 200), without FastAPI's routing and dependency solving (:class:`sandbox.app.SessionRoutes`)."""
-    return FastJSONResponse(await discovery(request, session_id))
-
-
-async def _lean_jwks(request: Request, session_id: str) -> Response:
-    """The keys as their route serves them, likewise: every login fetches the discovery document and the keys."""
-    return FastJSONResponse(await jwks(request, session_id))
-
-
 #: the routes served lean under each profile's service (:func:`sandbox.app.lean_routes`): (method, path) → (the
-#: endpoint it stands for, handler)
-LEAN_ROUTES = {("GET", "/.well-known/openid-configuration"): (discovery, _lean_discovery),
-               ("GET", "/jwks"): (jwks, _lean_jwks)}
+#: endpoint it stands for, handler); every login fetches the discovery document and the keys
+LEAN_ROUTES = {("GET", "/.well-known/openid-configuration"): (discovery, lean_json(discovery)),
+               ("GET", "/jwks"): (jwks, lean_json(jwks))}
 
 
 # authorization endpoint -----------------------------------------------------------------------------

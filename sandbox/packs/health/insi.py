@@ -23,11 +23,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from conformity.packs.health.ins import normalise_name, normalise_traits
-from sandbox.deps import Caller, FastJSONResponse, fault, raise_if_unavailable, read_json, require_access_token
+from sandbox.deps import Caller, fault, lean_json, raise_if_unavailable, read_json, require_access_token
 from sandbox.packs.health.fixtures import registry_entries
 from sandbox.parsed import derived
 from sandbox.problems import HTTPProblem, set_outcome
@@ -102,15 +102,9 @@ async def post_lookup(request: Request, session_id: str,
     return answer
 
 
-async def _lean_post_lookup(request: Request, session_id: str) -> Response:
-    """``POST /lookup`` as its route serves it — its dependency, its endpoint, the dict it returns written as FastAPI
-    writes it (the services' default response class, 200) — without FastAPI's route matching, dependency solving and
-    exit stacks (:class:`sandbox.app.SessionRoutes`): a run looks its patient up before most submissions."""
-    return FastJSONResponse(await post_lookup(request, session_id, await require_access_token(request, session_id)))
-
-
-#: the routes served lean (:func:`sandbox.app.lean_routes`): (method, path) → (the endpoint it stands for, handler)
-LEAN_ROUTES = {("POST", "/lookup"): (post_lookup, _lean_post_lookup)}
+#: the routes served lean (:func:`sandbox.app.lean_routes`): (method, path) → (the endpoint it stands for, handler);
+#: a run looks its patient up before most submissions
+LEAN_ROUTES = {("POST", "/lookup"): (post_lookup, lean_json(post_lookup, require_access_token))}
 
 
 def malformed_ins(identity: dict[str, Any], fault_name: str) -> dict[str, str]:
