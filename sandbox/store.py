@@ -288,8 +288,9 @@ class Store:
         """Append an exchange given as the JSON text :func:`dump_own` writes of it (an object with members, none of
         them ``seq``); its sequence number. Stored as :meth:`append_exchange` stores it, ``{"seq":n,`` and its
         members: the same text, in one statement, without writing the exchange again."""
-        with self._lock:
-            return int(self._db.execute(APPEND_EXCHANGE, (session_id, text, session_id)).fetchall()[0][0])
+        seq = self.append_exchange_text_unless_issued(session_id, text, ())
+        assert seq is not None  # no digest to find among the tokens: always appended
+        return seq
 
     def append_exchange_text_unless_issued(self, session_id: str, text: str, digests: Collection[str]) -> int | None:
         """:meth:`append_exchange_text`, unless one of ``digests`` (SHA-256, as :meth:`known_hashes` takes them) is a
@@ -586,11 +587,6 @@ class PostgresStore(Store):
         if "seq" in exchange or not exchange:
             return self._append_locked(session_id, exchange, checked=checked)
         return self.append_exchange_text(session_id, dump_own(exchange) if checked else json.dumps(exchange))
-
-    def append_exchange_text(self, session_id: str, text: str) -> int:
-        seq = self.append_exchange_text_unless_issued(session_id, text, ())
-        assert seq is not None  # no digest to find among the tokens: always appended
-        return seq
 
     def append_exchange_text_unless_issued(self, session_id: str, text: str, digests: Collection[str]) -> int | None:
         import psycopg
