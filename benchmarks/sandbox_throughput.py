@@ -354,6 +354,21 @@ def _lookup_traits(fixtures: dict[str, Any], i: int) -> dict[str, str]:
     return dict(matchable[i % len(matchable)]["registered_traits"])
 
 
+#: a request of a vendor session: its kind (login, lookup, submission), method, path and JSON body
+Step = tuple[str, str, str, bytes | None]
+
+
+def session_steps(sid: str, fixtures: dict[str, Any], bodies: list[dict[str, Any]]) -> list[Step]:
+    """A vendor session's requests in order: the identity provider's discovery document and keys (a login's first
+    steps), then for each document the patient's INSi look-up and the submission."""
+    steps: list[Step] = [("login", "GET", f"/s/{sid}/idp/.well-known/openid-configuration", None),
+                         ("login", "GET", f"/s/{sid}/idp/jwks", None)]
+    for i, body in enumerate(bodies):
+        steps += [("lookup", "POST", f"/s/{sid}/insi/lookup", orjson.dumps(_lookup_traits(fixtures, i))),
+                  ("submission", "POST", f"/s/{sid}/dmp/documents", orjson.dumps(body))]
+    return steps
+
+
 async def vendor_sessions(base_url: str, workloads: list[tuple[str, str, dict[str, Any], list[dict[str, Any]]]],
                           think: float, seed: int) -> VendorRun:
     """Each workload is one vendor's harness session, all at once: discovery of the identity provider and its
@@ -368,12 +383,7 @@ async def vendor_sessions(base_url: str, workloads: list[tuple[str, str, dict[st
     async def session(n: int, sid: str, token: str, fixtures: dict[str, Any], bodies: list[dict[str, Any]]) -> None:
         nonlocal sent, failed
         rng = random.Random(seed * 100_000 + n)
-        steps: list[tuple[str, str, str, bytes | None]] = [
-            ("login", "GET", f"/s/{sid}/idp/.well-known/openid-configuration", None),
-            ("login", "GET", f"/s/{sid}/idp/jwks", None)]
-        for i, body in enumerate(bodies):
-            steps += [("lookup", "POST", f"/s/{sid}/insi/lookup", orjson.dumps(_lookup_traits(fixtures, i))),
-                      ("submission", "POST", f"/s/{sid}/dmp/documents", orjson.dumps(body))]
+        steps = session_steps(sid, fixtures, bodies)
         await asyncio.sleep(rng.uniform(0, think))  # the sessions open over time, not at one instant
         connection = Connection(base_url, token)
         try:
@@ -513,17 +523,21 @@ HEADER = (f"   {'sessions':>8} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p95 
           f"{'sandbox':>9} {'postgres':>9} {'loadgen':>9}   (CPU ms a request)")
 
 
-#: ``--compare-tree``: what is sent, by kind — a vendor session's mix (discovery, keys, then 8 times a look-up and a
-#: submission, as section 2's sessions) and each kind of request alone
+#: ``--compare-tree``: what is sent, by kind — a vendor session's mix (:func:`session_steps` of 8 documents, as
+#: section 2's sessions) and each kind of its requests alone
 KINDS = ("session", "submission", "lookup", "login")
 
 
-def _step(kind: str, i: int) -> str:
-    """The request the ``i``-th of a block of ``kind`` is."""
-    if kind != "session":
-        return ("discovery", "keys")[i % 2] if kind == "login" else kind
-    step = i % 18
-    return "discovery" if step == 0 else "keys" if step == 1 else "lookup" if step % 2 == 0 else "submission"
+def _requests_of(kind: str, n: int, sid: str, fixtures: dict[str, Any], bodies: Iterator[dict[str, Any]]) -> list[Step]:
+    """``n`` requests of ``kind`` for the session ``sid``, taken from its vendor sessions' requests in order (each
+    document of ``bodies`` submitted once: look-ups and logins take none)."""
+    out: list[Step] = []
+    while len(out) < n:
+        submits = kind in ("session", "submission")
+        docs = [next(bodies) if submits else {} for _ in range(0 if kind == "login" else 8)]
+        steps = session_steps(sid, fixtures, docs)
+        out += steps if kind == "session" else [step for step in steps if step[0] == kind]
+    return out[:n]
 
 
 def compare_trees(tree: Path, work: Path, rounds: int, block: int, level: str) -> None:
@@ -543,31 +557,30 @@ def compare_trees(tree: Path, work: Path, rounds: int, block: int, level: str) -
             sid, token, fixtures = new_session(admin, served, seed=1)
             http = stack.enter_context(httpx.Client(base_url=served.base_url, timeout=60,
                                                     headers={"Authorization": f"Bearer {token}"}))
-            bodies = iter(documents(fixtures, rounds * block * 2 + 20, level))
-            sides.append((served, sid, fixtures, http, bodies))
+            # enough documents: a session's mix submits 8 in 18 requests, the submissions one each, the warm-up 16
+            bodies = iter(documents(fixtures, rounds * block * 2 + 28, level))
+            warm_up = _requests_of("session", 20, sid, fixtures, bodies)
+            sides.append((served, http, warm_up,
+                          {kind: _requests_of(kind, rounds * block, sid, fixtures, bodies) for kind in KINDS}))
 
-        def send(side: tuple[Served, str, dict[str, Any], httpx.Client, Iterator[dict[str, Any]]], kind: str,
-                 i: int) -> None:
-            _, sid, fixtures, http, bodies = side
-            what = _step(kind, i)
-            r = (http.get(f"/s/{sid}/idp/.well-known/openid-configuration") if what == "discovery" else
-                 http.get(f"/s/{sid}/idp/jwks") if what == "keys" else
-                 http.post(f"/s/{sid}/insi/lookup", json=_lookup_traits(fixtures, i)) if what == "lookup" else
-                 http.post(f"/s/{sid}/dmp/documents", json=next(bodies)))
+        def send(http: httpx.Client, step: Step) -> None:
+            kind, method, path, body = step
+            r = http.request(method, path, content=body,
+                             headers={"content-type": "application/json"} if body is not None else None)
             if r.status_code not in (200, 201):
-                raise SystemExit(f"benchmark: {what} refused: {r.status_code} {r.text[:300]}")
+                raise SystemExit(f"benchmark: {kind} refused: {r.status_code} {r.text[:300]}")
 
-        for side in sides:  # first requests, caches
-            for i in range(20):
-                send(side, "session", i)
+        for _, http, warm_up, _ in sides:  # first requests, caches: not counted
+            for step in warm_up:
+                send(http, step)
         for kind in KINDS:
             cpu: list[list[float]] = [[], []]
             for r in range(rounds):
                 for k in ((0, 1) if r % 2 == 0 else (1, 0)):
-                    served = sides[k][0]
+                    served, http, _, requests = sides[k]
                     before = served.cpu_seconds()
-                    for i in range(block):
-                        send(sides[k], kind, r * block + i)
+                    for step in requests[kind][r * block:(r + 1) * block]:
+                        send(http, step)
                     cpu[k].append((served.cpu_seconds() - before) / block * 1000)
             ratios = [a / b for a, b in zip(cpu[0], cpu[1], strict=True) if b > 0]
             print(f"   {kind:<11} {statistics.mean(cpu[0]):9.3f} {statistics.mean(cpu[1]):9.3f} "
