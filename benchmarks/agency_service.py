@@ -44,8 +44,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for p in (ROOT, ROOT / "benchmarks"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from arguments import count, positive  # noqa: E402
 
 if TYPE_CHECKING:
     import httpx
@@ -90,17 +93,19 @@ def make_run(work: Path, catalog: Catalog) -> tuple[Path, Path]:
     return write_outputs(work / "run", result)["bundle.zip"], work / "sandbox" / "keys" / "trace-signing.pub.pem"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--uploads", type=int, default=250)
-    parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--think", type=float, default=5.0, help="a user's mean think time between pages, s (5)")
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds the users browse (60)")
-    parser.add_argument("--reviewers", type=int, default=10, help="users who are signed-in reviewers (10)")
+    parser.add_argument("--uploads", type=count(), default=250)
+    parser.add_argument("--users", type=count(), default=50)
+    parser.add_argument("--requests", type=count(2), default=2000)
+    parser.add_argument("--workers", type=count(), default=2)
+    parser.add_argument("--think", type=positive, default=5.0, help="a user's mean think time between pages, s (5)")
+    parser.add_argument("--duration", type=positive, default=60.0, help="seconds the users browse (60)")
+    parser.add_argument("--reviewers", type=count(0), default=10, help="users who are signed-in reviewers (10)")
     parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.reviewers > args.users:
+        parser.error(f"--reviewers {args.reviewers}: more than the --users ({args.users}) they are part of")
 
     import httpx
 

@@ -27,6 +27,10 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from arguments import count  # noqa: E402
 
 
 def measure(mode: str) -> dict[str, float]:
@@ -53,11 +57,11 @@ def measure(mode: str) -> dict[str, float]:
     return {"raw": raw, "first": first, "again": again, "files": len(files)}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5, help="fresh processes per mode (medians printed)")
+    parser.add_argument("--repeat", type=count(), default=5, help="fresh processes per mode (medians printed)")
     parser.add_argument("--mode", choices=("fast", "reference"), help=argparse.SUPPRESS)  # one child's measure
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.mode:
         print(json.dumps(measure(args.mode)))
         return 0

@@ -28,8 +28,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for p in (ROOT, ROOT / "benchmarks"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from arguments import count  # noqa: E402
 
 from conformity.catalog import load_catalog  # noqa: E402
 from conformity.infrastructure_keys import keys_document  # noqa: E402
@@ -205,8 +208,8 @@ def generate(out: Path, n_events: int, n_installations: int | None = None, seed:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=1_000_000, help="number of event lines (default 1,000,000)")
-    parser.add_argument("--installations", type=int, default=None, help="number of installations (default N/200)")
+    parser.add_argument("--events", type=count(), default=1_000_000, help="number of event lines (default 1,000,000)")
+    parser.add_argument("--installations", type=count(), default=None, help="number of installations (default N/200)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--wave", default="2026-W1")
     parser.add_argument("--out", type=Path, required=True, help="folder for the generated files")

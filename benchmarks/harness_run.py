@@ -23,27 +23,33 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+for p in (ROOT, ROOT / "benchmarks"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from arguments import count  # noqa: E402
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wave", default="2027-W2")
     parser.add_argument("--category", default="HOSPITAL")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--parallel", type=int, default=None,
+    parser.add_argument("--parallel", type=count(0), default=None,
                         help="scenarios driven at once (default: the runner's, 6; 0: every scenario at once)")
     parser.add_argument("--vendor", type=Path, default=ROOT / "examples" / "vendors" / "health" / "reference" / "vendor.toml")
-    parser.add_argument("--early", type=int, default=None,
+    parser.add_argument("--early", type=count(0), default=None,
                         help="driver processes started before the sandbox (default: the runner's EARLY_DRIVERS)")
     parser.add_argument("--no-reuse", action="store_true",
                         help="a driver process per scenario even if the vendor declares reuse (the baseline of reuse)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from conformity.catalog import load_catalog
     from conformity.checks.evaluate import evaluate_checks
     from conformity.checks.packs import load_pack_checks
     from conformity.checks.registry import registered_check_ids
+    from conformity.errors import InputError
     from conformity.harness.outputs import run_to_end
     from conformity.harness.plan import make_plan
     from conformity.harness.runner import EARLY_DRIVERS, Runner, driver_pool, eval_context
@@ -53,10 +59,13 @@ def main() -> int:
     load_at_start = os.getloadavg()[0]
     load_pack_checks()
     catalog = load_catalog(registered_checks=registered_check_ids())
-    vendor = load_vendor(args.vendor)
+    try:
+        vendor = load_vendor(args.vendor)
+        plan = make_plan(catalog, args.wave, args.category)
+    except InputError as exc:  # the vendor's manifest, the wave or the category (what, where, why)
+        parser.error(str(exc))
     if args.no_reuse:
         vendor = dataclasses.replace(vendor, driver=dataclasses.replace(vendor.driver, reuse=False))
-    plan = make_plan(catalog, args.wave, args.category)
     scenario_times: dict[str, float] = {}
     from conformity.harness.events import ScenarioFinished
 

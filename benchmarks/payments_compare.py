@@ -25,6 +25,7 @@ for p in (ROOT, ROOT / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
+from arguments import count  # noqa: E402
 from payments_run import check_outcome, payment_run, workload  # noqa: E402
 
 from conformity.payments.store import recorded_events  # noqa: E402
@@ -53,9 +54,9 @@ def _outputs(out: Path, ledger: Path) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--other", type=Path, required=True, help="the other checkout (the engine replaced)")
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=count(), default=200_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=2, help="runs on the same ledger (the second pays nothing)")
+    parser.add_argument("--runs", type=count(), default=2, help="runs on the same ledger (the second pays nothing)")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="usine-compare-"))

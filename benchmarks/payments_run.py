@@ -51,6 +51,7 @@ for p in (ROOT, ROOT / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
+from arguments import count, counts, positive  # noqa: E402
 from events_generate import (  # noqa: E402
     Workload,
     default_installations,
@@ -297,14 +298,15 @@ def check_outcome(run: dict[str, float]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", default="1000000,10000000", help="sizes, comma-separated (default 1M and 10M)")
+    parser.add_argument("--events", type=counts(), default=[1_000_000, 10_000_000],
+                        help="sizes, comma-separated (default 1M and 10M)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--installations", type=int, default=None,
+    parser.add_argument("--installations", type=count(), default=None,
                         help="the same installed base at every size (default: one installation for 200 events, so "
                              "10 M events have 10x the installations of 1 M: the cost per event then also grows "
                              "with the installations a batch touches); a national run's base is what it is")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the workloads here (reused next time)")
-    parser.add_argument("--max-load", type=float, default=3.0,
+    parser.add_argument("--max-load", type=positive, default=3.0,
                         help="measure sizes of 10 M events and more only while the 1-minute load average is below this "
                              "(the machine is shared: a figure under a higher load says little); default 3")
     parser.add_argument("--compare-tree", type=Path, default=None,
@@ -334,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         memory: dict[str, str | int] = {"memory_limit": memory_bytes(args.memory_limit)} if args.memory_limit else {}
     except ValueError as exc:
         parser.error(f"--memory-limit: {exc}")
-    sizes = [int(x) for x in args.events.split(",") if x.strip()]
+    sizes: list[int] = args.events
+    if not sizes:
+        parser.error("--events: no size given")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="usine-bench-"))
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the start"

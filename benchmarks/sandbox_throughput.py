@@ -57,6 +57,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -68,8 +69,11 @@ import httpx
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for p in (ROOT, ROOT / "benchmarks"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from arguments import count, counts, positive  # noqa: E402
 
 from conformity.xmlsafe import parse_xml  # noqa: E402
 from sandbox.config import SandboxConfig  # noqa: E402
@@ -474,7 +478,6 @@ def pace_of(bundle: Path) -> Pace:
     their times (stamped when each answer left) and server durations. Read for timing only, not verified."""
     import datetime as dt
     import json
-    import zipfile
 
     gaps: list[float] = []
     thinks: list[float] = []
@@ -491,7 +494,9 @@ def pace_of(bundle: Path) -> Pace:
                 gaps.append(later - earlier)
                 thinks.append(later - earlier - exchange["duration_ms"] / 1000)
     if not gaps:
-        raise SystemExit(f"benchmark: no session of {bundle} has two HTTP exchanges")
+        raise ValueError("no session of it has two HTTP exchanges")
+    if statistics.mean(thinks) <= 0:
+        raise ValueError("its sessions' mean pause between two requests is not above zero")
     return Pace(sessions, requests, statistics.mean(gaps), statistics.mean(thinks), statistics.median(thinks))
 
 
@@ -588,38 +593,77 @@ def compare_trees(tree: Path, work: Path, rounds: int, block: int, level: str) -
                   f"{min(ratios):.2f}-{max(ratios):.2f}")
 
 
+def sequential(admin: httpx.Client, served: Served, n_documents: int, level: str, config: SandboxConfig) -> None:
+    """Section 1: ``n_documents`` over HTTP and the same in process, alternated (:func:`alternated`)."""
+    sid, token, fixtures = new_session(admin, served, seed=1)
+    sample = documents(fixtures, WARM_UP + n_documents, level)
+    warm_up, bodies = sample[:WARM_UP], sample[WARM_UP:]
+    mean_kib = statistics.mean(len(b["document"]) * 3 / 4 for b in bodies) / 1024
+    print(f"\n1. {len(bodies)} documents (mean {mean_kib:.1f} KiB), one after the other")
+    seq = alternated(served, sid, token, warm_up, bodies, config)
+    http_s, server_cpu, raw_s, raw_cpu = seq.http_s, seq.server_cpu, seq.raw_s, seq.raw_cpu
+    http_rate, raw_rate = len(bodies) / http_s, len(bodies) / raw_s
+    n = len(bodies)
+    print(f"   HTTP API        {http_rate:9.1f} documents/s   ({1000 * http_s / n:.2f} ms each; "
+          f"server CPU {1000 * server_cpu / n:.2f} ms each)")
+    print(f"   in-process      {raw_rate:9.1f} documents/s   ({1000 * raw_s / n:.2f} ms each; "
+          f"CPU {1000 * raw_cpu / n:.2f} ms: parse_xml + sandbox.packs.health.cda)")
+    print(f"   HTTP / in-process: {100 * http_rate / raw_rate:.1f} % by wall time, "
+          f"{100 * raw_cpu / max(server_cpu, 1e-9):.1f} % by CPU per document (bar: 25 %; "
+          "issue-14 baseline: 390/s against 6,400/s, 6 %)")
+    if seq.ratios:
+        print(f"   ({len(seq.ratios)} blocks alternated, HTTP then in-process, after {WARM_UP} of each "
+              f"not counted; by CPU, block by block: {100 * min(seq.ratios):.1f}-"
+              f"{100 * max(seq.ratios):.1f} %, median {100 * statistics.median(seq.ratios):.1f} %)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--documents", type=int, default=1000, help="documents for the sequential comparison (1000)")
-    parser.add_argument("--sessions", default="1,16,250", help="concurrent session counts, comma-separated (1,16,250)")
-    parser.add_argument("--per-session", type=int, default=8, help="documents each concurrent session submits (8)")
-    parser.add_argument("--vendors", default="250", help="vendor sessions at once with pacing, comma-separated (250)")
-    parser.add_argument("--think", type=float, default=0.108, help="mean pause between a session's requests, s "
+    parser.add_argument("--documents", type=count(0), default=1000,
+                        help="documents for the sequential comparison (1000; 0: section 1 left out)")
+    parser.add_argument("--sessions", type=counts(), default=[1, 16, 250],
+                        help="concurrent session counts, comma-separated (1,16,250; '': section 2b left out)")
+    parser.add_argument("--per-session", type=count(), default=8, help="documents each concurrent session submits (8)")
+    parser.add_argument("--vendors", type=counts(), default=[250],
+                        help="vendor sessions at once with pacing, comma-separated (250; '': section 2 left out)")
+    parser.add_argument("--think", type=positive, default=0.108, help="mean pause between a session's requests, s "
                         "(0.108: measured on the reference vendor's 2027-W2 HOSPITAL run, see above)")
     parser.add_argument("--think-from", type=Path, metavar="BUNDLE",
                         help="measure the pause on a run's bundle.zip (usine run --out DIR) and use it")
     parser.add_argument("--level", choices=["1", "3", "mixed"], default="mixed", help="CDA level of the documents")
     parser.add_argument("--xsd", type=Path, help="validate against this CDA.xsd too (both sides: --schema cda=PATH)")
-    parser.add_argument("--workers", default="1", help="worker counts to compare, comma-separated (1; 1,2 needs "
-                                                       "--database)")
+    parser.add_argument("--workers", type=counts(), default=[1],
+                        help="worker counts to compare, comma-separated (1; 1,2 needs --database)")
     parser.add_argument("--database", help="postgresql://… shared store (default: SQLite in the state folder)")
-    parser.add_argument("--threads", type=int, help="threads of each worker (usine sandbox serve --threads; its "
-                                                    "default when not given)")
+    parser.add_argument("--threads", type=count(),
+                        help="threads of each worker (usine sandbox serve --threads; its default when not given)")
     parser.add_argument("--compare-tree", type=Path, metavar="DIR",
                         help="also compare, request by request, with another checkout's sandbox (section 4)")
-    parser.add_argument("--rounds", type=int, default=20, help="rounds of --compare-tree (20)")
-    parser.add_argument("--block", type=int, default=108, help="requests of each kind a round and side (108)")
+    parser.add_argument("--rounds", type=count(), default=20, help="rounds of --compare-tree (20)")
+    parser.add_argument("--block", type=count(), default=108, help="requests of each kind a round and side (108)")
     args = parser.parse_args(argv)
     if args.compare_tree is not None and not (args.compare_tree / "sandbox" / "server.py").is_file():
         parser.error(f"--compare-tree {args.compare_tree}: not a checkout of usine (no sandbox/server.py)")
-    counts = [int(c) for c in args.sessions.split(",") if c.strip()]
+    if not args.workers:
+        parser.error("--workers: no worker count given")
+    if max(args.workers) > 1 and not args.database:
+        parser.error(f"--workers {max(args.workers)}: several workers share a PostgreSQL store, give --database "
+                     "postgresql://…")
+    if not (args.documents or args.vendors or args.sessions or args.compare_tree):
+        parser.error("nothing to measure: --documents 0, --vendors '' and --sessions '' and no --compare-tree")
+    if len(args.workers) > 1 and not args.sessions:
+        parser.error("--workers: comparing worker counts measures --sessions' largest load; --sessions is empty")
+    sessions: list[int] = args.sessions
     if args.think_from:
-        pace = pace_of(args.think_from)
+        try:
+            pace = pace_of(args.think_from)
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # JSON errors are ValueErrors
+            parser.error(f"--think-from {args.think_from}: not a run's bundle.zip with traces to time ({exc})")
         args.think = pace.think
         print(f"pace of {args.think_from}: {pace.sessions} sessions, {pace.requests} requests, mean gap "
               f"{pace.gap:.3f} s ({1 / pace.gap:.1f} requests/s a session), think {pace.think:.3f} s (median "
               f"{pace.median_think:.3f} s): --think {pace.think:.3f}")
-    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    worker_counts: list[int] = args.workers
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; store "
           f"{'PostgreSQL' if args.database else 'SQLite'}; level={args.level} xsd={'on' if args.xsd else 'off'}; threads a "
           f"worker {args.threads or SandboxConfig(Path('.'), database=args.database).loop_threads() or 'anyio default'}")
@@ -634,42 +678,26 @@ def main(argv: list[str] | None = None) -> int:
                                  headers={"Authorization": f"Bearer {ADMIN}"}) as admin:
                 print(f"\n== {workers} worker(s): {served.base_url}")
                 if w_i == 0:
-                    sid, token, fixtures = new_session(admin, served, seed=1)
-                    sample = documents(fixtures, WARM_UP + args.documents, args.level)
-                    warm_up, bodies = sample[:WARM_UP], sample[WARM_UP:]
-                    mean_kib = statistics.mean(len(b["document"]) * 3 / 4 for b in bodies) / 1024
-                    print(f"\n1. {len(bodies)} documents (mean {mean_kib:.1f} KiB), one after the other")
-                    seq = alternated(served, sid, token, warm_up, bodies, config)
-                    http_s, server_cpu, raw_s, raw_cpu = seq.http_s, seq.server_cpu, seq.raw_s, seq.raw_cpu
-                    http_rate, raw_rate = len(bodies) / http_s, len(bodies) / raw_s
-                    n = len(bodies)
-                    print(f"   HTTP API        {http_rate:9.1f} documents/s   ({1000 * http_s / n:.2f} ms each; "
-                          f"server CPU {1000 * server_cpu / n:.2f} ms each)")
-                    print(f"   in-process      {raw_rate:9.1f} documents/s   ({1000 * raw_s / n:.2f} ms each; "
-                          f"CPU {1000 * raw_cpu / n:.2f} ms: parse_xml + sandbox.packs.health.cda)")
-                    print(f"   HTTP / in-process: {100 * http_rate / raw_rate:.1f} % by wall time, "
-                          f"{100 * raw_cpu / max(server_cpu, 1e-9):.1f} % by CPU per document (bar: 25 %; "
-                          "issue-14 baseline: 390/s against 6,400/s, 6 %)")
-                    if seq.ratios:
-                        print(f"   ({len(seq.ratios)} blocks alternated, HTTP then in-process, after {WARM_UP} of each "
-                              f"not counted; by CPU, block by block: {100 * min(seq.ratios):.1f}-"
-                              f"{100 * max(seq.ratios):.1f} %, median {100 * statistics.median(seq.ratios):.1f} %)")
-                    print("\n2. vendor sessions at once, each a harness session with a harness run's pacing")
-                    for v_i, vendors in enumerate(int(v) for v in args.vendors.split(",") if v.strip()):
+                    if args.documents:
+                        sequential(admin, served, args.documents, args.level, config)
+                    if args.vendors:
+                        print("\n2. vendor sessions at once, each a harness session with a harness run's pacing")
+                    for v_i, vendors in enumerate(args.vendors):
                         harness_sessions(admin, served, vendors, args.per_session, args.level, args.think,
                                          500_000 + 10_000 * v_i)
-                    print(f"\n2b. capacity: concurrent sessions with zero think time (closed loop: the box saturated), "
-                          f"{args.per_session} documents each")
-                    print(HEADER)
-                    for i, k in enumerate(counts):
+                    if sessions:
+                        print(f"\n2b. capacity: concurrent sessions with zero think time (closed loop: the box "
+                              f"saturated), {args.per_session} documents each")
+                        print(HEADER)
+                    for i, k in enumerate(sessions):
                         result = sessions_at_once(admin, served, k, args.per_session, args.level, 1000 * (i + 1))
                         print(row(k, *result))
                         largest[workers] = result
                     continue
-                result = sessions_at_once(admin, served, counts[-1], args.per_session, args.level, 90_000 * workers)
+                result = sessions_at_once(admin, served, sessions[-1], args.per_session, args.level, 90_000 * workers)
                 largest[workers] = result
         if len(worker_counts) > 1:
-            print(f"\n3. {counts[-1]} sessions at once, by worker count")
+            print(f"\n3. {sessions[-1]} sessions at once, by worker count")
             print(HEADER.replace("sessions", " workers"))
             for workers, (n, wall, lat, used) in largest.items():
                 print(row(workers, n, wall, lat, used))
