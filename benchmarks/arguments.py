@@ -1,5 +1,5 @@
-"""The benchmarks' command-line values, checked where they are read: one place for what a count, a list of counts, a
-duration or a rate may be, so that a bad value is refused by argparse (its option, the value, why; exit status 2)
+"""The benchmarks' command-line values, checked where they are read: one place for what a count, a list of counts or a
+pause may be, so that a bad value is refused by argparse (its option, the value, why; exit status 2)
 before anything is generated, started or measured — never a traceback, never a run on a meaningless workload."""
 
 from __future__ import annotations
@@ -42,23 +42,14 @@ def counts(minimum: int = 1) -> Callable[[str], list[int]]:
     return parse
 
 
-def seconds(text: str) -> float:
-    """A duration in seconds: a finite number, zero or more."""
-    return _number(text, "seconds", allow_zero=True)
-
-
 def positive(text: str) -> float:
-    """A finite number above zero."""
-    return _number(text, "number", allow_zero=False)
-
-
-def _number(text: str, what: str, *, allow_zero: bool) -> float:
+    """A finite number above zero (a pause, a duration, a load average)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a finite {what}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise argparse.ArgumentTypeError(f"{text!r}: must be {'zero or more' if allow_zero else 'above zero'}")
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be above zero")
     return value

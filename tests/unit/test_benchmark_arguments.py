@@ -76,17 +76,16 @@ def test_counts_names_the_bad_part() -> None:
     assert ARGS.counts()("") == []
 
 
-@pytest.mark.parametrize("text, why", [("nan", "finite"), ("inf", "finite"), ("-1", "zero or more"), ("x", "not a number")])
-def test_seconds_refuses(text: str, why: str) -> None:
+@pytest.mark.parametrize("text, why", [("nan", "finite"), ("inf", "finite"), ("-1", "above zero"), ("0", "above zero"),
+                                       ("x", "not a number")])
+def test_positive_refuses(text: str, why: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match=why):
-        ARGS.seconds(text)
+        ARGS.positive(text)
 
 
-def test_positive_refuses_zero_and_takes_what_is_above() -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match="above zero"):
-        ARGS.positive("0")
+def test_positive_takes_what_is_above_zero() -> None:
     assert ARGS.positive("0.108") == 0.108
-    assert ARGS.seconds("0") == 0.0
+    assert ARGS.positive("3") == 3.0
 
 
 # ---- each script -----------------------------------------------------------------------------------------------
