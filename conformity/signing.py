@@ -17,11 +17,10 @@ with a message that says so.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
-import warnings
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from joserfc import jws
-from joserfc.errors import BadSignatureError, JoseError, SecurityWarning
+from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import OKPKey
 from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
@@ -121,20 +120,33 @@ def _thumbprint(raw: bytes) -> str:
     return OKPKey.import_key({"kty": "OKP", "crv": "Ed25519", "x": _b64u(raw)}).thumbprint()
 
 
+def quiet_registry(*algs: str) -> jws.JWSRegistry:
+    """A JWS registry allowing ``algs`` only, without joserfc's security warning on any of them: for an algorithm used
+    on purpose (usine's ``EdDSA``; the sandbox's forged tokens, ``alg: none`` among them), said here once.
+
+    Muting the warning around each call with :func:`warnings.catch_warnings` changes the process's filters, which is
+    not thread-safe: a signature made while another thread left its own block printed the warning (harness runs, where
+    scenario threads and the sandbox sign and verify at once), and a filter could outlive its block."""
+    registry = _Registry(algorithms=list(algs))
+    registry.algorithms = _quiet_algorithms(algs)
+    return registry
+
+
 class _Registry(jws.JWSRegistry):
     max_payload_length = MAX_PAYLOAD_BYTES
 
 
-def _registry(alg: str) -> jws.JWSRegistry:
-    return _Registry(algorithms=[alg])
-
-
-@contextmanager
-def _eddsa_allowed() -> Iterator[None]:
-    """joserfc warns that RFC 9864 deprecates ``EdDSA``; usine signs with it on purpose (widest support)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=SecurityWarning, message=".*RFC 9864.*")
-        yield
+@functools.cache
+def _quiet_algorithms(algs: tuple[str, ...]) -> dict[str, Any]:
+    """joserfc's JWS algorithms, those of ``algs`` copied without their ``security_warning`` (RFC 9864 deprecates the
+    name ``EdDSA`` for ``Ed25519``; usine signs with ``EdDSA``, the widest supported, and accepts both)."""
+    out = dict(jws.JWSRegistry.algorithms)
+    for name in algs:
+        if name in out:
+            quiet = copy.copy(out[name])
+            quiet.security_warning = None
+            out[name] = quiet
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,9 +264,8 @@ class SigningKey:
     def sign_document(self, doc: Mapping[str, Any]) -> dict[str, str]:
         """``doc`` signed as a flattened JWS JSON object whose payload is its RFC 8785 canonical JSON."""
         header = {"alg": ALG, "kid": self.kid, "typ": TYP}
-        with _eddsa_allowed():
-            signed = jws.serialize_json({"protected": header}, canonical_json(dict(doc)), self._okp(),
-                                        registry=_registry(ALG))
+        signed = jws.serialize_json({"protected": header}, canonical_json(dict(doc)), self._okp(),
+                                    registry=quiet_registry(ALG))
         return {"protected": str(signed["protected"]), "payload": str(signed["payload"]),
                 "signature": str(signed["signature"])}
 
@@ -352,8 +363,7 @@ def verify_envelope(doc: Any, keys: KeyRing, *, source: str = "document") -> Ver
                              f"{', '.join(k[:16] + '…' for k in keys.kids()) or 'none'})",
                              file=source, where="protected.kid")
     try:
-        with _eddsa_allowed():
-            signed = jws.deserialize_json(doc, key.okp(), registry=_registry(str(alg)))
+        signed = jws.deserialize_json(doc, key.okp(), registry=quiet_registry(str(alg)))
     except BadSignatureError as exc:
         raise SignatureError("signature does not match the content (edited after signing?)",
                              file=source, where="signature") from exc

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +33,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc import jwt
-from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
 from conformity.errors import UsineError
 from conformity.files import private_dir
+from conformity.signing import quiet_registry
 
 ALG = "ES256"
 RSA_ALG = "RS256"
@@ -223,18 +222,14 @@ def sign_id_token(keys: IdpKeys, claims: dict[str, Any], forgery: str | None = N
     """
     claims = forge_claims(claims, forgery)
     if forgery == "alg_none":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SecurityWarning)
-            return jwt.encode({"alg": "none"}, claims, None, algorithms=["none"])  # type: ignore[arg-type]  # alg "none" takes no key; joserfc's stub always asks for one
+        return jwt.encode({"alg": "none"}, claims, None, algorithms=["none"],  # type: ignore[arg-type]  # alg "none" takes no key; joserfc's stub always asks for one
+                          registry=quiet_registry("none"))
     current = keys.rotated if rotated else keys.signing
     if forgery == "hs256_public_key":
         # the provider's public key, as its JWKS publishes it, for the HMAC secret (JOSE libraries refuse PEM or DER
         # public keys as oct keys: the very protection a relying party should also have)
         public = json.dumps(current.as_dict(private=False), sort_keys=True, separators=(",", ":")).encode()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SecurityWarning)
-            return jwt.encode({"alg": "HS256", "kid": current.kid}, claims, OctKey.import_key(public),
-                              algorithms=["HS256"])
+        return jwt.encode({"alg": "HS256", "kid": current.kid}, claims, OctKey.import_key(public), algorithms=["HS256"])
     key = keys.unpublished if forgery == "unknown_kid" else current
     header = {"alg": keys.alg} if forgery == "kid_absent" else {"alg": keys.alg, "kid": key.kid}
     token = jwt.encode(header, claims, key, algorithms=[keys.alg])

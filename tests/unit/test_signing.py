@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
@@ -112,3 +113,64 @@ def test_the_readme_third_party_verification_runs_as_written(tmp_path: Path) -> 
     (tmp_path / "label.json").write_text(json.dumps(tampered(label.signed, versions=["9.9"])))
     forged = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True)
     assert forged.returncode != 0 and "BadSignatureError" in forged.stderr
+
+
+def test_a_signature_ending_while_another_is_under_way_leaves_it_no_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """usine signs with ``EdDSA`` on purpose: joserfc's warning on the name (RFC 9864) is muted in usine's own registry,
+    never by changing the process's warning filters around each call, which is not thread-safe. With filters changed
+    per call, two signatures at once (harness runs: scenario threads and the sandbox sign and verify together) went
+    this way: A mutes, B mutes, A restores the filters it found, B's signature warns. Here exactly that interleaving,
+    held in place: A and B both under way (stopped as their payload is canonicalised), A ends first, then B."""
+    import threading
+    import warnings
+
+    from joserfc import jws
+    from joserfc.errors import SecurityWarning
+
+    from conformity import signing
+
+    real = signing.canonical_json
+    inside = {"A": threading.Event(), "B": threading.Event()}
+    go = {"A": threading.Event(), "B": threading.Event()}
+
+    def held(obj: Any) -> bytes:
+        who = obj.get("who") if isinstance(obj, dict) else None
+        if who in inside:
+            inside[who].set()
+            assert go[who].wait(10)
+        return real(obj)
+
+    monkeypatch.setattr(signing, "canonical_json", held)
+    signed: dict[str, dict[str, str]] = {}
+    filters = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        threads = {who: threading.Thread(target=lambda w=who: signed.update({w: AGENCY.sign_document({"who": w})}))
+                   for who in ("A", "B")}
+        threads["A"].start()
+        assert inside["A"].wait(10)
+        threads["B"].start()
+        assert inside["B"].wait(10)
+        go["A"].set()
+        threads["A"].join(10)
+        go["B"].set()
+        threads["B"].join(10)
+    assert {who: verify_envelope(signed[who], RING).payload for who in signed} == {"A": {"who": "A"}, "B": {"who": "B"}}
+    assert [str(w.message) for w in seen if issubclass(w.category, SecurityWarning)] == []
+    assert warnings.filters == filters  # nothing added, nothing left behind
+    # joserfc's own registry is untouched: a third party's joserfc still says what it says
+    assert jws.JWSRegistry.algorithms["EdDSA"].security_warning
+
+
+def test_quiet_registry_mutes_warnings_only_for_the_algorithms_it_allows() -> None:
+    from joserfc import jwt
+    from joserfc.errors import UnsupportedAlgorithmError
+
+    from conformity.signing import quiet_registry
+
+    registry = quiet_registry("none")
+    assert jwt.encode({"alg": "none"}, {"a": 1}, None, algorithms=["none"], registry=registry).endswith(".")  # type: ignore[arg-type]
+    with pytest.raises(UnsupportedAlgorithmError):
+        jwt.encode({"alg": "HS256"}, {"a": 1}, "k" * 32, algorithms=["HS256"], registry=registry)
+    with pytest.warns(Warning, match="none"):  # joserfc's own registry still warns
+        jwt.encode({"alg": "none"}, {"a": 1}, None, algorithms=["none"])  # type: ignore[arg-type]
