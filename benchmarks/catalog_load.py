@@ -26,11 +26,9 @@ import time
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT / "benchmarks") not in sys.path:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+from arguments import count  # this folder, first on a script's path
 
-from arguments import count  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(mode: str) -> dict[str, float]:

@@ -69,9 +69,8 @@ import httpx
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
-for p in (ROOT, ROOT / "benchmarks"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 from arguments import count, counts, positive  # noqa: E402
 
