@@ -1,8 +1,10 @@
 """Reading JSON that someone else wrote: strict, bounded in size and depth, errors that say where.
 
 The one place usine parses untrusted JSON (files, bundle members, signed payloads). Strict means
-UTF-8 text, no ``NaN``/``Infinity`` and objects nested at most :data:`MAX_DEPTH` deep: a document
-nested 100,000 deep is refused with a clear error, never a ``RecursionError`` traceback.
+UTF-8 text, no ``NaN``/``Infinity``, no name twice in an object (RFC 8259 leaves its meaning to the
+parser: one keeps the first value, another the last, so two readers of the same file could disagree), and
+objects nested at most :data:`MAX_DEPTH` deep: a document nested 100,000 deep is refused with a clear
+error, never a ``RecursionError`` traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ def _no_constant(token: str) -> Any:
     raise ValueError(f"{token} is not JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = next(name for name, _ in pairs if name in seen or seen.add(name))  # type: ignore[func-returns-value]
+        raise ValueError(f"the name {twice!r} appears twice in one object")
+    return obj
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_unique_names)
 
 
 def depth(value: Any) -> int:

@@ -187,6 +187,12 @@ BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
                                                   fix_manifest=False), ("manifest.json", "nested deeper than 128")),
     "deep-json-report": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference), "report.json": DEEP}),
                          ("report.json", "nested deeper than 128")),
+    "duplicate-name-manifest": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference), "manifest.json": members(
+        r.reference)["manifest.json"].replace(b"{", b'{"wave": "2099-W9", ', 1)}, fix_manifest=False),
+                                ("manifest.json", "the name 'wave' appears twice")),
+    "duplicate-name-report": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference), "report.json": members(
+        r.reference)["report.json"].replace(b"{", b'{"run_id": "forged-run-id", ', 1)}),
+                              ("report.json", "the name 'run_id' appears twice")),
     "deep-json-trace": (lambda r, d: write_zip(d / "b.zip", {**members(r.reference), NOMINAL: DEEP}),
                         (NOMINAL, "nested deeper than 128")),
     "evidence-swapped": (lambda r, d: write_zip(d / "b.zip", _evidence(members(r.reference), "SECURITY-013",

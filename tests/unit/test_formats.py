@@ -41,3 +41,12 @@ def test_a_label_file_nested_100000_deep_is_refused_clearly(tmp_path: Path) -> N
     (tmp_path / "agency.pub.pem").write_text(AGENCY.verify_key.pem())
     r = CliRunner().invoke(cli, ["label", "verify", str(tmp_path / "label.json"), "--key", str(tmp_path / "agency.pub.pem")])
     assert r.exit_code == 2 and "nested deeper than" in r.output and "label.json" in r.output, r.output
+
+
+@pytest.mark.parametrize("text", ['{"a": 1, "a": 2}', '{"x": [{"b": 1, "c": 2, "b": 1}]}'])
+def test_json_with_a_name_twice_in_one_object_is_refused(text: str, tmp_path: Path) -> None:
+    """RFC 8259 leaves duplicate names to the parser (first or last wins): two readers could disagree."""
+    (tmp_path / "label.json").write_text(text)
+    (tmp_path / "agency.pub.pem").write_text(AGENCY.verify_key.pem())
+    r = CliRunner().invoke(cli, ["label", "verify", str(tmp_path / "label.json"), "--key", str(tmp_path / "agency.pub.pem")])
+    assert r.exit_code == 2 and "appears twice in one object" in r.output and "label.json" in r.output, r.output
