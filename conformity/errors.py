@@ -11,7 +11,7 @@ Exception tree (every exception class of the core, ``conformity/`` and ``sandbox
     │   │   ├── SignatureError      a signature, key or signed document does not verify
     │   │   └── FileChanged         (conformity.payments.authenticate) an events file changed while being read
     │   ├── LedgerBusy              (conformity.payments.lease) another run holds the ledger; exit code 3
-    │   ├── RevocationsNotFresh     no revocation list, or a stale one: a payment run will not start; exit code 4
+    │   ├── RevocationsNotFresh     no revocation list, a stale one or an older one: a payment run will not start; exit 4
     │   ├── SandboxUnavailable      (conformity.harness.sandbox_access) the sandbox could not be started or reached
     │   └── IdpKeyError             (sandbox.oidc_keys) the provider's key file exists but cannot be used
     │

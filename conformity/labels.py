@@ -170,6 +170,17 @@ class RevocationList:
     def by_label(self) -> dict[str, dt.datetime]:
         return {r.label_id: r.revoked for r in self.revocations}
 
+    def revoked_for(self, label: Label) -> dt.datetime | None:
+        """When ``label`` stopped being valid by a revocation, if it did: its own, or that of a version it covers in
+        its wave (another label's) made after its issue. A version revoked in a wave gets no label until the agency
+        reinstates it; the label it issues then is not touched by the revocation before it, even in the same second
+        (the registry revokes every label in force for the version at once, each listed: this rule is the backstop
+        for a label it did not know of)."""
+        issued, wave = label.issued, label.doc["wave"]
+        times = [r.revoked for r in self.revocations if r.label_id == label.id or (
+            r.software_id == label.software_id and r.wave == wave and label.covers(r.version) and r.revoked > issued)]
+        return min(times, default=None)
+
     def stale_at(self, when: dt.datetime) -> bool:
         """True once ``next_update`` has passed: a newer list must exist, this one is not to be relied on."""
         return when >= self.next_update

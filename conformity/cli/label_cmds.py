@@ -56,7 +56,7 @@ def judge(path: Path, keys: KeyRing, at: dt.datetime, revocations: Path | None) 
     revoked_at, listed = None, None
     if revocations is not None:
         listed = load_revocations(revocations, keys)  # InputError (exit 2) when it does not verify
-        revoked_at = listed.revoked_at(label.id)
+        revoked_at = listed.revoked_for(label)
     why = label.valid_at(at, revoked_at)
     d = label.doc
     scope = (f"label {label.id}: {d['software']['name']} {', '.join(d['versions'])} ({d['vendor']['name']}), "

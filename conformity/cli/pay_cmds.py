@@ -59,7 +59,8 @@ Exit codes:
   2  bad input: options, labels folder, keys, payees, ledger file, another revocation list under --labels,
      an events file that changed while the run read it
   3  the ledger is in use by another run (or has several names: hard links)
-  4  no revocation list, or a stale one (next_update passed at the run's time): nothing is read or paid
+  4  no revocation list, or a stale one (next_update passed at the run's time), or one issued before the list
+     an earlier run of this ledger relied on: nothing is read or paid
 """
 
 

@@ -337,39 +337,65 @@ class Engine:
         self._events(slow, batch.count)
 
     def _rows(self, first: int, rows: pa.Table) -> None:
-        """A batch of rows of a Parquet events file (lines ``first``..), its spans settled already."""
+        """A batch of rows of a Parquet events file (lines ``first``..), its spans settled already. A row with more
+        than ``FAST_LINE_BYTES`` of text leaves the fast path (as a long line does), its JSON line written by DuckDB
+        a few rows at a time (``BIG_ROWS_BYTES``); one with more than ``MAX_LINE_BYTES`` is refused unread."""
         numbers = np.arange(first, first + rows.num_rows, dtype=np.int64)
         span = np.searchsorted(self.span_firsts, numbers, side="right") - 1
-        self.con.register("batch_rows", in_slices(rows.add_column(0, "line", pa.array(numbers)).add_column(
-            1, "span", pa.array(span))))
-        materialise(self.con, "px", parquet.ROWS_PARSED)
-        self.con.unregister("batch_rows")
+        table = rows.add_column(0, "line", pa.array(numbers)).add_column(1, "span", pa.array(span))
+        size = parquet.text_bytes(rows)
+        big = size > FAST_LINE_BYTES
+        if not big.any():
+            self.con.register("batch_rows", in_slices(table))
+            materialise(self.con, "px", parquet.ROWS_PARSED)
+            self.con.unregister("batch_rows")
+        else:
+            parsed = self._rows_sql(table.filter(pa.array(~big)), parquet.ROWS_PARSED)
+            pieces = [parsed]
+            where = np.flatnonzero(big & (size <= MAX_LINE_BYTES))
+            for group in np.split(where, np.flatnonzero(np.diff(np.cumsum(size[where]) // BIG_ROWS_BYTES)) + 1):
+                if len(group):
+                    lines = self._rows_sql(table.take(pa.array(group)), f"SELECT line, span, raw FROM ({parquet.ROWS_PARSED})")
+                    pieces.append(_off_fast_path(lines, parsed.schema))
+            huge = np.flatnonzero(size > MAX_LINE_BYTES)
+            if len(huge):  # raw NULL: too long to read (``_slow``)
+                pieces.append(_off_fast_path(pa.table({"line": pa.array(numbers[huge]), "span": pa.array(span[huge]),
+                                                       "raw": pa.nulls(len(huge), pa.string())}), parsed.schema))
+            self.con.register("px", in_slices(pa.concat_tables(pieces).sort_by("line")))
         self._events([], rows.num_rows)
+
+    def _rows_sql(self, rows: pa.Table, query: str) -> pa.Table:
+        """``query`` over ``rows`` registered as ``batch_rows``."""
+        self.con.register("batch_rows", in_slices(rows))
+        try:
+            return self.con.sql(query).to_arrow_table(batch_size=SLICE_ROWS)
+        finally:
+            self.con.unregister("batch_rows")
 
     def _events(self, slow: list[tuple[int, bytes]], count: int) -> None:
         """The batch parsed in ``px`` (and its lines that are not UTF-8, ``slow``): validated, classified."""
         fast, rest = fast_events(self.con)
         apart = {line for line, _ in slow}  # not UTF-8: judged on their bytes, not as the empty text standing in
-        off: list[tuple[int, str | bytes]] = [r for r in rest if r[0] not in apart]
+        off: list[tuple[int, str | bytes | None]] = [r for r in rest if r[0] not in apart]
         rejected = self._slow(fast, off + list(slow))
         self.counters.lines += count - self.blank
         self._classify(rejected)
 
-    def _slow(self, fast: pa.Table, rest: list[tuple[int, str | bytes]]) -> list[tuple[int, int, Rejected]]:
+    def _slow(self, fast: pa.Table, rest: list[tuple[int, str | bytes | None]]) -> list[tuple[int, int, Rejected]]:
         """The lines off the fast path, through the reference parser: events into ``ev`` (after the ``fast`` ones),
-        refusals returned."""
+        refusals returned. (A line None: a Parquet row too long to be written as one, ``_rows``.)"""
         rows: dict[str, list[Any]] = {name: [] for name, _ in EVENT_COLUMNS}
         rejected: list[tuple[int, int, Rejected]] = []
         blank = 0
         for line, raw in sorted(rest, key=lambda r: r[0]):
             data = raw.encode("utf-8") if isinstance(raw, str) else raw
-            if data.endswith(b"\n"):
+            if data is not None and data.endswith(b"\n"):
                 data = data[:-2] if data.endswith(b"\r\n") else data[:-1]
-            if not data.strip():
+            if data is not None and not data.strip():
                 blank += 1
                 continue
             span = int(np.searchsorted(self.span_firsts, line, side="right") - 1)
-            item = parse_event(None if len(data) > MAX_LINE_BYTES else data)
+            item = parse_event(None if data is None or len(data) > MAX_LINE_BYTES else data)
             if isinstance(item, Rejected):
                 rejected.append((line, span, item))
                 continue
@@ -619,9 +645,7 @@ class Engine:
             points.update((w.issued_us, w.end_us))
             if w.revoked_us is not None:
                 points.add(w.revoked_us)
-        revoked = self.book.revoked_versions.get((sw, version, wave))
-        if revoked is not None:
-            points.add(revoked)
+        points.update(self.book.revoked_versions.get((sw, version, wave), ()))
         cuts = sorted(points)
         pieces: list[tuple[int, int, str | None, int | None, str]] = []
         for lo, hi in zip([-NEVER, *cuts], [*cuts, NEVER], strict=True):
@@ -798,9 +822,25 @@ class Engine:
         return out
 
 
+def _off_fast_path(lines: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Rows (line, span, raw) as rows of ``px`` (``schema``) that the fast path leaves to the reference parser."""
+    columns = {f.name: lines.column(f.name).cast(f.type) if f.name in lines.column_names else pa.nulls(
+        lines.num_rows, f.type) for f in schema}
+    return pa.table(columns, schema=schema)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def register_lines(con: duckdb.DuckDBPyConnection, batch: Batch, span_firsts: np.ndarray) -> list[tuple[int, bytes]]:
-    """Register ``batch_lines`` (line, span, raw with its end) on ``con``; lines that are not UTF-8 are returned
-    apart (their text in the table is empty)."""
+    """Register ``batch_lines`` (line, span, raw with its end) on ``con``; lines that are not UTF-8, and lines
+    longer than ``MAX_LINE_BYTES`` (refused whatever they hold), are returned apart (their text in the table is
+    empty): DuckDB never holds them."""
     n = batch.count
     offsets = np.empty(n + 1, dtype=np.int64)
     offsets[0] = 0
@@ -808,28 +848,40 @@ def register_lines(con: duckdb.DuckDBPyConnection, batch: Batch, span_firsts: np
     numbers = np.arange(batch.first, batch.first + n, dtype=np.int64)
     raw = pa.Array.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(batch.data)])
     apart: list[tuple[int, bytes]] = []
-    try:
-        text = raw.cast(pa.large_string())
-    except pa.ArrowInvalid:
-        values = raw.to_pylist()
+    too_long = np.diff(offsets) > MAX_LINE_BYTES + 2  # with its end (CR LF)
+    text: pa.Array | None = None
+    if not too_long.any():
+        try:
+            text = raw.cast(pa.large_string())
+        except pa.ArrowInvalid:  # not all UTF-8
+            pass
+    if text is None:
         keep = []
-        for i, v in enumerate(values):
-            try:
-                v.decode("utf-8")
-                keep.append(v)
-            except UnicodeDecodeError:
+        for i, v in enumerate(raw.to_pylist()):
+            if too_long[i] or not _is_utf8(v):
                 apart.append((int(numbers[i]), v))
                 keep.append(b"")
+            else:
+                keep.append(v)
         text = pa.array(keep, type=pa.large_binary()).cast(pa.large_string(), safe=False)
     span = np.searchsorted(span_firsts, numbers, side="right") - 1
     con.register("batch_lines", in_slices(pa.table({"line": numbers, "span": span, "raw": text})))
     return apart
 
 
+#: the longest line DuckDB parses (``PARSED``): the longer ones (an event the schema allows is far shorter, but
+#: escapes may make it longer) go to the reference parser, one at a time. DuckDB parses a vector of 2,048 lines at
+#: once: 40 lines of 1 MiB, unsigned junk anyone could drop beside the events, took more than its memory limit
+FAST_LINE_BYTES = 8192
+#: a Parquet file's rows longer than ``FAST_LINE_BYTES`` are written as JSON lines by DuckDB in groups of about this
+#: many bytes of text (``Engine._rows``)
+BIG_ROWS_BYTES = 8 << 20
+
 #: the fast path's first statement over ``batch_lines``: json_transform (not strict: a value it cannot convert is NULL)
-#: on the valid lines only; ``_PRODUCED`` then keeps on the fast path only the lines whose every value it read exactly
-PARSED = (f"SELECT line, span, raw, CASE WHEN json_valid(raw) THEN json_transform(raw, '{SHAPE}') END AS j, "
-          "NULL::BOOLEAN AS exact FROM batch_lines")
+#: on the valid lines of at most ``FAST_LINE_BYTES`` only (CASE's branches in order: json_valid never sees a longer
+#: one); ``_PRODUCED`` then keeps on the fast path only the lines whose every value it read exactly
+PARSED = (f"SELECT line, span, raw, CASE WHEN strlen(raw) > {FAST_LINE_BYTES} THEN NULL WHEN json_valid(raw) "
+          f"THEN json_transform(raw, '{SHAPE}') END AS j, NULL::BOOLEAN AS exact FROM batch_lines")
 
 
 def parse_lines(con: duckdb.DuckDBPyConnection) -> None:
@@ -853,7 +905,7 @@ def materialise(con: duckdb.DuckDBPyConnection, name: str, query: str) -> pa.Tab
     return table
 
 
-def fast_events(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, list[tuple[int, str]]]:
+def fast_events(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, list[tuple[int, str | None]]]:
     """The fast path: ``ev`` (``EVENT_COLUMNS`` and the digest) from the parsed lines or rows of ``px`` that DuckDB
     read exactly and that pass every rule, registered and returned; the other lines (line, raw), in line order,
     for the reference parser."""

@@ -8,22 +8,27 @@ Paying without knowing which labels are revoked is not safe, so the run needs ex
 list, fresh: ``LABELS/revocations.json`` (where the agency's export puts it) or the file given instead
 (``--revocations``). It must verify against the agency's keys (else exit 2) and its ``next_update``
 must be later than the run's time (``--as-of``, and never earlier than now): a missing or stale list
-stops the run before the ledger is touched (:class:`RevocationsNotFresh`, exit 4). Any other
+stops the run before the ledger is touched (:class:`RevocationsNotFresh`, exit 4), and so does a list
+issued before the one an earlier run of the same ledger relied on (:func:`check_not_older`). Any other
 revocation list under the labels folder (``revocations.json`` in a subfolder, or any file whose
 payload is a revocation list) is an error, never a label nor ignored. A revocation names a software
-version in a wave: it refuses events of that version from its time on, whichever label covers them.
+version in a wave: it refuses events of that version from its time on under every label issued before
+it, whichever label was revoked (the registry lists each label it revoked with the version: this is the
+backstop). A label issued after it (the agency issues one only once it reinstated the version) is not
+touched by it (``RevocationList.revoked_for``: the same rule for ``usine label verify``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from conformity.errors import InputError, Problem, RevocationsNotFresh
-from conformity.labels import Label, RevocationList, iso, verify_label, verify_revocations
+from conformity.labels import Label, RevocationList, iso, parse_time, verify_label, verify_revocations
 from conformity.payments import reasons
 from conformity.payments.envelope import to_us
 from conformity.signing import KeyRing, load_json_file, unverified_payload
@@ -54,7 +59,8 @@ class LabelBook:
     claimed_by_invalid: set[LabelKey] = field(default_factory=set)
     refused: list[Problem] = field(default_factory=list)
     revocations: dict[str, dt.datetime] = field(default_factory=dict)
-    revoked_versions: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (software, version, wave) → µs
+    #: (software, version, wave) → the times of its revocations, µs, in order
+    revoked_versions: dict[tuple[str, str, str], tuple[int, ...]] = field(default_factory=dict)
     revocation_list: RevocationList | None = None
     revocations_file: str = ""
     files: int = 0
@@ -74,15 +80,16 @@ class LabelBook:
         covering = [w for w in candidates if w.label.covers(software["version"])]
         if not covering:
             return reasons.VERSION_NOT_COVERED, None
-        version_revoked = self.revoked_versions.get((software["id"], software["version"], data["wave"]))
+        version_revoked = self.revoked_versions.get((software["id"], software["version"], data["wave"]), ())
         found: set[str] = set()
         for w in covering:
+            since = bisect_right(version_revoked, w.issued_us)  # the version's revocations after its issue
             if time_us < w.issued_us:
                 found.add(reasons.LABEL_NOT_YET_VALID)
             elif time_us >= w.end_us:
                 found.add(reasons.LABEL_EXPIRED)
             elif (w.revoked_us is not None and time_us >= w.revoked_us) or \
-                    (version_revoked is not None and time_us >= version_revoked):
+                    (since < len(version_revoked) and time_us >= version_revoked[since]):
                 found.add(reasons.LABEL_REVOKED)
             else:
                 return None, w.label
@@ -116,7 +123,7 @@ def _is_revocation_list(doc: Any) -> bool:
 def _same(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or a.samefile(b)
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Path.resolve, Python < 3.13)
         return False
 
 
@@ -142,6 +149,18 @@ def check_fresh(found: RevocationList, path: Path, at: dt.datetime) -> None:
             "and run again")
 
 
+def check_not_older(found: RevocationList, path: Path, relied_on: Iterable[tuple[int, str]]) -> None:
+    """RevocationsNotFresh if ``found`` was issued before a list an earlier run of the ledger relied on
+    (``relied_on``: (run, issued)): a list is replaced by a newer one, never by an older one, even one still fresh
+    (it would pay what the newer one revoked)."""
+    newest = max(((parse_time(issued), run) for run, issued in relied_on), default=None)
+    if newest is not None and found.issued < newest[0]:
+        raise RevocationsNotFresh(
+            f"revocation list {path} was issued {iso(found.issued)}, before the list of {iso(newest[0])} that run "
+            f"{newest[1]} of this ledger relied on: an older list could pay what the newer one revoked; get the "
+            "agency's current list (usine agency registry export) and run again")
+
+
 def load_labelbook(folder: Path, keys: KeyRing, *, at: dt.datetime | None = None,
                    revocations: Path | None = None) -> LabelBook:
     """Every ``*.json`` under ``folder`` verified against the agency's keys, with the one fresh revocation list.
@@ -156,11 +175,17 @@ def load_labelbook(folder: Path, keys: KeyRing, *, at: dt.datetime | None = None
     check_fresh(found, rev_path, at or dt.datetime.now(dt.UTC))
     book.revocation_list, book.revocations_file = found, str(rev_path)
     book.revocations = found.by_label()
+    by_version: dict[tuple[str, str, str], set[int]] = {}
     for r in found.revocations:
-        key = (r.software_id, r.version, r.wave)
-        book.revoked_versions[key] = min(book.revoked_versions.get(key, 1 << 62), to_us(r.revoked))
+        by_version.setdefault((r.software_id, r.version, r.wave), set()).add(to_us(r.revoked))
+    book.revoked_versions = {key: tuple(sorted(times)) for key, times in by_version.items()}
     for path in sorted(folder.rglob("*.json")):
-        if _same(path, rev_path) or not path.is_file():
+        if _same(path, rev_path):
+            continue
+        if not path.is_file():
+            if path.is_symlink():  # to nothing, or a loop: a label file nobody can read, said as such
+                book.files += 1
+                book.refused.append(Problem(str(path), "", "a symbolic link to no readable file (missing, or a loop)"))
             continue
         book.files += 1
         doc: Any = None

@@ -189,6 +189,12 @@ class Ledger:
         self.db.execute("UPDATE runs SET finished=?, summary=? WHERE id=?", (finished, summary, run))
         self.commit()
 
+    def revocation_lists(self) -> list[tuple[int, str]]:
+        """(run, issued) of the revocation list each run relied on (what ``begin_run``'s inputs say)."""
+        return [(int(r[0]), str(r[1])) for r in self.db.execute(
+            "SELECT id, json_extract(inputs, '$.revocations.issued') AS issued FROM runs WHERE issued IS NOT NULL "
+            "ORDER BY id")]
+
     def unfinished_runs(self, before: int) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM runs WHERE finished IS NULL AND id < ? ORDER BY id",
                                               (before,))]

@@ -22,7 +22,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from conformity.errors import InputError
@@ -69,6 +71,25 @@ ROWS_PARSED = (
     "CASE WHEN NOT contains(t, 'null') THEN true END AS exact "
     f"FROM (SELECT line, span, j, to_json(j) AS t FROM (SELECT line, span, {_row(json.loads(SHAPE), '')} AS j "
     "FROM batch_rows))")
+
+
+def text_bytes(rows: pa.Table) -> np.ndarray:
+    """Each row's bytes of text (its string values, nested ones too): its JSON line is at least as long."""
+    total = np.zeros(rows.num_rows, dtype=np.int64)
+    for column in rows.columns:
+        total += _text_bytes(column.combine_chunks())
+    return total
+
+
+def _text_bytes(values: pa.Array) -> np.ndarray:
+    if pa.types.is_struct(values.type):
+        out = np.zeros(len(values), dtype=np.int64)
+        for field in values.flatten():  # each field's values, null where the struct is
+            out += _text_bytes(field)
+        return out
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return pc.fill_null(pc.binary_length(values), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.zeros(len(values), dtype=np.int64)
 
 
 def is_parquet(path: Path) -> bool:

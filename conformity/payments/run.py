@@ -41,7 +41,7 @@ from conformity.payments.eligibility import WaveRules
 from conformity.payments.engine import DEFAULT_MEMORY_BYTES, Counters, Engine
 from conformity.payments.envelope import format_us, to_us
 from conformity.payments.files import atomic_output
-from conformity.payments.labelbook import LabelBook, load_labelbook
+from conformity.payments.labelbook import LabelBook, check_not_older, load_labelbook
 from conformity.payments.ledger import CAP_REACHED, PENDING, Ledger
 from conformity.payments.orders import (
     ORDERS_CSV,
@@ -139,9 +139,11 @@ class PaymentRun:
 
     # ------------------------------------------------------------------ the run
     def execute(self) -> RunStats:
-        private_dir(self.o.out)  # payment orders carry IBANs: folder 0700, files 0600 (atomic_output's mkstemp)
         with Ledger(self.o.ledger) as ledger:
             self.ledger = ledger
+            if self.book.revocation_list is not None:  # before this run is recorded: nothing written if refused
+                check_not_older(self.book.revocation_list, Path(self.book.revocations_file), ledger.revocation_lists())
+            private_dir(self.o.out)  # payment orders carry IBANs: folder 0700, files 0600 (atomic_output's mkstemp)
             if ledger.took_over is not None:
                 self.progress(f"the lease of run {ledger.took_over.run} (pid {ledger.took_over.holder.pid}, "
                               f"since {ledger.took_over.started}) was taken over: that process is gone")

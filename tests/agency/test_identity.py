@@ -161,6 +161,11 @@ def test_revoked_then_a_new_run_of_the_same_version_says_revoked_until_reinstate
     listed = verify_revocations(json.loads((export / "labels" / "revocations.json").read_text()),
                                 KeyRing([AGENCY.verify_key]))
     assert listed.revoked_at(label_id) is not None and listed.revoked_at(new_id) is None
+    # the label issued after the reinstatement is valid, to `label verify` and to a payment run alike (same rule)
+    for lid, code, verdict in ((new_id, 0, "VALID:"), (label_id, 1, "INVALID (revoked)")):
+        r = usine("label", "verify", export / "labels" / f"label-{lid}.json", "--key", export / "agency-key.pub.pem",
+                  "--revocations", export / "labels" / "revocations.json")
+        assert r.exit_code == code and r.output.startswith(verdict), r.output
 
 
 def test_a_reinstated_run_is_labelled_again_from_the_registry(runs: Runs, labelled: tuple[Path, str],

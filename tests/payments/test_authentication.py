@@ -89,6 +89,29 @@ def test_a_file_without_segments_is_refused_line_by_line(ws: Workspace) -> None:
     assert ledger_state(ws.ledger)["events"] == []
 
 
+@pytest.mark.parametrize("junk", ["lines", "one-line", "parquet"])
+def test_unsigned_junk_dropped_beside_the_events_cannot_stop_the_run(ws: Workspace, junk: str) -> None:
+    """Anyone who can drop a file in the events folder: 40 lines of 1 MB (each under the line limit), one line of
+    40 MB, or a small Parquet file of 40 rows of 1 MB text. DuckDB once parsed them all in one vector and ran out of
+    memory (a traceback, nothing paid). Each is refused, the genuine events are paid."""
+    ws.label()
+    folder = ws.root / "events"
+    ws.events("genuine.jsonl", events_for(SITE_A, 5))
+    if junk == "parquet":
+        from conformity.payments import parquet
+
+        big = [dict(e, id=f"big-{i}", data=dict(e["data"], site=dict(e["data"]["site"], name="x" * 1_000_000)))
+               for i, e in enumerate(events_for(SITE_B, 40, first=100))]
+        parquet.write_events(folder / "junk.parquet", big)
+    else:
+        line = b'{"a":"' + b"x" * (1_000_000 if junk == "lines" else 40_000_000) + b'"}\n'
+        (folder / "junk.jsonl").write_bytes(line * (40 if junk == "lines" else 1))
+    r = ws.run(folder)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.reasons() == {"event-unsigned": 40 if junk != "one-line" else 1}
+    assert r.summary["installations_paid"] == 1
+
+
 def test_a_forged_line_cannot_preempt_a_genuine_event(ws: Workspace) -> None:
     """Unproven lines are never recorded: a forged (source, id) does not turn the genuine event into a conflict."""
     ws.label()

@@ -15,6 +15,7 @@ import pytest
 
 from conformity.errors import InputError
 from conformity.payments import parquet, reasons
+from conformity.payments.intake import MAX_LINE_BYTES
 from conformity.segments import sidecar_path
 from tests.payments.builders import FORGER, INFRA, T0, event, events_for, installation, modified
 from tests.payments.workspace import Outcome, Workspace, ledger_state
@@ -44,6 +45,10 @@ def _events() -> list[dict[str, Any]]:
     no_subject = event(A, T0 + 5 * DAY, 62)
     no_subject.pop("subject", None)  # an optional attribute absent: counted
     evs.append(no_subject)
+    # longer than the fast path reads (FAST_LINE_BYTES): the reference parser's, one at a time, the same outcomes
+    evs.append(modified(event(A, T0 + 5 * DAY, 63), data__site__name="é" * 5000))  # invalid-data (maxLength)
+    evs.append(modified(event(A, T0 + 5 * DAY, 64), subject="s" * 9000))  # wrong-envelope (not the installation)
+    evs.append(modified(event(A, T0 + 5 * DAY, 65), data__reference="r" * (MAX_LINE_BYTES + 1)))  # malformed: too long
     return evs
 
 
@@ -79,8 +84,8 @@ def test_parquet_and_json_lines_give_the_same_payments_refusals_and_totals(tmp_p
     assert _meaning(outs["parquet"]) == _meaning(outs["jsonl"])
     counts = outs["parquet"].reasons()
     assert set(counts) == {"conflicting-duplicate", "duplicate-event", "future-dated", "inconsistent-installation",
-                           "invalid-data", "no-label", "not-proof-of-use", "outside-window", "source-untrusted",
-                           "unknown-wave", "wrong-envelope"}
+                           "invalid-data", "malformed", "no-label", "not-proof-of-use", "outside-window",
+                           "source-untrusted", "unknown-wave", "wrong-envelope"}
     summary = outs["parquet"].summary
     assert summary["installations_paid"] == 2 and len(outs["parquet"].orders) == 2  # A and B; C has too few events
     assert summary["lines"] == len(_events()) and summary["events_other_waves"] == 1

@@ -174,6 +174,19 @@ def test_label_invalid(ws: Workspace, how: str) -> None:
     assert r.summary["installations_paid"] == 0
 
 
+@pytest.mark.parametrize("target", ["loop.json", "missing.json"])
+def test_a_label_link_to_nothing_is_a_refused_label_file(ws: Workspace, target: str) -> None:
+    """A symbolic link among the labels that leads nowhere (a loop, a missing file): a label file refused, saying
+    so; the run goes on (no traceback)."""
+    ws.label()
+    (ws.labels / "loop.json").symlink_to(target)
+    r = ws.run(ws.events("e.jsonl", events_for(HOSPITAL_M, 5)))
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    [refused] = only(r, "label-invalid", kind="label")
+    assert refused["file"] == str(ws.labels / "loop.json") and "symbolic link" in refused["detail"]
+    assert r.summary["installations_paid"] == 1
+
+
 def test_no_label(ws: Workspace) -> None:
     ws.label()  # for acme-ehr, not for the other software
     other = installation("750100011", software="other-ehr", vendor="other")

@@ -94,6 +94,45 @@ def test_a_revocation_applies_to_the_version_whatever_label_covers_it(ws: Worksp
     assert r.reasons() == {"label-revoked": 5, "version-not-covered": 1} and r.summary["installations_paid"] == 0
 
 
+def test_an_older_list_after_a_newer_one_refuses_to_start(ws: Workspace) -> None:
+    """The rollback: a list validly signed and still fresh, but issued before the one the ledger's last run relied
+    on (the revocation is not in it). It would pay, on this run, what the newer list refused on the last."""
+    doc = ws.label()
+    older = revocation_list(now=NOW - DAY)  # fresh (a week's validity), issued yesterday, before the revocation
+    ws.revoke(revocation(doc["label_id"], T0 - DAY), now=NOW)
+    f = ws.events("e.jsonl", events_for(SITE, 5))
+    r = ws.run(f)
+    assert r.returncode == 0 and r.reasons() == {"label-revoked": 5} and r.summary["installations_paid"] == 0
+    before, n = ledger_state(ws.ledger), runs(ws.ledger)
+    (ws.labels / "revocations.json").write_text(json.dumps(older), encoding="utf-8")
+    r = ws.run(f)
+    assert r.returncode == 4 and "Traceback" not in r.stderr, r.stderr
+    assert f"issued {iso(NOW - DAY)}, before the list of {iso(NOW)} that run 1" in r.stderr, r.stderr
+    assert ledger_state(ws.ledger) == before and runs(ws.ledger) == n and not r.out.exists()
+    ws.revoke(revocation(doc["label_id"], T0 - DAY), now=NOW)  # the same list again (or a newer one): runs
+    assert ws.run(f).returncode == 0
+
+
+def test_a_label_issued_after_the_revocation_once_reinstated_is_paid(ws: Workspace) -> None:
+    """The agency revoked the version, then reinstated it and issued a new label: events after the new label's
+    issue are paid under it; those between the revocation and the new label are refused; the old label stays
+    revoked (it covers nothing after its revocation)."""
+    first = ws.label()
+    ws.label(label_id="lbl_reinstated0001", issued="2026-06-03T21:00:00Z")
+    ws.revoke(revocation(first["label_id"], T0 + DAY + dt.timedelta(hours=12)))
+    r = ws.run(ws.events("e.jsonl", events_for(SITE, 6)))  # one a day from T0 09:00
+    assert r.returncode == 0, r.stderr
+    assert r.reasons() == {"label-revoked": 1}, r.refusals  # 2026-06-03T09:00: revoked, the new label not yet issued
+    assert r.summary["events_counted"] == 5
+    # the same new label issued before the revocation (a second label, e.g. another category): revoked with it
+    other = Workspace(ws.root / "before")
+    other.label()
+    other.label(label_id="lbl_earlier000001", issued="2026-06-01T00:00:00Z")
+    other.revoke(revocation(first["label_id"], T0 + DAY + dt.timedelta(hours=12)))
+    r = other.run(other.events("e.jsonl", events_for(SITE, 6)))
+    assert r.reasons() == {"label-revoked": 4} and r.summary["events_counted"] == 2
+
+
 def test_a_revocation_list_in_a_subfolder_is_an_error(ws: Workspace) -> None:
     more, before, n = paid_then(ws)
     doc = json.loads((ws.labels / "revocations.json").read_text())
@@ -131,5 +170,5 @@ def test_revocations_option(ws: Workspace, tmp_path: Path) -> None:
 def test_help_documents_the_exit_codes() -> None:
     out = subprocess.run([sys.executable, "-m", "conformity", "pay", "run", "--help"], capture_output=True,
                          text=True, check=True).stdout
-    assert "4  no revocation list, or a stale one" in out and "--revocations" in out
+    assert "4  no revocation list, or a stale one" in out and "an earlier run of this ledger" in out and "--revocations" in out
     assert "--infrastructure-keys" in out and "3  the ledger is in use" in out
