@@ -13,6 +13,7 @@ import json
 import os
 import queue
 import secrets
+import signal
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ STDERR_TAIL = 40
 #: seconds (at most: less if the driver's timeout is shorter) a reusable driver has to answer ``reset`` and write its
 #: marker, as long as it has to shut down
 RESET_TIMEOUT_S = 5.0
+#: once the driver exited, how long the processes it started and left running have to end on SIGTERM (then SIGKILL)
+GROUP_GRACE_S = 2.0
 #: how much of a driver's error output a trace keeps (the rest is cut, and says so)
 STDERR_KEPT = 1 << 20
 #: how much lower than the harness's the CPU priority of a driver process is (POSIX niceness, added to the harness's
@@ -98,9 +101,11 @@ class StdioDriver:
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
         try:
+            # a process group of its own: what the driver starts (the software, in the background) ends with it
             self.proc = subprocess.Popen(
                 list(spec.command), cwd=spec.cwd, env={**os.environ, **spec.env}, text=True, encoding="utf-8",
                 errors="replace", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1,
+                start_new_session=True,
             )
         except OSError as exc:
             raise DriverFailure("start-failed", f"cannot start {spec.command[0]!r}: {exc.strerror}",
@@ -113,7 +118,8 @@ class StdioDriver:
         self._stderr_lock = threading.Lock()
         self._marker: str | None = None
         self._marker_seen = threading.Event()
-        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        self._stdout_pump = threading.Thread(target=self._pump_stdout, daemon=True)
+        self._stdout_pump.start()
         self._stderr_pump = threading.Thread(target=self._pump_stderr, daemon=True)
         self._stderr_pump.start()
 
@@ -209,6 +215,13 @@ class StdioDriver:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=5)
+        self._end_group(signal.SIGKILL)
+
+    def _end_group(self, sig: int) -> None:
+        """Signal what remains of the driver's process group (the processes it started and left running); nothing
+        when none remains."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -222,9 +235,16 @@ class StdioDriver:
                 self.proc.wait(timeout=5)
             except (subprocess.TimeoutExpired, OSError):
                 self.kill()
-        self._stderr_pump.join(timeout=5)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
+        # the driver has exited; a process it started may still hold its output open (the pumps never see its end)
+        self._end_group(signal.SIGTERM)
+        self._stderr_pump.join(timeout=GROUP_GRACE_S)
+        self._stdout_pump.join(timeout=0.1)
+        if self._stdout_pump.is_alive() or self._stderr_pump.is_alive():
+            self._end_group(signal.SIGKILL)
+            self._stderr_pump.join(timeout=5)
+            self._stdout_pump.join(timeout=5)
+        for stream, pump in ((self.proc.stdout, self._stdout_pump), (self.proc.stderr, self._stderr_pump)):
+            if stream is not None and not pump.is_alive():  # closing a pipe a thread still reads would wait for it
                 stream.close()
 
 

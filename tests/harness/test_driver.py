@@ -8,6 +8,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -88,6 +89,46 @@ def test_hang_times_out_and_is_killed(tmp_path: Path) -> None:
     assert info.value.kind == "timeout"
     assert d.proc.poll() is not None
     d.close()
+
+
+#: a driver that starts its software in the background, the child keeping the driver's output (``which``) open
+BACKGROUND = ("import subprocess, sys\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(1000)']{redirect})\n"
+              "open(sys.argv[1], 'w').write(str(child.pid))\n") + ECHO
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX")
+@pytest.mark.parametrize("which", ["stdout and stderr", "stderr only", "none", "killed on timeout"])
+def test_what_the_driver_started_ends_with_it_and_never_holds_the_run(tmp_path: Path, which: str) -> None:
+    """A driver that starts its software in the background: a child that kept the driver's output open made
+    ``close`` wait for ever (the run hung, the child outlived it). It ends with the driver, within the grace."""
+    redirect = {"stdout and stderr": "", "stderr only": ", stdout=subprocess.DEVNULL",
+                "none": ", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL", "killed on timeout": ""}[which]
+    script = tmp_path / "driver.py"
+    script.write_text(BACKGROUND.replace("{redirect}", redirect) + ("import time\ntime.sleep(60)\n"
+                                                             if which == "killed on timeout" else ""))
+    pid_file = tmp_path / "child.pid"
+    d = StdioDriver(DriverSpec(command=(sys.executable, str(script), str(pid_file)), timeout=5.0, cwd=tmp_path))
+    assert d.call("perform", {"n": 1}) == {"echo": {"n": 1}}
+    child = int(pid_file.read_text())
+    if which == "killed on timeout":
+        d.call("shutdown", timeout=5.0)  # the driver answers, then sleeps: it is killed, its child too
+    started = time.monotonic()
+    d.close()
+    assert time.monotonic() - started < 15
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), f"the driver's child {child} outlived it"
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, its parent gone and not yet reaped by init, counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 @pytest.mark.parametrize("source,needle", [(GARBAGE, "hello, I am not JSON"), (WRONG_ID, '"id": 99')])
