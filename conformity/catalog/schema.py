@@ -54,6 +54,14 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
 
 
 @cache
+def definition_validator(name: str, definition: str) -> jsonschema.Draft202012Validator:
+    """A validator for one definition (``$defs``) of usine's schema ``name`` (e.g. the driver protocol's
+    ``initialize_result``)."""
+    ref = {"$ref": f"{_schemas()[name]['$id']}#/$defs/{definition}"}
+    return jsonschema.Draft202012Validator(ref, format_checker=jsonschema.FormatChecker(), registry=registry())
+
+
+@cache
 def fast_validator(name: str) -> Any:
     """The schema of :func:`validator` compiled by jsonschema-rs, every format jsonschema checks checked by
     jsonschema's own function (the engines' format checks differ: jsonschema's are the reference)."""

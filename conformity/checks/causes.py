@@ -30,7 +30,7 @@ DRIVER_WORDS = {
     "garbage": "wrote something that is not a JSON-RPC answer on its standard output (only JSON-RPC lines may go "
                "there; log to standard error)",
     "crash": "exited", "timeout": "did not answer in time", "rpc-error": "answered a JSON-RPC error",
-    "start-failed": "could not be started",
+    "start-failed": "could not be started", "invalid-answer": "answered outside the driver protocol",
 }
 
 
@@ -68,7 +68,7 @@ def driver_message(failure: Mapping[str, Any], when: str) -> str:
     """A driver failure (``DriverFailure.to_json()``) in words, with what it wrote."""
     kind = str(failure.get("kind", ""))
     text = f"the driver {DRIVER_WORDS.get(kind, kind)} {when}: {failure.get('message', '')}"
-    if failure.get("raw") and kind == "garbage":
+    if failure.get("raw") and kind in ("garbage", "invalid-answer"):
         text += f" — it wrote {str(failure['raw']).strip()[:200]!r}"
     return text
 

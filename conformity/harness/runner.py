@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ import jsonschema
 from conformity import __version__, plugins
 from conformity.bundle.evidence import Attached
 from conformity.catalog import Action
+from conformity.catalog.schema import definition_validator
 from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.registry import CHECKS
 from conformity.checks.trace import TraceView, TraceViews
@@ -304,9 +306,15 @@ class Runner:
         except DriverFailure as f:
             note("driver.failure", {"method": "initialize", **f.to_json()})
             return [f.to_json()]
-        supported = init.get("actions", []) if isinstance(init, dict) else []
-        note("driver.initialize", {"result": init if isinstance(init, dict) else {"invalid": repr(init)[:500]},
-                                   "endpoints": params["endpoints"]})
+        errors = sorted(e.message for e in definition_validator("driver", "initialize_result").iter_errors(init))
+        if errors:  # its list of actions is what the run relies on: not a list of names, nothing is run
+            failure = {"kind": "invalid-answer", "message": "its answer does not match the driver protocol's "
+                       f"initialize_result (conformity/schemas/driver.schema.json): {'; '.join(errors[:5])}",
+                       "raw": json.dumps(init)[:2000]}
+            note("driver.failure", {"method": "initialize", **failure})
+            return [failure]
+        supported = init["actions"]
+        note("driver.initialize", {"result": init, "endpoints": params["endpoints"]})
         ctx = ScenarioContext(fixtures=session["fixtures"], seed=seed, endpoints=params["endpoints"],
                               listeners=self.access.listeners(), parameters=self.parameters,
                               inputs={a.name: frozenset(a.input.get("properties", {})) for a in self.actions.values()})

@@ -176,6 +176,32 @@ def test_a_stray_print_reads_as_a_driver_problem_at_the_top_of_every_output(tmp_
     assert suites[0].get("name").startswith("usine run") and suites[0].find("testcase/error") is not None
 
 
+#: initialize answers outside the protocol: actions as a string (once a substring test: "practitioner.login" in it)
+BAD_INITIALIZE = {"actions as a string": {"software": {"name": "x", "version": "1"}, "actions": "practitioner.login"},
+                  "actions as a word": {"software": "x", "actions": "all"},
+                  "not an object": ["practitioner.login"]}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INITIALIZE))
+def test_an_initialize_answer_outside_the_protocol_is_the_driver_s_problem(tmp_path: Path, run_manifest: Run,
+                                                                           case: str) -> None:
+    """Its list of actions is what the run relies on: an answer the protocol's schema refuses runs no step, said as
+    the driver's problem at initialize (not "the software does not support …"), with what it answered."""
+    script = tmp_path / "driver.py"
+    script.write_text("import json, sys\nfor line in sys.stdin:\n    msg = json.loads(line)\n"
+                      f"    result = {BAD_INITIALIZE[case]!r} if msg['method'] == 'initialize' else None\n"
+                      "    print(json.dumps({'jsonrpc': '2.0', 'id': msg['id'], 'result': result}), flush=True)\n"
+                      "    if msg['method'] == 'shutdown':\n        break\n")
+    manifest = tmp_path / "vendor.toml"
+    manifest.write_text('format = "usine.vendor/1"\nvendor_id = "acme"\nsoftware = "Acme"\nversion = "1.0"\n'
+                        'registration_id = "REG-1"\ncategory = "GP"\n[driver]\ncommand = ["{python}", "driver.py"]\n')
+    report = run_manifest(manifest, ("PRACAUTH-001",))
+    assert verdicts(report)["PRACAUTH-001"] in ("error", "not-exercised")
+    [problem] = report["problems"]
+    assert problem["kind"] == "driver" and problem["action"] == "initialize", problem
+    assert "answered outside the driver protocol" in problem["message"] and "initialize_result" in problem["message"]
+
+
 def test_an_action_left_out_of_initialize_is_not_exercised_with_its_cause(tmp_path: Path, run_manifest: Run) -> None:
     """The driver does not declare patient.lookup: the requirements judged on its steps are not-exercised, the step
     and the reason first, never a pass nor a failure."""
