@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from conformity.errors import InputError
 
 
 @contextmanager
@@ -24,6 +26,44 @@ def atomic_output(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def writable_folder(folder: Path, names: Iterable[str] = (), *, option: str = "--out") -> Path:
+    """``folder`` created if missing, where a file can be written and each of ``names`` can be a file; InputError
+    naming ``option`` and why not (checked before the work whose outputs go there, not after it)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".usine-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot write there ({exc.strerror or exc})", where=option) from exc
+    taken = [name for name in names if (folder / name).exists() and not (folder / name).is_file()]
+    if taken:
+        raise InputError(f"{folder / taken[0]} is a folder (or not a regular file): it cannot be replaced by the "
+                         f"run's {taken[0]}", where=option)
+    return folder
+
+
+@contextmanager
+def output_set(folder: Path, names: Iterable[str]) -> Iterator[dict[str, Path]]:
+    """Temporary paths in ``folder`` for outputs that go together (a run's reports and bundle): once every one is
+    written, each is renamed over its name; if one fails, none is (all removed): never a new report beside an
+    old bundle, nor one output of a run missing."""
+    writable_folder(folder, names)
+    temps: dict[str, Path] = {}
+    try:
+        for name in names:
+            fd, made = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+            os.close(fd)
+            temps[name] = Path(made)
+        yield temps
+        for name, temp in temps.items():
+            os.replace(temp, folder / name)
+    except BaseException:
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
         raise
 
 

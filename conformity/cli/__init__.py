@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from conformity import __version__
-from conformity.errors import UsineError
+from conformity.errors import EXIT_INPUT, UsineError
 
 #: each command: its module and object, imported when the command is asked for, so that a command pays for its own
 #: imports only (``usine validate`` loads neither DuckDB nor the agency's web stack: 0.3-0.5 s of each start)
@@ -46,6 +46,10 @@ class UsineGroup(click.Group):
         except UsineError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:  # a path the command was given that cannot be read or written: said, not a traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            ctx.exit(EXIT_INPUT)
 
 
 @click.group(cls=UsineGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -42,8 +42,9 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
     Evidence files are checked before anything runs. Exit 0 only if every applicable automated MUST
     requirement passed; 1 otherwise; 2 on bad input (vendor manifest, evidence, options).
     """
+    from conformity.files import writable_folder
     from conformity.harness.evidence import collect, parse_option, vendor_sources
-    from conformity.harness.outputs import run_to_end, write_outputs
+    from conformity.harness.outputs import OUTPUTS, run_to_end, write_outputs
     from conformity.harness.plan import make_plan
     from conformity.harness.report import summary_of
     from conformity.harness.runner import Runner, driver_pool
@@ -68,6 +69,7 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
         click.echo(f"note: {note}", err=True)
     if sandbox_url and not sandbox_token:
         raise click.UsageError("--sandbox needs --sandbox-token (or USINE_SANDBOX_TOKEN)")
+    writable_folder(out_dir, OUTPUTS)  # before the run, not after it
     drivers = driver_pool(plan, vendor)  # the first driver processes start up while the sandbox does
     try:
         access = connect(sandbox_url, sandbox_token or "", sandbox_ca) if sandbox_url else start_local()

@@ -10,7 +10,7 @@ from typing import Any
 
 from conformity.bundle import write_bundle
 from conformity.bundle.evidence import Attached
-from conformity.files import write_atomic
+from conformity.files import output_set, write_atomic
 from conformity.harness.events import Event, RunFinished, ScenarioFinished
 from conformity.harness.runner import Runner
 from conformity.reporting.html import report_html
@@ -42,14 +42,16 @@ def run_to_end(runner: Runner, on_event: Callable[[Event], None] | None = None) 
     return result
 
 
+#: what a run writes into its output folder (``write_outputs``), together
+OUTPUTS = ("report.json", "junit.xml", "report.html", "bundle.zip")
+
+
 def write_outputs(out: Path, result: RunResult) -> dict[str, Path]:
-    """Write the four outputs of a run into ``out``; their paths."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the four outputs of a run into ``out``, all or none (``files.output_set``); their paths."""
     junit, html = junit_xml(result.report), report_html(result.report, result.traces)
-    paths = {"report.json": out / "report.json", "junit.xml": out / "junit.xml", "report.html": out / "report.html",
-             "bundle.zip": out / "bundle.zip"}
-    write_atomic(paths["report.json"], json.dumps(result.report, indent=2, ensure_ascii=False) + "\n")
-    write_atomic(paths["junit.xml"], junit.decode("utf-8"))
-    write_atomic(paths["report.html"], html)
-    write_bundle(paths["bundle.zip"], result.report, result.signed_traces, junit, html, result.evidence.data)
-    return paths
+    with output_set(out, OUTPUTS) as temps:
+        write_atomic(temps["report.json"], json.dumps(result.report, indent=2, ensure_ascii=False) + "\n")
+        write_atomic(temps["junit.xml"], junit.decode("utf-8"))
+        write_atomic(temps["report.html"], html)
+        write_bundle(temps["bundle.zip"], result.report, result.signed_traces, junit, html, result.evidence.data)
+    return {name: out / name for name in OUTPUTS}

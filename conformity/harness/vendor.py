@@ -79,6 +79,9 @@ def load_vendor(path: str | Path) -> Vendor:
     d = data["driver"]
     base = p.resolve().parent
     cwd = (base / d["cwd"]) if "cwd" in d else base
+    if "cwd" in d and not cwd.is_dir():  # else the start fails saying the program is missing
+        raise InputError([Problem(str(p), "driver.cwd", f"folder {cwd} not found (the driver starts in it; a "
+                                                        "relative path is relative to this manifest's folder)")])
     command = tuple(sys.executable if part == "{python}" else part for part in d.get("command", ()))
     if d.get("reuse") and not command:
         raise InputError([Problem(str(p), "driver.reuse", "only a driver the harness starts (command) can be reused "

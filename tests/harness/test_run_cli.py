@@ -126,6 +126,7 @@ command = ["{python}", "driver.py"]
     (GOOD + 'url = "http://127.0.0.1:9/rpc"\n', "driver"),
     (GOOD.replace('vendor_id = "acme"', 'vendor_id = "acme"\ncolour = "blue"'), "colour"),
     (GOOD.replace('vendor_id = "acme"\n', ""), "vendor_id"),
+    (GOOD + 'cwd = "not-here"\n', "driver.cwd"),
 ])
 def test_bad_vendor_manifest_names_file_and_key(tmp_path: Path, text: str, where: str) -> None:
     path = _manifest(tmp_path, text)
@@ -140,3 +141,45 @@ def test_python_placeholder_and_paths(tmp_path: Path) -> None:
 
     assert v.driver.command[0] == sys.executable and v.driver.cwd == tmp_path
     assert v.software_id == "acme.acme"
+
+
+@pytest.mark.parametrize("make", ["under a file", "bundle.zip a folder"])
+def test_an_out_folder_that_cannot_take_the_outputs_is_refused_before_the_run(tmp_path: Path, make: str) -> None:
+    """Found after the whole run, it was a traceback (exit 1, read as a failed MUST) with reports half-written."""
+    (tmp_path / "f").write_text("x")
+    out = tmp_path / "f" / "sub" if make == "under a file" else tmp_path / "out"
+    if make == "bundle.zip a folder":
+        (out / "bundle.zip").mkdir(parents=True)
+    code, text = run("--wave", "2026-W1", "--vendor", str(vendor_manifest("reference")), "--category", "GP",
+                     "--only", "PRACAUTH-004", "--out", str(out))
+    assert code == 2 and "--out" in text and "Traceback" not in text, text
+    assert "scenario" not in text.lower()  # nothing ran
+    assert not (out.is_dir() and {p.name for p in out.iterdir()} - {"bundle.zip"})
+
+
+def test_a_runs_outputs_are_written_all_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundle cannot be written (disk full, say): no new report is left beside the previous run's bundle."""
+    import conformity.harness.outputs as outputs
+
+    code, _ = run("--wave", "2026-W1", "--vendor", str(vendor_manifest("reference")), "--category", "GP",
+                  "--only", "PRACAUTH-004", "--out", str(tmp_path))
+    assert code == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def full(*_: object, **__: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outputs, "write_bundle", full)
+    result = CliRunner().invoke(cli, ["run", "--wave", "2026-W1", "--vendor", str(vendor_manifest("reference")),
+                                      "--category", "GP", "--only", "PRACAUTH-004", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "No space left on device" in result.output, result.output
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # the previous run's four, unchanged
+
+
+def test_an_output_path_under_a_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    for args in (["wave", "show", "2027-W2", "-c", "GP", "--format", "html", "-o", str(tmp_path / "f" / "spec.html")],
+                 ["driver", "init", str(tmp_path / "f" / "drv"), "--lang", "python"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2 and result.output.startswith("error: ") and result.exception is not None \
+            and isinstance(result.exception, SystemExit), result.output
