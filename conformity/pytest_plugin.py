@@ -8,6 +8,7 @@ requirement's verdict derived from the traces.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,10 +31,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--usine-only", action="append", default=[], metavar="SELECTOR",
                     help="Only these requirements, as usine run --only: an id (REF-001), a referential (REF) "
                          "or a glob (REF-01*); repeatable or comma-separated (-k still narrows the items).")
-    group.addoption("--usine-seed", type=int, default=0, help="Seed of fixtures and generated data (default 0).")
+    group.addoption("--usine-seed", type=_seed, default=0, help="Seed of fixtures and generated data (default 0; "
+                    "0 to 2**62, as usine run --seed).")
     group.addoption("--usine-sandbox", metavar="URL", help="A running sandbox instead of an in-process one.")
     group.addoption("--usine-sandbox-token", metavar="TOKEN", help="Your harness token for --usine-sandbox.")
     group.addoption("--usine-out", metavar="DIR", help="Also write report.json, junit-like report.html and bundle.zip here.")
+
+
+def _seed(text: str) -> int:
+    """A seed as ``usine run --seed`` takes it: an integer from 0 to 2**62."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= 2**62:
+        raise argparse.ArgumentTypeError(f"{value} is not in the range 0 to 2**62")
+    return value
 
 
 class UsineFailure(Exception):
@@ -123,10 +136,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not config.getoption("usine_wave"):
         raise pytest.UsageError("--usine-vendor needs --usine-wave")
     from conformity.errors import UsineError
+    from conformity.harness.evidence import collect, vendor_sources
 
     try:
         vendor, catalog, plan = _plan(config)
-    except UsineError as exc:  # a bad manifest, wave or --usine-only: said as pytest says usage errors
+        collect(catalog, plan, vendor_sources(vendor.evidence))  # the manifest's evidence checked now, not per item
+    except UsineError as exc:  # a bad manifest, wave, --usine-only or evidence: said as pytest says usage errors
         raise pytest.UsageError(f"usine: {exc}") from None
     config.stash[STASH_RESULT] = {"vendor": vendor, "catalog": catalog, "plan": plan}
     collector = WaveCollector.from_parent(session, name=f"usine-{plan.wave}-{plan.category}", plan=plan)
@@ -142,6 +157,18 @@ def _run_once(session: pytest.Session) -> dict[str, Any]:
     state = session.config.stash[STASH_RESULT]
     if "rows" in state:
         return state
+    if "error" in state:  # the run could not be made: each item says why, once, without trying again
+        raise UsineFailure(state["error"])
+    from conformity.errors import UsineError
+
+    try:
+        return _run(session, state)
+    except UsineError as exc:
+        state["error"] = f"usine: the run could not be made: {exc}"
+        raise UsineFailure(state["error"]) from None
+
+
+def _run(session: pytest.Session, state: dict[str, Any]) -> dict[str, Any]:
     from conformity.harness.evidence import collect, vendor_sources
     from conformity.harness.outputs import run_to_end, write_outputs
     from conformity.harness.plan import make_plan

@@ -45,3 +45,23 @@ def test_usine_only_takes_referentials_and_globs_and_names_a_malformed_selector(
         "--usine-vendor", str(vendor_manifest("reference")), "--usine-wave", "2026-W1", "--usine-only", "pracauth-1")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*'pracauth-1' is malformed*"])
+
+
+def test_evidence_the_manifest_names_wrongly_is_a_usage_error_not_a_traceback_per_item(
+        pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """An [evidence] entry for a requirement the catalog lacks: once, as a usage error (it was an InputError
+    traceback in every item, the run attempted again for each)."""
+    manifest = tmp_path / "vendor.toml"
+    manifest.write_text(vendor_manifest("reference").read_text(encoding="utf-8").split("[evidence]")[0]
+                        + '[evidence]\nFOO-001 = "x.pdf"\n', encoding="utf-8")  # found before any driver starts
+    result = pytester.runpytest_subprocess("--usine-vendor", str(manifest), "--usine-wave", "2026-W1",
+                                           "--usine-only", "PRACAUTH")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert "FOO-001" in result.stderr.str() and "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize("seed", ["-5", "x", str(2**62 + 1)])
+def test_a_seed_usine_run_refuses_is_refused(pytester: pytest.Pytester, seed: str) -> None:
+    result = pytester.runpytest_subprocess("--usine-vendor", str(vendor_manifest("reference")),
+                                           "--usine-wave", "2026-W1", "--usine-seed", seed)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "--usine-seed" in result.stderr.str()
