@@ -118,6 +118,9 @@ def diff_specs(sa: Specification, sb: Specification) -> CategoryDiff:
 def diff_waves(catalog: Catalog, wave_a: str, wave_b: str, category: str | None = None) -> WaveDiff:
     """Added, removed and changed requirements from ``wave_a`` to ``wave_b``, per category."""
     a, b = catalog.wave(wave_a), catalog.wave(wave_b)
+    if a.pack != b.pack:
+        raise InputError(f"{wave_a} is a wave of the {a.pack} pack and {wave_b} of the {b.pack} pack: a diff "
+                         "compares two waves of one sector", where="wave")
     if category is not None:
         if category not in a.categories and category not in b.categories:
             raise InputError(f"category {category!r} is in neither {wave_a} nor {wave_b}", where="category")

@@ -280,7 +280,7 @@ def diff_text(d: WaveDiff, markdown: bool = False) -> str:
     lines = [f"{'# ' if markdown else ''}Changes from {d.wave_a} to {d.wave_b}", ""]
     for c in d.categories:
         if c.status != "both":
-            lines += [h(f"{c.category}: category {c.status} in {d.wave_b if c.status == 'added' else d.wave_a}"), ""]
+            lines += [h(f"{c.category}: category {c.status} in {d.wave_b}"), ""]  # added or removed: by wave_b
         else:
             lines += [h(f"{c.category}: {len(c.added)} added, {len(c.removed)} removed, {len(c.changed)} changed"), ""]
         if c.empty:

@@ -27,11 +27,13 @@ CREDENTIAL_REFUSALS = frozenset({"token-missing", "token-invalid", "token-other-
 #: service's refusal (``refused``)
 KINDS = ("driver", "unsupported", "refused")
 DRIVER_WORDS = {
-    "garbage": "wrote something that is not a JSON-RPC answer on its standard output (only JSON-RPC lines may go "
-               "there; log to standard error)",
+    "garbage": "answered something that is not a JSON-RPC 2.0 answer",
     "crash": "exited", "timeout": "did not answer in time", "rpc-error": "answered a JSON-RPC error",
     "start-failed": "could not be started", "invalid-answer": "answered outside the driver protocol",
+    "unreachable": "could not be reached",
 }
+#: what a driver started by the harness is told when it wrote something else than an answer on its standard output
+STDOUT_ADVICE = "only JSON-RPC lines may go on the driver's standard output; log to standard error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +69,14 @@ class StepProblem:
 def driver_message(failure: Mapping[str, Any], when: str) -> str:
     """A driver failure (``DriverFailure.to_json()``) in words, with what it wrote."""
     kind = str(failure.get("kind", ""))
-    text = f"the driver {DRIVER_WORDS.get(kind, kind)} {when}: {failure.get('message', '')}"
+    words = DRIVER_WORDS.get(kind, kind)
+    if kind == "crash" and failure.get("exit_code") is not None:
+        words += f" (exit code {failure['exit_code']})"
+    text = f"the driver {words} {when}: {failure.get('message', '')}"
     if failure.get("raw") and kind in ("garbage", "invalid-answer"):
         text += f" — it wrote {str(failure['raw']).strip()[:200]!r}"
+        if kind == "garbage" and "url" not in failure:  # a driver the harness started, on its standard output
+            text += f" ({STDOUT_ADVICE})"
     return text
 
 

@@ -46,10 +46,17 @@ class UsineGroup(click.Group):
         except UsineError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:  # Ctrl-C: 128 + SIGINT, as shells say it, never 1 (which is a failed MUST)
+            click.echo("\ninterrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
         except OSError as exc:  # a path the command was given that cannot be read or written: said, not a traceback
             where = f"{exc.filename}: " if exc.filename else ""
             click.echo(f"error: {where}{exc.strerror or exc}", err=True)
             ctx.exit(EXIT_INPUT)
+
+
+#: the exit code of a command interrupted by Ctrl-C
+EXIT_INTERRUPTED = 130
 
 
 @click.group(cls=UsineGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -44,7 +44,8 @@ DRIVER_NICENESS = 10
 
 @dataclass
 class DriverFailure(Exception):
-    """The driver did not answer properly: kind is crash, timeout, garbage, rpc-error or start-failed."""
+    """The driver did not answer properly: kind is crash, timeout, garbage, rpc-error, start-failed or (a driver
+    reached over HTTP) unreachable."""
 
     kind: str
     message: str
@@ -75,6 +76,8 @@ def _parse_answer(raw: str, method: str, evidence: dict[str, Any], status: str =
 def _check_response(raw: str, msg: Any, expected_id: int) -> Any:
     if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0" or msg.get("id") != expected_id:
         raise DriverFailure("garbage", f"not a JSON-RPC 2.0 response to request {expected_id}", {"raw": raw[:2000]})
+    if "error" in msg and "result" in msg:  # JSON-RPC 2.0: one or the other, never both
+        raise DriverFailure("garbage", "JSON-RPC response has both result and error", {"raw": raw[:2000]})
     if "error" in msg:
         err = msg["error"]
         if not isinstance(err, dict) or not isinstance(err.get("code"), int):
@@ -273,7 +276,7 @@ class HttpDriver:
         try:
             address = self.spec.connect_to(url.host, url.port or 443)
         except Exception as exc:  # any failure of the address policy (resolution, refusal) refuses the driver
-            raise DriverFailure("crash", f"the driver's address is refused: {exc}", {"url": self.spec.url}) from exc
+            raise DriverFailure("unreachable", f"the driver's address is refused: {exc}", {"url": self.spec.url}) from exc
         self._headers = {"Host": url.netloc.decode("ascii")}
         self._extensions = {"sni_hostname": url.host}
         self._url = str(url.copy_with(host=address))
@@ -290,9 +293,13 @@ class HttpDriver:
             raise DriverFailure("timeout", f"no answer to {method} within {self.spec.timeout:g} s",
                                 {"url": self.spec.url}) from None
         except httpx.HTTPError as exc:
-            raise DriverFailure("crash", f"cannot reach the driver: {exc}", {"url": self.spec.url}) from exc
+            raise DriverFailure("unreachable", f"cannot reach the driver: {exc}", {"url": self.spec.url}) from exc
         raw = r.text
-        return _check_response(raw, _parse_answer(raw, method, {}, f" (HTTP {r.status_code})"), rid)
+        try:
+            return _check_response(raw, _parse_answer(raw, method, {}, f" (HTTP {r.status_code})"), rid)
+        except DriverFailure as failure:
+            failure.evidence.setdefault("url", self.spec.url)  # an HTTP driver's: no standard output to blame
+            raise
 
     def close(self) -> None:
         if self._client.is_closed:

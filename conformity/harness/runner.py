@@ -339,7 +339,7 @@ class Runner:
             except DriverFailure as f:
                 failures.append(f.to_json())
                 note("driver.perform", record | {"failure": f.to_json()})
-                if f.kind in ("crash", "timeout"):
+                if f.kind in ("crash", "timeout", "unreachable"):
                     break
                 continue
             errors = sorted(e.message for e in self.outputs[step.action].iter_errors(out))

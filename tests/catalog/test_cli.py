@@ -99,7 +99,10 @@ def test_wave_diff_lists_real_differences(usine) -> None:
     changed_fields = {f["field"] for c in cat["changed"] for f in c["fields"]}
     assert {"level", "statement"} <= changed_fields
     full = usine("wave", "diff", "2026-W1", "2027-W2").output
-    assert "RADIOLOGY: category added" in full
+    assert "RADIOLOGY: category added in 2027-W2" in full
+    assert "RADIOLOGY: category removed in 2026-W1" in usine("wave", "diff", "2027-W2", "2026-W1").output
+    across = usine("wave", "diff", "2026-W1", "2026-W3")  # health and housing: nothing to compare
+    assert across.exit_code == 2 and "a diff compares two waves of one sector" in across.stderr
 
 
 def test_wave_diff_with_itself_is_empty(usine) -> None:

@@ -196,7 +196,7 @@ def test_unreachable_http_driver() -> None:
     d = HttpDriver(DriverSpec(url="http://127.0.0.1:9/rpc", timeout=2))
     with pytest.raises(DriverFailure) as info:
         d.call("initialize", {})
-    assert info.value.kind == "crash"
+    assert info.value.kind == "unreachable"
 
 
 class _EchoHost(_Handler):
@@ -238,7 +238,7 @@ def test_an_https_driver_pinned_to_its_checked_address_never_resolves_its_host_a
         with pytest.raises(DriverFailure) as info:
             HttpDriver(DriverSpec(url=f"https://localhost:{port}/rpc", timeout=2, verify=client,
                                   connect_to=pin("127.0.0.2"))).call("initialize")
-        assert info.value.kind == "crash"
+        assert info.value.kind == "unreachable"
 
         def refuse(host: str, p: int) -> str:
             raise ValueError(f"{host} resolves to 10.0.0.1: the agency calls drivers on public addresses only")
@@ -246,7 +246,7 @@ def test_an_https_driver_pinned_to_its_checked_address_never_resolves_its_host_a
         with pytest.raises(DriverFailure) as info:
             HttpDriver(DriverSpec(url=f"https://localhost:{port}/rpc", timeout=2, verify=client,
                                   connect_to=refuse)).call("initialize")
-        assert info.value.kind == "crash" and "address is refused" in info.value.message
+        assert info.value.kind == "unreachable" and "address is refused" in info.value.message
         assert "public addresses only" in info.value.message
     finally:
         server.shutdown()
@@ -285,3 +285,27 @@ def test_the_https_bridge_relays_calls_and_answers_without_nagle_delay(tmp_path:
         server.shutdown()
         server.server_close()
         server.close_drivers()
+
+
+def test_an_answer_with_both_result_and_error_is_garbage(tmp_path: Path) -> None:
+    """JSON-RPC 2.0: a response holds result or error, never both (it read as the error)."""
+    both = ("import sys, json\nsys.stdin.readline()\nprint(json.dumps({'jsonrpc': '2.0', 'id': 1, 'result': 1, "
+            "'error': {'code': 1, 'message': 'x'}}), flush=True)\nsys.stdin.readline()\n")
+    d = driver(tmp_path, both)
+    with pytest.raises(DriverFailure) as info:
+        d.call("initialize", {})
+    assert info.value.kind == "garbage" and "both result and error" in info.value.message
+    d.close()
+
+
+@pytest.mark.parametrize("failure,words", [
+    ({"kind": "garbage", "message": "m", "raw": "hello", "stderr_tail": []}, "standard output"),
+    ({"kind": "garbage", "message": "m", "raw": "<html>", "url": "https://x/rpc"}, None),
+    ({"kind": "crash", "message": "m", "exit_code": 3}, "exited (exit code 3)"),
+    ({"kind": "unreachable", "message": "cannot reach the driver", "url": "https://x/rpc"}, "could not be reached"),
+])
+def test_driver_problems_are_said_for_the_transport_they_came_by(failure: dict[str, Any], words: str | None) -> None:
+    from conformity.checks.causes import driver_message
+
+    text = driver_message(failure, "at initialize")
+    assert (words in text) if words else ("standard output" not in text and "exited" not in text), text

@@ -165,7 +165,8 @@ def test_a_stray_print_reads_as_a_driver_problem_at_the_top_of_every_output(tmp_
     text = result.output + result.stderr
     assert "YOUR DRIVER DID NOT ANSWER PROPERLY" in text
     assert text.index("YOUR DRIVER DID NOT ANSWER PROPERLY") < text.index("PRACAUTH-001")
-    assert "not a JSON-RPC answer" in text and "debug: initialize" in text
+    flat = " ".join(text.split())  # as the terminal wrapped it
+    assert "not a JSON-RPC 2.0 answer" in flat and "debug: initialize" in flat and "log to standard error" in flat
     report = json.loads((out / "report.json").read_text())
     assert report["problems"][0]["kind"] == "driver" and report["problems"][0]["action"] == "initialize"
     row = report["requirements"][0]

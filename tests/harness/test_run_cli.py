@@ -183,3 +183,25 @@ def test_an_output_path_under_a_file_is_an_error_not_a_traceback(tmp_path: Path)
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 2 and result.output.startswith("error: ") and result.exception is not None \
             and isinstance(result.exception, SystemExit), result.output
+
+
+def test_ctrl_c_exits_130_not_1_and_writes_no_report(tmp_path: Path) -> None:
+    """1 is a failed MUST to a vendor's CI: an interrupted run says so by 130 (128 + SIGINT), as shells do."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "conformity", "run", "--wave", "2026-W1", "--vendor",
+                             str(vendor_manifest("reference")), "--out", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:  # once the run has begun (its first scenario reported)
+        seen.append(line)
+        if line.startswith("  "):
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert "interrupted" in rest and "Traceback" not in rest
+    assert not (tmp_path / "out" / "report.json").exists()
