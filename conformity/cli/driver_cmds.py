@@ -30,6 +30,8 @@ def driver_init(ctx: click.Context, folder: Path, lang: str, wave_id: str | None
     """
     from conformity.driverkit import skeleton, write_skeleton
 
+    if category and not wave_id:
+        raise click.UsageError("--category needs --wave (the wave whose category's actions to declare)")
     catalog = get_catalog(ctx)
     if wave_id:
         wave = catalog.wave(wave_id)

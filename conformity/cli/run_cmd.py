@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from conformity.cli.common import get_catalog
+from conformity.errors import InputError
 
 
 @click.command("run")
@@ -56,6 +57,10 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
     if vendor_path is None and not (plan_only and category):
         raise click.UsageError("--vendor is required (--plan needs --vendor or --category)")
     vendor = load_vendor(vendor_path) if vendor_path is not None else None
+    if category is None and vendor is not None and vendor.category not in catalog.wave(wave_id).categories:
+        raise InputError(f"{vendor_path}: its category {vendor.category!r} is not a category of wave {wave_id} "
+                         f"({', '.join(catalog.wave(wave_id).categories)}): fill in vendor.toml's category, or give "
+                         "--category", where="category")
     plan = make_plan(catalog, wave_id, category or vendor.category, only)  # type: ignore[union-attr]  # vendor is set whenever category is None: --vendor is required with it (checked above)
     if plan_only:
         from conformity.reporting.plan import plan_json, plan_text

@@ -73,6 +73,11 @@ def load_vendor(path: str | Path) -> Vendor:
     if raw is None:
         raise InputError(problems)
     data = plain(raw)
+    given = data.get("driver")
+    if isinstance(given, dict) and ("command" in given) == ("url" in given):  # said plainly, not as oneOf
+        raise InputError([Problem(str(p), "driver", "give the driver's command (a program the harness starts) or its "
+                                                    "url (a driver already serving over HTTP): one of them, not "
+                                                    + ("both" if "url" in given else "neither"))])
     problems = schema_problems("vendor", data, str(p))
     if problems:
         raise InputError(problems)

@@ -127,6 +127,8 @@ command = ["{python}", "driver.py"]
     (GOOD.replace('vendor_id = "acme"', 'vendor_id = "acme"\ncolour = "blue"'), "colour"),
     (GOOD.replace('vendor_id = "acme"\n', ""), "vendor_id"),
     (GOOD + 'cwd = "not-here"\n', "driver.cwd"),
+    (GOOD + 'url = "https://driver.example/rpc"\n', "not both"),
+    (GOOD.replace('command = ["{python}", "driver.py"]', "timeout = 5"), "not neither"),
 ])
 def test_bad_vendor_manifest_names_file_and_key(tmp_path: Path, text: str, where: str) -> None:
     path = _manifest(tmp_path, text)
@@ -205,3 +207,15 @@ def test_ctrl_c_exits_130_not_1_and_writes_no_report(tmp_path: Path) -> None:
     assert proc.returncode == 130, "".join(seen) + rest
     assert "interrupted" in rest and "Traceback" not in rest
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_a_category_the_wave_lacks_names_the_manifest(tmp_path: Path) -> None:
+    """The skeleton's placeholder left in vendor.toml: said with the file and what to do."""
+    path = _manifest(tmp_path, GOOD.replace('category = "GP"', 'category = "CATEGORY"'))
+    code, out = run("--wave", "2026-W1", "--vendor", str(path), "--plan")
+    assert code == 2 and str(path) in out and "'CATEGORY' is not a category of wave 2026-W1" in out, out
+
+
+def test_driver_init_category_without_wave_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["driver", "init", str(tmp_path / "d"), "--lang", "python", "-c", "GP"])
+    assert result.exit_code == 2 and "--category needs --wave" in result.output and not (tmp_path / "d").exists()
