@@ -55,3 +55,24 @@ def test_the_reference_run_has_no_problem_and_nothing_not_exercised(
     for wave in ("2026-W1", "2027-W2"):
         ref = reference_run(wave, "HOSPITAL")
         assert ref.report["problems"] == [] and ref.report["summary"]["not_exercised_must"] == []
+
+
+@pytest.mark.parametrize("max_age,expected", [("max-age=0", "fail"), ("max-age=300", "not-exercised")])
+def test_directory_006_judges_only_a_repeat_after_the_answers_max_age(
+        reference_run: Callable[[str, str], VendorRun], max_age: str, expected: str) -> None:
+    """DIRECTORY-006 (directory.cache_fresh): software that reuses its cached answer and never asks the directory
+    again. Past the answer's max-age that is the failure; within it, nothing the rule forbids happened (it passed:
+    a vendor whose software never revalidates got a pass when the announced max-age outlived the scenario)."""
+    import copy
+
+    ref = reference_run("2026-W1", "HOSPITAL")
+    trace = copy.deepcopy(ref.traces["directory.searches"])
+    gets = [e for e in trace["exchanges"] if e.get("kind") == "http" and "/directory/practitioners" in
+            e["request"]["path"] and e["request"]["query"].get("national_id")]
+    first, revalidation = gets[0], gets[1]
+    trace["exchanges"].remove(revalidation)  # the software reused its cached answer instead
+    first["response"]["headers"]["cache-control"] = max_age
+    found = evaluate_checks(["directory.cache_fresh"], {**ref.traces, "directory.searches": trace}, ref.ctx)
+    verdict = found["directory.cache_fresh"]
+    assert verdict.status == expected, [f.message for f in verdict.findings]
+    assert verdict.findings and ("max-age" in verdict.findings[0].message)

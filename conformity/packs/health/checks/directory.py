@@ -183,15 +183,22 @@ def max_age(e: Exchange) -> float | None:
     return float(m[1]) if m else None
 
 
-def _stale_findings(trace: TraceView, note: Note, served: Exchange) -> list[Finding]:
-    """A repeated search after its answer's max-age must revalidate with the directory (If-None-Match: its ETag)."""
+def _past_max_age(note: Note, served: Exchange) -> tuple[float, float] | None:
+    """(seconds since ``served``, its max-age) when the repeated search ``note`` came after the answer's max-age — the
+    situation DIRECTORY-006 is about —; None when it came within it (or either time is unknown)."""
     age, served_at, used_at = max_age(served), when(served.raw), when(note.raw)
-    if age is None or served_at is None or used_at is None or (used_at - served_at).total_seconds() <= age:
-        return []
+    if age is None or served_at is None or used_at is None:
+        return None
+    elapsed = (used_at - served_at).total_seconds()
+    return (elapsed, age) if elapsed > age else None
+
+
+def _stale_findings(trace: TraceView, note: Note, served: Exchange, elapsed: float, age: float) -> list[Finding]:
+    """A repeated search after its answer's max-age must revalidate with the directory (If-None-Match: its ETag)."""
     again = [e for e in step_exchanges(trace, note, "directory") if query_key(e) == query_key(served)]
     if not again:
-        return [quote(served, f"{step_label(note)}: reused this answer {(used_at - served_at).total_seconds():.1f} s "
-                      f"after it, past its max-age of {age:g} s, without asking the directory again",
+        return [quote(served, f"{step_label(note)}: reused this answer {elapsed:.1f} s after it, past its max-age of "
+                      f"{age:g} s, without asking the directory again",
                       where="response.headers.cache-control", expected="a revalidation request", got="none")]
     etag = served.response_headers.get("etag")
     sent = again[-1].request_headers().get("if-none-match")
@@ -204,7 +211,7 @@ def _stale_findings(trace: TraceView, note: Note, served: Exchange) -> list[Find
 @check("directory.cache_fresh", verifies=["DIRECTORY-006"], scenario=SCENARIO)
 def cache_fresh(trace: TraceView, ctx: EvalContext) -> Verdict:
     """A cached directory answer is used only within its max-age, then revalidated with its ETag."""
-    findings, repeated = [], 0
+    findings, repeated, expired = [], 0, 0
     steps = trace.performed("directory.search")
     for i, note in enumerate(steps):
         earlier = [n for n in steps[:i] if n.data.get("input") == note.data.get("input")]
@@ -214,7 +221,10 @@ def cache_fresh(trace: TraceView, ctx: EvalContext) -> Verdict:
         if not previous:
             continue
         repeated += 1
-        findings += _stale_findings(trace, note, previous[-1])
+        past = _past_max_age(note, previous[-1])
+        if past is not None:  # only a repeat after the answer's max-age can show whether the software revalidates
+            expired += 1
+            findings += _stale_findings(trace, note, previous[-1], *past)
         now = [e for e in step_exchanges(trace, note, "directory") if e.method == "GET"]
         if now and now[-1].status == 304 and output(note).get("results") != output(earlier[-1]).get("results"):
             findings.append(quote(now[-1], f"{step_label(note)}: the directory answered 304 (unchanged), yet the "
@@ -222,4 +232,8 @@ def cache_fresh(trace: TraceView, ctx: EvalContext) -> Verdict:
                                   expected=output(earlier[-1]).get("results"), got=output(note).get("results")))
     if not repeated:
         return not_exercised(Finding("the scenario never repeated a directory search, so caching could not be verified"))
-    return verdict(findings, repeated, "repeated search(es)")
+    if not expired and not findings:  # each repeat within max-age: reusing the answer was allowed, nothing to judge
+        return not_exercised(Finding(f"no repeated directory search ({repeated}) came after its answer's max-age, so "
+                                     "whether the software revalidates a stale answer could not be verified"))
+    return verdict(findings, expired or repeated, "repeated search(es) past max-age" if expired else
+                   "repeated search(es)")
