@@ -22,7 +22,7 @@ from sandbox.problems import HTTPProblem
 from sandbox.recording import redact_issued
 from sandbox.sessions import create_session, fixtures_of, new_id, public_view
 from sandbox.tls import LISTENER_CLASSES
-from sandbox.traces import build_trace
+from sandbox.traces import FAULTS_NOTE, build_trace
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 Admin = Annotated[Principal, Depends(require_admin)]
@@ -54,10 +54,22 @@ class SessionRequest(BaseModel):
                              "this session's client: RS256 (the OpenID Connect default) or ES256.")
 
 
+#: the notes the sandbox itself writes into a trace (what a harness asked of it, ``FAULTS_NOTE``): no harness note
+#: may take such a name
+SANDBOX_NOTES = "sandbox."
+
+
 class NoteRequest(BaseModel):
     model_config = STRICT
     kind: str = Field(..., pattern=r"^[a-z][a-z0-9_.\-]*$", max_length=100)
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def not_the_sandboxs(cls, kind: str) -> str:
+        if kind.startswith(SANDBOX_NOTES):
+            raise ValueError(f"notes named {SANDBOX_NOTES}… are the sandbox's own record, not a harness's")
+        return kind
 
     @field_validator("data")
     @classmethod
@@ -165,8 +177,13 @@ async def put_faults(request: Request, session_id: str, body: dict[str, Any], ca
             else:
                 session["faults"].pop(service, None)
 
-    session = store_of(request).update_session(session_id, change)
-    return {"faults": session["faults"] if session else {}}
+    store = store_of(request)
+    session = store.update_session(session_id, change)
+    faults = session["faults"] if session else {}
+    # what the session's software met is the sandbox's to say: the agency compares it with the scenario's plan
+    store.append_exchange(session_id, {"kind": "note", "time": timestamp(), "note": FAULTS_NOTE,
+                                       "data": {"set": body, "faults": faults}})
+    return {"faults": faults}
 
 
 # notes, faults and closing run on the event loop (a few store statements, cheaper than FastAPI's thread hop for a

@@ -34,11 +34,14 @@ from conformity.errors import InputError, Problem, SignatureError
 from conformity.harness.plan import Plan, make_plan
 from conformity.harness.report import RequirementRow, rows_of, summary_of
 from conformity.harness.runner import eval_context, scenario_seed
+from conformity.harness.scenario import SCENARIOS, SetFaults
 from conformity.labels import utc_now
 from conformity.signing import KeyRing, canonical_json, sha256_hex, verify_document
 
 MANIFEST, REPORT = "manifest.json", "report.json"
 TRACE_FORMAT = "usine.trace/1"
+#: the note the sandbox writes when a session's faults change (``sandbox.traces.FAULTS_NOTE``)
+FAULTS_NOTE = "sandbox.faults"
 #: manifest field → key of the harness's vendor identity (``Vendor.identity()``)
 IDENTITY = (("vendor", "id", "vendor_id"), ("vendor", "name", "vendor_name"), ("software", "id", "software_id"),
             ("software", "name", "software"), ("software", "version", "version"),
@@ -172,6 +175,18 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
         return [Problem(name, "scenario.start.evidence", "the evidence this run bound in its signed note differs from "
                                                          f"the manifest's for {', '.join(reqs) or 'its listing'} "
                                                          "(files swapped, added or removed after the run)")]
+    return _faults_problems(name, scenario, doc)
+
+
+def _faults_problems(name: str, scenario: str, doc: dict[str, Any]) -> list[Problem]:
+    """The faults the sandbox recorded setting in the session (its own notes) must be the scenario's, in its order:
+    the harness runs on the vendor's machine, and a check's situation often is a fault (a max-age of 0, a 503)."""
+    planned = [step.faults for step in SCENARIOS.get(scenario).steps if isinstance(step, SetFaults)]
+    recorded = [_object(e.get("data")).get("set") for e in doc.get("exchanges") or ()
+                if isinstance(e, dict) and e.get("kind") == "note" and e.get("note") == FAULTS_NOTE]
+    if recorded != planned:
+        return [Problem(name, FAULTS_NOTE, f"the faults set in this session are not scenario {scenario}'s: it plans "
+                                           f"{_json(planned)}, the sandbox recorded {_json(recorded)}")]
     return []
 
 

@@ -77,6 +77,12 @@ def _bind(bound: dict[str, str] | None) -> Callable[[Any], None]:
     return edit
 
 
+def _drop_faults(doc: dict[str, Any]) -> None:
+    """A session whose harness (patched: it runs on the vendor's machine) set none of the scenario's faults, signed by
+    the sandbox as it served it: its notes say what the harness claims, the sandbox's own say nothing was set."""
+    doc["exchanges"] = [e for e in doc["exchanges"] if e.get("note") != "sandbox.faults"]
+
+
 def _edit_trace(doc: dict[str, Any]) -> None:
     ex = next(e for e in doc["exchanges"] if e.get("kind") == "http")
     ex["response"]["status"] = 299
@@ -210,6 +216,9 @@ BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
                                    ("does not list for any requirement",)),
     "evidence-for-an-automated-requirement": (lambda r, d: write_zip(d / "b.zip", _evidence(
         members(r.reference), "PRACAUTH-004", "proof.pdf", OTHER_PDF)), ("proven by automated checks",)),
+    "faults-left-out-by-a-patched-harness": (lambda r, d: write_zip(d / "b.zip", _resign(
+        members(r.reference), "traces/pracauth.login_faults.json", SigningKey.load(r.sandbox_key), _drop_faults)),
+        ("sandbox.faults", "not scenario pracauth.login_faults's")),
     "session-bound-to-another-vendor": (lambda r, d: write_zip(d / "b.zip", _resign(
         members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key),
         _bind({"vendor_id": "acme", "software_id": "acme.ehr"}))), ("the session is bound to",)),

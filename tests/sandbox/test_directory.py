@@ -156,8 +156,10 @@ def test_unavailable_fault_answers_503_n_times(admin: httpx.Client, new_session:
     assert client.get(base + "/organisations", headers=auth).status_code == 200
     assert admin.get(f"/admin/sessions/{s['session_id']}").json()["faults"] == {"directory": {"unavailable": 0}}
     trace = trace_payload(admin.get(f"/admin/sessions/{s['session_id']}/trace"))
-    assert [x["outcome"] for x in trace["exchanges"]] == ["service-unavailable", "service-unavailable",
-                                                           "search-answered"]
+    fault, *served = trace["exchanges"]  # the sandbox's own record of the fault set, then what it served
+    assert fault["kind"] == "note" and fault["note"] == "sandbox.faults"
+    assert fault["data"] == {"set": {"directory": {"unavailable": 2}}, "faults": {"directory": {"unavailable": 2}}}
+    assert [x["outcome"] for x in served] == ["service-unavailable", "service-unavailable", "search-answered"]
 
 
 def test_unavailable_fault_is_consumed_atomically(admin: httpx.Client, new_session: Callable[..., dict[str, Any]],

@@ -150,6 +150,21 @@ def test_a_note_canonical_json_cannot_hold_is_refused_and_the_trace_stays_signab
     assert trace.json().keys() == {"protected", "payload", "signature"}
 
 
+def test_a_harness_cannot_write_the_sandboxs_own_notes(app: Any, http: TestClient) -> None:
+    """sandbox.faults (and any sandbox.* note) is what the sandbox records of a session: a harness note of that name
+    would let a patched harness claim faults it never set."""
+    url, auth = headers_for(app, http, "/admin/sessions/{session_id}/notes")
+    r = http.post(url, json={"kind": "sandbox.faults", "data": {"set": {"directory": {"max_age": 0}}}}, headers=auth)
+    assert r.status_code == 422 and "the sandbox's own record" in r.text, r.text
+    faults = url.removesuffix("/notes") + "/faults"
+    assert http.put(faults, json={"directory": {"max_age": 0}}, headers=auth).status_code == 200
+    trace = http.get(url.removesuffix("/notes") + "/trace", headers=auth).json()
+    from conformity.signing import unverified_payload
+
+    [note] = [e for e in unverified_payload(trace)["exchanges"] if e.get("note") == "sandbox.faults"]
+    assert note["data"] == {"set": {"directory": {"max_age": 0}}, "faults": {"directory": {"max_age": 0}}}
+
+
 def quote(value: bytes, quote_id: str) -> bytes:
     """A harmonised quote valid against its schema, one free-form member holding ``value``."""
     import json
