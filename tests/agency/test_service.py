@@ -85,6 +85,13 @@ def test_vendor_reviewers_decider_and_public_through_the_service(service: Servic
     assert actions.count("review-accepted") == 2 * len(awaiting)
 
 
+@pytest.mark.parametrize("after", [str(2**63), str(10**30), "-1", "x"])
+def test_an_events_cursor_out_of_range_is_a_problem_not_a_500(sqlite_service: Service, after: str) -> None:
+    """2**63 reached SQLite as an integer it cannot hold: a 500 in plain text."""
+    r = sqlite_service.client().get("/api/v1/events", params={"after": after})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), r.text
+
+
 def test_openapi_and_public_pages(sqlite_service: Service) -> None:
     c = sqlite_service.client()
     spec = c.get("/openapi.json").json()

@@ -150,6 +150,19 @@ def test_bad_requests_and_bad_evidence_are_refused_with_every_problem(witness_se
     assert not list((s.config.uploads).glob("*.evidence")) if s.config.uploads.exists() else True
 
 
+@pytest.mark.parametrize("software_id,seed", [("dossierplus.dpi", "0"), ("usine-reference", "0"),
+                                              ("usine-referencex.app", "0"), ("usine-reference.refapp", "²")])
+def test_another_vendors_software_id_or_an_odd_seed_is_refused_and_nothing_queued(
+        witness_service: Service, software_id: str, seed: str) -> None:
+    """A vendor naming another vendor's software id was labelled for it, and that label then stood in the other
+    vendor's way (its own run 'already labelled', then 'revoked'); a seed of '²' (a digit to str.isdigit) was a 500."""
+    s = witness_service
+    r = _ask(s, "https://127.0.0.1:9/rpc", software_id=software_id, seed=seed)
+    assert r.status_code == 422, r.text  # type: ignore[attr-defined]
+    assert ("software_id" if seed == "0" else "seed") in r.text  # type: ignore[attr-defined]
+    assert s.table("SELECT count(*) FROM uploads") == [(0,)]
+
+
 def test_an_agency_without_witnessed_runs_says_so(runs: Runs, catalog: Catalog, home: Path, tmp_path: Path) -> None:
     s = make_service(tmp_path / "registry.sqlite3", runs, catalog, home, tmp_path)
     r = _ask(s, "https://127.0.0.1:9/rpc")

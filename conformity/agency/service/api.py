@@ -188,7 +188,7 @@ def schema(name: str) -> Response:
 
 @router.get("/events", tags=["payment agency"],
             summary="Label events (CloudEvents 1.0, issued and revoked), oldest first, after a cursor")
-def events(request: Request, after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)) -> Response:
+def events(request: Request, after: int = Query(0, ge=0, le=2**63 - 1), limit: int = Query(100, ge=1, le=1000)) -> Response:
     with Registry(config_of(request).database) as reg:
         batch = feed.read_events(reg.db, after, limit)
         last = feed.last_seq(reg.db)

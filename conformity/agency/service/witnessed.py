@@ -93,7 +93,7 @@ def parse_request(fields: dict[str, str], config: ServiceConfig) -> WitnessReque
     elif get["wave"] and get["category"] and get["category"] not in config.catalog.waves[get["wave"]].categories:
         problems.append(f"category: wave {get['wave']} has no category {get['category']!r}")
     seed = get["seed"] or "0"
-    if not seed.isdigit() or int(seed) > 2**31:
+    if not (seed.isascii() and seed.isdigit()) or int(seed) > 2**31:  # "²" is a digit to str.isdigit, not to int
         problems.append("seed: a whole number (0 by default)")
     if problems:
         raise HTTPProblem(422, "invalid-witness-request", "; ".join(problems), problems=problems)
@@ -186,6 +186,11 @@ def _attach(config: ServiceConfig, req: WitnessRequest, folder: Path) -> Any:
     return plan, attached
 
 
+def owned_software_id(software_id: str, vendor_id: str) -> bool:
+    """Whether ``software_id`` is in ``vendor_id``'s namespace (``VENDOR.name``, as usine makes one by default)."""
+    return software_id.startswith(f"{vendor_id}.") and len(software_id) > len(vendor_id) + 1
+
+
 def request_run(config: ServiceConfig, acct: Account, req: WitnessRequest, evidence: list[tuple[str, str, bytes]],
                 client: str) -> uploads.Upload:
     """Check the endpoint, then queue the run (409 when this vendor already has one queued or running)."""
@@ -194,6 +199,10 @@ def request_run(config: ServiceConfig, acct: Account, req: WitnessRequest, evide
         raise HTTPProblem(503, "witnessed-runs-unavailable", "this agency does not run witnessed runs: upload a bundle "
                                                          "made against its sandbox instead")
     assert acct.vendor_id is not None
+    if req.software_id and not owned_software_id(req.software_id, acct.vendor_id):
+        raise HTTPProblem(422, "invalid-witness-request", f"software_id: {req.software_id!r} is not one of vendor "
+                          f"{acct.vendor_id}'s: a software id is the vendor's id, a dot and a name "
+                          f"({acct.vendor_id}.…); another vendor's would take its software's place in the registry")
     bad = sorted({r for r, _, _ in evidence if not _REQ.match(r)})
     if bad or len(evidence) > MAX_EVIDENCE_FILES:
         raise HTTPProblem(422, "invalid-witness-request", f"evidence: at most {MAX_EVIDENCE_FILES} files, each named "
