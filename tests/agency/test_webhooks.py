@@ -79,3 +79,63 @@ def test_deliveries_are_signed_retried_then_delivered_or_failed(database_target:
         row = reg.db.execute("SELECT attempts, failed IS NOT NULL, last_error FROM deliveries d JOIN webhooks w "
                              "ON w.id = d.webhook WHERE w.url = ?", (dead.url,)).fetchone()
         assert tuple(row) == (MAX_ATTEMPTS, True, "HTTP 500")
+
+
+class Trickler:
+    """A receiver that answers 200, then sends its body one byte every second, for ever (or sends no answer)."""
+
+    def __init__(self, answer: bool = True):
+        outer = self
+        self.stop = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["content-length"]))
+                if answer:
+                    self.send_response(200)
+                    self.send_header("content-length", "1000000")
+                    self.end_headers()
+                while not outer.stop.wait(1.0):
+                    try:
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        from socketserver import ThreadingMixIn
+
+        class Server(ThreadingMixIn, HTTPServer):
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+
+
+@pytest.mark.parametrize("answer", [True, False], ids=["trickling-body", "no-answer"])
+def test_a_slow_receiver_delays_no_other_and_fails_within_the_deadline(database_target: Path | str,
+                                                                       answer: bool) -> None:
+    """One delivery thread read a receiver's whole body (a 10 s timeout per read, not in all): a receiver sending a
+    byte every few seconds held every other webhook's deliveries, revocations included, for ever."""
+    import time
+
+    slow, ok = Trickler(answer), Receiver([])
+    try:
+        with Registry(database_target) as reg:
+            add_webhook(reg.db, slow.url)
+            add_webhook(reg.db, ok.url)
+            with reg.write() as db:
+                append_event(db, _event(1))
+            started = time.monotonic()
+            attempts = deliver_due(reg.database, timeout=2.0)
+            assert time.monotonic() - started < 10
+            assert len(ok.got) == 1
+            by_url = {url: a for a, (url,) in zip(sorted(attempts, key=lambda a: a.webhook), reg.db.execute(
+                "SELECT url FROM webhooks ORDER BY id").fetchall(), strict=True)}
+            assert by_url[ok.url].ok and (by_url[slow.url].ok if answer else not by_url[slow.url].ok)
+    finally:
+        slow.stop.set()
+        slow.server.shutdown()

@@ -4,13 +4,16 @@ Deliveries follow the Standard Webhooks convention: the body is the CloudEvent (
 ``webhook-id`` (the event id), ``webhook-timestamp`` (Unix seconds) and ``webhook-signature``
 (``v1,`` + base64 of HMAC-SHA256 over ``id.timestamp.body`` with the webhook's secret), so a receiver
 checks origin, integrity and freshness with any Standard Webhooks library. A 2xx answer delivers; any
-other answer or a network error is retried after 30 s, 1 min, 2 min, … (at most ``MAX_ATTEMPTS``), then
-the delivery is marked failed (the pull feed ``/api/v1/events`` still has the event). A delivery is
+other answer, a network error or no answer within the deadline (10 s in all: the answer's body is never
+read) is retried after 30 s, 1 min, 2 min, … (at most ``MAX_ATTEMPTS``), then the delivery is marked failed
+(the pull feed ``/api/v1/events`` still has the event). The due deliveries are sent at once: a slow receiver
+delays no other. A delivery is
 claimed inside a write transaction, so several workers never send it twice at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -74,41 +77,60 @@ def _claim(db: Connection, now: dt.datetime, limit: int) -> list[tuple[Any, ...]
     return rows
 
 
-def deliver_due(database: Database, *, now: dt.datetime | None = None, limit: int = 50,
-                timeout: float = 10.0) -> list[Attempt]:
-    """Send every delivery that is due; record each outcome (delivered, or the next attempt, or failed)."""
+async def _post(client: Any, url: str, body: bytes, headers: dict[str, str], deadline: float) -> tuple[bool, str]:
+    """One delivery within ``deadline`` seconds in all (connect, send, the answer's status line and headers); the
+    answer's body is never read: a receiver that answers slowly, or at length, costs its own delivery only."""
     import httpx
 
+    try:
+        async with asyncio.timeout(deadline):
+            async with client.stream("POST", url, content=body, headers=headers) as r:
+                return 200 <= r.status_code < 300, f"HTTP {r.status_code}"
+    except TimeoutError:
+        return False, f"no answer within {deadline:g} s"
+    except httpx.HTTPError as exc:
+        return False, f"{type(exc).__name__}: {exc}"[:500]
+
+
+async def _post_all(sends: list[tuple[str, bytes, dict[str, str]]], timeout: float) -> list[tuple[bool, str]]:
+    """Every delivery at once (each webhook's receiver answers for its own), each within ``timeout``."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        return list(await asyncio.gather(*(_post(client, url, body, headers, timeout) for url, body, headers in sends)))
+
+
+def deliver_due(database: Database, *, now: dt.datetime | None = None, limit: int = 50,
+                timeout: float = 10.0) -> list[Attempt]:
+    """Send every delivery that is due, at once, each within ``timeout`` seconds in all; record each outcome
+    (delivered, or the next attempt, or failed)."""
     now = now or dt.datetime.now(dt.UTC)
     conn = database.connect()
     out = []
     try:
         rows = _claim(conn, now, limit)
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            for webhook, event, attempts, url, secret, data in rows:
-                body = data.encode()
-                msg_id = json.loads(data)["id"]
-                ts = int(now.timestamp())
-                try:
-                    r = client.post(url, content=body, headers={
-                        "content-type": "application/cloudevents+json", "webhook-id": msg_id,
-                        "webhook-timestamp": str(ts), "webhook-signature": signature(secret, msg_id, ts, body)})
-                    ok, detail = 200 <= r.status_code < 300, f"HTTP {r.status_code}"
-                except httpx.HTTPError as exc:
-                    ok, detail = False, f"{type(exc).__name__}: {exc}"[:500]
-                tries = attempts + 1
-                with conn.write():
-                    if ok:
-                        conn.execute("UPDATE deliveries SET attempts = ?, delivered = ?, last_error = NULL "
-                                     "WHERE webhook = ? AND event = ?", (tries, iso(now), webhook, event))
-                    elif tries >= MAX_ATTEMPTS:
-                        conn.execute("UPDATE deliveries SET attempts = ?, failed = ?, last_error = ? "
-                                     "WHERE webhook = ? AND event = ?", (tries, iso(now), detail, webhook, event))
-                    else:
-                        later = now + BASE_DELAY * (2 ** (tries - 1))
-                        conn.execute("UPDATE deliveries SET attempts = ?, next_attempt = ?, last_error = ? "
-                                     "WHERE webhook = ? AND event = ?", (tries, iso(later), detail, webhook, event))
-                out.append(Attempt(webhook, event, ok, detail))
+        ts = int(now.timestamp())
+        sends = []
+        for _, _, _, url, secret, data in rows:
+            body, msg_id = data.encode(), json.loads(data)["id"]
+            sends.append((url, body, {"content-type": "application/cloudevents+json", "webhook-id": msg_id,
+                                      "webhook-timestamp": str(ts), "webhook-signature": signature(secret, msg_id, ts,
+                                                                                                   body)}))
+        outcomes = asyncio.run(_post_all(sends, timeout)) if sends else []
+        for (webhook, event, attempts, *_), (ok, detail) in zip(rows, outcomes, strict=True):
+            tries = attempts + 1
+            with conn.write():
+                if ok:
+                    conn.execute("UPDATE deliveries SET attempts = ?, delivered = ?, last_error = NULL "
+                                 "WHERE webhook = ? AND event = ?", (tries, iso(now), webhook, event))
+                elif tries >= MAX_ATTEMPTS:
+                    conn.execute("UPDATE deliveries SET attempts = ?, failed = ?, last_error = ? "
+                                 "WHERE webhook = ? AND event = ?", (tries, iso(now), detail, webhook, event))
+                else:
+                    later = now + BASE_DELAY * (2 ** (tries - 1))
+                    conn.execute("UPDATE deliveries SET attempts = ?, next_attempt = ?, last_error = ? "
+                                 "WHERE webhook = ? AND event = ?", (tries, iso(later), detail, webhook, event))
+            out.append(Attempt(webhook, event, ok, detail))
     finally:
         conn.close()
     return out
