@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,6 +147,12 @@ def test_hostile_bundles_are_refused_with_findings_and_nothing_recorded(sqlite_s
     assert doc["state"] == "refused" and any("large" in f or "ratio" in f or "bytes" in f for f in doc["findings"]), \
         doc["findings"]
     assert s.table("SELECT id FROM submissions") == []
+    fake = tmp_path / "my-run.zip"
+    fake.write_bytes(b"PK\x03\x04 but not a zip at all")
+    doc = upload(s.vendor(), fake)
+    assert doc["state"] == "refused" and doc["findings"], doc
+    text = json.dumps(doc)  # the finding names the vendor's upload, never the agency's folders
+    assert "my-run.zip: not a zip archive" in text and str(s.config.data) not in text, text
 
 
 def test_a_vendor_sees_only_its_own_and_submits_only_its_own_runs(sqlite_service: Service, runs: Runs) -> None:

@@ -189,6 +189,13 @@ def _claim(config: ServiceConfig, ident: str) -> bool:
     return bool(n)
 
 
+def _public(text: str, private: dict[str, str]) -> str:
+    """``text`` with each of the agency's own paths (longest first) replaced by what a vendor may read."""
+    for path, shown in sorted(private.items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(path, shown)
+    return text
+
+
 def process(config: ServiceConfig, ident: str) -> None:
     """Verify and decide one received upload; its final state and findings recorded. Never raises."""
     if _claim(config, ident):
@@ -213,6 +220,10 @@ def verify_claimed(config: ServiceConfig, ident: str) -> None:
         log.exception("upload %s could not be processed", ident)
         verified, findings = False, [f"the agency could not process this bundle ({type(exc).__name__}); it was not "
                                      "recorded: submit it again, or contact the agency"]
+    # what the vendor reads names its upload, never where the agency keeps it (the server's folders and files)
+    private = {str(config.uploads / f"{ident}.zip"): up.file_name or "the bundle", str(config.database): "the registry",
+               str(config.data): "the agency's data"}
+    findings = [_public(f, private) for f in findings]
     state = "verified" if verified else "refused"
     with Registry(config.database) as reg, reg.write() as db:
         db.execute("UPDATE uploads SET state = ?, updated = ?, submission = ?, outcome = ?, findings = ? WHERE id = ?",
