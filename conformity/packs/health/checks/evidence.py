@@ -204,6 +204,13 @@ def ins_ids(root: etree._Element) -> list[etree._Element]:
     return [el for el in root.xpath("v3:recordTarget/v3:patientRole/v3:id", namespaces=NS) if el.get("root") in INS_OIDS]
 
 
+def carried_ins_ids(root: etree._Element, ins: str) -> list[etree._Element]:
+    """recordTarget/patientRole/id elements carrying an INS: under an INS OID, or ``ins`` itself (the number the
+    identity service returned) under any other root — an INS labelled as a local id is still the INS."""
+    ids = root.xpath("v3:recordTarget/v3:patientRole/v3:id", namespaces=NS)
+    return [el for el in ids if el.get("root") in INS_OIDS or (ins and el.get("extension") == ins)]
+
+
 def document_code(root: etree._Element) -> str | None:
     el = first(root, "v3:code")
     return el.get("code") if el is not None else None
@@ -399,6 +406,11 @@ def xdm_patient_ids(metadata: etree._Element) -> list[tuple[str, str]]:
 def carries_ins_reference(value: str) -> bool:
     """Whether a CX patient id names an INS authority (``…^^^&<INS OID>&ISO…``)."""
     return any(f"&{oid}&" in value for oid in INS_OIDS)
+
+
+def carries_ins(value: str, ins: str) -> bool:
+    """Whether a CX patient id carries an INS: under an INS authority, or ``ins`` itself as its id under any other."""
+    return carries_ins_reference(value) or bool(ins) and value.split("^", 1)[0] == ins
 
 
 def expected_reference(identity: dict[str, Any]) -> str:

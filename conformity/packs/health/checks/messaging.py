@@ -26,11 +26,11 @@ from conformity.packs.health.checks.evidence import (
     Identity,
     Package,
     address_key,
-    carries_ins_reference,
+    carried_ins_ids,
+    carries_ins,
     directory_addresses,
     expected_reference,
     identity_for,
-    ins_ids,
     messages,
     output,
     packages,
@@ -241,18 +241,19 @@ def attachment_identity(trace: TraceView, e: Exchange) -> tuple[Note | None, Ide
     return note, identity_for(trace, spec.get("patient"), e.seq)
 
 
-def ins_carried(p: Package) -> list[tuple[str, str]]:
-    """(where, value) of every INS an attachment carries: its patient member, METADATA.XML, CDA documents."""
+def ins_carried(p: Package, ins: str = "") -> list[tuple[str, str]]:
+    """(where, value) of every INS an attachment carries: its patient member, METADATA.XML, CDA documents — under an
+    INS authority, or ``ins`` (the number the identity service returned) under any other."""
     where = f"request.body.attachments[{p.index}]"
     out = []
     if (p.attachment.get("patient") or {}).get("ins"):
         out.append((where + ".patient.ins", str(p.attachment["patient"]["ins"])))
     if p.metadata is not None and p.metadata.root is not None:
         out += [(f"{where}/{XDM_METADATA} {name}", v) for name, v in xdm_patient_ids(p.metadata.root)
-                if carries_ins_reference(v)]
+                if carries_ins(v, ins)]
     for name, doc in p.cda_documents():
         out += [(f"{where}/{name} /ClinicalDocument/recordTarget/patientRole/id", str(el.get("extension")))
-                for el in ins_ids(doc.root)]
+                for el in carried_ins_ids(doc.root, ins)]
     return out
 
 
@@ -277,7 +278,7 @@ def only_qualified_carried(run: RunView, ctx: EvalContext) -> Verdict:
         for e in sent:
             findings += text_findings(e, note, who)
             for p in packages(e):
-                for where, value in ins_carried(p):
+                for where, value in ins_carried(p, str((who.matched or {}).get("ins") or "")):
                     # METADATA.XML and the CDA are MESSAGING-005's; the attachment's patient member only PATIENTID-010's
                     inside = "/" in where
                     findings.append(quote(e, f"{step_label(note)}: the INS is carried for {who.describe()}",
@@ -317,8 +318,9 @@ def unqualified_submission_findings(run: RunView) -> tuple[list[Finding], int]:
         if not handled(note):
             continue
         seen += 1
+        ins = str((who.matched or {}).get("ins") or "")
         for s in step_submissions(trace, note):
-            if s.metadata.get("patient_id") and carries_ins_reference(str(s.metadata["patient_id"])):
+            if s.metadata.get("patient_id") and carries_ins(str(s.metadata["patient_id"]), ins):
                 findings.append(quote(s.exchange, f"{s.label()}: the INS is carried for {who.describe()}",
                                       where="metadata.patient_id", expected="no INS (a local patient id)",
                                       got=s.metadata["patient_id"]).about("PATIENTID-010"))
@@ -326,7 +328,7 @@ def unqualified_submission_findings(run: RunView) -> tuple[list[Finding], int]:
                 findings += [quote(s.exchange, f"{s.label()}: the INS is carried for {who.describe()}",
                                    where="/ClinicalDocument/recordTarget/patientRole/id",
                                    expected="no INS (a local patient id)", got=el.get("extension"))
-                             .about("PATIENTID-010") for el in ins_ids(s.root)]
+                             .about("PATIENTID-010") for el in carried_ins_ids(s.root, ins)]
     return findings, seen
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
+import io
+import zipfile
 
 from conformity.checks.trace import Exchange
 from conformity.defects.edit import TraceEdit, edit_xdm, request_json
@@ -81,6 +85,38 @@ def ins_in_message_text(t: TraceEdit) -> float:
     note = t.step("unconfirmed_document")
     raw = copy.deepcopy(sent(t).raw) | {"seq": note.seq - 0.5}
     raw["request"]["body"]["json"] |= {"attachments": [], "body": f"Patient INS {identity['ins']}: see my letter."}
+    seq = t.insert(raw)
+    note.raw["data"]["output"] = {"status": "sent", "message_id": "<m@refapp>"}
+    return seq
+
+
+@mutation("ins-under-local-authority", scenario=SEND, breaks=["PATIENTID-010", "MESSAGING-005"],
+          where="METADATA.XML")
+def ins_under_local_authority(t: TraceEdit) -> float:
+    """For a recovered identity (document not checked) the software sends the document anyway, the patient's INS
+    in METADATA.XML and the CDA under a local assigning authority instead of the INS OID (and not in the
+    attachment's patient member): the INS still travels."""
+    identity = t.in_step("lookup_unconfirmed", "insi", path="/lookup")[-1].response_json["identity"]
+    note = t.step("unconfirmed_document")
+    raw = copy.deepcopy(sent(t).raw) | {"seq": note.seq - 0.5}
+    att = raw["request"]["body"]["json"]["attachments"][0]
+    qualified = att.pop("patient")
+    src = zipfile.ZipFile(io.BytesIO(base64.b64decode(att["content"])))
+    files = {info.filename: src.read(info) for info in src.infolist()}
+    renamed = {name: data.replace(str(qualified["ins"]).encode(), identity["ins"].encode())
+               .replace(str(qualified["oid"]).encode(), b"1.2.250.1.999.77.2") for name, data in files.items()}
+    for name, data in files.items():  # METADATA.XML's hash and size of each document: the edited one's (else MESSAGING-004)
+        if not name.endswith("METADATA.XML"):
+            meta = next(n for n in renamed if n.endswith("METADATA.XML"))
+            for digest in (hashlib.sha1, hashlib.sha256):
+                renamed[meta] = renamed[meta].replace(digest(data).hexdigest().encode(),
+                                                      digest(renamed[name]).hexdigest().encode())
+            renamed[meta] = renamed[meta].replace(f">{len(data)}<".encode(), f">{len(renamed[name])}<".encode())
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for name, data in renamed.items():
+            dst.writestr(name, data)
+    att["content"] = base64.b64encode(out.getvalue()).decode()
     seq = t.insert(raw)
     note.raw["data"]["output"] = {"status": "sent", "message_id": "<m@refapp>"}
     return seq
