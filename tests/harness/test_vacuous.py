@@ -76,3 +76,32 @@ def test_directory_006_judges_only_a_repeat_after_the_answers_max_age(
     verdict = found["directory.cache_fresh"]
     assert verdict.status == expected, [f.message for f in verdict.findings]
     assert verdict.findings and ("max-age" in verdict.findings[0].message)
+
+
+def test_directory_006_judges_a_third_search_against_the_answer_the_software_holds(
+        reference_run: Callable[[str, str], VendorRun]) -> None:
+    """A search repeated twice: the first repeat within the answer's max-age asks nothing (allowed), the second comes
+    past it and asks nothing either — the failure. It was never judged: its 'previous answer' was looked for in the
+    repeat just before it, which had none."""
+    import copy
+    import datetime as dt
+
+    ref = reference_run("2026-W1", "HOSPITAL")
+    trace = copy.deepcopy(ref.traces["directory.searches"])
+    ex = trace["exchanges"]
+    gets = [e for e in ex if e.get("kind") == "http" and "/directory/practitioners" in e["request"]["path"]
+            and e["request"]["query"].get("national_id")]
+    first, revalidation = gets[0], gets[1]
+    ex.remove(revalidation)  # the first repeat reuses the answer (within its max-age: allowed)
+    first["response"]["headers"]["cache-control"] = "max-age=300"
+    again = next(e for e in ex if e.get("note") == "driver.perform" and e["data"].get("name") == "by_national_id_again")
+    third = copy.deepcopy(again)
+    third["seq"] = again["seq"] + 0.5
+    third["data"]["name"] = "by_national_id_third"
+    third["time"] = (dt.datetime.fromisoformat(first["time"]) + dt.timedelta(seconds=400)).isoformat()
+    ex.insert(ex.index(again) + 1, third)  # past the max-age, and no request to the directory either
+    verdict = evaluate_checks(["directory.cache_fresh"], {**ref.traces, "directory.searches": trace},
+                              ref.ctx)["directory.cache_fresh"]
+    assert verdict.status == "fail", [f.message for f in verdict.findings]
+    assert "by_national_id_third" in verdict.findings[0].message and "past its max-age of 300 s" in \
+        verdict.findings[0].message

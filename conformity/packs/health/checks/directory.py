@@ -217,7 +217,9 @@ def cache_fresh(trace: TraceView, ctx: EvalContext) -> Verdict:
         earlier = [n for n in steps[:i] if n.data.get("input") == note.data.get("input")]
         if not earlier:
             continue
-        previous = [e for e in step_exchanges(trace, earlier[-1], "directory") if e.method == "GET"]
+        # the answer the software holds: the last one it was served (a repeat in between may have asked nothing)
+        previous = next((gets for n in reversed(earlier)
+                         if (gets := [e for e in step_exchanges(trace, n, "directory") if e.method == "GET"])), [])
         if not previous:
             continue
         repeated += 1
