@@ -211,6 +211,9 @@ class StdioDriver:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.kill()
+            # what it wrote on its error output before it exited (the reason, often) read before it is quoted; a
+            # process it left running may hold that output open: not waited for long
+            self._stderr_pump.join(timeout=1.0)
             raise DriverFailure("crash", f"driver closed its output during {method}", self.evidence())
         return _check_response(raw, _parse_answer(raw, method, self.evidence()), rid)
 
