@@ -34,7 +34,7 @@ from conformity.errors import InputError, Problem, SignatureError
 from conformity.harness.plan import Plan, make_plan
 from conformity.harness.report import RequirementRow, rows_of, summary_of
 from conformity.harness.runner import eval_context, scenario_seed
-from conformity.harness.scenario import SCENARIOS, SetFaults
+from conformity.harness.scenario import SCENARIOS, Perform, SetFaults
 from conformity.labels import utc_now
 from conformity.signing import KeyRing, canonical_json, sha256_hex, verify_document
 
@@ -178,16 +178,41 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
     return _faults_problems(name, scenario, doc)
 
 
+#: driver failures after which a scenario stops (``Runner._steps``): its later faults are never set
+_STOPPING = ("crash", "timeout", "unreachable")
+
+
 def _faults_problems(name: str, scenario: str, doc: dict[str, Any]) -> list[Problem]:
     """The faults the sandbox recorded setting in the session (its own notes) must be the scenario's, in its order:
-    the harness runs on the vendor's machine, and a check's situation often is a fault (a max-age of 0, a 503)."""
-    planned = [step.faults for step in SCENARIOS.get(scenario).steps if isinstance(step, SetFaults)]
-    recorded = [_object(e.get("data")).get("set") for e in doc.get("exchanges") or ()
-                if isinstance(e, dict) and e.get("kind") == "note" and e.get("note") == FAULTS_NOTE]
-    if recorded != planned:
-        return [Problem(name, FAULTS_NOTE, f"the faults set in this session are not scenario {scenario}'s: it plans "
-                                           f"{_json(planned)}, the sandbox recorded {_json(recorded)}")]
-    return []
+    the harness runs on the vendor's machine, and a check's situation often is a fault (a max-age of 0, a 503).
+    Fewer (the first ones) only when the scenario stopped before the next: its driver failed for good in one of the
+    steps that come before that fault, and no later step is in the trace."""
+    steps = SCENARIOS.get(scenario).steps
+    planned = [step.faults for step in steps if isinstance(step, SetFaults)]
+    exchanges = [e for e in doc.get("exchanges") or () if isinstance(e, dict)]
+    faults = [i for i, e in enumerate(exchanges) if e.get("kind") == "note" and e.get("note") == FAULTS_NOTE]
+    recorded = [_object(exchanges[i].get("data")).get("set") for i in faults]
+    if recorded == planned:
+        return []
+    if recorded == planned[:len(recorded)]:
+        # the steps between the last fault set and the first one missing: the only ones that may have run since
+        segment = [k for k, step in enumerate(steps) if isinstance(step, SetFaults)]
+        lo = segment[len(recorded) - 1] if recorded else -1
+        allowed = {(step.action, step.name) for step in steps[lo + 1:segment[len(recorded)]] if isinstance(step, Perform)}
+        if _stopped(exchanges[faults[-1] + 1:] if faults else exchanges, allowed):
+            return []
+    return [Problem(name, FAULTS_NOTE, f"the faults set in this session are not scenario {scenario}'s: it plans "
+                                       f"{_json(planned)}, the sandbox recorded {_json(recorded)}")]
+
+
+def _stopped(after: list[dict[str, Any]], allowed: set[tuple[Any, Any]]) -> bool:
+    """Whether the scenario stopped within the steps ``allowed``: every step noted in ``after`` is one of them, and
+    its driver failed for good (at start, at initialize, or in one of those steps)."""
+    performed = [_object(e.get("data")) for e in after if e.get("kind") == "note" and e.get("note") == "driver.perform"]
+    if any((d.get("action"), d.get("name")) not in allowed for d in performed):
+        return False
+    return any(e.get("kind") == "note" and e.get("note") == "driver.failure" for e in after) or \
+        any(_object(d.get("failure")).get("kind") in _STOPPING for d in performed)
 
 
 def evidence_problems(archive: BundleArchive, manifest: dict[str, Any], plan: Plan) -> list[Problem]:

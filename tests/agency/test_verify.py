@@ -289,3 +289,27 @@ def test_trusted_keys_from_the_environment_and_the_default_folder(runs: Runs, ho
     (folder / "sandbox.pem").write_bytes(SigningKey.from_seed(b"another sandbox").verify_key.pem().encode())
     untrusted = usine("agency", "verify", runs.reference)
     assert untrusted.exit_code == 1 and "untrusted key" in untrusted.output
+
+
+def test_a_scenario_stopped_by_its_driver_set_only_its_first_faults_and_that_is_no_forgery(runs: Runs) -> None:
+    """The sandbox's fault notes against the scenario's plan: all of them; or the first ones when the driver failed
+    for good in a step before the next fault (the run stops there); never fewer with later steps run."""
+    from conformity.agency.verify import _faults_problems
+
+    scenario = "pracauth.login_faults"
+    doc = unverified_payload(json.loads(members(runs.reference)[f"traces/{scenario}.json"]))
+    assert _faults_problems("t", scenario, doc) == []
+    ex = doc["exchanges"]
+    faults = [i for i, e in enumerate(ex) if e.get("note") == "sandbox.faults"]
+    second = faults[1]
+    # the step after the second fault crashes the driver: nothing after it
+    step = next(i for i in range(second, len(ex)) if ex[i].get("note") == "driver.perform")
+    crashed = {**doc, "exchanges": ex[:step] + [{**ex[step], "data": {**ex[step]["data"], "failure": {"kind": "crash"}}}]}
+    assert _faults_problems("t", scenario, crashed) == []
+    # the third fault left out, every later step still run (a patched harness): refused
+    skipped = {**doc, "exchanges": [e for i, e in enumerate(ex) if i != faults[2]]}
+    assert _faults_problems("t", scenario, skipped)[0].where == "sandbox.faults"
+    # the same with a crash claimed at the end: the later steps are in the trace, refused
+    claimed = {**skipped, "exchanges": skipped["exchanges"] + [{"kind": "note", "note": "driver.failure",
+                                                                "data": {"kind": "crash"}}]}
+    assert _faults_problems("t", scenario, claimed)[0].where == "sandbox.faults"
