@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from conformity.checks.trace import FAULTS_NOTE
 from conformity.errors import SignatureError
 from conformity.signing import require_canonicalisable
 from sandbox import plugins
@@ -22,7 +23,7 @@ from sandbox.problems import HTTPProblem
 from sandbox.recording import redact_issued
 from sandbox.sessions import create_session, fixtures_of, new_id, public_view
 from sandbox.tls import LISTENER_CLASSES
-from sandbox.traces import FAULTS_NOTE, build_trace
+from sandbox.traces import build_trace
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 Admin = Annotated[Principal, Depends(require_admin)]

@@ -8,13 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from conformity import __version__
+from conformity.checks.trace import TRACE_FORMAT
 from conformity.signing import SigningKey
 from sandbox.deps import require_session_token, store_of
 from sandbox.store import Store
-
-TRACE_FORMAT = "usine.trace/1"
-#: the note the sandbox itself writes when a session's faults change (the agency compares them with the scenario's)
-FAULTS_NOTE = "sandbox.faults"
 
 router = APIRouter(tags=["traces"])
 

@@ -30,6 +30,7 @@ from conformity.catalog.schema import schema_problems
 from conformity.checks.model import Verdict
 from conformity.checks.packs import load_pack_checks
 from conformity.checks.registry import CHECKS
+from conformity.checks.trace import FAULTS_NOTE, TRACE_FORMAT
 from conformity.errors import InputError, Problem, SignatureError
 from conformity.harness.plan import Plan, make_plan
 from conformity.harness.report import RequirementRow, rows_of, summary_of
@@ -39,9 +40,6 @@ from conformity.labels import utc_now
 from conformity.signing import KeyRing, canonical_json, sha256_hex, verify_document
 
 MANIFEST, REPORT = "manifest.json", "report.json"
-TRACE_FORMAT = "usine.trace/1"
-#: the note the sandbox writes when a session's faults change (``sandbox.traces.FAULTS_NOTE``)
-FAULTS_NOTE = "sandbox.faults"
 #: manifest field → key of the harness's vendor identity (``Vendor.identity()``)
 IDENTITY = (("vendor", "id", "vendor_id"), ("vendor", "name", "vendor_name"), ("software", "id", "software_id"),
             ("software", "name", "software"), ("software", "version", "version"),

@@ -11,6 +11,12 @@ from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
+#: a signed trace's format (the sandbox writes it, ``sandbox.traces``; the agency checks it, ``agency.verify``)
+TRACE_FORMAT = "usine.trace/1"
+#: the note the sandbox itself writes when a session's faults change (what was asked, what is in force): the agency
+#: compares them with the scenario's plan
+FAULTS_NOTE = "sandbox.faults"
+
 
 @dataclass(frozen=True, slots=True)
 class Exchange:

@@ -121,13 +121,23 @@ def set_attr(path: str, name: str, value: str) -> Callable[[etree._Element], Non
     return change
 
 
+def xdm_files(att: dict[str, Any]) -> dict[str, bytes]:
+    """The members of an attachment's XDM ZIP (``att["content"]``, base64), by name, in order."""
+    src = zipfile.ZipFile(io.BytesIO(base64.b64decode(att["content"])))
+    return {info.filename: src.read(info) for info in src.infolist()}
+
+
+def set_xdm_files(att: dict[str, Any], files: dict[str, bytes]) -> None:
+    """An attachment's XDM ZIP made of ``files`` (name → bytes), in order."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for name, data in files.items():
+            dst.writestr(name, data)
+    att["content"] = base64.b64encode(out.getvalue()).decode()
+
+
 def edit_xdm(e: Exchange, change: Callable[[bytes], bytes], attachment: int = 0) -> None:
     """Change METADATA.XML inside an attachment's XDM ZIP."""
     att = request_json(e)["attachments"][attachment]
-    src = zipfile.ZipFile(io.BytesIO(base64.b64decode(att["content"])))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            dst.writestr(info.filename, change(data) if info.filename.endswith("METADATA.XML") else data)
-    att["content"] = base64.b64encode(out.getvalue()).decode()
+    set_xdm_files(att, {name: change(data) if name.endswith("METADATA.XML") else data
+                        for name, data in xdm_files(att).items()})

@@ -345,12 +345,8 @@ class Engine:
         table = rows.add_column(0, "line", pa.array(numbers)).add_column(1, "span", pa.array(span))
         size = parquet.text_bytes(rows)
         big = size > FAST_LINE_BYTES
-        if not big.any():
-            self.con.register("batch_rows", in_slices(table))
-            materialise(self.con, "px", parquet.ROWS_PARSED)
-            self.con.unregister("batch_rows")
-        else:
-            parsed = self._rows_sql(table.filter(pa.array(~big)), parquet.ROWS_PARSED)
+        parsed = self._rows_sql(table.filter(pa.array(~big)) if big.any() else table, parquet.ROWS_PARSED)
+        if big.any():
             pieces = [parsed]
             where = np.flatnonzero(big & (size <= MAX_LINE_BYTES))
             for group in np.split(where, np.flatnonzero(np.diff(np.cumsum(size[where]) // BIG_ROWS_BYTES)) + 1):
@@ -361,7 +357,8 @@ class Engine:
             if len(huge):  # raw NULL: too long to read (``_slow``)
                 pieces.append(_off_fast_path(pa.table({"line": pa.array(numbers[huge]), "span": pa.array(span[huge]),
                                                        "raw": pa.nulls(len(huge), pa.string())}), parsed.schema))
-            self.con.register("px", in_slices(pa.concat_tables(pieces).sort_by("line")))
+            parsed = in_slices(pa.concat_tables(pieces).sort_by("line"))
+        self.con.register("px", parsed)
         self._events([], rows.num_rows)
 
     def _rows_sql(self, rows: pa.Table, query: str) -> pa.Table:

@@ -199,14 +199,9 @@ def is_clinical_document(root: etree._Element | None) -> bool:
     return root is not None and root.tag == f"{{{V3}}}ClinicalDocument"
 
 
-def ins_ids(root: etree._Element) -> list[etree._Element]:
-    """recordTarget/patientRole/id elements whose root is an INS OID."""
-    return [el for el in root.xpath("v3:recordTarget/v3:patientRole/v3:id", namespaces=NS) if el.get("root") in INS_OIDS]
-
-
-def carried_ins_ids(root: etree._Element, ins: str) -> list[etree._Element]:
-    """recordTarget/patientRole/id elements carrying an INS: under an INS OID, or ``ins`` itself (the number the
-    identity service returned) under any other root — an INS labelled as a local id is still the INS."""
+def ins_ids(root: etree._Element, ins: str = "") -> list[etree._Element]:
+    """recordTarget/patientRole/id elements whose root is an INS OID, and, given ``ins`` (the number the identity
+    service returned), those holding it under any other root — an INS labelled as a local id is still the INS."""
     ids = root.xpath("v3:recordTarget/v3:patientRole/v3:id", namespaces=NS)
     return [el for el in ids if el.get("root") in INS_OIDS or (ins and el.get("extension") == ins)]
 
@@ -403,14 +398,10 @@ def xdm_patient_ids(metadata: etree._Element) -> list[tuple[str, str]]:
     return out
 
 
-def carries_ins_reference(value: str) -> bool:
-    """Whether a CX patient id names an INS authority (``…^^^&<INS OID>&ISO…``)."""
-    return any(f"&{oid}&" in value for oid in INS_OIDS)
-
-
-def carries_ins(value: str, ins: str) -> bool:
-    """Whether a CX patient id carries an INS: under an INS authority, or ``ins`` itself as its id under any other."""
-    return carries_ins_reference(value) or bool(ins) and value.split("^", 1)[0] == ins
+def carries_ins_reference(value: str, ins: str = "") -> bool:
+    """Whether a CX patient id names an INS authority (``…^^^&<INS OID>&ISO…``), or, given ``ins``, has it as its
+    id under any other authority."""
+    return any(f"&{oid}&" in value for oid in INS_OIDS) or bool(ins) and value.split("^", 1)[0] == ins
 
 
 def expected_reference(identity: dict[str, Any]) -> str:

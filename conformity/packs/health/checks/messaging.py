@@ -26,11 +26,11 @@ from conformity.packs.health.checks.evidence import (
     Identity,
     Package,
     address_key,
-    carried_ins_ids,
-    carries_ins,
+    carries_ins_reference,
     directory_addresses,
     expected_reference,
     identity_for,
+    ins_ids,
     messages,
     output,
     packages,
@@ -250,10 +250,10 @@ def ins_carried(p: Package, ins: str = "") -> list[tuple[str, str]]:
         out.append((where + ".patient.ins", str(p.attachment["patient"]["ins"])))
     if p.metadata is not None and p.metadata.root is not None:
         out += [(f"{where}/{XDM_METADATA} {name}", v) for name, v in xdm_patient_ids(p.metadata.root)
-                if carries_ins(v, ins)]
+                if carries_ins_reference(v, ins)]
     for name, doc in p.cda_documents():
         out += [(f"{where}/{name} /ClinicalDocument/recordTarget/patientRole/id", str(el.get("extension")))
-                for el in carried_ins_ids(doc.root, ins)]
+                for el in ins_ids(doc.root, ins)]
     return out
 
 
@@ -320,7 +320,7 @@ def unqualified_submission_findings(run: RunView) -> tuple[list[Finding], int]:
         seen += 1
         ins = str((who.matched or {}).get("ins") or "")
         for s in step_submissions(trace, note):
-            if s.metadata.get("patient_id") and carries_ins(str(s.metadata["patient_id"]), ins):
+            if s.metadata.get("patient_id") and carries_ins_reference(str(s.metadata["patient_id"]), ins):
                 findings.append(quote(s.exchange, f"{s.label()}: the INS is carried for {who.describe()}",
                                       where="metadata.patient_id", expected="no INS (a local patient id)",
                                       got=s.metadata["patient_id"]).about("PATIENTID-010"))
@@ -328,7 +328,7 @@ def unqualified_submission_findings(run: RunView) -> tuple[list[Finding], int]:
                 findings += [quote(s.exchange, f"{s.label()}: the INS is carried for {who.describe()}",
                                    where="/ClinicalDocument/recordTarget/patientRole/id",
                                    expected="no INS (a local patient id)", got=el.get("extension"))
-                             .about("PATIENTID-010") for el in carried_ins_ids(s.root, ins)]
+                             .about("PATIENTID-010") for el in ins_ids(s.root, ins)]
     return findings, seen
 
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
-import io
-import zipfile
 
 from conformity.checks.trace import Exchange
-from conformity.defects.edit import TraceEdit, edit_xdm, request_json
+from conformity.defects.edit import TraceEdit, edit_xdm, request_json, set_xdm_files, xdm_files
 from conformity.packs.health.defects.common import mutation
 
 SEND, SEARCHES = "messaging.send", "directory.searches"
@@ -101,22 +98,17 @@ def ins_under_local_authority(t: TraceEdit) -> float:
     raw = copy.deepcopy(sent(t).raw) | {"seq": note.seq - 0.5}
     att = raw["request"]["body"]["json"]["attachments"][0]
     qualified = att.pop("patient")
-    src = zipfile.ZipFile(io.BytesIO(base64.b64decode(att["content"])))
-    files = {info.filename: src.read(info) for info in src.infolist()}
+    files = xdm_files(att)
     renamed = {name: data.replace(str(qualified["ins"]).encode(), identity["ins"].encode())
                .replace(str(qualified["oid"]).encode(), b"1.2.250.1.999.77.2") for name, data in files.items()}
+    meta = next(n for n in renamed if n.endswith("METADATA.XML"))
     for name, data in files.items():  # METADATA.XML's hash and size of each document: the edited one's (else MESSAGING-004)
-        if not name.endswith("METADATA.XML"):
-            meta = next(n for n in renamed if n.endswith("METADATA.XML"))
+        if name != meta:
             for digest in (hashlib.sha1, hashlib.sha256):
                 renamed[meta] = renamed[meta].replace(digest(data).hexdigest().encode(),
                                                       digest(renamed[name]).hexdigest().encode())
             renamed[meta] = renamed[meta].replace(f">{len(data)}<".encode(), f">{len(renamed[name])}<".encode())
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as dst:
-        for name, data in renamed.items():
-            dst.writestr(name, data)
-    att["content"] = base64.b64encode(out.getvalue()).decode()
+    set_xdm_files(att, renamed)
     seq = t.insert(raw)
     note.raw["data"]["output"] = {"status": "sent", "message_id": "<m@refapp>"}
     return seq
