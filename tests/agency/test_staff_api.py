@@ -106,3 +106,24 @@ def test_tokens_are_scoped_by_role_and_bad_calls_change_nothing(sqlite_service: 
     assert {"/api/v1/staff/submissions/{ident}/reviews", "/api/v1/staff/submissions/{ident}/decision",
             "/api/v1/staff/labels/{label_id}/revocation", "/api/v1/staff/labels/{label_id}/reinstatement",
             "/api/v1/witnessed-runs"} <= set(paths)
+
+
+def test_a_staff_body_with_a_name_twice_is_refused_not_read_as_one_of_its_values(sqlite_service: Service,
+                                                                                 runs: Runs) -> None:
+    """Two readers of ``{"verdict": "accepted", "verdict": "rejected"}`` may take either: 400, nothing recorded."""
+    s = sqlite_service
+    alice = _as(s, _tokens(s)["alice"])
+    sub = upload(s.vendor(), runs.reference)["submission"]["id"]  # type: ignore[index]
+    before = s.table("SELECT id FROM reviews")
+    body = b'{"requirements": ["SECURITY-013"], "verdict": "rejected", "verdict": "accepted", "reason": "r"}'
+    r = alice.post(f"/api/v1/staff/submissions/{sub}/reviews", content=body,
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+    assert "'verdict' appears twice" in " ".join(r.json()["problems"]), r.json()
+    assert s.table("SELECT id FROM reviews") == before
+    deep = alice.post(f"/api/v1/staff/submissions/{sub}/reviews", content=b"[" * 1000 + b"]" * 1000,
+                      headers={"Content-Type": "application/json"})
+    assert deep.status_code == 400 and "nested deeper" in " ".join(deep.json()["problems"]), deep.json()
+    ok = alice.post(f"/api/v1/staff/submissions/{sub}/reviews", json={"requirements": ["SECURITY-013"],
+                                                                       "verdict": "accepted", "reason": "read"})
+    assert ok.status_code == 201, ok.json()

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 
+from conformity import jsonio
 from conformity.agency.registry import Registry
 from conformity.agency.service import accounts
 from conformity.agency.service.accounts import Account, Session
 from conformity.agency.service.config import ServiceConfig
 from conformity.agency.service.problems import HTTPProblem
+from conformity.errors import InputError
 
 SESSION_COOKIE = "usine_session"
 LOGIN_CSRF_COOKIE = "usine_login_csrf"
@@ -22,6 +27,31 @@ class LoginRequired(Exception):
     def __init__(self, reason: str = ""):
         super().__init__(reason)
         self.reason = reason
+
+
+class _StrictJSONRequest(Request):
+    """A request whose JSON body is read by :func:`conformity.jsonio.loads` (a name twice in one object, NaN, nesting
+    past its limit: refused), where Starlette's ``json.loads`` keeps the last of two values a reader may take the
+    first of."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            try:
+                self._json = jsonio.loads(await self.body(), source="the request body")
+            except InputError as exc:  # FastAPI answers a JSONDecodeError as a body that is not JSON (400)
+                raise json.JSONDecodeError(exc.what(), "", 0) from exc
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """A route whose JSON body is parsed strictly (``APIRouter(route_class=StrictJSONRoute)``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(_StrictJSONRequest(request.scope, request.receive))
+        return strict
 
 
 def config_of(request: Request) -> ServiceConfig:

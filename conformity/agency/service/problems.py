@@ -44,7 +44,9 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        errors = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors()]
+        errors = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+                  + (f" ({e['ctx']['error']})" if isinstance(e.get("ctx"), dict) and "error" in e["ctx"] else "")
+                  for e in exc.errors()]
         if any(e.get("type") == "json_invalid" for e in exc.errors()):  # not JSON at all: 400, as in the sandbox
             return respond(request, HTTPProblem(400, "json-malformed", "the body is not JSON", problems=errors))
         return respond(request, HTTPProblem(422, "invalid-request", "; ".join(errors) or "invalid request", problems=errors))

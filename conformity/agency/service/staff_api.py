@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from conformity.agency.registry import Registry
 from conformity.agency.service import accounts, staff_actions
 from conformity.agency.service.accounts import Account
-from conformity.agency.service.deps import client, config_of, staff_token
+from conformity.agency.service.deps import StrictJSONRoute, client, config_of, staff_token
 from conformity.agency.service.problems import HTTPProblem
 from conformity.errors import InputError
 from conformity.http_problems import require_json_media
@@ -41,7 +41,8 @@ def _staff(action: accounts.Action) -> Callable[[Request], Account]:
 Reviewer = Annotated[Account, Depends(_staff("review"))]
 Decider = Annotated[Account, Depends(_staff("decide"))]
 
-router = APIRouter(prefix="/api/v1/staff", tags=["staff"], dependencies=[Depends(_json_only)])
+router = APIRouter(prefix="/api/v1/staff", tags=["staff"], dependencies=[Depends(_json_only)],
+                   route_class=StrictJSONRoute)
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no or bad token (problem+json)"},
     403: {"description": "this role or token may not (problem+json)"},
