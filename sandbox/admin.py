@@ -9,10 +9,11 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from conformity.checks.trace import FAULTS_NOTE
 from conformity.errors import SignatureError
+from conformity.naming import owned_software_id, ownership_problem
 from conformity.signing import require_canonicalisable
 from sandbox import plugins
 from sandbox.clock import timestamp
@@ -113,6 +114,12 @@ class HarnessTokenRequest(BaseModel):
     vendor_id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
     software_id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
     days: int = Field(90, ge=1, le=400, description="Validity in days.")
+
+    @model_validator(mode="after")
+    def software_of_the_vendor(self) -> HarnessTokenRequest:
+        if not owned_software_id(self.software_id, self.vendor_id):
+            raise ValueError(ownership_problem(self.software_id, self.vendor_id))
+        return self
 
 
 @router.post("/harness-tokens", status_code=201, dependencies=JSON_BODY,

@@ -32,6 +32,7 @@ from conformity.db.connection import Database
 from conformity.errors import InputError
 from conformity.files import private_dir, write_atomic
 from conformity.labels import LabelDoc, SignedLabel, new_label_id, sign_label
+from conformity.naming import owned_software_id, ownership_problem
 from conformity.paths import state_dir
 from conformity.signing import KeyRing, SigningKey
 
@@ -206,6 +207,9 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
         return _written(out, Outcome(doc, None, False, False))
     facts = Facts.of(v)
     _same_vendor(vendor, facts.identity.vendor_id)
+    if not owned_software_id(facts.identity.software_id, facts.identity.vendor_id):
+        why = ownership_problem(facts.identity.software_id, facts.identity.vendor_id)
+        raise InputError(f"this bundle's run is refused: {why}", where="bundle")
     wave = catalog.wave(facts.identity.wave)
     waivers = waive.waivers(catalog, facts, now)  # refused before the registry is even opened
     with Registry(registry_path) as registry, registry.write():

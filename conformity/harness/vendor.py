@@ -13,6 +13,7 @@ from pathlib import Path
 from conformity.catalog.loader import read_toml
 from conformity.catalog.schema import plain, schema_problems
 from conformity.errors import InputError, Problem
+from conformity.naming import owned_software_id, ownership_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,9 @@ def load_vendor(path: str | Path) -> Vendor:
     problems = schema_problems("vendor", data, str(p))
     if problems:
         raise InputError(problems)
+    if "software_id" in data and not owned_software_id(data["software_id"], data["vendor_id"]):
+        raise InputError([Problem(str(p), "software_id", ownership_problem(data["software_id"], data["vendor_id"])
+                                  + ": leave software_id out and usine makes one")])
     d = data["driver"]
     base = p.resolve().parent
     cwd = (base / d["cwd"]) if "cwd" in d else base

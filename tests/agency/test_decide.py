@@ -207,3 +207,32 @@ def test_an_unreadable_or_unverified_bundle_creates_no_registry(runs: Runs, cata
     with pytest.raises(InputError):
         decide_bundle(tmp_path / "x.zip", catalog, trust, registry, tmp_path / "k.pem", tmp_path / "out")
     assert not registry.exists()
+
+
+def test_a_run_of_a_software_id_outside_its_vendors_namespace_is_not_decided(runs: Runs, catalog: Catalog,
+                                                                             trust: KeyRing, tmp_path: Path) -> None:
+    """A vendor whose run names another vendor's software id (here through a harness token the sandbox should not
+    have issued: its traces are genuinely signed) gets no label for it: that label's revocation would block the
+    other vendor's version and stop its payments (revocations find a version by software id)."""
+    from conformity.signing import canonical_json
+    from tests.agency.helpers import members, write_zip
+
+    ours = json.loads(members(runs.reference)["manifest.json"])["software"]["id"]
+    theirs = "acme.ehr"
+    key = SigningKey.load(runs.sandbox_key)
+    files: dict[str, bytes] = {}
+    for name, data in members(runs.reference).items():
+        if name.startswith("traces/"):
+            doc = json.loads(json.dumps(unverified_payload(json.loads(data))).replace(f'"{ours}"', f'"{theirs}"'))
+            files[name] = canonical_json(key.sign_document(doc))
+        else:
+            files[name] = data.replace(f'"{ours}"'.encode(), f'"{theirs}"'.encode())
+    bundle = write_zip(tmp_path / "b.zip", files)
+    from conformity.agency.verify import verify_bundle
+
+    v = verify_bundle(bundle, catalog, trust)
+    assert v.ok and v.identity is not None and v.identity.software_id == theirs, [str(p) for p in v.reasons]
+    registry = tmp_path / "r.sqlite3"
+    with pytest.raises(InputError, match="not in vendor 'usine-reference'.s namespace"):
+        decide_bundle(bundle, catalog, trust, registry, tmp_path / "k.pem", tmp_path / "out")
+    assert not registry.exists() and not (tmp_path / "out").exists()

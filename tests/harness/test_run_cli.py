@@ -129,6 +129,8 @@ command = ["{python}", "driver.py"]
     (GOOD + 'cwd = "not-here"\n', "driver.cwd"),
     (GOOD + 'url = "https://driver.example/rpc"\n', "not both"),
     (GOOD.replace('command = ["{python}", "driver.py"]', "timeout = 5"), "not neither"),
+    (GOOD.replace('vendor_id = "acme"', 'vendor_id = "acme"\nsoftware_id = "medilab.lis"'), "software_id"),
+    (GOOD.replace('vendor_id = "acme"', 'vendor_id = "acme"\nsoftware_id = "acme.lab.lis"'), "namespace"),
 ])
 def test_bad_vendor_manifest_names_file_and_key(tmp_path: Path, text: str, where: str) -> None:
     path = _manifest(tmp_path, text)

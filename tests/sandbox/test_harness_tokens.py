@@ -60,3 +60,12 @@ def test_harness_token_never_enters_a_trace(admin: httpx.Client, client: httpx.C
     sid = client.post("/admin/sessions", json={"seed": 6}, headers={"Authorization": f"Bearer {token}"}).json()["session_id"]
     client.get(f"/s/{sid}/insi/lookup", headers={"Authorization": f"Bearer {token}"})
     assert token not in json.dumps(trace_payload(admin.get(f"/admin/sessions/{sid}/trace")))
+
+
+@pytest.mark.parametrize("software_id", ["medilab.lis", "acme", "acme.", "acme.lab.lis", "acmelab.lis"])
+def test_a_harness_token_is_only_for_a_software_id_of_its_vendor(admin: httpx.Client, software_id: str) -> None:
+    """Labels and revocations find a version by software id: a token binding vendor acme to another vendor's id
+    (or to one another vendor, acme.lab, owns) would let acme's runs stand in that vendor's place."""
+    r = admin.post("/admin/harness-tokens", json={"vendor_id": "acme", "software_id": software_id})
+    assert r.status_code == 422 and "namespace" in r.text, r.text
+    assert admin.post("/admin/harness-tokens", json={"vendor_id": "acme.lab", "software_id": "acme.lab.lis"}).status_code == 201

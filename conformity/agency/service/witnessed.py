@@ -41,6 +41,7 @@ from conformity.agency.service.problems import HTTPProblem
 from conformity.errors import InputError
 from conformity.files import private_dir
 from conformity.http_problems import media_type
+from conformity.naming import owned_software_id, ownership_problem
 
 log = logging.getLogger("usine.agency.witnessed")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -186,11 +187,6 @@ def _attach(config: ServiceConfig, req: WitnessRequest, folder: Path) -> Any:
     return plan, attached
 
 
-def owned_software_id(software_id: str, vendor_id: str) -> bool:
-    """Whether ``software_id`` is in ``vendor_id``'s namespace (``VENDOR.name``, as usine makes one by default)."""
-    return software_id.startswith(f"{vendor_id}.") and len(software_id) > len(vendor_id) + 1
-
-
 def request_run(config: ServiceConfig, acct: Account, req: WitnessRequest, evidence: list[tuple[str, str, bytes]],
                 client: str) -> uploads.Upload:
     """Check the endpoint, then queue the run (409 when this vendor already has one queued or running)."""
@@ -200,9 +196,8 @@ def request_run(config: ServiceConfig, acct: Account, req: WitnessRequest, evide
                                                          "made against its sandbox instead")
     assert acct.vendor_id is not None
     if req.software_id and not owned_software_id(req.software_id, acct.vendor_id):
-        raise HTTPProblem(422, "invalid-witness-request", f"software_id: {req.software_id!r} is not one of vendor "
-                          f"{acct.vendor_id}'s: a software id is the vendor's id, a dot and a name "
-                          f"({acct.vendor_id}.…); another vendor's would take its software's place in the registry")
+        raise HTTPProblem(422, "invalid-witness-request",
+                          f"software_id: {ownership_problem(req.software_id, acct.vendor_id)}")
     bad = sorted({r for r, _, _ in evidence if not _REQ.match(r)})
     if bad or len(evidence) > MAX_EVIDENCE_FILES:
         raise HTTPProblem(422, "invalid-witness-request", f"evidence: at most {MAX_EVIDENCE_FILES} files, each named "
