@@ -4,6 +4,7 @@ when they hold secrets, and read within a bound."""
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -106,8 +107,11 @@ def read_bounded(path: str | Path, max_bytes: int) -> bytes:
     from conformity.errors import InputError
 
     p = Path(path)
-    try:
-        with p.open("rb") as fh:
+    try:  # opened without blocking (a FIFO would wait for a writer for ever), then read only if a regular file
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise InputError("not a regular file (a FIFO, a device or a folder); not read", file=p)
             data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", file=p) from exc

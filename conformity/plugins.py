@@ -60,13 +60,33 @@ def _load(name: str, value: str, load: Callable[[], Any]) -> SectorPack:
         raise InputError(
             f"entry point {name!r} ({value}) is not the SectorPack of pack {name!r}", where=f"entry point group {GROUP}"
         )
+    if not callable(pack.register):
+        raise InputError(f"sector pack {name!r} ({value}): its register hook is not callable ({pack.register!r})",
+                         where=f"entry point group {GROUP}")
     return pack
+
+
+def _distribution(ep: Any) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
 
 
 @functools.cache
 def installed() -> dict[str, SectorPack]:
-    """Every installed pack by id, from the ``usine.packs`` entry point group (sorted by id)."""
-    found = {ep.name: _load(ep.name, ep.value, ep.load) for ep in entry_points(group=GROUP)}
+    """Every installed pack by id, from the ``usine.packs`` entry point group (sorted by id). Two installed
+    distributions registering the same pack id: an error naming both (which one won would depend on the order in
+    which Python finds them)."""
+    eps = list(entry_points(group=GROUP))
+    by_name: dict[str, list[Any]] = {}
+    for ep in eps:
+        by_name.setdefault(ep.name, []).append(ep)
+    twice = {name: found for name, found in by_name.items() if len({(e.value, _distribution(e)) for e in found}) > 1}
+    if twice:
+        raise InputError("; ".join(f"sector pack {name!r} is registered by several installed distributions: "
+                                   + ", ".join(f"{e.value} ({_distribution(e)})" for e in found)
+                                   for name, found in sorted(twice.items())) + " — uninstall all but one",
+                         where=f"entry point group {GROUP}")
+    found = {name: _load(name, group[0].value, group[0].load) for name, group in by_name.items()}
     return dict(sorted(found.items()))
 
 
@@ -93,7 +113,11 @@ def get(pack_id: str) -> SectorPack:
 def register_all() -> tuple[str, ...]:
     """Register every installed pack's checks, scenarios and mutations (once); the packs' ids."""
     for pack in installed().values():
-        pack.register()
+        try:
+            pack.register()
+        except Exception as exc:  # a broken plug-in is named, not a traceback
+            raise InputError(f"sector pack {pack.id!r} failed to register its checks, scenarios and mutations: "
+                             f"{type(exc).__name__}: {exc}", where=f"{pack.register.__module__}.register()") from exc
     return tuple(installed())
 
 

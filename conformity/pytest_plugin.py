@@ -115,14 +115,12 @@ def _pending_verdicts(plan: Any) -> dict[str, Any]:
 
 def _plan(config: pytest.Config) -> Any:
     from conformity.catalog import load_catalog
-    from conformity.checks.packs import load_pack_checks
-    from conformity.checks.registry import registered_check_ids
+    from conformity.checks.packs import registered
     from conformity.harness.plan import make_plan
     from conformity.harness.vendor import load_vendor
 
     vendor = load_vendor(config.getoption("usine_vendor"))
-    load_pack_checks()
-    catalog = load_catalog(registered_checks=registered_check_ids())
+    catalog = load_catalog(registered_checks=registered())
     plan = make_plan(catalog, config.getoption("usine_wave"), config.getoption("usine_category") or vendor.category,
                      tuple(config.getoption("usine_only") or ()))
     return vendor, catalog, plan

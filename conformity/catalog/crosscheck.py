@@ -4,17 +4,37 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from conformity.catalog.catalog import version_key
 from conformity.catalog.schema import meta_problem
-from conformity.errors import Problem
+from conformity.errors import InputError, Problem
 
 if TYPE_CHECKING:
     from conformity.catalog.catalog import Catalog
     from conformity.catalog.models import Referential, Requirement, Wave, WaveCategory
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredCheck:
+    """What a registered check says of itself: its pack, the requirement ids it verifies, the scenarios it needs that
+    no pack registered."""
+
+    pack: str
+    verifies: tuple[str, ...]
+    unknown_scenarios: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """What the installed packs registered: their ids, and their checks by id (:func:`conformity.checks.packs.registered`)."""
+
+    packs: frozenset[str]
+    checks: Mapping[str, DeclaredCheck]
 
 
 @lru_cache(maxsize=4096)
@@ -92,6 +112,10 @@ def _wave_problems(wave: Wave, catalog: Catalog, broken: AbstractSet[tuple[str, 
         return [Problem(f, "pack", f"unknown pack {wave.pack!r} (known: {', '.join(catalog.packs) or 'none'})")]
     if wave.previous and wave.previous not in catalog.waves:
         out.append(Problem(f, "previous", f"previous wave {wave.previous!r} does not exist"))
+    elif wave.previous and catalog.waves[wave.previous].pack != wave.pack:
+        out.append(Problem(f, "previous", f"previous wave {wave.previous} is of pack "
+                                          f"{catalog.waves[wave.previous].pack}, not {wave.pack}: a wave raises the bar "
+                                          "of its own pack's previous wave"))
     elif wave.previous and catalog.waves[wave.previous].open >= wave.open:
         out.append(Problem(f, "previous", f"previous wave {wave.previous} does not open before this one"))
     if not (wave.open <= wave.submission_deadline <= wave.label_valid_until):
@@ -148,6 +172,15 @@ def _wave_problems(wave: Wave, catalog: Catalog, broken: AbstractSet[tuple[str, 
                 out.append(Problem(f, where, f"requirement {rid} is already MUST; only SHOULD can be promoted"))
             if rid in wc.exclude:
                 out.append(Problem(f, where, f"requirement {rid} is both promoted and excluded"))
+        for i, rid in enumerate(wc.exclude):
+            req = pinned.get(rid)
+            if rid in wave.non_waivable:
+                out.append(Problem(f, f"{base}.exclude[{i}].id", f"requirement {rid} is excluded, but this wave "
+                                                                 "declares it non-waivable (waivers.non_waivable)"))
+            elif req is not None and req.level == "MUST" and req.kind in wave.non_waivable_kinds:
+                out.append(Problem(f, f"{base}.exclude[{i}].id", f"requirement {rid} is a {req.kind} MUST, a kind "
+                                                                 "this wave declares non-waivable "
+                                                                 "(waivers.non_waivable_kinds): it cannot be excluded"))
         prices = fu.prices.get(code)
         if prices is None:
             out.append(Problem(f, f"funding.prices.{code}", f"no prices for category {code}"))
@@ -180,19 +213,94 @@ def _wave_problems(wave: Wave, catalog: Catalog, broken: AbstractSet[tuple[str, 
     return out
 
 
-def cross_check(catalog: Catalog, registered_checks: set[str] | None = None, *,
+def _lowered_problems(wave: Wave, catalog: Catalog) -> list[Problem]:
+    """A wave raises the bar of its previous one: what was MUST there, still in this wave's pinned versions for the
+    category, is MUST here too (not excluded, left out of the list, or back to SHOULD)."""
+    out: list[Problem] = []
+    previous = catalog.waves[wave.previous] if wave.previous else None
+    if previous is None:
+        return out
+    for code, wc in wave.categories.items():
+        if code not in previous.categories:
+            continue
+        try:
+            before, now = catalog.specification(previous.id, code), catalog.specification(wave.id, code)
+        except (KeyError, InputError):  # a pinned version or a named requirement is missing: reported already
+            continue
+        levels = {a.requirement.id: a.level for a in now.requirements}
+        pinned = {r.id for ref in now.referentials for r in ref.requirements if code in r.categories}
+        for a in before.requirements:
+            rid = a.requirement.id
+            if a.level == "MUST" and rid in pinned and levels.get(rid) != "MUST":
+                how = "excluded" if rid in wc.exclude else ("SHOULD" if rid in levels else "left out")
+                out.append(Problem(str(wave.path), f"categories.{code}", f"requirement {rid} was MUST in the previous "
+                                                                         f"wave {previous.id} and is {how} here: a "
+                                                                         "wave raises the bar, never lowers it"))
+    return out
+
+
+def _declared_problems(catalog: Catalog, registered: Registered) -> list[Problem]:
+    """What the registered checks say of themselves agrees with the catalog: each requirement id a check declares
+    exists in its own pack and names the check in its proof (and back), each scenario it needs is registered, and
+    every pack of the catalog is installed."""
+    out: list[Problem] = []
+    owner = {r.id: (ref.pack, ref) for ref in catalog.referentials.values() for r in ref.requirements}
+    naming: dict[str, set[str]] = {}
+    for ref in catalog.referentials.values():
+        for i, req in enumerate(ref.requirements):
+            for j, cid in enumerate(req.proof.checks):
+                naming.setdefault(cid, set()).add(req.id)
+                declared = registered.checks.get(cid)
+                if declared is not None and req.id not in declared.verifies:
+                    out.append(Problem(str(ref.path), f"requirements[{i}].proof.checks[{j}]",
+                                       f"check {cid!r} is named by {req.id} but declares it verifies "
+                                       f"{', '.join(declared.verifies)}, not {req.id}"))
+    for cid, declared in sorted(registered.checks.items()):
+        where = f"check {cid} (pack {declared.pack or 'unknown'})"
+        out.extend(Problem(where, "scenario", f"runs scenario {name!r}, which no installed pack registers")
+                   for name in declared.unknown_scenarios)
+        if declared.pack not in catalog.packs:
+            continue  # a pack whose data this catalog does not hold: nothing to compare with
+        for rid in declared.verifies:
+            if rid not in owner:
+                out.append(Problem(where, "verifies", f"declares it verifies {rid}, which no referential of the "
+                                                      "catalog has"))
+            elif owner[rid][0] != declared.pack:
+                out.append(Problem(where, "verifies", f"declares it verifies {rid}, a requirement of pack "
+                                                      f"{owner[rid][0]} ({owner[rid][1].path})"))
+            elif rid not in naming.get(cid, ()):
+                out.append(Problem(where, "verifies", f"declares it verifies {rid}, but no version of {rid} names it "
+                                                      "in its proof"))
+    for pid, pack in sorted(catalog.packs.items()):
+        if pid not in registered.packs:
+            out.append(Problem(str(pack.path), "id", f"pack {pid} has data in the catalog but no installed plug-in "
+                                                     f"(installed: {', '.join(sorted(registered.packs)) or 'none'}): "
+                                                     "its checks, scenarios and services are missing"))
+    return out
+
+
+def cross_check(catalog: Catalog, registered_checks: Registered | AbstractSet[str] | None = None, *,
                 broken: AbstractSet[tuple[str, str]] = frozenset()) -> list[Problem]:
-    """Every cross-file problem of a catalog; ``broken`` = (id, version) of files already reported."""
+    """Every cross-file problem of a catalog; ``broken`` = (id, version) of files already reported.
+
+    ``registered_checks``: what the installed packs registered (:class:`Registered`: checked both ways), or only the
+    check ids that exist (each check a requirement names must be one of them)."""
     out: list[Problem] = []
     for ref in catalog.referentials.values():
         out.extend(_referential_problems(ref, catalog, broken))
     for wave in catalog.waves.values():
         out.extend(_wave_problems(wave, catalog, broken))
-    if registered_checks:
+    if not out:
+        for wave in catalog.waves.values():
+            out.extend(_lowered_problems(wave, catalog))
+    ids = registered_checks.checks if isinstance(registered_checks, Registered) else registered_checks
+    if ids:
         for ref in catalog.referentials.values():
             for i, req in enumerate(ref.requirements):
                 for j, check in enumerate(req.proof.checks):
-                    if check not in registered_checks:
+                    if check not in ids:
                         out.append(Problem(str(ref.path), f"requirements[{i}].proof.checks[{j}]",
                                            f"check {check!r} named by {req.id} is not registered"))
+    if isinstance(registered_checks, Registered):
+        out.extend(_declared_problems(catalog, registered_checks))
     return out

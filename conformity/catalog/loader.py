@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
 from conformity import plugins, tomlio
 from conformity.catalog.catalog import Catalog
-from conformity.catalog.crosscheck import cross_check
+from conformity.catalog.crosscheck import Registered, cross_check
 from conformity.catalog.models import (
     Action,
     Funding,
@@ -140,12 +142,33 @@ def _wave_files(ref_dir: Path, wave_dir: Path) -> list[Path]:
                     for w in sorted((data / "waves").glob("*.toml")) if w.name not in {f.name for f in found}]
 
 
-def load_catalog(root: str | Path | None = None, *, registered_checks: set[str] | None = None) -> Catalog:
+def _misnamed(folder: Path, paths: Iterable[Path]) -> list[Problem]:
+    """Files that look like catalog files but would be skipped (``2.0.TOML``, ``2.0.Toml``): said, never ignored."""
+    return [Problem(str(p), "", f"unexpected file name: catalog files end in .toml (lower case); this one under "
+                                f"{folder} would be ignored") for p in sorted(paths)
+            if p.suffix.lower() == ".toml" and p.suffix != ".toml"]
+
+
+def _duplicate_exclusions(path: Path, data: dict[str, Any]) -> list[Problem]:
+    """A requirement excluded twice in one category (one of the two reasons would be lost)."""
+    out = []
+    for code, c in data["categories"].items():
+        seen: set[str] = set()
+        for i, e in enumerate(c.get("exclude", ())):
+            if e["id"] in seen:
+                out.append(Problem(str(path), f"categories.{code}.exclude[{i}].id",
+                                   f"requirement {e['id']} is excluded twice in category {code} (give one reason)"))
+            seen.add(e["id"])
+    return out
+
+
+def load_catalog(root: str | Path | None = None, *,
+                 registered_checks: Registered | AbstractSet[str] | None = None) -> Catalog:
     """Load and cross-check every pack, referential and wave under ``root``.
 
     All-or-nothing: raises CatalogError listing every problem found, or returns the Catalog.
-    ``registered_checks``: the check ids that exist; when given (and not empty), every check id
-    named by a requirement must be one of them.
+    ``registered_checks``: what the installed packs registered (:func:`conformity.checks.packs.registered`: every
+    check a requirement names exists and declares it, and back), or only the check ids that exist.
     """
     root = Path(root) if root is not None else default_catalog_root()
     problems: list[Problem] = []
@@ -159,6 +182,7 @@ def load_catalog(root: str | Path | None = None, *, registered_checks: set[str] 
     packs: dict[str, Pack] = {}
     broken: set[tuple[str, str]] = set()  # referential files that failed: their own error is enough
     referentials: dict[tuple[str, str], Referential] = {}
+    owners: dict[str, Referential] = {}  # referential id → its first version found (its pack owns the id)
     for pack_dir in _pack_dirs(ref_dir):
         pack_file = pack_dir / "pack.toml"
         if not pack_file.is_file():
@@ -170,6 +194,7 @@ def load_catalog(root: str | Path | None = None, *, registered_checks: set[str] 
                 problems.append(Problem(str(pack_file), "id", f"pack id {data['id']!r} does not match its folder {pack_dir.name!r}"))
             else:
                 packs[data["id"]] = _pack(pack_file, data)
+        problems.extend(_misnamed(pack_dir, pack_dir.rglob("*")))
         for path in sorted(pack_dir.rglob("*.toml")):
             if path == pack_file:
                 continue
@@ -187,9 +212,20 @@ def load_catalog(root: str | Path | None = None, *, registered_checks: set[str] 
                                                           f"{folder_id}@{file_version}"))
                 continue
             ref = _referential(path, pack_dir.name, data)
+            first = owners.setdefault(ref.id, ref)
+            if first.pack != ref.pack:
+                problems.append(Problem(str(path), "id", f"referential {ref.id} is in pack {ref.pack} and in pack "
+                                                          f"{first.pack} ({first.path}): a referential belongs to one "
+                                                          "pack (rename one of them)"))
+                continue
             referentials[ref.key] = ref
 
     waves: dict[str, Wave] = {}
+    problems.extend(_misnamed(wave_dir, wave_dir.iterdir()))
+    problems.extend(Problem(str(f), "", f"unexpected file: {ref_dir} holds pack folders only")
+                    for f in sorted(ref_dir.iterdir()) if f.is_file() and f.suffix.lower() == ".toml")
+    problems.extend(Problem(str(d), "", f"unexpected folder: waves are files {wave_dir}/<id>.toml")
+                    for d in sorted(wave_dir.iterdir()) if d.is_dir())
     for path in _wave_files(ref_dir, wave_dir):
         data = _load_file(path, "wave", problems)
         if data is None:
@@ -197,6 +233,7 @@ def load_catalog(root: str | Path | None = None, *, registered_checks: set[str] 
         if data["id"] != path.stem:
             problems.append(Problem(str(path), "id", f"wave id {data['id']!r} does not match its file name {path.stem!r}"))
             continue
+        problems.extend(_duplicate_exclusions(path, data))
         waves[data["id"]] = _wave(path, data)
 
     if not packs and not problems:

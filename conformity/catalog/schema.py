@@ -107,6 +107,23 @@ def key_path(parts: Any) -> str:
     return out or "(top level)"
 
 
+#: the pattern of a text that may not be blank (only spaces): one character that is not white space, as Python and
+#: jsonschema-rs both read it (Python's ``\\s`` also takes the separators U+001C-U+001F, Rust's does not)
+NOT_BLANK = "[^\\s\\x1c-\\x1f]"
+
+
+def _matching_branches(err: ValidationError) -> list[ValidationError]:
+    """The errors of the ``oneOf``/``anyOf`` branches the instance chose: a branch whose ``const``/``enum`` on one of
+    the instance's own keys failed (``method = "automated"`` against the document branch) is another kind of thing,
+    and its errors ("unknown key 'checks'") would not say what is wrong with this one."""
+    context = list(err.context or ())
+    depth = len(err.absolute_path) + 1
+    mismatched = {e.relative_schema_path[0] for e in context if e.validator in ("const", "enum")
+                  and len(e.absolute_path) == depth}
+    chosen = [e for e in context if e.relative_schema_path[0] not in mismatched]
+    return chosen or context
+
+
 def _message(err: ValidationError) -> tuple[str, str]:
     """A readable (where, what) for one schema error."""
     path = list(err.absolute_path)
@@ -120,14 +137,15 @@ def _message(err: ValidationError) -> tuple[str, str]:
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         return key_path(path + [missing]), "required key is missing"
     if err.validator in ("oneOf", "anyOf") and err.context:
-        deepest = best_match(err.context)
-        return _message(deepest)
+        return _message(best_match(_matching_branches(err)))
     if err.validator == "type":
         return key_path(path), f"wrong type: expected {err.validator_value}, got {type(err.instance).__name__} {err.instance!r}"
     if err.validator == "enum":
         return key_path(path), f"{err.instance!r} is not one of {', '.join(map(repr, err.validator_value))}"
     if err.validator == "const":
         return key_path(path), f"must be {err.validator_value!r}, got {err.instance!r}"
+    if err.validator == "pattern" and err.validator_value == NOT_BLANK:
+        return key_path(path), "is blank: a text is expected here"
     if err.validator == "pattern":
         return key_path(path), f"{err.instance!r} does not match the expected form {err.validator_value}"
     return key_path(path), err.message

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conformity import plugins
+from conformity.catalog.crosscheck import DeclaredCheck, Registered
 
 
 def load_pack_checks(root: Path | None = None) -> list[str]:
@@ -18,3 +19,21 @@ def load_pack_checks(root: Path | None = None) -> list[str]:
     whatever the catalog.
     """
     return list(plugins.register_all())
+
+
+def registered() -> Registered:
+    """What the installed packs registered (each pack's ``register()`` run once): every check with its pack (the pack
+    whose module holds its function), the requirement ids it declares and the scenarios it needs that none registers."""
+    from conformity.checks.registry import CHECKS
+    from conformity.harness.scenario import SCENARIOS
+
+    packs = plugins.register_all()
+    roots = {pid: pack.register.__module__ for pid, pack in plugins.installed().items()}
+
+    def pack_of(module: str) -> str:
+        return next((pid for pid, root in roots.items() if module == root or module.startswith(root + ".")), "")
+
+    checks = {cid: DeclaredCheck(pack_of(c.evaluate.__module__), c.verifies,
+                                 tuple(s for s in c.scenarios if s not in SCENARIOS))
+              for cid, c in CHECKS.items()}
+    return Registered(frozenset(packs), checks)

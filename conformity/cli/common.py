@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from conformity.catalog import Catalog, load_catalog
-from conformity.checks import registered_check_ids
-from conformity.checks.packs import load_pack_checks
+from conformity.catalog.crosscheck import Registered
+from conformity.checks.packs import registered
 from conformity.files import write_atomic
 
 
@@ -21,11 +21,8 @@ def get_catalog(ctx: click.Context, *, with_checks: bool = False) -> Catalog:
     """
     obj = ctx.find_root().obj
     if "catalog" not in obj:
-        registered: set[str] | None = None
-        if with_checks:
-            load_pack_checks(obj.get("catalog_root"))
-            registered = registered_check_ids()
-        obj["catalog"] = load_catalog(obj.get("catalog_root"), registered_checks=registered)
+        checks: Registered | None = registered() if with_checks else None
+        obj["catalog"] = load_catalog(obj.get("catalog_root"), registered_checks=checks)
     catalog: Catalog = obj["catalog"]
     return catalog
 

@@ -209,3 +209,99 @@ def test_a_published_date_that_is_not_a_date_is_refused(catalog_copy: Path, edit
     path = edit("referentials/health/PRACAUTH/1.1.toml", "published = 2026-10-15", f'published = "{value}"')
     problems = _problems(catalog_copy)
     assert problems and all(p.startswith(f"{path} at published") for p in problems), problems
+
+
+W3, W4 = "waves/2026-W3.toml", "waves/2027-W4.toml"
+DIAGNOSTICIAN_W4 = 'promote = ["HOUSINGID-006"]\n\n[categories.ADVISER]'
+
+
+def test_a_wave_cannot_exclude_what_it_declares_non_waivable(catalog_copy: Path, edit) -> None:
+    path = edit(W3, 'requirements = "applicable"\n\n[categories.ADVISER]',
+                'requirements = "applicable"\nexclude = [{ id = "DPE-005", reason = "not this time round" }]\n\n'
+                '[categories.ADVISER]')
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(path)) and "DPE-005 is excluded, but this wave declares it non-waivable" in p
+               for p in problems), problems
+
+
+def test_a_wave_cannot_exclude_a_must_of_a_non_waivable_kind(catalog_copy: Path, edit) -> None:
+    path = edit(W4, DIAGNOSTICIAN_W4, DIAGNOSTICIAN_W4.replace(
+        "\n\n", '\nexclude = [{ id = "BASELINE-001", reason = "not this time round" }]\n\n', 1))
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(path)) and "BASELINE-001 is a security MUST" in p for p in problems), problems
+
+
+def test_a_later_wave_cannot_lower_the_bar_of_its_previous(catalog_copy: Path, edit) -> None:
+    """2027-W4 raises 2026-W3: leaving out a MUST 2026-W3 had (still in the pinned versions) is refused."""
+    path = edit(W4, DIAGNOSTICIAN_W4, DIAGNOSTICIAN_W4.replace(
+        "\n\n", '\nexclude = [{ id = "DPE-002", reason = "not this time round" }]\n\n', 1))
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path)) and "DPE-002 was MUST in the previous wave 2026-W3 and is excluded" in problem
+
+
+def test_a_previous_wave_of_another_pack_is_refused(catalog_copy: Path, edit) -> None:
+    path = edit(W4, 'previous = "2026-W3"', 'previous = "2026-W1"')
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path)) and "2026-W1 is of pack health, not housing" in problem
+
+
+def test_an_exclusion_given_twice_is_refused(catalog_copy: Path, edit) -> None:
+    path = edit(W3, '  { id = "HOUSINGID-006"', '  { id = "HOUSINGID-006", reason = "first reason given" },\n'
+                                                '  { id = "HOUSINGID-006"')
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(str(path)) and "HOUSINGID-006 is excluded twice" in problem
+
+
+@pytest.mark.parametrize("relpath,old,new,where", [
+    (W3, 'reason = "Contractors work', 'reason = "            ", other = "Contractors work', "exclude[0].reason"),
+    (MESSAGING, 'title = "', 'title = "   \\u001f  " # "', "title"),
+])
+def test_a_blank_text_is_refused(catalog_copy: Path, edit, relpath: str, old: str, new: str, where: str) -> None:
+    path = edit(relpath, old, new)
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(path)) and where in p and "blank" in p for p in problems), problems
+
+
+def test_an_automated_proof_with_no_check_says_so(catalog_copy: Path, edit) -> None:
+    """The proof's method says which kind it is: the error is the empty list, not the other kind's keys."""
+    path = edit(MESSAGING, 'checks = ["messaging.sender_in_directory"]', 'checks = []')
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(path)) and "proof.checks" in p and "unknown key 'checks'" not in p
+               for p in problems), problems
+
+
+def test_a_version_with_a_leading_zero_is_refused(catalog_copy: Path) -> None:
+    src = catalog_copy / MESSAGING
+    dst = src.with_name("01.1.toml")
+    dst.write_text(src.read_text().replace('version = "1.0"', 'version = "01.1"', 1))
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(dst)) and "version" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("relpath", ["referentials/health/MESSAGING/2.0.TOML", "waves/2028-W1.Toml",
+                                     "waves/sub/2028-W2.toml", "referentials/README.toml"])
+def test_a_misnamed_or_misplaced_catalog_file_is_said_not_ignored(catalog_copy: Path, relpath: str) -> None:
+    path = catalog_copy / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("not = [toml")
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(path if "sub" not in relpath else path.parent)) and "unexpected" in p
+               for p in problems), problems
+
+
+def test_the_same_referential_id_in_two_packs_is_refused(catalog_copy: Path) -> None:
+    """Both copies were loaded under one key, the last silently winning (and a chain could cross packs)."""
+    dst = catalog_copy / "referentials/health/CONSENT/1.0.toml"
+    dst.parent.mkdir()
+    dst.write_text((catalog_copy / "referentials/housing/CONSENT/1.0.toml").read_text())
+    problems = _problems(catalog_copy)
+    assert any("referential CONSENT is in pack" in p and "belongs to one pack" in p for p in problems), problems
+
+
+def test_a_fifo_named_like_a_catalog_file_is_refused_not_waited_on(catalog_copy: Path) -> None:
+    import os
+
+    fifo = catalog_copy / "waves/2028-W1.toml"
+    os.mkfifo(fifo)
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(fifo)) and "not a regular file" in p for p in problems), problems

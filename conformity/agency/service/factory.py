@@ -26,14 +26,12 @@ def witness_from_env(env: dict[str, str]) -> WitnessConfig | None:
 def app_from_env() -> FastAPI:
     from conformity.agency.submit import trusted_sandbox_keys
     from conformity.catalog import load_catalog
-    from conformity.checks import registered_check_ids
-    from conformity.checks.packs import load_pack_checks
+    from conformity.checks.packs import registered
     from conformity.db.connection import Database
 
     env = {k.removeprefix("USINE_SERVE_").lower(): v for k, v in os.environ.items() if k.startswith("USINE_SERVE_")}
     root = os.environ.get("USINE_CATALOG") or None
-    load_pack_checks(Path(root) if root else None)  # the checks register: the agency re-derives every verdict
-    catalog = load_catalog(root, registered_checks=registered_check_ids())
+    catalog = load_catalog(root, registered_checks=registered())  # the checks register: the agency re-derives verdicts
     trust = [Path(p) for p in env.get("trust", "").split(os.pathsep) if p]
     return create_app(ServiceConfig(
         database=Database(env["database"]), catalog=catalog, trust=trusted_sandbox_keys(trust),
