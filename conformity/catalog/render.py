@@ -46,10 +46,11 @@ def guide_text(guides: list[ActionGuide], indent: str = "  ") -> list[str]:
     return lines
 
 
-def conventions() -> tuple[tuple[str, str], ...]:
+def conventions(spec: Specification) -> tuple[tuple[str, str], ...]:
+    """The driver conventions of the specification's wave: the protocol's, then its pack's."""
     from conformity.harness.guide import conventions
 
-    return conventions()
+    return conventions(spec.wave.pack)
 
 
 def _summary(spec: Specification) -> dict[str, int]:
@@ -110,7 +111,7 @@ def spec_text(spec: Specification, guides: Guides | None = None) -> str:
         lines += ["== Driver actions your software must support", ""]
         lines += [f"  {a.name} ({a.referential}): {a.description}" for a in spec.actions] + [""]
         lines += ["== Driver conventions", ""]
-        for title, text in conventions():
+        for title, text in conventions(spec):
             lines += [wrap(f"{title}: {text}", "  "), ""]
     lines += ["== Funding", ""] + [f"  {x}" for x in _funding_lines(spec)]
     return "\n".join(lines) + "\n"
@@ -159,7 +160,7 @@ def spec_markdown(spec: Specification, guides: Guides | None = None) -> str:
     if spec.actions:
         lines += ["## Driver actions", "", "| Action | Referential | Description |", "|---|---|---|"]
         lines += [f"| `{a.name}` | {a.referential} | {md(a.description)} |" for a in spec.actions] + [""]
-        lines += ["## Driver conventions", ""] + [f"- **{t}**: {x}" for t, x in conventions()] + [""]
+        lines += ["## Driver conventions", ""] + [f"- **{t}**: {x}" for t, x in conventions(spec)] + [""]
     lines += ["## Funding", ""] + [f"- {x}" for x in _funding_lines(spec)] + [""]
     return "\n".join(lines)
 
@@ -250,7 +251,7 @@ def spec_html(spec: Specification, guides: Guides | None = None) -> str:
             body.append(f"<h3><code>{e(act.name)}</code> <small>({e(act.referential)})</small></h3><p>{e(act.description)}</p>"
                         f"<details><summary>Input and output schemas</summary><pre>{e(json.dumps(act.input, indent=2))}</pre>"
                         f"<pre>{e(json.dumps(act.output, indent=2))}</pre></details>")
-        body.append("<h3>Conventions</h3><dl>" + "".join(f"<dt><b>{e(t)}</b></dt><dd>{e(x)}</dd>" for t, x in conventions())
+        body.append("<h3>Conventions</h3><dl>" + "".join(f"<dt><b>{e(t)}</b></dt><dd>{e(x)}</dd>" for t, x in conventions(spec))
                     + "</dl></section>")
     nav.append('<a href="#funding">Funding</a>')
     body.append('<section id="funding"><h2>Funding</h2><ul>' + "".join(f"<li>{e(x)}</li>" for x in _funding_lines(spec))

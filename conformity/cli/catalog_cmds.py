@@ -68,7 +68,7 @@ def referentials_show(ctx: click.Context, ref_id: str, fmt: str) -> None:
                               "categories": list(r.categories), "proof": {"method": r.proof.method,
                               "checks": list(r.proof.checks), "evidence": r.proof.evidence}} for r in ref.requirements],
             "actions": [g.to_json() for g in guides],
-            "conventions": [{"title": t, "text": x} for t, x in conventions()],
+            "conventions": [{"title": t, "text": x} for t, x in conventions(ref.pack)],
         }, indent=2, ensure_ascii=False))
         return
     click.echo(f"{ref.id} {ref.version} — {ref.title}")

@@ -91,9 +91,10 @@ def implicit_login(scenario_id: str) -> bool:
     return False
 
 
-def conventions() -> tuple[tuple[str, str], ...]:
-    """The protocol's conventions, then each installed pack's (its fixtures, who logs in)."""
-    return CONVENTIONS + tuple(c for p in plugins.installed().values() for c in p.conventions)
+def conventions(pack: str) -> tuple[tuple[str, str], ...]:
+    """The protocol's conventions, then ``pack``'s (its fixtures, who logs in): a driver of one pack's software is
+    told nothing of another pack's."""
+    return CONVENTIONS + plugins.get(pack).conventions
 
 
 def _example(action: str, scenarios: list[str]) -> tuple[dict[str, Any] | None, str]:

@@ -7,6 +7,9 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
+from conformity import plugins
 from conformity.catalog import load_catalog
 
 
@@ -168,6 +171,27 @@ def test_the_specification_gives_each_action_with_its_schemas_example_scenarios_
     lookup = next(a for a in shown["actions"] if a["name"] == "patient.lookup")
     assert lookup["input"]["required"] and lookup["output"]["required"] and lookup["scenarios"]
     assert {c["title"] if isinstance(c, dict) else c[0] for c in shown["conventions"]} >= {"Who is logged in"}
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_a_wave_page_gives_the_conventions_of_its_own_pack_only(usine, repo_root: Path, fmt: str) -> None:
+    """A housing page said how health fixtures look and who logs in there (every installed pack's conventions)."""
+    packs = plugins.installed()
+    assert sum(1 for p in packs.values() if p.conventions) >= 2  # else the rule below proves nothing
+    for wave in load_catalog(repo_root).waves.values():
+        page = html.unescape(usine("wave", "show", wave.id, "-c", next(iter(wave.categories)), "--format", fmt).output)
+        for pack in packs.values():
+            for title, _ in pack.conventions:
+                assert (title in page) == (pack.id == wave.pack), (wave.id, fmt, title)
+
+
+def test_a_referential_gives_the_conventions_of_its_own_pack_only(usine, repo_root: Path) -> None:
+    for ref in {r.id: r for r in load_catalog(repo_root).referentials.values() if r.actions}.values():
+        shown = json.loads(usine("referentials", "show", ref.id, "--format", "json").output)
+        titles = {c["title"] for c in shown["conventions"]}
+        for pack in plugins.installed().values():
+            for title, _ in pack.conventions:
+                assert (title in titles) == (pack.id == ref.pack), (ref.id, title)
 
 
 def test_coverage_strict_fails_on_an_automated_must_requirement_no_defect_breaks(catalog_copy: Path, edit,
