@@ -66,6 +66,22 @@ def driver_fixtures(pack: str, fixtures: dict[str, Any]) -> dict[str, Any]:
     return plugins.get(pack).driver_fixtures(fixtures)
 
 
+def initialize_params(pack: str, session: dict[str, Any], scenario: str, seed: int, endpoints: dict[str, str],
+                      ca_certificates: list[str], vendor: Vendor) -> dict[str, Any]:
+    """What the harness sends a driver's ``initialize`` (``initialize_params`` of the driver protocol's schema) for
+    a scenario of a run of ``pack`` in the test ``session`` (as the sandbox's admin API gave it)."""
+    return {
+        "protocol": PROTOCOL,
+        "session": {"id": session["session_id"], "seed": seed, "scenario": scenario},
+        "endpoints": endpoints,
+        "credentials": {"client_id": session["credentials"]["client_id"],
+                        "client_secret": session["credentials"]["client_secret"]},
+        "trust_anchors": {"ca_certificates": ca_certificates},
+        "software": {"name": vendor.software, "version": vendor.version, "registration_id": vendor.registration_id},
+        "fixtures": driver_fixtures(pack, session["fixtures"]),
+    }
+
+
 #: driver processes a run starts before the sandbox (:func:`driver_pool`)
 EARLY_DRIVERS = 1
 
@@ -270,17 +286,8 @@ class Runner:
 
     def _drive(self, sc: Scenario, session: dict[str, Any], seed: int, admin: httpx.Client, note: Any,
                driver: Driver | DriverFailure, released: list[bool]) -> list[dict[str, Any]]:
-        params = {
-            "protocol": PROTOCOL,
-            "session": {"id": session["session_id"], "seed": seed, "scenario": sc.id},
-            "endpoints": self._endpoints(sc, session),
-            "credentials": {"client_id": session["credentials"]["client_id"],
-                            "client_secret": session["credentials"]["client_secret"]},
-            "trust_anchors": {"ca_certificates": self.access.ca_certificates},
-            "software": {"name": self.vendor.software, "version": self.vendor.version,
-                         "registration_id": self.vendor.registration_id},
-            "fixtures": driver_fixtures(self.plan.spec.wave.pack, session["fixtures"]),
-        }
+        params = initialize_params(self.plan.spec.wave.pack, session, sc.id, seed, self._endpoints(sc, session),
+                                   self.access.ca_certificates, self.vendor)
         logs = offsets(self.vendor.logs_of(session["session_id"]))
         if isinstance(driver, DriverFailure):
             note("driver.failure", {"method": "start", **driver.to_json()})

@@ -10,7 +10,9 @@ entry points): a third-party pack is held to the same rule.
 from __future__ import annotations
 
 import ast
+import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,19 @@ def identifiers(pack_id: str) -> dict[str, set[str]]:
 
 
 PACKS = list(plugins.installed())
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string of a JSON document: its objects' names and its values."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
 
 
 def test_every_shipped_pack_is_installed_through_the_entry_point_group() -> None:
@@ -84,6 +99,9 @@ def test_no_core_module_mentions_a_pack(pack_id: str) -> None:
             for node in ast.walk(ast.parse(text)):
                 if isinstance(node, ast.Constant) and node.value in ids["names"]:
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: service {node.value!r}")
+        else:  # a schema's names and values (a pack's services required of every driver's endpoints…)
+            offenders += [f"{path.relative_to(ROOT)}: service {s!r}" for s in _strings(json.loads(text))
+                          if s in ids["names"]]
     assert not offenders, "\n".join(offenders)
 
 
