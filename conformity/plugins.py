@@ -39,6 +39,9 @@ class SectorPack:
     driver_fixtures: Callable[[Mapping[str, Any]], dict[str, Any]] = field(default=lambda fixtures: {})
     #: the driver action that logs a user in (the specification's "who is logged in" convention)
     login_action: str = ""
+    #: who a driver logs in when a scenario needs a session before any login action, as the specification words
+    #: it (e.g. "the first fixture user"); empty: "the first account of the fixtures"
+    first_account: str = ""
     #: other actions that need no logged-in user (raw connections…)
     sessionless: tuple[str, ...] = ()
     #: the driver conventions particular to this pack (title, text): its fixtures, who logs in first

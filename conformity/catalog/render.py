@@ -39,7 +39,7 @@ def guide_text(guides: list[ActionGuide], indent: str = "  ") -> list[str]:
             lines += [f"{indent}  example input ({g.example_from}):", pad(_pretty(g.example))]
         lines.append(f"{indent}  called by {len(g.scenarios)} scenario(s), steps in order:")
         for sc in g.scenarios:
-            login = " [logs in the first fixture practitioner: no practitioner.login before]" if sc.implicit_login else ""
+            login = f" [{sc.login_note}]" if sc.login_note else ""
             lines.append(f"{indent}    {sc.id} — {sc.title}{login}")
             lines += [f"{indent}      {i}. {step}" for i, step in enumerate(sc.steps, start=1)]
         lines.append("")
@@ -150,7 +150,7 @@ def spec_markdown(spec: Specification, guides: Guides | None = None) -> str:
                 lines += [f"Example input ({g.example_from}):", "", "```json", _pretty(g.example), "```", ""]
             lines += ["Called by (steps in order):", ""]
             for sc in g.scenarios:
-                login = " — *no practitioner.login before: log in the first fixture practitioner*" if sc.implicit_login else ""
+                login = f" — *{md(sc.login_note)}*" if sc.login_note else ""
                 lines.append(f"- `{sc.id}` {md(sc.title)}{login}: " + "; ".join(f"{i}. {md(x)}" for i, x in
                                                                                  enumerate(sc.steps, start=1)))
             lines.append("")
@@ -196,8 +196,7 @@ def _guide_html(guides: list[ActionGuide]) -> str:
             out.append(f"<p><b>Example input</b> ({e(g.example_from)})</p><pre>{e(_pretty(g.example))}</pre>")
         out.append("<p><b>Called by</b> (steps in order)</p><ul>")
         for sc in g.scenarios:
-            login = (" <em>— no practitioner.login before: log in the first fixture practitioner</em>"
-                     if sc.implicit_login else "")
+            login = f" <em>— {e(sc.login_note)}</em>" if sc.login_note else ""
             steps = "".join(f"<li>{e(x)}</li>" for x in sc.steps)
             out.append(f"<li><code>{e(sc.id)}</code> {e(sc.title)}{login}<ol>{steps}</ol></li>")
         out.append("</ul></div>")

@@ -59,7 +59,7 @@ def referentials_show(ctx: click.Context, ref_id: str, fmt: str) -> None:
     cat = get_catalog(ctx, with_checks=True)
     rid, version = parse_ref(ref_id)
     ref = cat.referential(rid, version)
-    guides = action_guides(ref.actions)
+    guides = action_guides(ref.actions, ref.pack)
     if fmt == "json":
         click.echo(json.dumps({
             "id": ref.id, "version": ref.version, "title": ref.title, "owner": ref.owner, "status": ref.status,

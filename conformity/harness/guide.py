@@ -63,6 +63,8 @@ class ScenarioUse:
     steps: tuple[str, ...]
     #: an action needing a logged-in user comes before any login (the "who is logged in" convention)
     implicit_login: bool
+    #: when ``implicit_login``, who the driver logs in, in its pack's words (:func:`implicit_login_note`); else ""
+    login_note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,14 @@ def implicit_login(scenario_id: str) -> bool:
             if step.action not in sessionless():
                 return True
     return False
+
+
+def implicit_login_note(pack: str) -> str:
+    """What a driver of ``pack`` does when a scenario needs a session before any login, from the pack's
+    declaration (its login action, who logs in first)."""
+    declared = plugins.get(pack)
+    account = f"log in {declared.first_account or 'the first account of the fixtures'}"
+    return f"no {declared.login_action} before: {account}" if declared.login_action else account
 
 
 def conventions(pack: str) -> tuple[tuple[str, str], ...]:
@@ -124,13 +134,16 @@ def _resolved(action: str, sid: str, fixtures: dict[str, Any]) -> tuple[dict[str
     return None
 
 
-def action_guides(actions: tuple[Action, ...] | list[Action], scenarios: list[str] | None = None) -> list[ActionGuide]:
-    """Each action with the scenarios calling it (among ``scenarios``; every registered one when None)."""
+def action_guides(actions: tuple[Action, ...] | list[Action], pack: str,
+                  scenarios: list[str] | None = None) -> list[ActionGuide]:
+    """Each action of ``pack`` with the scenarios calling it (among ``scenarios``; every registered one when None)."""
     pool = list(scenarios) if scenarios is not None else list(SCENARIOS)
+    note = implicit_login_note(pack)
     out = []
     for a in actions:
         calling = [s for s in pool if a.name in SCENARIOS.get(s).actions]
-        uses = tuple(ScenarioUse(s, SCENARIOS.get(s).title, tuple(step_lines(s)), implicit_login(s)) for s in calling)
+        uses = tuple(ScenarioUse(s, SCENARIOS.get(s).title, tuple(step_lines(s)), implicit, note if implicit else "")
+                     for s, implicit in ((s, implicit_login(s)) for s in calling))
         example, source = _example(a.name, calling)
         out.append(ActionGuide(a, uses, example, source))
     return out
@@ -139,4 +152,4 @@ def action_guides(actions: tuple[Action, ...] | list[Action], scenarios: list[st
 def referential_guides(refs: tuple[Referential, ...] | list[Referential],
                        scenarios: list[str] | None = None) -> dict[str, list[ActionGuide]]:
     """Referential id → the guides of the actions it declares."""
-    return {r.id: action_guides(r.actions, scenarios) for r in refs}
+    return {r.id: action_guides(r.actions, r.pack, scenarios) for r in refs}

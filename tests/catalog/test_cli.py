@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -192,6 +193,24 @@ def test_a_referential_gives_the_conventions_of_its_own_pack_only(usine, repo_ro
         for pack in plugins.installed().values():
             for title, _ in pack.conventions:
                 assert (title in titles) == (pack.id == ref.pack), (ref.id, title)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_who_logs_in_first_is_worded_from_the_pack_declaration(usine, monkeypatch: pytest.MonkeyPatch,
+                                                               fmt: str) -> None:
+    """A scenario needing a session before any login said "log in the first fixture practitioner: no
+    practitioner.login before" whatever the pack: the core's words, not the pack's login action and user."""
+    def page() -> str:
+        return html.unescape(usine("wave", "show", "2026-W1", "-c", "GP", "--format", fmt).output)
+
+    health = plugins.installed()["health"]
+    monkeypatch.setitem(plugins.installed(), "health", replace(health, login_action="clinician.login"))
+    assert "no clinician.login before" in page() and "practitioner.login before" not in page()
+    renamed = {"login_action": "clinician.login", "first_account": "the first fixture clinician"}
+    monkeypatch.setitem(plugins.installed(), "health", replace(health, **renamed))
+    text = page()
+    assert "no clinician.login before: log in the first fixture clinician" in text
+    assert "practitioner.login before" not in text and "fixture practitioner" not in text
 
 
 def test_coverage_strict_fails_on_an_automated_must_requirement_no_defect_breaks(catalog_copy: Path, edit,

@@ -2,7 +2,8 @@
 
 The core is every module of ``conformity/`` and ``sandbox/`` outside their ``packs/`` folders, the site simulation's
 shared core (``examples/sites/simulate.py``), and the JSON Schemas of the formats. A pack's identifiers are its id,
-its referential ids, its category ids, the names of its sandbox services, provider, directories and official schemas
+its referential ids, its category ids, its driver actions and the user its login action logs in (``practitioner``
+of ``practitioner.login``), the names of its sandbox services, provider, directories and official schemas
 (``--schema NAME``), and its modules. Each installed pack is checked, found as the core finds it (``usine.packs``
 entry points): a third-party pack is held to the same rule.
 """
@@ -33,12 +34,17 @@ LIVENESS = re.compile(r'"/health"|"GET /health"|def health\(')
 
 
 def identifiers(pack_id: str) -> dict[str, set[str]]:
-    """A pack's identifiers: words (ids of the pack, its referentials and categories) and names (services)."""
+    """A pack's identifiers: words (ids of the pack, its referentials, categories and driver actions, the user
+    its login action logs in) and names (services)."""
     catalog = load_catalog()
+    refs = [r for r in catalog.referentials.values() if r.pack == pack_id]
+    user = plugins.get(pack_id).login_action.partition(".")[0]
     words = (
         {pack_id}
-        | {r.id for r in catalog.referentials.values() if r.pack == pack_id}
+        | {r.id for r in refs}
         | set(catalog.packs[pack_id].categories)
+        | {a.name for r in refs for a in r.actions}
+        | ({user, user + "s"} if user else set())
     )
     sandbox = sandbox_plugins.packs().get(pack_id)
     names = set(sandbox.service_names()) | {s.name for s in sandbox.schemas} if sandbox else set()
@@ -110,3 +116,5 @@ def test_the_check_finds_a_mention() -> None:
     ids = identifiers("health")
     word = re.compile(r"\b(" + "|".join(sorted(map(re.escape, ids["words"]))) + r")\b")
     assert word.search("see PRACAUTH-001") and word.search("for HOSPITAL software") and not word.search("healthy")
+    assert word.search("no practitioner.login before") and word.search("log in the first fixture practitioner")
+    assert word.search("the practitioners of the fixtures") and not word.search("a practitioner_id")

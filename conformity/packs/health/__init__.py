@@ -42,4 +42,5 @@ CONVENTIONS = (
 )
 
 PACK = SectorPack(id="health", register=register, sandbox="sandbox.packs.health", driver_fixtures=driver_fixtures,
-                  login_action="practitioner.login", sessionless=("security.connect",), conventions=CONVENTIONS)
+                  login_action="practitioner.login", first_account="the first fixture practitioner "
+                  "(fixtures.practitioners[0])", sessionless=("security.connect",), conventions=CONVENTIONS)

@@ -37,5 +37,6 @@ PACK = SectorPack(
     sandbox="sandbox.packs.housing",
     driver_fixtures=driver_fixtures,
     login_action="professional.login",
+    first_account="the first fixture professional (fixtures.professionals[0])",
     conventions=CONVENTIONS,
 )
