@@ -224,6 +224,12 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
     return _written(out, outcome)
 
 
+def preview(registry: Registry, s: Submission, catalog: Catalog, now: dt.datetime) -> Decision:
+    """What deciding a recorded submission would give now: its reviews and the waivers its first decision recorded
+    (a preview without them predicts a refusal that the decision then does not make)."""
+    return decide(registry.facts(s), registry.reviews(s.id), catalog.wave(s.wave), now, registry.waivers(s.id))
+
+
 def _same_vendor(expected: str | None, actual: str) -> None:
     if expected is not None and expected != actual:
         raise InputError(f"this bundle's run is of vendor {actual!r}, as its signed traces say; you submit for "

@@ -33,9 +33,8 @@ def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...
     (nothing recorded): not pending, a requirement that does not apply or is automated, a document
     requirement the run carries no evidence for. Then: usine agency decide SUBMISSION.
     """
-    from conformity.agency.decision import decide
     from conformity.agency.registry import Registry
-    from conformity.agency.submit import default_registry, registry_exists
+    from conformity.agency.submit import default_registry, preview, registry_exists
 
     if accept == reject:
         raise click.UsageError("say either --accept or --reject")
@@ -48,17 +47,17 @@ def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...
     with Registry(path) as registry:
         recorded = registry.review(submission, requirements, verdict, reason, reviewer, now)
         s = registry.get(submission)
-        preview = decide(registry.facts(s), registry.reviews(s.id), catalog.wave(s.wave), now)
+        predicted = preview(registry, s, catalog, now)
     for r in recorded:
         files = ", ".join(f"{e['file']} (sha256 {e['sha256'][:16]}…)" for e in r.evidence) or "no file"
         click.echo(f"recorded: {r.requirement} [{r.level}, {r.method}] {r.verdict} by {r.reviewer} at {r.at}; "
                    f"reviewed {files}")
     waiting = ", ".join(a.id + (f" (second review: accepted by {a.accepted_by})" if a.second_review else "")
-                        for a in preview.awaiting)
+                        for a in predicted.awaiting)
     click.echo(f"submission {s.id}: " + {
-        "pending": f"{len(preview.awaiting)} MUST requirement(s) still await review: {waiting}",
+        "pending": f"{len(predicted.awaiting)} MUST requirement(s) still await review: {waiting}",
         "labelled": "every applicable MUST is passed or accepted",
-        "refused": "a MUST is not passed or was rejected: deciding refuses it"}[preview.outcome]
+        "refused": "a MUST is not passed or was rejected: deciding refuses it"}[predicted.outcome]
         + f"; decide: usine agency decide {s.id}")
 
 

@@ -125,3 +125,24 @@ def test_registry_show_lists_the_waiver(no_schema: Path, runs: Runs, home: Path,
                   ["submission"])
     assert r.exit_code == 4 and shown.exit_code == 0
     assert "WAIVED by the agency: DOCSHARE-001 (error) by the agency" in shown.output and "waived —" in shown.output
+
+
+def test_a_review_predicts_the_decision_with_the_recorded_waivers(no_schema: Path, runs: Runs, home: Path,
+                                                                  tmp_path: Path) -> None:
+    """After ``decide --waive``, the last review's preview said "deciding refuses it" (it judged without the waiver)
+    while deciding then labelled the run."""
+    r = usine("agency", "decide", no_schema, "--trust", runs.trust, "--out", tmp_path / "out", "--waive", "DOCSHARE-001",
+              "--reason", "no CDA schema here", "--decider", "J. Decider")
+    assert r.exit_code == 4, r.output
+    sub = json.loads(next((tmp_path / "out").glob("pending-*.json")).read_text())["submission"]
+    with Registry(home / "agency" / "registry.sqlite3") as reg:
+        s = reg.get(sub)
+        evidenced = {e.requirement for e in reg.evidence(s.id)}
+        todo = [x.id for x in s.rows() if x.method in ("document", "manual") and (x.id in evidenced or x.method == "manual")]
+    for reviewer in ("C. Durand", "D. Martin"):
+        last = usine("agency", "review", sub, *todo, "--accept", "--reason", "read: it shows what is asked",
+                     "--reviewer", reviewer)
+        assert last.exit_code == 0, last.output
+    assert "every applicable MUST is passed or accepted" in last.output and "refuses" not in last.output, last.output
+    done = usine("agency", "decide", sub, "--out", tmp_path / "out")
+    assert done.exit_code == 0 and "LABELLED" in done.output, done.output

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformity.agency.decision import Decision, Review
-from conformity.agency.decision import decide as preview
 from conformity.agency.registry import Registry, Submission
 from conformity.agency.service import audit
 from conformity.agency.service.accounts import Account
 from conformity.agency.service.config import ServiceConfig
 from conformity.agency.service.problems import HTTPProblem, from_input_error
-from conformity.agency.submit import WaiverRequest, decide_submission
+from conformity.agency.submit import WaiverRequest, decide_submission, preview
 from conformity.errors import InputError
 
 REQUIREMENT = re.compile(r"^[A-Z][A-Z0-9]*-[0-9A-Za-z.-]+$")
@@ -42,7 +41,7 @@ def review_queue(reg: Registry, cfg: ServiceConfig, now: dt.datetime,
     """The pending submissions (of ``submissions``, else the registry's), each with what it awaits: its decision
     preview. One recorded before runs were identities is left out: it is decided again only from a new run."""
     subs = reg.submissions(now=now) if submissions is None else submissions
-    return [(s, preview(reg.facts(s), reg.reviews(s.id), cfg.catalog.wave(s.wave), now)) for s in subs
+    return [(s, preview(reg, s, cfg.catalog, now)) for s in subs
             if s.effective_state(now) == "pending" and s.identity is not None]
 
 

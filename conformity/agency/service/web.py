@@ -18,8 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from conformity.agency import feed
-from conformity.agency.decision import decide
+from conformity.agency import feed, submit
 from conformity.agency.progress import wave_progress
 from conformity.agency.progress_view import progress_html
 from conformity.agency.registry import Registry, Submission
@@ -306,8 +305,7 @@ def staff_home(request: Request) -> Response:
 def _submission_view(reg: Registry, cfg: Any, s: Submission, me: str) -> dict[str, Any]:
     now = _now()
     reviews = reg.reviews(s.id)
-    preview = decide(reg.facts(s), reviews, cfg.catalog.wave(s.wave), now) \
-        if s.state == "pending" and s.identity is not None else None
+    preview = submit.preview(reg, s, cfg.catalog, now) if s.state == "pending" and s.identity is not None else None
     evidence = reg.evidence(s.id)
     awaiting = {a.id: a for a in (preview.awaiting if preview else ())}
     rows = [r.to_json() | {"files": [e for e in evidence if e.requirement == r.id], "awaiting": awaiting.get(r.id),
