@@ -41,7 +41,8 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
     """Plan wave × category → requirements → checks, run every scenario, write reports and bundle.zip.
 
     Evidence files are checked before anything runs. Exit 0 only if every applicable automated MUST
-    requirement passed; 1 otherwise; 2 on bad input (vendor manifest, evidence, options).
+    requirement passed; 1 otherwise; 2 on bad input (vendor manifest, evidence, options) or when the run
+    cannot be made (the sandbox unreachable or untrusted, a harness token of another software).
     """
     from conformity.files import writable_folder
     from conformity.harness.evidence import collect, parse_option, vendor_sources

@@ -123,7 +123,8 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
 
 @sandbox.command("harness-token")
 @click.option("--sandbox", "sandbox_url", required=True, help="The sandbox's URL.")
-@click.option("--admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", required=True, help="The sandbox's admin token.")
+@click.option("--admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", required=True,
+              help="The sandbox's admin token (env USINE_SANDBOX_ADMIN_TOKEN; `usine sandbox serve` prints it at start).")
 @click.option("--sandbox-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CA certificate of the sandbox when it serves HTTPS with a private CA.")
 @click.option("--vendor", "vendor_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -139,7 +140,7 @@ def harness_token(sandbox_url: str, admin_token: str, sandbox_ca: Path | None, v
 
     import httpx
 
-    from conformity.errors import UsineError
+    from conformity.harness.sandbox_access import SandboxUnavailable, unreachable
     from conformity.harness.vendor import load_vendor
 
     vendor = load_vendor(vendor_path)
@@ -149,9 +150,9 @@ def harness_token(sandbox_url: str, admin_token: str, sandbox_ca: Path | None, v
                        headers={"Authorization": f"Bearer {admin_token}"},
                        json={"vendor_id": vendor.vendor_id, "software_id": vendor.software_id, "days": days})
     except httpx.HTTPError as exc:
-        raise UsineError(f"cannot reach the sandbox at {sandbox_url}: {exc}") from exc
+        raise unreachable(sandbox_url, exc) from exc
     if r.status_code != 201:
-        raise UsineError(f"the sandbox refused: {r.status_code} {r.text[:300]}")
+        raise SandboxUnavailable(f"the sandbox refused: {r.status_code} {r.text[:300]}")
     body = r.json()
     click.echo(f"harness token for {vendor.vendor_id} / {vendor.software_id}, valid until {body['expires']}", err=True)
     click.echo(body["token"])

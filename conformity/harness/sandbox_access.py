@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from conformity.errors import UsineError
+from conformity.errors import EXIT_INPUT, UsineError
 
 if TYPE_CHECKING:
     from sandbox.config import SandboxConfig
@@ -26,7 +26,17 @@ ADMIN_KEEP_ALIVE_S = 2.0
 
 
 class SandboxUnavailable(UsineError):
-    """The sandbox could not be started or reached."""
+    """The sandbox could not be started or reached, or refused this harness: the run could not be made (exit 2, as
+    bad input; never 1, which says the software failed a MUST)."""
+
+    exit_code = EXIT_INPUT
+
+
+def unreachable(url: str, exc: Exception) -> SandboxUnavailable:
+    """Why ``url`` could not be reached, with what to do when its certificate is not trusted."""
+    hint = ("; its certificate is not trusted here: give --sandbox-ca with the CA certificate that issued it (a "
+            "sandbox started with --test-pki DIR has it as DIR/ca.pem)") if "CERTIFICATE_VERIFY_FAILED" in str(exc) else ""
+    return SandboxUnavailable(f"cannot reach the sandbox at {url}: {exc}{hint}")
 
 
 @dataclass
@@ -142,5 +152,5 @@ def connect(url: str, token: str, ca_file: Path | None = None) -> SandboxAccess:
             urls = found.json()["listeners"]
             access.bad_listeners = {k: str(v) for k, v in urls.items() if k != "trusted"}
     except httpx.HTTPError as exc:
-        raise SandboxUnavailable(f"cannot reach the sandbox at {url}: {exc}") from exc
+        raise unreachable(url, exc) from exc
     return access
