@@ -68,10 +68,19 @@ def output_set(folder: Path, names: Iterable[str]) -> Iterator[dict[str, Path]]:
         raise
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text so that readers see the old file or the new one, never half of it."""
+def write_atomic(path: Path, text: str, *, shared: bool = False) -> None:
+    """Write text so that readers see the old file or the new one, never half of it: private (0600) unless ``shared``
+    (a page or listing meant to be published: the mode a new file gets under the process's umask)."""
     with atomic_output(path, "w", encoding="utf-8") as fh:
         fh.write(text)
+        if shared:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def private_dir(path: Path) -> Path:

@@ -151,6 +151,8 @@ def wave_diff(ctx: click.Context, wave_a: str, wave_b: str, category: str | None
 def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, fmt: str, strict: bool) -> None:
     """Requirements → checks → the defects that prove them: which are covered, which are proven by document or manual
     review, which no defect ever fails."""
+    if category and not wave_id:
+        raise click.UsageError("--category needs --wave (a category's requirements are a wave's)")
     catalog = get_catalog(ctx)  # missing checks are this command's output, not an error
     load_pack_checks(catalog.root)
     load_pack_defects(catalog.root)
@@ -163,7 +165,7 @@ def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, 
     else:
         for r in rows:
             checks = ", ".join(r.checks) if r.checks else "-"
-            note = f"  ({r.note})" if r.note and r.status != r.method else ""
+            note = f"  ({r.note})" if r.note else ""  # why a document or a manual review proves it, too
             defects = f"  [defects: {len(r.defects)}]" if r.method == "automated" and r.pinned else ""
             click.echo(f"{r.requirement:<34} {r.level:<7} {r.status:<16} {checks}{note}{defects}")
         counts = Counter(r.status for r in rows)

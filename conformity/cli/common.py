@@ -31,5 +31,5 @@ def emit(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
     else:
-        write_atomic(output, text)
+        write_atomic(output, text, shared=True)  # a specification, a diff, a listing: for others to read
         click.echo(f"wrote {output}", err=True)

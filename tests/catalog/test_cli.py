@@ -9,9 +9,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from conformity import plugins
 from conformity.catalog import load_catalog
+from conformity.cli import cli
 
 
 def test_validate_shipped_catalog(usine) -> None:
@@ -130,6 +132,25 @@ def test_coverage_lists_every_requirement_with_its_proof_method(usine, repo_root
     assert {r["requirement"] for r in rows} == expected
     manual = [r for r in rows if r["method"] != "automated"]
     assert manual and all(r["note"] for r in manual), "a requirement with no automated check says why"
+    text = usine("coverage", "--wave", "2026-W1").output  # the text says it too (it printed "document  -")
+    assert all(f"({r['note']})" in text for r in manual), text
+
+
+def test_coverage_of_a_category_needs_its_wave(usine) -> None:
+    r = CliRunner().invoke(cli, ["coverage", "-c", "GP"])
+    assert r.exit_code == 2 and "--category needs --wave" in r.output, r.output
+
+
+def test_a_written_page_is_for_others_to_read(usine, tmp_path: Path) -> None:
+    """A specification written with -o is published: the umask's mode, not the 0600 of usine's private files."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        r = usine("wave", "show", "2026-W1", "--category", "GP", "-o", tmp_path / "spec.txt")
+    finally:
+        os.umask(old)
+    assert r.exit_code == 0 and (tmp_path / "spec.txt").stat().st_mode & 0o777 == 0o644
 
 
 def test_validate_refuses_a_check_id_no_pack_registers(catalog_copy: Path, edit, usine) -> None:
