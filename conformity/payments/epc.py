@@ -7,6 +7,15 @@ or :func:`epc_id` (references, identifications):
 
 * letters with diacritics are transliterated (``é`` → ``e``, ``ß`` → ``ss``, ``Œ`` → ``OE``) as
   EPC217-08's conversion table does;
+* Greek and Cyrillic letters are transliterated as the EPC217-08 SEPA conversion table does (Greece,
+  Cyprus and Bulgaria are SEPA countries): ``Ελληνικό Λογισμικό Α.Ε.`` → ``Elliniko Logismiko A.E.``,
+  ``ООО Медсофт`` → ``OOO Medsoft``; ``Θ`` → ``TH``, ``Χ`` → ``CH``, ``Ψ`` → ``PS``, ``Ж`` → ``ZH``,
+  ``Щ`` → ``SHT``, ``Ъ`` → ``A`` (the table's Cyrillic is Bulgaria's alphabet). The few Cyrillic
+  letters the table leaves out (Russian ``Ы Э``, Ukrainian ``Є І Ґ``, Serbian and Macedonian ``Ђ Ј Љ
+  Њ Ћ Џ Ѕ``) are written as ISO 9 and the national romanisations write them in plain Latin letters; a
+  letter with a mark (``Ё``, ``Ї``, ``Ў``, ``Ά``, polytonic Greek…) is its base letter's conversion,
+  except ``Й`` → ``Y`` (the table's). The table gives ``я`` → ``a``, a slip beside its ``Я`` → ``YA``:
+  usine writes ``ya``;
 * a few signs have a conventional equivalent (``&`` → ``+``, ``_`` → ``-``, quotes → ``'``,
   brackets → ``( )``, ``;`` → ``,``);
 * every other character (controls, emoji, ``@``, ``"`` …) becomes a space; runs of blanks become one
@@ -15,7 +24,8 @@ or :func:`epc_id` (references, identifications):
 * identifiers also never start or end with ``/`` nor contain ``//`` (EPC rule for references), and
   hold no space.
 
-An empty result becomes ``-`` (the XSD's MaxNText types need one character at least).
+An empty result becomes ``-`` (the XSD's MaxNText types need one character at least); a name that
+comes to no letter or digit is refused where the bank details are read (``payees``), not sent as ``-``.
 """
 
 from __future__ import annotations
@@ -28,16 +38,29 @@ EPC_TEXT = re.compile(r"^[A-Za-z0-9/\-?:().,'+ ]*$")
 #: maximum lengths of the pain.001 fields usine writes, per the EPC SCT implementation guidelines
 NAME_MAX, REMITTANCE_MAX, ID_MAX = 70, 140, 35
 
-#: letters NFKD does not decompose into a base letter plus marks
+#: Greek letters as EPC217-08's conversion table has them (as ELOT 743: Β → V, Η → I, Υ → Y, Ω → O); a letter
+#: with a tonos or dialytika (Ά, Ϊ, ΐ…) or a symbol variant (ϑ, ϕ…) is its base letter's conversion (NFKD)
+_GREEK_UPPER = dict(zip("ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ", ["A", "V", "G", "D", "E", "Z", "I", "TH", "I", "K", "L", "M", "N", "X",
+                                                     "O", "P", "R", "S", "T", "Y", "F", "CH", "PS", "O"], strict=True))
+_GREEK = _GREEK_UPPER | {big.lower(): latin.lower() for big, latin in _GREEK_UPPER.items()} | {"ς": "s"}
+#: Cyrillic letters: EPC217-08's table (Bulgaria's alphabet: Щ → SHT, Ъ → A, Ь → Y, Й → Y), then the letters it
+#: has not, as ISO 9 / the national romanisations write them in plain Latin; Ё, Ї, Ў, Ѓ, Ќ… are their base letter's
+_CYRILLIC_UPPER = dict(zip("АБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЬЮЯЫЭЄІҐЂЈЉЊЋЏЅ",
+                           ["A", "B", "V", "G", "D", "E", "ZH", "Z", "I", "Y", "K", "L", "M", "N", "O", "P", "R", "S",
+                            "T", "U", "F", "H", "TS", "CH", "SH", "SHT", "A", "Y", "YU", "YA",
+                            "Y", "E", "YE", "I", "G", "DJ", "J", "LJ", "NJ", "C", "DZ", "DZ"], strict=True))
+_CYRILLIC = _CYRILLIC_UPPER | {big.lower(): latin.lower() for big, latin in _CYRILLIC_UPPER.items()}
+#: letters NFKD does not decompose into a base letter plus marks (Latin ones, Greek, Cyrillic)
 _LETTERS = {"ß": "ss", "ẞ": "SS", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Ø": "O", "ø": "o", "Đ": "D",
             "đ": "d", "Ł": "L", "ł": "l", "Þ": "TH", "þ": "th", "Ð": "D", "ð": "d", "ı": "i", "Ŧ": "T",
-            "ŧ": "t", "Ħ": "H", "ħ": "h", "ĸ": "k", "Ŋ": "N", "ŋ": "n", "€": "E"}
+            "ŧ": "t", "Ħ": "H", "ħ": "h", "ĸ": "k", "Ŋ": "N", "ŋ": "n", "€": "E", **_GREEK, **_CYRILLIC}
 #: signs with a conventional equivalent in the set
 _SIGNS = {"&": "+", "_": "-", "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-", "’": "'", "‘": "'",
           "`": "'", "´": "'", "«": "'", "»": "'", "“": "'", "”": "'", "[": "(", "]": ")", "{": "(", "}": ")",
           ";": ",", "!": ".", "…": "..."}
 _BLANKS = re.compile(r"\s+")
 _NOT_EPC = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
+_LETTER_OR_DIGIT = re.compile(r"[A-Za-z0-9]")
 
 
 def transliterate(value: str) -> str:
@@ -50,8 +73,8 @@ def transliterate(value: str) -> str:
 def _converted(char: str) -> str:
     """One character in the EPC set (itself, its transliteration or conventional sign, or a space)."""
     char = _LETTERS.get(char, _SIGNS.get(char, char))
-    if len(char) == 1 and not EPC_TEXT.match(char):
-        base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    if len(char) == 1 and not EPC_TEXT.match(char):  # a letter with marks: its base letters, converted
+        base = "".join(_LETTERS.get(c, c) for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
         char = base if base and EPC_TEXT.match(base) else " "
     return char
 
@@ -74,6 +97,16 @@ def epc_text(value: str, limit: int) -> str:
     """A free-text field (name, remittance): EPC set, one line, single spaces, at most ``limit`` characters."""
     text = _BLANKS.sub(" ", transliterate(value)).strip()[:limit].strip()
     return text or "-"
+
+
+def epc_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an account holder in a SEPA transfer (nothing of it left in the EPC set but signs and
+    spaces: a bank would get ``-`` or ``. .``), or None."""
+    written = epc_text(name, NAME_MAX)
+    if _LETTER_OR_DIGIT.search(written):
+        return None
+    return (f"has no letter or digit in the EPC Latin character set SEPA transfers use (it would reach the bank as "
+            f"{written!r}): write the account holder's name in Latin, Greek or Cyrillic letters")
 
 
 def epc_id(value: str, limit: int = ID_MAX) -> str:

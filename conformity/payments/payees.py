@@ -15,7 +15,9 @@
     iban = "FR76…"
     bic = "…"
 
-IBANs are checked (ISO 13616 mod-97), BICs against the ISO 9362 form the pain.001 schema uses.
+IBANs are checked (ISO 13616 mod-97), BICs against the ISO 9362 form the pain.001 schema uses. A name must
+keep a letter or digit once written in the EPC Latin character set (``epc``: Greek and Cyrillic are
+transliterated; a name in another script would reach the bank as ``-``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 from conformity import tomlio
 from conformity.errors import InputError, Problem
+from conformity.payments.epc import epc_name_problem
 
 PAYER_FORMAT = "usine.payer/1"
 PAYEES_FORMAT = "usine.payees/1"
@@ -74,6 +77,9 @@ def _account(value: Any, file: str, where: str, problems: list[Problem]) -> Acco
             ok = False
     if not ok:
         return None
+    if problem := epc_name_problem(value["name"]):
+        problems.append(Problem(file, f"{where}.name", f"{value['name']!r} {problem}"))
+        ok = False
     iban = value["iban"].replace(" ", "").upper()
     bic = value["bic"].replace(" ", "").upper()
     if problem := iban_problem(iban):

@@ -17,6 +17,7 @@ from conformity.payments.epc import (
     REMITTANCE_MAX,
     _converted,
     epc_id,
+    epc_name_problem,
     epc_text,
     epc_violations,
     transliterate,
@@ -128,3 +129,31 @@ def test_orders_with_hostile_names_meet_the_epc_rules_and_the_xsd(payer: str, pa
     payments = [payment(i, creditor, software=software, site=site, label=label)
                 for i, (creditor, software, site, label) in enumerate(parties, start=1)]
     assert_epc(pain001(payer, payments))
+
+
+def test_greek_and_cyrillic_names_are_transliterated_as_epc217_08_does() -> None:
+    """Greece, Cyprus and Bulgaria are SEPA countries: their names reach the bank in Latin letters, not as '-'."""
+    assert epc_text("Ελληνικό Λογισμικό Α.Ε.", NAME_MAX) == "Elliniko Logismiko A.E."
+    # the table converts letter by letter: Χ is CH before a small letter too
+    assert epc_text("ΘΕΣΣΑΛΟΝΙΚΗ Χίος Ψυχικό Ωραιόκαστρο", NAME_MAX) == "THESSALONIKI CHios PSychiko Oraiokastro"
+    assert epc_text("Βόλος Ύδρα Ϊ ΐ ΰ ς", NAME_MAX) == "Volos Ydra I i y s"
+    assert epc_text("ООО Медсофт", NAME_MAX) == "OOO Medsoft"
+    assert epc_text("Щастлива Ябълка ЕООД", NAME_MAX) == "SHTastliva YAbalka EOOD"
+    assert epc_text("жчшщъьюя Йордан", NAME_MAX) == "zhchshshtayyuya Yordan"
+    assert epc_text("Ёлка Їжак Ўзбек Ѓорѓи Љубљана Џеп Ђорђе", NAME_MAX) == "Elka Izhak Uzbek Gorgi LJubljana DZep DJordje"
+    assert epc_text("Эхо Ыы Єва Ґанок", NAME_MAX) == "Eho Yy YEva Ganok"
+
+
+def test_greek_and_cyrillic_creditors_in_a_pain001_meet_the_epc_rules() -> None:
+    xml = pain001("Τράπεζα Πληρωμών", [payment(1, "Ελληνικό Λογισμικό Α.Ε."), payment(2, "ООО Медсофт")])
+    assert_epc(xml)
+    names = [text for tag, text in text_fields(xml) if tag == "Nm"]
+    assert names == ["Trapeza Pliromon", "Trapeza Pliromon", "Elliniko Logismiko A.E.", "OOO Medsoft"]
+
+
+def test_a_name_with_no_letter_or_digit_left_is_a_problem() -> None:
+    for name in ("株式会社メディカル", "🙂 & ;", "..."):
+        problem = epc_name_problem(name)
+        assert problem is not None and "no letter or digit" in problem and "Latin, Greek or Cyrillic" in problem
+    for name in ("Ελληνικό Λογισμικό Α.Ε.", "ООО Медсофт", "3M", "株式会社 Medical KK"):
+        assert epc_name_problem(name) is None
