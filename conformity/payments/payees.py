@@ -15,7 +15,8 @@
     iban = "FR76…"
     bic = "…"
 
-IBANs are checked (ISO 13616 mod-97), BICs against the ISO 9362 form the pain.001 schema uses. A name must
+IBANs are checked: an account in a SEPA country, of that country's IBAN length (SWIFT IBAN registry),
+with ISO 13616 mod-97 check digits; BICs against the ISO 9362 form the pain.001 schema uses. A name must
 keep a letter or digit once written in the EPC Latin character set (``epc``: Greek and Cyrillic are
 transliterated; a name in another script would reach the bank as ``-``).
 """
@@ -47,10 +48,29 @@ class Account:
     bic: str
 
 
+#: IBAN length per country of the SEPA schemes' geographical scope (EPC409-09, list of SEPA scheme countries), as the
+#: SWIFT IBAN registry gives it. Territories inside SEPA use their country's IBANs: French overseas departments and
+#: collectivities (GF GP MQ RE YT PM BL MF) FR, Åland FI, Guernsey, Jersey and the Isle of Man GB; Azores, Madeira
+#: PT; Canary Islands, Ceuta, Melilla ES. Albania and Montenegro joined in 2025. A country joining SEPA is added here.
+SEPA_IBAN_LENGTHS = {
+    "AD": 24, "AL": 28, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20,
+    "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GI": 23, "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27,
+    "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "ME": 22, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25,
+    "RO": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "VA": 22,
+}
+
+
 def iban_problem(iban: str) -> str | None:
-    """Why ``iban`` (without spaces) is not a valid IBAN, or None."""
+    """Why ``iban`` (without spaces) is not an IBAN a SEPA credit transfer can reach, or None: its form, its country
+    (one of the SEPA countries), its length (that country's) and its check digits (ISO 13616 mod-97)."""
     if not _IBAN.match(iban):
         return "not an IBAN (2 letters, 2 check digits, 11 to 30 letters or digits)"
+    country = iban[:2]
+    if country not in SEPA_IBAN_LENGTHS:
+        return (f"country {country!r} is not in SEPA: a SEPA credit transfer reaches accounts in "
+                f"{' '.join(sorted(SEPA_IBAN_LENGTHS))} only")
+    if len(iban) != SEPA_IBAN_LENGTHS[country]:
+        return f"{country} IBANs have {SEPA_IBAN_LENGTHS[country]} characters, this one has {len(iban)}"
     digits = "".join(str(int(c, 36)) for c in iban[4:] + iban[:4])
     if int(digits) % 97 != 1:
         return "IBAN check digits are wrong"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conformity.errors import InputError
-from conformity.payments.payees import iban_check_digits, load_payees
+from conformity.payments.payees import iban_check_digits, iban_problem, load_payees
 
 
 def payees_file(tmp_path: Path, vendors: dict[str, tuple[str, str, str]]) -> Path:
@@ -45,3 +45,27 @@ def test_a_name_that_comes_to_no_letter_in_the_epc_set_is_refused(tmp_path: Path
     assert set(found) == {"vendors.kanji.name", "vendors.signs.name"}
     assert found["vendors.kanji.name"].startswith("'株式会社メディカル' has no letter or digit in the EPC Latin")
     assert "would reach the bank as '-'" in found["vendors.kanji.name"]
+
+
+@pytest.mark.parametrize("number", [
+    "FR7630004000031234567890143", "FR1420041010050500013M02606", "FR3130001000640000000000A16",
+    "FR8510107001180001234567854", "GR1601101250000000012300695", "BG80BNBG96611020345678",
+    "DE89370400440532013000", "BE68539007547034", "NO9386011117947", "MT84MALT011000012345MTLCAST001S",
+    "CH9300762011623852957", "GB29NWBK60161331926819", "AL47212110090000000235698741", "ME25505000012345678951"])
+def test_sepa_ibans_of_their_country_length_pass(number: str) -> None:
+    assert iban_problem(number) is None
+
+
+def test_ibans_no_sepa_transfer_reaches_are_refused_with_the_reason(tmp_path: Path) -> None:
+    path = payees_file(tmp_path, {
+        "shortfr": ("Short IBAN SAS", iban("FR", "3000400003123456789"), "BNPAFRPPXXX"),
+        "brazil": ("Brazil Ltda", iban("BR", "0036030510000010000000000P1"), "BRASBRRJ"),
+        "nowhere": ("No Such Country", iban("XX", "123456789012345"), "ABCDXXAAXXX"),
+        "longde": ("Lang GmbH", iban("DE", "3704004405320130001"), "COBADEFFXXX"),
+        "fine": ("Acme SAS", " fr76 3000 4000 0312 3456 7890 143 ", "bnpafrppxxx")})
+    found = problems(path)
+    assert set(found) == {"vendors.shortfr.iban", "vendors.brazil.iban", "vendors.nowhere.iban", "vendors.longde.iban"}
+    assert found["vendors.shortfr.iban"] == f"{iban('FR', '3000400003123456789')!r}: FR IBANs have 27 characters, this one has 23"
+    assert found["vendors.longde.iban"].endswith("DE IBANs have 22 characters, this one has 23")
+    assert "country 'BR' is not in SEPA: a SEPA credit transfer reaches accounts in AD AL AT" in found["vendors.brazil.iban"]
+    assert "country 'XX' is not in SEPA" in found["vendors.nowhere.iban"]
