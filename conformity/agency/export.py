@@ -13,7 +13,6 @@ Layout of ``--out``::
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -23,6 +22,7 @@ from typing import Any
 
 from conformity.agency.registry import Registry, iso
 from conformity.catalog.schema import schema_problems
+from conformity.csvcells import Writer
 from conformity.errors import InputError
 from conformity.files import write_atomic
 from conformity.labels import ISSUER_NAME, Label, LabelDoc, parse_time, sign_revocations
@@ -79,20 +79,22 @@ def open_data(labels: list[tuple[LabelDoc, str | None, str | None]], key: Signin
 
 
 def csv_text(data: dict[str, Any]) -> str:
-    """The open data as CSV, one row per label (the csv module does the quoting)."""
+    """The open data as CSV, one row per label (the csv module does the quoting, ``conformity.csvcells`` puts a ``'``
+    before a text a spreadsheet would run as a formula)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    writer = Writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
     for w in data["waves"]:
         for c in w["categories"]:
             for e in c["labels"]:
-                writer.writerow({"wave": w["wave"], "category": c["category"], "label_id": e["label_id"],
-                                 "status": e["status"], "vendor_id": e["vendor"]["id"], "vendor_name": e["vendor"]["name"],
-                                 "software_id": e["software"]["id"], "software_name": e["software"]["name"],
-                                 "registration_id": e["software"]["registration_id"], "versions": " ".join(e["versions"]),
-                                 "issued": e["issued"], "expires": e["expires"], "revoked": e.get("revoked", ""),
-                                 "revoked_reason": e.get("revoked_reason", ""), "bundle_sha256": e["bundle_sha256"],
-                                 "run_id": e.get("run_id", "")})
+                row = {"wave": w["wave"], "category": c["category"], "label_id": e["label_id"],
+                       "status": e["status"], "vendor_id": e["vendor"]["id"], "vendor_name": e["vendor"]["name"],
+                       "software_id": e["software"]["id"], "software_name": e["software"]["name"],
+                       "registration_id": e["software"]["registration_id"], "versions": " ".join(e["versions"]),
+                       "issued": e["issued"], "expires": e["expires"], "revoked": e.get("revoked", ""),
+                       "revoked_reason": e.get("revoked_reason", ""), "bundle_sha256": e["bundle_sha256"],
+                       "run_id": e.get("run_id", "")}
+                writer.writerow(row[column] for column in CSV_COLUMNS)
     return buf.getvalue()
 
 

@@ -9,7 +9,6 @@ character set, names 70, remittance 140, identifiers 35 characters); the CSV kee
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import IO, Any
 
 from lxml import etree
 
+from conformity.csvcells import Figure, Writer
 from conformity.payments.envelope import format_us
 from conformity.payments.epc import ID_MAX, NAME_MAX, REMITTANCE_MAX, epc_id, epc_text
 from conformity.payments.files import atomic_output
@@ -48,10 +48,11 @@ def pain_file_name(msg_id: str) -> str:
 
 
 def order_row(payment: dict[str, Any], status: str) -> list[Any]:
+    """A payment as a row of the orders CSV (text from outside as it is: the writer neutralises formulas)."""
     return [status, payment.get("msg_id") or "", end_to_end_id(payment), payment["id"], payment["wave"],
             payment["vendor_id"], payment["vendor_name"], payment["software_id"], payment["software_name"],
             payment["site_id"], payment["site_name"], payment["category"], payment["site_size"],
-            amount(payment["amount_cents"]), payment["currency"], payment["creditor_name"] or "",
+            Figure(amount(payment["amount_cents"])), payment["currency"], payment["creditor_name"] or "",
             payment["iban"] or "", payment["bic"] or "", payment["label_id"], format_us(payment["qualified_time"]),
             payment["created"]]
 
@@ -60,7 +61,7 @@ def write_orders_csv(path: Path, rows: Iterable[tuple[str, dict[str, Any]]]) -> 
     """(status, payment) rows as the orders CSV; returns how many."""
     n = 0
     with atomic_output(path, encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
+        writer = Writer(fh)
         writer.writerow(ORDER_COLUMNS)
         for status, payment in rows:
             writer.writerow(order_row(payment, status))
@@ -70,11 +71,11 @@ def write_orders_csv(path: Path, rows: Iterable[tuple[str, dict[str, Any]]]) -> 
 
 def write_totals_csv(path: Path, wave: str, totals: Iterable[tuple[Any, ...]]) -> None:
     with atomic_output(path, encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
+        writer = Writer(fh)
         writer.writerow(TOTAL_COLUMNS)
         for vendor, name, currency, n_run, c_run, n_all, c_all, n_held, c_held in totals:
-            writer.writerow([wave, vendor, name, currency, n_run, amount(c_run), n_all, amount(c_all), n_held,
-                             amount(c_held)])
+            writer.writerow([wave, vendor, name, currency, n_run, Figure(amount(c_run)), n_all, Figure(amount(c_all)),
+                             n_held, Figure(amount(c_held))])
 
 
 def write_proofs(path: Path, items: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:

@@ -2,12 +2,13 @@
 
 Rows are streamed to scratch files as the run goes (bounded memory) and put in place atomically at
 the end: ``refusals.csv`` (one row per refusal) and ``refusals.json``
-(``{"format": "usine.refusals/1", ..., "counts": {...}, "refusals": [...]}``).
+(``{"format": "usine.refusals/1", ..., "counts": {...}, "refusals": [...]}``). Every cell of the CSV goes
+through ``conformity.csvcells`` (a text a spreadsheet would run as a formula gets a ``'`` in front), the rows the
+columnar engines write in bulk too; the JSON keeps every text as it is.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformity.csvcells import Writer, copy_rows, may_hold_formulas
 from conformity.payments.files import atomic_output, scratch_file
 
 REFUSALS_FORMAT = "usine.refusals/1"
@@ -55,7 +57,7 @@ class RefusalReport:
         self._jsonl_path = scratch_file(out, JSON_NAME + "l")
         self._csv_fh = open(self._csv_path, "w", encoding="utf-8", newline="")
         self._jsonl_fh = open(self._jsonl_path, "w", encoding="utf-8")
-        self._csv = csv.writer(self._csv_fh, lineterminator="\n")
+        self._csv = Writer(self._csv_fh, lineterminator="\n")
         self._csv.writerow(COLUMNS)
 
     def add(self, refusal: Refusal) -> None:
@@ -70,7 +72,12 @@ class RefusalReport:
         ``csv_rows`` without a header, ``jsonl_rows`` one compact object per line; ``counts`` (kind, reason, n)."""
         for kind, reason, n in counts:
             self.counts[(kind, reason)] += n
-        for part, fh in ((csv_rows, self._csv_fh), (jsonl_rows, self._jsonl_fh)):
+        parts = [(csv_rows, self._csv_fh), (jsonl_rows, self._jsonl_fh)]
+        if may_hold_formulas(csv_rows):  # a cell to neutralise, perhaps: the rows through this report's writer
+            with open(csv_rows, encoding="utf-8", newline="") as text:
+                copy_rows(text, self._csv)
+            del parts[0]
+        for part, fh in parts:  # as the engine wrote them, in bulk
             fh.flush()
             with open(part, "rb") as src:
                 shutil.copyfileobj(src, fh.buffer)

