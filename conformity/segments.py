@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from joserfc.util import urlsafe_b64decode
 
 from conformity import jsonio
@@ -52,11 +53,19 @@ def _iso(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+#: the segment schema's ``date-time`` format, checked as the verifier checks it (jsonschema's checker)
+_DATE_TIME = jsonschema.FormatChecker(formats=("date-time",))
+
+
 def _instant(text: Any) -> dt.datetime | None:
-    if not isinstance(text, str):
+    """The instant of an event's time when it may be a segment's ``time_min``/``time_max``: an RFC 3339 date-time
+    as the segment schema's ``date-time`` format accepts it (``T`` and ``Z`` in either case), else None. Python's
+    ``fromisoformat`` alone also reads ``2026-05-01 09:00:00Z``: sealed as a time range, the verifier would refuse
+    the segment and every good event in it."""
+    if not isinstance(text, str) or not _DATE_TIME.conforms(text, "date-time"):
         return None
     try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        when = dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
         return when.astimezone(dt.UTC) if when.tzinfo is not None else None
     except (ValueError, OverflowError):
         return None

@@ -120,8 +120,11 @@ def _matching_branches(err: ValidationError) -> list[ValidationError]:
     depth = len(err.absolute_path) + 1
     mismatched = {e.relative_schema_path[0] for e in context if e.validator in ("const", "enum")
                   and len(e.absolute_path) == depth}
-    chosen = [e for e in context if e.relative_schema_path[0] not in mismatched]
-    return chosen or context
+    chosen = [e for e in context if e.relative_schema_path[0] not in mismatched] or context
+    # a branch for another type ({"type": "null"} beside {"type": "string", "format": "date-time"}) says nothing of
+    # this value: the branches of its type say what is wrong ("not a date-time", not "expected null")
+    other_type = {e.relative_schema_path[0] for e in chosen if e.validator == "type" and not e.relative_path}
+    return [e for e in chosen if e.relative_schema_path[0] not in other_type] or chosen
 
 
 def _message(err: ValidationError) -> tuple[str, str]:
@@ -144,6 +147,9 @@ def _message(err: ValidationError) -> tuple[str, str]:
         return key_path(path), f"{err.instance!r} is not one of {', '.join(map(repr, err.validator_value))}"
     if err.validator == "const":
         return key_path(path), f"must be {err.validator_value!r}, got {err.instance!r}"
+    if err.validator == "format" and err.validator_value == "date-time":
+        return key_path(path), (f"{err.instance!r} is not in the date-time format: an RFC 3339 date-time is expected, "
+                                "e.g. 2026-05-01T09:00:00Z or 2026-05-01T11:00:00.250+02:00")
     if err.validator == "pattern" and err.validator_value == NOT_BLANK:
         return key_path(path), "is blank: a text is expected here"
     if err.validator == "pattern":

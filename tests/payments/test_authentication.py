@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from joserfc.util import urlsafe_b64decode
 
+from conformity.catalog.schema import schema_problems
 from conformity.infrastructure_keys import parse_keys
 from conformity.payments.authenticate import authenticate
 from conformity.payments.store import recorded_events
@@ -493,3 +495,47 @@ def test_lines_appended_while_a_run_reads_are_left_for_later(ws: Workspace, monk
         path.read_bytes() + b"".join(line_of(e).encode() + b"\n" for e in events_for(SITE_B, 5))))
     stats = ws.run_inproc(f)
     assert stats.paid == 1 and stats.unproven == 5
+
+
+@pytest.mark.parametrize("bad_time", ["2026-05-01 09:00:00Z", "2026-05-01T09:00:00", "2026-05-01", "2026-05-01T09:00Z",
+                                      "2026-02-30T09:00:00Z", "2027-01-01T25:00:00Z", "20260501T090000Z"])
+def test_an_event_time_that_is_no_rfc3339_date_time_costs_its_line_only(ws: Workspace, bad_time: str) -> None:
+    """The sealer takes as a segment's time range only what the segment schema's date-time format accepts (the
+    verifier's rule): a time Python reads but RFC 3339 does not, earliest or latest of its segment, was sealed as the
+    segment's time_min or time_max, and the verifier refused the segment, every good event in it."""
+    ws.label()
+    good = events_for(installation(), 8)
+    bad = dict(event(installation(), T0, 99))
+    bad["time"] = bad_time
+    path = ws.events("e.jsonl", good[:4] + [bad] + good[4:], every=1000)
+    [segment] = [json.loads(urlsafe_b64decode(json.loads(line)["payload"].encode()))
+                 for line in sidecar_path(path).read_text().splitlines()]
+    assert (segment["time_min"], segment["time_max"]) == (good[0]["time"], good[-1]["time"])
+    r = ws.run(path)
+    assert r.returncode == 0, r.stderr
+    assert r.summary["installations_paid"] == 1 and r.reasons() == {"wrong-envelope": 1}
+    [refused] = r.refusals
+    assert refused["line"] == 5 and "RFC 3339" in refused["detail"]
+
+
+def test_lower_case_t_and_z_are_rfc3339_and_may_bound_a_segment(ws: Workspace) -> None:
+    ws.label()
+    events = events_for(installation(), 6)
+    events[0]["time"] = events[0]["time"].replace("T", "t").replace("Z", "z")
+    path = ws.events("e.jsonl", events, every=1000)
+    [segment] = [json.loads(urlsafe_b64decode(json.loads(line)["payload"].encode()))
+                 for line in sidecar_path(path).read_text().splitlines()]
+    assert segment["time_min"] == events[0]["time"]
+    r = ws.run(path)
+    assert r.returncode == 0 and r.summary["installations_paid"] == 1 and r.reasons() == {}
+
+
+def test_a_segment_with_a_bad_time_range_says_the_date_time_format_is_wrong() -> None:
+    payload = {"format": "usine.event-segment/1", "stream": "str_" + "0" * 32, "seq": 0, "first_line": 1,
+               "last_line": 1, "count": 1, "offset": 0, "length": 10, "sha256": "0" * 64, "prev": None,
+               "time_min": "2026-05-01 09:00:00Z", "time_max": None, "sources": ["urn:x"],
+               "sealed": "2026-05-01T09:00:00Z", "issuer": {"name": "x", "key_id": "A" * 43}}
+    [problem] = schema_problems("event-segment", payload, "e.jsonl.segments")
+    assert problem.where == "time_min"
+    assert problem.message.startswith("'2026-05-01 09:00:00Z' is not in the date-time format: an RFC 3339 date-time")
+    assert "expected null" not in problem.message
