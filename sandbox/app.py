@@ -202,7 +202,7 @@ class SessionRoutes:
 
 
 #: FastAPI's native OpenTelemetry (FastAPI 0.16x and later), off: the sandbox exports no telemetry (what it sees of
-#: an exchange goes to the session's trace only; the exchanges carry test patients' data), and with it on FastAPI
+#: an exchange goes to the session's trace only; the exchanges carry the test fixtures' personal data), and with it on FastAPI
 #: asked the process-wide tracer, meter and logger providers on every request whether one was configured (a dozen
 #: Python calls and three environment reads, on the path of every request)
 TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False}

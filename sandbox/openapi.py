@@ -156,7 +156,7 @@ WHY = {
          "(base64, XML); the identity provider: an authorization request refused before its redirect URI is trusted",
     401: "No token, or one that is unknown, expired or of the wrong kind (WWW-Authenticate says which)",
     403: "A valid token that may not do this (another session, another vendor, admin only, hidden document…)",
-    404: "No such test session, document, patient, mailbox or path",
+    404: "No such test session, record (a document, a person, a mailbox…) or path",
     405: "Another method than the path's (the Allow header lists them)",
     409: "Conflict with what the service holds (a uniqueId or message id reused with other content, a document "
          "that is no longer current)",

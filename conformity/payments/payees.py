@@ -50,8 +50,9 @@ class Account:
 
 #: IBAN length per country of the SEPA schemes' geographical scope (EPC409-09, list of SEPA scheme countries), as the
 #: SWIFT IBAN registry gives it. Territories inside SEPA use their country's IBANs: French overseas departments and
-#: collectivities (GF GP MQ RE YT PM BL MF) FR, Åland FI, Guernsey, Jersey and the Isle of Man GB; Azores, Madeira
-#: PT; Canary Islands, Ceuta, Melilla ES. Albania and Montenegro joined in 2025. A country joining SEPA is added here.
+#: collectivities (French Guiana, Guadeloupe, Martinique, Réunion, Mayotte, Saint-Pierre-et-Miquelon, Saint-Barthélemy,
+#: Saint-Martin) FR, Åland FI, Guernsey, Jersey and the Isle of Man GB; Azores, Madeira PT; Canary Islands, Ceuta,
+#: Melilla ES. Albania and Montenegro joined in 2025. A country joining SEPA is added here.
 SEPA_IBAN_LENGTHS = {
     "AD": 24, "AL": 28, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20,
     "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GI": 23, "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27,
