@@ -36,6 +36,9 @@ WAVE, CATEGORY = "2026-W1", "HOSPITAL"
 REVIEWER = "Camille Durand (agency reviewer)"
 SECOND_REVIEWER = "Farid Moreau (agency reviewer)"  # four-eyes: every MUST accepted by two different reviewers
 
+#: seconds the demo waits for one answer of its services (httpx's 5 s default timed out on a loaded machine)
+HTTP_TIMEOUT = 60.0
+
 
 def found(pattern: str, text: str, group: int = 1) -> str:
     """What ``pattern`` captures in ``text`` (the demo stops, saying what it missed, when it is not there)."""
@@ -246,11 +249,11 @@ def through_the_service(agency: ServedAgency, bundle: Path, decisions: Path) -> 
     browser.close()
     print(f"dominique (decider, on the web): {said}")
     label_id = found(r"lbl_[A-Za-z0-9]+", said, 0)
-    mine = httpx.get(f"{agency.url}/api/v1/submissions", headers={"Authorization": f"Bearer {token}"}).json()
+    mine = httpx.get(f"{agency.url}/api/v1/submissions", headers={"Authorization": f"Bearer {token}"}, timeout=HTTP_TIMEOUT).json()
     print(f"the vendor sees: {[(u['id'], u['status']) for u in mine['submissions']]}")
     label = decisions / f"label-{label_id}.json"
     decisions.mkdir(parents=True, exist_ok=True)
-    label.write_bytes(httpx.get(f"{agency.url}/api/v1/labels/{label_id}").content)
+    label.write_bytes(httpx.get(f"{agency.url}/api/v1/labels/{label_id}", timeout=HTTP_TIMEOUT).content)
     print(f"the vendor downloads its signed label: {label.relative_to(decisions.parent.parent)}")
     return label, sub
 
@@ -349,14 +352,14 @@ def main() -> int:
         bad_token = usine("agency", "account", "token", "refapp-vendor", env=home, quiet=True).stdout.strip()
         usine("submit", str(bad_out / "bundle.zip"), "--agency", agency.url, env={"USINE_AGENCY_TOKEN": bad_token},
               expect=(1,))
-        public = httpx.get(f"{agency.url}/api/v1/registry", params={"wave": WAVE}).json()
+        public = httpx.get(f"{agency.url}/api/v1/registry", params={"wave": WAVE}, timeout=HTTP_TIMEOUT).json()
         print(f"the public registry ({agency.url}/registry): "
               f"{[e['label_id'] + ' ' + e['status'] for w in public['waves'] for c in w['categories'] for e in c['labels']]}")
-        revocations = httpx.get(f"{agency.url}/api/v1/revocations").json()
+        revocations = httpx.get(f"{agency.url}/api/v1/revocations", timeout=HTTP_TIMEOUT).json()
         print(f"the signed revocation list: a JWS ({len(revocations['signature'])}-character signature); events for "
               f"the payment agency at {agency.url}/api/v1/events")
         openapi = out / "agency" / "openapi.json"
-        openapi.write_text(httpx.get(f"{agency.url}/openapi.json").text)
+        openapi.write_text(httpx.get(f"{agency.url}/openapi.json", timeout=HTTP_TIMEOUT).text)
         outputs.append(("the agency service's OpenAPI", openapi))
         agency.__exit__()
         step("6c. The command line keeps working on the same registry")
@@ -397,14 +400,14 @@ def main() -> int:
                                  "version": unlabelled["version"], "registration_id": unlabelled["registration_id"]},
                        wave=WAVE, category=CATEGORY, sites=[Site("310500055", "M", "CH Demo Toulouse")], count=5,
                        produce=documents(), seed=9)
-        sealed = httpx.post(sandbox.url + "/admin/events/seal", verify=str(sandbox.ca),
+        sealed = httpx.post(sandbox.url + "/admin/events/seal", verify=str(sandbox.ca), timeout=HTTP_TIMEOUT,
                             headers={"Authorization": f"Bearer {sandbox.token}"}).json()
         events = out / "sandbox" / "events" / "data-received.jsonl"
         print(f"{sum(1 for _ in events.open())} data-received events from 5 installations "
               "(3 fully in use, 1 not yet, 1 running unlabelled software)")
         print(f"the infrastructure signed them in {sealed['segments']} segments of at most 5 events "
               f"({events.name}.segments, a chain of JWS); its key and sources: /.well-known/usine-infrastructure-keys")
-        exported = httpx.post(sandbox.url + "/admin/events/parquet", verify=str(sandbox.ca),
+        exported = httpx.post(sandbox.url + "/admin/events/parquet", verify=str(sandbox.ca), timeout=HTTP_TIMEOUT,
                               headers={"Authorization": f"Bearer {sandbox.token}"}).json()
         events_parquet = Path(exported["file"])
         print(f"and exported them as Parquet ({exported['rows']} rows, {exported['bytes']:,} bytes, one segment over "
@@ -412,7 +415,7 @@ def main() -> int:
         infra_keys = out / "payments" / "infrastructure-keys.json"
         infra_keys.parent.mkdir(parents=True, exist_ok=True)
         infra_keys.write_text(httpx.get(sandbox.url + "/.well-known/usine-infrastructure-keys",
-                                        verify=str(sandbox.ca)).text)
+                                        verify=str(sandbox.ca), timeout=HTTP_TIMEOUT).text)
         outputs += [("data-received events (CloudEvents JSON lines)", events),
                     ("their signed segments (one JWS a line)", Path(f"{events}.segments")),
                     ("the same events as Parquet, sealed in one segment", events_parquet),
