@@ -261,3 +261,26 @@ def test_the_same_run_repackaged_through_the_service_gets_its_decision_and_nothi
     assert s.table("SELECT count(*) FROM labels") == [(1,)] and s.table("SELECT count(*) FROM submissions") == [(1,)]
     events = s.client().get("/api/v1/events", params={"after": 0}).json()["events"]
     assert [e["type"] for e in events] == ["org.usine.label.issued", "org.usine.label.revoked"]
+
+
+def test_the_api_changes_nothing_with_only_the_browsers_session(sqlite_service: Service, runs: Runs) -> None:
+    """A signed-in vendor's cookie went with a POST any page of the same site made (a no-cors fetch of a zip): the
+    upload was recorded. The API reads with the session; it changes things only with an API token."""
+    c = sqlite_service.client()
+    form = c.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+    assert c.post("/login", data={"login": "ref", "password": PASSWORD, "csrf": csrf, "next": "/vendor"}).status_code == 303
+    before = sqlite_service.table("SELECT id FROM uploads")
+    assert c.get("/api/v1/submissions").status_code == 200  # the vendor's pages read the API with the session
+    r = c.post("/api/v1/submissions", params={"name": "b.zip"}, content=runs.reference.read_bytes(),
+               headers={"Content-Type": "text/plain"})
+    assert r.status_code == 401 and "API token" in r.json()["detail"], r.text
+    assert sqlite_service.table("SELECT id FROM uploads") == before
+
+
+def test_no_page_loads_a_third_partys_script(sqlite_service: Service) -> None:
+    """Swagger UI and ReDoc load their scripts from a CDN into the agency's origin, where staff sessions live."""
+    c = sqlite_service.client()
+    for path in ("/docs", "/redoc"):
+        assert c.get(path).status_code == 404, path
+    assert "cdn." not in c.get("/").text and c.get("/openapi.json").status_code == 200

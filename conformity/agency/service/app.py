@@ -55,7 +55,6 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope["path"] in ("/docs", "/redoc")
         started = time.perf_counter()
 
         async def with_headers(message: Message) -> None:
@@ -66,8 +65,7 @@ class SecurityHeaders:
                 for name, value in (("x-content-type-options", "nosniff"), ("referrer-policy", "same-origin"),
                                     ("x-frame-options", "SAMEORIGIN")):
                     headers.setdefault(name, value)
-                if not docs:
-                    headers.setdefault("content-security-policy", PAGE_CSP)
+                headers.setdefault("content-security-policy", PAGE_CSP)
                 if self.hsts:
                     headers.setdefault("strict-transport-security", "max-age=31536000")
             await send(message)
@@ -96,7 +94,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
                   description="Vendors submit evidence bundles and follow their submissions; the public reads the "
                               "registry, signed labels, the signed revocation list and the export; the payment "
                               "agency pulls label events (CloudEvents). Errors are RFC 9457 problem documents.",
-                  lifespan=lifespan)
+                  lifespan=lifespan,
+                  # no Swagger UI or ReDoc pages: FastAPI's load their scripts from a CDN, unpinned, into this
+                  # origin, where staff sessions live (a CDN's script would act as the signed-in reviewer); the
+                  # description is /openapi.json, for any OpenAPI viewer
+                  docs_url=None, redoc_url=None)
     app.state.config = config
     app.state.signing_key = agency_signing_key(config.key_path)
     install_handlers(app)

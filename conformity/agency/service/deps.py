@@ -71,7 +71,13 @@ def vendor(request: Request, scope: str) -> Account:
     if kind.lower() != "bearer" or not token.strip():
         session = current_session(request)
         if session is not None and session.account.role == "vendor":
-            return session.account  # the vendor's own pages read the same API with their session
+            if request.method in ("GET", "HEAD"):
+                return session.account  # the vendor's own pages read the same API with their session
+            # a change through the API with only the session cookie: any page of the same site could make the
+            # browser send it (an upload, a witnessed run) — the pages change things through their forms (CSRF token)
+            raise HTTPProblem(401, "unauthenticated", "a change through the API needs a vendor API token "
+                                                      "(Authorization: Bearer usn_…), not the browser's session; the "
+                                                      "web pages have their own forms", headers=challenge)
         raise HTTPProblem(401, "unauthenticated", "send a vendor API token: Authorization: Bearer usn_…", headers=challenge)
     with Registry(config_of(request).database) as reg:
         found = accounts.token_account(reg.db, token.strip())
