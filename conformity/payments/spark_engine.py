@@ -14,13 +14,15 @@ Spark SQL operations; what is per file, per rule or per rare line runs once on t
   digest, the join to the events the store already holds (its Parquet files) and the window over (source,
   id) inside the file, the range join to the verdicts, the outcomes, each installation's best window and
   earliest completion, and the write of the file's outcomes as one Parquet file of the event store;
-* **driver**: the segments' signatures (``authenticate``: spans) and the file's hash as it copies it, the
-  reference parser for the lines off the fast path (``intake.parse_event``), ``WaveRules.evaluate`` once per
-  distinct combination and interval (``Engine._intervals``), the details of refusals per distinct value,
-  and the transactional SQLite ledger (installations created and updated in one transaction with the store
-  file that counted them), and settlement. Only per-installation aggregates (with the few events proving
-  each payment), the distinct combinations and the refusals come back to it; the refusal report is written
-  by the DuckDB engine's own COPYs so the two engines' reports are the same bytes.
+* **driver**: the segments' signatures (``authenticate``: spans) and the file's hash as it copies it (a line longer
+  than ``MAX_LINE_BYTES``, refused unread, stands in the copy as one byte: no executor reads it), the reference parser
+  for the lines off the fast path (``intake.parse_event``; they come back a partition at a time when they are many
+  bytes, ``COLLECT_BYTES``), ``WaveRules.evaluate`` once per distinct combination and interval
+  (``Engine._intervals``), the details of refusals per distinct value, and the transactional SQLite ledger
+  (installations created and updated in one transaction with the store file that counted them), and settlement.
+  Only per-installation aggregates (with the few events proving each payment), the distinct combinations and the
+  refusals come back to it; the refusal report is written by the DuckDB engine's own COPYs so the two engines'
+  reports are the same bytes.
 
 An events file is one Spark job and one ledger transaction (``--commit-every`` bounds the DuckDB engine's
 batches, not this one's). On a cluster, the events files, the ledger's folder (its event store) and
@@ -31,11 +33,13 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 
 from conformity.errors import InputError
@@ -61,7 +65,7 @@ from conformity.payments.files import copy_file
 from conformity.payments.intake import MAX_LINE_BYTES, Rejected, parse_event
 from conformity.payments.labelbook import LabelBook
 from conformity.payments.ledger import Ledger
-from conformity.payments.loader import batches
+from conformity.payments.loader import Batch, batches
 from conformity.payments.report import RefusalReport
 from conformity.payments.store import EventStore, finish_file
 
@@ -71,6 +75,17 @@ if TYPE_CHECKING:
 DEFAULT_MASTER = "local[*]"
 #: lines per bucket of the span join (a span is joined to the buckets it overlaps, then by range)
 BUCKET = 4096
+#: the most bytes of the events file one Spark partition reads (``spark.sql.files.maxPartitionBytes`` while the file
+#: is read, when it is larger): what a task caches and parses at once, and the lines off the fast path that come to
+#: the driver at once (``COLLECT_BYTES``), are bounded by it and one line (at most ``MAX_LINE_BYTES``)
+SPLIT_BYTES = 16 << 20
+_SPLIT_CONF = "spark.sql.files.maxPartitionBytes"
+#: the lines off the fast path come to the driver in one collect when they hold at most this many bytes, else a
+#: partition at a time (``SPLIT_BYTES``)
+COLLECT_BYTES = 16 << 20
+#: what stands in the executors' copy for a line longer than ``MAX_LINE_BYTES`` (``SparkEngine._write_lines``)
+TOO_LONG = b"\x00"
+_NOT_BLANK = re.compile(rb"[^ \t\n\r\x0b\x0c]")  # what bytes.strip() keeps
 _JAVA = "a Java 17 runtime (Debian: `apt-get install default-jre-headless`)"
 _INSTALL = f"install the Spark extra (`pip install 'usine[spark]'`, or `bash .ci/install.sh test` in a checkout) and {_JAVA}"
 
@@ -253,13 +268,38 @@ class SparkEngine(Engine):
         copy = copy_file(self.scratch, path.name)
         with open(copy, "wb") as out:
             for batch in batches(path, self.proof, min_lines=1 << 62):
-                out.write(batch.data)
+                self._write_lines(out, batch)
         return copy
+
+    def _write_lines(self, out: IO[bytes], batch: Batch) -> None:
+        """``batch``'s lines into the copy, but a line longer than ``MAX_LINE_BYTES`` (without its end): refused
+        unread whatever it holds (``malformed``, as by the DuckDB engine's ``register_lines``), it stands in the copy
+        as ``TOO_LONG`` with its end and its number goes to ``self.too_long`` (a blank one as a blank), so that no
+        executor reads, caches or sends an unbounded line."""
+        starts = batch.starts()
+        if not (batch.ends - starts > MAX_LINE_BYTES).any():
+            out.write(batch.data)
+            return
+        data, view, done = batch.data, memoryview(batch.data), 0
+        for i in np.flatnonzero(batch.ends - starts > MAX_LINE_BYTES):
+            b0, b1 = int(starts[i]), int(batch.ends[i])
+            end = b1 - 1 if data[b1 - 1] == 10 else b1  # its text: without LF or CR LF (``_slow_path``)
+            end -= 1 if end < b1 and end > b0 and data[end - 1] == 13 else 0
+            if end - b0 <= MAX_LINE_BYTES:
+                continue
+            blank = _NOT_BLANK.search(data, b0, end) is None
+            if not blank:
+                self.too_long.add(batch.first + int(i))
+            out.write(view[done:b0])
+            out.write((b" " if blank else TOO_LONG) + data[end:b1])
+            done = b1
+        out.write(view[done:])
 
     def _file(self, path: Path) -> None:
         from pyspark.sql import functions as F
 
         spark, spans = self.spark, self.proof.spans
+        self.too_long: set[int] = set()
         # the file's one reading: copied while hashed (its spans settled), the executors read the copy
         is_parquet = parquet.is_parquet(path)
         copy = parquet.take(path, self.proof, self.scratch)[0] if is_parquet else self._copy_lines(path)
@@ -269,10 +309,21 @@ class SparkEngine(Engine):
             raw = table.select(F.to_json(F.struct(*[F.col(f"`{c}`") for c in table.columns])).alias("value"))
         else:
             raw = spark.read.option("lineSep", "\n").text(str(copy.resolve()))
-        numbered = self._view("u_raw", raw.select("value", F.input_file_block_start().alias("b"),
-                                                  F.monotonically_increasing_id().alias("m")), persist=True)
-        # line numbers: each split's rows are consecutive ids from its first; the splits in file order
-        blocks = sorted(numbered.groupBy("b").agg(F.min("m"), F.count(F.lit(1))).collect())
+        # line numbers: each split's rows are consecutive ids from its first; the splits in file order (and no longer
+        # than SPLIT_BYTES: the cached splits are the ones planned here, at their first use)
+        previous = spark.conf.get(_SPLIT_CONF)
+        split = _byte_string(previous or "")
+        if split is None or split > SPLIT_BYTES:
+            spark.conf.set(_SPLIT_CONF, str(SPLIT_BYTES))
+        try:
+            numbered = self._view("u_raw", raw.select("value", F.input_file_block_start().alias("b"),
+                                                      F.monotonically_increasing_id().alias("m")), persist=True)
+            blocks = sorted(numbered.groupBy("b").agg(F.min("m"), F.count(F.lit(1))).collect())
+        finally:
+            if previous is None:
+                spark.conf.unset(_SPLIT_CONF)
+            else:
+                spark.conf.set(_SPLIT_CONF, previous)
         base, rows = 0, []
         for b, m0, n in blocks:
             rows.append((b, m0, base))
@@ -309,9 +360,13 @@ class SparkEngine(Engine):
                     & ~F.col("value").rlike("[\\x7f\\x{2028}\\x{2029}]"))
         ok = reduce(lambda a, b: a & b, _rules(), produced) & F.expr(_TIME_US).isNotNull()
         self._view("u_px", px.withColumn("ok", F.coalesce(ok, F.lit(False))), persist=True)
-        rest = self._sql("SELECT line, span, cast(value AS BINARY) AS data, nl FROM u_px WHERE NOT ok").collect()
+        # the rest to the driver in bounded chunks (a longer value, a Parquet row, is refused unread: NULL)
+        size = self._sql("SELECT coalesce(sum(octet_length(value)), 0) FROM u_px WHERE NOT ok").collect()[0][0]
+        rest = self._sql(f"SELECT line, span, CASE WHEN octet_length(value) <= {MAX_LINE_BYTES + 1} "
+                         "THEN cast(value AS BINARY) END AS data, nl FROM u_px WHERE NOT ok")
         fast = self._sql(f"SELECT {_FAST_SELECT} FROM u_px WHERE ok")
-        events, self.rejected, self.blank = _slow_path(rest)
+        events, self.rejected, self.blank = _slow_path(
+            rest.collect() if size <= COLLECT_BYTES else rest.toLocalIterator(), self.too_long)
         if events:
             fast = fast.unionByName(self._frame(events, ", ".join(f"{n} {_spark_type(t)}" for n, t in EVENT_COLUMNS)))
         self._view("u_ev", fast)
@@ -596,24 +651,38 @@ def _event_fields(alias: str) -> str:
             f"{alias}.sw_id AS software_id, {alias}.sw_version AS software_version, {alias}.site_id")
 
 
-def _slow_path(rest: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, Rejected]], int]:
-    """The lines off the fast path through the reference parser: (event rows, refusals, blank lines)."""
+def _slow_path(rest: Iterable[Any], too_long: set[int]) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, Rejected]],
+                                                                  int]:
+    """The lines off the fast path through the reference parser, one at a time as they come: (event rows, refusals,
+    blank lines), in line order. A line of ``too_long`` (or with no data) is refused unread, as it is too long."""
     events: list[tuple[Any, ...]] = []
     rejected: list[tuple[int, int, Rejected]] = []
     blank = 0
-    for line, span, data, nl in sorted(rest, key=lambda r: r[0]):
-        data = bytes(data)
-        if nl and data.endswith(b"\r"):
+    for line, span, raw, nl in rest:
+        data = None if raw is None or line in too_long else bytes(raw)
+        if data is not None and nl and data.endswith(b"\r"):
             data = data[:-1]
-        if not data.strip():
+        if data is not None and not data.strip():
             blank += 1
             continue
-        item = parse_event(None if len(data) > MAX_LINE_BYTES else data)
+        item = parse_event(None if data is None or len(data) > MAX_LINE_BYTES else data)
         if isinstance(item, Rejected):
             rejected.append((line, span, item))
             continue
         events.append(event_row(line, span, item))
+    events.sort(key=lambda r: r[0])
+    rejected.sort(key=lambda r: r[0])
     return events, rejected, blank
+
+
+_BYTE_UNITS = {"": 1, "b": 1} | {u + b: 1 << (10 * (i + 1)) for i, u in enumerate("kmgtp") for b in ("", "b")}
+
+
+def _byte_string(text: str) -> int | None:
+    """A size as Spark's configuration writes it (``134217728b``, ``64m``, ``4096``), or None."""
+    m = re.fullmatch(r"\s*([0-9]+)\s*([A-Za-z]*)\s*", text)
+    unit = _BYTE_UNITS.get(m.group(2).lower()) if m else None
+    return None if m is None or unit is None else int(m.group(1)) * unit
 
 
 def _spark_type(t: pa.DataType) -> str:

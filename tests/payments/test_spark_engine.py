@@ -26,13 +26,16 @@ from typing import Any
 
 import pytest
 
+from conformity.segments import write_sealed
 from tests.helpers import required
 from tests.payments.builders import (
     AS_OF,
     INFRA,
+    SEGMENT_LINES,
     T0,
     event,
     events_for,
+    line_of,
     modified,
     revocation,
 )
@@ -173,3 +176,76 @@ def test_spark_engine_without_java_says_what_why_and_how(tmp_path: Path) -> None
     assert done.returncode == 2, done.stderr
     assert "--engine spark needs Java" in done.stderr and "default-jre-headless" in done.stderr
     assert not ws.ledger.exists()
+
+
+@pytest.mark.slow
+def test_long_and_junk_lines_are_refused_as_on_duckdb_without_the_driver_reading_them_whole(
+        spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines just under, at and over ``MAX_LINE_BYTES`` (junk, events padded with spaces, CR LF ends, a blank one, one
+    that is not UTF-8), a 24 MB line, and long junk appended after the last signed segment: the same payments and
+    refusals on both engines. On Spark no line over the limit reaches the executors' copy or the driver, and the
+    lines off the fast path come to the driver a partition at a time (not one collect)."""
+    from conformity.payments import spark_engine
+    from conformity.payments.intake import MAX_LINE_BYTES as MAX
+
+    def padded(ev: dict[str, Any], size: int, end: bytes = b"") -> bytes:
+        """The event's line with spaces to ``size`` bytes (``end`` included)."""
+        line = line_of(ev).encode()
+        return line + b" " * (size - len(line) - len(end)) + end
+
+    junk = [b'{"junk":"' + b"x" * (size - 11) + b'"}' for size in (MAX - 1, MAX, MAX + 1, MAX + 2)]
+    lines = [line_of(x).encode() for x in events_for(A, 6)] + junk + [
+        padded(event(B, T0, 100), MAX),  # at the limit: the reference parser, counted
+        padded(event(B, T0 + DAY, 101), MAX + 1, b"\r"),  # at the limit without its CR: counted
+        padded(event(B, T0 + 2 * DAY, 102), MAX + 1),  # over: refused unread
+        padded(event(B, T0 + 3 * DAY, 103), MAX + 2, b"\r"),  # over without its CR too
+        b" " * (MAX + 10),  # blank, however long
+        b"\xff" * (MAX + 5),  # not UTF-8 and over the limit
+        b'{"junk":"' + b"y" * (24 << 20) + b'"}',  # a very long line
+        *(line_of(x).encode() for x in events_for(B, 3, start=T0 + 4 * DAY, first=104)),
+    ]
+    ws = Workspace(tmp_path)
+    ws.label()
+    f = write_sealed(tmp_path / "events" / "junk.jsonl", lines, INFRA, every=SEGMENT_LINES)
+    with open(f, "ab") as fh:  # appended after sealing: event-unsigned, and a last line without its end
+        fh.write(b'{"junk":"' + b"z" * (3 << 20) + b'"}\n' + b"z" * MAX + b"\r")
+
+    seen: dict[str, Any] = {"data": 0, "iterated": False, "copy": 0}
+    slow_path, copy_lines = spark_engine._slow_path, spark_engine.SparkEngine._copy_lines
+
+    def watched_slow_path(rest: Any, too_long: set[int]) -> Any:
+        seen["iterated"] |= not isinstance(rest, list)
+        rows = list(rest)
+        seen["data"] = max([seen["data"], *(len(r[2]) for r in rows if r[2] is not None)])
+        return slow_path(rows, too_long)
+
+    def watched_copy_lines(self: Any, path: Path) -> Path:
+        copy = copy_lines(self, path)
+        with open(copy, "rb") as fh:
+            seen["copy"] = max(len(line) for line in fh)
+        return copy
+
+    monkeypatch.setattr(spark_engine, "_slow_path", watched_slow_path)
+    monkeypatch.setattr(spark_engine.SparkEngine, "_copy_lines", watched_copy_lines)
+    monkeypatch.setattr(spark_engine, "COLLECT_BYTES", 1 << 20)  # this file's rest: a partition at a time
+    monkeypatch.setattr(spark_engine, "SPLIT_BYTES", 2 << 20)  # a few splits (not one per 4 KiB of 1 MB lines)
+    split = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "128m")  # Spark's default: bounded while the file is read
+    try:
+        got = {}
+        for engine in ("duckdb", "spark"):
+            out = tmp_path / engine / "out"
+            got[engine] = outputs(out, mixed_run(ws, (f,), tmp_path / engine / "ledger.sqlite3", out, engine, MASTER))
+        assert spark.conf.get("spark.sql.files.maxPartitionBytes") == "128m"  # the session's setting again
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", split)
+    assert ledger_state(tmp_path / "spark" / "ledger.sqlite3") == ledger_state(tmp_path / "duckdb" / "ledger.sqlite3")
+    for key in got["duckdb"]:
+        assert got["spark"][key] == got["duckdb"][key], f"{key} differs"
+    assert seen["iterated"] and MAX - 1 <= seen["data"] <= MAX + 1 and seen["copy"] <= MAX + 2
+    one = got["duckdb"]
+    counts = json.loads(one["refusals.json"])["counts"]["event"]
+    assert counts == {"malformed": 6, "wrong-envelope": 2, "event-unsigned": 2}, counts
+    assert one["refusals.csv"].count(f"line longer than {MAX} bytes".encode()) == 6
+    assert one["stats"]["lines"] == len(lines) - 1 + 2 and one["stats"]["counted"] == 6 + 2 + 3
+    assert one["stats"]["paid"] == 2
