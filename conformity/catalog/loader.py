@@ -126,20 +126,21 @@ def _travelling() -> list[tuple[str, Path]]:
     return [(p.id, p.data) for p in plugins.installed().values() if p.data is not None]
 
 
-def _pack_dirs(ref_dir: Path) -> list[Path]:
-    """The catalog's pack folders, then those of installed packs that carry their data (a folder of the catalog
-    wins: a working copy overrides what a pack ships)."""
-    found = sorted(p for p in ref_dir.iterdir() if p.is_dir())
-    return found + [data / "referentials" / pid for pid, data in _travelling()
-                    if pid not in {p.name for p in found} and (data / "referentials" / pid).is_dir()]
+def _pack_dirs(own: list[Path], travelling: list[tuple[str, Path]]) -> list[Path]:
+    """The catalog's pack folders (``own``), then those of installed packs that carry their data (a folder of the
+    catalog wins: a working copy overrides what a pack ships)."""
+    names = {p.name for p in own}
+    return own + [data / "referentials" / pid for pid, data in travelling
+                  if pid not in names and (data / "referentials" / pid).is_dir()]
 
 
-def _wave_files(ref_dir: Path, wave_dir: Path) -> list[Path]:
-    """The catalog's wave files, then those shipped by installed packs that carry their data."""
-    found = sorted(wave_dir.glob("*.toml"))
-    own = {p.name for p in ref_dir.iterdir() if p.is_dir()}
-    return found + [w for pid, data in _travelling() if pid not in own
-                    for w in sorted((data / "waves").glob("*.toml")) if w.name not in {f.name for f in found}]
+def _wave_files(own_packs: list[Path], wave_entries: list[Path], travelling: list[tuple[str, Path]]) -> list[Path]:
+    """The catalog's wave files, then those shipped by installed packs that carry their data (not a pack the catalog
+    has a folder of, nor a wave file of the catalog's name)."""
+    found = [p for p in wave_entries if p.suffix == ".toml"]
+    names, own = {f.name for f in found}, {p.name for p in own_packs}
+    return found + [w for pid, data in travelling if pid not in own
+                    for w in sorted((data / "waves").glob("*.toml")) if w.name not in names]
 
 
 def _misnamed(folder: Path, paths: Iterable[Path]) -> list[Problem]:
@@ -183,7 +184,9 @@ def load_catalog(root: str | Path | None = None, *,
     broken: set[tuple[str, str]] = set()  # referential files that failed: their own error is enough
     referentials: dict[tuple[str, str], Referential] = {}
     owners: dict[str, Referential] = {}  # referential id → its first version found (its pack owns the id)
-    for pack_dir in _pack_dirs(ref_dir):
+    ref_entries, wave_entries = sorted(ref_dir.iterdir()), sorted(wave_dir.iterdir())  # each folder listed once
+    own_packs, travelling = [p for p in ref_entries if p.is_dir()], _travelling()
+    for pack_dir in _pack_dirs(own_packs, travelling):
         pack_file = pack_dir / "pack.toml"
         if not pack_file.is_file():
             problems.append(Problem(str(pack_dir), "", "pack folder has no pack.toml"))
@@ -194,8 +197,9 @@ def load_catalog(root: str | Path | None = None, *,
                 problems.append(Problem(str(pack_file), "id", f"pack id {data['id']!r} does not match its folder {pack_dir.name!r}"))
             else:
                 packs[data["id"]] = _pack(pack_file, data)
-        problems.extend(_misnamed(pack_dir, pack_dir.rglob("*")))
-        for path in sorted(pack_dir.rglob("*.toml")):
+        entries = sorted(pack_dir.rglob("*"))
+        problems.extend(_misnamed(pack_dir, entries))
+        for path in (p for p in entries if p.suffix == ".toml"):
             if path == pack_file:
                 continue
             rel = path.relative_to(pack_dir).parts
@@ -221,12 +225,12 @@ def load_catalog(root: str | Path | None = None, *,
             referentials[ref.key] = ref
 
     waves: dict[str, Wave] = {}
-    problems.extend(_misnamed(wave_dir, wave_dir.iterdir()))
+    problems.extend(_misnamed(wave_dir, wave_entries))
     problems.extend(Problem(str(f), "", f"unexpected file: {ref_dir} holds pack folders only")
-                    for f in sorted(ref_dir.iterdir()) if f.is_file() and f.suffix.lower() == ".toml")
+                    for f in ref_entries if f.is_file() and f.suffix.lower() == ".toml")
     problems.extend(Problem(str(d), "", f"unexpected folder: waves are files {wave_dir}/<id>.toml")
-                    for d in sorted(wave_dir.iterdir()) if d.is_dir())
-    for path in _wave_files(ref_dir, wave_dir):
+                    for d in wave_entries if d.is_dir())
+    for path in _wave_files(own_packs, wave_entries, travelling):
         data = _load_file(path, "wave", problems)
         if data is None:
             continue
