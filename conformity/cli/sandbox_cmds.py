@@ -138,22 +138,16 @@ def harness_token(sandbox_url: str, admin_token: str, sandbox_ca: Path | None, v
     """
     import ssl
 
-    import httpx
-
-    from conformity.harness.sandbox_access import SandboxUnavailable, unreachable
+    from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable
     from conformity.harness.vendor import load_vendor
 
     vendor = load_vendor(vendor_path)
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(sandbox_ca)) if sandbox_ca else True
-    try:
-        r = httpx.post(sandbox_url.rstrip("/") + "/admin/harness-tokens", verify=verify, timeout=30,
-                       headers={"Authorization": f"Bearer {admin_token}"},
-                       json={"vendor_id": vendor.vendor_id, "software_id": vendor.software_id, "days": days})
-    except httpx.HTTPError as exc:
-        raise unreachable(sandbox_url, exc) from exc
-    if r.status_code != 201:
-        raise SandboxUnavailable(f"the sandbox refused: {r.status_code} {r.text[:300]}")
-    body = r.json()
+    access = SandboxAccess(base_url=sandbox_url.rstrip("/"), token=admin_token, verify=verify)
+    body = access.issue_harness_token(vendor.vendor_id, vendor.software_id, days)
+    if body is None:
+        raise SandboxUnavailable(f"the sandbox at {sandbox_url} refused: 403, the token given is not its admin token "
+                                 "(only the admin token issues harness tokens)")
     click.echo(f"harness token for {vendor.vendor_id} / {vendor.software_id}, valid until {body['expires']}", err=True)
     click.echo(body["token"])
 

@@ -55,19 +55,31 @@ class SandboxAccess:
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.token}"},
                             timeout=60, verify=self.verify, limits=httpx.Limits(keepalive_expiry=ADMIN_KEEP_ALIVE_S))
 
+    def issue_harness_token(self, vendor_id: str, software_id: str, days: int = 1) -> dict[str, Any] | None:
+        """``POST /admin/harness-tokens``: the new token's ``token``, ``expires`` and ``vendor``; None when this access
+        holds a harness token (only the admin token mints them: 403)."""
+        try:
+            with self.admin() as c:
+                r = c.post("/admin/harness-tokens", json={"vendor_id": vendor_id, "software_id": software_id, "days": days})
+        except httpx.HTTPError as exc:
+            raise unreachable(self.base_url, exc) from exc
+        if r.status_code == 403:
+            return None
+        if r.status_code != 201:
+            raise SandboxUnavailable(f"the sandbox refused a harness token: {r.status_code} {r.text[:300]}")
+        body: dict[str, Any] = r.json()
+        return body
+
     def bind(self, vendor_id: str, software_id: str) -> SandboxAccess:
         """This access with a harness token bound to one vendor's software (sessions stamped with it).
 
         With the admin token, mint such a token; with a harness token already, keep it (the sandbox
         stamps the vendor it was issued to, and the runner checks it is the one being tested).
         """
-        with self.admin() as c:
-            r = c.post("/admin/harness-tokens", json={"vendor_id": vendor_id, "software_id": software_id, "days": 1})
-        if r.status_code == 403:
+        issued = self.issue_harness_token(vendor_id, software_id)
+        if issued is None:
             return self
-        if r.status_code != 201:
-            raise SandboxUnavailable(f"the sandbox refused a harness token: {r.status_code} {r.text[:200]}")
-        return dataclasses.replace(self, token=r.json()["token"])  # shares the stoppers of this access
+        return dataclasses.replace(self, token=issued["token"])  # shares the stoppers of this access
 
     def listeners(self) -> dict[str, str]:
         """Base URLs scenarios may hand to the software: ``trusted``, then one per bad TLS class."""

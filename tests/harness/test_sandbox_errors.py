@@ -55,3 +55,16 @@ def test_a_harness_token_of_another_software_exits_2(https_sandbox: tuple[Runnin
         token = c.post("/admin/harness-tokens", json={"vendor_id": "acme", "software_id": "acme.ehr"}).json()["token"]
     r = _run(tmp_path, "--sandbox", running.base_url, "--sandbox-token", token, "--sandbox-ca", str(ca))
     assert r.exit_code == 2 and "bound to" in r.output and "harness token" in r.output, r.output
+
+
+def test_harness_token_command_issues_a_token_only_with_the_admin_token(https_sandbox: tuple[RunningSandbox, Path]) -> None:
+    running, ca = https_sandbox
+    args = ["sandbox", "harness-token", "--sandbox", running.base_url, "--sandbox-ca", str(ca),
+            "--vendor", str(vendor_manifest("reference"))]
+    issued = CliRunner().invoke(cli, [*args, "--admin-token", ADMIN])
+    assert issued.exit_code == 0, issued.output
+    token = issued.stdout.strip().splitlines()[-1]
+    refused = CliRunner().invoke(cli, [*args, "--admin-token", token])  # a harness token cannot mint another
+    assert refused.exit_code == 2 and "403" in refused.output and "not its admin token" in refused.output, refused.output
+    wrong = CliRunner().invoke(cli, [*args, "--admin-token", "not-a-token"])
+    assert wrong.exit_code == 2 and "not its admin token" in wrong.output, wrong.output
