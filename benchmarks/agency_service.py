@@ -113,11 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     from conformity.agency.verify import verify_bundle
     from conformity.catalog import load_catalog
     from conformity.checks import registered_check_ids
-    from conformity.checks.packs import load_pack_checks
     from conformity.db.connection import Database
+    from conformity.plugins import register_all
     from conformity.signing import KeyRing
 
-    load_pack_checks()
+    register_all()
     catalog = load_catalog(registered_checks=registered_check_ids())
     work = Path(tempfile.mkdtemp(prefix="usine-bench-agency-"))
     home = work / "home"

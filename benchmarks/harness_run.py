@@ -44,7 +44,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from conformity.catalog import load_catalog
     from conformity.checks.evaluate import evaluate_checks
-    from conformity.checks.packs import load_pack_checks
     from conformity.checks.registry import registered_check_ids
     from conformity.errors import InputError
     from conformity.harness.outputs import run_to_end
@@ -52,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     from conformity.harness.runner import EARLY_DRIVERS, Runner, driver_pool, eval_context
     from conformity.harness.sandbox_access import start_local
     from conformity.harness.vendor import load_vendor
+    from conformity.plugins import register_all
 
     load_at_start = os.getloadavg()[0]
-    load_pack_checks()
+    register_all()
     catalog = load_catalog(registered_checks=registered_check_ids())
     try:
         vendor = load_vendor(args.vendor)

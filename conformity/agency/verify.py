@@ -28,7 +28,6 @@ from conformity.bundle import evidence as ev
 from conformity.catalog import Catalog
 from conformity.catalog.schema import schema_problems
 from conformity.checks.model import Verdict
-from conformity.checks.packs import load_pack_checks
 from conformity.checks.registry import CHECKS
 from conformity.checks.trace import FAULTS_NOTE, TRACE_FORMAT
 from conformity.errors import InputError, Problem, SignatureError
@@ -37,6 +36,7 @@ from conformity.harness.report import RequirementRow, rows_of, summary_of
 from conformity.harness.runner import eval_context, scenario_seed
 from conformity.harness.scenario import SCENARIOS, Perform, SetFaults
 from conformity.labels import utc_now
+from conformity.plugins import register_all
 from conformity.signing import KeyRing, canonical_json, sha256_hex, verify_document
 
 MANIFEST, REPORT = "manifest.json", "report.json"
@@ -285,7 +285,7 @@ def _json(value: Any) -> str:
 
 def verify_bundle(path: Path, catalog: Catalog, keys: KeyRing, limits: ZipLimits = DEFAULT_LIMITS) -> Verification:
     """Verify a bundle; InputError only when it is not a readable zip (every other problem is a reason)."""
-    load_pack_checks(catalog.root)  # the checks the agency re-runs must be registered
+    register_all()  # the checks the agency re-runs must be registered
     archive = open_bundle(path, limits)
     v = Verification(path, archive.sha256, utc_now(), list(archive.problems))
     reasons = v.reasons

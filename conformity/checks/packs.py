@@ -1,24 +1,16 @@
 """Which checks exist: those of every installed sector pack (:mod:`conformity.plugins`).
 
+Registering them is :func:`conformity.plugins.register_all` (each pack's ``register()`` run once); :func:`registered`
+is what they registered, for the catalog's cross-check.
+
 A pack whose proofs are all documents or manual reviews registers no check; a referential naming a check no
 installed pack registers is reported by ``usine validate``, and its requirements by ``usine coverage``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from conformity import plugins
 from conformity.catalog.crosscheck import DeclaredCheck, Registered
-
-
-def load_pack_checks(root: Path | None = None) -> list[str]:
-    """Register the checks, scenarios and mutations of every installed pack; the packs' ids.
-
-    ``root`` (the catalog being read) is accepted for the callers that know it: the installed packs are the same
-    whatever the catalog.
-    """
-    return list(plugins.register_all())
 
 
 def registered() -> Registered:

@@ -13,9 +13,9 @@ from conformity.catalog import parse_ref
 from conformity.catalog.coverage import coverage, with_defects
 from conformity.catalog.diff import diff_waves
 from conformity.catalog.render import FORMATS, diff_text, render_spec
-from conformity.checks.packs import load_pack_checks
 from conformity.cli.common import emit, get_catalog
 from conformity.defects.coverage import broken_alone, defective_vendors_dirs, load_pack_defects
+from conformity.plugins import register_all
 
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                              help="Write to this file instead of standard output.")
@@ -154,7 +154,7 @@ def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, 
     if category and not wave_id:
         raise click.UsageError("--category needs --wave (a category's requirements are a wave's)")
     catalog = get_catalog(ctx)  # missing checks are this command's output, not an error
-    load_pack_checks(catalog.root)
+    register_all()
     load_pack_defects(catalog.root)
 
     alone = broken_alone(catalog, defective_vendors_dirs(catalog.root))
