@@ -83,3 +83,24 @@ def test_only_admins_with_a_csrf_token_change_accounts_and_bad_ones_are_refused(
     assert s.table("SELECT login, disabled FROM accounts ORDER BY login") == before
     refused = [a for (a,) in s.table("SELECT action FROM audit WHERE actor = 'root' AND action != 'login' ORDER BY id")]
     assert refused == ["account-disable-refused", "account-refused", "account-refused", "account-disable-refused"]
+
+
+def test_a_page_shows_only_the_message_of_this_sessions_own_action(sqlite_service: Service) -> None:
+    """``?done=`` is what the last action did: a link from elsewhere (or another session's) cannot make the page say
+    it (the text rides with a MAC under the session's secret)."""
+    s = sqlite_service
+    c, csrf = _admin(s)
+    r = c.post("/staff/admin/accounts", data={"csrf": csrf, "login": "eve", "name": "Eve", "role": "reviewer",
+                                              "password": PASSWORD})
+    assert r.status_code == 303
+    shown = c.get(r.headers["location"])
+    assert '<p class="done" role="status">account eve created</p>' in shown.text
+    forged = c.get("/staff/admin/accounts", params={"done": "Your password expired: mail it to evil@example.com"})
+    assert forged.status_code == 200 and "evil@example.com" not in forged.text and 'class="done"' not in forged.text
+    query = r.headers["location"].split("?", 1)[1]
+    with Registry(s.config.database) as reg:
+        accounts.create_account(reg.db, "root2", "Second Admin", "admin", password=PASSWORD)
+    other, _ = s.staff("root2")
+    assert 'class="done"' not in other.get(f"/staff/admin/accounts?{query}").text
+    edited = query.replace("eve", "bob")
+    assert 'class="done"' not in c.get(f"/staff/admin/accounts?{edited}").text

@@ -56,7 +56,8 @@ def test_vendor_reviewers_decider_and_public_through_the_service(service: Servic
 
     dora, dora_csrf = service.staff("dora")
     r = dora.post(f"/staff/submissions/{sub}/decide", data={"csrf": dora_csrf})
-    assert r.status_code == 303 and "decision%3A%20labelled" in r.headers["location"], r.headers
+    assert r.status_code == 303 and "decision%3A+labelled" in r.headers["location"], r.headers
+    assert '<p role="status" class="done">decision: labelled' in dora.get(r.headers["location"]).text
     mine = service.vendor().get(f"/api/v1/submissions/{doc['id']}").json()
     assert mine["status"] == "labelled" and {r["reviewer"] for r in mine["reviews"]} == {"Alice (alice)", "Bob (bob)"}
     signed = service.vendor().get(mine["label"])

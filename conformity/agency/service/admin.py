@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from conformity.agency.registry import Registry
 from conformity.agency.service import accounts, audit
 from conformity.agency.service.config import ServiceConfig
-from conformity.agency.service.deps import check_csrf, client, config_of, signed_in
+from conformity.agency.service.deps import check_csrf, client, config_of, flash_query, flash_text, signed_in
 from conformity.agency.service.problems import HTTPProblem, from_input_error
 from conformity.errors import InputError
 
@@ -35,9 +35,9 @@ def _page(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
 
 
 @router.get("/accounts", response_class=HTMLResponse)
-def accounts_page(request: Request, done: str = "") -> Response:
-    signed_in(request, "admin")
-    return _page(request, done=done[:200])
+def accounts_page(request: Request, done: str = "", mac: str = "") -> Response:
+    session = signed_in(request, "admin")
+    return _page(request, done=flash_text(session, done, mac))
 
 
 def _create(cfg: ServiceConfig, actor: accounts.Account, form: Any, who: str) -> tuple[accounts.Account, str | None]:
@@ -67,7 +67,8 @@ async def create(request: Request) -> Response:
     acct, token = await run_in_threadpool(_create, config_of(request), session.account, form, client(request))
     if token is not None:
         return _page(request, done=f"account {acct.login} created", token=token, login=acct.login)
-    return RedirectResponse(f"/staff/admin/accounts?done=account+{acct.login}+created", status_code=303)
+    return RedirectResponse(f"/staff/admin/accounts?{flash_query(session, f'account {acct.login} created')}",
+                            status_code=303)
 
 
 def _act(cfg: ServiceConfig, actor: accounts.Account, login: str, action: str, who: str) -> tuple[str, str | None]:
@@ -102,4 +103,4 @@ async def account_action(request: Request, login: str, action: str) -> Response:
     what, token = await run_in_threadpool(_act, config_of(request), session.account, login, action, client(request))
     if token is not None:
         return _page(request, done=f"{login}: {what}", token=token, login=login)
-    return RedirectResponse(f"/staff/admin/accounts?done={login}:+{what.replace(' ', '+')}", status_code=303)
+    return RedirectResponse(f"/staff/admin/accounts?{flash_query(session, f'{login}: {what}')}", status_code=303)

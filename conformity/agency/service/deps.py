@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -125,6 +128,27 @@ def check_csrf(session: Session, form: Any) -> None:
     if not accounts.same_secret(str(form.get("csrf", "")), session.csrf):
         raise HTTPProblem(403, "csrf", "this form's CSRF token is missing or not this session's: reload the page and "
                                    "submit again (nothing was changed)")
+
+
+#: the longest message a page shows after an action (what the action did: a login, a requirement list, a verdict)
+FLASH_MAX = 180
+
+
+def _flash_mac(session: Session, text: str) -> str:
+    return hmac.new(session.csrf.encode(), b"usine-flash\0" + text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def flash_query(session: Session, text: str) -> str:
+    """The query string of a redirect after an action, showing ``text`` on the next page of this session: the text
+    and its MAC under the session's secret, so that a link from elsewhere cannot make an agency page say what it
+    wants (``?done=label issued``)."""
+    text = text[:FLASH_MAX]
+    return urlencode({"done": text, "mac": _flash_mac(session, text)})
+
+
+def flash_text(session: Session, done: str, mac: str) -> str:
+    """``done`` when this session's action put it in the URL (its MAC matches), else nothing."""
+    return done if done and len(done) <= FLASH_MAX and hmac.compare_digest(mac, _flash_mac(session, done)) else ""
 
 
 def staff_token(request: Request, action: accounts.Action) -> Account:

@@ -23,6 +23,7 @@ from conformity.agency.progress import wave_progress
 from conformity.agency.progress_view import progress_html
 from conformity.agency.registry import Registry, Submission
 from conformity.agency.service import accounts, audit, public, staff_actions, uploads, witnessed
+from conformity.agency.service.accounts import Session
 from conformity.agency.service.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -30,6 +31,8 @@ from conformity.agency.service.deps import (
     client,
     config_of,
     current_session,
+    flash_query,
+    flash_text,
     signed_in,
 )
 from conformity.agency.service.problems import HTTPProblem
@@ -318,14 +321,14 @@ def _submission_view(reg: Registry, cfg: Any, s: Submission, me: str) -> dict[st
 
 
 @router.get("/staff/submissions/{ident}", response_class=HTMLResponse)
-def staff_submission(request: Request, ident: str, done: str = "") -> Response:
+def staff_submission(request: Request, ident: str, done: str = "", mac: str = "") -> Response:
     session = _staff(request, "vendor accounts see their own submissions under /vendor")
     cfg = config_of(request)
     with Registry(cfg.database) as reg:
         s = _submission(reg, ident)
         view = _submission_view(reg, cfg, s, session.account.reviewer_name)
         entries = audit.entries(reg.db, s.id, 50)
-    return page(request, "staff_submission.html", done=done[:200], audit=entries,
+    return page(request, "staff_submission.html", done=flash_text(session, done, mac), audit=entries,
                 witnessed=uploads.witnessed_of(cfg, s.id), **view)
 
 
@@ -353,8 +356,8 @@ def evidence(request: Request, ident: str, sha256: str) -> Response:
         "X-Frame-Options": "SAMEORIGIN", "Cross-Origin-Resource-Policy": "same-origin"})
 
 
-def _back(ident: str, done: str) -> RedirectResponse:
-    return RedirectResponse(f"/staff/submissions/{ident}?done={quote(done[:180])}", status_code=303)
+def _back(session: Session, ident: str, done: str) -> RedirectResponse:
+    return RedirectResponse(f"/staff/submissions/{quote(ident)}?{flash_query(session, done)}", status_code=303)
 
 
 @router.post("/staff/submissions/{ident}/review")
@@ -365,7 +368,7 @@ async def review(request: Request, ident: str) -> Response:
     requirements = [r for r in form.getlist("requirement") if isinstance(r, str)]
     done = await run_in_threadpool(staff_actions.review, config_of(request), session.account, ident, requirements,
                                    str(form.get("verdict", "")), str(form.get("reason", "")), client(request))
-    return _back(done.submission, done.what)
+    return _back(session, done.submission, done.what)
 
 
 @router.post("/staff/submissions/{ident}/decide")
@@ -376,7 +379,7 @@ async def decide_page(request: Request, ident: str) -> Response:
     waive = tuple(w for w in re.split(r"[\s,]+", str(form.get("waive", ""))) if w)
     done = await run_in_threadpool(staff_actions.decide, config_of(request), session.account, ident, waive,
                                    str(form.get("waive_reason", "")), client(request))
-    return _back(done.submission, done.what)
+    return _back(session, done.submission, done.what)
 
 
 @router.post("/staff/labels/{label_id}/{action}")
@@ -386,7 +389,7 @@ async def revoke_or_reinstate(request: Request, label_id: str, action: str) -> R
     check_csrf(session, form)
     done = await run_in_threadpool(staff_actions.revoke_or_reinstate, config_of(request), session.account, label_id,
                                    action, str(form.get("reason", "")), client(request))
-    return _back(done.submission, done.what)
+    return _back(session, done.submission, done.what)
 
 
 @router.get("/staff/audit", response_class=HTMLResponse)
