@@ -60,8 +60,19 @@ class Vendor:
                 "category": self.category}
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:63] or "software"
+#: the longest software id (the vendor manifest's schema, the sandbox's harness tokens, the report)
+SOFTWARE_ID_MAX = 64
+
+
+def _default_software_id(path: Path, vendor_id: str, software: str) -> str:
+    """``vendor_id``, a dot and the software's name as a slug, within :data:`SOFTWARE_ID_MAX` characters."""
+    room = SOFTWARE_ID_MAX - len(vendor_id) - 1
+    if room < 1:
+        raise InputError([Problem(str(path), "vendor_id", f"vendor id is {len(vendor_id)} characters: no software id "
+                                                          f"(vendor id, a dot, a name) fits in {SOFTWARE_ID_MAX}; "
+                                                          "use a shorter vendor_id")])
+    slug = re.sub(r"[^a-z0-9]+", "-", software.lower())[:room].strip("-")
+    return f"{vendor_id}.{slug or 'software'[:room]}"
 
 
 def load_vendor(path: str | Path) -> Vendor:
@@ -101,7 +112,7 @@ def load_vendor(path: str | Path) -> Vendor:
                      for f in ([files] if isinstance(files, str) else files))
     return Vendor(
         vendor_id=data["vendor_id"], vendor_name=data.get("vendor_name", data["vendor_id"]), software=data["software"],
-        software_id=data.get("software_id") or f"{data['vendor_id']}.{_slug(data['software'])}",
+        software_id=data.get("software_id") or _default_software_id(p, data["vendor_id"], data["software"]),
         version=data["version"], registration_id=data["registration_id"], category=data["category"],
         driver=driver, path=p, evidence=evidence,
         log_files=tuple(os.path.normpath(base / Path(f).expanduser()) for f in data.get("log_files", ())),

@@ -147,6 +147,26 @@ def test_python_placeholder_and_paths(tmp_path: Path) -> None:
     assert v.software_id == "acme.acme"
 
 
+@pytest.mark.parametrize("vendor_id,software", [("a" * 40, "Cabinet de radiologie " * 5), ("b" * 62, "X-Ray Suite"),
+                                               ("c" * 61, "--")])
+def test_the_default_software_id_fits_the_64_characters_a_harness_token_takes(tmp_path: Path, vendor_id: str,
+                                                                              software: str) -> None:
+    """``vendor_id`` + a dot + the software's slug reached 127 characters: the sandbox refused its harness token (422)
+    and every run of the manifest failed."""
+    v = load_vendor(_manifest(tmp_path, GOOD.replace('vendor_id = "acme"', f'vendor_id = "{vendor_id}"')
+                                            .replace('software = "Acme"', f'software = "{software}"')))
+    from sandbox.admin import HarnessTokenRequest
+
+    assert len(v.software_id) <= 64 and v.software_id.startswith(vendor_id + ".") and not v.software_id.endswith("-")
+    HarnessTokenRequest(vendor_id=vendor_id, software_id=v.software_id)  # what the sandbox takes
+
+
+def test_a_vendor_id_too_long_for_any_software_id_is_said(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as info:
+        load_vendor(_manifest(tmp_path, GOOD.replace('vendor_id = "acme"', f'vendor_id = "{"d" * 63}"')))
+    assert "vendor_id" in str(info.value) and "no software id" in str(info.value)
+
+
 @pytest.mark.parametrize("make", ["under a file", "bundle.zip a folder"])
 def test_an_out_folder_that_cannot_take_the_outputs_is_refused_before_the_run(tmp_path: Path, make: str) -> None:
     """Found after the whole run, it was a traceback (exit 1, read as a failed MUST) with reports half-written."""
