@@ -140,7 +140,12 @@ def _message(err: ValidationError) -> tuple[str, str]:
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         return key_path(path + [missing]), "required key is missing"
     if err.validator in ("oneOf", "anyOf") and err.context:
-        return _message(best_match(_matching_branches(err)))
+        branches = _matching_branches(err)
+        types = [e.validator_value for e in branches if e.validator == "type" and not e.relative_path]
+        if len(types) == len(branches) > 1:  # a value of none of the branches' types: name them all
+            return key_path(path), (f"wrong type: expected {' or '.join(dict.fromkeys(map(str, types)))}, got "
+                                    f"{type(err.instance).__name__} {err.instance!r}")
+        return _message(best_match(branches))
     if err.validator == "type":
         return key_path(path), f"wrong type: expected {err.validator_value}, got {type(err.instance).__name__} {err.instance!r}"
     if err.validator == "enum":

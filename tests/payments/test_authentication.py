@@ -539,3 +539,13 @@ def test_a_segment_with_a_bad_time_range_says_the_date_time_format_is_wrong() ->
     assert problem.where == "time_min"
     assert problem.message.startswith("'2026-05-01 09:00:00Z' is not in the date-time format: an RFC 3339 date-time")
     assert "expected null" not in problem.message
+
+
+def test_a_segment_time_of_a_wrong_type_names_both_types_it_may_be() -> None:
+    """A number where a date-time or null is expected said "expected null" (one branch of the schema's oneOf)."""
+    payload = {"format": "usine.event-segment/1", "stream": "str_" + "0" * 32, "seq": 0, "first_line": 1,
+               "last_line": 1, "count": 1, "offset": 0, "length": 10, "sha256": "0" * 64, "prev": None,
+               "time_min": None, "time_max": 1777626000, "sources": ["urn:x"],
+               "sealed": "2026-05-01T09:00:00Z", "issuer": {"name": "x", "key_id": "A" * 43}}
+    [problem] = schema_problems("event-segment", payload, "e.jsonl.segments")
+    assert (problem.where, problem.message) == ("time_max", "wrong type: expected null or string, got int 1777626000")
