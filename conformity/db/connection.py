@@ -38,9 +38,9 @@ def is_url(target: str | Path) -> bool:
 
 @functools.lru_cache(maxsize=512)
 def _pg_sql(sql: str) -> str:
-    """``?`` placeholders as psycopg's ``%s`` (and a literal ``%`` doubled), outside quoted literals (remembered: a
-    service runs the same few statements on every request)."""
-    return _TOKEN.sub(lambda m: "%s" if m.group() == "?" else "%%" if m.group() == "%" else m.group(), sql)
+    """``?`` placeholders as psycopg's ``%s`` outside quoted literals, and every ``%`` doubled, inside them too
+    (psycopg reads ``'a%'`` as a placeholder; remembered: a service runs the same few statements on every request)."""
+    return _TOKEN.sub(lambda m: "%s" if m.group() == "?" else m.group().replace("%", "%%"), sql)
 
 
 def redact(url: str) -> str:

@@ -106,3 +106,15 @@ def test_pay_side_mirrors_labels_and_revocations_from_the_service(served: tuple[
     assert (again.labels, again.events, again.cursor) == (0, 1, 2)  # the revoked event read; the list fetched
     book = load_labelbook(labels, KeyRing([AGENCY.verify_key]))
     assert outcome.label["label_id"] in book.revocations  # type: ignore[index]
+
+
+def test_a_percent_sign_in_a_quoted_literal_reads_the_same_on_each_engine(database_target: Path | str) -> None:
+    """``'a%'`` beside a ``?`` placeholder raised psycopg's ProgrammingError on PostgreSQL (SQLite read it)."""
+    db = Database(database_target)
+    conn = db.connect()
+    try:
+        row = conn.execute("SELECT 'abc' LIKE 'a%', '50%?', ? + 1", (1,)).fetchone()
+        assert (bool(row[0]), row[1], row[2]) == (True, "50%?", 2)
+    finally:
+        db.release(conn)
+        db.dispose()
