@@ -3,6 +3,7 @@ when they hold secrets, and read within a bound."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import tempfile
@@ -127,3 +128,21 @@ def read_bounded(path: str | Path, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise InputError(f"larger than {max_bytes} bytes; not read", file=p)
     return data
+
+
+def hold_exclusive(path: Path, what: str) -> int:
+    """Lock ``path`` (created 0600) for this process's life, or raise InputError naming the process that holds it:
+    ``what`` is the thing one process at a time may use (a state folder served). The open descriptor is returned
+    (closing it releases the lock; the OS does at exit)."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise InputError(f"{what} is in use by another process (pid {holder}): one process at a time; stop it or "
+                         "choose another folder", file=path.parent) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd

@@ -83,6 +83,12 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--schema") from None
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="usine-sandbox-"))
+    from conformity.files import hold_exclusive
+
+    # one process serves a state folder: its events log is written by one writer, which keeps the chain of signed
+    # segments in memory (two served the same folder: both answered 201, and the segments they sealed over each
+    # other's lines were refused by the payment run, the events left unpaid)
+    hold_exclusive(data_dir / "serve.lock", f"the sandbox state folder {data_dir}")
     config = SandboxConfig(data_dir=data_dir, admin_token=admin_token or secrets.token_urlsafe(24), schemas=official,
                            seal_every=seal_every, seal_seconds=seal_seconds, retry_after=retry_after,
                            database=database, workers=workers, threads=threads)
