@@ -56,6 +56,11 @@ async def submit(request: Request, background: BackgroundTasks,
     declared = request.headers.get("content-length")
     incoming, sha, size = await uploads.receive(request.stream(), cfg, int(declared) if declared and declared.isdigit()
                                                 else None)
+    try:  # again once the body is in: the token revoked or the account disabled while it streamed takes nothing in
+        acct = vendor(request, "submit")
+    except BaseException:
+        incoming.unlink(missing_ok=True)
+        raise
     up = uploads.register(cfg, acct, incoming, sha, size, name, client(request))
     up = start(request, background, up)
     doc = up.to_json(uploads.submission_of(cfg, up), _now())
@@ -97,6 +102,7 @@ async def request_witnessed(request: Request) -> Response:
         raise HTTPProblem(503, "witnessed-runs-unavailable", "this agency does not run witnessed runs: upload a bundle "
                                                          "made against its sandbox instead")
     req, evidence = await witnessed.read_request(request, cfg)
+    acct = vendor(request, "submit")  # again once the body is in (a token revoked, an account disabled meanwhile)
     up = await run_in_threadpool(witnessed.request_run, cfg, acct, req, evidence, client(request))
     await start_witnessed(request, up)
     up = uploads.get(cfg, up.id)
