@@ -274,8 +274,15 @@ def dpe_number_kept(trace: TraceView, ctx: EvalContext) -> Verdict:
 @judged
 def dpe_geolocated(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Each filed DPE carries the address's interoperability key, geocoding type and score, and the building's RNB id
-    as the services gave them."""
+    as the services gave them.
+
+    The RNB id is required of every DPE here, not by the model schema: the observatory's model keeps ``rnb_id``
+    optional (a DPE without it is received with a ``warning_logiciel``, as the real observatory blocks an incomplete
+    geocoding but only warns of a missing building), while DPE-008 asks the labelled software for it. So a software
+    that never asks the building registry, and files DPEs with no RNB id, fails here: the id it should carry is the
+    one the registry answered, else the one the registry holds for the geocoded address (the session's fixtures)."""
     findings: list[Finding] = []
+    registry = {str(b.get("cle_interop")): b.get("rnb_id") for b in trace.fixtures.get("buildings", [])}
     for name in ("complete", "low_score"):
         note = step(trace, ACTION, name)
         exchanges = during(trace, note)
@@ -289,27 +296,9 @@ def dpe_geolocated(trace: TraceView, ctx: EvalContext) -> Verdict:
             for e in exchanges
             if e.service == "buildings" and isinstance(e.response_json, dict)
             for b in e.response_json.get("buildings", [])
+            if isinstance(b, dict) and b.get("rnb_id")
         ]
-        for u in uploads(exchanges):
-            if u.values is None or not features:
-                continue
-            want = {
-                "ban_id": features[-1].get("id"),
-                "ban_type": features[-1].get("type"),
-                "ban_score": features[-1].get("score"),
-                "rnb_id": found[-1] if found else None,
-            }
-            got = {k: u.values.get(k) for k in want}
-            if got != want:
-                findings.append(
-                    quote(
-                        u.exchange,
-                        "the DPE's geolocation differs from what the geocoder and the registry answered",
-                        where="request.body/administratif/geolocalisation",
-                        expected=want,
-                        got=got,
-                    )
-                )
+        sent = [u for u in uploads(exchanges) if u.values is not None]
         if not features:
             findings.append(
                 answered(
@@ -320,7 +309,43 @@ def dpe_geolocated(trace: TraceView, ctx: EvalContext) -> Verdict:
                     got=output(note),
                 )
             )
-    return verdict(findings, "every DPE geolocated as the services answered")
+            continue
+        key = features[-1].get("id")
+        building = found[-1] if found else registry.get(str(key))
+        for u in sent:
+            want = {
+                "ban_id": key,
+                "ban_type": features[-1].get("type"),
+                "ban_score": features[-1].get("score"),
+                "rnb_id": building or "the RNB id the registry answers",
+            }
+            got = {k: (u.values or {}).get(k) for k in want}
+            if got != want:
+                missing = not got["rnb_id"]
+                findings.append(
+                    quote(
+                        u.exchange,
+                        "the DPE carries no RNB building id"
+                        + ("" if found else ": the software never asked the building registry")
+                        if missing
+                        else "the DPE's geolocation differs from what the geocoder and the registry answered",
+                        where="request.body/administratif/geolocalisation",
+                        expected=want,
+                        got=got,
+                    )
+                )
+        if sent and not found and not any(e.service == "buildings" for e in exchanges):
+            findings.append(
+                answered(
+                    note,
+                    f"the software filed the DPE of step {name!r} without asking the building registry for the "
+                    f"building at {key}",
+                    where="",
+                    expected="a registry look-up by the address's cle_interop",
+                    got=output(note),
+                )
+            )
+    return verdict(findings, "every DPE geolocated as the services answered, with its building's RNB id")
 
 
 @check("housing.dpe_incomplete_not_filed", verifies=["DPE-009"], scenario=SCENARIO)

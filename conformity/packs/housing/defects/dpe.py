@@ -109,6 +109,24 @@ def dpe_without_rnb(t: TraceEdit) -> float:
     return sent[0].seq
 
 
+@mutation(
+    "dpe-registry-never-asked",
+    scenario=SCENARIO,
+    breaks=["DPE-008"],
+    category=CATEGORY,
+    where="request.body/administratif/geolocalisation",
+)
+def dpe_registry_never_asked(t: TraceEdit) -> float:
+    """The software geocodes the address but never asks the building registry, and files the DPE with no RNB id."""
+    asked = {e.seq for e in t.in_step("complete", "buildings")}
+    assert asked, "the reference asks the registry for the DPE's building"
+    t.drop(lambda raw: raw.get("seq") not in asked)
+    sent = uploads(t, "complete")
+    for e in sent:
+        edit_dpe(e, remove("administratif/geolocalisation/rnb_id"))
+    return sent[0].seq
+
+
 @mutation("incomplete-reported-filed", scenario=SCENARIO, breaks=["DPE-009"], category=CATEGORY, where="output.filed")
 def incomplete_reported_filed(t: TraceEdit) -> float:
     """The software tells the diagnostician a DPE located at street level only was filed."""

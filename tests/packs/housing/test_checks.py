@@ -1,0 +1,114 @@
+"""The housing checks on small recorded traces written by hand: each test is one defect a check must see (or an input
+it must judge without raising), its requirement id in the name; no sandbox, no driver."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from conformity.checks.evaluate import EvalContext, evaluate_check
+from conformity.checks.model import Verdict
+from conformity.packs.housing.dpe import build_dpe
+from conformity.packs.housing.scenarios.dpe import FILE
+from tests.packs.housing.runs import plugins  # noqa: F401  (the packs registered, their checks with them)
+
+SOFTWARE = {"software": "HomeApp", "version": "1.0.0", "registration_id": "REG-HOME-0001"}
+RNB, RNB_LOW = "A1B2C3D4E5F6", "Z9Y8X7W6V5T4"
+KEY, KEY_LOW = "75105_8884_00019", "13201_1730_00037"
+HOME, OTHER = "752338899846", "135049795509"
+
+
+class Trace:
+    """One scenario's trace as the sandbox records it: HTTP exchanges and the driver's steps, numbered in order."""
+
+    def __init__(self, **fixtures: Any) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.fixtures = fixtures
+        self._seq = itertools.count(1)
+
+    def http(self, service: str, method: str, path: str, *, query: dict[str, str] | None = None,
+             headers: dict[str, str] | None = None, body: dict[str, Any] | None = None, status: int = 200,
+             answer: Any = None, outcome: str = "") -> dict[str, Any]:
+        raw = {
+            "kind": "http",
+            "seq": next(self._seq),
+            "time": "2027-03-01T10:00:00Z",
+            "service": service,
+            "outcome": outcome,
+            "request": {"method": method, "path": f"/s/ses_t/{service}{path}",
+                        "query": {k: [v] for k, v in (query or {}).items()}, "headers": headers or {},
+                        "body": body or {}},
+            "response": {"status": status, "headers": {}, "body": {} if answer is None else {"json": answer}},
+        }
+        self.items.append(raw)
+        return raw
+
+    def step(self, action: str, name: str, output: dict[str, Any] | None = None, **given: Any) -> None:
+        self.items.append({"kind": "note", "note": "driver.perform", "seq": next(self._seq),
+                           "data": {"action": action, "name": name, "input": given, "output": output or {}}})
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        return {"exchanges": self.items, "fixtures": self.fixtures}
+
+
+def judge(check_id: str, traces: dict[str, Trace], category: str, **parameters: dict[str, Any]) -> Verdict:
+    ctx = EvalContext(wave="2026-W3", category=category, software=SOFTWARE, parameters=parameters,
+                      scenarios=tuple(traces))
+    return evaluate_check(check_id, {sid: t.doc for sid, t in traces.items()}, ctx)
+
+
+def messages(v: Verdict) -> str:
+    return " | ".join(f.message for f in v.findings)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DPE-008: the building's RNB id in every DPE
+
+
+def geocoded(t: Trace, key: str, score: float) -> None:
+    t.http("geocoder", "GET", "/search", query={"q": "x", "limit": "1"},
+           answer={"features": [{"properties": {"id": key, "type": "housenumber", "score": score}}]})
+
+
+def file_dpe(t: Trace, key: str, score: float, rnb: str | None, *, ask_registry: bool) -> None:
+    geocoded(t, key, score)
+    if ask_registry:
+        t.http("buildings", "GET", "/buildings", query={"cle_interop": key, "min_score": "0.45"},
+               answer={"status": "ok", "buildings": [{"rnb_id": rnb}]})
+    doc = build_dpe({"ban_id": key, "ban_type": "housenumber", "ban_score": score, "rnb_id": rnb,
+                     "software_id": "REG-HOME-0001", "software_version": "1.0.0", "fiscal_number": HOME,
+                     "ep_conso": 150, "emissions": 20, "energy_class": "C", "emissions_class": "C", "surface": 50,
+                     "family_name": "Rousseau", "given_name": "Dominique", "certification": "CERT-12345",
+                     "address": "19 Boulevard Saint-Michel 75000 Paris"})
+    for mode, status in (("test", 200), ("real", 201)):
+        t.http("observatory", "POST", "/dpe", query={"mode": mode}, body={"text": doc.decode()}, status=status,
+               answer={"receivable": True} if mode == "test" else {"numero_dpe": "2393E0000360N"})
+
+
+def dpe_run(*, ask_registry: bool, carry: bool) -> dict[str, Trace]:
+    t = Trace(buildings=[{"rnb_id": RNB, "cle_interop": KEY}, {"rnb_id": RNB_LOW, "cle_interop": KEY_LOW}])
+    for name, key, score, rnb in (("complete", KEY, 0.93, RNB), ("low_score", KEY_LOW, 0.58, RNB_LOW)):
+        file_dpe(t, key, score, rnb if carry else None, ask_registry=ask_registry)
+        t.step("dpe.file", name, {"filed": True, "numero_dpe": "2393E0000360N"})
+    return {FILE.id: t}
+
+
+def test_dpe_008_passes_dpes_carrying_the_registrys_rnb_id() -> None:
+    run = dpe_run(ask_registry=True, carry=True)
+    assert judge("housing.dpe_schema_valid", run, "DIAGNOSTICIAN").status == "pass"  # the documents are read
+    assert judge("housing.dpe_geolocated", run, "DIAGNOSTICIAN").status == "pass"
+
+
+def test_dpe_008_fails_dpes_without_rnb_id_when_the_registry_was_never_asked() -> None:
+    """QA repro 01: the software geocodes, never asks the building registry, files every DPE with no rnb_id."""
+    v = judge("housing.dpe_geolocated", dpe_run(ask_registry=False, carry=False), "DIAGNOSTICIAN")
+    assert v.status == "fail", v
+    assert "no RNB building id" in messages(v) and "never asked the building registry" in messages(v)
+    wanted = {f.expected["rnb_id"] for f in v.findings if isinstance(f.expected, dict)}
+    assert wanted == {RNB, RNB_LOW}  # the building the registry holds at the geocoded address
+
+
+def test_dpe_008_fails_a_dpe_leaving_out_the_rnb_id_the_registry_answered() -> None:
+    v = judge("housing.dpe_geolocated", dpe_run(ask_registry=True, carry=False), "DIAGNOSTICIAN")
+    assert v.status == "fail" and "no RNB building id" in messages(v)
