@@ -9,6 +9,7 @@ from typing import Any
 from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.model import Verdict
 from conformity.packs.housing.dpe import build_dpe
+from conformity.packs.housing.scenarios.consent import CONSENTS
 from conformity.packs.housing.scenarios.dpe import FILE
 from tests.packs.housing.runs import plugins  # noqa: F401  (the packs registered, their checks with them)
 
@@ -112,3 +113,71 @@ def test_dpe_008_fails_dpes_without_rnb_id_when_the_registry_was_never_asked() -
 def test_dpe_008_fails_a_dpe_leaving_out_the_rnb_id_the_registry_answered() -> None:
     v = judge("housing.dpe_geolocated", dpe_run(ask_registry=True, carry=False), "DIAGNOSTICIAN")
     assert v.status == "fail" and "no RNB building id" in messages(v)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CONSENT-001 and CONSENT-003: a home read under another household's consent
+
+
+def consent_run(*, borrow_before: bool = False, borrow_after: bool = False) -> dict[str, Trace]:
+    """The consent scenario as the reference plays it; ``borrow_*``: the home of household 1 also read under the
+    consent household 0 gave (before any revocation; after household 1 revoked its own)."""
+    t = Trace()
+
+    def grant(name: str, home: str, cid: str) -> None:
+        t.http("dataspace", "POST", "/consents", body={"json": {"household": home}}, status=201,
+               answer={"consent_id": cid, "household": home, "status": "granted"}, outcome="consent-granted")
+        t.step("consent.request", name, {"granted": True, "consent_id": cid}, household=home)
+
+    def read(home: str, cid: str, status: int = 200, outcome: str = "documents-read") -> None:
+        t.http("dataspace", "GET", f"/homes/{home}/documents", query={"kind": "dpe"}, headers={"consent-id": cid},
+               status=status, outcome=outcome)
+
+    grant("grant", HOME, "cst_0")
+    read(HOME, "cst_0")
+    if borrow_before:
+        read(OTHER, "cst_0", 403, "consent-other-home")
+    t.step("home.read", "read_dpe", {"read": True, "count": 1}, household=HOME)
+    t.http("dataspace", "DELETE", "/consents/cst_0", outcome="consent-revoked-by-request")
+    t.step("consent.revoke", "revoke", {"revoked": True}, household=HOME)
+    t.step("home.read", "read_after_revoke", {"read": False}, household=HOME)
+    grant("grant_transfer", OTHER, "cst_1")
+    read(OTHER, "cst_1")
+    t.step("home.read", "read_before_household_revokes", {"read": True, "count": 12}, household=OTHER)
+    read(OTHER, "cst_1", 403, "consent-revoked")
+    t.step("home.read", "household_revoked", {"read": False}, household=OTHER)
+    if borrow_after:
+        read(OTHER, "cst_0", 403, "consent-other-home")
+    t.step("home.read", "after_household_revoked", {"read": False}, household=OTHER)
+    return {CONSENTS.id: t}
+
+
+def test_consent_001_and_003_pass_the_reference_behaviour() -> None:
+    run = consent_run()
+    assert judge("housing.consent_every_access", run, "ADVISER").status == "pass"
+    assert judge("housing.consent_revocation_honoured", run, "ADVISER").status == "pass"
+
+
+def test_consent_001_fails_a_home_read_under_another_homes_consent() -> None:
+    v = judge("housing.consent_every_access", consent_run(borrow_before=True), "ADVISER")
+    assert v.status == "fail" and "consent granted for another home" in messages(v), v
+    assert judge("housing.consent_revocation_honoured", consent_run(borrow_before=True), "ADVISER").status == "pass"
+
+
+def test_consent_001_and_003_fail_a_revoked_home_read_under_a_borrowed_consent() -> None:
+    """QA repro 04: household 1 revoked; the software reads its home under household 0's (revoked) consent."""
+    run = consent_run(borrow_after=True)
+    v = judge("housing.consent_every_access", run, "ADVISER")
+    assert v.status == "fail" and "another home" in messages(v), v
+    v = judge("housing.consent_revocation_honoured", run, "ADVISER")
+    assert v.status == "fail", v
+    assert "under revoked consent cst_0" in messages(v) and "another consent (cst_0)" in messages(v)
+
+
+def test_consent_001_judges_every_refusal_of_a_consent_not_granted_for_the_access() -> None:
+    for outcome in ("consent-unknown", "consent-other-grantee", "consent-expired"):
+        t = consent_run()[CONSENTS.id]
+        refused = next(e for e in t.items if e.get("outcome") == "documents-read")
+        refused.update(outcome=outcome, response={"status": 403, "headers": {}, "body": {}})
+        v = judge("housing.consent_every_access", {CONSENTS.id: t}, "ADVISER")
+        assert v.status == "fail" and outcome in messages(v), (outcome, v)

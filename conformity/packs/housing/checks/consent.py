@@ -25,6 +25,34 @@ def consent_of(e: Exchange) -> str | None:
     return e.request_headers().get("consent-id")
 
 
+def home_of(e: Exchange) -> str:
+    """The home an access is to: ``/homes/{fiscal}/...`` → ``fiscal``."""
+    parts = e.local_path.split("/")
+    return parts[2] if len(parts) > 2 else ""
+
+
+def grants(trace: TraceView) -> dict[str, tuple[str, int]]:
+    """The consents the data space granted in a trace: id → (the home it was granted for, the grant's seq)."""
+    out: dict[str, tuple[str, int]] = {}
+    for e in trace.exchanges("dataspace", method="POST", path="/consents"):
+        body = e.response_json
+        if e.status == 201 and isinstance(body, dict) and body.get("consent_id"):
+            out[str(body["consent_id"])] = (str(body.get("household", "")), e.seq)
+    return out
+
+
+#: the data space's refusals of a home access whose consent is not one the household granted for it (CONSENT-001);
+#: ``consent-scope`` is CONSENT-002's, ``consent-revoked`` CONSENT-003's (a household may revoke at any time: only an
+#: access after the software was told of it is a breach)
+NOT_GRANTED = {
+    "consent-missing": "carries no consent",
+    "consent-unknown": "names a consent the data space never granted",
+    "consent-other-home": "relies on a consent granted for another home",
+    "consent-other-grantee": "relies on a consent granted to another professional",
+    "consent-expired": "relies on an expired consent",
+}
+
+
 def granted_id(trace: TraceView, name: str) -> str | None:
     note = step(trace, GRANT, name)
     for e in during(trace, note, "dataspace"):
@@ -55,34 +83,36 @@ def fiscal_number_validated(trace: TraceView, ctx: EvalContext) -> Verdict:
 
 @check("housing.consent_every_access", verifies=["CONSENT-001"], scenario=SCENARIO, reads_all=True)
 def consent_every_access(run: RunView, ctx: EvalContext) -> Verdict:
-    """Every access to a home, in every scenario, carries the consent it relies on (Consent-Id), one the data space
-    granted."""
-    accesses = [e for trace in run for e in home_accesses(list(trace))]
+    """Every access to a home, in every scenario, carries the consent it relies on (Consent-Id): one the household of
+    that very home granted to the software — never none, an unknown one, another home's, another professional's or
+    an expired one (as the trace's grants show, and as the data space's refusals say)."""
+    accesses = [(trace, e) for trace in run for e in home_accesses(list(trace))]
     if not accesses:
         return failed(Finding("the software accessed no home in this run"))
-    findings = [
-        quote(
-            e,
-            "an access to a home carries no consent",
-            where="request.headers.consent-id",
-            expected="the consent it relies on",
-            got=None,
+    granted = {id(trace): grants(trace) for trace in run}
+    findings = []
+    for trace, e in accesses:
+        consent = consent_of(e)
+        home = granted[id(trace)].get(consent or "", ("", 0))[0]
+        if not consent:
+            problem, expected = NOT_GRANTED["consent-missing"], "the consent it relies on"
+        elif home and home != home_of(e):
+            problem, expected = NOT_GRANTED["consent-other-home"], f"a consent granted for home {home_of(e)}"
+        elif e.outcome in NOT_GRANTED:
+            problem, expected = NOT_GRANTED[e.outcome], "a consent the household granted for this home, to the software"
+        else:
+            continue
+        refused = f" (the data space refused it: {e.outcome})" if e.outcome in NOT_GRANTED else ""
+        findings.append(
+            quote(
+                e,
+                f"an access to a home {problem}{refused}",
+                where="request.headers.consent-id",
+                expected=expected,
+                got=consent or None,
+            )
         )
-        for e in accesses
-        if not consent_of(e)
-    ]
-    findings += [
-        quote(
-            e,
-            "an access to a home names a consent the data space never granted",
-            where="request.headers.consent-id",
-            expected="a granted consent",
-            got=consent_of(e),
-        )
-        for e in accesses
-        if e.outcome == "consent-unknown"
-    ]
-    return verdict(findings, f"{len(accesses)} home access(es), each with its consent")
+    return verdict(findings, f"{len(accesses)} home access(es), each with the consent its household granted")
 
 
 @check("housing.consent_scope_respected", verifies=["CONSENT-002"], scenario=SCENARIO, reads_all=True)
@@ -122,7 +152,8 @@ def consent_scope_respected(run: RunView, ctx: EvalContext) -> Verdict:
 @judged
 def consent_revocation_honoured(trace: TraceView, ctx: EvalContext) -> Verdict:
     """After a consent is revoked (by request, or by the household: a 403 consent-revoked), nothing more is asked
-    under it, and nothing is reported as read."""
+    under it — for that home or any other — nor is the home accessed again under any consent but one its household
+    granted anew; and nothing is reported as read."""
     findings: list[Finding] = []
     revoked = [i for i in (granted_id(trace, "grant"), granted_id(trace, "grant_transfer")) if i]
     if len(revoked) < 2:
@@ -139,19 +170,32 @@ def consent_revocation_honoured(trace: TraceView, ctx: EvalContext) -> Verdict:
                 got=output(household),
             )
         )
-    for name, consent in (("read_after_revoke", revoked[0]), ("after_household_revoked", revoked[1])):
-        note = step(trace, READ, name)
-        findings += [
-            quote(
-                e,
-                f"the software accessed the home again under revoked consent {consent}",
-                where="request.headers.consent-id",
-                expected="no access",
-                got=consent_of(e),
+    granted = grants(trace)
+    # each revoked consent: its home, and from when the software knew (the revocation asked; the household's 403)
+    revoke = step(trace, REVOKE, "revoke")
+    deleted = [e.seq for e in during(trace, revoke, "dataspace") if e.method == "DELETE"]
+    since = {revoked[0]: min(deleted, default=revoke.seq), revoked[1]: told[0].seq if told else household.seq}
+    for consent, seq in since.items():
+        home = granted.get(consent, ("", 0))[0]
+        for e in home_accesses([e for e in trace if e.seq > seq]):
+            if consent_of(e) == consent:
+                message = f"the software accessed a home again under revoked consent {consent}"
+            elif home_of(e) == home and granted.get(consent_of(e) or "", ("", 0))[0] != home:
+                message = (
+                    f"the software accessed home {home} again, after its consent {consent} was revoked, "
+                    f"under {'no consent' if not consent_of(e) else f'another consent ({consent_of(e)})'}"
+                )
+            elif home_of(e) == home and granted[consent_of(e) or ""][1] < seq:
+                message = (
+                    f"the software accessed home {home} again under a consent granted before {consent} was revoked"
+                )
+            else:
+                continue
+            findings.append(
+                quote(e, message, where="request.headers.consent-id", expected="no access", got=consent_of(e))
             )
-            for e in home_accesses(during(trace, note))
-            if consent_of(e) == consent
-        ]
+    for name in ("read_after_revoke", "after_household_revoked"):
+        note = step(trace, READ, name)
         findings += answer_is(note, "read", False, "the software reports a read under a revoked consent")
     return verdict(findings, "nothing asked or read under revoked consents")
 

@@ -26,6 +26,26 @@ def access_without_consent(t: TraceEdit) -> float:
     return e.seq
 
 
+@mutation(
+    "reads-under-another-homes-consent",
+    scenario=SCENARIO,
+    breaks=["CONSENT-001"],
+    category=CATEGORY,
+    where="request.headers.consent-id",
+)
+def reads_under_another_homes_consent(t: TraceEdit) -> float:
+    """The software reads another household's home under the consent the first household gave for its own (the data
+    space refuses it: consent-other-home)."""
+    note = t.step("read_dpe")
+    read = t.in_step("read_dpe", "dataspace")[-1]
+    mine, other = (str(t.step(n).data["input"]["household"]) for n in ("read_dpe", "grant_transfer"))
+    raw = copy.deepcopy(read.raw) | {"seq": note.seq - 0.5}
+    raw["request"]["path"] = raw["request"]["path"].replace(f"/homes/{mine}/", f"/homes/{other}/")
+    raw["response"] = {"status": 403, "headers": {}, "body": {"json": {"code": "consent-other-home"}}}
+    raw["outcome"] = "consent-other-home"
+    return t.insert(raw)
+
+
 @mutation("asks-out-of-scope", scenario=SCENARIO, breaks=["CONSENT-002"], category=CATEGORY, where="request.query.kind")
 def asks_out_of_scope(t: TraceEdit) -> float:
     """The software asks for the home's quotes, which the consent does not cover."""
@@ -54,6 +74,26 @@ def reads_after_revocation(t: TraceEdit) -> float:
 
 
 @mutation(
+    "reads-revoked-home-under-borrowed-consent",
+    scenario=SCENARIO,
+    breaks=["CONSENT-001", "CONSENT-003"],
+    category=CATEGORY,
+    where="request.headers.consent-id",
+)
+def reads_revoked_home_under_borrowed_consent(t: TraceEdit) -> float:
+    """Once a household revoked its consent, the software reads its home again under the consent another household
+    gave (itself revoked): the data space refuses it (consent-other-home)."""
+    note = t.step("after_household_revoked")
+    refused = t.in_step("household_revoked", "dataspace")[-1]
+    borrowed = t.in_step("read_dpe", "dataspace")[-1].request_headers()["consent-id"]
+    raw = copy.deepcopy(refused.raw) | {"seq": note.seq - 0.5}
+    raw["request"]["headers"]["consent-id"] = borrowed
+    raw["response"] = {"status": 403, "headers": {}, "body": {"json": {"code": "consent-other-home"}}}
+    raw["outcome"] = "consent-other-home"
+    return t.insert(raw)
+
+
+@mutation(
     "transfers-without-permission", scenario=SCENARIO, breaks=["CONSENT-004"], category=CATEGORY, where="request.path"
 )
 def transfers_without_permission(t: TraceEdit) -> float:
@@ -64,6 +104,8 @@ def transfers_without_permission(t: TraceEdit) -> float:
     raw["request"]["path"] = raw["request"]["path"].replace(
         str(t.step("transfer_allowed").data["input"]["household"]), str(note.data["input"]["household"])
     )
+    # under the consent of that very home (the one its household gave without the transfer), as the software holds it
+    raw["request"]["headers"]["consent-id"] = t.in_step("read_dpe", "dataspace")[-1].request_headers()["consent-id"]
     raw["response"] = {"status": 403, "headers": {}, "body": {"json": {"code": "transfer-not-consented"}}}
     raw["outcome"] = "transfer-not-consented"
     return t.insert(raw)
