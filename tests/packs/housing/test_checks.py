@@ -11,6 +11,7 @@ from conformity.checks.model import Verdict
 from conformity.packs.housing.dpe import build_dpe
 from conformity.packs.housing.scenarios.consent import CONSENTS
 from conformity.packs.housing.scenarios.dpe import FILE
+from conformity.packs.housing.scenarios.identifiers import IDENTIFY
 from tests.packs.housing.runs import plugins  # noqa: F401  (the packs registered, their checks with them)
 
 SOFTWARE = {"software": "HomeApp", "version": "1.0.0", "registration_id": "REG-HOME-0001"}
@@ -181,3 +182,26 @@ def test_consent_001_judges_every_refusal_of_a_consent_not_granted_for_the_acces
         refused.update(outcome=outcome, response={"status": 403, "headers": {}, "body": {}})
         v = judge("housing.consent_every_access", {CONSENTS.id: t}, "ADVISER")
         assert v.status == "fail" and outcome in messages(v), (outcome, v)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# HOUSINGID-004: min_score on every look-up by address, in every scenario
+
+
+def lookups(*, dpe_min_score: bool) -> dict[str, Trace]:
+    identify, dpe = Trace(), Trace()
+    identify.http("buildings", "GET", "/buildings", query={"cle_interop": KEY, "min_score": "0.45"},
+                  answer={"status": "ok", "buildings": [{"rnb_id": RNB}]})
+    identify.step("building.identify", "complete", {"status": "ok"})
+    query = {"cle_interop": KEY_LOW} | ({"min_score": "0.45"} if dpe_min_score else {})
+    dpe.http("buildings", "GET", "/buildings", query=query, answer={"status": "ok", "buildings": [{"rnb_id": RNB}]})
+    dpe.step("dpe.file", "complete", {"filed": True})
+    return {IDENTIFY.id: identify, FILE.id: dpe}
+
+
+def test_housingid_004_reads_the_look_ups_by_address_of_every_scenario() -> None:
+    """QA repro 05: the DPE path looks buildings up by address without min_score; the building search sends it."""
+    assert judge("housing.min_score_sent", lookups(dpe_min_score=True), "DIAGNOSTICIAN").status == "pass"
+    v = judge("housing.min_score_sent", lookups(dpe_min_score=False), "DIAGNOSTICIAN")
+    assert v.status == "fail", v
+    assert [f.scenario for f in v.findings] == [FILE.id] and "minimum geocoding score" in messages(v)

@@ -6,7 +6,7 @@ from conformity.checks.evaluate import EvalContext
 from conformity.checks.helpers import quote
 from conformity.checks.model import Finding, MissingEvidence, Verdict, failed
 from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, Note, TraceView
+from conformity.checks.trace import Exchange, Note, RunView, TraceView
 from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, time_of, verdict
 from conformity.packs.housing.rules import normalise_rnb
 from conformity.packs.housing.scenarios.identifiers import ACTION, IDENTIFY
@@ -122,12 +122,17 @@ def ban_key_kept(trace: TraceView, ctx: EvalContext) -> Verdict:
     return verdict(findings, f"address geocoded as {key} and looked up by it")
 
 
-@check("housing.min_score_sent", verifies=["HOUSINGID-004"], scenario=SCENARIO)
-@judged
-def min_score_sent(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """Every look-up by address passes a min_score at least the referential's."""
+@check("housing.min_score_sent", verifies=["HOUSINGID-004"], scenario=SCENARIO, reads_all=True)
+def min_score_sent(run: RunView, ctx: EvalContext) -> Verdict:
+    """Every look-up by address, in every scenario (identifying a building, filing a DPE, a quote's home...), passes a
+    min_score at least the referential's."""
     minimum = float(ctx.param("HOUSINGID-004", "min_score", 0.4))
-    calls = [e for e in trace.exchanges("buildings", path="/buildings") if e.param("cle_interop") is not None]
+    calls = [
+        e
+        for trace in run
+        for e in trace.exchanges("buildings", path="/buildings")
+        if e.param("cle_interop") is not None
+    ]
     if not calls:
         return failed(Finding("the software made no look-up by address"))
     findings = []
@@ -147,7 +152,10 @@ def min_score_sent(trace: TraceView, ctx: EvalContext) -> Verdict:
                     got=sent,
                 )
             )
-    return verdict(findings, f"{len(calls)} look-up(s) by address with min_score >= {minimum}")
+    scenarios = len({e.scenario for e in calls})
+    return verdict(
+        findings, f"{len(calls)} look-up(s) by address in {scenarios} scenario(s), each with min_score >= {minimum}"
+    )
 
 
 @check("housing.incomplete_geocoding_blocks", verifies=["HOUSINGID-005"], scenario=SCENARIO)

@@ -7,7 +7,9 @@ import copy
 from conformity.defects.edit import TraceEdit
 from conformity.packs.housing.defects.common import W4, mutation
 from conformity.packs.housing.scenarios.consent import CONSENTS
+from conformity.packs.housing.scenarios.dpe import FILE
 from conformity.packs.housing.scenarios.identifiers import IDENTIFY
+from conformity.packs.housing.scenarios.works import QUOTE_AND_WORKS
 
 SCENARIO = IDENTIFY.id
 CATEGORY = "DIAGNOSTICIAN"
@@ -45,6 +47,39 @@ def no_min_score(t: TraceEdit) -> float:
     for e in found:
         e.raw["request"]["query"].pop("min_score", None)
     return found[0].seq
+
+
+def without_min_score(t: TraceEdit, step: str) -> float:
+    found = [e for e in t.in_step(step, "buildings", path="/buildings") if e.param("cle_interop") is not None]
+    assert found, f"the reference looks the building up by address in step {step!r}"
+    for e in found:
+        e.raw["request"]["query"].pop("min_score", None)
+    return found[0].seq
+
+
+@mutation(
+    "dpe-lookup-without-min-score",
+    scenario=FILE.id,
+    breaks=["HOUSINGID-004"],
+    category=CATEGORY,
+    where="request.query.min_score",
+)
+def dpe_lookup_without_min_score(t: TraceEdit) -> float:
+    """Filing a DPE, the software looks the building up by address without a minimum geocoding score (only its
+    building search asks for one)."""
+    return without_min_score(t, "complete")
+
+
+@mutation(
+    "quote-lookup-without-min-score",
+    scenario=QUOTE_AND_WORKS.id,
+    breaks=["HOUSINGID-004"],
+    category="CONTRACTOR",
+    where="request.query.min_score",
+)
+def quote_lookup_without_min_score(t: TraceEdit) -> float:
+    """Writing a quote, the software looks the home's building up by address without a minimum geocoding score."""
+    return without_min_score(t, "quote")
 
 
 @mutation("incomplete-looked-up", scenario=SCENARIO, breaks=["HOUSINGID-005"], category=CATEGORY, where="request.query")
