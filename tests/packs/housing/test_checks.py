@@ -12,6 +12,7 @@ from conformity.packs.housing.dpe import build_dpe
 from conformity.packs.housing.scenarios.consent import CONSENTS
 from conformity.packs.housing.scenarios.dpe import FILE
 from conformity.packs.housing.scenarios.identifiers import IDENTIFY
+from conformity.packs.housing.scenarios.works import QUOTE_AND_WORKS
 from tests.packs.housing.runs import plugins  # noqa: F401  (the packs registered, their checks with them)
 
 SOFTWARE = {"software": "HomeApp", "version": "1.0.0", "registration_id": "REG-HOME-0001"}
@@ -205,3 +206,39 @@ def test_housingid_004_reads_the_look_ups_by_address_of_every_scenario() -> None
     v = judge("housing.min_score_sent", lookups(dpe_min_score=False), "DIAGNOSTICIAN")
     assert v.status == "fail", v
     assert [f.scenario for f in v.findings] == [FILE.id] and "minimum geocoding score" in messages(v)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# WORKS-002 and WORKS-004: a malformed quote is judged, never raises
+
+GESTES = ["ISO-COMBLES", "PAC-AIR-EAU"]
+
+
+def quotes(*gestes: Any, **fields: Any) -> dict[str, Trace]:
+    t = Trace()
+    body = {"format": "usine.housing.quote/1", "gestes": list(gestes), "total_ht": 100.0, "total_vat": 5.5,
+            "total_ttc": 105.5} | fields
+    t.http("dataspace", "POST", f"/homes/{HOME}/quotes", body={"json": body}, status=422, outcome="quote-invalid")
+    t.step("quote.send", "quote", {"sent": False})
+    return {QUOTE_AND_WORKS.id: t}
+
+
+def test_works_002_a_quote_of_bare_codes_fails_with_a_finding_not_an_error() -> None:
+    """QA repro 03: the gestes as bare strings crashed the check (AttributeError, verdict error)."""
+    v = judge("housing.quote_gestes_known", quotes(*GESTES), "CONTRACTOR", **{"WORKS-002": {"gestes": GESTES}})
+    assert v.status == "fail", v
+    assert [f.where for f in v.findings] == ["request.body.json.gestes[0]", "request.body.json.gestes[1]"]
+    assert "is not an object" in messages(v)
+    v = judge("housing.quote_gestes_known", quotes(gestes="ISO-COMBLES"), "CONTRACTOR")
+    assert v.status == "fail" and "not a list" in messages(v), v
+
+
+def test_works_004_a_quote_of_unreadable_items_says_so_instead_of_a_wrong_total() -> None:
+    v = judge("housing.quote_amounts", quotes(*GESTES), "CONTRACTOR")
+    assert v.status == "fail", v
+    assert "cannot be added up" in messages(v) and "does not add up" not in messages(v)
+    item = {"code": "ISO-COMBLES", "quantity": "beaucoup", "unit_price_ht": 38.0, "total_ht": 100.0, "vat_rate": None}
+    v = judge("housing.quote_amounts", quotes(item), "CONTRACTOR")
+    assert v.status == "fail" and "no numeric quantity, vat_rate" in messages(v), v
+    v = judge("housing.quote_mentions", quotes(*GESTES, mentions=["insurance"], contractor="ACME"), "CONTRACTOR")
+    assert v.status == "fail", v

@@ -34,6 +34,36 @@ def none_sent(what: str) -> Verdict:
     return failed(Finding(f"the software sent no {what}"))
 
 
+def items_of(doc: dict[str, Any]) -> list[Any]:
+    """A quote's or works record's ``gestes`` (empty when it is not a list: each check says so, none raises)."""
+    found = doc.get("gestes")
+    return found if isinstance(found, list) else []
+
+
+def not_a_list(e: Exchange, doc: dict[str, Any]) -> list[Finding]:
+    """A finding when ``gestes`` is missing or not a list."""
+    if isinstance(doc.get("gestes"), list):
+        return []
+    return [
+        quote(
+            e,
+            "the gestes are not a list",
+            where="request.body.json.gestes",
+            expected="a list of items",
+            got=doc.get("gestes"),
+        )
+    ]
+
+
+def number(value: Any) -> float | None:
+    """An amount as a number (None for anything else: a string, a boolean, nothing)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 @check("housing.quote_format", verifies=["WORKS-001"], scenario=SCENARIO)
 def quote_format(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Each quote follows the harmonised format: the data space accepted it."""
@@ -61,18 +91,31 @@ def quote_gestes_known(trace: TraceView, ctx: EvalContext) -> Verdict:
     sent = quotes_of(trace)
     if not sent:
         return none_sent("quote")
-    findings = [
-        quote(
-            e,
-            f"item {i} is not a geste of the list",
-            where=f"request.body.json.gestes[{i}].code",
-            expected=sorted(known),
-            got=g.get("code"),
-        )
-        for e, q in sent
-        for i, g in enumerate(q.get("gestes", []))
-        if g.get("code") not in known
-    ]
+    findings = []
+    for e, q in sent:
+        findings += not_a_list(e, q)
+        for i, g in enumerate(items_of(q)):
+            code = g.get("code") if isinstance(g, dict) else None
+            if not isinstance(g, dict):
+                findings.append(
+                    quote(
+                        e,
+                        f"item {i} is not an object with a geste code",
+                        where=f"request.body.json.gestes[{i}]",
+                        expected="an object whose code is a geste of the list",
+                        got=g,
+                    )
+                )
+            elif code not in known:
+                findings.append(
+                    quote(
+                        e,
+                        f"item {i} is not a geste of the list",
+                        where=f"request.body.json.gestes[{i}].code",
+                        expected=sorted(known),
+                        got=code,
+                    )
+                )
     return verdict(findings, "every item is a known geste")
 
 
@@ -85,7 +128,8 @@ def quote_mentions(trace: TraceView, ctx: EvalContext) -> Verdict:
         return none_sent("quote")
     findings = []
     for e, q in sent:
-        missing = [m for m in wanted if not str((q.get("mentions") or {}).get(m, "")).strip()]
+        mentions = mapping(q.get("mentions"))
+        missing = [m for m in wanted if not str(mentions.get(m, "")).strip()]
         if missing:
             findings.append(
                 quote(
@@ -93,10 +137,10 @@ def quote_mentions(trace: TraceView, ctx: EvalContext) -> Verdict:
                     "the quote lacks mandatory mentions",
                     where="request.body.json.mentions",
                     expected=wanted,
-                    got=sorted((q.get("mentions") or {}).keys()),
+                    got=sorted(mentions) if isinstance(q.get("mentions"), dict) else q.get("mentions"),
                 )
             )
-        contractor = q.get("contractor") or {}
+        contractor = mapping(q.get("contractor"))
         if not SIRET.fullmatch(str(contractor.get("siret", ""))) or not contractor.get("rge"):
             findings.append(
                 quote(
@@ -104,7 +148,7 @@ def quote_mentions(trace: TraceView, ctx: EvalContext) -> Verdict:
                     "the quote does not identify the contractor by SIRET and RGE qualification",
                     where="request.body.json.contractor",
                     expected="siret (14 digits) and rge",
-                    got=contractor,
+                    got=q.get("contractor"),
                 )
             )
         if str(q.get("valid_until", "")) <= str(q.get("issued", "")):
@@ -132,10 +176,29 @@ def quote_amounts(trace: TraceView, ctx: EvalContext) -> Verdict:
         return none_sent("quote")
     findings = []
     for e, q in sent:
-        items = [g for g in q.get("gestes", []) if isinstance(g, dict)]
-        for i, g in enumerate(items):
-            line = round(float(g.get("quantity", 0)) * float(g.get("unit_price_ht", 0)), 2)
-            if not _close(g.get("total_ht"), line):
+        lines: list[tuple[float, float]] = []  # each readable item's total before tax and VAT rate
+        unreadable = not_a_list(e, q)
+        for i, g in enumerate(items_of(q)):
+            amounts = {k: number(mapping(g).get(k)) for k in ("quantity", "unit_price_ht", "total_ht", "vat_rate")}
+            wrong = sorted(k for k, v in amounts.items() if v is None)
+            if wrong:
+                unreadable.append(
+                    quote(
+                        e,
+                        f"item {i} is not an object with its amounts: the quote's amounts cannot be added up"
+                        if not isinstance(g, dict)
+                        else f"item {i} has no numeric {', '.join(wrong)}: the quote's amounts cannot be added up",
+                        where=f"request.body.json.gestes[{i}]",
+                        expected="an object with numeric quantity, unit_price_ht, total_ht and vat_rate",
+                        got=g,
+                    )
+                )
+                continue
+            quantity, price, total, rate = (
+                amounts[k] or 0.0 for k in ("quantity", "unit_price_ht", "total_ht", "vat_rate")
+            )
+            line = round(quantity * price, 2)
+            if not _close(total, line):
                 findings.append(
                     quote(
                         e,
@@ -145,8 +208,12 @@ def quote_amounts(trace: TraceView, ctx: EvalContext) -> Verdict:
                         got=g.get("total_ht"),
                     )
                 )
-        ht = round(sum(float(g.get("total_ht", 0)) for g in items), 2)
-        vat = round(sum(float(g.get("total_ht", 0)) * float(g.get("vat_rate", 0)) / 100 for g in items), 2)
+            lines.append((total, rate))
+        if unreadable:  # the quote's totals cannot be recomputed: say why, never a sum of what could be read
+            findings += unreadable
+            continue
+        ht = round(sum(total for total, _ in lines), 2)
+        vat = round(sum(total * rate / 100 for total, rate in lines), 2)
         for name, value in (("total_ht", ht), ("total_vat", vat), ("total_ttc", round(ht + vat, 2))):
             if not _close(q.get(name), value):
                 findings.append(
@@ -170,7 +237,7 @@ def works_carnet_category(trace: TraceView, ctx: EvalContext) -> Verdict:
         return none_sent("works record")
     findings = []
     for e, w in sent:
-        expected = sorted({categories.get(str(g), "?") for g in w.get("gestes", [])})
+        expected = sorted({categories.get(str(g), "?") for g in items_of(w)})
         if w.get("category") not in expected or len(expected) != 1:
             findings.append(
                 quote(

@@ -100,3 +100,27 @@ def works_without_quote(t: TraceEdit) -> float:
     e = t.in_step("works", "dataspace", method="POST", path="/works")[0]
     e.raw["request"]["body"]["json"]["quote_id"] = "Q-PAPER-0001"
     return e.seq
+
+
+@mutation(
+    "quote-gestes-as-bare-codes",
+    scenario=SCENARIO,
+    breaks=["WORKS-001", "WORKS-002", "WORKS-004"],
+    category=CATEGORY,
+    where="request.body.json.gestes[0]",
+)
+def quote_gestes_as_bare_codes(t: TraceEdit) -> float:
+    """The software first sends its quote with the gestes as bare codes (["ISO-COMBLES", ...]) instead of items, which
+    the data space refuses: the checks say so, none raises."""
+    note = t.step("quote")
+    sent = t.in_step("quote", "dataspace", method="POST", path="/quotes")[-1]
+    raw = copy.deepcopy(sent.raw) | {"seq": note.seq - 0.7}
+    body = raw["request"]["body"]["json"]
+    body["gestes"] = [g["code"] for g in body["gestes"]]
+    raw["response"] = {
+        "status": 422,
+        "headers": {},
+        "body": {"json": {"code": "quote-invalid", "errors": ["gestes/0: 'ISO-COMBLES' is not of type 'object'"]}},
+    }
+    raw["outcome"] = "quote-invalid"
+    return t.insert(raw)
