@@ -9,7 +9,8 @@ from typing import Any
 from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.model import Verdict
 from conformity.packs.housing.dpe import build_dpe
-from conformity.packs.housing.scenarios.consent import CONSENTS
+from conformity.packs.housing.rules import is_fiscal_number
+from conformity.packs.housing.scenarios.consent import BAD_NUMBERS, CONSENTS
 from conformity.packs.housing.scenarios.dpe import FILE
 from conformity.packs.housing.scenarios.identifiers import IDENTIFY
 from conformity.packs.housing.scenarios.works import QUOTE_AND_WORKS
@@ -242,3 +243,34 @@ def test_works_004_a_quote_of_unreadable_items_says_so_instead_of_a_wrong_total(
     assert v.status == "fail" and "no numeric quantity, vat_rate" in messages(v), v
     v = judge("housing.quote_mentions", quotes(*GESTES, mentions=["insurance"], contractor="ACME"), "CONTRACTOR")
     assert v.status == "fail", v
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# HOUSINGID-010: the fiscal housing number's format, on more than one malformed number
+
+
+def fiscal_numbers(accepted: tuple[str, ...] = ()) -> dict[str, Trace]:
+    """The consent scenario's malformed numbers, each refused by the software unless named in ``accepted`` (sent to
+    the data space, which refuses it)."""
+    t = Trace()
+    for name, malform in BAD_NUMBERS.items():
+        number = malform(HOME)
+        if name in accepted:
+            t.http("dataspace", "POST", "/consents", body={"json": {"household": number}}, status=422,
+                   outcome="invalid-request")
+        t.step("consent.request", name, {"granted": False, "error": "refused"}, household=number)
+    return {CONSENTS.id: t}
+
+
+def test_housingid_010_the_scenario_holds_13_characters_and_letters_out_of_the_alphabet() -> None:
+    numbers = {name: malform(HOME) for name, malform in BAD_NUMBERS.items()}
+    assert not any(is_fiscal_number(n) for n in numbers.values())
+    assert len(numbers["bad_number_long"]) == 13 and numbers["bad_number_long"].startswith(HOME)
+    assert numbers["bad_number_letter"][1] not in "0123456789AB" and numbers["bad_number_lower"][1] == "a"
+
+
+def test_housingid_010_fails_a_format_check_accepting_13_characters_or_any_letter() -> None:
+    assert judge("housing.fiscal_number_validated", fiscal_numbers(), "ADVISER").status == "pass"
+    for accepted in ("bad_number_long", "bad_number_letter", "bad_number_lower"):
+        v = judge("housing.fiscal_number_validated", fiscal_numbers((accepted,)), "ADVISER")
+        assert v.status == "fail" and repr(BAD_NUMBERS[accepted](HOME)) in messages(v), (accepted, v)

@@ -11,7 +11,7 @@ from conformity.checks.model import Finding, Verdict, failed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, RunView, TraceView
 from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, verdict
-from conformity.packs.housing.scenarios.consent import CONSENTS
+from conformity.packs.housing.scenarios.consent import BAD_NUMBERS, CONSENTS
 
 SCENARIO = CONSENTS.id
 READ, GRANT, TRANSFER, REVOKE = "home.read", "consent.request", "consumption.transfer", "consent.revoke"
@@ -65,20 +65,27 @@ def granted_id(trace: TraceView, name: str) -> str | None:
 @check("housing.fiscal_number_validated", verifies=["HOUSINGID-010"], scenario=SCENARIO)
 @judged
 def fiscal_number_validated(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """A fiscal housing number out of format (12 characters, [0-9][0-9AB][0-9]{10}) is refused before any request."""
-    note = step(trace, GRANT, "bad_number")
-    findings = [
-        quote(
-            e,
-            "the software sent a malformed fiscal housing number to the data space",
-            where="request",
-            expected="no request",
-            got=e.request_json or e.local_path,
+    """A fiscal housing number out of format (12 characters, [0-9][0-9AB][0-9]{10}) is refused before any request:
+    each of the scenario's malformed numbers (a wrong character, 13 characters, a letter other than A or B, a lower-case
+    a)."""
+    findings: list[Finding] = []
+    for name in BAD_NUMBERS:
+        note = step(trace, GRANT, name)
+        typed = note.data.get("input", {}).get("household")
+        findings += [
+            quote(
+                e,
+                f"the software sent the malformed fiscal housing number {typed!r} to the data space",
+                where="request",
+                expected="no request",
+                got=e.request_json or e.local_path,
+            )
+            for e in during(trace, note, "dataspace")
+        ]
+        findings += answer_is(
+            note, "granted", False, f"the software did not refuse the malformed fiscal number {typed!r}"
         )
-        for e in during(trace, note, "dataspace")
-    ]
-    findings += answer_is(note, "granted", False, "the software did not refuse the malformed fiscal number")
-    return verdict(findings, "the malformed fiscal housing number was refused locally")
+    return verdict(findings, f"{len(BAD_NUMBERS)} malformed fiscal housing numbers refused locally")
 
 
 @check("housing.consent_every_access", verifies=["CONSENT-001"], scenario=SCENARIO, reads_all=True)

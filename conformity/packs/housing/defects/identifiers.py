@@ -132,18 +132,48 @@ def parcel_building_not_kept(t: TraceEdit) -> float:
     return t.step("parcel").seq
 
 
-@mutation(
-    "malformed-fiscal-number-sent", scenario=CONSENTS.id, breaks=["HOUSINGID-010"], category="ADVISER", where="request"
-)
-def malformed_fiscal_number_sent(t: TraceEdit) -> float:
-    """The software asks for consent on a malformed fiscal housing number (the data space refuses it)."""
-    note = t.step("bad_number")
+def fiscal_number_sent(t: TraceEdit, step: str) -> float:
+    """The consent asked for on the malformed number of ``step`` (the data space refuses it)."""
+    note = t.step(step)
     asked = t.in_step("grant", "dataspace", path="/consents")[-1]
     raw = copy.deepcopy(asked.raw) | {"seq": note.seq - 0.5}
     raw["request"]["body"]["json"]["household"] = note.data["input"]["household"]
     raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "invalid-request"}}}
     raw["outcome"] = "invalid-request"
     return t.insert(raw)
+
+
+@mutation(
+    "malformed-fiscal-number-sent", scenario=CONSENTS.id, breaks=["HOUSINGID-010"], category="ADVISER", where="request"
+)
+def malformed_fiscal_number_sent(t: TraceEdit) -> float:
+    """The software asks for consent on a malformed fiscal housing number (the data space refuses it)."""
+    return fiscal_number_sent(t, "bad_number")
+
+
+@mutation(
+    "fiscal-number-of-13-characters-sent",
+    scenario=CONSENTS.id,
+    breaks=["HOUSINGID-010"],
+    category="ADVISER",
+    where="request",
+)
+def fiscal_number_of_13_characters_sent(t: TraceEdit) -> float:
+    """The software's format check does not anchor its end: a 13-character fiscal number is sent."""
+    return fiscal_number_sent(t, "bad_number_long")
+
+
+@mutation(
+    "fiscal-number-of-any-letter-sent",
+    scenario=CONSENTS.id,
+    breaks=["HOUSINGID-010"],
+    category="CONTRACTOR",
+    where="request",
+)
+def fiscal_number_of_any_letter_sent(t: TraceEdit) -> float:
+    """The software's format check takes any letter in the second place (not only A or B): a number with a C is
+    sent."""
+    return fiscal_number_sent(t, "bad_number_letter")
 
 
 @mutation("rnb-sent-as-typed", scenario=SCENARIO, breaks=["HOUSINGID-001"], category=CATEGORY, where="request.path")
