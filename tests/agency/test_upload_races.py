@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from conformity.agency.registry import Registry
-from conformity.agency.service import accounts
+from conformity.agency.registry import Registry, iso
+from conformity.agency.service import accounts, uploads
+from conformity.catalog import Catalog
 from tests.agency.helpers import Runs
-from tests.agency.service_client import Served, Service
+from tests.agency.service_client import Served, Service, make_service
 
 
 @pytest.mark.parametrize("action", ["disable", "rotate"])
@@ -42,3 +46,54 @@ def test_an_upload_in_flight_when_its_account_is_disabled_or_its_token_rotated_i
     assert r.status_code == 401, r.text
     assert s.table("SELECT id FROM uploads") == [] and s.table("SELECT id FROM submissions") == []
     assert not [p for p in s.config.uploads.glob("*") if p.is_file()]  # nor its file kept
+
+
+def test_an_upload_left_verifying_by_a_killed_worker_is_verified_by_a_running_one(
+        runs: Runs, catalog: Catalog, home: Path, tmp_path: Path) -> None:
+    """Only a worker's start re-queued what a dead worker left verifying, and only 10 minutes on: with the other
+    workers running on, the vendor read "verifying" for ever. Now every worker sweeps: a lease not renewed (here
+    0.6 s) is taken up again."""
+    s = make_service(tmp_path / "registry.sqlite3", runs, catalog, home, tmp_path,
+                     verify_lease=dt.timedelta(seconds=0.6))
+    with Registry(s.config.database) as reg:
+        acct = accounts.account(reg.db, "ref")
+    assert acct is not None
+    incoming = s.config.uploads / ".incoming-test"
+    s.config.uploads.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(runs.reference, incoming)
+    up = uploads.register(s.config, acct, incoming, "0" * 64, incoming.stat().st_size, "bundle.zip", "test")
+    long_ago = iso(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    with Registry(s.config.database) as reg, reg.write() as db:  # claimed by a worker that was then killed
+        db.execute("UPDATE uploads SET state = 'verifying', updated = ? WHERE id = ?", (long_ago, up.id))
+    served = Served(s.config)
+    try:
+        with Registry(s.config.database) as reg, reg.write() as db:  # after the new worker's start-up pick-up
+            db.execute("UPDATE uploads SET state = 'verifying', updated = ? WHERE id = ?", (long_ago, up.id))
+        deadline = time.monotonic() + 60
+        while uploads.get(s.config, up.id).state == "verifying" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert uploads.get(s.config, up.id).state == "verified", uploads.get(s.config, up.id)
+    finally:
+        served.close()
+        s.config.database.dispose()
+
+
+def test_the_worker_verifying_an_upload_renews_its_lease(sqlite_service: Service, runs: Runs) -> None:
+    s = sqlite_service
+    with Registry(s.config.database) as reg:
+        acct = accounts.account(reg.db, "ref")
+    assert acct is not None
+    s.config.uploads.mkdir(parents=True, exist_ok=True)
+    incoming = s.config.uploads / ".incoming-test"
+    shutil.copyfile(runs.reference, incoming)
+    up = uploads.register(s.config, acct, incoming, "0" * 64, incoming.stat().st_size, "bundle.zip", "test")
+    long_ago = iso(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    with Registry(s.config.database) as reg, reg.write() as db:
+        db.execute("UPDATE uploads SET state = 'verifying', updated = ? WHERE id = ?", (long_ago, up.id))
+    uploads._verifying.add(up.id)  # this process is verifying it
+    try:
+        assert uploads.renew_leases(s.config) == 1
+    finally:
+        uploads._verifying.discard(up.id)
+    assert uploads.get(s.config, up.id).updated > long_ago
+    assert list(uploads.pending_uploads(s.config)) == []  # not taken from the worker doing it

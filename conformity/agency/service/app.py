@@ -85,7 +85,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         for ident in witnessed.resume(config) if config.witness is not None else ():
             witnessed.run_later(config, ident)
         deliverer = Deliverer(config.database).start() if config.webhooks else None
+        sweeper = uploads.Sweeper(config).start()  # leases renewed; what a killed worker left verifying taken up
         yield
+        sweeper.close()
         if deliverer is not None:
             deliverer.close()
         config.database.dispose()

@@ -48,6 +48,9 @@ class ServiceConfig:
     login_max_failures: int = 5        # per login within the window
     client_max_failures: int = 20      # per client address within the window
     background: bool = True            # verify uploads after answering (False: before, e.g. in benchmarks)
+    #: a verification's lease: the worker verifying an upload renews it every third of it; an upload left verifying
+    #: past it (its worker killed) is taken up again by any worker's sweep, run as often
+    verify_lease: dt.timedelta = dt.timedelta(minutes=2)
     webhooks: bool = True              # send due webhook deliveries from this worker
     witness: WitnessConfig | None = None  # witnessed runs offered (None: not by this agency)
     server_timing: bool = False        # say in each answer how long the app took (Server-Timing), for benchmarks

@@ -3,7 +3,8 @@
 States of an upload: ``received`` (the bytes are on disk) → ``verifying`` → ``verified`` (the run is in the
 registry; its submission is then pending review, labelled or refused there) or ``refused`` (the evidence
 did not verify, or is another vendor's: nothing recorded, every finding listed). Uploads are a queue in
-the database: a worker that starts picks up what was received and not finished (after a crash too).
+the database: a worker that starts picks up what was received and not finished, and every worker sweeps it while
+it runs (:class:`Sweeper`): an upload left verifying by a worker that died (its lease not renewed) is verified again.
 """
 
 from __future__ import annotations
@@ -198,12 +199,27 @@ def _public(text: str, private: dict[str, str]) -> str:
 
 def process(config: ServiceConfig, ident: str) -> None:
     """Verify and decide one received upload; its final state and findings recorded. Never raises."""
-    if _claim(config, ident):
-        verify_claimed(config, ident)
+    try:
+        if _claim(config, ident):
+            verify_claimed(config, ident)
+    finally:
+        with _mine:
+            _queued.discard(ident)
 
 
 def verify_claimed(config: ServiceConfig, ident: str) -> None:
-    """Verify and decide the bundle of an upload in state ``verifying`` (``uploads/ID.zip``); never raises."""
+    """Verify and decide the bundle of an upload in state ``verifying`` (``uploads/ID.zip``); never raises. Its lease
+    is renewed by this process's sweeper meanwhile."""
+    with _mine:
+        _verifying.add(ident)
+    try:
+        _verify_claimed(config, ident)
+    finally:
+        with _mine:
+            _verifying.discard(ident)
+
+
+def _verify_claimed(config: ServiceConfig, ident: str) -> None:
     up = get(config, ident)
     findings: list[str] = []
     outcome: dict[str, Any] | None = None
@@ -234,14 +250,66 @@ def verify_claimed(config: ServiceConfig, ident: str) -> None:
                 else "; ".join(findings))[:4000])
 
 
-def pending_uploads(config: ServiceConfig, stale: dt.timedelta = dt.timedelta(minutes=10)) -> Iterator[str]:
-    """Uploads received and not processed (and ones left verifying by a worker that stopped), oldest first."""
+#: the uploads this process is verifying now (their leases renewed by its sweeper) and those queued here
+_verifying: set[str] = set()
+_queued: set[str] = set()
+_mine = threading.Lock()
+
+
+def pending_uploads(config: ServiceConfig, stale: dt.timedelta | None = None) -> Iterator[str]:
+    """Uploads received and not processed (and ones left verifying by a worker that stopped: their lease, ``stale``
+    or the config's, not renewed), oldest first."""
     with Registry(config.database) as reg, reg.write() as db:
         db.execute("UPDATE uploads SET state = 'received' WHERE state = 'verifying' AND kind = 'upload' AND updated < ?",
-                   (iso(dt.datetime.now(dt.UTC) - stale),))
+                   (iso(dt.datetime.now(dt.UTC) - (stale or config.verify_lease)),))
         rows = db.execute("SELECT id FROM uploads WHERE state = 'received' AND kind = 'upload' "
                           "ORDER BY received").fetchall()
     yield from (r[0] for r in rows)
+
+
+def renew_leases(config: ServiceConfig) -> int:
+    """Renew the lease of each upload this process is verifying; how many."""
+    with _mine:
+        mine = sorted(_verifying)
+    if not mine:
+        return 0
+    with Registry(config.database) as reg, reg.write() as db:
+        db.execute(f"UPDATE uploads SET updated = ? WHERE state = 'verifying' AND id IN ({', '.join('?' * len(mine))})",
+                   (iso(dt.datetime.now(dt.UTC)), *mine))
+    return len(mine)
+
+
+class Sweeper:
+    """A worker's thread that, every third of the verification lease, renews the leases of what it verifies and takes
+    up what no worker is doing: received and not queued, or left verifying past its lease (its worker killed)."""
+
+    def __init__(self, config: ServiceConfig):
+        self.config = config
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="usine-upload-sweeper", daemon=True)
+
+    def start(self) -> Sweeper:
+        self.thread.start()
+        return self
+
+    def sweep(self) -> None:
+        renew_leases(self.config)
+        for ident in pending_uploads(self.config):
+            with _mine:
+                if ident in _queued or ident in _verifying:
+                    continue
+            process_later(self.config, ident)
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.config.verify_lease.total_seconds() / 3):
+            try:
+                self.sweep()
+            except Exception:  # a database that is away for a while: the next sweep tries again
+                log.exception("the uploads sweep failed")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
 
 
 class Background:
@@ -264,4 +332,6 @@ _verifiers = Background(2, "usine-verify")
 
 def process_later(config: ServiceConfig, ident: str) -> None:
     """Process in the background (the answer does not wait): two verifications at a time per worker process."""
+    with _mine:
+        _queued.add(ident)
     _verifiers.submit(process, config, ident)
