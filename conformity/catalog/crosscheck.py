@@ -16,7 +16,7 @@ from conformity.errors import InputError, Problem
 
 if TYPE_CHECKING:
     from conformity.catalog.catalog import Catalog
-    from conformity.catalog.models import Referential, Requirement, Wave, WaveCategory
+    from conformity.catalog.models import Pack, Referential, Requirement, Wave, WaveCategory
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,14 @@ def _referential_problems(ref: Referential, catalog: Catalog, broken: AbstractSe
     if pack is None:
         out.append(Problem(f, "", f"referential is in pack folder {ref.pack!r}, which has no valid pack.toml"))
     return out
+
+
+def _pack_problems(pack: Pack, catalog: Catalog) -> list[Problem]:
+    """Each referential a data kind names as covering it is one of the pack's own."""
+    own = {rid for (rid, _), ref in catalog.referentials.items() if ref.pack == pack.id}
+    return [Problem(str(pack.path), f"data_kinds.{kind}.referentials[{i}]",
+                    f"referential {rid} is not one of pack {pack.id}'s (its referentials: {', '.join(sorted(own)) or 'none'})")
+            for kind, covering in pack.covered_by.items() for i, rid in enumerate(covering) if rid not in own]
 
 
 def _supersedes_problems(catalog: Catalog, ref: Referential) -> list[Problem]:
@@ -201,7 +209,17 @@ def _wave_problems(wave: Wave, catalog: Catalog, broken: AbstractSet[tuple[str, 
         if code not in wave.categories:
             out.append(Problem(f, f"funding.proof_of_use.by_category.{code}", f"{code!r} is not a category of this wave"))
         rules.append((f"funding.proof_of_use.by_category.{code}", rule))
+    falling_back = [code for code in wave.categories if code not in fu.proof_of_use_by_category]
     for where, rule in rules:
+        counted_for = falling_back if where.endswith(".default") else [where.rsplit(".", 1)[1]]
+        for i, kind in enumerate(rule.kinds):
+            for code in counted_for:
+                why = wave.uncovered(pack, code, kind) if kind in pack.data_kinds and code in wave.categories else None
+                if why:
+                    how = "falls back on this rule, which counts" if where.endswith(".default") else "counts"
+                    out.append(Problem(f, f"{where}.kinds[{i}]", f"category {code} {how} {kind} data, which its label "
+                                                                 f"does not cover: {why}; an installation would be "
+                                                                 "paid for data it was never tested on"))
         if rule.document_types and not pack.typed_kinds & set(rule.kinds):
             out.append(Problem(f, f"{where}.document_types", "document types are set but no counted kind carries a "
                                                              f"type (typed kinds of pack {pack.id}: "
@@ -286,6 +304,8 @@ def cross_check(catalog: Catalog, registered_checks: Registered | AbstractSet[st
     ``registered_checks``: what the installed packs registered (:class:`Registered`: checked both ways), or only the
     check ids that exist (each check a requirement names must be one of them)."""
     out: list[Problem] = []
+    for pack in catalog.packs.values():
+        out.extend(_pack_problems(pack, catalog))
     for ref in catalog.referentials.values():
         out.extend(_referential_problems(ref, catalog, broken))
     for wave in catalog.waves.values():

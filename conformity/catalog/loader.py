@@ -47,6 +47,7 @@ def _pack(path: Path, data: dict[str, Any]) -> Pack:
         site_sizes={k: v["title"] for k, v in data["site_sizes"].items()},
         data_kinds={k: v["title"] for k, v in data["data_kinds"].items()},
         typed_kinds=frozenset(k for k, v in data["data_kinds"].items() if v.get("typed")),
+        covered_by={k: tuple(v["referentials"]) for k, v in data["data_kinds"].items()},
         path=path,
     )
 

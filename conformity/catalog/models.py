@@ -24,6 +24,8 @@ class Pack:
     path: Path
     #: the data kinds whose events carry a type code a funding rule may count (``typed = true``)
     typed_kinds: frozenset[str] = frozenset()
+    #: data kind → the referentials whose label covers that data (``data_kinds.<kind>.referentials``)
+    covered_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,20 @@ class Wave:
     path: Path
     non_waivable: frozenset[str] = frozenset()
     non_waivable_kinds: frozenset[str] = frozenset()
+
+    def uncovered(self, pack: Pack, category: str, kind: str) -> str | None:
+        """Why ``category``'s label in this wave does not cover data of ``kind`` (None: it does): none of the
+        referentials the pack says cover that kind is pinned for the category."""
+        wc = self.categories.get(category)
+        if wc is None:
+            return f"wave {self.id} has no category {category} (categories: {', '.join(self.categories)})"
+        covering = pack.covered_by.get(kind, ())
+        if not covering:
+            return f"pack {pack.id} has no data kind {kind!r} (kinds: {', '.join(pack.data_kinds)})"
+        if set(covering) & set(wc.referentials):
+            return None
+        return (f"{kind} data is covered by the label of {' or '.join(covering)}, which wave {self.id} does not pin "
+                f"for category {category} (it pins {', '.join(wc.referentials)})")
 
     def waiver_refusal(self, requirement: Requirement) -> str | None:
         """Why the agency may not waive ``requirement`` in this wave, or None if it may."""

@@ -305,3 +305,52 @@ def test_a_fifo_named_like_a_catalog_file_is_refused_not_waited_on(catalog_copy:
     os.mkfifo(fifo)
     problems = _problems(catalog_copy)
     assert any(p.startswith(str(fifo)) and "not a regular file" in p for p in problems), problems
+
+
+# ---------------------------------------------------------------------------------------------
+# proof of use counts only data the category's label covers (each data kind names its referentials in pack.toml)
+
+ADVISER_RULE = '[funding.proof_of_use.by_category.ADVISER]\nkinds = ["consumption_transfer"]'
+
+
+def test_shipped_data_kinds_name_the_referentials_whose_label_covers_them(repo_root: Path) -> None:
+    cat = load_catalog(repo_root)
+    assert cat.packs["housing"].covered_by == {"dpe": ("DPE",), "quote": ("WORKS",), "works": ("WORKS",),
+                                               "consumption_transfer": ("CONSENT",)}
+    assert cat.packs["health"].covered_by == {"document": ("DOCSHARE",), "message": ("MESSAGING",)}
+    for wave in (cat.waves["2026-W3"], cat.waves["2027-W4"]):
+        assert wave.funding.proof_of_use("ADVISER").kinds == ("consumption_transfer",)
+        assert wave.uncovered(cat.packs["housing"], "ADVISER", "dpe") is not None
+
+
+def test_a_category_falling_back_on_a_default_counting_data_its_label_does_not_cover_is_refused(
+        catalog_copy: Path, edit) -> None:
+    """The QA case: ADVISER (pins neither DPE nor WORKS) fell back on the default counting dpe, quote and works."""
+    path = edit(W3, ADVISER_RULE, '[funding.proof_of_use.by_category.ADVISER_GONE]\nkinds = ["consumption_transfer"]')
+    edit(W3, "[funding.proof_of_use.by_category.ADVISER_GONE]", "# [no rule of its own]")
+    path.write_text(path.read_text().replace('# [no rule of its own]\nkinds = ["consumption_transfer"]\n'
+                                             'min_events = 5\nwithin_days = 30\n', ""))
+    problems = _problems(catalog_copy)
+    assert problems == [
+        f"{path} at funding.proof_of_use.default.kinds[{i}]: category ADVISER falls back on this rule, which counts "
+        f"{kind} data, which its label does not cover: {kind} data is covered by the label of {ref}, which wave "
+        "2026-W3 does not pin for category ADVISER (it pins PROAUTH, HOUSINGID, CONSENT, BASELINE); an installation "
+        "would be paid for data it was never tested on"
+        for i, (kind, ref) in enumerate((("dpe", "DPE"), ("quote", "WORKS"), ("works", "WORKS")))]
+
+
+def test_a_category_rule_counting_data_its_label_does_not_cover_is_refused(catalog_copy: Path, edit) -> None:
+    path = edit(W4, ADVISER_RULE, '[funding.proof_of_use.by_category.ADVISER]\nkinds = ["consumption_transfer", "dpe"]')
+    (problem,) = _problems(catalog_copy)
+    assert problem.startswith(f"{path} at funding.proof_of_use.by_category.ADVISER.kinds[1]: category ADVISER "
+                              "counts dpe data, which its label does not cover: dpe data is covered by the label of "
+                              "DPE, which wave 2027-W4 does not pin for category ADVISER"), problem
+
+
+def test_a_data_kind_must_name_its_own_packs_referentials(catalog_copy: Path, edit) -> None:
+    path = edit("referentials/housing/pack.toml", 'referentials = ["DPE"]', 'referentials = ["DOCSHARE"]')
+    problems = _problems(catalog_copy)
+    assert f"{path} at data_kinds.dpe.referentials[0]: referential DOCSHARE is not one of pack housing's (its " \
+           "referentials: BASELINE, CONSENT, DPE, HOUSINGID, PROAUTH, WORKS)" in problems, problems
+    edit("referentials/housing/pack.toml", 'referentials = ["DOCSHARE"]\n', "")
+    assert f"{path} at data_kinds.dpe.referentials: required key is missing" in _problems(catalog_copy)
