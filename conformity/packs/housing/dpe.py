@@ -11,13 +11,16 @@ read; :func:`coherence` is the observatory's "contrôle de cohérence": blocking
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
 from conformity.packs.housing.rules import dpe_class, single_class
+from conformity.signing import canonical_json
 from conformity.xmlsafe import parse_xml
 
 XSD_PATH = Path(__file__).resolve().parent / "schemas" / "dpe-model-2.6.xsd"
@@ -54,6 +57,57 @@ def parse_dpe(data: bytes) -> etree._Element:
         errors = [f"line {e.line}: {e.message}" for e in xsd.error_log][:20]
         raise DpeInvalid("the document is not valid against the DPE model schema (v2.6)", errors)
     return root
+
+
+XS = "{http://www.w3.org/2001/XMLSchema}"
+#: the XML Schema types whose values are numbers, and the model's simple types derived from them
+NUMERIC = {"xs:decimal", "xs:integer", "xs:positiveInteger", "xs:nonNegativeInteger", "xs:gYear"}
+
+
+@functools.cache
+def _typed() -> dict[str, str]:
+    """Element name → "number" or "boolean", for the model's elements whose value is one (read from the schema)."""
+    xsd = etree.parse(str(XSD_PATH)).getroot()
+    numeric = set(NUMERIC)
+    for simple in xsd.iter(XS + "simpleType"):
+        restriction = simple.find(XS + "restriction")
+        if restriction is not None and restriction.get("base") in NUMERIC:
+            numeric.add(simple.get("name", ""))
+    kinds: dict[str, set[str]] = {}
+    for element in xsd.iter(XS + "element"):
+        kind = "number" if element.get("type") in numeric else "boolean" if element.get("type") == "xs:boolean" \
+            else "text"
+        kinds.setdefault(element.get("name", ""), set()).add(kind)
+    return {name: next(iter(k)) for name, k in kinds.items() if len(k) == 1 and k != {"text"}}
+
+
+def _value(name: str, text: str) -> str | bool:
+    """A leaf's value as the schema means it: numbers without their spelling (80, 80.0 and 8E1 are one value),
+    booleans (true and 1 are one), text without its surrounding white space."""
+    text = text.strip()
+    kind = _typed().get(name)
+    if kind == "boolean":
+        return text in ("true", "1")
+    if kind == "number":
+        try:
+            return format(Decimal(text).normalize(), "f")
+        except InvalidOperation:
+            return text
+    return text
+
+
+def _meaning(el: etree._Element) -> list[object]:
+    children = [c for c in el if isinstance(c.tag, str) and c.tag != "numero_dpe"]
+    content: object = [_meaning(c) for c in children] if children else _value(str(el.tag), el.text or "")
+    return [str(el.tag), dict(sorted(el.attrib.items())), content]
+
+
+def identity(root: etree._Element) -> str:
+    """What makes a (schema-valid) DPE the same DPE: the SHA-256 of the canonical JSON of its meaning — every
+    element in order with its attributes and values as the schema types them — never of its bytes (XML
+    declaration, encoding, indentation, comments, attribute order, number spelling) nor of the numero_dpe the
+    observatory gave it (a number names a filed DPE: it is not part of what was filed)."""
+    return hashlib.sha256(canonical_json(_meaning(root))).hexdigest()
 
 
 def _text(root: etree._Element, path: str) -> str | None:

@@ -7,16 +7,24 @@ Session role (``/s/{sid}/observatory``, an access token of the session, i.e. a l
   "controle_coherence": [...]}`` where each finding has ``type`` (``erreur_logiciel``, ``erreur_saisie``,
   ``warning_logiciel``, ``warning_saisie``), ``thematique``, ``message``, ``objets_concerne``. Nothing filed.
 * ``POST /dpe?mode=real`` — the same checks; a blocking finding refuses it (422 ``dpe-not-receivable`` with
-  the findings), else the DPE is filed: 201 ``{"numero_dpe": "2393E0000360N"-like, "warnings": [...]}``.
+  the findings), else the DPE is filed: 201 ``{"numero_dpe": "2393E0000360N"-like, "warnings": [...],
+  "duplicate": false}``.
 * ``GET /dpe/{numero_dpe}`` — a filed DPE's record (status, date, the findings it was filed with).
 
-Production role (``/prod/observatory``, installation token): ``POST /dpe`` files for real; each filed DPE
-emits one data-received event (kind ``dpe``).
+A DPE is filed once. Its identity is its meaning, not its bytes (:func:`conformity.packs.housing.dpe.identity`:
+every element and value as the schema types them, whatever the declaration, encoding, indentation, comments or
+number spelling, and without its ``numero_dpe``). Filing again a DPE already filed answers 200 with the number it
+was filed under and ``"duplicate": true``: nothing new is filed. A document that carries a ``numero_dpe`` names the
+DPE filed under that number: it must be that very DPE (else 409 ``dpe-number-conflict``: a filed DPE is never
+changed, a new diagnostic is a new DPE) and a number the observatory assigned (else 422 ``dpe-number-unknown``).
+
+Production role (``/prod/observatory``, installation token): ``POST /dpe`` files for real; each DPE filed for the
+first time emits one data-received event (kind ``dpe``), a duplicate none.
 
 Problem codes: ``dpe-not-xml`` (400: not well-formed, DTD or entities, too large or deep — hostile XML is
 refused before anything reads it), ``dpe-schema-invalid`` (422, ``errors``), ``dpe-not-receivable`` (422,
-``controle_coherence``), ``mode-invalid`` (422), ``unsupported-media-type`` (415), ``dpe-unknown`` (404),
-``service-unavailable`` (503, fault ``observatory.unavailable``) and the token codes.
+``controle_coherence``), ``dpe-number-unknown`` (422), ``dpe-number-conflict`` (409), ``mode-invalid`` (422),
+``unsupported-media-type`` (415), ``dpe-unknown`` (404), ``service-unavailable`` (503, fault ``observatory.unavailable``) and the token codes.
 """
 
 from __future__ import annotations
@@ -29,13 +37,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from conformity.http_problems import media_type
-from conformity.packs.housing.dpe import DpeInvalid, blocking, coherence, parse_dpe, read_dpe
+from conformity.packs.housing.dpe import DpeInvalid, blocking, coherence, identity, parse_dpe, read_dpe
 from sandbox.deps import Caller, raise_if_unavailable, require_access_token, require_installation, store_of
 from sandbox.events import data_received
 from sandbox.problems import HTTPProblem, set_outcome
 
 SERVICE = "observatory"
 COLLECTION = "housing-dpe"
+#: identity of a filed DPE (:func:`conformity.packs.housing.dpe.identity`) → its number
+IDENTITIES = "housing-dpe-identity"
+#: the data kind a filed DPE is (pack.toml ``data_kinds``)
+KIND = "dpe"
 PROD = "prod"
 XML_TYPES = ("application/xml", "text/xml")
 router = APIRouter(tags=["observatory"])
@@ -57,7 +69,7 @@ async def _document(request: Request) -> tuple[bytes, dict[str, Any], list[dict[
                        "message": e.partition(": ")[2] if e.startswith("line ") else e} for e in exc.errors]
             raise HTTPProblem(422, "dpe-schema-invalid", str(exc), errors=errors) from None
         raise HTTPProblem(400, "dpe-not-xml", f"the body is not a safe XML document: {exc}") from None
-    values = read_dpe(root)
+    values = read_dpe(root) | {"identity": identity(root)}
     return body, values, coherence(values)
 
 
@@ -73,7 +85,20 @@ def _number(scope: str, count: int, body: bytes) -> str:
 def _file(
     request: Request, scope: str, body: bytes, values: dict[str, Any], findings: list[dict[str, Any]], filed_by: str
 ) -> dict[str, Any]:
+    """File a DPE in ``scope``, once: the record, with ``duplicate`` true when that DPE was filed already."""
     store = store_of(request)
+    given = values.get("numero_dpe")
+    known = store.get_record(IDENTITIES, scope, values["identity"])
+    if given:
+        filed = store.get_record(COLLECTION, scope, given)
+        if filed is None:
+            raise HTTPProblem(422, "dpe-number-unknown", f"numero_dpe {given} was not assigned by the observatory: a "
+                                                         "number is given when a DPE is first filed (a new DPE has none)")
+        if filed.get("identity") != values["identity"]:
+            raise HTTPProblem(409, "dpe-number-conflict", f"DPE {given} was filed with another content: a filed DPE "
+                                                          "is never changed (a new diagnostic is a new DPE)")
+    if known is not None:
+        return dict(store.get_record(COLLECTION, scope, known["numero_dpe"]) or {}) | {"duplicate": True}
     count = len(store.list_records(COLLECTION, scope)) + 1
     numero = _number(scope, count, body)
     record = {
@@ -82,13 +107,21 @@ def _file(
         "filed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "filed_by": filed_by,
         "sha256": hashlib.sha256(body).hexdigest(),
+        "identity": values["identity"],
         "bytes": len(body),
         "energy_class": values.get("energy_class"),
         "rnb_id": values.get("rnb_id"),
         "warnings": [f for f in findings if f["type"].startswith("warning")],
     }
     store.put_record(COLLECTION, scope, numero, record)
+    store.put_record(IDENTITIES, scope, values["identity"], {"numero_dpe": numero})
     return record
+
+
+def _filed(record: dict[str, Any]) -> JSONResponse:
+    duplicate = bool(record.get("duplicate"))
+    return JSONResponse({"numero_dpe": record["numero_dpe"], "warnings": record["warnings"], "duplicate": duplicate},
+                        status_code=200 if duplicate else 201)
 
 
 @router.post("/dpe", summary="Check a DPE (mode=test) or file it (mode=real)", openapi_extra=_BODY)
@@ -111,8 +144,8 @@ async def post_dpe(
             controle_coherence=findings,
         )
     record = _file(request, session_id, body, values, findings, str(caller.token.get("sub", "")))
-    set_outcome(request, "dpe-filed", numero_dpe=record["numero_dpe"])
-    return JSONResponse({"numero_dpe": record["numero_dpe"], "warnings": record["warnings"]}, status_code=201)
+    set_outcome(request, "dpe-duplicate" if record.get("duplicate") else "dpe-filed", numero_dpe=record["numero_dpe"])
+    return _filed(record)
 
 
 @router.get("/dpe/{numero_dpe}", summary="A filed DPE's record")
@@ -138,17 +171,18 @@ async def prod_post_dpe(request: Request, installation: dict[str, Any] = Depends
             controle_coherence=findings,
         )
     record = _file(request, PROD, body, values, findings, installation["id"])
-    source = f"{request.app.state.config.installation_event_source}:{SERVICE}"
-    request.app.state.event_log.append(
-        data_received(
-            installation,
-            source=source,
-            kind="dpe",
-            document_type=None,
-            size=len(body),
-            sha256=record["sha256"],
-            reference=record["numero_dpe"],
+    if not record.get("duplicate"):
+        source = f"{request.app.state.config.installation_event_source}:{SERVICE}"
+        request.app.state.event_log.append(
+            data_received(
+                installation,
+                source=source,
+                kind=KIND,
+                document_type=None,
+                size=len(body),
+                sha256=record["sha256"],
+                reference=record["numero_dpe"],
+            )
         )
-    )
-    set_outcome(request, "dpe-filed", numero_dpe=record["numero_dpe"])
-    return JSONResponse({"numero_dpe": record["numero_dpe"], "warnings": record["warnings"]}, status_code=201)
+    set_outcome(request, "dpe-duplicate" if record.get("duplicate") else "dpe-filed", numero_dpe=record["numero_dpe"])
+    return _filed(record)

@@ -197,18 +197,74 @@ def test_a_quote_out_of_the_harmonised_format_is_refused(http: httpx.Client, ses
         "code"] == "fiscal-number-invalid"
 
 
+# --- the production role: what an installation turns into data-received events (money) ---------------------------
+
+
+def install(http: httpx.Client, category: str = "DIAGNOSTICIAN", *, registration_id: str = "REG-1",
+            version: str = "1.0") -> dict[str, Any]:
+    """An installation of software ``REG-1`` 1.0 (what :func:`dpe_of` names) in wave 2026-W3; its ``auth`` header."""
+    inst: dict[str, Any] = http.post("/admin/installations", headers={"Authorization": f"Bearer {ADMIN}"}, json={
+        "vendor_id": "v", "software": {"id": "s", "name": "S", "version": version, "registration_id": registration_id},
+        "site": {"id": f"4{secrets.randbelow(10**13):013d}", "size": "S", "name": "firm"}, "wave": "2026-W3",
+        "category": category}).json()
+    inst["auth"] = {"Authorization": f"Bearer {inst['token']}"}
+    return inst
+
+
+def events_of(http: httpx.Client, inst: dict[str, Any]) -> list[dict[str, Any]]:
+    events = http.get("/admin/events", headers={"Authorization": f"Bearer {ADMIN}"}, params={"limit": 10000}).json()
+    return [e["data"] for e in events["events"] if e["subject"] == inst["id"]]
+
+
+def own_dpe(session: dict[str, Any], **change: Any) -> bytes:
+    """A DPE no other test files (the production observatory is one for the module: a DPE is filed once)."""
+    return dpe_of(session, family_name=f"Diag-{secrets.token_hex(6)}", **change)
+
+
 def test_the_production_observatory_emits_a_dpe_event(http: httpx.Client, session: dict[str, Any],
                                                       running: RunningSandbox) -> None:
-    admin = {"Authorization": f"Bearer {ADMIN}"}
-    inst = http.post("/admin/installations", headers=admin, json={
-        "vendor_id": "v", "software": {"id": "s", "name": "S", "version": "1", "registration_id": "R"},
-        "site": {"id": "41234567800019", "size": "S", "name": "firm"}, "wave": "2026-W3",
-        "category": "DIAGNOSTICIAN"}).json()
+    inst = install(http)
     assert "observatory" in inst["endpoints"] and "dataspace" in inst["endpoints"]
-    filed = http.post("/prod/observatory/dpe", content=dpe_of(session),
-                      headers={"Authorization": f"Bearer {inst['token']}"} | XML)
-    assert filed.status_code == 201, filed.text
-    events = http.get("/admin/events", headers=admin).json()["events"]
-    mine = [e for e in events if e["subject"] == inst["id"]]
-    assert [e["data"]["kind"] for e in mine] == ["dpe"] and mine[0]["data"]["reference"] == filed.json()["numero_dpe"]
+    filed = http.post("/prod/observatory/dpe", content=own_dpe(session), headers=inst["auth"] | XML)
+    assert filed.status_code == 201 and filed.json()["duplicate"] is False, filed.text
+    mine = events_of(http, inst)
+    assert [e["kind"] for e in mine] == ["dpe"] and mine[0]["reference"] == filed.json()["numero_dpe"]
     assert Path(running.config.data_dir).is_dir()
+
+
+def test_a_dpe_filed_again_is_the_same_dpe_not_a_new_event(http: httpx.Client, session: dict[str, Any]) -> None:
+    """QA: one DPE filed 5 times was 5 events (paid). A DPE is its meaning, not its bytes: filing it again, as the same
+    bytes, re-spelled (no XML declaration, indentation, a comment, 80.0 for 80) or with the number it was filed
+    under, from this installation or another, answers 200 with its number and files nothing."""
+    inst, other = install(http), install(http)
+    body = own_dpe(session, surface=80)
+    first = http.post("/prod/observatory/dpe", content=body, headers=inst["auth"] | XML)
+    assert first.status_code == 201, first.text
+    numero = first.json()["numero_dpe"]
+    respelled = body.replace(b"<?xml version='1.0' encoding='UTF-8'?>\n", b"").replace(
+        b"<administratif>", b"<!-- again -->\n  <administratif>\n    ").replace(
+        b"<surface_habitable_logement>80<", b"<surface_habitable_logement> 80.0 <")
+    assert respelled.count(b"80.0") == 1 and not respelled.startswith(b"<?xml")
+    numbered = body.replace(b"<administratif>", f"<numero_dpe>{numero}</numero_dpe><administratif>".encode())
+    for again, by in ((body, inst), (body, inst), (respelled, inst), (numbered, inst), (body, other)):
+        r = http.post("/prod/observatory/dpe", content=again, headers=by["auth"] | XML)
+        assert r.status_code == 200 and r.json() == {"numero_dpe": numero, "warnings": first.json()["warnings"],
+                                                     "duplicate": True}, r.text
+    assert [e["reference"] for e in events_of(http, inst)] == [numero] and events_of(http, other) == []
+    unknown = body.replace(b"<administratif>", b"<numero_dpe>2799E9999999Z</numero_dpe><administratif>")
+    refused = http.post("/prod/observatory/dpe", content=unknown, headers=inst["auth"] | XML)
+    assert refused.status_code == 422 and refused.json()["code"] == "dpe-number-unknown", refused.text
+    changed = own_dpe(session).replace(b"<administratif>", f"<numero_dpe>{numero}</numero_dpe><administratif>".encode())
+    conflict = http.post("/prod/observatory/dpe", content=changed, headers=inst["auth"] | XML)
+    assert conflict.status_code == 409 and conflict.json()["code"] == "dpe-number-conflict", conflict.text
+    another = http.post("/prod/observatory/dpe", content=own_dpe(session), headers=inst["auth"] | XML)
+    assert another.status_code == 201 and another.json()["numero_dpe"] != numero
+    assert len(events_of(http, inst)) == 2
+
+
+def test_a_test_session_files_a_dpe_once_too(http: httpx.Client, session: dict[str, Any]) -> None:
+    url = f"{session['base']}/observatory/dpe"
+    first = http.post(url, params={"mode": "real"}, content=dpe_of(session), headers=session["auth"] | XML)
+    again = http.post(url, params={"mode": "real"}, content=dpe_of(session), headers=session["auth"] | XML)
+    assert (first.status_code, again.status_code) == (201, 200) and again.json()["duplicate"] is True
+    assert again.json()["numero_dpe"] == first.json()["numero_dpe"]
