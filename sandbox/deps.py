@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,7 +14,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from conformity.catalog import Catalog, load_catalog
 from conformity.http_problems import require_json_media
+from conformity.paths import default_catalog_root
 from sandbox.credentials import secret_hash
 from sandbox.parsed import parse_json
 from sandbox.problems import HTTPProblem
@@ -254,6 +257,28 @@ def installation_of(request: Request) -> dict[str, Any]:
     if inst.get("state", "active") != "active":
         raise HTTPProblem(403, "installation-inactive", f"installation {inst['id']} is {inst.get('state')}")
     return inst
+
+
+@functools.cache
+def _catalog(root: str) -> Catalog:
+    return load_catalog(root)
+
+
+def require_covered(installation: dict[str, Any], kind: str) -> None:
+    """403 ``kind-not-covered`` unless the installation's label covers data of ``kind``: its wave pins, for its
+    category, one of the referentials its pack names as covering that kind (pack.toml ``data_kinds.<kind>.
+    referentials``). The infrastructure accepts from installed software only what its category is labelled for: an
+    installation is never paid for data it was never tested on."""
+    catalog = _catalog(str(default_catalog_root()))
+    wave = catalog.waves.get(installation["wave"])
+    if wave is None:
+        why = f"wave {installation['wave']} is not a wave of the catalog"
+    else:
+        why = wave.uncovered(catalog.packs[wave.pack], installation["category"], kind) or ""
+    if why:
+        raise HTTPProblem(403, "kind-not-covered", f"installation {installation['id']} (category "
+                                                   f"{installation['category']}, wave {installation['wave']}) may not "
+                                                   f"send {kind} data: {why}", kind=kind)
 
 
 def fault(session: dict[str, Any], service: str) -> dict[str, Any]:

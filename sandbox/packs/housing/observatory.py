@@ -19,12 +19,16 @@ DPE filed under that number: it must be that very DPE (else 409 ``dpe-number-con
 changed, a new diagnostic is a new DPE) and a number the observatory assigned (else 422 ``dpe-number-unknown``).
 
 Production role (``/prod/observatory``, installation token): ``POST /dpe`` files for real; each DPE filed for the
-first time emits one data-received event (kind ``dpe``), a duplicate none.
+first time emits one data-received event (kind ``dpe``), a duplicate none. The installation must be of a category
+whose label covers DPEs in its wave (else 403 ``kind-not-covered``, :func:`sandbox.deps.require_covered`), and the
+DPE must name the installation's software: ``usr_logiciel_id`` its registration id, ``version_logiciel`` its
+version (else 403 ``dpe-other-software``: a DPE is filed by the software that made it).
 
 Problem codes: ``dpe-not-xml`` (400: not well-formed, DTD or entities, too large or deep — hostile XML is
 refused before anything reads it), ``dpe-schema-invalid`` (422, ``errors``), ``dpe-not-receivable`` (422,
-``controle_coherence``), ``dpe-number-unknown`` (422), ``dpe-number-conflict`` (409), ``mode-invalid`` (422),
-``unsupported-media-type`` (415), ``dpe-unknown`` (404), ``service-unavailable`` (503, fault ``observatory.unavailable``) and the token codes.
+``controle_coherence``), ``dpe-number-unknown`` (422), ``dpe-number-conflict`` (409), ``dpe-other-software`` (403,
+``expected`` and ``got``), ``kind-not-covered`` (403), ``mode-invalid`` (422), ``unsupported-media-type`` (415),
+``dpe-unknown`` (404), ``service-unavailable`` (503, fault ``observatory.unavailable``) and the token codes.
 """
 
 from __future__ import annotations
@@ -38,7 +42,14 @@ from fastapi.responses import JSONResponse
 
 from conformity.http_problems import media_type
 from conformity.packs.housing.dpe import DpeInvalid, blocking, coherence, identity, parse_dpe, read_dpe
-from sandbox.deps import Caller, raise_if_unavailable, require_access_token, require_installation, store_of
+from sandbox.deps import (
+    Caller,
+    raise_if_unavailable,
+    require_access_token,
+    require_covered,
+    require_installation,
+    store_of,
+)
 from sandbox.events import data_received
 from sandbox.problems import HTTPProblem, set_outcome
 
@@ -159,9 +170,32 @@ def get_dpe(
     return record
 
 
+def _made_by(values: dict[str, Any], installation: dict[str, Any]) -> None:
+    """403 unless the DPE names the installation's software (usr_logiciel_id: its registration id; version_logiciel:
+    its version), the software whose label pays for it."""
+    software = installation["software"]
+    expected = (software.get("registration_id") or "", software["version"])
+    named = (values.get("software_id") or "", values.get("software_version") or "")
+    if not expected[0]:
+        raise HTTPProblem(403, "dpe-other-software", f"installation {installation['id']} names no registration id for "
+                                                     f"its software {software['id']}: a DPE names the software that "
+                                                     "made it by its registration id (usr_logiciel_id)")
+    if named != expected:
+        raise HTTPProblem(
+            403,
+            "dpe-other-software",
+            f"the DPE names software {named[0]} version {named[1]} (usr_logiciel_id, version_logiciel), but installation "
+            f"{installation['id']} runs {expected[0]} version {expected[1]}: a DPE is filed by the software that made it",
+            expected={"usr_logiciel_id": expected[0], "version_logiciel": expected[1]},
+            got={"usr_logiciel_id": named[0], "version_logiciel": named[1]},
+        )
+
+
 @prod_router.post("/dpe", status_code=201, summary="File a DPE from an installed software", openapi_extra=_BODY)
 async def prod_post_dpe(request: Request, installation: dict[str, Any] = Depends(require_installation)) -> JSONResponse:
+    require_covered(installation, KIND)
     body, values, findings = await _document(request)
+    _made_by(values, installation)
     refused = blocking(findings)
     if refused:
         raise HTTPProblem(

@@ -268,3 +268,36 @@ def test_a_test_session_files_a_dpe_once_too(http: httpx.Client, session: dict[s
     again = http.post(url, params={"mode": "real"}, content=dpe_of(session), headers=session["auth"] | XML)
     assert (first.status_code, again.status_code) == (201, 200) and again.json()["duplicate"] is True
     assert again.json()["numero_dpe"] == first.json()["numero_dpe"]
+
+
+def test_dpe_006_the_production_observatory_refuses_a_dpe_naming_another_software(http: httpx.Client,
+                                                                                 session: dict[str, Any]) -> None:
+    """QA: a DPE naming OTHER-SOFT-9 counted for the installed software. A DPE names the software that made it
+    (DPE-006: usr_logiciel_id its registration id, version_logiciel its version): the installation's, or it is not
+    filed through that installation."""
+    inst = install(http)
+    for change, got in (({"software_id": "OTHER-SOFT-9"}, ["OTHER-SOFT-9", "1.0"]),
+                        ({"software_version": "2.0"}, ["REG-1", "2.0"]),
+                        ({"software_id": "S"}, ["S", "1.0"])):  # its product name, not its registration id
+        r = http.post("/prod/observatory/dpe", content=own_dpe(session, **change), headers=inst["auth"] | XML)
+        assert r.status_code == 403 and r.json()["code"] == "dpe-other-software", r.text
+        assert r.json()["expected"] == {"usr_logiciel_id": "REG-1", "version_logiciel": "1.0"}
+        assert list(r.json()["got"].values()) == got and inst["id"] in r.json()["detail"]
+    unregistered = install(http, registration_id="")
+    r = http.post("/prod/observatory/dpe", content=own_dpe(session), headers=unregistered["auth"] | XML)
+    assert r.status_code == 403 and "registration id" in r.json()["detail"]
+    assert events_of(http, inst) == [] and events_of(http, unregistered) == []
+    assert http.post("/prod/observatory/dpe", content=own_dpe(session), headers=inst["auth"] | XML).status_code == 201
+
+
+@pytest.mark.parametrize("category", ["ADVISER", "CONTRACTOR"])
+def test_an_installation_whose_label_does_not_cover_dpes_files_none(http: httpx.Client, session: dict[str, Any],
+                                                                    category: str) -> None:
+    """QA: an ADVISER installation (never tested on DPE filing) was paid for DPEs. Its wave pins no DPE referential
+    for its category (pack.toml: dpe is covered by DPE): 403 before the document is even read."""
+    inst = install(http, category)
+    r = http.post("/prod/observatory/dpe", content=own_dpe(session), headers=inst["auth"] | XML)
+    assert r.status_code == 403 and r.json()["code"] == "kind-not-covered", r.text
+    assert f"(category {category}, wave 2026-W3) may not send dpe data: dpe data is covered by the label of DPE, " \
+           f"which wave 2026-W3 does not pin for category {category}" in r.json()["detail"]
+    assert events_of(http, inst) == []
