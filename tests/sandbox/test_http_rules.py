@@ -45,10 +45,22 @@ def headers_for(app: Any, http: TestClient, path: str) -> tuple[str, dict[str, s
     if path.startswith("/admin/"):
         return url, {"Authorization": f"Bearer {ADMIN}"}
     if path.startswith("/prod/"):
+        # an installation of a category whose label covers what the path receives (a housing one for the housing
+        # services: a diagnostician files DPEs, a contractor deposits quotes and works, an adviser transfers)
+        wave, category = ("2026-W1", "GP") if not path.startswith(("/prod/observatory/", "/prod/dataspace/")) else \
+            ("2026-W3", "DIAGNOSTICIAN" if "/observatory/" in path else "ADVISER" if path.endswith("/transfers")
+             else "CONTRACTOR")
         r = http.post("/admin/installations", headers={"Authorization": f"Bearer {ADMIN}"}, json={
             "vendor_id": "acme", "software": {"id": "acme-ehr", "name": "Acme", "version": "1.0"},
-            "site": {"id": "750100011", "size": "M"}, "wave": "2026-W1", "category": "GP"})
-        return url, {"Authorization": f"Bearer {r.json()['token']}"} | ({"Consent-Id": "cst_1"} if "{fiscal}" in path else {})
+            "site": {"id": "750100011", "size": "M"}, "wave": wave, "category": category})
+        auth = {"Authorization": f"Bearer {r.json()['token']}"}
+        if "{fiscal}" in path:  # a home access carries a consent the household granted to this installation
+            consent = http.post("/prod/dataspace/consents", headers=auth, json={
+                "household": fiscal, "scope": ["quote", "works", "consumption"], "transfer_consumption": True,
+                "purpose": "HTTP rules", "expires": "2099-12-31"})
+            assert consent.status_code == 201, consent.text
+            auth["Consent-Id"] = consent.json()["consent_id"]
+        return url, auth
     token = issue_access_token(app.state.store, session["id"], session["fixtures"]["practitioners"][0]["national_id"])
     auth = {"Authorization": f"Bearer {token}"}
     if "/dataspace/homes/" in path:  # a home access carries a consent the household granted for that home
@@ -67,11 +79,12 @@ def json_operations(doc: dict[str, Any]) -> list[tuple[str, str]]:
 
 def test_every_json_body_operation_is_listed(doc: dict[str, Any]) -> None:
     ops = json_operations(doc)
-    # admin (5), insi, dmp (2), mss, the data space (consents, quotes, works, transfers) and the production role (4)
-    assert len(ops) == 17, ops
+    # admin (5), insi, dmp (2), mss, the data space (consents, quotes, works, transfers) and the production role (6:
+    # dmp, mss, the data space's consents, quotes, works, transfers)
+    assert len(ops) == 19, ops
 
 
-@pytest.mark.parametrize("index", range(17))
+@pytest.mark.parametrize("index", range(19))
 def test_one_rule_for_bad_input_on_every_router(index: int, app: Any, http: TestClient, doc: dict[str, Any]) -> None:
     """415 for another media type, 400 for a body that is not JSON, 422 for JSON that breaks the schema."""
     method, path = json_operations(doc)[index]
@@ -183,8 +196,10 @@ def test_a_deposit_canonical_json_cannot_hold_is_refused_not_a_server_error(
     """A deposit's identity is the SHA-256 of its canonical JSON: NaN or 2**100 in a free-form member is a 422, not
     a 500 (the schema alone let it through)."""
     url, auth = headers_for(app, http, "/prod/dataspace/homes/{fiscal}/quotes")
-    url = url.replace("{fiscal}", "010101010101")
-    auth |= {"Consent-Id": "cns_1", "Content-Type": "application/json"}
+    url = url.rsplit("/homes/", 1)[0] + "/homes/010101010101/quotes"  # the quote's home, under its own consent
+    consent = http.post("/prod/dataspace/consents", headers=auth, json={
+        "household": "010101010101", "scope": ["quote"], "purpose": "HTTP rules", "expires": "2099-12-31"})
+    auth |= {"Consent-Id": consent.json()["consent_id"], "Content-Type": "application/json"}
     r = http.post(url, content=quote(UNSIGNABLE[value], f"Q-{value}"), headers=auth)
     assert (r.status_code, r.json()["code"]) == (422, "quote-invalid"), r.text
     assert "canonicalised" in r.json()["errors"][0]["message"]

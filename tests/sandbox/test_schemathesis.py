@@ -69,6 +69,18 @@ class Sandbox:
     def session(self) -> dict[str, Any]:
         return create_session(self.store, "http://testserver", seed=1)
 
+    def install(self, category: str, wave: str = "2026-W3") -> str:
+        """The token of a new installation of a housing category (what the housing production services take)."""
+        from fastapi.testclient import TestClient
+
+        with TestClient(self.asgi) as client:
+            r = client.post("/admin/installations", headers={"Authorization": f"Bearer {ADMIN}"}, json={
+                "vendor_id": "acme", "software": {"id": "acme-home", "name": "Acme", "version": "1.0",
+                                                  "registration_id": "REG-ACME"},
+                "site": {"id": "41234567800019", "size": "M"}, "wave": wave, "category": category})
+            assert r.status_code == 201, r.text
+            return str(r.json()["token"])
+
 
 def _sandbox() -> Sandbox:
     """Built when the module is collected (schemathesis makes one test per operation from the loaded schema);
@@ -217,6 +229,26 @@ def test_the_housing_data_space_answers_match_their_schemas() -> None:
         "recipient": "Energy adviser", "period": "2026-01"}, media_type="application/json", **home).status_code == 201
     assert call("DELETE", "/s/{session_id}/dataspace/consents/{consent_id}", session, token,
                 path_parameters={"consent_id": cid}).json()["status"] == "revoked"
-    assert call("POST", "/prod/dataspace/homes/{fiscal}/quotes", None, SANDBOX.installation_token, body=doc,
-                media_type="application/json", path_parameters={"fiscal": fiscal},
-                headers={"Consent-Id": cid}).status_code == 201
+    # production: a contractor's installation deposits under a consent the household granted to it, an adviser's
+    # transfers; a test session's consent is none of theirs
+    home["path_parameters"] = {"fiscal": fiscal}
+    contractor, adviser = (SANDBOX.install(category) for category in ("CONTRACTOR", "ADVISER"))
+    assert call("POST", "/prod/dataspace/homes/{fiscal}/quotes", None, contractor, body=doc,
+                media_type="application/json", **home).json()["code"] == "consent-unknown"
+    granted = {}
+    for token in (contractor, adviser):
+        r = call("POST", "/prod/dataspace/consents", None, token, body=asked | {"scope": ["quote", "consumption"]},
+                 media_type="application/json")
+        assert r.status_code == 201
+        granted[token] = {"Consent-Id": r.json()["consent_id"]}
+        assert call("GET", "/prod/dataspace/consents/{consent_id}", None, token,
+                    path_parameters={"consent_id": r.json()["consent_id"]}).json()["status"] == "granted"
+    for status in (201, 200):
+        assert call("POST", "/prod/dataspace/homes/{fiscal}/quotes", None, contractor, body=doc,
+                    media_type="application/json", path_parameters=home["path_parameters"],
+                    headers=granted[contractor]).status_code == status
+        assert call("POST", "/prod/dataspace/homes/{fiscal}/transfers", None, adviser, body={
+            "recipient": "Energy adviser", "period": "2026-01"}, media_type="application/json",
+            path_parameters=home["path_parameters"], headers=granted[adviser]).status_code == status
+    assert call("DELETE", "/prod/dataspace/consents/{consent_id}", None, adviser,
+                path_parameters={"consent_id": granted[adviser]["Consent-Id"]}).json()["status"] == "revoked"

@@ -10,15 +10,30 @@ data) and may revoke at any time (fault ``revoke_after = n``: the household revo
 * ``GET /consents/{id}``, ``DELETE /consents/{id}`` (revocation on the household's behalf).
 * Every home access carries the consent it relies on in the ``Consent-Id`` header, for that very home, by
   its grantee, unrevoked, unexpired, covering the kind (else 403 ``consent-missing``, ``consent-unknown``,
-  ``consent-other-home``, ``consent-revoked``, ``consent-scope``):
+  ``consent-other-home``, ``consent-other-grantee``, ``consent-revoked``, ``consent-expired``, ``consent-scope``):
   ``GET /homes/{fiscal}/documents?kind=K`` (nothing is readable after revocation),
   ``POST /homes/{fiscal}/quotes`` (a harmonised quote, kind ``quote``; 422 ``quote-invalid``),
   ``POST /homes/{fiscal}/works`` (a works record for the carnet, kind ``works``; 422 ``works-invalid``),
   ``POST /homes/{fiscal}/transfers`` (consumption data sent to a third party: 403 ``transfer-not-consented``
   unless the consent allows it).
 
-Production role (``/prod/dataspace``, installation token): ``POST /homes/{fiscal}/quotes`` and ``/works`` with
-a ``Consent-Id``; each accepted one emits a data-received event (kind ``quote`` or ``works``).
+Production role (``/prod/dataspace``, installation token): the same rules, by the same code, with the installation
+as the grantee (the sandbox plays every household, who grants what is asked):
+
+* ``POST /consents``, ``GET /consents/{id}``, ``DELETE /consents/{id}`` — as above; ``grantee`` is the
+  installation's id, and an installation reads or revokes only its own consents (403 ``consent-other-grantee``).
+* ``POST /homes/{fiscal}/quotes`` and ``/works`` with the ``Consent-Id`` of a consent the household granted to
+  this installation, for that home, unrevoked, unexpired, covering the kind (the 403 codes above; a consent of a
+  test session or of another installation is not one); each accepted one emits a data-received event (kind
+  ``quote`` or ``works``), a duplicate (same id, same content: 200 ``duplicate`` true) none.
+* ``POST /homes/{fiscal}/transfers`` — ``{"recipient", "period"}`` with the ``Consent-Id`` of such a consent
+  covering ``consumption`` and allowing the transfer: the home's consumption data for that period goes to the
+  recipient (to measure a renovation's effect); each new transfer emits a data-received event (kind
+  ``consumption_transfer``); the same home, recipient and period again is the same transfer (200 ``duplicate``).
+
+An installation sends only the kinds its label covers (:func:`sandbox.deps.require_covered`: its wave pins, for its
+category, a referential covering the kind in pack.toml; else 403 ``kind-not-covered``): quotes and works are a
+contractor's (WORKS), transfers an adviser's or a contractor's (CONSENT).
 """
 
 from __future__ import annotations
@@ -27,6 +42,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +61,7 @@ from sandbox.deps import (
     raise_if_unavailable,
     read_json,
     require_access_token,
+    require_covered,
     require_installation,
     store_of,
     take_fault,
@@ -59,6 +76,10 @@ SERVICE = "dataspace"
 NETWORK_METHODS = ("GET", "POST", "DELETE")
 CONSENTS, DEPOSITS = "housing-consents", "housing-deposits"
 KINDS = ("dpe", "quote", "works", "consumption")
+#: where the production role keeps its consents and deposits
+PROD = "prod"
+#: the data kind of a transfer of consumption data (pack.toml ``data_kinds``)
+TRANSFER = "consumption_transfer"
 SCHEMAS = Path(__file__).resolve().parents[3] / "conformity" / "packs" / "housing" / "schemas"
 MAX_JSON = 256 * 1024
 router = APIRouter(tags=["dataspace"])
@@ -102,6 +123,37 @@ CONSENT_ID = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Party:
+    """Who asks the household for consent and relies on it: a professional logged in to a test session, or an
+    installation in production. One code for both roles; only where things are kept and who the grantee is differ."""
+
+    #: where its consents and deposits are kept: the test session's id, or :data:`PROD`
+    scope: str
+    #: to whom the household grants: the access token's subject, or the installation's id
+    grantee: str
+    #: the test session (its homes, its faults); None in production (every well-formed home, no faults)
+    session: dict[str, Any] | None = None
+
+    @classmethod
+    def professional(cls, caller: Caller) -> Party:
+        return cls(caller.session["id"], str(caller.token.get("sub", "")), caller.session)
+
+    @classmethod
+    def installation(cls, installation: dict[str, Any]) -> Party:
+        return cls(PROD, str(installation["id"]))
+
+    def faults(self) -> dict[str, Any]:
+        return fault(self.session, SERVICE) if self.session is not None else {}
+
+    def home(self, fiscal: str) -> None:
+        """422 unless ``fiscal`` is a fiscal housing number; in a test session, 404 unless it is one of its homes."""
+        if self.session is not None:
+            _home(self.session, fiscal)
+        elif not is_fiscal_number(fiscal):
+            raise HTTPProblem(422, "fiscal-number-invalid", f"{fiscal!r} is not a fiscal housing number (12 characters)")
+
+
 def _home(session: dict[str, Any], fiscal: str) -> dict[str, Any]:
     if not is_fiscal_number(fiscal):
         raise HTTPProblem(422, "fiscal-number-invalid", f"{fiscal!r} is not a fiscal housing number (12 characters)")
@@ -113,22 +165,18 @@ def _home(session: dict[str, Any], fiscal: str) -> dict[str, Any]:
     return home
 
 
-@router.post("/consents", status_code=201, summary="Ask the household for consent (the sandbox plays the household)",
-             openapi_extra=_json_body(ConsentRequest.model_json_schema(), consent=False))
-async def post_consent(
-    request: Request, session_id: str, caller: Caller = Depends(require_access_token)
-) -> JSONResponse:
-    raise_if_unavailable(request, caller.session, SERVICE, "the housing data space")
+async def _grant(request: Request, party: Party) -> JSONResponse:
+    """The household (played by the sandbox) grants what is asked, to ``party``."""
     body = await read_json(request, ConsentRequest)
     unknown = sorted(set(body.scope) - set(KINDS))
     if unknown:
         raise HTTPProblem(422, "scope-unknown", f"unknown kind(s) {', '.join(unknown)} (kinds: {', '.join(KINDS)})")
-    _home(caller.session, body.household)
-    transfer = body.transfer_consumption and not fault(caller.session, SERVICE).get("deny_transfer")
+    party.home(body.household)
+    transfer = body.transfer_consumption and not party.faults().get("deny_transfer")
     consent = {
         "consent_id": new_id("cst"),
         "household": body.household,
-        "grantee": str(caller.token.get("sub", "")),
+        "grantee": party.grantee,
         "scope": sorted(set(body.scope)),
         "transfer_consumption": transfer,
         "purpose": body.purpose,
@@ -136,7 +184,7 @@ async def post_consent(
         "status": "granted",
         "reads": 0,
     }
-    store_of(request).put_record(CONSENTS, session_id, str(consent["consent_id"]), consent)
+    store_of(request).put_record(CONSENTS, party.scope, str(consent["consent_id"]), consent)
     set_outcome(
         request,
         "consent-granted",
@@ -147,45 +195,66 @@ async def post_consent(
     return JSONResponse(_public(consent), status_code=201)
 
 
+@router.post("/consents", status_code=201, summary="Ask the household for consent (the sandbox plays the household)",
+             openapi_extra=_json_body(ConsentRequest.model_json_schema(), consent=False))
+async def post_consent(
+    request: Request, session_id: str, caller: Caller = Depends(require_access_token)
+) -> JSONResponse:
+    raise_if_unavailable(request, caller.session, SERVICE, "the housing data space")
+    return await _grant(request, Party.professional(caller))
+
+
 def _public(consent: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in consent.items() if k != "reads"}
 
 
-def _consent(request: Request, caller: Caller, consent_id: str) -> dict[str, Any]:
-    consent: dict[str, Any] | None = store_of(request).get_record(CONSENTS, caller.session["id"], consent_id)
+def _consent(request: Request, party: Party, consent_id: str, *, own: bool = False) -> dict[str, Any]:
+    """The consent ``consent_id`` kept where ``party``'s are (403 ``consent-unknown``); ``own``: granted to
+    ``party`` (403 ``consent-other-grantee``)."""
+    consent: dict[str, Any] | None = store_of(request).get_record(CONSENTS, party.scope, consent_id)
     if consent is None:
         raise HTTPProblem(403, "consent-unknown", f"no consent {consent_id!r} was granted in this data space")
+    if own and consent["grantee"] != party.grantee:
+        raise HTTPProblem(403, "consent-other-grantee", f"consent {consent_id} was granted to another professional")
     return consent
+
+
+def _read_consent(request: Request, party: Party, consent_id: str, *, own: bool = False) -> dict[str, Any]:
+    consent = _consent(request, party, consent_id, own=own)
+    set_outcome(request, f"consent-{consent['status']}")
+    return _public(consent)
+
+
+def _revoke(request: Request, party: Party, consent_id: str, *, own: bool = False) -> dict[str, Any]:
+    consent = _consent(request, party, consent_id, own=own) | {"status": "revoked"}
+    store_of(request).put_record(CONSENTS, party.scope, consent_id, consent)
+    set_outcome(request, "consent-revoked-by-request", consent_id=consent_id)
+    return _public(consent)
 
 
 @router.get("/consents/{consent_id}", summary="A consent and its status")
 def get_consent(
     request: Request, session_id: str, consent_id: str, caller: Caller = Depends(require_access_token)
 ) -> dict[str, Any]:
-    consent = _consent(request, caller, consent_id)
-    set_outcome(request, f"consent-{consent['status']}")
-    return _public(consent)
+    return _read_consent(request, Party.professional(caller), consent_id)
 
 
 @router.delete("/consents/{consent_id}", summary="Revoke a consent (on the household's behalf)")
 def delete_consent(
     request: Request, session_id: str, consent_id: str, caller: Caller = Depends(require_access_token)
 ) -> dict[str, Any]:
-    consent = _consent(request, caller, consent_id) | {"status": "revoked"}
-    store_of(request).put_record(CONSENTS, session_id, consent_id, consent)
-    set_outcome(request, "consent-revoked-by-request", consent_id=consent_id)
-    return _public(consent)
+    return _revoke(request, Party.professional(caller), consent_id)
 
 
-def require_consent(request: Request, caller: Caller, fiscal: str, kind: str) -> dict[str, Any]:
-    """The consent named by ``Consent-Id``, valid for this home, caller and kind; else a 403 problem."""
+def require_consent(request: Request, party: Party, fiscal: str, kind: str) -> dict[str, Any]:
+    """The consent named by ``Consent-Id``, valid for this home, party and kind; else a 403 problem."""
     consent_id = request.headers.get("consent-id", "").strip()
     if not consent_id:
         raise HTTPProblem(403, "consent-missing", "every access to a home carries the consent it relies on (Consent-Id)")
-    consent = _consent(request, caller, consent_id)
+    consent = _consent(request, party, consent_id)
     if consent["household"] != fiscal:
         raise HTTPProblem(403, "consent-other-home", f"consent {consent_id} was granted for another home")
-    if consent["grantee"] != str(caller.token.get("sub", "")):
+    if consent["grantee"] != party.grantee:
         raise HTTPProblem(403, "consent-other-grantee", f"consent {consent_id} was granted to another professional")
     if consent["status"] != "granted":
         raise HTTPProblem(403, "consent-revoked", f"the household revoked consent {consent_id}: nothing is readable")
@@ -235,7 +304,7 @@ def get_documents(
     home = _home(caller.session, fiscal)
     if kind not in KINDS:
         raise HTTPProblem(422, "kind-unknown", f"kind is one of {', '.join(KINDS)}")
-    consent = require_consent(request, caller, fiscal, kind)
+    consent = require_consent(request, Party.professional(caller), fiscal, kind)
     limit = fault(caller.session, SERVICE).get("revoke_after")
     if limit and consent["reads"] >= limit:  # the household revokes now: this read already finds nothing
         take_fault(store_of(request), caller.session, SERVICE, "revoke_after")
@@ -295,7 +364,7 @@ def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str
 async def _session_deposit(request: Request, caller: Caller, fiscal: str, kind: str, key: str) -> JSONResponse:
     raise_if_unavailable(request, caller.session, SERVICE, "the housing data space")
     _home(caller.session, fiscal)
-    require_consent(request, caller, fiscal, kind)
+    require_consent(request, Party.professional(caller), fiscal, kind)
     doc = await _deposit_body(request, kind)
     record = _deposit(request, caller.session["id"], fiscal, kind, doc, key)
     set_outcome(request, f"{kind}-{'duplicate' if record.get('duplicate') else 'deposited'}", id=record["id"])
@@ -327,50 +396,82 @@ class TransferRequest(BaseModel):
     period: str = Field(..., pattern=r"^[0-9]{4}(-[0-9]{2})?$")
 
 
+async def _transfer_asked(request: Request, party: Party, fiscal: str) -> tuple[dict[str, Any], TransferRequest]:
+    """A transfer of the home's consumption data under the consent it names, which must allow it (else 403)."""
+    party.home(fiscal)
+    consent = require_consent(request, party, fiscal, "consumption")
+    body = await read_json(request, TransferRequest)
+    if not consent["transfer_consumption"]:
+        raise HTTPProblem(
+            403, "transfer-not-consented", "the household did not allow its consumption data to be transferred"
+        )
+    return consent, body
+
+
 @router.post("/homes/{fiscal}/transfers", status_code=201, summary="Transfer consumption data (Consent-Id)",
              openapi_extra=_json_body(TransferRequest.model_json_schema()))
 async def post_transfer(
     request: Request, session_id: str, fiscal: str, caller: Caller = Depends(require_access_token)
 ) -> dict[str, Any]:
     raise_if_unavailable(request, caller.session, SERVICE, "the housing data space")
-    _home(caller.session, fiscal)
-    consent = require_consent(request, caller, fiscal, "consumption")
-    body = await read_json(request, TransferRequest)
-    if not consent["transfer_consumption"]:
-        raise HTTPProblem(
-            403, "transfer-not-consented", "the household did not allow its consumption data to be transferred"
-        )
+    _, body = await _transfer_asked(request, Party.professional(caller), fiscal)
     set_outcome(request, "transfer-accepted", recipient=body.recipient)
     return {"transfer_id": new_id("trf"), "recipient": body.recipient, "period": body.period}
+
+
+def _emit(request: Request, installation: dict[str, Any], kind: str, record: dict[str, Any], reference: str) -> None:
+    """One data-received event: the infrastructure accepted ``record`` (its bytes and digest) from the installation."""
+    request.app.state.event_log.append(
+        data_received(
+            installation,
+            source=f"{request.app.state.config.installation_event_source}:{SERVICE}",
+            kind=kind,
+            document_type=None,
+            size=record["bytes"],
+            sha256=record["sha256"],
+            reference=reference,
+        )
+    )
 
 
 async def _prod_deposit(
     request: Request, installation: dict[str, Any], fiscal: str, kind: str, key: str
 ) -> JSONResponse:
-    if not is_fiscal_number(fiscal):
-        raise HTTPProblem(422, "fiscal-number-invalid", f"{fiscal!r} is not a fiscal housing number")
-    if not request.headers.get("consent-id", "").strip():
-        raise HTTPProblem(403, "consent-missing", "every access to a home carries the consent it relies on (Consent-Id)")
+    require_covered(installation, kind)
+    party = Party.installation(installation)
+    party.home(fiscal)
+    require_consent(request, party, fiscal, kind)
     doc = await _deposit_body(request, kind)
-    record = _deposit(request, "prod", fiscal, kind, doc, key)
+    record = _deposit(request, PROD, fiscal, kind, doc, key)
     if not record.get("duplicate"):
-        source = f"{request.app.state.config.installation_event_source}:{SERVICE}"
-        request.app.state.event_log.append(
-            data_received(
-                installation,
-                source=source,
-                kind=kind,
-                document_type=None,
-                size=record["bytes"],
-                sha256=record["sha256"],
-                reference=f"{kind}:{record['id']}",
-            )
-        )
+        _emit(request, installation, kind, record, f"{kind}:{record['id']}")
     set_outcome(request, f"{kind}-{'duplicate' if record.get('duplicate') else 'deposited'}", id=record["id"])
     return JSONResponse(
         {"id": record["id"], "sha256": record["sha256"], "duplicate": bool(record.get("duplicate"))},
         status_code=200 if record.get("duplicate") else 201,
     )
+
+
+@prod_router.post("/consents", status_code=201, summary="Ask a household for consent from an installed software (the "
+                  "sandbox plays the household)", openapi_extra=_json_body(ConsentRequest.model_json_schema(),
+                                                                           consent=False))
+async def prod_post_consent(request: Request, installation: dict[str, Any] = Depends(require_installation)
+                            ) -> JSONResponse:
+    return await _grant(request, Party.installation(installation))
+
+
+@prod_router.get("/consents/{consent_id}", summary="A consent granted to this installation, and its status")
+def prod_get_consent(
+    request: Request, consent_id: str, installation: dict[str, Any] = Depends(require_installation)
+) -> dict[str, Any]:
+    return _read_consent(request, Party.installation(installation), consent_id, own=True)
+
+
+@prod_router.delete("/consents/{consent_id}", summary="Revoke a consent granted to this installation")
+def prod_delete_consent(
+    request: Request, consent_id: str, installation: dict[str, Any] = Depends(require_installation)
+) -> dict[str, Any]:
+    return _revoke(request, Party.installation(installation), consent_id, own=True)
 
 
 @prod_router.post("/homes/{fiscal}/quotes", status_code=201, summary="Deposit a quote from an installed software",
@@ -387,3 +488,28 @@ async def prod_post_works(
     request: Request, fiscal: str, installation: dict[str, Any] = Depends(require_installation)
 ) -> JSONResponse:
     return await _prod_deposit(request, installation, fiscal, "works", "works_id")
+
+
+@prod_router.post("/homes/{fiscal}/transfers", status_code=201, summary="Transfer a home's consumption data from an "
+                  "installed software (Consent-Id)", openapi_extra=_json_body(TransferRequest.model_json_schema()))
+async def prod_post_transfer(
+    request: Request, fiscal: str, installation: dict[str, Any] = Depends(require_installation)
+) -> JSONResponse:
+    require_covered(installation, TRANSFER)
+    _, body = await _transfer_asked(request, Party.installation(installation), fiscal)
+    # the same home's consumption for the same period to the same recipient is one transfer, whoever asks it again
+    what = {"home": fiscal, "recipient": " ".join(body.recipient.casefold().split()), "period": body.period}
+    data = canonical_json(what)
+    digest = hashlib.sha256(data).hexdigest()
+    store = store_of(request)
+    key = f"{TRANSFER}:{digest}"
+    record = store.get_record(DEPOSITS, PROD, key)
+    duplicate = record is not None
+    if record is None:
+        record = {"kind": TRANSFER, "home": fiscal, "id": f"trf_{digest[:24]}", "sha256": digest, "bytes": len(data),
+                  "document": what}
+        store.put_record(DEPOSITS, PROD, key, record)
+        _emit(request, installation, TRANSFER, record, f"transfer:{record['id']}")
+    set_outcome(request, "transfer-duplicate" if duplicate else "transfer-accepted", recipient=body.recipient)
+    return JSONResponse({"transfer_id": record["id"], "recipient": body.recipient, "period": body.period,
+                         "duplicate": duplicate}, status_code=200 if duplicate else 201)

@@ -76,9 +76,11 @@ SCHEMAS: dict[str, Any] = {
         "mode receivable controle_coherence", mode={"const": "test"}, receivable=BOOL, controle_coherence=array(FINDING)
     ),
     "DpeFiled": obj(
-        "numero_dpe warnings",
+        "numero_dpe warnings duplicate",
         numero_dpe={"type": "string", "pattern": "^[0-9]{4}[A-Z][0-9]{7}[A-Z]$"},
         warnings=array(FINDING),
+        duplicate={"type": "boolean", "description": "true (200): this DPE was filed already, under this number; "
+                                                     "nothing new is filed"},
     ),
     "DpeRecord": obj(
         "numero_dpe status filed",
@@ -108,17 +110,20 @@ SCHEMAS: dict[str, Any] = {
         "home kind consent_id documents", home=STR, kind=STR, consent_id=STR, documents=array({"type": "object"})
     ),
     "Deposit": obj("id sha256 duplicate", id=STR, sha256=STR, duplicate=BOOL),
-    "Transfer": obj("transfer_id recipient period", transfer_id=STR, recipient=STR, period=STR),
+    "Transfer": obj("transfer_id recipient period", transfer_id=STR, recipient=STR, period=STR,
+                    duplicate={"type": "boolean", "description": "production: true (200) when this home's consumption "
+                                                                 "for this period went to this recipient already"}),
 }
 
 HOME = "/s/{session_id}/dataspace/homes/{fiscal}"
+PROD_HOME = "/prod/dataspace/homes/{fiscal}"
 SUCCESS: dict[str, dict[int, Any]] = {
     "GET /s/{session_id}/geocoder/search": {200: ref("FeatureCollection")},
     "GET /s/{session_id}/buildings/buildings/{rnb_id}": {200: ref("Building")},
     "GET /s/{session_id}/buildings/buildings": {200: ref("BuildingSearch")},
-    "POST /s/{session_id}/observatory/dpe": {200: ref("DpeTest"), 201: ref("DpeFiled")},
+    "POST /s/{session_id}/observatory/dpe": {200: {"anyOf": [ref("DpeTest"), ref("DpeFiled")]}, 201: ref("DpeFiled")},
     "GET /s/{session_id}/observatory/dpe/{numero_dpe}": {200: ref("DpeRecord")},
-    "POST /prod/observatory/dpe": {201: ref("DpeFiled")},
+    "POST /prod/observatory/dpe": {200: ref("DpeFiled"), 201: ref("DpeFiled")},
     "POST /s/{session_id}/dataspace/consents": {201: ref("Consent")},
     "GET /s/{session_id}/dataspace/consents/{consent_id}": {200: ref("Consent")},
     "DELETE /s/{session_id}/dataspace/consents/{consent_id}": {200: ref("Consent")},
@@ -126,17 +131,21 @@ SUCCESS: dict[str, dict[int, Any]] = {
     f"POST {HOME}/quotes": {200: ref("Deposit"), 201: ref("Deposit")},
     f"POST {HOME}/works": {200: ref("Deposit"), 201: ref("Deposit")},
     f"POST {HOME}/transfers": {201: ref("Transfer")},
-    "POST /prod/dataspace/homes/{fiscal}/quotes": {200: ref("Deposit"), 201: ref("Deposit")},
-    "POST /prod/dataspace/homes/{fiscal}/works": {200: ref("Deposit"), 201: ref("Deposit")},
+    "POST /prod/dataspace/consents": {201: ref("Consent")},
+    "GET /prod/dataspace/consents/{consent_id}": {200: ref("Consent")},
+    "DELETE /prod/dataspace/consents/{consent_id}": {200: ref("Consent")},
+    f"POST {PROD_HOME}/quotes": {200: ref("Deposit"), 201: ref("Deposit")},
+    f"POST {PROD_HOME}/works": {200: ref("Deposit"), 201: ref("Deposit")},
+    f"POST {PROD_HOME}/transfers": {200: ref("Transfer"), 201: ref("Transfer")},
 }
 
 ERRORS: dict[str, list[int]] = {
     "GET /s/{session_id}/geocoder/search": SESSION + [422] + FAULTS,
     "GET /s/{session_id}/buildings/buildings/{rnb_id}": SESSION + [422] + FAULTS,
     "GET /s/{session_id}/buildings/buildings": SESSION + [422] + FAULTS,
-    "POST /s/{session_id}/observatory/dpe": SESSION + TOKEN + BODY + FAULTS,
+    "POST /s/{session_id}/observatory/dpe": SESSION + TOKEN + BODY + FAULTS + [409],
     "GET /s/{session_id}/observatory/dpe/{numero_dpe}": SESSION + TOKEN,
-    "POST /prod/observatory/dpe": [405] + TOKEN + BODY,
+    "POST /prod/observatory/dpe": [405] + TOKEN + BODY + [409],
     "POST /s/{session_id}/dataspace/consents": SESSION + TOKEN + BODY + FAULTS,
     "GET /s/{session_id}/dataspace/consents/{consent_id}": SESSION + TOKEN,
     "DELETE /s/{session_id}/dataspace/consents/{consent_id}": SESSION + TOKEN,
@@ -144,8 +153,12 @@ ERRORS: dict[str, list[int]] = {
     f"POST {HOME}/quotes": SESSION + TOKEN + BODY + FAULTS + [409],
     f"POST {HOME}/works": SESSION + TOKEN + BODY + FAULTS + [409],
     f"POST {HOME}/transfers": SESSION + TOKEN + BODY + FAULTS,
-    "POST /prod/dataspace/homes/{fiscal}/quotes": [405] + TOKEN + BODY + [409],
-    "POST /prod/dataspace/homes/{fiscal}/works": [405] + TOKEN + BODY + [409],
+    "POST /prod/dataspace/consents": [405] + TOKEN + BODY,
+    "GET /prod/dataspace/consents/{consent_id}": [405] + TOKEN,
+    "DELETE /prod/dataspace/consents/{consent_id}": [405] + TOKEN,
+    f"POST {PROD_HOME}/quotes": [405] + TOKEN + BODY + [409],
+    f"POST {PROD_HOME}/works": [405] + TOKEN + BODY + [409],
+    f"POST {PROD_HOME}/transfers": [405] + TOKEN + BODY,
 }
 
 DOCUMENT = PackDocument(

@@ -301,3 +301,95 @@ def test_an_installation_whose_label_does_not_cover_dpes_files_none(http: httpx.
     assert f"(category {category}, wave 2026-W3) may not send dpe data: dpe data is covered by the label of DPE, " \
            f"which wave 2026-W3 does not pin for category {category}" in r.json()["detail"]
     assert events_of(http, inst) == []
+
+
+def a_quote(quote_id: str, fiscal: str) -> dict[str, Any]:
+    """A harmonised quote valid against its schema."""
+    return {"format": "usine.housing.quote/1", "quote_id": quote_id, "issued": "2027-01-04",
+            "valid_until": "2027-04-04", "contractor": {"siret": "12345678901234", "name": "Isol'Est"},
+            "home": {"fiscal_number": fiscal},
+            "gestes": [{"code": "ITE", "label": "isolation", "quantity": 1, "unit": "m2", "unit_price_ht": 100,
+                        "vat_rate": 5.5, "total_ht": 100}],
+            "total_ht": 100, "total_vat": 5.5, "total_ttc": 105.5, "mentions": {}}
+
+
+def consent_of(http: httpx.Client, inst: dict[str, Any], fiscal: str, scope: list[str], *, transfer: bool = False,
+               expires: str = "2099-12-31") -> str:
+    """A consent the household (played by the sandbox) grants to the installation, through the production role."""
+    r = http.post("/prod/dataspace/consents", headers=inst["auth"], json={
+        "household": fiscal, "scope": scope, "transfer_consumption": transfer, "purpose": "rénovation",
+        "expires": expires})
+    assert r.status_code == 201 and r.json()["grantee"] == inst["id"], r.text
+    return str(r.json()["consent_id"])
+
+
+def test_consent_001_production_deposits_rely_on_a_consent_the_household_granted_to_the_installation(
+        http: httpx.Client, session: dict[str, Any]) -> None:
+    """QA: production quotes were accepted (and paid) under a made-up Consent-Id. In production as in a test session,
+    a deposit relies on a consent the household granted, for that home, to that installation, unrevoked, unexpired,
+    covering the kind (CONSENT-001)."""
+    inst, other = install(http, "CONTRACTOR"), install(http, "CONTRACTOR")
+    fiscal, elsewhere = "591000000001", "591000000002"
+    url = f"/prod/dataspace/homes/{fiscal}/quotes"
+
+    def deposit(consent_id: str | None, n: int, by: dict[str, Any] = inst) -> httpx.Response:
+        headers = by["auth"] | ({"Consent-Id": consent_id} if consent_id is not None else {})
+        return http.post(url, headers=headers, json=a_quote(f"Q-{by['id']}-{n}", fiscal))
+
+    grant = {"household": fiscal, "scope": ["quote"], "transfer_consumption": False, "purpose": "devis",
+             "expires": "2099-12-31"}
+    in_session = http.post(f"{session['base']}/dataspace/consents", headers=session["auth"],
+                           json=grant | {"household": session["fixtures"]["homes"][0]["fiscal_number"]}).json()
+    revoked = consent_of(http, inst, fiscal, ["quote"])
+    assert http.delete(f"/prod/dataspace/consents/{revoked}", headers=inst["auth"]).json()["status"] == "revoked"
+    refusals = [
+        ("consent-missing", deposit(None, 1)),
+        ("consent-unknown", deposit("no-such-consent", 2)),
+        ("consent-unknown", deposit(in_session["consent_id"], 3)),  # a test session's consent is not production's
+        ("consent-other-grantee", deposit(consent_of(http, other, fiscal, ["quote"]), 4)),
+        ("consent-other-home", deposit(consent_of(http, inst, elsewhere, ["quote"]), 5)),
+        ("consent-scope", deposit(consent_of(http, inst, fiscal, ["works", "dpe"]), 6)),
+        ("consent-revoked", deposit(revoked, 7)),
+        ("consent-expired", deposit(consent_of(http, inst, fiscal, ["quote"], expires="2020-01-01"), 8)),
+    ]
+    for code, r in refusals:
+        assert r.status_code == 403 and r.json()["code"] == code, (code, r.text)
+    assert events_of(http, inst) == []
+    consent = consent_of(http, inst, fiscal, ["quote", "works"])
+    accepted, again = deposit(consent, 9), deposit(consent, 9)
+    assert (accepted.status_code, again.status_code, again.json()["duplicate"]) == (201, 200, True), accepted.text
+    assert [(e["kind"], e["reference"]) for e in events_of(http, inst)] == [("quote", f"quote:Q-{inst['id']}-9")]
+    # an installation reads and revokes its own consents only
+    assert http.get(f"/prod/dataspace/consents/{consent}", headers=inst["auth"]).json()["status"] == "granted"
+    for method in ("GET", "DELETE"):
+        r = http.request(method, f"/prod/dataspace/consents/{consent}", headers=other["auth"])
+        assert r.status_code == 403 and r.json()["code"] == "consent-other-grantee", r.text
+    adviser = install(http, "ADVISER")  # an adviser's label covers no quote (WORKS is not pinned for it)
+    r = deposit(consent_of(http, adviser, fiscal, ["quote"]), 10, adviser)
+    assert r.status_code == 403 and r.json()["code"] == "kind-not-covered", r.text
+
+
+def test_consent_004_an_adviser_transfers_consumption_data_the_household_allowed_and_that_is_its_event(
+        http: httpx.Client) -> None:
+    """An adviser's labelled software transmits no DPE, quote or works: what it does with the infrastructure is order
+    the transfer of a home's consumption data under a consent that allows it (CONSENT-004, which ADVISER pins). Each
+    new transfer is one data-received event of kind consumption_transfer; the same one again is none."""
+    adviser, diagnostician = install(http, "ADVISER"), install(http, "DIAGNOSTICIAN")
+    fiscal = "591000000003"
+    url = f"/prod/dataspace/homes/{fiscal}/transfers"
+    period = {"recipient": "Bureau d'études thermiques", "period": "2027-01"}
+    forbidden = consent_of(http, adviser, fiscal, ["consumption"], transfer=False)
+    r = http.post(url, headers=adviser["auth"] | {"Consent-Id": forbidden}, json=period)
+    assert r.status_code == 403 and r.json()["code"] == "transfer-not-consented", r.text
+    allowed = {"Consent-Id": consent_of(http, adviser, fiscal, ["consumption"], transfer=True)}
+    first = http.post(url, headers=adviser["auth"] | allowed, json=period)
+    assert first.status_code == 201 and first.json()["duplicate"] is False, first.text
+    again = http.post(url, headers=adviser["auth"] | allowed, json=period | {"recipient": " bureau D'ÉTUDES thermiques"})
+    assert again.status_code == 200 and again.json()["transfer_id"] == first.json()["transfer_id"]
+    assert again.json()["duplicate"] is True
+    assert http.post(url, headers=adviser["auth"] | allowed, json=period | {"period": "2027-02"}).status_code == 201
+    assert [e["kind"] for e in events_of(http, adviser)] == ["consumption_transfer"] * 2
+    assert events_of(http, adviser)[0]["reference"] == f"transfer:{first.json()['transfer_id']}"
+    mine = {"Consent-Id": consent_of(http, diagnostician, fiscal, ["consumption"], transfer=True)}
+    r = http.post(url, headers=diagnostician["auth"] | mine, json=period)
+    assert r.status_code == 403 and r.json()["code"] == "kind-not-covered", r.text
