@@ -1,14 +1,21 @@
-"""Simulated diagnosticians' firms (housing pack): DPEs filed with the production observatory.
+"""Simulated housing firms (housing pack): diagnosticians file DPEs, advisers transfer consumption data.
 
 ``simulate.simulate_sites(..., produce=dpes)``: each item is one DPE document (the model v2.6 structure) posted to
-``/prod/observatory/dpe`` (one data-received event of kind ``dpe`` per filed DPE); a firm is a site whose id is its
-SIRET.
+``/prod/observatory/dpe`` (one data-received event of kind ``dpe`` per DPE filed for the first time; a DPE filed
+again is a duplicate, no event); a firm is a site whose id is its SIRET.
+
+``simulate.simulate_sites(..., setup=household_consent, produce=transfers)``: an adviser's installation first asks
+the household (played by the sandbox) for its consent to transfer its home's consumption data
+(``POST /prod/dataspace/consents``: every home access relies on a consent granted to that installation), then each
+item transfers one month of it to the bureau measuring the renovation's effect (one event of kind
+``consumption_transfer`` each).
 """
 
 from __future__ import annotations
 
 import random
 
+import httpx
 from simulate import Send, Site
 
 from conformity.packs.housing.dpe import build_dpe
@@ -29,3 +36,23 @@ def dpes(rng: random.Random, software: dict[str, str], site: Site, index: int, c
         "energy_class": dpe_class(ep, ges), "emissions_class": single_class(ges, [6, 11, 30, 50, 70, 100]),
         "date": f"2027-03-{index % 28 + 1:02d}"})
     return Send("/prod/observatory/dpe", content=document, headers={"Content-Type": "application/xml"})
+
+
+def home_of(site: Site) -> str:
+    """The fiscal housing number of the home an adviser's firm follows (one per site, for the example)."""
+    return f"59{int(site.site_id) % 10**10:010d}"
+
+
+def household_consent(client: httpx.Client, auth: dict[str, str], site: Site) -> dict[str, str]:
+    """The household's consent to read its home's consumption and have it transferred: the Consent-Id header."""
+    r = client.post("/prod/dataspace/consents", headers=auth, json={
+        "household": home_of(site), "scope": ["consumption"], "transfer_consumption": True,
+        "purpose": "mesurer l'effet de la rénovation", "expires": "2028-12-31"})
+    r.raise_for_status()
+    return {"Consent-Id": r.json()["consent_id"]}
+
+
+def transfers(rng: random.Random, software: dict[str, str], site: Site, index: int, count: int) -> Send:
+    """One month of the home's consumption transferred to the bureau measuring the renovation's effect."""
+    return Send(f"/prod/dataspace/homes/{home_of(site)}/transfers",
+                json={"recipient": "Bureau d'études thermiques", "period": f"2027-{index % 12 + 1:02d}"})

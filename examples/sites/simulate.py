@@ -37,12 +37,16 @@ class Send:
 
 #: what one site sends: (random generator, software, site, index of the item, items the site sends) → the request
 Producer = Callable[[random.Random, dict[str, str], Site, int, int], Send]
+#: what an installation asks once before it sends (e.g. the consent its requests rely on): (client with the
+#: installation's token, site) → headers every request of that installation carries
+Setup = Callable[[httpx.Client, dict[str, str], Site], dict[str, str]]
 
 
 def simulate_sites(base_url: str, admin_token: str, *, verify: Any, vendor_id: str, software: dict[str, str],
                    wave: str, category: str, sites: list[Site], count: int, produce: Producer,
-                   seed: int = 7) -> list[dict[str, Any]]:
-    """Register one installation per site and send ``count`` items ``produce`` makes from each; the installations."""
+                   seed: int = 7, setup: Setup | None = None) -> list[dict[str, Any]]:
+    """Register one installation per site and send ``count`` items ``produce`` makes from each (after ``setup``, if
+    any: what the installation asks first, e.g. a household's consent); the installations."""
     rng = random.Random(seed)
     installations = []
     with httpx.Client(base_url=base_url, verify=verify, timeout=30) as client:
@@ -55,9 +59,10 @@ def simulate_sites(base_url: str, admin_token: str, *, verify: Any, vendor_id: s
             r.raise_for_status()
             inst = r.json()
             installations.append(inst)
+            auth = {"Authorization": f"Bearer {inst['token']}"}
+            auth |= setup(client, auth, site) if setup is not None else {}
             for i in range(count):
                 send = produce(rng, software, site, i, count)
-                r = client.post(send.path, json=send.json, content=send.content,
-                                headers={"Authorization": f"Bearer {inst['token']}", **send.headers})
+                r = client.post(send.path, json=send.json, content=send.content, headers={**auth, **send.headers})
                 r.raise_for_status()
     return installations

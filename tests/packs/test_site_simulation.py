@@ -42,15 +42,17 @@ def sites_module(name: str) -> ModuleType:
 @pytest.mark.parametrize(("producer", "wave", "category", "site_id", "kind"), [
     ("health", "2027-W2", "HOSPITAL", "750100011", "document"),
     ("housing", "2026-W3", "DIAGNOSTICIAN", "41234567800019", "dpe"),
+    ("housing", "2026-W3", "ADVISER", "51234567800027", "consumption_transfer"),
 ])
 def test_each_pack_simulates_its_sites_through_the_one_core(running: RunningSandbox, producer: str, wave: str,
                                                            category: str, site_id: str, kind: str) -> None:
     simulate, pack = sites_module("simulate"), sites_module(producer)
-    produce = pack.documents() if producer == "health" else pack.dpes
+    produce = pack.documents() if producer == "health" else pack.transfers if category == "ADVISER" else pack.dpes
+    setup = pack.household_consent if category == "ADVISER" else None  # the household's consent first
     installations = simulate.simulate_sites(
         running.base_url, ADMIN, verify=False, vendor_id="v", software=SOFTWARE, wave=wave, category=category,
         sites=[simulate.Site(site_id, "M", "a site"), simulate.Site(site_id[:-1] + "9", "S", "another")], count=3,
-        produce=produce)
+        produce=produce, setup=setup)
     assert len(installations) == 2
     events = httpx.get(running.base_url + "/admin/events", headers={"Authorization": f"Bearer {ADMIN}"}).json()["events"]
     for inst in installations:

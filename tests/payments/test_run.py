@@ -150,6 +150,23 @@ def test_housing_events_are_paid_like_health_ones(ws: Workspace) -> None:
     assert r.summary["events_counted"] == 6
     [refused] = [x for x in r.refusals if x["kind"] == "event"]
     assert refused["reason"] == "invalid-data" and refused["event_id"] == "evt-acme-dpe-SIRET-1-100"
-    assert "kind 'document' is not a data kind of the wave's pack (dpe, quote, works)" == refused["detail"]
+    assert "kind 'document' is not a data kind of the wave's pack (consumption_transfer, dpe, quote, works)" == \
+        refused["detail"]
     health = ws.run(ws.events("stray.jsonl", events_for(installation("750100011"), 1, kind="dpe")))
     assert health.reasons() == {"invalid-data": 1}
+
+
+def test_an_adviser_is_paid_for_consumption_transfers_never_for_dpes(ws: Workspace) -> None:
+    """QA: an ADVISER installation was paid for DPEs, a kind its label does not cover (it fell back on the wave's
+    default rule). Its rule now counts only what its label covers: consumption transfers (CONSENT)."""
+    ws.label(software="acme-adv", category="ADVISER", wave="2026-W3")
+    start = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    filing = installation("SIRET-A", "S", software="acme-adv", category="ADVISER", wave="2026-W3")
+    transferring = installation("SIRET-B", "S", software="acme-adv", category="ADVISER", wave="2026-W3")
+    events = events_for(filing, 6, start=start, kind="dpe", document_type=None) + \
+        events_for(filing, 6, start=start, first=10, kind="quote", document_type=None) + \
+        events_for(transferring, 5, start=start, kind="consumption_transfer", document_type=None)
+    r = ws.run(ws.events("advisers.jsonl", events), wave="2026-W3")
+    assert r.returncode == 0, r.stderr
+    assert [(o["site_id"], o["amount"]) for o in r.orders] == [("SIRET-B", "700.00")]
+    assert r.summary["installations_paid"] == 1
