@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from conformity.catalog import Catalog, load_catalog
+from conformity.errors import InputError
 from conformity.http_problems import require_json_media
 from conformity.paths import default_catalog_root
 from sandbox.credentials import secret_hash
@@ -269,7 +270,11 @@ def require_covered(installation: dict[str, Any], kind: str) -> None:
     category, one of the referentials its pack names as covering that kind (pack.toml ``data_kinds.<kind>.
     referentials``). The infrastructure accepts from installed software only what its category is labelled for: an
     installation is never paid for data it was never tested on."""
-    catalog = _catalog(str(default_catalog_root()))
+    try:
+        catalog = _catalog(str(default_catalog_root()))
+    except InputError as exc:  # said, not a 500; loaded again at the next request
+        raise HTTPProblem(503, "catalog-unavailable", f"the sandbox cannot read its catalog of waves to know what "
+                                                      f"installations may send: {str(exc)[:500]}") from exc
     wave = catalog.waves.get(installation["wave"])
     if wave is None:
         why = f"wave {installation['wave']} is not a wave of the catalog"

@@ -393,3 +393,14 @@ def test_consent_004_an_adviser_transfers_consumption_data_the_household_allowed
     mine = {"Consent-Id": consent_of(http, diagnostician, fiscal, ["consumption"], transfer=True)}
     r = http.post(url, headers=diagnostician["auth"] | mine, json=period)
     assert r.status_code == 403 and r.json()["code"] == "kind-not-covered", r.text
+
+
+def test_a_catalog_the_sandbox_cannot_read_is_a_503_saying_so_not_a_500(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox.deps import require_covered
+    from sandbox.problems import HTTPProblem
+
+    monkeypatch.setenv("USINE_CATALOG", str(tmp_path / "no-catalog"))
+    with pytest.raises(HTTPProblem) as info:
+        require_covered({"id": "inst_1", "wave": "2026-W3", "category": "ADVISER"}, "dpe")
+    assert info.value.status == 503 and info.value.code == "catalog-unavailable" and "cannot read its catalog" in info.value.detail
