@@ -47,7 +47,12 @@ class DpeInvalid(ValueError):
 
 
 def parse_dpe(data: bytes) -> etree._Element:
-    """The root of a DPE document valid against the model schema, or DpeInvalid with every schema error."""
+    """The root of a DPE document valid against the model schema, or DpeInvalid with every schema error.
+
+    Comments and processing instructions are dropped once the document is valid, their surrounding text merged:
+    ``X<!---->-Durand`` is the value ``X-Durand``, as the schema validated it (lxml's ``.text`` alone stops at the
+    first comment or instruction). Every reader of a DPE (:func:`read_dpe`, :func:`identity`) reads values through
+    :func:`leaf_text` as well, so a tree parsed elsewhere is read whole too."""
     try:
         root = parse_xml(data, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH, source="DPE document")
     except Exception as exc:  # XMLSecurityError: not well-formed, DTD, entities, too large or deep
@@ -56,7 +61,15 @@ def parse_dpe(data: bytes) -> etree._Element:
     if not xsd.validate(root):
         errors = [f"line {e.line}: {e.message}" for e in xsd.error_log][:20]
         raise DpeInvalid("the document is not valid against the DPE model schema (v2.6)", errors)
+    etree.strip_tags(root, etree.Comment, etree.ProcessingInstruction)
     return root
+
+
+def leaf_text(el: etree._Element) -> str:
+    """An element's whole own text: every text node, not lxml's ``.text`` (which stops at the first comment or
+    processing instruction): the text, then the tail of each comment or instruction inside (a leaf of the model has
+    no element children)."""
+    return (el.text or "") + "".join(c.tail or "" for c in el if not isinstance(c.tag, str))
 
 
 XS = "{http://www.w3.org/2001/XMLSchema}"
@@ -98,7 +111,7 @@ def _value(name: str, text: str) -> str | bool:
 
 def _meaning(el: etree._Element) -> list[object]:
     children = [c for c in el if isinstance(c.tag, str) and c.tag != "numero_dpe"]
-    content: object = [_meaning(c) for c in children] if children else _value(str(el.tag), el.text or "")
+    content: object = [_meaning(c) for c in children] if children else _value(str(el.tag), leaf_text(el))
     return [str(el.tag), dict(sorted(el.attrib.items())), content]
 
 
@@ -112,7 +125,7 @@ def identity(root: etree._Element) -> str:
 
 def _text(root: etree._Element, path: str) -> str | None:
     found = root.find(path)
-    return None if found is None or found.text is None else found.text.strip()
+    return None if found is None else leaf_text(found).strip()
 
 
 def _number(root: etree._Element, path: str) -> float | None:

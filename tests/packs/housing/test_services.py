@@ -404,3 +404,20 @@ def test_a_catalog_the_sandbox_cannot_read_is_a_503_saying_so_not_a_500(tmp_path
     with pytest.raises(HTTPProblem) as info:
         require_covered({"id": "inst_1", "wave": "2026-W3", "category": "ADVISER"}, "dpe")
     assert info.value.status == 503 and info.value.code == "catalog-unavailable" and "cannot read its catalog" in info.value.detail
+
+
+def test_a_dpe_value_is_read_whole_not_cut_at_a_comment(http: httpx.Client, session: dict[str, Any]) -> None:
+    """QA: lxml's ``.text`` stops at a comment: a DPE whose usr_logiciel_id is ``REG-1<!---->-OTHER`` (REG-1-OTHER,
+    as the schema reads it) was filed by an installation of REG-1, and a DPE by diagnostician ``X-Durand`` was the
+    duplicate of another by ``X-Martin``."""
+    inst = install(http)
+    other = own_dpe(session).replace(b"<usr_logiciel_id>REG-1<", b"<usr_logiciel_id>REG-1<!---->-OTHER<")
+    r = http.post("/prod/observatory/dpe", content=other, headers=inst["auth"] | XML)
+    assert r.status_code == 403 and r.json()["code"] == "dpe-other-software", r.text
+    assert r.json()["got"] == {"usr_logiciel_id": "REG-1-OTHER", "version_logiciel": "1.0"}
+    name = f"X{secrets.token_hex(6)}"
+    martin, durand = (dpe_of(session, family_name=name).replace(name.encode(), name.encode() + b"<!---->-" + who)
+                      for who in (b"Martin", b"Durand"))
+    filed = [http.post("/prod/observatory/dpe", content=body, headers=inst["auth"] | XML) for body in (martin, durand)]
+    assert [f.status_code for f in filed] == [201, 201], [f.text for f in filed]
+    assert len({f.json()["numero_dpe"] for f in filed}) == 2 and len(events_of(http, inst)) == 2
