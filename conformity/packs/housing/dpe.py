@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
+import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -74,12 +76,22 @@ def leaf_text(el: etree._Element) -> str:
 
 XS = "{http://www.w3.org/2001/XMLSchema}"
 #: the XML Schema types whose values are numbers, and the model's simple types derived from them
-NUMERIC = {"xs:decimal", "xs:integer", "xs:positiveInteger", "xs:nonNegativeInteger", "xs:gYear"}
+NUMERIC = {"xs:decimal", "xs:integer", "xs:positiveInteger", "xs:nonNegativeInteger"}
+#: the XML Schema calendar types whose values are a day or a year (their optional timezone is dropped: see identity)
+CALENDAR = {"xs:date": "date", "xs:gYear": "year"}
+#: a trailing timezone on an xs:date or xs:gYear value: Z, +hh:mm or -hh:mm
+_TIMEZONE = re.compile(r"(Z|[+-]\d\d:\d\d)\Z")
+#: model elements whose repeated occurrences are in a meaningful order (none: the model's only repeated element,
+#: installation_chauffage, is one of the home's heating installations, a set; the schema says nothing of an order)
+ORDERED: frozenset[str] = frozenset()
+#: past this exponent a number's normal form is written with an exponent (bounded, whatever the spelling)
+_PLAIN_EXPONENT = 100
 
 
 @functools.cache
 def _typed() -> dict[str, str]:
-    """Element name → "number" or "boolean", for the model's elements whose value is one (read from the schema)."""
+    """Element name → "number", "boolean", "date" or "year", for the model's elements whose value is one (read from
+    the schema)."""
     xsd = etree.parse(str(XSD_PATH)).getroot()
     numeric = set(NUMERIC)
     for simple in xsd.iter(XS + "simpleType"):
@@ -88,38 +100,105 @@ def _typed() -> dict[str, str]:
             numeric.add(simple.get("name", ""))
     kinds: dict[str, set[str]] = {}
     for element in xsd.iter(XS + "element"):
-        kind = "number" if element.get("type") in numeric else "boolean" if element.get("type") == "xs:boolean" \
-            else "text"
+        type_ = element.get("type")
+        kind = "number" if type_ in numeric else "boolean" if type_ == "xs:boolean" else CALENDAR.get(type_ or "", "text")
         kinds.setdefault(element.get("name", ""), set()).add(kind)
     return {name: next(iter(k)) for name, k in kinds.items() if len(k) == 1 and k != {"text"}}
 
 
+@functools.cache
+def _attributes() -> dict[str, frozenset[str]]:
+    """Element name → the attributes the model schema declares on it (``dpe``: ``version``); any other attribute a
+    valid document may carry (the XML Schema instance ones, ``xsi:*``) says nothing about the DPE."""
+    xsd = etree.parse(str(XSD_PATH)).getroot()
+    declared: dict[str, set[str]] = {}
+    for element in xsd.iter(XS + "element"):
+        names = declared.setdefault(element.get("name", ""), set())
+        for complex_type in element.findall(XS + "complexType"):
+            for attribute in complex_type.findall(XS + "attribute") + complex_type.findall(f"{XS}*/{XS}*/{XS}attribute"):
+                names.add(attribute.get("name", ""))
+    return {name: frozenset(names) for name, names in declared.items()}
+
+
+def _decimal(text: str) -> str:
+    """A number's exact normal form (ValueError if it is none): 80, 80.0, +080 and 8E1 are "80"; -0 is "0"; no
+    rounding at any number of digits (``Decimal.normalize`` rounds to its context's 28 digits)."""
+    try:
+        number = Decimal(text)  # exact: a string is read digit for digit, whatever the context
+    except InvalidOperation:
+        raise ValueError(text) from None
+    if not number.is_finite():
+        raise ValueError(text)
+    if number.is_zero():
+        return "0"
+    sign, digits, spelled = number.as_tuple()
+    kept, exponent = list(digits), int(spelled)  # finite: an int exponent
+    while kept[-1] == 0:
+        kept.pop()
+        exponent += 1
+    if abs(exponent) <= _PLAIN_EXPONENT:
+        return format(Decimal((sign, tuple(kept), exponent)), "f")
+    return f"{'-' if sign else ''}{''.join(map(str, kept))}E{exponent}"
+
+
+def _words(text: str) -> str:
+    """Text as it reads: Unicode NFC, every run of white space one space, none around."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
 def _value(name: str, text: str) -> str | bool:
-    """A leaf's value as the schema means it: numbers without their spelling (80, 80.0 and 8E1 are one value),
-    booleans (true and 1 are one), text without its surrounding white space."""
-    text = text.strip()
+    """A leaf's value as the schema means it: numbers without their spelling (80, 80.0 and 8E1 are one value, -0 is
+    0), booleans (true and 1 are one), a day or a year without a timezone, text in NFC with its white space
+    collapsed."""
     kind = _typed().get(name)
+    text = text.strip()
     if kind == "boolean":
         return text in ("true", "1")
-    if kind == "number":
+    if kind in ("date", "year"):
+        text = _TIMEZONE.sub("", text)
+    if kind in ("number", "year"):
         try:
-            return format(Decimal(text).normalize(), "f")
-        except InvalidOperation:
-            return text
-    return text
+            return _decimal(text)
+        except ValueError:
+            return _words(text)
+    return _words(text)
 
 
 def _meaning(el: etree._Element) -> list[object]:
+    name = str(el.tag)
+    declared = _attributes().get(name, frozenset())
+    attributes = {k: _words(v) for k, v in sorted(el.attrib.items()) if k in declared}
     children = [c for c in el if isinstance(c.tag, str) and c.tag != "numero_dpe"]
-    content: object = [_meaning(c) for c in children] if children else _value(str(el.tag), leaf_text(el))
-    return [str(el.tag), dict(sorted(el.attrib.items())), content]
+    if not children:
+        return [name, attributes, _value(name, leaf_text(el))]
+    groups: dict[str, list[list[object]]] = {}
+    for child in children:  # the schema's sequence fixes the order of different elements: kept
+        groups.setdefault(str(child.tag), []).append(_meaning(child))
+    content: list[list[object]] = []
+    for tag, meanings in groups.items():  # repeated elements are a set of things unless the model says otherwise
+        content += meanings if tag in ORDERED else sorted(meanings, key=canonical_json)
+    return [name, attributes, content]
 
 
 def identity(root: etree._Element) -> str:
-    """What makes a (schema-valid) DPE the same DPE: the SHA-256 of the canonical JSON of its meaning — every
-    element in order with its attributes and values as the schema types them — never of its bytes (XML
-    declaration, encoding, indentation, comments, attribute order, number spelling) nor of the numero_dpe the
-    observatory gave it (a number names a filed DPE: it is not part of what was filed)."""
+    """What makes a (schema-valid) DPE the same DPE: the SHA-256 of the canonical JSON of its meaning, never of its
+    bytes nor of the numero_dpe the observatory gave it (a number names a filed DPE: it is not part of what was
+    filed). Its meaning is every element with its values as the schema types them:
+
+    * the attributes the model schema declares (``version``), not the XML Schema instance ones (``xsi:*``, which
+      any valid document may carry with any value) nor any other;
+    * each value whole (comments and processing instructions inside do not cut it, :func:`leaf_text`);
+    * text in Unicode NFC with every run of white space one space and none around (``Chaudière`` composed or not,
+      two spaces or a line break between two words of an address: one value);
+    * numbers exactly, as decimals (80, 80.0, 8E1 are one; -0 is 0; no rounding, at any number of digits), booleans
+      (true and 1);
+    * a day (xs:date) or a year (xs:gYear) without its timezone, whichever it is: ``2027-03-01``, ``2027-03-01Z``,
+      ``2027-03-01+02:00`` are the day a DPE was made, ``1975Z`` the year a building was built (a timezone says
+      nothing of either; kept, one DPE would be filed once per offset);
+    * repeated elements of one name (the heating installations) as a set: in any order (none of the model's is
+      ordered, :data:`ORDERED`); different elements in the schema's order (a valid document has no other).
+
+    Neither the XML declaration, encoding, indentation, comments, attribute order nor number spelling change it."""
     return hashlib.sha256(canonical_json(_meaning(root))).hexdigest()
 
 
@@ -134,6 +213,11 @@ def _number(root: etree._Element, path: str) -> float | None:
         return None if value is None else float(value)
     except ValueError:
         return None
+
+
+def _year(value: str | None) -> str | None:
+    """An xs:gYear without its timezone (``2099Z`` is the year 2099, in the future too)."""
+    return None if value is None else _TIMEZONE.sub("", value)
 
 
 def read_dpe(root: etree._Element) -> dict[str, Any]:
@@ -151,7 +235,7 @@ def read_dpe(root: etree._Element) -> dict[str, Any]:
         "rnb_id": _text(root, geo + "rnb_id"),
         "fiscal_number": _text(root, geo + "numero_fiscal_local"),
         "surface": _number(root, "logement/caracteristique_generale/surface_habitable_logement"),
-        "year": _text(root, "logement/caracteristique_generale/annee_construction"),
+        "year": _year(_text(root, "logement/caracteristique_generale/annee_construction")),
         "ep_conso": _number(root, "logement/sortie/ep_conso/ep_conso_5_usages_m2"),
         "energy_class": _text(root, "logement/sortie/ep_conso/classe_bilan_dpe"),
         "emissions": _number(root, "logement/sortie/emission_ges/emission_ges_5_usages_m2"),

@@ -7,6 +7,7 @@ into the store (the provider's own flow is tested through the reference runs).
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -421,3 +422,42 @@ def test_a_dpe_value_is_read_whole_not_cut_at_a_comment(http: httpx.Client, sess
     filed = [http.post("/prod/observatory/dpe", content=body, headers=inst["auth"] | XML) for body in (martin, durand)]
     assert [f.status_code for f in filed] == [201, 201], [f.text for f in filed]
     assert len({f.json()["numero_dpe"] for f in filed}) == 2 and len(events_of(http, inst)) == 2
+
+
+def test_a_dpe_respelled_is_filed_once_and_paid_once(http: httpx.Client, session: dict[str, Any]) -> None:
+    """QA: one DPE re-spelled was filed again under a new number, each time a paid data-received event: an
+    xsi:noNamespaceSchemaLocation of any value on the root (unlimited), a timezone on its date or construction year,
+    two spaces or a line break in its address, NFD accents, -0, its heating installations in another order. Each is
+    the same DPE: 200 duplicate, its number, no event; a different value is still another DPE."""
+    inst = install(http)
+    gas = b"<installation_chauffage><description>Chaudi\xc3\xa8re gaz \xc3\xa0 condensation</description>" \
+          b"<conso_chauffage>0</conso_chauffage></installation_chauffage>"
+    wood = "<installation_chauffage><description>Poêle bois</description><conso_chauffage>12</conso_chauffage>" \
+           "</installation_chauffage>".encode()
+    body = own_dpe(session).replace(gas, gas + wood)
+    assert gas + wood in body and b"2027-03-01<" in body and b"<annee_construction>" in body
+    first = http.post("/prod/observatory/dpe", content=body, headers=inst["auth"] | XML)
+    assert first.status_code == 201, first.text
+    label = body.split(b"<label_brut>")[1].split(b"<")[0]
+    respellings = [body.replace(b'<dpe version="2.6">', b'<dpe xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+                                b'xsi:noNamespaceSchemaLocation="' + secrets.token_hex(4).encode() + b'.xsd" '
+                                b'version="2.6">') for _ in range(3)]
+    respellings += [body.replace(b"2027-03-01<", b"2027-03-01" + tz + b"<") for tz in (b"Z", b"+00:00", b"+02:00")]
+    respellings += [body.replace(b"</annee_construction>", b"Z</annee_construction>"),
+                    body.replace(label, label.replace(b" ", b"  ", 1)), body.replace(label, label.replace(b" ", b"\n")),
+                    body.replace(b"<conso_chauffage>0<", b"<conso_chauffage>-0<"),
+                    body.replace("Chaudière gaz à condensation".encode(),
+                                 unicodedata.normalize("NFD", "Chaudière gaz à condensation").encode()),
+                    body.replace(gas + wood, wood + gas)]
+    for again in respellings:
+        assert again != body
+        r = http.post("/prod/observatory/dpe", content=again, headers=inst["auth"] | XML)
+        assert r.status_code == 200 and r.json()["duplicate"] is True, (again, r.text)
+        assert r.json()["numero_dpe"] == first.json()["numero_dpe"]
+    assert len(events_of(http, inst)) == 1
+    surface = body.split(b"<surface_habitable_logement>")[1].split(b"<")[0]
+    other = body.replace(b"<surface_habitable_logement>" + surface,
+                         b"<surface_habitable_logement>" + surface + b".00000000000000000000000000001")
+    r = http.post("/prod/observatory/dpe", content=other, headers=inst["auth"] | XML)
+    assert r.status_code == 201 and r.json()["numero_dpe"] != first.json()["numero_dpe"], r.text
+    assert len(events_of(http, inst)) == 2
