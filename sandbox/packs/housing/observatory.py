@@ -12,11 +12,14 @@ Session role (``/s/{sid}/observatory``, an access token of the session, i.e. a l
 * ``GET /dpe/{numero_dpe}`` — a filed DPE's record (status, date, the findings it was filed with).
 
 A DPE is filed once. Its identity is its meaning, not its bytes (:func:`conformity.packs.housing.dpe.identity`:
-every element and value as the schema types them, whatever the declaration, encoding, indentation, comments or
-number spelling, and without its ``numero_dpe``). Filing again a DPE already filed answers 200 with the number it
-was filed under and ``"duplicate": true``: nothing new is filed. A document that carries a ``numero_dpe`` names the
-DPE filed under that number: it must be that very DPE (else 409 ``dpe-number-conflict``: a filed DPE is never
-changed, a new diagnostic is a new DPE) and a number the observatory assigned (else 422 ``dpe-number-unknown``).
+every element and value as the schema types them, whatever the declaration, encoding, indentation, comments, number
+spelling (exact: -0 is 0, no rounding), runs of white space or Unicode normal form of a text, timezone of a date or
+year, order of its heating installations, or attributes the model does not declare (``xsi:*``), and without its
+``numero_dpe``; a value is its whole text, a comment inside does not cut it). Filing again a DPE already filed
+answers 200 with the number it was filed under and ``"duplicate": true``: nothing new is filed. A document that
+carries a ``numero_dpe`` names the DPE filed under that number: it must be that very DPE (else 409
+``dpe-number-conflict``: a filed DPE is never changed, a new diagnostic is a new DPE) and a number the observatory
+assigned (else 422 ``dpe-number-unknown``).
 
 Production role (``/prod/observatory``, installation token): ``POST /dpe`` files for real; each DPE filed for the
 first time emits one data-received event (kind ``dpe``), a duplicate none. The installation must be of a category
