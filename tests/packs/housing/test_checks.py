@@ -245,6 +245,23 @@ def test_works_004_a_quote_of_unreadable_items_says_so_instead_of_a_wrong_total(
     assert v.status == "fail", v
 
 
+def test_works_004_amounts_too_large_for_a_float_are_a_finding_not_an_error() -> None:
+    """Review repro 09: float() of a 400-digit integer raised OverflowError (verdict error)."""
+    for item in ({"code": "ISO-COMBLES", "quantity": 10**400, "unit_price_ht": 38.0, "total_ht": 100.0, "vat_rate": 5.5},
+                 {"code": "ISO-COMBLES", "quantity": 1, "unit_price_ht": 38.0, "total_ht": 10**400, "vat_rate": 5.5},
+                 {"code": "ISO-COMBLES", "quantity": float("inf"), "unit_price_ht": 1.0, "total_ht": 1.0, "vat_rate": 5.5},
+                 {"code": "ISO-COMBLES", "quantity": 1e200, "unit_price_ht": 1e200, "total_ht": 1.0, "vat_rate": 5.5}):
+        v = judge("housing.quote_amounts", quotes(item), "CONTRACTOR")
+        assert v.status == "fail" and "cannot be added up" in messages(v), (item, v)
+    item = {"code": "ISO-COMBLES", "quantity": 1, "unit_price_ht": 100.0, "total_ht": 100.0, "vat_rate": 5.5}
+    for total in (10**400, float("nan")):
+        v = judge("housing.quote_amounts", quotes(item, total_ht=total), "CONTRACTOR")
+        assert v.status == "fail" and "total_ht does not add up" in messages(v), (total, v)
+    big = {"code": "ISO-COMBLES", "quantity": 1, "unit_price_ht": 1.7e308, "total_ht": 1.7e308, "vat_rate": 5.5}
+    v = judge("housing.quote_amounts", quotes(big, big), "CONTRACTOR")
+    assert v.status == "fail" and "more than any amount" in messages(v), v
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # HOUSINGID-010: the fiscal housing number's format, on more than one malformed number
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from conformity.checks.evaluate import EvalContext
@@ -56,8 +57,15 @@ def not_a_list(e: Exchange, doc: dict[str, Any]) -> list[Finding]:
 
 
 def number(value: Any) -> float | None:
-    """An amount as a number (None for anything else: a string, a boolean, nothing)."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """An amount as a finite number (None for anything else: a string, a boolean, nothing, NaN, an infinity, an
+    integer too large for a float)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        found = float(value)
+    except OverflowError:
+        return None
+    return found if math.isfinite(found) else None
 
 
 def mapping(value: Any) -> dict[str, Any]:
@@ -165,7 +173,8 @@ def quote_mentions(trace: TraceView, ctx: EvalContext) -> Verdict:
 
 
 def _close(a: Any, b: float) -> bool:
-    return isinstance(a, (int, float)) and abs(a - b) <= TOLERANCE
+    found = number(a)
+    return found is not None and math.isfinite(b) and abs(found - b) <= TOLERANCE
 
 
 @check("housing.quote_amounts", verifies=["WORKS-004"], scenario=SCENARIO)
@@ -187,9 +196,10 @@ def quote_amounts(trace: TraceView, ctx: EvalContext) -> Verdict:
                         e,
                         f"item {i} is not an object with its amounts: the quote's amounts cannot be added up"
                         if not isinstance(g, dict)
-                        else f"item {i} has no numeric {', '.join(wrong)}: the quote's amounts cannot be added up",
+                        else f"item {i} has no numeric {', '.join(wrong)} (a finite amount): the quote's amounts "
+                        "cannot be added up",
                         where=f"request.body.json.gestes[{i}]",
-                        expected="an object with numeric quantity, unit_price_ht, total_ht and vat_rate",
+                        expected="an object with finite numeric quantity, unit_price_ht, total_ht and vat_rate",
                         got=g,
                     )
                 )
@@ -198,6 +208,18 @@ def quote_amounts(trace: TraceView, ctx: EvalContext) -> Verdict:
                 amounts[k] or 0.0 for k in ("quantity", "unit_price_ht", "total_ht", "vat_rate")
             )
             line = round(quantity * price, 2)
+            if not math.isfinite(line):
+                unreadable.append(
+                    quote(
+                        e,
+                        f"item {i}'s quantity × unit price is too large for an amount: the quote's amounts cannot "
+                        "be added up",
+                        where=f"request.body.json.gestes[{i}]",
+                        expected="a finite total",
+                        got=g,
+                    )
+                )
+                continue
             if not _close(total, line):
                 findings.append(
                     quote(
@@ -214,6 +236,10 @@ def quote_amounts(trace: TraceView, ctx: EvalContext) -> Verdict:
             continue
         ht = round(sum(total for total, _ in lines), 2)
         vat = round(sum(total * rate / 100 for total, rate in lines), 2)
+        if not (math.isfinite(ht) and math.isfinite(ht + vat)):
+            findings.append(quote(e, "the quote's items add up to more than any amount",
+                                  where="request.body.json.total_ht", expected="finite totals", got=q.get("total_ht")))
+            continue
         for name, value in (("total_ht", ht), ("total_vat", vat), ("total_ttc", round(ht + vat, 2))):
             if not _close(q.get(name), value):
                 findings.append(
