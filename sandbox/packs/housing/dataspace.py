@@ -12,7 +12,8 @@ data) and may revoke at any time (fault ``revoke_after = n``: the household revo
   its grantee, unrevoked, unexpired, covering the kind (else 403 ``consent-missing``, ``consent-unknown``,
   ``consent-other-home``, ``consent-other-grantee``, ``consent-revoked``, ``consent-expired``, ``consent-scope``):
   ``GET /homes/{fiscal}/documents?kind=K`` (nothing is readable after revocation),
-  ``POST /homes/{fiscal}/quotes`` (a harmonised quote, kind ``quote``; 422 ``quote-invalid``),
+  ``POST /homes/{fiscal}/quotes`` (a harmonised quote, kind ``quote``; 422 ``quote-invalid``; 422 ``home-mismatch``
+  when its ``home.fiscal_number`` is another home than the path's, in both roles),
   ``POST /homes/{fiscal}/works`` (a works record for the carnet, kind ``works``; 422 ``works-invalid``),
   ``POST /homes/{fiscal}/transfers`` (consumption data sent to a third party: 403 ``transfer-not-consented``
   unless the consent allows it).
@@ -342,6 +343,12 @@ async def _deposit_body(request: Request, schema: str) -> dict[str, Any]:
 
 
 def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str, Any], key: str) -> dict[str, Any]:
+    named = doc.get("home", {}).get("fiscal_number") if isinstance(doc.get("home"), dict) else None
+    if named is not None and named != fiscal:  # a document for home X is X's, not the home whose consent it uses
+        raise HTTPProblem(
+            422, "home-mismatch", f"the {kind} is for home {named}, not for home {fiscal} it is deposited to",
+            path_home=fiscal, body_home=named,
+        )
     store = store_of(request)
     existing = store.get_record(DEPOSITS, scope, f"{kind}:{doc[key]}")
     digest = hashlib.sha256(canonical_json(doc)).hexdigest()

@@ -370,6 +370,30 @@ def test_consent_001_production_deposits_rely_on_a_consent_the_household_granted
     assert r.status_code == 403 and r.json()["code"] == "kind-not-covered", r.text
 
 
+def test_a_quote_naming_another_home_than_the_one_it_is_deposited_to_is_refused(http: httpx.Client,
+                                                                                  session: dict[str, Any]) -> None:
+    """Review repro 08 (d): a quote whose body names home X, deposited to home Y under Y's consent, was accepted and
+    paid. The body's home is the path's, in production as in a test session (422 home-mismatch naming both)."""
+    inst = install(http, "CONTRACTOR")
+    x, y = "591000000011", "591000000012"
+    consent = {"Consent-Id": consent_of(http, inst, y, ["quote"])}
+    r = http.post(f"/prod/dataspace/homes/{y}/quotes", headers=inst["auth"] | consent,
+                  json=a_quote(f"Q-{inst['id']}-x", x))
+    assert r.status_code == 422 and r.json()["code"] == "home-mismatch", r.text
+    assert (r.json()["path_home"], r.json()["body_home"]) == (y, x) and x in r.json()["detail"]
+    assert events_of(http, inst) == []
+    ok = http.post(f"/prod/dataspace/homes/{y}/quotes", headers=inst["auth"] | consent,
+                   json=a_quote(f"Q-{inst['id']}-y", y))
+    assert ok.status_code == 201, ok.text
+    home, other = (h["fiscal_number"] for h in session["fixtures"]["homes"][:2])
+    grant = http.post(f"{session['base']}/dataspace/consents", headers=session["auth"], json={
+        "household": home, "scope": ["quote"], "transfer_consumption": False, "purpose": "devis",
+        "expires": "2099-12-31"}).json()
+    r = http.post(f"{session['base']}/dataspace/homes/{home}/quotes", json=a_quote("Q-session-x", other),
+                  headers=session["auth"] | {"Consent-Id": grant["consent_id"]})
+    assert r.status_code == 422 and r.json()["code"] == "home-mismatch", r.text
+
+
 def test_consent_004_an_adviser_transfers_consumption_data_the_household_allowed_and_that_is_its_event(
         http: httpx.Client) -> None:
     """An adviser's labelled software transmits no DPE, quote or works: what it does with the infrastructure is order
