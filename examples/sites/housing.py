@@ -13,6 +13,7 @@ item transfers one month of it to the bureau measuring the renovation's effect (
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 import httpx
@@ -52,7 +53,15 @@ def household_consent(client: httpx.Client, auth: dict[str, str], site: Site) ->
     return {"Consent-Id": r.json()["consent_id"]}
 
 
+def past_month(back: int) -> str:
+    """The month ``back`` months before the current one (``YYYY-MM``): consumption data exists for past months only."""
+    today = dt.datetime.now(dt.UTC).date()
+    months = today.year * 12 + today.month - 1 - back
+    return f"{months // 12:04d}-{months % 12 + 1:02d}"
+
+
 def transfers(rng: random.Random, software: dict[str, str], site: Site, index: int, count: int) -> Send:
-    """One month of the home's consumption transferred to the bureau measuring the renovation's effect."""
+    """One month of the home's consumption (one of the last 12) transferred to the bureau measuring the renovation's
+    effect."""
     return Send(f"/prod/dataspace/homes/{home_of(site)}/transfers",
-                json={"recipient": "Bureau d'études thermiques", "period": f"2027-{index % 12 + 1:02d}"})
+                json={"recipient": "Bureau d'études thermiques", "period": past_month(index % 12 + 1)})

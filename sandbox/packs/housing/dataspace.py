@@ -30,7 +30,11 @@ as the grantee (the sandbox plays every household, who grants what is asked):
 * ``POST /homes/{fiscal}/transfers`` — ``{"recipient", "period"}`` with the ``Consent-Id`` of such a consent
   covering ``consumption`` and allowing the transfer: the home's consumption data for that period goes to the
   recipient (to measure a renovation's effect); each new transfer emits a data-received event (kind
-  ``consumption_transfer``); the same home, recipient and period again is the same transfer (200 ``duplicate``).
+  ``consumption_transfer``); the same installation's transfer of months of that home it already transferred to
+  that recipient is the same transfer (200 ``duplicate``: a year covers its 12 months, ``2026-01`` after ``2026`` is
+  one; recipients compare by :func:`recipient_key`). In both roles, the period is a real month or year, from 1990, not
+  to come (422 ``period-invalid``), the recipient a name without control or format characters (422
+  ``recipient-invalid``).
 
 An installation sends only the kinds its label covers (:func:`sandbox.deps.require_covered`: its wave pins, for its
 category, a referential covering the kind in pack.toml; else 403 ``kind-not-covered``): quotes and works are a
@@ -43,6 +47,8 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +82,8 @@ SERVICE = "dataspace"
 #: the requests network faults hit
 NETWORK_METHODS = ("GET", "POST", "DELETE")
 CONSENTS, DEPOSITS = "housing-consents", "housing-deposits"
+#: the production role's transfers, one record per period and per month transferred (the transfer that covered it)
+TRANSFERS = "housing-transfers"
 KINDS = ("dpe", "quote", "works", "consumption")
 #: where the production role keeps its consents and deposits
 PROD = "prod"
@@ -403,8 +411,60 @@ class TransferRequest(BaseModel):
     period: str = Field(..., pattern=r"^[0-9]{4}(-[0-9]{2})?$")
 
 
-async def _transfer_asked(request: Request, party: Party, fiscal: str) -> tuple[dict[str, Any], TransferRequest]:
-    """A transfer of the home's consumption data under the consent it names, which must allow it (else 403)."""
+#: the first year of consumption data a transfer may ask for
+FIRST_YEAR = 1990
+
+
+def period_months(period: str, today: dt.date | None = None) -> list[str]:
+    """The months (``YYYY-MM``) of a transfer's period, ``YYYY`` (its 12 months) or ``YYYY-MM``; 422
+    ``period-invalid`` unless it is a real month (01-12) of a year from :data:`FIRST_YEAR` on, neither in the future
+    (a month not after the current one, a year not after the current one)."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    if not re.fullmatch(r"[0-9]{4}(-[0-9]{2})?", period):
+        raise HTTPProblem(422, "period-invalid", f"period {period!r} is a year (YYYY) or a month (YYYY-MM)")
+    year, _, month = period.partition("-")
+    if not FIRST_YEAR <= int(year) <= today.year:
+        raise HTTPProblem(422, "period-invalid", f"period {period!r}: the year is from {FIRST_YEAR} to {today.year}, "
+                                                 "no consumption data exists for it")
+    if not month:
+        return [f"{year}-{m:02d}" for m in range(1, 13)]
+    if not 1 <= int(month) <= 12:
+        raise HTTPProblem(422, "period-invalid", f"period {period!r}: the month is 01 to 12")
+    if (int(year), int(month)) > (today.year, today.month):
+        raise HTTPProblem(422, "period-invalid", f"period {period!r} is a month to come: no consumption data exists "
+                                                 "for it yet")
+    return [period]
+
+
+def recipient_key(recipient: str) -> str:
+    """Whom a transfer goes to, compared by a normal form (NFKC, case folded, letters and digits only): ``ADEME``,
+    ``ademe.``, ``ＡＤＥＭＥ`` and ``"Ademe"`` are one recipient. 422 ``recipient-invalid`` for a name holding a control
+    or format character (Unicode Cc/Cf: NUL, a zero-width space, a soft hyphen, a bidirectional override), or with
+    no letter or digit."""
+    hidden = sorted({f"U+{ord(c):04X}" for c in recipient if unicodedata.category(c) in ("Cc", "Cf")})
+    if hidden:
+        raise HTTPProblem(422, "recipient-invalid", f"the recipient holds control or format characters "
+                                                    f"({', '.join(hidden)}): a recipient is a name as it is read",
+                          characters=hidden)
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", recipient).casefold())
+    key = "".join(c for c in folded if c.isalnum())
+    if not key:
+        raise HTTPProblem(422, "recipient-invalid", "the recipient names no one (no letter or digit)")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A transfer asked: what the request says, whom it goes to (:func:`recipient_key`) and the months it covers."""
+
+    body: TransferRequest
+    recipient: str
+    months: list[str]
+
+
+async def _transfer_asked(request: Request, party: Party, fiscal: str) -> Transfer:
+    """A transfer of the home's consumption data under the consent it names, which must allow it (else 403), of a
+    period that exists (:func:`period_months`) to a recipient read as it is written (:func:`recipient_key`)."""
     party.home(fiscal)
     consent = require_consent(request, party, fiscal, "consumption")
     body = await read_json(request, TransferRequest)
@@ -412,7 +472,7 @@ async def _transfer_asked(request: Request, party: Party, fiscal: str) -> tuple[
         raise HTTPProblem(
             403, "transfer-not-consented", "the household did not allow its consumption data to be transferred"
         )
-    return consent, body
+    return Transfer(body, recipient_key(body.recipient), period_months(body.period))
 
 
 @router.post("/homes/{fiscal}/transfers", status_code=201, summary="Transfer consumption data (Consent-Id)",
@@ -421,7 +481,7 @@ async def post_transfer(
     request: Request, session_id: str, fiscal: str, caller: Caller = Depends(require_access_token)
 ) -> dict[str, Any]:
     raise_if_unavailable(request, caller.session, SERVICE, "the housing data space")
-    _, body = await _transfer_asked(request, Party.professional(caller), fiscal)
+    body = (await _transfer_asked(request, Party.professional(caller), fiscal)).body
     set_outcome(request, "transfer-accepted", recipient=body.recipient)
     return {"transfer_id": new_id("trf"), "recipient": body.recipient, "period": body.period}
 
@@ -503,20 +563,32 @@ async def prod_post_transfer(
     request: Request, fiscal: str, installation: dict[str, Any] = Depends(require_installation)
 ) -> JSONResponse:
     require_covered(installation, TRANSFER)
-    _, body = await _transfer_asked(request, Party.installation(installation), fiscal)
-    # the same home's consumption for the same period to the same recipient is one transfer, whoever asks it again
-    what = {"home": fiscal, "recipient": " ".join(body.recipient.casefold().split()), "period": body.period}
+    asked = await _transfer_asked(request, Party.installation(installation), fiscal)
+    body = asked.body
+    # one installation's transfer of a home's months to one recipient: again, or any part of it again (a month of a
+    # year it transferred), is the same; another installation's own transfer is its own
+    what = {"installation": installation["id"], "home": fiscal, "recipient": asked.recipient, "period": body.period}
     data = canonical_json(what)
     digest = hashlib.sha256(data).hexdigest()
     store = store_of(request)
-    key = f"{TRANSFER}:{digest}"
-    record = store.get_record(DEPOSITS, PROD, key)
-    duplicate = record is not None
-    if record is None:
-        record = {"kind": TRANSFER, "home": fiscal, "id": f"trf_{digest[:24]}", "sha256": digest, "bytes": len(data),
-                  "document": what}
-        store.put_record(DEPOSITS, PROD, key, record)
-        _emit(request, installation, TRANSFER, record, f"transfer:{record['id']}")
+
+    def key(unit: str) -> str:  # a period's or a month's record: the transfer that covered it first
+        return hashlib.sha256(canonical_json(what | {"period": unit})).hexdigest()
+
+    with store.lock(f"{TRANSFERS}\n{installation['id']}"):
+        covered = [store.get_record(TRANSFERS, PROD, key(month)) for month in asked.months]
+        duplicate = all(covered)
+        if duplicate:
+            record = store.get_record(TRANSFERS, PROD, key(body.period)) or covered[0]
+        else:
+            record = {"kind": TRANSFER, "home": fiscal, "id": f"trf_{digest[:24]}", "sha256": digest,
+                      "bytes": len(data), "document": what, "months": asked.months}
+            with store.batch():
+                for unit, found in [(body.period, None), *zip(asked.months, covered, strict=True)]:
+                    if found is None:
+                        store.put_record(TRANSFERS, PROD, key(unit), record)
+            _emit(request, installation, TRANSFER, record, f"transfer:{record['id']}")
+    assert record is not None
     set_outcome(request, "transfer-duplicate" if duplicate else "transfer-accepted", recipient=body.recipient)
     return JSONResponse({"transfer_id": record["id"], "recipient": body.recipient, "period": body.period,
                          "duplicate": duplicate}, status_code=200 if duplicate else 201)

@@ -111,8 +111,9 @@ SCHEMAS: dict[str, Any] = {
     ),
     "Deposit": obj("id sha256 duplicate", id=STR, sha256=STR, duplicate=BOOL),
     "Transfer": obj("transfer_id recipient period", transfer_id=STR, recipient=STR, period=STR,
-                    duplicate={"type": "boolean", "description": "production: true (200) when this home's consumption "
-                                                                 "for this period went to this recipient already"}),
+                    duplicate={"type": "boolean", "description": "production: true (200) when this installation "
+                                                                 "transferred every month of this period of this "
+                                                                 "home's consumption to this recipient already"}),
 }
 
 HOME = "/s/{session_id}/dataspace/homes/{fiscal}"

@@ -6,6 +6,7 @@ into the store (the provider's own flow is tested through the reference runs).
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import unicodedata
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conformity.http_problems import HTTPProblem
 from conformity.packs.housing.dpe import build_dpe
 from conformity.packs.housing.rules import dpe_class, is_dpe_number, single_class
 from sandbox.config import SandboxConfig
@@ -402,7 +404,7 @@ def test_consent_004_an_adviser_transfers_consumption_data_the_household_allowed
     adviser, diagnostician = install(http, "ADVISER"), install(http, "DIAGNOSTICIAN")
     fiscal = "591000000003"
     url = f"/prod/dataspace/homes/{fiscal}/transfers"
-    period = {"recipient": "Bureau d'études thermiques", "period": "2027-01"}
+    period = {"recipient": "Bureau d'études thermiques", "period": "2026-01"}
     forbidden = consent_of(http, adviser, fiscal, ["consumption"], transfer=False)
     r = http.post(url, headers=adviser["auth"] | {"Consent-Id": forbidden}, json=period)
     assert r.status_code == 403 and r.json()["code"] == "transfer-not-consented", r.text
@@ -412,12 +414,83 @@ def test_consent_004_an_adviser_transfers_consumption_data_the_household_allowed
     again = http.post(url, headers=adviser["auth"] | allowed, json=period | {"recipient": " bureau D'ÉTUDES thermiques"})
     assert again.status_code == 200 and again.json()["transfer_id"] == first.json()["transfer_id"]
     assert again.json()["duplicate"] is True
-    assert http.post(url, headers=adviser["auth"] | allowed, json=period | {"period": "2027-02"}).status_code == 201
+    assert http.post(url, headers=adviser["auth"] | allowed, json=period | {"period": "2026-02"}).status_code == 201
     assert [e["kind"] for e in events_of(http, adviser)] == ["consumption_transfer"] * 2
     assert events_of(http, adviser)[0]["reference"] == f"transfer:{first.json()['transfer_id']}"
     mine = {"Consent-Id": consent_of(http, diagnostician, fiscal, ["consumption"], transfer=True)}
     r = http.post(url, headers=diagnostician["auth"] | mine, json=period)
     assert r.status_code == 403 and r.json()["code"] == "kind-not-covered", r.text
+
+
+def test_consent_004_one_transfer_is_one_event_however_its_recipient_or_period_is_spelled(
+        http: httpx.Client, session: dict[str, Any]) -> None:
+    """Review repro 03: one transfer was minted into many paid events (the recipient re-spelled ``ADEME.``,
+    ``ＡＤＥＭＥ``, with a zero-width space; a month of a year already transferred; months 13 or 00, year 0000 or 2999),
+    and another adviser's own transfer of the same home was answered as the first one's duplicate."""
+    adviser = install(http, "ADVISER")
+    fiscal = "591000000021"
+    url = f"/prod/dataspace/homes/{fiscal}/transfers"
+    allowed = adviser["auth"] | {"Consent-Id": consent_of(http, adviser, fiscal, ["consumption"], transfer=True)}
+
+    def transfer(recipient: str, period: str, headers: dict[str, str] = allowed) -> httpx.Response:
+        return http.post(url, headers=headers, json={"recipient": recipient, "period": period})
+
+    first = transfer("ADEME", "2025")
+    assert first.status_code == 201, first.text
+    for recipient in ("ADEME.", "ＡＤＥＭＥ", '"Ademe"', " a.d.e.m.e "):
+        r = transfer(recipient, "2025")
+        assert (r.status_code, r.json()["duplicate"], r.json()["transfer_id"]) == \
+            (200, True, first.json()["transfer_id"]), (recipient, r.text)
+    for recipient in ("ADEME\u200b", "ADE\u00adME", "ADEME\x00", "\u202eEMEDA", "..."):
+        r = transfer(recipient, "2025")
+        assert r.status_code == 422 and r.json()["code"] == "recipient-invalid", (recipient, r.text)
+    for period in ("2025-01", "2025-12"):  # months of the year transferred
+        r = transfer("ADEME", period)
+        assert (r.status_code, r.json()["transfer_id"]) == (200, first.json()["transfer_id"]), (period, r.text)
+    future = dt.datetime.now(dt.UTC).year + 1
+    for period in ("2025-13", "2025-00", "0000", "1989", "2999", f"{future}", f"{future}-01"):
+        r = transfer("ADEME", period)
+        assert r.status_code == 422 and r.json()["code"] == "period-invalid", (period, r.text)
+    assert [e["kind"] for e in events_of(http, adviser)] == ["consumption_transfer"]
+    # a month first, then its year: the year is new (its other months were not transferred), the month again is not
+    assert transfer("ADEME", "2024-03").status_code == 201
+    year = transfer("ADEME", "2024")
+    assert year.status_code == 201 and year.json()["duplicate"] is False, year.text
+    assert transfer("ADEME", "2024").json()["transfer_id"] == year.json()["transfer_id"]
+    assert transfer("ADEME", "2024-03").status_code == 200
+    assert transfer("ADEME", "2024-04").json()["transfer_id"] == year.json()["transfer_id"]
+    assert transfer("Bureau d'études", "2025").status_code == 201  # another recipient is another transfer
+    assert len(events_of(http, adviser)) == 4
+    # another adviser doing the same transfer makes its own (its event, its id), not the first one's duplicate
+    other = install(http, "ADVISER")
+    mine = other["auth"] | {"Consent-Id": consent_of(http, other, fiscal, ["consumption"], transfer=True)}
+    r = transfer("ADEME", "2025", mine)
+    assert r.status_code == 201 and r.json()["transfer_id"] != first.json()["transfer_id"], r.text
+    assert [e["kind"] for e in events_of(http, other)] == ["consumption_transfer"]
+    # a test session checks the period and the recipient by the same code
+    home = session["fixtures"]["homes"][0]["fiscal_number"]
+    grant = http.post(f"{session['base']}/dataspace/consents", headers=session["auth"], json={
+        "household": home, "scope": ["consumption"], "transfer_consumption": True, "purpose": "rénovation",
+        "expires": "2099-12-31"}).json()
+    at = f"{session['base']}/dataspace/homes/{home}/transfers"
+    headers = session["auth"] | {"Consent-Id": grant["consent_id"]}
+    for body, code in (({"recipient": "ADEME", "period": "2026-13"}, "period-invalid"),
+                       ({"recipient": "AD\u200bEME", "period": "2026"}, "recipient-invalid")):
+        r = http.post(at, headers=headers, json=body)
+        assert r.status_code == 422 and r.json()["code"] == code, r.text
+    assert http.post(at, headers=headers, json={"recipient": "ADEME", "period": "2026"}).status_code == 201
+
+
+def test_a_transfer_period_is_a_past_or_current_month_or_year_from_1990() -> None:
+    from sandbox.packs.housing.dataspace import period_months
+
+    today = dt.date(2026, 11, 30)
+    assert period_months("2026", today) == [f"2026-{m:02d}" for m in range(1, 13)]
+    assert period_months("2026-11", today) == ["2026-11"] and period_months("1990-01", today) == ["1990-01"]
+    for period in ("2026-12", "2027", "1989-12", "2026-1", "2026-001", "２０２６"):
+        with pytest.raises(HTTPProblem) as raised:
+            period_months(period, today)
+        assert raised.value.code == "period-invalid", period
 
 
 def test_a_catalog_the_sandbox_cannot_read_is_a_503_saying_so_not_a_500(tmp_path: Path,
