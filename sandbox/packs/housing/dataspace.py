@@ -49,6 +49,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,9 +235,16 @@ def _read_consent(request: Request, party: Party, consent_id: str, *, own: bool 
     return _public(consent)
 
 
+def _consents_locked(request: Request, scope: str) -> AbstractContextManager[Any]:
+    """The store's lock on one scope's consents, for a read-modify-write of one (a read counted, a revocation): a
+    revocation is never overwritten by a read counted from the consent as it was before."""
+    return store_of(request).lock(f"{CONSENTS}\n{scope}")
+
+
 def _revoke(request: Request, party: Party, consent_id: str, *, own: bool = False) -> dict[str, Any]:
-    consent = _consent(request, party, consent_id, own=own) | {"status": "revoked"}
-    store_of(request).put_record(CONSENTS, party.scope, consent_id, consent)
+    with _consents_locked(request, party.scope):
+        consent = _consent(request, party, consent_id, own=own) | {"status": "revoked"}
+        store_of(request).put_record(CONSENTS, party.scope, consent_id, consent)
     set_outcome(request, "consent-revoked-by-request", consent_id=consent_id)
     return _public(consent)
 
@@ -313,15 +321,18 @@ def get_documents(
     home = _home(caller.session, fiscal)
     if kind not in KINDS:
         raise HTTPProblem(422, "kind-unknown", f"kind is one of {', '.join(KINDS)}")
-    consent = require_consent(request, Party.professional(caller), fiscal, kind)
-    limit = fault(caller.session, SERVICE).get("revoke_after")
-    if limit and consent["reads"] >= limit:  # the household revokes now: this read already finds nothing
-        take_fault(store_of(request), caller.session, SERVICE, "revoke_after")
-        store_of(request).put_record(CONSENTS, session_id, consent["consent_id"], consent | {"status": "revoked"})
-        raise HTTPProblem(
-            403, "consent-revoked", f"the household revoked consent {consent['consent_id']}: nothing is readable"
-        )
-    store_of(request).put_record(CONSENTS, session_id, consent["consent_id"], consent | {"reads": consent["reads"] + 1})
+    party = Party.professional(caller)
+    with _consents_locked(request, party.scope):  # the consent read, checked and counted at once
+        consent = require_consent(request, party, fiscal, kind)
+        limit = fault(caller.session, SERVICE).get("revoke_after")
+        if limit and consent["reads"] >= limit:  # the household revokes now: this read already finds nothing
+            take_fault(store_of(request), caller.session, SERVICE, "revoke_after")
+            store_of(request).put_record(CONSENTS, session_id, consent["consent_id"], consent | {"status": "revoked"})
+            raise HTTPProblem(
+                403, "consent-revoked", f"the household revoked consent {consent['consent_id']}: nothing is readable"
+            )
+        store_of(request).put_record(CONSENTS, session_id, consent["consent_id"],
+                                     consent | {"reads": consent["reads"] + 1})
     found = _documents(request, session_id, home, kind)
     set_outcome(request, "documents-read", kind=kind, consent_id=consent["consent_id"], count=len(found))
     return {"home": fiscal, "kind": kind, "consent_id": consent["consent_id"], "documents": found}

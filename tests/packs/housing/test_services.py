@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,6 +187,48 @@ def test_every_access_needs_its_consent_and_nothing_is_readable_after_revocation
                        headers=session["auth"]).json()["status"] == "revoked"
     assert http.get(docs, params={"kind": "dpe"}, headers=session["auth"] | consent).json()["code"] == \
         "consent-revoked"
+
+
+def test_a_revocation_during_a_read_stays_a_revocation(http: httpx.Client, session: dict[str, Any],
+                                                       running: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review repro 07: a read counted its consent by writing back the whole record it had read; a revocation landing
+    in between was overwritten (the consent granted again, its home readable). Made deterministic: the read pauses
+    between reading the consent and counting it, while the revocation is sent."""
+    home = session["fixtures"]["homes"][0]["fiscal_number"]
+    cid = http.post(f"{session['base']}/dataspace/consents", headers=session["auth"], json={
+        "household": home, "scope": ["dpe"], "transfer_consumption": False, "purpose": "audit énergétique",
+        "expires": "2099-12-31"}).json()["consent_id"]
+    store = running.server.config.app.state.store
+    counting, revoked = threading.Event(), threading.Event()
+    put = store.put_record
+
+    def paused_put(collection: str, scope: str, key: str, data: dict[str, Any], **kw: Any) -> None:
+        if key == cid and data.get("status") == "granted" and data.get("reads") == 1 and not counting.is_set():
+            counting.set()
+            revoked.wait(0.5)  # with the consent locked, the revocation waits for this read instead
+        put(collection, scope, key, data, **kw)
+
+    monkeypatch.setattr(store, "put_record", paused_put)
+    docs = f"{running.base_url}{session['base']}/dataspace/homes/{home}/documents"
+    reader = threading.Thread(target=httpx.get, args=(docs,), kwargs={
+        "params": {"kind": "dpe"}, "headers": session["auth"] | {"Consent-Id": cid}, "timeout": 30})
+    reader.start()
+    assert counting.wait(10)
+
+    def revoke() -> None:
+        httpx.delete(f"{running.base_url}{session['base']}/dataspace/consents/{cid}", headers=session["auth"],
+                     timeout=30).raise_for_status()
+        revoked.set()
+
+    revoker = threading.Thread(target=revoke)
+    revoker.start()
+    reader.join()
+    revoker.join()
+    assert revoked.is_set()
+    assert http.get(f"{session['base']}/dataspace/consents/{cid}", headers=session["auth"]).json()["status"] == \
+        "revoked"
+    r = http.get(docs, params={"kind": "dpe"}, headers=session["auth"] | {"Consent-Id": cid})
+    assert r.status_code == 403 and r.json()["code"] == "consent-revoked", r.text
 
 
 def test_a_quote_out_of_the_harmonised_format_is_refused(http: httpx.Client, session: dict[str, Any]) -> None:
