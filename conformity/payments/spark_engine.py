@@ -256,7 +256,9 @@ class SparkEngine(Engine):
         try:
             self._file(path)
         finally:
-            for df in self._persisted:
+            # the last cached first: Spark plans again a cached frame it has not computed yet (a file stopped by a
+            # failure) when one it depends on is released before it, as the whole file's query, which fills the heap
+            for df in reversed(self._persisted):
                 df.unpersist()
             for copy in self._copies:
                 copy.unlink(missing_ok=True)

@@ -249,3 +249,42 @@ def test_long_and_junk_lines_are_refused_as_on_duckdb_without_the_driver_reading
     assert one["refusals.csv"].count(f"line longer than {MAX} bytes".encode()) == 6
     assert one["stats"]["lines"] == len(lines) - 1 + 2 and one["stats"]["counted"] == 6 + 2 + 3
     assert one["stats"]["paid"] == 2
+
+
+@pytest.mark.slow
+def test_a_file_stopped_by_a_failure_releases_what_spark_cached_without_planning_it_again(
+        spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure in the middle of a file (a Java exception once its installations are created, before Spark computed
+    the last frames the file cached): its cached frames are released without Spark's optimizer running, nothing stays
+    cached and the session still works. Released the first cached first, each frame the uncomputed ones depend on made
+    Spark plan them again as the whole file's query (``CacheManager.recacheByCondition``): minutes of a full 1 GiB
+    driver heap, and an OutOfMemoryError in one of Spark's threads stopped the session the module's tests share."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    from conformity.payments import spark_engine
+
+    def fail(self: Any) -> None:
+        self.spark.sparkContext._jvm.java.lang.Integer.parseInt("not a number")
+
+    rules = spark.sparkContext._jvm.org.apache.spark.sql.catalyst.rules.RuleExecutor
+    frames, planned = type(spark.range(1)), []
+    unpersist = frames.unpersist
+
+    def watched_unpersist(self: Any, blocking: bool = False) -> Any:
+        runs = rules.getCurrentMetrics().numRuns()
+        try:
+            return unpersist(self, blocking)
+        finally:
+            planned.append(rules.getCurrentMetrics().numRuns() - runs)  # the optimizer's rules run meanwhile
+
+    ws = Workspace(tmp_path)
+    ws.label()
+    f = ws.events("e.jsonl", events_for(A, 8))
+    monkeypatch.setattr(spark_engine.SparkEngine, "_judged_refusals_spark", fail)
+    monkeypatch.setattr(frames, "unpersist", watched_unpersist)
+    with pytest.raises((Py4JJavaError, PySparkException)):  # as Spark said it (pyspark >= 4 converts it)
+        mixed_run(ws, (f,), ws.ledger, tmp_path / "out", "spark", MASTER)
+    assert len(planned) >= 5 and not any(planned), planned  # before: [354, 354, 354, 354, 120] rule runs
+    assert spark._jsparkSession.sharedState().cacheManager().isEmpty()
+    assert spark.range(3).count() == 3
