@@ -16,8 +16,9 @@ Spark SQL operations; what is per file, per rule or per rare line runs once on t
   earliest completion, and the write of the file's outcomes as one Parquet file of the event store;
 * **driver**: the segments' signatures (``authenticate``: spans) and the file's hash as it copies it (a line longer
   than ``MAX_LINE_BYTES``, refused unread, stands in the copy as one byte: no executor reads it), the reference parser
-  for the lines off the fast path (``intake.parse_event``; they come back a partition at a time when they are many
-  bytes, ``COLLECT_BYTES``), ``WaveRules.evaluate`` once per distinct combination and interval
+  for the lines off the fast path (``intake.parse_event``; when they are many bytes, ``COLLECT_BYTES``, the executors
+  write them as Parquet in the scratch folder and the driver reads it with pyarrow a few rows at a time, never
+  through Spark's results nor the driver's JVM heap), ``WaveRules.evaluate`` once per distinct combination and interval
   (``Engine._intervals``), the details of refusals per distinct value, and the transactional SQLite ledger
   (installations created and updated in one transaction with the store file that counted them), and settlement.
   Only per-installation aggregates (with the few events proving each payment), the distinct combinations and the
@@ -27,22 +28,27 @@ Spark SQL operations; what is per file, per rule or per rare line runs once on t
 An events file is one Spark job and one ledger transaction (``--commit-every`` bounds the DuckDB engine's
 batches, not this one's). On a cluster, the events files, the ledger's folder (its event store) and
 ``--out`` must be on a filesystem the driver and every executor mount at the same path.
+
+A failure of Spark (a Java exception, the JVM out of memory, its connection lost) stops the run with a
+``UsineError`` naming Spark, what it said and what to try (more memory), not a Java traceback; the file's ledger
+transaction is rolled back and no output is written, as for any error of a run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
-from conformity.errors import InputError
+from conformity.errors import InputError, UsineError
 from conformity.payments import parquet, reasons
 from conformity.payments.authenticate import FileProof
 from conformity.payments.eligibility import WaveRules
@@ -80,13 +86,19 @@ BUCKET = 4096
 #: the driver at once (``COLLECT_BYTES``), are bounded by it and one line (at most ``MAX_LINE_BYTES``)
 SPLIT_BYTES = 16 << 20
 _SPLIT_CONF = "spark.sql.files.maxPartitionBytes"
-#: the lines off the fast path come to the driver in one collect when they hold at most this many bytes, else a
-#: partition at a time (``SPLIT_BYTES``)
+#: the lines off the fast path come to the driver in one collect when they hold at most this many bytes, else the
+#: executors write them as Parquet in the scratch folder (row groups of about ``REST_GROUP_BYTES``) and the driver reads
+#: it ``REST_BATCH_ROWS`` rows at a time (pyarrow: a row group in memory at once, none in the JVM's heap)
 COLLECT_BYTES = 16 << 20
+REST_GROUP_BYTES = 8 << 20
+REST_BATCH_ROWS = 16
 #: what stands in the executors' copy for a line longer than ``MAX_LINE_BYTES`` (``SparkEngine._write_lines``)
 TOO_LONG = b"\x00"
 _NOT_BLANK = re.compile(rb"[^ \t\n\r\x0b\x0c]")  # what bytes.strip() keeps
 _JAVA = "a Java 17 runtime (Debian: `apt-get install default-jre-headless`)"
+_MEMORY = ("give Spark more memory (SPARK_DRIVER_MEMORY=4g in the environment of `usine pay run`: on a local[N] master "
+           "the executors run in the driver's JVM; on a cluster spark.driver.memory and spark.executor.memory in "
+           "$SPARK_CONF_DIR/spark-defaults.conf), or use the DuckDB engine (--engine duckdb)")
 _INSTALL = f"install the Spark extra (`pip install 'usine[spark]'`, or `bash .ci/install.sh test` in a checkout) and {_JAVA}"
 
 _SCHEMA = (
@@ -160,6 +172,50 @@ def _q(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _spark_errors() -> tuple[type[BaseException], ...]:
+    """What a failure of Spark raises in Python: a Java exception or a lost JVM (py4j), pyspark's own errors, a socket."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
+    return Py4JError, PySparkException, ConnectionError
+
+
+def _why(exc: BaseException) -> str:
+    """What Spark said, in one line: an OutOfMemoryError when there is one, else the first line of the Java exception
+    (never its stack), or that the connection to the JVM is gone."""
+    from py4j.protocol import Py4JJavaError, Py4JNetworkError
+
+    if isinstance(exc, Py4JNetworkError | ConnectionError):
+        return "the connection to Spark's JVM was lost (it stopped: often out of memory)"
+    try:
+        text = str(exc)  # a Py4JJavaError asks the JVM for its text: it may be gone
+    except Exception:  # any failure here is the JVM being gone
+        text = getattr(exc, "errmsg", "") or type(exc).__name__
+    lines = [x.strip() for x in text.splitlines() if x.strip() and not x.lstrip().startswith(("at ", "..."))]
+    oom = [x for x in lines if "OutOfMemoryError" in x]
+    if oom:
+        why = oom[0]
+    elif isinstance(exc, Py4JJavaError):
+        why = next((x.lstrip(": ") for x in lines if x.startswith(":")), lines[-1] if lines else type(exc).__name__)
+    else:  # pyspark's own, or a Java exception it converted (its class name, then its message)
+        why = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    why = why[why.find("java.lang.OutOfMemoryError"):] if "java.lang.OutOfMemoryError" in why else why
+    return why if len(why) <= 300 else why[:297] + "..."
+
+
+@contextlib.contextmanager
+def _spark_failures(what: str, kept: str, failed: Callable[[], None] | None = None) -> Iterator[None]:
+    """A failure of Spark inside as a ``UsineError`` (the exit code of a failed run) that names Spark, what it said,
+    what the ledger kept and what to try, without the Java traceback (``failed`` is told first)."""
+    try:
+        yield
+    except _spark_errors() as exc:
+        if failed is not None:
+            failed()
+        raise UsineError(f"Spark failed {what}: {_why(exc)}; {kept}, and no output was written to --out. "
+                         f"Try again after you {_MEMORY}") from None
+
+
 def require_spark() -> None:
     """InputError (exit 2) saying what is missing, why and how to install it, unless pyspark and Java are here."""
     try:
@@ -216,20 +272,29 @@ class SparkEngine(Engine):
                  run_id: int, report: RefusalReport, scratch: Path, progress: Callable[[str], None],
                  master: str = DEFAULT_MASTER, memory: int = DEFAULT_MEMORY_BYTES):
         scratch.mkdir(parents=True, exist_ok=True)
+        self._failed = False
         self.spark, self._started = spark_session(master, scratch)
         super().__init__(ledger, store, rules, book, label_rows, known_waves, kinds, as_of_us, run_id, report,
                          scratch, progress, memory=memory)
         thresholds = {c: rules.threshold(c) for c in self.spans_by_category}
-        self.rules_df = self.spark.createDataFrame([(c, n, s) for c, (n, s) in sorted(thresholds.items())],
-                                                   "category STRING, n BIGINT, span BIGINT")
+        with self._failures("while starting the run", "the ledger holds no event of this run"):
+            self.rules_df = self.spark.createDataFrame([(c, n, s) for c, (n, s) in sorted(thresholds.items())],
+                                                       "category STRING, n BIGINT, span BIGINT")
         self.ns = sorted({n for n, _ in thresholds.values()})
+
+    def _failures(self, what: str, kept: str) -> contextlib.AbstractContextManager[None]:
+        """``_spark_failures``, remembering that Spark failed (``close`` then cleans up what it still can)."""
+        return _spark_failures(what, kept, lambda: setattr(self, "_failed", True))
 
     def close(self) -> None:
         super().close()
-        for name in [t.name for t in self.spark.catalog.listTables() if t.isTemporary and t.name.startswith("u_")]:
-            self.spark.catalog.dropTempView(name)
+        # after a failure the JVM may be gone: its temporary views and its stop are tried, never raise over the error
+        with contextlib.suppress(*_spark_errors()) if self._failed else contextlib.nullcontext():
+            for name in [t.name for t in self.spark.catalog.listTables() if t.isTemporary and t.name.startswith("u_")]:
+                self.spark.catalog.dropTempView(name)
         if self._started:
-            self.spark.stop()
+            with contextlib.suppress(*_spark_errors()) if self._failed else contextlib.nullcontext():
+                self.spark.stop()
 
     def _load_seen(self) -> None:
         """Nothing on the driver: the executors join each file's keys to the store's Parquet files."""
@@ -253,15 +318,21 @@ class SparkEngine(Engine):
         self.path, self.file_id, self.proof = path, file_id, proof
         self._persisted: list[DataFrame] = []
         self._copies: list[Path] = []
+        self._folders: list[Path] = []
         try:
-            self._file(path)
+            with self._failures(f"on {path}", "none of its events was recorded in the ledger (the run's earlier files "
+                                "were)"):
+                self._file(path)
         finally:
             # the last cached first: Spark plans again a cached frame it has not computed yet (a file stopped by a
             # failure) when one it depends on is released before it, as the whole file's query, which fills the heap
-            for df in reversed(self._persisted):
-                df.unpersist()
+            with contextlib.suppress(*_spark_errors()) if self._failed else contextlib.nullcontext():
+                for df in reversed(self._persisted):
+                    df.unpersist()
             for copy in self._copies:
                 copy.unlink(missing_ok=True)
+            for folder in self._folders:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _copy_lines(self, path: Path) -> Path:
         """A copy of the JSON-lines file in the scratch folder (shared with the executors), written as it is read in
@@ -362,16 +433,31 @@ class SparkEngine(Engine):
                     & ~F.col("value").rlike("[\\x7f\\x{2028}\\x{2029}]"))
         ok = reduce(lambda a, b: a & b, _rules(), produced) & F.expr(_TIME_US).isNotNull()
         self._view("u_px", px.withColumn("ok", F.coalesce(ok, F.lit(False))), persist=True)
-        # the rest to the driver in bounded chunks (a longer value, a Parquet row, is refused unread: NULL)
-        size = self._sql("SELECT coalesce(sum(octet_length(value)), 0) FROM u_px WHERE NOT ok").collect()[0][0]
+        # the rest to the driver: one collect when it is small, else through Parquet files (a longer value, a Parquet
+        # row, is refused unread: NULL)
+        size = self._sql(f"SELECT coalesce(sum(least(octet_length(value), {MAX_LINE_BYTES + 2})), 0) FROM u_px "
+                         "WHERE NOT ok").collect()[0][0]
         rest = self._sql(f"SELECT line, span, CASE WHEN octet_length(value) <= {MAX_LINE_BYTES + 1} "
                          "THEN cast(value AS BINARY) END AS data, nl FROM u_px WHERE NOT ok")
         fast = self._sql(f"SELECT {_FAST_SELECT} FROM u_px WHERE ok")
         events, self.rejected, self.blank = _slow_path(
-            rest.collect() if size <= COLLECT_BYTES else rest.toLocalIterator(), self.too_long)
+            rest.collect() if size <= COLLECT_BYTES else self._spilled(rest), self.too_long)
         if events:
             fast = fast.unionByName(self._frame(events, ", ".join(f"{n} {_spark_type(t)}" for n, t in EVENT_COLUMNS)))
         self._view("u_ev", fast)
+
+    def _spilled(self, rest: DataFrame) -> Iterator[tuple[Any, ...]]:
+        """``rest``'s rows written by the executors as Parquet in the scratch folder (row groups of about
+        ``REST_GROUP_BYTES``: the size is checked at each row), then read back on the driver by pyarrow a few rows at a
+        time: neither Spark's results nor the driver's JVM heap carry them, and the driver holds one row group at once.
+        The folder goes with the file (``file``)."""
+        folder = self.scratch / f"rest-{self.file_id}"
+        self._folders.append(folder)
+        (rest.write.option("parquet.block.size", str(REST_GROUP_BYTES)).option("parquet.page.size", str(1 << 20))
+         .option("parquet.page.size.row.check.min", "1").option("parquet.page.size.row.check.max", "1")
+         .option("parquet.block.size.row.check.min", "1").option("parquet.block.size.row.check.max", "1")
+         .option("parquet.enable.dictionary", "false").mode("overwrite").parquet(str(folder.resolve())))
+        return _read_rest(folder)
 
     # ------------------------------------------------------------------ authentication, wave, time
     def _classify_spark(self) -> None:
@@ -629,6 +715,11 @@ class SparkEngine(Engine):
         files = self._files()
         if not due or not files:
             return
+        with self._failures("while finding the proofs of the payments due",
+                            "no payment was recorded in the ledger (the run's events were)"):
+            self._prepare_proofs(due, files)
+
+    def _prepare_proofs(self, due: list[tuple[int, int, str, str, int, int]], files: list[Path]) -> None:
         self._view("u_store", self.spark.read.parquet(*(str(f) for f in files)))
         self._view("u_due", self._frame([(d[0], d[1], d[2], d[3], d[4], d[1] - d[5]) for d in due],
                                         "installation BIGINT, qt BIGINT, qs STRING, qi STRING, n BIGINT, lo BIGINT"))
@@ -675,6 +766,17 @@ def _slow_path(rest: Iterable[Any], too_long: set[int]) -> tuple[list[tuple[Any,
     events.sort(key=lambda r: r[0])
     rejected.sort(key=lambda r: r[0])
     return events, rejected, blank
+
+
+def _read_rest(folder: Path) -> Iterator[tuple[Any, ...]]:
+    """The rows (line, span, data, nl) of the Parquet files Spark wrote in ``folder``, ``REST_BATCH_ROWS`` at a time."""
+    import pyarrow.parquet as pq
+
+    for part in sorted(folder.glob("part-*.parquet")):
+        with pq.ParquetFile(part) as f:
+            for batch in f.iter_batches(batch_size=REST_BATCH_ROWS, columns=["line", "span", "data", "nl"],
+                                        use_threads=False):
+                yield from zip(*(batch.column(i).to_pylist() for i in range(4)), strict=True)
 
 
 _BYTE_UNITS = {"": 1, "b": 1} | {u + b: 1 << (10 * (i + 1)) for i, u in enumerate("kmgtp") for b in ("", "b")}

@@ -184,7 +184,8 @@ def test_long_and_junk_lines_are_refused_as_on_duckdb_without_the_driver_reading
     """Lines just under, at and over ``MAX_LINE_BYTES`` (junk, events padded with spaces, CR LF ends, a blank one, one
     that is not UTF-8), a 24 MB line, and long junk appended after the last signed segment: the same payments and
     refusals on both engines. On Spark no line over the limit reaches the executors' copy or the driver, and the
-    lines off the fast path come to the driver a partition at a time (not one collect)."""
+    lines off the fast path come to the driver through Parquet files the executors write in the scratch folder, read a
+    few rows at a time (not one collect nor Spark's results), in row groups of bounded size, removed after the file."""
     from conformity.payments import spark_engine
     from conformity.payments.intake import MAX_LINE_BYTES as MAX
 
@@ -210,8 +211,9 @@ def test_long_and_junk_lines_are_refused_as_on_duckdb_without_the_driver_reading
     with open(f, "ab") as fh:  # appended after sealing: event-unsigned, and a last line without its end
         fh.write(b'{"junk":"' + b"z" * (3 << 20) + b'"}\n' + b"z" * MAX + b"\r")
 
-    seen: dict[str, Any] = {"data": 0, "iterated": False, "copy": 0}
+    seen: dict[str, Any] = {"data": 0, "iterated": False, "copy": 0, "spilled": [], "groups": []}
     slow_path, copy_lines = spark_engine._slow_path, spark_engine.SparkEngine._copy_lines
+    read_rest = spark_engine._read_rest
 
     def watched_slow_path(rest: Any, too_long: set[int]) -> Any:
         seen["iterated"] |= not isinstance(rest, list)
@@ -225,7 +227,18 @@ def test_long_and_junk_lines_are_refused_as_on_duckdb_without_the_driver_reading
             seen["copy"] = max(len(line) for line in fh)
         return copy
 
+    def watched_read_rest(folder: Path) -> Any:
+        import pyarrow.parquet as pq
+
+        seen["spilled"].append(folder)
+        for part in sorted(folder.glob("part-*.parquet")):
+            meta = pq.ParquetFile(part).metadata
+            seen["groups"] += [meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)]
+        return read_rest(folder)
+
     monkeypatch.setattr(spark_engine, "_slow_path", watched_slow_path)
+    monkeypatch.setattr(spark_engine, "_read_rest", watched_read_rest)
+    monkeypatch.setattr(spark_engine, "REST_GROUP_BYTES", 2 << 20)  # this file's rest: several row groups
     monkeypatch.setattr(spark_engine.SparkEngine, "_copy_lines", watched_copy_lines)
     monkeypatch.setattr(spark_engine, "COLLECT_BYTES", 1 << 20)  # this file's rest: a partition at a time
     monkeypatch.setattr(spark_engine, "SPLIT_BYTES", 2 << 20)  # a few splits (not one per 4 KiB of 1 MB lines)
@@ -243,12 +256,58 @@ def test_long_and_junk_lines_are_refused_as_on_duckdb_without_the_driver_reading
     for key in got["duckdb"]:
         assert got["spark"][key] == got["duckdb"][key], f"{key} differs"
     assert seen["iterated"] and MAX - 1 <= seen["data"] <= MAX + 1 and seen["copy"] <= MAX + 2
+    assert len(seen["spilled"]) == 1 and not seen["spilled"][0].exists()  # through Parquet, then removed
+    assert len(seen["groups"]) >= 3 and max(seen["groups"]) <= (2 << 20) + MAX + 2, seen["groups"]
     one = got["duckdb"]
     counts = json.loads(one["refusals.json"])["counts"]["event"]
     assert counts == {"malformed": 6, "wrong-envelope": 2, "event-unsigned": 2}, counts
     assert one["refusals.csv"].count(f"line longer than {MAX} bytes".encode()) == 6
     assert one["stats"]["lines"] == len(lines) - 1 + 2 and one["stats"]["counted"] == 6 + 2 + 3
     assert one["stats"]["paid"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failure", ["java-exception", "out-of-memory", "connection-lost"])
+def test_a_spark_failure_ends_the_run_saying_so_with_the_ledger_and_outputs_untouched(
+        spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    """Spark failing in the middle of a file (installations already created in its ledger transaction): a UsineError
+    (exit 1, said by the command as one line) naming Spark, what it said and what to try, not a Java traceback; the
+    ledger holds nothing of the run (a DuckDB run on it then gives a fresh ledger's result), no output is written."""
+    from py4j.protocol import Py4JNetworkError
+
+    from conformity.errors import UsineError
+    from conformity.payments import spark_engine
+
+    def fail(self: Any) -> None:
+        if failure == "java-exception":  # a real Java exception through py4j
+            self.spark.sparkContext._jvm.java.lang.Integer.parseInt("not a number")
+        elif failure == "out-of-memory":  # a real failed Spark job, saying what an executor out of memory says
+            self.spark.sql("SELECT raise_error('java.lang.OutOfMemoryError: Java heap space')").collect()
+        else:
+            raise Py4JNetworkError("Answer from Java side is empty")
+
+    ws = Workspace(tmp_path)
+    ws.label()
+    f = ws.events("e.jsonl", events_for(A, 8))
+    monkeypatch.setattr(spark_engine.SparkEngine, "_judged_refusals_spark", fail)
+    with pytest.raises(UsineError) as caught:
+        mixed_run(ws, (f,), ws.ledger, tmp_path / "out", "spark", MASTER)
+    err = caught.value
+    said = {"java-exception": 'NumberFormatException: For input string: "not a number"',
+            "out-of-memory": "java.lang.OutOfMemoryError: Java heap space",
+            "connection-lost": "the connection to Spark's JVM was lost"}[failure]
+    assert type(err) is UsineError and err.exit_code == 1 and err.__suppress_context__
+    assert str(err).startswith(f"Spark failed on {f}: ") and said in str(err), str(err)
+    assert "SPARK_DRIVER_MEMORY" in str(err) and "\n" not in str(err) and "\tat " not in str(err)
+    assert ledger_state(ws.ledger) == {"payments": [], "installations": [], "events": ledger_state(ws.ledger)["events"]}
+    assert not ledger_state(ws.ledger)["events"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # no output, no scratch folder left
+    assert spark.range(3).count() == 3  # the test's session still works (the run did not stop what it did not start)
+    monkeypatch.undo()
+    again = outputs(tmp_path / "again", mixed_run(ws, (f,), ws.ledger, tmp_path / "again", "duckdb"))
+    fresh = outputs(tmp_path / "fresh", mixed_run(ws, (f,), tmp_path / "fresh.sqlite3", tmp_path / "fresh", "duckdb"))
+    assert again["stats"] == fresh["stats"] and again["stats"]["paid"] == 1
+    assert ledger_state(ws.ledger) == ledger_state(tmp_path / "fresh.sqlite3")
 
 
 @pytest.mark.slow
@@ -259,9 +318,7 @@ def test_a_file_stopped_by_a_failure_releases_what_spark_cached_without_planning
     cached and the session still works. Released the first cached first, each frame the uncomputed ones depend on made
     Spark plan them again as the whole file's query (``CacheManager.recacheByCondition``): minutes of a full 1 GiB
     driver heap, and an OutOfMemoryError in one of Spark's threads stopped the session the module's tests share."""
-    from py4j.protocol import Py4JJavaError
-    from pyspark.errors import PySparkException
-
+    from conformity.errors import UsineError
     from conformity.payments import spark_engine
 
     def fail(self: Any) -> None:
@@ -283,7 +340,7 @@ def test_a_file_stopped_by_a_failure_releases_what_spark_cached_without_planning
     f = ws.events("e.jsonl", events_for(A, 8))
     monkeypatch.setattr(spark_engine.SparkEngine, "_judged_refusals_spark", fail)
     monkeypatch.setattr(frames, "unpersist", watched_unpersist)
-    with pytest.raises((Py4JJavaError, PySparkException)):  # as Spark said it (pyspark >= 4 converts it)
+    with pytest.raises(UsineError):
         mixed_run(ws, (f,), ws.ledger, tmp_path / "out", "spark", MASTER)
     assert len(planned) >= 5 and not any(planned), planned  # before: [354, 354, 354, 354, 120] rule runs
     assert spark._jsparkSession.sharedState().cacheManager().isEmpty()
