@@ -41,6 +41,7 @@ import glob
 import os
 import re
 import shutil
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -233,12 +234,53 @@ def require_spark() -> None:
                          f"set: {_INSTALL}", where="--engine")
 
 
-def spark_session(master: str, scratch: Path) -> tuple[SparkSession, bool]:
-    """The Spark session on ``master`` (the active one when it is on that master) and whether this call started it."""
-    require_spark()
+def _forget_dead_session() -> None:
+    """Stop and forget this process's Spark session when Spark stopped it or its JVM is gone, so that the builder
+    starts a new one (and a new JVM). Spark stops its context itself after a fatal error in one of its threads (an
+    OutOfMemoryError), and pyspark would hand that session out again: every call on it then fails ("Cannot call
+    methods on a stopped SparkContext"), the next run of a long-lived process too."""
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    active = SparkSession.getActiveSession()
+    sc = SparkContext._active_spark_context
+    if sc is None:
+        return
+    try:
+        if not sc._jsc.sc().isStopped():
+            return
+        gone = False
+    except _spark_errors():  # no answer: the JVM is gone
+        gone = True
+    session = SparkSession._instantiatedSession
+    with warnings.catch_warnings(), contextlib.suppress(*_spark_errors()):
+        warnings.simplefilter("ignore", RuntimeWarning)  # pyspark's "Unable to cleanly shutdown Spark JVM process"
+        if session is not None and not gone:
+            session.stop()  # the context, and the JVM's default and active sessions
+        else:
+            sc.stop()
+    # what the stops above do when the JVM answers; when it is gone, its gateway too (the builder launches a JVM)
+    SparkSession._instantiatedSession = SparkSession._activeSession = None
+    if gone:
+        with contextlib.suppress(Exception):
+            sc._accumulatorServer.shutdown()
+        gateway = SparkContext._gateway
+        SparkContext._active_spark_context = SparkContext._gateway = SparkContext._jvm = None
+        with contextlib.suppress(Exception):
+            if gateway is not None:
+                gateway.shutdown()
+
+
+def spark_session(master: str, scratch: Path) -> tuple[SparkSession, bool]:
+    """The Spark session on ``master`` (the one of this process when it is on that master) and whether this call
+    started it; a session Spark stopped, or whose JVM is gone, is replaced by a new one (``_forget_dead_session``)."""
+    require_spark()
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    _forget_dead_session()
+    active = None
+    if SparkContext._active_spark_context is not None:  # this process's, made in this thread or another one
+        active = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
     if active is not None:
         if active.sparkContext.master != master:
             raise InputError(f"a Spark session on {active.sparkContext.master} is already running in this process; "

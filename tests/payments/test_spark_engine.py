@@ -345,3 +345,60 @@ def test_a_file_stopped_by_a_failure_releases_what_spark_cached_without_planning
     assert len(planned) >= 5 and not any(planned), planned  # before: [354, 354, 354, 354, 120] rule runs
     assert spark._jsparkSession.sharedState().cacheManager().isEmpty()
     assert spark.range(3).count() == 3
+
+
+#: the child of ``test_a_spark_session_that_stopped_or_lost_its_jvm_is_replaced``: its own JVM, which it breaks
+_BROKEN_SESSIONS = """
+import json, os, signal, sys, threading, time
+from pathlib import Path
+from conformity.payments.spark_engine import spark_session
+from tests.payments.builders import events_for
+from tests.payments.mixed import A, outputs, run
+from tests.payments.workspace import Workspace
+
+root, master = Path(sys.argv[1]), sys.argv[2]
+ws = Workspace(root)
+ws.label()
+f = ws.events("e.jsonl", events_for(A, 8))
+said = {}
+
+
+def paid(name):
+    out = root / name
+    said[name] = outputs(out, run(ws, (f,), root / f"{name}.sqlite3", out, "spark", master))["stats"]
+
+
+made = []  # a session made in another thread, as a service's worker may: the run uses it and leaves it running
+threading.Thread(target=lambda: made.append(spark_session(master, root / "spark")[0])).start()
+while not made:
+    time.sleep(0.1)
+paid("other-thread")
+said["still-running"] = made[0].range(3).count() == 3
+made[0].sparkContext._jsc.sc().stop()  # what Spark does after a fatal error in one of its threads (out of memory)
+paid("stopped")
+spark, _ = spark_session(master, root / "spark")
+os.kill(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid(), signal.SIGKILL)  # the JVM gone
+time.sleep(1)
+paid("jvm-gone")
+print(json.dumps(said))
+"""
+
+
+@pytest.mark.slow
+def test_a_spark_session_that_stopped_or_lost_its_jvm_is_replaced(spark: Any, tmp_path: Path) -> None:
+    """A process's Spark session that Spark stopped (as it does after an OutOfMemoryError in one of its threads) or
+    whose JVM is gone is not handed to the next run (every call on it failed: "Cannot call methods on a stopped
+    SparkContext"): the run starts a new one and pays as DuckDB does. A session of the process made in another
+    thread is the run's session, left running after it (it was stopped as if the run had started it). In a child
+    process: it breaks its own JVM, not the module's."""
+    ws = Workspace(tmp_path / "duckdb")
+    ws.label()
+    f = ws.events("e.jsonl", events_for(A, 8))
+    expected = outputs(tmp_path / "out", mixed_run(ws, (f,), ws.ledger, tmp_path / "out", "duckdb"))["stats"]
+    assert expected["paid"] == 1
+    done = subprocess.run([sys.executable, "-c", _BROKEN_SESSIONS, str(tmp_path / "child"), MASTER],
+                          capture_output=True, text=True, cwd=Path(__file__).parents[2], timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = json.loads(done.stdout.splitlines()[-1])
+    assert said.pop("still-running") is True
+    assert said == {"other-thread": expected, "stopped": expected, "jvm-gone": expected}, said
