@@ -293,8 +293,8 @@ def spark_session(master: str, scratch: Path) -> tuple[SparkSession, bool]:
                    .config("spark.sql.warehouse.dir", str(scratch / "warehouse")))
         try:
             spark = builder.getOrCreate()
-        except Exception as exc:  # the JVM did not start (a Java too old, a bad master URL): say so, not a traceback
-            why = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+        except Exception as exc:  # the JVM did not start (a Java too old, a bad master URL, too little memory): say
+            why = _why(exc)  # so in one line, what Spark said (not the last line of its stack)
             raise InputError(f"Spark could not start on {master}: {why}; it needs {_JAVA} and a reachable master",
                              where="--spark-master") from exc
         spark.sparkContext.setLogLevel("ERROR")

@@ -179,6 +179,23 @@ def test_spark_engine_without_java_says_what_why_and_how(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
+def test_spark_that_cannot_start_says_what_spark_said(spark: Any, tmp_path: Path) -> None:
+    """A driver heap Spark refuses to start with: exit 2 before any event is read, one line saying what Spark said
+    (its message, not the last frame of its Java stack: "at java.base/java.lang.Thread.run")."""
+    ws = Workspace(tmp_path)
+    ws.label()
+    f = ws.events("e.jsonl", events_for(A, 2))
+    env = {**os.environ, "USINE_HOME": str(tmp_path / "home"), "SPARK_DRIVER_MEMORY": "300m"}
+    done = subprocess.run([sys.executable, "-m", "conformity", *ws.args((f,), tmp_path / "out", AS_OF, "2026-W1"),
+                           "--engine", "spark", "--spark-master", MASTER], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=300, check=False)
+    assert done.returncode == 2, done.stderr
+    said = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert len(said) == 1 and said[0].startswith(f"error: --spark-master: Spark could not start on {MASTER}: "), said
+    assert "Insufficient driver memory" in said[0] and "\tat " not in said[0], said
+
+
+@pytest.mark.slow
 def test_long_and_junk_lines_are_refused_as_on_duckdb_without_the_driver_reading_them_whole(
         spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Lines just under, at and over ``MAX_LINE_BYTES`` (junk, events padded with spaces, CR LF ends, a blank one, one
