@@ -164,7 +164,11 @@ class PaymentRun:
                 self.progress(f"{adopted:,} events recorded by an earlier version moved to the event store")
             try:
                 self._record_labels()
-                self.engine = self._engine(ledger, store)
+                try:
+                    self.engine = self._engine(ledger, store)
+                except BaseException:  # an engine that could not start (Spark) leaves no scratch folder in --out
+                    shutil.rmtree(self.o.out / f".scratch-{self.run_id}", ignore_errors=True)
+                    raise
                 try:
                     for path in self.o.events:
                         self._intake(path)

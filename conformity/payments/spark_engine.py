@@ -295,7 +295,8 @@ def spark_session(master: str, scratch: Path) -> tuple[SparkSession, bool]:
             spark = builder.getOrCreate()
         except Exception as exc:  # the JVM did not start (a Java too old, a bad master URL, too little memory): say
             why = _why(exc)  # so in one line, what Spark said (not the last line of its stack)
-            raise InputError(f"Spark could not start on {master}: {why}; it needs {_JAVA} and a reachable master",
+            raise InputError(f"Spark could not start on {master}: {why}; it needs {_JAVA}, a reachable master and "
+                             "a driver heap of at least 512 MiB (SPARK_DRIVER_MEMORY, default 1g)",
                              where="--spark-master") from exc
         spark.sparkContext.setLogLevel("ERROR")
         started = True

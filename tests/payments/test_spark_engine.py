@@ -193,6 +193,7 @@ def test_spark_that_cannot_start_says_what_spark_said(spark: Any, tmp_path: Path
     said = [x for x in done.stderr.splitlines() if x.startswith("error:")]
     assert len(said) == 1 and said[0].startswith(f"error: --spark-master: Spark could not start on {MASTER}: "), said
     assert "Insufficient driver memory" in said[0] and "\tat " not in said[0], said
+    assert not list((tmp_path / "out").glob(".scratch-*"))  # nothing left in --out (an empty .scratch-1 was)
 
 
 @pytest.mark.slow
