@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lxml import etree
 
 from conformity.checks.trace import Exchange
@@ -18,6 +20,14 @@ def uploads(t: TraceEdit, step: str) -> list[Exchange]:
     return t.in_step(step, "observatory", method="POST", path="/dpe")
 
 
+def edit_filed(t: TraceEdit, change: Callable[[etree._Element], None]) -> float:
+    """Every DPE the software sent in the filing step (tested and filed) edited by ``change``; the first one's seq."""
+    sent = uploads(t, "complete")
+    for e in sent:
+        edit_dpe(e, change)
+    return sent[0].seq
+
+
 @mutation("dpe-out-of-schema", scenario=SCENARIO, breaks=["DPE-001"], category=CATEGORY, where="request.body")
 def dpe_out_of_schema(t: TraceEdit) -> float:
     """The software writes an element the model does not know (both the tested and the filed document)."""
@@ -27,10 +37,7 @@ def dpe_out_of_schema(t: TraceEdit) -> float:
         assert envelope is not None
         etree.SubElement(envelope, "isolation_magique").text = "oui"
 
-    sent = uploads(t, "complete")
-    for e in sent:
-        edit_dpe(e, change)
-    return sent[0].seq
+    return edit_filed(t, change)
 
 
 @mutation("filed-without-test", scenario=SCENARIO, breaks=["DPE-002"], category=CATEGORY, where="request.query.mode")
@@ -66,10 +73,7 @@ def findings_not_shown(t: TraceEdit) -> float:
 )
 def class_from_energy_only(t: TraceEdit) -> float:
     """The software writes the energy class alone as the label of the home whose emissions class is worse."""
-    sent = uploads(t, "complete")
-    for e in sent:
-        edit_dpe(e, set_text("logement/sortie/ep_conso/classe_bilan_dpe", "A"))
-    return sent[0].seq
+    return edit_filed(t, set_text("logement/sortie/ep_conso/classe_bilan_dpe", "A"))
 
 
 @mutation(
@@ -81,10 +85,7 @@ def class_from_energy_only(t: TraceEdit) -> float:
 )
 def product_name_as_software_id(t: TraceEdit) -> float:
     """The software writes its product name instead of its registration id."""
-    sent = uploads(t, "complete")
-    for e in sent:
-        edit_dpe(e, set_text(DIAG + "usr_logiciel_id", "HomeApp"))
-    return sent[0].seq
+    return edit_filed(t, set_text(DIAG + "usr_logiciel_id", "HomeApp"))
 
 
 @mutation("dpe-number-not-kept", scenario=SCENARIO, breaks=["DPE-007"], category=CATEGORY, where="output.numero_dpe")
@@ -103,10 +104,7 @@ def dpe_number_not_kept(t: TraceEdit) -> float:
 )
 def dpe_without_rnb(t: TraceEdit) -> float:
     """The software leaves the building's RNB id out of the DPE."""
-    sent = uploads(t, "complete")
-    for e in sent:
-        edit_dpe(e, remove("administratif/geolocalisation/rnb_id"))
-    return sent[0].seq
+    return edit_filed(t, remove("administratif/geolocalisation/rnb_id"))
 
 
 @mutation(
@@ -121,10 +119,7 @@ def dpe_registry_never_asked(t: TraceEdit) -> float:
     asked = {e.seq for e in t.in_step("complete", "buildings")}
     assert asked, "the reference asks the registry for the DPE's building"
     t.drop(lambda raw: raw.get("seq") not in asked)
-    sent = uploads(t, "complete")
-    for e in sent:
-        edit_dpe(e, remove("administratif/geolocalisation/rnb_id"))
-    return sent[0].seq
+    return edit_filed(t, remove("administratif/geolocalisation/rnb_id"))
 
 
 @mutation("incomplete-reported-filed", scenario=SCENARIO, breaks=["DPE-009"], category=CATEGORY, where="output.filed")
@@ -144,7 +139,4 @@ def incomplete_reported_filed(t: TraceEdit) -> float:
 )
 def no_certification_number(t: TraceEdit) -> float:
     """The software writes the diagnostician's name where the certification number goes."""
-    sent = uploads(t, "complete")
-    for e in sent:
-        edit_dpe(e, set_text(DIAG + "numero_certification_diagnostiqueur", "Camille Lemaire"))
-    return sent[0].seq
+    return edit_filed(t, set_text(DIAG + "numero_certification_diagnostiqueur", "Camille Lemaire"))

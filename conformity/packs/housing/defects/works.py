@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from conformity.defects.edit import TraceEdit
@@ -18,20 +19,22 @@ def quote_body(t: TraceEdit) -> tuple[int, dict[str, Any]]:
     return e.seq, e.raw["request"]["body"]["json"]
 
 
-@mutation("quote-out-of-format", scenario=SCENARIO, breaks=["WORKS-001"], category=CATEGORY, where="response.body")
-def quote_out_of_format(t: TraceEdit) -> float:
-    """The software first sends a quote without its format marker, which the data space refuses."""
+def refused_quote_first(t: TraceEdit, change: Callable[[dict[str, Any]], object], error: str) -> float:
+    """Before the quote the software deposits, a copy of it edited by ``change`` that the data space refused (422
+    ``quote-invalid`` with ``error``)."""
     note = t.step("quote")
     sent = t.in_step("quote", "dataspace", method="POST", path="/quotes")[-1]
     raw = copy.deepcopy(sent.raw) | {"seq": note.seq - 0.7}
-    raw["request"]["body"]["json"].pop("format")
-    raw["response"] = {
-        "status": 422,
-        "headers": {},
-        "body": {"json": {"code": "quote-invalid", "errors": ["(root): 'format' is a required property"]}},
-    }
+    change(raw["request"]["body"]["json"])
+    raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "quote-invalid", "errors": [error]}}}
     raw["outcome"] = "quote-invalid"
     return t.insert(raw)
+
+
+@mutation("quote-out-of-format", scenario=SCENARIO, breaks=["WORKS-001"], category=CATEGORY, where="response.body")
+def quote_out_of_format(t: TraceEdit) -> float:
+    """The software first sends a quote without its format marker, which the data space refuses."""
+    return refused_quote_first(t, lambda body: body.pop("format"), "(root): 'format' is a required property")
 
 
 @mutation(
@@ -112,15 +115,7 @@ def works_without_quote(t: TraceEdit) -> float:
 def quote_gestes_as_bare_codes(t: TraceEdit) -> float:
     """The software first sends its quote with the gestes as bare codes (["ISO-COMBLES", ...]) instead of items, which
     the data space refuses: the checks say so, none raises."""
-    note = t.step("quote")
-    sent = t.in_step("quote", "dataspace", method="POST", path="/quotes")[-1]
-    raw = copy.deepcopy(sent.raw) | {"seq": note.seq - 0.7}
-    body = raw["request"]["body"]["json"]
-    body["gestes"] = [g["code"] for g in body["gestes"]]
-    raw["response"] = {
-        "status": 422,
-        "headers": {},
-        "body": {"json": {"code": "quote-invalid", "errors": ["gestes/0: 'ISO-COMBLES' is not of type 'object'"]}},
-    }
-    raw["outcome"] = "quote-invalid"
-    return t.insert(raw)
+    def bare_codes(body: dict[str, Any]) -> None:
+        body["gestes"] = [g["code"] for g in body["gestes"]]
+
+    return refused_quote_first(t, bare_codes, "gestes/0: 'ISO-COMBLES' is not of type 'object'")
