@@ -370,7 +370,8 @@ def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str
         )
     store = store_of(request)
     existing = store.get_record(DEPOSITS, scope, f"{kind}:{doc[key]}")
-    digest = hashlib.sha256(canonical_json(doc)).hexdigest()
+    canonical = canonical_json(doc)
+    digest = hashlib.sha256(canonical).hexdigest()
     if existing is not None:
         if existing["sha256"] != digest:
             raise HTTPProblem(409, f"{kind}-id-conflict", f"{key} {doc[key]} was deposited with another content")
@@ -381,10 +382,19 @@ def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str
         "id": doc[key],
         "sha256": digest,
         "document": doc,
-        "bytes": len(canonical_json(doc)),
+        "bytes": len(canonical),
     }
     store.put_record(DEPOSITS, scope, f"{kind}:{doc[key]}", record)
     return record
+
+
+def _deposited(request: Request, kind: str, record: dict[str, Any]) -> JSONResponse:
+    """The answer to a deposit, in either role: 201, or 200 for the same document again (``duplicate``)."""
+    set_outcome(request, f"{kind}-{'duplicate' if record.get('duplicate') else 'deposited'}", id=record["id"])
+    return JSONResponse(
+        {"id": record["id"], "sha256": record["sha256"], "duplicate": bool(record.get("duplicate"))},
+        status_code=200 if record.get("duplicate") else 201,
+    )
 
 
 async def _session_deposit(request: Request, caller: Caller, fiscal: str, kind: str, key: str) -> JSONResponse:
@@ -393,11 +403,7 @@ async def _session_deposit(request: Request, caller: Caller, fiscal: str, kind: 
     require_consent(request, Party.professional(caller), fiscal, kind)
     doc = await _deposit_body(request, kind)
     record = _deposit(request, caller.session["id"], fiscal, kind, doc, key)
-    set_outcome(request, f"{kind}-{'duplicate' if record.get('duplicate') else 'deposited'}", id=record["id"])
-    return JSONResponse(
-        {"id": record["id"], "sha256": record["sha256"], "duplicate": bool(record.get("duplicate"))},
-        status_code=200 if record.get("duplicate") else 201,
-    )
+    return _deposited(request, kind, record)
 
 
 @router.post("/homes/{fiscal}/quotes", status_code=201, summary="Deposit a harmonised quote (Consent-Id)",
@@ -523,11 +529,7 @@ async def _prod_deposit(
     record = _deposit(request, PROD, fiscal, kind, doc, key)
     if not record.get("duplicate"):
         _emit(request, installation, kind, record, f"{kind}:{record['id']}")
-    set_outcome(request, f"{kind}-{'duplicate' if record.get('duplicate') else 'deposited'}", id=record["id"])
-    return JSONResponse(
-        {"id": record["id"], "sha256": record["sha256"], "duplicate": bool(record.get("duplicate"))},
-        status_code=200 if record.get("duplicate") else 201,
-    )
+    return _deposited(request, kind, record)
 
 
 @prod_router.post("/consents", status_code=201, summary="Ask a household for consent from an installed software (the "
