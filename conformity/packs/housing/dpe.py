@@ -35,9 +35,16 @@ LOW_SCORE = 0.7
 
 
 @functools.cache
+def _model() -> etree._ElementTree:
+    """The model DPE schema's tree, parsed once (a file of this package, so trusted): compiled by :func:`schema`,
+    read by :func:`_typed` and :func:`_attributes`."""
+    return etree.parse(str(XSD_PATH))
+
+
+@functools.cache
 def schema() -> etree.XMLSchema:
-    """The model DPE schema (parsed once; a file of this package, so trusted)."""
-    return etree.XMLSchema(etree.parse(str(XSD_PATH)))
+    """The model DPE schema, compiled once."""
+    return etree.XMLSchema(_model())
 
 
 class DpeInvalid(ValueError):
@@ -92,7 +99,7 @@ _PLAIN_EXPONENT = 100
 def _typed() -> dict[str, str]:
     """Element name → "number", "boolean", "date" or "year", for the model's elements whose value is one (read from
     the schema)."""
-    xsd = etree.parse(str(XSD_PATH)).getroot()
+    xsd = _model().getroot()
     numeric = set(NUMERIC)
     for simple in xsd.iter(XS + "simpleType"):
         restriction = simple.find(XS + "restriction")
@@ -110,7 +117,7 @@ def _typed() -> dict[str, str]:
 def _attributes() -> dict[str, frozenset[str]]:
     """Element name → the attributes the model schema declares on it (``dpe``: ``version``); any other attribute a
     valid document may carry (the XML Schema instance ones, ``xsi:*``) says nothing about the DPE."""
-    xsd = etree.parse(str(XSD_PATH)).getroot()
+    xsd = _model().getroot()
     declared: dict[str, set[str]] = {}
     for element in xsd.iter(XS + "element"):
         names = declared.setdefault(element.get("name", ""), set())

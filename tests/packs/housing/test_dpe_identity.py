@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from conformity.packs.housing import dpe
 from conformity.packs.housing.dpe import _value, build_dpe, coherence, identity, leaf_text, parse_dpe, read_dpe
 
 VALUES: dict[str, Any] = {
@@ -167,3 +168,14 @@ def test_a_year_with_a_timezone_is_read_as_its_year() -> None:
     doc = read_dpe(parse_dpe(BASE.replace(b"1975<", b"2099Z<")))
     assert doc["year"] == "2099"
     assert any("annee_construction 2099 is in the future" in f["message"] for f in coherence(doc))
+
+
+def test_the_model_schema_is_read_from_disk_once() -> None:
+    """The validator, the typed elements and the declared attributes all come from one parse of the model XSD."""
+    for cached in (dpe._model, dpe.schema, dpe._typed, dpe._attributes):
+        cached.cache_clear()
+    dpe.schema()
+    dpe._typed()
+    dpe._attributes()
+    assert dpe._model.cache_info().misses == 1
+    assert "surface_habitable_logement" in dpe._typed() and "version" in dpe._attributes()["dpe"]
