@@ -85,6 +85,8 @@ NETWORK_METHODS = ("GET", "POST", "DELETE")
 CONSENTS, DEPOSITS = "housing-consents", "housing-deposits"
 #: the production role's transfers, one record per period and per month transferred (the transfer that covered it)
 TRANSFERS = "housing-transfers"
+#: a deposit's meaning (its document but its id) → the id it was first filed under (:func:`_deposit`)
+MEANINGS = "housing-deposit-meanings"
 KINDS = ("dpe", "quote", "works", "consumption")
 #: where the production role keeps its consents and deposits
 PROD = "prod"
@@ -361,7 +363,13 @@ async def _deposit_body(request: Request, schema: str) -> dict[str, Any]:
     return doc
 
 
-def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str, Any], key: str) -> dict[str, Any]:
+def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str, Any], key: str,
+             owner: str | None = None) -> dict[str, Any]:
+    """File a quote or works record (``key``: its id member) under ``scope``, once: the same id again is the record
+    filed (a duplicate), or 409 with another content; the same content under another id is a duplicate of the first
+    (its meaning is the document but its id: re-filed under fresh ids, one quote would be many). ``owner``: whose ids
+    and contents these are (an installation in the production role: another contractor's quote ``Q-1`` is its own);
+    a test session's are the session's. Checked and written under one lock: two deposits at once are one record."""
     named = doc.get("home", {}).get("fiscal_number") if isinstance(doc.get("home"), dict) else None
     if named is not None and named != fiscal:  # a document for home X is X's, not the home whose consent it uses
         raise HTTPProblem(
@@ -369,22 +377,31 @@ def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str
             path_home=fiscal, body_home=named,
         )
     store = store_of(request)
-    existing = store.get_record(DEPOSITS, scope, f"{kind}:{doc[key]}")
+    prefix = f"{kind}:{owner}:" if owner else f"{kind}:"
     canonical = canonical_json(doc)
     digest = hashlib.sha256(canonical).hexdigest()
-    if existing is not None:
-        if existing["sha256"] != digest:
-            raise HTTPProblem(409, f"{kind}-id-conflict", f"{key} {doc[key]} was deposited with another content")
-        return existing | {"duplicate": True}
-    record = {
-        "kind": kind,
-        "home": fiscal,
-        "id": doc[key],
-        "sha256": digest,
-        "document": doc,
-        "bytes": len(canonical),
-    }
-    store.put_record(DEPOSITS, scope, f"{kind}:{doc[key]}", record)
+    meaning = prefix + hashlib.sha256(canonical_json({k: v for k, v in doc.items() if k != key})).hexdigest()
+    with store.locked_batch(f"{DEPOSITS}\n{scope}"):
+        existing = store.get_record(DEPOSITS, scope, prefix + str(doc[key]))
+        if existing is not None:
+            if existing["sha256"] != digest:
+                raise HTTPProblem(409, f"{kind}-id-conflict", f"{key} {doc[key]} was deposited with another content")
+            return existing | {"duplicate": True}
+        first = store.get_record(MEANINGS, scope, meaning)
+        if first is not None:
+            same = store.get_record(DEPOSITS, scope, prefix + str(first["id"]))
+            if same is not None:
+                return same | {"duplicate": True}
+        record = {
+            "kind": kind,
+            "home": fiscal,
+            "id": doc[key],
+            "sha256": digest,
+            "document": doc,
+            "bytes": len(canonical),
+        }
+        store.put_record(DEPOSITS, scope, prefix + str(doc[key]), record)
+        store.put_record(MEANINGS, scope, meaning, {"id": doc[key]})
     return record
 
 
@@ -526,7 +543,7 @@ async def _prod_deposit(
     party.home(fiscal)
     require_consent(request, party, fiscal, kind)
     doc = await _deposit_body(request, kind)
-    record = _deposit(request, PROD, fiscal, kind, doc, key)
+    record = _deposit(request, PROD, fiscal, kind, doc, key, owner=installation["id"])
     if not record.get("duplicate"):
         _emit(request, installation, kind, record, f"{kind}:{record['id']}")
     return _deposited(request, kind, record)

@@ -439,6 +439,50 @@ def test_a_quote_naming_another_home_than_the_one_it_is_deposited_to_is_refused(
     assert r.status_code == 422 and r.json()["code"] == "home-mismatch", r.text
 
 
+def test_a_quote_or_works_refiled_under_new_ids_is_filed_once_and_is_one_event(http: httpx.Client,
+                                                                              session: dict[str, Any]) -> None:
+    """Stop 38 left it noticed: the same quote deposited again under a fresh quote_id was a new quote and a new
+    data-received event each time (ids are the contractor's to choose: one quote was any number of events), and a
+    quote id was the data space's, not the contractor's (another contractor's ``Q-1`` was 409). A deposit's identity
+    is its meaning — its document but its id — per installation: the same content under a new id is a duplicate (200,
+    the id it was first filed under), another content a new quote, and another installation's ``Q-1`` its own."""
+    inst, other = install(http, "CONTRACTOR"), install(http, "CONTRACTOR")
+    fiscal = "591000000031"
+    consent = {"Consent-Id": consent_of(http, inst, fiscal, ["quote", "works"])}
+    url = f"/prod/dataspace/homes/{fiscal}"
+
+    def deposit(kind: str, doc: dict[str, Any], by: dict[str, Any] = inst,
+                headers: dict[str, str] = consent) -> httpx.Response:
+        return http.post(f"{url}/{kind}", headers=by["auth"] | headers, json=doc)
+
+    first = deposit("quotes", a_quote("Q-0001", fiscal))
+    again = [deposit("quotes", a_quote(f"Q-000{n}", fiscal)) for n in (2, 3, 4)]
+    assert first.status_code == 201, first.text
+    assert [(r.status_code, r.json()["id"], r.json()["duplicate"]) for r in again] == [(200, "Q-0001", True)] * 3
+    revised = deposit("quotes", a_quote("Q-0005", fiscal) | {"issued": "2027-01-05"})  # another quote: a new one
+    assert revised.status_code == 201 and revised.json()["id"] == "Q-0005", revised.text
+    conflict = deposit("quotes", a_quote("Q-0001", fiscal) | {"issued": "2027-01-06"})
+    assert conflict.status_code == 409 and conflict.json()["code"] == "quote-id-conflict", conflict.text
+    works = {"format": "usine.housing.works/1", "works_id": "W-0001", "category": "walls", "gestes": ["ITE"],
+             "completed": "2027-02-01", "contractor_siret": "12345678901234", "rnb_id": "ABCDEFGH1234", "quote_id": "Q-0001"}
+    assert deposit("works", works).status_code == 201
+    refiled = deposit("works", works | {"works_id": "W-0002"})
+    assert (refiled.status_code, refiled.json()["id"]) == (200, "W-0001"), refiled.text
+    assert sorted(e["reference"] for e in events_of(http, inst)) == ["quote:Q-0001", "quote:Q-0005", "works:W-0001"]
+    # another contractor's quote ids are its own: its Q-0001, even of the same content, is its quote and its event
+    theirs = deposit("quotes", a_quote("Q-0001", fiscal), other, {"Consent-Id": consent_of(http, other, fiscal, ["quote"])})
+    assert theirs.status_code == 201, theirs.text
+    assert [e["reference"] for e in events_of(http, other)] == ["quote:Q-0001"]
+    # a test session files by meaning too (the vendor meets there what production does)
+    home = session["fixtures"]["homes"][0]["fiscal_number"]
+    grant = http.post(f"{session['base']}/dataspace/consents", headers=session["auth"], json={
+        "household": home, "scope": ["quote"], "transfer_consumption": False, "purpose": "devis",
+        "expires": "2099-12-31"}).json()
+    in_session = [http.post(f"{session['base']}/dataspace/homes/{home}/quotes", json=a_quote(f"Q-S000{n}", home),
+                            headers=session["auth"] | {"Consent-Id": grant["consent_id"]}) for n in (1, 2)]
+    assert [(r.status_code, r.json()["id"]) for r in in_session] == [(201, "Q-S0001"), (200, "Q-S0001")]
+
+
 def test_consent_004_an_adviser_transfers_consumption_data_the_household_allowed_and_that_is_its_event(
         http: httpx.Client) -> None:
     """An adviser's labelled software transmits no DPE, quote or works: what it does with the infrastructure is order
