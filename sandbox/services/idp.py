@@ -375,26 +375,50 @@ def _authenticate(request: Request, session: dict[str, Any], form: dict[str, str
     return method
 
 
-def _take_code(request: Request, session: dict[str, Any], code: str, access_token: str) -> dict[str, Any]:
-    """Consume a code (any redemption attempt uses it up); a reused code revokes what it gave."""
+def _take_code(request: Request, session: dict[str, Any], code: str, issued: list[str]) -> dict[str, Any]:
+    """Consume a code (any redemption attempt uses it up), to give the tokens ``issued``. A code presented again is
+    refused and revokes every token it gave (RFC 6749 §4.1.2: the access and the refresh token), and is marked
+    reused, so that a redemption still storing its tokens revokes them itself (:func:`_revoke_if_reused`)."""
     store = store_of(request)
     record = store.get_token(code)
-    if record is None or record["kind"] not in ("code", "code-used"):
+    if record is None or record["kind"] not in ("code", "code-used", "code-reused"):
         raise OAuthError("invalid_grant", "code-unknown", "unknown authorization code")
     if record["scope"] != session["id"]:
         raise OAuthError("invalid_grant", "code-other-session", "this code was issued in another test session")
-    if record["kind"] == "code-used":
-        revoked = store.take_token_by_hash(record.get("access_token_sha256", "")) is not None
+    if record["kind"] in ("code-used", "code-reused"):
+        gave = _gave(record)
+        store.put_token(code, "code-reused", session["id"], {"issued_sha256": gave}, ttl=USED_CODE_TTL)
+        revoked = [h for h in gave if store.take_token_by_hash(h) is not None]
         raise OAuthError("invalid_grant", "code-reused", "this code was already presented"
-                         + ("; the access token it gave is now revoked" if revoked else ""))
+                         + ("; the tokens it gave are now revoked" if revoked else ""))
     taken = store.take_token(code)
     if taken is None or taken["kind"] != "code":
         raise OAuthError("invalid_grant", "code-reused", "this code is being redeemed by another request")
-    store.put_token(code, "code-used", session["id"], {"access_token_sha256": secret_hash(access_token)},
+    store.put_token(code, "code-used", session["id"], {"issued_sha256": [secret_hash(t) for t in issued]},
                     ttl=USED_CODE_TTL)
     if taken["expired"]:
         raise OAuthError("invalid_grant", "code-expired", f"authorization codes live {CODE_TTL} seconds")
     return taken
+
+
+def _gave(record: dict[str, Any]) -> list[str]:
+    """The hashes of the tokens a used code gave (a record written before refresh tokens were listed: its access
+    token's)."""
+    if isinstance(record.get("issued_sha256"), list):
+        return [h for h in record["issued_sha256"] if isinstance(h, str)]
+    return [record["access_token_sha256"]] if isinstance(record.get("access_token_sha256"), str) else []
+
+
+def _revoke_if_reused(request: Request, code: str, issued: list[str]) -> None:
+    """After a redemption stored its tokens: if the code was presented again meanwhile (another worker, before the
+    tokens were there to revoke), revoke them now and refuse — either way a reused code's tokens do not live."""
+    store = store_of(request)
+    record = store.get_token(code)
+    if record is not None and record["kind"] == "code-reused":
+        for token in issued:
+            store.take_token(token)
+        raise OAuthError("invalid_grant", "code-reused",
+                         "this code was presented again while it was redeemed; the tokens it gave are revoked")
 
 
 def _check_pkce(record: dict[str, Any], verifier: str | None) -> None:
@@ -427,7 +451,8 @@ def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], cli
     ttl = request.app.state.config.access_token_ttl
     access_token = access_token_jwt(request, session, str((pending or {}).get("sub", "")), session["client_id"],
                                     list((pending or {}).get("scopes", [])), ttl)
-    record = _take_code(request, session, code, access_token)
+    refresh_token = secrets.token_urlsafe(32)
+    record = _take_code(request, session, code, [access_token, refresh_token])
     if record["client_id"] != session["client_id"]:
         raise OAuthError("invalid_grant", "code-client-mismatch", "this code was issued to another client")
     if form.get("redirect_uri") != record["redirect_uri"]:
@@ -443,8 +468,8 @@ def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], cli
     grant = {"sub": record["sub"], "client_id": record["client_id"], "scopes": record["scopes"],
              "auth_time": record["auth_time"], "account": account, "userinfo": userinfo}
     store_of(request).put_token(access_token, "access", session["id"], grant, ttl=ttl)
-    refresh_token = secrets.token_urlsafe(32)
     store_of(request).put_token(refresh_token, "refresh", session["id"], grant, ttl=REFRESH_TOKEN_TTL)
+    _revoke_if_reused(request, code, [access_token, refresh_token])
     now = int(time.time())
     keys = _keys(request, session)
     claims = {"iss": issuer(session, profile_of(request)), "sub": record["sub"], "aud": record["client_id"], "exp": now + ID_TOKEN_TTL,

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +36,8 @@ from joserfc.jwt import JWTClaimsRegistry
 from sandbox.config import SandboxConfig
 from sandbox.oidc_keys import ALGS, load_or_create
 from sandbox.server import RunningSandbox, start_in_thread
+from sandbox.services import idp
+from sandbox.store import Store
 from tests.sandbox.helpers import ADMIN_TOKEN, trace_payload
 
 REDIRECT = "http://127.0.0.1:8765/callback"
@@ -457,6 +460,49 @@ def test_code_reuse_is_refused_and_revokes_the_token(new_session: Callable[..., 
     assert last(admin, session, "token")["outcome"] == "code-reused"
     r = client.get(f"{idp_url(session)}/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
     assert r.status_code == 401 and r.json()["code"] == "token-invalid"
+
+
+def test_code_reuse_revokes_the_refresh_token_it_gave_too(new_session: Callable[..., dict[str, Any]],
+                                                          client: httpx.Client) -> None:
+    """RFC 6749 §4.1.2: a code used twice revokes *all* tokens issued on it. The refresh token outlived the reuse,
+    and minted fresh access tokens after it."""
+    session = new_session()
+    auth, token = login(session)
+    creds = (session["credentials"]["client_id"], session["credentials"]["client_secret"])
+    refresh = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
+    assert client.post(f"{idp_url(session)}/token", auth=creds, data=refresh).status_code == 200
+    with pytest.raises(OAuthError):
+        auth.client.fetch_token(f"{idp_url(session)}/token", code=auth.code, code_verifier=auth.verifier)
+    r = client.post(f"{idp_url(session)}/token", auth=creds, data=refresh)
+    assert r.status_code == 400 and r.json()["code"] == "refresh-token-invalid", r.text
+
+
+def test_a_code_presented_again_while_it_is_redeemed_leaves_no_living_token(
+        new_session: Callable[..., dict[str, Any]], client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window stop 38 noticed: the code marked used, its tokens not stored yet — a second presentation then (by
+    another worker) found nothing to revoke, and the first redemption went on to store and hand out tokens that
+    outlived the reuse. Played here by presenting the code again at the very moment the access token is stored."""
+    session = new_session()
+    auth = authorize(session)
+    put_token = Store.put_token
+    reused: list[str] = []
+
+    def racing(store: Store, token: str, kind: str, *args: Any, **kwargs: Any) -> None:
+        if kind == "access" and not reused:  # another worker presents the code now, before the tokens exist
+            request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(store=store)))
+            with pytest.raises(idp.OAuthError) as caught:
+                idp._take_code(request, {"id": session["session_id"]}, auth.code, [])  # type: ignore[arg-type]
+            reused.append(caught.value.code)
+        put_token(store, token, kind, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "put_token", racing)
+    creds = (session["credentials"]["client_id"], session["credentials"]["client_secret"])
+    r = client.post(f"{idp_url(session)}/token", auth=creds, data={
+        "grant_type": "authorization_code", "code": auth.code, "redirect_uri": REDIRECT,
+        "code_verifier": auth.verifier})
+    monkeypatch.undo()
+    assert reused == ["code-reused"]
+    assert r.status_code == 400 and r.json()["code"] == "code-reused", r.text
 
 
 @pytest.mark.parametrize(("auth_method", "code"), [("client_secret_basic", "client-secret-invalid"),
