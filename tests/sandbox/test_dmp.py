@@ -438,6 +438,45 @@ def test_production_refusals(admin: httpx.Client, http: httpx.Client, dmp: Dmp) 
     assert events_for(admin, body["metadata"]["unique_id"]) == []
 
 
+def _installed(admin: httpx.Client, site: str, **over: Any) -> dict[str, str]:
+    r = admin.post("/admin/installations", json=INSTALLATION | {"site": INSTALLATION["site"] | {"id": site}} | over)
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def test_production_refuses_a_document_of_another_software(admin: httpx.Client, http: httpx.Client, dmp: Dmp) -> None:
+    """QA: a document whose submission named another software (unlabelled, or another version) was accepted and its
+    event paid to the installation's label."""
+    site = dmp.session["fixtures"]["sites"][0]["site_id"]
+    headers = _installed(admin, site)
+    for software in ({"name": "Other", "version": "9.0", "registration_id": "REG-OTHER"},
+                     INSTALLATION["software"] | {"version": "0.9"},
+                     {"name": "usine-sample", "version": "1.0.0", "registration_id": "REG-SAMPLE-0001X"}):
+        body = dmp.sample()
+        body["software"] = {k: software[k] for k in ("name", "version", "registration_id")}
+        found = problem(http.post("/prod/dmp/documents", json=body, headers=headers), 403, "document-other-software")
+        assert found["expected"] == {"registration_id": "REG-SAMPLE-0001", "version": "1.0.0"}
+        assert events_for(admin, body["metadata"]["unique_id"]) == []
+    unregistered = _installed(admin, site, software=INSTALLATION["software"] | {"registration_id": ""})
+    body = dmp.sample()
+    problem(http.post("/prod/dmp/documents", json=body, headers=unregistered), 403, "document-other-software")
+    assert http.post("/prod/dmp/documents", json=body, headers=headers).status_code == 201
+
+
+@pytest.mark.parametrize(("wave", "category"), [("2026-W1", "PHARMACY"), ("2026-W1", "RADIOLOGY"),
+                                                ("2026-W1", "NOT_A_CATEGORY"), ("1999-W9", "HOSPITAL")])
+def test_production_refuses_documents_the_label_does_not_cover(admin: httpx.Client, http: httpx.Client, dmp: Dmp,
+                                                               wave: str, category: str) -> None:
+    """QA: an installation whose category's label covers no document (a pharmacy of 2026-W1), or of a wave or category
+    the catalog does not have, had its documents accepted and emitted as events."""
+    site = dmp.session["fixtures"]["sites"][0]["site_id"]
+    body = dmp.sample()
+    headers = _installed(admin, site, wave=wave, category=category)
+    found = problem(http.post("/prod/dmp/documents", json=body, headers=headers), 403, "kind-not-covered")
+    assert found["kind"] == "document"
+    assert events_for(admin, body["metadata"]["unique_id"]) == []
+
+
 def test_openapi_documents_the_services(http: httpx.Client) -> None:
     doc = http.get("/openapi.json").json()
     post = doc["paths"]["/s/{session_id}/dmp/documents"]["post"]

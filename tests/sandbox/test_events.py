@@ -48,8 +48,8 @@ def install(admin: httpx.Client) -> Callable[..., dict[str, Any]]:
     def make(**over: Any) -> dict[str, Any]:
         body = {"vendor_id": "acme", "software": {"id": "acme-ehr", "name": "Acme EHR", "version": "3.2",
                                                   "registration_id": "REG-42"},
-                "site": {"id": "750000001", "size": "L", "name": "CHU Exemple"}, "wave": "2024-W2",
-                "category": "HOSPITAL_EHR"} | over
+                "site": {"id": "750000001", "size": "L", "name": "CHU Exemple"}, "wave": "2026-W1",
+                "category": "HOSPITAL"} | over
         r = admin.post("/admin/installations", json=body)
         assert r.status_code == 201, r.text
         return r.json()
@@ -135,7 +135,7 @@ def test_accepted_messages_emit_valid_events(sandbox_server: RunningSandbox, adm
     assert len({e["id"] for e in events}) == 3
     first = events[0]["data"]
     assert first == {"installation_id": inst["id"], "vendor_id": "acme", "software": inst["software"],
-                     "site": inst["site"], "wave": "2024-W2", "category": "HOSPITAL_EHR", "kind": "message",
+                     "site": inst["site"], "wave": "2026-W1", "category": "HOSPITAL", "kind": "message",
                      "document_type": None, "bytes": len(b"%PDF-1.7 lettre de liaison") + len(b"Bonjour,\n"),
                      "sha256": first["sha256"], "reference": sent[0].json()["message_id"]}
     canonical = {"message_id": first["reference"]} | {k: v for k, v in message().items()}

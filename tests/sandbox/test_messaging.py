@@ -245,7 +245,7 @@ def test_production_rules_without_directory(admin: httpx.Client, client: httpx.C
                                             session: dict[str, Any]) -> None:
     r = admin.post("/admin/installations", json={
         "vendor_id": "acme", "software": {"id": "acme-ehr", "name": "Acme EHR", "version": "2.1"},
-        "site": {"id": "750000001", "size": "M"}, "wave": "2024-W2", "category": "HOSPITAL_EHR"})
+        "site": {"id": "750000001", "size": "M"}, "wave": "2026-W1", "category": "HOSPITAL"})
     assert r.status_code == 201, r.text
     auth = {"Authorization": f"Bearer {r.json()['token']}"}
     outside = message(session, **{"from": "dr.house@chu-x.mssante.fr"}, to=["lab@lab-y.mssante.fr"], cc=[])
@@ -301,3 +301,19 @@ def test_trace_stays_exportable_after_arbitrary_bodies(admin: httpx.Client, sess
         _assert_no_crash(mss.post("/messages", content=raw, headers={"content-type": "application/json"}))
     r = admin.get(f"/admin/sessions/{session['session_id']}/trace")
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(("wave", "category"), [("2026-W1", "RADIOLOGY"), ("1999-W9", "HOSPITAL")])
+def test_production_refuses_messages_the_label_does_not_cover(admin: httpx.Client, client: httpx.Client,
+                                                              session: dict[str, Any], wave: str, category: str) -> None:
+    """QA: a radiology installation of 2026-W1 (whose label pins no messaging referential), or one of a wave the
+    catalog does not have, had its messages accepted and emitted as events."""
+    r = admin.post("/admin/installations", json={
+        "vendor_id": "acme", "software": {"id": "acme-ehr", "name": "Acme EHR", "version": "2.1"},
+        "site": {"id": "750000001", "size": "M"}, "wave": wave, "category": category})
+    auth = {"Authorization": f"Bearer {r.json()['token']}"}
+    outside = message(session, **{"from": "dr.house@chu-x.mssante.fr"}, to=["lab@lab-y.mssante.fr"], cc=[])
+    before = len(admin.get("/admin/events", params={"limit": 10000}).json()["events"])
+    found = problem(client.post("/prod/mss/messages", json=outside, headers=auth), 403, "kind-not-covered")
+    assert found["kind"] == "message"
+    assert len(admin.get("/admin/events", params={"limit": 10000}).json()["events"]) == before

@@ -31,7 +31,7 @@ def world(sandbox_server: RunningSandbox, admin: httpx.Client) -> dict[str, Any]
         token, "access", s["session_id"], {"sub": s["fixtures"]["practitioners"][0]["national_id"]}, ttl=600)
     inst = admin.post("/admin/installations", json={
         "vendor_id": "acme", "software": {"id": "a", "name": "A", "version": "1"}, "site": {"id": "1", "size": "S"},
-        "wave": "2024-W2", "category": "GP"}).json()
+        "wave": "2026-W1", "category": "GP"}).json()
     return {"session": s, "token": token, "installation_token": inst["token"]}
 
 

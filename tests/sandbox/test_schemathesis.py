@@ -51,7 +51,8 @@ class Sandbox:
 
         with TestClient(self.asgi) as client:
             r = client.post("/admin/installations", headers={"Authorization": f"Bearer {ADMIN}"}, json={
-                "vendor_id": "acme", "software": {"id": "acme-ehr", "name": "Acme", "version": "1.0"},
+                "vendor_id": "acme", "software": {"id": "acme-ehr", "name": "Acme", "version": "1.0",
+                                                  "registration_id": "REG-ACME-EHR"},
                 "site": {"id": "750100011", "size": "M"}, "wave": "2026-W1", "category": "GP"})
             assert r.status_code == 201, r.text
             self.installation_token = r.json()["token"]
@@ -190,7 +191,9 @@ def test_success_answers_match_their_schemas() -> None:
     SANDBOX.store.put_token("userinfo-token", "access", session["id"], grant, ttl=600)
     for method in ("GET", "POST"):
         assert call(method, "/s/{session_id}/idp/userinfo", session, "userinfo-token").status_code == 200
-    prod = session_submission(fixtures) | {"site": {"id": "750100011"}}
+    # sent by the installation's own software (its registration id and version)
+    prod = session_submission(fixtures) | {"site": {"id": "750100011"}, "software": {
+        "name": "Acme", "version": "1.0", "registration_id": "REG-ACME-EHR"}}
     assert call("POST", "/prod/dmp/documents", None, SANDBOX.installation_token, body=prod,
                 media_type="application/json").status_code == 201
     assert call("POST", "/prod/mss/messages", None, SANDBOX.installation_token, body=message,

@@ -21,7 +21,11 @@ n (stored, then 503: a reply lost after the commit), ``patient_hides`` n (the pa
 n newly stored documents at once), ``retry_after`` seconds, ``slow`` seconds.
 
 Production, under ``/prod/dmp`` (installation token): ``POST /documents`` with the same validation
-(any valid INS with an INS OID) and, on first acceptance, one data-received event.
+(any valid INS with an INS OID) and, on first acceptance, one data-received event. An installation sends documents
+only when its label covers them (its wave pins, for its category, a referential covering the kind ``document``; else
+403 ``kind-not-covered``, :func:`sandbox.deps.require_covered`), and only documents its own software sends: the
+submission's ``software`` must name the installation's registration id and version (else 403
+``document-other-software``: a document is paid to the label of the software that made it).
 
 The XML is parsed only by :func:`conformity.xmlsafe.parse_xml` with the configured limits, and
 validated by :mod:`sandbox.packs.health.cda` (plus the official CDA R2 XML Schema when the sandbox is given it:
@@ -31,7 +35,8 @@ Problem codes: ``unsupported-media-type`` 415; ``json-malformed``, ``document-no
 ``xml-malformed``, ``xml-forbidden``, ``xml-too-deep`` 400; ``xml-too-large`` 413;
 ``invalid-request``, ``document-invalid`` (with ``findings``), ``patient-unknown``, ``site-mismatch``,
 ``replace-patient-mismatch`` 422; ``unique-id-conflict``, ``document-not-current`` 409;
-``document-unknown`` 404; ``document-deleted`` 410; ``document-hidden``, ``not-author`` 403;
+``document-unknown`` 404; ``document-deleted`` 410; ``document-hidden``, ``not-author``, ``kind-not-covered``,
+``document-other-software`` 403;
 ``service-unavailable`` 503 (+ Retry-After); and the token codes of :mod:`sandbox.deps`.
 """
 
@@ -70,6 +75,7 @@ from sandbox.deps import (
     raise_if_unavailable,
     read_json,
     require_access_token,
+    require_covered,
     require_installation,
     retry_after,
     store_of,
@@ -551,9 +557,32 @@ async def hide_document(request: Request, session_id: str, unique_id: str,
 # production
 
 
+#: the data kind of a document received by the shared record (the pack's ``data_kinds``)
+KIND = "document"
+
+
+def made_by(sub: Submission, installation: dict[str, Any]) -> None:
+    """403 ``document-other-software`` unless the submission names the installation's software (its registration id
+    and version): the event pays the installation's label, so the document must come from the software it labels."""
+    software = installation["software"]
+    expected = (software.get("registration_id") or "", software["version"])
+    named = (sub.software.registration_id, sub.software.version)
+    if not expected[0]:
+        raise HTTPProblem(403, "document-other-software", f"installation {installation['id']} names no registration "
+                                                          f"id for its software {software['id']}: a document names "
+                                                          "the software that sent it by its registration id")
+    if named != expected:
+        raise HTTPProblem(403, "document-other-software",
+                          f"the submission names software {named[0]} version {named[1]}, but installation "
+                          f"{installation['id']} runs {expected[0]} version {expected[1]}: a document is sent by the "
+                          "software that made it", expected={"registration_id": expected[0], "version": expected[1]},
+                          got={"registration_id": named[0], "version": named[1]})
+
+
 def _prod_submit(request: Request, installation: dict[str, Any], sub: Submission) -> tuple[int, dict[str, Any]]:
     accepted = validate_submission(request, sub, session=None, caller_id=None,
                                    expected_site={str(installation["site"]["id"])})
+    made_by(sub, installation)
     return record(request, PROD, accepted, installation=installation)
 
 
@@ -561,6 +590,7 @@ def _prod_submit(request: Request, installation: dict[str, Any], sub: Submission
                   openapi_extra=_OPENAPI_BODY)
 async def prod_post_document(request: Request,
                              installation: dict[str, Any] = Depends(require_installation)) -> JSONResponse:
+    require_covered(installation, KIND)
     sub = await read_submission(request)
     status, entry = await _submit(_prod_submit, request, installation, sub)
     return _created(status, entry, base_url(request) + "/prod/dmp")

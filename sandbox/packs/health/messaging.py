@@ -16,13 +16,15 @@ Session role (``/s/{sid}/mss``, access token of the session):
 Production role (``/prod/mss``, installation token): ``POST /messages`` with the same rules except
 directory membership (no fixtures in production: addresses must be well formed and end in
 ``.mssante.fr`` or ``.mssante.test``); an accepted message emits one data-received event, and a
-resubmission of the same ``message_id`` by the same installation emits none.
+resubmission of the same ``message_id`` by the same installation emits none. An installation sends messages only
+when its label covers them (its wave pins, for its category, a referential covering the kind ``message``; else 403
+``kind-not-covered``, :func:`sandbox.deps.require_covered`).
 
 Problem codes (422 unless said): sender-invalid, sender-unknown, recipient-invalid, recipient-unknown,
 recipient-inactive, attachment-patient-missing, attachment-patient-invalid, attachment-content-invalid (400:
 not base64), attachment-empty,
 attachment-filename-invalid, attachment-document-type-invalid, attachment-too-large (413),
-message-too-large (413), message-id-conflict (409), mailbox-unknown (404),
+message-too-large (413), message-id-conflict (409), mailbox-unknown (404), kind-not-covered (403),
 unsupported-media-type (415), json-malformed (400), invalid-request, service-unavailable (503, fault ``mss.unavailable``).
 """
 
@@ -40,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from conformity.packs.health.ins import INS_OIDS, is_valid_ins
 from conformity.signing import canonical_json, sha256_hex
 from sandbox.clock import timestamp
-from sandbox.deps import json_body, raise_if_unavailable, require_installation, store_of
+from sandbox.deps import json_body, raise_if_unavailable, require_covered, require_installation, store_of
 from sandbox.events import data_received
 from sandbox.packs.health.directory import address_key, known_addresses
 from sandbox.problems import HTTPProblem, set_outcome
@@ -244,6 +246,7 @@ def mailbox(request: Request, address: str, caller: SessionCaller) -> list[dict[
 def prod_send(request: Request, response: Response, body: MessageRequest,
               installation: Installation) -> dict[str, Any]:
     store, config = store_of(request), request.app.state.config
+    require_covered(installation, "message")
     checked = check_message(body, None)
     message_id = body.message_id or new_id("msg")
     key = f"{installation['id']}:{message_id}"  # message ids are the installation's own
