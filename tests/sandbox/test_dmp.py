@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import datetime as dt
 import hashlib
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -22,7 +24,7 @@ from lxml import etree
 
 from conformity.xmlsafe import parse_xml
 from sandbox.config import SandboxConfig
-from sandbox.packs.health import cda
+from sandbox.packs.health import cda, samples
 from sandbox.packs.health import dmp as dmp_service
 from sandbox.server import RunningSandbox, start_in_thread
 from tests.sandbox.cda_cases import HEADER_CASES, METADATA_CASES, V3, Mutation
@@ -406,7 +408,7 @@ def test_concurrent_identical_submissions_store_and_emit_once(admin: httpx.Clien
                                                               sandbox_server: RunningSandbox) -> None:
     site = dmp.session["fixtures"]["sites"][0]["site_id"]
     inst = admin.post("/admin/installations", json=INSTALLATION | {"site": INSTALLATION["site"] | {"id": site}}).json()
-    body = dmp.sample()
+    body = dmp.sample(body="Envoyé six fois à la fois.")  # no other test's document of the same second
 
     def send(_: int) -> int:
         with httpx.Client(base_url=sandbox_server.base_url, timeout=30) as client:
@@ -458,7 +460,7 @@ def test_production_refuses_a_document_of_another_software(admin: httpx.Client, 
         assert found["expected"] == {"registration_id": "REG-SAMPLE-0001", "version": "1.0.0"}
         assert events_for(admin, body["metadata"]["unique_id"]) == []
     unregistered = _installed(admin, site, software=INSTALLATION["software"] | {"registration_id": ""})
-    body = dmp.sample()
+    body = dmp.sample(body="Le document du logiciel de l'installation.")
     problem(http.post("/prod/dmp/documents", json=body, headers=unregistered), 403, "document-other-software")
     assert http.post("/prod/dmp/documents", json=body, headers=headers).status_code == 201
 
@@ -475,6 +477,116 @@ def test_production_refuses_documents_the_label_does_not_cover(admin: httpx.Clie
     found = problem(http.post("/prod/dmp/documents", json=body, headers=headers), 403, "kind-not-covered")
     assert found["kind"] == "document"
     assert events_for(admin, body["metadata"]["unique_id"]) == []
+
+
+def _prefixed(doc: bytes) -> bytes:
+    """The document with every element in a ``v3:`` prefix (and its xsi:type values), no default namespace."""
+    text = re.sub(rb"<(/?)(?=[A-Za-z])", rb"<\1v3:", doc).replace(b'xmlns="urn:hl7-org:v3"', b'xmlns:v3="urn:hl7-org:v3"')
+    return re.sub(rb'xsi:type="([A-Z_]+)"', rb'xsi:type="v3:\1"', text)
+
+
+def _attributes_reversed(doc: bytes) -> bytes:
+    root = etree.fromstring(doc)
+    for el in root.iter(etree.Element):
+        items = list(el.attrib.items())
+        el.attrib.clear()
+        for k, v in reversed(items):
+            el.set(k, v)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def _identified(doc: bytes, extension: str, *, version: int | None = None) -> bytes:
+    """The document under another id and set id (and, with ``version``, as a new version replacing the first)."""
+    root = etree.fromstring(doc)
+    old = root.find(f"{{{cda.NS}}}id")
+    assert old is not None
+    first = old.get("root", "") + "^" + old.get("extension", "")
+    for tag in ("id", "setId"):
+        el = root.find(f"{{{cda.NS}}}{tag}")
+        assert el is not None
+        el.set("extension", extension)
+    if version is not None:
+        number = root.find(f"{{{cda.NS}}}versionNumber")
+        assert number is not None
+        number.set("value", str(version))
+        related = etree.Element(f"{{{cda.NS}}}relatedDocument", typeCode="RPLC")
+        etree.SubElement(etree.SubElement(related, f"{{{cda.NS}}}parentDocument"), f"{{{cda.NS}}}id",
+                         root=first.partition("^")[0], extension=first.partition("^")[2])
+        number.addnext(related)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def _rewrapped(doc: bytes) -> bytes:
+    """A level-1 document whose base64 body is cut in lines of 76 characters."""
+    found = re.search(rb'(representation="B64">)([A-Za-z0-9+/=]+)<', doc)
+    assert found is not None
+    body = found.group(2)
+    lines = b"\n".join(body[i:i + 76] for i in range(0, len(body), 76))
+    return doc.replace(found.group(1) + body, found.group(1) + b"\n" + lines + b"\n")
+
+
+#: each: the same document re-spelled (bytes → bytes), or given another id (the same document copied)
+RESPELLINGS: dict[str, Callable[[bytes], bytes]] = {
+    "no XML declaration": lambda d: d.split(b"?>", 1)[1].lstrip(),
+    "a comment and a processing instruction": lambda d: d.replace(b"<realmCode", b"<!-- copy --><?x y?><realmCode"),
+    "a comment inside the title": lambda d: re.sub(rb"(<title>[^<]{3})", rb"\1<!---->", d),
+    "no indentation": lambda d: re.sub(rb">\s+<", b"><", d),
+    "white space runs in texts": lambda d: re.sub(rb"(<title>[^<]*?) ", rb"\1 \n\t ", d),
+    "attributes in another order": _attributes_reversed,
+    "a namespace prefix": _prefixed,
+    "a schema location": lambda d: d.replace(b'xmlns="urn:hl7-org:v3"', b'xmlns="urn:hl7-org:v3" '
+                                             b'xsi:schemaLocation="urn:hl7-org:v3 CDA.xsd"'),
+    "CRLF line ends": lambda d: d.replace(b"\n", b"\r\n"),
+    "the body's base64 in lines": _rewrapped,
+    "another id and set id": lambda d: _identified(d, "copy-1"),
+    "a new version replacing it, the same content": lambda d: _identified(d, "copy-2", version=2),
+}
+
+
+@pytest.mark.parametrize("respelling", RESPELLINGS)
+def test_production_receives_one_document_once_however_respelled(admin: httpx.Client, http: httpx.Client, dmp: Dmp,
+                                                                  respelling: str) -> None:
+    """QA: the same document under another uniqueId (even its very bytes), or re-spelled (declaration, comments,
+    white space, attribute order, prefixes) and given a fresh id, was recorded again with a data-received event each
+    time: five submissions of one document met a hospital's proof of use (5 events)."""
+    site = dmp.session["fixtures"]["sites"][0]["site_id"]
+    headers = _installed(admin, site)
+    # level 1 (a PDF body), of its own text: another test's document of the same second would be the same document
+    original = base64.b64decode(dmp.sample(type_code="11490-0", body=f"Lettre: {respelling}.")["document"])
+    first = samples.submission(original, site_id=site)
+    assert http.post("/prod/dmp/documents", json=first, headers=headers).status_code == 201
+    uid = first["metadata"]["unique_id"]
+    respelled = RESPELLINGS[respelling](original)
+    assert respelled != original
+    again = samples.submission(respelled, site_id=site)
+    same_bytes_new_id = copy.deepcopy(first)
+    same_bytes_new_id["metadata"]["unique_id"] = "1.2.250.1.999.42.1^" + hashlib.sha1(respelling.encode()).hexdigest()
+    for body in (again, same_bytes_new_id):
+        r = http.post("/prod/dmp/documents", json=body, headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["unique_id"] == uid and r.headers["location"].endswith(quote(uid, safe=""))
+        if body["metadata"]["unique_id"] != uid:
+            assert events_for(admin, body["metadata"]["unique_id"]) == []
+    assert len(events_for(admin, uid)) == 1
+
+
+def test_production_other_documents_are_their_own(admin: httpx.Client, http: httpx.Client, dmp: Dmp) -> None:
+    """The meaning of a document is all it says: another text, patient, time or a comment-cut title are other
+    documents, each received (one event each)."""
+    site = dmp.session["fixtures"]["sites"][0]["site_id"]
+    headers = _installed(admin, site)
+    when = dt.datetime(2026, 5, 4, 8, 30, tzinfo=dt.UTC)
+    bodies = [dmp.sample(effective_time=when, body="Patient vu. RAS."),
+              dmp.sample(effective_time=when, body="Patient vu. Fièvre."),
+              dmp.sample(effective_time=when, body="Patient vu. RAS.", patient=1),
+              dmp.sample(effective_time=when + dt.timedelta(seconds=1), body="Patient vu. RAS."),
+              dmp.sample(effective_time=when, body="Patient vu. RAS.", title="Lettre de liaison")]
+    for body in bodies:
+        r = http.post("/prod/dmp/documents", json=body, headers=headers)
+        assert r.status_code == 201, r.text
+        assert len(events_for(admin, body["metadata"]["unique_id"])) == 1
+    assert cda.meaning(parse_xml(b"<a xmlns='urn:hl7-org:v3'>A<!---->B</a>")) \
+        != cda.meaning(parse_xml(b"<a xmlns='urn:hl7-org:v3'>A B</a>"))
 
 
 def test_openapi_documents_the_services(http: httpx.Client) -> None:

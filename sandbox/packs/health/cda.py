@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import datetime as dt
 import hashlib
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -571,6 +573,66 @@ def validate(root: etree._Element, metadata: Mapping[str, Any], document: bytes,
     if schema is not None:
         findings += xsd_findings(schema, root)
     return findings, facts
+
+
+#: what a document's meaning leaves out (children of ClinicalDocument): its own identifiers and version links — a copy
+#: of a document under another id, or a "new version" of it with the same content, is the same document again
+_IDENTIFIERS = frozenset(f"{_V3}{tag}" for tag in ("id", "setId", "versionNumber", "relatedDocument"))
+_SCHEMA_LOCATIONS = frozenset(f"{{{XSI}}}{name}" for name in ("schemaLocation", "noNamespaceSchemaLocation"))
+_XSI_TYPE = f"{{{XSI}}}type"
+_SPACES = re.compile(r"\s+")
+
+
+def _plain(text: str | None) -> str | None:
+    """A text or attribute value as it reads: NFC, white space runs one space, trimmed (None when nothing is left)."""
+    if text is None:
+        return None
+    text = _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    return text or None
+
+
+def _drop(el: etree._Element) -> None:
+    """Remove an element, keeping the text that follows it."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    if el.tail:
+        previous = el.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + el.tail
+        else:
+            parent.text = (parent.text or "") + el.tail
+    parent.remove(el)
+
+
+def meaning(root: etree._Element) -> str:
+    """The SHA-256 of what a document says, whatever its bytes: its C14N 2.0 form (no XML declaration, attributes in
+    order, namespace prefixes renamed, ``xsi:type`` values resolved) without comments, processing instructions,
+    schema locations or the document's own identifiers and version links (``id``, ``setId``, ``versionNumber``,
+    ``relatedDocument``), texts and attribute values NFC with white space runs as one space, a base64 body without
+    its line breaks. Two submissions of one meaning are one document received (one event), however re-spelled and
+    under whichever unique id."""
+    doc = copy.deepcopy(root)
+    for child in list(doc):
+        if child.tag in _IDENTIFIERS:
+            _drop(child)
+    etree.strip_tags(doc, etree.Comment, etree.ProcessingInstruction)  # their text is dropped, the text around kept
+    for el in doc.iter():
+        for name in [n for n in el.attrib if n in _SCHEMA_LOCATIONS]:
+            del el.attrib[name]
+        for name, value in el.attrib.items():
+            plain = _plain(value) or ""
+            if name == _XSI_TYPE:
+                prefix, _, local = plain.rpartition(":")
+                plain = f"{{{el.nsmap.get(prefix or None, '')}}}{local}"
+            el.set(name, plain)
+        if el.get("representation") == "B64" and el.text:
+            el.text = _SPACES.sub("", el.text)
+        else:
+            el.text = _plain(el.text)
+        el.tail = _plain(el.tail)
+    canonical = etree.canonicalize(doc, with_comments=False, strip_text=True, rewrite_prefixes=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def codes(findings: Sequence[Finding]) -> list[str]:

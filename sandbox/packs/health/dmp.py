@@ -26,6 +26,10 @@ only when its label covers them (its wave pins, for its category, a referential 
 403 ``kind-not-covered``, :func:`sandbox.deps.require_covered`), and only documents its own software sends: the
 submission's ``software`` must name the installation's registration id and version (else 403
 ``document-other-software``: a document is paid to the label of the software that made it).
+A document is received once: the same document again — its meaning (:func:`cda.meaning`: whatever its XML
+declaration, comments, white space, attribute order, namespace prefixes, Unicode form or base64 line breaks, and
+whichever id, set id, version number or replaced document it names) under its own or another uniqueId — answers 200
+with the entry first recorded and emits no event (re-spelled under its own uniqueId it is no ``unique-id-conflict``).
 
 The XML is parsed only by :func:`conformity.xmlsafe.parse_xml` with the configured limits, and
 validated by :mod:`sandbox.packs.health.cda` (plus the official CDA R2 XML Schema when the sandbox is given it:
@@ -94,6 +98,8 @@ prod_router = APIRouter(tags=["dmp (production)"])
 
 DOCUMENTS = "dmp-documents"
 CONTENTS = "dmp-contents"
+#: production: a document's meaning (:func:`cda.meaning`) → the uniqueId it was first recorded under
+MEANINGS = "dmp-meanings"
 PROD = "prod"
 
 
@@ -288,6 +294,7 @@ class Accepted:
     entry: dict[str, Any]
     content: str
     sha256: str
+    meaning: str | None = None  # production only: :func:`cda.meaning`
 
 
 def validate_submission(request: Request, sub: Submission, *, session: dict[str, Any] | None,
@@ -313,7 +320,7 @@ def validate_submission(request: Request, sub: Submission, *, session: dict[str,
     entry = {"unique_id": sub.metadata.unique_id, "status": "approved", "hidden": False, "level": facts.level,
              "metadata": metadata, "software": sub.software.model_dump(), "site": sub.site.model_dump(),
              "sha256": sha256, "submitted": timestamp(), "replaces": None, "replaced_by": None, "deleted": None}
-    return Accepted(entry, sub.document, sha256)
+    return Accepted(entry, sub.document, sha256, cda.meaning(root) if session is None else None)
 
 
 def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | None = None,
@@ -326,6 +333,14 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
     # whose event is emitted between)
     with _locked_batch(request, scope) if installation is None else _locked(request, scope):
         existing = store.get_record(DOCUMENTS, scope, uid)
+        if accepted.meaning is not None:  # production: the same document, however re-spelled, is the one recorded
+            same = store.get_record(MEANINGS, scope, accepted.meaning)
+            first = store.get_record(DOCUMENTS, scope, same["unique_id"]) if same is not None else None
+            if first is not None:
+                if installation is not None and not first.get("_event_emitted"):
+                    _emit(request, scope, first)
+                set_outcome(request, "document-resubmitted", unique_id=first["unique_id"])
+                return 200, first
         if existing is not None:
             if existing["sha256"] != accepted.sha256:
                 raise HTTPProblem(409, "unique-id-conflict",
@@ -348,6 +363,8 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
             new["_event_emitted"] = False
         # checked: a base64 string, and an entry of validated members (strings, integers, booleans, None)
         store.put_record(CONTENTS, scope, uid, {"document": accepted.content}, checked=True)
+        if accepted.meaning is not None:
+            store.put_record(MEANINGS, scope, accepted.meaning, {"unique_id": uid}, checked=True)
         store.put_record(DOCUMENTS, scope, uid, new, checked=installation is None)
         if replaces is not None:
             old = store.get_record(DOCUMENTS, scope, replaces) or {}
