@@ -6,6 +6,7 @@ import base64
 import json
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -300,3 +301,34 @@ def test_concurrent_resubmissions_emit_one_event(sandbox_server: RunningSandbox,
         statuses = sorted(pool.map(one, range(8)))
     assert statuses == [200] * 7 + [201]
     assert [e["subject"] for e in events_since(admin, start)] == [inst["id"]]
+
+
+#: each: the same message re-spelled (message → message), sent again under a fresh message id
+RESPELLED_MESSAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "no message id": lambda m: {k: v for k, v in m.items() if k != "message_id"},
+    "addresses in upper case": lambda m: m | {"from": m["from"].upper(), "to": [a.upper() for a in m["to"]]},
+    "recipients moved between to and cc": lambda m: m | {"to": m["cc"], "cc": m["to"]},
+    "white space in subject and body": lambda m: m | {"subject": " Lettre  de\tliaison éè ", "body": "Bonjour,\r\n\r\n"},
+    "NFD accents": lambda m: m | {"subject": unicodedata.normalize("NFD", m["subject"])},
+    "attachment renamed, base64 in lines": lambda m: m | {"attachments": [m["attachments"][0] | {
+        "filename": "copie.pdf", "content": "\n".join(m["attachments"][0]["content"][i:i + 8]
+                                                       for i in range(0, len(m["attachments"][0]["content"]), 8))}]},
+}
+
+
+@pytest.mark.parametrize("respelling", RESPELLED_MESSAGES)
+def test_the_same_message_under_another_id_emits_no_event(admin: httpx.Client, client: httpx.Client,
+                                                          install: Callable[..., dict[str, Any]],
+                                                          respelling: str) -> None:
+    """QA: one message sent again under fresh message ids (or re-spelled) emitted an event each time: four copies met a
+    proof of use of 3 events."""
+    start = cursor(admin)
+    inst, other = install(), install(vendor_id="globex")
+    first = message(subject="Lettre de liaison éè", message_id="<first@acme.example>")
+    assert post(client, inst["token"], first).status_code == 201
+    again = RESPELLED_MESSAGES[respelling](first | {"message_id": "<again@acme.example>"})
+    r = post(client, inst["token"], again)
+    assert (r.status_code, r.json()) == (200, {"message_id": "<first@acme.example>", "duplicate": True})
+    assert post(client, inst["token"], first | {"body": "Une autre lettre.", "message_id": "<other@acme.example>"}).status_code == 201
+    assert post(client, other["token"], again).status_code == 201  # another installation's message is its own
+    assert [e["subject"] for e in events_since(admin, start)] == [inst["id"], inst["id"], other["id"]]

@@ -18,7 +18,11 @@ directory membership (no fixtures in production: addresses must be well formed a
 ``.mssante.fr`` or ``.mssante.test``); an accepted message emits one data-received event, and a
 resubmission of the same ``message_id`` by the same installation emits none. An installation sends messages only
 when its label covers them (its wave pins, for its category, a referential covering the kind ``message``; else 403
-``kind-not-covered``, :func:`sandbox.deps.require_covered`).
+``kind-not-covered``, :func:`sandbox.deps.require_covered`). A message is received once: the same message again
+from the same installation under another ``message_id`` (its meaning, :func:`meaning`: sender and recipients whatever
+their case and whether to or cc, subject and body whatever their white space and Unicode form, attachments by their
+decoded bytes, type and patient, whatever their names and base64 line breaks) answers 200 ``{"message_id": <the
+first one's>, "duplicate": true}`` and emits no event.
 
 Problem codes (422 unless said): sender-invalid, sender-unknown, recipient-invalid, recipient-unknown,
 recipient-inactive, attachment-patient-missing, attachment-patient-invalid, attachment-content-invalid (400:
@@ -32,7 +36,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -51,6 +57,8 @@ from sandbox.sessions import new_id
 
 SERVICE = "mss"
 COLLECTION = "mss-messages"
+#: production: ``<installation id>:<meaning>`` → the message id its first message of that meaning was received under
+MEANINGS = "mss-meanings"
 PROD_SCOPE = "prod"
 
 MAX_ATTACHMENTS = 10
@@ -190,6 +198,26 @@ def check_message(body: MessageRequest, directory: dict[str, dict[str, Any]] | N
     return Checked(message, sha256_hex(canonical_json(message)), size, document_type)
 
 
+_SPACES = re.compile(r"\s+")
+
+
+def _plain(text: str) -> str:
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+def meaning(body: MessageRequest) -> str:
+    """The SHA-256 of what a (checked) message says, whatever its spelling: its sender, the set of its recipients
+    (case-folded, to and cc alike), its subject and body (NFC, white space runs as one space, trimmed), and the
+    multiset of its attachments' decoded bytes, document types and patients (not their file names or media types)."""
+    attachments = sorted(
+        [hashlib.sha256(base64.b64decode(re.sub(r"[\t\n\r ]", "", a.content))).hexdigest(), a.document_type or "",
+         (a.patient.ins or "").strip() if a.patient else "", (a.patient.oid or "").strip() if a.patient else ""]
+        for a in body.attachments)
+    what = {"from": body.sender.strip().casefold(), "to": sorted({a.strip().casefold() for a in body.to + body.cc}),
+            "subject": _plain(body.subject), "body": _plain(body.body), "attachments": attachments}
+    return sha256_hex(canonical_json(what))
+
+
 def _record(message_id: str, checked: Checked, **extra: Any) -> dict[str, Any]:
     canonical = {"message_id": message_id} | checked.message
     return {"message_id": message_id, **checked.message, "received": timestamp(), "bytes": checked.size,
@@ -250,13 +278,21 @@ def prod_send(request: Request, response: Response, body: MessageRequest,
     checked = check_message(body, None)
     message_id = body.message_id or new_id("msg")
     key = f"{installation['id']}:{message_id}"  # message ids are the installation's own
+    same = f"{installation['id']}:{meaning(body)}"  # and so are its messages' meanings
     with store.lock("mss"):
         existing = store.get_record(COLLECTION, PROD_SCOPE, key)
+        first = store.get_record(MEANINGS, PROD_SCOPE, same) if existing is None else None
+        if first is not None and first["message_id"] != message_id:  # the same message under another id
+            response.status_code = 200
+            set_outcome(request, "message-duplicate", message_id=first["message_id"])
+            return {"message_id": first["message_id"], "duplicate": True}
         if existing is not None and (existing.get("event_id") or existing["content_sha256"] != checked.content_sha256):
             return _duplicate(request, response, existing, checked)
         # new, or recorded by an attempt that failed before its event was written: emit it now
         record = existing or _record(message_id, checked, installation_id=installation["id"], event_id=None)
         store.put_record(COLLECTION, PROD_SCOPE, key, record)
+        if existing is None:
+            store.put_record(MEANINGS, PROD_SCOPE, same, {"message_id": message_id})
         event = data_received(installation, source=f"{config.installation_event_source}:{SERVICE}", kind="message",
                               document_type=checked.document_type, size=checked.size, sha256=record["sha256"],
                               reference=message_id)
