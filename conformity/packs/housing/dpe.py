@@ -148,7 +148,7 @@ def _decimal(text: str) -> str:
     return f"{'-' if sign else ''}{''.join(map(str, kept))}E{exponent}"
 
 
-def _words(text: str) -> str:
+def words(text: str) -> str:
     """Text as it reads: Unicode NFC, every run of white space one space, none around."""
     return " ".join(unicodedata.normalize("NFC", text).split())
 
@@ -167,14 +167,14 @@ def _value(name: str, text: str) -> str | bool:
         try:
             return _decimal(text)
         except ValueError:
-            return _words(text)
-    return _words(text)
+            return words(text)
+    return words(text)
 
 
 def _meaning(el: etree._Element) -> list[object]:
     name = str(el.tag)
     declared = _attributes().get(name, frozenset())
-    attributes = {k: _words(v) for k, v in sorted(el.attrib.items()) if k in declared}
+    attributes = {k: words(v) for k, v in sorted(el.attrib.items()) if k in declared}
     children = [c for c in el if isinstance(c.tag, str) and c.tag != "numero_dpe"]
     if not children:
         return [name, attributes, _value(name, leaf_text(el))]

@@ -61,6 +61,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from conformity.errors import SignatureError
 from conformity.http_problems import require_json_media
+from conformity.packs.housing.dpe import words
 from conformity.packs.housing.rules import is_fiscal_number
 from conformity.signing import canonical_json, require_canonicalisable
 from sandbox.deps import (
@@ -367,9 +368,10 @@ def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str
              owner: str | None = None) -> dict[str, Any]:
     """File a quote or works record (``key``: its id member) under ``scope``, once: the same id again is the record
     filed (a duplicate), or 409 with another content; the same content under another id is a duplicate of the first
-    (its meaning is the document but its id: re-filed under fresh ids, one quote would be many). ``owner``: whose ids
-    and contents these are (an installation in the production role: another contractor's quote ``Q-1`` is its own);
-    a test session's are the session's. Checked and written under one lock: two deposits at once are one record."""
+    (its meaning is the document but its id, its texts as they read: re-filed under fresh ids, or re-spelled, one
+    quote would be many). ``owner``: whose ids and contents these are (an installation in the production role:
+    another contractor's quote ``Q-1`` is its own); a test session's are the session's. Checked and written under one
+    lock: two deposits at once are one record."""
     named = doc.get("home", {}).get("fiscal_number") if isinstance(doc.get("home"), dict) else None
     if named is not None and named != fiscal:  # a document for home X is X's, not the home whose consent it uses
         raise HTTPProblem(
@@ -380,7 +382,7 @@ def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str
     prefix = f"{kind}:{owner}:" if owner else f"{kind}:"
     canonical = canonical_json(doc)
     digest = hashlib.sha256(canonical).hexdigest()
-    meaning = prefix + hashlib.sha256(canonical_json({k: v for k, v in doc.items() if k != key})).hexdigest()
+    meaning = prefix + hashlib.sha256(canonical_json(_read({k: v for k, v in doc.items() if k != key}))).hexdigest()
     with store.locked_batch(f"{DEPOSITS}\n{scope}"):
         existing = store.get_record(DEPOSITS, scope, prefix + str(doc[key]))
         if existing is not None:
@@ -403,6 +405,19 @@ def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str
         store.put_record(DEPOSITS, scope, prefix + str(doc[key]), record)
         store.put_record(MEANINGS, scope, meaning, {"id": doc[key]})
     return record
+
+
+def _read(value: Any) -> Any:
+    """A deposit's values as they read: every text in NFC with its white space runs one space, none around (what
+    :func:`conformity.packs.housing.dpe.words` makes of a DPE's texts); numbers are already one spelling in
+    canonical JSON (100, 100.0 and 1E2 alike)."""
+    if isinstance(value, str):
+        return words(value)
+    if isinstance(value, dict):
+        return {words(k): _read(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_read(v) for v in value]
+    return value
 
 
 def _deposited(request: Request, kind: str, record: dict[str, Any]) -> JSONResponse:

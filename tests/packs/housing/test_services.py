@@ -459,6 +459,11 @@ def test_a_quote_or_works_refiled_under_new_ids_is_filed_once_and_is_one_event(h
     again = [deposit("quotes", a_quote(f"Q-000{n}", fiscal)) for n in (2, 3, 4)]
     assert first.status_code == 201, first.text
     assert [(r.status_code, r.json()["id"], r.json()["duplicate"]) for r in again] == [(200, "Q-0001", True)] * 3
+    respelled = a_quote("Q-0006", fiscal)
+    respelled["contractor"]["name"] = "  Isol'Est "
+    respelled["gestes"][0] |= {"label": "isolation\u00a0", "total_ht": 100.0}
+    r = deposit("quotes", respelled)  # white space, a number's spelling: the same quote
+    assert (r.status_code, r.json()["id"]) == (200, "Q-0001"), r.text
     revised = deposit("quotes", a_quote("Q-0005", fiscal) | {"issued": "2027-01-05"})  # another quote: a new one
     assert revised.status_code == 201 and revised.json()["id"] == "Q-0005", revised.text
     conflict = deposit("quotes", a_quote("Q-0001", fiscal) | {"issued": "2027-01-06"})
