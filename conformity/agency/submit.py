@@ -66,7 +66,9 @@ def trusted_sandbox_keys(paths: Iterable[Path]) -> KeyRing:
     given = list(paths) or [default_trust_dir()]
     missing = [p for p in given if not p.exists()]
     if missing:
-        raise InputError(f"trusted sandbox key path not found: {', '.join(map(str, missing))}", where="--trust")
+        raise InputError(f"trusted sandbox key path not found: {', '.join(map(str, missing))} (give --trust with the "
+                         f"sandbox's trace-signing.pub.pem or a folder of such keys, set {TRUST_ENV}, or put the "
+                         f"key in {default_trust_dir()})", where="--trust")
     ring = KeyRing.from_paths(given)
     if not len(ring):
         raise InputError(f"no trusted sandbox key in {', '.join(map(str, given))} (give --trust PEM|DIR or set "

@@ -313,3 +313,17 @@ def test_a_scenario_stopped_by_its_driver_set_only_its_first_faults_and_that_is_
     claimed = {**skipped, "exchanges": skipped["exchanges"] + [{"kind": "note", "note": "driver.failure",
                                                                 "data": {"kind": "crash"}}]}
     assert _faults_problems("t", scenario, claimed)[0].where == "sandbox.faults"
+
+
+def test_a_missing_trust_path_says_what_to_give(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No trusted key where looked: the message names the path and what to do (--trust, the variable, the folder)."""
+    from conformity.agency.submit import TRUST_ENV, default_trust_dir, trusted_sandbox_keys
+    from conformity.errors import InputError
+
+    monkeypatch.setenv("USINE_HOME", str(tmp_path / "home"))
+    for given in ([], [tmp_path / "absent.pem"]):
+        with pytest.raises(InputError) as refused:
+            trusted_sandbox_keys(given)
+        message = str(refused.value)
+        assert str(given[0] if given else default_trust_dir()) in message
+        assert "--trust" in message and TRUST_ENV in message and "trace-signing.pub.pem" in message
