@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--usine-seed", type=_seed, default=0, help="Seed of fixtures and generated data (default 0; "
                     "0 to 2**62, as usine run --seed).")
     group.addoption("--usine-sandbox", metavar="URL", help="A running sandbox instead of an in-process one.")
-    group.addoption("--usine-sandbox-token", metavar="TOKEN", help="Your harness token for --usine-sandbox.")
+    group.addoption("--usine-sandbox-token", metavar="TOKEN",
+                    help="Your harness token for --usine-sandbox (default: $USINE_SANDBOX_TOKEN, as usine run).")
+    group.addoption("--usine-sandbox-ca", metavar="PEM",
+                    help="CA certificate of --usine-sandbox when it serves HTTPS with a private CA (as usine run "
+                         "--sandbox-ca: a sandbox started with --test-pki DIR has it as DIR/ca.pem).")
     group.addoption("--usine-out", metavar="DIR", help="Also write report.json, junit-like report.html and bundle.zip here.")
 
 
@@ -179,7 +184,9 @@ def _run(session: pytest.Session, state: dict[str, Any]) -> dict[str, Any]:
     plan = make_plan(state["catalog"], base.wave, base.category, selected)
     attached, _notes = collect(state["catalog"], plan, vendor_sources(state["vendor"].evidence))
     url = session.config.getoption("usine_sandbox")
-    access = connect(url, session.config.getoption("usine_sandbox_token") or "") if url else start_local()
+    token = session.config.getoption("usine_sandbox_token") or os.environ.get("USINE_SANDBOX_TOKEN", "")
+    ca = session.config.getoption("usine_sandbox_ca")
+    access = connect(url, token, Path(ca) if ca else None) if url else start_local()
     try:
         result = run_to_end(Runner(plan, state["vendor"], session.config.getoption("usine_seed"), access, attached))
     finally:

@@ -65,3 +65,35 @@ def test_a_seed_usine_run_refuses_is_refused(pytester: pytest.Pytester, seed: st
     result = pytester.runpytest_subprocess("--usine-vendor", str(vendor_manifest("reference")),
                                            "--usine-wave", "2026-W1", "--usine-seed", seed)
     assert result.ret == pytest.ExitCode.USAGE_ERROR and "--usine-seed" in result.stderr.str()
+
+
+def test_a_running_sandbox_with_a_private_ca_is_reached_with_usine_sandbox_ca(
+        pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agency's sandbox serves its test PKI's certificate: --usine-sandbox-ca trusts it, as usine run --sandbox-ca
+    (the plugin had no such option: a vendor's CI could not reach a sandbox with a private CA)."""
+    import ssl
+
+    import httpx
+
+    from sandbox.config import SandboxConfig
+    from sandbox.server import start_in_thread
+    from sandbox.tls import make_test_pki
+
+    admin = "admin-token-of-the-plugin-test"
+    pki = make_test_pki(tmp_path_factory.mktemp("pki"))
+    with start_in_thread(SandboxConfig(data_dir=tmp_path_factory.mktemp("sandbox"), admin_token=admin),
+                         tls_cert=pki.server_cert, tls_key=pki.server_key) as running:
+        trust = ssl.create_default_context(cafile=str(pki.ca_cert))
+        with httpx.Client(base_url=running.base_url, verify=trust, headers={"Authorization": f"Bearer {admin}"}) as c:
+            token = c.post("/admin/harness-tokens", json={"vendor_id": "usine-reference",
+                                                          "software_id": "usine-reference.refapp"}).json()["token"]
+        args = ["--usine-vendor", str(vendor_manifest("reference")), "--usine-wave", "2026-W1",
+                "--usine-category", "GP", "--usine-only", "PRACAUTH-001", "--usine-sandbox", running.base_url, "-q"]
+        reached = pytester.runpytest_subprocess(*args, "--usine-sandbox-token", token,
+                                                "--usine-sandbox-ca", str(pki.ca_cert))
+        reached.assert_outcomes(passed=1)
+        untrusted = pytester.runpytest_subprocess(*args, "--usine-sandbox-token", token)
+        untrusted.assert_outcomes(failed=1)
+        untrusted.stdout.fnmatch_lines(["*--sandbox-ca*"])
+        monkeypatch.setenv("USINE_SANDBOX_TOKEN", token)  # the token from the environment, as usine run takes it
+        pytester.runpytest_subprocess(*args, "--usine-sandbox-ca", str(pki.ca_cert)).assert_outcomes(passed=1)
