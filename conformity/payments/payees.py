@@ -52,12 +52,13 @@ class Account:
 #: SWIFT IBAN registry gives it. Territories inside SEPA use their country's IBANs: French overseas departments and
 #: collectivities (French Guiana, Guadeloupe, Martinique, Réunion, Mayotte, Saint-Pierre-et-Miquelon, Saint-Barthélemy,
 #: Saint-Martin) FR, Åland FI, Guernsey, Jersey and the Isle of Man GB; Azores, Madeira PT; Canary Islands, Ceuta,
-#: Melilla ES. Albania and Montenegro joined in 2025. A country joining SEPA is added here.
+#: Melilla ES. Albania and Montenegro joined in November 2024, Moldova and North Macedonia in March 2025 (operational
+#: from October 2025), Serbia in May 2025 (operational from May 2026). A country joining SEPA is added here.
 SEPA_IBAN_LENGTHS = {
     "AD": 24, "AL": 28, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20,
     "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GI": 23, "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27,
-    "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "ME": 22, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25,
-    "RO": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "VA": 22,
+    "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MT": 31, "NL": 18, "NO": 15,
+    "PL": 28, "PT": 25, "RO": 24, "RS": 22, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "VA": 22,
 }
 
 
