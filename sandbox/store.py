@@ -428,17 +428,21 @@ class PostgresStore(Store):
         self._kept = KeptTexts()
         self._pg = Database(url, pool=64)
         self._held = threading.local()  # the connection a thread holds a lock on (``lock``): its calls run there
-        with self._tx(LOCK_SCHEMA, "schema") as conn:
-            conn.script(PG_SCHEMA)
-            conn.execute(PG_RECORDS_SEQ_START)
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-            elif row[0] != SCHEMA_VERSION:
-                from conformity.errors import InputError
+        try:
+            with self._tx(LOCK_SCHEMA, "schema") as conn:
+                conn.script(PG_SCHEMA)
+                conn.execute(PG_RECORDS_SEQ_START)
+                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                if row is None:
+                    conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+                elif row[0] != SCHEMA_VERSION:
+                    from conformity.errors import InputError
 
-                raise InputError(f"the sandbox database {self._pg.where} has schema version {row[0]}, this sandbox "
-                                 f"speaks {SCHEMA_VERSION}")
+                    raise InputError(f"the sandbox database {self._pg.where} has schema version {row[0]}, this "
+                                     f"sandbox speaks {SCHEMA_VERSION}")
+        except self._pg.errors as exc:  # a role that may not create the tables, a read-only server: said, not a trace
+            self._pg.dispose()
+            raise self._pg.refused(exc, "sandbox store") from exc
 
     @contextmanager
     def _conn(self) -> Iterator[Any]:

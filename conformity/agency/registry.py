@@ -126,8 +126,7 @@ class Registry:
                 self.database.migrated = True
         except self.db.errors as exc:
             self.db.close()
-            kind = "SQLite" if self.db.dialect == "sqlite" else "PostgreSQL"
-            raise InputError(f"not a usable {kind} registry: {str(exc).strip()}", file=self.path) from exc
+            raise self.database.refused(exc, "registry") from exc
         except BaseException:
             self.db.close()
             raise

@@ -57,7 +57,7 @@ class Connection:
 
     def __init__(self, raw: Any, dialect: Dialect, database: Database | None = None):
         self.raw, self.dialect, self.database = raw, dialect, database
-        self.errors: tuple[type[BaseException], ...] = (sqlite3.Error,) if dialect == "sqlite" else _pg_errors()
+        self.errors: tuple[type[BaseException], ...] = engine_errors(dialect)
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """Run one statement; the cursor (``fetchone``, ``fetchall``, iteration)."""
@@ -122,10 +122,23 @@ class Connection:
             self.raw.close()
 
 
-def _pg_errors() -> tuple[type[BaseException], ...]:
+def engine_errors(dialect: Dialect) -> tuple[type[BaseException], ...]:
+    """The exceptions the engine's driver raises (``sqlite3.Error``, ``psycopg.Error``)."""
+    if dialect == "sqlite":
+        return (sqlite3.Error,)
     import psycopg
 
     return (psycopg.Error,)
+
+
+#: SQLSTATEs a role or server refuses a usine store with, and what the operator does about it
+_REFUSALS = {
+    "42501": "the role {user} may not create or change tables there: as the database's owner, GRANT CREATE, USAGE "
+             "ON SCHEMA public TO {user}; or give a database {user} owns (createdb -O {user} NAME)",
+    "3F000": "the role {user} has no schema to create tables in (search_path): create one it owns, or give a "
+             "database {user} owns (createdb -O {user} NAME)",
+    "25006": "the server or database is read-only (a standby, or default_transaction_read_only): give the primary",
+}
 
 
 def sqlite_statements(script: str) -> list[str]:
@@ -162,6 +175,22 @@ class Database:
     def where(self) -> str:
         """How messages name this database (a file, or a URL without password)."""
         return str(self)
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """The exceptions this database's driver raises."""
+        return engine_errors(self.dialect)
+
+    def refused(self, exc: BaseException, what: str) -> InputError:
+        """A driver error met while opening or setting up ``what`` (a registry, the sandbox's store), as the
+        InputError a user reads: which database, the server's first line (not the SQL it quotes), and for a refusal
+        of privileges, a read-only server or no schema, what to do."""
+        kind = "SQLite" if self.dialect == "sqlite" else "PostgreSQL"
+        said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        hint = _REFUSALS.get(getattr(exc, "sqlstate", None) or "", "")
+        if hint:
+            hint = " (" + hint.format(user=urlsplit(str(self.target)).username or "the role") + ")"
+        return InputError(f"not a usable {kind} {what}: {said}{hint}", file=self.where)
 
     def exists(self) -> bool:
         """A SQLite file exists; a PostgreSQL database is assumed to (connecting says otherwise)."""
