@@ -80,6 +80,10 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
                      "witness_sandbox_ca": str(witness_sandbox_ca or ""), "witness_driver_ca": str(witness_driver_ca or ""),
                      "witness_timeout": str(witness_timeout),
                      "witness_private": "1" if witness_private_addresses else "0"}
+    from conformity.agency.registry import Registry
+
+    with Registry(_database(database)):  # migrated now: a database that cannot be used stops here, not in a worker
+        pass
     os.environ.update({f"USINE_SERVE_{k.upper()}": v for k, v in settings.items()})
     root = ctx.find_root().obj.get("catalog_root") if ctx.find_root().obj else None
     if root:

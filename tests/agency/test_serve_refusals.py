@@ -1,0 +1,57 @@
+"""``usine agency serve`` refuses a database it cannot use before uvicorn starts its workers: one ``error:`` line,
+exit 2. The registry was opened first in a worker: a role without CREATE on
+schema public (PostgreSQL 15's default) printed a traceback under "usine agency service on …", then uvicorn's
+"Application startup failed", exit 3 (usine's "ledger busy") with one worker, exit 0 with --workers 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conformity.signing import SigningKey
+
+
+def serve(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    trust = tmp_path / "sandbox.pub.pem"
+    trust.write_text(SigningKey.generate().verify_key.pem())
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "USINE_HOME": str(tmp_path / "usine-home")}
+    env.pop("USINE_REGISTRY", None)
+    try:
+        return subprocess.run([sys.executable, "-m", "conformity", "agency", "serve", "--trust", str(trust),
+                               "--key", str(tmp_path / "agency.pem"), "--data", str(tmp_path / "service"), *args],
+                              capture_output=True, text=True, timeout=90, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"usine agency serve {' '.join(args)} started instead of refusing")
+
+
+def refused(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "Application startup failed" not in done.stderr
+    assert done.stderr.startswith("error: "), done.stderr
+    return done.stderr
+
+
+def test_a_role_that_may_not_create_the_registry_is_refused_before_the_workers(postgresql_url: str,
+                                                                              tmp_path: Path) -> None:
+    with psycopg.connect(postgresql_url, autocommit=True) as conn:
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM pg_database_owner, PUBLIC")
+    said = refused(serve("--database", postgresql_url, "--port", "0", "--workers", "2", tmp_path=tmp_path))
+    assert "not a usable PostgreSQL registry: permission denied for schema public" in said
+    assert "GRANT CREATE, USAGE ON SCHEMA public TO" in said and "LINE 1" not in said
+
+
+def test_a_file_that_is_not_a_registry_is_refused_before_the_workers(tmp_path: Path) -> None:
+    import sqlite3
+
+    other = tmp_path / "other.sqlite3"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE mine (x)")
+    said = refused(serve("--database", str(other), "--port", "0", "--workers", "2", tmp_path=tmp_path))
+    assert "this SQLite file is not a usine registry" in said
+    with sqlite3.connect(other) as db:  # nothing of ours added to it
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["mine"]
