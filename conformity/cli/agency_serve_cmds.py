@@ -70,8 +70,11 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
     import uvicorn
 
     from conformity.cli.agency_cmds import _catalog
+    from conformity.cli.common import check_listen, check_tls
 
     catalog = _catalog(ctx)  # checked now: a bad catalog stops here, not in a worker
+    check_tls(tls_cert, tls_key)
+    check_listen(host, port)
     settings = _settings(database, trust, key_path, data_dir, ledger, max_upload_mib, insecure_cookies)
     if witness_sandbox:
         if not witness_sandbox_token:

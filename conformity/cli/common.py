@@ -9,6 +9,7 @@ import click
 from conformity.catalog import Catalog, load_catalog
 from conformity.catalog.crosscheck import Registered
 from conformity.checks.packs import registered
+from conformity.errors import InputError
 from conformity.files import write_atomic
 
 
@@ -33,3 +34,50 @@ def emit(text: str, output: Path | None) -> None:
     else:
         write_atomic(output, text, shared=True)  # a specification, a diff, a listing: for others to read
         click.echo(f"wrote {output}", err=True)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Refuse, before anything is started or written, an address a server cannot listen on: the port taken, a
+    privileged port without the privilege, a host that is not this machine's (a server that binds it later may still
+    lose a race: uvicorn then says so itself)."""
+    import errno
+    import socket
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        raise InputError(f"cannot listen on {host!r}: not a host name or address ({exc})", where="--host") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a port in TIME_WAIT is free
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            why = {errno.EADDRINUSE: "address already in use (another process listens there: stop it or give "
+                                     "another --port)",
+                   errno.EACCES: "permission denied (a port below 1024 needs privileges: give --port 1024 or above, "
+                                 "behind a reverse proxy)",
+                   errno.EADDRNOTAVAIL: "not an address of this machine (give --host one of its addresses, or "
+                                        "0.0.0.0)"}.get(exc.errno or 0, exc.strerror or str(exc))
+            raise InputError(f"cannot listen on {host}:{port}: {why}", where="--port") from None
+
+
+def check_tls(cert: Path | None, key: Path | None) -> None:
+    """Refuse a certificate and key that TLS cannot serve with (not PEM, a key of another certificate, an encrypted
+    key), naming both files, before anything is started or written."""
+    if cert is None or key is None:
+        return
+    import ssl
+
+    def no_password() -> bytes:
+        raise InputError(f"{key}: the private key is encrypted: give it unencrypted (readable by this user only)",
+                         where="--tls-key")
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=no_password)
+    except ssl.SSLError as exc:
+        why = ("the key is not the certificate's (KEY_VALUES_MISMATCH)" if "KEY_VALUES_MISMATCH" in str(exc) else
+               f"not a PEM certificate (--tls-cert) and its PEM private key (--tls-key): {exc.reason or exc}")
+        raise InputError(f"cannot serve TLS with {cert} and {key}: {why}", where="--tls-cert/--tls-key") from None

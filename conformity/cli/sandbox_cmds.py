@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from conformity.cli.common import emit
+from conformity.cli.common import check_listen, check_tls, emit
 
 
 @click.group()
@@ -82,6 +82,8 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
         official = chosen(schemas, plugins.schemas())
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--schema") from None
+    check_tls(tls_cert, tls_key)
+    check_listen(host, port)
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="usine-sandbox-"))
     from conformity.files import hold_exclusive
 

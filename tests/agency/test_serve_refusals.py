@@ -1,11 +1,13 @@
-"""``usine agency serve`` refuses a database it cannot use before uvicorn starts its workers: one ``error:`` line,
-exit 2. The registry was opened first in a worker: a role without CREATE on
-schema public (PostgreSQL 15's default) printed a traceback under "usine agency service on …", then uvicorn's
-"Application startup failed", exit 3 (usine's "ledger busy") with one worker, exit 0 with --workers 2."""
+"""``usine agency serve`` refuses a database it cannot use, a port it cannot listen on and a TLS pair it cannot serve
+with before uvicorn starts its workers: one ``error:`` line, exit 2. The registry was opened first in a worker: a
+role without CREATE on schema public (PostgreSQL 15's default) printed a traceback under "usine agency service on
+…", then uvicorn's "Application startup failed", exit 3 (usine's "ledger busy") with one worker, exit 0 with
+--workers 2."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +57,16 @@ def test_a_file_that_is_not_a_registry_is_refused_before_the_workers(tmp_path: P
     assert "this SQLite file is not a usine registry" in said
     with sqlite3.connect(other) as db:  # nothing of ours added to it
         assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["mine"]
+
+
+def test_a_port_in_use_and_a_bad_tls_pair_are_refused(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        said = refused(serve("--port", str(port), tmp_path=tmp_path))
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in said
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not PEM\n")
+    said = refused(serve("--port", "0", "--tls-cert", str(garbage), "--tls-key", str(garbage), tmp_path=tmp_path))
+    assert f"cannot serve TLS with {garbage} and {garbage}" in said

@@ -1,10 +1,12 @@
-"""``usine sandbox serve`` refuses a PostgreSQL store it cannot set up: one ``error:`` line naming the database and
-why, exit 2, never a traceback (a role without CREATE on schema public, PostgreSQL 15's default, died in
-``psycopg.errors.InsufficientPrivilege``)."""
+"""``usine sandbox serve`` refuses what it cannot serve with before it starts or writes anything: a PostgreSQL role
+that may not create the store's tables, a port it cannot listen on, a TLS certificate and key it cannot serve with.
+Each is one ``error:`` line naming the input and why, exit 2, never a traceback (a role without CREATE on schema
+public, PostgreSQL 15's default, died in ``psycopg.errors.InsufficientPrivilege``)."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,8 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+
+from sandbox.tls import make_test_pki
 
 
 def serve(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -47,3 +51,42 @@ def test_a_read_only_server_is_said(postgresql_url: str, tmp_path: Path) -> None
         conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
     said = refused(serve("--database", postgresql_url, "--port", "0", tmp_path=tmp_path))
     assert "not a usable PostgreSQL sandbox store" in said and "read-only" in said
+
+
+def test_a_port_in_use_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        said = refused(serve("--port", str(port), tmp_path=tmp_path))
+    assert f"--port: cannot listen on 127.0.0.1:{port}: address already in use" in said
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_host_that_is_not_this_machines_is_refused(tmp_path: Path) -> None:
+    said = refused(serve("--host", "no-such-host.invalid", "--port", "18999", tmp_path=tmp_path))
+    assert "--host: cannot listen on 'no-such-host.invalid'" in said
+
+
+@pytest.mark.parametrize("case", ["garbage", "mismatch", "encrypted"])
+def test_a_certificate_and_key_tls_cannot_serve_with_are_named(case: str, tmp_path: Path) -> None:
+    pki = make_test_pki(tmp_path / "pki")
+    cert, key = pki.server_cert, pki.server_key
+    if case == "garbage":
+        cert = tmp_path / "garbage.pem"
+        cert.write_text("not a certificate\n")
+    elif case == "mismatch":
+        key = pki.ca_key
+    else:
+        from cryptography.hazmat.primitives import serialization
+
+        loaded = serialization.load_pem_private_key(pki.server_key.read_bytes(), password=None)
+        key = tmp_path / "encrypted.key"
+        key.write_bytes(loaded.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.BestAvailableEncryption(b"secret")))
+    said = refused(serve("--port", "0", "--tls-cert", str(cert), "--tls-key", str(key), tmp_path=tmp_path))
+    expected = {"garbage": f"cannot serve TLS with {cert} and {key}: not a PEM certificate",
+                "mismatch": f"cannot serve TLS with {cert} and {key}: the key is not the certificate's",
+                "encrypted": f"{key}: the private key is encrypted"}[case]
+    assert expected in said
+    assert not (tmp_path / "data").exists()
