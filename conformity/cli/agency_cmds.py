@@ -14,6 +14,7 @@ from conformity.cli.agency_review_cmds import evidence_cmd, review_cmd
 from conformity.cli.agency_serve_cmds import account, serve_cmd, webhook
 from conformity.cli.common import get_catalog
 from conformity.cli.label_cmds import label
+from conformity.cli.params import LedgerPath
 from conformity.errors import InputError
 from conformity.files import write_atomic
 
@@ -138,7 +139,7 @@ def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_pat
 @agency.command("progress")
 @click.option("--wave", "wave_id", required=True, help="The wave, e.g. 2026-W1.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write a static HTML page.")
-@click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--ledger", type=LedgerPath(),
               help="The payment ledger (SQLite) for the funnel labelled → installed → data flowing → paid.")
 @registry_option
 @click.pass_context

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from conformity.cli.agency_options import key_option, trust_option
+from conformity.cli.params import LedgerPath
 
 if TYPE_CHECKING:
     from conformity.db.connection import Database
@@ -37,7 +38,7 @@ def _database(database: str | None) -> Database:
               help="Worker processes (several share the database; put them behind a reverse proxy terminating TLS).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Uploads and decision files (default $USINE_HOME/agency/service).")
-@click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--ledger", type=LedgerPath(),
               help="The payment ledger (SQLite), for the progress funnel.")
 @click.option("--max-upload-mib", default=64, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--insecure-cookies", is_flag=True,

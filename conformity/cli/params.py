@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import click
@@ -31,3 +32,20 @@ RFC3339 = Rfc3339()
 def now_unless(when: dt.datetime | None) -> dt.datetime:
     """The time an option gave, or now (UTC)."""
     return when if when is not None else dt.datetime.now(dt.UTC)
+
+
+class LedgerPath(click.Path):
+    """The payment ledger's path (a SQLite file); a ``postgresql://`` URL is a usage error (exit 2) saying so. As a
+    path, click made it ``postgresql:/USER:PASSWORD@HOST/DB``: a run paid into a new SQLite ledger in folders named
+    after the URL, password included, and exited 0."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from conformity.db.connection import is_url, redact
+
+        if isinstance(value, str) and is_url(value):
+            self.fail(f"{redact(value)} is a PostgreSQL URL: the payment ledger is a SQLite file, give its path",
+                      param, ctx)
+        return super().convert(value, param, ctx)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from conformity.cli.common import get_catalog
-from conformity.cli.params import RFC3339, now_unless
+from conformity.cli.params import RFC3339, LedgerPath, now_unless
 from conformity.errors import InputError
 from conformity.infrastructure_keys import load_keys
 from conformity.paths import state_dir
@@ -23,7 +23,7 @@ from conformity.signing import KeyRing
 #: engine "spark": every core of this machine unless --spark-master says otherwise
 DEFAULT_SPARK_MASTER = "local[*]"
 
-ledger_option = click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+ledger_option = click.option("--ledger", "ledger_path", type=LedgerPath(),
                              envvar="USINE_LEDGER",
                              help="SQLite ledger (default: $USINE_HOME/payments/ledger.sqlite3).")
 
