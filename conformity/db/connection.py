@@ -141,6 +141,25 @@ _REFUSALS = {
 }
 
 
+def sqlite_tables(path: Path) -> set[str] | None:
+    """The tables of an existing SQLite file, read without changing it (its mode, journal and pages stay as they
+    are): for a store to refuse another program's database before it touches it. None when there is nothing to
+    look at, or it cannot be read this way (an empty or missing file, a WAL database without its shared-memory
+    file): the store's own open then says what is wrong. ``sqlite3.DatabaseError`` when it is not a SQLite file."""
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1)
+    except (OSError, sqlite3.Error):
+        return None
+    try:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.OperationalError:  # busy, locked, unreadable: not a verdict on what the file is
+        return None
+    finally:
+        db.close()
+
+
 def sqlite_statements(script: str) -> list[str]:
     """Split a script into complete SQLite statements (triggers keep their inner semicolons)."""
     out, buf = [], ""
@@ -159,8 +178,8 @@ def sqlite_statements(script: str) -> list[str]:
 class Database:
     """A database named by a path (SQLite file, created 0600 in a 0700 folder) or a PostgreSQL URL."""
 
-    def __init__(self, target: str | Path, *, timeout: float = 60.0, pool: int = 8):
-        self.target = target
+    def __init__(self, target: str | Path, *, timeout: float = 60.0, pool: int = 8, what: str = "usine registry"):
+        self.target, self.what = target, what  # what: how a refusal names what the file is not
         self.dialect: Dialect = "postgresql" if is_url(target) else "sqlite"
         self.path: Path | None = None if self.dialect == "postgresql" else Path(target)
         self.timeout, self.pool_size = timeout, pool
@@ -225,6 +244,13 @@ class Database:
 
     def _open(self) -> Any:
         if self.path is not None:
+            try:  # another program's database is refused before WAL mode and our tables are written into it
+                tables = sqlite_tables(self.path)
+            except sqlite3.DatabaseError as exc:
+                raise InputError(f"not a usable SQLite database: {exc}", file=self.path) from exc
+            if tables and "schema_version" not in tables:
+                raise InputError(f"this SQLite file is not a {self.what} (it has tables, none named "
+                                 "schema_version): left as it was", file=self.path)
             private_dir(self.path.parent)
             create_private(self.path)
             try:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
+from conformity.db.connection import sqlite_tables
 from conformity.errors import InputError, UsineError
 from conformity.files import create_private, private_dir
 from conformity.payments import lease
@@ -70,6 +71,12 @@ class Ledger:
     def __init__(self, path: Path):
         self.path = path
         real = Path(os.path.realpath(path))  # a symlink's target: SQLite's WAL is beside the real file
+        try:  # another program's database, or not a database: refused before its mode and journal are changed
+            tables = sqlite_tables(real)
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"not a usable SQLite ledger: {exc}", file=path) from exc
+        if tables and "meta" not in tables:
+            raise InputError("this SQLite file is not a usine payment ledger", file=path)
         try:
             private_dir(real.parent)
             create_private(real)  # SQLite creates the WAL and shared-memory files with the database's mode

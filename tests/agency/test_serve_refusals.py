@@ -47,16 +47,19 @@ def test_a_role_that_may_not_create_the_registry_is_refused_before_the_workers(p
     assert "GRANT CREATE, USAGE ON SCHEMA public TO" in said and "LINE 1" not in said
 
 
-def test_a_file_that_is_not_a_registry_is_refused_before_the_workers(tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_registry_is_refused_before_the_workers_and_left_as_it_was(tmp_path: Path) -> None:
     import sqlite3
 
     other = tmp_path / "other.sqlite3"
     with sqlite3.connect(other) as db:
         db.execute("CREATE TABLE mine (x)")
+    other.chmod(0o644)
+    before = other.read_bytes()
     said = refused(serve("--database", str(other), "--port", "0", "--workers", "2", tmp_path=tmp_path))
     assert "this SQLite file is not a usine registry" in said
-    with sqlite3.connect(other) as db:  # nothing of ours added to it
-        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["mine"]
+    assert other.read_bytes() == before, "its journal mode was switched to WAL"
+    assert other.stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("other")) == ["other.sqlite3"]
 
 
 def test_a_port_in_use_and_a_bad_tls_pair_are_refused(tmp_path: Path) -> None:
