@@ -88,6 +88,10 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
 
     with Registry(_database(database)):  # migrated now: a database that cannot be used stops here, not in a worker
         pass
+    if witness_sandbox:  # reached now too: unreachable, a worker died at start and uvicorn started another, for ever
+        from conformity.agency.service.factory import witness_from_env
+
+        witness_from_env(settings)
     os.environ.update({f"USINE_SERVE_{k.upper()}": v for k, v in settings.items()})
     root = ctx.find_root().obj.get("catalog_root") if ctx.find_root().obj else None
     if root:

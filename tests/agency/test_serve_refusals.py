@@ -18,7 +18,7 @@ import pytest
 from conformity.signing import SigningKey
 
 
-def serve(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def serve(*args: str, tmp_path: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     trust = tmp_path / "sandbox.pub.pem"
     trust.write_text(SigningKey.generate().verify_key.pem())
     env = {**os.environ, "HOME": str(tmp_path / "home"), "USINE_HOME": str(tmp_path / "usine-home")}
@@ -26,7 +26,7 @@ def serve(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run([sys.executable, "-m", "conformity", "agency", "serve", "--trust", str(trust),
                                "--key", str(tmp_path / "agency.pem"), "--data", str(tmp_path / "service"), *args],
-                              capture_output=True, text=True, timeout=90, env=env)
+                              capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         pytest.fail(f"usine agency serve {' '.join(args)} started instead of refusing")
 
@@ -73,3 +73,14 @@ def test_a_port_in_use_and_a_bad_tls_pair_are_refused(tmp_path: Path) -> None:
     garbage.write_text("not PEM\n")
     said = refused(serve("--port", "0", "--tls-cert", str(garbage), "--tls-key", str(garbage), tmp_path=tmp_path))
     assert f"cannot serve TLS with {garbage} and {garbage}" in said
+
+
+def test_an_unreachable_witness_sandbox_is_refused_before_the_workers(tmp_path: Path) -> None:
+    """Reached in each worker only, it failed every worker's start, and uvicorn started another, for ever."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    said = refused(serve("--port", "0", "--workers", "2", "--database", str(tmp_path / "registry.sqlite3"),
+                         "--witness-sandbox", f"http://127.0.0.1:{port}", "--witness-sandbox-token", "x",
+                         tmp_path=tmp_path, timeout=45))
+    assert f"cannot reach the sandbox at http://127.0.0.1:{port}" in said
