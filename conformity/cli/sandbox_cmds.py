@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -84,18 +85,24 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
         raise click.BadParameter(str(e), param_hint="--schema") from None
     check_tls(tls_cert, tls_key)
     check_listen(host, port)
+    temporary = data_dir is None
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="usine-sandbox-"))
     from conformity.files import hold_exclusive
 
-    # one process serves a state folder: its events log is written by one writer, which keeps the chain of signed
-    # segments in memory (two served the same folder: both answered 201, and the segments they sealed over each
-    # other's lines were refused by the payment run, the events left unpaid)
-    hold_exclusive(data_dir / "serve.lock", f"the sandbox state folder {data_dir}")
-    config = SandboxConfig(data_dir=data_dir, admin_token=admin_token or secrets.token_urlsafe(24), schemas=official,
-                           seal_every=seal_every, seal_seconds=seal_seconds, retry_after=retry_after,
-                           database=database, workers=workers, threads=threads)
-    app = create_app(config)
-    pki = make_test_pki(test_pki) if test_pki else None
+    try:
+        # one process serves a state folder: its events log is written by one writer, which keeps the chain of signed
+        # segments in memory (two served the same folder: both answered 201, and the segments they sealed over each
+        # other's lines were refused by the payment run, the events left unpaid)
+        hold_exclusive(data_dir / "serve.lock", f"the sandbox state folder {data_dir}")
+        config = SandboxConfig(data_dir=data_dir, admin_token=admin_token or secrets.token_urlsafe(24),
+                               schemas=official, seal_every=seal_every, seal_seconds=seal_seconds,
+                               retry_after=retry_after, database=database, workers=workers, threads=threads)
+        app = create_app(config)
+        pki = make_test_pki(test_pki) if test_pki else None
+    except BaseException:
+        if temporary:  # the temporary state folder of a sandbox that never served: nothing in it to keep
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
     if pki is not None:
         tls_cert, tls_key = pki.server_cert, pki.server_key
     scheme = "https" if tls_cert else "http"

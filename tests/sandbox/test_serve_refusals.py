@@ -18,12 +18,16 @@ import pytest
 from sandbox.tls import make_test_pki
 
 
-def serve(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": "serve-refusals-test-admin-token-0123456789"}
+def serve(*args: str, tmp_path: Path, data: bool = True) -> subprocess.CompletedProcess[str]:
+    """``data`` False: no --data, the sandbox makes a temporary state folder (in tmp_path/tmp)."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env = {**os.environ, "USINE_SANDBOX_ADMIN_TOKEN": "serve-refusals-test-admin-token-0123456789",
+           "TMPDIR": str(tmp_path / "tmp")}
     env.pop("USINE_SANDBOX_DATABASE", None)
+    state = ["--data", str(tmp_path / "data")] if data else []
     try:
-        return subprocess.run([sys.executable, "-m", "conformity", "sandbox", "serve", "--data", str(tmp_path / "data"),
-                               *args], capture_output=True, text=True, timeout=60, env=env)
+        return subprocess.run([sys.executable, "-m", "conformity", "sandbox", "serve", *state, *args],
+                              capture_output=True, text=True, timeout=60, env=env)
     except subprocess.TimeoutExpired:
         pytest.fail(f"usine sandbox serve {' '.join(args)} started instead of refusing")
 
@@ -90,3 +94,12 @@ def test_a_certificate_and_key_tls_cannot_serve_with_are_named(case: str, tmp_pa
                 "encrypted": f"{key}: the private key is encrypted"}[case]
     assert expected in said
     assert not (tmp_path / "data").exists()
+
+
+def test_a_sandbox_that_never_served_leaves_no_temporary_state_folder(tmp_path: Path) -> None:
+    """Without --data the state folder is a new temporary one: a start that fails removes it (it held the lock file,
+    and the keys created before the failure)."""
+    (tmp_path / "a-file").write_text("x")
+    said = refused(serve("--port", "0", "--test-pki", str(tmp_path / "a-file" / "pki"), tmp_path=tmp_path, data=False))
+    assert "a-file/pki" in said
+    assert list((tmp_path / "tmp").iterdir()) == []
