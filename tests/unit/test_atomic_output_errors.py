@@ -1,0 +1,35 @@
+"""A file written atomically that cannot be written is named as the user gave it, never by its temporary name
+(``usine wave show -o ro/spec.md`` said ``error: /…/ro/.spec.md.pd4boa6q: Permission denied``)."""
+
+from __future__ import annotations
+
+import errno
+import tempfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conformity.cli import cli
+from conformity.files import write_atomic
+
+
+def test_a_folder_where_the_file_should_be_is_named_as_given_and_no_temporary_is_left(tmp_path: Path) -> None:
+    target = tmp_path / "spec.md"
+    target.mkdir()
+    with pytest.raises(OSError) as raised:
+        write_atomic(target, "x")
+    assert raised.value.filename == str(target)
+    assert [p.name for p in tmp_path.iterdir()] == ["spec.md"]
+
+
+def test_a_folder_that_cannot_be_written_is_said_of_the_file_asked_for(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(prefix: str, dir: Path) -> tuple[int, str]:
+        raise PermissionError(errno.EACCES, "Permission denied", str(Path(dir) / f"{prefix}k2j3h4"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    result = CliRunner().invoke(cli, ["wave", "show", "2026-W1", "-c", "GP", "-o", str(tmp_path / "spec.md")])
+    assert result.exit_code == 2, result.output
+    assert f"error: {tmp_path / 'spec.md'}: Permission denied" in result.output
+    assert ".spec.md." not in result.output
