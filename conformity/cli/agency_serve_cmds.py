@@ -88,6 +88,7 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
 
     with Registry(_database(database)):  # migrated now: a database that cannot be used stops here, not in a worker
         pass
+    _usable_files(Path(settings["key"]), Path(settings["data"]))
     if witness_sandbox:  # reached now too: unreachable, a worker died at start and uvicorn started another, for ever
         from conformity.agency.service.factory import witness_from_env
 
@@ -103,6 +104,26 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
     uvicorn.run("conformity.agency.service.factory:app_from_env", factory=True, host=host, port=port, workers=workers,
                 ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
                 proxy_headers=True, log_level="warning")
+
+
+def _usable_files(key: Path, data: Path) -> None:
+    """The agency's key (created if missing) and the data folder, usable now: a key that cannot be read or created
+    failed every worker's start, and with several workers uvicorn started another, for ever; a data folder that
+    cannot be written failed each upload."""
+    import tempfile
+
+    from conformity.agency.submit import agency_signing_key
+    from conformity.errors import InputError
+    from conformity.files import private_dir
+
+    agency_signing_key(key)
+    try:
+        private_dir(data)
+        fd, probe = tempfile.mkstemp(prefix=".usine-probe.", dir=data)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"{data}: cannot write there ({exc.strerror or exc})", where="--data") from exc
 
 
 def _settings(database: str | None, trust: tuple[Path, ...], key_path: Path | None, data_dir: Path | None,

@@ -84,3 +84,20 @@ def test_an_unreachable_witness_sandbox_is_refused_before_the_workers(tmp_path: 
                          "--witness-sandbox", f"http://127.0.0.1:{port}", "--witness-sandbox-token", "x",
                          tmp_path=tmp_path, timeout=45))
     assert f"cannot reach the sandbox at http://127.0.0.1:{port}" in said
+
+
+def test_a_key_that_cannot_be_loaded_is_refused_before_the_workers(tmp_path: Path) -> None:
+    """Loaded in each worker only, it failed every worker's start, and uvicorn started another, for ever."""
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a key\n")
+    said = refused(serve("--port", "0", "--workers", "2", "--database", str(tmp_path / "registry.sqlite3"),
+                         "--key", str(garbage), tmp_path=tmp_path, timeout=45))
+    assert f"{garbage}: cannot load private key" in said
+
+
+def test_a_data_folder_that_cannot_be_written_is_refused(tmp_path: Path) -> None:
+    """It started, and failed each upload."""
+    (tmp_path / "a-file").write_text("x")
+    said = refused(serve("--port", "0", "--database", str(tmp_path / "registry.sqlite3"),
+                         "--data", str(tmp_path / "a-file" / "service"), tmp_path=tmp_path, timeout=45))
+    assert f"--data: {tmp_path / 'a-file' / 'service'}: cannot write there (Not a directory)" in said
