@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import ssl
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -152,3 +153,12 @@ def hold_exclusive(path: Path, what: str) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
+
+
+def trust_anchor(ca_file: Path, option: str) -> ssl.SSLContext:
+    """A TLS client context trusting the CA certificate(s) in ``ca_file``; InputError naming the file and ``option``
+    when it holds none (OpenSSL said only "[X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found")."""
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except ssl.SSLError as exc:
+        raise InputError(f"{ca_file}: not a PEM CA certificate ({exc.reason or exc})", where=option) from None

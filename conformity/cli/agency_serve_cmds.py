@@ -91,8 +91,11 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
     _usable_files(Path(settings["key"]), Path(settings["data"]))
     if witness_sandbox:  # reached now too: unreachable, a worker died at start and uvicorn started another, for ever
         from conformity.agency.service.factory import witness_from_env
+        from conformity.files import trust_anchor
 
         witness_from_env(settings)
+        if witness_driver_ca is not None:  # else read at each witnessed run's first call
+            trust_anchor(witness_driver_ca, "--witness-driver-ca")
     os.environ.update({f"USINE_SERVE_{k.upper()}": v for k, v in settings.items()})
     root = ctx.find_root().obj.get("catalog_root") if ctx.find_root().obj else None
     if root:

@@ -153,11 +153,12 @@ def harness_token(sandbox_url: str, admin_token: str, sandbox_ca: Path | None, v
     """
     import ssl
 
+    from conformity.files import trust_anchor
     from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable
     from conformity.harness.vendor import load_vendor
 
     vendor = load_vendor(vendor_path)
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(sandbox_ca)) if sandbox_ca else True
+    verify: ssl.SSLContext | bool = trust_anchor(sandbox_ca, "--sandbox-ca") if sandbox_ca else True
     access = SandboxAccess(base_url=sandbox_url.rstrip("/"), token=admin_token, verify=verify)
     body = access.issue_harness_token(vendor.vendor_id, vendor.software_id, days)
     if body is None:

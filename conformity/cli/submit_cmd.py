@@ -42,9 +42,9 @@ def submit_cmd(ctx: click.Context, bundle: Path, agency_url: str, token: str, ca
     base = agency_url.rstrip("/")
     verify: Any = True
     if ca is not None:
-        import ssl
+        from conformity.files import trust_anchor
 
-        verify = ssl.create_default_context(cafile=str(ca))
+        verify = trust_anchor(ca, "--ca")
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/zip"}
     with httpx.Client(base_url=base, verify=verify, timeout=60.0, headers={"Accept": "application/json"}) as client:
         try:

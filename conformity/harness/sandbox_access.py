@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from conformity.errors import EXIT_INPUT, UsineError
+from conformity.files import trust_anchor
 
 if TYPE_CHECKING:
     from sandbox.config import SandboxConfig
@@ -34,6 +35,9 @@ class SandboxUnavailable(UsineError):
 
 def unreachable(url: str, exc: Exception) -> SandboxUnavailable:
     """Why ``url`` could not be reached, with what to do when its certificate is not trusted."""
+    if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in (401, 403):  # reached, and refused
+        return SandboxUnavailable(f"the sandbox at {url} refused the token given ({exc.response.status_code}): not a "
+                                  "harness token it issued (or its admin token), or expired; ask the agency for one")
     hint = ("; its certificate is not trusted here: give --sandbox-ca with the CA certificate that issued it (a "
             "sandbox started with --test-pki DIR has it as DIR/ca.pem)") if "CERTIFICATE_VERIFY_FAILED" in str(exc) else ""
     return SandboxUnavailable(f"cannot reach the sandbox at {url}: {exc}{hint}")
@@ -151,9 +155,10 @@ def _test_keys(config: SandboxConfig, pki_folder: Path | None) -> TestPKI | None
     return make_test_pki(pki_folder) if pki_folder is not None else None
 
 
-def connect(url: str, token: str, ca_file: Path | None = None) -> SandboxAccess:
-    """Use a sandbox already running at ``url`` with a harness token (or the admin token)."""
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+def connect(url: str, token: str, ca_file: Path | None = None, *, ca_option: str = "--sandbox-ca") -> SandboxAccess:
+    """Use a sandbox already running at ``url`` with a harness token (or the admin token); ``ca_option`` names
+    ``ca_file`` in messages."""
+    verify: ssl.SSLContext | bool = trust_anchor(ca_file, ca_option) if ca_file else True
     access = SandboxAccess(base_url=url.rstrip("/"), token=token,
                            ca_certificates=[ca_file.read_text()] if ca_file else [], verify=verify)
     try:

@@ -18,7 +18,7 @@ def witness_from_env(env: dict[str, str]) -> WitnessConfig | None:
     from conformity.harness.sandbox_access import connect
 
     ca = Path(env["witness_sandbox_ca"]) if env.get("witness_sandbox_ca") else None
-    return WitnessConfig(sandbox=connect(env["witness_sandbox"], env["witness_token"], ca),
+    return WitnessConfig(sandbox=connect(env["witness_sandbox"], env["witness_token"], ca, ca_option="--witness-sandbox-ca"),
                          driver_ca=Path(env["witness_driver_ca"]) if env.get("witness_driver_ca") else None,
                          timeout=float(env.get("witness_timeout", 1800)), allow_private=env.get("witness_private") == "1")
 
