@@ -64,20 +64,20 @@ def check_listen(host: str, port: int) -> None:
             raise InputError(f"cannot listen on {host}:{port}: {why}", where="--port") from None
 
 
-def check_tls(cert: Path | None, key: Path | None) -> None:
+def check_tls(cert: Path | None, key: Path | None, options: tuple[str, str] = ("--tls-cert", "--tls-key")) -> None:
     """Refuse a certificate and key that TLS cannot serve with (not PEM, a key of another certificate, an encrypted
-    key), naming both files, before anything is started or written."""
+    key), naming both files and their ``options``, before anything is started or written."""
     if cert is None or key is None:
         return
     import ssl
 
     def no_password() -> bytes:
         raise InputError(f"{key}: the private key is encrypted: give it unencrypted (readable by this user only)",
-                         where="--tls-key")
+                         where=options[1])
 
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=no_password)
     except ssl.SSLError as exc:
         why = ("the key is not the certificate's (KEY_VALUES_MISMATCH)" if "KEY_VALUES_MISMATCH" in str(exc) else
-               f"not a PEM certificate (--tls-cert) and its PEM private key (--tls-key): {exc.reason or exc}")
-        raise InputError(f"cannot serve TLS with {cert} and {key}: {why}", where="--tls-cert/--tls-key") from None
+               f"not a PEM certificate ({options[0]}) and its PEM private key ({options[1]}): {exc.reason or exc}")
+        raise InputError(f"cannot serve TLS with {cert} and {key}: {why}", where="/".join(options)) from None

@@ -58,17 +58,21 @@ def driver_init(ctx: click.Context, folder: Path, lang: str, wave_id: str | None
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Its private key (PEM).")
 @click.option("--host", default="0.0.0.0", show_default=True)
-@click.option("--port", default=8443, show_default=True, type=int)
+@click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535))
 def serve_http(vendor_path: Path, cert: Path, key_path: Path, host: str, port: int) -> None:
     """Serve your stdio driver as an HTTPS JSON-RPC endpoint, for the agency's witnessed runs.
 
     Each connection gets its own driver process. Give the agency https://HOST:PORT/rpc; the certificate must
     verify for that host name.
     """
+    from conformity.cli.common import check_listen, check_tls
     from conformity.driverkit.http_bridge import make_server
     from conformity.harness.vendor import load_vendor
 
-    server = make_server(load_vendor(vendor_path).driver, host, port, str(cert), str(key_path))
+    vendor = load_vendor(vendor_path)
+    check_tls(cert, key_path, ("--cert", "--key"))
+    check_listen(host, port)
+    server = make_server(vendor.driver, host, port, str(cert), str(key_path))
     click.echo(f"driver of {vendor_path} on https://{host}:{server.server_port}/rpc; Ctrl-C stops it", err=True)
     try:
         server.serve_forever()
