@@ -33,7 +33,7 @@ def _database(database: str | None) -> Database:
 @trust_option
 @key_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8400, show_default=True, type=int)
+@click.option("--port", default=8400, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=int,
               help="Worker processes (several share the database; put them behind a reverse proxy terminating TLS).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),

@@ -101,3 +101,9 @@ def test_a_data_folder_that_cannot_be_written_is_refused(tmp_path: Path) -> None
     said = refused(serve("--port", "0", "--database", str(tmp_path / "registry.sqlite3"),
                          "--data", str(tmp_path / "a-file" / "service"), tmp_path=tmp_path, timeout=45))
     assert f"--data: {tmp_path / 'a-file' / 'service'}: cannot write there (Not a directory)" in said
+
+
+def test_a_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    """It started, announcing "usine agency service on http://127.0.0.1:99999/"."""
+    done = serve("--port", "99999", tmp_path=tmp_path, timeout=45)
+    assert done.returncode == 2 and "99999 is not in the range 0<=x<=65535" in done.stderr, done.stderr
