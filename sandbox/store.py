@@ -127,16 +127,25 @@ class Store:
         self._lock = threading.RLock()
         self._kept = KeptTexts()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        # a page cache of up to 32 MiB (SQLite's default is 2 MiB): a trace and the documents of a run outgrow 2 MiB
-        # within a few hundred submissions, and each write then read its pages back (an appended exchange cost 1.8x)
-        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        # the log is copied back by a thread of its own (``sandbox.wal``): a commit on the event loop no longer does
-        self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-        self._migrate()
-        self._db.executescript(SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            # a page cache of up to 32 MiB (SQLite's default is 2 MiB): a trace and the documents of a run outgrow
+            # 2 MiB within a few hundred submissions, and each write then read its pages back (an appended exchange
+            # cost 1.8x)
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            # the log is copied back by a thread of its own (``sandbox.wal``): a commit on the event loop no longer
+            # does
+            self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+            self._migrate()
+            self._db.executescript(SCHEMA)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        except sqlite3.DatabaseError as exc:  # a damaged or foreign file in the state folder: said, not a traceback
+            self._db.close()
+            from conformity.errors import InputError
+
+            raise InputError(f"not a usable SQLite sandbox store: {exc} (the state folder's database: restore it, "
+                             "or serve another --data folder)", file=path) from exc
         self._checkpointer = Checkpointer(path)
 
     def _migrate(self) -> None:

@@ -103,3 +103,12 @@ def test_a_sandbox_that_never_served_leaves_no_temporary_state_folder(tmp_path: 
     said = refused(serve("--port", "0", "--test-pki", str(tmp_path / "a-file" / "pki"), tmp_path=tmp_path, data=False))
     assert "a-file/pki" in said
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_damaged_database_in_the_state_folder_is_said(tmp_path: Path) -> None:
+    """It was a traceback ending in ``sqlite3.DatabaseError: file is not a database``."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "sandbox.sqlite3").write_bytes(b"not a database, " * 100)
+    said = refused(serve("--port", "0", tmp_path=tmp_path))
+    assert f"{tmp_path / 'data' / 'sandbox.sqlite3'}: not a usable SQLite sandbox store: file is not a database" \
+        in said
