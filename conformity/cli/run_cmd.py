@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -75,12 +76,16 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
         click.echo(f"note: {note}", err=True)
     if sandbox_url and not sandbox_token:
         raise click.UsageError("--sandbox needs --sandbox-token (or USINE_SANDBOX_TOKEN)")
+    made = not out_dir.exists()
     writable_folder(out_dir, OUTPUTS)  # before the run, not after it
     drivers = driver_pool(plan, vendor)  # the first driver processes start up while the sandbox does
     try:
         access = connect(sandbox_url, sandbox_token or "", sandbox_ca) if sandbox_url else start_local()
     except BaseException:
         drivers.close()
+        if made:  # the --out folder this run made, still empty: a run that could not be made leaves none
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
         raise
     reporter = TerminalReporter(plan)
     try:
