@@ -107,6 +107,9 @@ def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_pat
         raise click.UsageError("--reason goes with --waive REQ-ID")
     request = WaiverRequest(tuple(dict.fromkeys(waive)), waive_reason, decider)
     bundle = Path(target)
+    if not bundle.exists() and not SUBMISSION_ID.match(target):
+        raise InputError(f"{target}: no such bundle file, nor the id of a submission (sub_ and 20 hexadecimal "
+                         "digits) or of a label (lbl_…)", where="TARGET")
     if bundle.is_file() or not SUBMISSION_ID.match(target):
         outcome = decide_bundle(bundle, catalog, trusted_sandbox_keys(trust), registry_path, key_path, out_dir,
                                 waive=request)

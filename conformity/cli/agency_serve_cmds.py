@@ -66,7 +66,7 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
     """Serve the agency: vendors' uploads and API, reviewers' and deciders' pages, the public registry.
 
     One command on the embedded default (SQLite); --database postgresql://… and --workers N for
-    production, behind a reverse proxy that terminates TLS. OpenAPI at /openapi.json and /docs.
+    production, behind a reverse proxy that terminates TLS. OpenAPI at /openapi.json.
     """
     import uvicorn
 

@@ -25,8 +25,8 @@ def driver_init(ctx: click.Context, folder: Path, lang: str, wave_id: str | None
                 force: bool) -> None:
     """Write a working stdio driver into FOLDER: every action answers "not implemented" until you write it.
 
-    Run it at once (usine run --wave W --vendor FOLDER/vendor.toml): every requirement is in error saying which
-    action is not implemented — your to-do list; none is a conformity failure.
+    Run it at once (usine run --wave W --vendor FOLDER/vendor.toml): every requirement is not-exercised, its
+    steps saying which action is not implemented — your to-do list; none is a conformity failure.
     """
     from conformity.driverkit import skeleton, write_skeleton
 

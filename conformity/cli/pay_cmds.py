@@ -56,6 +56,8 @@ def pay() -> None:
 RUN_EPILOG = """\b
 Exit codes:
   0  the run finished (refusals are in refusals.csv / refusals.json)
+  1  the engine failed (Spark out of memory, its JVM lost…): one line saying what it said and what to try;
+     nothing of the file it was on is paid or written
   2  bad input: options, labels folder, keys, payees, ledger file, another revocation list under --labels,
      an events file that changed while the run read it
   3  the ledger is in use by another run (or has several names: hard links)

@@ -106,3 +106,14 @@ def test_a_stale_or_deep_revocation_list_is_not_relied_on(runs: Runs, catalog: C
         deep.write_bytes(payload)
         r = usine("label", "verify", label, "--revocations", deep)
         assert r.exit_code == 2 and "nested deeper than 128 levels" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("target", ["sub_nope", "sub_0123", "lbl_x", "missing-bundle.zip"])
+def test_decide_on_a_target_that_is_neither_a_bundle_nor_an_id_says_so(target: str, home: Path,
+                                                                       tmp_path: Path) -> None:
+    """README walk-through: a mistyped submission id was taken for a bundle path, and the user was told about --trust
+    (no trusted sandbox key), not about the id."""
+    r = usine("agency", "decide", target, "--out", tmp_path / "out")
+    assert r.exit_code == 2, r.output
+    assert f"{target}: no such bundle file, nor the id of a submission" in r.output and "--trust" not in r.output
+    assert not (tmp_path / "out").exists()
