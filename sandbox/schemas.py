@@ -23,13 +23,16 @@ class OfficialSchema:
     what: str
     #: the local copy found in the usual place (``../shared/schemas``, ``$USINE_SHARED_SCHEMAS``), or None
     locate: Callable[[], Path | None] = lambda: None
+    #: loads a file given for it as the services will, raising why it cannot (not XML, not a schema): run by
+    #: :func:`chosen`, so that a wrong file is refused when the sandbox starts, not at its first request
+    check: Callable[[Path], object] = lambda path: None
 
 
 def chosen(values: Iterable[str], declared: Mapping[str, OfficialSchema]) -> dict[str, Path]:
     """The schemas ``--schema`` names: ``NAME=PATH``, or ``NAME`` for the copy the pack locates.
 
     Raises ValueError saying what is wrong: an unknown name (with the known ones), a name given twice, a path that
-    is not a file, a schema the pack cannot find."""
+    is not a file, a schema the pack cannot find, a file its ``check`` refuses."""
     out: dict[str, Path] = {}
     known = ", ".join(f"{s.name} ({s.what})" for s in declared.values()) or "none: no installed pack declares one"
     for value in values:
@@ -49,5 +52,10 @@ def chosen(values: Iterable[str], declared: Mapping[str, OfficialSchema]) -> dic
                 raise ValueError(f"--schema {name}: {declared[name].what} is not found in the usual place "
                                  f"(../shared/schemas or $USINE_SHARED_SCHEMAS); give its path: --schema {name}=PATH")
             file = located
+        try:
+            declared[name].check(file)
+        except Exception as exc:  # the pack's loader: whatever it raises says why the file is no such schema
+            raise ValueError(f"--schema {value}: {file} is not {declared[name].what.split(':')[0]}: "
+                             f"{str(exc).strip() or type(exc).__name__}") from None
         out[name] = file
     return out

@@ -39,6 +39,23 @@ def test_schema_option_refuses_bad_values(tmp_path: Path, values: list[str], why
     assert why in str(e.value)
 
 
+@pytest.mark.parametrize(("content", "why"), [
+    ("not XML at all", "Start tag expected"),
+    ("<xs:schema xmlns:xs='http://www.w3.org/2001/XMLSchema'><xs:element/></xs:schema>", "name"),
+])
+def test_a_cda_schema_file_that_is_no_schema_is_refused_when_the_sandbox_starts(tmp_path: Path, content: str,
+                                                                                why: str) -> None:
+    """QA: ``usine sandbox serve --schema cda=<not XML>`` ended in an lxml traceback, exit 1."""
+    bad = tmp_path / "CDA.xsd"
+    bad.write_text(content)
+    with pytest.raises(ValueError) as e:
+        chosen([f"cda={bad}"], plugins.schemas())
+    assert str(e.value).startswith(f"--schema cda={bad}: {bad} is not the HL7 CDA R2 XML Schema") and why in str(e.value)
+    r = CliRunner().invoke(cli, ["sandbox", "serve", "--schema", f"cda={bad}", "--data", str(tmp_path / "d")])
+    assert r.exit_code == 2 and "is not the HL7 CDA R2 XML Schema" in r.output and "Traceback" not in r.output, r.output
+    assert not (tmp_path / "d").exists()
+
+
 def test_serve_refuses_an_undeclared_schema_before_starting(tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["sandbox", "serve", "--data", str(tmp_path / "d"), "--schema", "nope=/etc/hostname"])
     assert r.exit_code == 2

@@ -523,18 +523,18 @@ def _located_cda_xsd() -> Path | None:
     return cda_xsd_path()
 
 
-#: the official schema the shared record also validates uploads against, when the sandbox is given it
-CDA_SCHEMA = OfficialSchema("cda", "the HL7 CDA R2 XML Schema (HL7's normative CDA.xsd, not redistributed): "
-                            "documents uploaded to the shared record are also validated against it",
-                            locate=_located_cda_xsd)
-
-
 @lru_cache(maxsize=4)
 def load_schema(path: Path) -> etree.XMLSchema:
     """The XML Schema at a trusted local path, parsed once, with no network and no entities."""
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
     parser.resolvers.add(_LocalOnly())
     return etree.XMLSchema(etree.parse(str(path), parser))
+
+
+#: the official schema the shared record also validates uploads against, when the sandbox is given it
+CDA_SCHEMA = OfficialSchema("cda", "the HL7 CDA R2 XML Schema (HL7's normative CDA.xsd, not redistributed): "
+                            "documents uploaded to the shared record are also validated against it",
+                            locate=_located_cda_xsd, check=load_schema)
 
 
 def xsd_findings(schema: etree.XMLSchema, root: etree._Element, *, limit: int = 50) -> list[Finding]:
