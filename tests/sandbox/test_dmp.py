@@ -589,6 +589,33 @@ def test_production_other_documents_are_their_own(admin: httpx.Client, http: htt
         != cda.meaning(parse_xml(b"<a xmlns='urn:hl7-org:v3'>A B</a>"))
 
 
+def test_production_another_installations_copy_is_not_its_document(admin: httpx.Client, http: httpx.Client,
+                                                                   dmp: Dmp) -> None:
+    """Review: a document's meaning was one for every installation: an installation (another site, another
+    software) that filed a copy of another's document first made the author's own submission a 200 "duplicate" of
+    its entry (no event for the author, the event paid to the copier, and the copier's entry — its site, software,
+    metadata — shown to the author). A meaning is an installation's own, as its messages' and deposits' are."""
+    site = dmp.session["fixtures"]["sites"][0]["site_id"]
+    author = _installed(admin, site)
+    other_software = {"id": "sw-2", "name": "copier", "version": "2.0", "registration_id": "REG-COPIER-0002"}
+    copier = _installed(admin, "SITE-COPIER", software=other_software)
+    body = dmp.sample(body="Le compte rendu de l'auteur, copie par un autre.")
+    copy_ = copy.deepcopy(body)
+    copy_["metadata"]["unique_id"] = "1.2.250.1.999.77.1^copy"
+    copy_["site"] = {"id": "SITE-COPIER"}
+    copy_["software"] = {k: other_software[k] for k in ("name", "version", "registration_id")}
+    assert http.post("/prod/dmp/documents", json=copy_, headers=copier).status_code == 201
+    r = http.post("/prod/dmp/documents", json=body, headers=author)
+    assert r.status_code == 201, r.text
+    assert r.json()["unique_id"] == body["metadata"]["unique_id"] and r.json()["site"] == {"id": site}
+    assert len(events_for(admin, body["metadata"]["unique_id"])) == 1
+    again = copy.deepcopy(body)
+    again["metadata"]["unique_id"] = "1.2.250.1.999.77.1^again"
+    r = http.post("/prod/dmp/documents", json=again, headers=author)  # its own again: still one document
+    assert r.status_code == 200 and r.json()["unique_id"] == body["metadata"]["unique_id"]
+    assert events_for(admin, again["metadata"]["unique_id"]) == []
+
+
 def test_openapi_documents_the_services(http: httpx.Client) -> None:
     doc = http.get("/openapi.json").json()
     post = doc["paths"]["/s/{session_id}/dmp/documents"]["post"]

@@ -26,7 +26,7 @@ only when its label covers them (its wave pins, for its category, a referential 
 403 ``kind-not-covered``, :func:`sandbox.deps.require_covered`), and only documents its own software sends: the
 submission's ``software`` must name the installation's registration id and version (else 403
 ``document-other-software``: a document is paid to the label of the software that made it).
-A document is received once: the same document again — its meaning (:func:`cda.meaning`: whatever its XML
+A document is received once from an installation: the same document again from it — its meaning (:func:`cda.meaning`: whatever its XML
 declaration, comments, white space, attribute order, namespace prefixes, Unicode form or base64 line breaks, and
 whichever id, set id, version number or replaced document it names) under its own or another uniqueId — answers 200
 with the entry first recorded and emits no event (re-spelled under its own uniqueId it is no ``unique-id-conflict``).
@@ -98,7 +98,8 @@ prod_router = APIRouter(tags=["dmp (production)"])
 
 DOCUMENTS = "dmp-documents"
 CONTENTS = "dmp-contents"
-#: production: a document's meaning (:func:`cda.meaning`) → the uniqueId it was first recorded under
+#: production: ``<installation id>:<meaning>`` (:func:`cda.meaning`) → the uniqueId the installation first recorded it
+#: under (a meaning is an installation's own, as its messages' are)
 MEANINGS = "dmp-meanings"
 PROD = "prod"
 
@@ -333,8 +334,11 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
     # whose event is emitted between)
     with _locked_batch(request, scope) if installation is None else _locked(request, scope):
         existing = store.get_record(DOCUMENTS, scope, uid)
-        if accepted.meaning is not None:  # production: the same document, however re-spelled, is the one recorded
-            same = store.get_record(MEANINGS, scope, accepted.meaning)
+        # production: the same document from the same installation, however re-spelled, is the one it recorded
+        # (another installation's copy is not: it would answer the author with the copier's entry, and no event)
+        meaning = f"{installation['id']}:{accepted.meaning}" if accepted.meaning and installation else accepted.meaning
+        if meaning is not None:
+            same = store.get_record(MEANINGS, scope, meaning)
             first = store.get_record(DOCUMENTS, scope, same["unique_id"]) if same is not None else None
             if first is not None:
                 if installation is not None and not first.get("_event_emitted"):
@@ -363,8 +367,8 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
             new["_event_emitted"] = False
         # checked: a base64 string, and an entry of validated members (strings, integers, booleans, None)
         store.put_record(CONTENTS, scope, uid, {"document": accepted.content}, checked=True)
-        if accepted.meaning is not None:
-            store.put_record(MEANINGS, scope, accepted.meaning, {"unique_id": uid}, checked=True)
+        if meaning is not None:
+            store.put_record(MEANINGS, scope, meaning, {"unique_id": uid}, checked=True)
         store.put_record(DOCUMENTS, scope, uid, new, checked=installation is None)
         if replaces is not None:
             old = store.get_record(DOCUMENTS, scope, replaces) or {}
