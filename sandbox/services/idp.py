@@ -57,6 +57,7 @@ from sandbox.deps import access_token_caller, fault, get_session, lean_json, sto
 from sandbox.oidc_keys import ALGS, IdpKeys, load_or_create, sign_id_token
 from sandbox.oidc_profile import OidcProfile
 from sandbox.problems import HTTPProblem, set_outcome
+from sandbox.store import Store
 
 router = APIRouter(tags=["OpenID Connect provider"])
 
@@ -378,8 +379,16 @@ def _authenticate(request: Request, session: dict[str, Any], form: dict[str, str
 def _take_code(request: Request, session: dict[str, Any], code: str, issued: list[str]) -> dict[str, Any]:
     """Consume a code (any redemption attempt uses it up), to give the tokens ``issued``. A code presented again is
     refused and revokes every token it gave (RFC 6749 §4.1.2: the access and the refresh token), and is marked
-    reused, so that a redemption still storing its tokens revokes them itself (:func:`_revoke_if_reused`)."""
+    reused, so that a redemption still storing its tokens revokes them itself (:func:`_revoke_if_reused`). Read,
+    taken and marked under the code's lock: a presentation at the same time reads it before it is taken (and is the
+    redemption) or once it is marked used (and is the reuse) — read unused and taken second, it marked nothing and the
+    other's tokens outlived it."""
     store = store_of(request)
+    with store.lock(f"idp-code\n{secret_hash(code)}"):
+        return _take_code_locked(store, session, code, issued)
+
+
+def _take_code_locked(store: Store, session: dict[str, Any], code: str, issued: list[str]) -> dict[str, Any]:
     record = store.get_token(code)
     if record is None or record["kind"] not in ("code", "code-used", "code-reused"):
         raise OAuthError("invalid_grant", "code-unknown", "unknown authorization code")

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -503,6 +504,63 @@ def test_a_code_presented_again_while_it_is_redeemed_leaves_no_living_token(
     monkeypatch.undo()
     assert reused == ["code-reused"]
     assert r.status_code == 400 and r.json()["code"] == "code-reused", r.text
+
+
+def test_a_presentation_losing_the_take_to_the_redemption_leaves_no_living_token(
+        new_session: Callable[..., dict[str, Any]], client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: two presentations of one code at once (two workers, two threads) both read it unused; the one whose
+    take came second was refused "being redeemed by another request" but marked nothing, so the winner stored and
+    handed out tokens that outlived the reuse. Played with two threads: the other presentation reads the code just
+    before the redemption takes it (when nothing keeps it from reading then), and takes it just after."""
+    session = new_session()
+    auth = authorize(session)
+    take_token, get_token = Store.take_token, Store.get_token
+    other_read, redemption_took = threading.Event(), threading.Event()
+    refused: list[str] = []
+
+    def other(store: Store) -> None:
+        request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(store=store)))
+        try:
+            idp._take_code(request, {"id": session["session_id"]}, auth.code, [])  # type: ignore[arg-type]
+        except idp.OAuthError as exc:
+            refused.append(exc.code)
+
+    def reading(store: Store, token: str) -> dict[str, Any] | None:
+        found = get_token(store, token)
+        if token == auth.code and threading.current_thread().name == "other-presentation":
+            other_read.set()
+            redemption_took.wait(2)
+        return found
+
+    presenter: list[threading.Thread] = []
+
+    def taking(store: Store, token: str) -> dict[str, Any] | None:
+        if token == auth.code and not presenter:
+            presenter.append(threading.Thread(target=other, args=(store,), name="other-presentation"))
+            presenter[0].start()
+            other_read.wait(1)  # the other presentation reads now, if it may
+            taken = take_token(store, token)
+            redemption_took.set()
+            return taken
+        return take_token(store, token)
+
+    monkeypatch.setattr(Store, "get_token", reading)
+    monkeypatch.setattr(Store, "take_token", taking)
+    creds = (session["credentials"]["client_id"], session["credentials"]["client_secret"])
+    r = client.post(f"{idp_url(session)}/token", auth=creds, data={
+        "grant_type": "authorization_code", "code": auth.code, "redirect_uri": REDIRECT,
+        "code_verifier": auth.verifier})
+    presenter[0].join(5)
+    monkeypatch.undo()
+    assert refused == ["code-reused"]
+    if r.status_code == 200:  # the redemption answered first: its tokens are revoked since
+        tokens = r.json()
+        refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        assert client.post(f"{idp_url(session)}/token", auth=creds, data=refresh).status_code == 400
+        found = client.get(f"{idp_url(session)}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert found.status_code == 401, found.text
+    else:
+        assert r.status_code == 400 and r.json()["code"] == "code-reused", r.text
 
 
 @pytest.mark.parametrize(("auth_method", "code"), [("client_secret_basic", "client-secret-invalid"),
