@@ -86,7 +86,7 @@ NETWORK_METHODS = ("GET", "POST", "DELETE")
 CONSENTS, DEPOSITS = "housing-consents", "housing-deposits"
 #: the production role's transfers, one record per period and per month transferred (the transfer that covered it)
 TRANSFERS = "housing-transfers"
-#: a deposit's meaning (its document but its id) → the id it was first filed under (:func:`_deposit`)
+#: a deposit's meaning (its home, its document but its id) → the id it was first filed under (:func:`_deposit`)
 MEANINGS = "housing-deposit-meanings"
 KINDS = ("dpe", "quote", "works", "consumption")
 #: where the production role keeps its consents and deposits
@@ -382,7 +382,9 @@ def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str
     prefix = f"{kind}:{owner}:" if owner else f"{kind}:"
     canonical = canonical_json(doc)
     digest = hashlib.sha256(canonical).hexdigest()
-    meaning = prefix + hashlib.sha256(canonical_json(_read({k: v for k, v in doc.items() if k != key}))).hexdigest()
+    # its home's: a works record names none (its home is the path's), and the same works in two homes are two
+    meaning = f"{prefix}{fiscal}:" + hashlib.sha256(
+        canonical_json(_read({k: v for k, v in doc.items() if k != key}))).hexdigest()
     with store.locked_batch(f"{DEPOSITS}\n{scope}"):
         existing = store.get_record(DEPOSITS, scope, prefix + str(doc[key]))
         if existing is not None:

@@ -488,6 +488,23 @@ def test_a_quote_or_works_refiled_under_new_ids_is_filed_once_and_is_one_event(h
     assert [(r.status_code, r.json()["id"]) for r in in_session] == [(201, "Q-S0001"), (200, "Q-S0001")]
 
 
+def test_the_same_works_for_two_homes_is_a_works_record_for_each(http: httpx.Client) -> None:
+    """Review: a works record names no home (its home is the path's), so its meaning was the same for every home: the
+    same works done in two homes of one building (a collective quote) were, in the second home, a 200 "duplicate" of
+    the first home's record — not filed for that home, no event. A deposit's meaning is its home's."""
+    inst = install(http, "CONTRACTOR")
+    works = {"format": "usine.housing.works/1", "works_id": "W-0101", "category": "walls", "gestes": ["ITE"],
+             "completed": "2027-02-01", "contractor_siret": "12345678901234", "rnb_id": "ABCDEFGH5678",
+             "quote_id": "Q-COLL-1"}
+    answers = []
+    for fiscal, works_id in (("591000000031", "W-0101"), ("591000000049", "W-0102")):
+        consent = {"Consent-Id": consent_of(http, inst, fiscal, ["works"])}
+        answers.append(http.post(f"/prod/dataspace/homes/{fiscal}/works", headers=inst["auth"] | consent,
+                                 json=works | {"works_id": works_id}))
+    assert [(r.status_code, r.json()["id"]) for r in answers] == [(201, "W-0101"), (201, "W-0102")], answers[1].text
+    assert sorted(e["reference"] for e in events_of(http, inst)) == ["works:W-0101", "works:W-0102"]
+
+
 def test_consent_004_an_adviser_transfers_consumption_data_the_household_allowed_and_that_is_its_event(
         http: httpx.Client) -> None:
     """An adviser's labelled software transmits no DPE, quote or works: what it does with the infrastructure is order
