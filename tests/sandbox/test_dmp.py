@@ -525,6 +525,26 @@ def _rewrapped(doc: bytes) -> bytes:
     return doc.replace(found.group(1) + body, found.group(1) + b"\n" + lines + b"\n")
 
 
+def _in_paris_summer_time(doc: bytes) -> bytes:
+    """Every instant of the document (``value="YYYYMMDDHHMMSS+0000"``) written in UTC+2: the same instants."""
+    def shifted(found: re.Match[bytes]) -> bytes:
+        when = dt.datetime.strptime(found.group(1).decode(), "%Y%m%d%H%M%S") + dt.timedelta(hours=2)
+        return b'value="' + when.strftime("%Y%m%d%H%M%S").encode() + b'+0200"'
+    return re.sub(rb'value="(\d{14})\+0000"', shifted, doc)
+
+
+def _other_pad_bits(doc: bytes) -> bytes:
+    """The base64 body with its last character's unused bits set otherwise: the same bytes decoded."""
+    found = re.search(rb'representation="B64">([A-Za-z0-9+/]+)(=+)<', doc)
+    assert found is not None
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    body = found.group(1)
+    last = alphabet.index(body[-1:]) ^ 1
+    other = body[:-1] + alphabet[last:last + 1]
+    assert base64.b64decode(other + found.group(2)) == base64.b64decode(body + found.group(2))
+    return doc.replace(body + found.group(2), other + found.group(2))
+
+
 #: each: the same document re-spelled (bytes → bytes), or given another id (the same document copied)
 RESPELLINGS: dict[str, Callable[[bytes], bytes]] = {
     "no XML declaration": lambda d: d.split(b"?>", 1)[1].lstrip(),
@@ -540,6 +560,8 @@ RESPELLINGS: dict[str, Callable[[bytes], bytes]] = {
     "the body's base64 in lines": _rewrapped,
     "another id and set id": lambda d: _identified(d, "copy-1"),
     "a new version replacing it, the same content": lambda d: _identified(d, "copy-2", version=2),
+    "its instants in another time zone": _in_paris_summer_time,
+    "the body's base64 with other unused bits": _other_pad_bits,
 }
 
 
@@ -614,6 +636,26 @@ def test_production_another_installations_copy_is_not_its_document(admin: httpx.
     r = http.post("/prod/dmp/documents", json=again, headers=author)  # its own again: still one document
     assert r.status_code == 200 and r.json()["unique_id"] == body["metadata"]["unique_id"]
     assert events_for(admin, again["metadata"]["unique_id"]) == []
+
+
+def test_a_meanings_instants_are_read_in_utc_at_their_precision() -> None:
+    """Review: the same instants written in another time zone, or the same base64 bytes with other unused bits, were
+    another meaning (a fresh event); instants are compared in UTC at their own precision, what is not one (a date, an
+    impossible month, no offset) as written."""
+    assert cda._in_utc("20260504103000+0200") == cda._in_utc("20260504083000+0000") == "20260504083000+0000"
+    assert cda._in_utc("202605040000-0130") == "202605040130+0000"
+    assert cda._in_utc("20260504103000.25+0200") == "20260504083000.25+0000"
+    for kept in ("20260504+0200", "2026050410+0200", "20261304083000+0000", "00010101000000+0100", "20260504083000",
+                 "5.0", "", "#res-1"):
+        assert cda._in_utc(kept) == kept
+    assert cda._bytes_of("QR==") == cda._bytes_of("QQ==") == "QQ==" and cda._bytes_of("not base64!") == "not base64!"
+
+    def doc(value: str) -> bytes:
+        return f"<a xmlns='urn:hl7-org:v3'><effectiveTime value='{value}'/></a>".encode()
+
+    assert cda.meaning(parse_xml(doc("20260504103000+0200"))) == cda.meaning(parse_xml(doc("20260504083000+0000")))
+    assert cda.meaning(parse_xml(doc("20260504083001+0000"))) != cda.meaning(parse_xml(doc("20260504083000+0000")))
+    assert cda.meaning(parse_xml(doc("20260505+0200"))) != cda.meaning(parse_xml(doc("20260504+0000")))
 
 
 def test_openapi_documents_the_services(http: httpx.Client) -> None:

@@ -605,13 +605,46 @@ def _drop(el: etree._Element) -> None:
     parent.remove(el)
 
 
+#: an instant to the minute at least, with its offset: ``YYYYMMDDHHMM[SS[.S+]]±HHMM``
+_INSTANT = re.compile(r"(\d{12})(\d{2})?(\.\d{1,4})?([+-])(\d{2})(\d{2})")
+
+
+def _in_utc(value: str) -> str:
+    """A ``value`` that is an instant (to the minute at least, with its offset) written in UTC at its precision: one
+    instant, whichever time zone it was written in (a document re-exported after a clock change says the same)."""
+    found = _INSTANT.fullmatch(value)
+    if found is None:
+        return value
+    minutes, seconds, fraction, sign, hours, mins = found.groups()
+    try:
+        when = dt.datetime.strptime(minutes, "%Y%m%d%H%M")
+    except ValueError:
+        return value
+    offset = (int(hours) * 60 + int(mins)) * (1 if sign == "+" else -1)
+    try:
+        utc = when - dt.timedelta(minutes=offset)
+    except OverflowError:
+        return value
+    return f"{utc:%Y%m%d%H%M}{seconds or ''}{fraction or ''}+0000"
+
+
+def _bytes_of(text: str) -> str:
+    """A base64 body as the bytes it decodes to (their canonical base64: unused bits or padding spelled otherwise,
+    the same bytes); as it is when it is not base64."""
+    try:
+        return base64.b64encode(base64.b64decode(text, validate=True)).decode("ascii")
+    except (binascii.Error, ValueError):
+        return text
+
+
 def meaning(root: etree._Element) -> str:
     """The SHA-256 of what a document says, whatever its bytes: its C14N 2.0 form (no XML declaration, attributes in
     order, namespace prefixes renamed, ``xsi:type`` values resolved) without comments, processing instructions,
     schema locations or the document's own identifiers and version links (``id``, ``setId``, ``versionNumber``,
-    ``relatedDocument``), texts and attribute values NFC with white space runs as one space, a base64 body without
-    its line breaks. Two submissions of one meaning are one document received (one event), however re-spelled and
-    under whichever unique id."""
+    ``relatedDocument``), texts and attribute values NFC with white space runs as one space, instants (``value``
+    attributes to the minute at least, with an offset) in UTC, a base64 body as the bytes it decodes to. Two
+    submissions of one meaning are one document received (one event), however re-spelled and under whichever unique
+    id."""
     doc = copy.deepcopy(root)
     for child in list(doc):
         if child.tag in _IDENTIFIERS:
@@ -622,12 +655,14 @@ def meaning(root: etree._Element) -> str:
             del el.attrib[name]
         for name, value in el.attrib.items():
             plain = _plain(value) or ""
+            if name == "value":
+                plain = _in_utc(plain)
             if name == _XSI_TYPE:
                 prefix, _, local = plain.rpartition(":")
                 plain = f"{{{el.nsmap.get(prefix or None, '')}}}{local}"
             el.set(name, plain)
         if el.get("representation") == "B64" and el.text:
-            el.text = _SPACES.sub("", el.text)
+            el.text = _bytes_of(_SPACES.sub("", el.text))
         else:
             el.text = _plain(el.text)
         el.tail = _plain(el.tail)
