@@ -8,6 +8,9 @@ the writes made during one step of the event loop are held, and leave together i
 ends (``loop.call_soon``): a response sent in one step (the usual one, on SQLite) goes out in one segment; one whose
 application awaits between the head and the body (a store call in a thread, a stalled answer) leaves as before, its
 head when the step that wrote it ends. Closing sends what is held first; aborting drops it (a reset sends nothing).
+Past :data:`HOLD_AT_MOST` bytes held, a write leaves at once: a body written in many pieces within one step (a
+stream whose chunks never wait) reaches the real transport, whose buffer then pauses the application as before
+(uvicorn's flow control), instead of piling up here.
 """
 
 from __future__ import annotations
@@ -17,15 +20,19 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+#: bytes held at most before a write leaves at once (an answer's head and usual body are far below it)
+HOLD_AT_MOST = 64 * 1024
+
 
 class JoinedWrites:
     """``transport`` whose writes of one turn of the loop leave in one write (every other call passes through)."""
 
-    __slots__ = ("_transport", "_loop", "_held")
+    __slots__ = ("_transport", "_loop", "_held", "_size")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
         self._transport, self._loop = transport, loop
         self._held: list[bytes] = []
+        self._size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -33,6 +40,9 @@ class JoinedWrites:
         if not self._held:
             self._loop.call_soon(self.flush)
         self._held.append(bytes(data))
+        self._size += len(data)
+        if self._size > HOLD_AT_MOST:
+            self.flush()
 
     def writelines(self, lines: Any) -> None:
         for data in lines:
@@ -43,6 +53,7 @@ class JoinedWrites:
         if self._held:
             data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
             self._held.clear()
+            self._size = 0
             if not self._transport.is_closing():
                 self._transport.write(data)
 
@@ -52,10 +63,11 @@ class JoinedWrites:
 
     def abort(self) -> None:
         self._held.clear()
+        self._size = 0
         self._transport.abort()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._held))
+        return self._transport.get_write_buffer_size() + self._size
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)

@@ -177,3 +177,19 @@ def test_nothing_is_written_to_a_closing_transport(loop: asyncio.AbstractEventLo
     real.closing = True  # the peer went away meanwhile
     loop.run_until_complete(asyncio.sleep(0))
     assert real.calls == []
+
+
+def test_a_long_step_of_writes_reaches_the_transport_past_the_bound(loop: asyncio.AbstractEventLoop) -> None:
+    """Review: a stream whose chunks never wait wrote its whole body within one step, held here, out of reach of the
+    real transport's buffer and so of uvicorn's flow control (which pauses the application when that buffer is
+    full). Past HOLD_AT_MOST bytes held, a write leaves at once."""
+    real = Recorder()
+    joined = JoinedWrites(real, loop)  # type: ignore[arg-type]
+    chunk = b"x" * 16_384
+    for _ in range(10):
+        joined.write(chunk)
+    assert [len(data) for _, data in real.calls] == [5 * 16_384, 5 * 16_384]
+    assert joined.get_write_buffer_size() == 7  # nothing held: the real transport's buffer only
+    joined.write(b"tail")
+    loop.run_until_complete(asyncio.sleep(0))
+    assert real.calls[-1] == ("write", b"tail")
