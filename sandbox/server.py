@@ -23,7 +23,6 @@ from fastapi import FastAPI
 from sandbox.app import create_app
 from sandbox.config import SandboxConfig
 from sandbox.tls import LISTENER_CLASSES, TestPKI, server_context, serves_as_said
-from sandbox.transport import JoinedWritesHttpTools
 
 
 @contextmanager
@@ -129,7 +128,6 @@ def uvicorn_config(app: FastAPI, host: str, port: int, tls_cert: Path | None = N
         ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
         ssl_context_factory=(lambda _config, _default: context) if context else None,
         limit_concurrency=1000, timeout_keep_alive=KEEP_ALIVE_S, lifespan=lifespan, loop=SERVER_LOOP,
-        http=JoinedWritesHttpTools,
     )
 
 
@@ -341,5 +339,5 @@ def serve_workers(config: SandboxConfig, host: str, port: int, listeners: dict[s
     os.environ[CONFIG_ENV] = json.dumps({"config": config.to_json(), "listeners": listeners})
     uvicorn.run("sandbox.server:app_from_environment", factory=True, host=host, port=port, workers=config.workers,
                 log_level="warning", access_log=False, limit_concurrency=1000 * config.workers, timeout_keep_alive=KEEP_ALIVE_S,
-                loop=SERVER_LOOP, http=JoinedWritesHttpTools,
+                loop=SERVER_LOOP,
                 ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None)
