@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -23,6 +22,7 @@ from lxml import etree
 
 from conformity.packs.housing.rules import dpe_class, single_class
 from conformity.signing import canonical_json
+from conformity.text import as_read
 from conformity.xmlsafe import parse_xml
 
 XSD_PATH = Path(__file__).resolve().parent / "schemas" / "dpe-model-2.6.xsd"
@@ -148,11 +148,6 @@ def _decimal(text: str) -> str:
     return f"{'-' if sign else ''}{''.join(map(str, kept))}E{exponent}"
 
 
-def words(text: str) -> str:
-    """Text as it reads: Unicode NFC, every run of white space one space, none around."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
-
-
 def _value(name: str, text: str) -> str | bool:
     """A leaf's value as the schema means it: numbers without their spelling (80, 80.0 and 8E1 are one value, -0 is
     0), booleans (true and 1 are one), a day or a year without a timezone, text in NFC with its white space
@@ -167,14 +162,14 @@ def _value(name: str, text: str) -> str | bool:
         try:
             return _decimal(text)
         except ValueError:
-            return words(text)
-    return words(text)
+            return as_read(text)
+    return as_read(text)
 
 
 def _meaning(el: etree._Element) -> list[object]:
     name = str(el.tag)
     declared = _attributes().get(name, frozenset())
-    attributes = {k: words(v) for k, v in sorted(el.attrib.items()) if k in declared}
+    attributes = {k: as_read(v) for k, v in sorted(el.attrib.items()) if k in declared}
     children = [c for c in el if isinstance(c.tag, str) and c.tag != "numero_dpe"]
     if not children:
         return [name, attributes, _value(name, leaf_text(el))]

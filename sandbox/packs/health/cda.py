@@ -22,7 +22,6 @@ import copy
 import datetime as dt
 import hashlib
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,6 +31,7 @@ from typing import Any
 from lxml import etree
 
 from conformity.packs.health.ins import INS_OIDS, ins_reference, is_valid_ins
+from conformity.text import as_read
 from conformity.xmlsafe import element_path
 from sandbox.schemas import OfficialSchema
 
@@ -584,11 +584,8 @@ _SPACES = re.compile(r"\s+")
 
 
 def _plain(text: str | None) -> str | None:
-    """A text or attribute value as it reads: NFC, white space runs one space, trimmed (None when nothing is left)."""
-    if text is None:
-        return None
-    text = _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
-    return text or None
+    """A text or attribute value as it reads (:func:`conformity.text.as_read`; None when nothing is left)."""
+    return (as_read(text) or None) if text is not None else None
 
 
 def _drop(el: etree._Element) -> None:

@@ -38,7 +38,6 @@ import base64
 import binascii
 import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -47,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from conformity.packs.health.ins import INS_OIDS, is_valid_ins
 from conformity.signing import canonical_json, sha256_hex
+from conformity.text import as_read
 from sandbox.clock import timestamp
 from sandbox.deps import json_body, raise_if_unavailable, require_covered, require_installation, store_of
 from sandbox.events import data_received
@@ -198,13 +198,6 @@ def check_message(body: MessageRequest, directory: dict[str, dict[str, Any]] | N
     return Checked(message, sha256_hex(canonical_json(message)), size, document_type)
 
 
-_SPACES = re.compile(r"\s+")
-
-
-def _plain(text: str) -> str:
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
-
-
 def meaning(body: MessageRequest) -> str:
     """The SHA-256 of what a (checked) message says, whatever its spelling: its sender, the set of its recipients
     (case-folded, to and cc alike), its subject and body (NFC, white space runs as one space, trimmed), and the
@@ -214,7 +207,7 @@ def meaning(body: MessageRequest) -> str:
          (a.patient.ins or "").strip() if a.patient else "", (a.patient.oid or "").strip() if a.patient else ""]
         for a in body.attachments)
     what = {"from": body.sender.strip().casefold(), "to": sorted({a.strip().casefold() for a in body.to + body.cc}),
-            "subject": _plain(body.subject), "body": _plain(body.body), "attachments": attachments}
+            "subject": as_read(body.subject), "body": as_read(body.body), "attachments": attachments}
     return sha256_hex(canonical_json(what))
 
 

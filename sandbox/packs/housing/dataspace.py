@@ -61,9 +61,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from conformity.errors import SignatureError
 from conformity.http_problems import require_json_media
-from conformity.packs.housing.dpe import words
 from conformity.packs.housing.rules import is_fiscal_number
 from conformity.signing import canonical_json, require_canonicalisable
+from conformity.text import as_read
 from sandbox.deps import (
     Caller,
     fault,
@@ -410,13 +410,12 @@ def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str
 
 
 def _read(value: Any) -> Any:
-    """A deposit's values as they read: every text in NFC with its white space runs one space, none around (what
-    :func:`conformity.packs.housing.dpe.words` makes of a DPE's texts); numbers are already one spelling in
-    canonical JSON (100, 100.0 and 1E2 alike)."""
+    """A deposit's values as they read (:func:`conformity.text.as_read`, as a DPE's texts are compared); numbers are
+    already one spelling in canonical JSON (100, 100.0 and 1E2 alike)."""
     if isinstance(value, str):
-        return words(value)
+        return as_read(value)
     if isinstance(value, dict):
-        return {words(k): _read(v) for k, v in value.items()}
+        return {as_read(k): _read(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_read(v) for v in value]
     return value
