@@ -665,3 +665,27 @@ def test_openapi_documents_the_services(http: httpx.Client) -> None:
     assert {"unique_id", "patient_id", "hash", "size"} <= set(schema["properties"]["metadata"]["properties"])
     assert "/prod/dmp/documents" in doc["paths"] and "/s/{session_id}/insi/lookup" in doc["paths"]
     assert "/s/{session_id}/dmp/documents/{unique_id}/hide" in doc["paths"]
+
+
+def test_production_unique_ids_are_each_installations_own(admin: httpx.Client, http: httpx.Client, dmp: Dmp) -> None:
+    """Review left it noticed: a production document's uniqueId was one for every installation, so an installation
+    that filed a document first under another's predictable id (an OID root and a counter) made that one's real
+    document a 409 — never received, never paid. Each installation's ids are its own now, as its messages' are."""
+    site = dmp.session["fixtures"]["sites"][0]["site_id"]
+    author = _installed(admin, site)
+    other_software = {"id": "sw-3", "name": "squatter", "version": "3.0", "registration_id": "REG-SQUAT-0003"}
+    squatter = _installed(admin, "SITE-SQUAT", software=other_software)
+    body = dmp.sample(body="Le compte rendu dont un autre a pris l'identifiant.")
+    taken = dmp.sample(body="Autre chose, sous le même identifiant.")
+    taken["metadata"]["unique_id"] = body["metadata"]["unique_id"]
+    taken["site"] = {"id": "SITE-SQUAT"}
+    taken["software"] = {k: other_software[k] for k in ("name", "version", "registration_id")}
+    assert http.post("/prod/dmp/documents", json=taken, headers=squatter).status_code == 201
+    r = http.post("/prod/dmp/documents", json=body, headers=author)
+    assert r.status_code == 201, r.text
+    events = events_for(admin, body["metadata"]["unique_id"])  # one each: the squatter's and the author's
+    assert len(events) == 2 and len({e["data"]["installation_id"] for e in events}) == 2
+    other = dmp.sample(body="Un autre document de l'auteur.")
+    other["metadata"]["unique_id"] = body["metadata"]["unique_id"]
+    r = http.post("/prod/dmp/documents", json=other, headers=author)  # the author's own id, other content: 409
+    assert r.status_code == 409 and r.json()["code"] == "unique-id-conflict", r.text

@@ -98,9 +98,10 @@ prod_router = APIRouter(tags=["dmp (production)"])
 
 DOCUMENTS = "dmp-documents"
 CONTENTS = "dmp-contents"
-#: production: ``<installation id>:<meaning>`` (:func:`cda.meaning`) → the uniqueId the installation first recorded it
-#: under (a meaning is an installation's own, as its messages' are)
+#: production: a document's meaning (:func:`cda.meaning`) → the uniqueId its installation first recorded it under (in
+#: the installation's scope ``prod:<installation id>``: its ids and meanings are its own, as its messages' are)
 MEANINGS = "dmp-meanings"
+#: production records are scoped ``prod:<installation id>``
 PROD = "prod"
 
 
@@ -335,8 +336,9 @@ def record(request: Request, scope: str, accepted: Accepted, *, replaces: str | 
     with _locked_batch(request, scope) if installation is None else _locked(request, scope):
         existing = store.get_record(DOCUMENTS, scope, uid)
         # production: the same document from the same installation, however re-spelled, is the one it recorded
-        # (another installation's copy is not: it would answer the author with the copier's entry, and no event)
-        meaning = f"{installation['id']}:{accepted.meaning}" if accepted.meaning and installation else accepted.meaning
+        # (another installation's copy is not, its scope being its own: it would answer the author with the copier's
+        # entry, and no event)
+        meaning = accepted.meaning  # production: the scope is the installation's (see _prod_submit)
         if meaning is not None:
             same = store.get_record(MEANINGS, scope, meaning)
             first = store.get_record(DOCUMENTS, scope, same["unique_id"]) if same is not None else None
@@ -604,7 +606,9 @@ def _prod_submit(request: Request, installation: dict[str, Any], sub: Submission
     accepted = validate_submission(request, sub, session=None, caller_id=None,
                                    expected_site={str(installation["site"]["id"])})
     made_by(sub, installation)
-    return record(request, PROD, accepted, installation=installation)
+    # an installation's unique ids are its own: another's document filed first under the same id (predictable: an
+    # OID root and a counter) would make this one's a 409, never received nor paid
+    return record(request, f"{PROD}:{installation['id']}", accepted, installation=installation)
 
 
 @prod_router.post("/documents", status_code=201, summary="Submit a document from an installed software",
