@@ -17,6 +17,7 @@ import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.routing import compile_path
 
 from conformity import __version__
@@ -239,8 +240,11 @@ def create_app(config: SandboxConfig) -> FastAPI:
             event_log.seal()  # nothing emitted stays unsealed across a restart
             store.close()
 
-    app = FastAPI(title="usine sandbox", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  default_response_class=FastJSONResponse, **_fastapi_options())
+    # its /docs and /redoc load Swagger UI's and ReDoc's scripts from the sandbox itself (fastapi-offline's copies):
+    # FastAPI's own pages load them from a CDN, which an agency's or a vendor's network may not reach, and a page of
+    # the sandbox loads nothing from a third party
+    app = FastAPIOffline(title="usine sandbox", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                         default_response_class=FastJSONResponse, **_fastapi_options())
     app.state.config = config
     app.state.store = store
     app.state.trace_key = SigningKey.load_or_create(config.trace_key_path)

@@ -310,8 +310,16 @@ class RecordingMiddleware:
                                  match["service"], started, too_large)
             settled()
 
+        replayed = False
+
         async def replay() -> Message:
-            nonlocal body
+            """The body read on arrival, once; then the connection's own messages (its disconnect): a response that
+            listens for the client going away while it streams (Starlette's file and streaming responses) waits for
+            it there — given the empty body again and again, it spun and held the event loop, every request with it."""
+            nonlocal body, replayed
+            if replayed:
+                return await receive()
+            replayed = True
             chunk, body = body, b""
             return {"type": "http.request", "body": chunk, "more_body": False}
 
