@@ -178,6 +178,10 @@ class SessionRoutes:
                                   for (method, tail), handler in (lean or {}).get(name, {}).items()})
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            # HEAD is GET without the body (RFC 9110 §9.3.2: every general-purpose server supports both): the routes
+            # see a GET, in a copy of the scope — the server keeps its own, says HEAD, and so sends no body
+            scope = {**scope, "method": "GET"}
         if scope["type"] == "http":
             path = scope["path"]
             match = REQUEST_SERVICE.match(path)

@@ -470,7 +470,8 @@ class RecordingMiddleware:
                 "status": status,
                 "headers": {k: v for k, v in response["headers"].items() if k in KEPT_RESPONSE_HEADERS},
                 "body": {"omitted": "trace-export"} if service == "trace" and 200 <= status < 300
-                else encode_body(response["body"], response["headers"].get("content-type", "")),
+                else encode_body(b"" if scope["method"] == "HEAD" else response["body"],  # HEAD: no body sent
+                                 response["headers"].get("content-type", "")),
             },
             "outcome": outcome,
             "duration_ms": duration,
