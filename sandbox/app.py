@@ -22,6 +22,7 @@ from starlette.routing import compile_path
 
 from conformity import __version__
 from conformity.files import write_atomic
+from conformity.http_head import as_get
 from conformity.infrastructure_keys import keys_document
 from conformity.signing import SigningKey
 from sandbox import admin, events, plugins, traces
@@ -178,10 +179,7 @@ class SessionRoutes:
                                   for (method, tail), handler in (lean or {}).get(name, {}).items()})
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "HEAD":
-            # HEAD is GET without the body (RFC 9110 §9.3.2: every general-purpose server supports both): the routes
-            # see a GET, in a copy of the scope — the server keeps its own, says HEAD, and so sends no body
-            scope = {**scope, "method": "GET"}
+        scope = as_get(scope)  # HEAD answered as GET without its body (the recording, outside, records the HEAD)
         if scope["type"] == "http":
             path = scope["path"]
             match = REQUEST_SERVICE.match(path)

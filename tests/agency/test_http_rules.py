@@ -77,3 +77,14 @@ def test_one_rule_for_bad_json_bodies(index: int, http: TestClient, doc: dict[st
         r = http.request(method, concrete(path), content=body, headers={"Content-Type": media})
         assert (r.status_code, r.json()["code"]) == (status, code), (method, path, media, r.text[:300])
         assert r.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("path", ["/", "/registry", "/revocations", "/waves", "/login", "/healthz", "/static/style.css",
+                                  "/openapi.json"])
+def test_head_answers_what_get_answers(http: TestClient, path: str) -> None:
+    """RFC 9110 §9.3.2: a HEAD of a public page was 405 (FastAPI's routes match GET only) while every 405 listed HEAD
+    in Allow; it is now the GET's status and headers (uvicorn sends no body for a HEAD: tests/sandbox/test_head.py)."""
+    get, head = http.get(path), http.head(path)
+    assert head.status_code == get.status_code == 200, (path, head.status_code)
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == get.headers["content-length"]

@@ -18,6 +18,7 @@ from conformity.agency.service.deps import LoginRequired
 from conformity.agency.service.problems import HTTPProblem, install_handlers, respond
 from conformity.agency.service.webhooks import Deliverer
 from conformity.agency.submit import agency_signing_key
+from conformity.http_head import HeadAsGet
 
 #: pages may load this site's styles, images and frames (evidence), run no script, post only here
 PAGE_CSP = ("default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -111,6 +112,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             return respond(request, HTTPProblem(401, "unauthenticated", exc.reason or "sign in first"))
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
+    app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders, hsts=config.secure_cookies, timing=config.server_timing)
 
     @app.get("/static/style.css", include_in_schema=False)
