@@ -1,5 +1,5 @@
-"""Text as it reads: how a data-received document's texts are compared when the infrastructure decides whether it
-received the same thing twice (a DPE, a quote, a CDA document, a secure message), whatever their spelling."""
+"""Text as it reads: how the texts of received data are compared when the infrastructure decides whether it received
+the same thing twice (a pack's documents, deposits and messages), whatever their spelling."""
 
 from __future__ import annotations
 
