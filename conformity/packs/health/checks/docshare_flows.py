@@ -8,7 +8,11 @@ codes, its final listing) and the driver's answer to the step, checked against t
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import itertools
+import re
 from typing import Any
 
 from conformity.checks.evaluate import EvalContext
@@ -248,10 +252,33 @@ def retry_findings(note: Note, attempts: list[Exchange], max_retries: int, toler
             out.append(quote(nxt, f"{step_label(note)}: the retry carries a new uniqueId (a new document), so any "
                              "earlier attempt the record stored before losing its reply is duplicated",
                              where="metadata.unique_id", expected=first_uid, got=_uid(nxt)))
+        out += other_document_findings(note, attempts[0], nxt)
     if len(attempts) - 1 > max_retries:
         out.append(quote(attempts[-1], f"{step_label(note)}: {len(attempts) - 1} retries", where="requests",
                          expected=f"at most {max_retries}", got=len(attempts) - 1))
     return out
+
+
+def other_document_findings(note: Note, first_attempt: Exchange, retry: Exchange) -> list[Finding]:
+    """A retry under the first attempt's uniqueId must carry its document too (the same bytes, base64 line breaks
+    aside): a document built again for the retry is another submission under the same uniqueId."""
+    sent, again = _document_sha1(first_attempt), _document_sha1(retry)
+    if _uid(retry) != _uid(first_attempt) or sent == again:
+        return []  # a new uniqueId is a finding of its own
+    return [quote(retry, f"{step_label(note)}: the retry carries another document than the first attempt (exchange "
+                         f"{first_attempt.seq}) under the same uniqueId", where="request.body.json.document",
+                  expected=f"sha1 {sent}", got=f"sha1 {again}" if again else "no readable document")]
+
+
+def _document_sha1(exchange: Exchange) -> str | None:
+    body = exchange.request_json
+    text = body.get("document") if isinstance(body, dict) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        return hashlib.sha1(base64.b64decode(re.sub(r"\s", "", text), validate=True)).hexdigest()
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _uid(exchange: Exchange) -> str | None:
@@ -326,6 +353,7 @@ def network_retry_findings(note: Note, attempts: list[Exchange], max_retries: in
             out.append(quote(nxt, f"{step_label(note)}: the retry carries a new uniqueId (a new document): a copy the "
                              "record stored before the failure is duplicated", where="metadata.unique_id",
                              expected=first_uid, got=_uid(nxt)))
+        out += other_document_findings(note, attempts[0], nxt)
     if len(attempts) - 1 > max_retries:
         out.append(quote(attempts[-1], f"{step_label(note)}: {len(attempts) - 1} retries", where="requests",
                          expected=f"at most {max_retries}", got=len(attempts) - 1))

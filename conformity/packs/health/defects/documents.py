@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -255,6 +256,20 @@ def new_id_after_dropped_reply(t: TraceEdit) -> int:
     attempts = t.in_step("dropped_reply", "dmp", method="POST")
     request_json(attempts[1])["metadata"]["unique_id"] = "1.2.250.1.999.77.1^retry-2"
     return attempts[1].seq
+
+
+@mutation("retry-rebuilds-document", scenario="docshare.retry_refused", breaks=["DOCSHARE-019", "DOCSHARE-021"],
+          where="request.body.json.document", waves=W2)
+def retry_rebuilds_document(t: TraceEdit) -> int:
+    """After a 429 the software builds the document again for its retry: the same uniqueId, but a document stamped
+    with the retry's instant (its effectiveTime and creationTime follow it): another document under the first one's
+    uniqueId, which DOCSHARE-019 forbids as well."""
+    attempts = t.in_step("rate_limited", "dmp", method="POST")
+    retry = attempts[1]
+    instant = dt.datetime.fromisoformat(retry.raw["time"].replace("Z", "+00:00")).replace(microsecond=0)
+    edit_document(retry, set_attr("v3:effectiveTime", "value", instant.strftime("%Y%m%d%H%M%S+0000")))
+    request_json(retry)["metadata"]["creation_time"] = instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return retry.seq
 
 
 # ---------------------------------------------------------------------------------------------
