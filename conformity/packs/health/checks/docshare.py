@@ -88,7 +88,7 @@ def consistency_findings(s: Submitted) -> list[Finding]:
        scenario=DOCUMENTS, reads_all=True)
 def metadata_consistent(trace: TraceView, ctx: EvalContext) -> Verdict:
     """patientId, author, creationTime and typeCode of each submission say what its document says."""
-    found = list(documents(submissions(trace)))
+    found = list(documents(submissions(trace), with_metadata=True))
     if not found:
         return not_exercised(no_submission("ClinicalDocument"))
     findings = [f for s, _ in found for f in consistency_findings(s)]
@@ -161,7 +161,7 @@ register_accepted("docshare.dispensation_record_accepted", "DOCSHARE-030", "6059
 @check("docshare.hash_size_consistent", verifies=["DOCSHARE-015"], scenario=DOCUMENTS, reads_all=True)
 def hash_size_consistent(trace: TraceView, ctx: EvalContext) -> Verdict:
     """hash is the lowercase hex SHA-1 of the exact document bytes and size their length."""
-    subs = [s for s in distinct(submissions(trace)) if s.document is not None]
+    subs = [s for s in distinct(submissions(trace), with_metadata=True) if s.document is not None]
     if not subs:
         return not_exercised(no_submission())
     findings = []
@@ -244,9 +244,9 @@ def metadata_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     if not subs:
         return not_exercised(no_submission())
     findings = about(["DOCSHARE-019"], unique_id_findings(subs, ctx))
-    for s in distinct(subs):
+    for s in distinct(subs, with_metadata=True):
         findings += about(["DOCSHARE-016"], value_set_findings(s, ctx, claims_at(s.view or trace, s.exchange.seq)))
-    return verdict(findings, len(distinct(subs)), "submission(s)")
+    return verdict(findings, len(distinct(subs, with_metadata=True)), "submission(s)")
 
 
 @check("docshare.software_identified", verifies=["DOCSHARE-017"], scenario=DOCUMENTS, reads_all=True)

@@ -12,6 +12,7 @@ import binascii
 import datetime as dt
 import hashlib
 import io
+import json
 import re
 import zipfile
 from collections.abc import Iterator
@@ -293,20 +294,25 @@ def patient_of(s: Submitted, subs: list[Submitted]) -> dict[str, Any] | None:
     return None
 
 
-def distinct(subs: list[Submitted]) -> list[Submitted]:
-    """One submission per distinct document (a retry or a resubmission of the same bytes counts once)."""
-    seen, out = set(), []
+def distinct(subs: list[Submitted], *, with_metadata: bool = False) -> list[Submitted]:
+    """One submission per distinct document (a retry or a resubmission of the same bytes counts once); with
+    ``with_metadata``, per distinct document and metadata (the rules on the metadata judge every metadata a document
+    was sent with: a retry whose metadata was built again is another submission to judge)."""
+    seen: set[object] = set()
+    out = []
     for s in subs:
-        key = s.document.sha1 if s.document else s.exchange.seq
+        key: object = s.document.sha1 if s.document else s.exchange.seq
+        if with_metadata:
+            key = (key, json.dumps(s.metadata, sort_keys=True, default=str))
         if key not in seen:
             seen.add(key)
             out.append(s)
     return out
 
 
-def documents(subs: list[Submitted]) -> Iterator[tuple[Submitted, etree._Element]]:
-    """The distinct submissions whose document parses to a ClinicalDocument, with its root."""
-    for s in distinct(subs):
+def documents(subs: list[Submitted], *, with_metadata: bool = False) -> Iterator[tuple[Submitted, etree._Element]]:
+    """The distinct submissions (:func:`distinct`) whose document parses to a ClinicalDocument, with its root."""
+    for s in distinct(subs, with_metadata=with_metadata):
         if is_clinical_document(s.root):
             yield s, s.root
 

@@ -239,6 +239,18 @@ def retries_forever(t: TraceEdit) -> float:
     return last.seq + 0.2
 
 
+@mutation("retries-with-size-of-base64", scenario="docshare.retry_give_up", breaks=["DOCSHARE-015"],
+          where="metadata.size")
+def retries_with_size_of_base64(t: TraceEdit) -> int:
+    """The retry path builds the metadata again and takes the size of the base64 text, not of the document's bytes
+    (the same document each time; the shared record, unavailable, never reads them)."""
+    attempts = t.in_step("give_up", "dmp", method="POST")
+    for retry in attempts[1:]:
+        body = request_json(retry)
+        body["metadata"]["size"] = len(body["document"])
+    return attempts[1].seq
+
+
 @mutation("retry-at-once-after-reset", scenario="docshare.retry_network", breaks=["DOCSHARE-021"], where="request time",
           waves=W2)
 def retry_at_once_after_reset(t: TraceEdit) -> int:
