@@ -42,6 +42,10 @@ TOKEN_AUDIENCE = ("insi", "dmp", "mss", "directory")
 SECRET_PARAMS = ("client_secret", "access_token", "id_token", "refresh_token", "code_verifier", "password", "token")
 #: "service:path-prefix" of the GET requests whose interface defines personal data as search parameters
 GET_SEARCH_INTERFACES = ("directory:/", "dmp:/patients/", "idp:/authorize")
+#: what each of those interfaces defines as search parameters, the only part of its URL personal data may be in
+#: (SECURITY-006): the directory searches' query parameters, the patient id in the path of a patient's documents, the
+#: authorization request's login_hint; an interface not named here is exempt as a whole
+SEARCH_PARAMETERS = {"directory:/": "query", "dmp:/patients/": "path", "idp:/authorize": "query.login_hint"}
 
 
 # TLS ----------------------------------------------------------------------------------------------
@@ -326,11 +330,25 @@ def personal_values(trace: TraceView) -> dict[str, str]:
     return values
 
 
-def search_interface(e: Exchange, ctx: EvalContext) -> bool:
-    """A GET whose interface defines personal data as search parameters (SECURITY-006's exception)."""
+def search_interface(e: Exchange, ctx: EvalContext) -> str | None:
+    """The interface (``service:path-prefix``) of a GET that defines personal data as search parameters
+    (SECURITY-006's exception), or None."""
+    if e.method != "GET":
+        return None
     allowed = ctx.param("SECURITY-006", "get_search_interfaces", GET_SEARCH_INTERFACES)
-    return e.method == "GET" and any(e.service == a.split(":", 1)[0] and e.local_path.startswith(a.split(":", 1)[1])
-                                     for a in allowed)
+    return next((a for a in allowed if e.service == a.split(":", 1)[0] and e.local_path.startswith(a.split(":", 1)[1])),
+                None)
+
+
+def searched_url(e: Exchange, interface: str | None) -> str:
+    """The part of a request's URL where personal data must not be: all of it, but the search parameters of a search
+    interface (:data:`SEARCH_PARAMETERS`)."""
+    exempt = SEARCH_PARAMETERS.get(interface, "all") if interface else ""
+    if exempt == "all":
+        return ""
+    path = "" if exempt == "path" else e.path
+    query = {} if exempt == "query" else {k: v for k, v in e.query.items() if f"query.{k}" != exempt}
+    return path + "?" + json.dumps(query, ensure_ascii=False)
 
 
 def url_findings(e: Exchange, personal: dict[str, str], ctx: EvalContext, client_secret: str | None) -> list[Finding]:
@@ -348,10 +366,11 @@ def url_findings(e: Exchange, personal: dict[str, str], ctx: EvalContext, client
                            where="request.query", expected="credentials in headers or bodies only",
                            got=secret_params or "redacted secret")
                      .about("SECURITY-006", *(("PRACAUTH-015",) if secret else ())))
-    if not search_interface(e, ctx):
-        folded = normalise_name(url)
+    searched = searched_url(e, search_interface(e, ctx))
+    if searched:
+        folded = normalise_name(searched)
         hits = sorted({what for value, what in personal.items()
-                       if value in url or (len(value) >= 6 and value in folded)})
+                       if value in searched or (len(value) >= 6 and value in folded)})
         if hits:
             found.append(quote(e, f"personal data ({', '.join(hits)}) is in the URL of {e.method} {e.local_path}",
                                where="request.path/query", expected="personal data in the request body", got=e.path)

@@ -77,6 +77,16 @@ def site_of_another_installation(t: TraceEdit) -> int:
     return submission(t).seq
 
 
+@mutation("birth-date-in-listing-query", scenario=DOCUMENTS, breaks=["SECURITY-006"], where="request.path/query")
+def birth_date_in_listing_query(t: TraceEdit) -> int:
+    """The software narrows a patient's document listing with the patient's birth date in the query string (only the
+    patient id in its path is a search parameter the interface defines)."""
+    listing = next(e for e in t.exchanges("dmp", method="GET") if e.local_path.startswith("/patients/"))
+    born = next(str(p["traits"]["birth_date"]) for p in t.fixtures["patients"] if (p.get("traits") or {}).get("birth_date"))
+    listing.raw["request"]["query"] = {"birth_date": [born]}
+    return listing.seq
+
+
 # ---------------------------------------------------------------------------------------------
 # the documents themselves
 
