@@ -17,7 +17,7 @@ from conformity.checks.helpers import noted, performed, quote, step_exchanges
 from conformity.checks.model import Finding, Verdict, about, failed, not_exercised, passed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
-from conformity.packs.health.ins import INS_OIDS, TRAITS, normalise_traits
+from conformity.packs.health.ins import INS_OIDS, TRAITS, normalise_name, normalise_traits
 
 SCENARIO = "patientid.lookups"
 FAILURES = "patientid.service_failures"
@@ -132,9 +132,26 @@ def lookup_strict_traits(trace: TraceView, ctx: EvalContext) -> Verdict:
         if e.query:
             findings.append(quote(e, "the look-up request sends data in its query string", where="request.query",
                                   expected={}, got=sorted(e.query)))
+        headers = sorted(name for name, value in e.request_headers().items()
+                         if any(v in str(value) or v in normalise_name(str(value)) for v in personal_of(e, steps)))
+        if headers:
+            findings.append(quote(e, f"the look-up request carries the patient's data in header(s) {', '.join(headers)}",
+                                  where="request.headers", expected="the traits in the body only", got=headers))
     if findings:
         return failed(*findings)
     return passed(f"{len(requests)} look-up request(s), each with exactly the five strict traits")
+
+
+def personal_of(e: Exchange, steps: list[Lookup]) -> set[str]:
+    """The patient's names (4 characters or more, as typed and normalised) and birth date, as its step's input gives
+    them: a look-up request carries them in its body alone."""
+    step = next((s for s in steps if e in s.requests), None)
+    given = [step.input] if step else []
+    values: set[str] = set()
+    for traits in given + [normalise_traits(g) for g in given]:
+        values |= {str(traits[k]) for k in ("birth_name", "first_names") if len(str(traits.get(k) or "")) >= 4}
+        values |= {str(traits[k]) for k in ("birth_date",) if traits.get(k)}
+    return values
 
 
 def normalisation_findings(step: Lookup) -> list[Finding]:

@@ -21,6 +21,15 @@ def lookup_sends_address(t: TraceEdit) -> int:
     return e.seq
 
 
+@mutation("lookup-patient-in-header", scenario=LOOKUPS, breaks=["PATIENTID-001", "ETHICS-003"], where="request.headers")
+def lookup_patient_in_header(t: TraceEdit) -> int:
+    """The look-up names the patient again in a tracing header (and so in every proxy's access logs)."""
+    e = _lookup(t, "match_typed")
+    body = request_json(e)
+    e.raw["request"]["headers"]["x-patient"] = f"{body['birth_name']} {body['first_names']} {body['birth_date']}"
+    return e.seq
+
+
 @mutation("lookup-traits-in-query", scenario=LOOKUPS, breaks=["PATIENTID-001", "ETHICS-003", "SECURITY-006"],
           where="request.query")
 def lookup_traits_in_query(t: TraceEdit) -> int:
