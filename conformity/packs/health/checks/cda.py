@@ -263,13 +263,14 @@ def patient_id_findings(exchange: Any, label: str, root: etree._Element, identit
         return [quote(exchange, f"{label}: the document carries an INS, but the trace shows no single match for "
                       "this patient", where=where, got=ids[0].get("extension"))]
     out = []
-    el = ids[0]
-    if el.get("extension") != identity.get("ins"):
-        out.append(quote(exchange, f"{label}: the INS is not the one the identity service returned",
-                         where=element_path(el) + "/@extension", expected=identity.get("ins"), got=el.get("extension")))
-    if el.get("root") != identity.get("oid"):
-        out.append(quote(exchange, f"{label}: the INS OID is not the one the identity service returned",
-                         where=element_path(el) + "/@root", expected=identity.get("oid"), got=el.get("root")))
+    for el in ids:  # every id under an INS authority names the patient: each must be the INS returned
+        if el.get("extension") != identity.get("ins"):
+            out.append(quote(exchange, f"{label}: the INS is not the one the identity service returned",
+                             where=element_path(el) + "/@extension", expected=identity.get("ins"),
+                             got=el.get("extension")))
+        if el.get("root") != identity.get("oid"):
+            out.append(quote(exchange, f"{label}: the INS OID is not the one the identity service returned",
+                             where=element_path(el) + "/@root", expected=identity.get("oid"), got=el.get("root")))
     return out
 
 

@@ -103,6 +103,22 @@ def author_id_without_prefix(t: TraceEdit) -> int:
     return submission(t).seq
 
 
+@mutation("stale-ins-after-the-returned-one", scenario=DOCUMENTS, breaks=["DOCSHARE-004"], where="patientRole/id")
+def stale_ins_after_the_returned_one(t: TraceEdit) -> int:
+    """After the INS the service returned, the document's patientRole carries a second id under an INS authority: an
+    INS the software kept from another identity (another patient's number)."""
+
+    def change(root: etree._Element) -> None:
+        el = root.xpath("v3:recordTarget/v3:patientRole/v3:id", namespaces=NS)[0]
+        other = next(str(p["ins"]) for p in t.fixtures["patients"] if p.get("ins") and p["ins"] != el.get("extension"))
+        stale = copy.deepcopy(el)
+        stale.set("extension", other)
+        el.addnext(stale)
+
+    edit_document(submission(t), change)
+    return submission(t).seq
+
+
 def attribute(mid: str, breaks: list[str], path: str, name: str, value: str, doc: str, where: str) -> None:
     """Register a mutation: the discharge letter's element at ``path`` has attribute ``name`` set to ``value``."""
 
