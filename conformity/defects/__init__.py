@@ -96,7 +96,7 @@ def apply(m: Mutation, traces: Mapping[str, dict[str, Any]]) -> tuple[dict[str, 
     if m.scenario not in traces:
         raise KeyError(f"mutation {m.id}: the run has no trace of scenario {m.scenario!r}")
     changed = copy.deepcopy(traces[m.scenario])
-    seq = m.change(TraceEdit(changed))
+    seq = m.change(TraceEdit(changed, {s: t for s, t in traces.items() if s != m.scenario}))
     return {**traces, m.scenario: changed}, seq
 
 

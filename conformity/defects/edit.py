@@ -11,7 +11,7 @@ import copy
 import hashlib
 import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lxml import etree
@@ -27,8 +27,14 @@ NS = {"v3": V3}
 class TraceEdit:
     """One scenario's trace (a copy), with the queries a mutation needs to find what it changes."""
 
-    def __init__(self, doc: dict[str, Any]):
+    def __init__(self, doc: dict[str, Any], others: Mapping[str, dict[str, Any]] | None = None):
         self.doc = doc
+        #: the run's other traces, to read only (a defect whose trace holds what another scenario's gave it)
+        self._others = others or {}
+
+    def other(self, scenario: str) -> TraceView:
+        """Another scenario's trace of the same run, to read (a mutation changes its own scenario's trace only)."""
+        return TraceView(self._others[scenario])
 
     @property
     def view(self) -> TraceView:

@@ -80,9 +80,8 @@ def patient_values(trace: TraceView) -> dict[str, str]:
             if what == "an INS" or (what.startswith("a patient's") and "birth_date" not in what and len(value) >= 6)}
 
 
-def personal_findings(trace: TraceView) -> list[Finding]:
-    """Patient data in the software's error output or logs."""
-    patients = patient_values(trace)
+def personal_findings(trace: TraceView, patients: dict[str, str]) -> list[Finding]:
+    """Patient data (``patients``: value → what it is) in the software's error output or logs."""
     findings = []
     for note in trace.notes("software.output"):
         for label, value in handed_back(note):
@@ -139,11 +138,14 @@ def not_exposed(run: RunView, ctx: EvalContext) -> Verdict:
     findings: list[Finding] = []
     places, secrets = 0, 0
     spans = document_spans(run)
+    # what any session of the run issued or handled, searched in what the software wrote in every session: a log
+    # buffer flushed, or a background task run, during another scenario writes that scenario's slice
+    issued = {h: what for trace in run for h, what in secrets_of(trace).items()}
+    patients = {v: what for trace in run for v, what in patient_values(trace).items()}
     for trace in run:
-        issued = secrets_of(trace)
-        secrets += len(issued)
+        secrets += len(secrets_of(trace))
         found, searched = secret_findings(trace, issued)
-        findings += found + personal_findings(trace) + content_findings(trace, spans)
+        findings += found + personal_findings(trace, patients) + content_findings(trace, spans)
         places += searched
     if not secrets or not any(True for _ in run.exchanges()):  # issued to a software that never asked for them
         return not_exercised(Finding("the sandbox issued no secret the trace knows in this run (no login), so where the "

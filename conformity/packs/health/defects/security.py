@@ -89,6 +89,25 @@ def access_token_in_log(t: TraceEdit) -> float:
     return _software_output(t, log=f"DEBUG GET /userinfo headers={{'authorization': 'Bearer {token}'}}\n")
 
 
+@mutation("token-of-another-scenario-in-log", scenario="docshare.documents", breaks=["SECURITY-008"],
+          where="software.output log file", waves=W2)
+def token_of_another_scenario_in_log(t: TraceEdit) -> float:
+    """The software's log buffer is flushed during a later session: the slice of this scenario holds the Authorization
+    header of a request of the nominal login's session (the sandbox masks every token it issued, whichever session)."""
+    token = t.other(NOMINAL).exchanges("idp", path="/token")[0].response_json["access_token"]
+    assert REDACTED.fullmatch(token)
+    return _software_output(t, log=f"DEBUG GET /userinfo headers={{'authorization': 'Bearer {token}'}}\n")
+
+
+@mutation("ins-of-another-scenario-in-error-output", scenario="docshare.documents", breaks=["SECURITY-008"],
+          where="software.output stderr", waves=W2)
+def ins_of_another_scenario_in_error_output(t: TraceEdit) -> float:
+    """A warning about a patient of the look-ups' session reaches the error output during a later session."""
+    own = {p.get("ins") for p in t.fixtures["patients"]}
+    patient = next(p for p in t.other("patientid.lookups").fixtures["patients"] if p.get("ins") and p["ins"] not in own)
+    return _software_output(t, stderr=f"WARNING identity {patient['ins']} status changed\n")
+
+
 @mutation("client-secret-in-answer", scenario=NOMINAL, breaks=["SECURITY-008"], where="driver.perform answer",
           waves=W2)
 def client_secret_in_answer(t: TraceEdit) -> float:
