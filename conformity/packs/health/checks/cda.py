@@ -368,7 +368,7 @@ def confidentiality_code_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
             findings.append(quote(s.exchange, f"{s.label()}: confidentialityCode", where="/ClinicalDocument/"
                                   "confidentialityCode", expected=[code, system], got=got))
         declared = s.metadata.get("confidentiality")
-        codes = [declared] if isinstance(declared, str) else list(declared or [])
+        codes = [declared] if isinstance(declared, str) else declared if isinstance(declared, list) else []
         if code not in codes:
             findings.append(quote(s.exchange, f"{s.label()}: the submission's confidentialityCode does not contain "
                                   f"{code}", where="metadata.confidentiality", expected=code, got=declared))

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import itertools
+import json
 import re
 from typing import Any
 
@@ -30,6 +31,7 @@ from conformity.packs.health.checks.evidence import (
     output,
     practitioner_at,
     problem_code,
+    recipients,
     served_documents,
     started,
     step_label,
@@ -216,8 +218,7 @@ def concerned(exchange: Exchange) -> list[str]:
     named = problem.get("recipients") if isinstance(problem, dict) else None
     if isinstance(named, list) and named:
         return [str(a) for a in named]
-    body = exchange.request_json
-    return [str(a) for a in list(body.get("to") or []) + list(body.get("cc") or [])] if isinstance(body, dict) else []
+    return recipients(exchange)
 
 
 @check("docshare.refusal_reported", verifies=["DOCSHARE-024"], scenario=LIFECYCLE, reads_all=True)
@@ -282,9 +283,11 @@ def _document_sha1(exchange: Exchange) -> str | None:
 
 
 def _uid(exchange: Exchange) -> str | None:
+    """A submission's uniqueId (a member of another type as its JSON text, to compare and show as sent)."""
     body = exchange.request_json
     meta = body.get("metadata") if isinstance(body, dict) else None
-    return meta.get("unique_id") if isinstance(meta, dict) else None
+    uid = meta.get("unique_id") if isinstance(meta, dict) else None
+    return uid if uid is None or isinstance(uid, str) else json.dumps(uid, sort_keys=True)
 
 
 def copies_findings(trace: TraceView, steps: list[Note]) -> list[Finding]:

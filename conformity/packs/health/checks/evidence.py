@@ -340,6 +340,12 @@ class Package:
     def is_zip(self) -> bool:
         return bool(self.data) and self.data[:4] == b"PK\x03\x04"  # type: ignore[index]  # the pair is narrowed by the filter above (root is not None, data is bytes)
 
+    @property
+    def patient(self) -> dict[str, Any]:
+        """The attachment's ``patient`` member ({} when absent or not an object)."""
+        patient = self.attachment.get("patient")
+        return patient if isinstance(patient, dict) else {}
+
     @cached_property
     def metadata(self) -> Parsed | None:
         raw = self.members.get(XDM_METADATA)
@@ -374,8 +380,9 @@ def read_zip(data: bytes) -> tuple[dict[str, bytes], str | None]:
 def packages(exchange: Exchange) -> list[Package]:
     """The attachments of a recorded message submission."""
     body = exchange.request_json
+    attachments = body.get("attachments") if isinstance(body, dict) else None
     out = []
-    for i, att in enumerate(body.get("attachments", []) if isinstance(body, dict) else []):
+    for i, att in enumerate(attachments if isinstance(attachments, list) else []):
         if not isinstance(att, dict):
             continue
         try:
@@ -420,10 +427,17 @@ def messages(subject: TraceView | RunView) -> list[Exchange]:
 
 
 def recipients(exchange: Exchange) -> list[str]:
+    """The to and cc addresses of a message as sent (an address given alone, not in a list, is one address; a member of
+    another type is shown as sent)."""
     body = exchange.request_json
     if not isinstance(body, dict):
         return []
-    return [str(a) for a in list(body.get("to") or []) + list(body.get("cc") or [])]
+    return [str(a) for key in ("to", "cc") for a in as_list(body.get(key))]
+
+
+def as_list(value: Any) -> list[Any]:
+    """A JSON member that should be a list: as it is, a single value as one item, nothing for null."""
+    return value if isinstance(value, list) else [] if value is None else [value]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -246,8 +246,8 @@ def ins_carried(p: Package, ins: str = "") -> list[tuple[str, str]]:
     INS authority, or ``ins`` (the number the identity service returned) under any other."""
     where = f"request.body.attachments[{p.index}]"
     out = []
-    if (p.attachment.get("patient") or {}).get("ins"):
-        out.append((where + ".patient.ins", str(p.attachment["patient"]["ins"])))
+    if p.patient.get("ins"):
+        out.append((where + ".patient.ins", str(p.patient["ins"])))
     if p.metadata is not None and p.metadata.root is not None:
         out += [(f"{where}/{XDM_METADATA} {name}", v) for name, v in xdm_patient_ids(p.metadata.root)
                 if carries_ins_reference(v, ins)]
@@ -353,7 +353,7 @@ def attachment_patient_id_valid(run: RunView, ctx: EvalContext) -> Verdict:
 def _identity_findings(e: Exchange, p: Package, identity: dict[str, Any]) -> list[Finding]:
     where = f"request.body.attachments[{p.index}]"
     out = []
-    patient = p.attachment.get("patient") or {}
+    patient = p.patient
     wanted = {"ins": identity.get("ins"), "oid": identity.get("oid")}
     if {"ins": patient.get("ins"), "oid": patient.get("oid")} != wanted:
         out.append(quote(e, f"attachment {p.index}: the patient identity is not the one the service returned",
