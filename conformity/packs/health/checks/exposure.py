@@ -136,14 +136,15 @@ def not_exposed(run: RunView, ctx: EvalContext) -> Verdict:
     """No secret the sandbox issued in what the software answers, writes on its error output or logs; no patient
     data or document content in its error output or logs."""
     findings: list[Finding] = []
-    places, secrets = 0, 0
+    places = 0
     spans = document_spans(run)
     # what any session of the run issued or handled, searched in what the software wrote in every session: a log
     # buffer flushed, or a background task run, during another scenario writes that scenario's slice
-    issued = {h: what for trace in run for h, what in secrets_of(trace).items()}
+    each = [secrets_of(trace) for trace in run]
+    issued = {h: what for found in each for h, what in found.items()}
+    secrets = sum(map(len, each))
     patients = {v: what for trace in run for v, what in patient_values(trace).items()}
     for trace in run:
-        secrets += len(secrets_of(trace))
         found, searched = secret_findings(trace, issued)
         findings += found + personal_findings(trace, patients) + content_findings(trace, spans)
         places += searched
