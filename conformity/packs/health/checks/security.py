@@ -351,6 +351,19 @@ def searched_url(e: Exchange, interface: str | None) -> str:
     return path + "?" + json.dumps(query, ensure_ascii=False)
 
 
+def as_token(value: str, text: str) -> bool:
+    """Whether ``value`` is in ``text`` as a whole: not inside a longer run of letters and digits. A patient's name
+    is personal data where it is a value (``?name=NOEL``, ``/patients/NOEL``), not where four letters of a random
+    ``state`` or ``code_challenge`` happen to spell it (``…RskRNOELF4B…``: a reference run failed so, one in many)."""
+    start = text.find(value)
+    while start >= 0:
+        end = start + len(value)
+        if not (start and text[start - 1].isalnum()) and not (end < len(text) and text[end].isalnum()):
+            return True
+        start = text.find(value, start + 1)
+    return False
+
+
 def url_findings(e: Exchange, personal: dict[str, str], ctx: EvalContext, client_secret: str | None) -> list[Finding]:
     """Secrets anywhere in the URL; personal data in the URL outside a search interface.
 
@@ -370,7 +383,7 @@ def url_findings(e: Exchange, personal: dict[str, str], ctx: EvalContext, client
     if searched:
         folded = normalise_name(searched)
         hits = sorted({what for value, what in personal.items()
-                       if value in searched or (len(value) >= 6 and value in folded)})
+                       if as_token(value, searched) or (len(value) >= 6 and as_token(value, folded))})
         if hits:
             found.append(quote(e, f"personal data ({', '.join(hits)}) is in the URL of {e.method} {e.local_path}",
                                where="request.path/query", expected="personal data in the request body", got=e.path)
