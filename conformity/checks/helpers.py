@@ -56,3 +56,16 @@ def step_exchanges(trace: TraceView, note: Note, service: str | None = None) -> 
     """The exchanges a ``driver.perform`` step caused: those before its note, after the previous note."""
     previous = trace.note_before(note.seq)
     return trace.exchanges(service, after=previous.seq if previous else 0, before=note.seq)
+
+
+def as_token(value: str, text: str) -> bool:
+    """Whether ``value`` is in ``text`` as a whole: not inside a longer run of letters and digits. Personal data is
+    there where it is a value (``?name=NOEL``, ``/patients/NOEL``), not where a few letters of a random ``state``, token
+    or identifier happen to spell it (``…RskRNOELF4B…``: a reference run failed SECURITY-006 so, one in many)."""
+    start = text.find(value)
+    while start >= 0:
+        end = start + len(value)
+        if not (start and text[start - 1].isalnum()) and not (end < len(text) and text[end].isalnum()):
+            return True
+        start = text.find(value, start + 1)
+    return False

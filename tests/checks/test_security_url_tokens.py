@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformity.packs.health.checks.security import as_token
+from conformity.checks.helpers import as_token
 
 
 @pytest.mark.parametrize(("text", "found"), [

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformity.checks.evaluate import EvalContext
-from conformity.checks.helpers import noted, performed, quote, step_exchanges
+from conformity.checks.helpers import as_token, noted, performed, quote, step_exchanges
 from conformity.checks.model import Finding, Verdict, about, failed, not_exercised, passed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView, views
@@ -133,7 +133,8 @@ def lookup_strict_traits(trace: TraceView, ctx: EvalContext) -> Verdict:
             findings.append(quote(e, "the look-up request sends data in its query string", where="request.query",
                                   expected={}, got=sorted(e.query)))
         headers = sorted(name for name, value in e.request_headers().items()
-                         if any(v in str(value) or v in normalise_name(str(value)) for v in personal_of(e, steps)))
+                         if any(as_token(v, str(value)) or as_token(v, normalise_name(str(value)))
+                                for v in personal_of(e, steps)))
         if headers:
             findings.append(quote(e, f"the look-up request carries the patient's data in header(s) {', '.join(headers)}",
                                   where="request.headers", expected="the traits in the body only", got=headers))

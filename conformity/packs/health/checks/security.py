@@ -14,7 +14,7 @@ import json
 from urllib.parse import urlsplit
 
 from conformity.checks.evaluate import EvalContext
-from conformity.checks.helpers import noted, output_of, performed, quote, step_exchanges
+from conformity.checks.helpers import as_token, noted, output_of, performed, quote, step_exchanges
 from conformity.checks.model import Finding, Missing, Verdict, about, errored, failed, judged, not_exercised, passed
 from conformity.checks.oidc import REDACTED, issued
 from conformity.checks.registry import check
@@ -349,19 +349,6 @@ def searched_url(e: Exchange, interface: str | None) -> str:
     path = "" if exempt == "path" else e.path
     query = {} if exempt == "query" else {k: v for k, v in e.query.items() if f"query.{k}" != exempt}
     return path + "?" + json.dumps(query, ensure_ascii=False)
-
-
-def as_token(value: str, text: str) -> bool:
-    """Whether ``value`` is in ``text`` as a whole: not inside a longer run of letters and digits. A patient's name
-    is personal data where it is a value (``?name=NOEL``, ``/patients/NOEL``), not where four letters of a random
-    ``state`` or ``code_challenge`` happen to spell it (``…RskRNOELF4B…``: a reference run failed so, one in many)."""
-    start = text.find(value)
-    while start >= 0:
-        end = start + len(value)
-        if not (start and text[start - 1].isalnum()) and not (end < len(text) and text[end].isalnum()):
-            return True
-        start = text.find(value, start + 1)
-    return False
 
 
 def url_findings(e: Exchange, personal: dict[str, str], ctx: EvalContext, client_secret: str | None) -> list[Finding]:
