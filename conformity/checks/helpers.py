@@ -61,7 +61,7 @@ def step_exchanges(trace: TraceView, note: Note, service: str | None = None) -> 
 def as_token(value: str, text: str) -> bool:
     """Whether ``value`` is in ``text`` as a whole: not inside a longer run of letters and digits. Personal data is
     there where it is a value (``?name=NOEL``, ``/patients/NOEL``), not where a few letters of a random ``state``, token
-    or identifier happen to spell it (``…RskRNOELF4B…``: a reference run failed SECURITY-006 so, one in many)."""
+    or identifier happen to spell it (``…RskRNOELF4B…``: a reference run failed a URL check so, one in many)."""
     start = text.find(value)
     while start >= 0:
         end = start + len(value)
