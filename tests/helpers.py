@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import pytest
@@ -14,3 +17,12 @@ def required(what: str, how: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true and {message}", pytrace=False)
     pytest.skip(message)
+
+
+@contextmanager
+def port_in_use(host: str = "127.0.0.1") -> Iterator[int]:
+    """A port another socket listens on while the block runs (a server given it must refuse it)."""
+    with socket.socket() as held:
+        held.bind((host, 0))
+        held.listen()
+        yield held.getsockname()[1]

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from conformity.signing import SigningKey
+from tests.helpers import port_in_use
 
 
 def serve(*args: str, tmp_path: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -63,10 +64,7 @@ def test_a_file_that_is_not_a_registry_is_refused_before_the_workers_and_left_as
 
 
 def test_a_port_in_use_and_a_bad_tls_pair_are_refused(tmp_path: Path) -> None:
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        held.listen()
-        port = held.getsockname()[1]
+    with port_in_use() as port:
         said = refused(serve("--port", str(port), tmp_path=tmp_path))
     assert f"cannot listen on 127.0.0.1:{port}: address already in use" in said
     garbage = tmp_path / "garbage.pem"

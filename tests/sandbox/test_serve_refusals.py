@@ -6,7 +6,6 @@ public, PostgreSQL 15's default, died in ``psycopg.errors.InsufficientPrivilege`
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import psycopg
 import pytest
 
 from sandbox.tls import make_test_pki
+from tests.helpers import port_in_use
 
 
 def serve(*args: str, tmp_path: Path, data: bool = True) -> subprocess.CompletedProcess[str]:
@@ -58,10 +58,7 @@ def test_a_read_only_server_is_said(postgresql_url: str, tmp_path: Path) -> None
 
 
 def test_a_port_in_use_is_refused_before_anything_is_written(tmp_path: Path) -> None:
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        held.listen()
-        port = held.getsockname()[1]
+    with port_in_use() as port:
         said = refused(serve("--port", str(port), tmp_path=tmp_path))
     assert f"--port: cannot listen on 127.0.0.1:{port}: address already in use" in said
     assert not (tmp_path / "data").exists()

@@ -3,12 +3,12 @@ certificate that is not PEM, "error: Address already in use" and "error: Permiss
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from conformity.cli import cli
+from tests.helpers import port_in_use
 
 VENDOR = Path(__file__).resolve().parents[2] / "examples/vendors/health/reference/vendor.toml"
 
@@ -30,10 +30,7 @@ def test_a_port_in_use_is_said(tmp_path: Path) -> None:
     from sandbox.tls import make_test_pki
 
     pki = make_test_pki(tmp_path / "pki")
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        held.listen()
-        port = held.getsockname()[1]
+    with port_in_use() as port:
         said = serve("--cert", str(pki.server_cert), "--key", str(pki.server_key), "--host", "127.0.0.1",
                      "--port", str(port))
     assert f"--port: cannot listen on 127.0.0.1:{port}: address already in use" in said
