@@ -119,6 +119,9 @@ def test_the_whole_flow_in_chromium(browser: Any, agency: Served, runs: Runs, tm
         reviewer.page.wait_for_load_state()
         reviewer.accessible()
         reviewer.shot("submission")
+        # evidence loads lazily: its box is reserved, or ticking a box below an image clicks where it was
+        heights = reviewer.page.eval_on_selector_all(".evidence", "els => els.map(e => e.getBoundingClientRect().height)")
+        assert heights and min(heights) >= 400, heights
         picks = reviewer.page.locator("input[form=bulk-review]")
         for i in range(picks.count()):
             req = picks.nth(i).get_attribute("value")

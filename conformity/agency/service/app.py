@@ -35,7 +35,7 @@ caption{text-align:left;color:var(--muted)}.status{font-weight:600}.valid,.label
 .revoked,.refused{color:var(--bad)}.expired,.pending,.awaiting-review{color:var(--warn)}
 .filters{display:flex;flex-wrap:wrap;gap:6px;align-items:center}.stack{display:grid;gap:6px;max-width:520px;margin:8px 0}
 .req{border:1px solid #d6dae0;border-radius:6px;padding:8px 12px;margin:12px 0;background:#fff}
-.evidence{max-width:100%;width:720px;height:480px;border:1px solid #d6dae0}img.evidence{height:auto}
+.evidence{max-width:100%;width:720px;height:480px;border:1px solid #d6dae0}img.evidence{object-fit:contain;background:#f6f7f9}
 .done{background:#e7f3ea;padding:6px 10px}.four-eyes{color:var(--warn)}.skip{position:absolute;left:-999px}
 .skip:focus{left:8px;top:8px;background:#fff;padding:4px}pre{background:#eef0f3;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere}
 button{padding:4px 12px}
