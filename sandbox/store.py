@@ -259,6 +259,10 @@ class Store:
                                    (digest,)).fetchone()
         return _token_record(*row) if row else None
 
+    def update_token_data(self, digest: str, data: dict[str, Any]) -> None:
+        """Replace the data of the token with this hash, its kind, scope and expiry kept (nothing if unknown)."""
+        self._run("UPDATE tokens SET data = ? WHERE token_sha256 = ?", (json.dumps(data), digest))
+
     def take_token(self, token: str) -> dict[str, Any] | None:
         """Read and delete a one-time token (an authorization code)."""
         return self.take_token_by_hash(secret_hash(token))

@@ -1,20 +1,20 @@
 """The OpenID Connect provider: a compact provider (code flow, PKCE S256), per session, configured by packs.
 
-Each pack's :class:`~sandbox.oidc_profile.OidcProfile` mounts it once, under its own name (``<service>``):
-issuer ``{base_url}/s/{session_id}/<service>``. The login is automated: ``login_hint`` names an account of
-the session fixtures (the profile says which list and which field); the profile also gives the account's
-claims, the ``acr`` values and scopes, and the services an access token may be sent to. Authorization codes are one-time, short-lived and
-bound to the client, redirect URI, nonce and code challenge; a code presented twice revokes the access
-token it gave. Each token response also carries a refresh token (kind ``refresh``), redeemable at the
-token endpoint (``grant_type=refresh_token``, outcome ``token-refreshed``) and nowhere else. Access
-tokens are JWTs (RFC 9068, ``typ`` ``at+jwt``, signed like the session's ID tokens) whose ``aud``
-claim lists the base URLs of the services they may be sent to (the pack's services and userinfo), so
-software can keep a token to its audience;
-the services still accept them only as records in the store (kind ``access``, scope = session id),
-through ``deps.require_access_token``; their data is::
+Each pack's :class:`~sandbox.oidc_profile.OidcProfile` mounts it once, under its own name (``<service>``): issuer
+``{base_url}/s/{session_id}/<service>``. The login is automated: ``login_hint`` names an account of the session
+fixtures (the profile says which list and which field); the profile also gives the account's claims, the ``acr``
+values and scopes, and the services an access token may be sent to. Authorization codes are one-time, short-lived
+and bound to the client, redirect URI, nonce and code challenge; a code presented twice revokes every token it gave
+(the access and refresh tokens, and the access tokens its refresh token minted). Each token response also carries a
+refresh token (kind ``refresh``), redeemable at the token endpoint (``grant_type=refresh_token``, outcome
+``token-refreshed``) and nowhere else. Access tokens are JWTs (RFC 9068, ``typ`` ``at+jwt``, signed like the session's ID
+tokens) whose ``aud`` claim lists the base URLs of the services they may be sent to (the pack's services and
+userinfo), so software can keep a token to its audience; the services still accept them only as records in the
+store (kind ``access``, scope = session id), through ``deps.require_access_token``; their data is::
 
     {"sub": "…", "client_id": "cli_…", "scopes": ["openid", …], "auth_time": 1700000000,
-     "account": {<the account of the fixtures>}, "userinfo": {<the claims /userinfo answers>}}
+     "account": {<the account of the fixtures>}, "userinfo": {<the claims /userinfo answers>},
+     "code_sha256": "<the hash of the code it came from, to revoke it by>"}
 
 Faults (``faults["<service>"]``): ``id_token`` forges the next ID tokens (see ``sandbox.oidc_keys``);
 ``state_not_echoed`` makes the authorization redirect carry another state; ``userinfo_other_sub``
@@ -475,7 +475,7 @@ def _redeem(request: Request, session: dict[str, Any], form: dict[str, str], cli
 
     userinfo = profile.claims(account)
     grant = {"sub": record["sub"], "client_id": record["client_id"], "scopes": record["scopes"],
-             "auth_time": record["auth_time"], "account": account, "userinfo": userinfo}
+             "auth_time": record["auth_time"], "account": account, "userinfo": userinfo, "code_sha256": secret_hash(code)}
     store_of(request).put_token(access_token, "access", session["id"], grant, ttl=ttl)
     store_of(request).put_token(refresh_token, "refresh", session["id"], grant, ttl=REFRESH_TOKEN_TTL)
     _revoke_if_reused(request, code, [access_token, refresh_token])
@@ -514,11 +514,35 @@ def _refresh(request: Request, session: dict[str, Any], form: dict[str, str], cl
         raise OAuthError("invalid_grant", "refresh-token-client-mismatch", "this refresh token was issued to another client")
     ttl = request.app.state.config.access_token_ttl
     access_token = access_token_jwt(request, session, record["sub"], record["client_id"], record["scopes"], ttl)
-    grant = {k: record[k] for k in ("sub", "client_id", "scopes", "auth_time", "account", "userinfo")}
-    store_of(request).put_token(access_token, "access", session["id"], grant, ttl=ttl)
+    kept = ("sub", "client_id", "scopes", "auth_time", "account", "userinfo", "code_sha256")
+    grant: dict[str, Any] = {k: record[k] for k in kept if k in record}
+    _store_refreshed(store_of(request), session, token, access_token, grant, ttl)
     set_outcome(request, "token-refreshed", sub=record["sub"], client_auth=client_auth)
     return JSONResponse({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl,
                          "scope": " ".join(record["scopes"])}, headers=NO_STORE)
+
+
+def _store_refreshed(store: Store, session: dict[str, Any], refresh_token: str, access_token: str,
+                     grant: dict[str, Any], ttl: float) -> None:
+    """Store an access token minted by a refresh token and list it among the tokens its code gave, so that the code
+    presented again revokes it too (RFC 6749 §4.1.2: *all* tokens issued on the code; a refreshed access token
+    outlived the reuse). Under the code's lock: a reuse at the same time either sees it listed or is seen here (the
+    refresh token then revoked, the refresh refused)."""
+    code_sha256 = grant.get("code_sha256")
+    if not isinstance(code_sha256, str):  # a refresh token stored before its code was kept: nothing to list it on
+        store.put_token(access_token, "access", session["id"], grant, ttl=ttl)
+        return
+    with store.lock(f"idp-code\n{code_sha256}"):
+        code = store.get_token_by_hash(code_sha256)
+        if code is not None and code["kind"] == "code-reused":
+            store.take_token(refresh_token)
+            raise OAuthError("invalid_grant", "refresh-token-invalid",
+                             "the code this refresh token came from was presented again: its tokens are revoked")
+        store.put_token(access_token, "access", session["id"], grant, ttl=ttl)
+        if code is not None and code["kind"] == "code-used":
+            data = {k: v for k, v in code.items() if k not in ("kind", "scope", "expired")}
+            data["issued_sha256"] = [*_gave(code), secret_hash(access_token)]
+            store.update_token_data(code_sha256, data)
 
 
 # userinfo -------------------------------------------------------------------------------------------

@@ -478,6 +478,55 @@ def test_code_reuse_revokes_the_refresh_token_it_gave_too(new_session: Callable[
     assert r.status_code == 400 and r.json()["code"] == "refresh-token-invalid", r.text
 
 
+def test_code_reuse_revokes_the_access_tokens_its_refresh_token_minted(
+        new_session: Callable[..., dict[str, Any]], client: httpx.Client) -> None:
+    """RFC 6749 §4.1.2, *all* tokens issued on the code: an access token minted by the code's refresh token before
+    the reuse lived on until it expired (tokens carried no origin to revoke by)."""
+    session = new_session()
+    auth, token = login(session)
+    creds = (session["credentials"]["client_id"], session["credentials"]["client_secret"])
+    refresh = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
+    minted = [client.post(f"{idp_url(session)}/token", auth=creds, data=refresh).json()["access_token"]
+              for _ in range(2)]
+    for access in minted:
+        assert client.get(f"{idp_url(session)}/userinfo", headers={"Authorization": f"Bearer {access}"}).status_code == 200
+    with pytest.raises(OAuthError):
+        auth.client.fetch_token(f"{idp_url(session)}/token", code=auth.code, code_verifier=auth.verifier)
+    for access in [token["access_token"], *minted]:
+        r = client.get(f"{idp_url(session)}/userinfo", headers={"Authorization": f"Bearer {access}"})
+        assert r.status_code == 401 and r.json()["code"] == "token-invalid", r.text
+
+
+def test_a_refresh_racing_the_code_reuse_mints_nothing(new_session: Callable[..., dict[str, Any]],
+                                                       client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refresh that read its refresh token just before the code was presented again (another worker) finds the
+    code reused when it lists its new access token: refused, nothing minted lives."""
+    session = new_session()
+    auth, token = login(session)
+    creds = (session["credentials"]["client_id"], session["credentials"]["client_secret"])
+    get_token = Store.get_token
+    reused: list[str] = []
+
+    def reading(store: Store, value: str) -> dict[str, Any] | None:
+        found = get_token(store, value)
+        if value == token["refresh_token"] and not reused:  # the code presented again right after this read
+            request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(store=store)))
+            with pytest.raises(idp.OAuthError) as caught:
+                idp._take_code(request, {"id": session["session_id"]}, auth.code, [])  # type: ignore[arg-type]
+            reused.append(caught.value.code)
+        return found
+
+    monkeypatch.setattr(Store, "get_token", reading)
+    r = client.post(f"{idp_url(session)}/token", auth=creds,
+                    data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]})
+    monkeypatch.undo()
+    assert reused == ["code-reused"]
+    assert r.status_code == 400 and r.json()["code"] == "refresh-token-invalid", r.text
+    again = client.post(f"{idp_url(session)}/token", auth=creds,
+                        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]})
+    assert again.status_code == 400 and again.json()["code"] == "refresh-token-invalid"
+
+
 def test_a_code_presented_again_while_it_is_redeemed_leaves_no_living_token(
         new_session: Callable[..., dict[str, Any]], client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
     """The window stop 38 noticed: the code marked used, its tokens not stored yet — a second presentation then (by

@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from conformity.cli import cli
+from sandbox.credentials import secret_hash
 from sandbox.server import child_server
 from sandbox.store import PostgresStore
 
@@ -85,6 +86,12 @@ def test_postgresql_store_read_modify_writes_hold_under_concurrency(postgresql_u
         first.put_token("c" * 43, "code", "ses_a", {"client_id": "cli"}, ttl=60)
         got = at_once(12, lambda i: stores[i % 2].take_token("c" * 43))
         assert sum(g is not None for g in got) == 1
+        # a used code's list of the tokens it gave, extended by a refresh: data replaced, kind and expiry kept
+        first.put_token("u" * 43, "code-used", "ses_a", {"issued_sha256": ["a"]}, ttl=60)
+        second.update_token_data(secret_hash("u" * 43), {"issued_sha256": ["a", "b"]})
+        used = first.get_token("u" * 43)
+        assert used is not None and used["kind"] == "code-used" and not used["expired"]
+        assert used["issued_sha256"] == ["a", "b"]
 
         # a collection's order: distinct, gapless positions
         at_once(16, lambda i: stores[i % 2].put_record("documents", "ses_a", f"doc{i}", {"i": i}))
