@@ -18,7 +18,16 @@ from conformity.signing import require_canonicalisable
 from sandbox import plugins
 from sandbox.clock import timestamp
 from sandbox.credentials import secret_hash
-from sandbox.deps import Principal, json_body, owned_session, require_admin, require_principal, store_call, store_of
+from sandbox.deps import (
+    Principal,
+    json_body,
+    owned_session,
+    require_admin,
+    require_labellable,
+    require_principal,
+    store_call,
+    store_of,
+)
 from sandbox.faults import described, validate_faults
 from sandbox.problems import HTTPProblem
 from sandbox.recording import redact_issued
@@ -239,6 +248,7 @@ async def close_session(request: Request, session_id: str, caller: Caller) -> di
 @router.post("/installations", status_code=201, dependencies=JSON_BODY,
              summary="Register an installed software at a site")
 def post_installation(request: Request, body: InstallationRequest, _: Admin) -> dict[str, Any]:
+    require_labellable(body.wave, body.category)
     token = secrets.token_urlsafe(32)
     inst = {"id": new_id("ins"), "vendor_id": body.vendor_id, "software": body.software.model_dump(),
             "site": body.site.model_dump(), "wave": body.wave, "category": body.category, "state": "active",

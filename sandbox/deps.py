@@ -265,16 +265,36 @@ def _catalog(root: str) -> Catalog:
     return load_catalog(root)
 
 
+def waves_catalog(purpose: str) -> Catalog:
+    """The catalog of waves the sandbox serves; 503 ``catalog-unavailable`` (said, not a 500; loaded again at the next
+    request) when it cannot be read, saying what it was needed for."""
+    try:
+        return _catalog(str(default_catalog_root()))
+    except InputError as exc:
+        raise HTTPProblem(503, "catalog-unavailable", f"the sandbox cannot read its catalog of waves to {purpose}: "
+                                                      f"{str(exc)[:500]}") from exc
+
+
+def require_labellable(wave_id: str, category: str) -> None:
+    """422 unless the catalog has the wave and the wave has the category: an installation is registered under a label
+    that can exist (``wave-unknown``, ``category-unknown``), never under an invented wave nor category whose data
+    every production service would then refuse."""
+    catalog = waves_catalog("check the installation's wave")
+    wave = catalog.waves.get(wave_id)
+    if wave is None:
+        raise HTTPProblem(422, "wave-unknown", f"wave {wave_id} is not a wave of the catalog "
+                                               f"(waves: {', '.join(sorted(catalog.waves))})", where="wave")
+    if category not in wave.categories:
+        raise HTTPProblem(422, "category-unknown", f"category {category} is not a category of wave {wave_id} "
+                                                   f"(categories: {', '.join(wave.categories)})", where="category")
+
+
 def require_covered(installation: dict[str, Any], kind: str) -> None:
     """403 ``kind-not-covered`` unless the installation's label covers data of ``kind``: its wave pins, for its
     category, one of the referentials its pack names as covering that kind (pack.toml ``data_kinds.<kind>.
     referentials``). The infrastructure accepts from installed software only what its category is labelled for: an
     installation is never paid for data it was never tested on."""
-    try:
-        catalog = _catalog(str(default_catalog_root()))
-    except InputError as exc:  # said, not a 500; loaded again at the next request
-        raise HTTPProblem(503, "catalog-unavailable", f"the sandbox cannot read its catalog of waves to know what "
-                                                      f"installations may send: {str(exc)[:500]}") from exc
+    catalog = waves_catalog("know what installations may send")
     wave = catalog.waves.get(installation["wave"])
     if wave is None:
         why = f"wave {installation['wave']} is not a wave of the catalog"

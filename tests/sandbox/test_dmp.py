@@ -24,6 +24,7 @@ from lxml import etree
 
 from conformity.xmlsafe import parse_xml
 from sandbox.config import SandboxConfig
+from sandbox.credentials import secret_hash
 from sandbox.packs.health import cda, samples
 from sandbox.packs.health import dmp as dmp_service
 from sandbox.server import RunningSandbox, start_in_thread
@@ -465,15 +466,38 @@ def test_production_refuses_a_document_of_another_software(admin: httpx.Client, 
     assert http.post("/prod/dmp/documents", json=body, headers=headers).status_code == 201
 
 
-@pytest.mark.parametrize(("wave", "category"), [("2026-W1", "PHARMACY"), ("2026-W1", "RADIOLOGY"),
-                                                ("2026-W1", "NOT_A_CATEGORY"), ("1999-W9", "HOSPITAL")])
+@pytest.mark.parametrize(("wave", "category", "code"), [("2026-W1", "RADIOLOGY", "category-unknown"),
+                                                        ("2026-W1", "NOT_A_CATEGORY", "category-unknown"),
+                                                        ("1999-W9", "HOSPITAL", "wave-unknown")])
+def test_an_installation_is_registered_under_a_wave_and_category_of_the_catalog(
+        admin: httpx.Client, dmp: Dmp, wave: str, category: str, code: str) -> None:
+    """Registration took any wave and category (admin-only): an installation under a label that cannot exist, whose
+    data every production service then refused. 422, saying which waves or categories there are; nothing stored."""
+    site = dmp.session["fixtures"]["sites"][0]["site_id"]
+    before = admin.get("/admin/installations").json()["installations"]
+    r = admin.post("/admin/installations", json=INSTALLATION | {"site": INSTALLATION["site"] | {"id": site},
+                                                                "wave": wave, "category": category})
+    found = problem(r, 422, code)
+    assert found["where"] == code.split("-")[0]
+    assert ("waves: 2026-W1" if code == "wave-unknown" else "categories: HOSPITAL, GP, LAB, PHARMACY") in found["detail"]
+    assert admin.get("/admin/installations").json()["installations"] == before
+
+
+@pytest.mark.parametrize(("wave", "category"), [("2026-W1", "PHARMACY"), ("1999-W9", "HOSPITAL"),
+                                                ("2026-W1", "NOT_A_CATEGORY")])
 def test_production_refuses_documents_the_label_does_not_cover(admin: httpx.Client, http: httpx.Client, dmp: Dmp,
+                                                               sandbox_server: RunningSandbox,
                                                                wave: str, category: str) -> None:
     """QA: an installation whose category's label covers no document (a pharmacy of 2026-W1), or of a wave or category
-    the catalog does not have, had its documents accepted and emitted as events."""
+    the catalog no longer has (registered before it changed: written to the store here), had its documents accepted
+    and emitted as events."""
     site = dmp.session["fixtures"]["sites"][0]["site_id"]
     body = dmp.sample()
-    headers = _installed(admin, site, wave=wave, category=category)
+    headers = _installed(admin, site, wave=wave if wave == "2026-W1" and category == "PHARMACY" else "2026-W1")
+    store = sandbox_server.server.config.app.state.store
+    token = headers["Authorization"].removeprefix("Bearer ")
+    inst = store.installation_by_token_hash(secret_hash(token))
+    store.put_installation(inst | {"wave": wave, "category": category}, secret_hash(token))
     found = problem(http.post("/prod/dmp/documents", json=body, headers=headers), 403, "kind-not-covered")
     assert found["kind"] == "document"
     assert events_for(admin, body["metadata"]["unique_id"]) == []

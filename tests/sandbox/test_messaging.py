@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformity.packs.health.ins import OID_DEMO_NIR, OID_NIR, OID_TEST_NIR
+from sandbox.credentials import secret_hash
 from sandbox.packs.health.messaging import MAX_ATTACHMENT_BYTES, MAX_MESSAGE_BYTES
+from sandbox.server import RunningSandbox
 from tests.sandbox.helpers import trace_payload
 
 PROBLEM = "application/problem+json"
@@ -305,12 +307,18 @@ def test_trace_stays_exportable_after_arbitrary_bodies(admin: httpx.Client, sess
 
 @pytest.mark.parametrize(("wave", "category"), [("2026-W1", "RADIOLOGY"), ("1999-W9", "HOSPITAL")])
 def test_production_refuses_messages_the_label_does_not_cover(admin: httpx.Client, client: httpx.Client,
-                                                              session: dict[str, Any], wave: str, category: str) -> None:
-    """QA: a radiology installation of 2026-W1 (whose label pins no messaging referential), or one of a wave the
-    catalog does not have, had its messages accepted and emitted as events."""
+                                                              sandbox_server: RunningSandbox, session: dict[str, Any],
+                                                              wave: str, category: str) -> None:
+    """QA: an installation of a category or wave the catalog does not have had its messages accepted and emitted as
+    events. Registration refuses them now (test_dmp); one registered before the catalog changed is written to the
+    store here."""
     r = admin.post("/admin/installations", json={
         "vendor_id": "acme", "software": {"id": "acme-ehr", "name": "Acme EHR", "version": "2.1"},
-        "site": {"id": "750000001", "size": "M"}, "wave": wave, "category": category})
+        "site": {"id": "750000001", "size": "M"}, "wave": "2026-W1", "category": "HOSPITAL"})
+    assert r.status_code == 201, r.text
+    store = sandbox_server.server.config.app.state.store
+    inst = store.installation_by_token_hash(secret_hash(r.json()["token"]))
+    store.put_installation(inst | {"wave": wave, "category": category}, secret_hash(r.json()["token"]))
     auth = {"Authorization": f"Bearer {r.json()['token']}"}
     outside = message(session, **{"from": "dr.house@chu-x.mssante.fr"}, to=["lab@lab-y.mssante.fr"], cc=[])
     before = len(admin.get("/admin/events", params={"limit": 10000}).json()["events"])
