@@ -9,11 +9,11 @@ Exception tree (every exception class of the core, ``conformity/`` and ``sandbox
     │   │   ├── CatalogError        referentials, waves, packs: load or cross-check failed
     │   │   ├── XMLSecurityError    XML refused before or while parsing (DTD, entities, size, depth)
     │   │   ├── SignatureError      a signature, key or signed document does not verify
-    │   │   └── FileChanged         (conformity.payments.authenticate) an events file changed while being read
+    │   │   ├── FileChanged         (conformity.payments.authenticate) an events file changed while being read
+    │   │   └── IdpKeyError         (sandbox.oidc_keys) the provider's key file exists but cannot be used
     │   ├── LedgerBusy              (conformity.payments.lease) another run holds the ledger; exit code 3
     │   ├── RevocationsNotFresh     no revocation list, a stale one or an older one: a payment run will not start; exit 4
-    │   ├── SandboxUnavailable      (conformity.harness.sandbox_access) the sandbox could not be started or reached
-    │   └── IdpKeyError             (sandbox.oidc_keys) the provider's key file exists but cannot be used
+    │   └── SandboxUnavailable      (conformity.harness.sandbox_access) the sandbox could not be started or reached
     │
     │   signals caught where they are raised (never a command's exit):
     ├── MissingEvidence             (conformity.checks.model) a trace lacks what a check needs: not-exercised

@@ -36,7 +36,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
-from conformity.errors import UsineError
+from conformity.errors import InputError
 from conformity.files import private_dir
 from conformity.signing import quiet_registry
 
@@ -55,8 +55,8 @@ FUTURE_SECONDS = 3600  # far beyond any allowed clock skew
 FORMAT = "usine.idp-keys/1"
 
 
-class IdpKeyError(UsineError):
-    """The identity provider's key file exists but cannot be used."""
+class IdpKeyError(InputError):
+    """The identity provider's key file exists but cannot be used (exit 2, as a damaged trace key)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,3 +109,12 @@ def test_a_damaged_database_in_the_state_folder_is_said(tmp_path: Path) -> None:
     said = refused(serve("--port", "0", tmp_path=tmp_path))
     assert f"{tmp_path / 'data' / 'sandbox.sqlite3'}: not a usable SQLite sandbox store: file is not a database" \
         in said
+
+
+@pytest.mark.parametrize("name", ["trace-signing.pem", "idp-signing.json", "idp-signing-rsa.json"])
+def test_a_damaged_key_in_the_state_folder_is_said_as_bad_input(name: str, tmp_path: Path) -> None:
+    """A damaged trace key was exit 2, a damaged identity provider key exit 1 (IdpKeyError was no InputError)."""
+    (tmp_path / "data" / "keys").mkdir(parents=True)
+    (tmp_path / "data" / "keys" / name).write_text("garbage\n")
+    said = refused(serve("--port", "0", tmp_path=tmp_path))
+    assert str(tmp_path / "data" / "keys" / name) in said
