@@ -603,9 +603,9 @@ def made_by(sub: Submission, installation: dict[str, Any]) -> None:
 
 
 def _prod_submit(request: Request, installation: dict[str, Any], sub: Submission) -> tuple[int, dict[str, Any]]:
+    made_by(sub, installation)  # first: a refusal costs no parse, validation nor meaning
     accepted = validate_submission(request, sub, session=None, caller_id=None,
                                    expected_site={str(installation["site"]["id"])})
-    made_by(sub, installation)
     # an installation's unique ids are its own: another's document filed first under the same id (predictable: an
     # OID root and a counter) would make this one's a 409, never received nor paid
     return record(request, f"{PROD}:{installation['id']}", accepted, installation=installation)

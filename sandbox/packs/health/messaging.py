@@ -109,12 +109,14 @@ class MessageRequest(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Checked:
-    """A message that passed every rule: its canonical form, size, hash and declared document type."""
+    """A message that passed every rule: its canonical form, size, hash, declared document type and the SHA-256 of
+    each attachment's decoded bytes (in order)."""
 
     message: dict[str, Any]
     content_sha256: str
     size: int
     document_type: str | None
+    attachments_sha256: tuple[str, ...] = ()
 
 
 # --- validation (shared by both roles) ---------------------------------------------------------
@@ -157,8 +159,8 @@ def _decode(index: int, att: Attachment) -> bytes:
     return raw
 
 
-def _check_attachment(index: int, att: Attachment) -> int:
-    """Check one attachment's name, patient identity, type and content; return its decoded size."""
+def _check_attachment(index: int, att: Attachment) -> bytes:
+    """Check one attachment's name, patient identity, type and content; return its decoded bytes."""
     if FILENAME_FORBIDDEN.search(att.filename) or att.filename.strip() in ("", ".", ".."):
         raise HTTPProblem(422, "attachment-filename-invalid", f"attachment {index}: a file name without path or control "
                       "characters is required", attachment=index)
@@ -178,15 +180,18 @@ def _check_attachment(index: int, att: Attachment) -> int:
     if att.document_type is not None and media not in CDA_MEDIA_TYPES:
         raise HTTPProblem(422, "attachment-document-type-invalid", f"attachment {index} ({att.filename}): a document_type "
                       f"is declared for CDA (XML) attachments only, not {media}", attachment=index)
-    return len(_decode(index, att))
+    return _decode(index, att)
 
 
 def check_message(body: MessageRequest, directory: dict[str, dict[str, Any]] | None) -> Checked:
     """Every rule a message must meet before anything is delivered or recorded."""
     _check_addresses(body, directory)
     size = len(body.body.encode("utf-8"))
+    digests = []
     for index, att in enumerate(body.attachments):
-        size += _check_attachment(index, att)
+        raw = _check_attachment(index, att)
+        size += len(raw)
+        digests.append(hashlib.sha256(raw).hexdigest())
         if size > MAX_MESSAGE_BYTES:
             raise HTTPProblem(413, "message-too-large", f"body and attachments exceed {MAX_MESSAGE_BYTES} bytes",
                           limit=MAX_MESSAGE_BYTES)
@@ -195,17 +200,18 @@ def check_message(body: MessageRequest, directory: dict[str, dict[str, Any]] | N
                       limit=MAX_MESSAGE_BYTES)
     message = body.model_dump(by_alias=True, exclude={"message_id"}, exclude_none=True)
     document_type = next((a.document_type for a in body.attachments if a.document_type), None)
-    return Checked(message, sha256_hex(canonical_json(message)), size, document_type)
+    return Checked(message, sha256_hex(canonical_json(message)), size, document_type, tuple(digests))
 
 
-def meaning(body: MessageRequest) -> str:
-    """The SHA-256 of what a (checked) message says, whatever its spelling: its sender, the set of its recipients
+def meaning(body: MessageRequest, checked: Checked) -> str:
+    """The SHA-256 of what a checked message says, whatever its spelling: its sender, the set of its recipients
     (case-folded, to and cc alike), its subject and body (NFC, white space runs as one space, trimmed), and the
-    multiset of its attachments' decoded bytes, document types and patients (not their file names or media types)."""
+    multiset of its attachments' decoded bytes (their digests, as checked), document types and patients (not their
+    file names or media types)."""
     attachments = sorted(
-        [hashlib.sha256(base64.b64decode(re.sub(r"[\t\n\r ]", "", a.content))).hexdigest(), a.document_type or "",
+        [digest, a.document_type or "",
          (a.patient.ins or "").strip() if a.patient else "", (a.patient.oid or "").strip() if a.patient else ""]
-        for a in body.attachments)
+        for digest, a in zip(checked.attachments_sha256, body.attachments, strict=True))
     what = {"from": body.sender.strip().casefold(), "to": sorted({a.strip().casefold() for a in body.to + body.cc}),
             "subject": as_read(body.subject), "body": as_read(body.body), "attachments": attachments}
     return sha256_hex(canonical_json(what))
@@ -271,7 +277,7 @@ def prod_send(request: Request, response: Response, body: MessageRequest,
     checked = check_message(body, None)
     message_id = body.message_id or new_id("msg")
     key = f"{installation['id']}:{message_id}"  # message ids are the installation's own
-    same = f"{installation['id']}:{meaning(body)}"  # and so are its messages' meanings
+    same = f"{installation['id']}:{meaning(body, checked)}"  # and so are its messages' meanings
     with store.lock("mss"):
         existing = store.get_record(COLLECTION, PROD_SCOPE, key)
         first = store.get_record(MEANINGS, PROD_SCOPE, same) if existing is None else None
