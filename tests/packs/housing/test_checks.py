@@ -291,3 +291,82 @@ def test_housingid_010_fails_a_format_check_accepting_13_characters_or_any_lette
     for accepted in ("bad_number_long", "bad_number_letter", "bad_number_lower"):
         v = judge("housing.fiscal_number_validated", fiscal_numbers((accepted,)), "ADVISER")
         assert v.status == "fail" and repr(BAD_NUMBERS[accepted](HOME)) in messages(v), (accepted, v)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DPE-002, DPE-003, DPE-009: an upload's mode is the one the observatory read (the last ``mode`` of the query)
+
+
+def with_modes(raw: dict[str, Any], *modes: str) -> None:
+    """The upload's query carries ``mode`` several times (a client appending ``mode=real`` to a URL configured with
+    ``?mode=test``); the observatory, as every FastAPI route, reads the last one."""
+    raw["request"]["query"]["mode"] = list(modes)
+
+
+def blocking_run(*modes: str, status: int = 422) -> dict[str, Trace]:
+    """The blocking step: a test upload answered with an erreur_saisie, then (with ``modes``) one more upload."""
+    t = Trace()
+    doc = build_dpe({"ban_id": KEY, "ban_type": "housenumber", "ban_score": 0.93, "rnb_id": RNB,
+                     "software_id": "REG-HOME-0001", "software_version": "1.0.0", "fiscal_number": HOME,
+                     "ep_conso": 150, "emissions": 20, "energy_class": "C", "emissions_class": "C", "surface": 50,
+                     "year": 2031, "family_name": "Rousseau", "given_name": "Dominique",
+                     "certification": "CERT-12345", "address": "19 Boulevard Saint-Michel 75000 Paris"}).decode()
+    blocking = [{"type": "erreur_saisie", "thematique": "caracteristique_generale", "message": "future"}]
+    t.http("observatory", "POST", "/dpe", query={"mode": "test"}, body={"text": doc},
+           answer={"mode": "test", "receivable": False, "controle_coherence": blocking})
+    if modes:
+        with_modes(t.http("observatory", "POST", "/dpe", query={"mode": modes[0]}, body={"text": doc},
+                          status=status, answer={"controle_coherence": blocking}), *modes)
+    t.step("dpe.file", "blocking", {"filed": False, "findings": blocking})
+    return {FILE.id: t}
+
+
+def test_dpe_003_fails_a_filing_whose_query_says_test_then_real() -> None:
+    """QA repro: ``POST /dpe?mode=test&mode=real`` is a filing for real (the observatory reads the last value); the
+    check read the first, saw a test, and passed a software filing a DPE with blocking findings."""
+    assert judge("housing.dpe_blocking_not_filed", blocking_run(), "DIAGNOSTICIAN").status == "pass"
+    assert judge("housing.dpe_blocking_not_filed", blocking_run("real"), "DIAGNOSTICIAN").status == "fail"
+    v = judge("housing.dpe_blocking_not_filed", blocking_run("test", "real"), "DIAGNOSTICIAN")
+    assert v.status == "fail" and "sent for real" in messages(v), v
+    assert judge("housing.dpe_blocking_not_filed", blocking_run("real", "test"), "DIAGNOSTICIAN").status == "pass"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DPE-004: every coherence finding shown, with its type
+
+
+def findings_run(blocking_shown: Any, *, low_shown: Any = None) -> dict[str, Trace]:
+    """The blocking step's test answer holds two erreur_saisie (and the low-score step one warning_saisie, answered by
+    the test and the filing alike); the software shows ``blocking_shown`` and ``low_shown``."""
+    t = Trace()
+    two = [{"type": "erreur_saisie", "thematique": "caracteristique_generale", "message": "annee_construction 2031"},
+           {"type": "erreur_saisie", "thematique": "caracteristique_generale", "message": "surface must be positive"}]
+    t.http("observatory", "POST", "/dpe", query={"mode": "test"}, body={"text": "<dpe/>"},
+           answer={"mode": "test", "receivable": False, "controle_coherence": two})
+    t.step("dpe.file", "blocking", {"filed": False, "findings": blocking_shown})
+    low = [{"type": "warning_saisie", "thematique": "geolocalisation", "message": "low geocoding score 0.58"}]
+    t.http("observatory", "POST", "/dpe", query={"mode": "test"}, body={"text": "<dpe/>"},
+           answer={"mode": "test", "receivable": True, "controle_coherence": low})
+    t.http("observatory", "POST", "/dpe", query={"mode": "real"}, body={"text": "<dpe/>"}, status=201,
+           answer={"numero_dpe": "2393E0000360N", "warnings": low})
+    t.step("dpe.file", "low_score", {"filed": True, "findings": low if low_shown is None else low_shown})
+    return {FILE.id: t}
+
+
+SHOWN = [{"type": "erreur_saisie", "message": "annee_construction 2031"},
+         {"type": "erreur_saisie", "message": "surface must be positive"}]
+
+
+def test_dpe_004_fails_a_software_showing_one_finding_of_each_type() -> None:
+    """QA repro: the check compared the set of types, so a software showing only the first finding of each type (one
+    erreur_saisie of two) passed."""
+    assert judge("housing.dpe_findings_reported", findings_run(SHOWN), "DIAGNOSTICIAN").status == "pass"
+    v = judge("housing.dpe_findings_reported", findings_run(SHOWN[:1]), "DIAGNOSTICIAN")
+    assert v.status == "fail" and "every coherence finding" in messages(v), v
+
+
+def test_dpe_004_malformed_findings_are_a_finding_not_an_error() -> None:
+    """QA repro: ``findings`` as a number, or an item whose type is a list, raised TypeError (verdict error)."""
+    for shown in (5, [{"type": ["erreur_saisie"], "message": "x"}] + SHOWN[1:], "erreur_saisie"):
+        v = judge("housing.dpe_findings_reported", findings_run(shown), "DIAGNOSTICIAN")
+        assert v.status == "fail" and "every coherence finding" in messages(v), (shown, v)

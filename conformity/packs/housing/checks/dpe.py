@@ -3,6 +3,8 @@ number."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +39,14 @@ class Upload:
         return [f for f in found if isinstance(f, dict)]
 
 
+def mode_of(e: Exchange) -> str | None:
+    """The upload's mode as the observatory read it: the last ``mode`` of the query, as every FastAPI route reads a
+    repeated parameter (``?mode=test&mode=real``, a client appending ``mode=real`` to a URL configured with
+    ``?mode=test``, files for real)."""
+    values = e.query.get("mode")
+    return values[-1] if values else e.param("mode")
+
+
 def uploads(exchanges: list[Exchange]) -> list[Upload]:
     out = []
     for e in exchanges:
@@ -47,7 +57,7 @@ def uploads(exchanges: list[Exchange]) -> list[Upload]:
             errors: tuple[str, ...] = ()
         except DpeInvalid as exc:
             values, errors = None, tuple(exc.errors)
-        out.append(Upload(e, e.param("mode"), values, errors))
+        out.append(Upload(e, mode_of(e), values, errors))
     return out
 
 
@@ -148,6 +158,12 @@ def dpe_blocking_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
     return verdict(findings, "the blocking DPE was kept back")
 
 
+def distinct(found: Iterable[dict[str, Any]]) -> set[tuple[str, str]]:
+    """Coherence findings once each, as (type, message): the same finding answered by the test and by the filing, or
+    shown twice, counts once; a type or message of another JSON type is read as its text (never raises)."""
+    return {(str(f.get("type")), str(f.get("message", ""))) for f in found}
+
+
 @check("housing.dpe_findings_reported", verifies=["DPE-004"], scenario=SCENARIO)
 @judged
 def dpe_findings_reported(trace: TraceView, ctx: EvalContext) -> Verdict:
@@ -156,7 +172,7 @@ def dpe_findings_reported(trace: TraceView, ctx: EvalContext) -> Verdict:
     shown = 0
     for name in ("blocking", "low_score"):
         note = step(trace, ACTION, name)
-        said = {f.get("type") for u in uploads(during(trace, note)) for f in u.findings}
+        said = distinct(f for u in uploads(during(trace, note)) for f in u.findings)
         if not said:
             findings.append(
                 answered(
@@ -168,20 +184,22 @@ def dpe_findings_reported(trace: TraceView, ctx: EvalContext) -> Verdict:
                 )
             )
             continue
-        reported = {f.get("type") for f in output(note).get("findings") or [] if isinstance(f, dict)}
-        missing = sorted(str(t) for t in said - reported)
+        given = output(note).get("findings")
+        reported = distinct(f for f in given if isinstance(f, dict)) if isinstance(given, list) else set()
+        missing = Counter(t for t, _ in said) - Counter(t for t, _ in reported)
         if missing:
             findings.append(
                 answered(
                     note,
-                    "the software did not report every coherence finding the observatory gave",
+                    "the software did not report every coherence finding the observatory gave "
+                    f"({', '.join(f'{n} {t}' for t, n in sorted(missing.items()))} missing)",
                     where="findings",
-                    expected=sorted(str(t) for t in said),
-                    got=sorted(map(str, reported)),
+                    expected=sorted(f"{t}: {m}" for t, m in said),
+                    got=given if not isinstance(given, list) else sorted(f"{t}: {m}" for t, m in reported),
                 )
             )
         shown += len(said)
-    return verdict(findings, f"{shown} kind(s) of coherence finding reported")
+    return verdict(findings, f"{shown} coherence finding(s) reported with their type")
 
 
 @check("housing.dpe_class_recomputed", verifies=["DPE-005"], scenario=SCENARIO)
