@@ -370,3 +370,35 @@ def test_dpe_004_malformed_findings_are_a_finding_not_an_error() -> None:
     for shown in (5, [{"type": ["erreur_saisie"], "message": "x"}] + SHOWN[1:], "erreur_saisie"):
         v = judge("housing.dpe_findings_reported", findings_run(shown), "DIAGNOSTICIAN")
         assert v.status == "fail" and "every coherence finding" in messages(v), (shown, v)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# HOUSINGID-006: the low-score warning, in the list of warnings
+
+
+def low_score_run(warnings: Any) -> dict[str, Trace]:
+    t = Trace()
+    geocoded(t, KEY_LOW, 0.58)
+    t.http("buildings", "GET", "/buildings", query={"cle_interop": KEY_LOW, "min_score": "0.45"},
+           answer={"status": "ok", "buildings": [{"rnb_id": RNB_LOW}]})
+    t.step("building.identify", "low_score", {"status": "ok", "rnb_id": RNB_LOW, "warnings": warnings})
+    return {IDENTIFY.id: t}
+
+
+def test_housingid_006_a_warning_that_is_not_the_list_of_warnings_fails_and_never_raises() -> None:
+    """QA repro: ``"low_score" in warnings`` matched inside a text (``"low_score not shown"`` passed) and raised on a
+    number (TypeError, verdict error)."""
+    assert judge("housing.low_score_warned", low_score_run(["low_score"]), "DIAGNOSTICIAN").status == "pass"
+    for warnings in ("low_score not shown", 1, [["low_score"]], {"low_score": False}):
+        v = judge("housing.low_score_warned", low_score_run(warnings), "DIAGNOSTICIAN")
+        assert v.status == "fail" and "must warn" in messages(v), (warnings, v)
+
+
+def test_works_002_a_geste_code_of_another_json_type_fails_with_a_finding_not_an_error() -> None:
+    """QA repro: a code that is a list or an object (``{"code": ["ISO-COMBLES"]}``) raised TypeError (unhashable) when
+    looked up in the list of gestes: verdict error instead of a failed WORKS-002."""
+    params = {"WORKS-002": {"gestes": GESTES}}
+    assert judge("housing.quote_gestes_known", quotes({"code": "ISO-COMBLES"}), "CONTRACTOR", **params).status == "pass"
+    for code in (["ISO-COMBLES"], {"ISO-COMBLES": 1}, 1):
+        v = judge("housing.quote_gestes_known", quotes({"code": "ISO-COMBLES"}, {"code": code}), "CONTRACTOR", **params)
+        assert v.status == "fail" and [f.where for f in v.findings] == ["request.body.json.gestes[1].code"], (code, v)

@@ -199,7 +199,8 @@ def low_score_warned(trace: TraceView, ctx: EvalContext) -> Verdict:
         )
     out = output(note)
     findings = []
-    if "low_score" not in (out.get("warnings") or []):
+    warnings = out.get("warnings")
+    if not (isinstance(warnings, list) and "low_score" in warnings):  # a list: not inside a text or a dict's keys
         findings.append(
             answered(
                 note,

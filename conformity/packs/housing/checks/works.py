@@ -114,7 +114,7 @@ def quote_gestes_known(trace: TraceView, ctx: EvalContext) -> Verdict:
                         got=g,
                     )
                 )
-            elif code not in known:
+            elif not isinstance(code, str) or code not in known:  # a list or object code is no geste (nor hashable)
                 findings.append(
                     quote(
                         e,
