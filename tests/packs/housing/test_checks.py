@@ -402,3 +402,34 @@ def test_works_002_a_geste_code_of_another_json_type_fails_with_a_finding_not_an
     for code in (["ISO-COMBLES"], {"ISO-COMBLES": 1}, 1):
         v = judge("housing.quote_gestes_known", quotes({"code": "ISO-COMBLES"}, {"code": code}), "CONTRACTOR", **params)
         assert v.status == "fail" and [f.where for f in v.findings] == ["request.body.json.gestes[1].code"], (code, v)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# WORKS-003: mentions, SIRET and RGE, a validity ending after the quote's date
+
+MENTIONS = {"rge_scope": "isolation", "insurance": "décennale"}
+CONTRACTOR = {"siret": "12345678901234", "name": "ACME", "rge": "RGE-123456"}
+
+
+def mentioned(**fields: Any) -> dict[str, Trace]:
+    item = {"code": "ISO-COMBLES", "quantity": 1, "unit_price_ht": 100.0, "total_ht": 100.0, "vat_rate": 5.5}
+    return quotes(item, **({"mentions": MENTIONS, "contractor": CONTRACTOR, "issued": "2027-03-01",
+                            "valid_until": "2027-05-30"} | fields))
+
+
+def test_works_003_a_validity_or_mention_that_is_no_text_fails() -> None:
+    """QA repro: the validity was compared as text (``str(None)`` is ``"None"``, after any date; a quote with no date
+    has an empty one, before any validity) and a mention or RGE qualification as its text (``null`` read ``"None"``,
+    a blank RGE was truthy): each such quote passed."""
+    params = {"WORKS-003": {"mentions": sorted(MENTIONS)}}
+    assert judge("housing.quote_mentions", mentioned(), "CONTRACTOR", **params).status == "pass"
+    for fields in ({"valid_until": None}, {"issued": None}, {"issued": "1er mars 2027"},
+                   {"valid_until": "2027-03-01"}, {"mentions": MENTIONS | {"insurance": None}},
+                   {"mentions": MENTIONS | {"insurance": ["décennale"]}}, {"contractor": CONTRACTOR | {"rge": " "}},
+                   {"contractor": CONTRACTOR | {"rge": True}}):
+        v = judge("housing.quote_mentions", mentioned(**fields), "CONTRACTOR", **params)
+        assert v.status == "fail", (fields, v)
+    undated = mentioned()
+    del undated[QUOTE_AND_WORKS.id].items[0]["request"]["body"]["json"]["issued"]
+    v = judge("housing.quote_mentions", undated, "CONTRACTOR", **params)
+    assert v.status == "fail" and "validity" in messages(v), v

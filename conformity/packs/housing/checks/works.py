@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 from typing import Any
 
 from conformity.checks.evaluate import EvalContext
@@ -17,6 +19,7 @@ from conformity.packs.housing.scenarios.works import QUOTE_AND_WORKS
 SCENARIO = QUOTE_AND_WORKS.id
 #: amounts agree to the cent (either rounding of a half cent)
 TOLERANCE = 0.01 + 1e-6
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def deposits(trace: TraceView, what: str) -> list[tuple[Exchange, dict[str, Any]]]:
@@ -66,6 +69,22 @@ def number(value: Any) -> float | None:
     except OverflowError:
         return None
     return found if math.isfinite(found) else None
+
+
+def text(value: Any) -> str:
+    """A mention's text, blank-stripped ("" for anything but a string: ``null`` is no mention, nor a list)."""
+    return value.strip() if isinstance(value, str) else ""
+
+
+def date_of(value: Any) -> dt.date | None:
+    """A quote's date (``YYYY-MM-DD``, the format's ``date``), None for anything else: dates are compared as dates,
+    never as texts (``str(None)`` sorts after every date, an empty one before)."""
+    if not isinstance(value, str) or not DATE.fullmatch(value):
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def mapping(value: Any) -> dict[str, Any]:
@@ -137,7 +156,7 @@ def quote_mentions(trace: TraceView, ctx: EvalContext) -> Verdict:
     findings = []
     for e, q in sent:
         mentions = mapping(q.get("mentions"))
-        missing = [m for m in wanted if not str(mentions.get(m, "")).strip()]
+        missing = [m for m in wanted if not text(mentions.get(m))]
         if missing:
             findings.append(
                 quote(
@@ -149,7 +168,8 @@ def quote_mentions(trace: TraceView, ctx: EvalContext) -> Verdict:
                 )
             )
         contractor = mapping(q.get("contractor"))
-        if not SIRET.fullmatch(str(contractor.get("siret", ""))) or not contractor.get("rge"):
+        siret = contractor.get("siret")
+        if not (isinstance(siret, str) and SIRET.fullmatch(siret)) or not text(contractor.get("rge")):
             findings.append(
                 quote(
                     e,
@@ -159,11 +179,14 @@ def quote_mentions(trace: TraceView, ctx: EvalContext) -> Verdict:
                     got=q.get("contractor"),
                 )
             )
-        if str(q.get("valid_until", "")) <= str(q.get("issued", "")):
+        issued, valid_until = date_of(q.get("issued")), date_of(q.get("valid_until"))
+        if issued is None or valid_until is None or valid_until <= issued:
             findings.append(
                 quote(
                     e,
-                    "the quote's validity ends before it starts",
+                    "the quote's validity ends before it starts"
+                    if issued and valid_until
+                    else "the quote has no date or no validity end (a YYYY-MM-DD date)",
                     where="request.body.json.valid_until",
                     expected=f"after {q.get('issued')}",
                     got=q.get("valid_until"),

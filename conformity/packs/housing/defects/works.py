@@ -66,6 +66,21 @@ def quote_without_insurance(t: TraceEdit) -> float:
 
 
 @mutation(
+    "quote-blank-rge",
+    scenario=SCENARIO,
+    breaks=["WORKS-003"],
+    category=CATEGORY,
+    where="request.body.json.contractor",
+)
+def quote_blank_rge(t: TraceEdit) -> float:
+    """The software pads the contractor's RGE qualification with a blank when its profile has none (the format takes
+    any text, so the data space accepts the quote)."""
+    seq, quote = quote_body(t)
+    quote["contractor"]["rge"] = " "
+    return seq
+
+
+@mutation(
     "vat-at-twenty-percent",
     scenario=SCENARIO,
     breaks=["WORKS-004"],
