@@ -433,3 +433,26 @@ def test_works_003_a_validity_or_mention_that_is_no_text_fails() -> None:
     del undated[QUOTE_AND_WORKS.id].items[0]["request"]["body"]["json"]["issued"]
     v = judge("housing.quote_mentions", undated, "CONTRACTOR", **params)
     assert v.status == "fail" and "validity" in messages(v), v
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CONSENT-005: a purpose is a text
+
+
+def consent_asked(**body: Any) -> dict[str, Trace]:
+    t = Trace()
+    t.http("dataspace", "POST", "/consents", body={"json": {"household": HOME, "expires": "2027-09-01"} | body},
+           status=201, answer={"consent_id": "cst_0", "household": HOME}, outcome="consent-granted")
+    t.step("consent.request", "grant", {"granted": True, "consent_id": "cst_0"}, household=HOME)
+    return {CONSENTS.id: t}
+
+
+def test_consent_005_a_purpose_that_is_no_text_fails() -> None:
+    """QA repro: the purpose was read as ``str(purpose)``: ``null`` read "None", ``[]`` "[]", ``false`` "False", each a
+    stated purpose."""
+    params = {"CONSENT-005": {"max_days": 365}}
+    ok = consent_asked(purpose="devis et travaux de rénovation")
+    assert judge("housing.consent_grant_complete", ok, "ADVISER", **params).status == "pass"
+    for purpose in (None, [], False, {"text": "travaux"}, "   "):
+        v = judge("housing.consent_grant_complete", consent_asked(purpose=purpose), "ADVISER", **params)
+        assert v.status == "fail" and "states no purpose" in messages(v), (purpose, v)

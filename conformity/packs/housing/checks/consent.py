@@ -262,7 +262,8 @@ def consent_grant_complete(run: RunView, ctx: EvalContext) -> Verdict:
                     got=body.get("expires"),
                 )
             )
-        if not str(body.get("purpose", "")).strip():
+        purpose = body.get("purpose")
+        if not (isinstance(purpose, str) and purpose.strip()):  # null, a list or false is no purpose (nor a blank)
             findings.append(
                 quote(
                     e,
