@@ -13,6 +13,7 @@ from conformity.packs.housing.rules import is_fiscal_number
 from conformity.packs.housing.scenarios.consent import BAD_NUMBERS, CONSENTS
 from conformity.packs.housing.scenarios.dpe import FILE
 from conformity.packs.housing.scenarios.identifiers import IDENTIFY
+from conformity.packs.housing.scenarios.security import UNTRUSTED
 from conformity.packs.housing.scenarios.works import QUOTE_AND_WORKS
 from tests.packs.housing.runs import plugins  # noqa: F401  (the packs registered, their checks with them)
 
@@ -456,3 +457,26 @@ def test_consent_005_a_purpose_that_is_no_text_fails() -> None:
     for purpose in (None, [], False, {"text": "travaux"}, "   "):
         v = judge("housing.consent_grant_complete", consent_asked(purpose=purpose), "ADVISER", **params)
         assert v.status == "fail" and "states no purpose" in messages(v), (purpose, v)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# BASELINE-002: the User-Agent names the software under test, each value whole
+
+
+def agent_run(agent: str) -> dict[str, Trace]:
+    t = Trace()
+    t.http("geocoder", "GET", "/search", query={"q": "x"}, headers={"user-agent": agent}, answer={"features": []})
+    return {IDENTIFY.id: t, UNTRUSTED.id: Trace()}
+
+
+def test_baseline_002_a_user_agent_naming_another_version_or_registration_fails() -> None:
+    """QA repro: the declared values were searched as substrings, so a User-Agent announcing version 1.0.0.1 or
+    1.0.0-beta (another version than the one submitted), registration REG-HOME-00012 or the product HomeAppPro
+    passed for HomeApp 1.0.0 (REG-HOME-0001)."""
+    for agent in ("HomeApp/1.0.0 (REG-HOME-0001)", "HomeApp/1.0.0 (REG-HOME-0001; +https://homeapp.example)",
+                  "python-httpx/0.28 HomeApp/1.0.0 (REG-HOME-0001)"):
+        assert judge("housing.software_identified", agent_run(agent), "DIAGNOSTICIAN").status == "pass", agent
+    for agent in ("HomeApp/1.0.0.1 (REG-HOME-0001)", "HomeApp/1.0.0-beta (REG-HOME-0001)",
+                  "HomeApp/1.0.0 (REG-HOME-00012)", "HomeAppPro/1.0.0 (REG-HOME-0001)", "HomeApp/11.0.0 (REG-HOME-0001)"):
+        v = judge("housing.software_identified", agent_run(agent), "DIAGNOSTICIAN")
+        assert v.status == "fail" and "does not identify the software" in messages(v), (agent, v)

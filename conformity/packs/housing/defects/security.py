@@ -67,3 +67,20 @@ def logs_access_token(t: TraceEdit) -> float:
         "data": {"stderr": "debug: access token [redacted sha256:0123456789abcdef]"},
     }
     return t.insert(raw)
+
+
+@mutation(
+    "search-user-agent-build-version",
+    scenario=IDENTIFY.id,
+    breaks=["BASELINE-002"],
+    category=CATEGORY,
+    where="request.headers.user-agent",
+)
+def search_user_agent_build_version(t: TraceEdit) -> int:
+    """The software's geocoder client announces its build number after the version (HomeApp/1.0.0.4711): another
+    version than the one submitted."""
+    e = t.exchanges("geocoder")[0]
+    headers = e.raw["request"]["headers"]
+    name_version, _, rest = headers["user-agent"].partition(" ")
+    headers["user-agent"] = f"{name_version}.4711 {rest}"
+    return e.seq
