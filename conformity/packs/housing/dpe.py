@@ -74,6 +74,18 @@ def parse_dpe(data: bytes) -> etree._Element:
     return root
 
 
+def read_written(data: bytes) -> dict[str, Any] | None:
+    """What a DPE document writes (:func:`read_dpe`), valid against the model schema or not; None when it is no XML
+    the safe parser reads. The rules on its values (the class, the software, the certification...) are judged on a
+    document the schema refuses too: its one unknown element is the model's breach, not theirs."""
+    try:
+        root = parse_xml(data, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH, source="DPE document")
+    except Exception:  # XMLSecurityError: not well-formed, DTD, entities, too large or deep
+        return None
+    etree.strip_tags(root, etree.Comment, etree.ProcessingInstruction)
+    return read_dpe(root)
+
+
 def leaf_text(el: etree._Element) -> str:
     """An element's whole own text: every text node, not lxml's ``.text`` (which stops at the first comment or
     processing instruction): the text, then the tail of each comment or instruction inside (a leaf of the model has

@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from lxml import etree
+
 from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.model import Verdict
 from conformity.packs.housing.dpe import build_dpe
@@ -480,3 +482,65 @@ def test_baseline_002_a_user_agent_naming_another_version_or_registration_fails(
                   "HomeApp/1.0.0 (REG-HOME-00012)", "HomeAppPro/1.0.0 (REG-HOME-0001)", "HomeApp/11.0.0 (REG-HOME-0001)"):
         v = judge("housing.software_identified", agent_run(agent), "DIAGNOSTICIAN")
         assert v.status == "fail" and "does not identify the software" in messages(v), (agent, v)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DPE-005, DPE-006, DPE-010: a DPE out of the model is judged on what it says too
+
+
+def out_of_model(run: dict[str, Trace], keep: int = 0, **values: str) -> dict[str, Trace]:
+    """Every DPE of ``run`` but the first ``keep`` with an element the model does not know, and ``values`` (element
+    name → text) written in it; the diagnostician of the fixtures certified CERT-12345."""
+    run[FILE.id].fixtures["professionals"] = [{"role": "diagnostician", "certification": "CERT-12345"}]
+    uploads = [raw["request"]["body"] for raw in run[FILE.id].items if "text" in raw.get("request", {}).get("body", {})]
+    for body in uploads[keep:]:
+        root = etree.fromstring(body["text"].encode())
+        etree.SubElement(root.find("logement/enveloppe"), "isolation_magique").text = "oui"
+        for tag, value in values.items():
+            root.find(f".//{tag}").text = value
+        body["text"] = etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode()
+    return run
+
+
+def test_dpe_005_006_010_judge_a_dpe_the_schema_refuses_on_what_it_writes() -> None:
+    """QA repro: the checks read only schema-valid DPEs. Beside a valid one, a DPE with one unknown element AND the
+    energy class alone as its label (or another software's id, or another certification) was skipped: DPE-005, -006,
+    -010 passed a trace breaking them. With no valid DPE at all, they failed ("no readable DPE") a software writing
+    every value right: DPE-001's breach blamed on three more requirements."""
+    run = out_of_model(dpe_run(ask_registry=True, carry=True))
+    assert judge("housing.dpe_schema_valid", run, "DIAGNOSTICIAN").status == "fail"
+    for check_id in ("housing.dpe_class_recomputed", "housing.dpe_software_identified", "housing.dpe_certification"):
+        assert judge(check_id, run, "DIAGNOSTICIAN").status == "pass", check_id  # what it writes is right
+    cases = {"housing.dpe_class_recomputed": {"classe_bilan_dpe": "A"},
+             "housing.dpe_software_identified": {"usr_logiciel_id": "HomeApp"},
+             "housing.dpe_certification": {"numero_certification_diagnostiqueur": "Camille Lemaire"}}
+    for check_id, values in cases.items():
+        v = judge(check_id, out_of_model(dpe_run(ask_registry=True, carry=True), **values), "DIAGNOSTICIAN")
+        assert v.status == "fail", (check_id, v)
+        mixed = out_of_model(dpe_run(ask_registry=True, carry=True), keep=2, **values)  # the complete step's valid
+        v = judge(check_id, mixed, "DIAGNOSTICIAN")
+        assert v.status == "fail" and {f.exchange for f in v.findings} == {8, 9}, (check_id, v)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# WORKS-006: the works record names the home's building
+
+
+def works_run(home: str, record: dict[str, Any]) -> dict[str, Trace]:
+    t = Trace(homes=[{"fiscal_number": HOME, "rnb_id": RNB}])
+    t.http("dataspace", "POST", f"/homes/{HOME}/quotes", body={"json": {"quote_id": "Q-0001"}}, status=201,
+           outcome="quote-deposited")
+    t.step("quote.send", "quote", {"sent": True, "quote_id": "Q-0001"})
+    t.http("dataspace", "POST", f"/homes/{home}/works", body={"json": {"quote_id": "Q-0001"} | record}, status=201,
+           outcome="works-recorded")
+    t.step("works.record", "works", {"recorded": True})
+    return {QUOTE_AND_WORKS.id: t}
+
+
+def test_works_006_a_record_without_rnb_id_for_a_home_not_in_the_fixtures_fails() -> None:
+    """QA repro: the expected building was looked up by the path's home; for a home the fixtures do not hold, both
+    it and the record's missing rnb_id were None, and None == None passed a works record naming no building."""
+    assert judge("housing.works_linked", works_run(HOME, {"rnb_id": RNB}), "CONTRACTOR").status == "pass"
+    for home, record in ((HOME, {}), (OTHER, {}), (OTHER, {"rnb_id": None}), (OTHER, {"rnb_id": RNB})):
+        v = judge("housing.works_linked", works_run(home, record), "CONTRACTOR")
+        assert v.status == "fail" and "RNB id" in messages(v), (home, record, v)

@@ -14,7 +14,7 @@ from conformity.checks.model import Finding, Verdict, failed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, TraceView
 from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, verdict
-from conformity.packs.housing.dpe import BLOCKING, DpeInvalid, parse_dpe, read_dpe
+from conformity.packs.housing.dpe import BLOCKING, DpeInvalid, parse_dpe, read_dpe, read_written
 from conformity.packs.housing.rules import dpe_class, is_dpe_number, single_class, thresholds_of
 from conformity.packs.housing.scenarios.dpe import ACTION, FILE
 
@@ -23,12 +23,14 @@ SCENARIO = FILE.id
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """One DPE the software sent to the observatory: the exchange, its mode, the document's values (or errors)."""
+    """One DPE the software sent to the observatory: the exchange, its mode, the document's values (or errors), and
+    what it writes (``written``: its values whether the schema accepts it or not; None when it is no XML)."""
 
     exchange: Exchange
     mode: str | None
     values: dict[str, Any] | None
     errors: tuple[str, ...]
+    written: dict[str, Any] | None = None
 
     @property
     def findings(self) -> list[dict[str, Any]]:
@@ -52,12 +54,13 @@ def uploads(exchanges: list[Exchange]) -> list[Upload]:
     for e in exchanges:
         if e.service != "observatory" or e.method != "POST" or e.local_path != "/dpe":
             continue
+        data = e.request_body_bytes()
         try:
-            values: dict[str, Any] | None = read_dpe(parse_dpe(e.request_body_bytes()))
+            values: dict[str, Any] | None = read_dpe(parse_dpe(data))
             errors: tuple[str, ...] = ()
         except DpeInvalid as exc:
             values, errors = None, tuple(exc.errors)
-        out.append(Upload(e, mode_of(e), values, errors))
+        out.append(Upload(e, mode_of(e), values, errors, values if values is not None else read_written(data)))
     return out
 
 
@@ -206,12 +209,12 @@ def dpe_findings_reported(trace: TraceView, ctx: EvalContext) -> Verdict:
 def dpe_class_recomputed(trace: TraceView, ctx: EvalContext) -> Verdict:
     """The A–G class written in each DPE is the one of the double threshold (the worse of energy and emissions)."""
     thresholds = thresholds_of(dict(ctx.parameters.get("DPE-005", {})))
-    sent = [u for u in all_uploads(trace) if u.values is not None]
+    sent = [u for u in all_uploads(trace) if u.written is not None]
     if not sent:
         return failed(Finding("the software uploaded no readable DPE"))
     findings = []
     for u in sent:
-        v = u.values or {}
+        v = u.written or {}
         if v.get("ep_conso") is None or v.get("emissions") is None:
             continue
         expected = dpe_class(v["ep_conso"], v["emissions"], thresholds)
@@ -234,7 +237,7 @@ def dpe_class_recomputed(trace: TraceView, ctx: EvalContext) -> Verdict:
 def dpe_software_identified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Each DPE names the software that made it: its registration id and version."""
     expected = {"software_id": ctx.software.get("registration_id"), "software_version": ctx.software.get("version")}
-    sent = [u for u in all_uploads(trace) if u.values is not None]
+    sent = [u for u in all_uploads(trace) if u.written is not None]
     if not sent:
         return failed(Finding("the software uploaded no readable DPE"))
     findings = [
@@ -243,10 +246,10 @@ def dpe_software_identified(trace: TraceView, ctx: EvalContext) -> Verdict:
             "the DPE does not name the software under test",
             where="request.body/administratif/diagnostiqueur",
             expected=expected,
-            got={k: (u.values or {}).get(k) for k in expected},
+            got={k: (u.written or {}).get(k) for k in expected},
         )
         for u in sent
-        if any((u.values or {}).get(k) != v for k, v in expected.items())
+        if any((u.written or {}).get(k) != v for k, v in expected.items())
     ]
     return verdict(findings, f"{len(sent)} DPE(s) naming {expected['software_id']} {expected['software_version']}")
 
@@ -316,7 +319,7 @@ def dpe_geolocated(trace: TraceView, ctx: EvalContext) -> Verdict:
             for b in e.response_json.get("buildings", [])
             if isinstance(b, dict) and b.get("rnb_id")
         ]
-        sent = [u for u in uploads(exchanges) if u.values is not None]
+        sent = [u for u in uploads(exchanges) if u.written is not None]
         if not features:
             findings.append(
                 answered(
@@ -337,7 +340,7 @@ def dpe_geolocated(trace: TraceView, ctx: EvalContext) -> Verdict:
                 "ban_score": features[-1].get("score"),
                 "rnb_id": building or "the RNB id the registry answers",
             }
-            got = {k: (u.values or {}).get(k) for k in want}
+            got = {k: (u.written or {}).get(k) for k in want}
             if got != want:
                 missing = not got["rnb_id"]
                 findings.append(
@@ -404,7 +407,7 @@ def dpe_certification(trace: TraceView, ctx: EvalContext) -> Verdict:
         (p for p in trace.fixtures.get("professionals", []) if p.get("role") == "diagnostician"), {}
     )
     expected = diagnostician.get("certification")
-    sent = [u for u in all_uploads(trace) if u.values is not None]
+    sent = [u for u in all_uploads(trace) if u.written is not None]
     if not sent:
         return failed(Finding("the software uploaded no readable DPE"))
     findings = [
@@ -413,9 +416,9 @@ def dpe_certification(trace: TraceView, ctx: EvalContext) -> Verdict:
             "the DPE does not carry the diagnostician's certification number",
             where="request.body/administratif/diagnostiqueur/numero_certification_diagnostiqueur",
             expected=expected,
-            got=(u.values or {}).get("certification"),
+            got=(u.written or {}).get("certification"),
         )
         for u in sent
-        if (u.values or {}).get("certification") != expected
+        if (u.written or {}).get("certification") != expected
     ]
     return verdict(findings, f"{len(sent)} DPE(s) with certification {expected}")
