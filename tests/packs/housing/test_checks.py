@@ -544,3 +544,26 @@ def test_works_006_a_record_without_rnb_id_for_a_home_not_in_the_fixtures_fails(
     for home, record in ((HOME, {}), (OTHER, {}), (OTHER, {"rnb_id": None}), (OTHER, {"rnb_id": RNB})):
         v = judge("housing.works_linked", works_run(home, record), "CONTRACTOR")
         assert v.status == "fail" and "RNB id" in messages(v), (home, record, v)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DPE-002: the very same document, whatever its bytes
+
+
+def test_dpe_002_a_filing_of_the_tested_document_written_anew_passes() -> None:
+    """QA repro (false positive): the filed document had to be byte for byte the tested one, so a software writing the
+    same DPE anew for the filing (indented) failed DPE-002 as if it had filed untested;
+    the very same document is the same DPE for the observatory (its identity). Another document still fails."""
+    run = dpe_run(ask_registry=True, carry=True)
+    assert judge("housing.dpe_test_before_real", run, "DIAGNOSTICIAN").status == "pass"
+    filed = [raw for raw in run[FILE.id].items if raw.get("request", {}).get("query", {}).get("mode") == ["real"]]
+    for raw in filed:
+        root = etree.fromstring(raw["request"]["body"]["text"].encode())
+        etree.indent(root)
+        raw["request"]["body"]["text"] = etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode()
+    assert judge("housing.dpe_test_before_real", run, "DIAGNOSTICIAN").status == "pass"
+    root = etree.fromstring(filed[0]["request"]["body"]["text"].encode())
+    root.find("logement/sortie/ep_conso/classe_bilan_dpe").text = "B"
+    filed[0]["request"]["body"]["text"] = etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode()
+    v = judge("housing.dpe_test_before_real", run, "DIAGNOSTICIAN")
+    assert v.status == "fail" and "without being sent in test mode first" in messages(v), v

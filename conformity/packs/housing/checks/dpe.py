@@ -3,6 +3,7 @@ number."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from conformity.checks.model import Finding, Verdict, failed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, TraceView
 from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, verdict
-from conformity.packs.housing.dpe import BLOCKING, DpeInvalid, parse_dpe, read_dpe, read_written
+from conformity.packs.housing.dpe import BLOCKING, DpeInvalid, identity, parse_dpe, read_dpe, read_written
 from conformity.packs.housing.rules import dpe_class, is_dpe_number, single_class, thresholds_of
 from conformity.packs.housing.scenarios.dpe import ACTION, FILE
 
@@ -31,6 +32,8 @@ class Upload:
     values: dict[str, Any] | None
     errors: tuple[str, ...]
     written: dict[str, Any] | None = None
+    #: which document it is: its meaning (the observatory's identity) when the schema accepts it, else its bytes
+    document: str = ""
 
     @property
     def findings(self) -> list[dict[str, Any]]:
@@ -56,12 +59,21 @@ def uploads(exchanges: list[Exchange]) -> list[Upload]:
             continue
         data = e.request_body_bytes()
         try:
-            values: dict[str, Any] | None = read_dpe(parse_dpe(data))
+            root = parse_dpe(data)
+            values: dict[str, Any] | None = read_dpe(root)
             errors: tuple[str, ...] = ()
+            document = identity(root)
         except DpeInvalid as exc:
             values, errors = None, tuple(exc.errors)
-        out.append(Upload(e, mode_of(e), values, errors, values if values is not None else read_written(data)))
+            document = "sha256:" + hashlib.sha256(data).hexdigest()
+        written = values if values is not None else read_written(data)
+        out.append(Upload(e, mode_of(e), values, errors, written, document))
     return out
+
+
+def blocks(u: Upload) -> bool:
+    """Whether a test upload was answered with a blocking coherence finding."""
+    return u.mode == "test" and any(f.get("type") in BLOCKING for f in u.findings)
 
 
 def all_uploads(trace: TraceView) -> list[Upload]:
@@ -96,13 +108,8 @@ def dpe_test_before_real(trace: TraceView, ctx: EvalContext) -> Verdict:
     if not real:
         return failed(Finding("the software filed no DPE for real"))
     findings = []
-    for u in real:
-        body = u.exchange.request_body_bytes()
-        tested = [
-            t
-            for t in sent
-            if t.mode == "test" and t.exchange.seq < u.exchange.seq and t.exchange.request_body_bytes() == body
-        ]
+    for u in real:  # the very same document: its meaning when the schema accepts it (the bytes written anew), else its bytes
+        tested = [t for t in sent if t.mode == "test" and t.exchange.seq < u.exchange.seq and t.document == u.document]
         if not tested:
             findings.append(
                 quote(
@@ -135,7 +142,7 @@ def dpe_blocking_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
     """A DPE with a blocking coherence finding (erreur_logiciel, erreur_saisie) in test mode is not filed."""
     note = step(trace, ACTION, "blocking")
     sent = uploads(during(trace, note))
-    blocked = [u for u in sent if u.mode == "test" and any(f.get("type") in BLOCKING for f in u.findings)]
+    blocked = [u for u in sent if blocks(u)]
     if not blocked:
         return failed(
             answered(
@@ -156,6 +163,19 @@ def dpe_blocking_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
         )
         for u in sent
         if u.mode == "real"
+    ]
+    # the same document filed for real at any other moment (a queue filing it after the step answered, a retry)
+    kept_back = {u.document for u in blocked}
+    findings += [
+        quote(
+            u.exchange,
+            "the DPE whose test found blocking findings was sent for real later, outside its step",
+            where="request.query.mode",
+            expected="no real upload",
+            got="real",
+        )
+        for u in all_uploads(trace)
+        if u.mode == "real" and u.document in kept_back and u.exchange.seq not in {s.exchange.seq for s in sent}
     ]
     findings += answer_is(note, "filed", False, "the software reported a DPE with blocking findings as filed")
     return verdict(findings, "the blocking DPE was kept back")
@@ -385,6 +405,10 @@ def dpe_incomplete_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
                 got=output(note),
             )
         )
+    # a document an earlier step's test found blocking, filed now, is that step's DPE (a queue filing it late): DPE-003
+    # judges it. Any other document filed now is this step's (even one filed before: a location reused is no excuse)
+    start = min(e.seq for e in exchanges)
+    earlier = {u.document for u in all_uploads(trace) if u.exchange.seq < start and blocks(u)}
     findings = [
         quote(
             u.exchange,
@@ -394,7 +418,7 @@ def dpe_incomplete_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
             got="real",
         )
         for u in uploads(exchanges)
-        if u.mode == "real"
+        if u.mode == "real" and u.document not in earlier
     ]
     findings += answer_is(note, "filed", False, "the software reported the DPE as filed")
     return verdict(findings, "the incompletely geocoded DPE was kept back")

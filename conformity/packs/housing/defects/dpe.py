@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 from lxml import etree
@@ -140,3 +141,28 @@ def incomplete_reported_filed(t: TraceEdit) -> float:
 def no_certification_number(t: TraceEdit) -> float:
     """The software writes the diagnostician's name where the certification number goes."""
     return edit_filed(t, set_text(DIAG + "numero_certification_diagnostiqueur", "Camille Lemaire"))
+
+
+@mutation(
+    "blocked-dpe-filed-in-background",
+    scenario=SCENARIO,
+    breaks=["DPE-002", "DPE-003"],
+    category=CATEGORY,
+    where="request.query.mode",
+)
+def blocked_dpe_filed_in_background(t: TraceEdit) -> float:
+    """The software answers that the DPE with an input error was kept back, then its upload queue files it for real
+    anyway, after the step (the observatory refuses it: 422 dpe-not-receivable): a DPE with a blocking finding
+    filed (DPE-003), for real although its test found it not receivable (DPE-002)."""
+    note = t.step("blocking")
+    tested = next(e for e in uploads(t, "blocking") if e.param("mode") == "test")
+    raw = copy.deepcopy(tested.raw) | {"seq": note.seq + 0.5}
+    raw["request"]["query"] = {"mode": ["real"]}
+    findings = tested.raw["response"]["body"]["json"]["controle_coherence"]
+    raw["response"] = {
+        "status": 422,
+        "headers": {},
+        "body": {"json": {"code": "dpe-not-receivable", "controle_coherence": findings}},
+    }
+    raw["outcome"] = "dpe-not-receivable"
+    return t.insert(raw)
