@@ -210,7 +210,8 @@ def consent_revocation_honoured(trace: TraceView, ctx: EvalContext) -> Verdict:
 @check("housing.consent_transfer_only_when_allowed", verifies=["CONSENT-004"], scenario=SCENARIO)
 @judged
 def consent_transfer_only_when_allowed(trace: TraceView, ctx: EvalContext) -> Verdict:
-    """Consumption data is transferred only under a consent that allows it; and it is when it does."""
+    """Consumption data is transferred only under a consent that allows it — in the refused step or at any other
+    moment of the trace (as the consents' grants and the data space's refusals show); and it is when it does."""
     refused, allowed = step(trace, TRANSFER, "transfer_refused"), step(trace, TRANSFER, "transfer_allowed")
     findings = [
         quote(
@@ -222,6 +223,27 @@ def consent_transfer_only_when_allowed(trace: TraceView, ctx: EvalContext) -> Ve
         )
         for e in during(trace, refused, "dataspace")
         if e.local_path.endswith("/transfers")
+    ]
+    # any other transfer under a consent granted without it (an outbox sending it after the step answered, a retry)
+    window = {f.exchange for f in findings}
+    allows = {
+        str(e.response_json["consent_id"]): e.request_json.get("transfer_consumption") is True
+        for e in trace.exchanges("dataspace", method="POST", path="/consents")
+        if e.status == 201 and isinstance(e.response_json, dict) and e.response_json.get("consent_id")
+        and isinstance(e.request_json, dict)
+    }
+    findings += [
+        quote(
+            e,
+            "consumption data was sent for transfer under a consent that does not allow it"
+            + (" (the data space refused it: transfer-not-consented)" if e.outcome == "transfer-not-consented" else ""),
+            where="request.path",
+            expected="no transfer",
+            got=e.local_path,
+        )
+        for e in trace.exchanges("dataspace", method="POST")
+        if e.local_path.endswith("/transfers") and e.seq not in window
+        and (e.outcome == "transfer-not-consented" or allows.get(consent_of(e) or "") is False)
     ]
     done = [e for e in during(trace, allowed, "dataspace") if e.local_path.endswith("/transfers") and e.status == 201]
     if not done:

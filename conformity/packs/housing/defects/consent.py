@@ -98,9 +98,27 @@ def reads_revoked_home_under_borrowed_consent(t: TraceEdit) -> float:
 )
 def transfers_without_permission(t: TraceEdit) -> float:
     """The software sends consumption data although the consent does not allow it."""
+    return transfer_refused_by_the_data_space(t, t.step("transfer_refused").seq - 0.5)
+
+
+@mutation(
+    "transfer-queued-without-permission",
+    scenario=SCENARIO,
+    breaks=["CONSENT-004"],
+    category=CATEGORY,
+    where="request.path",
+)
+def transfer_queued_without_permission(t: TraceEdit) -> float:
+    """The software answers that the transfer is not allowed, then its outbox sends the consumption data anyway, after
+    the step answered (the data space refuses it: 403 transfer-not-consented)."""
+    return transfer_refused_by_the_data_space(t, t.step("transfer_refused").seq + 0.5)
+
+
+def transfer_refused_by_the_data_space(t: TraceEdit, seq: float) -> float:
+    """A transfer of the home of step transfer_refused, under its consent (given without the transfer), at ``seq``."""
     note = t.step("transfer_refused")
     sent = t.in_step("transfer_allowed", "dataspace")[-1]
-    raw = copy.deepcopy(sent.raw) | {"seq": note.seq - 0.5}
+    raw = copy.deepcopy(sent.raw) | {"seq": seq}
     raw["request"]["path"] = raw["request"]["path"].replace(
         str(t.step("transfer_allowed").data["input"]["household"]), str(note.data["input"]["household"])
     )
