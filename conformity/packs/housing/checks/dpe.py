@@ -420,6 +420,23 @@ def dpe_incomplete_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
         for u in uploads(exchanges)
         if u.mode == "real" and u.document not in earlier
     ]
+    # at any other moment (a queue filing it after the step answered): a DPE located at street level or coarser, or
+    # the document this step tested
+    inside = {e.seq for e in exchanges}
+    tested = {u.document for u in uploads(exchanges)}
+    findings += [
+        quote(
+            u.exchange,
+            "a DPE whose address is geocoded at "
+            f"{(u.written or {}).get('ban_type') or 'an unknown'} level was filed, outside its step",
+            where="request.query.mode",
+            expected="no real upload",
+            got="real",
+        )
+        for u in all_uploads(trace)
+        if u.mode == "real" and u.exchange.seq not in inside
+        and (u.document in tested or (u.written is not None and u.written.get("ban_type") != "housenumber"))
+    ]
     findings += answer_is(note, "filed", False, "the software reported the DPE as filed")
     return verdict(findings, "the incompletely geocoded DPE was kept back")
 

@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from conformity.checks.trace import Exchange
+from conformity.checks.trace import Exchange, Note
 from conformity.defects.edit import TraceEdit
 from conformity.packs.housing.defects.common import W4, edit_dpe, mutation, remove, set_text
+from conformity.packs.housing.dpe import finding
 from conformity.packs.housing.scenarios.dpe import FILE
 
 SCENARIO = FILE.id
@@ -154,8 +155,41 @@ def blocked_dpe_filed_in_background(t: TraceEdit) -> float:
     """The software answers that the DPE with an input error was kept back, then its upload queue files it for real
     anyway, after the step (the observatory refuses it: 422 dpe-not-receivable): a DPE with a blocking finding
     filed (DPE-003), for real although its test found it not receivable (DPE-002)."""
-    note = t.step("blocking")
-    tested = next(e for e in uploads(t, "blocking") if e.param("mode") == "test")
+    return filed_after_its_step(t, "blocking")
+
+
+@mutation(
+    "incomplete-dpe-filed-in-background",
+    scenario=SCENARIO,
+    breaks=["DPE-002", "DPE-009"],
+    category=CATEGORY,
+    where="request.query.mode",
+)
+def incomplete_dpe_filed_in_background(t: TraceEdit) -> float:
+    """The software answers that the DPE located at street level only was kept back, then its upload queue files it
+    (written with the street-level geocoding) for real after the scenario's last step (the observatory refuses it:
+    422 dpe-not-receivable)."""
+    note = t.step("incomplete")
+    feature = t.in_step("incomplete", "geocoder")[-1].response_json["features"][0]["properties"]
+    seq = filed_after_its_step(t, "complete", note)
+    e = next(e for e in t.exchanges("observatory") if e.seq == seq)
+    geo = "administratif/geolocalisation/"
+    for path, value in (("adresse_bien/ban_id", feature["id"]), ("adresse_bien/ban_type", feature["type"]),
+                        ("adresse_bien/ban_score", str(feature["score"]))):
+        edit_dpe(e, set_text(geo + path, value))
+    edit_dpe(e, remove(geo + "rnb_id"))
+    e.raw["response"]["body"]["json"]["controle_coherence"] = [
+        finding("erreur_saisie", "geolocalisation", f"incomplete geocoding: the address is located at "
+                f"{feature['type']} level, not at a house number", "geolocalisation/adresse_bien")
+    ]
+    return seq
+
+
+def filed_after_its_step(t: TraceEdit, step: str, after: Note | None = None) -> float:
+    """The DPE step ``step`` tested, filed for real just after the step (or ``after``) answered, refused by the
+    observatory."""
+    note = after or t.step(step)
+    tested = next(e for e in uploads(t, step) if e.param("mode") == "test")
     raw = copy.deepcopy(tested.raw) | {"seq": note.seq + 0.5}
     raw["request"]["query"] = {"mode": ["real"]}
     findings = tested.raw["response"]["body"]["json"]["controle_coherence"]
