@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from conformity.checks.evaluate import EvalContext
 from conformity.checks.helpers import quote
 from conformity.checks.model import Finding, MissingEvidence, Verdict, failed
@@ -16,6 +18,11 @@ SCENARIO = IDENTIFY.id
 
 def lookups(exchanges: list[Exchange]) -> list[Exchange]:
     return [e for e in exchanges if e.service == "buildings" and e.method == "GET"]
+
+
+def compact(value: str) -> str:
+    """An RNB id as typed, without its dashes and blanks, in upper case (what a look-up of it would send)."""
+    return re.sub(r"[\s-]", "", value).upper()
 
 
 def geocoded(note: Note, exchanges: list[Exchange]) -> dict[str, object]:
@@ -75,6 +82,16 @@ def rnb_id_normalised(trace: TraceView, ctx: EvalContext) -> Verdict:
 def rnb_id_invalid_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An RNB id with a character outside the registry's alphabet is refused before any look-up."""
     note = step(trace, ACTION, "invalid_id")
+    inside = lookups(during(trace, note))
+    typed = compact(str(note.data.get("input", {}).get("rnb_id", "")))
+    # and at any other moment (a background prefetch after the step answered): a look-up of that very id
+    seen = {e.seq for e in inside}
+    later = [
+        e
+        for e in lookups(list(trace))
+        if typed and e.seq not in seen
+        and typed in (compact(e.local_path.rsplit("/", 1)[-1]), compact(e.param("rnb_id") or ""))
+    ]
     findings = [
         quote(
             e,
@@ -83,7 +100,7 @@ def rnb_id_invalid_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
             expected="no look-up",
             got=e.local_path,
         )
-        for e in lookups(during(trace, note))
+        for e in inside + later
     ]
     findings += answer_is(note, "status", "invalid", "the software did not report the RNB id as invalid")
     return verdict(findings, "the invalid RNB id was refused locally")

@@ -19,15 +19,30 @@ CATEGORY = "DIAGNOSTICIAN"
 def invalid_rnb_looked_up(t: TraceEdit) -> float:
     """The software sends an RNB id with an I to the registry, and reports what it answered."""
     note = t.step("invalid_id")
+    seq = invalid_rnb_sent(t, note.seq - 0.5)
+    note.raw["data"]["output"] = {"status": "error", "error": "registry answered 422"}
+    return seq
+
+
+@mutation(
+    "invalid-rnb-looked-up-later", scenario=SCENARIO, breaks=["HOUSINGID-002"], category=CATEGORY, where="request.path"
+)
+def invalid_rnb_looked_up_later(t: TraceEdit) -> float:
+    """The software reports the RNB id with an I as invalid, then its background prefetch of the buildings typed looks
+    it up at the registry anyway, after the step answered."""
+    return invalid_rnb_sent(t, t.step("invalid_id").seq + 0.5)
+
+
+def invalid_rnb_sent(t: TraceEdit, seq: float) -> float:
+    """A look-up of step invalid_id's RNB id at the registry at ``seq``, refused (422 rnb-id-invalid)."""
+    note = t.step("invalid_id")
     typed = str(note.data["input"]["rnb_id"])
     found = t.in_step("dashed_id", "buildings")[-1]
-    seq = t.copy_before(found, note)
-    raw = next(e for e in t.doc["exchanges"] if e["seq"] == seq)
+    raw = copy.deepcopy(found.raw) | {"seq": seq}
     raw["request"]["path"] = raw["request"]["path"].rsplit("/", 1)[0] + "/" + typed
     raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "rnb-id-invalid"}}}
     raw["outcome"] = "rnb-id-invalid"
-    note.raw["data"]["output"] = {"status": "error", "error": "registry answered 422"}
-    return seq
+    return t.insert(raw)
 
 
 @mutation("geocoder-key-not-kept", scenario=SCENARIO, breaks=["HOUSINGID-003"], category=CATEGORY, where="output")
