@@ -69,6 +69,7 @@ def fiscal_number_validated(trace: TraceView, ctx: EvalContext) -> Verdict:
     each of the scenario's malformed numbers (a wrong character, 13 characters, a letter other than A or B, a lower-case
     a)."""
     findings: list[Finding] = []
+    malformed: set[str] = set()
     for name in BAD_NUMBERS:
         note = step(trace, GRANT, name)
         typed = note.data.get("input", {}).get("household")
@@ -85,6 +86,24 @@ def fiscal_number_validated(trace: TraceView, ctx: EvalContext) -> Verdict:
         findings += answer_is(
             note, "granted", False, f"the software did not refuse the malformed fiscal number {typed!r}"
         )
+        malformed.add(str(typed))
+    # and at any other moment (an outbox sending it after the step answered): a request naming a malformed number
+    seen = {f.exchange for f in findings}
+    findings += [
+        quote(
+            e,
+            "the software sent a malformed fiscal housing number to the data space, outside the step that typed it",
+            where="request",
+            expected="no request",
+            got=e.request_json or e.local_path,
+        )
+        for e in trace.exchanges("dataspace")
+        if e.seq not in seen
+        and (
+            (isinstance(e.request_json, dict) and str(e.request_json.get("household")) in malformed)
+            or any(part in malformed for part in e.local_path.split("/"))
+        )
+    ]
     return verdict(findings, f"{len(BAD_NUMBERS)} malformed fiscal housing numbers refused locally")
 
 

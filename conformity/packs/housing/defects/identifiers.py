@@ -6,7 +6,7 @@ import copy
 
 from conformity.defects.edit import TraceEdit
 from conformity.packs.housing.defects.common import W4, mutation
-from conformity.packs.housing.scenarios.consent import CONSENTS
+from conformity.packs.housing.scenarios.consent import BAD_NUMBERS, CONSENTS
 from conformity.packs.housing.scenarios.dpe import FILE
 from conformity.packs.housing.scenarios.identifiers import IDENTIFY
 from conformity.packs.housing.scenarios.works import QUOTE_AND_WORKS
@@ -147,11 +147,12 @@ def parcel_building_not_kept(t: TraceEdit) -> float:
     return t.step("parcel").seq
 
 
-def fiscal_number_sent(t: TraceEdit, step: str) -> float:
-    """The consent asked for on the malformed number of ``step`` (the data space refuses it)."""
+def fiscal_number_sent(t: TraceEdit, step: str, later: bool = False) -> float:
+    """The consent asked for on the malformed number of ``step`` (the data space refuses it), in the step (``later``:
+    just after the step answered)."""
     note = t.step(step)
     asked = t.in_step("grant", "dataspace", path="/consents")[-1]
-    raw = copy.deepcopy(asked.raw) | {"seq": note.seq - 0.5}
+    raw = copy.deepcopy(asked.raw) | {"seq": note.seq + 0.5 if later else note.seq - 0.5}
     raw["request"]["body"]["json"]["household"] = note.data["input"]["household"]
     raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "invalid-request"}}}
     raw["outcome"] = "invalid-request"
@@ -164,6 +165,19 @@ def fiscal_number_sent(t: TraceEdit, step: str) -> float:
 def malformed_fiscal_number_sent(t: TraceEdit) -> float:
     """The software asks for consent on a malformed fiscal housing number (the data space refuses it)."""
     return fiscal_number_sent(t, "bad_number")
+
+
+@mutation(
+    "malformed-fiscal-number-sent-later",
+    scenario=CONSENTS.id,
+    breaks=["HOUSINGID-010"],
+    category="ADVISER",
+    where="request",
+)
+def malformed_fiscal_number_sent_later(t: TraceEdit) -> float:
+    """The software answers that the lower-case fiscal number is refused, then its outbox asks for the consent on it
+    anyway, after the step answered (the data space refuses it)."""
+    return fiscal_number_sent(t, list(BAD_NUMBERS)[-1], later=True)
 
 
 @mutation(
