@@ -182,15 +182,20 @@ def incomplete_geocoding_blocks(trace: TraceView, ctx: EvalContext) -> Verdict:
     note = step(trace, ACTION, "incomplete")
     exchanges = during(trace, note)
     feature = geocoded(note, exchanges)
+    inside = lookups(exchanges)
+    seen, key = {e.seq for e in inside}, feature.get("id")
+    # and at any other moment (a background prefetch after the step answered): a look-up by that address's key
+    later = [e for e in lookups(list(trace)) if key and e.seq not in seen and e.param("cle_interop") == key]
     findings = [
         quote(
             e,
-            f"the software looked a building up for an address geocoded at {feature.get('type')} level",
+            f"the software looked a building up for an address geocoded at {feature.get('type')} level"
+            + ("" if e.seq in seen else ", outside its step"),
             where="request.query",
             expected="no look-up",
             got=e.query,
         )
-        for e in lookups(exchanges)
+        for e in inside + later
     ]
     findings += answer_is(note, "status", "incomplete", "the software did not report the geocoding as incomplete")
     return verdict(findings, "the street-level geocoding was reported incomplete")

@@ -108,6 +108,20 @@ def incomplete_looked_up(t: TraceEdit) -> float:
 
 
 @mutation(
+    "incomplete-looked-up-later", scenario=SCENARIO, breaks=["HOUSINGID-005"], category=CATEGORY, where="request.query"
+)
+def incomplete_looked_up_later(t: TraceEdit) -> float:
+    """The software reports the street-level address incomplete, then its background prefetch looks a building up by
+    the geocoder's street key anyway, after the step answered."""
+    note = t.step("incomplete")
+    key = t.in_step("incomplete", "geocoder")[-1].response_json["features"][0]["properties"]["id"]
+    raw = copy.deepcopy(t.in_step("no_building", "buildings")[-1].raw) | {"seq": note.seq + 0.5}
+    raw["request"]["query"]["cle_interop"] = [key]
+    raw["response"] = {"status": 200, "headers": {}, "body": {"json": {"status": "no_result", "buildings": []}}}
+    return t.insert(raw)
+
+
+@mutation(
     "low-score-not-warned",
     scenario=SCENARIO,
     breaks=["HOUSINGID-006"],
