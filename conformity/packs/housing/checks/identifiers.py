@@ -25,6 +25,11 @@ def compact(value: str) -> str:
     return re.sub(r"[\s-]", "", value).upper()
 
 
+def looked_up(e: Exchange) -> str:
+    """The RNB id a look-up by id asks for (``/buildings/{id}``), compacted."""
+    return compact(e.local_path.rsplit("/", 1)[-1]) if e.local_path.count("/") >= 2 else ""
+
+
 def geocoded(note: Note, exchanges: list[Exchange]) -> dict[str, object]:
     """The geocoder's first feature during the step; a check decorated ``@judged`` fails when the software did not
     geocode the address (MissingEvidence quoting its answer)."""
@@ -62,15 +67,21 @@ def rnb_id_normalised(trace: TraceView, ctx: EvalContext) -> Verdict:
                 got=output(note),
             )
         )
+    # and at any other moment (a prefetch after the step answered): a look-up of that id not in its normalised form
+    seen = {e.seq for e in calls}
+    later = [
+        e for e in lookups(list(trace))
+        if expected and e.seq not in seen and looked_up(e) == expected and e.local_path != f"/buildings/{expected}"
+    ]
     findings = [
         quote(
             e,
-            "the RNB id was sent as typed, not normalised",
+            "the RNB id was sent as typed, not normalised" + ("" if e.seq in seen else ", outside its step"),
             where="request.path",
             expected=f"/buildings/{expected}",
             got=e.local_path,
         )
-        for e in calls
+        for e in calls + later
         if e.local_path != f"/buildings/{expected}"
     ]
     findings += answer_is(note, "rnb_id", expected, "the software did not keep the normalised RNB id")
@@ -82,15 +93,19 @@ def rnb_id_normalised(trace: TraceView, ctx: EvalContext) -> Verdict:
 def rnb_id_invalid_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
     """An RNB id with a character outside the registry's alphabet is refused before any look-up."""
     note = step(trace, ACTION, "invalid_id")
-    inside = lookups(during(trace, note))
     typed = compact(str(note.data.get("input", {}).get("rnb_id", "")))
+    # a look-up of an id as an earlier step typed it, sent late into this step (a prefetch), is that step's breach
+    # (HOUSINGID-001), not this one's; any other look-up here (a corrected id too) is this one's
+    before = {str(n.data.get("input", {}).get("rnb_id", "")) for n in trace.notes("driver.perform")
+              if n.seq < note.seq} - {""}
+    inside = [e for e in lookups(during(trace, note)) if e.local_path.rsplit("/", 1)[-1] not in before]
     # and at any other moment (a background prefetch after the step answered): a look-up of that very id
     seen = {e.seq for e in inside}
     later = [
         e
         for e in lookups(list(trace))
         if typed and e.seq not in seen
-        and typed in (compact(e.local_path.rsplit("/", 1)[-1]), compact(e.param("rnb_id") or ""))
+        and typed in (looked_up(e), compact(e.param("rnb_id") or ""))
     ]
     findings = [
         quote(

@@ -230,3 +230,18 @@ def rnb_sent_as_typed(t: TraceEdit) -> float:
     e.raw["outcome"] = "rnb-id-not-normalised"
     note.raw["data"]["output"] = {"status": "error", "rnb_id": typed, "error": "registry answered 422"}
     return e.seq
+
+
+@mutation(
+    "rnb-sent-as-typed-later", scenario=SCENARIO, breaks=["HOUSINGID-001"], category=CATEGORY, where="request.path"
+)
+def rnb_sent_as_typed_later(t: TraceEdit) -> float:
+    """The software looks the normalised RNB id up and keeps it, then its background prefetch of the ids typed sends
+    the id as the user wrote it (dashes, lower case), after the step answered (the registry refuses it)."""
+    note = t.step("dashed_id")
+    typed = str(note.data["input"]["rnb_id"])
+    raw = copy.deepcopy(t.in_step("dashed_id", "buildings")[-1].raw) | {"seq": note.seq + 0.5}
+    raw["request"]["path"] = raw["request"]["path"].rsplit("/", 1)[0] + "/" + typed
+    raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "rnb-id-not-normalised"}}}
+    raw["outcome"] = "rnb-id-not-normalised"
+    return t.insert(raw)
