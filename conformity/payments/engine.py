@@ -181,7 +181,7 @@ _RULES = " AND ".join([
     _between("j.data.installation_id", 1, 100), _between("j.data.vendor_id", 1, 100),
     _between("j.data.software.id", 1, 100), _between("j.data.software.name", 1, 200),
     _between("j.data.software.version", 1, 50), _between("j.data.software.registration_id", 0, 100),
-    _between("j.data.site.id", 1, 50), "regexp_full_match(j.data.site.size, '[A-Z][A-Z0-9_]*')",
+    "regexp_full_match(j.data.site.id, '[0-9A-Z][0-9A-Z._-]{0,49}')", "regexp_full_match(j.data.site.size, '[A-Z][A-Z0-9_]*')",
     _between("j.data.site.name", 0, 200), "regexp_full_match(j.data.wave, '[0-9]{4}-W[0-9]+')",
     "regexp_full_match(j.data.category, '[A-Z][A-Z0-9_]*')", "regexp_full_match(j.data.kind, '[a-z][a-z0-9_]*')",
     "(j.data.document_type IS NULL OR regexp_full_match(j.data.document_type, '[A-Za-z0-9][A-Za-z0-9._:-]{0,63}'))",

@@ -159,7 +159,7 @@ def _rules() -> list[Column]:
         between("data.installation_id", 1, 100), between("data.vendor_id", 1, 100),
         between("data.software.id", 1, 100), between("data.software.name", 1, 200),
         between("data.software.version", 1, 50), between("data.software.registration_id", 0, 100),
-        between("data.site.id", 1, 50), full("data.site.size", "[A-Z][A-Z0-9_]*"),
+        full("data.site.id", "[0-9A-Z][0-9A-Z._-]{0,49}"), full("data.site.size", "[A-Z][A-Z0-9_]*"),
         between("data.site.name", 0, 200), full("data.wave", "[0-9]{4}-W[0-9]+"),
         full("data.category", "[A-Z][A-Z0-9_]*"), full("data.kind", "[a-z][a-z0-9_]*"),
         col("data.document_type").isNull() | full("data.document_type", "[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"),

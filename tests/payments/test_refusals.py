@@ -325,6 +325,23 @@ def test_inconsistent_installation(ws: Workspace) -> None:
     assert "site size 'L' differs from the installation's 'S'" in r.refusals[0]["detail"]
 
 
+@pytest.mark.parametrize(("site", "spelling"), [
+    ("750100011", " 750100011"), ("750100011", "750100011 "), ("750100011", "750100011\t"),
+    ("750100011", "750100011\u200b"), ("750100011", "\uff17\uff15\uff10\uff11\uff10\uff10\uff10\uff11\uff11"),
+    ("750100011", "7501000\u0661\u0661"), ("2A0100011", "2a0100011"), ("2A0100011", "2\u0391\u0030100011")])
+def test_a_site_spelled_another_way_is_refused_never_paid_as_another_installation(ws: Workspace, site: str,
+                                                                                     spelling: str) -> None:
+    """A vendor's software reporting the same site under another spelling (spaces, invisible or full-width
+    characters, other digits, lower case, a look-alike letter) would otherwise be a second installation, paid twice."""
+    ws.label()
+    twin = installation(spelling, "M")
+    r = ws.run(ws.events("e.jsonl", events_for(installation(site, "M"), 5) + events_for(twin, 5, first=100)))
+    assert r.returncode == 0, r.stderr
+    assert [o["site_id"] for o in r.orders] == [site]
+    bad = only(r, "invalid-data")
+    assert len(bad) == 5 and all(x["detail"].startswith("site.id: ") for x in bad), bad[:1]
+
+
 # ---------------------------------------------------------------------------------------------- installations, orders
 @pytest.fixture
 def small_cap(tmp_path: Path) -> Path:
