@@ -97,6 +97,10 @@ Exit codes:
               help="The payment agency's account (TOML, format usine.payer/1).")
 @click.option("--payees", "payees_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Vendors' bank details (TOML, format usine.payees/1); orders without are held.")
+@click.option("--confirm-iban", "confirmed_ibans", multiple=True, metavar="VENDOR",
+              help="The agency checked (through a known channel) that VENDOR's IBAN in --payees replaces the one its "
+                   "last order went to: order to it. Without, that vendor's orders are held (bank-details-changed). "
+                   "Repeatable.")
 @click.option("--as-of", "as_of", type=RFC3339, help="Events later than this time are future-dated (default: now).")
 @click.option("--commit-every", type=click.IntRange(1), default=200_000, show_default=True,
               help="Lines per intake batch and ledger transaction, at least (a batch ends with a signed segment).")
@@ -117,7 +121,7 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
             events: tuple[Path, ...],
             infrastructure_keys: Path | None, ledger_path: Path | None, out_dir: Path, agency_keys: tuple[Path, ...],
             payer_file: Path, payees_file: Path | None, as_of: dt.datetime | None, commit_every: int, engine: str,
-            spark_master: str, memory_limit: int) -> None:
+            spark_master: str, memory_limit: int, confirmed_ibans: tuple[str, ...]) -> None:
     """Pay every installation of WAVE whose proof of use is met, once; write orders and the refusal report.
 
     Only events that the infrastructure's signed segments prove, from sources their key vouches for,
@@ -144,7 +148,8 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
         wave=wave_id, labels=labels_dir, events=_event_files(events), ledger=ledger_path or default_ledger(),
         out=out_dir, keys=KeyRing.from_paths(agency_keys), infrastructure=load_keys(infrastructure_keys),
         payer=load_payer(payer_file), payees=load_payees(payees_file), as_of=now_unless(as_of), revocations=revocations,
-        commit_every=commit_every, engine=engine, spark_master=spark_master, memory_limit=memory_limit)
+        commit_every=commit_every, engine=engine, spark_master=spark_master, memory_limit=memory_limit,
+        confirmed_ibans=frozenset(confirmed_ibans))
     stats = run_payments(catalog, options, progress=lambda msg: click.echo(msg, err=True))
     refused = stats.refused
     click.echo(f"wave {wave_id}: {stats.lines} lines read ({stats.lines - stats.unproven} proven by signed segments), "

@@ -353,6 +353,13 @@ class Ledger:
         self.commit()
         return batch
 
+    def ordered_accounts(self) -> dict[str, tuple[str, str]]:
+        """Per vendor, the IBAN its latest order went to and that batch's message id (every wave)."""
+        return {vendor: (iban, msg_id) for vendor, iban, msg_id in self.db.execute(
+            "SELECT p.vendor_id, MIN(p.iban), MIN(b.msg_id) FROM payments p JOIN batches b ON b.id = p.batch "
+            "JOIN (SELECT vendor_id, MAX(batch) AS batch FROM payments WHERE batch IS NOT NULL GROUP BY vendor_id) l "
+            "ON l.vendor_id = p.vendor_id AND l.batch = p.batch GROUP BY p.vendor_id")}
+
     def unwritten_batches(self, wave: str) -> list[dict[str, Any]]:
         cols = ("id", "wave", "msg_id", "run", "created", "execution_date", "payer", "transactions", "total_cents")
         rows = self.db.execute(f"SELECT {', '.join(cols)} FROM batches WHERE wave=? AND written IS NULL ORDER BY id",

@@ -32,6 +32,8 @@ THRESHOLD_NOT_MET = "threshold-not-met"       # not enough counted events within
 CAP_REACHED = "cap-reached"                   # the software's cap for the wave would be exceeded
 # Orders.
 NO_BANK_DETAILS = "no-bank-details"           # paid in the ledger, order held until the vendor's IBAN/BIC is known
+BANK_DETAILS_CHANGED = "bank-details-changed"  # paid in the ledger, order held: the payees file gives the vendor
+#                                             another IBAN than its last order went to, not confirmed (--confirm-iban)
 # Authentication: what the infrastructure's signed segments prove (checked first, before the line is read as an
 # event; see conformity.payments.authenticate). A refused line is never recorded in the ledger.
 EVENT_UNSIGNED = "event-unsigned"             # no signed segment covers the line: no sidecar, a gap, or a tail not sealed
@@ -47,7 +49,7 @@ EVENT_REASONS = (MALFORMED, WRONG_ENVELOPE, INVALID_DATA, DUPLICATE_EVENT, CONFL
                  LABEL_EXPIRED, LABEL_NOT_YET_VALID, NO_PRICE, NOT_PROOF_OF_USE, INCONSISTENT_INSTALLATION)
 AUTHENTICATION_REASONS = (EVENT_UNSIGNED, EVENT_SIGNATURE_INVALID, SEGMENT_MISMATCH, CHAIN_BROKEN, SOURCE_UNTRUSTED)
 INSTALLATION_REASONS = (THRESHOLD_NOT_MET, CAP_REACHED)
-ALL_REASONS = EVENT_REASONS + INSTALLATION_REASONS + (NO_BANK_DETAILS,) + AUTHENTICATION_REASONS
+ALL_REASONS = EVENT_REASONS + INSTALLATION_REASONS + (NO_BANK_DETAILS, BANK_DETAILS_CHANGED) + AUTHENTICATION_REASONS
 
 #: Event outcomes stored in the ledger besides refusal codes.
 COUNTED = "counted"              # counts towards its installation's proof of use

@@ -85,6 +85,9 @@ class RunOptions:
     engine: str = "duckdb"  # or "spark": the same intake on an Apache Spark cluster (conformity.payments.spark_engine)
     spark_master: str = "local[*]"  # the Spark master URL (engine "spark")
     memory_limit: int = DEFAULT_MEMORY_BYTES  # bytes of DuckDB's buffer pool (``engine.memory_bytes``); more spills
+    #: vendors whose IBAN in ``payees`` the agency confirmed out of band although their last order went to another one
+    #: (``--confirm-iban``); any other vendor's changed IBAN holds its orders (``bank-details-changed``)
+    confirmed_ibans: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -150,7 +153,8 @@ class PaymentRun:
             inputs = {"labels": str(self.o.labels), "events": [str(p) for p in self.o.events],
                       "label_files": self.book.files, "labels_valid": sum(1 for _ in self.book.labels()),
                       "revocations": self._revocations_summary(),
-                      "infrastructure_keys": sorted(self.o.infrastructure.sources)}
+                      "infrastructure_keys": sorted(self.o.infrastructure.sources),
+                      "confirmed_ibans": sorted(self.o.confirmed_ibans)}
             self.run_id = ledger.begin_run(self.rules.id, format_us(self.as_of_us), _now(), json.dumps(inputs))
             self.report = RefusalReport(self.o.out)
             store = EventStore(self.o.ledger, ledger.db)
@@ -269,7 +273,11 @@ class PaymentRun:
     # ------------------------------------------------------------------ step 3: orders
     def _orders(self) -> None:
         ledger, wave, out = self.ledger, self.rules.id, self.o.out
-        creditors = {v: (a.name, a.iban, a.bic) for v, a in self.o.payees.items()}
+        # an IBAN other than the one the vendor's last order went to is a new account: its orders are held until
+        # the agency confirms it (a payees file edited, or a forged "our bank details changed", pays nobody silently)
+        changed = {v: last for v, last in ledger.ordered_accounts().items()
+                   if v in self.o.payees and self.o.payees[v].iban != last[0] and v not in self.o.confirmed_ibans}
+        creditors = {v: (a.name, a.iban, a.bic) for v, a in self.o.payees.items() if v not in changed}
         payer = self.o.payer
         ledger.open_batch(wave, self.run_id, _now(), self.o.as_of.date().isoformat(),
                           json.dumps({"name": payer.name, "iban": payer.iban, "bic": payer.bic}), creditors)
@@ -299,11 +307,17 @@ class PaymentRun:
         for p in ledger.payments("p.wave = ? AND p.batch IS NULL", (wave,)):
             self.stats.held += 1
             self.stats.held_cents += p["amount_cents"]
-            self.report.add(Refusal("order", reasons.NO_BANK_DETAILS,
-                                    f"payment {p['id']} of {p['amount_cents'] / 100:.2f} {p['currency']} is held: "
-                                    f"no bank details for vendor {p['vendor_id']!r} in the payees file",
-                                    wave=wave, vendor_id=p["vendor_id"], software_id=p["software_id"],
-                                    site_id=p["site_id"]))
+            vendor, held = p["vendor_id"], f"payment {p['id']} of {p['amount_cents'] / 100:.2f} {p['currency']} is held"
+            if vendor in changed:
+                last_iban, msg_id = changed[vendor]
+                reason = reasons.BANK_DETAILS_CHANGED
+                detail = (f"{held}: the payees file gives vendor {vendor!r} the IBAN {self.o.payees[vendor].iban}, "
+                          f"not {last_iban} where its last order went (batch {msg_id}); check the change with the "
+                          f"vendor through a known channel, then run again with --confirm-iban {vendor}")
+            else:
+                reason, detail = reasons.NO_BANK_DETAILS, f"{held}: no bank details for vendor {vendor!r} in the payees file"
+            self.report.add(Refusal("order", reason, detail, wave=wave, vendor_id=vendor,
+                                    software_id=p["software_id"], site_id=p["site_id"]))
 
     # ------------------------------------------------------------------ step 4: reports
     def _unpaid(self) -> None:

@@ -390,6 +390,33 @@ def test_orders_without_bank_details_are_held_and_reported_then_ordered(ws: Work
     assert len(r2.pain_files()) == 1 and r2.summary["installations_paid"] == 0  # paid once, in run 1
 
 
+def test_a_vendor_s_iban_changed_since_its_last_order_is_held_until_confirmed(ws: Workspace, tmp_path: Path) -> None:
+    """Bank details swapped in the payees file (a forged "our account changed" letter) never redirect a payment
+    silently: the vendor's orders are held, saying both accounts, until the agency confirms the new one."""
+    ws.label()
+    r1 = ws.run(ws.events("a.jsonl", events_for(HOSPITAL_M, 5)))
+    assert [(o["status"], o["iban"]) for o in r1.orders] == [("ordered", "FR7630004000031234567890143")]
+    swapped = tmp_path / "payees.toml"
+    swapped.write_text(ws.payees.read_text(encoding="utf-8").replace(  # type: ignore[union-attr]
+        'iban = "FR7630004000031234567890143"', 'iban = "FR7610011000201234567890188"'), encoding="utf-8")
+    ws.payees = swapped
+    f2 = ws.events("b.jsonl", events_for(installation("690200022", "L"), 5))
+    r2 = ws.run(f2)
+    assert r2.returncode == 0, r2.stderr
+    assert [(o["status"], o["iban"], o["site_id"]) for o in r2.orders] == [("held", "", "690200022")]
+    assert r2.pain_files() == [] and r2.summary["orders_held"] == 1
+    held = only(r2, "bank-details-changed", kind="order")
+    assert len(held) == 1 and held[0]["vendor_id"] == "acme", r2.refusals
+    assert "FR7610011000201234567890188" in held[0]["detail"] and "FR7630004000031234567890143" in held[0]["detail"]
+    assert "--confirm-iban acme" in held[0]["detail"]
+    r3 = ws.run(f2, extra=("--confirm-iban", "acme"))
+    assert r3.returncode == 0, r3.stderr
+    assert [(o["status"], o["iban"]) for o in r3.orders] == [("ordered", "FR7610011000201234567890188")]
+    assert len(r3.pain_files()) == 1
+    r4 = ws.run(ws.events("c.jsonl", events_for(installation("130300033", "S"), 5)))  # the new account, now known
+    assert [(o["status"], o["iban"]) for o in r4.orders] == [("ordered", "FR7610011000201234567890188")]
+
+
 # ---------------------------------------------------------------------------------------------- bad command inputs
 def test_no_agency_key_exits_2(ws: Workspace) -> None:
     args = ws.args((ws.events("e.jsonl", []),), ws.root / "o", "2027-01-01T00:00:00Z", "2026-W1")
