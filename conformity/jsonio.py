@@ -24,7 +24,8 @@ def _no_constant(token: str) -> Any:
     raise ValueError(f"{token} is not JSON")
 
 
-def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members as a dict (``object_pairs_hook``); ValueError naming a member that appears twice."""
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
@@ -33,7 +34,7 @@ def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-_DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_unique_names)
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=unique_names)
 
 
 def depth(value: Any) -> int:

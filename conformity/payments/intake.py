@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from conformity.catalog.schema import fast_valid, reference_problems
+from conformity.jsonio import unique_names
 from conformity.payments import reasons
 from conformity.payments.envelope import check_envelope
 
@@ -49,7 +50,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+#: a member named twice is refused (I-JSON, RFC 7493): parsers disagree on which one counts (Python's keeps the last,
+#: others the first or stop), so such a line would pay what an auditor re-reading it may not see
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=unique_names)
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -72,7 +72,7 @@ def _variants() -> list[str]:
     put(44, setd("data.kind", "fax"))
     put(45, setd("specversion", "1.1"))
     put(46, setd("source", "urn:usine:sandbox:dmp "))
-    put(47, lambda line: line[:-1] + ',"id":"other"}', raw=True)  # a repeated key (the last one wins)
+    put(47, lambda line: line[:-1] + ',"id":"other"}', raw=True)  # a repeated key: malformed
     put(48, lambda line: line + "  ", raw=True)  # trailing spaces
     put(49, setd("data.bytes", 10**30))  # beyond 64 bits: valid for the schema
     put(50, setd("data.software.version", "é" * 30))  # 30 characters, 60 bytes: valid (maxLength 50)

@@ -74,6 +74,22 @@ def test_malformed_lines_are_reported_with_file_and_line_number(ws: Workspace) -
     assert r.summary["events_counted"] == 4 and r.summary["installations_paid"] == 0
 
 
+def test_a_repeated_key_is_malformed_not_read_one_way(ws: Workspace) -> None:
+    """A line naming a member twice means one thing to a parser that keeps the last and another to one that keeps the
+    first (an auditor re-reading the proofs): such a line is refused, never counted as whichever one usine read."""
+    ws.label()
+    good = events_for(HOSPITAL_M, 6)
+    lines = [json.dumps(e, separators=(",", ":")) for e in good]
+    lines[1] = lines[1].replace('"data":{', '"data":{"site":{"id":"130300033","size":"S","name":"Other"},', 1)
+    lines[3] = lines[3][:-1] + f',"id":{json.dumps(good[4]["id"] + "-again")}}}'
+    r = ws.run(ws.events("e.jsonl", lines))
+    assert r.returncode == 0, r.stderr
+    bad = only(r, "malformed")
+    assert [x["line"] for x in bad] == [2, 4], r.refusals
+    assert all("appears twice" in x["detail"] for x in bad), bad
+    assert r.summary["events_counted"] == 4 and r.summary["installations_paid"] == 0
+
+
 # ---------------------------------------------------------------------------------------------- envelope
 def _mutate(ev: dict[str, Any], change: str) -> dict[str, Any]:
     ev = copy.deepcopy(ev)
