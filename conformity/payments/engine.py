@@ -192,6 +192,22 @@ _RULES = " AND ".join([
     "j.data.software.name || j.data.software.version || j.data.software.registration_id || j.data.site.id || "
     "j.data.site.name || j.data.reference, '[\\x00-\\x1f\\x7f\\x{2028}\\x{2029}]')",
 ])
+def site_key(alias: str) -> str:
+    """SQL (DuckDB and Spark): the site id of ``alias`` without leading zeros, what tells sites apart. Ids that differ
+    only by leading zeros are one site (no identifier scheme holds both); as two installations, it would be paid twice."""
+    return f"regexp_replace({alias}.site_id, '^0+', '')"
+
+
+def same_site(inst: str, event: str) -> str:
+    """SQL: the installation ``inst`` is the one of the event ``event`` (same software, same site)."""
+    return f"{inst}.sw_id = {event}.sw_id AND {site_key(inst)} = {site_key(event)}"
+
+
+#: SQL over ``r`` (event) and ``i`` (its installation): the event disagrees with it (``inconsistent-installation``)
+INSTALLATION_DIFFERS = ("(r.vendor <> i.vendor OR r.category <> i.category OR r.site_size <> i.site_size "
+                        "OR r.site_id <> i.site_id)")
+#: an inconsistent event's attributes and its installation's, as ``mismatch_detail`` reads them
+MISMATCH_ATTRIBUTES = ("vendor", "category", "site_size", "site_id", "i_vendor", "i_category", "i_size", "i_site")
 #: a new counted event of ``nk`` comes after the completion of its installation ``i`` (key order: time, source, id)
 AFTER_COMPLETION = ("(i.q_time IS NOT NULL AND (nk.time_us > i.q_time OR (nk.time_us = i.q_time AND "
                     "(nk.source > i.q_source OR (nk.source = i.q_source AND nk.id > i.q_id)))))")
@@ -516,11 +532,11 @@ class Engine:
         self._installations()
         materialise(
             con, "ro", "SELECT r.*, i.id AS inst_id, i.vendor AS i_vendor, "
-            "i.category AS i_category, i.site_size AS i_size, CASE WHEN r.v_reason IS NOT NULL THEN r.v_reason::VARCHAR "
-            f"WHEN r.vendor <> i.vendor OR r.category <> i.category OR r.site_size <> i.site_size "
+            "i.category AS i_category, i.site_size AS i_size, i.site_id AS i_site, CASE WHEN r.v_reason IS NOT NULL "
+            f"THEN r.v_reason::VARCHAR WHEN {INSTALLATION_DIFFERS} "
             f"THEN '{reasons.INCONSISTENT_INSTALLATION}' WHEN i.status = 'paid' THEN '{reasons.AFTER_PAYMENT}' "
             f"ELSE '{reasons.COUNTED}' END AS outcome "
-            "FROM r LEFT JOIN inst i ON r.v_reason IS NULL AND i.sw_id = r.sw_id AND i.site_id = r.site_id")
+            f"FROM r LEFT JOIN inst i ON r.v_reason IS NULL AND {same_site('i', 'r')}")
         con.unregister("r")
         self._judged_refusals()
         self._duplicates()
@@ -542,7 +558,7 @@ class Engine:
         attribute that differs (its detail per distinct combination)."""
         con = self.con
         inconsistent = sql_literal(reasons.INCONSISTENT_INSTALLATION)
-        attrs = ("vendor", "category", "site_size", "i_vendor", "i_category", "i_size")
+        attrs = MISMATCH_ATTRIBUTES
         rows = [(*combo, mismatch_detail(*combo)) for combo in con.execute(
             f"SELECT DISTINCT {', '.join(attrs)} FROM ro WHERE outcome = {inconsistent}").fetchall()]
         self._insert("mismatch", (*attrs, "detail"), rows, create=True)
@@ -661,10 +677,10 @@ class Engine:
         """``inst``: the wave's installations, with those the first eligible event of a new one creates."""
         con = self.con
         new = con.execute(
-            "SELECT sw_id, site_id, arg_min(inst_ref, line), arg_min(vendor, line), arg_min(category, line), "
-            "arg_min(site_size, line), arg_min(sw_name, line), arg_min(site_name, line) FROM r "
-            "ANTI JOIN inst USING (sw_id, site_id) WHERE v_reason IS NULL GROUP BY sw_id, site_id "
-            "ORDER BY min(line)").fetchall()
+            "SELECT sw_id, arg_min(site_id, line), arg_min(inst_ref, line), arg_min(vendor, line), "
+            "arg_min(category, line), arg_min(site_size, line), arg_min(sw_name, line), arg_min(site_name, line) "
+            f"FROM r ANTI JOIN inst i ON {same_site('i', 'r')} WHERE v_reason IS NULL GROUP BY sw_id, "
+            f"{site_key('r')} ORDER BY min(line)").fetchall()
         if new:
             ids = self.ledger.create_installations(self.rules.id, new, self.run_id)
             self._insert("new_inst", ("id", "sw_id", "site_id", "vendor", "category", "site_size"),
@@ -940,11 +956,12 @@ def early_detail(early: str, key: str, span: int, spans: list[Span], kinds: froz
     return spans[span].detail
 
 
-def mismatch_detail(vendor: str, category: str, size: str, i_vendor: str, i_category: str, i_size: str) -> str:
-    """Why an event disagrees with its installation (the first attribute that differs)."""
+def mismatch_detail(vendor: str, category: str, size: str, site: str, i_vendor: str, i_category: str, i_size: str,
+                    i_site: str) -> str:
+    """Why an event disagrees with its installation (the first attribute that differs: ``MISMATCH_ATTRIBUTES``)."""
     return next(f"{what} {theirs!r} differs from the installation's {mine!r}"
                 for what, mine, theirs in (("vendor", i_vendor, vendor), ("category", i_category, category),
-                                           ("site size", i_size, size)) if mine != theirs)
+                                           ("site size", i_size, size), ("site id", i_site, site)) if mine != theirs)
 
 
 def installation_updates(rows: list[tuple[Any, ...]], state: dict[int, tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -59,6 +59,8 @@ from conformity.payments.engine import (
     COMBO_KEY_COLUMNS,
     DEFAULT_MEMORY_BYTES,
     EVENT_COLUMNS,
+    INSTALLATION_DIFFERS,
+    MISMATCH_ATTRIBUTES,
     WHEN,
     Engine,
     early_detail,
@@ -66,6 +68,8 @@ from conformity.payments.engine import (
     installation_updates,
     mismatch_detail,
     same_combination,
+    same_site,
+    site_key,
 )
 from conformity.payments.envelope import EVENT_TYPE, format_us
 from conformity.payments.files import copy_file
@@ -585,11 +589,10 @@ class SparkEngine(Engine):
         self._installations_spark()
         self._view("u_ro", self._sql(
             "SELECT r.*, i.id AS inst_id, i.vendor AS i_vendor, i.category AS i_category, i.site_size AS i_size, "
-            "CASE WHEN r.v_reason IS NOT NULL THEN r.v_reason "
-            "WHEN r.vendor <> i.vendor OR r.category <> i.category OR r.site_size <> i.site_size "
+            f"i.site_id AS i_site, CASE WHEN r.v_reason IS NOT NULL THEN r.v_reason WHEN {INSTALLATION_DIFFERS} "
             f"THEN {_q(reasons.INCONSISTENT_INSTALLATION)} WHEN i.status = 'paid' THEN {_q(reasons.AFTER_PAYMENT)} "
             f"ELSE {_q(reasons.COUNTED)} END AS outcome "
-            "FROM u_r r LEFT JOIN u_inst i ON r.v_reason IS NULL AND i.sw_id = r.sw_id AND i.site_id = r.site_id"),
+            f"FROM u_r r LEFT JOIN u_inst i ON r.v_reason IS NULL AND {same_site('i', 'r')}"),
             persist=True)
         self._judged_refusals_spark()
         self._duplicates_spark()
@@ -621,9 +624,9 @@ class SparkEngine(Engine):
         rows = [tuple(r.values()) for r in self.ledger.wave_installations(self.rules.id).to_pylist()]
         self._view("u_inst", self._frame(rows, schema))
         new = self._sql(
-            "SELECT sw_id, site_id, min_by(inst_ref, line), min_by(vendor, line), min_by(category, line), "
+            "SELECT sw_id, min_by(site_id, line), min_by(inst_ref, line), min_by(vendor, line), min_by(category, line), "
             "min_by(site_size, line), min_by(sw_name, line), min_by(site_name, line) FROM u_r r "
-            "LEFT ANTI JOIN u_inst USING (sw_id, site_id) WHERE v_reason IS NULL GROUP BY sw_id, site_id "
+            f"LEFT ANTI JOIN u_inst i ON {same_site('i', 'r')} WHERE v_reason IS NULL GROUP BY sw_id, {site_key('r')} "
             "ORDER BY min(line)").collect()
         if new:
             ids = self.ledger.create_installations(self.rules.id, [tuple(n) for n in new], self.run_id)
@@ -633,7 +636,7 @@ class SparkEngine(Engine):
 
     def _judged_refusals_spark(self) -> None:
         inconsistent = _q(reasons.INCONSISTENT_INSTALLATION)
-        attrs = ("vendor", "category", "site_size", "i_vendor", "i_category", "i_size")
+        attrs = MISMATCH_ATTRIBUTES
         rows = [(*combo, mismatch_detail(*combo)) for combo in self._sql(
             f"SELECT DISTINCT {', '.join(attrs)} FROM u_ro WHERE outcome = {inconsistent}").collect()]
         self._view("u_mismatch", self._frame(rows, ", ".join(f"{a} STRING" for a in (*attrs, "detail"))))

@@ -358,6 +358,28 @@ def test_a_site_spelled_another_way_is_refused_never_paid_as_another_installatio
     assert len(bad) == 5 and all(x["detail"].startswith("site.id: ") for x in bad), bad[:1]
 
 
+@pytest.mark.parametrize("order", ["padded-first", "padded-later", "later-run"])
+def test_a_site_id_with_leading_zeros_added_or_dropped_is_the_same_site(ws: Workspace, order: str) -> None:
+    """Site ids that differ only by leading zeros are one site (no identifier scheme holds both): the spelling
+    seen second is an inconsistent installation, never a second one paid again."""
+    ws.label()
+    plain = events_for(installation("750100011", "M"), 5)
+    padded = events_for(installation("00750100011", "M"), 5, first=100)
+    first, second = (padded, plain) if order == "padded-first" else (plain, padded)
+    if order == "later-run":
+        r = ws.run(ws.events("a.jsonl", first))
+        assert [o["site_id"] for o in r.orders] == ["750100011"]
+        r = ws.run(ws.events("b.jsonl", second))
+        assert r.orders == [] or all(o["site_id"] == "750100011" for o in r.orders)
+        assert r.summary["installations_paid"] == 0
+    else:
+        r = ws.run(ws.events("e.jsonl", first + second))
+        assert [o["site_id"] for o in r.orders] == [first[0]["data"]["site"]["id"]]
+    bad = only(r, "inconsistent-installation")
+    assert len(bad) == 5, r.refusals
+    assert "site id" in bad[0]["detail"] and "differs from the installation's" in bad[0]["detail"], bad[0]
+
+
 # ---------------------------------------------------------------------------------------------- installations, orders
 @pytest.fixture
 def small_cap(tmp_path: Path) -> Path:
