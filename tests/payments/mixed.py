@@ -41,6 +41,7 @@ B = installation("750100012", "S", site_name="Hôpital Saint-Éloi")
 C = installation("750100013", "L")
 MEDIX = installation("750100014", "M", vendor="medi", software="medix", version="2.0")
 NOLABEL = installation("750100015", "M", vendor="nobody", software="unlabelled")
+D = installation("750100017", "S")
 
 
 def first_file() -> list[Any]:
@@ -62,6 +63,10 @@ def first_file() -> list[Any]:
     lines.append(event(A, dt.datetime(2026, 2, 1, tzinfo=dt.UTC), 59))  # outside the funding window
     lines.append(event(A, T0 + 4 * DAY, 60, source="urn:somebody:else"))  # source-untrusted
     lines.append(event(A, T0 + 4 * DAY, 61, document_type="00000-0"))  # not proof of use
+    lines.append(modified(event(A, T0 + 4 * DAY, 62), data__site__id="0750100011"))  # A with a leading zero: inconsistent
+    lines.append(modified(event(A, T0 + 4 * DAY, 63), data__site__id="750100011 "))  # A with a space: invalid-data
+    lines += [modified(e, data__site__id="00750100017") for e in events_for(D, 2, first=600)]  # D, padded first
+    lines += events_for(D, 2, first=610)  # then D as it is: inconsistent with the installation its padded id made
     lines += ["[1, 2]", "", '{"specversion": "1.0", "id": ']  # malformed, blank, malformed
     return lines
 
@@ -70,6 +75,7 @@ def second_file() -> list[Any]:
     lines: list[Any] = events_for(C, 3, start=T0 + 3 * DAY, first=210)  # C qualifies now
     lines += events_for(A, 2, start=T0 + 10 * DAY, first=70)  # A is paid: after-payment
     lines += [*events_for(A, 3), event(B, T0, 100)]  # repeats of the first run's events
+    lines.append(modified(event(C, T0 + 4 * DAY, 220), data__site__id="000750100013"))  # C padded: inconsistent
     lines.append(modified(event(B, T0 + DAY, 101), data__reference="other"))  # conflicts with the first run's
     lines += events_for(installation("750100016", "M"), 4, first=500)  # an edited segment (below)
     return lines
