@@ -104,7 +104,8 @@ class Software(BaseModel):
 
 class Site(BaseModel):
     model_config = STRICT
-    id: str = Field(..., min_length=1, max_length=50)
+    #: the spelling the data-received schema takes (one spelling a site: a payment run refuses any other)
+    id: str = Field(..., min_length=1, max_length=50, pattern=r"^[0-9A-Z][0-9A-Z._-]*$")
     size: str = Field(..., pattern=r"^[A-Z][A-Z0-9_]*$")
     name: str = Field("", max_length=200)
 

@@ -483,6 +483,16 @@ def test_an_installation_is_registered_under_a_wave_and_category_of_the_catalog(
     assert admin.get("/admin/installations").json()["installations"] == before
 
 
+@pytest.mark.parametrize("site", [" 750000001", "750000001\u200b", "siret-a", "７５００００００１", "-1"])
+def test_an_installation_site_has_the_one_spelling_payments_take(admin: httpx.Client, site: str) -> None:
+    """A payment run refuses a site id spelled otherwise than upper-case ASCII, digits, ``.``, ``_``, ``-`` (each
+    spelling was another installation, paid again): the sandbox registered such a site and emitted events for it
+    that the payment run then refused."""
+    r = admin.post("/admin/installations", json=INSTALLATION | {"site": INSTALLATION["site"] | {"id": site}})
+    assert r.status_code == 422, r.text
+    assert [e["where"] for e in r.json()["errors"]] == ["body.site.id"], r.text
+
+
 @pytest.mark.parametrize(("wave", "category"), [("2026-W1", "PHARMACY"), ("1999-W9", "HOSPITAL"),
                                                 ("2026-W1", "NOT_A_CATEGORY")])
 def test_production_refuses_documents_the_label_does_not_cover(admin: httpx.Client, http: httpx.Client, dmp: Dmp,
