@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from conformity.checks.model import Finding, MissingEvidence
@@ -69,3 +70,14 @@ def as_token(value: str, text: str) -> bool:
             return True
         start = text.find(value, start + 1)
     return False
+
+
+#: what continues a product name, a version or a registration id (``1.0.0`` is not the version of ``1.0.0.1``,
+#: ``1.0.0-beta`` nor ``11.0.0``)
+_PRODUCT_WORD = "A-Za-z0-9._+-"
+
+
+def names_whole(value: str, agent: str) -> bool:
+    """Whether a User-Agent (or any product text) names ``value`` whole: not inside a longer name, version or id
+    (``AppPro``, ``11.0.0``, ``1.0.0.4711``, ``REG-0001`` + ``2`` do not name ``App`` 1.0.0 ``REG-0001``)."""
+    return re.search(rf"(?<![{_PRODUCT_WORD}]){re.escape(value)}(?![{_PRODUCT_WORD}])", agent) is not None

@@ -14,7 +14,7 @@ from typing import Any
 from lxml import etree
 
 from conformity.checks.evaluate import EvalContext
-from conformity.checks.helpers import noted, quote, step_exchanges
+from conformity.checks.helpers import names_whole, noted, quote, step_exchanges
 from conformity.checks.model import Finding, Verdict, failed, not_exercised, passed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView
@@ -398,7 +398,7 @@ def software_identified(run: RunView, ctx: EvalContext) -> Verdict:
     findings = []
     for e in lookups:
         agent = e.request_headers().get("user-agent", "")
-        missing = [v for v in declared if v and v not in agent]
+        missing = [v for v in declared if v and not names_whole(v, agent)]  # whole: 1.0 is not 1.0.1
         if missing:
             findings.append(quote(e, "the look-up does not identify the software under test", where="request.headers."
                                   "user-agent", expected=declared, got=agent or None))

@@ -49,6 +49,17 @@ def generic_user_agent(t: TraceEdit) -> int:
     return t.exchanges("insi")[0].seq
 
 
+@mutation("user-agent-build-version", scenario=SEND, breaks=["PATIENTID-012"], where="user-agent", waves=W2)
+def user_agent_build_version(t: TraceEdit) -> int:
+    """Look-ups announce a build number after the declared version (``Name/1.0.0.4711``): another version than the
+    one submitted for the label, which a substring search took for it."""
+    for e in t.exchanges("insi"):
+        headers = e.raw["request"]["headers"]
+        name_version, _, rest = headers["user-agent"].partition(" ")
+        headers["user-agent"] = f"{name_version}.4711 {rest}"
+    return t.exchanges("insi")[0].seq
+
+
 @mutation("recipient-inactive", scenario=SEND, breaks=["MESSAGING-002"], where="request.body.to")
 def recipient_inactive(t: TraceEdit) -> int:
     """The message goes to an address the directory lists as inactive (a retired colleague)."""

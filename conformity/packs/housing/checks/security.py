@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 
 from conformity.checks import oidc
 from conformity.checks.evaluate import EvalContext
-from conformity.checks.helpers import noted, quote
+from conformity.checks.helpers import names_whole, noted, quote
 from conformity.checks.model import Finding, Verdict, failed
 from conformity.checks.registry import check
 from conformity.checks.trace import RunView, TraceView
@@ -50,16 +49,6 @@ def untrusted_server_refused(trace: TraceView, ctx: EvalContext) -> Verdict:
     return verdict(findings, "the self-signed server was refused")
 
 
-#: what continues a name, a version or a registration id (``1.0.0`` is not the version of ``1.0.0.1``, ``1.0.0-beta``)
-_WORD = "A-Za-z0-9._+-"
-
-
-def named(value: str, agent: str) -> bool:
-    """Whether ``value`` is in the User-Agent whole: not inside a longer name, version or id (``HomeAppPro``,
-    ``11.0.0``, ``REG-HOME-00012`` do not name ``HomeApp`` 1.0.0 ``REG-HOME-0001``)."""
-    return re.search(rf"(?<![{_WORD}]){re.escape(value)}(?![{_WORD}])", agent) is not None
-
-
 @check("housing.software_identified", verifies=["BASELINE-002"], scenario=UNTRUSTED.id, reads_all=True)
 def software_identified(run: RunView, ctx: EvalContext) -> Verdict:
     """Every call to a housing service names the software: its User-Agent carries name, version and registration id."""
@@ -70,7 +59,7 @@ def software_identified(run: RunView, ctx: EvalContext) -> Verdict:
     findings = []
     for e in calls:
         agent = e.request_headers().get("user-agent", "")
-        if any(v and not named(v, agent) for v in declared):
+        if any(v and not names_whole(v, agent) for v in declared):
             findings.append(
                 quote(
                     e,
