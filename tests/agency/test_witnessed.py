@@ -246,3 +246,29 @@ def test_a_json_request_nested_too_deep_is_refused_clearly_and_queues_nothing(wi
     problem = r.json()
     assert problem["type"].endswith("json-malformed") and problem["detail"].startswith("the body is not JSON: ")
     assert witness_service.table("SELECT count(*) FROM uploads") == [(0,)]
+
+
+def test_refused_evidence_is_named_as_the_vendor_sent_it_and_no_file_of_a_request_is_lost(
+        witness_service: Service, tmp_path: Path) -> None:
+    """A refused evidence file was named by where the agency keeps it (its data folder, the upload's id) and by a
+    vendor.toml the vendor never sent; two files of one requirement with one name (or names equal once cleaned) kept
+    only the last, the others dropped without a word. Both are refused clearly now, before anything is queued."""
+    s = witness_service
+    exe = tmp_path / "tool.exe"
+    exe.write_bytes(b"MZ\x90\x00" + bytes(200))
+    r = _ask(s, "https://127.0.0.1:9/rpc", {"SECURITY-013": exe})
+    doc = r.json()  # type: ignore[attr-defined]
+    assert r.status_code == 422 and doc["type"].endswith("invalid-evidence"), doc  # type: ignore[attr-defined]
+    assert str(s.config.data) not in r.text and "upl_" not in r.text and "vendor.toml" not in r.text, r.text  # type: ignore[attr-defined]
+    assert "SECURITY-013/tool.exe at evidence.SECURITY-013: type not allowed" in doc["detail"], doc
+    data = {"wave": WAVE, "category": CATEGORY, "driver_url": "https://127.0.0.1:9/rpc", "software": "RefApp",
+            "version": "1.0.0", "registration_id": "REG-REF-0001"}
+    for second in ("a.pdf", ".a.pdf", "dir/a.pdf"):
+        files = [("evidence.SECURITY-013", ("a.pdf", b"%PDF-1.4 one\n%%EOF\n")),
+                 ("evidence.SECURITY-013", (second, b"%PDF-1.4 two\n%%EOF\n"))]
+        r = s.vendor().post("/api/v1/witnessed-runs", data=data, files=files)
+        doc = r.json()  # type: ignore[attr-defined]
+        assert r.status_code == 422 and doc["type"].endswith("invalid-witness-request"), (second, doc)
+        assert "evidence.SECURITY-013" in doc["detail"] and "'a.pdf'" in doc["detail"], doc
+    assert s.table("SELECT count(*) FROM uploads") == [(0,)]
+    assert not list(s.config.uploads.glob("*.evidence")) if s.config.uploads.exists() else True

@@ -38,7 +38,7 @@ from conformity.agency.service.accounts import Account
 from conformity.agency.service.audit import record
 from conformity.agency.service.config import ServiceConfig, WitnessConfig
 from conformity.agency.service.problems import HTTPProblem
-from conformity.errors import InputError
+from conformity.errors import InputError, Problem
 from conformity.files import private_dir
 from conformity.http_problems import media_type
 from conformity.naming import owned_software_id, ownership_problem
@@ -163,10 +163,19 @@ def check_endpoint(url: str, witness: WitnessConfig) -> None:
 
 
 def _store_evidence(folder: Path, files: list[tuple[str, str, bytes]]) -> list[tuple[str, Path]]:
-    """Keep the evidence files of a request under ``FOLDER/REQ/name``; (requirement, path)."""
-    out = []
+    """Keep the evidence files of a request under ``FOLDER/REQ/name``; (requirement, path). Two files of one
+    requirement kept under one name (the same name, or names equal once cleaned) are refused: one would replace the
+    other."""
+    out, taken = [], dict[tuple[str, str], str]()
     for n, (req, name, data) in enumerate(files):
         safe = uploads._clean_name(name).replace("/", "_").lstrip(".") or f"file-{n}"
+        if (req, safe) in taken:
+            first = taken[(req, safe)]
+            raise HTTPProblem(422, "invalid-witness-request",
+                              f"evidence.{req}: two files would be kept as {safe!r}"
+                              + (f" (sent as {first!r} and {name!r})" if (first, name) != (safe, safe) else "")
+                              + ": one would replace the other; give each file of a requirement its own name")
+        taken[(req, safe)] = name
         target = private_dir(folder / req) / safe
         target.write_bytes(data)
         out.append((req, target))
@@ -178,12 +187,20 @@ def _evidence_files(folder: Path) -> list[tuple[str, Path]]:
 
 
 def _attach(config: ServiceConfig, req: WitnessRequest, folder: Path) -> Any:
-    """The run's plan checks the evidence as ``usine run`` does (types, sizes, requirements): InputError if not."""
-    from conformity.harness.evidence import collect, vendor_sources
+    """The run's plan checks the evidence as ``usine run`` does (types, sizes, requirements): InputError if not,
+    each problem naming a file as the vendor sent it (``REQ/name``, from ``evidence.REQ``), never where the agency
+    keeps it."""
+    from conformity.harness.evidence import Source, collect
     from conformity.harness.plan import make_plan
 
     plan = make_plan(config.catalog, req.wave, req.category)
-    attached, _ = collect(config.catalog, plan, vendor_sources(_evidence_files(folder)))
+    sources = [Source(r, path, f"evidence.{r}", strict=False) for r, path in _evidence_files(folder)]
+    try:
+        attached, _ = collect(config.catalog, plan, sources)
+    except InputError as exc:
+        kept = f"{folder}{os.sep}"
+        raise InputError([Problem(p.file.removeprefix(kept), p.where, p.message.replace(kept, ""))
+                          for p in exc.problems]) from exc
     return plan, attached
 
 
