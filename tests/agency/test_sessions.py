@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
+
+from fastapi.testclient import TestClient
+from httpx import Response
 
 from conformity.agency.registry import Registry, iso
 from conformity.agency.service import accounts
+from tests.agency.service_client import PASSWORD, Service
 
 IDLE, MAXIMUM = dt.timedelta(minutes=30), dt.timedelta(hours=8)
 
@@ -39,3 +44,28 @@ def test_a_session_is_touched_at_most_once_a_minute_and_ends_when_idle(tmp_path:
         _set(reg, expires=now - dt.timedelta(seconds=1))
         assert accounts.session(reg.db, sid, IDLE, MAXIMUM) is None  # idle too long
         assert accounts.session(reg.db, "not-a-session", IDLE, MAXIMUM) is None
+
+
+def _sign_in(c: TestClient, login: str) -> Response:
+    form = c.get("/login").text
+    csrf = re.search(r'<form method="post" action="/login".*?name="csrf" value="([^"]+)"', form, re.S)
+    assert csrf is not None, form
+    return c.post("/login", data={"login": login, "password": PASSWORD, "csrf": csrf.group(1)})
+
+
+def test_what_is_made_for_a_signed_in_person_or_a_token_is_never_kept_by_a_cache(sqlite_service: Service) -> None:
+    """Every page made for a signed-in person carries their session's CSRF token (the sign-out form) and what only
+    they may read; a vendor's token reads its submissions. None of these answers said Cache-Control: a shared cache (a
+    proxy, a CDN) or the browser's disk could keep them and show them to the next person at that URL."""
+    s = sqlite_service
+    alice, csrf = s.staff("alice")
+    for path in ("/", "/registry", "/staff", "/staff/audit", "/waves"):
+        r = alice.get(path)
+        assert r.status_code == 200 and csrf in r.text, path
+        assert r.headers.get("cache-control") == "no-store", (path, r.headers)
+    mine = s.vendor().get("/api/v1/submissions")
+    assert mine.status_code == 200 and mine.headers.get("cache-control") == "no-store", mine.headers
+    assert alice.get("/static/style.css").headers["cache-control"].startswith("public")  # a route's own choice stays
+    anonymous = s.client().get("/registry")  # the public's pages may be cached
+    assert "no-store" not in anonymous.headers.get("cache-control", ""), anonymous.headers
+

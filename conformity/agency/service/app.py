@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from conformity.agency.registry import Registry
 from conformity.agency.service import admin, api, staff_api, uploads, web, witnessed
 from conformity.agency.service.config import ServiceConfig
-from conformity.agency.service.deps import LoginRequired
+from conformity.agency.service.deps import SESSION_COOKIE, LoginRequired
 from conformity.agency.service.problems import HTTPProblem, install_handlers, respond
 from conformity.agency.service.webhooks import Deliverer
 from conformity.agency.submit import agency_signing_key
@@ -42,8 +42,18 @@ button{padding:4px 12px}
 """
 
 
+def _personal(scope: Scope) -> bool:
+    """Whether a request carries who is asking (a session cookie, an API token): its answer is made for them."""
+    session = SESSION_COOKIE.encode() + b"="
+    return any(name == b"authorization" or (name == b"cookie" and session in value) for name, value in scope["headers"])
+
+
 class SecurityHeaders:
     """Pure ASGI middleware: safe defaults on every answer (a route's own headers win).
+
+    An answer to a request that carries a session or a token is made for that person (a page with their session's
+    CSRF token and what only they may read, a vendor's submissions): ``Cache-Control: no-store``, so that no shared
+    cache nor the browser's disk keeps it for the next person at that URL.
 
     With ``timing``, each answer also says how long the app took to make it (``Server-Timing: app;dur=MS``,
     W3C Server Timing): what a benchmark separates from queueing and the client's own time.
@@ -57,6 +67,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        personal = _personal(scope)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -67,6 +78,8 @@ class SecurityHeaders:
                                     ("x-frame-options", "SAMEORIGIN")):
                     headers.setdefault(name, value)
                 headers.setdefault("content-security-policy", PAGE_CSP)
+                if personal:
+                    headers.setdefault("cache-control", "no-store")
                 if self.hsts:
                     headers.setdefault("strict-transport-security", "max-age=31536000")
             await send(message)
