@@ -69,3 +69,17 @@ def test_what_is_made_for_a_signed_in_person_or_a_token_is_never_kept_by_a_cache
     anonymous = s.client().get("/registry")  # the public's pages may be cached
     assert "no-store" not in anonymous.headers.get("cache-control", ""), anonymous.headers
 
+
+def test_signing_in_again_in_the_same_browser_ends_the_session_it_had(sqlite_service: Service) -> None:
+    """A second sign-in (another person at the same browser, or the same one) replaced the cookie but left the
+    first session alive in the registry until it expired: whoever had copied its cookie kept its rights."""
+    s = sqlite_service
+    c = s.client()
+    assert _sign_in(c, "alice").status_code == 303
+    first = c.cookies.get("usine_session")
+    assert _sign_in(c, "bob").status_code == 303
+    assert c.cookies.get("usine_session") != first
+    assert s.table("SELECT count(*) FROM web_sessions WHERE ended IS NULL") == [(1,)]
+    stale = s.client()
+    stale.cookies.set("usine_session", first or "", domain="testserver")
+    assert stale.get("/staff").status_code == 303  # the first session no longer signs anyone in

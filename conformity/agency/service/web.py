@@ -181,6 +181,8 @@ async def login(request: Request) -> Response:
             audit.record(reg.db, login_name, "-", "login-failed", login_name, "wrong login or password", who)
             return page(request, "login.html", 401, csrf=form.get("csrf"), next=_local(str(form.get("next", ""))),
                         failed=True, login=login_name)
+        if request.cookies.get(SESSION_COOKIE):  # the session this browser had ends: a sign-in starts a new one
+            accounts.end_session(reg.db, request.cookies[SESSION_COOKIE])
         sid, session = accounts.start_session(reg.db, acct, cfg.session_idle, cfg.session_max)
         audit.record(reg.db, acct.login, acct.role, "login", acct.login, "", who)
     target = "/vendor" if acct.role == "vendor" else _local(str(form.get("next", "/staff")))
