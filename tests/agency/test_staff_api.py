@@ -127,3 +127,32 @@ def test_a_staff_body_with_a_name_twice_is_refused_not_read_as_one_of_its_values
     ok = alice.post(f"/api/v1/staff/submissions/{sub}/reviews", json={"requirements": ["SECURITY-013"],
                                                                        "verdict": "accepted", "reason": "read"})
     assert ok.status_code == 201, ok.json()
+
+
+def test_a_refusal_names_no_file_of_the_agencys_server(sqlite_service: Service) -> None:
+    """A submission or label that is not there was answered, on the pages and the staff API, with the registry's
+    path on the agency's server ("/srv/agency/registry.sqlite3: no submission or label …"): how the server is laid
+    out is nobody's business outside it. The answer says what is missing, and nothing else changed."""
+    s = sqlite_service
+    tokens = _tokens(s)
+    alice, alice_csrf = s.staff("alice")
+    dora, dora_csrf = s.staff("dora")
+    as_json = {"Accept": "application/json"}
+    review = {"requirements": ["SECURITY-013"], "verdict": "accepted", "reason": "read"}
+    answers = {
+        "page": alice.get("/staff/submissions/sub_nothere"),
+        "evidence": alice.get(f"/staff/evidence/sub_nothere/{'0' * 64}", headers=as_json),
+        "review form": alice.post("/staff/submissions/sub_nothere/review", headers=as_json,
+                                  data={"csrf": alice_csrf, "requirement": "SECURITY-013", "verdict": "accepted",
+                                        "reason": "read"}),
+        "decide form": dora.post("/staff/submissions/sub_nothere/decide", headers=as_json, data={"csrf": dora_csrf}),
+        "revoke form": dora.post("/staff/labels/lbl_nothere/revoke", headers=as_json,
+                                 data={"csrf": dora_csrf, "reason": "field report"}),
+        "review API": _as(s, tokens["alice"]).post("/api/v1/staff/submissions/sub_nothere/reviews", json=review),
+        "decide API": _as(s, tokens["dora"]).post("/api/v1/staff/submissions/sub_nothere/decision", json={}),
+    }
+    for what, r in answers.items():
+        assert r.status_code in (404, 422), (what, r.status_code, r.text)
+        assert "nothere" in r.text and "registry.sqlite3" not in r.text and str(s.config.data) not in r.text, \
+            (what, r.text)
+    assert s.table("SELECT count(*) FROM reviews") == [(0,)] and s.table("SELECT count(*) FROM submissions") == [(0,)]

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from conformity.errors import InputError
+from conformity.errors import InputError, Problem
 from conformity.http_problems import MEDIA_TYPE, HTTPProblem, allowed_methods, problem_json
 
 PROBLEM_TYPE = "urn:usine:agency:problem:"
 
 
+def shown(exc: InputError) -> InputError:
+    """An error as the service answers it: a problem in a file of the agency's server (an absolute path: the registry,
+    its data folder) says what is wrong without naming that file (the audit log keeps the full text)."""
+    return InputError([Problem("", p.where, p.message) if os.path.isabs(p.file) else p for p in exc.problems])
+
+
 def from_input_error(exc: InputError, status: int = 422, code: str = "refused") -> HTTPProblem:
     """A refusal of the agency's vocabulary (nothing recorded), with every problem it listed."""
+    exc = shown(exc)
     return HTTPProblem(status, code, exc.render(), problems=[str(p) for p in exc.problems])
 
 
@@ -60,4 +69,4 @@ def install_handlers(app: FastAPI) -> None:
         return respond(request, HTTPProblem(exc.status_code, code, str(exc.detail), headers=headers))
 
 
-__all__ = ["MEDIA_TYPE", "HTMLResponse", "HTTPProblem", "from_input_error", "install_handlers", "respond"]
+__all__ = ["MEDIA_TYPE", "HTMLResponse", "HTTPProblem", "from_input_error", "install_handlers", "respond", "shown"]

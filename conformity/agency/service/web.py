@@ -35,7 +35,7 @@ from conformity.agency.service.deps import (
     flash_text,
     signed_in,
 )
-from conformity.agency.service.problems import HTTPProblem
+from conformity.agency.service.problems import HTTPProblem, shown
 from conformity.catalog.render import spec_html
 from conformity.errors import InputError
 
@@ -131,7 +131,7 @@ def specification(request: Request, wave_id: str, category: str) -> Response:
     try:
         spec = catalog.specification(wave_id, category)
     except InputError as exc:
-        raise HTTPProblem(404, "no-such-specification", exc.render()) from exc
+        raise HTTPProblem(404, "no-such-specification", shown(exc).render()) from exc
     return HTMLResponse(spec_html(spec))
 
 
@@ -289,7 +289,7 @@ def _submission(reg: Registry, ident: str) -> Submission:
     try:
         return reg.get(ident)
     except InputError as exc:
-        raise HTTPProblem(404, "no-such-submission", exc.render()) from exc
+        raise HTTPProblem(404, "no-such-submission", shown(exc).render()) from exc
 
 
 @router.get("/staff", response_class=HTMLResponse)
