@@ -1,5 +1,7 @@
 """Read an evidence bundle (zip) safely: bounded, in memory, nothing extracted, every unsafe member named.
 
+An archive whose central directory declares more members than allowed, or more bytes than that many members take,
+is refused before its directory is parsed.
 Refused members (never read): absolute paths, ``..`` or empty components, backslashes, control
 characters, directories, symlinks and other non-regular files, encrypted members, duplicates, and any
 member larger than the limit (judged on the size the zip declares, then enforced while reading).
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -113,6 +116,51 @@ def _read_bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byt
 
 
 DEFAULT_LIMITS = ZipLimits()
+#: what one member's central directory record may take beyond its name: the record (46 bytes), extra fields (time
+#: stamps, ZIP64 sizes) and a comment, generously
+_RECORD_ALLOWANCE = 1024
+_END = b"PK\x05\x06"
+_END64, _END64_LOCATOR = b"PK\x06\x06", b"PK\x06\x07"
+
+
+def _declared_directory(path: Path) -> tuple[int, int] | None:
+    """(entries, bytes) of the central directory, as the archive's end record declares them (its ZIP64 record when
+    it has one); None when no end record is found (the zip reader then says what is wrong)."""
+    with path.open("rb") as fh:
+        size = fh.seek(0, 2)
+        start = max(0, size - (22 + 0xFFFF))  # the end record (22 bytes) and a comment of at most 64 KiB
+        fh.seek(start)
+        tail = fh.read()
+        # found as Python's reader finds it: a record with no comment at the very end, else the last signature
+        at = len(tail) - 22 if tail[-22:-18] == _END and tail[-2:] == b"\0\0" else tail.rfind(_END)
+        if at < 0 or len(tail) - at < 22:
+            return None
+        entries, directory = struct.unpack("<HI", tail[at + 10:at + 16])
+        locator = tail[at - 20:at] if at >= 20 else b""
+        if locator[:4] == _END64_LOCATOR:
+            fh.seek(struct.unpack("<Q", locator[8:16])[0])
+            record = fh.read(56)
+            if record[:4] == _END64 and len(record) == 56:
+                entries, directory = struct.unpack("<QQ", record[32:48])
+    return entries, directory
+
+
+def _directory_problem(path: Path, limits: ZipLimits) -> str | None:
+    """Why the archive's central directory is not even parsed (too many entries, or more bytes than that many entries
+    take), or None. Python's zip reader builds an object for every entry of the directory before any limit can be
+    applied, and reads as many as the directory's size holds whatever count the end record declares: a directory of
+    millions of tiny entries costs a verifier seconds and hundreds of megabytes."""
+    declared = _declared_directory(path)
+    if declared is None:
+        return None
+    entries, directory = declared
+    if entries > limits.max_members:
+        return f"{entries} members, more than the {limits.max_members} allowed; nothing read"
+    most = limits.max_members * (limits.max_name_length + _RECORD_ALLOWANCE)
+    if directory > most:
+        return (f"a central directory of {directory} bytes, more than {limits.max_members} members take (at most "
+                f"{most} bytes); nothing read")
+    return None
 
 
 def open_bundle(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> BundleArchive:
@@ -123,6 +171,11 @@ def open_bundle(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> BundleArchive
         raise InputError(f"bundle is larger than {limits.max_archive_bytes} bytes; not read", file=path)
     try:
         sha, size = _file_digest(path)
+        too_large = _directory_problem(path, limits)
+        if too_large is not None:
+            archive = BundleArchive(path, sha, size)
+            archive.refuse("", too_large)
+            return archive
         zf = zipfile.ZipFile(path)
     except OSError as exc:
         raise InputError(f"cannot read bundle: {exc.strerror or exc}", file=path) from exc

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import struct
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -285,3 +287,41 @@ def test_no_page_loads_a_third_partys_script(sqlite_service: Service) -> None:
     for path in ("/docs", "/redoc"):
         assert c.get(path).status_code == 404, path
     assert "cdn." not in c.get("/").text and c.get("/openapi.json").status_code == 200
+
+
+def _directory_bomb(path: Path, entries: int, declared: int) -> Path:
+    """A zip of one empty member whose central directory names it ``entries`` times (47 bytes each); its end record
+    declares ``declared`` entries (a reader that trusts the directory's size, as Python's does, parses them all)."""
+    name = b"a"
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0) + name
+    record = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0, 0, 0, 0, 0,
+                         0) + name
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, declared, declared, len(record) * entries, len(local), 0)
+    path.write_bytes(local + record * entries + end)
+    return path
+
+
+@pytest.mark.parametrize("declared", ["as-many", "one"])
+def test_a_zip_whose_directory_is_too_large_is_refused_before_it_is_parsed(
+        sqlite_service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, declared: str) -> None:
+    """A 61 MB upload (under the 64 MB limit) of 1.3 million directory entries held a verifier for half a minute and
+    half a gigabyte before it was refused for having more than 512 members: Python's zip reader builds every entry
+    first, and trusts the directory's size over the count the end record declares. The directory is now judged by
+    what the end record declares (entries and size), before one entry is parsed; here 40,000 entries in 2 MB."""
+    s = sqlite_service
+    bomb = _directory_bomb(tmp_path / "directory-bomb.zip", 40_000, 40_000 if declared == "as-many" else 1)
+    assert bomb.stat().st_size < s.config.max_upload
+    built: list[object] = []
+    real_init = zipfile.ZipFile.__init__
+
+    def spy(self: zipfile.ZipFile, file: object, *a: object, **k: object) -> None:
+        built.append(file)
+        real_init(self, file, *a, **k)  # type: ignore[arg-type]  # a spy standing in for ZipFile.__init__
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", spy)
+    doc = upload(s.vendor(), bomb)
+    assert doc["state"] == "refused" and built == [], (doc, built)
+    finding = doc["findings"][0]  # type: ignore[index]
+    assert "nothing read" in finding, finding
+    assert ("40000 members" in finding) if declared == "as-many" else ("directory of" in finding), finding
+    assert s.table("SELECT id FROM submissions") == []
