@@ -16,6 +16,7 @@ import secrets
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,6 +35,8 @@ RESET_TIMEOUT_S = 5.0
 GROUP_GRACE_S = 2.0
 #: how much of a driver's error output a trace keeps (the rest is cut, and says so)
 STDERR_KEPT = 1 << 20
+#: the largest answer read from a driver over HTTP (a witnessed run's driver is the vendor's endpoint)
+MAX_ANSWER_BYTES = 32 << 20
 #: how much lower than the harness's the CPU priority of a driver process is (POSIX niceness, added to the harness's
 #: own): the harness's process serves every scenario at once (the in-process sandbox, the runner), and a driver's
 #: start-up (an interpreter, the software's imports) would otherwise take the cores from it just when the run starts.
@@ -289,15 +292,27 @@ class HttpDriver:
         self._next_id += 1
         rid = self._next_id
         url = self._pin()
+        deadline = time.monotonic() + self.spec.timeout
+        late = DriverFailure("timeout", f"no answer to {method} within {self.spec.timeout:g} s", {"url": self.spec.url})
         try:
-            r = self._client.post(url, json={"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}},
-                                  headers=self._headers, extensions=self._extensions)
+            # the answer read as it comes, up to MAX_ANSWER_BYTES and within the timeout in all (httpx's applies to
+            # each read: a byte every few seconds would keep the call alive for ever)
+            with self._client.stream("POST", url, json={"jsonrpc": "2.0", "id": rid, "method": method,
+                                                        "params": params or {}},
+                                     headers=self._headers, extensions=self._extensions) as r:
+                body = bytearray()
+                for chunk in r.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_ANSWER_BYTES:
+                        raise DriverFailure("garbage", f"the answer to {method} holds more than {MAX_ANSWER_BYTES} "
+                                                       "bytes: not read further", {"url": self.spec.url})
+                    if time.monotonic() > deadline:
+                        raise late
+                raw = bytes(body).decode(r.charset_encoding or "utf-8", errors="replace")
         except httpx.TimeoutException:
-            raise DriverFailure("timeout", f"no answer to {method} within {self.spec.timeout:g} s",
-                                {"url": self.spec.url}) from None
+            raise late from None
         except httpx.HTTPError as exc:
             raise DriverFailure("unreachable", f"cannot reach the driver: {exc}", {"url": self.spec.url}) from exc
-        raw = r.text
         try:
             return _check_response(raw, _parse_answer(raw, method, {}, f" (HTTP {r.status_code})"), rid)
         except DriverFailure as failure:

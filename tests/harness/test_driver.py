@@ -309,3 +309,51 @@ def test_driver_problems_are_said_for_the_transport_they_came_by(failure: dict[s
 
     text = driver_message(failure, "at initialize")
     assert (words in text) if words else ("standard output" not in text and "exited" not in text), text
+
+
+class _Hostile(BaseHTTPRequestHandler):
+    """A witnessed run's driver endpoint is the vendor's: an answer of 80 MiB, or one dripped a byte at a time."""
+
+    def do_POST(self) -> None:
+        msg = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.end_headers()  # no length: the answer runs until the connection closes
+        try:
+            if msg["method"] == "endless":
+                for _ in range(80):
+                    self.wfile.write(b" " * (1 << 20))
+            else:
+                for _ in range(40):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+        except OSError:
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_http_answer_past_its_bound_or_dripped_past_the_timeout_is_cut() -> None:
+    """The agency calls a vendor's driver endpoint (witnessed runs): its whole answer was read into memory, however
+    large, and a byte every few seconds kept the call alive past any timeout (each read had its own), holding the
+    agency's witness worker. An answer is now read up to a bound and within the call's timeout in all."""
+    from http.server import ThreadingHTTPServer
+
+    from conformity.harness.driver import MAX_ANSWER_BYTES
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        d = HttpDriver(DriverSpec(url=f"http://127.0.0.1:{server.server_port}/rpc", timeout=1.5))
+        with pytest.raises(DriverFailure) as info:
+            d.call("endless")
+        assert MAX_ANSWER_BYTES < 80 << 20
+        assert info.value.kind == "garbage" and f"more than {MAX_ANSWER_BYTES} bytes" in info.value.message, info.value
+        started = time.monotonic()
+        with pytest.raises(DriverFailure) as info:
+            d.call("drip")
+        assert info.value.kind == "timeout" and time.monotonic() - started < 2.5, (info.value, time.monotonic() - started)
+    finally:
+        server.shutdown()
