@@ -97,3 +97,36 @@ def test_the_worker_verifying_an_upload_renews_its_lease(sqlite_service: Service
         uploads._verifying.discard(up.id)
     assert uploads.get(s.config, up.id).updated > long_ago
     assert list(uploads.pending_uploads(s.config)) == []  # not taken from the worker doing it
+
+
+def test_an_upload_through_the_web_form_in_flight_when_its_account_is_disabled_is_refused(
+        sqlite_service: Service, runs: Runs) -> None:
+    """The API's upload checks its token again once the body is in; the vendor's web form did not: a session checked
+    before the form streamed recorded, verified and decided an upload that was still coming in when an admin
+    disabled the account (its sessions ended)."""
+    s = sqlite_service
+    with Registry(s.config.database) as reg:
+        vendor = accounts.account(reg.db, "ref")
+        assert vendor is not None
+        sid, session = accounts.start_session(reg.db, vendor, s.config.session_idle, s.config.session_max)
+    served = Served(s.config)
+    form = httpx.Request("POST", f"{served.url}/vendor/upload", data={"csrf": session.csrf},
+                         files={"bundle": ("b.zip", runs.reference.read_bytes(), "application/zip")})
+    body = form.read()
+
+    def slowly() -> Iterator[bytes]:
+        yield body[:4096]
+        time.sleep(0.3)  # the server is reading this form now
+        with Registry(s.config.database) as reg:
+            accounts.set_disabled(reg.db, "ref", True)
+        yield body[4096:]
+
+    try:
+        r = httpx.post(f"{served.url}/vendor/upload", content=slowly(), timeout=60,
+                       headers={"Cookie": f"usine_session={sid}", "Accept": "application/json",
+                                "Content-Type": form.headers["content-type"], "Content-Length": str(len(body))})
+    finally:
+        served.close()
+    assert r.status_code == 401, (r.status_code, r.text)
+    assert s.table("SELECT id FROM uploads") == [] and s.table("SELECT id FROM submissions") == []
+    assert not [p for p in s.config.uploads.glob("*") if p.is_file()]  # nor its file kept

@@ -123,6 +123,15 @@ def signed_in(request: Request, action: accounts.Action | None = None) -> Sessio
     return session
 
 
+def signed_in_again(request: Request, action: accounts.Action | None = None) -> Session:
+    """:func:`signed_in` read again from the registry, not from the request's cache: what the account may do now,
+    once a long body (an upload) is in (its account disabled, its session ended meanwhile: refused)."""
+    for cached in ("session", "session_expired"):
+        if hasattr(request.state, cached):
+            delattr(request.state, cached)
+    return signed_in(request, action)
+
+
 def check_csrf(session: Session, form: Any) -> None:
     """A form that changes something carries the session's CSRF token; a replayed or forged one is refused."""
     if not accounts.same_secret(str(form.get("csrf", "")), session.csrf):

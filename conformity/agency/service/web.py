@@ -34,6 +34,7 @@ from conformity.agency.service.deps import (
     flash_query,
     flash_text,
     signed_in,
+    signed_in_again,
 )
 from conformity.agency.service.problems import HTTPProblem, shown
 from conformity.catalog.render import spec_html
@@ -228,6 +229,7 @@ async def vendor_witnessed(request: Request) -> Response:
     form = await request.form(max_files=witnessed.MAX_EVIDENCE_FILES, max_fields=60)
     check_csrf(session, form)
     req, evidence = await witnessed.read_request(request, cfg)
+    session = signed_in_again(request, "submit")  # again once the form is in (an account disabled meanwhile)
     up = await run_in_threadpool(witnessed.request_run, cfg, session.account, req, evidence, client(request))
     from conformity.agency.service.api import start_witnessed
 
@@ -255,6 +257,11 @@ async def vendor_upload(request: Request, background: BackgroundTasks) -> Respon
             yield chunk
 
     incoming, sha, size = await uploads.receive(chunks(), cfg, None)
+    try:  # again once the form is in: an account disabled (its sessions ended) while it streamed takes nothing in
+        session = signed_in_again(request, "submit")
+    except BaseException:
+        incoming.unlink(missing_ok=True)
+        raise
     up = uploads.register(cfg, session.account, incoming, sha, size, file.filename or "bundle.zip", client(request))
     from conformity.agency.service.api import start
 
