@@ -139,3 +139,25 @@ def test_a_slow_receiver_delays_no_other_and_fails_within_the_deadline(database_
     finally:
         slow.stop.set()
         slow.server.shutdown()
+
+
+@pytest.mark.parametrize("url", ["https://169.254.169.254/latest/meta-data/", "http://169.254.169.254/hook",
+                                 "https://[fd00:ec2::254]/hook", "https://[fe80::1]/hook", "https://0.0.0.0/hook",
+                                 "https://[::ffff:169.254.169.254]/hook", "https://224.0.0.1/hook"])
+def test_a_webhook_to_a_cloud_metadata_link_local_or_unspecified_address_is_refused(url: str, tmp_path: Path) -> None:
+    """The agency POSTs every label event, from inside its network, to each webhook: a URL on the cloud's metadata
+    service (169.254.169.254, fd00:ec2::254), any link-local, unspecified or multicast address was registered (and
+    called). It is refused when registered, with why; one already registered (or a name that resolves there later)
+    is not called: its delivery fails with why."""
+    registry = tmp_path / "registry.sqlite3"
+    with Registry(registry) as reg:
+        with pytest.raises(InputError, match="address") as info:
+            add_webhook(reg.db, url)
+        assert "not a receiver the agency calls" in info.value.render(), info.value.render()
+        assert reg.db.execute("SELECT count(*) FROM webhooks").fetchone()[0] == 0
+        with reg.write() as db:  # registered before this rule, or by hand
+            db.execute("INSERT INTO webhooks (url, secret, created) VALUES (?, ?, ?)",
+                       (url, "whsec_" + "A" * 43 + "=", "2026-01-01T00:00:00Z"))
+            append_event(db, _event(1))
+        attempts = deliver_due(reg.database)
+    assert [a.ok for a in attempts] == [False] and "not a receiver the agency calls" in attempts[0].detail, attempts

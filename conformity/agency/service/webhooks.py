@@ -8,7 +8,9 @@ other answer, a network error or no answer within the deadline (10 s in all: the
 read) is retried after 30 s, 1 min, 2 min, … (at most ``MAX_ATTEMPTS``), then the delivery is marked failed
 (the pull feed ``/api/v1/events`` still has the event). The due deliveries are sent at once: a slow receiver
 delays no other. A delivery is
-claimed inside a write transaction, so several workers never send it twice at once.
+claimed inside a write transaction, so several workers never send it twice at once. No receiver is on a cloud
+metadata, link-local, unspecified or multicast address (refused when registered, and not called if its name
+resolves there later).
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from conformity.agency.registry import iso
 from conformity.db.connection import Connection, Database
@@ -35,14 +40,44 @@ BASE_DELAY = dt.timedelta(seconds=30)
 LEASE = dt.timedelta(minutes=2)  # a claimed delivery is retried by another worker if not settled by then
 
 
-def add_webhook(db: Connection, url: str) -> tuple[int, str]:
-    """Register a receiver (https, or http on loopback); its id and secret (shown once, ``whsec_`` + base64)."""
-    from urllib.parse import urlsplit
+#: the cloud metadata services' addresses that are not link-local (AWS's IPv6 one is a unique local address)
+METADATA = frozenset({ipaddress.ip_address("fd00:ec2::254")})
 
+
+def refused_address(host: str | None) -> str | None:
+    """Why the agency does not POST to a webhook on ``host`` (the address given, or any the name resolves to now): a
+    cloud metadata service, a link-local, unspecified, multicast or reserved address; None otherwise (a name that
+    does not resolve now is left to the delivery, which says so)."""
+    if not host:
+        return "the URL names no host: not a receiver the agency calls"
+    try:
+        addresses = {ipaddress.ip_address(host)}
+    except ValueError:
+        try:
+            addresses = {ipaddress.ip_address(str(i[4][0])) for i in socket.getaddrinfo(host, None,
+                                                                                         type=socket.SOCK_STREAM)}
+        except (OSError, UnicodeError, ValueError):
+            return None
+    for address in sorted(addresses, key=str):
+        seen = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped else address
+        if seen in METADATA or seen.is_link_local or seen.is_unspecified or seen.is_multicast or seen.is_reserved:
+            return (f"{host} is the address {seen} (cloud metadata, link-local, unspecified, multicast or reserved): "
+                    "not a receiver the agency calls")
+    return None
+
+
+def add_webhook(db: Connection, url: str) -> tuple[int, str]:
+    """Register a receiver (https, or http on loopback; never on a cloud metadata, link-local, unspecified or
+    multicast address); its id and secret (shown once, ``whsec_`` + base64)."""
     parts = urlsplit(url)
     loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        raise InputError("a webhook URL is https:// (http:// only on loopback, for tests)", where="URL")
+        why = refused_address(parts.hostname)
+        raise InputError(f"a webhook URL is https:// (http:// only on loopback, for tests){'; ' + why if why else ''}",
+                         where="URL")
+    why = refused_address(parts.hostname)
+    if why is not None:
+        raise InputError(why, where="URL")
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     with db.write():
         ident = db.execute("INSERT INTO webhooks (url, secret, created) VALUES (?, ?, ?) RETURNING id",
@@ -110,13 +145,18 @@ def deliver_due(database: Database, *, now: dt.datetime | None = None, limit: in
     try:
         rows = _claim(conn, now, limit)
         ts = int(now.timestamp())
-        sends = []
-        for _, _, _, url, secret, data in rows:
+        sends, refused = [], {}
+        for n, (_, _, _, url, secret, data) in enumerate(rows):
+            why = refused_address(urlsplit(url).hostname)  # registered before the rule, or a name moved there since
+            if why is not None:
+                refused[n] = (False, why)
+                continue
             body, msg_id = data.encode(), json.loads(data)["id"]
             sends.append((url, body, {"content-type": "application/cloudevents+json", "webhook-id": msg_id,
                                       "webhook-timestamp": str(ts), "webhook-signature": signature(secret, msg_id, ts,
                                                                                                    body)}))
-        outcomes = asyncio.run(_post_all(sends, timeout)) if sends else []
+        posted = iter(asyncio.run(_post_all(sends, timeout)) if sends else [])
+        outcomes = [refused[n] if n in refused else next(posted) for n in range(len(rows))]
         for (webhook, event, attempts, *_), (ok, detail) in zip(rows, outcomes, strict=True):
             tries = attempts + 1
             with conn.write():
