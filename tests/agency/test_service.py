@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import stat
 import struct
 import zipfile
 from collections.abc import Iterator
@@ -325,3 +326,18 @@ def test_a_zip_whose_directory_is_too_large_is_refused_before_it_is_parsed(
     assert "nothing read" in finding, finding
     assert ("40000 members" in finding) if declared == "as-many" else ("directory of" in finding), finding
     assert s.table("SELECT id FROM submissions") == []
+
+
+def test_a_finding_names_the_vendors_file_not_the_agencys_copy_of_it(sqlite_service: Service, runs: Runs,
+                                                                     tmp_path: Path) -> None:
+    """A member refused in an upload was named in the agency's copy of the bundle ("upl_1f….zip at 'evidence/x':
+    symbolic link"), a name the vendor never gave, in its findings and in the decision it reads; the vendor's own
+    file name is what it reads now."""
+    s = sqlite_service
+    link = zipfile.ZipInfo("evidence/x")
+    link.create_system, link.external_attr = 3, (stat.S_IFLNK | 0o777) << 16
+    bundle = raw_zip(tmp_path / "release-1.2.zip", [*members(runs.reference).items(), (link, b"/etc/passwd")])
+    doc = upload(s.vendor(), bundle)
+    assert doc["state"] == "refused" and "release-1.2.zip at 'evidence/x': symbolic link" in doc["findings"], doc
+    shown = s.vendor().get(f"/api/v1/submissions/{doc['id']}").json()
+    assert "upl_" not in json.dumps({k: v for k, v in shown.items() if k != "id"}), shown

@@ -237,9 +237,11 @@ def _verify_claimed(config: ServiceConfig, ident: str) -> None:
         verified, findings = False, [f"the agency could not process this bundle ({type(exc).__name__}); it was not "
                                      "recorded: submit it again, or contact the agency"]
     # what the vendor reads names its upload, never where the agency keeps it (the server's folders and files)
-    private = {str(config.uploads / f"{ident}.zip"): up.file_name or "the bundle", str(config.database): "the registry",
-               str(config.data): "the agency's data"}
+    private = {str(config.uploads / f"{ident}.zip"): up.file_name or "the bundle", f"{ident}.zip": up.file_name
+               or "the bundle", str(config.database): "the registry", str(config.data): "the agency's data"}
     findings = [_public(f, private) for f in findings]
+    if outcome is not None:  # the decision the vendor reads too (its reasons and bundle name); the decision file
+        outcome = json.loads(_public(json.dumps(outcome), private))  # in the agency's folder keeps the original
     state = "verified" if verified else "refused"
     with Registry(config.database) as reg, reg.write() as db:
         db.execute("UPDATE uploads SET state = ?, updated = ?, submission = ?, outcome = ?, findings = ? WHERE id = ?",
