@@ -83,3 +83,27 @@ def test_signing_in_again_in_the_same_browser_ends_the_session_it_had(sqlite_ser
     stale = s.client()
     stale.cookies.set("usine_session", first or "", domain="testserver")
     assert stale.get("/staff").status_code == 303  # the first session no longer signs anyone in
+
+
+def test_wrong_passwords_sent_from_elsewhere_do_not_lock_a_person_out_of_where_they_sign_in(
+        sqlite_service: Service) -> None:
+    """Five wrong passwords for a login, sent from anywhere, locked that login for everyone for a quarter of an hour:
+    anyone could keep any reviewer or decider out of the agency with five requests every quarter hour (their logins
+    are published in the labels they review: "Bob (bob)"). The guesses still lock the login for the address they came
+    from and for any address it never signed in from; not for an address it signed in from before."""
+    s = sqlite_service
+
+    def at(address: str) -> TestClient:
+        return TestClient(s.app, base_url="https://testserver", follow_redirects=False,  # type: ignore[arg-type]
+                          client=(address, 50000))
+
+    office, attacker, elsewhere = at("192.0.2.10"), at("203.0.113.9"), at("198.51.100.7")
+    assert _sign_in(office, "alice").status_code == 303
+    for _ in range(5):
+        form = attacker.get("/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        assert attacker.post("/login", data={"login": "alice", "password": "a wrong guess!", "csrf": csrf}
+                             ).status_code == 401
+    assert _sign_in(attacker, "alice").status_code == 429  # even the right password waits, there
+    assert _sign_in(elsewhere, "alice").status_code == 429  # and where alice never signed in from
+    assert _sign_in(office, "alice").status_code == 303  # alice, where she signs in, is not locked out

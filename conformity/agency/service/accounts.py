@@ -147,12 +147,25 @@ def token_account(db: Connection, token: str) -> tuple[Account, frozenset[str]] 
 
 
 # ------------------------------------------------------------------------------------------------ web sign-in
+#: how long a client address a login signed in from stays one it is not locked out of by others' failures
+KNOWN_CLIENT = dt.timedelta(days=90)
+
+
 def throttled(db: Connection, login: str, client: str, window: dt.timedelta, per_login: int,
               per_client: int) -> int | None:
-    """Seconds to wait when this login or client failed too often in the window; None when it may try."""
+    """Seconds to wait when this login or client failed too often in the window; None when it may try.
+
+    A login that failed ``per_login`` times waits, from the address of those failures and from any address it never
+    signed in from (a guess spread over addresses); not from an address it signed in from before (within
+    ``KNOWN_CLIENT``, the audit log's sign-ins, found by their subject: the login): others' wrong passwords do not
+    lock a person out of where they work.
+    """
     since = iso(_now() - window)
-    by_login = db.execute("SELECT count(*), min(at) FROM login_failures WHERE login = ? AND at > ?",
-                          (login, since)).fetchone()
+    known = db.execute("SELECT 1 FROM audit WHERE subject = ? AND action = 'login' AND client = ? AND at > ? LIMIT 1",
+                       (login, client, iso(_now() - KNOWN_CLIENT))).fetchone() is not None
+    by_login = db.execute("SELECT count(*), min(at) FROM login_failures WHERE login = ? AND at > ?"
+                          + (" AND client = ?" if known else ""), (login, since, *((client,) if known else ()))
+                          ).fetchone()
     by_client = db.execute("SELECT count(*), min(at) FROM login_failures WHERE client = ? AND at > ?",
                            (client, since)).fetchone()
     for (count, first), limit in ((by_login, per_login), (by_client, per_client)):
