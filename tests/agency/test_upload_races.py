@@ -130,3 +130,27 @@ def test_an_upload_through_the_web_form_in_flight_when_its_account_is_disabled_i
     assert r.status_code == 401, (r.status_code, r.text)
     assert s.table("SELECT id FROM uploads") == [] and s.table("SELECT id FROM submissions") == []
     assert not [p for p in s.config.uploads.glob("*") if p.is_file()]  # nor its file kept
+
+
+def test_a_vendor_with_uploads_waiting_to_be_verified_cannot_queue_more(sqlite_service: Service, runs: Runs) -> None:
+    """Each worker verifies two uploads at a time, oldest first, for every vendor: one vendor's script sending a
+    thousand bundles queued them all, and every other vendor's upload waited hours behind them. A vendor has at most
+    ``uploads_in_flight`` uploads received and not yet verified; one more is refused (429, which ones wait), nothing
+    kept; other vendors are not held."""
+    s = sqlite_service
+    now = iso(dt.datetime.now(dt.UTC))
+    with Registry(s.config.database) as reg, reg.write() as db:
+        account = db.execute("SELECT id FROM accounts WHERE login = 'ref'").fetchone()[0]
+        for n in range(s.config.uploads_in_flight):
+            db.execute("INSERT INTO uploads (id, account, vendor_id, kind, state, file_name, received, updated) "
+                       "VALUES (?, ?, 'usine-reference', 'upload', ?, 'b.zip', ?, ?)",
+                       (f"upl_waiting{n}", account, "received" if n % 2 else "verifying", now, now))
+    r = s.vendor().post("/api/v1/submissions", content=runs.reference.read_bytes(),
+                        headers={"Content-Type": "application/zip"})
+    assert r.status_code == 429 and r.headers["content-type"] == "application/problem+json", r.text
+    assert "upl_waiting0" in r.json()["detail"] and int(r.headers["retry-after"]) > 0, r.json()
+    assert len(s.table("SELECT id FROM uploads")) == s.config.uploads_in_flight
+    assert not [p for p in s.config.uploads.glob("*") if p.is_file()]
+    other = s.vendor(s.other_token).post("/api/v1/submissions", content=runs.defective.read_bytes(),
+                                         headers={"Content-Type": "application/zip"})
+    assert other.status_code == 202, other.text

@@ -53,6 +53,9 @@ async def submit(request: Request, background: BackgroundTasks,
                  name: str = Query("bundle.zip", max_length=200, description="the bundle's file name")) -> Response:
     acct = vendor(request, "submit")
     cfg = config_of(request)
+    assert acct.vendor_id is not None
+    with Registry(cfg.database) as reg:  # before the body is read (and again when it is recorded)
+        uploads.check_in_flight(cfg, acct.vendor_id, reg.db)
     declared = request.headers.get("content-length")
     incoming, sha, size = await uploads.receive(request.stream(), cfg, int(declared) if declared and declared.isdigit()
                                                 else None)

@@ -40,6 +40,7 @@ class ServiceConfig:
     data: Path                         # uploads in progress and decision files
     ledger: Path | None = None         # a payment ledger, for the progress funnel (optional)
     max_upload: int = 64 * MiB         # the largest bundle accepted, in bytes
+    uploads_in_flight: int = 3         # a vendor's uploads received and not yet verified (one more: 429)
     zip_limits: ZipLimits = DEFAULT_LIMITS
     secure_cookies: bool = True        # cookies only over HTTPS (browsers also send them to http://localhost)
     session_idle: dt.timedelta = dt.timedelta(minutes=30)

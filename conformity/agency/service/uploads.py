@@ -28,6 +28,7 @@ from conformity.agency.service.audit import record
 from conformity.agency.service.config import ServiceConfig
 from conformity.agency.service.problems import HTTPProblem
 from conformity.agency.submit import decide_bundle
+from conformity.db.connection import Connection
 from conformity.errors import InputError
 from conformity.files import private_dir
 
@@ -133,13 +134,31 @@ def _clean_name(name: str) -> str:
     return "".join(c for c in base if c.isprintable() and c not in "\"'<>") or "bundle.zip"
 
 
+def check_in_flight(config: ServiceConfig, vendor_id: str, db: Connection) -> None:
+    """429 when this vendor already has ``config.uploads_in_flight`` uploads received and not yet verified: each
+    worker verifies two at a time for every vendor, and one vendor's queue would hold every other's."""
+    waiting = [r[0] for r in db.execute("SELECT id FROM uploads WHERE vendor_id = ? AND kind = 'upload' AND state IN "
+                                        "('received', 'verifying') ORDER BY received, id", (vendor_id,)).fetchall()]
+    if len(waiting) >= config.uploads_in_flight:
+        raise HTTPProblem(429, "too-many-uploads-waiting",
+                          f"your uploads {', '.join(waiting)} are not verified yet: at most {config.uploads_in_flight} "
+                          "wait at a time; send this one again once one of them is verified or refused (nothing was "
+                          "kept)", headers={"Retry-After": "30"}, waiting=waiting)
+
+
 def register(config: ServiceConfig, acct: Account, incoming: Path, sha: str, size: int, name: str,
              client: str) -> Upload:
-    """Record a received upload (state ``received``) and move its file into place."""
+    """Record a received upload (state ``received``) and move its file into place; 429 (its file removed) when the
+    vendor has too many uploads waiting (:func:`check_in_flight`, in the same transaction)."""
     assert acct.vendor_id is not None
     ident, now = new_id(), iso(dt.datetime.now(dt.UTC))
-    os.replace(incoming, config.uploads / f"{ident}.zip")
     with Registry(config.database) as reg, reg.write() as db:
+        try:
+            check_in_flight(config, acct.vendor_id, db)
+        except HTTPProblem:
+            incoming.unlink(missing_ok=True)
+            raise
+        os.replace(incoming, config.uploads / f"{ident}.zip")
         db.execute("INSERT INTO uploads (id, account, vendor_id, kind, state, file_name, sha256, bytes, received, "
                    "updated) VALUES (?, ?, ?, 'upload', 'received', ?, ?, ?, ?, ?)",
                    (ident, acct.id, acct.vendor_id, _clean_name(name), sha, size, now, now))
