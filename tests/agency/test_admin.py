@@ -104,3 +104,21 @@ def test_a_page_shows_only_the_message_of_this_sessions_own_action(sqlite_servic
     assert 'class="done"' not in other.get(f"/staff/admin/accounts?{query}").text
     edited = query.replace("eve", "bob")
     assert 'class="done"' not in c.get(f"/staff/admin/accounts?{edited}").text
+
+
+def test_an_admin_cannot_take_a_token_that_acts_as_another_staff_member(sqlite_service: Service) -> None:
+    """"New token" on the accounts page worked on any account and showed the token to the admin: an admin took a
+    token acting as reviewer alice (her role's every scope), accepted a MUST requirement as "Alice (alice)", then
+    again as itself — one person gave both acceptances of the four-eyes rule, and the registry says two people did.
+    A staff member's token is issued to them (``usine agency account token`` on the agency's server); the page issues
+    vendors' tokens only, and says so."""
+    s = sqlite_service
+    c, csrf = _admin(s)
+    before = s.table("SELECT count(*) FROM api_tokens")
+    for login in ("alice", "dora"):
+        r = c.post(f"/staff/admin/accounts/{login}/rotate-token", data={"csrf": csrf}, headers={"Accept": "application/json"})
+        assert r.status_code == 422 and "usn_" not in r.text and "usine agency account token" in r.json()["detail"], r.text
+    assert s.table("SELECT count(*) FROM api_tokens") == before
+    assert "New token for alice" not in c.get("/staff/admin/accounts").text
+    actions = [a for (a,) in s.table("SELECT action FROM audit WHERE subject = 'alice'")]
+    assert "account-rotate-token-refused" in actions and "account-rotate-token" not in actions

@@ -1,4 +1,4 @@
-"""The admin's page of accounts: create staff and vendor accounts, disable and enable them, rotate tokens.
+"""The admin's page of accounts: create staff and vendor accounts, disable and enable them, rotate vendors' tokens.
 
 Every change is an audit entry (refusals too); forms carry the session's CSRF token; a new token is
 shown once, on the answer to the form that made it (never stored, never in a URL).
@@ -84,6 +84,10 @@ def _act(cfg: ServiceConfig, actor: accounts.Account, login: str, action: str, w
                 acct = accounts.account(reg.db, login)
                 if acct is None:
                     raise InputError(f"no active account {login!r} (enable it first)", where="account")
+                if acct.role != "vendor":  # a token shown here would let its reader act as that staff member
+                    raise InputError(f"{login} is a {acct.role}: a staff member's token is issued to them, never shown "
+                                     f"to another person (usine agency account token {login}, on the agency's "
+                                     "server); this page issues vendors' tokens", where="account")
                 token, revoked = accounts.rotate_token(reg.db, acct, "rotated")
                 what = f"new token issued, {revoked} revoked"
             else:
