@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,3 +89,25 @@ def test_head_answers_what_get_answers(http: TestClient, path: str) -> None:
     assert head.status_code == get.status_code == 200, (path, head.status_code)
     assert head.headers["content-type"] == get.headers["content-type"]
     assert head.headers["content-length"] == get.headers["content-length"]
+
+
+def test_an_answer_no_handler_made_carries_the_security_headers_too(tmp_path: Path) -> None:
+    """A 500 (an exception no handler took) went out from Starlette's server-error middleware, outside the security
+    headers: no Content-Security-Policy, nosniff nor no-store on the one page that may show an error's text."""
+    (tmp_path / "sandbox.pub.pem").write_text(SANDBOX.verify_key.pem())
+    config = ServiceConfig(database=Database(tmp_path / "registry.sqlite3"), catalog=load_catalog(),
+                           trust=KeyRing.from_paths([tmp_path / "sandbox.pub.pem"]), key_path=tmp_path / "agency.pem",
+                           data=tmp_path / "service", background=False, webhooks=False)
+    app = create_app(config)
+
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/boom", boom)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:  # type: ignore[arg-type]
+        r = client.get("/boom", headers={"Authorization": "Bearer anything"})
+        ok = client.get("/healthz")
+    assert r.status_code == 500
+    for name in ("content-security-policy", "x-content-type-options", "strict-transport-security"):
+        assert r.headers.get(name) == ok.headers.get(name) is not None, name
+    assert r.headers["cache-control"] == "no-store"

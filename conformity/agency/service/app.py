@@ -87,6 +87,17 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class _Service(FastAPI):
+    """FastAPI with :class:`SecurityHeaders` outside Starlette's server-error middleware: a 500 (an exception no
+    handler took) carries the same headers as every other answer (added among the app's middleware, it went out
+    without them: no CSP, no nosniff, no no-store)."""
+
+    security_headers: dict[str, bool] = {}
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), **self.security_headers)
+
+
 def create_app(config: ServiceConfig) -> FastAPI:
     """The service (a FastAPI app): give it to uvicorn, or to a test client."""
 
@@ -106,7 +117,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             deliverer.close()
         config.database.dispose()
 
-    app = FastAPI(title="usine labelling agency", version="1",
+    app = _Service(title="usine labelling agency", version="1",
                   description="Vendors submit evidence bundles and follow their submissions; the public reads the "
                               "registry, signed labels, the signed revocation list and the export; the payment "
                               "agency pulls label events (CloudEvents). Errors are RFC 9457 problem documents.",
@@ -126,7 +137,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
     app.add_middleware(HeadAsGet)
-    app.add_middleware(SecurityHeaders, hsts=config.secure_cookies, timing=config.server_timing)
+    app.security_headers = {"hsts": config.secure_cookies, "timing": config.server_timing}
 
     @app.get("/static/style.css", include_in_schema=False)
     def style() -> Response:
