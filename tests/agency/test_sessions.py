@@ -70,18 +70,38 @@ def test_what_is_made_for_a_signed_in_person_or_a_token_is_never_kept_by_a_cache
     assert "no-store" not in anonymous.headers.get("cache-control", ""), anonymous.headers
 
 
+def test_cookies_over_https_are_host_only_so_a_sibling_host_cannot_plant_one(sqlite_service: Service) -> None:
+    """Without the ``__Host-`` prefix a sibling host (``evil.agency.example``) could set a session or sign-in cookie
+    for the agency's domain: a browser signed in as the attacker (session fixation), a sign-in CSRF token of theirs.
+    A ``__Host-`` cookie is kept only when Secure, Path=/, no Domain: each Set-Cookie says so."""
+    c = sqlite_service.client()
+    form = c.get("/login")
+    signed = _sign_in(c, "alice")
+    set_cookies = form.headers.get_list("set-cookie") + signed.headers.get_list("set-cookie")
+    named = [h for h in set_cookies if h.split("=", 1)[0] in ("__Host-usine_login_csrf", "__Host-usine_session")]
+    assert {h.split("=", 1)[0] for h in named} == {"__Host-usine_login_csrf", "__Host-usine_session"}, set_cookies
+    for header in named:
+        attributes = [a.strip().lower() for a in header.split(";")[1:]]
+        assert "secure" in attributes and "path=/" in attributes, header
+        assert not any(a.startswith("domain") for a in attributes), header
+    assert not any(h.startswith(("usine_session=", "usine_login_csrf=")) for h in set_cookies)
+    planted = sqlite_service.client()
+    planted.cookies.set("usine_session", c.cookies.get("__Host-usine_session") or "", domain="testserver")
+    assert planted.get("/staff").status_code == 303  # the unprefixed name signs no one in
+
+
 def test_signing_in_again_in_the_same_browser_ends_the_session_it_had(sqlite_service: Service) -> None:
     """A second sign-in (another person at the same browser, or the same one) replaced the cookie but left the
     first session alive in the registry until it expired: whoever had copied its cookie kept its rights."""
     s = sqlite_service
     c = s.client()
     assert _sign_in(c, "alice").status_code == 303
-    first = c.cookies.get("usine_session")
+    first = c.cookies.get("__Host-usine_session")
     assert _sign_in(c, "bob").status_code == 303
-    assert c.cookies.get("usine_session") != first
+    assert c.cookies.get("__Host-usine_session") != first
     assert s.table("SELECT count(*) FROM web_sessions WHERE ended IS NULL") == [(1,)]
     stale = s.client()
-    stale.cookies.set("usine_session", first or "", domain="testserver")
+    stale.cookies.set("__Host-usine_session", first or "", domain="testserver")
     assert stale.get("/staff").status_code == 303  # the first session no longer signs anyone in
 
 

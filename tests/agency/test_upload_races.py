@@ -123,7 +123,7 @@ def test_an_upload_through_the_web_form_in_flight_when_its_account_is_disabled_i
 
     try:
         r = httpx.post(f"{served.url}/vendor/upload", content=slowly(), timeout=60,
-                       headers={"Cookie": f"usine_session={sid}", "Accept": "application/json",
+                       headers={"Cookie": f"__Host-usine_session={sid}", "Accept": "application/json",
                                 "Content-Type": form.headers["content-type"], "Content-Length": str(len(body))})
     finally:
         served.close()

@@ -22,6 +22,16 @@ from conformity.errors import InputError
 
 SESSION_COOKIE = "usine_session"
 LOGIN_CSRF_COOKIE = "usine_login_csrf"
+#: RFC 6265bis §4.1.3.2: a browser keeps a ``__Host-`` cookie only when set Secure, with Path=/ and no Domain, so a
+#: sibling host (``evil.agency.example``) cannot plant or shadow it (a planted session or sign-in token: session
+#: fixation, sign-in CSRF)
+HOST_PREFIX = "__Host-"
+
+
+def cookie_name(config: ServiceConfig, name: str) -> str:
+    """The name a cookie has on this service: ``__Host-`` + name over HTTPS (secure cookies), the name alone for a
+    service on plain HTTP (``--insecure-cookies``: a browser refuses a ``__Host-`` cookie that is not Secure)."""
+    return HOST_PREFIX + name if config.secure_cookies else name
 
 
 class LoginRequired(Exception):
@@ -103,7 +113,7 @@ def current_session(request: Request) -> Session | None:
         cached: Session | None = request.state.session
         return cached
     cfg = config_of(request)
-    sid = request.cookies.get(SESSION_COOKIE, "")
+    sid = request.cookies.get(cookie_name(cfg, SESSION_COOKIE), "")
     found = None
     if sid:
         with Registry(cfg.database) as reg:

@@ -30,6 +30,7 @@ from conformity.agency.service.deps import (
     check_csrf,
     client,
     config_of,
+    cookie_name,
     current_session,
     flash_query,
     flash_text,
@@ -150,10 +151,11 @@ def progress(request: Request, wave_id: str) -> Response:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/staff") -> Response:
     token = secrets.token_urlsafe(24)
-    expired = bool(request.cookies.get(SESSION_COOKIE)) and current_session(request) is None
+    cfg = config_of(request)
+    expired = bool(request.cookies.get(cookie_name(cfg, SESSION_COOKIE))) and current_session(request) is None
     response = page(request, "login.html", csrf=token, next=_local(next), expired=expired)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, secure=config_of(request).secure_cookies,
-                        samesite="strict", path="/login")
+    response.set_cookie(cookie_name(cfg, LOGIN_CSRF_COOKIE), token, httponly=True, secure=cfg.secure_cookies,
+                        samesite="strict", path="/")  # Path=/: a __Host- cookie's
     return response
 
 
@@ -166,7 +168,7 @@ def _local(target: str) -> str:
 async def login(request: Request) -> Response:
     cfg = config_of(request)
     form = await form_of(request)
-    if not accounts.same_secret(str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")):
+    if not accounts.same_secret(str(form.get("csrf", "")), request.cookies.get(cookie_name(cfg, LOGIN_CSRF_COOKIE), "")):
         raise HTTPProblem(403, "csrf", "the sign-in form expired or was not this site's: reload it and sign in again")
     login_name, password = str(form.get("login", "")).strip().lower()[:64], str(form.get("password", ""))[:1024]
     who = client(request)
@@ -182,15 +184,17 @@ async def login(request: Request) -> Response:
             audit.record(reg.db, login_name, "-", "login-failed", login_name, "wrong login or password", who)
             return page(request, "login.html", 401, csrf=form.get("csrf"), next=_local(str(form.get("next", ""))),
                         failed=True, login=login_name)
-        if request.cookies.get(SESSION_COOKIE):  # the session this browser had ends: a sign-in starts a new one
-            accounts.end_session(reg.db, request.cookies[SESSION_COOKIE])
+        had = request.cookies.get(cookie_name(cfg, SESSION_COOKIE))
+        if had:  # the session this browser had ends: a sign-in starts a new one
+            accounts.end_session(reg.db, had)
         sid, session = accounts.start_session(reg.db, acct, cfg.session_idle, cfg.session_max)
         audit.record(reg.db, acct.login, acct.role, "login", acct.login, "", who)
     target = "/vendor" if acct.role == "vendor" else _local(str(form.get("next", "/staff")))
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(SESSION_COOKIE, sid, httponly=True, secure=cfg.secure_cookies, samesite="strict", path="/",
-                        max_age=int(cfg.session_max.total_seconds()))
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    response.set_cookie(cookie_name(cfg, SESSION_COOKIE), sid, httponly=True, secure=cfg.secure_cookies,
+                        samesite="strict", path="/", max_age=int(cfg.session_max.total_seconds()))
+    response.delete_cookie(cookie_name(cfg, LOGIN_CSRF_COOKIE), path="/", secure=cfg.secure_cookies, httponly=True,
+                           samesite="strict")
     return response
 
 
@@ -200,11 +204,12 @@ async def logout(request: Request) -> Response:
     check_csrf(session, await form_of(request))
     cfg = config_of(request)
     with Registry(cfg.database) as reg:
-        accounts.end_session(reg.db, request.cookies.get(SESSION_COOKIE, ""))
+        accounts.end_session(reg.db, request.cookies.get(cookie_name(cfg, SESSION_COOKIE), ""))
         audit.record(reg.db, session.account.login, session.account.role, "logout", session.account.login, "",
                      client(request))
     response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(cookie_name(cfg, SESSION_COOKIE), path="/", secure=cfg.secure_cookies, httponly=True,
+                           samesite="strict")
     return response
 
 
