@@ -10,7 +10,8 @@ for it, the wave and the time; never of the bundle's own report, nor of the zip'
 ``pending``   nothing failed, but some document/manual MUST still waits for a review, or for the second
               review by another reviewer (the four-eyes rule; listed);
 ``refused``   an automated MUST did not pass, a reviewer rejected a MUST, a document MUST has no
-              evidence in the run (so it can never be reviewed), or the wave's labels have expired;
+              evidence in the run (so it can never be reviewed), the run started before the wave opened
+              (the sandbox's signed session time), or the wave's labels have expired;
 ``revoked``   the version holds a revoked label in this wave and was not reinstated: nothing is issued.
 
 A refusal or a pending decision is written as JSON (format ``usine.decision/2``) and as readable text.
@@ -297,6 +298,10 @@ def decide(facts: Facts, reviews: Sequence[Review] | Mapping[str, Review], wave:
     if now >= _day_end(wave.label_valid_until):
         reasons = (Problem("", "wave", f"labels of {wave.id} expired on {wave.label_valid_until.isoformat()}; "
                                        "none can be issued"),)
+    if facts.run_started and facts.run_started[:10] < wave.open.isoformat():
+        # the sandbox's time, signed in every trace: a run against a wave not yet in force, never labelled
+        reasons += (Problem("", "run", f"the run ({facts.run_started}) started before the wave opened "
+                                       f"({wave.open.isoformat()}): run again"),)
     outcome: Outcome
     if failed or rejected or missing_evidence or reasons:
         outcome = "refused"

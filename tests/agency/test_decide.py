@@ -21,17 +21,20 @@ from conformity.catalog.schema import schema_problems
 from conformity.errors import InputError
 from conformity.labels import sign_label, sign_revocations
 from conformity.paths import schema_path
-from conformity.signing import KeyRing, SigningKey, unverified_payload, verify_document
+from conformity.signing import KeyRing, SigningKey, canonical_json, unverified_payload, verify_document
 from tests.agency.helpers import (
     AGENCY,
     CATEGORY,
+    DECIDED,
     DEFECT_FAILS,
     VENDORS,
     WAVE,
     Runs,
     accept_all,
     label_bundle,
+    members,
     usine,
+    write_zip,
 )
 from tests.payments.builders import tampered
 
@@ -236,3 +239,21 @@ def test_a_run_of_a_software_id_outside_its_vendors_namespace_is_not_decided(run
     with pytest.raises(InputError, match="not in vendor 'usine-reference'.s namespace"):
         decide_bundle(bundle, catalog, trust, registry, tmp_path / "k.pem", tmp_path / "out")
     assert not registry.exists() and not (tmp_path / "out").exists()
+
+
+def test_a_run_made_before_its_wave_opened_gets_no_label(runs: Runs, catalog: Catalog, trust: KeyRing,
+                                                         tmp_path: Path) -> None:
+    """A run whose sessions the sandbox created before the wave opened (2026-01-15 for 2026-W1) was made against a
+    wave not yet in force: the time is the sandbox's, signed in every trace, so the vendor cannot move it."""
+    sandbox = SigningKey.load(runs.sandbox_key)  # what the sandbox signed on 2026-01-10 (its clock, its key)
+    files = members(runs.reference)
+    for name in [n for n in files if n.startswith("traces/")]:
+        doc = unverified_payload(json.loads(files[name]))
+        doc["session"]["created"] = "2026-01-10T09:00:00+00:00"
+        files[name] = canonical_json(sandbox.sign_document(doc))
+    early = write_zip(tmp_path / "early.zip", files)
+    registry, key = tmp_path / "r.sqlite3", tmp_path / "agency.pem"
+    outcome = decide_bundle(early, catalog, trust, registry, key, tmp_path / "out", now=DECIDED)
+    assert outcome.doc["outcome"] == "refused" and not outcome.labelled
+    assert any("before the wave opened" in r["message"] and "2026-01-15" in r["message"]
+               for r in outcome.doc["reasons"]), outcome.doc["reasons"]
