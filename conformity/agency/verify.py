@@ -4,7 +4,8 @@ In order: the zip is read safely; the manifest matches its schema; every member 
 hash and size, none is missing or extra; the wave and category exist and the manifest pins the wave's
 referential versions; each trace is signed by a trusted sandbox key and belongs to this run (its
 ``scenario.start`` note names the manifest's vendor, software, version, wave, category, seed and run id,
-and binds the same evidence files as the manifest); the evidence is for document and manual
+and binds the same evidence files as the manifest) and shows the whole scenario (the faults it sets, a note for
+each of its steps, its end); the evidence is for document and manual
 requirements of the plan, of an allowed type judged by content; the report is consistent with the
 manifest (closed schema) and covers every applicable requirement; and every check is evaluated again on
 the traces and compared with the report's check and requirement verdicts.
@@ -173,7 +174,7 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
         return [Problem(name, "scenario.start.evidence", "the evidence this run bound in its signed note differs from "
                                                          f"the manifest's for {', '.join(reqs) or 'its listing'} "
                                                          "(files swapped, added or removed after the run)")]
-    return _faults_problems(name, scenario, doc)
+    return _faults_problems(name, scenario, doc) or _steps_problems(name, scenario, doc)
 
 
 #: driver failures after which a scenario stops (``Runner._steps``): its later faults are never set
@@ -201,6 +202,27 @@ def _faults_problems(name: str, scenario: str, doc: dict[str, Any]) -> list[Prob
             return []
     return [Problem(name, FAULTS_NOTE, f"the faults set in this session are not scenario {scenario}'s: it plans "
                                        f"{_json(planned)}, the sandbox recorded {_json(recorded)}")]
+
+
+def _steps_problems(name: str, scenario: str, doc: dict[str, Any]) -> list[Problem]:
+    """The trace must show the whole scenario: its ``scenario.end`` note, and a ``driver.perform`` note for each of
+    its steps, in order (fewer only when the driver failed for good). A harness fetches its session's signed trace
+    whenever it likes: a trace fetched before a step that fails would otherwise pass for the whole scenario, and
+    checks that read every trace of the run would judge only what the other scenarios exercised."""
+    exchanges = [e for e in doc.get("exchanges") or () if isinstance(e, dict)]
+    notes = [e for e in exchanges if e.get("kind") == "note"]
+    ends = [_object(e.get("data")).get("scenario") for e in notes if e.get("note") == "scenario.end"]
+    if ends != [scenario]:
+        return [Problem(name, "scenario.end", f"{len(ends)} scenario.end notes for {scenario} (expected exactly one): "
+                                              "a trace fetched before the scenario ended")]
+    planned = [(step.action, step.name) for step in SCENARIOS.get(scenario).steps if isinstance(step, Perform)]
+    performed = [(d.get("action"), d.get("name")) for d in
+                 (_object(e.get("data")) for e in notes if e.get("note") == "driver.perform")]
+    if performed == planned or (performed == planned[:len(performed)] and _stopped(exchanges, set(performed))):
+        return []
+    return [Problem(name, "driver.perform", f"the trace records {len(performed)} of the {len(planned)} steps of "
+                                            f"scenario {scenario}, not in its order or cut short without a driver "
+                                            "failure")]
 
 
 def _stopped(after: list[dict[str, Any]], allowed: set[tuple[Any, Any]]) -> bool:

@@ -35,6 +35,7 @@ from tests.agency.helpers import (
 )
 
 NOMINAL = "traces/pracauth.login_nominal.json"
+DOCUMENTS = "traces/docshare.documents.json"
 
 
 def test_genuine_bundles_verify_and_rederive(runs: Runs, catalog: Catalog, trust: KeyRing) -> None:
@@ -81,6 +82,18 @@ def _drop_faults(doc: dict[str, Any]) -> None:
     """A session whose harness (patched: it runs on the vendor's machine) set none of the scenario's faults, signed by
     the sandbox as it served it: its notes say what the harness claims, the sandbox's own say nothing was set."""
     doc["exchanges"] = [e for e in doc["exchanges"] if e.get("note") != "sandbox.faults"]
+
+
+def _cut(keep: int, end: bool = False) -> Callable[[Any], None]:
+    """A trace edit: the session's first ``keep`` exchanges, what the sandbox signs for a harness (patched: it runs on
+    the vendor's machine) that fetches the trace before the scenario's later steps; with ``end``, its end note too."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        ex = doc["exchanges"]
+        last = next(e for e in reversed(ex) if e.get("note") == "scenario.end")
+        doc["exchanges"] = ex[:keep] + ([{**last, "seq": ex[keep - 1]["seq"] + 1}] if end else [])
+
+    return edit
 
 
 def _edit_trace(doc: dict[str, Any]) -> None:
@@ -219,6 +232,12 @@ BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
     "faults-left-out-by-a-patched-harness": (lambda r, d: write_zip(d / "b.zip", _resign(
         members(r.reference), "traces/pracauth.login_faults.json", SigningKey.load(r.sandbox_key), _drop_faults)),
         ("sandbox.faults", "not scenario pracauth.login_faults's")),
+    "trace-fetched-before-the-scenario-ended": (lambda r, d: write_zip(d / "b.zip", _resign(
+        members(r.reference), DOCUMENTS, SigningKey.load(r.sandbox_key), _cut(1))),
+        (DOCUMENTS, "scenario.end", "before the scenario ended")),
+    "trace-cut-with-its-end-note-kept": (lambda r, d: write_zip(d / "b.zip", _resign(
+        members(r.reference), DOCUMENTS, SigningKey.load(r.sandbox_key), _cut(1, end=True))),
+        (DOCUMENTS, "driver.perform", "steps of scenario docshare.documents")),
     "session-bound-to-another-vendor": (lambda r, d: write_zip(d / "b.zip", _resign(
         members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key),
         _bind({"vendor_id": "acme", "software_id": "acme.ehr"}))), ("the session is bound to",)),
