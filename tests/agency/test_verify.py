@@ -36,6 +36,7 @@ from tests.agency.helpers import (
 
 NOMINAL = "traces/pracauth.login_nominal.json"
 DOCUMENTS = "traces/docshare.documents.json"
+FAULTS = "traces/pracauth.login_faults.json"
 
 
 def test_genuine_bundles_verify_and_rederive(runs: Runs, catalog: Catalog, trust: KeyRing) -> None:
@@ -94,6 +95,26 @@ def _cut(keep: int, end: bool = False) -> Callable[[Any], None]:
         doc["exchanges"] = ex[:keep] + ([{**last, "seq": ex[keep - 1]["seq"] + 1}] if end else [])
 
     return edit
+
+
+def _start(vendor: dict[str, str] | None = None, **changes: Any) -> Callable[[Any], None]:
+    """A trace edit: its scenario.start note as another run of the same software wrote it (the sandbox signs it)."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        note = next(e for e in doc["exchanges"] if e.get("note") == "scenario.start")["data"]
+        note.update(changes)
+        note["vendor"].update(vendor or {})
+
+    return edit
+
+
+def _drop_trace(files: dict[str, bytes], name: str) -> dict[str, bytes]:
+    """The bundle without one scenario's trace, its report saying the scenario left none."""
+    def edit(report: dict[str, Any]) -> None:
+        for s in report["scenarios"]:
+            if s["trace"] == name:
+                s["trace"] = None
+    return edit_json({n: b for n, b in files.items() if n != name}, "report.json", edit)
 
 
 def _edit_trace(doc: dict[str, Any]) -> None:
@@ -238,6 +259,15 @@ BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
     "trace-cut-with-its-end-note-kept": (lambda r, d: write_zip(d / "b.zip", _resign(
         members(r.reference), DOCUMENTS, SigningKey.load(r.sandbox_key), _cut(1, end=True))),
         (DOCUMENTS, "driver.perform", "steps of scenario docshare.documents")),
+    "failing-trace-dropped": (lambda r, d: write_zip(d / "b.zip", _drop_trace(_flip_to_pass(members(r.defective)),
+                                                                           FAULTS)),
+                              ("re-derived from the trace: 'error'", "no trace for scenario")),
+    "trace-of-another-version": (lambda r, d: write_zip(d / "b.zip", _resign(
+        members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key), _start(vendor={"version": "0.9.0"}))),
+        ("trace of another run", "vendor.version '0.9.0'")),
+    "trace-of-another-category": (lambda r, d: write_zip(d / "b.zip", _resign(
+        members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key), _start(category="CLINIC"))),
+        ("trace of another run", "category 'CLINIC'")),
     "session-bound-to-another-vendor": (lambda r, d: write_zip(d / "b.zip", _resign(
         members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key),
         _bind({"vendor_id": "acme", "software_id": "acme.ehr"}))), ("the session is bound to",)),
