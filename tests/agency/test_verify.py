@@ -364,6 +364,30 @@ def test_a_scenario_stopped_by_its_driver_set_only_its_first_faults_and_that_is_
     assert _faults_problems("t", scenario, claimed)[0].where == "sandbox.faults"
 
 
+def test_a_scenario_stopped_by_its_driver_shows_fewer_steps_and_that_is_no_forgery(runs: Runs) -> None:
+    """Every step of the scenario has its driver.perform note, then scenario.end; fewer steps only after a driver
+    failure that stops the scenario (the runner's break), never a trace merely cut short."""
+    from conformity.agency.verify import _steps_problems
+
+    scenario = "docshare.documents"
+    doc = unverified_payload(json.loads(members(runs.reference)[DOCUMENTS]))
+    assert _steps_problems("t", scenario, doc) == []
+    ex = doc["exchanges"]
+    performs = [i for i, e in enumerate(ex) if e.get("note") == "driver.perform"]
+    end = next(e for e in ex if e.get("note") == "scenario.end")
+    third = ex[performs[2]]
+    crashed = {**doc, "exchanges": ex[:performs[2]] + [{**third, "data": {**third["data"], "failure": {"kind": "crash"}}},
+                                                       end]}
+    assert _steps_problems("t", scenario, crashed) == []
+    cut = {**doc, "exchanges": ex[:performs[2]] + [end]}
+    assert _steps_problems("t", scenario, cut)[0].where == "driver.perform"
+    swapped = [*ex]
+    swapped[performs[0]], swapped[performs[1]] = swapped[performs[1]], swapped[performs[0]]
+    assert _steps_problems("t", scenario, {**doc, "exchanges": swapped})[0].where == "driver.perform"
+    assert _steps_problems("t", scenario, {**doc, "exchanges": [e for e in ex if e is not end]})[0].where == \
+        "scenario.end"
+
+
 def test_a_missing_trust_path_says_what_to_give(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No trusted key where looked: the message names the path and what to do (--trust, the variable, the folder)."""
     from conformity.agency.submit import TRUST_ENV, default_trust_dir, trusted_sandbox_keys
