@@ -3,12 +3,12 @@
 In order: the zip is read safely; the manifest matches its schema; every member matches the manifest's
 hash and size, none is missing or extra; the wave and category exist and the manifest pins the wave's
 referential versions; each trace is signed by a trusted sandbox key and belongs to this run (its
-``scenario.start`` note names the manifest's vendor, software, version, wave, category, seed and run id,
-and binds the same evidence files as the manifest) and shows the whole scenario (the faults it sets, a note for
-each of its steps, its end); the evidence is for document and manual
-requirements of the plan, of an allowed type judged by content; the report is consistent with the
-manifest (closed schema) and covers every applicable requirement; and every check is evaluated again on
-the traces and compared with the report's check and requirement verdicts.
+``scenario.start`` note names the manifest's vendor, software, version, wave, category, seed, run id and
+harness version, and binds the same evidence files as the manifest) and shows the whole scenario (the faults
+it sets, a note for each of its steps, its end); the evidence is for document and manual requirements of
+the plan, of an allowed type judged by content; the report is consistent with the manifest (closed schema)
+and covers every applicable requirement; and every check is evaluated again on the traces and compared with
+the report's check and requirement verdicts.
 
 What a verified bundle proves is a run: :attr:`Verification.identity` (vendor, software, version, wave,
 category, run id), never the bytes of the zip that carried it.
@@ -156,10 +156,10 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
         return [Problem(name, "session.bound_to", f"the session is bound to {_json(bound)}, not {_json(want)}")]
     seed = scenario_seed(manifest["seed"], scenario)
     expected = {"scenario": scenario, "wave": manifest["wave"], "category": manifest["category"], "seed": seed,
-                "run_id": manifest["run_id"],
+                "run_id": manifest["run_id"], "harness": manifest["harness"]["version"],
                 **{f"vendor.{k}": v for k, v in manifest_identity(manifest).items()}}
     got = {"scenario": note.get("scenario"), "wave": note.get("wave"), "category": note.get("category"),
-           "seed": note.get("seed"), "run_id": note.get("run_id"),
+           "seed": note.get("seed"), "run_id": note.get("run_id"), "harness": note.get("harness"),
            **{f"vendor.{k}": vendor.get(k) for k, _ in manifest_identity(manifest).items()}}
     wrong = [f"{k} {got[k]!r} (expected {v!r})" for k, v in expected.items() if got[k] != v]
     if session.get("seed") != seed:

@@ -108,6 +108,15 @@ def _start(vendor: dict[str, str] | None = None, **changes: Any) -> Callable[[An
     return edit
 
 
+def _harness(files: dict[str, bytes], version: str) -> dict[str, bytes]:
+    """The bundle claiming another harness version (the label states it) everywhere but in the signed traces."""
+    def edit(doc: dict[str, Any]) -> None:
+        doc["harness"]["version"] = version
+    files = edit_json(edit_json(files, "manifest.json", edit), "report.json", edit)
+    report = json.loads(files["report.json"])
+    return {**files, "junit.xml": junit_xml(report), "report.html": report_html(report, trace_payloads(files)).encode()}
+
+
 def _drop_trace(files: dict[str, bytes], name: str) -> dict[str, bytes]:
     """The bundle without one scenario's trace, its report saying the scenario left none."""
     def edit(report: dict[str, Any]) -> None:
@@ -268,6 +277,8 @@ BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
     "trace-of-another-category": (lambda r, d: write_zip(d / "b.zip", _resign(
         members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key), _start(category="CLINIC"))),
         ("trace of another run", "category 'CLINIC'")),
+    "harness-version-claimed": (lambda r, d: write_zip(d / "b.zip", _harness(members(r.reference), "9.9.9")),
+                                ("trace of another run", "harness '0.1.0' (expected '9.9.9')")),
     "session-bound-to-another-vendor": (lambda r, d: write_zip(d / "b.zip", _resign(
         members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key),
         _bind({"vendor_id": "acme", "software_id": "acme.ehr"}))), ("the session is bound to",)),
