@@ -234,6 +234,9 @@ def require_session_token(request: Request, session_id: str) -> dict[str, Any]:
         raise HTTPProblem(401, "token-invalid", "not a session token")
     if record["scope"] != session_id:
         raise HTTPProblem(403, "token-other-session", "this session token belongs to another test session")
+    if record["expired"]:
+        raise HTTPProblem(401, "token-expired", "the session token has expired",
+                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return session
 
 
