@@ -4,7 +4,8 @@ A pure ASGI middleware. It bounds every request body, and for every request unde
 ``/s/{session_id}/`` records the exchange (request, response, validation outcome, timing) in
 that session's trace. Secrets never enter a trace: bearer tokens are recorded as their kind,
 the session they belong to and a hash prefix; Basic credentials as the client id only; secret
-form fields and JSON members (client_secret, code_verifier, issued tokens) as a hash prefix.
+form fields and JSON members (client_secret, code_verifier, issued tokens) as a hash prefix, and so
+every JWT and the session client's Basic credential wherever else they appear.
 """
 
 from __future__ import annotations
@@ -503,13 +504,39 @@ class RecordingMiddleware:
         """
         config = getattr(getattr(scope.get("app"), "state", None), "config", None)
         bearer = headers.get("authorization", "").partition(" ")[2].strip()
-        found = [getattr(config, "admin_token", None), bearer]
+        found = [getattr(config, "admin_token", None), bearer, *_jwts_and_basics(strings, session)]
         by_hash = {secret_hash(c): c for c in candidates(strings)}
         if by_hash:
             own = {h for h in (session.get("client_secret_sha256"), session.get("session_token_sha256"))
                    if isinstance(h, str)}
             found += [by_hash.pop(h) for h in own & by_hash.keys()]
         return _longest_first(found), by_hash
+
+
+def _jwts_and_basics(strings: list[str], session: dict[str, Any]) -> list[str]:
+    """Secrets of this exchange that are not runs of an issued length (:func:`sandbox.credentials.candidates`): every
+    JWT (the access and ID tokens the provider signs), and a Basic credential of the session's client (base64 of
+    ``client_id:client_secret``) — anywhere but the request's own Authorization header (a header of the software's, a
+    JSON member or query parameter no rule names), as :func:`redact_issued` redacts them in notes."""
+    client = session.get("client_id")
+    secret_sha256 = session.get("client_secret_sha256")
+    # the credential's base64 starts with its client id's, whole groups of three bytes: one substring test a string
+    prefix = base64.b64encode(f"{client}:".encode())[:(len(client) + 1) // 3 * 4].decode() if client else None
+    found: list[str] = []
+    for text in strings:
+        if "eyJ" in text:
+            found += JWT_LIKE.findall(text)
+        if prefix and secret_sha256 and prefix in text:
+            for m in BASE64_LIKE.finditer(text):
+                if not m.group(0).startswith(prefix):
+                    continue
+                try:
+                    decoded = base64.b64decode(m.group(0), validate=True).decode("utf-8")
+                except (binascii.Error, UnicodeDecodeError, ValueError):
+                    continue
+                if secret_hash(decoded.partition(":")[2]) == secret_sha256:
+                    found.append(m.group(0))
+    return found
 
 
 def _longest_first(found: Iterable[str | None]) -> list[str]:

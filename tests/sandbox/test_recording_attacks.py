@@ -3,14 +3,70 @@ credentials past their life."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import secrets
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 
+from sandbox.credentials import secret_hash
 from sandbox.server import RunningSandbox
-from tests.sandbox.test_sessions import bearer, problem
+from tests.sandbox.test_sessions import bearer, problem, trace_of
+
+REDIRECT_URI = "http://127.0.0.1:9/callback"
+
+
+def login(client: httpx.Client, s: dict[str, Any]) -> dict[str, Any]:
+    """A real login at the session's identity provider: its token answer (access, ID and refresh tokens)."""
+    creds, idp = s["credentials"], s["endpoints"]["idp"]
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    r = client.get(idp + "/authorize", params={
+        "response_type": "code", "client_id": creds["client_id"], "redirect_uri": REDIRECT_URI, "scope": "openid",
+        "state": "st-1", "nonce": "n-1", "code_challenge": challenge, "code_challenge_method": "S256",
+        "login_hint": s["fixtures"]["practitioners"][0]["national_id"]})
+    if r.status_code == 404:
+        pytest.skip("this sandbox has no identity provider")
+    code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
+    r = client.post(idp + "/token", auth=(creds["client_id"], creds["client_secret"]), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier})
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_issued_tokens_and_basic_credentials_sent_outside_authorization_stay_out_of_the_trace(
+        new_session: Callable[..., dict[str, Any]], client: httpx.Client, admin: httpx.Client,
+        mint: Callable[..., str]) -> None:
+    """The access and ID tokens the provider signs are JWTs, not the 32/43-character runs the recording looks up by
+    hash, and a Basic credential is base64: sent anywhere but the request's own Authorization header (a header of the
+    software's, a JSON member, a query parameter no rule names), they were recorded in clear in the trace."""
+    s = new_session(seed=61)
+    creds = s["credentials"]
+    tokens = login(client, s)
+    access, id_token = tokens["access_token"], tokens["id_token"]
+    basic = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode()).decode()
+    other = mint(s)  # the request's own credential: another access token
+    directory = s["endpoints"]["directory"] + "/practitioners"
+    client.get(directory, headers=bearer(other) | {"X-Forwarded-Access-Token": access, "X-Id": id_token,
+                                                   "X-Upstream-Authorization": f"Basic {basic}"})
+    client.get(directory, params={"hint": access, "id_token_hint": id_token, "credential": basic})
+    client.post(s["endpoints"]["mss"] + "/messages", headers=bearer(other),
+                json={"subject": f"see {access}", "nested": [{"jwt": id_token, "basic": basic}]})
+
+    trace = trace_of(admin, s)
+    text = json.dumps(trace, ensure_ascii=False)
+    for name, secret in (("access token", access), ("ID token", id_token), ("Basic credential", basic),
+                         ("client secret", creds["client_secret"])):
+        assert secret not in text, f"the {name} leaked into the trace"
+    first = next(x for x in trace["exchanges"] if x.get("kind") == "http" and x["request"]["headers"].get("x-id"))
+    # redacted as the token answer's own members are: the checks still tell which token went where by its hash
+    assert first["request"]["headers"]["x-forwarded-access-token"] == f"[redacted sha256:{secret_hash(access)[:16]}]"
+    assert first["request"]["headers"]["x-id"] == f"[redacted sha256:{secret_hash(id_token)[:16]}]"
 
 
 def test_an_expired_session_token_no_longer_reads_the_trace(new_session: Callable[..., dict[str, Any]],
