@@ -206,6 +206,19 @@ def describe_auth(header: str, store: Store, session_id: str,
     return {"scheme": scheme or "unknown"}
 
 
+def _headers(scope: Scope, *, first: bool) -> dict[str, str]:
+    """A request's header fields by lowercase name, a repeated one as its ``first`` value (the one Starlette's
+    ``request.headers`` gives the services) or as every value joined by ", " (RFC 9110 §5.3: as sent)."""
+    out: dict[str, str] = {}
+    for k, v in scope.get("headers", []):
+        name, value = k.decode("latin-1").lower(), v.decode("latin-1")
+        if name not in out:
+            out[name] = value
+        elif not first:
+            out[name] += ", " + value
+    return out
+
+
 def _query(query_string: bytes) -> dict[str, list[str]]:
     """A request's query parameters as the trace records them (none: no parsing)."""
     return parse_qs(query_string.decode("latin-1"), keep_blank_values=True) if query_string else {}
@@ -279,6 +292,8 @@ class RecordingMiddleware:
                       settled: Callable[[], None]) -> None:
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if len(headers) < len(scope.get("headers", ())):  # a field repeated: read its first value, as the services do
+            headers = _headers(scope, first=True)
         token = bearer_token(headers.get("authorization", ""))
         # the session and the bearer token's record, one read: the access-token check and the trace use this one
         session, record = (await store_call(self.store, self.store.session_and_token, match["sid"], token) if match
@@ -453,6 +468,14 @@ class RecordingMiddleware:
         status = response["status"]
         outcome = _service_outcome(state, status)
         ended, duration = state.get("ended") or (timestamp(), round((time.perf_counter() - started) * 1000, 3))
+        auth = describe_auth(headers.get("authorization", ""), self.store, session_id,
+                             scope.get("state", {}).get(REQUEST_TOKEN))
+        sent = headers
+        if len(headers) < len(scope.get("headers", ())):  # a field repeated: recorded as sent, every value
+            sent = _headers(scope, first=False)
+            repeated = sum(1 for k, _ in scope["headers"] if k.lower() == b"authorization")
+            if auth is not None and repeated > 1:
+                auth["repeated"] = repeated  # the first is the one described, the one the services read
         exchange: dict[str, Any] = {
             "kind": "http",
             "time": ended,
@@ -461,9 +484,8 @@ class RecordingMiddleware:
                 "method": scope["method"],
                 "path": scope["path"],
                 "query": _query(scope.get("query_string", b"")),
-                "headers": {k: v for k, v in headers.items() if k not in REDACTED_HEADERS},
-                "auth": describe_auth(headers.get("authorization", ""), self.store, session_id,
-                                      scope.get("state", {}).get(REQUEST_TOKEN)),
+                "headers": {k: v for k, v in sent.items() if k not in REDACTED_HEADERS},
+                "auth": auth,
                 "body": {"omitted": "body-too-large"} if too_large else encode_body(body, headers.get("content-type", ""),
                                                                                     state.get(REQUEST_JSON)),
             },

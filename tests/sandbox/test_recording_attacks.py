@@ -69,6 +69,35 @@ def test_issued_tokens_and_basic_credentials_sent_outside_authorization_stay_out
     assert first["request"]["headers"]["x-id"] == f"[redacted sha256:{secret_hash(id_token)[:16]}]"
 
 
+def test_a_repeated_authorization_header_is_recorded_as_the_service_read_it(
+        new_session: Callable[..., dict[str, Any]], client: httpx.Client, admin: httpx.Client,
+        mint: Callable[..., str]) -> None:
+    """With two Authorization headers the services authenticate the first (Starlette's ``headers.get``), but the
+    recording kept the last: a request served with a valid access token was recorded as carrying an unknown
+    credential, and one refused for a wrong credential as carrying the access token. Other repeated headers (a
+    second User-Agent) are recorded as sent, every value."""
+    s = new_session(seed=62)
+    token = mint(s)
+    url = httpx.URL(s["endpoints"]["directory"] + "/practitioners")
+    request = httpx.Request("GET", url, headers=[
+        ("Host", url.netloc.decode()), ("Authorization", f"Bearer {token}"), ("Authorization", "Bearer forged"),
+        ("User-Agent", "first/1"), ("User-Agent", "second/2")])
+    assert client.send(request).status_code == 200
+    request = httpx.Request("GET", url, headers=[
+        ("Host", url.netloc.decode()), ("Authorization", "Bearer forged"), ("Authorization", f"Bearer {token}")])
+    problem(client.send(request), 401, "token-invalid")
+
+    served, refused = [x for x in trace_of(admin, s)["exchanges"] if x.get("kind") == "http"][-2:]
+    assert served["response"]["status"] == 200
+    assert served["request"]["auth"]["token_sha256"] == secret_hash(token)[:16]
+    assert served["request"]["auth"]["kind"] == "access"
+    assert served["request"]["auth"]["repeated"] == 2  # the trace says a second credential came along
+    assert served["request"]["headers"]["user-agent"] == "first/1, second/2"
+    assert refused["response"]["status"] == 401
+    assert refused["request"]["auth"]["kind"] == "unknown"
+    assert refused["request"]["auth"]["token_sha256"] == secret_hash("forged")[:16]
+
+
 def test_an_expired_session_token_no_longer_reads_the_trace(new_session: Callable[..., dict[str, Any]],
                                                             client: httpx.Client,
                                                             sandbox_server: RunningSandbox) -> None:
