@@ -25,6 +25,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conformity.errors import SignatureError
+from conformity.jsonio import MAX_DEPTH, depth
 from conformity.signing import require_canonicalisable
 from sandbox.clock import timestamp
 from sandbox.credentials import SECRET_SHAPED, SHORTEST, candidates, secret_hash
@@ -42,6 +43,12 @@ SECRET_FIELDS = {"client_secret", "access_token", "refresh_token", "session_toke
                  "password", "code_verifier", "id_token"}
 
 
+#: how deep a JSON body may nest to be recorded as JSON (deeper: as its text): its trace stays readable where the agency
+#: reads it (:data:`conformity.jsonio.MAX_DEPTH`, the trace's own levels above a body included), and redacting it
+#: (:func:`redact`, recursive) stays far from Python's recursion limit
+BODY_MAX_DEPTH = MAX_DEPTH - 8
+
+
 def encode_body(raw: bytes, content_type: str, parsed: tuple[bytes, Any] | None = None) -> dict[str, Any]:
     """A body as trace JSON: parsed JSON, form fields, text, or base64 for binary. ``parsed``: bytes and the value
     a service already parsed them to (used when they are these bytes)."""
@@ -52,9 +59,10 @@ def encode_body(raw: bytes, content_type: str, parsed: tuple[bytes, Any] | None 
         try:
             value = parsed[1] if parsed is not None and parsed[0] == raw else parse_json(raw)
             require_canonicalisable(value)  # a trace must stay signable: no NaN, no integer beyond 2**53, no lone surrogate
-            return {"json": value}
+            if depth(value) <= BODY_MAX_DEPTH:
+                return {"json": value}
         except (ValueError, UnicodeDecodeError, RecursionError, SignatureError):
-            pass
+            pass  # recorded as its text (below), as is JSON nested deeper than BODY_MAX_DEPTH
     if ct == "application/x-www-form-urlencoded":
         try:
             return {"form": parse_qs(raw.decode("utf-8"), keep_blank_values=True)}

@@ -108,3 +108,22 @@ def test_an_expired_session_token_no_longer_reads_the_trace(new_session: Callabl
     store.put_token(expired, "session", s["session_id"], {"session_id": s["session_id"]}, ttl=-1)
     problem(client.get(s["endpoints"]["trace"], headers=bearer(expired)), 401, "token-expired")
     assert client.get(s["endpoints"]["trace"], headers=bearer(s["credentials"]["session_token"])).status_code == 200
+
+
+@pytest.mark.parametrize("depth", [150, 600])
+def test_a_deeply_nested_json_body_is_answered_and_recorded_in_a_readable_trace(
+        new_session: Callable[..., dict[str, Any]], client: httpx.Client, admin: httpx.Client,
+        mint: Callable[..., str], depth: int) -> None:
+    """A JSON body nested a few hundred levels deep parses, but redacting it (recursive) overflowed the stack as the
+    exchange was recorded: no answer, and no record of the request — software could keep a request out of its trace.
+    Nested past the depth the agency reads a trace to (``conformity.jsonio.MAX_DEPTH``), it was recorded, and made
+    the whole trace unreadable. Such a body is recorded as its text."""
+    s = new_session(seed=64)
+    token = mint(s)
+    body = '{"subject": ' + "[" * depth + '"deep"' + "]" * depth + "}"
+    r = client.post(s["endpoints"]["mss"] + "/messages", content=body,
+                    headers=bearer(token) | {"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    last = [x for x in trace_of(admin, s)["exchanges"] if x.get("kind") == "http"][-1]  # read as the agency reads it
+    assert last["request"]["body"] == {"text": body}
+    assert last["response"]["status"] == 422 and last["request"]["auth"]["kind"] == "access"
