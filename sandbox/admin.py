@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from conformity.checks.trace import FAULTS_NOTE
 from conformity.errors import SignatureError
+from conformity.jsonio import MAX_DEPTH, depth
 from conformity.naming import owned_software_id, ownership_problem
 from conformity.signing import require_canonicalisable
 from sandbox import plugins
@@ -70,6 +71,11 @@ class SessionRequest(BaseModel):
 SANDBOX_NOTES = "sandbox."
 
 
+#: how deep a note's data may nest: its trace stays readable where the agency reads it (``MAX_DEPTH``, the trace's own
+#: levels above a note's data included)
+NOTE_MAX_DEPTH = MAX_DEPTH - 8
+
+
 class NoteRequest(BaseModel):
     model_config = STRICT
     kind: str = Field(..., pattern=r"^[a-z][a-z0-9_.\-]*$", max_length=100)
@@ -91,6 +97,8 @@ class NoteRequest(BaseModel):
             require_canonicalisable(data)
         except SignatureError as exc:
             raise ValueError(str(exc)) from None
+        if depth(data) > NOTE_MAX_DEPTH:  # the trace stays readable (and its redaction within the recursion limit)
+            raise ValueError(f"a note's data nests at most {NOTE_MAX_DEPTH} levels deep")
         return data
 
 

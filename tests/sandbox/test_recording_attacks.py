@@ -127,3 +127,15 @@ def test_a_deeply_nested_json_body_is_answered_and_recorded_in_a_readable_trace(
     last = [x for x in trace_of(admin, s)["exchanges"] if x.get("kind") == "http"][-1]  # read as the agency reads it
     assert last["request"]["body"] == {"text": body}
     assert last["response"]["status"] == 422 and last["request"]["auth"]["kind"] == "access"
+
+
+@pytest.mark.parametrize("depth", [150, 600])
+def test_a_note_nested_deeper_than_a_trace_holds_is_refused(new_session: Callable[..., dict[str, Any]],
+                                                            admin: httpx.Client, depth: int) -> None:
+    """A note's data went into the trace whatever its depth: 150 levels made the trace unreadable where the agency
+    reads it, 600 overflowed the stack while its secrets were redacted (500)."""
+    s = new_session(seed=65)
+    raw = '{"kind": "step.start", "data": {"x": ' + "[" * depth + "1" + "]" * depth + "}}"
+    r = admin.post(f"/admin/sessions/{s['session_id']}/notes", content=raw, headers={"Content-Type": "application/json"})
+    problem(r, 422, "invalid-request")
+    assert trace_of(admin, s)["exchanges"] == []
