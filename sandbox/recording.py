@@ -310,12 +310,15 @@ class RecordingMiddleware:
         if match and token:
             scope.setdefault("state", {})[REQUEST_TOKEN] = (token, record)
 
-        body, too_large = await self._read_body(receive, headers)
-        if not too_large:
+        read, too_large = await self._read_body(receive, headers)
+        incomplete = read is None
+        body = read or b""
+        if not too_large and not incomplete:
             scope.setdefault("state", {})[REQUEST_BODY] = body
         response: dict[str, Any] = {"status": 0, "headers": {}, "body": b""}
         network = (await store_call(self.store, take_network_fault, self.store, session, match["service"], scope["method"])
-                   if session and match and network_fault_pending(session, match["service"], scope["method"]) else None)
+                   if session and match and not incomplete
+                   and network_fault_pending(session, match["service"], scope["method"]) else None)
         if session is not None and network is None:
             # the services of this request read the session from here: no second read (its faults as of now; a
             # fault they consume is taken atomically in the store, as before)
@@ -331,7 +334,8 @@ class RecordingMiddleware:
             if session and match and not recorded:
                 recorded = True
                 await store_call(self.store, self._record, scope, headers, request_body, response, session,
-                                 match["service"], started, too_large)
+                                 match["service"], started,
+                                 "body-too-large" if too_large else "request-incomplete" if incomplete else None)
             settled()
 
         replayed = False
@@ -368,6 +372,9 @@ class RecordingMiddleware:
         scope.setdefault("state", {})
         if too_large:
             await self._refuse_too_large(scope, capture)
+        elif incomplete:  # the software left before its request was whole: nothing is done, nothing answered
+            scope["state"]["outcome"] = "request-incomplete"
+            self._ended(scope, started)
         elif network == "reset":
             scope["state"]["outcome"] = "connection-reset"
             scope["state"]["outcome_details"] = {"fault": "reset"}
@@ -442,7 +449,9 @@ class RecordingMiddleware:
         for message in held:
             await send(message)
 
-    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> tuple[bytes, bool]:
+    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> tuple[bytes | None, bool]:
+        """The request's body and whether it is over the limit; None for the body when the connection closed before
+        the body ended (an incomplete request: never handed to the app as if it were whole)."""
         declared = headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body:
             return b"", True
@@ -450,7 +459,7 @@ class RecordingMiddleware:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                return None, False
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
@@ -470,7 +479,8 @@ class RecordingMiddleware:
         await send({"type": "http.response.body", "body": payload})
 
     def _record(self, scope: Scope, headers: dict[str, str], body: bytes, response: dict[str, Any],
-                session: dict[str, Any], service: str, started: float, too_large: bool) -> None:
+                session: dict[str, Any], service: str, started: float, omitted: str | None) -> None:
+        """Write one exchange into its session's trace; ``omitted``: why its request body is not recorded."""
         session_id = session["id"]
         state = scope.get("state", {})
         status = response["status"]
@@ -494,7 +504,7 @@ class RecordingMiddleware:
                 "query": _query(scope.get("query_string", b"")),
                 "headers": {k: v for k, v in sent.items() if k not in REDACTED_HEADERS},
                 "auth": auth,
-                "body": {"omitted": "body-too-large"} if too_large else encode_body(body, headers.get("content-type", ""),
+                "body": {"omitted": omitted} if omitted else encode_body(body, headers.get("content-type", ""),
                                                                                     state.get(REQUEST_JSON)),
             },
             "response": {

@@ -7,9 +7,11 @@ import base64
 import hashlib
 import json
 import secrets
+import socket
+import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -139,3 +141,29 @@ def test_a_note_nested_deeper_than_a_trace_holds_is_refused(new_session: Callabl
     r = admin.post(f"/admin/sessions/{s['session_id']}/notes", content=raw, headers={"Content-Type": "application/json"})
     problem(r, 422, "invalid-request")
     assert trace_of(admin, s)["exchanges"] == []
+
+
+def test_a_request_whose_body_never_completed_is_not_acted_on(new_session: Callable[..., dict[str, Any]],
+                                                               client: httpx.Client, admin: httpx.Client,
+                                                               mint: Callable[..., str]) -> None:
+    """The recording read the body until the connection closed and handed what had come to the service as the whole
+    body: a message whose Content-Length announced more than was sent, the connection then closed, was delivered (and
+    recorded as sent and accepted)."""
+    s = new_session(seed=67)
+    token = mint(s)
+    fx = s["fixtures"]
+    box = fx["practitioners"][1]["mss_address"]
+    body = json.dumps({"from": fx["practitioners"][0]["mss_address"], "to": [box], "subject": "half-sent"}).encode()
+    url = httpx.URL(s["endpoints"]["mss"] + "/messages")
+    with socket.create_connection((url.host, url.port)) as sock:
+        sock.sendall(f"POST {url.path} HTTP/1.1\r\nHost: {url.netloc.decode()}\r\nAuthorization: Bearer {token}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body) + 100}\r\n\r\n".encode() + body)
+        time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while not (exchanges := [x for x in trace_of(admin, s)["exchanges"] if x.get("kind") == "http"]):
+        assert time.monotonic() < deadline, "the half-sent request was never recorded"
+        time.sleep(0.05)
+    assert exchanges[0]["outcome"] == "request-incomplete", exchanges[0]
+    assert exchanges[0]["request"]["body"] == {"omitted": "request-incomplete"}
+    r = client.get(s["endpoints"]["mss"] + "/mailboxes/" + quote(box) + "/messages", headers=bearer(token))
+    assert r.status_code == 200 and r.json() == []
