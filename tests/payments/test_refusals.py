@@ -24,11 +24,12 @@ from tests.payments.builders import (
     events_for,
     installation,
     label_fields,
+    modified,
     revocation,
     signed_label,
     tampered,
 )
-from tests.payments.workspace import REPO, Workspace
+from tests.payments.workspace import REPO, Workspace, ledger_state
 
 DAY = dt.timedelta(days=1)
 HOSPITAL_M = installation("750100011", "M")
@@ -500,3 +501,62 @@ def test_one_event_builder_sanity() -> None:
     ev = event(HOSPITAL_M, T0, 1)
     assert ev["id"] == "evt-acme-ehr-750100011-1" and ev["data"]["site"]["size"] == "M"
     assert label_fields()["wave"] == "2026-W1"
+
+
+# ---------------------------------------------------------------------------------------------- the same data again
+def same_data(events: list[dict[str, Any]], like: dict[str, Any]) -> list[dict[str, Any]]:
+    """``events`` (their own ids and times) all carrying the data of ``like``: its sha256 and reference."""
+    return [modified(e, data__sha256=like["data"]["sha256"], data__reference=like["data"]["reference"])
+            for e in events]
+
+
+def test_the_same_data_under_distinct_ids_counts_once(ws: Workspace) -> None:
+    """Proof of use asks for N distinct pieces of data: five events of one installation carrying the same data
+    (its sha256) under five ids are one piece, never a payment; five distinct pieces are."""
+    ws.label()
+    events = events_for(HOSPITAL_M, 5)  # HOSPITAL: 5 counted events within 30 days
+    r = ws.run(ws.events("copies.jsonl", same_data(events, events[0])))
+    assert r.reasons() == {"duplicate-data": 4} and r.summary["events_counted"] == 1
+    assert r.summary["installations_paid"] == 0
+    dup = only(r, "duplicate-data")
+    assert [x["line"] for x in dup] == [2, 3, 4, 5]  # the first copy read counts
+    assert events[0]["data"]["sha256"] in dup[0]["detail"] and events[0]["id"] in dup[0]["detail"]
+    other = ws.run(ws.events("distinct.jsonl", events_for(installation("690200022", "M"), 5)))
+    assert other.reasons() == {} and other.summary["installations_paid"] == 1
+
+
+def test_the_same_data_from_another_installation_is_its_own(ws: Workspace) -> None:
+    ws.label()
+    mine, theirs = events_for(HOSPITAL_M, 5), events_for(installation("690200022", "M"), 5)
+    r = ws.run(ws.events("e.jsonl", [*mine, *same_data(theirs, mine[0])[:1], *theirs[1:]]))
+    assert r.reasons() == {} and r.summary["installations_paid"] == 2
+
+
+def test_the_same_data_in_a_later_run_is_refused(ws: Workspace) -> None:
+    ws.label()
+    events = events_for(HOSPITAL_M, 6)
+    r1 = ws.run(ws.events("day1.jsonl", events[:4]))
+    assert r1.summary["events_counted"] == 4 and r1.summary["installations_paid"] == 0
+    copy_of_first = same_data(events[4:5], events[0])  # a new id, a later time, the data of the first
+    r2 = ws.run(ws.events("day2.jsonl", copy_of_first))
+    assert r2.reasons() == {"duplicate-data": 1} and r2.summary["installations_paid"] == 0
+    assert events[0]["id"] in only(r2, "duplicate-data")[0]["detail"]
+    r3 = ws.run(ws.events("day2.jsonl", copy_of_first))  # presented again: still refused (recorded as such)
+    assert r3.reasons() == {"duplicate-event": 1} and r3.summary["installations_paid"] == 0
+    r4 = ws.run(ws.events("day3.jsonl", events[5:6]))  # a fifth distinct piece of data
+    assert r4.reasons() == {} and r4.summary["installations_paid"] == 1
+
+
+@pytest.mark.parametrize("every", [1, 2, 50_000])
+def test_the_same_data_across_batches_and_files_of_one_run(ws: Workspace, every: int) -> None:
+    """Copies in later batches of a file, and in a later file of the same run, are refused like copies in one batch."""
+    ws.label()
+    events = events_for(HOSPITAL_M, 8)
+    first = ws.events("a.jsonl", [*events[:3], *same_data(events[3:5], events[1])], every=1)
+    second = ws.events("b.jsonl", [*same_data(events[5:7], events[2]), events[7]], every=1)
+    stats = ws.run_inproc(first, second, commit_every=every)
+    assert stats.counted == 4  # events 0, 1, 2 and 7: four distinct pieces of data, five needed
+    state = ledger_state(ws.ledger)
+    assert state["payments"] == []
+    ((*_, status, counted, _best, _q_time, _q_source, _q_id),) = state["installations"]
+    assert (status, counted) == ("pending", 4)
