@@ -208,6 +208,14 @@ INSTALLATION_DIFFERS = ("(r.vendor <> i.vendor OR r.category <> i.category OR r.
                         "OR r.site_id <> i.site_id)")
 #: an inconsistent event's attributes and its installation's, as ``mismatch_detail`` reads them
 MISMATCH_ATTRIBUTES = ("vendor", "category", "site_size", "site_id", "i_vendor", "i_category", "i_size", "i_site")
+def data_detail(sha256: str, source: str, ident: str) -> str:
+    """SQL (DuckDB and Spark): why an event is ``duplicate-data``, naming the event whose copy of the data counts."""
+    return (f"concat('same data (sha256 ', {sha256}, ') from this installation as event ', {ident}, ' of ', {source}, "
+            "', counted already')")
+
+
+#: the data's sha256 of a counted row ``s`` of the event store (its body is the event's line)
+_STORE_SHA256 = "json_extract_string(s.body, '$.data.sha256')"
 #: a new counted event of ``nk`` comes after the completion of its installation ``i`` (key order: time, source, id)
 AFTER_COMPLETION = ("(i.q_time IS NOT NULL AND (nk.time_us > i.q_time OR (nk.time_us = i.q_time AND "
                     "(nk.source > i.q_source OR (nk.source = i.q_source AND nk.id > i.q_id)))))")
@@ -218,13 +226,13 @@ EVENT_COLUMNS = (("line", pa.int64()), ("span", pa.int64()), ("source", pa.strin
                  ("vendor", pa.string()), ("sw_id", pa.string()), ("sw_name", pa.string()),
                  ("sw_version", pa.string()), ("site_id", pa.string()), ("site_size", pa.string()),
                  ("site_name", pa.string()), ("wave", pa.string()), ("category", pa.string()), ("kind", pa.string()),
-                 ("doc_type", pa.string()))
+                 ("doc_type", pa.string()), ("sha256", pa.string()))
 _FAST_SELECT = (
     "line, span, j.source AS source, j.id AS id, " + _TIME_US + " AS time_us, "
     "left(raw, -1) AS body, j.data.installation_id AS inst_ref, j.data.vendor_id AS vendor, "
     "j.data.software.id AS sw_id, j.data.software.name AS sw_name, j.data.software.version AS sw_version, "
     "j.data.site.id AS site_id, j.data.site.size AS site_size, j.data.site.name AS site_name, j.data.wave AS wave, "
-    "j.data.category AS category, j.data.kind AS kind, j.data.document_type AS doc_type")
+    "j.data.category AS category, j.data.kind AS kind, j.data.document_type AS doc_type, j.data.sha256 AS sha256")
 
 
 @dataclass(slots=True)
@@ -259,6 +267,8 @@ class Engine:
         self.con.execute(_FMT_US)
         self.scratch = scratch
         self.seen = SeenKeys()
+        #: the data keys (installation, sha256) of the counted events of installations not paid yet (``duplicate-data``)
+        self.seen_data = SeenKeys()
         #: the times of the counted events of each store file (seq: first, last): the files an update reads
         self.counted_times: dict[int, tuple[int, int]] = {}
         self._rules_table()
@@ -306,6 +316,12 @@ class Engine:
         if files:
             t = self.con.sql(f"SELECT hash(source, id) AS h, seq FROM read_parquet({parquet_list(files)})").to_arrow_table()
             self.seen.add(t.column("h").to_numpy(), t.column("seq").to_numpy())
+            del t
+            # data keys of the installations still to pay only: a paid one's events are after-payment, never counted
+            t = self.con.sql(f"SELECT hash(s.installation, {_STORE_SHA256}) AS h, s.seq FROM read_parquet("
+                             f"{parquet_list(files)}) s SEMI JOIN (SELECT id FROM inst WHERE status <> 'paid') i "
+                             f"ON s.installation = i.id WHERE s.outcome = '{reasons.COUNTED}'").to_arrow_table()
+            self.seen_data.add(t.column("h").to_numpy(), t.column("seq").to_numpy())
             del t
             self.counted_times.update((int(seq), (lo, hi)) for seq, lo, hi in self.con.execute(
                 f"SELECT seq, min(time_us), max(time_us) FROM read_parquet({parquet_list(files)}) "
@@ -538,6 +554,7 @@ class Engine:
             f"ELSE '{reasons.COUNTED}' END AS outcome "
             f"FROM r LEFT JOIN inst i ON r.v_reason IS NULL AND {same_site('i', 'r')}")
         con.unregister("r")
+        self._duplicate_data()
         self._judged_refusals()
         self._duplicates()
         con.unregister("w")
@@ -553,6 +570,36 @@ class Engine:
         for part in parts[:2]:
             part.unlink()
 
+    def _duplicate_data(self) -> None:
+        """``duplicate-data``: a counted event of ``ro`` whose data (sha256) its installation sent already, in an
+        event the store holds as counted (an earlier batch or run) or on an earlier line of the batch, counts
+        nothing: the data is what proof of use counts, never the events carrying it. ``dd`` (line, detail) names
+        the event whose copy counts. Data keys already counted are found like event keys (``seen_data``: hashes,
+        then an exact look-up in the few store files that may hold them)."""
+        con, counted = self.con, sql_literal(reasons.COUNTED)
+        h = con.sql(f"SELECT hash(inst_id, sha256) FROM ro WHERE outcome = {counted}").to_arrow_table().column(0)
+        seqs = self.seen_data.files(h.to_numpy()) if len(h) else set()
+        prior = "SELECT NULL::BIGINT AS inst_id, NULL AS sha256, NULL AS p_source, NULL AS p_id WHERE false"
+        if seqs:
+            names = [n for s, n in self.store_names().items() if s in seqs]
+            prior = (f"SELECT s.installation AS inst_id, {_STORE_SHA256} AS sha256, arg_min(s.source, (s.time_us, "
+                     "s.source, s.id)) AS p_source, arg_min(s.id, (s.time_us, s.source, s.id)) AS p_id FROM "
+                     f"read_parquet({parquet_list(names)}) s SEMI JOIN (SELECT DISTINCT inst_id FROM k) i ON "
+                     f"s.installation = i.inst_id WHERE s.outcome = {counted} AND {_STORE_SHA256} IN (SELECT sha256 "
+                     "FROM k) GROUP BY ALL")
+        # per data key of the batch, its first line; a key the store holds is refused on every line
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE dd AS WITH k AS (SELECT line, inst_id, sha256, source, id FROM ro "
+            f"WHERE outcome = {counted}), p AS ({prior}), f AS (SELECT inst_id, sha256, min(line) AS first_line, "
+            "arg_min(source, line) AS f_source, arg_min(id, line) AS f_id FROM k GROUP BY inst_id, sha256 "
+            "HAVING count(*) > 1 OR (inst_id, sha256) IN (SELECT (inst_id, sha256) FROM p)) "
+            f"SELECT k.line, {data_detail('k.sha256', 'coalesce(p.p_source, f.f_source)', 'coalesce(p.p_id, f.f_id)')} "
+            "AS detail FROM k JOIN f USING (inst_id, sha256) LEFT JOIN p USING (inst_id, sha256) "
+            "WHERE p.inst_id IS NOT NULL OR k.line <> f.first_line")
+        if con.execute("SELECT count(*) FROM dd").fetchall()[0][0]:
+            materialise(con, "ro", f"SELECT ro.* REPLACE (CASE WHEN dd.line IS NULL THEN ro.outcome ELSE "
+                        f"{sql_literal(reasons.DUPLICATE_DATA)} END AS outcome) FROM ro LEFT JOIN dd USING (line)")
+
     def _judged_refusals(self) -> None:
         """The refusals of judgement (``ro``): the verdict's detail with each event's time, or the installation's
         attribute that differs (its detail per distinct combination)."""
@@ -564,10 +611,13 @@ class Engine:
         self._insert("mismatch", (*attrs, "detail"), rows, create=True)
         con.execute(
             f"INSERT INTO refused SELECT ro.line, ro.outcome, CASE WHEN ro.outcome = {inconsistent} THEN m.detail "
+            f"WHEN ro.outcome = {sql_literal(reasons.DUPLICATE_DATA)} THEN dd.detail "
             f"ELSE replace(v.detail, {sql_literal(WHEN)}, fmt_us(ro.time_us)) END, {_event_fields('ro')} "
             f"FROM ro LEFT JOIN mismatch m USING ({', '.join(attrs)}) LEFT JOIN verdicts v ON v.id = ro.v_id "
+            "LEFT JOIN dd USING (line) "
             f"WHERE ro.outcome NOT IN ({sql_literal(reasons.COUNTED)}, {sql_literal(reasons.AFTER_PAYMENT)})")
         con.execute("DROP TABLE mismatch")
+        con.execute("DROP TABLE dd")
 
     def _duplicates(self) -> None:
         """The repeats (``w``): of a line of this run, or of an event the store holds (a conflict when the
@@ -768,11 +818,13 @@ class Engine:
             finish_file(tmp, final)
             self.store.register(seq, self.run_id, final.name, rows, new)
             h = con.sql("SELECT hash(source, id) FROM ro").to_arrow_table().column(0).to_numpy()
+            d = con.sql(f"SELECT hash(inst_id, sha256) FROM ro WHERE outcome = '{reasons.COUNTED}'").to_arrow_table()
         con.unregister("ro")
         con.unregister("ev")
         self.ledger.commit()
         if rows:
             self.seen.add(h, seq)
+            self.seen_data.add(d.column(0).to_numpy(), seq)
             if first is not None:
                 self.counted_times[seq] = (first, last)
 
@@ -935,7 +987,7 @@ def event_row(line: int, span: int, item: Event) -> tuple[Any, ...]:
     d = item.data
     return (line, span, item.source, item.id, item.time_us, item.digest, item.raw, d["installation_id"],
             d["vendor_id"], d["software"]["id"], d["software"]["name"], d["software"]["version"], d["site"]["id"],
-            d["site"]["size"], d["site"]["name"], d["wave"], d["category"], d["kind"], d["document_type"])
+            d["site"]["size"], d["site"]["name"], d["wave"], d["category"], d["kind"], d["document_type"], d["sha256"])
 
 
 def _event_fields(alias: str) -> str:

@@ -12,6 +12,8 @@ INVALID_DATA = "invalid-data"                 # `data` breaks the data-received 
 # The event's identity: (source, id) is unique per CloudEvents 1.0.
 DUPLICATE_EVENT = "duplicate-event"           # already recorded, same content: nothing new
 CONFLICTING_DUPLICATE = "conflicting-duplicate"  # same source and id, different content
+# The data's identity: what it means (its sha256), never the event that carries it.
+DUPLICATE_DATA = "duplicate-data"             # same data (sha256) from the same installation as an event counted already
 # The event's wave and time.
 UNKNOWN_WAVE = "unknown-wave"                 # the wave is not in the catalog
 FUTURE_DATED = "future-dated"                 # later than the run's as-of time (looked at again next run)
@@ -46,7 +48,8 @@ SOURCE_UNTRUSTED = "source-untrusted"         # the event's source is not one it
 
 EVENT_REASONS = (MALFORMED, WRONG_ENVELOPE, INVALID_DATA, DUPLICATE_EVENT, CONFLICTING_DUPLICATE, UNKNOWN_WAVE,
                  FUTURE_DATED, OUTSIDE_WINDOW, NO_LABEL, LABEL_INVALID, VERSION_NOT_COVERED, LABEL_REVOKED,
-                 LABEL_EXPIRED, LABEL_NOT_YET_VALID, NO_PRICE, NOT_PROOF_OF_USE, INCONSISTENT_INSTALLATION)
+                 LABEL_EXPIRED, LABEL_NOT_YET_VALID, NO_PRICE, NOT_PROOF_OF_USE, INCONSISTENT_INSTALLATION,
+                 DUPLICATE_DATA)
 AUTHENTICATION_REASONS = (EVENT_UNSIGNED, EVENT_SIGNATURE_INVALID, SEGMENT_MISMATCH, CHAIN_BROKEN, SOURCE_UNTRUSTED)
 INSTALLATION_REASONS = (THRESHOLD_NOT_MET, CAP_REACHED)
 ALL_REASONS = EVENT_REASONS + INSTALLATION_REASONS + (NO_BANK_DETAILS, BANK_DETAILS_CHANGED) + AUTHENTICATION_REASONS

@@ -541,8 +541,8 @@ def test_the_same_data_in_a_later_run_is_refused(ws: Workspace) -> None:
     r2 = ws.run(ws.events("day2.jsonl", copy_of_first))
     assert r2.reasons() == {"duplicate-data": 1} and r2.summary["installations_paid"] == 0
     assert events[0]["id"] in only(r2, "duplicate-data")[0]["detail"]
-    r3 = ws.run(ws.events("day2.jsonl", copy_of_first))  # presented again: still refused (recorded as such)
-    assert r3.reasons() == {"duplicate-event": 1} and r3.summary["installations_paid"] == 0
+    r3 = ws.run(ws.events("day2.jsonl", copy_of_first))  # presented again: judged again (as refused events are), refused
+    assert r3.reasons() == {"duplicate-data": 1} and r3.summary["installations_paid"] == 0
     r4 = ws.run(ws.events("day3.jsonl", events[5:6]))  # a fifth distinct piece of data
     assert r4.reasons() == {} and r4.summary["installations_paid"] == 1
 
