@@ -582,11 +582,10 @@ class Engine:
         prior = "SELECT NULL::BIGINT AS inst_id, NULL AS sha256, NULL AS p_source, NULL AS p_id WHERE false"
         if seqs:
             names = [n for s, n in self.store_names().items() if s in seqs]
-            prior = (f"SELECT s.installation AS inst_id, {_STORE_SHA256} AS sha256, arg_min(s.source, (s.time_us, "
-                     "s.source, s.id)) AS p_source, arg_min(s.id, (s.time_us, s.source, s.id)) AS p_id FROM "
-                     f"read_parquet({parquet_list(names)}) s SEMI JOIN (SELECT DISTINCT inst_id FROM k) i ON "
-                     f"s.installation = i.inst_id WHERE s.outcome = {counted} AND {_STORE_SHA256} IN (SELECT sha256 "
-                     "FROM k) GROUP BY ALL")
+            prior = ("SELECT b.inst_id, b.sha256, arg_min(s.source, (s.time_us, s.source, s.id)) AS p_source, "
+                     f"arg_min(s.id, (s.time_us, s.source, s.id)) AS p_id FROM read_parquet({parquet_list(names)}) s "
+                     f"JOIN (SELECT DISTINCT inst_id, sha256 FROM k) b ON s.installation = b.inst_id AND "
+                     f"{_STORE_SHA256} = b.sha256 WHERE s.outcome = {counted} GROUP BY b.inst_id, b.sha256")
         # per data key of the batch, its first line; a key the store holds is refused on every line
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE dd AS WITH k AS (SELECT line, inst_id, sha256, source, id FROM ro "

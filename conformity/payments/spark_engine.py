@@ -63,6 +63,7 @@ from conformity.payments.engine import (
     MISMATCH_ATTRIBUTES,
     WHEN,
     Engine,
+    data_detail,
     early_detail,
     event_row,
     installation_updates,
@@ -132,7 +133,7 @@ _FAST_SELECT = (
     "value AS body, j.data.installation_id AS inst_ref, j.data.vendor_id AS vendor, j.data.software.id AS sw_id, "
     "j.data.software.name AS sw_name, j.data.software.version AS sw_version, j.data.site.id AS site_id, "
     "j.data.site.size AS site_size, j.data.site.name AS site_name, j.data.wave AS wave, j.data.category AS category, "
-    "j.data.kind AS kind, j.data.document_type AS doc_type")
+    "j.data.kind AS kind, j.data.document_type AS doc_type, j.data.sha256 AS sha256")
 #: a refusal as Spark computes it: ``detail`` holds ``WHEN`` for the event's time when ``timed``
 _REFUSAL_FIELDS = ("line", "reason", "detail", "timed", "time_us", "source", "event_id", "wave", "vendor_id",
                    "software_id", "software_version", "site_id")
@@ -594,6 +595,7 @@ class SparkEngine(Engine):
             f"ELSE {_q(reasons.COUNTED)} END AS outcome "
             f"FROM u_r r LEFT JOIN u_inst i ON r.v_reason IS NULL AND {same_site('i', 'r')}"),
             persist=True)
+        self._duplicate_data_spark()
         self._judged_refusals_spark()
         self._duplicates_spark()
         counted, after, rows, new = self._sql(
@@ -634,16 +636,48 @@ class SparkEngine(Engine):
                      for i, n in zip(ids, new, strict=True)]
             self._view("u_inst", self._frame(rows, schema), persist=True)
 
+    def _duplicate_data_spark(self) -> None:
+        """``duplicate-data`` (``Engine._duplicate_data``): a counted event of ``u_ro`` whose data (sha256) its
+        installation sent already, counted in the store or on an earlier line of the file, counts nothing; ``u_dd``
+        (line, detail) names the event whose copy counts."""
+        counted = _q(reasons.COUNTED)
+        prior = ("SELECT CAST(NULL AS BIGINT) AS inst_id, CAST(NULL AS STRING) AS sha256, CAST(NULL AS STRING) AS "
+                 "p_source, CAST(NULL AS STRING) AS p_id WHERE false")
+        if self._files():  # ``u_store``: ``_previous_spark``
+            first = "named_struct('t', s.time_us, 's', s.source, 'i', s.id)"
+            prior = (f"SELECT /*+ BROADCAST(b) */ b.inst_id, b.sha256, min_by(s.source, {first}) AS p_source, "
+                     f"min_by(s.id, {first}) AS p_id FROM u_store s JOIN (SELECT DISTINCT inst_id, sha256 FROM k) b "
+                     "ON s.installation = b.inst_id AND get_json_object(s.body, '$.data.sha256') = b.sha256 "
+                     f"WHERE s.outcome = {counted} GROUP BY b.inst_id, b.sha256")
+        dd = self._view("u_dd", self._sql(
+            f"WITH k AS (SELECT line, inst_id, sha256, source, id FROM u_ro WHERE outcome = {counted}), "
+            f"p AS ({prior}), f AS (SELECT inst_id, sha256, min(line) AS first_line, min_by(source, line) AS f_source, "
+            "min_by(id, line) AS f_id FROM k GROUP BY inst_id, sha256) "
+            f"SELECT k.line, {data_detail('k.sha256', 'coalesce(p.p_source, f.f_source)', 'coalesce(p.p_id, f.f_id)')} "
+            "AS detail FROM k JOIN f ON f.inst_id = k.inst_id AND f.sha256 = k.sha256 LEFT JOIN p "
+            "ON p.inst_id = k.inst_id AND p.sha256 = k.sha256 WHERE p.inst_id IS NOT NULL OR k.line <> f.first_line"),
+            persist=True)
+        if dd.isEmpty():
+            return
+        ro = self.spark.table("u_ro")
+        outcome = (f"CASE WHEN dd.line IS NULL THEN ro.outcome ELSE {_q(reasons.DUPLICATE_DATA)} END AS outcome")
+        columns = ", ".join(f"ro.`{c}`" if c != "outcome" else outcome for c in ro.columns)
+        ro.createOrReplaceTempView("u_ro_judged")
+        self._view("u_ro", self._sql(f"SELECT /*+ BROADCAST(dd) */ {columns} FROM u_ro_judged ro "
+                                     "LEFT JOIN u_dd dd ON dd.line = ro.line"), persist=True)
+
     def _judged_refusals_spark(self) -> None:
-        inconsistent = _q(reasons.INCONSISTENT_INSTALLATION)
+        inconsistent, duplicate = _q(reasons.INCONSISTENT_INSTALLATION), _q(reasons.DUPLICATE_DATA)
         attrs = MISMATCH_ATTRIBUTES
         rows = [(*combo, mismatch_detail(*combo)) for combo in self._sql(
             f"SELECT DISTINCT {', '.join(attrs)} FROM u_ro WHERE outcome = {inconsistent}").collect()]
         self._view("u_mismatch", self._frame(rows, ", ".join(f"{a} STRING" for a in (*attrs, "detail"))))
         self.refusal_parts.append(self._sql(
             f"SELECT /*+ BROADCAST(m) */ ro.line, ro.outcome AS reason, CASE WHEN ro.outcome = {inconsistent} "
-            f"THEN m.detail ELSE ro.v_detail END AS detail, ro.outcome <> {inconsistent} AS timed, "
+            f"THEN m.detail WHEN ro.outcome = {duplicate} THEN dd.detail ELSE ro.v_detail END AS detail, "
+            f"ro.outcome NOT IN ({inconsistent}, {duplicate}) AS timed, "
             f"{_event_fields('ro')} FROM u_ro ro LEFT JOIN u_mismatch m USING ({', '.join(attrs)}) "
+            "LEFT JOIN u_dd dd ON dd.line = ro.line "
             f"WHERE ro.outcome NOT IN ({_q(reasons.COUNTED)}, {_q(reasons.AFTER_PAYMENT)})"))
 
     def _duplicates_spark(self) -> None:

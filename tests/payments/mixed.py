@@ -1,9 +1,10 @@
 """Two payment runs that meet every refusal reason intake has, for tests that compare engines or ways of running.
 
-The first file: payments, duplicates inside it, a conflicting duplicate, an installation that disagrees with
-itself, lines the reference parser reads, every intake refusal, a revoked label, a line that is not UTF-8 and two
-appended after sealing. The second: a qualification, after-payment events, repeats of the first run's events, a
-conflict with one of them, an edited segment and a last line without its end.
+The first file: payments, duplicates inside it, a conflicting duplicate, the same data under other ids, an
+installation that disagrees with itself, lines the reference parser reads, every intake refusal, a revoked label, a
+line that is not UTF-8 and two appended after sealing. The second: a qualification, after-payment events, repeats of
+the first run's events, a conflict with one of them, the same data as one of them under another id, an edited segment
+and a last line without its end.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def first_file() -> list[Any]:
     lines += events_for(NOLABEL, 2, first=400)  # no-label
     lines += [a[0], a[1]]  # duplicates inside the file
     lines.append(modified(a[2], data__reference="changed"))  # conflicting duplicate
+    lines += same_data([event(B, T0 + 2 * DAY, 150), event(B, T0 - DAY, 151)], b[3])  # B's data again: duplicate-data
+    lines.append(same_data([event(C, T0 + 2 * DAY, 250)], b[3])[0])  # B's data from C: C's own, counted
     lines.append(modified(event(A, T0 + 20 * DAY, 50), data__site__size="L"))  # inconsistent installation
     lines.append(json.dumps(event(A, T0 + 8 * DAY, 51)))  # spaces: the reference parser, counted
     lines.append(line_of(event(A, T0 + 9 * DAY, 52)) + "\r")  # a CRLF line end: the reference parser, counted
@@ -77,8 +80,15 @@ def second_file() -> list[Any]:
     lines += [*events_for(A, 3), event(B, T0, 100)]  # repeats of the first run's events
     lines.append(modified(event(C, T0 + 4 * DAY, 220), data__site__id="000750100013"))  # C padded: inconsistent
     lines.append(modified(event(B, T0 + DAY, 101), data__reference="other"))  # conflicts with the first run's
+    lines += same_data([event(C, T0 + 5 * DAY, 230)], event(C, T0, 200))  # C's data of the first run: duplicate-data
     lines += events_for(installation("750100016", "M"), 4, first=500)  # an edited segment (below)
     return lines
+
+
+def same_data(events: list[dict[str, Any]], like: dict[str, Any]) -> list[dict[str, Any]]:
+    """``events`` (their own ids and times) carrying the data of ``like``: its sha256 and reference."""
+    return [modified(e, data__sha256=like["data"]["sha256"], data__reference=like["data"]["reference"])
+            for e in events]
 
 
 def workspace(root: Path) -> tuple[Workspace, Path, Path]:

@@ -24,11 +24,11 @@ from tests.payments.builders import (
     events_for,
     installation,
     label_fields,
-    modified,
     revocation,
     signed_label,
     tampered,
 )
+from tests.payments.mixed import same_data
 from tests.payments.workspace import REPO, Workspace, ledger_state
 
 DAY = dt.timedelta(days=1)
@@ -504,12 +504,6 @@ def test_one_event_builder_sanity() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the same data again
-def same_data(events: list[dict[str, Any]], like: dict[str, Any]) -> list[dict[str, Any]]:
-    """``events`` (their own ids and times) all carrying the data of ``like``: its sha256 and reference."""
-    return [modified(e, data__sha256=like["data"]["sha256"], data__reference=like["data"]["reference"])
-            for e in events]
-
-
 def test_the_same_data_under_distinct_ids_counts_once(ws: Workspace) -> None:
     """Proof of use asks for N distinct pieces of data: five events of one installation carrying the same data
     (its sha256) under five ids are one piece, never a payment; five distinct pieces are."""
