@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from conformity.payments.engine import installation_updates
 from tests.payments.builders import T0, event, installation
+from tests.payments.mixed import same_data
 from tests.payments.workspace import REPO, Workspace, ledger_state
 
 SITES = [installation("750100011", "M"), installation("690200022", "L"), installation("130300033", "S"),
@@ -42,13 +43,19 @@ def workspace(cap: int | None = None) -> Iterator[Workspace]:
 
 
 @st.composite
-def workloads(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+def workloads(draw: st.DrawFn, copies: bool = False) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
     """Events of a few installations (some enough to pay, some not), then the same events shuffled,
-    some repeated, and split over one to three files."""
+    some repeated, and split over one to three files. ``copies``: some of the events' data again, under other ids
+    and times (``duplicate-data``: which copy counts is the first read, so only batches may vary, not the order)."""
     events = []
     for inst in SITES:
         hours = draw(st.lists(st.integers(min_value=0, max_value=24 * 50), max_size=8, unique=True))
         events += [event(inst, T0 + dt.timedelta(hours=h), i) for i, h in enumerate(hours)]
+    if copies and events:
+        for k, like in enumerate(draw(st.lists(st.sampled_from(events), max_size=4))):
+            hour = draw(st.integers(min_value=0, max_value=24 * 50))
+            inst = next(s for s in SITES if s["site"]["id"] == like["data"]["site"]["id"])
+            events += same_data([event(inst, T0 + dt.timedelta(hours=hour), 100 + k)], like)
     repeats = draw(st.lists(st.sampled_from(events), max_size=5)) if events else []
     shuffled = draw(st.permutations(events + repeats))
     n_files = draw(st.integers(min_value=1, max_value=3))
@@ -99,10 +106,11 @@ def test_any_split_over_successive_runs_pays_the_same_installations(work: Any) -
 
 @pytest.mark.slow  # hundreds of payment runs: ./test --slow, CI
 @settings(derandomize=True, max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(workloads(), st.integers(min_value=1, max_value=4))
+@given(workloads(copies=True), st.integers(min_value=1, max_value=4))
 def test_batches_of_any_size_give_the_same_ledger(work: Any, every: int) -> None:
-    """The installations intake keeps between batches (created, counted, qualified, refused as inconsistent) are
-    the ledger's: segments of ``every`` lines, each its own batch, give the ledger of one batch."""
+    """The installations intake keeps between batches (created, counted, qualified, refused as inconsistent, the
+    data they counted) are the ledger's: segments of ``every`` lines, each its own batch, give the ledger of one
+    batch."""
     _, groups = work
     lines = [e for g in groups for e in g]
     with workspace(cap=130_000) as ws:
@@ -113,6 +121,7 @@ def test_batches_of_any_size_give_the_same_ledger(work: Any, every: int) -> None
         reference, batched = ledger_state(ws.root / "one.sqlite3"), ledger_state(ws.root / "many.sqlite3")
     assert batched["payments"] == reference["payments"]
     assert batched["installations"] == reference["installations"]
+    assert batched["events"] == reference["events"]  # each event's outcome: the same copy of the same data counted
 
 
 def test_an_earlier_event_in_a_later_file_moves_a_qualified_installation_s_completion() -> None:

@@ -70,27 +70,35 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.mark.slow
 def test_spark_and_duckdb_give_the_same_payments_refusals_and_totals(spark: Any, tmp_path: Path) -> None:
     ws, first, second = workspace(tmp_path)
-    ledgers = {e: tmp_path / e / "ledger.sqlite3" for e in ("duckdb", "spark")}
-    results: dict[str, list[dict[str, Any]]] = {"duckdb": [], "spark": []}
+    # "batched": DuckDB in batches of one segment (a file is one Spark job: what one batch finds of an earlier one,
+    # the same data counted, Spark finds inside the file)
+    ledgers = {e: tmp_path / e / "ledger.sqlite3" for e in ("duckdb", "spark", "batched")}
+    results: dict[str, list[dict[str, Any]]] = {"duckdb": [], "spark": [], "batched": []}
     for n, files in enumerate(((first,), (second,)), start=1):
         for engine, ledger in ledgers.items():
             out = tmp_path / engine / f"out{n}"
-            results[engine].append(outputs(out, mixed_run(ws, files, ledger, out, engine, MASTER)))
+            every = {"commit_every": SEGMENT_LINES} if engine == "batched" else {}
+            results[engine].append(outputs(out, mixed_run(ws, files, ledger, out, "duckdb" if engine == "batched"
+                                                          else engine, MASTER, **every)))
             if n == 1 and engine == "spark":  # a copy of the Spark ledger after run 1, for run 3 on DuckDB
                 shutil.copytree(ledger.parent, tmp_path / "mixed", ignore=shutil.ignore_patterns("out*"))
         assert ledger_state(ledgers["spark"]) == ledger_state(ledgers["duckdb"]), f"ledgers differ after run {n}"
+        assert ledger_state(ledgers["batched"]) == ledger_state(ledgers["duckdb"]), f"ledgers differ after run {n}"
         for key in results["duckdb"][-1]:
             assert results["spark"][-1][key] == results["duckdb"][-1][key], f"run {n}: {key} differs"
+            if key != "batches":
+                assert results["batched"][-1][key] == results["duckdb"][-1][key], f"run {n}, batched: {key} differs"
     # the files hold what the test means to compare: every refusal reason of intake, payments, after-payment
     one, two = results["duckdb"]
     reasons_one = json.loads(one["refusals.json"])["counts"]["event"]
-    assert set(reasons_one) == {"conflicting-duplicate", "duplicate-event", "event-unsigned", "future-dated",
+    assert set(reasons_one) == {"conflicting-duplicate", "duplicate-data", "duplicate-event", "event-unsigned", "future-dated",
                                 "inconsistent-installation", "invalid-data", "label-revoked", "malformed",
                                 "no-label", "not-proof-of-use", "outside-window", "source-untrusted", "unknown-wave",
                                 "wrong-envelope"}
     assert one["stats"]["paid"] == 2 and one["stats"]["other_wave"] == 1
     assert two["stats"]["paid"] == 1 and two["stats"]["after_payment"] == 2
-    assert {"event-segment-mismatch", "conflicting-duplicate"} <= set(json.loads(two["refusals.json"])["counts"]["event"])
+    assert {"event-segment-mismatch", "conflicting-duplicate", "duplicate-data"} <= set(
+        json.loads(two["refusals.json"])["counts"]["event"])
     # a Spark ledger continued on DuckDB: the same as DuckDB all along
     mixed = tmp_path / "mixed" / "ledger.sqlite3"
     third = outputs(tmp_path / "mixed" / "out2", mixed_run(ws, (second,), mixed, tmp_path / "mixed" / "out2", "duckdb"))
