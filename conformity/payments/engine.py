@@ -14,7 +14,9 @@ Parquet events file, copied while hashed: ``parquet``):
    and the sources the span's key vouches for.
 3. **De-duplicate.** Keys already seen are found through sorted runs of 64-bit key hashes of the
    event store, then looked up exactly in the few store files that may hold them (``store``);
-   repeats inside the batch by a window over (source, id).
+   repeats inside the batch by a window over (source, id). Once judged, a counted event whose data (its
+   installation and ``data.sha256``) was counted already — in the store (found the same way, through the hashes of
+   the data keys of installations not paid yet) or on an earlier line of the batch — is ``duplicate-data``.
 4. **Judge.** Funding window, label, price and rule depend on a handful of attributes and on time
    only through a few instants (window bounds, label issue, expiry, revocation): the verdict of
    each distinct combination is computed once per interval by ``WaveRules.evaluate`` (the reference)
