@@ -210,6 +210,8 @@ INSTALLATION_DIFFERS = ("(r.vendor <> i.vendor OR r.category <> i.category OR r.
                         "OR r.site_id <> i.site_id)")
 #: an inconsistent event's attributes and its installation's, as ``mismatch_detail`` reads them
 MISMATCH_ATTRIBUTES = ("vendor", "category", "site_size", "site_id", "i_vendor", "i_category", "i_size", "i_site")
+
+
 def data_detail(sha256: str, source: str, ident: str) -> str:
     """SQL (DuckDB and Spark): why an event is ``duplicate-data``, naming the event whose copy of the data counts."""
     return (f"concat('same data (sha256 ', {sha256}, ') from this installation as event ', {ident}, ' of ', {source}, "
