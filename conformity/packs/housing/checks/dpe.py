@@ -80,6 +80,11 @@ def all_uploads(trace: TraceView) -> list[Upload]:
     return uploads(trace.exchanges("observatory"))
 
 
+def filed_for_real(u: Upload, message: str) -> Finding:
+    """The finding of a DPE sent for real where none should have been (quoting its upload)."""
+    return quote(u.exchange, message, where="request.query.mode", expected="no real upload", got="real")
+
+
 @check("housing.dpe_schema_valid", verifies=["DPE-001"], scenario=SCENARIO)
 def dpe_schema_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Every DPE the software uploads is valid against the model schema (v2.6)."""
@@ -154,26 +159,14 @@ def dpe_blocking_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
             )
         )
     findings = [
-        quote(
-            u.exchange,
-            "a DPE with blocking findings was sent for real",
-            where="request.query.mode",
-            expected="no real upload",
-            got="real",
-        )
+        filed_for_real(u, "a DPE with blocking findings was sent for real")
         for u in sent
         if u.mode == "real"
     ]
     # the same document filed for real at any other moment (a queue filing it after the step answered, a retry)
     kept_back = {u.document for u in blocked}
     findings += [
-        quote(
-            u.exchange,
-            "the DPE whose test found blocking findings was sent for real later, outside its step",
-            where="request.query.mode",
-            expected="no real upload",
-            got="real",
-        )
+        filed_for_real(u, "the DPE whose test found blocking findings was sent for real later, outside its step")
         for u in all_uploads(trace)
         if u.mode == "real" and u.document in kept_back and u.exchange.seq not in {s.exchange.seq for s in sent}
     ]
@@ -410,13 +403,7 @@ def dpe_incomplete_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
     start = min(e.seq for e in exchanges)
     earlier = {u.document for u in all_uploads(trace) if u.exchange.seq < start and blocks(u)}
     findings = [
-        quote(
-            u.exchange,
-            "a DPE whose address is geocoded at street level was filed",
-            where="request.query.mode",
-            expected="no real upload",
-            got="real",
-        )
+        filed_for_real(u, "a DPE whose address is geocoded at street level was filed")
         for u in uploads(exchanges)
         if u.mode == "real" and u.document not in earlier
     ]
@@ -425,13 +412,10 @@ def dpe_incomplete_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
     inside = {e.seq for e in exchanges}
     tested = {u.document for u in uploads(exchanges)}
     findings += [
-        quote(
-            u.exchange,
+        filed_for_real(
+            u,
             "a DPE whose address is geocoded at "
             f"{(u.written or {}).get('ban_type') or 'an unknown'} level was filed, outside its step",
-            where="request.query.mode",
-            expected="no real upload",
-            got="real",
         )
         for u in all_uploads(trace)
         if u.mode == "real" and u.exchange.seq not in inside
