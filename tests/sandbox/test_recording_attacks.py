@@ -4,41 +4,21 @@ credentials past their life."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import secrets
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from sandbox.credentials import secret_hash
 from sandbox.server import RunningSandbox
+from tests.sandbox.helpers import login
 from tests.sandbox.test_sessions import bearer, problem, trace_of
-
-REDIRECT_URI = "http://127.0.0.1:9/callback"
-
-
-def login(client: httpx.Client, s: dict[str, Any]) -> dict[str, Any]:
-    """A real login at the session's identity provider: its token answer (access, ID and refresh tokens)."""
-    creds, idp = s["credentials"], s["endpoints"]["idp"]
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    r = client.get(idp + "/authorize", params={
-        "response_type": "code", "client_id": creds["client_id"], "redirect_uri": REDIRECT_URI, "scope": "openid",
-        "state": "st-1", "nonce": "n-1", "code_challenge": challenge, "code_challenge_method": "S256",
-        "login_hint": s["fixtures"]["practitioners"][0]["national_id"]})
-    if r.status_code == 404:
-        pytest.skip("this sandbox has no identity provider")
-    code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
-    r = client.post(idp + "/token", auth=(creds["client_id"], creds["client_secret"]), data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier})
-    assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
 
 
 def test_issued_tokens_and_basic_credentials_sent_outside_authorization_stay_out_of_the_trace(

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import copy
-import hashlib
 import json
-import secrets
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -18,7 +16,7 @@ from conformity.errors import SignatureError
 from conformity.signing import KeyRing, VerifyKey, signer_kid, unverified_payload, verify_document
 from sandbox.server import RunningSandbox
 from tests.payments.builders import tampered
-from tests.sandbox.helpers import trace_payload
+from tests.sandbox.helpers import login, trace_payload
 
 PROBLEM = "application/problem+json"
 
@@ -286,22 +284,8 @@ def test_tokens_issued_by_the_identity_provider_stay_out_of_the_trace(new_sessio
                                                                        client: httpx.Client,
                                                                        admin: httpx.Client) -> None:
     s = new_session(seed=20)
-    creds, idp = s["credentials"], s["endpoints"]["idp"]
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    redirect_uri = "http://127.0.0.1:9/callback"
-    r = client.get(idp + "/authorize", params={
-        "response_type": "code", "client_id": creds["client_id"], "redirect_uri": redirect_uri, "scope": "openid",
-        "state": "st-1", "nonce": "n-1", "code_challenge": challenge, "code_challenge_method": "S256",
-        "login_hint": s["fixtures"]["practitioners"][0]["national_id"]})
-    if r.status_code == 404:
-        pytest.skip("this sandbox has no identity provider")
-    assert r.status_code in (302, 303), r.text
-    code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
-    r = client.post(idp + "/token", auth=(creds["client_id"], creds["client_secret"]), data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier})
-    assert r.status_code == 200, r.text
-    access_token = r.json()["access_token"]
+    creds = s["credentials"]
+    access_token = login(client, s)["access_token"]
     assert client.get(s["endpoints"]["directory"] + "/practitioners", headers=bearer(access_token)).status_code == 200
     assert send(client, s, access_token, "with a real token").status_code == 201
 
