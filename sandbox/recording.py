@@ -141,6 +141,16 @@ JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-
 BASE64_LIKE = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
 
 
+def basic_secret(candidate: str) -> str | None:
+    """The secret of a Basic credential (base64 of ``client_id:secret``), or None when ``candidate`` is not one."""
+    try:
+        decoded = base64.b64decode(candidate, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    _, colon, secret = decoded.partition(":")
+    return secret if colon else None
+
+
 def redact_issued(value: Any, session: dict[str, Any], store: Store) -> Any:
     """``value`` (a harness note: what the software answered, wrote on its error output or in its logs) with every
     secret the sandbox issued replaced by its hash prefix: the session's client secret (also inside a Basic
@@ -154,12 +164,8 @@ def redact_issued(value: Any, session: dict[str, Any], store: Store) -> Any:
     issued = {by_hash[h] for h in (own & by_hash.keys()) | (store.known_hashes(by_hash) if by_hash else set())}
 
     def basic(m: re.Match[str]) -> str:
-        try:
-            decoded = base64.b64decode(m.group(0), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            return m.group(0)
-        _, colon, secret = decoded.partition(":")
-        return redacted(secret) if colon and secret_hash(secret) in own else m.group(0)
+        secret = basic_secret(m.group(0))
+        return redacted(secret) if secret is not None and secret_hash(secret) in own else m.group(0)
 
     def text(t: str) -> str:
         t = JWT_LIKE.sub(lambda m: redacted(m.group(0)), t)
@@ -568,13 +574,8 @@ def _jwts_and_basics(strings: list[str], session: dict[str, Any]) -> list[str]:
             found += JWT_LIKE.findall(text)
         if prefix and secret_sha256 and prefix in text:
             for m in BASE64_LIKE.finditer(text):
-                if not m.group(0).startswith(prefix):
-                    continue
-                try:
-                    decoded = base64.b64decode(m.group(0), validate=True).decode("utf-8")
-                except (binascii.Error, UnicodeDecodeError, ValueError):
-                    continue
-                if secret_hash(decoded.partition(":")[2]) == secret_sha256:
+                secret = basic_secret(m.group(0)) if m.group(0).startswith(prefix) else None
+                if secret is not None and secret_hash(secret) == secret_sha256:
                     found.append(m.group(0))
     return found
 
