@@ -185,7 +185,7 @@ ERRORS: dict[str, list[int]] = {
     "GET /admin/faults": ADMIN,
     "POST /admin/harness-tokens": ADMIN + BODY,
     "GET /admin/installations": ADMIN,
-    "POST /admin/installations": ADMIN + BODY,
+    "POST /admin/installations": ADMIN + BODY + [503],
     "GET /admin/listeners": ADMIN,
     "GET /admin/sessions": ADMIN,
     "POST /admin/sessions": ADMIN + BODY,
@@ -221,6 +221,13 @@ SECURITY_SCHEMES = {
     "clientSecretBasic": {"type": "http", "scheme": "basic", "description":
                           "client_secret_basic (RFC 6749 §2.3.1) with the session's client_id and client_secret; "
                           "client_secret_post (both in the form) is accepted too."},
+}
+
+#: an operation's own reason for a status, where it is not the general one (WHY)
+WHY_HERE: dict[tuple[str, int], str] = {
+    ("POST /admin/installations", 503): "The sandbox cannot read its catalog of waves (catalog-unavailable): no "
+                                        "installation is registered until the catalog it was given is readable "
+                                        "again (it is read again at the next request)",
 }
 
 ADMIN_ONLY = {"GET /admin/events", "POST /admin/events/seal", "POST /admin/events/parquet", "POST /admin/harness-tokens",
@@ -375,8 +382,9 @@ def _success(key: str, status: int, spec: Any) -> dict[str, Any]:
 def _errors(key: str, statuses: list[int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for status in sorted(set(statuses)):
-        answer: dict[str, Any] = {"description": WHY[status], "content": {MEDIA_TYPE: {"schema": ref("Problem")}}}
-        if status in (429, 503):
+        answer: dict[str, Any] = {"description": WHY_HERE.get((key, status), WHY[status]),
+                                  "content": {MEDIA_TYPE: {"schema": ref("Problem")}}}
+        if status in (429, 503) and (key, status) not in WHY_HERE:
             answer["headers"] = {"Retry-After": {"schema": STR, "description": "seconds (absent when the "
                                                                                  "fault omit_retry_after is on)"}}
         if status == 405:

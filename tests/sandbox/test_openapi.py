@@ -86,3 +86,12 @@ def test_the_token_examples_say_their_audience_and_the_lookup_its_answers() -> N
     assert "WWW-Authenticate" in lookup["responses"]["401"]["headers"]
     [agent] = [p for p in lookup["parameters"] if p["in"] == "header"]
     assert agent["name"] == "User-Agent" and "registration id" in agent["description"]
+
+
+def test_registering_an_installation_documents_its_unreadable_catalog_answer() -> None:
+    """POST /admin/installations answers 503 catalog-unavailable (the catalog of waves unreadable), not a fault: its
+    OpenAPI says so, without the faults' Retry-After."""
+    answers = json.loads(KEPT.read_text())["paths"]["/admin/installations"]["post"]["responses"]
+    assert "catalog-unavailable" in answers["503"]["description"] and "headers" not in answers["503"]
+    sessions = json.loads(KEPT.read_text())["paths"]["/admin/sessions"]["post"]["responses"]
+    assert "503" not in sessions
