@@ -356,6 +356,8 @@ CREATE INDEX deliveries_due ON deliveries (delivered, failed, next_attempt);
 
 
 _WITNESSED = "ALTER TABLE uploads ADD COLUMN progress TEXT;"
+#: when set, the account's password was set by someone else (an admin): its next sign-in changes it first
+_PASSWORD_CHANGE = "ALTER TABLE accounts ADD COLUMN password_change_due TEXT;"
 
 STEPS: tuple[Step, ...] = (
     Step("submissions, labels, history", MIGRATIONS[0], None),
@@ -367,6 +369,7 @@ STEPS: tuple[Step, ...] = (
     Step("the service: accounts, tokens, sessions, audit log, uploads, webhooks", _step7("sqlite"),
          _step7("postgresql")),
     Step("witnessed runs: what the vendor asked and how far the run is", _WITNESSED, _WITNESSED),
+    Step("passwords an admin set are changed at the next sign-in", _PASSWORD_CHANGE, _PASSWORD_CHANGE),
 )
 SCHEMA_VERSION = len(STEPS)
 

@@ -152,8 +152,10 @@ def account() -> None:
 @click.option("--role", type=click.Choice(["vendor", "reviewer", "decider", "admin"]), required=True)
 @click.option("--vendor", "vendor_id", help="The vendor id (vendor accounts only).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (staff must have one).")
+@click.option("--temporary", is_flag=True, help="The password is for someone else: they change it at their first "
+                                                "sign-in, before anything else (the web admin page always does so).")
 @database_option
-def account_add(login: str, name: str, role: str, vendor_id: str | None, password_stdin: bool,
+def account_add(login: str, name: str, role: str, vendor_id: str | None, password_stdin: bool, temporary: bool,
                 database: str | None) -> None:
     """Create an account. Exit 0 created, 2 refused (nothing written)."""
     from conformity.agency.registry import Registry
@@ -161,7 +163,8 @@ def account_add(login: str, name: str, role: str, vendor_id: str | None, passwor
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     with Registry(_database(database)) as reg:
-        acct = accounts.create_account(reg.db, login, name, role, vendor_id=vendor_id, password=password)
+        acct = accounts.create_account(reg.db, login, name, role, vendor_id=vendor_id, password=password,
+                                       temporary=temporary)
         audit.record(reg.db, "cli", "admin", "account-created", acct.login, f"{acct.role} {acct.name}"
                      + (f" vendor {vendor_id}" if vendor_id else ""), "command line")
     click.echo(f"account {acct.login} ({acct.role}{', vendor ' + vendor_id if vendor_id else ''}) created")

@@ -48,6 +48,8 @@ def test_an_admin_creates_a_vendor_with_a_token_rotates_and_disables_it(sqlite_s
     r = c.post("/staff/admin/accounts", data={"csrf": csrf, "login": "eve", "name": "Eve", "role": "reviewer",
                                               "password": PASSWORD})
     assert r.status_code == 303
+    with Registry(s.config.database) as reg, reg.db.write():  # she changed the admin's password at her first sign-in
+        reg.db.execute("UPDATE accounts SET password_change_due = NULL WHERE login = 'eve'")
     eve, _ = s.staff("eve")
     assert eve.get("/staff").status_code == 200
     assert c.post("/staff/admin/accounts/eve/disable", data={"csrf": csrf}).status_code == 303

@@ -173,7 +173,7 @@ def test_the_whole_flow_in_chromium(browser: Any, agency: Served, runs: Runs, tm
     assert label_id in public.page.content() and "next update" in public.page.content()
     public.accessible()
     public.shot("revocations")
-    for path in ("/", "/waves", "/staff/audit"):
+    for path in ("/", "/waves", "/staff/audit", "/password"):
         decider.page.goto(path)
         decider.accessible()
     vendor.page.goto(upload_url)

@@ -67,6 +67,8 @@ class Session:
     account: Account
     csrf: str
     expires: str
+    #: the account's password was set by someone else: the session may only change it (or sign out)
+    password_change_due: bool = False
 
 
 def _sha(secret: str) -> str:
@@ -80,9 +82,25 @@ def _now() -> dt.datetime:
 _COLUMNS = "a.id, a.login, a.name, a.role, a.vendor_id"
 
 
+#: the longest password read (a longer one is refused, never cut)
+PASSWORD_MAX = 1024
+
+
+def password_problems(password: str) -> list[str]:
+    """What is wrong with a new password (nothing: an empty list)."""
+    if len(password) < 12:
+        return ["a password has at least 12 characters"]
+    if len(password) > PASSWORD_MAX:
+        return [f"a password has at most {PASSWORD_MAX} characters"]
+    return []
+
+
 def create_account(db: Connection, login: str, name: str, role: str, *, vendor_id: str | None = None,
-                   password: str | None = None) -> Account:
-    """A new account (InputError, nothing written: bad login, role, short password, login taken)."""
+                   password: str | None = None, temporary: bool = False) -> Account:
+    """A new account (InputError, nothing written: bad login, role, short password, login taken).
+
+    ``temporary``: the password is set by someone else than its owner (an admin): the owner changes it at the first
+    sign-in, before anything else."""
     problems = []
     if not LOGIN.match(login):
         problems.append("a login is 2-64 lower-case letters, digits, '.', '_', '@' or '-'")
@@ -92,8 +110,8 @@ def create_account(db: Connection, login: str, name: str, role: str, *, vendor_i
         problems.append("a vendor account names its vendor id (--vendor), a staff account none")
     if not name.strip() or len(name) > 200:
         problems.append("a name is 1-200 characters")
-    if password is not None and len(password) < 12:
-        problems.append("a password has at least 12 characters")
+    if password is not None:
+        problems += password_problems(password)
     if role != "vendor" and password is None:
         problems.append("a staff account needs a password (it signs in on the web)")
     if problems:
@@ -101,10 +119,11 @@ def create_account(db: Connection, login: str, name: str, role: str, *, vendor_i
     with db.write():
         if db.execute("SELECT 1 FROM accounts WHERE login = ?", (login,)).fetchone():
             raise InputError(f"login {login!r} is taken", where="account")
-        ident = db.execute("INSERT INTO accounts (login, name, role, vendor_id, password_hash, created) "
-                           "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        now = iso(_now())
+        ident = db.execute("INSERT INTO accounts (login, name, role, vendor_id, password_hash, created, "
+                           "password_change_due) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                            (login, name.strip(), role, vendor_id, _hasher.hash(password) if password else None,
-                            iso(_now()))).fetchone()[0]
+                            now, now if password and temporary else None)).fetchone()[0]
     return Account(int(ident), login, name.strip(), role, vendor_id)  # type: ignore[arg-type]  # role checked against ROLES above
 
 
@@ -201,7 +220,41 @@ def start_session(db: Connection, acct: Account, idle: dt.timedelta, maximum: dt
     with db.write():
         db.execute("INSERT INTO web_sessions (id_sha256, account, csrf, created, last_seen, expires) "
                    "VALUES (?, ?, ?, ?, ?, ?)", (_sha(sid), acct.id, csrf, iso(now), iso(now), expires))
-    return sid, Session(acct, csrf, expires)
+        due = db.execute("SELECT password_change_due FROM accounts WHERE id = ?", (acct.id,)).fetchone()[0]
+    return sid, Session(acct, csrf, expires, due is not None)
+
+
+def change_password(db: Connection, acct: Account, current: str, new: str, confirm: str, client: str) -> None:
+    """The account's own password changed (InputError, nothing changed: the current one wrong — a failure counted
+    like a sign-in's —, the new one too short, not confirmed or the same); every session of the account ends."""
+    if check_password(db, acct.login, current, client) is None:
+        raise InputError("the current password is wrong", where="current password")
+    problems = password_problems(new)
+    if new != confirm:
+        problems.append("the new password and its confirmation differ")
+    if new == current:
+        problems.append("the new password is the current one: choose another")
+    if problems:
+        raise InputError("; ".join(problems), where="new password")
+    _set_password(db, acct.id, new, due=False)
+
+
+def set_temporary_password(db: Connection, login: str, password: str) -> None:
+    """An admin sets an account's password (a person who lost theirs): its sessions end and its owner changes it at
+    the next sign-in (InputError: no such account, a vendor account without web sign-in is fine, too short)."""
+    ident, _ = _any_account(db, login)
+    problems = password_problems(password)
+    if problems:
+        raise InputError("; ".join(problems), where="password")
+    _set_password(db, ident, password, due=True)
+
+
+def _set_password(db: Connection, ident: int, password: str, *, due: bool) -> None:
+    now = iso(_now())
+    with db.write():
+        db.execute("UPDATE accounts SET password_hash = ?, password_change_due = ? WHERE id = ?",
+                   (_hasher.hash(password), now if due else None, ident))
+        db.execute("UPDATE web_sessions SET ended = ? WHERE account = ? AND ended IS NULL", (now, ident))
 
 
 #: how often a session's idle expiry is pushed forward (a write): at most once a minute, not on every request
@@ -217,7 +270,8 @@ def session(db: Connection, sid: str, idle: dt.timedelta, maximum: dt.timedelta)
     """
     if not sid or len(sid) > 200:
         return None
-    row = db.execute(f"SELECT {_COLUMNS}, s.csrf, s.created, s.expires, s.last_seen FROM web_sessions s JOIN accounts a "
+    row = db.execute(f"SELECT {_COLUMNS}, s.csrf, s.created, s.expires, s.last_seen, a.password_change_due "
+                     "FROM web_sessions s JOIN accounts a "
                      "ON a.id = s.account WHERE s.id_sha256 = ? AND s.ended IS NULL AND a.disabled IS NULL",
                      (_sha(sid),)).fetchone()
     now = _now()
@@ -230,7 +284,7 @@ def session(db: Connection, sid: str, idle: dt.timedelta, maximum: dt.timedelta)
         with db.write():
             db.execute("UPDATE web_sessions SET last_seen = ?, expires = ? WHERE id_sha256 = ?",
                        (iso(now), expires, _sha(sid)))
-    return Session(Account(*row[:5]), row[5], expires)
+    return Session(Account(*row[:5]), row[5], expires, row[9] is not None)
 
 
 def end_session(db: Connection, sid: str) -> None:

@@ -1,4 +1,5 @@
-"""The admin's page of accounts: create staff and vendor accounts, disable and enable them, rotate vendors' tokens.
+"""The admin's page of accounts: create staff and vendor accounts, disable and enable them, rotate vendors' tokens,
+set a password someone lost (its owner changes it at the next sign-in, like a new account's).
 
 Every change is an audit entry (refusals too); forms carry the session's CSRF token; a new token is
 shown once, on the answer to the form that made it (never stored, never in a URL).
@@ -46,7 +47,8 @@ def _create(cfg: ServiceConfig, actor: accounts.Account, form: Any, who: str) ->
     password = str(form.get("password", "")) or None
     with Registry(cfg.database) as reg:
         try:
-            acct = accounts.create_account(reg.db, login, name, role, vendor_id=vendor_id, password=password)
+            acct = accounts.create_account(reg.db, login, name, role, vendor_id=vendor_id, password=password,
+                                           temporary=True)
         except InputError as exc:
             audit.record(reg.db, actor.login, actor.role, "account-refused", login[:64], exc.render(), who)
             raise from_input_error(exc) from exc
@@ -71,15 +73,22 @@ async def create(request: Request) -> Response:
                             status_code=303)
 
 
-def _act(cfg: ServiceConfig, actor: accounts.Account, login: str, action: str, who: str) -> tuple[str, str | None]:
+def _act(cfg: ServiceConfig, actor: accounts.Account, login: str, action: str, who: str,
+         password: str = "") -> tuple[str, str | None]:
     with Registry(cfg.database) as reg:
         try:
-            if action in ("disable", "enable"):
+            token = None
+            if action == "reset-password":
+                if login == actor.login:
+                    raise InputError("change your own password on your password page (it asks for the current one)",
+                                     where="account")
+                accounts.set_temporary_password(reg.db, login, password)
+                what = "password set; its sessions ended; it is changed at the next sign-in"
+            elif action in ("disable", "enable"):
                 if action == "disable" and login == actor.login:
                     raise InputError("you cannot disable your own account (another admin can)", where="account")
                 changed = accounts.set_disabled(reg.db, login, action == "disable")
                 what = f"{action}d" if changed else f"already {action}d"
-                token = None
             elif action == "rotate-token":
                 acct = accounts.account(reg.db, login)
                 if acct is None:
@@ -91,7 +100,8 @@ def _act(cfg: ServiceConfig, actor: accounts.Account, login: str, action: str, w
                 token, revoked = accounts.rotate_token(reg.db, acct, "rotated")
                 what = f"new token issued, {revoked} revoked"
             else:
-                raise HTTPProblem(404, "not-found", f"no action {action!r} on accounts (disable, enable, rotate-token)")
+                raise HTTPProblem(404, "not-found", f"no action {action!r} on accounts (disable, enable, rotate-token, "
+                                                    "reset-password)")
         except InputError as exc:
             audit.record(reg.db, actor.login, actor.role, f"account-{action}-refused", login[:64], exc.render(), who)
             raise from_input_error(exc) from exc
@@ -104,7 +114,8 @@ async def account_action(request: Request, login: str, action: str) -> Response:
     session = signed_in(request, "admin")
     form = await request.form(max_files=0, max_fields=5)
     check_csrf(session, form)
-    what, token = await run_in_threadpool(_act, config_of(request), session.account, login, action, client(request))
+    what, token = await run_in_threadpool(_act, config_of(request), session.account, login, action, client(request),
+                                          str(form.get("password", "")))
     if token is not None:
         return _page(request, done=f"{login}: {what}", token=token, login=login)
     return RedirectResponse(f"/staff/admin/accounts?{flash_query(session, f'{login}: {what}')}", status_code=303)

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from conformity.agency.registry import Registry
 from conformity.agency.service import admin, api, staff_api, uploads, web, witnessed
 from conformity.agency.service.config import ServiceConfig
-from conformity.agency.service.deps import SESSION_COOKIE, LoginRequired
+from conformity.agency.service.deps import SESSION_COOKIE, LoginRequired, PasswordChangeRequired
 from conformity.agency.service.problems import HTTPProblem, install_handlers, respond
 from conformity.agency.service.webhooks import Deliverer
 from conformity.agency.submit import agency_signing_key
@@ -135,6 +135,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if request.url.path.startswith("/api/") or "json" in request.headers.get("accept", ""):
             return respond(request, HTTPProblem(401, "unauthenticated", exc.reason or "sign in first"))
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def _password(request: Request, exc: PasswordChangeRequired) -> Response:
+        if request.url.path.startswith("/api/") or "json" in request.headers.get("accept", ""):
+            return respond(request, HTTPProblem(403, "password-change-required", "your password was set by an "
+                                                "administrator: change it first (/password); nothing was done"))
+        return RedirectResponse("/password", status_code=303)
 
     app.add_middleware(HeadAsGet)
     app.security_headers = {"hsts": config.secure_cookies, "timing": config.server_timing}

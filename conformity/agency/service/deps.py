@@ -42,6 +42,11 @@ class LoginRequired(Exception):
         self.reason = reason
 
 
+class PasswordChangeRequired(Exception):
+    """The signed-in person's password was set by someone else: every page but changing it (and signing out)
+    answers with a redirect to ``/password`` (403 for JSON), nothing done."""
+
+
 class _StrictJSONRequest(Request):
     """A request whose JSON body is read by :func:`conformity.jsonio.loads` (a name twice in one object, NaN, nesting
     past its limit: refused), where Starlette's ``json.loads`` keeps the last of two values a reader may take the
@@ -123,11 +128,14 @@ def current_session(request: Request) -> Session | None:
     return found
 
 
-def signed_in(request: Request, action: accounts.Action | None = None) -> Session:
-    """The session of a signed-in person allowed to ``action`` (review, decide, admin, submit)."""
+def signed_in(request: Request, action: accounts.Action | None = None, *, changing_password: bool = False) -> Session:
+    """The session of a signed-in person allowed to ``action`` (review, decide, admin, submit); whose password is
+    their own (else only ``changing_password`` pages take it)."""
     session = current_session(request)
     if session is None:
         raise LoginRequired("your session has expired: sign in again" if request.state.session_expired else "")
+    if session.password_change_due and not changing_password:
+        raise PasswordChangeRequired()
     if action is not None and not session.account.can(action):
         raise HTTPProblem(403, "forbidden", f"{session.account.role} accounts may not {action}")
     return session

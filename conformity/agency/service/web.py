@@ -190,7 +190,7 @@ async def login(request: Request) -> Response:
         sid, session = accounts.start_session(reg.db, acct, cfg.session_idle, cfg.session_max)
         audit.record(reg.db, acct.login, acct.role, "login", acct.login, "", who)
     target = "/vendor" if acct.role == "vendor" else _local(str(form.get("next", "/staff")))
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse("/password" if session.password_change_due else target, status_code=303)
     response.set_cookie(cookie_name(cfg, SESSION_COOKIE), sid, httponly=True, secure=cfg.secure_cookies,
                         samesite="strict", path="/", max_age=int(cfg.session_max.total_seconds()))
     response.delete_cookie(cookie_name(cfg, LOGIN_CSRF_COOKIE), path="/", secure=cfg.secure_cookies, httponly=True,
@@ -200,7 +200,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    session = signed_in(request)
+    session = signed_in(request, changing_password=True)
     check_csrf(session, await form_of(request))
     cfg = config_of(request)
     with Registry(cfg.database) as reg:
@@ -210,6 +210,48 @@ async def logout(request: Request) -> Response:
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(cookie_name(cfg, SESSION_COOKIE), path="/", secure=cfg.secure_cookies, httponly=True,
                            samesite="strict")
+    return response
+
+
+@router.get("/password", response_class=HTMLResponse)
+def password_form(request: Request) -> Response:
+    """Change one's password (the only page of a session whose password an admin set)."""
+    session = signed_in(request, changing_password=True)
+    return page(request, "password.html", due=session.password_change_due)
+
+
+@router.post("/password")
+async def change_password(request: Request) -> Response:
+    """The signed-in person's password changed: every session of the account ends, this browser gets a new one."""
+    session = signed_in(request, changing_password=True)
+    form = await form_of(request)
+    check_csrf(session, form)
+    cfg, who, acct = config_of(request), client(request), session.account
+    current, new, confirm = (str(form.get(k, "")) for k in ("current", "new", "confirm"))
+    if any(len(f) > accounts.PASSWORD_MAX for f in (current, new, confirm)):
+        raise HTTPProblem(422, "invalid-request", f"a password has at most {accounts.PASSWORD_MAX} characters")
+
+    def change() -> str:
+        with Registry(cfg.database) as reg:
+            wait = accounts.throttled(reg.db, acct.login, who, cfg.login_window, cfg.login_max_failures,
+                                      cfg.client_max_failures)
+            if wait is not None:
+                raise HTTPProblem(429, "too-many-attempts", f"too many wrong passwords: try again in {wait} seconds",
+                                  headers={"Retry-After": str(wait)})
+            try:
+                accounts.change_password(reg.db, acct, current, new, confirm, who)
+            except InputError as exc:
+                audit.record(reg.db, acct.login, acct.role, "password-change-refused", acct.login, exc.render(), who)
+                raise HTTPProblem(422, "invalid-request", exc.render()) from exc
+            audit.record(reg.db, acct.login, acct.role, "password-changed", acct.login,
+                         "set by an admin before" if session.password_change_due else "", who)
+            sid, _ = accounts.start_session(reg.db, acct, cfg.session_idle, cfg.session_max)
+        return sid
+
+    sid = await run_in_threadpool(change)
+    response = RedirectResponse("/vendor" if acct.role == "vendor" else "/staff", status_code=303)
+    response.set_cookie(cookie_name(cfg, SESSION_COOKIE), sid, httponly=True, secure=cfg.secure_cookies,
+                        samesite="strict", path="/", max_age=int(cfg.session_max.total_seconds()))
     return response
 
 

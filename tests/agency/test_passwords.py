@@ -1,0 +1,137 @@
+"""Passwords set by someone else (an admin creating an account, or setting one a person lost) are changed by their
+owner at the next sign-in, before anything else; anyone changes their own (the current one asked); a change ends every
+session of the account."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from conformity.agency.registry import Registry
+from conformity.agency.service import accounts
+from conformity.cli import cli
+from tests.agency.service_client import PASSWORD, Service
+
+TEMPORARY = "set by the admin 2026"
+OWN = "chosen by eve herself, long"
+
+
+def _csrf(text: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', text).group(1)  # type: ignore[union-attr]
+
+
+def _sign_in(s: Service, login: str, password: str) -> tuple[TestClient, str]:
+    """A client that posted the sign-in form, and where the answer sends it."""
+    c = s.client()
+    r = c.post("/login", data={"login": login, "password": password, "csrf": _csrf(c.get("/login").text),
+                               "next": "/staff"})
+    return c, r.headers.get("location", str(r.status_code))
+
+
+def _admin(s: Service) -> tuple[TestClient, str]:
+    with Registry(s.config.database) as reg:
+        accounts.create_account(reg.db, "root", "Root Admin", "admin", password=PASSWORD)
+    c, _ = s.staff("root")
+    return c, _csrf(c.get("/staff/admin/accounts").text)
+
+
+def _change(c: TestClient, current: str, new: str, confirm: str | None = None) -> object:
+    return c.post("/password", data={"csrf": _csrf(c.get("/password").text), "current": current, "new": new,
+                                     "confirm": new if confirm is None else confirm},
+                  headers={"Accept": "application/json"})
+
+
+def test_an_account_the_admin_created_changes_its_password_before_anything_else(service: Service) -> None:
+    s = service
+    admin, csrf = _admin(s)
+    r = admin.post("/staff/admin/accounts", data={"csrf": csrf, "login": "eve", "name": "Eve", "role": "reviewer",
+                                                  "password": TEMPORARY})
+    assert r.status_code == 303
+    eve, went = _sign_in(s, "eve", TEMPORARY)
+    assert went == "/password"
+    page = eve.get("/password")
+    assert page.status_code == 200 and "set by an administrator" in page.text
+    # every other page sends her to the password page; JSON says why; nothing is done
+    assert eve.get("/staff").headers["location"] == "/password"
+    assert eve.get("/staff/audit").headers["location"] == "/password"
+    r = eve.get("/staff", headers={"Accept": "application/json"})
+    assert r.status_code == 403 and r.json()["type"].endswith(":password-change-required")
+    # refused changes: wrong current password, too short, not confirmed, the same
+    for current, new, confirm, says in ((PASSWORD, OWN, OWN, "current password is wrong"),
+                                        (TEMPORARY, "short", "short", "at least 12 characters"),
+                                        (TEMPORARY, OWN, OWN + "x", "confirmation differ"),
+                                        (TEMPORARY, TEMPORARY, TEMPORARY, "is the current one")):
+        r = _change(eve, current, new, confirm)
+        assert r.status_code == 422 and says in r.json()["detail"], (says, r.text)  # type: ignore[attr-defined]
+    assert eve.get("/staff").headers["location"] == "/password"
+    r = eve.post("/password", data={"csrf": "forged", "current": TEMPORARY, "new": OWN, "confirm": OWN},
+                 headers={"Accept": "application/json"})
+    assert r.status_code == 403
+
+    other_browser, _ = _sign_in(s, "eve", TEMPORARY)
+    r = _change(eve, TEMPORARY, OWN)
+    assert r.status_code == 303 and r.headers["location"] == "/staff"  # type: ignore[attr-defined]
+    assert eve.get("/staff").status_code == 200  # a new session, her own password
+    assert other_browser.get("/staff").headers["location"].startswith("/login")  # every other session ended
+    assert _sign_in(s, "eve", TEMPORARY)[1] == "401"  # the admin's password opens nothing now
+    assert _sign_in(s, "eve", OWN)[1] == "/staff"
+    actions = [a for (a,) in s.table("SELECT action FROM audit WHERE actor = 'eve' ORDER BY id")]
+    assert actions.count("password-change-refused") == 4 and "password-changed" in actions
+    details = " ".join(str(d) for (d,) in s.table("SELECT detail FROM audit"))
+    assert TEMPORARY not in details and OWN not in details
+
+
+def test_an_admin_sets_a_lost_password_which_ends_the_sessions_and_is_changed_at_the_next_sign_in(
+        sqlite_service: Service) -> None:
+    s = sqlite_service
+    admin, csrf = _admin(s)
+    bob, _ = s.staff("bob")
+    assert bob.get("/staff").status_code == 200
+    accept = {"Accept": "application/json"}
+    r = admin.post("/staff/admin/accounts/bob/reset-password", data={"csrf": csrf, "password": "short"}, headers=accept)
+    assert r.status_code == 422 and "at least 12" in r.json()["detail"]
+    assert bob.get("/staff").status_code == 200  # refused: nothing changed
+    r = admin.post("/staff/admin/accounts/root/reset-password", data={"csrf": csrf, "password": TEMPORARY},
+                   headers=accept)
+    assert r.status_code == 422 and "your password page" in r.json()["detail"]
+    r = admin.post("/staff/admin/accounts/bob/reset-password", data={"csrf": csrf, "password": TEMPORARY})
+    assert r.status_code == 303
+    assert bob.get("/staff").headers["location"].startswith("/login")  # his session ended
+    assert _sign_in(s, "bob", PASSWORD)[1] == "401"
+    bob, went = _sign_in(s, "bob", TEMPORARY)
+    assert went == "/password"
+    assert _change(bob, TEMPORARY, "bob's own passphrase").status_code == 303  # type: ignore[attr-defined]
+    assert bob.get("/staff").status_code == 200
+    assert s.table("SELECT action FROM audit WHERE actor = 'root' AND action LIKE '%reset%' ORDER BY id") == [
+        ("account-reset-password-refused",), ("account-reset-password-refused",), ("account-reset-password",)]
+
+
+def test_anyone_changes_their_own_password_and_their_other_sessions_end(sqlite_service: Service) -> None:
+    s = sqlite_service
+    alice, _ = s.staff("alice")
+    elsewhere, _ = s.staff("alice")
+    assert "set by an administrator" not in alice.get("/password").text
+    assert _change(alice, PASSWORD, "alice's new passphrase").status_code == 303  # type: ignore[attr-defined]
+    assert alice.get("/staff").status_code == 200
+    assert elsewhere.get("/staff").headers["location"].startswith("/login")
+    # a vendor too, back to its own page
+    ref, went = _sign_in(s, "ref", PASSWORD)
+    assert went == "/vendor"
+    r = _change(ref, PASSWORD, "the reference vendor's new one")
+    assert r.headers["location"] == "/vendor"  # type: ignore[attr-defined]
+    assert s.client().get("/password").headers["location"].startswith("/login")  # signed in only
+
+
+def test_the_command_line_creates_an_account_whose_password_is_temporary(sqlite_service: Service) -> None:
+    s = sqlite_service
+    database = str(s.config.database.target)
+    result = CliRunner().invoke(cli, ["agency", "account", "add", "zoe", "--name", "Zoe", "--role", "decider",
+                                      "--password-stdin", "--temporary", "--database", database], input=TEMPORARY + "\n")
+    assert result.exit_code == 0, result.output
+    assert _sign_in(s, "zoe", TEMPORARY)[1] == "/password"
+    result = CliRunner().invoke(cli, ["agency", "account", "add", "yan", "--name", "Yan", "--role", "decider",
+                                      "--password-stdin", "--database", database], input=TEMPORARY + "\n")
+    assert result.exit_code == 0, result.output
+    assert _sign_in(s, "yan", TEMPORARY)[1] == "/staff"  # the operator's own account: no change asked
