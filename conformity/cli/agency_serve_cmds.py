@@ -41,6 +41,10 @@ def _database(database: str | None) -> Database:
 @click.option("--ledger", type=LedgerPath(),
               help="The payment ledger (SQLite), for the progress funnel.")
 @click.option("--max-upload-mib", default=64, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--vendor-storage-mib", default=2048, show_default=True, type=click.IntRange(1, 1 << 30),
+              help="The bytes of one vendor's uploads the agency keeps (an upload past it: 413 vendor-storage-full).")
+@click.option("--refused-kept-days", default=30, show_default=True, type=click.IntRange(1, 3650),
+              help="Days the bundle of a refused upload is kept before it is deleted (its findings stay).")
 @click.option("--insecure-cookies", is_flag=True,
               help="Send session cookies over plain HTTP too (development only; behind TLS never use it).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), help="Serve HTTPS with this certificate.")
@@ -60,7 +64,8 @@ def _database(database: str | None) -> Database:
 @click.pass_context
 def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...], key_path: Path | None, host: str,
               port: int, workers: int, data_dir: Path | None, ledger: Path | None, max_upload_mib: int,
-              insecure_cookies: bool, tls_cert: Path | None, tls_key: Path | None, witness_sandbox: str | None,
+              vendor_storage_mib: int, refused_kept_days: int, insecure_cookies: bool, tls_cert: Path | None,
+              tls_key: Path | None, witness_sandbox: str | None,
               witness_sandbox_token: str | None, witness_sandbox_ca: Path | None, witness_driver_ca: Path | None,
               witness_timeout: int, witness_private_addresses: bool) -> None:
     """Serve the agency: vendors' uploads and API, reviewers' and deciders' pages, the public registry.
@@ -77,6 +82,10 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
     check_tls(tls_cert, tls_key)
     check_listen(host, port)
     settings = _settings(database, trust, key_path, data_dir, ledger, max_upload_mib, insecure_cookies)
+    if vendor_storage_mib < max_upload_mib:
+        raise click.BadParameter(f"{vendor_storage_mib} MiB is less than one bundle (--max-upload-mib "
+                                 f"{max_upload_mib}): no vendor could upload", param_hint="--vendor-storage-mib")
+    settings |= {"vendor_storage": str(vendor_storage_mib * 1024 * 1024), "refused_kept_days": str(refused_kept_days)}
     if witness_sandbox:
         if not witness_sandbox_token:
             raise click.UsageError("--witness-sandbox needs --witness-sandbox-token (or USINE_WITNESS_SANDBOX_TOKEN)")

@@ -155,3 +155,45 @@ def test_a_vendor_with_uploads_waiting_to_be_verified_cannot_queue_more(sqlite_s
     other = s.vendor(s.other_token).post("/api/v1/submissions", content=runs.defective.read_bytes(),
                                          headers={"Content-Type": "application/zip"})
     assert other.status_code == 202, other.text
+
+
+def test_a_vendor_whose_refused_bundles_fill_its_room_is_refused_until_they_are_deleted(
+        runs: Runs, catalog: Catalog, home: Path, tmp_path: Path) -> None:
+    """The agency kept every upload's bundle for ever, refused ones too: a vendor sending a 64 MB zip the agency
+    refuses, again and again (three at a time), filled the agency's disk. The bytes kept of one vendor's uploads are
+    bounded (``vendor_storage``: 413 vendor-storage-full, nothing kept, before the body is read when its length is
+    declared); a refused upload's bundle is deleted ``refused_kept`` after its refusal (its row and findings stay),
+    which gives the room back; another vendor is not held."""
+    junk = b"PK\x03\x04" + b"not a bundle" * 100  # a zip's first bytes, refused at verification
+    s = make_service(tmp_path / "registry.sqlite3", runs, catalog, home, tmp_path, vendor_storage=3 * len(junk),
+                     refused_kept=dt.timedelta(days=7))
+
+    def send(token: str | None = None, body: bytes = junk) -> httpx.Response:
+        return s.vendor(token).post("/api/v1/submissions", content=body, headers={"Content-Type": "application/zip"})
+
+    try:
+        for _ in range(3):
+            r = send()
+            assert r.status_code == 202 and r.json()["state"] == "refused", r.text
+        kept = sorted(p.name for p in s.config.uploads.glob("*.zip"))
+        r = send()
+        assert r.status_code == 413 and r.json()["type"].endswith(":vendor-storage-full"), r.text
+        assert f"keeps {3 * len(junk)} now" in r.json()["detail"] and "7 day(s)" in r.json()["detail"]
+        assert sorted(p.name for p in s.config.uploads.glob("*.zip")) == kept  # nothing kept
+        assert not list(s.config.uploads.glob(".incoming-*"))
+        assert len(s.table("SELECT id FROM uploads")) == 3
+        assert send(s.other_token).status_code == 202  # another vendor's room is its own
+
+        assert uploads.purge_refused(s.config) == []  # refused today: kept for the vendor to look into
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(days=8)
+        gone = uploads.purge_refused(s.config, now=later)
+        assert len(gone) == 4 and not list(s.config.uploads.glob("*.zip"))
+        assert s.table("SELECT count(*) FROM uploads WHERE state = 'refused' AND findings IS NOT NULL") == [(4,)]
+        assert s.table("SELECT action FROM audit WHERE action = 'uploads-purged'") == [("uploads-purged",)]
+        with Registry(s.config.database) as reg, reg.write() as db:  # as if the refusals were eight days old
+            db.execute("UPDATE uploads SET updated = ?", (iso(dt.datetime.now(dt.UTC) - dt.timedelta(days=8)),))
+        with Registry(s.config.database) as reg:
+            assert uploads.kept_bytes(s.config, "usine-reference", reg.db) == 0
+        assert send().status_code == 202  # the room is back
+    finally:
+        s.config.database.dispose()

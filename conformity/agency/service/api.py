@@ -54,11 +54,11 @@ async def submit(request: Request, background: BackgroundTasks,
     acct = vendor(request, "submit")
     cfg = config_of(request)
     assert acct.vendor_id is not None
+    length = request.headers.get("content-length")
+    declared = int(length) if length and length.isdigit() else None
     with Registry(cfg.database) as reg:  # before the body is read (and again when it is recorded)
-        uploads.check_in_flight(cfg, acct.vendor_id, reg.db)
-    declared = request.headers.get("content-length")
-    incoming, sha, size = await uploads.receive(request.stream(), cfg, int(declared) if declared and declared.isdigit()
-                                                else None)
+        uploads.check_room(cfg, acct.vendor_id, reg.db, declared if declared and declared <= cfg.max_upload else None)
+    incoming, sha, size = await uploads.receive(request.stream(), cfg, declared)
     try:  # again once the body is in: the token revoked or the account disabled while it streamed takes nothing in
         acct = vendor(request, "submit")
     except BaseException:

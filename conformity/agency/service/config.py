@@ -41,6 +41,9 @@ class ServiceConfig:
     ledger: Path | None = None         # a payment ledger, for the progress funnel (optional)
     max_upload: int = 64 * MiB         # the largest bundle accepted, in bytes
     uploads_in_flight: int = 3         # a vendor's uploads received and not yet verified (one more: 429)
+    vendor_storage: int = 2048 * MiB   # the bytes of one vendor's uploads the agency keeps (more: 413)
+    #: how long the bundle of a refused upload is kept (for the vendor and the agency to look into), then deleted
+    refused_kept: dt.timedelta = dt.timedelta(days=30)
     zip_limits: ZipLimits = DEFAULT_LIMITS
     secure_cookies: bool = True        # cookies only over HTTPS (browsers also send them to http://localhost)
     session_idle: dt.timedelta = dt.timedelta(minutes=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -37,4 +38,6 @@ def app_from_env() -> FastAPI:
         database=Database(env["database"]), catalog=catalog, trust=trusted_sandbox_keys(trust),
         key_path=Path(env["key"]), data=Path(env["data"]), ledger=Path(env["ledger"]) if env.get("ledger") else None,
         max_upload=int(env.get("max_upload", 64 << 20)), secure_cookies=env.get("secure_cookies", "1") == "1",
+        vendor_storage=int(env.get("vendor_storage", 2048 << 20)),
+        refused_kept=dt.timedelta(days=int(env.get("refused_kept_days", 30))),
         witness=witness_from_env(env), server_timing=env.get("server_timing") == "1"))

@@ -134,9 +134,20 @@ def _clean_name(name: str) -> str:
     return "".join(c for c in base if c.isprintable() and c not in "\"'<>") or "bundle.zip"
 
 
-def check_in_flight(config: ServiceConfig, vendor_id: str, db: Connection) -> None:
-    """429 when this vendor already has ``config.uploads_in_flight`` uploads received and not yet verified: each
-    worker verifies two at a time for every vendor, and one vendor's queue would hold every other's."""
+def kept_bytes(config: ServiceConfig, vendor_id: str, db: Connection, now: dt.datetime | None = None) -> int:
+    """The bytes of this vendor's uploads the agency keeps: every one not refused, and the refused ones until their
+    bundle is deleted (``config.refused_kept`` after the refusal)."""
+    cutoff = iso((now or dt.datetime.now(dt.UTC)) - config.refused_kept)
+    row = db.execute("SELECT coalesce(sum(bytes), 0) FROM uploads WHERE vendor_id = ? AND kind = 'upload' AND "
+                     "(state <> 'refused' OR updated > ?)", (vendor_id, cutoff)).fetchone()
+    return int(row[0])
+
+
+def check_room(config: ServiceConfig, vendor_id: str, db: Connection, size: int | None = None) -> None:
+    """Refuse an upload before it is kept: 429 when this vendor already has ``config.uploads_in_flight`` uploads
+    received and not yet verified (each worker verifies two at a time for every vendor, and one vendor's queue would
+    hold every other's); 413 when the bytes kept of its uploads and this one's (``size``, when known) would pass
+    ``config.vendor_storage`` (one vendor's refused bundles, sent again and again, would fill the agency's disk)."""
     waiting = [r[0] for r in db.execute("SELECT id FROM uploads WHERE vendor_id = ? AND kind = 'upload' AND state IN "
                                         "('received', 'verifying') ORDER BY received, id", (vendor_id,)).fetchall()]
     if len(waiting) >= config.uploads_in_flight:
@@ -144,17 +155,25 @@ def check_in_flight(config: ServiceConfig, vendor_id: str, db: Connection) -> No
                           f"your uploads {', '.join(waiting)} are not verified yet: at most {config.uploads_in_flight} "
                           "wait at a time; send this one again once one of them is verified or refused (nothing was "
                           "kept)", headers={"Retry-After": "30"}, waiting=waiting)
+    kept = kept_bytes(config, vendor_id, db)
+    if kept + (size or 0) > config.vendor_storage or (size is None and kept >= config.vendor_storage):
+        days = config.refused_kept.days
+        raise HTTPProblem(413, "vendor-storage-full",
+                          f"the agency keeps at most {config.vendor_storage} bytes of your uploads and keeps {kept} now"
+                          + (f"; this bundle ({size} bytes) would pass it" if size else "")
+                          + f": refused bundles are deleted {days} day(s) after their refusal, or ask the agency for "
+                          "more room (nothing was kept)", kept_bytes=kept, max_bytes=config.vendor_storage)
 
 
 def register(config: ServiceConfig, acct: Account, incoming: Path, sha: str, size: int, name: str,
              client: str) -> Upload:
-    """Record a received upload (state ``received``) and move its file into place; 429 (its file removed) when the
-    vendor has too many uploads waiting (:func:`check_in_flight`, in the same transaction)."""
+    """Record a received upload (state ``received``) and move its file into place; 429 or 413 (its file removed) when
+    the vendor has too many uploads waiting or too many bytes kept (:func:`check_room`, in the same transaction)."""
     assert acct.vendor_id is not None
     ident, now = new_id(), iso(dt.datetime.now(dt.UTC))
     with Registry(config.database) as reg, reg.write() as db:
         try:
-            check_in_flight(config, acct.vendor_id, db)
+            check_room(config, acct.vendor_id, db, size)
         except HTTPProblem:
             incoming.unlink(missing_ok=True)
             raise
@@ -300,6 +319,26 @@ def renew_leases(config: ServiceConfig) -> int:
     return len(mine)
 
 
+def purge_refused(config: ServiceConfig, now: dt.datetime | None = None) -> list[str]:
+    """Delete the bundles of uploads refused more than ``config.refused_kept`` ago (their rows, findings and audit
+    entries stay); the ids whose bundle this call deleted."""
+    cutoff = iso((now or dt.datetime.now(dt.UTC)) - config.refused_kept)
+    with Registry(config.database) as reg:
+        old = [r[0] for r in reg.db.execute("SELECT id FROM uploads WHERE kind = 'upload' AND state = 'refused' AND "
+                                            "updated <= ?", (cutoff,)).fetchall()]
+    gone = []
+    for ident in old:
+        path = config.uploads / f"{ident}.zip"
+        if path.exists():
+            path.unlink(missing_ok=True)
+            gone.append(ident)
+    if gone:
+        with Registry(config.database) as reg, reg.write() as db:
+            record(db, "agency", "system", "uploads-purged", "uploads",
+                   f"the bundles of {len(gone)} upload(s) refused before {cutoff} deleted: {', '.join(gone)}"[:4000])
+    return gone
+
+
 class Sweeper:
     """A worker's thread that, every third of the verification lease, renews the leases of what it verifies and takes
     up what no worker is doing: received and not queued, or left verifying past its lease (its worker killed)."""
@@ -315,6 +354,7 @@ class Sweeper:
 
     def sweep(self) -> None:
         renew_leases(self.config)
+        purge_refused(self.config)
         for ident in pending_uploads(self.config):
             with _mine:
                 if ident in _queued or ident in _verifying:

@@ -295,7 +295,7 @@ async def vendor_upload(request: Request, background: BackgroundTasks) -> Respon
         raise HTTPProblem(413, "too-large", f"a bundle is at most {cfg.max_upload} bytes", max_bytes=cfg.max_upload)
     assert session.account.vendor_id is not None
     with Registry(cfg.database) as reg:  # before the form is read (and again when it is recorded)
-        uploads.check_in_flight(cfg, session.account.vendor_id, reg.db)
+        uploads.check_room(cfg, session.account.vendor_id, reg.db)
     form = await request.form(max_files=1, max_fields=5)
     check_csrf(session, form)
     file = form.get("bundle")
