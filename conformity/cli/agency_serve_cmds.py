@@ -83,8 +83,10 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
     check_listen(host, port)
     settings = _settings(database, trust, key_path, data_dir, ledger, max_upload_mib, insecure_cookies)
     if vendor_storage_mib < max_upload_mib:
-        raise click.BadParameter(f"{vendor_storage_mib} MiB is less than one bundle (--max-upload-mib "
-                                 f"{max_upload_mib}): no vendor could upload", param_hint="--vendor-storage-mib")
+        from conformity.errors import InputError
+
+        raise InputError(f"{vendor_storage_mib} MiB is less than one bundle (--max-upload-mib {max_upload_mib}): no "
+                         "vendor could upload", where="--vendor-storage-mib")
     settings |= {"vendor_storage": str(vendor_storage_mib * 1024 * 1024), "refused_kept_days": str(refused_kept_days)}
     if witness_sandbox:
         if not witness_sandbox_token:

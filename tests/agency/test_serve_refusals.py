@@ -105,3 +105,8 @@ def test_a_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
     """It started, announcing "usine agency service on http://127.0.0.1:99999/"."""
     done = serve("--port", "99999", tmp_path=tmp_path, timeout=45)
     assert done.returncode == 2 and "99999 is not in the range 0<=x<=65535" in done.stderr, done.stderr
+
+
+def test_a_vendor_storage_smaller_than_one_bundle_is_refused(tmp_path: Path) -> None:
+    said = refused(serve("--port", "0", "--max-upload-mib", "64", "--vendor-storage-mib", "32", tmp_path=tmp_path))
+    assert "--vendor-storage-mib" in said and "less than one bundle" in said
