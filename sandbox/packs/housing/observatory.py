@@ -55,6 +55,7 @@ from sandbox.deps import (
 )
 from sandbox.events import data_received
 from sandbox.problems import HTTPProblem, set_outcome
+from sandbox.store import Store
 
 SERVICE = "observatory"
 COLLECTION = "housing-dpe"
@@ -99,8 +100,16 @@ def _number(scope: str, count: int, body: bytes) -> str:
 def _file(
     request: Request, scope: str, body: bytes, values: dict[str, Any], findings: list[dict[str, Any]], filed_by: str
 ) -> dict[str, Any]:
-    """File a DPE in ``scope``, once: the record, with ``duplicate`` true when that DPE was filed already."""
+    """File a DPE in ``scope``, once: the record, with ``duplicate`` true when that DPE was filed already. Checked and
+    written under the store's lock of the scope, which every worker process sharing the store takes: the same DPE sent
+    twice at once to two workers is one filing (one number, one event)."""
     store = store_of(request)
+    with store.locked_batch(f"{COLLECTION}\n{scope}"):
+        return _file_locked(store, scope, body, values, findings, filed_by)
+
+
+def _file_locked(store: Store, scope: str, body: bytes, values: dict[str, Any], findings: list[dict[str, Any]],
+                 filed_by: str) -> dict[str, Any]:
     given = values.get("numero_dpe")
     known = store.get_record(IDENTITIES, scope, values["identity"])
     if given:
