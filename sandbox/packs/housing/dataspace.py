@@ -79,6 +79,7 @@ from sandbox.events import data_received
 from sandbox.parsed import parse_json
 from sandbox.problems import HTTPProblem, set_outcome
 from sandbox.sessions import new_id
+from sandbox.store import Store
 
 SERVICE = "dataspace"
 #: the requests network faults hit
@@ -365,13 +366,15 @@ async def _deposit_body(request: Request, schema: str) -> dict[str, Any]:
 
 
 def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str, Any], key: str,
-             owner: str | None = None) -> dict[str, Any]:
+             installation: dict[str, Any] | None = None) -> dict[str, Any]:
     """File a quote or works record (``key``: its id member) under ``scope``, once: the same id again is the record
     filed (a duplicate), or 409 with another content; the same content under another id is a duplicate of the first
     (its meaning is the document but its id, its texts as they read: re-filed under fresh ids, or re-spelled, one
-    quote would be many). ``owner``: whose ids and contents these are (an installation in the production role:
-    another contractor's quote ``Q-1`` is its own); a test session's are the session's. Checked and written under one
-    lock: two deposits at once are one record."""
+    quote would be many). ``installation`` (the production role): whose ids and contents these are (another
+    contractor's quote ``Q-1`` is its own; a test session's are the session's), and who is paid: its data-received
+    event is appended under the lock, the record marked with its ``event_id`` after — a record whose event was never
+    written (the append failed: a full disk) has it written when the same document is deposited again. Checked and
+    written under one lock: two deposits at once are one record, one event."""
     named = doc.get("home", {}).get("fiscal_number") if isinstance(doc.get("home"), dict) else None
     if named is not None and named != fiscal:  # a document for home X is X's, not the home whose consent it uses
         raise HTTPProblem(
@@ -379,33 +382,49 @@ def _deposit(request: Request, scope: str, fiscal: str, kind: str, doc: dict[str
             path_home=fiscal, body_home=named,
         )
     store = store_of(request)
-    prefix = f"{kind}:{owner}:" if owner else f"{kind}:"
+    prefix = f"{kind}:{installation['id']}:" if installation is not None else f"{kind}:"
     canonical = canonical_json(doc)
     digest = hashlib.sha256(canonical).hexdigest()
     # its home's: a works record names none (its home is the path's), and the same works in two homes are two
     meaning = f"{prefix}{fiscal}:" + hashlib.sha256(
         canonical_json(_read({k: v for k, v in doc.items() if k != key}))).hexdigest()
-    with store.locked_batch(f"{DEPOSITS}\n{scope}"):
-        existing = store.get_record(DEPOSITS, scope, prefix + str(doc[key]))
-        if existing is not None:
-            if existing["sha256"] != digest:
-                raise HTTPProblem(409, f"{kind}-id-conflict", f"{key} {doc[key]} was deposited with another content")
-            return existing | {"duplicate": True}
-        first = store.get_record(MEANINGS, scope, meaning)
-        if first is not None:
-            same = store.get_record(DEPOSITS, scope, prefix + str(first["id"]))
-            if same is not None:
-                return same | {"duplicate": True}
-        record = {
-            "kind": kind,
-            "home": fiscal,
-            "id": doc[key],
-            "sha256": digest,
-            "document": doc,
-            "bytes": len(canonical),
-        }
-        store.put_record(DEPOSITS, scope, prefix + str(doc[key]), record)
-        store.put_record(MEANINGS, scope, meaning, {"id": doc[key]})
+    name = f"{DEPOSITS}\n{scope}"
+    # a test session's deposit: one commit before the lock is let go; an installation's event is appended between
+    with store.locked_batch(name) if installation is None else store.lock(name):
+        record = _deposit_locked(store, scope, fiscal, kind, doc, key, prefix, meaning, digest, len(canonical),
+                                 pending=installation is not None)
+        if installation is not None and record.get("event_id", "") is None:
+            filed = {k: v for k, v in record.items() if k != "duplicate"}
+            filed["event_id"] = _emit(request, installation, kind, record, f"{kind}:{record['id']}")
+            store.put_record(DEPOSITS, scope, prefix + str(record["id"]), filed)
+            record = filed | ({"duplicate": True} if record.get("duplicate") else {})
+    return record
+
+
+def _deposit_locked(store: Store, scope: str, fiscal: str, kind: str, doc: dict[str, Any], key: str, prefix: str,
+                    meaning: str, digest: str, size: int, *, pending: bool) -> dict[str, Any]:
+    """:func:`_deposit`'s check and writes, its lock held; ``pending``: a new record awaits its event (``event_id``
+    None)."""
+    existing = store.get_record(DEPOSITS, scope, prefix + str(doc[key]))
+    if existing is not None:
+        if existing["sha256"] != digest:
+            raise HTTPProblem(409, f"{kind}-id-conflict", f"{key} {doc[key]} was deposited with another content")
+        return existing | {"duplicate": True}
+    first = store.get_record(MEANINGS, scope, meaning)
+    if first is not None:
+        same = store.get_record(DEPOSITS, scope, prefix + str(first["id"]))
+        if same is not None:
+            return same | {"duplicate": True}
+    record = {
+        "kind": kind,
+        "home": fiscal,
+        "id": doc[key],
+        "sha256": digest,
+        "document": doc,
+        "bytes": size,
+    } | ({"event_id": None} if pending else {})
+    store.put_record(DEPOSITS, scope, prefix + str(doc[key]), record)
+    store.put_record(MEANINGS, scope, meaning, {"id": doc[key]})
     return record
 
 
@@ -536,19 +555,20 @@ async def post_transfer(
     return {"transfer_id": new_id("trf"), "recipient": body.recipient, "period": body.period}
 
 
-def _emit(request: Request, installation: dict[str, Any], kind: str, record: dict[str, Any], reference: str) -> None:
-    """One data-received event: the infrastructure accepted ``record`` (its bytes and digest) from the installation."""
-    request.app.state.event_log.append(
-        data_received(
-            installation,
-            source=f"{request.app.state.config.installation_event_source}:{SERVICE}",
-            kind=kind,
-            document_type=None,
-            size=record["bytes"],
-            sha256=record["sha256"],
-            reference=reference,
-        )
+def _emit(request: Request, installation: dict[str, Any], kind: str, record: dict[str, Any], reference: str) -> str:
+    """One data-received event: the infrastructure accepted ``record`` (its bytes and digest) from the installation;
+    its id."""
+    event = data_received(
+        installation,
+        source=f"{request.app.state.config.installation_event_source}:{SERVICE}",
+        kind=kind,
+        document_type=None,
+        size=record["bytes"],
+        sha256=record["sha256"],
+        reference=reference,
     )
+    request.app.state.event_log.append(event)
+    return str(event["id"])
 
 
 async def _prod_deposit(
@@ -559,9 +579,7 @@ async def _prod_deposit(
     party.home(fiscal)
     require_consent(request, party, fiscal, kind)
     doc = await _deposit_body(request, kind)
-    record = _deposit(request, PROD, fiscal, kind, doc, key, owner=installation["id"])
-    if not record.get("duplicate"):
-        _emit(request, installation, kind, record, f"{kind}:{record['id']}")
+    record = _deposit(request, PROD, fiscal, kind, doc, key, installation)
     return _deposited(request, kind, record)
 
 
@@ -626,15 +644,21 @@ async def prod_post_transfer(
         duplicate = all(covered)
         if duplicate:
             record = store.get_record(TRANSFERS, PROD, key(body.period)) or covered[0]
-        else:
+        else:  # written awaiting its event (event_id None), then marked with it
             record = {"kind": TRANSFER, "home": fiscal, "id": f"trf_{digest[:24]}", "sha256": digest,
-                      "bytes": len(data), "document": what, "months": asked.months}
+                      "bytes": len(data), "document": what, "months": asked.months, "event_id": None}
             with store.batch():
                 for unit, found in [(body.period, None), *zip(asked.months, covered, strict=True)]:
                     if found is None:
                         store.put_record(TRANSFERS, PROD, key(unit), record)
-            _emit(request, installation, TRANSFER, record, f"transfer:{record['id']}")
-    assert record is not None
+        assert record is not None
+        if record.get("event_id", "") is None:  # new, or recorded by an attempt whose event append failed
+            record = record | {"event_id": _emit(request, installation, TRANSFER, record, f"transfer:{record['id']}")}
+            with store.batch():  # wherever the transfer is recorded: its period's and its months' records
+                for unit in [record["document"]["period"], *record["months"]]:
+                    found = store.get_record(TRANSFERS, PROD, key(unit))
+                    if found is not None and found["id"] == record["id"]:
+                        store.put_record(TRANSFERS, PROD, key(unit), record)
     set_outcome(request, "transfer-duplicate" if duplicate else "transfer-accepted", recipient=body.recipient)
     return JSONResponse({"transfer_id": record["id"], "recipient": body.recipient, "period": body.period,
                          "duplicate": duplicate}, status_code=200 if duplicate else 201)

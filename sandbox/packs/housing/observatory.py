@@ -98,18 +98,38 @@ def _number(scope: str, count: int, body: bytes) -> str:
 
 
 def _file(
-    request: Request, scope: str, body: bytes, values: dict[str, Any], findings: list[dict[str, Any]], filed_by: str
+    request: Request, scope: str, body: bytes, values: dict[str, Any], findings: list[dict[str, Any]], filed_by: str,
+    installation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """File a DPE in ``scope``, once: the record, with ``duplicate`` true when that DPE was filed already. Checked and
     written under the store's lock of the scope, which every worker process sharing the store takes: the same DPE sent
-    twice at once to two workers is one filing (one number, one event)."""
+    twice at once to two workers is one filing (one number, one event).
+
+    ``installation`` (production): the filing's data-received event is appended under that lock, the record marked
+    with its ``event_id`` after; a record whose event was never written (the append failed: a full disk) has it
+    written when its installation files the DPE again — one event, never none, never two."""
     store = store_of(request)
-    with store.locked_batch(f"{COLLECTION}\n{scope}"):
-        return _file_locked(store, scope, body, values, findings, filed_by)
+    name = f"{COLLECTION}\n{scope}"
+    if installation is None:  # a test session's: one commit, before the lock is let go
+        with store.locked_batch(name):
+            return _file_locked(store, scope, body, values, findings, filed_by)
+    with store.lock(name):  # the event is appended between the record's writes, never inside one commit
+        record = _file_locked(store, scope, body, values, findings, filed_by, pending=True)
+        if record.get("event_id", "") is None and record.get("filed_by") == installation["id"]:
+            event = data_received(installation, source=f"{request.app.state.config.installation_event_source}:{SERVICE}",
+                                  kind=KIND, document_type=None, size=record["bytes"], sha256=record["sha256"],
+                                  reference=record["numero_dpe"])
+            request.app.state.event_log.append(event)
+            record["event_id"] = event["id"]
+            store.put_record(COLLECTION, scope, record["numero_dpe"],
+                             {k: v for k, v in record.items() if k != "duplicate"})
+        return record
 
 
 def _file_locked(store: Store, scope: str, body: bytes, values: dict[str, Any], findings: list[dict[str, Any]],
-                 filed_by: str) -> dict[str, Any]:
+                 filed_by: str, *, pending: bool = False) -> dict[str, Any]:
+    """:func:`_file`'s check and writes, its lock held; ``pending``: the new record awaits its event (``event_id``
+    None)."""
     given = values.get("numero_dpe")
     known = store.get_record(IDENTITIES, scope, values["identity"])
     if given:
@@ -135,7 +155,7 @@ def _file_locked(store: Store, scope: str, body: bytes, values: dict[str, Any], 
         "energy_class": values.get("energy_class"),
         "rnb_id": values.get("rnb_id"),
         "warnings": [f for f in findings if f["type"].startswith("warning")],
-    }
+    } | ({"event_id": None} if pending else {})
     store.put_record(COLLECTION, scope, numero, record)
     store.put_record(IDENTITIES, scope, values["identity"], {"numero_dpe": numero})
     return record
@@ -216,19 +236,6 @@ async def prod_post_dpe(request: Request, installation: dict[str, Any] = Depends
             "the DPE has blocking coherence findings: it is not filed",
             controle_coherence=findings,
         )
-    record = _file(request, PROD, body, values, findings, installation["id"])
-    if not record.get("duplicate"):
-        source = f"{request.app.state.config.installation_event_source}:{SERVICE}"
-        request.app.state.event_log.append(
-            data_received(
-                installation,
-                source=source,
-                kind=KIND,
-                document_type=None,
-                size=len(body),
-                sha256=record["sha256"],
-                reference=record["numero_dpe"],
-            )
-        )
+    record = _file(request, PROD, body, values, findings, installation["id"], installation)
     set_outcome(request, "dpe-duplicate" if record.get("duplicate") else "dpe-filed", numero_dpe=record["numero_dpe"])
     return _filed(record)

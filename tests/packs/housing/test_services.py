@@ -667,3 +667,48 @@ def test_a_dpe_respelled_is_filed_once_and_paid_once(http: httpx.Client, session
     r = http.post("/prod/observatory/dpe", content=other, headers=inst["auth"] | XML)
     assert r.status_code == 201 and r.json()["numero_dpe"] != first.json()["numero_dpe"], r.text
     assert len(events_of(http, inst)) == 2
+
+
+def test_data_received_once_written_after_a_failed_event_append(http: httpx.Client, session: dict[str, Any],
+                                                                running: RunningSandbox,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA (services): the observatory and the data space recorded a DPE, a quote or a transfer, then appended its
+    data-received event; when the append failed (a full disk, an fsync error: 500), the record stayed and the
+    installation's retry was answered "duplicate" with no event — received data never paid. As the shared record
+    and secure messaging already do, a record whose event was never written has it written by the next filing of
+    the same data (one event, never two)."""
+    log = running.server.config.app.state.event_log
+    real_append, failures = log.append, [0]
+
+    def fails_once(event: dict[str, Any]) -> None:
+        if failures[0] == 0:
+            failures[0] += 1
+            raise OSError(28, "No space left on device")
+        real_append(event)
+
+    def twice(send: Any) -> list[int | str]:
+        """The first sending (whose event append fails: a 500, or the connection closed), then two more."""
+        failures[0] = 0
+        monkeypatch.setattr(log, "append", fails_once)
+        with httpx.Client(base_url=running.base_url, timeout=30) as once:  # its connection may be closed
+            try:
+                first: int | str = send(once).status_code
+            except httpx.TransportError:
+                first = "failed"
+        monkeypatch.setattr(log, "append", real_append)
+        return [first if first != 500 else "failed", send(http).status_code, send(http).status_code]
+
+    diagnostician, contractor, adviser = install(http), install(http, "CONTRACTOR"), install(http, "ADVISER")
+    dpe = own_dpe(session)
+    assert twice(lambda c: c.post("/prod/observatory/dpe", content=dpe, headers=diagnostician["auth"] | XML)) == \
+        ["failed", 200, 200]
+    assert [e["kind"] for e in events_of(http, diagnostician)] == ["dpe"]
+    fiscal = "591000000051"
+    quote = contractor["auth"] | {"Consent-Id": consent_of(http, contractor, fiscal, ["quote"])}
+    assert twice(lambda c: c.post(f"/prod/dataspace/homes/{fiscal}/quotes", headers=quote,
+                                   json=a_quote(f"Q-{contractor['id']}", fiscal))) == ["failed", 200, 200]
+    assert [e["reference"] for e in events_of(http, contractor)] == [f"quote:Q-{contractor['id']}"]
+    transfer = adviser["auth"] | {"Consent-Id": consent_of(http, adviser, fiscal, ["consumption"], transfer=True)}
+    assert twice(lambda c: c.post(f"/prod/dataspace/homes/{fiscal}/transfers", headers=transfer,
+                                   json={"recipient": "ADEME", "period": "2025"})) == ["failed", 200, 200]
+    assert [e["kind"] for e in events_of(http, adviser)] == ["consumption_transfer"]
