@@ -10,6 +10,7 @@ the stable code (``urn:usine:problem:`` for the sandbox, ``urn:usine:agency:prob
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -58,14 +59,40 @@ def is_json_media(request: Request) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
+def declared_charset(request: Request) -> str | None:
+    """The ``charset`` parameter of the request's Content-Type, lower case and unquoted (None when absent)."""
+    for param in request.headers.get("content-type", "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
+
+
 def require_json_media(request: Request) -> None:
-    """415 ``unsupported-media-type`` unless the body is declared as JSON (``application/json`` or ``*+json``): one rule
-    for every JSON body of every service, before the body is read (RFC 9110 §15.5.16)."""
+    """415 ``unsupported-media-type`` unless the body is declared as JSON (``application/json`` or ``*+json``) in UTF-8
+    (RFC 8259 §8.1: JSON exchanged between systems is UTF-8; a charset other than UTF-8 is refused, never decoded):
+    one rule for every JSON body of every service, before the body is read (RFC 9110 §15.5.16)."""
     if not is_json_media(request):
         media = media_type(request)
         raise HTTPProblem(415, "unsupported-media-type", f"the body must be application/json, not {media or 'untyped'}")
+    charset = declared_charset(request)
+    if charset is not None and charset not in ("utf-8", "utf8"):
+        raise HTTPProblem(415, "unsupported-media-type", f"a JSON body is UTF-8 (RFC 8259 §8.1), not charset={charset}")
 
 
+def utf8_problem(body: bytes) -> str | None:
+    """Why ``body`` is not UTF-8 JSON text (what and where), or None. Python's ``json.loads`` of bytes reads UTF-16 and
+    UTF-32 too — with or without a byte order mark: ``{"a"`` in UTF-16-LE is valid UTF-8, NULs between its letters —
+    and a leading byte order mark, where JSON is UTF-8 without one (RFC 8259 §8.1): a body other readers refuse."""
+    read_as = json.detect_encoding(body[:4])
+    if read_as != "utf-8":
+        return (f"the body is not UTF-8 JSON (RFC 8259 §8.1): it reads as {read_as}"
+                + (" (a byte order mark, which JSON text never starts with)" if read_as == "utf-8-sig" else ""))
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"the body is not UTF-8 (RFC 8259 §8.1): byte 0x{body[exc.start]:02x} at offset {exc.start} ({exc.reason})"
+    return None
 #: the methods a 405's ``Allow`` may list
 METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 

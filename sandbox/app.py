@@ -28,7 +28,7 @@ from conformity.signing import SigningKey
 from sandbox import admin, events, plugins, traces
 from sandbox import openapi as openapi_doc
 from sandbox.config import SandboxConfig
-from sandbox.deps import FastJSONResponse, LeanHandler
+from sandbox.deps import REQUEST_SESSION, FastJSONResponse, LeanHandler, refuse_other_packs
 from sandbox.events import EventLog
 from sandbox.problems import MEDIA_TYPE, HTTPProblem, install_handlers
 from sandbox.recording import InFlight, RecordingMiddleware
@@ -183,6 +183,10 @@ class SessionRoutes:
         if scope["type"] == "http":
             path = scope["path"]
             match = REQUEST_SERVICE.match(path)
+            session = scope.get("state", {}).get(REQUEST_SESSION) if match else None
+            if session is not None:  # as the recording read it: another pack's service is refused before its checks
+                assert match is not None
+                refuse_other_packs(session, match[1])
             lean = self.lean.get((match[1], scope["method"], path[match.end(1):])) if match and self.lean else None
             if lean is not None:
                 assert match is not None

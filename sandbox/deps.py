@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from conformity.catalog import Catalog, load_catalog
 from conformity.errors import InputError
-from conformity.http_problems import require_json_media
+from conformity.http_problems import require_json_media, utf8_problem
 from conformity.paths import default_catalog_root
 from sandbox.credentials import secret_hash
 from sandbox.parsed import parse_json
@@ -164,13 +165,39 @@ def session_of_request(request: Request, session_id: str) -> dict[str, Any] | No
     return store_of(request).get_session(session_id)
 
 
+#: the service a session path names (``/s/{session_id}/<service>/…``)
+_SESSION_SERVICE = re.compile(r"^/s/[^/]+/([a-z]+)(?:/|$)")
+
+
+@functools.cache
+def _services(pack: str | None) -> frozenset[str]:
+    """The services of a session of ``pack`` (every installed pack's when None)."""
+    from sandbox.sessions import services
+
+    return frozenset(services(pack))
+
+
+def refuse_other_packs(session: dict[str, Any], service: str) -> None:
+    """404 ``service-not-in-pack`` for a service of another pack than the session's: its endpoints list its pack's
+    services only (a session of one pack was served every other pack's services too)."""
+    pack = session.get("pack")
+    if pack and service not in _services(pack) and service in _services(None):
+        raise HTTPProblem(404, "service-not-in-pack", f"test session {session['id']} is a session of the {pack} pack, "
+                                                      f"whose services are {', '.join(sorted(_services(pack)))}: not "
+                                                      f"{service}")
+
+
 def get_session(request: Request, session_id: str) -> dict[str, Any]:
-    """The open session named in the URL, or a 404 problem."""
+    """The open session named in the URL, or a 404 problem (404 too for a service of another pack than the
+    session's: :func:`refuse_other_packs`)."""
     session = session_of_request(request, session_id)
     if session is None:
         raise HTTPProblem(404, "session-unknown", f"no test session {session_id!r}")
     if session["state"] != "open":
         raise HTTPProblem(410, "session-closed", f"test session {session_id} is closed")
+    named = _SESSION_SERVICE.match(request.url.path)
+    if named:
+        refuse_other_packs(session, named[1])
     return session
 
 
@@ -368,8 +395,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 async def json_body(request: Request) -> None:
-    """415 ``unsupported-media-type`` unless the body is declared as JSON (dependency, on the event loop)."""
+    """415 ``unsupported-media-type`` unless the body is declared as JSON, 400 ``json-malformed`` when it is not UTF-8
+    (FastAPI parsed it with ``json.loads``, which takes UTF-16 too) (dependency, on the event loop)."""
     require_json_media(request)
+    problem = utf8_problem(await request.body())
+    if problem is not None:
+        raise HTTPProblem(400, "json-malformed", problem)
 
 
 class FastJSONResponse(JSONResponse):
@@ -409,7 +440,8 @@ async def read_json(request: Request, model: type[M]) -> M:
         data = parse_json(raw)
         request.scope.setdefault("state", {})[REQUEST_JSON] = (raw, data)  # the trace records this value, not parsed again
     except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPProblem(400, "json-malformed", f"the body is not JSON: {exc}") from None
+        not_utf8 = utf8_problem(raw) if isinstance(raw, bytes) else None  # UTF-16 read as UTF-8: why, not where
+        raise HTTPProblem(400, "json-malformed", not_utf8 or f"the body is not JSON: {exc}") from None
     except RecursionError:
         raise HTTPProblem(400, "json-malformed", "the body is JSON nested too deeply") from None
     try:

@@ -50,7 +50,9 @@ def parse_json(raw: bytes | str) -> Any:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(raw)
+        # bytes are read as UTF-8 only (json.loads of bytes would take UTF-16 and UTF-32 too: JSON is UTF-8); text
+        # with NULs (UTF-16 read as UTF-8) is refused by the parser itself
+        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     if _has_float(value) and (LONG_DIGITS.search(raw) if isinstance(raw, bytes)
                               else LONG_DIGITS_TEXT.search(raw)) is not None:
         return json.loads(raw)
