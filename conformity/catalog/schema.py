@@ -46,11 +46,50 @@ def registry() -> Registry:
 
 
 @cache
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled by Python's ``re`` with ``$`` read as ECMA 262 (JSON Schema's dialect) reads it: the end of
+    the text only. Python's ``$`` also matches before a final line break, so ``^[A-Z]+$`` took ``"ABC\\n"``, which
+    jsonschema-rs refuses: a document the fast engine refused was then accepted by the reference."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":  # a class: its ``$`` is a member; a leading ] (after an optional ^) too, in Python's re
+            in_class = True
+            opening = re.match(r"\[\^?\]?", pattern[i:])
+            assert opening is not None
+            out.append(opening.group())
+            i += len(opening.group())
+            continue
+        elif c == "$":
+            c = "\\Z"
+        out.append(c)
+        i += 1
+    return re.compile("".join(out))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """jsonschema's ``pattern`` keyword with ECMA 262's ``$`` (:func:`ecma_pattern`)."""
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+#: Draft 2020-12 as jsonschema implements it, its ``pattern`` keyword (``propertyNames`` patterns too) reading ``$``
+#: as JSON Schema's ECMA 262 does
+Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, validators={"pattern": _pattern})
+
+
+@cache
 def validator(name: str) -> jsonschema.Draft202012Validator:
     """A format-checking validator for one of usine's schemas (e.g. ``"wave"``)."""
     schema = _schemas()[name]
     jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker(), registry=registry())
+    return Validator(schema, format_checker=jsonschema.FormatChecker(), registry=registry())
 
 
 @cache
@@ -58,7 +97,7 @@ def definition_validator(name: str, definition: str) -> jsonschema.Draft202012Va
     """A validator for one definition (``$defs``) of usine's schema ``name`` (e.g. the driver protocol's
     ``initialize_result``)."""
     ref = {"$ref": f"{_schemas()[name]['$id']}#/$defs/{definition}"}
-    return jsonschema.Draft202012Validator(ref, format_checker=jsonschema.FormatChecker(), registry=registry())
+    return Validator(ref, format_checker=jsonschema.FormatChecker(), registry=registry())
 
 
 @cache

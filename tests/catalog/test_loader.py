@@ -354,3 +354,17 @@ def test_a_data_kind_must_name_its_own_packs_referentials(catalog_copy: Path, ed
            "referentials: BASELINE, CONSENT, DPE, HOUSINGID, PROAUTH, WORKS)" in problems, problems
     edit("referentials/housing/pack.toml", 'referentials = ["DOCSHARE"]\n', "")
     assert f"{path} at data_kinds.dpe.referentials: required key is missing" in _problems(catalog_copy)
+
+
+@pytest.mark.parametrize("old,new,where", [
+    ('id = "MESSAGING-001"', 'id = "MESSAGING-001\\n"', "requirements[0].id"),
+    ('"messaging.sender_in_directory"', '"messaging.sender_in_directory\\n"', "requirements[0].proof.checks[0]"),
+])
+def test_an_id_with_a_trailing_line_break_is_refused(catalog_copy: Path, edit, old: str, new: str, where: str) -> None:
+    """Python's ``$`` also matches before a final line break (ECMA 262's, JSON Schema's, does not): jsonschema-rs
+    refused ``MESSAGING-001\\n`` and jsonschema, the reference, then accepted it, so the catalog loaded a requirement
+    id that prints like another and matches no wave's."""
+    path = edit(MESSAGING, old, new)
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(path)) and where in p and "does not match the expected form" in p
+               for p in problems), problems
