@@ -22,7 +22,7 @@ from conformity.catalog.models import (
     Wave,
     WaveCategory,
 )
-from conformity.catalog.schema import plain, schema_problems
+from conformity.catalog.schema import key_path, plain, schema_problems
 from conformity.errors import CatalogError, InputError, Problem
 from conformity.paths import default_catalog_root
 
@@ -110,12 +110,29 @@ def _wave(path: Path, data: dict[str, Any]) -> Wave:
     )
 
 
+def _floats(value: Any, at: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], float]]:
+    """(key path, value) of every float in ``value``."""
+    if isinstance(value, dict):
+        return [f for k, v in value.items() for f in _floats(v, (*at, k))]
+    if isinstance(value, list):
+        return [f for i, v in enumerate(value) for f in _floats(v, (*at, i))]
+    return [(at, value)] if isinstance(value, float) else []
+
+
+#: the schemas whose every number is a whole one (JSON Schema's integer also takes 28000.0: said here)
+_WHOLE_NUMBERS_ONLY = frozenset({"pack", "wave"})
+
+
 def _load_file(path: Path, schema: str, problems: list[Problem]) -> dict[str, Any] | None:
     raw = read_toml(path, problems)
     if raw is None:
         return None
     data: dict[str, Any] = plain(raw)
     found = schema_problems(schema, data, str(path))
+    if not found and schema in _WHOLE_NUMBERS_ONLY:
+        found = [Problem(str(path), key_path(at), f"{value!r} is not a whole number: write it without a decimal "
+                                                  "point or exponent (amounts are whole euros, counts and days whole)")
+                 for at, value in _floats(data)]
     if found:
         problems.extend(found)
         return None

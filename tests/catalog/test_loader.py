@@ -368,3 +368,17 @@ def test_an_id_with_a_trailing_line_break_is_refused(catalog_copy: Path, edit, o
     problems = _problems(catalog_copy)
     assert any(p.startswith(str(path)) and where in p and "does not match the expected form" in p
                for p in problems), problems
+
+
+@pytest.mark.parametrize("old,new,where", [
+    ("S = 28_000", "S = 28_000.0", "funding.prices.HOSPITAL.S"),
+    ("cap_per_software = 8_000_000", "cap_per_software = 8e6", "funding.cap_per_software"),
+    ("min_events = 3", "min_events = 3.0", "funding.proof_of_use.default.min_events"),
+])
+def test_a_whole_number_written_as_a_float_is_refused(catalog_copy: Path, edit, old: str, new: str,
+                                                      where: str) -> None:
+    """JSON Schema's integer takes 28000.0 (both engines): a price, cap or count became a float the payments then
+    multiply (amounts in cents as floats) or index with (a count of events), where the models say int."""
+    path = edit(WAVE1, old, new)
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(path)) and where in p and "whole number" in p for p in problems), problems
