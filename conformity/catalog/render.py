@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import textwrap
 from collections import Counter
 from html import escape
@@ -19,6 +20,23 @@ if TYPE_CHECKING:
 FORMATS = ("text", "markdown", "html")
 #: referential id → its driver actions with schemas, example and calling scenarios (conformity.harness.guide)
 Guides = dict[str, list["ActionGuide"]]
+
+
+#: what makes Markdown of a text: emphasis, code, links and images, raw HTML and entities, table cells
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~])")
+#: what makes a block of a paragraph's start: a heading, a list item, a setext underline
+_MD_BLOCK_START = re.compile(r"^(?:[#+=-]|[0-9]+[.)])")
+
+
+def md_text(text: str) -> str:
+    """A text of the catalog (a title, a statement, a reason) as Markdown that shows it as it is: one line (a line
+    break would end a table row or start a heading), every character that would make Markdown or HTML escaped."""
+    flat = _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    start = _MD_BLOCK_START.match(flat)
+    if start is None:
+        return flat
+    end = start.end()
+    return flat[:end - 1] + "\\" + flat[end - 1:]
 
 
 def _pretty(value: object) -> str:
@@ -119,11 +137,12 @@ def spec_text(spec: Specification, guides: Guides | None = None) -> str:
 
 def spec_markdown(spec: Specification, guides: Guides | None = None) -> str:
     w, s = spec.wave, _summary(spec)
-    def md(t: str) -> str:
+    def md(t: str) -> str:  # usine's own texts (scenarios, conventions): Markdown on purpose, but one table cell
         return t.replace("|", "\\|")
+    m = md_text
 
     lines = [
-        f"# {w.title} — {spec.category_title} ({spec.category})", "",
+        f"# {m(w.title)} — {m(spec.category_title)} ({spec.category})", "",
         f"Wave `{w.id}`: open {w.open}, submissions until {w.submission_deadline}, "
         f"labels valid until {w.label_valid_until}.", "",
         f"**{s['total']} requirements**: {s['MUST']} MUST, {s['SHOULD']} SHOULD; "
@@ -131,23 +150,23 @@ def spec_markdown(spec: Specification, guides: Guides | None = None) -> str:
         "| Referential | Version | Title | Requirements |", "|---|---|---|---|",
     ]
     for ref, reqs in spec.by_referential():
-        lines.append(f"| {ref.id} | {ref.version} | {md(ref.title)} | {len(reqs)} |")
+        lines.append(f"| {ref.id} | {ref.version} | {m(ref.title)} | {len(reqs)} |")
     lines.append("")
     for ref, reqs in spec.by_referential():
-        lines += [f"## {ref.id} {ref.version} — {ref.title}", ""]
+        lines += [f"## {ref.id} {ref.version} — {m(ref.title)}", ""]
         if ref.summary:
-            lines += [ref.summary, ""]
+            lines += [m(ref.summary), ""]
         for a in reqs:
             r = a.requirement
             promoted = " *(promoted from SHOULD in this wave)*" if a.promoted else ""
-            lines += [f"### {r.id} — {r.title}", "",
-                      f"**{a.level}**{promoted} · {r.kind}", "", r.statement, "", f"*Proof:* {_proof_text(a)}", ""]
+            lines += [f"### {r.id} — {m(r.title)}", "",
+                      f"**{a.level}**{promoted} · {r.kind}", "", m(r.statement), "", f"*Proof:* {m(_proof_text(a))}", ""]
         for g in (guides or {}).get(ref.id, []):
             act = g.action
-            lines += [f"### Driver action `{act.name}`", "", act.description, "", "Input schema:", "", "```json",
+            lines += [f"### Driver action `{act.name}`", "", m(act.description), "", "Input schema:", "", "```json",
                       _pretty(act.input), "```", "", "Output schema:", "", "```json", _pretty(act.output), "```", ""]
             if g.example is not None:
-                lines += [f"Example input ({g.example_from}):", "", "```json", _pretty(g.example), "```", ""]
+                lines += [f"Example input ({m(g.example_from)}):", "", "```json", _pretty(g.example), "```", ""]
             lines += ["Called by (steps in order):", ""]
             for sc in g.scenarios:
                 login = f" — *{md(sc.login_note)}*" if sc.login_note else ""
@@ -156,10 +175,10 @@ def spec_markdown(spec: Specification, guides: Guides | None = None) -> str:
             lines.append("")
     if spec.excluded:
         lines += ["## Not required in this wave for this category", ""]
-        lines += [f"- **{rid}**: {reason}" for rid, reason in spec.excluded.items()] + [""]
+        lines += [f"- **{rid}**: {m(reason)}" for rid, reason in spec.excluded.items()] + [""]
     if spec.actions:
         lines += ["## Driver actions", "", "| Action | Referential | Description |", "|---|---|---|"]
-        lines += [f"| `{a.name}` | {a.referential} | {md(a.description)} |" for a in spec.actions] + [""]
+        lines += [f"| `{a.name}` | {a.referential} | {m(a.description)} |" for a in spec.actions] + [""]
         lines += ["## Driver conventions", ""] + [f"- **{t}**: {x}" for t, x in conventions(spec)] + [""]
     lines += ["## Funding", ""] + [f"- {x}" for x in _funding_lines(spec)] + [""]
     return "\n".join(lines)
@@ -277,6 +296,9 @@ def diff_text(d: WaveDiff, markdown: bool = False) -> str:
         return f"## {t}" if markdown else f"== {t}"
 
     item = "- " if markdown else "  "
+
+    def m(t: str) -> str:  # a text of the catalog: as it is in Markdown too
+        return md_text(t) if markdown else t
     lines = [f"{'# ' if markdown else ''}Changes from {d.wave_a} to {d.wave_b}", ""]
     for c in d.categories:
         if c.status != "both":
@@ -289,18 +311,18 @@ def diff_text(d: WaveDiff, markdown: bool = False) -> str:
         for rid, before, after in c.pinned:
             lines.append(f"{item}referential {rid}: {before or '—'} → {after or '—'}")
         for a in c.added:
-            lines.append(f"{item}+ {a.id} [{a.level}] {a.requirement.title}")
+            lines.append(f"{item}+ {a.id} [{a.level}] {m(a.requirement.title)}")
         for a in c.removed:
-            lines.append(f"{item}- {a.id} [{a.level}] {a.requirement.title}")
+            lines.append(f"{item}- {a.id} [{a.level}] {m(a.requirement.title)}")
         for ch in c.changed:
-            lines.append(f"{item}~ {ch.id} {ch.after.requirement.title}")
+            lines.append(f"{item}~ {ch.id} {m(ch.after.requirement.title)}")
             for f in ch.fields:
                 if f.name == "statement":
                     lines.append(f"{'  ' if markdown else '      '}{item}statement changed:")
-                    lines.append(f"{'  ' if markdown else '      '}    before: {f.before}")
-                    lines.append(f"{'  ' if markdown else '      '}    after:  {f.after}")
+                    lines.append(f"{'  ' if markdown else '      '}    before: {m(f.before)}")
+                    lines.append(f"{'  ' if markdown else '      '}    after:  {m(f.after)}")
                 else:
-                    lines.append(f"{'  ' if markdown else '      '}{item}{f.name}: {f.before} → {f.after}")
+                    lines.append(f"{'  ' if markdown else '      '}{item}{f.name}: {m(f.before)} → {m(f.after)}")
         for f in c.funding:
             lines.append(f"{item}funding {f.name}: {f.before} → {f.after}")
         lines.append("")

@@ -267,3 +267,32 @@ def test_a_command_imports_only_what_it_needs_and_help_lists_every_command() -> 
         assert command is not None and command.name == name and command.callback.__module__.startswith("conformity.cli")
         assert f"  {name} " in listing, name
     assert cli.list_commands(None) == sorted(COMMANDS)  # type: ignore[arg-type]
+
+
+HOSTILE = ("Sender <img src=x onerror=alert(1)> &amp; *bold* [click](javascript:alert(1)) `code` | cell\\n"
+           "# Injected heading\\n- injected item")
+
+
+def test_markdown_pages_escape_what_the_catalog_says(catalog_copy: Path, edit, usine) -> None:
+    """A title, an owner's summary or an exclusion's reason is text, not Markdown: raw HTML passed through (most
+    renderers show it), a link, a heading on a line of its own, a table cell cut by a | or a line break."""
+    for relpath in ("referentials/health/MESSAGING/1.0.toml", "referentials/health/MESSAGING/1.1.toml"):
+        edit(relpath, 'title = "Sender address in the directory"', f'title = "{HOSTILE}"')
+    edit("referentials/health/MESSAGING/1.0.toml", 'title = "Secure health messaging', f'title = "{HOSTILE} ')
+    edit("waves/2026-W1.toml", 'reason = "Laboratory software feeds', f'reason = "{HOSTILE} ')
+    spec = usine("--catalog", catalog_copy, "wave", "show", "2026-W1", "-c", "LAB", "--format", "markdown")
+    diff = usine("--catalog", catalog_copy, "wave", "diff", "2027-W2", "2026-W1", "-c", "LAB", "--format", "markdown")
+    for result in (spec, diff):
+        assert result.exit_code == 0, result.output
+        assert "Sender" in result.output
+        fenced = False  # a code block (an action's schema, an example) shows its text as it is
+        for line in result.output.splitlines():
+            fenced ^= line.startswith("```")
+            if fenced:
+                continue
+            for made in ("<img", "&amp;", "](javascript", "*bold", "`code"):  # each only escaped
+                assert made not in line.replace("\\" + made[0], ""), line
+            assert not line.startswith(("# Injected", "- injected")), line
+            if line.startswith("| MESSAGING"):  # a table row keeps its four cells
+                assert line.replace("\\|", "").count("|") == 5, line
+    assert "\\<img" in spec.output and "\\*bold\\*" in spec.output
