@@ -168,6 +168,25 @@ def _misnamed(folder: Path, paths: Iterable[Path]) -> list[Problem]:
             if p.suffix.lower() == ".toml" and p.suffix != ".toml"]
 
 
+def _outside(root: Path, paths: Iterable[Path], problems: list[Problem]) -> list[Path]:
+    """``paths`` but those that lead out of the catalog folder ``root`` (resolved) through a link: each such link is
+    a Problem, and nothing under it is loaded."""
+    kept = []
+    for p in paths:
+        try:
+            target = p.resolve()
+        except (RuntimeError, OSError) as exc:  # a loop of links (RuntimeError until Python 3.13)
+            problems.append(Problem(str(p), "", f"a link that leads to no file: {exc}"))
+            continue
+        if target.is_relative_to(root):
+            kept.append(p)
+        elif p.is_symlink():
+            problems.append(Problem(str(p), "", f"a link to {target}, outside the catalog folder {root}: a catalog "
+                                                "holds its own files (copy them in, or give --catalog the other "
+                                                "folder)"))
+    return kept
+
+
 def _duplicate_exclusions(path: Path, data: dict[str, Any]) -> list[Problem]:
     """A requirement excluded twice in one category (one of the two reasons would be lost)."""
     out = []
@@ -195,6 +214,8 @@ def load_catalog(root: str | Path | None = None, *,
     for d in (ref_dir, wave_dir):
         if not d.is_dir():
             problems.append(Problem(str(d), "", "catalog folder is missing"))
+    real_root = root.resolve()
+    _outside(real_root, (ref_dir, wave_dir), problems)
     if problems:
         raise CatalogError(problems)
 
@@ -202,7 +223,8 @@ def load_catalog(root: str | Path | None = None, *,
     broken: set[tuple[str, str]] = set()  # referential files that failed: their own error is enough
     referentials: dict[tuple[str, str], Referential] = {}
     owners: dict[str, Referential] = {}  # referential id → its first version found (its pack owns the id)
-    ref_entries, wave_entries = sorted(ref_dir.iterdir()), sorted(wave_dir.iterdir())  # each folder listed once
+    ref_entries = _outside(real_root, sorted(ref_dir.iterdir()), problems)  # each folder listed once
+    wave_entries = _outside(real_root, sorted(wave_dir.iterdir()), problems)
     own_packs, travelling = [p for p in ref_entries if p.is_dir()], _travelling()
     for pack_dir in _pack_dirs(own_packs, travelling):
         pack_file = pack_dir / "pack.toml"
@@ -216,6 +238,8 @@ def load_catalog(root: str | Path | None = None, *,
             else:
                 packs[data["id"]] = _pack(pack_file, data)
         entries = sorted(pack_dir.rglob("*"))
+        if pack_dir.parent == ref_dir:  # the catalog's own pack folder (an installed pack's data lives elsewhere)
+            entries = _outside(real_root, entries, problems)
         problems.extend(_misnamed(pack_dir, entries))
         for path in (p for p in entries if p.suffix == ".toml"):
             if path == pack_file:

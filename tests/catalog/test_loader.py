@@ -382,3 +382,37 @@ def test_a_whole_number_written_as_a_float_is_refused(catalog_copy: Path, edit, 
     path = edit(WAVE1, old, new)
     problems = _problems(catalog_copy)
     assert any(p.startswith(str(path)) and where in p and "whole number" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("link,target", [
+    ("referentials/health/MESSAGING/1.2.toml", "referentials/health/MESSAGING/1.1.toml"),
+    ("referentials/elsewhere", "referentials/housing"),
+    ("referentials/health/ELSEWHERE", "referentials/health/MESSAGING"),
+    ("waves/2027-W9.toml", "waves/2027-W2.toml"),
+    ("waves", "waves"),
+])
+def test_a_link_leading_out_of_the_catalog_is_refused(catalog_copy: Path, tmp_path: Path, link: str,
+                                                      target: str) -> None:
+    """A contributor's link in the catalog to a file or folder outside it (another checkout, a home folder) loaded
+    what it pointed at as the catalog's own: what the agency reviewed is not what it publishes."""
+    import shutil
+
+    outside = tmp_path / "outside" / Path(target).name
+    outside.parent.mkdir()
+    source = catalog_copy / target
+    if source.is_dir():
+        shutil.copytree(source, outside)
+    else:
+        text = source.read_text().replace('version = "1.1"', 'version = "1.2"').replace('"2027-W2"', '"2027-W9"')
+        outside.write_text(text)
+    if (catalog_copy / link).is_dir():
+        shutil.rmtree(catalog_copy / link)
+    (catalog_copy / link).symlink_to(outside)
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(catalog_copy / link)) and "outside the catalog" in p for p in problems), problems
+
+
+def test_a_loop_of_links_is_said_not_a_traceback(catalog_copy: Path) -> None:
+    (catalog_copy / "waves/2028-W1.toml").symlink_to(catalog_copy / "waves/2028-W1.toml")
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(catalog_copy / "waves/2028-W1.toml")) and "link" in p for p in problems), problems
