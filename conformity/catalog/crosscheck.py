@@ -175,6 +175,14 @@ def _wave_problems(wave: Wave, catalog: Catalog, broken: AbstractSet[tuple[str, 
                 out.append(Problem(f, where, problem))
             else:
                 resolved.add(where)
+        if wc.selection != "applicable":  # what an explicit list leaves out, nothing promotes or excludes
+            listed = set(wc.selection)
+            verbs = {f"{base}.promote": "promotes", f"{base}.exclude": "excludes"}
+            for rid, where in named + promoted:
+                verb = verbs.get(where.split("[", 1)[0])
+                if verb and where in resolved and rid not in listed:
+                    out.append(Problem(f, where, f"{verb} {rid}, which this category's list leaves out "
+                                                 f"({base}.requirements): add it to the list, or drop this entry"))
         for rid, where in promoted:
             if where in resolved and pinned[rid].level != "SHOULD":
                 out.append(Problem(f, where, f"requirement {rid} is already MUST; only SHOULD can be promoted"))

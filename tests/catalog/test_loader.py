@@ -416,3 +416,18 @@ def test_a_loop_of_links_is_said_not_a_traceback(catalog_copy: Path) -> None:
     (catalog_copy / "waves/2028-W1.toml").symlink_to(catalog_copy / "waves/2028-W1.toml")
     problems = _problems(catalog_copy)
     assert any(p.startswith(str(catalog_copy / "waves/2028-W1.toml")) and "link" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("extra,where,said", [
+    ('promote = ["MESSAGING-009"]', "categories.HOSPITAL.promote[0]", "promotes MESSAGING-009"),
+    ('exclude = [{ id = "MESSAGING-002", reason = "not for hospitals" }]', "categories.HOSPITAL.exclude[0].id",
+     "excludes MESSAGING-002"),
+])
+def test_promoting_or_excluding_what_the_list_leaves_out_is_refused(catalog_copy: Path, edit, extra: str,
+                                                                    where: str, said: str) -> None:
+    """With an explicit list of requirements, a promotion of one the list leaves out did nothing (the editor meant
+    a MUST the specification does not hold), and an exclusion of one showed a reason for what was never asked."""
+    path = edit(WAVE1, 'requirements = "applicable"', f'requirements = ["MESSAGING-001"]\n{extra}')
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(path)) and where in p and said in p and "list leaves out" in p
+               for p in problems), problems
