@@ -86,6 +86,9 @@ def _funding(sa: Specification, sb: Specification) -> list[FieldChange]:
         pa, pb = fa.price(cat, size), fb.price(cat, size)
         if pa != pb:
             out.append(FieldChange(f"price {size}", f"{pa} €" if pa is not None else "-", f"{pb} €" if pb is not None else "-"))
+    wa, wb = f"{fa.window_start} to {fa.window_end}", f"{fb.window_start} to {fb.window_end}"
+    if wa != wb:
+        out.append(FieldChange("window", wa, wb))
     if fa.cap_per_software != fb.cap_per_software:
         out.append(FieldChange("cap per software", f"{fa.cap_per_software} €", f"{fb.cap_per_software} €"))
     ra, rb = fa.proof_of_use(cat).describe(), fb.proof_of_use(cat).describe()

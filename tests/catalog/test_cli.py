@@ -296,3 +296,15 @@ def test_markdown_pages_escape_what_the_catalog_says(catalog_copy: Path, edit, u
             if line.startswith("| MESSAGING"):  # a table row keeps its four cells
                 assert line.replace("\\|", "").count("|") == 5, line
     assert "\\<img" in spec.output and "\\*bold\\*" in spec.output
+
+
+def test_wave_diff_says_the_funding_window_changed(usine) -> None:
+    """The diff compared prices, cap and proof of use but not when installations are paid: 2026-W1 pays from
+    2026-03-01 to 2027-12-31, 2027-W2 from 2027-03-01 to 2028-12-31, and the diff said nothing of it."""
+    d = json.loads(usine("wave", "diff", "2026-W1", "2027-W2", "-c", "GP", "--format", "json").output)
+    assert {"field": "window", "from": "2026-03-01 to 2027-12-31", "to": "2027-03-01 to 2028-12-31"} \
+        in d["categories"][0]["funding"]
+    assert "funding window: 2026-03-01 to 2027-12-31 → 2027-03-01 to 2028-12-31" in usine(
+        "wave", "diff", "2026-W1", "2027-W2", "-c", "GP").output
+    same = json.loads(usine("wave", "diff", "2027-W2", "2027-W2", "--format", "json").output)
+    assert not any(c["funding"] for c in same["categories"])
