@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from pathlib import Path
@@ -119,6 +120,27 @@ def _floats(value: Any, at: tuple[str | int, ...] = ()) -> list[tuple[tuple[str 
     return [(at, value)] if isinstance(value, float) else []
 
 
+#: characters a text of the catalog may not hold: C0 controls but tab and line feed (a carriage return, an escape
+#: sequence rewrite what a terminal shows), DEL, C1 controls, and the bidirectional embeddings, overrides and
+#: isolates that show a reader other words than those the file holds
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: where a referential holds data rather than text: an action's JSON Schemas, a requirement's parameters
+_NOT_TEXT = {"actions": frozenset({"input", "output"}), "requirements": frozenset({"parameters"})}
+
+
+def _controls(value: Any, at: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+    """(key path, character) of the first control character of each text (and key) in ``value``."""
+    if isinstance(value, dict):
+        data = _NOT_TEXT.get(str(at[0]), frozenset()) if len(at) == 2 else frozenset()
+        found = [f for k, v in value.items() if k not in data for f in _controls(v, (*at, k))]
+        return [((*at, k), m.group()) for k in value if (m := _CONTROL.search(k))] + found
+    if isinstance(value, list):
+        return [f for i, v in enumerate(value) for f in _controls(v, (*at, i))]
+    if isinstance(value, str) and (m := _CONTROL.search(value)):
+        return [(at, m.group())]
+    return []
+
+
 #: the schemas whose every number is a whole one (JSON Schema's integer also takes 28000.0: said here)
 _WHOLE_NUMBERS_ONLY = frozenset({"pack", "wave"})
 
@@ -133,6 +155,10 @@ def _load_file(path: Path, schema: str, problems: list[Problem]) -> dict[str, An
         found = [Problem(str(path), key_path(at), f"{value!r} is not a whole number: write it without a decimal "
                                                   "point or exponent (amounts are whole euros, counts and days whole)")
                  for at, value in _floats(data)]
+    if not found:
+        found = [Problem(str(path), key_path(at), f"control character U+{ord(char):04X}: a text of the catalog holds "
+                                                  "printable characters, tabs and line breaks only")
+                 for at, char in _controls(data)]
     if found:
         problems.extend(found)
         return None

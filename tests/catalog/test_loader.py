@@ -431,3 +431,20 @@ def test_promoting_or_excluding_what_the_list_leaves_out_is_refused(catalog_copy
     problems = _problems(catalog_copy)
     assert any(p.startswith(str(path)) and where in p and said in p and "list leaves out" in p
                for p in problems), problems
+
+
+@pytest.mark.parametrize("relpath,old,new,where", [
+    (MESSAGING, 'title = "Sender address', 'title = "\\u001b[2K\\rSender address', "requirements[0].title"),
+    (MESSAGING, 'statement = "The sender', 'statement = "\\u202eThe sender', "requirements[0].statement"),
+    (MESSAGING, 'owner = "', 'owner = "\\u0007', "owner"),
+    (WAVE1, 'reason = "Laboratory', 'reason = "\\u009bLaboratory', "categories.LAB.exclude[0].reason"),
+    ("referentials/health/pack.toml", 'title = "', 'title = "\\u2066', "title"),
+])
+def test_a_control_character_in_a_text_is_refused(catalog_copy: Path, edit, relpath: str, old: str, new: str,
+                                                  where: str) -> None:
+    """A text of the catalog is printed by usine's commands and published: an escape sequence (erase the line,
+    return to its start) or a bidirectional override shows a reader other words than those the file holds."""
+    path = edit(relpath, old, new)
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(path)) and f" at {where}:" in p and "control character" in p
+               for p in problems), problems
