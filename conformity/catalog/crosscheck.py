@@ -112,6 +112,26 @@ def _selection_problem(req_id: str, code: str, pinned: dict[str, Requirement], w
     return None
 
 
+def _idle_pins(catalog: Catalog, wave: Wave, code: str, wc: WaveCategory) -> list[Problem]:
+    """A referential the category pins must give its specification at least one requirement: a pin is what makes the
+    label cover a data kind (``Wave.uncovered``), so a pin that requires nothing would let the wave pay for data the
+    label never tested (and a category of such pins only would be labelled on nothing)."""
+    out = []
+    listed = None if wc.selection == "applicable" else set(wc.selection)
+    for rid, version in wc.referentials.items():
+        ref = catalog.referentials.get((rid, version))
+        if ref is None:
+            continue
+        given = [r.id for r in ref.requirements if code in r.categories and r.id not in wc.exclude
+                 and (listed is None or r.id in listed)]
+        if not given:
+            out.append(Problem(str(wave.path), f"categories.{code}.referentials.{rid}",
+                               f"pins {rid}@{version}, which requires nothing of category {code} here (none of its "
+                               "requirements applies to it, or each is excluded or left out of the list): unpin it, "
+                               "or name what it requires"))
+    return out
+
+
 def _wave_problems(wave: Wave, catalog: Catalog, broken: AbstractSet[tuple[str, str]]) -> list[Problem]:
     f = str(wave.path)
     out: list[Problem] = []
@@ -188,6 +208,7 @@ def _wave_problems(wave: Wave, catalog: Catalog, broken: AbstractSet[tuple[str, 
                 out.append(Problem(f, where, f"requirement {rid} is already MUST; only SHOULD can be promoted"))
             if rid in wc.exclude:
                 out.append(Problem(f, where, f"requirement {rid} is both promoted and excluded"))
+        out.extend(_idle_pins(catalog, wave, code, wc))
         for i, rid in enumerate(wc.exclude):
             req = pinned.get(rid)
             if rid in wave.non_waivable:

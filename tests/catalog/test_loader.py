@@ -448,3 +448,19 @@ def test_a_control_character_in_a_text_is_refused(catalog_copy: Path, edit, relp
     problems = _problems(catalog_copy)
     assert any(p.startswith(str(path)) and f" at {where}:" in p and "control character" in p
                for p in problems), problems
+
+
+@pytest.mark.parametrize("old,new", [
+    ('CONSENT = "1.0", BASELINE = "1.0" }', 'CONSENT = "1.0", BASELINE = "1.0", WORKS = "1.0" }'),
+    ('CONSENT = "1.0", BASELINE = "1.0" }\nrequirements = "applicable"',
+     'CONSENT = "1.0", BASELINE = "1.0", WORKS = "1.0" }\nrequirements = ["CONSENT-001", "PROAUTH-001"]'),
+])
+def test_a_pinned_referential_that_requires_nothing_of_the_category_is_refused(catalog_copy: Path, edit, old: str,
+                                                                               new: str) -> None:
+    """Advisers pinning WORKS, none of whose requirements applies to them (or the list naming none of them): the
+    label tested nothing of WORKS, yet a pin is what makes it cover quotes and works, so a proof of use counting
+    quotes loaded and advisers would be paid for data they were never tested on."""
+    path = edit(W3, old, new)
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(path)) and "categories.ADVISER.referentials.WORKS" in p and "requires nothing" in p
+               for p in problems), problems
