@@ -58,7 +58,8 @@ def _referential(path: Path, pack: str, data: dict[str, Any]) -> Referential:
     reqs = []
     for r in data["requirements"]:
         p = r["proof"]
-        proof = Proof(method=p["method"], checks=tuple(p.get("checks", ())), evidence=p.get("evidence", ""))
+        proof = Proof(method=p["method"], checks=tuple(p.get("checks", ())),
+                      evidence=" ".join(p.get("evidence", "").split()))  # one paragraph, as a statement
         reqs.append(Requirement(
             id=r["id"], title=r["title"], statement=" ".join(r["statement"].split()), level=r["level"],
             kind=r["kind"], categories=tuple(r["categories"]), proof=proof, referential=rid, version=version,
@@ -90,7 +91,7 @@ def _wave(path: Path, data: dict[str, Any]) -> Wave:
         cats[code] = WaveCategory(
             code=code, referentials=dict(c["referentials"]),
             selection="applicable" if sel == "applicable" else tuple(sel),
-            exclude={e["id"]: e["reason"] for e in c.get("exclude", ())},
+            exclude={e["id"]: " ".join(e["reason"].split()) for e in c.get("exclude", ())},  # one paragraph
             promote=frozenset(c.get("promote", ())),
         )
     f = data["funding"]
@@ -128,17 +129,34 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _NOT_TEXT = {"actions": frozenset({"input", "output"}), "requirements": frozenset({"parameters"})}
 
 
-def _controls(value: Any, at: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
-    """(key path, character) of the first control character of each text (and key) in ``value``."""
+#: a line break; a title or an owner is printed on a line of its own
+_LINE_BREAK = re.compile("[\n\u2028\u2029]")
+_ONE_LINE = frozenset({"title", "owner"})
+
+
+def _texts(value: Any, at: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+    """(key path, text) of every string and key of a catalog file but those that are data (:data:`_NOT_TEXT`)."""
     if isinstance(value, dict):
         data = _NOT_TEXT.get(str(at[0]), frozenset()) if len(at) == 2 else frozenset()
-        found = [f for k, v in value.items() if k not in data for f in _controls(v, (*at, k))]
-        return [((*at, k), m.group()) for k in value if (m := _CONTROL.search(k))] + found
+        return [((*at, k), k) for k in value] + [f for k, v in value.items() if k not in data
+                                                 for f in _texts(v, (*at, k))]
     if isinstance(value, list):
-        return [f for i, v in enumerate(value) for f in _controls(v, (*at, i))]
-    if isinstance(value, str) and (m := _CONTROL.search(value)):
-        return [(at, m.group())]
-    return []
+        return [f for i, v in enumerate(value) for f in _texts(v, (*at, i))]
+    return [(at, value)] if isinstance(value, str) else []
+
+
+def _text_problems(path: Path, data: Any) -> list[Problem]:
+    """A control character in any text; a line break in a title or an owner."""
+    out = []
+    for at, text in _texts(data):
+        if m := _CONTROL.search(text):
+            out.append(Problem(str(path), key_path(at), f"control character U+{ord(m.group()):04X}: a text of the "
+                                                        "catalog holds printable characters, tabs and line breaks "
+                                                        "only"))
+        elif at and at[-1] in _ONE_LINE and _LINE_BREAK.search(text):
+            out.append(Problem(str(path), key_path(at), f"a {at[-1]} is one line (it is printed on a line of its "
+                                                        "own): no line break"))
+    return out
 
 
 #: the schemas whose every number is a whole one (JSON Schema's integer also takes 28000.0: said here)
@@ -156,9 +174,7 @@ def _load_file(path: Path, schema: str, problems: list[Problem]) -> dict[str, An
                                                   "point or exponent (amounts are whole euros, counts and days whole)")
                  for at, value in _floats(data)]
     if not found:
-        found = [Problem(str(path), key_path(at), f"control character U+{ord(char):04X}: a text of the catalog holds "
-                                                  "printable characters, tabs and line breaks only")
-                 for at, char in _controls(data)]
+        found = _text_problems(path, data)
     if found:
         problems.extend(found)
         return None

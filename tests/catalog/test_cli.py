@@ -269,8 +269,7 @@ def test_a_command_imports_only_what_it_needs_and_help_lists_every_command() -> 
     assert cli.list_commands(None) == sorted(COMMANDS)  # type: ignore[arg-type]
 
 
-HOSTILE = ("Sender <img src=x onerror=alert(1)> &amp; *bold* [click](javascript:alert(1)) `code` | cell\\n"
-           "# Injected heading\\n- injected item")
+HOSTILE = "Sender <img src=x onerror=alert(1)> &amp; *bold* [click](javascript:alert(1)) `code` | cell"
 
 
 def test_markdown_pages_escape_what_the_catalog_says(catalog_copy: Path, edit, usine) -> None:
@@ -280,6 +279,8 @@ def test_markdown_pages_escape_what_the_catalog_says(catalog_copy: Path, edit, u
         edit(relpath, 'title = "Sender address in the directory"', f'title = "{HOSTILE}"')
     edit("referentials/health/MESSAGING/1.0.toml", 'title = "Secure health messaging', f'title = "{HOSTILE} ')
     edit("waves/2026-W1.toml", 'reason = "Laboratory software feeds', f'reason = "{HOSTILE} ')
+    edit("referentials/health/MESSAGING/1.0.toml", 'statement = "The sender', 'statement = "# Injected heading The sender')
+    edit("referentials/health/MESSAGING/1.0.toml", 'statement = "Every recipient', 'statement = "- injected item Every')
     spec = usine("--catalog", catalog_copy, "wave", "show", "2026-W1", "-c", "LAB", "--format", "markdown")
     diff = usine("--catalog", catalog_copy, "wave", "diff", "2027-W2", "2026-W1", "-c", "LAB", "--format", "markdown")
     for result in (spec, diff):

@@ -464,3 +464,31 @@ def test_a_pinned_referential_that_requires_nothing_of_the_category_is_refused(c
     problems = _problems(catalog_copy)
     assert any(p.startswith(str(path)) and "categories.ADVISER.referentials.WORKS" in p and "requires nothing" in p
                for p in problems), problems
+
+
+@pytest.mark.parametrize("relpath,old,new,where", [
+    (MESSAGING, 'title = "Sender address', 'title = "Sender\\n  MESSAGING-099 [MUST] [security] Sender address',
+     "requirements[0].title"),
+    (MESSAGING, 'title = "Secure health', 'title = "Secure\\nhealth', "title"),
+    (MESSAGING, 'owner = "', 'owner = "x\\n', "owner"),
+    (WAVE1, 'title = "Health wave 1', 'title = "Health\\nwave 1', "title"),
+    ("referentials/health/pack.toml", 'title = "Hospital', 'title = "\\nHospital', "categories.HOSPITAL.title"),
+])
+def test_a_title_on_more_than_one_line_is_refused(catalog_copy: Path, edit, relpath: str, old: str, new: str,
+                                                  where: str) -> None:
+    """Titles and owners are printed on a line of their own (usine referentials show, wave show): a line break in
+    one forged lines of the listing, such as a requirement that is not in the specification."""
+    path = edit(relpath, old, new)
+    problems = _problems(catalog_copy)
+    assert any(p.startswith(str(path)) and f" at {where}:" in p and "one line" in p for p in problems), problems
+
+
+def test_a_reason_or_evidence_on_several_lines_reads_as_one_paragraph(catalog_copy: Path, edit) -> None:
+    edit(WAVE1, 'reason = "Laboratory software feeds', 'reason = "Laboratory\\n  FORGED-001: software feeds')
+    edit("referentials/health/DOCSHARE/1.0.toml", 'evidence = "', 'evidence = "A\\n    proof — forged\\n')
+    cat = load_catalog(catalog_copy)
+    spec = cat.specification("2026-W1", "LAB")
+    assert spec.excluded["DOCSHARE-025"].startswith("Laboratory FORGED-001: software feeds")
+    evidence = [r.proof.evidence for ref in cat.referentials.values() for r in ref.requirements
+                if r.proof.evidence.startswith("A proof")]
+    assert evidence and all("\n" not in e for e in evidence)
