@@ -29,7 +29,8 @@ Exception tree (every exception class of the core, ``conformity/`` and ``sandbox
     ├── RunStopped                  (conformity.agency.service.witnessed) a witnessed run went past its time bound
     ├── AddressRefused              (conformity.agency.service.witnessed) a driver's host resolves to an address the
     │                               agency does not call (a 422 at the request, a driver failure during the run)
-    └── LoginRequired               (conformity.agency.service.deps) a staff page without a signed-in person
+    ├── LoginRequired               (conformity.agency.service.deps) a staff page without a signed-in person
+    └── PasswordChangeRequired      (conformity.agency.service.deps) a page of a session whose password an admin set
 
 A sector pack's own exceptions live in the pack (the core names no pack) and follow the same rule: one raised on
 purpose at a user derives from UsineError or InputError.
