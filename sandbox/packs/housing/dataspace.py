@@ -279,7 +279,7 @@ def require_consent(request: Request, party: Party, fiscal: str, kind: str) -> d
         raise HTTPProblem(403, "consent-other-grantee", f"consent {consent_id} was granted to another professional")
     if consent["status"] != "granted":
         raise HTTPProblem(403, "consent-revoked", f"the household revoked consent {consent_id}: nothing is readable")
-    if consent["expires"] < dt.date.today().isoformat():
+    if consent["expires"] < dt.datetime.now(dt.UTC).date().isoformat():  # the UTC day, whatever the host's zone
         raise HTTPProblem(403, "consent-expired", f"consent {consent_id} expired on {consent['expires']}")
     if kind not in consent["scope"]:
         raise HTTPProblem(
