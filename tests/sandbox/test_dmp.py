@@ -430,13 +430,14 @@ def test_production_refusals(admin: httpx.Client, http: httpx.Client, dmp: Dmp) 
     problem(http.post("/prod/dmp/documents", json=body, headers={"Authorization": "Bearer nope"}), 401,
             "installation-token-invalid")
     problem(http.post("/prod/dmp/documents", json=body, headers=headers), 422, "site-mismatch")
-    body["site"]["id"] = "750000001"
+    body["site"]["id"] = "750000001"  # the installation's site, but the document is kept by the session's site
+    problem(http.post("/prod/dmp/documents", json=body, headers=headers), 422, "custodian-mismatch")
+    body = dmp.sample(site="750000001")
     bad = copy.deepcopy(body)
     bad["metadata"]["hash"] = "0" * 40
     problem(http.post("/prod/dmp/documents", json=bad, headers=headers), 422, "document-invalid")
     absent = next(i for i, p in enumerate(dmp.session["fixtures"]["patients"]) if p["scenario"] == "absent")
-    unknown_patient = dmp.sample(patient=absent)  # production has no session registry: any valid INS will do
-    unknown_patient["site"]["id"] = "750000001"
+    unknown_patient = dmp.sample(patient=absent, site="750000001")  # no session registry: any valid INS will do
     assert http.post("/prod/dmp/documents", json=unknown_patient, headers=headers).status_code == 201
     assert events_for(admin, body["metadata"]["unique_id"]) == []
 
@@ -654,11 +655,10 @@ def test_production_another_installations_copy_is_not_its_document(admin: httpx.
     site = dmp.session["fixtures"]["sites"][0]["site_id"]
     author = _installed(admin, site)
     other_software = {"id": "sw-2", "name": "copier", "version": "2.0", "registration_id": "REG-COPIER-0002"}
-    copier = _installed(admin, "SITE-COPIER", software=other_software)
+    copier = _installed(admin, site, software=other_software)  # another software of the same site
     body = dmp.sample(body="Le compte rendu de l'auteur, copie par un autre.")
     copy_ = copy.deepcopy(body)
     copy_["metadata"]["unique_id"] = "1.2.250.1.999.77.1^copy"
-    copy_["site"] = {"id": "SITE-COPIER"}
     copy_["software"] = {k: other_software[k] for k in ("name", "version", "registration_id")}
     assert http.post("/prod/dmp/documents", json=copy_, headers=copier).status_code == 201
     r = http.post("/prod/dmp/documents", json=body, headers=author)
@@ -670,6 +670,23 @@ def test_production_another_installations_copy_is_not_its_document(admin: httpx.
     r = http.post("/prod/dmp/documents", json=again, headers=author)  # its own again: still one document
     assert r.status_code == 200 and r.json()["unique_id"] == body["metadata"]["unique_id"]
     assert events_for(admin, again["metadata"]["unique_id"]) == []
+
+
+def test_production_a_site_sends_the_documents_it_keeps_not_another_sites(admin: httpx.Client, http: httpx.Client,
+                                                                         dmp: Dmp) -> None:
+    """QA (services): production checked the submission's JSON site only: an installation at another site sent
+    another care site's documents (their custodian that site) as its own site's, and each was a data-received event
+    paying that installation. The CDA custodian must name the installation's site (FINESS root)."""
+    site = dmp.session["fixtures"]["sites"][0]["site_id"]
+    elsewhere = _installed(admin, "SITE-ELSEWHERE")
+    body = dmp.sample(body="Un compte rendu du site d'origine.")  # kept by the session's site
+    body["site"] = {"id": "SITE-ELSEWHERE"}
+    r = http.post("/prod/dmp/documents", json=body, headers=elsewhere)
+    assert r.status_code == 422 and r.json()["code"] == "custodian-mismatch", r.text
+    assert site in r.json()["detail"] and "SITE-ELSEWHERE" in r.json()["detail"]
+    assert events_for(admin, body["metadata"]["unique_id"]) == []
+    body["site"] = {"id": site}  # its own site: the custodian's
+    assert http.post("/prod/dmp/documents", json=body, headers=_installed(admin, site)).status_code == 201
 
 
 def test_a_meanings_instants_are_read_in_utc_at_their_precision() -> None:
@@ -710,9 +727,8 @@ def test_production_unique_ids_are_each_installations_own(admin: httpx.Client, h
     other_software = {"id": "sw-3", "name": "squatter", "version": "3.0", "registration_id": "REG-SQUAT-0003"}
     squatter = _installed(admin, "SITE-SQUAT", software=other_software)
     body = dmp.sample(body="Le compte rendu dont un autre a pris l'identifiant.")
-    taken = dmp.sample(body="Autre chose, sous le même identifiant.")
+    taken = dmp.sample(body="Autre chose, sous le même identifiant.", site="SITE-SQUAT")
     taken["metadata"]["unique_id"] = body["metadata"]["unique_id"]
-    taken["site"] = {"id": "SITE-SQUAT"}
     taken["software"] = {k: other_software[k] for k in ("name", "version", "registration_id")}
     assert http.post("/prod/dmp/documents", json=taken, headers=squatter).status_code == 201
     r = http.post("/prod/dmp/documents", json=body, headers=author)

@@ -192,7 +192,7 @@ def test_success_answers_match_their_schemas() -> None:
     for method in ("GET", "POST"):
         assert call(method, "/s/{session_id}/idp/userinfo", session, "userinfo-token").status_code == 200
     # sent by the installation's own software (its registration id and version)
-    prod = session_submission(fixtures) | {"site": {"id": "750100011"}, "software": {
+    prod = session_submission(fixtures, site="750100011") | {"software": {
         "name": "Acme", "version": "1.0", "registration_id": "REG-ACME-EHR"}}
     assert call("POST", "/prod/dmp/documents", None, SANDBOX.installation_token, body=prod,
                 media_type="application/json").status_code == 201

@@ -174,6 +174,18 @@ def _findall(el: etree._Element, path: str) -> list[etree._Element]:
     return found
 
 
+#: the OID of FINESS ids (a care site's, as the custodian of a document names it)
+FINESS_ROOT = "1.2.250.1.71.4.2.2"
+
+
+def custodian_sites(root: etree._Element) -> list[str]:
+    """The FINESS ids (``id`` with the FINESS root) of the document's custodian organisation: the care site that
+    keeps it."""
+    org = _find(root, "v3:custodian/v3:assignedCustodian/v3:representedCustodianOrganization")
+    return [str(i.get("extension", "")) for i in _findall(org, "v3:id")
+            if i.get("root") == FINESS_ROOT] if org is not None else []
+
+
 
 
 def parse_ts(value: str) -> dt.datetime | None:

@@ -27,7 +27,6 @@ from sandbox.store import Store
 
 XSI = cda.XSI
 SAMPLE_ROOT = "1.2.250.1.999.42.1"  # the model OID root under which the sample software numbers its documents
-FINESS_ROOT = "1.2.250.1.71.4.2.2"
 GENDER_SYSTEM = "2.16.840.1.113883.5.1"
 LEVEL3_FORMAT_CODE = "urn:asip:ci-sis:cr-bio:2023"
 SOFTWARE = {"name": "usine-sample", "version": "1.0.0", "registration_id": "REG-SAMPLE-0001"}
@@ -150,7 +149,7 @@ def build_cda(patient: Mapping[str, Any], author: Mapping[str, Any], custodian: 
     _record_target(root, patient)
     _author(root, author, custodian, when)
     org = _el(_el(_el(root, "custodian"), "assignedCustodian"), "representedCustodianOrganization")
-    _el(org, "id", root=FINESS_ROOT, extension=str(custodian["finess"]))
+    _el(org, "id", root=cda.FINESS_ROOT, extension=str(custodian["finess"]))
     _el(org, "name", str(custodian.get("name", "")))
     if replaces:
         related = _el(root, "relatedDocument", typeCode="RPLC")
@@ -196,7 +195,7 @@ def _author(root: etree._Element, author: Mapping[str, Any], org: Mapping[str, A
     _el(name, "given", str(author.get("given_name", "")))
     _el(name, "family", str(author.get("family_name", "")))
     represented = _el(assigned, "representedOrganization")
-    _el(represented, "id", root=FINESS_ROOT, extension=str(org["finess"]))
+    _el(represented, "id", root=cda.FINESS_ROOT, extension=str(org["finess"]))
     _el(represented, "name", str(org.get("name", "")))
 
 
@@ -271,13 +270,14 @@ def submission(document: bytes, *, site_id: str, software: Mapping[str, str] | N
 
 
 def session_submission(fixtures: Mapping[str, Any], *, patient: int = 0, author: int = 0,
-                       type_code: str = "11490-0", **build: Any) -> dict[str, Any]:
-    """A valid submission for a test session: patient, author and site taken from its fixtures."""
+                       type_code: str = "11490-0", site: str | None = None, **build: Any) -> dict[str, Any]:
+    """A valid submission for a test session: patient, author and site taken from its fixtures (``site``: another
+    care site's FINESS id, its custodian and the submission's site)."""
     pt = fixtures["patients"][patient]
     prac = fixtures["practitioners"][author]
-    org = fixtures["organisations"][0]
+    org = fixtures["organisations"][0] | ({"finess": site} if site else {})
     document = build_cda(pt, prac, org, type_code=type_code, **build)
-    return submission(document, site_id=fixtures["sites"][0]["site_id"])
+    return submission(document, site_id=site or fixtures["sites"][0]["site_id"])
 
 
 def issue_access_token(store: Store, session_id: str, national_id: str, *, ttl: float = 600.0) -> str:
