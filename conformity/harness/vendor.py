@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import ssl
 import sys
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +77,28 @@ def _default_software_id(path: Path, vendor_id: str, software: str) -> str:
     return f"{vendor_id}.{slug or 'software'[:room]}"
 
 
+#: the manifest's names that go into the signed manifest, the reports and the agency's pages
+SHOWN_NAMES = ("vendor_name", "software", "version", "registration_id")
+#: Unicode categories never in a name: controls (NUL, line breaks, bell), format characters (zero-width spaces,
+#: bidirectional overrides: ``Acme\u202eRHE`` reads as another name), line and paragraph separators, private use
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
+
+
+def _name_problems(path: Path, data: dict[str, object]) -> list[Problem]:
+    """A problem per shown name holding a control or invisible character (the first one, by its code point)."""
+    problems = []
+    for key in SHOWN_NAMES:
+        value = data.get(key)
+        if not isinstance(value, str):
+            continue
+        bad = next((c for c in value if unicodedata.category(c) in _HIDDEN_CATEGORIES), None)
+        if bad is not None:
+            problems.append(Problem(str(path), key, f"holds the control or invisible character U+{ord(bad):04X} "
+                                                    f"({unicodedata.name(bad, 'unnamed')}) at position "
+                                                    f"{value.index(bad) + 1}: write the name as it is to be shown"))
+    return problems
+
+
 def load_vendor(path: str | Path) -> Vendor:
     """Load and validate a vendor manifest; InputError names the file and key path."""
     p = Path(path)
@@ -90,7 +114,11 @@ def load_vendor(path: str | Path) -> Vendor:
         raise InputError([Problem(str(p), "driver", "give the driver's command (a program the harness starts) or its "
                                                     "url (a driver already serving over HTTP): one of them, not "
                                                     + ("both" if "url" in given else "neither"))])
-    problems = schema_problems("vendor", data, str(p))
+    problems = schema_problems("vendor", data, str(p)) or _name_problems(p, data)
+    timeout = given.get("timeout") if isinstance(given, dict) else None
+    if isinstance(timeout, float) and math.isnan(timeout):  # compares false with the schema's bounds
+        problems.append(Problem(str(p), "driver.timeout", "nan is not a number of seconds: give the seconds the "
+                                                          "harness waits for one answer (more than 0, at most 600)"))
     if problems:
         raise InputError(problems)
     if "software_id" in data and not owned_software_id(data["software_id"], data["vendor_id"]):

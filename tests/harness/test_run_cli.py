@@ -139,6 +139,35 @@ def test_bad_vendor_manifest_names_file_and_key(tmp_path: Path, text: str, where
     assert str(path) in str(info.value) and where in str(info.value)
 
 
+@pytest.mark.parametrize("timeout", ["nan", "+nan", "-nan"])
+def test_a_driver_timeout_that_is_not_a_number_is_refused(tmp_path: Path, timeout: str) -> None:
+    """``timeout = nan`` passed the schema (NaN compares false with every bound), and the harness then waited for
+    ever for a driver that never answers (a queue's ``get(timeout=nan)`` never returns)."""
+    path = _manifest(tmp_path, GOOD + f"timeout = {timeout}\n")
+    with pytest.raises(InputError) as info:
+        load_vendor(path)
+    assert str(path) in str(info.value) and "driver.timeout" in str(info.value) and "seconds" in str(info.value)
+
+
+@pytest.mark.parametrize("key,value", [("software", "Acme\\u0000EHR"), ("software", "Acme\\r\\nX-Other: 1"),
+                                       ("software", "Acme\\u202eRHE"), ("version", "1.0\\n"),
+                                       ("registration_id", "REG\\u0007"), ("vendor_name", "Acme\\u200bInc")])
+def test_control_and_invisible_characters_in_the_identity_are_refused(tmp_path: Path, key: str, value: str) -> None:
+    """A NUL, a line break or a right-to-left override in the software's name went as is into the signed manifest, the
+    reports and the agency's review pages (where ``Acme\\u202eRHE`` reads as another name)."""
+    text = GOOD.replace('vendor_id = "acme"', 'vendor_id = "acme"\nvendor_name = "Acme"') if key == "vendor_name" else GOOD
+    line = next(x for x in text.splitlines() if x.startswith(f"{key} = "))
+    path = _manifest(tmp_path, text.replace(line, f'{key} = "{value}"'))
+    with pytest.raises(InputError) as info:
+        load_vendor(path)
+    assert str(path) in str(info.value) and key in str(info.value) and "U+" in str(info.value)
+
+
+def test_names_in_any_script_stay_welcome(tmp_path: Path) -> None:
+    v = load_vendor(_manifest(tmp_path, GOOD.replace('software = "Acme"', 'software = "Logiciel Médical – 医療 ©"')))
+    assert v.software == "Logiciel Médical – 医療 ©"
+
+
 def test_python_placeholder_and_paths(tmp_path: Path) -> None:
     v = load_vendor(_manifest(tmp_path, GOOD))
     import sys
