@@ -7,6 +7,7 @@ failure of that scenario and goes on.
 
 from __future__ import annotations
 
+import codecs
 import collections
 import contextlib
 import json
@@ -35,8 +36,12 @@ RESET_TIMEOUT_S = 5.0
 GROUP_GRACE_S = 2.0
 #: how much of a driver's error output a trace keeps (the rest is cut, and says so)
 STDERR_KEPT = 1 << 20
-#: the largest answer read from a driver over HTTP (a witnessed run's driver is the vendor's endpoint)
+#: the largest answer read from a driver (over HTTP: a witnessed run's driver is the vendor's endpoint; on standard
+#: output: one line), and the most of its standard output the harness holds unread at any time
 MAX_ANSWER_BYTES = 32 << 20
+#: a driver's error output is read in pieces of at most this many bytes (a line longer than that is several pieces):
+#: a line of gigabytes with no line break is never held whole
+STDERR_PIECE = 64 << 10
 #: how much lower than the harness's the CPU priority of a driver process is (POSIX niceness, added to the harness's
 #: own): the harness's process serves every scenario at once (the in-process sandbox, the runner), and a driver's
 #: start-up (an interpreter, the software's imports) would otherwise take the cores from it just when the run starts.
@@ -59,6 +64,14 @@ class DriverFailure(Exception):
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, **self.evidence}
+
+
+class _Oversized:
+    """What stands in the queue of a driver's answers for standard output past :data:`MAX_ANSWER_BYTES` (a line that
+    long, or that much output nobody read): the rest is read and dropped until the process ends."""
+
+
+OVERSIZED = _Oversized()
 
 
 class Driver(Protocol):
@@ -104,14 +117,15 @@ class StdioDriver:
     def __init__(self, spec: DriverSpec):
         self.spec = spec
         self._next_id = 0
-        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._lines: queue.Queue[str | _Oversized | None] = queue.Queue()
+        self._unread = 0  # bytes of standard output in ``_lines`` (a bound on what a driver makes the harness hold)
+        self._unread_lock = threading.Lock()
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
         try:
             # a process group of its own: what the driver starts (the software, in the background) ends with it
             self.proc = subprocess.Popen(
-                list(spec.command), cwd=spec.cwd, env={**os.environ, **spec.env}, text=True, encoding="utf-8",
-                errors="replace", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1,
-                start_new_session=True,
+                list(spec.command), cwd=spec.cwd, env={**os.environ, **spec.env}, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
             )
         except OSError as exc:
             raise DriverFailure("start-failed", f"cannot start {spec.command[0]!r}: {exc.strerror}",
@@ -130,14 +144,34 @@ class StdioDriver:
         self._stderr_pump.start()
 
     def _pump_stdout(self) -> None:
+        """Each line of standard output into ``_lines``, decoded; once a line, or the output not yet read, passes
+        :data:`MAX_ANSWER_BYTES`: :data:`OVERSIZED` and nothing more (what follows is read and dropped)."""
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line)
+        while line := self.proc.stdout.readline(MAX_ANSWER_BYTES + 1):
+            with self._unread_lock:
+                self._unread += len(line)
+                over = len(line) > MAX_ANSWER_BYTES or self._unread > MAX_ANSWER_BYTES
+            if over:
+                self._lines.put(OVERSIZED)
+                while self.proc.stdout.read(1 << 20):
+                    pass
+                break
+            self._lines.put(line.decode("utf-8", errors="replace"))
         self._lines.put(None)
 
+    def _take_line(self, timeout: float) -> str | _Oversized | None:
+        raw = self._lines.get(timeout=timeout)
+        if isinstance(raw, str):
+            with self._unread_lock:
+                self._unread = max(0, self._unread - len(raw.encode("utf-8", errors="replace")))
+        return raw
+
     def _pump_stderr(self) -> None:
+        """The error output, in lines (a line longer than :data:`STDERR_PIECE` bytes in several pieces)."""
         assert self.proc.stderr is not None
-        for line in self.proc.stderr:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while piece := self.proc.stderr.readline(STDERR_PIECE):
+            line = decoder.decode(piece)
             with self._stderr_lock:
                 if self._marker is not None and line.rstrip("\n") == self._marker:
                     # a reset's marker: what came before is the finished scenario's, what follows the next one's
@@ -199,13 +233,13 @@ class StdioDriver:
         request = json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
         try:
             assert self.proc.stdin is not None
-            self.proc.stdin.write(request + "\n")
+            self.proc.stdin.write(request.encode("utf-8") + b"\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
             self.proc.wait(timeout=5)
             raise DriverFailure("crash", f"driver exited before {method} could be sent", self.evidence()) from exc
         try:
-            raw = self._lines.get(timeout=timeout)
+            raw = self._take_line(timeout)
         except queue.Empty:
             self.kill()
             raise DriverFailure("timeout", f"no answer to {method} within {timeout:g} s", self.evidence()) from None
@@ -218,6 +252,12 @@ class StdioDriver:
             # process it left running may hold that output open: not waited for long
             self._stderr_pump.join(timeout=1.0)
             raise DriverFailure("crash", f"driver closed its output during {method}", self.evidence())
+        if isinstance(raw, _Oversized):
+            self.kill()
+            raise DriverFailure("garbage", f"the answer to {method} (or output nobody asked for before it) holds more "
+                                           f"than {MAX_ANSWER_BYTES} bytes on standard output: not read further "
+                                           "(answer one JSON-RPC response per line; log to standard error)",
+                                self.evidence())
         return _check_response(raw, _parse_answer(raw, method, self.evidence()), rid)
 
     def kill(self) -> None:

@@ -16,7 +16,15 @@ from typing import Any
 
 import pytest
 
-from conformity.harness.driver import DRIVER_NICENESS, DriverFailure, HttpDriver, StdioDriver, lower_priority
+from conformity.harness.driver import (
+    DRIVER_NICENESS,
+    MAX_ANSWER_BYTES,
+    STDERR_PIECE,
+    DriverFailure,
+    HttpDriver,
+    StdioDriver,
+    lower_priority,
+)
 from conformity.harness.vendor import DriverSpec
 from sandbox.tls import make_test_pki
 
@@ -151,6 +159,37 @@ def test_an_answer_nested_too_deep_or_not_strict_json_is_garbage_not_a_crash(tmp
     assert ("deeper than 128 levels" in info.value.message) == (answer != "nan")
     assert info.value.evidence["raw"].rstrip("\n") == DEEP_ANSWERS[answer][:2000]
     d.close()
+
+
+def test_an_endless_line_on_standard_output_is_cut_at_its_bound_without_waiting_for_its_end(tmp_path: Path) -> None:
+    """A driver writing without a line break (a binary dump, a stray ``write`` in a loop) made the harness hold the
+    whole line, however long (300 MiB: 640 MiB of the harness's memory), and wait for the timeout for its end."""
+    source = ("import sys, time\nsys.stdin.readline()\n"
+              f"for _ in range({MAX_ANSWER_BYTES // (1 << 20) + 8}): sys.stdout.write('a' * (1 << 20))\n"
+              "sys.stdout.flush()\ntime.sleep(60)\n")
+    d = driver(tmp_path, source, timeout=20.0)
+    start = time.monotonic()
+    with pytest.raises(DriverFailure) as info:
+        d.call("initialize", {})
+    assert info.value.kind == "garbage" and f"more than {MAX_ANSWER_BYTES} bytes" in info.value.message
+    assert time.monotonic() - start < 15 and d.proc.poll() is not None  # not the timeout: cut, and the driver ended
+    d.close()
+
+
+def test_an_endless_line_on_error_output_is_kept_in_bounded_pieces(tmp_path: Path) -> None:
+    """A driver logging 8 MiB with no line break: the stderr tail (40 lines, quoted in every trace's evidence) held
+    the whole 8 MiB line; each is now a piece of at most STDERR_PIECE bytes, and the answer after it still comes."""
+    source = ("import sys, json\nmsg = json.loads(sys.stdin.readline())\n"
+              "for _ in range(8): sys.stderr.write('\u00e9' * (1 << 19))\n"
+              "sys.stderr.flush()\n"
+              "print(json.dumps({'jsonrpc': '2.0', 'id': msg['id'], 'result': 1}), flush=True)\n"
+              "sys.stdin.readline()\n")
+    d = driver(tmp_path, source)
+    assert d.call("initialize", {}) == 1
+    d.close()
+    tail = d.evidence()["stderr_tail"]
+    assert tail and all(len(x.encode()) <= STDERR_PIECE for x in tail) and set("".join(tail)) == {"\u00e9"}
+    assert len(d.error_output()) <= (1 << 20) + 64
 
 
 def test_missing_program_fails_to_start(tmp_path: Path) -> None:
