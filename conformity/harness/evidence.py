@@ -5,6 +5,7 @@ missing, too large, type not allowed). See ``conformity.bundle.evidence`` for th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,11 +46,26 @@ def parse_option(text: str) -> Source:
     return Source(req, Path(file), f"--evidence {req}")
 
 
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a file: missing (where it was looked for), a folder, a dangling link, or a
+    named pipe, device or socket."""
+    where = path.absolute()
+    if path.is_symlink() and not path.exists():
+        return f"a symbolic link to a file that does not exist ({where} → {os.readlink(path)})"
+    if path.is_dir():
+        return f"a folder, not a file ({where}): name each file of it (in vendor.toml, a list for several)"
+    if path.exists():
+        return (f"not a regular file (a named pipe, a device or a socket: {where}): copy what it holds into a file "
+                "and name that file")
+    return (f"not found at {where} (an --evidence path is relative to the current folder, an [evidence] path of "
+            "vendor.toml to that file's folder)")
+
+
 def _read(path: Path) -> bytes | str:
     """The file's bytes, or why not (never more than the limit is read)."""
     try:
         if not path.is_file():
-            return "not found (or not a file)"
+            return _not_a_file(path)
         with path.open("rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:

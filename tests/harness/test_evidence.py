@@ -4,6 +4,7 @@ anything runs when it is not for a document/manual requirement of the plan or no
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -101,6 +102,33 @@ def test_bad_evidence_is_refused_before_anything_runs(case: str, tmp_path: Path)
     code, out = run("--wave", "2026-W1", "--vendor", vendor_manifest("reference"), "--only", "SECURITY-013",
                     "--evidence", value, "--out", tmp_path / "out")
     assert code == 2 and words in out and "Traceback" not in out, out
+    assert not (tmp_path / "out").exists()
+
+
+#: a path that is not a regular file (made in tmp_path as ``it``) → words the refusal says
+NOT_FILES: dict[str, str] = {
+    "folder": "a folder, not a file",
+    "named-pipe": "not a regular file (a named pipe",
+    "dangling-link": "a symbolic link to a file that does not exist",
+    "absent": "not found at",
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_FILES))
+def test_evidence_that_is_not_a_file_says_what_it_is(case: str, tmp_path: Path) -> None:
+    """A folder, a named pipe, a dangling link and a missing file all read 'not found (or not a file)': the vendor
+    could not tell a typo from a folder named for a file, nor where the path was looked for (an --evidence path is
+    relative to the current folder, an [evidence] one to vendor.toml's)."""
+    it = tmp_path / "it.pdf"
+    if case == "folder":
+        it.mkdir()
+    elif case == "named-pipe":
+        os.mkfifo(it)
+    elif case == "dangling-link":
+        it.symlink_to(tmp_path / "gone.pdf")
+    code, out = run("--wave", "2026-W1", "--vendor", vendor_manifest("reference"), "--only", "SECURITY-013",
+                    "--evidence", f"SECURITY-013={it}", "--out", tmp_path / "out")
+    assert code == 2 and NOT_FILES[case] in out and "Traceback" not in out, out
     assert not (tmp_path / "out").exists()
 
 
