@@ -89,9 +89,25 @@ def _parse_answer(raw: str, method: str, evidence: dict[str, Any], status: str =
                             {"raw": raw[:2000], **evidence}) from None
 
 
+def _why_not_ours(msg: Any, expected_id: int) -> str:
+    """Why an answer is not the awaited request's (requests are numbered from 1, one at a time)."""
+    if not isinstance(msg, dict):
+        return f"a JSON {type(msg).__name__}, not an object"
+    if msg.get("jsonrpc") != "2.0":
+        return 'no "jsonrpc": "2.0" member'
+    rid = msg.get("id")
+    if "id" not in msg:
+        return "no id member (a notification is never an answer)"
+    if isinstance(rid, int) and not isinstance(rid, bool) and rid >= 1:
+        return (f"a second answer to request {rid} (answered already: the driver answers "
+                "a request twice)") if rid < expected_id else f"an answer to request {rid}, never sent"
+    return f"id {rid!r}, never sent (the harness numbers its requests 1, 2, 3…)"
+
+
 def _check_response(raw: str, msg: Any, expected_id: int) -> Any:
     if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0" or msg.get("id") != expected_id:
-        raise DriverFailure("garbage", f"not a JSON-RPC 2.0 response to request {expected_id}", {"raw": raw[:2000]})
+        raise DriverFailure("garbage", f"not a JSON-RPC 2.0 response to request {expected_id}: {_why_not_ours(msg, expected_id)}",
+                            {"raw": raw[:2000]})
     if "error" in msg and "result" in msg:  # JSON-RPC 2.0: one or the other, never both
         raise DriverFailure("garbage", "JSON-RPC response has both result and error", {"raw": raw[:2000]})
     if "error" in msg:

@@ -148,6 +148,28 @@ def test_garbage_is_reported_with_the_raw_line(tmp_path: Path, source: str, need
     d.close()
 
 
+TWICE = ("import sys, json\nmsg = json.loads(sys.stdin.readline())\n"
+         "for _ in range(2): print(json.dumps({'jsonrpc': '2.0', 'id': msg['id'], 'result': 1}), flush=True)\n"
+         "sys.stdin.readline()\nsys.stdin.readline()\n")
+
+
+@pytest.mark.parametrize("source,words", [
+    (TWICE, "a second answer to request 1 (answered already"),
+    (WRONG_ID, "an answer to request 99, never sent"),
+    (GARBAGE.replace("'hello, I am not JSON'", "'{\"id\": 1}'"), "no \"jsonrpc\": \"2.0\" member"),
+])
+def test_an_answer_to_another_request_says_which(tmp_path: Path, source: str, words: str) -> None:
+    """A driver answering a request twice failed the next call with 'not a JSON-RPC 2.0 response to request 2', as if
+    it had written garbage: the vendor was not told its driver answers twice."""
+    d = driver(tmp_path, source)
+    if source is TWICE:
+        assert d.call("initialize", {}) == 1
+    with pytest.raises(DriverFailure) as info:
+        d.call("perform" if source is TWICE else "initialize", {})
+    assert info.value.kind == "garbage" and words in info.value.message, info.value.message
+    d.close()
+
+
 @pytest.mark.parametrize("answer", sorted(DEEP_ANSWERS))
 def test_an_answer_nested_too_deep_or_not_strict_json_is_garbage_not_a_crash(tmp_path: Path, answer: str) -> None:
     """Issue 9 (bad input): a driver answering JSON nested 100,000 deep made the harness die on a RecursionError."""
