@@ -18,15 +18,17 @@ def driver() -> None:
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--lang", type=click.Choice(["python", "javascript"]), required=True, help="The driver's language.")
 @click.option("--wave", "wave_id", help="Declare the actions of this wave (default: every action of the catalog).")
-@click.option("--category", "-c", help="With --wave: the category whose actions to declare.")
+@click.option("--category", "-c", help="With --wave: the category whose actions to declare, written into vendor.toml (default: every "
+                   "category's actions, the category left to fill in).")
 @click.option("--force", is_flag=True, help="Overwrite files the folder already has.")
 @click.pass_context
 def driver_init(ctx: click.Context, folder: Path, lang: str, wave_id: str | None, category: str | None,
                 force: bool) -> None:
     """Write a working stdio driver into FOLDER: every action answers "not implemented" until you write it.
 
-    Run it at once (usine run --wave W --vendor FOLDER/vendor.toml): every requirement is not-exercised, its
-    steps saying which action is not implemented — your to-do list; none is a conformity failure.
+    Run it at once (usine run --wave W --vendor FOLDER/vendor.toml): every requirement judged by a test is error or
+    not-exercised, its first finding saying which action is not implemented — your to-do list; none is a conformity
+    failure.
     """
     from conformity.driverkit import skeleton, write_skeleton
 
@@ -35,8 +37,11 @@ def driver_init(ctx: click.Context, folder: Path, lang: str, wave_id: str | None
     catalog = get_catalog(ctx)
     if wave_id:
         wave = catalog.wave(wave_id)
-        cat = category or next(iter(wave.categories))
-        actions = list(catalog.specification(wave_id, cat).actions)
+        # no category: every category's actions, and the category left to fill in (never a guess the runs would test)
+        cats = [category] if category else list(wave.categories)
+        named = {a.name: a for cat in cats for a in catalog.specification(wave_id, cat).actions}
+        actions = list(named.values())
+        cat = category or "CATEGORY"
     else:
         latest = [catalog.referential(rid) for rid in sorted({rid for rid, _ in catalog.referentials})]
         actions = [a for ref in latest for a in ref.actions]
@@ -46,6 +51,9 @@ def driver_init(ctx: click.Context, folder: Path, lang: str, wave_id: str | None
         click.echo(f"wrote {p}")
     click.echo(f"{len(actions)} action(s) declared, each answering 'not implemented': "
                + ", ".join(a.name for a in actions))
+    if not category:
+        click.echo(f"fill in the category in {folder / 'vendor.toml'} (or give --category next time)"
+                   + (f": one of {', '.join(catalog.wave(wave_id).categories)}" if wave_id else ""))
     click.echo(f"next: edit {folder / 'vendor.toml'}, then usine run --wave {wave_id or 'WAVE'} "
                f"--vendor {folder / 'vendor.toml'} --only REFERENTIAL")
 

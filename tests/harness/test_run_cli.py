@@ -270,3 +270,20 @@ def test_a_category_the_wave_lacks_names_the_manifest(tmp_path: Path) -> None:
 def test_driver_init_category_without_wave_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["driver", "init", str(tmp_path / "d"), "--lang", "python", "-c", "GP"])
     assert result.exit_code == 2 and "--category needs --wave" in result.output and not (tmp_path / "d").exists()
+
+
+def test_driver_init_with_a_wave_and_no_category_leaves_the_category_to_fill_in(tmp_path: Path) -> None:
+    """``usine driver init d --lang python --wave 2027-W2`` wrote ``category = "HOSPITAL"`` (the wave's first) and
+    declared only its actions, saying nothing: a GP vendor's runs then tested the hospital category. Now every
+    category's actions are declared and the category stays a placeholder the run refuses until it is filled in."""
+    result = CliRunner().invoke(cli, ["driver", "init", str(tmp_path / "d"), "--lang", "python", "--wave", "2027-W2"])
+    assert result.exit_code == 0, result.output
+    manifest = (tmp_path / "d" / "vendor.toml").read_text()
+    assert 'category = "CATEGORY"' in manifest and "HOSPITAL" not in manifest
+    assert "fill in the category" in result.output
+    from conformity.catalog import load_catalog
+
+    catalog = load_catalog()
+    every = {a.name for cat in catalog.wave("2027-W2").categories for a in catalog.specification("2027-W2", cat).actions}
+    declared = (tmp_path / "d" / "actions.py").read_text()
+    assert every and all(f"not implemented: {name}" in declared for name in every)
