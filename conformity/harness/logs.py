@@ -19,9 +19,13 @@ def offsets(paths: list[Path]) -> dict[Path, int]:
 
 
 def appended(since: dict[Path, int]) -> dict[str, str]:
-    """What was written to each log file after ``since`` (the whole file if it was truncated or rotated)."""
+    """What was written to each log file after ``since`` (the whole file if it was truncated or rotated); for a path
+    that is not a regular file, a line saying so (it is never opened)."""
     out = {}
     for path, start in since.items():
+        if path.exists() and not path.is_file():  # opening a named pipe no one writes to would wait for ever
+            out[str(path)] = "(not a regular file — a named pipe, a device or a folder: not read; log_files names files)\n"
+            continue
         try:
             size = path.stat().st_size
             with path.open("rb") as fh:
