@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from conformity.cli.common import get_catalog
-from conformity.errors import InputError
+from conformity.errors import InputError, Problem
 
 
 @click.command("run")
@@ -52,7 +52,7 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
     from conformity.harness.report import summary_of
     from conformity.harness.runner import Runner, driver_pool
     from conformity.harness.sandbox_access import connect, start_local
-    from conformity.harness.vendor import load_vendor
+    from conformity.harness.vendor import driver_program_problem, load_vendor
     from conformity.reporting.terminal import TerminalReporter
 
     catalog = get_catalog(ctx, with_checks=True)
@@ -71,7 +71,14 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
                    nl=fmt == "json")
         return
     assert vendor is not None
-    attached, notes = collect(catalog, plan, vendor_sources(vendor.evidence) + [parse_option(e) for e in evidence])
+    unstartable = driver_program_problem(vendor)
+    problems: list[Problem] = [unstartable] if unstartable else []
+    try:
+        attached, notes = collect(catalog, plan, vendor_sources(vendor.evidence) + [parse_option(e) for e in evidence])
+    except InputError as exc:  # every problem of the manifest and the evidence at once
+        raise InputError(problems + exc.problems) from None
+    if problems:
+        raise InputError(problems)
     for note in notes:
         click.echo(f"note: {note}", err=True)
     if sandbox_url and not sandbox_token:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import ssl
 import sys
 import unicodedata
@@ -145,3 +146,28 @@ def load_vendor(path: str | Path) -> Vendor:
         driver=driver, path=p, evidence=evidence,
         log_files=tuple(os.path.normpath(base / Path(f).expanduser()) for f in data.get("log_files", ())),
     )
+
+
+def driver_program_problem(vendor: Vendor) -> Problem | None:
+    """Why the driver's program cannot be started, as the manifest's mistake (a program not on ``PATH``, a path to
+    nothing, a file without its execute bit); None for a driver URL or a program that is there. Checked before a run
+    (not for ``--plan``): otherwise every scenario would end 'could not be started' and the run would look made."""
+    spec = vendor.driver
+    if not spec.command:
+        return None
+    program = spec.command[0]
+    where = "driver.command[0]"
+    if "/" not in program:  # looked for on PATH (the driver's env may set its own), as the process start does
+        path = spec.env.get("PATH", os.environ.get("PATH", os.defpath))
+        if shutil.which(program, path=path) is None:
+            return Problem(str(vendor.path), where, f"program {program!r} not found on PATH: install it, or give its "
+                                                     "path (relative to the driver's folder, driver.cwd)")
+        return None
+    target = (spec.cwd or vendor.path.resolve().parent) / program
+    if not target.exists():
+        return Problem(str(vendor.path), where, f"not found at {target} (a relative path is relative to the driver's "
+                                                 "folder: the manifest's, or driver.cwd)")
+    if target.is_dir() or not os.access(target, os.X_OK):
+        return Problem(str(vendor.path), where, f"{target} is not executable: chmod +x it, or start it with its "
+                                                 'interpreter (command = ["{python}", "driver.py"], ["node", …])')
+    return None

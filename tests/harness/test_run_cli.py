@@ -287,3 +287,22 @@ def test_driver_init_with_a_wave_and_no_category_leaves_the_category_to_fill_in(
     every = {a.name for cat in catalog.wave("2027-W2").categories for a in catalog.specification("2027-W2", cat).actions}
     declared = (tmp_path / "d" / "actions.py").read_text()
     assert every and all(f"not implemented: {name}" in declared for name in every)
+
+
+@pytest.mark.parametrize("command,words", [('["python9", "driver.py"]', "program 'python9' not found on PATH"),
+                                          ('["./driver.sh"]', "is not executable"),
+                                          ('["bin/driver"]', "not found at")])
+def test_a_driver_program_that_cannot_start_is_bad_input_before_the_run(tmp_path: Path, command: str,
+                                                                       words: str) -> None:
+    """A vendor.toml naming a program that is not there (a typo, an interpreter not installed, a script without its
+    execute bit) started the sandbox, ran every scenario to 'could not be started', wrote a report and a bundle of
+    nothing and exited 1, as if the software had been tested: it is a mistake in the manifest (exit 2, nothing
+    written), said with the key and the fix."""
+    (tmp_path / "driver.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "driver.sh").chmod(0o644)
+    path = _manifest(tmp_path, GOOD.replace('["{python}", "driver.py"]', command))
+    code, out = run("--wave", "2026-W1", "--vendor", str(path), "--only", "PRACAUTH-001", "--out", str(tmp_path / "out"))
+    assert code == 2 and "driver.command" in out and words in out and str(path) in out, out
+    assert not (tmp_path / "out").exists()
+    code, out = run("--wave", "2026-W1", "--vendor", str(path), "--plan")  # a plan starts nothing: it still prints
+    assert code == 0, out
