@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +50,19 @@ class LedgerPath(click.Path):
             self.fail(f"{redact(value)} is a PostgreSQL URL: the payment ledger is a SQLite file, give its path",
                       param, ctx)
         return super().convert(value, param, ctx)
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds within ``[0, maximum]``; NaN (which compares false with every bound, so ``FloatRange``
+    lets it through) is a usage error too."""
+
+    name = "seconds"
+
+    def __init__(self, maximum: float) -> None:
+        super().__init__(0, maximum)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from conformity.cli.params import Seconds
 from conformity.errors import InputError
 
 #: exit codes, as ``usine agency decide``: 0 labelled, 1 refused, 3 revoked version, 4 awaiting review
@@ -28,7 +29,8 @@ def _chunks(path: Path, size: int = 256 * 1024) -> Any:
 @click.option("--ca", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="CA certificate (PEM) to trust for the agency's TLS, besides the system's.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the bundle is verified.")
-@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for verification.")
+@click.option("--timeout", default=300.0, show_default=True, type=Seconds(24 * 3600),
+              help="Seconds to wait for verification (at most a day).")
 @click.pass_context
 def submit_cmd(ctx: click.Context, bundle: Path, agency_url: str, token: str, ca: Path | None, wait: bool,
                timeout: float) -> None:
@@ -52,12 +54,17 @@ def submit_cmd(ctx: click.Context, bundle: Path, agency_url: str, token: str, ca
                             headers=headers | {"Content-Length": str(bundle.stat().st_size)})
         except httpx.HTTPError as exc:
             raise InputError(f"cannot reach the agency at {base}: {exc}", where="--agency") from exc
-        doc = _answer(r)
-        click.echo(f"received: {doc['id']} ({doc['bytes']} bytes, sha256 {doc['sha256']})")
+        doc = _answer(r, base)
+        click.echo(f"received: {doc['id']} ({doc.get('bytes')} bytes, sha256 {doc.get('sha256')})")
         deadline = time.monotonic() + timeout
         while wait and doc["status"] in ("received", "verifying") and time.monotonic() < deadline:
             time.sleep(0.5)
-            doc = _answer(client.get(f"/api/v1/submissions/{doc['id']}", headers={"Authorization": f"Bearer {token}"}))
+            try:
+                r = client.get(f"/api/v1/submissions/{doc['id']}", headers={"Authorization": f"Bearer {token}"})
+            except httpx.HTTPError as exc:
+                raise InputError(f"the agency at {base} received the bundle as {doc['id']}, then could not be reached: "
+                                 f"{exc}; follow it at {base}/api/v1/submissions/{doc['id']}", where="--agency") from exc
+            doc = _answer(r, base)
     _report(doc)
     if not wait:
         ctx.exit(0)
@@ -67,16 +74,22 @@ def submit_cmd(ctx: click.Context, bundle: Path, agency_url: str, token: str, ca
     ctx.exit(EXIT.get(doc["status"], 0 if doc["status"] == "verified" else 1))
 
 
-def _answer(r: Any) -> dict[str, Any]:
-    body: dict[str, Any]
+def _answer(r: Any, base: str) -> dict[str, Any]:
+    """The submission the agency's service answered; InputError for a refusal, or for an answer that holds none (the
+    URL of another service: a web page, a proxy's)."""
     try:
         body = r.json()
     except ValueError:
-        body = {}
+        body = None
     if r.status_code >= 400:
-        detail = body.get("detail") or r.text[:300]
-        raise InputError(f"the agency refused ({r.status_code} {body.get('title', r.reason_phrase)}): {detail}",
-                         where="submit")
+        problem = body if isinstance(body, dict) else {}
+        detail = problem.get("detail") or r.text[:300]
+        raise InputError(f"the agency at {base} refused ({r.status_code} {problem.get('title', r.reason_phrase)}): "
+                         f"{detail}", where="submit")
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not isinstance(body.get("status"), str):
+        kind = r.headers.get("content-type", "no content type")
+        raise InputError(f"{base} answered HTTP {r.status_code} ({kind}) holding no submission: is --agency the agency "
+                         "service's URL?", where="--agency")
     return body
 
 
