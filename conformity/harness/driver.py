@@ -14,6 +14,7 @@ import json
 import os
 import queue
 import secrets
+import select
 import signal
 import subprocess
 import threading
@@ -247,15 +248,19 @@ class StdioDriver:
         self._next_id += 1
         rid = self._next_id
         request = json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
+        deadline = time.monotonic() + timeout
         try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(request.encode("utf-8") + b"\n")
-            self.proc.stdin.flush()
+            sent = self._send(request.encode("utf-8") + b"\n", deadline)
         except (BrokenPipeError, OSError) as exc:
             self.proc.wait(timeout=5)
             raise DriverFailure("crash", f"driver exited before {method} could be sent", self.evidence()) from exc
+        if not sent:
+            self.kill()
+            raise DriverFailure("timeout", f"the driver did not read the request {method} within {timeout:g} s (it "
+                                           "reads one request a line on standard input, the next once it answered)",
+                                self.evidence())
         try:
-            raw = self._take_line(timeout)
+            raw = self._take_line(max(0.0, deadline - time.monotonic()))
         except queue.Empty:
             self.kill()
             raise DriverFailure("timeout", f"no answer to {method} within {timeout:g} s", self.evidence()) from None
@@ -275,6 +280,20 @@ class StdioDriver:
                                            "(answer one JSON-RPC response per line; log to standard error)",
                                 self.evidence())
         return _check_response(raw, _parse_answer(raw, method, self.evidence()), rid)
+
+    def _send(self, data: bytes, deadline: float) -> bool:
+        """Write ``data`` on the driver's standard input by the ``deadline``; False when the driver did not read it in
+        time (a pipe holds 64 KiB: a blocking write of more would wait for a driver that stopped reading, for ever)."""
+        assert self.proc.stdin is not None
+        fd = self.proc.stdin.fileno()
+        view = memoryview(data)
+        while view:
+            _, ready, _ = select.select([], [fd], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return False
+            # a pipe select() calls writable has room for PIPE_BUF bytes at least: a write that size never blocks
+            view = view[os.write(fd, view[:select.PIPE_BUF]):]
+        return True
 
     def kill(self) -> None:
         if self.proc.poll() is None:

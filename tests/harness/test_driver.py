@@ -214,6 +214,19 @@ def test_an_endless_line_on_error_output_is_kept_in_bounded_pieces(tmp_path: Pat
     assert len(d.error_output()) <= (1 << 20) + 64
 
 
+def test_a_driver_that_stops_reading_its_input_times_out_on_a_large_request(tmp_path: Path) -> None:
+    """A driver busy elsewhere (or hung) that no longer reads its standard input: a request larger than the pipe's
+    buffer (64 KiB) blocked the harness's write until the process exited, whatever the timeout (for ever for a hung
+    process), then read as 'driver exited before perform could be sent'. The write is now bound by the timeout."""
+    d = driver(tmp_path, "import time\ntime.sleep(60)\n", timeout=2.0)
+    start = time.monotonic()
+    with pytest.raises(DriverFailure) as info:
+        d.call("perform", {"input": "x" * (1 << 20)})
+    assert time.monotonic() - start < 10
+    assert info.value.kind == "timeout" and "did not read" in info.value.message and "perform" in info.value.message
+    d.close()
+
+
 def test_missing_program_fails_to_start(tmp_path: Path) -> None:
     with pytest.raises(DriverFailure) as info:
         StdioDriver(DriverSpec(command=("/nonexistent/driver",), cwd=tmp_path))
