@@ -144,8 +144,9 @@ class StdioDriver:
                 list(spec.command), cwd=spec.cwd, env={**os.environ, **spec.env}, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
             )
-        except OSError as exc:
-            raise DriverFailure("start-failed", f"cannot start {spec.command[0]!r}: {exc.strerror}",
+        except (OSError, ValueError) as exc:  # ValueError: an environment or argument no process takes (a NUL)
+            raise DriverFailure("start-failed", f"cannot start {spec.command[0]!r}: "
+                                                f"{getattr(exc, 'strerror', None) or exc}",
                                 {"command": list(spec.command)}) from exc
         lower_priority(self.proc.pid, DRIVER_NICENESS)
         self._stderr_all: list[str] = []

@@ -100,6 +100,29 @@ def _name_problems(path: Path, data: dict[str, object]) -> list[Problem]:
     return problems
 
 
+#: an environment variable's name as a process start takes it (POSIX's portable names)
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _process_problems(path: Path, driver: dict[str, object]) -> list[Problem]:
+    """What no process start can take in the driver's command and environment (a name with ``=``, a NUL)."""
+    problems = []
+    env = driver.get("env")
+    for name, value in (env.items() if isinstance(env, dict) else ()):
+        if not ENV_NAME.match(name):
+            problems.append(Problem(str(path), "driver.env", f"{name!r} is not an environment variable name (letters, "
+                                                             "digits and _, not starting with a digit)"))
+        elif isinstance(value, str) and "\0" in value:
+            problems.append(Problem(str(path), f"driver.env.{name}", "holds a NUL character, which no environment "
+                                                                     "variable can carry"))
+    command = driver.get("command")
+    for i, part in enumerate(command if isinstance(command, list) else ()):
+        if isinstance(part, str) and "\0" in part:
+            problems.append(Problem(str(path), f"driver.command[{i}]", "holds a NUL character, which no program "
+                                                                       "argument can carry"))
+    return problems
+
+
 def load_vendor(path: str | Path) -> Vendor:
     """Load and validate a vendor manifest; InputError names the file and key path."""
     p = Path(path)
@@ -115,7 +138,7 @@ def load_vendor(path: str | Path) -> Vendor:
         raise InputError([Problem(str(p), "driver", "give the driver's command (a program the harness starts) or its "
                                                     "url (a driver already serving over HTTP): one of them, not "
                                                     + ("both" if "url" in given else "neither"))])
-    problems = schema_problems("vendor", data, str(p)) or _name_problems(p, data)
+    problems = schema_problems("vendor", data, str(p)) or _name_problems(p, data) + _process_problems(p, given)
     timeout = given.get("timeout") if isinstance(given, dict) else None
     if isinstance(timeout, float) and math.isnan(timeout):  # compares false with the schema's bounds
         problems.append(Problem(str(p), "driver.timeout", "nan is not a number of seconds: give the seconds the "

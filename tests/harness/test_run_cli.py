@@ -168,6 +168,21 @@ def test_names_in_any_script_stay_welcome(tmp_path: Path) -> None:
     assert v.software == "Logiciel Médical – 医療 ©"
 
 
+@pytest.mark.parametrize("line,where", [('env = {"A=B" = "1"}', "driver.env"), ('env = {"" = "1"}', "driver.env"),
+                                        ('env = {"1X" = "1"}', "driver.env"),
+                                        ('env = {A = "x\\u0000y"}', "driver.env.A"),
+                                        ('command = ["{python}", "driver.py", "-\\u0000"]', "driver.command[2]")])
+def test_a_driver_environment_or_argument_no_process_can_take_is_refused(tmp_path: Path, line: str,
+                                                                         where: str) -> None:
+    """``env = {"A=B" = "1"}`` or a NUL in a value or an argument: every scenario's process start raised ValueError
+    ('illegal environment variable name', 'embedded null byte') and the run ended on a traceback."""
+    text = GOOD + line + "\n" if line.startswith("env") else GOOD.replace('command = ["{python}", "driver.py"]', line)
+    path = _manifest(tmp_path, text)
+    with pytest.raises(InputError) as info:
+        load_vendor(path)
+    assert str(path) in str(info.value) and f"at {where}:" in str(info.value), str(info.value)
+
+
 def test_python_placeholder_and_paths(tmp_path: Path) -> None:
     v = load_vendor(_manifest(tmp_path, GOOD))
     import sys
