@@ -61,6 +61,14 @@ def _not_a_file(path: Path) -> str:
             "vendor.toml to that file's folder)")
 
 
+def _size(path: Path) -> int:
+    """The size of a regular file (0 for anything else: its problem is said when it is read)."""
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
+
+
 def _read(path: Path) -> bytes | str:
     """The file's bytes, or why not (never more than the limit is read)."""
     try:
@@ -92,6 +100,7 @@ def collect(catalog: Catalog, plan: Plan, sources: Iterable[Source]) -> tuple[At
     taken: set[str] = set()
     seen: set[tuple[str, Path]] = set()
     total = 0
+    pending: list[Source] = []  # the files to attach, read once every source is known
     for src in sources:
         key = (src.requirement, src.path.resolve())
         if key in seen:
@@ -122,6 +131,18 @@ def collect(catalog: Catalog, plan: Plan, sources: Iterable[Source]) -> tuple[At
         if src.requirement not in planned:
             notes.append(f"evidence for {src.requirement} ({src.path}) left out: the run covers only --only")
             continue
+        pending.append(src)
+    # the run's bounds from the files' sizes, before any is read: past them, nothing is read (64 requirements × 16
+    # files of 16 MiB would be 16 GiB in memory before a refusal)
+    sizes = [_size(src.path) for src in pending]
+    over = len(pending) > MAX_FILES or sum(sizes) > MAX_TOTAL_BYTES
+    for src, size in zip(pending, sizes, strict=True):
+        if over:  # what can be said without reading
+            why = _not_a_file(src.path) if not src.path.is_file() else (
+                f"larger than the {MAX_FILE_BYTES} bytes allowed per evidence file" if size > MAX_FILE_BYTES else "")
+            if why:
+                problems.append(Problem(str(src.path), src.where, why))
+            continue
         content = _read(src.path)
         if isinstance(content, str):
             problems.append(Problem(str(src.path), src.where, content))
@@ -134,8 +155,9 @@ def collect(catalog: Catalog, plan: Plan, sources: Iterable[Source]) -> tuple[At
         total += f.bytes
         files.append(f)
         data[f.file] = content
-    if len(files) > MAX_FILES:
-        problems.append(Problem("", "evidence", f"{len(files)} evidence files, more than the {MAX_FILES} allowed"))
+    count, total = (len(pending), sum(sizes)) if over else (len(files), total)
+    if count > MAX_FILES:
+        problems.append(Problem("", "evidence", f"{count} evidence files, more than the {MAX_FILES} allowed"))
     if total > MAX_TOTAL_BYTES:
         problems.append(Problem("", "evidence", f"{total} bytes of evidence, more than the {MAX_TOTAL_BYTES} allowed"))
     if problems:

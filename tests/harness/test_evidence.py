@@ -132,6 +132,36 @@ def test_evidence_that_is_not_a_file_says_what_it_is(case: str, tmp_path: Path) 
     assert not (tmp_path / "out").exists()
 
 
+def test_evidence_past_the_run_s_bounds_is_refused_without_being_read(tmp_path: Path) -> None:
+    """Every file was read into memory before the run's bounds (64 files, 64 MiB) were checked: a vendor.toml may
+    name 64 requirements × 16 files of 16 MiB, 16 GiB read before a refusal (the harness killed for memory first).
+    The bounds are now checked on the files' sizes before any is read: 5 files of 16 MiB, refused, held 165 MiB of
+    the process (measured in a process of its own); now no file is read and the refusal comes at once."""
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/status").exists():
+        pytest.skip("measures the peak memory of a process in /proc/self/status (Linux)")
+    big = b"a" * MAX_FILE_BYTES
+    options = []
+    for i in range(5):
+        options += ["--evidence", f"SECURITY-013={_write(tmp_path, f'big{i}.txt', big)}"]
+    del big
+    args = ["run", "--wave", "2026-W1", "--vendor", str(vendor_manifest("reference")), "--only", "SECURITY-013",
+            *options, "--out", str(tmp_path / "out")]
+    # the process's own peak (VmHWM: ru_maxrss would keep the peak of this test's process across the exec)
+    probe = ("import json, sys\nfrom click.testing import CliRunner\nfrom conformity.cli import cli\n"
+             "r = CliRunner().invoke(cli, json.loads(sys.argv[1]))\n"
+             "peak = next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM:'))\n"
+             "print(json.dumps([r.exit_code, r.output, peak]))\n")
+    done = subprocess.run([sys.executable, "-c", probe, json.dumps(args)], capture_output=True, text=True, check=True,
+                          timeout=120)
+    code, out, max_kib = json.loads(done.stdout.splitlines()[-1])
+    assert code == 2 and f"bytes of evidence, more than the {4 * MAX_FILE_BYTES} allowed" in out, out
+    assert max_kib < 120 * 1024, f"{max_kib // 1024} MiB held"
+    assert not (tmp_path / "out").exists()
+
+
 def test_every_problem_is_listed_at_once_and_vendor_toml_ids_are_checked(tmp_path: Path) -> None:
     for name, data in CONTENT.items():
         _write(tmp_path, name, data)
