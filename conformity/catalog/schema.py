@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import reprlib
 from collections.abc import Callable, Iterator
 from functools import cache, partial
 from typing import Any
@@ -166,9 +167,29 @@ def _matching_branches(err: ValidationError) -> list[ValidationError]:
     return [e for e in chosen if e.relative_schema_path[0] not in other_type] or chosen
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxlevel = 80, 80, 6, 6, 3
+
+#: the size keywords, what they count and in which unit
+_SIZES = {"maxProperties": ("at most", "key"), "minProperties": ("at least", "key"), "maxItems": ("at most", "item"),
+          "minItems": ("at least", "item"), "maxLength": ("at most", "character"),
+          "minLength": ("at least", "character")}
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` bounded (a long text, a large table or list abridged with ``...``): an error names the value,
+    never prints a whole 20 KB table."""
+    return _SHOWN.repr(value)
+
+
 def _message(err: ValidationError) -> tuple[str, str]:
-    """A readable (where, what) for one schema error."""
+    """A readable (where, what) for one schema error; values shown bounded (:func:`shown`)."""
     path = list(err.absolute_path)
+    if err.validator in _SIZES:
+        bound, unit = _SIZES[str(err.validator)]
+        size = len(err.instance)
+        return key_path(path), (f"has {size} {unit}{'s' if size != 1 else ''}, {bound} {err.validator_value} "
+                                f"allowed: {shown(err.instance)}")
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         if len(extra) == 1:
@@ -183,22 +204,23 @@ def _message(err: ValidationError) -> tuple[str, str]:
         types = [e.validator_value for e in branches if e.validator == "type" and not e.relative_path]
         if len(types) == len(branches) > 1:  # a value of none of the branches' types: name them all
             return key_path(path), (f"wrong type: expected {' or '.join(dict.fromkeys(map(str, types)))}, got "
-                                    f"{type(err.instance).__name__} {err.instance!r}")
+                                    f"{type(err.instance).__name__} {shown(err.instance)}")
         return _message(best_match(branches))
     if err.validator == "type":
-        return key_path(path), f"wrong type: expected {err.validator_value}, got {type(err.instance).__name__} {err.instance!r}"
+        return key_path(path), (f"wrong type: expected {err.validator_value}, got {type(err.instance).__name__} "
+                                f"{shown(err.instance)}")
     if err.validator == "enum":
-        return key_path(path), f"{err.instance!r} is not one of {', '.join(map(repr, err.validator_value))}"
+        return key_path(path), f"{shown(err.instance)} is not one of {', '.join(map(repr, err.validator_value))}"
     if err.validator == "const":
-        return key_path(path), f"must be {err.validator_value!r}, got {err.instance!r}"
+        return key_path(path), f"must be {err.validator_value!r}, got {shown(err.instance)}"
     if err.validator == "format" and err.validator_value == "date-time":
-        return key_path(path), (f"{err.instance!r} is not in the date-time format: an RFC 3339 date-time is expected, "
+        return key_path(path), (f"{shown(err.instance)} is not in the date-time format: an RFC 3339 date-time is expected, "
                                 "e.g. 2026-05-01T09:00:00Z or 2026-05-01T11:00:00.250+02:00")
     if err.validator == "pattern" and err.validator_value == NOT_BLANK:
         return key_path(path), "is blank: a text is expected here"
     if err.validator == "pattern":
-        return key_path(path), f"{err.instance!r} does not match the expected form {err.validator_value}"
-    return key_path(path), err.message
+        return key_path(path), f"{shown(err.instance)} does not match the expected form {err.validator_value}"
+    return key_path(path), err.message.replace(repr(err.instance), shown(err.instance))
 
 
 def schema_problems(name: str, data: Any, file: str) -> list[Problem]:

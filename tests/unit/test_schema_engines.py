@@ -255,3 +255,21 @@ def test_with_a_uri_format_checker_installed_every_schema_takes_jsonschemas_path
     monkeypatch.setattr(jsonschema.Draft202012Validator.FORMAT_CHECKER, "checkers", checkers)
     assert not _meta_valid_fast(schema)
     assert meta_problem(schema) is None
+
+
+def test_an_error_names_a_large_value_abridged_with_its_size() -> None:
+    """QA (first hour): a vendor.toml with 999 evidence entries was refused with the whole 23 KB table printed
+    ("{…} has too many properties"); a size error now says the count and the bound, and any value an error shows is
+    abridged."""
+    from conformity.catalog.schema import reference_problems
+
+    doc = tomllib.loads((Path(__file__).resolve().parents[2] / "examples" / "vendors" / "health" / "reference"
+                         / "vendor.toml").read_text())
+    doc["evidence"] = {f"DOC-{i:03d}": f"docs/{'x' * 50}-{i}.pdf" for i in range(999)}
+    (problem,) = [p for p in reference_problems("vendor", doc, "vendor.toml") if p.where == "evidence"]
+    assert problem.message.startswith("has 999 keys, at most 64 allowed: {") and len(problem.message) < 600
+    doc["evidence"] = {"DOC-001": "docs/a.pdf"}
+    doc["software"] = "x" * 5000
+    (problem,) = reference_problems("vendor", doc, "vendor.toml")
+    assert "5000" not in problem.message or len(problem.message) < 400
+    assert len(problem.message) < 400 and "..." in problem.message
