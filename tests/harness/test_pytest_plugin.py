@@ -97,3 +97,16 @@ def test_a_running_sandbox_with_a_private_ca_is_reached_with_usine_sandbox_ca(
         untrusted.stdout.fnmatch_lines(["*--sandbox-ca*"])
         monkeypatch.setenv("USINE_SANDBOX_TOKEN", token)  # the token from the environment, as usine run takes it
         pytester.runpytest_subprocess(*args, "--usine-sandbox-ca", str(pki.ca_cert)).assert_outcomes(passed=1)
+
+
+def test_a_driver_program_that_cannot_start_is_a_usage_error(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """As ``usine run``: a typo in driver.command[0] is said once, before any scenario (every item was in error)."""
+    text = vendor_manifest("reference").read_text(encoding="utf-8").split("[evidence]")[0]
+    assert 'command = ["{python}", "-m", "refapp.driver"]' in text
+    manifest = tmp_path / "vendor.toml"
+    manifest.write_text(text.replace('command = ["{python}", "-m", "refapp.driver"]',
+                                     'command = ["no-such-driver-program-xyz"]'), encoding="utf-8")
+    result = pytester.runpytest_subprocess("--usine-vendor", str(manifest), "--usine-wave", "2026-W1",
+                                           "--usine-only", "PRACAUTH")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert "no-such-driver-program-xyz" in result.stderr.str() and "not found on PATH" in result.stderr.str()
