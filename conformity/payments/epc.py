@@ -18,6 +18,10 @@ or :func:`epc_id` (references, identifications):
   usine writes ``ya``;
 * a few signs have a conventional equivalent (``&`` → ``+``, ``_`` → ``-``, quotes → ``'``,
   brackets → ``( )``, ``;`` → ``,``);
+* a combining mark left alone (a name written decomposed, NFD, as macOS keeps text: ``e`` then U+0301) and an
+  invisible format character (soft hyphen, zero-width joiner, byte order mark, bidirectional marks and overrides)
+  are dropped: ``Société`` written decomposed becomes ``Societe``, ``Ac`` soft hyphen ``me`` becomes ``Acme``,
+  never ``Socie te`` nor ``Ac me``;
 * every other character (controls, emoji, ``@``, ``"`` …) becomes a space; runs of blanks become one
   space; the text is trimmed and cut to the field's maximum length (EPC: names 70, unstructured
   remittance 140, identifiers 35);
@@ -61,6 +65,8 @@ _SIGNS = {"&": "+", "_": "-", "‐": "-", "‑": "-", "‒": "-", "–": "-", "�
 _BLANKS = re.compile(r"\s+")
 _NOT_EPC = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
 _LETTER_OR_DIGIT = re.compile(r"[A-Za-z0-9]")
+#: Unicode categories of characters that are no letter of their own: nonspacing and enclosing marks, format characters
+_DROPPED = frozenset({"Mn", "Me", "Cf"})
 
 
 def transliterate(value: str) -> str:
@@ -72,6 +78,8 @@ def transliterate(value: str) -> str:
 
 def _converted(char: str) -> str:
     """One character in the EPC set (itself, its transliteration or conventional sign, or a space)."""
+    if unicodedata.category(char) in _DROPPED:  # a mark on the letter before it, or a character nobody sees
+        return ""
     char = _LETTERS.get(char, _SIGNS.get(char, char))
     if len(char) == 1 and not EPC_TEXT.match(char):  # a letter with marks: its base letters, converted
         base = "".join(_LETTERS.get(c, c) for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
