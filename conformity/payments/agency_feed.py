@@ -6,6 +6,12 @@ agency's current signed revocation list replaces ``DIR/revocations.json``. Nothi
 run then verifies every label (JWS, agency key) and the list's signature and freshness exactly as for
 files the agency exported, so a service that lies or is stale stops the run like a bad folder does. A
 revoked event is the prompt to fetch the list, never the proof of a revocation.
+
+What the service answers is checked before anything is written from it: each page is an object with a list of
+event objects and a cursor beyond the one asked for (a service that answers ``more`` without moving on is an
+error, never a loop); an issued event's label says the label id its subject names (a label under another
+label's name would replace that label's file: the label it replaced would no longer be paid). A cursor file that
+is not a count is an error naming the file, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from typing import Any
 
 from conformity.errors import InputError
 from conformity.files import write_atomic
+from conformity.signing import unverified_payload
 
 CURSOR_FILE = ".feed-cursor"
 _LABEL_ID = re.compile(r"^lbl_[A-Za-z0-9]{8,64}$")
+_CURSOR = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +44,7 @@ def sync_labels(agency: str, folder: Path, *, verify: Any = True, page: int = 50
 
     folder.mkdir(parents=True, exist_ok=True)
     cursor_path = folder / CURSOR_FILE
-    cursor = int(cursor_path.read_text().strip() or 0) if cursor_path.exists() else 0
+    cursor = _read_cursor(cursor_path)
     written = read = 0
     base = agency.rstrip("/")
     try:
@@ -45,17 +53,14 @@ def sync_labels(agency: str, folder: Path, *, verify: Any = True, page: int = 50
                 r = client.get("/api/v1/events", params={"after": cursor, "limit": page})
                 r.raise_for_status()
                 body = r.json()
-                for event in body["events"]:
+                events, after = _page(body, cursor)
+                labels = [_issued_label(event) for event in events]
+                for item in labels:
                     read += 1
-                    if event.get("type") != "org.usine.label.issued":
-                        continue
-                    label_id = str(event.get("subject", ""))
-                    if not _LABEL_ID.match(label_id):
-                        raise InputError(f"the agency's feed names a label {label_id!r} that is not a label id",
-                                         where="--agency")
-                    write_atomic(folder / f"label-{label_id}.json", json.dumps(event["data"]["label"], indent=2) + "\n")
-                    written += 1
-                cursor = int(body["cursor"])
+                    if item is not None:
+                        write_atomic(folder / f"label-{item[0]}.json", json.dumps(item[1], indent=2) + "\n")
+                        written += 1
+                cursor = after
                 write_atomic(cursor_path, f"{cursor}\n")
                 if not body.get("more"):
                     break
@@ -68,3 +73,52 @@ def sync_labels(agency: str, folder: Path, *, verify: Any = True, page: int = 50
         raise InputError(f"the agency at {base} answered something that is not its label feed: {exc}",
                          where="--agency") from exc
     return Synced(written, read, cursor)
+
+
+def _read_cursor(path: Path) -> int:
+    """The feed position kept in ``path`` (0 without the file), or an error saying what to do."""
+    if not path.exists():
+        return 0
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the agency feed's cursor: {exc}", file=path) from exc
+    if not text:
+        return 0
+    if not _CURSOR.fullmatch(text):
+        raise InputError(f"the agency feed's cursor is {text[:40]!r}, not a count of events: remove the file to read "
+                         "the feed again from its start (labels already here are rewritten the same)", file=path)
+    return int(text)
+
+
+def _page(body: Any, cursor: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of the feed: its events and the cursor after them, which must be beyond ``cursor``."""
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list) \
+            or not all(isinstance(e, dict) for e in body["events"]):
+        raise ValueError("expected an object with a list of event objects")
+    after = body.get("cursor")
+    if type(after) is not int or after < 0:
+        raise ValueError(f"its cursor {after!r} is not a count of events")
+    if after < cursor or (after == cursor and (body["events"] or body.get("more"))):
+        raise ValueError(f"asked for the events after {cursor}, it answered {len(body['events'])} event(s) and the "
+                         f"cursor {after}: a feed only moves forward")
+    return body["events"], after
+
+
+def _issued_label(event: dict[str, Any]) -> tuple[str, Any] | None:
+    """(label id, signed label) of an ``org.usine.label.issued`` event; None for another event."""
+    if event.get("type") != "org.usine.label.issued":
+        return None
+    label_id = str(event.get("subject", ""))
+    if not _LABEL_ID.match(label_id):
+        raise InputError(f"the agency's feed names a label {label_id!r} that is not a label id", where="--agency")
+    data = event.get("data")
+    signed = data.get("label") if isinstance(data, dict) else None
+    try:
+        claimed = unverified_payload(signed).get("label_id")
+    except InputError:
+        claimed = signed.get("label_id") if isinstance(signed, dict) else None  # a bare document: refused when verified
+    if claimed != label_id:
+        raise InputError(f"the agency's feed gives, for label {label_id}, a label that says it is {claimed!r}: it would "
+                         f"replace {label_id}'s file", where="--agency")
+    return label_id, signed

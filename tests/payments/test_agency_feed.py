@@ -1,0 +1,128 @@
+"""The agency's label feed as a service that lies, loops or breaks: a clear error (exit 2), never a loop nor a label
+file replaced by another label."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from conformity.errors import InputError
+from conformity.payments.agency_feed import sync_labels
+from tests.payments.builders import revocation_list, signed_label, write_jsonl
+from tests.payments.workspace import Workspace
+
+
+class Feed:
+    """What the fake agency answers: ``pages[after]`` for ``/api/v1/events?after=N``; counts the requests."""
+
+    def __init__(self) -> None:
+        self.pages: dict[int, Any] = {}
+        self.requests = 0
+
+
+@pytest.fixture
+def feed() -> Iterator[tuple[Feed, str]]:
+    state = Feed()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.requests += 1
+            url = urlparse(self.path)
+            if state.requests > 50:
+                body: Any = {"error": "a client that never stops"}
+                self.send_response(429)
+            elif url.path == "/api/v1/events":
+                body = state.pages.get(int(parse_qs(url.query)["after"][0]), {"events": [], "cursor": 0, "more": False})
+                self.send_response(200)
+            else:
+                body = revocation_list()
+                self.send_response(200)
+            raw = json.dumps(body).encode()
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def issued(label: Any, subject: str | None = None) -> dict[str, Any]:
+    return {"type": "org.usine.label.issued", "subject": subject or label.doc["label_id"], "data": {"label": label.signed}}
+
+
+def test_a_well_behaved_feed_is_mirrored(feed: tuple[Feed, str], tmp_path: Path) -> None:
+    state, url = feed
+    label = signed_label()
+    state.pages[0] = {"events": [issued(label)], "cursor": 1, "more": True}
+    state.pages[1] = {"events": [{"type": "org.usine.label.revoked", "subject": "x"}], "cursor": 2, "more": False}
+    synced = sync_labels(url, tmp_path)
+    assert (synced.labels, synced.events, synced.cursor) == (1, 2, 2)
+    assert json.loads((tmp_path / f"label-{label.doc['label_id']}.json").read_text()) == label.signed
+    assert (tmp_path / ".feed-cursor").read_text() == "2\n"
+
+
+def test_a_feed_that_says_more_without_moving_on_is_an_error_not_a_loop(feed: tuple[Feed, str], tmp_path: Path) -> None:
+    state, url = feed
+    state.pages[0] = {"events": [], "cursor": 0, "more": True}
+    with pytest.raises(InputError, match="a feed only moves forward"):
+        sync_labels(url, tmp_path)
+    assert state.requests == 1
+
+
+def test_a_feed_whose_cursor_goes_back_is_an_error(feed: tuple[Feed, str], tmp_path: Path) -> None:
+    state, url = feed
+    state.pages[0] = {"events": [issued(signed_label())], "cursor": 1, "more": True}
+    state.pages[1] = {"events": [issued(signed_label(software="other-ehr"))], "cursor": 0, "more": True}
+    with pytest.raises(InputError, match="answered 1 event.* and the cursor 0"):
+        sync_labels(url, tmp_path)
+    assert state.requests == 2 and (tmp_path / ".feed-cursor").read_text() == "1\n"
+    assert len(list(tmp_path.glob("label-*.json"))) == 1  # nothing of the bad page written
+
+
+def test_a_label_under_another_labels_name_is_refused(feed: tuple[Feed, str], tmp_path: Path) -> None:
+    """A feed entry for label A carrying label B would replace A's file: A would be lost, its events unpaid."""
+    state, url = feed
+    a, b = signed_label(), signed_label(software="other-ehr")
+    state.pages[0] = {"events": [issued(a)], "cursor": 1, "more": True}
+    state.pages[1] = {"events": [issued(b, subject=a.doc["label_id"])], "cursor": 2, "more": False}
+    with pytest.raises(InputError, match=f"a label that says it is '{b.doc['label_id']}'"):
+        sync_labels(url, tmp_path)
+    assert json.loads((tmp_path / f"label-{a.doc['label_id']}.json").read_text()) == a.signed  # not replaced
+
+
+@pytest.mark.parametrize("page", [[1, 2], {"events": [1], "cursor": 1}, {"events": [], "cursor": "x"},
+                                  {"events": "all", "cursor": 1}, {"events": [], "cursor": -3, "more": False}])
+def test_a_page_that_is_not_the_feed_is_an_error(feed: tuple[Feed, str], tmp_path: Path, page: Any) -> None:
+    state, url = feed
+    state.pages[0] = page
+    with pytest.raises(InputError, match="not its label feed"):
+        sync_labels(url, tmp_path)
+    assert not (tmp_path / ".feed-cursor").exists()
+
+
+def test_a_broken_cursor_file_is_a_clear_error_of_pay_run(feed: tuple[Feed, str], ws: Workspace) -> None:
+    """Before, ``int()`` of the file's text raised ValueError: a traceback and exit 1."""
+    state, url = feed
+    (ws.labels / ".feed-cursor").write_text("12abc\n")
+    (ws.labels / "revocations.json").unlink()  # --agency brings it
+    r = ws.run(write_jsonl(ws.root / "e.jsonl", []), extra=("--agency", url))
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and ".feed-cursor" in r.stderr and "not a count of events" in r.stderr
+    assert state.requests == 0 and not r.out.exists()
