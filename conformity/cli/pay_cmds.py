@@ -41,10 +41,18 @@ def default_ledger() -> Path:
 
 
 def _event_files(paths: tuple[Path, ...]) -> tuple[Path, ...]:
-    """Files as given; a folder stands for its ``*.jsonl`` and ``*.parquet`` files, sorted by name."""
+    """Files as given; a folder stands for its ``*.jsonl`` and ``*.parquet`` files, sorted by name. A folder with
+    none is an error (a wrong folder, or the infrastructure's files not there yet): a run that reads nothing would
+    look like a run that found nothing to pay."""
     out: list[Path] = []
     for p in paths:
-        out.extend(sorted([*p.glob("*.jsonl"), *p.glob("*.parquet")]) if p.is_dir() else [p])
+        if not p.is_dir():
+            out.append(p)
+            continue
+        found = sorted(f for f in [*p.glob("*.jsonl"), *p.glob("*.parquet")] if f.is_file())
+        if not found:
+            raise InputError("no events file (*.jsonl, *.parquet) in this folder", file=p, where="--events")
+        out.extend(found)
     return tuple(out)
 
 

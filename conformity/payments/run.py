@@ -131,6 +131,10 @@ class PaymentRun:
                 raise InputError("events file not found", file=path)
             if parquet.is_parquet(path):  # its layout, before the ledger is touched (read again from intake's copy)
                 parquet.check(path)
+        unknown = sorted(options.confirmed_ibans - set(options.payees))
+        if unknown:  # a typo would leave the vendor's orders held while the agency believes them confirmed
+            raise InputError(f"vendor {unknown[0]!r} ({len(unknown)} in all) is not in the payees file: --confirm-iban "
+                             "confirms the IBAN the payees file gives a vendor", where="--confirm-iban")
         if options.engine not in ENGINES:
             raise InputError(f"unknown engine {options.engine!r}: one of {', '.join(ENGINES)}", where="--engine")
         if options.engine == "spark":  # before the ledger is touched: what is missing, why, how to install it

@@ -1,0 +1,43 @@
+"""`usine pay run` with inputs that read nothing or name nobody: a clear error, exit 2, no ledger, no outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.payments.builders import events_for, installation
+from tests.payments.workspace import Outcome, Workspace
+
+
+def assert_refused_untouched(ws: Workspace, r: Outcome, *words: str) -> None:
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and all(w in r.stderr for w in words), r.stderr
+    assert not ws.ledger.exists() and not r.out.exists()
+
+
+def test_an_events_folder_without_events_files_is_an_error(ws: Workspace, tmp_path: Path) -> None:
+    """Before, a wrong or still empty folder ran over nothing: exit 0, an empty report, as if nothing was due."""
+    ws.label()
+    empty = tmp_path / "incoming"
+    (empty / "sub.jsonl").mkdir(parents=True)  # a folder named like a file is no events file
+    (empty / "notes.txt").write_text("x")
+    r = ws.run(empty)
+    assert_refused_untouched(ws, r, str(empty), "no events file (*.jsonl, *.parquet) in this folder")
+
+
+def test_a_folder_with_events_files_is_read(ws: Workspace) -> None:
+    ws.label()
+    ws.events("a.jsonl", events_for(installation("750100011", "M"), 5))
+    r = ws.run(ws.root / "events")
+    assert r.returncode == 0, r.stderr
+    assert r.summary["installations_paid"] == 1
+
+
+def test_confirming_the_iban_of_a_vendor_not_in_the_payees_file_is_an_error(ws: Workspace) -> None:
+    """Before, ``--confirm-iban acem`` (a typo) was accepted and did nothing: the agency believed it confirmed."""
+    ws.label()
+    events = ws.events("e.jsonl", events_for(installation("750100011", "M"), 5))
+    r = ws.run(events, extra=("--confirm-iban", "acme", "--confirm-iban", "acem"))
+    assert_refused_untouched(ws, r, "--confirm-iban", "'acem'", "not in the payees file")
+    ok = ws.run(events, extra=("--confirm-iban", "acme"))  # a vendor of the file: no change to confirm, no harm
+    assert ok.returncode == 0, ok.stderr
+    assert ok.summary["installations_paid"] == 1 and ok.summary["orders_held"] == 0
