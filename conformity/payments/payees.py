@@ -16,7 +16,10 @@
     bic = "…"
 
 IBANs are checked: an account in a SEPA country, of that country's IBAN length (SWIFT IBAN registry),
-with ISO 13616 mod-97 check digits; BICs against the ISO 9362 form the pain.001 schema uses. A name must
+with ISO 13616 mod-97 check digits; BICs against the ISO 9362 form the pain.001 schema uses, and the BIC's
+country (its 5th and 6th characters) must be the IBAN's, or a territory inside SEPA whose banks have BICs of
+their own code but whose accounts have that country's IBANs (:data:`BIC_TERRITORIES`): a BIC of another
+country is a typo or the bank of another account, and the transfer would be rejected or misrouted. A name must
 keep a letter or digit once written in the EPC Latin character set (``epc``: Greek and Cyrillic are
 transliterated; a name in another script would reach the bank as ``-``).
 """
@@ -62,6 +65,27 @@ SEPA_IBAN_LENGTHS = {
 }
 
 
+def _codes(pairs: str) -> frozenset[str]:
+    """Two-letter codes written one after another (``"JEGGIM"``)."""
+    return frozenset(pairs[i:i + 2] for i in range(0, len(pairs), 2))
+
+
+#: IBAN country → the other ISO 3166 codes its accounts' BICs may have: territories inside SEPA with BICs of their own
+#: code (French Guiana, Guadeloupe, Martinique, Réunion, Mayotte, Saint-Pierre-et-Miquelon, Saint-Barthélemy,
+#: Saint-Martin; Jersey, Guernsey, the Isle of Man; Åland), written run together (two letters each)
+BIC_TERRITORIES = {"FR": _codes("GFGPMQREYTPMBLMF"), "GB": _codes("JEGGIM"), "FI": _codes("AX")}
+
+
+def bic_country_problem(iban: str, bic: str) -> str | None:
+    """Why ``bic`` cannot be the bank of the account ``iban`` (both well formed), or None: its country."""
+    country, bank_country = iban[:2], bic[4:6]
+    allowed = {country} | BIC_TERRITORIES.get(country, frozenset())
+    if bank_country in allowed:
+        return None
+    return (f"the BIC {bic} is of a bank in {bank_country}, the IBAN of an account in {country} (a BIC of "
+            f"{' or '.join(sorted(allowed))} is expected): check the two come from the same bank details")
+
+
 def iban_problem(iban: str) -> str | None:
     """Why ``iban`` (without spaces) is not an IBAN a SEPA credit transfer can reach, or None: its form, its country
     (one of the SEPA countries), its length (that country's) and its check digits (ISO 13616 mod-97)."""
@@ -104,11 +128,15 @@ def _account(value: Any, file: str, where: str, problems: list[Problem]) -> Acco
         ok = False
     iban = value["iban"].replace(" ", "").upper()
     bic = value["bic"].replace(" ", "").upper()
-    if problem := iban_problem(iban):
-        problems.append(Problem(file, f"{where}.iban", f"{value['iban']!r}: {problem}"))
+    iban_wrong = iban_problem(iban)
+    if iban_wrong:
+        problems.append(Problem(file, f"{where}.iban", f"{value['iban']!r}: {iban_wrong}"))
         ok = False
     if not _BIC.match(bic):
         problems.append(Problem(file, f"{where}.bic", f"{value['bic']!r} is not a BIC (8 or 11 letters or digits)"))
+        ok = False
+    elif not iban_wrong and (problem := bic_country_problem(iban, bic)):
+        problems.append(Problem(file, f"{where}.bic", problem))
         ok = False
     return Account(value["name"].strip(), iban, bic) if ok else None
 
