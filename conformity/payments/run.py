@@ -283,7 +283,9 @@ class PaymentRun:
                    if v in self.o.payees and self.o.payees[v].iban != last[0] and v not in self.o.confirmed_ibans}
         creditors = {v: (a.name, a.iban, a.bic) for v, a in self.o.payees.items() if v not in changed}
         payer = self.o.payer
-        ledger.open_batch(wave, self.run_id, _now(), self.o.as_of.date().isoformat(),
+        # the day the money is to move is the run's (UTC), whatever --as-of says of which events count: an as-of in the
+        # past gave a requested execution date in the past (a bank rejects it), one in the future delayed the payment
+        ledger.open_batch(wave, self.run_id, _now(), dt.datetime.now(dt.UTC).date().isoformat(),
                           json.dumps({"name": payer.name, "iban": payer.iban, "bic": payer.bic}), creditors)
         batches = ledger.unwritten_batches(wave)
         for batch in batches:
