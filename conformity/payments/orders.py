@@ -39,8 +39,11 @@ def amount(cents: int) -> str:
 
 
 def end_to_end_id(payment: dict[str, Any]) -> str:
-    """The transfer's end-to-end reference: wave and payment number (at most 35 characters)."""
-    return f"{payment['wave']}-P{payment['id']:09d}"
+    """The transfer's end-to-end reference: wave and payment number, at most 35 characters. The payment number (one
+    per payment of the ledger) is kept whole, the wave id cut if need be: cutting the whole reference at 35, as the
+    EPC rule does, would give every payment of a long wave id the same reference."""
+    number = f"-P{payment['id']:09d}"
+    return f"{payment['wave'][:max(ID_MAX - len(number), 0)]}{number}"
 
 
 def pain_file_name(msg_id: str) -> str:
