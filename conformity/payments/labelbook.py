@@ -16,6 +16,11 @@ version in a wave: it refuses events of that version from its time on under ever
 it, whichever label was revoked (the registry lists each label it revoked with the version: this is the
 backstop). A label issued after it (the agency issues one only once it reinstated the version) is not
 touched by it (``RevocationList.revoked_for``: the same rule for ``usine label verify``).
+
+A label id names one label. The same label in several files (the export and a copy, the agency feed's mirror)
+counts once; label files that verify but say different things under one label id (a label the agency issued
+twice, or an export mixed with another) are all refused (``label-invalid``, naming the other files): a payment
+and its proof must name one label, never whichever file came first.
 """
 
 from __future__ import annotations
@@ -179,6 +184,7 @@ def load_labelbook(folder: Path, keys: KeyRing, *, at: dt.datetime | None = None
     for r in found.revocations:
         by_version.setdefault((r.software_id, r.version, r.wave), set()).add(to_us(r.revoked))
     book.revoked_versions = {key: tuple(sorted(times)) for key, times in by_version.items()}
+    seen: dict[str, tuple[Any, Path, list[Path]]] = {}  # label id → (first document, its file, files that differ)
     for path in sorted(folder.rglob("*.json")):
         if _same(path, rev_path):
             continue
@@ -202,11 +208,40 @@ def load_labelbook(folder: Path, keys: KeyRing, *, at: dt.datetime | None = None
             if claim is not None:
                 book.claimed_by_invalid.add(claim)
             continue
+        first = seen.setdefault(label.id, (label.doc, path, []))
+        if first[0] == label.doc:
+            if first[1] != path:  # another copy of a label already read
+                continue
+        else:
+            first[2].append(path)
+            book.claimed_by_invalid.add((label.software_id, label.doc["wave"], label.doc["category"]))
+            continue
         revoked = book.revocations.get(label.id)
         window = LabelWindow(label, to_us(label.issued), to_us(label.expires_end),
                              to_us(revoked) if revoked is not None else None)
         key = (label.software_id, label.doc["wave"], label.doc["category"])
         book.valid.setdefault(key, []).append(window)
+    _refuse_conflicts(book, seen)
     for windows in book.valid.values():
         windows.sort(key=lambda w: w.label.id)
     return book
+
+
+def _refuse_conflicts(book: LabelBook, seen: dict[str, tuple[Any, Path, list[Path]]]) -> None:
+    """Refuse every label whose id other verified label files give to a different document."""
+    for label_id, (_doc, first, others) in seen.items():
+        if not others:
+            continue
+        files = [first, *others]
+        for key, windows in list(book.valid.items()):
+            kept = [w for w in windows if w.label.id != label_id]
+            if len(kept) != len(windows):
+                book.claimed_by_invalid.add(key)
+                if kept:
+                    book.valid[key] = kept
+                else:
+                    del book.valid[key]
+        for path in files:
+            book.refused.append(Problem(str(path), "label_id", (
+                f"label {label_id} is given by {len(files)} label files that say different things "
+                f"({', '.join(str(p) for p in files)}): none is relied on until the agency's export has one")))
