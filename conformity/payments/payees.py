@@ -126,8 +126,9 @@ def _account(value: Any, file: str, where: str, problems: list[Problem]) -> Acco
     if problem := epc_name_problem(value["name"]):
         problems.append(Problem(file, f"{where}.name", f"{value['name']!r} {problem}"))
         ok = False
-    iban = value["iban"].replace(" ", "").upper()
-    bic = value["bic"].replace(" ", "").upper()
+    # written in groups, with whatever space the bank's statement or PDF used (no-break, thin, a tab): none is part of it
+    iban = "".join(value["iban"].split()).upper()
+    bic = "".join(value["bic"].split()).upper()
     iban_wrong = iban_problem(iban)
     if iban_wrong:
         problems.append(Problem(file, f"{where}.iban", f"{value['iban']!r}: {iban_wrong}"))
