@@ -40,6 +40,14 @@ def default_ledger() -> Path:
     return state_dir() / "payments" / "ledger.sqlite3"
 
 
+def _check_out(out: Path, events: tuple[Path, ...]) -> None:
+    """--out may not be a folder given as --events: the next run over it would read payment-proofs.jsonl as events."""
+    for p in events:
+        if p.is_dir() and p.resolve() == out.resolve():
+            raise InputError(f"the output folder {out} is the events folder {p}: the next run over it would read "
+                             "payment-proofs.jsonl as an events file; choose another --out", where="--out")
+
+
 def _event_files(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     """Files as given; a folder stands for its ``*.jsonl`` and ``*.parquet`` files, sorted by name. A folder with
     none is an error (a wrong folder, or the infrastructure's files not there yet): a run that reads nothing would
@@ -151,6 +159,7 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
         synced = sync_labels(agency_url, labels_dir)
         click.echo(f"from {agency_url}: {synced.events} label event(s) read, {synced.labels} label(s) written into "
                    f"{labels_dir}, the current revocation list fetched", err=True)
+    _check_out(out_dir, events)
     catalog = get_catalog(ctx)
     options = RunOptions(
         wave=wave_id, labels=labels_dir, events=_event_files(events), ledger=ledger_path or default_ledger(),

@@ -131,6 +131,11 @@ class PaymentRun:
                 raise InputError("events file not found", file=path)
             if parquet.is_parquet(path):  # its layout, before the ledger is touched (read again from intake's copy)
                 parquet.check(path)
+        out, labels = options.out.resolve(), options.labels.resolve()
+        if out == labels or out.is_relative_to(labels):
+            raise InputError(f"the output folder {options.out} is the labels folder {options.labels} or inside it: the "
+                             "next run would read its summary.json and refusals.json as labels; choose another --out",
+                             where="--out")
         unknown = sorted(options.confirmed_ibans - set(options.payees))
         if unknown:  # a typo would leave the vendor's orders held while the agency believes them confirmed
             raise InputError(f"vendor {unknown[0]!r} ({len(unknown)} in all) is not in the payees file: --confirm-iban "

@@ -41,3 +41,26 @@ def test_confirming_the_iban_of_a_vendor_not_in_the_payees_file_is_an_error(ws: 
     ok = ws.run(events, extra=("--confirm-iban", "acme"))  # a vendor of the file: no change to confirm, no harm
     assert ok.returncode == 0, ok.stderr
     assert ok.summary["installations_paid"] == 1 and ok.summary["orders_held"] == 0
+
+
+def test_an_output_folder_in_the_labels_folder_is_an_error(ws: Workspace) -> None:
+    """Before, the run wrote summary.json and refusals.json among the labels: the next run refused them as invalid
+    labels (label-invalid, every run after)."""
+    ws.label()
+    events = ws.events("e.jsonl", events_for(installation("750100011", "M"), 5))
+    for out in (ws.labels, ws.labels / "payments"):
+        r = ws.run(events, out=out)
+        assert r.returncode == 2 and "--out" in r.stderr and "labels folder" in r.stderr, r.stderr
+        assert not ws.ledger.exists() and not (out / "summary.json").exists()
+
+
+def test_an_output_folder_that_is_the_events_folder_is_an_error(ws: Workspace) -> None:
+    """Before, payment-proofs.jsonl landed among the events: the next run over the folder read it as events."""
+    ws.label()
+    ws.events("e.jsonl", events_for(installation("750100011", "M"), 5))
+    folder = ws.root / "events"
+    r = ws.run(folder, out=folder)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert all(w in r.stderr for w in ("--out", "is the events folder", "payment-proofs.jsonl")), r.stderr
+    assert not ws.ledger.exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["e.jsonl", "e.jsonl.segments"]
