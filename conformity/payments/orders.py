@@ -81,17 +81,28 @@ def write_totals_csv(path: Path, wave: str, totals: Iterable[tuple[Any, ...]]) -
                              n_held, Figure(amount(c_held))])
 
 
+#: characters that ``json.dumps(ensure_ascii=False)`` leaves as they are but that end a line for ``str.splitlines``,
+#: JavaScript before ES2019 or a Unicode-aware reader (next line, line and paragraph separators, the file, group and
+#: record separators, vertical tab and form feed are escaped by ``json.dumps`` already)
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def json_line(obj: Any) -> str:
+    """``obj`` as one line of JSON in UTF-8: no character of it ends a line for any reader."""
+    return json.dumps(obj, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
+
+
 def write_proofs(path: Path, items: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
     """One JSON line per payment: the payment and the CloudEvents that proved it, as received."""
     with atomic_output(path, encoding="utf-8") as fh:
         for payment, events in items:
-            fh.write(json.dumps({
+            fh.write(json_line({
                 "payment_id": payment["id"], "end_to_end_id": end_to_end_id(payment), "msg_id": payment.get("msg_id"),
                 "wave": payment["wave"], "vendor_id": payment["vendor_id"], "software_id": payment["software_id"],
                 "site_id": payment["site_id"], "amount": amount(payment["amount_cents"]),
                 "currency": payment["currency"], "label_id": payment["label_id"],
                 "events": [json.loads(e["body"]) for e in events],
-            }, ensure_ascii=False) + "\n")
+            }))
 
 
 @dataclass(frozen=True, slots=True)
