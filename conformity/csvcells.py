@@ -68,9 +68,10 @@ class Writer:
             self.writerow(row)
 
 
-#: a cell of CSV text that may start with a formula character: at a line start or after a comma, quoted or not
-#: (a false alarm, e.g. inside a quoted cell, only costs a rewrite)
-_MAY_START_A_FORMULA = re.compile(rb'[\n,]"?\'*[-=+@\t\r]')
+#: a cell of CSV text that may start with a formula character: at a line start (after a line feed, or a lone carriage
+#: return, which the csv module's reader also takes for a row's end) or after a comma, quoted or not (a false alarm,
+#: e.g. inside a quoted cell, only costs a rewrite)
+_MAY_START_A_FORMULA = re.compile(rb'[\r\n,]"?\'*[-=+@\t\r]')
 
 
 def may_hold_formulas(path: Any, chunk: int = 1 << 20) -> bool:
