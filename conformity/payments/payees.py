@@ -16,7 +16,8 @@
     bic = "…"
 
 IBANs are checked: an account in a SEPA country, of that country's IBAN length (SWIFT IBAN registry),
-with ISO 13616 mod-97 check digits; BICs against the ISO 9362 form the pain.001 schema uses, and the BIC's
+with ISO 13616 mod-97 check digits; BICs against the ISO 9362 form the pain.001 schema uses, never a test and
+training BIC (8th character ``0``), and the BIC's
 country (its 5th and 6th characters) must be the IBAN's, or a territory inside SEPA whose banks have BICs of
 their own code but whose accounts have that country's IBANs (:data:`BIC_TERRITORIES`): a BIC of another
 country is a typo or the bank of another account, and the transfer would be rejected or misrouted. A name must
@@ -135,6 +136,10 @@ def _account(value: Any, file: str, where: str, problems: list[Problem]) -> Acco
         ok = False
     if not _BIC.match(bic):
         problems.append(Problem(file, f"{where}.bic", f"{value['bic']!r} is not a BIC (8 or 11 letters or digits)"))
+        ok = False
+    elif bic[7] == "0":  # ISO 9362: a location code whose second character is 0 is a test and training BIC
+        problems.append(Problem(file, f"{where}.bic", f"{bic} is a test and training BIC (ISO 9362: its 8th character "
+                                                      "is 0): no bank routes a payment to it"))
         ok = False
     elif not iban_wrong and (problem := bic_country_problem(iban, bic)):
         problems.append(Problem(file, f"{where}.bic", problem))

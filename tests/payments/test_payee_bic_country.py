@@ -52,3 +52,10 @@ def test_pay_run_with_such_a_payee_stops_before_the_ledger(ws: Workspace, tmp_pa
     r = ws.run(ws.events("e.jsonl", []))
     assert r.returncode == 2 and "vendors.acme.bic" in r.stderr and "a bank in DE" in r.stderr, r.stderr
     assert not ws.ledger.exists() and not r.out.exists()
+
+
+def test_a_test_and_training_bic_is_refused(tmp_path: Path) -> None:
+    """ISO 9362: a BIC whose 8th character is 0 is for tests (BNPAFRP0): before, accepted and ordered to."""
+    found = problems(payees_file(tmp_path, {"acme": ("Acme SAS", FR, "BNPAFRP0"), "ok": ("Acme SAS", FR, "BNPAFRP1")}))
+    assert found == {"vendors.acme.bic": "BNPAFRP0 is a test and training BIC (ISO 9362: its 8th character is 0): no "
+                                         "bank routes a payment to it"}
