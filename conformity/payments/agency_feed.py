@@ -11,11 +11,14 @@ What the service answers is checked before anything is written from it: each pag
 event objects and a cursor beyond the one asked for (a service that answers ``more`` without moving on is an
 error, never a loop); an issued event's label says the label id its subject names (a label under another
 label's name would replace that label's file: the label it replaced would no longer be paid). A cursor file that
-is not a count is an error naming the file, never a traceback.
+is not a count is an error naming the file, never a traceback. The revocation list the service serves never
+replaces one issued later (a stale or rolled-back service would otherwise put back an older list, which pays what
+the newer one revoked, before any run of the ledger relied on the newer one).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass
@@ -24,7 +27,8 @@ from typing import Any
 
 from conformity.errors import InputError
 from conformity.files import write_atomic
-from conformity.signing import unverified_payload
+from conformity.labels import iso, parse_time
+from conformity.signing import load_json_file, unverified_payload
 
 CURSOR_FILE = ".feed-cursor"
 _LABEL_ID = re.compile(r"^lbl_[A-Za-z0-9]{8,64}$")
@@ -66,7 +70,9 @@ def sync_labels(agency: str, folder: Path, *, verify: Any = True, page: int = 50
                     break
             r = client.get("/api/v1/revocations")
             r.raise_for_status()
-            write_atomic(folder / "revocations.json", json.dumps(r.json(), indent=2) + "\n")
+            fetched = r.json()
+            _check_not_rolled_back(folder / "revocations.json", fetched, base)
+            write_atomic(folder / "revocations.json", json.dumps(fetched, indent=2) + "\n")
     except httpx.HTTPError as exc:
         raise InputError(f"cannot read labels from the agency at {base}: {exc}", where="--agency") from exc
     except (KeyError, TypeError, ValueError) as exc:
@@ -122,3 +128,28 @@ def _issued_label(event: dict[str, Any]) -> tuple[str, Any] | None:
         raise InputError(f"the agency's feed gives, for label {label_id}, a label that says it is {claimed!r}: it would "
                          f"replace {label_id}'s file", where="--agency")
     return label_id, signed
+
+
+def _issued(signed: Any) -> dt.datetime | None:
+    """When a revocation list says it was issued (unverified: the run verifies it), or None if it does not say."""
+    try:
+        issued = unverified_payload(signed).get("issued")
+        return parse_time(issued) if isinstance(issued, str) else None
+    except (InputError, ValueError):
+        return None
+
+
+def _check_not_rolled_back(path: Path, fetched: Any, base: str) -> None:
+    """InputError if ``fetched`` was issued before the list already at ``path``."""
+    if not path.is_file():
+        return
+    try:
+        kept = _issued(load_json_file(path))
+    except InputError:  # unreadable: replaced, and the run verifies what it gets
+        return
+    new = _issued(fetched)
+    if kept is not None and new is not None and new < kept:
+        raise InputError(f"the agency at {base} serves a revocation list issued {iso(new)}, before the one already "
+                         f"here (issued {iso(kept)}): an older list could pay what the newer one revoked; it was not "
+                         "written (check the service: stale cache, or restored from a backup)", file=path,
+                         where="--agency")

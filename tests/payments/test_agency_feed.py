@@ -3,6 +3,7 @@ file replaced by another label."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pytest
 
 from conformity.errors import InputError
 from conformity.payments.agency_feed import sync_labels
-from tests.payments.builders import revocation_list, signed_label, write_jsonl
+from tests.payments.builders import revocation, revocation_list, signed_label, write_jsonl
 from tests.payments.workspace import Workspace
 
 
@@ -25,6 +26,7 @@ class Feed:
     def __init__(self) -> None:
         self.pages: dict[int, Any] = {}
         self.requests = 0
+        self.revocations: Any = None  # the list /api/v1/revocations serves (None: a fresh one per request)
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def feed() -> Iterator[tuple[Feed, str]]:
                 body = state.pages.get(int(parse_qs(url.query)["after"][0]), {"events": [], "cursor": 0, "more": False})
                 self.send_response(200)
             else:
-                body = revocation_list()
+                body = state.revocations or revocation_list()
                 self.send_response(200)
             raw = json.dumps(body).encode()
             self.send_header("Content-Type", "application/json")
@@ -126,3 +128,20 @@ def test_a_broken_cursor_file_is_a_clear_error_of_pay_run(feed: tuple[Feed, str]
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and ".feed-cursor" in r.stderr and "not a count of events" in r.stderr
     assert state.requests == 0 and not r.out.exists()
+
+
+def test_an_older_revocation_list_from_the_service_does_not_replace_a_newer_one(feed: tuple[Feed, str],
+                                                                               tmp_path: Path) -> None:
+    """Before, whatever list the service served replaced revocations.json: a stale cache or a service restored from a
+    backup put back a list without the latest revocations, still fresh, before any run relied on the newer one."""
+    state, url = feed
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    newer = revocation_list([revocation("lbl_AAAAAAAAAAAA", now - dt.timedelta(days=1))], now=now)
+    (tmp_path / "revocations.json").write_text(json.dumps(newer), encoding="utf-8")
+    state.revocations = revocation_list(now=now - dt.timedelta(days=3))
+    with pytest.raises(InputError, match="serves a revocation list issued .* before the one already here"):
+        sync_labels(url, tmp_path)
+    assert json.loads((tmp_path / "revocations.json").read_text()) == newer
+    state.revocations = latest = revocation_list(now=now + dt.timedelta(seconds=1))
+    sync_labels(url, tmp_path)
+    assert json.loads((tmp_path / "revocations.json").read_text()) == latest
