@@ -49,7 +49,7 @@ def _check_out(out: Path, events: tuple[Path, ...]) -> None:
 
 
 def _event_files(paths: tuple[Path, ...]) -> tuple[Path, ...]:
-    """Files as given; a folder stands for its ``*.jsonl`` and ``*.parquet`` files, sorted by name. A folder with
+    """Files as given, each once; a folder stands for its ``*.jsonl`` and ``*.parquet`` files, sorted by name. A folder with
     none is an error (a wrong folder, or the infrastructure's files not there yet): a run that reads nothing would
     look like a run that found nothing to pay."""
     out: list[Path] = []
@@ -61,7 +61,12 @@ def _event_files(paths: tuple[Path, ...]) -> tuple[Path, ...]:
         if not found:
             raise InputError("no events file (*.jsonl, *.parquet) in this folder", file=p, where="--events")
         out.extend(found)
-    return tuple(out)
+    # a file named twice (again, through its folder or a link) is read once: read again, its every event would be
+    # reported as a duplicate-event refusal, as if the infrastructure had sent it twice
+    once: dict[Path, Path] = {}
+    for f in out:
+        once.setdefault(f.resolve(), f)
+    return tuple(once.values())
 
 
 @click.group()

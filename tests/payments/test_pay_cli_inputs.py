@@ -64,3 +64,17 @@ def test_an_output_folder_that_is_the_events_folder_is_an_error(ws: Workspace) -
     assert all(w in r.stderr for w in ("--out", "is the events folder", "payment-proofs.jsonl")), r.stderr
     assert not ws.ledger.exists()
     assert sorted(p.name for p in folder.iterdir()) == ["e.jsonl", "e.jsonl.segments"]
+
+
+def test_a_file_named_twice_is_read_once(ws: Workspace) -> None:
+    """Before, ``--events e.jsonl --events e.jsonl --events FOLDER`` read the file three times: 10 duplicate-event
+    refusals of events the infrastructure sent once."""
+    ws.label()
+    events = ws.events("e.jsonl", events_for(installation("750100011", "M"), 5))
+    link = ws.root / "link.jsonl"
+    link.symlink_to(events)
+    (ws.root / "link.jsonl.segments").symlink_to(events.with_name("e.jsonl.segments"))
+    r = ws.run(events, events, ws.root / "events", link)
+    assert r.returncode == 0, r.stderr
+    assert r.summary["lines"] == 5 and r.summary["refusals"] == {} and r.summary["installations_paid"] == 1
+    assert r.summary["events_files"] == [str(events)]
