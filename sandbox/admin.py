@@ -1,4 +1,4 @@
-"""The admin API (admin token): sessions, faults, driver notes, traces, installations, events."""
+"""The admin API (admin token): runs, sessions, faults, driver notes, traces, installations, events."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from conformity.checks.trace import FAULTS_NOTE
 from conformity.errors import SignatureError
 from conformity.jsonio import MAX_DEPTH, depth
 from conformity.naming import owned_software_id, ownership_problem
+from conformity.runs import MAX_RUN_SEED, RUN_ID_PATTERN, scenario_seed
 from conformity.signing import require_canonicalisable
 from sandbox import plugins
 from sandbox.clock import timestamp
@@ -32,7 +33,7 @@ from sandbox.deps import (
 from sandbox.faults import described, validate_faults
 from sandbox.problems import HTTPProblem
 from sandbox.recording import redact_issued
-from sandbox.sessions import create_session, fixtures_of, new_id, public_view
+from sandbox.sessions import create_session, fixtures_of, new_id, new_run, public_view, run_view, session_run
 from sandbox.tls import LISTENER_CLASSES
 from sandbox.traces import build_trace
 
@@ -51,19 +52,57 @@ NOTE_WAITS_FOR_REQUESTS = 15.0
 STRICT = ConfigDict(extra="forbid", strict=True)
 
 
+#: the most scenarios a run may list
+MAX_RUN_SCENARIOS = 500
+SCENARIO_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+PACK_NAME = r"^[a-z][a-z0-9-]*$"
+
+
+class RunRequest(BaseModel):
+    model_config = STRICT
+    wave: str = Field(..., pattern=r"^[0-9]{4}-W[0-9]+$")
+    category: str = Field(..., pattern=r"^[A-Z][A-Z0-9_]*$")
+    pack: str = Field(..., pattern=PACK_NAME, description="The sector pack whose services the run's sessions have.")
+    scenarios: list[Annotated[str, Field(pattern=SCENARIO_ID)]] = Field(
+        ..., min_length=1, max_length=MAX_RUN_SCENARIOS, description="The scenarios of the run (unique ids): one "
+                                                                     "session each, never two.")
+    seed: int | None = Field(None, ge=0, le=MAX_RUN_SEED, description="The run's seed, when the caller chooses it (a "
+                             "vendor reproducing a run: such a run cannot be labelled); by default the sandbox draws "
+                             "it.")
+
+    @field_validator("scenarios")
+    @classmethod
+    def unique(cls, scenarios: list[str]) -> list[str]:
+        twice = sorted({s for s in scenarios if scenarios.count(s) > 1})
+        if twice:
+            raise ValueError(f"scenarios listed more than once: {', '.join(twice)}")
+        return scenarios
+
+
 class SessionRequest(BaseModel):
     model_config = STRICT
-    seed: int = Field(0, ge=0, le=2**53 - 1, description="Seed of the fixtures (and recorded in the trace, whose "
-                      "canonical JSON holds integers up to 2**53 - 1).")
+    seed: int | None = Field(None, ge=0, le=2**53 - 1, description="Seed of the fixtures (and recorded in the trace, "
+                             "whose canonical JSON holds integers up to 2**53 - 1); default 0. With ``run_id`` the "
+                             "sandbox derives it from the run's seed: absent, or equal to it.")
+    run_id: str | None = Field(None, pattern=RUN_ID_PATTERN, description="The run (``POST /admin/runs``) this "
+                               "session plays a scenario of; with ``scenario``.")
+    scenario: str | None = Field(None, pattern=SCENARIO_ID, description="The scenario of the run this session plays "
+                                 "(one session per scenario of a run); with ``run_id``.")
     label: str = Field("", max_length=200)
-    pack: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]*$", description="The sector pack whose services and "
-                             "fixtures the session has (default: every installed pack's).")
+    pack: str | None = Field(None, pattern=PACK_NAME, description="The sector pack whose services and fixtures the "
+                             "session has (default: every installed pack's; with ``run_id``, the run's).")
     fixture_options: dict[str, int] = Field(default_factory=dict, max_length=10, description="Options of the pack's "
                                             "fixture generator, e.g. how many records of a kind to generate.")
     redirect_uris: list[str] = Field(default_factory=list, max_length=20)
     id_token_signed_response_alg: Literal["RS256", "ES256"] = Field(
         "RS256", description="How the identity provider signs ID tokens (and signed userinfo, access tokens) for "
                              "this session's client: RS256 (the OpenID Connect default) or ES256.")
+
+    @model_validator(mode="after")
+    def run_and_scenario(self) -> SessionRequest:
+        if (self.run_id is None) != (self.scenario is None):
+            raise ValueError("run_id and scenario go together: a session plays one scenario of a run")
+        return self
 
 
 #: the notes the sandbox itself writes into a trace (what a harness asked of it, ``FAULTS_NOTE``): no harness note
@@ -150,18 +189,65 @@ def post_harness_token(request: Request, body: HarnessTokenRequest, _: Admin) ->
     return {"token": token, "vendor": vendor, "expires": expires.isoformat(timespec="seconds").replace("+00:00", "Z")}
 
 
+@router.post("/runs", status_code=201, dependencies=JSON_BODY,
+             summary="Create a run: its id and seed the sandbox's, its attempt number counted for the harness token's "
+                     "software in this wave and category")
+def post_run(request: Request, body: RunRequest, caller: Caller) -> dict[str, Any]:
+    require_labellable(body.wave, body.category)
+    if body.pack not in plugins.packs():
+        raise HTTPProblem(422, "pack-unknown", f"no sandbox for pack {body.pack!r} (packs: {', '.join(plugins.packs())})",
+                          where="pack")
+    run = new_run(bound_to=caller.vendor, wave=body.wave, category=body.category, pack=body.pack,
+                  scenarios=body.scenarios, seed=body.seed)
+    return run_view(store_of(request).create_run(run))
+
+
+def _run_of(request: Request, run_id: str, caller: Caller) -> dict[str, Any]:
+    """The run ``run_id`` if the caller's token created it (the same binding); 404 otherwise, as for an unknown run
+    (another software's runs are not revealed)."""
+    run = store_of(request).get_run(run_id)
+    if run is None or run["bound_to"] != caller.vendor:
+        raise HTTPProblem(404, "run-unknown", f"no run {run_id!r} of your token's software: create it with "
+                                              "POST /admin/runs", where="run_id")
+    return run
+
+
 @router.post("/sessions", status_code=201, dependencies=JSON_BODY,
-             summary="Create a test session (bound to the harness token's vendor)")
+             summary="Create a test session (bound to the harness token's vendor); with run_id and scenario, one "
+                     "scenario of a run, its seed the run's")
 def post_session(request: Request, body: SessionRequest, caller: Caller) -> dict[str, Any]:
-    if body.pack is not None and body.pack not in plugins.packs():
-        raise HTTPProblem(422, "pack-unknown", f"no sandbox for pack {body.pack!r} (packs: {', '.join(plugins.packs())})")
+    pack, seed, run = body.pack, body.seed or 0, None
+    if body.run_id is not None and body.scenario is not None:
+        run = _run_of(request, body.run_id, caller)
+        if body.scenario not in run["scenarios"]:
+            raise HTTPProblem(422, "scenario-not-in-run", f"scenario {body.scenario!r} is not one of run "
+                                                          f"{body.run_id}'s", where="scenario")
+        seed = scenario_seed(run["seed"], body.scenario)
+        if body.seed is not None and body.seed != seed:
+            raise HTTPProblem(422, "seed-not-the-runs", f"the seed of scenario {body.scenario} in run {body.run_id} is "
+                                                        "the sandbox's to derive from the run's: give none",
+                              where="seed")
+        if pack is not None and pack != run["pack"]:
+            raise HTTPProblem(422, "pack-not-the-runs", f"run {body.run_id} is of pack {run['pack']!r}", where="pack")
+        pack = run["pack"]
+    if pack is not None and pack not in plugins.packs():
+        raise HTTPProblem(422, "pack-unknown", f"no sandbox for pack {pack!r} (packs: {', '.join(plugins.packs())})")
     try:
-        fixtures = fixtures_of(body.seed, body.pack, body.fixture_options)
+        fixtures = fixtures_of(seed, pack, body.fixture_options)
     except (TypeError, ValueError) as exc:
         raise HTTPProblem(422, "fixture-options-invalid", f"the pack's fixture generator refused the options: {exc}") from None
-    session = create_session(store_of(request), str(request.base_url), seed=body.seed, label=body.label,
+    store, sid = store_of(request), new_id("ses")
+    if run is not None and body.scenario is not None:
+        if not store.claim_scenario(run["id"], body.scenario, sid):
+            raise HTTPProblem(409, "scenario-already-run", f"scenario {body.scenario} of run {run['id']} already has "
+                                                           "its session: a run plays each scenario once (run again "
+                                                           "for another try; the attempt is counted)",
+                              where="scenario")
+    session = create_session(store, str(request.base_url), seed=seed, label=body.label,
                              fixtures=fixtures, redirect_uris=body.redirect_uris, bound_to=caller.vendor,
-                             id_token_signed_response_alg=body.id_token_signed_response_alg, pack=body.pack)
+                             id_token_signed_response_alg=body.id_token_signed_response_alg, pack=pack,
+                             run=session_run(run, body.scenario) if run is not None and body.scenario else None,
+                             session_id=sid)
     return public_view(session)
 
 

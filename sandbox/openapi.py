@@ -93,7 +93,18 @@ SCHEMAS: dict[str, Any] = {
         fixtures={"type": "object", "description": "The session's data, as its pack generates it from the seed."},
         faults={"type": "object"},
         bound_to=nullable(obj("vendor_id software_id", vendor_id=STR, software_id=STR)),
+        run=nullable(obj("id wave category seed_source attempt scenario", id=STR, wave=STR, category=STR,
+                         seed_source={"enum": ["sandbox", "caller"]}, attempt=INT, scenario=STR)) | {
+            "description": "The run (POST /admin/runs) whose scenario this session plays, as its signed trace "
+                           "records it; null for a session outside any run."},
         id_token_signed_response_alg={"enum": ["RS256", "ES256"]}),
+    "Run": obj("run_id seed seed_source attempt bound_to wave category pack scenarios created", run_id=STR, seed=INT,
+               seed_source={"enum": ["sandbox", "caller"], "description": "sandbox: drawn by the sandbox; caller: "
+                            "given in the request (such a run reproduces one, and is never labelled)."},
+               attempt={**INT, "description": "How many runs the token's software made for this wave and category, "
+                                              "this one included."},
+               bound_to=nullable(obj("vendor_id software_id", vendor_id=STR, software_id=STR)), wave=STR,
+               category=STR, pack=STR, scenarios=array(STR), created=TIME),
     "Installation": obj("id vendor_id software site wave category state created", id=STR, vendor_id=STR,
                         software=obj("id name version", id=STR, name=STR, version=STR, registration_id=STR),
                         site=obj("id size", id=STR, size=STR, name=STR), wave=STR, category=STR, state=STR,
@@ -135,6 +146,7 @@ SUCCESS: dict[str, dict[int, Any]] = {
     "GET /admin/listeners": {200: obj("listeners classes", listeners=MAP_STR, classes=MAP_STR)},
     "GET /admin/sessions": {200: obj("sessions", sessions=array(obj(
         "session_id label seed state created", session_id=STR, label=STR, seed=INT, state=STR, created=TIME)))},
+    "POST /admin/runs": {201: ref("Run")},
     "POST /admin/sessions": {201: ref("Session")},
     "GET /admin/sessions/{session_id}": {200: ref("Session")},
     "POST /admin/sessions/{session_id}/close": {200: obj("session_id state", session_id=STR, state=STR)},
@@ -188,7 +200,8 @@ ERRORS: dict[str, list[int]] = {
     "POST /admin/installations": ADMIN + BODY + [503],
     "GET /admin/listeners": ADMIN,
     "GET /admin/sessions": ADMIN,
-    "POST /admin/sessions": ADMIN + BODY,
+    "POST /admin/runs": ADMIN + BODY + [503],
+    "POST /admin/sessions": ADMIN + BODY + [404, 409],
     "GET /admin/sessions/{session_id}": ADMIN + [404, 410],
     "POST /admin/sessions/{session_id}/close": ADMIN + [404, 410],
     "PUT /admin/sessions/{session_id}/faults": ADMIN + [404, 410] + BODY,
@@ -228,6 +241,12 @@ WHY_HERE: dict[tuple[str, int], str] = {
     ("POST /admin/installations", 503): "The sandbox cannot read its catalog of waves (catalog-unavailable): no "
                                         "installation is registered until the catalog it was given is readable "
                                         "again (it is read again at the next request)",
+    ("POST /admin/runs", 503): "The sandbox cannot read its catalog of waves (catalog-unavailable): no run is "
+                               "created until the catalog it was given is readable again",
+    ("POST /admin/sessions", 404): "run-unknown: no run of this id created by this token's software (another "
+                                   "software's run is not revealed)",
+    ("POST /admin/sessions", 409): "scenario-already-run: this scenario of the run already has its session (a run "
+                                   "plays each scenario once)",
 }
 
 ADMIN_ONLY = {"GET /admin/events", "POST /admin/events/seal", "POST /admin/events/parquet", "POST /admin/harness-tokens",

@@ -11,6 +11,7 @@ import secrets
 import time
 from typing import Any
 
+from conformity.runs import SANDBOX_SEED_BOUND
 from sandbox import plugins
 from sandbox.store import Store, hash_session_secrets
 
@@ -44,7 +45,8 @@ def endpoints(base_url: str, session_id: str, pack: str | None = None) -> dict[s
 def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
                    fixtures: dict[str, Any] | None = None, redirect_uris: list[str] | None = None,
                    bound_to: dict[str, str] | None = None,
-                   id_token_signed_response_alg: str = "RS256", pack: str | None = None) -> dict[str, Any]:
+                   id_token_signed_response_alg: str = "RS256", pack: str | None = None,
+                   run: dict[str, Any] | None = None, session_id: str | None = None) -> dict[str, Any]:
     """Create and store a session; return it with its credentials in clear (the only time they are).
 
     The store keeps the client secret and session token as hashes (``hash_session_secrets``).
@@ -52,8 +54,11 @@ def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
     it is part of the signed trace, so the agency knows whose run a trace records.
     ``id_token_signed_response_alg``: how the identity provider signs for this session's client (RS256, ES256).
     ``pack``: the pack whose services and fixtures the session has (None: every installed pack's).
+    ``run``: the run issued by the sandbox this session plays one scenario of (:func:`session_run`; None: a session
+    outside any run, whose trace no agency takes as a run's); like ``bound_to``, part of the signed trace.
+    ``session_id``: the id it takes (default: a new one).
     """
-    sid = new_id("ses")
+    sid = session_id or new_id("ses")
     session: dict[str, Any] = {
         "id": sid, "label": label, "seed": seed, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "created_ts": time.time(), "state": "open", "base_url": base_url.rstrip("/"),
@@ -64,11 +69,36 @@ def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
         "fixtures": fixtures if fixtures is not None else fixtures_of(seed, pack),
         "faults": {},
         "bound_to": bound_to,
+        "run": run,
         "id_token_signed_response_alg": id_token_signed_response_alg,
     }
     store.put_session(hash_session_secrets(session))
     store.put_token(session["session_token"], "session", sid, {"session_id": sid}, ttl=7 * 24 * 3600)
     return session
+
+
+def new_run(*, bound_to: dict[str, str] | None, wave: str, category: str, pack: str, scenarios: list[str],
+            seed: int | None) -> dict[str, Any]:
+    """A run to store (its attempt is the store's to count): its id made here, its seed drawn here with
+    :mod:`secrets` unless the caller gives one (``seed_source``: who chose it)."""
+    return {"id": new_id("run"), "seed": secrets.randbelow(SANDBOX_SEED_BOUND) if seed is None else seed,
+            "seed_source": "sandbox" if seed is None else "caller", "bound_to": bound_to, "wave": wave,
+            "category": category, "pack": pack, "scenarios": scenarios,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")}
+
+
+def run_view(run: dict[str, Any]) -> dict[str, Any]:
+    """What the admin API returns about a run."""
+    return {"run_id": run["id"], "seed": run["seed"], "seed_source": run["seed_source"], "attempt": run["attempt"],
+            "bound_to": run["bound_to"], "wave": run["wave"], "category": run["category"], "pack": run["pack"],
+            "scenarios": run["scenarios"], "created": run["created"]}
+
+
+def session_run(run: dict[str, Any], scenario: str) -> dict[str, Any]:
+    """What a session of ``scenario`` of ``run`` records of it (in its signed trace): the run, who chose its seed,
+    its attempt number, and the scenario (the wave and category it was issued for)."""
+    return {"id": run["id"], "wave": run["wave"], "category": run["category"], "seed_source": run["seed_source"],
+            "attempt": run["attempt"], "scenario": scenario}
 
 
 def _credentials(session: dict[str, Any]) -> dict[str, Any]:
@@ -92,5 +122,6 @@ def public_view(session: dict[str, Any]) -> dict[str, Any]:
                           "provider_jwks": {name: f"{session['base_url']}/s/{session['id']}/{name}/jwks"
                                             for name in plugins.profiles() if name in services(session.get("pack"))}},
         "fixtures": session["fixtures"], "faults": session["faults"], "bound_to": session.get("bound_to"),
+        "run": session.get("run"),
         "id_token_signed_response_alg": session.get("id_token_signed_response_alg", "RS256"),
     }

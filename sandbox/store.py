@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS installations (id TEXT PRIMARY KEY, token_hash TEXT U
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS held (session_id TEXT NOT NULL, id TEXT NOT NULL, since REAL NOT NULL,
     PRIMARY KEY (session_id, id));
+CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, binding TEXT NOT NULL, wave TEXT NOT NULL,
+    category TEXT NOT NULL, attempt INTEGER NOT NULL, data TEXT NOT NULL, UNIQUE (binding, wave, category, attempt));
+CREATE TABLE IF NOT EXISTS run_scenarios (run_id TEXT NOT NULL, scenario TEXT NOT NULL, session_id TEXT NOT NULL,
+    PRIMARY KEY (run_id, scenario));
 """
 SCHEMA_VERSION = "2"
 #: the SQLite connection's page cache, KiB (taken as it fills)
@@ -64,6 +68,30 @@ _UNLESS_ISSUED = " WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE token_sha256 IN 
 APPEND_EXCHANGE_UNLESS = APPEND_EXCHANGE.replace(" AS next RETURNING", " AS next" + _UNLESS_ISSUED + " RETURNING")
 PG_APPEND_EXCHANGE_UNLESS = APPEND_EXCHANGE.replace(
     " AS next RETURNING", " AS next WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE token_sha256 = ANY(?)) RETURNING")
+
+
+#: a run's attempt: the runs its binding made for its wave and category before it, plus one (counted under the lock of
+#: that binding, wave and category: two runs created at once never share a number; the unique key refuses it anyway)
+RUN_ATTEMPT = "SELECT COUNT(*) + 1 FROM runs WHERE binding = ? AND wave = ? AND category = ?"
+INSERT_RUN = "INSERT INTO runs (id, binding, wave, category, attempt, data) VALUES (?, ?, ?, ?, ?, ?)"
+#: a scenario of a run taken by a session, once: a row back when this statement took it, none when it was taken
+CLAIM_SCENARIO = """INSERT INTO run_scenarios (run_id, scenario, session_id) VALUES (?, ?, ?)
+    ON CONFLICT (run_id, scenario) DO NOTHING RETURNING session_id"""
+
+
+def run_binding(bound_to: dict[str, str] | None) -> str:
+    """The key a run's attempts are counted under: the vendor and software of the harness token (``null``: the
+    admin's)."""
+    return json.dumps(bound_to, sort_keys=True)
+
+
+def _new_run(db: Any, run: dict[str, Any]) -> dict[str, Any]:
+    """Insert ``run`` (without its attempt) on ``db``, inside the caller's transaction; the run with its attempt."""
+    key = (run_binding(run["bound_to"]), run["wave"], run["category"])
+    attempt = int(db.execute(RUN_ATTEMPT, key).fetchone()[0])
+    stored = run | {"attempt": attempt}
+    db.execute(INSERT_RUN, (run["id"], *key, attempt, json.dumps(stored)))
+    return stored
 
 
 #: a request's session and its bearer token's record, one statement (one row even when either is missing)
@@ -244,6 +272,29 @@ class Store:
     def list_sessions(self) -> list[dict[str, Any]]:
         return self._all("SELECT data FROM sessions ORDER BY created", ())
 
+    # runs (``POST /admin/runs``): a run's attempt counted and the run inserted in one transaction
+    def create_run(self, run: dict[str, Any]) -> dict[str, Any]:
+        """Store a new run (``id``, ``bound_to``, ``wave``, ``category``…); return it with its ``attempt``: the number
+        of runs its binding made for its wave and category, this one included."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # also against another process on the same file
+            try:
+                stored = _new_run(self._db, run)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return stored
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT data FROM runs WHERE id = ?", (run_id,))
+
+    def claim_scenario(self, run_id: str, scenario: str, session_id: str) -> bool:
+        """Record that ``session_id`` runs ``scenario`` of the run; False when a session already took it."""
+        with self._lock:
+            rows = self._db.execute(CLAIM_SCENARIO, (run_id, scenario, session_id)).fetchall()
+        return bool(rows)
+
     # tokens (access, refresh and session tokens, authorization codes, harness tokens): by hash only
     def put_token(self, token: str, kind: str, scope: str, data: dict[str, Any], ttl: float) -> None:
         self._run("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?)",
@@ -418,7 +469,7 @@ PG_PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUE
     ON CONFLICT (collection, scope, key) DO UPDATE SET data = excluded.data"""
 #: advisory lock classes (the first key of pg_advisory_xact_lock(int, int)): what a transaction serialises on (3 was
 #: a collection's, before records were placed by a sequence)
-LOCK_SESSION, LOCK_TRACE, LOCK_SERVICE, LOCK_SCHEMA = 1, 2, 4, 5
+LOCK_SESSION, LOCK_TRACE, LOCK_SERVICE, LOCK_SCHEMA, LOCK_RUNS = 1, 2, 4, 5, 6
 
 
 
@@ -569,6 +620,17 @@ class PostgresStore(Store):
             change(session)
             conn.execute("UPDATE sessions SET data = ? WHERE id = ?", (dump_own(session), session_id))
             return session
+
+    def create_run(self, run: dict[str, Any]) -> dict[str, Any]:
+        """One transaction under the lock of the run's binding, wave and category (workers creating runs at once
+        count one after the other)."""
+        with self._tx(LOCK_RUNS, f"{run_binding(run['bound_to'])} {run['wave']} {run['category']}") as conn:
+            return _new_run(conn, run)
+
+    def claim_scenario(self, run_id: str, scenario: str, session_id: str) -> bool:
+        with self._conn() as conn:
+            row = conn.execute(CLAIM_SCENARIO, (run_id, scenario, session_id)).fetchone()
+        return row is not None
 
     def put_token(self, token: str, kind: str, scope: str, data: dict[str, Any], ttl: float) -> None:
         self._run("INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (token_sha256) DO UPDATE SET "

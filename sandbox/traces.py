@@ -24,6 +24,8 @@ def build_trace(store: Store, session: dict[str, Any], key: SigningKey) -> dict[
         "session": {"id": session["id"], "label": session["label"], "seed": session["seed"],
                     "created": session["created"], "base_url": session["base_url"],
                     "client_id": session["client_id"], "bound_to": session.get("bound_to"),
+                    # the run the sandbox issued that this session plays a scenario of (None: outside any run)
+                    "run": session.get("run"),
                     # how the client secret reads once redacted ([redacted sha256:…]): checks tell it from tokens
                     "client_secret_sha256": str(session.get("client_secret_sha256", ""))[:16]},
         "fixtures": session["fixtures"],
