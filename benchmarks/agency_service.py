@@ -88,7 +88,7 @@ def make_run(work: Path, catalog: Catalog) -> tuple[Path, Path]:
     plan = make_plan(catalog, "2026-W1", "HOSPITAL", ())
     evidence, _ = collect(catalog, plan, vendor_sources(vendor.evidence))
     with start_local(work / "sandbox") as access:
-        result = run_to_end(Runner(plan, vendor, 0, access, evidence))
+        result = run_to_end(Runner(plan, vendor, None, access, evidence))  # the sandbox's seed: a run to label
     return write_outputs(work / "run", result)["bundle.zip"], work / "sandbox" / "keys" / "trace-signing.pub.pem"
 
 

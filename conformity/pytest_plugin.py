@@ -32,8 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--usine-only", action="append", default=[], metavar="SELECTOR",
                     help="Only these requirements, as usine run --only: an id (REF-001), a referential (REF) "
                          "or a glob (REF-01*); repeatable or comma-separated (-k still narrows the items).")
-    group.addoption("--usine-seed", type=_seed, default=0, help="Seed of fixtures and generated data (default 0; "
-                    "0 to 2**62, as usine run --seed).")
+    group.addoption("--usine-seed", type=_seed, default=None, help="Seed of fixtures and generated data, 0 to 2**62, "
+                    "as usine run --seed (default: the sandbox draws it; a run with a chosen seed cannot be labelled).")
     group.addoption("--usine-sandbox", metavar="URL", help="A running sandbox instead of an in-process one.")
     group.addoption("--usine-sandbox-token", metavar="TOKEN",
                     help="Your harness token for --usine-sandbox (default: $USINE_SANDBOX_TOKEN, as usine run).")

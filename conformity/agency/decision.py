@@ -11,7 +11,9 @@ for it, the wave and the time; never of the bundle's own report, nor of the zip'
               review by another reviewer (the four-eyes rule; listed);
 ``refused``   an automated MUST did not pass, a reviewer rejected a MUST, a document MUST has no
               evidence in the run (so it can never be reviewed), the run started before the wave opened
-              (the sandbox's signed session time), or the wave's labels have expired;
+              (the sandbox's signed session time), the vendor chose the run's seed (``--seed``: the
+              sandbox signed it so; a run for a label takes the sandbox's seed), or the wave's labels have
+              expired;
 ``revoked``   the version holds a revoked label in this wave and was not reinstated: nothing is issued.
 
 A refusal or a pending decision is written as JSON (format ``usine.decision/2``) and as readable text.
@@ -33,6 +35,10 @@ from conformity.errors import Problem
 DECISION_FORMAT = "usine.decision/2"
 Outcome = Literal["labelled", "pending", "refused", "revoked"]
 REVIEWABLE = ("document", "manual")
+#: why a run whose seed the caller chose is refused (a policy: such a run reproduces another, it is not one for a
+#: label; the sandbox recorded who chose the seed in every trace it signed)
+CALLER_SEED_REFUSED = ("the seed was chosen by the vendor (usine run --seed); a run for a label takes the sandbox's "
+                       "seed: run again without --seed")
 #: exit codes of ``usine agency decide`` (documented in the README)
 EXIT = {"labelled": 0, "refused": 1, "revoked": 3, "pending": 4}
 
@@ -144,6 +150,10 @@ class Facts:
     rows: tuple[RecordedRow, ...]
     evidence: tuple[EvidenceFile, ...]
     failed: tuple[NotPassed, ...] = ()  # applicable automated MUST not passed, with their findings
+    #: who chose the run's seed ("sandbox" or "caller", as the sandbox signed it in every trace; None: recorded
+    #: before the sandbox issued runs) and the run's attempt number (the software's runs in the wave and category)
+    seed_source: str | None = None
+    attempt: int | None = None
 
     @property
     def submission(self) -> str:
@@ -156,12 +166,13 @@ class Facts:
         failed = tuple(NotPassed.of(r) for r in v.rows if r.must_automated and not r.settled)
         return cls(v.identity, m["vendor"]["name"], m["software"]["name"], m["software"]["registration_id"],
                    dict(m["referentials"]), m["seed"], m["harness"]["version"], v.run_started, v.bundle.name,
-                   v.bundle_sha256, tuple(RecordedRow.of(r) for r in v.rows), v.evidence, failed)
+                   v.bundle_sha256, tuple(RecordedRow.of(r) for r in v.rows), v.evidence, failed,
+                   m["seed_source"], m["attempt"])
 
     def to_json(self) -> dict[str, Any]:
         """What the registry keeps to decide again without the bundle (evidence is kept in its own table)."""
         return {"run": {"id": self.identity.run_id, "seed": self.seed, "harness": self.harness,
-                        "started": self.run_started},
+                        "started": self.run_started, "seed_source": self.seed_source, "attempt": self.attempt},
                 "vendor_name": self.vendor_name, "software_name": self.software_name,
                 "registration_id": self.registration_id, "referentials": self.referentials,
                 "bundle": {"name": self.bundle_name, "sha256": self.bundle_sha256}}
@@ -172,7 +183,8 @@ class Facts:
         run = facts["run"]
         return cls(identity, facts["vendor_name"], facts["software_name"], facts["registration_id"],
                    dict(facts["referentials"]), run["seed"], run["harness"], run["started"], facts["bundle"]["name"],
-                   facts["bundle"]["sha256"], tuple(rows), tuple(evidence), tuple(failed))
+                   facts["bundle"]["sha256"], tuple(rows), tuple(evidence), tuple(failed), run.get("seed_source"),
+                   run.get("attempt"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +314,8 @@ def decide(facts: Facts, reviews: Sequence[Review] | Mapping[str, Review], wave:
         # the sandbox's time, signed in every trace: a run against a wave not yet in force, never labelled
         reasons += (Problem("", "run", f"the run ({facts.run_started}) started before the wave opened "
                                        f"({wave.open.isoformat()}): run again"),)
+    if facts.seed_source == "caller":
+        reasons += (Problem("", "run", CALLER_SEED_REFUSED),)
     outcome: Outcome
     if failed or rejected or missing_evidence or reasons:
         outcome = "refused"

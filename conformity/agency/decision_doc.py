@@ -17,7 +17,9 @@ def who_of_facts(f: Facts) -> dict[str, Any]:
             "software": {"id": i.software_id, "name": f.software_name, "version": i.version,
                          "registration_id": f.registration_id},
             "wave": i.wave, "category": i.category,
-            "run": {"id": i.run_id, "seed": f.seed, "harness": f.harness, "started": f.run_started}}
+            "run": {"id": i.run_id, "seed": f.seed, "harness": f.harness, "started": f.run_started,
+                    **({"seed_source": f.seed_source} if f.seed_source else {}),
+                    **({"attempt": f.attempt} if f.attempt else {})}}
 
 
 def who_of_manifest(m: dict[str, Any] | None) -> dict[str, Any]:
@@ -90,6 +92,8 @@ class DecisionDoc:
         lines = [f"{HEADLINE[d.outcome]}: {_who_line(self.who)}"
                  + (f" (already decided on {self.already})" if self.already else ""),
                  f"submission {d.submission}" + (f", run {run['id']}" if run.get("id") else "")
+                 + (f", attempt {run['attempt']}" if run.get("attempt") else "")
+                 + (", seed chosen by the vendor" if run.get("seed_source") == "caller" else "")
                  + f" ({recorded}); bundle {self.bundle[0]} sha256 {self.bundle[1]}", ""]
         if self.label_id:
             lines.append(f"label {self.label_id}")

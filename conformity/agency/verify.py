@@ -2,7 +2,8 @@
 
 In order: the zip is read safely; the manifest matches its schema; every member matches the manifest's
 hash and size, none is missing or extra; the wave and category exist and the manifest pins the wave's
-referential versions; each trace is signed by a trusted sandbox key and belongs to this run (its
+referential versions; each trace is signed by a trusted sandbox key and belongs to this run (the session's run the
+sandbox recorded is the manifest's: id, wave, category, seed source, attempt, and the trace's scenario; its
 ``scenario.start`` note names the manifest's vendor, software, version, wave, category, seed, run id and
 harness version, and binds the same evidence files as the manifest) and shows the whole scenario (the faults
 it sets, a note for each of its steps, its end); the evidence is for document and manual requirements of
@@ -34,10 +35,11 @@ from conformity.checks.trace import FAULTS_NOTE, TRACE_FORMAT
 from conformity.errors import InputError, Problem, SignatureError
 from conformity.harness.plan import Plan, make_plan
 from conformity.harness.report import RequirementRow, rows_of, summary_of
-from conformity.harness.runner import eval_context, scenario_seed
+from conformity.harness.runner import eval_context
 from conformity.harness.scenario import SCENARIOS, Perform, SetFaults
 from conformity.labels import utc_now
 from conformity.plugins import register_all
+from conformity.runs import scenario_seed
 from conformity.signing import KeyRing, canonical_json, sha256_hex, verify_document
 
 MANIFEST, REPORT = "manifest.json", "report.json"
@@ -154,6 +156,9 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
                                                   "software's harness token: its notes cannot be attributed to it")]
     if bound != want:
         return [Problem(name, "session.bound_to", f"the session is bound to {_json(bound)}, not {_json(want)}")]
+    found = _run_problems(name, scenario, session, manifest)
+    if found:
+        return found
     seed = scenario_seed(manifest["seed"], scenario)
     expected = {"scenario": scenario, "wave": manifest["wave"], "category": manifest["category"], "seed": seed,
                 "run_id": manifest["run_id"], "harness": manifest["harness"]["version"],
@@ -175,6 +180,24 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
                                                          f"the manifest's for {', '.join(reqs) or 'its listing'} "
                                                          "(files swapped, added or removed after the run)")]
     return _faults_problems(name, scenario, doc) or _steps_problems(name, scenario, doc)
+
+
+def _run_problems(name: str, scenario: str, session: dict[str, Any], manifest: dict[str, Any]) -> list[Problem]:
+    """The session's run, as the sandbox signed it, must be the manifest's run, for this trace's scenario: the same
+    id (the sandbox made it: traces of several runs cannot be mixed), wave and category, the same attempt number and
+    the same seed source (the manifest cannot hide earlier attempts, nor a seed the vendor chose)."""
+    run = session.get("run")
+    if not isinstance(run, dict):
+        return [Problem(name, "session.run", "the session belongs to no run issued by the sandbox (created without "
+                                             "run_id and scenario): it cannot be evidence of this run")]
+    expected = {"id": manifest["run_id"], "wave": manifest["wave"], "category": manifest["category"],
+                "seed_source": manifest["seed_source"], "attempt": manifest["attempt"], "scenario": scenario}
+    wrong = [f"{'run_id' if k == 'id' else k} {run.get(k)!r} (expected {v!r})" for k, v in expected.items()
+             if run.get(k) != v]
+    if wrong:
+        return [Problem(name, "session.run", "trace of another run or attempt (validly signed, but the sandbox "
+                                             "recorded its session's run with " + "; ".join(wrong) + ")")]
+    return []
 
 
 #: driver failures after which a scenario stops (``Runner._steps``): its later faults are never set
@@ -292,7 +315,7 @@ def _referential_problems(manifest: dict[str, Any], plan: Plan) -> list[Problem]
 def _report_problems(report: dict[str, Any], manifest: dict[str, Any], identity: dict[str, str]) -> list[Problem]:
     """The report's run identity against the manifest's and the traces' (``identity``)."""
     out = []
-    for key in ("wave", "category", "seed", "run_id", "referentials", "harness", "evidence"):
+    for key in ("wave", "category", "seed", "run_id", "seed_source", "attempt", "referentials", "harness", "evidence"):
         if report.get(key) != manifest[key]:
             out.append(Problem(REPORT, key, f"{_json(report.get(key))} differs from the manifest's {_json(manifest[key])}"))
     if report["vendor"] != identity:

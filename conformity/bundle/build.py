@@ -48,6 +48,8 @@ def manifest_for(report: dict[str, Any], files: dict[str, bytes]) -> dict[str, A
         "referentials": report["referentials"],
         "seed": report["seed"],
         "run_id": report["run_id"],
+        "seed_source": report["seed_source"],
+        "attempt": report["attempt"],
         "created": report["finished"],
         "evidence": report["evidence"],
         "files": {name: {"sha256": sha256_hex(data), "bytes": len(data)} for name, data in sorted(files.items())},

@@ -24,7 +24,8 @@ from conformity.errors import InputError, Problem
               help="Print what would run (requirements, scenarios and their steps, driver actions) and exit.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Format of --plan.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**62), help="Seed of fixtures and generated data.")
+@click.option("--seed", default=None, type=click.IntRange(0, 2**62), help="Seed of fixtures and generated data, to "
+              "reproduce a run (default: the sandbox draws it). A run with a chosen seed cannot be labelled.")
 @click.option("--out", "out_dir", default="usine-out", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--evidence", "evidence", multiple=True, metavar="REQ-ID=FILE",
               help="Evidence for a document or manual requirement (PDF, PNG, JSON or UTF-8 text; repeatable; "
@@ -36,7 +37,7 @@ from conformity.errors import InputError, Problem
               help="CA certificate of --sandbox when it serves HTTPS with a private CA.")
 @click.pass_context
 def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: str | None, only: tuple[str, ...],
-        plan_only: bool, fmt: str, seed: int,
+        plan_only: bool, fmt: str, seed: int | None,
         out_dir: Path, evidence: tuple[str, ...], sandbox_url: str | None, sandbox_token: str | None,
         sandbox_ca: Path | None) -> None:
     """Plan wave × category → requirements → checks, run every scenario, write reports and bundle.zip.

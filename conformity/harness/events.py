@@ -7,6 +7,10 @@ from typing import Any
 
 from conformity.checks.model import Verdict
 
+#: what the terminal says of a run whose seed the caller chose (``usine run --seed``)
+CALLER_SEED_NOTICE = ("note: --seed given: this run reproduces one with that seed, but cannot be labelled (the agency "
+                      "takes only a run whose seed the sandbox drew: run again without --seed for a label)")
+
 
 @dataclass(frozen=True, slots=True)
 class RunStarted:
@@ -15,6 +19,9 @@ class RunStarted:
     seed: int
     scenarios: tuple[str, ...]
     requirements: int
+    run_id: str = ""
+    seed_source: str = "sandbox"  # "caller": the seed was given (``--seed``), the run cannot be labelled
+    attempt: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,7 +160,7 @@ def run_problems(scenarios: list[ScenarioFinished], traces: dict[str, dict[str, 
 
 def build_report(plan: Plan, vendor: Vendor, seed: int, scenarios: list[ScenarioFinished],
                  checks: list[CheckEvaluated], *, started: float, sandbox_url: str, run_id: str,
-                 evidence: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+                 seed_source: str, attempt: int, evidence: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     verdicts = {c.check: c.verdict for c in checks}
     rows = requirement_rows(plan, verdicts)
     traces = {s.scenario: s.trace for s in scenarios if s.trace is not None}
@@ -174,6 +174,8 @@ def build_report(plan: Plan, vendor: Vendor, seed: int, scenarios: list[Scenario
         "category": plan.category,
         "seed": seed,
         "run_id": run_id,
+        "seed_source": seed_source,
+        "attempt": attempt,
         "referentials": plan.referential_versions(),
         "started": _iso(started),
         "finished": _iso(time.time()),

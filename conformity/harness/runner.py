@@ -10,9 +10,7 @@ session as a harness note, so the signed trace holds all the evidence a verdict 
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
-import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -45,12 +43,8 @@ from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable
 from conformity.harness.scenario import SCENARIOS, Perform, Scenario, ScenarioContext, SetFaults, Shrink
 from conformity.harness.shrink import shrink
 from conformity.harness.vendor import Vendor
+from conformity.runs import scenario_seed
 from conformity.signing import unverified_payload
-
-
-def scenario_seed(run_seed: int, scenario_id: str) -> int:
-    """Each scenario's seed: a pure function of the run seed and the scenario id."""
-    return int(hashlib.sha256(f"{run_seed}:{scenario_id}".encode()).hexdigest()[:12], 16)
 
 
 def eval_context(plan: Plan, software: dict[str, str]) -> EvalContext:
@@ -97,9 +91,12 @@ def driver_pool(plan: Plan, vendor: Vendor, early: int = EARLY_DRIVERS) -> Drive
 
 @dataclass
 class Runner:
+    """A run of ``plan``: the sandbox issues it (``POST /admin/runs``: its id, its seed unless ``seed`` is given, its
+    attempt number), then each scenario plays in a session of that run."""
+
     plan: Plan
     vendor: Vendor
-    seed: int
+    seed: int | None  # None: the sandbox draws it (the only seed a run for a label may have)
     access: SandboxAccess
     evidence: Attached = field(default_factory=Attached)  # bound into every trace's scenario.start note
     #: scenarios driven at once, each in its own session with its own driver process (1: one after another; 0: every
@@ -113,7 +110,8 @@ class Runner:
 
     def __post_init__(self, driver_pool: DriverPool | None) -> None:
         self.drivers = driver_pool or DriverPool(self.vendor.driver, scenarios=len(self.plan.scenarios))
-        self.run_id = secrets.token_hex(8)  # binds every trace of this run together (the agency checks it)
+        # the sandbox's, once the run is created (``_create_run``): every trace of the run names it, signed
+        self.run_id, self.run_seed, self.seed_source, self.attempt = "", 0, "sandbox", 0
         self.actions: dict[str, Action] = {a.name: a for a in self.plan.spec.actions}
         self.parameters = {r.id: dict(r.parameters) for ref in self.plan.spec.referentials for r in ref.requirements}
         #: the actions' schemas, compiled once for every step of every scenario
@@ -141,7 +139,10 @@ class Runner:
     def _run(self) -> Iterator[Event]:
         started = time.time()
         self.access = self.access.bind(self.vendor.vendor_id, self.vendor.software_id)  # sessions stamped with it
-        yield RunStarted(self.plan.wave, self.plan.category, self.seed, self.plan.scenarios, len(self.plan.requirements))
+        self._create_run()
+        yield RunStarted(self.plan.wave, self.plan.category, self.run_seed, self.plan.scenarios,
+                         len(self.plan.requirements), run_id=self.run_id, seed_source=self.seed_source,
+                         attempt=self.attempt)
         traces: dict[str, dict[str, Any]] = {}
         results: dict[str, ScenarioFinished] = {}
         total = len(self.plan.scenarios)
@@ -174,10 +175,28 @@ class Runner:
         self._judge_ready(traces, set(results), ctx, judged, final=True)
         evaluated = [judged[cid] for cid in self.plan.checks]
         yield from evaluated
-        report = build_report(self.plan, self.vendor, self.seed, [results[s] for s in self.plan.scenarios], evaluated,
-                              started=started, sandbox_url=self.access.base_url, run_id=self.run_id,
-                              evidence=self.evidence.to_json())
+        report = build_report(self.plan, self.vendor, self.run_seed, [results[s] for s in self.plan.scenarios],
+                              evaluated, started=started, sandbox_url=self.access.base_url, run_id=self.run_id,
+                              seed_source=self.seed_source, attempt=self.attempt, evidence=self.evidence.to_json())
         yield RunFinished(report)
+
+    def _create_run(self) -> None:
+        """Ask the sandbox for the run: its id, its seed (drawn there unless this runner was given one) and its
+        attempt number (how many runs this software made for the wave and category)."""
+        body: dict[str, Any] = {"wave": self.plan.wave, "category": self.plan.category,
+                                "pack": self.plan.spec.wave.pack, "scenarios": list(self.plan.scenarios)}
+        if self.seed is not None:
+            body["seed"] = self.seed
+        try:
+            with self.access.admin() as admin:
+                r = admin.post("/admin/runs", json=body)
+        except httpx.HTTPError as exc:
+            raise SandboxUnavailable(f"the sandbox could not create the run: {exc}") from exc
+        if r.status_code != 201:
+            raise SandboxUnavailable(f"the sandbox refused to create the run (HTTP {r.status_code}): {r.text[:500]}")
+        run = r.json()
+        self.run_id, self.run_seed = str(run["run_id"]), int(run["seed"])
+        self.seed_source, self.attempt = str(run["seed_source"]), int(run["attempt"])
 
     def _judge_ready(self, traces: dict[str, dict[str, Any]], finished: set[str], ctx: EvalContext,
                      judged: dict[str, CheckEvaluated], *, final: bool) -> None:
@@ -197,7 +216,7 @@ class Runner:
         """Run one scenario in a session of its own, with the driver ``started`` for it (default: one from the
         pool)."""
         t0 = time.perf_counter()
-        seed = scenario_seed(self.seed, sc.id)
+        seed = scenario_seed(self.run_seed, sc.id)  # as the sandbox derives it for the run's session
         for draw in sc.draws:  # its generated inputs are drawn while its session opens and its driver starts
             draw.ahead(seed)
         failures: list[dict[str, Any]] = []
@@ -210,11 +229,15 @@ class Runner:
         released: list[bool] = []  # _drive hands the driver back to the pool
         try:
             with self.access.admin() as admin:
-                r = admin.post("/admin/sessions", json={"seed": seed, "label": f"{self.vendor.software_id} {sc.id}",
+                r = admin.post("/admin/sessions", json={"run_id": self.run_id, "scenario": sc.id,
+                                                       "label": f"{self.vendor.software_id} {sc.id}",
                                                        "pack": self.plan.spec.wave.pack})
                 r.raise_for_status()
                 session = r.json()
                 sid = session["session_id"]
+                if session.get("seed") != seed:
+                    raise SandboxUnavailable(f"the sandbox gave scenario {sc.id}'s session seed {session.get('seed')}, "
+                                             f"not the run's {seed}: a sandbox of another usine version?")
                 bound = {"vendor_id": self.vendor.vendor_id, "software_id": self.vendor.software_id}
                 if session.get("bound_to") != bound:
                     raise SandboxUnavailable(f"the sandbox token is bound to {session.get('bound_to')}, "

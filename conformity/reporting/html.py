@@ -52,6 +52,11 @@ def _problems(report: dict[str, Any]) -> str:
             f"first finding), not failures of your software. Fix these first.</p><ul>{items}</ul></section>")
 
 
+def _seed_source(source: str) -> str:
+    """Who chose a run's seed, as the report's reader needs it said."""
+    return "drawn by the sandbox" if source == "sandbox" else "chosen with --seed: reproduces a run, cannot be labelled"
+
+
 def report_html(report: dict[str, Any], traces: dict[str, dict[str, Any]]) -> str:
     e = escape
     s = summary_of(report)
@@ -62,7 +67,8 @@ def report_html(report: dict[str, Any], traces: dict[str, dict[str, Any]]) -> st
     head = (f"<header class={'ok' if s.passed else 'ko'}><h1>{e(v['software'])} {e(v['version'])} — "
             f"{e(report['wave'])} {e(report['category'])}: {'every automated MUST passed' if s.passed else 'MUST requirements failed'}</h1>"
             f"<p>{s.must_passed}/{s.must_automated} automated MUST passed · verdicts {e(json.dumps(s.verdicts, sort_keys=True))} · "
-            f"seed {report['seed']} · usine {e(report['harness']['version'])}</p></header>")
+            f"seed {report['seed']} ({_seed_source(report['seed_source'])}) · attempt {report['attempt']} · "
+            f"run {e(report['run_id'])} · usine {e(report['harness']['version'])}</p></header>")
     body = [_problems(report)] if report.get("problems") else []
     for r in rows:
         parts = [f"<section class=req id='{e(r.id)}'><h3><span class='badge {e(r.verdict)}'>{e(r.verdict)}</span>"

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from conformity.checks.registry import CHECKS
-from conformity.harness.events import Event, RunFinished, RunStarted, ScenarioFinished
+from conformity.harness.events import CALLER_SEED_NOTICE, Event, RunFinished, RunStarted, ScenarioFinished
 from conformity.harness.plan import Plan
 from conformity.harness.report import rows_of, summary_of
 from conformity.harness.scenario import SCENARIOS
@@ -57,7 +57,10 @@ class TerminalReporter:
     def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.console.print(f"usine run — wave {event.wave}, category {event.category}, seed {event.seed}: "
-                               f"{event.requirements} requirements, {len(event.scenarios)} scenarios")
+                               f"{event.requirements} requirements, {len(event.scenarios)} scenarios "
+                               f"(run {event.run_id}, attempt {event.attempt})")
+            if event.seed_source == "caller":
+                self.console.print(CALLER_SEED_NOTICE, markup=False)
             totals = Counter(self.group.values())
             for ref, n in sorted(totals.items()):
                 self.tasks[ref] = self.progress.add_task(ref, total=n, current="")

@@ -3,13 +3,14 @@
 Four runs per test session (about 30 s on two cores; the tests that read them share a worker): the
 reference vendor over the whole of 2026-W1 HOSPITAL with the evidence of its vendor.toml (labelled once
 its evidence is accepted), a defective vendor over the same (refused for PRACAUTH-004), and the reference
-over a few requirements with another seed and with the same seed (sources of validly signed traces of
+over a few requirements with another seed and with the reference's seed (sources of validly signed traces of
 other runs). Runs that only some tests need (the reference run again: another run of the same version)
 are made on demand, against a sandbox on the same data folder (the same trace-signing key).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from tests.agency.helpers import (
     Runs,
     _run,
     extra_run,
+    members,
 )
 from tests.agency.service_client import MiB, Service, make_service
 
@@ -53,10 +55,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog, cda_schema:
     """The bundles the agency tests judge (the reference passes DOCSHARE-001 only with the official CDA schema)."""
     root = tmp_path_factory.mktemp("agency-runs")
     with start_local(root / "sandbox") as access:
+        # the runs to decide take the sandbox's seed (a run whose seed the vendor chose is never labelled); the
+        # sources of other runs' traces choose theirs: another, and the reference's own (its run reproduced)
         out = {name: _run(access, catalog, root / name, vendor, only, seed)
-               for name, vendor, only, seed in (("reference", "reference", (), 0), ("defective", DEFECT, (), 0),
-                                                 ("other_seed", "reference", SUBSET, 1),
-                                                 ("rerun", "reference", SUBSET, 0))}
+               for name, vendor, only, seed in (("reference", "reference", (), None), ("defective", DEFECT, (), None),
+                                                 ("other_seed", "reference", SUBSET, 1))}
+        reference_seed = json.loads(members(out["reference"])["manifest.json"])["seed"]
+        out["rerun"] = _run(access, catalog, root / "rerun", "reference", SUBSET, reference_seed)
     keys = root / "sandbox" / "keys"
     yield Runs(out["reference"], out["defective"], out["other_seed"], out["rerun"], keys / "trace-signing.pub.pem",
                keys / "trace-signing.pem", root)

@@ -43,13 +43,13 @@ class Runs:
     reference: Path
     defective: Path
     other_seed: Path
-    rerun: Path          # the reference again, same seed, another run
+    rerun: Path          # the reference again, its seed given (the reference's), another run
     trust: Path          # the sandbox's public key (what the agency trusts)
     sandbox_key: Path    # its private key (only to build hostile inputs)
     root: Path           # the session's folder (the sandbox's data is in root / "sandbox")
 
 
-def _run(access: SandboxAccess, catalog: Catalog, out: Path, vendor: str, only: tuple[str, ...], seed: int,
+def _run(access: SandboxAccess, catalog: Catalog, out: Path, vendor: str, only: tuple[str, ...], seed: int | None,
          evidence: Attached | None = None) -> Path:
     """A real run; its evidence is the vendor.toml's [evidence] table unless ``evidence`` is given."""
     manifest = VENDORS / "reference" / "vendor.toml" if vendor == "reference" else VENDORS / "defective" / vendor / "vendor.toml"
@@ -62,7 +62,7 @@ def _run(access: SandboxAccess, catalog: Catalog, out: Path, vendor: str, only: 
 
 
 def extra_run(runs: Runs, catalog: Catalog, name: str, vendor: str = "reference", only: tuple[str, ...] = (),
-              seed: int = 0, evidence: Attached | None = None) -> Path:
+              seed: int | None = None, evidence: Attached | None = None) -> Path:
     """Another run against the session's sandbox data (the same trusted key), made when a test needs it."""
     with start_local(runs.root / "sandbox") as access:
         return _run(access, catalog, runs.root / name, vendor, only, seed, evidence)

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from conformity.agency.decision import CALLER_SEED_REFUSED
 from conformity.agency.registry import Registry
 from conformity.agency.submit import decide_bundle
 from conformity.catalog import Catalog
@@ -31,6 +32,7 @@ from tests.agency.helpers import (
     WAVE,
     Runs,
     accept_all,
+    extra_run,
     label_bundle,
     members,
     usine,
@@ -257,3 +259,23 @@ def test_a_run_made_before_its_wave_opened_gets_no_label(runs: Runs, catalog: Ca
     assert outcome.doc["outcome"] == "refused" and not outcome.labelled
     assert any("before the wave opened" in r["message"] and "2026-01-15" in r["message"]
                for r in outcome.doc["reasons"]), outcome.doc["reasons"]
+
+
+def test_a_run_whose_seed_the_vendor_chose_verifies_but_is_refused_with_its_attempt_shown(
+        runs: Runs, catalog: Catalog, trust: KeyRing, tmp_path: Path) -> None:
+    """A vendor reproducing a run (usine run --seed) gets the same verdicts, and no label: the sandbox signed in
+    every trace that the caller chose the seed, and how many runs came before."""
+    seed = json.loads(members(runs.reference)["manifest.json"])["seed"]
+    chosen = extra_run(runs, catalog, "seed-chosen", seed=seed)
+    manifest = json.loads(members(chosen)["manifest.json"])
+    assert (manifest["seed"], manifest["seed_source"]) == (seed, "caller") and manifest["attempt"] > 1
+    registry, key = tmp_path / "r.sqlite3", tmp_path / "agency.pem"
+    outcome = decide_bundle(chosen, catalog, trust, registry, key, tmp_path / "out", now=DECIDED)
+    assert outcome.doc["outcome"] == "refused" and outcome.recorded and not outcome.labelled
+    assert [r["message"] for r in outcome.doc["reasons"]] == [CALLER_SEED_REFUSED], outcome.doc["reasons"]
+    assert outcome.doc["run"]["seed_source"] == "caller" and outcome.doc["run"]["attempt"] == manifest["attempt"]
+    assert schema_problems("decision", outcome.doc, "decision") == []
+    assert f"attempt {manifest['attempt']}, seed chosen by the vendor" in outcome.decision.text()
+    # the sandbox's own seed, the same software: labelled (the reference), its attempt in the label's decision
+    first = decide_bundle(runs.reference, catalog, trust, registry, key, tmp_path / "out2", now=DECIDED)
+    assert first.doc["run"] == first.doc["run"] | {"seed_source": "sandbox", "attempt": 1}

@@ -6,6 +6,7 @@ Facts built from the real 2026-W1 HOSPITAL plan; reviews and evidence varied, by
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformity.agency.decision import Facts, Review, Waiver, decide
+from conformity.agency.decision import CALLER_SEED_REFUSED, Facts, Review, Waiver, decide
 from conformity.agency.records import DecisionRecord, NotPassed, RecordedRow
 from conformity.agency.verify import RunIdentity
 from conformity.bundle.evidence import EvidenceFile
@@ -174,3 +175,18 @@ def test_a_decision_recorded_by_an_older_registry_still_reads() -> None:
     assert back.requirements == (RecordedRow("SECURITY-013", "", "MUST", "document", "evidence-required"),)
     assert back.facts is None and back.outcome is None and back.failed == () and back.current() == {}
     assert back.raw["pending_reviews"] == old["pending_reviews"]
+
+
+def test_a_run_whose_seed_the_vendor_chose_is_refused_whatever_its_verdicts(catalog: Catalog) -> None:
+    rows = _rows(catalog)
+    must = _reviewable(catalog, "MUST")
+    reviews = _reviews({r: "accepted" for r in must}, rows)
+    sandbox = dataclasses.replace(_facts(catalog), seed_source="sandbox", attempt=2)
+    assert decide(sandbox, reviews, catalog.wave(WAVE), NOW).outcome == "labelled"
+    chosen = dataclasses.replace(sandbox, seed_source="caller")
+    d = decide(chosen, reviews, catalog.wave(WAVE), NOW)
+    assert d.outcome == "refused" and [p.message for p in d.reasons] == [CALLER_SEED_REFUSED]
+    assert "run again without --seed" in CALLER_SEED_REFUSED
+    kept = Facts.from_json(IDENTITY, chosen.to_json(), chosen.rows, chosen.failed, chosen.evidence)
+    assert (kept.seed_source, kept.attempt) == ("caller", 2)  # decided again from the registry: refused again
+    assert decide(kept, reviews, catalog.wave(WAVE), NOW).outcome == "refused"

@@ -138,6 +138,16 @@ def _symlink() -> zipfile.ZipInfo:
     return info
 
 
+def _run(**changes: Any) -> Callable[[Any], None]:
+    """A trace edit: the session's run as the sandbox recorded it (None: a session outside any run)."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["session"]["run"] = None if changes.get("run") is None and "run" in changes else \
+            {**doc["session"]["run"], **changes}
+
+    return edit
+
+
 def _manifest(**changes: Any) -> Callable[[dict[str, Any]], None]:
     def edit(m: dict[str, Any]) -> None:
         for key, value in changes.items():
@@ -220,6 +230,24 @@ BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
                                                                   SigningKey.from_seed(b"not the sandbox"))),
                       ("untrusted key",)),
     "partial-run": (lambda r, d: r.other_seed, ("does not cover",)),
+    "session-in-no-run": (lambda r, d: write_zip(d / "b.zip", _resign(
+        members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key), _run(run=None))),
+        (NOMINAL, "session.run", "belongs to no run issued by the sandbox")),
+    "trace-attempt-edited": (lambda r, d: write_zip(d / "b.zip", _resign(
+        members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key), _run(attempt=7))),
+        (NOMINAL, "session.run", "attempt 7 (expected 1)")),
+    "trace-of-another-scenario-of-the-run": (lambda r, d: write_zip(d / "b.zip", _resign(
+        members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key), _run(scenario="PRACAUTH-004"))),
+        (NOMINAL, "session.run", "scenario 'PRACAUTH-004'")),
+    "manifest-attempt-lowered": (lambda r, d: write_zip(d / "b.zip", edit_json(
+        edit_json(members(r.rerun), "manifest.json", _manifest(attempt=1)), "report.json",
+        lambda rep: rep.update(attempt=1))), ("session.run", "attempt 3 (expected 1)")),
+    "manifest-seed-source-hidden": (lambda r, d: write_zip(d / "b.zip", edit_json(
+        edit_json(members(r.rerun), "manifest.json", _manifest(seed_source="sandbox")), "report.json",
+        lambda rep: rep.update(seed_source="sandbox"))), ("session.run", "seed_source 'caller' (expected 'sandbox')")),
+    "report-attempt-not-the-manifests": (lambda r, d: write_zip(d / "b.zip", edit_json(
+        members(r.reference), "report.json", lambda rep: rep.update(attempt=9))),
+        ("report.json", "attempt", "differs from the manifest's")),
     "session-not-bound (admin token)": (lambda r, d: write_zip(d / "b.zip", _resign(
         members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key), _bind(None))),
         ("created with the sandbox's admin token",)),

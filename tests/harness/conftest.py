@@ -30,11 +30,11 @@ def harness_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbo
 @pytest.fixture
 def run_harness(harness_sandbox: SandboxAccess) -> Callable[..., tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
     """``run_harness("reference", wave="2026-W1", category="GP", only=(...), seed=0, parallel=None)`` → (report,
-    traces) (``parallel``: scenarios driven at once, None the runner's default as ``usine run``; 0 every one; 1 one
-    after another)."""
+    traces) (``seed``: the caller's, None the sandbox's; ``parallel``: scenarios driven at once, None the runner's
+    default as ``usine run``; 0 every one; 1 one after another)."""
 
     def run(vendor: str, *, wave: str = "2026-W1", category: str | None = None, only: tuple[str, ...] = (),
-            seed: int = 0, parallel: int | None = None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+            seed: int | None = 0, parallel: int | None = None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         v = load_vendor(vendor_manifest(vendor))
         plan = make_plan(load_catalog(), wave, category or v.category, only)
         runner = Runner(plan, v, seed, harness_sandbox) if parallel is None else \

@@ -66,7 +66,7 @@ class WitnessRequest:
     registration_id: str
     software_id: str = ""
     vendor_name: str = ""
-    seed: int = 0
+    seed: int | None = None  # None: the sandbox draws it (a run with a chosen seed reproduces, and is never labelled)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -93,13 +93,13 @@ def parse_request(fields: dict[str, str], config: ServiceConfig) -> WitnessReque
         problems.append(f"wave: no wave {get['wave']!r} (waves: {', '.join(sorted(config.catalog.waves))})")
     elif get["wave"] and get["category"] and get["category"] not in config.catalog.waves[get["wave"]].categories:
         problems.append(f"category: wave {get['wave']} has no category {get['category']!r}")
-    seed = get["seed"] or "0"
-    if not (seed.isascii() and seed.isdigit()) or int(seed) > 2**31:  # "²" is a digit to str.isdigit, not to int
-        problems.append("seed: a whole number (0 by default)")
+    seed = get["seed"]
+    if seed and (not (seed.isascii() and seed.isdigit()) or int(seed) > 2**31):  # "²" is a digit to str.isdigit
+        problems.append("seed: a whole number (none by default: the sandbox draws it)")
     if problems:
         raise HTTPProblem(422, "invalid-witness-request", "; ".join(problems), problems=problems)
     return WitnessRequest(get["wave"], get["category"], get["driver_url"], get["software"], get["version"],
-                          get["registration_id"], get["software_id"], get["vendor_name"], int(seed))
+                          get["registration_id"], get["software_id"], get["vendor_name"], int(seed) if seed else None)
 
 
 def driver_context(witness: WitnessConfig) -> ssl.SSLContext:
@@ -316,7 +316,7 @@ def _run(config: ServiceConfig, ident: str) -> None:
     try:
         try:
             # the runner binds the sandbox to the vendor's software: a harness token, sessions stamped with it
-            result = run_to_end(Runner(plan, vendor, req.get("seed", 0), witness.sandbox, attached), on_event)
+            result = run_to_end(Runner(plan, vendor, req.get("seed"), witness.sandbox, attached), on_event)
         except RunStopped as exc:
             _refuse(config, ident, [str(exc)])
             return

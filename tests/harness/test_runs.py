@@ -1,0 +1,66 @@
+"""The harness runs what the sandbox issues: one run created first, each scenario a session of it.
+
+The run's id, seed and attempt number are the sandbox's (the report and every trace agree); ``--seed`` is passed
+as the caller's seed, recorded as such (a run that reproduces, not one for a label), and said when the run starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from conformity.catalog import load_catalog
+from conformity.harness.events import CALLER_SEED_NOTICE, RunStarted
+from conformity.harness.plan import make_plan
+from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable
+from conformity.reporting.terminal import TerminalReporter
+from conformity.runs import scenario_seed
+
+ONLY = ("PRACAUTH-001",)
+
+
+def test_a_run_is_the_sandboxs_and_every_trace_names_it(run_harness: Callable[..., Any]) -> None:
+    report, traces = run_harness("reference", only=ONLY, seed=None)
+    again, _ = run_harness("reference", only=ONLY, seed=None)
+    assert report["run_id"].startswith("run_") and report["seed_source"] == "sandbox"
+    assert again["attempt"] == report["attempt"] + 1 and again["run_id"] != report["run_id"]
+    assert traces
+    for scenario, trace in traces.items():
+        assert trace["session"]["run"] == {"id": report["run_id"], "wave": report["wave"],
+                                           "category": report["category"], "seed_source": "sandbox",
+                                           "attempt": report["attempt"], "scenario": scenario}
+        assert trace["session"]["seed"] == scenario_seed(report["seed"], scenario)
+
+
+def test_a_seed_given_is_the_callers_and_reproduces(run_harness: Callable[..., Any]) -> None:
+    report, traces = run_harness("reference", only=ONLY, seed=1234)
+    assert (report["seed"], report["seed_source"]) == (1234, "caller")
+    assert all(t["session"]["run"]["seed_source"] == "caller" for t in traces.values())
+    again, _ = run_harness("reference", only=ONLY, seed=1234)
+    assert [r["verdict"] for r in again["requirements"]] == [r["verdict"] for r in report["requirements"]]
+
+
+def test_a_run_plays_each_scenario_once(harness_sandbox: SandboxAccess, run_harness: Callable[..., Any]) -> None:
+    report, traces = run_harness("reference", only=ONLY, seed=None)
+    bound = next(iter(traces.values()))["session"]["bound_to"]
+    access = harness_sandbox.bind(bound["vendor_id"], bound["software_id"])
+    with access.admin() as admin:
+        r = admin.post("/admin/sessions", json={"run_id": report["run_id"], "scenario": next(iter(traces))})
+    assert r.status_code == 409 and r.json()["code"] == "scenario-already-run"
+
+
+def test_the_terminal_says_a_chosen_seed_cannot_be_labelled() -> None:
+    plan = make_plan(load_catalog(), "2026-W1", "GP", ONLY)
+    for source, said in (("caller", True), ("sandbox", False)):
+        console = Console(record=True, width=300)
+        TerminalReporter(plan, console).handle(RunStarted("2026-W1", "GP", 5, plan.scenarios, 1, "run_x", source, 2))
+        text = console.export_text()
+        assert (CALLER_SEED_NOTICE in text) is said and "attempt 2" in text, text
+
+
+def test_a_sandbox_that_refuses_the_run_stops_it_with_its_reason(run_harness: Callable[..., Any]) -> None:
+    with pytest.raises(SandboxUnavailable, match="refused to create the run"):
+        run_harness("reference", only=ONLY, seed=2**62 + 1)  # beyond what the sandbox takes
