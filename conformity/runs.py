@@ -7,6 +7,7 @@ harness (the seed it hands the driver) and the agency (the seed a trace's sessio
 from __future__ import annotations
 
 import hashlib
+import secrets
 from typing import Literal
 
 #: a run id as the sandbox makes it (``run_`` and 16 letters or digits)
@@ -22,3 +23,8 @@ SANDBOX_SEED_BOUND = 2**53
 def scenario_seed(run_seed: int, scenario_id: str) -> int:
     """Each scenario's seed: a pure function of the run seed and the scenario id."""
     return int(hashlib.sha256(f"{run_seed}:{scenario_id}".encode()).hexdigest()[:12], 16)
+
+
+def new_run_id() -> str:
+    """A new run id (:data:`RUN_ID_PATTERN`): 16 random letters and digits after ``run_``."""
+    return "run_" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")

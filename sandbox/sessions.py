@@ -11,7 +11,7 @@ import secrets
 import time
 from typing import Any
 
-from conformity.runs import SANDBOX_SEED_BOUND
+from conformity.runs import SANDBOX_SEED_BOUND, new_run_id
 from sandbox import plugins
 from sandbox.store import Store, hash_session_secrets
 
@@ -81,7 +81,7 @@ def new_run(*, bound_to: dict[str, str] | None, wave: str, category: str, pack: 
             seed: int | None) -> dict[str, Any]:
     """A run to store (its attempt is the store's to count): its id made here, its seed drawn here with
     :mod:`secrets` unless the caller gives one (``seed_source``: who chose it)."""
-    return {"id": new_id("run"), "seed": secrets.randbelow(SANDBOX_SEED_BOUND) if seed is None else seed,
+    return {"id": new_run_id(), "seed": secrets.randbelow(SANDBOX_SEED_BOUND) if seed is None else seed,
             "seed_source": "sandbox" if seed is None else "caller", "bound_to": bound_to, "wave": wave,
             "category": category, "pack": pack, "scenarios": scenarios,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")}

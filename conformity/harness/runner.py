@@ -43,7 +43,7 @@ from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable
 from conformity.harness.scenario import SCENARIOS, Perform, Scenario, ScenarioContext, SetFaults, Shrink
 from conformity.harness.shrink import shrink
 from conformity.harness.vendor import Vendor
-from conformity.runs import scenario_seed
+from conformity.runs import new_run_id, scenario_seed
 from conformity.signing import unverified_payload
 
 
@@ -182,7 +182,15 @@ class Runner:
 
     def _create_run(self) -> None:
         """Ask the sandbox for the run: its id, its seed (drawn there unless this runner was given one) and its
-        attempt number (how many runs this software made for the wave and category)."""
+        attempt number (how many runs this software made for the wave and category).
+
+        A plan without scenarios (document and manual requirements only) plays nothing in the sandbox: no run is
+        issued; its id is made here, its seed recorded as the caller's and its attempt 0 (no bundle of it can cover
+        a wave's category: the agency labels none)."""
+        if not self.plan.scenarios:
+            self.run_id = new_run_id()
+            self.run_seed, self.seed_source, self.attempt = self.seed or 0, "caller", 0
+            return
         body: dict[str, Any] = {"wave": self.plan.wave, "category": self.plan.category,
                                 "pack": self.plan.spec.wave.pack, "scenarios": list(self.plan.scenarios)}
         if self.seed is not None:
