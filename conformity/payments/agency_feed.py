@@ -13,7 +13,10 @@ error, never a loop); an issued event's label says the label id its subject name
 label's name would replace that label's file: the label it replaced would no longer be paid). A cursor file that
 is not a count is an error naming the file, never a traceback. The revocation list the service serves never
 replaces one issued later (a stale or rolled-back service would otherwise put back an older list, which pays what
-the newer one revoked, before any run of the ledger relied on the newer one).
+the newer one revoked, before any run of the ledger relied on the newer one). An answer is read up to
+``MAX_ANSWER`` bytes and parsed strictly (a member twice, NaN: refused), and a page that says ``more`` carries events
+(the agency's feed never answers an empty page with more to come: a service doing so, cursor moving by one, would
+keep a run asking for ever).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from conformity.labels import iso, parse_time
 from conformity.signing import load_json_file, unverified_payload
 
 CURSOR_FILE = ".feed-cursor"
+#: the largest answer read from the feed (a page of at most 1,000 events, each a signed label of a few KiB)
+MAX_ANSWER = 64 * 1024 * 1024
 _LABEL_ID = re.compile(r"^lbl_[A-Za-z0-9]{8,64}$")
 _CURSOR = re.compile(r"[0-9]{1,18}")
 
@@ -54,9 +59,7 @@ def sync_labels(agency: str, folder: Path, *, verify: Any = True, page: int = 50
     try:
         with httpx.Client(base_url=base, verify=verify, timeout=timeout) as client:
             while True:
-                r = client.get("/api/v1/events", params={"after": cursor, "limit": page})
-                r.raise_for_status()
-                body = r.json()
+                body = _get_json(client, "/api/v1/events", {"after": cursor, "limit": page})
                 events, after = _page(body, cursor)
                 labels = [_issued_label(event) for event in events]
                 for item in labels:
@@ -68,9 +71,7 @@ def sync_labels(agency: str, folder: Path, *, verify: Any = True, page: int = 50
                 write_atomic(cursor_path, f"{cursor}\n")
                 if not body.get("more"):
                     break
-            r = client.get("/api/v1/revocations")
-            r.raise_for_status()
-            fetched = r.json()
+            fetched = _get_json(client, "/api/v1/revocations", {})
             _check_not_rolled_back(folder / "revocations.json", fetched, base)
             write_atomic(folder / "revocations.json", json.dumps(fetched, indent=2) + "\n")
     except httpx.HTTPError as exc:
@@ -97,6 +98,24 @@ def _read_cursor(path: Path) -> int:
     return int(text)
 
 
+def _get_json(client: Any, path: str, params: dict[str, Any]) -> Any:
+    """The JSON answer of ``GET path``: read up to :data:`MAX_ANSWER` bytes, parsed strictly (ValueError otherwise)."""
+    from conformity import jsonio
+
+    with client.stream("GET", path, params=params) as r:
+        r.raise_for_status()
+        chunks, size = [], 0
+        for chunk in r.iter_bytes():
+            size += len(chunk)
+            if size > MAX_ANSWER:
+                raise ValueError(f"{path} answered more than {MAX_ANSWER} bytes")
+            chunks.append(chunk)
+    try:
+        return jsonio.loads(b"".join(chunks), source=path)
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _page(body: Any, cursor: int) -> tuple[list[dict[str, Any]], int]:
     """A page of the feed: its events and the cursor after them, which must be beyond ``cursor``."""
     if not isinstance(body, dict) or not isinstance(body.get("events"), list) \
@@ -108,6 +127,9 @@ def _page(body: Any, cursor: int) -> tuple[list[dict[str, Any]], int]:
     if after < cursor or (after == cursor and (body["events"] or body.get("more"))):
         raise ValueError(f"asked for the events after {cursor}, it answered {len(body['events'])} event(s) and the "
                          f"cursor {after}: a feed only moves forward")
+    if body.get("more") and not body["events"]:
+        raise ValueError(f"asked for the events after {cursor}, it answered none and 'more': a page with more to come "
+                         "carries events")
     return body["events"], after
 
 

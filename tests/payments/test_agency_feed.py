@@ -27,6 +27,7 @@ class Feed:
         self.pages: dict[int, Any] = {}
         self.requests = 0
         self.revocations: Any = None  # the list /api/v1/revocations serves (None: a fresh one per request)
+        self.raw: dict[int, bytes] = {}  # an answer's bytes as they are, for ``after`` (instead of ``pages``)
 
 
 @pytest.fixture
@@ -40,13 +41,16 @@ def feed() -> Iterator[tuple[Feed, str]]:
             if state.requests > 50:
                 body: Any = {"error": "a client that never stops"}
                 self.send_response(429)
+            elif url.path == "/api/v1/events" and int(parse_qs(url.query)["after"][0]) in state.raw:
+                body = state.raw[int(parse_qs(url.query)["after"][0])]
+                self.send_response(200)
             elif url.path == "/api/v1/events":
                 body = state.pages.get(int(parse_qs(url.query)["after"][0]), {"events": [], "cursor": 0, "more": False})
                 self.send_response(200)
             else:
                 body = state.revocations or revocation_list()
                 self.send_response(200)
-            raw = json.dumps(body).encode()
+            raw = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
@@ -145,3 +149,31 @@ def test_an_older_revocation_list_from_the_service_does_not_replace_a_newer_one(
     state.revocations = latest = revocation_list(now=now + dt.timedelta(seconds=1))
     sync_labels(url, tmp_path)
     assert json.loads((tmp_path / "revocations.json").read_text()) == latest
+
+
+def test_a_feed_that_says_more_with_no_events_is_an_error_not_a_loop(feed: tuple[Feed, str], tmp_path: Path) -> None:
+    """QA (orders, not fixed then): a service moving its cursor by one with no event and ``more`` kept a run asking
+    (here, until the fake's 50th request); a page with more to come carries events."""
+    state, url = feed
+    for n in range(60):
+        state.pages[n] = {"events": [], "cursor": n + 1, "more": True}
+    with pytest.raises(InputError, match="answered none and 'more'"):
+        sync_labels(url, tmp_path)
+    assert state.requests == 1
+
+
+def test_a_feed_answer_is_read_bounded_and_strictly(feed: tuple[Feed, str], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answer past the bound is refused while it streams (it was read whole, any size); a member twice (which
+    a reader may take first or last) is refused."""
+    from conformity.payments import agency_feed
+
+    state, url = feed
+    monkeypatch.setattr(agency_feed, "MAX_ANSWER", 10_000)
+    state.raw[0] = b'{"events": [], "cursor": 0, "more": false, "pad": "' + b"x" * 20_000 + b'"}'
+    with pytest.raises(InputError, match="more than 10000 bytes"):
+        sync_labels(url, tmp_path)
+    state.raw[0] = b'{"events": [], "cursor": 0, "cursor": 1, "more": false}'
+    with pytest.raises(InputError, match="not its label feed"):
+        sync_labels(url, tmp_path)
+    assert not (tmp_path / ".feed-cursor").exists()
