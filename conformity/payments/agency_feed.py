@@ -162,7 +162,8 @@ def _issued(signed: Any) -> dt.datetime | None:
 
 
 def _check_not_rolled_back(path: Path, fetched: Any, base: str) -> None:
-    """InputError if ``fetched`` was issued before the list already at ``path``."""
+    """InputError if ``fetched`` was issued before the list already at ``path`` (unless that one says it was issued in
+    the future: no run relies on it, and keeping it would block every list the agency issues until then)."""
     if not path.is_file():
         return
     try:
@@ -170,6 +171,10 @@ def _check_not_rolled_back(path: Path, fetched: Any, base: str) -> None:
     except InputError:  # unreadable: replaced, and the run verifies what it gets
         return
     new = _issued(fetched)
+    from conformity.payments.labelbook import CLOCK_SKEW
+
+    if kept is not None and kept > dt.datetime.now(dt.UTC) + CLOCK_SKEW:  # from the future: never relied on, replaced
+        return
     if kept is not None and new is not None and new < kept:
         raise InputError(f"the agency at {base} serves a revocation list issued {iso(new)}, before the one already "
                          f"here (issued {iso(kept)}): an older list could pay what the newer one revoked; it was not "

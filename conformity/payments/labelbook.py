@@ -145,8 +145,20 @@ def revocations_path(folder: Path, explicit: Path | None) -> Path:
     return chosen
 
 
-def check_fresh(found: RevocationList, path: Path, at: dt.datetime) -> None:
-    """RevocationsNotFresh unless the list may still be relied on at ``at`` (its next_update is later)."""
+#: how far ahead of this machine's clock a list's issue time may be (the agency's clock and this one differ a little)
+CLOCK_SKEW = dt.timedelta(minutes=10)
+
+
+def check_fresh(found: RevocationList, path: Path, at: dt.datetime, now: dt.datetime | None = None) -> None:
+    """RevocationsNotFresh unless the list may still be relied on at ``at`` (its next_update is later) and was issued
+    by now (this machine's clock, give or take :data:`CLOCK_SKEW`): a list issued in the future, once relied on,
+    would make every list the agency issues until then "older" and stop every run of the ledger."""
+    now = now or dt.datetime.now(dt.UTC)
+    if found.issued > now + CLOCK_SKEW:
+        raise RevocationsNotFresh(
+            f"revocation list {path} says it was issued {iso(found.issued)}, after this machine's time {iso(now)}: "
+            "a list from the future is not relied on (the agency's clock, or this one, is wrong); get the agency's "
+            "current list and check both clocks")
     if found.stale_at(at):
         raise RevocationsNotFresh(
             f"revocation list {path} is stale: issued {iso(found.issued)}, to be replaced by {iso(found.next_update)}, "

@@ -177,3 +177,28 @@ def test_a_feed_answer_is_read_bounded_and_strictly(feed: tuple[Feed, str], tmp_
     with pytest.raises(InputError, match="not its label feed"):
         sync_labels(url, tmp_path)
     assert not (tmp_path / ".feed-cursor").exists()
+
+
+def test_a_revocation_list_from_the_future_is_not_relied_on_nor_blocks_the_next(feed: tuple[Feed, str],
+                                                                                tmp_path: Path) -> None:
+    """QA (orders, not fixed then): a list issued by mistake a year ahead, once in the folder and relied on, made every
+    list the agency issued until then 'older' (refused by the feed and by the ledger's check): every run stopped."""
+    from conformity.labels import load_revocations
+    from conformity.payments.labelbook import RevocationsNotFresh, check_fresh
+    from conformity.signing import KeyRing
+    from tests.payments.builders import AGENCY
+
+    def agency_keys() -> KeyRing:
+        return KeyRing([AGENCY.verify_key])
+
+    state, url = feed
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
+    state.revocations = revocation_list(now=ahead)
+    sync_labels(url, tmp_path)
+    path = tmp_path / "revocations.json"
+    found = load_revocations(path, agency_keys())
+    with pytest.raises(RevocationsNotFresh, match="from the future"):
+        check_fresh(found, path, dt.datetime.now(dt.UTC))
+    state.revocations = revocation_list()  # the agency's real current list: replaces it
+    sync_labels(url, tmp_path)
+    check_fresh(load_revocations(path, agency_keys()), path, dt.datetime.now(dt.UTC))
