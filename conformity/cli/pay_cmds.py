@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import click
@@ -31,9 +32,23 @@ ledger_option = click.option("--ledger", "ledger_path", type=LedgerPath(),
 def _memory_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
     """``--memory-limit`` in bytes, or a usage error (exit 2) saying why."""
     try:
-        return memory_bytes(value)
+        size = memory_bytes(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    physical = _physical_memory()
+    if physical is not None and size > physical:
+        raise click.BadParameter(f"{value!r} is more than this machine's memory ({physical // 2**20} MiB): DuckDB "
+                                 "would spill past it to swap, or be killed, rather than to its scratch folder",
+                                 ctx=ctx, param=param)
+    return size
+
+
+def _physical_memory() -> int | None:
+    """This machine's physical memory in bytes (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def default_ledger() -> Path:
