@@ -135,3 +135,26 @@ def test_the_command_line_creates_an_account_whose_password_is_temporary(sqlite_
                                       "--password-stdin", "--database", database], input=TEMPORARY + "\n")
     assert result.exit_code == 0, result.output
     assert _sign_in(s, "yan", TEMPORARY)[1] == "/staff"  # the operator's own account: no change asked
+
+
+def test_a_vendor_whose_password_is_due_reads_nothing_through_the_api_with_its_session(sqlite_service: Service) -> None:
+    """The vendor's pages read ``/api/v1/submissions`` with the browser's session (GET, no token): that path took the
+    session's account without asking whether its password was set by an admin, so a session that may only change its
+    password read the vendor's submissions, findings and reviewers' reasons. It answers 403 password-change-required
+    now, like every page; the vendor's API token (another credential, its owner's) still reads them."""
+    s = sqlite_service
+    admin, csrf = _admin(s)
+    up = s.vendor().post("/api/v1/submissions", content=b"PK\x03\x04 not a bundle",
+                         headers={"Content-Type": "application/zip"}).json()
+    r = admin.post("/staff/admin/accounts/ref/reset-password", data={"csrf": csrf, "password": TEMPORARY})
+    assert r.status_code == 303
+    ref, went = _sign_in(s, "ref", TEMPORARY)
+    assert went == "/password"
+    assert ref.get("/vendor").headers["location"] == "/password"
+    for path in ("/api/v1/submissions", f"/api/v1/submissions/{up['id']}"):
+        r = ref.get(path)
+        assert r.status_code == 403 and r.json()["type"].endswith(":password-change-required"), (path, r.text)
+        assert "findings" not in r.json() and "not a zip" not in r.text
+    assert s.vendor().get(f"/api/v1/submissions/{up['id']}").status_code == 200
+    assert _change(ref, TEMPORARY, OWN).status_code == 303  # type: ignore[attr-defined]
+    assert ref.get("/api/v1/submissions").json()["submissions"][0]["id"] == up["id"]

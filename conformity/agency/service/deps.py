@@ -90,6 +90,8 @@ def vendor(request: Request, scope: str) -> Account:
         session = current_session(request)
         if session is not None and session.account.role == "vendor":
             if request.method in ("GET", "HEAD"):
+                if session.password_change_due:  # like every page: such a session only changes its password
+                    raise PasswordChangeRequired()
                 return session.account  # the vendor's own pages read the same API with their session
             # a change through the API with only the session cookie: any page of the same site could make the
             # browser send it (an upload, a witnessed run) — the pages change things through their forms (CSRF token)
