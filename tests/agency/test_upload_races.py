@@ -197,3 +197,67 @@ def test_a_vendor_whose_refused_bundles_fill_its_room_is_refused_until_they_are_
         assert send().status_code == 202  # the room is back
     finally:
         s.config.database.dispose()
+
+
+def _refused_long_ago(s: Service, n: int) -> list[str]:
+    """``n`` refused uploads of the reference vendor, refused 40 days ago (their bundles due for deletion)."""
+    junk = b"PK\x03\x04" + b"not a bundle" * 10
+    ids = []
+    for _ in range(n):
+        r = s.vendor().post("/api/v1/submissions", content=junk, headers={"Content-Type": "application/zip"})
+        assert r.status_code == 202 and r.json()["state"] == "refused", r.text
+        ids.append(r.json()["id"])
+    with Registry(s.config.database) as reg, reg.write() as db:
+        db.execute("UPDATE uploads SET updated = ?", (iso(dt.datetime.now(dt.UTC) - dt.timedelta(days=40)),))
+    return ids
+
+
+def test_two_sweepers_purging_at_once_delete_and_report_each_bundle_once(
+        sqlite_service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every worker's sweeper purges; two at once both saw a bundle there (``exists()``), both unlinked it
+    (``missing_ok``) and both wrote an audit entry saying they deleted it. A bundle is counted as deleted by the
+    sweeper whose unlink removed it, and by no other: here a second sweeper runs in full between the first one's
+    look and its unlink."""
+    s = sqlite_service
+    ids = _refused_long_ago(s, 2)
+    real_unlink, nested = Path.unlink, []
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if not nested and self.parent == s.config.uploads:
+            nested.append([])
+            nested[0] = uploads.purge_refused(s.config)  # the other worker's sweep, at the worst moment
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    first = uploads.purge_refused(s.config)
+    assert sorted(nested[0]) == sorted(ids) and first == []
+    assert not list(s.config.uploads.glob("*.zip"))
+    entries = s.table("SELECT detail FROM audit WHERE action = 'uploads-purged'")
+    assert len(entries) == 1 and all(i in str(entries[0][0]) for i in ids), entries
+
+
+def test_a_bundle_that_cannot_be_deleted_holds_neither_the_other_deletions_nor_the_queue(
+        sqlite_service: Service) -> None:
+    """The sweep purged before taking up the queue, and the first bundle it could not delete (here a folder where
+    the bundle was) raised out of it: every sweep of every worker then failed at that bundle, the others were never
+    deleted, and an upload left received (its worker stopped) was never verified. The bundle that cannot be deleted is
+    logged and left; the others are deleted; the queue is taken up."""
+    s = sqlite_service
+    stuck, other = _refused_long_ago(s, 2)
+    (s.config.uploads / f"{stuck}.zip").unlink()
+    (s.config.uploads / f"{stuck}.zip").mkdir()
+    (s.config.uploads / f"{stuck}.zip" / "x").write_bytes(b"x")
+    with Registry(s.config.database) as reg:
+        acct = accounts.account(reg.db, "ref")
+    assert acct is not None
+    incoming = s.config.uploads / ".incoming-test"
+    incoming.write_bytes(b"PK\x03\x04 left received by a worker that stopped")
+    waiting = uploads.register(s.config, acct, incoming, "0" * 64, incoming.stat().st_size, "late.zip", "test")
+    uploads.Sweeper(s.config).sweep()
+    deadline = time.monotonic() + 30
+    while uploads.get(s.config, waiting.id).state in ("received", "verifying") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert uploads.get(s.config, waiting.id).state == "refused"  # taken up (and refused: not a bundle)
+    assert not (s.config.uploads / f"{other}.zip").exists()
+    assert (s.config.uploads / f"{stuck}.zip").is_dir()
+    assert s.table("SELECT detail FROM audit WHERE action = 'uploads-purged'")[0][0].count("upl_") == 1  # type: ignore[union-attr]

@@ -321,17 +321,25 @@ def renew_leases(config: ServiceConfig) -> int:
 
 def purge_refused(config: ServiceConfig, now: dt.datetime | None = None) -> list[str]:
     """Delete the bundles of uploads refused more than ``config.refused_kept`` ago (their rows, findings and audit
-    entries stay); the ids whose bundle this call deleted."""
+    entries stay); the ids whose bundle this call deleted.
+
+    Every worker's sweeper purges, two at once too: a bundle is this call's when its own unlink removed it (one
+    unlink succeeds), never when it was merely seen; a bundle that cannot be deleted is logged and left (the next
+    sweep tries again), holding neither the others nor the sweep."""
     cutoff = iso((now or dt.datetime.now(dt.UTC)) - config.refused_kept)
     with Registry(config.database) as reg:
         old = [r[0] for r in reg.db.execute("SELECT id FROM uploads WHERE kind = 'upload' AND state = 'refused' AND "
                                             "updated <= ?", (cutoff,)).fetchall()]
     gone = []
     for ident in old:
-        path = config.uploads / f"{ident}.zip"
-        if path.exists():
-            path.unlink(missing_ok=True)
-            gone.append(ident)
+        try:
+            (config.uploads / f"{ident}.zip").unlink()
+        except FileNotFoundError:
+            continue  # deleted by an earlier sweep, or by another worker's at this moment
+        except OSError as exc:
+            log.warning("the bundle of refused upload %s could not be deleted: %s", ident, exc)
+            continue
+        gone.append(ident)
     if gone:
         with Registry(config.database) as reg, reg.write() as db:
             record(db, "agency", "system", "uploads-purged", "uploads",
@@ -354,12 +362,12 @@ class Sweeper:
 
     def sweep(self) -> None:
         renew_leases(self.config)
-        purge_refused(self.config)
         for ident in pending_uploads(self.config):
             with _mine:
                 if ident in _queued or ident in _verifying:
                     continue
             process_later(self.config, ident)
+        purge_refused(self.config)  # last: housekeeping that fails holds no vendor's upload
 
     def _loop(self) -> None:
         while not self.stop.wait(self.config.verify_lease.total_seconds() / 3):
