@@ -5,14 +5,19 @@ session of the account."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from conformity.agency.migrations import SCHEMA_VERSION, migrate
 from conformity.agency.registry import Registry
 from conformity.agency.service import accounts
+from conformity.catalog import Catalog
 from conformity.cli import cli
-from tests.agency.service_client import PASSWORD, Service
+from conformity.db.connection import Database
+from tests.agency.helpers import Runs
+from tests.agency.service_client import PASSWORD, Service, make_service
 
 TEMPORARY = "set by the admin 2026"
 OWN = "chosen by eve herself, long"
@@ -158,3 +163,39 @@ def test_a_vendor_whose_password_is_due_reads_nothing_through_the_api_with_its_s
     assert s.vendor().get(f"/api/v1/submissions/{up['id']}").status_code == 200
     assert _change(ref, TEMPORARY, OWN).status_code == 303  # type: ignore[attr-defined]
     assert ref.get("/api/v1/submissions").json()["submissions"][0]["id"] == up["id"]
+
+
+def test_a_registry_at_step_8_keeps_its_accounts_sessions_and_tokens_whose_passwords_are_their_owners(
+        database_target: Path | str, runs: Runs, catalog: Catalog, home: Path, tmp_path: Path) -> None:
+    """Step 9 (password_change_due) on a registry the service already ran on (step 8), on each engine: an account
+    made before it signs in to its pages (its password was never flagged as an admin's), its live session and its
+    API token go on working, and an admin's reset then flags it."""
+    database = Database(database_target, pool=0)
+    conn = database.connect()
+    try:
+        assert migrate(conn, database.where, target=8) == 8
+        with conn.write():
+            conn.execute("INSERT INTO accounts (login, name, role, password_hash, created) VALUES "
+                         "('carol', 'Carol', 'decider', ?, '2026-01-01T00:00:00Z')", (accounts._hasher.hash(PASSWORD),))
+    finally:
+        conn.close()
+        database.dispose()
+    s = make_service(database_target, runs, catalog, home, tmp_path)
+    try:
+        assert s.table("SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)]
+        assert s.table("SELECT login FROM accounts WHERE password_change_due IS NOT NULL") == []
+        carol, went = _sign_in(s, "carol", PASSWORD)
+        assert went == "/staff" and carol.get("/staff").status_code == 200
+        with Registry(s.config.database) as reg:
+            acct = accounts.account(reg.db, "carol")
+            assert acct is not None
+            token = accounts.create_token(reg.db, acct, "cli", ("decide",))
+        r = s.client().get("/api/v1/staff/queue", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 403 and "may not review" in r.text  # the token is hers (a decider's), read as such
+        admin, csrf = _admin(s)
+        assert admin.post("/staff/admin/accounts/carol/reset-password",
+                          data={"csrf": csrf, "password": TEMPORARY}).status_code == 303
+        assert carol.get("/staff").headers["location"].startswith("/login")
+        assert _sign_in(s, "carol", TEMPORARY)[1] == "/password"
+    finally:
+        s.config.database.dispose()
