@@ -229,6 +229,11 @@ def post_session(request: Request, body: SessionRequest, caller: Caller) -> dict
                               where="seed")
         if pack is not None and pack != run["pack"]:
             raise HTTPProblem(422, "pack-not-the-runs", f"run {body.run_id} is of pack {run['pack']!r}", where="pack")
+        if body.fixture_options:
+            # the fixtures of a run's scenario are the sandbox's, as its seed is: no caller shapes what it is tested on
+            raise HTTPProblem(422, "fixture-options-not-in-run", f"a session of run {body.run_id} has the pack's own "
+                                                                 "fixtures for its seed: give no fixture_options",
+                              where="fixture_options")
         pack = run["pack"]
     if pack is not None and pack not in plugins.packs():
         raise HTTPProblem(422, "pack-unknown", f"no sandbox for pack {pack!r} (packs: {', '.join(plugins.packs())})")

@@ -158,3 +158,21 @@ def test_a_scenario_of_a_run_is_claimed_once_across_handles(stores: tuple[Store,
     assert stores[0].claim_scenario("run_x", "A", "ses_1")
     assert not stores[1].claim_scenario("run_x", "A", "ses_2")
     assert stores[1].claim_scenario("run_x", "B", "ses_2") and stores[1].claim_scenario("run_y", "A", "ses_3")
+
+
+def test_a_run_session_takes_the_sandboxs_fixtures_not_the_callers_options(admin: httpx.Client,
+                                                                           client: httpx.Client) -> None:
+    """A patched harness cannot shape the fixtures of a run's scenario (say one patient instead of the pack's six):
+    the seed is the sandbox's, and so is everything the fixtures are made of; outside a run the options still work."""
+    acme = issue(admin, "acme", "acme.fixture-options")
+    run = create(client, acme)
+    r = client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": "INSI-001",
+                                             "fixture_options": {"patients": 1}}, headers=acme)
+    assert r.status_code == 422, r.text
+    assert (r.json()["code"], r.json()["where"]) == ("fixture-options-not-in-run", "fixture_options"), r.text
+    # the refusal took nothing: the scenario still has its one session to come, with the pack's own fixtures
+    ok = client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": "INSI-001"}, headers=acme)
+    assert ok.status_code == 201, ok.text
+    free = client.post("/admin/sessions", json={"pack": "health", "fixture_options": {"patients": 1}}, headers=acme)
+    assert free.status_code == 201 and free.json()["run"] is None, free.text
+
