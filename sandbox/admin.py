@@ -29,6 +29,7 @@ from sandbox.deps import (
     require_principal,
     store_call,
     store_of,
+    waves_catalog,
 )
 from sandbox.faults import described, validate_faults
 from sandbox.problems import HTTPProblem
@@ -197,6 +198,11 @@ def post_run(request: Request, body: RunRequest, caller: Caller) -> dict[str, An
     if body.pack not in plugins.packs():
         raise HTTPProblem(422, "pack-unknown", f"no sandbox for pack {body.pack!r} (packs: {', '.join(plugins.packs())})",
                           where="pack")
+    wave_pack = waves_catalog("check the run's pack").waves[body.wave].pack
+    if body.pack != wave_pack:
+        # a run's sessions have its pack's services and fixtures: those of the wave it is counted in, no other
+        raise HTTPProblem(422, "pack-not-the-waves", f"wave {body.wave} is of pack {wave_pack!r}, not "
+                                                     f"{body.pack!r}", where="pack")
     run = new_run(bound_to=caller.vendor, wave=body.wave, category=body.category, pack=body.pack,
                   scenarios=body.scenarios, seed=body.seed)
     return run_view(store_of(request).create_run(run))

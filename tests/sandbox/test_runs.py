@@ -176,3 +176,9 @@ def test_a_run_session_takes_the_sandboxs_fixtures_not_the_callers_options(admin
     free = client.post("/admin/sessions", json={"pack": "health", "fixture_options": {"patients": 1}}, headers=acme)
     assert free.status_code == 201 and free.json()["run"] is None, free.text
 
+
+def test_a_run_is_of_its_waves_pack(admin: httpx.Client, client: httpx.Client) -> None:
+    """A run of a wave and category plays that wave's pack: another pack's services and fixtures are not the wave's."""
+    r = client.post("/admin/runs", json=RUN | {"pack": "housing"}, headers=issue(admin, "acme", "acme.pack"))
+    assert r.status_code == 422, r.text
+    assert (r.json()["code"], r.json()["where"]) == ("pack-not-the-waves", "pack"), r.text
