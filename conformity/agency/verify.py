@@ -7,7 +7,8 @@ sandbox recorded is the manifest's: id, wave, category, seed source, attempt, an
 ``scenario.start`` note names the manifest's vendor, software, version, wave, category, seed, run id and
 harness version, and binds the same evidence files as the manifest) and shows the whole scenario (the faults
 it sets, a note for each of its steps, its end); the evidence is for document and manual requirements of
-the plan, of an allowed type judged by content; the report is consistent with the manifest (closed schema)
+the plan, of an allowed type judged by content (and a category that plays no scenario is refused: no run issued
+by the sandbox binds it); the report is consistent with the manifest (closed schema)
 and covers every applicable requirement; and every check is evaluated again on the traces and compared with
 the report's check and requirement verdicts.
 
@@ -354,6 +355,13 @@ def verify_bundle(path: Path, catalog: Catalog, keys: KeyRing, limits: ZipLimits
         reasons.extend(Problem(MANIFEST, p.where, p.message) for p in exc.problems)
         return v
     v.plan = plan
+    if not plan.scenarios:
+        # the harness issues no run for such a plan (attempt 0): its run id, seed source, attempt and time would be
+        # the vendor's word alone, which a patched harness writes as it likes (attempt 1, a sandbox seed)
+        reasons.append(Problem(MANIFEST, "run_id", f"wave {plan.wave} category {plan.category} plays no scenario: no "
+                                                   "run issued by the sandbox, nor any trace it signed, binds this "
+                                                   "bundle's run id, seed, attempt or time; it is not evidence of a "
+                                                   "run and cannot be labelled"))
     reasons.extend(_referential_problems(manifest, plan))
     reasons.extend(evidence_problems(archive, manifest, plan))
     v.evidence_data = {f.file: archive.members[f.file] for f in v.evidence if f.file in archive.members}
