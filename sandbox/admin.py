@@ -254,11 +254,18 @@ def post_session(request: Request, body: SessionRequest, caller: Caller) -> dict
                                                            "its session: a run plays each scenario once (run again "
                                                            "for another try; the attempt is counted)",
                               where="scenario")
-    session = create_session(store, str(request.base_url), seed=seed, label=body.label,
-                             fixtures=fixtures, redirect_uris=body.redirect_uris, bound_to=caller.vendor,
-                             id_token_signed_response_alg=body.id_token_signed_response_alg, pack=pack,
-                             run=session_run(run, body.scenario) if run is not None and body.scenario else None,
-                             session_id=sid)
+    try:
+        session = create_session(store, str(request.base_url), seed=seed, label=body.label,
+                                 fixtures=fixtures, redirect_uris=body.redirect_uris, bound_to=caller.vendor,
+                                 id_token_signed_response_alg=body.id_token_signed_response_alg, pack=pack,
+                                 run=session_run(run, body.scenario) if run is not None and body.scenario else None,
+                                 session_id=sid)
+    except BaseException:
+        # the session was never stored nor shown: its scenario is given back (else the run lost it for good, and the
+        # vendor a counted attempt)
+        if run is not None and body.scenario is not None:
+            store.release_scenario(run["id"], body.scenario, sid)
+        raise
     return public_view(session)
 
 

@@ -289,6 +289,11 @@ class Store:
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         return self._one("SELECT data FROM runs WHERE id = ?", (run_id,))
 
+    def release_scenario(self, run_id: str, scenario: str, session_id: str) -> None:
+        """Give back a scenario ``session_id`` claimed and never got (its session could not be stored)."""
+        self._run("DELETE FROM run_scenarios WHERE run_id = ? AND scenario = ? AND session_id = ?",
+                  (run_id, scenario, session_id))
+
     def claim_scenario(self, run_id: str, scenario: str, session_id: str) -> bool:
         """Record that ``session_id`` runs ``scenario`` of the run; False when a session already took it."""
         with self._lock:

@@ -182,3 +182,33 @@ def test_a_run_is_of_its_waves_pack(admin: httpx.Client, client: httpx.Client) -
     r = client.post("/admin/runs", json=RUN | {"pack": "housing"}, headers=issue(admin, "acme", "acme.pack"))
     assert r.status_code == 422, r.text
     assert (r.json()["code"], r.json()["where"]) == ("pack-not-the-waves", "pack"), r.text
+
+
+def test_a_scenario_whose_session_could_not_be_stored_is_given_back(admin: httpx.Client, client: httpx.Client,
+                                                                    sandbox_server: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA (runattack, not fixed then): the scenario was claimed, then storing its session failed (a store error):
+    the claim stayed, the scenario answered 409 for ever and the vendor needed a new run — a counted attempt."""
+    store = sandbox_server.server.config.app.state.store
+    acme = issue(admin, "acme", "acme.giveback")
+    run = create(client, acme)
+    real, failed = store.put_session, []
+
+    def put_session_once_broken(session: dict[str, Any]) -> None:
+        if not failed:
+            failed.append(session["id"])
+            raise OSError(28, "No space left on device")
+        real(session)
+
+    monkeypatch.setattr(store, "put_session", put_session_once_broken)
+    with httpx.Client(base_url=str(client.base_url), timeout=30) as broken:  # a 500 may close its connection
+        try:
+            assert broken.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": "INSI-001"},
+                               headers=acme).status_code == 500
+        except httpx.TransportError:
+            pass
+    assert failed
+    r = client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": "INSI-001"}, headers=acme)
+    assert r.status_code == 201, r.text
+    again = client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": "INSI-001"}, headers=acme)
+    assert again.status_code == 409  # given back once, taken once
