@@ -199,3 +199,24 @@ def test_a_registry_at_step_8_keeps_its_accounts_sessions_and_tokens_whose_passw
         assert _sign_in(s, "carol", TEMPORARY)[1] == "/password"
     finally:
         s.config.database.dispose()
+
+
+def test_password_attempts_sent_at_once_are_counted_before_they_are_checked(sqlite_service: Service) -> None:
+    """QA (agencyattack, not fixed then): sign-in and /password checked the throttle, then the password (tens of
+    milliseconds of argon2), then recorded the failure: attempts sent at once to several workers all passed the throttle
+    before any failure was written. An attempt is now counted first (:func:`accounts.attempt`): here five attempts in
+    flight at once — each counted, none checked yet — and a limit of three: the fourth and fifth wait."""
+    import datetime as dt
+
+    s = sqlite_service
+    window = dt.timedelta(minutes=15)
+    with Registry(s.config.database) as reg:
+        started = [accounts.attempt(reg.db, "alice", "198.51.100.7", window, 3, 100) for _ in range(5)]
+        assert [wait is None for _, wait in started] == [True, True, True, False, False]
+        assert all(wait and wait > 0 for _, wait in started[3:])
+        # the three let through are checked: two wrong (their counted failure kept), one right (taken back)
+        (p1, _), (p2, _), (p3, _) = started[:3]
+        assert accounts.check_password(reg.db, "alice", "wrong one", "198.51.100.7", p1) is None
+        assert accounts.check_password(reg.db, "alice", "wrong two", "198.51.100.7", p2) is None
+        assert accounts.check_password(reg.db, "alice", PASSWORD, "198.51.100.7", p3) is not None
+    assert s.table("SELECT count(*) FROM login_failures WHERE login = 'alice'") == [(2,)]

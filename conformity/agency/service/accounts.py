@@ -194,8 +194,27 @@ def throttled(db: Connection, login: str, client: str, window: dt.timedelta, per
     return None
 
 
-def check_password(db: Connection, login: str, password: str, client: str) -> Account | None:
-    """The account when the password is right; a failure is recorded (for throttling) otherwise."""
+def attempt(db: Connection, login: str, client: str, window: dt.timedelta, per_login: int,
+            per_client: int) -> tuple[int | None, int | None]:
+    """Count a password attempt before its password is checked: ``(pending, None)``, the failure it is until
+    :func:`check_password` says otherwise, or ``(None, seconds to wait)`` when this login or client failed too often
+    (:func:`throttled`, this attempt included; nothing is kept). Counted first, attempts sent at once — to several
+    workers, or threads of one — see each other: checked then recorded, they all passed the throttle before any of
+    their failures was written."""
+    with db.write():
+        pending = int(db.execute("INSERT INTO login_failures (login, client, at) VALUES (?, ?, ?) RETURNING id",
+                                 (login[:64], client, iso(_now()))).fetchone()[0])
+    wait = throttled(db, login, client, window, per_login + 1, per_client + 1)
+    if wait is not None:
+        with db.write():
+            db.execute("DELETE FROM login_failures WHERE id = ?", (pending,))
+        return None, wait
+    return pending, None
+
+
+def check_password(db: Connection, login: str, password: str, client: str, pending: int | None = None) -> Account | None:
+    """The account when the password is right; a failure is recorded (for throttling) otherwise — ``pending``, the
+    failure :func:`attempt` counted already, is kept as the failure, or taken back when the password is right."""
     row = db.execute(f"SELECT {_COLUMNS}, a.password_hash FROM accounts a WHERE a.login = ? AND a.disabled IS NULL",
                      (login,)).fetchone()
     stored = row[5] if row and row[5] else _DUMMY
@@ -204,9 +223,14 @@ def check_password(db: Connection, login: str, password: str, client: str) -> Ac
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok:
-        with db.write():
-            db.execute("INSERT INTO login_failures (login, client, at) VALUES (?, ?, ?)", (login[:64], client, iso(_now())))
+        if pending is None:
+            with db.write():
+                db.execute("INSERT INTO login_failures (login, client, at) VALUES (?, ?, ?)",
+                           (login[:64], client, iso(_now())))
         return None
+    if pending is not None:
+        with db.write():
+            db.execute("DELETE FROM login_failures WHERE id = ?", (pending,))
     if _hasher.check_needs_rehash(stored):
         with db.write():
             db.execute("UPDATE accounts SET password_hash = ? WHERE id = ?", (_hasher.hash(password), row[0]))
@@ -224,10 +248,12 @@ def start_session(db: Connection, acct: Account, idle: dt.timedelta, maximum: dt
     return sid, Session(acct, csrf, expires, due is not None)
 
 
-def change_password(db: Connection, acct: Account, current: str, new: str, confirm: str, client: str) -> None:
+def change_password(db: Connection, acct: Account, current: str, new: str, confirm: str, client: str,
+                    pending: int | None = None) -> None:
     """The account's own password changed (InputError, nothing changed: the current one wrong — a failure counted
-    like a sign-in's —, the new one too short, not confirmed or the same); every session of the account ends."""
-    if check_password(db, acct.login, current, client) is None:
+    like a sign-in's, ``pending`` the one :func:`attempt` counted —, the new one too short, not confirmed or the same);
+    every session of the account ends."""
+    if check_password(db, acct.login, current, client, pending) is None:
         raise InputError("the current password is wrong", where="current password")
     problems = password_problems(new)
     if new != confirm:

@@ -171,24 +171,33 @@ async def login(request: Request) -> Response:
     if not accounts.same_secret(str(form.get("csrf", "")), request.cookies.get(cookie_name(cfg, LOGIN_CSRF_COOKIE), "")):
         raise HTTPProblem(403, "csrf", "the sign-in form expired or was not this site's: reload it and sign in again")
     login_name, password = str(form.get("login", "")).strip().lower()[:64], str(form.get("password", ""))[:1024]
-    who = client(request)
-    with Registry(cfg.database) as reg:
-        wait = accounts.throttled(reg.db, login_name, who, cfg.login_window, cfg.login_max_failures,
-                                  cfg.client_max_failures)
-        if wait is not None:
-            audit.record(reg.db, login_name, "-", "login-throttled", login_name, f"retry in {wait} s", who)
-            raise HTTPProblem(429, "too-many-attempts", f"too many failed sign-ins: try again in {wait} seconds",
-                          headers={"Retry-After": str(wait)})
-        acct = accounts.check_password(reg.db, login_name, password, who)
-        if acct is None:
-            audit.record(reg.db, login_name, "-", "login-failed", login_name, "wrong login or password", who)
-            return page(request, "login.html", 401, csrf=form.get("csrf"), next=_local(str(form.get("next", ""))),
-                        failed=True, login=login_name)
-        had = request.cookies.get(cookie_name(cfg, SESSION_COOKIE))
-        if had:  # the session this browser had ends: a sign-in starts a new one
-            accounts.end_session(reg.db, had)
-        sid, session = accounts.start_session(reg.db, acct, cfg.session_idle, cfg.session_max)
-        audit.record(reg.db, acct.login, acct.role, "login", acct.login, "", who)
+    who, had = client(request), request.cookies.get(cookie_name(cfg, SESSION_COOKIE))
+
+    def sign_in() -> tuple[accounts.Account, str, Session] | None:
+        """Off the event loop (the password hash takes tens of milliseconds): the account and its new session, or None
+        for a wrong login or password."""
+        with Registry(cfg.database) as reg:
+            pending, wait = accounts.attempt(reg.db, login_name, who, cfg.login_window, cfg.login_max_failures,
+                                             cfg.client_max_failures)
+            if wait is not None:
+                audit.record(reg.db, login_name, "-", "login-throttled", login_name, f"retry in {wait} s", who)
+                raise HTTPProblem(429, "too-many-attempts", f"too many failed sign-ins: try again in {wait} seconds",
+                                  headers={"Retry-After": str(wait)})
+            acct = accounts.check_password(reg.db, login_name, password, who, pending)
+            if acct is None:
+                audit.record(reg.db, login_name, "-", "login-failed", login_name, "wrong login or password", who)
+                return None
+            if had:  # the session this browser had ends: a sign-in starts a new one
+                accounts.end_session(reg.db, had)
+            sid, session = accounts.start_session(reg.db, acct, cfg.session_idle, cfg.session_max)
+            audit.record(reg.db, acct.login, acct.role, "login", acct.login, "", who)
+        return acct, sid, session
+
+    signed = await run_in_threadpool(sign_in)
+    if signed is None:
+        return page(request, "login.html", 401, csrf=form.get("csrf"), next=_local(str(form.get("next", ""))),
+                    failed=True, login=login_name)
+    acct, sid, session = signed
     target = "/vendor" if acct.role == "vendor" else _local(str(form.get("next", "/staff")))
     response = RedirectResponse("/password" if session.password_change_due else target, status_code=303)
     response.set_cookie(cookie_name(cfg, SESSION_COOKIE), sid, httponly=True, secure=cfg.secure_cookies,
@@ -233,13 +242,15 @@ async def change_password(request: Request) -> Response:
 
     def change() -> str:
         with Registry(cfg.database) as reg:
-            wait = accounts.throttled(reg.db, acct.login, who, cfg.login_window, cfg.login_max_failures,
-                                      cfg.client_max_failures)
+            pending, wait = accounts.attempt(reg.db, acct.login, who, cfg.login_window, cfg.login_max_failures,
+                                             cfg.client_max_failures)
             if wait is not None:
+                audit.record(reg.db, acct.login, acct.role, "password-change-throttled", acct.login,
+                             f"retry in {wait} s", who)
                 raise HTTPProblem(429, "too-many-attempts", f"too many wrong passwords: try again in {wait} seconds",
                                   headers={"Retry-After": str(wait)})
             try:
-                accounts.change_password(reg.db, acct, current, new, confirm, who)
+                accounts.change_password(reg.db, acct, current, new, confirm, who, pending)
             except InputError as exc:
                 audit.record(reg.db, acct.login, acct.role, "password-change-refused", acct.login, exc.render(), who)
                 raise HTTPProblem(422, "invalid-request", exc.render()) from exc
