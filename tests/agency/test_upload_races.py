@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -261,3 +263,48 @@ def test_a_bundle_that_cannot_be_deleted_holds_neither_the_other_deletions_nor_t
     assert not (s.config.uploads / f"{other}.zip").exists()
     assert (s.config.uploads / f"{stuck}.zip").is_dir()
     assert s.table("SELECT detail FROM audit WHERE action = 'uploads-purged'")[0][0].count("upl_") == 1  # type: ignore[union-attr]
+
+
+def test_a_vendor_streaming_more_uploads_at_once_than_it_may_is_refused_before_reading(
+        sqlite_service: Service, runs: Runs) -> None:
+    """QA (agencyattack, not fixed then): the queue's bound and the storage bound count what is recorded; a vendor
+    opening many uploads at once held as many connections and temporary files while they streamed. A worker receives
+    at most ``uploads_in_flight`` of one vendor's bodies at once (429 too-many-uploads-streaming, nothing read);
+    another vendor is not held, and the slots come back when the bodies are in."""
+    s = sqlite_service
+    served = Served(s.config)
+    body = runs.reference.read_bytes()
+    release = threading.Event()
+    answers: list[int] = []
+
+    def held() -> Iterator[bytes]:
+        yield body[:4096]
+        release.wait(30)  # the server is reading these bodies now
+        yield body[4096:]
+
+    def send(token: str, content: Any) -> int:
+        return httpx.post(f"{served.url}/api/v1/submissions", content=content, timeout=60,
+                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/zip",
+                                   "Content-Length": str(len(body))}).status_code
+
+    threads = [threading.Thread(target=lambda: answers.append(send(s.token, held())))
+               for _ in range(s.config.uploads_in_flight)]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 20
+        while len(list(s.config.uploads.glob(".incoming-*"))) < s.config.uploads_in_flight \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        r = httpx.post(f"{served.url}/api/v1/submissions", content=body, timeout=60,
+                       headers={"Authorization": f"Bearer {s.token}", "Content-Type": "application/zip"})
+        assert r.status_code == 429 and r.json()["type"].endswith(":too-many-uploads-streaming"), r.text
+        assert send(s.other_token, body) == 202  # another vendor streams meanwhile
+        release.set()
+        for t in threads:
+            t.join(60)
+        assert sorted(answers) == [202] * s.config.uploads_in_flight
+        assert uploads.streaming._count == {}  # every slot given back
+    finally:
+        release.set()
+        served.close()

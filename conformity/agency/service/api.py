@@ -56,15 +56,17 @@ async def submit(request: Request, background: BackgroundTasks,
     assert acct.vendor_id is not None
     length = request.headers.get("content-length")
     declared = int(length) if length and length.isdigit() else None
-    with Registry(cfg.database) as reg:  # before the body is read (and again when it is recorded)
-        uploads.check_room(cfg, acct.vendor_id, reg.db, declared if declared and declared <= cfg.max_upload else None)
-    incoming, sha, size = await uploads.receive(request.stream(), cfg, declared)
-    try:  # again once the body is in: the token revoked or the account disabled while it streamed takes nothing in
-        acct = vendor(request, "submit")
-    except BaseException:
-        incoming.unlink(missing_ok=True)
-        raise
-    up = uploads.register(cfg, acct, incoming, sha, size, name, client(request))
+    with uploads.streaming.slot(acct.vendor_id, cfg.uploads_in_flight):
+        with Registry(cfg.database) as reg:  # before the body is read (and again when it is recorded)
+            uploads.check_room(cfg, acct.vendor_id, reg.db,
+                               declared if declared and declared <= cfg.max_upload else None)
+        incoming, sha, size = await uploads.receive(request.stream(), cfg, declared)
+        try:  # again once the body is in: the token revoked or the account disabled while it streamed takes nothing in
+            acct = vendor(request, "submit")
+        except BaseException:
+            incoming.unlink(missing_ok=True)
+            raise
+        up = uploads.register(cfg, acct, incoming, sha, size, name, client(request))
     up = start(request, background, up)
     doc = up.to_json(uploads.submission_of(cfg, up), _now())
     return JSONResponse(doc, status_code=202, headers={"Location": f"/api/v1/submissions/{up.id}"})

@@ -18,6 +18,7 @@ import secrets
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,41 @@ async def receive(chunks: AsyncIterator[bytes], config: ServiceConfig, declared:
         path.unlink(missing_ok=True)
         raise
     return path, digest.hexdigest(), size
+
+
+class Streaming:
+    """The upload bodies this worker process is receiving, per vendor: at most ``limit`` at once. The queue's bound
+    (:func:`check_room`) counts what is recorded; bodies still streaming are not yet — one vendor opening a hundred
+    64 MiB uploads at once held a hundred connections and temporary files."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count: dict[str, int] = {}
+
+    @contextmanager
+    def slot(self, vendor_id: str, limit: int) -> Iterator[None]:
+        """Hold one of the vendor's ``limit`` slots while its body streams (429 when none is free, nothing read)."""
+        with self._lock:
+            taken = self._count.get(vendor_id, 0)
+            if taken >= limit:
+                raise HTTPProblem(429, "too-many-uploads-streaming",
+                                  f"{taken} of your uploads are being received by this server now: at most {limit} "
+                                  "at a time; send this one once one of them is in (nothing was read)",
+                                  headers={"Retry-After": "10"})
+            self._count[vendor_id] = taken + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._count.get(vendor_id, 1) - 1
+                if left > 0:
+                    self._count[vendor_id] = left
+                else:
+                    self._count.pop(vendor_id, None)
+
+
+#: this worker process's bodies in progress (one per process: each worker bounds its own connections)
+streaming = Streaming()
 
 
 def _clean_name(name: str) -> str:

@@ -305,25 +305,27 @@ async def vendor_upload(request: Request, background: BackgroundTasks) -> Respon
     if int(declared) > cfg.max_upload + 64 * 1024:
         raise HTTPProblem(413, "too-large", f"a bundle is at most {cfg.max_upload} bytes", max_bytes=cfg.max_upload)
     assert session.account.vendor_id is not None
-    with Registry(cfg.database) as reg:  # before the form is read (and again when it is recorded)
-        uploads.check_room(cfg, session.account.vendor_id, reg.db)
-    form = await request.form(max_files=1, max_fields=5)
-    check_csrf(session, form)
-    file = form.get("bundle")
-    if file is None or isinstance(file, str):
-        raise HTTPProblem(400, "no-file", "choose the bundle (a zip) to upload")
+    with uploads.streaming.slot(session.account.vendor_id, cfg.uploads_in_flight):
+        with Registry(cfg.database) as reg:  # before the form is read (and again when it is recorded)
+            uploads.check_room(cfg, session.account.vendor_id, reg.db)
+        form = await request.form(max_files=1, max_fields=5)
+        check_csrf(session, form)
+        file = form.get("bundle")
+        if file is None or isinstance(file, str):
+            raise HTTPProblem(400, "no-file", "choose the bundle (a zip) to upload")
 
-    async def chunks() -> Any:
-        while chunk := await file.read(256 * 1024):
-            yield chunk
+        async def chunks() -> Any:
+            while chunk := await file.read(256 * 1024):
+                yield chunk
 
-    incoming, sha, size = await uploads.receive(chunks(), cfg, None)
-    try:  # again once the form is in: an account disabled (its sessions ended) while it streamed takes nothing in
-        session = signed_in_again(request, "submit")
-    except BaseException:
-        incoming.unlink(missing_ok=True)
-        raise
-    up = uploads.register(cfg, session.account, incoming, sha, size, file.filename or "bundle.zip", client(request))
+        incoming, sha, size = await uploads.receive(chunks(), cfg, None)
+        try:  # again once the form is in: an account disabled (its sessions ended) while it streamed takes nothing in
+            session = signed_in_again(request, "submit")
+        except BaseException:
+            incoming.unlink(missing_ok=True)
+            raise
+        up = uploads.register(cfg, session.account, incoming, sha, size, file.filename or "bundle.zip",
+                              client(request))
     from conformity.agency.service.api import start
 
     start(request, background, up)
