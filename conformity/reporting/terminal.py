@@ -33,12 +33,20 @@ def problem_lines(report: dict[str, Any]) -> list[str]:
 
 
 def scenario_referential(plan: Plan, scenario: str) -> str:
-    """The referential a scenario mostly serves (for grouping progress)."""
-    refs: Counter[str] = Counter()
+    """The referential a scenario mostly serves (for grouping progress): among the planned requirements, the
+    referential most verified by the checks it is the scenario of, else by the checks that read its trace too
+    (a scenario only read, like a second login after a key rotation, serves what those checks verify)."""
+    planned = {p.id for p in plan.requirements}
+    own: Counter[str] = Counter()
+    read: Counter[str] = Counter()
     for cid in plan.checks:
         check = CHECKS.get(cid)
+        served = [r.rsplit("-", 1)[0] for r in check.verifies if r in planned]
         if check.scenario == scenario:
-            refs.update(r.split("-")[0] for r in check.verifies)
+            own.update(served)
+        elif scenario in check.scenarios:
+            read.update(served)
+    refs = own or read
     return refs.most_common(1)[0][0] if refs else "OTHER"
 
 
