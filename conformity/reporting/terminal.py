@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
+from rich import box
 from rich.console import Console
+from rich.markup import escape
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from conformity.checks.registry import CHECKS
 from conformity.harness.events import CALLER_SEED_NOTICE, Event, RunFinished, RunStarted, ScenarioFinished
@@ -18,6 +23,8 @@ from conformity.harness.scenario import SCENARIOS
 STYLE = {"pass": "green", "fail": "bold red", "error": "yellow", "not-exercised": "magenta", "evidence-required": "cyan",
          "not-applicable": "dim"}
 NOT_PASSED = ("fail", "error", "not-exercised")
+#: the longest finding the terminal prints whole (report.html and report.json hold every finding, with its evidence)
+FINDING_CHARS = 600
 #: how many run problems the terminal lists before saying how many more report.json holds
 SHOWN_PROBLEMS = 12
 
@@ -50,6 +57,23 @@ def scenario_referential(plan: Plan, scenario: str) -> str:
     return refs.most_common(1)[0][0] if refs else "OTHER"
 
 
+def finding_line(finding: dict[str, Any]) -> str:
+    """A finding as one paragraph: its message, where in the trace, what was expected and seen (shortened when
+    longer than ``FINDING_CHARS``)."""
+    text = str(finding.get("message", ""))
+    place = [f"scenario {finding['scenario']}"] if finding.get("scenario") else []
+    place += [f"exchange {finding['exchange']}"] if finding.get("exchange") is not None else []
+    place += [f"at {finding['where']}"] if finding.get("where") else []
+    if place:
+        text += f" [{', '.join(place)}]"
+    if "expected" in finding or "got" in finding:
+        text += (f" — expected {json.dumps(finding.get('expected'), ensure_ascii=False, sort_keys=True)}, "
+                 f"got {json.dumps(finding.get('got'), ensure_ascii=False, sort_keys=True)}")
+    if len(text) > FINDING_CHARS:
+        text = text[:FINDING_CHARS].rsplit(" ", 1)[0] + " … (report.json has it whole)"
+    return text
+
+
 class TerminalReporter:
     """Handles run events on a rich console."""
 
@@ -75,7 +99,8 @@ class TerminalReporter:
             self.progress.start()
         elif isinstance(event, ScenarioFinished):
             ref = self.group.get(event.scenario, "OTHER")
-            problem = f" [red]({event.error or 'driver ' + event.driver_failures[0].get('kind', '')})[/]" \
+            # the error is the sandbox's or the driver's text: printed as is, never read as rich markup
+            problem = f" [red]({escape(event.error or 'driver ' + str(event.driver_failures[0].get('kind', '')))})[/]" \
                 if (event.error or event.driver_failures) else ""
             self.progress.update(self.tasks[ref], advance=1, current=SCENARIOS.get(event.scenario).id + problem)
             if not self.console.is_terminal:
@@ -94,14 +119,26 @@ class TerminalReporter:
                                "them are error or not-exercised, not failures of your software:")
             for line in problem_lines(report):
                 self.console.print(f"  {line}", markup=False, highlight=False)
-        table = Table(title=f"{report['vendor']['software']} {report['vendor']['version']} — {report['wave']} {report['category']}")
-        for col in ("requirement", "level", "proof", "verdict", "first finding"):
-            table.add_column(col, overflow="fold")
+        v = report["vendor"]
+        # four narrow columns, whatever the width (80 in a CI log); the findings follow, each on full-width lines
+        self.console.print(Text(f"{v['software']} {v['version']} — {report['wave']} {report['category']}",
+                                style="bold"))
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for col in ("requirement", "level", "proof", "verdict"):
+            table.add_column(col, no_wrap=True)
         rows = sorted(rows_of(report), key=lambda r: ({"fail": 0, "error": 1, "not-exercised": 2}.get(r.verdict, 3), r.id))
         for r in rows:
-            first = r.first_message if r.verdict in NOT_PASSED else ""
-            table.add_row(r.id, r.level, r.method, f"[{STYLE.get(r.verdict, '')}]{r.verdict}[/]", first[:120])
+            table.add_row(r.id, r.level, r.method, Text(r.verdict, style=STYLE.get(r.verdict, "")))
         self.console.print(table)
+        failing = [r for r in rows if r.verdict in NOT_PASSED]
+        if failing:
+            self.console.print("\nFirst finding of each requirement not passed (report.html: every finding, with the "
+                               "trace excerpt that decided it):", markup=False, highlight=False)
+        for r in failing:
+            self.console.print(Text.assemble((r.id, "bold"), " ", (r.verdict, STYLE.get(r.verdict, "")),
+                                             f" ({r.level}, checks {', '.join(r.checks) or 'none'})"), highlight=False)
+            message = finding_line(r.findings[0]) if r.findings else "no finding recorded"
+            self.console.print(Padding(Text(message), (0, 0, 0, 4), expand=False), highlight=False)
         s = summary_of(report)
         verdict = "[green]every automated MUST passed[/]" if s.passed else \
             f"[bold red]{len(s.failed_must)} MUST failed, {len(s.errored_must)} in error, " \
