@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from html import escape
 from typing import Any
 
 from conformity.checks.model import concerning
-from conformity.harness.report import rows_of, summary_of
+from conformity.harness.report import RequirementRow, rows_of, summary_of
 
 ORDER = {"fail": 0, "error": 1, "not-exercised": 2, "evidence-required": 3, "not-applicable": 4, "pass": 5}
 NOT_PASSED = ("fail", "error", "not-exercised")
@@ -15,7 +17,9 @@ CSS = """
 body{font:14px/1.5 system-ui,sans-serif;margin:0;color:#1d2433;background:#f6f7f9}header{padding:20px 36px;color:#fff}
 header.ok{background:#18753c}header.ko{background:#b3261e}h1{margin:0;font-size:22px}main{padding:20px 36px;max-width:1200px}
 section{background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:14px 20px;margin-bottom:16px}
-.req h3{margin:0 0 4px;font-size:15px}.badge{display:inline-block;font-size:12px;font-weight:600;border-radius:3px;padding:1px 7px;margin-right:6px}
+.req{border-top:1px solid #dde1e8;padding:10px 0}.req h3{margin:0 0 4px;font-size:15px}.meta{margin:0;color:#4a5263;font-size:13px}
+details.group{background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:8px 20px;margin-bottom:16px}
+details.group>summary{cursor:pointer}details.group>summary h2{display:inline;font-size:18px}.badge{display:inline-block;font-size:12px;font-weight:600;border-radius:3px;padding:1px 7px;margin-right:6px}
 .fail{background:#fde2e1;color:#8a1c14}.not-exercised{background:#f3e5f5;color:#6a1b9a}
 section.problems{border:2px solid #b3261e}section.problems li{margin-bottom:4px}.error{background:#fff3d6;color:#7a5300}.pass{background:#dff5e6;color:#18753c}
 .evidence-required,.not-applicable{background:#eee;color:#333}pre{background:#f3f4f7;padding:8px;overflow:auto;font-size:12px;max-height:360px}
@@ -57,49 +61,104 @@ def _seed_source(source: str) -> str:
     return "drawn by the sandbox" if source == "sandbox" else "chosen with --seed: reproduces a run, cannot be labelled"
 
 
+#: how each verdict's group is titled, and whether it opens folded (a large run: hundreds of passes stay shut)
+GROUPS = {"fail": ("Failed", True), "error": ("In error", True), "not-exercised": ("Not exercised", True),
+          "evidence-required": ("Evidence required (document or manual proof, reviewed by the agency)", True),
+          "not-applicable": ("Not applicable", False), "pass": ("Passed", False)}
+
+
+def csp(css: str) -> str:
+    """The page's Content-Security-Policy: nothing may load or run; its one ``<style>`` is allowed by its hash."""
+    digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; style-src 'sha256-{digest}'; script-src 'none'; img-src 'none'; base-uri 'none'; "
+            "form-action 'none'")
+
+
+def _summary(report: dict[str, Any], rows: list[RequirementRow]) -> str:
+    """The summary table: per verdict, how many requirements, with links to each one that did not pass."""
+    e = escape
+    by_verdict: dict[str, list[RequirementRow]] = {}
+    for r in rows:
+        by_verdict.setdefault(r.verdict, []).append(r)
+    lines = []
+    for verdict, group in by_verdict.items():
+        linked = verdict in NOT_PASSED or verdict == "evidence-required"
+        ids = ", ".join(f"<a href='#{e(r.id)}'>{e(r.id)}</a>" + (f" ({e(r.level)})" if r.level != "MUST" else "")
+                        for r in group) if linked else "see below"
+        lines.append(f"<tr><th scope=row><span class='badge {e(verdict)}'>{e(verdict)}</span></th>"
+                     f"<td>{len(group)}</td><td>{ids}</td></tr>")
+    return ("<section id=summary><h2>Summary</h2><table><caption>Requirements by verdict</caption><thead><tr>"
+            "<th scope=col>Verdict</th><th scope=col>Requirements</th><th scope=col>Which</th></tr></thead>"
+            f"<tbody>{''.join(lines)}</tbody></table></section>")
+
+
+def _requirement(report: dict[str, Any], traces: dict[str, dict[str, Any]], r: RequirementRow) -> str:
+    """One requirement: its verdict, each of its checks with its status, and for one not passed each finding with
+    where in the trace, what was expected and seen, and the excerpt of the exchange that decided it."""
+    e = escape
+    checks = {c["id"]: c for c in report["checks"]}
+    parts = [f"<article class=req id='{e(r.id)}'><h3><span class='badge {e(r.verdict)}'>{e(r.verdict)}</span>"
+             f"{e(r.id)} [{e(r.level)}] {e(r.title)}</h3><p class=meta>{e(r.ref)} · proof: {e(r.method)}</p>"]
+    if r.verdict == "evidence-required":
+        parts.append(f"<p>Evidence to provide: {e(r.evidence or '')}</p>")
+        attached = report.get("evidence", {}).get(r.id, [])
+        parts.append("<p>Attached for review: " + (", ".join(
+            f"<code>{e(f['file'])}</code> ({e(f['media_type'])}, {e(str(f['bytes']))} bytes, sha256 "
+            f"{e(f['sha256'][:16])}…)" for f in attached) if attached else "<b>nothing</b>") + "</p>")
+    shown = False
+    items = []
+    for cid in r.checks:
+        c = checks.get(cid, {})
+        status = str(c.get("status", "not evaluated"))
+        mine = [f for f in c.get("findings", ()) if concerning(f, r.id)] if r.verdict in NOT_PASSED else []
+        shown = shown or bool(mine)
+        items.append(f"<li>check <code>{e(cid)}</code>: <span class='badge {e(status)}'>{e(status)}</span>"
+                     + (f"<ul>{''.join(_finding(traces, f, c.get('scenario')) for f in mine)}</ul>" if mine else "")
+                     + "</li>")
+    if items:
+        parts.append(f"<ul class=checks>{''.join(items)}</ul>")
+    if r.verdict in NOT_PASSED and not shown and r.findings:  # the requirement's own findings, when no check holds one
+        parts.append(f"<ul>{''.join(_finding(traces, dict(f), None) for f in r.findings)}</ul>")
+    return "".join(parts) + "</article>"
+
+
+def _finding(traces: dict[str, dict[str, Any]], f: dict[str, Any], scenario: str | None) -> str:
+    e = escape
+    exp = (f"<br>expected <code>{e(json.dumps(f.get('expected'), ensure_ascii=False, sort_keys=True))}</code>, got "
+           f"<code>{e(json.dumps(f.get('got'), ensure_ascii=False, sort_keys=True))}</code>") \
+        if ("expected" in f or "got" in f) else ""
+    where = f" at <code>{e(str(f['where']))}</code>" if f.get("where") else ""
+    return f"<li>{e(str(f.get('message', '')))}{where}{exp}{_excerpt(traces, f.get('scenario') or scenario, f.get('exchange'))}</li>"
+
+
 def report_html(report: dict[str, Any], traces: dict[str, dict[str, Any]]) -> str:
     e = escape
     s = summary_of(report)
-    check_scenario = {c["id"]: c["scenario"] for c in report["checks"]}
-    check_findings = {c["id"]: c for c in report["checks"]}
     rows = sorted(rows_of(report), key=lambda r: (ORDER.get(r.verdict, 9), r.level != "MUST", r.id))
     v = report["vendor"]
+    outcome = "every automated MUST passed" if s.passed else (
+        f"MUST requirements failed ({len(s.failed_must)} failed, {len(s.errored_must)} in error, "
+        f"{len(s.not_exercised_must)} not exercised)")
     head = (f"<header class={'ok' if s.passed else 'ko'}><h1>{e(v['software'])} {e(v['version'])} — "
-            f"{e(report['wave'])} {e(report['category'])}: {'every automated MUST passed' if s.passed else 'MUST requirements failed'}</h1>"
-            f"<p>{s.must_passed}/{s.must_automated} automated MUST passed · verdicts {e(json.dumps(s.verdicts, sort_keys=True))} · "
-            f"seed {report['seed']} ({_seed_source(report['seed_source'])}) · attempt {report['attempt']} · "
+            f"{e(report['wave'])} {e(report['category'])}: {outcome}</h1>"
+            f"<p>{s.must_passed}/{s.must_automated} automated MUST passed · "
+            f"seed {e(str(report['seed']))} ({_seed_source(report['seed_source'])}) · attempt {e(str(report['attempt']))} · "
             f"run {e(report['run_id'])} · usine {e(report['harness']['version'])}</p></header>")
     body = [_problems(report)] if report.get("problems") else []
-    for r in rows:
-        parts = [f"<section class=req id='{e(r.id)}'><h3><span class='badge {e(r.verdict)}'>{e(r.verdict)}</span>"
-                 f"{e(r.id)} [{e(r.level)}] {e(r.title)}</h3><small>{e(r.ref)} · proof: {e(r.method)}"
-                 + (f" · checks: {e(', '.join(r.checks))}" if r.checks else "") + "</small>"]
-        if r.verdict == "evidence-required":
-            parts.append(f"<p>Evidence to provide: {e(r.evidence or '')}</p>")
-            attached = report.get("evidence", {}).get(r.id, [])
-            parts.append("<p>Attached for review: " + (", ".join(
-                f"<code>{e(f['file'])}</code> ({e(f['media_type'])}, {f['bytes']} bytes, sha256 {e(f['sha256'][:16])}…)"
-                for f in attached) if attached else "<b>nothing</b>") + "</p>")
-        if r.verdict in NOT_PASSED:
-            for cid in r.checks:
-                c = check_findings[cid]
-                if c["status"] not in NOT_PASSED:
-                    continue
-                mine = [f for f in c["findings"] if concerning(f, r.id)]
-                if not mine:
-                    continue
-                parts.append(f"<p><b>{e(cid)}</b> ({e(c['status'])})</p><ul>")
-                for f in mine:
-                    exp = (f"<br>expected <code>{e(json.dumps(f.get('expected'), ensure_ascii=False, sort_keys=True))}</code>, got "
-                           f"<code>{e(json.dumps(f.get('got'), ensure_ascii=False, sort_keys=True))}</code>") if ("expected" in f or "got" in f) else ""
-                    where = f" at <code>{e(f['where'])}</code>" if f.get("where") else ""
-                    parts.append(f"<li>{e(f['message'])}{where}{exp}{_excerpt(traces, f.get('scenario') or check_scenario[cid], f.get('exchange'))}</li>")
-                parts.append("</ul>")
-        parts.append("</section>")
-        body.append("".join(parts))
-    scen = "".join(f"<tr><td>{e(x['id'])}</td><td>{e(str(x['session_id']))}</td><td>{x['duration_s']}</td>"
-                   f"<td>{e('; '.join(f.get('kind', '') + ': ' + f.get('message', '') for f in x['driver_failures']) or (x['error'] or ''))}</td></tr>"
+    body.append(_summary(report, rows))
+    for verdict in dict.fromkeys(r.verdict for r in rows):
+        group = [r for r in rows if r.verdict == verdict]
+        title, opened = GROUPS.get(verdict, (verdict, True))
+        body.append(f"<details class=group{' open' if opened else ''}><summary><h2>{e(title)}: {len(group)}</h2>"
+                    f"</summary>{''.join(_requirement(report, traces, r) for r in group)}</details>")
+    scen = "".join(f"<tr><th scope=row>{e(x['id'])}</th><td>{e(str(x['session_id']))}</td><td>{e(str(x['duration_s']))}</td>"
+                   f"<td>{e('; '.join(str(f.get('kind', '')) + ': ' + str(f.get('message', '')) for f in x['driver_failures']) or (x['error'] or ''))}</td></tr>"
                    for x in report["scenarios"])
-    body.append(f"<section><h2>Scenarios</h2><table><tr><th>Scenario</th><th>Session</th><th>Seconds</th><th>Driver problems</th></tr>{scen}</table></section>")
-    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>usine report {e(report['wave'])} {e(report['category'])}</title>"
+    body.append("<section id=scenarios><h2>Scenarios</h2><table><caption>Each scenario's sandbox session</caption>"
+                "<thead><tr><th scope=col>Scenario</th><th scope=col>Session</th><th scope=col>Seconds</th>"
+                f"<th scope=col>Driver problems</th></tr></thead><tbody>{scen}</tbody></table></section>")
+    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+            f"<meta http-equiv=Content-Security-Policy content=\"{csp(CSS)}\">"
+            "<meta name=viewport content='width=device-width, initial-scale=1'>"
+            f"<title>usine report {e(report['wave'])} {e(report['category'])}</title>"
             f"<style>{CSS}</style></head><body>{head}<main>{''.join(body)}</main></body></html>\n")
