@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
-from html import escape
 from typing import Any
 
 from conformity.checks.model import concerning
 from conformity.harness.report import RequirementRow, rows_of, summary_of
+from conformity.reporting.text import visible
 
 ORDER = {"fail": 0, "error": 1, "not-exercised": 2, "evidence-required": 3, "not-applicable": 4, "pass": 5}
 NOT_PASSED = ("fail", "error", "not-exercised")
@@ -25,6 +26,11 @@ section.problems{border:2px solid #b3261e}section.problems li{margin-bottom:4px}
 .evidence-required,.not-applicable{background:#eee;color:#333}pre{background:#f3f4f7;padding:8px;overflow:auto;font-size:12px;max-height:360px}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eceef2;padding:4px 8px;text-align:left}
 """
+
+
+def escape(text: str) -> str:
+    """Text for the page: control characters made visible (:mod:`conformity.reporting.text`), then HTML-escaped."""
+    return html.escape(visible(text))
 
 
 def _excerpt(traces: dict[str, dict[str, Any]], scenario: str | None, seq: int | None) -> str:

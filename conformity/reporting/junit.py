@@ -20,6 +20,7 @@ from typing import Any
 from lxml import etree
 
 from conformity.harness.report import RequirementRow, rows_of
+from conformity.reporting.text import visible
 
 SKIPPED = ("evidence-required", "not-applicable")
 #: verdicts written as a JUnit failure: fail, and not-exercised (a MUST not exercised blocks a label like a failure)
@@ -29,6 +30,14 @@ FAILED = ("fail", "not-exercised")
 def _j(value: Any) -> str:
     """Values as sorted JSON, so the same report always renders to the same bytes."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    """A child element; vendor text in its attributes and text made visible (XML holds no control character)."""
+    el = etree.SubElement(parent, tag, {k: visible(v) for k, v in attrs.items()})
+    if text is not None:
+        el.text = visible(text)
+    return el
 
 
 def _findings_text(findings: list[dict[str, Any]]) -> str:
@@ -52,26 +61,23 @@ def _counts(reqs: list[RequirementRow]) -> dict[str, str]:
 
 
 def _testcase(suite: etree._Element, report: dict[str, Any], ref: str, r: RequirementRow, seconds: float) -> None:
-    case = etree.SubElement(suite, "testcase", name=f"{r.id} {r.title}",
-                            classname=f"usine.{report['wave']}.{report['category']}.{ref.split('@')[0]}",
-                            time=f"{seconds:.3f}")
+    case = _sub(suite, "testcase", name=f"{r.id} {r.title}",
+                classname=f"usine.{report['wave']}.{report['category']}.{ref.split('@')[0]}", time=f"{seconds:.3f}")
     # Jenkins' XSD: skipped, then error(s), then failure(s), then system-out
     findings = list(r.findings)
     if r.verdict == "evidence-required":
-        etree.SubElement(case, "skipped").text = f"{r.method} proof: {r.evidence or ''}"
+        _sub(case, "skipped", f"{r.method} proof: {r.evidence or ''}")
     elif r.verdict == "not-applicable":
-        etree.SubElement(case, "skipped").text = "not applicable: " + _findings_text(findings)
+        _sub(case, "skipped", "not applicable: " + _findings_text(findings))
     elif r.verdict == "error":
-        el = etree.SubElement(case, "error", message=(r.first_message if findings else "error"))
-        el.text = _findings_text(findings)
+        _sub(case, "error", _findings_text(findings), message=(r.first_message if findings else "error"))
     elif r.verdict in FAILED:
-        el = etree.SubElement(case, "failure", message=(r.first_message if findings else "failed"),
-                              type=r.level if r.verdict == "fail" else "not-exercised")
-        el.text = _findings_text(findings)
+        _sub(case, "failure", _findings_text(findings), message=(r.first_message if findings else "failed"),
+             type=r.level if r.verdict == "fail" else "not-exercised")
     out = "\n".join(f"{name}: {value}" for name, value in _facts(r))
     if findings and r.verdict not in (*FAILED, "error", "not-applicable"):
         out += "\nfindings:\n" + _findings_text(findings)
-    etree.SubElement(case, "system-out").text = out + "\n"
+    _sub(case, "system-out", out + "\n")
 
 
 def _problem_suite(root: etree._Element, report: dict[str, Any]) -> None:
@@ -82,12 +88,11 @@ def _problem_suite(root: etree._Element, report: dict[str, Any]) -> None:
     suite = etree.SubElement(root, "testsuite", name="usine run: steps that did not run as planned",
                              tests=str(len(by_scenario)), failures="0", errors=str(len(by_scenario)), skipped="0")
     for scenario, problems in by_scenario.items():
-        case = etree.SubElement(suite, "testcase", classname=f"usine.{report['wave']}.{report['category']}.run",
-                                name=f"scenario {scenario}", time="0.000")
-        el = etree.SubElement(case, "error", message=f"{problems[0]['kind']} problem: {problems[0]['message']}",
-                              type=problems[0]["kind"])
-        el.text = "\n".join(f"- [{p['kind']}] " + (f"step {p['step']!r} ({p['action']}): " if p["step"] else "")
-                            + p["message"] for p in problems)
+        case = _sub(suite, "testcase", classname=f"usine.{report['wave']}.{report['category']}.run",
+                    name=f"scenario {scenario}", time="0.000")
+        text = "\n".join(f"- [{p['kind']}] " + (f"step {p['step']!r} ({p['action']}): " if p["step"] else "")
+                         + p["message"] for p in problems)
+        _sub(case, "error", text, message=f"{problems[0]['kind']} problem: {problems[0]['message']}", type=problems[0]["kind"])
 
 
 def junit_xml(report: dict[str, Any]) -> bytes:
@@ -114,7 +119,7 @@ def junit_xml(report: dict[str, Any]) -> bytes:
             etree.SubElement(props, "property", name=name, value=value)
         for r in reqs:
             value = "; ".join(f"{k}={v}" for k, v in _facts(r)[1:])
-            etree.SubElement(props, "property", name=f"requirement:{r.id}", value=value)
+            _sub(props, "property", name=f"requirement:{r.id}", value=value)
         for r, seconds in zip(reqs, times, strict=True):
             _testcase(suite, report, ref, r, seconds)
     out: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -19,6 +19,7 @@ from conformity.harness.events import CALLER_SEED_NOTICE, Event, RunFinished, Ru
 from conformity.harness.plan import Plan
 from conformity.harness.report import rows_of, summary_of
 from conformity.harness.scenario import SCENARIOS
+from conformity.reporting.text import visible
 
 STYLE = {"pass": "green", "fail": "bold red", "error": "yellow", "not-exercised": "magenta", "evidence-required": "cyan",
          "not-applicable": "dim"}
@@ -32,8 +33,8 @@ SHOWN_PROBLEMS = 12
 def problem_lines(report: dict[str, Any]) -> list[str]:
     """The run's problems (steps that did not run as planned), one line each, the first ones only."""
     problems = report.get("problems", [])
-    lines = [f"{p['kind']:<11} {p['scenario']}" + (f" step {p['step']!r}" if p["step"] else "") + f": {p['message']}"
-             for p in problems[:SHOWN_PROBLEMS]]
+    lines = [visible(f"{p['kind']:<11} {p['scenario']}" + (f" step {p['step']!r}" if p["step"] else "")
+                     + f": {p['message']}") for p in problems[:SHOWN_PROBLEMS]]
     if len(problems) > SHOWN_PROBLEMS:
         lines.append(f"… and {len(problems) - SHOWN_PROBLEMS} more (report.json, 'problems')")
     return lines
@@ -69,6 +70,7 @@ def finding_line(finding: dict[str, Any]) -> str:
     if "expected" in finding or "got" in finding:
         text += (f" — expected {json.dumps(finding.get('expected'), ensure_ascii=False, sort_keys=True)}, "
                  f"got {json.dumps(finding.get('got'), ensure_ascii=False, sort_keys=True)}")
+    text = visible(text)
     if len(text) > FINDING_CHARS:
         text = text[:FINDING_CHARS].rsplit(" ", 1)[0] + " … (report.json has it whole)"
     return text
@@ -100,7 +102,7 @@ class TerminalReporter:
         elif isinstance(event, ScenarioFinished):
             ref = self.group.get(event.scenario, "OTHER")
             # the error is the sandbox's or the driver's text: printed as is, never read as rich markup
-            problem = f" [red]({escape(event.error or 'driver ' + str(event.driver_failures[0].get('kind', '')))})[/]" \
+            problem = f" [red]({escape(visible(event.error or 'driver ' + str(event.driver_failures[0].get('kind', ''))))})[/]" \
                 if (event.error or event.driver_failures) else ""
             self.progress.update(self.tasks[ref], advance=1, current=SCENARIOS.get(event.scenario).id + problem)
             if not self.console.is_terminal:
@@ -121,7 +123,7 @@ class TerminalReporter:
                 self.console.print(f"  {line}", markup=False, highlight=False)
         v = report["vendor"]
         # four narrow columns, whatever the width (80 in a CI log); the findings follow, each on full-width lines
-        self.console.print(Text(f"{v['software']} {v['version']} — {report['wave']} {report['category']}",
+        self.console.print(Text(visible(f"{v['software']} {v['version']} — {report['wave']} {report['category']}"),
                                 style="bold"))
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for col in ("requirement", "level", "proof", "verdict"):

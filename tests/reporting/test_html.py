@@ -43,6 +43,7 @@ def report(n_pass: int = 2) -> dict[str, Any]:
               {"id": "oidc.ok", "scenario": "pracauth.login_nominal", "status": "pass", "findings": [], "duration_ms": 1}]
     return {"vendor": {"software": f"RefApp {XSS}", "version": "1.0"}, "wave": "2027-W2", "category": "HOSPITAL",
             "seed": 5, "seed_source": "sandbox", "attempt": 1, "run_id": "run_x", "harness": {"version": "0"},
+            "duration_s": 1.0,
             "requirements": [r.to_json() for r in rows], "summary": summarise(rows), "checks": checks,
             "evidence": {"PRACAUTH-016": [{"file": f"guide{XSS}.pdf", "media_type": "application/pdf", "bytes": 3,
                                            "sha256": "ab" * 32}]},
