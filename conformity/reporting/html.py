@@ -130,9 +130,10 @@ def _requirement(report: dict[str, Any], traces: dict[str, dict[str, Any]], r: R
 
 def _finding(traces: dict[str, dict[str, Any]], f: dict[str, Any], scenario: str | None) -> str:
     e = escape
-    exp = (f"<br>expected <code>{e(json.dumps(f.get('expected'), ensure_ascii=False, sort_keys=True))}</code>, got "
-           f"<code>{e(json.dumps(f.get('got'), ensure_ascii=False, sort_keys=True))}</code>") \
-        if ("expected" in f or "got" in f) else ""
+    seen = [f"expected <code>{e(json.dumps(f['expected'], ensure_ascii=False, sort_keys=True))}</code>"] \
+        if "expected" in f else []
+    seen += [f"got <code>{e(json.dumps(f['got'], ensure_ascii=False, sort_keys=True))}</code>"] if "got" in f else []
+    exp = f"<br>{', '.join(seen)}" if seen else ""
     where = f" at <code>{e(str(f['where']))}</code>" if f.get("where") else ""
     return f"<li>{e(str(f.get('message', '')))}{where}{exp}{_excerpt(traces, f.get('scenario') or scenario, f.get('exchange'))}</li>"
 

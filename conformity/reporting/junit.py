@@ -20,7 +20,7 @@ from typing import Any
 from lxml import etree
 
 from conformity.harness.report import RequirementRow, rows_of
-from conformity.reporting.text import visible
+from conformity.reporting.text import finding_text, visible
 
 SKIPPED = ("evidence-required", "not-applicable")
 #: verdicts written as a JUnit failure: fail, and not-exercised (a MUST not exercised blocks a label like a failure)
@@ -41,13 +41,7 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
 
 
 def _findings_text(findings: list[dict[str, Any]]) -> str:
-    lines = []
-    for f in findings:
-        where = f" [exchange {f['exchange']}]" if "exchange" in f else ""
-        lines.append(f"- {f['message']}{where}")
-        if "expected" in f or "got" in f:
-            lines.append(f"  expected: {_j(f.get('expected'))}; got: {_j(f.get('got'))}")
-    return "\n".join(lines)
+    return "\n".join(f"- {finding_text(f)}" for f in findings)
 
 
 def _facts(r: RequirementRow) -> list[tuple[str, str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
@@ -19,7 +18,7 @@ from conformity.harness.events import CALLER_SEED_NOTICE, Event, RunFinished, Ru
 from conformity.harness.plan import Plan
 from conformity.harness.report import rows_of, summary_of
 from conformity.harness.scenario import SCENARIOS
-from conformity.reporting.text import visible
+from conformity.reporting.text import finding_text, visible
 
 STYLE = {"pass": "green", "fail": "bold red", "error": "yellow", "not-exercised": "magenta", "evidence-required": "cyan",
          "not-applicable": "dim"}
@@ -61,16 +60,7 @@ def scenario_referential(plan: Plan, scenario: str) -> str:
 def finding_line(finding: dict[str, Any]) -> str:
     """A finding as one paragraph: its message, where in the trace, what was expected and seen (shortened when
     longer than ``FINDING_CHARS``)."""
-    text = str(finding.get("message", ""))
-    place = [f"scenario {finding['scenario']}"] if finding.get("scenario") else []
-    place += [f"exchange {finding['exchange']}"] if finding.get("exchange") is not None else []
-    place += [f"at {finding['where']}"] if finding.get("where") else []
-    if place:
-        text += f" [{', '.join(place)}]"
-    if "expected" in finding or "got" in finding:
-        text += (f" — expected {json.dumps(finding.get('expected'), ensure_ascii=False, sort_keys=True)}, "
-                 f"got {json.dumps(finding.get('got'), ensure_ascii=False, sort_keys=True)}")
-    text = visible(text)
+    text = finding_text(finding)
     if len(text) > FINDING_CHARS:
         text = text[:FINDING_CHARS].rsplit(" ", 1)[0] + " … (report.json has it whole)"
     return text
