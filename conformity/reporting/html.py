@@ -41,7 +41,7 @@ def _excerpt(traces: dict[str, dict[str, Any]], scenario: str | None, seq: int |
             text = json.dumps(e, indent=2, ensure_ascii=False, sort_keys=True)
             if len(text) > 6000:
                 text = text[:6000] + "\n… (truncated; full exchange in the bundle's trace)"
-            return f"<details open><summary>Trace excerpt: scenario {escape(scenario)}, exchange {seq}</summary><pre>{escape(text)}</pre></details>"
+            return f"<details open><summary>Trace excerpt: scenario {escape(scenario)}, exchange {seq}</summary><pre tabindex=0>{escape(text)}</pre></details>"
     return ""
 
 
@@ -54,7 +54,7 @@ def _problems(report: dict[str, Any]) -> str:
         f"<li><b>{e(p['kind'])}</b> — scenario <code>{e(p['scenario'])}</code>"
         + (f", step <code>{e(p['step'])}</code> ({e(p['action'])})" if p["step"] else "")
         + f": {e(p['message'])}"
-        + (f"<pre>{e(json.dumps(p['details'], indent=2, ensure_ascii=False, sort_keys=True)[:3000])}</pre>"
+        + (f"<pre tabindex=0>{e(json.dumps(p['details'], indent=2, ensure_ascii=False, sort_keys=True)[:3000])}</pre>"
            if p.get("details") else "") + "</li>" for p in problems)
     title = "Your driver did not answer properly" if driver else "The run did not go as planned"
     return (f"<section class=problems id=problems><h2>{title}: {len(problems)} step(s)</h2><p>These steps did not run as "

@@ -29,7 +29,10 @@ def page(tmp_path: Path) -> Iterator[Any]:
     except ImportError:
         required("Playwright", "pip install playwright (the test extra)")
     path = tmp_path / "report.html"
-    path.write_text(report_html(report(n_pass=40), TRACES), encoding="utf-8")
+    # an exchange long enough that its excerpt scrolls (as the real ones do)
+    long = {s: {"exchanges": [{**e, "response": {"status": 200, "headers": {f"x-h{i}": "v" * 60 for i in range(80)}}}
+                              for e in t["exchanges"]]} for s, t in TRACES.items()}
+    path.write_text(report_html(report(n_pass=40), long), encoding="utf-8")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         tab = browser.new_page()
