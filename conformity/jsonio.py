@@ -1,7 +1,9 @@
 """Reading JSON that someone else wrote: strict, bounded in size and depth, errors that say where.
 
 The one place usine parses untrusted JSON (files, bundle members, signed payloads). Strict means
-UTF-8 text, no ``NaN``/``Infinity``, no name twice in an object (RFC 8259 leaves its meaning to the
+UTF-8 text, no lone surrogate in a string (``"\\ud800"``: not Unicode text, RFC 7493 §2.1; written back as UTF-8 it
+raised far from here — a driver's answer holding one ended the harness's run), no ``NaN``/``Infinity``, no name twice
+in an object (RFC 8259 leaves its meaning to the
 parser: one keeps the first value, another the last, so two readers of the same file could disagree), and
 objects nested at most :data:`MAX_DEPTH` deep: a document nested 100,000 deep is refused with a clear
 error, never a ``RecursionError`` traceback.
@@ -10,6 +12,7 @@ error, never a ``RecursionError`` traceback.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,17 @@ def unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=unique_names)
+#: an escaped surrogate code unit: where a lone one may hide (a pair decodes to one character, a lone one stays)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether a string in ``value`` holds a surrogate code unit that is not half of a pair (not encodable)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def depth(value: Any) -> int:
@@ -70,6 +84,9 @@ def loads(data: bytes | str, *, source: str = "JSON", max_depth: int = MAX_DEPTH
         raise InputError(f"not acceptable JSON: {exc}", file=source) from exc
     if depth(value) > max_depth:
         raise InputError(f"JSON nested deeper than {max_depth} levels; refused", file=source)
+    if _SURROGATE_ESCAPE.search(text) and _lone_surrogate(value):
+        raise InputError("a string holds a lone surrogate (an escape such as \\ud800 that is not half of a pair): "
+                         "not Unicode text (RFC 7493 §2.1)", file=source)
     return value
 
 

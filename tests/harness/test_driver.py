@@ -44,7 +44,10 @@ GARBAGE = "import sys\nsys.stdin.readline()\nprint('hello, I am not JSON', flush
 #: answers a hostile driver may send: nested 100,000 deep (json.loads raises RecursionError), 200 deep, NaN
 DEEP_ANSWERS = {"100000-deep": "[" * 100_000 + "]" * 100_000,
                 "200-deep": '{"jsonrpc": "2.0", "id": 1, "result": ' + "[" * 200 + "]" * 200 + "}",
-                "nan": '{"jsonrpc": "2.0", "id": 1, "result": NaN}'}
+                "nan": '{"jsonrpc": "2.0", "id": 1, "result": NaN}',
+                # a lone surrogate (QA, reporting: it passed the parser, then ended the run when the harness wrote it
+                # back as UTF-8 into its note to the sandbox)
+                "lone-surrogate": '{"jsonrpc": "2.0", "id": 1, "result": {"name": "a\\ud800b"}}'}
 WRONG_ID = ("import sys, json\nsys.stdin.readline()\n"
             "print(json.dumps({'jsonrpc': '2.0', 'id': 99, 'result': 1}), flush=True)\nsys.stdin.readline()\n")
 
@@ -178,7 +181,8 @@ def test_an_answer_nested_too_deep_or_not_strict_json_is_garbage_not_a_crash(tmp
     with pytest.raises(DriverFailure) as info:
         d.call("initialize", {})
     assert info.value.kind == "garbage" and info.value.message.startswith("answer to initialize is not JSON: ")
-    assert ("deeper than 128 levels" in info.value.message) == (answer != "nan")
+    assert ("deeper than 128 levels" in info.value.message) == (answer not in ("nan", "lone-surrogate"))
+    assert ("lone surrogate" in info.value.message) == (answer == "lone-surrogate")
     assert info.value.evidence["raw"].rstrip("\n") == DEEP_ANSWERS[answer][:2000]
     d.close()
 
