@@ -15,14 +15,33 @@ RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{16}$"
 #: who chose a run's seed: the sandbox drew it, or the caller gave it (a vendor reproducing a run)
 SeedSource = Literal["sandbox", "caller"]
 SEED_SOURCES: tuple[SeedSource, ...] = ("sandbox", "caller")
-#: the largest run seed (``usine run --seed``'s bound); the sandbox draws its own below 2**53 (exact in any JSON)
-MAX_RUN_SEED = 2**62
-SANDBOX_SEED_BOUND = 2**53
+#: the bits of a run seed the sandbox draws: a secret while the run is open, so that neither a scenario's seed (48 bits
+#: of SHA-256 of the run seed and the scenario id) nor the run's commitment (:func:`seed_commitment`) lets anyone find
+#: it by trying seeds (2**53 seeds, those of the first runs, are days of one GPU's hashing; 2**128 are out of reach)
+SANDBOX_SEED_BITS = 128
+SANDBOX_SEED_BOUND = 2**SANDBOX_SEED_BITS
+#: the largest run seed (``usine run --seed``'s bound): any seed the sandbox draws, to reproduce its run
+MAX_RUN_SEED = SANDBOX_SEED_BOUND - 1
+#: the largest integer RFC 8785 (I-JSON) holds exactly: a larger seed is a decimal string in a canonical document
+JCS_MAX_INT = 2**53 - 1
 
 
 def scenario_seed(run_seed: int, scenario_id: str) -> int:
     """Each scenario's seed: a pure function of the run seed and the scenario id."""
     return int(hashlib.sha256(f"{run_seed}:{scenario_id}".encode()).hexdigest()[:12], 16)
+
+
+def seed_commitment(run_seed: int) -> str:
+    """What the sandbox commits to when it issues a run, signed in every trace of it from the start (the session's
+    ``run``): the SHA-256 (hex) of the run seed, which the seed revealed when the run is finished must match. It
+    shows the manifest's seed is the one the sandbox drew, and (the seed 128 random bits) says nothing of it before."""
+    return hashlib.sha256(f"usine.run-seed:{run_seed}".encode()).hexdigest()
+
+
+def canonical_seed(run_seed: int) -> int | str:
+    """A run seed as a canonical (RFC 8785) document holds it: the integer when I-JSON holds it exactly, else its
+    decimal digits (a seed the sandbox draws has 128 bits)."""
+    return run_seed if run_seed <= JCS_MAX_INT else str(run_seed)
 
 
 def new_run_id() -> str:

@@ -34,7 +34,16 @@ from sandbox.deps import (
 from sandbox.faults import described, validate_faults
 from sandbox.problems import HTTPProblem
 from sandbox.recording import redact_issued
-from sandbox.sessions import create_session, fixtures_of, new_id, new_run, public_view, run_view, session_run
+from sandbox.sessions import (
+    create_session,
+    fixtures_of,
+    new_id,
+    new_run,
+    public_view,
+    run_view,
+    session_run,
+    utc_now,
+)
 from sandbox.tls import LISTENER_CLASSES
 from sandbox.traces import build_trace
 
@@ -208,6 +217,21 @@ def post_run(request: Request, body: RunRequest, caller: Caller) -> dict[str, An
     return run_view(store_of(request).create_run(run))
 
 
+@router.get("/runs/{run_id}", summary="One run of the token's software: its seed only once it is finished (or the "
+                                      "caller's)")
+def get_run(request: Request, run_id: str, caller: Caller) -> dict[str, Any]:
+    run = _run_of(request, run_id, caller)
+    return run_view(run, store_of(request).run_finished(run["id"]))
+
+
+@router.post("/runs/{run_id}/finish", summary="Finish a run: no session of it after; its seed revealed, with the "
+                                              "scenarios its sessions played")
+def finish_run(request: Request, run_id: str, caller: Caller) -> dict[str, Any]:
+    run = _run_of(request, run_id, caller)
+    finished, played = store_of(request).finish_run(run["id"], utc_now())
+    return run_view(run, finished, played)
+
+
 def _run_of(request: Request, run_id: str, caller: Caller) -> dict[str, Any]:
     """The run ``run_id`` if the caller's token created it (the same binding); 404 otherwise, as for an unknown run
     (another software's runs are not revealed)."""
@@ -249,7 +273,16 @@ def post_session(request: Request, body: SessionRequest, caller: Caller) -> dict
         raise HTTPProblem(422, "fixture-options-invalid", f"the pack's fixture generator refused the options: {exc}") from None
     store, sid = store_of(request), new_id("ses")
     if run is not None and body.scenario is not None:
-        if not store.claim_scenario(run["id"], body.scenario, sid):
+        if "seed_commitment" not in run:
+            # issued by an earlier sandbox, which answered its seed at once: a run whose data could be rehearsed
+            raise HTTPProblem(409, "run-finished", f"run {run['id']} was issued with its seed revealed (an earlier "
+                                                   "sandbox): it takes no session; create a new run", where="run_id")
+        claim = store.claim_scenario(run["id"], body.scenario, sid)
+        if claim == "finished":
+            raise HTTPProblem(409, "run-finished", f"run {run['id']} is finished (its seed revealed): it takes no "
+                                                   "session; create a new run (the attempt is counted)",
+                              where="run_id")
+        if claim == "taken":
             raise HTTPProblem(409, "scenario-already-run", f"scenario {body.scenario} of run {run['id']} already has "
                                                            "its session: a run plays each scenario once (run again "
                                                            "for another try; the attempt is counted)",

@@ -46,6 +46,11 @@ def array(items: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": items}
 
 
+#: a run seed's commitment (:func:`conformity.runs.seed_commitment`)
+COMMITMENT = {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256 (hex) of 'usine.run-seed:' and "
+              "the run's seed in decimal: the seed revealed when the run is finished must match it."}
+
+
 def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
@@ -93,12 +98,22 @@ SCHEMAS: dict[str, Any] = {
         fixtures={"type": "object", "description": "The session's data, as its pack generates it from the seed."},
         faults={"type": "object"},
         bound_to=nullable(obj("vendor_id software_id", vendor_id=STR, software_id=STR)),
-        run=nullable(obj("id wave category seed_source attempt scenario", id=STR, wave=STR, category=STR,
-                         seed_source={"enum": ["sandbox", "caller"]}, attempt=INT, scenario=STR)) | {
+        run=nullable(obj("id wave category seed_source seed_commitment attempt scenario", id=STR, wave=STR,
+                         category=STR, seed_source={"enum": ["sandbox", "caller"]}, seed_commitment=COMMITMENT,
+                         attempt=INT, scenario=STR)) | {
             "description": "The run (POST /admin/runs) whose scenario this session plays, as its signed trace "
                            "records it; null for a session outside any run."},
         id_token_signed_response_alg={"enum": ["RS256", "ES256"]}),
-    "Run": obj("run_id seed seed_source attempt bound_to wave category pack scenarios created", run_id=STR, seed=INT,
+    "Run": obj("run_id seed seed_commitment seed_source attempt bound_to wave category pack scenarios created "
+               "finished", run_id=STR,
+               seed=nullable(INT) | {"description": "The run's seed: null while the run is open if the sandbox drew "
+                                                   "it (its secret: 128 bits, revealed by POST /admin/runs/{run_id}/"
+                                                   "finish); the caller's from the start if it chose it."},
+               seed_commitment=COMMITMENT,
+               finished=nullable(TIME) | {"description": "When the run was finished (no session of it after); null "
+                                                       "while it is open."},
+               played=array(obj("scenario session_id", scenario=STR, session_id=STR)) | {
+                   "description": "The scenarios the run's sessions played (the finish's answer only)."},
                seed_source={"enum": ["sandbox", "caller"], "description": "sandbox: drawn by the sandbox; caller: "
                             "given in the request (such a run reproduces one, and is never labelled)."},
                attempt={**INT, "description": "How many runs the token's software made for this wave and category, "
@@ -147,6 +162,8 @@ SUCCESS: dict[str, dict[int, Any]] = {
     "GET /admin/sessions": {200: obj("sessions", sessions=array(obj(
         "session_id label seed state created", session_id=STR, label=STR, seed=INT, state=STR, created=TIME)))},
     "POST /admin/runs": {201: ref("Run")},
+    "GET /admin/runs/{run_id}": {200: ref("Run")},
+    "POST /admin/runs/{run_id}/finish": {200: ref("Run")},
     "POST /admin/sessions": {201: ref("Session")},
     "GET /admin/sessions/{session_id}": {200: ref("Session")},
     "POST /admin/sessions/{session_id}/close": {200: obj("session_id state", session_id=STR, state=STR)},
@@ -201,6 +218,8 @@ ERRORS: dict[str, list[int]] = {
     "GET /admin/listeners": ADMIN,
     "GET /admin/sessions": ADMIN,
     "POST /admin/runs": ADMIN + BODY + [503],
+    "GET /admin/runs/{run_id}": ADMIN + [404],
+    "POST /admin/runs/{run_id}/finish": ADMIN + [404],
     "POST /admin/sessions": ADMIN + BODY + [404, 409],
     "GET /admin/sessions/{session_id}": ADMIN + [404, 410],
     "POST /admin/sessions/{session_id}/close": ADMIN + [404, 410],
@@ -246,7 +265,10 @@ WHY_HERE: dict[tuple[str, int], str] = {
     ("POST /admin/sessions", 404): "run-unknown: no run of this id created by this token's software (another "
                                    "software's run is not revealed)",
     ("POST /admin/sessions", 409): "scenario-already-run: this scenario of the run already has its session (a run "
-                                   "plays each scenario once)",
+                                   "plays each scenario once); run-finished: the run is finished (its seed "
+                                   "revealed), it takes no session",
+    ("GET /admin/runs/{run_id}", 404): "run-unknown: no run of this id created by this token's software",
+    ("POST /admin/runs/{run_id}/finish", 404): "run-unknown: no run of this id created by this token's software",
 }
 
 ADMIN_ONLY = {"GET /admin/events", "POST /admin/events/seal", "POST /admin/events/parquet", "POST /admin/harness-tokens",

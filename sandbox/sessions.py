@@ -11,7 +11,7 @@ import secrets
 import time
 from typing import Any
 
-from conformity.runs import SANDBOX_SEED_BOUND, new_run_id
+from conformity.runs import SANDBOX_SEED_BOUND, new_run_id, seed_commitment
 from sandbox import plugins
 from sandbox.store import Store, hash_session_secrets
 
@@ -80,25 +80,38 @@ def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
 def new_run(*, bound_to: dict[str, str] | None, wave: str, category: str, pack: str, scenarios: list[str],
             seed: int | None) -> dict[str, Any]:
     """A run to store (its attempt is the store's to count): its id made here, its seed drawn here with
-    :mod:`secrets` unless the caller gives one (``seed_source``: who chose it)."""
-    return {"id": new_run_id(), "seed": secrets.randbelow(SANDBOX_SEED_BOUND) if seed is None else seed,
+    :mod:`secrets` (:data:`SANDBOX_SEED_BOUND`: a secret until the run is finished) unless the caller gives one
+    (``seed_source``: who chose it), and its seed's commitment (every trace of the run signs it)."""
+    drawn = secrets.randbelow(SANDBOX_SEED_BOUND) if seed is None else seed
+    return {"id": new_run_id(), "seed": drawn, "seed_commitment": seed_commitment(drawn),
             "seed_source": "sandbox" if seed is None else "caller", "bound_to": bound_to, "wave": wave,
             "category": category, "pack": pack, "scenarios": scenarios,
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")}
+            "created": utc_now()}
 
 
-def run_view(run: dict[str, Any]) -> dict[str, Any]:
-    """What the admin API returns about a run."""
-    return {"run_id": run["id"], "seed": run["seed"], "seed_source": run["seed_source"], "attempt": run["attempt"],
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def run_view(run: dict[str, Any], finished: str | None = None,
+             played: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """What the admin API returns about a run. The seed the sandbox drew is its secret until the run is finished
+    (``finished``: when): a vendor knowing it could rehearse the run's every scenario before playing it; a seed the
+    caller chose is the caller's. ``played``: the scenarios its sessions took (scenario, session id), once finished."""
+    revealed = finished is not None or run["seed_source"] == "caller"
+    return {"run_id": run["id"], "seed": run["seed"] if revealed else None, "seed_commitment": run.get("seed_commitment"),
+            "seed_source": run["seed_source"], "attempt": run["attempt"],
             "bound_to": run["bound_to"], "wave": run["wave"], "category": run["category"], "pack": run["pack"],
-            "scenarios": run["scenarios"], "created": run["created"]}
+            "scenarios": run["scenarios"], "created": run["created"], "finished": finished,
+            **({"played": [{"scenario": s, "session_id": sid} for s, sid in played]} if played is not None else {})}
 
 
 def session_run(run: dict[str, Any], scenario: str) -> dict[str, Any]:
-    """What a session of ``scenario`` of ``run`` records of it (in its signed trace): the run, who chose its seed,
-    its attempt number, and the scenario (the wave and category it was issued for)."""
+    """What a session of ``scenario`` of ``run`` records of it (in its signed trace): the run, who chose its seed and
+    the seed's commitment (which the seed revealed when the run is finished must match), its attempt number, and
+    the scenario (the wave and category it was issued for)."""
     return {"id": run["id"], "wave": run["wave"], "category": run["category"], "seed_source": run["seed_source"],
-            "attempt": run["attempt"], "scenario": scenario}
+            "seed_commitment": run["seed_commitment"], "attempt": run["attempt"], "scenario": scenario}
 
 
 def _credentials(session: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, binding TEXT NOT NULL, wav
     category TEXT NOT NULL, attempt INTEGER NOT NULL, data TEXT NOT NULL, UNIQUE (binding, wave, category, attempt));
 CREATE TABLE IF NOT EXISTS run_scenarios (run_id TEXT NOT NULL, scenario TEXT NOT NULL, session_id TEXT NOT NULL,
     PRIMARY KEY (run_id, scenario));
+CREATE TABLE IF NOT EXISTS run_finishes (run_id TEXT PRIMARY KEY, finished TEXT NOT NULL);
 """
 SCHEMA_VERSION = "2"
 #: the SQLite connection's page cache, KiB (taken as it fills)
@@ -74,9 +75,19 @@ PG_APPEND_EXCHANGE_UNLESS = APPEND_EXCHANGE.replace(
 #: that binding, wave and category: two runs created at once never share a number; the unique key refuses it anyway)
 RUN_ATTEMPT = "SELECT COUNT(*) + 1 FROM runs WHERE binding = ? AND wave = ? AND category = ?"
 INSERT_RUN = "INSERT INTO runs (id, binding, wave, category, attempt, data) VALUES (?, ?, ?, ?, ?, ?)"
-#: a scenario of a run taken by a session, once: a row back when this statement took it, none when it was taken
-CLAIM_SCENARIO = """INSERT INTO run_scenarios (run_id, scenario, session_id) VALUES (?, ?, ?)
+#: a scenario of a run taken by a session, once, and only while the run is not finished: a row back when this
+#: statement took it, none when it was taken or the run finished (:data:`RUN_FINISHED` then says which)
+CLAIM_SCENARIO = """INSERT INTO run_scenarios (run_id, scenario, session_id) SELECT ?, ?, ?
+    WHERE NOT EXISTS (SELECT 1 FROM run_finishes WHERE run_id = ?)
     ON CONFLICT (run_id, scenario) DO NOTHING RETURNING session_id"""
+#: when a run was finished (``POST /admin/runs/{id}/finish``: its seed revealed, no session of it after), if it was
+RUN_FINISHED = "SELECT finished FROM run_finishes WHERE run_id = ?"
+#: a run finished, once (finishing it again keeps the first time)
+FINISH_RUN = "INSERT INTO run_finishes (run_id, finished) VALUES (?, ?) ON CONFLICT (run_id) DO NOTHING"
+#: the scenarios a run's sessions took, with their sessions
+RUN_PLAYED = "SELECT scenario, session_id FROM run_scenarios WHERE run_id = ? ORDER BY scenario"
+#: what :meth:`Store.claim_scenario` says: the session took the scenario, another session had, or the run is finished
+Claim = Literal["claimed", "taken", "finished"]
 
 
 def run_binding(bound_to: dict[str, str] | None) -> str:
@@ -294,11 +305,35 @@ class Store:
         self._run("DELETE FROM run_scenarios WHERE run_id = ? AND scenario = ? AND session_id = ?",
                   (run_id, scenario, session_id))
 
-    def claim_scenario(self, run_id: str, scenario: str, session_id: str) -> bool:
-        """Record that ``session_id`` runs ``scenario`` of the run; False when a session already took it."""
+    def claim_scenario(self, run_id: str, scenario: str, session_id: str) -> Claim:
+        """Record that ``session_id`` runs ``scenario`` of the run, unless a session already took it or the run is
+        finished (one statement: a run finished meanwhile takes no session)."""
         with self._lock:
-            rows = self._db.execute(CLAIM_SCENARIO, (run_id, scenario, session_id)).fetchall()
-        return bool(rows)
+            rows = self._db.execute(CLAIM_SCENARIO, (run_id, scenario, session_id, run_id)).fetchall()
+            if rows:
+                return "claimed"
+            return "finished" if self._db.execute(RUN_FINISHED, (run_id,)).fetchone() else "taken"
+
+    def run_finished(self, run_id: str) -> str | None:
+        """When the run was finished (ISO 8601), None while it is open."""
+        with self._lock:
+            row = self._db.execute(RUN_FINISHED, (run_id,)).fetchone()
+        return str(row[0]) if row else None
+
+    def finish_run(self, run_id: str, now: str) -> tuple[str, list[tuple[str, str]]]:
+        """Finish the run (at ``now``, or when it was first finished); when, and the scenarios its sessions took
+        (scenario, session id), read in the same transaction: no session takes one after."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(FINISH_RUN, (run_id, now))
+                finished = str(self._db.execute(RUN_FINISHED, (run_id,)).fetchone()[0])
+                played = [(str(a), str(b)) for a, b in self._db.execute(RUN_PLAYED, (run_id,)).fetchall()]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return finished, played
 
     # tokens (access, refresh and session tokens, authorization codes, harness tokens): by hash only
     def put_token(self, token: str, kind: str, scope: str, data: dict[str, Any], ttl: float) -> None:
@@ -474,7 +509,7 @@ PG_PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUE
     ON CONFLICT (collection, scope, key) DO UPDATE SET data = excluded.data"""
 #: advisory lock classes (the first key of pg_advisory_xact_lock(int, int)): what a transaction serialises on (3 was
 #: a collection's, before records were placed by a sequence)
-LOCK_SESSION, LOCK_TRACE, LOCK_SERVICE, LOCK_SCHEMA, LOCK_RUNS = 1, 2, 4, 5, 6
+LOCK_SESSION, LOCK_TRACE, LOCK_SERVICE, LOCK_SCHEMA, LOCK_RUNS, LOCK_RUN = 1, 2, 4, 5, 6, 7
 
 
 
@@ -632,10 +667,23 @@ class PostgresStore(Store):
         with self._tx(LOCK_RUNS, f"{run_binding(run['bound_to'])} {run['wave']} {run['category']}") as conn:
             return _new_run(conn, run)
 
-    def claim_scenario(self, run_id: str, scenario: str, session_id: str) -> bool:
+    def claim_scenario(self, run_id: str, scenario: str, session_id: str) -> Claim:
+        """Under the run's lock, as its finish: a claim and a finish never pass each other."""
+        with self._tx(LOCK_RUN, run_id) as conn:
+            if conn.execute(CLAIM_SCENARIO, (run_id, scenario, session_id, run_id)).fetchone() is not None:
+                return "claimed"
+            return "finished" if conn.execute(RUN_FINISHED, (run_id,)).fetchone() else "taken"
+
+    def run_finished(self, run_id: str) -> str | None:
         with self._conn() as conn:
-            row = conn.execute(CLAIM_SCENARIO, (run_id, scenario, session_id)).fetchone()
-        return row is not None
+            row = conn.execute(RUN_FINISHED, (run_id,)).fetchone()
+        return str(row[0]) if row else None
+
+    def finish_run(self, run_id: str, now: str) -> tuple[str, list[tuple[str, str]]]:
+        with self._tx(LOCK_RUN, run_id) as conn:
+            conn.execute(FINISH_RUN, (run_id, now))
+            finished = str(conn.execute(RUN_FINISHED, (run_id,)).fetchone()[0])
+            return finished, [(str(a), str(b)) for a, b in conn.execute(RUN_PLAYED, (run_id,)).fetchall()]
 
     def put_token(self, token: str, kind: str, scope: str, data: dict[str, Any], ttl: float) -> None:
         self._run("INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (token_sha256) DO UPDATE SET "

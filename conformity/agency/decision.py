@@ -31,6 +31,7 @@ from conformity.agency.verify import RunIdentity, Verification
 from conformity.bundle.evidence import EvidenceFile
 from conformity.catalog import Wave
 from conformity.errors import Problem
+from conformity.runs import canonical_seed
 
 DECISION_FORMAT = "usine.decision/2"
 Outcome = Literal["labelled", "pending", "refused", "revoked"]
@@ -171,7 +172,7 @@ class Facts:
 
     def to_json(self) -> dict[str, Any]:
         """What the registry keeps to decide again without the bundle (evidence is kept in its own table)."""
-        return {"run": {"id": self.identity.run_id, "seed": self.seed, "harness": self.harness,
+        return {"run": {"id": self.identity.run_id, "seed": canonical_seed(self.seed), "harness": self.harness,
                         "started": self.run_started, "seed_source": self.seed_source, "attempt": self.attempt},
                 "vendor_name": self.vendor_name, "software_name": self.software_name,
                 "registration_id": self.registration_id, "referentials": self.referentials,
@@ -182,7 +183,7 @@ class Facts:
                   failed: Iterable[NotPassed], evidence: Iterable[EvidenceFile]) -> Facts:
         run = facts["run"]
         return cls(identity, facts["vendor_name"], facts["software_name"], facts["registration_id"],
-                   dict(facts["referentials"]), run["seed"], run["harness"], run["started"], facts["bundle"]["name"],
+                   dict(facts["referentials"]), int(run["seed"]), run["harness"], run["started"], facts["bundle"]["name"],
                    facts["bundle"]["sha256"], tuple(rows), tuple(evidence), tuple(failed), run.get("seed_source"),
                    run.get("attempt"))
 
@@ -218,7 +219,7 @@ class Decision:
             "vendor": {"id": i.vendor_id, "name": f.vendor_name},
             "software": {"id": i.software_id, "name": f.software_name, "registration_id": f.registration_id},
             "versions": [i.version], "category": i.category, "wave": i.wave, "referentials": f.referentials,
-            "run": {"id": i.run_id, "seed": f.seed, "harness": f.harness, "submission": self.submission,
+            "run": {"id": i.run_id, "seed": canonical_seed(f.seed), "harness": f.harness, "submission": self.submission,
                     **({"started": f.run_started} if f.run_started else {})},
             "requirements_passed": list(self.passed),
             "requirements_reviewed": [self._reviewed_json(r) for r in self.reviewed],

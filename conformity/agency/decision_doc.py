@@ -7,6 +7,7 @@ from typing import Any
 
 from conformity.agency.decision import DECISION_FORMAT, Decision, Facts
 from conformity.checks.model import Finding
+from conformity.runs import canonical_seed
 
 HEADLINE = {"labelled": "LABELLED", "pending": "PENDING", "refused": "REFUSED", "revoked": "REVOKED"}
 
@@ -17,7 +18,7 @@ def who_of_facts(f: Facts) -> dict[str, Any]:
             "software": {"id": i.software_id, "name": f.software_name, "version": i.version,
                          "registration_id": f.registration_id},
             "wave": i.wave, "category": i.category,
-            "run": {"id": i.run_id, "seed": f.seed, "harness": f.harness, "started": f.run_started,
+            "run": {"id": i.run_id, "seed": canonical_seed(f.seed), "harness": f.harness, "started": f.run_started,
                     **({"seed_source": f.seed_source} if f.seed_source else {}),
                     **({"attempt": f.attempt} if f.attempt else {})}}
 

@@ -40,7 +40,7 @@ from conformity.harness.runner import eval_context
 from conformity.harness.scenario import SCENARIOS, Perform, SetFaults
 from conformity.labels import utc_now
 from conformity.plugins import register_all
-from conformity.runs import scenario_seed
+from conformity.runs import scenario_seed, seed_commitment
 from conformity.signing import KeyRing, canonical_json, sha256_hex, verify_document
 
 MANIFEST, REPORT = "manifest.json", "report.json"
@@ -186,7 +186,9 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
 def _run_problems(name: str, scenario: str, session: dict[str, Any], manifest: dict[str, Any]) -> list[Problem]:
     """The session's run, as the sandbox signed it, must be the manifest's run, for this trace's scenario: the same
     id (the sandbox made it: traces of several runs cannot be mixed), wave and category, the same attempt number and
-    the same seed source (the manifest cannot hide earlier attempts, nor a seed the vendor chose)."""
+    the same seed source (the manifest cannot hide earlier attempts, nor a seed the vendor chose), and a seed
+    commitment the manifest's seed matches (the seed is the one the sandbox drew, and kept secret until the run was
+    finished)."""
     run = session.get("run")
     if not isinstance(run, dict):
         return [Problem(name, "session.run", "the session belongs to no run issued by the sandbox (created without "
@@ -195,6 +197,12 @@ def _run_problems(name: str, scenario: str, session: dict[str, Any], manifest: d
                 "seed_source": manifest["seed_source"], "attempt": manifest["attempt"], "scenario": scenario}
     wrong = [f"{'run_id' if k == 'id' else k} {run.get(k)!r} (expected {v!r})" for k, v in expected.items()
              if run.get(k) != v]
+    if not wrong and run.get("seed_commitment") != seed_commitment(manifest["seed"]):
+        # the seed the sandbox committed to when it issued the run (secret until its finish) is not the manifest's
+        return [Problem(name, "session.run", f"the manifest's seed {manifest['seed']} is not the one the sandbox "
+                                             "committed to when it issued the run (its seed_commitment, signed in the "
+                                             "trace): the seed is not the sandbox's, or the trace is of an older "
+                                             "sandbox that answered a run's seed at once")]
     if wrong:
         return [Problem(name, "session.run", "trace of another run or attempt (validly signed, but the sandbox "
                                              "recorded its session's run with " + "; ".join(wrong) + ")")]

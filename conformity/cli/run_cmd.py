@@ -10,6 +10,7 @@ import click
 
 from conformity.cli.common import get_catalog
 from conformity.errors import InputError, Problem
+from conformity.runs import MAX_RUN_SEED
 
 
 @click.command("run")
@@ -24,8 +25,9 @@ from conformity.errors import InputError, Problem
               help="Print what would run (requirements, scenarios and their steps, driver actions) and exit.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Format of --plan.")
-@click.option("--seed", default=None, type=click.IntRange(0, 2**62), help="Seed of fixtures and generated data, to "
-              "reproduce a run (default: the sandbox draws it). A run with a chosen seed cannot be labelled.")
+@click.option("--seed", default=None, type=click.IntRange(0, MAX_RUN_SEED), help="Seed of fixtures and generated data, to "
+              "reproduce a run (default: the sandbox draws it, keeps it secret while the run plays and reveals it at "
+              "its end, in report.json). A run with a chosen seed cannot be labelled.")
 @click.option("--out", "out_dir", default="usine-out", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--evidence", "evidence", multiple=True, metavar="REQ-ID=FILE",
               help="Evidence for a document or manual requirement (PDF, PNG, JSON or UTF-8 text; repeatable; "

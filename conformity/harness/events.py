@@ -16,7 +16,7 @@ CALLER_SEED_NOTICE = ("note: --seed given: this run reproduces one with that see
 class RunStarted:
     wave: str
     category: str
-    seed: int
+    seed: int | None  # None: the sandbox drew it, its secret until the run is finished (the report has it)
     scenarios: tuple[str, ...]
     requirements: int
     run_id: str = ""

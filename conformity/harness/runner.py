@@ -43,8 +43,12 @@ from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable
 from conformity.harness.scenario import SCENARIOS, Perform, Scenario, ScenarioContext, SetFaults, Shrink
 from conformity.harness.shrink import shrink
 from conformity.harness.vendor import Vendor
-from conformity.runs import new_run_id, scenario_seed
+from conformity.runs import new_run_id, scenario_seed, seed_commitment
 from conformity.signing import unverified_payload
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def eval_context(plan: Plan, software: dict[str, str]) -> EvalContext:
@@ -112,6 +116,9 @@ class Runner:
         self.drivers = driver_pool or DriverPool(self.vendor.driver, scenarios=len(self.plan.scenarios))
         # the sandbox's, once the run is created (``_create_run``): every trace of the run names it, signed
         self.run_id, self.run_seed, self.seed_source, self.attempt = "", 0, "sandbox", 0
+        #: the run seed is known from the start when the caller chose it; the sandbox's reveals it at the finish
+        self.known_seed: int | None = None
+        self.commitment = ""
         self.actions: dict[str, Action] = {a.name: a for a in self.plan.spec.actions}
         self.parameters = {r.id: dict(r.parameters) for ref in self.plan.spec.referentials for r in ref.requirements}
         #: the actions' schemas, compiled once for every step of every scenario
@@ -140,7 +147,7 @@ class Runner:
         started = time.time()
         self.access = self.access.bind(self.vendor.vendor_id, self.vendor.software_id)  # sessions stamped with it
         self._create_run()
-        yield RunStarted(self.plan.wave, self.plan.category, self.run_seed, self.plan.scenarios,
+        yield RunStarted(self.plan.wave, self.plan.category, self.known_seed, self.plan.scenarios,
                          len(self.plan.requirements), run_id=self.run_id, seed_source=self.seed_source,
                          attempt=self.attempt)
         traces: dict[str, dict[str, Any]] = {}
@@ -172,6 +179,7 @@ class Runner:
                             traces[result.scenario] = result.trace
                     self._judge_ready(traces, set(results), ctx, judged, final=not pending)
                 yield results[sid]
+        self._finish_run(results)
         self._judge_ready(traces, set(results), ctx, judged, final=True)
         evaluated = [judged[cid] for cid in self.plan.checks]
         yield from evaluated
@@ -190,6 +198,7 @@ class Runner:
         if not self.plan.scenarios:
             self.run_id = new_run_id()
             self.run_seed, self.seed_source, self.attempt = self.seed or 0, "caller", 0
+            self.known_seed = self.run_seed
             return
         body: dict[str, Any] = {"wave": self.plan.wave, "category": self.plan.category,
                                 "pack": self.plan.spec.wave.pack, "scenarios": list(self.plan.scenarios)}
@@ -203,8 +212,34 @@ class Runner:
         if r.status_code != 201:
             raise SandboxUnavailable(f"the sandbox refused to create the run (HTTP {r.status_code}): {r.text[:500]}")
         run = r.json()
-        self.run_id, self.run_seed = str(run["run_id"]), int(run["seed"])
+        self.run_id, self.commitment = str(run["run_id"]), str(run["seed_commitment"])
         self.seed_source, self.attempt = str(run["seed_source"]), int(run["attempt"])
+        if run.get("seed") is not None:  # the caller's (a sandbox-drawn seed stays the sandbox's until the finish)
+            self.known_seed = self.run_seed = int(run["seed"])
+
+    def _finish_run(self, results: dict[str, ScenarioFinished]) -> None:
+        """Finish the run at the sandbox (no session of it after) and take its seed, now revealed: it must be the one
+        the sandbox committed to, and give each scenario's session the seed it had."""
+        if not self.plan.scenarios:
+            return
+        try:
+            with self.access.admin() as admin:
+                r = admin.post(f"/admin/runs/{self.run_id}/finish")
+        except httpx.HTTPError as exc:
+            raise SandboxUnavailable(f"the sandbox could not finish run {self.run_id}: {exc}") from exc
+        if r.status_code != 200:
+            raise SandboxUnavailable(f"the sandbox refused to finish run {self.run_id} (HTTP {r.status_code}): "
+                                     f"{r.text[:500]}")
+        seed = r.json().get("seed")
+        if not isinstance(seed, int) or seed_commitment(seed) != self.commitment:
+            raise SandboxUnavailable(f"the sandbox revealed seed {seed!r} for run {self.run_id}, not the one it "
+                                     "committed to: a sandbox of another usine version?")
+        self.run_seed = seed
+        for sid, result in results.items():
+            had = _object(_object(result.trace).get("session")).get("seed") if result.trace else None
+            if had is not None and had != scenario_seed(seed, sid):
+                raise SandboxUnavailable(f"the sandbox gave scenario {sid}'s session seed {had}, not the run's "
+                                         f"{scenario_seed(seed, sid)}: a sandbox of another usine version?")
 
     def _judge_ready(self, traces: dict[str, dict[str, Any]], finished: set[str], ctx: EvalContext,
                      judged: dict[str, CheckEvaluated], *, final: bool) -> None:
@@ -224,9 +259,12 @@ class Runner:
         """Run one scenario in a session of its own, with the driver ``started`` for it (default: one from the
         pool)."""
         t0 = time.perf_counter()
-        seed = scenario_seed(self.run_seed, sc.id)  # as the sandbox derives it for the run's session
-        for draw in sc.draws:  # its generated inputs are drawn while its session opens and its driver starts
-            draw.ahead(seed)
+        # the seed the sandbox derives for the run's session: known here only when the caller chose the run's (a
+        # sandbox-drawn run seed is revealed at the finish; the session's answer gives its scenario's seed)
+        seed = scenario_seed(self.known_seed, sc.id) if self.known_seed is not None else None
+        if seed is not None:
+            for draw in sc.draws:  # its generated inputs are drawn while its session opens and its driver starts
+                draw.ahead(seed)
         failures: list[dict[str, Any]] = []
         # the driver process starts (its interpreter, its imports) while the session is being opened
         driver: Driver | DriverFailure
@@ -243,9 +281,17 @@ class Runner:
                 r.raise_for_status()
                 session = r.json()
                 sid = session["session_id"]
-                if session.get("seed") != seed:
+                if seed is None and isinstance(session.get("seed"), int):
+                    seed = int(session["seed"])
+                    for draw in sc.draws:  # drawn while the driver initializes (the first step waits for them)
+                        draw.ahead(seed)
+                if seed is None or session.get("seed") != seed:
                     raise SandboxUnavailable(f"the sandbox gave scenario {sc.id}'s session seed {session.get('seed')}, "
                                              f"not the run's {seed}: a sandbox of another usine version?")
+                if _object(session.get("run")).get("seed_commitment") != self.commitment:
+                    raise SandboxUnavailable(f"the sandbox recorded scenario {sc.id}'s session in a run committed to "
+                                             f"{_object(session.get('run')).get('seed_commitment')!r}, not "
+                                             f"{self.commitment!r}: a sandbox of another usine version?")
                 bound = {"vendor_id": self.vendor.vendor_id, "software_id": self.vendor.software_id}
                 if session.get("bound_to") != bound:
                     raise SandboxUnavailable(f"the sandbox token is bound to {session.get('bound_to')}, "
@@ -272,8 +318,9 @@ class Runner:
         finally:
             if not isinstance(driver, DriverFailure) and not released:
                 driver.close()  # the scenario ended before its driver was driven
-            for draw in sc.draws:
-                draw.forget(seed)
+            if seed is not None:
+                for draw in sc.draws:
+                    draw.forget(seed)
 
     def _shrink(self, step: Shrink, sid: str, driver: Any, admin: httpx.Client, note: Any) -> None:
         """Run a Shrink step: candidates performed by the driver, each a ``shrink.attempt`` note; then the result."""

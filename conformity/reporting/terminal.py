@@ -80,7 +80,8 @@ class TerminalReporter:
 
     def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            self.console.print(f"usine run — wave {event.wave}, category {event.category}, seed {event.seed}: "
+            self.console.print(f"usine run — wave {event.wave}, category {event.category}, "
+                               f"seed {'the sandbox’s (revealed at the end)' if event.seed is None else event.seed}: "
                                f"{event.requirements} requirements, {len(event.scenarios)} scenarios "
                                f"(run {event.run_id}, attempt {event.attempt})")
             if event.seed_source == "caller":

@@ -17,6 +17,7 @@ from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog
 from conformity.reporting.html import report_html
 from conformity.reporting.junit import junit_xml
+from conformity.runs import seed_commitment
 from conformity.signing import KeyRing, SigningKey, canonical_json, sha256_hex, unverified_payload
 from tests.agency.helpers import (
     AGENCY,
@@ -242,6 +243,16 @@ BAD: dict[str, tuple[Callable[[Runs, Path], Path], tuple[str, ...]]] = {
     "manifest-attempt-lowered": (lambda r, d: write_zip(d / "b.zip", edit_json(
         edit_json(members(r.rerun), "manifest.json", _manifest(attempt=1)), "report.json",
         lambda rep: rep.update(attempt=1))), ("session.run", "attempt 3 (expected 1)")),
+    # QA (seedreveal): the run seed is the sandbox's secret until the finish; every trace signs its commitment
+    "manifest-seed-not-the-committed-one": (lambda r, d: write_zip(d / "b.zip", edit_json(
+        edit_json(members(r.reference), "manifest.json", _manifest(seed=12345)), "report.json",
+        lambda rep: rep.update(seed=12345))), ("session.run", "seed 12345 is not the one the sandbox committed to")),
+    "trace-committed-to-another-seed": (lambda r, d: write_zip(d / "b.zip", _resign(
+        members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key), _run(seed_commitment=seed_commitment(7)))),
+        (NOMINAL, "session.run", "not the one the sandbox committed to")),
+    "trace-of-a-sandbox-that-committed-to-nothing": (lambda r, d: write_zip(d / "b.zip", _resign(
+        members(r.reference), NOMINAL, SigningKey.load(r.sandbox_key), _run(seed_commitment=None))),
+        (NOMINAL, "session.run", "not the one the sandbox committed to")),
     "manifest-seed-source-hidden": (lambda r, d: write_zip(d / "b.zip", edit_json(
         edit_json(members(r.rerun), "manifest.json", _manifest(seed_source="sandbox")), "report.json",
         lambda rep: rep.update(seed_source="sandbox"))), ("session.run", "seed_source 'caller' (expected 'sandbox')")),

@@ -17,7 +17,7 @@ from conformity.harness.events import CALLER_SEED_NOTICE, RunStarted
 from conformity.harness.plan import make_plan
 from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable
 from conformity.reporting.terminal import TerminalReporter
-from conformity.runs import scenario_seed
+from conformity.runs import SANDBOX_SEED_BOUND, scenario_seed, seed_commitment
 
 ONLY = ("PRACAUTH-001",)
 
@@ -31,6 +31,7 @@ def test_a_run_is_the_sandboxs_and_every_trace_names_it(run_harness: Callable[..
     for scenario, trace in traces.items():
         assert trace["session"]["run"] == {"id": report["run_id"], "wave": report["wave"],
                                            "category": report["category"], "seed_source": "sandbox",
+                                           "seed_commitment": seed_commitment(report["seed"]),
                                            "attempt": report["attempt"], "scenario": scenario}
         assert trace["session"]["seed"] == scenario_seed(report["seed"], scenario)
 
@@ -49,7 +50,20 @@ def test_a_run_plays_each_scenario_once(harness_sandbox: SandboxAccess, run_harn
     access = harness_sandbox.bind(bound["vendor_id"], bound["software_id"])
     with access.admin() as admin:
         r = admin.post("/admin/sessions", json={"run_id": report["run_id"], "scenario": next(iter(traces))})
-    assert r.status_code == 409 and r.json()["code"] == "scenario-already-run"
+    assert r.status_code == 409 and r.json()["code"] == "run-finished"  # the harness finished it: its seed is out
+
+
+def test_a_sandbox_seed_is_revealed_at_the_finish_and_reproduces_the_run(run_harness: Callable[..., Any]) -> None:
+    """The harness plays a run whose seed it does not know (each scenario's inputs drawn from its session's seed),
+    finishes it, and records the seed the sandbox then reveals (128 bits): ``--seed`` with it plays the same
+    scenario seeds and gives the same verdicts (a reproduction, the caller's seed: not for a label)."""
+    report, traces = run_harness("reference", only=ONLY, seed=None)
+    assert 2**53 <= report["seed"] < SANDBOX_SEED_BOUND  # 2**-75 odds of a drawn seed below 2**53
+    again, retraced = run_harness("reference", only=ONLY, seed=report["seed"])
+    assert again["seed_source"] == "caller" and again["seed"] == report["seed"]
+    assert {s: t["session"]["seed"] for s, t in retraced.items()} == {s: t["session"]["seed"] for s, t in traces.items()}
+    assert [(r["id"], r["verdict"]) for r in again["requirements"]] == [(r["id"], r["verdict"])
+                                                                         for r in report["requirements"]]
 
 
 def test_the_terminal_says_a_chosen_seed_cannot_be_labelled() -> None:
@@ -63,4 +77,4 @@ def test_the_terminal_says_a_chosen_seed_cannot_be_labelled() -> None:
 
 def test_a_sandbox_that_refuses_the_run_stops_it_with_its_reason(run_harness: Callable[..., Any]) -> None:
     with pytest.raises(SandboxUnavailable, match="refused to create the run"):
-        run_harness("reference", only=ONLY, seed=2**62 + 1)  # beyond what the sandbox takes
+        run_harness("reference", only=ONLY, seed=SANDBOX_SEED_BOUND)  # beyond what the sandbox takes

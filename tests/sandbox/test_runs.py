@@ -15,13 +15,21 @@ from typing import Any
 import httpx
 import pytest
 
-from conformity.runs import scenario_seed
+from conformity.runs import SANDBOX_SEED_BITS, scenario_seed, seed_commitment
 from sandbox.sessions import new_run
 from sandbox.store import PostgresStore, Store
 from tests.sandbox.helpers import trace_payload
 from tests.sandbox.test_harness_tokens import issue
 
 RUN = {"wave": "2026-W1", "category": "GP", "pack": "health", "scenarios": ["PRACAUTH-001", "INSI-001"]}
+
+
+def finish(client: httpx.Client, headers: dict[str, str], run_id: str) -> dict[str, Any]:
+    """Finish the run and return its answer (its seed revealed)."""
+    r = client.post(f"/admin/runs/{run_id}/finish", headers=headers)
+    assert r.status_code == 200, r.text
+    assert seed_commitment(r.json()["seed"]) == r.json()["seed_commitment"]
+    return r.json()  # type: ignore[no-any-return]
 
 
 def create(client: httpx.Client, headers: dict[str, str], **extra: Any) -> dict[str, Any]:
@@ -56,23 +64,25 @@ def test_a_run_request_out_of_bounds_is_refused(admin: httpx.Client, client: htt
 
 
 def test_a_session_of_a_run_takes_the_runs_seed_once_per_scenario_and_its_trace_names_the_run(
-        admin: httpx.Client, client: httpx.Client) -> None:
+        admin: httpx.Client, client: httpx.Client, sandbox_server: Any) -> None:
     acme = issue(admin, "acme", "acme.sessions")
     run = create(client, acme)
     r = client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": "INSI-001"}, headers=acme)
     assert r.status_code == 201, r.text
     session = r.json()
-    assert session["seed"] == scenario_seed(run["seed"], "INSI-001") and session["pack"] == "health"
+    seed = sandbox_server.server.config.app.state.store.get_run(run["run_id"])["seed"]  # the sandbox's secret
+    assert session["seed"] == scenario_seed(seed, "INSI-001") and session["pack"] == "health"
     trace = trace_payload(client.get(f"/admin/sessions/{session['session_id']}/trace", headers=acme))
     assert trace["session"]["run"] == {"id": run["run_id"], "wave": "2026-W1", "category": "GP",
-                                       "seed_source": "sandbox", "attempt": 1, "scenario": "INSI-001"}
+                                       "seed_source": "sandbox", "seed_commitment": seed_commitment(seed),
+                                       "attempt": 1, "scenario": "INSI-001"}
     assert trace["session"]["seed"] == session["seed"]
     # the same scenario again in the same run: refused (no keeping the best of several tries within one run)
     again = client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": "INSI-001"}, headers=acme)
     assert again.status_code == 409 and again.json()["code"] == "scenario-already-run", again.text
     # another scenario of the run: its own session
     other = client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": "PRACAUTH-001",
-                                                 "seed": scenario_seed(run["seed"], "PRACAUTH-001")}, headers=acme)
+                                                 "seed": scenario_seed(seed, "PRACAUTH-001")}, headers=acme)
     assert other.status_code == 201, other.text
 
 
@@ -155,9 +165,49 @@ def test_runs_created_at_once_get_distinct_attempts(stores: tuple[Store, Store])
 
 
 def test_a_scenario_of_a_run_is_claimed_once_across_handles(stores: tuple[Store, Store]) -> None:
-    assert stores[0].claim_scenario("run_x", "A", "ses_1")
-    assert not stores[1].claim_scenario("run_x", "A", "ses_2")
-    assert stores[1].claim_scenario("run_x", "B", "ses_2") and stores[1].claim_scenario("run_y", "A", "ses_3")
+    assert stores[0].claim_scenario("run_x", "A", "ses_1") == "claimed"
+    assert stores[1].claim_scenario("run_x", "A", "ses_2") == "taken"
+    assert stores[1].claim_scenario("run_x", "B", "ses_2") == "claimed"
+    assert stores[1].claim_scenario("run_y", "A", "ses_3") == "claimed"
+
+
+def test_a_finished_run_takes_no_claim_across_handles(stores: tuple[Store, Store]) -> None:
+    """The finish and the claims pass through one store: once a handle finished the run, no handle claims a
+    scenario of it, and the finish lists exactly the claims made before it (finishing again changes nothing)."""
+    assert stores[0].run_finished("run_f") is None
+    assert stores[0].claim_scenario("run_f", "A", "ses_1") == "claimed"
+    finished, played = stores[1].finish_run("run_f", "2026-01-01T00:00:00Z")
+    assert (finished, played) == ("2026-01-01T00:00:00Z", [("A", "ses_1")])
+    assert stores[0].claim_scenario("run_f", "B", "ses_2") == "finished"
+    assert stores[0].claim_scenario("run_f", "A", "ses_3") == "finished"
+    assert stores[0].finish_run("run_f", "2026-01-02T00:00:00Z") == (finished, played)
+    assert stores[0].run_finished("run_f") == finished and stores[1].run_finished("run_g") is None
+
+
+def test_claims_racing_a_finish_are_all_in_its_answer(stores: tuple[Store, Store]) -> None:
+    """Claims and a finish at once, from two handles: every claim that succeeded is in the finish's list (a session
+    the finish did not see would play with the run's seed already revealed), and none succeeds after it."""
+    start, claimed, finishes = threading.Barrier(5), [], []
+
+    def claim(store: Store, worker: int) -> None:
+        start.wait()
+        for i in range(20):
+            scenario = f"S-{worker}-{i}"
+            if store.claim_scenario("run_r", scenario, f"ses_{worker}_{i}") == "claimed":
+                claimed.append(scenario)
+
+    def end(store: Store) -> None:
+        start.wait()
+        finishes.append(store.finish_run("run_r", "2026-01-01T00:00:00Z")[1])
+
+    threads = [threading.Thread(target=claim, args=(stores[w % 2], w)) for w in range(4)]
+    threads.append(threading.Thread(target=end, args=(stores[1],)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(s for s, _ in finishes[0])
+    assert stores[0].finish_run("run_r", "later")[1] == finishes[0]
 
 
 def test_a_run_session_takes_the_sandboxs_fixtures_not_the_callers_options(admin: httpx.Client,
@@ -212,3 +262,50 @@ def test_a_scenario_whose_session_could_not_be_stored_is_given_back(admin: httpx
     assert r.status_code == 201, r.text
     again = client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": "INSI-001"}, headers=acme)
     assert again.status_code == 409  # given back once, taken once
+
+
+def test_a_sandbox_seed_is_secret_until_the_run_is_finished(admin: httpx.Client, client: httpx.Client) -> None:
+    """QA (seedreveal): ``POST /admin/runs`` answered the seed at once: a vendor created run R (attempt 1), rehearsed
+    its exact test data (sessions outside the run with the derived scenario seeds, a local sandbox with --seed) for
+    as long as it liked, then played R, attempt 1. The seed (128 bits) is now the sandbox's secret until the run is
+    finished; the run's answer, its read and its sessions give only its commitment and each scenario's own seed."""
+    acme = issue(admin, "acme", "acme.secret")
+    run = create(client, acme)
+    assert run["seed"] is None and run["finished"] is None and len(run["seed_commitment"]) == 64
+    read = client.get(f"/admin/runs/{run['run_id']}", headers=acme)
+    assert read.status_code == 200 and read.json()["seed"] is None, read.text
+    session = client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": "INSI-001"}, headers=acme)
+    assert session.status_code == 201, session.text
+    assert session.json()["run"]["seed_commitment"] == run["seed_commitment"]
+    before = [run, read.json(), session.json()]
+    # another software's token reads nothing of it, finished or not
+    medilab = issue(admin, "medilab", "medilab.secret")
+    assert client.get(f"/admin/runs/{run['run_id']}", headers=medilab).status_code == 404
+    assert client.post(f"/admin/runs/{run['run_id']}/finish", headers=medilab).status_code == 404
+    done = finish(client, acme, run["run_id"])
+    seed = done["seed"]
+    assert seed.bit_length() > 64 and seed < 2**SANDBOX_SEED_BITS  # 2**-63 odds of a drawn seed under 2**64
+    assert done["played"] == [{"scenario": "INSI-001", "session_id": session.json()["session_id"]}]
+    assert done["finished"] is not None and done["seed_commitment"] == run["seed_commitment"]
+    assert session.json()["seed"] == scenario_seed(seed, "INSI-001")
+    for answer in before:  # the seed was nowhere in what the sandbox said before the finish
+        assert str(seed) not in httpx.Response(200, json=answer).text
+    after = client.get(f"/admin/runs/{run['run_id']}", headers=acme).json()
+    assert (after["seed"], after["finished"]) == (seed, done["finished"])
+    # the run is over: no session of it after, for a scenario played or not
+    for scenario in ("PRACAUTH-001", "INSI-001"):
+        late = client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": scenario}, headers=acme)
+        assert late.status_code == 409 and late.json()["code"] == "run-finished", late.text
+    assert client.post(f"/admin/runs/{run['run_id']}/finish", headers=acme).json() == done  # finishing again: the same
+
+
+def test_a_callers_seed_is_the_callers_from_the_start(admin: httpx.Client, client: httpx.Client) -> None:
+    """A seed the caller chose (a vendor reproducing a run, never labelled) is known to it: the sandbox answers it,
+    and a run seed as large as the sandbox draws is taken (a drawn seed reproduces its run)."""
+    acme = issue(admin, "acme", "acme.chosen")
+    big = 2**SANDBOX_SEED_BITS - 1
+    run = create(client, acme, seed=big)
+    assert (run["seed"], run["seed_source"], run["seed_commitment"]) == (big, "caller", seed_commitment(big))
+    session = client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": "INSI-001"}, headers=acme)
+    assert session.status_code == 201 and session.json()["seed"] == scenario_seed(big, "INSI-001"), session.text
+    assert client.post("/admin/runs", json=RUN | {"seed": big + 1}, headers=acme).status_code == 422
