@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wave", default="2027-W2")
     parser.add_argument("--category", default="HOSPITAL")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sandbox-seed", action="store_true",
+                        help="let the sandbox draw the run's seed (a run for a label: each scenario's inputs are drawn "
+                             "once its session has opened)")
     parser.add_argument("--parallel", type=count(0), default=None,
                         help="scenarios driven at once (default: the runner's, 6; 0: every scenario at once)")
     parser.add_argument("--vendor", type=Path, default=ROOT / "examples" / "vendors" / "health" / "reference" / "vendor.toml")
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     drivers = driver_pool(plan, vendor, EARLY_DRIVERS if args.early is None else args.early)
     with start_local() as access:
         started = time.perf_counter()
-        runner = Runner(plan, vendor, args.seed, access, driver_pool=drivers)
+        runner = Runner(plan, vendor, None if args.sandbox_seed else args.seed, access, driver_pool=drivers)
         if args.parallel is not None:
             runner.parallel = args.parallel
         result = run_to_end(runner, on_event)
