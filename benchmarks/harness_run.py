@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     checks_ms = sorted(((c["duration_ms"], c["id"]) for c in report["checks"]), reverse=True)
     exchanges = sum(len(t.get("exchanges", ())) for t in result.traces.values())
     s = report["summary"]
-    print(f"wave {args.wave} {args.category}, vendor {vendor.software} {vendor.version}, seed {args.seed}")
+    seed = "drawn by the sandbox (revealed at the end)" if args.sandbox_seed else args.seed
+    print(f"wave {args.wave} {args.category}, vendor {vendor.software} {vendor.version}, seed {seed}")
     print(f"requirements {s['requirements']}, checks {len(plan.checks)}, scenarios {len(plan.scenarios)}, "
           f"recorded exchanges {exchanges}; MUST passed {s['must_passed']}/{s['must_automated']}")
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
