@@ -15,7 +15,6 @@ import binascii
 import json
 import re
 import secrets
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
@@ -24,6 +23,7 @@ from urllib.parse import parse_qs
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conformity.counting import KeyedCounts
 from conformity.errors import SignatureError
 from conformity.jsonio import MAX_DEPTH, depth
 from conformity.signing import require_canonicalisable
@@ -243,33 +243,15 @@ def _service_outcome(state: dict[str, Any], status: int) -> str:
     return state.get("outcome") or ("accepted" if 200 <= status < 400 else f"http-{status}")
 
 
-class InFlight:
+class InFlight(KeyedCounts):
     """The requests of each session this process is handling: arrived, not yet recorded in the trace.
 
     A harness note ends a driver step; it waits until none is left (:func:`sandbox.admin.post_note`), so that an
     exchange the software started during the step is recorded inside it, however late the sandbox is with it.
     Counted as the request reaches the middleware, before anything can yield to another request: a request the
-    software sent before its driver returned reaches it before the note the harness posts afterwards.
+    software sent before its driver returned reaches it before the note the harness posts afterwards. (One lock: the
+    listeners of one app each run their own event loop, in their own thread.)
     """
-
-    def __init__(self) -> None:
-        self._count: dict[str, int] = {}
-        self._lock = threading.Lock()  # the listeners of one app each run their own event loop, in their own thread
-
-    def enter(self, session_id: str) -> None:
-        with self._lock:
-            self._count[session_id] = self._count.get(session_id, 0) + 1
-
-    def leave(self, session_id: str) -> None:
-        with self._lock:
-            left = self._count.get(session_id, 0) - 1
-            if left > 0:
-                self._count[session_id] = left
-            else:
-                self._count.pop(session_id, None)
-
-    def busy(self, session_id: str) -> bool:
-        return session_id in self._count
 
 
 class RecordingMiddleware:

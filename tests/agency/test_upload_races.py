@@ -304,7 +304,7 @@ def test_a_vendor_streaming_more_uploads_at_once_than_it_may_is_refused_before_r
         for t in threads:
             t.join(60)
         assert sorted(answers) == [202] * s.config.uploads_in_flight
-        assert uploads.streaming._count == {}  # every slot given back
+        assert not uploads.streaming.counts  # every slot given back
     finally:
         release.set()
         served.close()

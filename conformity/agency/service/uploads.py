@@ -29,6 +29,7 @@ from conformity.agency.service.audit import record
 from conformity.agency.service.config import ServiceConfig
 from conformity.agency.service.problems import HTTPProblem
 from conformity.agency.submit import decide_bundle
+from conformity.counting import KeyedCounts
 from conformity.db.connection import Connection
 from conformity.errors import InputError
 from conformity.files import private_dir
@@ -136,29 +137,20 @@ class Streaming:
     64 MiB uploads at once held a hundred connections and temporary files."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._count: dict[str, int] = {}
+        self.counts = KeyedCounts()
 
     @contextmanager
     def slot(self, vendor_id: str, limit: int) -> Iterator[None]:
         """Hold one of the vendor's ``limit`` slots while its body streams (429 when none is free, nothing read)."""
-        with self._lock:
-            taken = self._count.get(vendor_id, 0)
-            if taken >= limit:
-                raise HTTPProblem(429, "too-many-uploads-streaming",
-                                  f"{taken} of your uploads are being received by this server now: at most {limit} "
-                                  "at a time; send this one once one of them is in (nothing was read)",
-                                  headers={"Retry-After": "10"})
-            self._count[vendor_id] = taken + 1
+        if not self.counts.enter(vendor_id, limit):
+            raise HTTPProblem(429, "too-many-uploads-streaming",
+                              f"{self.counts.held(vendor_id)} of your uploads are being received by this server now: "
+                              f"at most {limit} at a time; send this one once one of them is in (nothing was read)",
+                              headers={"Retry-After": "10"})
         try:
             yield
         finally:
-            with self._lock:
-                left = self._count.get(vendor_id, 1) - 1
-                if left > 0:
-                    self._count[vendor_id] = left
-                else:
-                    self._count.pop(vendor_id, None)
+            self.counts.leave(vendor_id)
 
 
 #: this worker process's bodies in progress (one per process: each worker bounds its own connections)
