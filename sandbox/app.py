@@ -28,7 +28,7 @@ from conformity.signing import SigningKey
 from sandbox import admin, events, plugins, traces
 from sandbox import openapi as openapi_doc
 from sandbox.config import SandboxConfig
-from sandbox.deps import REQUEST_SESSION, FastJSONResponse, LeanHandler, refuse_other_packs
+from sandbox.deps import REQUEST_SERVICE, REQUEST_SESSION, FastJSONResponse, LeanHandler, refuse_other_packs
 from sandbox.events import EventLog
 from sandbox.problems import MEDIA_TYPE, HTTPProblem, install_handlers
 from sandbox.recording import InFlight, RecordingMiddleware
@@ -103,8 +103,6 @@ class SingleWriterRoutes:
 
 #: the service a route serves under ``/s/{session_id}/<service>``, from its path (or its included router's prefix)
 ROUTE_SERVICE = re.compile(r"^/s/\{session_id\}/([a-z]+)(?:/|$)")
-#: the service a request's path names
-REQUEST_SERVICE = re.compile(r"^/s/[^/]+/([a-z]+)(?:/|$)")
 
 
 def route_services(route: Any) -> set[str] | None:

@@ -165,8 +165,8 @@ def session_of_request(request: Request, session_id: str) -> dict[str, Any] | No
     return store_of(request).get_session(session_id)
 
 
-#: the service a session path names (``/s/{session_id}/<service>/…``)
-_SESSION_SERVICE = re.compile(r"^/s/[^/]+/([a-z]+)(?:/|$)")
+#: the service a request's path names (``/s/{session_id}/<service>/…``)
+REQUEST_SERVICE = re.compile(r"^/s/[^/]+/([a-z]+)(?:/|$)")
 
 
 @functools.cache
@@ -195,9 +195,12 @@ def get_session(request: Request, session_id: str) -> dict[str, Any]:
         raise HTTPProblem(404, "session-unknown", f"no test session {session_id!r}")
     if session["state"] != "open":
         raise HTTPProblem(410, "session-closed", f"test session {session_id} is closed")
-    named = _SESSION_SERVICE.match(request.url.path)
-    if named:
-        refuse_other_packs(session, named[1])
+    # the session the recording read was checked by the session index already (sandbox.app.SessionRoutes); one read
+    # from the store here is checked now
+    if session is not request.scope.get("state", {}).get(REQUEST_SESSION):
+        named = REQUEST_SERVICE.match(request.url.path)
+        if named:
+            refuse_other_packs(session, named[1])
     return session
 
 
