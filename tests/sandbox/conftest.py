@@ -11,6 +11,7 @@ import pytest
 
 from sandbox.config import SandboxConfig
 from sandbox.server import RunningSandbox, start_in_thread
+from sandbox.store import PostgresStore, Store
 from tests.sandbox.helpers import ADMIN_TOKEN
 
 
@@ -62,3 +63,17 @@ def client(sandbox_server: RunningSandbox) -> Iterator[httpx.Client]:
 
 def data_dir(server: RunningSandbox) -> Path:
     return server.config.data_dir
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+    """Two handles on one store (two connections, as two worker processes have: what one writes, the other must read
+    committed), on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        pair = (Store(tmp_path / "sandbox.sqlite3"), Store(tmp_path / "sandbox.sqlite3"))
+    else:
+        url = request.getfixturevalue("postgresql_url")
+        pair = (PostgresStore(url), PostgresStore(url))
+    yield pair
+    for store in pair:
+        store.close()

@@ -8,8 +8,6 @@ session of a run's scenario takes its seed from the run, once per scenario, and 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +15,7 @@ import pytest
 
 from conformity.runs import SANDBOX_SEED_BITS, scenario_seed, seed_commitment
 from sandbox.sessions import new_run
-from sandbox.store import PostgresStore, Store
+from sandbox.store import Store
 from tests.sandbox.helpers import trace_payload
 from tests.sandbox.test_harness_tokens import issue
 
@@ -128,19 +126,6 @@ def test_run_id_and_scenario_go_together_and_a_session_without_them_has_no_run(a
     assert plain.status_code == 201 and plain.json()["run"] is None and plain.json()["seed"] == 9
     trace = trace_payload(client.get(f"/admin/sessions/{plain.json()['session_id']}/trace", headers=acme))
     assert trace["session"]["run"] is None
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store, Store]]:
-    """Two handles on one store (two connections, as two worker processes have)."""
-    if request.param == "sqlite":
-        pair = (Store(tmp_path / "sandbox.sqlite3"), Store(tmp_path / "sandbox.sqlite3"))
-    else:
-        url = request.getfixturevalue("postgresql_url")
-        pair = (PostgresStore(url), PostgresStore(url))
-    yield pair
-    for store in pair:
-        store.close()
 
 
 def test_runs_created_at_once_get_distinct_attempts(stores: tuple[Store, Store]) -> None:

@@ -11,25 +11,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sandbox.store import PostgresStore, Store, dump_own
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store, Store]]:
-    """Two handles on one store (two connections: what one writes, the other must read committed)."""
-    if request.param == "sqlite":
-        pair = (Store(tmp_path / "sandbox.sqlite3"), Store(tmp_path / "sandbox.sqlite3"))
-    else:
-        url = request.getfixturevalue("postgresql_url")
-        pair = (PostgresStore(url), PostgresStore(url))
-    yield pair
-    for store in pair:
-        store.close()
 
 
 def test_session_and_token_reads_what_the_two_reads_read(stores: tuple[Store, Store]) -> None:
