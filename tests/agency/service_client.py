@@ -24,6 +24,11 @@ VENDOR = "usine-reference"
 MiB = 1024 * 1024
 
 
+def csrf_of(page: str) -> str:
+    """The CSRF token of the first form of a page."""
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+
 @dataclass
 class Service:
     app: object
@@ -43,11 +48,11 @@ class Service:
         """A signed-in client and its CSRF token."""
         c = self.client()
         form = c.get("/login")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        csrf = csrf_of(form.text)
         r = c.post("/login", data={"login": login, "password": PASSWORD, "csrf": csrf, "next": "/staff"})
         assert r.status_code == 303, r.text
         page = c.get("/staff")
-        return c, re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        return c, csrf_of(page.text)
 
     def table(self, sql: str) -> list[tuple[object, ...]]:
         with Registry(self.config.database) as reg:

@@ -8,11 +8,7 @@ from fastapi.testclient import TestClient
 
 from conformity.agency.registry import Registry
 from conformity.agency.service import accounts
-from tests.agency.service_client import PASSWORD, Service
-
-
-def _csrf(text: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', text).group(1)  # type: ignore[union-attr]
+from tests.agency.service_client import PASSWORD, Service, csrf_of
 
 
 def _admin(s: Service) -> tuple[TestClient, str]:
@@ -21,7 +17,7 @@ def _admin(s: Service) -> tuple[TestClient, str]:
     c, _ = s.staff("root")
     page = c.get("/staff/admin/accounts")
     assert page.status_code == 200 and "New account" in page.text
-    return c, _csrf(page.text)
+    return c, csrf_of(page.text)
 
 
 def test_an_admin_creates_a_vendor_with_a_token_rotates_and_disables_it(sqlite_service: Service) -> None:

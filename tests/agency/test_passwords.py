@@ -4,7 +4,6 @@ session of the account."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -17,20 +16,17 @@ from conformity.catalog import Catalog
 from conformity.cli import cli
 from conformity.db.connection import Database
 from tests.agency.helpers import Runs
-from tests.agency.service_client import PASSWORD, Service, make_service
+from tests.agency.service_client import PASSWORD, Service, csrf_of, make_service
 
 TEMPORARY = "set by the admin 2026"
 OWN = "chosen by eve herself, long"
 
 
-def _csrf(text: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', text).group(1)  # type: ignore[union-attr]
-
 
 def _sign_in(s: Service, login: str, password: str) -> tuple[TestClient, str]:
     """A client that posted the sign-in form, and where the answer sends it."""
     c = s.client()
-    r = c.post("/login", data={"login": login, "password": password, "csrf": _csrf(c.get("/login").text),
+    r = c.post("/login", data={"login": login, "password": password, "csrf": csrf_of(c.get("/login").text),
                                "next": "/staff"})
     return c, r.headers.get("location", str(r.status_code))
 
@@ -39,11 +35,11 @@ def _admin(s: Service) -> tuple[TestClient, str]:
     with Registry(s.config.database) as reg:
         accounts.create_account(reg.db, "root", "Root Admin", "admin", password=PASSWORD)
     c, _ = s.staff("root")
-    return c, _csrf(c.get("/staff/admin/accounts").text)
+    return c, csrf_of(c.get("/staff/admin/accounts").text)
 
 
 def _change(c: TestClient, current: str, new: str, confirm: str | None = None) -> object:
-    return c.post("/password", data={"csrf": _csrf(c.get("/password").text), "current": current, "new": new,
+    return c.post("/password", data={"csrf": csrf_of(c.get("/password").text), "current": current, "new": new,
                                      "confirm": new if confirm is None else confirm},
                   headers={"Accept": "application/json"})
 
