@@ -159,6 +159,12 @@ def login_form(request: Request, next: str = "/staff") -> Response:
     return response
 
 
+def _set_session_cookie(response: Response, cfg: Any, sid: str) -> None:
+    """The cookie of a new session (a sign-in, a password change)."""
+    response.set_cookie(cookie_name(cfg, SESSION_COOKIE), sid, httponly=True, secure=cfg.secure_cookies,
+                        samesite="strict", path="/", max_age=int(cfg.session_max.total_seconds()))
+
+
 def _local(target: str) -> str:
     """Only a path of this site to go back to after signing in (never another site)."""
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/staff"
@@ -200,8 +206,7 @@ async def login(request: Request) -> Response:
     acct, sid, session = signed
     target = "/vendor" if acct.role == "vendor" else _local(str(form.get("next", "/staff")))
     response = RedirectResponse("/password" if session.password_change_due else target, status_code=303)
-    response.set_cookie(cookie_name(cfg, SESSION_COOKIE), sid, httponly=True, secure=cfg.secure_cookies,
-                        samesite="strict", path="/", max_age=int(cfg.session_max.total_seconds()))
+    _set_session_cookie(response, cfg, sid)
     response.delete_cookie(cookie_name(cfg, LOGIN_CSRF_COOKIE), path="/", secure=cfg.secure_cookies, httponly=True,
                            samesite="strict")
     return response
@@ -261,8 +266,7 @@ async def change_password(request: Request) -> Response:
 
     sid = await run_in_threadpool(change)
     response = RedirectResponse("/vendor" if acct.role == "vendor" else "/staff", status_code=303)
-    response.set_cookie(cookie_name(cfg, SESSION_COOKIE), sid, httponly=True, secure=cfg.secure_cookies,
-                        samesite="strict", path="/", max_age=int(cfg.session_max.total_seconds()))
+    _set_session_cookie(response, cfg, sid)
     return response
 
 
