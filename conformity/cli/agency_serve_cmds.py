@@ -206,6 +206,25 @@ def account_token(login: str, token_name: str, scopes: tuple[str, ...], days: in
     click.echo(token)
 
 
+@account.command("reset-password")
+@click.argument("login")
+@click.option("--password-stdin", is_flag=True, required=True,
+              help="Read the temporary password from standard input (never an argument: the process list shows those).")
+@database_option
+def account_reset_password(login: str, password_stdin: bool, database: str | None) -> None:
+    """Set a temporary password for an account whose owner lost theirs, an admin's included (the web admin page sets
+    no admin's): its sessions end, its API tokens are revoked, its owner changes it at the next sign-in. Exit 0 set,
+    2 refused (nothing changed)."""
+    from conformity.agency.registry import Registry
+    from conformity.agency.service import accounts
+
+    password = sys.stdin.readline().rstrip("\n")
+    with Registry(_database(database)) as reg:
+        what = accounts.set_temporary_password(reg.db, login, password, accounts.Actor("cli", "admin", "command line"),
+                                               protected_too=True)
+    click.echo(f"{login}: {what}")
+
+
 @click.group("webhook")
 def webhook() -> None:
     """Webhooks for the payment agency: label events POSTed, signed (Standard Webhooks), retried."""

@@ -39,7 +39,7 @@ def test_an_admin_creates_a_vendor_with_a_token_rotates_and_disables_it(sqlite_s
     assert r.status_code == 303
     assert s.vendor(second).get("/api/v1/submissions").status_code == 401
     assert c.post("/staff/admin/accounts/globex/enable", data={"csrf": csrf}).status_code == 303
-    assert s.vendor(second).get("/api/v1/submissions").status_code == 200
+    assert s.vendor(second).get("/api/v1/submissions").status_code == 401  # revoked with the disable: not back
 
     r = c.post("/staff/admin/accounts", data={"csrf": csrf, "login": "eve", "name": "Eve", "role": "reviewer",
                                               "password": PASSWORD})

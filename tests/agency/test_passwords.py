@@ -142,7 +142,8 @@ def test_a_vendor_whose_password_is_due_reads_nothing_through_the_api_with_its_s
     """The vendor's pages read ``/api/v1/submissions`` with the browser's session (GET, no token): that path took the
     session's account without asking whether its password was set by an admin, so a session that may only change its
     password read the vendor's submissions, findings and reviewers' reasons. It answers 403 password-change-required
-    now, like every page; the vendor's API token (another credential, its owner's) still reads them."""
+    now, like every page; the vendor's API token was revoked with the reset (whoever had the password may have had
+    it too), a new one issued to the vendor reads them."""
     s = sqlite_service
     admin, csrf = _admin(s)
     up = s.vendor().post("/api/v1/submissions", content=b"PK\x03\x04 not a bundle",
@@ -156,7 +157,12 @@ def test_a_vendor_whose_password_is_due_reads_nothing_through_the_api_with_its_s
         r = ref.get(path)
         assert r.status_code == 403 and r.json()["type"].endswith(":password-change-required"), (path, r.text)
         assert "findings" not in r.json() and "not a zip" not in r.text
-    assert s.vendor().get(f"/api/v1/submissions/{up['id']}").status_code == 200
+    assert s.vendor().get(f"/api/v1/submissions/{up['id']}").status_code == 401
+    with Registry(s.config.database) as reg:
+        acct = accounts.account(reg.db, "ref")
+        assert acct is not None
+        fresh = accounts.create_token(reg.db, acct, "ci")
+    assert s.vendor(fresh).get(f"/api/v1/submissions/{up['id']}").status_code == 200
     assert _change(ref, TEMPORARY, OWN).status_code == 303  # type: ignore[attr-defined]
     assert ref.get("/api/v1/submissions").json()["submissions"][0]["id"] == up["id"]
 

@@ -34,7 +34,7 @@ def test_an_upload_in_flight_when_its_account_is_disabled_or_its_token_rotated_i
         time.sleep(0.3)  # the server is reading this body now
         with Registry(s.config.database) as reg:
             if action == "disable":
-                accounts.set_disabled(reg.db, "ref", True)
+                accounts.set_disabled(reg.db, "ref", True, accounts.Actor("root", "admin"))
             else:
                 accounts.rotate_token(reg.db, accounts.account(reg.db, "ref"), "rotated")  # type: ignore[arg-type]
         yield body[4096:]
@@ -121,7 +121,7 @@ def test_an_upload_through_the_web_form_in_flight_when_its_account_is_disabled_i
         yield body[:4096]
         time.sleep(0.3)  # the server is reading this form now
         with Registry(s.config.database) as reg:
-            accounts.set_disabled(reg.db, "ref", True)
+            accounts.set_disabled(reg.db, "ref", True, accounts.Actor("root", "admin"))
         yield body[4096:]
 
     try:

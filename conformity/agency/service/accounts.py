@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from conformity.agency.registry import iso
+from conformity.agency.service import audit
 from conformity.db.connection import Connection
 from conformity.errors import InputError
 
@@ -60,6 +61,16 @@ class Account:
             return action != "submit"
         return {"review": self.role == "reviewer", "decide": self.role == "decider",
                 "submit": self.role == "vendor", "admin": False}[action]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who changes an account, for the audit entry written in the change's own transaction (the change and its entry
+    are committed together or not at all)."""
+
+    login: str
+    role: str
+    client: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,20 +250,31 @@ def check_password(db: Connection, login: str, password: str, client: str, pendi
 
 def start_session(db: Connection, acct: Account, idle: dt.timedelta, maximum: dt.timedelta) -> tuple[str, Session]:
     """A new session (its secret id for the cookie, and the session)."""
+    with db.write():
+        return _insert_session(db, acct, idle, maximum)
+
+
+def _insert_session(db: Connection, acct: Account, idle: dt.timedelta, maximum: dt.timedelta) -> tuple[str, Session]:
+    """:func:`start_session` inside the caller's transaction."""
     sid, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(32), _now()
     expires = iso(min(now + idle, now + maximum))
-    with db.write():
-        db.execute("INSERT INTO web_sessions (id_sha256, account, csrf, created, last_seen, expires) "
-                   "VALUES (?, ?, ?, ?, ?, ?)", (_sha(sid), acct.id, csrf, iso(now), iso(now), expires))
-        due = db.execute("SELECT password_change_due FROM accounts WHERE id = ?", (acct.id,)).fetchone()[0]
+    db.execute("INSERT INTO web_sessions (id_sha256, account, csrf, created, last_seen, expires) "
+               "VALUES (?, ?, ?, ?, ?, ?)", (_sha(sid), acct.id, csrf, iso(now), iso(now), expires))
+    due = db.execute("SELECT password_change_due FROM accounts WHERE id = ?", (acct.id,)).fetchone()[0]
     return sid, Session(acct, csrf, expires, due is not None)
 
 
 def change_password(db: Connection, acct: Account, current: str, new: str, confirm: str, client: str,
-                    pending: int | None = None) -> None:
+                    pending: int | None = None, *, idle: dt.timedelta, maximum: dt.timedelta,
+                    detail: str = "") -> str:
     """The account's own password changed (InputError, nothing changed: the current one wrong — a failure counted
-    like a sign-in's, ``pending`` the one :func:`attempt` counted —, the new one too short, not confirmed or the same);
-    every session of the account ends."""
+    like a sign-in's, ``pending`` the one :func:`attempt` counted —, the new one too short, not confirmed, the same,
+    or the password set meanwhile by someone else); the secret id of the browser's new session.
+
+    One transaction: the new hash, every session of the account ended, every API token of it revoked (whoever knew
+    the old password may have been given one), the audit entry and the new session — a crash anywhere in between
+    leaves the old password, sessions and tokens as they were."""
+    before = db.execute("SELECT password_hash FROM accounts WHERE id = ?", (acct.id,)).fetchone()
     if check_password(db, acct.login, current, client, pending) is None:
         raise InputError("the current password is wrong", where="current password")
     problems = password_problems(new)
@@ -262,25 +284,72 @@ def change_password(db: Connection, acct: Account, current: str, new: str, confi
         problems.append("the new password is the current one: choose another")
     if problems:
         raise InputError("; ".join(problems), where="new password")
-    _set_password(db, acct.id, new, due=False)
+    hashed = _hasher.hash(new)  # before the write lock: tens of milliseconds no other writer waits for
+    with db.write():
+        ended, revoked = _set_password(db, acct.id, hashed, due=False, expected=before[0] if before else None)
+        audit.record(db, acct.login, acct.role, "password-changed", acct.login,
+                     "; ".join(filter(None, (detail, f"{ended} session(s) ended, {revoked} API token(s) revoked"))), client)
+        sid, _ = _insert_session(db, acct, idle, maximum)
+    return sid
 
 
-def set_temporary_password(db: Connection, login: str, password: str) -> None:
-    """An admin sets an account's password (a person who lost theirs): its sessions end and its owner changes it at
-    the next sign-in (InputError: no such account, a vendor account without web sign-in is fine, too short)."""
+#: the roles whose password an admin may not set on the web (an admin's: its reset is the server operator's,
+#: ``usine agency account reset-password``, so that no admin signs in as another)
+PROTECTED_ROLES = frozenset({"admin"})
+
+
+def set_temporary_password(db: Connection, login: str, password: str, by: Actor, *,
+                           protected_too: bool = False) -> str:
+    """An admin sets an account's password (a person who lost theirs): its sessions end, its API tokens are revoked
+    and its owner changes the password at the next sign-in; the audit entry, naming ``by``, is in the same
+    transaction. What was done (InputError, nothing changed: no such account, too short, one's own, or an admin's
+    unless ``protected_too`` — the server's command line)."""
     ident, _ = _any_account(db, login)
+    role = db.execute("SELECT role FROM accounts WHERE id = ?", (ident,)).fetchone()[0]
+    if login == by.login:
+        raise InputError("change your own password on your password page (it asks for the current one)",
+                         where="account")
+    if role in PROTECTED_ROLES and not protected_too:
+        raise InputError(f"{login} is an admin: an admin's password is set on the agency's server (usine agency "
+                         "account reset-password), never by another admin on the web, who could then sign in as them",
+                         where="account")
     problems = password_problems(password)
     if problems:
         raise InputError("; ".join(problems), where="password")
-    _set_password(db, ident, password, due=True)
-
-
-def _set_password(db: Connection, ident: int, password: str, *, due: bool) -> None:
-    now = iso(_now())
+    hashed = _hasher.hash(password)
     with db.write():
+        ended, revoked = _set_password(db, ident, hashed, due=True)
+        what = (f"temporary password set by {by.login}; {ended} session(s) ended, {revoked} API token(s) revoked; "
+                "changed by its owner at the next sign-in")
+        audit.record(db, by.login, by.role, "account-reset-password", login, what, by.client)
+    return what
+
+
+def _set_password(db: Connection, ident: int, hashed: str, *, due: bool,
+                  expected: str | None = None) -> tuple[int, int]:
+    """Inside the caller's transaction: the new hash, the account's sessions ended and its API tokens revoked
+    (sessions ended, tokens revoked). ``expected``: the hash the change was checked against (InputError, the
+    transaction rolled back by the caller, when another change came first)."""
+    now = iso(_now())
+    if expected is not None:
+        changed = db.execute("UPDATE accounts SET password_hash = ?, password_change_due = ? WHERE id = ? AND "
+                             "password_hash = ? RETURNING id", (hashed, now if due else None, ident, expected)
+                             ).fetchall()
+        if not changed:
+            raise InputError("the password was set meanwhile (by an admin, or in another browser): nothing changed, try again",
+                             where="current password")
+    else:
         db.execute("UPDATE accounts SET password_hash = ?, password_change_due = ? WHERE id = ?",
-                   (_hasher.hash(password), now if due else None, ident))
-        db.execute("UPDATE web_sessions SET ended = ? WHERE account = ? AND ended IS NULL", (now, ident))
+                   (hashed, now if due else None, ident))
+    ended = db.execute("UPDATE web_sessions SET ended = ? WHERE account = ? AND ended IS NULL RETURNING id_sha256",
+                       (now, ident)).fetchall()
+    return len(ended), _revoke_tokens(db, ident, now)
+
+
+def _revoke_tokens(db: Connection, ident: int, now: str) -> int:
+    """Inside the caller's transaction: every API token of the account revoked; how many were live."""
+    return len(db.execute("UPDATE api_tokens SET revoked = ? WHERE account = ? AND revoked IS NULL RETURNING id",
+                          (now, ident)).fetchall())
 
 
 #: how often a session's idle expiry is pushed forward (a write): at most once a minute, not on every request
@@ -353,17 +422,23 @@ def _any_account(db: Connection, login: str) -> tuple[int, bool]:
     return int(row[0]), row[1] is not None
 
 
-def set_disabled(db: Connection, login: str, disabled: bool) -> bool:
-    """Disable an account (its sessions end, its tokens stop working) or enable it again; False if it already was."""
+def set_disabled(db: Connection, login: str, disabled: bool, by: Actor) -> str:
+    """Disable an account (its sessions end, its API tokens are revoked: enabling it again brings none back) or enable
+    it again; what was done, audited in the same transaction (``already disabled``: nothing changed)."""
     ident, was = _any_account(db, login)
+    action = "disable" if disabled else "enable"
     if was == disabled:
-        return False
+        return f"already {action}d"
     now = iso(_now())
     with db.write():
         db.execute("UPDATE accounts SET disabled = ? WHERE id = ?", (now if disabled else None, ident))
+        what = "enabled (its former API tokens stay revoked: issue a new one)"
         if disabled:
-            db.execute("UPDATE web_sessions SET ended = ? WHERE account = ? AND ended IS NULL", (now, ident))
-    return True
+            ended = db.execute("UPDATE web_sessions SET ended = ? WHERE account = ? AND ended IS NULL "
+                               "RETURNING id_sha256", (now, ident)).fetchall()
+            what = f"disabled; {len(ended)} session(s) ended, {_revoke_tokens(db, ident, now)} API token(s) revoked"
+        audit.record(db, by.login, by.role, f"account-{action}", login, what, by.client)
+    return what
 
 
 def rotate_token(db: Connection, acct: Account, name: str, days: int = 365) -> tuple[str, int]:

@@ -75,21 +75,17 @@ async def create(request: Request) -> Response:
 
 def _act(cfg: ServiceConfig, actor: accounts.Account, login: str, action: str, who: str,
          password: str = "") -> tuple[str, str | None]:
+    by = accounts.Actor(actor.login, actor.role, who)
     with Registry(cfg.database) as reg:
         try:
             token = None
-            if action == "reset-password":
-                if login == actor.login:
-                    raise InputError("change your own password on your password page (it asks for the current one)",
-                                     where="account")
-                accounts.set_temporary_password(reg.db, login, password)
-                what = "password set; its sessions ended; it is changed at the next sign-in"
-            elif action in ("disable", "enable"):
+            if action == "reset-password":  # audited in its own transaction
+                return accounts.set_temporary_password(reg.db, login, password, by), None
+            if action in ("disable", "enable"):
                 if action == "disable" and login == actor.login:
                     raise InputError("you cannot disable your own account (another admin can)", where="account")
-                changed = accounts.set_disabled(reg.db, login, action == "disable")
-                what = f"{action}d" if changed else f"already {action}d"
-            elif action == "rotate-token":
+                return accounts.set_disabled(reg.db, login, action == "disable", by), None
+            if action == "rotate-token":
                 acct = accounts.account(reg.db, login)
                 if acct is None:
                     raise InputError(f"no active account {login!r} (enable it first)", where="account")

@@ -255,14 +255,12 @@ async def change_password(request: Request) -> Response:
                 raise HTTPProblem(429, "too-many-attempts", f"too many wrong passwords: try again in {wait} seconds",
                                   headers={"Retry-After": str(wait)})
             try:
-                accounts.change_password(reg.db, acct, current, new, confirm, who, pending)
+                return accounts.change_password(reg.db, acct, current, new, confirm, who, pending,
+                                                idle=cfg.session_idle, maximum=cfg.session_max,
+                                                detail="set by an admin before" if session.password_change_due else "")
             except InputError as exc:
                 audit.record(reg.db, acct.login, acct.role, "password-change-refused", acct.login, exc.render(), who)
                 raise HTTPProblem(422, "invalid-request", exc.render()) from exc
-            audit.record(reg.db, acct.login, acct.role, "password-changed", acct.login,
-                         "set by an admin before" if session.password_change_due else "", who)
-            sid, _ = accounts.start_session(reg.db, acct, cfg.session_idle, cfg.session_max)
-        return sid
 
     sid = await run_in_threadpool(change)
     response = RedirectResponse("/vendor" if acct.role == "vendor" else "/staff", status_code=303)
