@@ -186,9 +186,9 @@ def test_a_vendor_whose_refused_bundles_fill_its_room_is_refused_until_they_are_
         assert len(s.table("SELECT id FROM uploads")) == 3
         assert send(s.other_token).status_code == 202  # another vendor's room is its own
 
-        assert uploads.purge_refused(s.config) == []  # refused today: kept for the vendor to look into
+        assert uploads.purge_released(s.config) == []  # refused today: kept for the vendor to look into
         later = dt.datetime.now(dt.UTC) + dt.timedelta(days=8)
-        gone = uploads.purge_refused(s.config, now=later)
+        gone = uploads.purge_released(s.config, now=later)
         assert len(gone) == 4 and not list(s.config.uploads.glob("*.zip"))
         assert s.table("SELECT count(*) FROM uploads WHERE state = 'refused' AND findings IS NOT NULL") == [(4,)]
         assert s.table("SELECT action FROM audit WHERE action = 'uploads-purged'") == [("uploads-purged",)]
@@ -227,11 +227,11 @@ def test_two_sweepers_purging_at_once_delete_and_report_each_bundle_once(
     def unlink(self: Path, missing_ok: bool = False) -> None:
         if not nested and self.parent == s.config.uploads:
             nested.append([])
-            nested[0] = uploads.purge_refused(s.config)  # the other worker's sweep, at the worst moment
+            nested[0] = uploads.purge_released(s.config)  # the other worker's sweep, at the worst moment
         real_unlink(self, missing_ok=missing_ok)
 
     monkeypatch.setattr(Path, "unlink", unlink)
-    first = uploads.purge_refused(s.config)
+    first = uploads.purge_released(s.config)
     assert sorted(nested[0]) == sorted(ids) and first == []
     assert not list(s.config.uploads.glob("*.zip"))
     entries = s.table("SELECT detail FROM audit WHERE action = 'uploads-purged'")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from conformity.agency.registry import Registry
+from conformity.agency.service import uploads
 from conformity.agency.service.config import WitnessConfig
 from conformity.agency.service.witnessed import AddressRefused, check_endpoint, permitted_address
 from conformity.catalog import Catalog
@@ -90,6 +92,11 @@ def test_a_witnessed_run_of_the_reference_vendor_is_made_verified_and_awaits_rev
     sub = mine["submission"]["id"]
     rows = s.table(f"SELECT kind, vendor_id, submission FROM uploads WHERE id = '{doc['id']}'")
     assert rows == [("witnessed", "usine-reference", sub)]
+    # its bundle, made and kept by the agency, counts against the vendor's storage like an upload's
+    kept = (s.config.uploads / f"{doc['id']}.zip").stat().st_size
+    assert s.table(f"SELECT bytes FROM uploads WHERE id = '{doc['id']}'") == [(kept,)]
+    with Registry(s.config.database) as reg:
+        assert uploads.kept_bytes(s.config, "usine-reference", reg.db) == kept
     # the evidence was made on the agency's side: the submission's evidence files are the ones the vendor sent
     evidenced = {r[0] for r in s.table(f"SELECT requirement FROM evidence WHERE submission = '{sub}'")}
     assert evidenced == set(_evidence())

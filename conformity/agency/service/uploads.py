@@ -162,13 +162,70 @@ def _clean_name(name: str) -> str:
     return "".join(c for c in base if c.isprintable() and c not in "\"'<>") or "bundle.zip"
 
 
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """What decides whether a vendor's bundle (``uploads/ID.zip``, an upload's or a witnessed run's) is still kept for
+    it: the upload's state and times, and its submission's state, software and wave (None: no submission)."""
+
+    id: str
+    vendor_id: str
+    state: str
+    bytes: int
+    received: str
+    updated: str
+    submission_state: str | None
+    decided: str | None
+    software_id: str | None
+    wave: str | None
+
+
+def released(bundles: list[Bundle], cutoff: str) -> set[str]:
+    """The bundles the agency no longer keeps for their vendor (``cutoff``: now less ``refused_kept``):
+
+    * refused at verification, before ``cutoff``;
+    * verified, but its submission refused by a decision (or not recorded: its version already labelled or revoked),
+      decided (verified) before ``cutoff``;
+    * verified and superseded: a later verified bundle of the same vendor, software and wave is labelled — the
+      registry keeps the earlier run, its evidence, reviews and label; its zip is no longer the vendor's to keep.
+
+    The latest bundle of a labelled software and wave, one awaiting review, one received or being verified: kept."""
+    labelled: dict[tuple[str, str, str], tuple[str, str]] = {}  # (vendor, software, wave): the latest labelled one
+    for b in bundles:
+        if b.state == "verified" and b.submission_state == "labelled" and b.software_id and b.wave:
+            key = (b.vendor_id, b.software_id, b.wave)
+            labelled[key] = max(labelled.get(key, (b.received, b.id)), (b.received, b.id))
+    out = set()
+    for b in bundles:
+        if b.state == "refused":
+            gone = b.updated <= cutoff
+        elif b.state != "verified":
+            gone = False
+        elif b.submission_state in (None, "refused"):
+            gone = (b.decided or b.updated) <= cutoff
+        else:
+            latest = labelled.get((b.vendor_id, b.software_id or "", b.wave or ""))
+            gone = latest is not None and latest > (b.received, b.id)
+        if gone:
+            out.add(b.id)
+    return out
+
+
+def bundles(db: Connection, vendor_id: str | None = None) -> list[Bundle]:
+    """The bundles of one vendor's uploads and witnessed runs (of every vendor's: None), with their submissions."""
+    rows = db.execute("SELECT u.id, u.vendor_id, u.state, coalesce(u.bytes, 0), u.received, u.updated, s.state, "
+                      "s.decided, s.software_id, s.wave FROM uploads u LEFT JOIN submissions s ON s.id = u.submission"
+                      + (" WHERE u.vendor_id = ?" if vendor_id is not None else ""),
+                      (vendor_id,) if vendor_id is not None else ()).fetchall()
+    return [Bundle(*r) for r in rows]
+
+
 def kept_bytes(config: ServiceConfig, vendor_id: str, db: Connection, now: dt.datetime | None = None) -> int:
-    """The bytes of this vendor's uploads the agency keeps: every one not refused, and the refused ones until their
-    bundle is deleted (``config.refused_kept`` after the refusal)."""
+    """The bytes of this vendor's bundles the agency keeps for it (uploads and witnessed runs; :func:`released`
+    says which no longer count, and the sweep deletes them)."""
     cutoff = iso((now or dt.datetime.now(dt.UTC)) - config.refused_kept)
-    row = db.execute("SELECT coalesce(sum(bytes), 0) FROM uploads WHERE vendor_id = ? AND kind = 'upload' AND "
-                     "(state <> 'refused' OR updated > ?)", (vendor_id, cutoff)).fetchone()
-    return int(row[0])
+    mine = bundles(db, vendor_id)
+    gone = released(mine, cutoff)
+    return sum(b.bytes for b in mine if b.id not in gone)
 
 
 def check_room(config: ServiceConfig, vendor_id: str, db: Connection, size: int | None = None) -> None:
@@ -183,14 +240,21 @@ def check_room(config: ServiceConfig, vendor_id: str, db: Connection, size: int 
                           f"your uploads {', '.join(waiting)} are not verified yet: at most {config.uploads_in_flight} "
                           "wait at a time; send this one again once one of them is verified or refused (nothing was "
                           "kept)", headers={"Retry-After": "30"}, waiting=waiting)
+    check_storage(config, vendor_id, db, size)
+
+
+def check_storage(config: ServiceConfig, vendor_id: str, db: Connection, size: int | None = None) -> None:
+    """413 when the bytes kept of this vendor's bundles (:func:`kept_bytes`) and this one's (``size``, when known)
+    would pass ``config.vendor_storage`` (an upload, or a witnessed run whose bundle the agency makes)."""
     kept = kept_bytes(config, vendor_id, db)
     if kept + (size or 0) > config.vendor_storage or (size is None and kept >= config.vendor_storage):
         days = config.refused_kept.days
         raise HTTPProblem(413, "vendor-storage-full",
-                          f"the agency keeps at most {config.vendor_storage} bytes of your uploads and keeps {kept} now"
+                          f"the agency keeps at most {config.vendor_storage} bytes of your bundles and keeps {kept} now"
                           + (f"; this bundle ({size} bytes) would pass it" if size else "")
-                          + f": refused bundles are deleted {days} day(s) after their refusal, or ask the agency for "
-                          "more room (nothing was kept)", kept_bytes=kept, max_bytes=config.vendor_storage)
+                          + f": refused bundles are deleted {days} day(s) after their refusal, earlier ones of a "
+                          "software and wave once a later one is labelled; or ask the agency for more room (nothing "
+                          "was kept)", kept_bytes=kept, max_bytes=config.vendor_storage)
 
 
 def register(config: ServiceConfig, acct: Account, incoming: Path, sha: str, size: int, name: str,
@@ -285,8 +349,17 @@ def verify_claimed(config: ServiceConfig, ident: str) -> None:
             _verifying.discard(ident)
 
 
+def _size(path: Path) -> int | None:
+    """The bytes of a file, None when there is none (a witnessed run stopped before its bundle was made)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
 def _verify_claimed(config: ServiceConfig, ident: str) -> None:
     up = get(config, ident)
+    bundle = config.uploads / f"{ident}.zip"
     findings: list[str] = []
     outcome: dict[str, Any] | None = None
     try:
@@ -310,9 +383,11 @@ def _verify_claimed(config: ServiceConfig, ident: str) -> None:
         outcome = json.loads(_public(json.dumps(outcome), private))  # in the agency's folder keeps the original
     state = "verified" if verified else "refused"
     with Registry(config.database) as reg, reg.write() as db:
-        db.execute("UPDATE uploads SET state = ?, updated = ?, submission = ?, outcome = ?, findings = ? WHERE id = ?",
+        db.execute("UPDATE uploads SET state = ?, updated = ?, submission = ?, outcome = ?, findings = ?, "
+                   "bytes = coalesce(bytes, ?) WHERE id = ?",
                    (state, iso(dt.datetime.now(dt.UTC)), (outcome or {}).get("submission") if verified else None,
-                    json.dumps(outcome, sort_keys=True) if outcome else None, json.dumps(findings), ident))
+                    json.dumps(outcome, sort_keys=True) if outcome else None, json.dumps(findings), _size(bundle),
+                    ident))
         record(db, "agency", "system", f"upload-{state}", ident,
                (f"submission {(outcome or {}).get('submission')}: {(outcome or {}).get('outcome')}" if verified
                 else "; ".join(findings))[:4000])
@@ -347,17 +422,17 @@ def renew_leases(config: ServiceConfig) -> int:
     return len(mine)
 
 
-def purge_refused(config: ServiceConfig, now: dt.datetime | None = None) -> list[str]:
-    """Delete the bundles of uploads refused more than ``config.refused_kept`` ago (their rows, findings and audit
-    entries stay); the ids whose bundle this call deleted.
+def purge_released(config: ServiceConfig, now: dt.datetime | None = None) -> list[str]:
+    """Delete the bundles the agency no longer keeps for their vendor (:func:`released`: refused ones
+    ``config.refused_kept`` after their refusal, superseded ones at once; their rows, findings, the registry's runs,
+    evidence and labels, and audit entries stay); the ids whose bundle this call deleted.
 
     Every worker's sweeper purges, two at once too: a bundle is this call's when its own unlink removed it (one
     unlink succeeds), never when it was merely seen; a bundle that cannot be deleted is logged and left (the next
     sweep tries again), holding neither the others nor the sweep."""
     cutoff = iso((now or dt.datetime.now(dt.UTC)) - config.refused_kept)
     with Registry(config.database) as reg:
-        old = [r[0] for r in reg.db.execute("SELECT id FROM uploads WHERE kind = 'upload' AND state = 'refused' AND "
-                                            "updated <= ?", (cutoff,)).fetchall()]
+        old = sorted(released(bundles(reg.db), cutoff))
     gone = []
     for ident in old:
         try:
@@ -365,13 +440,14 @@ def purge_refused(config: ServiceConfig, now: dt.datetime | None = None) -> list
         except FileNotFoundError:
             continue  # deleted by an earlier sweep, or by another worker's at this moment
         except OSError as exc:
-            log.warning("the bundle of refused upload %s could not be deleted: %s", ident, exc)
+            log.warning("the bundle of upload %s could not be deleted: %s", ident, exc)
             continue
         gone.append(ident)
     if gone:
         with Registry(config.database) as reg, reg.write() as db:
             record(db, "agency", "system", "uploads-purged", "uploads",
-                   f"the bundles of {len(gone)} upload(s) refused before {cutoff} deleted: {', '.join(gone)}"[:4000])
+                   f"the bundles of {len(gone)} upload(s) refused before {cutoff} or superseded by a labelled one "
+                   f"deleted: {', '.join(gone)}"[:4000])
     return gone
 
 
@@ -395,7 +471,7 @@ class Sweeper:
                 if ident in _queued or ident in _verifying:
                     continue
             process_later(self.config, ident)
-        purge_refused(self.config)  # last: housekeeping that fails holds no vendor's upload
+        purge_released(self.config)  # last: housekeeping that fails holds no vendor's upload
 
     def _loop(self) -> None:
         while not self.stop.wait(self.config.verify_lease.total_seconds() / 3):

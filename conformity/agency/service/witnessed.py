@@ -238,6 +238,11 @@ def request_run(config: ServiceConfig, acct: Account, req: WitnessRequest, evide
             shutil.rmtree(folder, ignore_errors=True)
             raise HTTPProblem(409, "witnessed-run-in-progress", f"your witnessed run {busy[0]} is not finished: one at a "
                                                             "time per vendor", running=busy[0])
+        try:  # its bundle is kept for the vendor like an upload's
+            uploads.check_storage(config, acct.vendor_id, db)
+        except HTTPProblem:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         db.execute("INSERT INTO uploads (id, account, vendor_id, kind, state, file_name, received, updated, request, "
                    "progress) VALUES (?, ?, ?, 'witnessed', 'received', ?, ?, ?, ?, ?)",
                    (ident, acct.id, acct.vendor_id, "witnessed-run.zip", now, now,

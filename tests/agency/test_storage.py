@@ -1,0 +1,106 @@
+"""What counts against a vendor's storage: its bundles the agency keeps for it — not the earlier ones of a software and
+wave once a later one is labelled (deleted by the sweep; the registry keeps their runs), and witnessed runs' too."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformity.agency.registry import Registry, iso
+from conformity.agency.service import uploads
+from conformity.agency.service.uploads import Bundle, released
+from tests.agency.service_client import Service
+
+CUTOFF = "2026-03-01T00:00:00Z"
+VENDOR = "usine-reference"
+
+
+def _bundle(ident: str, state: str = "verified", sub: str | None = "labelled", received: str = "2026-04-01T00:00:00Z",
+            software: str = "app", wave: str = "2026-W1", vendor: str = VENDOR) -> Bundle:
+    return Bundle(ident, vendor, state, 10, received, received, sub, received if sub in ("labelled", "refused")
+                  else None, software if sub else None, wave if sub else None)
+
+
+def test_what_is_released_and_what_is_kept() -> None:
+    bundles = [
+        _bundle("old-labelled", received="2026-04-01T00:00:00Z"),
+        _bundle("old-pending", sub="pending", received="2026-04-02T00:00:00Z"),
+        _bundle("new-labelled", received="2026-04-03T00:00:00Z"),
+        _bundle("newer-pending", sub="pending", received="2026-04-04T00:00:00Z"),  # after the label: kept
+        _bundle("other-wave", wave="2026-W2", received="2026-04-01T00:00:00Z"),
+        _bundle("other-software", software="tool", received="2026-04-01T00:00:00Z"),
+        _bundle("other-vendor", vendor="acme", received="2026-04-01T00:00:00Z"),
+        _bundle("in-flight", state="verifying", sub=None, received="2020-01-01T00:00:00Z"),
+        _bundle("refused-long-ago", state="refused", sub=None, received="2026-01-01T00:00:00Z"),
+        _bundle("refused-lately", state="refused", sub=None, received="2026-04-01T00:00:00Z"),
+        _bundle("decided-refused-long-ago", sub="refused", received="2026-01-01T00:00:00Z"),
+        _bundle("decided-refused-lately", sub="refused", received="2026-04-01T00:00:00Z"),
+        _bundle("not-recorded-long-ago", sub=None, received="2026-01-01T00:00:00Z"),
+    ]
+    assert released(bundles, CUTOFF) == {"old-labelled", "old-pending", "refused-long-ago", "decided-refused-long-ago",
+                                         "not-recorded-long-ago"}
+
+
+_times = st.integers(0, 20).map(lambda d: iso(dt.datetime(2026, 2, 20, tzinfo=dt.UTC) + dt.timedelta(days=d)))
+_bundles = st.lists(st.builds(_bundle, st.uuids().map(str), st.sampled_from(["received", "verifying", "verified",
+                                                                              "refused"]),
+                              st.sampled_from([None, "pending", "labelled", "refused"]), _times,
+                              st.sampled_from(["app", "tool"]), st.sampled_from(["W1", "W2"]),
+                              st.sampled_from(["a", "b"])), max_size=12)
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(_bundles)
+def test_the_latest_labelled_bundle_of_a_software_and_wave_and_unfinished_ones_are_never_released(
+        bundles: list[Bundle]) -> None:
+    gone = released(bundles, CUTOFF)
+    for b in bundles:
+        if b.state in ("received", "verifying"):
+            assert b.id not in gone
+    labelled = [b for b in bundles if b.state == "verified" and b.submission_state == "labelled"]
+    for b in labelled:
+        later = [o for o in labelled if (o.vendor_id, o.software_id, o.wave) == (b.vendor_id, b.software_id, b.wave)
+                 and (o.received, o.id) > (b.received, b.id)]
+        assert (b.id in gone) == bool(later)
+
+
+def _submission(reg: Registry, ident: str, state: str, received: str) -> None:
+    reg.db.execute("INSERT INTO submissions (id, bundle_sha256, bundle_name, vendor_id, vendor_name, software_id, "
+                   "software_name, version, wave, category, state, received) VALUES (?, ?, 'b.zip', ?, 'Ref', "
+                   "'usine-reference/app', 'App', '1.0.0', '2026-W1', 'HOSPITAL', ?, ?)",
+                   (ident, ident * 4, VENDOR, state, received))
+
+
+def _upload(s: Service, reg: Registry, ident: str, kind: str, submission: str | None, received: str,
+            size: int | None) -> None:
+    account = reg.db.execute("SELECT id FROM accounts WHERE login = 'ref'").fetchone()[0]
+    reg.db.execute("INSERT INTO uploads (id, account, vendor_id, kind, state, file_name, bytes, received, updated, "
+                   "submission) VALUES (?, ?, ?, ?, 'verified', 'b.zip', ?, ?, ?, ?)",
+                   (ident, account, VENDOR, kind, size, received, received, submission))
+    (s.config.uploads / f"{ident}.zip").write_bytes(b"PK\x03\x04")
+
+
+def test_an_earlier_bundle_stops_counting_and_is_deleted_once_a_later_one_is_labelled(service: Service) -> None:
+    """Every verified bundle counted for ever (2 GiB: 32 bundles of 64 MB, then 413 for good), witnessed runs' never
+    (their size was not recorded). Now an upload superseded by a later labelled one of the same software and wave is
+    released (and deleted by the sweep; its submission stays in the registry); a witnessed run's counts."""
+    s = service
+    s.config.uploads.mkdir(parents=True, exist_ok=True)
+    with Registry(s.config.database) as reg:
+        with reg.write():
+            _submission(reg, "sub_first", "labelled", "2026-04-01T00:00:00Z")
+            _submission(reg, "sub_second", "pending", "2026-04-02T00:00:00Z")
+            _upload(s, reg, "upl_first", "upload", "sub_first", "2026-04-01T00:00:00Z", 1000)
+            _upload(s, reg, "upl_second", "witnessed", "sub_second", "2026-04-02T00:00:00Z", 300)
+        assert uploads.kept_bytes(s.config, VENDOR, reg.db) == 1300  # the second awaits review: both kept
+        assert uploads.purge_released(s.config) == []
+        with reg.write():
+            reg.db.execute("UPDATE submissions SET state = 'labelled', decided = ? WHERE id = 'sub_second'",
+                           ("2026-04-03T00:00:00Z",))
+        assert uploads.kept_bytes(s.config, VENDOR, reg.db) == 300
+    assert uploads.purge_released(s.config) == ["upl_first"]
+    assert sorted(p.name for p in s.config.uploads.glob("*.zip")) == ["upl_second.zip"]
+    assert s.table("SELECT count(*) FROM submissions") == [(2,)]  # the registry keeps both runs
+    assert "upl_first" in str(s.table("SELECT detail FROM audit WHERE action = 'uploads-purged'"))
