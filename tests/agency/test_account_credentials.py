@@ -156,3 +156,23 @@ def test_an_admin_cannot_set_another_admins_password_on_the_web_the_server_opera
     result = CliRunner().invoke(cli, ["agency", "account", "reset-password", "nobody", "--password-stdin",
                                       "--database", str(s.config.database.target)], input=TEMPORARY + "\n")
     assert result.exit_code == 2 and "no account 'nobody'" in result.output
+
+
+def test_an_admin_creates_no_admin_account_on_the_web(sqlite_service: Service) -> None:
+    """An admin created another admin on the web with a password they typed, so they could sign in as that new admin
+    first, change its password and act as a second admin (the same escalation as setting one's password). An admin
+    account is now created on the server only; the page offers no admin role, and a forged form is refused and
+    audited."""
+    s = sqlite_service
+    with Registry(s.config.database) as reg:
+        accounts.create_account(reg.db, "root", "Root", "admin", password=PASSWORD)
+    root, _ = s.staff("root")
+    page = root.get("/staff/admin/accounts").text
+    assert '<option value="reviewer">' in page and '<option value="admin">' not in page
+    r = root.post("/staff/admin/accounts", data={"csrf": csrf_of(page), "login": "puppet", "name": "Puppet",
+                                                 "role": "admin", "password": TEMPORARY},
+                  headers={"Accept": "application/json"})
+    assert r.status_code == 422 and "created on the agency's server" in r.json()["detail"]
+    assert s.table("SELECT login FROM accounts WHERE login = 'puppet'") == []
+    assert s.table("SELECT actor, action, subject FROM audit WHERE subject = 'puppet'") == [
+        ("root", "account-refused", "puppet")]

@@ -28,7 +28,8 @@ def _page(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
 
     with Registry(config_of(request).database) as reg:
         rows = accounts.all_accounts(reg.db)
-    response = page(request, "admin_accounts.html", status, accounts=rows, roles=accounts.ROLES,
+    response = page(request, "admin_accounts.html", status, accounts=rows,
+                    roles=[r for r in accounts.ROLES if r not in accounts.PROTECTED_ROLES],
                     **{"done": "", "token": None, "login": "", **context})
     if context.get("token"):
         response.headers["Cache-Control"] = "no-store"  # a secret shown once
@@ -47,6 +48,11 @@ def _create(cfg: ServiceConfig, actor: accounts.Account, form: Any, who: str) ->
     password = str(form.get("password", "")) or None
     with Registry(cfg.database) as reg:
         try:
+            if role in accounts.PROTECTED_ROLES:  # its temporary password would let its creator sign in as it first
+                raise InputError(f"an {role} account is created on the agency's server (usine agency account add "
+                                 f"--role {role} --password-stdin --temporary), never on the web, where the admin "
+                                 "who typed its password could sign in as that new admin before its owner",
+                                 where="role")
             acct = accounts.create_account(reg.db, login, name, role, vendor_id=vendor_id, password=password,
                                            temporary=True)
         except InputError as exc:
