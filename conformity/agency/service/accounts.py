@@ -271,9 +271,10 @@ def change_password(db: Connection, acct: Account, current: str, new: str, confi
     like a sign-in's, ``pending`` the one :func:`attempt` counted —, the new one too short, not confirmed, the same,
     or the password set meanwhile by someone else); the secret id of the browser's new session.
 
-    One transaction: the new hash, every session of the account ended, every API token of it revoked (whoever knew
-    the old password may have been given one), the audit entry and the new session — a crash anywhere in between
-    leaves the old password, sessions and tokens as they were."""
+    One transaction: the new hash, every session of the account ended, the audit entry and the new session — a crash
+    anywhere in between leaves the old password and sessions as they were. The account's API tokens stay: a password
+    mints none (admins or the server's operator issue them), so whoever knew the old one holds no token by it; a
+    reset or a disable revokes them."""
     before = db.execute("SELECT password_hash FROM accounts WHERE id = ?", (acct.id,)).fetchone()
     if check_password(db, acct.login, current, client, pending) is None:
         raise InputError("the current password is wrong", where="current password")
@@ -286,9 +287,10 @@ def change_password(db: Connection, acct: Account, current: str, new: str, confi
         raise InputError("; ".join(problems), where="new password")
     hashed = _hasher.hash(new)  # before the write lock: tens of milliseconds no other writer waits for
     with db.write():
-        ended, revoked = _set_password(db, acct.id, hashed, due=False, expected=before[0] if before else None)
+        ended, _ = _set_password(db, acct.id, hashed, due=False, expected=before[0] if before else None,
+                                 revoke=False)
         audit.record(db, acct.login, acct.role, "password-changed", acct.login,
-                     "; ".join(filter(None, (detail, f"{ended} session(s) ended, {revoked} API token(s) revoked"))), client)
+                     "; ".join(filter(None, (detail, f"{ended} session(s) ended"))), client)
         sid, _ = _insert_session(db, acct, idle, maximum)
     return sid
 
@@ -326,9 +328,9 @@ def set_temporary_password(db: Connection, login: str, password: str, by: Actor,
 
 
 def _set_password(db: Connection, ident: int, hashed: str, *, due: bool,
-                  expected: str | None = None) -> tuple[int, int]:
-    """Inside the caller's transaction: the new hash, the account's sessions ended and its API tokens revoked
-    (sessions ended, tokens revoked). ``expected``: the hash the change was checked against (InputError, the
+                  expected: str | None = None, revoke: bool = True) -> tuple[int, int]:
+    """Inside the caller's transaction: the new hash, the account's sessions ended and, with ``revoke``, its API
+    tokens revoked (sessions ended, tokens revoked). ``expected``: the hash the change was checked against (InputError, the
     transaction rolled back by the caller, when another change came first)."""
     now = iso(_now())
     if expected is not None:
@@ -343,7 +345,7 @@ def _set_password(db: Connection, ident: int, hashed: str, *, due: bool,
                    (hashed, now if due else None, ident))
     ended = db.execute("UPDATE web_sessions SET ended = ? WHERE account = ? AND ended IS NULL RETURNING id_sha256",
                        (now, ident)).fetchall()
-    return len(ended), _revoke_tokens(db, ident, now)
+    return len(ended), _revoke_tokens(db, ident, now) if revoke else 0
 
 
 def _revoke_tokens(db: Connection, ident: int, now: str) -> int:
