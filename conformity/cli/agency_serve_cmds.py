@@ -13,6 +13,7 @@ from conformity.cli.agency_options import key_option, trust_option
 from conformity.cli.params import LedgerPath
 
 if TYPE_CHECKING:
+    from conformity.agency.service.accounts import Actor
     from conformity.db.connection import Database
 
 database_option = click.option(
@@ -152,6 +153,13 @@ def _settings(database: str | None, trust: tuple[Path, ...], key_path: Path | No
             "secure_cookies": "0" if insecure_cookies else "1"}
 
 
+def _cli_actor() -> Actor:
+    """Who the server's command line acts as, in the audit log."""
+    from conformity.agency.service.accounts import Actor
+
+    return Actor("cli", "admin", "command line")
+
+
 @click.group("account")
 def account() -> None:
     """Accounts of the agency service: vendors (API tokens) and staff (reviewer, decider, admin)."""
@@ -170,14 +178,12 @@ def account_add(login: str, name: str, role: str, vendor_id: str | None, passwor
                 database: str | None) -> None:
     """Create an account. Exit 0 created, 2 refused (nothing written)."""
     from conformity.agency.registry import Registry
-    from conformity.agency.service import accounts, audit
+    from conformity.agency.service import accounts
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     with Registry(_database(database)) as reg:
         acct = accounts.create_account(reg.db, login, name, role, vendor_id=vendor_id, password=password,
-                                       temporary=temporary)
-        audit.record(reg.db, "cli", "admin", "account-created", acct.login, f"{acct.role} {acct.name}"
-                     + (f" vendor {vendor_id}" if vendor_id else ""), "command line")
+                                       temporary=temporary, by=_cli_actor())
     click.echo(f"account {acct.login} ({acct.role}{', vendor ' + vendor_id if vendor_id else ''}) created")
 
 
@@ -192,17 +198,14 @@ def account_add(login: str, name: str, role: str, vendor_id: str | None, passwor
 def account_token(login: str, token_name: str, scopes: tuple[str, ...], days: int, database: str | None) -> None:
     """Issue an API token (vendor: uploads; staff: /api/v1/staff actions); printed once (only its hash is kept)."""
     from conformity.agency.registry import Registry
-    from conformity.agency.service import accounts, audit
+    from conformity.agency.service import accounts
     from conformity.errors import InputError
 
     with Registry(_database(database)) as reg:
         acct = accounts.account(reg.db, login)
         if acct is None:
             raise InputError(f"no active account {login!r}", where="LOGIN")
-        token = accounts.create_token(reg.db, acct, token_name, tuple(scopes) or None, days)
-        audit.record(reg.db, "cli", "admin", "token-issued", acct.login,
-                     f"{token_name}: {' '.join(scopes) or ' '.join(accounts.ROLE_SCOPES[acct.role])}, {days} days",
-                     "command line")
+        token = accounts.create_token(reg.db, acct, token_name, tuple(scopes) or None, days, by=_cli_actor())
     click.echo(token)
 
 
@@ -220,8 +223,34 @@ def account_reset_password(login: str, password_stdin: bool, database: str | Non
 
     password = sys.stdin.readline().rstrip("\n")
     with Registry(_database(database)) as reg:
-        what = accounts.set_temporary_password(reg.db, login, password, accounts.Actor("cli", "admin", "command line"),
-                                               protected_too=True)
+        what = accounts.set_temporary_password(reg.db, login, password, _cli_actor(), protected_too=True)
+    click.echo(f"{login}: {what}")
+
+
+@account.command("disable")
+@click.argument("login")
+@database_option
+def account_disable(login: str, database: str | None) -> None:
+    """Disable an account, an admin's included (the web admin page disables any but one's own): its sessions end,
+    its API tokens are revoked. Exit 0 done (or already disabled), 2 no such account."""
+    _set_disabled(login, True, database)
+
+
+@account.command("enable")
+@click.argument("login")
+@database_option
+def account_enable(login: str, database: str | None) -> None:
+    """Enable a disabled account again (an admin every other admin disabled too): its former API tokens stay
+    revoked. Exit 0 done (or already enabled), 2 no such account."""
+    _set_disabled(login, False, database)
+
+
+def _set_disabled(login: str, disabled: bool, database: str | None) -> None:
+    from conformity.agency.registry import Registry
+    from conformity.agency.service import accounts
+
+    with Registry(_database(database)) as reg:
+        what = accounts.set_disabled(reg.db, login, disabled, _cli_actor())
     click.echo(f"{login}: {what}")
 
 

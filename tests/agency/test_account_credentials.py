@@ -1,6 +1,7 @@
-"""What ends an account's credentials: an admin's reset, a disable, the owner's password change each end every session
-and revoke every API token of the account, in one transaction with its audit entry; an admin's password is set on the
-server only (no admin signs in as another)."""
+"""What ends an account's credentials: an admin's reset and a disable each end every session and revoke every API token
+of the account, the owner's password change ends its other sessions, each in one transaction with its audit entry (as
+are an account's creation, a token's issue and a rotation); an admin's password is set on the server only (no admin
+signs in as another), where an admin every other admin disabled is enabled again."""
 
 from __future__ import annotations
 
@@ -177,3 +178,59 @@ def test_an_admin_creates_no_admin_account_on_the_web(sqlite_service: Service) -
     assert s.table("SELECT login FROM accounts WHERE login = 'puppet'") == []
     assert s.table("SELECT actor, action, subject FROM audit WHERE subject = 'puppet'") == [
         ("root", "account-refused", "puppet")]
+
+
+@pytest.mark.parametrize("action", ["account-created", "token-issued", "account-rotate-token"])
+def test_a_creation_an_issue_or_a_rotation_whose_audit_entry_fails_changes_nothing(
+        action: str, database_target: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each was written, then audited in another transaction: a crash between them left an account or a live token
+    the audit log never mentioned. One transaction now."""
+    real = audit.record
+
+    def crash(db: Any, actor: str, role: str, what: str, *args: Any, **kwargs: Any) -> None:
+        if what == action:
+            raise RuntimeError("the worker died here")
+        real(db, actor, role, what, *args, **kwargs)
+
+    with Registry(database_target) as reg:
+        acme = _vendor(reg)
+        first = accounts.create_token(reg.db, acme, "ci", by=ROOT)
+        monkeypatch.setattr(audit, "record", crash)
+        with pytest.raises(RuntimeError):
+            if action == "account-created":
+                accounts.create_account(reg.db, "globex", "Globex", "vendor", vendor_id="globex", by=ROOT)
+            elif action == "token-issued":
+                accounts.create_token(reg.db, acme, "laptop", by=ROOT)
+            else:
+                accounts.rotate_token(reg.db, acme, "rotated", ROOT)
+        monkeypatch.setattr(audit, "record", real)
+        assert not reg.db.in_transaction
+        assert reg.db.execute("SELECT login FROM accounts ORDER BY id").fetchall() == [("acme",)]
+        assert reg.db.execute("SELECT name FROM api_tokens WHERE revoked IS NULL").fetchall() == [("ci",)]
+        assert _live(reg, first)
+        assert [(a, s) for a, s, _, _ in _audit(reg, "token-issued")] == [("root", "acme")]
+
+
+def test_the_server_disables_and_enables_any_account_an_admin_included(database_target: Path | str) -> None:
+    """The web disables any account but one's own, so one rogue admin could disable every other admin, and no command
+    enabled them again. ``usine agency account disable|enable`` on the server does, audited as ``cli``."""
+    with Registry(database_target) as reg:
+        admin = accounts.create_account(reg.db, "root2", "Second Admin", "admin", password=PASSWORD)
+        token = accounts.create_token(reg.db, admin, "cli")
+        accounts.set_disabled(reg.db, "root2", True, ROOT)
+    target = str(database_target)
+    result = CliRunner().invoke(cli, ["agency", "account", "enable", "root2", "--database", target])
+    assert result.exit_code == 0 and "root2: enabled" in result.output, result.output
+    with Registry(database_target) as reg:
+        assert accounts.account(reg.db, "root2") is not None and not _live(reg, token)
+        token = accounts.create_token(reg.db, accounts.account(reg.db, "root2"), "cli")  # type: ignore[arg-type]
+    result = CliRunner().invoke(cli, ["agency", "account", "disable", "root2", "--database", target])
+    assert result.exit_code == 0 and "1 API token(s) revoked" in result.output, result.output
+    result = CliRunner().invoke(cli, ["agency", "account", "disable", "root2", "--database", target])
+    assert result.exit_code == 0 and "already disabled" in result.output
+    result = CliRunner().invoke(cli, ["agency", "account", "enable", "nobody", "--database", target])
+    assert result.exit_code == 2 and "nobody" in result.output
+    with Registry(database_target) as reg:
+        assert accounts.account(reg.db, "root2") is None and not _live(reg, token)
+        assert [(a, s) for a, s, _, _ in _audit(reg, "account-enable") + _audit(reg, "account-disable")] == [
+            ("cli", "root2"), ("root", "root2"), ("cli", "root2")]

@@ -36,7 +36,7 @@ def test_an_upload_in_flight_when_its_account_is_disabled_or_its_token_rotated_i
             if action == "disable":
                 accounts.set_disabled(reg.db, "ref", True, accounts.Actor("root", "admin"))
             else:
-                accounts.rotate_token(reg.db, accounts.account(reg.db, "ref"), "rotated")  # type: ignore[arg-type]
+                accounts.rotate_token(reg.db, accounts.account(reg.db, "ref"), "rotated", accounts.Actor("root", "admin"))  # type: ignore[arg-type]
         yield body[4096:]
 
     try:

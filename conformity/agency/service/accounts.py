@@ -107,11 +107,11 @@ def password_problems(password: str) -> list[str]:
 
 
 def create_account(db: Connection, login: str, name: str, role: str, *, vendor_id: str | None = None,
-                   password: str | None = None, temporary: bool = False) -> Account:
+                   password: str | None = None, temporary: bool = False, by: Actor | None = None) -> Account:
     """A new account (InputError, nothing written: bad login, role, short password, login taken).
 
     ``temporary``: the password is set by someone else than its owner (an admin): the owner changes it at the first
-    sign-in, before anything else."""
+    sign-in, before anything else. ``by``: who creates it, audited in the same transaction."""
     problems = []
     if not LOGIN.match(login):
         problems.append("a login is 2-64 lower-case letters, digits, '.', '_', '@' or '-'")
@@ -135,6 +135,9 @@ def create_account(db: Connection, login: str, name: str, role: str, *, vendor_i
                            "password_change_due) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                            (login, name.strip(), role, vendor_id, _hasher.hash(password) if password else None,
                             now, now if password and temporary else None)).fetchone()[0]
+        if by is not None:
+            audit.record(db, by.login, by.role, "account-created", login,
+                         f"{role} {name.strip()}" + (f" vendor {vendor_id}" if vendor_id else ""), by.client)
     return Account(int(ident), login, name.strip(), role, vendor_id)  # type: ignore[arg-type]  # role checked against ROLES above
 
 
@@ -144,10 +147,16 @@ def account(db: Connection, login: str) -> Account | None:
 
 
 def create_token(db: Connection, acct: Account, name: str, scopes: tuple[str, ...] | None = None,
-                 days: int | None = 365) -> str:
-    """A new API token (shown once; only its SHA-256 is kept), with scopes its account's role allows (default all)."""
+                 days: int | None = 365, *, by: Actor | None = None) -> str:
+    """A new API token (shown once; only its SHA-256 is kept), with scopes its account's role allows (default all);
+    ``by``: who issues it, audited in the same transaction."""
     with db.write():
-        return _insert_token(db, acct, name, scopes, days)
+        token = _insert_token(db, acct, name, scopes, days)
+        if by is not None:
+            audit.record(db, by.login, by.role, "token-issued", acct.login,
+                         f"{name}: {' '.join(sorted(scopes or ROLE_SCOPES[acct.role]))}, "
+                         + (f"{days} days" if days else "no expiry"), by.client)
+        return token
 
 
 def _insert_token(db: Connection, acct: Account, name: str, scopes: tuple[str, ...] | None, days: int | None) -> str:
@@ -443,11 +452,13 @@ def set_disabled(db: Connection, login: str, disabled: bool, by: Actor) -> str:
     return what
 
 
-def rotate_token(db: Connection, acct: Account, name: str, days: int = 365) -> tuple[str, int]:
-    """A new token for the account (every scope of its role); every token it had is revoked. (token, revoked)."""
+def rotate_token(db: Connection, acct: Account, name: str, by: Actor, days: int = 365) -> tuple[str, str]:
+    """A new token for the account (every scope of its role); every token it had is revoked; audited (naming ``by``)
+    in the same transaction. (token, what was done)."""
     now = iso(_now())
     with db.write():
-        revoked = db.execute("UPDATE api_tokens SET revoked = ? WHERE account = ? AND revoked IS NULL RETURNING id",
-                             (now, acct.id)).fetchall()
+        revoked = _revoke_tokens(db, acct.id, now)
         token = _insert_token(db, acct, name, None, days)
-    return token, len(revoked)
+        what = f"new token issued, {revoked} revoked"
+        audit.record(db, by.login, by.role, "account-rotate-token", acct.login, what, by.client)
+    return token, what

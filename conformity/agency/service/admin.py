@@ -43,6 +43,7 @@ def accounts_page(request: Request, done: str = "", mac: str = "") -> Response:
 
 
 def _create(cfg: ServiceConfig, actor: accounts.Account, form: Any, who: str) -> tuple[accounts.Account, str | None]:
+    by = accounts.Actor(actor.login, actor.role, who)
     login, role = str(form.get("login", "")).strip().lower(), str(form.get("role", ""))
     name, vendor_id = str(form.get("name", "")), str(form.get("vendor_id", "")).strip() or None
     password = str(form.get("password", "")) or None
@@ -54,16 +55,13 @@ def _create(cfg: ServiceConfig, actor: accounts.Account, form: Any, who: str) ->
                                  "who typed its password could sign in as that new admin before its owner",
                                  where="role")
             acct = accounts.create_account(reg.db, login, name, role, vendor_id=vendor_id, password=password,
-                                           temporary=True)
+                                           temporary=True, by=by)
         except InputError as exc:
             audit.record(reg.db, actor.login, actor.role, "account-refused", login[:64], exc.render(), who)
             raise from_input_error(exc) from exc
-        audit.record(reg.db, actor.login, actor.role, "account-created", acct.login,
-                     f"{acct.role} {acct.name}" + (f" vendor {vendor_id}" if vendor_id else ""), who)
         token = None
         if acct.role == "vendor" and form.get("issue_token"):
-            token = accounts.create_token(reg.db, acct, "first token")
-            audit.record(reg.db, actor.login, actor.role, "token-issued", acct.login, "first token: submit read", who)
+            token = accounts.create_token(reg.db, acct, "first token", by=by)
     return acct, token
 
 
@@ -84,8 +82,8 @@ def _act(cfg: ServiceConfig, actor: accounts.Account, login: str, action: str, w
     by = accounts.Actor(actor.login, actor.role, who)
     with Registry(cfg.database) as reg:
         try:
-            token = None
-            if action == "reset-password":  # audited in its own transaction
+            # each action is audited in its own transaction, with the change it made
+            if action == "reset-password":
                 return accounts.set_temporary_password(reg.db, login, password, by), None
             if action in ("disable", "enable"):
                 if action == "disable" and login == actor.login:
@@ -99,16 +97,13 @@ def _act(cfg: ServiceConfig, actor: accounts.Account, login: str, action: str, w
                     raise InputError(f"{login} is a {acct.role}: a staff member's token is issued to them, never shown "
                                      f"to another person (usine agency account token {login}, on the agency's "
                                      "server); this page issues vendors' tokens", where="account")
-                token, revoked = accounts.rotate_token(reg.db, acct, "rotated")
-                what = f"new token issued, {revoked} revoked"
-            else:
-                raise HTTPProblem(404, "not-found", f"no action {action!r} on accounts (disable, enable, rotate-token, "
+                token, what = accounts.rotate_token(reg.db, acct, "rotated", by)
+                return what, token
+            raise HTTPProblem(404, "not-found", f"no action {action!r} on accounts (disable, enable, rotate-token, "
                                                     "reset-password)")
         except InputError as exc:
             audit.record(reg.db, actor.login, actor.role, f"account-{action}-refused", login[:64], exc.render(), who)
             raise from_input_error(exc) from exc
-        audit.record(reg.db, actor.login, actor.role, f"account-{action}", login, what, who)
-    return what, token
 
 
 @router.post("/accounts/{login}/{action}")
