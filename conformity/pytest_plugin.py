@@ -1,9 +1,13 @@
 """pytest plugin: ``pytest --usine-vendor vendor.toml --usine-wave W`` runs a wave's checks as test items.
 
 One item per applicable requirement (node id ``usine-WAVE-CATEGORY::REQ-ID``), so vendors keep
-``-k``, ``-x``, ``--junitxml`` (requirement ids go into <properties>) and xdist. Only the scenarios
+``-k``, ``-x`` and ``--junitxml`` (requirement ids go into <properties>). Only the scenarios
 the selected items need are run, once, when the first item runs; each item then reports its
 requirement's verdict derived from the traces.
+
+The items are one sandbox run (one attempt counted, one seed, one bundle): with pytest-xdist they are one
+``xdist_group``, so ``-n N --dist loadgroup`` gives them all to one worker, the vendor's other tests spreading
+over the rest; any other distribution would make one run per worker and is refused as a usage error.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class RequirementItem(pytest.Item):
         self.user_properties.extend([("requirement", row.id), ("level", row.level),
                                      ("proof", row.method), ("checks", ",".join(row.checks))])
         self.add_marker(pytest.mark.usine)
+        self.add_marker(pytest.mark.xdist_group(XDIST_GROUP))  # one run: every item on one xdist worker
         self.keywords[row.id] = True
         self.keywords[row.level] = True
 
@@ -155,8 +160,63 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     items.extend(collector.collect())
 
 
+XDIST_GROUP = "usine"
+SHARED_DISTRIBUTIONS = ("no", "loadgroup")  # xdist's --dist modes that keep one xdist_group on one worker
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "usine: a requirement of a usine wave, run by the usine plugin")
+    config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's, known here with --strict-markers "
+                                       "and no xdist installed")
+    _refuse_split_runs(config)
+    if config.getoption("usine_vendor") and getattr(config.option, "loadgroup", False):  # an xdist worker's
+        config.pluginmanager.register(_OneWorker(), "usine-xdist-group")
+
+
+def _refuse_split_runs(config: pytest.Config) -> None:
+    """Refuse an xdist distribution that would spread the requirement items over workers.
+
+    Each worker would make its own sandbox run of the items it got: N attempts counted for the software, N
+    seeds, none covering the wave, and --usine-out written by whichever finished last. Checked in the
+    controller (a worker's options say ``dist = "no"``) before any worker starts.
+    """
+    if not config.getoption("usine_vendor") or hasattr(config, "workerinput"):
+        return
+    dist = getattr(config.option, "dist", "no")
+    if dist not in SHARED_DISTRIBUTIONS:
+        raise pytest.UsageError(
+            f"usine: --dist {dist} would spread the wave's requirement items over pytest-xdist workers, each "
+            "making its own sandbox run (one attempt counted per worker, no run covering the wave); the items "
+            "are one run: add --dist loadgroup (they then go to one worker, your other tests to the others) "
+            "or run without -n")
+
+
+class _OneWorker:
+    """On an xdist worker under --dist loadgroup: the requirement items' ids end with ``@usine``, their group.
+
+    That suffix is how xdist's scheduler keeps a group on one worker. xdist 3.8 writes it as ``item._nodeid``,
+    which pytest 9.2 ignores (it keeps a structured ``item._id``: pytest-dev/pytest-xdist#1386); without it each
+    item would be a group of its own and each worker would make its own run. Where neither way takes, the run
+    is refused rather than split.
+    """
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        suffix = f"@{XDIST_GROUP}"
+        for item in items:
+            if not isinstance(item, RequirementItem) or item.nodeid.endswith(suffix):
+                continue
+            try:
+                from _pytest.nodeid import NodeId  # only the pytest versions whose ids are structured have it
+
+                item._id = NodeId.parse(item.nodeid + suffix)
+            except ImportError:
+                item._nodeid = item.nodeid + suffix  # type: ignore[attr-defined]
+            if not item.nodeid.endswith(suffix):
+                raise pytest.UsageError(
+                    "usine: this pytest and pytest-xdist cannot keep the requirement items on one worker "
+                    "(--dist loadgroup did not group them), so each worker would make its own sandbox run: "
+                    "run the usine items without -n")
 
 
 def _run_once(session: pytest.Session) -> dict[str, Any]:

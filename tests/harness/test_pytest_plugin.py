@@ -110,3 +110,30 @@ def test_a_driver_program_that_cannot_start_is_a_usage_error(pytester: pytest.Py
                                            "--usine-only", "PRACAUTH")
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
     assert "no-such-driver-program-xyz" in result.stderr.str() and "not found on PATH" in result.stderr.str()
+
+
+def test_xdist_spreading_the_items_over_workers_is_refused(pytester: pytest.Pytester) -> None:
+    """-n 2 (xdist's default --dist load) gave each worker a share of the items and each made its own sandbox run:
+    two attempts counted, two seeds, no run covering the selection. Refused before any worker starts."""
+    result = pytester.runpytest_subprocess(
+        "--usine-vendor", str(vendor_manifest("reference")), "--usine-wave", "2026-W1", "--usine-category", "GP",
+        "--usine-only", "PRACAUTH-001,PRACAUTH-003", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stderr.fnmatch_lines(["*--dist load would spread*own sandbox run*--dist loadgroup*without -n*"])
+
+
+def test_xdist_loadgroup_plays_the_items_as_one_run_on_one_worker(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """With --dist loadgroup every requirement item is one xdist_group: one worker, one run, one report."""
+    import json
+
+    out = tmp_path / "out"
+    pytester.makepyfile(test_own="def test_one():\n    assert 1 + 1 == 2\n\n\ndef test_two():\n    assert 2 * 2 == 4\n")
+    result = pytester.runpytest_subprocess(
+        "--usine-vendor", str(vendor_manifest("reference")), "--usine-wave", "2026-W1", "--usine-category", "GP",
+        "--usine-only", "PRACAUTH-001,PRACAUTH-003", "--usine-out", str(out), "-n", "2",
+        "--dist", "loadgroup", "-v")
+    result.assert_outcomes(passed=4)
+    workers = {line.split("]")[0] for line in result.stdout.lines if "PRACAUTH-00" in line and "PASSED" in line}
+    assert len(workers) == 1, result.stdout.str()  # both requirement items on one worker
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert {r["id"]: r["verdict"] for r in report["requirements"]} == {"PRACAUTH-001": "pass", "PRACAUTH-003": "pass"}
