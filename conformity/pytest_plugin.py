@@ -145,12 +145,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise pytest.UsageError("--usine-vendor needs --usine-wave")
     from conformity.errors import InputError, UsineError
     from conformity.harness.evidence import collect, vendor_sources
-    from conformity.harness.vendor import driver_program_problem
+    from conformity.harness.vendor import driver_problem
 
     try:
         vendor, catalog, plan = _plan(config)
         collect(catalog, plan, vendor_sources(vendor.evidence))  # the manifest's evidence checked now, not per item
-        unstartable = driver_program_problem(vendor)  # as usine run: not every item in error for a typo
+        unstartable = driver_problem(vendor)  # as usine run: not every item in error for a typo
         if unstartable is not None:
             raise InputError([unstartable])
     except UsineError as exc:  # a bad manifest, wave, --usine-only or evidence: said as pytest says usage errors

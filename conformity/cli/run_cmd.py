@@ -55,7 +55,7 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
     from conformity.harness.report import summary_of
     from conformity.harness.runner import Runner, driver_pool
     from conformity.harness.sandbox_access import connect, start_local
-    from conformity.harness.vendor import driver_program_problem, load_vendor
+    from conformity.harness.vendor import driver_problem, load_vendor
     from conformity.reporting.terminal import TerminalReporter
 
     catalog = get_catalog(ctx, with_checks=True)
@@ -74,7 +74,7 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
                    nl=fmt == "json")
         return
     assert vendor is not None
-    unstartable = driver_program_problem(vendor)
+    unstartable = driver_problem(vendor)
     problems: list[Problem] = [unstartable] if unstartable else []
     try:
         attached, notes = collect(catalog, plan, vendor_sources(vendor.evidence) + [parse_option(e) for e in evidence])

@@ -6,12 +6,14 @@ import math
 import os
 import re
 import shutil
+import socket
 import ssl
 import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from conformity.catalog.loader import read_toml
 from conformity.catalog.schema import plain, schema_problems
@@ -194,3 +196,43 @@ def driver_program_problem(vendor: Vendor) -> Problem | None:
         return Problem(str(vendor.path), where, f"{target} is not executable: chmod +x it, or start it with its "
                                                  'interpreter (command = ["{python}", "driver.py"], ["node", …])')
     return None
+
+
+#: the longest the harness waits, before a run, for a driver URL's address to take a connection (less when the
+#: driver's own timeout is shorter)
+DRIVER_PROBE_TIMEOUT_S = 5.0
+
+
+def driver_url_problem(vendor: Vendor) -> Problem | None:
+    """Why nothing can answer at the driver's URL (no address, a refused or unanswered connection), as the manifest's
+    or the driver's setup mistake; None for a driver command, or an address that takes a connection. Checked before
+    a run (not for ``--plan``): otherwise every scenario waited for that address and failed the same way, slowly."""
+    spec = vendor.driver
+    if spec.url is None or spec.connect_to is not None:  # an address policy checks its address at each call
+        return None
+    where = "driver.url"
+    try:
+        parts = urlsplit(spec.url)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        return Problem(str(vendor.path), where, f"{spec.url!r} is not a usable URL: {exc}")
+    if not host:
+        return Problem(str(vendor.path), where, f"{spec.url!r} names no host")
+    wait = min(spec.timeout, DRIVER_PROBE_TIMEOUT_S)
+    try:
+        with socket.create_connection((host, port), timeout=wait):
+            return None
+    except TimeoutError:
+        why = f"no answer to a TCP connection to {host}:{port} within {wait:g} s"
+    except ConnectionRefusedError:
+        why = f"a TCP connection to {host}:{port} was refused (nothing listens there)"
+    except OSError as exc:
+        why = f"a TCP connection to {host}:{port} failed: {exc.strerror or exc}"
+    return Problem(str(vendor.path), where, f"no driver answers at {spec.url}: {why}. Start your driver so that it "
+                                            "serves JSON-RPC there, then run again (or give driver.command instead of "
+                                            "driver.url: the harness then starts the driver itself)")
+
+
+def driver_problem(vendor: Vendor) -> Problem | None:
+    """Why the manifest's driver cannot be reached at all (its program or its URL), or None."""
+    return driver_program_problem(vendor) or driver_url_problem(vendor)

@@ -137,3 +137,20 @@ def test_xdist_loadgroup_plays_the_items_as_one_run_on_one_worker(pytester: pyte
     assert len(workers) == 1, result.stdout.str()  # both requirement items on one worker
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert {r["id"]: r["verdict"] for r in report["requirements"]} == {"PRACAUTH-001": "pass", "PRACAUTH-003": "pass"}
+
+
+def test_a_driver_url_nothing_listens_on_is_a_usage_error(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """As ``usine run``: a driver URL with nothing behind it is said once (every item was in error, slowly)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    text = vendor_manifest("reference").read_text(encoding="utf-8").split("[evidence]")[0]
+    manifest = tmp_path / "vendor.toml"
+    manifest.write_text(text.replace("reuse = true", "").replace('command = ["{python}", "-m", "refapp.driver"]',
+                                     f'url = "http://127.0.0.1:{port}/rpc"'), encoding="utf-8")
+    result = pytester.runpytest_subprocess("--usine-vendor", str(manifest), "--usine-wave", "2026-W1",
+                                           "--usine-only", "PRACAUTH")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert result.stderr.str().count(f"no driver answers at http://127.0.0.1:{port}/rpc") == 1

@@ -321,3 +321,46 @@ def test_a_driver_program_that_cannot_start_is_bad_input_before_the_run(tmp_path
     assert not (tmp_path / "out").exists()
     code, out = run("--wave", "2026-W1", "--vendor", str(path), "--plan")  # a plan starts nothing: it still prints
     assert code == 0, out
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on (bound, then let go)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_driver_url_nothing_listens_on_is_said_once_before_the_run(tmp_path: Path) -> None:
+    """A driver URL with no driver behind it: the run played every scenario, each failing 'cannot reach the driver',
+    and wrote a report of identical failures (exit 1, an attempt counted). It is the setup's mistake: said once,
+    with the address, what was tried and how to start the driver, exit 2, nothing written."""
+    import time
+
+    url = f"http://127.0.0.1:{_closed_port()}/rpc"
+    path = _manifest(tmp_path, GOOD.replace('command = ["{python}", "driver.py"]', f'url = "{url}"'))
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["run", "--wave", "2026-W1", "--vendor", str(path), "--only", "PRACAUTH",
+                                      "--out", str(tmp_path / "out")], catch_exceptions=False)
+    code, out = result.exit_code, result.stderr
+    assert code == 2, out
+    assert out.count(f"no driver answers at {url}") == 1 and "driver.url" in out, out
+    assert "refused" in out and "Start your driver" in out and "driver.command" in out, out
+    assert not (tmp_path / "out").exists()
+    assert time.monotonic() - started < 10  # no scenario waited for it
+
+
+def test_a_driver_url_that_takes_connections_passes_the_check(tmp_path: Path) -> None:
+    import socket
+
+    from conformity.harness.vendor import driver_url_problem
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/rpc"
+        path = _manifest(tmp_path, GOOD.replace('command = ["{python}", "driver.py"]', f'url = "{url}"'))
+        assert driver_url_problem(load_vendor(path)) is None
+    problem = driver_url_problem(load_vendor(path))  # closed now
+    assert problem is not None and problem.where == "driver.url" and "refused" in problem.message
