@@ -44,6 +44,21 @@ def canonical_seed(run_seed: int) -> int | str:
     return run_seed if run_seed <= JCS_MAX_INT else str(run_seed)
 
 
+def read_seed(value: object) -> int:
+    """A run seed as a report, a bundle manifest or a label holds it: an integer, or (above :data:`JCS_MAX_INT`, as
+    :func:`canonical_seed` writes it) its decimal digits; ValueError for anything else or out of 0..MAX_RUN_SEED.
+    Both forms are read: bundles of earlier harnesses hold every seed as a number."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and (value == "0" or value[0] != "0"):
+        number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        raise ValueError(f"{value!r} is not a run seed (an integer, or its decimal digits as a string)")
+    if not 0 <= number <= MAX_RUN_SEED:
+        raise ValueError(f"run seed {number} is not in the range 0 to 2**{SANDBOX_SEED_BITS} - 1")
+    return number
+
+
 def new_run_id() -> str:
     """A new run id (:data:`RUN_ID_PATTERN`): 16 random letters and digits after ``run_``."""
     return "run_" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")

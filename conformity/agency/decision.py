@@ -31,7 +31,7 @@ from conformity.agency.verify import RunIdentity, Verification
 from conformity.bundle.evidence import EvidenceFile
 from conformity.catalog import Wave
 from conformity.errors import Problem
-from conformity.runs import canonical_seed
+from conformity.runs import canonical_seed, read_seed
 
 DECISION_FORMAT = "usine.decision/2"
 Outcome = Literal["labelled", "pending", "refused", "revoked"]
@@ -166,7 +166,7 @@ class Facts:
         assert v.ok and m is not None
         failed = tuple(NotPassed.of(r) for r in v.rows if r.must_automated and not r.settled)
         return cls(v.identity, m["vendor"]["name"], m["software"]["name"], m["software"]["registration_id"],
-                   dict(m["referentials"]), m["seed"], m["harness"]["version"], v.run_started, v.bundle.name,
+                   dict(m["referentials"]), read_seed(m["seed"]), m["harness"]["version"], v.run_started, v.bundle.name,
                    v.bundle_sha256, tuple(RecordedRow.of(r) for r in v.rows), v.evidence, failed,
                    m["seed_source"], m["attempt"])
 
@@ -183,7 +183,7 @@ class Facts:
                   failed: Iterable[NotPassed], evidence: Iterable[EvidenceFile]) -> Facts:
         run = facts["run"]
         return cls(identity, facts["vendor_name"], facts["software_name"], facts["registration_id"],
-                   dict(facts["referentials"]), int(run["seed"]), run["harness"], run["started"], facts["bundle"]["name"],
+                   dict(facts["referentials"]), read_seed(run["seed"]), run["harness"], run["started"], facts["bundle"]["name"],
                    facts["bundle"]["sha256"], tuple(rows), tuple(evidence), tuple(failed), run.get("seed_source"),
                    run.get("attempt"))
 

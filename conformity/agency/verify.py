@@ -40,7 +40,7 @@ from conformity.harness.runner import eval_context
 from conformity.harness.scenario import SCENARIOS, Perform, SetFaults
 from conformity.labels import utc_now
 from conformity.plugins import register_all
-from conformity.runs import scenario_seed, seed_commitment
+from conformity.runs import read_seed, scenario_seed, seed_commitment
 from conformity.signing import KeyRing, canonical_json, sha256_hex, verify_document
 
 MANIFEST, REPORT = "manifest.json", "report.json"
@@ -160,7 +160,7 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
     found = _run_problems(name, scenario, session, manifest)
     if found:
         return found
-    seed = scenario_seed(manifest["seed"], scenario)
+    seed = scenario_seed(read_seed(manifest["seed"]), scenario)
     expected = {"scenario": scenario, "wave": manifest["wave"], "category": manifest["category"], "seed": seed,
                 "run_id": manifest["run_id"], "harness": manifest["harness"]["version"],
                 **{f"vendor.{k}": v for k, v in manifest_identity(manifest).items()}}
@@ -197,7 +197,7 @@ def _run_problems(name: str, scenario: str, session: dict[str, Any], manifest: d
                 "seed_source": manifest["seed_source"], "attempt": manifest["attempt"], "scenario": scenario}
     wrong = [f"{'run_id' if k == 'id' else k} {run.get(k)!r} (expected {v!r})" for k, v in expected.items()
              if run.get(k) != v]
-    if not wrong and run.get("seed_commitment") != seed_commitment(manifest["seed"]):
+    if not wrong and run.get("seed_commitment") != seed_commitment(read_seed(manifest["seed"])):
         # the seed the sandbox committed to when it issued the run (secret until its finish) is not the manifest's
         return [Problem(name, "session.run", f"the manifest's seed {manifest['seed']} is not the one the sandbox "
                                              "committed to when it issued the run (its seed_commitment, signed in the "

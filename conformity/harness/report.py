@@ -15,6 +15,7 @@ from conformity.checks.model import Verdict, combine, for_requirement
 from conformity.harness.events import CheckEvaluated, ScenarioFinished
 from conformity.harness.plan import Plan
 from conformity.harness.vendor import Vendor
+from conformity.runs import canonical_seed
 
 REPORT_FORMAT = "usine.report/3"
 
@@ -172,7 +173,7 @@ def build_report(plan: Plan, vendor: Vendor, seed: int, scenarios: list[Scenario
         "vendor": vendor.identity(),
         "wave": plan.wave,
         "category": plan.category,
-        "seed": seed,
+        "seed": canonical_seed(seed),  # above 2**53 - 1 its decimal digits: a JSON number a JavaScript reader rounds
         "run_id": run_id,
         "seed_source": seed_source,
         "attempt": attempt,

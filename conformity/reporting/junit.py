@@ -109,7 +109,8 @@ def junit_xml(report: dict[str, Any]) -> bytes:
         suite = etree.SubElement(root, "testsuite", name=ref, **_counts(reqs),
                                  skipped=str(sum(r.verdict in SKIPPED for r in reqs)), time=f"{sum(times):.3f}")
         props = etree.SubElement(suite, "properties")
-        for name, value in (("ref", ref), ("wave", report["wave"]), ("category", report["category"])):
+        for name, value in (("ref", ref), ("wave", report["wave"]), ("category", report["category"]),
+                            ("run_id", report["run_id"]), ("seed", str(report["seed"]))):  # the seed's digits, as in report.json
             etree.SubElement(props, "property", name=name, value=value)
         for r in reqs:
             value = "; ".join(f"{k}={v}" for k, v in _facts(r)[1:])

@@ -21,6 +21,7 @@ from conformity.agency.bundlezip import ZipLimits
 from conformity.catalog import Catalog, load_catalog
 from conformity.checks import registered_check_ids
 from conformity.harness.sandbox_access import start_local
+from conformity.runs import read_seed
 from conformity.signing import KeyRing
 from tests.agency.helpers import (
     AGENCY,
@@ -60,7 +61,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog, cda_schema:
         out = {name: _run(access, catalog, root / name, vendor, only, seed)
                for name, vendor, only, seed in (("reference", "reference", (), None), ("defective", DEFECT, (), None),
                                                  ("other_seed", "reference", SUBSET, 1))}
-        reference_seed = json.loads(members(out["reference"])["manifest.json"])["seed"]
+        reference_seed = read_seed(json.loads(members(out["reference"])["manifest.json"])["seed"])
         out["rerun"] = _run(access, catalog, root / "rerun", "reference", SUBSET, reference_seed)
     keys = root / "sandbox" / "keys"
     yield Runs(out["reference"], out["defective"], out["other_seed"], out["rerun"], keys / "trace-signing.pub.pem",

@@ -22,6 +22,7 @@ from conformity.catalog.schema import schema_problems
 from conformity.errors import InputError
 from conformity.labels import sign_label, sign_revocations
 from conformity.paths import schema_path
+from conformity.runs import read_seed
 from conformity.signing import KeyRing, SigningKey, canonical_json, unverified_payload, verify_document
 from tests.agency.helpers import (
     AGENCY,
@@ -265,10 +266,10 @@ def test_a_run_whose_seed_the_vendor_chose_verifies_but_is_refused_with_its_atte
         runs: Runs, catalog: Catalog, trust: KeyRing, tmp_path: Path) -> None:
     """A vendor reproducing a run (usine run --seed) gets the same verdicts, and no label: the sandbox signed in
     every trace that the caller chose the seed, and how many runs came before."""
-    seed = json.loads(members(runs.reference)["manifest.json"])["seed"]
+    seed = read_seed(json.loads(members(runs.reference)["manifest.json"])["seed"])
     chosen = extra_run(runs, catalog, "seed-chosen", seed=seed)
     manifest = json.loads(members(chosen)["manifest.json"])
-    assert (manifest["seed"], manifest["seed_source"]) == (seed, "caller") and manifest["attempt"] > 1
+    assert (read_seed(manifest["seed"]), manifest["seed_source"]) == (seed, "caller") and manifest["attempt"] > 1
     registry, key = tmp_path / "r.sqlite3", tmp_path / "agency.pem"
     outcome = decide_bundle(chosen, catalog, trust, registry, key, tmp_path / "out", now=DECIDED)
     assert outcome.doc["outcome"] == "refused" and outcome.recorded and not outcome.labelled

@@ -364,3 +364,26 @@ def test_a_driver_url_that_takes_connections_passes_the_check(tmp_path: Path) ->
         assert driver_url_problem(load_vendor(path)) is None
     problem = driver_url_problem(load_vendor(path))  # closed now
     assert problem is not None and problem.where == "driver.url" and "refused" in problem.message
+
+
+def test_a_sandbox_drawn_seed_is_written_as_decimal_digits_javascript_keeps(tmp_path: Path) -> None:
+    """The sandbox draws 128-bit seeds; report.json and the bundle's manifest wrote them as JSON numbers, which a
+    JavaScript reader (a CI dashboard, the report's own page scripts) rounds to a double: another seed. Above
+    2**53 - 1 a seed is its decimal digits as a string (as in the label), everywhere the same, and read back."""
+    from conformity.runs import JCS_MAX_INT, read_seed, seed_commitment
+    from conformity.signing import unverified_payload
+
+    code, out = run("--wave", "2026-W1", "--vendor", str(vendor_manifest("reference")), "--category", "GP",
+                    "--only", "PRACAUTH-004", "--out", str(tmp_path))
+    assert code == 0, out
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    seed = report["seed"]
+    assert isinstance(seed, str) and seed.isdigit() and int(seed) > JCS_MAX_INT, seed
+    with zipfile.ZipFile(tmp_path / "bundle.zip") as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        trace = unverified_payload(json.loads(zf.read("traces/" + report["scenarios"][0]["id"] + ".json")))
+    assert manifest["seed"] == seed
+    assert seed_commitment(read_seed(seed)) == trace["session"]["run"]["seed_commitment"]  # the run's own seed
+    assert f"seed {seed} " in (tmp_path / "report.html").read_text(encoding="utf-8")
+    junit = etree.fromstring((tmp_path / "junit.xml").read_bytes())
+    assert {p.get("value") for p in junit.findall("testsuite/properties/property[@name='seed']")} == {seed}

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from conformity.catalog import load_catalog
@@ -17,7 +19,7 @@ from conformity.harness.events import CALLER_SEED_NOTICE, RunStarted
 from conformity.harness.plan import make_plan
 from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable
 from conformity.reporting.terminal import TerminalReporter
-from conformity.runs import SANDBOX_SEED_BOUND, scenario_seed, seed_commitment
+from conformity.runs import SANDBOX_SEED_BOUND, read_seed, scenario_seed, seed_commitment
 
 ONLY = ("PRACAUTH-001",)
 
@@ -31,9 +33,9 @@ def test_a_run_is_the_sandboxs_and_every_trace_names_it(run_harness: Callable[..
     for scenario, trace in traces.items():
         assert trace["session"]["run"] == {"id": report["run_id"], "wave": report["wave"],
                                            "category": report["category"], "seed_source": "sandbox",
-                                           "seed_commitment": seed_commitment(report["seed"]),
+                                           "seed_commitment": seed_commitment(read_seed(report["seed"])),
                                            "attempt": report["attempt"], "scenario": scenario}
-        assert trace["session"]["seed"] == scenario_seed(report["seed"], scenario)
+        assert trace["session"]["seed"] == scenario_seed(read_seed(report["seed"]), scenario)
 
 
 def test_a_seed_given_is_the_callers_and_reproduces(run_harness: Callable[..., Any]) -> None:
@@ -58,8 +60,9 @@ def test_a_sandbox_seed_is_revealed_at_the_finish_and_reproduces_the_run(run_har
     finishes it, and records the seed the sandbox then reveals (128 bits): ``--seed`` with it plays the same
     scenario seeds and gives the same verdicts (a reproduction, the caller's seed: not for a label)."""
     report, traces = run_harness("reference", only=ONLY, seed=None)
-    assert 2**53 <= report["seed"] < SANDBOX_SEED_BOUND  # 2**-75 odds of a drawn seed below 2**53
-    again, retraced = run_harness("reference", only=ONLY, seed=report["seed"])
+    seed = read_seed(report["seed"])  # its decimal digits: above 2**53 - 1
+    assert 2**53 <= seed < SANDBOX_SEED_BOUND and report["seed"] == str(seed)  # 2**-75 odds of a drawn seed below 2**53
+    again, retraced = run_harness("reference", only=ONLY, seed=seed)
     assert again["seed_source"] == "caller" and again["seed"] == report["seed"]
     assert {s: t["session"]["seed"] for s, t in retraced.items()} == {s: t["session"]["seed"] for s, t in traces.items()}
     assert [(r["id"], r["verdict"]) for r in again["requirements"]] == [(r["id"], r["verdict"])
@@ -78,3 +81,20 @@ def test_the_terminal_says_a_chosen_seed_cannot_be_labelled() -> None:
 def test_a_sandbox_that_refuses_the_run_stops_it_with_its_reason(run_harness: Callable[..., Any]) -> None:
     with pytest.raises(SandboxUnavailable, match="refused to create the run"):
         run_harness("reference", only=ONLY, seed=SANDBOX_SEED_BOUND)  # beyond what the sandbox takes
+
+
+@settings(derandomize=True, max_examples=200)
+@given(st.integers(min_value=0, max_value=2**128 - 1))
+def test_a_seed_reads_back_from_either_form(seed: int) -> None:
+    """report.json and the manifest write a seed above 2**53 - 1 as its digits; earlier bundles wrote numbers."""
+    from conformity.runs import JCS_MAX_INT, canonical_seed
+
+    written = canonical_seed(seed)
+    assert isinstance(written, int) == (seed <= JCS_MAX_INT)
+    assert read_seed(written) == seed == read_seed(seed) == read_seed(str(seed))
+
+
+@pytest.mark.parametrize("value", ["", "-1", "01", "1e3", "١٢", " 7", True, 1.0, None, -1, 2**128, str(2**128)])
+def test_anything_else_is_not_a_seed(value: object) -> None:
+    with pytest.raises(ValueError, match="seed"):
+        read_seed(value)
