@@ -36,8 +36,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--usine-only", action="append", default=[], metavar="SELECTOR",
                     help="Only these requirements, as usine run --only: an id (REF-001), a referential (REF) "
                          "or a glob (REF-01*); repeatable or comma-separated (-k still narrows the items).")
-    group.addoption("--usine-seed", type=_seed, default=None, help="Seed of fixtures and generated data, 0 to 2**62, "
-                    "as usine run --seed (default: the sandbox draws it; a run with a chosen seed cannot be labelled).")
+    group.addoption("--usine-seed", type=_seed, default=None,
+                    help="Seed of fixtures and generated data, 0 to 2**128 - 1 (report.json's, to reproduce a run), "
+                         "as usine run --seed (default: the sandbox draws it; a run with a chosen seed cannot be "
+                         "labelled).")
     group.addoption("--usine-sandbox", metavar="URL", help="A running sandbox instead of an in-process one.")
     group.addoption("--usine-sandbox-token", metavar="TOKEN",
                     help="Your harness token for --usine-sandbox (default: $USINE_SANDBOX_TOKEN, as usine run).")
@@ -48,14 +50,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _seed(text: str) -> int:
-    """A seed as ``usine run --seed`` takes it: an integer from 0 to 2**62."""
+    """A seed as ``usine run --seed`` takes it: an integer from 0 to 2**128 - 1 (any seed the sandbox draws)."""
+    from conformity.runs import read_seed
+
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= value <= 2**62:
-        raise argparse.ArgumentTypeError(f"{value} is not in the range 0 to 2**62")
-    return value
+        return read_seed(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class UsineFailure(Exception):

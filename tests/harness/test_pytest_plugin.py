@@ -60,11 +60,20 @@ def test_evidence_the_manifest_names_wrongly_is_a_usage_error_not_a_traceback_pe
     assert "FOO-001" in result.stderr.str() and "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
-@pytest.mark.parametrize("seed", ["-5", "x", str(2**62 + 1)])
+@pytest.mark.parametrize("seed", ["-5", "x", str(2**128)])
 def test_a_seed_usine_run_refuses_is_refused(pytester: pytest.Pytester, seed: str) -> None:
     result = pytester.runpytest_subprocess("--usine-vendor", str(vendor_manifest("reference")),
                                            "--usine-wave", "2026-W1", "--usine-seed", seed)
     assert result.ret == pytest.ExitCode.USAGE_ERROR and "--usine-seed" in result.stderr.str()
+
+
+def test_a_seed_the_sandbox_drew_reproduces_through_the_plugin_too(pytester: pytest.Pytester) -> None:
+    """The sandbox draws 128-bit seeds and report.json gives them; --usine-seed took only up to 2**62 (usine run
+    --seed takes any), so a run could not be reproduced in the vendor's CI."""
+    result = pytester.runpytest_subprocess("--usine-vendor", str(vendor_manifest("reference")),
+                                           "--usine-wave", "2026-W1", "--usine-category", "GP",
+                                           "--usine-only", "PRACAUTH-001", "--usine-seed", str(2**128 - 1), "-q")
+    result.assert_outcomes(passed=1)
 
 
 def test_a_running_sandbox_with_a_private_ca_is_reached_with_usine_sandbox_ca(
