@@ -5,9 +5,40 @@ the same one, one vendor's revocation would stop the other's payments and block 
 is its vendor's id, a dot and a name without a dot (``acme.ehr`` is vendor ``acme``'s, ``acme.lab.ehr`` is vendor
 ``acme.lab``'s and no one else's), checked wherever a software id is taken in: the vendor manifest, the sandbox's
 harness tokens, the agency's decision and witnessed runs.
+
+Vendor ids and software ids have one form (:data:`ID_PATTERN`): 2 to 64 lower-case letters, digits, ``_``, ``-``
+and dots, a letter or digit first, a dot only between two other characters (no ``acme.``, ``.acme`` or ``ac..me``:
+a dot separates a vendor's id from its software's name, and ``acme.`` would own ``acme..ehr``). The JSON Schemas
+that take an id (the vendor manifest, the bundle manifest) write the same pattern; a test keeps them equal.
 """
 
 from __future__ import annotations
+
+import re
+
+#: a vendor id or a software id (the JSON Schemas' ``pattern`` for them, checked equal by the tests)
+ID_PATTERN = r"^(?=.{2,64}$)[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)*$"
+_ID = re.compile(ID_PATTERN)
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` is not a vendor or software id (said for what is wrong: a stray dot, the length, a character),
+    or None for a good one."""
+    if _ID.fullmatch(value):
+        return None
+    if value.startswith(".") or value.endswith("."):
+        return f"{value!r} {'starts' if value.startswith('.') else 'ends'} with a dot: a dot only separates two parts"
+    if ".." in value:
+        return f"{value!r} has two dots in a row: a dot only separates two parts"
+    if not 2 <= len(value) <= 64:
+        return f"{value!r} is {len(value)} characters: an id has 2 to 64"
+    return (f"{value!r} is not an id: lower-case letters, digits, '_', '-' and '.', starting with a letter or a "
+            "digit")
+
+
+def valid_id(value: object) -> bool:
+    """Whether ``value`` is a vendor or software id (:data:`ID_PATTERN`)."""
+    return isinstance(value, str) and id_problem(value) is None
 
 
 def owned_software_id(software_id: str, vendor_id: str) -> bool:
@@ -23,4 +54,4 @@ def ownership_problem(software_id: str, vendor_id: str) -> str:
             "software's place in the registry, its labels and revocations")
 
 
-__all__ = ["owned_software_id", "ownership_problem"]
+__all__ = ["ID_PATTERN", "id_problem", "owned_software_id", "ownership_problem", "valid_id"]

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from conformity.catalog.loader import read_toml
 from conformity.catalog.schema import plain, schema_problems
 from conformity.errors import InputError, Problem
-from conformity.naming import owned_software_id, ownership_problem
+from conformity.naming import id_problem, owned_software_id, ownership_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +140,11 @@ def load_vendor(path: str | Path) -> Vendor:
         raise InputError([Problem(str(p), "driver", "give the driver's command (a program the harness starts) or its "
                                                     "url (a driver already serving over HTTP): one of them, not "
                                                     + ("both" if "url" in given else "neither"))])
-    problems = schema_problems("vendor", data, str(p)) or _name_problems(p, data) + _process_problems(p, given)
+    ids = {key: found for key in ("vendor_id", "software_id")
+           if isinstance(data.get(key), str) and (found := id_problem(data[key])) is not None}
+    problems = [Problem(str(p), key, message) for key, message in ids.items()]  # said plainly, not as a pattern
+    problems += [q for q in schema_problems("vendor", data, str(p)) if q.where not in ids]
+    problems = problems or _name_problems(p, data) + _process_problems(p, given)
     timeout = given.get("timeout") if isinstance(given, dict) else None
     if isinstance(timeout, float) and math.isnan(timeout):  # compares false with the schema's bounds
         problems.append(Problem(str(p), "driver.timeout", "nan is not a number of seconds: give the seconds the "

@@ -387,3 +387,20 @@ def test_a_sandbox_drawn_seed_is_written_as_decimal_digits_javascript_keeps(tmp_
     assert f"seed {seed} " in (tmp_path / "report.html").read_text(encoding="utf-8")
     junit = etree.fromstring((tmp_path / "junit.xml").read_bytes())
     assert {p.get("value") for p in junit.findall("testsuite/properties/property[@name='seed']")} == {seed}
+
+
+@pytest.mark.parametrize("vendor_id", ["acme.", "ac..me", ".acme", "acme.lab."])
+def test_a_vendor_id_with_a_stray_dot_is_refused(tmp_path: Path, vendor_id: str) -> None:
+    """The manifest took ``acme.`` and ``ac..me`` (the sandbox's pattern lets a dot anywhere after the first
+    character): their default software ids (``acme..acme``) are in no vendor's namespace as the agency reads it."""
+    path = _manifest(tmp_path, GOOD.replace('vendor_id = "acme"', f'vendor_id = "{vendor_id}"'))
+    with pytest.raises(InputError, match="vendor_id") as caught:
+        load_vendor(path)
+    assert "dot" in str(caught.value)
+
+
+@pytest.mark.parametrize("software_id", ["acme.", "acme..x"])
+def test_a_software_id_with_a_stray_dot_is_refused(tmp_path: Path, software_id: str) -> None:
+    path = _manifest(tmp_path, GOOD.replace('vendor_id = "acme"', f'vendor_id = "acme"\nsoftware_id = "{software_id}"'))
+    with pytest.raises(InputError, match="software_id"):
+        load_vendor(path)
