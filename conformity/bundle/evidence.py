@@ -39,6 +39,8 @@ ALLOWED = "PDF, PNG, JSON or UTF-8 text"
 _PNG = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _TEXT_CONTROLS = frozenset(range(32)) - {9, 10, 12, 13}
+#: one of them, or DEL: searched in C (a Python loop over each character of a 16 MiB file took 2 s)
+_TEXT_CONTROL = re.compile("[" + "".join(f"\\x{c:02x}" for c in sorted(_TEXT_CONTROLS | {127})) + "]")
 #: what a refused file looks like, by its first bytes (for the message only)
 _LOOKS_LIKE = ((b"PK\x03\x04", "a ZIP archive (or an office document, which is one)"),
                (b"\x7fELF", "an ELF executable"), (b"MZ", "a Windows executable"),
@@ -116,8 +118,9 @@ def sniff(data: bytes) -> str:
         except InputError as exc:
             raise InputError(f"looks like JSON but is not acceptable: {exc.problems[0].message}") from None
         return "application/json"
-    bad = next((i for i, ch in enumerate(text) if ord(ch) in _TEXT_CONTROLS or ord(ch) == 127), None)
-    if bad is not None:
+    found = _TEXT_CONTROL.search(text)
+    if found is not None:
+        bad = found.start()
         raise InputError(f"type not allowed: {_looks_like(data)} (control character U+{ord(text[bad]):04X} at "
                          f"character {bad}); evidence must be {ALLOWED}")
     return "text/plain"

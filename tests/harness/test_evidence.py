@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from conformity.bundle.evidence import MAX_FILE_BYTES, MEMBER, member_name, sniff
@@ -196,3 +196,28 @@ def test_member_names_are_always_safe_and_unique(names: list[str]) -> None:
     assert len(set(made)) == len(made)
     for m in made:
         assert MEMBER.match(m), m
+
+
+def test_a_large_text_evidence_file_is_judged_in_linear_c_time() -> None:
+    """16 MiB of text (the largest file allowed) took over 2 s to judge: a Python loop over every character looked for
+    a control character. The check is one regular expression search now (benchmarks/evidence_sniff.py measures it)."""
+    import time
+
+    data = ("Compte rendu, page 1 — é à ü 漢字\n" * (16 * 1024 * 1024 // 40)).encode()
+    started = time.perf_counter()
+    assert sniff(data) == "text/plain"
+    assert time.perf_counter() - started < 1.0
+    with pytest.raises(InputError, match=r"U\+0007 at character 7"):
+        sniff(b"caf\xc3\xa9 ok\x07" + data)
+
+
+@settings(derandomize=True, max_examples=300)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_characters="{[")))
+def test_the_first_control_character_is_the_one_named(text: str) -> None:
+    assume(text)
+    bad = next((i for i, ch in enumerate(text) if (ord(ch) < 32 and ch not in "\t\n\f\r") or ord(ch) == 127), None)
+    if bad is None:
+        assert sniff(text.encode()) == "text/plain"
+    else:
+        with pytest.raises(InputError, match=rf"U\+{ord(text[bad]):04X} at character {bad}\)"):
+            sniff(text.encode())
