@@ -158,11 +158,14 @@ def test_bad_requests_and_bad_evidence_are_refused_with_every_problem(witness_se
 
 
 @pytest.mark.parametrize("software_id,seed", [("dossierplus.dpi", "0"), ("usine-reference", "0"),
-                                              ("usine-referencex.app", "0"), ("usine-reference.refapp", "²")])
+                                              ("usine-referencex.app", "0"), ("usine-reference.refapp", "²"),
+                                              ("usine-reference.refapp.", "0"), ("usine-reference..refapp", "0"),
+                                              ("Usine-Reference.RefApp", "0")])
 def test_another_vendors_software_id_or_an_odd_seed_is_refused_and_nothing_queued(
         witness_service: Service, software_id: str, seed: str) -> None:
     """A vendor naming another vendor's software id was labelled for it, and that label then stood in the other
-    vendor's way (its own run 'already labelled', then 'revoked'); a seed of '²' (a digit to str.isdigit) was a 500."""
+    vendor's way (its own run 'already labelled', then 'revoked'); a seed of '²' (a digit to str.isdigit) was a 500; a
+    software id of another form than conformity.naming's (a stray dot, capitals) was taken."""
     s = witness_service
     r = _ask(s, "https://127.0.0.1:9/rpc", software_id=software_id, seed=seed)
     assert r.status_code == 422, r.text  # type: ignore[attr-defined]

@@ -41,7 +41,7 @@ from conformity.agency.service.problems import HTTPProblem
 from conformity.errors import InputError, Problem
 from conformity.files import private_dir
 from conformity.http_problems import media_type
-from conformity.naming import owned_software_id, ownership_problem
+from conformity.naming import id_problem, owned_software_id, ownership_problem
 
 log = logging.getLogger("usine.agency.witnessed")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -86,9 +86,12 @@ def parse_request(fields: dict[str, str], config: ServiceConfig) -> WitnessReque
     for name in ("software", "vendor_name"):
         if len(get[name]) > 200:
             problems.append(f"{name}: at most 200 characters")
-    for name in ("version", "registration_id", "software_id"):
+    for name in ("version", "registration_id"):
         if get[name] and not _ID.match(get[name]):
             problems.append(f"{name}: letters, digits, '.', '_' and '-' (at most 100)")
+    software_id_problem = id_problem(get["software_id"]) if get["software_id"] else None
+    if software_id_problem:
+        problems.append(f"software_id: {software_id_problem}")
     if get["wave"] and get["wave"] not in config.catalog.waves:
         problems.append(f"wave: no wave {get['wave']!r} (waves: {', '.join(sorted(config.catalog.waves))})")
     elif get["wave"] and get["category"] and get["category"] not in config.catalog.waves[get["wave"]].categories:
