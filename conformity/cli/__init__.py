@@ -49,11 +49,30 @@ class UsineGroup(click.Group):
         except KeyboardInterrupt:  # Ctrl-C: 128 + SIGINT, as shells say it, never 1 (which is a failed MUST)
             click.echo("\ninterrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # the reader went away (``usine … | head``): nothing to say, as a tool killed by SIGPIPE
+            _silence_stdout()
+            ctx.exit(EXIT_BROKEN_PIPE)
         except OSError as exc:  # a path the command was given that cannot be read or written: said, not a traceback
             where = f"{exc.filename}: " if exc.filename else ""
             click.echo(f"error: {where}{exc.strerror or exc}", err=True)
             ctx.exit(EXIT_INPUT)
 
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush of what is left does not fail again
+    on the closed pipe (Python's documentation, "Note on SIGPIPE")."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+#: the exit code of a command whose output pipe closed: 128 + SIGPIPE, as shells report a tool the signal ended
+EXIT_BROKEN_PIPE = 141
 
 #: the exit code of a command interrupted by Ctrl-C
 EXIT_INTERRUPTED = 130
