@@ -18,6 +18,7 @@ from conformity.naming import owned_software_id, ownership_problem
 from conformity.runs import MAX_RUN_SEED, RUN_ID_PATTERN, scenario_seed
 from conformity.signing import require_canonicalisable
 from sandbox import plugins
+from sandbox.auth_first import auth_first
 from sandbox.clock import timestamp
 from sandbox.credentials import secret_hash
 from sandbox.deps import (
@@ -47,7 +48,8 @@ from sandbox.sessions import (
 from sandbox.tls import LISTENER_CLASSES
 from sandbox.traces import build_trace
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+#: every admin route authenticates its caller before FastAPI reads its body (401 first: sandbox.auth_first)
+router = APIRouter(prefix="/admin", tags=["admin"], route_class=auth_first(require_principal))
 Admin = Annotated[Principal, Depends(require_admin)]
 Caller = Annotated[Principal, Depends(require_principal)]
 #: operations with a JSON body: 415 for any other media type (sandbox.problems: one rule for bad input)

@@ -19,6 +19,7 @@ from conformity.catalog import Catalog, load_catalog
 from conformity.errors import InputError
 from conformity.http_problems import require_json_media, utf8_problem
 from conformity.paths import default_catalog_root
+from sandbox.auth_first import authenticated
 from sandbox.credentials import secret_hash
 from sandbox.parsed import parse_json
 from sandbox.problems import HTTPProblem
@@ -85,8 +86,10 @@ async def store_call(store: Store, work: Callable[..., R], *args: Any) -> R:
 
 
 async def require_principal(request: Request) -> Principal:
-    """The admin token, or a harness token the admin issued to one vendor's software (dependency)."""
-    return await store_call(store_of(request), principal_of, request)
+    """The admin token, or a harness token the admin issued to one vendor's software (dependency; as the admin
+    router's :func:`sandbox.auth_first.auth_first` check found it, when it ran)."""
+    known, principal = authenticated(request, require_principal)
+    return principal if known else await store_call(store_of(request), principal_of, request)
 
 
 def principal_of(request: Request) -> Principal:
@@ -108,7 +111,7 @@ def principal_of(request: Request) -> Principal:
 
 async def require_admin(request: Request) -> Principal:
     """The sandbox operator only (installations, events, harness tokens, every session)."""
-    principal = await store_call(store_of(request), principal_of, request)
+    principal = await require_principal(request)
     if principal.kind != "admin":
         raise HTTPProblem(403, "admin-only", "a harness token manages its own test sessions only")
     return principal
@@ -271,8 +274,10 @@ def require_session_token(request: Request, session_id: str) -> dict[str, Any]:
 
 
 async def require_installation(request: Request) -> dict[str, Any]:
-    """The installed software calling the production services, from its installation token (dependency)."""
-    return await store_call(store_of(request), installation_of, request)
+    """The installed software calling the production services, from its installation token (dependency; as a
+    production router's :func:`sandbox.auth_first.auth_first` check found it, when it ran)."""
+    known, installation = authenticated(request, require_installation)
+    return installation if known else await store_call(store_of(request), installation_of, request)
 
 
 def installation_of(request: Request) -> dict[str, Any]:

@@ -47,8 +47,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from conformity.packs.health.ins import INS_OIDS, is_valid_ins
 from conformity.signing import canonical_json, sha256_hex
 from conformity.text import as_read
+from sandbox.auth_first import auth_first
 from sandbox.clock import timestamp
-from sandbox.deps import json_body, raise_if_unavailable, require_covered, require_installation, store_of
+from sandbox.deps import (
+    Caller,
+    json_body,
+    raise_if_unavailable,
+    require_access_token,
+    require_covered,
+    require_installation,
+    store_of,
+)
 from sandbox.events import data_received
 from sandbox.packs.health.directory import address_key, known_addresses
 from sandbox.problems import HTTPProblem, set_outcome
@@ -71,8 +80,15 @@ ADDRESS = re.compile(r"^[^\s\x00-\x1f\x7f@<>()\[\],;:\"\\]{1,64}@(?:[A-Za-z0-9](
                      r"mssante\.(?:fr|test)$", re.IGNORECASE)
 FILENAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/\\]")
 
-router = APIRouter(tags=["mss"])
-prod_router = APIRouter(tags=["mss (production)"])
+
+
+async def session_caller(request: Request) -> Caller:
+    """The session's access token, checked before the body is read (401 before 400/415: sandbox.auth_first)."""
+    return await require_access_token(request, request.path_params["session_id"])
+
+
+router = APIRouter(tags=["mss"], route_class=auth_first(session_caller))
+prod_router = APIRouter(tags=["mss (production)"], route_class=auth_first(require_installation))
 
 Installation = Annotated[dict[str, Any], Depends(require_installation)]
 
