@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import secrets
 import time
 from typing import Annotated, Any, Literal
@@ -45,6 +46,7 @@ from sandbox.sessions import (
     session_run,
     utc_now,
 )
+from sandbox.store import Bound, BoundReached, RunBounds, Store, run_binding
 from sandbox.tls import LISTENER_CLASSES
 from sandbox.traces import build_trace
 
@@ -216,7 +218,29 @@ def post_run(request: Request, body: RunRequest, caller: Caller) -> dict[str, An
                                                      f"{body.pack!r}", where="pack")
     run = new_run(bound_to=caller.vendor, wave=body.wave, category=body.category, pack=body.pack,
                   scenarios=body.scenarios, seed=body.seed)
-    return run_view(store_of(request).create_run(run))
+    config = request.app.state.config
+    bounds = None if caller.vendor is None else RunBounds(config.vendor_runs_per_hour, config.vendor_runs_per_day)
+    try:
+        return run_view(store_of(request).create_run(run, bounds))
+    except BoundReached as reached:
+        raise bound_problem(reached.bound, caller) from None
+
+
+#: what each vendor bound counts, for its 429
+BOUND_WHAT = {"live-sessions": "live test sessions (open and unexpired: close those you are done with, "
+                               "POST /admin/sessions/{id}/close)",
+              "runs-per-hour": "runs created in the last hour", "runs-per-day": "runs created in the last day"}
+
+
+def bound_problem(bound: Bound, caller: Principal) -> HTTPProblem:
+    """429 ``vendor-bound-reached``: one vendor's share of the sandbox is used up (the other vendors of the wave are
+    still served), with Retry-After: when a place frees at the latest (a session closed earlier frees one sooner)."""
+    wait = max(1, math.ceil(bound.frees_at - time.time()))
+    vendor = caller.vendor or {}
+    return HTTPProblem(429, "vendor-bound-reached", f"{vendor.get('vendor_id')}/{vendor.get('software_id')} has "
+                                                    f"{bound.limit} {BOUND_WHAT[bound.what]}, the most this sandbox "
+                                                    "allows one vendor's software", bound=bound.what,
+                       limit=bound.limit, retry_after=wait, headers={"Retry-After": str(wait)})
 
 
 @router.get("/runs/{run_id}", summary="One run of the token's software: its seed only once it is finished (or the "
@@ -274,6 +298,23 @@ def post_session(request: Request, body: SessionRequest, caller: Caller) -> dict
     except (TypeError, ValueError) as exc:
         raise HTTPProblem(422, "fixture-options-invalid", f"the pack's fixture generator refused the options: {exc}") from None
     store, sid = store_of(request), new_id("ses")
+    config = request.app.state.config
+    if caller.vendor is not None:  # the vendor's live sessions: one more, unless it has its bound already
+        try:
+            store.admit_session(run_binding(caller.vendor), sid, time.time() + config.session_ttl,
+                                config.vendor_live_sessions)
+        except BoundReached as reached:
+            raise bound_problem(reached.bound, caller) from None
+    try:
+        return _new_session(request, body, caller, store, sid, seed, pack, fixtures, run)
+    except BaseException:
+        store.end_session(sid)  # never created: it takes no place
+        raise
+
+
+def _new_session(request: Request, body: SessionRequest, caller: Principal, store: Store, sid: str, seed: int,
+                 pack: str | None, fixtures: dict[str, Any], run: dict[str, Any] | None) -> dict[str, Any]:
+    """The session ``sid`` created (its scenario of ``run`` claimed first); the view the admin API returns."""
     if run is not None and body.scenario is not None:
         if "seed_commitment" not in run:
             # issued by an earlier sandbox, which answered its seed at once: a run whose data could be rehearsed
@@ -390,6 +431,7 @@ def get_trace(request: Request, session_id: str, caller: Caller) -> dict[str, An
 async def close_session(request: Request, session_id: str, caller: Caller) -> dict[str, Any]:
     owned_session(request, session_id, caller)
     session = store_of(request).update_session(session_id, lambda s: s.update(state="closed"))
+    store_of(request).end_session(session_id)  # no longer one of its vendor's live sessions
     return {"session_id": session_id, "state": session["state"] if session else "closed"}
 
 

@@ -28,6 +28,15 @@ class SandboxConfig:
     #: seconds only: 1 is the shortest wait that still proves the software waits as told)
     retry_after: int = 1
     access_token_ttl: int = 600
+    #: seconds a test session counts among its vendor's live sessions after it was created, unless closed before: a
+    #: scenario lasts seconds to minutes, and a session left open by a harness that stopped would count for ever
+    session_ttl: int = 6 * 3600
+    #: what one vendor (a harness token's vendor and software) may hold of the sandbox every vendor of a wave shares:
+    #: its live sessions (open, unexpired; the runner drives 6 at once), and the runs it creates in an hour and a day
+    #: (beyond: 429 with Retry-After). The admin token is not bounded.
+    vendor_live_sessions: int = 32
+    vendor_runs_per_hour: int = 30
+    vendor_runs_per_day: int = 200
     installation_event_source: str = "urn:usine:sandbox"
     seal_every: int = 1000  # events per signed segment at most
     seal_seconds: float = 60.0  # events wait at most this long for their segment

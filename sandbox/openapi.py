@@ -217,10 +217,10 @@ ERRORS: dict[str, list[int]] = {
     "POST /admin/installations": ADMIN + BODY + [503],
     "GET /admin/listeners": ADMIN,
     "GET /admin/sessions": ADMIN,
-    "POST /admin/runs": ADMIN + BODY + [503],
+    "POST /admin/runs": ADMIN + BODY + [429, 503],
     "GET /admin/runs/{run_id}": ADMIN + [404],
     "POST /admin/runs/{run_id}/finish": ADMIN + [404],
-    "POST /admin/sessions": ADMIN + BODY + [404, 409],
+    "POST /admin/sessions": ADMIN + BODY + [404, 409, 429],
     "GET /admin/sessions/{session_id}": ADMIN + [404, 410],
     "POST /admin/sessions/{session_id}/close": ADMIN + [404, 410],
     "PUT /admin/sessions/{session_id}/faults": ADMIN + [404, 410] + BODY,
@@ -257,6 +257,12 @@ SECURITY_SCHEMES = {
 
 #: an operation's own reason for a status, where it is not the general one (WHY)
 WHY_HERE: dict[tuple[str, int], str] = {
+    ("POST /admin/runs", 429): "vendor-bound-reached: this token's software created the most runs the sandbox allows "
+                               "one vendor's software in an hour or a day (bound: runs-per-hour, runs-per-day); "
+                               "Retry-After: seconds until one more is allowed",
+    ("POST /admin/sessions", 429): "vendor-bound-reached: this token's software has the most live test sessions (open, "
+                                   "unexpired) the sandbox allows one vendor's software (bound: live-sessions): close "
+                                   "those it is done with; Retry-After: seconds until one expires at the latest",
     ("POST /admin/installations", 503): "The sandbox cannot read its catalog of waves (catalog-unavailable): no "
                                         "installation is registered until the catalog it was given is readable "
                                         "again (it is read again at the next request)",
@@ -428,6 +434,8 @@ def _errors(key: str, statuses: list[int]) -> dict[str, Any]:
         if status in (429, 503) and (key, status) not in WHY_HERE:
             answer["headers"] = {"Retry-After": {"schema": STR, "description": "seconds (absent when the "
                                                                                  "fault omit_retry_after is on)"}}
+        elif status == 429:  # a bound of the sandbox's own, not an injected fault: always said
+            answer["headers"] = {"Retry-After": {"required": True, "schema": STR, "description": "seconds"}}
         if status == 405:
             answer["headers"] = {"Allow": {"required": True, "schema": STR}}
         if status == 401:

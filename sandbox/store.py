@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +48,10 @@ CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, binding TEXT NOT NULL, wav
 CREATE TABLE IF NOT EXISTS run_scenarios (run_id TEXT NOT NULL, scenario TEXT NOT NULL, session_id TEXT NOT NULL,
     PRIMARY KEY (run_id, scenario));
 CREATE TABLE IF NOT EXISTS run_finishes (run_id TEXT PRIMARY KEY, finished TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS live_sessions (session_id TEXT PRIMARY KEY, binding TEXT NOT NULL, expires REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS live_sessions_by_binding ON live_sessions (binding, expires);
+CREATE TABLE IF NOT EXISTS run_marks (run_id TEXT PRIMARY KEY, binding TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS run_marks_by_binding ON run_marks (binding, at);
 """
 SCHEMA_VERSION = "2"
 #: the SQLite connection's page cache, KiB (taken as it fills)
@@ -90,15 +95,78 @@ RUN_PLAYED = "SELECT scenario, session_id FROM run_scenarios WHERE run_id = ? OR
 Claim = Literal["claimed", "taken", "finished"]
 
 
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A vendor's bound the store found reached (:meth:`Store.admit_session`, :meth:`Store.create_run`): what
+    (``live-sessions``, ``runs-per-hour``, ``runs-per-day``), its limit, and when a place frees (epoch seconds)."""
+
+    what: str
+    limit: int
+    frees_at: float
+
+
+class BoundReached(Exception):
+    """A vendor's bound is reached: nothing was written."""
+
+    def __init__(self, bound: Bound):
+        super().__init__(f"{bound.what}: {bound.limit}")
+        self.bound = bound
+
+
+@dataclass(frozen=True, slots=True)
+class RunBounds:
+    """The runs one binding may create in the last hour and in the last day."""
+
+    per_hour: int
+    per_day: int
+
+
+HOUR, DAY = 3600.0, 86400.0
+#: a binding's live sessions: those past their expiry go first, then the rest are counted (with the first to expire)
+LIVE_SESSIONS_EXPIRED = "DELETE FROM live_sessions WHERE binding = ? AND expires <= ?"
+LIVE_SESSIONS_COUNT = "SELECT COUNT(*), MIN(expires) FROM live_sessions WHERE binding = ?"
+LIVE_SESSION_ADD = "INSERT INTO live_sessions (session_id, binding, expires) VALUES (?, ?, ?)"
+LIVE_SESSION_END = "DELETE FROM live_sessions WHERE session_id = ?"
+#: a binding's runs of the last day (older marks go first), and of the last hour, each with its oldest
+RUN_MARKS_OLD = "DELETE FROM run_marks WHERE binding = ? AND at <= ?"
+RUN_MARKS_SINCE = "SELECT COUNT(*), MIN(at) FROM run_marks WHERE binding = ? AND at > ?"
+RUN_MARK_ADD = "INSERT INTO run_marks (run_id, binding, at) VALUES (?, ?, ?)"
+
+
+def _admit_session(db: Any, binding: str, session_id: str, now: float, expires: float, limit: int) -> None:
+    """Count ``session_id`` among the binding's live sessions, inside the caller's transaction (under the binding's
+    lock); :class:`BoundReached` when ``limit`` are live (the caller rolls back: nothing written)."""
+    db.execute(LIVE_SESSIONS_EXPIRED, (binding, now))
+    count, first = db.execute(LIVE_SESSIONS_COUNT, (binding,)).fetchone()
+    if int(count) >= limit:
+        raise BoundReached(Bound("live-sessions", limit, float(first)))
+    db.execute(LIVE_SESSION_ADD, (session_id, binding, expires))
+
+
+def _check_runs(db: Any, binding: str, now: float, bounds: RunBounds) -> None:
+    """:class:`BoundReached` when the binding created ``bounds`` runs in the last hour or day (inside the caller's
+    transaction); marks older than a day are dropped."""
+    db.execute(RUN_MARKS_OLD, (binding, now - DAY))
+    for window, limit, what in ((HOUR, bounds.per_hour, "runs-per-hour"), (DAY, bounds.per_day, "runs-per-day")):
+        count, oldest = db.execute(RUN_MARKS_SINCE, (binding, now - window)).fetchone()
+        if int(count) >= limit:
+            raise BoundReached(Bound(what, limit, (now if oldest is None else float(oldest)) + window))
+
+
 def run_binding(bound_to: dict[str, str] | None) -> str:
     """The key a run's attempts are counted under: the vendor and software of the harness token (``null``: the
     admin's)."""
     return json.dumps(bound_to, sort_keys=True)
 
 
-def _new_run(db: Any, run: dict[str, Any]) -> dict[str, Any]:
-    """Insert ``run`` (without its attempt) on ``db``, inside the caller's transaction; the run with its attempt."""
+def _new_run(db: Any, run: dict[str, Any], bounds: RunBounds | None = None) -> dict[str, Any]:
+    """Insert ``run`` (without its attempt) on ``db``, inside the caller's transaction; the run with its attempt.
+    ``bounds``: the runs its binding may create per hour and day (:class:`BoundReached`, nothing written, beyond)."""
     key = (run_binding(run["bound_to"]), run["wave"], run["category"])
+    if bounds is not None:
+        now = time.time()
+        _check_runs(db, key[0], now, bounds)
+        db.execute(RUN_MARK_ADD, (run["id"], key[0], now))
     attempt = int(db.execute(RUN_ATTEMPT, key).fetchone()[0])
     stored = run | {"attempt": attempt}
     db.execute(INSERT_RUN, (run["id"], *key, attempt, json.dumps(stored)))
@@ -284,18 +352,37 @@ class Store:
         return self._all("SELECT data FROM sessions ORDER BY created", ())
 
     # runs (``POST /admin/runs``): a run's attempt counted and the run inserted in one transaction
-    def create_run(self, run: dict[str, Any]) -> dict[str, Any]:
+    def create_run(self, run: dict[str, Any], bounds: RunBounds | None = None) -> dict[str, Any]:
         """Store a new run (``id``, ``bound_to``, ``wave``, ``category``…); return it with its ``attempt``: the number
-        of runs its binding made for its wave and category, this one included."""
+        of runs its binding made for its wave and category, this one included. ``bounds``: the runs its binding may
+        create in an hour and a day, counted in the same transaction (:class:`BoundReached`: nothing stored)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")  # also against another process on the same file
             try:
-                stored = _new_run(self._db, run)
+                stored = _new_run(self._db, run, bounds)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         return stored
+
+    # a vendor's live sessions (harness tokens' sessions, open and unexpired): counted as each is created
+    def admit_session(self, binding: str, session_id: str, expires: float, limit: int) -> None:
+        """Count ``session_id`` among the live sessions of ``binding`` (:func:`run_binding`) until ``expires`` or
+        :meth:`end_session`; :class:`BoundReached` when ``limit`` are live already (one transaction: two sessions
+        created at once never both take the last place)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                _admit_session(self._db, binding, session_id, time.time(), expires, limit)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def end_session(self, session_id: str) -> None:
+        """The session no longer counts among its vendor's live sessions (closed, or never created)."""
+        self._run(LIVE_SESSION_END, (session_id,))
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         return self._one("SELECT data FROM runs WHERE id = ?", (run_id,))
@@ -509,7 +596,7 @@ PG_PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUE
     ON CONFLICT (collection, scope, key) DO UPDATE SET data = excluded.data"""
 #: advisory lock classes (the first key of pg_advisory_xact_lock(int, int)): what a transaction serialises on (3 was
 #: a collection's, before records were placed by a sequence)
-LOCK_SESSION, LOCK_TRACE, LOCK_SERVICE, LOCK_SCHEMA, LOCK_RUNS, LOCK_RUN = 1, 2, 4, 5, 6, 7
+LOCK_SESSION, LOCK_TRACE, LOCK_SERVICE, LOCK_SCHEMA, LOCK_RUNS, LOCK_RUN, LOCK_LIVE = 1, 2, 4, 5, 6, 7, 8
 
 
 
@@ -661,11 +748,17 @@ class PostgresStore(Store):
             conn.execute("UPDATE sessions SET data = ? WHERE id = ?", (dump_own(session), session_id))
             return session
 
-    def create_run(self, run: dict[str, Any]) -> dict[str, Any]:
-        """One transaction under the lock of the run's binding, wave and category (workers creating runs at once
-        count one after the other)."""
-        with self._tx(LOCK_RUNS, f"{run_binding(run['bound_to'])} {run['wave']} {run['category']}") as conn:
-            return _new_run(conn, run)
+    def create_run(self, run: dict[str, Any], bounds: RunBounds | None = None) -> dict[str, Any]:
+        """One transaction under the lock of the run's binding (workers creating runs at once count one after the
+        other: its attempts in a wave and category, and its runs of the last hour and day)."""
+        with self._tx(LOCK_RUNS, run_binding(run["bound_to"])) as conn:
+            return _new_run(conn, run, bounds)
+
+    def admit_session(self, binding: str, session_id: str, expires: float, limit: int) -> None:
+        """One transaction under the binding's lock (workers creating its sessions at once count one after the
+        other)."""
+        with self._tx(LOCK_LIVE, binding) as conn:
+            _admit_session(conn, binding, session_id, time.time(), expires, limit)
 
     def claim_scenario(self, run_id: str, scenario: str, session_id: str) -> Claim:
         """Under the run's lock, as its finish: a claim and a finish never pass each other."""

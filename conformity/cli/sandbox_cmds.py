@@ -43,6 +43,16 @@ def sandbox() -> None:
 @click.option("--retry-after", type=click.IntRange(0, 3600), default=1, show_default=True,
               help="Seconds an injected 429/503 announces in Retry-After when the test session's fault does not say "
                    "(a 1 s wait proves the software waits as announced just as well as 5 s).")
+@click.option("--session-ttl", type=click.IntRange(60, 30 * 86400), default=6 * 3600, show_default=True,
+              help="Seconds a test session counts among its vendor's live sessions after it was created, unless "
+                   "closed before.")
+@click.option("--vendor-live-sessions", type=click.IntRange(1, 100_000), default=32, show_default=True,
+              help="Live test sessions (open, unexpired) one vendor's software may hold at once (harness tokens; "
+                   "beyond: 429 with Retry-After). The runner drives 6 at once.")
+@click.option("--vendor-runs-per-hour", type=click.IntRange(1, 100_000), default=30, show_default=True,
+              help="Runs one vendor's software may create in an hour (beyond: 429 with Retry-After).")
+@click.option("--vendor-runs-per-day", type=click.IntRange(1, 1_000_000), default=200, show_default=True,
+              help="Runs one vendor's software may create in a day (beyond: 429 with Retry-After).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes serving the test sessions on the port (more than one needs --database: a "
                    "vendor's requests may reach any of them). With several, the production role (installations, "
@@ -56,7 +66,9 @@ def sandbox() -> None:
                    "process).")
 def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, test_pki: Path | None,
           data_dir: Path | None, admin_token: str | None, schemas: tuple[str, ...], seal_every: int,
-          seal_seconds: float, retry_after: int, workers: int, threads: int | None, database: str | None) -> None:
+          seal_seconds: float, retry_after: int, session_ttl: int, vendor_live_sessions: int,
+          vendor_runs_per_hour: int, vendor_runs_per_day: int, workers: int, threads: int | None,
+          database: str | None) -> None:
     """Serve the sandbox until interrupted."""
     import uvicorn
 
@@ -96,7 +108,9 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
         hold_exclusive(data_dir / "serve.lock", f"the sandbox state folder {data_dir}")
         config = SandboxConfig(data_dir=data_dir, admin_token=admin_token or secrets.token_urlsafe(24),
                                schemas=official, seal_every=seal_every, seal_seconds=seal_seconds,
-                               retry_after=retry_after, database=database, workers=workers, threads=threads)
+                               retry_after=retry_after, database=database, workers=workers, threads=threads,
+                               session_ttl=session_ttl, vendor_live_sessions=vendor_live_sessions,
+                               vendor_runs_per_hour=vendor_runs_per_hour, vendor_runs_per_day=vendor_runs_per_day)
         app = create_app(config)
         pki = make_test_pki(test_pki) if test_pki else None
     except BaseException:
