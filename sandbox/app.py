@@ -34,6 +34,7 @@ from sandbox.problems import MEDIA_TYPE, HTTPProblem, install_handlers
 from sandbox.recording import InFlight, RecordingMiddleware
 from sandbox.services import idp
 from sandbox.store import open_store
+from sandbox.sweep import sweep_periodically
 
 #: service name in URLs → module in sandbox.services (each has ``router``, optionally ``prod_router``)
 
@@ -235,12 +236,14 @@ def create_app(config: SandboxConfig) -> FastAPI:
         if (threads := config.loop_threads()) is not None:
             limit_threads(threads)
         sealing = asyncio.create_task(_seal_periodically(event_log, config.seal_seconds))
+        sweeping = asyncio.create_task(sweep_periodically(store, config))  # sessions past their retention
         try:
             yield
         finally:
-            sealing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sealing
+            for task in (sealing, sweeping):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             event_log.seal()  # nothing emitted stays unsealed across a restart
             store.close()
 

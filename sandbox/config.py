@@ -28,9 +28,14 @@ class SandboxConfig:
     #: seconds only: 1 is the shortest wait that still proves the software waits as told)
     retry_after: int = 1
     access_token_ttl: int = 600
-    #: seconds a test session counts among its vendor's live sessions after it was created, unless closed before: a
-    #: scenario lasts seconds to minutes, and a session left open by a harness that stopped would count for ever
+    #: seconds a test session is served after it was created (then 410 ``session-expired``), and counts among its
+    #: vendor's live sessions unless closed before: a scenario lasts seconds to minutes, and a session left open by a
+    #: harness that stopped would otherwise be served, and count, for ever
     session_ttl: int = 6 * 3600
+    #: seconds a session's data (its trace, documents, messages, tokens) is kept after it expired: then swept
+    session_retention: int = 7 * 86400
+    #: seconds between two sweeps of the sessions past their retention (each worker sweeps; they take turns)
+    sweep_seconds: float = 600.0
     #: what one vendor (a harness token's vendor and software) may hold of the sandbox every vendor of a wave shares:
     #: its live sessions (open, unexpired; the runner drives 6 at once), and the runs it creates in an hour and a day
     #: (beyond: 429 with Retry-After). The admin token is not bounded.

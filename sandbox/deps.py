@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hmac
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -198,6 +199,10 @@ def get_session(request: Request, session_id: str) -> dict[str, Any]:
         raise HTTPProblem(404, "session-unknown", f"no test session {session_id!r}")
     if session["state"] != "open":
         raise HTTPProblem(410, "session-closed", f"test session {session_id} is closed")
+    created = session.get("created_ts")  # (a session of an earlier sandbox may have none: not expired by this)
+    if created is not None and created + request.app.state.config.session_ttl < time.time():
+        raise HTTPProblem(410, "session-expired", f"test session {session_id} has expired (sessions are served "
+                                                  f"{request.app.state.config.session_ttl} s): create a new one")
     # the session the recording read was checked by the session index already (sandbox.app.SessionRoutes); one read
     # from the store here is checked now
     if session is not request.scope.get("state", {}).get(REQUEST_SESSION):

@@ -189,7 +189,8 @@ WHY = {
     405: "Another method than the path's (the Allow header lists them)",
     409: "Conflict with what the service holds (a uniqueId or message id reused with other content, a document "
          "that is no longer current)",
-    410: "The test session is closed, or the document deleted",
+    410: "The test session is closed (session-closed) or expired (session-expired: older than the sandbox's "
+         "--session-ttl), or the document deleted",
     413: "The body (or a document it carries) is larger than the service accepts",
     415: "The body's Content-Type is not the one the operation takes",
     422: "Everything parsed, but a value is missing, of the wrong type or breaks a rule (invalid-request lists "

@@ -52,6 +52,9 @@ CREATE TABLE IF NOT EXISTS live_sessions (session_id TEXT PRIMARY KEY, binding T
 CREATE INDEX IF NOT EXISTS live_sessions_by_binding ON live_sessions (binding, expires);
 CREATE TABLE IF NOT EXISTS run_marks (run_id TEXT PRIMARY KEY, binding TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS run_marks_by_binding ON run_marks (binding, at);
+CREATE INDEX IF NOT EXISTS sessions_by_created ON sessions (created);
+CREATE INDEX IF NOT EXISTS tokens_by_scope ON tokens (scope);
+CREATE INDEX IF NOT EXISTS records_by_scope ON records (scope);
 """
 SCHEMA_VERSION = "2"
 #: the SQLite connection's page cache, KiB (taken as it fills)
@@ -131,6 +134,14 @@ LIVE_SESSION_END = "DELETE FROM live_sessions WHERE session_id = ?"
 RUN_MARKS_OLD = "DELETE FROM run_marks WHERE binding = ? AND at <= ?"
 RUN_MARKS_SINCE = "SELECT COUNT(*), MIN(at) FROM run_marks WHERE binding = ? AND at > ?"
 RUN_MARK_ADD = "INSERT INTO run_marks (run_id, binding, at) VALUES (?, ?, ?)"
+
+
+#: sessions swept at most in one transaction (:meth:`Store.sweep_sessions`), oldest first
+SWEEP_BATCH = 200
+SWEEP_SELECT = "SELECT id FROM sessions WHERE created < ? ORDER BY created LIMIT ?"
+#: where a session leaves data, by the column naming it (the session itself last)
+SWEPT = (("exchanges", "session_id"), ("records", "scope"), ("tokens", "scope"), ("held", "session_id"),
+         ("live_sessions", "session_id"), ("sessions", "id"))
 
 
 def _admit_session(db: Any, binding: str, session_id: str, now: float, expires: float, limit: int) -> None:
@@ -384,6 +395,25 @@ class Store:
         """The session no longer counts among its vendor's live sessions (closed, or never created)."""
         self._run(LIVE_SESSION_END, (session_id,))
 
+    def sweep_sessions(self, created_before: float, limit: int = SWEEP_BATCH) -> int:
+        """Delete up to ``limit`` sessions created before ``created_before`` (epoch seconds), oldest first, with all
+        they left in the store — trace, service records, tokens, held answers, live place — in one transaction;
+        how many. (A run keeps the scenarios its sessions played.)"""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                ids = [r[0] for r in self._db.execute(SWEEP_SELECT, (created_before, limit))]
+                if ids:
+                    listed = json.dumps(ids)
+                    for table, column in SWEPT:
+                        self._db.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))",
+                                         (listed,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return len(ids)
+
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         return self._one("SELECT data FROM runs WHERE id = ?", (run_id,))
 
@@ -596,7 +626,7 @@ PG_PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUE
     ON CONFLICT (collection, scope, key) DO UPDATE SET data = excluded.data"""
 #: advisory lock classes (the first key of pg_advisory_xact_lock(int, int)): what a transaction serialises on (3 was
 #: a collection's, before records were placed by a sequence)
-LOCK_SESSION, LOCK_TRACE, LOCK_SERVICE, LOCK_SCHEMA, LOCK_RUNS, LOCK_RUN, LOCK_LIVE = 1, 2, 4, 5, 6, 7, 8
+LOCK_SESSION, LOCK_TRACE, LOCK_SERVICE, LOCK_SCHEMA, LOCK_RUNS, LOCK_RUN, LOCK_LIVE, LOCK_SWEEP = 1, 2, 4, 5, 6, 7, 8, 9
 
 
 
@@ -759,6 +789,15 @@ class PostgresStore(Store):
         other)."""
         with self._tx(LOCK_LIVE, binding) as conn:
             _admit_session(conn, binding, session_id, time.time(), expires, limit)
+
+    def sweep_sessions(self, created_before: float, limit: int = SWEEP_BATCH) -> int:
+        """One transaction under the sweep's lock (workers sweeping at once take turns, the second finding less)."""
+        with self._tx(LOCK_SWEEP, "sweep") as conn:
+            ids = [r[0] for r in conn.execute(SWEEP_SELECT, (created_before, limit)).fetchall()]
+            if ids:
+                for table, column in SWEPT:
+                    conn.execute(f"DELETE FROM {table} WHERE {column} = ANY(?)", (ids,))
+        return len(ids)
 
     def claim_scenario(self, run_id: str, scenario: str, session_id: str) -> Claim:
         """Under the run's lock, as its finish: a claim and a finish never pass each other."""

@@ -44,8 +44,10 @@ def sandbox() -> None:
               help="Seconds an injected 429/503 announces in Retry-After when the test session's fault does not say "
                    "(a 1 s wait proves the software waits as announced just as well as 5 s).")
 @click.option("--session-ttl", type=click.IntRange(60, 30 * 86400), default=6 * 3600, show_default=True,
-              help="Seconds a test session counts among its vendor's live sessions after it was created, unless "
-                   "closed before.")
+              help="Seconds a test session is served after it was created (then 410 session-expired; it counts "
+                   "among its vendor's live sessions until then, unless closed before).")
+@click.option("--session-retention", type=click.IntRange(0, 400 * 86400), default=7 * 86400, show_default=True,
+              help="Seconds an expired session's data (trace, documents, messages, tokens) is kept: then swept.")
 @click.option("--vendor-live-sessions", type=click.IntRange(1, 100_000), default=32, show_default=True,
               help="Live test sessions (open, unexpired) one vendor's software may hold at once (harness tokens; "
                    "beyond: 429 with Retry-After). The runner drives 6 at once.")
@@ -66,7 +68,7 @@ def sandbox() -> None:
                    "process).")
 def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, test_pki: Path | None,
           data_dir: Path | None, admin_token: str | None, schemas: tuple[str, ...], seal_every: int,
-          seal_seconds: float, retry_after: int, session_ttl: int, vendor_live_sessions: int,
+          seal_seconds: float, retry_after: int, session_ttl: int, session_retention: int, vendor_live_sessions: int,
           vendor_runs_per_hour: int, vendor_runs_per_day: int, workers: int, threads: int | None,
           database: str | None) -> None:
     """Serve the sandbox until interrupted."""
@@ -109,7 +111,8 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
         config = SandboxConfig(data_dir=data_dir, admin_token=admin_token or secrets.token_urlsafe(24),
                                schemas=official, seal_every=seal_every, seal_seconds=seal_seconds,
                                retry_after=retry_after, database=database, workers=workers, threads=threads,
-                               session_ttl=session_ttl, vendor_live_sessions=vendor_live_sessions,
+                               session_ttl=session_ttl, session_retention=session_retention,
+                               vendor_live_sessions=vendor_live_sessions,
                                vendor_runs_per_hour=vendor_runs_per_hour, vendor_runs_per_day=vendor_runs_per_day)
         app = create_app(config)
         pki = make_test_pki(test_pki) if test_pki else None

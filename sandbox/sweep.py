@@ -1,0 +1,33 @@
+"""Sessions past their retention are swept: their trace, service records and tokens deleted from the store.
+
+A test session is served for ``session_ttl`` seconds after it was created, then answers 410 ``session-expired``;
+its trace stays exportable ``session_retention`` seconds more (the harness exports it as the scenario ends), then a
+periodic task of every served sandbox deletes it, in batches (one transaction each, a few hundred sessions), so that
+a store shared by a wave's vendors does not grow with every session ever opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sandbox.config import SandboxConfig
+from sandbox.store import SWEEP_BATCH, Store
+
+
+def sweep_once(store: Store, config: SandboxConfig, now: float | None = None) -> int:
+    """Delete every session created before ``now - session_ttl - session_retention``, batch by batch; how many."""
+    before = (time.time() if now is None else now) - config.session_ttl - config.session_retention
+    swept = 0
+    while True:
+        count = store.sweep_sessions(before, SWEEP_BATCH)
+        swept += count
+        if count < SWEEP_BATCH:
+            return swept
+
+
+async def sweep_periodically(store: Store, config: SandboxConfig) -> None:
+    """:func:`sweep_once` every ``sweep_seconds``, in a thread (a batch holds the SQLite store's lock a moment)."""
+    while True:
+        await asyncio.sleep(config.sweep_seconds)
+        await asyncio.to_thread(sweep_once, store, config)

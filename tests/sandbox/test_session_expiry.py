@@ -1,0 +1,67 @@
+"""A test session is served for ``session_ttl`` seconds after it was created (then 410 ``session-expired``), and what
+it left in the store is swept ``session_retention`` seconds later — on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from sandbox.config import SandboxConfig
+from sandbox.server import RunningSandbox
+from sandbox.store import Store
+from sandbox.sweep import sweep_once
+
+
+def _session(store: Store, sid: str, created: float) -> None:
+    store.put_session({"id": sid, "created_ts": created, "state": "open", "faults": {}})
+    store.append_exchange(sid, {"kind": "note", "note": "n", "data": {}})
+    store.put_record("docs", sid, "k", {"v": 1})
+    store.put_token(f"token-of-{sid}-" + "x" * 30, "access", sid, {}, ttl=600)
+    store.hold(sid, "h1")
+    store.admit_session('{"vendor_id": "acme"}', sid, created + 10, 100)
+
+
+def test_the_sweep_deletes_what_old_sessions_left_and_nothing_else(stores: tuple[Store, Store]) -> None:
+    now = time.time()
+    for i in range(5):
+        _session(stores[i % 2], f"ses_old{i}", now - 1000 - i)
+    _session(stores[0], "ses_young", now - 10)
+    stores[0].put_record("docs", "prod", "k", {"v": 2})  # the production role's: never a session's
+    stores[0].put_token("harness-token-" + "y" * 30, "harness", "harness", {}, ttl=600)
+    assert stores[1].sweep_sessions(now - 100, limit=2) == 2  # oldest first, a batch at a time
+    assert stores[0].sweep_sessions(now - 100) == 3
+    assert stores[1].sweep_sessions(now - 100) == 0
+    for i in range(5):
+        sid = f"ses_old{i}"
+        assert stores[0].get_session(sid) is None and stores[1].exchanges(sid) == []
+        assert stores[0].list_records("docs", sid) == [] and not stores[1].holding(sid)
+        assert stores[0].get_token(f"token-of-{sid}-" + "x" * 30) is None
+    assert stores[1].get_session("ses_young") is not None and len(stores[0].exchanges("ses_young")) == 1
+    assert stores[1].list_records("docs", "ses_young") and stores[1].list_records("docs", "prod")
+    assert stores[0].get_token("token-of-ses_young-" + "x" * 30) is not None
+    assert stores[0].get_token("harness-token-" + "y" * 30) is not None
+
+
+def test_an_expired_session_is_not_served_and_is_swept_after_its_retention(
+        sandbox_server: RunningSandbox, admin: httpx.Client, new_session: Any, mint: Any) -> None:
+    session = new_session()
+    sid = session["session_id"]
+    store: Store = sandbox_server.server.config.app.state.store
+    config: SandboxConfig = sandbox_server.config
+    token = mint(session)
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"/s/{sid}/insi/lookup"
+    assert admin.post(url, json={}, headers=headers).status_code == 422  # served
+    created = time.time() - config.session_ttl - 1
+    store.update_session(sid, lambda s: s.update(created_ts=created))
+    r = admin.post(url, json={}, headers=headers)
+    assert r.status_code == 410, r.text
+    assert r.json()["code"] == "session-expired"
+    assert admin.get(f"/admin/sessions/{sid}/trace").status_code == 200  # still exportable until swept
+    sweep_once(store, config)
+    assert store.get_session(sid) is not None  # not yet: within its retention
+    assert sweep_once(store, config, now=created + config.session_ttl + config.session_retention + 1) >= 1
+    assert admin.get(f"/admin/sessions/{sid}/trace").status_code == 404
+    assert store.exchanges(sid) == []
