@@ -34,7 +34,7 @@ from sandbox.deps import (
     waves_catalog,
 )
 from sandbox.faults import described, validate_faults
-from sandbox.problems import HTTPProblem
+from sandbox.problems import HTTPProblem, recording_full
 from sandbox.recording import redact_issued
 from sandbox.sessions import (
     create_session,
@@ -229,7 +229,17 @@ def post_run(request: Request, body: RunRequest, caller: Caller) -> dict[str, An
 #: what each vendor bound counts, for its 429
 BOUND_WHAT = {"live-sessions": "live test sessions (open and unexpired: close those you are done with, "
                                "POST /admin/sessions/{id}/close)",
-              "runs-per-hour": "runs created in the last hour", "runs-per-day": "runs created in the last day"}
+              "runs-per-hour": "runs created in the last hour", "runs-per-day": "runs created in the last day",
+              "recorded-bytes": "bytes recorded by its sessions (traces, documents, messages; kept until swept, "
+                                "after the sessions' retention)"}
+
+
+def require_room(store: Store, session: dict[str, Any], config: Any) -> None:
+    """413 ``session-recording-full`` when the session made the sandbox keep its bound already: nothing more of it is
+    recorded (its trace stays whole up to there)."""
+    if store.recorded_bytes(session["id"]) >= config.session_recorded_bytes:
+        raise recording_full(session["id"], config.session_recorded_bytes)
+
 
 
 def bound_problem(bound: Bound, caller: Principal) -> HTTPProblem:
@@ -302,13 +312,14 @@ def post_session(request: Request, body: SessionRequest, caller: Caller) -> dict
     if caller.vendor is not None:  # the vendor's live sessions: one more, unless it has its bound already
         try:
             store.admit_session(run_binding(caller.vendor), sid, time.time() + config.session_ttl,
-                                config.vendor_live_sessions)
+                                config.vendor_live_sessions, max_bytes=config.vendor_recorded_bytes,
+                                retention=config.session_retention)
         except BoundReached as reached:
             raise bound_problem(reached.bound, caller) from None
     try:
         return _new_session(request, body, caller, store, sid, seed, pack, fixtures, run)
     except BaseException:
-        store.end_session(sid)  # never created: it takes no place
+        store.forget_session(sid)  # never created: it takes no place
         raise
 
 
@@ -371,7 +382,7 @@ def fault_catalogue(_: Caller) -> dict[str, Any]:
 @router.put("/sessions/{session_id}/faults", dependencies=JSON_BODY,
              summary="Set or clear injected faults")
 async def put_faults(request: Request, session_id: str, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-    owned_session(request, session_id, caller)
+    require_room(store_of(request), owned_session(request, session_id, caller), request.app.state.config)
     errors = validate_faults(body)
     if errors:
         raise HTTPProblem(422, "faults-invalid", "; ".join(errors))
@@ -415,6 +426,7 @@ async def post_note(request: Request, session_id: str, body: NoteRequest, caller
     now = timestamp()
 
     def write() -> int:
+        require_room(store, session, request.app.state.config)
         data = redact_issued(body.data, session, store)  # secrets the software handed back never enter a trace
         return store.append_exchange(session_id, {"kind": "note", "time": now, "note": body.kind, "data": data})
 

@@ -42,6 +42,11 @@ class SandboxConfig:
     vendor_live_sessions: int = 32
     vendor_runs_per_hour: int = 30
     vendor_runs_per_day: int = 200
+    #: bytes one session may make the sandbox keep (its trace's exchanges, its documents and messages); beyond, its
+    #: requests and notes are refused 413 ``session-recording-full``, unrecorded
+    session_recorded_bytes: int = 256 * 1024 * 1024
+    #: bytes one vendor's sessions may make the sandbox keep until they are swept; beyond, it opens no session (429)
+    vendor_recorded_bytes: int = 4 * 1024 * 1024 * 1024
     installation_event_source: str = "urn:usine:sandbox"
     seal_every: int = 1000  # events per signed segment at most
     seal_seconds: float = 60.0  # events wait at most this long for their segment

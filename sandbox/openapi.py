@@ -191,7 +191,9 @@ WHY = {
          "that is no longer current)",
     410: "The test session is closed (session-closed) or expired (session-expired: older than the sandbox's "
          "--session-ttl), or the document deleted",
-    413: "The body (or a document it carries) is larger than the service accepts",
+    413: "The body (or a document it carries) is larger than the service accepts (body-too-large…), or the test "
+         "session has recorded the most the sandbox keeps of one session (session-recording-full: nothing more of "
+         "it is recorded; start a new session)",
     415: "The body's Content-Type is not the one the operation takes",
     422: "Everything parsed, but a value is missing, of the wrong type or breaks a rule (invalid-request lists "
          "where and why)",
@@ -199,7 +201,7 @@ WHY = {
     503: "The service is temporarily unavailable (injected fault): retry after Retry-After",
 }
 
-SESSION = [404, 405, 410]
+SESSION = [404, 405, 410, 413]
 TOKEN = [401, 403]
 BODY = [400, 413, 415, 422]
 FAULTS = [429, 503]
@@ -263,7 +265,9 @@ WHY_HERE: dict[tuple[str, int], str] = {
                                "Retry-After: seconds until one more is allowed",
     ("POST /admin/sessions", 429): "vendor-bound-reached: this token's software has the most live test sessions (open, "
                                    "unexpired) the sandbox allows one vendor's software (bound: live-sessions): close "
-                                   "those it is done with; Retry-After: seconds until one expires at the latest",
+                                   "those it is done with; or its sessions recorded the most bytes the sandbox keeps "
+                                   "of one vendor's software (bound: recorded-bytes, until they are swept); "
+                                   "Retry-After: seconds until a place frees at the latest",
     ("POST /admin/installations", 503): "The sandbox cannot read its catalog of waves (catalog-unavailable): no "
                                         "installation is registered until the catalog it was given is readable "
                                         "again (it is read again at the next request)",

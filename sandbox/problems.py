@@ -32,7 +32,15 @@ from conformity.http_problems import MEDIA_TYPE, NAMESPACE, HTTPProblem, allowed
 
 PROBLEM_TYPE = NAMESPACE
 __all__ = ["MEDIA_TYPE", "PROBLEM_TYPE", "HTTPProblem", "allowed_methods", "install_handlers", "problem_response",
-           "set_outcome"]
+           "recording_full", "set_outcome"]
+
+
+def recording_full(session_id: str, limit: int) -> HTTPProblem:
+    """413 ``session-recording-full``: the session made the sandbox keep its bound (``limit`` bytes) already; nothing
+    more of it is recorded."""
+    return HTTPProblem(413, "session-recording-full", f"test session {session_id} has recorded {limit} bytes, the most "
+                                                      "this sandbox keeps of one session: start a new session",
+                       limit=limit)
 
 
 def set_outcome(request: Request, outcome: str, **details: Any) -> None:

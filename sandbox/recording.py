@@ -32,7 +32,7 @@ from sandbox.credentials import SECRET_SHAPED, SHORTEST, candidates, secret_hash
 from sandbox.deps import REQUEST_BODY, REQUEST_JSON, REQUEST_SESSION, REQUEST_TOKEN, bearer_token, store_call
 from sandbox.network import client_gone, drop, network_fault_pending, reset, take_network_fault, until_given_up
 from sandbox.parsed import parse_json
-from sandbox.problems import MEDIA_TYPE, PROBLEM_TYPE
+from sandbox.problems import MEDIA_TYPE, HTTPProblem, recording_full
 from sandbox.store import Store
 
 SESSION_PATH = re.compile(r"^/s/(?P<sid>[A-Za-z0-9_\-]+)/(?P<service>[a-z]+)")
@@ -257,8 +257,9 @@ class InFlight(KeyedCounts):
 class RecordingMiddleware:
     """Bounds request bodies and records session exchanges in the trace store."""
 
-    def __init__(self, app: ASGIApp, *, store: Store, max_body_bytes: int, in_flight: InFlight | None = None):
-        self.app, self.store, self.max_body = app, store, max_body_bytes
+    def __init__(self, app: ASGIApp, *, store: Store, max_body_bytes: int, in_flight: InFlight | None = None,
+                 max_session_bytes: int = 2**62):
+        self.app, self.store, self.max_body, self.max_session_bytes = app, store, max_body_bytes, max_session_bytes
         self.in_flight = in_flight if in_flight is not None else InFlight()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -291,9 +292,13 @@ class RecordingMiddleware:
         if len(headers) < len(scope.get("headers", ())):  # a field repeated: read its first value, as the services do
             headers = _headers(scope, first=True)
         token = bearer_token(headers.get("authorization", ""))
-        # the session and the bearer token's record, one read: the access-token check and the trace use this one
-        session, record = (await store_call(self.store, self.store.session_and_token, match["sid"], token) if match
-                           else (None, None))
+        # the session, the bearer token's record and what the session recorded so far, one read: the access-token
+        # check and the trace use this one
+        session, record, kept = (await store_call(self.store, self.store.arrival, match["sid"], token) if match
+                                 else (None, None, 0))
+        if session is not None and kept >= self.max_session_bytes:  # its trace is full: nothing more of it recorded
+            await self._refuse(scope, send, recording_full(session["id"], self.max_session_bytes))
+            return
         session_id = session["id"] if session else None
         if match and token:
             scope.setdefault("state", {})[REQUEST_TOKEN] = (token, record)
@@ -458,13 +463,17 @@ class RecordingMiddleware:
         return b"".join(chunks), False
 
     async def _refuse_too_large(self, scope: Scope, send: Send) -> None:
-        doc = {"type": PROBLEM_TYPE + "body-too-large", "title": "Body too large", "status": 413, "code": "body-too-large",
-               "detail": f"request bodies are limited to {self.max_body} bytes", "instance": scope["path"]}
-        payload = json.dumps(doc).encode()
         scope["state"]["outcome"] = "body-too-large"
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(payload)).encode())]})
-        await send({"type": "http.response.body", "body": payload})
+        await self._refuse(scope, send, HTTPProblem(413, "body-too-large",
+                                                    f"request bodies are limited to {self.max_body} bytes"))
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, problem: HTTPProblem) -> None:
+        """Answer a problem document without handing the request to the app."""
+        body = json.dumps(problem.body(scope["path"])).encode()
+        await send({"type": "http.response.start", "status": problem.status,
+                    "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
     def _record(self, scope: Scope, headers: dict[str, str], body: bytes, response: dict[str, Any],
                 session: dict[str, Any], service: str, started: float, omitted: str | None) -> None:

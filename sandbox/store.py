@@ -48,13 +48,66 @@ CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, binding TEXT NOT NULL, wav
 CREATE TABLE IF NOT EXISTS run_scenarios (run_id TEXT NOT NULL, scenario TEXT NOT NULL, session_id TEXT NOT NULL,
     PRIMARY KEY (run_id, scenario));
 CREATE TABLE IF NOT EXISTS run_finishes (run_id TEXT PRIMARY KEY, finished TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS live_sessions (session_id TEXT PRIMARY KEY, binding TEXT NOT NULL, expires REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS live_sessions_by_binding ON live_sessions (binding, expires);
+CREATE TABLE IF NOT EXISTS session_owners (session_id TEXT PRIMARY KEY, binding TEXT NOT NULL,
+    live_until REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS session_owners_by_binding ON session_owners (binding, live_until);
+CREATE TABLE IF NOT EXISTS recorded (scope TEXT PRIMARY KEY, bytes BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS run_marks (run_id TEXT PRIMARY KEY, binding TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS run_marks_by_binding ON run_marks (binding, at);
 CREATE INDEX IF NOT EXISTS sessions_by_created ON sessions (created);
 CREATE INDEX IF NOT EXISTS tokens_by_scope ON tokens (scope);
 CREATE INDEX IF NOT EXISTS records_by_scope ON records (scope);
+"""
+#: what each session makes the sandbox keep — its trace's exchanges, its service records (documents, messages…) —
+#: counted in bytes by the store as it writes them (``recorded``; a record replaced counts its new size), never by a
+#: statement of the sandbox's: the per-session bound costs no round trip (:meth:`Store.arrival` reads the count with
+#: the session). The production role's records (scope ``prod``) belong to no session.
+SQLITE_RECORDED = """
+CREATE TRIGGER IF NOT EXISTS exchanges_recorded AFTER INSERT ON exchanges BEGIN
+    INSERT INTO recorded (scope, bytes) VALUES (NEW.session_id, length(CAST(NEW.data AS BLOB)))
+    ON CONFLICT (scope) DO UPDATE SET bytes = recorded.bytes + excluded.bytes;
+END;
+CREATE TRIGGER IF NOT EXISTS records_recorded AFTER INSERT ON records WHEN NEW.scope <> 'prod' BEGIN
+    INSERT INTO recorded (scope, bytes) VALUES (NEW.scope, length(CAST(NEW.data AS BLOB)))
+    ON CONFLICT (scope) DO UPDATE SET bytes = recorded.bytes + excluded.bytes;
+END;
+CREATE TRIGGER IF NOT EXISTS records_rerecorded AFTER UPDATE OF data ON records WHEN NEW.scope <> 'prod' BEGIN
+    UPDATE recorded SET bytes = bytes + length(CAST(NEW.data AS BLOB)) - length(CAST(OLD.data AS BLOB))
+    WHERE scope = NEW.scope;
+END;
+"""
+PG_RECORDED = """
+CREATE OR REPLACE FUNCTION usine_recorded() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    what TEXT;
+    grown BIGINT;
+BEGIN
+    IF TG_TABLE_NAME = 'exchanges' THEN
+        what := NEW.session_id;
+    ELSE
+        what := NEW.scope;
+    END IF;
+    IF what = 'prod' AND TG_TABLE_NAME = 'records' THEN
+        RETURN NULL;
+    END IF;
+    grown := octet_length(NEW.data);
+    IF TG_OP = 'UPDATE' THEN
+        grown := grown - octet_length(OLD.data);
+    END IF;
+    INSERT INTO recorded (scope, bytes) VALUES (what, grown)
+        ON CONFLICT (scope) DO UPDATE SET bytes = recorded.bytes + excluded.bytes;
+    RETURN NULL;
+END $$;
+DO $$ BEGIN
+    -- created once (a worker starting beside others serving takes no lock on the tables when they exist)
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exchanges_recorded') THEN
+        CREATE TRIGGER exchanges_recorded AFTER INSERT ON exchanges FOR EACH ROW EXECUTE FUNCTION usine_recorded();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'records_recorded') THEN
+        CREATE TRIGGER records_recorded AFTER INSERT OR UPDATE OF data ON records FOR EACH ROW
+            EXECUTE FUNCTION usine_recorded();
+    END IF;
+END $$;
 """
 SCHEMA_VERSION = "2"
 #: the SQLite connection's page cache, KiB (taken as it fills)
@@ -126,10 +179,15 @@ class RunBounds:
 
 HOUR, DAY = 3600.0, 86400.0
 #: a binding's live sessions: those past their expiry go first, then the rest are counted (with the first to expire)
-LIVE_SESSIONS_EXPIRED = "DELETE FROM live_sessions WHERE binding = ? AND expires <= ?"
-LIVE_SESSIONS_COUNT = "SELECT COUNT(*), MIN(expires) FROM live_sessions WHERE binding = ?"
-LIVE_SESSION_ADD = "INSERT INTO live_sessions (session_id, binding, expires) VALUES (?, ?, ?)"
-LIVE_SESSION_END = "DELETE FROM live_sessions WHERE session_id = ?"
+LIVE_SESSIONS_COUNT = "SELECT COUNT(*), MIN(live_until) FROM session_owners WHERE binding = ? AND live_until > ?"
+#: what a binding's sessions (live or not, until swept) made the sandbox keep, and when the first of them ended
+OWNED_BYTES = """SELECT COALESCE(SUM(r.bytes), 0), MIN(o.live_until) FROM session_owners AS o
+    JOIN recorded AS r ON r.scope = o.session_id WHERE o.binding = ?"""
+LIVE_SESSION_ADD = "INSERT INTO session_owners (session_id, binding, live_until) VALUES (?, ?, ?)"
+LIVE_SESSION_END = "UPDATE session_owners SET live_until = ? WHERE session_id = ? AND live_until > ?"
+LIVE_SESSION_FORGET = "DELETE FROM session_owners WHERE session_id = ?"
+#: what a session made the sandbox keep so far, in bytes
+RECORDED_BYTES = "SELECT bytes FROM recorded WHERE scope = ?"
 #: a binding's runs of the last day (older marks go first), and of the last hour, each with its oldest
 RUN_MARKS_OLD = "DELETE FROM run_marks WHERE binding = ? AND at <= ?"
 RUN_MARKS_SINCE = "SELECT COUNT(*), MIN(at) FROM run_marks WHERE binding = ? AND at > ?"
@@ -141,16 +199,22 @@ SWEEP_BATCH = 200
 SWEEP_SELECT = "SELECT id FROM sessions WHERE created < ? ORDER BY created LIMIT ?"
 #: where a session leaves data, by the column naming it (the session itself last)
 SWEPT = (("exchanges", "session_id"), ("records", "scope"), ("tokens", "scope"), ("held", "session_id"),
-         ("live_sessions", "session_id"), ("sessions", "id"))
+         ("session_owners", "session_id"), ("recorded", "scope"), ("sessions", "id"))
 
 
-def _admit_session(db: Any, binding: str, session_id: str, now: float, expires: float, limit: int) -> None:
+def _admit_session(db: Any, binding: str, session_id: str, now: float, expires: float, limit: int,
+                   max_bytes: int | None, retention: float) -> None:
     """Count ``session_id`` among the binding's live sessions, inside the caller's transaction (under the binding's
-    lock); :class:`BoundReached` when ``limit`` are live (the caller rolls back: nothing written)."""
-    db.execute(LIVE_SESSIONS_EXPIRED, (binding, now))
-    count, first = db.execute(LIVE_SESSIONS_COUNT, (binding,)).fetchone()
+    lock); :class:`BoundReached` when ``limit`` are live, or when its sessions kept (until swept, ``retention`` seconds
+    after they ended) ``max_bytes`` or more (the caller rolls back: nothing written)."""
+    count, first = db.execute(LIVE_SESSIONS_COUNT, (binding, now)).fetchone()
     if int(count) >= limit:
         raise BoundReached(Bound("live-sessions", limit, float(first)))
+    if max_bytes is not None:
+        kept, ended = db.execute(OWNED_BYTES, (binding,)).fetchone()
+        if int(kept) >= max_bytes:
+            raise BoundReached(Bound("recorded-bytes", max_bytes, float(ended if ended is not None else now)
+                                     + retention))
     db.execute(LIVE_SESSION_ADD, (session_id, binding, expires))
 
 
@@ -185,8 +249,9 @@ def _new_run(db: Any, run: dict[str, Any], bounds: RunBounds | None = None) -> d
 
 
 #: a request's session and its bearer token's record, one statement (one row even when either is missing)
-SESSION_AND_TOKEN = """SELECT s.data, t.kind, t.scope, t.expires, t.data FROM (SELECT 1) AS one
-    LEFT JOIN sessions AS s ON s.id = ? LEFT JOIN tokens AS t ON t.token_sha256 = ?"""
+SESSION_AND_TOKEN = """SELECT s.data, t.kind, t.scope, t.expires, t.data, r.bytes FROM (SELECT 1) AS one
+    LEFT JOIN sessions AS s ON s.id = ? LEFT JOIN tokens AS t ON t.token_sha256 = ?
+    LEFT JOIN recorded AS r ON r.scope = s.id"""
 
 
 def _token_record(kind: str, scope: str, expires: float, data: str | dict[str, Any]) -> dict[str, Any]:
@@ -256,7 +321,7 @@ class Store:
             # does
             self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             self._migrate()
-            self._db.executescript(SCHEMA)
+            self._db.executescript(SCHEMA + SQLITE_RECORDED)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         except sqlite3.DatabaseError as exc:  # a damaged or foreign file in the state folder: said, not a traceback
             self._db.close()
@@ -344,10 +409,16 @@ class Store:
         """A request's two reads in one statement: the session, read-only (``sandbox.parsed``: shared by the requests
         that read the same text; :meth:`update_session` changes it), and the record of the bearer token it carries
         (as :meth:`get_token`, its data read-only; None when there is no token or it is unknown)."""
+        session, record, _ = self.arrival(session_id, token)
+        return session, record
+
+    def arrival(self, session_id: str, token: str | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int]:
+        """:meth:`session_and_token`, and what the session made the sandbox keep so far (:meth:`recorded_bytes`), in
+        the same statement: what the recording middleware reads as a request arrives."""
         digest = secret_hash(token) if token else ""
         with self._lock:
             row = self._db.execute(SESSION_AND_TOKEN, (session_id, digest)).fetchone()
-        return _session_and_token(row, session_id, digest, self._kept)
+        return (*_session_and_token(row, session_id, digest, self._kept), int(row[5] or 0) if row else 0)
 
     def update_session(self, session_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
         """Atomically read a session, let ``change`` mutate it, write it back; None if unknown."""
@@ -378,22 +449,36 @@ class Store:
         return stored
 
     # a vendor's live sessions (harness tokens' sessions, open and unexpired): counted as each is created
-    def admit_session(self, binding: str, session_id: str, expires: float, limit: int) -> None:
+    def admit_session(self, binding: str, session_id: str, expires: float, limit: int, *,
+                      max_bytes: int | None = None, retention: float = 0.0) -> None:
         """Count ``session_id`` among the live sessions of ``binding`` (:func:`run_binding`) until ``expires`` or
-        :meth:`end_session`; :class:`BoundReached` when ``limit`` are live already (one transaction: two sessions
-        created at once never both take the last place)."""
+        :meth:`end_session`; :class:`BoundReached` when ``limit`` are live already, or when the binding's sessions
+        (until swept) made the sandbox keep ``max_bytes`` or more (one transaction: two sessions created at once
+        never both take the last place)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                _admit_session(self._db, binding, session_id, time.time(), expires, limit)
+                _admit_session(self._db, binding, session_id, time.time(), expires, limit, max_bytes, retention)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
 
     def end_session(self, session_id: str) -> None:
-        """The session no longer counts among its vendor's live sessions (closed, or never created)."""
-        self._run(LIVE_SESSION_END, (session_id,))
+        """The session no longer counts among its vendor's live sessions (closed); what it recorded still counts
+        among its vendor's bytes until it is swept."""
+        now = time.time()
+        self._run(LIVE_SESSION_END, (now, session_id, now))
+
+    def forget_session(self, session_id: str) -> None:
+        """A session admitted and never created: it takes no place."""
+        self._run(LIVE_SESSION_FORGET, (session_id,))
+
+    def recorded_bytes(self, session_id: str) -> int:
+        """What the session made the sandbox keep so far (its exchanges and records), in bytes."""
+        with self._lock:
+            row = self._db.execute(RECORDED_BYTES, (session_id,)).fetchone()
+        return int(row[0]) if row else 0
 
     def sweep_sessions(self, created_before: float, limit: int = SWEEP_BATCH) -> int:
         """Delete up to ``limit`` sessions created before ``created_before`` (epoch seconds), oldest first, with all
@@ -613,7 +698,8 @@ def _hashed_grant(data: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- PostgreSQL
 #: the same tables as SQLite's (SCHEMA), with PostgreSQL's name for an 8-byte float; and the sequence that gives a
 #: new record its place (PG_PUT_RECORD)
-PG_SCHEMA = SCHEMA.replace(" REAL ", " DOUBLE PRECISION ") + "CREATE SEQUENCE IF NOT EXISTS records_seq;\n"
+PG_SCHEMA = (SCHEMA.replace(" REAL ", " DOUBLE PRECISION ") + "CREATE SEQUENCE IF NOT EXISTS records_seq;\n"
+             + PG_RECORDED)
 #: a database whose records were placed by the collection's MAX(seq) + 1 (before records_seq): the sequence starts
 #: after every place already taken (never moved back)
 PG_RECORDS_SEQ_START = """SELECT setval('records_seq', m) FROM (SELECT MAX(seq) AS m FROM records) AS r
@@ -763,10 +849,14 @@ class PostgresStore(Store):
 
     def session_and_token(self, session_id: str, token: str | None) -> tuple[dict[str, Any] | None,
                                                                              dict[str, Any] | None]:
+        session, record, _ = self.arrival(session_id, token)
+        return session, record
+
+    def arrival(self, session_id: str, token: str | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int]:
         digest = secret_hash(token) if token else ""
         with self._conn() as conn:
             row = conn.execute(SESSION_AND_TOKEN, (session_id, digest)).fetchone()
-        return _session_and_token(row, session_id, digest, self._kept)
+        return (*_session_and_token(row, session_id, digest, self._kept), int(row[5] or 0) if row else 0)
 
     def update_session(self, session_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
         with self._tx(LOCK_SESSION, session_id) as conn:
@@ -784,11 +874,17 @@ class PostgresStore(Store):
         with self._tx(LOCK_RUNS, run_binding(run["bound_to"])) as conn:
             return _new_run(conn, run, bounds)
 
-    def admit_session(self, binding: str, session_id: str, expires: float, limit: int) -> None:
+    def admit_session(self, binding: str, session_id: str, expires: float, limit: int, *,
+                      max_bytes: int | None = None, retention: float = 0.0) -> None:
         """One transaction under the binding's lock (workers creating its sessions at once count one after the
         other)."""
         with self._tx(LOCK_LIVE, binding) as conn:
-            _admit_session(conn, binding, session_id, time.time(), expires, limit)
+            _admit_session(conn, binding, session_id, time.time(), expires, limit, max_bytes, retention)
+
+    def recorded_bytes(self, session_id: str) -> int:
+        with self._conn() as conn:
+            row = conn.execute(RECORDED_BYTES, (session_id,)).fetchone()
+        return int(row[0]) if row else 0
 
     def sweep_sessions(self, created_before: float, limit: int = SWEEP_BATCH) -> int:
         """One transaction under the sweep's lock (workers sweeping at once take turns, the second finding less)."""

@@ -55,6 +55,12 @@ def sandbox() -> None:
               help="Runs one vendor's software may create in an hour (beyond: 429 with Retry-After).")
 @click.option("--vendor-runs-per-day", type=click.IntRange(1, 1_000_000), default=200, show_default=True,
               help="Runs one vendor's software may create in a day (beyond: 429 with Retry-After).")
+@click.option("--session-recorded-bytes", type=click.IntRange(1024), default=256 * 1024 * 1024, show_default=True,
+              help="Bytes one test session may make the sandbox keep (trace, documents, messages); beyond, its "
+                   "requests and notes are refused 413 session-recording-full, unrecorded.")
+@click.option("--vendor-recorded-bytes", type=click.IntRange(1024), default=4 * 1024 * 1024 * 1024,
+              show_default=True, help="Bytes one vendor's software's sessions may make the sandbox keep until they "
+                                      "are swept; beyond, it opens no new session (429).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes serving the test sessions on the port (more than one needs --database: a "
                    "vendor's requests may reach any of them). With several, the production role (installations, "
@@ -69,7 +75,8 @@ def sandbox() -> None:
 def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, test_pki: Path | None,
           data_dir: Path | None, admin_token: str | None, schemas: tuple[str, ...], seal_every: int,
           seal_seconds: float, retry_after: int, session_ttl: int, session_retention: int, vendor_live_sessions: int,
-          vendor_runs_per_hour: int, vendor_runs_per_day: int, workers: int, threads: int | None,
+          vendor_runs_per_hour: int, vendor_runs_per_day: int, session_recorded_bytes: int,
+          vendor_recorded_bytes: int, workers: int, threads: int | None,
           database: str | None) -> None:
     """Serve the sandbox until interrupted."""
     import uvicorn
@@ -113,7 +120,9 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
                                retry_after=retry_after, database=database, workers=workers, threads=threads,
                                session_ttl=session_ttl, session_retention=session_retention,
                                vendor_live_sessions=vendor_live_sessions,
-                               vendor_runs_per_hour=vendor_runs_per_hour, vendor_runs_per_day=vendor_runs_per_day)
+                               vendor_runs_per_hour=vendor_runs_per_hour, vendor_runs_per_day=vendor_runs_per_day,
+                               session_recorded_bytes=session_recorded_bytes,
+                               vendor_recorded_bytes=vendor_recorded_bytes)
         app = create_app(config)
         pki = make_test_pki(test_pki) if test_pki else None
     except BaseException:

@@ -1,0 +1,112 @@
+"""What one session and one vendor can make the sandbox record — trace entries, stored documents, messages — is
+bounded: beyond a session's bound its requests and its harness's notes are refused 413 ``session-recording-full``
+and nothing of them is recorded (the trace stays verifiable, whole up to the bound); beyond a vendor's bound its
+software opens no new session (429). Counted by the store itself as it writes (triggers), on SQLite and
+PostgreSQL: no statement more per request."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conformity.signing import KeyRing, VerifyKey, verify_document
+from sandbox.config import SandboxConfig
+from sandbox.server import RunningSandbox, start_in_thread
+from sandbox.store import BoundReached, Store, run_binding
+from tests.sandbox.helpers import ADMIN_TOKEN
+from tests.sandbox.test_harness_tokens import issue
+
+ACME = run_binding({"vendor_id": "acme", "software_id": "acme.ehr"})
+
+
+def test_the_store_counts_what_each_session_records(stores: tuple[Store, Store]) -> None:
+    a, b = stores
+    assert a.recorded_bytes("ses_1") == 0
+    note = {"kind": "note", "data": {"x": "é" * 100}}
+    assert a.append_exchange("ses_1", note) == 1
+    b.append_exchange_text("ses_1", '{"kind":"note","data":{}}')
+    a.put_record("docs", "ses_1", "k1", {"document": "x" * 1000})
+    texts = [json.dumps({"seq": 1} | note), '{"seq":2,"kind":"note","data":{}}', json.dumps({"document": "x" * 1000})]
+    # the bytes stored (the engines write a first exchange's "seq" member with or without a space after its colon)
+    assert abs(b.recorded_bytes("ses_1") - sum(len(t.encode()) for t in texts)) <= 2
+    before = a.recorded_bytes("ses_1")
+    b.put_record("docs", "ses_1", "k1", {"document": "x" * 10})  # a record replaced: its new size counts
+    assert a.recorded_bytes("ses_1") == before - 990
+    a.put_record("docs", "prod", "k", {"document": "x" * 1000})  # the production role's: no session's
+    assert a.recorded_bytes("prod") == 0 and a.recorded_bytes("ses_2") == 0
+
+
+def test_a_vendor_over_its_recorded_bytes_opens_no_session(stores: tuple[Store, Store]) -> None:
+    later = time.time() + 600
+    stores[0].put_session({"id": "ses_big", "created_ts": time.time() - 10, "state": "open", "faults": {}})
+    stores[0].admit_session(ACME, "ses_big", later, 10, max_bytes=5000)
+    stores[1].put_record("docs", "ses_big", "k", {"document": "x" * 6000})
+    with pytest.raises(BoundReached) as reached:
+        stores[1].admit_session(ACME, "ses_next", later, 10, max_bytes=5000)
+    assert reached.value.bound.what == "recorded-bytes"
+    stores[0].admit_session(run_binding({"vendor_id": "other", "software_id": "other.x"}), "ses_o", later, 10,
+                            max_bytes=5000)
+    stores[0].end_session("ses_big")  # closed: its data still counts until swept
+    with pytest.raises(BoundReached):
+        stores[0].admit_session(ACME, "ses_next", later, 10, max_bytes=5000)
+    assert stores[0].sweep_sessions(time.time()) == 1  # swept: what it kept no longer counts
+    stores[0].admit_session(ACME, "ses_next", later, 10, max_bytes=5000)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def small(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningSandbox]:
+    database = None if request.param == "sqlite" else request.getfixturevalue("postgresql_url")
+    config = SandboxConfig(data_dir=tmp_path, admin_token=ADMIN_TOKEN, database=database,
+                           session_recorded_bytes=40_000, vendor_recorded_bytes=60_000)
+    with start_in_thread(config) as running:
+        yield running
+
+
+def test_a_full_session_is_refused_and_its_trace_verifies(small: RunningSandbox) -> None:
+    from sandbox.packs.health.samples import issue_access_token
+
+    with httpx.Client(base_url=small.base_url, timeout=30) as client, \
+            httpx.Client(base_url=small.base_url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+        acme, other = issue(admin, "acme", "acme.ehr"), issue(admin, "other", "other.ehr")
+        session = client.post("/admin/sessions", json={"seed": 1}, headers=acme).json()
+        sid = session["session_id"]
+        store = small.server.config.app.state.store
+        token = issue_access_token(store, sid, session["fixtures"]["practitioners"][0]["national_id"])
+        url, auth = f"/s/{sid}/insi/lookup", {"Authorization": f"Bearer {token}"}
+        statuses = []
+        for _ in range(40):  # ~1.5 kB recorded each
+            statuses.append(client.post(url, json={"padding": "p" * 1000}, headers=auth).status_code)
+            if statuses[-1] == 413:
+                break
+        assert statuses[-1] == 413 and set(statuses[:-1]) == {422}, statuses
+        r = client.post(url, json={}, headers=auth)
+        assert r.status_code == 413 and r.json()["code"] == "session-recording-full"
+        assert r.json()["limit"] == 40_000
+        note = client.post(f"/admin/sessions/{sid}/notes", json={"kind": "step", "data": {}}, headers=acme)
+        assert note.status_code == 413 and note.json()["code"] == "session-recording-full"
+        trace = client.get(f"/admin/sessions/{sid}/trace", headers=acme)
+        keys = KeyRing(VerifyKey.from_jwk(k) for k in client.get("/.well-known/usine-trace-keys").json()["keys"])
+        payload: dict[str, Any] = verify_document(trace.json(), keys)
+        exchanges = payload["exchanges"]
+        assert len(exchanges) == len(statuses) - 1  # every request served is in it, the refused ones are not
+        assert [e["seq"] for e in exchanges] == list(range(1, len(exchanges) + 1))
+        assert all(e["response"]["status"] == 422 for e in exchanges)
+        # the vendor is past its own bound too (60 kB, this session ~40): one more session would take it further
+        second = client.post("/admin/sessions", json={"seed": 2}, headers=acme)
+        assert second.status_code == 201, second.text
+        sid2 = second.json()["session_id"]
+        token2 = issue_access_token(store, sid2, second.json()["fixtures"]["practitioners"][0]["national_id"])
+        for _ in range(40):
+            if client.post(f"/s/{sid2}/insi/lookup", json={"padding": "p" * 1000},
+                           headers={"Authorization": f"Bearer {token2}"}).status_code == 413:
+                break
+        refused = client.post("/admin/sessions", json={"seed": 3}, headers=acme)
+        assert refused.status_code == 429 and refused.json()["bound"] == "recorded-bytes", refused.text
+        assert int(refused.headers["retry-after"]) >= 1
+        assert client.post("/admin/sessions", json={"seed": 3}, headers=other).status_code == 201
