@@ -185,6 +185,10 @@ OWNED_BYTES = """SELECT COALESCE(SUM(r.bytes), 0), MIN(o.live_until) FROM sessio
     JOIN recorded AS r ON r.scope = o.session_id WHERE o.binding = ?"""
 LIVE_SESSION_ADD = "INSERT INTO session_owners (session_id, binding, live_until) VALUES (?, ?, ?)"
 LIVE_SESSION_END = "UPDATE session_owners SET live_until = ? WHERE session_id = ? AND live_until > ?"
+#: a finished run's sessions no longer count among their vendor's live sessions (a run stopped midway, its sessions
+#: never closed, would hold their places until they expired)
+RUN_SESSIONS_END = ("UPDATE session_owners SET live_until = ? WHERE live_until > ? AND session_id IN "
+                    "(SELECT session_id FROM run_scenarios WHERE run_id = ?)")
 LIVE_SESSION_FORGET = "DELETE FROM session_owners WHERE session_id = ?"
 #: what a session made the sandbox keep so far, in bytes
 RECORDED_BYTES = "SELECT bytes FROM recorded WHERE scope = ?"
@@ -524,13 +528,16 @@ class Store:
 
     def finish_run(self, run_id: str, now: str) -> tuple[str, list[tuple[str, str]]]:
         """Finish the run (at ``now``, or when it was first finished); when, and the scenarios its sessions took
-        (scenario, session id), read in the same transaction: no session takes one after."""
+        (scenario, session id), read in the same transaction: no session takes one after. Its sessions no longer count
+        among their vendor's live sessions."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute(FINISH_RUN, (run_id, now))
                 finished = str(self._db.execute(RUN_FINISHED, (run_id,)).fetchone()[0])
                 played = [(str(a), str(b)) for a, b in self._db.execute(RUN_PLAYED, (run_id,)).fetchall()]
+                ended = time.time()
+                self._db.execute(RUN_SESSIONS_END, (ended, ended, run_id))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -911,6 +918,8 @@ class PostgresStore(Store):
         with self._tx(LOCK_RUN, run_id) as conn:
             conn.execute(FINISH_RUN, (run_id, now))
             finished = str(conn.execute(RUN_FINISHED, (run_id,)).fetchone()[0])
+            ended = time.time()
+            conn.execute(RUN_SESSIONS_END, (ended, ended, run_id))
             return finished, [(str(a), str(b)) for a, b in conn.execute(RUN_PLAYED, (run_id,)).fetchall()]
 
     def put_token(self, token: str, kind: str, scope: str, data: dict[str, Any], ttl: float) -> None:

@@ -143,3 +143,23 @@ def test_a_session_of_a_run_refused_at_the_bound_leaves_its_scenario_free(bounde
         client.post(f"/admin/sessions/{held[0]['session_id']}/close", headers=acme)
         r = client.post("/admin/sessions", json=scenario, headers=acme)
         assert r.status_code == 201, r.text  # the refusal took neither the scenario nor a place
+
+
+def test_a_finished_runs_sessions_free_their_places(bounded: RunningSandbox) -> None:
+    """A run stopped midway (the harness interrupted, a scenario's sandbox error) left its sessions open: they held
+    their vendor's places until they expired, hours later, and the vendor's next runs were refused. Finishing the run
+    frees them; another vendor's sessions are not touched."""
+    with httpx.Client(base_url=bounded.base_url, timeout=30) as client, \
+            httpx.Client(base_url=bounded.base_url, timeout=30,
+                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+        acme, other = issue(admin, "acme", "acme.ehr"), issue(admin, "other", "other.ehr")
+        run = client.post("/admin/runs", json=RUN, headers=acme).json()
+        for scenario in RUN["scenarios"]:  # both places taken, no session closed
+            r = client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": scenario}, headers=acme)
+            assert r.status_code == 201, r.text
+        held = [client.post("/admin/sessions", json={"seed": i}, headers=other).json() for i in range(2)]
+        refused(client.post("/admin/sessions", json={"seed": 1}, headers=acme), "live-sessions")
+        assert client.post(f"/admin/runs/{run['run_id']}/finish", headers=acme).status_code == 200
+        assert all(client.post("/admin/sessions", json={"seed": i}, headers=acme).status_code == 201 for i in range(2))
+        refused(client.post("/admin/sessions", json={"seed": 1}, headers=other), "live-sessions")  # still held
+        assert len(held) == 2
