@@ -116,6 +116,7 @@ class Runner:
         self.drivers = driver_pool or DriverPool(self.vendor.driver, scenarios=len(self.plan.scenarios))
         # the sandbox's, once the run is created (``_create_run``): every trace of the run names it, signed
         self.run_id, self.run_seed, self.seed_source, self.attempt = "", 0, "sandbox", 0
+        self._open_run = False  # a run the sandbox issued and this harness has not finished yet
         #: the run seed is known from the start when the caller chose it; the sandbox's reveals it at the finish
         self.known_seed: int | None = None
         self.commitment = ""
@@ -142,6 +143,19 @@ class Runner:
         finally:
             gc.unfreeze()
             self.drivers.close()
+            if self._open_run:
+                self._abandon_run()
+
+    def _abandon_run(self) -> None:
+        """A run stopped before its end (interrupted, or an error): finished at the sandbox all the same, so that its
+        sessions left open give their vendor's places back at once, not hours later; best effort, never raising (the
+        run's own error, if any, is what the caller sees)."""
+        self._open_run = False
+        try:
+            with self.access.admin() as admin:
+                admin.post(f"/admin/runs/{self.run_id}/finish", timeout=5)
+        except (httpx.HTTPError, OSError):
+            pass
 
     def _run(self) -> Iterator[Event]:
         started = time.time()
@@ -213,6 +227,7 @@ class Runner:
             raise SandboxUnavailable(f"the sandbox refused to create the run (HTTP {r.status_code}): {r.text[:500]}")
         run = r.json()
         self.run_id, self.commitment = str(run["run_id"]), str(run["seed_commitment"])
+        self._open_run = True
         self.seed_source, self.attempt = str(run["seed_source"]), int(run["attempt"])
         if run.get("seed") is not None:  # the caller's (a sandbox-drawn seed stays the sandbox's until the finish)
             self.known_seed = self.run_seed = int(run["seed"])
@@ -222,6 +237,7 @@ class Runner:
         the sandbox committed to, and give each scenario's session the seed it had."""
         if not self.plan.scenarios:
             return
+        self._open_run = False
         try:
             with self.access.admin() as admin:
                 r = admin.post(f"/admin/runs/{self.run_id}/finish")

@@ -98,3 +98,24 @@ def test_a_seed_reads_back_from_either_form(seed: int) -> None:
 def test_anything_else_is_not_a_seed(value: object) -> None:
     with pytest.raises(ValueError, match="seed"):
         read_seed(value)
+
+
+def test_a_run_stopped_midway_is_finished_at_the_sandbox(harness_sandbox: SandboxAccess) -> None:
+    """A run whose consumer stops (Ctrl-C, an error, a plugin's -x) left its sessions open: each held a place of its
+    vendor's live sessions for hours. The runner finishes the run on the way out, which frees them."""
+    from conformity.harness.events import ScenarioStarted
+    from conformity.harness.runner import Runner
+    from conformity.harness.vendor import load_vendor
+    from tests.harness.helpers import vendor_manifest
+
+    vendor = load_vendor(vendor_manifest("reference"))
+    runner = Runner(make_plan(load_catalog(), "2026-W1", "GP", ONLY), vendor, None, harness_sandbox)
+    events = runner.run()
+    for event in events:
+        if isinstance(event, ScenarioStarted):
+            break
+    events.close()  # type: ignore[attr-defined]  # a generator; the consumer gone with the scenario under way
+    access = harness_sandbox.bind(vendor.vendor_id, vendor.software_id)
+    with access.admin() as admin:
+        run = admin.get(f"/admin/runs/{runner.run_id}").json()
+    assert run["finished"] and run["seed"] is not None, run
