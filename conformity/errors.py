@@ -29,6 +29,8 @@ Exception tree (every exception class of the core, ``conformity/`` and ``sandbox
     ├── RunStopped                  (conformity.agency.service.witnessed) a witnessed run went past its time bound
     ├── AddressRefused              (conformity.agency.service.witnessed) a driver's host resolves to an address the
     │                               agency does not call (a 422 at the request, a driver failure during the run)
+    ├── BoundReached                (sandbox.store) a vendor's live sessions, runs or recorded bytes at their bound:
+    │                               nothing written (a 429 of the admin API)
     ├── LoginRequired               (conformity.agency.service.deps) a staff page without a signed-in person
     └── PasswordChangeRequired      (conformity.agency.service.deps) a page of a session whose password an admin set
 
