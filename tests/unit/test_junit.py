@@ -19,7 +19,7 @@ def requirement(req_id: str, verdict: str, **extra: Any) -> dict[str, Any]:
 
 
 REPORT: dict[str, Any] = {
-    "wave": "2026-W1", "category": "GP", "duration_s": 1.5,
+    "wave": "2026-W1", "category": "GP", "duration_s": 1.5, "run_id": "run_x", "seed": str(2**64 + 1),
     "checks": [{"id": "check.pracauth-001", "duration_ms": 12}, {"id": "check.pracauth-002", "duration_ms": 30}],
     "requirements": [
         requirement("PRACAUTH-001", "pass"),
@@ -63,6 +63,7 @@ def test_junit_keeps_what_ci_servers_show_and_the_requirement_ids() -> None:
     props = {p.get("name"): p.get("value") for p in doc.iterfind("testsuite/properties/property")}
     assert props["requirement:PRACAUTH-002"].startswith("ref=PRACAUTH@1.0#PRACAUTH-002; level=MUST")
     assert {k for k in props if k.startswith("requirement:")} == {f"requirement:{r['id']}" for r in REPORT["requirements"]}
+    assert (props["run_id"], props["seed"]) == ("run_x", str(2**64 + 1))  # the seed's digits, never a float
 
 
 def test_junit_renders_the_same_bytes_for_the_same_report() -> None:
