@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import re
 
+#: an id's characters and dots, its length apart (2 to 64: :data:`ID_LENGTH`) — for engines without look-ahead, such
+#: as pydantic's, which take the length as ``min_length``/``max_length``
+ID_SHAPE = r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)*$"
+ID_LENGTH = (2, 64)
 #: a vendor id or a software id (the JSON Schemas' ``pattern`` for them, checked equal by the tests)
-ID_PATTERN = r"^(?=.{2,64}$)[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)*$"
+ID_PATTERN = r"^(?=.{2,64}$)" + ID_SHAPE[1:]
 _ID = re.compile(ID_PATTERN)
 
 
@@ -54,4 +58,4 @@ def ownership_problem(software_id: str, vendor_id: str) -> str:
             "software's place in the registry, its labels and revocations")
 
 
-__all__ = ["ID_PATTERN", "id_problem", "owned_software_id", "ownership_problem", "valid_id"]
+__all__ = ["ID_LENGTH", "ID_PATTERN", "ID_SHAPE", "id_problem", "owned_software_id", "ownership_problem", "valid_id"]

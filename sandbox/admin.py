@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from conformity.checks.trace import FAULTS_NOTE
 from conformity.errors import SignatureError
 from conformity.jsonio import MAX_DEPTH, depth
-from conformity.naming import owned_software_id, ownership_problem
+from conformity.naming import ID_LENGTH, ID_SHAPE, owned_software_id, ownership_problem
 from conformity.runs import MAX_RUN_SEED, RUN_ID_PATTERN, scenario_seed
 from conformity.signing import require_canonicalisable
 from sandbox import plugins
@@ -182,8 +182,8 @@ class InstallationRequest(BaseModel):
 
 class HarnessTokenRequest(BaseModel):
     model_config = STRICT
-    vendor_id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
-    software_id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
+    vendor_id: str = Field(..., min_length=ID_LENGTH[0], max_length=ID_LENGTH[1], pattern=ID_SHAPE)
+    software_id: str = Field(..., min_length=ID_LENGTH[0], max_length=ID_LENGTH[1], pattern=ID_SHAPE)
     days: int = Field(90, ge=1, le=400, description="Validity in days.")
 
     @model_validator(mode="after")

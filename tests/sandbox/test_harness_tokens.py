@@ -62,10 +62,20 @@ def test_harness_token_never_enters_a_trace(admin: httpx.Client, client: httpx.C
     assert token not in json.dumps(trace_payload(admin.get(f"/admin/sessions/{sid}/trace")))
 
 
-@pytest.mark.parametrize("software_id", ["medilab.lis", "acme", "acme.", "acme.lab.lis", "acmelab.lis"])
+@pytest.mark.parametrize("software_id", ["medilab.lis", "acme", "acme.lab.lis", "acmelab.lis"])
 def test_a_harness_token_is_only_for_a_software_id_of_its_vendor(admin: httpx.Client, software_id: str) -> None:
     """Labels and revocations find a version by software id: a token binding vendor acme to another vendor's id
     (or to one another vendor, acme.lab, owns) would let acme's runs stand in that vendor's place."""
     r = admin.post("/admin/harness-tokens", json={"vendor_id": "acme", "software_id": software_id})
     assert r.status_code == 422 and "namespace" in r.text, r.text
     assert admin.post("/admin/harness-tokens", json={"vendor_id": "acme.lab", "software_id": "acme.lab.lis"}).status_code == 201
+
+
+@pytest.mark.parametrize("vendor_id,software_id", [("acme.", "acme..lis"), (".acme", ".acme.lis"),
+                                                   ("ac..me", "ac..me.lis"), ("acme", "acme.lis."),
+                                                   ("Acme", "Acme.lis"), ("a" * 65, "a" * 65 + ".lis")])
+def test_a_harness_token_takes_ids_of_the_one_form(admin: httpx.Client, vendor_id: str, software_id: str) -> None:
+    """The sandbox took 'acme.' (which owns 'acme..lis') and 'ac..me', where the vendor manifest, the bundle and the
+    agency refuse them: conformity.naming's one form, for every id of a harness token."""
+    r = admin.post("/admin/harness-tokens", json={"vendor_id": vendor_id, "software_id": software_id})
+    assert r.status_code == 422, r.text
