@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from conformity.cli.agency_options import key_option, trust_option
-from conformity.cli.params import LedgerPath
+from conformity.cli.params import BEARER_TOKEN, LedgerPath
 
 if TYPE_CHECKING:
     from conformity.agency.service.accounts import Actor
@@ -52,7 +52,7 @@ def _database(database: str | None) -> Database:
 @click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="…and this private key.")
 @click.option("--witness-sandbox", metavar="URL",
               help="Offer witnessed runs, run against this sandbox of the agency's (its trace key among --trust).")
-@click.option("--witness-sandbox-token", envvar="USINE_WITNESS_SANDBOX_TOKEN", metavar="TOKEN",
+@click.option("--witness-sandbox-token", envvar="USINE_WITNESS_SANDBOX_TOKEN", metavar="TOKEN", type=BEARER_TOKEN,
               help="The sandbox's admin token (mints a harness token per run); or $USINE_WITNESS_SANDBOX_TOKEN.")
 @click.option("--witness-sandbox-ca", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The CA certificate of that sandbox's TLS server, when not a public one.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,22 @@ class Seconds(click.FloatRange):
         if math.isnan(seconds):
             self.fail(f"{value!r} is not a number of seconds", param, ctx)
         return seconds
+
+
+class BearerToken(click.ParamType):  # type: ignore[type-arg]  # generic in recent click only (pyproject allows 8.1)
+    """A bearer token as RFC 6750 §2.1 writes it in an ``Authorization`` header (``b64token``: letters, digits and
+    ``-._~+/``, then ``=`` padding); anything else, which no header can carry (an accent, a space, a control
+    character), is a usage error naming the option, never a traceback from the HTTP client."""
+
+    name = "token"
+    _FORM = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if not self._FORM.fullmatch(text) or len(text) > 4096:
+            self.fail("is not a bearer token (RFC 6750: at most 4096 of letters, digits and -._~+/, then = padding): "
+                      "copy it again as it was given, without quotes or spaces", param, ctx)
+        return text
+
+
+BEARER_TOKEN = BearerToken()

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from conformity.cli.common import get_catalog
+from conformity.cli.params import BEARER_TOKEN
 from conformity.errors import InputError, Problem
 from conformity.runs import MAX_RUN_SEED
 
@@ -33,7 +34,7 @@ from conformity.runs import MAX_RUN_SEED
               help="Evidence for a document or manual requirement (PDF, PNG, JSON or UTF-8 text; repeatable; "
                    "adds to the [evidence] table of vendor.toml). Hashed into the signed traces, carried in bundle.zip.")
 @click.option("--sandbox", "sandbox_url", help="Use a running sandbox at this URL instead of starting one.")
-@click.option("--sandbox-token", envvar="USINE_SANDBOX_TOKEN",
+@click.option("--sandbox-token", envvar="USINE_SANDBOX_TOKEN", type=BEARER_TOKEN,
               help="Your harness token for --sandbox (issued by the agency for this software).")
 @click.option("--sandbox-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CA certificate of --sandbox when it serves HTTPS with a private CA.")

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from conformity.cli.common import check_listen, check_tls, emit
+from conformity.cli.params import BEARER_TOKEN
 
 
 @click.group()
@@ -30,7 +31,7 @@ def sandbox() -> None:
                    "ca.pem to the harness (--sandbox-ca).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
               help="State folder (database, keys, events). Default: a new temporary folder.")
-@click.option("--admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", help="Admin API token (default: generated).")
+@click.option("--admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", type=BEARER_TOKEN, help="Admin API token (default: generated).")
 @click.option("--schema", "schemas", multiple=True, metavar="NAME[=PATH]",
               help="An official schema a pack's services also validate against (repeatable): NAME=PATH, or NAME for "
                    "the copy the pack finds (../shared/schemas or $USINE_SHARED_SCHEMAS). The installed packs' "
@@ -164,7 +165,7 @@ def serve(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, tes
 
 @sandbox.command("harness-token")
 @click.option("--sandbox", "sandbox_url", required=True, help="The sandbox's URL.")
-@click.option("--admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", required=True,
+@click.option("--admin-token", envvar="USINE_SANDBOX_ADMIN_TOKEN", required=True, type=BEARER_TOKEN,
               help="The sandbox's admin token (env USINE_SANDBOX_ADMIN_TOKEN; `usine sandbox serve` prints it at start).")
 @click.option("--sandbox-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CA certificate of the sandbox when it serves HTTPS with a private CA.")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from conformity.cli.params import Seconds
+from conformity.cli.params import BEARER_TOKEN, Seconds
 from conformity.errors import InputError
 
 #: exit codes, as ``usine agency decide``: 0 labelled, 1 refused, 3 revoked version, 4 awaiting review
@@ -24,7 +24,7 @@ def _chunks(path: Path, size: int = 256 * 1024) -> Any:
 @click.command("submit")
 @click.argument("bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--agency", "agency_url", required=True, envvar="USINE_AGENCY_URL", help="The agency service's URL.")
-@click.option("--token", required=True, envvar="USINE_AGENCY_TOKEN",
+@click.option("--token", required=True, envvar="USINE_AGENCY_TOKEN", type=BEARER_TOKEN,
               help="Your API token (better in $USINE_AGENCY_TOKEN than on a command line).")
 @click.option("--ca", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="CA certificate (PEM) to trust for the agency's TLS, besides the system's.")
