@@ -39,7 +39,7 @@ from conformity.harness.events import (
 from conformity.harness.logs import appended, offsets
 from conformity.harness.plan import Plan
 from conformity.harness.report import build_report
-from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable
+from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable, open_session
 from conformity.harness.scenario import SCENARIOS, Perform, Scenario, ScenarioContext, SetFaults, Shrink
 from conformity.harness.shrink import shrink
 from conformity.harness.vendor import Vendor
@@ -291,10 +291,9 @@ class Runner:
         released: list[bool] = []  # _drive hands the driver back to the pool
         try:
             with self.access.admin() as admin:
-                r = admin.post("/admin/sessions", json={"run_id": self.run_id, "scenario": sc.id,
-                                                       "label": f"{self.vendor.software_id} {sc.id}",
-                                                       "pack": self.plan.spec.wave.pack})
-                r.raise_for_status()
+                r = open_session(admin, {"run_id": self.run_id, "scenario": sc.id,
+                                         "label": f"{self.vendor.software_id} {sc.id}",
+                                         "pack": self.plan.spec.wave.pack})
                 session = r.json()
                 sid = session["session_id"]
                 if seed is None and isinstance(session.get("seed"), int):

@@ -6,6 +6,7 @@ import dataclasses
 import secrets
 import ssl
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,45 @@ def unreachable(url: str, exc: Exception) -> SandboxUnavailable:
     hint = ("; its certificate is not trusted here: give --sandbox-ca with the CA certificate that issued it (a "
             "sandbox started with --test-pki DIR has it as DIR/ca.pem)") if "CERTIFICATE_VERIFY_FAILED" in str(exc) else ""
     return SandboxUnavailable(f"cannot reach the sandbox at {url}: {exc}{hint}")
+
+
+#: how long a scenario waits for one of its vendor's live-session places when they are all taken (another run of the
+#: same software in flight: its scenarios close theirs within seconds), asking again every second
+PLACE_WAIT_S = 60.0
+
+
+def refusal(r: httpx.Response) -> str:
+    """What the sandbox said refusing a request: its RFC 9457 problem's code and detail, else its text's start."""
+    try:
+        problem = r.json()
+    except ValueError:
+        problem = None
+    if isinstance(problem, dict) and isinstance(problem.get("detail"), str):
+        return f"HTTP {r.status_code} {problem.get('code') or problem.get('title') or ''}: {problem['detail']}"
+    return f"HTTP {r.status_code}: {r.text[:300]}"
+
+
+def open_session(admin: httpx.Client, body: dict[str, Any], *, wait: float = PLACE_WAIT_S) -> httpx.Response:
+    """``POST /admin/sessions``; while the vendor's live sessions are at their bound (429, bound ``live-sessions``),
+    asked again every second for up to ``wait`` seconds. Any other refusal, or the bound still reached then, raises
+    ``httpx.HTTPStatusError`` saying the sandbox's problem (the scenario's error)."""
+    deadline = time.monotonic() + wait
+    while True:
+        r = admin.post("/admin/sessions", json=body)
+        if r.status_code == 429 and _bound(r) == "live-sessions" and time.monotonic() + 1.0 < deadline:
+            time.sleep(1.0)
+            continue
+        if r.is_error:
+            raise httpx.HTTPStatusError(f"the sandbox refused the session: {refusal(r)}", request=r.request, response=r)
+        return r
+
+
+def _bound(r: httpx.Response) -> object:
+    try:
+        problem = r.json()
+    except ValueError:
+        return None
+    return problem.get("bound") if isinstance(problem, dict) else None
 
 
 @dataclass
@@ -101,8 +141,8 @@ class SandboxAccess:
         self.close()
 
 
-def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAccess:
-    """Start the sandbox in this process on real uvicorn servers.
+def start_local(data_dir: Path | None = None, *, tls: bool = True, **settings: Any) -> SandboxAccess:
+    """Start the sandbox in this process on real uvicorn servers (``settings``: more of its :class:`SandboxConfig`).
 
     With ``tls``: the main server on HTTPS with a certificate of a local test CA (given to the
     software as its trust anchor), and one more HTTPS listener per class of
@@ -116,7 +156,7 @@ def start_local(data_dir: Path | None = None, *, tls: bool = True) -> SandboxAcc
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="usine-run-", ignore_cleanup_errors=True)
         data_dir = Path(tmp.name)
-    config = SandboxConfig(data_dir=data_dir, admin_token=secrets.token_urlsafe(24))
+    config = SandboxConfig(data_dir=data_dir, admin_token=secrets.token_urlsafe(24), **settings)
     with ThreadPoolExecutor(1, thread_name_prefix="usine-sandbox-keys") as keys:
         # the test keys of a new state folder (RSA and EC generation, mostly outside the GIL) are made while this
         # thread imports the sandbox (FastAPI, the packs' services); the app then loads them

@@ -7,6 +7,7 @@ as the caller's seed, recorded as such (a run that reproduces, not one for a lab
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,3 +120,38 @@ def test_a_run_stopped_midway_is_finished_at_the_sandbox(harness_sandbox: Sandbo
     with access.admin() as admin:
         run = admin.get(f"/admin/runs/{runner.run_id}").json()
     assert run["finished"] and run["seed"] is not None, run
+
+
+def test_a_scenario_waits_for_a_place_when_its_vendors_live_sessions_are_all_taken(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another run of the same software in flight holds the vendor's live-session places (429 live-sessions): the
+    scenario failed at once with "sandbox error: Client error '429 Too Many Requests'". It now asks again every
+    second, for up to a minute, and plays once a place frees; past that, its error says the sandbox's problem."""
+    from conformity.harness import sandbox_access
+    from conformity.harness.outputs import run_to_end
+    from conformity.harness.runner import Runner
+    from conformity.harness.sandbox_access import start_local
+    from conformity.harness.vendor import load_vendor
+    from tests.harness.helpers import vendor_manifest
+
+    vendor = load_vendor(vendor_manifest("reference"))
+    plan = make_plan(load_catalog(), "2026-W1", "GP", ("PRACAUTH-001", "PATIENTID-001"))
+    assert len(plan.scenarios) == 2
+    access = start_local(tmp_path / "sandbox", vendor_live_sessions=1)
+    try:
+        # two scenarios at once, one place: the second waits for the first's
+        report = run_to_end(Runner(plan, vendor, 7, access, parallel=2)).report
+        assert all(s["trace"] for s in report["scenarios"]), report["scenarios"]
+        # the place held by a session no run closes: the scenario's error is the sandbox's problem
+        bound = access.bind(vendor.vendor_id, vendor.software_id)
+        with bound.admin() as admin:
+            assert admin.post("/admin/sessions", json={"seed": 1}).status_code == 201
+        monkeypatch.setattr(sandbox_access, "PLACE_WAIT_S", 2.0)
+        monkeypatch.setattr("conformity.harness.runner.open_session",
+                            lambda admin, body: sandbox_access.open_session(admin, body, wait=2.0))
+        report = run_to_end(Runner(make_plan(load_catalog(), "2026-W1", "GP", ("PRACAUTH-001",)), vendor, 7,
+                                   access)).report
+        errors = [s.get("error") or "" for s in report["scenarios"]]
+        assert any("vendor-bound-reached" in e and "live" in e for e in errors), report["scenarios"]
+    finally:
+        access.close()
