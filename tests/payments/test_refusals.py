@@ -92,46 +92,45 @@ def test_a_repeated_key_is_malformed_not_read_one_way(ws: Workspace) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- envelope
-def _mutate(ev: dict[str, Any], change: str) -> dict[str, Any]:
-    ev = copy.deepcopy(ev)
-    if change == "specversion-0.3":
-        ev["specversion"] = "0.3"
-    elif change == "no-id":
-        del ev["id"]
-    elif change == "empty-source":
-        ev["source"] = ""
-    elif change == "other-type":
-        ev["type"] = "com.example.something"
-    elif change == "data-base64":
-        ev["data_base64"] = "e30="
-        del ev["data"]
-    elif change == "data-and-data-base64":
-        ev["data_base64"] = "e30="
-    elif change == "bad-extension-name":
-        ev["traceParent"] = "00-abc"
-    elif change == "extension-object":
-        ev["partner"] = {"nested": True}
-    elif change == "time-not-rfc3339":
-        ev["time"] = "01/06/2026 09:00"
-    elif change == "no-time":
-        del ev["time"]
-    elif change == "subject-differs":
-        ev["subject"] = "ins_other"
-    elif change == "xml-content":
-        ev["datacontenttype"] = "text/xml"
-    elif change == "dataschema-relative":
-        ev["dataschema"] = "schemas/data.json"
-    return ev
+DROP = object()  # the member is removed
+
+#: one bad envelope a name: the members it sets (DROP: removes), in order
+ENVELOPE_CHANGES: dict[str, dict[str, Any]] = {
+    "specversion-0.3": {"specversion": "0.3"},
+    "no-id": {"id": DROP},
+    "empty-source": {"source": ""},
+    "other-type": {"type": "com.example.something"},
+    "data-base64": {"data_base64": "e30=", "data": DROP},
+    "data-and-data-base64": {"data_base64": "e30="},
+    "bad-extension-name": {"traceParent": "00-abc"},
+    "extension-object": {"partner": {"nested": True}},
+    "time-not-rfc3339": {"time": "01/06/2026 09:00"},
+    "no-time": {"time": DROP},
+    "subject-differs": {"subject": "ins_other"},
+    "xml-content": {"datacontenttype": "text/xml"},
+    "dataschema-relative": {"dataschema": "schemas/data.json"},
+}
 
 
-@pytest.mark.parametrize("change", ["specversion-0.3", "no-id", "empty-source", "other-type", "data-base64",
-                                    "data-and-data-base64", "bad-extension-name", "extension-object",
-                                    "time-not-rfc3339", "no-time", "subject-differs", "xml-content",
-                                    "dataschema-relative"])
+def _change(doc: dict[str, Any], members: dict[str, Any]) -> None:
+    """Set (or, for DROP, remove) each member of ``doc`` in place; a dotted name reaches into a nested object."""
+    for name, value in members.items():
+        *parents, last = name.split(".")
+        target = doc
+        for parent in parents:
+            target = target[parent]
+        if value is DROP:
+            del target[last]
+        else:
+            target[last] = value
+
+
+@pytest.mark.parametrize("change", list(ENVELOPE_CHANGES))
 def test_wrong_envelope(ws: Workspace, change: str) -> None:
     ws.label()
     events = events_for(HOSPITAL_M, 5)
-    events[2] = _mutate(events[2], change)
+    events[2] = copy.deepcopy(events[2])
+    _change(events[2], ENVELOPE_CHANGES[change])
     r = ws.run(ws.events("e.jsonl", events))
     bad = only(r, "wrong-envelope")
     assert [(x["line"], x["file"]) for x in bad] == [(3, str(ws.root / "events" / "e.jsonl"))], r.refusals
@@ -147,21 +146,21 @@ def test_an_accepted_extension_attribute_is_fine(ws: Workspace) -> None:
     assert r.summary["installations_paid"] == 1 and r.refusals == []
 
 
-@pytest.mark.parametrize("change", ["missing-reference", "bad-size", "bad-kind", "extra-key", "negative-bytes"])
+#: one invalid event data a name: the members of ``data`` it sets (DROP: removes)
+DATA_CHANGES: dict[str, dict[str, Any]] = {
+    "missing-reference": {"reference": DROP},
+    "bad-size": {"site.size": "medium"},
+    "bad-kind": {"kind": "fax"},
+    "extra-key": {"price": 1_000_000},
+    "negative-bytes": {"bytes": -1},
+}
+
+
+@pytest.mark.parametrize("change", list(DATA_CHANGES))
 def test_invalid_data(ws: Workspace, change: str) -> None:
     ws.label()
     events = events_for(HOSPITAL_M, 5)
-    data = events[0]["data"]
-    if change == "missing-reference":
-        del data["reference"]
-    elif change == "bad-size":
-        data["site"]["size"] = "medium"
-    elif change == "bad-kind":
-        data["kind"] = "fax"
-    elif change == "extra-key":
-        data["price"] = 1_000_000
-    elif change == "negative-bytes":
-        data["bytes"] = -1
+    _change(events[0]["data"], DATA_CHANGES[change])
     r = ws.run(ws.events("e.jsonl", events))
     bad = only(r, "invalid-data")
     assert len(bad) == 1 and bad[0]["line"] == 1 and bad[0]["event_id"] == events[0]["id"]
