@@ -12,6 +12,7 @@ import base64
 import binascii
 import datetime as dt
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,18 @@ def checked_documents(trace: TraceView | RunView) -> list[tuple[Submitted, etree
     if not found:
         return not_exercised(no_submission("ClinicalDocument"))
     return found
+
+
+def document_verdict(trace: TraceView | RunView,
+                     findings_of: Callable[[Submitted, etree._Element], list[Finding]],
+                     what: str = "document(s)") -> Verdict:
+    """A check of each ClinicalDocument on its own: the findings of every document, counted as ``what`` (not
+    exercised when the software submitted none)."""
+    found = checked_documents(trace)
+    if isinstance(found, Verdict):
+        return found
+    findings = [f for s, root in found for f in findings_of(s, root)]
+    return verdict(findings, len(found), what)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,15 +253,13 @@ def _level1_findings(s: Submitted, root: etree._Element, expected_format: str) -
 @check("cda.patient_id_oid_valid", verifies=["DOCSHARE-004"], scenario=DOCUMENTS, reads_all=True)
 def patient_id_oid_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """recordTarget/patientRole/id carries the INS (extension) and the OID (root) the identity service returned."""
-    found = checked_documents(trace)
-    if isinstance(found, Verdict):
-        return found
-    findings = []
     every = submissions(trace)
-    for s, root in found:
+
+    def findings_of(s: Submitted, root: etree._Element) -> list[Finding]:
         identity = identity_for(s.view or trace, patient_of(s, every), s.exchange.seq).matched
-        findings += patient_id_findings(s.exchange, s.label(), root, identity)
-    return verdict(findings, len(found), "document(s)")
+        return patient_id_findings(s.exchange, s.label(), root, identity)
+
+    return document_verdict(trace, findings_of)
 
 
 def patient_id_findings(exchange: Any, label: str, root: etree._Element, identity: dict[str, Any] | None) -> list[Finding]:
@@ -281,12 +292,10 @@ def patient_id_findings(exchange: Any, label: str, root: etree._Element, identit
 @check("cda.author_id_valid", verifies=["DOCSHARE-006"], scenario=DOCUMENTS, reads_all=True)
 def author_id_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Every assignedAuthor has an id with root 1.2.250.1.71.4.2.1: the logged-in practitioner's national id."""
-    found = checked_documents(trace)
-    if isinstance(found, Verdict):
-        return found
     root_oid = ctx.param("DOCSHARE-006", "root", RPPS_ROOT)
-    findings = []
-    for s, root in found:
+
+    def findings_of(s: Submitted, root: etree._Element) -> list[Finding]:
+        findings = []
         logged_in = practitioner_at(s.view or trace, s.exchange.seq)
         authors = root.xpath("v3:author/v3:assignedAuthor", namespaces=NS)
         if not authors:
@@ -303,7 +312,9 @@ def author_id_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
             if not NATIONAL_ID.match(value) or (logged_in and value != logged_in):
                 findings.append(quote(s.exchange, f"{s.label()}: the author's national id is not the logged-in "
                                       "practitioner's", where=where + "/@extension", expected=logged_in, got=value))
-    return verdict(findings, len(found), "document(s)")
+        return findings
+
+    return document_verdict(trace, findings_of)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,25 +338,22 @@ def precise_time(value: str) -> dt.datetime | None:
 @check("cda.effective_time_valid", verifies=["DOCSHARE-007"], scenario=DOCUMENTS, reads_all=True)
 def effective_time_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """effectiveTime has second precision and a UTC offset, and is not later than the submission."""
-    found = checked_documents(trace)
-    if isinstance(found, Verdict):
-        return found
-    findings = []
-    for s, root in found:
-        el = first(root, "v3:effectiveTime")
-        value = el.get("value", "") if el is not None else ""
-        instant = precise_time(value)
-        if instant is None:
-            findings.append(quote(s.exchange, f"{s.label()}: effectiveTime is not YYYYMMDDHHMMSS+ZZZZ",
-                                  where="/ClinicalDocument/effectiveTime/@value", expected="YYYYMMDDHHMMSS+ZZZZ",
-                                  got=value or None))
-            continue
-        sent = when(s.exchange.raw)
-        if sent is not None and instant > sent + CLOCK_SKEW:
-            findings.append(quote(s.exchange, f"{s.label()}: effectiveTime is later than the submission",
-                                  where="/ClinicalDocument/effectiveTime/@value",
-                                  expected=f"not after {sent.isoformat()}", got=value))
-    return verdict(findings, len(found), "document(s)")
+    return document_verdict(trace, _effective_time_findings)
+
+
+def _effective_time_findings(s: Submitted, root: etree._Element) -> list[Finding]:
+    el = first(root, "v3:effectiveTime")
+    value = el.get("value", "") if el is not None else ""
+    instant = precise_time(value)
+    if instant is None:
+        return [quote(s.exchange, f"{s.label()}: effectiveTime is not YYYYMMDDHHMMSS+ZZZZ",
+                      where="/ClinicalDocument/effectiveTime/@value", expected="YYYYMMDDHHMMSS+ZZZZ", got=value or None)]
+    sent = when(s.exchange.raw)
+    if sent is not None and instant > sent + CLOCK_SKEW:
+        return [quote(s.exchange, f"{s.label()}: effectiveTime is later than the submission",
+                      where="/ClinicalDocument/effectiveTime/@value", expected=f"not after {sent.isoformat()}",
+                      got=value)]
+    return []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,13 +363,11 @@ def effective_time_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
 @check("cda.confidentiality_code_valid", verifies=["DOCSHARE-008"], scenario=DOCUMENTS, reads_all=True)
 def confidentiality_code_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """confidentialityCode N from 2.16.840.1.113883.5.25, and the submission's confidentialityCode contains it."""
-    found = checked_documents(trace)
-    if isinstance(found, Verdict):
-        return found
     code = ctx.param("DOCSHARE-008", "code", "N")
     system = ctx.param("DOCSHARE-008", "code_system", "2.16.840.1.113883.5.25")
-    findings = []
-    for s, root in found:
+
+    def findings_of(s: Submitted, root: etree._Element) -> list[Finding]:
+        findings = []
         el = first(root, "v3:confidentialityCode")
         got = [el.get("code"), el.get("codeSystem")] if el is not None else None
         if got != [code, system]:
@@ -372,7 +378,9 @@ def confidentiality_code_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
         if code not in codes:
             findings.append(quote(s.exchange, f"{s.label()}: the submission's confidentialityCode does not contain "
                                   f"{code}", where="metadata.confidentiality", expected=code, got=declared))
-    return verdict(findings, len(found), "document(s)")
+        return findings
+
+    return document_verdict(trace, findings_of)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,16 +438,12 @@ def _not_allowed_refused(subject: TraceView | RunView, allowed: list[str]) -> li
 @check("cda.schematron_valid", verifies=["DOCSHARE-027"], scenario=DOCUMENTS, reads_all=True)
 def schematron_valid(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Every submitted document raises no error-level assertion of the Schematron the sandbox publishes."""
-    found = checked_documents(trace)
-    if isinstance(found, Verdict):
-        return found
-    findings = []
-    for s, root in found:
-        for f in cda_rules.run(root):
-            if f.is_error:
-                findings.append(quote(s.exchange, f"{s.label()}: Schematron {f.rule}: {f.text}",
-                                      where=f.location, expected="no error-level assertion", got=f.rule))
-    return verdict(findings, len(found), "document(s) against the Schematron rules")
+    return document_verdict(trace, _schematron_findings, "document(s) against the Schematron rules")
+
+
+def _schematron_findings(s: Submitted, root: etree._Element) -> list[Finding]:
+    return [quote(s.exchange, f"{s.label()}: Schematron {f.rule}: {f.text}", where=f.location,
+                  expected="no error-level assertion", got=f.rule) for f in cda_rules.run(root) if f.is_error]
 
 
 # ---------------------------------------------------------------------------------------------
