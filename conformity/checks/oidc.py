@@ -230,6 +230,13 @@ def refusal_verdict(trace: TraceView, provider: Provider, steps: tuple[tuple[str
     return passed(f"the software refused the ID token with {what} and accepted the valid ones")
 
 
+def param_finding(e: Exchange, part: str, name: str, message: str, expected: Any, got: Any = None) -> Finding:
+    """A finding about request parameter ``name`` of ``e``, in ``part`` (``query`` or ``body.form``); ``got``
+    defaults to the parameter's value."""
+    return quote(e, message, where=f"request.{part}.{name}", expected=expected,
+                 got=e.param(name) if got is None else got)
+
+
 def random_value_findings(
     subject: TraceView | RunView, service: str, name: str, *, min_bits: float = 0, min_length: int = 0
 ) -> list[Finding]:
@@ -244,47 +251,19 @@ def random_value_findings(
     for e in requests:
         value = e.param(name)
         if not value:
-            found.append(
-                quote(
-                    e,
-                    f"the authorization request carries no {name}",
-                    where=f"request.query.{name}",
-                    expected=f"a random value of at least {wanted}",
-                    got=value,
-                )
-            )
+            found.append(param_finding(e, "query", name, f"the authorization request carries no {name}",
+                                       f"a random value of at least {wanted}"))
             continue
         bits = entropy_bits(value)
         if len(value) < min_length:
-            found.append(
-                quote(
-                    e,
-                    f"the {name} is shorter than {min_length} characters",
-                    where=f"request.query.{name}",
-                    expected=f">= {min_length} characters",
-                    got=f"{value!r} ({len(value)} characters)",
-                )
-            )
+            found.append(param_finding(e, "query", name, f"the {name} is shorter than {min_length} characters",
+                                       f">= {min_length} characters", f"{value!r} ({len(value)} characters)"))
         elif bits < min_bits:
-            found.append(
-                quote(
-                    e,
-                    f"the {name} is too short to carry {min_bits:g} bits of entropy",
-                    where=f"request.query.{name}",
-                    expected=f">= {min_bits:g} bits",
-                    got=f"{value!r} (~{bits:.0f} bits)",
-                )
-            )
+            found.append(param_finding(e, "query", name, f"the {name} is too short to carry {min_bits:g} bits of "
+                                       "entropy", f">= {min_bits:g} bits", f"{value!r} (~{bits:.0f} bits)"))
         if value in seen:
-            found.append(
-                quote(
-                    e,
-                    f"the {name} of exchange {seen[value]} is reused",
-                    where=f"request.query.{name}",
-                    expected="a fresh value",
-                    got=value,
-                )
-            )
+            found.append(param_finding(e, "query", name, f"the {name} of exchange {seen[value]} is reused",
+                                       "a fresh value"))
         seen.setdefault(value, e.seq)
     return found
 
@@ -298,36 +277,15 @@ def code_flow_findings(subject: TraceView | RunView, service: str) -> list[Findi
         return [Finding("the software sent no authorization request")]
     for e in requests:
         if e.param("response_type") != "code":
-            found.append(
-                quote(
-                    e,
-                    "the authorization request does not use the code flow",
-                    where="request.query.response_type",
-                    expected="code",
-                    got=e.param("response_type"),
-                )
-            )
+            found.append(param_finding(e, "query", "response_type",
+                                       "the authorization request does not use the code flow", "code"))
         if "openid" not in (e.param("scope") or "").split():
-            found.append(
-                quote(
-                    e,
-                    "the authorization request does not ask for the openid scope",
-                    where="request.query.scope",
-                    expected="openid …",
-                    got=e.param("scope"),
-                )
-            )
+            found.append(param_finding(e, "query", "scope",
+                                       "the authorization request does not ask for the openid scope", "openid …"))
     for e in token_requests(subject, service):
         if e.param("grant_type") not in ("authorization_code", "refresh_token"):
-            found.append(
-                quote(
-                    e,
-                    "the token request uses another grant",
-                    where="request.body.form.grant_type",
-                    expected="authorization_code",
-                    got=e.param("grant_type"),
-                )
-            )
+            found.append(param_finding(e, "body.form", "grant_type", "the token request uses another grant",
+                                       "authorization_code"))
     return found
 
 
@@ -336,24 +294,10 @@ def pkce_findings(subject: TraceView | RunView, service: str) -> list[Finding]:
     found = []
     for e in authorizations(subject, service):
         if e.param("code_challenge_method") != "S256" or not e.param("code_challenge"):
-            found.append(
-                quote(
-                    e,
-                    "the authorization request has no S256 code_challenge (PKCE)",
-                    where="request.query.code_challenge_method",
-                    expected="S256",
-                    got=e.param("code_challenge_method"),
-                )
-            )
+            found.append(param_finding(e, "query", "code_challenge_method",
+                                       "the authorization request has no S256 code_challenge (PKCE)", "S256"))
     for e in token_requests(subject, service):
         if e.param("grant_type") == "authorization_code" and not e.param("code_verifier"):
-            found.append(
-                quote(
-                    e,
-                    "the code is redeemed without its code_verifier",
-                    where="request.body.form.code_verifier",
-                    expected="the PKCE verifier",
-                    got=None,
-                )
-            )
+            found.append(quote(e, "the code is redeemed without its code_verifier",
+                               where="request.body.form.code_verifier", expected="the PKCE verifier", got=None))
     return found
