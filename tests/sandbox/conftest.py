@@ -12,7 +12,7 @@ import pytest
 from sandbox.config import SandboxConfig
 from sandbox.server import RunningSandbox, start_in_thread
 from sandbox.store import PostgresStore, Store
-from tests.sandbox.helpers import ADMIN_TOKEN
+from tests.sandbox.helpers import ADMIN_TOKEN, create_session
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +35,7 @@ def new_session(admin: httpx.Client) -> Callable[..., dict[str, Any]]:
     """Create a test session: ``new_session(seed=1)`` → the admin API's session view."""
 
     def make(seed: int = 1, **extra: Any) -> dict[str, Any]:
-        r = admin.post("/admin/sessions", json={"seed": seed, **extra})
-        assert r.status_code == 201, r.text
-        return r.json()
+        return create_session(admin, seed, **extra)
 
     return make
 

@@ -15,6 +15,13 @@ ADMIN_TOKEN = "test-admin-token"
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 
 
+def create_session(admin: httpx.Client, seed: int, **extra: Any) -> dict[str, Any]:
+    """A test session created through the admin API (``extra``: more members of the request): its session view."""
+    r = admin.post("/admin/sessions", json={"seed": seed, **extra})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
 def trace_payload(response: httpx.Response) -> dict[str, Any]:
     """The trace a trace endpoint answered: the payload of the signed trace (JWS), not verified here."""
     from conformity.signing import unverified_payload
@@ -40,4 +47,4 @@ def login(client: httpx.Client, s: dict[str, Any]) -> dict[str, Any]:
     r = client.post(idp + "/token", auth=(creds["client_id"], creds["client_secret"]), data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier})
     assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
+    return r.json()

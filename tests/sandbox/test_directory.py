@@ -14,16 +14,14 @@ from hypothesis import strategies as st
 
 from conformity.packs.health.ins import normalise_name
 from sandbox.server import RunningSandbox
-from tests.sandbox.helpers import trace_payload
+from tests.sandbox.helpers import create_session, trace_payload
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture(scope="module")
 def session(admin: httpx.Client) -> dict[str, Any]:
-    r = admin.post("/admin/sessions", json={"seed": 1, "label": "directory"})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return create_session(admin, 1, label="directory")
 
 
 @pytest.fixture(scope="module")

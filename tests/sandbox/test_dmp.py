@@ -30,7 +30,7 @@ from sandbox.packs.health import dmp as dmp_service
 from sandbox.server import RunningSandbox, start_in_thread
 from tests.sandbox.cda_cases import HEADER_CASES, METADATA_CASES, V3, Mutation
 from tests.sandbox.dmp_client import Dmp, token_for
-from tests.sandbox.helpers import trace_payload
+from tests.sandbox.helpers import create_session, trace_payload
 
 Submit = Callable[..., httpx.Response]
 
@@ -43,9 +43,7 @@ def http(sandbox_server: RunningSandbox) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def session(admin: httpx.Client) -> dict[str, Any]:
-    r = admin.post("/admin/sessions", json={"seed": 5150, "label": "dmp"})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return create_session(admin, 5150, label="dmp")
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ from sandbox.oidc_keys import ALGS, load_or_create
 from sandbox.server import RunningSandbox, start_in_thread
 from sandbox.services import idp
 from sandbox.store import Store
-from tests.sandbox.helpers import ADMIN_TOKEN, trace_payload
+from tests.sandbox.helpers import ADMIN_TOKEN, create_session, trace_payload
 
 REDIRECT = "http://127.0.0.1:8765/callback"
 
@@ -140,9 +140,7 @@ def set_faults(admin: httpx.Client, session: dict[str, Any], faults: dict[str, A
 @pytest.fixture(scope="module")
 def shared_session(admin: httpx.Client) -> dict[str, Any]:
     """One session reused by the property-based test (function fixtures do not mix with @given)."""
-    r = admin.post("/admin/sessions", json={"seed": 7, "label": "idp-property"})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return create_session(admin, 7, label="idp-property")
 
 
 # discovery and keys -----------------------------------------------------------------------------------

@@ -15,16 +15,14 @@ from conformity.packs.health.ins import normalise_name
 from sandbox.packs.health import samples
 from sandbox.packs.health.fixtures import registry_entries
 from sandbox.server import RunningSandbox
-from tests.sandbox.helpers import trace_payload
+from tests.sandbox.helpers import create_session, trace_payload
 
 HTTP_SETTINGS = settings(derandomize=True, deadline=None, max_examples=40)
 
 
 @pytest.fixture(scope="module")
 def session(admin: httpx.Client) -> dict[str, Any]:
-    r = admin.post("/admin/sessions", json={"seed": 4242, "label": "insi"})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return create_session(admin, 4242, label="insi")
 
 
 def token_for(server: RunningSandbox, session: dict[str, Any], practitioner: int = 0, **kw: Any) -> str:

@@ -17,16 +17,14 @@ from conformity.packs.health.ins import OID_DEMO_NIR, OID_NIR, OID_TEST_NIR
 from sandbox.credentials import secret_hash
 from sandbox.packs.health.messaging import MAX_ATTACHMENT_BYTES, MAX_MESSAGE_BYTES
 from sandbox.server import RunningSandbox
-from tests.sandbox.helpers import trace_payload
+from tests.sandbox.helpers import create_session, trace_payload
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture(scope="module")
 def session(admin: httpx.Client) -> dict[str, Any]:
-    r = admin.post("/admin/sessions", json={"seed": 2, "label": "messaging"})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return create_session(admin, 2, label="messaging")
 
 
 @pytest.fixture(scope="module")
