@@ -29,7 +29,7 @@ from conformity.agency.registry import Registry, Submission, iso
 from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog, Wave
 from conformity.db.connection import Database
-from conformity.errors import InputError
+from conformity.errors import InputError, Problem
 from conformity.files import private_dir, write_atomic
 from conformity.labels import LabelDoc, SignedLabel, new_label_id, sign_label
 from conformity.naming import owned_software_id, ownership_problem
@@ -69,11 +69,30 @@ def trusted_sandbox_keys(paths: Iterable[Path]) -> KeyRing:
         raise InputError(f"trusted sandbox key path not found: {', '.join(map(str, missing))} (give --trust with the "
                          f"sandbox's trace-signing.pub.pem or a folder of such keys, set {TRUST_ENV}, or put the "
                          f"key in {default_trust_dir()})", where="--trust")
+    private = [Problem(str(f), "--trust", "is a private key: a trusted sandbox key is its public key "
+                       "(trace-signing.pub.pem), given alone or in a folder of public keys, never the sandbox's "
+                       "own DATA/keys folder, which holds its private keys")
+               for f in _pem_files(given) if _holds_private_key(f)]
+    if private:
+        raise InputError(private)
     ring = KeyRing.from_paths(given)
     if not len(ring):
         raise InputError(f"no trusted sandbox key in {', '.join(map(str, given))} (give --trust PEM|DIR or set "
                          f"{TRUST_ENV})", where="--trust")
     return ring
+
+
+def _pem_files(paths: Iterable[Path]) -> list[Path]:
+    """The PEM files a ``--trust`` list names: each file, and every ``*.pem`` of each folder (as KeyRing reads them)."""
+    return [f for p in paths for f in (sorted(p.glob("*.pem")) if p.is_dir() else [p])]
+
+
+def _holds_private_key(path: Path) -> bool:
+    """Whether ``path`` holds a PEM private key block (unreadable files are left to the key loader to report)."""
+    try:
+        return b"PRIVATE KEY-----" in path.read_bytes()
+    except OSError:
+        return False
 
 
 def agency_signing_key(path: Path) -> SigningKey:

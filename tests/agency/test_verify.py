@@ -450,3 +450,28 @@ def test_a_missing_trust_path_says_what_to_give(tmp_path: Path, monkeypatch: pyt
         message = str(refused.value)
         assert str(given[0] if given else default_trust_dir()) in message
         assert "--trust" in message and TRUST_ENV in message and "trace-signing.pub.pem" in message
+
+
+def test_a_folder_holding_private_keys_is_refused_as_trust_saying_why(tmp_path: Path) -> None:
+    """``--trust`` on the sandbox's own ``DATA/keys`` (private keys beside the public ones) is refused, naming each
+    private key and what to give instead, not with the PEM parser's complaint about a missing public-key block."""
+    from conformity.agency.submit import trusted_sandbox_keys
+    from conformity.errors import InputError
+    from conformity.signing import SigningKey
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    SigningKey.generate().save(keys / "trace-signing.pem")
+    SigningKey.generate().save(keys / "infrastructure-signing.pem")
+    for given in (keys, keys / "trace-signing.pem"):
+        with pytest.raises(InputError) as refused:
+            trusted_sandbox_keys([given])
+        problems = refused.value.problems
+        assert {Path(p.file).name for p in problems} == (
+            {"trace-signing.pem", "infrastructure-signing.pem"} if given == keys else {"trace-signing.pem"})
+        assert all(p.where == "--trust" and "private key" in p.message and "trace-signing.pub.pem" in p.message
+                   for p in problems)
+    public = tmp_path / "public"
+    public.mkdir()
+    (public / "trace-signing.pub.pem").write_bytes((keys / "trace-signing.pub.pem").read_bytes())
+    assert len(trusted_sandbox_keys([public])) == 1
