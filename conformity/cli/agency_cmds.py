@@ -72,7 +72,9 @@ def verify_cmd(ctx: click.Context, bundle: Path, trust: tuple[Path, ...]) -> Non
 @key_option
 @registry_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/agency"),
-              show_default=True, help="Folder for label-<id>.json, or refusal-|pending-|revoked-<submission>.json/.txt.")
+              show_default=True,
+              help="Folder for label-<id>.json, refusal-|pending-|revoked-<submission>.json/.txt, or "
+                   "already-labelled-<submission>.json (a run of a version that holds a label: nothing issued).")
 @click.option("--waive", "waive", multiple=True, metavar="REQ-ID",
               help="Waive this applicable automated MUST the run did not pass (repeatable): an explicit decision, "
                    "published in the signed label and the registry's history; refused for what the wave marks "
