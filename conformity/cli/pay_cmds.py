@@ -56,11 +56,16 @@ def default_ledger() -> Path:
 
 
 def _check_out(out: Path, events: tuple[Path, ...]) -> None:
-    """--out may not be a folder given as --events: the next run over it would read payment-proofs.jsonl as events."""
+    """--out may not be a folder given as --events, nor the folder of an events file given: the next run over it would
+    read payment-proofs.jsonl as events."""
     for p in events:
         if p.is_dir() and p.resolve() == out.resolve():
             raise InputError(f"the output folder {out} is the events folder {p}: the next run over it would read "
                              "payment-proofs.jsonl as an events file; choose another --out", where="--out")
+        if not p.is_dir() and p.resolve().parent == out.resolve():
+            raise InputError(f"the output folder {out} is the folder of the events file {p}: payment-proofs.jsonl "
+                             "would be written beside it, and a run over that folder would read it as an events file; "
+                             "choose another --out", where="--out")
 
 
 def _event_files(paths: tuple[Path, ...]) -> tuple[Path, ...]:

@@ -66,6 +66,19 @@ def test_an_output_folder_that_is_the_events_folder_is_an_error(ws: Workspace) -
     assert sorted(p.name for p in folder.iterdir()) == ["e.jsonl", "e.jsonl.segments"]
 
 
+def test_an_output_folder_that_holds_an_events_file_given_is_an_error(ws: Workspace) -> None:
+    """Before, ``--events DATA/events/data-received.jsonl --out DATA/events`` was accepted: payment-proofs.jsonl
+    landed beside the infrastructure's file, and a run over that folder (``--events DATA/events``) read it as
+    events."""
+    ws.label()
+    events = ws.events("e.jsonl", events_for(installation("750100011", "M"), 5))
+    r = ws.run(events, out=events.parent)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert all(w in r.stderr for w in ("--out", str(events), "payment-proofs.jsonl")), r.stderr
+    assert not ws.ledger.exists()
+    assert sorted(p.name for p in events.parent.iterdir()) == ["e.jsonl", "e.jsonl.segments"]
+
+
 def test_a_file_named_twice_is_read_once(ws: Workspace) -> None:
     """Before, ``--events e.jsonl --events e.jsonl --events FOLDER`` read the file three times: 10 duplicate-event
     refusals of events the infrastructure sent once."""
