@@ -237,6 +237,9 @@ def pay_lease(ledger_path: Path | None, release_run: int | None) -> None:
 
     A run that died on this host is taken over by the next run by itself (its process is provably
     gone); a run from another host, container or boot needs an operator's word: --release RUN.
+
+    Exit 0 shown or released, 2 no ledger there, 3 nothing released (run RUN does not hold the lease, is still
+    running here, or no run holds it).
     """
     path = ledger_path or default_ledger()
     if not path.is_file():

@@ -189,6 +189,19 @@ def test_a_lease_held_from_another_host_needs_an_explicit_release(ws: Workspace)
     assert r.returncode == 0 and r.summary["installations_paid"] == 1
 
 
+def test_pay_lease_says_its_exit_codes_and_releases_nothing_from_a_free_ledger(ws: Workspace) -> None:
+    """`pay lease --release` on a ledger no run holds releases nothing (exit 3, saying so); its help lists the codes."""
+    ws.label()
+    f = ws.events("e.jsonl", events_for(installation("750100011"), 5))
+    assert ws.run(f).returncode == 0
+    free = usine("pay", "lease", "--ledger", str(ws.ledger), "--release", "1")
+    assert free.returncode == 3 and "is not in use: no lease to release" in free.stderr, free.stderr
+    shown = usine("pay", "lease", "--ledger", str(ws.ledger))
+    assert shown.returncode == 0 and "not in use" in shown.stdout
+    helped = " ".join(usine("pay", "lease", "--help").stdout.split())
+    assert "Exit 0 shown or released, 2 no ledger there, 3 nothing released" in helped, helped
+
+
 def test_a_live_local_run_cannot_be_released(ws: Workspace) -> None:
     with Ledger(ws.ledger) as held:
         held.begin_run(WAVE, AS_OF, "x", "{}")
