@@ -51,7 +51,6 @@ def sync_labels(agency: str, folder: Path, *, verify: Any = True, page: int = 50
     """Mirror the agency's issued labels and current revocation list into ``folder``."""
     import httpx
 
-    folder.mkdir(parents=True, exist_ok=True)
     cursor_path = folder / CURSOR_FILE
     cursor = _read_cursor(cursor_path)
     written = read = 0
@@ -62,6 +61,7 @@ def sync_labels(agency: str, folder: Path, *, verify: Any = True, page: int = 50
                 body = _get_json(client, "/api/v1/events", {"after": cursor, "limit": page})
                 events, after = _page(body, cursor)
                 labels = [_issued_label(event) for event in events]
+                folder.mkdir(parents=True, exist_ok=True)  # once the agency answered its feed: never an empty folder
                 for item in labels:
                     read += 1
                     if item is not None:

@@ -202,3 +202,22 @@ def test_a_revocation_list_from_the_future_is_not_relied_on_nor_blocks_the_next(
     state.revocations = revocation_list()  # the agency's real current list: replaces it
     sync_labels(url, tmp_path)
     check_fresh(load_revocations(path, agency_keys()), path, dt.datetime.now(dt.UTC))
+
+
+def test_an_agency_that_cannot_be_read_leaves_no_labels_folder_behind(feed: tuple[Feed, str], tmp_path: Path) -> None:
+    """Before, ``pay run --agency URL --labels DIR`` with the agency unreachable (or answering something else) stopped
+    with exit 2 but left an empty DIR: a folder the next run without ``--agency`` would take for the labels."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    labels = tmp_path / "labels"
+    with pytest.raises(InputError, match="cannot read labels from the agency"):
+        sync_labels(f"http://127.0.0.1:{port}", labels)
+    assert not labels.exists()
+    state, url = feed
+    state.pages[0] = {"events": "all", "cursor": 1}
+    with pytest.raises(InputError, match="not its label feed"):
+        sync_labels(url, labels)
+    assert not labels.exists()
