@@ -145,8 +145,9 @@ class DecisionDoc:
                           if a.second_review else "")
                 lines.append(f"  - {a.id} [{a.method}] {a.title}: {attached}{second}")
         elif d.awaiting:
-            lines.append(f"{len(d.awaiting)} other MUST requirement(s) not reviewed: "
-                         + ", ".join(a.id for a in d.awaiting))
+            lines.append(f"{len(d.awaiting)} other MUST requirement(s) not accepted on review: "
+                         + ", ".join(a.id + (f" (accepted by {a.accepted_by}, awaits a second reviewer)"
+                                             if a.second_review else "") for a in d.awaiting))
         if d.reviewed and d.outcome != "refused":
             lines.append(f"{len(d.reviewed)} requirement(s) reviewed:")
             for rv in d.reviewed:

@@ -86,6 +86,21 @@ def test_a_rejected_must_refuses_the_label_for_good(runs: Runs, pending: tuple[P
         assert reg.get(sub).state == "refused" and not reg.labels()
 
 
+def test_a_refusal_tells_a_must_accepted_once_from_one_never_reviewed(runs: Runs, pending: tuple[Path, str, list[str]],
+                                                                     tmp_path: Path) -> None:
+    """Before, a refusal listed every MUST not yet accepted as "not reviewed", one a reviewer had accepted (awaiting
+    the second reviewer) included: the vendor read that nobody had looked at it."""
+    _, sub, awaiting = pending
+    once, never = awaiting[0], awaiting[1]
+    assert _review(sub, once, "--accept", "--reason", "read", "--reviewer", "A. Petit")[0] == 0
+    assert _review(sub, REJECTED, "--reject", "--reason", "not an HDS certificate", "--reviewer", "B. Martin")[0] == 0
+    code, output = _decide(runs, sub, tmp_path / "out")
+    assert code == 1, output
+    line = next(x for x in output.splitlines() if "other MUST requirement(s)" in x)
+    assert "not reviewed" not in line and "not accepted on review" in line, line
+    assert f"{once} (accepted by A. Petit, awaits a second reviewer)" in line and f", {never}," in line, line
+
+
 def test_a_later_review_supersedes_and_the_earlier_stays(runs: Runs, pending: tuple[Path, str, list[str]],
                                                          tmp_path: Path) -> None:
     registry, sub, _ = pending
