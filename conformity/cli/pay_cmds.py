@@ -132,7 +132,8 @@ Exit codes:
               show_default=True, help="Folder for orders, totals, proofs, refusals and the summary.")
 @click.option("--agency-key", "agency_keys", multiple=True, envvar="USINE_AGENCY_PUBKEY",
               type=click.Path(exists=True, path_type=Path),
-              help="The labelling agency's public key (PEM) or a folder of them; repeatable.")
+              help="The labelling agency's public key (PEM) or a folder of them; repeatable. Required: the labels "
+                   "and the revocation list are verified with it.")
 @click.option("--payer", "payer_file", required=True, envvar="USINE_PAYER",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The payment agency's account (TOML, format usine.payer/1).")

@@ -172,3 +172,6 @@ def test_help_documents_the_exit_codes() -> None:
                          text=True, check=True).stdout
     assert "4  no revocation list, or a stale one" in out and "an earlier run of this ledger" in out and "--revocations" in out
     assert "--infrastructure-keys" in out and "3  the ledger is in use" in out
+    # --agency-key is checked by the command (it may come from $USINE_AGENCY_PUBKEY): its help says it is required
+    agency_key = " ".join(out.split("--agency-key PATH", 1)[1].split("--payer", 1)[0].split())
+    assert "Required" in agency_key, agency_key
