@@ -70,7 +70,9 @@ def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...
 def evidence_cmd(submission: str, requirements: tuple[str, ...], out_dir: Path, registry_path: Path | str | None) -> None:
     """Write the evidence a run bound (all, or for some requirements) for a reviewer to read.
 
-    Each file is the one whose SHA-256 the run's signed traces carry; it is checked again as written.
+    Each file is the one whose SHA-256 the run's signed traces carry; every file is checked again before any is
+    written. Exit 0 written, 2 refused (nothing written): an unknown submission, a requirement the run carries no
+    evidence for, stored bytes that no longer match their SHA-256.
     """
     from conformity.agency.registry import Registry
     from conformity.agency.submit import default_registry, registry_exists
@@ -86,10 +88,11 @@ def evidence_cmd(submission: str, requirements: tuple[str, ...], out_dir: Path, 
         unknown = sorted(set(requirements) - {e.requirement for e in files})
         if unknown:
             raise InputError(f"submission {s.id} carries no evidence for {', '.join(unknown)}", where="REQ-ID")
-        for e in files:
-            data = registry.evidence_data(e.sha256)
+        stored = [(e, registry.evidence_data(e.sha256)) for e in files]
+        for e, data in stored:
             if sha256_hex(data) != e.sha256:
                 raise InputError(f"{e.file}: stored bytes do not match their SHA-256 (registry damaged?)", file=path)
+        for e, data in stored:
             with atomic_output(out_dir / e.file, "wb") as fh:
                 fh.write(data)
             click.echo(f"{e.requirement}: {out_dir / e.file} ({e.media_type}, {e.bytes} bytes, sha256 {e.sha256})")

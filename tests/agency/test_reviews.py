@@ -194,6 +194,26 @@ def test_the_reviewer_reads_the_evidence_the_run_bound(pending: tuple[Path, str,
     assert usine("agency", "evidence", sub, "SECURITY-011", "--out", tmp_path / "none").exit_code == 2
 
 
+def test_evidence_whose_stored_bytes_changed_writes_nothing(pending: tuple[Path, str, list[str]], tmp_path: Path) -> None:
+    """Before, the files were checked one by one as written: a damaged file stopped the command (exit 2) after the
+    files before it were written, a reviewer's folder half-filled."""
+    import sqlite3
+
+    registry, sub, _ = pending
+    with Registry(registry) as reg:
+        files = sorted(reg.evidence(sub), key=lambda e: e.file)
+    db = sqlite3.connect(registry)  # the bytes damaged under the registry (a disk, a restore), not through usine
+    with db:
+        [trigger] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'evidence_blobs_never_changed'").fetchone()
+        db.execute("DROP TRIGGER evidence_blobs_never_changed")
+        db.execute("UPDATE evidence_blobs SET data = ? WHERE sha256 = ?", (b"edited", files[-1].sha256))
+        db.execute(trigger)
+    db.close()
+    r = usine("agency", "evidence", sub, "--out", tmp_path / "review")
+    assert r.exit_code == 2 and "stored bytes do not match their SHA-256" in r.output, r.output
+    assert not (tmp_path / "review").exists()
+
+
 def test_decided_again_without_the_bundle(runs: Runs, catalog: Catalog, trust: KeyRing,
                                           pending: tuple[Path, str, list[str]], tmp_path: Path) -> None:
     """Once reviewed, the run is decided from the registry: the bundle may be gone."""
