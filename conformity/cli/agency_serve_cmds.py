@@ -80,6 +80,11 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
     from conformity.cli.common import check_listen, check_tls
 
     catalog = _catalog(ctx)  # checked now: a bad catalog stops here, not in a worker
+    if (tls_cert is None) != (tls_key is None):  # else uvicorn stops on OpenSSL's "PEM lib", naming neither
+        from conformity.errors import InputError
+
+        raise InputError("--tls-cert and --tls-key go together: give the certificate and its private key",
+                         where="--tls-cert/--tls-key")
     check_tls(tls_cert, tls_key)
     check_listen(host, port)
     settings = _settings(database, trust, key_path, data_dir, ledger, max_upload_mib, insecure_cookies)

@@ -73,6 +73,17 @@ def test_a_port_in_use_and_a_bad_tls_pair_are_refused(tmp_path: Path) -> None:
     assert f"cannot serve TLS with {garbage} and {garbage}" in said
 
 
+def test_half_a_tls_pair_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    """Before, ``--tls-cert`` without ``--tls-key`` (or the other way) announced the service on https:// and then
+    stopped with OpenSSL's "[SSL] PEM lib (_ssl.c:3926)", naming neither option."""
+    cert = tmp_path / "server.pem"
+    cert.write_text("not read\n")
+    for given in ("--tls-cert", "--tls-key"):
+        said = refused(serve("--port", "0", given, str(cert), tmp_path=tmp_path))
+        assert "--tls-cert and --tls-key go together" in said and "PEM lib" not in said, said
+        assert "usine agency service on" not in said, said
+
+
 def test_an_unreachable_witness_sandbox_is_refused_before_the_workers(tmp_path: Path) -> None:
     """Reached in each worker only, it failed every worker's start, and uvicorn started another, for ever."""
     with socket.socket() as free:
