@@ -176,6 +176,10 @@ class VerifyKey:
     def from_pem(cls, data: bytes | str, *, source: str = "key") -> VerifyKey:
         if isinstance(data, str):
             data = data.encode("ascii", "replace")
+        if b"PRIVATE KEY-----" in data:  # never read as one: a public key is what is to be given
+            raise SignatureError("is a private key, not the public key to verify with: give its .pub.pem (which the "
+                                 "command that made the pair wrote beside it), and keep the private key where it was",
+                                 file=source)
         try:
             key = serialization.load_pem_public_key(data)
         except ValueError as exc:

@@ -174,3 +174,17 @@ def test_quiet_registry_mutes_warnings_only_for_the_algorithms_it_allows() -> No
         jwt.encode({"alg": "HS256"}, {"a": 1}, "k" * 32, algorithms=["HS256"], registry=registry)
     with pytest.warns(Warning, match="none"):  # joserfc's own registry still warns
         jwt.encode({"alg": "none"}, {"a": 1}, None, algorithms=["none"])  # type: ignore[arg-type]
+
+
+def test_a_private_key_given_where_a_public_key_is_expected_is_named_as_such(tmp_path: Path) -> None:
+    """label verify --agency-key and pay run --agency-key, given the agency's private key (its folder, or the file),
+    answered with the crypto library's words ("Valid PEM but no BEGIN PUBLIC KEY/END PUBLIC KEY delimiters")."""
+    from conformity.signing import VerifyKey
+
+    key = SigningKey.generate()
+    key.save(tmp_path / "agency.pem")
+    with pytest.raises(SignatureError, match=r"is a private key, not the public key.*\.pub\.pem") as refused:
+        VerifyKey.from_file(tmp_path / "agency.pem")
+    assert str(tmp_path / "agency.pem") in str(refused.value)
+    public = sorted(p for p in tmp_path.iterdir() if p.name != "agency.pem")
+    assert public and VerifyKey.from_file(public[0])  # the public half beside it is taken
