@@ -89,5 +89,14 @@ def parse_keys(doc: Any, *, source: str = "infrastructure keys") -> Infrastructu
 
 
 def load_keys(path: str | Path) -> InfrastructureKeys:
-    """Read and check an infrastructure keys file (strict JSON, bounded)."""
+    """Read and check an infrastructure keys file (strict JSON, bounded); a PEM key given instead is said to be one,
+    with what the file is."""
+    try:
+        head = Path(path).read_bytes()[:64]
+    except OSError:
+        head = b""  # unreadable: the JSON reader says why
+    if head.lstrip().startswith(b"-----BEGIN"):
+        raise InputError(f"is a PEM key, not an infrastructure keys file: that file is JSON ({KEYS_FORMAT}) listing "
+                         "the event sources' public keys as JWKs; the sandbox writes its own in its state folder "
+                         "(usine sandbox serve prints where)", file=str(path))
     return parse_keys(jsonio.load_file(path, max_bytes=MAX_FILE_BYTES), source=str(path))

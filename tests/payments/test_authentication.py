@@ -549,3 +549,17 @@ def test_a_segment_time_of_a_wrong_type_names_both_types_it_may_be() -> None:
                "sealed": "2026-05-01T09:00:00Z", "issuer": {"name": "x", "key_id": "A" * 43}}
     [problem] = schema_problems("event-segment", payload, "e.jsonl.segments")
     assert (problem.where, problem.message) == ("time_max", "wrong type: expected null or string, got int 1777626000")
+
+
+@pytest.mark.parametrize("pem", [b"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n",
+                                 b"\n-----BEGIN PRIVATE KEY-----\nMC4CAQ\n-----END PRIVATE KEY-----\n"])
+def test_a_pem_key_given_as_the_infrastructure_keys_file_is_said_to_be_one(pem: bytes, tmp_path: Path) -> None:
+    """--infrastructure-keys given a PEM key answered "line 1, column 1: not valid JSON", naming no expected format."""
+    from conformity.errors import InputError
+    from conformity.infrastructure_keys import KEYS_FORMAT, load_keys
+
+    path = tmp_path / "infra.pem"
+    path.write_bytes(pem)
+    with pytest.raises(InputError, match="is a PEM key, not an infrastructure keys file") as refused:
+        load_keys(path)
+    assert KEYS_FORMAT in str(refused.value) and str(path) in str(refused.value)
