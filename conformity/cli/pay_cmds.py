@@ -118,6 +118,9 @@ Exit codes:
 @click.option("--agency", "agency_url", envvar="USINE_AGENCY_URL",
               help="The labelling agency's service: its label feed and current revocation list are first mirrored "
                    "into --labels (then verified like any label folder).")
+@click.option("--agency-ca", "agency_ca", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="CA certificate (PEM) to trust for --agency's TLS, besides the system's (an agency serving a "
+                   "certificate of its own CA).")
 @click.option("-e", "--events", "events", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Data-received events file, JSON lines or Parquet (usine's layout, conformity/schemas/"
                    "event-segments.md), with its signed segments FILE.segments beside it, or a folder of *.jsonl "
@@ -160,7 +163,7 @@ Exit codes:
                    "events: 877 MiB of peak memory with the default; with 2GB, 1,032 MiB and 12 % less CPU).")
 @click.pass_context
 def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Path | None, agency_url: str | None,
-            events: tuple[Path, ...],
+            agency_ca: Path | None, events: tuple[Path, ...],
             infrastructure_keys: Path | None, ledger_path: Path | None, out_dir: Path, agency_keys: tuple[Path, ...],
             payer_file: Path, payees_file: Path | None, as_of: dt.datetime | None, commit_every: int, engine: str,
             spark_master: str, memory_limit: int, confirmed_ibans: tuple[str, ...]) -> None:
@@ -176,17 +179,23 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
         raise InputError("no infrastructure keys: give --infrastructure-keys FILE (or set USINE_INFRASTRUCTURE_KEYS), "
                          "the keys whose signed segments prove the events; unauthenticated events are never paid",
                          where="--infrastructure-keys")
+    if agency_ca is not None and not agency_url:
+        raise InputError("--agency-ca is the CA of --agency's TLS: give --agency too, or no --agency-ca",
+                         where="--agency-ca")
+    _check_out(out_dir, events)
+    catalog = get_catalog(ctx)
+    catalog.wave(wave_id)  # an unknown wave said before the agency's feed is mirrored: a refused run writes nothing
     if agency_url:
+        from conformity.files import trust_anchor
         from conformity.payments.agency_feed import sync_labels
 
         if revocations is not None:
             raise InputError("--agency brings the agency's current revocation list: give no --revocations with it",
                              where="--revocations")
-        synced = sync_labels(agency_url, labels_dir)
+        synced = sync_labels(agency_url, labels_dir,
+                             verify=trust_anchor(agency_ca, "--agency-ca") if agency_ca is not None else True)
         click.echo(f"from {agency_url}: {synced.events} label event(s) read, {synced.labels} label(s) written into "
                    f"{labels_dir}, the current revocation list fetched", err=True)
-    _check_out(out_dir, events)
-    catalog = get_catalog(ctx)
     options = RunOptions(
         wave=wave_id, labels=labels_dir, events=_event_files(events), ledger=ledger_path or default_ledger(),
         out=out_dir, keys=KeyRing.from_paths(agency_keys), infrastructure=load_keys(infrastructure_keys),

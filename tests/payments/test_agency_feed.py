@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,13 @@ class Feed:
 
 @pytest.fixture
 def feed() -> Iterator[tuple[Feed, str]]:
-    state = Feed()
+    with serve_feed(Feed()) as served:
+        yield served
+
+
+@contextmanager
+def serve_feed(state: Feed, tls: ssl.SSLContext | None = None) -> Iterator[tuple[Feed, str]]:
+    """The fake agency on a real HTTP server (HTTPS with ``tls``, a server context), in a thread."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -60,10 +68,12 @@ def feed() -> Iterator[tuple[Feed, str]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}"
+        yield state, f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -221,3 +231,32 @@ def test_an_agency_that_cannot_be_read_leaves_no_labels_folder_behind(feed: tupl
     with pytest.raises(InputError, match="not its label feed"):
         sync_labels(url, labels)
     assert not labels.exists()
+
+
+def test_an_agency_of_its_own_ca_is_read_with_agency_ca_and_refused_without(ws: Workspace) -> None:
+    """pay run --agency had no way to trust an agency serving a certificate of its own CA (usine submit has --ca)."""
+    from sandbox.tls import make_test_pki
+
+    pki = make_test_pki(ws.root / "pki")
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(pki.server_cert, pki.server_key)
+    (ws.labels / "revocations.json").unlink()  # --agency brings it
+    with serve_feed(Feed(), server) as (state, url):
+        r = ws.run(write_jsonl(ws.root / "e.jsonl", []), extra=("--agency", url))
+        assert r.returncode == 2 and "CERTIFICATE_VERIFY_FAILED" in r.stderr, r.stderr
+        r = ws.run(write_jsonl(ws.root / "e.jsonl", []), extra=("--agency", url, "--agency-ca", str(pki.ca_cert)))
+        assert r.returncode == 0, r.stderr
+        assert state.requests >= 2 and (ws.labels / "revocations.json").exists()
+
+
+def test_an_unknown_wave_or_a_lone_agency_ca_is_refused_before_the_feed_is_read(feed: tuple[Feed, str],
+                                                                                ws: Workspace) -> None:
+    """pay run --agency mirrored the feed into --labels before it refused an unknown wave: a refused run had written."""
+    state, url = feed
+    (ws.labels / "revocations.json").unlink()
+    before = sorted(p.name for p in ws.labels.iterdir())
+    r = ws.run(write_jsonl(ws.root / "e.jsonl", []), wave="2099-W9", extra=("--agency", url))
+    assert r.returncode == 2 and "unknown wave '2099-W9'" in r.stderr, r.stderr
+    r = ws.run(write_jsonl(ws.root / "e.jsonl", []), extra=("--agency-ca", str(ws.root / "e.jsonl")))
+    assert r.returncode == 2 and "--agency-ca" in r.stderr and "give --agency too" in r.stderr, r.stderr
+    assert state.requests == 0 and sorted(p.name for p in ws.labels.iterdir()) == before
