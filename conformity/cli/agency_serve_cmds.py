@@ -94,6 +94,14 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
         raise InputError(f"{vendor_storage_mib} MiB is less than one bundle (--max-upload-mib {max_upload_mib}): no "
                          "vendor could upload", where="--vendor-storage-mib")
     settings |= {"vendor_storage": str(vendor_storage_mib * 1024 * 1024), "refused_kept_days": str(refused_kept_days)}
+    if not witness_sandbox:  # the witness options given on the command line, without it, would be silently ignored
+        given = [f"--{name.replace('_', '-')}" for name in ("witness_sandbox_token", "witness_sandbox_ca",
+                                                           "witness_driver_ca", "witness_timeout",
+                                                           "witness_private_addresses")
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} configure witnessed runs, which only --witness-sandbox URL "
+                                   "offers: give it too, or leave them out")
     if witness_sandbox:
         if not witness_sandbox_token:
             raise click.UsageError("--witness-sandbox needs --witness-sandbox-token (or USINE_WITNESS_SANDBOX_TOKEN)")

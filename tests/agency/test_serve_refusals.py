@@ -121,3 +121,15 @@ def test_a_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
 def test_a_vendor_storage_smaller_than_one_bundle_is_refused(tmp_path: Path) -> None:
     said = refused(serve("--port", "0", "--max-upload-mib", "64", "--vendor-storage-mib", "32", tmp_path=tmp_path))
     assert "--vendor-storage-mib" in said and "less than one bundle" in said
+
+
+def test_witness_options_without_a_witness_sandbox_are_refused(tmp_path: Path) -> None:
+    """--witness-driver-ca, --witness-timeout… given without --witness-sandbox were silently ignored: the agency
+    believed it had configured witnessed runs and offered none. (The token from the environment is not a choice
+    made for this command: left alone.)"""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("unused")
+    done = serve("--witness-driver-ca", str(ca), "--witness-timeout", "120", tmp_path=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "--witness-driver-ca, --witness-timeout" in done.stderr and "--witness-sandbox URL" in done.stderr
+    assert "Traceback" not in done.stderr
