@@ -234,6 +234,12 @@ BOUND_WHAT = {"live-sessions": "live test sessions (open and unexpired: close th
                                 "after the sessions' retention)"}
 
 
+def swept_after(config: Any) -> float:
+    """Seconds after its creation a session is swept at the latest (its retention after its expiry, and the wait for
+    the next sweep): when what it recorded stops counting among its vendor's bytes, however early it was closed."""
+    return float(config.session_ttl + config.session_retention + config.sweep_seconds)
+
+
 def require_room(store: Store, session: dict[str, Any], config: Any) -> None:
     """413 ``session-recording-full`` when the session made the sandbox keep its bound already: nothing more of it is
     recorded (its trace stays whole up to there)."""
@@ -313,7 +319,7 @@ def post_session(request: Request, body: SessionRequest, caller: Caller) -> dict
         try:
             store.admit_session(run_binding(caller.vendor), sid, time.time() + config.session_ttl,
                                 config.vendor_live_sessions, max_bytes=config.vendor_recorded_bytes,
-                                retention=config.session_retention)
+                                swept_after=swept_after(config))
         except BoundReached as reached:
             raise bound_problem(reached.bound, caller) from None
     try:

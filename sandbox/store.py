@@ -180,9 +180,11 @@ class RunBounds:
 HOUR, DAY = 3600.0, 86400.0
 #: a binding's live sessions: those past their expiry go first, then the rest are counted (with the first to expire)
 LIVE_SESSIONS_COUNT = "SELECT COUNT(*), MIN(live_until) FROM session_owners WHERE binding = ? AND live_until > ?"
-#: what a binding's sessions (live or not, until swept) made the sandbox keep, and when the first of them ended
-OWNED_BYTES = """SELECT COALESCE(SUM(r.bytes), 0), MIN(o.live_until) FROM session_owners AS o
-    JOIN recorded AS r ON r.scope = o.session_id WHERE o.binding = ?"""
+#: what a binding's sessions (live or not, until swept) made the sandbox keep, and when the first of them was created
+#: (the sweep goes by creation: a session closed early is swept no sooner)
+OWNED_BYTES = """SELECT COALESCE(SUM(r.bytes), 0), MIN(s.created) FROM session_owners AS o
+    JOIN recorded AS r ON r.scope = o.session_id LEFT JOIN sessions AS s ON s.id = o.session_id
+    WHERE o.binding = ?"""
 LIVE_SESSION_ADD = "INSERT INTO session_owners (session_id, binding, live_until) VALUES (?, ?, ?)"
 LIVE_SESSION_END = "UPDATE session_owners SET live_until = ? WHERE session_id = ? AND live_until > ?"
 #: a finished run's sessions no longer count among their vendor's live sessions (a run stopped midway, its sessions
@@ -207,18 +209,19 @@ SWEPT = (("exchanges", "session_id"), ("records", "scope"), ("tokens", "scope"),
 
 
 def _admit_session(db: Any, binding: str, session_id: str, now: float, expires: float, limit: int,
-                   max_bytes: int | None, retention: float) -> None:
+                   max_bytes: int | None, swept_after: float) -> None:
     """Count ``session_id`` among the binding's live sessions, inside the caller's transaction (under the binding's
-    lock); :class:`BoundReached` when ``limit`` are live, or when its sessions kept (until swept, ``retention`` seconds
-    after they ended) ``max_bytes`` or more (the caller rolls back: nothing written)."""
+    lock); :class:`BoundReached` when ``limit`` are live, or when its sessions kept (until swept, at the latest
+    ``swept_after`` seconds after they were created) ``max_bytes`` or more (the caller rolls back: nothing
+    written)."""
     count, first = db.execute(LIVE_SESSIONS_COUNT, (binding, now)).fetchone()
     if int(count) >= limit:
         raise BoundReached(Bound("live-sessions", limit, float(first)))
     if max_bytes is not None:
-        kept, ended = db.execute(OWNED_BYTES, (binding,)).fetchone()
+        kept, created = db.execute(OWNED_BYTES, (binding,)).fetchone()
         if int(kept) >= max_bytes:
-            raise BoundReached(Bound("recorded-bytes", max_bytes, float(ended if ended is not None else now)
-                                     + retention))
+            raise BoundReached(Bound("recorded-bytes", max_bytes, float(created if created is not None else now)
+                                     + swept_after))
     db.execute(LIVE_SESSION_ADD, (session_id, binding, expires))
 
 
@@ -454,15 +457,16 @@ class Store:
 
     # a vendor's live sessions (harness tokens' sessions, open and unexpired): counted as each is created
     def admit_session(self, binding: str, session_id: str, expires: float, limit: int, *,
-                      max_bytes: int | None = None, retention: float = 0.0) -> None:
+                      max_bytes: int | None = None, swept_after: float = 0.0) -> None:
         """Count ``session_id`` among the live sessions of ``binding`` (:func:`run_binding`) until ``expires`` or
         :meth:`end_session`; :class:`BoundReached` when ``limit`` are live already, or when the binding's sessions
-        (until swept) made the sandbox keep ``max_bytes`` or more (one transaction: two sessions created at once
+        (until swept: ``swept_after`` seconds after their creation at the latest, what its Retry-After says) made the
+        sandbox keep ``max_bytes`` or more (one transaction: two sessions created at once
         never both take the last place)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                _admit_session(self._db, binding, session_id, time.time(), expires, limit, max_bytes, retention)
+                _admit_session(self._db, binding, session_id, time.time(), expires, limit, max_bytes, swept_after)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -882,11 +886,11 @@ class PostgresStore(Store):
             return _new_run(conn, run, bounds)
 
     def admit_session(self, binding: str, session_id: str, expires: float, limit: int, *,
-                      max_bytes: int | None = None, retention: float = 0.0) -> None:
+                      max_bytes: int | None = None, swept_after: float = 0.0) -> None:
         """One transaction under the binding's lock (workers creating its sessions at once count one after the
         other)."""
         with self._tx(LOCK_LIVE, binding) as conn:
-            _admit_session(conn, binding, session_id, time.time(), expires, limit, max_bytes, retention)
+            _admit_session(conn, binding, session_id, time.time(), expires, limit, max_bytes, swept_after)
 
     def recorded_bytes(self, session_id: str) -> int:
         with self._conn() as conn:

@@ -110,3 +110,33 @@ def test_a_full_session_is_refused_and_its_trace_verifies(small: RunningSandbox)
         assert refused.status_code == 429 and refused.json()["bound"] == "recorded-bytes", refused.text
         assert int(refused.headers["retry-after"]) >= 1
         assert client.post("/admin/sessions", json={"seed": 3}, headers=other).status_code == 201
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def tight(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningSandbox]:
+    """A sandbox whose vendors may record 20 kB (one session's 40 kB would pass it)."""
+    database = None if request.param == "sqlite" else request.getfixturevalue("postgresql_url")
+    config = SandboxConfig(data_dir=tmp_path, admin_token=ADMIN_TOKEN, database=database,
+                           session_recorded_bytes=40_000, vendor_recorded_bytes=20_000)
+    with start_in_thread(config) as running:
+        yield running
+
+
+def test_a_vendor_over_its_recorded_bytes_is_told_when_its_first_session_is_swept(tight: RunningSandbox) -> None:
+    # a closed session's data is swept session_ttl + session_retention after it was created, whenever it was closed:
+    # the 429's Retry-After says so (it said the closing time + the retention, a session_ttl too early, and then 1 s
+    # on each retry until the sweep)
+    config = tight.config
+    with httpx.Client(base_url=tight.base_url, timeout=30) as client, \
+            httpx.Client(base_url=tight.base_url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+        acme = issue(admin, "acme", "acme.ehr")
+        sid = client.post("/admin/sessions", json={"seed": 1}, headers=acme).json()["session_id"]
+        note = client.post(f"/admin/sessions/{sid}/notes", json={"kind": "step", "data": {"p": "p" * 25_000}},
+                           headers=acme)
+        assert note.status_code == 201, note.text
+        assert client.post(f"/admin/sessions/{sid}/close", headers=acme).status_code == 200
+        refused = client.post("/admin/sessions", json={"seed": 2}, headers=acme)
+        assert refused.status_code == 429 and refused.json()["bound"] == "recorded-bytes", refused.text
+        swept_in = config.session_ttl + config.session_retention
+        assert swept_in - 60 <= int(refused.headers["retry-after"]) <= swept_in + config.sweep_seconds + 60
+        assert refused.json()["retry_after"] == int(refused.headers["retry-after"])
