@@ -61,22 +61,30 @@ CREATE INDEX IF NOT EXISTS records_by_scope ON records (scope);
 #: what each session makes the sandbox keep — its trace's exchanges, its service records (documents, messages…) —
 #: counted in bytes by the store as it writes them (``recorded``; a record replaced counts its new size), never by a
 #: statement of the sandbox's: the per-session bound costs no round trip (:meth:`Store.arrival` reads the count with
-#: the session). The production role's records (scope ``prod``) belong to no session.
-SQLITE_RECORDED = """
+#: the session). The production role's records (scope ``prod``, or ``prod:`` and an installation's id) belong to no
+#: session: not counted (the first triggers, ``records_recorded`` and ``records_rerecorded``, counted the second kind, a
+#: count no session has and no sweep deletes: dropped, their counts too, as a store of theirs opens).
+PRODUCTION_SCOPE = "({scope} = 'prod' OR {scope} LIKE 'prod:%')"
+SQLITE_RECORDED = f"""
 CREATE TRIGGER IF NOT EXISTS exchanges_recorded AFTER INSERT ON exchanges BEGIN
     INSERT INTO recorded (scope, bytes) VALUES (NEW.session_id, length(CAST(NEW.data AS BLOB)))
     ON CONFLICT (scope) DO UPDATE SET bytes = recorded.bytes + excluded.bytes;
 END;
-CREATE TRIGGER IF NOT EXISTS records_recorded AFTER INSERT ON records WHEN NEW.scope <> 'prod' BEGIN
+DROP TRIGGER IF EXISTS records_recorded;
+DROP TRIGGER IF EXISTS records_rerecorded;
+DELETE FROM recorded WHERE {PRODUCTION_SCOPE.format(scope="scope")};
+CREATE TRIGGER IF NOT EXISTS records_counted AFTER INSERT ON records
+    WHEN NOT {PRODUCTION_SCOPE.format(scope="NEW.scope")} BEGIN
     INSERT INTO recorded (scope, bytes) VALUES (NEW.scope, length(CAST(NEW.data AS BLOB)))
     ON CONFLICT (scope) DO UPDATE SET bytes = recorded.bytes + excluded.bytes;
 END;
-CREATE TRIGGER IF NOT EXISTS records_rerecorded AFTER UPDATE OF data ON records WHEN NEW.scope <> 'prod' BEGIN
+CREATE TRIGGER IF NOT EXISTS records_recounted AFTER UPDATE OF data ON records
+    WHEN NOT {PRODUCTION_SCOPE.format(scope="NEW.scope")} BEGIN
     UPDATE recorded SET bytes = bytes + length(CAST(NEW.data AS BLOB)) - length(CAST(OLD.data AS BLOB))
     WHERE scope = NEW.scope;
 END;
 """
-PG_RECORDED = """
+PG_RECORDED = f"""
 CREATE OR REPLACE FUNCTION usine_recorded() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     what TEXT;
@@ -87,7 +95,7 @@ BEGIN
     ELSE
         what := NEW.scope;
     END IF;
-    IF what = 'prod' AND TG_TABLE_NAME = 'records' THEN
+    IF TG_TABLE_NAME = 'records' AND {PRODUCTION_SCOPE.format(scope="what")} THEN
         RETURN NULL;
     END IF;
     grown := octet_length(NEW.data);
@@ -98,6 +106,7 @@ BEGIN
         ON CONFLICT (scope) DO UPDATE SET bytes = recorded.bytes + excluded.bytes;
     RETURN NULL;
 END $$;
+DELETE FROM recorded WHERE {PRODUCTION_SCOPE.format(scope="scope")};
 DO $$ BEGIN
     -- created once (a worker starting beside others serving takes no lock on the tables when they exist)
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exchanges_recorded') THEN

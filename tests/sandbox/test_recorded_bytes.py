@@ -6,7 +6,9 @@ PostgreSQL: no statement more per request."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,3 +142,54 @@ def test_a_vendor_over_its_recorded_bytes_is_told_when_its_first_session_is_swep
         swept_in = config.session_ttl + config.session_retention
         assert swept_in - 60 <= int(refused.headers["retry-after"]) <= swept_in + config.sweep_seconds + 60
         assert refused.json()["retry_after"] == int(refused.headers["retry-after"])
+
+
+def test_the_production_roles_records_count_for_no_session(stores: tuple[Store, Store]) -> None:
+    # the production role keeps an installation's documents under "prod:<installation id>" (an installation's unique
+    # ids are its own), not only "prod": each of them made the store write a count no session has, never swept
+    a, b = stores
+    for scope in ("prod", "prod:ins_a1"):
+        a.put_record("docs", scope, "k", {"document": "x" * 1000})
+        b.put_record("docs", scope, "k", {"document": "x" * 2000})  # replaced
+        assert a.recorded_bytes(scope) == 0 and b.recorded_bytes(scope) == 0
+    a.put_record("docs", "ses_p1", "k", {"document": "x" * 1000})  # a session's still counts
+    assert b.recorded_bytes("ses_p1") >= 1000
+
+
+#: the triggers the recorded-bytes bound first came with (d4efbd0): every scope counted but "prod"
+FIRST_TRIGGERS = """
+DROP TRIGGER records_counted;
+DROP TRIGGER records_recounted;
+CREATE TRIGGER records_recorded AFTER INSERT ON records WHEN NEW.scope <> 'prod' BEGIN
+    INSERT INTO recorded (scope, bytes) VALUES (NEW.scope, length(CAST(NEW.data AS BLOB)))
+    ON CONFLICT (scope) DO UPDATE SET bytes = recorded.bytes + excluded.bytes;
+END;
+CREATE TRIGGER records_rerecorded AFTER UPDATE OF data ON records WHEN NEW.scope <> 'prod' BEGIN
+    UPDATE recorded SET bytes = bytes + length(CAST(NEW.data AS BLOB)) - length(CAST(OLD.data AS BLOB))
+    WHERE scope = NEW.scope;
+END;
+"""
+
+
+def test_a_store_of_the_first_triggers_counts_no_production_record(tmp_path: Path) -> None:
+    # an SQLite store whose triggers counted every scope but "prod" is given the ones that count sessions only, and
+    # loses the counts they kept of production scopes
+    path = tmp_path / "sandbox.sqlite3"
+    Store(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(FIRST_TRIGGERS)
+    first = sqlite3.connect(path)
+    with contextlib.closing(first):
+        first.execute("INSERT INTO records VALUES ('docs', 'prod:ins_a1', 'k', 1, ?)", ("x" * 1000,))
+        first.commit()
+        assert first.execute("SELECT bytes FROM recorded WHERE scope = 'prod:ins_a1'").fetchone() == (1000,)
+    store = Store(path)
+    try:
+        assert store.recorded_bytes("prod:ins_a1") == 0
+        store.put_record("docs", "prod:ins_a1", "k2", {"document": "x" * 1000})
+        store.put_record("docs", "prod:ins_a1", "k", {"document": "x" * 2000})
+        assert store.recorded_bytes("prod:ins_a1") == 0
+        store.put_record("docs", "ses_p1", "k", {"document": "x" * 1000})
+        assert store.recorded_bytes("ses_p1") >= 1000
+    finally:
+        store.close()
