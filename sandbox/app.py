@@ -284,7 +284,8 @@ def create_app(config: SandboxConfig) -> FastAPI:
         app.add_middleware(SingleWriterRoutes)
     app.state.in_flight = InFlight()  # the session requests being handled: a harness note waits for them
     app.add_middleware(RecordingMiddleware, store=store, max_body_bytes=config.max_body_bytes,
-                       in_flight=app.state.in_flight, max_session_bytes=config.session_recorded_bytes)
+                       in_flight=app.state.in_flight, max_session_bytes=config.session_recorded_bytes,
+                       session_ttl=config.session_ttl)
     openapi_doc.install(app)
     lean = {name: lean_routes(name, module) for name, module in plugins.services().items()}
     lean |= {name: lean_routes(name, idp) for name in app.state.oidc_profiles}

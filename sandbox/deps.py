@@ -191,6 +191,16 @@ def refuse_other_packs(session: dict[str, Any], service: str) -> None:
                                                       f"{service}")
 
 
+def expiry(session: dict[str, Any], ttl: float) -> HTTPProblem | None:
+    """410 ``session-expired`` when the session was created more than ``ttl`` seconds ago (one of an earlier sandbox,
+    without ``created_ts``, is not expired by this); None while it is served."""
+    created = session.get("created_ts")
+    if created is not None and created + ttl < time.time():
+        return HTTPProblem(410, "session-expired", f"test session {session['id']} has expired (sessions are served "
+                                                   f"{ttl:g} s): create a new one")
+    return None
+
+
 def get_session(request: Request, session_id: str) -> dict[str, Any]:
     """The open session named in the URL, or a 404 problem (404 too for a service of another pack than the
     session's: :func:`refuse_other_packs`)."""
@@ -199,10 +209,8 @@ def get_session(request: Request, session_id: str) -> dict[str, Any]:
         raise HTTPProblem(404, "session-unknown", f"no test session {session_id!r}")
     if session["state"] != "open":
         raise HTTPProblem(410, "session-closed", f"test session {session_id} is closed")
-    created = session.get("created_ts")  # (a session of an earlier sandbox may have none: not expired by this)
-    if created is not None and created + request.app.state.config.session_ttl < time.time():
-        raise HTTPProblem(410, "session-expired", f"test session {session_id} has expired (sessions are served "
-                                                  f"{request.app.state.config.session_ttl} s): create a new one")
+    if (expired := expiry(session, request.app.state.config.session_ttl)) is not None:
+        raise expired
     # the session the recording read was checked by the session index already (sandbox.app.SessionRoutes); one read
     # from the store here is checked now
     if session is not request.scope.get("state", {}).get(REQUEST_SESSION):

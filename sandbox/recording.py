@@ -29,7 +29,7 @@ from conformity.jsonio import MAX_DEPTH, depth
 from conformity.signing import require_canonicalisable
 from sandbox.clock import timestamp
 from sandbox.credentials import SECRET_SHAPED, SHORTEST, candidates, secret_hash
-from sandbox.deps import REQUEST_BODY, REQUEST_JSON, REQUEST_SESSION, REQUEST_TOKEN, bearer_token, store_call
+from sandbox.deps import REQUEST_BODY, REQUEST_JSON, REQUEST_SESSION, REQUEST_TOKEN, bearer_token, expiry, store_call
 from sandbox.network import client_gone, drop, network_fault_pending, reset, take_network_fault, until_given_up
 from sandbox.parsed import parse_json
 from sandbox.problems import MEDIA_TYPE, HTTPProblem, recording_full
@@ -258,8 +258,9 @@ class RecordingMiddleware:
     """Bounds request bodies and records session exchanges in the trace store."""
 
     def __init__(self, app: ASGIApp, *, store: Store, max_body_bytes: int, in_flight: InFlight | None = None,
-                 max_session_bytes: int = 2**62):
+                 max_session_bytes: int = 2**62, session_ttl: float = float("inf")):
         self.app, self.store, self.max_body, self.max_session_bytes = app, store, max_body_bytes, max_session_bytes
+        self.session_ttl = session_ttl
         self.in_flight = in_flight if in_flight is not None else InFlight()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -298,6 +299,11 @@ class RecordingMiddleware:
                                  else (None, None, 0))
         if session is not None and kept >= self.max_session_bytes:  # its trace is full: nothing more of it recorded
             await self._refuse(scope, send, recording_full(session["id"], self.max_session_bytes))
+            return
+        if session is not None and (expired := expiry(session, self.session_ttl)) is not None:
+            # expired: refused before its body is read, unrecorded — its trace stays what it was at its expiry (what
+            # the harness exported), and a request arriving then writes nothing for a session the sweep may delete
+            await self._refuse(scope, send, expired)
             return
         session_id = session["id"] if session else None
         if match and token:

@@ -65,3 +65,26 @@ def test_an_expired_session_is_not_served_and_is_swept_after_its_retention(
     assert sweep_once(store, config, now=created + config.session_ttl + config.session_retention + 1) >= 1
     assert admin.get(f"/admin/sessions/{sid}/trace").status_code == 404
     assert store.exchanges(sid) == []
+
+
+def test_an_expired_sessions_requests_are_refused_unread_and_unrecorded(
+        sandbox_server: RunningSandbox, admin: httpx.Client, new_session: Any, mint: Any) -> None:
+    # an expired session's trace stays what it was at its expiry: its software calling on (a client polling, a
+    # request racing the sweep) neither grows it after the harness exported it nor, once the sweep deleted the
+    # session, writes an exchange and a byte count for a session that is no more (never swept: the sweep finds
+    # sessions)
+    session = new_session()
+    sid = session["session_id"]
+    store: Store = sandbox_server.server.config.app.state.store
+    headers = {"Authorization": f"Bearer {mint(session)}"}
+    assert admin.post(f"/s/{sid}/insi/lookup", json={}, headers=headers).status_code == 422
+    store.update_session(sid, lambda s: s.update(created_ts=time.time() - sandbox_server.config.session_ttl - 1))
+    kept = (len(store.exchanges(sid)), store.recorded_bytes(sid))
+    big = b"{" + b" " * (sandbox_server.config.max_body_bytes + 10) + b"}"
+    for r in (admin.post(f"/s/{sid}/insi/lookup", json={}, headers=headers),
+              admin.post(f"/s/{sid}/insi/lookup", content=big, headers=headers | {"Content-Type": "application/json"}),
+              admin.get(f"/s/{sid}/idp/jwks")):
+        assert r.status_code == 410, r.text
+        assert r.json()["code"] == "session-expired" and r.headers["content-type"] == "application/problem+json"
+        assert r.json()["instance"] == r.request.url.path
+    assert (len(store.exchanges(sid)), store.recorded_bytes(sid)) == kept
