@@ -9,10 +9,13 @@ a store shared by a wave's vendors does not grow with every session ever opened.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from sandbox.config import SandboxConfig
 from sandbox.store import SWEEP_BATCH, Store
+
+log = logging.getLogger("usine.sandbox.sweep")
 
 
 def sweep_once(store: Store, config: SandboxConfig, now: float | None = None) -> int:
@@ -27,7 +30,13 @@ def sweep_once(store: Store, config: SandboxConfig, now: float | None = None) ->
 
 
 async def sweep_periodically(store: Store, config: SandboxConfig) -> None:
-    """:func:`sweep_once` every ``sweep_seconds``, in a thread (a batch holds the SQLite store's lock a moment)."""
+    """:func:`sweep_once` every ``sweep_seconds``, in a thread (a batch holds the SQLite store's lock a moment). A sweep
+    that fails (the database restarting, a locked or full disk) is logged and tried again at the next period: the
+    task never ends but cancelled (the server's shutdown awaits it before sealing the events)."""
     while True:
         await asyncio.sleep(config.sweep_seconds)
-        await asyncio.to_thread(sweep_once, store, config)
+        try:
+            await asyncio.to_thread(sweep_once, store, config)
+        except Exception:  # what was swept stays swept (a batch is one transaction); the rest waits for the next
+            log.exception("sweeping the sessions past their retention failed; tried again in %g s",
+                          config.sweep_seconds)

@@ -3,15 +3,21 @@ it left in the store is swept ``session_retention`` seconds later — on SQLite 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from sandbox.config import SandboxConfig
 from sandbox.server import RunningSandbox
 from sandbox.store import Store
-from sandbox.sweep import sweep_once
+from sandbox.sweep import sweep_once, sweep_periodically
 
 
 def _session(store: Store, sid: str, created: float) -> None:
@@ -88,3 +94,45 @@ def test_an_expired_sessions_requests_are_refused_unread_and_unrecorded(
         assert r.json()["code"] == "session-expired" and r.headers["content-type"] == "application/problem+json"
         assert r.json()["instance"] == r.request.url.path
     assert (len(store.exchanges(sid)), store.recorded_bytes(sid)) == kept
+
+
+class _FailsOnce(Store):
+    """A store whose first sweep fails as a database does (a PostgreSQL restart, a locked or full disk)."""
+
+    failed = False
+
+    def sweep_sessions(self, created_before: float, limit: int = 200) -> int:
+        if not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("database is locked")
+        return super().sweep_sessions(created_before, limit)
+
+
+def test_a_sweep_that_fails_is_tried_again_at_the_next_period(tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    # the periodic task died with its first failure: that worker never swept again, and the server's shutdown,
+    # awaiting the dead task, raised its error before sealing the events emitted since the last segment
+    store = _FailsOnce(tmp_path / "sandbox.sqlite3")
+    config = SandboxConfig(data_dir=tmp_path, admin_token="x" * 32, sweep_seconds=0.01, session_ttl=60,
+                           session_retention=0)
+    _session(store, "ses_old", time.time() - 3600)
+
+    async def scenario() -> bool:
+        task = asyncio.create_task(sweep_periodically(store, config))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if store.get_session("ses_old") is None:
+                break
+        alive = not task.done()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return alive
+
+    try:
+        with caplog.at_level(logging.ERROR, logger="usine.sandbox.sweep"):
+            assert asyncio.run(scenario())
+        assert store.failed and store.get_session("ses_old") is None
+        assert "database is locked" in caplog.text
+    finally:
+        store.close()
