@@ -270,8 +270,19 @@ def get_run(request: Request, run_id: str, caller: Caller) -> dict[str, Any]:
                                               "scenarios its sessions played")
 def finish_run(request: Request, run_id: str, caller: Caller) -> dict[str, Any]:
     run = _run_of(request, run_id, caller)
-    finished, played = store_of(request).finish_run(run["id"], utc_now())
+    store = store_of(request)
+    finished, played = store.finish_run(run["id"], utc_now())
+    # its sessions left open are closed: they no longer count among the vendor's live sessions (finish_run), so they
+    # are no longer served either (else each finished run gave its vendor as many sessions more as it had scenarios)
+    for _, session_id in played:
+        store.update_session(session_id, close_open)
     return run_view(run, finished, played)
+
+
+def close_open(session: dict[str, Any]) -> None:
+    """A session's state closed, unless it is closed already (:meth:`Store.update_session`'s change)."""
+    if session.get("state") == "open":
+        session["state"] = "closed"
 
 
 def _run_of(request: Request, run_id: str, caller: Caller) -> dict[str, Any]:

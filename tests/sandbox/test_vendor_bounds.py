@@ -163,3 +163,31 @@ def test_a_finished_runs_sessions_free_their_places(bounded: RunningSandbox) -> 
         assert all(client.post("/admin/sessions", json={"seed": i}, headers=acme).status_code == 201 for i in range(2))
         refused(client.post("/admin/sessions", json={"seed": 1}, headers=other), "live-sessions")  # still held
         assert len(held) == 2
+
+
+def test_a_finished_runs_sessions_are_closed_with_their_places(bounded: RunningSandbox) -> None:
+    """Finishing a run freed its sessions' places but left them open and served: a vendor bounded to 2 live sessions
+    created a run's sessions, finished the run and created 2 more — 4 sessions served at once, and as many more per
+    run it may create. A finished run's sessions are closed: no request of them is served after its seed is
+    revealed."""
+    with httpx.Client(base_url=bounded.base_url, timeout=30) as client, \
+            httpx.Client(base_url=bounded.base_url, timeout=30,
+                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+        acme = issue(admin, "acme", "acme.ehr")
+        run = client.post("/admin/runs", json=RUN, headers=acme).json()
+        played = [client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": scenario},
+                              headers=acme).json()["session_id"] for scenario in RUN["scenarios"]]
+        client.post(f"/admin/sessions/{played[0]}/close", headers=acme)  # one closed by its harness already
+        assert client.post(f"/admin/runs/{run['run_id']}/finish", headers=acme).status_code == 200
+        more = [client.post("/admin/sessions", json={"seed": i}, headers=acme) for i in range(2)]
+        assert [r.status_code for r in more] == [201, 201]
+        served = []
+        for sid in played + [r.json()["session_id"] for r in more]:
+            r = client.post(f"/admin/sessions/{sid}/notes", json={"kind": "step", "data": {}}, headers=acme)
+            assert r.status_code in (201, 410), r.text
+            served.append(r.status_code == 201)
+        assert served == [False, False, True, True]
+        for sid in played:
+            note = client.post(f"/admin/sessions/{sid}/notes", json={"kind": "step", "data": {}}, headers=acme)
+            assert note.json()["code"] == "session-closed"
+            assert client.get(f"/admin/sessions/{sid}/trace", headers=acme).status_code == 200  # still exported
