@@ -11,13 +11,18 @@ from conformity import __version__
 from conformity.checks.trace import TRACE_FORMAT
 from conformity.signing import SigningKey
 from sandbox.deps import require_session_token, store_of
+from sandbox.problems import HTTPProblem
 from sandbox.store import Store
 
 router = APIRouter(tags=["traces"])
 
 
 def build_trace(store: Store, session: dict[str, Any], key: SigningKey) -> dict[str, Any]:
-    """The signed trace of one session: its identity, seed, fixtures and every exchange."""
+    """The signed trace of one session: its identity, seed, fixtures and every exchange. A session swept since it was
+    read (its exchanges, deleted in one transaction, read as none) is 404 ``session-unknown``, never signed empty."""
+    exchanges = store.exchanges(session["id"])
+    if not exchanges and store.get_session(session["id"]) is None:
+        raise HTTPProblem(404, "session-unknown", f"no test session {session['id']!r} (swept after its retention)")
     doc = {
         "format": TRACE_FORMAT,
         "sandbox": {"version": __version__, "key_id": key.kid},
@@ -30,7 +35,7 @@ def build_trace(store: Store, session: dict[str, Any], key: SigningKey) -> dict[
                     "client_secret_sha256": str(session.get("client_secret_sha256", ""))[:16]},
         "fixtures": session["fixtures"],
         "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "exchanges": store.exchanges(session["id"]),
+        "exchanges": exchanges,
     }
     return key.sign_document(doc)
 

@@ -14,10 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
+from conformity.signing import SigningKey
 from sandbox.config import SandboxConfig
+from sandbox.problems import HTTPProblem
 from sandbox.server import RunningSandbox
 from sandbox.store import Store
 from sandbox.sweep import sweep_once, sweep_periodically
+from sandbox.traces import build_trace
 
 
 def _session(store: Store, sid: str, created: float) -> None:
@@ -134,5 +137,30 @@ def test_a_sweep_that_fails_is_tried_again_at_the_next_period(tmp_path: Path,
             assert asyncio.run(scenario())
         assert store.failed and store.get_session("ses_old") is None
         assert "database is locked" in caplog.text
+    finally:
+        store.close()
+
+
+class _SweptWhileExported(Store):
+    """A store whose sweep commits between an export's read of the session and its read of the exchanges."""
+
+    def exchanges(self, session_id: str) -> list[dict[str, Any]]:
+        self.sweep_sessions(time.time() + 1)
+        return super().exchanges(session_id)
+
+
+def test_a_trace_swept_while_it_is_exported_is_not_signed_empty(tmp_path: Path) -> None:
+    # the export read the session, the sweep deleted it with its exchanges, the export read none and signed a trace
+    # of the session without any: evidence the sandbox never recorded (a vendor's bundle of it failing every check)
+    store = _SweptWhileExported(tmp_path / "sandbox.sqlite3")
+    try:
+        _session(store, "ses_x", time.time() - 3600)
+        session = store.get_session("ses_x")
+        assert session is not None
+        session |= {"label": "x", "seed": 1, "created": "2026-12-05T00:00:00+00:00", "base_url": "http://x",
+                    "client_id": "c", "fixtures": {}}
+        with pytest.raises(HTTPProblem) as gone:
+            build_trace(store, session, SigningKey.from_seed(b"trace"))
+        assert (gone.value.status, gone.value.code) == (404, "session-unknown")
     finally:
         store.close()
