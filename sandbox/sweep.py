@@ -30,13 +30,15 @@ def sweep_once(store: Store, config: SandboxConfig, now: float | None = None) ->
 
 
 async def sweep_periodically(store: Store, config: SandboxConfig) -> None:
-    """:func:`sweep_once` every ``sweep_seconds``, in a thread (a batch holds the SQLite store's lock a moment). A sweep
-    that fails (the database restarting, a locked or full disk) is logged and tried again at the next period: the
-    task never ends but cancelled (the server's shutdown awaits it before sealing the events)."""
+    """:func:`sweep_once` as the sandbox starts, then every ``sweep_seconds``, in a thread (a batch holds the SQLite
+    store's lock a moment): a sandbox restarted more often than that (one started for each CI run on a kept state
+    folder) sweeps all the same. A sweep that fails (the database restarting, a locked or full disk) is logged and
+    tried again at the next period: the task never ends but cancelled (the server's shutdown awaits it before
+    sealing the events)."""
     while True:
-        await asyncio.sleep(config.sweep_seconds)
         try:
             await asyncio.to_thread(sweep_once, store, config)
         except Exception:  # what was swept stays swept (a batch is one transaction); the rest waits for the next
             log.exception("sweeping the sessions past their retention failed; tried again in %g s",
                           config.sweep_seconds)
+        await asyncio.sleep(config.sweep_seconds)

@@ -164,3 +164,28 @@ def test_a_trace_swept_while_it_is_exported_is_not_signed_empty(tmp_path: Path) 
         assert (gone.value.status, gone.value.code) == (404, "session-unknown")
     finally:
         store.close()
+
+
+def test_a_sandbox_sweeps_as_it_starts(tmp_path: Path) -> None:
+    # the periodic task slept sweep_seconds (10 minutes) before its first sweep: a sandbox restarted more often — one
+    # started for each CI run of a vendor's harness on a kept --data folder — never swept anything
+    store = Store(tmp_path / "sandbox.sqlite3")
+    config = SandboxConfig(data_dir=tmp_path, admin_token="x" * 32, sweep_seconds=600.0, session_ttl=60,
+                           session_retention=0)
+    _session(store, "ses_old", time.time() - 3600)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(sweep_periodically(store, config))
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if store.get_session("ses_old") is None:
+                break
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(scenario())
+        assert store.get_session("ses_old") is None and store.exchanges("ses_old") == []
+    finally:
+        store.close()
