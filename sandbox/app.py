@@ -7,6 +7,7 @@ import contextlib
 import functools
 import inspect
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -74,10 +75,19 @@ def limit_threads(threads: int) -> None:
     anyio.to_thread.current_default_thread_limiter().total_tokens = threads
 
 
+_log = logging.getLogger("usine.sandbox.events")
+
 async def _seal_periodically(log: EventLog, seconds: float) -> None:
+    """Seal the events emitted since the last segment every ``seconds``. A seal that fails (a full or read-only disk,
+    the key unreadable) is logged and tried again at the next period: the task never ends but cancelled — ended by
+    the first error, no event of this worker was ever sealed again, and the shutdown, awaiting it, re-raised that
+    error before the last seal and the store's close."""
     while True:
         await asyncio.sleep(seconds)
-        await asyncio.to_thread(log.seal)
+        try:
+            await asyncio.to_thread(log.seal)
+        except Exception:  # what is not sealed stays in the log, sealed by the next seal that succeeds
+            _log.exception("sealing the data-received events failed; tried again in %g s", seconds)
 
 
 #: the production role's routes: its data-received events go to one signed, append-only log file, which one process

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -168,3 +169,51 @@ def test_the_parquet_export_endpoint_needs_the_admin_and_events(sandbox_server: 
     done = admin.post("/admin/events/parquet")
     assert done.status_code == 200, done.text
     assert done.json()["rows"] >= 1 and Path(done.json()["file"]).is_file()
+
+
+class _SealFailsOnce(EventLog):
+    """An event log whose first seal fails as a full or read-only disk does."""
+
+    failed = False
+
+    def seal(self) -> dict[str, Any] | None:
+        if not self.failed:
+            self.failed = True
+            raise OSError(28, "No space left on device")
+        return super().seal()
+
+
+def test_a_seal_that_fails_is_tried_again_at_the_next_period(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The periodic sealing task died with its first failure: no event of that worker was sealed again until a
+    restart, and the shutdown, awaiting the dead task, raised its error before the last seal."""
+    import asyncio
+    import contextlib
+    import logging
+
+    from sandbox.app import _seal_periodically
+
+    log = _SealFailsOnce(tmp_path / "e.jsonl", SigningKey.from_seed(b"infra"), SOURCES)
+    calls: list[int] = []
+    real_seal = log.seal
+
+    def counted() -> dict[str, Any] | None:
+        calls.append(1)
+        return real_seal()
+
+    log.seal = counted  # type: ignore[method-assign]  # counts the task's seals, the first of which fails
+
+    async def scenario() -> bool:
+        task = asyncio.create_task(_seal_periodically(log, 0.01))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if len(calls) >= 3:
+                break
+        alive = not task.done()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return alive
+
+    with caplog.at_level(logging.ERROR, logger="usine.sandbox.events"):
+        assert asyncio.run(scenario())
+    assert log.failed and len(calls) >= 3 and "No space left on device" in caplog.text
