@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from conformity.checks.trace import FAULTS_NOTE
+from conformity.counting import KeyedCounts
 from conformity.errors import SignatureError
 from conformity.jsonio import MAX_DEPTH, depth
 from conformity.naming import ID_LENGTH, ID_SHAPE, owned_software_id, ownership_problem
@@ -450,10 +451,27 @@ async def post_note(request: Request, session_id: str, body: NoteRequest, caller
     return {"seq": await store_call(store, write)}
 
 
-@router.get("/sessions/{session_id}/trace", summary="Export the signed trace of a session")
+#: signed trace exports one vendor's software may have under way at once in a worker: each reads, canonicalises and
+#: signs the whole trace in memory (up to what its session recorded), so a vendor asking for all its sessions' traces
+#: at once would hold that many in memory; the harness exports each as its scenario ends. The admin's: not bounded.
+EXPORTS_AT_ONCE = 2
+
+
+@router.get("/sessions/{session_id}/trace", summary="Export the signed trace of a session",
+            responses={429: {"description": "This vendor's software already has exports under way (Retry-After)"}})
 def get_trace(request: Request, session_id: str, caller: Caller) -> dict[str, Any]:
     session = owned_session(request, session_id, caller, open_only=False)
-    return build_trace(store_of(request), session, request.app.state.trace_key)
+    exports: KeyedCounts = request.app.state.exports
+    key = None if caller.vendor is None else run_binding(caller.vendor)
+    if key is not None and not exports.enter(key, EXPORTS_AT_ONCE):
+        raise HTTPProblem(429, "exports-under-way", f"{EXPORTS_AT_ONCE} trace exports of this software are under way: "
+                                                    "ask again when one is done", limit=EXPORTS_AT_ONCE,
+                          retry_after=1, headers={"Retry-After": "1"})
+    try:
+        return build_trace(store_of(request), session, request.app.state.trace_key)
+    finally:
+        if key is not None:
+            exports.leave(key)
 
 
 @router.post("/sessions/{session_id}/close", summary="Close a test session")

@@ -22,6 +22,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.routing import compile_path
 
 from conformity import __version__
+from conformity.counting import KeyedCounts
 from conformity.files import write_atomic
 from conformity.http_head import as_get
 from conformity.infrastructure_keys import keys_document
@@ -293,6 +294,7 @@ def create_app(config: SandboxConfig) -> FastAPI:
     if config.workers > 1:
         app.add_middleware(SingleWriterRoutes)
     app.state.in_flight = InFlight()  # the session requests being handled: a harness note waits for them
+    app.state.exports = KeyedCounts()  # the signed trace exports under way, per vendor's software (admin.get_trace)
     app.add_middleware(RecordingMiddleware, store=store, max_body_bytes=config.max_body_bytes,
                        in_flight=app.state.in_flight, max_session_bytes=config.session_recorded_bytes,
                        session_ttl=config.session_ttl)

@@ -43,8 +43,10 @@ class SandboxConfig:
     vendor_runs_per_hour: int = 30
     vendor_runs_per_day: int = 200
     #: bytes one session may make the sandbox keep (its trace's exchanges, its documents and messages); beyond, its
-    #: requests and notes are refused 413 ``session-recording-full``, unrecorded
-    session_recorded_bytes: int = 256 * 1024 * 1024
+    #: requests and notes are refused 413 ``session-recording-full``, unrecorded. 64 MiB: the agency's largest bundle
+    #: by default (``--max-upload-mib``), so a trace past it could not be submitted anyway, and an export (read and
+    #: signed in memory) stays bounded
+    session_recorded_bytes: int = 64 * 1024 * 1024
     #: bytes one vendor's sessions may make the sandbox keep until they are swept; beyond, it opens no session (429)
     vendor_recorded_bytes: int = 4 * 1024 * 1024 * 1024
     installation_event_source: str = "urn:usine:sandbox"

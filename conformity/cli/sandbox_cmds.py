@@ -56,7 +56,7 @@ def sandbox() -> None:
               help="Runs one vendor's software may create in an hour (beyond: 429 with Retry-After).")
 @click.option("--vendor-runs-per-day", type=click.IntRange(1, 1_000_000), default=200, show_default=True,
               help="Runs one vendor's software may create in a day (beyond: 429 with Retry-After).")
-@click.option("--session-recorded-bytes", type=click.IntRange(1024), default=256 * 1024 * 1024, show_default=True,
+@click.option("--session-recorded-bytes", type=click.IntRange(1024), default=64 * 1024 * 1024, show_default=True,
               help="Bytes one test session may make the sandbox keep (trace, documents, messages); beyond, its "
                    "requests and notes are refused 413 session-recording-full, unrecorded.")
 @click.option("--vendor-recorded-bytes", type=click.IntRange(1024), default=4 * 1024 * 1024 * 1024,

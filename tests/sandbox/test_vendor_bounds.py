@@ -191,3 +191,32 @@ def test_a_finished_runs_sessions_are_closed_with_their_places(bounded: RunningS
             note = client.post(f"/admin/sessions/{sid}/notes", json={"kind": "step", "data": {}}, headers=acme)
             assert note.json()["code"] == "session-closed"
             assert client.get(f"/admin/sessions/{sid}/trace", headers=acme).status_code == 200  # still exported
+
+
+def test_a_vendors_trace_exports_under_way_are_bounded(bounded: RunningSandbox) -> None:
+    """An export reads, canonicalises and signs a whole trace in memory: a vendor asking for every session's trace at
+    once held them all. At most two of one software's are under way in a worker; the admin's are not bounded."""
+    from sandbox.admin import EXPORTS_AT_ONCE
+    from sandbox.store import run_binding
+
+    with httpx.Client(base_url=bounded.base_url, timeout=30) as client, \
+            httpx.Client(base_url=bounded.base_url, timeout=30,
+                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+        acme, other = issue(admin, "acme", "acme.ehr"), issue(admin, "other", "other.ehr")
+        sid = client.post("/admin/sessions", json={"seed": 1}, headers=acme).json()["session_id"]
+        theirs = client.post("/admin/sessions", json={"seed": 1}, headers=other).json()["session_id"]
+        exports = bounded.server.config.app.state.exports  # the app this server serves
+        key = run_binding({"vendor_id": "acme", "software_id": "acme.ehr"})
+        for _ in range(EXPORTS_AT_ONCE):  # two of acme's under way
+            assert exports.enter(key)
+        try:
+            r = client.get(f"/admin/sessions/{sid}/trace", headers=acme)
+            assert r.status_code == 429 and r.json()["code"] == "exports-under-way", r.text
+            assert r.headers["retry-after"] == "1"
+            assert client.get(f"/admin/sessions/{theirs}/trace", headers=other).status_code == 200
+            assert admin.get(f"/admin/sessions/{sid}/trace").status_code == 200
+        finally:
+            for _ in range(EXPORTS_AT_ONCE):
+                exports.leave(key)
+        assert client.get(f"/admin/sessions/{sid}/trace", headers=acme).status_code == 200
+        assert not exports.busy(key)  # every export gave its place back
