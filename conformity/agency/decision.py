@@ -5,8 +5,9 @@ verdicts it re-derived from the signed traces and the evidence the traces bind),
 for it, the wave and the time; never of the bundle's own report, nor of the zip's bytes. Outcomes:
 
 ``labelled``  every applicable automated MUST passed (or was explicitly waived by the agency) and every
-              applicable document/manual MUST was accepted by two different reviewers (SHOULD requirements
-              never block; one review of a SHOULD is enough);
+              applicable document/manual MUST was accepted by two different reviewers — two people: an
+              account and the admin who lately set its password count as one (:mod:`conformity.agency.persons`)
+              — (SHOULD requirements never block; one review of a SHOULD is enough);
 ``pending``   nothing failed, but some document/manual MUST still waits for a review, or for the second
               review by another reviewer (the four-eyes rule; listed);
 ``refused``   an automated MUST did not pass, a reviewer rejected a MUST, a document MUST has no
@@ -26,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from conformity.agency.persons import NOBODY_PAIRED, Persons
 from conformity.agency.records import Awaiting, MissingEvidence, NotPassed, RecordedRow, Rejected, Revocation
 from conformity.agency.verify import RunIdentity, Verification
 from conformity.bundle.evidence import EvidenceFile
@@ -69,11 +71,11 @@ class Review:
                 "evidence": [dict(e) for e in self.evidence]}
 
 
-def confirmations(reviews: Iterable[Review]) -> dict[str, Review]:
+def confirmations(reviews: Iterable[Review], persons: Persons = NOBODY_PAIRED) -> dict[str, Review]:
     """Four-eyes: requirement → the earlier acceptance, by another reviewer, that its latest acceptance confirms.
 
     Only acceptances since the requirement's last rejection count; a requirement whose latest review is
-    a rejection, or whose acceptances are all by one reviewer, has none.
+    a rejection, or whose acceptances are all by one reviewer (one person: ``persons``), has none.
     """
     by_requirement: dict[str, list[Review]] = {}
     for r in reviews:
@@ -86,7 +88,7 @@ def confirmations(reviews: Iterable[Review]) -> dict[str, Review]:
         for earlier in reversed(history[:-1]):
             if earlier.verdict == "rejected":
                 break
-            if earlier.reviewer != latest.reviewer:
+            if not persons.same(earlier.reviewer, latest.reviewer):
                 out[requirement] = earlier
                 break
     return out
@@ -249,6 +251,18 @@ class Decision:
                 "run_started": f.run_started, "facts": f.to_json()}
 
 
+def _one_person(history: Sequence[Review], latest: Review, persons: Persons) -> str | None:
+    """Why an acceptance awaiting a second person's has another reviewer's acceptance that does not confirm it."""
+    for r in reversed(history[:history.index(latest)]):
+        if r.requirement != latest.requirement:
+            continue
+        if r.verdict == "rejected":
+            return None
+        if (pair := persons.one(r.reviewer, latest.reviewer)) is not None:
+            return pair.why()
+    return None
+
+
 def _day_end(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
@@ -266,14 +280,15 @@ def revoked(facts: Facts, revocation: Revocation, now: dt.datetime) -> Decision:
 
 
 def decide(facts: Facts, reviews: Sequence[Review] | Mapping[str, Review], wave: Wave, now: dt.datetime,
-           waivers: Mapping[str, Waiver] | None = None) -> Decision:
+           waivers: Mapping[str, Waiver] | None = None, persons: Persons = NOBODY_PAIRED) -> Decision:
     """Judge a verified run with its reviews (every review recorded, in order: the latest of each requirement
-    counts, and a MUST is accepted only when another reviewer's acceptance confirms it) and the agency's
-    waivers (``waivers``: requirement → waiver; validated by :func:`waiver_problems` when given)."""
+    counts, and a MUST is accepted only when another person's acceptance confirms it — ``persons``: the reviewer
+    names that count as one person now) and the agency's waivers (``waivers``: requirement → waiver; validated by
+    :func:`waiver_problems` when given)."""
     decided = iso(now)
     waivers = waivers or {}
     history = list(reviews.values()) if isinstance(reviews, Mapping) else list(reviews)
-    confirmed = confirmations(history)
+    confirmed = confirmations(history, persons)
     reviews = latest_reviews(history)
     failed = tuple(f for f in facts.failed if f.id not in waivers)
     waived = tuple(waivers[f.id] for f in facts.failed if f.id in waivers)
@@ -295,7 +310,8 @@ def decide(facts: Facts, reviews: Sequence[Review] | Mapping[str, Review], wave:
             continue
         elif review is not None:  # one acceptance: a second reviewer must confirm it (four-eyes)
             awaiting.append(Awaiting(r.id, r.title, r.level, r.method, wanted,
-                                     tuple(f.file for f in facts.evidence if f.requirement == r.id), review.reviewer))
+                                     tuple(f.file for f in facts.evidence if f.requirement == r.id), review.reviewer,
+                                     _one_person(history, review, persons)))
         elif r.method == "document" and r.id not in evidenced:
             missing_evidence.append(MissingEvidence(r.id, r.title, r.level, r.method, wanted))
         else:

@@ -141,8 +141,8 @@ class DecisionDoc:
                          f"(usine agency review {d.submission} REQ-ID --accept|--reject ...):")
             for a in d.awaiting:
                 attached = ", ".join(a.attached) or "no file (a witnessed manual check)"
-                second = (f" — accepted by {a.accepted_by}, awaits a second reviewer (four-eyes)"
-                          if a.second_review else "")
+                second = (f" — accepted by {a.accepted_by}, awaits a second reviewer (four-eyes"
+                          + (f"; {a.one_person})" if a.one_person else ")") if a.second_review else "")
                 lines.append(f"  - {a.id} [{a.method}] {a.title}: {attached}{second}")
         elif d.awaiting:
             lines.append(f"{len(d.awaiting)} other MUST requirement(s) not accepted on review: "

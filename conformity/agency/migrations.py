@@ -361,6 +361,10 @@ CREATE INDEX deliveries_due ON deliveries (delivered, failed, next_attempt);
 _WITNESSED = "ALTER TABLE uploads ADD COLUMN progress TEXT;"
 #: when set, the account's password was set by someone else (an admin): its next sign-in changes it first
 _PASSWORD_CHANGE = "ALTER TABLE accounts ADD COLUMN password_change_due TEXT;"
+#: who last set the account's password for it (an admin, by reset or creation) and when; NULL: its owner, or the
+#: server's operator (conformity.agency.persons: the four-eyes rule counts such an admin and the account as one)
+_PASSWORD_SET_BY = ("ALTER TABLE accounts ADD COLUMN password_set_by TEXT;\n"
+                    "ALTER TABLE accounts ADD COLUMN password_set_at TEXT;")
 
 STEPS: tuple[Step, ...] = (
     Step("submissions, labels, history", MIGRATIONS[0], None),
@@ -373,6 +377,7 @@ STEPS: tuple[Step, ...] = (
          _step7("postgresql")),
     Step("witnessed runs: what the vendor asked and how far the run is", _WITNESSED, _WITNESSED),
     Step("passwords an admin set are changed at the next sign-in", _PASSWORD_CHANGE, _PASSWORD_CHANGE),
+    Step("who set an account's password (four-eyes counts people)", _PASSWORD_SET_BY, _PASSWORD_SET_BY),
 )
 SCHEMA_VERSION = len(STEPS)
 

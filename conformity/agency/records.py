@@ -135,6 +135,8 @@ class Awaiting:
     evidence: str  # what to provide
     attached: tuple[str, ...]  # the run's evidence files for it
     accepted_by: str | None = None  # the first reviewer, when it waits for the second (four-eyes)
+    #: why another reviewer's acceptance did not count as the second (one person: conformity.agency.persons)
+    one_person: str | None = None
 
     @property
     def second_review(self) -> bool:
@@ -145,12 +147,14 @@ class Awaiting:
                                "evidence": self.evidence, "attached": list(self.attached)}
         if self.accepted_by is not None:
             out |= {"accepted_by": self.accepted_by, "second_review": True}
+        if self.one_person is not None:
+            out["one_person"] = self.one_person
         return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Awaiting:
         return cls(d["id"], d.get("title", ""), d["level"], d["method"], d.get("evidence", ""),
-                   tuple(d.get("attached", ())), d.get("accepted_by"))
+                   tuple(d.get("attached", ())), d.get("accepted_by"), d.get("one_person"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from typing import Any, Literal, Self
 from conformity.agency.decision import Decision, Facts, Review, Waiver, confirmations, iso, latest_reviews
 from conformity.agency.feed import append_event, issued_event, revoked_event
 from conformity.agency.migrations import migrate
+from conformity.agency.persons import SAME_PERSON_PERIOD, PasswordSet, Persons, person_name
 from conformity.agency.records import DecisionRecord, RecordedRow, Revocation
 from conformity.agency.verify import RunIdentity
 from conformity.bundle.evidence import EvidenceFile
@@ -235,6 +236,15 @@ class Registry:
                     "SELECT id, submission, requirement, level, method, verdict, reason, reviewer, at, evidence "
                     "FROM reviews WHERE submission = ? ORDER BY id", (submission,))]
 
+    def persons(self, when: dt.datetime, within: dt.timedelta = SAME_PERSON_PERIOD) -> Persons:
+        """Who counts as one person at ``when`` for the four-eyes rule: each account whose password an admin set (by
+        reset or creation) less than ``within`` before, with that admin (:mod:`conformity.agency.persons`)."""
+        rows = self.db.execute("SELECT a.name, a.login, b.name, b.login, a.password_set_at FROM accounts a "
+                               "JOIN accounts b ON b.login = a.password_set_by WHERE a.password_set_at > ? "
+                               "ORDER BY a.id", (iso(when - within),)).fetchall()
+        return Persons(tuple(PasswordSet(person_name(name, login), login, person_name(by_name, by), by, at)
+                             for name, login, by_name, by, at in rows))
+
     def current_reviews(self, submission: str) -> dict[str, Review]:
         """The review that counts for each reviewed requirement: the latest."""
         return latest_reviews(self.reviews(submission))
@@ -346,13 +356,14 @@ class Registry:
 
     # ------------------------------------------------------------------ writes (each its own transaction)
     def review(self, ident: str, requirements: Sequence[str], verdict: Literal["accepted", "rejected"], reason: str,
-               reviewer: str, when: dt.datetime) -> list[Review]:
+               reviewer: str, when: dt.datetime, same_person: dt.timedelta = SAME_PERSON_PERIOD) -> list[Review]:
         """Record a reviewer's verdict on document/manual requirements of a submission awaiting reviews.
 
         All or nothing, in one transaction. Refused (InputError, nothing written): a submission that is not
         pending (a decided one is final), a requirement that does not apply or is proven by automated
         checks, a document requirement without evidence in the run, and — the four-eyes rule — the
-        acceptance of a MUST requirement by the reviewer whose acceptance awaits a second reviewer's.
+        acceptance of a MUST requirement by the reviewer whose acceptance awaits a second reviewer's, or by one who
+        counts as the same person (an account and the admin who set its password less than ``same_person`` ago).
         A later review of the same requirement supersedes this one; this one stays in the registry.
         """
         if verdict not in ("accepted", "rejected"):
@@ -369,7 +380,8 @@ class Registry:
             rows = {r.id: r for r in s.rows()}
             evidence = self.evidence(s.id)
             history = self.reviews(s.id)
-            standing, confirmed = latest_reviews(history), confirmations(history)
+            persons = self.persons(when, same_person)
+            standing, confirmed = latest_reviews(history), confirmations(history, persons)
             problems, todo = [], []
             for requirement in dict.fromkeys(requirements):
                 row = rows.get(requirement)
@@ -383,10 +395,14 @@ class Registry:
                     problems.append(Problem("", requirement, "is proven by a document and the run carries no evidence "
                                                              "for it: there is nothing to review"))
                 elif (verdict == "accepted" and row.level == "MUST" and (first := standing.get(requirement))
-                      and first.verdict == "accepted" and requirement not in confirmed and first.reviewer == reviewer):
-                    problems.append(Problem("", requirement, f"was accepted by {reviewer} on {first.at}: the second "
-                                                             "review of a MUST requirement must be by another reviewer "
-                                                             "(four-eyes rule)"))
+                      and first.verdict == "accepted" and requirement not in confirmed
+                      and persons.same(first.reviewer, reviewer)):
+                    pair = persons.one(first.reviewer, reviewer)
+                    problems.append(Problem("", requirement, f"was accepted by {first.reviewer} on {first.at}: "
+                                                             + (f"{pair.why()}; " if pair else "")
+                                                             + "the second review of a MUST requirement must be by "
+                                                               "another " + ("person" if pair else "reviewer")
+                                                             + " (four-eyes rule)"))
                 else:
                     todo.append((row, files))
             if problems:

@@ -25,6 +25,7 @@ from typing import Any
 from conformity.agency.bundlezip import DEFAULT_LIMITS, ZipLimits
 from conformity.agency.decision import EXIT, Decision, Facts, Waiver, decide, revoked, unverified, waiver_problems
 from conformity.agency.decision_doc import DecisionDoc, decision_doc, who_of_facts, who_of_manifest
+from conformity.agency.persons import SAME_PERSON_PERIOD
 from conformity.agency.registry import Registry, Submission, iso
 from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog, Wave
@@ -245,10 +246,12 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
     return _written(out, outcome)
 
 
-def preview(registry: Registry, s: Submission, catalog: Catalog, now: dt.datetime) -> Decision:
+def preview(registry: Registry, s: Submission, catalog: Catalog, now: dt.datetime,
+            same_person: dt.timedelta = SAME_PERSON_PERIOD) -> Decision:
     """What deciding a recorded submission would give now: its reviews and the waivers its first decision recorded
     (a preview without them predicts a refusal that the decision then does not make)."""
-    return decide(registry.facts(s), registry.reviews(s.id), catalog.wave(s.wave), now, registry.waivers(s.id))
+    return decide(registry.facts(s), registry.reviews(s.id), catalog.wave(s.wave), now, registry.waivers(s.id),
+                  registry.persons(now, same_person))
 
 
 def _same_vendor(expected: str | None, actual: str) -> None:
@@ -259,14 +262,16 @@ def _same_vendor(expected: str | None, actual: str) -> None:
 
 def decide_submission(ident: str, catalog: Catalog, registry_path: RegistryTarget, key_path: Path, out: Path, *,
                       now: dt.datetime | None = None, bundle: tuple[str, str] | None = None,
-                      waive: WaiverRequest = WaiverRequest()) -> Outcome:
-    """Decide again on a recorded submission (by its id or a label's id) from what the registry holds."""
+                      waive: WaiverRequest = WaiverRequest(), same_person: dt.timedelta = SAME_PERSON_PERIOD) -> Outcome:
+    """Decide again on a recorded submission (by its id or a label's id) from what the registry holds
+    (``same_person``: how long an account and the admin who set its password count as one reviewer)."""
     now = now or dt.datetime.now(dt.UTC)
     if not registry_exists(registry_path):
         raise InputError("no registry here (decide a bundle first, or give --registry)", file=str(registry_path))
     with Registry(registry_path) as registry, registry.write():
         s = registry.get(ident)
-        outcome = _decide_known(registry, s, catalog, key_path, now, bundle or (s.bundle_name, s.bundle_sha256), waive)
+        outcome = _decide_known(registry, s, catalog, key_path, now, bundle or (s.bundle_name, s.bundle_sha256), waive,
+                                same_person)
     return _written(out, outcome)
 
 
@@ -285,7 +290,8 @@ def _first(registry: Registry, facts: Facts, evidence: dict[str, bytes], wave: W
 
 
 def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path: Path, now: dt.datetime,
-                  bundle: tuple[str, str], waive: WaiverRequest = WaiverRequest()) -> Outcome:
+                  bundle: tuple[str, str], waive: WaiverRequest = WaiverRequest(),
+                  same_person: dt.timedelta = SAME_PERSON_PERIOD) -> Outcome:
     """A recorded run (inside the registry's write transaction): its decision, or a new one when it may change.
 
     A refusal is final; a label in force is returned as it is; a revoked version gets nothing; a pending
@@ -309,7 +315,7 @@ def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path:
     if already:
         raise InputError(f"already waived for {s.id}: {', '.join(already)}", where="--waive")
     registry.add_waivers(s.id, list(new.values()))
-    d = decide(facts, registry.reviews(s.id), wave, now, registry.waivers(s.id))
+    d = decide(facts, registry.reviews(s.id), wave, now, registry.waivers(s.id), registry.persons(now, same_person))
     if d.outcome == "pending" or (s.state == "labelled" and d.outcome != "labelled"):
         return _unrecorded(d, bundle, recorded=True)  # nothing changed (or nothing can be issued now)
     in_force = registry.label_in_force(facts.identity, now) if d.outcome == "labelled" else None

@@ -74,6 +74,8 @@ def show_cmd(ident: str, registry_path: Path | str | None) -> None:
         evidence = reg.evidence(s.id)
         waivers = reg.waivers(s.id)
         block = reg.blocking_revocation(s.software_id, s.version, s.wave)
+        # a pending run's pairs as they count now (a decided one's were judged when it was decided)
+        persons = reg.persons(now) if s.state == "pending" else None
     d = s.decision
     click.echo(f"submission {s.id}: {s.effective_state(now)}")
     click.echo(f"  {s.software_name} {s.version} ({s.software_id}) by {s.vendor_name} ({s.vendor_id})")
@@ -111,9 +113,10 @@ def show_cmd(ident: str, registry_path: Path | str | None) -> None:
     if reviews:
         click.echo(f"  reviews, in the order recorded ({len(reviews)}; the latest of each requirement counts):")
         from conformity.agency.decision import confirmations
+        from conformity.agency.persons import NOBODY_PAIRED
 
         latest_of = {rv.requirement: rv for rv in reviews}
-        confirmed = {c.id: latest_of[req].reviewer for req, c in confirmations(reviews).items()}
+        confirmed = {c.id: latest_of[req].reviewer for req, c in confirmations(reviews, persons or NOBODY_PAIRED).items()}
         for rv in reviews:
             click.echo(f"    #{rv.id} {rv.at} {rv.requirement} {rv.verdict} by {rv.reviewer}: {rv.reason}"
                        + ("" if rv.id == latest_of[rv.requirement].id else

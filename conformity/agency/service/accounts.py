@@ -21,6 +21,7 @@ from typing import Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from conformity.agency.persons import person_name
 from conformity.agency.registry import iso
 from conformity.agency.service import audit
 from conformity.db.connection import Connection
@@ -54,7 +55,7 @@ class Account:
     @property
     def reviewer_name(self) -> str:
         """How reviews and decisions name this person (the login keeps two people with one name apart)."""
-        return f"{self.name} ({self.login})"
+        return person_name(self.name, self.login)
 
     def can(self, action: Action) -> bool:
         if self.role == "admin":
@@ -71,6 +72,17 @@ class Actor:
     login: str
     role: str
     client: str = ""
+    #: a person's account (an admin on the web); False: the server's operator, who holds the registry anyway and whose
+    #: passwords bind no one for the four-eyes rule (conformity.agency.persons)
+    person: bool = True
+
+    def sets_password(self, when: str) -> tuple[str | None, str | None]:
+        """(password_set_by, password_set_at) for a password this actor sets for another account."""
+        return (self.login, when) if self.person else (None, None)
+
+
+#: the server's command line (``usine agency account …``)
+OPERATOR = Actor("cli", "admin", "command line", person=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +143,12 @@ def create_account(db: Connection, login: str, name: str, role: str, *, vendor_i
         if db.execute("SELECT 1 FROM accounts WHERE login = ?", (login,)).fetchone():
             raise InputError(f"login {login!r} is taken", where="account")
         now = iso(_now())
+        set_by = by.sets_password(now) if by is not None and password else (None, None)
         ident = db.execute("INSERT INTO accounts (login, name, role, vendor_id, password_hash, created, "
-                           "password_change_due) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                           "password_change_due, password_set_by, password_set_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                           "RETURNING id",
                            (login, name.strip(), role, vendor_id, _hasher.hash(password) if password else None,
-                            now, now if password and temporary else None)).fetchone()[0]
+                            now, now if password and temporary else None, *set_by)).fetchone()[0]
         if by is not None:
             audit.record(db, by.login, by.role, "account-created", login,
                          f"{role} {name.strip()}" + (f" vendor {vendor_id}" if vendor_id else ""), by.client)
@@ -329,7 +343,7 @@ def set_temporary_password(db: Connection, login: str, password: str, by: Actor,
         raise InputError("; ".join(problems), where="password")
     hashed = _hasher.hash(password)
     with db.write():
-        ended, revoked = _set_password(db, ident, hashed, due=True)
+        ended, revoked = _set_password(db, ident, hashed, due=True, set_by=by)
         what = (f"temporary password set by {by.login}; {ended} session(s) ended, {revoked} API token(s) revoked; "
                 "changed by its owner at the next sign-in")
         audit.record(db, by.login, by.role, "account-reset-password", login, what, by.client)
@@ -337,11 +351,16 @@ def set_temporary_password(db: Connection, login: str, password: str, by: Actor,
 
 
 def _set_password(db: Connection, ident: int, hashed: str, *, due: bool,
-                  expected: str | None = None, revoke: bool = True) -> tuple[int, int]:
+                  expected: str | None = None, revoke: bool = True, set_by: Actor | None = None) -> tuple[int, int]:
     """Inside the caller's transaction: the new hash, the account's sessions ended and, with ``revoke``, its API
     tokens revoked (sessions ended, tokens revoked). ``expected``: the hash the change was checked against (InputError, the
-    transaction rolled back by the caller, when another change came first)."""
+    transaction rolled back by the caller, when another change came first). ``set_by``: who set it for the account (a
+    reset: recorded as its setter, or none for the server's operator); None: its owner (the setter is kept — the owner's
+    change may have been the setter's)."""
     now = iso(_now())
+    if set_by is not None:
+        db.execute("UPDATE accounts SET password_set_by = ?, password_set_at = ? WHERE id = ?",
+                   (*set_by.sets_password(now), ident))
     if expected is not None:
         changed = db.execute("UPDATE accounts SET password_hash = ?, password_change_due = ? WHERE id = ? AND "
                              "password_hash = ? RETURNING id", (hashed, now if due else None, ident, expected)

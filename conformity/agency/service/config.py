@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conformity.agency.bundlezip import DEFAULT_LIMITS, ZipLimits
+from conformity.agency.persons import SAME_PERSON_PERIOD
 from conformity.catalog import Catalog
 from conformity.db.connection import Database
 from conformity.signing import KeyRing
@@ -45,6 +46,8 @@ class ServiceConfig:
     #: how long the bundle of a refused upload is kept (for the vendor and the agency to look into), then deleted
     refused_kept: dt.timedelta = dt.timedelta(days=30)
     zip_limits: ZipLimits = DEFAULT_LIMITS
+    #: how long an account and the admin who set its password count as one person (four-eyes; agency.persons)
+    same_person: dt.timedelta = SAME_PERSON_PERIOD
     secure_cookies: bool = True        # cookies only over HTTPS (browsers also send them to http://localhost)
     session_idle: dt.timedelta = dt.timedelta(minutes=30)
     session_max: dt.timedelta = dt.timedelta(hours=8)

@@ -41,7 +41,7 @@ def review_queue(reg: Registry, cfg: ServiceConfig, now: dt.datetime,
     """The pending submissions (of ``submissions``, else the registry's), each with what it awaits: its decision
     preview. One recorded before runs were identities is left out: it is decided again only from a new run."""
     subs = reg.submissions(now=now) if submissions is None else submissions
-    return [(s, preview(reg, s, cfg.catalog, now)) for s in subs
+    return [(s, preview(reg, s, cfg.catalog, now, cfg.same_person)) for s in subs
             if s.effective_state(now) == "pending" and s.identity is not None]
 
 
@@ -55,7 +55,7 @@ def review(cfg: ServiceConfig, acct: Account, ident: str, requirements: list[str
     with Registry(cfg.database) as reg:
         try:
             recorded: list[Review] = reg.review(ident, requirements, verdict, reason, acct.reviewer_name,  # type: ignore[arg-type]  # verdict checked above
-                                                _now())
+                                                _now(), cfg.same_person)
         except InputError as exc:
             audit.record(reg.db, acct.login, acct.role, "review-refused", ident, exc.render(), client)
             raise from_input_error(exc) from exc
@@ -73,7 +73,7 @@ def decide(cfg: ServiceConfig, acct: Account, ident: str, waive: tuple[str, ...]
     with Registry(cfg.database) as reg:
         try:
             outcome = decide_submission(ident, cfg.catalog, cfg.database, cfg.key_path, cfg.decisions / ident,
-                                        waive=request)
+                                        waive=request, same_person=cfg.same_person)
         except InputError as exc:
             audit.record(reg.db, acct.login, acct.role, "decide-refused", ident, exc.render(), client)
             raise from_input_error(exc) from exc

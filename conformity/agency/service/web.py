@@ -382,7 +382,7 @@ def staff_home(request: Request) -> Response:
 def _submission_view(reg: Registry, cfg: Any, s: Submission, me: str) -> dict[str, Any]:
     now = _now()
     reviews = reg.reviews(s.id)
-    preview = submit.preview(reg, s, cfg.catalog, now) if s.state == "pending" and s.identity is not None else None
+    preview = submit.preview(reg, s, cfg.catalog, now, cfg.same_person) if s.state == "pending" and s.identity is not None else None
     evidence = reg.evidence(s.id)
     awaiting = {a.id: a for a in (preview.awaiting if preview else ())}
     rows = [r.to_json() | {"files": [e for e in evidence if e.requirement == r.id], "awaiting": awaiting.get(r.id),
