@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -26,3 +26,25 @@ def port_in_use(host: str = "127.0.0.1") -> Iterator[int]:
         held.bind((host, 0))
         held.listen()
         yield held.getsockname()[1]
+
+
+def run_periodic_until(task: Callable[[], Coroutine[Any, Any, None]], done: Callable[[], bool],
+                       polls: int = 500) -> bool:
+    """Run a periodic task (``task()``, a coroutine that loops for ever) on a fresh event loop until ``done()`` or
+    ``polls`` turns of 10 ms, then cancel it; whether it was still running then (a periodic task must not end)."""
+    import asyncio
+    import contextlib
+
+    async def scenario() -> bool:
+        running = asyncio.create_task(task())
+        for _ in range(polls):
+            await asyncio.sleep(0.01)
+            if done():
+                break
+        alive = not running.done()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        return alive
+
+    return asyncio.run(scenario())

@@ -186,11 +186,10 @@ class _SealFailsOnce(EventLog):
 def test_a_seal_that_fails_is_tried_again_at_the_next_period(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The periodic sealing task died with its first failure: no event of that worker was sealed again until a
     restart, and the shutdown, awaiting the dead task, raised its error before the last seal."""
-    import asyncio
-    import contextlib
     import logging
 
     from sandbox.app import _seal_periodically
+    from tests.helpers import run_periodic_until
 
     log = _SealFailsOnce(tmp_path / "e.jsonl", SigningKey.from_seed(b"infra"), SOURCES)
     calls: list[int] = []
@@ -202,18 +201,6 @@ def test_a_seal_that_fails_is_tried_again_at_the_next_period(tmp_path: Path, cap
 
     log.seal = counted  # type: ignore[method-assign]  # counts the task's seals, the first of which fails
 
-    async def scenario() -> bool:
-        task = asyncio.create_task(_seal_periodically(log, 0.01))
-        for _ in range(500):
-            await asyncio.sleep(0.01)
-            if len(calls) >= 3:
-                break
-        alive = not task.done()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        return alive
-
     with caplog.at_level(logging.ERROR, logger="usine.sandbox.events"):
-        assert asyncio.run(scenario())
+        assert run_periodic_until(lambda: _seal_periodically(log, 0.01), lambda: len(calls) >= 3)
     assert log.failed and len(calls) >= 3 and "No space left on device" in caplog.text

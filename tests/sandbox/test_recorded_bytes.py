@@ -61,13 +61,18 @@ def test_a_vendor_over_its_recorded_bytes_opens_no_session(stores: tuple[Store, 
     stores[0].admit_session(ACME, "ses_next", later, 10, max_bytes=5000)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def small(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningSandbox]:
+def _recording_bounded(request: pytest.FixtureRequest, tmp_path: Path, vendor_bytes: int) -> Iterator[RunningSandbox]:
+    """A sandbox on the fixture's engine whose sessions may record 40 kB and whose vendors ``vendor_bytes``."""
     database = None if request.param == "sqlite" else request.getfixturevalue("postgresql_url")
     config = SandboxConfig(data_dir=tmp_path, admin_token=ADMIN_TOKEN, database=database,
-                           session_recorded_bytes=40_000, vendor_recorded_bytes=60_000)
+                           session_recorded_bytes=40_000, vendor_recorded_bytes=vendor_bytes)
     with start_in_thread(config) as running:
         yield running
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def small(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningSandbox]:
+    yield from _recording_bounded(request, tmp_path, 60_000)
 
 
 def test_a_full_session_is_refused_and_its_trace_verifies(small: RunningSandbox) -> None:
@@ -117,11 +122,7 @@ def test_a_full_session_is_refused_and_its_trace_verifies(small: RunningSandbox)
 @pytest.fixture(params=["sqlite", "postgresql"])
 def tight(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningSandbox]:
     """A sandbox whose vendors may record 20 kB (one session's 40 kB would pass it)."""
-    database = None if request.param == "sqlite" else request.getfixturevalue("postgresql_url")
-    config = SandboxConfig(data_dir=tmp_path, admin_token=ADMIN_TOKEN, database=database,
-                           session_recorded_bytes=40_000, vendor_recorded_bytes=20_000)
-    with start_in_thread(config) as running:
-        yield running
+    yield from _recording_bounded(request, tmp_path, 20_000)
 
 
 def test_a_vendor_over_its_recorded_bytes_is_told_when_its_first_session_is_swept(tight: RunningSandbox) -> None:

@@ -3,8 +3,6 @@ it left in the store is swept ``session_retention`` seconds later — on SQLite 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import sqlite3
 import time
@@ -21,6 +19,7 @@ from sandbox.server import RunningSandbox
 from sandbox.store import Store
 from sandbox.sweep import sweep_once, sweep_periodically
 from sandbox.traces import build_trace
+from tests.helpers import run_periodic_until
 
 
 def _session(store: Store, sid: str, created: float) -> None:
@@ -120,21 +119,10 @@ def test_a_sweep_that_fails_is_tried_again_at_the_next_period(tmp_path: Path,
                            session_retention=0)
     _session(store, "ses_old", time.time() - 3600)
 
-    async def scenario() -> bool:
-        task = asyncio.create_task(sweep_periodically(store, config))
-        for _ in range(500):
-            await asyncio.sleep(0.01)
-            if store.get_session("ses_old") is None:
-                break
-        alive = not task.done()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        return alive
-
     try:
         with caplog.at_level(logging.ERROR, logger="usine.sandbox.sweep"):
-            assert asyncio.run(scenario())
+            assert run_periodic_until(lambda: sweep_periodically(store, config),
+                                      lambda: store.get_session("ses_old") is None)
         assert store.failed and store.get_session("ses_old") is None
         assert "database is locked" in caplog.text
     finally:
@@ -174,18 +162,9 @@ def test_a_sandbox_sweeps_as_it_starts(tmp_path: Path) -> None:
                            session_retention=0)
     _session(store, "ses_old", time.time() - 3600)
 
-    async def scenario() -> None:
-        task = asyncio.create_task(sweep_periodically(store, config))
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if store.get_session("ses_old") is None:
-                break
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
     try:
-        asyncio.run(scenario())
+        run_periodic_until(lambda: sweep_periodically(store, config), lambda: store.get_session("ses_old") is None,
+                           polls=200)
         assert store.get_session("ses_old") is None and store.exchanges("ses_old") == []
     finally:
         store.close()
