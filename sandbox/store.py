@@ -264,6 +264,16 @@ def _new_run(db: Any, run: dict[str, Any], bounds: RunBounds | None = None) -> d
     return stored
 
 
+def _finish_run(db: Any, run_id: str, now: str) -> tuple[str, list[tuple[str, str]]]:
+    """Finish the run on ``db``, inside the caller's transaction (:meth:`Store.finish_run`): when it was finished, the
+    scenarios its sessions took, and its sessions' live places given back."""
+    db.execute(FINISH_RUN, (run_id, now))
+    finished = str(db.execute(RUN_FINISHED, (run_id,)).fetchone()[0])
+    ended = time.time()
+    db.execute(RUN_SESSIONS_END, (ended, ended, run_id))
+    return finished, [(str(a), str(b)) for a, b in db.execute(RUN_PLAYED, (run_id,)).fetchall()]
+
+
 #: a request's session and its bearer token's record, one statement (one row even when either is missing)
 SESSION_AND_TOKEN = """SELECT s.data, t.kind, t.scope, t.expires, t.data, r.bytes FROM (SELECT 1) AS one
     LEFT JOIN sessions AS s ON s.id = ? LEFT JOIN tokens AS t ON t.token_sha256 = ?
@@ -356,23 +366,18 @@ class Store:
         if row is None or row[0] != "1":
             return
         self._db.execute("PRAGMA secure_delete=ON")  # the clear values are overwritten, not just unlinked
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            old = self._db.execute("SELECT token, kind, scope, expires, data FROM tokens").fetchall()
-            self._db.execute("DROP TABLE tokens")
-            self._db.execute(TOKENS_TABLE)
+        with self._immediate() as db:
+            old = db.execute("SELECT token, kind, scope, expires, data FROM tokens").fetchall()
+            db.execute("DROP TABLE tokens")
+            db.execute(TOKENS_TABLE)
             for token, kind, scope, expires, data in old:
-                self._db.execute("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?)",
-                                 (secret_hash(token), display_prefix(token), kind, scope, expires,
-                                  json.dumps(_hashed_grant(json.loads(data)))))
-            for sid, data in self._db.execute("SELECT id, data FROM sessions").fetchall():
-                self._db.execute("UPDATE sessions SET data = ? WHERE id = ?",
-                                 (json.dumps(hash_session_secrets(json.loads(data))), sid))
-            self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+                db.execute("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?)",
+                           (secret_hash(token), display_prefix(token), kind, scope, expires,
+                            json.dumps(_hashed_grant(json.loads(data)))))
+            for sid, data in db.execute("SELECT id, data FROM sessions").fetchall():
+                db.execute("UPDATE sessions SET data = ? WHERE id = ?",
+                           (json.dumps(hash_session_secrets(json.loads(data))), sid))
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
 
     def close(self) -> None:
         self._checkpointer.stop()
@@ -383,6 +388,19 @@ class Store:
         """Mutual exclusion for a service's check-then-write (``name``: what it guards), across every process
         sharing the store: here, the one process's lock (itself: no generator-based context manager around it)."""
         return self._lock
+
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction taken at once (``BEGIN IMMEDIATE``: also against another process on the same file),
+        this process's other store calls waiting: committed whole, or rolled back when the block raises."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def batch(self) -> AbstractContextManager[Any]:
         """The writes of this block committed together, once, at its end — also when it raises (each stays written
@@ -454,15 +472,8 @@ class Store:
         """Store a new run (``id``, ``bound_to``, ``wave``, ``category``…); return it with its ``attempt``: the number
         of runs its binding made for its wave and category, this one included. ``bounds``: the runs its binding may
         create in an hour and a day, counted in the same transaction (:class:`BoundReached`: nothing stored)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")  # also against another process on the same file
-            try:
-                stored = _new_run(self._db, run, bounds)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return stored
+        with self._immediate() as db:
+            return _new_run(db, run, bounds)
 
     # a vendor's live sessions (harness tokens' sessions, open and unexpired): counted as each is created
     def admit_session(self, binding: str, session_id: str, expires: float, limit: int, *,
@@ -472,14 +483,8 @@ class Store:
         (until swept: ``swept_after`` seconds after their creation at the latest, what its Retry-After says) made the
         sandbox keep ``max_bytes`` or more (one transaction: two sessions created at once
         never both take the last place)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                _admit_session(self._db, binding, session_id, time.time(), expires, limit, max_bytes, swept_after)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._immediate() as db:
+            _admit_session(db, binding, session_id, time.time(), expires, limit, max_bytes, swept_after)
 
     def end_session(self, session_id: str) -> None:
         """The session no longer counts among its vendor's live sessions (closed); what it recorded still counts
@@ -501,19 +506,12 @@ class Store:
         """Delete up to ``limit`` sessions created before ``created_before`` (epoch seconds), oldest first, with all
         they left in the store — trace, service records, tokens, held answers, live place — in one transaction;
         how many. (A run keeps the scenarios its sessions played.)"""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                ids = [r[0] for r in self._db.execute(SWEEP_SELECT, (created_before, limit))]
-                if ids:
-                    listed = json.dumps(ids)
-                    for table, column in SWEPT:
-                        self._db.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))",
-                                         (listed,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._immediate() as db:
+            ids = [r[0] for r in db.execute(SWEEP_SELECT, (created_before, limit))]
+            if ids:
+                listed = json.dumps(ids)
+                for table, column in SWEPT:
+                    db.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))", (listed,))
         return len(ids)
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -543,19 +541,8 @@ class Store:
         """Finish the run (at ``now``, or when it was first finished); when, and the scenarios its sessions took
         (scenario, session id), read in the same transaction: no session takes one after. Its sessions no longer count
         among their vendor's live sessions."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(FINISH_RUN, (run_id, now))
-                finished = str(self._db.execute(RUN_FINISHED, (run_id,)).fetchone()[0])
-                played = [(str(a), str(b)) for a, b in self._db.execute(RUN_PLAYED, (run_id,)).fetchall()]
-                ended = time.time()
-                self._db.execute(RUN_SESSIONS_END, (ended, ended, run_id))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return finished, played
+        with self._immediate() as db:
+            return _finish_run(db, run_id, now)
 
     # tokens (access, refresh and session tokens, authorization codes, harness tokens): by hash only
     def put_token(self, token: str, kind: str, scope: str, data: dict[str, Any], ttl: float) -> None:
@@ -929,11 +916,7 @@ class PostgresStore(Store):
 
     def finish_run(self, run_id: str, now: str) -> tuple[str, list[tuple[str, str]]]:
         with self._tx(LOCK_RUN, run_id) as conn:
-            conn.execute(FINISH_RUN, (run_id, now))
-            finished = str(conn.execute(RUN_FINISHED, (run_id,)).fetchone()[0])
-            ended = time.time()
-            conn.execute(RUN_SESSIONS_END, (ended, ended, run_id))
-            return finished, [(str(a), str(b)) for a, b in conn.execute(RUN_PLAYED, (run_id,)).fetchall()]
+            return _finish_run(conn, run_id, now)
 
     def put_token(self, token: str, kind: str, scope: str, data: dict[str, Any], ttl: float) -> None:
         self._run("INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (token_sha256) DO UPDATE SET "
