@@ -209,11 +209,11 @@ def get_session(request: Request, session_id: str) -> dict[str, Any]:
         raise HTTPProblem(404, "session-unknown", f"no test session {session_id!r}")
     if session["state"] != "open":
         raise HTTPProblem(410, "session-closed", f"test session {session_id} is closed")
-    if (expired := expiry(session, request.app.state.config.session_ttl)) is not None:
-        raise expired
-    # the session the recording read was checked by the session index already (sandbox.app.SessionRoutes); one read
-    # from the store here is checked now
+    # the session the recording read was checked already — its expiry by the recording middleware, its pack by the
+    # session index (sandbox.app.SessionRoutes); one read from the store here is checked now
     if session is not request.scope.get("state", {}).get(REQUEST_SESSION):
+        if (expired := expiry(session, request.app.state.config.session_ttl)) is not None:
+            raise expired
         named = REQUEST_SERVICE.match(request.url.path)
         if named:
             refuse_other_packs(session, named[1])
