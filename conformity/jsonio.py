@@ -51,6 +51,11 @@ def _lone_surrogate(value: Any) -> bool:
     return False
 
 
+def members(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one: for reading members of a document not yet checked."""
+    return value if isinstance(value, dict) else {}
+
+
 def depth(value: Any) -> int:
     """How deep arrays and objects nest in ``value`` (0 for a scalar), without recursion."""
     deepest, stack = 0, [(value, 1)]

@@ -38,6 +38,7 @@ from conformity.harness.plan import Plan, make_plan
 from conformity.harness.report import RequirementRow, rows_of, summary_of
 from conformity.harness.runner import eval_context
 from conformity.harness.scenario import SCENARIOS, Perform, SetFaults
+from conformity.jsonio import members
 from conformity.labels import utc_now
 from conformity.plugins import register_all
 from conformity.runs import read_seed, scenario_seed, seed_commitment
@@ -135,9 +136,6 @@ def manifest_identity(manifest: dict[str, Any]) -> dict[str, str]:
     return {key: manifest[part][sub] for part, sub, key in IDENTITY}
 
 
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
 
 def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any], keys: KeyRing) -> list[Problem]:
     """Why a trace (its verified payload) cannot be trusted as evidence of this run: format, or another run's note."""
@@ -147,9 +145,9 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
               and e.get("note") == "scenario.start"]
     if len(starts) != 1:
         return [Problem(name, "exchanges", f"{len(starts)} scenario.start notes (expected exactly one)")]
-    note = _object(starts[0].get("data"))
-    vendor = _object(note.get("vendor"))
-    session = _object(doc.get("session"))
+    note = members(starts[0].get("data"))
+    vendor = members(note.get("vendor"))
+    session = members(doc.get("session"))
     bound = session.get("bound_to")
     want = {"vendor_id": manifest["vendor"]["id"], "software_id": manifest["software"]["id"]}
     if bound is None:
@@ -175,8 +173,8 @@ def trace_problems(name: str, scenario: str, doc: Any, manifest: dict[str, Any],
                                                 + "; ".join(wrong) + ")")]
     bound = note.get("evidence", {})
     if bound != manifest["evidence"]:
-        reqs = sorted(r for r in set(_object(bound)) | set(manifest["evidence"])
-                      if _object(bound).get(r) != manifest["evidence"].get(r))
+        reqs = sorted(r for r in set(members(bound)) | set(manifest["evidence"])
+                      if members(bound).get(r) != manifest["evidence"].get(r))
         return [Problem(name, "scenario.start.evidence", "the evidence this run bound in its signed note differs from "
                                                          f"the manifest's for {', '.join(reqs) or 'its listing'} "
                                                          "(files swapped, added or removed after the run)")]
@@ -222,7 +220,7 @@ def _faults_problems(name: str, scenario: str, doc: dict[str, Any]) -> list[Prob
     planned = [step.faults for step in steps if isinstance(step, SetFaults)]
     exchanges = [e for e in doc.get("exchanges") or () if isinstance(e, dict)]
     faults = [i for i, e in enumerate(exchanges) if e.get("kind") == "note" and e.get("note") == FAULTS_NOTE]
-    recorded = [_object(exchanges[i].get("data")).get("set") for i in faults]
+    recorded = [members(exchanges[i].get("data")).get("set") for i in faults]
     if recorded == planned:
         return []
     if recorded == planned[:len(recorded)]:
@@ -243,13 +241,13 @@ def _steps_problems(name: str, scenario: str, doc: dict[str, Any]) -> list[Probl
     checks that read every trace of the run would judge only what the other scenarios exercised."""
     exchanges = [e for e in doc.get("exchanges") or () if isinstance(e, dict)]
     notes = [e for e in exchanges if e.get("kind") == "note"]
-    ends = [_object(e.get("data")).get("scenario") for e in notes if e.get("note") == "scenario.end"]
+    ends = [members(e.get("data")).get("scenario") for e in notes if e.get("note") == "scenario.end"]
     if ends != [scenario]:
         return [Problem(name, "scenario.end", f"{len(ends)} scenario.end notes for {scenario} (expected exactly one): "
                                               "a trace fetched before the scenario ended")]
     planned = [(step.action, step.name) for step in SCENARIOS.get(scenario).steps if isinstance(step, Perform)]
     performed = [(d.get("action"), d.get("name")) for d in
-                 (_object(e.get("data")) for e in notes if e.get("note") == "driver.perform")]
+                 (members(e.get("data")) for e in notes if e.get("note") == "driver.perform")]
     if performed == planned or (performed == planned[:len(performed)] and _stopped(exchanges, set(performed))):
         return []
     return [Problem(name, "driver.perform", f"the trace records {len(performed)} of the {len(planned)} steps of "
@@ -260,11 +258,11 @@ def _steps_problems(name: str, scenario: str, doc: dict[str, Any]) -> list[Probl
 def _stopped(after: list[dict[str, Any]], allowed: set[tuple[Any, Any]]) -> bool:
     """Whether the scenario stopped within the steps ``allowed``: every step noted in ``after`` is one of them, and
     its driver failed for good (at start, at initialize, or in one of those steps)."""
-    performed = [_object(e.get("data")) for e in after if e.get("kind") == "note" and e.get("note") == "driver.perform"]
+    performed = [members(e.get("data")) for e in after if e.get("kind") == "note" and e.get("note") == "driver.perform"]
     if any((d.get("action"), d.get("name")) not in allowed for d in performed):
         return False
     return any(e.get("kind") == "note" and e.get("note") == "driver.failure" for e in after) or \
-        any(_object(d.get("failure")).get("kind") in _STOPPING for d in performed)
+        any(members(d.get("failure")).get("kind") in _STOPPING for d in performed)
 
 
 def evidence_problems(archive: BundleArchive, manifest: dict[str, Any], plan: Plan) -> list[Problem]:

@@ -39,16 +39,13 @@ from conformity.harness.events import (
 from conformity.harness.logs import appended, offsets
 from conformity.harness.plan import Plan
 from conformity.harness.report import build_report
-from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable, open_session
+from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable, open_session, refusal
 from conformity.harness.scenario import SCENARIOS, Perform, Scenario, ScenarioContext, SetFaults, Shrink
 from conformity.harness.shrink import shrink
 from conformity.harness.vendor import Vendor
+from conformity.jsonio import members
 from conformity.runs import new_run_id, scenario_seed, seed_commitment
 from conformity.signing import unverified_payload
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def eval_context(plan: Plan, software: dict[str, str]) -> EvalContext:
@@ -224,7 +221,7 @@ class Runner:
         except httpx.HTTPError as exc:
             raise SandboxUnavailable(f"the sandbox could not create the run: {exc}") from exc
         if r.status_code != 201:
-            raise SandboxUnavailable(f"the sandbox refused to create the run (HTTP {r.status_code}): {r.text[:500]}")
+            raise SandboxUnavailable(f"the sandbox refused to create the run: {refusal(r)}")
         run = r.json()
         self.run_id, self.commitment = str(run["run_id"]), str(run["seed_commitment"])
         self._open_run = True
@@ -244,15 +241,14 @@ class Runner:
         except httpx.HTTPError as exc:
             raise SandboxUnavailable(f"the sandbox could not finish run {self.run_id}: {exc}") from exc
         if r.status_code != 200:
-            raise SandboxUnavailable(f"the sandbox refused to finish run {self.run_id} (HTTP {r.status_code}): "
-                                     f"{r.text[:500]}")
+            raise SandboxUnavailable(f"the sandbox refused to finish run {self.run_id}: {refusal(r)}")
         seed = r.json().get("seed")
         if not isinstance(seed, int) or seed_commitment(seed) != self.commitment:
             raise SandboxUnavailable(f"the sandbox revealed seed {seed!r} for run {self.run_id}, not the one it "
                                      "committed to: a sandbox of another usine version?")
         self.run_seed = seed
         for sid, result in results.items():
-            had = _object(_object(result.trace).get("session")).get("seed") if result.trace else None
+            had = members(members(result.trace).get("session")).get("seed") if result.trace else None
             if had is not None and had != scenario_seed(seed, sid):
                 raise SandboxUnavailable(f"the sandbox gave scenario {sid}'s session seed {had}, not the run's "
                                          f"{scenario_seed(seed, sid)}: a sandbox of another usine version?")
@@ -303,9 +299,9 @@ class Runner:
                 if seed is None or session.get("seed") != seed:
                     raise SandboxUnavailable(f"the sandbox gave scenario {sc.id}'s session seed {session.get('seed')}, "
                                              f"not the run's {seed}: a sandbox of another usine version?")
-                if _object(session.get("run")).get("seed_commitment") != self.commitment:
+                if members(session.get("run")).get("seed_commitment") != self.commitment:
                     raise SandboxUnavailable(f"the sandbox recorded scenario {sc.id}'s session in a run committed to "
-                                             f"{_object(session.get('run')).get('seed_commitment')!r}, not "
+                                             f"{members(session.get('run')).get('seed_commitment')!r}, not "
                                              f"{self.commitment!r}: a sandbox of another usine version?")
                 bound = {"vendor_id": self.vendor.vendor_id, "software_id": self.vendor.software_id}
                 if session.get("bound_to") != bound:

@@ -16,6 +16,7 @@ import httpx
 
 from conformity.errors import EXIT_INPUT, UsineError
 from conformity.files import trust_anchor
+from conformity.jsonio import members
 
 if TYPE_CHECKING:
     from sandbox.config import SandboxConfig
@@ -49,13 +50,18 @@ def unreachable(url: str, exc: Exception) -> SandboxUnavailable:
 PLACE_WAIT_S = 60.0
 
 
+def _problem(r: httpx.Response) -> dict[str, Any]:
+    """The RFC 9457 problem the sandbox answered (an empty object when the body is none)."""
+    try:
+        return members(r.json())
+    except ValueError:
+        return {}
+
+
 def refusal(r: httpx.Response) -> str:
     """What the sandbox said refusing a request: its RFC 9457 problem's code and detail, else its text's start."""
-    try:
-        problem = r.json()
-    except ValueError:
-        problem = None
-    if isinstance(problem, dict) and isinstance(problem.get("detail"), str):
+    problem = _problem(r)
+    if isinstance(problem.get("detail"), str):
         return f"HTTP {r.status_code} {problem.get('code') or problem.get('title') or ''}: {problem['detail']}"
     return f"HTTP {r.status_code}: {r.text[:300]}"
 
@@ -67,20 +73,12 @@ def open_session(admin: httpx.Client, body: dict[str, Any], *, wait: float = PLA
     deadline = time.monotonic() + wait
     while True:
         r = admin.post("/admin/sessions", json=body)
-        if r.status_code == 429 and _bound(r) == "live-sessions" and time.monotonic() + 1.0 < deadline:
+        if r.status_code == 429 and _problem(r).get("bound") == "live-sessions" and time.monotonic() + 1.0 < deadline:
             time.sleep(1.0)
             continue
         if r.is_error:
             raise httpx.HTTPStatusError(f"the sandbox refused the session: {refusal(r)}", request=r.request, response=r)
         return r
-
-
-def _bound(r: httpx.Response) -> object:
-    try:
-        problem = r.json()
-    except ValueError:
-        return None
-    return problem.get("bound") if isinstance(problem, dict) else None
 
 
 @dataclass
