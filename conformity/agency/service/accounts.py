@@ -371,9 +371,13 @@ def _set_password(db: Connection, ident: int, hashed: str, *, due: bool,
     else:
         db.execute("UPDATE accounts SET password_hash = ?, password_change_due = ? WHERE id = ?",
                    (hashed, now if due else None, ident))
-    ended = db.execute("UPDATE web_sessions SET ended = ? WHERE account = ? AND ended IS NULL RETURNING id_sha256",
-                       (now, ident)).fetchall()
-    return len(ended), _revoke_tokens(db, ident, now) if revoke else 0
+    return _end_sessions(db, ident, now), _revoke_tokens(db, ident, now) if revoke else 0
+
+
+def _end_sessions(db: Connection, ident: int, now: str) -> int:
+    """Inside the caller's transaction: every live web session of the account ended; how many."""
+    return len(db.execute("UPDATE web_sessions SET ended = ? WHERE account = ? AND ended IS NULL RETURNING id_sha256",
+                          (now, ident)).fetchall())
 
 
 def _revoke_tokens(db: Connection, ident: int, now: str) -> int:
@@ -464,9 +468,8 @@ def set_disabled(db: Connection, login: str, disabled: bool, by: Actor) -> str:
         db.execute("UPDATE accounts SET disabled = ? WHERE id = ?", (now if disabled else None, ident))
         what = "enabled (its former API tokens stay revoked: issue a new one)"
         if disabled:
-            ended = db.execute("UPDATE web_sessions SET ended = ? WHERE account = ? AND ended IS NULL "
-                               "RETURNING id_sha256", (now, ident)).fetchall()
-            what = f"disabled; {len(ended)} session(s) ended, {_revoke_tokens(db, ident, now)} API token(s) revoked"
+            what = (f"disabled; {_end_sessions(db, ident, now)} session(s) ended, {_revoke_tokens(db, ident, now)} "
+                    "API token(s) revoked")
         audit.record(db, by.login, by.role, f"account-{action}", login, what, by.client)
     return what
 
