@@ -21,7 +21,7 @@ import re
 ID_SHAPE = r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)*$"
 ID_LENGTH = (2, 64)
 #: a vendor id or a software id (the JSON Schemas' ``pattern`` for them, checked equal by the tests)
-ID_PATTERN = r"^(?=.{2,64}$)" + ID_SHAPE[1:]
+ID_PATTERN = rf"^(?=.{{{ID_LENGTH[0]},{ID_LENGTH[1]}}}$)" + ID_SHAPE[1:]
 _ID = re.compile(ID_PATTERN)
 
 
@@ -34,8 +34,8 @@ def id_problem(value: str) -> str | None:
         return f"{value!r} {'starts' if value.startswith('.') else 'ends'} with a dot: a dot only separates two parts"
     if ".." in value:
         return f"{value!r} has two dots in a row: a dot only separates two parts"
-    if not 2 <= len(value) <= 64:
-        return f"{value!r} is {len(value)} characters: an id has 2 to 64"
+    if not ID_LENGTH[0] <= len(value) <= ID_LENGTH[1]:
+        return f"{value!r} is {len(value)} characters: an id has {ID_LENGTH[0]} to {ID_LENGTH[1]}"
     return (f"{value!r} is not an id: lower-case letters, digits, '_', '-' and '.', starting with a letter or a "
             "digit")
 
