@@ -39,7 +39,13 @@ from conformity.harness.events import (
 from conformity.harness.logs import appended, offsets
 from conformity.harness.plan import Plan
 from conformity.harness.report import build_report
-from conformity.harness.sandbox_access import SandboxAccess, SandboxUnavailable, open_session, refusal
+from conformity.harness.sandbox_access import (
+    SandboxAccess,
+    SandboxUnavailable,
+    export_trace,
+    open_session,
+    refusal,
+)
 from conformity.harness.scenario import SCENARIOS, Perform, Scenario, ScenarioContext, SetFaults, Shrink
 from conformity.harness.shrink import shrink
 from conformity.harness.vendor import Vendor
@@ -317,8 +323,7 @@ class Runner:
                                         "category": self.plan.category, "evidence": self.evidence.to_json()})
                 failures = self._drive(sc, session, seed, admin, note, driver, released)
                 note("scenario.end", {"scenario": sc.id, "driver_failures": len(failures)})
-                trace = admin.get(f"/admin/sessions/{sid}/trace")
-                trace.raise_for_status()
+                trace = export_trace(admin, sid)
                 admin.post(f"/admin/sessions/{sid}/close")
                 signed = trace.json()
                 return ScenarioFinished(sc.id, sid, unverified_payload(signed, source=f"trace of {sc.id}"),
@@ -337,9 +342,7 @@ class Runner:
         """Run a Shrink step: candidates performed by the driver, each a ``shrink.attempt`` note; then the result."""
 
         def trace() -> TraceView:
-            r = admin.get(f"/admin/sessions/{sid}/trace")
-            r.raise_for_status()
-            return TraceView(unverified_payload(r.json()))
+            return TraceView(unverified_payload(export_trace(admin, sid).json()))
 
         def perform(candidate: dict[str, Any]) -> dict[str, Any]:
             data: dict[str, Any] = {"action": step.action, "input": candidate}

@@ -7,6 +7,7 @@ import secrets
 import ssl
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,19 +67,36 @@ def refusal(r: httpx.Response) -> str:
     return f"HTTP {r.status_code}: {r.text[:300]}"
 
 
-def open_session(admin: httpx.Client, body: dict[str, Any], *, wait: float = PLACE_WAIT_S) -> httpx.Response:
-    """``POST /admin/sessions``; while the vendor's live sessions are at their bound (429, bound ``live-sessions``),
-    asked again every second for up to ``wait`` seconds. Any other refusal, or the bound still reached then, raises
+def _until_served(send: Callable[[], httpx.Response], waiting: Callable[[httpx.Response], bool], what: str,
+                  wait: float) -> httpx.Response:
+    """``send()`` again every second while its answer is one ``waiting`` says passes (a share of this vendor's taken
+    for now), for up to ``wait`` seconds; any other refusal, or the share still taken then, raises
     ``httpx.HTTPStatusError`` saying the sandbox's problem (the scenario's error)."""
     deadline = time.monotonic() + wait
     while True:
-        r = admin.post("/admin/sessions", json=body)
-        if r.status_code == 429 and _problem(r).get("bound") == "live-sessions" and time.monotonic() + 1.0 < deadline:
+        r = send()
+        if waiting(r) and time.monotonic() + 1.0 < deadline:
             time.sleep(1.0)
             continue
         if r.is_error:
-            raise httpx.HTTPStatusError(f"the sandbox refused the session: {refusal(r)}", request=r.request, response=r)
+            raise httpx.HTTPStatusError(f"the sandbox refused {what}: {refusal(r)}", request=r.request, response=r)
         return r
+
+
+def open_session(admin: httpx.Client, body: dict[str, Any], *, wait: float = PLACE_WAIT_S) -> httpx.Response:
+    """``POST /admin/sessions``; while the vendor's live sessions are at their bound (429, bound ``live-sessions``),
+    asked again every second for up to ``wait`` seconds."""
+    return _until_served(lambda: admin.post("/admin/sessions", json=body),
+                         lambda r: r.status_code == 429 and _problem(r).get("bound") == "live-sessions",
+                         "the session", wait)
+
+
+def export_trace(admin: httpx.Client, session_id: str, *, wait: float = PLACE_WAIT_S) -> httpx.Response:
+    """``GET /admin/sessions/{id}/trace``; while this software's exports under way are at the sandbox's bound (429
+    ``exports-under-way``: scenarios ending together), asked again every second for up to ``wait`` seconds."""
+    return _until_served(lambda: admin.get(f"/admin/sessions/{session_id}/trace"),
+                         lambda r: r.status_code == 429 and _problem(r).get("code") == "exports-under-way",
+                         "the trace export", wait)
 
 
 @dataclass

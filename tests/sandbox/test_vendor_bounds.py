@@ -220,3 +220,39 @@ def test_a_vendors_trace_exports_under_way_are_bounded(bounded: RunningSandbox) 
                 exports.leave(key)
         assert client.get(f"/admin/sessions/{sid}/trace", headers=acme).status_code == 200
         assert not exports.busy(key)  # every export gave its place back
+
+
+def test_the_harness_waits_for_an_export_place_rather_than_lose_the_scenarios_trace(bounded: RunningSandbox) -> None:
+    """Scenarios of one run ending together asked for more exports at once than the sandbox allows a software: the
+    refused one ended its scenario with "sandbox error" and no trace (two defective-vendor runs under CI load). The
+    harness asks again every second while the answer is 429 exports-under-way."""
+    import threading
+
+    from conformity.harness.sandbox_access import export_trace
+    from sandbox.admin import EXPORTS_AT_ONCE
+    from sandbox.store import run_binding
+
+    with httpx.Client(base_url=bounded.base_url, timeout=30,
+                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+        acme = issue(admin, "acme", "acme.ehr")
+        with httpx.Client(base_url=bounded.base_url, timeout=30, headers=acme) as client:
+            sid = client.post("/admin/sessions", json={"seed": 1}).json()["session_id"]
+            exports = bounded.server.config.app.state.exports
+            key = run_binding({"vendor_id": "acme", "software_id": "acme.ehr"})
+            for _ in range(EXPORTS_AT_ONCE):
+                assert exports.enter(key)
+            release = threading.Timer(1.5, lambda: [exports.leave(key) for _ in range(EXPORTS_AT_ONCE)])
+            release.start()
+            try:
+                answer = export_trace(client, sid)
+            finally:
+                release.join()
+            assert answer.status_code == 200 and answer.json()["payload"]
+            for _ in range(EXPORTS_AT_ONCE):  # held for good: the export gives up, saying why
+                assert exports.enter(key)
+            try:
+                with pytest.raises(httpx.HTTPStatusError, match="exports-under-way"):
+                    export_trace(client, sid, wait=1.5)
+            finally:
+                for _ in range(EXPORTS_AT_ONCE):
+                    exports.leave(key)
