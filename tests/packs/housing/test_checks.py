@@ -189,6 +189,40 @@ def test_consent_001_judges_every_refusal_of_a_consent_not_granted_for_the_acces
         assert v.status == "fail" and outcome in messages(v), (outcome, v)
 
 
+def test_consent_001_fails_a_consent_asked_of_another_household_than_the_one_named() -> None:
+    """The user names home HOME; the software asks household OTHER for consent and reads OTHER's home under it. Each
+    access carries the consent granted for the home it reads, so only the step's home shows the breach."""
+    t = consent_run()[CONSENTS.id]
+    for raw in t.items[:3]:  # the grant, the read, the step grant (HOME's): the software swaps in OTHER
+        if raw["kind"] == "http":
+            raw["request"]["path"] = raw["request"]["path"].replace(HOME, OTHER)
+            raw["request"]["body"] = {"json": {"household": OTHER}}
+            if raw["request"]["method"] == "POST":
+                raw["response"]["body"] = {"json": {"consent_id": "cst_0", "household": OTHER, "status": "granted"}}
+    v = judge("housing.consent_every_access", {CONSENTS.id: t}, "ADVISER")
+    assert v.status == "fail", v
+    assert "another home than the one the user named" in messages(v), v
+    assert {f.where for f in v.findings} >= {"request.body.json.household", "request.path"}, v.findings
+
+
+def test_consent_002_fails_a_consent_asked_wider_than_the_user_asked() -> None:
+    """The user asks a consent for the DPE alone, without the transfer of consumption; the software asks the
+    household for every kind and the transfer (which the sandbox, playing the household, grants)."""
+    t = consent_run()[CONSENTS.id]
+    asked, step = t.items[0], t.items[1]
+    step["data"]["input"].update(scope=["dpe"], transfer_consumption=False)
+    t.step("home.read", "read_out_of_scope", {"read": False}, household=HOME, kind="quote")
+    assert judge("housing.consent_scope_respected", {CONSENTS.id: t}, "ADVISER").status == "pass"
+    asked["request"]["body"]["json"].update(scope=["dpe"], transfer_consumption=False)
+    assert judge("housing.consent_scope_respected", {CONSENTS.id: t}, "ADVISER").status == "pass"
+    asked["request"]["body"]["json"].update(scope=["dpe", "quote", "works", "consumption"], transfer_consumption=True)
+    v = judge("housing.consent_scope_respected", {CONSENTS.id: t}, "ADVISER")
+    assert v.status == "fail", v
+    assert "wider than the user asked" in messages(v), v
+    assert any(f.got == ["dpe", "quote", "works", "consumption"] and "quote, works" in f.message for f in v.findings), v
+    assert any(f.where == "request.body.json.transfer_consumption" and f.got is True for f in v.findings), v.findings
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # HOUSINGID-004: min_score on every look-up by address, in every scenario
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 
 from conformity.checks.evaluate import EvalContext
-from conformity.checks.helpers import quote
+from conformity.checks.helpers import performed, quote
 from conformity.checks.model import Finding, Verdict, failed
 from conformity.checks.registry import check
-from conformity.checks.trace import Exchange, RunView, TraceView
+from conformity.checks.trace import Exchange, Note, RunView, TraceView
 from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, verdict
+from conformity.packs.housing.rules import is_fiscal_number
 from conformity.packs.housing.scenarios.consent import BAD_NUMBERS, CONSENTS
 
 SCENARIO = CONSENTS.id
@@ -51,6 +52,78 @@ NOT_GRANTED = {
     "consent-other-grantee": "relies on a consent granted to another professional",
     "consent-expired": "relies on an expired consent",
 }
+
+
+def named_home(note: Note) -> str | None:
+    """The home a step names (its input's ``household``), when it is a fiscal housing number."""
+    given = note.data.get("input")
+    named = given.get("household") if isinstance(given, dict) else None
+    return named if isinstance(named, str) and is_fiscal_number(named) else None
+
+
+def other_homes(trace: TraceView) -> list[Finding]:
+    """What a step naming a home asked the data space about another home: a consent asked of another household, an
+    access to another home (granted to the software for that other home, it relies on no consent of the home the
+    user named: the sandbox, playing every household, grants whatever is asked)."""
+    findings = []
+    for note in trace.performed():
+        named = named_home(note)
+        if named is None:
+            continue
+        for e in during(trace, note, "dataspace"):
+            body = e.request_json if isinstance(e.request_json, dict) else {}
+            if e.method == "POST" and e.local_path == "/consents" and str(body.get("household", named)) != named:
+                findings.append(quote(
+                    e,
+                    f"the software asked for consent for another home than the one the user named (step "
+                    f"{note.data.get('name')!r})",
+                    where="request.body.json.household",
+                    expected=named,
+                    got=body.get("household"),
+                ))
+            elif e.local_path.startswith("/homes/") and home_of(e) != named:
+                findings.append(quote(
+                    e,
+                    f"the software accessed another home than the one the user named (step {note.data.get('name')!r})",
+                    where="request.path",
+                    expected=f"/homes/{named}/...",
+                    got=e.local_path,
+                ))
+    return findings
+
+
+def wider_than_asked(trace: TraceView) -> list[Finding]:
+    """Each consent asked for covers no kind the user did not ask for, and allows the transfer of consumption data only
+    if the user asked for it (the sandbox, playing the household, grants whatever is asked)."""
+    findings = []
+    for note in performed(trace, GRANT):
+        given = note.data.get("input")
+        if not isinstance(given, dict):
+            continue
+        for e in during(trace, note, "dataspace"):
+            body = e.request_json if isinstance(e.request_json, dict) else {}
+            if e.method != "POST" or e.local_path != "/consents":
+                continue
+            scope, wanted = body.get("scope"), given.get("scope")
+            if isinstance(scope, list) and isinstance(wanted, list):
+                extra = sorted({str(k) for k in scope} - {str(k) for k in wanted})
+                if extra:
+                    findings.append(quote(
+                        e,
+                        f"the consent asked for is wider than the user asked: it covers {', '.join(extra)} too",
+                        where="request.body.json.scope",
+                        expected=wanted,
+                        got=scope,
+                    ))
+            if body.get("transfer_consumption") is True and given.get("transfer_consumption") is not True:
+                findings.append(quote(
+                    e,
+                    "the consent asked for is wider than the user asked: it allows the transfer of consumption data",
+                    where="request.body.json.transfer_consumption",
+                    expected=given.get("transfer_consumption", False),
+                    got=True,
+                ))
+    return findings
 
 
 def granted_id(trace: TraceView, name: str) -> str | None:
@@ -111,7 +184,8 @@ def fiscal_number_validated(trace: TraceView, ctx: EvalContext) -> Verdict:
 def consent_every_access(run: RunView, ctx: EvalContext) -> Verdict:
     """Every access to a home, in every scenario, carries the consent it relies on (Consent-Id): one the household of
     that very home granted to the software — never none, an unknown one, another home's, another professional's or
-    an expired one (as the trace's grants show, and as the data space's refusals say)."""
+    an expired one (as the trace's grants show, and as the data space's refusals say); and a step naming a home asks
+    consent of that home's household and accesses that home, none other."""
     accesses = [(trace, e) for trace in run for e in home_accesses(list(trace))]
     if not accesses:
         return failed(Finding("the software accessed no home in this run"))
@@ -138,13 +212,15 @@ def consent_every_access(run: RunView, ctx: EvalContext) -> Verdict:
                 got=consent or None,
             )
         )
+    findings += [f for trace in run for f in other_homes(trace)]
     return verdict(findings, f"{len(accesses)} home access(es), each with the consent its household granted")
 
 
 @check("housing.consent_scope_respected", verifies=["CONSENT-002"], scenario=SCENARIO, reads_all=True)
 @judged
 def consent_scope_respected(run: RunView, ctx: EvalContext) -> Verdict:
-    """Nothing outside a consent's scope is asked for: the software refuses it itself, in every scenario."""
+    """Nothing outside a consent's scope is asked for: the software refuses it itself, in every scenario; and no
+    consent asked for is wider than the user asked (another kind, the transfer of consumption data)."""
     trace = run.get(SCENARIO)
     assert trace is not None
     note = step(trace, READ, "read_out_of_scope")
@@ -171,7 +247,8 @@ def consent_scope_respected(run: RunView, ctx: EvalContext) -> Verdict:
         if e.outcome == "consent-scope"
     ]
     findings += answer_is(note, "read", False, "the software claims to have read a kind its consent does not cover")
-    return verdict(findings, "no access outside the consents' scope")
+    findings += [f for t in run for f in wider_than_asked(t)]
+    return verdict(findings, "no access outside the consents' scope, no consent wider than asked")
 
 
 @check("housing.consent_revocation_honoured", verifies=["CONSENT-003"], scenario=SCENARIO)

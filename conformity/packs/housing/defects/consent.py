@@ -46,6 +46,37 @@ def reads_under_another_homes_consent(t: TraceEdit) -> float:
     return t.insert(raw)
 
 
+@mutation(
+    "asks-another-households-consent",
+    scenario=SCENARIO,
+    breaks=["CONSENT-001"],
+    category=CATEGORY,
+    where="request.body.json.household",
+)
+def asks_another_households_consent(t: TraceEdit) -> float:
+    """The user names a home; the software asks another household for consent and reads that other home under it
+    (each access carries the consent granted for the home it reads: only the step's home shows the mistake)."""
+    mine, other = (str(t.step(n).data["input"]["household"]) for n in ("grant", "grant_transfer"))
+    asked = t.in_step("grant", "dataspace", path="/consents")[-1]
+    asked.raw["request"]["body"]["json"]["household"] = other
+    asked.raw["response"]["body"]["json"]["household"] = other
+    for e in t.in_step("read_dpe", "dataspace"):
+        e.raw["request"]["path"] = e.raw["request"]["path"].replace(f"/homes/{mine}/", f"/homes/{other}/")
+    return asked.seq
+
+
+@mutation(
+    "asks-wider-consent", scenario=SCENARIO, breaks=["CONSENT-002"], category=CATEGORY, where="request.body.json.scope"
+)
+def asks_wider_consent(t: TraceEdit) -> float:
+    """The user asks a consent for the DPE and consumption, without the transfer; the software asks the household for
+    every kind and the transfer (the sandbox, playing the household, grants whatever is asked)."""
+    asked = t.in_step("grant", "dataspace", path="/consents")[-1]
+    asked.raw["request"]["body"]["json"].update(scope=["dpe", "quote", "works", "consumption"],
+                                                 transfer_consumption=True)
+    return asked.seq
+
+
 @mutation("asks-out-of-scope", scenario=SCENARIO, breaks=["CONSENT-002"], category=CATEGORY, where="request.query.kind")
 def asks_out_of_scope(t: TraceEdit) -> float:
     """The software asks for the home's quotes, which the consent does not cover."""
