@@ -6,8 +6,11 @@ data) and may revoke at any time (fault ``revoke_after = n``: the household revo
 
 * ``POST /consents`` — ``{"household": fiscal number, "scope": ["dpe", "quote", "works", "consumption"],
   "transfer_consumption": bool, "purpose": text, "expires": date}`` → 201 the consent (``consent_id``,
-  ``status`` granted, ``grantee`` the token's subject).
-* ``GET /consents/{id}``, ``DELETE /consents/{id}`` (revocation on the household's behalf).
+  ``status`` granted, ``grantee`` the token's subject); 422 ``purpose-invalid`` for a purpose holding control or
+  format characters, 422 ``invalid-request`` for a ``transfer_consumption`` that is no JSON boolean (``"true"``, 1).
+* ``GET /consents/{id}``, ``DELETE /consents/{id}`` (revocation on the household's behalf), the caller's own
+  consents only (403 ``consent-other-grantee``); a revoked consent revoked again is a 409
+  ``consent-already-revoked``.
 * Every home access carries the consent it relies on in the ``Consent-Id`` header, for that very home, by
   its grantee, unrevoked, unexpired, covering the kind (else 403 ``consent-missing``, ``consent-unknown``,
   ``consent-other-home``, ``consent-other-grantee``, ``consent-revoked``, ``consent-expired``, ``consent-scope``):
@@ -110,7 +113,8 @@ class ConsentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     household: str = Field(..., pattern=r"^[0-9][0-9AB][0-9]{10}$", description="The home's fiscal housing number.")
     scope: list[str] = Field(..., min_length=1, max_length=4)
-    transfer_consumption: bool = False
+    #: strict: the household allows the transfer of its consumption data with a JSON ``true``, never ``"true"`` or 1
+    transfer_consumption: bool = Field(False, strict=True)
     purpose: str = Field(..., min_length=3, max_length=300)
     expires: dt.date
 
@@ -185,6 +189,10 @@ async def _grant(request: Request, party: Party) -> JSONResponse:
     unknown = sorted(set(body.scope) - set(KINDS))
     if unknown:
         raise HTTPProblem(422, "scope-unknown", f"unknown kind(s) {', '.join(unknown)} (kinds: {', '.join(KINDS)})")
+    hidden = hidden_characters(body.purpose)
+    if hidden:
+        raise HTTPProblem(422, "purpose-invalid", f"the purpose holds control or format characters ({', '.join(hidden)})"
+                                                  ": the household reads it as it is written", characters=hidden)
     party.home(body.household)
     transfer = body.transfer_consumption and not party.faults().get("deny_transfer")
     consent = {
@@ -247,7 +255,11 @@ def _consents_locked(request: Request, scope: str) -> AbstractContextManager[Any
 
 def _revoke(request: Request, party: Party, consent_id: str, *, own: bool = False) -> dict[str, Any]:
     with _consents_locked(request, party.scope):
-        consent = _consent(request, party, consent_id, own=own) | {"status": "revoked"}
+        consent = _consent(request, party, consent_id, own=own)
+        if consent["status"] == "revoked":
+            raise HTTPProblem(409, "consent-already-revoked", f"consent {consent_id} is already revoked",
+                              consent_id=consent_id)
+        consent = consent | {"status": "revoked"}
         store_of(request).put_record(CONSENTS, party.scope, consent_id, consent)
     set_outcome(request, "consent-revoked-by-request", consent_id=consent_id)
     return _public(consent)
@@ -257,14 +269,14 @@ def _revoke(request: Request, party: Party, consent_id: str, *, own: bool = Fals
 def get_consent(
     request: Request, session_id: str, consent_id: str, caller: Caller = Depends(require_access_token)
 ) -> dict[str, Any]:
-    return _read_consent(request, Party.professional(caller), consent_id)
+    return _read_consent(request, Party.professional(caller), consent_id, own=True)
 
 
 @router.delete("/consents/{consent_id}", summary="Revoke a consent (on the household's behalf)")
 def delete_consent(
     request: Request, session_id: str, consent_id: str, caller: Caller = Depends(require_access_token)
 ) -> dict[str, Any]:
-    return _revoke(request, Party.professional(caller), consent_id)
+    return _revoke(request, Party.professional(caller), consent_id, own=True)
 
 
 def require_consent(request: Request, party: Party, fiscal: str, kind: str) -> dict[str, Any]:
@@ -505,12 +517,18 @@ def period_months(period: str, today: dt.date | None = None) -> list[str]:
     return [period]
 
 
+def hidden_characters(text: str) -> list[str]:
+    """The control or format characters (Unicode Cc/Cf) ``text`` holds, as ``U+XXXX``: a name or a purpose holding
+    one does not read as it is written (NUL, a zero-width space, a soft hyphen, a bidirectional override)."""
+    return sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in ("Cc", "Cf")})
+
+
 def recipient_key(recipient: str) -> str:
     """Whom a transfer goes to, compared by a normal form (NFKC, case folded, letters and digits only): ``ADEME``,
     ``ademe.``, ``ＡＤＥＭＥ`` and ``"Ademe"`` are one recipient. 422 ``recipient-invalid`` for a name holding a control
     or format character (Unicode Cc/Cf: NUL, a zero-width space, a soft hyphen, a bidirectional override), or with
     no letter or digit."""
-    hidden = sorted({f"U+{ord(c):04X}" for c in recipient if unicodedata.category(c) in ("Cc", "Cf")})
+    hidden = hidden_characters(recipient)
     if hidden:
         raise HTTPProblem(422, "recipient-invalid", f"the recipient holds control or format characters "
                                                     f"({', '.join(hidden)}): a recipient is a name as it is read",

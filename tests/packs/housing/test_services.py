@@ -189,6 +189,49 @@ def test_every_access_needs_its_consent_and_nothing_is_readable_after_revocation
         "consent-revoked"
 
 
+def asked(home: str, **change: Any) -> dict[str, Any]:
+    return {"household": home, "scope": ["dpe"], "transfer_consumption": False, "purpose": "audit énergétique",
+            "expires": (dt.date.today() + dt.timedelta(days=90)).isoformat()} | change
+
+
+@pytest.mark.parametrize(("change", "code"), [
+    ({"transfer_consumption": "true"}, "invalid-request"),  # the household allows a transfer only with a JSON true
+    ({"transfer_consumption": 1}, "invalid-request"),
+    ({"purpose": "audit\u202e énergétique"}, "purpose-invalid"),  # a bidirectional override in what the household reads
+    ({"purpose": "audit\x00 énergétique"}, "purpose-invalid"),
+], ids=["transfer-as-text", "transfer-as-number", "purpose-bidi", "purpose-nul"])
+def test_a_consent_asked_ambiguously_is_refused_and_nothing_is_granted(
+        http: httpx.Client, session: dict[str, Any], running: RunningSandbox, change: dict[str, Any], code: str) -> None:
+    home = session["fixtures"]["homes"][0]["fiscal_number"]
+    r = http.post(f"{session['base']}/dataspace/consents", headers=session["auth"], json=asked(home, **change))
+    assert (r.status_code, r.json()["code"]) == (422, code), r.text
+    exchanges = running.server.config.app.state.store.exchanges(session["session_id"])
+    recorded = [e for e in exchanges if e.get("service") == "dataspace"]
+    assert recorded[-1]["response"]["status"] == 422 and recorded[-1]["outcome"] == code, recorded[-1]
+    assert not any(e.get("outcome") == "consent-granted" for e in recorded), recorded
+
+
+def test_a_professional_reads_or_revokes_only_its_own_consents_and_once(http: httpx.Client, session: dict[str, Any],
+                                                                     running: RunningSandbox) -> None:
+    """In a test session as in production, a consent granted to one professional is not another's to read or
+    revoke; and a revoked consent revoked again is a 409 saying so, its record unchanged."""
+    home = session["fixtures"]["homes"][0]["fiscal_number"]
+    cid = http.post(f"{session['base']}/dataspace/consents", headers=session["auth"], json=asked(home)).json()[
+        "consent_id"]
+    other = secrets.token_urlsafe(32)
+    running.server.config.app.state.store.put_token(other, "access", session["session_id"], {"sub": "pc-another"},
+                                                    ttl=600)
+    url = f"{session['base']}/dataspace/consents/{cid}"
+    for method in ("GET", "DELETE"):
+        r = http.request(method, url, headers={"Authorization": f"Bearer {other}"})
+        assert (r.status_code, r.json()["code"]) == (403, "consent-other-grantee"), (method, r.text)
+    assert http.get(url, headers=session["auth"]).json()["status"] == "granted"
+    assert http.delete(url, headers=session["auth"]).json()["status"] == "revoked"
+    again = http.delete(url, headers=session["auth"])
+    assert (again.status_code, again.json()["code"]) == (409, "consent-already-revoked"), again.text
+    assert http.get(url, headers=session["auth"]).json()["status"] == "revoked"
+
+
 def test_a_revocation_during_a_read_stays_a_revocation(http: httpx.Client, session: dict[str, Any],
                                                        running: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     """Review repro 07: a read counted its consent by writing back the whole record it had read; a revocation landing
