@@ -72,7 +72,9 @@ def other_homes(trace: TraceView) -> list[Finding]:
             continue
         for e in during(trace, note, "dataspace"):
             body = e.request_json if isinstance(e.request_json, dict) else {}
-            if e.method == "POST" and e.local_path == "/consents" and str(body.get("household", named)) != named:
+            asked = body.get("household", named)
+            # a malformed number is HOUSINGID-010's: this rule is about another, well-formed, home
+            if e.method == "POST" and e.local_path == "/consents" and asked != named and is_fiscal_number(str(asked)):
                 findings.append(quote(
                     e,
                     f"the software asked for consent for another home than the one the user named (step "

@@ -162,12 +162,13 @@ def parcel_building_not_kept(t: TraceEdit) -> float:
 
 
 def fiscal_number_sent(t: TraceEdit, step: str, later: bool = False) -> float:
-    """The consent asked for on the malformed number of ``step`` (the data space refuses it), in the step (``later``:
-    just after the step answered)."""
+    """The consent asked for on the malformed number of ``step``, as that step asked it (the data space refuses it), in
+    the step (``later``: just after the step answered)."""
     note = t.step(step)
     asked = t.in_step("grant", "dataspace", path="/consents")[-1]
     raw = copy.deepcopy(asked.raw) | {"seq": note.seq + 0.5 if later else note.seq - 0.5}
-    raw["request"]["body"]["json"]["household"] = note.data["input"]["household"]
+    given = note.data["input"]
+    raw["request"]["body"]["json"].update({k: given[k] for k in ("household", "scope", "transfer_consumption")})
     raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "invalid-request"}}}
     raw["outcome"] = "invalid-request"
     return t.insert(raw)
