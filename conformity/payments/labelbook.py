@@ -36,7 +36,7 @@ from conformity.errors import InputError, Problem, RevocationsNotFresh
 from conformity.labels import Label, RevocationList, iso, parse_time, verify_label, verify_revocations
 from conformity.payments import reasons
 from conformity.payments.envelope import to_us
-from conformity.signing import KeyRing, load_json_file, unverified_payload
+from conformity.signing import KeyRing, canonical_json, load_json_file, sha256_hex, unverified_payload
 
 REVOCATIONS_FILE = "revocations.json"
 LabelKey = tuple[str, str, str]  # (software id, wave, category)
@@ -166,16 +166,37 @@ def check_fresh(found: RevocationList, path: Path, at: dt.datetime, now: dt.date
             "and run again")
 
 
-def check_not_older(found: RevocationList, path: Path, relied_on: Iterable[tuple[int, str]]) -> None:
+def revocations_digest(found: RevocationList) -> str:
+    """SHA-256 of what a revocation list revokes (its entries, canonical JSON, in order): two lists that say the same
+    ``issued`` are the same list only if they revoke the same things."""
+    return sha256_hex(canonical_json(sorted(
+        [r.label_id, r.software_id, r.version, r.wave, r.revoked.astimezone(dt.UTC).isoformat(), r.reason] for r in found.revocations)))
+
+
+def check_not_older(found: RevocationList, path: Path, relied_on: Iterable[tuple[int, str, str | None]]) -> None:
     """RevocationsNotFresh if ``found`` was issued before a list an earlier run of the ledger relied on
-    (``relied_on``: (run, issued)): a list is replaced by a newer one, never by an older one, even one still fresh
-    (it would pay what the newer one revoked)."""
-    newest = max(((parse_time(issued), run) for run, issued in relied_on), default=None)
-    if newest is not None and found.issued < newest[0]:
+    (``relied_on``: (run, issued, :func:`revocations_digest` or None when that run did not record it)): a list is
+    replaced by a newer one, never by an older one, even one still fresh (it would pay what the newer one revoked).
+    ``issued`` has whole seconds, so a list exported just before a revocation and the one just after it may say the
+    same time: a list of the newest time relied on that revokes something else cannot be ordered against it, and is
+    refused too."""
+    relied = [(parse_time(issued), run, digest) for run, issued, digest in relied_on]
+    newest = max(((when, run) for when, run, _ in relied), default=None)
+    if newest is None:
+        return
+    if found.issued < newest[0]:
         raise RevocationsNotFresh(
             f"revocation list {path} was issued {iso(found.issued)}, before the list of {iso(newest[0])} that run "
             f"{newest[1]} of this ledger relied on: an older list could pay what the newer one revoked; get the "
             "agency's current list (usine agency registry export) and run again")
+    digest = revocations_digest(found)
+    other = next((run for when, run, d in relied if when == found.issued and d is not None and d != digest), None)
+    if other is not None:
+        raise RevocationsNotFresh(
+            f"revocation list {path} was issued {iso(found.issued)}, as the list that run {other} of this ledger "
+            "relied on, but revokes other things: two lists of the same second cannot be ordered, and the one "
+            "issued first could pay what the other revoked; get the agency's current list (usine agency registry "
+            "export, a later one) and run again")
 
 
 def load_labelbook(folder: Path, keys: KeyRing, *, at: dt.datetime | None = None,

@@ -41,7 +41,7 @@ from conformity.payments.eligibility import WaveRules
 from conformity.payments.engine import DEFAULT_MEMORY_BYTES, Counters, Engine
 from conformity.payments.envelope import format_us, to_us
 from conformity.payments.files import atomic_output
-from conformity.payments.labelbook import LabelBook, check_not_older, load_labelbook
+from conformity.payments.labelbook import LabelBook, check_not_older, load_labelbook, revocations_digest
 from conformity.payments.ledger import CAP_REACHED, PENDING, Ledger
 from conformity.payments.orders import (
     ORDERS_CSV,
@@ -358,7 +358,8 @@ class PaymentRun:
         found = self.book.revocation_list
         assert found is not None
         return {"file": self.book.revocations_file, "issued": iso(found.issued),
-                "next_update": iso(found.next_update), "revocations": len(found.revocations)}
+                "next_update": iso(found.next_update), "revocations": len(found.revocations),
+                "sha256": revocations_digest(found)}
 
     def _summary(self) -> dict[str, Any]:
         s = self.stats

@@ -175,3 +175,26 @@ def test_help_documents_the_exit_codes() -> None:
     # --agency-key is checked by the command (it may come from $USINE_AGENCY_PUBKEY): its help says it is required
     agency_key = " ".join(out.split("--agency-key PATH", 1)[1].split("--payer", 1)[0].split())
     assert "Required" in agency_key, agency_key
+
+
+def test_an_older_list_of_the_same_second_after_a_newer_one_refuses_to_start(ws: Workspace) -> None:
+    """The rollback within one second: ``issued`` has whole seconds, so a list the agency exported just before a
+    revocation and the one just after it may say the same time. Replayed after the newer one, the older list was
+    not "issued before" it and paid what the newer one revoked; two lists of one instant cannot be ordered, so a
+    list saying the same time as the one relied on but revoking something else is refused (exit 4)."""
+    doc = ws.label()
+    same_second = NOW.replace(microsecond=0)
+    older = revocation_list(now=same_second)  # exported a moment before the revocation, in the same second
+    ws.revoke(revocation(doc["label_id"], T0 - DAY), now=same_second)
+    f = ws.events("e.jsonl", events_for(SITE, 5))
+    r = ws.run(f)
+    assert r.returncode == 0 and r.reasons() == {"label-revoked": 5} and r.summary["installations_paid"] == 0
+    before, n = ledger_state(ws.ledger), runs(ws.ledger)
+    (ws.labels / "revocations.json").write_text(json.dumps(older), encoding="utf-8")
+    r = ws.run(f)
+    assert r.returncode == 4 and "Traceback" not in r.stderr, r.stderr
+    assert f"issued {iso(same_second)}, as the list that run 1 of this ledger relied on" in r.stderr, r.stderr
+    assert ledger_state(ws.ledger) == before and runs(ws.ledger) == n and not r.out.exists()
+    ws.revoke(revocation(doc["label_id"], T0 - DAY), now=same_second)  # the very list relied on, signed again: runs
+    r = ws.run(f)
+    assert r.returncode == 0 and r.summary["installations_paid"] == 0, r.stderr
