@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -108,15 +109,23 @@ def _type_name(t: pa.DataType) -> str:
 
 
 def layout_problems(schema: pa.Schema) -> list[str]:
-    """What keeps ``schema`` from being the layout: each missing, extra or mistyped column, by its dotted path."""
+    """What keeps ``schema`` from being the layout: each missing, extra, mistyped or repeated column, by its dotted
+    path."""
     problems: list[str] = []
 
     def compare(want: Iterable[pa.Field], got: Iterable[pa.Field], prefix: str) -> None:
-        have = {f.name: f for f in got}
+        fields = list(got)
+        names = Counter(f.name for f in fields)
+        # a name twice: readers differ on which one is the attribute (DuckDB renames the second ``<name>_1``)
+        problems.extend(f"column {prefix + name} appears {n} times (readers differ on which one is the attribute)"
+                        for name, n in names.items() if n > 1)
+        have = {f.name: f for f in fields}
         wanted = {f.name: f for f in want}
         for name, w in wanted.items():
             path = prefix + name
             g = have.get(name)
+            if names[name] > 1:
+                continue
             if g is None:
                 problems.append(f"column {path} is missing")
             elif pa.types.is_struct(w.type):
@@ -127,7 +136,7 @@ def layout_problems(schema: pa.Schema) -> list[str]:
             elif not (g.type == w.type or (w.type == pa.string() and g.type == pa.large_string())):
                 problems.append(f"column {path} is {_type_name(g.type)}, the layout wants {_type_name(w.type)}")
         problems.extend(f"column {prefix + name} is not in the layout (no extension attribute)"
-                        for name in have if name not in wanted)
+                        for name in names if name not in wanted)
 
     compare(list(LAYOUT), list(schema), "")
     return problems

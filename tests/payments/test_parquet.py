@@ -208,6 +208,27 @@ BAD_LAYOUTS: dict[str, tuple[pa.Table, str]] = {
 }
 
 
+def _with_a_second(table: pa.Table, column: str, values: pa.Array, nested: str = "") -> pa.Table:
+    """``table`` with another column (or, under the struct column ``nested``, another field) named ``column``."""
+    if not nested:
+        return table.append_column(column, values)
+    struct = table.column(nested).combine_chunks()
+    fields = [*struct.type, pa.field(column, values.type)]
+    arrays = [struct.field(i) for i in range(struct.type.num_fields)] + [values]
+    return table.set_column(table.schema.get_field_index(nested), nested,
+                            pa.StructArray.from_arrays(arrays, fields=fields))
+
+
+#: a column or field named twice: DuckDB reads the second as ``kind_1`` and the first as the attribute, another reader
+#: may take the other one or stop: which value a row holds must not depend on the engine
+BAD_LAYOUTS["column named twice"] = (
+    _with_a_second(pa.Table.from_pylist([{}], schema=parquet.LAYOUT), "id", pa.array(["evt-2"])),
+    "column id appears 2 times")
+BAD_LAYOUTS["nested field named twice"] = (
+    _with_a_second(pa.Table.from_pylist([{}], schema=parquet.LAYOUT), "kind", pa.array(["fax"]), nested="data"),
+    "column data.kind appears 2 times")
+
+
 @pytest.mark.parametrize("bad", sorted(BAD_LAYOUTS))
 def test_a_parquet_file_of_another_layout_exits_2_before_the_ledger_is_touched(ws: Workspace, bad: str) -> None:
     ws.label()
