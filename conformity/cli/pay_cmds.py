@@ -17,7 +17,7 @@ from conformity.payments import RunOptions, run_payments
 from conformity.payments.engine import MEMORY_LIMIT, memory_bytes
 from conformity.payments.lease import Lease
 from conformity.payments.ledger import ledger_status, release_lease
-from conformity.payments.payees import load_payees, load_payer
+from conformity.payments.payees import load_payees, load_payer, normal_iban
 from conformity.payments.run import ENGINES
 from conformity.signing import KeyRing
 
@@ -41,6 +41,24 @@ def _memory_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
                                  "would spill past it to swap, or be killed, rather than to its scratch folder",
                                  ctx=ctx, param=param)
     return size
+
+
+def _confirmations(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """``--confirm-iban VENDOR=IBAN``s as vendor → IBAN (spaces removed, upper case), or a usage error (exit 2): a
+    confirmation names the account checked, so that the payees file edited after the check orders to nobody."""
+    confirmed: dict[str, str] = {}
+    for value in values:
+        vendor, sep, iban = value.partition("=")
+        vendor, iban = vendor.strip(), normal_iban(iban)
+        if not sep or not vendor or not iban:
+            raise click.BadParameter(f"{value!r}: give the vendor and the IBAN checked with it, --confirm-iban "
+                                     "VENDOR=IBAN (the account confirmed, not whichever the payees file holds when "
+                                     "the run starts)", ctx=ctx, param=param)
+        if confirmed.get(vendor, iban) != iban:
+            raise click.BadParameter(f"vendor {vendor!r} is confirmed with two IBANs ({confirmed[vendor]}, {iban})",
+                                     ctx=ctx, param=param)
+        confirmed[vendor] = iban
+    return confirmed
 
 
 def _physical_memory() -> int | None:
@@ -142,10 +160,10 @@ Exit codes:
               help="The payment agency's account (TOML, format usine.payer/1).")
 @click.option("--payees", "payees_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Vendors' bank details (TOML, format usine.payees/1); orders without are held.")
-@click.option("--confirm-iban", "confirmed_ibans", multiple=True, metavar="VENDOR",
-              help="The agency checked (through a known channel) that VENDOR's IBAN in --payees replaces the one its "
-                   "last order went to: order to it. Without, that vendor's orders are held (bank-details-changed). "
-                   "Repeatable.")
+@click.option("--confirm-iban", "confirmed_ibans", multiple=True, metavar="VENDOR=IBAN", callback=_confirmations,
+              help="The agency checked (through a known channel) that IBAN, which --payees gives VENDOR, replaces the "
+                   "one its last order went to: order to it (the run stops if --payees gives VENDOR another IBAN). "
+                   "Without, that vendor's orders are held (bank-details-changed). Repeatable.")
 @click.option("--as-of", "as_of", type=RFC3339, help="Events later than this time are future-dated (default: now).")
 @click.option("--commit-every", type=click.IntRange(1), default=200_000, show_default=True,
               help="Lines per intake batch and ledger transaction, at least (a batch ends with a signed segment).")
@@ -166,7 +184,7 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
             agency_ca: Path | None, events: tuple[Path, ...],
             infrastructure_keys: Path | None, ledger_path: Path | None, out_dir: Path, agency_keys: tuple[Path, ...],
             payer_file: Path, payees_file: Path | None, as_of: dt.datetime | None, commit_every: int, engine: str,
-            spark_master: str, memory_limit: int, confirmed_ibans: tuple[str, ...]) -> None:
+            spark_master: str, memory_limit: int, confirmed_ibans: dict[str, str]) -> None:
     """Pay every installation of WAVE whose proof of use is met, once; write orders and the refusal report.
 
     Only events that the infrastructure's signed segments prove, from sources their key vouches for,
@@ -201,7 +219,7 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
         out=out_dir, keys=KeyRing.from_paths(agency_keys), infrastructure=load_keys(infrastructure_keys),
         payer=load_payer(payer_file), payees=load_payees(payees_file), as_of=now_unless(as_of), revocations=revocations,
         commit_every=commit_every, engine=engine, spark_master=spark_master, memory_limit=memory_limit,
-        confirmed_ibans=frozenset(confirmed_ibans))
+        confirmed_ibans=confirmed_ibans)
     stats = run_payments(catalog, options, progress=lambda msg: click.echo(msg, err=True))
     refused = stats.refused
     click.echo(f"wave {wave_id}: {stats.lines} lines read ({stats.lines - stats.unproven} proven by signed segments), "

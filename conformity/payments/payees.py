@@ -104,6 +104,11 @@ def iban_problem(iban: str) -> str | None:
     return None
 
 
+def normal_iban(text: str) -> str:
+    """An IBAN as written (in groups, with whatever space a statement or PDF used, in either case) as one word."""
+    return "".join(text.split()).upper()
+
+
 def iban_check_digits(country: str, bban: str) -> str:
     """The two check digits of an IBAN for a country code and BBAN (to make model IBANs)."""
     digits = "".join(str(int(c, 36)) for c in bban + country + "00")
@@ -128,7 +133,7 @@ def _account(value: Any, file: str, where: str, problems: list[Problem]) -> Acco
         problems.append(Problem(file, f"{where}.name", f"{value['name']!r} {problem}"))
         ok = False
     # written in groups, with whatever space the bank's statement or PDF used (no-break, thin, a tab): none is part of it
-    iban = "".join(value["iban"].split()).upper()
+    iban = normal_iban(value["iban"])
     bic = "".join(value["bic"].split()).upper()
     iban_wrong = iban_problem(iban)
     if iban_wrong:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -85,9 +85,10 @@ class RunOptions:
     engine: str = "duckdb"  # or "spark": the same intake on an Apache Spark cluster (conformity.payments.spark_engine)
     spark_master: str = "local[*]"  # the Spark master URL (engine "spark")
     memory_limit: int = DEFAULT_MEMORY_BYTES  # bytes of DuckDB's buffer pool (``engine.memory_bytes``); more spills
-    #: vendors whose IBAN in ``payees`` the agency confirmed out of band although their last order went to another one
-    #: (``--confirm-iban``); any other vendor's changed IBAN holds its orders (``bank-details-changed``)
-    confirmed_ibans: frozenset[str] = frozenset()
+    #: vendor → the IBAN the agency confirmed out of band although the vendor's last order went to another one
+    #: (``--confirm-iban VENDOR=IBAN``; the run stops unless ``payees`` gives the vendor that IBAN); any other vendor's
+    #: changed IBAN holds its orders (``bank-details-changed``)
+    confirmed_ibans: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -136,10 +137,16 @@ class PaymentRun:
             raise InputError(f"the output folder {options.out} is the labels folder {options.labels} or inside it: the "
                              "next run would read its summary.json and refusals.json as labels; choose another --out",
                              where="--out")
-        unknown = sorted(options.confirmed_ibans - set(options.payees))
+        unknown = sorted(set(options.confirmed_ibans) - set(options.payees))
         if unknown:  # a typo would leave the vendor's orders held while the agency believes them confirmed
             raise InputError(f"vendor {unknown[0]!r} ({len(unknown)} in all) is not in the payees file: --confirm-iban "
                              "confirms the IBAN the payees file gives a vendor", where="--confirm-iban")
+        for vendor, iban in sorted(options.confirmed_ibans.items()):
+            if options.payees[vendor].iban != iban:  # the file changed after the agency checked the account
+                raise InputError(f"the payees file gives vendor {vendor!r} the IBAN {options.payees[vendor].iban}, "
+                                 f"not {iban}, the one confirmed: the file changed since that account was checked, or "
+                                 "another one was; check the account the file gives with the vendor through a known "
+                                 "channel before confirming it", where="--confirm-iban")
         if options.engine not in ENGINES:
             raise InputError(f"unknown engine {options.engine!r}: one of {', '.join(ENGINES)}", where="--engine")
         if options.engine == "spark":  # before the ledger is touched: what is missing, why, how to install it
@@ -163,7 +170,7 @@ class PaymentRun:
                       "label_files": self.book.files, "labels_valid": sum(1 for _ in self.book.labels()),
                       "revocations": self._revocations_summary(),
                       "infrastructure_keys": sorted(self.o.infrastructure.sources),
-                      "confirmed_ibans": sorted(self.o.confirmed_ibans)}
+                      "confirmed_ibans": dict(sorted(self.o.confirmed_ibans.items()))}
             self.run_id = ledger.begin_run(self.rules.id, format_us(self.as_of_us), _now(), json.dumps(inputs))
             self.report = RefusalReport(self.o.out)
             store = EventStore(self.o.ledger, ledger.db)
@@ -285,7 +292,8 @@ class PaymentRun:
         # an IBAN other than the one the vendor's last order went to is a new account: its orders are held until
         # the agency confirms it (a payees file edited, or a forged "our bank details changed", pays nobody silently)
         changed = {v: last for v, last in ledger.ordered_accounts().items()
-                   if v in self.o.payees and self.o.payees[v].iban != last[0] and v not in self.o.confirmed_ibans}
+                   if v in self.o.payees and self.o.payees[v].iban != last[0]
+                   and self.o.confirmed_ibans.get(v) != self.o.payees[v].iban}
         creditors = {v: (a.name, a.iban, a.bic) for v, a in self.o.payees.items() if v not in changed}
         payer = self.o.payer
         # the day the money is to move is the run's (UTC), whatever --as-of says of which events count: an as-of in the
@@ -324,7 +332,8 @@ class PaymentRun:
                 reason = reasons.BANK_DETAILS_CHANGED
                 detail = (f"{held}: the payees file gives vendor {vendor!r} the IBAN {self.o.payees[vendor].iban}, "
                           f"not {last_iban} where its last order went (batch {msg_id}); check the change with the "
-                          f"vendor through a known channel, then run again with --confirm-iban {vendor}")
+                          f"vendor through a known channel, then run again with --confirm-iban "
+                          f"{vendor}={self.o.payees[vendor].iban}")
             else:
                 reason, detail = reasons.NO_BANK_DETAILS, f"{held}: no bank details for vendor {vendor!r} in the payees file"
             self.report.add(Refusal("order", reason, detail, wave=wave, vendor_id=vendor,

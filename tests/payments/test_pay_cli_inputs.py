@@ -7,6 +7,8 @@ from pathlib import Path
 from tests.payments.builders import events_for, installation
 from tests.payments.workspace import Outcome, Workspace
 
+ACME = "FR7630004000031234567890143"  # acme's IBAN in the example payees file
+
 
 def assert_refused_untouched(ws: Workspace, r: Outcome, *words: str) -> None:
     assert r.returncode == 2, r.stderr
@@ -33,12 +35,12 @@ def test_a_folder_with_events_files_is_read(ws: Workspace) -> None:
 
 
 def test_confirming_the_iban_of_a_vendor_not_in_the_payees_file_is_an_error(ws: Workspace) -> None:
-    """Before, ``--confirm-iban acem`` (a typo) was accepted and did nothing: the agency believed it confirmed."""
+    """Before, ``--confirm-iban acem=…`` (a typo) was accepted and did nothing: the agency believed it confirmed."""
     ws.label()
     events = ws.events("e.jsonl", events_for(installation("750100011", "M"), 5))
-    r = ws.run(events, extra=("--confirm-iban", "acme", "--confirm-iban", "acem"))
+    r = ws.run(events, extra=("--confirm-iban", f"acme={ACME}", "--confirm-iban", f"acem={ACME}"))
     assert_refused_untouched(ws, r, "--confirm-iban", "'acem'", "not in the payees file")
-    ok = ws.run(events, extra=("--confirm-iban", "acme"))  # a vendor of the file: no change to confirm, no harm
+    ok = ws.run(events, extra=("--confirm-iban", f"acme={ACME}"))  # a vendor of the file: no change to confirm, no harm
     assert ok.returncode == 0, ok.stderr
     assert ok.summary["installations_paid"] == 1 and ok.summary["orders_held"] == 0
 
@@ -91,3 +93,30 @@ def test_a_file_named_twice_is_read_once(ws: Workspace) -> None:
     assert r.returncode == 0, r.stderr
     assert r.summary["lines"] == 5 and r.summary["refusals"] == {} and r.summary["installations_paid"] == 1
     assert r.summary["events_files"] == [str(events)]
+
+
+def test_a_confirmation_names_the_iban_checked_and_orders_to_no_other(ws: Workspace, tmp_path: Path) -> None:
+    """Before, ``--confirm-iban acme`` confirmed whatever IBAN the payees file held when the run started: the agency
+    checked the account its report named, and an insider who edited the file again before the confirmed run had the
+    vendor's money ordered to a third account. The confirmation now says which account was checked; the run
+    orders to it only if the payees file still gives it, else stops (exit 2) before the ledger is touched."""
+    ws.label()
+    old, checked, swapped_again = ("FR7630004000031234567890143", "FR7610011000201234567890188",
+                                   "FR7630006000011234567890189")
+    assert ws.run(ws.events("a.jsonl", events_for(installation("750100011", "M"), 5))).returncode == 0
+    payees = tmp_path / "payees.toml"
+    text = ws.payees.read_text(encoding="utf-8")  # type: ignore[union-attr]
+    payees.write_text(text.replace(f'iban = "{old}"', f'iban = "{swapped_again}"'), encoding="utf-8")
+    ws.payees = payees
+    f2 = ws.events("b.jsonl", events_for(installation("690200022", "L"), 5))
+    before = ws.ledger.read_bytes()
+    for confirmation, says in (("acme", "--confirm-iban VENDOR=IBAN"),
+                               (f"acme={checked}", f"gives vendor 'acme' the IBAN {swapped_again}, not {checked}")):
+        r = ws.run(f2, extra=("--confirm-iban", confirmation))
+        assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert ws.ledger.read_bytes() == before and not r.out.exists()
+    payees.write_text(text.replace(f'iban = "{old}"', f'iban = "{checked}"'), encoding="utf-8")
+    r = ws.run(f2, extra=("--confirm-iban", f"acme={checked[:4]} {checked[4:8]} {checked[8:].lower()}"))
+    assert r.returncode == 0, r.stderr
+    assert [(o["status"], o["iban"]) for o in r.orders] == [("ordered", checked)]
+    assert r.summary["orders_held"] == 0

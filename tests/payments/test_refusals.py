@@ -446,8 +446,8 @@ def test_a_vendor_s_iban_changed_since_its_last_order_is_held_until_confirmed(ws
     held = only(r2, "bank-details-changed", kind="order")
     assert len(held) == 1 and held[0]["vendor_id"] == "acme", r2.refusals
     assert "FR7610011000201234567890188" in held[0]["detail"] and "FR7630004000031234567890143" in held[0]["detail"]
-    assert "--confirm-iban acme" in held[0]["detail"]
-    r3 = ws.run(f2, extra=("--confirm-iban", "acme"))
+    assert "--confirm-iban acme=FR7610011000201234567890188" in held[0]["detail"]
+    r3 = ws.run(f2, extra=("--confirm-iban", "acme=FR7610011000201234567890188"))
     assert r3.returncode == 0, r3.stderr
     assert [(o["status"], o["iban"]) for o in r3.orders] == [("ordered", "FR7610011000201234567890188")]
     assert len(r3.pain_files()) == 1
