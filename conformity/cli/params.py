@@ -54,13 +54,13 @@ class LedgerPath(click.Path):
 
 
 class Seconds(click.FloatRange):
-    """A number of seconds within ``[0, maximum]``; NaN (which compares false with every bound, so ``FloatRange``
-    lets it through) is a usage error too."""
+    """A number of seconds within ``[minimum, maximum]`` (``minimum``: 0 unless told); NaN (which compares false with
+    every bound, so ``FloatRange`` lets it through) is a usage error too."""
 
     name = "seconds"
 
-    def __init__(self, maximum: float) -> None:
-        super().__init__(0, maximum)
+    def __init__(self, maximum: float, *, minimum: float = 0) -> None:
+        super().__init__(minimum, maximum)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         seconds = super().convert(value, param, ctx)
@@ -86,3 +86,21 @@ class BearerToken(click.ParamType):  # type: ignore[type-arg]  # generic in rece
 
 
 BEARER_TOKEN = BearerToken()
+
+
+class Bound(click.IntRange):
+    """A whole number within ``[minimum, maximum]`` that a server's bound is set to; outside (0, a negative number, an
+    absurd one), a usage error (exit 2) naming the option, the range and ``why`` the range is what it is."""
+
+    def __init__(self, minimum: int, maximum: int, why: str) -> None:
+        super().__init__(minimum, maximum)
+        self.why = why
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        if not self.min <= number <= self.max:  # type: ignore[operator]  # both set by __init__
+            self.fail(f"{value} is not within {self.min:,}..{self.max:,}: {self.why}", param, ctx)
+        return number

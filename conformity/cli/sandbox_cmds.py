@@ -11,7 +11,18 @@ from pathlib import Path
 import click
 
 from conformity.cli.common import check_listen, check_tls, emit
-from conformity.cli.params import BEARER_TOKEN
+from conformity.cli.params import BEARER_TOKEN, Bound, Seconds
+
+DAY = 86400
+#: why each bound option of ``sandbox serve`` takes the range it takes (said with the refusal of a value outside it)
+TTL_WHY = "a session is served this long after it was created: a minute at least for a scenario to be played, 30 days at most"
+RETENTION_WHY = ("an expired session's trace, documents and messages are kept this long for its harness to export "
+                 "them, and so that a request still in flight when it expired is refused, never written after the "
+                 "sweep deleted the session: an hour at least, 400 days at most")
+COUNT_WHY = "0 would refuse every vendor's software everything (the admin token is never bounded)"
+SESSION_BYTES_WHY = ("a session must keep at least a few exchanges, and its trace is read and signed in memory when it "
+                     "is exported: 1 KiB to 1 TiB")
+VENDOR_BYTES_WHY = "a vendor's software must keep at least a session's first exchanges: 1 KiB to 1 PiB"
 
 
 @click.group()
@@ -39,27 +50,27 @@ def sandbox() -> None:
 @click.option("--seal-every", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
               help="Data-received events per signed segment (also sealed every --seal-seconds, on "
                    "POST /admin/events/seal and at shutdown).")
-@click.option("--seal-seconds", type=click.FloatRange(0.1), default=60.0, show_default=True,
+@click.option("--seal-seconds", type=Seconds(DAY, minimum=0.1), default=60.0, show_default=True,
               help="Longest time an emitted event waits for its signed segment.")
 @click.option("--retry-after", type=click.IntRange(0, 3600), default=1, show_default=True,
               help="Seconds an injected 429/503 announces in Retry-After when the test session's fault does not say "
                    "(a 1 s wait proves the software waits as announced just as well as 5 s).")
-@click.option("--session-ttl", type=click.IntRange(60, 30 * 86400), default=6 * 3600, show_default=True,
+@click.option("--session-ttl", type=Bound(60, 30 * DAY, TTL_WHY), default=6 * 3600, show_default=True,
               help="Seconds a test session is served after it was created (then 410 session-expired; it counts "
                    "among its vendor's live sessions until then, unless closed before).")
-@click.option("--session-retention", type=click.IntRange(0, 400 * 86400), default=7 * 86400, show_default=True,
+@click.option("--session-retention", type=Bound(3600, 400 * DAY, RETENTION_WHY), default=7 * 86400, show_default=True,
               help="Seconds an expired session's data (trace, documents, messages, tokens) is kept: then swept.")
-@click.option("--vendor-live-sessions", type=click.IntRange(1, 100_000), default=32, show_default=True,
+@click.option("--vendor-live-sessions", type=Bound(1, 100_000, COUNT_WHY), default=32, show_default=True,
               help="Live test sessions (open, unexpired) one vendor's software may hold at once (harness tokens; "
                    "beyond: 429 with Retry-After). The runner drives 6 at once.")
-@click.option("--vendor-runs-per-hour", type=click.IntRange(1, 100_000), default=30, show_default=True,
+@click.option("--vendor-runs-per-hour", type=Bound(1, 100_000, COUNT_WHY), default=30, show_default=True,
               help="Runs one vendor's software may create in an hour (beyond: 429 with Retry-After).")
-@click.option("--vendor-runs-per-day", type=click.IntRange(1, 1_000_000), default=200, show_default=True,
+@click.option("--vendor-runs-per-day", type=Bound(1, 1_000_000, COUNT_WHY), default=200, show_default=True,
               help="Runs one vendor's software may create in a day (beyond: 429 with Retry-After).")
-@click.option("--session-recorded-bytes", type=click.IntRange(1024), default=64 * 1024 * 1024, show_default=True,
+@click.option("--session-recorded-bytes", type=Bound(1024, 2**40, SESSION_BYTES_WHY), default=64 * 1024 * 1024, show_default=True,
               help="Bytes one test session may make the sandbox keep (trace, documents, messages); beyond, its "
                    "requests and notes are refused 413 session-recording-full, unrecorded.")
-@click.option("--vendor-recorded-bytes", type=click.IntRange(1024), default=4 * 1024 * 1024 * 1024,
+@click.option("--vendor-recorded-bytes", type=Bound(1024, 2**50, VENDOR_BYTES_WHY), default=4 * 1024 * 1024 * 1024,
               show_default=True, help="Bytes one vendor's software's sessions may make the sandbox keep until they "
                                       "are swept; beyond, it opens no new session (429).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,

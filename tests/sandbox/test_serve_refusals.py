@@ -118,3 +118,28 @@ def test_a_damaged_key_in_the_state_folder_is_said_as_bad_input(name: str, tmp_p
     (tmp_path / "data" / "keys" / name).write_text("garbage\n")
     said = refused(serve("--port", "0", tmp_path=tmp_path))
     assert str(tmp_path / "data" / "keys" / name) in said
+
+
+@pytest.mark.parametrize(("option", "value", "why"), [
+    ("--session-retention", "0", "an hour at least"),
+    ("--session-retention", "-5", "an hour at least"),
+    ("--session-retention", str(10**20), "400 days at most"),
+    ("--session-ttl", "0", "a minute at least"),
+    ("--vendor-live-sessions", "0", "0 would refuse every vendor's software everything"),
+    ("--vendor-runs-per-hour", "-1", "0 would refuse"),
+    ("--vendor-runs-per-day", str(2**64), "0 would refuse"),
+    ("--session-recorded-bytes", "0", "1 KiB to 1 TiB"),
+    ("--session-recorded-bytes", str(2**63), "1 KiB to 1 TiB"),
+    ("--vendor-recorded-bytes", "-1", "1 KiB to 1 PiB"),
+    ("--seal-seconds", "nan", "not a number of seconds"),
+    ("--seal-seconds", "inf", "--seal-seconds"),
+])
+def test_a_bound_option_out_of_its_range_is_refused_with_why(option: str, value: str, why: str,
+                                                             tmp_path: Path) -> None:
+    # --session-retention 0 was served: every session swept as soon as it expired, its trace gone before its harness
+    # could export it again, and a request in flight at its expiry written after the sweep deleted it
+    done = serve(option, value, "--port", "0", tmp_path=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"Invalid value for '{option}'" in done.stderr and why in done.stderr, done.stderr
+    assert not (tmp_path / "data").exists()  # nothing written
