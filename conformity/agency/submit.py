@@ -207,11 +207,13 @@ class WaiverRequest:
 
 def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: RegistryTarget, key_path: Path, out: Path,
                   *, now: dt.datetime | None = None, limits: ZipLimits = DEFAULT_LIMITS,
-                  waive: WaiverRequest = WaiverRequest(), vendor: str | None = None) -> Outcome:
+                  waive: WaiverRequest = WaiverRequest(), vendor: str | None = None,
+                  same_person: dt.timedelta = SAME_PERSON_PERIOD) -> Outcome:
     """Verify a bundle, then decide on the run it carries (once), write its label or decision into ``out``.
 
     ``vendor``: the vendor the bundle must be of (the service's signed-in vendor); a run of another vendor,
-    as its signed traces say, is refused before anything is recorded.
+    as its signed traces say, is refused before anything is recorded. ``same_person``: as :func:`decide_submission`
+    (a bundle of a run recorded before is decided again with the reviews recorded since).
     """
     now = now or dt.datetime.now(dt.UTC)
     sha = file_sha256(bundle)
@@ -221,7 +223,7 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
         if known is not None:
             _same_vendor(vendor, known.vendor_id)
             return decide_submission(known.id, catalog, registry_path, key_path, out, now=now, bundle=(bundle.name, sha),
-                                     waive=waive)
+                                     waive=waive, same_person=same_person)
     v = verify_bundle(bundle, catalog, keys, limits)
     if not v.ok:
         d = unverified(v, now)
@@ -237,7 +239,7 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
     with Registry(registry_path) as registry, registry.write():
         known = registry.find(facts.identity)
         if known is not None:  # the same run, in other bytes: its decision, nothing new
-            outcome = _decide_known(registry, known, catalog, key_path, now, (bundle.name, sha), waive)
+            outcome = _decide_known(registry, known, catalog, key_path, now, (bundle.name, sha), waive, same_person)
         elif (block := registry.blocking_revocation(facts.identity.software_id, facts.identity.version,
                                                     facts.identity.wave)) is not None:
             outcome = _unrecorded(revoked(facts, block, now), (bundle.name, sha))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from conformity.cli.agency_options import key_option, registry_option, trust_option
+from conformity.cli.agency_options import key_option, registry_option, same_person_option, trust_option
 from conformity.cli.agency_registry_cmds import registry
 from conformity.cli.agency_review_cmds import evidence_cmd, review_cmd
 from conformity.cli.agency_serve_cmds import account, serve_cmd, webhook
@@ -81,10 +82,11 @@ def verify_cmd(ctx: click.Context, bundle: Path, trust: tuple[Path, ...]) -> Non
                    "non-waivable, and after a final decision.")
 @click.option("--reason", "waive_reason", default="", help="Why the requirements given with --waive are waived.")
 @click.option("--decider", default="", help="Who decides the waiver (recorded with it).")
+@same_person_option
 @click.pass_context
 def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_path: Path | None,
                registry_path: Path | str | None, out_dir: Path, waive: tuple[str, ...], waive_reason: str,
-               decider: str) -> None:
+               decider: str, same_person: dt.timedelta) -> None:
     """Decide on a run: a signed label only when every applicable MUST is passed or accepted on review.
 
     TARGET is a bundle (verified first) or the id of a recorded submission or of a label issued for it
@@ -114,9 +116,10 @@ def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_pat
                          "digits) or of a label (lbl_…)", where="TARGET")
     if bundle.is_file() or not SUBMISSION_ID.match(target):
         outcome = decide_bundle(bundle, catalog, trusted_sandbox_keys(trust), registry_path, key_path, out_dir,
-                                waive=request)
+                                waive=request, same_person=same_person)
     else:
-        outcome = decide_submission(target, catalog, registry_path, key_path, out_dir, waive=request)
+        outcome = decide_submission(target, catalog, registry_path, key_path, out_dir, waive=request,
+                                    same_person=same_person)
     doc, d = outcome.decision, outcome.decision.decision
     if d.outcome == "labelled":
         again = (f" (already decided on {doc.already})" if doc.already else

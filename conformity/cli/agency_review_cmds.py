@@ -8,7 +8,7 @@ from typing import Literal
 
 import click
 
-from conformity.cli.agency_options import registry_option
+from conformity.cli.agency_options import registry_option, same_person_option
 from conformity.cli.common import get_catalog
 from conformity.errors import InputError
 
@@ -21,9 +21,10 @@ from conformity.errors import InputError
 @click.option("--reason", required=True, help="Why: what was checked in the evidence, or what is missing.")
 @click.option("--reviewer", required=True, envvar="USINE_REVIEWER", help="Who reviews (recorded with the review).")
 @registry_option
+@same_person_option
 @click.pass_context
 def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...], accept: bool, reject: bool,
-               reason: str, reviewer: str, registry_path: Path | str | None) -> None:
+               reason: str, reviewer: str, registry_path: Path | str | None, same_person: dt.timedelta) -> None:
     """Record a review of the evidence for document/manual requirements of SUBMISSION (id or label id).
 
     Only while the submission awaits reviews (pending). Reviews are appended: a later review of a
@@ -45,9 +46,9 @@ def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...
     now = dt.datetime.now(dt.UTC)
     catalog = get_catalog(ctx)  # before anything is recorded: a catalog that does not load changes nothing
     with Registry(path) as registry:
-        recorded = registry.review(submission, requirements, verdict, reason, reviewer, now)
+        recorded = registry.review(submission, requirements, verdict, reason, reviewer, now, same_person)
         s = registry.get(submission)
-        predicted = preview(registry, s, catalog, now)
+        predicted = preview(registry, s, catalog, now, same_person)
     for r in recorded:
         files = ", ".join(f"{e['file']} (sha256 {e['sha256'][:16]}…)" for e in r.evidence) or "no file"
         click.echo(f"recorded: {r.requirement} [{r.level}, {r.method}] {r.verdict} by {r.reviewer} at {r.at}; "

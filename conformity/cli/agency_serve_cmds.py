@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from conformity.cli.agency_options import key_option, trust_option
+from conformity.cli.agency_options import key_option, same_person_option, trust_option
 from conformity.cli.params import BEARER_TOKEN, LedgerPath
 
 if TYPE_CHECKING:
@@ -46,9 +47,7 @@ def _database(database: str | None) -> Database:
               help="The bytes of one vendor's uploads the agency keeps (an upload past it: 413 vendor-storage-full).")
 @click.option("--refused-kept-days", default=30, show_default=True, type=click.IntRange(1, 3650),
               help="Days the bundle of a refused upload is kept before it is deleted (its findings stay).")
-@click.option("--same-person-days", default=90, show_default=True, type=click.IntRange(0, 3650),
-              help="Days an account and the admin who set its password (reset or creation) count as one person for "
-                   "the four-eyes rule (0: never).")
+@same_person_option
 @click.option("--insecure-cookies", is_flag=True,
               help="Send session cookies over plain HTTP too (development only; behind TLS never use it).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), help="Serve HTTPS with this certificate.")
@@ -68,7 +67,7 @@ def _database(database: str | None) -> Database:
 @click.pass_context
 def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...], key_path: Path | None, host: str,
               port: int, workers: int, data_dir: Path | None, ledger: Path | None, max_upload_mib: int,
-              vendor_storage_mib: int, refused_kept_days: int, same_person_days: int, insecure_cookies: bool,
+              vendor_storage_mib: int, refused_kept_days: int, same_person: dt.timedelta, insecure_cookies: bool,
               tls_cert: Path | None,
               tls_key: Path | None, witness_sandbox: str | None,
               witness_sandbox_token: str | None, witness_sandbox_ca: Path | None, witness_driver_ca: Path | None,
@@ -98,7 +97,7 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
         raise InputError(f"{vendor_storage_mib} MiB is less than one bundle (--max-upload-mib {max_upload_mib}): no "
                          "vendor could upload", where="--vendor-storage-mib")
     settings |= {"vendor_storage": str(vendor_storage_mib * 1024 * 1024), "refused_kept_days": str(refused_kept_days),
-                 "same_person_days": str(same_person_days)}
+                 "same_person_days": str(same_person.days)}
     if not witness_sandbox:  # the witness options given on the command line, without it, would be silently ignored
         given = [f"--{name.replace('_', '-')}" for name in ("witness_sandbox_token", "witness_sandbox_ca",
                                                            "witness_driver_ca", "witness_timeout",

@@ -5,7 +5,9 @@ its "owner" — so their acceptances of a MUST do not make two. A reset by the s
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -156,3 +158,32 @@ def test_an_admin_who_creates_a_reviewer_is_one_person_with_it_and_an_old_regist
     finally:
         conn.close()
         database.dispose()
+
+
+def test_the_command_line_counts_people_over_the_period_it_is_given(database_target: Path | str, runs,  # type: ignore[no-untyped-def]
+                                                                    home: Path, tmp_path: Path) -> None:
+    """``usine agency review|decide`` used 90 days whatever the service was served with (``--same-person-days``):
+    a reviewer pair the service counts as two people, the command line counted as one (and the reverse)."""
+    from tests.agency.helpers import usine
+
+    reg, out = str(database_target), tmp_path / "out"
+    assert usine("agency", "decide", runs.reference, "--trust", runs.trust, "--registry", reg,
+                 "--out", out).exit_code == 4
+    doc = json.loads(next(out.glob("pending-sub_*.json")).read_text())
+    sub, awaiting = doc["submission"], [a["id"] for a in doc["awaiting_review"]]
+    with Registry(database_target) as registry:
+        accounts.create_account(registry.db, "root", "Root", "admin", password=PASSWORD)
+        accounts.create_account(registry.db, "alice", "Alice", "reviewer", password=TEMPORARY, temporary=True,
+                                by=accounts.Actor("root", "admin", "127.0.0.1"))
+
+    def review(who: str, *days: str) -> Any:
+        return usine("agency", "review", sub, *awaiting, "--accept", "--reason", "read", "--reviewer", who,
+                     "--registry", reg, *days)
+
+    assert review("Alice (alice)").exit_code == 0
+    refused = review("Root (root)")  # within the default period: one person's
+    assert refused.exit_code == 2 and "their acceptances count as one person's" in refused.output, refused.output
+    assert review("Root (root)", "--same-person-days", "0").exit_code == 0  # the service's 0: two people
+    assert usine("agency", "decide", sub, "--registry", reg, "--out", out).exit_code == 4  # 90 days: still pending
+    labelled = usine("agency", "decide", sub, "--registry", reg, "--out", out, "--same-person-days", "0")
+    assert labelled.exit_code == 0 and labelled.output.startswith("LABELLED"), labelled.output

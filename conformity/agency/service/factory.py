@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from conformity.agency.persons import SAME_PERSON_PERIOD
 from conformity.agency.service.app import create_app
 from conformity.agency.service.config import ServiceConfig, WitnessConfig
 
@@ -40,5 +41,5 @@ def app_from_env() -> FastAPI:
         max_upload=int(env.get("max_upload", 64 << 20)), secure_cookies=env.get("secure_cookies", "1") == "1",
         vendor_storage=int(env.get("vendor_storage", 2048 << 20)),
         refused_kept=dt.timedelta(days=int(env.get("refused_kept_days", 30))),
-        same_person=dt.timedelta(days=int(env.get("same_person_days", 90))),
+        same_person=dt.timedelta(days=int(env.get("same_person_days", SAME_PERSON_PERIOD.days))),
         witness=witness_from_env(env), server_timing=env.get("server_timing") == "1"))

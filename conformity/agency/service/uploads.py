@@ -364,7 +364,8 @@ def _verify_claimed(config: ServiceConfig, ident: str) -> None:
     outcome: dict[str, Any] | None = None
     try:
         result = decide_bundle(config.uploads / f"{ident}.zip", config.catalog, config.trust, config.database,
-                               config.key_path, config.decisions / ident, limits=config.zip_limits, vendor=up.vendor_id)
+                               config.key_path, config.decisions / ident, limits=config.zip_limits, vendor=up.vendor_id,
+                               same_person=config.same_person)
         outcome = result.doc
         verified = result.decision.verified
         findings = [f"{p.file or 'bundle'}{' at ' + p.where if p.where else ''}: {p.message}"
