@@ -31,6 +31,8 @@ Exception tree (every exception class of the core, ``conformity/`` and ``sandbox
     │                               agency does not call (a 422 at the request, a driver failure during the run)
     ├── BoundReached                (sandbox.store) a vendor's live sessions, runs or recorded bytes at their bound:
     │                               nothing written (a 429 of the admin API)
+    ├── SessionGone                 (sandbox.store) a test session swept before its exchange or note was written:
+    │                               nothing written (the request unrecorded, a note 404)
     ├── LoginRequired               (conformity.agency.service.deps) a staff page without a signed-in person
     └── PasswordChangeRequired      (conformity.agency.service.deps) a page of a session whose password an admin set
 

@@ -47,7 +47,7 @@ from sandbox.sessions import (
     session_run,
     utc_now,
 )
-from sandbox.store import Bound, BoundReached, RunBounds, Store, run_binding
+from sandbox.store import Bound, BoundReached, RunBounds, SessionGone, Store, run_binding
 from sandbox.tls import LISTENER_CLASSES
 from sandbox.traces import build_trace
 
@@ -416,8 +416,11 @@ async def put_faults(request: Request, session_id: str, body: dict[str, Any], ca
     session = store.update_session(session_id, change)
     faults = session["faults"] if session else {}
     # what the session's software met is the sandbox's to say: the agency compares it with the scenario's plan
-    store.append_exchange(session_id, {"kind": "note", "time": timestamp(), "note": FAULTS_NOTE,
-                                       "data": {"set": body, "faults": faults}})
+    try:
+        store.append_exchange(session_id, {"kind": "note", "time": timestamp(), "note": FAULTS_NOTE,
+                                           "data": {"set": body, "faults": faults}})
+    except SessionGone:
+        raise swept(session_id) from None
     return {"faults": faults}
 
 
@@ -446,9 +449,17 @@ async def post_note(request: Request, session_id: str, body: NoteRequest, caller
     def write() -> int:
         require_room(store, session, request.app.state.config)
         data = redact_issued(body.data, session, store)  # secrets the software handed back never enter a trace
-        return store.append_exchange(session_id, {"kind": "note", "time": now, "note": body.kind, "data": data})
+        try:
+            return store.append_exchange(session_id, {"kind": "note", "time": now, "note": body.kind, "data": data})
+        except SessionGone:
+            raise swept(session_id) from None
 
     return {"seq": await store_call(store, write)}
+
+
+def swept(session_id: str) -> HTTPProblem:
+    """404 ``session-unknown``: the session was swept while its note or faults were being written (nothing was)."""
+    return HTTPProblem(404, "session-unknown", f"no test session {session_id!r} (swept after its retention)")
 
 
 #: signed trace exports one vendor's software may have under way at once in a worker: each reads, canonicalises and

@@ -201,14 +201,22 @@ def expiry(session: dict[str, Any], ttl: float) -> HTTPProblem | None:
     return None
 
 
+def closure(session: dict[str, Any]) -> HTTPProblem | None:
+    """410 ``session-closed`` when the session was closed (by its harness, or as its run was finished); None while it
+    is open."""
+    if session["state"] != "open":
+        return HTTPProblem(410, "session-closed", f"test session {session['id']} is closed")
+    return None
+
+
 def get_session(request: Request, session_id: str) -> dict[str, Any]:
     """The open session named in the URL, or a 404 problem (404 too for a service of another pack than the
     session's: :func:`refuse_other_packs`)."""
     session = session_of_request(request, session_id)
     if session is None:
         raise HTTPProblem(404, "session-unknown", f"no test session {session_id!r}")
-    if session["state"] != "open":
-        raise HTTPProblem(410, "session-closed", f"test session {session_id} is closed")
+    if (closed := closure(session)) is not None:
+        raise closed
     # the session the recording read was checked already — its expiry by the recording middleware, its pack by the
     # session index (sandbox.app.SessionRoutes); one read from the store here is checked now
     if session is not request.scope.get("state", {}).get(REQUEST_SESSION):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 import secrets
 import time
@@ -29,11 +30,22 @@ from conformity.jsonio import MAX_DEPTH, depth
 from conformity.signing import require_canonicalisable
 from sandbox.clock import timestamp
 from sandbox.credentials import SECRET_SHAPED, SHORTEST, candidates, secret_hash
-from sandbox.deps import REQUEST_BODY, REQUEST_JSON, REQUEST_SESSION, REQUEST_TOKEN, bearer_token, expiry, store_call
+from sandbox.deps import (
+    REQUEST_BODY,
+    REQUEST_JSON,
+    REQUEST_SESSION,
+    REQUEST_TOKEN,
+    bearer_token,
+    closure,
+    expiry,
+    store_call,
+)
 from sandbox.network import client_gone, drop, network_fault_pending, reset, take_network_fault, until_given_up
 from sandbox.parsed import parse_json
 from sandbox.problems import MEDIA_TYPE, HTTPProblem, recording_full
-from sandbox.store import Store
+from sandbox.store import SessionGone, Store
+
+log = logging.getLogger("usine.sandbox.recording")
 
 SESSION_PATH = re.compile(r"^/s/(?P<sid>[A-Za-z0-9_\-]+)/(?P<service>[a-z]+)")
 REDACTED_HEADERS = {"authorization", "cookie", "proxy-authorization", "set-cookie"}
@@ -305,6 +317,11 @@ class RecordingMiddleware:
             # the harness exported), and a request arriving then writes nothing for a session the sweep may delete
             await self._refuse(scope, send, expired)
             return
+        if session is not None and (closed := closure(session)) is not None:
+            # closed (by its harness, or as its run was finished): refused as expired is, unrecorded — its trace was
+            # exported as it was closed, and nothing the software sends after joins it
+            await self._refuse(scope, send, closed)
+            return
         session_id = session["id"] if session else None
         if match and token:
             scope.setdefault("state", {})[REQUEST_TOKEN] = (token, record)
@@ -483,7 +500,17 @@ class RecordingMiddleware:
 
     def _record(self, scope: Scope, headers: dict[str, str], body: bytes, response: dict[str, Any],
                 session: dict[str, Any], service: str, started: float, omitted: str | None) -> None:
-        """Write one exchange into its session's trace; ``omitted``: why its request body is not recorded."""
+        """Write one exchange into its session's trace; ``omitted``: why its request body is not recorded. A session
+        swept while its request was served keeps nothing of it (:class:`sandbox.store.SessionGone`)."""
+        try:
+            self._append(scope, headers, body, response, session, service, started, omitted)
+        except SessionGone:
+            log.info("test session %s was swept while a request of it was served: the request is not recorded",
+                     session["id"])
+
+    def _append(self, scope: Scope, headers: dict[str, str], body: bytes, response: dict[str, Any],
+                session: dict[str, Any], service: str, started: float, omitted: str | None) -> None:
+        """:meth:`_record`'s work: the exchange written, its secrets redacted."""
         session_id = session["id"]
         state = scope.get("state", {})
         status = response["status"]

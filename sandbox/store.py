@@ -127,18 +127,35 @@ HELD_AT_MOST = 40.0
 PUT_RECORD = """INSERT INTO records (collection, scope, key, seq, data) VALUES (?, ?, ?,
     (SELECT COALESCE(MAX(seq), 0) + 1 FROM records WHERE collection = ? AND scope = ?), ?)
     ON CONFLICT (collection, scope, key) DO UPDATE SET data = excluded.data"""
-#: an exchange appended in one statement (both engines speak it): its sequence number the trace's next, written as
-#: the first member of the stored object (``{"seq": n, ...the exchange's members}``, the text the exchange's JSON
-#: object with ``"seq":n,`` put after its opening brace)
-APPEND_EXCHANGE = """INSERT INTO exchanges (session_id, seq, data)
+#: an exchange appended in one statement (both engines speak it, each with its ``{lock}`` and ``{unless}``): its
+#: sequence number the trace's next, written as the first member of the stored object (``{"seq": n, ...the
+#: exchange's members}``, the text the exchange's JSON object with ``"seq":n,`` put after its opening brace) — only
+#: while its session is in the store: an exchange of a session the sweep deleted meanwhile is not written (no row
+#: back), never left behind as an orphan the sweep no longer finds. On PostgreSQL the look-up share-locks the
+#: session's row (``{lock}``), which the sweep's lock on it waits for: an append either commits before the sweep
+#: reads the session's rows (and is deleted with them) or waits for the sweep and finds the session gone.
+APPEND_EXCHANGE_FORM = """INSERT INTO exchanges (session_id, seq, data)
     SELECT ?, n, '{"seq":' || n || ',' || substr(?, 2)
-    FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM exchanges WHERE session_id = ?) AS next RETURNING seq"""
-#: :data:`APPEND_EXCHANGE` unless one of the given SHA-256 digests is an issued token's (then nothing is appended):
+    FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM exchanges WHERE session_id = ?) AS next
+    WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?{lock}){unless} RETURNING seq"""
+#: :data:`APPEND_EXCHANGE_FORM` unless one of the given SHA-256 digests is an issued token's (then nothing is appended):
 #: the exchange's text as it is, and the look-up that says it holds no secret, in one statement
-_UNLESS_ISSUED = " WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE token_sha256 IN (SELECT value FROM json_each(?)))"
-APPEND_EXCHANGE_UNLESS = APPEND_EXCHANGE.replace(" AS next RETURNING", " AS next" + _UNLESS_ISSUED + " RETURNING")
-PG_APPEND_EXCHANGE_UNLESS = APPEND_EXCHANGE.replace(
-    " AS next RETURNING", " AS next WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE token_sha256 = ANY(?)) RETURNING")
+APPEND_EXCHANGE_UNLESS = APPEND_EXCHANGE_FORM.replace("{lock}", "").replace(
+    "{unless}", " AND NOT EXISTS (SELECT 1 FROM tokens WHERE token_sha256 IN (SELECT value FROM json_each(?)))")
+PG_APPEND_EXCHANGE_UNLESS = APPEND_EXCHANGE_FORM.replace("{lock}", " FOR KEY SHARE").replace(
+    "{unless}", " AND NOT EXISTS (SELECT 1 FROM tokens WHERE token_sha256 = ANY(?))")
+#: a session's row share-locked while an exchange is appended under the trace's lock (PostgreSQL: see
+#: :data:`APPEND_EXCHANGE_FORM`)
+PG_SESSION_KEPT = "SELECT 1 FROM sessions WHERE id = ? FOR KEY SHARE"
+
+
+class SessionGone(Exception):
+    """An exchange or note of a session no longer in the store (swept while its request was served): nothing was
+    written."""
+
+    def __init__(self, session_id: str):
+        super().__init__(f"test session {session_id} is no longer in the store (swept after its retention)")
+        self.session_id = session_id
 
 
 #: a run's attempt: the runs its binding made for its wave and category before it, plus one (counted under the lock of
@@ -212,6 +229,9 @@ RUN_MARK_ADD = "INSERT INTO run_marks (run_id, binding, at) VALUES (?, ?, ?)"
 #: sessions swept at most in one transaction (:meth:`Store.sweep_sessions`), oldest first
 SWEEP_BATCH = 200
 SWEEP_SELECT = "SELECT id FROM sessions WHERE created < ? ORDER BY created LIMIT ?"
+#: PostgreSQL: the sessions swept locked first, so that an append share-locking one of them (:data:`APPEND_EXCHANGE_FORM`)
+#: commits before their rows are deleted, or waits for the sweep and finds its session gone
+PG_SWEEP_SELECT = SWEEP_SELECT + " FOR UPDATE"
 #: where a session leaves data, by the column naming it (the session itself last)
 SWEPT = (("exchanges", "session_id"), ("records", "scope"), ("tokens", "scope"), ("held", "session_id"),
          ("session_owners", "session_id"), ("recorded", "scope"), ("sessions", "id"))
@@ -587,8 +607,11 @@ class Store:
 
     # traces
     def append_exchange(self, session_id: str, exchange: dict[str, Any], *, checked: bool = False) -> int:
-        """Append to a session's trace; its sequence number. ``checked``: the exchange holds no NaN or infinity."""
+        """Append to a session's trace; its sequence number. ``checked``: the exchange holds no NaN or infinity.
+        :class:`SessionGone`, nothing written, when the session is no longer in the store."""
         with self._lock:
+            if self._db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None:
+                raise SessionGone(session_id)
             row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM exchanges WHERE session_id = ?",
                                    (session_id,)).fetchone()
             seq = row[0] + 1
@@ -602,16 +625,18 @@ class Store:
         them ``seq``); its sequence number. Stored as :meth:`append_exchange` stores it, ``{"seq":n,`` and its
         members: the same text, in one statement, without writing the exchange again."""
         seq = self.append_exchange_text_unless_issued(session_id, text, ())
-        assert seq is not None  # no digest to find among the tokens: always appended
+        if seq is None:  # no digest to find among the tokens: not appended only when the session is gone
+            raise SessionGone(session_id)
         return seq
 
     def append_exchange_text_unless_issued(self, session_id: str, text: str, digests: Collection[str]) -> int | None:
         """:meth:`append_exchange_text`, unless one of ``digests`` (SHA-256, as :meth:`known_hashes` takes them) is a
-        token the sandbox issued: then None, nothing appended (the caller redacts it). The look-up and the append are
-        one statement: an exchange with no secret in it costs one round trip, not two."""
+        token the sandbox issued: then None, nothing appended (the caller redacts it; None too when the session is no
+        longer in the store, which appending the redacted exchange then says). The look-up and the append are one
+        statement: an exchange with no secret in it costs one round trip, not two."""
         with self._lock:
-            rows = self._db.execute(APPEND_EXCHANGE_UNLESS,
-                                    (session_id, text, session_id, json.dumps(sorted(digests)))).fetchall()
+            rows = self._db.execute(APPEND_EXCHANGE_UNLESS, (session_id, text, session_id, session_id,
+                                                             json.dumps(sorted(digests)))).fetchall()
         return int(rows[0][0]) if rows else None
 
     def exchanges(self, session_id: str) -> list[dict[str, Any]]:
@@ -896,7 +921,7 @@ class PostgresStore(Store):
     def sweep_sessions(self, created_before: float, limit: int = SWEEP_BATCH) -> int:
         """One transaction under the sweep's lock (workers sweeping at once take turns, the second finding less)."""
         with self._tx(LOCK_SWEEP, "sweep") as conn:
-            ids = [r[0] for r in conn.execute(SWEEP_SELECT, (created_before, limit)).fetchall()]
+            ids = [r[0] for r in conn.execute(PG_SWEEP_SELECT, (created_before, limit)).fetchall()]
             if ids:
                 for table, column in SWEPT:
                     conn.execute(f"DELETE FROM {table} WHERE {column} = ANY(?)", (ids,))
@@ -960,7 +985,8 @@ class PostgresStore(Store):
         with self._conn() as conn:
             for _ in range(64):
                 try:
-                    row = conn.execute(PG_APPEND_EXCHANGE_UNLESS, (session_id, text, session_id, wanted)).fetchone()
+                    row = conn.execute(PG_APPEND_EXCHANGE_UNLESS,
+                                       (session_id, text, session_id, session_id, wanted)).fetchone()
                     return int(row[0]) if row else None
                 except psycopg.errors.UniqueViolation:
                     continue
@@ -972,6 +998,8 @@ class PostgresStore(Store):
                        text: str | None = None) -> int:
         """Under the trace's lock: ``exchange`` (written here), or the ``text`` of one without ``seq``."""
         with self._tx(LOCK_TRACE, session_id) as conn:
+            if conn.execute(PG_SESSION_KEPT, (session_id,)).fetchone() is None:
+                raise SessionGone(session_id)
             seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM exchanges WHERE session_id = ?",
                                    (session_id,)).fetchone()[0]) + 1
             if text is not None:

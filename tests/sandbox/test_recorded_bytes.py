@@ -29,6 +29,7 @@ ACME = run_binding({"vendor_id": "acme", "software_id": "acme.ehr"})
 
 def test_the_store_counts_what_each_session_records(stores: tuple[Store, Store]) -> None:
     a, b = stores
+    a.put_session({"id": "ses_1", "state": "open"})  # an exchange is a stored session's only
     assert a.recorded_bytes("ses_1") == 0
     note = {"kind": "note", "data": {"x": "é" * 100}}
     assert a.append_exchange("ses_1", note) == 1

@@ -16,7 +16,7 @@ from conformity.signing import SigningKey
 from sandbox.config import SandboxConfig
 from sandbox.problems import HTTPProblem
 from sandbox.server import RunningSandbox
-from sandbox.store import Store
+from sandbox.store import SessionGone, Store
 from sandbox.sweep import sweep_once, sweep_periodically
 from sandbox.traces import build_trace
 from tests.helpers import run_periodic_until
@@ -166,5 +166,94 @@ def test_a_sandbox_sweeps_as_it_starts(tmp_path: Path) -> None:
         run_periodic_until(lambda: sweep_periodically(store, config), lambda: store.get_session("ses_old") is None,
                            polls=200)
         assert store.get_session("ses_old") is None and store.exchanges("ses_old") == []
+    finally:
+        store.close()
+
+
+def test_a_closed_sessions_requests_are_refused_unread_and_unrecorded(
+        sandbox_server: RunningSandbox, admin: httpx.Client, new_session: Any, mint: Any) -> None:
+    # a closed session (its scenario ended, its run finished) answered 410 from its service but recorded the request:
+    # its trace grew after the harness exported it, and a request racing the sweep left an exchange of a session the
+    # sweep had deleted
+    session = new_session()
+    sid = session["session_id"]
+    store: Store = sandbox_server.server.config.app.state.store
+    headers = {"Authorization": f"Bearer {mint(session)}"}
+    assert admin.post(f"/s/{sid}/insi/lookup", json={}, headers=headers).status_code == 422
+    assert admin.post(f"/admin/sessions/{sid}/close").status_code == 200
+    kept = (len(store.exchanges(sid)), store.recorded_bytes(sid))
+    for r in (admin.post(f"/s/{sid}/insi/lookup", json={}, headers=headers), admin.get(f"/s/{sid}/idp/jwks")):
+        assert r.status_code == 410, r.text
+        assert r.json()["code"] == "session-closed" and r.headers["content-type"] == "application/problem+json"
+    assert (len(store.exchanges(sid)), store.recorded_bytes(sid)) == kept
+    exported = admin.get(f"/admin/sessions/{sid}/trace")  # the harness exports the trace after closing it
+    assert exported.status_code == 200 and exported.json()["signature"]
+
+
+def test_an_append_to_a_swept_session_writes_nothing(stores: tuple[Store, Store]) -> None:
+    # the middleware read the session, the sweep deleted it, the exchange was appended: an orphan row (and a byte count)
+    # of a session the sweep no longer finds, kept for ever
+    store, other = stores
+    _session(store, "ses_gone", time.time() - 3600)
+    assert other.sweep_sessions(time.time()) == 1
+    with pytest.raises(SessionGone):
+        store.append_exchange_text("ses_gone", '{"kind":"note"}')
+    with pytest.raises(SessionGone):
+        other.append_exchange("ses_gone", {"kind": "note", "data": {}})
+    assert store.append_exchange_text_unless_issued("ses_gone", '{"kind":"note"}', ["0" * 64]) is None
+    assert store.exchanges("ses_gone") == [] and other.recorded_bytes("ses_gone") == 0
+
+
+def _orphans(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT (SELECT count(*) FROM exchanges) + (SELECT count(*) FROM recorded)").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_an_append_racing_the_sweep_on_postgresql_leaves_no_orphan(postgresql_url: str) -> None:
+    import threading
+
+    import psycopg
+
+    from sandbox.store import PG_APPEND_EXCHANGE_UNLESS, PostgresStore
+
+    store = PostgresStore(postgresql_url)
+    try:
+        # the append's transaction not yet committed as the sweep runs: the sweep waits for it, then deletes its row
+        store.put_session({"id": "ses_a", "created_ts": time.time() - 3600, "state": "open"})
+        swept: list[int] = []
+        with psycopg.connect(postgresql_url) as appending:
+            appended = appending.execute(PG_APPEND_EXCHANGE_UNLESS.replace("?", "%s"),
+                                         ("ses_a", '{"kind":"note"}', "ses_a", "ses_a", [])).fetchone()
+            assert appended == (1,)
+            sweep = threading.Thread(target=lambda: swept.append(store.sweep_sessions(time.time())))
+            sweep.start()
+            sweep.join(0.5)
+            assert sweep.is_alive()  # waiting for the append
+        sweep.join(10)
+        assert swept == [1] and _orphans(postgresql_url) == 0
+        # the sweep's transaction not yet committed as the append runs: the append waits for it, then writes nothing
+        store.put_session({"id": "ses_b", "created_ts": time.time() - 3600, "state": "open"})
+        failed: list[BaseException] = []
+
+        def append() -> None:
+            try:
+                store.append_exchange_text("ses_b", '{"kind":"note"}')
+            except BaseException as exc:  # said by the assertion below
+                failed.append(exc)
+
+        with psycopg.connect(postgresql_url) as sweeping:
+            sweeping.execute("SELECT id FROM sessions WHERE id = 'ses_b' FOR UPDATE")
+            sweeping.execute("DELETE FROM exchanges WHERE session_id = 'ses_b'")
+            sweeping.execute("DELETE FROM sessions WHERE id = 'ses_b'")
+            late = threading.Thread(target=append)
+            late.start()
+            late.join(0.5)
+            assert late.is_alive()  # waiting for the sweep
+        late.join(10)
+        assert [type(e) for e in failed] == [SessionGone] and _orphans(postgresql_url) == 0
     finally:
         store.close()

@@ -67,6 +67,8 @@ def test_a_batch_commits_every_write_once_also_when_it_raises(stores: tuple[Stor
 
 def test_appended_exchanges_keep_their_members_and_take_the_next_number(stores: tuple[Store, Store]) -> None:
     store, other = stores
+    store.put_session({"id": "ses_a", "state": "open"})  # an exchange is a stored session's only
+    store.put_session({"id": "ses_b", "state": "open"})  # an exchange is a stored session's only
     exchanges = [{"kind": "http", "time": "2027-01-01T00:00:00.000Z", "request": {"path": "/s/x/dmp", "é": "\u2028"},
                   "response": {"status": 201}, "n": 1.5},
                  {"kind": "note", "data": {"seq": "not the trace's", "list": [1, None, True]}}]
@@ -80,6 +82,8 @@ def test_appended_exchanges_keep_their_members_and_take_the_next_number(stores: 
 
 def test_an_exchange_appended_as_its_text_is_stored_as_the_exchange_itself(stores: tuple[Store, Store]) -> None:
     store, other = stores
+    store.put_session({"id": "ses_a", "state": "open"})  # an exchange is a stored session's only
+    store.put_session({"id": "ses_b", "state": "open"})  # an exchange is a stored session's only
     exchange = {"kind": "http", "request": {"path": "/s/x/dmp", "é": "\u2028", "q": 'say "hi"'}, "n": 1.5, "seq_": 1}
     assert store.append_exchange("ses_a", exchange, checked=True) == 1
     assert store.append_exchange_text("ses_a", dump_own(exchange)) == 2
