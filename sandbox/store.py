@@ -65,6 +65,16 @@ CREATE INDEX IF NOT EXISTS records_by_scope ON records (scope);
 #: session: not counted (the first triggers, ``records_recorded`` and ``records_rerecorded``, counted the second kind, a
 #: count no session has and no sweep deletes: dropped, their counts too, as a store of theirs opens).
 PRODUCTION_SCOPE = "({scope} = 'prod' OR {scope} LIKE 'prod:%')"
+#: the counts of a store whose sessions recorded before the triggers counted (a store of the schema step before the
+#: bounds, upgraded with sessions open): each session's exchanges and records counted whole once, as the triggers
+#: are created — else a session open across the upgrade counted nothing of what it kept, and on PostgreSQL a record
+#: of it replaced by a smaller one counted the difference from nothing, a negative count offsetting its vendor's other
+#: sessions. ``{length}``: each engine's byte length of a stored text.
+RECOUNT = f"""INSERT INTO recorded (scope, bytes) SELECT scope, SUM(b) FROM (
+    SELECT session_id AS scope, {{length}} AS b FROM exchanges
+    UNION ALL SELECT scope, {{length}} AS b FROM records WHERE NOT {PRODUCTION_SCOPE.format(scope="scope")}) AS kept
+    WHERE true GROUP BY scope ON CONFLICT (scope) DO UPDATE SET bytes = excluded.bytes"""
+SQLITE_RECOUNT = RECOUNT.replace("{length}", "length(CAST(data AS BLOB))")
 SQLITE_RECORDED = f"""
 CREATE TRIGGER IF NOT EXISTS exchanges_recorded AFTER INSERT ON exchanges BEGIN
     INSERT INTO recorded (scope, bytes) VALUES (NEW.session_id, length(CAST(NEW.data AS BLOB)))
@@ -102,19 +112,26 @@ BEGIN
     IF TG_OP = 'UPDATE' THEN
         grown := grown - octet_length(OLD.data);
     END IF;
-    INSERT INTO recorded (scope, bytes) VALUES (what, grown)
-        ON CONFLICT (scope) DO UPDATE SET bytes = recorded.bytes + excluded.bytes;
+    -- a scope without a count yet starts from what is counted now, never below nothing (its earlier bytes were never
+    -- counted: a count made negative would offset its vendor's other sessions); the upgrade counted every scope kept
+    INSERT INTO recorded (scope, bytes) VALUES (what, GREATEST(grown, 0))
+        ON CONFLICT (scope) DO UPDATE SET bytes = GREATEST(recorded.bytes + grown, 0);
     RETURN NULL;
 END $$;
 DELETE FROM recorded WHERE {PRODUCTION_SCOPE.format(scope="scope")};
-DO $$ BEGIN
+DO $$ DECLARE
+    upgrade BOOLEAN := NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exchanges_recorded');
+BEGIN
     -- created once (a worker starting beside others serving takes no lock on the tables when they exist)
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exchanges_recorded') THEN
+    IF upgrade THEN
         CREATE TRIGGER exchanges_recorded AFTER INSERT ON exchanges FOR EACH ROW EXECUTE FUNCTION usine_recorded();
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'records_recorded') THEN
         CREATE TRIGGER records_recorded AFTER INSERT OR UPDATE OF data ON records FOR EACH ROW
             EXECUTE FUNCTION usine_recorded();
+    END IF;
+    IF upgrade THEN  -- after the triggers: their creation holds off every write until this transaction commits
+        {RECOUNT.replace("{length}", "octet_length(data)")};
     END IF;
 END $$;
 """
@@ -367,7 +384,12 @@ class Store:
             # does
             self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             self._migrate()
+            counted = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = "
+                                       "'exchanges_recorded'").fetchone() is not None
             self._db.executescript(SCHEMA + SQLITE_RECORDED)
+            if not counted:  # the store's first counts (created, or upgraded with its sessions' data): RECOUNT
+                with self._immediate() as db:
+                    db.execute(SQLITE_RECOUNT)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         except sqlite3.DatabaseError as exc:  # a damaged or foreign file in the state folder: said, not a traceback
             self._db.close()

@@ -195,3 +195,57 @@ def test_a_store_of_the_first_triggers_counts_no_production_record(tmp_path: Pat
         assert store.recorded_bytes("ses_p1") >= 1000
     finally:
         store.close()
+
+
+def _before_the_counts(engine: str, target: str) -> None:
+    """A store at the schema step before the byte counts (no ``recorded`` table, no triggers), one session of it open
+    with an exchange and a document, and a production record."""
+    from sandbox.store import SCHEMA
+
+    older = "\n".join(line for line in SCHEMA.splitlines() if "recorded" not in line)
+    rows = [("INSERT INTO meta VALUES ('schema_version', '2')", ()),
+            ("INSERT INTO sessions VALUES ('ses_old', 1, '{\"id\": \"ses_old\", \"state\": \"open\"}')", ()),
+            ("INSERT INTO exchanges VALUES ('ses_old', 1, '{\"seq\":1,\"kind\":\"note\"}')", ()),
+            ("INSERT INTO records VALUES ('docs', 'ses_old', 'k', 1, ?)", (json.dumps({"document": "x" * 1000}),)),
+            ("INSERT INTO records VALUES ('docs', 'prod', 'k', 2, ?)", (json.dumps({"document": "y" * 500}),))]
+    if engine == "sqlite":
+        with contextlib.closing(sqlite3.connect(target)) as db, db:
+            db.executescript(older)
+            for sql, args in rows:
+                db.execute(sql, args)
+    else:
+        import psycopg
+
+        with psycopg.connect(target) as conn:
+            conn.execute(older.replace(" REAL ", " DOUBLE PRECISION "))  # type: ignore[arg-type]  # our own DDL
+            for sql, args in rows:
+                conn.execute(sql.replace("?", "%s"), args)  # type: ignore[arg-type]  # our own statements
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_session_open_across_the_upgrade_is_counted_whole_and_never_negative(
+        engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    # the counts began at the upgrade: a session open across it counted none of what it had kept (its vendor's bound
+    # blind to it), and on PostgreSQL a document of it replaced by a smaller one counted the difference from nothing —
+    # a negative count, which then offset what the vendor's other sessions kept
+    from sandbox.store import open_store
+
+    url = request.getfixturevalue("postgresql_url") if engine == "postgresql" else None
+    _before_the_counts(engine, url or str(tmp_path / "sandbox.sqlite3"))
+    store = open_store(url, tmp_path / "sandbox.sqlite3")
+    try:
+        kept = len('{"seq":1,"kind":"note"}') + len(json.dumps({"document": "x" * 1000}))
+        assert store.recorded_bytes("ses_old") == kept
+        assert store.recorded_bytes("prod") == 0  # the production role's: no session's
+        store.put_record("docs", "ses_old", "k", {"document": "x"})  # replaced by a smaller one
+        assert store.recorded_bytes("ses_old") == kept - 999
+        store.put_session({"id": "ses_old", "state": "closed"})  # finished
+        store.end_session("ses_old")
+        assert store.recorded_bytes("ses_old") == kept - 999
+    finally:
+        store.close()
+    reopened = open_store(url, tmp_path / "sandbox.sqlite3")  # counted once, at the upgrade: not again
+    try:
+        assert reopened.recorded_bytes("ses_old") == kept - 999
+    finally:
+        reopened.close()
