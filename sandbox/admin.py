@@ -47,7 +47,7 @@ from sandbox.sessions import (
     session_run,
     utc_now,
 )
-from sandbox.store import Bound, BoundReached, RunBounds, SessionGone, Store, run_binding
+from sandbox.store import Bound, BoundReached, RunBounds, SessionGone, Store
 from sandbox.tls import LISTENER_CLASSES
 from sandbox.traces import build_trace
 
@@ -186,6 +186,10 @@ class HarnessTokenRequest(BaseModel):
     vendor_id: str = Field(..., min_length=ID_LENGTH[0], max_length=ID_LENGTH[1], pattern=ID_SHAPE)
     software_id: str = Field(..., min_length=ID_LENGTH[0], max_length=ID_LENGTH[1], pattern=ID_SHAPE)
     days: int = Field(90, ge=1, le=400, description="Validity in days.")
+    witnessed: bool = Field(False, description="For a run the sandbox's operator drives itself (the agency witnessing "
+                                               "the software): the token's bounds (live sessions, recorded bytes, runs "
+                                               "per hour and day, exports) are counted apart from those of the tokens "
+                                               "issued to the vendor; its sessions are bound to the same software.")
 
     @model_validator(mode="after")
     def software_of_the_vendor(self) -> HarnessTokenRequest:
@@ -199,9 +203,11 @@ class HarnessTokenRequest(BaseModel):
 def post_harness_token(request: Request, body: HarnessTokenRequest, _: Admin) -> dict[str, Any]:
     token = secrets.token_urlsafe(32)
     vendor = {"vendor_id": body.vendor_id, "software_id": body.software_id}
-    store_of(request).put_token(token, "harness", "harness", {"vendor": vendor}, ttl=body.days * 86400)
+    data: dict[str, Any] = {"vendor": vendor} | ({"witnessed": True} if body.witnessed else {})
+    store_of(request).put_token(token, "harness", "harness", data, ttl=body.days * 86400)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=body.days)
-    return {"token": token, "vendor": vendor, "expires": expires.isoformat(timespec="seconds").replace("+00:00", "Z")}
+    return {"token": token, "vendor": vendor, "witnessed": body.witnessed,
+            "expires": expires.isoformat(timespec="seconds").replace("+00:00", "Z")}
 
 
 @router.post("/runs", status_code=201, dependencies=JSON_BODY,
@@ -220,7 +226,8 @@ def post_run(request: Request, body: RunRequest, caller: Caller) -> dict[str, An
     run = new_run(bound_to=caller.vendor, wave=body.wave, category=body.category, pack=body.pack,
                   scenarios=body.scenarios, seed=body.seed)
     config = request.app.state.config
-    bounds = None if caller.vendor is None else RunBounds(config.vendor_runs_per_hour, config.vendor_runs_per_day)
+    key = caller.bounds_key()
+    bounds = None if key is None else RunBounds(config.vendor_runs_per_hour, config.vendor_runs_per_day, key)
     try:
         return run_view(store_of(request).create_run(run, bounds))
     except BoundReached as reached:
@@ -327,9 +334,9 @@ def post_session(request: Request, body: SessionRequest, caller: Caller) -> dict
         raise HTTPProblem(422, "fixture-options-invalid", f"the pack's fixture generator refused the options: {exc}") from None
     store, sid = store_of(request), new_id("ses")
     config = request.app.state.config
-    if caller.vendor is not None:  # the vendor's live sessions: one more, unless it has its bound already
+    if (key := caller.bounds_key()) is not None:  # the vendor's live sessions: one more, unless at its bound already
         try:
-            store.admit_session(run_binding(caller.vendor), sid, time.time() + config.session_ttl,
+            store.admit_session(key, sid, time.time() + config.session_ttl,
                                 config.vendor_live_sessions, max_bytes=config.vendor_recorded_bytes,
                                 swept_after=swept_after(config))
         except BoundReached as reached:
@@ -473,7 +480,7 @@ EXPORTS_AT_ONCE = 2
 def get_trace(request: Request, session_id: str, caller: Caller) -> dict[str, Any]:
     session = owned_session(request, session_id, caller, open_only=False)
     exports: KeyedCounts = request.app.state.exports
-    key = None if caller.vendor is None else run_binding(caller.vendor)
+    key = caller.bounds_key()
     if key is not None and not exports.enter(key, EXPORTS_AT_ONCE):
         raise HTTPProblem(429, "exports-under-way", f"{EXPORTS_AT_ONCE} trace exports of this software are under way: "
                                                     "ask again when one is done", limit=EXPORTS_AT_ONCE,

@@ -24,7 +24,7 @@ from sandbox.auth_first import authenticated
 from sandbox.credentials import secret_hash
 from sandbox.parsed import parse_json
 from sandbox.problems import HTTPProblem
-from sandbox.store import Store
+from sandbox.store import Store, bounds_binding
 
 R = TypeVar("R")
 
@@ -74,6 +74,13 @@ class Principal:
 
     kind: str  # "admin" | "harness"
     vendor: dict[str, str] | None = None
+    #: a harness token the operator minted for a run it drives itself (the agency's witnessed run): its bounds are
+    #: counted apart from the tokens issued to the vendor (:func:`sandbox.store.bounds_binding`)
+    witnessed: bool = False
+
+    def bounds_key(self) -> str | None:
+        """The key this caller's bounds are counted under; None for the admin token (not bounded)."""
+        return None if self.vendor is None else bounds_binding(self.vendor, self.witnessed)
 
 
 #: The dependencies below are ``async``: FastAPI runs a plain function dependency in its thread pool, and the hop
@@ -106,7 +113,7 @@ def principal_of(request: Request) -> Principal:
         if record["expired"]:
             raise HTTPProblem(401, "harness-token-expired", "this harness token has expired; ask the agency for a new one",
                           headers={"WWW-Authenticate": "Bearer"})
-        return Principal("harness", dict(record["vendor"]))
+        return Principal("harness", dict(record["vendor"]), witnessed=record.get("witnessed") is True)
     raise HTTPProblem(403, "admin-token-invalid", "neither the sandbox's admin token nor a harness token it issued")
 
 

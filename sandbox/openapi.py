@@ -154,8 +154,8 @@ SUCCESS: dict[str, dict[int, Any]] = {
     "POST /admin/events/parquet": {200: obj("file segments_file rows bytes sha256", file=STR, segments_file=STR, rows=INT,
                                             bytes=INT, sha256=STR)},
     "GET /admin/faults": {200: obj("faults", faults={"type": "object", "additionalProperties": MAP_STR})},
-    "POST /admin/harness-tokens": {201: obj("token vendor expires", token=STR, expires=TIME, vendor=obj(
-        "vendor_id software_id", vendor_id=STR, software_id=STR))},
+    "POST /admin/harness-tokens": {201: obj("token vendor witnessed expires", token=STR, expires=TIME, vendor=obj(
+        "vendor_id software_id", vendor_id=STR, software_id=STR), witnessed={"type": "boolean"})},
     "GET /admin/installations": {200: obj("installations", installations=array(ref("Installation")))},
     "POST /admin/installations": {201: ref("Installation")},
     "GET /admin/listeners": {200: obj("listeners classes", listeners=MAP_STR, classes=MAP_STR)},

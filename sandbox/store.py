@@ -214,10 +214,12 @@ class BoundReached(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RunBounds:
-    """The runs one binding may create in the last hour and in the last day."""
+    """The runs one binding may create in the last hour and in the last day; ``binding``: the key they are counted
+    under (:func:`bounds_binding`; None: the run's own binding, :func:`run_binding`)."""
 
     per_hour: int
     per_day: int
+    binding: str | None = None
 
 
 HOUR, DAY = 3600.0, 86400.0
@@ -287,14 +289,23 @@ def run_binding(bound_to: dict[str, str] | None) -> str:
     return json.dumps(bound_to, sort_keys=True)
 
 
+def bounds_binding(vendor: dict[str, str], witnessed: bool) -> str:
+    """The key a harness token's bounds are counted under (live sessions, recorded bytes, runs per hour and day,
+    exports under way): its software's (:func:`run_binding`), or, for a token the sandbox's operator minted for a run
+    it drives itself (``witnessed``: the agency witnessing the software), a key of its own — the vendor's runs cannot
+    use up the places of the agency's witnessed run, nor the agency's those of the vendor's. Its runs' attempts and
+    its sessions' ``bound_to`` stay the software's."""
+    return run_binding(vendor | {"witnessed": "operator"}) if witnessed else run_binding(vendor)
+
+
 def _new_run(db: Any, run: dict[str, Any], bounds: RunBounds | None = None) -> dict[str, Any]:
     """Insert ``run`` (without its attempt) on ``db``, inside the caller's transaction; the run with its attempt.
     ``bounds``: the runs its binding may create per hour and day (:class:`BoundReached`, nothing written, beyond)."""
     key = (run_binding(run["bound_to"]), run["wave"], run["category"])
     if bounds is not None:
-        now = time.time()
-        _check_runs(db, key[0], now, bounds)
-        db.execute(RUN_MARK_ADD, (run["id"], key[0], now))
+        now, counted = time.time(), bounds.binding or key[0]
+        _check_runs(db, counted, now, bounds)
+        db.execute(RUN_MARK_ADD, (run["id"], counted, now))
     attempt = int(db.execute(RUN_ATTEMPT, key).fetchone()[0])
     stored = run | {"attempt": attempt}
     db.execute(INSERT_RUN, (run["id"], *key, attempt, json.dumps(stored)))

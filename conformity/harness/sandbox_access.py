@@ -115,12 +115,15 @@ class SandboxAccess:
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.token}"},
                             timeout=60, verify=self.verify, limits=httpx.Limits(keepalive_expiry=ADMIN_KEEP_ALIVE_S))
 
-    def issue_harness_token(self, vendor_id: str, software_id: str, days: int = 1) -> dict[str, Any] | None:
+    def issue_harness_token(self, vendor_id: str, software_id: str, days: int = 1, *,
+                            witnessed: bool = False) -> dict[str, Any] | None:
         """``POST /admin/harness-tokens``: the new token's ``token``, ``expires`` and ``vendor``; None when this access
-        holds a harness token (only the admin token mints them: 403)."""
+        holds a harness token (only the admin token mints them: 403). ``witnessed``: a token for a run the sandbox's
+        operator drives itself, bounded apart from the tokens issued to the vendor."""
+        asked: dict[str, Any] = {"vendor_id": vendor_id, "software_id": software_id, "days": days}
         try:
             with self.admin() as c:
-                r = c.post("/admin/harness-tokens", json={"vendor_id": vendor_id, "software_id": software_id, "days": days})
+                r = c.post("/admin/harness-tokens", json=asked | ({"witnessed": True} if witnessed else {}))
         except httpx.HTTPError as exc:
             raise unreachable(self.base_url, exc) from exc
         if r.status_code == 403:
@@ -133,10 +136,12 @@ class SandboxAccess:
     def bind(self, vendor_id: str, software_id: str) -> SandboxAccess:
         """This access with a harness token bound to one vendor's software (sessions stamped with it).
 
-        With the admin token, mint such a token; with a harness token already, keep it (the sandbox
+        With the admin token, mint such a token — the operator's own run (the agency's witnessed run, a local
+        sandbox's): its bounds are counted apart from those of the tokens issued to the vendor, whose runs on the same
+        sandbox neither hold its places nor take theirs; with a harness token already, keep it (the sandbox
         stamps the vendor it was issued to, and the runner checks it is the one being tested).
         """
-        issued = self.issue_harness_token(vendor_id, software_id)
+        issued = self.issue_harness_token(vendor_id, software_id, witnessed=True)
         if issued is None:
             return self
         return dataclasses.replace(self, token=issued["token"])  # shares the stoppers of this access

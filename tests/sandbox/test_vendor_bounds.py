@@ -256,3 +256,30 @@ def test_the_harness_waits_for_an_export_place_rather_than_lose_the_scenarios_tr
             finally:
                 for _ in range(EXPORTS_AT_ONCE):
                     exports.leave(key)
+
+
+def test_the_operators_witnessed_run_is_bounded_apart_from_the_vendors_own(bounded: RunningSandbox) -> None:
+    """The agency witnessing a vendor's software on its own sandbox minted a harness token like the vendor's: the
+    vendor's runs there (its places, its runs of the hour and the day) refused the agency's witnessed run 429, and the
+    witnessed run took the vendor's places. A witnessed token is counted apart — bounded all the same — and its
+    sessions are bound to the same software (the evidence the agency verifies)."""
+    from conformity.harness.sandbox_access import SandboxAccess
+
+    with httpx.Client(base_url=bounded.base_url, timeout=30) as client, \
+            httpx.Client(base_url=bounded.base_url, timeout=30,
+                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+        acme = issue(admin, "acme", "acme.ehr")
+        witness = SandboxAccess(base_url=bounded.base_url, token=ADMIN_TOKEN).bind("acme", "acme.ehr")  # the runner's
+        agency = {"Authorization": f"Bearer {witness.token}"}
+        assert all(client.post("/admin/sessions", json={"seed": i}, headers=acme).status_code == 201 for i in range(2))
+        assert all(client.post("/admin/runs", json=RUN, headers=acme).status_code == 201 for _ in range(2))
+        refused(client.post("/admin/sessions", json={"seed": 3}, headers=acme), "live-sessions")
+        refused(client.post("/admin/runs", json=RUN, headers=acme), "runs-per-hour")
+        run = client.post("/admin/runs", json=RUN, headers=agency)
+        assert run.status_code == 201 and run.json()["attempt"] == 3  # the software's attempts: counted together
+        sessions = [client.post("/admin/sessions", json={"run_id": run.json()["run_id"], "scenario": scenario},
+                                headers=agency) for scenario in RUN["scenarios"]]
+        assert [r.status_code for r in sessions] == [201, 201]
+        assert {r.json()["bound_to"]["vendor_id"] for r in sessions} == {"acme"}
+        refused(client.post("/admin/sessions", json={"seed": 4}, headers=agency), "live-sessions")  # bounded too
+        refused(client.post("/admin/sessions", json={"seed": 4}, headers=acme), "live-sessions")  # not freed either
