@@ -13,8 +13,10 @@ for it, the wave and the time; never of the bundle's own report, nor of the zip'
 ``refused``   an automated MUST did not pass, a reviewer rejected a MUST, a document MUST has no
               evidence in the run (so it can never be reviewed), the run started before the wave opened
               (the sandbox's signed session time), the vendor chose the run's seed (``--seed``: the
-              sandbox signed it so; a run for a label takes the sandbox's seed), or the wave's labels have
-              expired;
+              sandbox signed it so; a run for a label takes the sandbox's seed), the wave's labels have
+              expired, or the wave's specification is no longer the one the run was verified against (the
+              catalog now pins another referential version, or applies other requirements or levels:
+              :func:`specification_changes`);
 ``revoked``   the version holds a revoked label in this wave and was not reinstated: nothing is issued.
 
 A refusal or a pending decision is written as JSON (format ``usine.decision/2``) and as readable text.
@@ -263,6 +265,34 @@ def _one_person(history: Sequence[Review], latest: Review, persons: Persons) -> 
     return None
 
 
+#: a requirement as a wave's specification applies it: (id, level, method)
+Applied = tuple[str, str, str]
+
+
+def specification_changes(facts: Facts, pinned: Mapping[str, str], applied: Iterable[Applied]) -> tuple[Problem, ...]:
+    """Why a recorded run is no longer evidence for its wave and category as the catalog now states them (``pinned``:
+    referential → version; ``applied``: each requirement's id, level and method), empty when it still is.
+
+    A run is verified against the specification of the catalog of the day and its verdicts are recorded; deciding it
+    again later (reviews done, a version reinstated) with a catalog that pins another referential version, applies
+    a requirement more or less, or holds one to another level, would label what that specification was never
+    checked against: a SHOULD now a MUST that failed, a MUST the run never ran."""
+    i = facts.identity
+    changes = [f"{rid} {pinned.get(rid, '(not pinned)')} (the run: {facts.referentials.get(rid, '(absent)')})"
+               for rid in sorted(set(pinned) | set(facts.referentials)) if pinned.get(rid) != facts.referentials.get(rid)]
+    now = {a[0]: a for a in applied}
+    then = {r.id: (r.id, r.level, r.method) for r in facts.rows}
+    changes += [f"{rid} applies now as {now[rid][1]} {now[rid][2]}"
+                + (f" (the run: {then[rid][1]} {then[rid][2]})" if rid in then else " (the run: not applied)")
+                for rid in sorted(now) if now[rid] != then.get(rid)]
+    changes += [f"{rid} applies no longer (the run: {then[rid][1]})" for rid in sorted(set(then) - set(now))]
+    if not changes:
+        return ()
+    return (Problem("", "specification", f"the specification of {i.wave} {i.category} changed since this run was "
+                                         f"verified: {'; '.join(changes)}; a label is issued only for the current "
+                                         "specification: run again"),)
+
+
 def _day_end(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
@@ -280,11 +310,13 @@ def revoked(facts: Facts, revocation: Revocation, now: dt.datetime) -> Decision:
 
 
 def decide(facts: Facts, reviews: Sequence[Review] | Mapping[str, Review], wave: Wave, now: dt.datetime,
-           waivers: Mapping[str, Waiver] | None = None, persons: Persons = NOBODY_PAIRED) -> Decision:
+           waivers: Mapping[str, Waiver] | None = None, persons: Persons = NOBODY_PAIRED,
+           changes: Sequence[Problem] = ()) -> Decision:
     """Judge a verified run with its reviews (every review recorded, in order: the latest of each requirement
     counts, and a MUST is accepted only when another person's acceptance confirms it — ``persons``: the reviewer
-    names that count as one person now) and the agency's waivers (``waivers``: requirement → waiver; validated by
-    :func:`waiver_problems` when given)."""
+    names that count as one person now), the agency's waivers (``waivers``: requirement → waiver; validated by
+    :func:`waiver_problems` when given) and how the wave's specification changed since the run was verified
+    (``changes``: :func:`specification_changes`; each a reason to refuse)."""
     decided = iso(now)
     waivers = waivers or {}
     history = list(reviews.values()) if isinstance(reviews, Mapping) else list(reviews)
@@ -333,6 +365,7 @@ def decide(facts: Facts, reviews: Sequence[Review] | Mapping[str, Review], wave:
                                        f"({wave.open.isoformat()}): run again"),)
     if facts.seed_source == "caller":
         reasons += (Problem("", "run", CALLER_SEED_REFUSED),)
+    reasons += tuple(changes)
     outcome: Outcome
     if failed or rejected or missing_evidence or reasons:
         outcome = "refused"

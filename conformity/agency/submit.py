@@ -23,7 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from conformity.agency.bundlezip import DEFAULT_LIMITS, ZipLimits
-from conformity.agency.decision import EXIT, Decision, Facts, Waiver, decide, revoked, unverified, waiver_problems
+from conformity.agency.decision import (
+    EXIT,
+    Decision,
+    Facts,
+    Waiver,
+    decide,
+    revoked,
+    specification_changes,
+    unverified,
+    waiver_problems,
+)
 from conformity.agency.decision_doc import DecisionDoc, decision_doc, who_of_facts, who_of_manifest
 from conformity.agency.persons import SAME_PERSON_PERIOD
 from conformity.agency.registry import Registry, Submission, iso
@@ -252,8 +262,16 @@ def preview(registry: Registry, s: Submission, catalog: Catalog, now: dt.datetim
             same_person: dt.timedelta = SAME_PERSON_PERIOD) -> Decision:
     """What deciding a recorded submission would give now: its reviews and the waivers its first decision recorded
     (a preview without them predicts a refusal that the decision then does not make)."""
-    return decide(registry.facts(s), registry.reviews(s.id), catalog.wave(s.wave), now, registry.waivers(s.id),
-                  registry.persons(now, same_person))
+    facts = registry.facts(s)
+    return decide(facts, registry.reviews(s.id), catalog.wave(s.wave), now, registry.waivers(s.id),
+                  registry.persons(now, same_person), changes=changes_since_verified(catalog, facts))
+
+
+def changes_since_verified(catalog: Catalog, facts: Facts) -> tuple[Problem, ...]:
+    """How the wave's specification in ``catalog`` differs from the one a recorded run was verified against."""
+    spec = catalog.specification(facts.identity.wave, facts.identity.category)
+    return specification_changes(facts, {r.id: r.version for r in spec.referentials},
+                                 ((a.id, a.level, a.requirement.proof.method) for a in spec.requirements))
 
 
 def _same_vendor(expected: str | None, actual: str) -> None:
@@ -317,7 +335,8 @@ def _decide_known(registry: Registry, s: Submission, catalog: Catalog, key_path:
     if already:
         raise InputError(f"already waived for {s.id}: {', '.join(already)}", where="--waive")
     registry.add_waivers(s.id, list(new.values()))
-    d = decide(facts, registry.reviews(s.id), wave, now, registry.waivers(s.id), registry.persons(now, same_person))
+    d = decide(facts, registry.reviews(s.id), wave, now, registry.waivers(s.id), registry.persons(now, same_person),
+               changes=changes_since_verified(catalog, facts))
     if d.outcome == "pending" or (s.state == "labelled" and d.outcome != "labelled"):
         return _unrecorded(d, bundle, recorded=True)  # nothing changed (or nothing can be issued now)
     in_force = registry.label_in_force(facts.identity, now) if d.outcome == "labelled" else None
