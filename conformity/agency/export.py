@@ -8,7 +8,10 @@ Layout of ``--out``::
     labels/revocations.json       the signed revocation list (usine.revocations/2, with issued and next_update)
     agency-key.pub.pem            the key that verifies all of them
 
-``labels/`` is what the payment agency reads (``usine pay run --labels OUT/labels``): nothing else in it.
+``labels/`` is what the payment agency reads (``usine pay run --labels OUT/labels``): nothing else in it. An export
+into a folder whose ``labels/`` holds anything it does not write (a label of another registry, or of this one
+before it was restored from a backup: signed by the same key, revoked by no list this registry signs) is refused
+before anything is written, naming what is there.
 """
 
 from __future__ import annotations
@@ -102,6 +105,19 @@ def _dump(doc: Any) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
+def _refuse_strays(folder: Path, written: set[str]) -> None:
+    """InputError naming what ``folder`` holds that the export does not write (the payment agency relies on all)."""
+    if not folder.is_dir():
+        return
+    strays = sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                    if str(p.relative_to(folder)) not in written or not (p.is_file() and not p.is_symlink()))
+    if strays:
+        raise InputError(f"{len(strays)} file(s) or folder(s) in it that this registry's export does not write "
+                         f"({', '.join(strays[:5])}{', …' if len(strays) > 5 else ''}): the payment agency relies on "
+                         "every label there, and no revocation list of this registry revokes these; export into an "
+                         "empty folder, or remove them", file=folder)
+
+
 def export_registry(registry: Registry, key: SigningKey, out: Path, now: dt.datetime | None = None) -> Exported:
     """Write the public export of every label in the registry into ``out``."""
     now = now or dt.datetime.now(dt.UTC)
@@ -114,6 +130,7 @@ def export_registry(registry: Registry, key: SigningKey, out: Path, now: dt.date
     problems = schema_problems("registry-export", data, "labelled.json")
     if problems:
         raise InputError(problems)
+    _refuse_strays(out / "labels", {f"label-{doc['label_id']}.json" for doc, _, _ in labels} | {"revocations.json"})
     revocations = [{"label_id": d["label_id"], "software_id": d["software"]["id"], "version": v, "wave": d["wave"],
                     "revoked": r, "reason": why} for d, r, why in labels if r for v in d["versions"]]
     for doc, _, _ in labels:

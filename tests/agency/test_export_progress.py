@@ -17,13 +17,13 @@ from conformity.agency.registry import Registry
 from conformity.agency.submit import decide_bundle
 from conformity.catalog import Catalog
 from conformity.catalog.schema import schema_problems
-from conformity.labels import verify_revocations
+from conformity.labels import sign_label, verify_revocations
 from conformity.payments import RunOptions, run_payments
 from conformity.payments.labelbook import load_labelbook
 from conformity.payments.payees import load_payer
-from conformity.signing import KeyRing, verify_document
+from conformity.signing import KeyRing, SigningKey, verify_document
 from tests.agency.helpers import AGENCY, CATEGORY, DECIDED, DEFECT_FAILS, WAVE, Runs, label_bundle, usine
-from tests.payments.builders import events_for, installation, write_jsonl
+from tests.payments.builders import events_for, installation, label_fields, write_jsonl, write_label
 
 PAYER = Path(__file__).resolve().parents[2] / "examples" / "payments" / "payer.toml"
 AGENCY_KEYS = KeyRing([AGENCY.verify_key])
@@ -163,3 +163,25 @@ def test_every_signed_artefact_verifies_with_an_off_the_shelf_jose_library(decid
     edited["payload"] = edited["payload"][:-2] + ("A" if edited["payload"][-2] != "A" else "B") + edited["payload"][-1]
     with pytest.raises(BadSignatureError):
         jose_verified(edited, key)
+
+
+def test_an_export_into_a_labels_folder_holding_a_label_the_registry_does_not_know_is_refused(
+        decided: Path, home: Path, tmp_path: Path) -> None:
+    """``labels/`` is what the payment agency pays on: a label file left there (an export of a registry since
+    restored from a backup, another registry's export under the same key) is a label the registry's revocation list
+    never revokes. The export refuses the folder, naming the file, and writes nothing."""
+    out = tmp_path / "export"
+    assert usine("agency", "registry", "export", "--out", out).exit_code == 0
+    key = SigningKey.load(home / "agency" / "agency-key.pem")
+    stray = write_label(out / "labels", sign_label(label_fields(vendor="acme"), key), name="label-lbl_gone.json")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    again = usine("agency", "registry", "export", "--out", out)
+    assert again.exit_code == 2, again.output
+    assert "label-lbl_gone.json" in again.output and "does not" in again.output, again.output
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing written
+    (out / "labels" / "sub").mkdir()
+    stray.rename(out / "labels" / "sub" / "copy.json")
+    assert usine("agency", "registry", "export", "--out", out).exit_code == 2
+    (out / "labels" / "sub" / "copy.json").unlink()
+    (out / "labels" / "sub").rmdir()
+    assert usine("agency", "registry", "export", "--out", out).exit_code == 0  # its own files: exported again
