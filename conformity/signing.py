@@ -44,6 +44,8 @@ ALG = "EdDSA"
 ACCEPTED_ALGS = ("EdDSA", "Ed25519")
 TYP = "JOSE+JSON"
 MEMBERS = frozenset({"protected", "payload", "signature"})
+#: what usine puts in a protected header, and all it accepts there (``typ`` may be left out)
+HEADER_MEMBERS = frozenset({"alg", "kid", "typ"})
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -348,8 +350,9 @@ def _envelope_problem(doc: Any) -> str | None:
 def verify_envelope(doc: Any, keys: KeyRing, *, source: str = "document") -> Verified:
     """Verify a signed document against trusted keys; its payload (a JSON object) and signing key id.
 
-    Raises SignatureError naming what is wrong: not a JWS, old envelope, unsupported algorithm,
-    untrusted key id, or a signature that does not match the content.
+    Raises SignatureError naming what is wrong: not a JWS, old envelope, unsupported algorithm, a header member
+    usine never signs (``jwk``, ``x5u``, ``crit``, ``b64``…: the key is the trusted one ``kid`` names, and the payload
+    is base64url), untrusted key id, or a signature that does not match the content.
     """
     problem = _envelope_problem(doc)
     if problem:
@@ -359,6 +362,13 @@ def verify_envelope(doc: Any, keys: KeyRing, *, source: str = "document") -> Ver
     if alg not in ACCEPTED_ALGS:
         raise SignatureError(f"unsupported signature algorithm {alg!r} (expected {ALG})", file=source,
                              where="protected.alg")
+    extra = sorted(set(header) - HEADER_MEMBERS)
+    if extra:
+        raise SignatureError(f"protected header member(s) {', '.join(extra)} that usine never signs (a key embedded or "
+                             "pointed to, a critical extension, an unencoded payload): only alg, kid and typ are read",
+                             file=source, where=f"protected.{extra[0]}")
+    if header.get("typ", TYP) != TYP:
+        raise SignatureError(f"typed {header['typ']!r}, not a usine document ({TYP})", file=source, where="protected.typ")
     if not isinstance(kid, str):
         raise SignatureError("protected header has no key id ('kid')", file=source, where="protected.kid")
     key = keys.get(kid)

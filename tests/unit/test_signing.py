@@ -188,3 +188,27 @@ def test_a_private_key_given_where_a_public_key_is_expected_is_named_as_such(tmp
     assert str(tmp_path / "agency.pem") in str(refused.value)
     public = sorted(p for p in tmp_path.iterdir() if p.name != "agency.pem")
     assert public and VerifyKey.from_file(public[0])  # the public half beside it is taken
+
+
+@pytest.mark.parametrize(("member", "value"), [
+    ("jwk", {"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}), ("jku", "https://keys.example/jwks.json"),
+    ("x5u", "https://keys.example/cert.pem"), ("x5c", ["MIIB"]), ("crit+b64", False), ("cty", "JWT"), ("typ", "JWT")])
+def test_a_header_member_usine_never_signs_is_refused_even_under_a_trusted_signature(member: str, value: object) -> None:
+    """usine signs ``{"alg", "kid", "typ": "JOSE+JSON"}`` and nothing else: a header that embeds or points to a key
+    (jwk, jku, x5u, x5c), declares the payload unencoded (RFC 7797 ``b64: false`` under ``crit``: the payload member is
+    then not the base64url that ``unverified_payload`` and every other JOSE reader decodes) or types the document as
+    something else is not one of its documents, even signed by a trusted key: refused, naming the member."""
+    header = {"alg": "EdDSA", "kid": AGENCY.kid, "typ": "JOSE+JSON"}
+    payload = urlsafe_b64encode(b'{"format":"x/1","n":1}').decode()
+    if member == "crit+b64":
+        header |= {"crit": ["b64"], "b64": False}
+        payload = '{"format":"x/1","n":1}'
+    else:
+        header[member] = value
+    protected = urlsafe_b64encode(json.dumps(header).encode()).decode()
+    bad = raw_sign({"protected": protected, "payload": payload})
+    with pytest.raises(SignatureError) as exc:
+        verify_envelope(bad, RING, source="x.json")
+    name = "b64" if member == "crit+b64" else member  # the first, in order
+    assert f"protected.{name}" in str(exc.value) and "x.json" in str(exc.value), str(exc.value)
+    assert verify_envelope(AGENCY.sign_document({"format": "x/1", "n": 1}), RING).payload["n"] == 1
