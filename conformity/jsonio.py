@@ -2,7 +2,8 @@
 
 The one place usine parses untrusted JSON (files, bundle members, signed payloads). Strict means
 UTF-8 text, no lone surrogate in a string (``"\\ud800"``: not Unicode text, RFC 7493 §2.1; written back as UTF-8 it
-raised far from here — a driver's answer holding one ended the harness's run), no ``NaN``/``Infinity``, no name twice
+raised far from here — a driver's answer holding one ended the harness's run), no ``NaN``/``Infinity`` (nor a number
+too large for a double, which Python's reader turns into an infinity: ``1e400``), no name twice
 in an object (RFC 8259 leaves its meaning to the
 parser: one keeps the first value, another the last, so two readers of the same file could disagree), and
 objects nested at most :data:`MAX_DEPTH` deep: a document nested 100,000 deep is refused with a clear
@@ -12,6 +13,7 @@ error, never a ``RecursionError`` traceback.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,15 @@ def unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-_DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=unique_names)
+def _finite(token: str) -> float:
+    """A number with a fraction or an exponent as a float; ValueError when it overflows to an infinity."""
+    value = float(token)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"the number {token[:40]}{'…' if len(token) > 40 else ''} is beyond the range of a double")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=unique_names)
 #: an escaped surrogate code unit: where a lone one may hide (a pair decodes to one character, a lone one stays)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
