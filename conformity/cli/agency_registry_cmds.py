@@ -176,7 +176,9 @@ def export_cmd(out_dir: Path, key_path: Path | None, registry_path: Path | str |
     from conformity.agency.export import export_registry
     from conformity.agency.submit import agency_signing_key, default_agency_key
 
+    key = agency_signing_key(key_path or default_agency_key())
     with _open(registry_path) as reg:
-        done = export_registry(reg, agency_signing_key(key_path or default_agency_key()), out_dir)
-    click.echo(f"exported {done.labels} label(s), {done.revoked} revoked, to {out_dir} "
-               f"(payment agency: usine pay run --labels {out_dir / 'labels'} --agency-key {out_dir / 'agency-key.pub.pem'})")
+        done = export_registry(reg, key, out_dir)
+    click.echo(f"exported {done.labels} label(s), {done.revoked} revoked, to {out_dir} (payment agency: usine pay run "
+               f"--labels {out_dir / 'labels'} --agency-key AGENCY_PUB, the agency's public key obtained from the "
+               f"agency itself, not the copy shipped beside the labels: its key id is {key.kid})")

@@ -185,3 +185,15 @@ def test_an_export_into_a_labels_folder_holding_a_label_the_registry_does_not_kn
     (out / "labels" / "sub" / "copy.json").unlink()
     (out / "labels" / "sub").rmdir()
     assert usine("agency", "registry", "export", "--out", out).exit_code == 0  # its own files: exported again
+
+
+def test_the_export_names_the_key_id_to_pin_rather_than_trusting_the_key_shipped_beside_the_labels(
+        decided: Path, home: Path, tmp_path: Path) -> None:
+    """Whoever can write the export folder on its way to the payment agency can replace the labels and
+    agency-key.pub.pem together: the key beside the files proves nothing. The export says the key id (RFC 7638
+    thumbprint) the payment agency must find in the key it trusts, obtained from the agency itself."""
+    out = tmp_path / "export"
+    r = usine("agency", "registry", "export", "--out", out)
+    assert r.exit_code == 0, r.output
+    kid = SigningKey.load(home / "agency" / "agency-key.pem").kid
+    assert kid in r.output and "not the copy" in r.output, r.output
