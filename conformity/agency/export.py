@@ -118,6 +118,13 @@ def _refuse_strays(folder: Path, written: set[str]) -> None:
                          "empty folder, or remove them", file=folder)
 
 
+def revocation_entries(labels: list[tuple[LabelDoc, str | None, str | None]]) -> list[dict[str, Any]]:
+    """The revocation list's entries: one for each version of each revoked label (``labels``: the registry's
+    (label, revoked, reason))."""
+    return [{"label_id": d["label_id"], "software_id": d["software"]["id"], "version": v, "wave": d["wave"],
+             "revoked": r, "reason": why} for d, r, why in labels if r for v in d["versions"]]
+
+
 def export_registry(registry: Registry, key: SigningKey, out: Path, now: dt.datetime | None = None) -> Exported:
     """Write the public export of every label in the registry into ``out``."""
     now = now or dt.datetime.now(dt.UTC)
@@ -131,8 +138,7 @@ def export_registry(registry: Registry, key: SigningKey, out: Path, now: dt.date
     if problems:
         raise InputError(problems)
     _refuse_strays(out / "labels", {f"label-{doc['label_id']}.json" for doc, _, _ in labels} | {"revocations.json"})
-    revocations = [{"label_id": d["label_id"], "software_id": d["software"]["id"], "version": v, "wave": d["wave"],
-                    "revoked": r, "reason": why} for d, r, why in labels if r for v in d["versions"]]
+    revocations = revocation_entries(labels)
     for doc, _, _ in labels:
         write_atomic(out / "labels" / f"label-{doc['label_id']}.json", _dump(registry.label_signed(doc["label_id"])))
     write_atomic(out / "labels" / "revocations.json", _dump(sign_revocations(revocations, key, now=now)))

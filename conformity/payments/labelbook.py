@@ -9,7 +9,7 @@ list, fresh: ``LABELS/revocations.json`` (where the agency's export puts it) or 
 (``--revocations``). It must verify against the agency's keys (else exit 2) and its ``next_update``
 must be later than the run's time (``--as-of``, and never earlier than now): a missing or stale list
 stops the run before the ledger is touched (:class:`RevocationsNotFresh`, exit 4), and so does a list
-issued before the one an earlier run of the same ledger relied on (:func:`check_not_older`). Any other
+older than the one an earlier run of the same ledger relied on (:func:`check_not_older`). Any other
 revocation list under the labels folder (``revocations.json`` in a subfolder, or any file whose
 payload is a revocation list) is an error, never a label nor ignored. A revocation names a software
 version in a wave: it refuses events of that version from its time on under every label issued before
@@ -173,15 +173,20 @@ def revocations_digest(found: RevocationList) -> str:
         [r.label_id, r.software_id, r.version, r.wave, r.revoked.astimezone(dt.UTC).isoformat(), r.reason] for r in found.revocations)))
 
 
-def check_not_older(found: RevocationList, path: Path, relied_on: Iterable[tuple[int, str, str | None]]) -> None:
-    """RevocationsNotFresh if ``found`` was issued before a list an earlier run of the ledger relied on
-    (``relied_on``: (run, issued, :func:`revocations_digest` or None when that run did not record it)): a list is
-    replaced by a newer one, never by an older one, even one still fresh (it would pay what the newer one revoked).
-    ``issued`` has whole seconds, so a list exported just before a revocation and the one just after it may say the
-    same time: a list of the newest time relied on that revokes something else cannot be ordered against it, and is
-    refused too."""
-    relied = [(parse_time(issued), run, digest) for run, issued, digest in relied_on]
-    newest = max(((when, run) for when, run, _ in relied), default=None)
+def check_not_older(found: RevocationList, path: Path, relied_on: Iterable[tuple[int, str, str | None, int | None]]
+                    ) -> None:
+    """RevocationsNotFresh if ``found`` is older than a list an earlier run of the ledger relied on (``relied_on``:
+    (run, issued, :func:`revocations_digest`, how many entries it had — each None when that run did not record it)):
+    a list is replaced by a newer one, never by an older one, even one still fresh (it would pay what the newer one
+    revoked).
+
+    Older is: issued before; or holding fewer entries, for the agency's lists only grow (a label is revoked once and
+    never un-revoked — a reinstatement lets a new label be issued —, so a list with fewer entries is an older one,
+    or one of a registry that lost revocations); or, issued the same second (``issued`` has whole seconds: the list
+    exported just before a revocation and the one just after it may say the same time), holding as many entries but
+    other ones."""
+    relied = [(parse_time(issued), run, digest, count) for run, issued, digest, count in relied_on]
+    newest = max(((when, run) for when, run, _, _ in relied), default=None)
     if newest is None:
         return
     if found.issued < newest[0]:
@@ -189,14 +194,23 @@ def check_not_older(found: RevocationList, path: Path, relied_on: Iterable[tuple
             f"revocation list {path} was issued {iso(found.issued)}, before the list of {iso(newest[0])} that run "
             f"{newest[1]} of this ledger relied on: an older list could pay what the newer one revoked; get the "
             "agency's current list (usine agency registry export) and run again")
+    entries = len(found.revocations)
+    most = max(((count, run) for _, run, _, count in relied if count is not None), default=None)
+    if most is not None and entries < most[0]:
+        raise RevocationsNotFresh(
+            f"revocation list {path} revokes {entries} label version(s), fewer than the {most[0]} of the list that "
+            f"run {most[1]} of this ledger relied on: the agency's lists only grow (a revocation is never undone), so "
+            "this one is older, or comes from a registry that lost revocations; it could pay what the other one "
+            "revoked; get the agency's current list (usine agency registry export) and run again")
     digest = revocations_digest(found)
-    other = next((run for when, run, d in relied if when == found.issued and d is not None and d != digest), None)
+    other = next((run for when, run, d, count in relied if when == found.issued and d is not None and d != digest
+                  and (count is None or count == entries)), None)
     if other is not None:
         raise RevocationsNotFresh(
             f"revocation list {path} was issued {iso(found.issued)}, as the list that run {other} of this ledger "
-            "relied on, but revokes other things: two lists of the same second cannot be ordered, and the one "
-            "issued first could pay what the other revoked; get the agency's current list (usine agency registry "
-            "export, a later one) and run again")
+            "relied on, with as many entries but other ones: two such lists cannot be ordered, and the one issued "
+            "first could pay what the other revoked; get the agency's current list (usine agency registry export, "
+            "a later one) and run again")
 
 
 def load_labelbook(folder: Path, keys: KeyRing, *, at: dt.datetime | None = None,

@@ -196,12 +196,14 @@ class Ledger:
         self.db.execute("UPDATE runs SET finished=?, summary=? WHERE id=?", (finished, summary, run))
         self.commit()
 
-    def revocation_lists(self) -> list[tuple[int, str, str | None]]:
-        """(run, issued, digest of what it revokes, or None before runs recorded it) of the revocation list each run
-        relied on (what ``begin_run``'s inputs say)."""
-        return [(int(r[0]), str(r[1]), None if r[2] is None else str(r[2])) for r in self.db.execute(
-            "SELECT id, json_extract(inputs, '$.revocations.issued') AS issued, "
-            "json_extract(inputs, '$.revocations.sha256') FROM runs WHERE issued IS NOT NULL ORDER BY id")]
+    def revocation_lists(self) -> list[tuple[int, str, str | None, int | None]]:
+        """(run, issued, digest of what it revokes, how many entries it had — each None when the run did not record
+        it) of the revocation list each run relied on (what ``begin_run``'s inputs say)."""
+        return [(int(r[0]), str(r[1]), None if r[2] is None else str(r[2]), r[3] if isinstance(r[3], int) else None)
+                for r in self.db.execute(
+                    "SELECT id, json_extract(inputs, '$.revocations.issued') AS issued, "
+                    "json_extract(inputs, '$.revocations.sha256'), json_extract(inputs, '$.revocations.revocations') "
+                    "FROM runs WHERE issued IS NOT NULL ORDER BY id")]
 
     def unfinished_runs(self, before: int) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM runs WHERE finished IS NULL AND id < ? ORDER BY id",

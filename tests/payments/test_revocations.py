@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.payments.builders import T0, events_for, installation, revocation, revocation_list
 from tests.payments.workspace import Workspace, ledger_state
 
@@ -180,8 +182,8 @@ def test_help_documents_the_exit_codes() -> None:
 def test_an_older_list_of_the_same_second_after_a_newer_one_refuses_to_start(ws: Workspace) -> None:
     """The rollback within one second: ``issued`` has whole seconds, so a list the agency exported just before a
     revocation and the one just after it may say the same time. Replayed after the newer one, the older list was
-    not "issued before" it and paid what the newer one revoked; two lists of one instant cannot be ordered, so a
-    list saying the same time as the one relied on but revoking something else is refused (exit 4)."""
+    not "issued before" it and paid what the newer one revoked. The agency's lists only grow: one with fewer entries
+    than the list relied on is older, and refused (exit 4)."""
     doc = ws.label()
     same_second = NOW.replace(microsecond=0)
     older = revocation_list(now=same_second)  # exported a moment before the revocation, in the same second
@@ -193,8 +195,61 @@ def test_an_older_list_of_the_same_second_after_a_newer_one_refuses_to_start(ws:
     (ws.labels / "revocations.json").write_text(json.dumps(older), encoding="utf-8")
     r = ws.run(f)
     assert r.returncode == 4 and "Traceback" not in r.stderr, r.stderr
-    assert f"issued {iso(same_second)}, as the list that run 1 of this ledger relied on" in r.stderr, r.stderr
+    assert "revokes 0 label version(s), fewer than the 1 of the list that run 1" in r.stderr, r.stderr
     assert ledger_state(ws.ledger) == before and runs(ws.ledger) == n and not r.out.exists()
     ws.revoke(revocation(doc["label_id"], T0 - DAY), now=same_second)  # the very list relied on, signed again: runs
     r = ws.run(f)
     assert r.returncode == 0 and r.summary["installations_paid"] == 0, r.stderr
+
+
+def test_the_newer_list_of_the_same_second_is_relied_on_after_the_older(ws: Workspace) -> None:
+    """The other order within one second: a run relied on the list exported just before a revocation; the list of
+    the same second that holds the revocation too is the newer one (the agency's lists only grow) and is relied on,
+    not refused as unordered."""
+    doc = ws.label()
+    same_second = NOW.replace(microsecond=0)
+    ws.revoke(now=same_second)  # exported a moment before the revocation
+    f = ws.events("e.jsonl", events_for(SITE, 5))
+    more = ws.events("more.jsonl", events_for(installation("130300033", "S"), 5, first=20))
+    r = ws.run(f)
+    assert r.returncode == 0 and r.summary["installations_paid"] == 1, r.stderr
+    ws.revoke(revocation(doc["label_id"], T0 - DAY), now=same_second)
+    r = ws.run(more)
+    assert r.returncode == 0, r.stderr
+    assert r.reasons() == {"label-revoked": 5} and r.summary["installations_paid"] == 0
+
+
+def test_a_later_list_with_fewer_entries_refuses_to_start(ws: Workspace) -> None:
+    """A list issued later but revoking less than the one relied on (a registry restored from a backup that lost a
+    revocation, or a list built by hand and signed by mistake) would pay what the other revoked: the agency's lists
+    only grow, so it is refused (exit 4), the ledger untouched."""
+    doc = ws.label()
+    ws.revoke(revocation(doc["label_id"], T0 - DAY), now=NOW - DAY)
+    f = ws.events("e.jsonl", events_for(SITE, 5))
+    r = ws.run(f)
+    assert r.returncode == 0 and r.reasons() == {"label-revoked": 5}, r.stderr
+    before, n = ledger_state(ws.ledger), runs(ws.ledger)
+    ws.revoke(now=NOW)  # later, and empty
+    r = ws.run(f)
+    assert r.returncode == 4 and "Traceback" not in r.stderr, r.stderr
+    assert "revokes 0 label version(s), fewer than the 1 of the list that run 1 of this ledger relied on" in r.stderr
+    assert ledger_state(ws.ledger) == before and runs(ws.ledger) == n and not r.out.exists()
+
+
+def test_a_list_of_the_same_second_with_as_many_other_entries_cannot_be_ordered(tmp_path: Path) -> None:
+    """Two lists of one second, as many entries, other ones (two registries diverged: no agency issues both): which
+    is newer cannot be told, so the one not relied on is refused; the very list relied on, signed again, is not."""
+    from conformity.errors import RevocationsNotFresh
+    from conformity.labels import verify_revocations
+    from conformity.payments.labelbook import check_not_older, revocations_digest
+    from conformity.signing import KeyRing
+    from tests.payments.builders import AGENCY
+
+    keys = KeyRing([AGENCY.verify_key])
+    second = NOW.replace(microsecond=0)
+    relied = verify_revocations(revocation_list([revocation("lbl_aaaaaaaa", T0)], now=second), keys)
+    other = verify_revocations(revocation_list([revocation("lbl_bbbbbbbb", T0)], now=second), keys)
+    on_record = [(1, iso(second), revocations_digest(relied), 1)]
+    check_not_older(relied, tmp_path / "revocations.json", on_record)
+    with pytest.raises(RevocationsNotFresh, match="as the list that run 1 of this ledger relied on, with as many"):
+        check_not_older(other, tmp_path / "revocations.json", on_record)

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from conformity.agency.export import csv_text, open_data
+from conformity.agency.export import csv_text, open_data, revocation_entries
 from conformity.agency.registry import Registry
 from conformity.labels import sign_revocations
 from conformity.signing import SigningKey
@@ -67,9 +67,7 @@ def registry_csv(data: dict[str, Any]) -> str:
 
 def revocation_list(reg: Registry, key: SigningKey, now: dt.datetime) -> dict[str, Any]:
     """The current signed revocation list (every revoked label, each version), with ``next_update``."""
-    revocations = [{"label_id": d["label_id"], "software_id": d["software"]["id"], "version": v, "wave": d["wave"],
-                    "revoked": r, "reason": why} for d, r, why in reg.labels() if r for v in d["versions"]]
-    return sign_revocations(revocations, key, now=now)
+    return sign_revocations(revocation_entries(reg.labels()), key, now=now)
 
 
 def signed_export(reg: Registry, key: SigningKey, now: dt.datetime) -> dict[str, Any]:
