@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from conformity.agency.persons import NOBODY_PAIRED, Persons
 from conformity.agency.records import Awaiting, MissingEvidence, NotPassed, RecordedRow, Rejected, Revocation
+from conformity.agency.timing import LONG_SCENARIO, Longest
 from conformity.agency.verify import RunIdentity, Verification
 from conformity.bundle.evidence import EvidenceFile
 from conformity.catalog import Wave
@@ -159,6 +160,9 @@ class Facts:
     #: before the sandbox issued runs) and the run's attempt number (the software's runs in the wave and category)
     seed_source: str | None = None
     attempt: int | None = None
+    #: the run's longest scenario, session opened to last exchange (the sandbox's signed times; None: recorded before
+    #: the agency kept it)
+    longest: Longest | None = None
 
     @property
     def submission(self) -> str:
@@ -172,12 +176,13 @@ class Facts:
         return cls(v.identity, m["vendor"]["name"], m["software"]["name"], m["software"]["registration_id"],
                    dict(m["referentials"]), read_seed(m["seed"]), m["harness"]["version"], v.run_started, v.bundle.name,
                    v.bundle_sha256, tuple(RecordedRow.of(r) for r in v.rows), v.evidence, failed,
-                   m["seed_source"], m["attempt"])
+                   m["seed_source"], m["attempt"], v.longest)
 
     def to_json(self) -> dict[str, Any]:
         """What the registry keeps to decide again without the bundle (evidence is kept in its own table)."""
         return {"run": {"id": self.identity.run_id, "seed": canonical_seed(self.seed), "harness": self.harness,
-                        "started": self.run_started, "seed_source": self.seed_source, "attempt": self.attempt},
+                        "started": self.run_started, "seed_source": self.seed_source, "attempt": self.attempt,
+                        **({"longest": self.longest.to_json()} if self.longest else {})},
                 "vendor_name": self.vendor_name, "software_name": self.software_name,
                 "registration_id": self.registration_id, "referentials": self.referentials,
                 "bundle": {"name": self.bundle_name, "sha256": self.bundle_sha256}}
@@ -189,7 +194,7 @@ class Facts:
         return cls(identity, facts["vendor_name"], facts["software_name"], facts["registration_id"],
                    dict(facts["referentials"]), read_seed(run["seed"]), run["harness"], run["started"], facts["bundle"]["name"],
                    facts["bundle"]["sha256"], tuple(rows), tuple(evidence), tuple(failed), run.get("seed_source"),
-                   run.get("attempt"))
+                   run.get("attempt"), Longest.from_json(run.get("longest")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +360,11 @@ def decide(facts: Facts, reviews: Sequence[Review] | Mapping[str, Review], wave:
     if facts.run_started and facts.run_started[:10] > wave.submission_deadline.isoformat():
         warnings.append(f"the run ({facts.run_started}) is after the wave's submission deadline "
                         f"{wave.submission_deadline.isoformat()}")
+    if facts.longest is not None and facts.longest.long:
+        warnings.append(f"scenario {facts.longest.scenario} lasted {facts.longest.said()} from its session's opening "
+                        f"to its last exchange (the sandbox's signed times; the harness plays a scenario in seconds, "
+                        f"warned past {LONG_SCENARIO.total_seconds() / 60:g} min): it may have been played by hand, or "
+                        "its inputs studied before the software was made to act on them")
     reasons: tuple[Problem, ...] = ()
     if now >= _day_end(wave.label_valid_until):
         reasons = (Problem("", "wave", f"labels of {wave.id} expired on {wave.label_valid_until.isoformat()}; "

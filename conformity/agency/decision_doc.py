@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformity.agency.decision import DECISION_FORMAT, Decision, Facts
+from conformity.agency.timing import Longest
 from conformity.checks.model import Finding
 from conformity.runs import canonical_seed
 
@@ -20,7 +21,8 @@ def who_of_facts(f: Facts) -> dict[str, Any]:
             "wave": i.wave, "category": i.category,
             "run": {"id": i.run_id, "seed": canonical_seed(f.seed), "harness": f.harness, "started": f.run_started,
                     **({"seed_source": f.seed_source} if f.seed_source else {}),
-                    **({"attempt": f.attempt} if f.attempt else {})}}
+                    **({"attempt": f.attempt} if f.attempt else {}),
+                    **({"longest": f.longest.to_json()} if f.longest else {})}}
 
 
 def who_of_manifest(m: dict[str, Any] | None) -> dict[str, Any]:
@@ -88,6 +90,7 @@ class DecisionDoc:
         """The decision as a vendor reads it: the outcome, then why, requirement by requirement."""
         d = self.decision
         run = self.who.get("run") or {}
+        longest = Longest.from_json(run.get("longest"))
         recorded = ("in the registry" if self.recorded else
                     "not recorded: the evidence did not verify" if not self.verified else "not recorded")
         lines = [f"{HEADLINE[d.outcome]}: {_who_line(self.who)}"
@@ -95,6 +98,7 @@ class DecisionDoc:
                  f"submission {d.submission}" + (f", run {run['id']}" if run.get("id") else "")
                  + (f", attempt {run['attempt']}" if run.get("attempt") else "")
                  + (", seed chosen by the vendor" if run.get("seed_source") == "caller" else "")
+                 + (f", longest scenario {longest.scenario} {longest.said()}" if longest else "")
                  + f" ({recorded}); bundle {self.bundle[0]} sha256 {self.bundle[1]}", ""]
         if self.label_id:
             lines.append(f"label {self.label_id}")

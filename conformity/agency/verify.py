@@ -27,6 +27,7 @@ from typing import Any
 from conformity import jsonio
 from conformity.agency import rederive
 from conformity.agency.bundlezip import DEFAULT_LIMITS, BundleArchive, ZipLimits, open_bundle
+from conformity.agency.timing import Longest, longest_scenario
 from conformity.bundle import evidence as ev
 from conformity.catalog import Catalog
 from conformity.catalog.schema import schema_problems
@@ -65,6 +66,7 @@ class Verification:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     rows: list[RequirementRow] = field(default_factory=list)
     run_started: str | None = None
+    longest: Longest | None = None  # the run's longest scenario, by the sandbox's signed times
     evidence_data: dict[str, bytes] = field(default_factory=dict)  # member name → bytes of each evidence file
 
     @property
@@ -403,6 +405,7 @@ def _verify_run(v: Verification, archive: BundleArchive, manifest: dict[str, Any
             traces[scenario] = doc
     created = sorted(str(t["session"].get("created")) for t in traces.values() if t.get("session", {}).get("created"))
     v.run_started = created[0] if created else None
+    v.longest = longest_scenario(traces)
     identity = next((_start_vendor(t) for t in traces.values()), None) or {
         **manifest_identity(manifest), "category": manifest["category"]}
     v.verdicts = rederive.rederive(plan, eval_context(plan, identity), traces)
