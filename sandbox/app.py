@@ -30,7 +30,14 @@ from conformity.signing import SigningKey
 from sandbox import admin, events, plugins, traces
 from sandbox import openapi as openapi_doc
 from sandbox.config import SandboxConfig
-from sandbox.deps import REQUEST_SERVICE, REQUEST_SESSION, FastJSONResponse, LeanHandler, refuse_other_packs
+from sandbox.deps import (
+    REQUEST_SERVICE,
+    REQUEST_SESSION,
+    FastJSONResponse,
+    LeanHandler,
+    refuse_other_packs,
+    refuse_repeated_query,
+)
 from sandbox.events import EventLog
 from sandbox.problems import MEDIA_TYPE, HTTPProblem, install_handlers
 from sandbox.recording import InFlight, RecordingMiddleware
@@ -173,8 +180,10 @@ class SessionRoutes:
     endpoint, their problems handled by the app's exception handlers as the route's would be."""
 
     def __init__(self, router: APIRouter,
-                 lean: Mapping[str, Mapping[tuple[str, str], tuple[APIRoute, LeanHandler]]] | None = None):
+                 lean: Mapping[str, Mapping[tuple[str, str], tuple[APIRoute, LeanHandler]]] | None = None,
+                 own_queries: frozenset[str] = frozenset()):
         self.router = router
+        self.own_queries = own_queries
         services = [(r, route_services(r)) for r in router.routes]
         names: set[str] = set().union(*(s for _, s in services if s))
         self.by_service: dict[str, APIRouter] = {}
@@ -193,6 +202,8 @@ class SessionRoutes:
         if scope["type"] == "http":
             path = scope["path"]
             match = REQUEST_SERVICE.match(path)
+            if scope.get("query_string") and (match is None or match[1] not in self.own_queries):
+                refuse_repeated_query(scope["query_string"])
             session = scope.get("state", {}).get(REQUEST_SESSION) if match else None
             if session is not None:  # as the recording read it: another pack's service is refused before its checks
                 assert match is not None
@@ -301,5 +312,6 @@ def create_app(config: SandboxConfig) -> FastAPI:
     openapi_doc.install(app)
     lean = {name: lean_routes(name, module) for name, module in plugins.services().items()}
     lean |= {name: lean_routes(name, idp) for name in app.state.oidc_profiles}
-    app.router.middleware_stack = SessionRoutes(app.router, lean)  # every route is in place: index them by service
+    # every route is in place: index them by service (the identity providers read their queries their own way)
+    app.router.middleware_stack = SessionRoutes(app.router, lean, frozenset(app.state.oidc_profiles))
     return app

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import Request
@@ -22,7 +23,7 @@ from conformity.http_problems import require_json_media, utf8_problem
 from conformity.paths import default_catalog_root
 from sandbox.auth_first import authenticated
 from sandbox.credentials import secret_hash
-from sandbox.parsed import parse_json
+from sandbox.parsed import DuplicateMember, parse_body, require_unique_members
 from sandbox.problems import HTTPProblem
 from sandbox.store import Store, bounds_binding
 
@@ -196,6 +197,19 @@ def refuse_other_packs(session: dict[str, Any], service: str) -> None:
         raise HTTPProblem(404, "service-not-in-pack", f"test session {session['id']} is a session of the {pack} pack, "
                                                       f"whose services are {', '.join(sorted(_services(pack)))}: not "
                                                       f"{service}")
+
+
+def refuse_repeated_query(query: bytes) -> None:
+    """400 ``query-param-repeated`` for a query naming a parameter twice: every service reads one value of each
+    (Starlette's ``query_params`` the first, FastAPI's parameters the last), so ``?kind=dpe&kind=quote`` let a service
+    and a check reading the recorded query act on different values. (The identity providers answer it their own way,
+    an OAuth ``invalid_request``: :class:`sandbox.app.SessionRoutes` leaves their queries to them.)"""
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            raise HTTPProblem(400, "query-param-repeated", f"query parameter {name!r} is given more than once: a "
+                                                           "service reads one value of each", parameter=name)
+        seen.add(name)
 
 
 def expiry(session: dict[str, Any], ttl: float) -> HTTPProblem | None:
@@ -434,9 +448,24 @@ async def json_body(request: Request) -> None:
     """415 ``unsupported-media-type`` unless the body is declared as JSON, 400 ``json-malformed`` when it is not UTF-8
     (FastAPI parsed it with ``json.loads``, which takes UTF-16 too) (dependency, on the event loop)."""
     require_json_media(request)
-    problem = utf8_problem(await request.body())
+    raw = await request.body()
+    problem = utf8_problem(raw)
     if problem is not None:
         raise HTTPProblem(400, "json-malformed", problem)
+    try:
+        value = await request.json()  # the value FastAPI parsed, kept by the request: no second parse
+    except ValueError:
+        return  # no body, or none FastAPI could read: its own answer (400 json-malformed, 422) follows
+    try:
+        require_unique_members(raw, value)
+    except DuplicateMember as exc:
+        raise duplicate_member(exc) from None
+
+
+def duplicate_member(exc: DuplicateMember) -> HTTPProblem:
+    """400 ``duplicate-member``: a body naming a member twice in one object is refused, not read last-one-wins (the
+    service and a check reading the recorded body could read different values)."""
+    return HTTPProblem(400, "duplicate-member", f"the body is ambiguous JSON: {exc}", member=exc.name)
 
 
 class FastJSONResponse(JSONResponse):
@@ -473,8 +502,10 @@ async def read_json(request: Request, model: type[M]) -> M:
     if raw is None:
         raw = await request.body()
     try:
-        data = parse_json(raw)
+        data = parse_body(raw)
         request.scope.setdefault("state", {})[REQUEST_JSON] = (raw, data)  # the trace records this value, not parsed again
+    except DuplicateMember as exc:
+        raise duplicate_member(exc) from None
     except (ValueError, UnicodeDecodeError) as exc:
         not_utf8 = utf8_problem(raw) if isinstance(raw, bytes) else None  # UTF-16 read as UTF-8: why, not where
         raise HTTPProblem(400, "json-malformed", not_utf8 or f"the body is not JSON: {exc}") from None

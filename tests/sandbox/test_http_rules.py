@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from conformity.signing import unverified_payload
 from sandbox.app import create_app
 from sandbox.config import SandboxConfig
 from sandbox.packs.health.samples import issue_access_token
@@ -213,3 +214,48 @@ def test_fixture_options_are_bounded(http: TestClient) -> None:
                   headers={"Authorization": f"Bearer {ADMIN}"})
     assert (r.status_code, r.json()["code"]) == (422, "fixture-options-invalid"), r.text
     assert "between 1 and 1000" in r.json()["detail"]
+
+
+SERVICE_JSON_OPERATIONS = 14  # every JSON body operation but the admin API's six
+
+
+@pytest.mark.parametrize("index", range(SERVICE_JSON_OPERATIONS))
+def test_a_member_named_twice_is_refused_on_every_service(index: int, app: Any, http: TestClient,
+                                                           doc: dict[str, Any]) -> None:
+    """``{"household": A, "household": B}`` was read last-one-wins: the service acted on B while a check reading the
+    recorded body with another parser (or a reviewer) may see A. Refused 400 ``duplicate-member``, at any depth,
+    before any schema rule; the refusal is in the session's trace."""
+    ops = [op for op in json_operations(doc) if not op[1].startswith("/admin/")]
+    assert len(ops) == SERVICE_JSON_OPERATIONS, ops
+    method, path = ops[index]
+    url, auth = headers_for(app, http, path)
+    for body in (b'{"purpose": "a", "purpose": "b"}', b'{"a": [{"k": 1, "k\\u0000": 2, "k": 3}]}',
+                 b'{"at": "12:00", "at" : "13:00:00"}'):
+        r = http.request(method, url, content=body, headers=auth | {"Content-Type": "application/json"})
+        assert (r.status_code, r.json()["code"]) == (400, "duplicate-member"), (method, path, body, r.text[:300])
+        assert r.headers["content-type"] == "application/problem+json"
+    if path.startswith("/s/"):
+        session_id = url.split("/")[2]
+        trace = http.get(f"/admin/sessions/{session_id}/trace", headers={"Authorization": f"Bearer {ADMIN}"}).json()
+        codes = [e.get("response", {}).get("body", {}).get("json", {}).get("code")
+                 for e in unverified_payload(trace)["exchanges"]]
+        assert codes.count("duplicate-member") == 3, codes
+
+
+@pytest.mark.parametrize("path, query", [
+    ("/s/{session_id}/dataspace/homes/{fiscal}/documents", "kind=dpe&kind=quote"),
+    ("/s/{session_id}/geocoder/search", "q=1+rue&q=2+rue"),
+    ("/s/{session_id}/registry/buildings", "cle_interop=a&min_score=0.5&cle_interop=b"),
+    ("/s/{session_id}/directory/practitioners", "name=a&name=b"),
+    ("/s/{session_id}/dmp/patients/{patient_id}/documents", "include_deleted=true&include_deleted=false"),
+    ("/prod/dataspace/homes/{fiscal}/documents", "kind=dpe&kind=quote"),
+])
+def test_a_query_parameter_given_twice_is_refused(path: str, query: str, app: Any, http: TestClient) -> None:
+    """A service reads each query parameter once (Starlette's first, FastAPI's last): ``?kind=dpe&kind=quote`` let
+    the service and a check read different values. Refused 400 ``query-param-repeated``, whatever the route."""
+    url, auth = headers_for(app, http, path)
+    r = http.get(f"{url}?{query}", headers=auth)
+    assert (r.status_code, r.json()["code"]) == (400, "query-param-repeated"), r.text[:300]
+    assert query.split("=")[0] in r.json()["detail"]
+    once = http.get(f"{url}?{query.split('&')[0]}", headers=auth)
+    assert once.status_code < 500 and "query-param-repeated" not in once.text, once.text[:300]

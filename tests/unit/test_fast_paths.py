@@ -322,3 +322,60 @@ def test_read_json_decides_on_the_middleware_s_body_as_on_the_request_s(raw: byt
             return (problem.status, problem.code, problem.detail)
 
     assert outcome(request({REQUEST_BODY: raw})) == outcome(request({}))
+
+
+def _pairs_text(pairs: object, ascii_only: bool) -> str:
+    """A JSON text of nested ``(name, value)`` pair lists (objects that may name a member twice)."""
+    if isinstance(pairs, list) and pairs and all(isinstance(p, tuple) for p in pairs):
+        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=ascii_only)} : {_pairs_text(v, ascii_only)}"
+                               for k, v in pairs) + "}"
+    if isinstance(pairs, list):
+        return "[" + ",".join(_pairs_text(v, ascii_only) for v in pairs) + "]"
+    return json.dumps(pairs, ensure_ascii=ascii_only)
+
+
+colon_strings = st.lists(st.sampled_from(["a", ":", "\\", "u003a", "é", "\u2028", '"']), max_size=5).map("".join)
+pair_values = st.recursive(
+    st.one_of(st.none(), st.integers(-3, 3), st.floats(allow_nan=False, allow_infinity=False), colon_strings),
+    lambda inner: st.one_of(st.lists(st.tuples(st.sampled_from(["a", "b", ":", "a:", "\\u003a", ""]), inner),
+                                     min_size=1, max_size=4),
+                            st.lists(inner, max_size=3)),
+    max_leaves=12)
+
+
+@settings(derandomize=True, max_examples=600, deadline=None, database=None)
+@given(st.one_of(json_texts, st.tuples(pair_values, st.booleans()).map(lambda p: _pairs_text(*p).encode())))
+def test_parse_body_gives_what_json_loads_refusing_a_member_named_twice_gives(raw: bytes) -> None:
+    """``parse_body`` (orjson, then a count of colons to find a member named twice without a second parse) gives
+    exactly the value ``json.loads`` gives, and refuses (:class:`DuplicateMember`) exactly the texts ``json.loads``
+    with a hook refusing a name given twice refuses: colons in names and values, ``\\u003a`` escapes, an escaped
+    backslash before ``u003a``, non-ASCII and line separators."""
+    from sandbox.parsed import DuplicateMember, parse_body
+
+    def refusing(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        if len({name for name, _ in pairs}) < len(pairs):
+            raise DuplicateMember("?")
+        return dict(pairs)
+
+    def reference(text: bytes | str) -> object:
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text, object_pairs_hook=refusing)
+
+    for text in ([raw, raw.decode("utf-8")] if raw.isascii() else [raw]):
+        ours, expected = _loads_or_error(parse_body, text), _loads_or_error(reference, text)
+        assert ours[0] == expected[0], (text, ours, expected)
+        if expected[0] == "value":
+            assert _same(ours[1], expected[1])
+        else:
+            assert ours[1] == expected[1], (text, ours, expected)
+
+
+def test_parse_body_names_the_member_named_twice() -> None:
+    from sandbox.parsed import DuplicateMember, parse_body
+
+    for raw, name in ((b'{"household": "A", "household": "B"}', "household"),
+                      (b'{"x": [{"k": "a:b", "k": 1}]}', "k"), (b'{"\\u003a": 1, ":": 2}', ":")):
+        with pytest.raises(DuplicateMember) as caught:
+            parse_body(raw)
+        assert caught.value.name == name
+    assert parse_body(b'{"t": "12:00:00", "u": "\\u003a", "v": "\\\\u003a"}') == {"t": "12:00:00", "u": ":",
+                                                                                   "v": "\\u003a"}

@@ -69,6 +69,7 @@ from conformity.signing import canonical_json, require_canonicalisable
 from conformity.text import as_read
 from sandbox.deps import (
     Caller,
+    duplicate_member,
     fault,
     raise_if_unavailable,
     read_json,
@@ -79,7 +80,7 @@ from sandbox.deps import (
     take_fault,
 )
 from sandbox.events import data_received
-from sandbox.parsed import parse_json
+from sandbox.parsed import DuplicateMember, parse_body
 from sandbox.problems import HTTPProblem, set_outcome
 from sandbox.sessions import new_id
 from sandbox.store import Store
@@ -360,7 +361,9 @@ async def _deposit_body(request: Request, schema: str) -> dict[str, Any]:
     if len(raw) > MAX_JSON:
         raise HTTPProblem(413, "body-too-large", f"a {schema} is at most {MAX_JSON} bytes")
     try:
-        doc: dict[str, Any] = parse_json(raw)
+        doc: dict[str, Any] = parse_body(raw)
+    except DuplicateMember as exc:
+        raise duplicate_member(exc) from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise HTTPProblem(400, "json-malformed", "the body is not JSON") from None
     errors = sorted(({"where": "/".join(map(str, e.absolute_path)) or "(root)", "message": e.message}
