@@ -601,3 +601,33 @@ def test_dpe_002_a_filing_of_the_tested_document_written_anew_passes() -> None:
     filed[0]["request"]["body"]["text"] = etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode()
     v = judge("housing.dpe_test_before_real", run, "DIAGNOSTICIAN")
     assert v.status == "fail" and "without being sent in test mode first" in messages(v), v
+
+
+def test_the_dpe_scenario_visits_a_home_exactly_on_a_class_bound_drawn_from_the_seed() -> None:
+    """DPE-005's check only sees an off-by-one class (``<=`` for ``<``) on a figure exactly on a bound: the random
+    one-decimal visits almost never are. The scenario's two visits on a bound are exactly on one (primary energy,
+    then emissions, the other indicator in class A so the label is the class of the one on its bound), the same for
+    a seed, and over seeds every bound of both indicators is visited."""
+    from conformity.harness.scenario import Perform, ScenarioContext
+    from conformity.packs.housing.fixtures import generate
+    from conformity.packs.housing.rules import DPE_THRESHOLDS, dpe_class, single_class
+
+    energy_bounds, emissions_bounds = [t[1] for t in DPE_THRESHOLDS], [t[2] for t in DPE_THRESHOLDS]
+    steps = {s.name: s for s in FILE.steps if isinstance(s, Perform)}
+    seen: dict[str, set[float]] = {"energy": set(), "emissions": set()}
+    for seed in range(60):
+        ctx = ScenarioContext(fixtures=generate(seed), seed=seed)
+        energy, emissions = (steps[f"{name}_on_bound"].resolve(ctx)["visit"] for name in ("energy", "emissions"))
+        assert [steps[f"{n}_on_bound"].resolve(ScenarioContext(fixtures=generate(seed), seed=seed))["visit"]
+                for n in ("energy", "emissions")] == [energy, emissions]
+        assert energy["ep_conso"] in energy_bounds and emissions["emissions"] in emissions_bounds
+        assert energy["emissions"] < emissions_bounds[0] and emissions["ep_conso"] < energy_bounds[0]
+        seen["energy"].add(energy["ep_conso"])
+        seen["emissions"].add(emissions["emissions"])
+        for visit, bound in ((energy, energy["ep_conso"]), (emissions, emissions["emissions"])):
+            assert visit["energy_class"] == dpe_class(visit["ep_conso"], visit["emissions"])
+            assert visit["emissions_class"] == single_class(visit["emissions"], emissions_bounds)
+            below = dpe_class(bound - 0.1, visit["emissions"]) if visit is energy else \
+                dpe_class(visit["ep_conso"], bound - 0.1)
+            assert ord(visit["energy_class"]) == ord(below) + 1  # on the bound: the next class, not the one below
+    assert seen == {"energy": set(energy_bounds), "emissions": set(emissions_bounds)}

@@ -79,6 +79,39 @@ def class_from_energy_only(t: TraceEdit) -> float:
 
 
 @mutation(
+    "class-bound-read-inclusively",
+    scenario=SCENARIO,
+    breaks=["DPE-005"],
+    category=CATEGORY,
+    where="request.body/logement/sortie",
+)
+def class_bound_read_inclusively(t: TraceEdit) -> float:
+    """The software reads a class's upper bound as inside the class: the home whose primary energy is exactly on a
+    bound, and the one whose emissions are, written one class better (label and emissions class)."""
+    first = None
+    for step, path in (("energy_on_bound", "logement/sortie/ep_conso/classe_bilan_dpe"),
+                       ("emissions_on_bound", "logement/sortie/emission_ges/classe_emission_ges")):
+        sent = uploads(t, step)
+        assert sent, f"the reference files the DPE of step {step}"
+        for e in sent:
+            edit_dpe(e, one_class_better(path))
+            if path.endswith("classe_emission_ges"):
+                edit_dpe(e, one_class_better("logement/sortie/ep_conso/classe_bilan_dpe"))
+        first = sent[0].seq if first is None else first
+    assert first is not None
+    return first
+
+
+def one_class_better(path: str) -> Callable[[etree._Element], None]:
+    def change(root: etree._Element) -> None:
+        found = root.find(path)
+        assert found is not None and found.text and found.text > "A", path
+        found.text = chr(ord(found.text) - 1)
+
+    return change
+
+
+@mutation(
     "product-name-as-software-id",
     scenario=SCENARIO,
     breaks=["DPE-006"],

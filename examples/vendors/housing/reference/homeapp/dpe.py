@@ -22,9 +22,14 @@ PRODUCT_NAME = defects.register(
     "product-name-as-id", "writes its product name as usr_logiciel_id instead of its registration id"
 )
 ENERGY_ONLY = defects.register("class-from-energy-only", "computes the label from primary energy alone")
+BOUNDS_INCLUSIVE = defects.register(
+    "class-bounds-inclusive", "reads each class's upper bound as inside the class (<= instead of <)"
+)
 
 
 def grade(value: float, bounds: tuple[int, ...]) -> str:
+    if defects.active(BOUNDS_INCLUSIVE):
+        return next((c for c, b in zip("ABCDEF", bounds, strict=True) if value <= b), "G")
     return next((c for c, b in zip("ABCDEF", bounds, strict=True) if value < b), "G")
 
 
