@@ -631,3 +631,41 @@ def test_the_dpe_scenario_visits_a_home_exactly_on_a_class_bound_drawn_from_the_
                 dpe_class(visit["ep_conso"], bound - 0.1)
             assert ord(visit["energy_class"]) == ord(below) + 1  # on the bound: the next class, not the one below
     assert seen == {"energy": set(energy_bounds), "emissions": set(emissions_bounds)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# HOUSINGID-003: every look-up by address by the geocoder's key for that address, not one kept from another
+
+
+def identify_by_address(*, low_key: str, geocode_again: bool = True) -> dict[str, Trace]:
+    """The complete address geocoded and looked up; the low-score one geocoded, then looked up by ``low_key``; the
+    complete one again (its cached geocoding when ``geocode_again`` is false)."""
+    t = Trace()
+    for name, address, key, looked_up in (("complete", "19 bd saint-michel paris", KEY, KEY),
+                                          ("low_score", "37 rue de la canebière marseille", KEY_LOW, low_key),
+                                          ("retry", "19 bd saint-michel paris", KEY, KEY)):
+        if geocode_again or name != "retry":
+            t.http("geocoder", "GET", "/search", query={"q": address.upper() if name == "retry" else address,
+                                                         "limit": "1"},
+                   answer={"features": [{"properties": {"id": key, "type": "housenumber", "score": 0.9}}]})
+        t.http("buildings", "GET", "/buildings", query={"cle_interop": looked_up, "min_score": "0.45"},
+               answer={"status": "ok", "buildings": [{"rnb_id": RNB if looked_up == KEY else RNB_LOW}]})
+        t.step("building.identify", name, {"status": "ok", "cle_interop": key,
+                                           "rnb_id": RNB if looked_up == KEY else RNB_LOW}, address=address)
+    return {IDENTIFY.id: t}
+
+
+def test_housingid_003_fails_a_look_up_by_the_key_of_another_address_geocoded_before() -> None:
+    """The low-score address geocoded, then its building looked up by the complete address's key (the geocoding
+    kept from the step before): the complete address's building presented as this one's. Passed: only the complete
+    step's look-ups were compared with the geocoder's key."""
+    v = judge("housing.ban_key_kept", identify_by_address(low_key=KEY), "DIAGNOSTICIAN")
+    assert v.status == "fail", v
+    assert "'low_score'" in messages(v) and "another geocoding" in messages(v)
+    assert [f.got for f in v.findings] == [[KEY]] and v.findings[0].expected == [KEY_LOW]
+
+
+def test_housingid_003_takes_a_cached_geocoding_of_the_same_address() -> None:
+    assert judge("housing.ban_key_kept", identify_by_address(low_key=KEY_LOW), "DIAGNOSTICIAN").status == "pass"
+    cached = identify_by_address(low_key=KEY_LOW, geocode_again=False)
+    assert judge("housing.ban_key_kept", cached, "DIAGNOSTICIAN").status == "pass"

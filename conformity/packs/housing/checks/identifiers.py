@@ -151,7 +151,59 @@ def ban_key_kept(trace: TraceView, ctx: EvalContext) -> Verdict:
             )
         )
     findings += answer_is(note, "cle_interop", key, "the software did not keep the address's interoperability key")
+    findings += stale_keys(trace)
     return verdict(findings, f"address geocoded as {key} and looked up by it")
+
+
+def geocoder_keys(exchanges: list[Exchange]) -> set[str]:
+    """The interoperability keys of every feature the geocoder answered in ``exchanges``."""
+    keys = set()
+    for e in exchanges:
+        body = e.response_json
+        if e.service == "geocoder" and isinstance(body, dict) and isinstance(body.get("features"), list):
+            for f in body["features"]:
+                props = f.get("properties") if isinstance(f, dict) else None
+                if isinstance(props, dict) and isinstance(props.get("id"), str):
+                    keys.add(props["id"])
+    return keys
+
+
+def query_of(e: Exchange) -> str:
+    """A geocoder search's query as a cache would key it: case and runs of blanks aside (the step's address, typed,
+    is compared the same way)."""
+    return " ".join((e.param("q") or "").split()).casefold()
+
+
+def stale_keys(trace: TraceView) -> list[Finding]:
+    """Every step finding a building by address, not only the complete address's, that looks one up: at least one
+    look-up by a key the geocoder answered for that step's address (in the step, or earlier to the same query: a cache
+    of that address's geocoding). Looking up only by a key it answered for another address (a geocoding kept from the
+    step before) presents another building as this one's. (A look-up by another key beside the step's own is a
+    background request of another step, judged by that step's rules.)"""
+    findings = []
+    for note in trace.performed(ACTION):
+        typed = note.data.get("input", {}).get("address")
+        if not isinstance(typed, str):
+            continue
+        exchanges = during(trace, note)
+        calls = [e for e in lookups(exchanges) if e.param("cle_interop") is not None]
+        if not calls:
+            continue
+        asked = {query_of(e) for e in exchanges if e.service == "geocoder"} | {" ".join(typed.split()).casefold()}
+        earlier = [g for g in trace.exchanges("geocoder") if g.seq < calls[-1].seq and query_of(g) in asked]
+        own = geocoder_keys([g for g in exchanges if g.seq < calls[-1].seq]) | geocoder_keys(earlier)
+        if not any(e.param("cle_interop") in own for e in calls):
+            findings.append(
+                quote(
+                    calls[0],
+                    f"in step {note.data.get('name')!r} the building was looked up only by a key the geocoder did not "
+                    "give for that step's address (one kept from another geocoding)",
+                    where="request.query.cle_interop",
+                    expected=sorted(own) or "a key the geocoder answered for the address",
+                    got=sorted({str(e.param("cle_interop")) for e in calls}),
+                )
+            )
+    return findings
 
 
 @check("housing.min_score_sent", verifies=["HOUSINGID-004"], scenario=SCENARIO, reads_all=True)

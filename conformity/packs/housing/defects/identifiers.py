@@ -54,6 +54,25 @@ def geocoder_key_not_kept(t: TraceEdit) -> float:
 
 
 @mutation(
+    "stale-geocoding-key", scenario=SCENARIO, breaks=["HOUSINGID-003"], category=CATEGORY,
+    where="request.query.cle_interop",
+)
+def stale_geocoding_key(t: TraceEdit) -> float:
+    """The software geocodes the low-score address, then looks the building up by the key it kept from the address
+    before (its last geocoding, cached), and presents that address's building as this one's."""
+    kept = t.in_step("complete", "buildings", path="/buildings")[-1]
+    found = [e for e in t.in_step("low_score", "buildings", path="/buildings") if e.param("cle_interop") is not None]
+    assert found, "the reference looks the low-score address's building up"
+    for e in found:
+        e.raw["request"]["query"]["cle_interop"] = list(kept.raw["request"]["query"]["cle_interop"])
+        e.raw["response"] = copy.deepcopy(kept.raw["response"])
+    out = t.output("low_score")
+    if "rnb_id" in out:
+        out["rnb_id"] = t.output("complete")["rnb_id"]
+    return found[0].seq
+
+
+@mutation(
     "no-min-score", scenario=SCENARIO, breaks=["HOUSINGID-004"], category=CATEGORY, where="request.query.min_score"
 )
 def no_min_score(t: TraceEdit) -> float:
@@ -101,8 +120,11 @@ def quote_lookup_without_min_score(t: TraceEdit) -> float:
 def incomplete_looked_up(t: TraceEdit) -> float:
     """The software looks a building up for an address geocoded only at street level."""
     note = t.step("incomplete")
+    key = t.in_step("incomplete", "geocoder")[-1].response_json["features"][0]["properties"]["id"]
     found = t.in_step("no_building", "buildings")[-1]
     seq = t.copy_before(found, note)
+    copied = next(e for e in t.exchanges("buildings") if e.seq == seq)
+    copied.raw["request"]["query"]["cle_interop"] = [key]  # by the street key the geocoder gave for this address
     note.raw["data"]["output"] = {"status": "no_result"}
     return seq
 
