@@ -16,7 +16,8 @@ data) and may revoke at any time (fault ``revoke_after = n``: the household revo
   ``consent-other-home``, ``consent-other-grantee``, ``consent-revoked``, ``consent-expired``, ``consent-scope``):
   ``GET /homes/{fiscal}/documents?kind=K`` (nothing is readable after revocation),
   ``POST /homes/{fiscal}/quotes`` (a harmonised quote, kind ``quote``; 422 ``quote-invalid``; 422 ``home-mismatch``
-  when its ``home.fiscal_number`` is another home than the path's, in both roles),
+  when its ``home.fiscal_number`` is another home than the path's, in both roles, or, in a test session, its
+  ``home.rnb_id`` another building than the home's),
   ``POST /homes/{fiscal}/works`` (a works record for the carnet, kind ``works``; 422 ``works-invalid``),
   ``POST /homes/{fiscal}/transfers`` (consumption data sent to a third party: 403 ``transfer-not-consented``
   unless the consent allows it).
@@ -64,7 +65,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from conformity.errors import SignatureError
 from conformity.http_problems import require_json_media
-from conformity.packs.housing.rules import is_fiscal_number
+from conformity.packs.housing.rules import is_fiscal_number, normalise_rnb
 from conformity.signing import canonical_json, require_canonicalisable
 from conformity.text import as_read
 from sandbox.deps import (
@@ -464,11 +465,27 @@ def _deposited(request: Request, kind: str, record: dict[str, Any]) -> JSONRespo
     )
 
 
+def _require_home_building(home: dict[str, Any], doc: dict[str, Any]) -> None:
+    """422 ``home-mismatch`` when a quote's ``home.rnb_id`` is not the building of the home it is deposited to (a test
+    session's data space knows each home's building): another home's (a look-up kept from another home), or an id
+    the registry does not hold. Written with dashes or in lower case it is the same building (HOUSINGID-001 judges
+    the form); none named is no claim."""
+    named = doc["home"].get("rnb_id")
+    if named is not None and normalise_rnb(str(named)) != home["rnb_id"]:
+        raise HTTPProblem(
+            422, "home-mismatch", f"the quote names building {named!r}, not the building of home "
+                                  f"{home['fiscal_number']} it is deposited to",
+            body_building=named, home_building=home["rnb_id"],
+        )
+
+
 async def _session_deposit(request: Request, caller: Caller, fiscal: str, kind: str, key: str) -> JSONResponse:
     raise_if_unavailable(request, caller.session, SERVICE, "the housing data space")
-    _home(caller.session, fiscal)
+    home = _home(caller.session, fiscal)
     require_consent(request, Party.professional(caller), fiscal, kind)
     doc = await _deposit_body(request, kind)
+    if kind == "quote":
+        _require_home_building(home, doc)
     record = _deposit(request, caller.session["id"], fiscal, kind, doc, key)
     return _deposited(request, kind, record)
 

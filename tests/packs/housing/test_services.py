@@ -755,3 +755,28 @@ def test_data_received_once_written_after_a_failed_event_append(http: httpx.Clie
     assert twice(lambda c: c.post(f"/prod/dataspace/homes/{fiscal}/transfers", headers=transfer,
                                    json={"recipient": "ADEME", "period": "2025"})) == ["failed", 200, 200]
     assert [e["kind"] for e in events_of(http, adviser)] == ["consumption_transfer"]
+
+
+def test_a_quote_naming_another_building_than_its_homes_is_refused(http: httpx.Client,
+                                                                   session: dict[str, Any]) -> None:
+    """A quote's ``home.rnb_id`` was never compared with anything: a quote for home A naming home B's building (a
+    look-up kept from another home) or an id the registry does not hold (a building made up for a dwelling the
+    registry does not know) was accepted, and WORKS-001 (accepted by the data space) passed. In a test session the
+    data space knows each home's building: another one is 422 home-mismatch, as another home's fiscal number is."""
+    home, other = session["fixtures"]["homes"][:2]
+    grant = http.post(f"{session['base']}/dataspace/consents", headers=session["auth"], json={
+        "household": home["fiscal_number"], "scope": ["quote"], "transfer_consumption": False, "purpose": "devis",
+        "expires": "2099-12-31"}).json()
+    headers = session["auth"] | {"Consent-Id": grant["consent_id"]}
+    url = f"{session['base']}/dataspace/homes/{home['fiscal_number']}/quotes"
+    for n, building in enumerate((other["rnb_id"], "ZZZZZZZZZZZZ", "not an id")):
+        doc = a_quote(f"Q-rnb-{n}", home["fiscal_number"])
+        doc["home"]["rnb_id"] = building
+        r = http.post(url, json=doc, headers=headers)
+        assert (r.status_code, r.json()["code"]) == (422, "home-mismatch"), r.text
+        assert r.json()["body_building"] == building and r.json()["home_building"] == home["rnb_id"]
+    for n, building in enumerate((home["rnb_id"], home["rnb_id"].lower())):
+        doc = a_quote(f"Q-rnb-ok-{n}", home["fiscal_number"])
+        doc["home"]["rnb_id"] = building
+        assert http.post(url, json=doc, headers=headers).status_code in (200, 201)
+    assert http.post(url, json=a_quote("Q-rnb-none", home["fiscal_number"]), headers=headers).status_code in (200, 201)
