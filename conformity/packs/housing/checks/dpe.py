@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformity.checks.evaluate import EvalContext
-from conformity.checks.helpers import quote
+from conformity.checks.helpers import performed, quote
 from conformity.checks.model import Finding, Verdict, failed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, TraceView
 from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, verdict
 from conformity.packs.housing.dpe import BLOCKING, DpeInvalid, identity, parse_dpe, read_dpe, read_written
 from conformity.packs.housing.rules import dpe_class, is_dpe_number, single_class, thresholds_of
-from conformity.packs.housing.scenarios.dpe import ACTION, FILE
+from conformity.packs.housing.scenarios.dpe import ACTION, FILE, ON_BOUNDS
 
 SCENARIO = FILE.id
 
@@ -317,7 +317,10 @@ def dpe_geolocated(trace: TraceView, ctx: EvalContext) -> Verdict:
     one the registry answered, else the one the registry holds for the geocoded address (the session's fixtures)."""
     findings: list[Finding] = []
     registry = {str(b.get("cle_interop")): b.get("rnb_id") for b in trace.fixtures.get("buildings", [])}
-    for name in ("complete", "low_score"):
+    # every visit of a located home: the visits on a class bound too (a geolocation kept from the DPE before is
+    # another building's)
+    on_bounds = [n for n in ON_BOUNDS if performed(trace, ACTION, n)]
+    for name in ("complete", "low_score", *on_bounds):
         note = step(trace, ACTION, name)
         exchanges = during(trace, note)
         features = [

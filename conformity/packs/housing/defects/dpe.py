@@ -11,7 +11,8 @@ from conformity.checks.trace import Exchange, Note
 from conformity.defects.edit import TraceEdit
 from conformity.packs.housing.defects.common import W4, edit_dpe, mutation, remove, set_text
 from conformity.packs.housing.dpe import finding
-from conformity.packs.housing.scenarios.dpe import FILE
+from conformity.packs.housing.scenarios.dpe import FILE, ON_BOUNDS
+from conformity.xmlsafe import parse_xml
 
 SCENARIO = FILE.id
 CATEGORY = "DIAGNOSTICIAN"
@@ -123,6 +124,28 @@ def product_name_as_software_id(t: TraceEdit) -> float:
     return edit_filed(t, set_text(DIAG + "usr_logiciel_id", "HomeApp"))
 
 
+@mutation(
+    "dpe-stale-geolocation",
+    scenario=SCENARIO,
+    breaks=["DPE-008"],
+    category=CATEGORY,
+    where="request.body/administratif/geolocalisation",
+)
+def dpe_stale_geolocation(t: TraceEdit) -> float:
+    """The software geocodes the home of a later visit, but writes its DPE with the geolocation it kept from the DPE
+    before (the complete home's key, score and building): another building's DPE."""
+    geo = "administratif/geolocalisation/"
+    kept = parse_xml(uploads(t, "complete")[-1].raw["request"]["body"]["text"].encode("utf-8"))
+    sent = uploads(t, "energy_on_bound")
+    assert sent, "the reference files the DPE of step energy_on_bound"
+    for path in ("adresse_bien/ban_id", "adresse_bien/ban_score", "adresse_bien/label_brut", "rnb_id"):
+        value = kept.findtext(geo + path)
+        assert value is not None, path
+        for e in sent:
+            edit_dpe(e, set_text(geo + path, value))
+    return sent[0].seq
+
+
 @mutation("dpe-number-not-kept", scenario=SCENARIO, breaks=["DPE-007"], category=CATEGORY, where="output.numero_dpe")
 def dpe_number_not_kept(t: TraceEdit) -> float:
     """The software keeps its own file number instead of the observatory's."""
@@ -202,9 +225,8 @@ def incomplete_dpe_filed_in_background(t: TraceEdit) -> float:
     """The software answers that the DPE located at street level only was kept back, then its upload queue files it
     (written with the street-level geocoding) for real after the scenario's last step (the observatory refuses it:
     422 dpe-not-receivable)."""
-    note = t.step("incomplete")
     feature = t.in_step("incomplete", "geocoder")[-1].response_json["features"][0]["properties"]
-    seq = filed_after_its_step(t, "complete", note)
+    seq = filed_after_its_step(t, "complete", t.step(ON_BOUNDS[-1]))  # the scenario's last step
     e = next(e for e in t.exchanges("observatory") if e.seq == seq)
     geo = "administratif/geolocalisation/"
     for path, value in (("adresse_bien/ban_id", feature["id"]), ("adresse_bien/ban_type", feature["type"]),

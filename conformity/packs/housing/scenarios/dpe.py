@@ -11,6 +11,8 @@ from conformity.packs.housing.rules import dpe_class, single_class, thresholds_o
 from conformity.packs.housing.scenarios.common import address, home, login_as
 
 ACTION = "dpe.file"
+#: the steps visiting a home exactly on a class bound (primary energy, then emissions)
+ON_BOUNDS = ("energy_on_bound", "emissions_on_bound")
 
 
 def _file(index: int) -> Any:
@@ -72,7 +74,7 @@ FILE = scenario(
     Perform(ACTION, _file(2), name="low_score"),
     Perform(ACTION, _future_year, name="blocking"),
     Perform(ACTION, _incomplete, name="incomplete"),
-    Perform(ACTION, _on_bound("energy"), name="energy_on_bound"),
-    Perform(ACTION, _on_bound("emissions"), name="emissions_on_bound"),
+    Perform(ACTION, _on_bound("energy"), name=ON_BOUNDS[0]),
+    Perform(ACTION, _on_bound("emissions"), name=ON_BOUNDS[1]),
     expected_seconds=2.0,
 )
