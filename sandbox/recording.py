@@ -41,7 +41,7 @@ from sandbox.deps import (
     store_call,
 )
 from sandbox.network import client_gone, drop, network_fault_pending, reset, take_network_fault, until_given_up
-from sandbox.parsed import parse_json
+from sandbox.parsed import parse_body, parse_json
 from sandbox.problems import MEDIA_TYPE, HTTPProblem, recording_full
 from sandbox.store import SessionGone, Store
 
@@ -61,15 +61,18 @@ SECRET_FIELDS = {"client_secret", "access_token", "refresh_token", "session_toke
 BODY_MAX_DEPTH = MAX_DEPTH - 8
 
 
-def encode_body(raw: bytes, content_type: str, parsed: tuple[bytes, Any] | None = None) -> dict[str, Any]:
+def encode_body(raw: bytes, content_type: str, parsed: tuple[bytes, Any] | None = None, *,
+                sent: bool = False) -> dict[str, Any]:
     """A body as trace JSON: parsed JSON, form fields, text, or base64 for binary. ``parsed``: bytes and the value
-    a service already parsed them to (used when they are these bytes)."""
+    a service already parsed them to (used when they are these bytes). ``sent``: a body a client sent, whose JSON
+    naming a member twice is recorded as its text (both values as sent), not as one of them
+    (:func:`sandbox.parsed.parse_body`)."""
     if not raw:
         return {}
     ct = content_type.split(";")[0].strip().lower()
     if ct == "application/json" or ct.endswith("+json"):
         try:
-            value = parsed[1] if parsed is not None and parsed[0] == raw else parse_json(raw)
+            value = parsed[1] if parsed is not None and parsed[0] == raw else (parse_body if sent else parse_json)(raw)
             require_canonicalisable(value)  # a trace must stay signable: no NaN, no integer beyond 2**53, no lone surrogate
             if depth(value) <= BODY_MAX_DEPTH:
                 return {"json": value}
@@ -535,7 +538,7 @@ class RecordingMiddleware:
                 "headers": {k: v for k, v in sent.items() if k not in REDACTED_HEADERS},
                 "auth": auth,
                 "body": {"omitted": omitted} if omitted else encode_body(body, headers.get("content-type", ""),
-                                                                                    state.get(REQUEST_JSON)),
+                                                                                    state.get(REQUEST_JSON), sent=True),
             },
             "response": {
                 "status": status,
