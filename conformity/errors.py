@@ -34,7 +34,12 @@ Exception tree (every exception class of the core, ``conformity/`` and ``sandbox
     ├── SessionGone                 (sandbox.store) a test session swept before its exchange or note was written:
     │                               nothing written (the request unrecorded, a note 404)
     ├── LoginRequired               (conformity.agency.service.deps) a staff page without a signed-in person
-    └── PasswordChangeRequired      (conformity.agency.service.deps) a page of a session whose password an admin set
+    ├── PasswordChangeRequired      (conformity.agency.service.deps) a page of a session whose password an admin set
+    │
+    │   a built-in base, for the code that catches it as such:
+    └── ValueError
+        └── DuplicateMember         (sandbox.parsed) a JSON body names a member twice: a 400 duplicate-member, the
+                                    body recorded as sent
 
 A sector pack's own exceptions live in the pack (the core names no pack) and follow the same rule: one raised on
 purpose at a user derives from UsineError or InputError.

@@ -51,7 +51,7 @@ def documented() -> dict[tuple[str, str], str]:
         while stack and stack[-1][0] >= depth:
             stack.pop()
         module = m.group(3) or "conformity.errors"
-        if name not in BUILTIN or stack:
+        if name not in BUILTIN:  # a built-in base (Exception, ValueError) is drawn as a parent, never defined here
             out[(module, name)] = stack[-1][1] if stack else ""
         stack.append((depth, name))
     return out
