@@ -47,6 +47,22 @@ def paid_then(ws: Workspace) -> tuple[Path, dict, int]:
         ledger_state(ws.ledger), runs(ws.ledger)
 
 
+def relied_on_then_replayed(ws: Workspace, label_id: str, older: dict, now: dt.datetime, refusal: str) -> Path:
+    """A run relies on a list revoking ``label_id`` (issued at ``now``); ``older`` replayed after it refuses to
+    start with ``refusal``, the ledger untouched. The events file, for the test to run again."""
+    ws.revoke(revocation(label_id, T0 - DAY), now=now)
+    f = ws.events("e.jsonl", events_for(SITE, 5))
+    r = ws.run(f)
+    assert r.returncode == 0 and r.reasons() == {"label-revoked": 5} and r.summary["installations_paid"] == 0
+    before, n = ledger_state(ws.ledger), runs(ws.ledger)
+    (ws.labels / "revocations.json").write_text(json.dumps(older), encoding="utf-8")
+    r = ws.run(f)
+    assert r.returncode == 4 and "Traceback" not in r.stderr, r.stderr
+    assert refusal in r.stderr, r.stderr
+    assert ledger_state(ws.ledger) == before and runs(ws.ledger) == n and not r.out.exists()
+    return f
+
+
 def test_no_revocation_list_refuses_to_start(ws: Workspace) -> None:
     more, before, n = paid_then(ws)
     (ws.labels / "revocations.json").unlink()
@@ -101,16 +117,8 @@ def test_an_older_list_after_a_newer_one_refuses_to_start(ws: Workspace) -> None
     on (the revocation is not in it). It would pay, on this run, what the newer list refused on the last."""
     doc = ws.label()
     older = revocation_list(now=NOW - DAY)  # fresh (a week's validity), issued yesterday, before the revocation
-    ws.revoke(revocation(doc["label_id"], T0 - DAY), now=NOW)
-    f = ws.events("e.jsonl", events_for(SITE, 5))
-    r = ws.run(f)
-    assert r.returncode == 0 and r.reasons() == {"label-revoked": 5} and r.summary["installations_paid"] == 0
-    before, n = ledger_state(ws.ledger), runs(ws.ledger)
-    (ws.labels / "revocations.json").write_text(json.dumps(older), encoding="utf-8")
-    r = ws.run(f)
-    assert r.returncode == 4 and "Traceback" not in r.stderr, r.stderr
-    assert f"issued {iso(NOW - DAY)}, before the list of {iso(NOW)} that run 1" in r.stderr, r.stderr
-    assert ledger_state(ws.ledger) == before and runs(ws.ledger) == n and not r.out.exists()
+    f = relied_on_then_replayed(ws, doc["label_id"], older, NOW,
+                                f"issued {iso(NOW - DAY)}, before the list of {iso(NOW)} that run 1")
     ws.revoke(revocation(doc["label_id"], T0 - DAY), now=NOW)  # the same list again (or a newer one): runs
     assert ws.run(f).returncode == 0
 
@@ -187,16 +195,8 @@ def test_an_older_list_of_the_same_second_after_a_newer_one_refuses_to_start(ws:
     doc = ws.label()
     same_second = NOW.replace(microsecond=0)
     older = revocation_list(now=same_second)  # exported a moment before the revocation, in the same second
-    ws.revoke(revocation(doc["label_id"], T0 - DAY), now=same_second)
-    f = ws.events("e.jsonl", events_for(SITE, 5))
-    r = ws.run(f)
-    assert r.returncode == 0 and r.reasons() == {"label-revoked": 5} and r.summary["installations_paid"] == 0
-    before, n = ledger_state(ws.ledger), runs(ws.ledger)
-    (ws.labels / "revocations.json").write_text(json.dumps(older), encoding="utf-8")
-    r = ws.run(f)
-    assert r.returncode == 4 and "Traceback" not in r.stderr, r.stderr
-    assert "revokes 0 label version(s), fewer than the 1 of the list that run 1" in r.stderr, r.stderr
-    assert ledger_state(ws.ledger) == before and runs(ws.ledger) == n and not r.out.exists()
+    f = relied_on_then_replayed(ws, doc["label_id"], older, same_second,
+                                "revokes 0 label version(s), fewer than the 1 of the list that run 1")
     ws.revoke(revocation(doc["label_id"], T0 - DAY), now=same_second)  # the very list relied on, signed again: runs
     r = ws.run(f)
     assert r.returncode == 0 and r.summary["installations_paid"] == 0, r.stderr
