@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,28 @@ def _session(store: Store, sid: str, created: float) -> None:
     store.put_token(f"token-of-{sid}-" + "x" * 30, "access", sid, {}, ttl=600)
     store.hold(sid, "h1")
     store.admit_session('{"vendor_id": "acme"}', sid, created + 10, 100)
+
+
+def _served_then_ended(sandbox_server: RunningSandbox, admin: httpx.Client, new_session: Any, mint: Any,
+                       end: Callable[[Store, str], None]) -> tuple[Store, str, dict[str, str], tuple[int, int]]:
+    """A new session served one request, then ended by ``end``: its store, id, bearer headers, and what it recorded
+    (exchanges, bytes) at its end."""
+    session = new_session()
+    sid = session["session_id"]
+    store: Store = sandbox_server.server.config.app.state.store
+    headers = {"Authorization": f"Bearer {mint(session)}"}
+    assert admin.post(f"/s/{sid}/insi/lookup", json={}, headers=headers).status_code == 422
+    end(store, sid)
+    return store, sid, headers, _recorded(store, sid)
+
+
+def _recorded(store: Store, sid: str) -> tuple[int, int]:
+    return len(store.exchanges(sid)), store.recorded_bytes(sid)
+
+
+def _assert_refused_as(r: httpx.Response, code: str) -> None:
+    assert r.status_code == 410, r.text
+    assert r.json()["code"] == code and r.headers["content-type"] == "application/problem+json"
 
 
 def test_the_sweep_deletes_what_old_sessions_left_and_nothing_else(stores: tuple[Store, Store]) -> None:
@@ -81,21 +104,17 @@ def test_an_expired_sessions_requests_are_refused_unread_and_unrecorded(
     # request racing the sweep) neither grows it after the harness exported it nor, once the sweep deleted the
     # session, writes an exchange and a byte count for a session that is no more (never swept: the sweep finds
     # sessions)
-    session = new_session()
-    sid = session["session_id"]
-    store: Store = sandbox_server.server.config.app.state.store
-    headers = {"Authorization": f"Bearer {mint(session)}"}
-    assert admin.post(f"/s/{sid}/insi/lookup", json={}, headers=headers).status_code == 422
-    store.update_session(sid, lambda s: s.update(created_ts=time.time() - sandbox_server.config.session_ttl - 1))
-    kept = (len(store.exchanges(sid)), store.recorded_bytes(sid))
+    def expire(store: Store, sid: str) -> None:
+        store.update_session(sid, lambda s: s.update(created_ts=time.time() - sandbox_server.config.session_ttl - 1))
+
+    store, sid, headers, kept = _served_then_ended(sandbox_server, admin, new_session, mint, expire)
     big = b"{" + b" " * (sandbox_server.config.max_body_bytes + 10) + b"}"
     for r in (admin.post(f"/s/{sid}/insi/lookup", json={}, headers=headers),
               admin.post(f"/s/{sid}/insi/lookup", content=big, headers=headers | {"Content-Type": "application/json"}),
               admin.get(f"/s/{sid}/idp/jwks")):
-        assert r.status_code == 410, r.text
-        assert r.json()["code"] == "session-expired" and r.headers["content-type"] == "application/problem+json"
+        _assert_refused_as(r, "session-expired")
         assert r.json()["instance"] == r.request.url.path
-    assert (len(store.exchanges(sid)), store.recorded_bytes(sid)) == kept
+    assert _recorded(store, sid) == kept
 
 
 class _FailsOnce(Store):
@@ -175,17 +194,13 @@ def test_a_closed_sessions_requests_are_refused_unread_and_unrecorded(
     # a closed session (its scenario ended, its run finished) answered 410 from its service but recorded the request:
     # its trace grew after the harness exported it, and a request racing the sweep left an exchange of a session the
     # sweep had deleted
-    session = new_session()
-    sid = session["session_id"]
-    store: Store = sandbox_server.server.config.app.state.store
-    headers = {"Authorization": f"Bearer {mint(session)}"}
-    assert admin.post(f"/s/{sid}/insi/lookup", json={}, headers=headers).status_code == 422
-    assert admin.post(f"/admin/sessions/{sid}/close").status_code == 200
-    kept = (len(store.exchanges(sid)), store.recorded_bytes(sid))
+    def close(store: Store, sid: str) -> None:
+        assert admin.post(f"/admin/sessions/{sid}/close").status_code == 200
+
+    store, sid, headers, kept = _served_then_ended(sandbox_server, admin, new_session, mint, close)
     for r in (admin.post(f"/s/{sid}/insi/lookup", json={}, headers=headers), admin.get(f"/s/{sid}/idp/jwks")):
-        assert r.status_code == 410, r.text
-        assert r.json()["code"] == "session-closed" and r.headers["content-type"] == "application/problem+json"
-    assert (len(store.exchanges(sid)), store.recorded_bytes(sid)) == kept
+        _assert_refused_as(r, "session-closed")
+    assert _recorded(store, sid) == kept
     exported = admin.get(f"/admin/sessions/{sid}/trace")  # the harness exports the trace after closing it
     assert exported.status_code == 200 and exported.json()["signature"]
 
