@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import copy
-
 from conformity.checks.oidc import redacted_hash
 from conformity.defects.edit import TraceEdit
-from conformity.packs.housing.defects.common import mutation
+from conformity.packs.housing.defects.common import copied, mutation
 from conformity.packs.housing.scenarios.auth import LOGIN_FAULTS
 from conformity.packs.housing.scenarios.common import PROVIDER
 
@@ -32,7 +30,7 @@ def accepts(step: str, breaks: list[str]) -> None:
         token = t.in_step(step, PROVIDER, path="/token")[-1]
         issued = redacted_hash((token.response_json or {}).get("access_token"))
         userinfo = t.in_step("control", PROVIDER, path="/userinfo")[-1]
-        raw = copy.deepcopy(userinfo.raw) | {"seq": note.seq - 0.5}
+        raw = copied(userinfo, note.seq - 0.5)
         raw["request"]["auth"] = dict(raw["request"]["auth"]) | {"token_sha256": issued}
         seq = t.insert(raw)
         note.raw["data"]["output"] = dict(t.output("control"))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from lxml import etree
 
@@ -23,6 +25,20 @@ def mutation(
     return defects.mutation(
         f"housing.{mid}", scenario=scenario, breaks=breaks, waves=waves, category=category, where=where
     )
+
+
+def copied(source: Exchange, seq: float) -> dict[str, Any]:
+    """A copy of recorded exchange ``source``, to insert at ``seq`` (a fraction goes between two)."""
+    raw: dict[str, Any] = copy.deepcopy(source.raw) | {"seq": seq}
+    return raw
+
+
+def refused(raw: dict[str, Any], status: int, code: str, **members: Any) -> dict[str, Any]:
+    """Recorded exchange ``raw``, changed in place: the service answered ``status`` with the problem ``code`` (and the
+    body's other ``members``)."""
+    raw["response"] = {"status": status, "headers": {}, "body": {"json": {"code": code} | members}}
+    raw["outcome"] = code
+    return raw
 
 
 def edit_dpe(e: Exchange, change: Callable[[etree._Element], None]) -> None:

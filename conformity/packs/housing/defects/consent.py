@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
-
 from conformity.defects.edit import TraceEdit
-from conformity.packs.housing.defects.common import mutation
+from conformity.packs.housing.defects.common import copied, mutation, refused
 from conformity.packs.housing.scenarios.consent import CONSENTS
 
 SCENARIO = CONSENTS.id
@@ -39,10 +37,9 @@ def reads_under_another_homes_consent(t: TraceEdit) -> float:
     note = t.step("read_dpe")
     read = t.in_step("read_dpe", "dataspace")[-1]
     mine, other = (str(t.step(n).data["input"]["household"]) for n in ("read_dpe", "grant_transfer"))
-    raw = copy.deepcopy(read.raw) | {"seq": note.seq - 0.5}
+    raw = copied(read, note.seq - 0.5)
     raw["request"]["path"] = raw["request"]["path"].replace(f"/homes/{mine}/", f"/homes/{other}/")
-    raw["response"] = {"status": 403, "headers": {}, "body": {"json": {"code": "consent-other-home"}}}
-    raw["outcome"] = "consent-other-home"
+    refused(raw, 403, "consent-other-home")
     return t.insert(raw)
 
 
@@ -82,10 +79,9 @@ def asks_out_of_scope(t: TraceEdit) -> float:
     """The software asks for the home's quotes, which the consent does not cover."""
     note = t.step("read_out_of_scope")
     read = t.in_step("read_dpe", "dataspace")[-1]
-    raw = copy.deepcopy(read.raw) | {"seq": note.seq - 0.5}
+    raw = copied(read, note.seq - 0.5)
     raw["request"]["query"]["kind"] = ["quote"]
-    raw["response"] = {"status": 403, "headers": {}, "body": {"json": {"code": "consent-scope"}}}
-    raw["outcome"] = "consent-scope"
+    refused(raw, 403, "consent-scope")
     return t.insert(raw)
 
 
@@ -99,8 +95,8 @@ def asks_out_of_scope(t: TraceEdit) -> float:
 def reads_after_revocation(t: TraceEdit) -> float:
     """The software reads again under the consent the household revoked."""
     note = t.step("after_household_revoked")
-    refused = t.in_step("household_revoked", "dataspace")[-1]
-    raw = copy.deepcopy(refused.raw) | {"seq": note.seq - 0.5}
+    revoked = t.in_step("household_revoked", "dataspace")[-1]
+    raw = copied(revoked, note.seq - 0.5)
     return t.insert(raw)
 
 
@@ -115,12 +111,11 @@ def reads_revoked_home_under_borrowed_consent(t: TraceEdit) -> float:
     """Once a household revoked its consent, the software reads its home again under the consent another household
     gave (itself revoked): the data space refuses it (consent-other-home)."""
     note = t.step("after_household_revoked")
-    refused = t.in_step("household_revoked", "dataspace")[-1]
+    revoked = t.in_step("household_revoked", "dataspace")[-1]
     borrowed = t.in_step("read_dpe", "dataspace")[-1].request_headers()["consent-id"]
-    raw = copy.deepcopy(refused.raw) | {"seq": note.seq - 0.5}
+    raw = copied(revoked, note.seq - 0.5)
     raw["request"]["headers"]["consent-id"] = borrowed
-    raw["response"] = {"status": 403, "headers": {}, "body": {"json": {"code": "consent-other-home"}}}
-    raw["outcome"] = "consent-other-home"
+    refused(raw, 403, "consent-other-home")
     return t.insert(raw)
 
 
@@ -149,14 +144,13 @@ def transfer_refused_by_the_data_space(t: TraceEdit, seq: float) -> float:
     """A transfer of the home of step transfer_refused, under its consent (given without the transfer), at ``seq``."""
     note = t.step("transfer_refused")
     sent = t.in_step("transfer_allowed", "dataspace")[-1]
-    raw = copy.deepcopy(sent.raw) | {"seq": seq}
+    raw = copied(sent, seq)
     raw["request"]["path"] = raw["request"]["path"].replace(
         str(t.step("transfer_allowed").data["input"]["household"]), str(note.data["input"]["household"])
     )
     # under the consent of that very home (the one its household gave without the transfer), as the software holds it
     raw["request"]["headers"]["consent-id"] = t.in_step("read_dpe", "dataspace")[-1].request_headers()["consent-id"]
-    raw["response"] = {"status": 403, "headers": {}, "body": {"json": {"code": "transfer-not-consented"}}}
-    raw["outcome"] = "transfer-not-consented"
+    refused(raw, 403, "transfer-not-consented")
     return t.insert(raw)
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 
 from lxml import etree
 
 from conformity.checks.trace import Exchange, Note
 from conformity.defects.edit import TraceEdit
-from conformity.packs.housing.defects.common import W4, edit_dpe, mutation, remove, set_text
+from conformity.packs.housing.defects.common import W4, copied, edit_dpe, mutation, refused, remove, set_text
 from conformity.packs.housing.dpe import finding
 from conformity.packs.housing.scenarios.dpe import FILE, ON_BOUNDS
 from conformity.xmlsafe import parse_xml
@@ -245,13 +244,7 @@ def filed_after_its_step(t: TraceEdit, step: str, after: Note | None = None) -> 
     observatory."""
     note = after or t.step(step)
     tested = next(e for e in uploads(t, step) if e.param("mode") == "test")
-    raw = copy.deepcopy(tested.raw) | {"seq": note.seq + 0.5}
+    raw = copied(tested, note.seq + 0.5)
     raw["request"]["query"] = {"mode": ["real"]}
     findings = tested.raw["response"]["body"]["json"]["controle_coherence"]
-    raw["response"] = {
-        "status": 422,
-        "headers": {},
-        "body": {"json": {"code": "dpe-not-receivable", "controle_coherence": findings}},
-    }
-    raw["outcome"] = "dpe-not-receivable"
-    return t.insert(raw)
+    return t.insert(refused(raw, 422, "dpe-not-receivable", controle_coherence=findings))

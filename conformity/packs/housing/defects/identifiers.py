@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from conformity.defects.edit import TraceEdit
-from conformity.packs.housing.defects.common import W4, mutation
+from conformity.packs.housing.defects.common import W4, copied, mutation, refused
 from conformity.packs.housing.scenarios.consent import BAD_NUMBERS, CONSENTS
 from conformity.packs.housing.scenarios.dpe import FILE
 from conformity.packs.housing.scenarios.identifiers import IDENTIFY
@@ -38,11 +39,13 @@ def invalid_rnb_sent(t: TraceEdit, seq: float) -> float:
     note = t.step("invalid_id")
     typed = str(note.data["input"]["rnb_id"])
     found = t.in_step("dashed_id", "buildings")[-1]
-    raw = copy.deepcopy(found.raw) | {"seq": seq}
+    return t.insert(typed_rnb_refused(copied(found, seq), typed, "rnb-id-invalid"))
+
+
+def typed_rnb_refused(raw: dict[str, Any], typed: str, code: str) -> dict[str, Any]:
+    """Recorded look-up ``raw``, changed in place: of the RNB id ``typed``, refused by the registry (422 ``code``)."""
     raw["request"]["path"] = raw["request"]["path"].rsplit("/", 1)[0] + "/" + typed
-    raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "rnb-id-invalid"}}}
-    raw["outcome"] = "rnb-id-invalid"
-    return t.insert(raw)
+    return refused(raw, 422, code)
 
 
 @mutation("geocoder-key-not-kept", scenario=SCENARIO, breaks=["HOUSINGID-003"], category=CATEGORY, where="output")
@@ -137,7 +140,7 @@ def incomplete_looked_up_later(t: TraceEdit) -> float:
     the geocoder's street key anyway, after the step answered."""
     note = t.step("incomplete")
     key = t.in_step("incomplete", "geocoder")[-1].response_json["features"][0]["properties"]["id"]
-    raw = copy.deepcopy(t.in_step("no_building", "buildings")[-1].raw) | {"seq": note.seq + 0.5}
+    raw = copied(t.in_step("no_building", "buildings")[-1], note.seq + 0.5)
     raw["request"]["query"]["cle_interop"] = [key]
     raw["response"] = {"status": 200, "headers": {}, "body": {"json": {"status": "no_result", "buildings": []}}}
     return t.insert(raw)
@@ -188,11 +191,10 @@ def fiscal_number_sent(t: TraceEdit, step: str, later: bool = False) -> float:
     the step (``later``: just after the step answered)."""
     note = t.step(step)
     asked = t.in_step("grant", "dataspace", path="/consents")[-1]
-    raw = copy.deepcopy(asked.raw) | {"seq": note.seq + 0.5 if later else note.seq - 0.5}
+    raw = copied(asked, note.seq + 0.5 if later else note.seq - 0.5)
     given = note.data["input"]
     raw["request"]["body"]["json"].update({k: given[k] for k in ("household", "scope", "transfer_consumption")})
-    raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "invalid-request"}}}
-    raw["outcome"] = "invalid-request"
+    refused(raw, 422, "invalid-request")
     return t.insert(raw)
 
 
@@ -248,9 +250,7 @@ def rnb_sent_as_typed(t: TraceEdit) -> float:
     note = t.step("dashed_id")
     typed = str(note.data["input"]["rnb_id"])
     e = t.in_step("dashed_id", "buildings")[-1]
-    e.raw["request"]["path"] = e.raw["request"]["path"].rsplit("/", 1)[0] + "/" + typed
-    e.raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "rnb-id-not-normalised"}}}
-    e.raw["outcome"] = "rnb-id-not-normalised"
+    typed_rnb_refused(e.raw, typed, "rnb-id-not-normalised")
     note.raw["data"]["output"] = {"status": "error", "rnb_id": typed, "error": "registry answered 422"}
     return e.seq
 
@@ -263,8 +263,5 @@ def rnb_sent_as_typed_later(t: TraceEdit) -> float:
     the id as the user wrote it (dashes, lower case), after the step answered (the registry refuses it)."""
     note = t.step("dashed_id")
     typed = str(note.data["input"]["rnb_id"])
-    raw = copy.deepcopy(t.in_step("dashed_id", "buildings")[-1].raw) | {"seq": note.seq + 0.5}
-    raw["request"]["path"] = raw["request"]["path"].rsplit("/", 1)[0] + "/" + typed
-    raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "rnb-id-not-normalised"}}}
-    raw["outcome"] = "rnb-id-not-normalised"
-    return t.insert(raw)
+    raw = copied(t.in_step("dashed_id", "buildings")[-1], note.seq + 0.5)
+    return t.insert(typed_rnb_refused(raw, typed, "rnb-id-not-normalised"))

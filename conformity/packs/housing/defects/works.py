@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
 from conformity.defects.edit import TraceEdit
-from conformity.packs.housing.defects.common import mutation
+from conformity.packs.housing.defects.common import copied, mutation, refused
 from conformity.packs.housing.scenarios.works import QUOTE_AND_WORKS
 
 SCENARIO = QUOTE_AND_WORKS.id
@@ -24,11 +23,9 @@ def refused_quote_first(t: TraceEdit, change: Callable[[dict[str, Any]], object]
     ``quote-invalid`` with ``error``)."""
     note = t.step("quote")
     sent = t.in_step("quote", "dataspace", method="POST", path="/quotes")[-1]
-    raw = copy.deepcopy(sent.raw) | {"seq": note.seq - 0.7}
+    raw = copied(sent, note.seq - 0.7)
     change(raw["request"]["body"]["json"])
-    raw["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "quote-invalid", "errors": [error]}}}
-    raw["outcome"] = "quote-invalid"
-    return t.insert(raw)
+    return t.insert(refused(raw, 422, "quote-invalid", errors=[error]))
 
 
 @mutation("quote-out-of-format", scenario=SCENARIO, breaks=["WORKS-001"], category=CATEGORY, where="response.body")
