@@ -556,6 +556,15 @@ def test_dpe_005_006_010_judge_a_dpe_the_schema_refuses_on_what_it_writes() -> N
         assert v.status == "fail" and {f.exchange for f in v.findings} == {8, 9}, (check_id, v)
 
 
+def test_dpe_005_006_010_fail_a_run_that_uploaded_no_dpe() -> None:
+    """No DPE to judge is no pass: each check fails with the one finding saying so."""
+    t = Trace()
+    t.step("dpe.file", "complete", {"filed": False})
+    for check_id in ("housing.dpe_class_recomputed", "housing.dpe_software_identified", "housing.dpe_certification"):
+        v = judge(check_id, {FILE.id: t}, "DIAGNOSTICIAN")
+        assert (v.status, messages(v)) == ("fail", "the software uploaded no readable DPE"), check_id
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # WORKS-006: the works record names the home's building
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from conformity.checks.evaluate import EvalContext
 from conformity.checks.helpers import performed, quote
-from conformity.checks.model import Finding, Verdict, failed
+from conformity.checks.model import Finding, MissingEvidence, Verdict, failed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, TraceView
 from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, verdict
@@ -78,6 +78,14 @@ def blocks(u: Upload) -> bool:
 
 def all_uploads(trace: TraceView) -> list[Upload]:
     return uploads(trace.exchanges("observatory"))
+
+
+def readable_uploads(trace: TraceView) -> list[Upload]:
+    """The uploads whose DPE could be read (none: MissingEvidence, which fails a ``@judged`` check)."""
+    sent = [u for u in all_uploads(trace) if u.written is not None]
+    if not sent:
+        raise MissingEvidence(Finding("the software uploaded no readable DPE"))
+    return sent
 
 
 def filed_for_real(u: Upload, message: str) -> Finding:
@@ -219,12 +227,11 @@ def dpe_findings_reported(trace: TraceView, ctx: EvalContext) -> Verdict:
 
 
 @check("housing.dpe_class_recomputed", verifies=["DPE-005"], scenario=SCENARIO)
+@judged
 def dpe_class_recomputed(trace: TraceView, ctx: EvalContext) -> Verdict:
     """The A–G class written in each DPE is the one of the double threshold (the worse of energy and emissions)."""
     thresholds = thresholds_of(dict(ctx.parameters.get("DPE-005", {})))
-    sent = [u for u in all_uploads(trace) if u.written is not None]
-    if not sent:
-        return failed(Finding("the software uploaded no readable DPE"))
+    sent = readable_uploads(trace)
     findings = []
     for u in sent:
         v = u.written or {}
@@ -247,12 +254,11 @@ def dpe_class_recomputed(trace: TraceView, ctx: EvalContext) -> Verdict:
 
 
 @check("housing.dpe_software_identified", verifies=["DPE-006"], scenario=SCENARIO)
+@judged
 def dpe_software_identified(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Each DPE names the software that made it: its registration id and version."""
     expected = {"software_id": ctx.software.get("registration_id"), "software_version": ctx.software.get("version")}
-    sent = [u for u in all_uploads(trace) if u.written is not None]
-    if not sent:
-        return failed(Finding("the software uploaded no readable DPE"))
+    sent = readable_uploads(trace)
     findings = [
         quote(
             u.exchange,
@@ -429,15 +435,14 @@ def dpe_incomplete_not_filed(trace: TraceView, ctx: EvalContext) -> Verdict:
 
 
 @check("housing.dpe_certification", verifies=["DPE-010"], scenario=SCENARIO)
+@judged
 def dpe_certification(trace: TraceView, ctx: EvalContext) -> Verdict:
     """Each DPE carries the certification number of the diagnostician logged in."""
     diagnostician: dict[str, Any] = next(
         (p for p in trace.fixtures.get("professionals", []) if p.get("role") == "diagnostician"), {}
     )
     expected = diagnostician.get("certification")
-    sent = [u for u in all_uploads(trace) if u.written is not None]
-    if not sent:
-        return failed(Finding("the software uploaded no readable DPE"))
+    sent = readable_uploads(trace)
     findings = [
         quote(
             u.exchange,
