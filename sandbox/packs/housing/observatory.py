@@ -173,6 +173,13 @@ def _next_count(store: Store, scope: str) -> int:
     return count
 
 
+def _not_receivable(findings: list[dict[str, Any]]) -> HTTPProblem:
+    """The 422 refusing a DPE with blocking coherence ``findings`` (it is not filed)."""
+    return HTTPProblem(
+        422, "dpe-not-receivable", "the DPE has blocking coherence findings: it is not filed", controle_coherence=findings
+    )
+
+
 def _filed(record: dict[str, Any]) -> JSONResponse:
     duplicate = bool(record.get("duplicate"))
     return JSONResponse({"numero_dpe": record["numero_dpe"], "warnings": record["warnings"], "duplicate": duplicate},
@@ -192,12 +199,7 @@ async def post_dpe(
         set_outcome(request, "dpe-tested", receivable=not refused, findings=[f["type"] for f in findings])
         return JSONResponse({"mode": "test", "receivable": not refused, "controle_coherence": findings})
     if refused:
-        raise HTTPProblem(
-            422,
-            "dpe-not-receivable",
-            "the DPE has blocking coherence findings: it is not filed",
-            controle_coherence=findings,
-        )
+        raise _not_receivable(findings)
     record = _file(request, session_id, body, values, findings, str(caller.token.get("sub", "")))
     set_outcome(request, "dpe-duplicate" if record.get("duplicate") else "dpe-filed", numero_dpe=record["numero_dpe"])
     return _filed(record)
@@ -242,12 +244,7 @@ async def prod_post_dpe(request: Request, installation: dict[str, Any] = Depends
     _made_by(values, installation)
     refused = blocking(findings)
     if refused:
-        raise HTTPProblem(
-            422,
-            "dpe-not-receivable",
-            "the DPE has blocking coherence findings: it is not filed",
-            controle_coherence=findings,
-        )
+        raise _not_receivable(findings)
     record = _file(request, PROD, body, values, findings, installation["id"], installation)
     set_outcome(request, "dpe-duplicate" if record.get("duplicate") else "dpe-filed", numero_dpe=record["numero_dpe"])
     return _filed(record)
