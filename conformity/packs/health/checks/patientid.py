@@ -260,24 +260,25 @@ def status_findings(trace: TraceView, single: bool) -> tuple[list[Finding], int]
     return findings, seen
 
 
+def status_verdict(trace: TraceView, single: bool, counted: str, situation: str) -> Verdict:
+    """:func:`status_findings`' verdict: fails on any finding; else passes on the ``seen`` look-ups (``counted``
+    names them), or leaves ``situation`` not shown when there was none."""
+    findings, seen = status_findings(trace, single=single)
+    if findings:
+        return failed(*findings)
+    return passed(f"{seen} {counted}, statuses as the rule says") if seen else not_shown(situation)
+
+
 @check("ins.status_after_single_match", verifies=["PATIENTID-004"], scenario=SCENARIO, reads_all=True)
 def status_after_single_match(trace: TraceView, ctx: EvalContext) -> Verdict:
     """After a single match: qualified with a checked identity document, recovered without."""
-    findings, seen = status_findings(trace, single=True)
-    if findings:
-        return failed(*findings)
-    return passed(f"{seen} single match(es), statuses as the rule says") if seen else not_shown(
-        "look-up answered with a single match")
+    return status_verdict(trace, True, "single match(es)", "look-up answered with a single match")
 
 
 @check("ins.status_without_single_match", verifies=["PATIENTID-005"], scenario=SCENARIO, reads_all=True)
 def status_without_single_match(trace: TraceView, ctx: EvalContext) -> Verdict:
     """No single match (none, several, no look-up): validated with a checked document, else provisional."""
-    findings, seen = status_findings(trace, single=False)
-    if findings:
-        return failed(*findings)
-    return passed(f"{seen} look-up(s) without a single match, statuses as the rule says") if seen else not_shown(
-        "look-up answered without a single match")
+    return status_verdict(trace, False, "look-up(s) without a single match", "look-up answered without a single match")
 
 
 @check("ins.no_match_not_qualified", verifies=["PATIENTID-006"], scenario=SCENARIO, reads_all=True)
