@@ -52,6 +52,11 @@ def test_vendor_reviewers_decider_and_public_through_the_service(service: Servic
     assert sub in queue.text and "awaiting review" in queue.text
     page = alice.get(f"/staff/submissions/{sub}")
     assert page.status_code == 200 and "hds-certificate.pdf" in page.text and "Record review of SECURITY-013" in page.text
+    # what the decision will say besides the reviews, before anyone reviews: the run's longest scenario, its notes
+    # (this run is after 2026-W1's submission deadline)
+    assert re.search(r'<p id="longest">Longest scenario: [a-z_.]+, \d+ s from its session', page.text), page.text
+    assert re.search(r'<ul id="warnings"><li>note: the run \([^)]+\) is after the wave&#39;s submission deadline',
+                     page.text), page.text
     review_all(alice, alice_csrf, sub, awaiting, "read: the document shows what is asked")
     assert "awaits a second reviewer (not you)" in alice.get(f"/staff/submissions/{sub}").text
     bob, bob_csrf = service.staff("bob")
