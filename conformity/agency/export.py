@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,14 +126,22 @@ def revocation_entries(labels: list[tuple[LabelDoc, str | None, str | None]]) ->
              "revoked": r, "reason": why} for d, r, why in labels if r for v in d["versions"]]
 
 
-def export_registry(registry: Registry, key: SigningKey, out: Path, now: dt.datetime | None = None) -> Exported:
-    """Write the public export of every label in the registry into ``out``."""
+def export_registry(registry: Registry, key: SigningKey, out: Path, now: dt.datetime | None = None,
+                    retired: Collection[str] = ()) -> Exported:
+    """Write the public export of every label in the registry into ``out``: the labels as they were signed, the
+    revocation list and the open data signed by ``key``. ``retired``: key ids of the agency's former keys (a key
+    rotated out still vouches for the labels it signed); a label signed by any other key is refused (the wrong
+    agency key given, or another agency's registry)."""
     now = now or dt.datetime.now(dt.UTC)
     labels = registry.labels()
-    foreign = sorted({d["issuer"]["key_id"] for d, _, _ in labels} - {key.kid})
+    foreign = sorted({d["issuer"]["key_id"] for d, _, _ in labels} - {key.kid} - set(retired))
     if foreign:
         raise InputError(f"the registry holds labels signed by key(s) {', '.join(k[:16] + '…' for k in foreign)}, "
-                         f"not by the given agency key {key.kid[:16]}…", where="--key")
+                         f"not by the given agency key {key.kid[:16]}…"
+                         + (f" nor a retired one given ({', '.join(k[:16] + '…' for k in sorted(retired))})"
+                            if retired else "")
+                         + ": give the agency's current key (--key), and each former key whose labels are still "
+                         "in the registry (--retired-key FORMER.pub.pem)", where="--key")
     data = open_data(labels, key, now)
     problems = schema_problems("registry-export", data, "labelled.json")
     if problems:

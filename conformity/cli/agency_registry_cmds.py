@@ -170,15 +170,24 @@ def reinstate_cmd(label_id: str, reason: str, registry_path: Path | str | None) 
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for labelled.csv/.json, labels/ (label files + revocations.json), agency-key.pub.pem.")
 @key_option
+@click.option("--retired-key", "retired_keys", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A former agency public key (PEM, repeatable): the labels it signed before the key was rotated "
+                   "out are exported as they are; any other foreign signer is refused.")
 @registry_option
-def export_cmd(out_dir: Path, key_path: Path | None, registry_path: Path | str | None) -> None:
+def export_cmd(out_dir: Path, key_path: Path | None, retired_keys: tuple[Path, ...],
+               registry_path: Path | str | None) -> None:
     """Open data of the labelled software per wave and category, the label files and the signed revocation list."""
     from conformity.agency.export import export_registry
     from conformity.agency.submit import agency_signing_key, default_agency_key
+    from conformity.signing import VerifyKey
 
     key = agency_signing_key(key_path or default_agency_key())
+    retired = sorted({VerifyKey.from_file(p).kid for p in retired_keys} - {key.kid})
     with _open(registry_path) as reg:
-        done = export_registry(reg, key, out_dir)
+        done = export_registry(reg, key, out_dir, retired=retired)
+    trusted = " ".join(f"--agency-key AGENCY_PUB_{i}" for i in range(1, len(retired) + 1))
     click.echo(f"exported {done.labels} label(s), {done.revoked} revoked, to {out_dir} (payment agency: usine pay run "
-               f"--labels {out_dir / 'labels'} --agency-key AGENCY_PUB, the agency's public key obtained from the "
-               f"agency itself, not the copy shipped beside the labels: its key id is {key.kid})")
+               f"--labels {out_dir / 'labels'} --agency-key AGENCY_PUB{' ' + trusted if trusted else ''}, the "
+               f"agency's public key{'s' if retired else ''} obtained from the agency itself, not the copy shipped "
+               f"beside the labels: key id {key.kid}"
+               + "".join(f", and {k} (retired, AGENCY_PUB_{i})" for i, k in enumerate(retired, 1)) + ")")

@@ -197,3 +197,34 @@ def test_the_export_names_the_key_id_to_pin_rather_than_trusting_the_key_shipped
     assert r.exit_code == 0, r.output
     kid = SigningKey.load(home / "agency" / "agency-key.pem").kid
     assert kid in r.output and "not the copy" in r.output, r.output
+
+
+def test_after_a_key_rotation_the_export_takes_the_former_keys_labels_only_when_named(
+        decided: Path, tmp_path: Path) -> None:
+    """The agency rotates its key: the labels the former key signed stay valid (signed once, never again), the new
+    key signs the revocation list and the open data. The export refuses labels of a signer it was not told of (the
+    wrong key given, another agency's registry), and takes the former key's when named ``--retired-key``; the payment
+    agency, trusting both keys, reads every label and the new list."""
+    new = SigningKey.from_seed(b"usine tests: the agency's next key")
+    new.save(tmp_path / "new" / "agency-key.pem")
+    former = tmp_path / "former.pub.pem"
+    former.write_text(AGENCY.verify_key.pem(), encoding="utf-8")
+    out = tmp_path / "export"
+    refused = usine("agency", "registry", "export", "--out", out, "--key", tmp_path / "new" / "agency-key.pem")
+    assert refused.exit_code == 2 and "--retired-key FORMER.pub.pem" in refused.output and not out.exists()
+    stranger = tmp_path / "stranger.pub.pem"
+    stranger.write_text(SigningKey.from_seed(b"another agency").verify_key.pem(), encoding="utf-8")
+    other = usine("agency", "registry", "export", "--out", out, "--key", tmp_path / "new" / "agency-key.pem",
+                  "--retired-key", stranger)
+    assert other.exit_code == 2 and "nor a retired one given" in other.output and not out.exists()
+    done = usine("agency", "registry", "export", "--out", out, "--key", tmp_path / "new" / "agency-key.pem",
+                 "--retired-key", former)
+    assert done.exit_code == 0, done.output
+    assert f"key id {new.kid}, and {AGENCY.kid} (retired, AGENCY_PUB_1)" in done.output, done.output
+    with Registry(decided) as reg:
+        label_id = reg.labels()[0][0]["label_id"]
+    label = json.loads((out / "labels" / f"label-{label_id}.json").read_text())
+    assert verify_document(label, AGENCY_KEYS)["label_id"] == label_id  # as the former key signed it
+    assert verify_document(json.loads((out / "labelled.json").read_text()), KeyRing([new.verify_key]))
+    book = load_labelbook(out / "labels", KeyRing([AGENCY.verify_key, new.verify_key]))
+    assert not book.refused and [lab.id for lab in book.labels()] == [label_id] and book.revocation_list is not None
