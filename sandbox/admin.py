@@ -27,6 +27,7 @@ from sandbox.deps import (
     Principal,
     json_body,
     owned_session,
+    reaches,
     require_admin,
     require_labellable,
     require_principal,
@@ -224,7 +225,7 @@ def post_run(request: Request, body: RunRequest, caller: Caller) -> dict[str, An
         raise HTTPProblem(422, "pack-not-the-waves", f"wave {body.wave} is of pack {wave_pack!r}, not "
                                                      f"{body.pack!r}", where="pack")
     run = new_run(bound_to=caller.vendor, wave=body.wave, category=body.category, pack=body.pack,
-                  scenarios=body.scenarios, seed=body.seed)
+                  scenarios=body.scenarios, seed=body.seed) | ({"witnessed": True} if caller.witnessed else {})
     config = request.app.state.config
     key = caller.bounds_key()
     bounds = None if key is None else RunBounds(config.vendor_runs_per_hour, config.vendor_runs_per_day, key)
@@ -297,7 +298,7 @@ def _run_of(request: Request, run_id: str, caller: Caller) -> dict[str, Any]:
     """The run ``run_id`` if the caller's token created it (the same binding); 404 otherwise, as for an unknown run
     (another software's runs are not revealed)."""
     run = store_of(request).get_run(run_id)
-    if run is None or run["bound_to"] != caller.vendor:
+    if run is None or run["bound_to"] != caller.vendor or not reaches(caller, run):  # a witnessed run: its token's
         raise HTTPProblem(404, "run-unknown", f"no run {run_id!r} of your token's software: create it with "
                                               "POST /admin/runs", where="run_id")
     return run
@@ -371,7 +372,7 @@ def _new_session(request: Request, body: SessionRequest, caller: Principal, stor
                                  fixtures=fixtures, redirect_uris=body.redirect_uris, bound_to=caller.vendor,
                                  id_token_signed_response_alg=body.id_token_signed_response_alg, pack=pack,
                                  run=session_run(run, body.scenario) if run is not None and body.scenario else None,
-                                 session_id=sid)
+                                 session_id=sid, witnessed=caller.witnessed)
     except BaseException:
         # the session was never stored nor shown: its scenario is given back (else the run lost it for good, and the
         # vendor a counted attempt)

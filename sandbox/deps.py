@@ -137,7 +137,20 @@ def owned_session(request: Request, session_id: str, principal: Principal, *, op
         session = stored
     if principal.kind == "harness" and session.get("bound_to") != principal.vendor:
         raise HTTPProblem(403, "session-other-vendor", "this test session is not bound to your harness token's vendor")
+    if not reaches(principal, session):
+        raise HTTPProblem(403, "session-other-vendor", "this test session is of a witnessed run, created by the token "
+                                                       "the sandbox's operator minted for it: another harness token of "
+                                                       "the same software does not manage it (nor the other way round)")
     return session
+
+
+def reaches(principal: Principal, record: dict[str, Any]) -> bool:
+    """Whether ``principal`` may manage ``record`` (a session, a run) as far as witnessing goes: the admin token every
+    one; a harness token only those made by a token like itself — the operator's witnessed token (the agency's
+    witnessed run) its own, the vendor's tokens theirs. Both are bound to the same software (``bound_to``): without
+    this the vendor, whose driver learns the witnessed session's id, could read its fixtures, clear its faults, close
+    it, claim its run's scenarios or finish the run before the agency."""
+    return principal.kind != "harness" or (record.get("witnessed") is True) == principal.witnessed
 
 
 #: where the recording middleware leaves the session it read for a request (request.state), when no fault it consumed

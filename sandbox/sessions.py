@@ -46,7 +46,8 @@ def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
                    fixtures: dict[str, Any] | None = None, redirect_uris: list[str] | None = None,
                    bound_to: dict[str, str] | None = None,
                    id_token_signed_response_alg: str = "RS256", pack: str | None = None,
-                   run: dict[str, Any] | None = None, session_id: str | None = None) -> dict[str, Any]:
+                   run: dict[str, Any] | None = None, session_id: str | None = None,
+                   witnessed: bool = False) -> dict[str, Any]:
     """Create and store a session; return it with its credentials in clear (the only time they are).
 
     The store keeps the client secret and session token as hashes (``hash_session_secrets``).
@@ -57,6 +58,9 @@ def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
     ``run``: the run issued by the sandbox this session plays one scenario of (:func:`session_run`; None: a session
     outside any run, whose trace no agency takes as a run's); like ``bound_to``, part of the signed trace.
     ``session_id``: the id it takes (default: a new one).
+    ``witnessed``: created by a harness token the sandbox's operator minted for a run it drives itself (the
+    agency's witnessed run): only such a token manages it (:func:`sandbox.deps.reaches`), not the vendor's own,
+    though ``bound_to`` is the same software. Not in the trace.
     """
     sid = session_id or new_id("ses")
     session: dict[str, Any] = {
@@ -71,7 +75,7 @@ def create_session(store: Store, base_url: str, *, seed: int, label: str = "",
         "bound_to": bound_to,
         "run": run,
         "id_token_signed_response_alg": id_token_signed_response_alg,
-    }
+    } | ({"witnessed": True} if witnessed else {})
     store.put_session(hash_session_secrets(session))
     store.put_token(session["session_token"], "session", sid, {"session_id": sid}, ttl=7 * 24 * 3600)
     return session

@@ -79,3 +79,49 @@ def test_a_harness_token_takes_ids_of_the_one_form(admin: httpx.Client, vendor_i
     agency refuse them: conformity.naming's one form, for every id of a harness token."""
     r = admin.post("/admin/harness-tokens", json={"vendor_id": vendor_id, "software_id": software_id})
     assert r.status_code == 422, r.text
+
+
+RUN = {"wave": "2026-W1", "category": "GP", "pack": "health", "scenarios": ["PRACAUTH-001", "INSI-001"]}
+
+
+def test_a_vendors_token_cannot_reach_the_operators_witnessed_run(admin: httpx.Client, client: httpx.Client) -> None:
+    """The agency's witnessed run has a harness token of its own (``"witnessed": true``), its sessions bound to the
+    vendor's software: the vendor's own token reached them all the same. Its driver learns the witnessed session's id
+    (the session's URLs), the session's ``run`` names the run: with its own token the vendor could read the session's
+    fixtures and credentials, clear the faults the scenario injects, close the session, claim the run's scenarios left
+    and finish the run before the agency (its seed revealed mid-run). A token reaches the sessions and runs it created:
+    the vendor's not the witness's, nor the other way round; the admin token every one."""
+    acme = issue(admin, "acme", "acme.ehr")
+    minted = admin.post("/admin/harness-tokens", json={"vendor_id": "acme", "software_id": "acme.ehr",
+                                                       "witnessed": True})
+    assert minted.status_code == 201 and minted.json()["witnessed"] is True
+    witness = {"Authorization": f"Bearer {minted.json()['token']}"}
+    run = client.post("/admin/runs", json=RUN, headers=witness).json()
+    session = client.post("/admin/sessions", json={"run_id": run["run_id"], "scenario": "PRACAUTH-001"},
+                          headers=witness).json()
+    sid, rid = session["session_id"], run["run_id"]
+    assert session["run"]["id"] == rid  # what the vendor's driver can learn
+    for method, path, body in (("GET", f"/admin/sessions/{sid}", None),
+                               ("PUT", f"/admin/sessions/{sid}/faults", {"insi": None}),
+                               ("POST", f"/admin/sessions/{sid}/notes", {"kind": "x", "data": {}}),
+                               ("GET", f"/admin/sessions/{sid}/trace", None),
+                               ("POST", f"/admin/sessions/{sid}/close", None)):
+        r = client.request(method, path, json=body, headers=acme)
+        assert (r.status_code, r.json()["code"]) == (403, "session-other-vendor"), (method, path, r.text)
+        assert "witnessed" in r.json()["detail"]
+    for method, path, body in (("GET", f"/admin/runs/{rid}", None), ("POST", f"/admin/runs/{rid}/finish", None),
+                               ("POST", "/admin/sessions", {"run_id": rid, "scenario": "INSI-001"})):
+        r = client.request(method, path, json=body, headers=acme)
+        assert (r.status_code, r.json()["code"]) == (404, "run-unknown"), (method, path, r.text)
+    # nor the other way round: the witness's token does not reach the vendor's own
+    own = client.post("/admin/sessions", json={"seed": 1}, headers=acme).json()["session_id"]
+    assert client.get(f"/admin/sessions/{own}", headers=witness).status_code == 403
+    own_run = client.post("/admin/runs", json=RUN, headers=acme).json()["run_id"]
+    assert client.get(f"/admin/runs/{own_run}", headers=witness).status_code == 404
+    # the witnessed run went on untouched, its token and the admin's reach it
+    assert client.get(f"/admin/sessions/{sid}", headers=witness).json()["state"] == "open"
+    assert admin.get(f"/admin/sessions/{sid}").status_code == 200
+    assert client.post("/admin/sessions", json={"run_id": rid, "scenario": "INSI-001"},
+                       headers=witness).status_code == 201
+    finished = client.post(f"/admin/runs/{rid}/finish", headers=witness)
+    assert finished.status_code == 200 and isinstance(finished.json()["seed"], int)
