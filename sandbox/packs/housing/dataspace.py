@@ -6,8 +6,9 @@ data) and may revoke at any time (fault ``revoke_after = n``: the household revo
 
 * ``POST /consents`` — ``{"household": fiscal number, "scope": ["dpe", "quote", "works", "consumption"],
   "transfer_consumption": bool, "purpose": text, "expires": date}`` → 201 the consent (``consent_id``,
-  ``status`` granted, ``grantee`` the token's subject); 422 ``purpose-invalid`` for a purpose holding control or
-  format characters, 422 ``invalid-request`` for a ``transfer_consumption`` that is no JSON boolean (``"true"``, 1).
+  ``status`` granted, ``grantee`` the token's subject); 422 ``purpose-invalid`` for a purpose holding characters
+  that do not read as written (control, format, line separators, private-use: :func:`hidden_characters`), 422
+  ``invalid-request`` for a ``transfer_consumption`` that is no JSON boolean (``"true"``, 1).
 * ``GET /consents/{id}``, ``DELETE /consents/{id}`` (revocation on the household's behalf), the caller's own
   consents only (403 ``consent-other-grantee``); a revoked consent revoked again is a 409
   ``consent-already-revoked``.
@@ -37,8 +38,8 @@ as the grantee (the sandbox plays every household, who grants what is asked):
   ``consumption_transfer``); the same installation's transfer of months of that home it already transferred to
   that recipient is the same transfer (200 ``duplicate``: a year covers its 12 months, ``2026-01`` after ``2026`` is
   one; recipients compare by :func:`recipient_key`). In both roles, the period is a real month or year, from 1990, not
-  to come (422 ``period-invalid``), the recipient a name without control or format characters (422
-  ``recipient-invalid``).
+  to come (422 ``period-invalid``), the recipient a name without characters that do not read as written
+  (:func:`hidden_characters`; 422 ``recipient-invalid``).
 
 An installation sends only the kinds its label covers (:func:`sandbox.deps.require_covered`: its wave pins, for its
 category, a referential covering the kind in pack.toml; else 403 ``kind-not-covered``): quotes and works are a
@@ -193,8 +194,9 @@ async def _grant(request: Request, party: Party) -> JSONResponse:
         raise HTTPProblem(422, "scope-unknown", f"unknown kind(s) {', '.join(unknown)} (kinds: {', '.join(KINDS)})")
     hidden = hidden_characters(body.purpose)
     if hidden:
-        raise HTTPProblem(422, "purpose-invalid", f"the purpose holds control or format characters ({', '.join(hidden)})"
-                                                  ": the household reads it as it is written", characters=hidden)
+        raise HTTPProblem(422, "purpose-invalid", f"the purpose holds characters that do not read as written "
+                                                  f"({', '.join(hidden)}): the household reads it as it is written",
+                          characters=hidden)
     party.home(body.household)
     transfer = body.transfer_consumption and not party.faults().get("deny_transfer")
     consent = {
@@ -538,19 +540,28 @@ def period_months(period: str, today: dt.date | None = None) -> list[str]:
 
 
 def hidden_characters(text: str) -> list[str]:
-    """The control or format characters (Unicode Cc/Cf) ``text`` holds, as ``U+XXXX``: a name or a purpose holding
-    one does not read as it is written (NUL, a zero-width space, a soft hyphen, a bidirectional override)."""
-    return sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in ("Cc", "Cf")})
+    """The characters ``text`` holds that do not read as they are written, as ``U+XXXX``: control and format
+    characters (Unicode Cc/Cf: NUL, a line feed, a zero-width space, a soft hyphen, a bidirectional override), line
+    and paragraph separators (Zl/Zp: a line break as the refused line feed is), private-use and surrogate code points
+    (Co/Cs: whatever a font makes of them) — the categories a vendor manifest's names refuse
+    (:mod:`conformity.harness.vendor`). Spaces (Zs, the no-break spaces of French typography among them) are read as
+    spaces."""
+    return sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in HIDDEN_CATEGORIES})
+
+
+#: the Unicode general categories :func:`hidden_characters` refuses (unassigned code points, Cn, are not: which are
+#: depends on the Unicode version of the Python reading them)
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
 
 
 def recipient_key(recipient: str) -> str:
     """Whom a transfer goes to, compared by a normal form (NFKC, case folded, letters and digits only): ``ADEME``,
-    ``ademe.``, ``ＡＤＥＭＥ`` and ``"Ademe"`` are one recipient. 422 ``recipient-invalid`` for a name holding a control
-    or format character (Unicode Cc/Cf: NUL, a zero-width space, a soft hyphen, a bidirectional override), or with
-    no letter or digit."""
+    ``ademe.``, ``ＡＤＥＭＥ`` and ``"Ademe"`` are one recipient. 422 ``recipient-invalid`` for a name holding a character
+    that does not read as written (:func:`hidden_characters`: NUL, a zero-width space, a bidirectional override, a
+    line separator…), or with no letter or digit."""
     hidden = hidden_characters(recipient)
     if hidden:
-        raise HTTPProblem(422, "recipient-invalid", f"the recipient holds control or format characters "
+        raise HTTPProblem(422, "recipient-invalid", f"the recipient holds characters that do not read as written "
                                                     f"({', '.join(hidden)}): a recipient is a name as it is read",
                           characters=hidden)
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", recipient).casefold())

@@ -199,7 +199,13 @@ def asked(home: str, **change: Any) -> dict[str, Any]:
     ({"transfer_consumption": 1}, "invalid-request"),
     ({"purpose": "audit\u202e énergétique"}, "purpose-invalid"),  # a bidirectional override in what the household reads
     ({"purpose": "audit\x00 énergétique"}, "purpose-invalid"),
-], ids=["transfer-as-text", "transfer-as-number", "purpose-bidi", "purpose-nul"])
+    # a line or paragraph separator breaks the line as the refused \n does ("audit\u2028transfer: none" reads as
+    # two lines); a private-use code point reads as whatever a font makes of it
+    ({"purpose": "audit énergétique\u2028transfert: aucun"}, "purpose-invalid"),
+    ({"purpose": "audit énergétique\u2029transfert: aucun"}, "purpose-invalid"),
+    ({"purpose": "audit \ue000énergétique"}, "purpose-invalid"),
+], ids=["transfer-as-text", "transfer-as-number", "purpose-bidi", "purpose-nul", "purpose-line-separator",
+        "purpose-paragraph-separator", "purpose-private-use"])
 def test_a_consent_asked_ambiguously_is_refused_and_nothing_is_granted(
         http: httpx.Client, session: dict[str, Any], running: RunningSandbox, change: dict[str, Any], code: str) -> None:
     home = session["fixtures"]["homes"][0]["fiscal_number"]
