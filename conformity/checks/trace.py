@@ -52,8 +52,12 @@ class Exchange:
         return cast("dict[str, list[str]]", self.raw["request"].get("query", {}))
 
     def param(self, name: str) -> str | None:
-        """A query or form parameter (first value)."""
-        values = self.query.get(name) or self.raw["request"].get("body", {}).get("form", {}).get(name)
+        """A parameter of the request (first value), read where the services read it: from the form of a POST
+        carrying a urlencoded form (a POSTed authorization or token request: the identity provider reads its form
+        only), else from the query (a GET's form body is not read). Read query first, a software doing no PKCE passed
+        the PKCE check with ``code_challenge`` in the query of its POST and none in the form the provider acted on."""
+        form = self.raw["request"].get("body", {}).get("form")
+        values = form.get(name) if isinstance(form, dict) and self.method == "POST" else self.query.get(name)
         return values[0] if values else None
 
     @property

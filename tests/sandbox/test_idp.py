@@ -404,6 +404,38 @@ def test_authorization_request_as_a_form_post(new_session: Callable[..., dict[st
     assert r.status_code == 302 and "code=" in r.headers["location"] and "state=s1" in r.headers["location"]
 
 
+def test_a_checks_reads_a_form_posts_parameters_from_its_form_as_the_provider_does(
+        new_session: Callable[..., dict[str, Any]], client: httpx.Client, admin: httpx.Client) -> None:
+    """The provider reads a POSTed authorization or token request from its form only; the checks read a parameter
+    from the recorded query first. A software doing no PKCE put ``code_challenge_method=S256&code_challenge=…`` in the
+    query of its POST /authorize (form without them: the provider issued a code bound to no challenge) and
+    ``code_verifier=…`` in the query of its POST /token (redeemed without one): the PKCE check saw S256 and a
+    verifier, and passed. A check reads what the provider acted on."""
+    from conformity.checks.oidc import pkce_findings
+    from conformity.checks.trace import Exchange, TraceView
+
+    session = new_session()
+    creds = session["credentials"]
+    form = {"response_type": "code", "client_id": creds["client_id"], "redirect_uri": REDIRECT, "scope": "openid",
+            "state": "s1", "nonce": "n1", "login_hint": practitioner(session)["national_id"]}
+    decoy = {"code_challenge_method": "S256", "code_challenge": create_s256_code_challenge("v" * 43)}
+    r = client.post(f"{idp_url(session)}/authorize", params=decoy, data=form)
+    assert r.status_code == 302, r.text
+    code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
+    r = client.post(f"{idp_url(session)}/token", params={"code_verifier": "v" * 43},
+                    data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
+                    auth=(creds["client_id"], creds["client_secret"]))
+    assert r.status_code == 200, r.text  # the provider redeemed it without a verifier: the code had no challenge
+    trace = admin.get(f"/admin/sessions/{session['session_id']}/trace")
+    found = pkce_findings(TraceView(trace_payload(trace)), "idp")
+    assert any("S256" in f.message for f in found), found
+    assert any("code_verifier" in f.message for f in found), found
+    # a GET's form body is not read (the provider reads a GET's query): nor by a check
+    sent = {"method": "GET", "path": "/s/x/idp/authorize", "query": {"code_challenge_method": ["S256"]},
+            "body": {"form": {"code_challenge_method": ["plain"]}}}
+    assert Exchange({"seq": 1, "request": sent}).param("code_challenge_method") == "S256"
+
+
 def test_repeated_parameters_are_refused(new_session: Callable[..., dict[str, Any]], client: httpx.Client,
                                          admin: httpx.Client) -> None:
     session = new_session()
