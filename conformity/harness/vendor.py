@@ -19,6 +19,7 @@ from conformity.catalog.loader import read_toml
 from conformity.catalog.schema import plain, schema_problems
 from conformity.errors import InputError, Problem
 from conformity.naming import id_problem, owned_software_id, ownership_problem
+from conformity.text import HIDDEN_CATEGORIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +83,6 @@ def _default_software_id(path: Path, vendor_id: str, software: str) -> str:
 
 #: the manifest's names that go into the signed manifest, the reports and the agency's pages
 SHOWN_NAMES = ("vendor_name", "software", "version", "registration_id")
-#: Unicode categories never in a name: controls (NUL, line breaks, bell), format characters (zero-width spaces,
-#: bidirectional overrides: ``Acme\u202eRHE`` reads as another name), line and paragraph separators, private use
-_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
 
 
 def _name_problems(path: Path, data: dict[str, object]) -> list[Problem]:
@@ -94,7 +92,7 @@ def _name_problems(path: Path, data: dict[str, object]) -> list[Problem]:
         value = data.get(key)
         if not isinstance(value, str):
             continue
-        bad = next((c for c in value if unicodedata.category(c) in _HIDDEN_CATEGORIES), None)
+        bad = next((c for c in value if unicodedata.category(c) in HIDDEN_CATEGORIES), None)
         if bad is not None:
             problems.append(Problem(str(path), key, f"holds the control or invisible character U+{ord(bad):04X} "
                                                     f"({unicodedata.name(bad, 'unnamed')}) at position "

@@ -68,7 +68,7 @@ from conformity.errors import SignatureError
 from conformity.http_problems import require_json_media
 from conformity.packs.housing.rules import is_fiscal_number, normalise_rnb
 from conformity.signing import canonical_json, require_canonicalisable
-from conformity.text import as_read
+from conformity.text import as_read, hidden_characters
 from sandbox.deps import (
     Caller,
     duplicate_member,
@@ -537,21 +537,6 @@ def period_months(period: str, today: dt.date | None = None) -> list[str]:
         raise HTTPProblem(422, "period-invalid", f"period {period!r} is a month to come: no consumption data exists "
                                                  "for it yet")
     return [period]
-
-
-def hidden_characters(text: str) -> list[str]:
-    """The characters ``text`` holds that do not read as they are written, as ``U+XXXX``: control and format
-    characters (Unicode Cc/Cf: NUL, a line feed, a zero-width space, a soft hyphen, a bidirectional override), line
-    and paragraph separators (Zl/Zp: a line break as the refused line feed is), private-use and surrogate code points
-    (Co/Cs: whatever a font makes of them) — the categories a vendor manifest's names refuse
-    (:mod:`conformity.harness.vendor`). Spaces (Zs, the no-break spaces of French typography among them) are read as
-    spaces."""
-    return sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in HIDDEN_CATEGORIES})
-
-
-#: the Unicode general categories :func:`hidden_characters` refuses (unassigned code points, Cn, are not: which are
-#: depends on the Unicode version of the Python reading them)
-HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
 
 
 def recipient_key(recipient: str) -> str:
