@@ -34,6 +34,10 @@ DRIVER_WORDS = {
 }
 #: what a driver started by the harness is told when it wrote something else than an answer on its standard output
 STDOUT_ADVICE = "only JSON-RPC lines may go on the driver's standard output; log to standard error"
+#: what a driver that did not answer in time is told: where the limit it passed is set
+TIMEOUT_ADVICE = "the limit is timeout in the [driver] table of vendor.toml"
+#: how many of an output's schema errors a step problem's message names (every one is in its details)
+SCHEMA_ERRORS_SHOWN = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +77,32 @@ def driver_message(failure: Mapping[str, Any], when: str) -> str:
     if kind == "crash" and failure.get("exit_code") is not None:
         words += f" (exit code {failure['exit_code']})"
     text = f"the driver {words} {when}: {failure.get('message', '')}"
+    if kind == "timeout" and "url" not in failure:
+        text += f" ({TIMEOUT_ADVICE})"
+    if kind in ("crash", "start-failed"):  # what the process said last is most often why it ended
+        last = last_stderr_line(failure)
+        if last:
+            text += f" — its last line on standard error: {last[:300]!r}"
     if failure.get("raw") and kind in ("garbage", "invalid-answer"):
         text += f" — it wrote {str(failure['raw']).strip()[:200]!r}"
         if kind == "garbage" and "url" not in failure:  # a driver the harness started, on its standard output
             text += f" ({STDOUT_ADVICE})"
     return text
+
+
+def last_stderr_line(failure: Mapping[str, Any]) -> str:
+    """The last line with text of a driver failure's standard error tail ("" when it wrote none)."""
+    tail = failure.get("stderr_tail")
+    lines = [str(line).strip() for line in tail] if isinstance(tail, list) else []
+    return next((line for line in reversed(lines) if line), "")
+
+
+def schema_errors_said(errors: Iterable[Any]) -> str:
+    """An output's schema errors in one phrase: the first few, and how many more."""
+    listed = [str(e) for e in errors]
+    said = "; ".join(listed[:SCHEMA_ERRORS_SHOWN])
+    more = len(listed) - SCHEMA_ERRORS_SHOWN
+    return said + (f"; and {more} more" if more > 0 else "")
 
 
 def _failure_details(failure: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,7 +122,8 @@ def perform_problems(trace: TraceView, note: Note) -> list[StepProblem]:
     out = []
     if data.get("output_invalid"):
         out.append(StepProblem(sid, step, action, "driver", f"the driver's output does not match the output schema of "
-                               f"{action}", note.seq, {"errors": data["output_invalid"], "output": data.get("output")}))
+                               f"{action}: {schema_errors_said(data['output_invalid'])}", note.seq,
+                               {"errors": data["output_invalid"], "output": data.get("output")}))
     for e in step_exchanges(trace, note):
         if e.status in (401, 403) and e.outcome in CREDENTIAL_REFUSALS:
             detail = e.details.get("detail", "")
