@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conformity.checks.model import Verdict
+
+if TYPE_CHECKING:
+    from conformity.catalog.models import Wave
 
 #: what the terminal says of a run whose seed the caller chose (``usine run --seed``)
 CALLER_SEED_NOTICE = ("note: --seed given: this run reproduces one with that seed, but cannot be labelled (the agency "
                       "takes only a run whose seed the sandbox drew: run again without --seed for a label)")
+
+
+
+def wave_date_notice(wave: Wave, today: dt.date) -> str | None:
+    """What the terminal says of a run made on a day the agency will not label it (or only with a warning): before
+    the wave opens, after its labels' end, after its submission deadline; None on a day within the wave.
+
+    The agency judges by the sandbox's signed time (``conformity.agency.decision``); the harness can only warn by the
+    day it runs on, before a vendor spends a run it meant to submit.
+    """
+    if today < wave.open:
+        return (f"note: {wave.id} opens on {wave.open.isoformat()}: the agency refuses a run made before (the day the "
+                "sandbox signs in its traces); this run is for working on your software, not for a label")
+    if today > wave.label_valid_until:
+        return (f"note: {wave.id}'s labels ended on {wave.label_valid_until.isoformat()}: the agency issues none any "
+                "more; see `usine wave list` for the waves open today")
+    if today > wave.submission_deadline:
+        return (f"note: {wave.id}'s submissions closed on {wave.submission_deadline.isoformat()}: the agency warns "
+                "its reviewers of a run made after")
+    return None
 
 
 @dataclass(frozen=True, slots=True)

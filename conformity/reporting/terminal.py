@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from typing import Any
 
@@ -14,7 +15,14 @@ from rich.table import Table
 from rich.text import Text
 
 from conformity.checks.registry import CHECKS
-from conformity.harness.events import CALLER_SEED_NOTICE, Event, RunFinished, RunStarted, ScenarioFinished
+from conformity.harness.events import (
+    CALLER_SEED_NOTICE,
+    Event,
+    RunFinished,
+    RunStarted,
+    ScenarioFinished,
+    wave_date_notice,
+)
 from conformity.harness.plan import Plan
 from conformity.harness.report import rows_of, summary_of
 from conformity.harness.scenario import SCENARIOS
@@ -69,8 +77,9 @@ def finding_line(finding: dict[str, Any]) -> str:
 class TerminalReporter:
     """Handles run events on a rich console."""
 
-    def __init__(self, plan: Plan, console: Console | None = None):
+    def __init__(self, plan: Plan, console: Console | None = None, today: dt.date | None = None):
         self.plan = plan
+        self.today = today  # the day the run is made (None: today's, UTC), for what the wave's dates say of it
         self.console = console or Console(stderr=True)
         self.progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[current]}"), TimeElapsedColumn(), console=self.console,
@@ -86,6 +95,9 @@ class TerminalReporter:
                                f"(run {event.run_id}, attempt {event.attempt})")
             if event.seed_source == "caller":
                 self.console.print(CALLER_SEED_NOTICE, markup=False)
+            dated = wave_date_notice(self.plan.spec.wave, self.today or dt.datetime.now(dt.UTC).date())
+            if dated:
+                self.console.print(dated, markup=False)
             totals = Counter(self.group.values())
             for ref, n in sorted(totals.items()):
                 self.tasks[ref] = self.progress.add_task(ref, total=n, current="")

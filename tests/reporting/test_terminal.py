@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from typing import Any
@@ -11,7 +12,7 @@ from rich.console import Console
 
 from conformity import plugins
 from conformity.catalog import load_catalog
-from conformity.harness.events import RunStarted, ScenarioFinished
+from conformity.harness.events import RunStarted, ScenarioFinished, wave_date_notice
 from conformity.harness.plan import make_plan
 from conformity.harness.report import RequirementRow, summarise
 from conformity.reporting.terminal import TerminalReporter, scenario_referential
@@ -120,3 +121,30 @@ def test_a_scenario_error_with_markup_is_printed_as_is() -> None:
     reporter.handle(RunStarted("2027-W2", "GP", 5, plan.scenarios, 1, "run_x", "sandbox", 1))
     reporter.handle(ScenarioFinished(plan.scenarios[0], None, None, 0.5, error="refused [/] [bold]x[/bold]"))
     assert "refused [/] [bold]x[/bold]" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------------------------------ the wave's dates
+
+@pytest.mark.parametrize("today,said", [
+    (dt.date(2027, 1, 14), "note: 2027-W2 opens on 2027-01-15: the agency refuses a run made before"),
+    (dt.date(2027, 1, 15), None),
+    (dt.date(2027, 9, 30), None),
+    (dt.date(2027, 10, 1), "note: 2027-W2's submissions closed on 2027-09-30"),
+    (dt.date(2030, 1, 1), "note: 2027-W2's labels ended on 2029-12-31"),
+])
+def test_a_run_made_outside_its_wave_says_so_as_it_starts(today: dt.date, said: str | None) -> None:
+    """A vendor following the README ran 2027-W2 (or 2027-W4) in 2026 and learnt only from the agency's refusal
+    ("the run started before the wave opened: run again") that the run could never be labelled."""
+    plan = make_plan(load_catalog(), "2027-W2", "GP", ("PRACAUTH-001",))
+    notice = wave_date_notice(plan.spec.wave, today)
+    assert (notice is None) if said is None else (notice is not None and notice.startswith(said)), notice
+    out = io.StringIO()
+    reporter = TerminalReporter(plan, Console(file=out, width=200, force_terminal=False), today=today)
+    reporter.handle(RunStarted(wave="2027-W2", category="GP", seed=None, scenarios=plan.scenarios, requirements=1,
+                               run_id="run_x", attempt=1))
+    reporter.progress.stop()
+    notes = [line for line in out.getvalue().splitlines() if line.startswith("note: 2027-W2")]
+    if said is None:
+        assert notes == [], out.getvalue()
+    else:
+        assert len(notes) == 1 and notes[0].startswith(said), out.getvalue()
