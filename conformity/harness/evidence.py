@@ -95,6 +95,7 @@ def collect(catalog: Catalog, plan: Plan, sources: Iterable[Source]) -> tuple[At
     planned = {p.id for p in plan.requirements}
     problems: list[Problem] = []
     notes: list[str] = []
+    outside_only: list[str] = []  # one note for them all: a vendor iterating with --only reads it on every run
     files: list[EvidenceFile] = []
     data: dict[str, bytes] = {}
     taken: set[str] = set()
@@ -129,9 +130,13 @@ def collect(catalog: Catalog, plan: Plan, sources: Iterable[Source]) -> tuple[At
                                                                "evidence is for document and manual requirements"))
             continue
         if src.requirement not in planned:
-            notes.append(f"evidence for {src.requirement} ({src.path}) left out: the run covers only --only")
+            outside_only.append(src.requirement)
             continue
         pending.append(src)
+    if outside_only:
+        names = sorted(set(outside_only), key=outside_only.index)
+        notes.append(f"evidence for {len(names)} requirement(s) left out: the run covers only --only "
+                     f"({', '.join(names)})")
     # the run's bounds from the files' sizes, before any is read: past them, nothing is read (64 requirements × 16
     # files of 16 MiB would be 16 GiB in memory before a refusal)
     sizes = [_size(src.path) for src in pending]

@@ -219,3 +219,20 @@ def test_the_first_control_character_is_the_one_named(text: str) -> None:
     else:
         with pytest.raises(InputError, match=rf"U\+{ord(text[bad]):04X} at character {bad}\)"):
             sniff(text.encode())
+
+
+def test_evidence_outside_only_is_one_note_naming_every_requirement(tmp_path: Path) -> None:
+    """A vendor iterating with --only read one note per file of vendor.toml's [evidence] before every run (14 lines
+    for the reference vendor's table and --only PATIENTID): one note now names them all."""
+    from conformity.catalog import load_catalog
+    from conformity.harness.evidence import Source, collect
+    from conformity.harness.plan import make_plan
+
+    plan = make_plan(load_catalog(), "2026-W1", "GP", ("PATIENTID",))
+    sources = [Source(req, EVIDENCE / name, "vendor.toml [evidence]", strict=False)
+               for req, name in (("SECURITY-013", "hds-certificate.pdf"), ("PRACAUTH-016",
+                                 "installation-guide-client-credentials.pdf"), ("SECURITY-013", "homonym-search.png"))]
+    attached, notes = collect(load_catalog(), plan, sources)
+    assert attached.files == ()
+    assert notes == ["evidence for 2 requirement(s) left out: the run covers only --only (SECURITY-013, "
+                     "PRACAUTH-016)"]
