@@ -372,7 +372,7 @@ def decide(facts: Facts, reviews: Sequence[Review] | Mapping[str, Review], wave:
     if facts.run_started and facts.run_started[:10] < wave.open.isoformat():
         # the sandbox's time, signed in every trace: a run against a wave not yet in force, never labelled
         reasons += (Problem("", "run", f"the run ({facts.run_started}) started before the wave opened "
-                                       f"({wave.open.isoformat()}): run again"),)
+                                       f"({wave.open.isoformat()}): run again on or after that day"),)
     if facts.seed_source == "caller":
         reasons += (Problem("", "run", CALLER_SEED_REFUSED),)
     reasons += tuple(changes)

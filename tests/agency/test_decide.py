@@ -258,7 +258,8 @@ def test_a_run_made_before_its_wave_opened_gets_no_label(runs: Runs, catalog: Ca
     registry, key = tmp_path / "r.sqlite3", tmp_path / "agency.pem"
     outcome = decide_bundle(early, catalog, trust, registry, key, tmp_path / "out", now=DECIDED)
     assert outcome.doc["outcome"] == "refused" and not outcome.labelled
-    assert any("before the wave opened" in r["message"] and "2026-01-15" in r["message"]
+    # "run again" alone sent a vendor to run again at once, to be refused the same way until the wave opens
+    assert any("before the wave opened (2026-01-15): run again on or after that day" in r["message"]
                for r in outcome.doc["reasons"]), outcome.doc["reasons"]
 
 
