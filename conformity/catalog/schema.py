@@ -223,6 +223,17 @@ def _message(err: ValidationError) -> tuple[str, str]:
     return key_path(path), err.message.replace(repr(err.instance), shown(err.instance))
 
 
+def error_text(err: ValidationError) -> str:
+    """One schema error in words, where it is first: ``traits.birth_name: required key is missing``."""
+    where, what = _message(err)
+    return f"{where}: {what}"
+
+
+def schema_errors(validator: Any, data: Any, most: int = 10) -> list[str]:
+    """The first ``most`` schema errors of ``data`` (:func:`error_text`, in order), by a jsonschema ``validator``."""
+    return sorted(error_text(e) for e in validator.iter_errors(data))[:most]
+
+
 def schema_problems(name: str, data: Any, file: str) -> list[Problem]:
     """Every schema error of ``data`` against usine's schema ``name``, as Problems."""
     return [] if fast_valid(name, data) else reference_problems(name, data, file)

@@ -23,7 +23,7 @@ import jsonschema
 from conformity import __version__, plugins
 from conformity.bundle.evidence import Attached
 from conformity.catalog import Action
-from conformity.catalog.schema import definition_validator
+from conformity.catalog.schema import definition_validator, schema_errors
 from conformity.checks.evaluate import EvalContext, evaluate_check
 from conformity.checks.registry import CHECKS
 from conformity.checks.trace import TraceView, TraceViews
@@ -441,9 +441,9 @@ class Runner:
                 if f.kind in ("crash", "timeout", "unreachable"):
                     break
                 continue
-            errors = sorted(e.message for e in self.outputs[step.action].iter_errors(out))
+            errors = schema_errors(self.outputs[step.action], out)  # where each is, for the vendor to fix
             if errors:
-                record["output_invalid"] = errors[:10]
+                record["output_invalid"] = errors
             note("driver.perform", record | {"output": out})
             if step.name:
                 ctx.outputs[step.name] = out

@@ -105,3 +105,26 @@ def test_many_schema_errors_are_cut_short_and_counted() -> None:
     said = schema_errors_said(errors)
     assert said == "; ".join(errors[:SCHEMA_ERRORS_SHOWN]) + "; and 2 more"
     assert schema_errors_said(errors[:1]) == "error 0"
+
+
+def test_an_outputs_schema_errors_say_where_they_are() -> None:
+    """A wrong field inside an object read "'birth_name' is a required property": inside what? The harness records
+    each error of an action's output with its place, as the catalog's own schema errors are said."""
+    import jsonschema
+
+    from conformity import plugins
+    from conformity.catalog import load_catalog
+    from conformity.catalog.schema import schema_errors
+    from conformity.harness.plan import make_plan
+
+    plugins.register_all()
+    plan = make_plan(load_catalog(), "2027-W2", "GP", ("PATIENTID-001",))
+    lookup = next(a for a in plan.spec.actions if a.name == "patient.lookup")
+    validator = jsonschema.Draft202012Validator(lookup.output)
+    traits = {"birth_date": "1999-02-24", "first_names": "ZOE", "sex": "F", "birth_place_code": "13055"}
+    out = {"identity_status": "qualified", "ins": None, "oid": None, "patient_ref": "P1", "traits": traits}
+    errors = schema_errors(validator, out)
+    assert "status: required key is missing" in errors, errors
+    assert "traits.birth_name: required key is missing" in errors, errors
+    assert any(e.startswith("identity_status: unknown key 'identity_status' (allowed here: ") for e in errors), errors
+    assert schema_errors(validator, out, most=1) == errors[:1]
