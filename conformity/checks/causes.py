@@ -23,6 +23,10 @@ from conformity.checks.trace import Note, TraceView, TraceViews
 #: the sandbox's refusals of the software's credentials: the service never did what the step asked
 CREDENTIAL_REFUSALS = frozenset({"token-missing", "token-invalid", "token-other-session", "token-wrong-kind",
                                  "token-expired", "token-scope-insufficient"})
+#: the sandbox's refusals of a request it cannot read one way only (a JSON member named twice, a query parameter given
+#: twice, ``sandbox.deps``): the service did nothing with it, and a check reading the recorded request cannot tell
+#: which value the software meant, so what it concludes of that step is no verdict on the software
+AMBIGUOUS_REFUSALS = frozenset({"duplicate-member", "query-param-repeated"})
 #: a kind of problem → whether it is the driver's (``driver``), the software's choice (``unsupported``) or the
 #: service's refusal (``refused``)
 KINDS = ("driver", "unsupported", "refused")
@@ -125,7 +129,8 @@ def perform_problems(trace: TraceView, note: Note) -> list[StepProblem]:
                                f"{action}: {schema_errors_said(data['output_invalid'])}", note.seq,
                                {"errors": data["output_invalid"], "output": data.get("output")}))
     for e in step_exchanges(trace, note):
-        if e.status in (401, 403) and e.outcome in CREDENTIAL_REFUSALS:
+        if (e.status in (401, 403) and e.outcome in CREDENTIAL_REFUSALS) or \
+                (e.status == 400 and e.outcome in AMBIGUOUS_REFUSALS):
             detail = e.details.get("detail", "")
             out.append(StepProblem(sid, step, action, "refused",
                                    f"the {e.service} service refused the software's request {e.method} {e.local_path}: "

@@ -128,3 +128,41 @@ def test_an_outputs_schema_errors_say_where_they_are() -> None:
     assert "traits.birth_name: required key is missing" in errors, errors
     assert any(e.startswith("identity_status: unknown key 'identity_status' (allowed here: ") for e in errors), errors
     assert schema_errors(validator, out, most=1) == errors[:1]
+
+
+@pytest.mark.parametrize("outcome,detail", [
+    ("duplicate-member", "the body is ambiguous JSON: member 'purpose' is named twice in one object"),
+    ("query-param-repeated", "query parameter 'kind' is given more than once: a service reads one value of each"),
+])
+def test_a_request_the_sandbox_refused_as_ambiguous_is_the_cause_not_a_failure(outcome: str, detail: str) -> None:
+    """A software sending a JSON member twice got 400 duplicate-member from the data space, then read "fail: the
+    consent asked for has no expiry" (the check could not read the body the software meant): the refusal, with the
+    sandbox's reason, is now the step's problem, first finding of an error verdict."""
+    from conformity.checks.causes import attribute
+    from conformity.checks.model import Finding, Verdict
+
+    refused = {"seq": 13, "kind": "http", "service": "dataspace", "outcome": outcome, "outcome_details": {"detail": detail},
+               "request": {"method": "POST", "path": "/s/ses_x/dataspace/consents"}, "response": {"status": 400}}
+    trace = TraceView({"exchanges": [
+        {"seq": 12, "kind": "note", "note": "driver.perform", "data": {"action": "home.read", "name": "before"}},
+        refused,
+        {"seq": 14, "kind": "note", "note": "driver.perform",
+         "data": {"action": "consent.request", "name": "grant", "output": {"granted": False}}}]},
+        "housing.consent_lifecycle")
+    problems = perform_problems(trace, trace.notes("driver.perform")[1])
+    assert [(p.kind, p.seq) for p in problems] == [("refused", 13)]
+    assert problems[0].message == (f"the dataspace service refused the software's request POST /consents: HTTP 400 "
+                                   f"{outcome} ({detail})")
+    judged = attribute(Verdict("fail", (Finding("the consent asked for has no expiry", exchange=13),)), problems)
+    assert judged.status == "error" and judged.findings[0].message.endswith(problems[0].message)
+
+
+def test_a_400_the_software_earned_otherwise_is_no_cause() -> None:
+    """Only the sandbox's ambiguity refusals are causes: a 400 for what the software sent wrong stays the check's."""
+    trace = TraceView({"exchanges": [
+        {"seq": 12, "kind": "note", "note": "driver.perform", "data": {"action": "home.read", "name": "before"}},
+        {"seq": 13, "kind": "http", "service": "dataspace", "outcome": "invalid-request",
+         "request": {"method": "POST", "path": "/s/ses_x/dataspace/consents"}, "response": {"status": 400}},
+        {"seq": 14, "kind": "note", "note": "driver.perform", "data": {"action": "consent.request", "name": "grant"}}]},
+        "housing.consent_lifecycle")
+    assert perform_problems(trace, trace.notes("driver.perform")[1]) == []
