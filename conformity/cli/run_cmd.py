@@ -49,6 +49,7 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
     requirement passed; 1 otherwise; 2 on bad input (vendor manifest, evidence, options) or when the run
     cannot be made (the sandbox unreachable or untrusted, a harness token of another software).
     """
+    from conformity.driverkit import placeholders_left
     from conformity.files import writable_folder
     from conformity.harness.evidence import collect, parse_option, vendor_sources
     from conformity.harness.outputs import OUTPUTS, run_to_end, write_outputs
@@ -67,6 +68,11 @@ def run(ctx: click.Context, wave_id: str, vendor_path: Path | None, category: st
         raise InputError(f"{vendor_path}: its category {vendor.category!r} is not a category of wave {wave_id} "
                          f"({', '.join(catalog.wave(wave_id).categories)}): fill in vendor.toml's category, or give "
                          "--category", where="category")
+    left = placeholders_left(vendor.identity()) if vendor is not None else []
+    if vendor is not None and left:
+        click.echo(f"note: {vendor.path} still says the driver kit's placeholder for {', '.join(left)}: the run works, "
+                   "but its bundle names no vendor the agency knows; fill in your own (registration_id: the one the "
+                   "agency gave your software)", err=True)
     plan = make_plan(catalog, wave_id, category or vendor.category, only)  # type: ignore[union-attr]  # vendor is set whenever category is None: --vendor is required with it (checked above)
     if plan_only:
         from conformity.reporting.plan import plan_json, plan_text

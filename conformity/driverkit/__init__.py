@@ -93,14 +93,24 @@ def javascript_actions(actions: list[Action]) -> str:
     return "\n".join(out)
 
 
+#: the values ``vendor.toml`` is generated with, to be replaced by the vendor's own (:func:`placeholders_left`)
+PLACEHOLDERS = {"vendor_id": "your-company", "software": "Your Software", "registration_id": "REG-0000"}
+
+
+def placeholders_left(identity: dict[str, str]) -> list[str]:
+    """The keys of a vendor manifest's identity (:meth:`conformity.harness.vendor.Vendor.identity`) still holding the
+    driver kit's placeholder: a run works, but its bundle names no one the agency knows."""
+    return [key for key, value in PLACEHOLDERS.items() if identity.get(key) == value]
+
+
 def vendor_toml(lang: str, category: str) -> str:
     command = json.dumps(LANGUAGES[lang][2])
     return f'''# Your software as usine tests it (schema: conformity/schemas/vendor.schema.json). Fill in the placeholders.
 format = "usine.vendor/1"
-vendor_id = "your-company"
-software = "Your Software"
+vendor_id = "{PLACEHOLDERS['vendor_id']}"
+software = "{PLACEHOLDERS['software']}"
 version = "0.1.0"
-registration_id = "REG-0000"
+registration_id = "{PLACEHOLDERS['registration_id']}"
 category = "{category}"
 
 [driver]

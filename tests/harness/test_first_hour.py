@@ -68,6 +68,20 @@ def test_driver_init_writes_a_working_skeleton_and_refuses_to_overwrite(tmp_path
     assert bad.exit_code == 2 and not (tmp_path / "x").exists()
 
 
+def test_a_manifest_left_with_the_kits_placeholders_is_pointed_out_and_not_once_filled_in(tmp_path: Path) -> None:
+    """The skeleton runs as generated, so a vendor may work for days as ``your-company``/``REG-0000`` and submit a
+    bundle naming no one the agency knows: every run says which placeholders are left, until they are not."""
+    manifest = skeleton(tmp_path / "py", "python", "--wave", "2026-W1", "-c", "GP")
+    plan = ["run", "--vendor", str(manifest), "--wave", "2026-W1", "--plan"]
+    r = CliRunner().invoke(cli, plan)
+    assert r.exit_code == 0, r.output
+    assert "still says the driver kit's placeholder for vendor_id, software, registration_id" in r.output, r.output
+    text = manifest.read_text(encoding="utf-8").replace('"your-company"', '"acme"').replace('"Your Software"', '"Acme EHR"')
+    manifest.write_text(text.replace('"REG-0000"', '"REG-4242"'), encoding="utf-8")
+    r = CliRunner().invoke(cli, plan)
+    assert r.exit_code == 0 and "placeholder" not in r.output, r.output
+
+
 @pytest.mark.parametrize("lang", ["python", "javascript"])
 def test_the_skeleton_first_run_is_all_error_never_a_failure_nor_a_pass(tmp_path: Path, run_manifest: Run,
                                                                         lang: str) -> None:
