@@ -678,3 +678,14 @@ def test_housingid_003_takes_a_cached_geocoding_of_the_same_address() -> None:
     assert judge("housing.ban_key_kept", identify_by_address(low_key=KEY_LOW), "DIAGNOSTICIAN").status == "pass"
     cached = identify_by_address(low_key=KEY_LOW, geocode_again=False)
     assert judge("housing.ban_key_kept", cached, "DIAGNOSTICIAN").status == "pass"
+
+
+def test_consent_006_without_a_granted_consent_says_there_was_none_to_revoke() -> None:
+    """A grant refused (here answered 422) leaves no consent id: the check said "expected DELETE /consents/None"."""
+    t = consent_run()[CONSENTS.id]
+    asked = t.items[0]
+    asked["response"] = {"status": 422, "headers": {}, "body": {"json": {"code": "invalid-request"}}}
+    asked["outcome"] = "invalid-request"
+    v = judge("housing.consent_revoke_sent", {CONSENTS.id: t}, "ADVISER")
+    assert v.status == "fail" and "granted no consent at step 'grant'" in messages(v), v
+    assert "None" not in messages(v), v

@@ -7,7 +7,7 @@ import datetime as dt
 
 from conformity.checks.evaluate import EvalContext
 from conformity.checks.helpers import performed, quote
-from conformity.checks.model import Finding, Verdict, failed
+from conformity.checks.model import Finding, MissingEvidence, Verdict, failed
 from conformity.checks.registry import check
 from conformity.checks.trace import Exchange, Note, RunView, TraceView
 from conformity.packs.housing.checks.common import answer_is, answered, during, judged, output, step, verdict
@@ -402,6 +402,8 @@ def consent_revoke_sent(trace: TraceView, ctx: EvalContext) -> Verdict:
     """A revocation asked for in the software reaches the data space (DELETE of that very consent)."""
     note = step(trace, REVOKE, "revoke")
     consent = granted_id(trace, "grant")
+    if consent is None:  # "DELETE /consents/None" would be no finding a vendor can act on
+        raise MissingEvidence(Finding("the data space granted no consent at step 'grant': there was none to revoke"))
     done = [
         e
         for e in during(trace, note, "dataspace")
