@@ -12,8 +12,9 @@ event objects and a cursor beyond the one asked for (a service that answers ``mo
 error, never a loop); an issued event's label says the label id its subject names (a label under another
 label's name would replace that label's file: the label it replaced would no longer be paid). A cursor file that
 is not a count is an error naming the file, never a traceback. The revocation list the service serves never
-replaces one issued later (a stale or rolled-back service would otherwise put back an older list, which pays what
-the newer one revoked, before any run of the ledger relied on the newer one). An answer is read up to
+replaces one issued later, nor one holding more revocations (the agency's lists only grow, so a shorter one is older
+whatever time it says; a stale or rolled-back service would otherwise put back an older list, which pays what the
+newer one revoked, before any run of the ledger relied on the newer one). An answer is read up to
 ``MAX_ANSWER`` bytes and parsed strictly (a member twice, NaN: refused), and a page that says ``more`` carries events
 (the agency's feed never answers an empty page with more to come: a service doing so, cursor moving by one, would
 keep a run asking for ever).
@@ -152,25 +153,33 @@ def _issued_label(event: dict[str, Any]) -> tuple[str, Any] | None:
     return label_id, signed
 
 
-def _issued(signed: Any) -> dt.datetime | None:
-    """When a revocation list says it was issued (unverified: the run verifies it), or None if it does not say."""
+def _claims(signed: Any) -> tuple[dt.datetime | None, int | None]:
+    """When a revocation list says it was issued and how many revocations it says it holds (unverified: the run
+    verifies it); each None if it does not say."""
     try:
-        issued = unverified_payload(signed).get("issued")
-        return parse_time(issued) if isinstance(issued, str) else None
-    except (InputError, ValueError):
-        return None
+        payload = unverified_payload(signed)
+    except InputError:
+        return None, None
+    issued, entries = payload.get("issued"), payload.get("revocations")
+    try:
+        when = parse_time(issued) if isinstance(issued, str) else None
+    except ValueError:
+        when = None
+    return when, len(entries) if isinstance(entries, list) else None
 
 
 def _check_not_rolled_back(path: Path, fetched: Any, base: str) -> None:
-    """InputError if ``fetched`` was issued before the list already at ``path`` (unless that one says it was issued in
-    the future: no run relies on it, and keeping it would block every list the agency issues until then)."""
+    """InputError if ``fetched`` is older than the list already at ``path``: issued before it, or holding fewer
+    revocations (the agency's lists only grow: a label is revoked once, never un-revoked, as
+    :func:`conformity.payments.labelbook.check_not_older` says) — unless the one at ``path`` says it was issued in the
+    future: no run relies on it, and keeping it would block every list the agency issues until then."""
     if not path.is_file():
         return
     try:
-        kept = _issued(load_json_file(path))
+        kept, kept_entries = _claims(load_json_file(path))
     except InputError:  # unreadable: replaced, and the run verifies what it gets
         return
-    new = _issued(fetched)
+    new, new_entries = _claims(fetched)
     from conformity.payments.labelbook import CLOCK_SKEW
 
     if kept is not None and kept > dt.datetime.now(dt.UTC) + CLOCK_SKEW:  # from the future: never relied on, replaced
@@ -180,3 +189,9 @@ def _check_not_rolled_back(path: Path, fetched: Any, base: str) -> None:
                          f"here (issued {iso(kept)}): an older list could pay what the newer one revoked; it was not "
                          "written (check the service: stale cache, or restored from a backup)", file=path,
                          where="--agency")
+    if kept_entries is not None and new_entries is not None and new_entries < kept_entries:
+        raise InputError(f"the agency at {base} serves a revocation list of {new_entries} revocation(s), fewer than "
+                         f"the {kept_entries} of the one already here: the agency's lists only grow (a label is "
+                         "revoked once, never un-revoked), so it is older whatever its time and could pay what the "
+                         "other one revoked; it was not written (check the service: stale cache, restored from a "
+                         "backup, or a registry that lost revocations)", file=path, where="--agency")

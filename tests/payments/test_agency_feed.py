@@ -150,15 +150,37 @@ def test_an_older_revocation_list_from_the_service_does_not_replace_a_newer_one(
     backup put back a list without the latest revocations, still fresh, before any run relied on the newer one."""
     state, url = feed
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    newer = revocation_list([revocation("lbl_AAAAAAAAAAAA", now - dt.timedelta(days=1))], now=now)
+    entries = [revocation("lbl_AAAAAAAAAAAA", now - dt.timedelta(days=1))]
+    newer = revocation_list(entries, now=now)
     (tmp_path / "revocations.json").write_text(json.dumps(newer), encoding="utf-8")
-    state.revocations = revocation_list(now=now - dt.timedelta(days=3))
+    state.revocations = revocation_list(entries, now=now - dt.timedelta(days=3))
     with pytest.raises(InputError, match="serves a revocation list issued .* before the one already here"):
         sync_labels(url, tmp_path)
     assert json.loads((tmp_path / "revocations.json").read_text()) == newer
-    state.revocations = latest = revocation_list(now=now + dt.timedelta(seconds=1))
+    state.revocations = latest = revocation_list(entries, now=now + dt.timedelta(seconds=1))
     sync_labels(url, tmp_path)
     assert json.loads((tmp_path / "revocations.json").read_text()) == latest
+
+
+def test_a_revocation_list_with_fewer_entries_does_not_replace_one_with_more_whatever_its_time(
+        feed: tuple[Feed, str], tmp_path: Path) -> None:
+    """Before, only the time was compared: a service serving, under a later time, a list that lost a revocation
+    (restored from a backup, a registry that lost revocations) replaced the longer list before any run relied on it,
+    and the run then paid the label the mirror had un-revoked. The agency's lists only grow: fewer entries is older."""
+    state, url = feed
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    both = [revocation("lbl_AAAAAAAAAAAA", now - dt.timedelta(days=2)),
+            revocation("lbl_BBBBBBBBBBBB", now - dt.timedelta(days=1))]
+    longer = revocation_list(both, now=now - dt.timedelta(hours=2))
+    (tmp_path / "revocations.json").write_text(json.dumps(longer), encoding="utf-8")
+    state.revocations = revocation_list(both[:1], now=now)
+    with pytest.raises(InputError, match="1 revocation.* fewer than the 2 of the one already here") as raised:
+        sync_labels(url, tmp_path)
+    assert [(p.file, p.where) for p in raised.value.problems] == [(str(tmp_path / "revocations.json"), "--agency")]
+    assert json.loads((tmp_path / "revocations.json").read_text()) == longer
+    state.revocations = later = revocation_list(both, now=now)  # as many entries, later: replaces it
+    sync_labels(url, tmp_path)
+    assert json.loads((tmp_path / "revocations.json").read_text()) == later
 
 
 def test_a_feed_that_says_more_with_no_events_is_an_error_not_a_loop(feed: tuple[Feed, str], tmp_path: Path) -> None:
