@@ -100,6 +100,7 @@ REST_GROUP_BYTES = 8 << 20
 REST_BATCH_ROWS = 16
 #: what stands in the executors' copy for a line longer than ``MAX_LINE_BYTES`` (``SparkEngine._write_lines``)
 TOO_LONG = b"\x00"
+_BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark, which Spark's text reader drops at the start of a file
 _NOT_BLANK = re.compile(rb"[^ \t\n\r\x0b\x0c]")  # what bytes.strip() keeps
 _JAVA = "a Java 17 runtime (Debian: `apt-get install default-jre-headless`)"
 _MEMORY = ("give Spark more memory (SPARK_DRIVER_MEMORY=4g in the environment of `usine pay run`: on a local[N] master "
@@ -393,24 +394,37 @@ class SparkEngine(Engine):
         return copy
 
     def _write_lines(self, out: IO[bytes], batch: Batch) -> None:
-        """``batch``'s lines into the copy, but a line longer than ``MAX_LINE_BYTES`` (without its end): refused
-        unread whatever it holds (``malformed``, as by the DuckDB engine's ``register_lines``), it stands in the copy
-        as ``TOO_LONG`` with its end and its number goes to ``self.too_long`` (a blank one as a blank), so that no
-        executor reads, caches or sends an unbounded line."""
+        """``batch``'s lines into the copy, but two kinds of line the executors must not read as they are, each standing
+        in the copy as ``TOO_LONG`` with its end, its number in ``self.held`` (a blank one as a blank):
+
+        * a line longer than ``MAX_LINE_BYTES`` (without its end): refused unread whatever it holds (``malformed``, as
+          by the DuckDB engine's ``register_lines``; held as None), so that no executor reads, caches or sends an
+          unbounded line;
+        * the file's first line when it starts with a UTF-8 byte order mark: Spark's text reader (Hadoop's) drops the
+          mark at the start of a file, so the executors would read another line than the one signed, which the
+          reference parser refuses (``malformed``) and the DuckDB engine with it; held as its bytes (one line, at most
+          ``MAX_LINE_BYTES``), for the driver's reference parser."""
         starts = batch.starts()
-        if not (batch.ends - starts > MAX_LINE_BYTES).any():
-            out.write(batch.data)
+        data = batch.data
+        bom = batch.first == 1 and batch.count > 0 and data.startswith(_BOM)
+        marked = np.flatnonzero(batch.ends - starts > MAX_LINE_BYTES).tolist()
+        if not marked and not bom:
+            out.write(data)
             return
-        data, view, done = batch.data, memoryview(batch.data), 0
-        for i in np.flatnonzero(batch.ends - starts > MAX_LINE_BYTES):
+        view, done = memoryview(data), 0
+        for i in sorted({*marked, *((0,) if bom else ())}):
             b0, b1 = int(starts[i]), int(batch.ends[i])
             end = b1 - 1 if data[b1 - 1] == 10 else b1  # its text: without LF or CR LF (``_slow_path``)
             end -= 1 if end < b1 and end > b0 and data[end - 1] == 13 else 0
-            if end - b0 <= MAX_LINE_BYTES:
+            blank = False
+            if end - b0 > MAX_LINE_BYTES:
+                blank = _NOT_BLANK.search(data, b0, end) is None
+                if not blank:
+                    self.held[batch.first + i] = None
+            elif i == 0 and bom:
+                self.held[batch.first] = data[b0:end]
+            else:
                 continue
-            blank = _NOT_BLANK.search(data, b0, end) is None
-            if not blank:
-                self.too_long.add(batch.first + int(i))
             out.write(view[done:b0])
             out.write((b" " if blank else TOO_LONG) + data[end:b1])
             done = b1
@@ -420,7 +434,8 @@ class SparkEngine(Engine):
         from pyspark.sql import functions as F
 
         spark, spans = self.spark, self.proof.spans
-        self.too_long: set[int] = set()
+        #: lines the executors do not read (``_write_lines``): their text for the reference parser, None if too long
+        self.held: dict[int, bytes | None] = {}
         # the file's one reading: copied while hashed (its spans settled), the executors read the copy
         is_parquet = parquet.is_parquet(path)
         copy = parquet.take(path, self.proof, self.scratch)[0] if is_parquet else self._copy_lines(path)
@@ -489,7 +504,7 @@ class SparkEngine(Engine):
                          "THEN cast(value AS BINARY) END AS data, nl FROM u_px WHERE NOT ok")
         fast = self._sql(f"SELECT {_FAST_SELECT} FROM u_px WHERE ok")
         events, self.rejected, self.blank = _slow_path(
-            rest.collect() if size <= COLLECT_BYTES else self._spilled(rest), self.too_long)
+            rest.collect() if size <= COLLECT_BYTES else self._spilled(rest), self.held)
         if events:
             fast = fast.unionByName(self._frame(events, ", ".join(f"{n} {_spark_type(t)}" for n, t in EVENT_COLUMNS)))
         self._view("u_ev", fast)
@@ -824,17 +839,21 @@ def _event_fields(alias: str) -> str:
             f"{alias}.sw_id AS software_id, {alias}.sw_version AS software_version, {alias}.site_id")
 
 
-def _slow_path(rest: Iterable[Any], too_long: set[int]) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, Rejected]],
-                                                                  int]:
+def _slow_path(rest: Iterable[Any], held: dict[int, bytes | None]
+               ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, Rejected]], int]:
     """The lines off the fast path through the reference parser, one at a time as they come: (event rows, refusals,
-    blank lines), in line order. A line of ``too_long`` (or with no data) is refused unread, as it is too long."""
+    blank lines), in line order. A line of ``held`` is read from there (its text without its end; None: refused
+    unread, as too long), a line with no data is refused unread, as too long."""
     events: list[tuple[Any, ...]] = []
     rejected: list[tuple[int, int, Rejected]] = []
     blank = 0
     for line, span, raw, nl in rest:
-        data = None if raw is None or line in too_long else bytes(raw)
-        if data is not None and nl and data.endswith(b"\r"):
-            data = data[:-1]
+        if line in held:
+            data = held[line]
+        else:
+            data = None if raw is None else bytes(raw)
+            if data is not None and nl and data.endswith(b"\r"):
+                data = data[:-1]
         if data is not None and not data.strip():
             blank += 1
             continue
