@@ -18,8 +18,10 @@ def scratch_file(folder: Path, name: str) -> Path:
 
 def copy_file(folder: Path, name: str) -> Path:
     """A fresh, empty file in ``folder`` for the run's copy of the events file ``name`` (the caller fills and removes
-    it). Not hidden, unlike :func:`scratch_file`: Spark skips files whose names start with a dot."""
-    return _fresh(folder, prefix="copy-", suffix=f"-{name}")
+    it). Not hidden, unlike :func:`scratch_file`: Spark skips files whose names start with a dot. Ending in ``.copy``,
+    never in the name's own extension: Spark's text reader (Hadoop's) decompresses a file by the end of its name
+    (``.gz``, ``.bz2``, ``.deflate``, ``.zst``...), so an events file named so would not be read as the bytes hashed."""
+    return _fresh(folder, prefix="copy-", suffix=f"-{name}.copy")
 
 
 def _fresh(folder: Path, prefix: str, suffix: str = "") -> Path:

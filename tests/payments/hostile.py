@@ -76,5 +76,10 @@ def hostile_lines() -> list[bytes]:
     return lines
 
 
-def hostile_file(ws: Workspace, name: str = "hostile.jsonl") -> Path:
-    return write_sealed(ws.root / "events" / name, hostile_lines(), INFRA, every=SEGMENT_LINES)
+def hostile_files(ws: Workspace) -> tuple[Path, Path]:
+    """The hostile file, and a file of ordinary lines named as a compressed file (``.gz``) that it is not."""
+    G = installation("750100023", "L")
+    hostile = write_sealed(ws.root / "events" / "hostile.jsonl", hostile_lines(), INFRA, every=SEGMENT_LINES)
+    named = write_sealed(ws.root / "events" / "plain.jsonl.gz", [_raw(event(G, T0 + i * DAY, 300 + i)) for i in range(6)],
+                         INFRA, every=SEGMENT_LINES)
+    return hostile, named
