@@ -77,9 +77,11 @@ def hostile_lines() -> list[bytes]:
 
 
 def hostile_files(ws: Workspace) -> tuple[Path, Path]:
-    """The hostile file, and a file of ordinary lines named as a compressed file (``.gz``) that it is not."""
+    """The hostile file, and a file of ordinary lines named as a compressed file (``.gz``) that it is not, with
+    characters of glob patterns, a colon and a backslash in its name, as long as a sealed file's name can be."""
     G = installation("750100023", "L")
     hostile = write_sealed(ws.root / "events" / "hostile.jsonl", hostile_lines(), INFRA, every=SEGMENT_LINES)
-    named = write_sealed(ws.root / "events" / "plain.jsonl.gz", [_raw(event(G, T0 + i * DAY, 300 + i)) for i in range(6)],
-                         INFRA, every=SEGMENT_LINES)
+    name = "plain[1]{a,b}:\\x" + "y" * 221 + ".jsonl.gz"  # 246 bytes: its sidecar's name has 255
+    named = write_sealed(ws.root / "events" / name, [_raw(event(G, T0 + i * DAY, 300 + i)) for i in range(6)], INFRA,
+                         every=SEGMENT_LINES)
     return hostile, named
