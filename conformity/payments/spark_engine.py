@@ -37,7 +37,6 @@ transaction is rolled back and no output is written, as for any error of a run.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import re
 import shutil
@@ -100,6 +99,7 @@ REST_GROUP_BYTES = 8 << 20
 REST_BATCH_ROWS = 16
 #: what stands in the executors' copy for a line longer than ``MAX_LINE_BYTES`` (``SparkEngine._write_lines``)
 TOO_LONG = b"\x00"
+_GLOB = re.compile(r"[\\\[\]{}*?]")  # what Hadoop's glob patterns give a meaning to
 _BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark, which Spark's text reader drops at the start of a file
 _NOT_BLANK = re.compile(rb"[^ \t\n\r\x0b\x0c]")  # what bytes.strip() keeps
 _JAVA = "a Java 17 runtime (Debian: `apt-get install default-jre-headless`)"
@@ -172,6 +172,12 @@ def _rules() -> list[Column]:
         col("data.bytes") >= 0, full("data.sha256", "[0-9a-f]{64}"), between("data.reference", 1, 300),
         ~F.concat(*(col(n) for n in free)).rlike("[\\x00-\\x1f]"),
     ]
+
+
+def _literal(path: Path) -> str:
+    """``path`` for Spark's readers, which read a path as a glob pattern (Hadoop's): its pattern characters escaped,
+    so that a folder or file named ``l[1]`` or ``{a,b}`` (a ledger's folder, ``--out``) is that folder or file."""
+    return _GLOB.sub(r"\\\g<0>", str(path))
 
 
 def _q(value: str) -> str:
@@ -441,10 +447,10 @@ class SparkEngine(Engine):
         copy = parquet.take(path, self.proof, self.scratch)[0] if is_parquet else self._copy_lines(path)
         self._copies.append(copy)
         if is_parquet:  # each row as the JSON line of its non-null attributes
-            table = spark.read.schema(_SCHEMA).parquet(str(copy.resolve()))
+            table = spark.read.schema(_SCHEMA).parquet(_literal(copy.resolve()))
             raw = table.select(F.to_json(F.struct(*[F.col(f"`{c}`") for c in table.columns])).alias("value"))
         else:
-            raw = spark.read.option("lineSep", "\n").text(str(copy.resolve()))
+            raw = spark.read.option("lineSep", "\n").text(_literal(copy.resolve()))
         # line numbers: each split's rows are consecutive ids from its first; the splits in file order (and no longer
         # than SPLIT_BYTES: the cached splits are the ones planned here, at their first use)
         previous = spark.conf.get(_SPLIT_CONF)
@@ -579,7 +585,7 @@ class SparkEngine(Engine):
         if not files:
             self._view("u_prev", self._frame([], schema))
             return
-        self._view("u_store", self.spark.read.parquet(*(str(f) for f in files)))
+        self._view("u_store", self.spark.read.parquet(*(_literal(f) for f in files)))
         self._view("u_prev", self._sql(
             "SELECT source, id, max_by(digest, seq) AS p_digest, max_by(outcome, seq) AS p_outcome, "
             "max_by(run, seq) AS p_run, max_by(file, seq) AS p_file, max_by(line, seq) AS p_line FROM u_store s "
@@ -790,7 +796,7 @@ class SparkEngine(Engine):
                 f"CAST({self.file_id} AS BIGINT) AS file, line, CASE WHEN outcome = {_q(reasons.COUNTED)} THEN body END "
                 f"AS body, CAST({seq} AS BIGINT) AS seq FROM u_ro ORDER BY line"
             ).coalesce(1).write.option("parquet.block.size", 8 << 20).mode("overwrite").parquet(str(written))
-            parts = glob.glob(str(written / "part-*.parquet"))
+            parts = sorted(written.glob("part-*.parquet"))  # its path is no pattern: only the names are
             if len(parts) != 1:
                 raise RuntimeError(f"Spark wrote {len(parts)} files for one store file in {written}")
             tmp = final.with_name("." + final.name + ".tmp")
@@ -815,7 +821,7 @@ class SparkEngine(Engine):
             self._prepare_proofs(due, files)
 
     def _prepare_proofs(self, due: list[tuple[int, int, str, str, int, int]], files: list[Path]) -> None:
-        self._view("u_store", self.spark.read.parquet(*(str(f) for f in files)))
+        self._view("u_store", self.spark.read.parquet(*(_literal(f) for f in files)))
         self._view("u_due", self._frame([(d[0], d[1], d[2], d[3], d[4], d[1] - d[5]) for d in due],
                                         "installation BIGINT, qt BIGINT, qs STRING, qi STRING, n BIGINT, lo BIGINT"))
         rows = self._sql(

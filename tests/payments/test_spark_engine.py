@@ -442,13 +442,14 @@ def test_spark_and_duckdb_agree_on_lines_that_parse_differently(spark: Any, tmp_
     ws.label()
     files = hostile_files(ws)
     got = {}
+    folder = {e: tmp_path / e for e in ("duckdb", "batched")} | {"spark": tmp_path / "spark[1]{a,b}\\*"}  # no pattern
     for engine in ("duckdb", "spark", "batched"):  # batched: DuckDB in batches of one segment
-        out = tmp_path / engine / "out"
+        out = folder[engine] / "out"
         every = {"commit_every": SEGMENT_LINES} if engine == "batched" else {}
-        got[engine] = outputs(out, mixed_run(ws, files, tmp_path / engine / "ledger.sqlite3", out,
+        got[engine] = outputs(out, mixed_run(ws, files, folder[engine] / "ledger.sqlite3", out,
                                              "duckdb" if engine == "batched" else engine, MASTER, **every))
     for engine in ("spark", "batched"):
-        assert ledger_state(tmp_path / engine / "ledger.sqlite3") == ledger_state(tmp_path / "duckdb" / "ledger.sqlite3")
+        assert ledger_state(folder[engine] / "ledger.sqlite3") == ledger_state(folder["duckdb"] / "ledger.sqlite3")
         for key in got["duckdb"]:
             assert key == "batches" or got[engine][key] == got["duckdb"][key], f"{engine}: {key} differs"
     counts = json.loads(got["duckdb"]["refusals.json"])["counts"]["event"]
