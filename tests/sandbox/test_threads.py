@@ -24,18 +24,26 @@ from sandbox.app import create_app
 from sandbox.config import THREADS, SandboxConfig
 
 
-def most_at_once(client: TestClient, calls: int) -> int:
-    """How many of ``calls`` blocking calls handed to the thread pool (as the store's are) ran at the same time."""
-    running = most = 0
-    lock = threading.Lock()
+def most_at_once(client: TestClient, calls: int, target: int) -> int:
+    """How many of ``calls`` blocking calls handed to the thread pool (as the store's are) ran at the same time.
+
+    The first calls wait (10 s at most) until ``target`` of them are running, however slowly a loaded machine starts
+    the pool's threads: a pool of ``target`` threads shows exactly ``target``, never fewer for a late thread (a fixed
+    sleep did, at load 20). Past ``target`` no call waits, and each still holds its thread 50 ms: a pool larger than
+    told shows more."""
+    running = most = arrived = 0
+    changed = threading.Condition()
 
     def work() -> None:
-        nonlocal running, most
-        with lock:
+        nonlocal running, most, arrived
+        with changed:
             running += 1
+            arrived += 1
             most = max(most, running)
+            changed.notify_all()
+            changed.wait_for(lambda: arrived >= target, timeout=10)
         time.sleep(0.05)
-        with lock:
+        with changed:
             running -= 1
 
     async def hand_over() -> None:
@@ -61,7 +69,7 @@ def test_the_served_loop_hands_blocking_work_to_the_threads_configured(tmp_path:
     with TestClient(create_app(config)) as client:  # the lifespan runs: as `usine sandbox serve` starts
         assert client.portal is not None
         assert client.portal.call(tokens) == expected
-        assert most_at_once(client, 12) == min(12, expected)
+        assert most_at_once(client, 12, min(12, expected)) == min(12, expected)
         assert client.get("/health").status_code == 200  # a plain-function route, served from that pool
 
 
@@ -92,5 +100,5 @@ def test_a_postgresql_backed_sandbox_serves_on_four_threads(tmp_path: Path, post
     with TestClient(create_app(SandboxConfig(data_dir=tmp_path, database=postgresql_url))) as client:
         assert client.portal is not None
         assert client.portal.call(tokens) == THREADS
-        assert most_at_once(client, 12) == THREADS
+        assert most_at_once(client, 12, THREADS) == THREADS
         assert client.get("/health").status_code == 200
