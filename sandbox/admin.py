@@ -424,11 +424,7 @@ async def put_faults(request: Request, session_id: str, body: dict[str, Any], ca
     session = store.update_session(session_id, change)
     faults = session["faults"] if session else {}
     # what the session's software met is the sandbox's to say: the agency compares it with the scenario's plan
-    try:
-        store.append_exchange(session_id, {"kind": "note", "time": timestamp(), "note": FAULTS_NOTE,
-                                           "data": {"set": body, "faults": faults}})
-    except SessionGone:
-        raise swept(session_id) from None
+    append_note(store, session_id, FAULTS_NOTE, {"set": body, "faults": faults}, timestamp())
     return {"faults": faults}
 
 
@@ -457,17 +453,18 @@ async def post_note(request: Request, session_id: str, body: NoteRequest, caller
     def write() -> int:
         require_room(store, session, request.app.state.config)
         data = redact_issued(body.data, session, store)  # secrets the software handed back never enter a trace
-        try:
-            return store.append_exchange(session_id, {"kind": "note", "time": now, "note": body.kind, "data": data})
-        except SessionGone:
-            raise swept(session_id) from None
+        return append_note(store, session_id, body.kind, data, now)
 
     return {"seq": await store_call(store, write)}
 
 
-def swept(session_id: str) -> HTTPProblem:
-    """404 ``session-unknown``: the session was swept while its note or faults were being written (nothing was)."""
-    return HTTPProblem(404, "session-unknown", f"no test session {session_id!r} (swept after its retention)")
+def append_note(store: Store, session_id: str, note: str, data: Any, now: str) -> int:
+    """Append a note to a session's trace; its sequence number. 404 ``session-unknown`` when the session was swept
+    while the note was being written (nothing was)."""
+    try:
+        return store.append_exchange(session_id, {"kind": "note", "time": now, "note": note, "data": data})
+    except SessionGone:
+        raise HTTPProblem(404, "session-unknown", f"no test session {session_id!r} (swept after its retention)") from None
 
 
 #: signed trace exports one vendor's software may have under way at once in a worker: each reads, canonicalises and
