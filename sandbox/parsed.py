@@ -50,11 +50,20 @@ def parse_json(raw: bytes | str) -> Any:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        # bytes are read as UTF-8 only (json.loads of bytes would take UTF-16 and UTF-32 too: JSON is UTF-8); text
-        # with NULs (UTF-16 read as UTF-8) is refused by the parser itself
-        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
-    if _has_float(value) and (LONG_DIGITS.search(raw) if isinstance(raw, bytes)
-                              else LONG_DIGITS_TEXT.search(raw)) is not None:
+        return json.loads(_text(raw))
+    return _exact(raw, value, _has_float(value))
+
+
+def _text(raw: bytes | str) -> str:
+    """``raw`` as text for ``json.loads``: bytes read as UTF-8 only (``json.loads`` of bytes would take UTF-16 and
+    UTF-32 too: JSON is UTF-8); text with NULs (UTF-16 read as UTF-8) is refused by the parser itself."""
+    return raw.decode("utf-8") if isinstance(raw, bytes) else raw
+
+
+def _exact(raw: bytes | str, value: Any, has_float: bool) -> Any:
+    """``value`` (orjson's reading of ``raw``), or ``json.loads``'s when orjson may have read an integer beyond 64
+    bits as a float: a float in it and a run of 19 digits in the text."""
+    if has_float and (LONG_DIGITS.search(raw) if isinstance(raw, bytes) else LONG_DIGITS_TEXT.search(raw)) is not None:
         return json.loads(raw)
     return value
 
@@ -128,7 +137,7 @@ def _check_members(raw: bytes | str, members: int, colons: int) -> None:
     by ``json.loads`` with a hook that refuses the name (:class:`DuplicateMember`)."""
     sent = _count(raw, b":" if isinstance(raw, bytes) else ":") + _escapes_colons(raw)
     if sent != members + colons:
-        json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw, object_pairs_hook=_unique_pairs)
+        json.loads(_text(raw), object_pairs_hook=_unique_pairs)
 
 
 def require_unique_members(raw: bytes | str, value: Any) -> None:
@@ -146,13 +155,10 @@ def parse_body(raw: bytes | str) -> Any:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw, object_pairs_hook=_unique_pairs)
+        return json.loads(_text(raw), object_pairs_hook=_unique_pairs)
     has_float, members, colons = _shape(value)
     _check_members(raw, members, colons)
-    if has_float and (LONG_DIGITS.search(raw) if isinstance(raw, bytes)
-                      else LONG_DIGITS_TEXT.search(raw)) is not None:
-        return json.loads(raw)
-    return value
+    return _exact(raw, value, has_float)
 
 
 def _refuse(self: Any, *args: Any, **kwargs: Any) -> NoReturn:
