@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from conformity.catalog.catalog import Catalog
+from conformity.catalog.crosscheck import DeclaredCheck
 from conformity.catalog.models import Requirement
 from conformity.checks.registry import CHECKS
+
+#: what marks the reason a requirement has no automated check as a placeholder, not a reason
+_PLACEHOLDER = re.compile(r"\b(?:todo|tbd|tbc|fixme|xxx+|placeholder|lorem ipsum|"
+                          r"to be (?:written|defined|done|completed|determined|decided|confirmed)|"
+                          r"not yet (?:written|known|decided))\b", re.IGNORECASE)
+#: fewer words than this say what proves a requirement, not why no check does
+_MIN_REASON_WORDS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +25,7 @@ class CoverageRow:
     level: str
     method: str
     checks: tuple[str, ...]
-    status: str  # "covered" | "missing-check" | "document" | "manual" | "check-disagrees"
+    status: str  # "covered" | "missing-check" | "document" | "manual" | "check-disagrees" | "no-reason"
     note: str
     #: the declared defects that break this requirement alone (``mutation:<id>``, ``vendor:<name>``), in the waves
     #: pinning this version (see :mod:`conformity.defects.coverage`)
@@ -40,7 +50,9 @@ def coverage(catalog: Catalog, wave_id: str | None = None, category: str | None 
     for req, level in reqs:
         p = req.proof
         if p.method != "automated":
-            rows.append(CoverageRow(req.ref, level, p.method, (), p.method, p.evidence))
+            why = placeholder_reason(p.evidence)
+            rows.append(CoverageRow(req.ref, level, p.method, (), "no-reason" if why else p.method,
+                                    f"{p.evidence} — no reason: {why}" if why else p.evidence))
             continue
         missing = [c for c in p.checks if c not in CHECKS]
         disagree = [c for c in p.checks if c in CHECKS and req.id not in CHECKS.get(c).verifies]
@@ -70,4 +82,49 @@ def with_defects(rows: list[CoverageRow], catalog: Catalog, alone: dict[tuple[st
         rid = r.requirement.split("#")[-1]
         found = tuple(dict.fromkeys(d for w in pinning.get(r.requirement, []) for d in alone.get((w, rid), [])))
         out.append(replace(r, defects=found, pinned=r.requirement in pinning))
+    return out
+
+
+def placeholder_reason(evidence: str) -> str | None:
+    """Why the reason a requirement has no automated check is no reason (None: it says why)."""
+    found = _PLACEHOLDER.search(evidence)
+    if found:
+        return f"it holds the placeholder {found.group(0)!r}"
+    if len(evidence.split()) < _MIN_REASON_WORDS:
+        return f"fewer than {_MIN_REASON_WORDS} words say what proves it, not why no check does"
+    return None
+
+
+def declaration_problems(catalog: Catalog, declared: Mapping[str, DeclaredCheck],
+                         wave_id: str | None = None) -> list[str]:
+    """Each requirement id a check declares (checks of the packs in scope: the wave's, or every pack of the catalog)
+    that no wave's specification holds: a check no run ever judges it by. Unknown ids too (``usine validate`` refuses
+    them; a catalog loaded without the checks has not)."""
+    packs = {catalog.wave(wave_id).pack} if wave_id else set(catalog.packs)
+    held: set[str] = set()
+    pinned: set[tuple[str, str]] = set()
+    for wid, wave in catalog.waves.items():
+        for code, wc in wave.categories.items():
+            pinned.update(wc.referentials.items())
+            held.update(a.requirement.id for a in catalog.specification(wid, code).requirements)
+    versions: dict[str, list[tuple[str, str]]] = {}
+    for key, ref in sorted(catalog.referentials.items()):
+        for r in ref.requirements:
+            versions.setdefault(r.id, []).append(key)
+    out = []
+    for cid, d in sorted(declared.items()):
+        if d.pack not in packs:
+            continue
+        for rid in d.verifies:
+            if rid in held:
+                continue
+            where = versions.get(rid, [])
+            if not where:
+                why = "which no referential of the catalog has"
+            elif not any(key in pinned for key in where):
+                why = (f"which only {', '.join(f'{i}@{v}' for i, v in where)} ha{'s' if len(where) == 1 else 've'}, "
+                       "a version no wave pins")
+            else:
+                why = "which every wave pinning it leaves out (excluded, or of no category the wave labels)"
+            out.append(f"check {cid} declares it verifies {rid}, {why}: no run ever judges it by this check")
     return out

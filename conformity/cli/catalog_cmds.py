@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 
 from conformity.catalog import parse_ref
-from conformity.catalog.coverage import coverage, with_defects
+from conformity.catalog.coverage import coverage, declaration_problems, with_defects
 from conformity.catalog.diff import diff_waves
 from conformity.catalog.render import FORMATS, diff_text, render_spec
+from conformity.checks.packs import registered
 from conformity.cli.common import emit, get_catalog
 from conformity.defects.coverage import broken_alone, defective_vendors_dirs, load_pack_defects
-from conformity.plugins import register_all
 
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                              help="Write to this file instead of standard output.")
@@ -144,9 +144,11 @@ def wave_diff(ctx: click.Context, wave_a: str, wave_b: str, category: str | None
 @click.option("--wave", "wave_id", help="Only the requirements of this wave.")
 @click.option("--category", "-c", help="Only this category (with --wave).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--strict", is_flag=True, help="Exit 1 if an automated requirement has no registered check, or if an "
+@click.option("--strict", is_flag=True, help="Exit 1 if an automated requirement has no registered check, if an "
                                              "automated MUST requirement a wave pins is broken alone by no declared "
-                                             "defect (trace mutation or defective vendor).")
+                                             "defect (trace mutation or defective vendor), if a check declares a "
+                                             "requirement no wave holds, or if a requirement with no automated check "
+                                             "gives a placeholder for its reason.")
 @click.pass_context
 def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, fmt: str, strict: bool) -> None:
     """Requirements → checks → the defects that prove them: which are covered, which are proven by document or manual
@@ -154,14 +156,17 @@ def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, 
     if category and not wave_id:
         raise click.UsageError("--category needs --wave (a category's requirements are a wave's)")
     catalog = get_catalog(ctx)  # missing checks are this command's output, not an error
-    register_all()
+    declared = registered().checks  # registers every pack's checks
     load_pack_defects(catalog.root)
+    unheld = declaration_problems(catalog, declared, wave_id)
 
     alone = broken_alone(catalog, defective_vendors_dirs(catalog.root))
     rows = with_defects(coverage(catalog, wave_id, category), catalog, alone, wave_id)
     blind = [r for r in rows if r.method == "automated" and r.level == "MUST" and r.pinned and not r.defects]
     if fmt == "json":
         click.echo(json.dumps([asdict(r) for r in rows], indent=2, ensure_ascii=False))
+        for problem in unheld:
+            click.echo(problem, err=True)
     else:
         for r in rows:
             checks = ", ".join(r.checks) if r.checks else "-"
@@ -172,5 +177,7 @@ def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, 
         click.echo("\n" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
         for r in blind:
             click.echo(f"{r.requirement}: no defect breaks it alone, so nothing shows its checks can fail")
-    if strict and (blind or any(r.status in ("missing-check", "check-disagrees") for r in rows)):
+        for problem in unheld:
+            click.echo(problem)
+    if strict and (blind or unheld or any(r.status in ("missing-check", "check-disagrees", "no-reason") for r in rows)):
         ctx.exit(1)
