@@ -61,3 +61,18 @@ def uncovered(catalog: Catalog, vendors: Iterable[Path] = ()) -> dict[str, list[
         if missing:
             out[wave] = missing
     return out
+
+
+def requirement_key(requirement_id: str) -> str:
+    """How a test id names a requirement: ``REF_003`` for REF-003 (what ``pytest -k`` selects it by)."""
+    return requirement_id.replace("-", "_")
+
+
+def mutation_case_id(wave: str, breaks: Iterable[str], mutation_id: str) -> str:
+    """The id of the test proving a trace mutation fails exactly what it declares on a wave's reference run."""
+    return f"{wave}-{'+'.join(requirement_key(r) for r in breaks)}-{mutation_id}"
+
+
+def vendor_case_id(vendor: str, wave: str, failed: Iterable[str]) -> str:
+    """The id of the test proving a defective vendor's run fails exactly what its ``expected.toml`` lists."""
+    return f"{vendor}-{wave}->{'+'.join(requirement_key(r) for r in failed)}"

@@ -18,6 +18,7 @@ from conformity.catalog import load_catalog
 from conformity.catalog.coverage import declaration_problems, placeholder_reason
 from conformity.catalog.crosscheck import DeclaredCheck, Registered
 from conformity.checks.registry import check
+from conformity.defects.coverage import requirement_key
 
 #: a requirement of PRACAUTH@1.2, a version no wave pins
 UNPINNED = '''
@@ -122,3 +123,25 @@ def test_coverage_strict_fails_on_a_manual_requirement_with_a_placeholder_reason
     assert lenient.exit_code == 0 and strict.exit_code == 1, strict.output
     line = next(ln for ln in strict.output.splitlines() if "DIRECTORY-007" in ln)
     assert "no-reason" in line and "TODO" in line, line
+
+
+def _parametrised_ids() -> list[str]:
+    """The ids the tests proving checks fail when they should parametrise: trace mutations and defective vendors."""
+    from tests.harness import test_defective_vendors as health_vendors
+    from tests.harness import test_discrimination as health_mutations
+    from tests.packs.housing import test_defective_vendors as housing_vendors
+    from tests.packs.housing import test_discrimination as housing_mutations
+
+    return [*health_mutations.CASE_IDS, *housing_mutations.CASE_IDS, *health_vendors.RUN_IDS,
+            *housing_vendors.RUN_IDS]
+
+
+def test_every_automated_requirement_is_named_by_a_test_id() -> None:
+    """``pytest -k PRACAUTH_003`` selects the tests proving PRACAUTH-003's checks fail when they should: every automated
+    requirement of every wave is named (``-`` as ``_``) by the id of a mutation or defective-vendor test."""
+    catalog = load_catalog()
+    automated = {a.id for w in catalog.waves for c in catalog.wave(w).categories
+                 for a in catalog.specification(w, c).requirements if a.requirement.proof.method == "automated"}
+    ids = _parametrised_ids()
+    assert len(automated) > 100 and len(ids) > 100
+    assert sorted(r for r in automated if not any(requirement_key(r) in i for i in ids)) == []

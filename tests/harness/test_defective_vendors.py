@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from conformity.defects import VendorExpectation, vendor_expectations
+from conformity.defects.coverage import vendor_case_id
 
 VENDORS = Path(__file__).resolve().parents[2] / "examples" / "vendors" / "health" / "defective"
 RUNS = vendor_expectations(VENDORS)
+RUN_IDS = [vendor_case_id(e.vendor, e.wave, e.failed) for e in RUNS]
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +31,7 @@ def test_every_defective_vendor_declares_what_it_fails() -> None:
     assert all(e.failed for e in RUNS)
 
 
-@pytest.mark.parametrize("expected", RUNS, ids=[f"{e.vendor}->{'+'.join(e.failed)}" for e in RUNS])
+@pytest.mark.parametrize("expected", RUNS, ids=RUN_IDS)
 def test_defective_vendor_fails_exactly_its_requirements(run_harness: Callable[..., tuple[dict[str, Any], Any]],
                                                         expected: VendorExpectation, cda_schema: Path) -> None:
     report, _ = run_harness(expected.vendor, wave=expected.wave, category=expected.category)

@@ -26,7 +26,13 @@ from conformity.checks.model import Verdict
 from conformity.checks.registry import CHECKS
 from conformity.cli import cli
 from conformity.defects import MUTATIONS, SAME_RULE, Mutation, apply, proves_alone, rejudge
-from conformity.defects.coverage import broken_alone, defective_vendors_dirs, must_automated, uncovered
+from conformity.defects.coverage import (
+    broken_alone,
+    defective_vendors_dirs,
+    must_automated,
+    mutation_case_id,
+    uncovered,
+)
 from conformity.harness.report import RequirementRow, requirement_rows, summarise
 from tests.runs import VendorRun
 
@@ -40,7 +46,10 @@ CASES = [(m, wave) for _, m in MUTATIONS.items() for wave in m.waves if wave in 
 
 def case_id(case: tuple[Mutation, str]) -> str:
     m, wave = case
-    return f"{wave}-{'+'.join(m.breaks).replace('-', '_')}-{m.id}"
+    return mutation_case_id(wave, m.breaks, m.id)
+
+
+CASE_IDS = [case_id(c) for c in CASES]
 
 
 #: (mutation, wave) → the checks' verdicts on the mutated run and the seq its finding must quote: judged once for
@@ -61,7 +70,7 @@ def judged(ref: VendorRun, m: Mutation, wave: str) -> tuple[list[RequirementRow]
     return rows, summarise(rows), seq
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_mutation_fails_exactly_what_it_declares(reference_run: Callable[[str, str], VendorRun],
                                                  case: tuple[Mutation, str]) -> None:
     m, wave = case

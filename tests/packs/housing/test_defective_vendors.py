@@ -13,12 +13,14 @@ from collections.abc import Callable
 import pytest
 
 from conformity.defects import VendorExpectation, vendor_expectations
+from conformity.defects.coverage import vendor_case_id
 from tests.packs.housing.runs import VENDORS
 from tests.runs import VendorRun
 
 pytestmark = pytest.mark.slow
 ALL = vendor_expectations(VENDORS / "defective")
 RUNS = [e for e in ALL if os.environ.get("USINE_ALL_WAVES") or e.wave == "2027-W4"]
+RUN_IDS = [vendor_case_id(e.vendor, e.wave, e.failed) for e in RUNS]
 
 
 def test_every_defective_vendor_declares_what_it_fails() -> None:
@@ -28,7 +30,7 @@ def test_every_defective_vendor_declares_what_it_fails() -> None:
     assert all(e.failed for e in ALL) and {e.wave for e in ALL} == {"2026-W3", "2027-W4"}
 
 
-@pytest.mark.parametrize("expected", RUNS, ids=[f"{e.vendor}-{e.wave}->{'+'.join(e.failed)}" for e in RUNS])
+@pytest.mark.parametrize("expected", RUNS, ids=RUN_IDS)
 def test_defective_vendor_fails_exactly_its_requirements(
     housing_run: Callable[..., VendorRun], expected: VendorExpectation
 ) -> None:

@@ -15,7 +15,7 @@ import pytest
 from conformity.catalog import load_catalog
 from conformity.checks.registry import CHECKS
 from conformity.defects import MUTATIONS, Mutation, apply, rejudge
-from conformity.defects.coverage import broken_alone, must_automated
+from conformity.defects.coverage import broken_alone, must_automated, mutation_case_id
 from conformity.harness.report import RequirementRow, requirement_rows, summarise
 from tests.packs.housing.runs import VENDORS, WAVES
 from tests.runs import VendorRun
@@ -26,7 +26,10 @@ CASES = [(m, wave) for _, m in MUTATIONS.items() for wave in m.waves if wave in 
 
 def case_id(case: tuple[Mutation, str]) -> str:
     m, wave = case
-    return f"{wave}-{'+'.join(m.breaks)}-{m.id}"
+    return mutation_case_id(wave, m.breaks, m.id)
+
+
+CASE_IDS = [case_id(c) for c in CASES]
 
 
 def judged(ref: VendorRun, m: Mutation) -> tuple[list[RequirementRow], dict, int | None, set[str]]:
@@ -36,7 +39,7 @@ def judged(ref: VendorRun, m: Mutation) -> tuple[list[RequirementRow], dict, int
     return rows, summarise(rows), seq, {c for c, v in verdicts.items() if v.status == "fail"}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_mutation_fails_exactly_what_it_declares(housing_run: Callable[..., VendorRun], case: tuple[Mutation, str]) -> None:
     m, wave = case
     ref = housing_run("reference", wave, m.category)
