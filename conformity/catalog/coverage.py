@@ -10,6 +10,7 @@ from conformity.catalog.catalog import Catalog
 from conformity.catalog.crosscheck import DeclaredCheck
 from conformity.catalog.models import Requirement
 from conformity.checks.registry import CHECKS
+from conformity.defects.coverage import requirement_key
 
 #: what marks the reason a requirement has no automated check as a placeholder, not a reason
 _PLACEHOLDER = re.compile(r"\b(?:todo|tbd|tbc|fixme|xxx+|placeholder|lorem ipsum|"
@@ -32,6 +33,11 @@ class CoverageRow:
     defects: tuple[str, ...] = ()
     #: whether a wave in scope pins this version (only those need defects)
     pinned: bool = False
+    #: the ids of the tests proving a declared defect breaks it (trace mutations, defective vendors), in the waves
+    #: in scope pinning this version (see :func:`conformity.defects.coverage.proving_tests`)
+    tests: tuple[str, ...] = ()
+    #: what ``pytest -k`` selects this requirement's tests by (automated requirements only)
+    test_selector: str = ""
 
 
 def coverage(catalog: Catalog, wave_id: str | None = None, category: str | None = None) -> list[CoverageRow]:
@@ -67,9 +73,11 @@ def coverage(catalog: Catalog, wave_id: str | None = None, category: str | None 
     return sorted(rows, key=lambda r: r.requirement)
 
 
-def with_defects(rows: list[CoverageRow], catalog: Catalog, alone: dict[tuple[str, str], list[str]],
-                 wave_id: str | None = None) -> list[CoverageRow]:
-    """``rows`` with the defects that break each requirement alone in the waves (in scope) pinning its version."""
+def with_defects(rows: list[CoverageRow], catalog: Catalog, alone: Mapping[tuple[str, str], list[str]],
+                 wave_id: str | None = None,
+                 tests: Mapping[tuple[str, str], list[str]] | None = None) -> list[CoverageRow]:
+    """``rows`` with the defects that break each requirement alone in the waves (in scope) pinning its version, and
+    (automated requirements) the ids of the tests proving them and the key ``pytest -k`` selects them by."""
     pinning: dict[str, list[str]] = {}
     for wid in ([wave_id] if wave_id else sorted(catalog.waves)):
         for category in catalog.wave(wid).categories:
@@ -80,8 +88,12 @@ def with_defects(rows: list[CoverageRow], catalog: Catalog, alone: dict[tuple[st
     out = []
     for r in rows:
         rid = r.requirement.split("#")[-1]
-        found = tuple(dict.fromkeys(d for w in pinning.get(r.requirement, []) for d in alone.get((w, rid), [])))
-        out.append(replace(r, defects=found, pinned=r.requirement in pinning))
+        waves = pinning.get(r.requirement, [])
+        found = tuple(dict.fromkeys(d for w in waves for d in alone.get((w, rid), [])))
+        automated = r.method == "automated"
+        named = tuple(dict.fromkeys(t for w in waves for t in (tests or {}).get((w, rid), []))) if automated else ()
+        out.append(replace(r, defects=found, pinned=r.requirement in pinning, tests=named,
+                           test_selector=requirement_key(rid) if automated else ""))
     return out
 
 

@@ -15,7 +15,7 @@ from conformity.catalog.diff import diff_waves
 from conformity.catalog.render import FORMATS, diff_text, render_spec
 from conformity.checks.packs import registered
 from conformity.cli.common import emit, get_catalog
-from conformity.defects.coverage import broken_alone, defective_vendors_dirs, load_pack_defects
+from conformity.defects.coverage import broken_alone, defective_vendors_dirs, load_pack_defects, proving_tests
 
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                              help="Write to this file instead of standard output.")
@@ -151,8 +151,8 @@ def wave_diff(ctx: click.Context, wave_a: str, wave_b: str, category: str | None
                                              "gives a placeholder for its reason.")
 @click.pass_context
 def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, fmt: str, strict: bool) -> None:
-    """Requirements → checks → the defects that prove them: which are covered, which are proven by document or manual
-    review, which no defect ever fails."""
+    """Requirements → checks → the defects that prove them → the ids of the tests proving those: which are covered,
+    which are proven by document or manual review, which no defect ever fails."""
     if category and not wave_id:
         raise click.UsageError("--category needs --wave (a category's requirements are a wave's)")
     catalog = get_catalog(ctx)  # missing checks are this command's output, not an error
@@ -160,8 +160,9 @@ def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, 
     load_pack_defects(catalog.root)
     unheld = declaration_problems(catalog, declared, wave_id)
 
-    alone = broken_alone(catalog, defective_vendors_dirs(catalog.root))
-    rows = with_defects(coverage(catalog, wave_id, category), catalog, alone, wave_id)
+    vendors = defective_vendors_dirs(catalog.root)
+    rows = with_defects(coverage(catalog, wave_id, category), catalog, broken_alone(catalog, vendors), wave_id,
+                        proving_tests(catalog, vendors))
     blind = [r for r in rows if r.method == "automated" and r.level == "MUST" and r.pinned and not r.defects]
     if fmt == "json":
         click.echo(json.dumps([asdict(r) for r in rows], indent=2, ensure_ascii=False))
@@ -173,6 +174,11 @@ def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, 
             note = f"  ({r.note})" if r.note else ""  # why a document or a manual review proves it, too
             defects = f"  [defects: {len(r.defects)}]" if r.method == "automated" and r.pinned else ""
             click.echo(f"{r.requirement:<34} {r.level:<7} {r.status:<16} {checks}{note}{defects}")
+            if r.defects:
+                click.echo(f"    defects: {', '.join(r.defects)}")
+            if r.test_selector and r.pinned:
+                named = f": {', '.join(r.tests)}" if r.tests else ": none in the waves pinning this version"
+                click.echo(f"    tests (pytest -k {r.test_selector}){named}")
         counts = Counter(r.status for r in rows)
         click.echo("\n" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
         for r in blind:

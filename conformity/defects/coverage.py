@@ -76,3 +76,20 @@ def mutation_case_id(wave: str, breaks: Iterable[str], mutation_id: str) -> str:
 def vendor_case_id(vendor: str, wave: str, failed: Iterable[str]) -> str:
     """The id of the test proving a defective vendor's run fails exactly what its ``expected.toml`` lists."""
     return f"{vendor}-{wave}->{'+'.join(requirement_key(r) for r in failed)}"
+
+
+def proving_tests(catalog: Catalog, vendors: Iterable[Path] = ()) -> dict[tuple[str, str], list[str]]:
+    """(wave, requirement id) → the ids of the tests proving a declared defect breaks it there: each trace mutation's
+    and each defective vendor's that declares it, in the waves of the catalog."""
+    found: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for _, m in MUTATIONS.items():
+        for wave in m.waves:
+            if wave in catalog.waves:
+                for rid in m.breaks:
+                    found[(wave, rid)].append(mutation_case_id(wave, m.breaks, m.id))
+    for folder in vendors:
+        for v in vendor_expectations(folder):
+            if v.wave in catalog.waves:
+                for rid in v.failed:
+                    found[(v.wave, rid)].append(vendor_case_id(v.vendor, v.wave, v.failed))
+    return dict(found)

@@ -8,6 +8,7 @@ manual review gives a reason, not a placeholder.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -145,3 +146,28 @@ def test_every_automated_requirement_is_named_by_a_test_id() -> None:
     ids = _parametrised_ids()
     assert len(automated) > 100 and len(ids) > 100
     assert sorted(r for r in automated if not any(requirement_key(r) in i for i in ids)) == []
+
+
+def test_coverage_links_each_requirement_to_its_checks_defects_and_test_ids(usine: Callable[..., Result]) -> None:
+    """requirement → checks → the defects proving they fire → the ids of the tests proving it, in JSON and text
+    (every automated MUST a wave pins has some: a SHOULD may have none in the waves pinning its version); each test
+    id one the tests parametrise (the housing pack's defective vendors run on 2026-W3 with
+    ``USINE_ALL_WAVES=1`` only)."""
+    from conformity.defects.coverage import vendor_case_id
+    from tests.packs.housing import test_defective_vendors as housing_vendors
+
+    rows = json.loads(usine("coverage", "--format", "json").output)
+    row = next(r for r in rows if r["requirement"] == "PRACAUTH@1.0#PRACAUTH-003")
+    assert row["checks"] == ["oidc.state_verified"] and "mutation:state-reused" in row["defects"]
+    assert "2026-W1-PRACAUTH_003-state-reused" in row["tests"] and row["test_selector"] == "PRACAUTH_003"
+    known = {*_parametrised_ids(), *(vendor_case_id(e.vendor, e.wave, e.failed) for e in housing_vendors.ALL)}
+    assert sorted({t for r in rows for t in r["tests"]} - known) == []
+    pinned = [r for r in rows if r["method"] == "automated" and r["pinned"] and r["level"] == "MUST"]
+    assert len(pinned) > 100 and [r["requirement"] for r in pinned if not r["tests"]] == []
+    assert all(not r["tests"] and not r["test_selector"] for r in rows if r["method"] != "automated")
+
+    lines = usine("coverage", "--wave", "2026-W1").output.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("PRACAUTH@1.0#PRACAUTH-003 "))
+    below = "\n".join(lines[at + 1:at + 3])
+    assert "mutation:state-reused" in below and "pytest -k PRACAUTH_003" in below, below
+    assert "2026-W1-PRACAUTH_003-state-reused" in below and "2027-W2" not in below, below
