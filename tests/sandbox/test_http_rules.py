@@ -261,3 +261,26 @@ def test_a_query_parameter_given_twice_is_refused(path: str, query: str, app: An
     assert query.split("=")[0] in r.json()["detail"]
     once = http.get(f"{url}?{query.split('&')[0]}", headers=auth)
     assert once.status_code < 500 and "query-param-repeated" not in once.text, once.text[:300]
+
+
+ADMIN_JSON_OPERATIONS = 6  # harness tokens, installations, runs, sessions, notes, faults
+
+
+@pytest.mark.parametrize("index", range(ADMIN_JSON_OPERATIONS))
+def test_a_member_named_twice_is_refused_on_every_admin_operation(index: int, app: Any, http: TestClient,
+                                                                  doc: dict[str, Any]) -> None:
+    """``{"scenario": "a", "scenario": "b"}`` to the admin API is refused 400 ``duplicate-member`` as on the services
+    (not read last-one-wins by FastAPI's parser), at any depth; a caller without credentials still gets 401 first, and
+    a body that parses but does not fit still gets 422."""
+    ops = [op for op in json_operations(doc) if op[1].startswith("/admin/")]
+    assert len(ops) == ADMIN_JSON_OPERATIONS, ops
+    method, path = ops[index]
+    url, auth = headers_for(app, http, path)
+    json_type = {"Content-Type": "application/json"}
+    for body in (b'{"scenario": "a", "scenario": "b"}', b'{"data": {"k": 1, "k": 2}, "kind": "x"}'):
+        r = http.request(method, url, content=body, headers=auth | json_type)
+        assert (r.status_code, r.json()["code"]) == (400, "duplicate-member"), (method, path, body, r.text[:300])
+        assert r.json()["member"] in ("scenario", "k")
+        assert http.request(method, url, content=body, headers=json_type).status_code == 401
+    r = http.request(method, url, content=b'{"no such member": 1}', headers=auth | json_type)
+    assert r.status_code == 422, (method, path, r.text[:300])
