@@ -36,6 +36,7 @@ from sandbox.deps import (
     FastJSONResponse,
     LeanHandler,
     refuse_other_packs,
+    refuse_repeated_headers,
     refuse_repeated_query,
 )
 from sandbox.events import EventLog
@@ -204,6 +205,7 @@ class SessionRoutes:
             match = REQUEST_SERVICE.match(path)
             if scope.get("query_string") and (match is None or match[1] not in self.own_queries):
                 refuse_repeated_query(scope["query_string"])
+            refuse_repeated_headers(scope["headers"])
             session = scope.get("state", {}).get(REQUEST_SESSION) if match else None
             if session is not None:  # as the recording read it: another pack's service is refused before its checks
                 assert match is not None

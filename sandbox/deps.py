@@ -225,6 +225,28 @@ def refuse_repeated_query(query: bytes) -> None:
         seen.add(name)
 
 
+#: the header fields a service reads one value of (Starlette's ``request.headers`` gives the first): the credential,
+#: the consent a data access relies on, the body's media type. A field RFC 9110 defines as a list (``If-None-Match``,
+#: ``Accept``) may be repeated: its values are read together.
+SINGLE_VALUED_HEADERS = {b"authorization": "Authorization", b"consent-id": "Consent-Id", b"content-type": "Content-Type"}
+
+
+def refuse_repeated_headers(headers: list[tuple[bytes, bytes]]) -> None:
+    """400 ``header-repeated`` for a request giving a single-valued header field (:data:`SINGLE_VALUED_HEADERS`)
+    twice: a service reads the first, the trace records both joined, so two ``Consent-Id`` (which consent was
+    relied on?) or two ``Authorization`` (which credential authenticated?) let a service and a check act on different
+    values."""
+    seen: set[bytes] = set()
+    for raw, _ in headers:
+        name = raw.lower()
+        if name in SINGLE_VALUED_HEADERS:
+            if name in seen:
+                shown = SINGLE_VALUED_HEADERS[name]
+                raise HTTPProblem(400, "header-repeated", f"header {shown} is given more than once: a service reads "
+                                                          "one value of it", header=name.decode("latin-1"))
+            seen.add(name)
+
+
 def expiry(session: dict[str, Any], ttl: float) -> HTTPProblem | None:
     """410 ``session-expired`` when the session was created more than ``ttl`` seconds ago (one of an earlier sandbox,
     without ``created_ts``, is not expired by this); None while it is served."""

@@ -183,7 +183,8 @@ SUCCESS: dict[str, dict[int, Any]] = {
 WHY = {
     400: "Something cannot be parsed in its declared syntax: the body (json-malformed) or a document it carries "
          "(base64, XML), or can be read two ways (duplicate-member: an object naming a member twice; "
-         "query-param-repeated: a query naming a parameter twice); the identity provider: an authorization request "
+         "query-param-repeated: a query naming a parameter twice; header-repeated: Authorization, Consent-Id or "
+         "Content-Type given twice); the identity provider: an authorization request "
          "refused before its redirect URI is trusted",
     401: "No token, or one that is unknown, expired or of the wrong kind (WWW-Authenticate says which)",
     403: "A valid token that may not do this (another session, another vendor, admin only, hidden document…)",

@@ -12,7 +12,8 @@ One rule for bad input on every router (RFC 9110 §15.5):
 * **400** — something cannot be parsed in its declared syntax: the body (``json-malformed``: not
   JSON, not UTF-8, nested too deeply) or a document it carries (base64 content, a CDA's XML), or it
   can be read two ways: an object naming a member twice (``duplicate-member``), a query naming a
-  parameter twice (``query-param-repeated``);
+  parameter twice (``query-param-repeated``), a single-valued header given twice (``header-repeated``:
+  ``Authorization``, ``Consent-Id``, ``Content-Type``);
 * **422** — everything parsed, but a value is missing, of the wrong type or breaks a rule: body
   members (``invalid-request`` with ``errors``: where and why), query and path parameters, and each
   service's own rules (``traits-not-normalised``, ``document-invalid``, ``filter-unknown``…).

@@ -24,9 +24,10 @@ from conformity.checks.trace import Note, TraceView, TraceViews
 CREDENTIAL_REFUSALS = frozenset({"token-missing", "token-invalid", "token-other-session", "token-wrong-kind",
                                  "token-expired", "token-scope-insufficient"})
 #: the sandbox's refusals of a request it cannot read one way only (a JSON member named twice, a query parameter given
-#: twice, ``sandbox.deps``): the service did nothing with it, and a check reading the recorded request cannot tell
-#: which value the software meant, so what it concludes of that step is no verdict on the software
-AMBIGUOUS_REFUSALS = frozenset({"duplicate-member", "query-param-repeated"})
+#: twice, a single-valued header given twice, ``sandbox.deps``): the service did nothing with it, and a check reading
+#: the recorded request cannot tell which value the software meant, so what it concludes of that step is no verdict
+#: on the software
+AMBIGUOUS_REFUSALS = frozenset({"duplicate-member", "query-param-repeated", "header-repeated"})
 #: a kind of problem → whether it is the driver's (``driver``), the software's choice (``unsupported``) or the
 #: service's refusal (``refused``)
 KINDS = ("driver", "unsupported", "refused")

@@ -284,3 +284,34 @@ def test_a_member_named_twice_is_refused_on_every_admin_operation(index: int, ap
         assert http.request(method, url, content=body, headers=json_type).status_code == 401
     r = http.request(method, url, content=b'{"no such member": 1}', headers=auth | json_type)
     assert r.status_code == 422, (method, path, r.text[:300])
+
+
+@pytest.mark.parametrize("method, path, header", [
+    ("GET", "/s/{session_id}/dataspace/homes/{fiscal}/documents?kind=dpe", "Consent-Id"),
+    ("POST", "/prod/dataspace/homes/{fiscal}/transfers", "Consent-Id"),
+    ("GET", "/s/{session_id}/dataspace/homes/{fiscal}/documents?kind=dpe", "Authorization"),
+    ("GET", "/s/{session_id}/directory/practitioners", "Authorization"),
+    ("POST", "/prod/dataspace/homes/{fiscal}/transfers", "Authorization"),
+    ("GET", "/admin/sessions", "Authorization"),
+])
+def test_a_single_valued_header_given_twice_is_refused(method: str, path: str, header: str, app: Any,
+                                                       http: TestClient) -> None:
+    """Two ``Consent-Id`` (or two ``Authorization``) headers: the service read the first, a check reading the recorded
+    request saw both joined — which consent (which credential) was meant? Refused 400 ``header-repeated`` before
+    anything is done, whatever the route, and recorded as sent (both values)."""
+    url, auth = headers_for(app, http, path)
+    body = b'{"recipient": "x", "period": "2025"}' if method == "POST" else None
+    auth |= {"Content-Type": "application/json"} if method == "POST" else {}
+    other = auth[header] if header == "Authorization" else "cst_other"
+    r = http.request(method, url, content=body, headers=[*auth.items(), (header, other)])
+    assert (r.status_code, r.json()["code"]) == (400, "header-repeated"), r.text[:300]
+    assert r.json()["header"] == header.lower() and header in r.json()["detail"]
+    once = http.request(method, url, content=body, headers=auth)
+    assert once.status_code < 500 and "header-repeated" not in once.text, once.text[:300]
+    if path.startswith("/s/") and header == "Consent-Id":
+        session_id = url.split("/")[2]
+        trace = http.get(f"/admin/sessions/{session_id}/trace", headers={"Authorization": f"Bearer {ADMIN}"}).json()
+        refused = [e for e in unverified_payload(trace)["exchanges"]
+                   if e.get("response", {}).get("body", {}).get("json", {}).get("code") == "header-repeated"]
+        assert len(refused) == 1
+        assert refused[0]["request"]["headers"]["consent-id"] == f"{auth['Consent-Id']}, cst_other"

@@ -51,33 +51,32 @@ def test_issued_tokens_and_basic_credentials_sent_outside_authorization_stay_out
     assert first["request"]["headers"]["x-id"] == f"[redacted sha256:{secret_hash(id_token)[:16]}]"
 
 
-def test_a_repeated_authorization_header_is_recorded_as_the_service_read_it(
+def test_a_repeated_authorization_header_is_refused_and_recorded_as_sent(
         new_session: Callable[..., dict[str, Any]], client: httpx.Client, admin: httpx.Client,
         mint: Callable[..., str]) -> None:
-    """With two Authorization headers the services authenticate the first (Starlette's ``headers.get``), but the
-    recording kept the last: a request served with a valid access token was recorded as carrying an unknown
-    credential, and one refused for a wrong credential as carrying the access token. Other repeated headers (a
-    second User-Agent) are recorded as sent, every value."""
+    """With two Authorization headers the services authenticated the first (Starlette's ``headers.get``) while a
+    reader of the trace could take either: which credential authenticated? Refused 400 ``header-repeated``, whichever
+    comes first; the trace describes the first credential and says a second came along. Other repeated headers (a
+    second User-Agent) are served, and recorded as sent, every value."""
     s = new_session(seed=62)
     token = mint(s)
     url = httpx.URL(s["endpoints"]["directory"] + "/practitioners")
+    for first, second in ((f"Bearer {token}", "Bearer forged"), ("Bearer forged", f"Bearer {token}")):
+        request = httpx.Request("GET", url, headers=[
+            ("Host", url.netloc.decode()), ("Authorization", first), ("Authorization", second)])
+        problem(client.send(request), 400, "header-repeated")
     request = httpx.Request("GET", url, headers=[
-        ("Host", url.netloc.decode()), ("Authorization", f"Bearer {token}"), ("Authorization", "Bearer forged"),
-        ("User-Agent", "first/1"), ("User-Agent", "second/2")])
+        ("Host", url.netloc.decode()), ("Authorization", f"Bearer {token}"), ("User-Agent", "first/1"),
+        ("User-Agent", "second/2")])
     assert client.send(request).status_code == 200
-    request = httpx.Request("GET", url, headers=[
-        ("Host", url.netloc.decode()), ("Authorization", "Bearer forged"), ("Authorization", f"Bearer {token}")])
-    problem(client.send(request), 401, "token-invalid")
 
-    served, refused = [x for x in trace_of(admin, s)["exchanges"] if x.get("kind") == "http"][-2:]
-    assert served["response"]["status"] == 200
-    assert served["request"]["auth"]["token_sha256"] == secret_hash(token)[:16]
-    assert served["request"]["auth"]["kind"] == "access"
-    assert served["request"]["auth"]["repeated"] == 2  # the trace says a second credential came along
+    valid_first, forged_first, served = [x for x in trace_of(admin, s)["exchanges"] if x.get("kind") == "http"][-3:]
+    assert valid_first["response"]["status"] == forged_first["response"]["status"] == 400
+    assert valid_first["request"]["auth"]["token_sha256"] == secret_hash(token)[:16]
+    assert valid_first["request"]["auth"]["repeated"] == 2  # the trace says a second credential came along
+    assert forged_first["request"]["auth"]["kind"] == "unknown"
+    assert forged_first["request"]["auth"]["token_sha256"] == secret_hash("forged")[:16]
     assert served["request"]["headers"]["user-agent"] == "first/1, second/2"
-    assert refused["response"]["status"] == 401
-    assert refused["request"]["auth"]["kind"] == "unknown"
-    assert refused["request"]["auth"]["token_sha256"] == secret_hash("forged")[:16]
 
 
 def test_an_expired_session_token_no_longer_reads_the_trace(new_session: Callable[..., dict[str, Any]],
