@@ -86,8 +86,12 @@ class WaveRules:
             return Verdict(reasons.NOT_PROOF_OF_USE, f"kind {data['kind']} is not counted for {category} "
                                                      f"(counted: {', '.join(rule.kinds)})")
         if rule.document_types and data["document_type"] not in rule.document_types:
+            counted = ", ".join(rule.document_types)
+            if data["document_type"] is None:  # data of a counted kind carrying no typed document (a plain message)
+                return Verdict(reasons.NOT_PROOF_OF_USE, f"{data['kind']} data with no document type is not counted "
+                                                         f"for {category} (counted: documents of type {counted})")
             return Verdict(reasons.NOT_PROOF_OF_USE, f"document type {data['document_type']} is not counted for "
-                                                     f"{category} (counted: {', '.join(rule.document_types)})")
+                                                     f"{category} (counted: {counted})")
         return Verdict(None, "", label)
 
 

@@ -332,6 +332,22 @@ def test_kind_or_document_type_not_counted_by_the_rule(ws: Workspace) -> None:
     assert r.reasons() == {"not-proof-of-use": 6}
 
 
+
+def test_data_without_a_document_type_is_refused_as_such(ws: Workspace) -> None:
+    """A message carrying no typed document (its event's document_type null), of a kind the rule counts when typed
+    (2026-W1 HOSPITAL: messages and documents of three types), was refused as of "document type None"."""
+    ws.label(category="HOSPITAL", versions=("1.0",))
+    hospital = installation("111000002", "S", category="HOSPITAL", version="1.0")
+    untyped = events_for(hospital, 2, kind="message", document_type=None)
+    other_type = events_for(hospital, 2, first=10, document_type="00000-0")
+    r = ws.run(ws.events("e.jsonl", untyped + other_type))
+    assert r.reasons() == {"not-proof-of-use": 4}
+    details = sorted({refusal["detail"] for refusal in r.refusals})
+    assert details == ["document type 00000-0 is not counted for HOSPITAL (counted: 34106-7, 11502-2, 18748-4)",
+                       "message data with no document type is not counted for HOSPITAL (counted: documents of "
+                       "type 34106-7, 11502-2, 18748-4)"], details
+
+
 def test_inconsistent_installation(ws: Workspace) -> None:
     ws.label()
     first = events_for(installation("750100011", "S"), 3)
