@@ -490,10 +490,13 @@ def get_trace(request: Request, session_id: str, caller: Caller) -> dict[str, An
             exports.leave(key)
 
 
-@router.post("/sessions/{session_id}/close", summary="Close a test session")
+@router.post("/sessions/{session_id}/close", summary="Close a test session (closing a closed one again answers the "
+                                                     "same: a harness retrying a close whose answer it lost)")
 async def close_session(request: Request, session_id: str, caller: Caller) -> dict[str, Any]:
-    owned_session(request, session_id, caller)
-    session = store_of(request).update_session(session_id, lambda s: s.update(state="closed"))
+    # idempotent: what a close asks (the session closed) is so, whether this call or an earlier one closed it; a
+    # session closed, expired or of a finished run is closed again as it is (404 unknown, 403 another's: as before)
+    owned_session(request, session_id, caller, open_only=False)
+    session = store_of(request).update_session(session_id, close_open)
     store_of(request).end_session(session_id)  # no longer one of its vendor's live sessions
     return {"session_id": session_id, "state": session["state"] if session else "closed"}
 
