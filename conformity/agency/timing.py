@@ -67,5 +67,5 @@ def longest_scenario(traces: Mapping[str, Mapping[str, Any]]) -> Longest | None:
               if (seconds := scenario_seconds(trace)) is not None]
     if not lasted:
         return None
-    seconds, scenario = max(lasted, key=lambda x: (x[0], x[1]))
+    seconds, scenario = max(lasted)  # the most seconds; of equals, the last scenario id
     return Longest(scenario, seconds)

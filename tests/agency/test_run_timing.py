@@ -85,3 +85,19 @@ def test_a_verified_run_says_its_longest_scenario_and_a_slow_one_is_pointed_out(
     assert outcome.doc["run"]["longest"] == {"scenario": scenario, "seconds": v.longest.seconds}
     assert any(f"scenario {scenario} lasted {v.longest.said()} from its session's opening" in w
                for w in outcome.doc["warnings"]), outcome.doc["warnings"]
+
+
+def test_the_longest_scenario_of_equals_is_the_last_by_id() -> None:
+    """``longest_scenario`` takes the tuples' own order (seconds, then scenario id): the same answer whatever the
+    order of the traces, the most seconds first, of equals the last scenario id."""
+    from conformity.agency.timing import longest_scenario
+
+    def trace(last: str) -> dict[str, object]:
+        return {"session": {"created": "2026-01-01T00:00:00Z"}, "exchanges": [{"time": last}]}
+
+    traces = {"S-B": trace("2026-01-01T00:01:00Z"), "S-C": trace("2026-01-01T00:00:30Z"),
+              "S-A": trace("2026-01-01T00:01:00Z"), "S-D": {"exchanges": []}}
+    for order in (traces, dict(reversed(list(traces.items())))):
+        found = longest_scenario(order)
+        assert found is not None and (found.scenario, found.seconds) == ("S-B", 60)
+    assert longest_scenario({"S-D": {"exchanges": []}}) is None
