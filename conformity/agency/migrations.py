@@ -365,6 +365,10 @@ _PASSWORD_CHANGE = "ALTER TABLE accounts ADD COLUMN password_change_due TEXT;"
 #: server's operator (conformity.agency.persons: the four-eyes rule counts such an admin and the account as one)
 _PASSWORD_SET_BY = ("ALTER TABLE accounts ADD COLUMN password_set_by TEXT;\n"
                     "ALTER TABLE accounts ADD COLUMN password_set_at TEXT;")
+#: when the sweep deleted the upload's bundle (NULL: not yet); the sweep reads, by the partial index, only the rows
+#: it may still have to purge (conformity.agency.service.uploads.purge_released)
+_PURGED = ("ALTER TABLE uploads ADD COLUMN purged TEXT;\n"
+           "CREATE INDEX uploads_unpurged ON uploads (state, updated) WHERE purged IS NULL;")
 
 STEPS: tuple[Step, ...] = (
     Step("submissions, labels, history", MIGRATIONS[0], None),
@@ -378,6 +382,7 @@ STEPS: tuple[Step, ...] = (
     Step("witnessed runs: what the vendor asked and how far the run is", _WITNESSED, _WITNESSED),
     Step("passwords an admin set are changed at the next sign-in", _PASSWORD_CHANGE, _PASSWORD_CHANGE),
     Step("who set an account's password (four-eyes counts people)", _PASSWORD_SET_BY, _PASSWORD_SET_BY),
+    Step("the upload sweep reads only the bundles it has not deleted", _PURGED, _PURGED),
 )
 SCHEMA_VERSION = len(STEPS)
 

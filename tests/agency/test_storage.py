@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,3 +105,39 @@ def test_an_earlier_bundle_stops_counting_and_is_deleted_once_a_later_one_is_lab
     assert sorted(p.name for p in s.config.uploads.glob("*.zip")) == ["upl_second.zip"]
     assert s.table("SELECT count(*) FROM submissions") == [(2,)]  # the registry keeps both runs
     assert "upl_first" in str(s.table("SELECT detail FROM audit WHERE action = 'uploads-purged'"))
+
+
+def test_the_sweep_reads_only_the_bundles_it_may_purge(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sweep (each worker's, every third of the verification lease) read every upload row ever received, its
+    bundle deleted long ago or not yet due: a read growing with the agency's history. Now it reads the rows whose
+    bundle it has not deleted yet and may have to (refused ones past the cutoff, verified ones), by an index: a row
+    whose bundle it deleted, or refused too lately, is not read again; the due ones are still deleted."""
+    s = service
+    s.config.uploads.mkdir(parents=True, exist_ok=True)
+    long_ago = iso(dt.datetime.now(dt.UTC) - s.config.refused_kept - dt.timedelta(days=1))
+    lately = iso(dt.datetime.now(dt.UTC))
+    with Registry(s.config.database) as reg, reg.write():
+        for n in range(6):
+            _upload(s, reg, f"upl_old{n}", "upload", None, long_ago, 10)
+        for n in range(3):
+            _upload(s, reg, f"upl_new{n}", "upload", None, lately, 10)
+        reg.db.execute("UPDATE uploads SET state = 'refused'")
+        _submission(reg, "sub_kept", "labelled", lately)
+        _upload(s, reg, "upl_kept", "upload", "sub_kept", lately, 10)  # the latest labelled: kept
+    read: list[str] = []
+    counted = uploads.Bundle
+
+    def counting(*row: object) -> Bundle:
+        read.append(str(row[0]))
+        return counted(*row)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(uploads, "Bundle", counting)
+    assert uploads.purge_released(s.config) == [f"upl_old{n}" for n in range(6)]
+    assert sorted(read) == ["upl_kept", *(f"upl_old{n}" for n in range(6))]  # not the three refused lately
+    read.clear()
+    assert uploads.purge_released(s.config) == []
+    assert read == ["upl_kept"]  # the six deleted are not read again
+    assert sorted(p.name for p in s.config.uploads.glob("*.zip")) == ["upl_kept.zip", "upl_new0.zip", "upl_new1.zip",
+                                                                       "upl_new2.zip"]
+    with Registry(s.config.database) as reg:  # what a vendor is shown of its storage is unchanged
+        assert uploads.kept_bytes(s.config, VENDOR, reg.db) == 40

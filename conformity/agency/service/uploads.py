@@ -219,6 +219,19 @@ def bundles(db: Connection, vendor_id: str | None = None) -> list[Bundle]:
     return [Bundle(*r) for r in rows]
 
 
+def unpurged(db: Connection, cutoff: str) -> list[Bundle]:
+    """The bundles :func:`purge_released` may have to delete (every vendor's): those not deleted yet (``purged`` NULL),
+    verified, or refused before ``cutoff`` — read by the partial index ``uploads_unpurged``; never the rows whose
+    bundle the sweep deleted (the agency's whole history), nor those received, being verified or refused lately.
+    :func:`released` of these is :func:`released` of every bundle, less the ones deleted already: the latest labelled
+    bundle of a software and wave, which decides what it supersedes, is never released, so never deleted."""
+    rows = db.execute("SELECT u.id, u.vendor_id, u.state, coalesce(u.bytes, 0), u.received, u.updated, s.state, "
+                      "s.decided, s.software_id, s.wave FROM uploads u LEFT JOIN submissions s ON s.id = u.submission "
+                      "WHERE u.purged IS NULL AND (u.state = 'verified' OR (u.state = 'refused' AND u.updated <= ?))",
+                      (cutoff,)).fetchall()
+    return [Bundle(*r) for r in rows]
+
+
 def kept_bytes(config: ServiceConfig, vendor_id: str, db: Connection, now: dt.datetime | None = None) -> int:
     """The bytes of this vendor's bundles the agency keeps for it (uploads and witnessed runs; :func:`released`
     says which no longer count, and the sweep deletes them)."""
@@ -431,19 +444,26 @@ def purge_released(config: ServiceConfig, now: dt.datetime | None = None) -> lis
     Every worker's sweeper purges, two at once too: a bundle is this call's when its own unlink removed it (one
     unlink succeeds), never when it was merely seen; a bundle that cannot be deleted is logged and left (the next
     sweep tries again), holding neither the others nor the sweep."""
-    cutoff = iso((now or dt.datetime.now(dt.UTC)) - config.refused_kept)
+    at = now or dt.datetime.now(dt.UTC)
+    cutoff = iso(at - config.refused_kept)
     with Registry(config.database) as reg:
-        old = sorted(released(bundles(reg.db), cutoff))
-    gone = []
+        old = sorted(released(unpurged(reg.db, cutoff), cutoff))
+    gone, done = [], []
     for ident in old:
         try:
             (config.uploads / f"{ident}.zip").unlink()
         except FileNotFoundError:
-            continue  # deleted by an earlier sweep, or by another worker's at this moment
+            done.append(ident)  # deleted by an earlier sweep (before rows were marked), or another worker's now
+            continue
         except OSError as exc:
             log.warning("the bundle of upload %s could not be deleted: %s", ident, exc)
             continue
         gone.append(ident)
+    if gone or done:
+        with Registry(config.database) as reg, reg.write() as db:
+            marked = [*gone, *done]
+            db.execute(f"UPDATE uploads SET purged = ? WHERE purged IS NULL AND id IN ({', '.join('?' * len(marked))})",
+                       (iso(at), *marked))
     if gone:
         with Registry(config.database) as reg, reg.write() as db:
             record(db, "agency", "system", "uploads-purged", "uploads",
