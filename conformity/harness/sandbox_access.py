@@ -67,6 +67,27 @@ def refusal(r: httpx.Response) -> str:
     return f"HTTP {r.status_code}: {r.text[:300]}"
 
 
+#: how many times a scenario asks the sandbox to close its session when the answer is lost on its way (a dropped
+#: connection): the sandbox's close is idempotent, a second close answers as the first
+CLOSE_ATTEMPTS = 3
+
+
+def close_session(admin: httpx.Client, session_id: str) -> bool:
+    """``POST /admin/sessions/{id}/close``, asked again (up to :data:`CLOSE_ATTEMPTS` times) when its answer is lost (a
+    transport error: the sandbox may have closed the session already); whether the session is closed. An earlier
+    sandbox answers a second close 410 ``session-closed``: closed, then. A close that never gets through raises
+    nothing: the scenario's trace is exported before, and the run's finish closes every session of the run."""
+    for attempt in range(1, CLOSE_ATTEMPTS + 1):
+        try:
+            r = admin.post(f"/admin/sessions/{session_id}/close")
+        except httpx.TransportError:
+            if attempt < CLOSE_ATTEMPTS:
+                time.sleep(0.1 * attempt)
+            continue
+        return r.is_success or (r.status_code == 410 and _problem(r).get("code") == "session-closed")
+    return False
+
+
 def _until_served(send: Callable[[], httpx.Response], waiting: Callable[[httpx.Response], bool], what: str,
                   wait: float) -> httpx.Response:
     """``send()`` again every second while its answer is one ``waiting`` says passes (a share of this vendor's taken
