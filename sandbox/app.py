@@ -203,9 +203,10 @@ class SessionRoutes:
         if scope["type"] == "http":
             path = scope["path"]
             match = REQUEST_SERVICE.match(path)
-            if scope.get("query_string") and (match is None or match[1] not in self.own_queries):
+            own = match is not None and match[1] in self.own_queries
+            if scope.get("query_string") and not own:
                 refuse_repeated_query(scope["query_string"])
-            refuse_repeated_headers(scope["headers"])
+            refuse_repeated_headers(scope["headers"], oauth=own)
             session = scope.get("state", {}).get(REQUEST_SESSION) if match else None
             if session is not None:  # as the recording read it: another pack's service is refused before its checks
                 assert match is not None

@@ -231,19 +231,20 @@ def refuse_repeated_query(query: bytes) -> None:
 SINGLE_VALUED_HEADERS = {b"authorization": "Authorization", b"consent-id": "Consent-Id", b"content-type": "Content-Type"}
 
 
-def refuse_repeated_headers(headers: list[tuple[bytes, bytes]]) -> None:
+def refuse_repeated_headers(headers: list[tuple[bytes, bytes]], oauth: bool = False) -> None:
     """400 ``header-repeated`` for a request giving a single-valued header field (:data:`SINGLE_VALUED_HEADERS`)
     twice: a service reads the first, the trace records both joined, so two ``Consent-Id`` (which consent was
     relied on?) or two ``Authorization`` (which credential authenticated?) let a service and a check act on different
-    values."""
+    values. ``oauth``: an identity provider's endpoint, whose clients read an OAuth error (RFC 6749 §5.2): the answer
+    carries ``error`` ``invalid_request`` and its ``error_description`` too."""
     seen: set[bytes] = set()
     for raw, _ in headers:
         name = raw.lower()
         if name in SINGLE_VALUED_HEADERS:
             if name in seen:
-                shown = SINGLE_VALUED_HEADERS[name]
-                raise HTTPProblem(400, "header-repeated", f"header {shown} is given more than once: a service reads "
-                                                          "one value of it", header=name.decode("latin-1"))
+                detail = f"header {SINGLE_VALUED_HEADERS[name]} is given more than once: a service reads one value of it"
+                oauth_members: dict[str, Any] = {"error": "invalid_request", "error_description": detail} if oauth else {}
+                raise HTTPProblem(400, "header-repeated", detail, header=name.decode("latin-1"), **oauth_members)
             seen.add(name)
 
 

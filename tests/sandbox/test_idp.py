@@ -451,6 +451,26 @@ def test_repeated_parameters_are_refused(new_session: Callable[..., dict[str, An
     assert last(admin, session, "authorize")["outcome"] == "request-param-repeated"
 
 
+def test_two_authorization_headers_get_an_oauth_error(new_session: Callable[..., dict[str, Any]],
+                                                      client: httpx.Client) -> None:
+    """Two ``Authorization`` headers at the token endpoint: which client authenticated? Refused 400 before anything is
+    redeemed, as every route refuses a single-valued header given twice (``header-repeated``), and in the shape an
+    OAuth client reads (RFC 6749 §5.2: ``error`` ``invalid_request``), as a repeated parameter is."""
+    session = new_session()
+    auth = authorize(session)
+    creds = base64.b64encode(f"{session['credentials']['client_id']}:{session['credentials']['client_secret']}"
+                             .encode()).decode()
+    body = {"grant_type": "authorization_code", "code": auth.code, "redirect_uri": REDIRECT,
+            "code_verifier": auth.verifier}
+    twice = [("Authorization", f"Basic {creds}"), ("Authorization", "Basic b3RoZXI6b3RoZXI=")]
+    r = client.post(f"{idp_url(session)}/token", headers=twice, data=body)
+    assert r.status_code == 400, r.text
+    assert (r.json()["code"], r.json()["error"]) == ("header-repeated", "invalid_request")
+    assert "Authorization" in r.json()["error_description"]
+    r = client.post(f"{idp_url(session)}/token", headers={"Authorization": f"Basic {creds}"}, data=body)
+    assert r.status_code == 200, r.text  # the code was not used up by the refused request
+
+
 def token_error(exc: pytest.ExceptionInfo[OAuthError]) -> str:
     return str(exc.value.error)
 
