@@ -18,7 +18,9 @@ from conformity.errors import InputError
 
 @contextmanager
 def atomic_output(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path``; on success fsync and rename it over ``path``, else remove it."""
+    """Open a temporary file beside ``path``; on success fsync and rename it over ``path`` (and fsync the folder),
+    else remove it. A symbolic link at ``path`` is replaced by the file, never followed: an output goes where it was
+    asked for, not where a link planted there points."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -36,6 +38,17 @@ def atomic_output(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the names in ``folder`` durable (a rename is in the folder, not in the file: without this, a power cut
+    after "written" may bring back the old file, or none)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def writable_folder(folder: Path, names: Iterable[str] = (), *, option: str = "--out") -> Path:
@@ -68,12 +81,19 @@ def output_set(folder: Path, names: Iterable[str]) -> Iterator[dict[str, Path]]:
             os.close(fd)
             temps[name] = Path(made)
         yield temps
+        for temp in temps.values():  # durable before any is in place, however the caller wrote it
+            fd = os.open(temp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         for name, temp in temps.items():
             os.replace(temp, folder / name)
     except BaseException:
         for temp in temps.values():
             temp.unlink(missing_ok=True)
         raise
+    fsync_folder(folder)
 
 
 def write_atomic(path: Path, text: str, *, shared: bool = False) -> None:

@@ -1,0 +1,62 @@
+"""Outputs another party or a later run reads lose nothing: on an error, a kill, a full disk or a power cut a
+reader finds the old file (or set of files) or the new one, never half of one nor a mix."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformity.files import atomic_output, output_set, write_atomic
+
+
+@pytest.fixture
+def fsynced(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int]]]:
+    """Every fsync made, as ("dir" or "file", inode)."""
+    seen: list[tuple[str, int]] = []
+    real = os.fsync
+
+    def recording(fd: int) -> None:
+        st = os.fstat(fd)
+        seen.append(("dir" if stat.S_ISDIR(st.st_mode) else "file", st.st_ino))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    yield seen
+
+
+def test_a_file_put_in_place_has_its_folder_fsynced_after_the_rename(tmp_path: Path,
+                                                                    fsynced: list[tuple[str, int]]) -> None:
+    """A rename is recorded in the folder: until the folder is fsync'd a power cut may bring back the old file (a
+    payment order sent twice, a label missing) although "written" was said."""
+    target = tmp_path / "orders.xml"
+    write_atomic(target, "new")
+    assert target.read_text() == "new"
+    assert fsynced == [("file", target.stat().st_ino), ("dir", tmp_path.stat().st_ino)]
+
+
+def test_a_set_of_outputs_is_durable_before_it_is_in_place_and_its_folder_after(
+        tmp_path: Path, fsynced: list[tuple[str, int]]) -> None:
+    names = ("report.json", "bundle.zip")
+    with output_set(tmp_path, names) as temps:
+        temps["report.json"].write_text("{}")  # written as a caller may: without its own fsync
+        with atomic_output(temps["bundle.zip"], "wb") as fh:
+            fh.write(b"PK")
+    inodes = {name: (tmp_path / name).stat().st_ino for name in names}
+    assert ("file", inodes["report.json"]) in fsynced and ("file", inodes["bundle.zip"]) in fsynced
+    assert fsynced[-1] == ("dir", tmp_path.stat().st_ino)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+
+
+def test_a_symlink_planted_where_an_output_goes_is_replaced_not_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("not yours")
+    (tmp_path / "out").mkdir()
+    link = tmp_path / "out" / "report.json"
+    link.symlink_to(elsewhere)
+    write_atomic(link, "{}")
+    assert not link.is_symlink() and link.read_text() == "{}"
+    assert elsewhere.read_text() == "not yours"
