@@ -221,8 +221,15 @@ def _append(sidecar: Path, key: SigningKey, doc: dict[str, Any]) -> dict[str, An
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(sidecar, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
+        start = os.fstat(fd).st_size
+        try:  # write(2) may write part of it (a full disk): the rest, or none of the line is left
+            done = 0
+            while done < len(data):
+                done += os.write(fd, data[done:])
+            os.fsync(fd)
+        except BaseException:
+            os.ftruncate(fd, start)
+            raise
     finally:
         os.close(fd)
     return signed

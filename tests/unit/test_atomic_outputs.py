@@ -3,6 +3,8 @@ reader finds the old file (or set of files) or the new one, never half of one no
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import stat
 from collections.abc import Iterator
@@ -11,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from conformity.files import atomic_output, output_set, write_atomic
+from conformity.segments import Sealer, sidecar_path
+from conformity.signing import SigningKey
 
 
 @pytest.fixture
@@ -60,3 +64,42 @@ def test_a_symlink_planted_where_an_output_goes_is_replaced_not_followed(tmp_pat
     write_atomic(link, "{}")
     assert not link.is_symlink() and link.read_text() == "{}"
     assert elsewhere.read_text() == "not yours"
+
+
+def test_a_segment_cut_short_by_a_full_disk_is_not_left_torn_and_the_events_log_resumes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel writes what fits and says how much: a segment appended as half a line, taken as sealed, had the
+    next segment glued to it, and the sandbox's events log could then never be resumed ("not a signed segment:
+    move both aside")."""
+    key = SigningKey.generate()
+    events, sidecar = tmp_path / "data-received.jsonl", sidecar_path(tmp_path / "data-received.jsonl")
+    lines = [json.dumps({"n": n}).encode() + b"\n" for n in range(4)]
+    sealer = Sealer(events, key, every=100)
+    events.write_bytes(b"".join(lines[:2]))
+    for line in lines[:2]:
+        sealer.add(line)
+    sealer.seal()
+    before = sidecar.read_bytes()
+    with events.open("ab") as fh:
+        fh.write(b"".join(lines[2:]))
+    for line in lines[2:]:
+        sealer.add(line)
+    real_write, full = os.write, [False]
+
+    def disk_fills(fd: int, data: bytes) -> int:  # as write(2) does: what fits, then ENOSPC
+        if not os.readlink(f"/proc/self/fd/{fd}").endswith(".segments"):
+            return real_write(fd, data)
+        if full[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        full[0] = True
+        return real_write(fd, bytes(data)[: len(data) // 2])
+
+    monkeypatch.setattr(os, "write", disk_fills)
+    with pytest.raises(OSError) as raised:
+        sealer.seal()
+    assert raised.value.errno == errno.ENOSPC
+    assert sidecar.read_bytes() == before  # no torn line left behind
+    monkeypatch.undo()  # room again: the same sealer seals the same lines, and a later process resumes
+    assert sealer.seal() is not None
+    resumed = Sealer(events, key, every=100)
+    assert (resumed.segments, resumed.unsealed) == (2, 0)
