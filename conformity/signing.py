@@ -35,7 +35,7 @@ from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
 from conformity import jsonio
 from conformity.errors import InputError, SignatureError
-from conformity.files import write_private
+from conformity.files import private_dir, write_atomic, write_private
 
 #: the largest payload usine signs or verifies (traces of long scenarios are megabytes; joserfc stops at 128 kB)
 MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
@@ -242,10 +242,16 @@ class SigningKey:
         return OKPKey.import_key(self.pem())
 
     def save(self, path: str | Path) -> None:
-        """Write the private key (created 0600, never readable by others) and its public key (``.pub.pem``)."""
+        """Write the public key (``.pub.pem``), then the private key (created 0600, never readable by others), each
+        whole or not at all: a process stopped between the two leaves no private key, so ``load_or_create`` makes a
+        new pair rather than keep a private key whose public half is missing."""
         p = Path(path)
+        private_dir(p.parent)
+        self._save_public(p)
         write_private(p, self.pem())
-        p.with_name(p.stem + ".pub.pem").write_text(self.verify_key.pem())
+
+    def _save_public(self, path: Path) -> None:
+        write_atomic(path.with_name(path.stem + ".pub.pem"), self.verify_key.pem(), shared=True)
 
     @classmethod
     def load(cls, path: str | Path) -> SigningKey:
@@ -262,7 +268,18 @@ class SigningKey:
     def load_or_create(cls, path: str | Path) -> SigningKey:
         p = Path(path)
         if p.exists():
-            return cls.load(p)
+            key = cls.load(p)
+            public = p.with_name(p.stem + ".pub.pem")
+            try:
+                current = public.read_text(encoding="ascii")
+            except (OSError, UnicodeError):
+                current = None
+            if current != key.verify_key.pem():  # missing or torn (written by a version that wrote it last)
+                try:
+                    key._save_public(p)
+                except OSError:  # a read-only key folder: the private key is all that is needed here
+                    pass
+            return key
         key = cls.generate()
         key.save(p)
         return key

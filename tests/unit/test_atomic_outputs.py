@@ -103,3 +103,22 @@ def test_a_segment_cut_short_by_a_full_disk_is_not_left_torn_and_the_events_log_
     assert sealer.seal() is not None
     resumed = Sealer(events, key, every=100)
     assert (resumed.segments, resumed.unsealed) == (2, 0)
+
+
+def test_a_key_pair_stopped_half_way_is_made_whole_by_the_next_start(tmp_path: Path) -> None:
+    """``load_or_create`` keeps a private key once it exists: a process killed after writing it but before its
+    public key (or with the public key half-written by a full disk) left the sandbox's trace or infrastructure key
+    without the public half verifiers are given, for ever. The public key is now written first, and one missing or
+    torn beside an existing private key is written again from it."""
+    private = tmp_path / "keys" / "trace-signing.pem"
+    public = tmp_path / "keys" / "trace-signing.pub.pem"
+    key = SigningKey.generate()
+    key.save(private)
+    public.unlink()  # killed between the two writes (as an earlier version wrote them: private first)
+    assert SigningKey.load_or_create(private).kid == key.kid
+    assert public.read_text() == key.verify_key.pem()
+    public.write_text(key.verify_key.pem()[:40])  # torn by a full disk
+    SigningKey.load_or_create(private)
+    assert public.read_text() == key.verify_key.pem()
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and stat.S_IMODE(public.stat().st_mode) & 0o044
+
