@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
+import shutil
 import ssl
 import stat
 import tempfile
@@ -94,6 +96,50 @@ def output_set(folder: Path, names: Iterable[str]) -> Iterator[dict[str, Path]]:
             temp.unlink(missing_ok=True)
         raise
     fsync_folder(folder)
+
+
+@contextmanager
+def folder_set(folder: Path) -> Iterator[Path]:
+    """A new empty folder beside ``folder`` to build the whole of its next content in; once the block succeeds it
+    takes ``folder``'s place (the old one moved aside, then removed), else it is removed and ``folder`` is left as it
+    was. A reader finds the old set of files or the new one, never a mix (for the instant between the two renames,
+    no folder: a clear "not found", not a wrong set). A symbolic link at ``folder`` is replaced, never followed."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        new = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(folder)) from exc
+    aside: Path | None = None
+    try:
+        os.chmod(new, 0o777 & ~_umask())  # as mkdir would have made it (mkdtemp: 0700)
+        yield new
+        for item in new.rglob("*"):
+            if item.is_file() and not item.is_symlink():
+                fd = os.open(item, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        fsync_folder(new)
+        if folder.exists() or folder.is_symlink():
+            aside = folder.parent / f".{folder.name}.old-{secrets.token_hex(6)}"
+            os.replace(folder, aside)
+        try:
+            os.replace(new, folder)
+        except BaseException:
+            if aside is not None:
+                os.replace(aside, folder)
+                aside = None
+            raise
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    fsync_folder(folder.parent)
+    if aside is not None:
+        if aside.is_dir() and not aside.is_symlink():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            aside.unlink(missing_ok=True)
 
 
 def write_atomic(path: Path, text: str, *, shared: bool = False) -> None:

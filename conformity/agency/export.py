@@ -12,6 +12,10 @@ Layout of ``--out``::
 into a folder whose ``labels/`` holds anything it does not write (a label of another registry, or of this one
 before it was restored from a backup: signed by the same key, revoked by no list this registry signs) is refused
 before anything is written, naming what is there.
+
+A failure half-way (an error, a kill, a full disk) leaves what a reader saw before: ``labels/`` is built in a new
+folder beside it and renamed into place whole, the three files beside it are renamed into place together, after
+``labels/``.
 """
 
 from __future__ import annotations
@@ -28,11 +32,13 @@ from conformity.agency.registry import Registry, iso
 from conformity.catalog.schema import schema_problems
 from conformity.csvcells import Writer
 from conformity.errors import InputError
-from conformity.files import write_atomic
+from conformity.files import folder_set, output_set, write_atomic
 from conformity.labels import ISSUER_NAME, Label, LabelDoc, parse_time, sign_revocations
 from conformity.signing import SigningKey
 
 EXPORT_FORMAT = "usine.registry-export/2"
+#: the files beside ``labels/``, written together
+OPEN_DATA = ("labelled.json", "labelled.csv", "agency-key.pub.pem")
 CSV_COLUMNS = ("wave", "category", "label_id", "status", "vendor_id", "vendor_name", "software_id", "software_name",
                "registration_id", "versions", "issued", "expires", "revoked", "revoked_reason", "bundle_sha256", "run_id")
 
@@ -148,10 +154,13 @@ def export_registry(registry: Registry, key: SigningKey, out: Path, now: dt.date
         raise InputError(problems)
     _refuse_strays(out / "labels", {f"label-{doc['label_id']}.json" for doc, _, _ in labels} | {"revocations.json"})
     revocations = revocation_entries(labels)
-    for doc, _, _ in labels:
-        write_atomic(out / "labels" / f"label-{doc['label_id']}.json", _dump(registry.label_signed(doc["label_id"])))
-    write_atomic(out / "labels" / "revocations.json", _dump(sign_revocations(revocations, key, now=now)))
-    write_atomic(out / "labelled.json", _dump(key.sign_document(data)))
-    write_atomic(out / "labelled.csv", csv_text(data))
-    write_atomic(out / "agency-key.pub.pem", key.verify_key.pem())
+    # two sets, each whole or not at all: labels/ built aside and swapped in, then the open data beside it; the
+    # open data goes in place last, so every label file it names is there (never a new list of old labels)
+    with output_set(out, OPEN_DATA) as temps, folder_set(out / "labels") as folder:
+        for doc, _, _ in labels:
+            write_atomic(folder / f"label-{doc['label_id']}.json", _dump(registry.label_signed(doc["label_id"])))
+        write_atomic(folder / "revocations.json", _dump(sign_revocations(revocations, key, now=now)))
+        write_atomic(temps["labelled.json"], _dump(key.sign_document(data)))
+        write_atomic(temps["labelled.csv"], csv_text(data))
+        write_atomic(temps["agency-key.pub.pem"], key.verify_key.pem())
     return Exported(len(labels), len(revocations), out)

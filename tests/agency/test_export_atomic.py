@@ -1,0 +1,136 @@
+"""``usine agency registry export`` loses nothing: a failure half-way leaves the export a reader saw before (the
+payment agency pays on ``labels/``), never new labels beside an old revocation list nor new open data beside old."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import errno
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import conformity.agency.export as export
+from conformity.agency.registry import Registry
+from conformity.catalog import Catalog
+from conformity.labels import verify_revocations
+from conformity.signing import KeyRing, verify_document
+from tests.agency.helpers import DECIDED, Runs, label_bundle, usine
+
+
+@pytest.fixture
+def registry(runs: Runs, catalog: Catalog, trust: KeyRing, tmp_path: Path, home: Path) -> Path:
+    """The default registry of ``home`` with the reference labelled."""
+    path = home / "agency" / "registry.sqlite3"
+    label_bundle(runs.reference, catalog, trust, path, home / "agency" / "agency-key.pem", tmp_path / "decisions")
+    return path
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden ones too: a leftover temporary is a change), by relative path."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def revoke_the_label(registry: Path) -> None:
+    with Registry(registry) as reg:
+        label_id = reg.labels()[0][0]["label_id"]
+        reg.revoke(label_id, "certificate checks disabled", DECIDED + dt.timedelta(days=1))
+
+
+def test_an_export_failing_half_way_leaves_the_previous_export_as_it_was(
+        registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "export"
+    assert usine("agency", "registry", "export", "--out", out).exit_code == 0
+    before = tree(out)
+    revoke_the_label(registry)  # the next export differs: revocation list and open data
+    real = export.write_atomic
+
+    def disk_full_on_the_csv(path: Path, text: str, *, shared: bool = False) -> None:
+        if "labelled.csv" in path.name:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, text, shared=shared)
+
+    with monkeypatch.context() as patched:  # (the fixture's own patches, USINE_HOME, are kept)
+        patched.setattr(export, "write_atomic", disk_full_on_the_csv)
+        failed = usine("agency", "registry", "export", "--out", out)
+    assert failed.exit_code != 0
+    assert tree(out) == before  # the revocation list and labelled.json of the failed export are not there
+    again = usine("agency", "registry", "export", "--out", out)
+    assert again.exit_code == 0, again.output
+    after = tree(out)
+    assert after.keys() == before.keys() and after["labels/revocations.json"] != before["labels/revocations.json"]
+
+
+def whole(out: Path, label_names: set[str]) -> None:
+    """``out`` holds one whole export (or, for the instant of the swap, no ``labels/``): every file whole, and the
+    open data no newer than the labels it names (a label it says revoked is revoked by the list beside it)."""
+    keys = KeyRing.from_paths([out / "agency-key.pub.pem"])
+    data = verify_document(json.loads((out / "labelled.json").read_text()), keys)
+    with (out / "labelled.csv").open(newline="") as fh:
+        assert {r["label_id"]: r["status"] for r in csv.DictReader(fh)} == {
+            e["label_id"]: e["status"] for w in data["waves"] for c in w["categories"] for e in c["labels"]}
+    if not (out / "labels").exists():
+        return
+    assert {p.name for p in (out / "labels").iterdir()} == label_names
+    revocations = verify_revocations(json.loads((out / "labels" / "revocations.json").read_text()), keys)
+    for w in data["waves"]:
+        for c in w["categories"]:
+            for e in c["labels"]:
+                json.loads((out / e["file"]).read_text())
+                if e["status"] == "revoked":
+                    assert revocations.revoked_at(e["label_id"])
+
+
+def test_an_export_killed_at_any_point_leaves_a_whole_export_and_the_next_one_completes(
+        registry: Path, tmp_path: Path) -> None:
+    """SIGKILL at a seeded random instant of a real ``usine agency registry export`` (its own process): the folder
+    then holds a whole export, the old or the new one, and the next export completes."""
+    out = tmp_path / "export"
+    assert usine("agency", "registry", "export", "--out", out).exit_code == 0
+    names = {p.name for p in (out / "labels").iterdir()}
+    revoke_the_label(registry)
+    rng = random.Random(20261205)
+    command = [sys.executable, "-m", "conformity", "agency", "registry", "export", "--out", str(out)]
+    for _ in range(4):
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=rng.uniform(0.5, 4.0))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        whole(out, names)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    whole(out, names)
+    assert not any(p.name.endswith(".json") and p.name.startswith(".") for p in (out / "labels").iterdir())
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs of its own (skipped where mounting is not permitted); unmounted after the test."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip() or 'mount failed'})")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_an_export_into_a_read_only_folder_says_so_and_changes_nothing(registry: Path, small_disk: Path) -> None:
+    out = small_disk / "export"
+    assert usine("agency", "registry", "export", "--out", out).exit_code == 0
+    before = tree(out)
+    revoke_the_label(registry)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    refused = usine("agency", "registry", "export", "--out", out)
+    assert refused.exit_code == 2, refused.output
+    assert str(out) in refused.output and "Read-only file system" in refused.output
+    assert tree(out) == before
