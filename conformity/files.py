@@ -142,6 +142,27 @@ def folder_set(folder: Path) -> Iterator[Path]:
             aside.unlink(missing_ok=True)
 
 
+def append_whole(path: Path, data: bytes, mode: int = 0o644) -> int:
+    """Append ``data`` to ``path`` (created with ``mode``) and fsync it, whole or not at all: write(2) on a full disk
+    writes what fits, and a part of a line left there would be glued to the next append. On any error the file is
+    cut back to its size before, and the error raised. The file's size after; one writer at a time (the caller's
+    lock)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            done = 0
+            while done < len(data):
+                done += os.write(fd, data[done:])
+            os.fsync(fd)
+        except BaseException:
+            os.ftruncate(fd, start)
+            raise
+        return start + len(data)
+    finally:
+        os.close(fd)
+
+
 def write_atomic(path: Path, text: str, *, shared: bool = False) -> None:
     """Write text so that readers see the old file or the new one, never half of it: private (0600) unless ``shared``
     (a page or listing meant to be published: the mode a new file gets under the process's umask)."""

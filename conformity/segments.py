@@ -31,6 +31,7 @@ from joserfc.util import urlsafe_b64decode
 
 from conformity import jsonio
 from conformity.errors import InputError
+from conformity.files import append_whole
 from conformity.signing import SigningKey, unverified_payload
 
 SEGMENT_FORMAT = "usine.event-segment/1"
@@ -219,19 +220,7 @@ def _append(sidecar: Path, key: SigningKey, doc: dict[str, Any]) -> dict[str, An
     signed = key.sign_document(doc)
     data = (json.dumps(signed, separators=(",", ":")) + "\n").encode("ascii")
     sidecar.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(sidecar, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        start = os.fstat(fd).st_size
-        try:  # write(2) may write part of it (a full disk): the rest, or none of the line is left
-            done = 0
-            while done < len(data):
-                done += os.write(fd, data[done:])
-            os.fsync(fd)
-        except BaseException:
-            os.ftruncate(fd, start)
-            raise
-    finally:
-        os.close(fd)
+    append_whole(sidecar, data)
     return signed
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from conformity.files import append_whole
 from conformity.segments import DEFAULT_EVERY, Sealer
 from conformity.signing import SigningKey
 from sandbox.clock import timestamp
@@ -107,11 +108,7 @@ class EventLog:
             raise ValueError(f"event source {event.get('source')!r} is not one the infrastructure key vouches for")
         data = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
-            with open(self.path, "ab") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-                self._advance(fh.tell())
+            self._advance(append_whole(self.path, data))  # a full disk leaves no part of the line
             self.sealer.add(data, event["source"], event.get("time"))
 
     def seal(self) -> dict[str, Any] | None:

@@ -1,0 +1,73 @@
+"""The sandbox's events log on a full disk: an append that fails leaves no part of its line behind, so the next
+append (once there is room) is a line of its own and the signed segments cover exactly the file's bytes."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformity.segments import Sealer
+from conformity.signing import SigningKey
+from sandbox.events import EventLog
+
+SOURCE = "urn:usine:sandbox:test"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs of its own (skipped where mounting is not permitted); unmounted after the test."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip() or 'mount failed'})")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def event(n: int) -> dict[str, object]:
+    return {"source": SOURCE, "time": "2026-12-05T10:00:00Z", "id": f"evt-{n}", "data": "x" * 700}
+
+
+def fill(disk: Path) -> Path:
+    """Take every free byte of ``disk``; the file that does (remove it to make room again)."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_an_event_cut_short_by_a_full_disk_leaves_no_part_of_its_line(small_disk: Path) -> None:
+    key = SigningKey.generate()
+    path = small_disk / "data-received.jsonl"
+    log = EventLog(path, key, [SOURCE], seal_every=1000)
+    log.append(event(0))
+    filler = fill(small_disk)
+    written = 1
+    with pytest.raises(OSError) as raised:
+        for n in range(1, 100):  # until the last page of the file is full
+            log.append(event(n))
+            written += 1
+    assert raised.value.errno == errno.ENOSPC
+    assert path.read_bytes().endswith(b"\n")  # the failed line is not there, not even in part
+    filler.unlink()
+    log.append(event(1000))
+    log.seal()
+    lines = path.read_bytes().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [f"evt-{n}" for n in range(written)] + ["evt-1000"]
+    resumed = Sealer(path, key, every=1000)
+    assert (resumed.segments, resumed.unsealed) == (1, 0)
