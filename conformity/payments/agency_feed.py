@@ -18,19 +18,27 @@ newer one revoked, before any run of the ledger relied on the newer one). An ans
 ``MAX_ANSWER`` bytes and parsed strictly (a member twice, NaN: refused), and a page that says ``more`` carries events
 (the agency's feed never answers an empty page with more to come: a service doing so, cursor moving by one, would
 keep a run asking for ever).
+
+A sync that fails anywhere (the service unreachable half-way, a page or a list refused, a full disk) leaves the
+folder as it was: the labels read are kept aside until the revocation list is read and checked, then the list is
+put in place first, the labels after it, the cursor last (never a new label beside a list older than it, which
+would not revoke it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from conformity.errors import InputError
-from conformity.files import write_atomic
+from conformity.files import fsync_folder, write_atomic
 from conformity.labels import iso, parse_time
 from conformity.signing import load_json_file, unverified_payload
 
@@ -56,30 +64,42 @@ def sync_labels(agency: str, folder: Path, *, verify: Any = True, page: int = 50
     cursor = _read_cursor(cursor_path)
     written = read = 0
     base = agency.rstrip("/")
+    staging: Path | None = None  # the labels of this sync, beside the folder (a run reads every *.json under it)
     try:
         with httpx.Client(base_url=base, verify=verify, timeout=timeout) as client:
             while True:
                 body = _get_json(client, "/api/v1/events", {"after": cursor, "limit": page})
                 events, after = _page(body, cursor)
                 labels = [_issued_label(event) for event in events]
-                folder.mkdir(parents=True, exist_ok=True)  # once the agency answered its feed: never an empty folder
                 for item in labels:
                     read += 1
                     if item is not None:
-                        write_atomic(folder / f"label-{item[0]}.json", json.dumps(item[1], indent=2) + "\n")
-                        written += 1
+                        if staging is None:
+                            folder.parent.mkdir(parents=True, exist_ok=True)
+                            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.feed-", dir=folder.parent))
+                        write_atomic(staging / f"label-{item[0]}.json", json.dumps(item[1], indent=2) + "\n")
                 cursor = after
-                write_atomic(cursor_path, f"{cursor}\n")
                 if not body.get("more"):
                     break
             fetched = _get_json(client, "/api/v1/revocations", {})
             _check_not_rolled_back(folder / "revocations.json", fetched, base)
-            write_atomic(folder / "revocations.json", json.dumps(fetched, indent=2) + "\n")
+        # all read and checked: the list first (fetched after every label of this sync, it revokes any of them the
+        # agency revoked), then the labels, then the cursor; a failure before leaves the folder as it was
+        folder.mkdir(parents=True, exist_ok=True)  # once the agency answered its feed: never an empty folder
+        write_atomic(folder / "revocations.json", json.dumps(fetched, indent=2) + "\n")
+        for staged in sorted(staging.iterdir()) if staging is not None else ():
+            os.replace(staged, folder / staged.name)
+            written += 1
+        fsync_folder(folder)
+        write_atomic(cursor_path, f"{cursor}\n")
     except httpx.HTTPError as exc:
         raise InputError(f"cannot read labels from the agency at {base}: {exc}", where="--agency") from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"the agency at {base} answered something that is not its label feed: {exc}",
                          where="--agency") from exc
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return Synced(written, read, cursor)
 
 

@@ -108,15 +108,16 @@ def test_a_feed_whose_cursor_goes_back_is_an_error(feed: tuple[Feed, str], tmp_p
     state.pages[1] = {"events": [issued(signed_label(software="other-ehr"))], "cursor": 0, "more": True}
     with pytest.raises(InputError, match="answered 1 event.* and the cursor 0"):
         sync_labels(url, tmp_path)
-    assert state.requests == 2 and (tmp_path / ".feed-cursor").read_text() == "1\n"
-    assert len(list(tmp_path.glob("label-*.json"))) == 1  # nothing of the bad page written
+    assert state.requests == 2 and not (tmp_path / ".feed-cursor").exists()
+    assert list(tmp_path.glob("label-*.json")) == []  # nothing of a sync that fails is written (see below)
 
 
 def test_a_label_under_another_labels_name_is_refused(feed: tuple[Feed, str], tmp_path: Path) -> None:
     """A feed entry for label A carrying label B would replace A's file: A would be lost, its events unpaid."""
     state, url = feed
     a, b = signed_label(), signed_label(software="other-ehr")
-    state.pages[0] = {"events": [issued(a)], "cursor": 1, "more": True}
+    state.pages[0] = {"events": [issued(a)], "cursor": 1, "more": False}
+    sync_labels(url, tmp_path)
     state.pages[1] = {"events": [issued(b, subject=a.doc["label_id"])], "cursor": 2, "more": False}
     with pytest.raises(InputError, match=f"a label that says it is '{b.doc['label_id']}'"):
         sync_labels(url, tmp_path)
@@ -282,3 +283,32 @@ def test_an_unknown_wave_or_a_lone_agency_ca_is_refused_before_the_feed_is_read(
     r = ws.run(write_jsonl(ws.root / "e.jsonl", []), extra=("--agency-ca", str(ws.root / "e.jsonl")))
     assert r.returncode == 2 and "--agency-ca" in r.stderr and "give --agency too" in r.stderr, r.stderr
     assert state.requests == 0 and sorted(p.name for p in ws.labels.iterdir()) == before
+
+
+def test_a_sync_whose_revocation_list_is_refused_writes_none_of_its_labels(feed: tuple[Feed, str],
+                                                                         tmp_path: Path) -> None:
+    """Before, the labels of a sync were written page by page, the revocation list last: when the list was then
+    refused (or could not be read), the new labels stayed beside the list already there, which does not revoke
+    them (a label issued and revoked since), and a later ``pay run --labels`` paid on it. Now nothing of a sync that
+    fails is written: no label, no cursor; the next sync brings them with a list that covers them."""
+    state, url = feed
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    first, second = signed_label(), signed_label(software="other-ehr")
+    state.pages[0] = {"events": [issued(first)], "cursor": 1, "more": False}
+    state.revocations = here = revocation_list([], now=now)
+    sync_labels(url, tmp_path)
+    state.pages[1] = {"events": [issued(second)], "cursor": 2, "more": False}
+    state.revocations = revocation_list([], now=now - dt.timedelta(days=3))  # a service restored from a backup
+    with pytest.raises(InputError, match="before the one already here"):
+        sync_labels(url, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [".feed-cursor", "revocations.json", f"label-{first.doc['label_id']}.json"])
+    assert (tmp_path / ".feed-cursor").read_text() == "1\n"
+    assert json.loads((tmp_path / "revocations.json").read_text()) == here
+    entries = [revocation(second.doc["label_id"], now)]
+    state.revocations = latest = revocation_list(entries, now=now + dt.timedelta(seconds=1))
+    assert sync_labels(url, tmp_path).labels == 1
+    assert (tmp_path / f"label-{second.doc['label_id']}.json").exists()
+    assert json.loads((tmp_path / "revocations.json").read_text()) == latest
+    assert (tmp_path / ".feed-cursor").read_text() == "2\n"
+    assert [p.name for p in tmp_path.parent.iterdir() if p.name.startswith(f".{tmp_path.name}.feed-")] == []
