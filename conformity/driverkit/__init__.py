@@ -17,7 +17,7 @@ from pathlib import Path
 
 from conformity.catalog import Action
 from conformity.errors import InputError
-from conformity.files import write_atomic
+from conformity.files import output_set, write_atomic
 
 KIT = Path(__file__).resolve().parent
 LANGUAGES = {"python": ("driver.py", "actions.py", ["python3", "driver.py"]),
@@ -131,16 +131,15 @@ def skeleton(lang: str, actions: list[Action], category: str) -> Skeleton:
 
 
 def write_skeleton(folder: Path, sk: Skeleton, *, force: bool = False) -> list[Path]:
-    """Write the skeleton's files into ``folder``; refuses (writing nothing) to overwrite a file unless ``force``."""
+    """Write the skeleton's files into ``folder``, all or none; refuses (writing nothing) to overwrite a file unless
+    ``force``."""
     if folder.exists() and not folder.is_dir():
         raise InputError("not a folder", file=folder)
     taken = [name for name in sk.files if (folder / name).exists()]
     if taken and not force:
         raise InputError(f"{', '.join(taken)} already exist(s) in {folder}: nothing written (--force overwrites)",
                          file=folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, text in sk.files.items():
-        write_atomic(folder / name, text)
-        paths.append(folder / name)
-    return paths
+    with output_set(folder, sk.files) as temps:  # all or none: a rerun never meets half a kit ("already exists")
+        for name, text in sk.files.items():
+            write_atomic(temps[name], text)
+    return [folder / name for name in sk.files]

@@ -122,3 +122,26 @@ def test_a_key_pair_stopped_half_way_is_made_whole_by_the_next_start(tmp_path: P
     assert public.read_text() == key.verify_key.pem()
     assert stat.S_IMODE(private.stat().st_mode) == 0o600 and stat.S_IMODE(public.stat().st_mode) & 0o044
 
+
+
+def test_a_driver_kit_that_cannot_be_written_whole_writes_none_of_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, ``usine driver init`` wrote the kit file by file: a full disk on vendor.toml left the driver alone,
+    and the rerun was refused ("already exist(s)... --force overwrites") for a kit never made."""
+    import conformity.driverkit as driverkit
+
+    real = driverkit.write_atomic
+
+    def full_on_vendor_toml(path: Path, text: str, *, shared: bool = False) -> None:
+        if "vendor.toml" in path.name:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, text, shared=shared)
+
+    kit = tmp_path / "driver"
+    with monkeypatch.context() as patched:
+        patched.setattr(driverkit, "write_atomic", full_on_vendor_toml)
+        with pytest.raises(OSError):
+            driverkit.write_skeleton(kit, driverkit.skeleton("python", [], "GP"))
+    assert not kit.exists() or list(kit.iterdir()) == []
+    written = driverkit.write_skeleton(kit, driverkit.skeleton("python", [], "GP"))
+    assert sorted(p.name for p in kit.iterdir()) == sorted(p.name for p in written) and len(written) == 3
