@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -48,3 +49,23 @@ def run_periodic_until(task: Callable[[], Coroutine[Any, Any, None]], done: Call
         return alive
 
     return asyncio.run(scenario())
+
+
+@contextmanager
+def small_tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """``folder`` (created) as a tmpfs of ``size`` ("64k", "1m") for the block, to meet a real full disk; the test is
+    skipped, saying why, where mounting is not permitted (not root, a container without CAP_SYS_ADMIN)."""
+    import subprocess
+
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                                 capture_output=True, timeout=30)
+    except OSError as exc:
+        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip() or 'mount failed'}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False, timeout=30)

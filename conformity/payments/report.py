@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from conformity.csvcells import Writer, copy_rows, may_hold_formulas
-from conformity.payments.files import atomic_output, scratch_file
+from conformity.files import output_set
+from conformity.payments.files import scratch_file
 
 REFUSALS_FORMAT = "usine.refusals/1"
 CSV_NAME, JSON_NAME = "refusals.csv", "refusals.json"
@@ -97,16 +98,20 @@ class RefusalReport:
         self._csv_fh.close()
         self._jsonl_fh.close()
         csv_path, json_path = self.out / CSV_NAME, self.out / JSON_NAME
-        os.replace(self._csv_path, csv_path)
         doc = {"format": REFUSALS_FORMAT, **header, "counts": self.by_reason()}
         head = json.dumps(doc, ensure_ascii=False, indent=1)[:-2]  # drop the closing "\n}" to append the list
-        with atomic_output(json_path, encoding="utf-8") as out, open(self._jsonl_path, encoding="utf-8") as rows:
-            out.write(head + ',\n "refusals": [')
-            first = True
-            for line in rows:
-                out.write(("\n  " if first else ",\n  ") + line.rstrip("\n"))
-                first = False
-            out.write("\n ]\n}\n" if not first else "]\n}\n")
+        # a pair: both in place once both are written (a full disk on the JSON leaves the previous pair, never the
+        # new CSV beside the previous run's JSON)
+        with output_set(self.out, (CSV_NAME, JSON_NAME)) as temps:
+            os.replace(self._csv_path, temps[CSV_NAME])
+            with open(temps[JSON_NAME], "w", encoding="utf-8") as out, \
+                    open(self._jsonl_path, encoding="utf-8") as rows:
+                out.write(head + ',\n "refusals": [')
+                first = True
+                for line in rows:
+                    out.write(("\n  " if first else ",\n  ") + line.rstrip("\n"))
+                    first = False
+                out.write("\n ]\n}\n" if not first else "]\n}\n")
         self._jsonl_path.unlink(missing_ok=True)
         return [csv_path, json_path]
 

@@ -21,6 +21,7 @@ from conformity.catalog import Catalog
 from conformity.labels import verify_revocations
 from conformity.signing import KeyRing, verify_document
 from tests.agency.helpers import DECIDED, Runs, label_bundle, usine
+from tests.helpers import small_tmpfs
 
 
 @pytest.fixture
@@ -112,16 +113,8 @@ def test_an_export_killed_at_any_point_leaves_a_whole_export_and_the_next_one_co
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs of its own (skipped where mounting is not permitted); unmounted after the test."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip() or 'mount failed'})")
-    try:
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_an_export_into_a_read_only_folder_says_so_and_changes_nothing(registry: Path, small_disk: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,22 +14,15 @@ import pytest
 from conformity.segments import Sealer
 from conformity.signing import SigningKey
 from sandbox.events import EventLog
+from tests.helpers import small_tmpfs
 
 SOURCE = "urn:usine:sandbox:test"
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs of its own (skipped where mounting is not permitted); unmounted after the test."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip() or 'mount failed'})")
-    try:
+    with small_tmpfs(tmp_path / "disk", "64k") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def event(n: int) -> dict[str, object]:
