@@ -43,6 +43,15 @@ def atomic_output(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[
     fsync_folder(path.parent)
 
 
+def fsync_file(path: Path) -> None:
+    """Make a file written by someone else's code (a library that does not fsync) durable before it is renamed."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_folder(folder: Path) -> None:
     """Make the names in ``folder`` durable (a rename is in the folder, not in the file: without this, a power cut
     after "written" may bring back the old file, or none)."""
@@ -84,11 +93,7 @@ def output_set(folder: Path, names: Iterable[str]) -> Iterator[dict[str, Path]]:
             temps[name] = Path(made)
         yield temps
         for temp in temps.values():  # durable before any is in place, however the caller wrote it
-            fd = os.open(temp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_file(temp)
         for name, temp in temps.items():
             os.replace(temp, folder / name)
     except BaseException:
@@ -115,11 +120,7 @@ def folder_set(folder: Path) -> Iterator[Path]:
         yield new
         for item in new.rglob("*"):
             if item.is_file() and not item.is_symlink():
-                fd = os.open(item, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                fsync_file(item)
         fsync_folder(new)
         if folder.exists() or folder.is_symlink():
             aside = folder.parent / f".{folder.name}.old-{secrets.token_hex(6)}"

@@ -21,7 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from conformity.files import append_whole
+from conformity.files import append_whole, fsync_file, fsync_folder
 from conformity.segments import DEFAULT_EVERY, Sealer
 from conformity.signing import SigningKey
 from sandbox.clock import timestamp
@@ -135,8 +135,10 @@ class EventLog:
             try:
                 rows = parquet.from_jsonl(self.path, tmp)
                 segment = parquet.seal(tmp, self.sealer.key)
+                fsync_file(tmp)  # written by the Parquet library, which does not: durable before it is in place
                 os.replace(tmp, target)
                 os.replace(sidecar_path(tmp), sidecar_path(target))
+                fsync_folder(target.parent)
             finally:
                 tmp.unlink(missing_ok=True)
                 sidecar_path(tmp).unlink(missing_ok=True)
