@@ -41,7 +41,7 @@ from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog, Wave
 from conformity.db.connection import Database
 from conformity.errors import InputError, Problem
-from conformity.files import private_dir, write_atomic
+from conformity.files import output_set, private_dir, write_atomic
 from conformity.labels import LabelDoc, SignedLabel, new_label_id, sign_label
 from conformity.naming import owned_software_id, ownership_problem
 from conformity.paths import state_dir
@@ -174,10 +174,11 @@ def write_outcome(out: Path, doc: DecisionDoc, signed_label: dict[str, Any] | No
         return [_write_json(out / f"label-{doc.label_id}.json", signed_label)]
     if doc.labelled_by:
         return [_write_json(out / f"already-labelled-{doc.submission}.json", doc.to_json())]
-    stem = out / f"{PREFIX[doc.outcome]}-{doc.submission}"
-    paths = [_write_json(stem.with_suffix(".json"), doc.to_json())]
-    write_atomic(stem.with_suffix(".txt"), doc.text())
-    return paths + [stem.with_suffix(".txt")]
+    stem = f"{PREFIX[doc.outcome]}-{doc.submission}"
+    with output_set(out, (f"{stem}.json", f"{stem}.txt")) as temps:  # the pair, or neither
+        _write_json(temps[f"{stem}.json"], doc.to_json())
+        write_atomic(temps[f"{stem}.txt"], doc.text())
+    return [out / f"{stem}.json", out / f"{stem}.txt"]
 
 
 def _written(out: Path, outcome: Outcome) -> Outcome:

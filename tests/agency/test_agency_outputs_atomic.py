@@ -1,5 +1,6 @@
-"""``usine agency registry export`` loses nothing: a failure half-way leaves the export a reader saw before (the
-payment agency pays on ``labels/``), never new labels beside an old revocation list nor new open data beside old."""
+"""What the agency writes loses nothing: a failure half-way through ``usine agency registry export`` leaves the
+export a reader saw before (the payment agency pays on ``labels/``), never new labels beside an old revocation list
+nor new open data beside old; a decision's pair of files is written whole or not at all."""
 
 from __future__ import annotations
 
@@ -127,3 +128,27 @@ def test_an_export_into_a_read_only_folder_says_so_and_changes_nothing(registry:
     assert refused.exit_code == 2, refused.output
     assert str(out) in refused.output and "Read-only file system" in refused.output
     assert tree(out) == before
+
+
+def test_a_refusal_whose_text_cannot_be_written_leaves_neither_file_and_is_written_again(
+        runs: Runs, catalog: Catalog, trust: KeyRing, home: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refusal is a pair (the JSON a program reads, the text the vendor reads): before, a full disk on the text
+    left the JSON alone. Now neither is written, and deciding the same bundle again writes both."""
+    import conformity.agency.submit as submit
+
+    registry, key, out = home / "agency" / "registry.sqlite3", home / "agency" / "agency-key.pem", tmp_path / "out"
+    real = submit.write_atomic
+
+    def full_on_the_text(path: Path, text: str, *, shared: bool = False) -> None:
+        if ".txt." in path.name or path.name.endswith(".txt"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, text, shared=shared)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(submit, "write_atomic", full_on_the_text)
+        with pytest.raises(OSError):
+            submit.decide_bundle(runs.defective, catalog, trust, registry, key, out, now=DECIDED)
+    assert [p.name for p in out.iterdir()] == []
+    again = submit.decide_bundle(runs.defective, catalog, trust, registry, key, out, now=DECIDED)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in again.files) and len(again.files) == 2
