@@ -8,7 +8,9 @@ import csv
 import datetime as dt
 import errno
 import json
+import os
 import random
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from conformity.catalog import Catalog
 from conformity.labels import verify_revocations
 from conformity.signing import KeyRing, verify_document
 from tests.agency.helpers import DECIDED, Runs, label_bundle, usine
+from tests.agency.service_client import Service, upload
 from tests.helpers import small_tmpfs
 
 
@@ -152,3 +155,24 @@ def test_a_refusal_whose_text_cannot_be_written_leaves_neither_file_and_is_writt
     assert [p.name for p in out.iterdir()] == []
     again = submit.decide_bundle(runs.defective, catalog, trust, registry, key, out, now=DECIDED)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in again.files) and len(again.files) == 2
+
+
+def test_a_received_bundle_is_on_disk_before_its_upload_is_recorded(sqlite_service: Service, runs: Runs,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upload is recorded (its SHA-256, "received") in the registry, which fsyncs its commit; the bundle's bytes
+    were renamed into place from a file never fsync'd: after a power cut the registry could name an upload whose
+    file is empty, the vendor told it was received."""
+    seen: list[tuple[bool, int]] = []
+    real = os.fsync
+
+    def recording(fd: int) -> None:
+        st = os.fstat(fd)
+        seen.append((stat.S_ISDIR(st.st_mode), st.st_ino))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    with sqlite_service.vendor() as client:
+        made = upload(client, runs.reference)
+    stored = sqlite_service.config.uploads / f"{made['id']}.zip"
+    assert stored.read_bytes() == runs.reference.read_bytes()
+    assert (False, stored.stat().st_ino) in seen and (True, stored.parent.stat().st_ino) in seen

@@ -32,7 +32,7 @@ from conformity.agency.submit import decide_bundle
 from conformity.counting import KeyedCounts
 from conformity.db.connection import Connection
 from conformity.errors import InputError
-from conformity.files import private_dir
+from conformity.files import fsync_folder, private_dir
 
 log = logging.getLogger("usine.agency.service")
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member, or an empty zip (refused later)
@@ -119,6 +119,8 @@ async def receive(chunks: AsyncIterator[bytes], config: ServiceConfig, declared:
                     head = (head + chunk)[:4]
                 digest.update(chunk)
                 fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())  # on disk before the upload is recorded as received
         if size == 0:
             raise HTTPProblem(400, "empty", "the request carried no bundle (send the zip as the body, "
                                         "Content-Type: application/zip)")
@@ -283,6 +285,7 @@ def register(config: ServiceConfig, acct: Account, incoming: Path, sha: str, siz
             incoming.unlink(missing_ok=True)
             raise
         os.replace(incoming, config.uploads / f"{ident}.zip")
+        fsync_folder(config.uploads)
         db.execute("INSERT INTO uploads (id, account, vendor_id, kind, state, file_name, sha256, bytes, received, "
                    "updated) VALUES (?, ?, ?, 'upload', 'received', ?, ?, ?, ?, ?)",
                    (ident, acct.id, acct.vendor_id, _clean_name(name), sha, size, now, now))
