@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -149,3 +151,18 @@ def database_target(request: pytest.FixtureRequest, tmp_path: Path) -> object:
     if request.param == "sqlite":
         return tmp_path / "registry.sqlite3"
     return request.getfixturevalue("postgresql_url")
+
+
+@pytest.fixture
+def fsynced(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int]]]:
+    """Every fsync made while the test runs, as ("dir" or "file", inode): what a power cut would keep."""
+    seen: list[tuple[str, int]] = []
+    real = os.fsync
+
+    def recording(fd: int) -> None:
+        st = os.fstat(fd)
+        seen.append(("dir" if stat.S_ISDIR(st.st_mode) else "file", st.st_ino))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    yield seen

@@ -8,9 +8,7 @@ import csv
 import datetime as dt
 import errno
 import json
-import os
 import random
-import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -158,21 +156,12 @@ def test_a_refusal_whose_text_cannot_be_written_leaves_neither_file_and_is_writt
 
 
 def test_a_received_bundle_is_on_disk_before_its_upload_is_recorded(sqlite_service: Service, runs: Runs,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                    fsynced: list[tuple[str, int]]) -> None:
     """The upload is recorded (its SHA-256, "received") in the registry, which fsyncs its commit; the bundle's bytes
     were renamed into place from a file never fsync'd: after a power cut the registry could name an upload whose
     file is empty, the vendor told it was received."""
-    seen: list[tuple[bool, int]] = []
-    real = os.fsync
-
-    def recording(fd: int) -> None:
-        st = os.fstat(fd)
-        seen.append((stat.S_ISDIR(st.st_mode), st.st_ino))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", recording)
     with sqlite_service.vendor() as client:
         made = upload(client, runs.reference)
     stored = sqlite_service.config.uploads / f"{made['id']}.zip"
     assert stored.read_bytes() == runs.reference.read_bytes()
-    assert (False, stored.stat().st_ino) in seen and (True, stored.parent.stat().st_ino) in seen
+    assert ("file", stored.stat().st_ino) in fsynced and ("dir", stored.parent.stat().st_ino) in fsynced

@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,23 +66,15 @@ def test_an_event_cut_short_by_a_full_disk_leaves_no_part_of_its_line(small_disk
 
 
 def test_the_parquet_export_is_durable_before_it_replaces_the_previous_one(tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                         fsynced: list[tuple[str, int]]) -> None:
     """The Parquet file is written by the Parquet library, which does not fsync: renamed over the previous export
     at once, a power cut could leave an empty file under the name (beside a sidecar that seals its bytes)."""
     key = SigningKey.generate()
     log = EventLog(tmp_path / "events" / "data-received.jsonl", key, [SOURCE], seal_every=1000)
     for n in range(3):
         log.append(event(n))
-    seen: list[tuple[bool, int]] = []
-    real = os.fsync
-
-    def recording(fd: int) -> None:
-        st = os.fstat(fd)
-        seen.append((stat.S_ISDIR(st.st_mode), st.st_ino))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", recording)
+    fsynced.clear()
     done = log.export_parquet()
     target = Path(done["file"])
-    assert (False, target.stat().st_ino) in seen  # the file, before its rename
-    assert seen[-1] == (True, target.parent.stat().st_ino)  # then the folder holding both renames
+    assert ("file", target.stat().st_ino) in fsynced  # the file, before its rename
+    assert fsynced[-1] == ("dir", target.parent.stat().st_ino)  # then the folder holding both renames

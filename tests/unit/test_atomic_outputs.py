@@ -7,7 +7,6 @@ import errno
 import json
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,21 +14,6 @@ import pytest
 from conformity.files import atomic_output, output_set, write_atomic
 from conformity.segments import Sealer, sidecar_path
 from conformity.signing import SigningKey
-
-
-@pytest.fixture
-def fsynced(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int]]]:
-    """Every fsync made, as ("dir" or "file", inode)."""
-    seen: list[tuple[str, int]] = []
-    real = os.fsync
-
-    def recording(fd: int) -> None:
-        st = os.fstat(fd)
-        seen.append(("dir" if stat.S_ISDIR(st.st_mode) else "file", st.st_ino))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", recording)
-    yield seen
 
 
 def test_a_file_put_in_place_has_its_folder_fsynced_after_the_rename(tmp_path: Path,
