@@ -138,7 +138,7 @@ def export_registry(registry: Registry, key: SigningKey, out: Path, now: dt.date
     revocation list and the open data signed by ``key``. ``retired``: key ids of the agency's former keys (a key
     rotated out still vouches for the labels it signed); a label signed by any other key is refused (the wrong
     agency key given, or another agency's registry)."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or registry.now()  # as of every revocation dated before it (Registry.now)
     labels = registry.labels()
     foreign = sorted({d["issuer"]["key_id"] for d, _, _ in labels} - {key.kid} - set(retired))
     if foreign:

@@ -147,6 +147,15 @@ class Registry:
         with self.db.write() as db:
             yield db
 
+    def now(self) -> dt.datetime:
+        """The time of a read that says what the registry held at that time (a revocation list's ``issued``).
+
+        Taken holding the write lock, as every write stamps its time holding it: a write stamped earlier has
+        committed (a read that follows sees it), one not yet committed will be stamped later.
+        """
+        with self.write():
+            return dt.datetime.now(dt.UTC)
+
     # ------------------------------------------------------------------ reads
     def _submissions(self, where: str = "", args: tuple[Any, ...] = ()) -> list[Submission]:
         rows = self.db.execute(f"SELECT {_SUBMISSION_COLUMNS} FROM submissions s LEFT JOIN labels l ON {_CURRENT_LABEL} "
@@ -418,13 +427,16 @@ class Registry:
                                   tuple(files), int(rid)))
             return out
 
-    def revoke(self, label_id: str, reason: str, when: dt.datetime) -> list[str]:
+    def revoke(self, label_id: str, reason: str, when: dt.datetime | None = None) -> list[str]:
         """Revoke a label's software version in its wave: this label and any other in force for it (once each).
 
         The version then gets no new label in that wave until it is reinstated. Returns the labels revoked.
+        ``when``: None (the default) dates the revocation holding the write lock, as :meth:`now` dates a read: a
+        revocation list issued at a later time carries it (a time given, as a test does, is recorded as it is).
         """
         reason = _text(reason, "a revocation's reason", "--reason")
         with self.write() as db:
+            when = when or dt.datetime.now(dt.UTC)
             row = db.execute("SELECT revoked, software_id, version, wave FROM labels WHERE label_id = ?",
                              (label_id,)).fetchone()
             if row is None:
@@ -441,13 +453,15 @@ class Registry:
                                                                                           "same software version and wave)")
         return [label_id, *others]
 
-    def reinstate(self, label_id: str, reason: str, when: dt.datetime) -> Submission:
+    def reinstate(self, label_id: str, reason: str, when: dt.datetime | None = None) -> Submission:
         """Lift the block a revoked label puts on its software version in its wave (the label stays revoked).
 
-        A run of that version may then be labelled again: a new label, issued from then on.
+        A run of that version may then be labelled again: a new label, issued from then on. ``when``: as
+        :meth:`revoke`'s (None: dated holding the write lock).
         """
         reason = _text(reason, "a reinstatement's reason", "--reason")
         with self.write() as db:
+            when = when or dt.datetime.now(dt.UTC)
             row = db.execute("SELECT revoked FROM labels WHERE label_id = ?", (label_id,)).fetchone()
             if row is None:
                 raise InputError(f"no label {label_id!r} in the registry", file=self.path)

@@ -140,7 +140,7 @@ def revoke_cmd(label_id: str, reason: str, registry_path: Path | str | None) -> 
     kept and published). Exit 0 revoked, 2 unknown label or already revoked.
     """
     with _open(registry_path) as reg:
-        done = reg.revoke(label_id, reason, dt.datetime.now(dt.UTC))
+        done = reg.revoke(label_id, reason)  # dated holding the write lock
         s = reg.get(label_id)
     click.echo(f"revoked {', '.join(done)} ({s.software_name} {s.version}, {s.wave}) on {s.revoked}: {reason}")
     click.echo(f"version {s.version} of {s.software_id} gets no label in {s.wave} until: "
@@ -160,7 +160,7 @@ def reinstate_cmd(label_id: str, reason: str, registry_path: Path | str | None) 
     revoked, or already reinstated.
     """
     with _open(registry_path) as reg:
-        s = reg.reinstate(label_id, reason, dt.datetime.now(dt.UTC))
+        s = reg.reinstate(label_id, reason)
     click.echo(f"reinstated {s.software_name} {s.version} ({s.software_id}) in {s.wave}: label {label_id} stays "
                f"revoked; a decision may issue a new label: {reason}")
     click.echo(f"issue it: usine agency decide {s.id}", err=True)

@@ -173,14 +173,14 @@ def registry_csv(request: Request, wave: str = "", category: str = "", vendor: s
 @router.get("/export", tags=["public"], summary="The signed export (labelled.json: a JWS over the open data)")
 def export(request: Request) -> Response:
     with Registry(config_of(request).database) as reg:
-        signed = public.signed_export(reg, _signing_key(request), _now())
+        signed = public.signed_export(reg, _signing_key(request))
     return _jws_attachment(signed, "labelled.json")
 
 
 @router.get("/revocations", tags=["public"], summary="The current signed revocation list (with next_update)")
 def revocations(request: Request) -> Response:
     with Registry(config_of(request).database) as reg:
-        signed = public.revocation_list(reg, _signing_key(request), _now())
+        signed = public.revocation_list(reg, _signing_key(request))
     return _jws_attachment(signed, "revocations.json", {"Cache-Control": "no-cache"})
 
 

@@ -65,11 +65,15 @@ def registry_csv(data: dict[str, Any]) -> str:
     return csv_text(data)
 
 
-def revocation_list(reg: Registry, key: SigningKey, now: dt.datetime) -> dict[str, Any]:
-    """The current signed revocation list (every revoked label, each version), with ``next_update``."""
+def revocation_list(reg: Registry, key: SigningKey, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The current signed revocation list (every revoked label, each version), with ``next_update``; issued at
+    :meth:`Registry.now` (None): every revocation dated earlier is in it."""
+    now = now or reg.now()
     return sign_revocations(revocation_entries(reg.labels()), key, now=now)
 
 
-def signed_export(reg: Registry, key: SigningKey, now: dt.datetime) -> dict[str, Any]:
-    """``labelled.json`` of the export: the open data of every label, signed (a JWS)."""
+def signed_export(reg: Registry, key: SigningKey, now: dt.datetime | None = None) -> dict[str, Any]:
+    """``labelled.json`` of the export: the open data of every label, signed (a JWS), generated at
+    :meth:`Registry.now` (None), as the revocation list."""
+    now = now or reg.now()
     return key.sign_document(open_data(reg.labels(), key, now))

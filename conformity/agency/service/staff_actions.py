@@ -94,10 +94,10 @@ def revoke_or_reinstate(cfg: ServiceConfig, acct: Account, label_id: str, action
     with Registry(cfg.database) as reg:
         try:
             if action == "revoke":
-                done = reg.revoke(label_id, reason, _now())
+                done = reg.revoke(label_id, reason)  # dated holding the write lock
                 what = f"revoked {', '.join(done)}: {reason.strip()}"
             else:
-                reg.reinstate(label_id, reason, _now())
+                reg.reinstate(label_id, reason)
                 done, what = [label_id], f"reinstated the version of {label_id}: {reason.strip()}"
             sub = reg.get(label_id).id
         except InputError as exc:

@@ -115,7 +115,7 @@ def label_page(request: Request, label_id: str) -> Response:
 def revocations_page(request: Request) -> Response:
     cfg = config_of(request)
     with Registry(cfg.database) as reg:
-        signed = public.revocation_list(reg, request.app.state.signing_key, _now())
+        signed = public.revocation_list(reg, request.app.state.signing_key)
     from conformity.signing import unverified_payload
 
     return page(request, "revocations.html", doc=unverified_payload(signed))

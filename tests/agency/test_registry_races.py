@@ -1,0 +1,152 @@
+"""Rules that read then write, raced: requests sent at once, or one paused inside the registry's write lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conformity.agency.registry import Registry
+from conformity.agency.service import accounts
+from conformity.db.connection import WRITE_LOCK, Connection, Database
+from conformity.signing import unverified_payload
+from tests.agency.helpers import Runs
+from tests.agency.service_client import Service, upload
+
+BOUND = 60.0  # no step of these tests waits longer (a hang fails, it does not block CI)
+
+
+def _as(s: Service, login: str) -> TestClient:
+    with Registry(s.config.database) as reg:
+        acct = accounts.account(reg.db, login)
+        assert acct is not None
+        token = accounts.create_token(reg.db, acct, "api")
+    c = s.client()
+    c.headers["Authorization"] = f"Bearer {token}"
+    return c
+
+
+def _labelled(s: Service, runs: Runs) -> str:
+    """The reference run uploaded, reviewed by two reviewers and decided: its label id."""
+    sub = upload(s.vendor(), runs.reference)["submission"]["id"]  # type: ignore[index]
+    alice, bob, dora = _as(s, "alice"), _as(s, "bob"), _as(s, "dora")
+    queue = alice.get("/api/v1/staff/queue").json()["queue"]
+    awaiting = [a["id"] for a in next(q for q in queue if q["submission"] == sub)["awaiting"]]
+    body = {"requirements": awaiting, "verdict": "accepted", "reason": "read: it shows what is asked"}
+    assert alice.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
+    assert bob.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
+    decided = dora.post(f"/api/v1/staff/submissions/{sub}/decision", json={})
+    assert decided.json()["decision"]["outcome"] == "labelled", decided.json()
+    return str(decided.json()["decision"]["label_id"])
+
+
+@contextmanager
+def write_lock_held(database: Database) -> Iterator[Callable[[], None]]:
+    """The registry's write lock, held by another connection (as a long decision holds it) until released."""
+    if database.dialect == "sqlite":
+        assert database.path is not None
+        raw = sqlite3.connect(database.path, isolation_level=None, check_same_thread=False)
+        raw.execute("BEGIN IMMEDIATE")
+        done = threading.Event()
+
+        def release() -> None:
+            if not done.is_set():
+                done.set()
+                raw.execute("ROLLBACK")
+        try:
+            yield release
+        finally:
+            release()
+            raw.close()
+    else:
+        import psycopg
+
+        pg = psycopg.connect(str(database.target), autocommit=True)
+        pg.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
+        released = threading.Event()
+
+        def release_pg() -> None:
+            if not released.is_set():
+                released.set()
+                pg.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,))
+        try:
+            yield release_pg
+        finally:
+            release_pg()
+            pg.close()
+
+
+class Writers:
+    """Counts the write transactions asked for (``Connection.begin`` called: waiting for the lock, or taking it)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.asked = 0
+        self.changed = threading.Condition()
+        begin = Connection.begin
+
+        def counted(conn: Connection) -> None:
+            with self.changed:
+                self.asked += 1
+                self.changed.notify_all()
+            begin(conn)
+        monkeypatch.setattr(Connection, "begin", counted)
+
+    def wait_for(self, n: int, or_: Callable[[], bool] = lambda: False) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.asked >= n or or_(), timeout=BOUND), "never asked for the lock"
+
+
+def _in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # reported by the test that joins
+            out["error"] = exc
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    return t, out
+
+
+def _next_second(after: dt.datetime) -> None:
+    """Return once the clock reads a later whole second than ``after`` (what ``issued`` and ``revoked`` record)."""
+    done = threading.Event()
+    while dt.datetime.now(dt.UTC).replace(microsecond=0) <= after.replace(microsecond=0):
+        done.wait(0.02)
+
+
+def test_a_revocation_list_never_misses_a_revocation_dated_before_it_was_issued(
+        service: Service, runs: Runs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A revocation was dated when the decider asked, then waited for the write lock (held by a long decision): a
+    revocation list read meanwhile, a second later, did not carry it — and the list carrying it later said it was
+    revoked before the first list was issued. A payment run relying on the first list paid installations of a label
+    that the agency's own lists say was revoked then. Now the revocation is dated holding the lock, and a list is
+    issued at a time taken holding it: every revocation dated before a list's ``issued`` is in it."""
+    s = service
+    label_id = _labelled(s, runs)
+    dora, public = _as(s, "dora"), s.client()
+    writers = Writers(monkeypatch)
+    with write_lock_held(s.config.database) as release:
+        asked = dt.datetime.now(dt.UTC)
+        revoker, revoked = _in_thread(lambda: dora.post(f"/api/v1/staff/labels/{label_id}/revocation",
+                                                        json={"reason": "field report: TLS off"}))
+        writers.wait_for(1, lambda: not revoker.is_alive())  # the revocation waits for the lock now
+        _next_second(asked)
+        reader, listed = _in_thread(lambda: public.get("/api/v1/revocations"))
+        writers.wait_for(2, lambda: not reader.is_alive())  # the list is read, or waits for the lock
+        release()
+        revoker.join(BOUND)
+        reader.join(BOUND)
+    assert "error" not in revoked and "error" not in listed, (revoked, listed)
+    assert revoked["value"].status_code == 200, revoked["value"].text
+    doc = unverified_payload(listed["value"].json())
+    stamp = s.table(f"SELECT revoked FROM labels WHERE label_id = '{label_id}'")[0][0]
+    carried = {r["label_id"] for r in doc["revocations"]}
+    assert label_id in carried or str(stamp) >= doc["issued"], (stamp, doc["issued"], carried)
