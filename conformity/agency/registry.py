@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +117,11 @@ class Registry:
     migrations once; a path or URL is opened for this one use.
     """
 
-    def __init__(self, target: Path | str | Database, *, timeout: float = 60.0):
+    def __init__(self, target: Path | str | Database, *, timeout: float = 60.0,
+                 guard: Callable[[Connection], None] | None = None):
+        #: run first inside every write transaction, holding the lock (raising leaves nothing written): what the
+        #: caller checked before it asked for the lock and must still hold — the acting account still active
+        self.guard = guard
         self.database = target if isinstance(target, Database) else Database(target, timeout=timeout, pool=0)
         self.path = self.database.path if self.database.path is not None else self.database.where
         self.db: Connection = self.database.connect()
@@ -145,6 +149,8 @@ class Registry:
     def write(self) -> Iterator[Connection]:
         """One write transaction, serialised with every other writer: committed whole or not at all."""
         with self.db.write() as db:
+            if self.guard is not None:
+                self.guard(db)
             yield db
 
     def now(self) -> dt.datetime:

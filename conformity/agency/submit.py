@@ -17,7 +17,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from conformity.agency.persons import SAME_PERSON_PERIOD
 from conformity.agency.registry import Registry, Submission, iso
 from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog, Wave
-from conformity.db.connection import Database
+from conformity.db.connection import Connection, Database
 from conformity.errors import InputError, Problem
 from conformity.files import output_set, private_dir, write_atomic
 from conformity.labels import LabelDoc, SignedLabel, new_label_id, sign_label
@@ -283,13 +283,15 @@ def _same_vendor(expected: str | None, actual: str) -> None:
 
 def decide_submission(ident: str, catalog: Catalog, registry_path: RegistryTarget, key_path: Path, out: Path, *,
                       now: dt.datetime | None = None, bundle: tuple[str, str] | None = None,
-                      waive: WaiverRequest = WaiverRequest(), same_person: dt.timedelta = SAME_PERSON_PERIOD) -> Outcome:
+                      waive: WaiverRequest = WaiverRequest(), same_person: dt.timedelta = SAME_PERSON_PERIOD,
+                      guard: Callable[[Connection], None] | None = None) -> Outcome:
     """Decide again on a recorded submission (by its id or a label's id) from what the registry holds
-    (``same_person``: how long an account and the admin who set its password count as one reviewer)."""
+    (``same_person``: how long an account and the admin who set its password count as one reviewer; ``guard``: as
+    :class:`Registry`'s, checked inside the decision's transaction)."""
     now = now or dt.datetime.now(dt.UTC)
     if not registry_exists(registry_path):
         raise InputError("no registry here (decide a bundle first, or give --registry)", file=str(registry_path))
-    with Registry(registry_path) as registry, registry.write():
+    with Registry(registry_path, guard=guard) as registry, registry.write():
         s = registry.get(ident)
         outcome = _decide_known(registry, s, catalog, key_path, now, bundle or (s.bundle_name, s.bundle_sha256), waive,
                                 same_person)

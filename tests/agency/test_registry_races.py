@@ -150,3 +150,64 @@ def test_a_revocation_list_never_misses_a_revocation_dated_before_it_was_issued(
     stamp = s.table(f"SELECT revoked FROM labels WHERE label_id = '{label_id}'")[0][0]
     carried = {r["label_id"] for r in doc["revocations"]}
     assert label_id in carried or str(stamp) >= doc["issued"], (stamp, doc["issued"], carried)
+
+
+class OnNextWrite:
+    """Run ``then`` once, in the thread that asks for the next write transaction, before it takes the lock: what
+    another writer that got the lock first committed (an admin's disable landing while a request is under way)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, then: Callable[[], None]):
+        self.armed, self.ran = False, False
+        begin = Connection.begin
+
+        def hooked(conn: Connection) -> None:
+            if self.armed:
+                self.armed = False
+                then()
+                self.ran = True
+            begin(conn)
+        monkeypatch.setattr(Connection, "begin", hooked)
+
+
+def _disable(s: Service, login: str) -> Callable[[], None]:
+    def run() -> None:
+        with Registry(s.config.database) as reg:
+            accounts.set_disabled(reg.db, login, True, accounts.Actor("root", "admin", "test"))
+    return run
+
+
+@pytest.mark.parametrize("action", ["review", "decide", "revoke"])
+def test_an_action_under_way_when_its_account_is_disabled_changes_nothing(
+        sqlite_service: Service, runs: Runs, monkeypatch: pytest.MonkeyPatch, action: str) -> None:
+    """Who acts was checked when the request came in: a reviewer (decider) disabled while their request waited for the
+    write lock still had their acceptance count as the second four-eyes review (their decision issue a label, their
+    revocation revoke), recorded after the disable had committed. Now the account is checked again inside the
+    action's own transaction: 403, nothing recorded."""
+    s = sqlite_service
+    sub = upload(s.vendor(), runs.reference)["submission"]["id"]  # type: ignore[index]
+    alice, bob, dora = _as(s, "alice"), _as(s, "bob"), _as(s, "dora")
+    queue = alice.get("/api/v1/staff/queue").json()["queue"]
+    awaiting = [a["id"] for a in next(q for q in queue if q["submission"] == sub)["awaiting"]]
+    body = {"requirements": awaiting, "verdict": "accepted", "reason": "read: it shows what is asked"}
+    assert alice.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
+    if action != "review":
+        assert bob.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
+    label_id = None
+    if action == "revoke":
+        label_id = dora.post(f"/api/v1/staff/submissions/{sub}/decision", json={}).json()["decision"]["label_id"]
+    acting = {"review": "bob", "decide": "dora", "revoke": "dora"}[action]
+    before = s.table("SELECT count(*) FROM reviews"), s.table("SELECT label_id, revoked FROM labels"), \
+        s.table("SELECT count(*) FROM events")
+    hook = OnNextWrite(monkeypatch, _disable(s, acting))
+    hook.armed = True
+    if action == "review":
+        r = bob.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body)
+    elif action == "decide":
+        r = dora.post(f"/api/v1/staff/submissions/{sub}/decision", json={})
+    else:
+        r = dora.post(f"/api/v1/staff/labels/{label_id}/revocation", json={"reason": "field report"})
+    assert hook.ran
+    assert s.table("SELECT disabled IS NOT NULL FROM accounts WHERE login = ?".replace("?", f"'{acting}'")) == [(1,)]
+    assert r.status_code == 403, r.text
+    assert (s.table("SELECT count(*) FROM reviews"), s.table("SELECT label_id, revoked FROM labels"),
+            s.table("SELECT count(*) FROM events")) == before

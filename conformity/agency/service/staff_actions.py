@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from conformity.agency.service.accounts import Account
 from conformity.agency.service.config import ServiceConfig
 from conformity.agency.service.problems import HTTPProblem, from_input_error
 from conformity.agency.submit import WaiverRequest, decide_submission, preview
+from conformity.db.connection import Connection
 from conformity.errors import InputError
 
 REQUIREMENT = re.compile(r"^[A-Z][A-Z0-9]*-[0-9A-Za-z.-]+$")
@@ -36,6 +38,18 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def still_allowed(acct: Account) -> Callable[[Connection], None]:
+    """A registry guard (:class:`Registry`): inside the action's own write transaction, the account that was
+    authenticated when the request came in is still active with the same role — one disabled while its request waited
+    for the lock acts on nothing (403)."""
+    def check(db: Connection) -> None:
+        row = db.execute("SELECT role FROM accounts WHERE id = ? AND disabled IS NULL", (acct.id,)).fetchone()
+        if row is None or row[0] != acct.role:
+            raise HTTPProblem(403, "account-disabled", f"the account {acct.login} was disabled (or its role changed) "
+                                                       "while this request was under way: nothing was done")
+    return check
+
+
 def review_queue(reg: Registry, cfg: ServiceConfig, now: dt.datetime,
                  submissions: list[Submission] | None = None) -> list[tuple[Submission, Decision]]:
     """The pending submissions (of ``submissions``, else the registry's), each with what it awaits: its decision
@@ -52,7 +66,7 @@ def review(cfg: ServiceConfig, acct: Account, ident: str, requirements: list[str
         raise HTTPProblem(422, "invalid-review", "choose accept or reject (verdict: accepted or rejected)")
     if not requirements or not all(isinstance(r, str) and REQUIREMENT.match(r) for r in requirements):
         raise HTTPProblem(422, "invalid-review", "name the requirement(s) reviewed")
-    with Registry(cfg.database) as reg:
+    with Registry(cfg.database, guard=still_allowed(acct)) as reg:
         try:
             recorded: list[Review] = reg.review(ident, requirements, verdict, reason, acct.reviewer_name,  # type: ignore[arg-type]  # verdict checked above
                                                 _now(), cfg.same_person)
@@ -73,7 +87,7 @@ def decide(cfg: ServiceConfig, acct: Account, ident: str, waive: tuple[str, ...]
     with Registry(cfg.database) as reg:
         try:
             outcome = decide_submission(ident, cfg.catalog, cfg.database, cfg.key_path, cfg.decisions / ident,
-                                        waive=request, same_person=cfg.same_person)
+                                        waive=request, same_person=cfg.same_person, guard=still_allowed(acct))
         except InputError as exc:
             audit.record(reg.db, acct.login, acct.role, "decide-refused", ident, exc.render(), client)
             raise from_input_error(exc) from exc
@@ -91,7 +105,7 @@ def revoke_or_reinstate(cfg: ServiceConfig, acct: Account, label_id: str, action
     """Revoke a label (and the other labels of its version), or reinstate the version of a revoked one."""
     if action not in ("revoke", "reinstate"):
         raise HTTPProblem(404, "not-found", f"no action {action!r} on labels (revoke, reinstate)")
-    with Registry(cfg.database) as reg:
+    with Registry(cfg.database, guard=still_allowed(acct)) as reg:
         try:
             if action == "revoke":
                 done = reg.revoke(label_id, reason)  # dated holding the write lock
