@@ -92,8 +92,9 @@ class Connection:
         """Start a write transaction, serialised with every other writer of the database."""
         if self.dialect == "sqlite":
             self.raw.execute("BEGIN IMMEDIATE")
-        else:
-            self.raw.execute("BEGIN")
+        else:  # READ COMMITTED whatever the server's default: under REPEATABLE READ or SERIALIZABLE the snapshot would
+            # be the lock statement's, taken before it waited, and the writer would not read what it waited for
+            self.raw.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
             self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
 
     def commit(self) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +16,11 @@ from fastapi.testclient import TestClient
 
 from conformity.agency.registry import Registry
 from conformity.agency.service import accounts
+from conformity.agency.submit import decide_bundle, decide_submission
+from conformity.catalog import Catalog
 from conformity.db.connection import WRITE_LOCK, Connection, Database
-from conformity.signing import unverified_payload
-from tests.agency.helpers import Runs
+from conformity.signing import KeyRing, unverified_payload
+from tests.agency.helpers import AGENCY, DECIDED, Runs, accept_all
 from tests.agency.service_client import Service, upload
 
 BOUND = 60.0  # no step of these tests waits longer (a hang fails, it does not block CI)
@@ -211,3 +215,39 @@ def test_an_action_under_way_when_its_account_is_disabled_changes_nothing(
     assert r.status_code == 403, r.text
     assert (s.table("SELECT count(*) FROM reviews"), s.table("SELECT label_id, revoked FROM labels"),
             s.table("SELECT count(*) FROM events")) == before
+
+
+def test_a_decision_waiting_for_the_lock_reads_what_committed_meanwhile_on_a_repeatable_read_server(
+        postgresql_url: str, runs: Runs, catalog: Catalog, trust: KeyRing, tmp_path: Path) -> None:
+    """On a PostgreSQL server whose default isolation is REPEATABLE READ (or SERIALIZABLE: an operator's choice), a
+    writer's snapshot was taken by the very statement that waited for the write lock: a decision that waited read
+    the registry as it was before the writer it waited for. A MUST requirement rejected meanwhile (a third
+    reviewer) was not seen, and the run was labelled. Now a write transaction is READ COMMITTED whatever the server's
+    default: each statement after the lock reads what committed before it."""
+    import psycopg
+
+    name = postgresql_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgresql_url, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE \"{name}\" SET default_transaction_isolation TO 'repeatable read'")
+    key = tmp_path / "agency.pem"
+    AGENCY.save(key)
+    first = decide_bundle(runs.reference, catalog, trust, postgresql_url, key, tmp_path / "out", now=DECIDED)
+    sub = first.doc["submission"]
+    accept_all(postgresql_url, sub)  # two reviewers: the run would be labelled
+    with Registry(postgresql_url) as held, held.write() as db, psycopg.connect(postgresql_url, autocommit=True) as spy:
+        decider, decided = _in_thread(lambda: decide_submission(sub, catalog, postgresql_url, key, tmp_path / "out",
+                                                                now=DECIDED))
+        deadline = time.monotonic() + BOUND
+        while not spy.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                              ).fetchone()[0]:  # type: ignore[index]
+            assert decider.is_alive() and time.monotonic() < deadline, decided
+            time.sleep(0.01)
+        db.execute("INSERT INTO reviews (submission, requirement, level, method, verdict, reason, reviewer, at, evidence) "
+                   "SELECT submission, requirement, level, method, 'rejected', 'the certificate has expired', "
+                   "'C. Third', at, evidence FROM reviews WHERE submission = ? AND requirement = 'SECURITY-013' "
+                   "ORDER BY id DESC LIMIT 1", (sub,))
+    decider.join(BOUND)
+    assert "error" not in decided, decided
+    assert decided["value"].doc["outcome"] == "refused", decided["value"].doc
+    with Registry(postgresql_url) as reg:
+        assert reg.db.execute("SELECT count(*) FROM labels").fetchone()[0] == 0
