@@ -251,3 +251,76 @@ def test_a_decision_waiting_for_the_lock_reads_what_committed_meanwhile_on_a_rep
     assert decided["value"].doc["outcome"] == "refused", decided["value"].doc
     with Registry(postgresql_url) as reg:
         assert reg.db.execute("SELECT count(*) FROM labels").fetchone()[0] == 0
+
+
+# ---------------------------------------------------------------------------------------------- raced, no hole found
+def _at_once(n: int, fn: Callable[[int], Any]) -> list[Any]:
+    """``fn(0..n-1)`` in ``n`` threads released together by a barrier; their results (or exceptions), in order."""
+    barrier = threading.Barrier(n, timeout=BOUND)
+
+    def go(i: int) -> Any:
+        barrier.wait()
+        return fn(i)
+    threads = [_in_thread(lambda i=i: go(i)) for i in range(n)]  # type: ignore[misc]
+    for t, _ in threads:
+        t.join(BOUND)
+    return [out.get("value", out.get("error")) for _, out in threads]
+
+
+def test_the_same_reviewer_accepting_from_two_sessions_at_once_counts_once(service: Service, runs: Runs) -> None:
+    """Two acceptances of the same MUST requirements by one reviewer, sent at once: one is the first review, the other
+    is refused by the four-eyes rule (the registry's write lock serialises them): never two reviewers."""
+    s = service
+    sub = upload(s.vendor(), runs.reference)["submission"]["id"]  # type: ignore[index]
+    sessions = [_as(s, "alice"), _as(s, "alice")]
+    awaiting = [a["id"] for a in next(q for q in sessions[0].get("/api/v1/staff/queue").json()["queue"]
+                                      if q["submission"] == sub)["awaiting"]]
+    body = {"requirements": awaiting, "verdict": "accepted", "reason": "read: it shows what is asked"}
+    answers = _at_once(2, lambda i: sessions[i].post(f"/api/v1/staff/submissions/{sub}/reviews", json=body))
+    assert sorted(r.status_code for r in answers) == [201, 422], answers
+    assert s.table("SELECT count(DISTINCT reviewer) FROM reviews") == [(1,)]
+    decided = _as(s, "dora").post(f"/api/v1/staff/submissions/{sub}/decision", json={}).json()["decision"]
+    assert decided["outcome"] == "pending" and s.table("SELECT count(*) FROM labels") == [(0,)]
+
+
+def test_two_decisions_of_one_submission_at_once_issue_one_label(service: Service, runs: Runs) -> None:
+    """Two deciders deciding the same reviewed submission at once: one label, one event; the other is told nothing new
+    was recorded."""
+    s = service
+    sub = upload(s.vendor(), runs.reference)["submission"]["id"]  # type: ignore[index]
+    alice, bob = _as(s, "alice"), _as(s, "bob")
+    awaiting = [a["id"] for a in next(q for q in alice.get("/api/v1/staff/queue").json()["queue"]
+                                      if q["submission"] == sub)["awaiting"]]
+    body = {"requirements": awaiting, "verdict": "accepted", "reason": "read: it shows what is asked"}
+    assert alice.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
+    assert bob.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
+    deciders = [_as(s, "dora"), _as(s, "dora")]
+    answers = _at_once(2, lambda i: deciders[i].post(f"/api/v1/staff/submissions/{sub}/decision", json={}))
+    assert [r.status_code for r in answers] == [200, 200], answers
+    assert sorted(r.json()["created"] for r in answers) == [False, True]
+    assert len({r.json()["decision"]["label_id"] for r in answers}) == 1
+    assert s.table("SELECT count(*) FROM labels") == [(1,)]
+    assert s.table("SELECT count(*) FROM events WHERE type = 'org.usine.label.issued'") == [(1,)]
+
+
+def test_wrong_passwords_sent_at_once_get_no_more_guesses_than_the_bound(database_target: Path | str) -> None:
+    """Twelve wrong passwords for one login sent at once, the bound three: each attempt is counted before its password
+    is checked (accounts.attempt), so at most three passwords are checked, whatever the interleaving."""
+    database = Database(database_target)
+    try:
+        with Registry(database) as reg:
+            accounts.create_account(reg.db, "alice", "Alice", "reviewer", password="correct horse battery staple")
+        window = dt.timedelta(minutes=15)
+
+        def guess(i: int) -> bool:
+            with Registry(database) as reg:
+                pending, wait = accounts.attempt(reg.db, "alice", f"203.0.113.{i}", window, 3, 100)
+                if wait is not None:
+                    return False
+                assert accounts.check_password(reg.db, "alice", f"wrong guess {i}", f"203.0.113.{i}", pending) is None
+                return True
+        checked = _at_once(12, guess)
+        assert all(isinstance(c, bool) for c in checked), checked
+        assert 1 <= sum(checked) <= 3, checked
+    finally:
+        database.dispose()
