@@ -173,20 +173,27 @@ class OnNextWrite:
         monkeypatch.setattr(Connection, "begin", hooked)
 
 
-def _disable(s: Service, login: str) -> Callable[[], None]:
+def _disable(s: Service, login: str, how: str = "disable") -> Callable[[], None]:
+    """An admin's change that ends what a person signed in with: the account disabled, or its password reset."""
     def run() -> None:
+        admin = accounts.Actor("root", "admin", "test")
         with Registry(s.config.database) as reg:
-            accounts.set_disabled(reg.db, login, True, accounts.Actor("root", "admin", "test"))
+            if how == "disable":
+                accounts.set_disabled(reg.db, login, True, admin)
+            else:
+                accounts.set_temporary_password(reg.db, login, "a temporary password 42", admin)
     return run
 
 
+@pytest.mark.parametrize("how", ["disable", "reset"])
 @pytest.mark.parametrize("action", ["review", "decide", "revoke"])
 def test_an_action_under_way_when_its_account_is_disabled_changes_nothing(
-        sqlite_service: Service, runs: Runs, monkeypatch: pytest.MonkeyPatch, action: str) -> None:
-    """Who acts was checked when the request came in: a reviewer (decider) disabled while their request waited for the
-    write lock still had their acceptance count as the second four-eyes review (their decision issue a label, their
-    revocation revoke), recorded after the disable had committed. Now the account is checked again inside the
-    action's own transaction: 403, nothing recorded."""
+        sqlite_service: Service, runs: Runs, monkeypatch: pytest.MonkeyPatch, action: str, how: str) -> None:
+    """Who acts was checked when the request came in: a reviewer (decider) disabled — or whose password an admin
+    reset, ending their sessions and tokens — while their request waited for the write lock still had their
+    acceptance count as the second four-eyes review (their decision issue a label, their revocation revoke),
+    recorded after the change had committed. Now the account and the token it acts with are checked again inside
+    the action's own transaction: 403, nothing recorded."""
     s = sqlite_service
     sub = upload(s.vendor(), runs.reference)["submission"]["id"]  # type: ignore[index]
     alice, bob, dora = _as(s, "alice"), _as(s, "bob"), _as(s, "dora")
@@ -202,7 +209,7 @@ def test_an_action_under_way_when_its_account_is_disabled_changes_nothing(
     acting = {"review": "bob", "decide": "dora", "revoke": "dora"}[action]
     before = s.table("SELECT count(*) FROM reviews"), s.table("SELECT label_id, revoked FROM labels"), \
         s.table("SELECT count(*) FROM events")
-    hook = OnNextWrite(monkeypatch, _disable(s, acting))
+    hook = OnNextWrite(monkeypatch, _disable(s, acting, how))
     hook.armed = True
     if action == "review":
         r = bob.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body)
@@ -211,7 +218,8 @@ def test_an_action_under_way_when_its_account_is_disabled_changes_nothing(
     else:
         r = dora.post(f"/api/v1/staff/labels/{label_id}/revocation", json={"reason": "field report"})
     assert hook.ran
-    assert s.table("SELECT disabled IS NOT NULL FROM accounts WHERE login = ?".replace("?", f"'{acting}'")) == [(1,)]
+    assert s.table(f"SELECT disabled IS NOT NULL OR password_change_due IS NOT NULL FROM accounts "
+                   f"WHERE login = '{acting}'") == [(1,)]
     assert r.status_code == 403, r.text
     assert (s.table("SELECT count(*) FROM reviews"), s.table("SELECT label_id, revoked FROM labels"),
             s.table("SELECT count(*) FROM events")) == before

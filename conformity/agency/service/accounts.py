@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from argon2 import PasswordHasher
@@ -51,6 +51,9 @@ class Account:
     name: str
     role: Role
     vendor_id: str | None
+    #: what the request was authenticated with, ("token" | "session", its SHA-256): checked again, with the account,
+    #: inside an action's own transaction (:func:`still_signed_in`); None: not a request's (the command line)
+    via: tuple[str, str] | None = field(default=None, compare=False)
 
     @property
     def reviewer_name(self) -> str:
@@ -196,7 +199,7 @@ def token_account(db: Connection, token: str) -> tuple[Account, frozenset[str]] 
                      "ON a.id = t.account WHERE t.token_sha256 = ? AND a.disabled IS NULL", (_sha(token),)).fetchone()
     if row is None or row[7] is not None or (row[6] is not None and row[6] <= iso(_now())):
         return None
-    return Account(*row[:5]), frozenset(row[5].split())
+    return Account(row[0], row[1], row[2], row[3], row[4], via=("token", _sha(token))), frozenset(row[5].split())
 
 
 # ------------------------------------------------------------------------------------------------ web sign-in
@@ -413,7 +416,22 @@ def session(db: Connection, sid: str, idle: dt.timedelta, maximum: dt.timedelta)
         with db.write():
             db.execute("UPDATE web_sessions SET last_seen = ?, expires = ? WHERE id_sha256 = ?",
                        (iso(now), expires, _sha(sid)))
-    return Session(Account(*row[:5]), row[5], expires, row[9] is not None)
+    return Session(Account(row[0], row[1], row[2], row[3], row[4], via=("session", _sha(sid))), row[5], expires, row[9] is not None)
+
+
+def still_signed_in(db: Connection, acct: Account) -> bool:
+    """Whether the account is still active with its role and, when it came with a request, what the request was
+    authenticated with is still live (a session not ended, a token not revoked): read inside an action's own
+    transaction, since a disable or a password reset (which end both) may have committed while the action waited."""
+    row = db.execute("SELECT role FROM accounts WHERE id = ? AND disabled IS NULL", (acct.id,)).fetchone()
+    if row is None or row[0] != acct.role:
+        return False
+    if acct.via is None:
+        return True
+    kind, sha = acct.via
+    sql = ("SELECT 1 FROM web_sessions WHERE id_sha256 = ? AND account = ? AND ended IS NULL" if kind == "session" else
+           "SELECT 1 FROM api_tokens WHERE token_sha256 = ? AND account = ? AND revoked IS NULL")
+    return db.execute(sql, (sha, acct.id)).fetchone() is not None
 
 
 def end_session(db: Connection, sid: str) -> None:

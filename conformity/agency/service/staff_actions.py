@@ -14,7 +14,7 @@ from typing import Any
 
 from conformity.agency.decision import Decision, Review
 from conformity.agency.registry import Registry, Submission
-from conformity.agency.service import audit
+from conformity.agency.service import accounts, audit
 from conformity.agency.service.accounts import Account
 from conformity.agency.service.config import ServiceConfig
 from conformity.agency.service.problems import HTTPProblem, from_input_error
@@ -40,13 +40,14 @@ def _now() -> dt.datetime:
 
 def still_allowed(acct: Account) -> Callable[[Connection], None]:
     """A registry guard (:class:`Registry`): inside the action's own write transaction, the account that was
-    authenticated when the request came in is still active with the same role — one disabled while its request waited
-    for the lock acts on nothing (403)."""
+    authenticated when the request came in is still active with the same role, its session or token still live
+    (:func:`accounts.still_signed_in`) — one disabled, or whose password was reset, while its request waited for the
+    lock acts on nothing (403)."""
     def check(db: Connection) -> None:
-        row = db.execute("SELECT role FROM accounts WHERE id = ? AND disabled IS NULL", (acct.id,)).fetchone()
-        if row is None or row[0] != acct.role:
-            raise HTTPProblem(403, "account-disabled", f"the account {acct.login} was disabled (or its role changed) "
-                                                       "while this request was under way: nothing was done")
+        if not accounts.still_signed_in(db, acct):
+            raise HTTPProblem(403, "no-longer-signed-in",
+                              f"the account {acct.login} was disabled, its password reset or its session or token "
+                              "ended while this request was under way: nothing was done")
     return check
 
 
