@@ -332,3 +332,20 @@ def test_wrong_passwords_sent_at_once_get_no_more_guesses_than_the_bound(databas
         assert 1 <= sum(checked) <= 3, checked
     finally:
         database.dispose()
+
+
+@pytest.mark.parametrize("how", ["disable", "reset"])
+def test_an_upload_recorded_after_its_account_was_disabled_is_refused(
+        sqlite_service: Service, runs: Runs, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """The vendor's token was checked again once the body was in, then the upload waited for the write lock to be
+    recorded: a disable (or password reset, revoking the token) committing meanwhile still let it in, verified and
+    decided. Now the token is checked inside the recording transaction: refused, nothing kept."""
+    s = sqlite_service
+    hook = OnNextWrite(monkeypatch, _disable(s, "ref", how))
+    hook.armed = True
+    r = s.vendor().post("/api/v1/submissions", params={"name": "bundle.zip"}, content=runs.reference.read_bytes(),
+                        headers={"Content-Type": "application/zip"})
+    assert hook.ran
+    assert r.status_code == 403, r.text
+    assert s.table("SELECT id FROM uploads") == [] and s.table("SELECT id FROM submissions") == []
+    assert not [p for p in s.config.uploads.glob("*") if p.is_file()]  # nor its file kept

@@ -18,6 +18,7 @@ from conformity.agency.service import accounts
 from conformity.agency.service.accounts import Account, Session
 from conformity.agency.service.config import ServiceConfig
 from conformity.agency.service.problems import HTTPProblem
+from conformity.db.connection import Connection
 from conformity.errors import InputError
 
 SESSION_COOKIE = "usine_session"
@@ -203,3 +204,16 @@ def staff_token(request: Request, action: accounts.Action) -> Account:
         raise HTTPProblem(403, "insufficient-scope", f"this token may {', '.join(sorted(scopes))}, not {action}",
                       headers={"WWW-Authenticate": challenge + ', error="insufficient_scope"'})
     return acct
+
+
+def still_allowed(acct: Account) -> Callable[[Connection], None]:
+    """A registry guard (:class:`Registry`): inside an action's (or an upload's) own write transaction, the account that was
+    authenticated when the request came in is still active with the same role, its session or token still live
+    (:func:`accounts.still_signed_in`) — one disabled, or whose password was reset, while its request waited for the
+    lock acts on nothing (403)."""
+    def check(db: Connection) -> None:
+        if not accounts.still_signed_in(db, acct):
+            raise HTTPProblem(403, "no-longer-signed-in",
+                              f"the account {acct.login} was disabled, its password reset or its session or token "
+                              "ended while this request was under way: nothing was done")
+    return check

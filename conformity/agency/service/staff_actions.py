@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from conformity.agency.decision import Decision, Review
 from conformity.agency.registry import Registry, Submission
-from conformity.agency.service import accounts, audit
+from conformity.agency.service import audit
 from conformity.agency.service.accounts import Account
 from conformity.agency.service.config import ServiceConfig
+from conformity.agency.service.deps import still_allowed
 from conformity.agency.service.problems import HTTPProblem, from_input_error
 from conformity.agency.submit import WaiverRequest, decide_submission, preview
-from conformity.db.connection import Connection
 from conformity.errors import InputError
 
 REQUIREMENT = re.compile(r"^[A-Z][A-Z0-9]*-[0-9A-Za-z.-]+$")
@@ -36,19 +35,6 @@ class Done:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def still_allowed(acct: Account) -> Callable[[Connection], None]:
-    """A registry guard (:class:`Registry`): inside the action's own write transaction, the account that was
-    authenticated when the request came in is still active with the same role, its session or token still live
-    (:func:`accounts.still_signed_in`) — one disabled, or whose password was reset, while its request waited for the
-    lock acts on nothing (403)."""
-    def check(db: Connection) -> None:
-        if not accounts.still_signed_in(db, acct):
-            raise HTTPProblem(403, "no-longer-signed-in",
-                              f"the account {acct.login} was disabled, its password reset or its session or token "
-                              "ended while this request was under way: nothing was done")
-    return check
 
 
 def review_queue(reg: Registry, cfg: ServiceConfig, now: dt.datetime,

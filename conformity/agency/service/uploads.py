@@ -27,6 +27,7 @@ from conformity.agency.registry import Registry, Submission, iso
 from conformity.agency.service.accounts import Account
 from conformity.agency.service.audit import record
 from conformity.agency.service.config import ServiceConfig
+from conformity.agency.service.deps import still_allowed
 from conformity.agency.service.problems import HTTPProblem
 from conformity.agency.submit import decide_bundle
 from conformity.counting import KeyedCounts
@@ -278,18 +279,20 @@ def register(config: ServiceConfig, acct: Account, incoming: Path, sha: str, siz
     the vendor has too many uploads waiting or too many bytes kept (:func:`check_room`, in the same transaction)."""
     assert acct.vendor_id is not None
     ident, now = new_id(), iso(dt.datetime.now(dt.UTC))
-    with Registry(config.database) as reg, reg.write() as db:
-        try:
+    try:  # the token or session checked again holding the lock (a disable or reset may have committed meanwhile)
+        with Registry(config.database, guard=still_allowed(acct)) as reg, reg.write() as db:
             check_room(config, acct.vendor_id, db, size)
-        except HTTPProblem:
-            incoming.unlink(missing_ok=True)
-            raise
-        os.replace(incoming, config.uploads / f"{ident}.zip")
-        fsync_folder(config.uploads)
-        db.execute("INSERT INTO uploads (id, account, vendor_id, kind, state, file_name, sha256, bytes, received, "
-                   "updated) VALUES (?, ?, ?, 'upload', 'received', ?, ?, ?, ?, ?)",
-                   (ident, acct.id, acct.vendor_id, _clean_name(name), sha, size, now, now))
-        record(db, acct.login, acct.role, "upload", ident, f"{_clean_name(name)}: {size} bytes, sha256 {sha}", client)
+            os.replace(incoming, config.uploads / f"{ident}.zip")
+            fsync_folder(config.uploads)
+            db.execute("INSERT INTO uploads (id, account, vendor_id, kind, state, file_name, sha256, bytes, received, "
+                       "updated) VALUES (?, ?, ?, 'upload', 'received', ?, ?, ?, ?, ?)",
+                       (ident, acct.id, acct.vendor_id, _clean_name(name), sha, size, now, now))
+            record(db, acct.login, acct.role, "upload", ident, f"{_clean_name(name)}: {size} bytes, sha256 {sha}",
+                   client)
+    except BaseException:  # nothing recorded: neither the body received nor the file moved into place is kept
+        incoming.unlink(missing_ok=True)
+        (config.uploads / f"{ident}.zip").unlink(missing_ok=True)
+        raise
     return get(config, ident)
 
 

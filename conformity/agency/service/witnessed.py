@@ -37,6 +37,7 @@ from conformity.agency.service import uploads
 from conformity.agency.service.accounts import Account
 from conformity.agency.service.audit import record
 from conformity.agency.service.config import ServiceConfig, WitnessConfig
+from conformity.agency.service.deps import still_allowed
 from conformity.agency.service.problems import HTTPProblem
 from conformity.errors import InputError, Problem
 from conformity.files import private_dir
@@ -234,25 +235,24 @@ def request_run(config: ServiceConfig, acct: Account, req: WitnessRequest, evide
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    with Registry(config.database) as reg, reg.write() as db:
-        busy = db.execute("SELECT id FROM uploads WHERE vendor_id = ? AND kind = 'witnessed' "
-                          "AND state IN ('received', 'verifying')", (acct.vendor_id,)).fetchone()
-        if busy is not None:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise HTTPProblem(409, "witnessed-run-in-progress", f"your witnessed run {busy[0]} is not finished: one at a "
-                                                            "time per vendor", running=busy[0])
-        try:  # its bundle is kept for the vendor like an upload's
-            uploads.check_storage(config, acct.vendor_id, db)
-        except HTTPProblem:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        db.execute("INSERT INTO uploads (id, account, vendor_id, kind, state, file_name, received, updated, request, "
-                   "progress) VALUES (?, ?, ?, 'witnessed', 'received', ?, ?, ?, ?, ?)",
-                   (ident, acct.id, acct.vendor_id, "witnessed-run.zip", now, now,
-                    json.dumps(req.to_json() | {"evidence": sorted({r for r, _, _ in evidence})}, sort_keys=True),
-                    "queued"))
-        record(db, acct.login, acct.role, "witness-request", ident,
-               f"{req.software} {req.version}, {req.wave}/{req.category}, driver {req.driver_url}", client)
+    try:  # the token or session checked again holding the lock (a disable or reset may have committed meanwhile)
+        with Registry(config.database, guard=still_allowed(acct)) as reg, reg.write() as db:
+            busy = db.execute("SELECT id FROM uploads WHERE vendor_id = ? AND kind = 'witnessed' "
+                              "AND state IN ('received', 'verifying')", (acct.vendor_id,)).fetchone()
+            if busy is not None:
+                raise HTTPProblem(409, "witnessed-run-in-progress", f"your witnessed run {busy[0]} is not finished: one "
+                                                                    "at a time per vendor", running=busy[0])
+            uploads.check_storage(config, acct.vendor_id, db)  # its bundle is kept for the vendor like an upload's
+            db.execute("INSERT INTO uploads (id, account, vendor_id, kind, state, file_name, received, updated, "
+                       "request, progress) VALUES (?, ?, ?, 'witnessed', 'received', ?, ?, ?, ?, ?)",
+                       (ident, acct.id, acct.vendor_id, "witnessed-run.zip", now, now,
+                        json.dumps(req.to_json() | {"evidence": sorted({r for r, _, _ in evidence})}, sort_keys=True),
+                        "queued"))
+            record(db, acct.login, acct.role, "witness-request", ident,
+                   f"{req.software} {req.version}, {req.wave}/{req.category}, driver {req.driver_url}", client)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # nothing recorded: its evidence is not kept
+        raise
     return uploads.get(config, ident)
 
 
