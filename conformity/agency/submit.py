@@ -224,16 +224,18 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
 
     ``vendor``: the vendor the bundle must be of (the service's signed-in vendor); a run of another vendor,
     as its signed traces say, is refused before anything is recorded. ``same_person``: as :func:`decide_submission`
-    (a bundle of a run recorded before is decided again with the reviews recorded since).
+    (a bundle of a run recorded before is decided again with the reviews recorded since). ``now``: None (the
+    default) dates the decision, and the label it issues, holding the registry's write lock (:meth:`Registry.now`):
+    after whatever committed while it waited for it (a reinstatement, a revocation).
     """
-    now = now or dt.datetime.now(dt.UTC)
+    given, now = now, now or dt.datetime.now(dt.UTC)
     sha = file_sha256(bundle)
     if registry_exists(registry_path):
         with Registry(registry_path) as registry:
             known = registry.by_bundle(sha)  # these very bytes were received before: the same run
         if known is not None:
             _same_vendor(vendor, known.vendor_id)
-            return decide_submission(known.id, catalog, registry_path, key_path, out, now=now, bundle=(bundle.name, sha),
+            return decide_submission(known.id, catalog, registry_path, key_path, out, now=given, bundle=(bundle.name, sha),
                                      waive=waive, same_person=same_person)
     v = verify_bundle(bundle, catalog, keys, limits)
     if not v.ok:
@@ -248,6 +250,7 @@ def decide_bundle(bundle: Path, catalog: Catalog, keys: KeyRing, registry_path: 
     wave = catalog.wave(facts.identity.wave)
     waivers = waive.waivers(catalog, facts, now)  # refused before the registry is even opened
     with Registry(registry_path) as registry, registry.write():
+        now = given or dt.datetime.now(dt.UTC)  # dated holding the lock
         known = registry.find(facts.identity)
         if known is not None:  # the same run, in other bytes: its decision, nothing new
             outcome = _decide_known(registry, known, catalog, key_path, now, (bundle.name, sha), waive, same_person)
@@ -287,11 +290,12 @@ def decide_submission(ident: str, catalog: Catalog, registry_path: RegistryTarge
                       guard: Callable[[Connection], None] | None = None) -> Outcome:
     """Decide again on a recorded submission (by its id or a label's id) from what the registry holds
     (``same_person``: how long an account and the admin who set its password count as one reviewer; ``guard``: as
-    :class:`Registry`'s, checked inside the decision's transaction)."""
-    now = now or dt.datetime.now(dt.UTC)
+    :class:`Registry`'s, checked inside the decision's transaction; ``now``: as :func:`decide_bundle`'s, None dates
+    the decision holding the write lock)."""
     if not registry_exists(registry_path):
         raise InputError("no registry here (decide a bundle first, or give --registry)", file=str(registry_path))
     with Registry(registry_path, guard=guard) as registry, registry.write():
+        now = now or dt.datetime.now(dt.UTC)  # dated holding the lock
         s = registry.get(ident)
         outcome = _decide_known(registry, s, catalog, key_path, now, bundle or (s.bundle_name, s.bundle_sha256), waive,
                                 same_person)

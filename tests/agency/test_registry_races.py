@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conformity.agency.registry import Registry
+from conformity.agency.registry import Registry, iso
 from conformity.agency.service import accounts
 from conformity.agency.submit import decide_bundle, decide_submission
 from conformity.catalog import Catalog
@@ -349,3 +349,33 @@ def test_an_upload_recorded_after_its_account_was_disabled_is_refused(
     assert r.status_code == 403, r.text
     assert s.table("SELECT id FROM uploads") == [] and s.table("SELECT id FROM submissions") == []
     assert not [p for p in s.config.uploads.glob("*") if p.is_file()]  # nor its file kept
+
+
+def test_a_label_issued_after_waiting_for_the_lock_is_dated_when_it_was_issued(
+        service: Service, runs: Runs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decision was dated when the decider asked, then waited for the write lock: its label said it was issued
+    before whatever committed meanwhile — a reinstatement that allowed it, say: the label then covered a time when its
+    version was blocked, and a payment run paid installations of that time. Now a decision the caller does not date
+    is dated holding the lock, as revocations are."""
+    s = service
+    sub = upload(s.vendor(), runs.reference)["submission"]["id"]  # type: ignore[index]
+    alice, bob, dora = _as(s, "alice"), _as(s, "bob"), _as(s, "dora")
+    awaiting = [a["id"] for a in next(q for q in alice.get("/api/v1/staff/queue").json()["queue"]
+                                      if q["submission"] == sub)["awaiting"]]
+    body = {"requirements": awaiting, "verdict": "accepted", "reason": "read: it shows what is asked"}
+    assert alice.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
+    assert bob.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
+    writers = Writers(monkeypatch)
+    with write_lock_held(s.config.database) as release:
+        asked = dt.datetime.now(dt.UTC)
+        decider, decided = _in_thread(lambda: dora.post(f"/api/v1/staff/submissions/{sub}/decision", json={}))
+        writers.wait_for(1, lambda: not decider.is_alive())  # the decision waits for the lock
+        _next_second(asked)
+        released = dt.datetime.now(dt.UTC)
+        release()
+        decider.join(BOUND)
+    assert "error" not in decided and decided["value"].status_code == 200, decided
+    doc = decided["value"].json()
+    assert doc["decision"]["outcome"] == "labelled"
+    issued = s.table("SELECT issued FROM labels")[0][0]
+    assert str(issued) >= iso(released) and doc["decision"]["decided"] >= iso(released), (issued, released)
