@@ -19,6 +19,7 @@ from conformity.agency.service import accounts
 from conformity.agency.submit import decide_bundle, decide_submission
 from conformity.catalog import Catalog
 from conformity.db.connection import WRITE_LOCK, Connection, Database
+from conformity.errors import InputError
 from conformity.signing import KeyRing, unverified_payload
 from tests.agency.helpers import AGENCY, DECIDED, Runs, accept_all
 from tests.agency.service_client import Service, upload
@@ -379,3 +380,57 @@ def test_a_label_issued_after_waiting_for_the_lock_is_dated_when_it_was_issued(
     assert doc["decision"]["outcome"] == "labelled"
     issued = s.table("SELECT issued FROM labels")[0][0]
     assert str(issued) >= iso(released) and doc["decision"]["decided"] >= iso(released), (issued, released)
+
+
+def _disable_in(database: Database, login: str, admin: accounts.Actor) -> None:
+    with Registry(database) as reg:
+        accounts.set_disabled(reg.db, login, True, admin)
+
+
+def _fresh_accounts(tmp_path: Path) -> Database:
+    database = Database(tmp_path / "registry.sqlite3")
+    with Registry(database) as reg:
+        accounts.create_account(reg.db, "ref", "Reference vendor", "vendor", vendor_id="usine-reference")
+        accounts.create_account(reg.db, "root", "Root", "admin", password="correct horse battery staple")
+    return database
+
+
+@pytest.mark.parametrize("issue", ["rotate", "create"])
+def test_a_token_issued_while_its_account_is_disabled_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, issue: str) -> None:
+    """An admin read the account (active), then issued it a token: a disable committing in between left a live
+    token on a disabled account, which enabling it again brought back — "enabling brings none back" broken. Now a
+    token is issued only to an account still active inside the issuing transaction."""
+    database = _fresh_accounts(tmp_path)
+    admin = accounts.Actor("root", "admin", "test")
+    with Registry(database) as reg:
+        acct = accounts.account(reg.db, "ref")
+        assert acct is not None
+        hook = OnNextWrite(monkeypatch, lambda: _disable_in(database, "ref", admin))
+        hook.armed = True
+        with pytest.raises(InputError, match="disabled"):
+            if issue == "rotate":
+                accounts.rotate_token(reg.db, acct, "api", admin)
+            else:
+                accounts.create_token(reg.db, acct, "api", by=admin)
+        assert hook.ran
+        accounts.set_disabled(reg.db, "ref", False, admin)
+        live = reg.db.execute("SELECT count(*) FROM api_tokens WHERE revoked IS NULL").fetchone()[0]
+    assert live == 0
+    database.dispose()
+
+
+def test_an_account_disabled_twice_at_once_is_disabled_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two admins disabling one account at once: each read it enabled, then both wrote the disable (the date
+    overwritten, two audit entries). Now the state is read inside the transaction: the second is told it was
+    already disabled, nothing written."""
+    database = _fresh_accounts(tmp_path)
+    admin = accounts.Actor("root", "admin", "test")
+    with Registry(database) as reg:
+        hook = OnNextWrite(monkeypatch, lambda: _disable_in(database, "ref", admin))
+        hook.armed = True
+        assert accounts.set_disabled(reg.db, "ref", True, admin) == "already disabled"
+        assert hook.ran
+        entries = reg.db.execute("SELECT count(*) FROM audit WHERE action = 'account-disable'").fetchone()[0]
+    assert entries == 1
+    database.dispose()

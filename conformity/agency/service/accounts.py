@@ -177,6 +177,10 @@ def create_token(db: Connection, acct: Account, name: str, scopes: tuple[str, ..
 
 
 def _insert_token(db: Connection, acct: Account, name: str, scopes: tuple[str, ...] | None, days: int | None) -> str:
+    """Inside the caller's transaction: the token, for an account still active (one disabled since it was read gets
+    none: enabling it again brings no token back)."""
+    if db.execute("SELECT 1 FROM accounts WHERE id = ? AND disabled IS NULL", (acct.id,)).fetchone() is None:
+        raise InputError(f"account {acct.login} is disabled: it gets no token (enable it first)", where="account")
     allowed = ROLE_SCOPES[acct.role]
     scopes = tuple(scopes) if scopes else allowed
     bad = sorted(set(scopes) - set(allowed))
@@ -477,12 +481,12 @@ def _any_account(db: Connection, login: str) -> tuple[int, bool]:
 def set_disabled(db: Connection, login: str, disabled: bool, by: Actor) -> str:
     """Disable an account (its sessions end, its API tokens are revoked: enabling it again brings none back) or enable
     it again; what was done, audited in the same transaction (``already disabled``: nothing changed)."""
-    ident, was = _any_account(db, login)
     action = "disable" if disabled else "enable"
-    if was == disabled:
-        return f"already {action}d"
     now = iso(_now())
-    with db.write():
+    with db.write():  # read in the transaction: two admins at once, the second is told, nothing written twice
+        ident, was = _any_account(db, login)
+        if was == disabled:
+            return f"already {action}d"
         db.execute("UPDATE accounts SET disabled = ? WHERE id = ?", (now if disabled else None, ident))
         what = "enabled (its former API tokens stay revoked: issue a new one)"
         if disabled:
