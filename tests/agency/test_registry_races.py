@@ -434,3 +434,36 @@ def test_an_account_disabled_twice_at_once_is_disabled_once(tmp_path: Path, monk
         entries = reg.db.execute("SELECT count(*) FROM audit WHERE action = 'account-disable'").fetchone()[0]
     assert entries == 1
     database.dispose()
+
+
+@pytest.mark.parametrize("how", ["disable", "reset"])
+def test_a_sign_in_whose_account_is_disabled_or_reset_before_its_session_starts_gets_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """The password was checked, then the session started in another transaction: a disable committing in between
+    left a session that enabling the account again brought back (a disable ends every session); a password reset —
+    the admin locking out whoever knew the old password — left the old password's holder a live session. Now the
+    session starts only if the account is still active with the password that was checked."""
+    database = _fresh_accounts(tmp_path)
+    admin = accounts.Actor("root", "admin", "test")
+    password = "correct horse battery staple"
+    with Registry(database) as reg:
+        accounts.create_account(reg.db, "alice", "Alice", "reviewer", password=password)
+        acct = accounts.check_password(reg.db, "alice", password, "203.0.113.1")
+        assert acct is not None
+
+        def cut_off() -> None:
+            with Registry(database) as other:
+                if how == "disable":
+                    accounts.set_disabled(other.db, "alice", True, admin)
+                else:
+                    accounts.set_temporary_password(other.db, "alice", "a temporary password 42", admin)
+        hook = OnNextWrite(monkeypatch, cut_off)
+        hook.armed = True
+        with pytest.raises(InputError, match="sign in again"):
+            accounts.start_session(reg.db, acct, dt.timedelta(hours=1), dt.timedelta(hours=8))
+        assert hook.ran
+        if how == "disable":
+            accounts.set_disabled(reg.db, "alice", False, admin)
+        live = reg.db.execute("SELECT count(*) FROM web_sessions WHERE ended IS NULL").fetchone()[0]
+    assert live == 0
+    database.dispose()

@@ -51,8 +51,9 @@ class Account:
     name: str
     role: Role
     vendor_id: str | None
-    #: what the request was authenticated with, ("token" | "session", its SHA-256): checked again, with the account,
-    #: inside an action's own transaction (:func:`still_signed_in`); None: not a request's (the command line)
+    #: what the request was authenticated with, ("token" | "session", its SHA-256; "password": the SHA-256 of the hash
+    #: the password was checked against): checked again, with the account, inside an action's own transaction
+    #: (:func:`still_signed_in`); None: not a request's (the command line)
     via: tuple[str, str] | None = field(default=None, compare=False)
 
     @property
@@ -273,14 +274,20 @@ def check_password(db: Connection, login: str, password: str, client: str, pendi
         with db.write():
             db.execute("DELETE FROM login_failures WHERE id = ?", (pending,))
     if _hasher.check_needs_rehash(stored):
+        stored = _hasher.hash(password)
         with db.write():
-            db.execute("UPDATE accounts SET password_hash = ? WHERE id = ?", (_hasher.hash(password), row[0]))
-    return Account(*row[:5])
+            db.execute("UPDATE accounts SET password_hash = ? WHERE id = ?", (stored, row[0]))
+    return Account(row[0], row[1], row[2], row[3], row[4], via=("password", _sha(stored)))
 
 
 def start_session(db: Connection, acct: Account, idle: dt.timedelta, maximum: dt.timedelta) -> tuple[str, Session]:
-    """A new session (its secret id for the cookie, and the session)."""
+    """A new session (its secret id for the cookie, and the session); InputError, none started, when the account was
+    disabled or its password changed since it was checked (:func:`still_signed_in`, inside the transaction): a
+    disable or a reset ends every session, including one being started."""
     with db.write():
+        if not still_signed_in(db, acct):
+            raise InputError(f"the account {acct.login} was disabled or its password changed while signing in: sign in "
+                             "again", where="account")
         return _insert_session(db, acct, idle, maximum)
 
 
@@ -433,6 +440,9 @@ def still_signed_in(db: Connection, acct: Account) -> bool:
     if acct.via is None:
         return True
     kind, sha = acct.via
+    if kind == "password":
+        stored = db.execute("SELECT password_hash FROM accounts WHERE id = ?", (acct.id,)).fetchone()[0]
+        return stored is not None and hmac.compare_digest(_sha(stored), sha)
     sql = ("SELECT 1 FROM web_sessions WHERE id_sha256 = ? AND account = ? AND ended IS NULL" if kind == "session" else
            "SELECT 1 FROM api_tokens WHERE token_sha256 = ? AND account = ? AND revoked IS NULL")
     return db.execute(sql, (sha, acct.id)).fetchone() is not None

@@ -195,7 +195,11 @@ async def login(request: Request) -> Response:
                 return None
             if had:  # the session this browser had ends: a sign-in starts a new one
                 accounts.end_session(reg.db, had)
-            sid, session = accounts.start_session(reg.db, acct, cfg.session_idle, cfg.session_max)
+            try:
+                sid, session = accounts.start_session(reg.db, acct, cfg.session_idle, cfg.session_max)
+            except InputError as exc:  # disabled, or its password reset, since the password was checked
+                audit.record(reg.db, acct.login, acct.role, "login-refused", acct.login, exc.render(), who)
+                return None
             audit.record(reg.db, acct.login, acct.role, "login", acct.login, "", who)
         return acct, sid, session
 
