@@ -1,14 +1,24 @@
-"""Which requirements the declared defects break alone, wave by wave (``usine coverage --strict`` uses it)."""
+"""Which requirements the declared defects break alone, wave by wave (``usine coverage --strict`` uses it).
+
+A defect is proven against the automated MUST **and SHOULD** requirements of its wave × category: a SHOULD check
+that no defect fails could be unable to fail, and a report would never show it (a SHOULD's failure blocks no label,
+but the report shows it to the vendor, so it must be right in both directions too).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conformity import plugins
 from conformity.catalog.catalog import Catalog
+from conformity.catalog.models import Level
 from conformity.defects import MUTATIONS, proves_alone, vendor_expectations
+
+if TYPE_CHECKING:
+    from conformity.harness.report import RequirementRow
 
 
 def load_pack_defects(root: Path | None = None) -> list[str]:
@@ -22,18 +32,45 @@ def defective_vendors_dirs(root: Path) -> list[Path]:
     return [d for d in found if d.is_dir()]
 
 
-def must_automated(catalog: Catalog, wave: str, category: str) -> set[str]:
-    """The automated MUST requirements of a wave × category."""
+#: the levels whose automated requirements every declared defect is proven against, and a wave's defects must cover
+PROVEN_LEVELS: tuple[Level, ...] = ("MUST", "SHOULD")
+
+
+def automated(catalog: Catalog, wave: str, category: str, levels: Iterable[str] = PROVEN_LEVELS) -> set[str]:
+    """The automated requirements of a wave × category at ``levels`` (as the wave applies them: after promotion)."""
     if category not in catalog.wave(wave).categories:
         return set()
+    wanted = set(levels)
     return {a.id for a in catalog.specification(wave, category).requirements
-            if a.level == "MUST" and a.requirement.proof.method == "automated"}
+            if a.level in wanted and a.requirement.proof.method == "automated"}
+
+
+def must_automated(catalog: Catalog, wave: str, category: str) -> set[str]:
+    """The automated MUST requirements of a wave × category."""
+    return automated(catalog, wave, category, ("MUST",))
+
+
+def should_automated(catalog: Catalog, wave: str, category: str) -> set[str]:
+    """The automated SHOULD requirements of a wave × category."""
+    return automated(catalog, wave, category, ("SHOULD",))
+
+
+def unsettled(rows: Iterable[RequirementRow], level: str) -> tuple[list[str], list[str], list[str]]:
+    """The automated requirements of ``level`` a run's rows show failed, in error and not exercised (sorted): for
+    MUST, the summary's ``failed_must``, ``errored_must`` and ``not_exercised_must``; for SHOULD, what the report shows
+    as failed SHOULDs (rows of that level and verdict)."""
+    mine = [r for r in rows if r.level == level and r.method == "automated"]
+
+    def ids(verdict: str) -> list[str]:
+        return sorted(r.id for r in mine if r.verdict == verdict)
+
+    return ids("fail"), ids("error"), ids("not-exercised")
 
 
 def broken_alone(catalog: Catalog, vendors: Iterable[Path] = ()) -> dict[tuple[str, str], list[str]]:
     """(wave, requirement id) → the defects that break it alone there (``mutation:<id>``, ``vendor:<name>``).
 
-    A defect's declared requirements are counted where its wave × category holds them as automated MUSTs.
+    A defect's declared requirements are counted where its wave × category holds them as automated MUSTs or SHOULDs.
     """
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
     declared: list[tuple[str, str, str, tuple[str, ...]]] = [
@@ -44,7 +81,7 @@ def broken_alone(catalog: Catalog, vendors: Iterable[Path] = ()) -> dict[tuple[s
     for name, wave, category, breaks in declared:
         if wave not in catalog.waves:
             continue
-        here = [r for r in breaks if r in must_automated(catalog, wave, category)]
+        here = [r for r in breaks if r in automated(catalog, wave, category)]
         for rid in here:
             if proves_alone(here, rid):
                 found[(wave, rid)].append(name)

@@ -1,11 +1,12 @@
 """Discriminating power: every declared defect fails exactly the requirements it declares, and every automated
-MUST requirement of both waves is broken alone by at least one defect.
+MUST and SHOULD requirement of both waves is broken alone by at least one defect.
 
 Trace mutations (:mod:`conformity.packs.health.defects`) change a copy of the reference vendor's full run (2026-W1
 and 2027-W2; HOSPITAL, GP and PHARMACY for their own requirements): the checks reading the changed scenario
-are evaluated again and the failed MUST requirements must be exactly those the mutation declares (those its
-wave × category holds as automated MUSTs), with a finding that quotes what it changed. Defective vendors run
-for real in ``test_defective_vendors.py``; their expectations count in the coverage.
+are evaluated again and the failed MUST requirements must be exactly those the mutation declares that its wave ×
+category holds as automated MUSTs, the failed SHOULDs exactly those it holds as automated SHOULDs, with a finding
+that quotes what it changed. Defective vendors run for real in ``test_defective_vendors.py``; their expectations
+count in the coverage.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from conformity.defects.coverage import (
     defective_vendors_dirs,
     must_automated,
     mutation_case_id,
+    should_automated,
     uncovered,
+    unsettled,
 )
 from conformity.harness.report import RequirementRow, requirement_rows, summarise
 from tests.runs import VendorRun
@@ -76,14 +79,32 @@ def test_mutation_fails_exactly_what_it_declares(reference_run: Callable[[str, s
     m, wave = case
     ref = reference_run(wave, m.category)
     rows, summary, seq = judged(ref, m, wave)
-    expected = sorted(r for r in m.breaks if r in must_automated(load_catalog(), wave, m.category))
-    assert expected, f"{m.id} breaks nothing {wave} {m.category} holds as an automated MUST"
+    catalog = load_catalog()
+    expected = sorted(r for r in m.breaks if r in must_automated(catalog, wave, m.category))
+    should = sorted(r for r in m.breaks if r in should_automated(catalog, wave, m.category))
+    assert expected or should, f"{m.id} breaks nothing {wave} {m.category} holds as an automated MUST or SHOULD"
+    failing = {r.id: r.findings[:2] for r in rows if r.verdict in ("fail", "error", "not-exercised")}
     assert (sorted(summary["failed_must"]), summary["errored_must"], summary["not_exercised_must"]) == (expected, [], []), \
-        {r.id: r.findings[:2] for r in rows if r.verdict in ("fail", "error")}
+        failing
+    assert unsettled(rows, "SHOULD") == (should, [], []), failing
     quoted = [f for r in rows if r.id in m.breaks for f in r.findings]
     assert all(f["message"] for f in quoted)
     if seq is not None:
         assert any(f.get("exchange") == seq and m.where in f.get("where", "") for f in quoted), quoted
+
+
+def test_a_failed_should_is_told_apart_from_a_failed_must() -> None:
+    """The SHOULD comparison reads what the report shows as failed SHOULDs: automated rows of that level only (a
+    document-proven SHOULD, or a MUST, is not one), and, for MUSTs, exactly the summary's keys."""
+    def row(rid: str, level: str, verdict: str, method: str = "automated") -> RequirementRow:
+        return RequirementRow(rid, f"X@1.0#{rid}", rid, level, "functional", method, ("c",), verdict)
+
+    rows = [row("A-2", "SHOULD", "fail"), row("A-1", "SHOULD", "fail"), row("B-1", "MUST", "fail"),
+            row("C-1", "SHOULD", "evidence-required", "document"), row("D-1", "SHOULD", "error"),
+            row("E-1", "SHOULD", "not-exercised"), row("F-1", "SHOULD", "pass"), row("G-1", "MUST", "error")]
+    assert unsettled(rows, "SHOULD") == (["A-1", "A-2"], ["D-1"], ["E-1"])
+    summary = summarise(rows)
+    assert unsettled(rows, "MUST") == (summary["failed_must"], summary["errored_must"], summary["not_exercised_must"])
 
 
 def test_views_kept_from_one_mutation_to_the_next_change_no_verdict(
