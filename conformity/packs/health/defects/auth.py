@@ -164,15 +164,27 @@ def client_secret_post(t: TraceEdit) -> int:
     return token.seq
 
 
-@mutation("fixed-endpoints", scenario=NOMINAL, breaks=["PRACAUTH-002"], waves=W2)
+@mutation("fixed-endpoints", scenario=NOMINAL, breaks=["PRACAUTH-002"])
 def fixed_endpoints(t: TraceEdit) -> int:
     """The endpoints come from fixed configuration: the discovery document is never read."""
     t.drop(lambda e: not (e["kind"] == "http" and e["request"]["path"].endswith("/.well-known/openid-configuration")))
     return _authorize(t).seq
 
 
-@mutation("plain-pkce", scenario=NOMINAL, breaks=["PRACAUTH-005"], where="request.query.code_challenge_method",
-          waves=W2)
+@mutation("discovery-after-authorization", scenario=NOMINAL, breaks=["PRACAUTH-002"], where="")
+def discovery_after_authorization(t: TraceEdit) -> int:
+    """The authorization URL comes from fixed configuration: the discovery document is read only after it is sent
+    (for the token endpoint and the keys)."""
+    authorize = _authorize(t)
+    discovery = [e for e in t.exchanges("idp", "/.well-known/openid-configuration") if e.seq < authorize.seq]
+    gone = {e.seq for e in discovery}
+    t.drop(lambda e: e["seq"] not in gone)
+    for i, e in enumerate(discovery, 1):
+        t.insert(copy.deepcopy(e.raw) | {"seq": authorize.seq + i / (len(discovery) + 1)})
+    return authorize.seq
+
+
+@mutation("plain-pkce", scenario=NOMINAL, breaks=["PRACAUTH-005"], where="request.query.code_challenge_method")
 def plain_pkce(t: TraceEdit) -> int:
     """PKCE with the plain method."""
     authorize = _authorize(t)
@@ -180,8 +192,19 @@ def plain_pkce(t: TraceEdit) -> int:
     return authorize.seq
 
 
-@mutation("no-code-verifier", scenario=NOMINAL, breaks=["PRACAUTH-005"], where="request.body.form.code_verifier",
-          waves=W2)
+@mutation("pkce-not-sent", scenario=NOMINAL, breaks=["PRACAUTH-005"], where="request.query.code_challenge_method")
+def pkce_not_sent(t: TraceEdit) -> int:
+    """The OIDC client library's PKCE option is left off: no code_challenge is sent, no code_verifier redeems the
+    code (a provider not enforcing PKCE still issues the tokens)."""
+    for e in t.exchanges("idp", "/authorize"):
+        for name in ("code_challenge", "code_challenge_method"):
+            e.raw["request"]["query"].pop(name, None)
+    for e in t.exchanges("idp", "/token"):
+        e.raw["request"]["body"]["form"].pop("code_verifier", None)
+    return _authorize(t).seq
+
+
+@mutation("no-code-verifier", scenario=NOMINAL, breaks=["PRACAUTH-005"], where="request.body.form.code_verifier")
 def no_code_verifier(t: TraceEdit) -> int:
     """The code is redeemed without its PKCE verifier."""
     token = _token(t)

@@ -207,10 +207,18 @@ def summary_coded_as_episode(t: TraceEdit) -> int:
     return submission(t, "medical_summary").seq
 
 
-@mutation("listed-title-changed", scenario=DOCUMENTS, breaks=["DOCSHARE-025"], where="output.documents", waves=W2)
+@mutation("listed-title-changed", scenario=DOCUMENTS, breaks=["DOCSHARE-025"], where="output.documents")
 def listed_title_changed(t: TraceEdit) -> int:
     """The listing shows a title the service did not return."""
     t.output("list")["documents"][0]["title"] += " (copie)"
+    return t.in_step("list", "dmp", method="GET")[-1].seq  # the finding quotes the listing the service served
+
+
+@mutation("listing-first-page-only", scenario=DOCUMENTS, breaks=["DOCSHARE-025"], where="output.documents")
+def listing_first_page_only(t: TraceEdit) -> int:
+    """The listing shows one document fewer than the service returned (the last one, as a page size off by one
+    would)."""
+    t.output("list")["documents"].pop()
     return t.in_step("list", "dmp", method="GET")[-1].seq  # the finding quotes the listing the service served
 
 

@@ -41,7 +41,7 @@ def sent_after_503(t: TraceEdit) -> int:
     return t.in_step("service_down", "mss")[-1].seq  # the finding quotes the refusal
 
 
-@mutation("generic-user-agent", scenario=SEND, breaks=["PATIENTID-012"], where="user-agent", waves=W2)
+@mutation("generic-user-agent", scenario=SEND, breaks=["PATIENTID-012"], where="user-agent")
 def generic_user_agent(t: TraceEdit) -> int:
     """Look-ups carry the HTTP library's User-Agent, not the software's name, version and registration id."""
     for e in t.exchanges("insi"):
@@ -49,7 +49,7 @@ def generic_user_agent(t: TraceEdit) -> int:
     return t.exchanges("insi")[0].seq
 
 
-@mutation("user-agent-build-version", scenario=SEND, breaks=["PATIENTID-012"], where="user-agent", waves=W2)
+@mutation("user-agent-build-version", scenario=SEND, breaks=["PATIENTID-012"], where="user-agent")
 def user_agent_build_version(t: TraceEdit) -> int:
     """Look-ups announce a build number after the declared version (``Name/1.0.0.4711``): another version than the
     one submitted for the label, which a substring search took for it."""
@@ -57,6 +57,16 @@ def user_agent_build_version(t: TraceEdit) -> int:
         headers = e.raw["request"]["headers"]
         name_version, _, rest = headers["user-agent"].partition(" ")
         headers["user-agent"] = f"{name_version}.4711 {rest}"
+    return t.exchanges("insi")[0].seq
+
+
+@mutation("user-agent-without-registration-id", scenario=SEND, breaks=["PATIENTID-012"], where="user-agent")
+def user_agent_without_registration_id(t: TraceEdit) -> int:
+    """Look-ups announce the software's name and version but not its registration id (the comment after them is
+    left out)."""
+    for e in t.exchanges("insi"):
+        headers = e.raw["request"]["headers"]
+        headers["user-agent"] = headers["user-agent"].partition(" ")[0]
     return t.exchanges("insi")[0].seq
 
 
@@ -169,9 +179,18 @@ def retired_shown_active(t: TraceEdit) -> int:
     return t.in_step("by_name", "directory")[-1].seq
 
 
-@mutation("stale-cache", scenario=SEARCHES, breaks=["DIRECTORY-006"], where="cache-control", waves=W2)
+@mutation("stale-cache", scenario=SEARCHES, breaks=["DIRECTORY-006"], where="cache-control")
 def stale_cache(t: TraceEdit) -> int:
     """An answer cached with max-age=0 is used again without revalidation."""
     gone = {e.seq for e in t.in_step("by_national_id_again", "directory")}
     t.drop(lambda e: e["seq"] not in gone)
     return t.in_step("by_national_id", "directory")[-1].seq  # the answer reused past its max-age
+
+
+@mutation("revalidated-with-other-etag", scenario=SEARCHES, breaks=["DIRECTORY-006"], where="if-none-match")
+def revalidated_with_other_etag(t: TraceEdit) -> int:
+    """A stale answer is revalidated with the ETag the cache holds for another search (a cache keyed by path, not by
+    query)."""
+    again = t.in_step("by_national_id_again", "directory", method="GET")[-1]
+    again.raw["request"]["headers"]["if-none-match"] = '"0123456789abcdef"'
+    return again.seq

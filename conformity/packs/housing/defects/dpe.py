@@ -58,11 +58,22 @@ def blocked_dpe_reported_filed(t: TraceEdit) -> float:
 
 
 @mutation(
-    "findings-not-shown", scenario=SCENARIO, breaks=["DPE-004"], category=CATEGORY, waves=W4, where="output.findings"
+    "findings-not-shown", scenario=SCENARIO, breaks=["DPE-004"], category=CATEGORY, where="output.findings"
 )
 def findings_not_shown(t: TraceEdit) -> float:
     """The software does not show the observatory's warnings."""
     t.output("low_score").pop("findings", None)
+    return t.step("low_score").seq
+
+
+@mutation(
+    "findings-without-type", scenario=SCENARIO, breaks=["DPE-004"], category=CATEGORY, where="output.findings"
+)
+def findings_without_type(t: TraceEdit) -> float:
+    """The software shows the observatory's messages but drops their type (blocking or warning): the user cannot tell
+    which stops the filing."""
+    for f in t.output("low_score")["findings"]:
+        f.pop("type", None)
     return t.step("low_score").seq
 
 

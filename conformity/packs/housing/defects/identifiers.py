@@ -151,12 +151,25 @@ def incomplete_looked_up_later(t: TraceEdit) -> float:
     scenario=SCENARIO,
     breaks=["HOUSINGID-006"],
     category=CATEGORY,
-    waves=W4,
     where="output.warnings",
 )
 def low_score_not_warned(t: TraceEdit) -> float:
     """The software uses a low-score address without warning the user."""
     t.output("low_score").pop("warnings", None)
+    return t.step("low_score").seq
+
+
+@mutation(
+    "low-score-warning-as-text",
+    scenario=SCENARIO,
+    breaks=["HOUSINGID-006"],
+    category=CATEGORY,
+    where="output.warnings",
+)
+def low_score_warning_as_text(t: TraceEdit) -> float:
+    """The software folds the low-score warning into a sentence of its own, not the ``low_score`` warning the user
+    interface contract names."""
+    t.output("low_score")["warnings"] = ["Adresse approximative, à vérifier"]
     return t.step("low_score").seq
 
 
