@@ -15,7 +15,13 @@ from conformity.catalog.diff import diff_waves
 from conformity.catalog.render import FORMATS, diff_text, render_spec
 from conformity.checks.packs import registered
 from conformity.cli.common import emit, get_catalog
-from conformity.defects.coverage import broken_alone, defective_vendors_dirs, load_pack_defects, proving_tests
+from conformity.defects.coverage import (
+    PROVEN_LEVELS,
+    broken_alone,
+    defective_vendors_dirs,
+    load_pack_defects,
+    proving_tests,
+)
 
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                              help="Write to this file instead of standard output.")
@@ -145,8 +151,8 @@ def wave_diff(ctx: click.Context, wave_a: str, wave_b: str, category: str | None
 @click.option("--category", "-c", help="Only this category (with --wave).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--strict", is_flag=True, help="Exit 1 if an automated requirement has no registered check, if an "
-                                             "automated MUST requirement a wave pins is broken alone by no declared "
-                                             "defect (trace mutation or defective vendor), if a check declares a "
+                                             "automated MUST or SHOULD requirement a wave pins is broken alone by no "
+                                             "declared defect (trace mutation or defective vendor), if a check declares a "
                                              "requirement no wave holds, or if a requirement with no automated check "
                                              "gives a placeholder for its reason.")
 @click.pass_context
@@ -163,7 +169,7 @@ def coverage_cmd(ctx: click.Context, wave_id: str | None, category: str | None, 
     vendors = defective_vendors_dirs(catalog.root)
     rows = with_defects(coverage(catalog, wave_id, category), catalog, broken_alone(catalog, vendors), wave_id,
                         proving_tests(catalog, vendors))
-    blind = [r for r in rows if r.method == "automated" and r.level == "MUST" and r.pinned and not r.defects]
+    blind = [r for r in rows if r.method == "automated" and r.level in PROVEN_LEVELS and r.pinned and not r.defects]
     if fmt == "json":
         click.echo(json.dumps([asdict(r) for r in rows], indent=2, ensure_ascii=False))
         for problem in unheld:

@@ -1,5 +1,5 @@
 """Defects that prove the judge discriminates: one-defect variants of a compliant run, each declaring exactly
-which automated MUST requirements it breaks.
+which automated MUST and SHOULD requirements it breaks.
 
 A judge is worth how rarely it is wrong, in both directions: a defect that no check sees, and a refusal
 that blames requirements the software meets. Two kinds of defects measure it:
@@ -10,8 +10,10 @@ that blames requirements the software meets. Two kinds of defects measure it:
 * **defective vendors** (``examples/vendors/<pack>/defective/<name>/``): the reference software with one defect
   switched on, run for real; ``expected.toml`` beside its ``vendor.toml`` lists what the run must fail.
 
-Each declaration is exact (the failed MUST requirements are those listed, no more, no less; tests prove
-it), and ``usine coverage --strict`` reports the automated MUST requirements no defect breaks alone. Two
+Each declaration is exact (the failed MUST and SHOULD requirements are those listed, no more, no less; tests
+prove it: a SHOULD fails no run, but the report shows it failed, so its check must fail exactly when it should), and
+``usine coverage --strict`` reports the automated MUST and SHOULD requirements no defect breaks alone. A defective
+vendor's ``expected.toml`` lists MUSTs only (see :class:`VendorExpectation`). Two
 requirements of different referentials that state one rule on the same evidence (``same_rule``) cannot
 be broken one without the other; the pack says which and why.
 """

@@ -234,17 +234,30 @@ def test_who_logs_in_first_is_worded_from_the_pack_declaration(usine, monkeypatc
     assert "practitioner.login before" not in text and "fixture practitioner" not in text
 
 
-def test_coverage_strict_fails_on_an_automated_must_requirement_no_defect_breaks(catalog_copy: Path, edit,
-                                                                                   usine) -> None:
-    """PRACAUTH-002 is a SHOULD in 2026-W1 (the fixed-endpoints defect is declared for 2027-W2, where it is promoted):
-    promoted in a copy of 2026-W1, it is an automated MUST no defect breaks there, and --strict says so and fails."""
+def test_coverage_strict_fails_on_an_automated_must_requirement_no_defect_breaks(
+        catalog_copy: Path, edit, usine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PRACAUTH-002 is a SHOULD in 2026-W1, broken alone there by its mutations: promoted in a copy of 2026-W1, it is
+    an automated MUST they still break. Without them, it is one no defect breaks there, and --strict says so and
+    fails, promoted (a MUST) or not (a SHOULD)."""
+    import conformity.defects.coverage as defects_coverage
+    from conformity.checks.registry import Registry
+    from conformity.defects import MUTATIONS, Mutation
+
     assert usine("--catalog", catalog_copy, "coverage", "--wave", "2026-W1", "--strict").exit_code == 0
     edit("waves/2026-W1.toml", 'requirements = "applicable"', 'requirements = "applicable"\npromote = ["PRACAUTH-002"]')
-    lenient = usine("--catalog", catalog_copy, "coverage", "--wave", "2026-W1")
-    strict = usine("--catalog", catalog_copy, "coverage", "--wave", "2026-W1", "--strict")
-    assert lenient.exit_code == 0 and strict.exit_code == 1, strict.output
-    blind = [line for line in strict.output.splitlines() if "no defect breaks it alone" in line]
-    assert blind == ["PRACAUTH@1.0#PRACAUTH-002: no defect breaks it alone, so nothing shows its checks can fail"]
+    assert usine("--catalog", catalog_copy, "coverage", "--wave", "2026-W1", "--strict").exit_code == 0
+    defects_coverage.load_pack_defects()  # every pack's mutations, before the registry is replaced
+    kept: Registry[Mutation] = Registry("mutation")
+    for mid, m in MUTATIONS.items():
+        if "PRACAUTH-002" not in m.breaks:
+            kept.register(mid, m)
+    monkeypatch.setattr(defects_coverage, "MUTATIONS", kept)
+    for catalog in (catalog_copy, load_catalog().root):  # promoted to MUST, and as shipped (a SHOULD)
+        lenient = usine("--catalog", catalog, "coverage", "--wave", "2026-W1")
+        strict = usine("--catalog", catalog, "coverage", "--wave", "2026-W1", "--strict")
+        assert lenient.exit_code == 0 and strict.exit_code == 1, strict.output
+        blind = [line for line in strict.output.splitlines() if "no defect breaks it alone" in line]
+        assert blind == ["PRACAUTH@1.0#PRACAUTH-002: no defect breaks it alone, so nothing shows its checks can fail"]
 
 
 def test_a_command_imports_only_what_it_needs_and_help_lists_every_command() -> None:

@@ -28,6 +28,7 @@ from conformity.checks.registry import CHECKS
 from conformity.cli import cli
 from conformity.defects import MUTATIONS, SAME_RULE, Mutation, apply, proves_alone, rejudge
 from conformity.defects.coverage import (
+    automated,
     broken_alone,
     defective_vendors_dirs,
     must_automated,
@@ -119,17 +120,19 @@ def test_views_kept_from_one_mutation_to_the_next_change_no_verdict(
         assert kept == alone, m.id
 
 
-def test_every_automated_must_requirement_is_broken_alone_by_a_defect() -> None:
-    """The coverage of both waves, every category: 100 % (the declarations are proven by the test above and by
-    test_defective_vendors.py)."""
+def test_every_automated_must_and_should_requirement_is_broken_alone_by_a_defect() -> None:
+    """The coverage of both waves, every category: 100 % of the automated MUSTs and SHOULDs (the declarations are
+    proven by the test above and by test_defective_vendors.py)."""
     catalog = load_catalog()
     missing = uncovered(catalog, defective_vendors_dirs(ROOT))
     alone = broken_alone(catalog, defective_vendors_dirs(ROOT))
-    total = {(w, r) for w in catalog.waves for c in catalog.wave(w).categories for r in must_automated(catalog, w, c)}
+    total = {(w, r) for w in catalog.waves for c in catalog.wave(w).categories for r in automated(catalog, w, c)}
+    should = {(w, r) for w in catalog.waves for c in catalog.wave(w).categories for r in should_automated(catalog, w, c)}
     covered = sum(1 for key in total if alone.get(key))
-    print(f"defect coverage: {covered}/{len(total)} automated MUST requirements × wave broken alone "
+    print(f"defect coverage: {covered}/{len(total)} automated MUST and SHOULD requirements × wave broken alone "
           f"({100 * covered / len(total):.1f} %)")
     assert missing == {} and covered == len(total)
+    assert {("2026-W1", "PRACAUTH-005"), ("2026-W3", "DPE-004")} <= should  # SHOULDs are counted
 
 
 def test_requirements_stating_one_rule_are_few_and_explained() -> None:
@@ -158,6 +161,29 @@ def test_a_trace_is_rederived_identically(reference_run: Callable[[str, str], Ve
     for check_id in ref.plan.checks:
         assert as_json(evaluate_check(check_id, again, ref.ctx).to_json()) == \
             as_json(ref.verdicts[check_id].to_json()), check_id
+
+
+def test_coverage_strict_fails_on_an_automated_should_no_defect_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without its mutations, PRACAUTH-005 (a SHOULD in 2026-W1, which pins PRACAUTH@1.0) is broken alone by no
+    defect there: ``usine coverage --strict`` names it and exits 1, as for a MUST."""
+    import conformity.defects.coverage as defects_coverage
+    from conformity.checks.registry import Registry
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["coverage", "--wave", "2026-W1", "--strict"]).exit_code == 0
+    defects_coverage.load_pack_defects()  # every pack's mutations, before the registry is replaced
+    kept: Registry[Mutation] = Registry("mutation")
+    for mid, m in MUTATIONS.items():
+        if "PRACAUTH-005" not in m.breaks:
+            kept.register(mid, m)
+    monkeypatch.setattr(defects_coverage, "MUTATIONS", kept)
+    strict = runner.invoke(cli, ["coverage", "--wave", "2026-W1", "--strict"])
+    assert strict.exit_code == 1, strict.output
+    assert "PRACAUTH@1.0#PRACAUTH-005: no defect breaks it alone" in strict.output
+    assert [ln for ln in strict.output.splitlines() if "no defect breaks it alone" in ln] == \
+        ["PRACAUTH@1.0#PRACAUTH-005: no defect breaks it alone, so nothing shows its checks can fail"]
+    # 2027-W2 raises it to MUST: it was already counted there
+    assert uncovered(load_catalog(), defective_vendors_dirs(ROOT)) == {"2026-W1": ["PRACAUTH-005"], "2027-W2": ["PRACAUTH-005"]}
 
 
 def test_coverage_strict_reports_requirements_no_defect_breaks() -> None:
