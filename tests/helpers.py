@@ -69,3 +69,18 @@ def small_tmpfs(folder: Path, size: str) -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False, timeout=30)
+
+
+def without_mutations_breaking(monkeypatch: pytest.MonkeyPatch, requirement: str) -> None:
+    """``usine coverage`` sees every pack's trace mutations but those declaring they break ``requirement`` (for the
+    test's duration): what it says of a requirement no defect breaks alone."""
+    import conformity.defects.coverage as defects_coverage
+    from conformity.checks.registry import Registry
+    from conformity.defects import MUTATIONS, Mutation
+
+    defects_coverage.load_pack_defects()  # every pack's mutations, before the registry is replaced
+    kept: Registry[Mutation] = Registry("mutation")
+    for mid, m in MUTATIONS.items():
+        if requirement not in m.breaks:
+            kept.register(mid, m)
+    monkeypatch.setattr(defects_coverage, "MUTATIONS", kept)

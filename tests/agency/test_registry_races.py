@@ -37,14 +37,21 @@ def _as(s: Service, login: str) -> TestClient:
     return c
 
 
-def _labelled(s: Service, runs: Runs) -> str:
-    """The reference run uploaded, reviewed by two reviewers and decided: its label id."""
+def _uploaded(s: Service, runs: Runs) -> tuple[str, dict[str, Any], TestClient, TestClient, TestClient]:
+    """The reference run uploaded and accepted by alice: its submission, the review body for what awaits a review,
+    and the staff's clients (alice, bob, dora)."""
     sub = upload(s.vendor(), runs.reference)["submission"]["id"]  # type: ignore[index]
     alice, bob, dora = _as(s, "alice"), _as(s, "bob"), _as(s, "dora")
     queue = alice.get("/api/v1/staff/queue").json()["queue"]
     awaiting = [a["id"] for a in next(q for q in queue if q["submission"] == sub)["awaiting"]]
     body = {"requirements": awaiting, "verdict": "accepted", "reason": "read: it shows what is asked"}
     assert alice.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
+    return sub, body, alice, bob, dora
+
+
+def _labelled(s: Service, runs: Runs) -> str:
+    """The reference run uploaded, reviewed by two reviewers and decided: its label id."""
+    sub, body, _, bob, dora = _uploaded(s, runs)
     assert bob.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
     decided = dora.post(f"/api/v1/staff/submissions/{sub}/decision", json={})
     assert decided.json()["decision"]["outcome"] == "labelled", decided.json()
@@ -196,12 +203,7 @@ def test_an_action_under_way_when_its_account_is_disabled_changes_nothing(
     recorded after the change had committed. Now the account and the token it acts with are checked again inside
     the action's own transaction: 403, nothing recorded."""
     s = sqlite_service
-    sub = upload(s.vendor(), runs.reference)["submission"]["id"]  # type: ignore[index]
-    alice, bob, dora = _as(s, "alice"), _as(s, "bob"), _as(s, "dora")
-    queue = alice.get("/api/v1/staff/queue").json()["queue"]
-    awaiting = [a["id"] for a in next(q for q in queue if q["submission"] == sub)["awaiting"]]
-    body = {"requirements": awaiting, "verdict": "accepted", "reason": "read: it shows what is asked"}
-    assert alice.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
+    sub, body, _, bob, dora = _uploaded(s, runs)
     if action != "review":
         assert bob.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
     label_id = None
@@ -296,12 +298,7 @@ def test_two_decisions_of_one_submission_at_once_issue_one_label(service: Servic
     """Two deciders deciding the same reviewed submission at once: one label, one event; the other is told nothing new
     was recorded."""
     s = service
-    sub = upload(s.vendor(), runs.reference)["submission"]["id"]  # type: ignore[index]
-    alice, bob = _as(s, "alice"), _as(s, "bob")
-    awaiting = [a["id"] for a in next(q for q in alice.get("/api/v1/staff/queue").json()["queue"]
-                                      if q["submission"] == sub)["awaiting"]]
-    body = {"requirements": awaiting, "verdict": "accepted", "reason": "read: it shows what is asked"}
-    assert alice.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
+    sub, body, _, bob, _ = _uploaded(s, runs)
     assert bob.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
     deciders = [_as(s, "dora"), _as(s, "dora")]
     answers = _at_once(2, lambda i: deciders[i].post(f"/api/v1/staff/submissions/{sub}/decision", json={}))
@@ -359,12 +356,7 @@ def test_a_label_issued_after_waiting_for_the_lock_is_dated_when_it_was_issued(
     version was blocked, and a payment run paid installations of that time. Now a decision the caller does not date
     is dated holding the lock, as revocations are."""
     s = service
-    sub = upload(s.vendor(), runs.reference)["submission"]["id"]  # type: ignore[index]
-    alice, bob, dora = _as(s, "alice"), _as(s, "bob"), _as(s, "dora")
-    awaiting = [a["id"] for a in next(q for q in alice.get("/api/v1/staff/queue").json()["queue"]
-                                      if q["submission"] == sub)["awaiting"]]
-    body = {"requirements": awaiting, "verdict": "accepted", "reason": "read: it shows what is asked"}
-    assert alice.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
+    sub, body, _, bob, dora = _uploaded(s, runs)
     assert bob.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
     writers = Writers(monkeypatch)
     with write_lock_held(s.config.database) as release:

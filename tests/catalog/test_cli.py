@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from conformity import plugins
 from conformity.catalog import load_catalog
 from conformity.cli import cli
+from tests.helpers import without_mutations_breaking
 
 
 def test_validate_shipped_catalog(usine) -> None:
@@ -239,19 +240,10 @@ def test_coverage_strict_fails_on_an_automated_must_requirement_no_defect_breaks
     """PRACAUTH-002 is a SHOULD in 2026-W1, broken alone there by its mutations: promoted in a copy of 2026-W1, it is
     an automated MUST they still break. Without them, it is one no defect breaks there, and --strict says so and
     fails, promoted (a MUST) or not (a SHOULD)."""
-    import conformity.defects.coverage as defects_coverage
-    from conformity.checks.registry import Registry
-    from conformity.defects import MUTATIONS, Mutation
-
     assert usine("--catalog", catalog_copy, "coverage", "--wave", "2026-W1", "--strict").exit_code == 0
     edit("waves/2026-W1.toml", 'requirements = "applicable"', 'requirements = "applicable"\npromote = ["PRACAUTH-002"]')
     assert usine("--catalog", catalog_copy, "coverage", "--wave", "2026-W1", "--strict").exit_code == 0
-    defects_coverage.load_pack_defects()  # every pack's mutations, before the registry is replaced
-    kept: Registry[Mutation] = Registry("mutation")
-    for mid, m in MUTATIONS.items():
-        if "PRACAUTH-002" not in m.breaks:
-            kept.register(mid, m)
-    monkeypatch.setattr(defects_coverage, "MUTATIONS", kept)
+    without_mutations_breaking(monkeypatch, "PRACAUTH-002")
     for catalog in (catalog_copy, load_catalog().root):  # promoted to MUST, and as shipped (a SHOULD)
         lenient = usine("--catalog", catalog, "coverage", "--wave", "2026-W1")
         strict = usine("--catalog", catalog, "coverage", "--wave", "2026-W1", "--strict")

@@ -38,6 +38,7 @@ from conformity.defects.coverage import (
     unsettled,
 )
 from conformity.harness.report import RequirementRow, requirement_rows, summarise
+from tests.helpers import without_mutations_breaking
 from tests.runs import VendorRun
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,17 +167,9 @@ def test_a_trace_is_rederived_identically(reference_run: Callable[[str, str], Ve
 def test_coverage_strict_fails_on_an_automated_should_no_defect_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without its mutations, PRACAUTH-005 (a SHOULD in 2026-W1, which pins PRACAUTH@1.0) is broken alone by no
     defect there: ``usine coverage --strict`` names it and exits 1, as for a MUST."""
-    import conformity.defects.coverage as defects_coverage
-    from conformity.checks.registry import Registry
-
     runner = CliRunner()
     assert runner.invoke(cli, ["coverage", "--wave", "2026-W1", "--strict"]).exit_code == 0
-    defects_coverage.load_pack_defects()  # every pack's mutations, before the registry is replaced
-    kept: Registry[Mutation] = Registry("mutation")
-    for mid, m in MUTATIONS.items():
-        if "PRACAUTH-005" not in m.breaks:
-            kept.register(mid, m)
-    monkeypatch.setattr(defects_coverage, "MUTATIONS", kept)
+    without_mutations_breaking(monkeypatch, "PRACAUTH-005")
     strict = runner.invoke(cli, ["coverage", "--wave", "2026-W1", "--strict"])
     assert strict.exit_code == 1, strict.output
     assert "PRACAUTH@1.0#PRACAUTH-005: no defect breaks it alone" in strict.output
