@@ -179,6 +179,13 @@ def _umask() -> int:
     return mask
 
 
+def real_path(path: Path) -> Path:
+    """``path`` absolute, its symbolic links followed as far as they lead: what ``Path.resolve()`` gives, but a loop
+    of links (a → b → a) is left unresolved instead of raising RuntimeError (Python before 3.13), a traceback for a
+    user who gave that path; what then reads it says "not found" or "not a folder", naming it."""
+    return Path(os.path.realpath(path))
+
+
 def private_dir(path: Path) -> Path:
     """Create a folder only its owner may enter (0700, missing parents too); an existing folder is left as it is."""
     missing = [p for p in (path, *path.parents) if not p.exists()]

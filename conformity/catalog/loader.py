@@ -25,6 +25,7 @@ from conformity.catalog.models import (
 )
 from conformity.catalog.schema import key_path, plain, schema_problems
 from conformity.errors import CatalogError, InputError, Problem
+from conformity.files import real_path
 from conformity.paths import default_catalog_root
 
 
@@ -256,7 +257,7 @@ def load_catalog(root: str | Path | None = None, *,
     for d in (ref_dir, wave_dir):
         if not d.is_dir():
             problems.append(Problem(str(d), "", "catalog folder is missing"))
-    real_root = root.resolve()
+    real_root = real_path(root)
     _outside(real_root, (ref_dir, wave_dir), problems)
     if problems:
         raise CatalogError(problems)

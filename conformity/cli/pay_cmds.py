@@ -11,6 +11,7 @@ import click
 from conformity.cli.common import get_catalog
 from conformity.cli.params import RFC3339, LedgerPath, now_unless
 from conformity.errors import InputError
+from conformity.files import real_path
 from conformity.infrastructure_keys import load_keys
 from conformity.paths import state_dir
 from conformity.payments import RunOptions, run_payments
@@ -77,10 +78,10 @@ def _check_out(out: Path, events: tuple[Path, ...]) -> None:
     """--out may not be a folder given as --events, nor the folder of an events file given: the next run over it would
     read payment-proofs.jsonl as events."""
     for p in events:
-        if p.is_dir() and p.resolve() == out.resolve():
+        if p.is_dir() and real_path(p) == real_path(out):
             raise InputError(f"the output folder {out} is the events folder {p}: the next run over it would read "
                              "payment-proofs.jsonl as an events file; choose another --out", where="--out")
-        if not p.is_dir() and p.resolve().parent == out.resolve():
+        if not p.is_dir() and real_path(p).parent == real_path(out):
             raise InputError(f"the output folder {out} is the folder of the events file {p}: payment-proofs.jsonl "
                              "would be written beside it, and a run over that folder would read it as an events file; "
                              "choose another --out", where="--out")
@@ -103,7 +104,7 @@ def _event_files(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     # reported as a duplicate-event refusal, as if the infrastructure had sent it twice
     once: dict[Path, Path] = {}
     for f in out:
-        once.setdefault(f.resolve(), f)
+        once.setdefault(real_path(f), f)
     return tuple(once.values())
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from conformity.catalog import Catalog
 from conformity.errors import InputError
-from conformity.files import private_dir
+from conformity.files import private_dir, real_path
 from conformity.infrastructure_keys import InfrastructureKeys
 from conformity.labels import iso
 from conformity.payments import parquet, reasons
@@ -132,7 +132,7 @@ class PaymentRun:
                 raise InputError("events file not found", file=path)
             if parquet.is_parquet(path):  # its layout, before the ledger is touched (read again from intake's copy)
                 parquet.check(path)
-        out, labels = options.out.resolve(), options.labels.resolve()
+        out, labels = real_path(options.out), real_path(options.labels)
         if out == labels or out.is_relative_to(labels):
             raise InputError(f"the output folder {options.out} is the labels folder {options.labels} or inside it: the "
                              "next run would read its summary.json and refusals.json as labels; choose another --out",

@@ -314,3 +314,14 @@ def test_wave_diff_says_the_funding_window_changed(usine) -> None:
         "wave", "diff", "2026-W1", "2027-W2", "-c", "GP").output
     same = json.loads(usine("wave", "diff", "2027-W2", "2027-W2", "--format", "json").output)
     assert not any(c["funding"] for c in same["categories"])
+
+
+def test_a_catalog_path_that_is_a_loop_of_links_is_a_clear_error(tmp_path: Path) -> None:
+    """Before, ``--catalog`` naming a loop of symbolic links (a → b → a) ended in a traceback, exit 1: Path.resolve
+    raises RuntimeError on a loop until Python 3.13. Found by tests/unit/test_cli_fuzz.py."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    r = CliRunner().invoke(cli, ["--catalog", str(tmp_path / "a"), "validate"])
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output and (r.exception is None or isinstance(r.exception, SystemExit)), r.output
+    assert str(tmp_path / "a") in r.output and "catalog folder is missing" in r.output, r.output

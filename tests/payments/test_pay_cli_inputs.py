@@ -120,3 +120,14 @@ def test_a_confirmation_names_the_iban_checked_and_orders_to_no_other(ws: Worksp
     assert r.returncode == 0, r.stderr
     assert [(o["status"], o["iban"]) for o in r.orders] == [("ordered", checked)]
     assert r.summary["orders_held"] == 0
+
+
+def test_a_labels_folder_that_is_a_loop_of_links_is_an_error(ws: Workspace, tmp_path: Path) -> None:
+    """Before, ``--labels`` naming a loop of symbolic links (a → b → a) ended in a traceback, exit 1 (Path.resolve
+    raises RuntimeError on a loop until Python 3.13). Found by tests/unit/test_cli_fuzz.py."""
+    events = ws.events("e.jsonl", events_for(installation("750100011", "M"), 5))
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    ws.labels = tmp_path / "a"
+    r = ws.run(events)
+    assert_refused_untouched(ws, r, str(tmp_path / "a"))
