@@ -194,6 +194,10 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
     """
     if not agency_keys:
         raise InputError("no agency key: give --agency-key PEM (or set USINE_AGENCY_PUBKEY)", where="--agency-key")
+    agency_ring = KeyRing.from_paths(agency_keys)
+    if not len(agency_ring):  # a folder without any *.pem: every label and the revocation list would be "untrusted"
+        raise InputError(f"no public key (*.pem) found in {', '.join(map(str, agency_keys))}: give the agency's "
+                         "public key (PEM) or the folder holding it", where="--agency-key")
     if infrastructure_keys is None:
         raise InputError("no infrastructure keys: give --infrastructure-keys FILE (or set USINE_INFRASTRUCTURE_KEYS), "
                          "the keys whose signed segments prove the events; unauthenticated events are never paid",
@@ -217,7 +221,7 @@ def pay_run(ctx: click.Context, wave_id: str, labels_dir: Path, revocations: Pat
                    f"{labels_dir}, the current revocation list fetched", err=True)
     options = RunOptions(
         wave=wave_id, labels=labels_dir, events=_event_files(events), ledger=ledger_path or default_ledger(),
-        out=out_dir, keys=KeyRing.from_paths(agency_keys), infrastructure=load_keys(infrastructure_keys),
+        out=out_dir, keys=agency_ring, infrastructure=load_keys(infrastructure_keys),
         payer=load_payer(payer_file), payees=load_payees(payees_file), as_of=now_unless(as_of), revocations=revocations,
         commit_every=commit_every, engine=engine, spark_master=spark_master, memory_limit=memory_limit,
         confirmed_ibans=confirmed_ibans)

@@ -131,3 +131,15 @@ def test_a_labels_folder_that_is_a_loop_of_links_is_an_error(ws: Workspace, tmp_
     ws.labels = tmp_path / "a"
     r = ws.run(events)
     assert_refused_untouched(ws, r, str(tmp_path / "a"))
+
+
+def test_an_agency_key_folder_without_keys_is_an_error_naming_it(ws: Workspace, tmp_path: Path) -> None:
+    """Before, ``--agency-key`` naming a folder without any *.pem (the wrong folder) ran with no trusted key: the
+    error blamed the revocation list ("signed by an untrusted key … (trusted: none)") and named neither the option
+    nor the folder. Found by tests/unit/test_cli_fuzz.py."""
+    events = ws.events("e.jsonl", events_for(installation("750100011", "M"), 5))
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "README.txt").write_text("the key is elsewhere")
+    ws.key = tmp_path / "elsewhere"
+    r = ws.run(events)
+    assert_refused_untouched(ws, r, "--agency-key", str(tmp_path / "elsewhere"), "no public key")
