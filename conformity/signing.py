@@ -280,6 +280,9 @@ class SigningKey:
                 except OSError:  # a read-only key folder: the private key is all that is needed here
                     pass
             return key
+        if p.is_symlink():  # a link to nothing (its volume not mounted, a loop): a new key saved over it replaces the key
+            raise InputError("a symbolic link to no file: the key it leads to is missing (a volume not mounted?); "
+                             "refusing to create a new key in its place", file=p)
         key = cls.generate()
         key.save(p)
         return key

@@ -212,3 +212,21 @@ def test_a_header_member_usine_never_signs_is_refused_even_under_a_trusted_signa
     name = "b64" if member == "crit+b64" else member  # the first, in order
     assert f"protected.{name}" in str(exc.value) and "x.json" in str(exc.value), str(exc.value)
     assert verify_envelope(AGENCY.sign_document({"format": "x/1", "n": 1}), RING).payload["n"] == 1
+
+
+def test_a_key_path_that_is_a_broken_or_looping_link_is_never_replaced_by_a_new_key(tmp_path: Path) -> None:
+    """Before, ``SigningKey.load_or_create`` on a symbolic link leading nowhere (the agency's key on a volume not
+    mounted, or a loop a → b → a) saw no file, generated a new key and saved it over the link: `usine agency registry
+    export --key LINK` exited 0 with a revocation list signed by a key nobody trusts, the link gone. Found by
+    tests/unit/test_cli_fuzz.py."""
+    dangling = tmp_path / "agency.pem"
+    dangling.symlink_to(tmp_path / "unmounted" / "agency.pem")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for link in (dangling, tmp_path / "a"):
+        with pytest.raises(InputError, match="a symbolic link to no file") as caught:
+            SigningKey.load_or_create(link)
+        assert str(link) in str(caught.value)
+        assert link.is_symlink() and not link.with_name(link.stem + ".pub.pem").exists()
+    fresh = SigningKey.load_or_create(tmp_path / "new.pem")  # a path with nothing there: created on first use
+    assert SigningKey.load(tmp_path / "new.pem").kid == fresh.kid
