@@ -13,7 +13,8 @@ that blames requirements the software meets. Two kinds of defects measure it:
 Each declaration is exact (the failed MUST and SHOULD requirements are those listed, no more, no less; tests
 prove it: a SHOULD fails no run, but the report shows it failed, so its check must fail exactly when it should), and
 ``usine coverage --strict`` reports the automated MUST and SHOULD requirements no defect breaks alone. A defective
-vendor's ``expected.toml`` lists MUSTs only (see :class:`VendorExpectation`). Two
+vendor's ``expected.toml`` lists both levels in one list, as a mutation's ``breaks`` does (see
+:class:`VendorExpectation`). Two
 requirements of different referentials that state one rule on the same evidence (``same_rule``) cannot
 be broken one without the other; the pack says which and why.
 """
@@ -123,9 +124,14 @@ def rejudge(check_ids: Iterable[str], traces: Mapping[str, dict[str, Any]], ctx:
 
 @dataclass(frozen=True, slots=True)
 class VendorExpectation:
-    """What one run of a shipped defective vendor must conclude: exactly these automated MUST requirements fail, and
-    exactly those ``not_exercised`` (their situation never happened because of the defect: e.g. no document was
-    accepted, so none could be replaced); none is in error."""
+    """What one run of a shipped defective vendor must conclude: exactly the ``failed`` automated MUST and SHOULD
+    requirements fail, and exactly those ``not_exercised`` (their situation never happened because of the defect:
+    e.g. no document was accepted, so none could be replaced); none is in error.
+
+    Both lists name MUSTs and SHOULDs alike; which is which is the level the run's wave × category gives each
+    (a wave may promote a SHOULD to a MUST), as for a mutation's ``breaks``. A SHOULD's failure blocks no label, but
+    the report shows it to the vendor: a failed SHOULD the vendor does not list is a check firing where it should
+    not, or a defect that is not the one its README says."""
 
     vendor: str
     manifest: Path

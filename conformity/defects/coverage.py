@@ -55,6 +55,15 @@ def should_automated(catalog: Catalog, wave: str, category: str) -> set[str]:
     return automated(catalog, wave, category, ("SHOULD",))
 
 
+def by_level(catalog: Catalog, wave: str, category: str, ids: Iterable[str]) -> tuple[list[str], list[str], list[str]]:
+    """``ids`` split as a wave × category holds them (sorted): its automated MUSTs, its automated SHOULDs, and the
+    others (a declaration naming one of those says nothing a run of that wave × category could show)."""
+    must, should = must_automated(catalog, wave, category), should_automated(catalog, wave, category)
+    listed = sorted(set(ids))
+    return ([r for r in listed if r in must], [r for r in listed if r in should],
+            [r for r in listed if r not in must and r not in should])
+
+
 def unsettled(rows: Iterable[RequirementRow], level: str) -> tuple[list[str], list[str], list[str]]:
     """The automated requirements of ``level`` a run's rows show failed, in error and not exercised (sorted): for
     MUST, the summary's ``failed_must``, ``errored_must`` and ``not_exercised_must``; for SHOULD, what the report shows

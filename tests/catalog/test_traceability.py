@@ -19,7 +19,8 @@ from conformity.catalog import load_catalog
 from conformity.catalog.coverage import declaration_problems, placeholder_reason
 from conformity.catalog.crosscheck import DeclaredCheck, Registered
 from conformity.checks.registry import check
-from conformity.defects.coverage import requirement_key
+from conformity.defects import vendor_expectations
+from conformity.defects.coverage import by_level, defective_vendors_dirs, requirement_key
 
 #: a requirement of PRACAUTH@1.2, a version no wave pins
 UNPINNED = '''
@@ -146,6 +147,22 @@ def test_every_automated_requirement_is_named_by_a_test_id() -> None:
     ids = _parametrised_ids()
     assert len(automated) > 100 and len(ids) > 100
     assert sorted(r for r in automated if not any(requirement_key(r) in i for i in ids)) == []
+
+
+def test_defective_vendors_declare_only_automated_musts_and_shoulds_of_their_run() -> None:
+    """A defective vendor's ``failed`` and ``not_exercised`` name requirements its run's wave × category holds as
+    automated MUSTs or SHOULDs (the level as that wave applies it): another id could never be compared with a run, and
+    would count for nothing. ``by_level`` splits them so, as the defective-vendor tests and the coverage read them."""
+    catalog = load_catalog()
+    expectations = [e for d in defective_vendors_dirs(Path(__file__).resolve().parents[2])
+                    for e in vendor_expectations(d)]
+    assert len(expectations) > 40
+    stray = {(e.vendor, e.wave): by_level(catalog, e.wave, e.category, (*e.failed, *e.not_exercised))[2]
+             for e in expectations}
+    assert {k: v for k, v in stray.items() if v} == {}
+    # the split follows the wave's levels: PRACAUTH-005 is an automated SHOULD of 2026-W1 GP, PRACAUTH-003 a MUST
+    assert by_level(catalog, "2026-W1", "GP", ["PRACAUTH-005", "PRACAUTH-003", "PRACAUTH-003", "NOPE-001"]) == \
+        (["PRACAUTH-003"], ["PRACAUTH-005"], ["NOPE-001"])
 
 
 def test_coverage_links_each_requirement_to_its_checks_defects_and_test_ids(usine: Callable[..., Result]) -> None:

@@ -1,5 +1,6 @@
-"""Every shipped defective HomeApp, run for real: the failed MUST requirements are exactly those its
-``expected.toml`` lists for the wave, no more, no less, explained by findings that quote the trace.
+"""Every shipped defective HomeApp, run for real: the failed automated MUST and SHOULD requirements are exactly those
+its ``expected.toml`` lists for the wave, no more, no less, explained by findings; none is in error, and those not
+exercised are exactly those it lists as such.
 
 Each vendor runs on the newest housing wave here (20 real runs); ``expected.toml`` also declares the 2026-W3 runs,
 which ``usine coverage`` counts and which the slow-only ``USINE_ALL_WAVES=1`` run checks too.
@@ -12,8 +13,10 @@ from collections.abc import Callable
 
 import pytest
 
+from conformity.catalog import load_catalog
 from conformity.defects import VendorExpectation, vendor_expectations
-from conformity.defects.coverage import vendor_case_id
+from conformity.defects.coverage import by_level, unsettled, vendor_case_id
+from conformity.harness.report import rows_of
 from tests.packs.housing.runs import VENDORS
 from tests.runs import VendorRun
 
@@ -28,16 +31,28 @@ def test_every_defective_vendor_declares_what_it_fails() -> None:
     shipped = {p.parent.name for p in (VENDORS / "defective").glob("*/vendor.toml")}
     assert declared == shipped and len(shipped) >= 10
     assert all(e.failed for e in ALL) and {e.wave for e in ALL} == {"2026-W3", "2027-W4"}
+    catalog = load_catalog()
+    neither = {(e.vendor, e.wave): by_level(catalog, e.wave, e.category, (*e.failed, *e.not_exercised))[2]
+               for e in ALL}
+    assert not {k: v for k, v in neither.items() if v}, "declared, but no automated MUST or SHOULD of the run's wave"
 
 
 @pytest.mark.parametrize("expected", RUNS, ids=RUN_IDS)
 def test_defective_vendor_fails_exactly_its_requirements(
     housing_run: Callable[..., VendorRun], expected: VendorExpectation
 ) -> None:
+    catalog = load_catalog()
+    must, should, neither = by_level(catalog, expected.wave, expected.category, expected.failed)
+    unexercised_must, unexercised_should, unexercised_neither = by_level(
+        catalog, expected.wave, expected.category, expected.not_exercised)
+    assert not neither and not unexercised_neither, \
+        f"{expected.vendor} declares what {expected.wave} {expected.category} holds as no automated MUST or SHOULD"
     report = housing_run(expected.vendor, expected.wave, expected.category).report
     summary = report["summary"]
-    assert (sorted(summary["failed_must"]), summary["errored_must"]) == (sorted(expected.failed), []), {
-        r["id"]: r["findings"][:2] for r in report["requirements"] if r["verdict"] in ("fail", "error")
-    }
+    failing = {r["id"]: r["findings"][:2] for r in report["requirements"]
+               if r["verdict"] in ("fail", "error", "not-exercised")}
+    got = (sorted(summary["failed_must"]), summary["errored_must"], sorted(summary.get("not_exercised_must", [])))
+    assert got == (must, [], unexercised_must), failing
+    assert unsettled(rows_of(report), "SHOULD") == (should, [], unexercised_should), failing
     rows = [r for r in report["requirements"] if r["id"] in expected.failed]
     assert all(f["message"] for r in rows for f in r["findings"])
