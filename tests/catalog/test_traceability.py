@@ -182,6 +182,12 @@ def test_coverage_links_each_requirement_to_its_checks_defects_and_test_ids(usin
     pinned = [r for r in rows if r["method"] == "automated" and r["pinned"]]
     assert len(pinned) > 100 and [r["requirement"] for r in pinned if not r["tests"]] == []
     assert {"PRACAUTH@1.0#PRACAUTH-005", "DPE@1.0#DPE-004"} <= {r["requirement"] for r in pinned if r["level"] == "SHOULD"}
+    # a defective vendor's declared SHOULD counts as a mutation's does (DPE-004: a SHOULD in 1.0, a MUST in 1.1)
+    should = {r["requirement"]: r for r in pinned if r["requirement"].endswith("#DPE-004")}
+    assert should["DPE@1.0#DPE-004"]["level"] == "SHOULD" and should["DPE@1.1#DPE-004"]["level"] == "MUST"
+    assert "vendor:housing/hides-warnings" in should["DPE@1.0#DPE-004"]["defects"]
+    assert "hides-warnings-2026-W3->DPE_004" in should["DPE@1.0#DPE-004"]["tests"]
+    assert "hides-warnings-2027-W4->DPE_004" in should["DPE@1.1#DPE-004"]["tests"]
     assert all(not r["tests"] and not r["test_selector"] for r in rows if r["method"] != "automated")
 
     lines = usine("coverage", "--wave", "2026-W1").output.splitlines()

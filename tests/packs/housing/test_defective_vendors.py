@@ -2,7 +2,7 @@
 its ``expected.toml`` lists for the wave, no more, no less, explained by findings; none is in error, and those not
 exercised are exactly those it lists as such.
 
-Each vendor runs on the newest housing wave here (20 real runs); ``expected.toml`` also declares the 2026-W3 runs,
+Each vendor runs on the newest housing wave here (22 real runs); ``expected.toml`` also declares the 2026-W3 runs,
 which ``usine coverage`` counts and which the slow-only ``USINE_ALL_WAVES=1`` run checks too.
 """
 

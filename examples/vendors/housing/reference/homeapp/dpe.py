@@ -25,6 +25,9 @@ ENERGY_ONLY = defects.register("class-from-energy-only", "computes the label fro
 BOUNDS_INCLUSIVE = defects.register(
     "class-bounds-inclusive", "reads each class's upper bound as inside the class (<= instead of <)"
 )
+HIDE_WARNINGS = defects.register(
+    "hides-warnings", "shows the observatory's blocking findings only, never its warnings ('nothing to act on')"
+)
 
 
 def grade(value: float, bounds: tuple[int, ...]) -> str:
@@ -98,7 +101,7 @@ def shown(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {"type": f["type"], "message": str(f.get("message", "")), "thematique": str(f.get("thematique", ""))}
         for f in findings
-        if isinstance(f, dict) and f.get("type")
+        if isinstance(f, dict) and f.get("type") and (f["type"] in BLOCKING or not defects.active(HIDE_WARNINGS))
     ]
 
 
