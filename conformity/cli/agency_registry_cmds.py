@@ -181,7 +181,12 @@ def export_cmd(out_dir: Path, key_path: Path | None, retired_keys: tuple[Path, .
     from conformity.agency.submit import agency_signing_key, default_agency_key
     from conformity.signing import VerifyKey
 
-    key = agency_signing_key(key_path or default_agency_key())
+    path = key_path or default_agency_key()
+    if not path.exists() and not path.is_symlink():  # a mistyped path would sign the lists with a new key nobody trusts
+        raise InputError("no agency key there: the export signs the revocation list and the open data with the key "
+                         "that signed the labels (a decision creates it); give --key the agency's key",
+                         file=path, where="--key")
+    key = agency_signing_key(path)
     retired = sorted({VerifyKey.from_file(p).kid for p in retired_keys} - {key.kid})
     with _open(registry_path) as reg:
         done = export_registry(reg, key, out_dir, retired=retired)

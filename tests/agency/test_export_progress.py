@@ -199,6 +199,17 @@ def test_the_export_names_the_key_id_to_pin_rather_than_trusting_the_key_shipped
     assert kid in r.output and "not the copy" in r.output, r.output
 
 
+def test_the_export_refuses_a_key_path_holding_no_key(decided: Path, tmp_path: Path) -> None:
+    """A mistyped ``--key``: the export made a new agency key there (its folders too) and signed the revocation list
+    and the open data with it — exit 0 on a registry without labels, a list nobody trusts. The agency's key must
+    exist: exit 2, naming the path and the option, nothing written, no key made."""
+    out, typo = tmp_path / "export", tmp_path / "agnecy" / "agency-key.pem"
+    r = usine("agency", "registry", "export", "--out", out, "--key", typo)
+    assert r.exit_code == 2, r.output
+    assert str(typo) in r.output and "--key" in r.output and "no agency key there" in r.output
+    assert not out.exists() and not typo.parent.exists()
+
+
 def test_after_a_key_rotation_the_export_takes_the_former_keys_labels_only_when_named(
         decided: Path, tmp_path: Path) -> None:
     """The agency rotates its key: the labels the former key signed stay valid (signed once, never again), the new

@@ -215,11 +215,11 @@ SLOTS = [
          lambda v, h, o: ["agency", "registry", "list", "--registry", str(h)], tolerated=NEW_DATABASE),
     Slot("agency registry show --registry", "registry",
          lambda v, h, o: ["agency", "registry", "show", "lbl_abcdefgh", "--registry", str(h)]),
-    # the agency's key is created on first use (--agency-key's help): a missing file becomes a new key (an export
-    # signing with a key it just created is a policy question); a link to no file is refused
+    # the agency's key is created by a decision, never by an export: a missing file is refused (a mistyped --key
+    # would sign the lists with a new key nobody trusts), as a link to no file is
     Slot("agency registry export --key", "privkey",
          lambda v, h, o: ["agency", "registry", "export", "--out", str(o / "export"), "--key", str(h),
-                          "--registry", str(v["registry"])], tolerated=frozenset({"missing"})),
+                          "--registry", str(v["registry"])]),
     Slot("agency registry export --retired-key", "pubkey",
          lambda v, h, o: ["agency", "registry", "export", "--out", str(o / "export"), "--key", str(v["privkey"]),
                           "--retired-key", str(h), "--registry", str(v["registry"])]),
