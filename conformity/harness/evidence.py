@@ -21,6 +21,7 @@ from conformity.bundle.evidence import (
 )
 from conformity.catalog import Catalog
 from conformity.errors import InputError, Problem
+from conformity.files import real_path
 from conformity.harness.plan import Plan
 
 
@@ -103,7 +104,7 @@ def collect(catalog: Catalog, plan: Plan, sources: Iterable[Source]) -> tuple[At
     total = 0
     pending: list[Source] = []  # the files to attach, read once every source is known
     for src in sources:
-        key = (src.requirement, src.path.resolve())
+        key = (src.requirement, real_path(src.path))
         if key in seen:
             continue
         seen.add(key)

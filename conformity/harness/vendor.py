@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from conformity.catalog.loader import read_toml
 from conformity.catalog.schema import plain, schema_problems
 from conformity.errors import InputError, Problem
+from conformity.files import real_path
 from conformity.naming import id_problem, owned_software_id, ownership_problem
 from conformity.text import HIDDEN_CATEGORIES
 
@@ -153,7 +154,7 @@ def load_vendor(path: str | Path) -> Vendor:
         raise InputError([Problem(str(p), "software_id", ownership_problem(data["software_id"], data["vendor_id"])
                                   + ": leave software_id out and usine makes one")])
     d = data["driver"]
-    base = p.resolve().parent
+    base = real_path(p).parent
     cwd = (base / d["cwd"]) if "cwd" in d else base
     if "cwd" in d and not cwd.is_dir():  # else the start fails saying the program is missing
         raise InputError([Problem(str(p), "driver.cwd", f"folder {cwd} not found (the driver starts in it; a "

@@ -110,6 +110,7 @@ NOT_FILES: dict[str, str] = {
     "folder": "a folder, not a file",
     "named-pipe": "not a regular file (a named pipe",
     "dangling-link": "a symbolic link to a file that does not exist",
+    "link-loop": "a symbolic link",
     "absent": "not found at",
 }
 
@@ -126,6 +127,9 @@ def test_evidence_that_is_not_a_file_says_what_it_is(case: str, tmp_path: Path) 
         os.mkfifo(it)
     elif case == "dangling-link":
         it.symlink_to(tmp_path / "gone.pdf")
+    elif case == "link-loop":  # Path.resolve() raised RuntimeError on it (Python before 3.13): a traceback
+        it.symlink_to(tmp_path / "back.pdf")
+        (tmp_path / "back.pdf").symlink_to(it)
     code, out = run("--wave", "2026-W1", "--vendor", vendor_manifest("reference"), "--only", "SECURITY-013",
                     "--evidence", f"SECURITY-013={it}", "--out", tmp_path / "out")
     assert code == 2 and NOT_FILES[case] in out and "Traceback" not in out, out
