@@ -115,6 +115,25 @@ def parse_json(data: bytes, name: str, reasons: list[Problem]) -> Any:
     return None
 
 
+def preflight(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> None:
+    """What a sender checks before uploading ``path``: a zip the agency reads (within ``limits``) holding a
+    ``manifest.json`` that is a JSON object; InputError naming the file otherwise. Signatures, the manifest's schema
+    and the verdicts stay the agency's to judge (its schema may be newer than the sender's)."""
+    archive = open_bundle(path, limits)
+    if archive.problems:
+        raise InputError(archive.problems)
+    raw = archive.members.get(MANIFEST)
+    if raw is None:
+        raise InputError(f"not a bundle: the zip holds no {MANIFEST} (give the bundle.zip `usine run` wrote)",
+                         file=path)
+    reasons: list[Problem] = []
+    manifest = parse_json(raw, MANIFEST, reasons)
+    if reasons:
+        raise InputError([Problem(str(path), p.where, f"{MANIFEST}: {p.message}") for p in reasons])
+    if not isinstance(manifest, dict):
+        raise InputError(f"not a bundle: its {MANIFEST} is not a JSON object", file=path)
+
+
 def check_files(archive: BundleArchive, manifest: dict[str, Any], reasons: list[Problem]) -> None:
     """Every listed file present with its hash and size; no file the manifest does not list."""
     listed = manifest["files"]

@@ -36,7 +36,8 @@ def submit_cmd(ctx: click.Context, bundle: Path, agency_url: str, token: str, ca
                timeout: float) -> None:
     """Upload BUNDLE to the agency and report its state: findings, what awaits review, the label.
 
-    Exit 0 labelled, 1 refused (every finding listed), 2 refused by the service (token, size, type),
+    BUNDLE is checked first, before anything is sent: a zip the agency reads, holding a manifest.json.
+    Exit 0 labelled, 1 refused (every finding listed), 2 not a bundle, or refused by the service (token, size, type),
     3 the version's label was revoked, 4 awaiting the agency's review; with --no-wait, 0 once received.
     """
     import httpx
@@ -47,6 +48,9 @@ def submit_cmd(ctx: click.Context, bundle: Path, agency_url: str, token: str, ca
         from conformity.files import trust_anchor
 
         verify = trust_anchor(ca, "--ca")
+    from conformity.agency.verify import preflight
+
+    preflight(bundle)  # garbage is refused here, before any byte is sent (the agency judged it, a submission recorded)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/zip"}
     with httpx.Client(base_url=base, verify=verify, timeout=60.0, headers={"Accept": "application/json"}) as client:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -60,7 +61,8 @@ def test_an_answer_that_is_not_the_agency_s_is_said_not_a_traceback(service: str
     and then a maintenance page died on KeyError: 'status'; an error answer whose body was a JSON list on
     AttributeError."""
     bundle = tmp_path / "bundle.zip"
-    bundle.write_bytes(b"PK")
+    with zipfile.ZipFile(bundle, "w") as zf:  # what submit's own check lets through: a zip holding a manifest
+        zf.writestr("manifest.json", "{}")
     result = CliRunner().invoke(cli, ["submit", str(bundle), "--agency", service, "--token", "t", "--timeout", "5"])
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
