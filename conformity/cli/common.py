@@ -75,6 +75,11 @@ def check_tls(cert: Path | None, key: Path | None, options: tuple[str, str] = ("
         raise InputError(f"{key}: the private key is encrypted: give it unencrypted (readable by this user only)",
                          where=options[1])
 
+    for path, option in zip((cert, key), options, strict=True):
+        try:  # OpenSSL's error for a file it cannot open names neither the file nor the option
+            path.open("rb").close()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read it ({exc.strerror or exc})", where=option) from None
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=no_password)
     except ssl.SSLError as exc:

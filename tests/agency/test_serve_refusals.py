@@ -133,3 +133,16 @@ def test_witness_options_without_a_witness_sandbox_are_refused(tmp_path: Path) -
     assert done.returncode == 2, done.stderr
     assert "--witness-driver-ca, --witness-timeout" in done.stderr and "--witness-sandbox URL" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_missing_tls_file_is_named(tmp_path: Path) -> None:
+    """A --tls-cert that does not exist was refused as "error: No such file or directory": neither file nor option
+    named (OpenSSL's error carries no file name)."""
+    from sandbox.tls import make_test_pki
+
+    pki = make_test_pki(tmp_path / "pki")
+    missing = tmp_path / "no-such-cert.pem"
+    said = refused(serve("--tls-cert", str(missing), "--tls-key", str(pki.server_key), "--port", "0",
+                         tmp_path=tmp_path))
+    assert "--tls-cert" in said and str(missing) in said and "cannot read it" in said, said
+
