@@ -117,6 +117,12 @@ def requirement_rates(registry: Registry, wave_id: str) -> list[RequirementRate]
     return sorted(rates, key=lambda r: (-(r.failed + r.errored), r.pass_rate, r.requirement))
 
 
+def check_ledger(path: Path) -> None:
+    """InputError now for a payment ledger :func:`funnel` could not read (missing, not SQLite, another program's
+    tables): what a service checks before it serves, read-only."""
+    funnel(path, "", [], {})
+
+
 def funnel(path: Path, wave_id: str, categories: list[str], labelled: dict[str, set[str]]) -> list[FunnelRow]:
     """Per category: labelled software, then installed / data flowing / paid (software, installations)."""
     if not path.is_file():

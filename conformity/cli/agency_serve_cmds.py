@@ -113,6 +113,10 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
                      "witness_sandbox_ca": str(witness_sandbox_ca or ""), "witness_driver_ca": str(witness_driver_ca or ""),
                      "witness_timeout": str(witness_timeout),
                      "witness_private": "1" if witness_private_addresses else "0"}
+    if ledger is not None:  # else the progress page failed on each request
+        from conformity.agency.progress import check_ledger
+
+        check_ledger(ledger)
     from conformity.agency.registry import Registry
 
     with Registry(_database(database)):  # migrated now: a database that cannot be used stops here, not in a worker

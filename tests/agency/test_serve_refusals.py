@@ -146,3 +146,15 @@ def test_a_missing_tls_file_is_named(tmp_path: Path) -> None:
                          tmp_path=tmp_path))
     assert "--tls-cert" in said and str(missing) in said and "cannot read it" in said, said
 
+
+@pytest.mark.parametrize("content", [b"", b"not a database at all", b"SQLite format 3\x00" + b"\x01" * 600],
+                         ids=["empty", "text", "corrupt"])
+def test_a_ledger_that_is_no_payment_ledger_is_refused_before_serving(tmp_path: Path, content: bytes) -> None:
+    """An empty file, text or a corrupt SQLite file as --ledger: the service started, and its progress page failed
+    on each request."""
+    ledger = tmp_path / "ledger.sqlite3"
+    ledger.write_bytes(content)
+    said = refused(serve("--ledger", str(ledger), "--database", str(tmp_path / "registry.sqlite3"), "--port", "0",
+                         tmp_path=tmp_path, timeout=30))
+    assert str(ledger) in said and "ledger" in said, said
+    assert ledger.read_bytes() == content
