@@ -30,6 +30,19 @@ def _database(database: str | None) -> Database:
     return Database(database or default_registry())
 
 
+def _existing(database: str | None) -> Database:
+    """The registry an account command acts on, which must be there: a mistyped --database made a new, empty one
+    (folders, file and schema), then said there was no such account."""
+    from conformity.agency.submit import registry_exists
+    from conformity.errors import InputError
+
+    db = _database(database)
+    if not registry_exists(db):
+        raise InputError("no registry here: give --database the registry the accounts are in (usine agency account "
+                         "add creates one)", file=str(db), where="--database")
+    return db
+
+
 @click.command("serve")
 @database_option
 @trust_option
@@ -222,7 +235,7 @@ def account_token(login: str, token_name: str, scopes: tuple[str, ...], days: in
     from conformity.agency.service import accounts
     from conformity.errors import InputError
 
-    with Registry(_database(database)) as reg:
+    with Registry(_existing(database)) as reg:
         acct = accounts.account(reg.db, login)
         if acct is None:
             raise InputError(f"no active account {login!r}", where="LOGIN")
@@ -243,7 +256,7 @@ def account_reset_password(login: str, password_stdin: bool, database: str | Non
     from conformity.agency.service import accounts
 
     password = sys.stdin.readline().rstrip("\n")
-    with Registry(_database(database)) as reg:
+    with Registry(_existing(database)) as reg:
         what = accounts.set_temporary_password(reg.db, login, password, _cli_actor(), protected_too=True)
     click.echo(f"{login}: {what}")
 
@@ -270,7 +283,7 @@ def _set_disabled(login: str, disabled: bool, database: str | None) -> None:
     from conformity.agency.registry import Registry
     from conformity.agency.service import accounts
 
-    with Registry(_database(database)) as reg:
+    with Registry(_existing(database)) as reg:
         what = accounts.set_disabled(reg.db, login, disabled, _cli_actor())
     click.echo(f"{login}: {what}")
 

@@ -234,3 +234,18 @@ def test_the_server_disables_and_enables_any_account_an_admin_included(database_
         assert accounts.account(reg.db, "root2") is None and not _live(reg, token)
         assert [(a, s) for a, s, _, _ in _audit(reg, "account-enable") + _audit(reg, "account-disable")] == [
             ("cli", "root2"), ("root", "root2"), ("cli", "root2")]
+
+
+@pytest.mark.parametrize("args", [["token", "ann"], ["disable", "ann"], ["enable", "ann"],
+                                  ["reset-password", "ann", "--password-stdin"]],
+                         ids=["token", "disable", "enable", "reset-password"])
+def test_a_command_on_an_account_given_a_registry_that_is_not_there_creates_none(tmp_path: Path,
+                                                                                 args: list[str]) -> None:
+    """A mistyped --database made a new, empty registry there (the folders and a SQLite file, with its schema), then
+    said "no active account 'ann'", naming neither the option nor the file."""
+    mistyped = tmp_path / "typo" / "registry.sqlite3"
+    result = CliRunner().invoke(cli, ["agency", "account", *args, "--database", str(mistyped)],
+                                input="a temporary password\n", env={"USINE_REGISTRY": None})
+    assert result.exit_code == 2, result.output
+    assert str(mistyped) in result.output and "no registry" in result.output, result.output
+    assert not (tmp_path / "typo").exists()
