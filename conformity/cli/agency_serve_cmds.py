@@ -32,12 +32,12 @@ def _database(database: str | None) -> Database:
 
 def _existing(database: str | None) -> Database:
     """The registry an account command acts on, which must be there: a mistyped --database made a new, empty one
-    (folders, file and schema), then said there was no such account."""
+    (folders, file and schema), or wrote the schema into an empty file, then said there was no such account."""
     from conformity.agency.submit import registry_exists
     from conformity.errors import InputError
 
     db = _database(database)
-    if not registry_exists(db):
+    if not registry_exists(db) or (db.path is not None and db.path.stat().st_size == 0):  # empty: SQLite's new one
         raise InputError("no registry here: give --database the registry the accounts are in (usine agency account "
                          "add creates one)", file=str(db), where="--database")
     return db

@@ -242,8 +242,14 @@ def test_the_server_disables_and_enables_any_account_an_admin_included(database_
 def test_a_command_on_an_account_given_a_registry_that_is_not_there_creates_none(tmp_path: Path,
                                                                                  args: list[str]) -> None:
     """A mistyped --database made a new, empty registry there (the folders and a SQLite file, with its schema), then
-    said "no active account 'ann'", naming neither the option nor the file."""
+    said "no active account 'ann'", naming neither the option nor the file; an empty file got the schema written in."""
     mistyped = tmp_path / "typo" / "registry.sqlite3"
+    empty = tmp_path / "empty.sqlite3"
+    empty.write_bytes(b"")
+    said = CliRunner().invoke(cli, ["agency", "account", *args, "--database", str(empty)],
+                              input="a temporary password\n", env={"USINE_REGISTRY": None})
+    assert said.exit_code == 2 and str(empty) in said.output, said.output
+    assert empty.read_bytes() == b""  # SQLite's empty database: the schema was written into it
     result = CliRunner().invoke(cli, ["agency", "account", *args, "--database", str(mistyped)],
                                 input="a temporary password\n", env={"USINE_REGISTRY": None})
     assert result.exit_code == 2, result.output
