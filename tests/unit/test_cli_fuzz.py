@@ -12,14 +12,41 @@ no traceback, and nothing was written to the command's outputs.
 
 Each command runs in-process (click's CliRunner, exceptions caught: an uncaught one is a traceback for a user), with
 ``USINE_HOME`` in the test's folder (a command that creates a default key or registry creates it there).
+
+The long-running commands (:data:`SERVER_SLOTS`: ``agency serve``, ``sandbox serve``, ``driver serve-http``) run as
+processes on a free loopback port: each must exit 2 naming the file before it serves; one that prints its serving
+line is killed (its own session) and fails the test, unless the input is one it documents as valid (a state folder
+or a database it creates).
+
+File arguments left out, each for a reason:
+
+- ``agency decide --agency-key``, ``agency evidence --out``, ``agency review`` past the registry: read only once a
+  recorded submission is found (the registries here hold none); a real bundle decided first costs a reference run
+  (tests/agency's ``runs`` fixture, ~30 s): tests/agency covers those paths with real runs.
+- ``agency serve --witness-sandbox-ca`` and ``--witness-driver-ca``: click's ``exists`` check, then
+  ``trust_anchor``, which tests/unit/test_trust_anchors.py fuzzes for ``submit --ca`` and ``harness-token``.
+- ``sandbox serve --database``: a PostgreSQL URL only (a path is a usage error), no file.
+- output files (``-o``/``--html`` of ``wave show|diff``, ``sandbox openapi``, ``agency progress``; ``run --out``,
+  ``pay run --out``, ``agency decide --out``, ``agency registry export --out``): written whole by
+  ``conformity.files.write_atomic`` or ``atomic_output``, replacing what was there, which is their purpose.
+- ``run --sandbox-ca``, ``pay run --agency-ca``: ``trust_anchor`` again (as above).
+- ``pay run -e`` and the payment commands' other options: covered by the ``pay run`` slots above; the payment
+  engines are another engineer's area.
+- ``driver init FOLDER`` read-only: the tests run as root here, for whom permissions do not bind.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
+import socket
 import sqlite3
+import subprocess
+import sys
 import tempfile
+import time
 import traceback
 import zipfile
 from collections.abc import Callable
@@ -49,6 +76,7 @@ REPO = Path(__file__).resolve().parents[2]
 PAYER = REPO / "examples" / "payments" / "payer.toml"
 PAYEES = REPO / "examples" / "payments" / "payees.toml"
 VENDOR = REPO / "examples" / "vendors" / "health" / "reference" / "vendor.toml"
+SUBMISSION = "sub_0123456789abcdef0123"  # no submission of the registries here: a command that read one says so
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens (a command that got that far would fail to connect)
 
 
@@ -252,6 +280,40 @@ SLOTS = [
     Slot("pay run --payer", "payer", lambda v, h, o: _pay(v, o, payer=h)),
     Slot("pay run --payees", "payees", lambda v, h, o: _pay(v, o, payees=h)),
     Slot("pay run --ledger", "ledger", lambda v, h, o: _pay(v, o, ledger=h), tolerated=NEW_DATABASE),
+    # the commands the first net left out. An output folder a command creates when missing, or fills when empty, is
+    # no hostile input (its outputs are then written there: in the case's folder, never outside it)
+    Slot("driver init FOLDER", "labels", lambda v, h, o: ["driver", "init", str(h), "--lang", "python"],
+         tolerated=frozenset({"folder", "missing"})),
+    Slot("sandbox pki --out", "labels", lambda v, h, o: ["sandbox", "pki", "--out", str(h)],
+         tolerated=frozenset({"folder", "missing"})),
+    # the first account (an admin), or the first receiver, is how a registry starts
+    Slot("agency account add --database", "registry",
+         lambda v, h, o: ["agency", "account", "add", "ann", "--name", "Ann", "--role", "vendor", "--vendor", "acme",
+                          "--database", str(h)], tolerated=NEW_DATABASE),
+    Slot("agency webhook add --database", "registry",
+         lambda v, h, o: ["agency", "webhook", "add", "https://payments.example/hook", "--database", str(h)],
+         tolerated=NEW_DATABASE),
+    Slot("agency account token --database", "registry",
+         lambda v, h, o: ["agency", "account", "token", "ann", "--database", str(h)]),
+    Slot("agency account disable --database", "registry",
+         lambda v, h, o: ["agency", "account", "disable", "ann", "--database", str(h)]),
+    Slot("agency registry revoke --registry", "registry",
+         lambda v, h, o: ["agency", "registry", "revoke", "lbl_abcdefgh", "--reason", "r", "--registry", str(h)]),
+    Slot("agency evidence --registry", "registry",
+         lambda v, h, o: ["agency", "evidence", SUBMISSION, "--out", str(o / "evidence"), "--registry", str(h)]),
+    Slot("agency review --registry", "registry",
+         lambda v, h, o: ["agency", "review", SUBMISSION, "REQ-001", "--accept", "--reason", "r", "--reviewer", "A",
+                          "--registry", str(h)]),
+    Slot("agency decide SUBMISSION --registry", "registry",
+         lambda v, h, o: ["agency", "decide", SUBMISSION, "--registry", str(h), "--key", str(v["privkey"]),
+                          "--out", str(o / "decisions")]),
+    # checked on the sender's machine before anything is sent (the discard port: an upload would fail to connect)
+    Slot("submit BUNDLE", "zip", lambda v, h, o: ["submit", str(h), "--agency", CLOSED, "--token", "t" * 20]),
+    Slot("submit --ca", "pubkey", lambda v, h, o: ["submit", str(v["zip"]), "--ca", str(h), "--agency", CLOSED,
+                                                   "--token", "t" * 20]),
+    Slot("sandbox harness-token --sandbox-ca", "pubkey",
+         lambda v, h, o: ["sandbox", "harness-token", "--vendor", str(v["vendor"]), "--sandbox-ca", str(h),
+                          "--sandbox", CLOSED, "--admin-token", "x" * 32]),
 ]
 
 
@@ -323,3 +385,145 @@ def test_every_hostile_input_of_every_file_argument(valid: tuple[Path, Valid], s
     """Each slot given each hostile input once (a few minutes on two cores: the pay runs)."""
     for hostile in _kinds(slot):
         attack(*valid, slot, hostile, seed=len(hostile))
+
+
+# --- the long-running commands: each must refuse a hostile file before it serves ---------------------------------
+
+#: what each server prints once every check passed, just before it serves (the run is then killed: it served)
+SERVING = ("Ctrl-C stops it", "usine sandbox on ")
+
+
+@dataclass(frozen=True)
+class ServerSlot:
+    """One file argument of a long-running command, run as a process on a free loopback port (never 0.0.0.0)."""
+
+    name: str
+    kind: str
+    args: Callable[[Valid, Path, Path], list[str]]  # (valid files, the hostile path, the output folder) → argv
+    #: hostile inputs the server may serve with, each for a documented reason (a state folder or database it creates)
+    tolerated: frozenset[str] = frozenset()
+
+
+def _agency_serve(valid: Valid, out: Path, **swap: Path) -> list[str]:
+    given = {"trust": valid["pubkey"], "key": out / "agency-key.pem", "database": out / "registry.sqlite3",
+             "data": out / "data", **swap}
+    args = ["agency", "serve", "--host", "127.0.0.1"]
+    for option, path in given.items():
+        args += [f"--{option}", str(path)]
+    return args
+
+
+def _driver_serve(valid: Valid, **swap: Path) -> list[str]:
+    given = {"vendor": valid["vendor"], "cert": valid["tls-cert"], "key": valid["tls-key"], **swap}
+    args = ["driver", "serve-http", "--host", "127.0.0.1"]
+    for option, path in given.items():
+        args += [f"--{option}", str(path)]
+    return args
+
+
+#: a folder or database the server creates when missing (an empty file is SQLite's empty database)
+CREATED = frozenset({"missing", "folder"})
+SERVER_SLOTS = [
+    ServerSlot("agency serve --data", "labels", lambda v, h, o: _agency_serve(v, o, data=h), CREATED),
+    ServerSlot("agency serve --database", "registry", lambda v, h, o: _agency_serve(v, o, database=h), NEW_DATABASE),
+    # the agency's key is created on first use (documented: --agency-key)
+    ServerSlot("agency serve --agency-key", "privkey", lambda v, h, o: _agency_serve(v, o, **{"agency-key": h}),
+               frozenset({"missing"})),
+    ServerSlot("agency serve --trust", "pubkey", lambda v, h, o: _agency_serve(v, o, trust=h)),
+    ServerSlot("agency serve --ledger", "ledger", lambda v, h, o: _agency_serve(v, o, ledger=h)),
+    ServerSlot("agency serve --tls-cert", "tls-cert",
+               lambda v, h, o: _agency_serve(v, o, **{"tls-cert": h, "tls-key": v["tls-key"]})),
+    ServerSlot("agency serve --tls-key", "tls-key",
+               lambda v, h, o: _agency_serve(v, o, **{"tls-cert": v["tls-cert"], "tls-key": h})),
+    ServerSlot("agency serve --catalog", "labels", lambda v, h, o: ["--catalog", str(h), *_agency_serve(v, o)]),
+    ServerSlot("sandbox serve --data", "labels", lambda v, h, o: ["sandbox", "serve", "--data", str(h)], CREATED),
+    ServerSlot("sandbox serve --test-pki", "labels",
+               lambda v, h, o: ["sandbox", "serve", "--data", str(o / "data"), "--test-pki", str(h)], CREATED),
+    ServerSlot("sandbox serve --tls-cert", "tls-cert",
+               lambda v, h, o: ["sandbox", "serve", "--data", str(o / "data"), "--tls-cert", str(h),
+                                "--tls-key", str(v["tls-key"])]),
+    ServerSlot("sandbox serve --tls-key", "tls-key",
+               lambda v, h, o: ["sandbox", "serve", "--data", str(o / "data"), "--tls-cert", str(v["tls-cert"]),
+                                "--tls-key", str(h)]),
+    ServerSlot("driver serve-http --vendor", "vendor", lambda v, h, o: _driver_serve(v, vendor=h),
+               frozenset({"truncated"})),  # vendor.toml cut at a line's end may still be a valid manifest
+    ServerSlot("driver serve-http --cert", "tls-cert", lambda v, h, o: _driver_serve(v, cert=h)),
+    ServerSlot("driver serve-http --key", "tls-key", lambda v, h, o: _driver_serve(v, key=h)),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run_server(argv: list[str], env: dict[str, str], limit: float = 60.0) -> tuple[int | None, str]:
+    """Run ``usine argv`` until it exits, or until it says it serves (then kill it: (None, what it said))."""
+    proc = subprocess.Popen([sys.executable, "-m", "conformity", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, text=True,
+                            start_new_session=True)
+    said: list[str] = []
+    deadline = time.monotonic() + limit
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # ends when the process exits (its output closed)
+            said.append(line)
+            if any(marker in line for marker in SERVING) or time.monotonic() > deadline:
+                return None, "".join(said)
+        return proc.wait(limit), "".join(said)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: the server and any worker it started
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def attack_server(root: Path, valid: Valid, slot: ServerSlot, hostile: str, seed: int) -> None:
+    case = Path(tempfile.mkdtemp(dir=root, prefix="serve-"))
+    (case / "in").mkdir()
+    out = case / "out"
+    out.mkdir()
+    path = HOSTILE[hostile](case / "in", valid, slot.kind, random.Random(seed))
+    before = _tree(root / "valid")
+    argv = [*slot.args(valid, path, out), "--port", str(_free_port())]
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV} | {"USINE_HOME": str(case / "home")}
+    code, said = _run_server(argv, env)
+    what = f"{slot.name} given {hostile} ({path}): exit {code}\n{said[-3000:]}"
+    assert "Traceback" not in said, f"traceback: {what}"
+    assert _tree(root / "valid") == before, f"an input was changed: {what}"
+    if hostile in slot.tolerated and code is None:
+        return
+    assert code is not None, f"served: {what}"
+    assert code == 2, f"exit code: {what}"
+    if hostile != "truncated":
+        option = argv[argv.index(str(path)) - 1]
+        assert any(n in said for n in (str(path), path.name, option)), f"neither the file nor its option named: {what}"
+
+
+@pytest.fixture(scope="module")
+def served_valid(valid: tuple[Path, Valid]) -> tuple[Path, Valid]:
+    """The valid files, with a TLS certificate and its key (the sandbox's test PKI)."""
+    from sandbox.tls import make_test_pki
+
+    root, files = valid
+    pki = make_test_pki(root / "valid" / "pki")
+    return root, Valid({**files.files, "tls-cert": pki.server_cert, "tls-key": pki.server_key})
+
+
+@settings(max_examples=8, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_servers_refuse_a_hostile_file_before_serving(served_valid: tuple[Path, Valid], data: st.DataObject) -> None:
+    slot = data.draw(st.sampled_from(SERVER_SLOTS), label="slot")
+    hostile = data.draw(st.sampled_from(sorted(HOSTILE)), label="hostile")
+    attack_server(*served_valid, slot, hostile, data.draw(st.integers(0, 2**32), label="seed"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("slot", SERVER_SLOTS, ids=[s.name for s in SERVER_SLOTS])
+def test_every_hostile_input_of_every_server(served_valid: tuple[Path, Valid], slot: ServerSlot) -> None:
+    """Each server slot given each hostile input once (a process each: about a minute a slot on two cores)."""
+    for hostile in sorted(HOSTILE):
+        attack_server(*served_valid, slot, hostile, seed=len(hostile))
