@@ -71,10 +71,8 @@ from tests.payments.builders import (
     write_jsonl,
     write_label,
 )
+from tests.payments.workspace import PAYEES, PAYER, REPO
 
-REPO = Path(__file__).resolve().parents[2]
-PAYER = REPO / "examples" / "payments" / "payer.toml"
-PAYEES = REPO / "examples" / "payments" / "payees.toml"
 VENDOR = REPO / "examples" / "vendors" / "health" / "reference" / "vendor.toml"
 SUBMISSION = "sub_0123456789abcdef0123"  # no submission of the registries here: a command that read one says so
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens (a command that got that far would fail to connect)
