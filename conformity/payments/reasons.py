@@ -58,6 +58,8 @@ ALL_REASONS = EVENT_REASONS + INSTALLATION_REASONS + (NO_BANK_DETAILS, BANK_DETA
 COUNTED = "counted"              # counts towards its installation's proof of use
 AFTER_PAYMENT = "after-payment"  # valid, but its installation was already paid
 
-#: Refusals that depend only on the run (not recorded in the ledger: looked at again when presented again).
+#: Refusals before judgement (not recorded in the ledger: looked at again when presented again). Every other refusal
+#: of an event is recorded with the run that judged it, and judged again (with that run's labels) when a later run
+#: presents the event again; only COUNTED and AFTER_PAYMENT are settled (presented again: DUPLICATE_EVENT).
 NOT_RECORDED = frozenset({MALFORMED, WRONG_ENVELOPE, INVALID_DATA, UNKNOWN_WAVE, FUTURE_DATED,
                           *AUTHENTICATION_REASONS})
