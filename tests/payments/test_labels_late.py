@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
+from conformity.payments import parquet
 from tests.helpers import required
-from tests.payments.builders import FORGER, T0, events_for, installation, modified, revocation
+from tests.payments.builders import FORGER, INFRA, T0, events_for, installation, modified, revocation
 from tests.payments.mixed import outputs, same_data
 from tests.payments.mixed import run as mixed_run
 from tests.payments.workspace import Outcome, Workspace, ledger_state
@@ -113,6 +114,20 @@ def test_label_not_yet_valid_then_the_earlier_label(ws: Workspace) -> None:
     ws.label(expires="2026-06-04")
     r2 = ws.run(f)  # June 4th-5th counted in run 1: settled
     assert r2.reasons() == {"duplicate-event": 2} and r2.summary["events_counted"] == 3 and paid(r2) == 1
+
+
+def test_refused_from_parquet_then_counted_from_json_lines_and_back(ws: Workspace) -> None:
+    """An event is its source and id, not its container: refused no-label from the infrastructure's Parquet file,
+    counted from its JSON lines once the label is there, a duplicate from the Parquet file after."""
+    events = events_for(HOSPITAL_M, 5)
+    pq_file = parquet.write_sealed(ws.root / "events" / "e.parquet", events, INFRA)
+    r1 = ws.run(pq_file)
+    assert r1.reasons() == {"no-label": 5} and paid(r1) == 0
+    ws.label()
+    r2 = ws.run(ws.events("e.jsonl", events))
+    assert r2.reasons() == {} and paid(r2) == 1
+    r3 = ws.run(pq_file)
+    assert r3.reasons() == {"duplicate-event": 5} and paid(r3) == 0
 
 
 # ---------------------------------------------------------------------------------------------- the adversary
