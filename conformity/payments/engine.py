@@ -72,6 +72,9 @@ from conformity.payments.seen import SeenKeys
 from conformity.payments.store import EventStore, finish_file, parquet_list, sql_literal
 
 SETTLED = (reasons.COUNTED, reasons.AFTER_PAYMENT)
+#: SQL over a judged event (``ro``, Spark's ``u_ro``): judged again (its key recorded by an earlier run) to the very
+#: outcome the store holds for it; the store's row says all a new one would (but the run, file and line that read it)
+UNCHANGED = "(p_digest IS NOT NULL AND coalesce(outcome = p_outcome, false))"
 #: DuckDB's buffer pool: the run's own tables (installations, verdicts, a batch's refusals) and the joins' hash tables;
 #: a batch's events are Arrow tables outside it (``materialise``). More spills to the run's scratch folder. (400 MB
 #: when the batch's tables were DuckDB's: 10 M events peaked at 1,009 MiB of RSS with it, 871 MiB with 256 MB.)
@@ -284,6 +287,10 @@ class Engine:
         self.con.execute(f"CREATE TEMP TABLE combos (h UBIGINT, {combo})")  # one row per combination judged
         #: two combinations met share a key (``COMBO_HASH``): the run joins on the attributes themselves
         self.keys_clash = False
+        #: events of this run judged again to the refusal the store holds for them: no row written (``_record``); a
+        #: repeat later in the run is a duplicate of the line judged here (``_previous``), as if one were
+        self.con.execute("CREATE TEMP TABLE judged_again (source VARCHAR, id VARCHAR, file BIGINT, line BIGINT)")
+        self.judged_again = 0
         self.verdict_ids = 0  # ``verdicts.id``: a refusal's detail is read by it (not carried through the join)
         self._load_installations()
         self._load_seen()
@@ -521,6 +528,10 @@ class Engine:
             "INSERT INTO prev SELECT source, id, arg_max(digest, seq), arg_max(outcome, seq), arg_max(run, seq), "
             f"arg_max(file, seq), arg_max(line, seq) FROM read_parquet({parquet_list(names.values())}) s "
             "SEMI JOIN (SELECT source, id FROM c WHERE early IS NULL) k USING (source, id) GROUP BY source, id")
+        if self.judged_again:  # judged again by this run, its row not rewritten: where this run judged it
+            con.execute(f"CREATE OR REPLACE TEMP TABLE prev AS SELECT p.* REPLACE (CASE WHEN j.line IS NULL THEN p.p_run "
+                        f"ELSE {self.run_id} END AS p_run, coalesce(j.file, p.p_file) AS p_file, "
+                        "coalesce(j.line, p.p_line) AS p_line) FROM prev p LEFT JOIN judged_again j USING (source, id)")
 
     def store_names(self) -> dict[int, Path]:
         from conformity.payments.store import registered
@@ -800,8 +811,17 @@ class Engine:
             self.con.unregister("upd_src")
 
     def _record(self) -> None:
-        """The batch's recorded events into a new store file; then one commit registers it with the installations."""
+        """The batch's recorded events into a new store file; then one commit registers it with the installations.
+
+        An event judged again to the refusal the store holds for it (``UNCHANGED``) gets no new row, only a line in
+        ``judged_again`` for the rest of the run: a nightly run over every file again adds the events whose outcome
+        changed, never every refused event again."""
         con = self.con
+        unchanged = con.execute(f"SELECT count(*) FROM ro WHERE {UNCHANGED}").fetchall()[0][0]
+        if unchanged:
+            con.execute(f"INSERT INTO judged_again SELECT source, id, {self.file_id}, line FROM ro WHERE {UNCHANGED}")
+            self.judged_again += unchanged
+            materialise(con, "ro", f"SELECT * FROM ro WHERE NOT ({UNCHANGED})")
         seq = self.store.next_seq()
         final = self.store.dir / f"{self.run_id:06d}-{seq:08d}.parquet"
         tmp = final.with_name("." + final.name + ".tmp")

@@ -60,6 +60,7 @@ from conformity.payments.engine import (
     EVENT_COLUMNS,
     INSTALLATION_DIFFERS,
     MISMATCH_ATTRIBUTES,
+    UNCHANGED,
     WHEN,
     Engine,
     data_detail,
@@ -336,6 +337,8 @@ class SparkEngine(Engine):
             self.rules_df = self.spark.createDataFrame([(c, n, s) for c, (n, s) in sorted(thresholds.items())],
                                                        "category STRING, n BIGINT, span BIGINT")
         self.ns = sorted({n for n, _ in thresholds.values()})
+        #: per file, the events it judged again to the refusal the store holds (``Engine._record``): no store row
+        self.judged_again_files: list[Path] = []
 
     def _failures(self, what: str, kept: str) -> contextlib.AbstractContextManager[None]:
         """``_spark_failures``, remembering that Spark failed (``close`` then cleans up what it still can)."""
@@ -586,10 +589,17 @@ class SparkEngine(Engine):
             self._view("u_prev", self._frame([], schema))
             return
         self._view("u_store", self.spark.read.parquet(*(_literal(f) for f in files)))
-        self._view("u_prev", self._sql(
+        stored = "u_prev_store" if self.judged_again_files else "u_prev"
+        self._view(stored, self._sql(
             "SELECT source, id, max_by(digest, seq) AS p_digest, max_by(outcome, seq) AS p_outcome, "
             "max_by(run, seq) AS p_run, max_by(file, seq) AS p_file, max_by(line, seq) AS p_line FROM u_store s "
             "LEFT SEMI JOIN (SELECT source, id FROM u_c WHERE early IS NULL) k USING (source, id) GROUP BY source, id"))
+        if self.judged_again_files:  # judged again by this run, its row not rewritten: where this run judged it
+            self._view("u_judged_again", self.spark.read.parquet(*(_literal(f) for f in self.judged_again_files)))
+            self._view("u_prev", self._sql(
+                f"SELECT p.source, p.id, p.p_digest, p.p_outcome, CASE WHEN j.line IS NULL THEN p.p_run ELSE "
+                f"CAST({self.run_id} AS BIGINT) END AS p_run, coalesce(j.file, p.p_file) AS p_file, "
+                "coalesce(j.line, p.p_line) AS p_line FROM u_prev_store p LEFT JOIN u_judged_again j USING (source, id)"))
 
     def _wave_events_spark(self) -> None:
         c, run, settled = self.counters, self.run_id, f"({_q(reasons.COUNTED)}, {_q(reasons.AFTER_PAYMENT)})"
@@ -619,14 +629,14 @@ class SparkEngine(Engine):
         self._duplicate_data_spark()
         self._judged_refusals_spark()
         self._duplicates_spark()
-        counted, after, rows, new = self._sql(
+        counted, after, rows, new, unchanged = self._sql(
             f"SELECT count_if(outcome = {_q(reasons.COUNTED)}), count_if(outcome = {_q(reasons.AFTER_PAYMENT)}), "
-            "count(*), count_if(p_digest IS NULL) FROM u_ro").collect()[0]
+            f"count(*), count_if(p_digest IS NULL), count_if({UNCHANGED}) FROM u_ro").collect()[0]
         c.counted += counted
         c.after_payment += after
         self._update_installations_spark()
         parts = self._write_refusals_spark()
-        self._record_spark(rows, new)
+        self._record_spark(rows - unchanged, new, unchanged)
         self.report.extend(*parts)
         for part in parts[:2]:
             part.unlink()
@@ -781,9 +791,10 @@ class SparkEngine(Engine):
             "JOIN u_rng rng ON rng.installation = i.id").collect()}
         self.ledger.update_installations(installation_updates(rows, state))
 
-    def _record_spark(self, rows: int, new: int) -> None:
+    def _record_spark(self, rows: int, new: int, unchanged: int) -> None:
         """The file's recorded events into a new store file (written by the executors); then one commit registers it
-        with the installations."""
+        with the installations. The ``unchanged`` events judged again to the refusal the store holds get no row, only
+        a line in ``judged_again_files`` for the rest of the run (``Engine._record``)."""
         seq = self.store.next_seq()
         final = self.store.dir / f"{self.run_id:06d}-{seq:08d}.parquet"
         if rows:
@@ -794,7 +805,7 @@ class SparkEngine(Engine):
                 f"CASE WHEN outcome IN {settled} THEN inst_id END AS installation, "
                 f"CASE WHEN outcome IN {settled} THEN v_label END AS label, CAST({self.run_id} AS BIGINT) AS run, "
                 f"CAST({self.file_id} AS BIGINT) AS file, line, CASE WHEN outcome = {_q(reasons.COUNTED)} THEN body END "
-                f"AS body, CAST({seq} AS BIGINT) AS seq FROM u_ro ORDER BY line"
+                f"AS body, CAST({seq} AS BIGINT) AS seq FROM u_ro WHERE NOT {UNCHANGED} ORDER BY line"
             ).coalesce(1).write.option("parquet.block.size", 8 << 20).mode("overwrite").parquet(str(written))
             parts = sorted(written.glob("part-*.parquet"))  # its path is no pattern: only the names are
             if len(parts) != 1:
@@ -805,6 +816,11 @@ class SparkEngine(Engine):
             finish_file(tmp, final)
             self.store.register(seq, self.run_id, final.name, rows, new)
         self.ledger.commit()
+        if unchanged:
+            again = self.scratch / f"judged-again-{self.file_id}"
+            self._sql(f"SELECT source, id, CAST({self.file_id} AS BIGINT) AS file, line FROM u_ro WHERE {UNCHANGED}"
+                      ).coalesce(1).write.mode("overwrite").parquet(str(again))
+            self.judged_again_files.append(again)
 
 
     # ------------------------------------------------------------------ settlement

@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from conformity.payments import parquet
+from conformity.payments.store import store_dir
 from tests.helpers import required
 from tests.payments.builders import FORGER, INFRA, T0, events_for, installation, modified, revocation
 from tests.payments.mixed import outputs, same_data
@@ -215,11 +217,14 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.mark.slow
 @pytest.mark.xdist_group("spark")
 def test_spark_judges_events_again_with_the_later_labels_as_duckdb_does(spark: Any, tmp_path: Path) -> None:
-    """Run 1 without the label (no-label, version-not-covered, label-expired: the folder holds only the old label
-    of another version); run 2 with the labels; run 3 again: Spark's ledgers and outputs are DuckDB's."""
+    """Run 1 without the labels (version-not-covered, label-expired: the folder holds only the old label of another
+    version; no-label: a software never labelled); runs 2 and 3 with the labels and a second file repeating the
+    never-labelled events: Spark's ledgers, store sizes and outputs are DuckDB's."""
     ws = Workspace(tmp_path / "ws")
+    never = events_for(installation("750100013", software="other-ehr", vendor="other"), 3, first=20)
     f = ws.events("e.jsonl", events_for(HOSPITAL_M, 5) + events_for(installation("750100012", version="3.1"), 6,
-                                                                     first=10))
+                                                                     first=10) + never)
+    g = ws.events("g.jsonl", never)
     ws.label(versions=("3.1",), expires="2026-06-03")
     got: dict[str, list[dict[str, Any]]] = {"duckdb": [], "spark": []}
     for n in (1, 2, 3):
@@ -228,10 +233,38 @@ def test_spark_judges_events_again_with_the_later_labels_as_duckdb_does(spark: A
             ws.label(versions=("3.1",), issued="2026-06-03T12:00:00Z")
         for engine in got:
             out = tmp_path / engine / f"out{n}"
-            got[engine].append(outputs(out, mixed_run(ws, (f,), tmp_path / engine / "ledger.sqlite3", out, engine)))
-        assert ledger_state(tmp_path / "spark" / "ledger.sqlite3") == ledger_state(tmp_path / "duckdb" / "ledger.sqlite3")
+            files = (f,) if n == 1 else (f, g)
+            got[engine].append(outputs(out, mixed_run(ws, files, tmp_path / engine / "ledger.sqlite3", out, engine)))
+        ledgers = {e: tmp_path / e / "ledger.sqlite3" for e in got}
+        assert ledger_state(ledgers["spark"]) == ledger_state(ledgers["duckdb"])
+        assert [rows(ledgers[e]) for e in got] == [22 if n > 1 else 14] * 2  # the events whose outcome changed
         assert got["spark"][-1] == got["duckdb"][-1], f"run {n} differs"
     counts = [json.loads(run["refusals.json"])["counts"]["event"] for run in got["duckdb"]]
-    assert counts[0] == {"version-not-covered": 5, "label-expired": 3}
-    assert counts[1] == {"duplicate-event": 3} and got["duckdb"][1]["stats"]["paid"] == 2
-    assert counts[2] == {"duplicate-event": 11} and got["duckdb"][2]["stats"]["paid"] == 0
+    assert counts[0] == {"version-not-covered": 5, "label-expired": 3, "no-label": 3}
+    assert counts[1] == {"duplicate-event": 6, "no-label": 3} and got["duckdb"][1]["stats"]["paid"] == 2
+    assert counts[2] == {"duplicate-event": 14, "no-label": 3} and got["duckdb"][2]["stats"]["paid"] == 0
+
+
+# ---------------------------------------------------------------------------------------------- the store's size
+def rows(ledger: Path) -> int:
+    """The rows of a ledger's event store."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in sorted(store_dir(ledger).glob("*.parquet")))
+
+
+def test_an_event_judged_again_to_the_same_refusal_adds_no_row_to_the_store(ws: Workspace) -> None:
+    """A nightly run over every file again judges each refused event again: one that is refused for the same
+    reason (a revoked version's sites keep sending data) adds nothing to the event store, whose size stays the number
+    of events, not events times nights. Inside the run it is still judged once: a repeat in another file is a
+    duplicate naming the line judged in this run, as when a row was written for it."""
+    doc = ws.label()
+    ws.revoke(revocation(doc["label_id"], T0 - dt.timedelta(hours=1)))
+    events = events_for(HOSPITAL_M, 5)
+    f, g = ws.events("f.jsonl", events), ws.events("g.jsonl", events)
+    assert ws.run(f).reasons() == {"label-revoked": 5} and rows(ws.ledger) == 5
+    state = ledger_state(ws.ledger)
+    for run in (2, 3):
+        r = ws.run(f, g)
+        assert r.reasons() == {"label-revoked": 5, "duplicate-event": 5} and paid(r) == 0
+        repeats = [x["detail"] for x in r.refusals if x["reason"] == "duplicate-event"]
+        assert repeats == [f"already recorded at run {run}, {f} line {n} (label-revoked)" for n in range(1, 6)]
+        assert rows(ws.ledger) == 5 and ledger_state(ws.ledger) == state
