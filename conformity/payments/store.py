@@ -11,8 +11,8 @@ run killed before its commit is removed by the next run (which holds the lease).
 An event is recorded once: intake joins each batch against what the store holds (a sorted array of
 64-bit key hashes, then an exact look-up in the few files that may hold a match), so a re-presented
 event is a duplicate or a conflict, never a second record. An event refused by an earlier run and
-judged again gets a newer row for the same (source, id): the row of the latest file wins
-(:func:`recorded_events`).
+judged again to another outcome gets a newer row for the same (source, id): the row of the latest file wins
+(:func:`recorded_events`); judged again to the same refusal, it gets none (``engine.UNCHANGED``).
 """
 
 from __future__ import annotations
