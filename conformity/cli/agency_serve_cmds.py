@@ -132,9 +132,9 @@ def serve_cmd(ctx: click.Context, database: str | None, trust: tuple[Path, ...],
         check_ledger(ledger)
     from conformity.agency.registry import Registry
 
+    _usable_files(Path(settings["key"]), Path(settings["data"]))  # before the registry is made: a refusal leaves none
     with Registry(_database(database)):  # migrated now: a database that cannot be used stops here, not in a worker
         pass
-    _usable_files(Path(settings["key"]), Path(settings["data"]))
     if witness_sandbox:  # reached now too: unreachable, a worker died at start and uvicorn started another, for ever
         from conformity.agency.service.factory import witness_from_env
         from conformity.files import trust_anchor

@@ -102,14 +102,17 @@ def test_a_key_that_cannot_be_loaded_is_refused_before_the_workers(tmp_path: Pat
     said = refused(serve("--port", "0", "--workers", "2", "--database", str(tmp_path / "registry.sqlite3"),
                          "--key", str(garbage), tmp_path=tmp_path, timeout=45))
     assert f"{garbage}: cannot load private key" in said
+    assert not (tmp_path / "registry.sqlite3").exists()  # refused before the registry is made
 
 
 def test_a_data_folder_that_cannot_be_written_is_refused(tmp_path: Path) -> None:
-    """It started, and failed each upload."""
+    """It started, and failed each upload. Refused before the registry is made (it was made first: a refused start
+    left a new registry behind)."""
     (tmp_path / "a-file").write_text("x")
     said = refused(serve("--port", "0", "--database", str(tmp_path / "registry.sqlite3"),
                          "--data", str(tmp_path / "a-file" / "service"), tmp_path=tmp_path, timeout=45))
     assert f"--data: {tmp_path / 'a-file' / 'service'}: cannot write there (Not a directory)" in said
+    assert not (tmp_path / "registry.sqlite3").exists()
 
 
 def test_a_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
