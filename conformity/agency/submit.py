@@ -107,7 +107,10 @@ def _holds_private_key(path: Path) -> bool:
 
 
 def agency_signing_key(path: Path) -> SigningKey:
-    """The agency's key, created on first use (under a lock, so concurrent deciders share one key)."""
+    """The agency's key, created on first use (under a lock, so concurrent deciders share one key). A file that is
+    there is only read (written whole, it needs no lock): no ``.lock`` is left beside a path that holds no key."""
+    if path.exists() or path.is_symlink():
+        return SigningKey.load_or_create(path)
     private_dir(path.parent)
     fd = os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:

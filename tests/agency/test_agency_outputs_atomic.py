@@ -165,3 +165,19 @@ def test_a_received_bundle_is_on_disk_before_its_upload_is_recorded(sqlite_servi
     stored = sqlite_service.config.uploads / f"{made['id']}.zip"
     assert stored.read_bytes() == runs.reference.read_bytes()
     assert ("file", stored.stat().st_ino) in fsynced and ("dir", stored.parent.stat().st_ino) in fsynced
+
+
+def test_the_agency_key_leaves_no_lock_beside_a_file_that_holds_none(tmp_path: Path) -> None:
+    """The key's creation lock (``PATH.lock``) was made before the file was read: a command given a vendor.toml, a
+    label or a typo's neighbour as ``--key`` refused it, and left ``vendor.toml.lock`` beside the vendor's file (the
+    CLI fuzz net left one in the repository). A file that is there is only read; the lock guards creation only."""
+    from conformity.agency.submit import agency_signing_key
+    from conformity.errors import InputError
+
+    other = tmp_path / "vendor.toml"
+    other.write_text('name = "not a key"\n')
+    with pytest.raises(InputError):
+        agency_signing_key(other)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vendor.toml"]
+    made = agency_signing_key(tmp_path / "keys" / "agency.pem")  # created on first use, under its lock
+    assert agency_signing_key(tmp_path / "keys" / "agency.pem").kid == made.kid

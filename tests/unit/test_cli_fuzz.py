@@ -134,8 +134,11 @@ def _folder(path: Path) -> Path:
 
 
 def _other_kind(folder: Path, valid: Valid, kind: str, rnd: random.Random) -> Path:
+    """A copy of a valid file of another kind (some valid files are the repository's own: a command given one must
+    not write beside it)."""
     others = sorted(k for k, p in valid.files.items() if k != kind and p.is_file() and p.suffix != valid[kind].suffix)
-    return valid[rnd.choice(others)]
+    chosen = valid[rnd.choice(others)]
+    return _write(folder / f"other-kind{chosen.suffix}", chosen.read_bytes())
 
 
 def _truncated(folder: Path, valid: Valid, kind: str, rnd: random.Random) -> Path:
@@ -316,9 +319,8 @@ SLOTS = [
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` and its bytes (a key's ``.lock`` beside it, which using the key creates, left out)."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.suffix != ".lock"}
+    """Every file under ``folder`` and its bytes (a file a command left beside an input counts as a change)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 #: usine's environment variables naming files: unset, so that each run reads only what its command line names
