@@ -371,7 +371,8 @@ class Registry:
 
     # ------------------------------------------------------------------ writes (each its own transaction)
     def review(self, ident: str, requirements: Sequence[str], verdict: Literal["accepted", "rejected"], reason: str,
-               reviewer: str, when: dt.datetime, same_person: dt.timedelta = SAME_PERSON_PERIOD) -> list[Review]:
+               reviewer: str, when: dt.datetime | None = None,
+               same_person: dt.timedelta = SAME_PERSON_PERIOD) -> list[Review]:
         """Record a reviewer's verdict on document/manual requirements of a submission awaiting reviews.
 
         All or nothing, in one transaction. Refused (InputError, nothing written): a submission that is not
@@ -379,7 +380,9 @@ class Registry:
         checks, a document requirement without evidence in the run, and — the four-eyes rule — the
         acceptance of a MUST requirement by the reviewer whose acceptance awaits a second reviewer's, or by one who
         counts as the same person (an account and the admin who set its password less than ``same_person`` ago).
-        A later review of the same requirement supersedes this one; this one stays in the registry.
+        A later review of the same requirement supersedes this one; this one stays in the registry. ``when``: None
+        (the default: the service, the CLI) dates the review holding the write lock, as decisions and revocations
+        are: never before a decision or review that committed while it waited (a time given, as a test does, is kept).
         """
         if verdict not in ("accepted", "rejected"):
             raise InputError(f"a review accepts or rejects, not {verdict!r}", where="verdict")
@@ -388,6 +391,7 @@ class Registry:
         reason = _text(reason, "the reason", "--reason")
         reviewer = _text(reviewer, "the reviewer's name", "--reviewer", limit=200)
         with self.write():
+            when = when or dt.datetime.now(dt.UTC)  # dated holding the lock
             s = self.get(ident)
             if s.state != "pending":
                 raise InputError(f"submission {s.id} is {s.effective_state(when)}: reviews are recorded while it awaits "

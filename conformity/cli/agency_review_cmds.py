@@ -43,11 +43,11 @@ def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...
     path = registry_path or default_registry()
     if not registry_exists(path):
         raise InputError("no registry here (decide a bundle first, or give --registry)", file=path)
-    now = dt.datetime.now(dt.UTC)
     catalog = get_catalog(ctx)  # before anything is recorded: a catalog that does not load changes nothing
     with Registry(path) as registry:
-        recorded = registry.review(submission, requirements, verdict, reason, reviewer, now, same_person)
+        recorded = registry.review(submission, requirements, verdict, reason, reviewer, same_person=same_person)
         s = registry.get(submission)
+        now = dt.datetime.now(dt.UTC)  # after the review, which is dated holding the write lock
         predicted = preview(registry, s, catalog, now, same_person)
     for r in recorded:
         files = ", ".join(f"{e['file']} (sha256 {e['sha256'][:16]}…)" for e in r.evidence) or "no file"

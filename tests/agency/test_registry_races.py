@@ -349,6 +349,24 @@ def test_an_upload_recorded_after_its_account_was_disabled_is_refused(
     assert not [p for p in s.config.uploads.glob("*") if p.is_file()]  # nor its file kept
 
 
+def _sent_while_the_lock_is_held(s: Service, monkeypatch: pytest.MonkeyPatch,
+                                 send: Callable[[], Any]) -> tuple[Any, dt.datetime]:
+    """``send`` (a staff request that writes) made while another connection holds the write lock, the lock released
+    once the request waits for it and the clock reads a later whole second: its answer, and when the lock was
+    released (what the request should be dated at the earliest)."""
+    writers = Writers(monkeypatch)
+    with write_lock_held(s.config.database) as release:
+        asked = dt.datetime.now(dt.UTC)
+        sender, sent = _in_thread(send)
+        writers.wait_for(1, lambda: not sender.is_alive())  # the request waits for the lock
+        _next_second(asked)
+        released = dt.datetime.now(dt.UTC)
+        release()
+        sender.join(BOUND)
+    assert "error" not in sent and "value" in sent, sent
+    return sent["value"], released
+
+
 def test_a_label_issued_after_waiting_for_the_lock_is_dated_when_it_was_issued(
         service: Service, runs: Runs, monkeypatch: pytest.MonkeyPatch) -> None:
     """A decision was dated when the decider asked, then waited for the write lock: its label said it was issued
@@ -358,17 +376,10 @@ def test_a_label_issued_after_waiting_for_the_lock_is_dated_when_it_was_issued(
     s = service
     sub, body, _, bob, dora = _uploaded(s, runs)
     assert bob.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body).status_code == 201
-    writers = Writers(monkeypatch)
-    with write_lock_held(s.config.database) as release:
-        asked = dt.datetime.now(dt.UTC)
-        decider, decided = _in_thread(lambda: dora.post(f"/api/v1/staff/submissions/{sub}/decision", json={}))
-        writers.wait_for(1, lambda: not decider.is_alive())  # the decision waits for the lock
-        _next_second(asked)
-        released = dt.datetime.now(dt.UTC)
-        release()
-        decider.join(BOUND)
-    assert "error" not in decided and decided["value"].status_code == 200, decided
-    doc = decided["value"].json()
+    decided, released = _sent_while_the_lock_is_held(
+        s, monkeypatch, lambda: dora.post(f"/api/v1/staff/submissions/{sub}/decision", json={}))
+    assert decided.status_code == 200, decided.text
+    doc = decided.json()
     assert doc["decision"]["outcome"] == "labelled"
     issued = s.table("SELECT issued FROM labels")[0][0]
     assert str(issued) >= iso(released) and doc["decision"]["decided"] >= iso(released), (issued, released)
@@ -459,3 +470,19 @@ def test_a_sign_in_whose_account_is_disabled_or_reset_before_its_session_starts_
         live = reg.db.execute("SELECT count(*) FROM web_sessions WHERE ended IS NULL").fetchone()[0]
     assert live == 0
     database.dispose()
+
+
+def test_a_review_recorded_after_waiting_for_the_lock_is_dated_when_it_was_recorded(
+        service: Service, runs: Runs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review was dated when the reviewer asked, then waited for the write lock: recorded after a decision (or
+    review) that committed meanwhile, it said it came before it — the history out of order, and a decision that did
+    not count it dated after it. Now a review the caller does not date is dated holding the lock, as decisions are."""
+    s = service
+    sub, body, _, bob, _ = _uploaded(s, runs)
+    reviewed, released = _sent_while_the_lock_is_held(
+        s, monkeypatch, lambda: bob.post(f"/api/v1/staff/submissions/{sub}/reviews", json=body))
+    assert reviewed.status_code == 201, reviewed.text
+    at = s.table("SELECT at FROM reviews ORDER BY id DESC LIMIT 1")  # bob's, the last
+    stamps = [r["reviewed"] for r in reviewed.json()["reviews"]]
+    assert stamps and all(a >= iso(released) for a in stamps), (stamps, released)
+    assert at and str(at[0][0]) >= iso(released), (at, released)

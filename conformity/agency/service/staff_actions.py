@@ -56,7 +56,7 @@ def review(cfg: ServiceConfig, acct: Account, ident: str, requirements: list[str
     with Registry(cfg.database, guard=still_allowed(acct)) as reg:
         try:
             recorded: list[Review] = reg.review(ident, requirements, verdict, reason, acct.reviewer_name,  # type: ignore[arg-type]  # verdict checked above
-                                                _now(), cfg.same_person)
+                                                same_person=cfg.same_person)  # dated holding the write lock
         except InputError as exc:
             audit.record(reg.db, acct.login, acct.role, "review-refused", ident, exc.render(), client)
             raise from_input_error(exc) from exc
