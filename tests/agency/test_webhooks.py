@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import threading
@@ -13,6 +14,7 @@ import pytest
 
 from conformity.agency.feed import append_event
 from conformity.agency.registry import Registry
+from conformity.agency.service import webhooks
 from conformity.agency.service.webhooks import MAX_ATTEMPTS, add_webhook, deliver_due, signature
 from conformity.errors import InputError
 
@@ -161,3 +163,41 @@ def test_a_webhook_to_a_cloud_metadata_link_local_or_unspecified_address_is_refu
             append_event(db, _event(1))
         attempts = deliver_due(reg.database)
     assert [a.ok for a in attempts] == [False] and "not a receiver the agency calls" in attempts[0].detail, attempts
+
+
+@pytest.mark.parametrize(("late", "current"), [(False, True), (True, False)],
+                         ids=["late-failure-after-delivered", "late-success-after-retry"])
+def test_a_settle_whose_lease_passed_changes_nothing(database_target: Path | str, monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture, late: bool,
+                                                     current: bool) -> None:
+    """A worker that paused past its lease (claimed, then sent for longer than ``LEASE``) settled its delivery with
+    ``WHERE webhook = ? AND event = ?`` over what the worker that claimed it again since had recorded: a delivered
+    row given a retry's error and next attempt, or a retry marked delivered. Now a settle holds only while the lease
+    it claimed is still the row's: the late one is logged and changes nothing."""
+    with Registry(database_target) as reg:
+        add_webhook(reg.db, "http://127.0.0.1:9/hook")
+        with reg.write() as db:
+            append_event(db, _event(1))
+        now = dt.datetime.now(dt.UTC)
+        settled: list[tuple[Any, ...]] = []
+
+        async def paused(sends: list[Any], timeout: float) -> list[tuple[bool, str]]:
+            """The first worker's sends: while it waits, its lease passes and a second worker claims and settles."""
+            monkeypatch.setattr(webhooks, "_post_all", answered(current))
+            second = await asyncio.to_thread(deliver_due, reg.database,  # another worker
+                                             now=now + webhooks.LEASE + dt.timedelta(seconds=1))
+            assert [a.ok for a in second] == [current]
+            settled.append(tuple(reg.db.execute("SELECT * FROM deliveries").fetchone()))
+            return [(late, "HTTP 204" if late else "HTTP 500")]
+
+        def answered(ok: bool) -> Any:
+            async def post_all(sends: list[Any], timeout: float) -> list[tuple[bool, str]]:
+                return [(ok, "HTTP 204" if ok else "HTTP 503")]
+            return post_all
+
+        monkeypatch.setattr(webhooks, "_post_all", paused)
+        with caplog.at_level("WARNING", logger="usine.agency.webhooks"):
+            first = deliver_due(reg.database, now=now)
+        assert [tuple(r) for r in reg.db.execute("SELECT * FROM deliveries").fetchall()] == settled
+        assert [(a.ok, a.recorded) for a in first] == [(late, False)]
+        assert any("lease" in r.getMessage() for r in caplog.records), caplog.records

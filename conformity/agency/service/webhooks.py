@@ -8,9 +8,13 @@ other answer, a network error or no answer within the deadline (10 s in all: the
 read) is retried after 30 s, 1 min, 2 min, … (at most ``MAX_ATTEMPTS``), then the delivery is marked failed
 (the pull feed ``/api/v1/events`` still has the event). The due deliveries are sent at once: a slow receiver
 delays no other. A delivery is
-claimed inside a write transaction, so several workers never send it twice at once. No receiver is on a cloud
-metadata, link-local, unspecified or multicast address (refused when registered, and not called if its name
-resolves there later).
+claimed inside a write transaction, so several workers never send it twice at once: the claim leases it (not due
+again for ``LEASE``), and its outcome is recorded only while that lease is still the delivery's (the attempts and
+next attempt the claim wrote, neither delivered nor failed since). A worker that paused past its lease, the delivery
+claimed again meanwhile, records nothing (logged): never a delivered delivery turned back into a retry, nor an
+attempt counted twice. A delivery is thus sent at least once, and may be sent again: a receiver drops a repeated
+``webhook-id``. No receiver is on a cloud metadata, link-local, unspecified or multicast address (refused when
+registered, and not called if its name resolves there later).
 """
 
 from __future__ import annotations
@@ -97,9 +101,12 @@ class Attempt:
     event: int
     ok: bool
     detail: str
+    #: False: its lease had passed and another worker had claimed the delivery again; this outcome was not recorded
+    recorded: bool = True
 
 
 def _claim(db: Connection, now: dt.datetime, limit: int) -> list[tuple[Any, ...]]:
+    """The due deliveries (at most ``limit``), each leased until ``now + LEASE`` (what :func:`_settle` checks)."""
     with db.write():
         rows: list[tuple[Any, ...]] = db.execute(
             "SELECT d.webhook, d.event, d.attempts, w.url, w.secret, e.data FROM deliveries d "
@@ -158,22 +165,34 @@ def deliver_due(database: Database, *, now: dt.datetime | None = None, limit: in
         posted = iter(asyncio.run(_post_all(sends, timeout)) if sends else [])
         outcomes = [refused[n] if n in refused else next(posted) for n in range(len(rows))]
         for (webhook, event, attempts, *_), (ok, detail) in zip(rows, outcomes, strict=True):
-            tries = attempts + 1
-            with conn.write():
-                if ok:
-                    conn.execute("UPDATE deliveries SET attempts = ?, delivered = ?, last_error = NULL "
-                                 "WHERE webhook = ? AND event = ?", (tries, iso(now), webhook, event))
-                elif tries >= MAX_ATTEMPTS:
-                    conn.execute("UPDATE deliveries SET attempts = ?, failed = ?, last_error = ? "
-                                 "WHERE webhook = ? AND event = ?", (tries, iso(now), detail, webhook, event))
-                else:
-                    later = now + BASE_DELAY * (2 ** (tries - 1))
-                    conn.execute("UPDATE deliveries SET attempts = ?, next_attempt = ?, last_error = ? "
-                                 "WHERE webhook = ? AND event = ?", (tries, iso(later), detail, webhook, event))
-            out.append(Attempt(webhook, event, ok, detail))
+            recorded = _settle(conn, webhook, event, attempts, now, ok, detail)
+            out.append(Attempt(webhook, event, ok, detail, recorded))
     finally:
         conn.close()
     return out
+
+
+def _settle(db: Connection, webhook: int, event: int, attempts: int, now: dt.datetime, ok: bool, detail: str) -> bool:
+    """Record an attempt claimed at ``now`` (delivered, the next attempt, or failed) if its lease is still the
+    delivery's: what the claim wrote (``attempts``, next attempt ``now + LEASE``), neither delivered nor failed since.
+    False, logged and nothing written, when the lease had passed and another worker claimed it again."""
+    tries = attempts + 1
+    values: tuple[str, ...]
+    if ok:
+        change, values = "delivered = ?, last_error = NULL", (iso(now),)
+    elif tries >= MAX_ATTEMPTS:
+        change, values = "failed = ?, last_error = ?", (iso(now), detail)
+    else:
+        change, values = "next_attempt = ?, last_error = ?", (iso(now + BASE_DELAY * (2 ** (tries - 1))), detail)
+    with db.write():
+        held: int = db.execute(f"UPDATE deliveries SET attempts = ?, {change} WHERE webhook = ? AND event = ? AND "
+                               "attempts = ? AND next_attempt = ? AND delivered IS NULL AND failed IS NULL",
+                               (tries, *values, webhook, event, attempts, iso(now + LEASE))).rowcount
+    if held != 1:
+        log.warning("delivery of event %s to webhook %s: its lease (until %s) passed before its outcome (%s) was "
+                    "recorded, and another worker claimed it again; this outcome is not recorded", event, webhook,
+                    iso(now + LEASE), detail)
+    return held == 1
 
 
 class Deliverer:
