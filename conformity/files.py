@@ -52,6 +52,16 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def move_into(source: Path, target: Path) -> Path:
+    """Rename ``source`` (a file written here, on ``target``'s file system) over ``target`` durably: the file fsync'd
+    before the rename, ``target``'s folder after it. Once this returns, a power cut keeps ``target`` whole: what a
+    record naming it (a received upload, a witnessed run's bundle) may then be committed after."""
+    fsync_file(source)
+    os.replace(source, target)
+    fsync_folder(target.parent)
+    return target
+
+
 def fsync_folder(folder: Path) -> None:
     """Make the names in ``folder`` durable (a rename is in the folder, not in the file: without this, a power cut
     after "written" may bring back the old file, or none)."""

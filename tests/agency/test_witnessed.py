@@ -74,7 +74,7 @@ def _evidence() -> dict[str, Path]:
 
 
 def test_a_witnessed_run_of_the_reference_vendor_is_made_verified_and_awaits_review(
-        witness_service: Service, runs: Runs) -> None:
+        witness_service: Service, runs: Runs, fsynced: list[tuple[str, int]]) -> None:
     s = witness_service
     served = _serve(REFERENCE, runs.root / "sandbox" / "pki")
     url = next(served)
@@ -95,6 +95,10 @@ def test_a_witnessed_run_of_the_reference_vendor_is_made_verified_and_awaits_rev
     # its bundle, made and kept by the agency, counts against the vendor's storage like an upload's
     kept = (s.config.uploads / f"{doc['id']}.zip").stat().st_size
     assert s.table(f"SELECT bytes FROM uploads WHERE id = '{doc['id']}'") == [(kept,)]
+    # on disk, and its name in the uploads folder, before the run is verified and recorded (a power cut keeps it)
+    stored = s.config.uploads / f"{doc['id']}.zip"
+    assert ("file", stored.stat().st_ino) in fsynced
+    assert ("dir", s.config.uploads.stat().st_ino) in fsynced[fsynced.index(("file", stored.stat().st_ino)):]
     with Registry(s.config.database) as reg:
         assert uploads.kept_bytes(s.config, "usine-reference", reg.db) == kept
     # the evidence was made on the agency's side: the submission's evidence files are the ones the vendor sent

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conformity.files import atomic_output, output_set, write_atomic
+from conformity.files import atomic_output, move_into, output_set, write_atomic
 from conformity.segments import Sealer, sidecar_path
 from conformity.signing import SigningKey
 
@@ -24,6 +24,19 @@ def test_a_file_put_in_place_has_its_folder_fsynced_after_the_rename(tmp_path: P
     write_atomic(target, "new")
     assert target.read_text() == "new"
     assert fsynced == [("file", target.stat().st_ino), ("dir", tmp_path.stat().st_ino)]
+
+
+def test_a_file_moved_into_another_folder_is_durable_before_the_rename_and_its_new_folder_after(
+        tmp_path: Path, fsynced: list[tuple[str, int]]) -> None:
+    """The agency moves a received upload or a witnessed run's bundle into its uploads folder, then records it: the
+    record is fsync'd by its commit, so the file and its new name must be on disk first."""
+    (tmp_path / "work").mkdir()
+    (tmp_path / "kept").mkdir()
+    made = tmp_path / "work" / "bundle.zip"
+    made.write_bytes(b"PK")  # written as a library may: without its own fsync
+    target = move_into(made, tmp_path / "kept" / "u1.zip")
+    assert target.read_bytes() == b"PK" and not made.exists()
+    assert fsynced == [("file", target.stat().st_ino), ("dir", target.parent.stat().st_ino)]
 
 
 def test_a_set_of_outputs_is_durable_before_it_is_in_place_and_its_folder_after(

@@ -33,7 +33,7 @@ from conformity.agency.submit import decide_bundle
 from conformity.counting import KeyedCounts
 from conformity.db.connection import Connection
 from conformity.errors import InputError
-from conformity.files import fsync_folder, private_dir
+from conformity.files import move_into, private_dir
 
 log = logging.getLogger("usine.agency.service")
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member, or an empty zip (refused later)
@@ -282,8 +282,7 @@ def register(config: ServiceConfig, acct: Account, incoming: Path, sha: str, siz
     try:  # the token or session checked again holding the lock (a disable or reset may have committed meanwhile)
         with Registry(config.database, guard=still_allowed(acct)) as reg, reg.write() as db:
             check_room(config, acct.vendor_id, db, size)
-            os.replace(incoming, config.uploads / f"{ident}.zip")
-            fsync_folder(config.uploads)
+            move_into(incoming, config.uploads / f"{ident}.zip")
             db.execute("INSERT INTO uploads (id, account, vendor_id, kind, state, file_name, sha256, bytes, received, "
                        "updated) VALUES (?, ?, ?, 'upload', 'received', ?, ?, ?, ?, ?)",
                        (ident, acct.id, acct.vendor_id, _clean_name(name), sha, size, now, now))

@@ -40,7 +40,7 @@ from conformity.agency.service.config import ServiceConfig, WitnessConfig
 from conformity.agency.service.deps import still_allowed
 from conformity.agency.service.problems import HTTPProblem
 from conformity.errors import InputError, Problem
-from conformity.files import private_dir
+from conformity.files import move_into, private_dir
 from conformity.http_problems import media_type
 from conformity.naming import id_problem, owned_software_id, ownership_problem
 
@@ -329,7 +329,7 @@ def _run(config: ServiceConfig, ident: str) -> None:
             _refuse(config, ident, [str(exc)])
             return
         paths = write_outputs(work, result)
-        os.replace(paths["bundle.zip"], config.uploads / f"{ident}.zip")
+        move_into(paths["bundle.zip"], config.uploads / f"{ident}.zip")  # durable before it is verified, recorded
         summary = result.report.get("summary", {})
         _progress(config, ident, f"verifying: the run finished in {time.monotonic() - started:.0f} s "
                                  f"({done} scenarios)")
