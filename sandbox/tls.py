@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import shutil
 import socket
 import ssl
@@ -40,6 +39,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from conformity.files import write_atomic, write_private
 
 HOSTS = ("localhost",)
 IPS = ("127.0.0.1", "::1")
@@ -290,17 +291,12 @@ def _leaf(key: CertificateIssuerPrivateKeyTypes, common_name: str, issuer: x509.
 
 
 def _write(path: Path, data: bytes, *, private: bool = False) -> None:
-    """Replace ``path`` atomically (temp file created 0600; public files then made 0644)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        if not private:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace ``path`` atomically and durably (``conformity.files``): a key private (0600 from the moment it
+    exists), a certificate (PEM, ASCII) readable as the umask allows."""
+    if private:
+        write_private(path, data)
+    else:
+        write_atomic(path, data.decode("ascii"), shared=True)
 
 
 # ---------------------------------------------------------------------------------------------

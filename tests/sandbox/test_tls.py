@@ -99,6 +99,30 @@ def test_make_test_pki_is_idempotent_and_repairs(tmp_path: Path) -> None:
     assert is_usable(forced) and forced.server_cert.read_bytes() != repaired_server
 
 
+def test_the_pki_is_written_durably_its_keys_private_and_a_rerun_leaves_no_temporary(
+        tmp_path: Path, fsynced: list[tuple[str, int]]) -> None:
+    """The PKI's files were renamed into place never fsync'd: after a power cut a sandbox (or the agency's witnessed
+    runs) found a certificate or key empty, and served or trusted nothing. Each is now written as every output is
+    (``conformity.files``): fsync'd, its folder too; keys 0600 from the start, certificates as the umask allows."""
+    pki = make_test_pki(tmp_path)
+    written = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    assert {pki.ca_cert, pki.ca_key, pki.server_cert, pki.server_key, *pki.bad("expired")} <= set(written)
+    for path in written:
+        assert ("file", path.stat().st_ino) in fsynced, path
+        shared = 0o666 & ~_umask()
+        assert path.stat().st_mode & 0o777 == (0o600 if path.suffix == ".key" else shared), path
+    assert {("dir", tmp_path.stat().st_ino), ("dir", (tmp_path / "bad").stat().st_ino)} <= set(fsynced)
+    make_test_pki(tmp_path, force=True)
+    assert [p.name for p in tmp_path.rglob(".*")] == []  # no temporary file left beside what it replaced
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == written
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def test_cli_writes_the_pki(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["sandbox", "pki", "--out", str(tmp_path / "pki")])
     assert result.exit_code == 0, result.output
