@@ -3,13 +3,16 @@ when they hold secrets, and read within a bound."""
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import os
+import re
 import secrets
 import shutil
 import ssl
 import stat
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,12 +20,19 @@ from typing import IO, Any
 
 from conformity.errors import InputError
 
+#: a temporary file beside an output (``.NAME.XXXXXXXX``) not modified for this long is left by a write that was
+#: killed (SIGKILL, a power cut): the next write of NAME removes it. A live writer's is younger: it is being written.
+STALE_TEMPORARY = dt.timedelta(hours=1)
+_TEMPORARY_TAIL = re.compile(r"[a-z0-9_]{8}")  # tempfile.mkstemp's random part
+_BUILDING: set[Path] = set()  # folders folder_set is building: new, holding no one's leftovers
+
 
 @contextmanager
 def atomic_output(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on success fsync and rename it over ``path`` (and fsync the folder),
     else remove it. A symbolic link at ``path`` is replaced by the file, never followed: an output goes where it was
-    asked for, not where a link planted there points."""
+    asked for, not where a link planted there points. A kill leaves the temporary file: once in place, the temporary
+    files of ``path`` older than :data:`STALE_TEMPORARY` are removed (:func:`sweep_temporaries`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -41,6 +51,32 @@ def atomic_output(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_folder(path.parent)
+    sweep_temporaries(path)
+
+
+def sweep_temporaries(path: Path) -> list[Path]:
+    """Remove what killed writes of ``path`` left beside it: regular files named ``.NAME.XXXXXXXX`` (as
+    :func:`atomic_output` and :func:`output_set` name their temporary files) not modified for
+    :data:`STALE_TEMPORARY`. A younger one may be a live writer's, and is left; links, folders and other names are
+    never touched. Never raises (a sweep that cannot list or remove leaves the files: the write is done); the
+    files removed."""
+    if path.parent in _BUILDING:
+        return []
+    prefix, cutoff = f".{path.name}.", time.time() - STALE_TEMPORARY.total_seconds()
+    try:
+        with os.scandir(path.parent) as entries:
+            found = [e for e in entries if e.name.startswith(prefix) and _TEMPORARY_TAIL.fullmatch(e.name[len(prefix):])]
+    except OSError:
+        return []
+    removed = []
+    for entry in found:
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # gone meanwhile (another sweep), or not ours to remove: left
+            continue
+    return removed
 
 
 def fsync_file(path: Path) -> None:
@@ -93,7 +129,8 @@ def writable_folder(folder: Path, names: Iterable[str] = (), *, option: str = "-
 def output_set(folder: Path, names: Iterable[str]) -> Iterator[dict[str, Path]]:
     """Temporary paths in ``folder`` for outputs that go together (a run's reports and bundle): once every one is
     written, each is renamed over its name; if one fails, none is (all removed): never a new report beside an
-    old bundle, nor one output of a run missing."""
+    old bundle, nor one output of a run missing. Then each name's stale temporary files are swept, as
+    :func:`atomic_output` does."""
     writable_folder(folder, names)
     temps: dict[str, Path] = {}
     try:
@@ -111,6 +148,8 @@ def output_set(folder: Path, names: Iterable[str]) -> Iterator[dict[str, Path]]:
             temp.unlink(missing_ok=True)
         raise
     fsync_folder(folder)
+    for name in names:
+        sweep_temporaries(folder / name)
 
 
 @contextmanager
@@ -125,9 +164,11 @@ def folder_set(folder: Path) -> Iterator[Path]:
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(folder)) from exc
     aside: Path | None = None
+    _BUILDING.add(new)
     try:
         os.chmod(new, 0o777 & ~_umask())  # as mkdir would have made it (mkdtemp: 0700)
         yield new
+        _BUILDING.discard(new)
         for item in new.rglob("*"):
             if item.is_file() and not item.is_symlink():
                 fsync_file(item)
@@ -143,6 +184,7 @@ def folder_set(folder: Path) -> Iterator[Path]:
                 aside = None
             raise
     except BaseException:
+        _BUILDING.discard(new)
         shutil.rmtree(new, ignore_errors=True)
         raise
     fsync_folder(folder.parent)

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from conformity.errors import InputError
-from conformity.files import atomic_output, create_private, private_dir, read_bounded, write_atomic, write_private
+from conformity.files import (
+    STALE_TEMPORARY,
+    atomic_output,
+    create_private,
+    folder_set,
+    output_set,
+    private_dir,
+    read_bounded,
+    write_atomic,
+    write_private,
+)
 
 
 def test_write_atomic_replaces_the_whole_file_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -52,3 +65,63 @@ def test_reads_are_bounded_and_name_the_file(tmp_path: Path) -> None:
     assert e.value.problems[0].file == str(f)
     with pytest.raises(InputError, match="cannot read"):
         read_bounded(tmp_path / "missing", 10)
+
+
+def _aged(path: Path, seconds: float, data: str = "half") -> Path:
+    """A file last modified ``seconds`` ago (what a write killed then left)."""
+    path.write_text(data)
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def _write_report(folder: Path) -> None:
+    write_atomic(folder / "report.json", "{}")
+
+
+def _write_report_in_a_set(folder: Path) -> None:
+    with output_set(folder, ["report.json"]) as temps:
+        temps["report.json"].write_text("{}")
+
+
+@pytest.mark.parametrize("write", [_write_report, _write_report_in_a_set], ids=["atomic_output", "output_set"])
+def test_a_temporary_file_a_killed_write_left_is_swept_by_the_next_write_of_that_file(
+        tmp_path: Path, write: Callable[[Path], None]) -> None:
+    """A write killed (SIGKILL, a power cut) between its temporary file and its rename left ``.NAME.XXXXXXXX``
+    beside the output for ever. The next write of that output removes those older than ``STALE_TEMPORARY``; a
+    younger one may be a live writer's, and nothing else is touched (another output's, another name's, a folder, a
+    link)."""
+    stale = STALE_TEMPORARY.total_seconds()
+    killed = _aged(tmp_path / ".report.json.k1ll3d_0", stale + 60)
+    live = _aged(tmp_path / ".report.json.l1ve0000", stale - 60)
+    kept = [live,
+            _aged(tmp_path / ".other.json.k1ll3d_0", stale + 60),  # another output's: swept when it is written
+            _aged(tmp_path / ".report.json.backup", stale + 60),  # not a temporary name of ours
+            _aged(tmp_path / "report.json.k1ll3d_0", stale + 60)]  # not hidden: not ours
+    (tmp_path / ".report.json.f0ld3r00").mkdir()
+    (tmp_path / ".report.json.l1nk0000").symlink_to(killed)
+    os.utime(tmp_path / ".report.json.l1nk0000", (time.time() - 2 * stale,) * 2, follow_symlinks=False)
+    write(tmp_path)
+    assert (tmp_path / "report.json").read_text() == "{}"
+    assert not killed.exists()
+    assert all(p.is_file() for p in kept)
+    assert (tmp_path / ".report.json.f0ld3r00").is_dir() and (tmp_path / ".report.json.l1nk0000").is_symlink()
+
+
+def test_no_sweep_reads_a_folder_built_aside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder ``folder_set`` builds is new and empty: its files (a registry export's thousands of labels) are not
+    each followed by a listing of the folder that grows with them."""
+    listed: list[str] = []
+    scandir = os.scandir
+
+    def counting(path: str | os.PathLike[str] = ".") -> object:
+        listed.append(os.fspath(path))
+        return scandir(path)
+    monkeypatch.setattr(os, "scandir", counting)
+    with folder_set(tmp_path / "labels") as folder:
+        for n in range(10):
+            write_atomic(folder / f"label-{n}.json", "{}")
+    assert len([p for p in listed if ".labels.new-" in p]) < 10, listed  # folder_set's own walk, not one a file
+    listed.clear()
+    write_atomic(tmp_path / "labels" / "label-0.json", "{}")  # a write into a folder in place sweeps it
+    assert listed == [str(tmp_path / "labels")], listed
