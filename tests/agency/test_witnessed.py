@@ -18,7 +18,7 @@ import pytest
 from conformity.agency.registry import Registry
 from conformity.agency.service import uploads
 from conformity.agency.service.config import WitnessConfig
-from conformity.agency.service.witnessed import AddressRefused, check_endpoint, permitted_address
+from conformity.agency.service.witnessed import AddressRefused, _store_evidence, check_endpoint, permitted_address
 from conformity.catalog import Catalog
 from conformity.driverkit.http_bridge import make_server
 from conformity.harness.sandbox_access import SandboxAccess, start_local
@@ -110,6 +110,24 @@ def test_a_witnessed_run_of_the_reference_vendor_is_made_verified_and_awaits_rev
     assert 'id="witnessed"' in c.get(f"/staff/submissions/{sub}").text  # the reviewers see who made the evidence
     audit = [r[0] for r in s.table(f"SELECT action FROM audit WHERE subject = '{doc['id']}' ORDER BY id")]
     assert audit == ["witness-request", "upload-verified"]
+
+
+def test_a_witnessed_requests_evidence_is_kept_private_and_durable_before_its_run_is_queued(
+        tmp_path: Path, fsynced: list[tuple[str, int]]) -> None:
+    """The run is queued in the registry once the evidence is kept: a power cut after that keeps every file, its
+    requirement's folder and the request's folder in the uploads folder (each fsync'd), each file 0600."""
+    uploads_folder = tmp_path / "uploads"
+    request = uploads_folder / "w-1.evidence"
+    request.mkdir(parents=True)
+    kept = _store_evidence(request, [("SECURITY-013", "audit.pdf", b"%PDF-1.4 one\n%%EOF\n"),
+                                     ("DOCSHARE-007", "../../notes.txt", b"reviewed")])
+    assert [(req, p.relative_to(request).as_posix()) for req, p in kept] == [
+        ("SECURITY-013", "SECURITY-013/audit.pdf"), ("DOCSHARE-007", "DOCSHARE-007/notes.txt")]
+    for _, path in kept:
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert ("file", path.stat().st_ino) in fsynced and ("dir", path.parent.stat().st_ino) in fsynced
+    assert ("dir", request.stat().st_ino) in fsynced and ("dir", uploads_folder.stat().st_ino) in fsynced
+    assert sorted(p.name for p in request.rglob("*")) == ["DOCSHARE-007", "SECURITY-013", "audit.pdf", "notes.txt"]
 
 
 def test_a_defective_vendors_witnessed_run_is_refused_for_its_requirement(witness_service: Service,

@@ -40,7 +40,7 @@ from conformity.agency.service.config import ServiceConfig, WitnessConfig
 from conformity.agency.service.deps import still_allowed
 from conformity.agency.service.problems import HTTPProblem
 from conformity.errors import InputError, Problem
-from conformity.files import move_into, private_dir
+from conformity.files import fsync_folder, move_into, private_dir, write_private
 from conformity.http_problems import media_type
 from conformity.naming import id_problem, owned_software_id, ownership_problem
 
@@ -167,9 +167,9 @@ def check_endpoint(url: str, witness: WitnessConfig) -> None:
 
 
 def _store_evidence(folder: Path, files: list[tuple[str, str, bytes]]) -> list[tuple[str, Path]]:
-    """Keep the evidence files of a request under ``FOLDER/REQ/name``; (requirement, path). Two files of one
-    requirement kept under one name (the same name, or names equal once cleaned) are refused: one would replace the
-    other."""
+    """Keep the evidence files of a request under ``FOLDER/REQ/name``, durably (each file and folder fsync'd: the run
+    queued next finds them after a power cut); (requirement, path). Two files of one requirement kept under one name
+    (the same name, or names equal once cleaned) are refused: one would replace the other."""
     out, taken = [], dict[tuple[str, str], str]()
     for n, (req, name, data) in enumerate(files):
         safe = uploads._clean_name(name).replace("/", "_").lstrip(".") or f"file-{n}"
@@ -181,8 +181,10 @@ def _store_evidence(folder: Path, files: list[tuple[str, str, bytes]]) -> list[t
                               + ": one would replace the other; give each file of a requirement its own name")
         taken[(req, safe)] = name
         target = private_dir(folder / req) / safe
-        target.write_bytes(data)
+        write_private(target, data)  # 0600, fsync'd, its folder too
         out.append((req, target))
+    for kept in (folder, folder.parent):  # the requirements' folders' names, then the request's own
+        fsync_folder(kept)
     return out
 
 
