@@ -33,11 +33,11 @@ def atomic_output(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[
     else remove it. A symbolic link at ``path`` is replaced by the file, never followed: an output goes where it was
     asked for, not where a link planted there points. A kill leaves the temporary file: once in place, the temporary
     files of ``path`` older than :data:`STALE_TEMPORARY` are removed (:func:`sweep_temporaries`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:  # said of the file asked for, not of a temporary name the user never gave
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    except OSError as exc:  # said of the file asked for, not of its folder nor of a temporary name the user never gave
+        raise OSError(exc.errno, output_problem(path) or exc.strerror, str(path)) from exc
     try:
         with os.fdopen(fd, mode, **open_args) as fh:
             yield fh
@@ -108,6 +108,35 @@ def fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def output_problem(path: Path, *, folder: bool = False) -> str | None:
+    """Why an output cannot be made at ``path`` (a file, or a folder when ``folder``), found without creating
+    anything; None when nothing is in the way. A link to nothing (a loop, a target gone) at a file's place is no
+    problem: the file replaces it (:func:`atomic_output`); a folder cannot replace it."""
+    if path.is_dir():
+        return None if folder else "a folder is there, not a file"
+    if path.is_symlink():
+        return None if not folder else "a symbolic link to no folder is there: a loop, or its target missing"
+    if path.exists():
+        return None if not folder else "a file is there, not a folder"
+    for above in path.parents:
+        if above.is_dir():
+            return None if os.access(above, os.W_OK | os.X_OK) else f"{above} cannot be written (permission denied)"
+        if above.is_symlink():
+            return f"{above} is a symbolic link to no folder: a loop, or its target missing"
+        if above.exists():
+            return f"{above} is a file, not a folder"
+    return None
+
+
+def writable_output(path: Path, *, option: str, folder: bool = False) -> Path:
+    """``path``, or InputError naming ``option``, the path and why an output cannot be made there
+    (:func:`output_problem`): checked before any work, nothing created."""
+    why = output_problem(path, folder=folder)
+    if why is not None:
+        raise InputError(f"{path}: cannot write there ({why})", where=option)
+    return path
+
+
 def writable_folder(folder: Path, names: Iterable[str] = (), *, option: str = "--out") -> Path:
     """``folder`` created if missing, where a file can be written and each of ``names`` can be a file; InputError
     naming ``option`` and why not (checked before the work whose outputs go there, not after it)."""
@@ -117,7 +146,8 @@ def writable_folder(folder: Path, names: Iterable[str] = (), *, option: str = "-
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise InputError(f"{folder}: cannot write there ({exc.strerror or exc})", where=option) from exc
+        why = output_problem(folder, folder=True) or exc.strerror or str(exc)
+        raise InputError(f"{folder}: cannot write there ({why})", where=option) from exc
     taken = [name for name in names if (folder / name).exists() and not (folder / name).is_file()]
     if taken:
         raise InputError(f"{folder / taken[0]} is a folder (or not a regular file): it cannot be replaced by the "

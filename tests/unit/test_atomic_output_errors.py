@@ -23,6 +23,17 @@ def test_a_folder_where_the_file_should_be_is_named_as_given_and_no_temporary_is
     assert [p.name for p in tmp_path.iterdir()] == ["spec.md"]
 
 
+def test_a_file_on_the_way_is_said_of_the_file_asked_for_and_named(tmp_path: Path) -> None:
+    """Before, a path under a regular file said ``error: …/plain: File exists``: the folder above, and mkdir's
+    words."""
+    (tmp_path / "plain").write_text("kept")
+    with pytest.raises(OSError) as raised:
+        write_atomic(tmp_path / "plain" / "spec.md", "x")
+    assert raised.value.filename == str(tmp_path / "plain" / "spec.md")
+    assert raised.value.strerror == f"{tmp_path / 'plain'} is a file, not a folder"
+    assert (tmp_path / "plain").read_text() == "kept"
+
+
 def test_a_folder_that_cannot_be_written_is_said_of_the_file_asked_for(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     def refused(prefix: str, dir: Path) -> tuple[int, str]:
