@@ -264,6 +264,14 @@ class SigningKey:
             raise SignatureError("private key is not Ed25519", file=p)
         return cls(key)
 
+    @staticmethod
+    def refuse_link_to_nothing(path: Path) -> None:
+        """InputError when ``path`` is a link to nothing (its volume not mounted, a loop): a new key saved over it
+        would replace the key it leads to."""
+        if path.is_symlink() and not path.exists():
+            raise InputError("a symbolic link to no file: the key it leads to is missing (a volume not mounted?); "
+                             "refusing to create a new key in its place", file=path)
+
     @classmethod
     def load_or_create(cls, path: str | Path) -> SigningKey:
         p = Path(path)
@@ -280,9 +288,7 @@ class SigningKey:
                 except OSError:  # a read-only key folder: the private key is all that is needed here
                     pass
             return key
-        if p.is_symlink():  # a link to nothing (its volume not mounted, a loop): a new key saved over it replaces the key
-            raise InputError("a symbolic link to no file: the key it leads to is missing (a volume not mounted?); "
-                             "refusing to create a new key in its place", file=p)
+        cls.refuse_link_to_nothing(p)
         key = cls.generate()
         key.save(p)
         return key

@@ -41,7 +41,7 @@ from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog, Wave
 from conformity.db.connection import Connection, Database
 from conformity.errors import InputError, Problem
-from conformity.files import output_set, private_dir, write_atomic
+from conformity.files import output_set, private_dir, writable_output, write_atomic
 from conformity.labels import LabelDoc, SignedLabel, new_label_id, sign_label
 from conformity.naming import owned_software_id, ownership_problem
 from conformity.paths import state_dir
@@ -118,6 +118,18 @@ def agency_signing_key(path: Path) -> SigningKey:
         return SigningKey.load_or_create(path)
     finally:
         os.close(fd)
+
+
+def usable_agency_key(path: Path, option: str = "--agency-key") -> Path:
+    """``path`` checked before a decision, nothing written: the key there loads, or one can be created there (a
+    decision reads it only to sign a label, once the bundle is verified: a bad key given was found only then, and a
+    refused bundle's decision was written without a word about it)."""
+    if path.exists():
+        SigningKey.load(path)
+    else:
+        SigningKey.refuse_link_to_nothing(path)
+        writable_output(path, option=option)
+    return path
 
 
 RegistryTarget = Path | str | Database  # a SQLite file, a PostgreSQL URL, or a service's open database

@@ -103,10 +103,11 @@ def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_pat
         default_agency_key,
         default_registry,
         trusted_sandbox_keys,
+        usable_agency_key,
     )
 
+    registry_path, key_path = registry_path or default_registry(), usable_agency_key(key_path or default_agency_key())
     catalog = _catalog(ctx)
-    registry_path, key_path = registry_path or default_registry(), key_path or default_agency_key()
     if waive_reason and not waive:
         raise click.UsageError("--reason goes with --waive REQ-ID")
     request = WaiverRequest(tuple(dict.fromkeys(waive)), waive_reason, decider)
