@@ -13,7 +13,7 @@ from conformity.cli.agency_options import key_option, registry_option, same_pers
 from conformity.cli.agency_registry_cmds import registry
 from conformity.cli.agency_review_cmds import evidence_cmd, review_cmd
 from conformity.cli.agency_serve_cmds import account, serve_cmd, webhook
-from conformity.cli.common import get_catalog
+from conformity.cli.common import get_catalog, output_file, output_folder
 from conformity.cli.label_cmds import label
 from conformity.cli.params import LedgerPath
 from conformity.errors import InputError
@@ -73,7 +73,7 @@ def verify_cmd(ctx: click.Context, bundle: Path, trust: tuple[Path, ...]) -> Non
 @key_option
 @registry_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/agency"),
-              show_default=True,
+              show_default=True, callback=output_folder,
               help="Folder for label-<id>.json, refusal-|pending-|revoked-<submission>.json/.txt, or "
                    "already-labelled-<submission>.json (a run of a version that holds a label: nothing issued).")
 @click.option("--waive", "waive", multiple=True, metavar="REQ-ID",
@@ -147,7 +147,8 @@ def decide_cmd(ctx: click.Context, target: str, trust: tuple[Path, ...], key_pat
 
 @agency.command("progress")
 @click.option("--wave", "wave_id", required=True, help="The wave, e.g. 2026-W1.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write a static HTML page.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), callback=output_file,
+              help="Also write a static HTML page.")
 @click.option("--ledger", type=LedgerPath(),
               help="The payment ledger (SQLite) for the funnel labelled → installed → data flowing → paid.")
 @registry_option

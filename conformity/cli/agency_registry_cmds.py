@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from conformity.cli.agency_options import key_option, registry_option
+from conformity.cli.common import output_folder
 from conformity.errors import InputError
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ def reinstate_cmd(label_id: str, reason: str, registry_path: Path | str | None) 
 
 
 @registry.command("export")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), callback=output_folder,
               help="Folder for labelled.csv/.json, labels/ (label files + revocations.json), agency-key.pub.pem.")
 @key_option
 @click.option("--retired-key", "retired_keys", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -9,7 +9,7 @@ from typing import Literal
 import click
 
 from conformity.cli.agency_options import registry_option, same_person_option
-from conformity.cli.common import get_catalog
+from conformity.cli.common import get_catalog, output_folder
 from conformity.errors import InputError
 
 
@@ -65,7 +65,7 @@ def review_cmd(ctx: click.Context, submission: str, requirements: tuple[str, ...
 @click.command("evidence")
 @click.argument("submission")
 @click.argument("requirements", nargs=-1, metavar="[REQ-ID...]")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), callback=output_folder,
               help="Folder to write the files into (as evidence/<REQ-ID>/<name>).")
 @registry_option
 def evidence_cmd(submission: str, requirements: tuple[str, ...], out_dir: Path, registry_path: Path | str | None) -> None:

@@ -14,7 +14,7 @@ from conformity.catalog.coverage import coverage, declaration_problems, with_def
 from conformity.catalog.diff import diff_waves
 from conformity.catalog.render import FORMATS, diff_text, render_spec
 from conformity.checks.packs import registered
-from conformity.cli.common import emit, get_catalog
+from conformity.cli.common import emit, get_catalog, output_option
 from conformity.defects.coverage import (
     PROVEN_LEVELS,
     broken_alone,
@@ -22,9 +22,6 @@ from conformity.defects.coverage import (
     load_pack_defects,
     proving_tests,
 )
-
-output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-                             help="Write to this file instead of standard output.")
 
 
 @click.command()

@@ -10,7 +10,7 @@ from conformity.catalog import Catalog, load_catalog
 from conformity.catalog.crosscheck import Registered
 from conformity.checks.packs import registered
 from conformity.errors import InputError
-from conformity.files import write_atomic
+from conformity.files import writable_output, write_atomic
 
 
 def get_catalog(ctx: click.Context, *, with_checks: bool = False) -> Catalog:
@@ -26,6 +26,26 @@ def get_catalog(ctx: click.Context, *, with_checks: bool = False) -> Catalog:
         obj["catalog"] = load_catalog(obj.get("catalog_root"), registered_checks=checks)
     catalog: Catalog = obj["catalog"]
     return catalog
+
+
+def _option(param: click.Parameter) -> str:
+    return "/".join(param.opts)
+
+
+def output_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Click callback of an option naming a file to write: refused before any work, naming the option and the path,
+    when no file can be made there (a folder in its place, a file on the way); nothing created."""
+    return None if value is None else writable_output(value, option=_option(param))
+
+
+def output_folder(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Click callback of an option naming a folder to write into: as :func:`output_file`, for a folder (a file or a
+    link to no folder in its place is refused too); a missing folder is made later, by the command."""
+    return None if value is None else writable_output(value, option=_option(param), folder=True)
+
+
+output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), callback=output_file,
+                             help="Write to this file instead of standard output.")
 
 
 def emit(text: str, output: Path | None) -> None:

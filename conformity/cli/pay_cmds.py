@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from conformity.cli.common import get_catalog
+from conformity.cli.common import get_catalog, output_folder
 from conformity.cli.params import RFC3339, LedgerPath, now_unless
 from conformity.errors import InputError
 from conformity.files import real_path
@@ -151,7 +151,7 @@ Exit codes:
                    "Required: only events proven by these keys' signed segments are counted.")
 @ledger_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/payments"),
-              show_default=True, help="Folder for orders, totals, proofs, refusals and the summary.")
+              show_default=True, callback=output_folder, help="Folder for orders, totals, proofs, refusals and the summary.")
 @click.option("--agency-key", "agency_keys", multiple=True, envvar="USINE_AGENCY_PUBKEY",
               type=click.Path(exists=True, path_type=Path),
               help="The labelling agency's public key (PEM) or a folder of them; repeatable. Required: the labels "

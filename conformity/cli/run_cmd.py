@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from conformity.cli.common import get_catalog
+from conformity.cli.common import get_catalog, output_folder
 from conformity.cli.params import BEARER_TOKEN
 from conformity.errors import InputError, Problem
 from conformity.runs import MAX_RUN_SEED
@@ -29,7 +29,8 @@ from conformity.runs import MAX_RUN_SEED
 @click.option("--seed", default=None, type=click.IntRange(0, MAX_RUN_SEED), help="Seed of fixtures and generated data, to "
               "reproduce a run (default: the sandbox draws it, keeps it secret while the run plays and reveals it at "
               "its end, in report.json). A run with a chosen seed cannot be labelled.")
-@click.option("--out", "out_dir", default="usine-out", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", default="usine-out", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              callback=output_folder)
 @click.option("--evidence", "evidence", multiple=True, metavar="REQ-ID=FILE",
               help="Evidence for a document or manual requirement (PDF, PNG, JSON or UTF-8 text; repeatable; "
                    "adds to the [evidence] table of vendor.toml). Hashed into the signed traces, carried in bundle.zip.")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from conformity.cli.common import check_listen, check_tls, emit
+from conformity.cli.common import check_listen, check_tls, emit, output_folder, output_option
 from conformity.cli.params import BEARER_TOKEN, Bound, Seconds
 
 DAY = 86400
@@ -207,7 +207,7 @@ def harness_token(sandbox_url: str, admin_token: str, sandbox_ca: Path | None, v
 
 
 @sandbox.command("openapi")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
+@output_option
 def openapi(output: Path | None) -> None:
     """Print the sandbox's OpenAPI description (kept in the repo as sandbox/openapi.json)."""
     from sandbox.app import create_app
@@ -233,7 +233,7 @@ def schemas_cmd() -> None:
 
 @sandbox.command("pki")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the PEM files (created if needed).")
+              callback=output_folder, help="Folder for the PEM files (created if needed).")
 @click.option("--force", is_flag=True, help="Regenerate even if the folder already holds a usable test PKI.")
 def pki(out_dir: Path, force: bool) -> None:
     """Write a test CA, a server certificate it signs, and one bad certificate per class software must refuse

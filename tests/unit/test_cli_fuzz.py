@@ -13,6 +13,12 @@ no traceback, and nothing was written to the command's outputs.
 Each command runs in-process (click's CliRunner, exceptions caught: an uncaught one is a traceback for a user), with
 ``USINE_HOME`` in the test's folder (a command that creates a default key or registry creates it there).
 
+Every option naming where a command writes (:data:`OUTPUT_SLOTS`: ``-o``/``--output``, ``--html``, each ``--out``)
+is given a path no output can be made at (:data:`OUTPUTS`): a folder where a file goes or a file where a folder goes,
+a path under a regular file, a link to nothing, a loop of links. Each is refused before any work (exit 2, the option
+and the path named, nothing changed). Two are where outputs go as documented, and checked to go there: a path in
+missing folders (made, as every ``--out`` is), a link at a file's place (replaced by the file, never followed).
+
 The long-running commands (:data:`SERVER_SLOTS`: ``agency serve``, ``sandbox serve``, ``driver serve-http``) run as
 processes on a free loopback port: each must exit 2 naming the file before it serves; one that prints its serving
 line is killed (its own session) and fails the test, unless the input is one it documents as valid (a state folder
@@ -20,15 +26,14 @@ or a database it creates).
 
 File arguments left out, each for a reason:
 
-- ``agency evidence --out``, ``agency review`` past the registry: read only once a
-  recorded submission is found (the registries here hold none); a real bundle decided first costs a reference run
+- ``agency review`` past the registry, ``agency evidence`` past its ``--out`` check: read only once a recorded
+  submission is found (the registries here hold none); a real bundle decided first costs a reference run
   (tests/agency's ``runs`` fixture, ~30 s): tests/agency covers those paths with real runs.
 - ``agency serve --witness-sandbox-ca`` and ``--witness-driver-ca``: click's ``exists`` check, then
   ``trust_anchor``, which tests/unit/test_trust_anchors.py fuzzes for ``submit --ca`` and ``harness-token``.
 - ``sandbox serve --database``: a PostgreSQL URL only (a path is a usage error), no file.
-- output files (``-o``/``--html`` of ``wave show|diff``, ``sandbox openapi``, ``agency progress``; ``run --out``,
-  ``pay run --out``, ``agency decide --out``, ``agency registry export --out``): written whole by
-  ``conformity.files.write_atomic`` or ``atomic_output``, replacing what was there, which is their purpose.
+- the content an output path held (a previous output): written whole by ``conformity.files.write_atomic`` or
+  ``atomic_output``, replacing what was there, which is their purpose (their own tests: test_atomic_outputs.py).
 - ``run --sandbox-ca``, ``pay run --agency-ca``: ``trust_anchor`` again (as above).
 - ``pay run -e`` and the payment commands' other options: covered by the ``pay run`` slots above; the payment
   engines are another engineer's area.
@@ -220,11 +225,11 @@ class Slot:
     paths_only: bool = False
 
 
-def _pay(valid: Valid, out: Path, **swap: Path) -> list[str]:
-    given = {"labels": valid["labels"], "ledger": out / "ledger.sqlite3", "agency-key": valid["pubkey"],
+def _pay(valid: Valid, folder: Path, **swap: Path) -> list[str]:
+    given = {"labels": valid["labels"], "ledger": folder / "ledger.sqlite3", "agency-key": valid["pubkey"],
              "payer": valid["payer"], "payees": valid["payees"], "infrastructure-keys": valid["infra"],
-             "events": valid["events"], "revocations": valid["revocations"], **swap}
-    args = ["pay", "run", "--wave", "2026-W1", "--as-of", "2027-06-30T23:59:59Z", "--out", str(out / "payments")]
+             "events": valid["events"], "revocations": valid["revocations"], "out": folder / "payments", **swap}
+    args = ["pay", "run", "--wave", "2026-W1", "--as-of", "2027-06-30T23:59:59Z"]
     for option, path in given.items():
         args += [f"--{option}", str(path)]
     return args
@@ -338,26 +343,39 @@ CLEAN_ENV: dict[str, str | None] = {name: None for name in (
     "USINE_REVOCATIONS", "USINE_INFRASTRUCTURE_KEYS", "USINE_PAYER", "USINE_SANDBOX_TOKEN")}
 
 
-def attack(root: Path, valid: Valid, slot: Slot, hostile: str, seed: int) -> None:
-    """Run ``slot``'s command with ``hostile`` in its file's place; assert a clear refusal that wrote nothing."""
-    case = Path(tempfile.mkdtemp(dir=root, prefix="case-"))
+def _case(root: Path, prefix: str) -> Path:
+    """A new folder for one run: ``in/`` for the hostile path, ``out/`` for the command's other outputs."""
+    case = Path(tempfile.mkdtemp(dir=root, prefix=prefix))
     (case / "in").mkdir()
-    out = case / "out"
-    out.mkdir()
-    path = HOSTILE[hostile](case / "in", valid, slot.kind, random.Random(seed))
-    before = _tree(root / "valid")
-    argv = slot.args(valid, path, out)
+    (case / "out").mkdir()
+    return case
+
+
+def _run(case: Path, argv: list[str], what: str) -> tuple[int, str, str]:
+    """``usine argv`` in-process, ``USINE_HOME`` in ``case``: its exit code, its output, and ``what`` was run with
+    both (for failures); a traceback fails the test."""
     result = CliRunner().invoke(cli, argv, catch_exceptions=True, env={**CLEAN_ENV, "USINE_HOME": str(case / "home")})
     said = result.output
-    what = f"{slot.name} given {hostile} ({path}): exit {result.exit_code}\n{said[-3000:]}"
+    what = f"{what}: exit {result.exit_code}\n{said[-3000:]}"
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         trace = "".join(traceback.format_exception(result.exception))
         raise AssertionError(f"traceback: {what}\n{trace}")
     assert "Traceback" not in said, f"traceback: {what}"
+    return result.exit_code, said, what
+
+
+def attack(root: Path, valid: Valid, slot: Slot, hostile: str, seed: int) -> None:
+    """Run ``slot``'s command with ``hostile`` in its file's place; assert a clear refusal that wrote nothing."""
+    case = _case(root, "case-")
+    out = case / "out"
+    path = HOSTILE[hostile](case / "in", valid, slot.kind, random.Random(seed))
+    before = _tree(root / "valid")
+    argv = slot.args(valid, path, out)
+    code, said, what = _run(case, argv, f"{slot.name} given {hostile} ({path})")
     assert _tree(root / "valid") == before, f"an input was changed: {what}"
-    if hostile in slot.tolerated and result.exit_code in slot.accepts:
+    if hostile in slot.tolerated and code in slot.accepts:
         return
-    assert result.exit_code in slot.codes, f"exit code: {what}"
+    assert code in slot.codes, f"exit code: {what}"
     assert _tree(out) == {}, f"written: {sorted(_tree(out))}: {what}"
     if hostile != "truncated":  # a valid file cut at a line's end may still be valid: the command then fails further
         option = argv[argv.index(str(path)) - 1]
@@ -394,6 +412,113 @@ def test_every_hostile_input_of_every_file_argument(valid: tuple[Path, Valid], s
     """Each slot given each hostile input once (a few minutes on two cores: the pay runs)."""
     for hostile in _kinds(slot):
         attack(*valid, slot, hostile, seed=len(hostile))
+
+
+# --- output paths: each option naming a file or folder to write, given a path no output can be made at ----------
+
+#: hostile output paths → a function (folder, whether the output is a folder) making it and returning its path
+OUTPUTS: dict[str, Callable[[Path, bool], Path]] = {
+    # what holds the place: a folder with a file in it where a file goes, a regular file where a folder goes
+    "taken": lambda f, folder: _write(f / "plain", b"kept") if folder else _write(_folder(f / "a-folder") / "kept",
+                                                                                     b"kept").parent,
+    "under-a-file": lambda f, folder: _write(f / "plain", b"kept") / "child",
+    "dangling-symlink": lambda f, folder: _link(f / "link", f / "nowhere"),
+    "symlink-loop": lambda f, folder: _loop(f, Valid({}), "", random.Random(0)),
+    "missing-folder": lambda f, folder: f / "no-such" / "deeper" / "out",
+}
+
+
+def _link(path: Path, target: Path) -> Path:
+    path.symlink_to(target)
+    return path
+
+
+@dataclass(frozen=True)
+class OutputSlot:
+    """One option of one command naming where it writes: a file, or a folder (``folder``) it writes files into."""
+
+    name: str
+    args: Callable[[Valid, Path, Path], list[str]]  # (valid files, the hostile path, a folder for other outputs)
+    folder: bool
+    #: the exits of a run whose output path is fine (a missing folder is made): 0, or the verdict on other inputs
+    accepts: frozenset[int] = frozenset({0})
+
+    def written(self, hostile: str) -> bool:
+        """Whether the command writes at ``hostile`` as documented: missing folders are made (as every --out's are),
+        and a link at a file's place is replaced by the file, never followed (conformity.files.atomic_output)."""
+        return hostile == "missing-folder" or (not self.folder and hostile in ("dangling-symlink", "symlink-loop"))
+
+
+def _decide(valid: Valid, out: Path, decisions: Path) -> list[str]:
+    return ["agency", "decide", str(valid["zip"]), "--trust", str(valid["pubkey"]), "--key", str(valid["privkey"]),
+            "--registry", str(out / "registry.sqlite3"), "--out", str(decisions)]
+
+
+OUTPUT_SLOTS = [
+    OutputSlot("wave show -o", lambda v, h, o: ["wave", "show", "2026-W1", "-c", "GP", "-o", str(h)], folder=False),
+    OutputSlot("wave diff --output", lambda v, h, o: ["wave", "diff", "2026-W1", "2027-W2", "--output", str(h)],
+               folder=False),
+    OutputSlot("sandbox openapi -o", lambda v, h, o: ["sandbox", "openapi", "-o", str(h)], folder=False),
+    OutputSlot("agency progress --html",
+               lambda v, h, o: ["agency", "progress", "--wave", "2026-W1", "--registry", str(v["registry"]),
+                                "--html", str(h)], folder=False),
+    # the bundle is refused (exit 1): its refusal is written into the folder
+    OutputSlot("agency decide --out", lambda v, h, o: _decide(v, o, h), folder=True, accepts=frozenset({1})),
+    # no submission in the registry (exit 2): the folder is checked before it is looked for
+    OutputSlot("agency evidence --out",
+               lambda v, h, o: ["agency", "evidence", SUBMISSION, "--out", str(h), "--registry", str(v["registry"])],
+               folder=True, accepts=frozenset({2})),
+    OutputSlot("agency registry export --out",
+               lambda v, h, o: ["agency", "registry", "export", "--out", str(h), "--key", str(v["privkey"]),
+                                "--registry", str(v["registry"])], folder=True),
+    # no sandbox at the discard port (exit 2): the folder the run made is removed
+    OutputSlot("run --out", lambda v, h, o: ["run", "--wave", "2026-W1", "--vendor", str(v["vendor"]), "--out", str(h),
+                                             "--sandbox", CLOSED, "--sandbox-token", "t" * 20],
+               folder=True, accepts=frozenset({2})),
+    OutputSlot("pay run --out", lambda v, h, o: _pay(v, o, out=h), folder=True),
+    OutputSlot("sandbox pki --out", lambda v, h, o: ["sandbox", "pki", "--out", str(h)], folder=True),
+]
+
+
+def _entries(folder: Path) -> dict[str, tuple[str, bytes | str]]:
+    """Every entry under ``folder``, links as links (a link replaced or followed counts as a change)."""
+    def entry(p: Path) -> tuple[str, bytes | str]:
+        return ("link", os.readlink(p)) if p.is_symlink() else ("file", p.read_bytes()) if p.is_file() else ("dir", "")
+    return {str(p.relative_to(folder)): entry(p) for p in sorted(folder.rglob("*"))}
+
+
+def attack_output(root: Path, valid: Valid, slot: OutputSlot, hostile: str) -> None:
+    """Run ``slot``'s command with ``hostile`` as its output path: refused before any work, naming the option and
+    the path, nothing changed; or, where the output is documented to go there, written there and nowhere else."""
+    case = _case(root, "output-")
+    out = case / "out"
+    path = OUTPUTS[hostile](case / "in", slot.folder)
+    before = _entries(case / "in")
+    argv = slot.args(valid, path, out)
+    code, said, what = _run(case, argv, f"{slot.name} given {hostile} ({path})")
+    if slot.written(hostile):
+        assert code in slot.accepts, f"exit code: {what}"
+        assert not (case / "in" / "nowhere").exists(), f"a link followed: {what}"
+        if code == 0:
+            assert not path.is_symlink() and (path.is_dir() if slot.folder else path.is_file()), f"not written: {what}"
+        return
+    assert code == 2, f"exit code: {what}"
+    option = argv[argv.index(str(path)) - 1]
+    assert str(path) in said and option in said, f"the path or its option not named: {what}"
+    assert _entries(case / "in") == before, f"changed: {what}"
+    assert _tree(out) == {}, f"written: {sorted(_tree(out))}: {what}"
+
+
+#: the outputs written where the path leads each cost a command's whole work (~1 s): run with --slow
+OUTPUT_CASES = [pytest.param(slot, hostile, id=f"{slot.name} given {hostile}",
+                             marks=[pytest.mark.slow] if slot.written(hostile) else [])
+                for slot in OUTPUT_SLOTS for hostile in OUTPUTS]
+
+
+@pytest.mark.parametrize(("slot", "hostile"), OUTPUT_CASES)
+def test_hostile_output_paths_are_refused_before_any_work(valid: tuple[Path, Valid], slot: OutputSlot,
+                                                          hostile: str) -> None:
+    attack_output(*valid, slot, hostile)
 
 
 # --- the long-running commands: each must refuse a hostile file before it serves ---------------------------------
