@@ -279,8 +279,20 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def refuse_link_to_nothing(path: Path, what: str) -> Path:
+    """``path``, or InputError when it is a symbolic link to nothing (its volume not mounted, a loop): a new ``what``
+    made through it, or in its place, would stand for the one it leads to (a new key signing, an empty ledger paying
+    again)."""
+    if path.is_symlink() and not path.exists():
+        raise InputError(f"a symbolic link to no file: the {what} it leads to is missing (a volume not mounted?); "
+                         f"refusing to create a new {what} in its place", file=path)
+    return path
+
+
 def create_private(path: Path) -> Path:
-    """Create ``path`` empty with mode 0600 if it does not exist (before a database opens it: no window)."""
+    """Create ``path`` empty with mode 0600 if it does not exist (before a database opens it: no window); a link to
+    nothing is refused (:func:`refuse_link_to_nothing`): SQLite would create the file it names."""
+    refuse_link_to_nothing(path, "database")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

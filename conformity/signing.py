@@ -35,7 +35,7 @@ from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
 from conformity import jsonio
 from conformity.errors import InputError, SignatureError
-from conformity.files import private_dir, write_atomic, write_private
+from conformity.files import private_dir, refuse_link_to_nothing, write_atomic, write_private
 
 #: the largest payload usine signs or verifies (traces of long scenarios are megabytes; joserfc stops at 128 kB)
 MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
@@ -264,14 +264,6 @@ class SigningKey:
             raise SignatureError("private key is not Ed25519", file=p)
         return cls(key)
 
-    @staticmethod
-    def refuse_link_to_nothing(path: Path) -> None:
-        """InputError when ``path`` is a link to nothing (its volume not mounted, a loop): a new key saved over it
-        would replace the key it leads to."""
-        if path.is_symlink() and not path.exists():
-            raise InputError("a symbolic link to no file: the key it leads to is missing (a volume not mounted?); "
-                             "refusing to create a new key in its place", file=path)
-
     @classmethod
     def load_or_create(cls, path: str | Path) -> SigningKey:
         p = Path(path)
@@ -288,7 +280,7 @@ class SigningKey:
                 except OSError:  # a read-only key folder: the private key is all that is needed here
                     pass
             return key
-        cls.refuse_link_to_nothing(p)
+        refuse_link_to_nothing(p, "key")
         key = cls.generate()
         key.save(p)
         return key

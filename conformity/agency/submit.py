@@ -41,7 +41,7 @@ from conformity.agency.verify import verify_bundle
 from conformity.catalog import Catalog, Wave
 from conformity.db.connection import Connection, Database
 from conformity.errors import InputError, Problem
-from conformity.files import output_set, private_dir, writable_output, write_atomic
+from conformity.files import output_set, private_dir, refuse_link_to_nothing, writable_output, write_atomic
 from conformity.labels import LabelDoc, SignedLabel, new_label_id, sign_label
 from conformity.naming import owned_software_id, ownership_problem
 from conformity.paths import state_dir
@@ -127,7 +127,7 @@ def usable_agency_key(path: Path, option: str = "--agency-key") -> Path:
     if path.exists():
         SigningKey.load(path)
     else:
-        SigningKey.refuse_link_to_nothing(path)
+        refuse_link_to_nothing(path, "key")
         writable_output(path, option=option)
     return path
 

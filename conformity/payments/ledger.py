@@ -34,7 +34,7 @@ from typing import Any, Self
 
 from conformity.db.connection import sqlite_tables
 from conformity.errors import InputError, UsineError
-from conformity.files import create_private, private_dir
+from conformity.files import create_private, private_dir, refuse_link_to_nothing
 from conformity.payments import lease
 from conformity.payments.lease import LedgerBusy
 from conformity.payments.ledger_schema import MIGRATIONS, SCHEMA_VERSION
@@ -69,7 +69,7 @@ class Ledger:
     """One SQLite ledger, opened and locked for one run (use as a context manager)."""
 
     def __init__(self, path: Path):
-        self.path = path
+        self.path = refuse_link_to_nothing(path, "ledger")
         real = Path(os.path.realpath(path))  # a symlink's target: SQLite's WAL is beside the real file
         try:  # another program's database, or not a database: refused before its mode and journal are changed
             tables = sqlite_tables(real)

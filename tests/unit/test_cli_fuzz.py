@@ -3,10 +3,10 @@
 The net under the command line (DEVELOPERS.md: "bad input everywhere gets a clear error (what, where, why), a
 non-zero exit, and loses nothing"). Each :class:`Slot` is one (command, file argument) pair: the command's other
 arguments valid, the one under test replaced by something hostile (:data:`HOSTILE`): an empty file, a folder where a
-file is expected, a missing path, a path under a file, a symlink loop, random bytes, invalid UTF-8, a valid file of its
-kind truncated, a valid file of another kind, JSON of the wrong shape (an array, a huge number, 10,000 levels of
-nesting, a member named twice), TOML with wrong types, a zip that is no bundle, a SQLite file of another schema and a
-corrupt one. Each run asserts: the exit code is one the command documents for bad input (2, or the verdict a command
+file is expected, a missing path, a path under a file, a symlink loop, a link to nothing, random bytes, invalid UTF-8,
+a valid file of its kind truncated, a valid file of another kind, JSON of the wrong shape (an array, a huge number,
+10,000 levels of nesting, a member named twice), TOML with wrong types, a zip that is no bundle, a SQLite file of
+another schema and a corrupt one. Each run asserts: the exit code is one the command documents for bad input (2, or the verdict a command
 gives about the file it judges: 1 for a bundle or a label it refuses), the output names the argument or the file,
 no traceback, and nothing was written to the command's outputs.
 
@@ -138,6 +138,11 @@ def _folder(path: Path) -> Path:
     return path
 
 
+def _link(path: Path, target: Path) -> Path:
+    path.symlink_to(target)
+    return path
+
+
 def _other_kind(folder: Path, valid: Valid, kind: str, rnd: random.Random) -> Path:
     """A copy of a valid file of another kind (some valid files are the repository's own: a command given one must
     not write beside it)."""
@@ -187,6 +192,7 @@ HOSTILE: dict[str, Maker] = {
     "missing": lambda f, v, k, r: f / "missing.json",
     "under-a-file": lambda f, v, k, r: _write(f / "plain", b"x") / "child",
     "symlink-loop": _loop,
+    "dangling-symlink": lambda f, v, k, r: _link(f / "link", f / "nowhere"),
     "random-bytes": lambda f, v, k, r: _write(f / "random", r.randbytes(r.randrange(1, 4096))),
     "invalid-utf8": lambda f, v, k, r: _write(f / "latin1", b'{"name": "caf\xe9"}\n'),
     "truncated": _truncated,
@@ -203,7 +209,7 @@ HOSTILE: dict[str, Maker] = {
 }
 
 #: hostile paths (no content at all): what a slot whose content is judged line by line is given
-PATHS = frozenset({"folder", "missing", "under-a-file", "symlink-loop"})
+PATHS = frozenset({"folder", "missing", "under-a-file", "symlink-loop", "dangling-symlink"})
 #: a SQLite database that does not exist yet, or an empty file (SQLite's empty database), is created on first use
 NEW_DATABASE = frozenset({"missing", "empty"})
 
@@ -426,11 +432,6 @@ OUTPUTS: dict[str, Callable[[Path, bool], Path]] = {
     "symlink-loop": lambda f, folder: _loop(f, Valid({}), "", random.Random(0)),
     "missing-folder": lambda f, folder: f / "no-such" / "deeper" / "out",
 }
-
-
-def _link(path: Path, target: Path) -> Path:
-    path.symlink_to(target)
-    return path
 
 
 @dataclass(frozen=True)
