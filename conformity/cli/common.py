@@ -29,7 +29,8 @@ def get_catalog(ctx: click.Context, *, with_checks: bool = False) -> Catalog:
 
 
 def _option(param: click.Parameter) -> str:
-    return "/".join(param.opts)
+    """How the user gave ``param``: its options (``-o/--output``), or an argument's name (``FOLDER``)."""
+    return "/".join(param.opts) if isinstance(param, click.Option) else param.human_readable_name
 
 
 def output_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:

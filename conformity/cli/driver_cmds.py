@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from conformity.cli.common import get_catalog
+from conformity.cli.common import get_catalog, output_folder
 
 
 @click.group()
@@ -15,7 +15,7 @@ def driver() -> None:
 
 
 @driver.command("init")
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), callback=output_folder)
 @click.option("--lang", type=click.Choice(["python", "javascript"]), required=True, help="The driver's language.")
 @click.option("--wave", "wave_id", help="Declare the actions of this wave (default: every action of the catalog).")
 @click.option("--category", "-c", help="With --wave: the category whose actions to declare, written into vendor.toml (default: every "

@@ -44,3 +44,13 @@ def test_a_folder_that_cannot_be_written_is_said_of_the_file_asked_for(tmp_path:
     assert result.exit_code == 2, result.output
     assert f"error: {tmp_path / 'spec.md'}: Permission denied" in result.output
     assert ".spec.md." not in result.output
+
+
+def test_driver_init_names_its_folder_argument_not_an_option_it_has_not(tmp_path: Path) -> None:
+    """Before, ``usine driver init plain/drv`` (a file on the way) said ``error: --out: …``: driver init has no
+    --out."""
+    (tmp_path / "plain").write_text("kept")
+    result = CliRunner().invoke(cli, ["driver", "init", str(tmp_path / "plain" / "drv"), "--lang", "python"])
+    assert result.exit_code == 2, result.output
+    assert f"error: FOLDER: {tmp_path / 'plain' / 'drv'}: cannot write there" in result.output, result.output
+    assert "--out" not in result.output and (tmp_path / "plain").read_text() == "kept"
