@@ -14,7 +14,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -158,16 +158,24 @@ def writable_folder(folder: Path, names: Iterable[str] = (), *, option: str = "-
 @contextmanager
 def output_set(folder: Path, names: Iterable[str]) -> Iterator[dict[str, Path]]:
     """Temporary paths in ``folder`` for outputs that go together (a run's reports and bundle): once every one is
-    written, each is renamed over its name; if one fails, none is (all removed): never a new report beside an
-    old bundle, nor one output of a run missing. Then each name's stale temporary files are swept, as
-    :func:`atomic_output` does."""
+    written, each is renamed over its name; if one fails, none is (all removed, with the folders made for them):
+    never a new report beside an old bundle, nor one output of a run missing. A name may lie in a subfolder
+    (``evidence/REQ-ID/file.pdf``: made if missing), its temporary file beside it. Then each name's stale temporary
+    files are swept, as :func:`atomic_output` does."""
+    names = list(dict.fromkeys(names))
+    for name in names:
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ValueError(f"{name!r}: an output of a set is named inside its folder")
     writable_folder(folder, names)
     temps: dict[str, Path] = {}
+    made: list[Path] = []
     try:
         for name in names:
-            fd, made = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+            target = folder / name
+            made += _make_folders(target.parent, folder)
+            fd, made_temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
             os.close(fd)
-            temps[name] = Path(made)
+            temps[name] = Path(made_temp)
         yield temps
         for temp in temps.values():  # durable before any is in place, however the caller wrote it
             fsync_file(temp)
@@ -176,10 +184,29 @@ def output_set(folder: Path, names: Iterable[str]) -> Iterator[dict[str, Path]]:
     except BaseException:
         for temp in temps.values():
             temp.unlink(missing_ok=True)
+        for made_folder in reversed(made):
+            with suppress(OSError):  # something else put there meanwhile: left
+                made_folder.rmdir()
         raise
-    fsync_folder(folder)
+    made_in = {above for name in names for above in (folder / name).parents if above.is_relative_to(folder)}
+    for written in sorted(made_in, key=lambda above: len(above.parts), reverse=True):  # a name, then its folder's
+        fsync_folder(written)
     for name in names:
         sweep_temporaries(folder / name)
+
+
+def _make_folders(folder: Path, root: Path) -> list[Path]:
+    """Make the folders missing from ``root`` (which exists) down to ``folder``; those made, in the order made."""
+    made = []
+    here = root
+    for part in folder.relative_to(root).parts:
+        here = here / part
+        try:
+            here.mkdir()
+        except FileExistsError:  # there already (or a file in the way: then the write in it fails, and says why)
+            continue
+        made.append(here)
+    return made
 
 
 @contextmanager

@@ -77,7 +77,7 @@ def evidence_cmd(submission: str, requirements: tuple[str, ...], out_dir: Path, 
     """
     from conformity.agency.registry import Registry
     from conformity.agency.submit import default_registry, registry_exists
-    from conformity.files import atomic_output
+    from conformity.files import output_set
     from conformity.signing import sha256_hex
 
     path = registry_path or default_registry()
@@ -93,9 +93,11 @@ def evidence_cmd(submission: str, requirements: tuple[str, ...], out_dir: Path, 
         for e, data in stored:
             if sha256_hex(data) != e.sha256:
                 raise InputError(f"{e.file}: stored bytes do not match their SHA-256 (registry damaged?)", file=path)
-        for e, data in stored:
-            with atomic_output(out_dir / e.file, "wb") as fh:
-                fh.write(data)
+        if stored:  # the whole set or none of it: a failure part-way leaves --out as it was
+            with output_set(out_dir, [e.file for e, _ in stored]) as temps:
+                for e, data in stored:
+                    temps[e.file].write_bytes(data)
+        for e, _ in stored:
             click.echo(f"{e.requirement}: {out_dir / e.file} ({e.media_type}, {e.bytes} bytes, sha256 {e.sha256})")
     if not files:
         click.echo(f"submission {s.id} carries no evidence")

@@ -214,6 +214,43 @@ def test_evidence_whose_stored_bytes_changed_writes_nothing(pending: tuple[Path,
     assert not (tmp_path / "review").exists()
 
 
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    """Every file (its bytes) and folder (None) under ``folder``, by relative path."""
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in folder.rglob("*")}
+
+
+def test_evidence_that_fails_part_way_leaves_the_folder_as_it_was(pending: tuple[Path, str, list[str]], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, each file was put in place as written: a disk that filled on the second file left the first one
+    written, a reviewer's folder holding part of a submission's evidence beside files of an earlier one."""
+    import errno
+    import os
+    import stat
+
+    _, sub, _ = pending
+    out = tmp_path / "review"
+    (out / "evidence" / REJECTED).mkdir(parents=True)
+    (out / "evidence" / REJECTED / "hds-certificate.pdf").write_bytes(b"an earlier submission's")
+    (out / "notes.txt").write_text("the reviewer's own")
+    before = _tree(out)
+    real_fsync, files_synced = os.fsync, []
+
+    def full_on_the_second_file(fd: int) -> None:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            files_synced.append(fd)
+            if len(files_synced) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_on_the_second_file)
+    r = usine("agency", "evidence", sub, "--out", out)
+    assert r.exit_code != 0 and len(files_synced) == 2, r.output
+    assert _tree(out) == before
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert usine("agency", "evidence", sub, "--out", out).exit_code == 0  # the same, with room: the whole set
+    assert len([p for p in (out / "evidence").rglob("*") if p.is_file()]) == 17
+
+
 def test_decided_again_without_the_bundle(runs: Runs, catalog: Catalog, trust: KeyRing,
                                           pending: tuple[Path, str, list[str]], tmp_path: Path) -> None:
     """Once reviewed, the run is decided from the registry: the bundle may be gone."""
