@@ -13,7 +13,7 @@ import ssl
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +24,7 @@ from conformity.errors import InputError
 #: killed (SIGKILL, a power cut): the next write of NAME removes it. A live writer's is younger: it is being written.
 STALE_TEMPORARY = dt.timedelta(hours=1)
 _TEMPORARY_TAIL = re.compile(r"[a-z0-9_]{8}")  # tempfile.mkstemp's random part
+_FOLDER_TAIL = re.compile(r"new-[a-z0-9_]{8}|old-[0-9a-f]{12}")  # folder_set's: mkdtemp's, secrets.token_hex(6)'s
 _BUILDING: set[Path] = set()  # folders folder_set is building: new, holding no one's leftovers
 
 
@@ -60,23 +61,60 @@ def sweep_temporaries(path: Path) -> list[Path]:
     :data:`STALE_TEMPORARY`. A younger one may be a live writer's, and is left; links, folders and other names are
     never touched. Never raises (a sweep that cannot list or remove leaves the files: the write is done); the
     files removed."""
+    return _sweep_beside(path, _TEMPORARY_TAIL, _remove_stale_file)
+
+
+def sweep_folder_leftovers(folder: Path) -> list[Path]:
+    """Remove what killed :func:`folder_set` calls for ``folder`` left beside it: folders named ``.NAME.new-XXXXXXXX``
+    (one being built) or ``.NAME.old-XXXXXXXXXXXX`` (the one replaced, not yet removed) in which nothing was modified
+    for :data:`STALE_TEMPORARY`, removed with all they hold. Links, files and other names are never touched, nor
+    followed. Never raises; the folders removed."""
+    return _sweep_beside(folder, _FOLDER_TAIL, _remove_stale_folder)
+
+
+def _sweep_beside(path: Path, tail: re.Pattern[str], remove: Callable[[os.DirEntry[str], float], bool]) -> list[Path]:
+    """Apply ``remove`` (with the cutoff time) to each entry beside ``path`` named ``.NAME.`` then ``tail``; those it
+    removed. An entry that cannot be read or removed is left."""
     if path.parent in _BUILDING:
         return []
     prefix, cutoff = f".{path.name}.", time.time() - STALE_TEMPORARY.total_seconds()
     try:
         with os.scandir(path.parent) as entries:
-            found = [e for e in entries if e.name.startswith(prefix) and _TEMPORARY_TAIL.fullmatch(e.name[len(prefix):])]
+            found = [e for e in entries if e.name.startswith(prefix) and tail.fullmatch(e.name[len(prefix):])]
     except OSError:
         return []
     removed = []
     for entry in found:
         try:
-            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                os.unlink(entry.path)
+            if remove(entry, cutoff):
                 removed.append(Path(entry.path))
         except OSError:  # gone meanwhile (another sweep), or not ours to remove: left
             continue
     return removed
+
+
+def _remove_stale_file(entry: os.DirEntry[str], cutoff: float) -> bool:
+    if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+        os.unlink(entry.path)
+        return True
+    return False
+
+
+def _remove_stale_folder(entry: os.DirEntry[str], cutoff: float) -> bool:
+    if entry.is_dir(follow_symlinks=False) and _last_modified(Path(entry.path)) < cutoff:
+        shutil.rmtree(entry.path)  # removes links inside, never what they lead to
+        return True
+    return False
+
+
+def _last_modified(folder: Path) -> float:
+    """When anything in ``folder`` (itself, or what lies under it, links not followed) was last modified: a folder a
+    live writer fills deep down is not stale because its own entries are old."""
+    newest = folder.lstat().st_mtime
+    for here, folders, files in os.walk(folder):
+        for name in folders + files:
+            newest = max(newest, os.lstat(os.path.join(here, name)).st_mtime)
+    return newest
 
 
 def fsync_file(path: Path) -> None:
@@ -214,7 +252,9 @@ def folder_set(folder: Path) -> Iterator[Path]:
     """A new empty folder beside ``folder`` to build the whole of its next content in; once the block succeeds it
     takes ``folder``'s place (the old one moved aside, then removed), else it is removed and ``folder`` is left as it
     was. A reader finds the old set of files or the new one, never a mix (for the instant between the two renames,
-    no folder: a clear "not found", not a wrong set). A symbolic link at ``folder`` is replaced, never followed."""
+    no folder: a clear "not found", not a wrong set). A symbolic link at ``folder`` is replaced, never followed. A kill
+    leaves the folder built or the one moved aside: once in place, those older than :data:`STALE_TEMPORARY` are removed
+    (:func:`sweep_folder_leftovers`)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
         new = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
@@ -250,6 +290,7 @@ def folder_set(folder: Path) -> Iterator[Path]:
             shutil.rmtree(aside, ignore_errors=True)
         else:
             aside.unlink(missing_ok=True)
+    sweep_folder_leftovers(folder)
 
 
 def append_whole(path: Path, data: bytes, mode: int = 0o644) -> int:

@@ -108,6 +108,48 @@ def test_a_temporary_file_a_killed_write_left_is_swept_by_the_next_write_of_that
     assert (tmp_path / ".report.json.f0ld3r00").is_dir() and (tmp_path / ".report.json.l1nk0000").is_symlink()
 
 
+def _aged_folder(path: Path, seconds: float) -> Path:
+    """A folder holding a file, neither modified for ``seconds`` (what a ``folder_set`` killed then left)."""
+    path.mkdir()
+    _aged(path / "label-0.json", seconds)
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def test_folders_a_killed_folder_set_left_are_swept_once_the_next_is_in_place(tmp_path: Path) -> None:
+    """A ``folder_set`` killed between its steps left ``.NAME.new-XXXXXXXX`` (the folder being built) or
+    ``.NAME.old-XXXXXXXXXXXX`` (the one replaced) beside NAME for ever, a registry export's labels each time. The
+    next one removes those in which nothing was modified for ``STALE_TEMPORARY``; a younger one may be a live
+    writer's, and links (and what they lead to), files and other names are never touched."""
+    stale = STALE_TEMPORARY.total_seconds()
+    outside = _aged_folder(tmp_path / "elsewhere", stale + 60)
+    killed = [_aged_folder(tmp_path / ".labels.new-k1ll3d_0", stale + 60),
+              _aged_folder(tmp_path / ".labels.old-0123456789ab", stale + 60)]
+    (killed[0] / "link").symlink_to(outside)  # removed, not followed
+    for made in (killed[0] / "link", killed[0]):
+        os.utime(made, (time.time() - stale - 60,) * 2, follow_symlinks=False)
+    filling = _aged_folder(tmp_path / ".labels.new-f1ll1ng0", stale + 60)
+    (filling / "deep").mkdir()
+    os.utime(filling, (time.time() - stale - 60,) * 2)
+    kept = [_aged_folder(tmp_path / ".labels.new-l1ve0000", stale - 60),  # a live writer's
+            filling,  # old itself, but a live writer fills it deep down
+            _aged_folder(tmp_path / ".other.new-k1ll3d_0", stale + 60),  # another folder's
+            _aged_folder(tmp_path / ".labels.new-k1ll3d_0_", stale + 60),  # not mkdtemp's tail
+            _aged_folder(tmp_path / ".labels.old-0123456789ag", stale + 60),  # not token_hex(6)'s
+            _aged_folder(tmp_path / "labels.old-0123456789ab", stale + 60)]  # not hidden: not ours
+    link = tmp_path / ".labels.old-aaaaaaaaaaaa"
+    link.symlink_to(outside)
+    os.utime(link, (time.time() - 2 * stale,) * 2, follow_symlinks=False)
+    file = _aged(tmp_path / ".labels.new-f1le0000", stale + 60)
+    with folder_set(tmp_path / "labels") as folder:
+        (folder / "label-1.json").write_text("{}")
+    assert [p.name for p in (tmp_path / "labels").iterdir()] == ["label-1.json"]
+    assert not any(p.exists() or p.is_symlink() for p in killed)
+    assert all((p / "label-0.json").is_file() for p in kept) and (filling / "deep").is_dir()
+    assert link.is_symlink() and (outside / "label-0.json").is_file() and file.is_file()
+
+
 def test_no_sweep_reads_a_folder_built_aside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A folder ``folder_set`` builds is new and empty: its files (a registry export's thousands of labels) are not
     each followed by a listing of the folder that grows with them."""
