@@ -13,10 +13,10 @@ import ssl
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from conformity.errors import InputError
 
@@ -61,7 +61,7 @@ def sweep_temporaries(path: Path) -> list[Path]:
     :data:`STALE_TEMPORARY`. A younger one may be a live writer's, and is left; links, folders and other names are
     never touched. Never raises (a sweep that cannot list or remove leaves the files: the write is done); the
     files removed."""
-    return _sweep_beside(path, _TEMPORARY_TAIL, _remove_stale_file)
+    return sweep_stale(path.parent, _beside(path, _TEMPORARY_TAIL), STALE_TEMPORARY, kind="file")
 
 
 def sweep_folder_leftovers(folder: Path) -> list[Path]:
@@ -69,18 +69,21 @@ def sweep_folder_leftovers(folder: Path) -> list[Path]:
     (one being built) or ``.NAME.old-XXXXXXXXXXXX`` (the one replaced, not yet removed) in which nothing was modified
     for :data:`STALE_TEMPORARY`, removed with all they hold. Links, files and other names are never touched, nor
     followed. Never raises; the folders removed."""
-    return _sweep_beside(folder, _FOLDER_TAIL, _remove_stale_folder)
+    return sweep_stale(folder.parent, _beside(folder, _FOLDER_TAIL), STALE_TEMPORARY, kind="folder")
 
 
-def _sweep_beside(path: Path, tail: re.Pattern[str], remove: Callable[[os.DirEntry[str], float], bool]) -> list[Path]:
-    """Apply ``remove`` (with the cutoff time) to each entry beside ``path`` named ``.NAME.`` then ``tail``; those it
-    removed. An entry that cannot be read or removed is left."""
-    if path.parent in _BUILDING:
+def sweep_stale(folder: Path, name: re.Pattern[str], age: dt.timedelta, *, kind: Literal["file", "folder"]
+                ) -> list[Path]:
+    """Remove the entries of ``folder`` named ``name`` (the whole name) that are a ``kind`` in which nothing was
+    modified for ``age``: what a killed process left there (a regular file; a folder, with all it holds). Links are
+    neither removed nor followed; an entry that cannot be read or removed is left. Never raises (the work that
+    sweeps is done; the next sweep tries again); those removed. A folder being built holds no one's leftovers."""
+    if folder in _BUILDING:
         return []
-    prefix, cutoff = f".{path.name}.", time.time() - STALE_TEMPORARY.total_seconds()
+    cutoff, remove = time.time() - age.total_seconds(), _remove_stale_file if kind == "file" else _remove_stale_folder
     try:
-        with os.scandir(path.parent) as entries:
-            found = [e for e in entries if e.name.startswith(prefix) and tail.fullmatch(e.name[len(prefix):])]
+        with os.scandir(folder) as entries:
+            found = [e for e in entries if name.fullmatch(e.name)]
     except OSError:
         return []
     removed = []
@@ -91,6 +94,11 @@ def _sweep_beside(path: Path, tail: re.Pattern[str], remove: Callable[[os.DirEnt
         except OSError:  # gone meanwhile (another sweep), or not ours to remove: left
             continue
     return removed
+
+
+def _beside(path: Path, tail: re.Pattern[str]) -> re.Pattern[str]:
+    """The names ``.NAME.`` then ``tail`` of what a write of ``path`` makes beside it."""
+    return re.compile(re.escape(f".{path.name}.") + f"(?:{tail.pattern})")
 
 
 def _remove_stale_file(entry: os.DirEntry[str], cutoff: float) -> bool:

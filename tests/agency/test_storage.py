@@ -3,7 +3,11 @@ wave once a later one is labelled (deleted by the sweep; the registry keeps thei
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import os
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +15,9 @@ from hypothesis import strategies as st
 
 from conformity.agency.registry import Registry, iso
 from conformity.agency.service import uploads
+from conformity.agency.service.config import WitnessConfig
 from conformity.agency.service.uploads import Bundle, released
+from conformity.files import private_dir
 from tests.agency.service_client import Service
 
 CUTOFF = "2026-03-01T00:00:00Z"
@@ -141,3 +147,44 @@ def test_the_sweep_reads_only_the_bundles_it_may_purge(service: Service, monkeyp
                                                                        "upl_new2.zip"]
     with Registry(s.config.database) as reg:  # what a vendor is shown of its storage is unchanged
         assert uploads.kept_bytes(s.config, VENDOR, reg.db) == 40
+
+
+def _left(path: Path, seconds_ago: float, *, folder: bool = False) -> Path:
+    """What a killed worker left ``seconds_ago``: a body received part-way, or a work folder holding a run's bundle."""
+    if folder:
+        path.mkdir()
+        _left(path / "bundle.zip", seconds_ago)
+    else:
+        path.write_bytes(b"PK\x03\x04 part of a body")
+    os.utime(path, (time.time() - seconds_ago,) * 2)
+    return path
+
+
+def test_the_sweep_removes_what_killed_workers_left_in_the_uploads_folder(sqlite_service: Service,
+                                                                          tmp_path: Path) -> None:
+    """A worker killed while it received a body left its ``.incoming-*`` file (up to the largest bundle), one killed
+    during a witnessed run its ``witness-*`` work folder, in the uploads folder for ever: nothing removed them. Now
+    every sweep removes those untouched for ``leftovers_age`` (six hours; twice a witnessed run's time bound if more:
+    a live run's folder is written only as it ends), never a younger one, a link, nor another name."""
+    s = sqlite_service
+    folder = private_dir(s.config.uploads)
+    old, young = uploads.LEFTOVERS_KEPT.total_seconds() + 60, uploads.LEFTOVERS_KEPT.total_seconds() - 60
+    outside = _left(tmp_path / "elsewhere", 2 * old, folder=True)
+    killed = [_left(folder / f".incoming-{'a' * 24}", old),
+              _left(folder / f"witness-upl_{'c' * 20}-k1ll3d_0", old, folder=True)]
+    kept = [_left(folder / f".incoming-{'b' * 24}", young),  # a body still streaming
+            _left(folder / f"witness-upl_{'d' * 20}-runn1ng0", young, folder=True),  # a run going on
+            _left(folder / f"upl_{'e' * 20}.zip", old),  # an upload's bundle
+            _left(folder / ".incoming-kept", old),  # not receive's name
+            _left(folder / f"witness-upl_{'f' * 20}-0", old, folder=True)]  # not mkdtemp's
+    link = folder / f"witness-upl_{'9' * 20}-l1nk0000"
+    link.symlink_to(outside)
+    os.utime(link, (time.time() - 2 * old,) * 2, follow_symlinks=False)
+    uploads.Sweeper(s.config).sweep()
+    assert not any(p.exists() for p in killed)
+    assert all(p.exists() for p in kept) and link.is_symlink() and (outside / "bundle.zip").is_file()
+    slow = dataclasses.replace(s.config, witness=WitnessConfig(sandbox=None, timeout=86400))  # type: ignore[arg-type]
+    assert uploads.leftovers_age(slow) == dt.timedelta(days=2)
+    day_old = _left(folder / f"witness-upl_{'a' * 20}-l0ngrun0", 86400, folder=True)  # a day-long run going on
+    assert uploads.sweep_leftovers(slow) == [] and day_old.is_dir()
+    assert uploads.sweep_leftovers(s.config) == [day_old]

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -33,7 +34,7 @@ from conformity.agency.submit import decide_bundle
 from conformity.counting import KeyedCounts
 from conformity.db.connection import Connection
 from conformity.errors import InputError
-from conformity.files import move_into, private_dir
+from conformity.files import move_into, private_dir, sweep_stale
 
 log = logging.getLogger("usine.agency.service")
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member, or an empty zip (refused later)
@@ -477,9 +478,36 @@ def purge_released(config: ServiceConfig, now: dt.datetime | None = None) -> lis
     return gone
 
 
+#: what a killed worker leaves in the uploads folder is removed by the sweep once nothing in it was modified for this
+#: long (or twice a witnessed run's time bound, if more: :func:`leftovers_age`). A body being received is written as
+#: it streams, and moved to its upload's name at once (seconds); a witnessed run's work folder is made when the run
+#: starts and written only as it ends: the longest, stopped past ``WitnessConfig.timeout`` (30 minutes by default,
+#: a day at most) between two scenarios, the one running then still finishing.
+LEFTOVERS_KEPT = dt.timedelta(hours=6)
+_INCOMING = re.compile(r"\.incoming-[0-9a-f]{24}")  # receive's body: secrets.token_hex(12)
+_WITNESS_WORK = re.compile(r"witness-upl_[0-9a-f]{20}-[a-z0-9_]{8}")  # witnessed.run's: new_id(), then mkdtemp's
+
+
+def leftovers_age(config: ServiceConfig) -> dt.timedelta:
+    """How long an ``.incoming-*`` body or a ``witness-*`` work folder is left untouched before the sweep removes it:
+    :data:`LEFTOVERS_KEPT`, or twice the witnessed runs' time bound when longer."""
+    witness = config.witness
+    return max(LEFTOVERS_KEPT, 2 * dt.timedelta(seconds=witness.timeout)) if witness else LEFTOVERS_KEPT
+
+
+def sweep_leftovers(config: ServiceConfig) -> list[Path]:
+    """Remove what workers killed (SIGKILL, a power cut) left in the uploads folder: bodies received part-way or not
+    yet recorded (``.incoming-*``) and witnessed runs' work folders (``witness-*``) older than :func:`leftovers_age`.
+    Links and other names are left, never followed; never raises; what it removed."""
+    age = leftovers_age(config)
+    return [*sweep_stale(config.uploads, _INCOMING, age, kind="file"),
+            *sweep_stale(config.uploads, _WITNESS_WORK, age, kind="folder")]
+
+
 class Sweeper:
     """A worker's thread that, every third of the verification lease, renews the leases of what it verifies and takes
-    up what no worker is doing: received and not queued, or left verifying past its lease (its worker killed)."""
+    up what no worker is doing: received and not queued, or left verifying past its lease (its worker killed); then
+    deletes the bundles no longer kept and what killed workers left (:func:`sweep_leftovers`)."""
 
     def __init__(self, config: ServiceConfig):
         self.config = config
@@ -498,6 +526,8 @@ class Sweeper:
                     continue
             process_later(self.config, ident)
         purge_released(self.config)  # last: housekeeping that fails holds no vendor's upload
+        for left in sweep_leftovers(self.config):
+            log.info("removed %s, left by a worker that was killed", left)
 
     def _loop(self) -> None:
         while not self.stop.wait(self.config.verify_lease.total_seconds() / 3):
