@@ -13,7 +13,7 @@ import ssl
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -72,12 +72,13 @@ def sweep_folder_leftovers(folder: Path) -> list[Path]:
     return sweep_stale(folder.parent, _beside(folder, _FOLDER_TAIL), STALE_TEMPORARY, kind="folder")
 
 
-def sweep_stale(folder: Path, name: re.Pattern[str], age: dt.timedelta, *, kind: Literal["file", "folder"]
-                ) -> list[Path]:
+def sweep_stale(folder: Path, name: re.Pattern[str], age: dt.timedelta, *, kind: Literal["file", "folder"],
+                unclaimed: Callable[[list[str]], Collection[str]] | None = None) -> list[Path]:
     """Remove the entries of ``folder`` named ``name`` (the whole name) that are a ``kind`` in which nothing was
     modified for ``age``: what a killed process left there (a regular file; a folder, with all it holds). Links are
     neither removed nor followed; an entry that cannot be read or removed is left. Never raises (the work that
-    sweeps is done; the next sweep tries again); those removed. A folder being built holds no one's leftovers."""
+    sweeps is done; the next sweep tries again); those removed. A folder being built holds no one's leftovers.
+    ``unclaimed``, given the names found (after the folder is read), returns those no one still needs: only these."""
     if folder in _BUILDING:
         return []
     cutoff, remove = time.time() - age.total_seconds(), _remove_stale_file if kind == "file" else _remove_stale_folder
@@ -86,6 +87,9 @@ def sweep_stale(folder: Path, name: re.Pattern[str], age: dt.timedelta, *, kind:
             found = [e for e in entries if name.fullmatch(e.name)]
     except OSError:
         return []
+    if unclaimed is not None and found:
+        free = set(unclaimed([e.name for e in found]))
+        found = [e for e in found if e.name in free]
     removed = []
     for entry in found:
         try:

@@ -188,3 +188,45 @@ def test_the_sweep_removes_what_killed_workers_left_in_the_uploads_folder(sqlite
     day_old = _left(folder / f"witness-upl_{'a' * 20}-l0ngrun0", 86400, folder=True)  # a day-long run going on
     assert uploads.sweep_leftovers(slow) == [] and day_old.is_dir()
     assert uploads.sweep_leftovers(s.config) == [day_old]
+
+
+def _evidence(folder: Path, name: str, seconds_ago: float) -> Path:
+    """A witnessed request's evidence folder (``ID.evidence/REQ/name``, named ``name``) stored ``seconds_ago``."""
+    kept = folder / name
+    (kept / "SECURITY-013").mkdir(parents=True)
+    for path in (kept / "SECURITY-013" / "audit.pdf", kept / "SECURITY-013", kept):
+        if not path.exists():
+            path.write_bytes(b"%PDF-1.4\n%%EOF\n")
+        os.utime(path, (time.time() - seconds_ago,) * 2)
+    return kept
+
+
+def test_the_sweep_removes_the_evidence_of_a_witnessed_request_never_recorded(service: Service,
+                                                                               tmp_path: Path) -> None:
+    """A witnessed request keeps its evidence (``ID.evidence``) before its upload row is recorded: a worker killed
+    between the two left the folder, which no row names, for ever. Now the sweep removes it once untouched for
+    ``leftovers_age`` and no upload has its id; never a younger one (a request being recorded now), the folder of a
+    request queued or running, a link or another name."""
+    s = service
+    folder = private_dir(s.config.uploads)
+    old, young = uploads.LEFTOVERS_KEPT.total_seconds() + 60, uploads.LEFTOVERS_KEPT.total_seconds() - 60
+    outside = _evidence(tmp_path, "elsewhere.evidence", 2 * old)
+    orphan = _evidence(folder, f"upl_{'a' * 20}.evidence", old)
+    recording = _evidence(folder, f"upl_{'b' * 20}.evidence", young)
+    with Registry(s.config.database) as reg, reg.write():
+        for ident, state in ((f"upl_{'c' * 20}", "received"), (f"upl_{'d' * 20}", "verifying")):
+            _upload(s, reg, ident, "witnessed", None, iso(dt.datetime.now(dt.UTC) - dt.timedelta(days=2)), None)
+            reg.db.execute("UPDATE uploads SET state = ? WHERE id = ?", (state, ident))
+    queued, running = (_evidence(folder, f"upl_{c * 20}.evidence", old) for c in "cd")
+    near = [_evidence(folder, name, old) for name in (f"upl_{'e' * 19}.evidence", f"upl_{'E' * 20}.evidence",
+                                                       f"upl_{'e' * 20}.evidence.old", f".upl_{'e' * 20}.evidence",
+                                                       f"upl_{'e' * 20}.zip", f"upl_{'e' * 20}.evidenc")]
+    not_folder = _left(folder / f"upl_{'f' * 20}.evidence", old)
+    link = folder / f"upl_{'9' * 20}.evidence"
+    link.symlink_to(outside)
+    os.utime(link, (time.time() - 2 * old,) * 2, follow_symlinks=False)
+    assert uploads.sweep_leftovers(s.config) == [orphan]
+    uploads.Sweeper(s.config).sweep()
+    assert not orphan.exists()
+    assert all((p / "SECURITY-013" / "audit.pdf").is_file() for p in (recording, queued, running, *near))
+    assert not_folder.is_file() and link.is_symlink() and (outside / "SECURITY-013" / "audit.pdf").is_file()

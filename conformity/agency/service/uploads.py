@@ -486,6 +486,8 @@ def purge_released(config: ServiceConfig, now: dt.datetime | None = None) -> lis
 LEFTOVERS_KEPT = dt.timedelta(hours=6)
 _INCOMING = re.compile(r"\.incoming-[0-9a-f]{24}")  # receive's body: secrets.token_hex(12)
 _WITNESS_WORK = re.compile(r"witness-upl_[0-9a-f]{20}-[a-z0-9_]{8}")  # witnessed.run's: new_id(), then mkdtemp's
+_EVIDENCE = re.compile(r"upl_[0-9a-f]{20}\.evidence")  # witnessed.request_run's: new_id()'s
+_ROWS_READ = 500  # ids per query of :func:`unrecorded`
 
 
 def leftovers_age(config: ServiceConfig) -> dt.timedelta:
@@ -497,11 +499,33 @@ def leftovers_age(config: ServiceConfig) -> dt.timedelta:
 
 def sweep_leftovers(config: ServiceConfig) -> list[Path]:
     """Remove what workers killed (SIGKILL, a power cut) left in the uploads folder: bodies received part-way or not
-    yet recorded (``.incoming-*``) and witnessed runs' work folders (``witness-*``) older than :func:`leftovers_age`.
+    yet recorded (``.incoming-*``), witnessed runs' work folders (``witness-*``) and the evidence of witnessed
+    requests never recorded (``ID.evidence``, no upload ``ID``: :func:`unrecorded`) older than :func:`leftovers_age`.
     Links and other names are left, never followed; never raises; what it removed."""
     age = leftovers_age(config)
     return [*sweep_stale(config.uploads, _INCOMING, age, kind="file"),
-            *sweep_stale(config.uploads, _WITNESS_WORK, age, kind="folder")]
+            *sweep_stale(config.uploads, _WITNESS_WORK, age, kind="folder"),
+            *sweep_stale(config.uploads, _EVIDENCE, age, kind="folder",
+                         unclaimed=lambda names: unrecorded(config, names))]
+
+
+def unrecorded(config: ServiceConfig, names: list[str]) -> set[str]:
+    """Of these ``ID.evidence`` folders, those of no upload: a request whose worker was killed before it was recorded
+    (one being recorded now is young: the sweep's age keeps it). None when the registry cannot be read (logged)."""
+    ids = {n.removesuffix(".evidence"): n for n in names}
+    try:
+        with Registry(config.database) as reg:
+            recorded = {r[0] for chunk in _chunks(sorted(ids)) for r in reg.db.execute(
+                f"SELECT id FROM uploads WHERE id IN ({', '.join('?' * len(chunk))})", tuple(chunk)).fetchall()}
+    except Exception as exc:  # the database away for a while: every folder kept, the next sweep tries again
+        log.warning("the witnessed requests' evidence folders were not swept: %s", exc)
+        return set()
+    return {n for ident, n in ids.items() if ident not in recorded}
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    """``items`` by :data:`_ROWS_READ` (one query's parameters)."""
+    return (items[i:i + _ROWS_READ] for i in range(0, len(items), _ROWS_READ))
 
 
 class Sweeper:
