@@ -230,3 +230,24 @@ def test_the_sweep_removes_the_evidence_of_a_witnessed_request_never_recorded(se
     assert not orphan.exists()
     assert all((p / "SECURITY-013" / "audit.pdf").is_file() for p in (recording, queued, running, *near))
     assert not_folder.is_file() and link.is_symlink() and (outside / "SECURITY-013" / "audit.pdf").is_file()
+
+
+def test_the_sweep_removes_the_evidence_of_a_witnessed_run_that_ended(service: Service) -> None:
+    """A witnessed run's evidence folder was kept for ever once its run had made its bundle (which carries the
+    evidence), or had been refused: the purge deletes the bundle only. The run removes it as it ends; what a worker
+    killed before that left, the sweep removes once the run ended ``leftovers_age`` ago; never the folder of a run
+    ended lately (one another worker's start refused may still be going)."""
+    s = service
+    folder = private_dir(s.config.uploads)
+    old = uploads.LEFTOVERS_KEPT.total_seconds() + 60
+    long_ago, lately = (iso(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=t)) for t in (old, 60))
+    ended = {f"upl_{'a' * 20}": ("verified", long_ago), f"upl_{'b' * 20}": ("refused", long_ago)}
+    going = {f"upl_{'c' * 20}": ("refused", lately), f"upl_{'d' * 20}": ("verified", lately),
+             f"upl_{'e' * 20}": ("verifying", long_ago), f"upl_{'f' * 20}": ("received", long_ago)}
+    with Registry(s.config.database) as reg, reg.write():
+        for ident, (state, updated) in {**ended, **going}.items():
+            _upload(s, reg, ident, "witnessed", None, long_ago, None)
+            reg.db.execute("UPDATE uploads SET state = ?, updated = ? WHERE id = ?", (state, updated, ident))
+    kept = {ident: _evidence(folder, f"{ident}.evidence", old) for ident in (*ended, *going)}
+    assert sorted(uploads.sweep_leftovers(s.config)) == [kept[ident] for ident in sorted(ended)]
+    assert all((kept[ident] / "SECURITY-013" / "audit.pdf").is_file() for ident in going)

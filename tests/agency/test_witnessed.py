@@ -89,6 +89,7 @@ def test_a_witnessed_run_of_the_reference_vendor_is_made_verified_and_awaits_rev
     assert mine["state"] == "verified", mine["findings"]
     assert mine["status"] == "awaiting-review" and mine["decision"]["verified"] is True
     assert mine["witnessed"]["progress"].startswith("finished:")
+    assert not (s.config.uploads / f"{doc['id']}.evidence").exists()  # the bundle carries it: not kept for ever
     sub = mine["submission"]["id"]
     rows = s.table(f"SELECT kind, vendor_id, submission FROM uploads WHERE id = '{doc['id']}'")
     assert rows == [("witnessed", "usine-reference", sub)]
@@ -243,6 +244,7 @@ def test_one_witnessed_run_at_a_time_per_vendor_and_a_run_past_its_bound_is_stop
         assert queued.status(None, dt.datetime.now(dt.UTC)) == "queued"
         r = _ask(s, url)
         assert r.status_code == 409 and r.json()["running"] == queued.id  # type: ignore[attr-defined]
+        assert (s.config.uploads / f"{queued.id}.evidence").is_dir()  # kept for its run
         witnessed.run(s.config, queued.id)  # bounded at 0.5 s: stopped after its first scenario
         mine = s.vendor().get(f"/api/v1/submissions/{queued.id}").json()
     finally:
@@ -250,6 +252,7 @@ def test_one_witnessed_run_at_a_time_per_vendor_and_a_run_past_its_bound_is_stop
         s.config.database.dispose()
     assert mine["state"] == "refused" and "was stopped after 1 of" in mine["findings"][0], mine
     assert s.table("SELECT count(*) FROM submissions") == [(0,)]
+    assert not (s.config.uploads / f"{queued.id}.evidence").exists()  # refused: no run reads it again
 
 
 def test_a_driver_host_on_a_private_address_is_refused_and_a_run_calls_only_the_checked_address(

@@ -487,7 +487,7 @@ LEFTOVERS_KEPT = dt.timedelta(hours=6)
 _INCOMING = re.compile(r"\.incoming-[0-9a-f]{24}")  # receive's body: secrets.token_hex(12)
 _WITNESS_WORK = re.compile(r"witness-upl_[0-9a-f]{20}-[a-z0-9_]{8}")  # witnessed.run's: new_id(), then mkdtemp's
 _EVIDENCE = re.compile(r"upl_[0-9a-f]{20}\.evidence")  # witnessed.request_run's: new_id()'s
-_ROWS_READ = 500  # ids per query of :func:`unrecorded`
+_ROWS_READ = 500  # ids per query of :func:`unneeded`
 
 
 def leftovers_age(config: ServiceConfig) -> dt.timedelta:
@@ -499,28 +499,32 @@ def leftovers_age(config: ServiceConfig) -> dt.timedelta:
 
 def sweep_leftovers(config: ServiceConfig) -> list[Path]:
     """Remove what workers killed (SIGKILL, a power cut) left in the uploads folder: bodies received part-way or not
-    yet recorded (``.incoming-*``), witnessed runs' work folders (``witness-*``) and the evidence of witnessed
-    requests never recorded (``ID.evidence``, no upload ``ID``: :func:`unrecorded`) older than :func:`leftovers_age`.
+    yet recorded (``.incoming-*``), witnessed runs' work folders (``witness-*``) and the evidence (``ID.evidence``) of
+    witnessed requests never recorded or whose run ended (:func:`unneeded`), older than :func:`leftovers_age`.
     Links and other names are left, never followed; never raises; what it removed."""
     age = leftovers_age(config)
+    cutoff = iso(dt.datetime.now(dt.UTC) - age)
     return [*sweep_stale(config.uploads, _INCOMING, age, kind="file"),
             *sweep_stale(config.uploads, _WITNESS_WORK, age, kind="folder"),
             *sweep_stale(config.uploads, _EVIDENCE, age, kind="folder",
-                         unclaimed=lambda names: unrecorded(config, names))]
+                         unclaimed=lambda names: unneeded(config, names, cutoff))]
 
 
-def unrecorded(config: ServiceConfig, names: list[str]) -> set[str]:
-    """Of these ``ID.evidence`` folders, those of no upload: a request whose worker was killed before it was recorded
-    (one being recorded now is young: the sweep's age keeps it). None when the registry cannot be read (logged)."""
+def unneeded(config: ServiceConfig, names: list[str], cutoff: str) -> set[str]:
+    """Of these ``ID.evidence`` folders, those no run will read: of no upload (a request whose worker was killed
+    before it was recorded; one being recorded now is young, and the sweep's age keeps it), or of a witnessed run
+    that ended (refused or verified: its bundle carries the evidence) before ``cutoff`` (one refused lately by
+    another worker's start may still be going). None when the registry cannot be read (logged)."""
     ids = {n.removesuffix(".evidence"): n for n in names}
     try:
         with Registry(config.database) as reg:
-            recorded = {r[0] for chunk in _chunks(sorted(ids)) for r in reg.db.execute(
-                f"SELECT id FROM uploads WHERE id IN ({', '.join('?' * len(chunk))})", tuple(chunk)).fetchall()}
+            needed = {r[0] for chunk in _chunks(sorted(ids)) for r in reg.db.execute(
+                f"SELECT id FROM uploads WHERE id IN ({', '.join('?' * len(chunk))}) "
+                "AND NOT (state IN ('refused', 'verified') AND updated <= ?)", (*chunk, cutoff)).fetchall()}
     except Exception as exc:  # the database away for a while: every folder kept, the next sweep tries again
         log.warning("the witnessed requests' evidence folders were not swept: %s", exc)
         return set()
-    return {n for ident, n in ids.items() if ident not in recorded}
+    return {n for ident, n in ids.items() if ident not in needed}
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:

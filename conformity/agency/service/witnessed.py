@@ -280,6 +280,9 @@ def run(config: ServiceConfig, ident: str) -> None:
     except Exception as exc:  # the run is refused, with what happened; the worker goes on
         log.exception("witnessed run %s failed", ident)
         _refuse(config, ident, [f"the agency could not complete this witnessed run ({type(exc).__name__}: {exc})"[:1000]])
+    finally:  # ended, made or refused: its bundle carries the evidence, nothing reads the folder again (a worker
+        # killed before this line leaves it to the uploads sweep: uploads.unneeded)
+        shutil.rmtree(config.uploads / f"{ident}.evidence", ignore_errors=True)
 
 
 def _run(config: ServiceConfig, ident: str) -> None:
