@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,6 @@ import pytest
 
 from conformity.payments import parquet
 from conformity.payments.store import store_dir
-from tests.helpers import required
 from tests.payments.builders import FORGER, INFRA, T0, events_for, installation, modified, revocation
 from tests.payments.mixed import outputs, same_data
 from tests.payments.mixed import run as mixed_run
@@ -197,23 +193,6 @@ def test_a_refused_event_is_judged_once_per_run(ws: Workspace, tmp_path: Path) -
 
 
 # ---------------------------------------------------------------------------------------------- Spark
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One Spark session on local[2] for the module (as ``test_spark_engine``)."""
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        required("pyspark", "install the test extra: bash .ci/install.sh test")
-    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
-        required("Java", "Spark runs on the JVM: apt-get install default-jre-headless (.ci/run does)")
-    from conformity.payments.spark_engine import spark_session
-
-    session, _ = spark_session("local[2]", tmp_path_factory.mktemp("spark"))
-    session.conf.set("spark.sql.shuffle.partitions", "2")
-    yield session
-    session.stop()
-
-
 @pytest.mark.slow
 @pytest.mark.xdist_group("spark")
 def test_spark_judges_events_again_with_the_later_labels_as_duckdb_does(spark: Any, tmp_path: Path) -> None:
