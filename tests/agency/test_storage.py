@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,34 @@ def test_the_sweep_reads_only_the_bundles_it_may_purge(service: Service, monkeyp
                                                                        "upl_new2.zip"]
     with Registry(s.config.database) as reg:  # what a vendor is shown of its storage is unchanged
         assert uploads.kept_bytes(s.config, VENDOR, reg.db) == 40
+
+
+def test_the_sweep_marks_every_bundle_it_deleted_a_query_s_parameters_at_a_time(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows of the bundles deleted are marked in chunks of ``_ROWS_READ`` ids (as the evidence sweep reads them),
+    not in one query of every id: a purge of tens of thousands of bundles stays under the database's parameter limit.
+    Every row is marked, whichever chunk holds it: none is read again by the next sweep."""
+    s = service
+    s.config.uploads.mkdir(parents=True, exist_ok=True)
+    long_ago = iso(dt.datetime.now(dt.UTC) - s.config.refused_kept - dt.timedelta(days=1))
+    with Registry(s.config.database) as reg, reg.write():
+        for n in range(7):
+            _upload(s, reg, f"upl_old{n}", "upload", None, long_ago, 10)
+        reg.db.execute("UPDATE uploads SET state = 'refused'")
+    monkeypatch.setattr(uploads, "_ROWS_READ", 3)
+    chunked, chunks = uploads._chunks, list[list[str]]()
+
+    def recording(items: list[str]) -> Iterator[list[str]]:
+        for chunk in chunked(items):
+            chunks.append(chunk)
+            yield chunk
+
+    monkeypatch.setattr(uploads, "_chunks", recording)
+    assert uploads.purge_released(s.config) == [f"upl_old{n}" for n in range(7)]
+    assert sorted(i for chunk in chunks for i in chunk) == [f"upl_old{n}" for n in range(7)]
+    assert [len(chunk) for chunk in chunks] == [3, 3, 1]
+    assert s.table("SELECT count(*) FROM uploads WHERE purged IS NULL") == [(0,)]
+    assert uploads.purge_released(s.config) == []
 
 
 def _left(path: Path, seconds_ago: float, *, folder: bool = False) -> Path:

@@ -467,9 +467,9 @@ def purge_released(config: ServiceConfig, now: dt.datetime | None = None) -> lis
         gone.append(ident)
     if gone or done:
         with Registry(config.database) as reg, reg.write() as db:
-            marked = [*gone, *done]
-            db.execute(f"UPDATE uploads SET purged = ? WHERE purged IS NULL AND id IN ({', '.join('?' * len(marked))})",
-                       (iso(at), *marked))
+            for chunk in _chunks([*gone, *done]):  # one query's parameters at a time, as unneeded reads them
+                db.execute(f"UPDATE uploads SET purged = ? WHERE purged IS NULL AND id IN ({', '.join('?' * len(chunk))})",
+                           (iso(at), *chunk))
     if gone:
         with Registry(config.database) as reg, reg.write() as db:
             record(db, "agency", "system", "uploads-purged", "uploads",
