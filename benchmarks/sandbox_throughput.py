@@ -10,6 +10,11 @@ A script, not a test. The sandbox runs as ``usine sandbox serve`` in its own pro
    time per document (read from /proc: what a request costs the server, whatever else runs on the machine). The
    two sides alternate in ten blocks of the documents (each over HTTP, then in process), after 50 of each not
    counted, so that the machine's drift in speed weighs on both alike; the blocks' spread is printed;
+1b. the intake rate of the worker kept busy (``--intake-sessions``, 8): as many documents from that many sessions at
+   once, each submitting back to back on its own keep-alive connection through the load generator below, alternated
+   block by block with the same documents validated in process, as section 1 does: documents per second over HTTP
+   against in process (the bar's ratio: a worker's intake rate, not one client's round trips, whose own time and the
+   sandbox's idle waits between them section 1 counts) and by CPU;
 2. 250 concurrent vendor sessions (``--vendors``), the bar of issue 14. A *concurrent vendor session* is what
    a harness run's test session is while it lasts: its own access token and its own connection; it fetches the
    identity provider's discovery document and keys (a login's first steps), then for each of its documents looks
@@ -28,7 +33,9 @@ A script, not a test. The sandbox runs as ``usine sandbox serve`` in its own pro
    back (a closed loop that saturates the 2 cores the load generator shares): requests per second at most;
 3. with ``--workers 1,2``: section 2b's largest load against each worker count (the gain of the second worker),
    as requests per second (wall clock) and per sandbox-CPU-second, with where the cores went: the sandbox's
-   workers, PostgreSQL's processes (the same 2 cores) and the load generator's. ``--threads N`` serves with
+   workers, PostgreSQL's processes (the same 2 cores) and the load generator's, and the most any worker count can
+   gain on this machine (its cores over the cores busy with the first worker count: each request's work stays the
+   same, so a second worker only has the cores the first left idle). ``--threads N`` serves with
    ``usine sandbox serve --threads N`` (to compare with the default, printed in the first line);
 4. with ``--compare-tree DIR`` (another checkout, e.g. ``git worktree add /tmp/base main``): this checkout's
    sandbox and DIR's served at once, each kind of request (a vendor session's mix, submissions, look-ups, logins)
@@ -290,6 +297,8 @@ class Sequential:
     raw_s: float = 0.0
     raw_cpu: float = 0.0
     ratios: list[float] = field(default_factory=list)
+    #: each block's rate over HTTP against its rate in process (section 1b: the bar's ratio, block by block)
+    rate_ratios: list[float] = field(default_factory=list)
 
 
 def alternated(served: Served, sid: str, token: str, warm_up: list[dict[str, Any]], bodies: list[dict[str, Any]],
@@ -318,6 +327,49 @@ def alternated(served: Served, sid: str, token: str, warm_up: list[dict[str, Any
 
 
 Workload = tuple[str, str, list[dict[str, Any]]]
+
+
+def at_capacity(served: Served, sessions: list[tuple[str, str]], warm_up: list[list[dict[str, Any]]],
+                blocks: list[list[list[dict[str, Any]]]], config: SandboxConfig) -> Sequential:
+    """Section 1b: the sessions submit their documents at the same time, back to back, each on its own keep-alive
+    connection (the load generator's lean client), block by block; after each block the same documents are validated
+    in process, as section 1 alternates. ``blocks[b][j]``: session j's documents of block b (``warm_up[j]``: its first
+    ones, not counted). One event loop and one connection a session for every block: what a block costs the sandbox
+    is its documents, not new connections."""
+    out = Sequential()
+
+    async def submit(connection: Connection, sid: str, bodies: list[bytes]) -> None:
+        for body in bodies:
+            status = await connection.request("POST", f"/s/{sid}/dmp/documents", body)
+            if status != 201:
+                raise SystemExit(f"benchmark: submission refused: {status}")
+
+    async def run() -> None:
+        connections = [Connection(served.base_url, token) for _, token in sessions]
+        try:
+            await asyncio.gather(*(submit(c, sid, [orjson.dumps(b) for b in docs])
+                                   for c, (sid, _), docs in zip(connections, sessions, warm_up, strict=True)))
+            in_process([b for docs in warm_up for b in docs], config)
+            for block in blocks:
+                encoded = [[orjson.dumps(b) for b in docs] for docs in block]
+                cpu0, started = served.cpu_seconds(), time.perf_counter()
+                await asyncio.gather(*(submit(c, sid, bodies)
+                                       for c, (sid, _), bodies in zip(connections, sessions, encoded, strict=True)))
+                http_s, server_cpu = time.perf_counter() - started, served.cpu_seconds() - cpu0
+                raw_s, raw_cpu = in_process([b for docs in block for b in docs], config)
+                out.http_s += http_s
+                out.server_cpu += server_cpu
+                out.raw_s += raw_s
+                out.raw_cpu += raw_cpu
+                out.rate_ratios.append(raw_s / http_s)
+                if server_cpu > 0:
+                    out.ratios.append(raw_cpu / server_cpu)
+        finally:
+            for c in connections:
+                c.close()
+
+    run_loop(run())
+    return out
 
 
 async def concurrent(base_url: str, workloads: list[Workload]) -> tuple[float, list[float]]:
@@ -616,10 +668,39 @@ def sequential(admin: httpx.Client, served: Served, n_documents: int, level: str
               f"{100 * max(seq.ratios):.1f} %, median {100 * statistics.median(seq.ratios):.1f} %)")
 
 
+def intake(admin: httpx.Client, served: Served, n_documents: int, k: int, level: str, config: SandboxConfig) -> None:
+    """Section 1b: ``n_documents`` over HTTP from ``k`` sessions at once (:func:`at_capacity`), the same in process,
+    alternated block by block: the worker's intake rate when vendors keep it busy, against the in-process rate."""
+    per = -(-n_documents // k)
+    sessions, warm_up, docs = [], [], []
+    for j in range(k):
+        sid, token, fixtures = new_session(admin, served, seed=2000 + j)
+        sample = documents(fixtures, -(-WARM_UP // k) + per, level)
+        sessions.append((sid, token))
+        warm_up.append(sample[:-per])
+        docs.append(sample[-per:])
+    size = max(1, -(-per // BLOCKS))
+    blocks = [[d[start:start + size] for d in docs] for start in range(0, per, size)]
+    n = per * k
+    print(f"\n1b. {n} documents from {k} sessions at once, each submitting back to back on its own connection "
+          "(the worker kept busy; the load generator on the same cores)")
+    got = at_capacity(served, sessions, warm_up, blocks, config)
+    http_rate, raw_rate = n / got.http_s, n / got.raw_s
+    print(f"   HTTP API        {http_rate:9.1f} documents/s   (server CPU {1000 * got.server_cpu / n:.2f} ms each)")
+    print(f"   in-process      {raw_rate:9.1f} documents/s   (CPU {1000 * got.raw_cpu / n:.2f} ms each)")
+    median = statistics.median(got.rate_ratios) if got.rate_ratios else 0.0
+    print(f"   HTTP / in-process: {100 * http_rate / raw_rate:.1f} % by rate, {100 * got.raw_cpu / max(got.server_cpu, 1e-9):.1f} "
+          f"% by CPU per document; by rate, block by block: {100 * min(got.rate_ratios, default=0):.1f}-"
+          f"{100 * max(got.rate_ratios, default=0):.1f} %, median {100 * median:.1f} % (bar: 25 %: "
+          f"{'met' if http_rate / raw_rate >= 0.25 else 'NOT met'})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=count(0), default=1000,
                         help="documents for the sequential comparison (1000; 0: section 1 left out)")
+    parser.add_argument("--intake-sessions", type=count(0), default=8,
+                        help="sessions submitting at once in section 1b, the intake at capacity (8; 0: left out)")
     parser.add_argument("--sessions", type=counts(), default=[1, 16, 250],
                         help="concurrent session counts, comma-separated (1,16,250; '': section 2b left out)")
     parser.add_argument("--per-session", type=count(), default=8, help="documents each concurrent session submits (8)")
@@ -679,6 +760,8 @@ def main(argv: list[str] | None = None) -> int:
                 if w_i == 0:
                     if args.documents:
                         sequential(admin, served, args.documents, args.level, config)
+                        if args.intake_sessions:
+                            intake(admin, served, args.documents, args.intake_sessions, args.level, config)
                     if args.vendors:
                         print("\n2. vendor sessions at once, each a harness session with a harness run's pacing")
                     for v_i, vendors in enumerate(args.vendors):
@@ -709,6 +792,10 @@ def main(argv: list[str] | None = None) -> int:
                           f"{os.cpu_count()}): sandbox {used.server / wall:.2f} against {base_used.server / base_wall:.2f}, "
                           f"PostgreSQL {used.store / wall:.2f} against {base_used.store / base_wall:.2f}, load generator "
                           f"{used.client / wall:.2f} against {base_used.client / base_wall:.2f}")
+            busy = (base_used.server + base_used.store + base_used.client) / base_wall
+            print(f"   the most any worker count can gain here: {os.cpu_count()} cores / {busy:.2f} cores busy with "
+                  f"{worker_counts[0]} worker(s) (sandbox, PostgreSQL and load generator, each request's work the "
+                  f"same) = {(os.cpu_count() or 1) / busy:.2f}x")
         if args.compare_tree is not None:
             compare_trees(args.compare_tree.resolve(), Path(tmp), args.rounds, args.block, args.level)
     return 0

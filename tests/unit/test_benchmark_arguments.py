@@ -106,6 +106,8 @@ def _bundle_without_traces(tmp: Path) -> Path:
 BAD: list[tuple[str, list[str], str]] = [
     ("sandbox_throughput", ["--documents", "-1"], "argument --documents: '-1': must be at least 0"),
     ("sandbox_throughput", ["--documents", "abc"], "argument --documents: 'abc' is not a whole number"),
+    ("sandbox_throughput", ["--intake-sessions", "-1"], "argument --intake-sessions: '-1': must be at least 0"),
+    ("sandbox_throughput", ["--intake-sessions", "x"], "argument --intake-sessions: 'x' is not a whole number"),
     ("sandbox_throughput", ["--sessions", "0"], "argument --sessions: '0': must be at least 1"),
     ("sandbox_throughput", ["--sessions", "1,x"], "argument --sessions: in '1,x': 'x' is not a whole number"),
     ("sandbox_throughput", ["--vendors", "x"], "argument --vendors: 'x' is not a whole number"),
