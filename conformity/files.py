@@ -39,11 +39,13 @@ def atomic_output(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as exc:  # said of the file asked for, not of its folder nor of a temporary name the user never gave
         raise OSError(exc.errno, output_problem(path) or exc.strerror, str(path)) from exc
+    building = _being_built(path.parent)
     try:
         with os.fdopen(fd, mode, **open_args) as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if not building:
+                os.fsync(fh.fileno())
         try:
             os.replace(tmp, path)
         except OSError as exc:  # e.g. a folder by that name
@@ -51,8 +53,15 @@ def atomic_output(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_folder(path.parent)
-    sweep_temporaries(path)
+    if not building:  # (in a folder folder_set builds, it makes every file and folder durable once, before its swap)
+        fsync_folder(path.parent)
+        sweep_temporaries(path)
+
+
+def _being_built(folder: Path) -> bool:
+    """Whether ``folder`` is, or is inside, a folder :func:`folder_set` is building: new, no one reads it until it is
+    swapped in, and its files and folders are all made durable before that."""
+    return bool(_BUILDING) and (folder in _BUILDING or any(parent in _BUILDING for parent in folder.parents))
 
 
 def sweep_temporaries(path: Path) -> list[Path]:
@@ -278,10 +287,7 @@ def folder_set(folder: Path) -> Iterator[Path]:
         os.chmod(new, 0o777 & ~_umask())  # as mkdir would have made it (mkdtemp: 0700)
         yield new
         _BUILDING.discard(new)
-        for item in new.rglob("*"):
-            if item.is_file() and not item.is_symlink():
-                fsync_file(item)
-        fsync_folder(new)
+        _fsync_tree(new)
         if folder.exists() or folder.is_symlink():
             aside = folder.parent / f".{folder.name}.old-{secrets.token_hex(6)}"
             os.replace(folder, aside)
@@ -303,6 +309,21 @@ def folder_set(folder: Path) -> Iterator[Path]:
         else:
             aside.unlink(missing_ok=True)
     sweep_folder_leftovers(folder)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Make every file under ``folder`` durable, then every folder's names, deepest first, ``folder`` last (links are
+    neither followed nor synced: their names are in their folder)."""
+    folders = []
+    for here, subfolders, files in os.walk(folder, topdown=True):
+        folders.append(here)
+        for name in files:
+            item = os.path.join(here, name)
+            if not os.path.islink(item) and os.path.isfile(item):
+                fsync_file(Path(item))
+        subfolders[:] = [d for d in subfolders if not os.path.islink(os.path.join(here, d))]
+    for here in reversed(folders):
+        fsync_folder(Path(here))
 
 
 def append_whole(path: Path, data: bytes, mode: int = 0o644) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conformity.files import atomic_output, move_into, output_set, write_atomic
+from conformity.files import atomic_output, folder_set, move_into, output_set, write_atomic
 from conformity.segments import Sealer, sidecar_path
 from conformity.signing import SigningKey
 
@@ -50,6 +50,28 @@ def test_a_set_of_outputs_is_durable_before_it_is_in_place_and_its_folder_after(
     assert ("file", inodes["report.json"]) in fsynced and ("file", inodes["bundle.zip"]) in fsynced
     assert fsynced[-1] == ("dir", tmp_path.stat().st_ino)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+
+
+def test_a_folder_set_makes_each_file_and_folder_durable_once_before_its_swap_and_its_folder_after(
+        tmp_path: Path, fsynced: list[tuple[str, int]]) -> None:
+    """A registry export writes thousands of labels into the folder it builds: each file written there is not synced
+    (nor its folder) one by one, but every file and every folder once, deepest first, before the folder is swapped in;
+    then the folder that holds it. A power cut before the swap leaves the old folder; after it, every file whole."""
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "old.json").write_text("old")
+    with folder_set(tmp_path / "labels") as folder:
+        write_atomic(folder / "label-1.json", "1")
+        write_atomic(folder / "label-2.json", "2")
+        with atomic_output(folder / "deep" / "revocations.json") as fh:
+            fh.write("[]")
+        (folder / "written-by-a-library.txt").write_text("not synced by its writer")
+    labels = tmp_path / "labels"
+    files = {("file", p.stat().st_ino) for p in labels.rglob("*") if p.is_file()}
+    assert len(files) == 4 and sorted(p.name for p in labels.iterdir()) == [
+        "deep", "label-1.json", "label-2.json", "written-by-a-library.txt"]
+    assert sorted(fsynced[:4]) == sorted(files)  # each file once, before any folder
+    assert fsynced[4:] == [("dir", (labels / "deep").stat().st_ino), ("dir", labels.stat().st_ino),
+                           ("dir", tmp_path.stat().st_ino)]
 
 
 def test_a_symlink_planted_where_an_output_goes_is_replaced_not_followed(tmp_path: Path) -> None:
