@@ -225,10 +225,10 @@ def output_set(folder: Path, names: Iterable[str]) -> Iterator[dict[str, Path]]:
     for name in names:
         if Path(name).is_absolute() or ".." in Path(name).parts:
             raise ValueError(f"{name!r}: an output of a set is named inside its folder")
-    writable_folder(folder, names)
     temps: dict[str, Path] = {}
-    made: list[Path] = []
+    made: list[Path] = _missing(folder)  # a failure removes them too: nothing is left where nothing was written
     try:
+        writable_folder(folder, names)
         for name in names:
             target = folder / name
             made += _make_folders(target.parent, folder)
@@ -252,6 +252,15 @@ def output_set(folder: Path, names: Iterable[str]) -> Iterator[dict[str, Path]]:
         fsync_folder(written)
     for name in names:
         sweep_temporaries(folder / name)
+
+
+def _missing(folder: Path) -> list[Path]:
+    """The folders down to ``folder`` that do not exist yet (a link in the way is not missing), outermost first."""
+    missing: list[Path] = []
+    while not (folder.exists() or folder.is_symlink()) and folder.parent != folder:
+        missing.insert(0, folder)
+        folder = folder.parent
+    return missing
 
 
 def _make_folders(folder: Path, root: Path) -> list[Path]:

@@ -251,6 +251,32 @@ def test_evidence_that_fails_part_way_leaves_the_folder_as_it_was(pending: tuple
     assert len([p for p in (out / "evidence").rglob("*") if p.is_file()]) == 17
 
 
+def test_evidence_that_fails_leaves_no_folder_it_made(pending: tuple[Path, str, list[str]], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An --out that did not exist is made for the set: a failure part-way removed the files and the subfolders, and
+    left the folder itself, empty, where the reviewer had asked for evidence and got an error."""
+    import errno
+    import os
+    import stat
+
+    _, sub, _ = pending
+    out = tmp_path / "reviews" / "today"
+    real_fsync = os.fsync
+
+    def full(fd: int) -> None:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    r = usine("agency", "evidence", sub, "--out", out)
+    assert r.exit_code != 0, r.output
+    assert not (tmp_path / "reviews").exists()
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert usine("agency", "evidence", sub, "--out", out).exit_code == 0
+    assert len([p for p in (out / "evidence").rglob("*") if p.is_file()]) == 17
+
+
 def test_decided_again_without_the_bundle(runs: Runs, catalog: Catalog, trust: KeyRing,
                                           pending: tuple[Path, str, list[str]], tmp_path: Path) -> None:
     """Once reviewed, the run is decided from the registry: the bundle may be gone."""
