@@ -54,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     from conformity.harness.runner import EARLY_DRIVERS, Runner, driver_pool, eval_context
     from conformity.harness.sandbox_access import start_local
     from conformity.harness.vendor import load_vendor
+    from conformity.paths import keep_hypothesis_cache_aside
     from conformity.plugins import register_all
 
+    keep_hypothesis_cache_aside()  # as `usine run` does: no .hypothesis/ left in the folder it runs in
     load_at_start = os.getloadavg()[0]
     register_all()
     catalog = load_catalog(registered_checks=registered_check_ids())

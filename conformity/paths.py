@@ -53,3 +53,17 @@ def state_dir() -> Path:
     """Where usine keeps local state by default (keys, registry, ledger): $USINE_HOME or ~/.local/share/usine."""
     env = os.environ.get("USINE_HOME")
     return Path(env) if env else Path.home() / ".local" / "share" / "usine"
+
+
+def cache_dir() -> Path:
+    """Where usine keeps what it can make again (caches): $XDG_CACHE_HOME/usine, or ~/.cache/usine."""
+    env = os.environ.get("XDG_CACHE_HOME")
+    return (Path(env) if env else Path.home() / ".cache") / "usine"
+
+
+def keep_hypothesis_cache_aside() -> None:
+    """Point Hypothesis's storage (the harness draws scenario inputs with it; it caches Unicode tables there) at
+    :func:`cache_dir`, unless ``HYPOTHESIS_STORAGE_DIRECTORY`` says where: by default Hypothesis writes a
+    ``.hypothesis/`` folder into the working folder, and a vendor running ``usine run`` in its project found one there.
+    Takes effect in a process whose Hypothesis has not used its storage yet (a command's, a benchmark's)."""
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(cache_dir() / "hypothesis"))

@@ -90,6 +90,9 @@ def cli(ctx: click.Context, catalog_root: Path | None) -> None:
 
 
 def main() -> None:
+    from conformity.paths import keep_hypothesis_cache_aside
+
+    keep_hypothesis_cache_aside()  # nothing of Hypothesis's left in the folder a command runs in
     cli(prog_name="usine")
 
 
