@@ -173,20 +173,42 @@ def revocations_digest(found: RevocationList) -> str:
         [r.label_id, r.software_id, r.version, r.wave, r.revoked.astimezone(dt.UTC).isoformat(), r.reason] for r in found.revocations)))
 
 
-def check_not_older(found: RevocationList, path: Path, relied_on: Iterable[tuple[int, str, str | None, int | None]]
-                    ) -> None:
-    """RevocationsNotFresh if ``found`` is older than a list an earlier run of the ledger relied on (``relied_on``:
-    (run, issued, :func:`revocations_digest`, how many entries it had — each None when that run did not record it)):
-    a list is replaced by a newer one, never by an older one, even one still fresh (it would pay what the newer one
-    revoked).
+#: what identifies one revocation of a list: (label id, software id, version, wave, revoked, ISO 8601 in UTC); its
+#: reason is wording, not identity
+RevocationKey = tuple[str, str, str, str, str]
 
-    Older is: issued before; or holding fewer entries, for the agency's lists only grow (a label is revoked once and
-    never un-revoked — a reinstatement lets a new label be issued —, so a list with fewer entries is an older one,
-    or one of a registry that lost revocations); or, issued the same second (``issued`` has whole seconds: the list
-    exported just before a revocation and the one just after it may say the same time), holding as many entries but
-    other ones."""
-    relied = [(parse_time(issued), run, digest, count) for run, issued, digest, count in relied_on]
-    newest = max(((when, run) for when, run, _, _ in relied), default=None)
+
+@dataclass(frozen=True, slots=True)
+class ReliedOn:
+    """What a ledger recorded of the revocation list one of its runs relied on (None: that run did not record it)."""
+
+    run: int
+    issued: str
+    digest: str | None = None
+    count: int | None = None
+    entries: tuple[RevocationKey, ...] | None = None
+
+
+def revocation_keys(found: RevocationList) -> list[RevocationKey]:
+    """Every revocation of ``found``, as :data:`RevocationKey`, sorted: what a run records of the list it relies on,
+    so that a later run knows whether its list still holds each of them."""
+    return sorted((r.label_id, r.software_id, r.version, r.wave, r.revoked.astimezone(dt.UTC).isoformat())
+                  for r in found.revocations)
+
+
+def check_not_older(found: RevocationList, path: Path, relied_on: Iterable[ReliedOn]) -> None:
+    """RevocationsNotFresh if ``found`` is older than a list an earlier run of the ledger relied on (``relied_on``, in
+    run order), or lost a revocation one of them held: a list is replaced by a newer one, never by an older one, even
+    one still fresh (it would pay what the newer one revoked).
+
+    The agency's lists only grow: a label is revoked once and never un-revoked (a reinstatement lets a new label be
+    issued; the revoked one stays in the list). So a list is refused when it was issued before; when it holds fewer
+    entries; when, issued the same second (``issued`` has whole seconds: the list exported just before a revocation and
+    the one just after it may say the same time), it holds as many entries but other ones; and when it lacks any
+    revocation a run relied on, whatever its date and size: a registry restored from a backup that lost a revocation,
+    then given others, exports a later list with as many entries or more, which would pay what was revoked."""
+    relied = [(parse_time(r.issued), r) for r in relied_on]
+    newest = max(((when, r.run) for when, r in relied), default=None)
     if newest is None:
         return
     if found.issued < newest[0]:
@@ -195,7 +217,7 @@ def check_not_older(found: RevocationList, path: Path, relied_on: Iterable[tuple
             f"{newest[1]} of this ledger relied on: an older list could pay what the newer one revoked; get the "
             "agency's current list (usine agency registry export) and run again")
     entries = len(found.revocations)
-    most = max(((count, run) for _, run, _, count in relied if count is not None), default=None)
+    most = max(((r.count, r.run) for _, r in relied if r.count is not None), default=None)
     if most is not None and entries < most[0]:
         raise RevocationsNotFresh(
             f"revocation list {path} revokes {entries} label version(s), fewer than the {most[0]} of the list that "
@@ -203,14 +225,24 @@ def check_not_older(found: RevocationList, path: Path, relied_on: Iterable[tuple
             "this one is older, or comes from a registry that lost revocations; it could pay what the other one "
             "revoked; get the agency's current list (usine agency registry export) and run again")
     digest = revocations_digest(found)
-    other = next((run for when, run, d, count in relied if when == found.issued and d is not None and d != digest
-                  and (count is None or count == entries)), None)
+    other = next((r.run for when, r in relied if when == found.issued and r.digest is not None and r.digest != digest
+                  and (r.count is None or r.count == entries)), None)
     if other is not None:
         raise RevocationsNotFresh(
             f"revocation list {path} was issued {iso(found.issued)}, as the list that run {other} of this ledger "
             "relied on, with as many entries but other ones: two such lists cannot be ordered, and the one issued "
             "first could pay what the other revoked; get the agency's current list (usine agency registry export, "
             "a later one) and run again")
+    held = set(revocation_keys(found))
+    lost = next(((r.run, key) for _, r in relied for key in r.entries or () if key not in held), None)
+    if lost is not None:
+        run, (label_id, software_id, version, wave, revoked_at) = lost
+        raise RevocationsNotFresh(
+            f"revocation list {path} does not hold the revocation of label {label_id} ({software_id} {version}, wave "
+            f"{wave}, revoked {revoked_at}) that the list run {run} of this ledger relied on held: a revocation is "
+            "never undone (a reinstated version gets a new label; the revoked one stays in the list), so this list "
+            "comes from a registry that lost revocations (restored from a backup?) and could pay what was revoked; "
+            "get the agency's current list (usine agency registry export) and run again")
 
 
 def load_labelbook(folder: Path, keys: KeyRing, *, at: dt.datetime | None = None,

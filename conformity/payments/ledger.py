@@ -23,6 +23,7 @@ and migrated forward.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import sqlite3
@@ -36,6 +37,7 @@ from conformity.db.connection import sqlite_tables
 from conformity.errors import InputError, UsineError
 from conformity.files import create_private, private_dir, refuse_link_to_nothing
 from conformity.payments import lease
+from conformity.payments.labelbook import ReliedOn, RevocationKey
 from conformity.payments.lease import LedgerBusy
 from conformity.payments.ledger_schema import MIGRATIONS, SCHEMA_VERSION
 from conformity.payments.proof import EventKey
@@ -196,14 +198,14 @@ class Ledger:
         self.db.execute("UPDATE runs SET finished=?, summary=? WHERE id=?", (finished, summary, run))
         self.commit()
 
-    def revocation_lists(self) -> list[tuple[int, str, str | None, int | None]]:
-        """(run, issued, digest of what it revokes, how many entries it had — each None when the run did not record
-        it) of the revocation list each run relied on (what ``begin_run``'s inputs say)."""
-        return [(int(r[0]), str(r[1]), None if r[2] is None else str(r[2]), r[3] if isinstance(r[3], int) else None)
+    def revocation_lists(self) -> list[ReliedOn]:
+        """What each run recorded of the revocation list it relied on (``begin_run``'s inputs), in run order."""
+        return [ReliedOn(int(r[0]), str(r[1]), None if r[2] is None else str(r[2]),
+                         r[3] if isinstance(r[3], int) else None, _revocation_keys(r[4], int(r[0]), self.path))
                 for r in self.db.execute(
                     "SELECT id, json_extract(inputs, '$.revocations.issued') AS issued, "
-                    "json_extract(inputs, '$.revocations.sha256'), json_extract(inputs, '$.revocations.revocations') "
-                    "FROM runs WHERE issued IS NOT NULL ORDER BY id")]
+                    "json_extract(inputs, '$.revocations.sha256'), json_extract(inputs, '$.revocations.revocations'), "
+                    "json_extract(inputs, '$.revocations.entries') FROM runs WHERE issued IS NOT NULL ORDER BY id")]
 
     def unfinished_runs(self, before: int) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM runs WHERE finished IS NULL AND id < ? ORDER BY id",
@@ -412,6 +414,22 @@ class Ledger:
         counts.update({t: int(self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
                        for t in ("installations", "payments", "payment_events", "batches")})
         return counts
+
+
+def _revocation_keys(recorded: Any, run: int, path: Path) -> tuple[RevocationKey, ...] | None:
+    """The revocations a run recorded of its list (JSON text: a list of 5 strings each), None when it recorded none
+    (a version before they were recorded)."""
+    if recorded is None:
+        return None
+    try:
+        keys = json.loads(recorded)
+        if not isinstance(keys, list) or not all(isinstance(k, list) and len(k) == 5 and
+                                                 all(isinstance(x, str) for x in k) for k in keys):
+            raise ValueError("not a list of 5 strings each")
+    except ValueError as exc:
+        raise UsineError(f"ledger {path}: run {run} recorded its revocation list's entries wrongly ({exc}): the ledger "
+                         "was edited outside usine") from None
+    return tuple((k[0], k[1], k[2], k[3], k[4]) for k in keys)
 
 
 @dataclass(frozen=True, slots=True)

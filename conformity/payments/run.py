@@ -41,7 +41,13 @@ from conformity.payments.eligibility import WaveRules
 from conformity.payments.engine import DEFAULT_MEMORY_BYTES, Counters, Engine
 from conformity.payments.envelope import format_us, to_us
 from conformity.payments.files import atomic_output
-from conformity.payments.labelbook import LabelBook, check_not_older, load_labelbook, revocations_digest
+from conformity.payments.labelbook import (
+    LabelBook,
+    check_not_older,
+    load_labelbook,
+    revocation_keys,
+    revocations_digest,
+)
 from conformity.payments.ledger import CAP_REACHED, PENDING, Ledger
 from conformity.payments.orders import (
     ORDERS_CSV,
@@ -168,7 +174,7 @@ class PaymentRun:
                               f"since {ledger.took_over.started}) was taken over: that process is gone")
             inputs = {"labels": str(self.o.labels), "events": [str(p) for p in self.o.events],
                       "label_files": self.book.files, "labels_valid": sum(1 for _ in self.book.labels()),
-                      "revocations": self._revocations_summary(),
+                      "revocations": self._revocations_recorded(),
                       "infrastructure_keys": sorted(self.o.infrastructure.sources),
                       "confirmed_ibans": dict(sorted(self.o.confirmed_ibans.items()))}
             self.run_id = ledger.begin_run(self.rules.id, format_us(self.as_of_us), _now(), json.dumps(inputs))
@@ -362,6 +368,12 @@ class PaymentRun:
                 self.report.add(Refusal("installation", reasons.NO_PRICE,
                                         f"wave {wave} has no price for {category}/{size}", wave=wave,
                                         vendor_id=vendor, software_id=sw, site_id=site))
+
+    def _revocations_recorded(self) -> dict[str, Any]:
+        """What the ledger records of the list this run relies on: its summary and every revocation it holds (a later
+        run's list must hold each of them: :func:`check_not_older`)."""
+        assert self.book.revocation_list is not None
+        return self._revocations_summary() | {"entries": revocation_keys(self.book.revocation_list)}
 
     def _revocations_summary(self) -> dict[str, Any]:
         found = self.book.revocation_list

@@ -241,7 +241,7 @@ def test_a_list_of_the_same_second_with_as_many_other_entries_cannot_be_ordered(
     is newer cannot be told, so the one not relied on is refused; the very list relied on, signed again, is not."""
     from conformity.errors import RevocationsNotFresh
     from conformity.labels import verify_revocations
-    from conformity.payments.labelbook import check_not_older, revocations_digest
+    from conformity.payments.labelbook import ReliedOn, check_not_older, revocations_digest
     from conformity.signing import KeyRing
     from tests.payments.builders import AGENCY
 
@@ -249,7 +249,107 @@ def test_a_list_of_the_same_second_with_as_many_other_entries_cannot_be_ordered(
     second = NOW.replace(microsecond=0)
     relied = verify_revocations(revocation_list([revocation("lbl_aaaaaaaa", T0)], now=second), keys)
     other = verify_revocations(revocation_list([revocation("lbl_bbbbbbbb", T0)], now=second), keys)
-    on_record = [(1, iso(second), revocations_digest(relied), 1)]
+    on_record = [ReliedOn(1, iso(second), revocations_digest(relied), 1)]  # as a run before entries were recorded
     check_not_older(relied, tmp_path / "revocations.json", on_record)
     with pytest.raises(RevocationsNotFresh, match="as the list that run 1 of this ledger relied on, with as many"):
         check_not_older(other, tmp_path / "revocations.json", on_record)
+
+
+def _two_more_labels(ws: Workspace) -> tuple[dict, dict, dict]:
+    """Label X (the workspace's software, the one the events are of) and labels Y and Z of two other software."""
+    x = ws.label()
+    y = ws.label(vendor="medilab", software="medilab-lab", category="LAB", versions=("1.0",))
+    z = ws.label(vendor="medilab", software="medilab-rad", category="LAB", versions=("2.0",))
+    return x, y, z
+
+
+@pytest.mark.parametrize("kept", [1, 2], ids=["as-many-entries", "more-entries"])
+def test_a_later_list_that_lost_a_revocation_refuses_to_start(ws: Workspace, kept: int) -> None:
+    """A registry restored from a backup taken before X's revocation, then given other revocations, exports a list
+    issued later, with as many entries as the one relied on or more, that lacks X's: relied on, it judged again the
+    events refused ``label-revoked`` and paid X. The agency's lists only grow (a revocation is never undone): a list
+    that lacks a revocation a run relied on is refused (exit 4), the ledger untouched, whatever its date and size."""
+    x, y, z = _two_more_labels(ws)
+    ws.revoke(revocation(x["label_id"], T0 - 10 * DAY), now=NOW - dt.timedelta(hours=1))
+    f = ws.events("e.jsonl", events_for(SITE, 6))
+    r = ws.run(f)
+    assert r.returncode == 0 and r.reasons() == {"label-revoked": 6} and r.summary["installations_paid"] == 0
+    before, n = ledger_state(ws.ledger), runs(ws.ledger)
+    others = [revocation(y["label_id"], NOW - dt.timedelta(minutes=5), software="medilab-lab", version="1.0"),
+              revocation(z["label_id"], NOW - dt.timedelta(minutes=4), software="medilab-rad", version="2.0")]
+    ws.revoke(*others[:kept], now=NOW)  # later, as many entries or more, X's lost
+    r = ws.run(f)
+    assert r.returncode == 4 and "Traceback" not in r.stderr, r.stderr
+    assert f"does not hold the revocation of label {x['label_id']} (acme-ehr 3.2, wave" in r.stderr
+    assert "that the list run 1 of this ledger relied on held" in r.stderr
+    assert ledger_state(ws.ledger) == before and runs(ws.ledger) == n and not r.out.exists()
+    ws.revoke(revocation(x["label_id"], T0 - 10 * DAY), *others[:kept], now=NOW)  # the agency's current list
+    r = ws.run(f)
+    assert r.returncode == 0 and r.reasons() == {"label-revoked": 6} and r.summary["installations_paid"] == 0
+
+
+def test_a_revocation_reworded_is_the_same_revocation(ws: Workspace) -> None:
+    """What identifies a revocation is the label, the version, the wave and its time; its reason is wording: a later
+    list that words it otherwise still holds it, and is relied on."""
+    x, y, _ = _two_more_labels(ws)
+    ws.revoke(revocation(x["label_id"], T0 - 10 * DAY), now=NOW - dt.timedelta(hours=1))
+    f = ws.events("e.jsonl", events_for(SITE, 6))
+    assert ws.run(f).returncode == 0
+    ws.revoke(revocation(x["label_id"], T0 - 10 * DAY, reason="security flaw (CVE recorded)"),
+              revocation(y["label_id"], NOW - dt.timedelta(minutes=5), software="medilab-lab", version="1.0"), now=NOW)
+    r = ws.run(f)
+    assert r.returncode == 0 and r.reasons() == {"label-revoked": 6}, r.stderr
+
+
+def test_the_revocations_a_run_relied_on_are_recorded_in_the_ledger(ws: Workspace) -> None:
+    """Each run records every revocation of its list (label, software, version, wave, time in UTC), sorted: what the
+    next run's list must hold."""
+    x, y, _ = _two_more_labels(ws)
+    ws.revoke(revocation(y["label_id"], "2026-10-02T10:00:00+02:00", software="medilab-lab", version="1.0"),
+              revocation(x["label_id"], T0 - 10 * DAY), now=NOW - dt.timedelta(hours=1))
+    assert ws.run(ws.events("e.jsonl", events_for(SITE, 2))).returncode == 0
+    db = sqlite3.connect(f"file:{ws.ledger}?mode=ro", uri=True)
+    try:
+        inputs = json.loads(db.execute("SELECT inputs FROM runs").fetchone()[0])
+    finally:
+        db.close()
+    assert inputs["revocations"]["entries"] == sorted([
+        [x["label_id"], "acme-ehr", "3.2", x["wave"], (T0 - 10 * DAY).astimezone(dt.UTC).isoformat()],
+        [y["label_id"], "medilab-lab", "1.0", y["wave"], "2026-10-02T08:00:00+00:00"]])
+
+
+def test_a_ledger_whose_recorded_revocations_were_edited_is_refused_clearly(ws: Workspace) -> None:
+    """The recorded revocations are the ledger's own: edited into something else, the run says which run and stops
+    (exit 1, no traceback), before anything is recorded."""
+    x, _, _ = _two_more_labels(ws)
+    ws.revoke(revocation(x["label_id"], T0 - 10 * DAY), now=NOW - dt.timedelta(hours=1))
+    f = ws.events("e.jsonl", events_for(SITE, 2))
+    assert ws.run(f).returncode == 0
+    db = sqlite3.connect(ws.ledger)
+    with db:
+        db.execute("UPDATE runs SET inputs = json_set(inputs, '$.revocations.entries', json('[[\"lbl\", 1]]'))")
+    db.close()
+    before, n = ledger_state(ws.ledger), runs(ws.ledger)
+    r = ws.run(f)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "run 1 recorded its revocation list's entries wrongly (not a list of 5 strings each)" in r.stderr
+    assert ledger_state(ws.ledger) == before and runs(ws.ledger) == n
+
+
+def test_a_ledger_of_runs_that_recorded_no_revocations_keeps_the_older_checks(tmp_path: Path) -> None:
+    """Runs of an earlier version recorded the list's time, size and digest, not its revocations: those still order
+    the lists (fewer entries: older), and a list that holds more is relied on."""
+    from conformity.errors import RevocationsNotFresh
+    from conformity.labels import verify_revocations
+    from conformity.payments.labelbook import ReliedOn, check_not_older
+    from conformity.signing import KeyRing
+    from tests.payments.builders import AGENCY
+
+    keys = KeyRing([AGENCY.verify_key])
+    one = verify_revocations(revocation_list([revocation("lbl_aaaaaaaa", T0)], now=NOW - DAY), keys)
+    two = verify_revocations(revocation_list([revocation("lbl_aaaaaaaa", T0), revocation("lbl_bbbbbbbb", T0)],
+                                             now=NOW), keys)
+    legacy = [ReliedOn(1, iso(NOW - DAY), None, 2)]
+    with pytest.raises(RevocationsNotFresh, match="revokes 1 label version"):
+        check_not_older(one, tmp_path / "revocations.json", legacy)
+    check_not_older(two, tmp_path / "revocations.json", legacy)
