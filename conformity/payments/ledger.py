@@ -28,7 +28,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -371,9 +371,10 @@ class Ledger:
                                (wave,)).fetchall()
         return [dict(zip(cols, r, strict=True)) for r in rows]
 
-    def mark_written(self, batch: int, when: str) -> None:
+    def mark_written(self, batches: Sequence[int], when: str) -> None:
+        """The batches' files are written: one transaction (each is written again by the next run until then)."""
         self.begin()
-        self.db.execute("UPDATE batches SET written=? WHERE id=?", (when, batch))
+        self.db.executemany("UPDATE batches SET written=? WHERE id=?", [(when, b) for b in batches])
         self.commit()
 
     PAYMENT_COLUMNS = ("id", "wave", "software_id", "software_name", "site_id", "site_name", "vendor_id",

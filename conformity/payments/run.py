@@ -294,7 +294,7 @@ class PaymentRun:
 
     # ------------------------------------------------------------------ step 3: orders
     def _orders(self) -> None:
-        ledger, wave, out = self.ledger, self.rules.id, self.o.out
+        ledger, wave = self.ledger, self.rules.id
         # an IBAN other than the one the vendor's last order went to is a new account: its orders are held until
         # the agency confirms it (a payees file edited, or a forged "our bank details changed", pays nobody silently)
         changed = {v: last for v, last in ledger.ordered_accounts().items()
@@ -307,28 +307,13 @@ class PaymentRun:
         ledger.open_batch(wave, self.run_id, _now(), dt.datetime.now(dt.UTC).date().isoformat(),
                           json.dumps({"name": payer.name, "iban": payer.iban, "bic": payer.bic}), creditors)
         batches = ledger.unwritten_batches(wave)
-        for batch in batches:
-            snapshot = json.loads(batch["payer"])
-            path = out / pain_file_name(batch["msg_id"])
-            write_pain001(path, batch, Account(snapshot["name"], snapshot["iban"], snapshot["bic"]),
-                          ledger.payments("p.batch = ?", (batch["id"],)))
-            self.stats.batches.append(batch["msg_id"])
-            self.stats.outputs.append(str(path))
-        batch_ids = tuple(b["id"] for b in batches)
-
-        def rows() -> Any:
-            for bid in batch_ids:
-                for p in ledger.payments("p.batch = ?", (bid,)):
-                    yield "ordered", p
-            for p in ledger.payments("p.wave = ? AND p.batch IS NULL", (wave,)):
-                yield "held", p
-
-        write_orders_csv(out / ORDERS_CSV, rows())
-        write_proofs(out / PROOFS_JSONL, ((p, ledger.proof_events(p["id"])) for _, p in rows()))
-        write_totals_csv(out / TOTALS_CSV, wave, ledger.vendor_totals(wave, self.run_id))
-        self.stats.outputs += [str(out / ORDERS_CSV), str(out / PROOFS_JSONL), str(out / TOTALS_CSV)]
-        for batch in batches:
-            ledger.mark_written(batch["id"], _now())
+        written: list[Path] = []
+        try:
+            self._write_orders(batches, written)
+        except BaseException:  # a batch not marked written is written again, same MsgId, by the next run: the file
+            for path in written:  # left here would be a second transmittable order of the same payments
+                path.unlink(missing_ok=True)
+            raise
         for p in ledger.payments("p.wave = ? AND p.batch IS NULL", (wave,)):
             self.stats.held += 1
             self.stats.held_cents += p["amount_cents"]
@@ -344,6 +329,33 @@ class PaymentRun:
                 reason, detail = reasons.NO_BANK_DETAILS, f"{held}: no bank details for vendor {vendor!r} in the payees file"
             self.report.add(Refusal("order", reason, detail, wave=wave, vendor_id=vendor,
                                     software_id=p["software_id"], site_id=p["site_id"]))
+
+    def _write_orders(self, batches: list[Any], written: list[Path]) -> None:
+        """The batches' pain.001 files (each path in ``written`` once written), the orders, proofs and totals; then the
+        batches marked written, in one transaction (until it commits, the files here are this run's to remove)."""
+        ledger, wave, out = self.ledger, self.rules.id, self.o.out
+        for batch in batches:
+            snapshot = json.loads(batch["payer"])
+            path = out / pain_file_name(batch["msg_id"])
+            write_pain001(path, batch, Account(snapshot["name"], snapshot["iban"], snapshot["bic"]),
+                          ledger.payments("p.batch = ?", (batch["id"],)))
+            written.append(path)
+            self.stats.batches.append(batch["msg_id"])
+            self.stats.outputs.append(str(path))
+        batch_ids = tuple(b["id"] for b in batches)
+
+        def rows() -> Any:
+            for bid in batch_ids:
+                for p in ledger.payments("p.batch = ?", (bid,)):
+                    yield "ordered", p
+            for p in ledger.payments("p.wave = ? AND p.batch IS NULL", (wave,)):
+                yield "held", p
+
+        write_orders_csv(out / ORDERS_CSV, rows())
+        write_proofs(out / PROOFS_JSONL, ((p, ledger.proof_events(p["id"])) for _, p in rows()))
+        write_totals_csv(out / TOTALS_CSV, wave, ledger.vendor_totals(wave, self.run_id))
+        self.stats.outputs += [str(out / ORDERS_CSV), str(out / PROOFS_JSONL), str(out / TOTALS_CSV)]
+        ledger.mark_written(batch_ids, _now())  # last: once committed, the next run writes them no more
 
     # ------------------------------------------------------------------ step 4: reports
     def _unpaid(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import signal
 import sqlite3
@@ -111,3 +112,57 @@ def test_a_batch_recorded_but_not_written_is_written_by_the_next_run(ws: Workspa
     assert {o["msg_id"] for o in again.orders} == {pain.name[len("pain001-"):-len(".xml")]}
     third = ws.run(f)
     assert third.pain_files() == [] and third.orders == []
+
+
+def _written_batches(ledger: Path) -> list[str | None]:
+    db = sqlite3.connect(ledger)
+    try:
+        return [r[0] for r in db.execute("SELECT written FROM batches ORDER BY id")]
+    finally:
+        db.close()
+
+
+def _disk_full(*_args: object, **_kwargs: object) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("failing", ["write_orders_csv", "write_proofs", "write_totals_csv"])
+def test_a_run_failing_before_its_batches_are_marked_written_leaves_no_order_in_out(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    """A batch not marked written is written again, same MsgId, by the next run: a pain.001 left in ``--out`` (a
+    folder that existed, so not removed with it) would be a second transmittable order of the same payments, the
+    bank's duplicate check the only backstop. The run that fails removes the ones it wrote; the next run writes them."""
+    import conformity.payments.run as run_module
+
+    ws.label()
+    f = ws.events("e.jsonl", [e for s in ("750100011", "690200022") for e in events_for(installation(s), 5)])
+    out = ws.root / "existing-out"
+    out.mkdir()
+    monkeypatch.setattr(run_module, failing, _disk_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        ws.run_inproc(f, out=out)
+    assert sorted(p.name for p in out.glob("pain001-*.xml")) == []
+    assert _written_batches(ws.ledger) == [None]
+    monkeypatch.undo()
+    again = ws.run(f)
+    assert again.returncode == 0, again.stderr
+    assert len(again.pain_files()) == 1 and _written_batches(ws.ledger) != [None]
+    assert ws.run(f).pain_files() == []
+
+
+def test_a_run_failing_after_its_batches_are_marked_written_keeps_its_orders(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the batches are marked written the next run writes them no more: the files are the only ones, kept even
+    when what follows fails (here, the summary)."""
+    import conformity.payments.run as run_module
+
+    ws.label()
+    f = ws.events("e.jsonl", events_for(installation("750100011"), 5))
+    out = ws.root / "out"
+    monkeypatch.setattr(run_module, "write_json", _disk_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        ws.run_inproc(f, out=out)
+    [pain] = out.glob("pain001-*.xml")
+    assert _written_batches(ws.ledger) != [None]
+    monkeypatch.undo()
+    assert ws.run(f).pain_files() == []
