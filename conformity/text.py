@@ -8,8 +8,13 @@ import unicodedata
 
 
 def as_read(text: str) -> str:
-    """``text`` in Unicode NFC, every run of white space (a no-break space too) one space, none around: ``"é"``
-    composed or not, ``"a \\t b"`` and ``" a b "`` read alike."""
+    """``text`` without its format characters (Unicode category Cf: zero-width spaces and joiners, a soft hyphen,
+    bidirectional controls, which a reader does not see), in Unicode NFC, every run of white space (a no-break space
+    too) one space, none around: ``"é"`` composed or not, ``"a \\t b"``, ``" a b "`` and ``"a\\u200b b"`` read alike.
+    The infrastructure compares what documents and messages say in this form: a copy re-spelled with invisible
+    characters is the same copy."""
+    if not text.isascii():
+        text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 

@@ -595,6 +595,11 @@ RESPELLINGS: dict[str, Callable[[bytes], bytes]] = {
     "a new version replacing it, the same content": lambda d: _identified(d, "copy-2", version=2),
     "its instants in another time zone": _in_paris_summer_time,
     "the body's base64 with other unused bits": _other_pad_bits,
+    # invisible characters (Unicode Cf) in the title: a copy re-spelled with them read as a new document (one event
+    # each, five of them a hospital's proof of use)
+    "a zero-width space in the title": lambda d: re.sub(rb"(<title>[^<]{3})", "\\1\u200b".encode(), d),
+    "a word joiner and a soft hyphen in the title": lambda d: re.sub(rb"(<title>[^<]{2})([^<]{2})",
+                                                                     "\\1\u2060\\2\u00ad".encode(), d),
 }
 
 
@@ -684,6 +689,27 @@ def test_production_a_site_sends_the_documents_it_keeps_not_another_sites(admin:
     assert site in r.json()["detail"] and "SITE-ELSEWHERE" in r.json()["detail"]
     assert events_for(admin, body["metadata"]["unique_id"]) == []
     body["site"] = {"id": site}  # its own site: the custodian's
+    assert http.post("/prod/dmp/documents", json=body, headers=_installed(admin, site)).status_code == 201
+
+
+def test_production_a_document_kept_by_two_sites_is_refused(admin: httpx.Client, http: httpx.Client,
+                                                            dmp: Dmp) -> None:
+    """QA (services): a custodian naming two FINESS ids, this installation's and another's, was received at each
+    site: the same document, one data-received event per installation. One care site keeps a document, named alone."""
+    site = dmp.session["fixtures"]["sites"][0]["site_id"]
+    body = dmp.sample(body="Un compte rendu gardé par deux sites.")
+    document = base64.b64decode(body["document"])
+    org = re.search(rb"<representedCustodianOrganization[^>]*>\s*<id [^>]*/>", document)
+    assert org is not None
+    both = document.replace(org.group(0), org.group(0) + f'<id root="{cda.FINESS_ROOT}" extension="750000002"/>'
+                            .encode(), 1)
+    for at, other in ((site, "750000002"), ("750000002", site)):
+        sent = resign(body, both)
+        sent["site"] = {"id": at}
+        r = http.post("/prod/dmp/documents", json=sent, headers=_installed(admin, at))
+        assert r.status_code == 422 and r.json()["code"] == "custodian-mismatch", r.text
+        assert "names 2 care sites" in r.json()["detail"] and other in r.json()["detail"]
+    assert events_for(admin, body["metadata"]["unique_id"]) == []
     assert http.post("/prod/dmp/documents", json=body, headers=_installed(admin, site)).status_code == 201
 
 

@@ -261,6 +261,27 @@ def test_production_rules_without_directory(admin: httpx.Client, client: httpx.C
     problem(client.post("/prod/mss/messages", json=outside), 401, "installation-token-missing")
 
 
+@pytest.mark.parametrize("empty", [{"body": ""}, {"body": " \n\t\u200b"}, {"body": "", "subject": "Sans objet"}],
+                         ids=["no-body", "invisible-body", "subject-only"])
+def test_production_a_message_without_data_is_not_received(admin: httpx.Client, client: httpx.Client,
+                                                          session: dict[str, Any], empty: dict[str, str]) -> None:
+    """QA (payments): a message of nothing (no body, no attachment) was received with a data-received event of 0
+    bytes; three of them met a pharmacy's proof of use. A message carries a body or an attachment: else 422
+    ``message-empty``, no event; an attachment alone is data."""
+    r = admin.post("/admin/installations", json={
+        "vendor_id": "acme", "software": {"id": "acme-ehr", "name": "Acme EHR", "version": "2.1"},
+        "site": {"id": "750000001", "size": "M"}, "wave": "2026-W1", "category": "HOSPITAL"})
+    auth = {"Authorization": f"Bearer {r.json()['token']}"}
+    bare = message(session, **{"from": "dr.house@chu-x.mssante.fr"}, to=["lab@lab-y.mssante.fr"], cc=[],
+                   attachments=[]) | empty
+    before = len(admin.get("/admin/events", params={"limit": 10000}).json()["events"])
+    found = problem(client.post("/prod/mss/messages", json=bare, headers=auth), 422, "message-empty")
+    assert "neither a body nor an attachment" in found["detail"]
+    assert len(admin.get("/admin/events", params={"limit": 10000}).json()["events"]) == before
+    with_attachment = bare | {"attachments": [attachment(session)]}
+    assert client.post("/prod/mss/messages", json=with_attachment, headers=auth).status_code == 201
+
+
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
                     max_leaves=12)

@@ -22,3 +22,22 @@ def test_reading_twice_reads_the_same_and_leaves_no_run_of_white_space(text: str
     assert as_read(once) == once
     assert once == once.strip() and "  " not in once
     assert unicodedata.is_normalized("NFC", once)
+
+
+def test_format_characters_a_reader_does_not_see_are_not_read() -> None:
+    """Zero-width space, word joiner, soft hyphen, zero-width joiner, a byte order mark, a bidirectional override:
+    category Cf, invisible; a copy re-spelled with them reads as the copy (one document, one event)."""
+    for hidden in ("\u200b", "\u2060", "\u00ad", "\u200d", "\ufeff", "\u202e"):
+        assert as_read(f"Compte{hidden} rendu") == as_read("Compte rendu") == "Compte rendu", hidden
+    assert as_read("e\u200b\u0301") == "\u00e9"  # removed before composing: what it leaves composes
+
+
+@settings(derandomize=True, max_examples=300)
+@given(st.text(), st.lists(st.sampled_from("\u200b\u2060\u00ad\u200d\ufeff\u202e\u2066"), max_size=5),
+       st.data())
+def test_invisible_characters_anywhere_read_as_nothing(text: str, hidden: list[str], data: st.DataObject) -> None:
+    spelled = text
+    for c in hidden:
+        at = data.draw(st.integers(0, len(spelled)))
+        spelled = spelled[:at] + c + spelled[at:]
+    assert as_read(spelled) == as_read(text)

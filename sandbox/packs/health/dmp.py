@@ -315,10 +315,15 @@ def validate_submission(request: Request, sub: Submission, *, session: dict[str,
     if sub.site.id not in expected_site:
         raise HTTPProblem(422, "site-mismatch", f"site {sub.site.id!r} is not the care site of this "
                                             f"{'test session' if session else 'installation'}")
-    if session is None and sub.site.id not in cda.custodian_sites(root):
+    if session is None and (custodians := cda.custodian_sites(root)) != [sub.site.id]:
         # production: data from a site is the site's own document, not one an installation elsewhere copied (paid
-        # per installation: documents of another care site, sent through this one, bought its payment)
-        named = ", ".join(cda.custodian_sites(root)) or f"none with the FINESS root {cda.FINESS_ROOT}"
+        # per installation: documents of another care site, sent through this one, bought its payment); one care site
+        # keeps it (a custodian naming two sites would be received, and counted, at each)
+        named = ", ".join(custodians) or f"none with the FINESS root {cda.FINESS_ROOT}"
+        if sub.site.id in custodians:
+            raise HTTPProblem(422, "custodian-mismatch", f"the document's custodian names {len(custodians)} care sites "
+                                                         f"({named}): one care site keeps a document, this "
+                                                         f"installation's {sub.site.id}, named alone")
         raise HTTPProblem(422, "custodian-mismatch", f"the document's custodian ({named}) is not this installation's "
                                                      f"care site {sub.site.id}: a site sends the documents it keeps")
     if session is not None:

@@ -15,7 +15,8 @@ Session role (``/s/{sid}/mss``, access token of the session):
 
 Production role (``/prod/mss``, installation token): ``POST /messages`` with the same rules except
 directory membership (no fixtures in production: addresses must be well formed and end in
-``.mssante.fr`` or ``.mssante.test``); an accepted message emits one data-received event, and a
+``.mssante.fr`` or ``.mssante.test``), and a message carries data (a body that reads as something, or an attachment:
+else 422 ``message-empty``, no event); an accepted message emits one data-received event, and a
 resubmission of the same ``message_id`` by the same installation emits none. An installation sends messages only
 when its label covers them (its wave pins, for its category, a referential covering the kind ``message``; else 403
 ``kind-not-covered``, :func:`sandbox.deps.require_covered`). A message is received once: the same message again
@@ -28,7 +29,7 @@ Problem codes (422 unless said): sender-invalid, sender-unknown, recipient-inval
 recipient-inactive, attachment-patient-missing, attachment-patient-invalid, attachment-content-invalid (400:
 not base64), attachment-empty,
 attachment-filename-invalid, attachment-document-type-invalid, attachment-too-large (413),
-message-too-large (413), message-id-conflict (409), mailbox-unknown (404), kind-not-covered (403),
+message-too-large (413), message-empty (production), message-id-conflict (409), mailbox-unknown (404), kind-not-covered (403),
 unsupported-media-type (415), json-malformed (400), invalid-request, service-unavailable (503, fault ``mss.unavailable``).
 """
 
@@ -291,6 +292,11 @@ def prod_send(request: Request, response: Response, body: MessageRequest,
     store, config = store_of(request), request.app.state.config
     require_covered(installation, "message")
     checked = check_message(body, None)
+    if not body.attachments and not as_read(body.body):
+        # a data-received event is money (a proof of use counts messages): a message of a subject alone, or of
+        # nothing, carries no data
+        raise HTTPProblem(422, "message-empty", "the message has neither a body nor an attachment: it carries no data, "
+                                                "and is not received (no data-received event)")
     message_id = body.message_id or new_id("msg")
     key = f"{installation['id']}:{message_id}"  # message ids are the installation's own
     same = f"{installation['id']}:{meaning(body, checked)}"  # and so are its messages' meanings
