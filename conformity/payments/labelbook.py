@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from conformity.errors import InputError, Problem, RevocationsNotFresh
-from conformity.labels import Label, RevocationList, iso, parse_time, verify_label, verify_revocations
+from conformity.labels import Label, Revocation, RevocationList, iso, parse_time, verify_label, verify_revocations
 from conformity.payments import reasons
 from conformity.payments.envelope import to_us
 from conformity.signing import KeyRing, canonical_json, load_json_file, sha256_hex, unverified_payload
@@ -166,16 +166,19 @@ def check_fresh(found: RevocationList, path: Path, at: dt.datetime, now: dt.date
             "and run again")
 
 
-def revocations_digest(found: RevocationList) -> str:
-    """SHA-256 of what a revocation list revokes (its entries, canonical JSON, in order): two lists that say the same
-    ``issued`` are the same list only if they revoke the same things."""
-    return sha256_hex(canonical_json(sorted(
-        [r.label_id, r.software_id, r.version, r.wave, r.revoked.astimezone(dt.UTC).isoformat(), r.reason] for r in found.revocations)))
-
-
 #: what identifies one revocation of a list: (label id, software id, version, wave, revoked, ISO 8601 in UTC); its
 #: reason is wording, not identity
 RevocationKey = tuple[str, str, str, str, str]
+
+
+def _revocation_key(r: Revocation) -> RevocationKey:
+    return (r.label_id, r.software_id, r.version, r.wave, r.revoked.astimezone(dt.UTC).isoformat())
+
+
+def revocations_digest(found: RevocationList) -> str:
+    """SHA-256 of what a revocation list revokes (its entries with their reasons, canonical JSON, in order): two lists
+    that say the same ``issued`` are the same list only if they revoke the same things."""
+    return sha256_hex(canonical_json(sorted([*_revocation_key(r), r.reason] for r in found.revocations)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +195,7 @@ class ReliedOn:
 def revocation_keys(found: RevocationList) -> list[RevocationKey]:
     """Every revocation of ``found``, as :data:`RevocationKey`, sorted: what a run records of the list it relies on,
     so that a later run knows whether its list still holds each of them."""
-    return sorted((r.label_id, r.software_id, r.version, r.wave, r.revoked.astimezone(dt.UTC).isoformat())
-                  for r in found.revocations)
+    return sorted(_revocation_key(r) for r in found.revocations)
 
 
 def check_not_older(found: RevocationList, path: Path, relied_on: Iterable[ReliedOn]) -> None:
