@@ -306,14 +306,7 @@ class PaymentRun:
         # past gave a requested execution date in the past (a bank rejects it), one in the future delayed the payment
         ledger.open_batch(wave, self.run_id, _now(), dt.datetime.now(dt.UTC).date().isoformat(),
                           json.dumps({"name": payer.name, "iban": payer.iban, "bic": payer.bic}), creditors)
-        batches = ledger.unwritten_batches(wave)
-        written: list[Path] = []
-        try:
-            self._write_orders(batches, written)
-        except BaseException:  # a batch not marked written is written again, same MsgId, by the next run: the file
-            for path in written:  # left here would be a second transmittable order of the same payments
-                path.unlink(missing_ok=True)
-            raise
+        self._write_orders(ledger.unwritten_batches(wave))
         for p in ledger.payments("p.wave = ? AND p.batch IS NULL", (wave,)):
             self.stats.held += 1
             self.stats.held_cents += p["amount_cents"]
@@ -330,18 +323,12 @@ class PaymentRun:
             self.report.add(Refusal("order", reason, detail, wave=wave, vendor_id=vendor,
                                     software_id=p["software_id"], site_id=p["site_id"]))
 
-    def _write_orders(self, batches: list[Any], written: list[Path]) -> None:
-        """The batches' pain.001 files (each path in ``written`` once written), the orders, proofs and totals; then the
-        batches marked written, in one transaction (until it commits, the files here are this run's to remove)."""
+    def _write_orders(self, batches: list[Any]) -> None:
+        """The batches' pain.001 files, the orders, proofs and totals; then the batches marked written, in one
+        transaction. Should anything fail before it commits, the pain.001 files written are removed: a batch not marked
+        written is written again, same MsgId, by the next run, and a file left here would be a second transmittable
+        order of the same payments."""
         ledger, wave, out = self.ledger, self.rules.id, self.o.out
-        for batch in batches:
-            snapshot = json.loads(batch["payer"])
-            path = out / pain_file_name(batch["msg_id"])
-            write_pain001(path, batch, Account(snapshot["name"], snapshot["iban"], snapshot["bic"]),
-                          ledger.payments("p.batch = ?", (batch["id"],)))
-            written.append(path)
-            self.stats.batches.append(batch["msg_id"])
-            self.stats.outputs.append(str(path))
         batch_ids = tuple(b["id"] for b in batches)
 
         def rows() -> Any:
@@ -351,11 +338,25 @@ class PaymentRun:
             for p in ledger.payments("p.wave = ? AND p.batch IS NULL", (wave,)):
                 yield "held", p
 
-        write_orders_csv(out / ORDERS_CSV, rows())
-        write_proofs(out / PROOFS_JSONL, ((p, ledger.proof_events(p["id"])) for _, p in rows()))
-        write_totals_csv(out / TOTALS_CSV, wave, ledger.vendor_totals(wave, self.run_id))
-        self.stats.outputs += [str(out / ORDERS_CSV), str(out / PROOFS_JSONL), str(out / TOTALS_CSV)]
-        ledger.mark_written(batch_ids, _now())  # last: once committed, the next run writes them no more
+        written: list[Path] = []
+        try:
+            for batch in batches:
+                snapshot = json.loads(batch["payer"])
+                path = out / pain_file_name(batch["msg_id"])
+                write_pain001(path, batch, Account(snapshot["name"], snapshot["iban"], snapshot["bic"]),
+                              ledger.payments("p.batch = ?", (batch["id"],)))
+                written.append(path)
+                self.stats.batches.append(batch["msg_id"])
+                self.stats.outputs.append(str(path))
+            write_orders_csv(out / ORDERS_CSV, rows())
+            write_proofs(out / PROOFS_JSONL, ((p, ledger.proof_events(p["id"])) for _, p in rows()))
+            write_totals_csv(out / TOTALS_CSV, wave, ledger.vendor_totals(wave, self.run_id))
+            self.stats.outputs += [str(out / ORDERS_CSV), str(out / PROOFS_JSONL), str(out / TOTALS_CSV)]
+            ledger.mark_written(batch_ids, _now())  # last: once committed, the next run writes them no more
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
 
     # ------------------------------------------------------------------ step 4: reports
     def _unpaid(self) -> None:
